@@ -1,0 +1,98 @@
+// The collector assembled: backend, decode pool, writer, receivers, read API and operations,
+// started in dependency order and shut down in reverse, draining what was accepted.
+import type { Config } from './config/index.ts';
+import { DecodePool } from './pipeline/pool.ts';
+import { Writer, writerOptions } from './pipeline/writer.ts';
+import { QueryServer } from './query/server.ts';
+import { GrpcReceiver } from './receiver/grpc.ts';
+import { HttpReceiver } from './receiver/http.ts';
+import { Ingest } from './receiver/ingest.ts';
+import type { StorageBackend } from './storage/backend.ts';
+import { createBackend } from './storage/index.ts';
+import { createLogger, type Logger } from './telemetry/logger.ts';
+import { createMetrics, type Metrics } from './telemetry/metrics.ts';
+import { OpsServer } from './telemetry/ops.ts';
+
+interface Component {
+  start(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export interface CollectorOptions {
+  logger?: Logger;
+  /** Use this backend instead of creating the configured one (tests share one across collectors). */
+  backend?: StorageBackend;
+}
+
+/** One Tracehouse instance. */
+export class Collector {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly backend: StorageBackend;
+  readonly writer: Writer;
+  readonly ingest: Ingest;
+  readonly grpc: GrpcReceiver | undefined;
+  readonly http: HttpReceiver | undefined;
+  readonly query: QueryServer | undefined;
+  readonly ops: OpsServer;
+  private readonly pool: DecodePool;
+  private started = false;
+  private stopping: Promise<void> | undefined;
+
+  private constructor(config: Config, backend: StorageBackend, logger: Logger, metrics: Metrics) {
+    this.config = config;
+    this.logger = logger;
+    this.metrics = metrics;
+    this.backend = backend;
+    this.pool = new DecodePool(config, backend.encoder);
+    this.writer = new Writer(backend, writerOptions(config), metrics, logger);
+    this.ingest = new Ingest(this.pool, this.writer, metrics, logger);
+    this.grpc = config['receiver.grpc.enabled'] ? new GrpcReceiver(config, this.ingest, logger) : undefined;
+    this.http = config['receiver.http.enabled'] ? new HttpReceiver(config, this.ingest, logger) : undefined;
+    this.query = config['query.enabled'] ? new QueryServer(config, backend, logger) : undefined;
+    this.ops = new OpsServer(config['ops.listen'], metrics, { notReadyReason: () => this.notReadyReason() }, logger);
+  }
+
+  /** Builds a collector from configuration (the backend is created but nothing is started). */
+  static async create(config: Config, opts: CollectorOptions = {}): Promise<Collector> {
+    const logger = opts.logger ?? createLogger(config['log.level']);
+    const metrics = createMetrics();
+    const backend = opts.backend ?? (await createBackend(config, { logger, metrics }));
+    return new Collector(config, backend, logger, metrics);
+  }
+
+  private async notReadyReason(): Promise<string | null> {
+    if (!this.started || this.stopping) return 'not started';
+    if (this.writer.isFull) return 'write queue full';
+    const h = await this.backend.health();
+    return h.ok ? null : `storage ${this.backend.name} unhealthy: ${h.detail ?? 'unknown'}`;
+  }
+
+  private get components(): Component[] {
+    return [this.backend, this.pool, this.writer, this.grpc, this.http, this.query, this.ops].filter((c): c is Component => c !== undefined);
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    for (const c of this.components) await c.start();
+    this.started = true;
+    this.logger.info({ backend: this.backend.name }, 'tracehouse started');
+  }
+
+  /** Stops accepting, drains everything accepted into the backend, then closes. Idempotent. */
+  shutdown(): Promise<void> {
+    this.stopping ??= this.doShutdown();
+    return this.stopping;
+  }
+
+  private async doShutdown(): Promise<void> {
+    const timeoutMs = this.config['shutdown.timeoutMs'];
+    // Receivers first: their in-flight requests finish and are queued before the writer drains.
+    await Promise.all([this.grpc?.shutdown(), this.http?.shutdown()]);
+    await this.writer.shutdown(timeoutMs);
+    await Promise.all([this.query?.shutdown(), this.ops.shutdown(), this.pool.shutdown()]);
+    await this.backend.shutdown();
+    this.logger.info({ queueBytes: this.writer.queueBytes }, 'tracehouse stopped');
+  }
+}

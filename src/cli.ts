@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+// Entry point: `tracehouse [start]` runs the collector, `tracehouse migrate` applies storage
+// migrations and exits, `--help` lists every option.
+import { parseArgs } from 'node:util';
+import { Collector } from './app.ts';
+import { ConfigError, helpText, loadConfig } from './config/index.ts';
+import { createBackend } from './storage/index.ts';
+import { createLogger } from './telemetry/logger.ts';
+import { createMetrics } from './telemetry/metrics.ts';
+
+/** Splits argv into the command, --config, --help and option flags (--key=value or --key value). */
+export function parseCli(argv: string[]): { command: string; help: boolean; configFile?: string; flags: Record<string, string> } {
+  const { values, positionals, tokens } = parseArgs({ args: argv, strict: false, allowPositionals: true, tokens: true });
+  const flags: Record<string, string> = {};
+  let configFile: string | undefined;
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    if (t.kind !== 'option' || t.name === 'help' || t.name === 'h') continue;
+    let value = t.value;
+    if (value === undefined) {
+      const next = tokens[i + 1];
+      // `--flag value`: parseArgs (strict: false) sees the value as a positional.
+      if (next?.kind === 'positional') {
+        value = next.value;
+        positionals.splice(positionals.indexOf(next.value), 1);
+        i++;
+      } else value = 'true';
+    }
+    if (t.name === 'config') configFile = value;
+    else flags[t.name] = value;
+  }
+  const out = { command: positionals[0] ?? 'start', help: values['help'] === true || values['h'] === true, flags };
+  return configFile === undefined ? out : { ...out, configFile };
+}
+
+async function main(): Promise<number> {
+  const cli = parseCli(process.argv.slice(2));
+  if (cli.help) {
+    process.stdout.write(helpText() + '\n');
+    return 0;
+  }
+  if (cli.command !== 'start' && cli.command !== 'migrate') {
+    process.stderr.write(`tracehouse: unknown command '${cli.command}' (start, migrate; see --help)\n`);
+    return 2;
+  }
+  let config;
+  try {
+    const file = cli.configFile ?? process.env['TRACEHOUSE_CONFIG'];
+    config = loadConfig({ flags: cli.flags, env: process.env, ...(file ? { file } : {}) });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`tracehouse: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const logger = createLogger(config['log.level']);
+
+  if (cli.command === 'migrate') {
+    const backend = await createBackend(config, { logger, metrics: createMetrics() });
+    if (!backend.migrate) {
+      logger.info({ backend: backend.name }, 'backend has no migrations');
+      return 0;
+    }
+    await backend.migrate();
+    await backend.shutdown();
+    logger.info({ backend: backend.name }, 'migrations applied');
+    return 0;
+  }
+
+  const collector = await Collector.create(config, { logger });
+  let signals = 0;
+  const stop = (signal: string) => {
+    if (++signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting without draining');
+      process.exit(1);
+    }
+    logger.info({ signal }, 'shutting down: draining accepted data');
+    collector.shutdown().then(
+      () => process.exit(0),
+      (err: Error) => {
+        logger.error({ err: err.message }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  try {
+    await collector.start();
+  } catch (err) {
+    logger.fatal({ err: (err as Error).message }, 'start-up failed');
+    await collector.shutdown().catch(() => {});
+    return 1;
+  }
+  return -1; // keep running
+}
+
+if (import.meta.main) {
+  main().then(
+    (code) => {
+      if (code >= 0) process.exitCode = code;
+    },
+    (err: Error) => {
+      process.stderr.write(`tracehouse: ${err.stack ?? err.message}\n`);
+      process.exit(1);
+    },
+  );
+}

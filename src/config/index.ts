@@ -1,0 +1,154 @@
+// Configuration is parsed once, at the edge: defaults < YAML file < TRACEHOUSE_* env < flags,
+// validated by one zod schema built from OPTIONS, then frozen. Errors name the key, the value
+// and where it came from.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { OPTIONS, type OptionDef, type OptionType } from './options.ts';
+
+type Opt = (typeof OPTIONS)[number];
+type ValueOf<T extends OptionType> = T extends { kind: 'int' }
+  ? number
+  : T extends { kind: 'bool' }
+    ? boolean
+    : T extends { kind: 'list' }
+      ? readonly string[]
+      : string;
+
+/** The validated, frozen configuration, keyed by dotted option name. */
+export type Config = { readonly [D in Opt as D['key']]: ValueOf<D['type']> };
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
+
+function schemaFor(t: OptionType): z.ZodType {
+  switch (t.kind) {
+    case 'string':
+      return z.string();
+    case 'int': {
+      const n = z.preprocess((v) => {
+        if (typeof v !== 'string') return v;
+        const m = /^\s*(-?\d+)\s*([a-zA-Z]*)\s*$/.exec(v);
+        if (!m) return v;
+        const unit = SIZE_UNITS[m[2]!.toLowerCase()];
+        return unit === undefined ? v : Number(m[1]) * unit;
+      }, z.number().int().min(t.min));
+      return t.max === undefined ? n : n.pipe(z.number().max(t.max));
+    }
+    case 'bool':
+      return z.preprocess((v) => {
+        if (typeof v !== 'string') return v;
+        const s = v.toLowerCase();
+        return s === 'true' || s === '1' ? true : s === 'false' || s === '0' ? false : v;
+      }, z.boolean());
+    case 'list':
+      return z.preprocess(
+        (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter((s) => s !== '') : v),
+        z.array(z.string()),
+      );
+    case 'enum':
+      return z.enum(t.values as [string, ...string[]]);
+    case 'listen':
+      return z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'expected host:port');
+  }
+}
+
+const BY_KEY = new Map<string, OptionDef>(OPTIONS.map((o) => [o.key, o]));
+const SCHEMA = z.object(Object.fromEntries(OPTIONS.map((o) => [o.key, schemaFor(o.type)]))).strict();
+
+/** TRACEHOUSE_WRITER_MAX_QUEUE_BYTES for writer.maxQueueBytes. */
+export function envName(key: string): string {
+  return 'TRACEHOUSE_' + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase();
+}
+
+function flatten(obj: unknown, prefix: string, out: Map<string, unknown>): void {
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+    out.set(prefix, obj);
+    return;
+  }
+  for (const [k, v] of Object.entries(obj)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    // A nested object is a section unless the key itself is an option.
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && !BY_KEY.has(key)) flatten(v, key, out);
+    else out.set(key, v);
+  }
+}
+
+export interface ConfigSources {
+  /** CLI flags already split into key → raw value (without leading dashes). */
+  flags?: Record<string, string>;
+  env?: NodeJS.ProcessEnv;
+  /** YAML file path (from --config or TRACEHOUSE_CONFIG). */
+  file?: string;
+}
+
+/** Merges and validates every source into a frozen Config; throws ConfigError naming the key and value. */
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const raw = new Map<string, { value: unknown; from: string }>();
+  for (const o of OPTIONS) raw.set(o.key, { value: o.default, from: 'default' });
+
+  if (sources.file) {
+    let doc: unknown;
+    try {
+      doc = parseYaml(readFileSync(sources.file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`config file ${sources.file}: ${(err as Error).message}`);
+    }
+    const flat = new Map<string, unknown>();
+    if (doc !== null && doc !== undefined) flatten(doc, '', flat);
+    for (const [k, v] of flat) {
+      if (!BY_KEY.has(k)) throw new ConfigError(`config file ${sources.file}: unknown key '${k}'`);
+      raw.set(k, { value: v, from: `file ${sources.file}` });
+    }
+  }
+  const env = sources.env ?? {};
+  for (const o of OPTIONS) {
+    const v = env[envName(o.key)];
+    if (v !== undefined) raw.set(o.key, { value: v, from: `env ${envName(o.key)}` });
+  }
+  for (const [k, v] of Object.entries(sources.flags ?? {})) {
+    if (!BY_KEY.has(k)) throw new ConfigError(`unknown option '--${k}' (see --help)`);
+    raw.set(k, { value: v, from: `flag --${k}` });
+  }
+
+  const input = Object.fromEntries([...raw].map(([k, v]) => [k, v.value]));
+  const parsed = SCHEMA.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = String(issue.path[0] ?? '');
+    const src = raw.get(key);
+    throw new ConfigError(
+      `invalid configuration: ${key} = ${JSON.stringify(src?.value)} (from ${src?.from ?? 'unknown'}): ${issue.message}`,
+    );
+  }
+  const cfg = parsed.data as Record<string, unknown>;
+  for (const v of Object.values(cfg)) if (Array.isArray(v)) Object.freeze(v);
+  return Object.freeze(cfg) as Config;
+}
+
+/** Splits "host:port" (or "[::1]:port") into what net.listen wants. */
+export function parseListen(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  const host = addr.slice(0, i).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(addr.slice(i + 1)) };
+}
+
+/** The --help text: every option with its default and environment variable. */
+export function helpText(): string {
+  const lines = [
+    'Usage: tracehouse [start|migrate] [--config file.yaml] [--key=value ...]',
+    '',
+    'Precedence: flags > TRACEHOUSE_* environment > YAML file > defaults. Sizes accept KiB/MiB/GiB.',
+    '',
+    'Options:',
+  ];
+  for (const o of OPTIONS) {
+    const def = Array.isArray(o.default) ? o.default.join(',') : String(o.default);
+    lines.push(`  --${o.key}=<${o.type.kind === 'enum' ? o.type.values.join('|') : o.type.kind}>`);
+    lines.push(`      ${o.help}. Default: ${def === '' ? '""' : def}. Env: ${envName(o.key)}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,52 @@
+// Decode worker (piscina): OTLP bytes in, backend-encoded row chunks out. Runs off the main
+// thread; what it returns is transferred, never structured-cloned span by span.
+import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
+import type { EncodedChunk, EncoderSpec, RowEncoder } from '../storage/backend.ts';
+import { DecodeError, decodeLogsJson, decodeLogsProto, decodeTracesJson, decodeTracesProto, type DecodeLimits } from './decode/index.ts';
+import type { DecodeTask, DecodeOutput } from './pool.ts';
+
+const { encoder: spec, limits } = workerData as { encoder: EncoderSpec; limits: DecodeLimits };
+const encoder: RowEncoder = (await import(spec.module)).createEncoder(spec.options);
+
+/** A chunk whose bytes share an ArrayBuffer with anything else is copied, so transferring it moves nothing else. */
+function ownBuffer(c: EncodedChunk): EncodedChunk {
+  if (c.data.byteOffset === 0 && c.data.byteLength === c.data.buffer.byteLength && c.data.buffer instanceof ArrayBuffer) return c;
+  return { ...c, data: new Uint8Array(c.data) };
+}
+
+function run(task: DecodeTask): DecodeOutput {
+  const t0 = performance.now();
+  const body = new Uint8Array(task.body);
+  try {
+    let accepted: number;
+    let rejected: number;
+    let errorMessage: string;
+    let chunks: EncodedChunk[];
+    if (task.signal === 'traces') {
+      const r = task.format === 'json' ? decodeTracesJson(body, limits) : decodeTracesProto(body, limits);
+      ({ rejected, errorMessage } = r);
+      accepted = r.rows.length;
+      chunks = encoder.encodeSpans(r.rows);
+    } else {
+      const r = task.format === 'json' ? decodeLogsJson(body, limits) : decodeLogsProto(body, limits);
+      ({ rejected, errorMessage } = r);
+      accepted = r.rows.length;
+      chunks = encoder.encodeLogs(r.rows);
+    }
+    chunks = chunks.map(ownBuffer);
+    return { kind: 'ok', accepted, rejected, errorMessage, chunks, seconds: (performance.now() - t0) / 1000 };
+  } catch (err: unknown) {
+    if (err instanceof DecodeError) return { kind: 'invalid', message: err.message, seconds: (performance.now() - t0) / 1000 };
+    throw err;
+  }
+}
+
+/** The piscina task entry. */
+export default function decodeTask(task: DecodeTask) {
+  const out = run(task);
+  if (out.kind !== 'ok' || out.chunks.length === 0) return out;
+  return move({
+    [transferableSymbol]: out.chunks.map((c) => c.data.buffer),
+    [valueSymbol]: out,
+  } as never);
+}

@@ -1,0 +1,80 @@
+// What both receivers do with a request once its bytes are in hand: admit it against the queue
+// budget, decode it on a worker, queue the rows and say what the client should be told.
+// Transports only map the outcome to their status codes.
+import type { Logger } from '../telemetry/logger.ts';
+import type { Metrics, Transport } from '../telemetry/metrics.ts';
+import { PoolBusyError, type DecodePool, type OtlpFormat, type OtlpSignal } from '../pipeline/pool.ts';
+import type { Writer } from '../pipeline/writer.ts';
+
+export type IngestOutcome =
+  /** Stored (rejected > 0 or a message: partial success). */
+  | { kind: 'ok'; accepted: number; rejected: number; errorMessage: string }
+  /** Undecodable: 400 / INVALID_ARGUMENT, not retried. */
+  | { kind: 'invalid'; message: string }
+  /** Overloaded: 503 / UNAVAILABLE with a retry delay. */
+  | { kind: 'unavailable'; message: string; retryAfterMs: number };
+
+/** How long clients are asked to wait when the queue is full. */
+const RETRY_AFTER_MS = 1000;
+
+/** Shared request handling for the OTLP receivers. */
+export class Ingest {
+  private readonly pool: DecodePool;
+  private readonly writer: Writer;
+  private readonly metrics: Metrics;
+  private readonly logger: Logger;
+  private loggedOverload = 0;
+
+  constructor(pool: DecodePool, writer: Writer, metrics: Metrics, logger: Logger) {
+    this.pool = pool;
+    this.writer = writer;
+    this.metrics = metrics;
+    this.logger = logger;
+  }
+
+  /** True while new requests would be refused for lack of queue room. */
+  get overloaded(): boolean {
+    return this.writer.isFull;
+  }
+
+  private refuseRequest(transport: Transport, reason: string, message: string): IngestOutcome {
+    this.metrics.refusedRequests.inc({ transport, reason });
+    const now = Date.now();
+    // Overload is logged at most once a minute; the counter has the rest.
+    if (now - this.loggedOverload > 60_000) {
+      this.loggedOverload = now;
+      this.logger.warn({ transport, reason, queueBytes: this.writer.queueBytes }, 'refusing requests: ' + message);
+    }
+    return { kind: 'unavailable', message, retryAfterMs: RETRY_AFTER_MS };
+  }
+
+  /** Counts a request refused before decoding (oversized, bad content type …). */
+  countRefusedRequest(transport: Transport, reason: string): void {
+    this.metrics.refusedRequests.inc({ transport, reason });
+  }
+
+  async handle(transport: Transport, signal: OtlpSignal, format: OtlpFormat, body: Uint8Array): Promise<IngestOutcome> {
+    const reserved = body.byteLength;
+    if (!this.writer.reserve(reserved)) return this.refuseRequest(transport, 'queue_full', 'the write queue is full');
+    let out;
+    try {
+      out = await this.pool.decode(signal, format, body);
+    } catch (err) {
+      this.writer.release(reserved);
+      if (err instanceof PoolBusyError) return this.refuseRequest(transport, 'workers_busy', err.message);
+      throw err;
+    }
+    this.metrics.decodeDuration.observe({ signal }, out.seconds);
+    const accepted = signal === 'traces' ? this.metrics.acceptedSpans : this.metrics.acceptedLogs;
+    const refused = signal === 'traces' ? this.metrics.refusedSpans : this.metrics.refusedLogs;
+    if (out.kind === 'invalid') {
+      this.writer.release(reserved);
+      this.metrics.refusedRequests.inc({ transport, reason: 'undecodable' });
+      return { kind: 'invalid', message: out.message };
+    }
+    this.writer.commit(reserved, signal === 'traces' ? 'spans' : 'logs', out.chunks);
+    if (out.accepted > 0) accepted.inc({ transport }, out.accepted);
+    if (out.rejected > 0) refused.inc({ transport, reason: 'invalid_item' }, out.rejected);
+    return { kind: 'ok', accepted: out.accepted, rejected: out.rejected, errorMessage: out.errorMessage };
+  }
+}

@@ -1,0 +1,53 @@
+// The few protobuf messages the receivers write on the main thread: export responses and
+// google.rpc.Status error bodies. Encoding these small messages is cheap; requests are never
+// decoded here (that happens in the workers).
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+
+export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
+
+export const TRACE_SERVICE_PROTO = 'opentelemetry/proto/collector/trace/v1/trace_service.proto';
+export const LOGS_SERVICE_PROTO = 'opentelemetry/proto/collector/logs/v1/logs_service.proto';
+export const HEALTH_PROTO = 'grpc/health/v1/health.proto';
+const STATUS_PROTO = 'google/rpc/status.proto';
+const ERROR_DETAILS_PROTO = 'google/rpc/error_details.proto';
+
+const root = new protobuf.Root();
+root.resolvePath = (_origin, target) => (target.startsWith('/') ? target : PROTO_DIR + target);
+root.loadSync([TRACE_SERVICE_PROTO, LOGS_SERVICE_PROTO, STATUS_PROTO, ERROR_DETAILS_PROTO], { keepCase: false });
+
+const TraceResponse = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse');
+const LogsResponse = root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse');
+const Status = root.lookupType('google.rpc.Status');
+const RetryInfo = root.lookupType('google.rpc.RetryInfo');
+
+export type SignalName = 'traces' | 'logs';
+
+/** The export response as a plain object in OTLP/JSON field names; partialSuccess only when something was rejected or said. */
+export function exportResponse(signal: SignalName, rejected: number, errorMessage: string): Record<string, unknown> {
+  if (rejected === 0 && errorMessage === '') return {};
+  const key = signal === 'traces' ? 'rejectedSpans' : 'rejectedLogRecords';
+  return { partialSuccess: { [key]: String(rejected), errorMessage } };
+}
+
+/** Protobuf bytes of ExportTraceServiceResponse / ExportLogsServiceResponse. */
+export function encodeExportResponse(signal: SignalName, rejected: number, errorMessage: string): Uint8Array {
+  const type = signal === 'traces' ? TraceResponse : LogsResponse;
+  return type.encode(type.fromObject(exportResponse(signal, rejected, errorMessage))).finish();
+}
+
+/** google.rpc.Status as an OTLP/JSON-style object (details omitted). */
+export function statusObject(code: number, message: string): Record<string, unknown> {
+  return { code, message };
+}
+
+/** Protobuf bytes of google.rpc.Status, with a RetryInfo detail when a delay is given. */
+export function encodeStatus(code: number, message: string, retryDelayMs?: number): Uint8Array {
+  const details = [];
+  if (retryDelayMs !== undefined) {
+    const delay = { seconds: Math.floor(retryDelayMs / 1000), nanos: (retryDelayMs % 1000) * 1_000_000 };
+    details.push({ type_url: 'type.googleapis.com/google.rpc.RetryInfo', value: RetryInfo.encode(RetryInfo.fromObject({ retryDelay: delay })).finish() });
+  }
+  // protobufjs's bundled google.protobuf.Any keeps the proto field name type_url.
+  return Status.encode(Status.fromObject({ code, message, details })).finish();
+}

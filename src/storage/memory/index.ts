@@ -1,0 +1,125 @@
+// The memory backend: bounded by rows and approximate bytes, evicting oldest first. For tests,
+// demos and short-lived debugging; nothing survives a restart.
+import type { Config } from '../../config/index.ts';
+import type { LogQuery, LogRow, SpanRow, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps } from '../index.ts';
+import { byNewestLog, byNewestTrace, logMatches, spanMatches, summarizeTrace } from '../query-helpers.ts';
+import { ROWJSON_ENCODER_MODULE, chunkLines, logFromJson, spanFromJson } from '../rowjson.ts';
+
+/** A FIFO of rows with their encoded size, for oldest-first eviction. */
+class Fifo<T> {
+  private items: { row: T; bytes: number }[] = [];
+  private head = 0;
+  bytes = 0;
+  get length(): number {
+    return this.items.length - this.head;
+  }
+  push(row: T, bytes: number): void {
+    this.items.push({ row, bytes });
+    this.bytes += bytes;
+  }
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const it = this.items[this.head]!;
+    this.items[this.head++] = undefined as never;
+    this.bytes -= it.bytes;
+    // Compact once the dead prefix dominates, so memory stays proportional to live rows.
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return it.row;
+  }
+  *[Symbol.iterator](): Generator<T> {
+    for (let i = this.head; i < this.items.length; i++) yield this.items[i]!.row;
+  }
+}
+
+class MemoryBackend implements StorageBackend {
+  readonly name = 'memory';
+  readonly partitions = 1;
+  readonly encoder = { module: ROWJSON_ENCODER_MODULE, options: {} };
+  private readonly spans = new Fifo<SpanRow>();
+  private readonly logs = new Fifo<LogRow>();
+  private readonly byTrace = new Map<string, SpanRow[]>();
+  private readonly maxSpans: number;
+  private readonly maxLogs: number;
+  private readonly maxBytes: number;
+  private readonly deps: BackendDeps;
+
+  constructor(config: Config, deps: BackendDeps) {
+    this.maxSpans = config['storage.memory.maxSpans'];
+    this.maxLogs = config['storage.memory.maxLogs'];
+    this.maxBytes = config['storage.memory.maxBytes'];
+    this.deps = deps;
+  }
+
+  async start(): Promise<void> {}
+
+  async writeSpans(batch: WriteBatch): Promise<WriteResult> {
+    for (const line of chunkLines(batch.chunks)) {
+      const row = spanFromJson(line);
+      const list = this.byTrace.get(row.traceId);
+      // A retried batch or a client's resend carries spans already stored: keep one copy.
+      if (list?.some((s) => s.spanId === row.spanId)) continue;
+      this.spans.push(row, line.length);
+      if (list) list.push(row);
+      else this.byTrace.set(row.traceId, [row]);
+    }
+    this.evict();
+    return { kind: 'success' };
+  }
+
+  async writeLogs(batch: WriteBatch): Promise<WriteResult> {
+    for (const line of chunkLines(batch.chunks)) this.logs.push(logFromJson(line), line.length);
+    this.evict();
+    return { kind: 'success' };
+  }
+
+  private evict(): void {
+    let spans = 0;
+    let logs = 0;
+    while (this.spans.length > this.maxSpans || (this.spans.length > 0 && this.spans.bytes + this.logs.bytes > this.maxBytes && this.spans.bytes >= this.logs.bytes)) {
+      const s = this.spans.shift()!;
+      const list = this.byTrace.get(s.traceId)!;
+      list.splice(list.indexOf(s), 1);
+      if (list.length === 0) this.byTrace.delete(s.traceId);
+      spans++;
+    }
+    while (this.logs.length > this.maxLogs || (this.logs.length > 0 && this.spans.bytes + this.logs.bytes > this.maxBytes)) {
+      this.logs.shift();
+      logs++;
+    }
+    if (spans > 0) this.deps.metrics.evictedRows.inc({ signal: 'spans' }, spans);
+    if (logs > 0) this.deps.metrics.evictedRows.inc({ signal: 'logs' }, logs);
+  }
+
+  async getTrace(traceId: string): Promise<SpanRow[]> {
+    return [...(this.byTrace.get(traceId) ?? [])];
+  }
+
+  async searchTraces(q: TraceQuery): Promise<TraceSummary[]> {
+    const out: TraceSummary[] = [];
+    for (const spans of this.byTrace.values()) {
+      if (spans.some((s) => spanMatches(s, q))) out.push(summarizeTrace(spans));
+    }
+    return out.sort(byNewestTrace).slice(0, q.limit);
+  }
+
+  async searchLogs(q: LogQuery): Promise<LogRow[]> {
+    const out: LogRow[] = [];
+    for (const r of this.logs) if (logMatches(r, q)) out.push(r);
+    return out.sort(byNewestLog).slice(0, q.limit);
+  }
+
+  async health() {
+    return { ok: true };
+  }
+
+  async shutdown(): Promise<void> {}
+}
+
+/** Creates the bounded in-memory backend. */
+export function createMemoryBackend(config: Config, deps: BackendDeps): StorageBackend {
+  return new MemoryBackend(config, deps);
+}

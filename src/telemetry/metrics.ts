@@ -1,0 +1,30 @@
+// One registry for the process. Metric names follow the Collector's (accepted, refused, written,
+// failed, queue_size, queue_capacity), prefixed tracehouse_. Labels carry only bounded values.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Transport = 'grpc' | 'http';
+
+/** Creates the metrics of one collector instance (tests create several in one process). */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const reg = { registers: [registry] };
+  return {
+    registry,
+    acceptedSpans: new Counter({ name: 'tracehouse_receiver_accepted_spans_total', help: 'Spans accepted into the write queue', labelNames: ['transport'] as const, ...reg }),
+    refusedSpans: new Counter({ name: 'tracehouse_receiver_refused_spans_total', help: 'Spans refused: invalid items, undecodable or oversized requests, overload', labelNames: ['transport', 'reason'] as const, ...reg }),
+    acceptedLogs: new Counter({ name: 'tracehouse_receiver_accepted_log_records_total', help: 'Log records accepted into the write queue', labelNames: ['transport'] as const, ...reg }),
+    refusedLogs: new Counter({ name: 'tracehouse_receiver_refused_log_records_total', help: 'Log records refused: invalid items, undecodable or oversized requests, overload', labelNames: ['transport', 'reason'] as const, ...reg }),
+    refusedRequests: new Counter({ name: 'tracehouse_receiver_refused_requests_total', help: 'Requests refused as a whole, by reason', labelNames: ['transport', 'reason'] as const, ...reg }),
+    queueSize: new Gauge({ name: 'tracehouse_queue_size', help: 'Encoded bytes accepted and not yet written', ...reg }),
+    queueCapacity: new Gauge({ name: 'tracehouse_queue_capacity', help: 'writer.maxQueueBytes', ...reg }),
+    writtenRows: new Counter({ name: 'tracehouse_writer_written_rows_total', help: 'Rows stored', labelNames: ['backend', 'signal'] as const, ...reg }),
+    failedBatches: new Counter({ name: 'tracehouse_writer_failed_batches_total', help: 'Storage writes that failed (each attempt)', labelNames: ['backend', 'signal', 'kind'] as const, ...reg }),
+    droppedRows: new Counter({ name: 'tracehouse_writer_dropped_rows_total', help: 'Accepted rows lost: permanent write failure or retries exhausted', labelNames: ['backend', 'signal', 'reason'] as const, ...reg }),
+    batchDuration: new Histogram({ name: 'tracehouse_writer_batch_duration_seconds', help: 'Duration of one storage write', labelNames: ['backend', 'signal'] as const, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], ...reg }),
+    decodeDuration: new Histogram({ name: 'tracehouse_worker_decode_duration_seconds', help: 'Decode, normalize and encode time of one request in a worker', labelNames: ['signal'] as const, buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], ...reg }),
+    evictedRows: new Counter({ name: 'tracehouse_storage_evicted_rows_total', help: 'Rows evicted by a bounded store (memory backend)', labelNames: ['signal'] as const, ...reg }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

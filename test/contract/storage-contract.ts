@@ -1,0 +1,146 @@
+// The storage contract: the same tests for every StorageBackend adapter. Each test uses its own
+// service names and trace ids, so one backend instance (one database) serves the whole suite.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LogRow, SpanRow, StorageBackend } from '../../src/storage/backend.ts';
+import { canonical, hex, makeLog, makeSpan, makeTrace, writeLogs, writeSpans } from '../helpers/rows.ts';
+
+const MS = 1_000_000n;
+
+function byStart(a: SpanRow, b: SpanRow): number {
+  return a.startTimeUnixNano < b.startTimeUnixNano ? -1 : a.startTimeUnixNano > b.startTimeUnixNano ? 1 : a.spanId < b.spanId ? -1 : 1;
+}
+
+/** Registers the contract suite for one adapter; create() returns a started backend. */
+export function describeStorageContract(name: string, create: () => Promise<StorageBackend>): void {
+  describe(`storage contract: ${name}`, () => {
+    let backend: StorageBackend;
+    beforeAll(async () => {
+      backend = await create();
+    });
+    afterAll(async () => {
+      await backend.shutdown();
+      await backend.shutdown(); // idempotent
+    });
+
+    it('reports healthy once started', async () => {
+      expect((await backend.health()).ok).toBe(true);
+    });
+
+    it('returns a written trace field for field, every attribute type intact', async () => {
+      const spans = makeTrace(3, { statusCode: 2, statusMessage: 'boom' });
+      await writeSpans(backend, spans);
+      const got = await backend.getTrace(spans[0]!.traceId);
+      expect(canonical([...got].sort(byStart))).toEqual(canonical([...spans].sort(byStart)));
+      for (const s of got) expect(typeof s.startTimeUnixNano).toBe('bigint');
+    });
+
+    it('answers an unknown trace id with no spans', async () => {
+      expect(await backend.getTrace(hex(16))).toEqual([]);
+    });
+
+    it('keeps one copy of a span written twice (a retried batch)', async () => {
+      const spans = makeTrace(4);
+      const batchId = randomUUID();
+      await writeSpans(backend, spans, batchId);
+      await writeSpans(backend, spans, batchId);
+      expect(await backend.getTrace(spans[0]!.traceId)).toHaveLength(4);
+    });
+
+    it('keeps extreme but representable times exact: epoch 0 and end before start', async () => {
+      const epoch = makeSpan({ startTimeUnixNano: 0n, endTimeUnixNano: 1n });
+      const backwards = makeSpan({ startTimeUnixNano: 2_000_000_000_000_000_000n, endTimeUnixNano: 1_999_999_999_999_999_999n, durationNano: 0n });
+      await writeSpans(backend, [epoch, backwards]);
+      expect(canonical(await backend.getTrace(epoch.traceId))).toEqual(canonical([epoch]));
+      expect(canonical(await backend.getTrace(backwards.traceId))).toEqual(canonical([backwards]));
+    });
+
+    it('searches traces by service and span name, newest first, with summaries', async () => {
+      const service = 'svc-' + randomUUID();
+      const now = BigInt(Date.now()) * MS;
+      const older = makeTrace(3, { serviceName: service, name: 'root-op', startTimeUnixNano: now - 60_000n * MS, endTimeUnixNano: now - 59_000n * MS });
+      const newer = makeTrace(2, { serviceName: service, name: 'root-op', startTimeUnixNano: now - 10_000n * MS, endTimeUnixNano: now - 9_500n * MS, statusCode: 2 });
+      const other = makeTrace(1, { serviceName: 'svc-' + randomUUID(), name: 'root-op' });
+      await writeSpans(backend, [...older, ...newer, ...other]);
+
+      const found = await backend.searchTraces({ service, limit: 10 });
+      expect(found.map((t) => t.traceId)).toEqual([newer[0]!.traceId, older[0]!.traceId]);
+      expect(found[0]).toEqual({
+        traceId: newer[0]!.traceId,
+        rootServiceName: service,
+        rootSpanName: 'root-op',
+        startTimeUnixNano: now - 10_000n * MS,
+        durationNano: 500n * MS,
+        spanCount: 2,
+        hasError: true,
+      });
+      expect(found[1]!.spanCount).toBe(3);
+      expect(found[1]!.hasError).toBe(false);
+
+      const byName = await backend.searchTraces({ service, name: 'child-2', limit: 10 });
+      expect(byName.map((t) => t.traceId)).toEqual([older[0]!.traceId]);
+      expect(await backend.searchTraces({ service, limit: 1 })).toHaveLength(1);
+    });
+
+    it('searches traces by time range and duration', async () => {
+      const service = 'svc-' + randomUUID();
+      const base = BigInt(Date.now()) * MS - 3_600_000n * MS;
+      const fast = makeSpan({ serviceName: service, startTimeUnixNano: base, endTimeUnixNano: base + 2n * MS });
+      const slow = makeSpan({ serviceName: service, startTimeUnixNano: base + 1000n * MS, endTimeUnixNano: base + 1250n * MS });
+      await writeSpans(backend, [fast, slow]);
+      const ids = async (q: Parameters<StorageBackend['searchTraces']>[0]) => (await backend.searchTraces(q)).map((t) => t.traceId).sort();
+
+      expect(await ids({ service, minDurationNano: 100n * MS, limit: 10 })).toEqual([slow.traceId]);
+      expect(await ids({ service, maxDurationNano: 10n * MS, limit: 10 })).toEqual([fast.traceId]);
+      expect(await ids({ service, startNano: base + 500n * MS, limit: 10 })).toEqual([slow.traceId]);
+      expect(await ids({ service, endNano: base + 500n * MS, limit: 10 })).toEqual([fast.traceId]);
+      expect(await ids({ service, startNano: base, endNano: base + 2000n * MS, limit: 10 })).toEqual([fast.traceId, slow.traceId].sort());
+    });
+
+    it('searches traces by attribute value of any type', async () => {
+      const service = 'svc-' + randomUUID();
+      const a = makeSpan({ serviceName: service, attributes: [{ key: 'http.route', value: { stringValue: '/a' } }, { key: 'retries', value: { intValue: '3' } }] });
+      const b = makeSpan({ serviceName: service, attributes: [{ key: 'http.route', value: { stringValue: '/b' } }, { key: 'cached', value: { boolValue: true } }] });
+      await writeSpans(backend, [a, b]);
+      const ids = async (key: string, value: string) => (await backend.searchTraces({ service, attributes: [{ key, value }], limit: 10 })).map((t) => t.traceId);
+      expect(await ids('http.route', '/a')).toEqual([a.traceId]);
+      expect(await ids('retries', '3')).toEqual([a.traceId]);
+      expect(await ids('cached', 'true')).toEqual([b.traceId]);
+      expect(await ids('http.route', '/c')).toEqual([]);
+    });
+
+    it('returns written log records field for field and searches them', async () => {
+      const service = 'svc-' + randomUUID();
+      const t0 = BigInt(Date.now()) * MS - 600_000n * MS;
+      const traceId = hex(16);
+      const logs: LogRow[] = [
+        makeLog({ serviceName: service, traceId, timeUnixNano: t0, severityNumber: 5, severityText: 'DEBUG' }),
+        makeLog({ serviceName: service, traceId, timeUnixNano: t0 + 1000n * MS, severityNumber: 17, severityText: 'ERROR', body: { stringValue: 'failed' } }),
+        makeLog({ serviceName: service, traceId: '', spanId: '', timeUnixNano: t0 + 2000n * MS, severityNumber: 9, body: {} }),
+        makeLog({ serviceName: service, traceId: '', spanId: '', timeUnixNano: 0n, observedTimeUnixNano: t0 + 3000n * MS, severityNumber: 13, body: { bytesValue: 'AAEC' } }),
+      ];
+      await writeLogs(backend, logs);
+
+      const all = await backend.searchLogs({ service, limit: 10 });
+      expect(canonical(all)).toEqual(canonical([logs[3], logs[2], logs[1], logs[0]]));
+      expect(canonical(await backend.searchLogs({ traceId, limit: 10 }))).toEqual(canonical([logs[1], logs[0]]));
+      expect((await backend.searchLogs({ service, minSeverity: 13, limit: 10 })).map((l) => l.severityNumber)).toEqual([13, 17]);
+      expect((await backend.searchLogs({ service, startNano: t0 + 500n * MS, endNano: t0 + 2500n * MS, limit: 10 })).map((l) => l.severityNumber)).toEqual([9, 17]);
+      expect(await backend.searchLogs({ service, limit: 2 })).toHaveLength(2);
+    });
+
+    it('stores strings that look like SQL, prototype keys and control characters as data', async () => {
+      const s = makeSpan({
+        name: "'; DROP TABLE spans; --",
+        statusMessage: 'line1\nline2\ttab \\ backslash \u0001',
+        attributes: [
+          { key: 'constructor', value: { stringValue: 'x' } },
+          { key: "k'ey\"", value: { stringValue: "v'al\"" } },
+          { key: 'unicode', value: { stringValue: '日本語 🚀 \u2028' } },
+        ],
+      });
+      await writeSpans(backend, [s]);
+      expect(canonical(await backend.getTrace(s.traceId))).toEqual(canonical([s]));
+    });
+  });
+}

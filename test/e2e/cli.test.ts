@@ -1,0 +1,78 @@
+// The real command line: configuration errors, --help, and SIGTERM draining everything accepted
+// into the embedded SQLite default before exit 0.
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { describe, expect, it } from 'vitest';
+import { eventually } from '../helpers/collector.ts';
+import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
+
+function run(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
+}
+
+describe('tracehouse command line', () => {
+  it('--help lists every option with its default and environment variable', () => {
+    const r = run(['--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('--writer.maxQueueBytes=<int>');
+    expect(r.stdout).toContain('TRACEHOUSE_WRITER_MAX_QUEUE_BYTES');
+    expect(r.stdout).toContain('Default: ./data/tracehouse.db');
+  });
+
+  it('stops start-up naming the key and the value of a bad setting, from any source', () => {
+    const flag = run(['--writer.maxBatchRows=lots']);
+    expect(flag.status).toBe(2);
+    expect(flag.stderr).toContain('writer.maxBatchRows = "lots" (from flag --writer.maxBatchRows)');
+
+    const env = run([], { TRACEHOUSE_STORAGE_BACKEND: 'oracle' });
+    expect(env.status).toBe(2);
+    expect(env.stderr).toContain('storage.backend = "oracle" (from env TRACEHOUSE_STORAGE_BACKEND)');
+
+    const file = join(tempDir(), 'bad.yaml');
+    writeFileSync(file, 'receiver:\n  grpc:\n    listen: "nowhere"\n');
+    const fromFile = run(['--config', file]);
+    expect(fromFile.status).toBe(2);
+    expect(fromFile.stderr).toContain(`receiver.grpc.listen = "nowhere" (from file ${file})`);
+
+    writeFileSync(file, 'writer:\n  maxBatchRowz: 5\n');
+    const unknown = run(['--config', file]);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain("unknown key 'writer.maxBatchRowz'");
+  });
+
+  it('drains every accepted span into SQLite on SIGTERM and exits 0', async () => {
+    const dir = tempDir();
+    const db = join(dir, 'th.db');
+    const child = spawn(process.execPath, [CLI, '--receiver.grpc.listen=127.0.0.1:0', '--receiver.http.enabled=false', '--query.enabled=false', '--ops.listen=127.0.0.1:0', `--storage.sqlite.path=${db}`, '--writer.flushIntervalMs=600000', '--writer.maxBatchRows=1000000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const port = await eventually(async () => {
+      const m = /"port":(\d+),"msg":"OTLP\/gRPC receiver listening"/.exec(out);
+      return m ? Number(m[1]) : undefined;
+    }, 20_000, 'collector start');
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await eventually(async () => (out.includes('tracehouse started') ? true : undefined));
+
+    const client = new RawOtlpClient(`127.0.0.1:${port}`);
+    const traceId = randomBytes(16);
+    const spans = Array.from({ length: 500 }, (_, i) => ({ traceId, spanId: randomBytes(8), name: `op-${i}`, startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000000001000' }));
+    for (let i = 0; i < 5; i++) {
+      const res = await client.traces(encodeTraces({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans: spans.slice(i * 100, i * 100 + 100) }] }] }));
+      expect(res.error).toBeNull();
+    }
+    client.close();
+    // The flush interval is ten minutes: everything accepted is still queued when the signal arrives.
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const stored = new DatabaseSync(db).prepare('SELECT count(*) AS n FROM spans WHERE trace_id = ?').get(traceId.toString('hex')) as { n: number };
+    expect(stored.n).toBe(500);
+    expect(out).toContain('shutting down');
+  });
+});
