@@ -1,0 +1,81 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, envName, helpText, loadConfig } from '../../src/config/index.ts';
+import { OPTIONS } from '../../src/config/options.ts';
+import { parseCli } from '../../src/cli.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+function yaml(text: string): string {
+  const f = join(tempDir(), 'c.yaml');
+  writeFileSync(f, text);
+  return f;
+}
+
+describe('configuration', () => {
+  it('has the documented defaults and is frozen', () => {
+    const c = loadConfig();
+    expect(c['storage.backend']).toBe('sqlite');
+    expect(c['storage.sqlite.path']).toBe('./data/tracehouse.db');
+    expect(c['receiver.grpc.listen']).toBe('0.0.0.0:4317');
+    expect(c['receiver.maxMessageBytes']).toBe(64 * 1024 * 1024);
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(() => ((c as any)['storage.backend'] = 'memory')).toThrow();
+  });
+
+  it('applies flags over env over file over defaults', () => {
+    const file = yaml('writer:\n  maxBatchRows: 100\n  flushIntervalMs: 50\n  maxInFlightBatches: 2\nstorage:\n  backend: memory\n');
+    const c = loadConfig({
+      file,
+      env: { TRACEHOUSE_WRITER_FLUSH_INTERVAL_MS: '60', TRACEHOUSE_WRITER_MAX_IN_FLIGHT_BATCHES: '3' },
+      flags: { 'writer.maxInFlightBatches': '7' },
+    });
+    expect(c['writer.maxBatchRows']).toBe(100);
+    expect(c['writer.flushIntervalMs']).toBe(60);
+    expect(c['writer.maxInFlightBatches']).toBe(7);
+    expect(c['storage.backend']).toBe('memory');
+  });
+
+  it('parses sizes, booleans and lists', () => {
+    const c = loadConfig({ flags: { 'writer.maxQueueBytes': '16MiB', 'receiver.http.enabled': 'false', 'storage.clickhouse.urls': 'http://a:8123, http://b:8123' } });
+    expect(c['writer.maxQueueBytes']).toBe(16 * 1024 * 1024);
+    expect(c['receiver.http.enabled']).toBe(false);
+    expect(c['storage.clickhouse.urls']).toEqual(['http://a:8123', 'http://b:8123']);
+  });
+
+  it.each([
+    [{ 'writer.maxBatchRows': '0' }, 'writer.maxBatchRows = "0"'],
+    [{ 'writer.maxBatchRows': '1.5' }, 'writer.maxBatchRows = "1.5"'],
+    [{ 'storage.backend': 'mongodb' }, 'storage.backend = "mongodb"'],
+    [{ 'query.listen': 'localhost' }, 'query.listen = "localhost"'],
+    [{ 'receiver.grpc.enabled': 'maybe' }, 'receiver.grpc.enabled = "maybe"'],
+  ])('rejects %o naming key and value', (flags, message) => {
+    expect(() => loadConfig({ flags })).toThrow(ConfigError);
+    expect(() => loadConfig({ flags })).toThrow(message);
+  });
+
+  it('rejects unknown keys in files and flags', () => {
+    expect(() => loadConfig({ file: yaml('storage:\n  backnd: memory\n') })).toThrow("unknown key 'storage.backnd'");
+    expect(() => loadConfig({ flags: { 'no.such': '1' } })).toThrow("unknown option '--no.such'");
+  });
+
+  it('derives environment names and lists every option in --help', () => {
+    expect(envName('writer.maxQueueBytes')).toBe('TRACEHOUSE_WRITER_MAX_QUEUE_BYTES');
+    const help = helpText();
+    for (const o of OPTIONS) {
+      expect(help).toContain(`--${o.key}=`);
+      expect(help).toContain(envName(o.key));
+    }
+  });
+
+  it('parses the command line', () => {
+    expect(parseCli(['migrate', '--config', 'x.yaml', '--storage.backend=postgres', '--log.level', 'debug'])).toEqual({
+      command: 'migrate',
+      help: false,
+      configFile: 'x.yaml',
+      flags: { 'storage.backend': 'postgres', 'log.level': 'debug' },
+    });
+    expect(parseCli(['--help']).help).toBe(true);
+    expect(parseCli([]).command).toBe('start');
+  });
+});

@@ -1,0 +1,134 @@
+// The writer against a real memory backend behind a switch that stalls or fails writes.
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { Writer, backoffMs, type WriterOptions } from '../../src/pipeline/writer.ts';
+import { createEncoder } from '../../src/storage/rowjson.ts';
+import { createMetrics } from '../../src/telemetry/metrics.ts';
+import { gated, memoryBackend } from '../helpers/backends.ts';
+import { makeSpan } from '../helpers/rows.ts';
+
+const opts: WriterOptions = {
+  maxBatchRows: 10,
+  flushIntervalMs: 5,
+  maxInFlightBatches: 2,
+  maxQueueBytes: 1 << 20,
+  retryInitialMs: 1,
+  retryMaxMs: 5,
+  retryMaxElapsedMs: 0,
+  writeTimeoutMs: 1000,
+};
+const encoder = createEncoder();
+
+async function setup(o: Partial<WriterOptions> = {}) {
+  const gate = gated(await memoryBackend());
+  const metrics = createMetrics();
+  const writer = new Writer(gate.backend, { ...opts, ...o }, metrics, pino({ level: 'silent' }));
+  const put = (n: number, service = 'w') => {
+    const spans = Array.from({ length: n }, () => makeSpan({ serviceName: service }));
+    const chunks = encoder.encodeSpans(spans);
+    const bytes = chunks.reduce((s, c) => s + c.data.byteLength, 0);
+    expect(writer.reserve(bytes)).toBe(true);
+    writer.commit(bytes, 'spans', chunks);
+    return spans;
+  };
+  const stored = async (service = 'w') => (await gate.backend.searchTraces({ service, limit: 1000 })).length;
+  const metric = async (name: string) => (await metrics.registry.getSingleMetricAsString(name)).split('\n').filter((l) => !l.startsWith('#')).reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+  return { gate, writer, metrics, put, stored, metric };
+}
+
+describe('writer', () => {
+  it('batches by rows and delay and writes everything', async () => {
+    const { writer, put, stored, gate, metric } = await setup();
+    put(25);
+    put(3);
+    await writer.drain();
+    expect(await stored()).toBe(28);
+    // 25 rows in one chunk exceed maxBatchRows: written as one batch; the 3 wait for the interval.
+    expect(gate.attempts).toBe(2);
+    expect(await metric('tracehouse_writer_written_rows_total')).toBe(28);
+    expect(writer.queueBytes).toBe(0);
+  });
+
+  it('retries transient failures with backoff until they pass, losing nothing', async () => {
+    const { writer, put, stored, gate, metric } = await setup();
+    gate.failNext(3, { kind: 'retryable', error: new Error('connection refused') });
+    put(5);
+    await writer.drain();
+    expect(await stored()).toBe(5);
+    expect(gate.attempts).toBe(4);
+    expect(await metric('tracehouse_writer_failed_batches_total')).toBe(3);
+    expect(await metric('tracehouse_writer_dropped_rows_total')).toBe(0);
+  });
+
+  it('drops and counts a batch that fails permanently', async () => {
+    const { writer, put, stored, gate, metric } = await setup();
+    gate.failNext(1, { kind: 'permanent', error: new Error('bad data') });
+    put(4);
+    await writer.drain();
+    expect(await stored()).toBe(0);
+    expect(await metric('tracehouse_writer_dropped_rows_total')).toBe(4);
+  });
+
+  it('gives up after retryMaxElapsedMs and counts the rows', async () => {
+    const { writer, put, gate, metric } = await setup({ retryMaxElapsedMs: 30 });
+    gate.failNext(1_000_000, { kind: 'retryable', error: new Error('down') });
+    put(6);
+    await writer.drain();
+    expect(await metric('tracehouse_writer_dropped_rows_total')).toBe(6);
+    expect(writer.queueBytes).toBe(0);
+  });
+
+  it('times out a stalled write and retries it', async () => {
+    const { writer, put, gate, stored } = await setup({ writeTimeoutMs: 100 });
+    gate.close();
+    put(2);
+    await new Promise((r) => setTimeout(r, 250));
+    expect(gate.attempts).toBeGreaterThanOrEqual(2);
+    gate.open();
+    await writer.drain();
+    expect(await stored()).toBe(2);
+  });
+
+  it('bounds the queue: refuses reservations past maxQueueBytes while writes stall, and frees them as writes finish', async () => {
+    const { writer, put, gate } = await setup({ maxQueueBytes: 20_000 });
+    gate.close();
+    while (writer.queueBytes < 15_000) put(1);
+    expect(writer.reserve(5000)).toBe(false);
+    // The first request into an empty queue is admitted even when larger than the budget.
+    expect(writer.reserve(10)).toBe(true);
+    writer.release(10);
+    gate.open();
+    await writer.drain();
+    expect(writer.queueBytes).toBe(0);
+    expect(writer.reserve(25_000)).toBe(true);
+    expect(writer.isFull).toBe(true);
+  });
+
+  it('limits writes in flight per pipeline', async () => {
+    const { writer, put, gate } = await setup({ maxBatchRows: 1, maxInFlightBatches: 2 });
+    gate.close();
+    for (let i = 0; i < 6; i++) put(1);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(gate.attempts).toBe(2);
+    gate.open();
+    await writer.drain();
+    expect(gate.attempts).toBe(6);
+  });
+
+  it('on shutdown past its timeout, stops retrying and counts what is left as dropped', async () => {
+    const { writer, put, gate, metric } = await setup();
+    gate.failNext(1_000_000, { kind: 'retryable', error: new Error('down') });
+    put(3);
+    await writer.shutdown(50);
+    expect(await metric('tracehouse_writer_dropped_rows_total')).toBe(3);
+  });
+
+  it('backs off exponentially with jitter, capped', () => {
+    for (let a = 0; a < 20; a++) {
+      const d = backoffMs(a, 100, 5000);
+      const cap = Math.min(5000, 100 * 2 ** a);
+      expect(d).toBeGreaterThanOrEqual(cap / 2);
+      expect(d).toBeLessThanOrEqual(cap);
+    }
+  });
+});
