@@ -1,49 +1,15 @@
 // The embedded default: one SQLite file (node:sqlite, WAL). Each row keeps its full normalized
 // form as JSON (`doc`) beside the columns that queries filter on, so reads return exactly what
 // was received without a column per OTLP field.
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
+import type { DatabaseSync } from 'node:sqlite';
 import type { Config } from '../../config/index.ts';
 import type { LogQuery, LogRow, SpanRow, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import type { BackendDeps } from '../index.ts';
 import { byNewestTrace, spanMatches, summarizeTrace } from '../query-helpers.ts';
-import { ROWJSON_ENCODER_MODULE, chunkLines, logFromJson, spanFromJson } from '../rowjson.ts';
-
-const INT64_MAX = (1n << 63n) - 1n;
-const NS_PER_DAY = 86_400_000_000_000n;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS spans (
-  trace_id TEXT NOT NULL,
-  span_id TEXT NOT NULL,
-  service_name TEXT NOT NULL,
-  name TEXT NOT NULL,
-  start_ns INTEGER NOT NULL,
-  end_ns INTEGER NOT NULL,
-  duration_ns INTEGER NOT NULL,
-  doc TEXT NOT NULL,
-  PRIMARY KEY (trace_id, span_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS spans_service_start ON spans (service_name, start_ns);
-CREATE INDEX IF NOT EXISTS spans_start ON spans (start_ns);
-CREATE TABLE IF NOT EXISTS logs (
-  id INTEGER PRIMARY KEY,
-  time_ns INTEGER NOT NULL,
-  trace_id TEXT NOT NULL,
-  service_name TEXT NOT NULL,
-  severity_number INTEGER NOT NULL,
-  doc TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS logs_trace ON logs (trace_id) WHERE trace_id <> '';
-CREATE INDEX IF NOT EXISTS logs_service_time ON logs (service_name, time_ns);
-CREATE INDEX IF NOT EXISTS logs_time ON logs (time_ns);
-`;
-
-/** SQLite INTEGER is signed 64-bit: times past 2262 are clamped in the index columns (the doc keeps them exact). */
-function clampNs(ns: bigint): bigint {
-  return ns > INT64_MAX ? INT64_MAX : ns;
-}
+import { ROWJSON_ENCODER_MODULE, logFromJson, spanFromJson } from '../rowjson.ts';
+import { clampNs, openDatabase } from './store.ts';
+import type { WriteReply, WriteRequest } from './write-thread.ts';
 
 interface Filter {
   where: string[];
@@ -69,8 +35,9 @@ class SqliteBackend implements StorageBackend {
   readonly partitions = 1;
   readonly encoder = { module: ROWJSON_ENCODER_MODULE, options: {} };
   private db: DatabaseSync | undefined;
-  private insertSpan!: StatementSync;
-  private insertLog!: StatementSync;
+  private thread: Worker | undefined;
+  private nextId = 0;
+  private readonly pending = new Map<number, (reply: WriteReply) => void>();
   private retentionTimer: NodeJS.Timeout | undefined;
   private readonly path: string;
   private readonly retentionDays: number;
@@ -84,29 +51,50 @@ class SqliteBackend implements StorageBackend {
 
   async start(): Promise<void> {
     if (this.db) return;
-    if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
-    const db = new DatabaseSync(this.path);
-    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
-    db.exec(SCHEMA);
-    this.insertSpan = db.prepare(
-      'INSERT OR IGNORE INTO spans (trace_id, span_id, service_name, name, start_ns, end_ns, duration_ns, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    );
-    this.insertLog = db.prepare(
-      'INSERT INTO logs (time_ns, trace_id, service_name, severity_number, doc) VALUES (?, ?, ?, ?, ?)',
-    );
-    this.db = db;
+    // The schema exists before either connection uses it; this connection then only reads.
+    this.db = openDatabase(this.path);
     if (this.retentionDays > 0) {
       this.applyRetention();
       this.retentionTimer = setInterval(() => this.applyRetention(), 3_600_000).unref();
     }
   }
 
+  /** The write thread, started on first use and again after it dies. */
+  private writeThread(): Worker {
+    if (this.thread) return this.thread;
+    const thread = new Worker(new URL('./write-thread.ts', import.meta.url), { workerData: { path: this.path } });
+    const fail = (err: Error) => {
+      if (this.thread !== thread) return;
+      this.thread = undefined;
+      this.deps.logger.error({ err: err.message }, 'sqlite write thread stopped; writes will be retried on a new one');
+      for (const [id, resolve] of this.pending) resolve({ id, result: { kind: 'retryable', message: err.message } });
+      this.pending.clear();
+    };
+    thread.on('message', (reply: WriteReply) => {
+      const resolve = this.pending.get(reply.id);
+      this.pending.delete(reply.id);
+      resolve?.(reply);
+    });
+    thread.on('error', fail);
+    thread.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
+    this.thread = thread;
+    return thread;
+  }
+
+  private request(req: WriteRequest): Promise<WriteReply> {
+    return new Promise((resolve) => {
+      this.pending.set(req.id, resolve);
+      // Chunks are copied, not transferred: the writer keeps them to retry a failed batch.
+      this.writeThread().postMessage(req);
+    });
+  }
+
   private applyRetention(): void {
-    const cutoff = BigInt(Date.now()) * 1_000_000n - BigInt(this.retentionDays) * NS_PER_DAY;
-    const db = this.open();
-    const spans = db.prepare('DELETE FROM spans WHERE start_ns < ?').run(cutoff).changes;
-    const logs = db.prepare('DELETE FROM logs WHERE time_ns < ?').run(cutoff).changes;
-    if (Number(spans) + Number(logs) > 0) this.deps.logger.info({ spans, logs, retentionDays: this.retentionDays }, 'sqlite retention deleted old rows');
+    this.request({ id: this.nextId++, op: 'retention', retentionDays: this.retentionDays }).then((reply) => {
+      if ('deleted' in reply && reply.deleted.spans + reply.deleted.logs > 0) {
+        this.deps.logger.info({ ...reply.deleted, retentionDays: this.retentionDays }, 'sqlite retention deleted old rows');
+      }
+    }, () => {});
   }
 
   private open(): DatabaseSync {
@@ -114,42 +102,20 @@ class SqliteBackend implements StorageBackend {
     return this.db;
   }
 
-  private transaction(fn: () => void): WriteResult {
-    const db = this.open();
-    try {
-      db.exec('BEGIN');
-      try {
-        fn();
-        db.exec('COMMIT');
-      } catch (err) {
-        db.exec('ROLLBACK');
-        throw err;
-      }
-      return { kind: 'success' };
-    } catch (err) {
-      // SQLITE_BUSY / SQLITE_FULL pass with time; anything else is about the data.
-      const msg = (err as Error).message;
-      return /busy|locked|full|disk/i.test(msg) ? { kind: 'retryable', error: err as Error } : { kind: 'permanent', error: err as Error };
-    }
+  private async write(op: 'spans' | 'logs', batch: WriteBatch): Promise<WriteResult> {
+    this.open();
+    const reply = await this.request({ id: this.nextId++, op, chunks: batch.chunks });
+    if (!('result' in reply)) return { kind: 'permanent', error: new Error('unexpected reply from the sqlite write thread') };
+    const { kind, message } = reply.result;
+    return kind === 'success' ? { kind } : { kind, error: new Error(message ?? 'sqlite write failed') };
   }
 
-  async writeSpans(batch: WriteBatch): Promise<WriteResult> {
-    return this.transaction(() => {
-      for (const line of chunkLines(batch.chunks)) {
-        const r = spanFromJson(line);
-        this.insertSpan.run(r.traceId, r.spanId, r.serviceName, r.name, clampNs(r.startTimeUnixNano), clampNs(r.endTimeUnixNano), clampNs(r.durationNano), line);
-      }
-    });
+  writeSpans(batch: WriteBatch): Promise<WriteResult> {
+    return this.write('spans', batch);
   }
 
-  async writeLogs(batch: WriteBatch): Promise<WriteResult> {
-    return this.transaction(() => {
-      for (const line of chunkLines(batch.chunks)) {
-        const r = logFromJson(line);
-        const t = r.timeUnixNano !== 0n ? r.timeUnixNano : r.observedTimeUnixNano;
-        this.insertLog.run(clampNs(t), r.traceId, r.serviceName, r.severityNumber, line);
-      }
-    });
+  writeLogs(batch: WriteBatch): Promise<WriteResult> {
+    return this.write('logs', batch);
   }
 
   async getTrace(traceId: string): Promise<SpanRow[]> {
@@ -210,6 +176,9 @@ class SqliteBackend implements StorageBackend {
   async shutdown(): Promise<void> {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.retentionTimer = undefined;
+    const thread = this.thread;
+    this.thread = undefined;
+    await thread?.terminate();
     this.db?.close();
     this.db = undefined;
   }

@@ -1,0 +1,111 @@
+// The SQLite schema and the write side, used by the write thread (one connection owns all
+// writes; SQLite has a single writer) and for schema creation before readers open the file.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { WriteResult } from '../backend.ts';
+import { chunkLines, logFromJson, spanFromJson } from '../rowjson.ts';
+import { logTime } from '../query-helpers.ts';
+
+const INT64_MAX = (1n << 63n) - 1n;
+const NS_PER_DAY = 86_400_000_000_000n;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS spans (
+  trace_id TEXT NOT NULL,
+  span_id TEXT NOT NULL,
+  service_name TEXT NOT NULL,
+  name TEXT NOT NULL,
+  start_ns INTEGER NOT NULL,
+  end_ns INTEGER NOT NULL,
+  duration_ns INTEGER NOT NULL,
+  doc TEXT NOT NULL,
+  PRIMARY KEY (trace_id, span_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS spans_service_start ON spans (service_name, start_ns);
+CREATE INDEX IF NOT EXISTS spans_start ON spans (start_ns);
+CREATE TABLE IF NOT EXISTS logs (
+  id INTEGER PRIMARY KEY,
+  time_ns INTEGER NOT NULL,
+  trace_id TEXT NOT NULL,
+  service_name TEXT NOT NULL,
+  severity_number INTEGER NOT NULL,
+  doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_trace ON logs (trace_id);
+CREATE INDEX IF NOT EXISTS logs_service_time ON logs (service_name, time_ns);
+CREATE INDEX IF NOT EXISTS logs_time ON logs (time_ns);
+`;
+
+/** SQLite INTEGER is signed 64-bit: times past 2262 are clamped in the index columns (the doc keeps them exact). */
+export function clampNs(ns: bigint): bigint {
+  return ns > INT64_MAX ? INT64_MAX : ns;
+}
+
+/** Opens (creating when needed) the database file in WAL mode with the current schema. */
+export function openDatabase(path: string): DatabaseSync {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new DatabaseSync(path);
+  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
+  db.exec(SCHEMA);
+  return db;
+}
+
+/** Writes batches of JSON-line chunks in one transaction each. */
+export class SqliteStore {
+  private readonly db: DatabaseSync;
+  private readonly insertSpan: StatementSync;
+  private readonly insertLog: StatementSync;
+
+  constructor(db: DatabaseSync) {
+    this.db = db;
+    this.insertSpan = db.prepare(
+      'INSERT OR IGNORE INTO spans (trace_id, span_id, service_name, name, start_ns, end_ns, duration_ns, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.insertLog = db.prepare('INSERT INTO logs (time_ns, trace_id, service_name, severity_number, doc) VALUES (?, ?, ?, ?, ?)');
+  }
+
+  private transaction(fn: () => void): WriteResult {
+    try {
+      this.db.exec('BEGIN');
+      try {
+        fn();
+        this.db.exec('COMMIT');
+      } catch (err) {
+        this.db.exec('ROLLBACK');
+        throw err;
+      }
+      return { kind: 'success' };
+    } catch (err) {
+      // SQLITE_BUSY / SQLITE_FULL pass with time; anything else is about the data.
+      const msg = (err as Error).message;
+      return /busy|locked|full|disk/i.test(msg) ? { kind: 'retryable', error: err as Error } : { kind: 'permanent', error: err as Error };
+    }
+  }
+
+  writeSpans(chunks: readonly Uint8Array[]): WriteResult {
+    return this.transaction(() => {
+      for (const line of chunkLines(chunks)) {
+        const r = spanFromJson(line);
+        this.insertSpan.run(r.traceId, r.spanId, r.serviceName, r.name, clampNs(r.startTimeUnixNano), clampNs(r.endTimeUnixNano), clampNs(r.durationNano), line);
+      }
+    });
+  }
+
+  writeLogs(chunks: readonly Uint8Array[]): WriteResult {
+    return this.transaction(() => {
+      for (const line of chunkLines(chunks)) {
+        const r = logFromJson(line);
+        this.insertLog.run(clampNs(logTime(r)), r.traceId, r.serviceName, r.severityNumber, line);
+      }
+    });
+  }
+
+  /** Deletes rows older than retentionDays; returns how many. */
+  applyRetention(retentionDays: number, nowMs = Date.now()): { spans: number; logs: number } {
+    const cutoff = BigInt(nowMs) * 1_000_000n - BigInt(retentionDays) * NS_PER_DAY;
+    const spans = Number(this.db.prepare('DELETE FROM spans WHERE start_ns < ?').run(cutoff).changes);
+    const logs = Number(this.db.prepare('DELETE FROM logs WHERE time_ns < ?').run(cutoff).changes);
+    return { spans, logs };
+  }
+}

@@ -1,0 +1,26 @@
+// The SQLite write thread: owns the only write connection, so inserts (synchronous in
+// node:sqlite) never block the main event loop that serves receivers and reads.
+import { parentPort, workerData } from 'node:worker_threads';
+import type { WriteResult } from '../backend.ts';
+import { SqliteStore, openDatabase } from './store.ts';
+
+export type WriteRequest =
+  | { id: number; op: 'spans' | 'logs'; chunks: Uint8Array[] }
+  | { id: number; op: 'retention'; retentionDays: number };
+
+export type WriteReply =
+  | { id: number; result: { kind: WriteResult['kind']; message?: string } }
+  | { id: number; deleted: { spans: number; logs: number } };
+
+const db = openDatabase((workerData as { path: string }).path);
+const store = new SqliteStore(db);
+
+parentPort!.on('message', (req: WriteRequest) => {
+  if (req.op === 'retention') {
+    parentPort!.postMessage({ id: req.id, deleted: store.applyRetention(req.retentionDays) } satisfies WriteReply);
+    return;
+  }
+  const r = req.op === 'spans' ? store.writeSpans(req.chunks) : store.writeLogs(req.chunks);
+  parentPort!.postMessage({ id: req.id, result: r.kind === 'success' ? { kind: r.kind } : { kind: r.kind, message: r.error.message } } satisfies WriteReply);
+});
+parentPort!.on('close', () => db.close());

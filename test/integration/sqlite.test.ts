@@ -1,0 +1,34 @@
+// SQLite-specific behaviour beside the contract: retention and the file it writes.
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createEncoder } from '../../src/storage/rowjson.ts';
+import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
+import { makeLog, makeSpan } from '../helpers/rows.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const DAY = 86_400_000_000_000n;
+
+describe('sqlite store', () => {
+  it('uses WAL and deletes rows older than the retention', () => {
+    const db = openDatabase(join(tempDir(), 'r.db'));
+    expect((db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode).toBe('wal');
+    const store = new SqliteStore(db);
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const enc = createEncoder();
+    const old = makeSpan({ startTimeUnixNano: now - 10n * DAY });
+    const fresh = makeSpan({ startTimeUnixNano: now - DAY });
+    expect(store.writeSpans(enc.encodeSpans([old, fresh]).map((c) => c.data)).kind).toBe('success');
+    expect(store.writeLogs(enc.encodeLogs([makeLog({ timeUnixNano: now - 9n * DAY }), makeLog({ timeUnixNano: now })]).map((c) => c.data)).kind).toBe('success');
+    expect(store.applyRetention(7)).toEqual({ spans: 1, logs: 1 });
+    const left = db.prepare('SELECT trace_id FROM spans').all() as { trace_id: string }[];
+    expect(left.map((r) => r.trace_id)).toEqual([fresh.traceId]);
+  });
+
+  it('answers trace-by-id and service+time searches from indexes', () => {
+    const db = openDatabase(join(tempDir(), 'i.db'));
+    const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join(' | ');
+    expect(plan("SELECT doc FROM spans WHERE trace_id = 'x'")).toMatch(/USING PRIMARY KEY|USING INDEX/);
+    expect(plan("SELECT trace_id FROM spans WHERE service_name = 'a' AND start_ns >= 1 ORDER BY start_ns DESC")).toContain('spans_service_start');
+    expect(plan("SELECT doc FROM logs WHERE trace_id = 'x'")).toContain('logs_trace');
+  });
+});
