@@ -70,7 +70,7 @@ export class Collector {
   }
 
   private get components(): Component[] {
-    return [this.backend, this.pool, this.writer, this.grpc, this.http, this.query, this.ops].filter((c): c is Component => c !== undefined);
+    return [this.backend, this.pool, this.writer, this.grpc, this.http, this.query, this.ops].filter((c) => c !== undefined);
   }
 
   async start(): Promise<void> {

@@ -48,15 +48,19 @@ export class DecodePool {
     });
   }
 
-  /** Decodes one request. The body is copied into an ArrayBuffer of its own and transferred. */
-  async decode(signal: OtlpSignal, format: OtlpFormat, body: Uint8Array): Promise<DecodeOutput> {
+  /**
+   * Decodes one request on a worker. The bytes are transferred, never cloned: an owned body that
+   * fills its ArrayBuffer moves as it is; anything else (a slice of a pooled or larger buffer)
+   * is copied into an ArrayBuffer of its own first.
+   */
+  async decode(signal: OtlpSignal, format: OtlpFormat, body: Uint8Array, owned = false): Promise<DecodeOutput> {
     const pool = this.pool;
     if (!pool) throw new Error('decode pool is not started');
     if (pool.queueSize >= this.maxQueue) throw new PoolBusyError('every decode worker is busy');
-    const own = new Uint8Array(body.byteLength);
-    own.set(body);
-    const task: DecodeTask = { signal, format, body: own.buffer };
-    return (await pool.run(task, { transferList: [own.buffer] })) as DecodeOutput;
+    const whole = owned && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
+    const buffer = whole ? (body.buffer as ArrayBuffer) : new Uint8Array(body).buffer;
+    const task: DecodeTask = { signal, format, body: buffer };
+    return (await pool.run(task, { transferList: [buffer] })) as DecodeOutput;
   }
 
   async shutdown(): Promise<void> {

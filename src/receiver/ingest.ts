@@ -53,12 +53,13 @@ export class Ingest {
     this.metrics.refusedRequests.inc({ transport, reason });
   }
 
-  async handle(transport: Transport, signal: OtlpSignal, format: OtlpFormat, body: Uint8Array): Promise<IngestOutcome> {
+  /** Admits, decodes and queues one request. `owned`: the caller will not touch body again, so its memory may move to the worker. */
+  async handle(transport: Transport, signal: OtlpSignal, format: OtlpFormat, body: Uint8Array, owned = false): Promise<IngestOutcome> {
     const reserved = body.byteLength;
     if (!this.writer.reserve(reserved)) return this.refuseRequest(transport, 'queue_full', 'the write queue is full');
     let out;
     try {
-      out = await this.pool.decode(signal, format, body);
+      out = await this.pool.decode(signal, format, body, owned);
     } catch (err) {
       this.writer.release(reserved);
       if (err instanceof PoolBusyError) return this.refuseRequest(transport, 'workers_busy', err.message);

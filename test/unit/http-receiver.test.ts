@@ -1,0 +1,54 @@
+// Header parsing of the OTLP/HTTP receiver: content types, encodings and CORS origin patterns.
+import { describe, expect, it } from 'vitest';
+import { encodingOf, formatOf, originMatcher } from '../../src/receiver/http.ts';
+
+describe('formatOf', () => {
+  it('maps the two OTLP content types, ignoring case, spaces and parameters', () => {
+    expect(formatOf('application/x-protobuf')).toBe('protobuf');
+    expect(formatOf('Application/X-Protobuf')).toBe('protobuf');
+    expect(formatOf('application/json')).toBe('json');
+    expect(formatOf('application/json; charset=utf-8')).toBe('json');
+    expect(formatOf(' application/json ;charset=UTF-8')).toBe('json');
+  });
+  it('refuses anything else', () => {
+    for (const ct of [undefined, '', 'text/plain', 'application/protobuf', 'application/jsonx', 'application/grpc', 'json']) expect(formatOf(ct), String(ct)).toBeUndefined();
+  });
+});
+
+describe('encodingOf', () => {
+  it('accepts identity and gzip', () => {
+    expect(encodingOf(undefined)).toBe('identity');
+    expect(encodingOf('')).toBe('identity');
+    expect(encodingOf('identity')).toBe('identity');
+    expect(encodingOf('gzip')).toBe('gzip');
+    expect(encodingOf('GZIP')).toBe('gzip');
+    expect(encodingOf('x-gzip')).toBe('gzip');
+  });
+  it('refuses other encodings', () => {
+    for (const e of ['zstd', 'br', 'deflate', 'lz4', 'snappy', 'gzip, br', 'compress']) expect(encodingOf(e), e).toBeUndefined();
+  });
+});
+
+describe('originMatcher', () => {
+  it("'*' allows any origin", () => {
+    const m = originMatcher(['*']);
+    expect(m('https://anything.test')).toBe(true);
+    expect(m('null')).toBe(true);
+  });
+  it('matches exact origins case-insensitively', () => {
+    const m = originMatcher(['https://App.example.com']);
+    expect(m('https://app.example.com')).toBe(true);
+    expect(m('https://app.example.com:8443')).toBe(false);
+    expect(m('http://app.example.com')).toBe(false);
+    expect(m('https://app.example.com.evil.net')).toBe(false);
+  });
+  it('matches wildcard subdomains without crossing into paths or other hosts', () => {
+    const m = originMatcher(['https://*.example.org']);
+    expect(m('https://ui.example.org')).toBe(true);
+    expect(m('https://a.b.example.org')).toBe(true);
+    expect(m('https://example.org')).toBe(false);
+    expect(m('https://evil.net/.example.org')).toBe(false);
+    expect(m('https://uiXexample.org')).toBe(false);
+    expect(m('http://ui.example.org')).toBe(false);
+  });
+});
