@@ -1,0 +1,240 @@
+{{/* Names and labels. */}}
+{{- define "tracehouse.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "tracehouse.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "tracehouse.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "tracehouse.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "tracehouse.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Selects the ingest pods only (not the migration Job's). */}}
+{{- define "tracehouse.ingestSelectorLabels" -}}
+{{ include "tracehouse.selectorLabels" . }}
+app.kubernetes.io/component: ingest
+{{- end }}
+
+{{- define "tracehouse.labels" -}}
+helm.sh/chart: {{ include "tracehouse.chart" . }}
+{{ include "tracehouse.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: tracehouse
+{{- end }}
+
+{{- define "tracehouse.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "tracehouse.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "tracehouse.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/*
+A configuration value by dotted key ("storage.backend"), looked up in .Values.config either as a
+flat key or as nested sections, with the Tracehouse default otherwise. Templates cannot return
+values, so the result is stored, with its type, under "value" in the dict given last:
+  {{- $r := dict }}{{- include "tracehouse.cfg" (list . "shutdown.timeoutMs" 30000 $r) }}{{ $r.value }}
+*/}}
+{{- define "tracehouse.cfg" -}}
+{{- $root := index . 0 }}
+{{- $key := index . 1 }}
+{{- $out := index . 3 }}
+{{- $_ := set $out "value" (index . 2) }}
+{{- $cfg := $root.Values.config | default dict }}
+{{- if hasKey $cfg $key }}
+{{- $_ := set $out "value" (index $cfg $key) }}
+{{- else }}
+{{- $cur := $cfg }}
+{{- $found := true }}
+{{- range $part := splitList "." $key }}
+{{- if and $found (kindIs "map" $cur) (hasKey $cur $part) }}
+{{- $cur = index $cur $part }}
+{{- else }}
+{{- $found = false }}
+{{- end }}
+{{- end }}
+{{- if $found }}
+{{- $_ := set $out "value" $cur }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* storage.backend as configured. */}}
+{{- define "tracehouse.backend" -}}
+{{- $r := dict }}
+{{- include "tracehouse.cfg" (list . "storage.backend" "sqlite" $r) }}
+{{- $r.value }}
+{{- end }}
+
+{{/* "true" when storage.clickhouse.urls names the in-process engine (chdb://). */}}
+{{- define "tracehouse.usesChdb" -}}
+{{- $r := dict }}
+{{- include "tracehouse.cfg" (list . "storage.clickhouse.urls" (list "http://localhost:8123") $r) }}
+{{- $urls := $r.value }}
+{{- if kindIs "string" $urls }}
+{{- $urls = splitList "," $urls }}
+{{- end }}
+{{- $chdb := false }}
+{{- range $u := $urls }}
+{{- if hasPrefix "chdb:" (trim (toString $u)) }}
+{{- $chdb = true }}
+{{- end }}
+{{- end }}
+{{- if and (eq (include "tracehouse.backend" .) "clickhouse") $chdb }}true{{ end }}
+{{- end }}
+
+{{/* "true" when the data lives inside the pod: sqlite, or clickhouse on chdb://. One writer only. */}}
+{{- define "tracehouse.embedded" -}}
+{{- if or (eq (include "tracehouse.backend" .) "sqlite") (eq (include "tracehouse.usesChdb" .) "true") }}true{{ end }}
+{{- end }}
+
+{{/* "true" when /app/data is a PersistentVolumeClaim. */}}
+{{- define "tracehouse.persistent" -}}
+{{- if and .Values.persistence.enabled (eq (include "tracehouse.embedded" .) "true") }}true{{ end }}
+{{- end }}
+
+{{- define "tracehouse.pvcName" -}}
+{{- default (printf "%s-data" (include "tracehouse.fullname" .)) .Values.persistence.existingClaim }}
+{{- end }}
+
+{{/* Container port of a listen option ("host:port"), from config or the Tracehouse default. */}}
+{{- define "tracehouse.port" -}}
+{{- $root := index . 0 }}
+{{- $r := dict }}
+{{- include "tracehouse.cfg" (list $root (index . 1) (index . 2) $r) }}
+{{- regexReplaceAll "^.*:" (toString $r.value) "" }}
+{{- end }}
+
+{{/* "true" when a component is enabled in config. */}}
+{{- define "tracehouse.enabled" -}}
+{{- $r := dict }}
+{{- include "tracehouse.cfg" (list (index . 0) (index . 1) true $r) }}
+{{- if ne (toString $r.value) "false" }}true{{ end }}
+{{- end }}
+
+{{/* "true" when the migration Job runs: postgres or clickhouse with autoMigrate false. */}}
+{{- define "tracehouse.migrationJob" -}}
+{{- $backend := include "tracehouse.backend" . }}
+{{- if or (eq $backend "postgres") (eq $backend "clickhouse") }}
+{{- $r := dict }}
+{{- include "tracehouse.cfg" (list . (printf "storage.%s.autoMigrate" $backend) true $r) }}
+{{- if eq (toString $r.value) "false" }}true{{ end }}
+{{- end }}
+{{- end }}
+
+{{/* terminationGracePeriodSeconds: longer than shutdown.timeoutMs, so the drain is never cut short. */}}
+{{- define "tracehouse.terminationGrace" -}}
+{{- $r := dict }}
+{{- include "tracehouse.cfg" (list . "shutdown.timeoutMs" 30000 $r) }}
+{{- $drainSeconds := div (add (int64 $r.value) 999) 1000 }}
+{{- $min := add $drainSeconds (int64 .Values.preStopSleepSeconds) }}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
+{{- add $min (int64 .Values.terminationGraceExtraSeconds) }}
+{{- else if le (int64 .Values.terminationGracePeriodSeconds) $min }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed shutdown.timeoutMs (%d s) + preStopSleepSeconds (%d s), or Kubernetes kills the pod before the write queue is drained" (int64 .Values.terminationGracePeriodSeconds) $drainSeconds (int64 .Values.preStopSleepSeconds)) }}
+{{- else }}
+{{- int64 .Values.terminationGracePeriodSeconds }}
+{{- end }}
+{{- end }}
+
+{{/* Values the chart refuses. Included by the Deployment. */}}
+{{- define "tracehouse.validate" -}}
+{{- $backend := include "tracehouse.backend" . }}
+{{- if not (has $backend (list "sqlite" "memory" "postgres" "clickhouse")) }}
+{{- fail (printf "config.storage.backend: %q is not one of sqlite, memory, postgres, clickhouse" $backend) }}
+{{- end }}
+{{- if eq (include "tracehouse.embedded" .) "true" }}
+{{- $what := ternary "sqlite" "clickhouse on chdb:// (the in-process engine)" (eq $backend "sqlite") }}
+{{- if gt (int64 .Values.replicaCount) 1 }}
+{{- fail (printf "replicaCount=%d with %s: the store is a single-writer file inside the pod, so run one replica. To scale out, set config.storage.backend to postgres or clickhouse (http:// URLs)" (int64 .Values.replicaCount) $what) }}
+{{- end }}
+{{- if .Values.autoscaling.enabled }}
+{{- fail (printf "autoscaling.enabled with %s: the store is a single-writer file inside the pod, so run one replica. To scale out, set config.storage.backend to postgres or clickhouse (http:// URLs)" $what) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.secrets.existingSecret (or .Values.secrets.postgresUrl .Values.secrets.clickhousePassword) }}
+{{- fail "secrets: set either secrets.existingSecret or secrets.postgresUrl / secrets.clickhousePassword, not both" }}
+{{- end }}
+{{- if and .Values.autoscaling.enabled (gt (int64 .Values.autoscaling.minReplicas) (int64 .Values.autoscaling.maxReplicas)) }}
+{{- fail "autoscaling.minReplicas is greater than autoscaling.maxReplicas" }}
+{{- end }}
+{{- $_ := include "tracehouse.terminationGrace" . }}
+{{- end }}
+
+{{/* The Secret holding database credentials, or "" when there is none. */}}
+{{- define "tracehouse.secretName" -}}
+{{- if .Values.secrets.existingSecret }}
+{{- .Values.secrets.existingSecret }}
+{{- else if or .Values.secrets.postgresUrl .Values.secrets.clickhousePassword }}
+{{- include "tracehouse.fullname" . }}
+{{- end }}
+{{- end }}
+
+{{/* Secret data (chart-managed). */}}
+{{- define "tracehouse.secretData" -}}
+{{- if .Values.secrets.postgresUrl }}
+{{ .Values.secrets.postgresUrlKey }}: {{ .Values.secrets.postgresUrl | b64enc | quote }}
+{{- end }}
+{{- if .Values.secrets.clickhousePassword }}
+{{ .Values.secrets.clickhousePasswordKey }}: {{ .Values.secrets.clickhousePassword | b64enc | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Container env: database credentials from the Secret named by (list . secretName), then extraEnv.
+The migration Job passes its own copy of the chart-managed Secret.
+*/}}
+{{- define "tracehouse.env" -}}
+{{- $root := index . 0 }}
+{{- $secret := index . 1 }}
+{{- $backend := include "tracehouse.backend" $root }}
+{{- $s := $root.Values.secrets }}
+{{- if and $secret (eq $backend "postgres") (or $s.existingSecret $s.postgresUrl) }}
+- name: TRACEHOUSE_STORAGE_POSTGRES_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $s.postgresUrlKey }}
+{{- end }}
+{{- if and $secret (eq $backend "clickhouse") (or $s.existingSecret $s.clickhousePassword) }}
+- name: TRACEHOUSE_STORAGE_CLICKHOUSE_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $s.clickhousePasswordKey }}
+{{- end }}
+{{- with $root.Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The rendered config.yaml. */}}
+{{- define "tracehouse.configYaml" -}}
+{{- if .Values.config }}
+{{- toYaml .Values.config }}
+{{- else -}}
+{}
+{{- end }}
+{{- end }}
