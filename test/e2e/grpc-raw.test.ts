@@ -37,7 +37,7 @@ describe('OTLP/gRPC raw requests', () => {
       traceRequest([
         spanObj(traceId, id(8), {
           startTimeUnixNano: '1700000000123456789',
-          endTimeUnixNano: '18446744073709551615',
+          endTimeUnixNano: '9223372036854775807',
           attributes: [kv('max', { intValue: '9223372036854775807' }), kv('over53', { intValue: '9007199254740993' }), kv('raw', { bytesValue: Buffer.from('hi\u0000there') }), kv('tree', nested), kv('d', { doubleValue: 1e-300 })],
         }),
       ]),

@@ -1,0 +1,138 @@
+// What the protobuf and JSON decoders share: limits, results, per-item rejection bookkeeping and
+// the normalizations both apply (duplicate attribute keys, service name).
+import type { KeyValue } from '../../storage/backend.ts';
+
+export interface DecodeLimits {
+  /**
+   * How many arrayValue/kvlistValue levels an AnyValue may nest. An item (span, log record) with
+   * a value nested deeper is rejected; the rest of the request is kept.
+   */
+  maxNestingDepth: number;
+}
+
+export interface DecodeResult<T> {
+  rows: T[];
+  /** Items dropped by validation (OTLP partial success `rejected_spans` / `rejected_log_records`). */
+  rejected: number;
+  /** Counts per reason, e.g. "2 spans rejected: invalid trace id (1), invalid span id (1)"; '' when none. */
+  errorMessage: string;
+}
+
+export const REASON_TRACE_ID = 0;
+export const REASON_SPAN_ID = 1;
+export const REASON_PARENT_SPAN_ID = 2;
+export const REASON_LINK_ID = 3;
+export const REASON_TOO_DEEP = 4;
+export const REASON_TIME = 5;
+const REASON_COUNT = 6;
+
+/**
+ * The latest time any backend can store: int64 nanoseconds (2262-04-11), the range of
+ * PostgreSQL bigint and ClickHouse DateTime64(9). OTLP's fixed64 goes further; such items are
+ * rejected rather than clamped, so nothing stored differs from what was sent.
+ */
+export const MAX_TIME_NS = (1n << 63n) - 1n;
+
+/** True when a span's own and its events' times are storable. */
+export function spanTimesStorable(start: bigint, end: bigint, events: readonly { timeUnixNano: bigint }[]): boolean {
+  if (start > MAX_TIME_NS || end > MAX_TIME_NS) return false;
+  for (let i = 0; i < events.length; i++) if (events[i].timeUnixNano > MAX_TIME_NS) return false;
+  return true;
+}
+
+/** Per-request tally of rejected items by reason. */
+export class Rejections {
+  readonly counts = new Array<number>(REASON_COUNT).fill(0);
+  total = 0;
+  readonly maxNestingDepth: number;
+
+  constructor(maxNestingDepth: number) {
+    this.maxNestingDepth = maxNestingDepth;
+  }
+
+  add(reason: number, n = 1): void {
+    this.counts[reason] += n;
+    this.total += n;
+  }
+
+  /** The partial-success message: `${n} ${noun} rejected: reason (count), ...`, or '' when nothing was. */
+  message(singular: string, plural: string): string {
+    if (this.total === 0) return '';
+    const labels = [
+      'invalid trace id',
+      'invalid span id',
+      'invalid parent span id',
+      'invalid link id',
+      `value nested deeper than ${this.maxNestingDepth} levels`,
+      'timestamp beyond 2262-04-11 (int64 nanoseconds)',
+    ];
+    const parts: string[] = [];
+    for (let i = 0; i < REASON_COUNT; i++) if (this.counts[i] > 0) parts.push(`${labels[i]} (${this.counts[i]})`);
+    return `${this.total} ${this.total === 1 ? singular : plural} rejected: ${parts.join(', ')}`;
+  }
+}
+
+/**
+ * Makes keys unique, keeping the last value of a duplicated key at the position of its first
+ * occurrence. Returns the same array when there is nothing to drop (the common case).
+ */
+export function dedupeAttributes(attrs: KeyValue[]): KeyValue[] {
+  const n = attrs.length;
+  if (n < 2) return attrs;
+  if (n <= 16) {
+    // Pairwise compare beats building a Set for the short lists almost every item has.
+    for (let i = 1; i < n; i++) {
+      const k = attrs[i].key;
+      const len = k.length;
+      for (let j = 0; j < i; j++) {
+        // Comparing lengths first keeps most pairs out of the string-compare builtin.
+        const other = attrs[j].key;
+        if (other.length === len && other === k) return rebuildUnique(attrs);
+      }
+    }
+    return attrs;
+  }
+  const seen = new Set<string>();
+  for (let i = 0; i < n; i++) {
+    const k = attrs[i].key;
+    if (seen.has(k)) return rebuildUnique(attrs);
+    seen.add(k);
+  }
+  return attrs;
+}
+
+function rebuildUnique(attrs: KeyValue[]): KeyValue[] {
+  const index = new Map<string, number>();
+  const out: KeyValue[] = [];
+  for (const kv of attrs) {
+    const at = index.get(kv.key);
+    if (at === undefined) {
+      index.set(kv.key, out.length);
+      out.push(kv);
+    } else {
+      out[at] = kv;
+    }
+  }
+  return out;
+}
+
+export const UNKNOWN_SERVICE = 'unknown_service';
+
+/** The resource's `service.name` string value, or 'unknown_service'. */
+export function serviceNameOf(resourceAttrs: KeyValue[]): string {
+  for (let i = 0; i < resourceAttrs.length; i++) {
+    const kv = resourceAttrs[i];
+    if (kv.key === 'service.name') {
+      const v = kv.value;
+      return 'stringValue' in v ? v.stringValue : UNKNOWN_SERVICE;
+    }
+  }
+  return UNKNOWN_SERVICE;
+}
+
+/** OTLP/JSON's rendering of a double: non-finite values as the strings proto3 JSON uses. */
+export function jsonDouble(d: number): number | 'NaN' | 'Infinity' | '-Infinity' {
+  if (d - d === 0) return d;
+  if (d !== d) return 'NaN';
+  return d > 0 ? 'Infinity' : '-Infinity';
+}
