@@ -1,0 +1,47 @@
+// Maps what PostgreSQL (or the network) said into what the writer should do next.
+import pg from 'pg';
+import type { WriteResult } from '../backend.ts';
+
+// SQLSTATE classes and codes worth retrying: the same batch can succeed later.
+const RETRYABLE_CLASSES = new Set([
+  '08', // connection exception
+  '40', // serialization failure, deadlock
+  '53', // insufficient resources (too many connections, disk full, out of memory)
+  '57', // operator intervention: query canceled (statement timeout), shutdown, starting up
+  '58', // system error (I/O)
+  '25', // invalid transaction state: only ever follows another failure
+]);
+const RETRYABLE_CODES = new Set([
+  '55P03', // lock_not_available (lock_timeout while partitions are created or dropped)
+  '55006', // object_in_use
+  '42P01', // undefined_table: schema being (re)migrated or a partition dropped under us
+  '3F000', // invalid_schema_name: idem
+]);
+
+/** True for errors where retrying the same batch later can succeed. */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof pg.DatabaseError) {
+    const code = err.code ?? '';
+    return RETRYABLE_CODES.has(code) || RETRYABLE_CLASSES.has(code.slice(0, 2));
+  }
+  // Programming errors are not going to fix themselves.
+  if (err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError) return false;
+  // Everything else is the network or the pool: refused, reset, terminated, timed out.
+  return true;
+}
+
+/** True when the connection itself is suspect and must not go back to the pool. */
+export function isConnectionError(err: unknown): boolean {
+  return !(err instanceof pg.DatabaseError) || (err.code ?? '').startsWith('08') || (err.code ?? '').startsWith('57');
+}
+
+/** The thrown value as an Error. */
+export function toError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/** The write result for a failure. */
+export function failure(err: unknown): WriteResult {
+  const error = toError(err);
+  return isRetryable(err) ? { kind: 'retryable', error } : { kind: 'permanent', error };
+}

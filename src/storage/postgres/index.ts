@@ -1,0 +1,299 @@
+// The PostgreSQL backend: daily-partitioned spans and logs tables, writes by COPY into a per-
+// connection temporary staging table and INSERT … SELECT … ON CONFLICT DO NOTHING into the
+// partitioned table (so a retried batch never stores a row twice), a trace index for reads by id,
+// versioned migrations and periodic partition maintenance. See columns.ts for the row layout,
+// escape.ts for how U+0000 is stored.
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import type { Pool, PoolClient } from 'pg';
+import type { Config } from '../../config/index.ts';
+import type { Logger } from '../../telemetry/logger.ts';
+import type {
+  BackendHealth,
+  EncoderSpec,
+  LogQuery,
+  LogRow,
+  Signal,
+  SpanRow,
+  StorageBackend,
+  TraceQuery,
+  TraceSummary,
+  WriteBatch,
+  WriteResult,
+} from '../backend.ts';
+import type { BackendDeps } from '../index.ts';
+import { LOG_COLUMNS, SPAN_COLUMNS, columnList, type CopyFormat } from './columns.ts';
+import { chunkDays, copyChunks } from './copy.ts';
+import { failure, isConnectionError, toError } from './errors.ts';
+import { LATEST_VERSION, currentVersion, runMigrations } from './migrations.ts';
+import { Partitions } from './partitions.ts';
+import { Reads } from './reads.ts';
+import { TYPES, ident } from './sql.ts';
+
+const SUCCESS: WriteResult = { kind: 'success' };
+const HEALTH_TIMEOUT_MS = 3_000;
+const CONNECT_TIMEOUT_MS = 5_000;
+/** Connection problems are logged at most this often (they are counted by the writer's metrics). */
+const ERROR_LOG_INTERVAL_MS = 30_000;
+
+const STAGING: Record<Signal, string> = { spans: 'tracehouse_staging_spans', logs: 'tracehouse_staging_logs' };
+const SPAN_COLS = columnList(SPAN_COLUMNS);
+const LOG_COLS = columnList(LOG_COLUMNS);
+const STAGING_DDL = (['spans', 'logs'] as const)
+  .map((sig) => {
+    const cols = sig === 'spans' ? SPAN_COLUMNS : LOG_COLUMNS;
+    return `CREATE TEMP TABLE IF NOT EXISTS ${STAGING[sig]} (${cols.map(([n, t]) => `${n} ${t}`).join(', ')}) ON COMMIT DELETE ROWS`;
+  })
+  .join(';\n');
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/** 64-bit key of a write batch, part of the log records' idempotency key. */
+function batchKey(batchId: string): string {
+  return createHash('sha256').update(batchId).digest().readBigInt64BE(0).toString();
+}
+
+class PostgresBackend implements StorageBackend {
+  readonly name = 'postgres';
+  readonly partitions = 1;
+  readonly encoder: EncoderSpec;
+
+  private readonly config: Config;
+  private readonly logger: Logger;
+  private readonly schema: string;
+  private readonly format: CopyFormat;
+  private pool: Pool | undefined;
+  private parts: Partitions | undefined;
+  private reads: Reads | undefined;
+  private started = false;
+  private closed = false;
+  private timer: NodeJS.Timeout | undefined;
+  private maintenanceRun: Promise<void> | undefined;
+  /** Connections that already have their staging tables. */
+  private readonly staged = new WeakSet<PoolClient>();
+  private lastErrorLog = 0;
+  private suppressedErrors = 0;
+  private readonly insertSql: Record<Signal, string>;
+
+  constructor(config: Config, deps: BackendDeps) {
+    this.config = config;
+    this.logger = deps.logger;
+    this.schema = config['storage.postgres.schema'];
+    this.format = config['storage.postgres.copyFormat'] === 'text' ? 'text' : 'binary';
+    this.encoder = { module: new URL('./encoder.ts', import.meta.url).href, options: { format: this.format } };
+    const s = ident(this.schema);
+    this.insertSql = {
+      // ORDER BY trace_id: concurrent batches lock trace index rows in the same order (no deadlock).
+      spans: `WITH idx AS (
+                INSERT INTO ${s}.trace_index AS t (trace_id, first_start_unix_nano, last_start_unix_nano)
+                SELECT trace_id, min(start_time_unix_nano), max(start_time_unix_nano)
+                  FROM pg_temp.${STAGING.spans} GROUP BY trace_id ORDER BY trace_id
+                ON CONFLICT (trace_id) DO UPDATE
+                  SET first_start_unix_nano = least(t.first_start_unix_nano, excluded.first_start_unix_nano),
+                      last_start_unix_nano = greatest(t.last_start_unix_nano, excluded.last_start_unix_nano)
+                  WHERE excluded.first_start_unix_nano < t.first_start_unix_nano
+                     OR excluded.last_start_unix_nano > t.last_start_unix_nano
+              )
+              INSERT INTO ${s}.spans (${SPAN_COLS})
+              SELECT ${SPAN_COLS} FROM pg_temp.${STAGING.spans}
+              ON CONFLICT (trace_id, span_id, start_time_unix_nano) DO NOTHING`,
+      // A fresh staging table is read back in COPY order, so row_number() is the row's position
+      // in the batch: stable across retries of the same batch.
+      logs: `INSERT INTO ${s}.logs (${LOG_COLS}, batch_key, seq)
+             SELECT ${LOG_COLS}, $1::int8, (row_number() OVER ())::int4 FROM pg_temp.${STAGING.logs}
+             ON CONFLICT (ts_unix_nano, batch_key, seq) DO NOTHING`,
+    };
+  }
+
+  private ensurePool(): Pool {
+    if (this.pool) return this.pool;
+    const timeout = this.config['storage.postgres.statementTimeoutMs'];
+    const pool = new pg.Pool({
+      connectionString: this.config['storage.postgres.url'],
+      max: this.config['storage.postgres.poolSize'],
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      idleTimeoutMillis: 30_000,
+      keepAlive: true,
+      application_name: 'tracehouse',
+      statement_timeout: timeout > 0 ? timeout : false,
+      // A client-side bound too, for a server that stopped answering without closing the socket.
+      ...(timeout > 0 ? { query_timeout: timeout + 10_000 } : {}),
+      idle_in_transaction_session_timeout: 120_000,
+      // The staging table of a 10k-span batch is ~25 MB: keep it in memory (temp_buffers default 8 MB).
+      options: '-c temp_buffers=32MB',
+      types: TYPES,
+    });
+    // An idle (or checked-out but between queries) client whose connection breaks emits 'error';
+    // without a listener that would crash the process. The pool drops such clients by itself.
+    pool.on('error', (err) => this.noteError(err));
+    pool.on('connect', (client) => client.on('error', (err) => this.noteError(err)));
+    this.pool = pool;
+    this.parts = new Partitions(pool, {
+      schema: this.schema,
+      aheadDays: this.config['storage.postgres.partitionsAheadDays'],
+      retentionDays: this.config['storage.postgres.retentionDays'],
+      logger: this.logger,
+    });
+    this.reads = new Reads(pool, this.schema);
+    return pool;
+  }
+
+  private noteError(err: unknown): void {
+    const now = Date.now();
+    if (now - this.lastErrorLog < ERROR_LOG_INTERVAL_MS) {
+      this.suppressedErrors++;
+      return;
+    }
+    this.logger.warn({ err: toError(err).message, suppressed: this.suppressedErrors }, 'postgres connection error');
+    this.lastErrorLog = now;
+    this.suppressedErrors = 0;
+  }
+
+  async start(): Promise<void> {
+    if (this.started || this.closed) return;
+    const pool = this.ensurePool();
+    if (this.config['storage.postgres.autoMigrate']) {
+      await this.migrate();
+    } else {
+      const v = await currentVersion(pool, this.schema);
+      if (v < LATEST_VERSION) {
+        throw new Error(
+          `postgres schema ${this.schema} is at version ${v}, this build needs ${LATEST_VERSION}: run 'tracehouse migrate' or set storage.postgres.autoMigrate=true`,
+        );
+      }
+    }
+    await this.maintain();
+    const interval = this.config['storage.postgres.maintenanceIntervalMs'];
+    this.timer = setInterval(() => {
+      void this.maintain().catch((err: unknown) => this.logger.warn({ err: toError(err).message }, 'postgres maintenance failed'));
+    }, interval);
+    this.timer.unref();
+    this.started = true;
+  }
+
+  async migrate(): Promise<void> {
+    const pool = this.ensurePool();
+    const applied = await runMigrations(pool, this.schema);
+    if (applied.length > 0) this.logger.info({ schema: this.schema, versions: applied }, 'postgres migrations applied');
+  }
+
+  /** Partitions ahead, retention; one run at a time. */
+  private maintain(): Promise<void> {
+    if (this.maintenanceRun) return this.maintenanceRun;
+    const parts = this.parts!;
+    this.maintenanceRun = (async () => {
+      await parts.refresh();
+      await parts.createAhead();
+      // Retention that fails (a lock it waited for too long, say) is tried again next time; it
+      // must not fail start-up.
+      await parts.applyRetention().catch((err: unknown) => this.logger.warn({ err: toError(err).message }, 'postgres retention failed'));
+    })().finally(() => {
+      this.maintenanceRun = undefined;
+    });
+    return this.maintenanceRun;
+  }
+
+  writeSpans(batch: WriteBatch): Promise<WriteResult> {
+    return this.write('spans', batch);
+  }
+
+  writeLogs(batch: WriteBatch): Promise<WriteResult> {
+    return this.write('logs', batch);
+  }
+
+  private async write(signal: Signal, batch: WriteBatch): Promise<WriteResult> {
+    if (!this.started || this.closed || !this.pool || !this.parts) {
+      return { kind: 'retryable', error: new Error('postgres backend is not running') };
+    }
+    if (batch.chunks.length === 0 || batch.rows === 0) return SUCCESS;
+    let client: PoolClient | undefined;
+    let inTx = false;
+    try {
+      let days: Set<number>;
+      try {
+        days = chunkDays(batch.chunks, this.format);
+      } catch (err) {
+        return { kind: 'permanent', error: new Error(`postgres: undecodable ${signal} batch: ${toError(err).message}`) };
+      }
+      await this.parts.ensure(signal, days);
+      client = await this.pool.connect();
+      if (!this.staged.has(client)) {
+        // Both staging tables at once, once per connection: temporary, so unlogged and private.
+        await client.query(STAGING_DDL);
+        this.staged.add(client);
+      }
+      await client.query('BEGIN');
+      inTx = true;
+      await copyChunks(client, `pg_temp.${STAGING[signal]}`, signal === 'spans' ? SPAN_COLS : LOG_COLS, batch.chunks, this.format);
+      if (signal === 'spans') await client.query(this.insertSql.spans);
+      else await client.query(this.insertSql.logs, [batchKey(batch.batchId)]);
+      await client.query('COMMIT');
+      inTx = false;
+      client.release();
+      return SUCCESS;
+    } catch (err) {
+      if (client) {
+        if (inTx && !isConnectionError(err)) {
+          const rolledBack = await client.query('ROLLBACK').then(
+            () => true,
+            () => false,
+          );
+          client.release(!rolledBack);
+        } else {
+          client.release(true);
+        }
+      }
+      if (isConnectionError(err)) this.noteError(err);
+      return failure(err);
+    }
+  }
+
+  private readsOrThrow(): Reads {
+    if (!this.reads || this.closed) throw new Error('postgres backend is not running');
+    return this.reads;
+  }
+
+  async getTrace(traceId: string): Promise<SpanRow[]> {
+    return this.readsOrThrow().getTrace(traceId);
+  }
+
+  async searchTraces(query: TraceQuery): Promise<TraceSummary[]> {
+    return this.readsOrThrow().searchTraces(query);
+  }
+
+  async searchLogs(query: LogQuery): Promise<LogRow[]> {
+    return this.readsOrThrow().searchLogs(query);
+  }
+
+  async health(): Promise<BackendHealth> {
+    if (!this.started || this.closed || !this.pool) return { ok: false, detail: 'postgres backend is not running' };
+    try {
+      await withTimeout(this.pool.query('SELECT 1'), HEALTH_TIMEOUT_MS, 'postgres health check');
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, detail: `postgres unreachable: ${toError(err).message}` };
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.maintenanceRun?.catch(() => undefined);
+    const pool = this.pool;
+    this.pool = undefined;
+    if (pool) await pool.end().catch(() => undefined);
+  }
+}
+
+/** Creates (does not start) the PostgreSQL backend. */
+export function createPostgresBackend(config: Config, deps: BackendDeps): StorageBackend {
+  return new PostgresBackend(config, deps);
+}

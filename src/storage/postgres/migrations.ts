@@ -1,0 +1,103 @@
+// Versioned schema migrations. Each runs once, recorded in <schema>.schema_migrations; all pending
+// ones apply in one transaction under an advisory lock, so instances starting together queue up
+// and the later ones find nothing to do.
+import type { Pool } from 'pg';
+import { LOG_COLUMNS, SPAN_COLUMNS, columnDefs } from './columns.ts';
+import { advisoryKey, ident } from './sql.ts';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql(schema: string): string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'partitioned spans and logs, trace index',
+    sql: (schema) => {
+      const s = ident(schema);
+      return `
+CREATE TABLE ${s}.spans (
+  ${columnDefs(SPAN_COLUMNS)}
+) PARTITION BY RANGE (start_time_unix_nano);
+-- The idempotency key (a retried batch hits it and inserts nothing) doubles as the trace-id index.
+CREATE UNIQUE INDEX spans_key ON ${s}.spans (trace_id, span_id, start_time_unix_nano);
+-- left(): a megabyte-long service.name must not exceed the btree row limit and fail a batch.
+CREATE INDEX spans_service_time ON ${s}.spans (left(service_name, 256), start_time_unix_nano);
+CREATE INDEX spans_time ON ${s}.spans (start_time_unix_nano);
+-- Attribute search (span and resource attributes), see tokens.ts.
+CREATE INDEX spans_attr_tokens ON ${s}.spans USING gin (attr_tokens);
+CREATE TABLE ${s}.spans_default PARTITION OF ${s}.spans DEFAULT;
+
+-- Trace id -> time range of its spans, so a trace read visits only the partitions it lives in.
+CREATE TABLE ${s}.trace_index (
+  trace_id bytea PRIMARY KEY,
+  first_start_unix_nano int8 NOT NULL,
+  last_start_unix_nano int8 NOT NULL
+);
+CREATE INDEX trace_index_last ON ${s}.trace_index (last_start_unix_nano);
+
+CREATE TABLE ${s}.logs (
+  ${columnDefs(LOG_COLUMNS)},
+  -- Which write batch (hash of its id) and which row of it: the idempotency key of log records,
+  -- which have no natural one.
+  batch_key int8 NOT NULL,
+  seq int4 NOT NULL
+) PARTITION BY RANGE (ts_unix_nano);
+CREATE UNIQUE INDEX logs_key ON ${s}.logs (ts_unix_nano, batch_key, seq);
+CREATE INDEX logs_service_time ON ${s}.logs (left(service_name, 256), ts_unix_nano);
+CREATE INDEX logs_trace ON ${s}.logs (trace_id) WHERE trace_id <> '\\x'::bytea;
+CREATE TABLE ${s}.logs_default PARTITION OF ${s}.logs DEFAULT;
+`;
+    },
+  },
+];
+
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/** Applies pending migrations; returns the versions applied (empty when up to date). */
+export async function runMigrations(pool: Pool, schema: string): Promise<number[]> {
+  const s = ident(schema);
+  const client = await pool.connect();
+  let ok = false;
+  try {
+    await client.query('BEGIN');
+    await client.query('SET LOCAL statement_timeout = 0');
+    await client.query('SELECT pg_advisory_xact_lock($1::int8)', [advisoryKey('migrate', schema)]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (
+         version int4 PRIMARY KEY,
+         name text NOT NULL,
+         applied_at timestamptz NOT NULL DEFAULT now()
+       )`,
+    );
+    const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${s}.schema_migrations`);
+    const applied = new Set(rows.map((r) => r.version));
+    const done: number[] = [];
+    for (const m of MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      await client.query(m.sql(schema));
+      await client.query(`INSERT INTO ${s}.schema_migrations (version, name) VALUES ($1, $2)`, [m.version, m.name]);
+      done.push(m.version);
+    }
+    await client.query('COMMIT');
+    ok = true;
+    return done;
+  } finally {
+    if (!ok) await client.query('ROLLBACK').catch(() => undefined);
+    client.release(!ok);
+  }
+}
+
+/** The highest applied version, or 0 when the schema has never been migrated. */
+export async function currentVersion(pool: Pool, schema: string): Promise<number> {
+  const { rows } = await pool.query<{ exists: boolean }>(
+    `SELECT to_regclass($1) IS NOT NULL AS exists`,
+    [`${ident(schema)}.schema_migrations`],
+  );
+  if (!rows[0]?.exists) return 0;
+  const r = await pool.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${ident(schema)}.schema_migrations`);
+  return r.rows[0]?.v ?? 0;
+}

