@@ -4,13 +4,21 @@ import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, getJson, startCollector, type TestCollector } from '../helpers/collector.ts';
+import { createTestDatabase } from '../helpers/postgres.ts';
 import { expectedLog, expectedResourceScope, expectedSpan, sendSdkLogs, sendSdkTrace, sortAttributes } from '../helpers/sdk.ts';
 
-for (const backend of ['memory', 'sqlite'] as const) {
+/** Each backend with the options that point it at a store of its own. */
+const BACKENDS: Record<string, () => Promise<Record<string, string>>> = {
+  memory: async () => ({}),
+  sqlite: async () => ({}),
+  postgres: async () => ({ 'storage.postgres.url': await createTestDatabase('sdk') }),
+};
+
+for (const [backend, options] of Object.entries(BACKENDS)) {
   describe(`OTLP/gRPC from the OpenTelemetry JS SDK into ${backend}`, () => {
     let c: TestCollector;
     beforeAll(async () => {
-      c = await startCollector({ 'storage.backend': backend });
+      c = await startCollector({ 'storage.backend': backend, ...(await options()) });
     });
     afterAll(async () => c?.stop());
 
