@@ -4,6 +4,7 @@ import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, getJson, startCollector, type TestCollector } from '../helpers/collector.ts';
+import { chdbUrls, uniqueDatabase } from '../helpers/clickhouse.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
 import { expectedLog, expectedResourceScope, expectedSpan, sendSdkLogs, sendSdkTrace, sortAttributes } from '../helpers/sdk.ts';
 
@@ -12,6 +13,8 @@ const BACKENDS: Record<string, () => Promise<Record<string, string>>> = {
   memory: async () => ({}),
   sqlite: async () => ({}),
   postgres: async () => ({ 'storage.postgres.url': await createTestDatabase('sdk') }),
+  // Two shards on the in-process engine: a trace must come back whole from whichever shard has it.
+  clickhouse: async () => ({ 'storage.clickhouse.urls': chdbUrls([uniqueDatabase('sdk_a'), uniqueDatabase('sdk_b')]) }),
 };
 
 for (const [backend, options] of Object.entries(BACKENDS)) {

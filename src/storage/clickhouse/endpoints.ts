@@ -1,0 +1,89 @@
+// storage.clickhouse.urls → one endpoint per shard.
+//
+//   http(s)://[user:password@]host:port[/database][?database=name]
+//   chdb:///absolute/dir[?database=name]      the embedded engine (package chdb), data in dir
+//   chdb://./relative/dir[?database=name]
+//
+// The database defaults to storage.clickhouse.database. libchdb binds one data directory per
+// process, so every chdb:// URL must name the same directory; several embedded shards are
+// separate databases of that one engine (chdb:///data/ch?database=shard0, …?database=shard1).
+
+export interface HttpEndpoint {
+  kind: 'http';
+  /** Origin only (http://host:port); credentials and database are taken out. */
+  url: string;
+  username: string;
+  password: string;
+  database: string;
+  /** The URL as configured, password hidden (for messages). */
+  display: string;
+}
+
+export interface ChdbEndpoint {
+  kind: 'chdb';
+  path: string;
+  database: string;
+  display: string;
+}
+
+export type Endpoint = HttpEndpoint | ChdbEndpoint;
+
+export interface EndpointDefaults {
+  database: string;
+  username: string;
+  password: string;
+}
+
+/** Parses and checks storage.clickhouse.urls; throws an Error naming the bad URL. */
+export function parseEndpoints(urls: readonly string[], defaults: EndpointDefaults): Endpoint[] {
+  if (urls.length === 0) throw new Error('storage.clickhouse.urls is empty: give at least one endpoint');
+  const out = urls.map((raw) => parseEndpoint(raw, defaults));
+  const seen = new Map<string, string>();
+  for (const e of out) {
+    const key = e.kind === 'http' ? `${e.url}|${e.database}` : `chdb:${e.path}|${e.database}`;
+    const prev = seen.get(key);
+    if (prev !== undefined) {
+      throw new Error(
+        `storage.clickhouse.urls: ${prev} and ${e.display} are the same shard (same place and database ${e.database}); give each shard its own ?database=`,
+      );
+    }
+    seen.set(key, e.display);
+  }
+  const dirs = new Set(out.flatMap((e) => (e.kind === 'chdb' ? [e.path] : [])));
+  if (dirs.size > 1) {
+    throw new Error(
+      `storage.clickhouse.urls: chdb:// URLs name different directories (${[...dirs].join(', ')}); the embedded engine binds one directory per process, so use one directory and a ?database= per shard`,
+    );
+  }
+  return out;
+}
+
+function parseEndpoint(raw: string, defaults: EndpointDefaults): Endpoint {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new Error(`storage.clickhouse.urls: ${JSON.stringify(raw)} is not a URL (expected http(s)://host:port or chdb:///dir)`);
+  }
+  const dbParam = u.searchParams.get('database');
+  if (u.protocol === 'chdb:') {
+    const path = decodeURIComponent(u.host + u.pathname);
+    if (path === '' || path === '/') throw new Error(`storage.clickhouse.urls: ${raw} names no directory (expected chdb:///path/to/dir)`);
+    return { kind: 'chdb', path, database: dbParam ?? defaults.database, display: raw };
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new Error(`storage.clickhouse.urls: ${JSON.stringify(raw)}: unsupported scheme ${u.protocol} (expected http, https or chdb)`);
+  }
+  const pathDb = decodeURIComponent(u.pathname.replace(/^\/+|\/+$/g, ''));
+  const username = u.username !== '' ? decodeURIComponent(u.username) : defaults.username;
+  const password = u.password !== '' ? decodeURIComponent(u.password) : defaults.password;
+  const display = u.password !== '' ? raw.replace(`:${u.password}@`, ':***@') : raw;
+  return {
+    kind: 'http',
+    url: `${u.protocol}//${u.host}`,
+    username,
+    password,
+    database: dbParam ?? (pathDb !== '' ? pathDb : defaults.database),
+    display,
+  };
+}

@@ -1,0 +1,54 @@
+// What a failed ClickHouse write tells the writer to do. Data the server cannot parse will not
+// parse on a retry either (permanent); everything else — connection errors, timeouts, overload,
+// a table missing until someone migrates — may pass later (retryable). The writer retries with
+// backoff; the adapter never retries itself.
+import type { WriteResult } from '../backend.ts';
+
+/** ClickHouse error codes that mean the rows themselves are bad. */
+const DATA_ERRORS = new Set([
+  6, // CANNOT_PARSE_TEXT
+  26, // CANNOT_PARSE_QUOTED_STRING
+  27, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+  32, // ATTEMPT_TO_READ_AFTER_EOF
+  33, // CANNOT_READ_ALL_DATA
+  38, // CANNOT_PARSE_DATE
+  41, // CANNOT_PARSE_DATETIME
+  53, // TYPE_MISMATCH
+  69, // ARGUMENT_OUT_OF_BOUND
+  70, // CANNOT_CONVERT_TYPE
+  72, // CANNOT_PARSE_NUMBER
+  117, // INCORRECT_DATA
+  128, // TOO_LARGE_ARRAY_SIZE
+  131, // TOO_LARGE_STRING_SIZE
+  190, // SIZES_OF_ARRAYS_DONT_MATCH
+  321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+  349, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+]);
+
+/** Overload: retry, but not at once. */
+const OVERLOAD = new Set([
+  202, // TOO_MANY_SIMULTANEOUS_QUERIES
+  241, // MEMORY_LIMIT_EXCEEDED
+  252, // TOO_MANY_PARTS
+  439, // CANNOT_SCHEDULE_TASK
+]);
+
+const OVERLOAD_DELAY_MS = 1000;
+
+/** The numeric ClickHouse error code of an error from @clickhouse/client or chdb, if any. */
+export function clickhouseCode(err: unknown): number | undefined {
+  if (err === null || typeof err !== 'object') return undefined;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'number') return code;
+  if (typeof code === 'string' && /^\d+$/.test(code)) return Number(code);
+  return undefined;
+}
+
+/** Maps a failed insert to the writer's next step. */
+export function classifyWriteError(err: unknown): WriteResult {
+  const error = err instanceof Error ? err : new Error(String(err));
+  const code = clickhouseCode(err);
+  if (code !== undefined && DATA_ERRORS.has(code)) return { kind: 'permanent', error };
+  if (code !== undefined && OVERLOAD.has(code)) return { kind: 'retryable', error, retryAfterMs: OVERLOAD_DELAY_MS };
+  return { kind: 'retryable', error };
+}

@@ -1,0 +1,272 @@
+// The ClickHouse adapter: exporter-compatible tables, RowBinary writes encoded in the workers,
+// shards routed by trace id, reads fanned out to every shard and merged. See README.md here for
+// the layout, the chdb:// URLs and cluster mode.
+import type { Config } from '../../config/index.ts';
+import type {
+  BackendHealth,
+  EncoderSpec,
+  LogQuery,
+  LogRow,
+  Signal,
+  SpanRow,
+  StorageBackend,
+  TraceQuery,
+  TraceSummary,
+  WriteBatch,
+  WriteResult,
+} from '../backend.ts';
+import type { BackendDeps } from '../index.ts';
+import { byNewestLog, byNewestTrace } from '../query-helpers.ts';
+import type { EncoderOptions } from './encoder.ts';
+import { parseEndpoints, type Endpoint } from './endpoints.ts';
+import { classifyWriteError } from './errors.ts';
+import { appliedVersions, runMigrations } from './migrate.ts';
+import { getTraceOnShard, searchLogsOnShard, searchTracesOnShard } from './reads.ts';
+import { LOG_COLUMNS, TRACE_COLUMNS, latestVersion, qualified, quoteIdent, quoteString, tableNames, validateSchemaOptions, type SchemaOptions } from './schema.ts';
+import { connectShard, type Shard } from './shard.ts';
+
+export { bootstrapStatements, migrations, tableNames, type SchemaOptions } from './schema.ts';
+
+/** Everything the adapter reads from storage.clickhouse.* (plus the writer's concurrency). */
+export interface ClickhouseSettings {
+  endpoints: Endpoint[];
+  schema: SchemaOptions;
+  asyncInsert: boolean;
+  autoMigrate: boolean;
+  requestTimeoutMs: number;
+  maxConnections: number;
+}
+
+/** Reads and checks the storage.clickhouse.* options; throws an Error naming the bad one. */
+export function clickhouseSettings(config: Config): ClickhouseSettings {
+  const endpoints = parseEndpoints(config['storage.clickhouse.urls'], {
+    database: config['storage.clickhouse.database'],
+    username: config['storage.clickhouse.username'],
+    password: config['storage.clickhouse.password'],
+  });
+  const cluster = config['storage.clickhouse.cluster'];
+  if (cluster !== '' && endpoints.some((e) => e.kind === 'chdb')) {
+    throw new Error('storage.clickhouse.cluster cannot be used with chdb:// endpoints (the embedded engine is a single node)');
+  }
+  const databases = new Set(endpoints.map((e) => e.database));
+  if (cluster !== '' && databases.size > 1) {
+    throw new Error('storage.clickhouse.cluster: every endpoint must use the same database (the cluster holds one set of tables)');
+  }
+  const schema: SchemaOptions = {
+    database: endpoints[0]!.database,
+    tracesTable: config['storage.clickhouse.tracesTable'],
+    logsTable: config['storage.clickhouse.logsTable'],
+    ttlDays: config['storage.clickhouse.ttlDays'],
+    codec: config['storage.clickhouse.compressionCodec'],
+    cluster,
+  };
+  validateSchemaOptions(schema);
+  for (const e of endpoints) validateSchemaOptions({ ...schema, database: e.database });
+  return {
+    endpoints,
+    schema,
+    asyncInsert: config['storage.clickhouse.asyncInsert'],
+    autoMigrate: config['storage.clickhouse.autoMigrate'],
+    requestTimeoutMs: config['storage.clickhouse.requestTimeoutMs'],
+    maxConnections: config['writer.maxInFlightBatches'] * 2 + 4,
+  };
+}
+
+/** Creates (does not connect) the ClickHouse backend described by storage.clickhouse.*. */
+export function createClickhouseBackend(config: Config, deps: BackendDeps): StorageBackend {
+  return new ClickhouseBackend(clickhouseSettings(config), deps);
+}
+
+interface ShardState {
+  shard: Shard;
+  /** This shard's schema options (its own database). */
+  schema: SchemaOptions;
+}
+
+class ClickhouseBackend implements StorageBackend {
+  readonly name = 'clickhouse';
+  readonly partitions: number;
+  readonly encoder: EncoderSpec;
+  readonly #s: ClickhouseSettings;
+  readonly #deps: BackendDeps;
+  #connecting: Promise<ShardState[]> | undefined;
+  #shards: ShardState[] | undefined;
+  #started = false;
+  #closed = false;
+  readonly #insertTargets: (schema: SchemaOptions) => Record<Signal, string>;
+
+  constructor(s: ClickhouseSettings, deps: BackendDeps) {
+    this.#s = s;
+    this.#deps = deps;
+    this.partitions = s.endpoints.length;
+    const options: EncoderOptions = { partitions: this.partitions };
+    this.encoder = { module: new URL('./encoder.ts', import.meta.url).href, options: { ...options } };
+    const cols = (c: readonly string[]) => `(${c.map(quoteIdent).join(', ')})`;
+    this.#insertTargets = (schema) => {
+      const n = tableNames(schema);
+      return {
+        spans: `${qualified(schema, n.traces)} ${cols(TRACE_COLUMNS)}`,
+        logs: `${qualified(schema, n.logs)} ${cols(LOG_COLUMNS)}`,
+      };
+    };
+  }
+
+  /** Connects every shard once (start() and migrate() both need it). */
+  #connect(): Promise<ShardState[]> {
+    this.#connecting ??= (async () => {
+      const opts = { requestTimeoutMs: this.#s.requestTimeoutMs, maxConnections: this.#s.maxConnections };
+      const shards: ShardState[] = [];
+      try {
+        for (const e of this.#s.endpoints) {
+          shards.push({ shard: await connectShard(e, opts), schema: { ...this.#s.schema, database: e.database } });
+        }
+      } catch (err) {
+        await Promise.allSettled(shards.map((s) => s.shard.close()));
+        this.#connecting = undefined;
+        throw err;
+      }
+      this.#shards = shards;
+      return shards;
+    })();
+    return this.#connecting;
+  }
+
+  /** Where schema work runs: every shard, or one node when ON CLUSTER spreads it. */
+  #schemaTargets(shards: ShardState[]): ShardState[] {
+    return this.#s.schema.cluster === '' ? shards : shards.slice(0, 1);
+  }
+
+  /** Where reads run: every shard, or one node when Distributed tables fan out themselves. */
+  #readTargets(): ShardState[] {
+    const shards = this.#shards ?? [];
+    return this.#s.schema.cluster === '' ? shards : shards.slice(0, 1);
+  }
+
+  async start(): Promise<void> {
+    if (this.#closed) throw new Error('clickhouse backend is shut down');
+    if (this.#started) return;
+    const shards = await this.#connect();
+    if (this.#s.autoMigrate) {
+      await this.migrate();
+    } else {
+      for (const s of this.#schemaTargets(shards)) {
+        const want = latestVersion(s.schema);
+        let have = 0;
+        try {
+          have = Math.max(0, ...(await appliedVersions(s.shard.client, s.schema)));
+        } catch {
+          // No migrations table: nothing applied.
+        }
+        if (have < want) {
+          throw new Error(
+            `ClickHouse schema of ${s.shard.endpoint.display} (database ${s.schema.database}) is at version ${have}, this build needs ${want}: run \`tracehouse migrate\` or set storage.clickhouse.autoMigrate=true`,
+          );
+        }
+      }
+    }
+    this.#started = true;
+    this.#deps.logger.info(
+      { shards: this.#s.endpoints.map((e) => `${e.display} (${e.database})`), cluster: this.#s.schema.cluster || undefined },
+      'clickhouse backend started',
+    );
+  }
+
+  async migrate(): Promise<void> {
+    const shards = await this.#connect();
+    for (const s of this.#schemaTargets(shards)) {
+      const applied = await runMigrations(s.shard.client, s.schema);
+      if (applied.length > 0) {
+        this.#deps.logger.info({ shard: s.shard.endpoint.display, database: s.schema.database, versions: applied }, 'clickhouse migrations applied');
+      }
+    }
+  }
+
+  writeSpans(batch: WriteBatch): Promise<WriteResult> {
+    return this.#write('spans', batch);
+  }
+
+  writeLogs(batch: WriteBatch): Promise<WriteResult> {
+    return this.#write('logs', batch);
+  }
+
+  async #write(signal: Signal, batch: WriteBatch): Promise<WriteResult> {
+    if (this.#shards === undefined || !this.#started || this.#closed) {
+      return { kind: 'retryable', error: new Error('clickhouse backend is not running') };
+    }
+    const s = this.#shards[batch.partition];
+    if (s === undefined) {
+      return { kind: 'permanent', error: new Error(`no ClickHouse shard for partition ${batch.partition} (${this.partitions} configured)`) };
+    }
+    if (batch.rows === 0 || batch.chunks.length === 0) return { kind: 'success' };
+    const settings = [
+      // Retries of a batch carry the same token: the server keeps one copy.
+      `insert_deduplication_token = ${quoteString(batch.batchId)}`,
+      'insert_deduplicate = 1',
+      ...(this.#s.asyncInsert
+        ? // Without waiting, an acknowledged async insert can still be lost.
+          ['async_insert = 1', 'wait_for_async_insert = 1', 'async_insert_deduplicate = 1']
+        : ['async_insert = 0']),
+      ...(this.#s.schema.cluster !== '' ? ['insert_distributed_sync = 1'] : []),
+    ];
+    try {
+      await s.shard.insertRowBinary(this.#insertTargets(s.schema)[signal], settings, batch.chunks);
+      return { kind: 'success' };
+    } catch (err) {
+      return classifyWriteError(err);
+    }
+  }
+
+  #readShards(): ShardState[] {
+    if (this.#shards === undefined || this.#closed) throw new Error('clickhouse backend is not running');
+    return this.#readTargets();
+  }
+
+  async getTrace(traceId: string): Promise<SpanRow[]> {
+    const id = traceId.toLowerCase();
+    if (!/^[0-9a-f]{32}$/.test(id)) return [];
+    const parts = await Promise.all(this.#readShards().map((s) => getTraceOnShard(s.shard.client, s.schema, id)));
+    return parts.flat();
+  }
+
+  async searchTraces(query: TraceQuery): Promise<TraceSummary[]> {
+    const limit = Math.max(0, Math.floor(query.limit));
+    if (limit === 0) return [];
+    const q = { ...query, limit };
+    const parts = await Promise.all(this.#readShards().map((s) => searchTracesOnShard(s.shard.client, s.schema, q)));
+    return parts.flat().sort(byNewestTrace).slice(0, limit);
+  }
+
+  async searchLogs(query: LogQuery): Promise<LogRow[]> {
+    const limit = Math.max(0, Math.floor(query.limit));
+    if (limit === 0) return [];
+    const q: LogQuery = { ...query, limit };
+    if (q.traceId !== undefined) {
+      const id = q.traceId.toLowerCase();
+      if (!/^[0-9a-f]{32}$/.test(id)) return [];
+      q.traceId = id;
+    }
+    const parts = await Promise.all(this.#readShards().map((s) => searchLogsOnShard(s.shard.client, s.schema, q)));
+    return parts.flat().sort(byNewestLog).slice(0, limit);
+  }
+
+  async health(): Promise<BackendHealth> {
+    if (this.#shards === undefined || this.#closed) return { ok: false, detail: 'not started' };
+    const results = await Promise.all(
+      this.#shards.map(async (s) => {
+        const r = await s.shard.client.ping();
+        return r.success ? undefined : `${s.shard.endpoint.display}: ${r.error.message}`;
+      }),
+    );
+    const failed = results.filter((r): r is string => r !== undefined);
+    return failed.length === 0 ? { ok: true } : { ok: false, detail: failed.join('; ') };
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const connecting = this.#connecting;
+    if (connecting === undefined) return;
+    const shards = await connecting.catch(() => []);
+    await Promise.allSettled(shards.map((s) => s.shard.close()));
+  }
+}

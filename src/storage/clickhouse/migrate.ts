@@ -1,0 +1,34 @@
+// Versioned migrations: <database>.tracehouse_migrations records each applied version. Every
+// statement is idempotent (IF NOT EXISTS), so two ingest pods migrating at once do no harm; the
+// worst case is a version recorded twice, which reads ignore.
+import type { ClickHouseClient } from '@clickhouse/client';
+import { bootstrapStatements, migrations, qualified, quoteString, tableNames, type SchemaOptions } from './schema.ts';
+
+// Nested columns must be flattened (Events.Timestamp, …) the way the exporter's are.
+const DDL_SETTINGS = { flatten_nested: 1 } as const;
+
+/** Versions recorded as applied (empty when the migrations table does not exist yet). */
+export async function appliedVersions(client: ClickHouseClient, o: SchemaOptions): Promise<Set<number>> {
+  const rs = await client.query({
+    query: `SELECT DISTINCT Version FROM ${qualified(o, tableNames(o).migrations)}`,
+    format: 'JSONCompactEachRow',
+  });
+  const rows = await rs.json<[number | string]>();
+  return new Set(rows.map((r) => Number(r[0])));
+}
+
+/** Creates the database and migrations table, then applies the missing versions in order; returns them. */
+export async function runMigrations(client: ClickHouseClient, o: SchemaOptions): Promise<number[]> {
+  for (const query of bootstrapStatements(o)) await client.command({ query, clickhouse_settings: DDL_SETTINGS });
+  const applied = await appliedVersions(client, o);
+  const done: number[] = [];
+  for (const m of migrations(o)) {
+    if (applied.has(m.version)) continue;
+    for (const query of m.statements) await client.command({ query, clickhouse_settings: DDL_SETTINGS });
+    await client.command({
+      query: `INSERT INTO ${qualified(o, tableNames(o).migrations)} (Version, Name) VALUES (${m.version}, ${quoteString(m.name)})`,
+    });
+    done.push(m.version);
+  }
+  return done;
+}

@@ -1,0 +1,299 @@
+// Read queries and the decoding of their rows back into SpanRow / LogRow. Every user value is a
+// bound query parameter; 64-bit numbers travel as strings (toString) so nothing passes through a
+// JavaScript number. Each function works on one shard; index.ts fans out and merges.
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { AnyValue, KeyValue, LogQuery, LogRow, SpanEvent, SpanLink, SpanRow, TraceQuery, TraceSummary } from '../backend.ts';
+import { SPAN_KINDS, STATUS_CODES, type LogExtra, type NestedExtra, type SpanExtra } from './encoder.ts';
+import { qualified, tableNames, type SchemaOptions } from './schema.ts';
+import { joinAttributes, joinValue, parseExact } from './values.ts';
+
+const INT64_MAX = (1n << 63n) - 1n;
+const UINT64_MAX = (1n << 64n) - 1n;
+/** DateTime's largest value: the lookup table clamps to it, meaning "no upper bound". */
+const MAX_DATETIME = 'toDateTime(4294967295)';
+
+type Params = Record<string, unknown>;
+
+async function rows(client: ClickHouseClient, query: string, params: Params): Promise<unknown[][]> {
+  const rs = await client.query({ query, format: 'JSONCompactEachRow', query_params: params });
+  return rs.json<unknown[]>();
+}
+
+function clampI64(v: bigint): string {
+  return String(v < 0n ? 0n : v > INT64_MAX ? INT64_MAX : v);
+}
+
+function clampU64(v: bigint): string {
+  return String(v < 0n ? 0n : v > UINT64_MAX ? UINT64_MAX : v);
+}
+
+const SPAN_SELECT = `
+    toString(toUnixTimestamp64Nano(Timestamp)),
+    TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, ServiceName,
+    mapKeys(ResourceAttributes), mapValues(ResourceAttributes),
+    ScopeName, ScopeVersion,
+    mapKeys(SpanAttributes), mapValues(SpanAttributes),
+    toString(Duration), StatusCode, StatusMessage,
+    arrayMap(t -> toString(toUnixTimestamp64Nano(t)), \`Events.Timestamp\`),
+    \`Events.Name\`,
+    arrayMap(m -> mapKeys(m), \`Events.Attributes\`), arrayMap(m -> mapValues(m), \`Events.Attributes\`),
+    \`Links.TraceId\`, \`Links.SpanId\`, \`Links.TraceState\`,
+    arrayMap(m -> mapKeys(m), \`Links.Attributes\`), arrayMap(m -> mapValues(m), \`Links.Attributes\`),
+    TracehouseExtra`;
+
+/** The time bounds of the traces in `ids` from the lookup table (an upper bound of the clamped maximum means none). */
+function lookupBounds(o: SchemaOptions, idsCondition: string): string {
+  const lookup = qualified(o, tableNames(o).lookup);
+  return `WITH
+    (SELECT min(Start) FROM ${lookup} WHERE ${idsCondition}) AS lo,
+    (SELECT max(End) FROM ${lookup} WHERE ${idsCondition}) AS hi`;
+}
+
+// Compare as DateTime64(9): DateTime64 against a Nullable(DateTime) bound misleads the engine's
+// index analysis (26.x drops matching rows).
+const WITHIN_BOUNDS = `Timestamp >= toDateTime64(lo, 9) AND (hi >= ${MAX_DATETIME} OR Timestamp < toDateTime64(hi, 9) + INTERVAL 1 SECOND)`;
+
+/** Every span of one trace on this shard; the lookup table bounds the partitions scanned. */
+export async function getTraceOnShard(client: ClickHouseClient, o: SchemaOptions, traceId: string): Promise<SpanRow[]> {
+  const traces = qualified(o, tableNames(o).traces);
+  const sql = `${lookupBounds(o, 'TraceId = {id:String}')}
+SELECT ${SPAN_SELECT}
+FROM ${traces}
+WHERE TraceId = {id:String} AND ${WITHIN_BOUNDS}`;
+  return (await rows(client, sql, { id: traceId })).map(decodeSpan);
+}
+
+/** Summaries of the newest matching traces on this shard (at most query.limit). */
+export async function searchTracesOnShard(client: ClickHouseClient, o: SchemaOptions, q: TraceQuery): Promise<TraceSummary[]> {
+  const traces = qualified(o, tableNames(o).traces);
+  const where = ["TraceId != ''"];
+  const params: Params = { limit: q.limit };
+  if (q.service !== undefined) {
+    where.push('ServiceName = {service:String}');
+    params['service'] = q.service;
+  }
+  if (q.name !== undefined) {
+    where.push('SpanName = {name:String}');
+    params['name'] = q.name;
+  }
+  if (q.startNano !== undefined) {
+    where.push('Timestamp >= fromUnixTimestamp64Nano({startNano:Int64})');
+    params['startNano'] = clampI64(q.startNano);
+  }
+  if (q.endNano !== undefined) {
+    where.push('Timestamp <= fromUnixTimestamp64Nano({endNano:Int64})');
+    params['endNano'] = clampI64(q.endNano);
+  }
+  if (q.minDurationNano !== undefined) {
+    where.push('Duration >= {minDuration:UInt64}');
+    params['minDuration'] = clampU64(q.minDurationNano);
+  }
+  if (q.maxDurationNano !== undefined) {
+    where.push('Duration <= {maxDuration:UInt64}');
+    params['maxDuration'] = clampU64(q.maxDurationNano);
+  }
+  (q.attributes ?? []).forEach((a, i) => {
+    where.push(`mapContains(SpanAttributes, {ak${i}:String}) AND SpanAttributes[{ak${i}:String}] = {av${i}:String}`);
+    params[`ak${i}`] = a.key;
+    params[`av${i}`] = a.value;
+  });
+  // Candidates: the traces whose matching spans are newest. With no span-level filter that is
+  // exactly the newest traces; the summaries below cover every span of each candidate.
+  const candidates = await rows(
+    client,
+    `SELECT TraceId FROM ${traces}
+WHERE ${where.join('\n  AND ')}
+GROUP BY TraceId
+ORDER BY min(Timestamp) DESC, TraceId
+LIMIT {limit:UInt32}`,
+    params,
+  );
+  if (candidates.length === 0) return [];
+  const ids = candidates.map((r) => r[0] as string);
+  const sql = `${lookupBounds(o, 'has({ids:Array(String)}, TraceId)')}
+SELECT
+    TraceId,
+    toString(min(toUnixTimestamp64Nano(Timestamp))),
+    toString(max(toInt128(toUnixTimestamp64Nano(Timestamp)) + Duration) - min(toUnixTimestamp64Nano(Timestamp))),
+    count(),
+    countIf(StatusCode = 'Error') > 0,
+    countIf(ParentSpanId = '') > 0,
+    argMinIf(ServiceName, (Timestamp, SpanId), ParentSpanId = ''),
+    argMinIf(SpanName, (Timestamp, SpanId), ParentSpanId = ''),
+    argMin(ServiceName, (Timestamp, SpanId)),
+    argMin(SpanName, (Timestamp, SpanId))
+FROM ${traces}
+WHERE has({ids:Array(String)}, TraceId) AND ${WITHIN_BOUNDS}
+GROUP BY TraceId`;
+  return (await rows(client, sql, { ids })).map((r) => {
+    const hasRoot = Boolean(r[5]);
+    return {
+      traceId: r[0] as string,
+      startTimeUnixNano: BigInt(r[1] as string),
+      durationNano: BigInt(r[2] as string),
+      spanCount: Number(r[3]),
+      hasError: Boolean(r[4]),
+      rootServiceName: (hasRoot ? r[6] : r[8]) as string,
+      rootSpanName: (hasRoot ? r[7] : r[9]) as string,
+    };
+  });
+}
+
+const LOG_SELECT = `
+    toString(toUnixTimestamp64Nano(Timestamp)),
+    TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, ServiceName, Body,
+    ResourceSchemaUrl, mapKeys(ResourceAttributes), mapValues(ResourceAttributes),
+    ScopeSchemaUrl, ScopeName, ScopeVersion, mapKeys(ScopeAttributes), mapValues(ScopeAttributes),
+    mapKeys(LogAttributes), mapValues(LogAttributes),
+    EventName, toString(toUnixTimestamp64Nano(ObservedTimestamp)), TracehouseExtra`;
+
+/** The newest matching log records on this shard (at most query.limit). */
+export async function searchLogsOnShard(client: ClickHouseClient, o: SchemaOptions, q: LogQuery): Promise<LogRow[]> {
+  const logs = qualified(o, tableNames(o).logs);
+  const where: string[] = [];
+  const params: Params = { limit: q.limit };
+  if (q.traceId !== undefined) {
+    where.push('TraceId = {traceId:String}');
+    params['traceId'] = q.traceId;
+  }
+  if (q.service !== undefined) {
+    where.push('ServiceName = {service:String}');
+    params['service'] = q.service;
+  }
+  if (q.startNano !== undefined) {
+    where.push('Timestamp >= fromUnixTimestamp64Nano({startNano:Int64})');
+    params['startNano'] = clampI64(q.startNano);
+  }
+  if (q.endNano !== undefined) {
+    where.push('Timestamp <= fromUnixTimestamp64Nano({endNano:Int64})');
+    params['endNano'] = clampI64(q.endNano);
+  }
+  if (q.minSeverity !== undefined) {
+    where.push('SeverityNumber >= {minSeverity:UInt8}');
+    params['minSeverity'] = Math.max(0, Math.min(255, Math.floor(q.minSeverity)));
+  }
+  const sql = `SELECT ${LOG_SELECT}
+FROM ${logs}
+${where.length > 0 ? `WHERE ${where.join('\n  AND ')}` : ''}
+ORDER BY Timestamp DESC
+LIMIT {limit:UInt32}`;
+  return (await rows(client, sql, params)).map(decodeLog);
+}
+
+function extraOf<T>(s: unknown): T {
+  return (typeof s === 'string' && s !== '' ? parseExact<T>(s) : {}) as T;
+}
+
+function attrs(keys: unknown, values: unknown, tags: string | undefined, whole: AnyValue[] | undefined): KeyValue[] {
+  return joinAttributes(keys as string[], values as string[], tags, whole);
+}
+
+function kindNumber(word: string): number {
+  const i = (SPAN_KINDS as readonly string[]).indexOf(word);
+  return i < 0 ? 0 : i;
+}
+
+function statusNumber(word: string): number {
+  const i = (STATUS_CODES as readonly string[]).indexOf(word);
+  return i < 0 ? 0 : i;
+}
+
+/** One SPAN_SELECT row → SpanRow. */
+export function decodeSpan(r: unknown[]): SpanRow {
+  const x = extraOf<SpanExtra>(r[26]);
+  const start = x.st !== undefined ? BigInt(x.st) : BigInt(r[0] as string);
+  const duration = BigInt(r[14] as string);
+  const evTimes = r[17] as string[];
+  const evNames = r[18] as string[];
+  const evKeys = r[19] as string[][];
+  const evValues = r[20] as string[][];
+  const events: SpanEvent[] = evTimes.map((t, i) => {
+    const e: NestedExtra = x.ev?.[i] || {};
+    return {
+      timeUnixNano: e.ts !== undefined ? BigInt(e.ts) : BigInt(t),
+      name: evNames[i]!,
+      attributes: attrs(evKeys[i], evValues[i], e.t, e.j),
+      droppedAttributesCount: e.d ?? 0,
+    };
+  });
+  const lnTrace = r[21] as string[];
+  const lnSpan = r[22] as string[];
+  const lnState = r[23] as string[];
+  const lnKeys = r[24] as string[][];
+  const lnValues = r[25] as string[][];
+  const links: SpanLink[] = lnTrace.map((traceId, i) => {
+    const l: NestedExtra = x.ln?.[i] || {};
+    return {
+      traceId,
+      spanId: lnSpan[i]!,
+      traceState: lnState[i]!,
+      flags: l.f ?? 0,
+      attributes: attrs(lnKeys[i], lnValues[i], l.t, l.j),
+      droppedAttributesCount: l.d ?? 0,
+    };
+  });
+  return {
+    traceId: r[1] as string,
+    spanId: r[2] as string,
+    parentSpanId: r[3] as string,
+    traceState: r[4] as string,
+    flags: x.f ?? 0,
+    name: r[5] as string,
+    kind: x.k ?? kindNumber(r[6] as string),
+    startTimeUnixNano: start,
+    endTimeUnixNano: x.en !== undefined ? BigInt(x.en) : start + duration,
+    durationNano: duration,
+    statusCode: x.c ?? statusNumber(r[15] as string),
+    statusMessage: r[16] as string,
+    serviceName: r[7] as string,
+    resource: {
+      attributes: attrs(r[8], r[9], x.rt, x.rj),
+      droppedAttributesCount: x.rd ?? 0,
+      schemaUrl: x.ru ?? '',
+    },
+    scope: {
+      name: r[10] as string,
+      version: r[11] as string,
+      attributes: x.sa ?? [],
+      droppedAttributesCount: x.sd ?? 0,
+      schemaUrl: x.su ?? '',
+    },
+    attributes: attrs(r[12], r[13], x.t, x.j),
+    droppedAttributesCount: x.d ?? 0,
+    events,
+    droppedEventsCount: x.de ?? 0,
+    links,
+    droppedLinksCount: x.dl ?? 0,
+  };
+}
+
+/** One LOG_SELECT row → LogRow. */
+export function decodeLog(r: unknown[]): LogRow {
+  const x = extraOf<LogExtra>(r[20]);
+  return {
+    timeUnixNano: x.tz === 1 ? 0n : x.ts !== undefined ? BigInt(x.ts) : BigInt(r[0] as string),
+    observedTimeUnixNano: x.ots !== undefined ? BigInt(x.ots) : BigInt(r[19] as string),
+    traceId: r[1] as string,
+    spanId: r[2] as string,
+    flags: x.f ?? Number(r[3]),
+    severityNumber: x.sv ?? Number(r[5]),
+    severityText: r[4] as string,
+    body: joinValue(r[7] as string, x.bt, x.bj),
+    eventName: r[18] as string,
+    serviceName: r[6] as string,
+    resource: {
+      attributes: attrs(r[9], r[10], x.rt, x.rj),
+      droppedAttributesCount: x.rd ?? 0,
+      schemaUrl: r[8] as string,
+    },
+    scope: {
+      name: r[12] as string,
+      version: r[13] as string,
+      attributes: attrs(r[14], r[15], x.st, x.sj),
+      droppedAttributesCount: x.sd ?? 0,
+      schemaUrl: r[11] as string,
+    },
+    attributes: attrs(r[16], r[17], x.t, x.j),
+    droppedAttributesCount: x.d ?? 0,
+  };
+}

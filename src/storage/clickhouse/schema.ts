@@ -1,0 +1,316 @@
+// Table layout and DDL. The tables match the OpenTelemetry Collector ClickHouse exporter's
+// (names, column names and types, skip indexes, partitioning), so Grafana's ClickHouse data
+// source and existing dashboards work on them. Tracehouse adds columns of its own for what the
+// exporter's columns lose (attribute types, dropped counts, flags, schema URLs, observed time):
+// see TracehouseExtra in encoder.ts.
+//
+// Cluster mode (storage.clickhouse.cluster): every statement runs ON CLUSTER, the data lives in
+// Replicated*MergeTree tables named <table>_local, and Distributed tables carrying the exporter's
+// names route rows by cityHash64(TraceId), so readers and writers use the same names either way.
+
+/** What the DDL depends on; all of it comes from storage.clickhouse.* options. */
+export interface SchemaOptions {
+  database: string;
+  tracesTable: string;
+  logsTable: string;
+  /** 0: keep forever. */
+  ttlDays: number;
+  /** Codec for wide columns (and the second stage of Delta/T64 columns), e.g. 'ZSTD(1)'. */
+  codec: string;
+  /** '' outside cluster mode. */
+  cluster: string;
+  /** non_replicated_deduplication_window of plain MergeTree tables (makes insert_deduplication_token work). */
+  dedupWindow?: number;
+}
+
+export interface Migration {
+  version: number;
+  name: string;
+  statements: string[];
+}
+
+/** Columns written by the encoder, in RowBinary order (TimestampTime of logs is filled by its DEFAULT). */
+export const TRACE_COLUMNS = [
+  'Timestamp',
+  'TraceId',
+  'SpanId',
+  'ParentSpanId',
+  'TraceState',
+  'SpanName',
+  'SpanKind',
+  'ServiceName',
+  'ResourceAttributes',
+  'ScopeName',
+  'ScopeVersion',
+  'SpanAttributes',
+  'Duration',
+  'StatusCode',
+  'StatusMessage',
+  'Events.Timestamp',
+  'Events.Name',
+  'Events.Attributes',
+  'Links.TraceId',
+  'Links.SpanId',
+  'Links.TraceState',
+  'Links.Attributes',
+  'TracehouseExtra',
+] as const;
+
+export const LOG_COLUMNS = [
+  'Timestamp',
+  'TraceId',
+  'SpanId',
+  'TraceFlags',
+  'SeverityText',
+  'SeverityNumber',
+  'ServiceName',
+  'Body',
+  'ResourceSchemaUrl',
+  'ResourceAttributes',
+  'ScopeSchemaUrl',
+  'ScopeName',
+  'ScopeVersion',
+  'ScopeAttributes',
+  'LogAttributes',
+  'EventName',
+  'ObservedTimestamp',
+  'TracehouseExtra',
+] as const;
+
+export const MIGRATIONS_TABLE = 'tracehouse_migrations';
+const DEFAULT_DEDUP_WINDOW = 1000;
+/** Largest DateTime (UInt32 seconds); the lookup table clamps to it instead of wrapping. */
+const MAX_DATETIME_SECONDS = 4294967295;
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const CLUSTER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+const CODEC = /^[A-Za-z0-9_]+(\(\s*\d+\s*(,\s*\d+\s*)*\))?(\s*,\s*[A-Za-z0-9_]+(\(\s*\d+\s*(,\s*\d+\s*)*\))?)*$/;
+
+/** Throws an Error naming the option when a name or codec could not be used safely in DDL. */
+export function validateSchemaOptions(o: SchemaOptions): void {
+  const names: [string, string][] = [
+    ['storage.clickhouse.database', o.database],
+    ['storage.clickhouse.tracesTable', o.tracesTable],
+    ['storage.clickhouse.logsTable', o.logsTable],
+  ];
+  for (const [key, v] of names) {
+    if (!IDENT.test(v)) throw new Error(`${key} = ${JSON.stringify(v)}: expected an identifier ([A-Za-z_][A-Za-z0-9_]*)`);
+  }
+  if (o.tracesTable === o.logsTable) throw new Error('storage.clickhouse.tracesTable and logsTable must differ');
+  if (o.cluster !== '' && !CLUSTER_NAME.test(o.cluster)) {
+    throw new Error(`storage.clickhouse.cluster = ${JSON.stringify(o.cluster)}: expected a cluster name ([A-Za-z0-9_.-])`);
+  }
+  if (!CODEC.test(o.codec)) {
+    throw new Error(`storage.clickhouse.compressionCodec = ${JSON.stringify(o.codec)}: expected codecs such as ZSTD(1) or LZ4`);
+  }
+}
+
+/** `name` quoted as a ClickHouse identifier. */
+export function quoteIdent(name: string): string {
+  return '`' + name.replace(/\\/g, '\\\\').replace(/`/g, '\\`') + '`';
+}
+
+/** `s` as a ClickHouse string literal. */
+export function quoteString(s: string): string {
+  return "'" + s.replace(/\\/g, '\\\\').replace(/'/g, "\\'") + "'";
+}
+
+/** The physical table names: in cluster mode the data tables are <name>_local under Distributed <name>. */
+export function tableNames(o: SchemaOptions) {
+  const local = o.cluster === '' ? '' : '_local';
+  const lookup = `${o.tracesTable}_trace_id_ts`;
+  return {
+    traces: o.tracesTable,
+    tracesLocal: o.tracesTable + local,
+    lookup,
+    lookupLocal: lookup + local,
+    lookupView: `${lookup}_mv`,
+    logs: o.logsTable,
+    logsLocal: o.logsTable + local,
+    migrations: MIGRATIONS_TABLE,
+  };
+}
+
+/** `db`.`table` */
+export function qualified(o: SchemaOptions, table: string): string {
+  return `${quoteIdent(o.database)}.${quoteIdent(table)}`;
+}
+
+function onCluster(o: SchemaOptions): string {
+  return o.cluster === '' ? '' : ` ON CLUSTER ${quoteIdent(o.cluster)}`;
+}
+
+function engine(o: SchemaOptions, kind: 'MergeTree' | 'AggregatingMergeTree'): string {
+  if (o.cluster === '') return kind;
+  return `Replicated${kind}('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')`;
+}
+
+function settings(o: SchemaOptions, dedup: boolean): string {
+  const s = ['index_granularity = 8192', 'ttl_only_drop_parts = 1'];
+  // Replicated tables deduplicate by default; plain MergeTree only with a window.
+  if (dedup && o.cluster === '') s.push(`non_replicated_deduplication_window = ${o.dedupWindow ?? DEFAULT_DEDUP_WINDOW}`);
+  return `SETTINGS ${s.join(', ')}`;
+}
+
+function ttl(o: SchemaOptions, expr: string): string {
+  return o.ttlDays > 0 ? `\nTTL ${expr} + toIntervalDay(${Math.floor(o.ttlDays)})` : '';
+}
+
+/** The statements that create the database and the migrations table (run before any migration). */
+export function bootstrapStatements(o: SchemaOptions): string[] {
+  validateSchemaOptions(o);
+  const n = tableNames(o);
+  const eng =
+    o.cluster === ''
+      ? 'MergeTree'
+      : // One replication group across the whole cluster: every node sees every applied version.
+        `ReplicatedMergeTree('/clickhouse/tables/tracehouse/{database}/{table}', '{shard}-{replica}')`;
+  return [
+    `CREATE DATABASE IF NOT EXISTS ${quoteIdent(o.database)}${onCluster(o)}`,
+    `CREATE TABLE IF NOT EXISTS ${qualified(o, n.migrations)}${onCluster(o)}
+(
+    \`Version\` UInt32,
+    \`Name\` String,
+    \`AppliedAt\` DateTime64(3) DEFAULT now64(3)
+)
+ENGINE = ${eng}
+ORDER BY Version`,
+  ];
+}
+
+function tracesDdl(o: SchemaOptions): string {
+  const n = tableNames(o);
+  const c = o.codec;
+  const attrMap = 'Map(LowCardinality(String), String)';
+  return `CREATE TABLE IF NOT EXISTS ${qualified(o, n.tracesLocal)}${onCluster(o)}
+(
+    \`Timestamp\` DateTime64(9) CODEC(Delta(8), ${c}),
+    \`TraceId\` String CODEC(${c}),
+    \`SpanId\` String CODEC(${c}),
+    \`ParentSpanId\` String CODEC(${c}),
+    \`TraceState\` String CODEC(${c}),
+    \`SpanName\` LowCardinality(String) CODEC(${c}),
+    \`SpanKind\` LowCardinality(String) CODEC(${c}),
+    \`ServiceName\` LowCardinality(String) CODEC(${c}),
+    \`ResourceAttributes\` ${attrMap} CODEC(${c}),
+    \`ScopeName\` String CODEC(${c}),
+    \`ScopeVersion\` String CODEC(${c}),
+    \`SpanAttributes\` ${attrMap} CODEC(${c}),
+    \`Duration\` UInt64 CODEC(T64, ${c}),
+    \`StatusCode\` LowCardinality(String) CODEC(${c}),
+    \`StatusMessage\` String CODEC(${c}),
+    \`Events\` Nested(\`Timestamp\` DateTime64(9), \`Name\` LowCardinality(String), \`Attributes\` ${attrMap}) CODEC(${c}),
+    \`Links\` Nested(\`TraceId\` String, \`SpanId\` String, \`TraceState\` String, \`Attributes\` ${attrMap}) CODEC(${c}),
+    \`TracehouseExtra\` String CODEC(${c}),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_value mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_duration Duration TYPE minmax GRANULARITY 1,
+    INDEX idx_lower_span_name lower(SpanName) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8
+)
+ENGINE = ${engine(o, 'MergeTree')}
+PARTITION BY toDate(Timestamp)
+PRIMARY KEY (ServiceName, SpanName, toDateTime(Timestamp))
+ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)${ttl(o, 'toDateTime(Timestamp)')}
+${settings(o, true)}`;
+}
+
+function lookupDdl(o: SchemaOptions): string {
+  const n = tableNames(o);
+  return `CREATE TABLE IF NOT EXISTS ${qualified(o, n.lookupLocal)}${onCluster(o)}
+(
+    \`TraceId\` String CODEC(${o.codec}),
+    \`Start\` SimpleAggregateFunction(min, DateTime) CODEC(${o.codec}),
+    \`End\` SimpleAggregateFunction(max, DateTime) CODEC(${o.codec})
+)
+ENGINE = ${engine(o, 'AggregatingMergeTree')}
+PARTITION BY toStartOfWeek(Start)
+ORDER BY TraceId${ttl(o, 'toDateTime(Start)')}
+${settings(o, false)}`;
+}
+
+function lookupViewDdl(o: SchemaOptions): string {
+  const n = tableNames(o);
+  // Clamp instead of letting DateTime wrap for spans beyond 2106; getTrace treats the clamped
+  // maximum as "no upper bound".
+  const clamp = (f: string) => `${f}(toDateTime(least(Timestamp, toDateTime64(${MAX_DATETIME_SECONDS}, 9))))`;
+  return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${qualified(o, n.lookupView)}${onCluster(o)}
+TO ${qualified(o, n.lookupLocal)}
+AS SELECT
+    TraceId,
+    ${clamp('min')} AS Start,
+    ${clamp('max')} AS End
+FROM ${qualified(o, n.tracesLocal)}
+WHERE TraceId != ''
+GROUP BY TraceId`;
+}
+
+function logsDdl(o: SchemaOptions): string {
+  const n = tableNames(o);
+  const c = o.codec;
+  const attrMap = 'Map(LowCardinality(String), String)';
+  return `CREATE TABLE IF NOT EXISTS ${qualified(o, n.logsLocal)}${onCluster(o)}
+(
+    \`Timestamp\` DateTime64(9) CODEC(Delta(8), ${c}),
+    \`TimestampTime\` DateTime DEFAULT toDateTime(Timestamp),
+    \`TraceId\` String CODEC(${c}),
+    \`SpanId\` String CODEC(${c}),
+    \`TraceFlags\` UInt8,
+    \`SeverityText\` LowCardinality(String) CODEC(${c}),
+    \`SeverityNumber\` UInt8,
+    \`ServiceName\` LowCardinality(String) CODEC(${c}),
+    \`Body\` String CODEC(${c}),
+    \`ResourceSchemaUrl\` LowCardinality(String) CODEC(${c}),
+    \`ResourceAttributes\` ${attrMap} CODEC(${c}),
+    \`ScopeSchemaUrl\` LowCardinality(String) CODEC(${c}),
+    \`ScopeName\` String CODEC(${c}),
+    \`ScopeVersion\` LowCardinality(String) CODEC(${c}),
+    \`ScopeAttributes\` ${attrMap} CODEC(${c}),
+    \`LogAttributes\` ${attrMap} CODEC(${c}),
+    \`EventName\` String CODEC(${c}),
+    \`ObservedTimestamp\` DateTime64(9) CODEC(Delta(8), ${c}),
+    \`TracehouseExtra\` String CODEC(${c}),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_scope_attr_key mapKeys(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_scope_attr_value mapValues(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_log_attr_key mapKeys(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_log_attr_value mapValues(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_lower_body lower(Body) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8,
+    INDEX idx_body_ngram Body TYPE ngrambf_v1(3, 32768, 3, 0) GRANULARITY 8
+)
+ENGINE = ${engine(o, 'MergeTree')}
+PARTITION BY toDate(TimestampTime)
+PRIMARY KEY (ServiceName, TimestampTime)
+ORDER BY (ServiceName, TimestampTime, Timestamp)${ttl(o, 'TimestampTime')}
+${settings(o, true)}`;
+}
+
+function distributedDdl(o: SchemaOptions, table: string, local: string, key: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${qualified(o, table)}${onCluster(o)} AS ${qualified(o, local)}
+ENGINE = Distributed(${quoteString(o.cluster)}, ${quoteString(o.database)}, ${quoteString(local)}, ${key})`;
+}
+
+/** Every schema version, in order. Statements are idempotent (IF NOT EXISTS). */
+export function migrations(o: SchemaOptions): Migration[] {
+  validateSchemaOptions(o);
+  const n = tableNames(o);
+  const v1 = [tracesDdl(o), lookupDdl(o), lookupViewDdl(o), logsDdl(o)];
+  if (o.cluster !== '') {
+    v1.push(
+      distributedDdl(o, n.traces, n.tracesLocal, 'cityHash64(TraceId)'),
+      distributedDdl(o, n.lookup, n.lookupLocal, 'cityHash64(TraceId)'),
+      // Logs follow their trace; unlinked logs spread by service and time.
+      distributedDdl(o, n.logs, n.logsLocal, "if(TraceId = '', cityHash64(ServiceName, Timestamp), cityHash64(TraceId))"),
+    );
+  }
+  return [{ version: 1, name: 'otel exporter tables with Tracehouse extras', statements: v1 }];
+}
+
+/** The latest schema version this build knows. */
+export function latestVersion(o: SchemaOptions): number {
+  return Math.max(...migrations(o).map((m) => m.version));
+}

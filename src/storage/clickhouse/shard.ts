@@ -1,0 +1,146 @@
+// One shard: an @clickhouse/client over HTTP, or over chdb's in-process engine (its Connection
+// plugs into createClient). Reads and DDL go through the client the same way for both; only the
+// RowBinary insert differs (see insertRowBinary).
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import type { ChdbEndpoint, Endpoint, HttpEndpoint } from './endpoints.ts';
+import { quoteString } from './schema.ts';
+
+export interface ShardOptions {
+  requestTimeoutMs: number;
+  /** Concurrent requests a shard may need (writer in-flight batches plus reads). */
+  maxConnections: number;
+}
+
+/** A connected shard. */
+export interface Shard {
+  readonly endpoint: Endpoint;
+  readonly client: ClickHouseClient;
+  /**
+   * INSERT INTO `target` SETTINGS … FORMAT RowBinary with the concatenation of `chunks` as data.
+   * `target` is the qualified table with its column list; `settings` are `name = value` items.
+   */
+  insertRowBinary(target: string, settings: readonly string[], chunks: readonly Uint8Array[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Connects one endpoint (chdb is imported only here, and only for chdb:// endpoints). */
+export async function connectShard(endpoint: Endpoint, options: ShardOptions): Promise<Shard> {
+  return endpoint.kind === 'http' ? connectHttp(endpoint, options) : connectChdb(endpoint, options);
+}
+
+function settingsClause(settings: readonly string[]): string {
+  return settings.length === 0 ? '' : ` SETTINGS ${settings.join(', ')}`;
+}
+
+function connectHttp(endpoint: HttpEndpoint, options: ShardOptions): Shard {
+  const client = createClient({
+    url: endpoint.url,
+    username: endpoint.username,
+    password: endpoint.password,
+    application: 'tracehouse',
+    request_timeout: options.requestTimeoutMs,
+    max_open_connections: options.maxConnections,
+    // RowBinary is compact already; gzip would cost main-thread CPU for little.
+    compression: { request: false, response: false },
+    // Failures come back as WriteResults and are counted; the client need not log them too.
+    log: { level: ClickHouseLogLevel.OFF },
+  });
+  return {
+    endpoint,
+    client,
+    async insertRowBinary(target, settings, chunks) {
+      // The chunks are streamed as the request body as they are: no concatenation.
+      const res = await client.exec({
+        query: `INSERT INTO ${target}${settingsClause(settings)} FORMAT RowBinary`,
+        values: Readable.from(chunks, { objectMode: false }),
+      });
+      res.stream.resume();
+      await finished(res.stream);
+    },
+    close: () => client.close(),
+  };
+}
+
+/** The parts of chdb Tracehouse uses (typed here: chdb is optional). */
+interface ChdbConnectionModule {
+  createChdbConnection(opts: { path: string }): unknown;
+}
+
+interface ChdbRootModule {
+  /** Resolves once no native operation is outstanding, so another data directory may be opened. */
+  drainPending?(): Promise<void>;
+}
+
+/** Imports chdb's Connection module, or throws an Error that names the missing package. */
+export async function loadChdb(specifier = 'chdb/connection'): Promise<ChdbConnectionModule> {
+  // A variable specifier keeps TypeScript and bundlers from requiring the optional package.
+  try {
+    return (await import(specifier)) as ChdbConnectionModule;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND') {
+      throw new Error(
+        "storage.clickhouse.urls names a chdb:// endpoint (the embedded ClickHouse engine) but the optional package 'chdb' is not installed: run `npm install chdb`",
+        { cause: err },
+      );
+    }
+    throw new Error(`could not load the optional package 'chdb' for a chdb:// endpoint: ${e.message}`, { cause: err });
+  }
+}
+
+async function connectChdb(endpoint: ChdbEndpoint, options: ShardOptions): Promise<Shard> {
+  const mod = await loadChdb();
+  const connection = mod.createChdbConnection({ path: endpoint.path });
+  const client = createClient({
+    connection: connection as NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>,
+    request_timeout: options.requestTimeoutMs,
+    log: { level: ClickHouseLogLevel.OFF },
+  });
+  // chdb's Connection decodes insert bodies as UTF-8 text, which corrupts RowBinary, and its raw
+  // insert accepts text formats only. The engine reads files itself, though: the batch goes to a
+  // temporary file and INSERT … FROM INFILE loads it, bytes intact.
+  let dir: Promise<string> | undefined;
+  return {
+    endpoint,
+    client,
+    async insertRowBinary(target, settings, chunks) {
+      // One directory per shard, made by whichever insert comes first (concurrent ones share it).
+      dir ??= mkdtemp(join(tmpdir(), 'tracehouse-chdb-')).catch((err: unknown) => {
+        dir = undefined; // try again with the next batch
+        throw err;
+      });
+      const file = join(await dir, `${randomUUID()}.rowbinary`);
+      try {
+        const fh = await open(file, 'w');
+        try {
+          await fh.writev(chunks as Uint8Array[]);
+        } finally {
+          await fh.close();
+        }
+        await client.command({
+          query: `INSERT INTO ${target} FROM INFILE ${quoteString(file)}${settingsClause(settings)} FORMAT RowBinary`,
+        });
+      } finally {
+        await rm(file, { force: true });
+      }
+    },
+    async close() {
+      try {
+        await client.close();
+        // A closed connection lingers while native work drains; wait, so the process may open
+        // another directory later (the engine binds one at a time).
+        const root = (await import('chdb' as string)) as ChdbRootModule;
+        await root.drainPending?.();
+      } finally {
+        const d = await dir?.catch(() => undefined);
+        if (d !== undefined) await rm(d, { recursive: true, force: true });
+      }
+    },
+  };
+}

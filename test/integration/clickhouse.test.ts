@@ -1,0 +1,438 @@
+// The ClickHouse adapter against the real engine (chdb, in process): sharding, deduplication,
+// the exporter-compatible schema, Grafana's queries, migrations, write results, exact round trips.
+// One engine per file: every backend here is a set of databases in the one chdb directory.
+import type { ClickHouseClient } from '@clickhouse/client';
+import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AnyValue, KeyValue, LogRow, SpanRow, StorageBackend } from '../../src/storage/backend.ts';
+import { shardOf } from '../../src/storage/clickhouse/encoder.ts';
+import { createClickhouseBackend } from '../../src/storage/clickhouse/index.ts';
+import { bootstrapStatements, migrations } from '../../src/storage/clickhouse/schema.ts';
+import { createMetrics } from '../../src/telemetry/metrics.ts';
+import { chdbBackend, chdbClient, chdbConfig, removeChdbDir, select, uniqueDatabase } from '../helpers/clickhouse.ts';
+import { canonical, hex, makeLog, makeSpan, makeTrace, writeLogs, writeSpans } from '../helpers/rows.ts';
+
+const MS = 1_000_000n;
+let client: ClickHouseClient;
+const backends: StorageBackend[] = [];
+
+async function backend(databases: string[], flags: Record<string, string> = {}): Promise<StorageBackend> {
+  const b = await chdbBackend(databases, flags);
+  backends.push(b);
+  return b;
+}
+
+beforeAll(async () => {
+  client = await chdbClient();
+});
+
+afterAll(async () => {
+  for (const b of backends) await b.shutdown();
+  await client.close();
+  removeChdbDir();
+});
+
+describe('clickhouse sharding', () => {
+  const dbs = [uniqueDatabase('shard0'), uniqueDatabase('shard1'), uniqueDatabase('shard2')];
+  let b: StorageBackend;
+  const service = 'svc-' + randomUUID();
+  const now = BigInt(Date.now()) * MS;
+  const traces = Array.from({ length: 30 }, (_, i) => makeTrace(3, { serviceName: service, startTimeUnixNano: now - BigInt(i) * 1000n * MS, endTimeUnixNano: now - BigInt(i) * 1000n * MS + 50n * MS }));
+
+  beforeAll(async () => {
+    b = await backend(dbs);
+    expect(b.partitions).toBe(3);
+    await writeSpans(b, traces.flat());
+    await writeLogs(b, traces.map((t, i) => makeLog({ serviceName: service, traceId: t[0]!.traceId, timeUnixNano: now - BigInt(i) * MS })));
+  });
+
+  it('keeps every trace whole on exactly the shard its trace id hashes to', async () => {
+    const where = new Map<string, Set<number>>();
+    for (const [i, db] of dbs.entries()) {
+      for (const [id, n] of await select(client, `SELECT TraceId, count() FROM ${db}.otel_traces GROUP BY TraceId`)) {
+        expect(Number(n)).toBe(3);
+        where.set(id as string, (where.get(id as string) ?? new Set()).add(i));
+      }
+    }
+    expect(where.size).toBe(30);
+    for (const t of traces) expect([...where.get(t[0]!.traceId)!]).toEqual([shardOf(t[0]!.traceId, 3)]);
+    // Random ids land on every shard, and the logs went with their traces.
+    expect(new Set([...where.values()].map((s) => [...s][0])).size).toBe(3);
+    for (const [i, db] of dbs.entries()) {
+      for (const [id] of await select(client, `SELECT TraceId FROM ${db}.otel_logs`)) expect(shardOf(id as string, 3)).toBe(i);
+    }
+  });
+
+  it('merges reads from every shard, ordering and limiting after the merge', async () => {
+    const found = await b.searchTraces({ service, limit: 7 });
+    expect(found.map((t) => t.traceId)).toEqual(traces.slice(0, 7).map((t) => t[0]!.traceId));
+    expect(found.every((t) => t.spanCount === 3 && t.rootSpanName === 'GET /items')).toBe(true);
+    expect(await b.searchTraces({ service, limit: 100 })).toHaveLength(30);
+    for (const t of [traces[0]!, traces[29]!]) expect(canonical(await b.getTrace(t[0]!.traceId))).toEqual(expect.arrayContaining(canonical(t)));
+    const logs = await b.searchLogs({ service, limit: 5 });
+    expect(logs.map((l) => l.traceId)).toEqual(traces.slice(0, 5).map((t) => t[0]!.traceId));
+    expect(await b.searchLogs({ traceId: traces[12]![0]!.traceId.toUpperCase(), limit: 5 })).toHaveLength(1);
+  });
+});
+
+describe('clickhouse deduplication', () => {
+  it('keeps one copy of a batch inserted twice with its token, two with different tokens', async () => {
+    const db = uniqueDatabase('dedup');
+    const b = await backend([db]);
+    const spans = makeTrace(5);
+    const logs = [makeLog(), makeLog()];
+    const token = randomUUID();
+    await writeSpans(b, spans, token);
+    await writeSpans(b, spans, token);
+    await writeLogs(b, logs, token);
+    await writeLogs(b, logs, token);
+    expect(await select(client, `SELECT count() FROM ${db}.otel_traces`)).toEqual([[5]]);
+    expect(await select(client, `SELECT count() FROM ${db}.otel_logs`)).toEqual([[2]]);
+    await writeSpans(b, spans, randomUUID());
+    expect(await select(client, `SELECT count() FROM ${db}.otel_traces`)).toEqual([[10]]);
+  });
+
+  it('takes concurrent writes on one shard (the writer keeps several batches in flight)', async () => {
+    const db = uniqueDatabase('concurrent');
+    const b = await backend([db]);
+    const traces = Array.from({ length: 8 }, () => makeTrace(50));
+    await Promise.all(traces.map((t) => writeSpans(b, t)));
+    expect(await select(client, `SELECT count(), uniqExact(TraceId) FROM ${db}.otel_traces`)).toEqual([[400, 8]]);
+  });
+
+  it('deduplicates with async inserts too (async_insert=1, wait_for_async_insert=1)', async () => {
+    const db = uniqueDatabase('async');
+    const b = await backend([db], { 'storage.clickhouse.asyncInsert': 'true' });
+    const spans = makeTrace(4);
+    const token = randomUUID();
+    await writeSpans(b, spans, token);
+    await writeSpans(b, spans, token);
+    // wait_for_async_insert=1: the rows are there when the write returns.
+    expect(await select(client, `SELECT count() FROM ${db}.otel_traces`)).toEqual([[4]]);
+    expect(await b.getTrace(spans[0]!.traceId)).toHaveLength(4);
+  });
+});
+
+// The OpenTelemetry Collector ClickHouse exporter's tables (shared/reference/clickhouse-schema.md).
+const MAP = 'Map(LowCardinality(String), String)';
+const REFERENCE: Record<string, [string, string][]> = {
+  otel_traces: [
+    ['Timestamp', 'DateTime64(9)'],
+    ['TraceId', 'String'],
+    ['SpanId', 'String'],
+    ['ParentSpanId', 'String'],
+    ['TraceState', 'String'],
+    ['SpanName', 'LowCardinality(String)'],
+    ['SpanKind', 'LowCardinality(String)'],
+    ['ServiceName', 'LowCardinality(String)'],
+    ['ResourceAttributes', MAP],
+    ['ScopeName', 'String'],
+    ['ScopeVersion', 'String'],
+    ['SpanAttributes', MAP],
+    ['Duration', 'UInt64'],
+    ['StatusCode', 'LowCardinality(String)'],
+    ['StatusMessage', 'String'],
+    ['Events.Timestamp', 'Array(DateTime64(9))'],
+    ['Events.Name', 'Array(LowCardinality(String))'],
+    ['Events.Attributes', `Array(${MAP})`],
+    ['Links.TraceId', 'Array(String)'],
+    ['Links.SpanId', 'Array(String)'],
+    ['Links.TraceState', 'Array(String)'],
+    ['Links.Attributes', `Array(${MAP})`],
+  ],
+  otel_traces_trace_id_ts: [
+    ['TraceId', 'String'],
+    ['Start', 'SimpleAggregateFunction(min, DateTime)'],
+    ['End', 'SimpleAggregateFunction(max, DateTime)'],
+  ],
+  otel_logs: [
+    ['Timestamp', 'DateTime64(9)'],
+    ['TimestampTime', 'DateTime'],
+    ['TraceId', 'String'],
+    ['SpanId', 'String'],
+    ['TraceFlags', 'UInt8'],
+    ['SeverityText', 'LowCardinality(String)'],
+    ['SeverityNumber', 'UInt8'],
+    ['ServiceName', 'LowCardinality(String)'],
+    ['Body', 'String'],
+    ['ResourceSchemaUrl', 'LowCardinality(String)'],
+    ['ScopeSchemaUrl', 'LowCardinality(String)'],
+    ['ResourceAttributes', MAP],
+    ['ScopeAttributes', MAP],
+    ['LogAttributes', MAP],
+    ['ScopeName', 'String'],
+    ['ScopeVersion', 'LowCardinality(String)'],
+    ['EventName', 'String'],
+  ],
+};
+
+describe('clickhouse schema', () => {
+  const db = uniqueDatabase('schema');
+  let b: StorageBackend;
+  beforeAll(async () => {
+    b = await backend([db]);
+  });
+
+  it('creates the exporter tables with the reference column names and types (plus Tracehouse extras)', async () => {
+    for (const [table, cols] of Object.entries(REFERENCE)) {
+      const got = new Map((await select(client, 'SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String}', { db, t: table })).map((r) => [r[0] as string, r[1] as string]));
+      for (const [name, type] of cols) expect([name, got.get(name)]).toEqual([name, type]);
+      const extra = [...got.keys()].filter((n) => !cols.some(([c]) => c === n));
+      expect(extra).toEqual(table === 'otel_traces' ? ['TracehouseExtra'] : table === 'otel_logs' ? ['ObservedTimestamp', 'TracehouseExtra'] : []);
+    }
+    const tables = await select(client, 'SELECT name, engine, partition_key, sorting_key, primary_key FROM system.tables WHERE database = {db:String} ORDER BY name', { db });
+    expect(tables).toEqual([
+      ['otel_logs', 'MergeTree', 'toDate(TimestampTime)', 'ServiceName, TimestampTime, Timestamp', 'ServiceName, TimestampTime'],
+      ['otel_traces', 'MergeTree', 'toDate(Timestamp)', 'ServiceName, SpanName, toDateTime(Timestamp), Timestamp', 'ServiceName, SpanName, toDateTime(Timestamp)'],
+      ['otel_traces_trace_id_ts', 'AggregatingMergeTree', 'toStartOfWeek(Start)', 'TraceId', 'TraceId'],
+      ['otel_traces_trace_id_ts_mv', 'MaterializedView', '', '', ''],
+      ['tracehouse_migrations', 'MergeTree', '', 'Version', 'Version'],
+    ]);
+    const indexes = await select(client, "SELECT table, name, type_full FROM system.data_skipping_indices WHERE database = {db:String} AND table = 'otel_traces' ORDER BY name", { db });
+    expect(indexes.map((r) => `${r[1]} ${r[2]}`)).toEqual([
+      'idx_duration minmax',
+      'idx_lower_span_name tokenbf_v1(32768, 3, 0)',
+      'idx_res_attr_key bloom_filter(0.01)',
+      'idx_res_attr_value bloom_filter(0.01)',
+      'idx_span_attr_key bloom_filter(0.01)',
+      'idx_span_attr_value bloom_filter(0.01)',
+      'idx_trace_id bloom_filter(0.001)',
+    ]);
+  });
+
+  it('writes the exporter columns the way the exporter does', async () => {
+    const s = makeSpan({ kind: 2, statusCode: 2, statusMessage: 'bad', durationNano: 5_000_001n });
+    await writeSpans(b, [s]);
+    const [row] = await select(
+      client,
+      `SELECT SpanKind, StatusCode, toString(Duration), SpanAttributes['int.big'], SpanAttributes['bool'], SpanAttributes['double'], SpanAttributes['array'], SpanAttributes['kvlist'], ResourceAttributes['host.cores'], ServiceName, toString(toUnixTimestamp64Nano(Timestamp)), Events.Name, Links.TraceId FROM ${db}.otel_traces WHERE TraceId = {id:String}`,
+      { id: s.traceId },
+    );
+    expect(row).toEqual([
+      'Server',
+      'Error',
+      '5000001',
+      '9223372036854775807',
+      'true',
+      '3.25',
+      '["a",2,[false]]',
+      '{"inner":{"deep":-1.5}}',
+      '8',
+      s.serviceName,
+      String(s.startTimeUnixNano),
+      ['evt'],
+      [s.links[0]!.traceId],
+    ]);
+    const l = makeLog({ body: { stringValue: 'plain body' }, severityNumber: 17, severityText: 'ERROR' });
+    await writeLogs(b, [l]);
+    expect(
+      await select(client, `SELECT Body, SeverityNumber, SeverityText, TraceFlags, LogAttributes['int.big'], TimestampTime = toDateTime(Timestamp), EventName FROM ${db}.otel_logs WHERE TraceId = {id:String}`, { id: l.traceId }),
+    ).toEqual([['plain body', 17, 'ERROR', 1, '9223372036854775807', 1, 'app.event']]);
+  });
+
+  it('generates cluster DDL the engine parses', async () => {
+    const o = { database: 'otel', tracesTable: 'otel_traces', logsTable: 'otel_logs', ttlDays: 30, codec: 'ZSTD(1)', cluster: 'prod' };
+    const statements = [...bootstrapStatements(o), ...migrations(o).flatMap((m) => m.statements)];
+    expect(statements).toHaveLength(9);
+    for (const q of statements) {
+      const [[formatted]] = (await select(client, 'SELECT formatQuery({q:String})', { q })) as [[string]];
+      expect(formatted).toContain('ON CLUSTER prod');
+    }
+  });
+});
+
+describe('clickhouse: queries Grafana issues', () => {
+  const db = uniqueDatabase('grafana');
+  const service = 'svc-' + randomUUID();
+  const trace = makeTrace(3, { serviceName: service, attributes: [{ key: 'http.route', value: { stringValue: '/api/cart' } }, { key: 'http.status_code', value: { intValue: '500' } }] });
+  beforeAll(async () => {
+    const b = await backend([db]);
+    await writeSpans(b, trace);
+    await writeLogs(b, [makeLog({ serviceName: service, traceId: trace[0]!.traceId, body: { stringValue: 'cart failed: timeout' } })]);
+  });
+
+  it('trace by id, bounded by the lookup table (the data source trace view)', async () => {
+    const rows = await select(
+      client,
+      `WITH {id:String} AS trace_id,
+  (SELECT min(Start) FROM ${db}.otel_traces_trace_id_ts WHERE TraceId = trace_id) AS trace_start,
+  (SELECT max(End) + 1 FROM ${db}.otel_traces_trace_id_ts WHERE TraceId = trace_id) AS trace_end
+SELECT "TraceId" AS traceID, "SpanId" AS spanID, "ParentSpanId" AS parentSpanID, "ServiceName" AS serviceName, "SpanName" AS operationName,
+  "Timestamp" AS startTime, multiply("Duration", 0.000001) AS duration,
+  arrayMap(key -> map('key', key, 'value', "SpanAttributes"[key]), mapKeys("SpanAttributes")) AS tags,
+  arrayMap(key -> map('key', key, 'value', "ResourceAttributes"[key]), mapKeys("ResourceAttributes")) AS serviceTags,
+  arrayMap((name, timestamp, attributes) -> tuple(name, toString(toUnixTimestamp64Milli(timestamp)), arrayMap(key -> map('key', key, 'value', attributes[key]), mapKeys(attributes)))::Tuple(name String, timestamp String, fields Array(Map(String, String))), "Events.Name", "Events.Timestamp", "Events.Attributes") AS logs,
+  arrayMap((traceID, spanID, attributes) -> tuple(traceID, spanID, arrayMap(key -> map('key', key, 'value', attributes[key]), mapKeys(attributes)))::Tuple(traceID String, spanID String, tags Array(Map(String, String))), "Links.TraceId", "Links.SpanId", "Links.Attributes") AS references
+FROM ${db}.otel_traces
+WHERE traceID = trace_id AND startTime >= trace_start AND startTime <= trace_end AND (Duration > 0)
+ORDER BY startTime ASC LIMIT 1000`,
+      { id: trace[0]!.traceId },
+    );
+    expect(rows.map((r) => r[1])).toEqual(trace.map((s) => s.spanId));
+    expect(rows[0]![7]).toContainEqual({ key: 'http.status_code', value: '500' });
+  });
+
+  it('trace search by ServiceName, SpanName, SpanAttributes and Duration', async () => {
+    const rows = await select(
+      client,
+      `SELECT TraceId, SpanName, toString(Duration) FROM ${db}.otel_traces
+WHERE ServiceName = {svc:String} AND SpanName = 'GET /items' AND SpanAttributes['http.route'] = '/api/cart'
+  AND SpanAttributes['http.status_code'] = '500' AND Duration > 1000000 AND Timestamp >= now() - INTERVAL 1 HOUR
+ORDER BY Timestamp DESC LIMIT 100`,
+      { svc: service },
+    );
+    expect(rows).toEqual([[trace[0]!.traceId, 'GET /items', String(trace[0]!.durationNano)]]);
+    const services = await select(client, `SELECT DISTINCT ServiceName FROM ${db}.otel_traces WHERE Timestamp >= now() - INTERVAL 1 DAY`);
+    expect(services).toEqual([[service]]);
+  });
+
+  it('logs by service and time, and logs of a trace', async () => {
+    const rows = await select(
+      client,
+      `SELECT Timestamp AS timestamp, Body AS body, SeverityText AS level, LogAttributes AS labels, TraceId AS traceID FROM ${db}.otel_logs
+WHERE ServiceName = {svc:String} AND timestamp >= now() - INTERVAL 1 HOUR AND body ILIKE '%failed%' ORDER BY timestamp DESC LIMIT 1000`,
+      { svc: service },
+    );
+    expect(rows.map((r) => [r[1], r[2], r[4]])).toEqual([['cart failed: timeout', 'INFO', trace[0]!.traceId]]);
+    expect(await select(client, `SELECT count() FROM ${db}.otel_logs WHERE TraceId = {id:String}`, { id: trace[0]!.traceId })).toEqual([[1]]);
+  });
+});
+
+describe('clickhouse migrations and lifecycle', () => {
+  it('records versions once, however often migrate runs', async () => {
+    const db = uniqueDatabase('migrate');
+    const b = await backend([db]);
+    await b.migrate!();
+    await b.migrate!();
+    expect(await select(client, `SELECT Version, Name FROM ${db}.tracehouse_migrations`)).toEqual([[1, 'otel exporter tables with Tracehouse extras']]);
+  });
+
+  it('refuses to start on an unmigrated database without autoMigrate, and starts once migrated', async () => {
+    const db = uniqueDatabase('manual');
+    const b = createClickhouseBackend(chdbConfig([db], { 'storage.clickhouse.autoMigrate': 'false' }), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    backends.push(b);
+    await expect(b.start()).rejects.toThrow(/version 0, this build needs 1: run `tracehouse migrate`/);
+    await b.migrate!(); // the `tracehouse migrate` command: no start() needed
+    await b.start();
+    expect((await b.health()).ok).toBe(true);
+  });
+
+  it('answers writes with results, never throws: bad data permanent, missing table or stopped backend retryable', async () => {
+    const db = uniqueDatabase('results');
+    const config = chdbConfig([db]);
+    const b = createClickhouseBackend(config, { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    const batch = (chunks: Uint8Array[]) => ({ signal: 'spans' as const, partition: 0, rows: 1, bytes: 3, chunks, batchId: randomUUID() });
+    expect((await b.writeSpans(batch([new Uint8Array([1, 2, 3])]))).kind).toBe('retryable'); // before start
+    await b.start();
+    expect((await b.writeSpans(batch([new Uint8Array([1, 2, 3])]))).kind).toBe('permanent'); // truncated RowBinary
+    expect((await b.writeSpans({ ...batch([new Uint8Array(1)]), partition: 5 })).kind).toBe('permanent');
+    await client.command({ query: `DROP TABLE ${db}.otel_logs` });
+    const [chunk] = (await import('../../src/storage/clickhouse/encoder.ts')).createEncoder({ partitions: 1 }).encodeLogs([makeLog()]);
+    expect((await b.writeLogs({ ...batch([chunk!.data]), signal: 'logs' })).kind).toBe('retryable');
+    await b.shutdown();
+    await b.shutdown();
+    expect((await b.writeSpans(batch([new Uint8Array([1])]))).kind).toBe('retryable');
+    expect((await b.health()).ok).toBe(false);
+  });
+});
+
+describe('clickhouse exact round trip', () => {
+  const text = fc.string({ unit: 'binary', maxLength: 12 });
+  const anyValue: fc.Arbitrary<AnyValue> = fc.letrec<{ v: AnyValue }>((tie) => ({
+    v: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      text.map((s) => ({ stringValue: s })),
+      fc.boolean().map((b) => ({ boolValue: b })),
+      fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n }).map((i) => ({ intValue: String(i) })),
+      fc.double().map((d) => ({ doubleValue: d })),
+      fc.constantFrom('NaN', 'Infinity', '-Infinity').map((d) => ({ doubleValue: d as 'NaN' })),
+      fc.uint8Array({ maxLength: 6 }).map((b) => ({ bytesValue: Buffer.from(b).toString('base64') })),
+      fc.constant({}),
+      fc.array(tie('v'), { maxLength: 3 }).map((values) => ({ arrayValue: { values } })),
+      fc.uniqueArray(fc.record({ key: text, value: tie('v') }), { maxLength: 3, selector: (kv) => kv.key }).map((values) => ({ kvlistValue: { values } })),
+    ),
+  })).v;
+  const attrs: fc.Arbitrary<KeyValue[]> = fc.uniqueArray(fc.record({ key: text, value: anyValue }), { maxLength: 5, selector: (kv) => kv.key });
+  const time = fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), fc.bigInt({ min: 1_600_000_000n * 1_000_000_000n, max: 1_900_000_000n * 1_000_000_000n }));
+  const count = fc.oneof(fc.constant(0), fc.nat());
+
+  const span: fc.Arbitrary<SpanRow> = fc
+    .record({
+      start: time,
+      end: time,
+      name: text,
+      kind: fc.integer({ min: 0, max: 7 }),
+      statusCode: fc.integer({ min: 0, max: 3 }),
+      statusMessage: text,
+      flags: fc.nat(),
+      attributes: attrs,
+      resourceAttributes: attrs,
+      scopeAttributes: attrs,
+      events: fc.array(fc.record({ timeUnixNano: time, name: text, attributes: attrs, droppedAttributesCount: count }), { maxLength: 2 }),
+      links: fc.array(fc.record({ traceId: fc.constant(hex(16)), spanId: fc.constant(hex(8)), traceState: text, flags: count, attributes: attrs, droppedAttributesCount: count }), { maxLength: 2 }),
+      dropped: fc.tuple(count, count, count, count, count),
+      schemaUrls: fc.tuple(text, text),
+    })
+    .map((r) =>
+      makeSpan({
+        startTimeUnixNano: r.start,
+        endTimeUnixNano: r.end,
+        durationNano: r.end > r.start ? r.end - r.start : 0n,
+        name: r.name,
+        kind: r.kind,
+        statusCode: r.statusCode,
+        statusMessage: r.statusMessage,
+        flags: r.flags,
+        attributes: r.attributes,
+        resource: { attributes: r.resourceAttributes, droppedAttributesCount: r.dropped[0], schemaUrl: r.schemaUrls[0] },
+        scope: { name: 's', version: 'v', attributes: r.scopeAttributes, droppedAttributesCount: r.dropped[1], schemaUrl: r.schemaUrls[1] },
+        events: r.events,
+        links: r.links,
+        droppedAttributesCount: r.dropped[2],
+        droppedEventsCount: r.dropped[3],
+        droppedLinksCount: r.dropped[4],
+      }),
+    );
+
+  const log: fc.Arbitrary<LogRow> = fc
+    .record({ time, observed: time, body: anyValue, flags: fc.nat(), severity: fc.integer({ min: 0, max: 300 }), text, attributes: attrs, scopeAttributes: attrs, dropped: count })
+    .map((r) =>
+      makeLog({
+        timeUnixNano: r.time,
+        observedTimeUnixNano: r.observed,
+        body: r.body,
+        flags: r.flags,
+        severityNumber: r.severity,
+        severityText: r.text,
+        attributes: r.attributes,
+        scope: { name: r.text, version: '', attributes: r.scopeAttributes, droppedAttributesCount: r.dropped, schemaUrl: r.text },
+      }),
+    );
+
+  let b: StorageBackend;
+  beforeAll(async () => {
+    b = await backend([uniqueDatabase('prop0'), uniqueDatabase('prop1')]);
+  });
+
+  it('reads back any span exactly as written: every AnyValue, every time, every count, in order', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(span, { minLength: 1, maxLength: 4 }), async (spans) => {
+        await writeSpans(b, spans);
+        for (const s of spans) expect(await b.getTrace(s.traceId)).toEqual([s]);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('reads back any log record exactly as written', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(log, { minLength: 1, maxLength: 4 }), async (logs) => {
+        await writeLogs(b, logs);
+        for (const l of logs) expect(await b.searchLogs({ traceId: l.traceId, limit: 10 })).toEqual([l]);
+      }),
+      { numRuns: 25 },
+    );
+  });
+});

@@ -1,0 +1,114 @@
+// The HTTP wire format of the ClickHouse adapter: what it sends for a write (the INSERT, its
+// settings, the RowBinary body streamed as the chunks) and how it maps HTTP answers to write
+// results. A local HTTP listener records the requests; no ClickHouse server runs here, so the
+// storage behaviour itself is tested against the real engine (chdb) in the integration tests.
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.ts';
+import type { StorageBackend } from '../../src/storage/backend.ts';
+import { createClickhouseBackend } from '../../src/storage/clickhouse/index.ts';
+import { createMetrics } from '../../src/telemetry/metrics.ts';
+
+interface Seen {
+  query: string;
+  body: Buffer;
+  auth: string | undefined;
+}
+
+describe('clickhouse over HTTP', () => {
+  let server: Server;
+  let url: string;
+  const seen: Seen[] = [];
+  let answer: (req: Seen, res: ServerResponse) => void = (_r, res) => res.end();
+
+  beforeAll(async () => {
+    server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      const parts: Buffer[] = [];
+      req.on('data', (c: Buffer) => parts.push(c));
+      req.on('end', () => {
+        const u = new URL(req.url ?? '/', 'http://x');
+        if (u.pathname === '/ping') return void res.end('Ok.\n');
+        const body = Buffer.concat(parts);
+        const s: Seen = { query: u.searchParams.get('query') ?? body.toString('utf8'), body, auth: req.headers.authorization };
+        seen.push(s);
+        // The migrations check: schema version 1 is there.
+        if (s.query.includes('SELECT DISTINCT Version')) return void res.end('[1]\n');
+        answer(s, res);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    await new Promise((r) => server.close(r));
+  });
+
+  async function start(flags: Record<string, string> = {}): Promise<StorageBackend> {
+    const config = loadConfig({
+      flags: {
+        'storage.backend': 'clickhouse',
+        'storage.clickhouse.urls': `http://alice:pw@${url.slice('http://'.length)}/tel`,
+        'storage.clickhouse.autoMigrate': 'false',
+        ...flags,
+      },
+    });
+    const b = createClickhouseBackend(config, { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    await b.start();
+    return b;
+  }
+
+  it('streams the chunks as one INSERT … FORMAT RowBinary with the batch token', async () => {
+    const b = await start();
+    seen.length = 0;
+    const chunks = [Uint8Array.from([1, 2, 3]), Uint8Array.from([4, 5]), Uint8Array.from([0, 255])];
+    const batchId = randomUUID();
+    expect(await b.writeSpans({ signal: 'spans', partition: 0, rows: 3, bytes: 7, chunks, batchId })).toEqual({ kind: 'success' });
+    const [w] = seen;
+    expect(w!.body).toEqual(Buffer.from([1, 2, 3, 4, 5, 0, 255]));
+    expect(w!.query).toMatch(/^INSERT INTO `tel`\.`otel_traces` \(`Timestamp`, `TraceId`, .*`Events\.Timestamp`.*`TracehouseExtra`\) SETTINGS /);
+    expect(w!.query).toContain(`insert_deduplication_token = '${batchId}', insert_deduplicate = 1, async_insert = 0 FORMAT RowBinary`);
+    expect(w!.auth).toBe('Basic ' + Buffer.from('alice:pw').toString('base64'));
+    expect((await b.health()).ok).toBe(true);
+    await b.shutdown();
+  });
+
+  it('asks for async inserts only together with waiting for them', async () => {
+    const b = await start({ 'storage.clickhouse.asyncInsert': 'true' });
+    seen.length = 0;
+    await b.writeLogs({ signal: 'logs', partition: 0, rows: 1, bytes: 1, chunks: [Uint8Array.from([9])], batchId: "it's" });
+    expect(seen[0]!.query).toMatch(/^INSERT INTO `tel`\.`otel_logs` \(/);
+    expect(seen[0]!.query).toContain("insert_deduplication_token = 'it\\'s', insert_deduplicate = 1, async_insert = 1, wait_for_async_insert = 1, async_insert_deduplicate = 1 FORMAT RowBinary");
+    await b.shutdown();
+  });
+
+  it('maps server errors to permanent (bad data) or retryable (overload, outage)', async () => {
+    const b = await start();
+    const batch = { signal: 'spans' as const, partition: 0, rows: 1, bytes: 1, chunks: [Uint8Array.from([1])], batchId: randomUUID() };
+    const fail = (code: number, type: string) => (_r: Seen, res: ServerResponse) => {
+      res.writeHead(500, { 'X-ClickHouse-Exception-Code': String(code) });
+      res.end(`Code: ${code}. DB::Exception: something. (${type}) (version 26.1.1.1)\n`);
+    };
+    answer = fail(33, 'CANNOT_READ_ALL_DATA');
+    expect((await b.writeSpans(batch)).kind).toBe('permanent');
+    answer = fail(252, 'TOO_MANY_PARTS');
+    expect(await b.writeSpans(batch)).toMatchObject({ kind: 'retryable', retryAfterMs: 1000 });
+    answer = (_r, res) => res.socket?.destroy();
+    expect((await b.writeSpans(batch)).kind).toBe('retryable');
+    answer = (_r, res) => res.end();
+    await b.shutdown();
+  });
+
+  it('reports an unreachable server as retryable writes and unhealthy', async () => {
+    const config = loadConfig({ flags: { 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': 'http://127.0.0.1:1', 'storage.clickhouse.requestTimeoutMs': '1000' } });
+    const b = createClickhouseBackend(config, { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    await expect(b.start()).rejects.toThrow();
+    expect((await b.health()).ok).toBe(false);
+    const batch = { signal: 'spans' as const, partition: 0, rows: 1, bytes: 1, chunks: [Uint8Array.from([1])], batchId: randomUUID() };
+    expect((await b.writeSpans(batch)).kind).toBe('retryable');
+    await b.shutdown();
+  });
+});
