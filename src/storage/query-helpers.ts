@@ -1,24 +1,37 @@
 // Query semantics shared by the adapters that evaluate queries in JavaScript (memory, and the
 // trace summaries of sqlite): one definition of "matches" and of a trace summary.
-import { anyValueToString, type LogQuery, type LogRow, type SpanRow, type TraceQuery, type TraceSummary } from './backend.ts';
+import { anyValueToString, type KeyValue, type LogQuery, type LogRow, type SpanRow, type TraceQuery, type TraceSummary } from './backend.ts';
+
+/** The columns of a span that searches and summaries use (a store may hold only these, plus the document). */
+export type SpanFacts = Pick<SpanRow, 'traceId' | 'spanId' | 'parentSpanId' | 'serviceName' | 'name' | 'startTimeUnixNano' | 'endTimeUnixNano' | 'durationNano' | 'statusCode'>;
 
 /** True when this one span satisfies every span-level condition of the query. */
 export function spanMatches(s: SpanRow, q: TraceQuery): boolean {
+  return spanFactsMatch(s, q) && attributesMatch(s.attributes, q);
+}
+
+/** The conditions of a query other than attributes. */
+export function spanFactsMatch(s: SpanFacts, q: TraceQuery): boolean {
   if (q.service !== undefined && s.serviceName !== q.service) return false;
   if (q.name !== undefined && s.name !== q.name) return false;
   if (q.startNano !== undefined && s.startTimeUnixNano < q.startNano) return false;
   if (q.endNano !== undefined && s.startTimeUnixNano > q.endNano) return false;
   if (q.minDurationNano !== undefined && s.durationNano < q.minDurationNano) return false;
   if (q.maxDurationNano !== undefined && s.durationNano > q.maxDurationNano) return false;
+  return true;
+}
+
+/** The attribute conditions of a query: each key present with a value that renders to the wanted string. */
+export function attributesMatch(attributes: readonly KeyValue[], q: TraceQuery): boolean {
   for (const want of q.attributes ?? []) {
-    if (!s.attributes.some((kv) => kv.key === want.key && anyValueToString(kv.value) === want.value)) return false;
+    if (!attributes.some((kv) => kv.key === want.key && anyValueToString(kv.value) === want.value)) return false;
   }
   return true;
 }
 
 /** Summarizes the stored spans of one trace. */
-export function summarizeTrace(spans: readonly SpanRow[]): TraceSummary {
-  let root: SpanRow | undefined;
+export function summarizeTrace(spans: readonly SpanFacts[]): TraceSummary {
+  let root: SpanFacts | undefined;
   let first = spans[0]!;
   let start = first.startTimeUnixNano;
   let end = first.endTimeUnixNano;
@@ -48,11 +61,19 @@ export function byNewestTrace(a: TraceSummary, b: TraceSummary): number {
   return a.traceId < b.traceId ? -1 : a.traceId > b.traceId ? 1 : 0;
 }
 
+/** The columns of a log record that searches use; time is logTime() of the record. */
+export interface LogFacts {
+  time: bigint;
+  traceId: string;
+  serviceName: string;
+  severityNumber: number;
+}
+
 /** True when a log record satisfies the query. */
-export function logMatches(r: LogRow, q: LogQuery): boolean {
+export function logMatches(r: LogFacts, q: LogQuery): boolean {
   if (q.traceId !== undefined && r.traceId !== q.traceId) return false;
   if (q.service !== undefined && r.serviceName !== q.service) return false;
-  const t = logTime(r);
+  const t = r.time;
   if (q.startNano !== undefined && t < q.startNano) return false;
   if (q.endNano !== undefined && t > q.endNano) return false;
   if (q.minSeverity !== undefined && r.severityNumber < q.minSeverity) return false;

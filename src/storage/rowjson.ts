@@ -1,32 +1,89 @@
 // JSON-lines row encoding shared by the memory and sqlite backends. A chunk is UTF-8 text with
-// one row per line (JSON.stringify never emits a raw newline), so chunks concatenate. Times
-// travel as decimal strings and come back as bigint.
-import type { EncodedChunk, LogRow, RowEncoder, SpanRow } from './backend.ts';
+// one row per line, so chunks concatenate. Each line is a small JSON array of the columns that
+// stores index on (the header), a tab, and the row's full document:
+//
+//   ["<traceId>","<spanId>","<parent>","<service>","<name>","<start>","<end>","<duration>",<status>]\t{...}
+//
+// Stores read the header only (cheap) and keep the document as text, parsing it when a read
+// needs the whole row. JSON.stringify never emits a raw tab or newline, so both split safely.
+// Rows of one request share their resource and scope objects; each is serialized once.
+import type { EncodedChunk, LogRow, ResourceInfo, RowEncoder, ScopeInfo, SpanRow } from './backend.ts';
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
 
-function spanToJson(r: SpanRow): string {
-  return JSON.stringify({
-    ...r,
-    startTimeUnixNano: r.startTimeUnixNano.toString(),
-    endTimeUnixNano: r.endTimeUnixNano.toString(),
-    durationNano: r.durationNano.toString(),
-    events: r.events.map((e) => ({ ...e, timeUnixNano: e.timeUnixNano.toString() })),
-  });
+/** The indexed columns of a span line. Times are decimal strings (exact int64/uint64). */
+export type SpanHeader = [traceId: string, spanId: string, parentSpanId: string, serviceName: string, name: string, start: string, end: string, duration: string, statusCode: number];
+/** The indexed columns of a log line: time is the record's time, or its observed time when unset. */
+export type LogHeader = [time: string, traceId: string, serviceName: string, severityNumber: number];
+
+/** Serializes each distinct resource/scope object once per encode call. */
+class SharedJson {
+  private readonly cache = new Map<ResourceInfo | ScopeInfo, string>();
+  of(o: ResourceInfo | ScopeInfo): string {
+    let s = this.cache.get(o);
+    if (s === undefined) {
+      s = JSON.stringify(o);
+      this.cache.set(o, s);
+    }
+    return s;
+  }
 }
 
-function logToJson(r: LogRow): string {
-  return JSON.stringify({
-    ...r,
-    timeUnixNano: r.timeUnixNano.toString(),
-    observedTimeUnixNano: r.observedTimeUnixNano.toString(),
+function spanLine(r: SpanRow, shared: SharedJson): string {
+  const start = r.startTimeUnixNano.toString();
+  const end = r.endTimeUnixNano.toString();
+  const duration = r.durationNano.toString();
+  const header: SpanHeader = [r.traceId, r.spanId, r.parentSpanId, r.serviceName, r.name, start, end, duration, r.statusCode];
+  // Resource and scope are spliced in as text; the rest of the row goes through one stringify.
+  const rest = JSON.stringify({
+    traceId: r.traceId,
+    spanId: r.spanId,
+    parentSpanId: r.parentSpanId,
+    traceState: r.traceState,
+    flags: r.flags,
+    name: r.name,
+    kind: r.kind,
+    startTimeUnixNano: start,
+    endTimeUnixNano: end,
+    durationNano: duration,
+    statusCode: r.statusCode,
+    statusMessage: r.statusMessage,
+    serviceName: r.serviceName,
+    attributes: r.attributes,
+    droppedAttributesCount: r.droppedAttributesCount,
+    events: r.events.length === 0 ? r.events : r.events.map((e) => ({ ...e, timeUnixNano: e.timeUnixNano.toString() })),
+    droppedEventsCount: r.droppedEventsCount,
+    links: r.links,
+    droppedLinksCount: r.droppedLinksCount,
   });
+  return JSON.stringify(header) + '\t{"resource":' + shared.of(r.resource) + ',"scope":' + shared.of(r.scope) + ',' + rest.slice(1) + '\n';
 }
 
-/** Parses one line written by the encoder back into a SpanRow. */
-export function spanFromJson(line: string): SpanRow {
-  const o = JSON.parse(line);
+function logLine(r: LogRow, shared: SharedJson): string {
+  const time = r.timeUnixNano.toString();
+  const observed = r.observedTimeUnixNano.toString();
+  const header: LogHeader = [r.timeUnixNano !== 0n ? time : observed, r.traceId, r.serviceName, r.severityNumber];
+  const rest = JSON.stringify({
+    timeUnixNano: time,
+    observedTimeUnixNano: observed,
+    traceId: r.traceId,
+    spanId: r.spanId,
+    flags: r.flags,
+    severityNumber: r.severityNumber,
+    severityText: r.severityText,
+    body: r.body,
+    eventName: r.eventName,
+    serviceName: r.serviceName,
+    attributes: r.attributes,
+    droppedAttributesCount: r.droppedAttributesCount,
+  });
+  return JSON.stringify(header) + '\t{"resource":' + shared.of(r.resource) + ',"scope":' + shared.of(r.scope) + ',' + rest.slice(1) + '\n';
+}
+
+/** Parses a span document (the text after the header) into a SpanRow. */
+export function spanFromJson(doc: string): SpanRow {
+  const o = JSON.parse(doc);
   o.startTimeUnixNano = BigInt(o.startTimeUnixNano);
   o.endTimeUnixNano = BigInt(o.endTimeUnixNano);
   o.durationNano = BigInt(o.durationNano);
@@ -34,40 +91,48 @@ export function spanFromJson(line: string): SpanRow {
   return o as SpanRow;
 }
 
-/** Parses one line written by the encoder back into a LogRow. */
-export function logFromJson(line: string): LogRow {
-  const o = JSON.parse(line);
+/** Parses a log document into a LogRow. */
+export function logFromJson(doc: string): LogRow {
+  const o = JSON.parse(doc);
   o.timeUnixNano = BigInt(o.timeUnixNano);
   o.observedTimeUnixNano = BigInt(o.observedTimeUnixNano);
   return o as LogRow;
 }
 
-/** Splits a batch's chunks into row lines. */
-export function* chunkLines(chunks: readonly Uint8Array[]): Generator<string> {
+/** One line of a chunk: its parsed header and its document, still text. */
+export interface Line<H> {
+  header: H;
+  doc: string;
+}
+
+/** Splits a batch's chunks into lines, parsing only the headers. */
+export function* chunkLines<H extends SpanHeader | LogHeader>(chunks: readonly Uint8Array[]): Generator<Line<H>> {
   for (const c of chunks) {
-    const text = decoder.decode(c);
+    const text = textDecoder.decode(c);
     let start = 0;
     for (;;) {
       const nl = text.indexOf('\n', start);
       if (nl < 0) break;
-      yield text.slice(start, nl);
+      const tab = text.indexOf('\t', start);
+      yield { header: JSON.parse(text.slice(start, tab)) as H, doc: text.slice(tab + 1, nl) };
       start = nl + 1;
     }
   }
 }
 
-function encodeLines<T>(rows: T[], toJson: (r: T) => string): EncodedChunk[] {
+function encodeLines<T>(rows: T[], toLine: (r: T, shared: SharedJson) => string): EncodedChunk[] {
   if (rows.length === 0) return [];
+  const shared = new SharedJson();
   let text = '';
-  for (const r of rows) text += toJson(r) + '\n';
-  return [{ partition: 0, rows: rows.length, data: encoder.encode(text) }];
+  for (const r of rows) text += toLine(r, shared);
+  return [{ partition: 0, rows: rows.length, data: textEncoder.encode(text) }];
 }
 
 /** The worker-side encoder of the memory and sqlite backends. */
 export function createEncoder(): RowEncoder {
   return {
-    encodeSpans: (rows) => encodeLines(rows, spanToJson),
-    encodeLogs: (rows) => encodeLines(rows, logToJson),
+    encodeSpans: (rows) => encodeLines(rows, spanLine),
+    encodeLogs: (rows) => encodeLines(rows, logLine),
   };
 }
 

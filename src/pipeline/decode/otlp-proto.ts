@@ -360,6 +360,101 @@ function dropFrom<T>(rows: T[], first: number, rej: Rejections): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The request levels both signals share.
+
+/** What the resource/scope/request walk needs to know about one signal. */
+interface SignalShape<T extends { serviceName: string }> {
+  readItem: (r: WireReader, end: number, resource: ResourceInfo, scope: ScopeInfo, rows: T[], rej: Rejections) => void;
+  scopeMessage: string;
+  resourceMessage: string;
+  requestMessage: string;
+  singular: string;
+  plural: string;
+}
+
+function readScopeItems<T extends { serviceName: string }>(r: WireReader, end: number, resource: ResourceInfo, rows: T[], rej: Rejections, sig: SignalShape<T>): void {
+  const scope = newScope();
+  const first = rows.length;
+  let scopeTooDeep = false;
+  while (r.pos < end) {
+    const tag = r.tag();
+    switch (tag) {
+      case 10: {
+        const e = r.lenEnd();
+        tooDeep = false;
+        readScope(r, e, scope);
+        if (tooDeep) scopeTooDeep = true;
+        break;
+      }
+      case 18: {
+        const e = r.lenEnd();
+        sig.readItem(r, e, resource, scope, rows, rej);
+        break;
+      }
+      case 26:
+        scope.schemaUrl = readString(r);
+        break;
+      default:
+        unknownField(r, tag, KNOWN_SCOPE_ITEMS, sig.scopeMessage);
+    }
+  }
+  checkEnd(r, end, sig.scopeMessage);
+  scope.attributes = dedupeAttributes(scope.attributes);
+  if (scopeTooDeep) dropFrom(rows, first, rej);
+}
+
+function readResourceItems<T extends { serviceName: string }>(r: WireReader, end: number, rows: T[], rej: Rejections, sig: SignalShape<T>): void {
+  const resource = newResource();
+  const first = rows.length;
+  let resourceTooDeep = false;
+  while (r.pos < end) {
+    const tag = r.tag();
+    switch (tag) {
+      case 10: {
+        const e = r.lenEnd();
+        tooDeep = false;
+        readResource(r, e, resource);
+        if (tooDeep) resourceTooDeep = true;
+        break;
+      }
+      case 18: {
+        const e = r.lenEnd();
+        readScopeItems(r, e, resource, rows, rej, sig);
+        break;
+      }
+      case 26:
+        resource.schemaUrl = readString(r);
+        break;
+      default:
+        unknownField(r, tag, KNOWN_RESOURCE_ITEMS, sig.resourceMessage);
+    }
+  }
+  checkEnd(r, end, sig.resourceMessage);
+  if (resourceTooDeep) return dropFrom(rows, first, rej);
+  resource.attributes = dedupeAttributes(resource.attributes);
+  const serviceName = serviceNameOf(resource.attributes);
+  for (let i = first; i < rows.length; i++) rows[i].serviceName = serviceName;
+}
+
+/** Walks an export request (resource → scope → item) and collects the items' rows. */
+function decodeRequest<T extends { serviceName: string }>(bytes: Uint8Array, limits: DecodeLimits, sig: SignalShape<T>): DecodeResult<T> {
+  const r = new WireReader(bytes);
+  const rej = new Rejections(limits.maxNestingDepth);
+  const rows: T[] = [];
+  maxDepth = limits.maxNestingDepth;
+  while (r.pos < r.len) {
+    const tag = r.tag();
+    if (tag === 10) {
+      const e = r.lenEnd();
+      readResourceItems(r, e, rows, rej, sig);
+    } else {
+      unknownField(r, tag, KNOWN_REQUEST, sig.requestMessage);
+    }
+  }
+  return { rows, rejected: rej.total, errorMessage: rej.message(sig.singular, sig.plural) };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Traces.
 
 function readEvent(r: WireReader, end: number): SpanEvent {
@@ -565,86 +660,18 @@ function readSpan(
   });
 }
 
-function readScopeSpans(r: WireReader, end: number, resource: ResourceInfo, rows: SpanRow[], rej: Rejections): void {
-  const scope = newScope();
-  const first = rows.length;
-  let scopeTooDeep = false;
-  while (r.pos < end) {
-    const tag = r.tag();
-    switch (tag) {
-      case 10: {
-        const e = r.lenEnd();
-        tooDeep = false;
-        readScope(r, e, scope);
-        if (tooDeep) scopeTooDeep = true;
-        break;
-      }
-      case 18: {
-        const e = r.lenEnd();
-        readSpan(r, e, resource, scope, rows, rej);
-        break;
-      }
-      case 26:
-        scope.schemaUrl = readString(r);
-        break;
-      default:
-        unknownField(r, tag, KNOWN_SCOPE_ITEMS, 'ScopeSpans');
-    }
-  }
-  checkEnd(r, end, 'ScopeSpans');
-  scope.attributes = dedupeAttributes(scope.attributes);
-  if (scopeTooDeep) dropFrom(rows, first, rej);
-}
-
-function readResourceSpans(r: WireReader, end: number, rows: SpanRow[], rej: Rejections): void {
-  const resource = newResource();
-  const first = rows.length;
-  let resourceTooDeep = false;
-  while (r.pos < end) {
-    const tag = r.tag();
-    switch (tag) {
-      case 10: {
-        const e = r.lenEnd();
-        tooDeep = false;
-        readResource(r, e, resource);
-        if (tooDeep) resourceTooDeep = true;
-        break;
-      }
-      case 18: {
-        const e = r.lenEnd();
-        readScopeSpans(r, e, resource, rows, rej);
-        break;
-      }
-      case 26:
-        resource.schemaUrl = readString(r);
-        break;
-      default:
-        unknownField(r, tag, KNOWN_RESOURCE_ITEMS, 'ResourceSpans');
-    }
-  }
-  checkEnd(r, end, 'ResourceSpans');
-  if (resourceTooDeep) return dropFrom(rows, first, rej);
-  resource.attributes = dedupeAttributes(resource.attributes);
-  const serviceName = serviceNameOf(resource.attributes);
-  for (let i = first; i < rows.length; i++) rows[i].serviceName = serviceName;
-}
+const SPANS: SignalShape<SpanRow> = {
+  readItem: readSpan,
+  scopeMessage: 'ScopeSpans',
+  resourceMessage: 'ResourceSpans',
+  requestMessage: 'ExportTraceServiceRequest',
+  singular: 'span',
+  plural: 'spans',
+};
 
 /** Decodes an ExportTraceServiceRequest into span rows. Throws DecodeError for malformed bytes. */
 export function decodeTracesProto(bytes: Uint8Array, limits: DecodeLimits): DecodeResult<SpanRow> {
-  const r = new WireReader(bytes);
-  const rej = new Rejections(limits.maxNestingDepth);
-  const rows: SpanRow[] = [];
-  maxDepth = limits.maxNestingDepth;
-  while (r.pos < r.len) {
-    const tag = r.tag();
-    if (tag === 10) {
-      const e = r.lenEnd();
-      readResourceSpans(r, e, rows, rej);
-    } else {
-      unknownField(r, tag, KNOWN_REQUEST, 'ExportTraceServiceRequest');
-    }
-  }
-  return { rows, rejected: rej.total, errorMessage: rej.message('span', 'spans') };
+  return decodeRequest(bytes, limits, SPANS);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -737,84 +764,16 @@ function readLogRecord(
   });
 }
 
-function readScopeLogs(r: WireReader, end: number, resource: ResourceInfo, rows: LogRow[], rej: Rejections): void {
-  const scope = newScope();
-  const first = rows.length;
-  let scopeTooDeep = false;
-  while (r.pos < end) {
-    const tag = r.tag();
-    switch (tag) {
-      case 10: {
-        const e = r.lenEnd();
-        tooDeep = false;
-        readScope(r, e, scope);
-        if (tooDeep) scopeTooDeep = true;
-        break;
-      }
-      case 18: {
-        const e = r.lenEnd();
-        readLogRecord(r, e, resource, scope, rows, rej);
-        break;
-      }
-      case 26:
-        scope.schemaUrl = readString(r);
-        break;
-      default:
-        unknownField(r, tag, KNOWN_SCOPE_ITEMS, 'ScopeLogs');
-    }
-  }
-  checkEnd(r, end, 'ScopeLogs');
-  scope.attributes = dedupeAttributes(scope.attributes);
-  if (scopeTooDeep) dropFrom(rows, first, rej);
-}
-
-function readResourceLogs(r: WireReader, end: number, rows: LogRow[], rej: Rejections): void {
-  const resource = newResource();
-  const first = rows.length;
-  let resourceTooDeep = false;
-  while (r.pos < end) {
-    const tag = r.tag();
-    switch (tag) {
-      case 10: {
-        const e = r.lenEnd();
-        tooDeep = false;
-        readResource(r, e, resource);
-        if (tooDeep) resourceTooDeep = true;
-        break;
-      }
-      case 18: {
-        const e = r.lenEnd();
-        readScopeLogs(r, e, resource, rows, rej);
-        break;
-      }
-      case 26:
-        resource.schemaUrl = readString(r);
-        break;
-      default:
-        unknownField(r, tag, KNOWN_RESOURCE_ITEMS, 'ResourceLogs');
-    }
-  }
-  checkEnd(r, end, 'ResourceLogs');
-  if (resourceTooDeep) return dropFrom(rows, first, rej);
-  resource.attributes = dedupeAttributes(resource.attributes);
-  const serviceName = serviceNameOf(resource.attributes);
-  for (let i = first; i < rows.length; i++) rows[i].serviceName = serviceName;
-}
+const LOGS: SignalShape<LogRow> = {
+  readItem: readLogRecord,
+  scopeMessage: 'ScopeLogs',
+  resourceMessage: 'ResourceLogs',
+  requestMessage: 'ExportLogsServiceRequest',
+  singular: 'log record',
+  plural: 'log records',
+};
 
 /** Decodes an ExportLogsServiceRequest into log rows. Throws DecodeError for malformed bytes. */
 export function decodeLogsProto(bytes: Uint8Array, limits: DecodeLimits): DecodeResult<LogRow> {
-  const r = new WireReader(bytes);
-  const rej = new Rejections(limits.maxNestingDepth);
-  const rows: LogRow[] = [];
-  maxDepth = limits.maxNestingDepth;
-  while (r.pos < r.len) {
-    const tag = r.tag();
-    if (tag === 10) {
-      const e = r.lenEnd();
-      readResourceLogs(r, e, rows, rej);
-    } else {
-      unknownField(r, tag, KNOWN_REQUEST, 'ExportLogsServiceRequest');
-    }
-  }
-  return { rows, rejected: rej.total, errorMessage: rej.message('log record', 'log records') };
+  return decodeRequest(bytes, limits, LOGS);
 }

@@ -1,10 +1,21 @@
 // The memory backend: bounded by rows and approximate bytes, evicting oldest first. For tests,
-// demos and short-lived debugging; nothing survives a restart.
+// demos and short-lived debugging; nothing survives a restart. Each row is kept as its indexed
+// columns plus its document as text, parsed only when a read returns the row.
 import type { Config } from '../../config/index.ts';
 import type { LogQuery, LogRow, SpanRow, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import type { BackendDeps } from '../index.ts';
-import { byNewestLog, byNewestTrace, logMatches, spanMatches, summarizeTrace } from '../query-helpers.ts';
-import { ROWJSON_ENCODER_MODULE, chunkLines, logFromJson, spanFromJson } from '../rowjson.ts';
+import { attributesMatch, byNewestTrace, logMatches, spanFactsMatch, summarizeTrace, type LogFacts, type SpanFacts } from '../query-helpers.ts';
+import { ROWJSON_ENCODER_MODULE, chunkLines, logFromJson, spanFromJson, type LogHeader, type SpanHeader } from '../rowjson.ts';
+
+interface SpanEntry extends SpanFacts {
+  doc: string;
+}
+
+interface LogEntry extends LogFacts {
+  doc: string;
+  /** Insertion order, to keep newest-first stable among equal times. */
+  seq: number;
+}
 
 /** A FIFO of rows with their encoded size, for oldest-first eviction. */
 class Fifo<T> {
@@ -39,9 +50,10 @@ class MemoryBackend implements StorageBackend {
   readonly name = 'memory';
   readonly partitions = 1;
   readonly encoder = { module: ROWJSON_ENCODER_MODULE, options: {} };
-  private readonly spans = new Fifo<SpanRow>();
-  private readonly logs = new Fifo<LogRow>();
-  private readonly byTrace = new Map<string, SpanRow[]>();
+  private readonly spans = new Fifo<SpanEntry>();
+  private readonly logs = new Fifo<LogEntry>();
+  private readonly byTrace = new Map<string, SpanEntry[]>();
+  private logSeq = 0;
   private readonly maxSpans: number;
   private readonly maxLogs: number;
   private readonly maxBytes: number;
@@ -57,21 +69,34 @@ class MemoryBackend implements StorageBackend {
   async start(): Promise<void> {}
 
   async writeSpans(batch: WriteBatch): Promise<WriteResult> {
-    for (const line of chunkLines(batch.chunks)) {
-      const row = spanFromJson(line);
-      const list = this.byTrace.get(row.traceId);
+    for (const { header: h, doc } of chunkLines<SpanHeader>(batch.chunks)) {
+      const list = this.byTrace.get(h[0]);
       // A retried batch or a client's resend carries spans already stored: keep one copy.
-      if (list?.some((s) => s.spanId === row.spanId)) continue;
-      this.spans.push(row, line.length);
-      if (list) list.push(row);
-      else this.byTrace.set(row.traceId, [row]);
+      if (list?.some((s) => s.spanId === h[1])) continue;
+      const e: SpanEntry = {
+        traceId: h[0],
+        spanId: h[1],
+        parentSpanId: h[2],
+        serviceName: h[3],
+        name: h[4],
+        startTimeUnixNano: BigInt(h[5]),
+        endTimeUnixNano: BigInt(h[6]),
+        durationNano: BigInt(h[7]),
+        statusCode: h[8],
+        doc,
+      };
+      this.spans.push(e, doc.length);
+      if (list) list.push(e);
+      else this.byTrace.set(e.traceId, [e]);
     }
     this.evict();
     return { kind: 'success' };
   }
 
   async writeLogs(batch: WriteBatch): Promise<WriteResult> {
-    for (const line of chunkLines(batch.chunks)) this.logs.push(logFromJson(line), line.length);
+    for (const { header: h, doc } of chunkLines<LogHeader>(batch.chunks)) {
+      this.logs.push({ time: BigInt(h[0]), traceId: h[1], serviceName: h[2], severityNumber: h[3], doc, seq: this.logSeq++ }, doc.length);
+    }
     this.evict();
     return { kind: 'success' };
   }
@@ -95,21 +120,24 @@ class MemoryBackend implements StorageBackend {
   }
 
   async getTrace(traceId: string): Promise<SpanRow[]> {
-    return [...(this.byTrace.get(traceId) ?? [])];
+    return (this.byTrace.get(traceId) ?? []).map((e) => spanFromJson(e.doc));
   }
 
   async searchTraces(q: TraceQuery): Promise<TraceSummary[]> {
     const out: TraceSummary[] = [];
+    const wantAttrs = (q.attributes?.length ?? 0) > 0;
+    const matches = (e: SpanEntry) => spanFactsMatch(e, q) && (!wantAttrs || attributesMatch(spanFromJson(e.doc).attributes, q));
     for (const spans of this.byTrace.values()) {
-      if (spans.some((s) => spanMatches(s, q))) out.push(summarizeTrace(spans));
+      if (spans.some(matches)) out.push(summarizeTrace(spans));
     }
     return out.sort(byNewestTrace).slice(0, q.limit);
   }
 
   async searchLogs(q: LogQuery): Promise<LogRow[]> {
-    const out: LogRow[] = [];
+    const out: LogEntry[] = [];
     for (const r of this.logs) if (logMatches(r, q)) out.push(r);
-    return out.sort(byNewestLog).slice(0, q.limit);
+    out.sort((a, b) => (a.time === b.time ? b.seq - a.seq : a.time > b.time ? -1 : 1));
+    return out.slice(0, q.limit).map((e) => logFromJson(e.doc));
   }
 
   async health() {

@@ -6,7 +6,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import type { Config } from '../../config/index.ts';
 import type { LogQuery, LogRow, SpanRow, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import type { BackendDeps } from '../index.ts';
-import { byNewestTrace, spanMatches, summarizeTrace } from '../query-helpers.ts';
+import { attributesMatch, byNewestTrace, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
 import { ROWJSON_ENCODER_MODULE, logFromJson, spanFromJson } from '../rowjson.ts';
 import { clampNs, openDatabase } from './store.ts';
 import type { WriteReply, WriteRequest } from './write-thread.ts';
@@ -138,14 +138,18 @@ class SqliteBackend implements StorageBackend {
     const traceIds = new Set<string>();
     for (const row of stmt.iterate(...f.params) as Iterable<{ trace_id: string; doc: string }>) {
       if (traceIds.has(row.trace_id)) continue;
-      if (wantAttrs && !spanMatches(spanFromJson(row.doc), q)) continue;
+      if (wantAttrs && !attributesMatch(spanFromJson(row.doc).attributes, q)) continue;
       traceIds.add(row.trace_id);
       if (traceIds.size >= q.limit) break;
     }
-    const spansOf = db.prepare('SELECT doc FROM spans WHERE trace_id = ?');
+    // Summaries come from the columns alone: no document is parsed.
+    const spansOf = db.prepare(
+      'SELECT trace_id AS traceId, span_id AS spanId, parent_span_id AS parentSpanId, service_name AS serviceName, name, start_ns AS startTimeUnixNano, end_ns AS endTimeUnixNano, duration_ns AS durationNano, status_code AS statusCode FROM spans WHERE trace_id = ?',
+    );
+    spansOf.setReadBigInts(true);
     const out: TraceSummary[] = [];
     for (const id of traceIds) {
-      const spans = (spansOf.all(id) as { doc: string }[]).map((r) => spanFromJson(r.doc));
+      const spans = (spansOf.all(id) as unknown as (SpanFacts & { statusCode: bigint })[]).map((s) => ({ ...s, statusCode: Number(s.statusCode) }));
       out.push(summarizeTrace(spans));
     }
     return out.sort(byNewestTrace);

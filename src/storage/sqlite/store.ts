@@ -4,8 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { WriteResult } from '../backend.ts';
-import { chunkLines, logFromJson, spanFromJson } from '../rowjson.ts';
-import { logTime } from '../query-helpers.ts';
+import { chunkLines, type LogHeader, type SpanHeader } from '../rowjson.ts';
 
 const INT64_MAX = (1n << 63n) - 1n;
 const NS_PER_DAY = 86_400_000_000_000n;
@@ -14,11 +13,13 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS spans (
   trace_id TEXT NOT NULL,
   span_id TEXT NOT NULL,
+  parent_span_id TEXT NOT NULL,
   service_name TEXT NOT NULL,
   name TEXT NOT NULL,
   start_ns INTEGER NOT NULL,
   end_ns INTEGER NOT NULL,
   duration_ns INTEGER NOT NULL,
+  status_code INTEGER NOT NULL,
   doc TEXT NOT NULL,
   PRIMARY KEY (trace_id, span_id)
 ) WITHOUT ROWID;
@@ -60,7 +61,7 @@ export class SqliteStore {
   constructor(db: DatabaseSync) {
     this.db = db;
     this.insertSpan = db.prepare(
-      'INSERT OR IGNORE INTO spans (trace_id, span_id, service_name, name, start_ns, end_ns, duration_ns, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT OR IGNORE INTO spans (trace_id, span_id, parent_span_id, service_name, name, start_ns, end_ns, duration_ns, status_code, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.insertLog = db.prepare('INSERT INTO logs (time_ns, trace_id, service_name, severity_number, doc) VALUES (?, ?, ?, ?, ?)');
   }
@@ -85,18 +86,16 @@ export class SqliteStore {
 
   writeSpans(chunks: readonly Uint8Array[]): WriteResult {
     return this.transaction(() => {
-      for (const line of chunkLines(chunks)) {
-        const r = spanFromJson(line);
-        this.insertSpan.run(r.traceId, r.spanId, r.serviceName, r.name, clampNs(r.startTimeUnixNano), clampNs(r.endTimeUnixNano), clampNs(r.durationNano), line);
+      for (const { header: h, doc } of chunkLines<SpanHeader>(chunks)) {
+        this.insertSpan.run(h[0], h[1], h[2], h[3], h[4], clampNs(BigInt(h[5])), clampNs(BigInt(h[6])), clampNs(BigInt(h[7])), h[8], doc);
       }
     });
   }
 
   writeLogs(chunks: readonly Uint8Array[]): WriteResult {
     return this.transaction(() => {
-      for (const line of chunkLines(chunks)) {
-        const r = logFromJson(line);
-        this.insertLog.run(clampNs(logTime(r)), r.traceId, r.serviceName, r.severityNumber, line);
+      for (const { header: h, doc } of chunkLines<LogHeader>(chunks)) {
+        this.insertLog.run(clampNs(BigInt(h[0])), h[1], h[2], h[3], doc);
       }
     });
   }
