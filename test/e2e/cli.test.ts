@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { eventually } from '../helpers/collector.ts';
 import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -50,6 +50,10 @@ describe('tracehouse command line', () => {
     const dir = tempDir();
     const db = join(dir, 'th.db');
     const child = spawn(process.execPath, [CLI, '--receiver.grpc.listen=127.0.0.1:0', '--receiver.http.enabled=false', '--query.enabled=false', '--ops.listen=127.0.0.1:0', `--storage.sqlite.path=${db}`, '--writer.flushIntervalMs=600000', '--writer.maxBatchRows=1000000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Never leave a collector behind, whatever fails below.
+    const reap = () => child.exitCode === null && child.kill('SIGKILL');
+    process.once('exit', reap);
+    onTestFinished(reap);
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
