@@ -51,7 +51,9 @@ describe('tracehouse command line', () => {
     const db = join(dir, 'th.db');
     const child = spawn(process.execPath, [CLI, '--receiver.grpc.listen=127.0.0.1:0', '--receiver.http.enabled=false', '--query.enabled=false', '--ops.listen=127.0.0.1:0', `--storage.sqlite.path=${db}`, '--writer.flushIntervalMs=600000', '--writer.maxBatchRows=1000000'], { stdio: ['ignore', 'pipe', 'pipe'] });
     // Never leave a collector behind, whatever fails below.
-    const reap = () => child.exitCode === null && child.kill('SIGKILL');
+    const reap = (): void => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    };
     process.once('exit', reap);
     onTestFinished(reap);
     let out = '';

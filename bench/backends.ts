@@ -1,0 +1,61 @@
+// Scenario: the storage backends behind the collector. The same maximum-rate OTLP/gRPC load as
+// ingest-max, against a collector writing to SQLite (a file), PostgreSQL (when a server is at
+// hand) and ClickHouse (chdb's embedded engine, when the package loads). Baselines from the same
+// run: the null receiver and the collector on the memory backend.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BenchContext } from './context.ts';
+import { runIngest, type IngestFigures } from './ingest.ts';
+import { defaultSpec } from './traffic.ts';
+
+export interface BackendRun {
+  backend: string;
+  /** Absent when the backend could not be run; note says why. */
+  figures?: IngestFigures;
+  note?: string;
+}
+
+export interface BackendsFigures {
+  runs: BackendRun[];
+}
+
+export interface BackendTargets {
+  /** postgres:// URL of an empty database, or why there is none. */
+  postgres: { url: string } | { skip: string };
+  clickhouse: { enabled: true } | { skip: string };
+}
+
+/** Max-rate gRPC traces into each available backend. */
+export async function run(ctx: BenchContext, targets: BackendTargets): Promise<BackendsFigures> {
+  const runs: BackendRun[] = [];
+  const common = {
+    transport: 'grpc' as const,
+    signal: 'traces' as const,
+    traffic: defaultSpec('traces'),
+    cacheDir: ctx.cacheDir,
+    durationMs: ctx.durationMs,
+    mode: { kind: 'max', concurrency: ctx.concurrency } as const,
+    connections: ctx.connections,
+  };
+  const attempt = async (backend: string, options: Record<string, string>): Promise<void> => {
+    ctx.log(`backend ${backend}: collector at max rate`);
+    try {
+      const figures = await runIngest({ ...common, name: `collector (${backend}), grpc, traces`, target: { kind: 'collector', options: { 'storage.backend': backend, ...options } } });
+      runs.push({ backend, figures });
+    } catch (err) {
+      runs.push({ backend, note: `failed: ${(err as Error).message.split('\n').slice(0, 6).join(' ').slice(0, 600)}` });
+    }
+  };
+
+  const dir = mkdtempSync(join(ctx.outDir, 'db-'));
+  try {
+    await attempt('sqlite', { 'storage.sqlite.path': join(dir, 'bench.db') });
+    if ('url' in targets.postgres) await attempt('postgres', { 'storage.postgres.url': targets.postgres.url });
+    else runs.push({ backend: 'postgres', note: targets.postgres.skip });
+    if ('enabled' in targets.clickhouse) await attempt('clickhouse', { 'storage.clickhouse.urls': `chdb://${join(dir, 'chdb')}` });
+    else runs.push({ backend: 'clickhouse', note: targets.clickhouse.skip });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { runs };
+}

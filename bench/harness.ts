@@ -1,0 +1,191 @@
+// Process plumbing for the scenarios: the collector and the null receiver as child processes,
+// their CPU and memory from /proc, the collector's counters from /metrics.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_DIR = fileURLToPath(new URL('..', import.meta.url));
+
+let clockTicks: number | undefined;
+
+/** Clock ticks per second of /proc/<pid>/stat times (getconf CLK_TCK; 100 on Linux almost always). */
+function ticksPerSecond(): number {
+  if (clockTicks === undefined) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+/** User + system CPU seconds the process (all its threads) has used, from /proc/<pid>/stat. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may contain spaces) in parentheses; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+}
+
+/** Resident set size now and its peak (VmHWM), bytes, from /proc/<pid>/status. */
+export function memory(pid: number): { rssBytes: number; peakRssBytes: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  return { rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM') };
+}
+
+/** A child process speaking JSON lines on stdout. */
+export interface ServerProcess {
+  pid: number;
+  child: ChildProcess;
+  /** The JSON log lines seen so far. */
+  lines: Record<string, unknown>[];
+  /** SIGTERM, then SIGKILL after graceMs; resolves with the exit code. */
+  stop(graceMs?: number): Promise<number | null>;
+}
+
+function spawnJsonLines(args: string[], until: (lines: Record<string, unknown>[]) => boolean, what: string, timeoutMs = 30_000): Promise<ServerProcess> {
+  const child = spawn(process.execPath, args, { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Record<string, unknown>[] = [];
+  let stderr = '';
+  let buf = '';
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => {
+    stderr = (stderr + s).slice(-8000);
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const proc: ServerProcess = {
+    pid: child.pid!,
+    child,
+    lines,
+    async stop(graceMs = 60_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${what} did not start within ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    child.stdout!.setEncoding('utf8').on('data', (s: string) => {
+      buf += s;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        try {
+          lines.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          lines.push({ msg: line });
+        }
+        if (lines.length > 2000) lines.splice(0, 1000);
+        if (until(lines)) {
+          clearTimeout(timer);
+          resolve(proc);
+        }
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited with ${code} during start-up\n${stderr}`));
+    });
+  });
+}
+
+export interface CollectorProcess extends ServerProcess {
+  grpcAddress: string;
+  httpUrl: string;
+  opsUrl: string;
+  /** The command line, for the report. */
+  args: string[];
+}
+
+/** Starts `node src/cli.ts` with these options (dotted keys) on ephemeral loopback ports. */
+export async function startCollectorProcess(options: Record<string, string>, nodeArgs: string[] = []): Promise<CollectorProcess> {
+  const opts: Record<string, string> = {
+    'receiver.grpc.listen': '127.0.0.1:0',
+    'receiver.http.listen': '127.0.0.1:0',
+    'query.listen': '127.0.0.1:0',
+    'ops.listen': '127.0.0.1:0',
+    ...options,
+  };
+  const flags = Object.entries(opts).map(([k, v]) => `--${k}=${v}`);
+  const args = [...nodeArgs, 'src/cli.ts', ...flags];
+  const proc = await spawnJsonLines(args, (ls) => ls.some((l) => l['msg'] === 'tracehouse started'), 'collector');
+  const port = (msg: string) => proc.lines.find((l) => l['msg'] === msg)?.['port'] as number | undefined;
+  return {
+    ...proc,
+    grpcAddress: `127.0.0.1:${port('OTLP/gRPC receiver listening') ?? 0}`,
+    httpUrl: `http://127.0.0.1:${port('OTLP/HTTP receiver listening') ?? 0}`,
+    opsUrl: `http://127.0.0.1:${port('operations endpoints listening') ?? 0}`,
+    args: ['node', 'src/cli.ts', ...flags],
+  };
+}
+
+export interface NullReceiverProcess extends ServerProcess {
+  grpcAddress: string;
+  httpUrl: string;
+}
+
+/** Starts bench/null-receiver.ts as a process. */
+export async function startNullReceiverProcess(): Promise<NullReceiverProcess> {
+  const proc = await spawnJsonLines(['bench/null-receiver.ts'], (ls) => ls.some((l) => l['msg'] === 'null receiver listening'), 'null receiver');
+  const l = proc.lines.find((x) => x['msg'] === 'null receiver listening')!;
+  return { ...proc, grpcAddress: `127.0.0.1:${l['grpcPort'] as number}`, httpUrl: `http://127.0.0.1:${l['httpPort'] as number}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prometheus text
+
+export type MetricSamples = { name: string; labels: Record<string, string>; value: number }[];
+
+/** Fetches and parses /metrics. */
+export async function scrape(opsUrl: string): Promise<MetricSamples> {
+  const text = await (await fetch(opsUrl + '/metrics')).text();
+  const out: MetricSamples = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{([^}]*)\})?\s+(\S+)$/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const lm of (m[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[lm[1]!] = lm[2]!;
+    out.push({ name: m[1]!, labels, value: Number(m[4]) });
+  }
+  return out;
+}
+
+/** Sum of a metric over the label sets matching `labels`. */
+export function metricSum(samples: MetricSamples, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const s of samples) if (s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)) sum += s.value;
+  return sum;
+}
+
+/** Values of a metric by one label (e.g. refused requests by reason). */
+export function metricByLabel(samples: MetricSamples, name: string, label: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of samples) if (s.name === name) out[s.labels[label] ?? ''] = (out[s.labels[label] ?? ''] ?? 0) + s.value;
+  return out;
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Busy CPU seconds of the whole machine (all cores, every process) from /proc/stat. */
+export function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: everything but idle and iowait.
+  const busy = f[0]! + f[1]! + f[2]! + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
+  return busy / ticksPerSecond();
+}
+
+/** Microseconds on the monotonic clock V8 stamps .cpuprofile samples with. */
+export function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}

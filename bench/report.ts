@@ -1,0 +1,455 @@
+// Renders bench results as docs/benchmarks.md. Every figure comes from the results object; the
+// prose is fixed text describing how the figures were taken. bench/run.ts calls it at the end of
+// a run; to re-render a stored run (after a change to this file):
+//
+//   node bench/report.ts bench/out/bench-<date>.json [--out=docs/benchmarks.md]
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { BackendsFigures } from './backends.ts';
+import type { DecodeFigures } from './decode.ts';
+import type { FixedRateFigures } from './ingest-rate.ts';
+import type { IngestFigures } from './ingest.ts';
+import type { MaxRateFigures } from './ingest-max.ts';
+import type { OverloadFigures } from './overload.ts';
+import type { ProfileFigures } from './profile.ts';
+import type { StorageBenchResult } from './storage.ts';
+import type { TrafficSpec } from './traffic.ts';
+
+/** The targets of issue #6. */
+export const TARGETS = {
+  /** Collector CPU-seconds per million spans, OTLP/gRPC → memory backend, at most. */
+  cpuSecondsPerMillionSpans: 4,
+  /** Collector throughput ÷ null receiver throughput, at least. */
+  throughputRatio: 0.8,
+} as const;
+
+type TrafficTotals = { requests: number; items: number; bytes: number; meanItems: number; meanBytesPerItem: number };
+
+export interface BenchResults {
+  version: 1;
+  startedAt: string;
+  finishedAt: string;
+  wallS: number;
+  command: string;
+  quick: boolean;
+  machine: { cpuModel: string; cores: number; memoryBytes: number; node: string; os: string; loadAverageAtStart: number[]; loadAverageAtEnd: number[] };
+  settings: { durationMs: number; overloadDurationMs: number; repetitions: number; concurrency: number; connections: number };
+  traffic: { spec: { traces: TrafficSpec; logs: TrafficSpec }; traces: TrafficTotals; logs: TrafficTotals };
+  targets: typeof TARGETS;
+  decode?: DecodeFigures | undefined;
+  maxRate: MaxRateFigures[];
+  fixedRate: FixedRateFigures[];
+  backends?: BackendsFigures | undefined;
+  overload?: OverloadFigures | undefined;
+  profile?: ProfileFigures | undefined;
+  storage: StorageBenchResult[];
+  skipped: string[];
+  errors: { scenario: string; message: string }[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formatting
+
+const MiB = 1024 * 1024;
+
+function num(x: number | null | undefined, digits = 0): string {
+  if (x === null || x === undefined || Number.isNaN(x)) return '–';
+  return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function sig(x: number | null | undefined): string {
+  if (x === null || x === undefined || Number.isNaN(x)) return '–';
+  if (Number.isInteger(x)) return num(x);
+  const a = Math.abs(x);
+  return num(x, a >= 100 ? 0 : a >= 10 ? 1 : a >= 1 ? 2 : 3);
+}
+
+const mib = (b: number | null | undefined) => (b === null || b === undefined ? '–' : `${num(b / MiB)} MiB`);
+const ms = (x: number) => `${sig(x)} ms`;
+const pct = (x: number) => `${num(x * 100)} %`;
+
+function table(head: string[], rows: (string | number)[][]): string {
+  const esc = (c: string | number) => String(c).replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  return [`| ${head.map(esc).join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n');
+}
+
+function unit(signal: string): string {
+  return signal === 'traces' ? 'spans' : 'log records';
+}
+
+function lossText(f: IngestFigures): string {
+  if (f.lostItems === null) return 'n/a';
+  return f.lostItems === 0 ? '0' : `**${num(f.lostItems)}**`;
+}
+
+function refusedText(f: IngestFigures): string {
+  const parts = [`${num(f.refusedItems)}`];
+  const codes = Object.entries(f.refusedByCode).map(([c, n]) => `${c} ×${n}`);
+  if (codes.length) parts.push(`(${codes.join(', ')})`);
+  if (f.errorRequests > 0) parts.push(`errors: ${Object.entries(f.errorsByCode).map(([c, n]) => `${c} ×${n}`).join(', ')}`);
+  return parts.join(' ');
+}
+
+/** One row per run: the columns every ingest table shares. */
+function ingestRow(f: IngestFigures, ratio?: string): (string | number)[] {
+  return [
+    f.target === 'collector' ? `collector (${f.backend})` : 'null receiver (baseline)',
+    num(f.acceptedItemsPerS),
+    ratio ?? '',
+    sig(f.cpuSecondsPerMillionItems),
+    ms(f.latencyMs.p50Ms),
+    ms(f.latencyMs.p99Ms),
+    mib(f.peakRssBytes),
+    num(f.sentItems),
+    f.storedItems === null ? 'n/a' : num(f.storedItems),
+    lossText(f),
+    refusedText(f),
+    `${sig(f.loadgenCpuS)} / ${sig(f.otherBusyS)}`,
+  ];
+}
+
+const INGEST_HEAD = ['receiver', 'accepted/s', 'vs baseline', 'CPU-s per million', 'p50 latency', 'p99 latency', 'peak RSS', 'sent (OK)', 'stored', 'lost', 'refused', 'CPU-s loadgen / other load'];
+
+// ---------------------------------------------------------------------------------------------
+// Sections
+
+function targetsSection(r: BenchResults): string {
+  const grpc = r.maxRate.find((m) => m.transport === 'grpc' && m.signal === 'traces');
+  if (!grpc) return '## Targets\n\nNot evaluated: the OTLP/gRPC traces max-rate scenario did not run.\n';
+  const cpu = grpc.collector.cpuSecondsPerMillionItems;
+  const cpuTarget = r.targets.cpuSecondsPerMillionSpans;
+  const ratio = grpc.throughputRatio;
+  const ratioTarget = r.targets.throughputRatio;
+  const cpuVerdict = cpu <= cpuTarget ? `**met** (${sig(cpuTarget - cpu)} CPU-s under)` : `**missed** by ${sig(cpu - cpuTarget)} CPU-s per million (${sig(cpu / cpuTarget)}× the target)`;
+  const ratioVerdict = ratio >= ratioTarget ? `**met** (${sig(ratio - ratioTarget)} over)` : `**missed** by ${sig(ratioTarget - ratio)} (${pct(ratio)} of the null receiver against ${pct(ratioTarget)})`;
+  return [
+    '## Targets',
+    '',
+    table(
+      ['target', 'measured', 'verdict'],
+      [
+        [`≤ ${cpuTarget} collector CPU-seconds per million spans, OTLP/gRPC → memory backend`, `${sig(cpu)} CPU-s per million spans`, cpuVerdict],
+        [`≥ ${ratioTarget} of the null receiver's throughput (OTLP/gRPC, traces)`, `${sig(ratio)} (${num(grpc.collector.acceptedItemsPerS)} vs ${num(grpc.baseline.acceptedItemsPerS)} spans/s)`, ratioVerdict],
+      ],
+    ),
+    '',
+    scaleNote(r, grpc),
+    '',
+  ].join('\n');
+}
+
+/** What the budget is spent on before the collector does anything of its own: transport alone, decoding alone. */
+function scaleNote(r: BenchResults, grpc: MaxRateFigures): string {
+  const parts = [`For scale, from the same run: the null receiver alone (grpc-js receiving and acknowledging the same requests) used ${sig(grpc.baseline.cpuSecondsPerMillionItems)} CPU-s per million spans`];
+  const traces = r.decode?.signals.find((s) => s.signal === 'traces');
+  if (traces) {
+    parts.push(
+      `our decoder alone ${sig(traces.contenders[0]!.usPerItem)} CPU-µs per span (= CPU-s per million) in one thread, and decoding plus the memory backend's row encoding ${sig(traces.contenders[3]!.usPerItem)}`,
+    );
+  }
+  return parts.join('; ') + '.';
+}
+
+function machineSection(r: BenchResults): string {
+  const m = r.machine;
+  const s = r.settings;
+  return [
+    '## Machine and run',
+    '',
+    table(
+      ['', ''],
+      [
+        ['CPU', m.cpuModel],
+        ['cores', m.cores],
+        ['memory', `${num(m.memoryBytes / 1024 ** 3, 1)} GiB`],
+        ['Node.js', m.node],
+        ['OS', m.os],
+        ['date', `${r.startedAt} – ${r.finishedAt} (${num(r.wallS)} s)`],
+        ['command', `\`${r.command}\``],
+        ['load window per run', `${num(s.durationMs / 1000, 1)} s (overload: ${num(s.overloadDurationMs / 1000, 1)} s)`],
+        ['max-rate load', `${s.concurrency} requests in flight over ${s.connections} gRPC connections (HTTP: ${s.concurrency} keep-alive sockets); best of ${s.repetitions} alternating runs`],
+        ['load average at start / end', `${m.loadAverageAtStart.map((x) => x.toFixed(2)).join(' ')} / ${m.loadAverageAtEnd.map((x) => x.toFixed(2)).join(' ')}`],
+      ],
+    ),
+    '',
+    'The receiver under test, its baseline and the load generator are separate processes on the same machine, so they compete for its cores. ' +
+      'The last column of each table gives the CPU-seconds the load generator used during the run and the CPU-seconds used by everything else on the host (other load, from /proc/stat); ' +
+      'a large second figure means the run shared the machine and its rates are low.',
+    '',
+  ].join('\n');
+}
+
+function trafficSection(r: BenchResults): string {
+  const t = r.traffic;
+  return [
+    '## Traffic',
+    '',
+    `Requests from bench/traffic.ts: one resource of 9–12 attributes per request, spans with 10–20 attributes of mixed types (strings, ints, doubles, bools, string arrays) and 0–2 events (3 % errors with an exception event), traces of 3–30 spans; ` +
+      `log records with 5–10 attributes and a message body, 60 % linked to a trace. Each send gets fresh trace ids.`,
+    '',
+    table(
+      ['signal', 'distinct requests', 'items per request', 'mean items per request', 'bytes per item (protobuf)', 'total'],
+      [
+        ['traces', t.traces.requests, `${t.spec.traces.minItems}–${t.spec.traces.maxItems}`, num(t.traces.meanItems), num(t.traces.meanBytesPerItem), `${num(t.traces.items)} spans, ${mib(t.traces.bytes)}`],
+        ['logs', t.logs.requests, `${t.spec.logs.minItems}–${t.spec.logs.maxItems}`, num(t.logs.meanItems), num(t.logs.meanBytesPerItem), `${num(t.logs.items)} records, ${mib(t.logs.bytes)}`],
+      ],
+    ),
+    '',
+  ].join('\n');
+}
+
+function maxRateSection(r: BenchResults): string {
+  if (r.maxRate.length === 0) return '';
+  const out = ['## Maximum rate: collector against the null receiver', ''];
+  out.push(
+    'Closed loop: the load generator keeps a fixed number of export requests in flight. The baseline is bench/null-receiver.ts, the same grpc-js server (or Node HTTP server) on the same paths, acknowledging without decoding: the transport limit of this machine. ' +
+      '"CPU-s per million" is the receiver process\'s own CPU (utime+stime of all its threads, /proc/<pid>/stat) from the start of the load until everything accepted was written, per million items accepted. ' +
+      'Latency is measured in the load generator, per export request. Peak RSS is VmHWM. "Lost" is what the load generator got OK for minus tracehouse_writer_written_rows_total after the drain.',
+    '',
+  );
+  for (const m of r.maxRate) {
+    out.push(`### OTLP/${m.transport === 'grpc' ? 'gRPC' : 'HTTP (protobuf)'}, ${m.signal}`, '');
+    out.push(table(INGEST_HEAD, [ingestRow(m.baseline, '1.00'), ingestRow(m.collector, sig(m.throughputRatio))]));
+    out.push('');
+    const c = m.collector;
+    out.push(`Collector written during the load: ${num(c.writtenItemsPerSDuringLoad ?? NaN)} ${unit(m.signal)}/s; drain after the load: ${sig(c.drainS ?? NaN)} s; idle RSS ${mib(c.idleRssBytes)}.`);
+    if (c.warnings.length) out.push('', `Collector warnings: ${c.warnings.length} (first: \`${c.warnings[0]}\`).`);
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+function fixedRateSection(r: BenchResults): string {
+  if (r.fixedRate.length === 0) return '';
+  const out = [
+    '## Fixed rates',
+    '',
+    'Open loop: requests are sent on schedule whatever the answers (at most 64 outstanding; sends beyond that are skipped and counted), and latency counts from the scheduled send time, so a stall shows in full.',
+    '',
+  ];
+  for (const f of r.fixedRate) {
+    out.push(`### ${num(f.rate)} ${unit(f.signal)}/s over OTLP/${f.transport === 'grpc' ? 'gRPC' : 'HTTP'} (${pct(f.shareOfMax)} of the collector's maximum)`, '');
+    out.push(table(INGEST_HEAD, [ingestRow(f.baseline, '1.00'), ingestRow(f.collector, sig(f.collector.acceptedItemsPerS / f.baseline.acceptedItemsPerS))]));
+    const skipped = f.baseline.skippedItems + f.collector.skippedItems;
+    if (skipped > 0) out.push('', `Skipped by the load generator (64 requests outstanding): null receiver ${num(f.baseline.skippedItems)}, collector ${num(f.collector.skippedItems)} ${unit(f.signal)}.`);
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+function backendsSection(r: BenchResults): string {
+  const b = r.backends;
+  if (!b) return '';
+  const grpc = r.maxRate.find((m) => m.transport === 'grpc' && m.signal === 'traces');
+  const rows: (string | number)[][] = [];
+  if (grpc) {
+    rows.push(ingestRow(grpc.baseline, '1.00'));
+    rows.push(ingestRow(grpc.collector, sig(grpc.throughputRatio)));
+  }
+  const notes: string[] = [];
+  for (const run of b.runs) {
+    if (run.figures) rows.push(ingestRow(run.figures, grpc ? sig(run.figures.acceptedItemsPerS / grpc.baseline.acceptedItemsPerS) : ''));
+    else notes.push(`- ${run.backend}: ${run.note ?? 'not run'}`);
+  }
+  const written = b.runs
+    .filter((x) => x.figures)
+    .map((x) => `${x.backend}: ${num(x.figures!.writtenItemsPerSDuringLoad ?? NaN)} spans/s written during the load, drained in ${sig(x.figures!.drainS ?? NaN)} s`);
+  return [
+    '## Storage backends behind the collector (OTLP/gRPC, traces, maximum rate)',
+    '',
+    'The same closed-loop load as above into a collector writing to each backend; baselines from this run: the null receiver and the memory backend. "accepted/s" counts what entered the write queue; a backend slower than decoding shows as a lower written rate and a long drain. ' +
+      'CPU is the collector process\'s only: PostgreSQL\'s server processes are not counted (on the embedded server they are most of the "other load" of that row), chdb (ClickHouse) runs inside the collector and is.',
+    '',
+    table(INGEST_HEAD, rows),
+    '',
+    ...(written.length ? [written.join('; ') + '.', ''] : []),
+    ...(notes.length ? ['Not run:', '', ...notes, ''] : []),
+  ].join('\n');
+}
+
+function overloadSection(r: BenchResults): string {
+  const o = r.overload;
+  if (!o) return '';
+  const f = o.run;
+  const yes = (b: boolean) => (b ? 'yes' : '**no**');
+  const timeline = f.rssTimeline.length
+    ? f.rssTimeline
+        .filter((_, i, a) => a.length <= 30 || i % Math.ceil(a.length / 30) === 0)
+        .map((p) => `${num(p.tS)} s: ${num(p.rssBytes / MiB)}`)
+        .join(', ')
+    : '–';
+  return [
+    '## Overload: twice the maximum rate against a bounded queue',
+    '',
+    `A collector on SQLite (a file) with writer.maxQueueBytes = ${mib(o.queueBytes)} and writer.maxInFlightBatches = 1 is offered ${num(o.offeredRate)} spans/s over OTLP/gRPC, open loop, for ${num(f.durationS)} s: twice ${num(o.maxRate)} spans/s (${o.maxRateSource}).`,
+    '',
+    table(
+      ['', ''],
+      [
+        ['offered / accepted / written during load', `${num(f.offeredItemsPerS)} / ${num(f.acceptedItemsPerS)} / ${num(f.writtenItemsPerSDuringLoad ?? NaN)} spans/s`],
+        ['refused', refusedText(f)],
+        ['collector refusals by reason', Object.entries(f.collectorRefusedByReason ?? {}).map(([k, v]) => `${k} ×${v}`).join(', ') || 'none'],
+        ['skipped by the load generator (64 outstanding)', `${num(f.skippedItems)} spans`],
+        ['sent (OK) / stored / lost', `${num(f.sentItems)} / ${num(f.storedItems ?? NaN)} / ${lossText(f)}`],
+        ['drain after the load', `${sig(f.drainS ?? NaN)} s`],
+        ['p50 / p99 latency of accepted exports', `${ms(f.latencyMs.p50Ms)} / ${ms(f.latencyMs.p99Ms)}`],
+        ['RSS at rest (baseline)', mib(f.idleRssBytes)],
+        ['peak RSS at max rate, default queue (baseline)', mib(o.baselinePeakRssBytes)],
+        ['peak RSS under overload', mib(f.peakRssBytes)],
+        ['main-thread V8 heap at the end of the load (used / total / external)', f.mainHeapAtLoadEnd ? `${mib(f.mainHeapAtLoadEnd.heapUsedBytes)} / ${mib(f.mainHeapAtLoadEnd.heapTotalBytes)} / ${mib(f.mainHeapAtLoadEnd.externalBytes)}` : '–'],
+        ['stated bound', `${mib(o.rssBoundBytes)} (${o.rssBoundFormula})`],
+        ['CPU-s per million accepted spans', sig(f.cpuSecondsPerMillionItems)],
+      ],
+    ),
+    '',
+    table(
+      ['check', 'result'],
+      [
+        ['peak RSS under the stated bound', yes(o.checks.rssUnderBound)],
+        ['excess refused with UNAVAILABLE', yes(o.checks.refusedWithUnavailable)],
+        ['no other error code', yes(o.checks.onlyUnavailable)],
+        ['nothing accepted was lost (sent − stored = 0, no dropped rows)', yes(o.checks.nothingLost)],
+      ],
+    ),
+    '',
+    `RSS over time (MiB): ${timeline}.`,
+    '',
+  ].join('\n');
+}
+
+function decodeSection(r: BenchResults): string {
+  const d = r.decode;
+  if (!d) return '';
+  const out = [
+    '## Decoding in one thread: ours against protobufjs reflection',
+    '',
+    `The same requests decoded in one thread, CPU time of that thread (median of rounds). The baseline is what @grpc/proto-loader does for a grpc-js service: protobufjs reflection Type.decode then toObject (${d.options}). ` +
+      'Ours goes from protobuf bytes to validated, normalized rows (hex ids, exact int64 and nanosecond times, deduplicated attributes); the baseline stops at plain objects.',
+    '',
+  ];
+  for (const s of d.signals) {
+    const base = s.contenders[1]!;
+    out.push(`### ${s.signal} (${num(s.items)} ${unit(s.signal)} in ${s.requests} requests, ${mib(s.bytes)}, ${s.rounds} rounds)`, '');
+    out.push(
+      table(
+        ['decoder', `µs per ${s.signal === 'traces' ? 'span' : 'record'}`, 'MB/s', 'speed vs baseline'],
+        s.contenders.map((c) => [c.name, sig(c.usPerItem), num(c.mbPerS), `${sig(base.usPerItem / c.usPerItem)}×`]),
+      ),
+    );
+    out.push('', `Ours is ${sig(s.speedupVsProtoLoader)}× the speed of the proto-loader path.`, '');
+  }
+  return out.join('\n');
+}
+
+function profileSection(r: BenchResults): string {
+  const p = r.profile;
+  if (!p) return '';
+  const s = p.summary;
+  const grpc = r.maxRate.find((m) => m.transport === 'grpc' && m.signal === 'traces');
+  const threads = Object.entries(s.busyMsByThread).map(([t, v]) => `${t} ${num(v / 1000, 1)} s`).join(', ');
+  return [
+    '## Where the collector\'s CPU goes',
+    '',
+    `The OTLP/gRPC → memory max-rate run again with the collector under \`node --cpu-prof\` (profiles in ${p.dir}/, one per thread), samples cut to the load window. ` +
+      `Busy time sampled: ${num(s.busyMs / 1000, 1)} s (${threads}); the idle frames (the event loop waiting, piscina workers blocked in Atomics.wait) are left out. ` +
+      `Under the profiler the collector accepted ${num(p.run.acceptedItemsPerS)} spans/s at ${sig(p.run.cpuSecondsPerMillionItems)} CPU-s per million` +
+      (grpc ? ` (unprofiled: ${num(grpc.collector.acceptedItemsPerS)} spans/s, ${sig(grpc.collector.cpuSecondsPerMillionItems)} CPU-s per million).` : '.'),
+    '',
+    '### Top functions by self time',
+    '',
+    table(
+      ['#', 'function', 'where', 'thread', 'self time', 'share of busy time'],
+      s.top.map((h, i) => [i + 1, `\`${h.function}\``, h.location || '(native / VM)', h.threads.join(', '), `${num(h.selfMs)} ms`, `${num(h.selfPercent, 1)} %`]),
+    ),
+    '',
+    ...Object.entries(s.topByThread)
+      .sort(([a], [b]) => (a === 'main' ? -1 : b === 'main' ? 1 : a.localeCompare(b)))
+      .flatMap(([thread, list]) => [
+        `### ${thread === 'main' ? 'Main thread' : 'Decode workers, all threads together'}: ${num((s.busyMsByThread[thread] ?? 0) / 1000, 1)} s busy in a ${num((p.run.windowUs[1] - p.run.windowUs[0]) / 1e6, 1)} s window`,
+        '',
+        table(
+          ['#', 'function', 'where', 'self time', `share of ${thread} busy time`],
+          list.slice(0, 5).map((h, i) => [i + 1, `\`${h.function}\``, h.location || '(native / VM)', `${num(h.selfMs)} ms`, `${num(h.selfPercent, 1)} %`]),
+        ),
+        '',
+      ]),
+    '### Self time by source file',
+    '',
+    table(
+      ['file', 'self time', 'share of busy time'],
+      s.byFile.map((f) => [f.file, `${num(f.selfMs)} ms`, `${num(f.selfPercent, 1)} %`]),
+    ),
+    '',
+  ].join('\n');
+}
+
+/** Flattens a figures object into dotted key / value rows. */
+function flatten(x: unknown, prefix = '', out: [string, string][] = []): [string, string][] {
+  if (x === null || x === undefined) out.push([prefix, '–']);
+  else if (typeof x === 'number') out.push([prefix, sig(x)]);
+  else if (typeof x === 'bigint' || typeof x === 'boolean') out.push([prefix, String(x)]);
+  else if (typeof x === 'string') out.push([prefix, x]);
+  else if (Array.isArray(x)) x.forEach((v, i) => flatten(v, `${prefix}[${i}]`, out));
+  else for (const [k, v] of Object.entries(x as Record<string, unknown>)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  return out;
+}
+
+function storageSection(r: BenchResults): string {
+  if (r.storage.length === 0) return '';
+  const out = ['## Storage adapter benchmarks', '', 'Each adapter\'s own benchmark with its baseline inside, as its module reports it (see the file for what each figure means).', ''];
+  for (const s of r.storage) {
+    out.push(`### ${s.name} (${s.file})`, '');
+    if (s.figures === undefined) {
+      out.push(s.note ?? 'not run', '');
+      continue;
+    }
+    out.push(table(['figure', 'value'], flatten(s.figures)), '', `Took ${num(s.seconds ?? NaN)} s.`, '');
+  }
+  return out.join('\n');
+}
+
+function notesSection(r: BenchResults, rawPath: string): string {
+  const lines = ['## Not run or failed', ''];
+  for (const s of r.skipped) lines.push(`- ${s}`);
+  for (const e of r.errors) lines.push(`- ${e.scenario} failed: \`${e.message.split('\n')[0]}\``);
+  if (lines.length === 2) lines.push('Nothing: every scenario ran.');
+  lines.push('', `Raw figures: ${rawPath} (bench/out/ is not committed).`, '');
+  return lines.join('\n');
+}
+
+/** The whole report. */
+export function renderReport(r: BenchResults, rawPath: string): string {
+  const head = [
+    '# Benchmarks',
+    '',
+    `<!-- Generated by bench/run.ts (${r.command}); do not edit by hand: rerun \`npm run bench\`. -->`,
+    '',
+    `Generated by \`${r.command}\` on ${r.startedAt.slice(0, 10)}${r.quick ? ' (a --quick smoke run: short load windows, figures indicative only)' : ''}. Every figure below comes from that run.`,
+    '',
+  ].join('\n');
+  const sections = [
+    targetsSection(r),
+    machineSection(r),
+    trafficSection(r),
+    maxRateSection(r),
+    fixedRateSection(r),
+    backendsSection(r),
+    overloadSection(r),
+    decodeSection(r),
+    profileSection(r),
+    storageSection(r),
+    notesSection(r, rawPath),
+  ].filter((s) => s !== '');
+  return [head, ...sections].join('\n').replace(/\n{3,}/g, '\n\n');
+}
+
+if (import.meta.main) {
+  const input = process.argv[2];
+  if (!input) {
+    process.stderr.write('usage: node bench/report.ts bench/out/bench-<date>.json [--out=docs/benchmarks.md]\n');
+    process.exit(2);
+  }
+  const out = process.argv.find((a) => a.startsWith('--out='))?.slice(6) ?? 'docs/benchmarks.md';
+  const results = JSON.parse(readFileSync(input, 'utf8')) as BenchResults;
+  writeFileSync(out, renderReport(results, input));
+  process.stderr.write(`wrote ${out} from ${input}\n`);
+}
