@@ -1,6 +1,5 @@
 // The real OpenTelemetry JS exporters (http/protobuf and http/json, with and without gzip) against
 // a running collector: traces and logs come back through the read API field for field.
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT_CONTEXT, SeverityNumber, SpanKind, SpanStatusCode, TraceFlags, createTraceState, trace, type Attributes, type HrTime } from '@opentelemetry/api';
 import { OTLPLogExporter as ProtoLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
@@ -11,6 +10,8 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { eventually, getJson, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
+import { hex } from '../helpers/rows.ts';
+import { anyValue } from '../helpers/sdk.ts';
 
 type Protocol = 'http/protobuf' | 'http/json';
 type Compression = 'none' | 'gzip';
@@ -36,19 +37,7 @@ function exportAll<T>(exporter: Exporter<T>, items: T[]): Promise<void> {
   );
 }
 
-const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
 const nanos = (t: HrTime): string => (BigInt(t[0]) * 1_000_000_000n + BigInt(t[1])).toString();
-
-/** The OTLP/JSON AnyValue the read API renders for an SDK attribute value (int64 as a decimal string). */
-function anyValue(v: unknown): unknown {
-  if (typeof v === 'string') return { stringValue: v };
-  if (typeof v === 'boolean') return { boolValue: v };
-  if (typeof v === 'number') return Number.isInteger(v) ? { intValue: String(v) } : { doubleValue: v };
-  if (v instanceof Uint8Array) return { bytesValue: Buffer.from(v).toString('base64') };
-  if (Array.isArray(v)) return { arrayValue: { values: v.map(anyValue) } };
-  if (v !== null && typeof v === 'object') return { kvlistValue: { values: Object.entries(v).map(([key, value]) => ({ key, value: anyValue(value) })) } };
-  return {};
-}
 
 const attrs = (a: Attributes | undefined) => Object.entries(a ?? {}).map(([key, value]) => ({ key, value: anyValue(value) }));
 
