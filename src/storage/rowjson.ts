@@ -120,6 +120,29 @@ export function* chunkLines<H extends SpanHeader | LogHeader>(chunks: readonly U
   }
 }
 
+/** One line of a chunk with its document left as bytes: buf[docStart, docEnd) is the UTF-8 document. */
+export interface LineRef<H> {
+  header: H;
+  buf: Buffer;
+  docStart: number;
+  docEnd: number;
+}
+
+/** Splits chunks into lines without decoding the documents (for stores that keep them as bytes). */
+export function* chunkLineRefs<H extends SpanHeader | LogHeader>(chunks: readonly Uint8Array[]): Generator<LineRef<H>> {
+  for (const c of chunks) {
+    const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+    let start = 0;
+    while (start < buf.length) {
+      const tab = buf.indexOf(9, start);
+      const nl = buf.indexOf(10, tab);
+      if (tab < 0 || nl < 0) break;
+      yield { header: JSON.parse(buf.toString('utf8', start, tab)) as H, buf, docStart: tab + 1, docEnd: nl };
+      start = nl + 1;
+    }
+  }
+}
+
 function encodeLines<T>(rows: T[], toLine: (r: T, shared: SharedJson) => string): EncodedChunk[] {
   if (rows.length === 0) return [];
   const shared = new SharedJson();

@@ -1,18 +1,28 @@
 // The memory backend: bounded by rows and approximate bytes, evicting oldest first. For tests,
 // demos and short-lived debugging; nothing survives a restart. Each row is kept as its indexed
-// columns plus its document as text, parsed only when a read returns the row.
+// columns plus a reference to its document's bytes in the chunk it arrived in: documents stay
+// outside the JS heap (no garbage-collector work for them) and are decoded only when a read
+// returns the row.
 import type { Config } from '../../config/index.ts';
 import type { LogQuery, LogRow, SpanRow, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import type { BackendDeps } from '../index.ts';
 import { attributesMatch, byNewestTrace, logMatches, spanFactsMatch, summarizeTrace, type LogFacts, type SpanFacts } from '../query-helpers.ts';
-import { ROWJSON_ENCODER_MODULE, chunkLines, logFromJson, spanFromJson, type LogHeader, type SpanHeader } from '../rowjson.ts';
+import { ROWJSON_ENCODER_MODULE, chunkLineRefs, logFromJson, spanFromJson, type LogHeader, type SpanHeader } from '../rowjson.ts';
 
-interface SpanEntry extends SpanFacts {
-  doc: string;
+/** Where a row's document is: bytes [docStart, docEnd) of an arrived chunk. */
+interface DocRef {
+  buf: Buffer;
+  docStart: number;
+  docEnd: number;
 }
 
-interface LogEntry extends LogFacts {
-  doc: string;
+function docOf(e: DocRef): string {
+  return e.buf.toString('utf8', e.docStart, e.docEnd);
+}
+
+interface SpanEntry extends SpanFacts, DocRef {}
+
+interface LogEntry extends LogFacts, DocRef {
   /** Insertion order, to keep newest-first stable among equal times. */
   seq: number;
 }
@@ -69,7 +79,7 @@ class MemoryBackend implements StorageBackend {
   async start(): Promise<void> {}
 
   async writeSpans(batch: WriteBatch): Promise<WriteResult> {
-    for (const { header: h, doc } of chunkLines<SpanHeader>(batch.chunks)) {
+    for (const { header: h, buf, docStart, docEnd } of chunkLineRefs<SpanHeader>(batch.chunks)) {
       const list = this.byTrace.get(h[0]);
       // A retried batch or a client's resend carries spans already stored: keep one copy.
       if (list?.some((s) => s.spanId === h[1])) continue;
@@ -83,9 +93,11 @@ class MemoryBackend implements StorageBackend {
         endTimeUnixNano: BigInt(h[6]),
         durationNano: BigInt(h[7]),
         statusCode: h[8],
-        doc,
+        buf,
+        docStart,
+        docEnd,
       };
-      this.spans.push(e, doc.length);
+      this.spans.push(e, docEnd - docStart);
       if (list) list.push(e);
       else this.byTrace.set(e.traceId, [e]);
     }
@@ -94,8 +106,8 @@ class MemoryBackend implements StorageBackend {
   }
 
   async writeLogs(batch: WriteBatch): Promise<WriteResult> {
-    for (const { header: h, doc } of chunkLines<LogHeader>(batch.chunks)) {
-      this.logs.push({ time: BigInt(h[0]), traceId: h[1], serviceName: h[2], severityNumber: h[3], doc, seq: this.logSeq++ }, doc.length);
+    for (const { header: h, buf, docStart, docEnd } of chunkLineRefs<LogHeader>(batch.chunks)) {
+      this.logs.push({ time: BigInt(h[0]), traceId: h[1], serviceName: h[2], severityNumber: h[3], buf, docStart, docEnd, seq: this.logSeq++ }, docEnd - docStart);
     }
     this.evict();
     return { kind: 'success' };
@@ -120,13 +132,13 @@ class MemoryBackend implements StorageBackend {
   }
 
   async getTrace(traceId: string): Promise<SpanRow[]> {
-    return (this.byTrace.get(traceId) ?? []).map((e) => spanFromJson(e.doc));
+    return (this.byTrace.get(traceId) ?? []).map((e) => spanFromJson(docOf(e)));
   }
 
   async searchTraces(q: TraceQuery): Promise<TraceSummary[]> {
     const out: TraceSummary[] = [];
     const wantAttrs = (q.attributes?.length ?? 0) > 0;
-    const matches = (e: SpanEntry) => spanFactsMatch(e, q) && (!wantAttrs || attributesMatch(spanFromJson(e.doc).attributes, q));
+    const matches = (e: SpanEntry) => spanFactsMatch(e, q) && (!wantAttrs || attributesMatch(spanFromJson(docOf(e)).attributes, q));
     for (const spans of this.byTrace.values()) {
       if (spans.some(matches)) out.push(summarizeTrace(spans));
     }
@@ -137,7 +149,7 @@ class MemoryBackend implements StorageBackend {
     const out: LogEntry[] = [];
     for (const r of this.logs) if (logMatches(r, q)) out.push(r);
     out.sort((a, b) => (a.time === b.time ? b.seq - a.seq : a.time > b.time ? -1 : 1));
-    return out.slice(0, q.limit).map((e) => logFromJson(e.doc));
+    return out.slice(0, q.limit).map((e) => logFromJson(docOf(e)));
   }
 
   async health() {
