@@ -87,10 +87,13 @@ export class Collector {
   }
 
   private async doShutdown(): Promise<void> {
-    const timeoutMs = this.config['shutdown.timeoutMs'];
+    const deadline = Date.now() + this.config['shutdown.timeoutMs'];
     // Receivers first: their in-flight requests finish and are queued before the writer drains.
     await Promise.all([this.grpc?.shutdown(), this.http?.shutdown()]);
-    await this.writer.shutdown(timeoutMs);
+    // Anything still decoding after the receivers closed is refused, not queued behind the drain.
+    this.ingest.close();
+    // One deadline for the whole shutdown (the Helm chart's grace period is derived from it).
+    await this.writer.shutdown(Math.max(1000, deadline - Date.now()));
     await Promise.all([this.query?.shutdown(), this.ops.shutdown(), this.pool.shutdown()]);
     await this.backend.shutdown();
     this.logger.info({ queueBytes: this.writer.queueBytes }, 'tracehouse stopped');

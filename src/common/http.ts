@@ -15,10 +15,12 @@ export async function listenHttp(server: Server, addr: string): Promise<number> 
   return (server.address() as { port: number }).port;
 }
 
-/** Closes a server, letting requests in flight finish. */
-export async function closeHttp(server: Server): Promise<void> {
+/** Closes a server: idle connections at once, busy ones after graceMs (a slow client cannot hold shutdown). */
+export async function closeHttp(server: Server, graceMs = 2000): Promise<void> {
   server.closeIdleConnections();
+  const force = setTimeout(() => server.closeAllConnections(), graceMs);
   await new Promise<void>((resolve) => server.close(() => resolve()));
+  clearTimeout(force);
 }
 
 /** Sends a JSON body with its length. */

@@ -38,6 +38,11 @@ class TimeoutError extends Error {
   override readonly name = 'TimeoutError';
 }
 
+/** Whatever a faulty backend rejected with, as an Error the writer can log. */
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(`backend failed with a non-error value: ${String(e)}`);
+}
+
 /** Full-jitter exponential backoff: a random delay up to min(max, initial·2^attempt). */
 export function backoffMs(attempt: number, initialMs: number, maxMs: number): number {
   const cap = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
@@ -96,31 +101,35 @@ class Pipeline {
     while (this.inFlight < this.w.opts.maxInFlightBatches && this.ready.length > 0) {
       const batch = this.ready.shift()!;
       this.inFlight++;
-      void this.deliver(batch).finally(() => {
-        this.inFlight--;
-        this.w.release(batch.bytes);
-        this.pump();
-        this.w.notifyIdle();
-      });
+      void this.deliver(batch)
+        .catch((err: unknown) => this.w.drop(batch, 'writer_error', asError(err)))
+        .finally(() => {
+          this.inFlight--;
+          this.w.release(batch.bytes);
+          this.pump();
+          this.w.notifyIdle();
+        });
     }
   }
 
   private async attempt(batch: WriteBatch): Promise<WriteResult> {
     const { backend } = this.w;
-    const ac = new AbortController();
-    const write = this.signal === 'spans' ? backend.writeSpans(batch) : backend.writeLogs(batch);
+    // Ends the timeout timer once the write answers, and stops waiting at once when shutdown gives up.
+    const done = new AbortController();
+    const signal = AbortSignal.any([done.signal, this.w.abort.signal]);
     try {
-      return await Promise.race([
-        write,
-        sleep(this.w.opts.writeTimeoutMs, undefined, { signal: ac.signal }).then(
-          (): WriteResult => ({ kind: 'retryable', error: new TimeoutError(`write took over ${this.w.opts.writeTimeoutMs} ms`) }),
-        ),
-      ]);
+      const write = this.signal === 'spans' ? backend.writeSpans(batch) : backend.writeLogs(batch);
+      const timeout = sleep(this.w.opts.writeTimeoutMs, undefined, { signal }).then(
+        (): WriteResult => ({ kind: 'retryable', error: new TimeoutError(`write took over ${this.w.opts.writeTimeoutMs} ms`) }),
+        (): WriteResult => ({ kind: 'retryable', error: new Error('shutting down') }),
+      );
+      const result = await Promise.race([write, timeout]);
+      return result.kind === 'success' || result.error instanceof Error ? result : { ...result, error: asError(result.error) };
     } catch (err) {
-      // The port says adapters answer with a result; a throw is treated as transient.
-      return { kind: 'retryable', error: err as Error };
+      // The port says adapters answer with a result; a throw (even a synchronous one) is treated as transient.
+      return { kind: 'retryable', error: asError(err) };
     } finally {
-      ac.abort();
+      done.abort();
     }
   }
 

@@ -7,7 +7,7 @@ import { PoolBusyError, type DecodePool, type OtlpFormat, type OtlpSignal } from
 import type { Writer } from '../pipeline/writer.ts';
 
 export type IngestOutcome =
-  /** Stored (rejected > 0 or a message: partial success). */
+  /** Queued for storage (rejected > 0 or a message: partial success). */
   | { kind: 'ok'; accepted: number; rejected: number; errorMessage: string }
   /** Undecodable: 400 / INVALID_ARGUMENT, not retried. */
   | { kind: 'invalid'; message: string }
@@ -24,6 +24,8 @@ export class Ingest {
   private readonly metrics: Metrics;
   private readonly logger: Logger;
   private loggedOverload = 0;
+  private loggedWorkerFailure = 0;
+  private closed = false;
 
   constructor(pool: DecodePool, writer: Writer, metrics: Metrics, logger: Logger) {
     this.pool = pool;
@@ -48,6 +50,11 @@ export class Ingest {
     return { kind: 'unavailable', message, retryAfterMs: RETRY_AFTER_MS };
   }
 
+  /** Refuses all further requests (shutdown: the writer is about to drain). */
+  close(): void {
+    this.closed = true;
+  }
+
   /** Counts a request refused before decoding (oversized, bad content type …). */
   countRefusedRequest(transport: Transport, reason: string): void {
     this.metrics.refusedRequests.inc({ transport, reason });
@@ -55,6 +62,7 @@ export class Ingest {
 
   /** Admits, decodes and queues one request. `owned`: the caller will not touch body again, so its memory may move to the worker. */
   async handle(transport: Transport, signal: OtlpSignal, format: OtlpFormat, body: Uint8Array, owned = false): Promise<IngestOutcome> {
+    if (this.closed) return this.refuseRequest(transport, 'shutting_down', 'the collector is shutting down');
     const reserved = body.byteLength;
     if (!this.writer.reserve(reserved)) return this.refuseRequest(transport, 'queue_full', 'the write queue is full');
     let out;
@@ -63,7 +71,19 @@ export class Ingest {
     } catch (err) {
       this.writer.release(reserved);
       if (err instanceof PoolBusyError) return this.refuseRequest(transport, 'workers_busy', err.message);
-      throw err;
+      // A worker that died (out of memory, a bug) is not the client's fault: ask it to retry.
+      this.metrics.refusedRequests.inc({ transport, reason: 'worker_failed' });
+      const now = Date.now();
+      if (now - this.loggedWorkerFailure > 60_000) {
+        this.loggedWorkerFailure = now;
+        this.logger.error({ transport, signal, err: (err as Error).message }, 'a decode worker failed; the request was refused as retryable');
+      }
+      return { kind: 'unavailable', message: 'decoding failed on the server; retry', retryAfterMs: RETRY_AFTER_MS };
+    }
+    if (this.closed) {
+      // Decoded after the writer began draining: the client is told to retry, nothing is queued.
+      this.writer.release(reserved);
+      return this.refuseRequest(transport, 'shutting_down', 'the collector is shutting down');
     }
     this.metrics.decodeDuration.observe({ signal }, out.seconds);
     const accepted = signal === 'traces' ? this.metrics.acceptedSpans : this.metrics.acceptedLogs;

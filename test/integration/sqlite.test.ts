@@ -24,6 +24,19 @@ describe('sqlite store', () => {
     expect(left.map((r) => r.trace_id)).toEqual([fresh.traceId]);
   });
 
+  it('answers a full disk as retryable, keeping the real error (SQLite rolls back by itself)', () => {
+    const db = openDatabase(join(tempDir(), 'full.db'));
+    const store = new SqliteStore(db);
+    const pages = (db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count;
+    db.exec(`PRAGMA max_page_count = ${pages + 2}`);
+    const spans = Array.from({ length: 200 }, () => makeSpan());
+    const r = store.writeSpans(createEncoder().encodeSpans(spans).map((c) => c.data));
+    expect(r.kind).toBe('retryable');
+    expect(r.kind !== 'success' && r.error.message).toMatch(/full/i);
+    db.exec('PRAGMA max_page_count = 1000000');
+    expect(store.writeSpans(createEncoder().encodeSpans(spans).map((c) => c.data)).kind).toBe('success');
+  });
+
   it('answers trace-by-id and service+time searches from indexes', () => {
     const db = openDatabase(join(tempDir(), 'i.db'));
     const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join(' | ');

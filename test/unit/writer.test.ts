@@ -60,6 +60,27 @@ describe('writer', () => {
     expect(await metric('tracehouse_writer_dropped_rows_total')).toBe(0);
   });
 
+  it('retries a backend that throws synchronously or rejects with a non-Error, without crashing', async () => {
+    const { writer, put, stored, gate } = await setup();
+    const inner = gate.backend;
+    let calls = 0;
+    const faulty = Object.create(inner, {
+      writeSpans: {
+        value: (b: Parameters<typeof inner.writeSpans>[0]) => {
+          calls++;
+          if (calls === 1) throw 'sync string';
+          if (calls === 2) return Promise.reject(undefined);
+          return inner.writeSpans(b);
+        },
+      },
+    });
+    (writer as unknown as { backend: unknown }).backend = faulty;
+    put(3);
+    await writer.drain();
+    expect(calls).toBe(3);
+    expect(await stored()).toBe(3);
+  });
+
   it('drops and counts a batch that fails permanently', async () => {
     const { writer, put, stored, gate, metric } = await setup();
     gate.failNext(1, { kind: 'permanent', error: new Error('bad data') });

@@ -102,12 +102,23 @@ class SqliteBackend implements StorageBackend {
     return this.db;
   }
 
-  private async write(op: 'spans' | 'logs', batch: WriteBatch): Promise<WriteResult> {
+  /** Writes in flight by batch id: a retry of a write that timed out waits for that write instead of inserting again. */
+  private readonly inFlight = new Map<string, Promise<WriteResult>>();
+
+  private write(op: 'spans' | 'logs', batch: WriteBatch): Promise<WriteResult> {
     this.open();
-    const reply = await this.request({ id: this.nextId++, op, chunks: batch.chunks });
-    if (!('result' in reply)) return { kind: 'permanent', error: new Error('unexpected reply from the sqlite write thread') };
-    const { kind, message } = reply.result;
-    return kind === 'success' ? { kind } : { kind, error: new Error(message ?? 'sqlite write failed') };
+    const key = `${op}/${batch.batchId}`;
+    let p = this.inFlight.get(key);
+    if (!p) {
+      p = this.request({ id: this.nextId++, op, chunks: batch.chunks }).then((reply): WriteResult => {
+        if (!('result' in reply)) return { kind: 'permanent', error: new Error('unexpected reply from the sqlite write thread') };
+        const { kind, message } = reply.result;
+        return kind === 'success' ? { kind } : { kind, error: new Error(message ?? 'sqlite write failed') };
+      });
+      this.inFlight.set(key, p);
+      void p.finally(() => this.inFlight.delete(key));
+    }
+    return p;
   }
 
   writeSpans(batch: WriteBatch): Promise<WriteResult> {

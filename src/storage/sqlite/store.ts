@@ -40,6 +40,9 @@ CREATE INDEX IF NOT EXISTS logs_service_time ON logs (service_name, time_ns);
 CREATE INDEX IF NOT EXISTS logs_time ON logs (time_ns);
 `;
 
+/** SQLite result codes that pass with time or space: BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN, PROTOCOL. */
+const TRANSIENT = new Set([5, 6, 7, 10, 13, 14, 15]);
+
 /** SQLite INTEGER is signed 64-bit: times past 2262 are clamped in the index columns (the doc keeps them exact). */
 export function clampNs(ns: bigint): bigint {
   return ns > INT64_MAX ? INT64_MAX : ns;
@@ -77,14 +80,15 @@ export class SqliteStore {
         fn();
         this.db.exec('COMMIT');
       } catch (err) {
-        this.db.exec('ROLLBACK');
+        // SQLite has already rolled back after some errors (disk full, I/O): a second ROLLBACK
+        // would throw and hide the real error.
+        if (this.db.isTransaction) this.db.exec('ROLLBACK');
         throw err;
       }
       return { kind: 'success' };
     } catch (err) {
-      // SQLITE_BUSY / SQLITE_FULL pass with time; anything else is about the data.
-      const msg = (err as Error).message;
-      return /busy|locked|full|disk/i.test(msg) ? { kind: 'retryable', error: err as Error } : { kind: 'permanent', error: err as Error };
+      const error = err instanceof Error ? err : new Error(String(err));
+      return TRANSIENT.has(Number((err as { errcode?: number }).errcode) & 0xff) ? { kind: 'retryable', error } : { kind: 'permanent', error };
     }
   }
 
