@@ -199,7 +199,10 @@ export interface StorageBackend {
   writeLogs(batch: WriteBatch): Promise<WriteResult>;
   /** All spans of a trace (any order), or [] when unknown. */
   getTrace(traceId: string): Promise<SpanRow[]>;
-  /** Matching traces, newest first. */
+  /**
+   * Matching traces: the `limit` traces whose newest matching span starts latest, returned
+   * newest trace start first.
+   */
   searchTraces(query: TraceQuery): Promise<TraceSummary[]>;
   /** Matching log records, newest first. */
   searchLogs(query: LogQuery): Promise<LogRow[]>;

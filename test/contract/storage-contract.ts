@@ -97,6 +97,27 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       expect(await ids({ service, startNano: base, endNano: base + 2000n * MS, limit: 10 })).toEqual([fast.traceId, slow.traceId].sort());
     });
 
+    it('ranks traces by their newest matching span, then returns them newest trace first', async () => {
+      const service = 'svc-' + randomUUID();
+      const t = BigInt(Date.now()) * MS;
+      // A starts earlier but its matching span is newer than B's.
+      const a = makeTrace(1, { serviceName: service, name: 'a-root', startTimeUnixNano: t - 1000n * MS, endTimeUnixNano: t - 900n * MS });
+      const aHit = makeSpan({ serviceName: service, traceId: a[0]!.traceId, parentSpanId: a[0]!.spanId, name: 'hit', startTimeUnixNano: t - 100n * MS, endTimeUnixNano: t - 90n * MS });
+      const b = makeTrace(1, { serviceName: service, name: 'hit', startTimeUnixNano: t - 500n * MS, endTimeUnixNano: t - 400n * MS });
+      await writeSpans(backend, [...a, aHit, ...b]);
+      expect((await backend.searchTraces({ service, name: 'hit', limit: 1 })).map((x) => x.traceId)).toEqual([a[0]!.traceId]);
+      expect((await backend.searchTraces({ service, name: 'hit', limit: 2 })).map((x) => x.traceId)).toEqual([b[0]!.traceId, a[0]!.traceId]);
+    });
+
+    it('returns `limit` traces even when each has many matching spans', async () => {
+      const service = 'svc-' + randomUUID();
+      const t = BigInt(Date.now()) * MS;
+      const traces = Array.from({ length: 25 }, (_, i) => makeTrace(150, { serviceName: service, startTimeUnixNano: t - BigInt(i) * 1000n * MS, endTimeUnixNano: t - BigInt(i) * 1000n * MS + MS }));
+      await writeSpans(backend, traces.flat());
+      const found = await backend.searchTraces({ service, limit: 20 });
+      expect(found.map((x) => x.traceId)).toEqual(traces.slice(0, 20).map((tr) => tr[0]!.traceId));
+    });
+
     it('searches traces by attribute value of any type', async () => {
       const service = 'svc-' + randomUUID();
       const a = makeSpan({ serviceName: service, attributes: [{ key: 'http.route', value: { stringValue: '/a' } }, { key: 'retries', value: { intValue: '3' } }] });

@@ -233,7 +233,13 @@ class ClickhouseBackend implements StorageBackend {
     if (limit === 0) return [];
     const q = { ...query, limit };
     const parts = await Promise.all(this.#readShards().map((s) => searchTracesOnShard(s.shard.client, s.schema, q)));
-    return parts.flat().sort(byNewestTrace).slice(0, limit);
+    // Merge by the port's ranking (newest matching span), cut to the limit, then order by trace start.
+    return parts
+      .flat()
+      .sort((a, b) => (a.newestMatch === b.newestMatch ? (a.traceId < b.traceId ? -1 : 1) : a.newestMatch > b.newestMatch ? -1 : 1))
+      .slice(0, limit)
+      .map(({ newestMatch: _, ...summary }) => summary)
+      .sort(byNewestTrace);
   }
 
   async searchLogs(query: LogQuery): Promise<LogRow[]> {

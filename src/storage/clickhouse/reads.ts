@@ -63,8 +63,11 @@ WHERE TraceId = {id:String} AND ${WITHIN_BOUNDS}`;
   return (await rows(client, sql, { id: traceId })).map(decodeSpan);
 }
 
+/** A shard's trace summary with the start of its newest matching span, by which shards' results merge. */
+export type RankedSummary = TraceSummary & { newestMatch: bigint };
+
 /** Summaries of the newest matching traces on this shard (at most query.limit). */
-export async function searchTracesOnShard(client: ClickHouseClient, o: SchemaOptions, q: TraceQuery): Promise<TraceSummary[]> {
+export async function searchTracesOnShard(client: ClickHouseClient, o: SchemaOptions, q: TraceQuery): Promise<RankedSummary[]> {
   const traces = qualified(o, tableNames(o).traces);
   const where = ["TraceId != ''"];
   const params: Params = { limit: q.limit };
@@ -97,19 +100,20 @@ export async function searchTracesOnShard(client: ClickHouseClient, o: SchemaOpt
     params[`ak${i}`] = a.key;
     params[`av${i}`] = a.value;
   });
-  // Candidates: the traces whose matching spans are newest. With no span-level filter that is
-  // exactly the newest traces; the summaries below cover every span of each candidate.
+  // Candidates: the traces whose newest matching span is newest (the port's ranking, as every
+  // backend does it); the summaries below cover every span of each candidate.
   const candidates = await rows(
     client,
-    `SELECT TraceId FROM ${traces}
+    `SELECT TraceId, toString(max(toUnixTimestamp64Nano(Timestamp))) FROM ${traces}
 WHERE ${where.join('\n  AND ')}
 GROUP BY TraceId
-ORDER BY min(Timestamp) DESC, TraceId
+ORDER BY max(Timestamp) DESC, TraceId
 LIMIT {limit:UInt32}`,
     params,
   );
   if (candidates.length === 0) return [];
   const ids = candidates.map((r) => r[0] as string);
+  const rank = new Map(candidates.map((r) => [r[0] as string, BigInt(r[1] as string)]));
   const sql = `${lookupBounds(o, 'has({ids:Array(String)}, TraceId)')}
 SELECT
     TraceId,
@@ -128,6 +132,7 @@ GROUP BY TraceId`;
   return (await rows(client, sql, { ids })).map((r) => {
     const hasRoot = Boolean(r[5]);
     return {
+      newestMatch: rank.get(r[0] as string) ?? 0n,
       traceId: r[0] as string,
       startTimeUnixNano: BigInt(r[1] as string),
       durationNano: BigInt(r[2] as string),

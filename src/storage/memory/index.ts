@@ -136,13 +136,20 @@ class MemoryBackend implements StorageBackend {
   }
 
   async searchTraces(q: TraceQuery): Promise<TraceSummary[]> {
-    const out: TraceSummary[] = [];
     const wantAttrs = (q.attributes?.length ?? 0) > 0;
     const matches = (e: SpanEntry) => spanFactsMatch(e, q) && (!wantAttrs || attributesMatch(spanFromJson(docOf(e)).attributes, q));
+    // Rank traces by their newest matching span (the port's ranking), keep `limit`, then order by trace start.
+    const ranked: { newest: bigint; spans: SpanEntry[] }[] = [];
     for (const spans of this.byTrace.values()) {
-      if (spans.some(matches)) out.push(summarizeTrace(spans));
+      let newest: bigint | undefined;
+      for (const s of spans) if ((newest === undefined || s.startTimeUnixNano > newest) && matches(s)) newest = s.startTimeUnixNano;
+      if (newest !== undefined) ranked.push({ newest, spans });
     }
-    return out.sort(byNewestTrace).slice(0, q.limit);
+    ranked.sort((a, b) => (a.newest === b.newest ? 0 : a.newest > b.newest ? -1 : 1));
+    return ranked
+      .slice(0, q.limit)
+      .map((r) => summarizeTrace(r.spans))
+      .sort(byNewestTrace);
   }
 
   async searchLogs(q: LogQuery): Promise<LogRow[]> {

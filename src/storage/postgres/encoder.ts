@@ -1,7 +1,7 @@
 // Encodes normalized rows into COPY tuples (binary or text) in the decode workers. Chunks carry
 // tuples only, no header or trailer, so the writer can concatenate them; the adapter frames a
 // batch when it streams it. Column order is columns.ts.
-import type { EncodedChunk, LogRow, ResourceInfo, RowEncoder, SpanEvent, SpanRow } from '../backend.ts';
+import type { EncodedChunk, LogRow, RowEncoder, SpanEvent, SpanRow } from '../backend.ts';
 import { LOG_COLUMNS, SPAN_COLUMNS, type CopyFormat } from './columns.ts';
 import { escapeText } from './escape.ts';
 import { pushTokens } from './tokens.ts';
@@ -26,6 +26,8 @@ interface TupleSink {
   /** Integers below 2^53 into int8[]. */
   int8array(values: number[]): void;
   take(): Uint8Array;
+  /** Forgets anything written since the last take() (an encode that threw partway). */
+  reset(): void;
 }
 
 function invalidId(what: string, hex: string): Error {
@@ -35,6 +37,10 @@ function invalidId(what: string, hex: string): Error {
 class BinarySink implements TupleSink {
   private buf = Buffer.allocUnsafe(1 << 20);
   private off = 0;
+
+  reset(): void {
+    this.off = 0;
+  }
 
   private ensure(n: number): void {
     if (this.off + n <= this.buf.length) return;
@@ -135,6 +141,11 @@ class TextSink implements TupleSink {
   private parts: string[] = [];
   private row: string[] = [];
 
+  reset(): void {
+    this.parts = [];
+    this.row = [];
+  }
+
   begin(): void {
     this.row = [];
   }
@@ -192,19 +203,6 @@ function eventsJson(events: SpanEvent[]): string {
   );
 }
 
-/** Attribute tokens of a resource, shared by many rows of one request: computed once. */
-function memoTokens(): (r: ResourceInfo) => number[] {
-  const cache = new Map<ResourceInfo, number[]>();
-  return (r) => {
-    let t = cache.get(r);
-    if (t === undefined) {
-      t = [];
-      pushTokens(r.attributes, t);
-      cache.set(r, t);
-    }
-    return t;
-  };
-}
 
 /** JSON of objects that many rows of one request share (resource, scope), stringified once. */
 function memoJson(): (o: object) => string {
@@ -233,8 +231,8 @@ class PostgresEncoder implements RowEncoder {
   encodeSpans(rows: SpanRow[]): EncodedChunk[] {
     if (rows.length === 0) return [];
     const w = this.sink;
+    w.reset();
     const json = memoJson();
-    const resourceTokens = memoTokens();
     const tokens: number[] = [];
     for (const r of rows) {
       w.begin(SPAN_COLUMNS.length);
@@ -254,8 +252,8 @@ class PostgresEncoder implements RowEncoder {
       w.json(json(r.resource));
       w.json(json(r.scope));
       w.json(r.attributes.length === 0 ? '[]' : JSON.stringify(r.attributes));
+      // Span attributes only: the port's attribute search is about what one span carries.
       tokens.length = 0;
-      tokens.push(...resourceTokens(r.resource));
       pushTokens(r.attributes, tokens);
       w.int8array(tokens);
       w.int8n(r.droppedAttributesCount);
@@ -271,6 +269,7 @@ class PostgresEncoder implements RowEncoder {
   encodeLogs(rows: LogRow[]): EncodedChunk[] {
     if (rows.length === 0) return [];
     const w = this.sink;
+    w.reset();
     const json = memoJson();
     for (const r of rows) {
       w.begin(LOG_COLUMNS.length);

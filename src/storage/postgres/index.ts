@@ -221,7 +221,13 @@ class PostgresBackend implements StorageBackend {
       } catch (err) {
         return { kind: 'permanent', error: new Error(`postgres: undecodable ${signal} batch: ${toError(err).message}`) };
       }
-      await this.parts.ensure(signal, days);
+      try {
+        await this.parts.ensure(signal, days);
+      } catch (err) {
+        // Creating a partition can race other instances or clocks at the window edges; the rows
+        // are not at fault, so the batch is retried rather than dropped.
+        return { kind: 'retryable', error: new Error(`postgres: creating partitions for a ${signal} batch: ${toError(err).message}`) };
+      }
       client = await this.pool.connect();
       if (!this.staged.has(client)) {
         // Both staging tables at once, once per connection: temporary, so unlogged and private.
@@ -238,6 +244,13 @@ class PostgresBackend implements StorageBackend {
       client.release();
       return SUCCESS;
     } catch (err) {
+      // A staging table that vanished (DISCARD TEMP, a transaction-mode pooler) would fail this
+      // connection forever: drop the connection so the retry gets a fresh one.
+      if (client && err instanceof pg.DatabaseError && err.code === '42P01') {
+        this.staged.delete(client);
+        client.release(true);
+        return failure(err);
+      }
       if (client) {
         if (inTx && !isConnectionError(err)) {
           const rolledBack = await client.query('ROLLBACK').then(

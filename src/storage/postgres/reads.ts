@@ -217,7 +217,8 @@ export class Reads {
     // spans must not crowd out the others, hence the rounds that exclude traces already seen.
     const seen = new Map<string, Buffer>();
     let before: bigint | undefined;
-    for (let round = 0; round < 16 && seen.size < limit; round++) {
+    // Each round adds at least one unseen trace (its first row is unseen), so `limit` rounds bound the walk.
+    for (let round = 0; round < limit && seen.size < limit; round++) {
       const rp = new Params();
       rp.values.push(...p.values);
       const where = [...conds];

@@ -1,6 +1,5 @@
 // Attribute search tokens: one 53-bit hash per attribute of "key renders as value" (the rendering
-// of anyValueToString, the port's search semantics), for the span's and its resource's
-// attributes. Spans keep them in an int8[] column under a GIN index, so an attribute search is an
+// of anyValueToString, the port's search semantics), for the span's own attributes. Spans keep them in an int8[] column under a GIN index, so an attribute search is an
 // index lookup of `attr_tokens @> ARRAY[token]` whatever the value's type, and the exact typed
 // attributes stay in plain json columns that PostgreSQL need not parse into jsonb (which doubled
 // the server's CPU per span). A false match needs a 53-bit collision; it is not rechecked.
