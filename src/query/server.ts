@@ -12,19 +12,25 @@ export class BadParameter extends Error {
 }
 
 const HEX32 = /^[0-9a-fA-F]{32}$/;
+const INT64_MAX = (1n << 63n) - 1n;
 const DEFAULT_LIMIT = 20;
 
 /** Nanoseconds from decimal unix nanoseconds or an ISO 8601 / RFC 3339 date. */
 export function parseTime(name: string, v: string): bigint {
-  if (/^\d{1,20}$/.test(v)) return BigInt(v);
+  if (/^\d{1,20}$/.test(v)) {
+    const ns = BigInt(v);
+    if (ns > INT64_MAX) throw new BadParameter(`${name}: beyond the latest storable time (int64 nanoseconds), got '${v}'`);
+    return ns;
+  }
   const ms = Date.parse(v);
   if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(ms)) throw new BadParameter(`${name}: expected unix nanoseconds or an RFC 3339 time, got '${v}'`);
   return BigInt(ms) * 1_000_000n;
 }
 
 function parseMs(name: string, v: string): bigint {
-  if (!/^\d+(\.\d+)?$/.test(v)) throw new BadParameter(`${name}: expected a non-negative number of milliseconds, got '${v}'`);
-  return BigInt(Math.round(Number(v) * 1_000_000));
+  const ms = Number(v);
+  if (!/^\d{1,15}(\.\d+)?$/.test(v) || !Number.isFinite(ms)) throw new BadParameter(`${name}: expected a non-negative number of milliseconds, got '${v}'`);
+  return BigInt(Math.round(ms * 1_000_000));
 }
 
 function parseIntParam(name: string, v: string, min: number, max: number): number {
@@ -124,7 +130,13 @@ export class QueryServer {
     }
     if (path === '/v1/traces') return send(res, 200, renderSummaries(await this.backend.searchTraces(parseTraceQuery(url.searchParams, this.maxLimit))));
     if (path === '/v1/logs') return send(res, 200, renderLogs(await this.backend.searchLogs(parseLogQuery(url.searchParams, this.maxLimit))));
-    const id = decodeURIComponent(path.slice('/v1/traces/'.length));
+    const raw = path.slice('/v1/traces/'.length);
+    let id: string;
+    try {
+      id = decodeURIComponent(raw);
+    } catch {
+      throw new BadParameter(`traceId: malformed escape in '${raw}'`);
+    }
     if (!HEX32.test(id)) throw new BadParameter(`traceId: expected 32 hex characters, got '${id}'`);
     const spans = await this.backend.getTrace(id.toLowerCase());
     if (spans.length === 0) return send(res, 404, { error: `trace ${id.toLowerCase()} not found` });

@@ -5,11 +5,6 @@ import { anyValueToString, type KeyValue, type LogQuery, type LogRow, type SpanR
 /** The columns of a span that searches and summaries use (a store may hold only these, plus the document). */
 export type SpanFacts = Pick<SpanRow, 'traceId' | 'spanId' | 'parentSpanId' | 'serviceName' | 'name' | 'startTimeUnixNano' | 'endTimeUnixNano' | 'durationNano' | 'statusCode'>;
 
-/** True when this one span satisfies every span-level condition of the query. */
-export function spanMatches(s: SpanRow, q: TraceQuery): boolean {
-  return spanFactsMatch(s, q) && attributesMatch(s.attributes, q);
-}
-
 /** The conditions of a query other than attributes. */
 export function spanFactsMatch(s: SpanFacts, q: TraceQuery): boolean {
   if (q.service !== undefined && s.serviceName !== q.service) return false;

@@ -63,6 +63,8 @@ class MemoryBackend implements StorageBackend {
   private readonly spans = new Fifo<SpanEntry>();
   private readonly logs = new Fifo<LogEntry>();
   private readonly byTrace = new Map<string, SpanEntry[]>();
+  /** Span ids stored per trace, so a resent span is recognized in O(1) however large its trace. */
+  private readonly idsByTrace = new Map<string, Set<string>>();
   private logSeq = 0;
   private readonly maxSpans: number;
   private readonly maxLogs: number;
@@ -81,8 +83,9 @@ class MemoryBackend implements StorageBackend {
   async writeSpans(batch: WriteBatch): Promise<WriteResult> {
     for (const { header: h, buf, docStart, docEnd } of chunkLineRefs<SpanHeader>(batch.chunks)) {
       const list = this.byTrace.get(h[0]);
+      const ids = this.idsByTrace.get(h[0]);
       // A retried batch or a client's resend carries spans already stored: keep one copy.
-      if (list?.some((s) => s.spanId === h[1])) continue;
+      if (ids?.has(h[1])) continue;
       const e: SpanEntry = {
         traceId: h[0],
         spanId: h[1],
@@ -98,8 +101,13 @@ class MemoryBackend implements StorageBackend {
         docEnd,
       };
       this.spans.push(e, docEnd - docStart);
-      if (list) list.push(e);
-      else this.byTrace.set(e.traceId, [e]);
+      if (list && ids) {
+        list.push(e);
+        ids.add(e.spanId);
+      } else {
+        this.byTrace.set(e.traceId, [e]);
+        this.idsByTrace.set(e.traceId, new Set([e.spanId]));
+      }
     }
     this.evict();
     return { kind: 'success' };
@@ -120,7 +128,11 @@ class MemoryBackend implements StorageBackend {
       const s = this.spans.shift()!;
       const list = this.byTrace.get(s.traceId)!;
       list.splice(list.indexOf(s), 1);
-      if (list.length === 0) this.byTrace.delete(s.traceId);
+      this.idsByTrace.get(s.traceId)!.delete(s.spanId);
+      if (list.length === 0) {
+        this.byTrace.delete(s.traceId);
+        this.idsByTrace.delete(s.traceId);
+      }
       spans++;
     }
     while (this.logs.length > this.maxLogs || (this.logs.length > 0 && this.spans.bytes + this.logs.bytes > this.maxBytes)) {
