@@ -71,13 +71,16 @@ describe('bad-*.bin fixtures that keep the good items', () => {
     expect(r.errorMessage).toBe('1 span rejected: timestamp beyond 2262-04-11 (int64 nanoseconds) (1)');
   });
 
-  it('bad-logs-ids.bin: wrong-length ids reject the record, zero ids mean not linked', () => {
+  it('bad-logs-ids.bin: every record is kept; wrong-length or zero ids are stored as not linked', () => {
     const r = decodeLogsProto(fixture('bad-logs-ids.bin'), LIMITS);
     expect(r.rows.map((l) => [l.eventName, l.traceId, l.spanId])).toEqual([
+      ['short trace id', '', 'eee19b7ec3c1b174'],
+      ['long span id', '5b8efff798038103d269b633813fc60c', ''],
       ['zero ids', '', ''],
       ['linked', '5b8efff798038103d269b633813fc60c', 'eee19b7ec3c1b174'],
     ]);
-    expect(r.errorMessage).toBe('2 log records rejected: invalid trace id (1), invalid span id (1)');
+    expect(r.rejected).toBe(0);
+    expect(r.errorMessage).toBe('');
   });
 
   it('bad-logs-nesting.bin: the record with a 1000-deep body is rejected, the other kept', () => {

@@ -291,7 +291,7 @@ describe('decodeLogsJson', () => {
     expect(rows[0]).toMatchObject({ severityNumber: 14, severityText: 'W', eventName: 'e', observedTimeUnixNano: 7n, body: {}, traceId: '', spanId: '' });
   });
 
-  it('treats empty or zero ids as not linked and rejects malformed ones', () => {
+  it('treats empty, zero and malformed ids as not linked, keeping every record', () => {
     const { rows, rejected, errorMessage } = logs({
       resourceLogs: [
         {
@@ -311,9 +311,11 @@ describe('decodeLogsJson', () => {
     expect(rows.map((r) => [r.eventName, r.traceId, r.spanId])).toEqual([
       ['a', '', ''],
       ['b', '', ''],
+      ['c', '', ''],
+      ['d', '', ''],
     ]);
-    expect(rejected).toBe(2);
-    expect(errorMessage).toBe('2 log records rejected: invalid trace id (1), invalid span id (1)');
+    expect(rejected).toBe(0);
+    expect(errorMessage).toBe('');
   });
 
   it('rejects a record whose body nests too deep', () => {

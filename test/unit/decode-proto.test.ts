@@ -515,7 +515,7 @@ describe('decodeLogsProto', () => {
     );
   });
 
-  it('keeps records with empty or all-zero ids as not linked and rejects ids of the wrong length', () => {
+  it('keeps records with empty, all-zero or wrong-length ids, stored as not linked', () => {
     const logs = [
       sampleLog({ traceId: new Uint8Array(0), spanId: new Uint8Array(0), eventName: 'unlinked' }),
       sampleLog({ traceId: new Uint8Array(16), spanId: new Uint8Array(8), eventName: 'zero' }),
@@ -526,9 +526,11 @@ describe('decodeLogsProto', () => {
     expect(rows.map((r) => [r.eventName, r.traceId, r.spanId])).toEqual([
       ['unlinked', '', ''],
       ['zero', '', ''],
+      ['payment.failed', '', 'eee19b7ec3c1b174'],
+      ['payment.failed', '5b8efff798038103d269b633813fc60c', ''],
     ]);
-    expect(rejected).toBe(2);
-    expect(errorMessage).toBe('2 log records rejected: invalid trace id (1), invalid span id (1)');
+    expect(rejected).toBe(0);
+    expect(errorMessage).toBe('');
   });
 
   it('rejects a record whose body nests too deep and keeps the others', () => {

@@ -496,14 +496,15 @@ const SEVERITY_NUMBERS: ReadonlyMap<string, number> = new Map(
 function logRecord(v: unknown, resource: ResourceInfo, scope: ScopeInfo, serviceName: string, rows: LogRow[], rej: Rejections): void {
   if (!isObject(v)) fail('', 'a LogRecord object', v);
   tooDeep = false;
-  // Empty or all-zero ids mean "not linked"; only a malformed id rejects the record.
-  const traceId = hexId(v, 'traceId', 'trace_id', 16);
-  const spanId = hexId(v, 'spanId', 'span_id', 8);
+  // Empty, all-zero or malformed ids mean "not linked" (OTLP: a log record with an invalid trace
+  // id is treated as not linked to a trace): the record itself is good data and is kept.
+  const traceId = hexId(v, 'traceId', 'trace_id', 16) ?? '';
+  const spanId = hexId(v, 'spanId', 'span_id', 8) ?? '';
   const row: LogRow = {
     timeUnixNano: uint64Field(v, 'timeUnixNano', 'time_unix_nano'),
     observedTimeUnixNano: uint64Field(v, 'observedTimeUnixNano', 'observed_time_unix_nano'),
-    traceId: traceId ?? '',
-    spanId: spanId ?? '',
+    traceId,
+    spanId,
     flags: uint32Field(v, 'flags', 'flags'),
     severityNumber: enumField(v, 'severityNumber', 'severity_number', SEVERITY_NUMBERS),
     severityText: stringField(v, 'severityText', 'severity_text'),
@@ -515,8 +516,6 @@ function logRecord(v: unknown, resource: ResourceInfo, scope: ScopeInfo, service
     attributes: attributes(v),
     droppedAttributesCount: uint32Field(v, 'droppedAttributesCount', 'dropped_attributes_count'),
   };
-  if (traceId === null) return rej.add(REASON_TRACE_ID);
-  if (spanId === null) return rej.add(REASON_SPAN_ID);
   if (tooDeep) return rej.add(REASON_TOO_DEEP);
   if (row.timeUnixNano > MAX_TIME_NS || row.observedTimeUnixNano > MAX_TIME_NS) return rej.add(REASON_TIME);
   rows.push(row);

@@ -740,9 +740,10 @@ function readLogRecord(
     }
   }
   checkEnd(r, end, 'LogRecord');
-  // Empty or all-zero ids mean "not linked"; only a wrong length rejects the record.
-  if (traceId === null) return rej.add(REASON_TRACE_ID);
-  if (spanId === null) return rej.add(REASON_SPAN_ID);
+  // Empty, all-zero or malformed ids mean "not linked" (OTLP: a log record with an invalid trace
+  // id is treated as not linked to a trace): the record itself is good data and is kept.
+  if (traceId === null) traceId = '';
+  if (spanId === null) spanId = '';
   if (tooDeep) return rej.add(REASON_TOO_DEEP);
   if (timeUnixNano > MAX_TIME_NS || observedTimeUnixNano > MAX_TIME_NS) return rej.add(REASON_TIME);
   attributes = dedupeAttributes(attributes);
