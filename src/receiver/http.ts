@@ -314,8 +314,11 @@ export class HttpReceiver {
       this.ingest.countRefusedRequest('http', 'too_large');
       return this.sendStatus(req, res, format, 413, GRPC.RESOURCE_EXHAUSTED, `request of ${declared} bytes is over the limit of ${this.maxMessageBytes} bytes`);
     }
-    if (this.ingest.overloaded) {
-      // Refused before the body is read: an overloaded collector should not also spend the bandwidth and memory.
+    // Refused before the body is read: an overloaded collector should not also spend the bandwidth
+    // and memory. A declared body takes its room in the queue budget before it arrives, so many
+    // concurrent uploads cannot together outgrow writer.maxQueueBytes.
+    const held = declared !== undefined && declared > 0 ? declared : undefined;
+    if (held !== undefined ? !this.ingest.reserveBody(held) : this.ingest.overloaded) {
       this.ingest.countRefusedRequest('http', 'queue_full');
       return this.answer(req, res, signal, format, { kind: 'unavailable', message: 'the write queue is full', retryAfterMs: OVERLOAD_RETRY_AFTER_MS });
     }
@@ -325,6 +328,7 @@ export class HttpReceiver {
     try {
       body = await this.readBody(req, encoding, declared);
     } catch (err) {
+      if (held !== undefined) this.ingest.releaseBody(held);
       if (err instanceof BodyError) {
         this.ingest.countRefusedRequest('http', err.reason);
         return this.sendStatus(req, res, format, err.status, err.grpcCode, err.message);
@@ -337,7 +341,7 @@ export class HttpReceiver {
       throw err;
     }
     // The body buffer is ours alone (readBody sized it), so it moves to the worker without a copy.
-    const outcome = await this.ingest.handle('http', signal, format, body, true);
+    const outcome = await this.ingest.handle('http', signal, format, body, true, held);
     this.answer(req, res, signal, format, outcome);
   }
 

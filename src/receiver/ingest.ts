@@ -55,16 +55,35 @@ export class Ingest {
     this.closed = true;
   }
 
+  /**
+   * Reserves queue room for a body before it is read (its declared length), so concurrent
+   * uploads count against writer.maxQueueBytes while they arrive; false when the queue is full.
+   * Pass the reservation to handle(), or give it back with releaseBody() if the body never arrives.
+   */
+  reserveBody(bytes: number): boolean {
+    return !this.closed && this.writer.reserve(bytes);
+  }
+
+  releaseBody(bytes: number): void {
+    this.writer.release(bytes);
+  }
+
   /** Counts a request refused before decoding (oversized, bad content type …). */
   countRefusedRequest(transport: Transport, reason: string): void {
     this.metrics.refusedRequests.inc({ transport, reason });
   }
 
-  /** Admits, decodes and queues one request. `owned`: the caller will not touch body again, so its memory may move to the worker. */
-  async handle(transport: Transport, signal: OtlpSignal, format: OtlpFormat, body: Uint8Array, owned = false): Promise<IngestOutcome> {
-    if (this.closed) return this.refuseRequest(transport, 'shutting_down', 'the collector is shutting down');
-    const reserved = body.byteLength;
-    if (!this.writer.reserve(reserved)) return this.refuseRequest(transport, 'queue_full', 'the write queue is full');
+  /**
+   * Admits, decodes and queues one request. `owned`: the caller will not touch body again, so its
+   * memory may move to the worker. `reservedBytes`: room already taken with reserveBody().
+   */
+  async handle(transport: Transport, signal: OtlpSignal, format: OtlpFormat, body: Uint8Array, owned = false, reservedBytes?: number): Promise<IngestOutcome> {
+    const reserved = reservedBytes ?? body.byteLength;
+    if (this.closed) {
+      if (reservedBytes !== undefined) this.writer.release(reservedBytes);
+      return this.refuseRequest(transport, 'shutting_down', 'the collector is shutting down');
+    }
+    if (reservedBytes === undefined && !this.writer.reserve(reserved)) return this.refuseRequest(transport, 'queue_full', 'the write queue is full');
     let out;
     try {
       out = await this.pool.decode(signal, format, body, owned);
