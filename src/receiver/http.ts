@@ -387,7 +387,7 @@ export class HttpReceiver {
   }
 
   private sendStatus(req: IncomingMessage, res: ServerResponse, format: OtlpFormat, status: number, grpcCode: number, message: string, retryDelayMs?: number): void {
-    const body = format === 'json' ? JSON.stringify(statusObject(grpcCode, message)) : encodeStatus(grpcCode, message, retryDelayMs);
+    const body = format === 'json' ? JSON.stringify(statusObject(grpcCode, message, retryDelayMs)) : encodeStatus(grpcCode, message, retryDelayMs);
     this.send(req, res, status, format, body);
   }
 

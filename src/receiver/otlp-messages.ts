@@ -36,9 +36,10 @@ export function encodeExportResponse(signal: SignalName, rejected: number, error
   return type.encode(type.fromObject(exportResponse(signal, rejected, errorMessage))).finish();
 }
 
-/** google.rpc.Status as an OTLP/JSON-style object (details omitted). */
-export function statusObject(code: number, message: string): Record<string, unknown> {
-  return { code, message };
+/** google.rpc.Status in its proto3 JSON form, with a RetryInfo detail when a delay is given. */
+export function statusObject(code: number, message: string, retryDelayMs?: number): Record<string, unknown> {
+  if (retryDelayMs === undefined) return { code, message };
+  return { code, message, details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${retryDelayMs / 1000}s` }] };
 }
 
 /** Protobuf bytes of google.rpc.Status, with a RetryInfo detail when a delay is given. */

@@ -22,6 +22,10 @@ describe('OTLP/HTTP body budget', () => {
     const second = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: new Uint8Array(4000) });
     expect(second.status).toBe(503);
     expect(second.headers.get('retry-after')).not.toBeNull();
+    // In OTLP/JSON the google.rpc.Status carries the same RetryInfo as the protobuf body.
+    const json = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ resourceSpans: [] }).padEnd(4000, ' ') });
+    expect(json.status).toBe(503);
+    expect(await json.json()).toEqual({ code: 14, message: 'the write queue is full', details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '1s' }] });
 
     // The stalled upload is abandoned: its reservation is given back.
     slow.destroy();
