@@ -14,9 +14,15 @@ export interface DecodeTask {
   body: ArrayBuffer;
 }
 
+/** A worker's V8 heap size after a task. */
+export interface WorkerHeap {
+  threadId: number;
+  bytes: number;
+}
+
 export type DecodeOutput =
-  | { kind: 'ok'; accepted: number; rejected: number; errorMessage: string; chunks: EncodedChunk[]; seconds: number }
-  | { kind: 'invalid'; message: string; seconds: number };
+  | { kind: 'ok'; accepted: number; rejected: number; errorMessage: string; chunks: EncodedChunk[]; seconds: number; heap: WorkerHeap }
+  | { kind: 'invalid'; message: string; seconds: number; heap: WorkerHeap };
 
 /** Thrown by decode() when every worker is busy and the pending-task bound is reached. */
 export class PoolBusyError extends Error {

@@ -1,5 +1,7 @@
 // Decode worker (piscina): OTLP bytes in, backend-encoded row chunks out. Runs off the main
 // thread; what it returns is transferred, never structured-cloned span by span.
+import { getHeapStatistics } from 'node:v8';
+import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import type { EncodedChunk, EncoderSpec, RowEncoder } from '../storage/backend.ts';
 import { DecodeError, decodeLogsJson, decodeLogsProto, decodeTracesJson, decodeTracesProto, type DecodeLimits } from './decode/index.ts';
@@ -12,6 +14,11 @@ const encoder: RowEncoder = (await import(spec.module)).createEncoder(spec.optio
 function ownBuffer(c: EncodedChunk): EncodedChunk {
   if (c.data.byteOffset === 0 && c.data.byteLength === c.data.buffer.byteLength && c.data.buffer instanceof ArrayBuffer) return c;
   return { ...c, data: new Uint8Array(c.data) };
+}
+
+/** This worker's V8 heap size, reported with each result so the main thread can export it. */
+function heapOfThisThread(): { threadId: number; bytes: number } {
+  return { threadId, bytes: getHeapStatistics().total_heap_size };
 }
 
 function run(task: DecodeTask): DecodeOutput {
@@ -34,9 +41,9 @@ function run(task: DecodeTask): DecodeOutput {
       chunks = encoder.encodeLogs(r.rows);
     }
     chunks = chunks.map(ownBuffer);
-    return { kind: 'ok', accepted, rejected, errorMessage, chunks, seconds: (performance.now() - t0) / 1000 };
+    return { kind: 'ok', accepted, rejected, errorMessage, chunks, seconds: (performance.now() - t0) / 1000, heap: heapOfThisThread() };
   } catch (err: unknown) {
-    if (err instanceof DecodeError) return { kind: 'invalid', message: err.message, seconds: (performance.now() - t0) / 1000 };
+    if (err instanceof DecodeError) return { kind: 'invalid', message: err.message, seconds: (performance.now() - t0) / 1000, heap: heapOfThisThread() };
     throw err;
   }
 }

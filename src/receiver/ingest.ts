@@ -3,7 +3,7 @@
 // Transports only map the outcome to their status codes.
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics, Transport } from '../telemetry/metrics.ts';
-import { PoolBusyError, type DecodePool, type OtlpFormat, type OtlpSignal } from '../pipeline/pool.ts';
+import { PoolBusyError, type DecodePool, type OtlpFormat, type OtlpSignal, type WorkerHeap } from '../pipeline/pool.ts';
 import type { Writer } from '../pipeline/writer.ts';
 
 export type IngestOutcome =
@@ -48,6 +48,16 @@ export class Ingest {
       this.logger.warn({ transport, reason, queueBytes: this.writer.queueBytes }, 'refusing requests: ' + message);
     }
     return { kind: 'unavailable', message, retryAfterMs: RETRY_AFTER_MS };
+  }
+
+  private readonly workerHeaps = new Map<number, number>();
+
+  /** Keeps the worker-heap gauge at the sum of each worker's latest report. */
+  private noteWorkerHeap(h: WorkerHeap): void {
+    this.workerHeaps.set(h.threadId, h.bytes);
+    let sum = 0;
+    for (const b of this.workerHeaps.values()) sum += b;
+    this.metrics.workerHeapBytes.set(sum);
   }
 
   /** Refuses all further requests (shutdown: the writer is about to drain). */
@@ -105,6 +115,7 @@ export class Ingest {
       return this.refuseRequest(transport, 'shutting_down', 'the collector is shutting down');
     }
     this.metrics.decodeDuration.observe({ signal }, out.seconds);
+    this.noteWorkerHeap(out.heap);
     const accepted = signal === 'traces' ? this.metrics.acceptedSpans : this.metrics.acceptedLogs;
     const refused = signal === 'traces' ? this.metrics.refusedSpans : this.metrics.refusedLogs;
     if (out.kind === 'invalid') {

@@ -106,6 +106,7 @@ describe('read API and operations endpoints', () => {
       'tracehouse_writer_failed_batches_total',
       'tracehouse_writer_batch_duration_seconds',
       'tracehouse_worker_decode_duration_seconds',
+      'tracehouse_worker_heap_bytes',
       'process_cpu_seconds_total',
     ]) {
       expect(text).toContain(`# TYPE ${name}`);
@@ -113,6 +114,7 @@ describe('read API and operations endpoints', () => {
     expect(await metricValue(c.opsUrl, 'tracehouse_receiver_accepted_spans_total', { transport: 'grpc' })).toBe(2);
     expect(await metricValue(c.opsUrl, 'tracehouse_writer_written_rows_total', { backend: 'sqlite', signal: 'spans' })).toBe(2);
     expect(await metricValue(c.opsUrl, 'tracehouse_queue_capacity')).toBe(256 * 1024 * 1024);
+    expect(await metricValue(c.opsUrl, 'tracehouse_worker_heap_bytes')).toBeGreaterThan(1024 * 1024);
   });
 });
 
