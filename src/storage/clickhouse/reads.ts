@@ -63,6 +63,20 @@ WHERE TraceId = {id:String} AND ${WITHIN_BOUNDS}`;
   return (await rows(client, sql, { id: traceId })).map(decodeSpan);
 }
 
+/** Adds a condition with its one bound parameter, when the query sets the value. */
+function addCond(where: string[], params: Params, sql: string, name: string, value: unknown): void {
+  if (value === undefined) return;
+  where.push(sql);
+  params[name] = value;
+}
+
+/** The service and start/end conditions trace and log searches share. */
+function addServiceAndTime(where: string[], params: Params, q: { service?: string; startNano?: bigint; endNano?: bigint }): void {
+  addCond(where, params, 'ServiceName = {service:String}', 'service', q.service);
+  addCond(where, params, 'Timestamp >= fromUnixTimestamp64Nano({startNano:Int64})', 'startNano', q.startNano === undefined ? undefined : clampI64(q.startNano));
+  addCond(where, params, 'Timestamp <= fromUnixTimestamp64Nano({endNano:Int64})', 'endNano', q.endNano === undefined ? undefined : clampI64(q.endNano));
+}
+
 /** A shard's trace summary with the start of its newest matching span, by which shards' results merge. */
 export type RankedSummary = TraceSummary & { newestMatch: bigint };
 
@@ -71,30 +85,10 @@ export async function searchTracesOnShard(client: ClickHouseClient, o: SchemaOpt
   const traces = qualified(o, tableNames(o).traces);
   const where = ["TraceId != ''"];
   const params: Params = { limit: q.limit };
-  if (q.service !== undefined) {
-    where.push('ServiceName = {service:String}');
-    params['service'] = q.service;
-  }
-  if (q.name !== undefined) {
-    where.push('SpanName = {name:String}');
-    params['name'] = q.name;
-  }
-  if (q.startNano !== undefined) {
-    where.push('Timestamp >= fromUnixTimestamp64Nano({startNano:Int64})');
-    params['startNano'] = clampI64(q.startNano);
-  }
-  if (q.endNano !== undefined) {
-    where.push('Timestamp <= fromUnixTimestamp64Nano({endNano:Int64})');
-    params['endNano'] = clampI64(q.endNano);
-  }
-  if (q.minDurationNano !== undefined) {
-    where.push('Duration >= {minDuration:UInt64}');
-    params['minDuration'] = clampU64(q.minDurationNano);
-  }
-  if (q.maxDurationNano !== undefined) {
-    where.push('Duration <= {maxDuration:UInt64}');
-    params['maxDuration'] = clampU64(q.maxDurationNano);
-  }
+  addServiceAndTime(where, params, q);
+  addCond(where, params, 'SpanName = {name:String}', 'name', q.name);
+  addCond(where, params, 'Duration >= {minDuration:UInt64}', 'minDuration', q.minDurationNano === undefined ? undefined : clampU64(q.minDurationNano));
+  addCond(where, params, 'Duration <= {maxDuration:UInt64}', 'maxDuration', q.maxDurationNano === undefined ? undefined : clampU64(q.maxDurationNano));
   (q.attributes ?? []).forEach((a, i) => {
     where.push(`mapContains(SpanAttributes, {ak${i}:String}) AND SpanAttributes[{ak${i}:String}] = {av${i}:String}`);
     params[`ak${i}`] = a.key;
@@ -157,26 +151,9 @@ export async function searchLogsOnShard(client: ClickHouseClient, o: SchemaOptio
   const logs = qualified(o, tableNames(o).logs);
   const where: string[] = [];
   const params: Params = { limit: q.limit };
-  if (q.traceId !== undefined) {
-    where.push('TraceId = {traceId:String}');
-    params['traceId'] = q.traceId;
-  }
-  if (q.service !== undefined) {
-    where.push('ServiceName = {service:String}');
-    params['service'] = q.service;
-  }
-  if (q.startNano !== undefined) {
-    where.push('Timestamp >= fromUnixTimestamp64Nano({startNano:Int64})');
-    params['startNano'] = clampI64(q.startNano);
-  }
-  if (q.endNano !== undefined) {
-    where.push('Timestamp <= fromUnixTimestamp64Nano({endNano:Int64})');
-    params['endNano'] = clampI64(q.endNano);
-  }
-  if (q.minSeverity !== undefined) {
-    where.push('SeverityNumber >= {minSeverity:UInt8}');
-    params['minSeverity'] = Math.max(0, Math.min(255, Math.floor(q.minSeverity)));
-  }
+  addCond(where, params, 'TraceId = {traceId:String}', 'traceId', q.traceId);
+  addServiceAndTime(where, params, q);
+  addCond(where, params, 'SeverityNumber >= {minSeverity:UInt8}', 'minSeverity', q.minSeverity === undefined ? undefined : Math.max(0, Math.min(255, Math.floor(q.minSeverity))));
   const sql = `SELECT ${LOG_SELECT}
 FROM ${logs}
 ${where.length > 0 ? `WHERE ${where.join('\n  AND ')}` : ''}
