@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { decodeTracesProto } from '../src/pipeline/decode/index.ts';
-import { chunkLines, createEncoder, type SpanHeader } from '../src/storage/rowjson.ts';
+import { chunkLineRefs, createEncoder, docText, type SpanHeader } from '../src/storage/rowjson.ts';
 import { SqliteStore, openDatabase } from '../src/storage/sqlite/store.ts';
 import { buildTraffic, defaultSpec } from './traffic.ts';
 
@@ -50,7 +50,7 @@ function batches(chunks: { rows: number; data: Uint8Array }[]): Uint8Array[][] {
 function plainInsert(db: DatabaseSync, batch: Uint8Array[]): void {
   const insert = db.prepare('INSERT INTO plain (trace_id, doc) VALUES (?, ?)');
   db.exec('BEGIN');
-  for (const { header, doc } of chunkLines<SpanHeader>(batch)) insert.run(header[0], doc);
+  for (const line of chunkLineRefs<SpanHeader>(batch)) insert.run(line.header[0], docText(line));
   db.exec('COMMIT');
 }
 

@@ -4,13 +4,12 @@
 //
 //   ["<traceId>","<spanId>","<parent>","<service>","<name>","<start>","<end>","<duration>",<status>]\t{...}
 //
-// Stores read the header only (cheap) and keep the document as text, parsing it when a read
-// needs the whole row. JSON.stringify never emits a raw tab or newline, so both split safely.
+// Stores read the header only (cheap) and keep the document as bytes or text, parsing it when a
+// read needs the whole row. JSON.stringify never emits a raw tab or newline, so both split safely.
 // Rows of one request share their resource and scope objects; each is serialized once.
 import type { EncodedChunk, LogRow, ResourceInfo, RowEncoder, ScopeInfo, SpanRow } from './backend.ts';
 
 const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder();
 
 /** The indexed columns of a span line. Times are decimal strings (exact int64/uint64). */
 export type SpanHeader = [traceId: string, spanId: string, parentSpanId: string, serviceName: string, name: string, start: string, end: string, duration: string, statusCode: number];
@@ -99,27 +98,6 @@ export function logFromJson(doc: string): LogRow {
   return o as LogRow;
 }
 
-/** One line of a chunk: its parsed header and its document, still text. */
-export interface Line<H> {
-  header: H;
-  doc: string;
-}
-
-/** Splits a batch's chunks into lines, parsing only the headers. */
-export function* chunkLines<H extends SpanHeader | LogHeader>(chunks: readonly Uint8Array[]): Generator<Line<H>> {
-  for (const c of chunks) {
-    const text = textDecoder.decode(c);
-    let start = 0;
-    for (;;) {
-      const nl = text.indexOf('\n', start);
-      if (nl < 0) break;
-      const tab = text.indexOf('\t', start);
-      yield { header: JSON.parse(text.slice(start, tab)) as H, doc: text.slice(tab + 1, nl) };
-      start = nl + 1;
-    }
-  }
-}
-
 /** One line of a chunk with its document left as bytes: buf[docStart, docEnd) is the UTF-8 document. */
 export interface LineRef<H> {
   header: H;
@@ -128,7 +106,12 @@ export interface LineRef<H> {
   docEnd: number;
 }
 
-/** Splits chunks into lines without decoding the documents (for stores that keep them as bytes). */
+/** A line's document as text. */
+export function docText(ref: { buf: Buffer; docStart: number; docEnd: number }): string {
+  return ref.buf.toString('utf8', ref.docStart, ref.docEnd);
+}
+
+/** Splits chunks into lines, parsing only the headers; documents stay bytes until docText(). */
 export function* chunkLineRefs<H extends SpanHeader | LogHeader>(chunks: readonly Uint8Array[]): Generator<LineRef<H>> {
   for (const c of chunks) {
     const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength);

@@ -7,17 +7,13 @@ import type { Config } from '../../config/index.ts';
 import type { LogQuery, LogRow, SpanRow, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import type { BackendDeps } from '../index.ts';
 import { attributesMatch, byNewestTrace, logMatches, spanFactsMatch, summarizeTrace, type LogFacts, type SpanFacts } from '../query-helpers.ts';
-import { ROWJSON_ENCODER_MODULE, chunkLineRefs, logFromJson, spanFromJson, type LogHeader, type SpanHeader } from '../rowjson.ts';
+import { ROWJSON_ENCODER_MODULE, chunkLineRefs, docText, logFromJson, spanFromJson, type LogHeader, type SpanHeader } from '../rowjson.ts';
 
 /** Where a row's document is: bytes [docStart, docEnd) of an arrived chunk. */
 interface DocRef {
   buf: Buffer;
   docStart: number;
   docEnd: number;
-}
-
-function docOf(e: DocRef): string {
-  return e.buf.toString('utf8', e.docStart, e.docEnd);
 }
 
 interface SpanEntry extends SpanFacts, DocRef {}
@@ -144,12 +140,12 @@ class MemoryBackend implements StorageBackend {
   }
 
   async getTrace(traceId: string): Promise<SpanRow[]> {
-    return (this.byTrace.get(traceId) ?? []).map((e) => spanFromJson(docOf(e)));
+    return (this.byTrace.get(traceId) ?? []).map((e) => spanFromJson(docText(e)));
   }
 
   async searchTraces(q: TraceQuery): Promise<TraceSummary[]> {
     const wantAttrs = (q.attributes?.length ?? 0) > 0;
-    const matches = (e: SpanEntry) => spanFactsMatch(e, q) && (!wantAttrs || attributesMatch(spanFromJson(docOf(e)).attributes, q));
+    const matches = (e: SpanEntry) => spanFactsMatch(e, q) && (!wantAttrs || attributesMatch(spanFromJson(docText(e)).attributes, q));
     // Rank traces by their newest matching span (the port's ranking), keep `limit`, then order by trace start.
     const ranked: { newest: bigint; spans: SpanEntry[] }[] = [];
     for (const spans of this.byTrace.values()) {
@@ -168,7 +164,7 @@ class MemoryBackend implements StorageBackend {
     const out: LogEntry[] = [];
     for (const r of this.logs) if (logMatches(r, q)) out.push(r);
     out.sort((a, b) => (a.time === b.time ? b.seq - a.seq : a.time > b.time ? -1 : 1));
-    return out.slice(0, q.limit).map((e) => logFromJson(docOf(e)));
+    return out.slice(0, q.limit).map((e) => logFromJson(docText(e)));
   }
 
   async health() {

@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { WriteResult } from '../backend.ts';
-import { chunkLines, type LogHeader, type SpanHeader } from '../rowjson.ts';
+import { chunkLineRefs, docText, type LogHeader, type SpanHeader } from '../rowjson.ts';
 
 const INT64_MAX = (1n << 63n) - 1n;
 const NS_PER_DAY = 86_400_000_000_000n;
@@ -94,16 +94,18 @@ export class SqliteStore {
 
   writeSpans(chunks: readonly Uint8Array[]): WriteResult {
     return this.transaction(() => {
-      for (const { header: h, doc } of chunkLines<SpanHeader>(chunks)) {
-        this.insertSpan.run(h[0], h[1], h[2], h[3], h[4], clampNs(BigInt(h[5])), clampNs(BigInt(h[6])), clampNs(BigInt(h[7])), h[8], doc);
+      for (const line of chunkLineRefs<SpanHeader>(chunks)) {
+        const h = line.header;
+        this.insertSpan.run(h[0], h[1], h[2], h[3], h[4], clampNs(BigInt(h[5])), clampNs(BigInt(h[6])), clampNs(BigInt(h[7])), h[8], docText(line));
       }
     });
   }
 
   writeLogs(chunks: readonly Uint8Array[]): WriteResult {
     return this.transaction(() => {
-      for (const { header: h, doc } of chunkLines<LogHeader>(chunks)) {
-        this.insertLog.run(clampNs(BigInt(h[0])), h[1], h[2], h[3], doc);
+      for (const line of chunkLineRefs<LogHeader>(chunks)) {
+        const h = line.header;
+        this.insertLog.run(clampNs(BigInt(h[0])), h[1], h[2], h[3], docText(line));
       }
     });
   }
