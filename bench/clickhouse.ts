@@ -4,7 +4,7 @@
 //   node bench/clickhouse.ts [--rows 200000] [--batch 50000] [--chunk 500]
 //
 // Both figures share one engine and identical tables (each in its own database):
-//   adapter        backend.writeSpans(batch) with the batch's chunks as the encoder made them
+//   adapter        backend.write(batch) with the batch's chunks as the encoder made them
 //                  (@clickhouse/client → chdb Connection → temporary file → INSERT … FROM INFILE,
 //                  with the deduplication token and settings the adapter always sends)
 //   directFile     one INSERT … FROM INFILE per batch of an already concatenated file, on a bare
@@ -25,11 +25,13 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config/index.ts';
-import type { EncodedChunk, KeyValue, ResourceInfo, ScopeInfo, SpanRow } from '../src/storage/backend.ts';
+import type { KeyValue, ResourceInfo, ScopeInfo, SpanRow } from '../src/model/rows.ts';
+import type { EncodedChunk } from '../src/storage/backend.ts';
 import { createEncoder } from '../src/storage/clickhouse/encoder.ts';
 import { createClickhouseBackend } from '../src/storage/clickhouse/index.ts';
 import { TRACE_COLUMNS } from '../src/storage/clickhouse/schema.ts';
 import { createMetrics } from '../src/telemetry/metrics.ts';
+import { clickhouseOptions } from '../src/storage/index.ts';
 
 export interface BenchOptions {
   rows: number;
@@ -222,7 +224,7 @@ export async function run(opts: Partial<BenchOptions> = {}): Promise<BenchResult
         'storage.clickhouse.urls': `chdb://${dir}/engine?database=bench_adapter,chdb://${dir}/engine?database=bench_direct`,
       },
     });
-    const backend = createClickhouseBackend(config, { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    const backend = createClickhouseBackend(clickhouseOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
     await backend.start(); // creates both databases' tables the same way
     const { Session } = require('chdb') as { Session: new (path: string) => ChdbSession };
     const session = new Session(join(dir, 'engine'));
@@ -232,7 +234,7 @@ export async function run(opts: Partial<BenchOptions> = {}): Promise<BenchResult
 
     // Warm-up: one small batch through each path (first-insert costs are not throughput).
     const warm = batches[0]!.chunks.slice(0, 1);
-    await backend.writeSpans({ signal: 'spans', partition: 0, rows: 1, bytes: 0, chunks: warm, batchId: randomUUID() });
+    await backend.write({ signal: 'traces', partition: 0, rows: 1, bytes: 0, chunks: warm, batchId: randomUUID() });
     writeFileSync(join(dir, 'warm.bin'), warm[0]!);
     await session.queryAsync(`INSERT INTO ${directTarget} FROM INFILE '${join(dir, 'warm.bin')}' ${PLAIN} FORMAT RowBinary`);
 
@@ -240,7 +242,7 @@ export async function run(opts: Partial<BenchOptions> = {}): Promise<BenchResult
     let fileS = 0;
     const viaAdapter = async (b: Batch) => {
       const t0 = performance.now();
-      const r = await backend.writeSpans({ signal: 'spans', partition: 0, rows: b.rows, bytes: 0, chunks: b.chunks, batchId: randomUUID() });
+      const r = await backend.write({ signal: 'traces', partition: 0, rows: b.rows, bytes: 0, chunks: b.chunks, batchId: randomUUID() });
       if (r.kind !== 'success') throw r.error;
       adapterS += (performance.now() - t0) / 1000;
     };

@@ -100,9 +100,6 @@ export interface IngestFigures {
   warnings: string[];
 }
 
-function signalLabel(signal: BenchSignal): string {
-  return signal === 'traces' ? 'spans' : 'logs';
-}
 
 function acceptedMetric(signal: BenchSignal): string {
   return signal === 'traces' ? 'tracehouse_receiver_accepted_spans_total' : 'tracehouse_receiver_accepted_log_records_total';
@@ -147,7 +144,7 @@ export async function runIngest(o: IngestRunOptions): Promise<IngestFigures> {
       }
     }, o.sampleEveryMs ?? 500);
     const lg: LoadgenResult = await loadgen.start();
-    const label = { signal: signalLabel(o.signal) };
+    const label = { signal: o.signal };
     let storedItems: number | null = null;
     let drainS: number | null = null;
     let writtenDuringLoad: number | null = null;
@@ -168,7 +165,7 @@ export async function runIngest(o: IngestRunOptions): Promise<IngestFigures> {
         const written = metricSum(after, 'tracehouse_writer_written_rows_total', label) - metricSum(before, 'tracehouse_writer_written_rows_total', label);
         const dropped = metricSum(after, 'tracehouse_writer_dropped_rows_total', label) - metricSum(before, 'tracehouse_writer_dropped_rows_total', label);
         const accepted = metricSum(after, acceptedMetric(o.signal)) - metricSum(before, acceptedMetric(o.signal));
-        const queue = metricSum(after, 'tracehouse_queue_size');
+        const queue = metricSum(after, 'tracehouse_queue_size_bytes');
         if ((written + dropped >= accepted && queue === 0) || performance.now() > deadline) {
           storedItems = written;
           break;

@@ -13,13 +13,15 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config/index.ts';
-import type { KeyValue, ResourceInfo, ScopeInfo, SpanRow, StorageBackend } from '../src/storage/backend.ts';
+import type { KeyValue, ResourceInfo, ScopeInfo, SpanRow } from '../src/model/rows.ts';
+import type { StorageBackend } from '../src/storage/backend.ts';
 import { SPAN_COLUMNS, columnDefs, columnList, type CopyFormat } from '../src/storage/postgres/columns.ts';
 import { copyChunks } from '../src/storage/postgres/copy.ts';
 import { createEncoder } from '../src/storage/postgres/encoder.ts';
 import { createPostgresBackend } from '../src/storage/postgres/index.ts';
 import { createMetrics } from '../src/telemetry/metrics.ts';
 import { createTestDatabase, startEmbeddedPostgres } from '../test/helpers/postgres.ts';
+import { postgresOptions } from '../src/storage/index.ts';
 
 const BATCH = 10_000;
 
@@ -221,10 +223,10 @@ async function throughAdapter(url: string, schema: string, format: CopyFormat, s
   const config = loadConfig({
     flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.schema': schema, 'storage.postgres.copyFormat': format },
   });
-  const backend: StorageBackend = createPostgresBackend(config, { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+  const backend: StorageBackend = createPostgresBackend(postgresOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
   await backend.start();
   try {
-    const enc = createEncoder(backend.encoder.options);
+    const enc = createEncoder(postgresOptions(config).copyFormat === 'text' ? { format: 'text' } : { format: 'binary' });
     const meter = new Meter(postmaster);
     let encodeMs = 0;
     let writeMs = 0;
@@ -233,8 +235,8 @@ async function throughAdapter(url: string, schema: string, format: CopyFormat, s
       const t0 = performance.now();
       const chunks = enc.encodeSpans(rows);
       const t1 = performance.now();
-      const r = await backend.writeSpans({
-        signal: 'spans',
+      const r = await backend.write({
+        signal: 'traces',
         partition: 0,
         rows: rows.length,
         bytes: chunks.reduce((s, c) => s + c.data.byteLength, 0),

@@ -1,17 +1,31 @@
 // The collector assembled: backend, decode pool, writer, receivers, read API and operations,
 // started in dependency order and shut down in reverse, draining what was accepted.
 import type { Config } from './config/index.ts';
+import { Ingest } from './pipeline/ingest.ts';
 import { DecodePool } from './pipeline/pool.ts';
-import { Writer, writerOptions } from './pipeline/writer.ts';
+import { Writer, type WriterOptions } from './pipeline/writer.ts';
 import { QueryServer } from './query/server.ts';
 import { GrpcReceiver } from './receiver/grpc.ts';
 import { HttpReceiver } from './receiver/http.ts';
-import { Ingest } from './receiver/ingest.ts';
 import type { StorageBackend } from './storage/backend.ts';
 import { createBackend } from './storage/index.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { createMetrics, type Metrics } from './telemetry/metrics.ts';
 import { OpsServer } from './telemetry/ops.ts';
+
+/** Writer options from the configuration. */
+export function writerOptions(c: Config): WriterOptions {
+  return {
+    maxBatchRows: c['writer.maxBatchRows'],
+    flushIntervalMs: c['writer.flushIntervalMs'],
+    maxInFlightBatches: c['writer.maxInFlightBatches'],
+    maxQueueBytes: c['writer.maxQueueBytes'],
+    retryInitialMs: c['writer.retryInitialMs'],
+    retryMaxMs: c['writer.retryMaxMs'],
+    retryMaxElapsedMs: c['writer.retryMaxElapsedMs'],
+    writeTimeoutMs: c['writer.writeTimeoutMs'],
+  };
+}
 
 interface Component {
   start(): Promise<void>;
@@ -45,12 +59,21 @@ export class Collector {
     this.logger = logger;
     this.metrics = metrics;
     this.backend = backend;
-    this.pool = new DecodePool(config, backend.encoder);
-    this.writer = new Writer(backend, writerOptions(config), metrics, logger);
+    // Each component gets its own options, sliced from the configuration here.
+    const c = config;
+    this.pool = new DecodePool({ threads: c['workers.threads'], maxPendingTasks: c['workers.maxPendingTasks'], maxNestingDepth: c['receiver.maxNestingDepth'] }, backend.encoder);
+    this.writer = new Writer(backend, writerOptions(c), metrics, logger);
     this.ingest = new Ingest(this.pool, this.writer, metrics, logger);
-    this.grpc = config['receiver.grpc.enabled'] ? new GrpcReceiver(config, this.ingest, logger) : undefined;
-    this.http = config['receiver.http.enabled'] ? new HttpReceiver(config, this.ingest, logger) : undefined;
-    this.query = config['query.enabled'] ? new QueryServer(config, backend, logger) : undefined;
+    const maxMessageBytes = c['receiver.maxMessageBytes'];
+    this.grpc = c['receiver.grpc.enabled'] ? new GrpcReceiver({ listen: c['receiver.grpc.listen'], maxMessageBytes }, this.ingest, logger) : undefined;
+    this.http = c['receiver.http.enabled']
+      ? new HttpReceiver(
+          { listen: c['receiver.http.listen'], maxMessageBytes, bodyTimeoutMs: c['receiver.http.bodyTimeoutMs'], corsAllowedOrigins: c['receiver.http.corsAllowedOrigins'] },
+          this.ingest,
+          logger,
+        )
+      : undefined;
+    this.query = c['query.enabled'] ? new QueryServer({ listen: c['query.listen'], maxLimit: c['query.maxLimit'] }, backend, logger) : undefined;
     this.ops = new OpsServer(config['ops.listen'], metrics, { notReadyReason: () => this.notReadyReason() }, logger);
   }
 

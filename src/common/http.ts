@@ -1,6 +1,14 @@
-// Small node:http plumbing shared by the HTTP servers (read API, operations, OTLP/HTTP).
-import type { Server, ServerResponse } from 'node:http';
-import { parseListen } from '../config/index.ts';
+// Small node:http plumbing shared by the HTTP servers (read API, operations, OTLP/HTTP): one
+// listener lifecycle for all three, and JSON replies.
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import type { Logger } from '../telemetry/logger.ts';
+
+/** Splits "host:port" (or "[::1]:port") into what net.listen wants. */
+export function parseListen(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  const host = addr.slice(0, i).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(addr.slice(i + 1)) };
+}
 
 /** Listens on "host:port" and resolves to the bound port (useful with port 0 in tests). */
 export async function listenHttp(server: Server, addr: string): Promise<number> {
@@ -28,4 +36,49 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   const text = JSON.stringify(body);
   res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+export interface HttpServiceOptions {
+  /** What the listener serves, for the start-up log line. */
+  name: string;
+  listen: string;
+  /** How long shutdown lets requests in flight finish before closing their connections. */
+  shutdownGraceMs: number;
+  server?: ServerOptions;
+}
+
+/** One HTTP listener with the component lifecycle: start() listens once; shutdown() is idempotent and safe before start. */
+export class HttpService {
+  private server: Server | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly opts: HttpServiceOptions;
+  private readonly logger: Logger;
+  private readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
+  private readonly configure: ((server: Server) => void) | undefined;
+  boundPort = 0;
+
+  constructor(opts: HttpServiceOptions, logger: Logger, onRequest: (req: IncomingMessage, res: ServerResponse) => void, configure?: (server: Server) => void) {
+    this.opts = opts;
+    this.logger = logger;
+    this.onRequest = onRequest;
+    this.configure = configure;
+  }
+
+  async start(): Promise<void> {
+    if (this.server) return;
+    const server = createServer(this.opts.server ?? {}, this.onRequest);
+    this.configure?.(server);
+    this.boundPort = await listenHttp(server, this.opts.listen);
+    this.server = server;
+    this.stopping = undefined;
+    this.logger.info({ listen: this.opts.listen, port: this.boundPort }, `${this.opts.name} listening`);
+  }
+
+  /** Stops accepting connections and waits for requests in flight (up to the grace period). */
+  shutdown(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server) this.stopping = closeHttp(server, this.opts.shutdownGraceMs);
+    return this.stopping ?? Promise.resolve();
+  }
 }

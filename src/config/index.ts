@@ -129,13 +129,6 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   return Object.freeze(cfg) as Config;
 }
 
-/** Splits "host:port" (or "[::1]:port") into what net.listen wants. */
-export function parseListen(addr: string): { host: string; port: number } {
-  const i = addr.lastIndexOf(':');
-  const host = addr.slice(0, i).replace(/^\[(.*)\]$/, '$1');
-  return { host, port: Number(addr.slice(i + 1)) };
-}
-
 /** The --help text: every option with its default and environment variable. */
 export function helpText(): string {
   const lines = [

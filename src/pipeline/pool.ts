@@ -2,14 +2,15 @@
 // encoded row chunks come back the same way. The main thread never parses OTLP.
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import type { Config } from '../config/index.ts';
-import type { EncodedChunk, EncoderSpec } from '../storage/backend.ts';
+import type { Signal } from '../model/signal.ts';
+import type { EncodedChunk } from '../storage/backend.ts';
+import type { EncoderSpec } from '../storage/encoders.ts';
+import type { DecodeLimits } from './decode/index.ts';
 
-export type OtlpSignal = 'traces' | 'logs';
 export type OtlpFormat = 'protobuf' | 'json';
 
 export interface DecodeTask {
-  signal: OtlpSignal;
+  signal: Signal;
   format: OtlpFormat;
   body: ArrayBuffer;
 }
@@ -29,17 +30,32 @@ export class PoolBusyError extends Error {
   override readonly name = 'PoolBusyError';
 }
 
+/** The decode pool's settings. */
+export interface PoolOptions {
+  /** Worker threads (0: one per core). */
+  threads: number;
+  /** Requests waiting for a worker before decode() refuses with PoolBusyError. */
+  maxPendingTasks: number;
+  maxNestingDepth: number;
+}
+
+/** What each worker is started with. */
+export interface WorkerSetup {
+  encoder: EncoderSpec;
+  limits: DecodeLimits;
+}
+
 /** A bounded pool of decode workers. */
 export class DecodePool {
   private pool: Piscina | undefined;
   private readonly threads: number;
   private readonly maxQueue: number;
-  private readonly workerData: unknown;
+  private readonly workerData: WorkerSetup;
 
-  constructor(config: Config, encoder: EncoderSpec) {
-    this.threads = config['workers.threads'] || availableParallelism();
-    this.maxQueue = config['workers.maxPendingTasks'];
-    this.workerData = { encoder, limits: { maxNestingDepth: config['receiver.maxNestingDepth'] } };
+  constructor(options: PoolOptions, encoder: EncoderSpec) {
+    this.threads = options.threads || availableParallelism();
+    this.maxQueue = options.maxPendingTasks;
+    this.workerData = { encoder, limits: { maxNestingDepth: options.maxNestingDepth } };
   }
 
   async start(): Promise<void> {
@@ -59,7 +75,7 @@ export class DecodePool {
    * fills its ArrayBuffer moves as it is; anything else (a slice of a pooled or larger buffer)
    * is copied into an ArrayBuffer of its own first.
    */
-  async decode(signal: OtlpSignal, format: OtlpFormat, body: Uint8Array, owned = false): Promise<DecodeOutput> {
+  async decode(signal: Signal, format: OtlpFormat, body: Uint8Array, owned = false): Promise<DecodeOutput> {
     const pool = this.pool;
     if (!pool) throw new Error('decode pool is not started');
     if (pool.queueSize >= this.maxQueue) throw new PoolBusyError('every decode worker is busy');

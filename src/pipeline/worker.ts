@@ -3,12 +3,13 @@
 import { getHeapStatistics } from 'node:v8';
 import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
-import type { EncodedChunk, EncoderSpec, RowEncoder } from '../storage/backend.ts';
-import { DecodeError, decodeLogsJson, decodeLogsProto, decodeTracesJson, decodeTracesProto, type DecodeLimits } from './decode/index.ts';
-import type { DecodeTask, DecodeOutput } from './pool.ts';
+import type { EncodedChunk } from '../storage/backend.ts';
+import { loadEncoder } from '../storage/encoders.ts';
+import { DecodeError, decodeLogsJson, decodeLogsProto, decodeTracesJson, decodeTracesProto } from './decode/index.ts';
+import type { DecodeTask, DecodeOutput, WorkerSetup } from './pool.ts';
 
-const { encoder: spec, limits } = workerData as { encoder: EncoderSpec; limits: DecodeLimits };
-const encoder: RowEncoder = (await import(spec.module)).createEncoder(spec.options);
+const { encoder: spec, limits } = workerData as WorkerSetup;
+const encoder = await loadEncoder(spec);
 
 /** A chunk whose bytes share an ArrayBuffer with anything else is copied, so transferring it moves nothing else. */
 function ownBuffer(c: EncodedChunk): EncodedChunk {

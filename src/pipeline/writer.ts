@@ -1,54 +1,48 @@
-// The pipelined writer between the decode workers and the backend: one pipeline per signal and
-// backend partition, each batching by rows and delay with a bounded number of writes in flight,
-// retrying transient failures with jittered exponential backoff. One byte budget bounds
-// everything accepted and not yet written; receivers check it before accepting a request.
+// The pipelined writer between the decode workers and the store: one batching pipeline per
+// signal and store partition, each with a bounded number of writes in flight; every write is
+// retried with jittered backoff and bounded by a timeout (retry.ts). One byte budget bounds
+// everything accepted and not yet written: requests reserve room before they are decoded and
+// hand it over to their encoded rows when they are queued (Reservation).
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { Config } from '../config/index.ts';
-import type { EncodedChunk, Signal, StorageBackend, WriteBatch, WriteResult } from '../storage/backend.ts';
+import type { Signal } from '../model/signal.ts';
+import type { EncodedChunk, StoreWriter, WriteBatch } from '../storage/backend.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import type { Metrics } from '../telemetry/metrics.ts';
+import { initWriterMetrics, type DROP_REASONS, type Metrics } from '../telemetry/metrics.ts';
+import { asError, attemptWithTimeout, retryWithBackoff, type RetryPolicy } from './retry.ts';
 
-export interface WriterOptions {
+export { backoffMs } from './retry.ts';
+
+/** How rows are grouped into writes. */
+export interface BatchOptions {
   maxBatchRows: number;
   flushIntervalMs: number;
   maxInFlightBatches: number;
+}
+
+export interface WriterOptions extends BatchOptions, RetryPolicy {
   maxQueueBytes: number;
-  retryInitialMs: number;
-  retryMaxMs: number;
-  retryMaxElapsedMs: number;
   writeTimeoutMs: number;
 }
 
-/** Writer options from the configuration. */
-export function writerOptions(c: Config): WriterOptions {
-  return {
-    maxBatchRows: c['writer.maxBatchRows'],
-    flushIntervalMs: c['writer.flushIntervalMs'],
-    maxInFlightBatches: c['writer.maxInFlightBatches'],
-    maxQueueBytes: c['writer.maxQueueBytes'],
-    retryInitialMs: c['writer.retryInitialMs'],
-    retryMaxMs: c['writer.retryMaxMs'],
-    retryMaxElapsedMs: c['writer.retryMaxElapsedMs'],
-    writeTimeoutMs: c['writer.writeTimeoutMs'],
-  };
+/** Room taken in the queue budget for one request, from before it is decoded until its rows are queued. */
+export interface Reservation {
+  readonly bytes: number;
+  /** Queues the request's encoded rows in place of the reservation (their own size is counted from now on). */
+  commit(signal: Signal, chunks: readonly EncodedChunk[]): void;
+  /** Gives the room back; does nothing after commit() or a first release(). */
+  release(): void;
 }
 
-class TimeoutError extends Error {
-  override readonly name = 'TimeoutError';
+/** What a batching pipeline needs from its writer: where full batches go. */
+interface PipelineContext {
+  readonly opts: BatchOptions;
+  /** Stores a batch (retrying as needed); resolves once it is stored or dropped. */
+  deliver(batch: WriteBatch): Promise<void>;
+  /** Called after each delivery has left the pipeline. */
+  settled(): void;
 }
 
-/** Whatever a faulty backend rejected with, as an Error the writer can log. */
-function asError(e: unknown): Error {
-  return e instanceof Error ? e : new Error(`backend failed with a non-error value: ${String(e)}`);
-}
-
-/** Full-jitter exponential backoff: a random delay up to min(max, initial·2^attempt). */
-export function backoffMs(attempt: number, initialMs: number, maxMs: number): number {
-  const cap = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
-  return Math.max(1, Math.round(cap / 2 + (Math.random() * cap) / 2));
-}
-
+/** Groups chunks of one signal and partition into batches and keeps a bounded number in flight. */
 class Pipeline {
   private pending: Uint8Array[] = [];
   private pendingRows = 0;
@@ -56,13 +50,12 @@ class Pipeline {
   private timer: NodeJS.Timeout | undefined;
   private readonly ready: WriteBatch[] = [];
   private inFlight = 0;
-  private failing = false;
+  private readonly ctx: PipelineContext;
   private readonly signal: Signal;
   private readonly partition: number;
-  private readonly w: Writer;
 
-  constructor(w: Writer, signal: Signal, partition: number) {
-    this.w = w;
+  constructor(ctx: PipelineContext, signal: Signal, partition: number) {
+    this.ctx = ctx;
     this.signal = signal;
     this.partition = partition;
   }
@@ -75,8 +68,8 @@ class Pipeline {
     this.pending.push(chunk.data);
     this.pendingRows += chunk.rows;
     this.pendingBytes += chunk.data.byteLength;
-    if (this.pendingRows >= this.w.opts.maxBatchRows) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), this.w.opts.flushIntervalMs);
+    if (this.pendingRows >= this.ctx.opts.maxBatchRows) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), this.ctx.opts.flushIntervalMs);
   }
 
   flush(): void {
@@ -98,95 +91,42 @@ class Pipeline {
   }
 
   private pump(): void {
-    while (this.inFlight < this.w.opts.maxInFlightBatches && this.ready.length > 0) {
+    while (this.inFlight < this.ctx.opts.maxInFlightBatches && this.ready.length > 0) {
       const batch = this.ready.shift()!;
       this.inFlight++;
-      void this.deliver(batch)
-        .catch((err: unknown) => this.w.drop(batch, 'writer_error', asError(err)))
-        .finally(() => {
-          this.inFlight--;
-          this.w.release(batch.bytes);
-          this.pump();
-          this.w.notifyIdle();
-        });
-    }
-  }
-
-  private async attempt(batch: WriteBatch): Promise<WriteResult> {
-    const { backend } = this.w;
-    // Ends the timeout timer once the write answers, and stops waiting at once when shutdown gives up.
-    const done = new AbortController();
-    const signal = AbortSignal.any([done.signal, this.w.abort.signal]);
-    try {
-      const write = this.signal === 'spans' ? backend.writeSpans(batch) : backend.writeLogs(batch);
-      const timeout = sleep(this.w.opts.writeTimeoutMs, undefined, { signal }).then(
-        (): WriteResult => ({ kind: 'retryable', error: new TimeoutError(`write took over ${this.w.opts.writeTimeoutMs} ms`) }),
-        (): WriteResult => ({ kind: 'retryable', error: new Error('shutting down') }),
-      );
-      const result = await Promise.race([write, timeout]);
-      return result.kind === 'success' || result.error instanceof Error ? result : { ...result, error: asError(result.error) };
-    } catch (err) {
-      // The port says adapters answer with a result; a throw (even a synchronous one) is treated as transient.
-      return { kind: 'retryable', error: asError(err) };
-    } finally {
-      done.abort();
-    }
-  }
-
-  /** Writes one batch until it succeeds, fails permanently, or retrying runs out. */
-  private async deliver(batch: WriteBatch): Promise<void> {
-    const { metrics, opts, backend } = this.w;
-    const labels = { backend: backend.name, signal: this.signal };
-    const started = Date.now();
-    for (let attempt = 0; ; attempt++) {
-      const t0 = performance.now();
-      const result = await this.attempt(batch);
-      metrics.batchDuration.observe(labels, (performance.now() - t0) / 1000);
-      if (result.kind === 'success') {
-        metrics.writtenRows.inc(labels, batch.rows);
-        if (this.failing) {
-          this.failing = false;
-          this.w.logger.info({ ...labels, partition: this.partition, attempts: attempt + 1 }, 'storage writes recovered');
-        }
-        return;
-      }
-      metrics.failedBatches.inc({ ...labels, kind: result.kind });
-      if (!this.failing) {
-        this.failing = true;
-        this.w.logger.warn({ ...labels, partition: this.partition, kind: result.kind, err: result.error.message }, 'storage write failed; retrying transient failures until they pass');
-      }
-      if (result.kind === 'permanent') return this.w.drop(batch, 'permanent_error', result.error);
-      const elapsed = Date.now() - started;
-      if (opts.retryMaxElapsedMs > 0 && elapsed >= opts.retryMaxElapsedMs) return this.w.drop(batch, 'retries_exhausted', result.error);
-      const delay = result.retryAfterMs ?? backoffMs(attempt, opts.retryInitialMs, opts.retryMaxMs);
-      try {
-        await sleep(delay, undefined, { signal: this.w.abort.signal });
-      } catch {
-        return this.w.drop(batch, 'shutdown', result.error);
-      }
+      void this.ctx.deliver(batch).finally(() => {
+        this.inFlight--;
+        this.pump();
+        this.ctx.settled();
+      });
     }
   }
 }
 
-/** Batches encoded rows and writes them to the backend; bounded by maxQueueBytes. */
+/** Batches encoded rows and writes them to the store; bounded by maxQueueBytes. */
 export class Writer {
-  readonly opts: WriterOptions;
-  readonly backend: StorageBackend;
-  readonly metrics: Metrics;
-  readonly logger: Logger;
+  private readonly opts: WriterOptions;
+  private readonly store: StoreWriter;
+  private readonly metrics: Metrics;
+  private readonly logger: Logger;
   /** Aborted when shutdown gives up waiting: pending retries stop and count their rows as dropped. */
-  readonly abort = new AbortController();
+  private readonly abort = new AbortController();
   private readonly pipelines = new Map<string, Pipeline>();
+  private readonly ctx: PipelineContext;
+  /** Partitions whose writes are failing (logged once when it starts, once when it ends). */
+  private readonly failing = new Set<string>();
   private queuedBytes = 0;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(backend: StorageBackend, opts: WriterOptions, metrics: Metrics, logger: Logger) {
-    this.backend = backend;
+  constructor(store: StoreWriter, opts: WriterOptions, metrics: Metrics, logger: Logger) {
+    this.store = store;
     this.opts = opts;
     this.metrics = metrics;
     this.logger = logger;
+    this.ctx = { opts, deliver: (batch) => this.deliver(batch), settled: () => this.notifyIdle() };
     metrics.queueCapacity.set(opts.maxQueueBytes);
     metrics.queueSize.set(0);
+    initWriterMetrics(metrics, store.name);
   }
 
   /** Bytes accepted (or reserved by requests being decoded) and not yet written. */
@@ -198,46 +138,82 @@ export class Writer {
     return this.queuedBytes >= this.opts.maxQueueBytes;
   }
 
-  /** Reserves room for a request of this many bytes before it is decoded; false when the queue is full. */
-  reserve(bytes: number): boolean {
-    if (this.queuedBytes + bytes > this.opts.maxQueueBytes && this.queuedBytes > 0) return false;
-    this.queuedBytes += bytes;
-    this.metrics.queueSize.set(this.queuedBytes);
-    return true;
+  /**
+   * Takes room for a request of this many bytes before it is decoded; undefined when the queue
+   * is full. A request larger than the whole budget is admitted into an empty queue, so it can
+   * never be refused forever.
+   */
+  reserve(bytes: number): Reservation | undefined {
+    if (this.queuedBytes + bytes > this.opts.maxQueueBytes && this.queuedBytes > 0) return undefined;
+    this.account(bytes);
+    let open = true;
+    return {
+      bytes,
+      commit: (signal, chunks) => {
+        if (!open) throw new Error('reservation already committed or released');
+        open = false;
+        let encoded = 0;
+        for (const c of chunks) encoded += c.data.byteLength;
+        this.account(encoded - bytes);
+        for (const c of chunks) this.pipeline(signal, c.partition).add(c);
+      },
+      release: () => {
+        if (!open) return;
+        open = false;
+        this.account(-bytes);
+      },
+    };
   }
 
-  /** Gives back bytes: a reservation that was not used, or a batch that left the queue. */
-  release(bytes: number): void {
-    this.queuedBytes -= bytes;
+  private account(delta: number): void {
+    this.queuedBytes += delta;
     this.metrics.queueSize.set(this.queuedBytes);
-  }
-
-  /** Queues a decoded request's chunks in place of its reservation. */
-  commit(reservedBytes: number, signal: Signal, chunks: EncodedChunk[]): void {
-    let bytes = 0;
-    for (const c of chunks) bytes += c.data.byteLength;
-    this.queuedBytes += bytes - reservedBytes;
-    this.metrics.queueSize.set(this.queuedBytes);
-    for (const c of chunks) this.pipeline(signal, c.partition).add(c);
   }
 
   private pipeline(signal: Signal, partition: number): Pipeline {
     const key = `${signal}/${partition}`;
     let p = this.pipelines.get(key);
     if (!p) {
-      p = new Pipeline(this, signal, partition);
+      p = new Pipeline(this.ctx, signal, partition);
       this.pipelines.set(key, p);
     }
     return p;
   }
 
+  /** Stores one batch with retries and a timeout per attempt, then gives its bytes back. */
+  private async deliver(batch: WriteBatch): Promise<void> {
+    const labels = { backend: this.store.name, signal: batch.signal };
+    const key = `${batch.signal}/${batch.partition}`;
+    const attempt = async () => {
+      const t0 = performance.now();
+      const result = await attemptWithTimeout(() => this.store.write(batch), this.opts.writeTimeoutMs, this.abort.signal);
+      this.metrics.batchDuration.observe(labels, (performance.now() - t0) / 1000);
+      return result;
+    };
+    try {
+      const outcome = await retryWithBackoff(attempt, this.opts, this.abort.signal, (failed) => {
+        this.metrics.failedBatches.inc({ ...labels, kind: failed.kind });
+        if (this.failing.has(key)) return;
+        this.failing.add(key);
+        this.logger.warn({ ...labels, partition: batch.partition, kind: failed.kind, err: failed.error.message }, 'storage write failed; retrying transient failures until they pass');
+      });
+      if (outcome.kind === 'dropped') return this.drop(batch, outcome.reason, outcome.error);
+      this.metrics.writtenRows.inc(labels, batch.rows);
+      if (this.failing.delete(key)) this.logger.info({ ...labels, partition: batch.partition, attempts: outcome.attempts }, 'storage writes recovered');
+    } catch (err) {
+      this.drop(batch, 'writer_error', asError(err));
+    } finally {
+      this.account(-batch.bytes);
+    }
+  }
+
   /** Counts and logs rows that will never be stored. */
-  drop(batch: WriteBatch, reason: string, error: Error): void {
-    this.metrics.droppedRows.inc({ backend: this.backend.name, signal: batch.signal, reason }, batch.rows);
+  private drop(batch: WriteBatch, reason: (typeof DROP_REASONS)[number], error: Error): void {
+    this.metrics.droppedRows.inc({ backend: this.store.name, signal: batch.signal, reason }, batch.rows);
     this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, reason, err: error.message }, 'dropped a batch of accepted rows');
   }
 
-  notifyIdle(): void {
+  private notifyIdle(): void {
     if (!this.idle) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];

@@ -1,10 +1,9 @@
 // The read API (16686): traces by id, trace search and log search, as OTLP/JSON.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { closeHttp, listenHttp, sendJson as send } from '../common/http.ts';
-import type { Config } from '../config/index.ts';
-import type { LogQuery, StorageBackend, TraceQuery } from '../storage/backend.ts';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HttpService, sendJson as send } from '../common/http.ts';
+import type { LogQuery, StoreReader, TraceQuery } from '../storage/backend.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { renderLogs, renderSummaries, renderTraces } from './otlp-json.ts';
+import { renderLogs, renderSummaries, renderTraces } from './render-otlp.ts';
 
 /** A request parameter that is not what the API accepts; answered with 400 naming it. */
 export class BadParameter extends Error {
@@ -104,20 +103,35 @@ export function parseLogQuery(params: URLSearchParams, maxLimit: number): LogQue
   return q;
 }
 
+/** The read API's settings. */
+export interface QueryOptions {
+  listen: string;
+  /** Largest `limit` a search accepts. */
+  maxLimit: number;
+}
+
 /** The read API server. */
 export class QueryServer {
-  private server: Server | undefined;
-  private readonly backend: StorageBackend;
+  private readonly http: HttpService;
+  private readonly store: StoreReader;
   private readonly logger: Logger;
-  private readonly listen: string;
   private readonly maxLimit: number;
-  boundPort = 0;
 
-  constructor(config: Config, backend: StorageBackend, logger: Logger) {
-    this.backend = backend;
+  constructor(options: QueryOptions, store: StoreReader, logger: Logger) {
+    this.store = store;
     this.logger = logger;
-    this.listen = config['query.listen'];
-    this.maxLimit = config['query.maxLimit'];
+    this.maxLimit = options.maxLimit;
+    this.http = new HttpService({ name: 'read API', listen: options.listen, shutdownGraceMs: 2000 }, logger, (req, res) => {
+      this.route(req, res).catch((err: Error) => {
+        if (err instanceof BadParameter) return send(res, 400, { error: err.message });
+        this.logger.error({ err: err.message, url: req.url }, 'read API request failed');
+        send(res, 503, { error: 'storage unavailable: ' + err.message });
+      });
+    });
+  }
+
+  get boundPort(): number {
+    return this.http.boundPort;
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -128,8 +142,8 @@ export class QueryServer {
       res.setHeader('allow', 'GET, HEAD');
       return send(res, 405, { error: `method ${req.method} not allowed` });
     }
-    if (path === '/v1/traces') return send(res, 200, renderSummaries(await this.backend.searchTraces(parseTraceQuery(url.searchParams, this.maxLimit))));
-    if (path === '/v1/logs') return send(res, 200, renderLogs(await this.backend.searchLogs(parseLogQuery(url.searchParams, this.maxLimit))));
+    if (path === '/v1/traces') return send(res, 200, renderSummaries(await this.store.searchTraces(parseTraceQuery(url.searchParams, this.maxLimit))));
+    if (path === '/v1/logs') return send(res, 200, renderLogs(await this.store.searchLogs(parseLogQuery(url.searchParams, this.maxLimit))));
     const raw = path.slice('/v1/traces/'.length);
     let id: string;
     try {
@@ -138,28 +152,16 @@ export class QueryServer {
       throw new BadParameter(`traceId: malformed escape in '${raw}'`);
     }
     if (!HEX32.test(id)) throw new BadParameter(`traceId: expected 32 hex characters, got '${id}'`);
-    const spans = await this.backend.getTrace(id.toLowerCase());
+    const spans = await this.store.getTrace(id.toLowerCase());
     if (spans.length === 0) return send(res, 404, { error: `trace ${id.toLowerCase()} not found` });
     return send(res, 200, renderTraces(spans));
   }
 
-  async start(): Promise<void> {
-    if (this.server) return;
-    const server = createServer((req, res) => {
-      this.route(req, res).catch((err: Error) => {
-        if (err instanceof BadParameter) return send(res, 400, { error: err.message });
-        this.logger.error({ err: err.message, url: req.url }, 'read API request failed');
-        send(res, 503, { error: 'storage unavailable: ' + err.message });
-      });
-    });
-    this.boundPort = await listenHttp(server, this.listen);
-    this.server = server;
-    this.logger.info({ listen: this.listen, port: this.boundPort }, 'read API listening');
+  start(): Promise<void> {
+    return this.http.start();
   }
 
-  async shutdown(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (server) await closeHttp(server);
+  shutdown(): Promise<void> {
+    return this.http.shutdown();
   }
 }

@@ -3,10 +3,11 @@
 // grpc-js handles gzip and enforces the size limit after decompression.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type { Config } from '../config/index.ts';
+import { REFUSALS, RETRY_AFTER_MS } from '../common/refusals.ts';
+import type { Signal } from '../model/signal.ts';
+import type { Ingest } from '../pipeline/ingest.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import type { Ingest } from './ingest.ts';
-import { HEALTH_PROTO, LOGS_SERVICE_PROTO, PROTO_DIR, TRACE_SERVICE_PROTO, encodeExportResponse, encodeStatus, type SignalName } from './otlp-messages.ts';
+import { HEALTH_PROTO, LOGS_SERVICE_PROTO, PROTO_DIR, TRACE_SERVICE_PROTO, encodeExportResponse, encodeStatus } from './otlp-messages.ts';
 
 const identity = (b: Buffer): Buffer => b;
 
@@ -27,6 +28,13 @@ function rawExportService(file: string, name: string): grpc.ServiceDefinition {
 const SERVING = 1;
 const SERVICE_UNKNOWN = 3;
 
+/** The gRPC receiver's settings. */
+export interface GrpcReceiverOptions {
+  listen: string;
+  /** Largest request accepted, after decompression. */
+  maxMessageBytes: number;
+}
+
 /** The OTLP/gRPC server. */
 export class GrpcReceiver {
   private server: grpc.Server | undefined;
@@ -37,32 +45,28 @@ export class GrpcReceiver {
   private readonly listen: string;
   boundPort = 0;
 
-  constructor(config: Config, ingest: Ingest, logger: Logger) {
-    this.maxMessageBytes = config['receiver.maxMessageBytes'];
-    this.listen = config['receiver.grpc.listen'];
+  constructor(options: GrpcReceiverOptions, ingest: Ingest, logger: Logger) {
+    this.maxMessageBytes = options.maxMessageBytes;
+    this.listen = options.listen;
     this.ingest = ingest;
     this.logger = logger;
   }
 
-  private exportHandler(signal: SignalName): grpc.handleUnaryCall<Buffer, Buffer> {
+  private exportHandler(signal: Signal): grpc.handleUnaryCall<Buffer, Buffer> {
     return (call, callback) => {
-      this.ingest.handle('grpc', signal, 'protobuf', call.request).then(
+      this.ingest.handle({ transport: 'grpc', signal, format: 'protobuf', body: call.request }).then(
         (out) => {
-          switch (out.kind) {
-            case 'ok':
-              return callback(null, Buffer.from(encodeExportResponse(signal, out.rejected, out.errorMessage)));
-            case 'invalid':
-              return callback({ code: grpc.status.INVALID_ARGUMENT, details: out.message });
-            case 'unavailable': {
-              const metadata = new grpc.Metadata();
-              metadata.set('grpc-status-details-bin', Buffer.from(encodeStatus(grpc.status.UNAVAILABLE, out.message, out.retryAfterMs)));
-              return callback({ code: grpc.status.UNAVAILABLE, details: out.message, metadata });
-            }
-          }
+          if (out.kind === 'ok') return callback(null, Buffer.from(encodeExportResponse(signal, out.rejected, out.errorMessage)));
+          const refusal = REFUSALS[out.reason];
+          if (!refusal.retryable) return callback({ code: refusal.grpc, details: out.message });
+          // The retry delay travels as a google.rpc.RetryInfo detail, which OTLP exporters honour.
+          const metadata = new grpc.Metadata();
+          metadata.set('grpc-status-details-bin', Buffer.from(encodeStatus(refusal.grpc, out.message, RETRY_AFTER_MS)));
+          return callback({ code: refusal.grpc, details: out.message, metadata });
         },
         (err: Error) => {
           this.logger.error({ err: err.message, signal }, 'grpc export failed unexpectedly');
-          callback({ code: grpc.status.INTERNAL, details: 'internal error' });
+          callback({ code: grpc.status.INTERNAL, details: REFUSALS.internal.message });
         },
       );
     };

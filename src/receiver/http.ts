@@ -2,19 +2,18 @@
 // gzip. The main thread only moves bytes: it checks headers, enforces the size limit while
 // receiving and while inflating (so a gzip bomb stops at the limit), and hands the body to the
 // shared ingest path. Every refusal is a google.rpc.Status in the request's content type.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createGunzip, type Gunzip } from 'node:zlib';
-import { listenHttp } from '../common/http.ts';
-import type { Config } from '../config/index.ts';
+import { HttpService } from '../common/http.ts';
+import { REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals.ts';
+import type { Signal } from '../model/signal.ts';
+import type { Ingest, IngestOutcome } from '../pipeline/ingest.ts';
 import type { OtlpFormat } from '../pipeline/pool.ts';
+import type { Reservation } from '../pipeline/writer.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import type { Ingest, IngestOutcome } from './ingest.ts';
-import { encodeExportResponse, encodeStatus, exportResponse, statusObject, type SignalName } from './otlp-messages.ts';
+import { encodeExportResponse, encodeStatus, exportResponse, statusObject } from './otlp-messages.ts';
 
-/** gRPC status codes carried in google.rpc.Status bodies. */
-const GRPC = { INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14 } as const;
-
-const ROUTES: ReadonlyMap<string, SignalName> = new Map([
+const ROUTES: ReadonlyMap<string, Signal> = new Map([
   ['/v1/traces', 'traces'],
   ['/v1/logs', 'logs'],
 ]);
@@ -26,8 +25,6 @@ const CONTENT_TYPES: ReadonlyMap<string, OtlpFormat> = new Map([
 
 /** How long shutdown waits for requests in flight before closing their connections. */
 const SHUTDOWN_GRACE_MS = 10_000;
-/** Retry-After for requests refused before their body is read because the write queue is full. */
-const OVERLOAD_RETRY_AFTER_MS = 1000;
 /** Preflight answers are cached this long by browsers. */
 const CORS_MAX_AGE_S = 7200;
 
@@ -64,16 +61,12 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }
 
-/** Why a body could not be read in full; each maps to one status code and one refusal reason. */
+/** Why a body could not be read in full: one refusal reason of the catalogue. */
 class BodyError extends Error {
-  readonly status: number;
-  readonly reason: string;
-  readonly grpcCode: number;
-  constructor(status: number, reason: string, grpcCode: number, message: string) {
+  readonly reason: RefusalReason;
+  constructor(reason: RefusalReason, message: string) {
     super(message);
-    this.status = status;
     this.reason = reason;
-    this.grpcCode = grpcCode;
   }
 }
 
@@ -122,10 +115,10 @@ function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
       } else resolve(value!);
     };
     const tooLarge = (what: string): void =>
-      finish(new BodyError(413, 'too_large', GRPC.RESOURCE_EXHAUSTED, `request ${what} is over the limit of ${o.limit} bytes`));
+      finish(new BodyError('too_large', `request ${what} is over the limit of ${o.limit} bytes`));
 
     const timer = setTimeout(
-      () => finish(new BodyError(408, 'timeout', GRPC.DEADLINE_EXCEEDED, `request body not received within ${o.timeoutMs} ms`)),
+      () => finish(new BodyError('timeout', `request body not received within ${o.timeoutMs} ms`)),
       o.timeoutMs,
     );
 
@@ -155,7 +148,7 @@ function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
         body.push(chunk);
       });
       gz.on('end', () => finish(undefined, body.take()));
-      gz.on('error', (err: Error) => finish(new BodyError(400, 'bad_gzip', GRPC.INVALID_ARGUMENT, `gzip body could not be inflated: ${err.message}`)));
+      gz.on('error', (err: Error) => finish(new BodyError('bad_encoding', `gzip body could not be inflated: ${err.message}`)));
       req.pipe(gz);
     }
   });
@@ -204,78 +197,78 @@ class Chunks {
   }
 }
 
+/** The OTLP/HTTP receiver's settings. */
+export interface HttpReceiverOptions {
+  listen: string;
+  /** Largest body accepted, after decompression. */
+  maxMessageBytes: number;
+  bodyTimeoutMs: number;
+  /** Origins allowed by CORS; empty turns CORS off. */
+  corsAllowedOrigins: readonly string[];
+}
+
 /** The OTLP/HTTP server. */
 export class HttpReceiver {
-  private server: Server | undefined;
+  private readonly http: HttpService;
   private closing = false;
-  private stopping: Promise<void> | undefined;
   private readonly ingest: Ingest;
   private readonly logger: Logger;
-  private readonly listen: string;
   private readonly maxMessageBytes: number;
   private readonly bodyTimeoutMs: number;
   private readonly corsAllowed: ((origin: string) => boolean) | undefined;
-  boundPort = 0;
 
-  constructor(config: Config, ingest: Ingest, logger: Logger) {
+  constructor(options: HttpReceiverOptions, ingest: Ingest, logger: Logger) {
     this.ingest = ingest;
     this.logger = logger;
-    this.listen = config['receiver.http.listen'];
-    this.maxMessageBytes = config['receiver.maxMessageBytes'];
-    this.bodyTimeoutMs = config['receiver.http.bodyTimeoutMs'];
-    const origins = config['receiver.http.corsAllowedOrigins'];
-    this.corsAllowed = origins.length > 0 ? originMatcher(origins) : undefined;
-  }
-
-  async start(): Promise<void> {
-    if (this.server) return;
-    const server = createServer({
+    this.maxMessageBytes = options.maxMessageBytes;
+    this.bodyTimeoutMs = options.bodyTimeoutMs;
+    this.corsAllowed = options.corsAllowedOrigins.length > 0 ? originMatcher(options.corsAllowedOrigins) : undefined;
+    const serverOptions = {
       // Our body timer answers 408 first; Node's own request timeout is the backstop for
       // anything that slips past it (headers that never finish, say).
       headersTimeout: Math.min(60_000, this.bodyTimeoutMs),
       requestTimeout: this.bodyTimeoutMs + 5_000,
       connectionsCheckingInterval: Math.min(30_000, Math.max(1_000, this.bodyTimeoutMs)),
-    });
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res, false));
+    };
+    this.http = new HttpService(
+      { name: 'OTLP/HTTP receiver', listen: options.listen, shutdownGraceMs: SHUTDOWN_GRACE_MS, server: serverOptions },
+      logger,
+      (req, res) => this.onRequest(req, res, false),
+      (server) => this.configure(server),
+    );
+  }
+
+  get boundPort(): number {
+    return this.http.boundPort;
+  }
+
+  private configure(server: Server): void {
     // Expect: 100-continue is answered only once the headers pass, so an oversized upload is refused before it is sent.
     server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res, true));
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT';
-      if (timeout) this.ingest.countRefusedRequest('http', 'timeout');
+      if (timeout) this.ingest.refuse('http', 'timeout');
       if (!socket.writable || socket.destroyed || err.code === 'ECONNRESET') return void socket.destroy();
       const line = timeout ? '408 Request Timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
       socket.end(`HTTP/1.1 ${line}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     });
-    this.boundPort = await listenHttp(server, this.listen);
-    this.server = server;
+  }
+
+  start(): Promise<void> {
     this.closing = false;
-    this.logger.info({ listen: this.listen, port: this.boundPort }, 'OTLP/HTTP receiver listening');
+    return this.http.start();
   }
 
   /** Stops accepting connections and waits for requests in flight to be answered (they are queued by then). */
   shutdown(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (server) this.stopping = this.close(server);
-    return this.stopping ?? Promise.resolve();
-  }
-
-  private async close(server: Server): Promise<void> {
     this.closing = true;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
-    try {
-      await closed;
-    } finally {
-      clearTimeout(force);
-    }
+    return this.http.shutdown();
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
     this.route(req, res, expectContinue).catch((err: Error) => {
       this.logger.error({ err: err.message, url: req.url }, 'OTLP/HTTP request failed unexpectedly');
-      if (!res.headersSent) this.sendStatus(req, res, formatOf(req.headers['content-type']) ?? 'json', 500, GRPC.INTERNAL, 'internal error');
+      if (!res.headersSent) this.refuse(req, res, formatOf(req.headers['content-type']) ?? 'json', 'internal');
       else res.destroy();
     });
   }
@@ -284,83 +277,80 @@ export class HttpReceiver {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    const signal = ROUTES.get(path);
+    // One trailing slash is tolerated: some exporters join endpoint and path that way.
+    const signal = ROUTES.get(path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path);
     const format = formatOf(req.headers['content-type']);
     // Errors before the content type is known are answered in JSON, the readable choice.
     const replyFormat = format ?? 'json';
     this.addCorsHeaders(req, res);
-    if (!signal) {
-      this.ingest.countRefusedRequest('http', 'not_found');
-      return this.sendStatus(req, res, replyFormat, 404, GRPC.NOT_FOUND, `no OTLP endpoint at ${path}; use /v1/traces or /v1/logs`);
-    }
+    if (!signal) return this.refuse(req, res, replyFormat, 'not_found', `no OTLP endpoint at ${path}; use /v1/traces or /v1/logs`);
     if (req.method === 'OPTIONS' && this.corsAllowed) return this.preflight(req, res);
     if (req.method !== 'POST') {
       res.setHeader('allow', this.corsAllowed ? 'POST, OPTIONS' : 'POST');
-      this.ingest.countRefusedRequest('http', 'method_not_allowed');
-      return this.sendStatus(req, res, replyFormat, 405, GRPC.UNIMPLEMENTED, `method ${req.method ?? ''} not allowed on ${path}; use POST`);
+      return this.refuse(req, res, replyFormat, 'method_not_allowed', `method ${req.method ?? ''} not allowed on ${path}; use POST`);
     }
     if (!format) {
-      this.ingest.countRefusedRequest('http', 'unsupported_media_type');
       const got = req.headers['content-type'] ?? '(none)';
-      return this.sendStatus(req, res, 'json', 415, GRPC.INVALID_ARGUMENT, `unsupported Content-Type ${got}; use application/x-protobuf or application/json`);
+      return this.refuse(req, res, 'json', 'unsupported_media_type', `unsupported Content-Type ${got}; use application/x-protobuf or application/json`);
     }
     const encoding = encodingOf(req.headers['content-encoding']);
-    if (!encoding) {
-      this.ingest.countRefusedRequest('http', 'unsupported_encoding');
-      return this.sendStatus(req, res, format, 415, GRPC.INVALID_ARGUMENT, `unsupported Content-Encoding ${req.headers['content-encoding'] ?? ''}; use gzip or identity`);
-    }
+    if (!encoding) return this.refuse(req, res, format, 'unsupported_encoding', `unsupported Content-Encoding ${req.headers['content-encoding'] ?? ''}; use gzip or identity`);
     const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
     if (declared !== undefined && declared > this.maxMessageBytes) {
-      this.ingest.countRefusedRequest('http', 'too_large');
-      return this.sendStatus(req, res, format, 413, GRPC.RESOURCE_EXHAUSTED, `request of ${declared} bytes is over the limit of ${this.maxMessageBytes} bytes`);
+      return this.refuse(req, res, format, 'too_large', `request of ${declared} bytes is over the limit of ${this.maxMessageBytes} bytes`);
     }
     // Refused before the body is read: an overloaded collector should not also spend the bandwidth
     // and memory. A declared body takes its room in the queue budget before it arrives, so many
     // concurrent uploads cannot together outgrow writer.maxQueueBytes.
-    const held = declared !== undefined && declared > 0 ? declared : undefined;
-    if (held !== undefined ? !this.ingest.reserveBody(held) : this.ingest.overloaded) {
-      this.ingest.countRefusedRequest('http', 'queue_full');
-      return this.answer(req, res, signal, format, { kind: 'unavailable', message: 'the write queue is full', retryAfterMs: OVERLOAD_RETRY_AFTER_MS });
+    let reservation: Reservation | undefined;
+    if (declared !== undefined && declared > 0) {
+      reservation = this.ingest.reserve(declared);
+      if (!reservation) return this.answer(req, res, signal, format, this.ingest.refuse('http', 'queue_full'));
+    } else if (this.ingest.overloaded) {
+      return this.answer(req, res, signal, format, this.ingest.refuse('http', 'queue_full'));
     }
     if (expectContinue) res.writeContinue();
 
     let body: Uint8Array;
     try {
-      body = await this.readBody(req, encoding, declared);
+      body = await readBody(req, { encoding, declared, limit: this.maxMessageBytes, timeoutMs: this.bodyTimeoutMs });
     } catch (err) {
-      if (held !== undefined) this.ingest.releaseBody(held);
-      if (err instanceof BodyError) {
-        this.ingest.countRefusedRequest('http', err.reason);
-        return this.sendStatus(req, res, format, err.status, err.grpcCode, err.message);
-      }
+      reservation?.release();
+      if (err instanceof BodyError) return this.refuse(req, res, format, err.reason, err.message);
       if (err instanceof BodyAborted) {
-        this.ingest.countRefusedRequest('http', 'client_aborted');
+        this.ingest.refuse('http', 'client_aborted');
         res.destroy();
         return;
       }
       throw err;
     }
     // The body buffer is ours alone (readBody sized it), so it moves to the worker without a copy.
-    const outcome = await this.ingest.handle('http', signal, format, body, true, held);
+    const outcome = await this.ingest.handle({ transport: 'http', signal, format, body, owned: true, ...(reservation ? { reservation } : {}) });
     this.answer(req, res, signal, format, outcome);
   }
 
-  private answer(req: IncomingMessage, res: ServerResponse, signal: SignalName, format: OtlpFormat, out: IngestOutcome): void {
-    switch (out.kind) {
-      case 'ok':
-        return this.send(req, res, 200, format, format === 'json' ? JSON.stringify(exportResponse(signal, out.rejected, out.errorMessage)) : encodeExportResponse(signal, out.rejected, out.errorMessage));
-      case 'invalid':
-        return this.sendStatus(req, res, format, 400, GRPC.INVALID_ARGUMENT, out.message);
-      case 'unavailable':
-        // 503, not 429: the collector is overloaded, not this client throttled; both are retried.
-        res.setHeader('retry-after', String(Math.max(1, Math.ceil(out.retryAfterMs / 1000))));
-        return this.sendStatus(req, res, format, 503, GRPC.UNAVAILABLE, out.message, out.retryAfterMs);
-    }
+  /** Counts a refusal and answers it. */
+  private refuse(req: IncomingMessage, res: ServerResponse, format: OtlpFormat, reason: RefusalReason, message?: string): void {
+    const out = this.ingest.refuse('http', reason, message);
+    if (out.kind === 'refused') this.sendRefusal(req, res, format, out.reason, out.message);
   }
 
-  /** Reads the body, bounded by maxMessageBytes and bodyTimeoutMs. */
-  private readBody(req: IncomingMessage, encoding: 'identity' | 'gzip', declared: number | undefined): Promise<Uint8Array> {
-    return readBody(req, { encoding, declared, limit: this.maxMessageBytes, timeoutMs: this.bodyTimeoutMs });
+  private answer(req: IncomingMessage, res: ServerResponse, signal: Signal, format: OtlpFormat, out: IngestOutcome): void {
+    if (out.kind === 'ok') {
+      const body = format === 'json' ? JSON.stringify(exportResponse(signal, out.rejected, out.errorMessage)) : encodeExportResponse(signal, out.rejected, out.errorMessage);
+      return this.send(req, res, 200, format, body);
+    }
+    this.sendRefusal(req, res, format, out.reason, out.message);
+  }
+
+  /** A refusal as its status code and a google.rpc.Status body; retryable ones with Retry-After and RetryInfo. */
+  private sendRefusal(req: IncomingMessage, res: ServerResponse, format: OtlpFormat, reason: RefusalReason, message: string): void {
+    const refusal = REFUSALS[reason];
+    // 503, not 429, for overload: the collector is overloaded, not this client throttled; both are retried.
+    const delayMs = refusal.retryable ? RETRY_AFTER_MS : undefined;
+    if (delayMs !== undefined) res.setHeader('retry-after', String(Math.max(1, Math.ceil(delayMs / 1000))));
+    const body = format === 'json' ? JSON.stringify(statusObject(refusal.grpc, message, delayMs)) : encodeStatus(refusal.grpc, message, delayMs);
+    this.send(req, res, refusal.http, format, body);
   }
 
   private addCorsHeaders(req: IncomingMessage, res: ServerResponse): void {
@@ -384,11 +374,6 @@ export class HttpReceiver {
     }
     // A disallowed origin gets no CORS headers, which the browser treats as a refusal.
     this.send(req, res, 204, undefined, undefined);
-  }
-
-  private sendStatus(req: IncomingMessage, res: ServerResponse, format: OtlpFormat, status: number, grpcCode: number, message: string, retryDelayMs?: number): void {
-    const body = format === 'json' ? JSON.stringify(statusObject(grpcCode, message, retryDelayMs)) : encodeStatus(grpcCode, message, retryDelayMs);
-    this.send(req, res, status, format, body);
   }
 
   private send(req: IncomingMessage, res: ServerResponse, status: number, format: OtlpFormat | undefined, body: string | Uint8Array | undefined): void {

@@ -3,6 +3,7 @@
 // decoded here (that happens in the workers).
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+import type { Signal } from '../model/signal.ts';
 
 export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
 
@@ -21,17 +22,15 @@ const LogsResponse = root.lookupType('opentelemetry.proto.collector.logs.v1.Expo
 const Status = root.lookupType('google.rpc.Status');
 const RetryInfo = root.lookupType('google.rpc.RetryInfo');
 
-export type SignalName = 'traces' | 'logs';
-
 /** The export response as a plain object in OTLP/JSON field names; partialSuccess only when something was rejected or said. */
-export function exportResponse(signal: SignalName, rejected: number, errorMessage: string): Record<string, unknown> {
+export function exportResponse(signal: Signal, rejected: number, errorMessage: string): Record<string, unknown> {
   if (rejected === 0 && errorMessage === '') return {};
   const key = signal === 'traces' ? 'rejectedSpans' : 'rejectedLogRecords';
   return { partialSuccess: { [key]: String(rejected), errorMessage } };
 }
 
 /** Protobuf bytes of ExportTraceServiceResponse / ExportLogsServiceResponse. */
-export function encodeExportResponse(signal: SignalName, rejected: number, errorMessage: string): Uint8Array {
+export function encodeExportResponse(signal: Signal, rejected: number, errorMessage: string): Uint8Array {
   const type = signal === 'traces' ? TraceResponse : LogsResponse;
   return type.encode(type.fromObject(exportResponse(signal, rejected, errorMessage))).finish();
 }

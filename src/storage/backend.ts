@@ -1,106 +1,17 @@
-// The StorageBackend port: the one interface between the pipeline and every store.
+// The storage port: what the pipeline and the read API need from a store, split the way each
+// consumer uses it (Jaeger v2's tracestore Reader / Writer / Factory): the writer sees only
+// StoreWriter, the read API only StoreReader, the application the lifecycle. The rows
+// themselves are the data model in src/model/, not part of the port.
 //
-// Rows are normalized in the decode workers and, for each backend, encoded there into the bytes
-// that backend writes (JSON lines for memory/sqlite, COPY for PostgreSQL, RowBinary for
-// ClickHouse). Encoded chunks of the same signal and partition are concatenable, so the writer
-// can batch many requests into one write without knowing the format.
-
-/** OTLP AnyValue in its OTLP/JSON shape: int64 as a decimal string, bytes as base64. */
-export type AnyValue =
-  | { stringValue: string }
-  | { boolValue: boolean }
-  | { intValue: string }
-  | { doubleValue: number | 'NaN' | 'Infinity' | '-Infinity' }
-  | { bytesValue: string }
-  | { arrayValue: { values: AnyValue[] } }
-  | { kvlistValue: { values: KeyValue[] } }
-  | Record<string, never>;
-
-export interface KeyValue {
-  key: string;
-  value: AnyValue;
-}
-
-export interface ResourceInfo {
-  attributes: KeyValue[];
-  droppedAttributesCount: number;
-  schemaUrl: string;
-}
-
-export interface ScopeInfo {
-  name: string;
-  version: string;
-  attributes: KeyValue[];
-  droppedAttributesCount: number;
-  schemaUrl: string;
-}
-
-export interface SpanEvent {
-  timeUnixNano: bigint;
-  name: string;
-  attributes: KeyValue[];
-  droppedAttributesCount: number;
-}
-
-export interface SpanLink {
-  traceId: string;
-  spanId: string;
-  traceState: string;
-  flags: number;
-  attributes: KeyValue[];
-  droppedAttributesCount: number;
-}
-
-/** One stored span. Ids are lowercase hex; times are exact nanoseconds since the epoch. */
-export interface SpanRow {
-  traceId: string;
-  spanId: string;
-  /** '' for a root span. */
-  parentSpanId: string;
-  traceState: string;
-  flags: number;
-  name: string;
-  /** OTLP SpanKind number: 0 unspecified … 5 consumer. */
-  kind: number;
-  startTimeUnixNano: bigint;
-  endTimeUnixNano: bigint;
-  /** end − start, clamped at 0 when end precedes start. */
-  durationNano: bigint;
-  /** OTLP status code: 0 unset, 1 ok, 2 error. */
-  statusCode: number;
-  statusMessage: string;
-  /** Resource attribute service.name, or 'unknown_service' when absent. */
-  serviceName: string;
-  resource: ResourceInfo;
-  scope: ScopeInfo;
-  attributes: KeyValue[];
-  droppedAttributesCount: number;
-  events: SpanEvent[];
-  droppedEventsCount: number;
-  links: SpanLink[];
-  droppedLinksCount: number;
-}
-
-/** One stored log record. traceId/spanId are '' when the record is not linked to a span. */
-export interface LogRow {
-  timeUnixNano: bigint;
-  observedTimeUnixNano: bigint;
-  traceId: string;
-  spanId: string;
-  flags: number;
-  severityNumber: number;
-  severityText: string;
-  /** Absent body is stored as {}. */
-  body: AnyValue;
-  eventName: string;
-  serviceName: string;
-  resource: ResourceInfo;
-  scope: ScopeInfo;
-  attributes: KeyValue[];
-  droppedAttributesCount: number;
-}
-
-export type Signal = 'spans' | 'logs';
+// Rows are encoded in the decode workers into the bytes each store writes (JSON lines for
+// memory/sqlite, COPY for PostgreSQL, RowBinary for ClickHouse; see encoders.ts). Encoded chunks
+// of the same signal and partition are concatenable, so the writer batches many requests into
+// one write without knowing the format.
+import type { LogRow, SpanRow } from '../model/rows.ts';
+import type { Signal } from '../model/signal.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
+import type { EncoderSpec } from './encoders.ts';
 
 /**
  * Rows of one signal encoded by the backend's encoder. Chunks with the same signal and
@@ -129,22 +40,6 @@ export type WriteResult =
   | { kind: 'success' }
   | { kind: 'retryable'; error: Error; retryAfterMs?: number }
   | { kind: 'permanent'; error: Error };
-
-/**
- * Encodes normalized rows in a decode worker. A backend names the module that exports an
- * `encoder` of this shape and the JSON-safe options it is created with; the worker pool loads
- * it once per thread.
- */
-export interface RowEncoder {
-  encodeSpans(rows: SpanRow[]): EncodedChunk[];
-  encodeLogs(rows: LogRow[]): EncodedChunk[];
-}
-
-export interface EncoderSpec {
-  /** Absolute file URL of a module exporting `createEncoder(options): RowEncoder`. */
-  module: string;
-  options: Record<string, unknown>;
-}
 
 export interface TraceQuery {
   service?: string;
@@ -185,18 +80,8 @@ export interface BackendHealth {
   detail?: string;
 }
 
-/** A store behind the pipeline. Lifecycle: start() once; shutdown() is idempotent and safe before start. */
-export interface StorageBackend {
-  readonly name: string;
-  /** Writer pipelines this backend wants (ClickHouse: one per shard). */
-  readonly partitions: number;
-  /** How the decode workers encode rows for this backend. */
-  readonly encoder: EncoderSpec;
-  start(): Promise<void>;
-  /** Applies schema migrations and returns (the `tracehouse migrate` command); absent where there is no schema. */
-  migrate?(): Promise<void>;
-  writeSpans(batch: WriteBatch): Promise<WriteResult>;
-  writeLogs(batch: WriteBatch): Promise<WriteResult>;
+/** Reads stored data (the read API's view of a store). */
+export interface StoreReader {
   /** All spans of a trace (any order), or [] when unknown. */
   getTrace(traceId: string): Promise<SpanRow[]>;
   /**
@@ -206,37 +91,35 @@ export interface StorageBackend {
   searchTraces(query: TraceQuery): Promise<TraceSummary[]>;
   /** Matching log records, newest first. */
   searchLogs(query: LogQuery): Promise<LogRow[]>;
+}
+
+/** Writes encoded batches (the writer's view of a store). */
+export interface StoreWriter {
+  /** The backend's name, for metric labels and logs. */
+  readonly name: string;
+  /** Stores one batch (its signal says which table); idempotent per batchId. */
+  write(batch: WriteBatch): Promise<WriteResult>;
+}
+
+/** Start, schema, health and shutdown: start() once; shutdown() is idempotent and safe before start. */
+export interface StoreLifecycle {
+  readonly name: string;
+  start(): Promise<void>;
+  /** Applies schema migrations and returns (the `tracehouse migrate` command); absent where there is no schema. */
+  migrate?(): Promise<void>;
   health(): Promise<BackendHealth>;
   shutdown(): Promise<void>;
 }
 
-/** Renders an AnyValue the way attribute search compares it (and as ClickHouse's Map(String) stores it). */
-export function anyValueToString(v: AnyValue): string {
-  if ('stringValue' in v) return v.stringValue;
-  if ('boolValue' in v) return v.boolValue ? 'true' : 'false';
-  if ('intValue' in v) return v.intValue;
-  if ('doubleValue' in v) return String(v.doubleValue);
-  if ('bytesValue' in v) return v.bytesValue;
-  if ('arrayValue' in v) return JSON.stringify(v.arrayValue.values.map(anyValueToJson));
-  if ('kvlistValue' in v) {
-    const o: Record<string, unknown> = {};
-    for (const kv of v.kvlistValue.values) o[kv.key] = anyValueToJson(kv.value);
-    return JSON.stringify(o);
-  }
-  return '';
+/** A whole store, as its factory returns it. */
+export interface StorageBackend extends StoreReader, StoreWriter, StoreLifecycle {
+  readonly name: string;
+  /** How the decode workers encode rows for this store. */
+  readonly encoder: EncoderSpec;
 }
 
-function anyValueToJson(v: AnyValue): unknown {
-  if ('stringValue' in v) return v.stringValue;
-  if ('boolValue' in v) return v.boolValue;
-  if ('intValue' in v) return Number(v.intValue);
-  if ('doubleValue' in v) return v.doubleValue;
-  if ('bytesValue' in v) return v.bytesValue;
-  if ('arrayValue' in v) return v.arrayValue.values.map(anyValueToJson);
-  if ('kvlistValue' in v) {
-    const o: Record<string, unknown> = {};
-    for (const kv of v.kvlistValue.values) o[kv.key] = anyValueToJson(kv.value);
-    return o;
-  }
-  return null;
+/** What every adapter factory receives besides its own options. */
+export interface BackendDeps {
+  logger: Logger;
+  metrics: Metrics;
 }

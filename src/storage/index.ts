@@ -1,27 +1,68 @@
-// Picks the adapter named by storage.backend. Adapters load lazily so that pg or chdb are only
-// imported when configured.
+// Picks the adapter named by storage.backend and gives it its own options, sliced from the
+// configuration here: adapters never read the configuration themselves. Adapters load lazily
+// so that pg or chdb are only imported when configured.
 import type { Config } from '../config/index.ts';
-import type { Logger } from '../telemetry/logger.ts';
-import type { Metrics } from '../telemetry/metrics.ts';
-import type { StorageBackend } from './backend.ts';
+import type { BackendDeps, StorageBackend } from './backend.ts';
+import type { ClickhouseOptions } from './clickhouse/index.ts';
+import type { MemoryOptions } from './memory/index.ts';
+import type { PostgresOptions } from './postgres/index.ts';
+import type { SqliteOptions } from './sqlite/index.ts';
 
-/** What every adapter factory receives besides the configuration. */
-export interface BackendDeps {
-  logger: Logger;
-  metrics: Metrics;
+/** storage.memory.* */
+export function memoryOptions(c: Config): MemoryOptions {
+  return { maxSpans: c['storage.memory.maxSpans'], maxLogs: c['storage.memory.maxLogs'], maxBytes: c['storage.memory.maxBytes'] };
+}
+
+/** storage.sqlite.* */
+export function sqliteOptions(c: Config): SqliteOptions {
+  return { path: c['storage.sqlite.path'], retentionDays: c['storage.sqlite.retentionDays'] };
+}
+
+/** storage.postgres.* */
+export function postgresOptions(c: Config): PostgresOptions {
+  return {
+    url: c['storage.postgres.url'],
+    schema: c['storage.postgres.schema'],
+    poolSize: c['storage.postgres.poolSize'],
+    statementTimeoutMs: c['storage.postgres.statementTimeoutMs'],
+    autoMigrate: c['storage.postgres.autoMigrate'],
+    partitionsAheadDays: c['storage.postgres.partitionsAheadDays'],
+    retentionDays: c['storage.postgres.retentionDays'],
+    maintenanceIntervalMs: c['storage.postgres.maintenanceIntervalMs'],
+    copyFormat: c['storage.postgres.copyFormat'] === 'text' ? 'text' : 'binary',
+  };
+}
+
+/** storage.clickhouse.*, and the HTTP connections the writer's concurrency needs per shard. */
+export function clickhouseOptions(c: Config): ClickhouseOptions {
+  return {
+    urls: c['storage.clickhouse.urls'],
+    database: c['storage.clickhouse.database'],
+    username: c['storage.clickhouse.username'],
+    password: c['storage.clickhouse.password'],
+    tracesTable: c['storage.clickhouse.tracesTable'],
+    logsTable: c['storage.clickhouse.logsTable'],
+    ttlDays: c['storage.clickhouse.ttlDays'],
+    cluster: c['storage.clickhouse.cluster'],
+    compressionCodec: c['storage.clickhouse.compressionCodec'],
+    asyncInsert: c['storage.clickhouse.asyncInsert'],
+    autoMigrate: c['storage.clickhouse.autoMigrate'],
+    requestTimeoutMs: c['storage.clickhouse.requestTimeoutMs'],
+    maxConnections: c['writer.maxInFlightBatches'] * 2 + 4,
+  };
 }
 
 /** Creates (not starts) the configured backend. */
 export async function createBackend(config: Config, deps: BackendDeps): Promise<StorageBackend> {
   switch (config['storage.backend']) {
     case 'memory':
-      return (await import('./memory/index.ts')).createMemoryBackend(config, deps);
+      return (await import('./memory/index.ts')).createMemoryBackend(memoryOptions(config), deps);
     case 'sqlite':
-      return (await import('./sqlite/index.ts')).createSqliteBackend(config, deps);
+      return (await import('./sqlite/index.ts')).createSqliteBackend(sqliteOptions(config), deps);
     case 'postgres':
-      return (await import('./postgres/index.ts')).createPostgresBackend(config, deps);
+      return (await import('./postgres/index.ts')).createPostgresBackend(postgresOptions(config), deps);
     case 'clickhouse':
-      return (await import('./clickhouse/index.ts')).createClickhouseBackend(config, deps);
+      return (await import('./clickhouse/index.ts')).createClickhouseBackend(clickhouseOptions(config), deps);
     default:
       throw new Error(`unknown storage.backend ${String(config['storage.backend'])}`);
   }

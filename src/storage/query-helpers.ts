@@ -1,6 +1,7 @@
 // Query semantics shared by the adapters that evaluate queries in JavaScript (memory, and the
 // trace summaries of sqlite): one definition of "matches" and of a trace summary.
-import { anyValueToString, type KeyValue, type LogQuery, type LogRow, type SpanRow, type TraceQuery, type TraceSummary } from './backend.ts';
+import { anyValueToString, type KeyValue, type LogRow, type SpanRow } from '../model/rows.ts';
+import { type LogQuery, type TraceQuery, type TraceSummary } from './backend.ts';
 
 /** The columns of a span that searches and summaries use (a store may hold only these, plus the document). */
 export type SpanFacts = Pick<SpanRow, 'traceId' | 'spanId' | 'parentSpanId' | 'serviceName' | 'name' | 'startTimeUnixNano' | 'endTimeUnixNano' | 'durationNano' | 'statusCode'>;

@@ -7,7 +7,9 @@
 // Stores read the header only (cheap) and keep the document as bytes or text, parsing it when a
 // read needs the whole row. JSON.stringify never emits a raw tab or newline, so both split safely.
 // Rows of one request share their resource and scope objects; each is serialized once.
-import type { EncodedChunk, LogRow, ResourceInfo, RowEncoder, ScopeInfo, SpanRow } from './backend.ts';
+import type { LogRow, ResourceInfo, ScopeInfo, SpanRow } from '../model/rows.ts';
+import type { RowEncoder } from './encoders.ts';
+import type { EncodedChunk } from './backend.ts';
 
 const textEncoder = new TextEncoder();
 
@@ -141,6 +143,3 @@ export function createEncoder(): RowEncoder {
     encodeLogs: (rows) => encodeLines(rows, logLine),
   };
 }
-
-/** EncoderSpec.module value for backends using this encoder. */
-export const ROWJSON_ENCODER_MODULE = import.meta.url;

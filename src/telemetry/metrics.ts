@@ -1,23 +1,34 @@
 // One registry for the process. Metric names follow the Collector's (accepted, refused, written,
-// failed, queue_size, queue_capacity), prefixed tracehouse_. Labels carry only bounded values.
+// failed, queue_size, queue_capacity), prefixed tracehouse_, with the unit Prometheus asks for.
+// Labels carry only bounded values (one vocabulary: transport, signal, backend, fixed reasons),
+// and every known label set starts at 0 so rate() and absent() alerts work from the start.
+import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { COUNTED_REASONS } from '../common/refusals.ts';
+import { SIGNALS } from '../model/signal.ts';
 
 export type Transport = 'grpc' | 'http';
+const TRANSPORTS: readonly Transport[] = ['grpc', 'http'];
+
+/** Why the writer gave up on rows (the dropped_rows `reason` label). */
+export const DROP_REASONS = ['permanent_error', 'retries_exhausted', 'shutdown', 'writer_error'] as const;
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** Creates the metrics of one collector instance (tests create several in one process). */
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const reg = { registers: [registry] };
-  return {
+  const m = {
     registry,
     acceptedSpans: new Counter({ name: 'tracehouse_receiver_accepted_spans_total', help: 'Spans accepted into the write queue', labelNames: ['transport'] as const, ...reg }),
     refusedSpans: new Counter({ name: 'tracehouse_receiver_refused_spans_total', help: 'Spans refused: invalid items, undecodable or oversized requests, overload', labelNames: ['transport', 'reason'] as const, ...reg }),
     acceptedLogs: new Counter({ name: 'tracehouse_receiver_accepted_log_records_total', help: 'Log records accepted into the write queue', labelNames: ['transport'] as const, ...reg }),
     refusedLogs: new Counter({ name: 'tracehouse_receiver_refused_log_records_total', help: 'Log records refused: invalid items, undecodable or oversized requests, overload', labelNames: ['transport', 'reason'] as const, ...reg }),
     refusedRequests: new Counter({ name: 'tracehouse_receiver_refused_requests_total', help: 'Requests refused as a whole, by reason', labelNames: ['transport', 'reason'] as const, ...reg }),
-    queueSize: new Gauge({ name: 'tracehouse_queue_size', help: 'Encoded bytes accepted and not yet written', ...reg }),
-    queueCapacity: new Gauge({ name: 'tracehouse_queue_capacity', help: 'writer.maxQueueBytes', ...reg }),
+    queueSize: new Gauge({ name: 'tracehouse_queue_size_bytes', help: 'Bytes accepted (or reserved by requests being decoded) and not yet written', ...reg }),
+    queueCapacity: new Gauge({ name: 'tracehouse_queue_capacity_bytes', help: 'writer.maxQueueBytes', ...reg }),
     writtenRows: new Counter({ name: 'tracehouse_writer_written_rows_total', help: 'Rows stored', labelNames: ['backend', 'signal'] as const, ...reg }),
     failedBatches: new Counter({ name: 'tracehouse_writer_failed_batches_total', help: 'Storage writes that failed (each attempt)', labelNames: ['backend', 'signal', 'kind'] as const, ...reg }),
     droppedRows: new Counter({ name: 'tracehouse_writer_dropped_rows_total', help: 'Accepted rows lost: permanent write failure or retries exhausted', labelNames: ['backend', 'signal', 'reason'] as const, ...reg }),
@@ -25,7 +36,25 @@ export function createMetrics() {
     decodeDuration: new Histogram({ name: 'tracehouse_worker_decode_duration_seconds', help: 'Decode, normalize and encode time of one request in a worker', labelNames: ['signal'] as const, buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], ...reg }),
     workerHeapBytes: new Gauge({ name: 'tracehouse_worker_heap_bytes', help: 'V8 heap size of the decode worker threads, summed (as last reported by each)', ...reg }),
     evictedRows: new Counter({ name: 'tracehouse_storage_evicted_rows_total', help: 'Rows evicted by a bounded store (memory backend)', labelNames: ['signal'] as const, ...reg }),
+    buildInfo: new Gauge({ name: 'tracehouse_build_info', help: 'Always 1; the labels say which Tracehouse and Node.js run', labelNames: ['version', 'node'] as const, ...reg }),
   };
+  m.buildInfo.set({ version: VERSION, node: process.version }, 1);
+  for (const transport of TRANSPORTS) {
+    for (const c of [m.acceptedSpans, m.acceptedLogs]) c.inc({ transport }, 0);
+    for (const c of [m.refusedSpans, m.refusedLogs]) c.inc({ transport, reason: 'invalid_item' }, 0);
+    for (const reason of COUNTED_REASONS) m.refusedRequests.inc({ transport, reason }, 0);
+  }
+  for (const signal of SIGNALS) m.evictedRows.inc({ signal }, 0);
+  return m;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Starts the writer's labelled counters at 0 for one store (its name is known only then). */
+export function initWriterMetrics(m: Metrics, backend: string): void {
+  for (const signal of SIGNALS) {
+    m.writtenRows.inc({ backend, signal }, 0);
+    for (const kind of ['retryable', 'permanent'] as const) m.failedBatches.inc({ backend, signal, kind }, 0);
+    for (const reason of DROP_REASONS) m.droppedRows.inc({ backend, signal, reason }, 0);
+  }
+}

@@ -2,7 +2,8 @@
 // service names and trace ids, so one backend instance (one database) serves the whole suite.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LogRow, SpanRow, StorageBackend } from '../../src/storage/backend.ts';
+import type { LogRow, SpanRow } from '../../src/model/rows.ts';
+import type { StorageBackend } from '../../src/storage/backend.ts';
 import { canonical, hex, makeLog, makeSpan, makeTrace, writeLogs, writeSpans } from '../helpers/rows.ts';
 
 const MS = 1_000_000n;

@@ -17,7 +17,7 @@ describe('OTLP/HTTP body budget', () => {
     const slow = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/x-protobuf', 'content-length': 6000 } });
     slow.on('error', () => {});
     slow.write(Buffer.alloc(10));
-    await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_queue_size')) >= 6000 ? true : undefined), 5000, 'reservation');
+    await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_queue_size_bytes')) >= 6000 ? true : undefined), 5000, 'reservation');
 
     const second = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: new Uint8Array(4000) });
     expect(second.status).toBe(503);
@@ -29,7 +29,7 @@ describe('OTLP/HTTP body budget', () => {
 
     // The stalled upload is abandoned: its reservation is given back.
     slow.destroy();
-    await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_queue_size')) === 0 ? true : undefined), 5000, 'reservation released');
+    await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_queue_size_bytes')) === 0 ? true : undefined), 5000, 'reservation released');
     const third = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: new Uint8Array(0) });
     expect(third.status).toBe(200);
   });

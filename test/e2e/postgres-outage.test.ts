@@ -59,7 +59,7 @@ describe('postgres outage under load', () => {
     await eventually(async () => ((await getJson(c.opsUrl, '/readyz')).status === 200 ? true : undefined), 30_000, 'ready again');
     await send(100);
     const written = await eventually(async () => {
-      const n = await metricValue(c.opsUrl, 'tracehouse_writer_written_rows_total', { backend: 'postgres', signal: 'spans' });
+      const n = await metricValue(c.opsUrl, 'tracehouse_writer_written_rows_total', { backend: 'postgres', signal: 'traces' });
       return n >= accepted ? n : undefined;
     }, 30_000, 'everything written');
     expect(written).toBe(accepted);

@@ -100,8 +100,8 @@ describe('read API and operations endpoints', () => {
       'tracehouse_receiver_refused_spans_total',
       'tracehouse_receiver_accepted_log_records_total',
       'tracehouse_receiver_refused_log_records_total',
-      'tracehouse_queue_size',
-      'tracehouse_queue_capacity',
+      'tracehouse_queue_size_bytes',
+      'tracehouse_queue_capacity_bytes',
       'tracehouse_writer_written_rows_total',
       'tracehouse_writer_failed_batches_total',
       'tracehouse_writer_batch_duration_seconds',
@@ -112,8 +112,8 @@ describe('read API and operations endpoints', () => {
       expect(text).toContain(`# TYPE ${name}`);
     }
     expect(await metricValue(c.opsUrl, 'tracehouse_receiver_accepted_spans_total', { transport: 'grpc' })).toBe(2);
-    expect(await metricValue(c.opsUrl, 'tracehouse_writer_written_rows_total', { backend: 'sqlite', signal: 'spans' })).toBe(2);
-    expect(await metricValue(c.opsUrl, 'tracehouse_queue_capacity')).toBe(256 * 1024 * 1024);
+    expect(await metricValue(c.opsUrl, 'tracehouse_writer_written_rows_total', { backend: 'sqlite', signal: 'traces' })).toBe(2);
+    expect(await metricValue(c.opsUrl, 'tracehouse_queue_capacity_bytes')).toBe(256 * 1024 * 1024);
     expect(await metricValue(c.opsUrl, 'tracehouse_worker_heap_bytes')).toBeGreaterThan(1024 * 1024);
   });
 });
@@ -130,7 +130,7 @@ describe('memory backend bounds', () => {
         c.collector.writer.flush();
       }
       await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_writer_written_rows_total')) === 15 ? true : undefined));
-      expect(await metricValue(c.opsUrl, 'tracehouse_storage_evicted_rows_total', { signal: 'spans' })).toBe(5);
+      expect(await metricValue(c.opsUrl, 'tracehouse_storage_evicted_rows_total', { signal: 'traces' })).toBe(5);
       expect((await getJson(c.queryUrl, `/v1/traces/${traces[0]!.toString('hex')}`)).status).toBe(404);
       expect((await getJson(c.queryUrl, `/v1/traces/${traces[14]!.toString('hex')}`)).status).toBe(200);
     } finally {

@@ -5,10 +5,11 @@ import { loadConfig } from '../../src/config/index.ts';
 import type { StorageBackend, WriteBatch, WriteResult } from '../../src/storage/backend.ts';
 import { createMemoryBackend } from '../../src/storage/memory/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
+import { memoryOptions } from '../../src/storage/index.ts';
 
 /** A started memory backend. */
 export async function memoryBackend(): Promise<StorageBackend> {
-  const b = createMemoryBackend(loadConfig({ flags: { 'storage.backend': 'memory' } }), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+  const b = createMemoryBackend(memoryOptions(loadConfig({ flags: { 'storage.backend': 'memory' } })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
   await b.start();
   return b;
 }
@@ -43,8 +44,7 @@ export function gated(inner: StorageBackend): Gate {
       failure = result;
     },
     backend: Object.create(inner, {
-      writeSpans: { value: (b: WriteBatch) => through(b, () => inner.writeSpans(b)) },
-      writeLogs: { value: (b: WriteBatch) => through(b, () => inner.writeLogs(b)) },
+      write: { value: (b: WriteBatch) => through(b, () => inner.write(b)) },
     }),
   };
   async function through(_b: WriteBatch, write: () => Promise<WriteResult>): Promise<WriteResult> {

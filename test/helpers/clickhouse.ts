@@ -10,6 +10,7 @@ import type { StorageBackend } from '../../src/storage/backend.ts';
 import { createClickhouseBackend } from '../../src/storage/clickhouse/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { tempDir } from './tmp.ts';
+import { clickhouseOptions } from '../../src/storage/index.ts';
 
 let dir: string | undefined;
 
@@ -47,7 +48,7 @@ export function chdbConfig(databases: readonly string[], flags: Record<string, s
 
 /** A started ClickHouse backend with one chdb database per shard. */
 export async function chdbBackend(databases: readonly string[], flags: Record<string, string> = {}): Promise<StorageBackend> {
-  const b = createClickhouseBackend(chdbConfig(databases, flags), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+  const b = createClickhouseBackend(clickhouseOptions(chdbConfig(databases, flags)), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
   await b.start();
   return b;
 }

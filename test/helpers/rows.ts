@@ -1,6 +1,9 @@
 // Row builders and a writer that goes through a backend's own encoder, as the workers do.
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { EncodedChunk, KeyValue, LogRow, RowEncoder, SpanRow, StorageBackend, WriteResult } from '../../src/storage/backend.ts';
+import type { KeyValue, LogRow, SpanRow } from '../../src/model/rows.ts';
+import type { Signal } from '../../src/model/signal.ts';
+import { loadEncoder, type RowEncoder } from '../../src/storage/encoders.ts';
+import type { EncodedChunk, StorageBackend, WriteResult } from '../../src/storage/backend.ts';
 
 export const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
 
@@ -94,13 +97,13 @@ const encoders = new WeakMap<StorageBackend, Promise<RowEncoder>>();
 function encoderOf(backend: StorageBackend): Promise<RowEncoder> {
   let e = encoders.get(backend);
   if (!e) {
-    e = import(backend.encoder.module).then((m) => m.createEncoder(backend.encoder.options) as RowEncoder);
+    e = loadEncoder(backend.encoder);
     encoders.set(backend, e);
   }
   return e;
 }
 
-async function writeChunks(backend: StorageBackend, signal: 'spans' | 'logs', chunks: EncodedChunk[], batchId?: string): Promise<WriteResult[]> {
+async function writeChunks(backend: StorageBackend, signal: Signal, chunks: EncodedChunk[], batchId?: string): Promise<WriteResult[]> {
   const byPartition = new Map<number, EncodedChunk[]>();
   for (const c of chunks) byPartition.set(c.partition, [...(byPartition.get(c.partition) ?? []), c]);
   const results: WriteResult[] = [];
@@ -113,7 +116,7 @@ async function writeChunks(backend: StorageBackend, signal: 'spans' | 'logs', ch
       chunks: cs.map((c) => c.data),
       batchId: batchId ?? randomUUID(),
     };
-    results.push(await (signal === 'spans' ? backend.writeSpans(batch) : backend.writeLogs(batch)));
+    results.push(await backend.write(batch));
   }
   return results;
 }
@@ -124,7 +127,7 @@ function expectSuccess(results: WriteResult[]): void {
 
 /** Encodes spans with the backend's encoder and writes them, one batch per partition; throws unless every write succeeds. */
 export async function writeSpans(backend: StorageBackend, rows: SpanRow[], batchId?: string): Promise<void> {
-  expectSuccess(await writeChunks(backend, 'spans', (await encoderOf(backend)).encodeSpans(rows), batchId));
+  expectSuccess(await writeChunks(backend, 'traces', (await encoderOf(backend)).encodeSpans(rows), batchId));
 }
 
 /** Encodes log records with the backend's encoder and writes them; throws unless every write succeeds. */

@@ -6,13 +6,15 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AnyValue, KeyValue, LogRow, SpanRow, StorageBackend } from '../../src/storage/backend.ts';
+import type { AnyValue, KeyValue, LogRow, SpanRow } from '../../src/model/rows.ts';
+import type { StorageBackend } from '../../src/storage/backend.ts';
 import { shardOf } from '../../src/storage/clickhouse/encoder.ts';
 import { createClickhouseBackend } from '../../src/storage/clickhouse/index.ts';
 import { bootstrapStatements, migrations } from '../../src/storage/clickhouse/schema.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { chdbBackend, chdbClient, chdbConfig, removeChdbDir, select, uniqueDatabase } from '../helpers/clickhouse.ts';
 import { canonical, hex, makeLog, makeSpan, makeTrace, writeLogs, writeSpans } from '../helpers/rows.ts';
+import { clickhouseOptions } from '../../src/storage/index.ts';
 
 const MS = 1_000_000n;
 let client: ClickHouseClient;
@@ -43,7 +45,7 @@ describe('clickhouse sharding', () => {
 
   beforeAll(async () => {
     b = await backend(dbs);
-    expect(b.partitions).toBe(3);
+    expect(b.encoder).toEqual({ name: 'clickhouse', options: { partitions: 3 } });
     await writeSpans(b, traces.flat());
     await writeLogs(b, traces.map((t, i) => makeLog({ serviceName: service, traceId: t[0]!.traceId, timeUnixNano: now - BigInt(i) * MS })));
   });
@@ -311,7 +313,7 @@ describe('clickhouse migrations and lifecycle', () => {
 
   it('refuses to start on an unmigrated database without autoMigrate, and starts once migrated', async () => {
     const db = uniqueDatabase('manual');
-    const b = createClickhouseBackend(chdbConfig([db], { 'storage.clickhouse.autoMigrate': 'false' }), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    const b = createClickhouseBackend(clickhouseOptions(chdbConfig([db], { 'storage.clickhouse.autoMigrate': 'false' })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
     backends.push(b);
     await expect(b.start()).rejects.toThrow(/version 0, this build needs 1: run `tracehouse migrate`/);
     await b.migrate!(); // the `tracehouse migrate` command: no start() needed
@@ -322,18 +324,18 @@ describe('clickhouse migrations and lifecycle', () => {
   it('answers writes with results, never throws: bad data permanent, missing table or stopped backend retryable', async () => {
     const db = uniqueDatabase('results');
     const config = chdbConfig([db]);
-    const b = createClickhouseBackend(config, { logger: pino({ level: 'silent' }), metrics: createMetrics() });
-    const batch = (chunks: Uint8Array[]) => ({ signal: 'spans' as const, partition: 0, rows: 1, bytes: 3, chunks, batchId: randomUUID() });
-    expect((await b.writeSpans(batch([new Uint8Array([1, 2, 3])]))).kind).toBe('retryable'); // before start
+    const b = createClickhouseBackend(clickhouseOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    const batch = (chunks: Uint8Array[]) => ({ signal: 'traces' as const, partition: 0, rows: 1, bytes: 3, chunks, batchId: randomUUID() });
+    expect((await b.write(batch([new Uint8Array([1, 2, 3])]))).kind).toBe('retryable'); // before start
     await b.start();
-    expect((await b.writeSpans(batch([new Uint8Array([1, 2, 3])]))).kind).toBe('permanent'); // truncated RowBinary
-    expect((await b.writeSpans({ ...batch([new Uint8Array(1)]), partition: 5 })).kind).toBe('permanent');
+    expect((await b.write(batch([new Uint8Array([1, 2, 3])]))).kind).toBe('permanent'); // truncated RowBinary
+    expect((await b.write({ ...batch([new Uint8Array(1)]), partition: 5 })).kind).toBe('permanent');
     await client.command({ query: `DROP TABLE ${db}.otel_logs` });
     const [chunk] = (await import('../../src/storage/clickhouse/encoder.ts')).createEncoder({ partitions: 1 }).encodeLogs([makeLog()]);
-    expect((await b.writeLogs({ ...batch([chunk!.data]), signal: 'logs' })).kind).toBe('retryable');
+    expect((await b.write({ ...batch([chunk!.data]), signal: 'logs' })).kind).toBe('retryable');
     await b.shutdown();
     await b.shutdown();
-    expect((await b.writeSpans(batch([new Uint8Array([1])]))).kind).toBe('retryable');
+    expect((await b.write(batch([new Uint8Array([1])]))).kind).toBe('retryable');
     expect((await b.health()).ok).toBe(false);
   });
 });

@@ -6,12 +6,14 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
-import type { LogRow, SpanRow, StorageBackend, WriteBatch, WriteResult } from '../../src/storage/backend.ts';
+import type { LogRow, SpanRow } from '../../src/model/rows.ts';
+import type { StorageBackend, WriteBatch, WriteResult } from '../../src/storage/backend.ts';
 import { createEncoder } from '../../src/storage/postgres/encoder.ts';
 import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { createTestDatabase, startEmbeddedPostgres, type EmbeddedServer } from '../helpers/postgres.ts';
 import { makeLog, makeTrace } from '../helpers/rows.ts';
+import { postgresOptions } from '../../src/storage/index.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -26,7 +28,7 @@ describe('postgres: server stopped and restarted mid-stream', () => {
     const config = loadConfig({
       flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '4', 'storage.postgres.statementTimeoutMs': '10000' },
     });
-    backend = createPostgresBackend(config, { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    backend = createPostgresBackend(postgresOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
     await backend.start();
   });
   afterAll(async () => {
@@ -35,12 +37,12 @@ describe('postgres: server stopped and restarted mid-stream', () => {
   });
 
   it('answers retryable while down, then stores every row exactly once', async () => {
-    const enc = createEncoder(backend.encoder.options);
-    const toBatch = (signal: 'spans' | 'logs', rows: SpanRow[] | LogRow[]): WriteBatch => {
-      const chunks = signal === 'spans' ? enc.encodeSpans(rows as SpanRow[]) : enc.encodeLogs(rows as LogRow[]);
+    const enc = createEncoder({ format: 'binary' });
+    const toBatch = (signal: 'traces' | 'logs', rows: SpanRow[] | LogRow[]): WriteBatch => {
+      const chunks = signal === 'traces' ? enc.encodeSpans(rows as SpanRow[]) : enc.encodeLogs(rows as LogRow[]);
       return { signal, partition: 0, rows: rows.length, bytes: chunks.reduce((n, c) => n + c.data.byteLength, 0), chunks: chunks.map((c) => c.data), batchId: randomUUID() };
     };
-    const spanBatches = Array.from({ length: 30 }, () => toBatch('spans', Array.from({ length: 50 }, () => makeTrace(4)).flat()));
+    const spanBatches = Array.from({ length: 30 }, () => toBatch('traces', Array.from({ length: 50 }, () => makeTrace(4)).flat()));
     const logBatches = Array.from({ length: 30 }, () => toBatch('logs', Array.from({ length: 100 }, () => makeLog())));
 
     const results: WriteResult['kind'][] = [];
@@ -50,7 +52,7 @@ describe('postgres: server stopped and restarted mid-stream', () => {
       for (const b of batches) {
         const deadline = Date.now() + 60_000;
         for (;;) {
-          const r = b.signal === 'spans' ? await backend.writeSpans(b) : await backend.writeLogs(b);
+          const r = await backend.write(b);
           results.push(r.kind);
           if (r.kind === 'success') break;
           if (r.kind === 'permanent') throw new Error(`permanent failure: ${r.error.message}`);

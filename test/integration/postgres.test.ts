@@ -6,7 +6,8 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
-import type { LogRow, SpanRow, StorageBackend, WriteBatch } from '../../src/storage/backend.ts';
+import type { LogRow, SpanRow } from '../../src/model/rows.ts';
+import type { StorageBackend, WriteBatch } from '../../src/storage/backend.ts';
 import { createEncoder } from '../../src/storage/postgres/encoder.ts';
 import { escapeText, unescapeText } from '../../src/storage/postgres/escape.ts';
 import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
@@ -15,6 +16,7 @@ import { attributeToken } from '../../src/storage/postgres/tokens.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
 import { canonical, hex, makeLog, makeSpan, makeTrace } from '../helpers/rows.ts';
+import { postgresOptions } from '../../src/storage/index.ts';
 
 const DAY_NS = 86_400_000_000_000n;
 const MS = 1_000_000n;
@@ -24,12 +26,12 @@ const ymd = (day: number): string => new Date(day * 86_400_000).toISOString().sl
 
 function backend(url: string, flags: Record<string, string> = {}): StorageBackend {
   const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '4', ...flags } });
-  return createPostgresBackend(config, { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+  return createPostgresBackend(postgresOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
 }
 
-function batchOf(signal: 'spans' | 'logs', rows: SpanRow[] | LogRow[], format: 'binary' | 'text' = 'binary', batchId = randomUUID()): WriteBatch {
+function batchOf(signal: 'traces' | 'logs', rows: SpanRow[] | LogRow[], format: 'binary' | 'text' = 'binary', batchId = randomUUID()): WriteBatch {
   const enc = createEncoder({ format });
-  const chunks = signal === 'spans' ? enc.encodeSpans(rows as SpanRow[]) : enc.encodeLogs(rows as LogRow[]);
+  const chunks = signal === 'traces' ? enc.encodeSpans(rows as SpanRow[]) : enc.encodeLogs(rows as LogRow[]);
   return {
     signal,
     partition: 0,
@@ -41,7 +43,7 @@ function batchOf(signal: 'spans' | 'logs', rows: SpanRow[] | LogRow[], format: '
 }
 
 async function mustWrite(b: StorageBackend, batch: WriteBatch): Promise<void> {
-  const r = batch.signal === 'spans' ? await b.writeSpans(batch) : await b.writeLogs(batch);
+  const r = await b.write(batch);
   if (r.kind !== 'success') throw new Error(`write failed (${r.kind}): ${r.error.message}`);
 }
 
@@ -105,7 +107,7 @@ describe('postgres adapter', () => {
 
   it('keeps one copy of a span batch and of a log batch written twice, also concurrently', async () => {
     const spans = makeTrace(5);
-    const sb = batchOf('spans', spans);
+    const sb = batchOf('traces', spans);
     await mustWrite(main, sb);
     await mustWrite(main, sb);
     await Promise.all([mustWrite(main, sb), mustWrite(main, sb)]);
@@ -137,7 +139,7 @@ describe('postgres adapter', () => {
       ],
       events: [{ timeUnixNano: 5n, name: '\u0000evt', attributes: [{ key: 'e', value: { stringValue: '\u0000' } }], droppedAttributesCount: 0 }],
     });
-    await mustWrite(main, batchOf('spans', [span]));
+    await mustWrite(main, batchOf('traces', [span]));
     expect(canonical(await main.getTrace(span.traceId))).toEqual(canonical([span]));
     const found = await main.searchTraces({ service: span.serviceName, attributes: [{ key: 'k\u0000ey', value: nasty }], limit: 10 });
     expect(found.map((t) => t.traceId)).toEqual([span.traceId]);
@@ -160,7 +162,7 @@ describe('postgres adapter', () => {
             { key: 'i', value: { intValue: i.toString() } },
           ],
         });
-        await mustWrite(main, batchOf('spans', [span]));
+        await mustWrite(main, batchOf('traces', [span]));
         expect(canonical(await main.getTrace(span.traceId))).toEqual(canonical([span]));
       }),
       { numRuns: 40 },
@@ -173,8 +175,8 @@ describe('postgres adapter', () => {
     try {
       expect(text.encoder.options).toEqual({ format: 'text' });
       const spans = makeTrace(3, { name: 'tab\there\nnewline\\back\u0000nul' });
-      await mustWrite(text, batchOf('spans', spans, 'text'));
-      await mustWrite(text, batchOf('spans', spans, 'text'));
+      await mustWrite(text, batchOf('traces', spans, 'text'));
+      await mustWrite(text, batchOf('traces', spans, 'text'));
       const got = await text.getTrace(spans[0]!.traceId);
       expect(canonical(got.sort((x, y) => (x.spanId < y.spanId ? -1 : 1)))).toEqual(canonical([...spans].sort((x, y) => (x.spanId < y.spanId ? -1 : 1))));
       const log = makeLog({ timeUnixNano: 0n });
@@ -186,9 +188,9 @@ describe('postgres adapter', () => {
   });
 
   it('answers permanent for a batch PostgreSQL rejects, and never throws', async () => {
-    const good = batchOf('spans', [makeSpan()]);
+    const good = batchOf('traces', [makeSpan()]);
     const broken: WriteBatch = { ...good, chunks: [good.chunks[0]!.subarray(0, 40)] };
-    const r = await main.writeSpans(broken);
+    const r = await main.write(broken);
     expect(r.kind).toBe('permanent');
     // The connection is usable afterwards.
     await mustWrite(main, good);
@@ -205,7 +207,7 @@ describe('postgres adapter', () => {
     for (const d of days) {
       for (let i = 0; i < 60; i++) filler.push(...makeTrace(2, { serviceName: 'explain-svc', startTimeUnixNano: dayStart(d) + BigInt(i) * 60_000n * MS }));
     }
-    await mustWrite(b, batchOf('spans', [...filler, ...target]));
+    await mustWrite(b, batchOf('traces', [...filler, ...target]));
     const parts = (await partitionsOf(url, 'spans', 'explain')).filter((p) => p !== 'spans_default');
     expect(parts.length).toBeGreaterThanOrEqual(30);
     await sql(url, 'ANALYZE explain.spans');
@@ -273,7 +275,7 @@ describe('postgres adapter', () => {
   it('routes rows far outside the partition window to the default partition, and gives them a partition when the window reaches them', async () => {
     const far = makeSpan({ startTimeUnixNano: dayStart(today() + 40) + 5n });
     const ancient = makeSpan({ startTimeUnixNano: 1_000_000_000n });
-    await mustWrite(main, batchOf('spans', [far, ancient]));
+    await mustWrite(main, batchOf('traces', [far, ancient]));
     const where = await sql<{ part: string }>(url, `SELECT tableoid::regclass::text AS part FROM tracehouse.spans WHERE span_id = ANY($1) ORDER BY 1`, [
       [Buffer.from(far.spanId, 'hex'), Buffer.from(ancient.spanId, 'hex')],
     ]);
@@ -303,7 +305,7 @@ describe('postgres concurrency and maintenance', () => {
       );
       const logBatches = writers.map((_w, i) => days.map((d) => makeLog({ serviceName: `w${i}`, timeUnixNano: dayStart(d) + 5n })));
       await Promise.all(
-        writers.flatMap((w, i) => [mustWrite(w, batchOf('spans', batches[i]!)), mustWrite(w, batchOf('logs', logBatches[i]!))]),
+        writers.flatMap((w, i) => [mustWrite(w, batchOf('traces', batches[i]!)), mustWrite(w, batchOf('logs', logBatches[i]!))]),
       );
       const spans = await partitionsOf(url, 'spans');
       const logs = await partitionsOf(url, 'logs');
@@ -334,7 +336,7 @@ describe('postgres concurrency and maintenance', () => {
     const versions = await sql<{ version: number }>(url, 'SELECT version FROM tracehouse.schema_migrations ORDER BY version');
     expect(versions.map((v) => v.version)).toEqual([1]);
     const s = makeSpan();
-    await mustWrite(instances[2]!, batchOf('spans', [s]));
+    await mustWrite(instances[2]!, batchOf('traces', [s]));
     expect(await instances[0]!.getTrace(s.traceId)).toHaveLength(1);
     await Promise.all(instances.map((b) => b.shutdown()));
 
@@ -356,7 +358,7 @@ describe('postgres concurrency and maintenance', () => {
     const edge = makeTrace(2, { startTimeUnixNano: dayStart(today() - 3) + 7n });
     const fresh = makeTrace(2, { startTimeUnixNano: dayStart(today()) + 7n });
     const ancient = makeSpan({ startTimeUnixNano: dayStart(today() - 400) });
-    await mustWrite(keeper, batchOf('spans', [...old, ...edge, ...fresh, ancient]));
+    await mustWrite(keeper, batchOf('traces', [...old, ...edge, ...fresh, ancient]));
     await mustWrite(keeper, batchOf('logs', [makeLog({ timeUnixNano: dayStart(today() - 9) }), makeLog({ timeUnixNano: dayStart(today()) })]));
     await keeper.shutdown();
     expect(await partitionsOf(url, 'spans')).toContain(`spans_p${ymd(today() - 9)}`);
@@ -381,7 +383,7 @@ describe('postgres concurrency and maintenance', () => {
       // Data older than retention that arrives late goes to the default partition, which
       // retention also empties.
       const late = makeSpan({ startTimeUnixNano: dayStart(today() - 8) });
-      await mustWrite(b, batchOf('spans', [late]));
+      await mustWrite(b, batchOf('traces', [late]));
       expect(await partitionsOf(url, 'spans')).not.toContain(`spans_p${ymd(today() - 8)}`);
     } finally {
       await Promise.all(instances.map((b) => b.shutdown()));
@@ -394,13 +396,13 @@ describe('postgres concurrency and maintenance', () => {
     await b.shutdown();
     await b.shutdown();
     const c = backend(url);
-    const r = await c.writeSpans(batchOf('spans', [makeSpan()]));
+    const r = await c.write(batchOf('traces', [makeSpan()]));
     expect(r.kind).toBe('retryable');
     expect((await c.health()).ok).toBe(false);
     await c.start();
     expect((await c.health()).ok).toBe(true);
     await c.shutdown();
-    expect((await c.writeSpans(batchOf('spans', [makeSpan()]))).kind).toBe('retryable');
+    expect((await c.write(batchOf('traces', [makeSpan()]))).kind).toBe('retryable');
   });
 
   it('leaves hex ids it cannot store to the normalizer: the encoder refuses them', () => {

@@ -11,6 +11,7 @@ import { loadConfig } from '../../src/config/index.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
 import { createClickhouseBackend } from '../../src/storage/clickhouse/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
+import { clickhouseOptions } from '../../src/storage/index.ts';
 
 interface Seen {
   query: string;
@@ -56,7 +57,7 @@ describe('clickhouse over HTTP', () => {
         ...flags,
       },
     });
-    const b = createClickhouseBackend(config, { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    const b = createClickhouseBackend(clickhouseOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
     await b.start();
     return b;
   }
@@ -66,7 +67,7 @@ describe('clickhouse over HTTP', () => {
     seen.length = 0;
     const chunks = [Uint8Array.from([1, 2, 3]), Uint8Array.from([4, 5]), Uint8Array.from([0, 255])];
     const batchId = randomUUID();
-    expect(await b.writeSpans({ signal: 'spans', partition: 0, rows: 3, bytes: 7, chunks, batchId })).toEqual({ kind: 'success' });
+    expect(await b.write({ signal: 'traces', partition: 0, rows: 3, bytes: 7, chunks, batchId })).toEqual({ kind: 'success' });
     const [w] = seen;
     expect(w!.body).toEqual(Buffer.from([1, 2, 3, 4, 5, 0, 255]));
     expect(w!.query).toMatch(/^INSERT INTO `tel`\.`otel_traces` \(`Timestamp`, `TraceId`, .*`Events\.Timestamp`.*`TracehouseExtra`\) SETTINGS /);
@@ -79,7 +80,7 @@ describe('clickhouse over HTTP', () => {
   it('asks for async inserts only together with waiting for them', async () => {
     const b = await start({ 'storage.clickhouse.asyncInsert': 'true' });
     seen.length = 0;
-    await b.writeLogs({ signal: 'logs', partition: 0, rows: 1, bytes: 1, chunks: [Uint8Array.from([9])], batchId: "it's" });
+    await b.write({ signal: 'logs', partition: 0, rows: 1, bytes: 1, chunks: [Uint8Array.from([9])], batchId: "it's" });
     expect(seen[0]!.query).toMatch(/^INSERT INTO `tel`\.`otel_logs` \(/);
     expect(seen[0]!.query).toContain("insert_deduplication_token = 'it\\'s', insert_deduplicate = 1, async_insert = 1, wait_for_async_insert = 1, async_insert_deduplicate = 1 FORMAT RowBinary");
     await b.shutdown();
@@ -87,28 +88,28 @@ describe('clickhouse over HTTP', () => {
 
   it('maps server errors to permanent (bad data) or retryable (overload, outage)', async () => {
     const b = await start();
-    const batch = { signal: 'spans' as const, partition: 0, rows: 1, bytes: 1, chunks: [Uint8Array.from([1])], batchId: randomUUID() };
+    const batch = { signal: 'traces' as const, partition: 0, rows: 1, bytes: 1, chunks: [Uint8Array.from([1])], batchId: randomUUID() };
     const fail = (code: number, type: string) => (_r: Seen, res: ServerResponse) => {
       res.writeHead(500, { 'X-ClickHouse-Exception-Code': String(code) });
       res.end(`Code: ${code}. DB::Exception: something. (${type}) (version 26.1.1.1)\n`);
     };
     answer = fail(33, 'CANNOT_READ_ALL_DATA');
-    expect((await b.writeSpans(batch)).kind).toBe('permanent');
+    expect((await b.write(batch)).kind).toBe('permanent');
     answer = fail(252, 'TOO_MANY_PARTS');
-    expect(await b.writeSpans(batch)).toMatchObject({ kind: 'retryable', retryAfterMs: 1000 });
+    expect(await b.write(batch)).toMatchObject({ kind: 'retryable', retryAfterMs: 1000 });
     answer = (_r, res) => res.socket?.destroy();
-    expect((await b.writeSpans(batch)).kind).toBe('retryable');
+    expect((await b.write(batch)).kind).toBe('retryable');
     answer = (_r, res) => res.end();
     await b.shutdown();
   });
 
   it('reports an unreachable server as retryable writes and unhealthy', async () => {
     const config = loadConfig({ flags: { 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': 'http://127.0.0.1:1', 'storage.clickhouse.requestTimeoutMs': '1000' } });
-    const b = createClickhouseBackend(config, { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    const b = createClickhouseBackend(clickhouseOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
     await expect(b.start()).rejects.toThrow();
     expect((await b.health()).ok).toBe(false);
-    const batch = { signal: 'spans' as const, partition: 0, rows: 1, bytes: 1, chunks: [Uint8Array.from([1])], batchId: randomUUID() };
-    expect((await b.writeSpans(batch)).kind).toBe('retryable');
+    const batch = { signal: 'traces' as const, partition: 0, rows: 1, bytes: 1, chunks: [Uint8Array.from([1])], batchId: randomUUID() };
+    expect((await b.write(batch)).kind).toBe('retryable');
     await b.shutdown();
   });
 });

@@ -3,8 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
-import type { AnyValue, KeyValue } from '../../src/storage/backend.ts';
-import { anyValueToString } from '../../src/storage/backend.ts';
+import type { AnyValue, KeyValue } from '../../src/model/rows.ts';
+import { anyValueToString } from '../../src/model/rows.ts';
 import { createEncoder, hashTraceId, shardOf } from '../../src/storage/clickhouse/encoder.ts';
 import { parseEndpoints } from '../../src/storage/clickhouse/endpoints.ts';
 import { classifyWriteError } from '../../src/storage/clickhouse/errors.ts';
@@ -13,6 +13,7 @@ import { bootstrapStatements, migrations, validateSchemaOptions, type SchemaOpti
 import { loadChdb } from '../../src/storage/clickhouse/shard.ts';
 import { joinAttributes, parseExact, stringifyExact, tagOf } from '../../src/storage/clickhouse/values.ts';
 import { allKindsAttributes, makeLog, makeSpan } from '../helpers/rows.ts';
+import { clickhouseOptions } from '../../src/storage/index.ts';
 
 const base: SchemaOptions = { database: 'otel', tracesTable: 'otel_traces', logsTable: 'otel_logs', ttlDays: 0, codec: 'ZSTD(1)', cluster: '' };
 const ddl = (o: Partial<SchemaOptions> = {}) => [...bootstrapStatements({ ...base, ...o }), ...migrations({ ...base, ...o }).flatMap((m) => m.statements)];
@@ -118,7 +119,7 @@ describe('clickhouse endpoints', () => {
 
   it('refuses cluster mode on the embedded engine', () => {
     const config = loadConfig({ flags: { 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': 'chdb:///tmp/x', 'storage.clickhouse.cluster': 'c' } });
-    expect(() => clickhouseSettings(config)).toThrow(/cluster cannot be used with chdb/);
+    expect(() => clickhouseSettings(clickhouseOptions(config))).toThrow(/cluster cannot be used with chdb/);
   });
 
   it('names the package when chdb is not installed', async () => {

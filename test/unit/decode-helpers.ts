@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import Long from 'long';
 import protobuf from 'protobufjs';
 import { WireWriter } from '../../src/pipeline/decode/index.ts';
-import type { AnyValue, KeyValue, LogRow, ResourceInfo, ScopeInfo, SpanRow } from '../../src/storage/backend.ts';
+import type { AnyValue, KeyValue, LogRow, ResourceInfo, ScopeInfo, SpanRow } from '../../src/model/rows.ts';
 
 export const PROTO_ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
 

@@ -7,7 +7,7 @@ import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { describe, expect, it } from 'vitest';
 import { decodeLogsJson, decodeLogsProto, decodeTracesJson, decodeTracesProto } from '../../src/pipeline/decode/index.ts';
-import type { KeyValue } from '../../src/storage/backend.ts';
+import type { KeyValue } from '../../src/model/rows.ts';
 import { expectedLog, expectedResourceScope, expectedSpan, sendSdkLogs, sendSdkTrace, sortAttributes } from '../helpers/sdk.ts';
 
 const LIMITS = { maxNestingDepth: 100 };

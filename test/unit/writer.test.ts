@@ -2,6 +2,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { Writer, backoffMs, type WriterOptions } from '../../src/pipeline/writer.ts';
+import type { StoreWriter } from '../../src/storage/backend.ts';
 import { createEncoder } from '../../src/storage/rowjson.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { gated, memoryBackend } from '../helpers/backends.ts';
@@ -27,8 +28,9 @@ async function setup(o: Partial<WriterOptions> = {}) {
     const spans = Array.from({ length: n }, () => makeSpan({ serviceName: service }));
     const chunks = encoder.encodeSpans(spans);
     const bytes = chunks.reduce((s, c) => s + c.data.byteLength, 0);
-    expect(writer.reserve(bytes)).toBe(true);
-    writer.commit(bytes, 'spans', chunks);
+    const r = writer.reserve(bytes);
+    expect(r).toBeDefined();
+    r!.commit('traces', chunks);
     return spans;
   };
   const stored = async (service = 'w') => (await gate.backend.searchTraces({ service, limit: 1000 })).length;
@@ -61,21 +63,22 @@ describe('writer', () => {
   });
 
   it('retries a backend that throws synchronously or rejects with a non-Error, without crashing', async () => {
-    const { writer, put, stored, gate } = await setup();
-    const inner = gate.backend;
+    const inner = await memoryBackend();
     let calls = 0;
-    const faulty = Object.create(inner, {
-      writeSpans: {
-        value: (b: Parameters<typeof inner.writeSpans>[0]) => {
-          calls++;
-          if (calls === 1) throw 'sync string';
-          if (calls === 2) return Promise.reject(undefined);
-          return inner.writeSpans(b);
-        },
+    const faulty: StoreWriter = {
+      name: 'faulty',
+      write: (b) => {
+        calls++;
+        if (calls === 1) throw 'sync string';
+        if (calls === 2) return Promise.reject(undefined);
+        return inner.write(b);
       },
-    });
-    (writer as unknown as { backend: unknown }).backend = faulty;
-    put(3);
+    };
+    const writer = new Writer(faulty, opts, createMetrics(), pino({ level: 'silent' }));
+    const spans = Array.from({ length: 3 }, () => makeSpan({ serviceName: 'w' }));
+    const chunks = encoder.encodeSpans(spans);
+    writer.reserve(chunks.reduce((s, c) => s + c.data.byteLength, 0))!.commit('traces', chunks);
+    const stored = async () => (await inner.searchTraces({ service: 'w', limit: 1000 })).length;
     await writer.drain();
     expect(calls).toBe(3);
     expect(await stored()).toBe(3);
@@ -114,14 +117,15 @@ describe('writer', () => {
     const { writer, put, gate } = await setup({ maxQueueBytes: 20_000 });
     gate.close();
     while (writer.queueBytes < 15_000) put(1);
-    expect(writer.reserve(5000)).toBe(false);
-    // The first request into an empty queue is admitted even when larger than the budget.
-    expect(writer.reserve(10)).toBe(true);
-    writer.release(10);
+    expect(writer.reserve(5000)).toBeUndefined();
+    const small = writer.reserve(10);
+    expect(small).toBeDefined();
+    small!.release();
     gate.open();
     await writer.drain();
     expect(writer.queueBytes).toBe(0);
-    expect(writer.reserve(25_000)).toBe(true);
+    // The first request into an empty queue is admitted even when larger than the budget.
+    expect(writer.reserve(25_000)).toBeDefined();
     expect(writer.isFull).toBe(true);
   });
 
@@ -151,5 +155,27 @@ describe('writer', () => {
       expect(d).toBeGreaterThanOrEqual(cap / 2);
       expect(d).toBeLessThanOrEqual(cap);
     }
+  });
+
+  it('a reservation is released once, and a committed one counts its encoded rows instead', async () => {
+    const { writer, gate } = await setup();
+    gate.close();
+    const r = writer.reserve(1000)!;
+    expect(writer.queueBytes).toBe(1000);
+    r.release();
+    r.release();
+    expect(writer.queueBytes).toBe(0);
+    const chunks = encoder.encodeSpans([makeSpan({ serviceName: 'w' })]);
+    const encoded = chunks.reduce((s, c) => s + c.data.byteLength, 0);
+    const c = writer.reserve(10)!;
+    c.commit('traces', chunks);
+    // After commit the queue holds the rows' own size, and a late release gives nothing back twice.
+    expect(writer.queueBytes).toBe(encoded);
+    c.release();
+    expect(writer.queueBytes).toBe(encoded);
+    expect(() => c.commit('traces', chunks)).toThrow(/already/);
+    gate.open();
+    await writer.drain();
+    expect(writer.queueBytes).toBe(0);
   });
 });

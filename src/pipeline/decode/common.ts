@@ -1,6 +1,6 @@
 // What the protobuf and JSON decoders share: limits, results, per-item rejection bookkeeping and
 // the normalizations both apply (duplicate attribute keys, service name).
-import type { KeyValue } from '../../storage/backend.ts';
+import type { KeyValue } from '../../model/rows.ts';
 
 export interface DecodeLimits {
   /**

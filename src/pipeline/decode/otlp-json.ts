@@ -2,16 +2,7 @@
 // lowerCamelCase and snake_case keys, enum numbers and names, int64 as strings or numbers (exact
 // beyond 2^53: such numbers are read from their source text), and hex ids in either case.
 // Anything of the wrong shape refuses the whole request with a DecodeError that names the field.
-import type {
-  AnyValue,
-  KeyValue,
-  LogRow,
-  ResourceInfo,
-  ScopeInfo,
-  SpanEvent,
-  SpanLink,
-  SpanRow,
-} from '../../storage/backend.ts';
+import type { AnyValue, KeyValue, LogRow, ResourceInfo, ScopeInfo, SpanEvent, SpanLink, SpanRow } from '../../model/rows.ts';
 import {
   dedupeAttributes,
   jsonDouble,

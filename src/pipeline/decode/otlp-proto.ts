@@ -5,16 +5,7 @@
 //
 // Tags in the switches are written as numbers: (field << 3) | wire type, with 0 varint,
 // 1 fixed64, 2 length-delimited, 5 fixed32.
-import type {
-  AnyValue,
-  KeyValue,
-  LogRow,
-  ResourceInfo,
-  ScopeInfo,
-  SpanEvent,
-  SpanLink,
-  SpanRow,
-} from '../../storage/backend.ts';
+import type { AnyValue, KeyValue, LogRow, ResourceInfo, ScopeInfo, SpanEvent, SpanLink, SpanRow } from '../../model/rows.ts';
 import {
   dedupeAttributes,
   jsonDouble,

@@ -7,10 +7,12 @@
 // as strings, SpanKind / StatusCode words, Duration in ns). What they cannot carry goes to the
 // TracehouseExtra column: a JSON object holding only what differs from the defaults (usually
 // just the span flags and the type tags of non-string attributes).
-import type { AnyValue, EncodedChunk, KeyValue, LogRow, ResourceInfo, RowEncoder, ScopeInfo, SpanRow } from '../backend.ts';
+import type { AnyValue, KeyValue, LogRow, ResourceInfo, ScopeInfo, SpanRow } from '../../model/rows.ts';
+import type { RowEncoder } from '../encoders.ts';
+import type { EncodedChunk } from '../backend.ts';
 import { RowBinaryWriter } from './rowbinary.ts';
 import { stringifyExact, tagOf } from './values.ts';
-import { anyValueToString } from '../backend.ts';
+import { anyValueToString } from '../../model/rows.ts';
 
 /** JSON-safe options the backend hands to the workers. */
 export interface EncoderOptions {
@@ -405,8 +407,6 @@ class ClickhouseEncoder implements RowEncoder {
 }
 
 /** The worker-side entry point named by the backend's EncoderSpec. */
-export function createEncoder(options: Record<string, unknown>): RowEncoder {
-  const p = options['partitions'];
-  const shards = typeof p === 'number' && Number.isInteger(p) && p >= 1 ? p : 1;
-  return new ClickhouseEncoder(shards);
+export function createEncoder(options: EncoderOptions): RowEncoder {
+  return new ClickhouseEncoder(Math.max(1, options.partitions));
 }

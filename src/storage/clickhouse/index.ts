@@ -1,23 +1,11 @@
 // The ClickHouse adapter: exporter-compatible tables, RowBinary writes encoded in the workers,
 // shards routed by trace id, reads fanned out to every shard and merged. See README.md here for
 // the layout, the chdb:// URLs and cluster mode.
-import type { Config } from '../../config/index.ts';
-import type {
-  BackendHealth,
-  EncoderSpec,
-  LogQuery,
-  LogRow,
-  Signal,
-  SpanRow,
-  StorageBackend,
-  TraceQuery,
-  TraceSummary,
-  WriteBatch,
-  WriteResult,
-} from '../backend.ts';
-import type { BackendDeps } from '../index.ts';
+import type { LogRow, SpanRow } from '../../model/rows.ts';
+import type { Signal } from '../../model/signal.ts';
+import type { EncoderSpec } from '../encoders.ts';
+import type { BackendDeps, BackendHealth, LogQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { byNewestLog, byNewestTrace } from '../query-helpers.ts';
-import type { EncoderOptions } from './encoder.ts';
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError } from './errors.ts';
 import { appliedVersions, runMigrations } from './migrate.ts';
@@ -37,14 +25,28 @@ export interface ClickhouseSettings {
   maxConnections: number;
 }
 
-/** Reads and checks the storage.clickhouse.* options; throws an Error naming the bad one. */
-export function clickhouseSettings(config: Config): ClickhouseSettings {
-  const endpoints = parseEndpoints(config['storage.clickhouse.urls'], {
-    database: config['storage.clickhouse.database'],
-    username: config['storage.clickhouse.username'],
-    password: config['storage.clickhouse.password'],
-  });
-  const cluster = config['storage.clickhouse.cluster'];
+/** The storage.clickhouse.* options as configured, before they are checked. */
+export interface ClickhouseOptions {
+  urls: readonly string[];
+  database: string;
+  username: string;
+  password: string;
+  tracesTable: string;
+  logsTable: string;
+  ttlDays: number;
+  cluster: string;
+  compressionCodec: string;
+  asyncInsert: boolean;
+  autoMigrate: boolean;
+  requestTimeoutMs: number;
+  /** HTTP connections per shard (the writer's concurrency decides it). */
+  maxConnections: number;
+}
+
+/** Checks the options and resolves the endpoints; throws an Error naming the bad one. */
+export function clickhouseSettings(o: ClickhouseOptions): ClickhouseSettings {
+  const endpoints = parseEndpoints(o.urls, { database: o.database, username: o.username, password: o.password });
+  const cluster = o.cluster;
   if (cluster !== '' && endpoints.some((e) => e.kind === 'chdb')) {
     throw new Error('storage.clickhouse.cluster cannot be used with chdb:// endpoints (the embedded engine is a single node)');
   }
@@ -54,10 +56,10 @@ export function clickhouseSettings(config: Config): ClickhouseSettings {
   }
   const schema: SchemaOptions = {
     database: endpoints[0]!.database,
-    tracesTable: config['storage.clickhouse.tracesTable'],
-    logsTable: config['storage.clickhouse.logsTable'],
-    ttlDays: config['storage.clickhouse.ttlDays'],
-    codec: config['storage.clickhouse.compressionCodec'],
+    tracesTable: o.tracesTable,
+    logsTable: o.logsTable,
+    ttlDays: o.ttlDays,
+    codec: o.compressionCodec,
     cluster,
   };
   validateSchemaOptions(schema);
@@ -65,16 +67,16 @@ export function clickhouseSettings(config: Config): ClickhouseSettings {
   return {
     endpoints,
     schema,
-    asyncInsert: config['storage.clickhouse.asyncInsert'],
-    autoMigrate: config['storage.clickhouse.autoMigrate'],
-    requestTimeoutMs: config['storage.clickhouse.requestTimeoutMs'],
-    maxConnections: config['writer.maxInFlightBatches'] * 2 + 4,
+    asyncInsert: o.asyncInsert,
+    autoMigrate: o.autoMigrate,
+    requestTimeoutMs: o.requestTimeoutMs,
+    maxConnections: o.maxConnections,
   };
 }
 
 /** Creates (does not connect) the ClickHouse backend described by storage.clickhouse.*. */
-export function createClickhouseBackend(config: Config, deps: BackendDeps): StorageBackend {
-  return new ClickhouseBackend(clickhouseSettings(config), deps);
+export function createClickhouseBackend(options: ClickhouseOptions, deps: BackendDeps): StorageBackend {
+  return new ClickhouseBackend(clickhouseSettings(options), deps);
 }
 
 interface ShardState {
@@ -85,7 +87,6 @@ interface ShardState {
 
 class ClickhouseBackend implements StorageBackend {
   readonly name = 'clickhouse';
-  readonly partitions: number;
   readonly encoder: EncoderSpec;
   readonly #s: ClickhouseSettings;
   readonly #deps: BackendDeps;
@@ -98,14 +99,13 @@ class ClickhouseBackend implements StorageBackend {
   constructor(s: ClickhouseSettings, deps: BackendDeps) {
     this.#s = s;
     this.#deps = deps;
-    this.partitions = s.endpoints.length;
-    const options: EncoderOptions = { partitions: this.partitions };
-    this.encoder = { module: new URL('./encoder.ts', import.meta.url).href, options: { ...options } };
+    // One writer pipeline per shard: the encoder routes each trace to its shard's chunk.
+    this.encoder = { name: 'clickhouse', options: { partitions: s.endpoints.length } };
     const cols = (c: readonly string[]) => `(${c.map(quoteIdent).join(', ')})`;
     this.#insertTargets = (schema) => {
       const n = tableNames(schema);
       return {
-        spans: `${qualified(schema, n.traces)} ${cols(TRACE_COLUMNS)}`,
+        traces: `${qualified(schema, n.traces)} ${cols(TRACE_COLUMNS)}`,
         logs: `${qualified(schema, n.logs)} ${cols(LOG_COLUMNS)}`,
       };
     };
@@ -181,21 +181,13 @@ class ClickhouseBackend implements StorageBackend {
     }
   }
 
-  writeSpans(batch: WriteBatch): Promise<WriteResult> {
-    return this.#write('spans', batch);
-  }
-
-  writeLogs(batch: WriteBatch): Promise<WriteResult> {
-    return this.#write('logs', batch);
-  }
-
-  async #write(signal: Signal, batch: WriteBatch): Promise<WriteResult> {
+  async write(batch: WriteBatch): Promise<WriteResult> {
     if (this.#shards === undefined || !this.#started || this.#closed) {
       return { kind: 'retryable', error: new Error('clickhouse backend is not running') };
     }
     const s = this.#shards[batch.partition];
     if (s === undefined) {
-      return { kind: 'permanent', error: new Error(`no ClickHouse shard for partition ${batch.partition} (${this.partitions} configured)`) };
+      return { kind: 'permanent', error: new Error(`no ClickHouse shard for partition ${batch.partition} (${this.#s.endpoints.length} configured)`) };
     }
     if (batch.rows === 0 || batch.chunks.length === 0) return { kind: 'success' };
     const settings = [
@@ -209,7 +201,7 @@ class ClickhouseBackend implements StorageBackend {
       ...(this.#s.schema.cluster !== '' ? ['insert_distributed_sync = 1'] : []),
     ];
     try {
-      await s.shard.insertRowBinary(this.#insertTargets(s.schema)[signal], settings, batch.chunks);
+      await s.shard.insertRowBinary(this.#insertTargets(s.schema)[batch.signal], settings, batch.chunks);
       return { kind: 'success' };
     } catch (err) {
       return classifyWriteError(err);

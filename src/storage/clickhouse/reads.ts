@@ -2,7 +2,8 @@
 // bound query parameter; 64-bit numbers travel as strings (toString) so nothing passes through a
 // JavaScript number. Each function works on one shard; index.ts fans out and merges.
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { AnyValue, KeyValue, LogQuery, LogRow, SpanEvent, SpanLink, SpanRow, TraceQuery, TraceSummary } from '../backend.ts';
+import type { AnyValue, KeyValue, LogRow, SpanEvent, SpanLink, SpanRow } from '../../model/rows.ts';
+import type { LogQuery, TraceQuery, TraceSummary } from '../backend.ts';
 import { SPAN_KINDS, STATUS_CODES, type LogExtra, type NestedExtra, type SpanExtra } from './encoder.ts';
 import { qualified, tableNames, type SchemaOptions } from './schema.ts';
 import { joinAttributes, joinValue, parseExact } from './values.ts';

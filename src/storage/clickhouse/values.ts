@@ -2,7 +2,7 @@
 // as a string (anyValueToString); Tracehouse keeps one type tag per map entry beside them so a
 // read can rebuild the original AnyValue. Values the rendering cannot carry (arrays, kvlists,
 // -0 and non-finite numbers) are stored whole, in order, in a side list.
-import type { AnyValue, KeyValue } from '../backend.ts';
+import type { AnyValue, KeyValue } from '../../model/rows.ts';
 
 /**
  * Tag per map entry:

@@ -3,11 +3,10 @@
 // columns plus a reference to its document's bytes in the chunk it arrived in: documents stay
 // outside the JS heap (no garbage-collector work for them) and are decoded only when a read
 // returns the row.
-import type { Config } from '../../config/index.ts';
-import type { LogQuery, LogRow, SpanRow, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
-import type { BackendDeps } from '../index.ts';
+import type { LogRow, SpanRow } from '../../model/rows.ts';
+import type { BackendDeps, LogQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { attributesMatch, byNewestTrace, logMatches, spanFactsMatch, summarizeTrace, type LogFacts, type SpanFacts } from '../query-helpers.ts';
-import { ROWJSON_ENCODER_MODULE, chunkLineRefs, docText, logFromJson, spanFromJson, type LogHeader, type SpanHeader } from '../rowjson.ts';
+import { chunkLineRefs, docText, logFromJson, spanFromJson, type LogHeader, type SpanHeader } from '../rowjson.ts';
 
 /** Where a row's document is: bytes [docStart, docEnd) of an arrived chunk. */
 interface DocRef {
@@ -52,10 +51,17 @@ class Fifo<T> {
   }
 }
 
+/** The memory store's bounds; the oldest rows are evicted past any of them. */
+export interface MemoryOptions {
+  maxSpans: number;
+  maxLogs: number;
+  /** Bytes of stored row documents (object overhead comes on top). */
+  maxBytes: number;
+}
+
 class MemoryBackend implements StorageBackend {
   readonly name = 'memory';
-  readonly partitions = 1;
-  readonly encoder = { module: ROWJSON_ENCODER_MODULE, options: {} };
+  readonly encoder = { name: 'rowjson', options: {} } as const;
   private readonly spans = new Fifo<SpanEntry>();
   private readonly logs = new Fifo<LogEntry>();
   private readonly byTrace = new Map<string, SpanEntry[]>();
@@ -67,17 +73,24 @@ class MemoryBackend implements StorageBackend {
   private readonly maxBytes: number;
   private readonly deps: BackendDeps;
 
-  constructor(config: Config, deps: BackendDeps) {
-    this.maxSpans = config['storage.memory.maxSpans'];
-    this.maxLogs = config['storage.memory.maxLogs'];
-    this.maxBytes = config['storage.memory.maxBytes'];
+  constructor(options: MemoryOptions, deps: BackendDeps) {
+    this.maxSpans = options.maxSpans;
+    this.maxLogs = options.maxLogs;
+    this.maxBytes = options.maxBytes;
     this.deps = deps;
   }
 
   async start(): Promise<void> {}
 
-  async writeSpans(batch: WriteBatch): Promise<WriteResult> {
-    for (const { header: h, buf, docStart, docEnd } of chunkLineRefs<SpanHeader>(batch.chunks)) {
+  async write(batch: WriteBatch): Promise<WriteResult> {
+    if (batch.signal === 'traces') this.storeSpans(batch.chunks);
+    else this.storeLogs(batch.chunks);
+    this.evict();
+    return { kind: 'success' };
+  }
+
+  private storeSpans(chunks: Uint8Array[]): void {
+    for (const { header: h, buf, docStart, docEnd } of chunkLineRefs<SpanHeader>(chunks)) {
       const list = this.byTrace.get(h[0]);
       const ids = this.idsByTrace.get(h[0]);
       // A retried batch or a client's resend carries spans already stored: keep one copy.
@@ -105,16 +118,12 @@ class MemoryBackend implements StorageBackend {
         this.idsByTrace.set(e.traceId, new Set([e.spanId]));
       }
     }
-    this.evict();
-    return { kind: 'success' };
   }
 
-  async writeLogs(batch: WriteBatch): Promise<WriteResult> {
-    for (const { header: h, buf, docStart, docEnd } of chunkLineRefs<LogHeader>(batch.chunks)) {
+  private storeLogs(chunks: Uint8Array[]): void {
+    for (const { header: h, buf, docStart, docEnd } of chunkLineRefs<LogHeader>(chunks)) {
       this.logs.push({ time: BigInt(h[0]), traceId: h[1], serviceName: h[2], severityNumber: h[3], buf, docStart, docEnd, seq: this.logSeq++ }, docEnd - docStart);
     }
-    this.evict();
-    return { kind: 'success' };
   }
 
   private evict(): void {
@@ -135,7 +144,7 @@ class MemoryBackend implements StorageBackend {
       this.logs.shift();
       logs++;
     }
-    if (spans > 0) this.deps.metrics.evictedRows.inc({ signal: 'spans' }, spans);
+    if (spans > 0) this.deps.metrics.evictedRows.inc({ signal: 'traces' }, spans);
     if (logs > 0) this.deps.metrics.evictedRows.inc({ signal: 'logs' }, logs);
   }
 
@@ -175,6 +184,6 @@ class MemoryBackend implements StorageBackend {
 }
 
 /** Creates the bounded in-memory backend. */
-export function createMemoryBackend(config: Config, deps: BackendDeps): StorageBackend {
-  return new MemoryBackend(config, deps);
+export function createMemoryBackend(options: MemoryOptions, deps: BackendDeps): StorageBackend {
+  return new MemoryBackend(options, deps);
 }

@@ -1,7 +1,9 @@
 // Encodes normalized rows into COPY tuples (binary or text) in the decode workers. Chunks carry
 // tuples only, no header or trailer, so the writer can concatenate them; the adapter frames a
 // batch when it streams it. Column order is columns.ts.
-import type { EncodedChunk, LogRow, RowEncoder, SpanEvent, SpanRow } from '../backend.ts';
+import type { LogRow, SpanEvent, SpanRow } from '../../model/rows.ts';
+import type { RowEncoder } from '../encoders.ts';
+import type { EncodedChunk } from '../backend.ts';
 import { LOG_COLUMNS, SPAN_COLUMNS, type CopyFormat } from './columns.ts';
 import { escapeText } from './escape.ts';
 import { pushTokens } from './tokens.ts';
@@ -295,6 +297,6 @@ class PostgresEncoder implements RowEncoder {
 }
 
 /** Creates the COPY encoder of the PostgreSQL backend (loaded by each decode worker). */
-export function createEncoder(options: Record<string, unknown>): RowEncoder {
-  return new PostgresEncoder(options['format'] === 'text' ? 'text' : 'binary');
+export function createEncoder(options: PostgresEncoderOptions): RowEncoder {
+  return new PostgresEncoder(options.format);
 }

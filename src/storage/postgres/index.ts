@@ -6,29 +6,18 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Pool, PoolClient } from 'pg';
-import type { Config } from '../../config/index.ts';
 import type { Logger } from '../../telemetry/logger.ts';
-import type {
-  BackendHealth,
-  EncoderSpec,
-  LogQuery,
-  LogRow,
-  Signal,
-  SpanRow,
-  StorageBackend,
-  TraceQuery,
-  TraceSummary,
-  WriteBatch,
-  WriteResult,
-} from '../backend.ts';
-import type { BackendDeps } from '../index.ts';
+import type { LogRow, SpanRow } from '../../model/rows.ts';
+import { SIGNALS, type Signal } from '../../model/signal.ts';
+import type { EncoderSpec } from '../encoders.ts';
+import type { BackendDeps, BackendHealth, LogQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { LOG_COLUMNS, SPAN_COLUMNS, columnList, type CopyFormat } from './columns.ts';
 import { chunkDays, copyChunks } from './copy.ts';
 import { failure, isConnectionError, toError } from './errors.ts';
 import { LATEST_VERSION, currentVersion, runMigrations } from './migrations.ts';
 import { Partitions } from './partitions.ts';
 import { Reads } from './reads.ts';
-import { TYPES, ident } from './sql.ts';
+import { TYPES, ident, withTransaction } from './sql.ts';
 
 const SUCCESS: WriteResult = { kind: 'success' };
 const HEALTH_TIMEOUT_MS = 3_000;
@@ -36,12 +25,12 @@ const CONNECT_TIMEOUT_MS = 5_000;
 /** Connection problems are logged at most this often (they are counted by the writer's metrics). */
 const ERROR_LOG_INTERVAL_MS = 30_000;
 
-const STAGING: Record<Signal, string> = { spans: 'tracehouse_staging_spans', logs: 'tracehouse_staging_logs' };
+const STAGING: Record<Signal, string> = { traces: 'tracehouse_staging_spans', logs: 'tracehouse_staging_logs' };
 const SPAN_COLS = columnList(SPAN_COLUMNS);
 const LOG_COLS = columnList(LOG_COLUMNS);
-const STAGING_DDL = (['spans', 'logs'] as const)
+const STAGING_DDL = SIGNALS
   .map((sig) => {
-    const cols = sig === 'spans' ? SPAN_COLUMNS : LOG_COLUMNS;
+    const cols = sig === 'traces' ? SPAN_COLUMNS : LOG_COLUMNS;
     return `CREATE TEMP TABLE IF NOT EXISTS ${STAGING[sig]} (${cols.map(([n, t]) => `${n} ${t}`).join(', ')}) ON COMMIT DELETE ROWS`;
   })
   .join(';\n');
@@ -59,12 +48,26 @@ function batchKey(batchId: string): string {
   return createHash('sha256').update(batchId).digest().readBigInt64BE(0).toString();
 }
 
+/** The PostgreSQL store's settings (storage.postgres.* in the configuration). */
+export interface PostgresOptions {
+  url: string;
+  schema: string;
+  poolSize: number;
+  /** statement_timeout (0: none). */
+  statementTimeoutMs: number;
+  autoMigrate: boolean;
+  partitionsAheadDays: number;
+  /** Drop partitions older than this many days (0: keep). */
+  retentionDays: number;
+  maintenanceIntervalMs: number;
+  copyFormat: CopyFormat;
+}
+
 class PostgresBackend implements StorageBackend {
   readonly name = 'postgres';
-  readonly partitions = 1;
   readonly encoder: EncoderSpec;
 
-  private readonly config: Config;
+  private readonly config: PostgresOptions;
   private readonly logger: Logger;
   private readonly schema: string;
   private readonly format: CopyFormat;
@@ -81,19 +84,19 @@ class PostgresBackend implements StorageBackend {
   private suppressedErrors = 0;
   private readonly insertSql: Record<Signal, string>;
 
-  constructor(config: Config, deps: BackendDeps) {
+  constructor(config: PostgresOptions, deps: BackendDeps) {
     this.config = config;
     this.logger = deps.logger;
-    this.schema = config['storage.postgres.schema'];
-    this.format = config['storage.postgres.copyFormat'] === 'text' ? 'text' : 'binary';
-    this.encoder = { module: new URL('./encoder.ts', import.meta.url).href, options: { format: this.format } };
+    this.schema = config.schema;
+    this.format = config.copyFormat;
+    this.encoder = { name: 'postgres', options: { format: this.format } };
     const s = ident(this.schema);
     this.insertSql = {
       // ORDER BY trace_id: concurrent batches lock trace index rows in the same order (no deadlock).
-      spans: `WITH idx AS (
+      traces: `WITH idx AS (
                 INSERT INTO ${s}.trace_index AS t (trace_id, first_start_unix_nano, last_start_unix_nano)
                 SELECT trace_id, min(start_time_unix_nano), max(start_time_unix_nano)
-                  FROM pg_temp.${STAGING.spans} GROUP BY trace_id ORDER BY trace_id
+                  FROM pg_temp.${STAGING.traces} GROUP BY trace_id ORDER BY trace_id
                 ON CONFLICT (trace_id) DO UPDATE
                   SET first_start_unix_nano = least(t.first_start_unix_nano, excluded.first_start_unix_nano),
                       last_start_unix_nano = greatest(t.last_start_unix_nano, excluded.last_start_unix_nano)
@@ -101,7 +104,7 @@ class PostgresBackend implements StorageBackend {
                      OR excluded.last_start_unix_nano > t.last_start_unix_nano
               )
               INSERT INTO ${s}.spans (${SPAN_COLS})
-              SELECT ${SPAN_COLS} FROM pg_temp.${STAGING.spans}
+              SELECT ${SPAN_COLS} FROM pg_temp.${STAGING.traces}
               ON CONFLICT (trace_id, span_id, start_time_unix_nano) DO NOTHING`,
       // A fresh staging table is read back in COPY order, so row_number() is the row's position
       // in the batch: stable across retries of the same batch.
@@ -113,10 +116,10 @@ class PostgresBackend implements StorageBackend {
 
   private ensurePool(): Pool {
     if (this.pool) return this.pool;
-    const timeout = this.config['storage.postgres.statementTimeoutMs'];
+    const timeout = this.config.statementTimeoutMs;
     const pool = new pg.Pool({
-      connectionString: this.config['storage.postgres.url'],
-      max: this.config['storage.postgres.poolSize'],
+      connectionString: this.config.url,
+      max: this.config.poolSize,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       idleTimeoutMillis: 30_000,
       keepAlive: true,
@@ -136,8 +139,8 @@ class PostgresBackend implements StorageBackend {
     this.pool = pool;
     this.parts = new Partitions(pool, {
       schema: this.schema,
-      aheadDays: this.config['storage.postgres.partitionsAheadDays'],
-      retentionDays: this.config['storage.postgres.retentionDays'],
+      aheadDays: this.config.partitionsAheadDays,
+      retentionDays: this.config.retentionDays,
       logger: this.logger,
     });
     this.reads = new Reads(pool, this.schema);
@@ -158,7 +161,7 @@ class PostgresBackend implements StorageBackend {
   async start(): Promise<void> {
     if (this.started || this.closed) return;
     const pool = this.ensurePool();
-    if (this.config['storage.postgres.autoMigrate']) {
+    if (this.config.autoMigrate) {
       await this.migrate();
     } else {
       const v = await currentVersion(pool, this.schema);
@@ -169,7 +172,7 @@ class PostgresBackend implements StorageBackend {
       }
     }
     await this.maintain();
-    const interval = this.config['storage.postgres.maintenanceIntervalMs'];
+    const interval = this.config.maintenanceIntervalMs;
     this.timer = setInterval(() => {
       void this.maintain().catch((err: unknown) => this.logger.warn({ err: toError(err).message }, 'postgres maintenance failed'));
     }, interval);
@@ -199,21 +202,12 @@ class PostgresBackend implements StorageBackend {
     return this.maintenanceRun;
   }
 
-  writeSpans(batch: WriteBatch): Promise<WriteResult> {
-    return this.write('spans', batch);
-  }
-
-  writeLogs(batch: WriteBatch): Promise<WriteResult> {
-    return this.write('logs', batch);
-  }
-
-  private async write(signal: Signal, batch: WriteBatch): Promise<WriteResult> {
+  async write(batch: WriteBatch): Promise<WriteResult> {
+    const signal = batch.signal;
     if (!this.started || this.closed || !this.pool || !this.parts) {
       return { kind: 'retryable', error: new Error('postgres backend is not running') };
     }
     if (batch.chunks.length === 0 || batch.rows === 0) return SUCCESS;
-    let client: PoolClient | undefined;
-    let inTx = false;
     try {
       let days: Set<number>;
       try {
@@ -228,40 +222,25 @@ class PostgresBackend implements StorageBackend {
         // are not at fault, so the batch is retried rather than dropped.
         return { kind: 'retryable', error: new Error(`postgres: creating partitions for a ${signal} batch: ${toError(err).message}`) };
       }
-      client = await this.pool.connect();
-      if (!this.staged.has(client)) {
+      const pool = this.pool;
+      await withTransaction(
+        pool,
+        async (client) => {
+          await copyChunks(client, `pg_temp.${STAGING[signal]}`, signal === 'traces' ? SPAN_COLS : LOG_COLS, batch.chunks, this.format);
+          if (signal === 'traces') await client.query(this.insertSql.traces);
+          else await client.query(this.insertSql.logs, [batchKey(batch.batchId)]);
+        },
         // Both staging tables at once, once per connection: temporary, so unlogged and private.
-        await client.query(STAGING_DDL);
-        this.staged.add(client);
-      }
-      await client.query('BEGIN');
-      inTx = true;
-      await copyChunks(client, `pg_temp.${STAGING[signal]}`, signal === 'spans' ? SPAN_COLS : LOG_COLS, batch.chunks, this.format);
-      if (signal === 'spans') await client.query(this.insertSql.spans);
-      else await client.query(this.insertSql.logs, [batchKey(batch.batchId)]);
-      await client.query('COMMIT');
-      inTx = false;
-      client.release();
+        // A connection whose write failed is discarded, so one whose staging tables vanished
+        // (DISCARD TEMP, a transaction-mode pooler) is not reused.
+        async (client) => {
+          if (this.staged.has(client)) return;
+          await client.query(STAGING_DDL);
+          this.staged.add(client);
+        },
+      );
       return SUCCESS;
     } catch (err) {
-      // A staging table that vanished (DISCARD TEMP, a transaction-mode pooler) would fail this
-      // connection forever: drop the connection so the retry gets a fresh one.
-      if (client && err instanceof pg.DatabaseError && err.code === '42P01') {
-        this.staged.delete(client);
-        client.release(true);
-        return failure(err);
-      }
-      if (client) {
-        if (inTx && !isConnectionError(err)) {
-          const rolledBack = await client.query('ROLLBACK').then(
-            () => true,
-            () => false,
-          );
-          client.release(!rolledBack);
-        } else {
-          client.release(true);
-        }
-      }
       if (isConnectionError(err)) this.noteError(err);
       return failure(err);
     }
@@ -307,6 +286,6 @@ class PostgresBackend implements StorageBackend {
 }
 
 /** Creates (does not start) the PostgreSQL backend. */
-export function createPostgresBackend(config: Config, deps: BackendDeps): StorageBackend {
+export function createPostgresBackend(config: PostgresOptions, deps: BackendDeps): StorageBackend {
   return new PostgresBackend(config, deps);
 }

@@ -3,7 +3,7 @@
 // and the later ones find nothing to do.
 import type { Pool } from 'pg';
 import { LOG_COLUMNS, SPAN_COLUMNS, columnDefs } from './columns.ts';
-import { advisoryKey, ident } from './sql.ts';
+import { advisoryKey, ident, withTransaction } from './sql.ts';
 
 export interface Migration {
   version: number;
@@ -57,12 +57,9 @@ CREATE TABLE ${s}.logs_default PARTITION OF ${s}.logs DEFAULT;
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
 /** Applies pending migrations; returns the versions applied (empty when up to date). */
-export async function runMigrations(pool: Pool, schema: string): Promise<number[]> {
+export function runMigrations(pool: Pool, schema: string): Promise<number[]> {
   const s = ident(schema);
-  const client = await pool.connect();
-  let ok = false;
-  try {
-    await client.query('BEGIN');
+  return withTransaction(pool, async (client) => {
     await client.query('SET LOCAL statement_timeout = 0');
     await client.query('SELECT pg_advisory_xact_lock($1::int8)', [advisoryKey('migrate', schema)]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
@@ -82,13 +79,8 @@ export async function runMigrations(pool: Pool, schema: string): Promise<number[
       await client.query(`INSERT INTO ${s}.schema_migrations (version, name) VALUES ($1, $2)`, [m.version, m.name]);
       done.push(m.version);
     }
-    await client.query('COMMIT');
-    ok = true;
     return done;
-  } finally {
-    if (!ok) await client.query('ROLLBACK').catch(() => undefined);
-    client.release(!ok);
-  }
+  });
 }
 
 /** The highest applied version, or 0 when the schema has never been migrated. */

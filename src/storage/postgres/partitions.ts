@@ -5,9 +5,9 @@
 // instances can race to create or drop the same partition.
 import type { Pool, PoolClient } from 'pg';
 import type { Logger } from '../../telemetry/logger.ts';
-import type { Signal } from '../backend.ts';
+import { SIGNALS, type Signal } from '../../model/signal.ts';
 import { NS_PER_DAY } from './columns.ts';
-import { advisoryKey, ident } from './sql.ts';
+import { advisoryKey, ident, withTransaction } from './sql.ts';
 
 const MS_PER_DAY = 86_400_000;
 /** Days beyond partitionsAheadDays for which early data still gets its own partition. */
@@ -22,7 +22,7 @@ interface SignalTable {
 }
 
 const TABLES: Record<Signal, SignalTable> = {
-  spans: { table: 'spans', key: 'start_time_unix_nano' },
+  traces: { table: 'spans', key: 'start_time_unix_nano' },
   logs: { table: 'logs', key: 'ts_unix_nano' },
 };
 
@@ -50,22 +50,13 @@ export function partitionName(signal: Signal, day: number): string {
 }
 
 /** Runs fn in a transaction holding the schema's partition DDL lock. */
-async function withDdlLock<T>(pool: Pool, schema: string, fn: (c: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let ok = false;
-  try {
-    await client.query('BEGIN');
+function withDdlLock<T>(pool: Pool, schema: string, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+  return withTransaction(pool, async (client) => {
     await client.query(`SET LOCAL lock_timeout = '${DDL_LOCK_TIMEOUT}'`);
     await client.query('SET LOCAL statement_timeout = 0');
     await client.query('SELECT pg_advisory_xact_lock($1::int8)', [advisoryKey('partitions', schema)]);
-    const r = await fn(client);
-    await client.query('COMMIT');
-    ok = true;
-    return r;
-  } finally {
-    if (!ok) await client.query('ROLLBACK').catch(() => undefined);
-    client.release(!ok);
-  }
+    return fn(client);
+  });
 }
 
 /** Creates, tracks and drops the daily partitions of one schema. */
@@ -74,7 +65,7 @@ export class Partitions {
   private readonly opts: PartitionOptions;
   private readonly s: string;
   /** Partition days known to exist, per signal (refreshed from the catalog by maintenance). */
-  private readonly known: Record<Signal, Set<number>> = { spans: new Set(), logs: new Set() };
+  private readonly known: Record<Signal, Set<number>> = { traces: new Set(), logs: new Set() };
   private readonly pending = new Map<string, Promise<void>>();
 
   constructor(pool: Pool, opts: PartitionOptions) {
@@ -96,7 +87,7 @@ export class Partitions {
 
   /** Re-reads which partitions exist. */
   async refresh(): Promise<void> {
-    for (const signal of ['spans', 'logs'] as const) {
+    for (const signal of SIGNALS) {
       const { table } = TABLES[signal];
       const { rows } = await this.pool.query<{ name: string }>(
         `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -167,7 +158,7 @@ export class Partitions {
     const today = this.today();
     const days: number[] = [];
     for (let d = today; d <= today + this.opts.aheadDays; d++) days.push(d);
-    await this.ensure('spans', days);
+    await this.ensure('traces', days);
     await this.ensure('logs', days);
   }
 
@@ -182,7 +173,7 @@ export class Partitions {
     const cutoff = BigInt(cutoffDay) * NS_PER_DAY;
     const s = this.s;
     const dropped: string[] = [];
-    for (const signal of ['spans', 'logs'] as const) {
+    for (const signal of SIGNALS) {
       const { table, key } = TABLES[signal];
       for (const day of [...this.known[signal]].sort((a, b) => a - b)) {
         if (day >= cutoffDay) continue;

@@ -3,18 +3,8 @@
 // through (left(service_name, 256), time), by attribute through the GIN index of attribute
 // tokens, otherwise by time.
 import type { Pool } from 'pg';
-import type {
-  AnyValue,
-  KeyValue,
-  LogQuery,
-  LogRow,
-  ResourceInfo,
-  ScopeInfo,
-  SpanLink,
-  SpanRow,
-  TraceQuery,
-  TraceSummary,
-} from '../backend.ts';
+import type { AnyValue, KeyValue, LogRow, ResourceInfo, ScopeInfo, SpanLink, SpanRow } from '../../model/rows.ts';
+import type { LogQuery, TraceQuery, TraceSummary } from '../backend.ts';
 import { escapeText } from './escape.ts';
 import { ident, int8Param, u64 } from './sql.ts';
 import { attributeToken } from './tokens.ts';

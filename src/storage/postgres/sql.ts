@@ -1,6 +1,7 @@
 // Small SQL helpers shared by the adapter's modules.
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { unescapeText } from './escape.ts';
 
 /** Quotes an identifier (schema names come from configuration). */
@@ -39,3 +40,24 @@ export const TYPES = {
     return pg.types.getTypeParser(oid, format ?? 'text');
   }) as typeof pg.types.getTypeParser,
 };
+
+/**
+ * Runs fn inside BEGIN … COMMIT on a connection of its own. `prepare` runs first, outside the
+ * transaction (per-connection setup). On any failure the transaction is rolled back and the
+ * connection discarded rather than returned to the pool: its state is unknown.
+ */
+export async function withTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>, prepare?: (c: PoolClient) => Promise<void>): Promise<T> {
+  const client = await pool.connect();
+  let ok = false;
+  try {
+    await prepare?.(client);
+    await client.query('BEGIN');
+    const r = await fn(client);
+    await client.query('COMMIT');
+    ok = true;
+    return r;
+  } finally {
+    if (!ok) await client.query('ROLLBACK').catch(() => undefined);
+    client.release(!ok);
+  }
+}

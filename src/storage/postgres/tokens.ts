@@ -3,7 +3,7 @@
 // index lookup of `attr_tokens @> ARRAY[token]` whatever the value's type, and the exact typed
 // attributes stay in plain json columns that PostgreSQL need not parse into jsonb (which doubled
 // the server's CPU per span). A false match needs a 53-bit collision; it is not rechecked.
-import { anyValueToString, type KeyValue } from '../backend.ts';
+import { anyValueToString, type KeyValue } from '../../model/rows.ts';
 
 /** cyrb53-style hash of key and value, separated by a code no UTF-16 unit can equal. */
 export function attributeToken(key: string, value: string): number {

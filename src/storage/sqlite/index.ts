@@ -3,11 +3,10 @@
 // was received without a column per OTLP field.
 import { Worker } from 'node:worker_threads';
 import type { DatabaseSync } from 'node:sqlite';
-import type { Config } from '../../config/index.ts';
-import type { LogQuery, LogRow, SpanRow, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
-import type { BackendDeps } from '../index.ts';
+import type { LogRow, SpanRow } from '../../model/rows.ts';
+import type { BackendDeps, LogQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { attributesMatch, byNewestTrace, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
-import { ROWJSON_ENCODER_MODULE, logFromJson, spanFromJson } from '../rowjson.ts';
+import { logFromJson, spanFromJson } from '../rowjson.ts';
 import { clampNs, openDatabase } from './store.ts';
 import type { WriteReply, WriteRequest } from './write-thread.ts';
 
@@ -30,10 +29,16 @@ function whereSql(f: Filter): string {
   return f.where.length ? `WHERE ${f.where.join(' AND ')}` : '';
 }
 
+/** Where the SQLite store keeps its file and how long it keeps data. */
+export interface SqliteOptions {
+  path: string;
+  /** Delete rows older than this many days (0: keep). */
+  retentionDays: number;
+}
+
 class SqliteBackend implements StorageBackend {
   readonly name = 'sqlite';
-  readonly partitions = 1;
-  readonly encoder = { module: ROWJSON_ENCODER_MODULE, options: {} };
+  readonly encoder = { name: 'rowjson', options: {} } as const;
   private db: DatabaseSync | undefined;
   private thread: Worker | undefined;
   private nextId = 0;
@@ -43,9 +48,9 @@ class SqliteBackend implements StorageBackend {
   private readonly retentionDays: number;
   private readonly deps: BackendDeps;
 
-  constructor(config: Config, deps: BackendDeps) {
-    this.path = config['storage.sqlite.path'];
-    this.retentionDays = config['storage.sqlite.retentionDays'];
+  constructor(options: SqliteOptions, deps: BackendDeps) {
+    this.path = options.path;
+    this.retentionDays = options.retentionDays;
     this.deps = deps;
   }
 
@@ -105,8 +110,9 @@ class SqliteBackend implements StorageBackend {
   /** Writes in flight by batch id: a retry of a write that timed out waits for that write instead of inserting again. */
   private readonly inFlight = new Map<string, Promise<WriteResult>>();
 
-  private write(op: 'spans' | 'logs', batch: WriteBatch): Promise<WriteResult> {
+  write(batch: WriteBatch): Promise<WriteResult> {
     this.open();
+    const op = batch.signal;
     const key = `${op}/${batch.batchId}`;
     let p = this.inFlight.get(key);
     if (!p) {
@@ -119,14 +125,6 @@ class SqliteBackend implements StorageBackend {
       void p.finally(() => this.inFlight.delete(key));
     }
     return p;
-  }
-
-  writeSpans(batch: WriteBatch): Promise<WriteResult> {
-    return this.write('spans', batch);
-  }
-
-  writeLogs(batch: WriteBatch): Promise<WriteResult> {
-    return this.write('logs', batch);
   }
 
   async getTrace(traceId: string): Promise<SpanRow[]> {
@@ -200,6 +198,6 @@ class SqliteBackend implements StorageBackend {
 }
 
 /** Creates the SQLite backend (the embedded default). */
-export function createSqliteBackend(config: Config, deps: BackendDeps): StorageBackend {
-  return new SqliteBackend(config, deps);
+export function createSqliteBackend(options: SqliteOptions, deps: BackendDeps): StorageBackend {
+  return new SqliteBackend(options, deps);
 }

@@ -1,11 +1,12 @@
 // The SQLite write thread: owns the only write connection, so inserts (synchronous in
 // node:sqlite) never block the main event loop that serves receivers and reads.
 import { parentPort, workerData } from 'node:worker_threads';
+import type { Signal } from '../../model/signal.ts';
 import type { WriteResult } from '../backend.ts';
 import { SqliteStore, openDatabase } from './store.ts';
 
 export type WriteRequest =
-  | { id: number; op: 'spans' | 'logs'; chunks: Uint8Array[] }
+  | { id: number; op: Signal; chunks: Uint8Array[] }
   | { id: number; op: 'retention'; retentionDays: number };
 
 export type WriteReply =
@@ -20,7 +21,7 @@ parentPort!.on('message', (req: WriteRequest) => {
     parentPort!.postMessage({ id: req.id, deleted: store.applyRetention(req.retentionDays) } satisfies WriteReply);
     return;
   }
-  const r = req.op === 'spans' ? store.writeSpans(req.chunks) : store.writeLogs(req.chunks);
+  const r = req.op === 'traces' ? store.writeSpans(req.chunks) : store.writeLogs(req.chunks);
   parentPort!.postMessage({ id: req.id, result: r.kind === 'success' ? { kind: r.kind } : { kind: r.kind, message: r.error.message } } satisfies WriteReply);
 });
 parentPort!.on('close', () => db.close());

@@ -1,6 +1,7 @@
 // Renders stored rows as OTLP/JSON: grouped by resource and scope as received, ids in lowercase
 // hex, 64-bit integers as decimal strings.
-import type { LogRow, ResourceInfo, ScopeInfo, SpanRow, TraceSummary } from '../storage/backend.ts';
+import type { LogRow, ResourceInfo, ScopeInfo, SpanRow } from '../model/rows.ts';
+import type { TraceSummary } from '../storage/backend.ts';
 
 function resourceJson(r: ResourceInfo) {
   return { attributes: r.attributes, droppedAttributesCount: r.droppedAttributesCount };

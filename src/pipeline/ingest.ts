@@ -1,0 +1,124 @@
+// The pipeline's front door: what both receivers do with a request once its bytes are in hand.
+// Admit it against the queue budget, decode it on a worker, queue the rows, and say what the
+// client should be told. Transports only map the outcome to their status codes (REFUSALS).
+import { REFUSALS, type RefusalReason } from '../common/refusals.ts';
+import type { Signal } from '../model/signal.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { Metrics, Transport } from '../telemetry/metrics.ts';
+import { PoolBusyError, type DecodePool, type OtlpFormat, type WorkerHeap } from './pool.ts';
+import type { Reservation, Writer } from './writer.ts';
+
+export type IngestOutcome =
+  /** Queued for storage (rejected > 0 or a message: partial success). */
+  | { kind: 'ok'; accepted: number; rejected: number; errorMessage: string }
+  /** Refused as a whole; REFUSALS[reason] says what each transport answers. */
+  | { kind: 'refused'; reason: RefusalReason; message: string };
+
+/** One request for Ingest.handle. */
+export interface IngestRequest {
+  transport: Transport;
+  signal: Signal;
+  format: OtlpFormat;
+  body: Uint8Array;
+  /** The caller will not touch body again, so its memory may move to the worker without a copy. */
+  owned?: boolean;
+  /** Room already taken for this request (HTTP takes it before reading the body); else taken here. */
+  reservation?: Reservation;
+}
+
+/** Shared request handling for the OTLP receivers. */
+export class Ingest {
+  private readonly pool: DecodePool;
+  private readonly writer: Writer;
+  private readonly metrics: Metrics;
+  private readonly logger: Logger;
+  private loggedOverload = 0;
+  private loggedWorkerFailure = 0;
+  private closed = false;
+  private readonly workerHeaps = new Map<number, number>();
+
+  constructor(pool: DecodePool, writer: Writer, metrics: Metrics, logger: Logger) {
+    this.pool = pool;
+    this.writer = writer;
+    this.metrics = metrics;
+    this.logger = logger;
+  }
+
+  /** True while new requests would be refused for lack of queue room. */
+  get overloaded(): boolean {
+    return this.closed || this.writer.isFull;
+  }
+
+  /** Refuses all further requests (shutdown: the writer is about to drain). */
+  close(): void {
+    this.closed = true;
+  }
+
+  /** Takes queue room for a body before it is read; undefined when the queue is full or closed. */
+  reserve(bytes: number): Reservation | undefined {
+    return this.closed ? undefined : this.writer.reserve(bytes);
+  }
+
+  /** Counts a refusal and builds its outcome; overload is logged at most once a minute (the counter has the rest). */
+  refuse(transport: Transport, reason: RefusalReason, message: string = REFUSALS[reason].message): IngestOutcome {
+    if (REFUSALS[reason].counted) this.metrics.refusedRequests.inc({ transport, reason });
+    if (REFUSALS[reason].retryable && reason !== 'worker_failed') {
+      const now = Date.now();
+      if (now - this.loggedOverload > 60_000) {
+        this.loggedOverload = now;
+        this.logger.warn({ transport, reason, queueBytes: this.writer.queueBytes }, 'refusing requests: ' + message);
+      }
+    }
+    return { kind: 'refused', reason, message };
+  }
+
+  /** Keeps the worker-heap gauge at the sum of each worker's latest report. */
+  private noteWorkerHeap(h: WorkerHeap): void {
+    this.workerHeaps.set(h.threadId, h.bytes);
+    let sum = 0;
+    for (const b of this.workerHeaps.values()) sum += b;
+    this.metrics.workerHeapBytes.set(sum);
+  }
+
+  /** Admits, decodes and queues one request. */
+  async handle(req: IngestRequest): Promise<IngestOutcome> {
+    const { transport, signal } = req;
+    if (this.closed) {
+      req.reservation?.release();
+      return this.refuse(transport, 'shutting_down');
+    }
+    const reservation = req.reservation ?? this.writer.reserve(req.body.byteLength);
+    if (!reservation) return this.refuse(transport, 'queue_full');
+    let out;
+    try {
+      out = await this.pool.decode(signal, req.format, req.body, req.owned ?? false);
+    } catch (err) {
+      reservation.release();
+      if (err instanceof PoolBusyError) return this.refuse(transport, 'workers_busy');
+      // A worker that died (out of memory, a bug) is not the client's fault: ask it to retry.
+      const now = Date.now();
+      if (now - this.loggedWorkerFailure > 60_000) {
+        this.loggedWorkerFailure = now;
+        this.logger.error({ transport, signal, err: (err as Error).message }, 'a decode worker failed; the request was refused as retryable');
+      }
+      return this.refuse(transport, 'worker_failed');
+    }
+    if (this.closed) {
+      // Decoded after the writer began draining: the client is told to retry, nothing is queued.
+      reservation.release();
+      return this.refuse(transport, 'shutting_down');
+    }
+    this.metrics.decodeDuration.observe({ signal }, out.seconds);
+    this.noteWorkerHeap(out.heap);
+    if (out.kind === 'invalid') {
+      reservation.release();
+      return this.refuse(transport, 'undecodable', out.message);
+    }
+    reservation.commit(signal, out.chunks);
+    const accepted = signal === 'traces' ? this.metrics.acceptedSpans : this.metrics.acceptedLogs;
+    const refused = signal === 'traces' ? this.metrics.refusedSpans : this.metrics.refusedLogs;
+    if (out.accepted > 0) accepted.inc({ transport }, out.accepted);
+    if (out.rejected > 0) refused.inc({ transport, reason: 'invalid_item' }, out.rejected);
+    return { kind: 'ok', accepted: out.accepted, rejected: out.rejected, errorMessage: out.errorMessage };
+  }
+}
