@@ -22,7 +22,7 @@ import {
   toJsonText,
   tracesOf,
   type JsonStyle,
-} from './decode-helpers.ts';
+} from '../helpers/otlp-build.ts';
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const traces = (json: unknown) => decodeTracesJson(utf8(typeof json === 'string' ? json : JSON.stringify(json)), LIMITS);

@@ -26,7 +26,7 @@ import {
   tracesOf,
   type MKeyValue,
   type MValue,
-} from './decode-helpers.ts';
+} from '../helpers/otlp-build.ts';
 
 const hexBytes = (h: string) => Buffer.from(h, 'hex');
 const str = (v: string): MValue => ({ kind: 'string', v });

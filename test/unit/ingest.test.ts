@@ -1,0 +1,143 @@
+// The pipeline's front door with its real parts: a piscina decode pool, the writer and the memory
+// store. What a receiver would tell its client, and that the queue budget never leaks.
+import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Ingest } from '../../src/pipeline/ingest.ts';
+import { DecodePool, type PoolOptions } from '../../src/pipeline/pool.ts';
+import { Writer, type WriterOptions } from '../../src/pipeline/writer.ts';
+import type { StorageBackend } from '../../src/storage/backend.ts';
+import { createMetrics, type Metrics } from '../../src/telemetry/metrics.ts';
+import { gated, memoryBackend, type Gate } from '../helpers/backends.ts';
+import { encodeTraces } from '../helpers/otlp-proto.ts';
+
+const writerOpts: WriterOptions = {
+  maxBatchRows: 1000,
+  flushIntervalMs: 5,
+  maxInFlightBatches: 2,
+  maxQueueBytes: 1 << 20,
+  retryInitialMs: 1,
+  retryMaxMs: 5,
+  retryMaxElapsedMs: 0,
+  writeTimeoutMs: 5000,
+};
+
+function traces(service: string, n: number, badIds = 0): Uint8Array {
+  const spans = Array.from({ length: n + badIds }, (_, i) => ({
+    traceId: i < n ? randomBytes(16) : Buffer.alloc(16),
+    spanId: randomBytes(8),
+    name: `op${i}`,
+    startTimeUnixNano: '1700000000000000000',
+    endTimeUnixNano: '1700000000100000000',
+  }));
+  return encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeSpans: [{ scope: { name: 's' }, spans }] }] });
+}
+
+interface Rig {
+  ingest: Ingest;
+  writer: Writer;
+  pool: DecodePool;
+  store: StorageBackend;
+  gate: Gate;
+  metrics: Metrics;
+}
+
+const rigs: Rig[] = [];
+async function rig(o: { writer?: Partial<WriterOptions>; pool?: Partial<PoolOptions> } = {}): Promise<Rig> {
+  const gate = gated(await memoryBackend());
+  const metrics = createMetrics();
+  const logger = pino({ level: 'silent' });
+  const pool = new DecodePool({ threads: 1, maxPendingTasks: 64, maxNestingDepth: 100, ...o.pool }, gate.backend.encoder);
+  await pool.start();
+  const writer = new Writer(gate.backend, { ...writerOpts, ...o.writer }, metrics, logger);
+  const r = { ingest: new Ingest(pool, writer, metrics, logger), writer, pool, store: gate.backend, gate, metrics };
+  rigs.push(r);
+  return r;
+}
+
+afterEach(async () => {
+  for (const r of rigs.splice(0)) {
+    r.gate.open();
+    await r.writer.shutdown(2000);
+    await r.pool.shutdown();
+  }
+});
+
+const stored = async (store: StorageBackend, service: string) => (await store.searchTraces({ service, limit: 1000 })).reduce((n, t) => n + t.spanCount, 0);
+
+describe('Ingest', () => {
+  it('decodes, queues and stores a request, answering with its counts (partial success for bad items)', async () => {
+    const { ingest, writer, store } = await rig();
+    const out = await ingest.handle({ transport: 'grpc', signal: 'traces', format: 'protobuf', body: traces('a', 5, 2) });
+    expect(out).toEqual({ kind: 'ok', accepted: 5, rejected: 2, errorMessage: expect.stringContaining('span') });
+    await writer.drain();
+    expect(await stored(store, 'a')).toBe(5);
+    expect(writer.queueBytes).toBe(0);
+  });
+
+  it('refuses undecodable bytes as undecodable and gives the reserved room back', async () => {
+    const { ingest, writer } = await rig();
+    const out = await ingest.handle({ transport: 'http', signal: 'traces', format: 'protobuf', body: Uint8Array.from([0x0a, 0xff, 0xff, 0xff]) });
+    expect(out.kind).toBe('refused');
+    expect(out.kind === 'refused' && out.reason).toBe('undecodable');
+    expect(writer.queueBytes).toBe(0);
+  });
+
+  it('uses a reservation the caller took, and releases it when the request is refused', async () => {
+    const { ingest, writer } = await rig();
+    const body = traces('b', 3);
+    const reservation = ingest.reserve(body.byteLength)!;
+    expect(writer.queueBytes).toBe(body.byteLength);
+    ingest.close();
+    const out = await ingest.handle({ transport: 'http', signal: 'traces', format: 'protobuf', body, reservation });
+    expect(out.kind === 'refused' && out.reason).toBe('shutting_down');
+    expect(writer.queueBytes).toBe(0);
+    expect(ingest.reserve(10)).toBeUndefined();
+  });
+
+  it('refuses with queue_full while writes stall, and counts it by reason', async () => {
+    const { ingest, writer, gate, metrics, store } = await rig({ writer: { maxQueueBytes: 4096 } });
+    gate.close();
+    const outcomes = [];
+    for (let i = 0; i < 40; i++) outcomes.push(await ingest.handle({ transport: 'grpc', signal: 'traces', format: 'protobuf', body: traces('c', 10) }));
+    const ok = outcomes.filter((o) => o.kind === 'ok').length;
+    expect(ok).toBeGreaterThan(0);
+    expect(outcomes.filter((o) => o.kind === 'refused' && o.reason === 'queue_full').length).toBe(40 - ok);
+    const text = await metrics.registry.getSingleMetricAsString('tracehouse_receiver_refused_requests_total');
+    expect(text).toContain(`tracehouse_receiver_refused_requests_total{transport="grpc",reason="queue_full"} ${40 - ok}`);
+    gate.open();
+    await writer.drain();
+    expect(await stored(store, 'c')).toBe(ok * 10);
+    expect(writer.queueBytes).toBe(0);
+  });
+});
+
+describe('DecodePool', () => {
+  it('refuses with PoolBusyError past maxPendingTasks, and every admitted request still decodes', async () => {
+    const { ingest, writer, store } = await rig({ pool: { threads: 1, maxPendingTasks: 1 } });
+    const outs = await Promise.all(Array.from({ length: 30 }, () => ingest.handle({ transport: 'grpc', signal: 'traces', format: 'protobuf', body: traces('d', 200) })));
+    const ok = outs.filter((o) => o.kind === 'ok').length;
+    const busy = outs.filter((o) => o.kind === 'refused' && o.reason === 'workers_busy').length;
+    expect(ok + busy).toBe(30);
+    expect(busy).toBeGreaterThan(0);
+    await writer.drain();
+    expect(await stored(store, 'd')).toBe(ok * 200);
+    expect(writer.queueBytes).toBe(0);
+  });
+
+  it('transfers an owned body without copying it, and copies a slice of a larger buffer', async () => {
+    const { pool } = await rig();
+    const body = traces('e', 2);
+    const owned = new Uint8Array(body);
+    const out = await pool.decode('traces', 'protobuf', owned, true);
+    expect(out.kind).toBe('ok');
+    // Transferred: the caller's view is detached.
+    expect(owned.byteLength).toBe(0);
+    const big = new Uint8Array(body.byteLength + 16);
+    big.set(body, 8);
+    const slice = big.subarray(8, 8 + body.byteLength);
+    const out2 = await pool.decode('traces', 'protobuf', slice, true);
+    expect(out2.kind === 'ok' && out2.accepted).toBe(2);
+    expect(big.byteLength).toBe(body.byteLength + 16);
+  });
+});
