@@ -1,9 +1,10 @@
-// OTLP/HTTP receiver (4318): POST /v1/traces and /v1/logs in protobuf or OTLP/JSON, identity or
-// gzip. The main thread only moves bytes: it checks headers, enforces the size limit while
-// receiving and while inflating (so a gzip bomb stops at the limit), and hands the body to the
+// OTLP/HTTP receiver (4318): POST /v1/traces and /v1/logs in protobuf or OTLP/JSON, identity,
+// gzip, deflate or zstd. The main thread only moves bytes: it checks headers, enforces the size
+// limit while receiving and while inflating (so a compression bomb stops at the limit), and hands the body to the
 // shared ingest path. Every refusal is a google.rpc.Status in the request's content type.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { createGunzip, type Gunzip } from 'node:zlib';
+import type { Transform } from 'node:stream';
+import { createGunzip, createInflate, createZstdDecompress } from 'node:zlib';
 import { HttpService } from '../common/http.ts';
 import { REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals.ts';
 import type { Signal } from '../model/signal.ts';
@@ -35,11 +36,22 @@ export function formatOf(contentType: string | undefined): OtlpFormat | undefine
   return CONTENT_TYPES.get((semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase());
 }
 
-/** 'identity', 'gzip', or undefined for an encoding the receiver does not accept. */
-export function encodingOf(contentEncoding: string | undefined): 'identity' | 'gzip' | undefined {
+/** The Content-Encodings accepted (the Collector's confighttp also takes snappy and lz4: not here). */
+export type BodyEncoding = 'identity' | 'gzip' | 'deflate' | 'zstd';
+
+/** Streaming decompressors by encoding; deflate is the zlib format, as HTTP defines it. */
+const INFLATERS: Record<Exclude<BodyEncoding, 'identity'>, () => Transform> = {
+  gzip: createGunzip,
+  deflate: createInflate,
+  zstd: createZstdDecompress,
+};
+
+/** The body encoding a Content-Encoding header names, or undefined for one the receiver does not accept. */
+export function encodingOf(contentEncoding: string | undefined): BodyEncoding | undefined {
   const e = (contentEncoding ?? '').trim().toLowerCase();
   if (e === '' || e === 'identity') return 'identity';
   if (e === 'gzip' || e === 'x-gzip') return 'gzip';
+  if (e === 'deflate' || e === 'zstd') return e;
   return undefined;
 }
 
@@ -74,7 +86,7 @@ class BodyError extends Error {
 class BodyAborted extends Error {}
 
 interface ReadOptions {
-  encoding: 'identity' | 'gzip';
+  encoding: BodyEncoding;
   /** Content-Length, when the client sent one (already checked against the limit). */
   declared: number | undefined;
   limit: number;
@@ -83,16 +95,16 @@ interface ReadOptions {
 
 /**
  * Reads a request body into one buffer of its own, never holding more than the limit: the raw
- * body is refused past it, and gzip is inflated as it arrives and stopped at the first output
+ * body is refused past it, and a compressed body is inflated as it arrives and stopped at the first output
  * chunk past it, so the rest of a bomb is never inflated.
  */
 function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
   return new Promise<Uint8Array>((resolve, reject) => {
-    const gzip = o.encoding === 'gzip';
+    const compressed = o.encoding !== 'identity';
     // Content-Length sizes the buffer only when it is the size of what is kept.
-    const body = new Chunks(gzip ? undefined : o.declared);
+    const body = new Chunks(compressed ? undefined : o.declared);
     let settled = false;
-    let gunzip: Gunzip | undefined;
+    let inflater: Transform | undefined;
 
     const finish = (err: Error | undefined, value?: Uint8Array): void => {
       if (settled) return;
@@ -102,11 +114,11 @@ function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
       req.off('end', onEnd);
       req.off('close', onClose);
       req.off('error', onClose);
-      if (gunzip) {
-        req.unpipe(gunzip);
-        gunzip.removeAllListeners('data');
-        gunzip.on('error', () => {});
-        gunzip.destroy();
+      if (inflater) {
+        req.unpipe(inflater);
+        inflater.removeAllListeners('data');
+        inflater.on('error', () => {});
+        inflater.destroy();
       }
       if (err) {
         // The rest of the body is not read: the answer closes the connection.
@@ -127,10 +139,10 @@ function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
       received += chunk.byteLength;
       if (received > o.limit) return tooLarge('body');
       // Compressed bytes only pass through to the inflater.
-      if (!gzip) body.push(chunk);
+      if (!compressed) body.push(chunk);
     };
     const onEnd = (): void => {
-      if (!gzip) finish(undefined, body.take());
+      if (!compressed) finish(undefined, body.take());
     };
     const onClose = (): void => {
       if (!req.complete) finish(new BodyAborted('client went away before sending the whole body'));
@@ -140,15 +152,15 @@ function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
     req.on('close', onClose);
     req.on('error', onClose);
 
-    if (gzip) {
-      const gz = createGunzip();
-      gunzip = gz;
+    if (o.encoding !== 'identity') {
+      const gz = INFLATERS[o.encoding]();
+      inflater = gz;
       gz.on('data', (chunk: Buffer) => {
         if (body.bytes + chunk.byteLength > o.limit) return tooLarge('after decompression');
         body.push(chunk);
       });
       gz.on('end', () => finish(undefined, body.take()));
-      gz.on('error', (err: Error) => finish(new BodyError('bad_encoding', `gzip body could not be inflated: ${err.message}`)));
+      gz.on('error', (err: Error) => finish(new BodyError('bad_encoding', `${o.encoding} body could not be inflated: ${err.message}`)));
       req.pipe(gz);
     }
   });
@@ -294,7 +306,7 @@ export class HttpReceiver {
       return this.refuse(req, res, 'json', 'unsupported_media_type', `unsupported Content-Type ${got}; use application/x-protobuf or application/json`);
     }
     const encoding = encodingOf(req.headers['content-encoding']);
-    if (!encoding) return this.refuse(req, res, format, 'unsupported_encoding', `unsupported Content-Encoding ${req.headers['content-encoding'] ?? ''}; use gzip or identity`);
+    if (!encoding) return this.refuse(req, res, format, 'unsupported_encoding', `unsupported Content-Encoding ${req.headers['content-encoding'] ?? ''}; use gzip, deflate, zstd or identity`);
     const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
     if (declared !== undefined && declared > this.maxMessageBytes) {
       return this.refuse(req, res, format, 'too_large', `request of ${declared} bytes is over the limit of ${this.maxMessageBytes} bytes`);

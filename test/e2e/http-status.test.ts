@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { gzipSync } from 'node:zlib';
+import { deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
 import { pino } from 'pino';
 import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -193,6 +193,30 @@ describe('OTLP/HTTP status codes', () => {
     await traceSpans(c, t2, 1);
   });
 
+  it('accepts zstd and deflate (zlib) bodies as the Collector does', async () => {
+    const t1 = randHex(16);
+    const t2 = randHex(16);
+    const zs = await post(c.httpUrl, '/v1/traces', PB, zstdCompressSync(pbTraces('raw-zstd', [pbSpan(t1, randHex(8), 'zs')])), { 'content-encoding': 'zstd' });
+    expect(zs.status).toBe(200);
+    const span = { traceId: t2, spanId: randHex(8), name: 'df-json', startTimeUnixNano: String(BASE_NS), endTimeUnixNano: String(BASE_NS) };
+    const df = await post(c.httpUrl, '/v1/traces', JSON_CT, deflateSync(jsonTraces('raw-deflate', [span])), { 'content-encoding': 'deflate' });
+    expect(df.status).toBe(200);
+    await traceSpans(c, t1, 1);
+    await traceSpans(c, t2, 1);
+  });
+
+  it('answers 413 when zstd or deflate inflates past the limit, and 400 for a body that is not what it claims', async () => {
+    const inflated = Buffer.alloc(LIMIT * 4, 0x0a);
+    for (const [enc, body] of [['zstd', zstdCompressSync(inflated)], ['deflate', deflateSync(inflated)]] as const) {
+      const r = await post(c.httpUrl, '/v1/traces', JSON_CT, body, { 'content-encoding': enc });
+      expect(r.status, enc).toBe(413);
+      expect(statusOf(r).message).toMatch(/decompression/);
+      const bad = await post(c.httpUrl, '/v1/traces', PB, Buffer.from('not compressed at all'), { 'content-encoding': enc });
+      expect(bad.status, enc).toBe(400);
+      expect(statusOf(bad).message).toContain(enc);
+    }
+  });
+
   it('answers 400 with a google.rpc.Status in protobuf for an undecodable protobuf body', async () => {
     // Field 1, wire type 2, length 100, then 3 bytes: truncated.
     const r = await post(c.httpUrl, '/v1/traces', PB, Buffer.from([0x0a, 0x64, 1, 2, 3]));
@@ -266,7 +290,7 @@ describe('OTLP/HTTP status codes', () => {
 
   it('answers 415 for other content encodings, with a Status in the request content type', async () => {
     const before = await refused(c, 'unsupported_encoding');
-    for (const enc of ['zstd', 'br', 'deflate', 'lz4', 'snappy', 'gzip, br']) {
+    for (const enc of ['br', 'compress', 'lz4', 'snappy', 'gzip, br', 'x-custom']) {
       const r = await post(c.httpUrl, '/v1/traces', PB, Buffer.from([1, 2, 3]), { 'content-encoding': enc });
       expect(r.status, enc).toBe(415);
       expect(r.headers['content-type']).toBe(PB);
