@@ -65,7 +65,7 @@ export class Collector {
     this.writer = new Writer(backend, writerOptions(c), metrics, logger);
     this.ingest = new Ingest(this.pool, this.writer, metrics, logger);
     const maxMessageBytes = c['receiver.maxMessageBytes'];
-    this.grpc = c['receiver.grpc.enabled'] ? new GrpcReceiver({ listen: c['receiver.grpc.listen'], maxMessageBytes }, this.ingest, logger) : undefined;
+    this.grpc = c['receiver.grpc.enabled'] ? new GrpcReceiver({ listen: c['receiver.grpc.listen'], maxMessageBytes, readiness: { notReadyReason: () => this.notReadyReason() } }, this.ingest, logger) : undefined;
     this.http = c['receiver.http.enabled']
       ? new HttpReceiver(
           { listen: c['receiver.http.listen'], maxMessageBytes, bodyTimeoutMs: c['receiver.http.bodyTimeoutMs'], corsAllowedOrigins: c['receiver.http.corsAllowedOrigins'] },

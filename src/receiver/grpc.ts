@@ -1,53 +1,66 @@
-// OTLP/gRPC receiver (4317): TraceService/Export and LogsService/Export plus grpc.health.v1.
+// OTLP/gRPC receiver (4317): TraceService/Export and LogsService/Export, grpc.health.v1 (from
+// grpc-health-check, following the collector's readiness) and server reflection (grpcurl list).
 // Requests arrive as raw bytes (identity deserializer) and go to the decode workers untouched;
-// grpc-js handles gzip and enforces the size limit after decompression.
+// grpc-js handles gzip and deflate and enforces the size limit after decompression.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, protoPath as HEALTH_PROTO_PATH, type ServingStatus } from 'grpc-health-check';
 import { REFUSALS, RETRY_AFTER_MS } from '../common/refusals.ts';
 import type { Signal } from '../model/signal.ts';
 import type { Ingest } from '../pipeline/ingest.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { HEALTH_PROTO, LOGS_SERVICE_PROTO, PROTO_DIR, TRACE_SERVICE_PROTO, encodeExportResponse, encodeStatus } from './otlp-messages.ts';
+import type { Readiness } from '../telemetry/ops.ts';
+import { LOGS_SERVICE_PROTO, PROTO_DIR, TRACE_SERVICE_PROTO, encodeExportResponse, encodeStatus } from './otlp-messages.ts';
 
 const identity = (b: Buffer): Buffer => b;
 
-function loadService(file: string, name: string): grpc.ServiceDefinition {
-  const def = protoLoader.loadSync(file, { includeDirs: [PROTO_DIR], keepCase: false, longs: String, enums: Number, defaults: false });
-  const service = def[name] as grpc.ServiceDefinition;
-  if (!service) throw new Error(`service ${name} not found in ${file}`);
-  return service;
-}
+const TRACE_SERVICE = 'opentelemetry.proto.collector.trace.v1.TraceService';
+const LOGS_SERVICE = 'opentelemetry.proto.collector.logs.v1.LogsService';
+/** Health is reported for the whole server ("") and for each service it serves; others are NOT_FOUND. */
+const HEALTH_SERVICES = ['', TRACE_SERVICE, LOGS_SERVICE] as const;
+
+/** Everything the server serves, in one package definition: the export services and what reflection describes. */
+const PACKAGE = protoLoader.loadSync([TRACE_SERVICE_PROTO, LOGS_SERVICE_PROTO, HEALTH_PROTO_PATH], {
+  includeDirs: [PROTO_DIR],
+  keepCase: false,
+  longs: String,
+  enums: Number,
+  defaults: false,
+});
 
 /** The export service with bytes in and bytes out: decoding happens in the workers, encoding here is of our own reply bytes. */
-function rawExportService(file: string, name: string): grpc.ServiceDefinition {
-  const svc = loadService(file, name);
-  const exp = svc['Export']!;
+function rawExportService(name: string): grpc.ServiceDefinition {
+  const svc = PACKAGE[name] as grpc.ServiceDefinition | undefined;
+  const exp = svc?.['Export'];
+  if (!exp) throw new Error(`service ${name} not found in the OTLP protos`);
   return { Export: { ...exp, requestDeserialize: identity, responseSerialize: identity } };
 }
-
-const SERVING = 1;
-const SERVICE_UNKNOWN = 3;
 
 /** The gRPC receiver's settings. */
 export interface GrpcReceiverOptions {
   listen: string;
   /** Largest request accepted, after decompression. */
   maxMessageBytes: number;
+  /** Where health status comes from; polled every readinessPollMs while serving. */
+  readiness?: Readiness;
+  readinessPollMs?: number;
 }
 
 /** The OTLP/gRPC server. */
 export class GrpcReceiver {
   private server: grpc.Server | undefined;
+  private health: HealthImplementation | undefined;
+  private poll: NodeJS.Timeout | undefined;
+  /** Open Watch streams: ended at shutdown, or the graceful close would wait for them. */
   private readonly watchers = new Set<grpc.ServerWritableStream<unknown, unknown>>();
-  private readonly maxMessageBytes: number;
+  private readonly opts: GrpcReceiverOptions;
   private readonly ingest: Ingest;
   private readonly logger: Logger;
-  private readonly listen: string;
   boundPort = 0;
 
   constructor(options: GrpcReceiverOptions, ingest: Ingest, logger: Logger) {
-    this.maxMessageBytes = options.maxMessageBytes;
-    this.listen = options.listen;
+    this.opts = options;
     this.ingest = ingest;
     this.logger = logger;
   }
@@ -72,41 +85,54 @@ export class GrpcReceiver {
     };
   }
 
-  private healthStatus(service: string): number {
-    const known = service === '' || service.startsWith('opentelemetry.proto.collector.');
-    if (!known) return SERVICE_UNKNOWN;
-    return SERVING;
+  private setHealth(status: ServingStatus): void {
+    for (const name of HEALTH_SERVICES) this.health?.setStatus(name, status);
+  }
+
+  /** Follows the collector's readiness: SERVING when ready, NOT_SERVING otherwise (Watch streams see each change). */
+  private async refreshHealth(): Promise<void> {
+    const readiness = this.opts.readiness;
+    if (!readiness) return;
+    const reason = await readiness.notReadyReason().catch((err: unknown) => String(err));
+    if (this.server) this.setHealth(reason === null ? 'SERVING' : 'NOT_SERVING');
   }
 
   async start(): Promise<void> {
     if (this.server) return;
     const server = new grpc.Server({
-      'grpc.max_receive_message_length': this.maxMessageBytes,
+      'grpc.max_receive_message_length': this.opts.maxMessageBytes,
       'grpc.max_send_message_length': 4 * 1024 * 1024,
     });
-    server.addService(rawExportService(TRACE_SERVICE_PROTO, 'opentelemetry.proto.collector.trace.v1.TraceService'), {
-      Export: this.exportHandler('traces'),
-    });
-    server.addService(rawExportService(LOGS_SERVICE_PROTO, 'opentelemetry.proto.collector.logs.v1.LogsService'), {
-      Export: this.exportHandler('logs'),
-    });
-    server.addService(loadService(HEALTH_PROTO, 'grpc.health.v1.Health'), {
-      Check: (call: grpc.ServerUnaryCall<{ service?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        const status = this.healthStatus(call.request.service ?? '');
-        if (status === SERVICE_UNKNOWN) return cb({ code: grpc.status.NOT_FOUND, details: 'unknown service' });
-        cb(null, { status });
-      },
-      Watch: (call: grpc.ServerWritableStream<{ service?: string }, unknown>) => {
-        call.write({ status: this.healthStatus(call.request.service ?? '') });
-        this.watchers.add(call);
-        call.on('cancelled', () => this.watchers.delete(call));
+    server.addService(rawExportService(TRACE_SERVICE), { Export: this.exportHandler('traces') });
+    server.addService(rawExportService(LOGS_SERVICE), { Export: this.exportHandler('logs') });
+    const health = new HealthImplementation();
+    health.addToServer({
+      addService: (service, impl) => {
+        const watch = impl['watch'] as grpc.handleServerStreamingCall<unknown, unknown>;
+        server.addService(service, {
+          ...impl,
+          watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+            this.watchers.add(call);
+            call.on('cancelled', () => this.watchers.delete(call));
+            watch(call);
+          },
+        });
       },
     });
+    new ReflectionService(PACKAGE).addToServer(server);
     this.boundPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(this.listen, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+      server.bindAsync(this.opts.listen, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
     );
     this.server = server;
-    this.logger.info({ listen: this.listen, port: this.boundPort }, 'OTLP/gRPC receiver listening');
+    this.health = health;
+    // Serving until the first readiness answer says otherwise; without a readiness source, always.
+    this.setHealth('SERVING');
+    if (this.opts.readiness) {
+      this.poll = setInterval(() => void this.refreshHealth(), this.opts.readinessPollMs ?? 1000);
+      this.poll.unref();
+      void this.refreshHealth();
+    }
+    this.logger.info({ listen: this.opts.listen, port: this.boundPort }, 'OTLP/gRPC receiver listening');
   }
 
   /** Stops accepting calls and waits for in-flight ones to finish. */
@@ -114,6 +140,10 @@ export class GrpcReceiver {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
+    clearInterval(this.poll);
+    // Watchers hear NOT_SERVING before their streams end, so clients move on at once.
+    this.setHealth('NOT_SERVING');
+    this.health = undefined;
     for (const w of this.watchers) w.end();
     this.watchers.clear();
     await new Promise<void>((resolve) => {

@@ -9,7 +9,6 @@ export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url))
 
 export const TRACE_SERVICE_PROTO = 'opentelemetry/proto/collector/trace/v1/trace_service.proto';
 export const LOGS_SERVICE_PROTO = 'opentelemetry/proto/collector/logs/v1/logs_service.proto';
-export const HEALTH_PROTO = 'grpc/health/v1/health.proto';
 const STATUS_PROTO = 'google/rpc/status.proto';
 const ERROR_DETAILS_PROTO = 'google/rpc/error_details.proto';
 

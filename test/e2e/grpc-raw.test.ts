@@ -1,5 +1,7 @@
 // Raw OTLP/gRPC requests for what the SDK cannot produce, and every non-OK answer.
 import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +10,56 @@ import { eventually, getJson, metricValue, startCollector, type TestCollector } 
 import { LogsResponse, RawOtlpClient, RetryInfo, RpcStatus, TraceResponse, encodeLogs, encodeTraces } from '../helpers/otlp-proto.ts';
 
 const id = (n: number) => randomBytes(n);
+const SERVING = 1;
+const NOT_SERVING = 2;
+
+/** grpc.health.v1 by hand: the request and response are one small field each. */
+class HealthClient {
+  private readonly client: grpc.Client;
+  constructor(address: string) {
+    this.client = new grpc.Client(address, grpc.credentials.createInsecure());
+  }
+  private static request(service: string): Buffer {
+    return Buffer.from(service ? [0x0a, service.length, ...Buffer.from(service)] : []);
+  }
+  check(service: string): Promise<{ err: grpc.ServiceError | null; status?: number }> {
+    return new Promise((resolve) =>
+      this.client.makeUnaryRequest('/grpc.health.v1.Health/Check', (a: Buffer) => a, (b: Buffer) => b, HealthClient.request(service), (err, value) =>
+        resolve({ err, status: value && value.length >= 2 ? value[1] : 0 }),
+      ),
+    );
+  }
+  watch(service: string): { seen: number[]; cancel: () => void } {
+    const seen: number[] = [];
+    const call = this.client.makeServerStreamRequest('/grpc.health.v1.Health/Watch', (a: Buffer) => a, (b: Buffer) => b, HealthClient.request(service));
+    call.on('data', (b: Buffer) => seen.push(b.length >= 2 ? b[1]! : 0));
+    call.on('error', () => {});
+    return { seen, cancel: () => call.cancel() };
+  }
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** Lists services through grpc.reflection.v1 (what grpcurl list does). */
+async function listServicesByReflection(address: string): Promise<string[]> {
+  const def = protoLoader.loadSync('grpc/reflection/v1/reflection.proto', { includeDirs: [fileURLToPath(new URL('../../node_modules/@grpc/reflection/build/proto/', import.meta.url))] });
+  const pkg = grpc.loadPackageDefinition(def) as any;
+  const client = new pkg.grpc.reflection.v1.ServerReflection(address, grpc.credentials.createInsecure());
+  try {
+    return await new Promise<string[]>((resolve, reject) => {
+      const call = client.ServerReflectionInfo();
+      call.on('data', (r: any) => {
+        resolve((r.listServicesResponse?.service ?? []).map((s: any) => s.name as string));
+        call.end();
+      });
+      call.on('error', reject);
+      call.write({ listServices: '' });
+    });
+  } finally {
+    client.close();
+  }
+}
 const kv = (key: string, value: Record<string, unknown>) => ({ key, value });
 
 function spanObj(traceId: Buffer, spanId: Buffer, extra: Record<string, unknown> = {}) {
@@ -132,22 +184,30 @@ describe('OTLP/gRPC raw requests', () => {
     expect(res.error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
   });
 
-  it('serves the standard gRPC health check', async () => {
-    const health = new grpc.Client(c.grpcAddress, grpc.credentials.createInsecure());
-    const check = (service: string) =>
-      new Promise<{ err: grpc.ServiceError | null; status?: number }>((resolve) =>
-        health.makeUnaryRequest(
-          '/grpc.health.v1.Health/Check',
-          (arg: Buffer) => arg,
-          (b: Buffer) => b,
-          Buffer.from(service ? [0x0a, service.length, ...Buffer.from(service)] : []),
-          (err, value) => resolve({ err, status: value && value.length >= 2 ? value[1] : 0 }),
-        ),
-      );
-    expect(await check('')).toEqual({ err: null, status: 1 });
-    expect(await check('opentelemetry.proto.collector.trace.v1.TraceService')).toEqual({ err: null, status: 1 });
-    expect((await check('no.such.Service')).err?.code).toBe(grpc.status.NOT_FOUND);
+  it('serves the standard gRPC health check for what it serves, NOT_FOUND for anything else', async () => {
+    const health = new HealthClient(c.grpcAddress);
+    expect(await health.check('')).toEqual({ err: null, status: SERVING });
+    expect(await health.check('opentelemetry.proto.collector.trace.v1.TraceService')).toEqual({ err: null, status: SERVING });
+    expect(await health.check('opentelemetry.proto.collector.logs.v1.LogsService')).toEqual({ err: null, status: SERVING });
+    expect((await health.check('opentelemetry.proto.collector.metrics.v1.MetricsService')).err?.code).toBe(grpc.status.NOT_FOUND);
+    expect((await health.check('no.such.Service')).err?.code).toBe(grpc.status.NOT_FOUND);
     health.close();
+  });
+
+  it('answers server reflection, so grpcurl can list the services', async () => {
+    const services = await listServicesByReflection(c.grpcAddress);
+    expect(services).toEqual(
+      expect.arrayContaining(['opentelemetry.proto.collector.trace.v1.TraceService', 'opentelemetry.proto.collector.logs.v1.LogsService', 'grpc.health.v1.Health']),
+    );
+  });
+
+  it('accepts deflate-compressed requests (grpc-encoding: deflate)', async () => {
+    const traceId = id(16);
+    const df = new RawOtlpClient(c.grpcAddress, { 'grpc.default_compression_algorithm': 1 });
+    const res = await df.traces(traceRequest([spanObj(traceId, id(8), { name: 'deflated' })]));
+    df.close();
+    expect(res.error).toBeNull();
+    await eventually(async () => ((await getJson(c.queryUrl, `/v1/traces/${traceId.toString('hex')}`)).status === 200 ? true : undefined));
   });
 });
 
@@ -171,9 +231,17 @@ describe('OTLP/gRPC when the write queue is full', () => {
       expect(retry.retryDelay.seconds * 1000 + (retry.retryDelay.nanos ?? 0) / 1e6).toBeGreaterThan(0);
       expect((await getJson(c.opsUrl, '/readyz')).status).toBe(503);
       expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { reason: 'queue_full' })).toBe(1);
+      // gRPC health follows readiness: a Watch stream hears NOT_SERVING, then SERVING again.
+      const health = new HealthClient(c.grpcAddress);
+      const watched = health.watch('');
+      await eventually(async () => ((await health.check('')).status === NOT_SERVING ? true : undefined), 5000, 'NOT_SERVING');
 
       gate.open();
       await eventually(async () => ((await getJson(c.opsUrl, '/readyz')).status === 200 ? true : undefined));
+      await eventually(async () => ((await health.check('')).status === SERVING ? true : undefined), 5000, 'SERVING again');
+      await eventually(async () => (watched.seen.includes(NOT_SERVING) && watched.seen.at(-1) === SERVING ? true : undefined), 5000, 'watch updates');
+      watched.cancel();
+      health.close();
       const again = await client.traces(traceRequest([spanObj(traceId, id(8), { name: 'c' })]));
       expect(again.error).toBeNull();
       const names = await eventually(async () => {
