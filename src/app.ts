@@ -29,8 +29,11 @@ export function writerOptions(c: Config): WriterOptions {
 
 interface Component {
   start(): Promise<void>;
-  shutdown(): Promise<void>;
+  shutdown(): Promise<unknown>;
 }
+
+/** Writes failing this long make the collector not ready (one failed attempt is not yet a trend). */
+const UNREADY_AFTER_FAILING_MS = 2000;
 
 export interface CollectorOptions {
   logger?: Logger;
@@ -52,7 +55,7 @@ export class Collector {
   readonly ops: OpsServer;
   private readonly pool: DecodePool;
   private started = false;
-  private stopping: Promise<void> | undefined;
+  private stopping: Promise<number> | undefined;
 
   private constructor(config: Config, backend: StorageBackend, logger: Logger, metrics: Metrics) {
     this.config = config;
@@ -63,7 +66,7 @@ export class Collector {
     const c = config;
     this.pool = new DecodePool({ threads: c['workers.threads'], maxPendingTasks: c['workers.maxPendingTasks'], maxNestingDepth: c['receiver.maxNestingDepth'] }, backend.encoder);
     this.writer = new Writer(backend, writerOptions(c), metrics, logger);
-    this.ingest = new Ingest(this.pool, this.writer, metrics, logger);
+    this.ingest = new Ingest(this.pool, this.writer, metrics, logger, c['delivery.ack']);
     const maxMessageBytes = c['receiver.maxMessageBytes'];
     this.grpc = c['receiver.grpc.enabled'] ? new GrpcReceiver({ listen: c['receiver.grpc.listen'], maxMessageBytes, readiness: { notReadyReason: () => this.notReadyReason() } }, this.ingest, logger) : undefined;
     this.http = c['receiver.http.enabled']
@@ -88,6 +91,8 @@ export class Collector {
   private async notReadyReason(): Promise<string | null> {
     if (!this.started || this.stopping) return 'not started';
     if (this.writer.isFull) return 'write queue full';
+    const failingMs = this.writer.writesFailingForMs;
+    if (failingMs >= UNREADY_AFTER_FAILING_MS) return `storage writes failing for ${Math.round(failingMs / 1000)} s`;
     const h = await this.backend.health();
     return h.ok ? null : `storage ${this.backend.name} unhealthy: ${h.detail ?? 'unknown'}`;
   }
@@ -103,22 +108,23 @@ export class Collector {
     this.logger.info({ backend: this.backend.name }, 'tracehouse started');
   }
 
-  /** Stops accepting, drains everything accepted into the backend, then closes. Idempotent. */
-  shutdown(): Promise<void> {
+  /** Stops accepting, drains everything accepted into the backend, then closes. Idempotent; resolves to the accepted rows it had to drop. */
+  shutdown(): Promise<number> {
     this.stopping ??= this.doShutdown();
     return this.stopping;
   }
 
-  private async doShutdown(): Promise<void> {
+  private async doShutdown(): Promise<number> {
     const deadline = Date.now() + this.config['shutdown.timeoutMs'];
     // Receivers first: their in-flight requests finish and are queued before the writer drains.
     await Promise.all([this.grpc?.shutdown(), this.http?.shutdown()]);
     // Anything still decoding after the receivers closed is refused, not queued behind the drain.
     this.ingest.close();
     // One deadline for the whole shutdown (the Helm chart's grace period is derived from it).
-    await this.writer.shutdown(Math.max(1000, deadline - Date.now()));
+    const dropped = await this.writer.shutdown(Math.max(1000, deadline - Date.now()));
     await Promise.all([this.query?.shutdown(), this.ops.shutdown(), this.pool.shutdown()]);
     await this.backend.shutdown();
-    this.logger.info({ queueBytes: this.writer.queueBytes }, 'tracehouse stopped');
+    this.logger.info({ queueBytes: this.writer.queueBytes, droppedRows: dropped }, 'tracehouse stopped');
+    return dropped;
   }
 }

@@ -77,7 +77,8 @@ async function main(): Promise<number> {
     }
     logger.info({ signal }, 'shutting down: draining accepted data');
     collector.shutdown().then(
-      () => process.exit(0),
+      // Non-zero when accepted data was given up: a supervisor should know nothing was lost.
+      (droppedRows) => process.exit(droppedRows > 0 ? 3 : 0),
       (err: Error) => {
         logger.error({ err: err.message }, 'shutdown failed');
         process.exit(1);

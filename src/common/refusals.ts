@@ -32,6 +32,7 @@ export const REFUSALS = {
   shutting_down: { http: 503, grpc: GRPC_CODE.UNAVAILABLE, retryable: true, counted: true, message: 'the collector is shutting down' },
   workers_busy: { http: 503, grpc: GRPC_CODE.UNAVAILABLE, retryable: true, counted: true, message: 'every decode worker is busy' },
   worker_failed: { http: 503, grpc: GRPC_CODE.UNAVAILABLE, retryable: true, counted: true, message: 'decoding failed on the server; retry' },
+  not_stored: { http: 503, grpc: GRPC_CODE.UNAVAILABLE, retryable: true, counted: true, message: 'the rows could not be stored; retry' },
   undecodable: { http: 400, grpc: GRPC_CODE.INVALID_ARGUMENT, retryable: false, counted: true, message: 'the request could not be decoded' },
   bad_encoding: { http: 400, grpc: GRPC_CODE.INVALID_ARGUMENT, retryable: false, counted: true, message: 'the compressed body could not be inflated' },
   too_large: { http: 413, grpc: GRPC_CODE.RESOURCE_EXHAUSTED, retryable: false, counted: true, message: 'the request is over the size limit' },

@@ -13,7 +13,9 @@ type ValueOf<T extends OptionType> = T extends { kind: 'int' }
     ? boolean
     : T extends { kind: 'list' }
       ? readonly string[]
-      : string;
+      : T extends { kind: 'enum'; values: readonly (infer V)[] }
+        ? V
+        : string;
 
 /** The validated, frozen configuration, keyed by dotted option name. */
 export type Config = { readonly [D in Opt as D['key']]: ValueOf<D['type']> };

@@ -42,6 +42,7 @@ export const OPTIONS = [
   { key: 'writer.retryInitialMs', type: int(1), default: 100, help: 'First retry delay of a failed write (jittered, doubling)' },
   { key: 'writer.retryMaxMs', type: int(1), default: 5_000, help: 'Longest delay between retries' },
   { key: 'writer.retryMaxElapsedMs', type: int(0), default: 600_000, help: 'Give up on a batch after retrying this long (0: never); dropped rows are counted' },
+  { key: 'delivery.ack', type: { kind: 'enum', values: ['queued', 'stored'] }, default: 'queued', help: 'When an export is acknowledged: queued (in the memory queue) or stored (after the storage write holding its rows commits)' },
   { key: 'writer.writeTimeoutMs', type: int(100), default: 30_000, help: 'A storage write taking longer fails and is retried' },
   { key: 'query.enabled', type: bool, default: true, help: 'Serve the read API' },
   { key: 'query.listen', type: listen, default: '0.0.0.0:16686', help: 'Read API listen address' },

@@ -26,8 +26,12 @@ export interface IngestRequest {
   reservation?: Reservation;
 }
 
+/** When a request is acknowledged: once queued in memory, or once its rows are stored. */
+export type AckMode = 'queued' | 'stored';
+
 /** Shared request handling for the OTLP receivers. */
 export class Ingest {
+  private readonly ack: AckMode;
   private readonly pool: DecodePool;
   private readonly writer: Writer;
   private readonly metrics: Metrics;
@@ -37,7 +41,8 @@ export class Ingest {
   private closed = false;
   private readonly workerHeaps = new Map<number, number>();
 
-  constructor(pool: DecodePool, writer: Writer, metrics: Metrics, logger: Logger) {
+  constructor(pool: DecodePool, writer: Writer, metrics: Metrics, logger: Logger, ack: AckMode = 'queued') {
+    this.ack = ack;
     this.pool = pool;
     this.writer = writer;
     this.metrics = metrics;
@@ -114,7 +119,10 @@ export class Ingest {
       reservation.release();
       return this.refuse(transport, 'undecodable', out.message);
     }
-    reservation.commit(signal, out.chunks);
+    const stored = reservation.commit(signal, out.chunks);
+    // With ack=stored the client hears back only once the write holding its rows committed; rows
+    // the writer gave up on are refused as retryable rather than acknowledged.
+    if (this.ack === 'stored' && !(await stored)) return this.refuse(transport, 'not_stored');
     const accepted = signal === 'traces' ? this.metrics.acceptedSpans : this.metrics.acceptedLogs;
     const refused = signal === 'traces' ? this.metrics.refusedSpans : this.metrics.refusedLogs;
     if (out.accepted > 0) accepted.inc({ transport }, out.accepted);

@@ -27,17 +27,31 @@ export interface WriterOptions extends BatchOptions, RetryPolicy {
 /** Room taken in the queue budget for one request, from before it is decoded until its rows are queued. */
 export interface Reservation {
   readonly bytes: number;
-  /** Queues the request's encoded rows in place of the reservation (their own size is counted from now on). */
-  commit(signal: Signal, chunks: readonly EncodedChunk[]): void;
+  /**
+   * Queues the request's encoded rows in place of the reservation (their own size is counted
+   * from now on). The promise says whether every row was stored (true) or some were dropped
+   * (false); callers that acknowledge on queueing need not wait for it.
+   */
+  commit(signal: Signal, chunks: readonly EncodedChunk[]): Promise<boolean>;
   /** Gives the room back; does nothing after commit() or a first release(). */
   release(): void;
+}
+
+/** Told once whether the batch holding a chunk was stored. */
+type Listener = (stored: boolean) => void;
+
+/** A batch on its way to the store, with when its oldest row was queued and who waits for it. */
+interface QueuedBatch {
+  batch: WriteBatch;
+  sinceMs: number;
+  listeners: Listener[];
 }
 
 /** What a batching pipeline needs from its writer: where full batches go. */
 interface PipelineContext {
   readonly opts: BatchOptions;
-  /** Stores a batch (retrying as needed); resolves once it is stored or dropped. */
-  deliver(batch: WriteBatch): Promise<void>;
+  /** Stores a batch (retrying as needed); resolves true once stored, false once dropped. */
+  deliver(batch: WriteBatch): Promise<boolean>;
   /** Called after each delivery has left the pipeline. */
   settled(): void;
 }
@@ -47,9 +61,11 @@ class Pipeline {
   private pending: Uint8Array[] = [];
   private pendingRows = 0;
   private pendingBytes = 0;
+  private pendingSinceMs = 0;
+  private pendingListeners: Listener[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private readonly ready: WriteBatch[] = [];
-  private inFlight = 0;
+  private readonly ready: QueuedBatch[] = [];
+  private readonly inFlight = new Set<QueuedBatch>();
   private readonly ctx: PipelineContext;
   private readonly signal: Signal;
   private readonly partition: number;
@@ -61,10 +77,21 @@ class Pipeline {
   }
 
   get idle(): boolean {
-    return this.pending.length === 0 && this.ready.length === 0 && this.inFlight === 0;
+    return this.pending.length === 0 && this.ready.length === 0 && this.inFlight.size === 0;
   }
 
-  add(chunk: EncodedChunk): void {
+  /** When the oldest row not yet stored was queued (epoch ms), or undefined when nothing waits. */
+  get oldestSinceMs(): number | undefined {
+    let oldest = this.pending.length > 0 ? this.pendingSinceMs : undefined;
+    for (const q of this.inFlight) if (oldest === undefined || q.sinceMs < oldest) oldest = q.sinceMs;
+    const first = this.ready[0];
+    if (first && (oldest === undefined || first.sinceMs < oldest)) oldest = first.sinceMs;
+    return oldest;
+  }
+
+  add(chunk: EncodedChunk, listener?: Listener): void {
+    if (this.pending.length === 0) this.pendingSinceMs = Date.now();
+    if (listener) this.pendingListeners.push(listener);
     this.pending.push(chunk.data);
     this.pendingRows += chunk.rows;
     this.pendingBytes += chunk.data.byteLength;
@@ -76,26 +103,29 @@ class Pipeline {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.pending.length === 0) return;
-    this.ready.push({
+    const batch: WriteBatch = {
       signal: this.signal,
       partition: this.partition,
       rows: this.pendingRows,
       bytes: this.pendingBytes,
       chunks: this.pending,
       batchId: randomUUID(),
-    });
+    };
+    this.ready.push({ batch, sinceMs: this.pendingSinceMs, listeners: this.pendingListeners });
     this.pending = [];
+    this.pendingListeners = [];
     this.pendingRows = 0;
     this.pendingBytes = 0;
     this.pump();
   }
 
   private pump(): void {
-    while (this.inFlight < this.ctx.opts.maxInFlightBatches && this.ready.length > 0) {
-      const batch = this.ready.shift()!;
-      this.inFlight++;
-      void this.ctx.deliver(batch).finally(() => {
-        this.inFlight--;
+    while (this.inFlight.size < this.ctx.opts.maxInFlightBatches && this.ready.length > 0) {
+      const q = this.ready.shift()!;
+      this.inFlight.add(q);
+      void this.ctx.deliver(q.batch).then((stored) => {
+        this.inFlight.delete(q);
+        for (const l of q.listeners) l(stored);
         this.pump();
         this.ctx.settled();
       });
@@ -113,8 +143,10 @@ export class Writer {
   private readonly abort = new AbortController();
   private readonly pipelines = new Map<string, Pipeline>();
   private readonly ctx: PipelineContext;
-  /** Partitions whose writes are failing (logged once when it starts, once when it ends). */
-  private readonly failing = new Set<string>();
+  /** Pipelines whose writes are failing, with when the failures began (logged once when it starts, once when it ends). */
+  private readonly failing = new Map<string, number>();
+  /** Rows given up at shutdown: logged once, in total, when shutdown ends. */
+  private droppedAtShutdown = 0;
   private queuedBytes = 0;
   private idleWaiters: (() => void)[] = [];
 
@@ -127,6 +159,10 @@ export class Writer {
     metrics.queueCapacity.set(opts.maxQueueBytes);
     metrics.queueSize.set(0);
     initWriterMetrics(metrics, store.name);
+    metrics.queueAge.seconds = () => {
+      const since = this.oldestSinceMs;
+      return since === undefined ? 0 : (Date.now() - since) / 1000;
+    };
   }
 
   /** Bytes accepted (or reserved by requests being decoded) and not yet written. */
@@ -136,6 +172,23 @@ export class Writer {
 
   get isFull(): boolean {
     return this.queuedBytes >= this.opts.maxQueueBytes;
+  }
+
+  /** How long writes of some pipeline have been failing without a success in between (0: none failing). */
+  get writesFailingForMs(): number {
+    let first: number | undefined;
+    for (const t of this.failing.values()) if (first === undefined || t < first) first = t;
+    return first === undefined ? 0 : Date.now() - first;
+  }
+
+  /** When the oldest accepted row not yet stored was queued (epoch ms), or undefined. */
+  private get oldestSinceMs(): number | undefined {
+    let oldest: number | undefined;
+    for (const p of this.pipelines.values()) {
+      const t = p.oldestSinceMs;
+      if (t !== undefined && (oldest === undefined || t < oldest)) oldest = t;
+    }
+    return oldest;
   }
 
   /**
@@ -155,7 +208,16 @@ export class Writer {
         let encoded = 0;
         for (const c of chunks) encoded += c.data.byteLength;
         this.account(encoded - bytes);
-        for (const c of chunks) this.pipeline(signal, c.partition).add(c);
+        if (chunks.length === 0) return Promise.resolve(true);
+        return new Promise<boolean>((resolve) => {
+          let waiting = chunks.length;
+          let allStored = true;
+          const listener: Listener = (stored) => {
+            allStored &&= stored;
+            if (--waiting === 0) resolve(allStored);
+          };
+          for (const c of chunks) this.pipeline(signal, c.partition).add(c, listener);
+        });
       },
       release: () => {
         if (!open) return;
@@ -180,8 +242,8 @@ export class Writer {
     return p;
   }
 
-  /** Stores one batch with retries and a timeout per attempt, then gives its bytes back. */
-  private async deliver(batch: WriteBatch): Promise<void> {
+  /** Stores one batch with retries and a timeout per attempt, then gives its bytes back; true when stored. */
+  private async deliver(batch: WriteBatch): Promise<boolean> {
     const labels = { backend: this.store.name, signal: batch.signal };
     const key = `${batch.signal}/${batch.partition}`;
     const attempt = async () => {
@@ -194,23 +256,29 @@ export class Writer {
       const outcome = await retryWithBackoff(attempt, this.opts, this.abort.signal, (failed) => {
         this.metrics.failedBatches.inc({ ...labels, kind: failed.kind });
         if (this.failing.has(key)) return;
-        this.failing.add(key);
+        this.failing.set(key, Date.now());
         this.logger.warn({ ...labels, partition: batch.partition, kind: failed.kind, err: failed.error.message }, 'storage write failed; retrying transient failures until they pass');
       });
-      if (outcome.kind === 'dropped') return this.drop(batch, outcome.reason, outcome.error);
+      if (outcome.kind === 'dropped') {
+        this.drop(batch, outcome.reason, outcome.error);
+        return false;
+      }
       this.metrics.writtenRows.inc(labels, batch.rows);
       if (this.failing.delete(key)) this.logger.info({ ...labels, partition: batch.partition, attempts: outcome.attempts }, 'storage writes recovered');
+      return true;
     } catch (err) {
       this.drop(batch, 'writer_error', asError(err));
+      return false;
     } finally {
       this.account(-batch.bytes);
     }
   }
 
-  /** Counts and logs rows that will never be stored. */
+  /** Counts and logs rows that will never be stored (at shutdown: logged once, in total, by shutdown()). */
   private drop(batch: WriteBatch, reason: (typeof DROP_REASONS)[number], error: Error): void {
     this.metrics.droppedRows.inc({ backend: this.store.name, signal: batch.signal, reason }, batch.rows);
-    this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, reason, err: error.message }, 'dropped a batch of accepted rows');
+    if (reason === 'shutdown') this.droppedAtShutdown += batch.rows;
+    else this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, reason, err: error.message }, 'dropped a batch of accepted rows');
   }
 
   private notifyIdle(): void {
@@ -239,13 +307,20 @@ export class Writer {
 
   async start(): Promise<void> {}
 
-  /** Flushes and waits for the queue to drain, up to timeoutMs; then stops retries (their rows counted as dropped). */
-  async shutdown(timeoutMs = 30_000): Promise<void> {
+  /**
+   * Flushes and waits for the queue to drain, up to timeoutMs; then stops retries, their rows
+   * counted as dropped. Resolves to the number of accepted rows dropped that way.
+   */
+  async shutdown(timeoutMs = 30_000): Promise<number> {
     const timer = setTimeout(() => this.abort.abort(), timeoutMs);
     try {
       await this.drain();
     } finally {
       clearTimeout(timer);
     }
+    if (this.droppedAtShutdown > 0) {
+      this.logger.error({ rows: this.droppedAtShutdown, timeoutMs }, `shutdown gave up on ${this.droppedAtShutdown} accepted rows that could not be stored in time`);
+    }
+    return this.droppedAtShutdown;
   }
 }

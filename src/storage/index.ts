@@ -29,7 +29,7 @@ export function postgresOptions(c: Config): PostgresOptions {
     partitionsAheadDays: c['storage.postgres.partitionsAheadDays'],
     retentionDays: c['storage.postgres.retentionDays'],
     maintenanceIntervalMs: c['storage.postgres.maintenanceIntervalMs'],
-    copyFormat: c['storage.postgres.copyFormat'] === 'text' ? 'text' : 'binary',
+    copyFormat: c['storage.postgres.copyFormat'],
   };
 }
 

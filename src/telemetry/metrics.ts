@@ -20,7 +20,11 @@ export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const reg = { registers: [registry] };
+  // Read at scrape time (a walk over a handful of writer pipelines), so it is never stale.
+  const queueAge = { seconds: (): number => 0 };
   const m = {
+    /** Where tracehouse_queue_oldest_age_seconds comes from; the writer sets it. */
+    queueAge,
     registry,
     acceptedSpans: new Counter({ name: 'tracehouse_receiver_accepted_spans_total', help: 'Spans accepted into the write queue', labelNames: ['transport'] as const, ...reg }),
     refusedSpans: new Counter({ name: 'tracehouse_receiver_refused_spans_total', help: 'Spans refused: invalid items, undecodable or oversized requests, overload', labelNames: ['transport', 'reason'] as const, ...reg }),
@@ -29,6 +33,14 @@ export function createMetrics() {
     refusedRequests: new Counter({ name: 'tracehouse_receiver_refused_requests_total', help: 'Requests refused as a whole, by reason', labelNames: ['transport', 'reason'] as const, ...reg }),
     queueSize: new Gauge({ name: 'tracehouse_queue_size_bytes', help: 'Bytes accepted (or reserved by requests being decoded) and not yet written', ...reg }),
     queueCapacity: new Gauge({ name: 'tracehouse_queue_capacity_bytes', help: 'writer.maxQueueBytes', ...reg }),
+    queueOldestAge: new Gauge({
+      name: 'tracehouse_queue_oldest_age_seconds',
+      help: 'Age of the oldest accepted row not yet stored (0 when everything is stored)',
+      ...reg,
+      collect() {
+        this.set(queueAge.seconds());
+      },
+    }),
     writtenRows: new Counter({ name: 'tracehouse_writer_written_rows_total', help: 'Rows stored', labelNames: ['backend', 'signal'] as const, ...reg }),
     failedBatches: new Counter({ name: 'tracehouse_writer_failed_batches_total', help: 'Storage writes that failed (each attempt)', labelNames: ['backend', 'signal', 'kind'] as const, ...reg }),
     droppedRows: new Counter({ name: 'tracehouse_writer_dropped_rows_total', help: 'Accepted rows lost: permanent write failure or retries exhausted', labelNames: ['backend', 'signal', 'reason'] as const, ...reg }),

@@ -705,7 +705,7 @@ describe('OTLP/HTTP shutdown', () => {
     const c = await startCollector();
     const traceId = randHex(16);
     const body = pbTraces('shutdown', [pbSpan(traceId, randHex(8), 'in flight')]);
-    let stopping: Promise<void> | undefined;
+    let stopping: Promise<number> | undefined;
     const r = await raw(c.httpUrl, {
       path: '/v1/traces',
       headers: { 'content-type': PB, 'content-length': body.byteLength },

@@ -13,7 +13,8 @@ export interface TestCollector {
   httpUrl: string;
   queryUrl: string;
   opsUrl: string;
-  stop(): Promise<void>;
+  /** Shuts the collector down; resolves to the accepted rows it had to drop. */
+  stop(): Promise<number>;
 }
 
 /** Starts a collector with the given option overrides (dotted keys) on ephemeral loopback ports. */

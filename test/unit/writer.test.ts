@@ -30,7 +30,7 @@ async function setup(o: Partial<WriterOptions> = {}) {
     const bytes = chunks.reduce((s, c) => s + c.data.byteLength, 0);
     const r = writer.reserve(bytes);
     expect(r).toBeDefined();
-    r!.commit('traces', chunks);
+    void r!.commit('traces', chunks);
     return spans;
   };
   const stored = async (service = 'w') => (await gate.backend.searchTraces({ service, limit: 1000 })).length;
@@ -77,7 +77,7 @@ describe('writer', () => {
     const writer = new Writer(faulty, opts, createMetrics(), pino({ level: 'silent' }));
     const spans = Array.from({ length: 3 }, () => makeSpan({ serviceName: 'w' }));
     const chunks = encoder.encodeSpans(spans);
-    writer.reserve(chunks.reduce((s, c) => s + c.data.byteLength, 0))!.commit('traces', chunks);
+    void writer.reserve(chunks.reduce((s, c) => s + c.data.byteLength, 0))!.commit('traces', chunks);
     const stored = async () => (await inner.searchTraces({ service: 'w', limit: 1000 })).length;
     await writer.drain();
     expect(calls).toBe(3);
@@ -168,7 +168,7 @@ describe('writer', () => {
     const chunks = encoder.encodeSpans([makeSpan({ serviceName: 'w' })]);
     const encoded = chunks.reduce((s, c) => s + c.data.byteLength, 0);
     const c = writer.reserve(10)!;
-    c.commit('traces', chunks);
+    void c.commit('traces', chunks);
     // After commit the queue holds the rows' own size, and a late release gives nothing back twice.
     expect(writer.queueBytes).toBe(encoded);
     c.release();
@@ -176,6 +176,41 @@ describe('writer', () => {
     expect(() => c.commit('traces', chunks)).toThrow(/already/);
     gate.open();
     await writer.drain();
+    expect(writer.queueBytes).toBe(0);
+  });
+
+  it('tells a committed request whether its rows were stored or dropped', async () => {
+    const { writer, gate } = await setup();
+    const chunks = () => encoder.encodeSpans([makeSpan({ serviceName: 'w' }), makeSpan({ serviceName: 'w' })]);
+    expect(await writer.reserve(10)!.commit('traces', chunks())).toBe(true);
+    gate.failNext(1, { kind: 'permanent', error: new Error('bad data') });
+    expect(await writer.reserve(10)!.commit('traces', chunks())).toBe(false);
+    expect(await writer.reserve(10)!.commit('traces', [])).toBe(true);
+  });
+
+  it('reports how long writes have been failing and the age of the oldest unwritten row, both back to 0 on recovery', async () => {
+    const { writer, put, gate, metrics } = await setup({ retryInitialMs: 20, retryMaxMs: 20 });
+    const age = async () => Number((await metrics.registry.getSingleMetricAsString('tracehouse_queue_oldest_age_seconds')).split('\n').find((l) => !l.startsWith('#'))!.split(' ')[1]);
+    expect(writer.writesFailingForMs).toBe(0);
+    expect(await age()).toBe(0);
+    gate.failNext(1_000_000, { kind: 'retryable', error: new Error('down') });
+    put(3);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(writer.writesFailingForMs).toBeGreaterThanOrEqual(50);
+    expect(await age()).toBeGreaterThanOrEqual(0.1);
+    gate.failNext(0, { kind: 'success' });
+    await writer.drain();
+    expect(writer.writesFailingForMs).toBe(0);
+    expect(await age()).toBe(0);
+  });
+
+  it('shutdown gives up on a store that stays down and says how many accepted rows it dropped', async () => {
+    const { writer, put, gate, metric } = await setup();
+    gate.failNext(1_000_000, { kind: 'retryable', error: new Error('down') });
+    put(4);
+    put(3);
+    expect(await writer.shutdown(100)).toBe(7);
+    expect(await metric('tracehouse_writer_dropped_rows_total')).toBe(7);
     expect(writer.queueBytes).toBe(0);
   });
 });

@@ -1,0 +1,72 @@
+// What an acknowledgement promises (delivery.ack) and readiness that tells the truth about
+// failing writes, against a real collector whose memory store can be stalled or failed.
+import * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { gated, memoryBackend } from '../helpers/backends.ts';
+import { eventually, getJson, metricValue, startCollector } from '../helpers/collector.ts';
+import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
+
+function traces(traceId: Buffer, n: number): Uint8Array {
+  const spans = Array.from({ length: n }, (_, i) => ({ traceId, spanId: randomBytes(8), name: `s${i}`, startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000100000000' }));
+  return encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'delivery' } }] }, scopeSpans: [{ scope: { name: 's' }, spans }] }] });
+}
+
+describe('delivery.ack=stored', () => {
+  it('acknowledges only once the rows are stored, and refuses as retryable what could not be stored', async () => {
+    const gate = gated(await memoryBackend());
+    const c = await startCollector({ 'delivery.ack': 'stored' }, { backend: gate.backend });
+    const client = new RawOtlpClient(c.grpcAddress);
+    try {
+      gate.close();
+      const traceId = randomBytes(16);
+      let answered = false;
+      const pending = client.traces(traces(traceId, 3)).then((r) => {
+        answered = true;
+        return r;
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(answered).toBe(false);
+      gate.open();
+      expect((await pending).error).toBeNull();
+      // Acknowledged means readable now, without waiting.
+      const got = await getJson(c.queryUrl, `/v1/traces/${traceId.toString('hex')}`);
+      expect(got.body.resourceSpans[0].scopeSpans[0].spans).toHaveLength(3);
+
+      gate.failNext(1, { kind: 'permanent', error: new Error('rejected by the store') });
+      const refused = await client.traces(traces(randomBytes(16), 2));
+      expect(refused.error?.code).toBe(grpc.status.UNAVAILABLE);
+      expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { reason: 'not_stored' })).toBe(1);
+    } finally {
+      client.close();
+      gate.open();
+      await c.stop();
+    }
+  });
+});
+
+describe('readiness', () => {
+  it('goes not ready while storage writes keep failing, and ready again when they recover', async () => {
+    const gate = gated(await memoryBackend());
+    const c = await startCollector({ 'writer.retryInitialMs': '50', 'writer.retryMaxMs': '100' }, { backend: gate.backend });
+    const client = new RawOtlpClient(c.grpcAddress);
+    try {
+      expect((await getJson(c.opsUrl, '/readyz')).status).toBe(200);
+      gate.failNext(1_000_000, { kind: 'retryable', error: new Error('disk full') });
+      expect((await client.traces(traces(randomBytes(16), 2))).error).toBeNull();
+      const notReady = await eventually(async () => {
+        const r = await getJson(c.opsUrl, '/readyz');
+        return r.status === 503 ? r.body : undefined;
+      }, 5000, 'not ready');
+      expect(notReady.reason).toMatch(/storage writes failing/);
+      expect(await metricValue(c.opsUrl, 'tracehouse_queue_oldest_age_seconds')).toBeGreaterThan(1);
+      gate.failNext(0, { kind: 'success' });
+      await eventually(async () => ((await getJson(c.opsUrl, '/readyz')).status === 200 ? true : undefined), 5000, 'ready again');
+      expect(await metricValue(c.opsUrl, 'tracehouse_queue_oldest_age_seconds')).toBe(0);
+      expect(await c.stop()).toBe(0);
+    } finally {
+      client.close();
+      await c.stop();
+    }
+  });
+});
