@@ -68,7 +68,20 @@ export class Collector {
     this.writer = new Writer(backend, writerOptions(c), metrics, logger);
     this.ingest = new Ingest(this.pool, this.writer, metrics, logger, c['delivery.ack']);
     const maxMessageBytes = c['receiver.maxMessageBytes'];
-    this.grpc = c['receiver.grpc.enabled'] ? new GrpcReceiver({ listen: c['receiver.grpc.listen'], maxMessageBytes, readiness: { notReadyReason: () => this.notReadyReason() } }, this.ingest, logger) : undefined;
+    this.grpc = c['receiver.grpc.enabled'] ? new GrpcReceiver(
+          {
+            listen: c['receiver.grpc.listen'],
+            maxMessageBytes,
+            maxConcurrentStreams: c['receiver.grpc.maxConcurrentStreams'],
+            maxReceivingCalls: c['receiver.grpc.maxReceivingCalls'],
+            maxConnectionIdleMs: c['receiver.grpc.maxConnectionIdleMs'],
+            maxConnectionAgeMs: c['receiver.grpc.maxConnectionAgeMs'],
+            keepaliveTimeMs: c['receiver.grpc.keepaliveTimeMs'],
+            readiness: { notReadyReason: () => this.notReadyReason() },
+          },
+          this.ingest,
+          logger,
+        ) : undefined;
     this.http = c['receiver.http.enabled']
       ? new HttpReceiver(
           { listen: c['receiver.http.listen'], maxMessageBytes, bodyTimeoutMs: c['receiver.http.bodyTimeoutMs'], corsAllowedOrigins: c['receiver.http.corsAllowedOrigins'] },

@@ -27,6 +27,11 @@ const listen = { kind: 'listen' } as const;
 export const OPTIONS = [
   { key: 'receiver.grpc.enabled', type: bool, default: true, help: 'Serve OTLP/gRPC' },
   { key: 'receiver.grpc.listen', type: listen, default: '0.0.0.0:4317', help: 'OTLP/gRPC listen address (host:port)' },
+  { key: 'receiver.grpc.maxConcurrentStreams', type: int(1, 10_000), default: 100, help: 'Concurrent calls one gRPC connection may have open (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS)' },
+  { key: 'receiver.grpc.maxReceivingCalls', type: int(1, 100_000), default: 64, help: 'Export calls whose message is still arriving, over all connections; beyond it new calls get UNAVAILABLE before their bytes are buffered' },
+  { key: 'receiver.grpc.maxConnectionIdleMs', type: int(1000), default: 120_000, help: 'A gRPC connection with no call for this long is closed (GOAWAY)' },
+  { key: 'receiver.grpc.maxConnectionAgeMs', type: int(0), default: 0, help: 'A gRPC connection older than this is closed gracefully, so clients rebalance across pods (0: never)' },
+  { key: 'receiver.grpc.keepaliveTimeMs', type: int(1000), default: 60_000, help: 'The server pings a connection silent this long, and closes it when the ping is not answered within 20 s' },
   { key: 'receiver.http.enabled', type: bool, default: true, help: 'Serve OTLP/HTTP' },
   { key: 'receiver.http.listen', type: listen, default: '0.0.0.0:4318', help: 'OTLP/HTTP listen address (host:port)' },
   { key: 'receiver.http.corsAllowedOrigins', type: list, default: [], help: 'Origins allowed by CORS (comma-separated; * for any); empty turns CORS off' },

@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as HEALTH_PROTO_PATH, type ServingStatus } from 'grpc-health-check';
-import { REFUSALS, RETRY_AFTER_MS } from '../common/refusals.ts';
+import { REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals.ts';
 import type { Signal } from '../model/signal.ts';
 import type { Ingest } from '../pipeline/ingest.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -42,6 +42,13 @@ export interface GrpcReceiverOptions {
   listen: string;
   /** Largest request accepted, after decompression. */
   maxMessageBytes: number;
+  maxConcurrentStreams: number;
+  /** Export calls still receiving their message, over all connections. */
+  maxReceivingCalls: number;
+  maxConnectionIdleMs: number;
+  /** 0: connections are never aged out. */
+  maxConnectionAgeMs: number;
+  keepaliveTimeMs: number;
   /** Where health status comes from; polled every readinessPollMs while serving. */
   readiness?: Readiness;
   readinessPollMs?: number;
@@ -54,6 +61,8 @@ export class GrpcReceiver {
   private poll: NodeJS.Timeout | undefined;
   /** Open Watch streams: ended at shutdown, or the graceful close would wait for them. */
   private readonly watchers = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+  /** Export calls admitted whose message has not been handed over yet (grpc-js buffers each whole). */
+  private receiving = 0;
   private readonly opts: GrpcReceiverOptions;
   private readonly ingest: Ingest;
   private readonly logger: Logger;
@@ -70,12 +79,7 @@ export class GrpcReceiver {
       this.ingest.handle({ transport: 'grpc', signal, format: 'protobuf', body: call.request }).then(
         (out) => {
           if (out.kind === 'ok') return callback(null, Buffer.from(encodeExportResponse(signal, out.rejected, out.errorMessage)));
-          const refusal = REFUSALS[out.reason];
-          if (!refusal.retryable) return callback({ code: refusal.grpc, details: out.message });
-          // The retry delay travels as a google.rpc.RetryInfo detail, which OTLP exporters honour.
-          const metadata = new grpc.Metadata();
-          metadata.set('grpc-status-details-bin', Buffer.from(encodeStatus(refusal.grpc, out.message, RETRY_AFTER_MS)));
-          return callback({ code: refusal.grpc, details: out.message, metadata });
+          return callback(this.refusalStatus(out.reason, out.message));
         },
         (err: Error) => {
           this.logger.error({ err: err.message, signal }, 'grpc export failed unexpectedly');
@@ -83,6 +87,56 @@ export class GrpcReceiver {
         },
       );
     };
+  }
+
+  /**
+   * Admission before a call's message is buffered: grpc-js reads each message whole before the
+   * handler runs, so an overloaded collector, or one already receiving maxReceivingCalls
+   * messages, refuses at the headers, and the bytes are never read.
+   */
+  private admission(): grpc.ServerInterceptor {
+    return (method, call) => {
+      if (!method.path.endsWith('/Export')) return new grpc.ServerInterceptingCall(call);
+      let holding = false;
+      const letGo = (): void => {
+        if (holding) this.receiving--;
+        holding = false;
+      };
+      const listener = new grpc.ServerListenerBuilder()
+        .withOnReceiveMetadata((metadata, next) => {
+          const reason = this.ingest.overloaded ? 'queue_full' : this.receiving >= this.opts.maxReceivingCalls ? 'receivers_busy' : undefined;
+          if (reason === undefined) {
+            holding = true;
+            this.receiving++;
+            return next(metadata);
+          }
+          const out = this.ingest.refuse('grpc', reason);
+          if (out.kind === 'refused') call.sendStatus(this.refusalStatus(out.reason, out.message));
+        })
+        .withOnReceiveMessage((message, next) => {
+          letGo();
+          next(message);
+        })
+        .withOnCancel(letGo)
+        .build();
+      const responder = new grpc.ResponderBuilder()
+        .withStart((next) => next(listener))
+        .withSendStatus((status, next) => {
+          letGo();
+          next(status);
+        })
+        .build();
+      return new grpc.ServerInterceptingCall(call, responder);
+    };
+  }
+
+  /** A refusal as a gRPC status; retryable ones carry a google.rpc.RetryInfo detail, which OTLP exporters honour. */
+  private refusalStatus(reason: RefusalReason, message: string): { code: grpc.status; details: string; metadata?: grpc.Metadata } {
+    const refusal = REFUSALS[reason];
+    if (!refusal.retryable) return { code: refusal.grpc, details: message };
+    const metadata = new grpc.Metadata();
+    metadata.set('grpc-status-details-bin', Buffer.from(encodeStatus(refusal.grpc, message, RETRY_AFTER_MS)));
+    return { code: refusal.grpc, details: message, metadata };
   }
 
   private setHealth(status: ServingStatus): void {
@@ -99,9 +153,16 @@ export class GrpcReceiver {
 
   async start(): Promise<void> {
     if (this.server) return;
+    const o = this.opts;
     const server = new grpc.Server({
-      'grpc.max_receive_message_length': this.opts.maxMessageBytes,
+      'grpc.max_receive_message_length': o.maxMessageBytes,
       'grpc.max_send_message_length': 4 * 1024 * 1024,
+      'grpc.max_concurrent_streams': o.maxConcurrentStreams,
+      'grpc.max_connection_idle_ms': o.maxConnectionIdleMs,
+      ...(o.maxConnectionAgeMs > 0 ? { 'grpc.max_connection_age_ms': o.maxConnectionAgeMs, 'grpc.max_connection_age_grace_ms': 30_000 } : {}),
+      'grpc.keepalive_time_ms': o.keepaliveTimeMs,
+      'grpc.keepalive_timeout_ms': 20_000,
+      interceptors: [this.admission()],
     });
     server.addService(rawExportService(TRACE_SERVICE), { Export: this.exportHandler('traces') });
     server.addService(rawExportService(LOGS_SERVICE), { Export: this.exportHandler('logs') });
