@@ -84,7 +84,13 @@ export class Collector {
         ) : undefined;
     this.http = c['receiver.http.enabled']
       ? new HttpReceiver(
-          { listen: c['receiver.http.listen'], maxMessageBytes, bodyTimeoutMs: c['receiver.http.bodyTimeoutMs'], corsAllowedOrigins: c['receiver.http.corsAllowedOrigins'] },
+          {
+            listen: c['receiver.http.listen'],
+            maxMessageBytes,
+            bodyTimeoutMs: c['receiver.http.bodyTimeoutMs'],
+            corsAllowedOrigins: c['receiver.http.corsAllowedOrigins'],
+            maxConnectionsPerClient: c['receiver.http.maxConnectionsPerClient'],
+          },
           this.ingest,
           logger,
         )
@@ -118,6 +124,8 @@ export class Collector {
     if (this.started) return;
     for (const c of this.components) await c.start();
     this.started = true;
+    // Health until now said SERVING by default; from here on it follows readiness.
+    await this.grpc?.refreshHealth();
     this.logger.info({ backend: this.backend.name }, 'tracehouse started');
   }
 

@@ -44,8 +44,29 @@ export interface HttpServiceOptions {
   listen: string;
   /** How long shutdown lets requests in flight finish before closing their connections. */
   shutdownGraceMs: number;
+  /** Open connections from one client address; more are closed at once (0: no limit). */
+  maxConnectionsPerClient?: number;
   server?: ServerOptions;
 }
+
+/** Longest request target accepted; longer ones get 414 (headers past maxHeaderSize get 431). */
+export const MAX_URL_BYTES = 8 * 1024;
+
+/**
+ * Limits every listener has unless it says otherwise: headers must arrive within 10 s, a whole
+ * request within 60 s, an idle keep-alive connection is closed after 5 s, and headers are capped
+ * at 16 KiB (431 beyond).
+ */
+const SERVER_DEFAULTS: ServerOptions = {
+  headersTimeout: 10_000,
+  requestTimeout: 60_000,
+  keepAliveTimeout: 5_000,
+  maxHeaderSize: 16 * 1024,
+  connectionsCheckingInterval: 1_000,
+};
+
+/** Default per-client connection cap of every listener. */
+const DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 256;
 
 /** One HTTP listener with the component lifecycle: start() listens once; shutdown() is idempotent and safe before start. */
 export class HttpService {
@@ -66,12 +87,46 @@ export class HttpService {
 
   async start(): Promise<void> {
     if (this.server) return;
-    const server = createServer(this.opts.server ?? {}, this.onRequest);
+    const server = createServer({ ...SERVER_DEFAULTS, ...this.opts.server }, (req, res) => {
+      if ((req.url ?? '').length > MAX_URL_BYTES) {
+        res.shouldKeepAlive = false;
+        return sendJson(res, 414, { error: `request target longer than ${MAX_URL_BYTES} bytes` });
+      }
+      this.onRequest(req, res);
+    });
+    this.limitConnectionsPerClient(server);
     this.configure?.(server);
     this.boundPort = await listenHttp(server, this.opts.listen);
     this.server = server;
     this.stopping = undefined;
     this.logger.info({ listen: this.opts.listen, port: this.boundPort }, `${this.opts.name} listening`);
+  }
+
+  /** One client (address) may not hold more than its share of connections; the rest are closed as they open. */
+  private limitConnectionsPerClient(server: Server): void {
+    const limit = this.opts.maxConnectionsPerClient ?? DEFAULT_MAX_CONNECTIONS_PER_CLIENT;
+    if (limit <= 0) return;
+    const open = new Map<string, number>();
+    let loggedAt = 0;
+    server.on('connection', (socket) => {
+      const client = socket.remoteAddress ?? '';
+      const n = (open.get(client) ?? 0) + 1;
+      if (n > limit) {
+        socket.destroy();
+        const now = Date.now();
+        if (now - loggedAt > 60_000) {
+          loggedAt = now;
+          this.logger.warn({ listener: this.opts.name, limit }, 'closing connections of a client over its connection limit');
+        }
+        return;
+      }
+      open.set(client, n);
+      socket.once('close', () => {
+        const left = (open.get(client) ?? 1) - 1;
+        if (left <= 0) open.delete(client);
+        else open.set(client, left);
+      });
+    });
   }
 
   /** Stops accepting connections and waits for requests in flight (up to the grace period). */

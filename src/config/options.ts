@@ -35,6 +35,7 @@ export const OPTIONS = [
   { key: 'receiver.http.enabled', type: bool, default: true, help: 'Serve OTLP/HTTP' },
   { key: 'receiver.http.listen', type: listen, default: '0.0.0.0:4318', help: 'OTLP/HTTP listen address (host:port)' },
   { key: 'receiver.http.corsAllowedOrigins', type: list, default: [], help: 'Origins allowed by CORS (comma-separated; * for any); empty turns CORS off' },
+  { key: 'receiver.http.maxConnectionsPerClient', type: int(0), default: 256, help: 'Open connections one client address may hold on the OTLP/HTTP port; more are closed as they open (0: no limit)' },
   { key: 'receiver.http.bodyTimeoutMs', type: int(100), default: 30_000, help: 'Time a request body may take to arrive before 408' },
   { key: 'receiver.maxMessageBytes', type: int(1024), default: 64 * MiB, help: 'Largest request accepted, after decompression (413 / RESOURCE_EXHAUSTED beyond)' },
   { key: 'receiver.maxNestingDepth', type: int(1, 1000), default: 100, help: 'Deepest AnyValue nesting accepted; deeper items are rejected' },

@@ -27,6 +27,8 @@ export interface WriterOptions extends BatchOptions, RetryPolicy {
 /** Room taken in the queue budget for one request, from before it is decoded until its rows are queued. */
 export interface Reservation {
   readonly bytes: number;
+  /** Takes more room as a request's bytes arrive; false (holding what it had) when the queue has none. */
+  grow(bytes: number): boolean;
   /**
    * Queues the request's encoded rows in place of the reservation (their own size is counted
    * from now on). The promise says whether every row was stored (true) or some were dropped
@@ -199,15 +201,26 @@ export class Writer {
   reserve(bytes: number): Reservation | undefined {
     if (this.queuedBytes + bytes > this.opts.maxQueueBytes && this.queuedBytes > 0) return undefined;
     this.account(bytes);
+    let held = bytes;
     let open = true;
     return {
-      bytes,
+      get bytes() {
+        return held;
+      },
+      grow: (more) => {
+        if (!open) return false;
+        // Like reserve(): a request alone in the queue may grow past the budget, never starve.
+        if (this.queuedBytes + more > this.opts.maxQueueBytes && this.queuedBytes > held) return false;
+        held += more;
+        this.account(more);
+        return true;
+      },
       commit: (signal, chunks) => {
         if (!open) throw new Error('reservation already committed or released');
         open = false;
         let encoded = 0;
         for (const c of chunks) encoded += c.data.byteLength;
-        this.account(encoded - bytes);
+        this.account(encoded - held);
         if (chunks.length === 0) return Promise.resolve(true);
         return new Promise<boolean>((resolve) => {
           let waiting = chunks.length;
@@ -222,7 +235,7 @@ export class Writer {
       release: () => {
         if (!open) return;
         open = false;
-        this.account(-bytes);
+        this.account(-held);
       },
     };
   }

@@ -144,7 +144,7 @@ export class GrpcReceiver {
   }
 
   /** Follows the collector's readiness: SERVING when ready, NOT_SERVING otherwise (Watch streams see each change). */
-  private async refreshHealth(): Promise<void> {
+  async refreshHealth(): Promise<void> {
     const readiness = this.opts.readiness;
     if (!readiness) return;
     const reason = await readiness.notReadyReason().catch((err: unknown) => String(err));
@@ -191,7 +191,6 @@ export class GrpcReceiver {
     if (this.opts.readiness) {
       this.poll = setInterval(() => void this.refreshHealth(), this.opts.readinessPollMs ?? 1000);
       this.poll.unref();
-      void this.refreshHealth();
     }
     this.logger.info({ listen: this.opts.listen, port: this.boundPort }, 'OTLP/gRPC receiver listening');
   }

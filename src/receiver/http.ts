@@ -91,18 +91,21 @@ interface ReadOptions {
   declared: number | undefined;
   limit: number;
   timeoutMs: number;
+  /** Queue room for the body, grown as its bytes are held (never before they arrive). */
+  reservation: Reservation;
 }
 
 /**
  * Reads a request body into one buffer of its own, never holding more than the limit: the raw
- * body is refused past it, and a compressed body is inflated as it arrives and stopped at the first output
- * chunk past it, so the rest of a bomb is never inflated.
+ * body is refused past it, and a compressed body is inflated as it arrives and stopped at the
+ * first output chunk past it, so the rest of a bomb is never inflated. The queue budget grows
+ * with the bytes actually held, so headers announcing large bodies reserve nothing.
  */
 function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
   return new Promise<Uint8Array>((resolve, reject) => {
     const compressed = o.encoding !== 'identity';
     // Content-Length sizes the buffer only when it is the size of what is kept.
-    const body = new Chunks(compressed ? undefined : o.declared);
+    const body = new BodyBuffer(o.reservation, compressed ? undefined : o.declared);
     let settled = false;
     let inflater: Transform | undefined;
 
@@ -126,20 +129,20 @@ function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
         reject(err);
       } else resolve(value!);
     };
-    const tooLarge = (what: string): void =>
-      finish(new BodyError('too_large', `request ${what} is over the limit of ${o.limit} bytes`));
+    const tooLarge = (what: string): void => finish(new BodyError('too_large', `request ${what} is over the limit of ${o.limit} bytes`));
+    const keep = (chunk: Uint8Array, what: string): void => {
+      if (body.bytes + chunk.byteLength > o.limit) return tooLarge(what);
+      if (!body.push(chunk)) finish(new BodyError('queue_full', REFUSALS.queue_full.message));
+    };
 
-    const timer = setTimeout(
-      () => finish(new BodyError('timeout', `request body not received within ${o.timeoutMs} ms`)),
-      o.timeoutMs,
-    );
+    const timer = setTimeout(() => finish(new BodyError('timeout', `request body not received within ${o.timeoutMs} ms`)), o.timeoutMs);
 
     let received = 0;
     const onData = (chunk: Buffer): void => {
       received += chunk.byteLength;
       if (received > o.limit) return tooLarge('body');
       // Compressed bytes only pass through to the inflater.
-      if (!compressed) body.push(chunk);
+      if (!compressed) keep(chunk, 'body');
     };
     const onEnd = (): void => {
       if (!compressed) finish(undefined, body.take());
@@ -155,10 +158,7 @@ function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
     if (o.encoding !== 'identity') {
       const gz = INFLATERS[o.encoding]();
       inflater = gz;
-      gz.on('data', (chunk: Buffer) => {
-        if (body.bytes + chunk.byteLength > o.limit) return tooLarge('after decompression');
-        body.push(chunk);
-      });
+      gz.on('data', (chunk: Buffer) => keep(chunk, 'after decompression'));
       gz.on('end', () => finish(undefined, body.take()));
       gz.on('error', (err: Error) => finish(new BodyError('bad_encoding', `${o.encoding} body could not be inflated: ${err.message}`)));
       req.pipe(gz);
@@ -167,36 +167,58 @@ function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
 }
 
 /**
- * Body bytes gathered into one buffer of its own (not a slice of Node's buffer pool). When the
- * final size is known (Content-Length of an identity body) chunks are copied straight into place
- * instead of being kept and concatenated, so the body is never held twice.
+ * Body bytes gathered into one buffer of its own (not a slice of Node's buffer pool), every byte
+ * reserved in the queue budget before it is held. Chunks are kept as they arrive; once half of a
+ * declared identity body is in, a buffer of exactly the declared size takes them, so a large
+ * body is never held twice, and a client that sends a few bytes and stalls holds only those.
  */
-class Chunks {
+class BodyBuffer {
   private list: Uint8Array[] = [];
   private exact: Uint8Array | undefined;
+  private readonly reservation: Reservation;
   private readonly expected: number | undefined;
   bytes = 0;
 
-  constructor(expected: number | undefined) {
+  constructor(reservation: Reservation, expected: number | undefined) {
+    this.reservation = reservation;
     this.expected = expected;
   }
 
-  push(chunk: Uint8Array): void {
-    if (this.expected !== undefined && this.list.length === 0 && this.bytes + chunk.byteLength <= this.expected) {
-      // Allocated at the first byte rather than at the headers, so an idle client holds nothing.
-      this.exact ??= new Uint8Array(this.expected);
+  /** Appends a chunk; false when the queue budget has no room for it. */
+  push(chunk: Uint8Array): boolean {
+    const need = this.bytes + chunk.byteLength;
+    if (this.exact && need <= this.exact.byteLength) {
       this.exact.set(chunk, this.bytes);
-    } else {
-      if (this.exact) this.list.push(this.exact.subarray(0, this.bytes));
-      this.exact = undefined;
-      this.list.push(chunk);
+      this.bytes = need;
+      return true;
     }
-    this.bytes += chunk.byteLength;
+    if (this.exact) {
+      // More than declared (the client lied): fall back to a list.
+      this.list = [this.exact.subarray(0, this.bytes)];
+      this.exact = undefined;
+    }
+    if (!this.reservation.grow(chunk.byteLength)) return false;
+    this.list.push(chunk);
+    this.bytes = need;
+    const e = this.expected;
+    if (e !== undefined && need * 2 >= e && need < e && this.reservation.grow(e - need)) {
+      const exact = new Uint8Array(e);
+      let at = 0;
+      for (const c of this.list) {
+        exact.set(c, at);
+        at += c.byteLength;
+      }
+      this.exact = exact;
+      this.list = [];
+    }
+    return true;
   }
 
+  /** The body, in a buffer of exactly its size. */
   take(): Uint8Array {
     if (this.exact && this.bytes === this.exact.byteLength) return this.exact;
     const parts = this.exact ? [this.exact.subarray(0, this.bytes)] : this.list;
+    if (parts.length === 1 && parts[0]!.byteOffset === 0 && parts[0]!.byteLength === parts[0]!.buffer.byteLength) return parts[0]!;
     const out = new Uint8Array(this.bytes);
     let at = 0;
     for (const c of parts) {
@@ -217,6 +239,7 @@ export interface HttpReceiverOptions {
   bodyTimeoutMs: number;
   /** Origins allowed by CORS; empty turns CORS off. */
   corsAllowedOrigins: readonly string[];
+  maxConnectionsPerClient: number;
 }
 
 /** The OTLP/HTTP server. */
@@ -243,7 +266,7 @@ export class HttpReceiver {
       connectionsCheckingInterval: Math.min(30_000, Math.max(1_000, this.bodyTimeoutMs)),
     };
     this.http = new HttpService(
-      { name: 'OTLP/HTTP receiver', listen: options.listen, shutdownGraceMs: SHUTDOWN_GRACE_MS, server: serverOptions },
+      { name: 'OTLP/HTTP receiver', listen: options.listen, shutdownGraceMs: SHUTDOWN_GRACE_MS, maxConnectionsPerClient: options.maxConnectionsPerClient, server: serverOptions },
       logger,
       (req, res) => this.onRequest(req, res, false),
       (server) => this.configure(server),
@@ -312,22 +335,17 @@ export class HttpReceiver {
       return this.refuse(req, res, format, 'too_large', `request of ${declared} bytes is over the limit of ${this.maxMessageBytes} bytes`);
     }
     // Refused before the body is read: an overloaded collector should not also spend the bandwidth
-    // and memory. A declared body takes its room in the queue budget before it arrives, so many
-    // concurrent uploads cannot together outgrow writer.maxQueueBytes.
-    let reservation: Reservation | undefined;
-    if (declared !== undefined && declared > 0) {
-      reservation = this.ingest.reserve(declared);
-      if (!reservation) return this.answer(req, res, signal, format, this.ingest.refuse('http', 'queue_full'));
-    } else if (this.ingest.overloaded) {
-      return this.answer(req, res, signal, format, this.ingest.refuse('http', 'queue_full'));
-    }
+    // and memory. Room in the queue budget is then taken as the body's bytes arrive, so headers
+    // alone (a declared length that never comes) hold nothing and cannot starve other clients.
+    const reservation = this.ingest.overloaded ? undefined : this.ingest.reserve(0);
+    if (!reservation) return this.answer(req, res, signal, format, this.ingest.refuse('http', 'queue_full'));
     if (expectContinue) res.writeContinue();
 
     let body: Uint8Array;
     try {
-      body = await readBody(req, { encoding, declared, limit: this.maxMessageBytes, timeoutMs: this.bodyTimeoutMs });
+      body = await readBody(req, { encoding, declared, limit: this.maxMessageBytes, timeoutMs: this.bodyTimeoutMs, reservation });
     } catch (err) {
-      reservation?.release();
+      reservation.release();
       if (err instanceof BodyError) return this.refuse(req, res, format, err.reason, err.message);
       if (err instanceof BodyAborted) {
         this.ingest.refuse('http', 'client_aborted');
@@ -337,7 +355,7 @@ export class HttpReceiver {
       throw err;
     }
     // The body buffer is ours alone (readBody sized it), so it moves to the worker without a copy.
-    const outcome = await this.ingest.handle({ transport: 'http', signal, format, body, owned: true, ...(reservation ? { reservation } : {}) });
+    const outcome = await this.ingest.handle({ transport: 'http', signal, format, body, owned: true, reservation });
     this.answer(req, res, signal, format, outcome);
   }
 

@@ -1,36 +1,93 @@
-// Bodies still arriving count against writer.maxQueueBytes: concurrent uploads cannot together
-// outgrow the budget before any of them is queued.
-import { request } from 'node:http';
+// Bodies count against writer.maxQueueBytes as their bytes arrive: headers announcing large
+// bodies hold nothing, so they cannot starve other clients, and what a slow upload really holds
+// is bounded and given back when it is abandoned.
+import { request, type ClientRequest } from 'node:http';
+import { createConnection, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
+
+function upload(url: URL, declared: number): ClientRequest {
+  const r = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/x-protobuf', 'content-length': declared } });
+  r.on('error', () => {});
+  r.flushHeaders();
+  return r;
+}
 
 describe('OTLP/HTTP body budget', () => {
   let c: TestCollector;
   beforeAll(async () => {
-    c = await startCollector({ 'writer.maxQueueBytes': '8192', 'receiver.http.bodyTimeoutMs': '5000' });
+    c = await startCollector({ 'writer.maxQueueBytes': String(256 * 1024), 'receiver.http.bodyTimeoutMs': '5000' });
   });
   afterAll(async () => c?.stop());
 
-  it('refuses a second upload with 503 while the first, declared to fill the budget, is still arriving', async () => {
+  it('serves a normal exporter while 15 connections only send headers announcing 60 MB bodies', async () => {
     const url = new URL(c.httpUrl + '/v1/traces');
-    // First upload: declares 6000 bytes, sends 10, then stalls.
-    const slow = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/x-protobuf', 'content-length': 6000 } });
-    slow.on('error', () => {});
+    const attackers = Array.from({ length: 15 }, () => upload(url, 60_000_000));
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await metricValue(c.opsUrl, 'tracehouse_queue_size_bytes')).toBe(0);
+      for (let i = 0; i < 5; i++) {
+        const ok = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: new Uint8Array(0) });
+        expect(ok.status).toBe(200);
+      }
+    } finally {
+      for (const a of attackers) a.destroy();
+    }
+  });
+
+  it('holds only what a slow upload sent (one buffer step), refuses what would overflow, and gives it back when abandoned', async () => {
+    const url = new URL(c.httpUrl + '/v1/traces');
+    const slow = upload(url, 60_000_000);
     slow.write(Buffer.alloc(10));
-    await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_queue_size_bytes')) >= 6000 ? true : undefined), 5000, 'reservation');
+    const held = await eventually(async () => {
+      const v = await metricValue(c.opsUrl, 'tracehouse_queue_size_bytes');
+      return v > 0 ? v : undefined;
+    }, 5000, 'first bytes held');
+    expect(held).toBeLessThanOrEqual(64 * 1024);
 
-    const second = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: new Uint8Array(4000) });
-    expect(second.status).toBe(503);
-    expect(second.headers.get('retry-after')).not.toBeNull();
-    // In OTLP/JSON the google.rpc.Status carries the same RetryInfo as the protobuf body.
-    const json = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ resourceSpans: [] }).padEnd(4000, ' ') });
-    expect(json.status).toBe(503);
-    expect(await json.json()).toEqual({ code: 14, message: 'the write queue is full', details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '1s' }] });
+    // Uploads that really send their bytes fill the budget; past it they get 503 + Retry-After.
+    const big = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: new Uint8Array(300 * 1024) });
+    expect(big.status).toBe(503);
+    expect(big.headers.get('retry-after')).not.toBeNull();
 
-    // The stalled upload is abandoned: its reservation is given back.
     slow.destroy();
-    await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_queue_size_bytes')) === 0 ? true : undefined), 5000, 'reservation released');
-    const third = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: new Uint8Array(0) });
-    expect(third.status).toBe(200);
+    await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_queue_size_bytes')) === 0 ? true : undefined), 5000, 'released');
+    const after = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: new Uint8Array(0) });
+    expect(after.status).toBe(200);
+  });
+});
+
+describe('OTLP/HTTP connection and header limits', () => {
+  let c: TestCollector;
+  beforeAll(async () => {
+    c = await startCollector({ 'receiver.http.maxConnectionsPerClient': '3' });
+  });
+  afterAll(async () => c?.stop());
+
+  it('closes connections of one client past its limit while another client is still served', async () => {
+    const url = new URL(c.httpUrl);
+    // The flood comes from 127.0.0.2, the exporter from 127.0.0.1: one loopback, two clients.
+    const flood = await Promise.all(
+      Array.from({ length: 10 }, () => {
+        const s = createConnection({ host: url.hostname, port: Number(url.port), localAddress: '127.0.0.2' });
+        s.on('error', () => {});
+        return new Promise<Socket>((resolve) => s.once('connect', () => resolve(s)));
+      }),
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      expect(flood.filter((s) => !s.destroyed && s.readyState === 'open').length).toBe(3);
+      const ok = await fetch(c.httpUrl + '/v1/traces', { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: new Uint8Array(0) });
+      expect(ok.status).toBe(200);
+    } finally {
+      for (const s of flood) s.destroy();
+    }
+  });
+
+  it('answers 414 for an overlong request target and 431 for overlong headers', async () => {
+    const long = await fetch(c.httpUrl + '/v1/traces?x=' + 'a'.repeat(9000), { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: new Uint8Array(0) });
+    expect(long.status).toBe(414);
+    const fat = await fetch(c.httpUrl + '/v1/traces', { method: 'POST', headers: { 'content-type': 'application/x-protobuf', 'x-junk': 'b'.repeat(20_000) }, body: new Uint8Array(0) });
+    expect(fat.status).toBe(431);
   });
 });
