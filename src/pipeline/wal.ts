@@ -1,0 +1,662 @@
+// Write-ahead log of encoded row chunks: what `delivery.ack = durable` acknowledges.
+//
+// Design
+//
+// What the stores dedupe on decides what a replay must reproduce:
+// - PostgreSQL: spans by (trace_id, span_id, start time); log records by (time, hash(batchId),
+//   position of the row in the batch). A log record replayed in another batch, or at another
+//   position, is stored twice.
+// - ClickHouse: insert_deduplication_token = batchId (within the table's deduplication window):
+//   the same id with the same rows lands once; other ids always land.
+// - SQLite and memory: spans by (trace id, span id); log records not at all (a replay of a batch
+//   that was stored but not yet marked stored duplicates its log records; see the report).
+// So a replay must rebuild every batch that may have reached the store with the same id and the
+// same chunks in the same order. The writer's batches depend on timing (flush interval), so they
+// cannot be recomputed from the entries: each batch is written down instead.
+//
+// Records (all framed alike, see below), in one sequence-numbered log:
+// - ENTRY  seq, signal, chunks: one accepted request's encoded chunks. append() resolves once the
+//   record is fsynced: that is the acknowledgement.
+// - BATCH  seq, batch id, signal, partition, [(entry seq, chunk index)…]: which chunks form a write
+//   batch, in order. recordBatch() resolves once it is fsynced, and the writer sends the batch to
+//   the store only then, so any batch the store may hold is on disk with its id.
+// - STORED [batch seq…]: batches the store committed (or the writer gave up on for good). Written
+//   lazily with the next group commit: if a crash loses it, the batch is replayed under its own id
+//   and the store keeps one copy.
+// On start the log is read in order: batches not stored are returned whole, with their ids; chunks
+// of entries that no batch holds are returned to be batched anew (no store ever saw them).
+//
+// Group commit: records queue up while an fsync runs; the next round writes them all with one
+// writev and one fdatasync. Concurrent appenders share fsyncs instead of queueing behind them.
+//
+// Segments: records go to the active segment file, named by the first sequence number it may
+// hold (20 digits, so names sort); a new one starts once it passes segmentBytes. A segment is
+// deleted when every entry and batch in it is stored, and only after every older segment is gone,
+// so a STORED record never outlives the batch it names out of order. maxBytes bounds the files
+// plus what is queued: an entry beyond it is refused with WalFullError (the caller answers
+// UNAVAILABLE/503, the client retries); control records are never refused, or a full log could
+// not drain.
+//
+// Framing: magic u32 | length u32 | type u8 | 3 zero bytes | crc32 u32, then `length` payload
+// bytes; the CRC covers bytes 4..12 of the header and the payload. A record that fails the checks
+// is skipped to the next offset where a whole valid record starts (magic, length, CRC), its bytes
+// counted as corrupt (bit rot in a written segment: the records after it are acknowledged data and
+// are kept); bad bytes with no valid record after them at the end of the newest segment are a torn
+// append (crash mid-write): cut off, counted, logged once. Neither stops the start.
+import { crc32 } from 'node:zlib';
+import { mkdir, open, readdir, readFile, rm, truncate, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { EncodedChunk, Signal, WriteBatch } from '../storage/backend.ts';
+import type { Logger } from '../telemetry/logger.ts';
+
+const MAGIC = 0x4c574854; // 'THWL' little-endian
+const HEADER_BYTES = 16;
+const ENTRY = 1;
+const BATCH = 2;
+const STORED = 3;
+const SEGMENT_NAME = /^(\d{20})\.wal$/;
+
+/** Where a chunk lives in the log: its entry's sequence number and its index in that entry. */
+export interface WalChunkRef {
+  entry: number;
+  index: number;
+}
+
+/** An entry chunk no batch holds yet, returned by a replay to be batched anew. */
+export interface ReplayChunk extends EncodedChunk {
+  signal: Signal;
+  ref: WalChunkRef;
+}
+
+/** A batch that may have reached the store: write it as it is (same id, same chunks), then markStored(seq). */
+export interface ReplayBatch {
+  seq: number;
+  batch: WriteBatch;
+  refs: WalChunkRef[];
+}
+
+/** What start() found on disk. */
+export interface WalReplay {
+  /** Batches recorded and not stored, in sequence order. */
+  batches: ReplayBatch[];
+  /** Chunks of entries not stored and in no batch, in sequence order. */
+  chunks: ReplayChunk[];
+}
+
+/** A checksum or framing failure found while reading the log. */
+export interface WalCorruption {
+  kind: 'torn_tail' | 'corrupt';
+  segment: string;
+  offset: number;
+  bytes: number;
+}
+
+export interface WalOptions {
+  dir: string;
+  /** Bound on segment files plus queued records; entries beyond it are refused. */
+  maxBytes: number;
+  /** A new segment starts once the active one is this large. */
+  segmentBytes: number;
+  logger?: Logger;
+  /** Called for each corrupt region or torn tail found at start (wire it to a counter). */
+  onCorruption?: (c: WalCorruption) => void;
+}
+
+/** The log has no room for an entry: refuse the request as retryable (UNAVAILABLE / 503). */
+export class WalFullError extends Error {
+  override readonly name = 'WalFullError';
+  readonly code = 'WAL_FULL';
+}
+
+/** The log cannot write (a disk error it could not undo): refuse requests until restart. */
+export class WalBrokenError extends Error {
+  override readonly name = 'WalBrokenError';
+  readonly code = 'WAL_BROKEN';
+}
+
+interface Segment {
+  base: number;
+  path: string;
+  size: number;
+  /** Entries and batches in this segment that are not stored yet. */
+  live: number;
+}
+
+interface LiveEntry {
+  seg: Segment;
+  /** Chunks not yet in a stored batch. */
+  remaining: number;
+}
+
+interface LiveBatch {
+  seg: Segment;
+  refs: WalChunkRef[];
+}
+
+interface Pending {
+  parts: Uint8Array[];
+  bytes: number;
+  /** Counted against maxBytes. */
+  bounded: boolean;
+  /** What to register once the record is in a segment. */
+  register?: (seg: Segment) => void;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+const SIGNALS: readonly Signal[] = ['spans', 'logs'];
+
+function frame(type: number, payload: readonly Uint8Array[]): Uint8Array[] {
+  let len = 0;
+  for (const p of payload) len += p.byteLength;
+  const h = Buffer.alloc(HEADER_BYTES);
+  h.writeUInt32LE(MAGIC, 0);
+  h.writeUInt32LE(len, 4);
+  h.writeUInt8(type, 8);
+  let crc = crc32(h.subarray(4, 12));
+  for (const p of payload) crc = crc32(p, crc);
+  h.writeUInt32LE(crc, 12);
+  return [h, ...payload];
+}
+
+function encodeEntry(seq: number, signal: Signal, chunks: readonly EncodedChunk[]): Uint8Array[] {
+  const head = Buffer.alloc(16 + 12 * chunks.length);
+  head.writeBigUInt64LE(BigInt(seq), 0);
+  head.writeUInt8(SIGNALS.indexOf(signal), 8);
+  head.writeUInt32LE(chunks.length, 12);
+  chunks.forEach((c, i) => {
+    head.writeUInt32LE(c.partition, 16 + 12 * i);
+    head.writeUInt32LE(c.rows, 20 + 12 * i);
+    head.writeUInt32LE(c.data.byteLength, 24 + 12 * i);
+  });
+  return frame(ENTRY, [head, ...chunks.map((c) => c.data)]);
+}
+
+function encodeBatch(seq: number, batch: WriteBatch, refs: readonly WalChunkRef[]): Uint8Array[] {
+  const id = Buffer.from(batch.batchId, 'utf8');
+  if (id.byteLength > 255) throw new RangeError(`batch id longer than 255 bytes: ${batch.batchId.slice(0, 40)}…`);
+  const b = Buffer.alloc(20 + id.byteLength + 12 * refs.length);
+  b.writeBigUInt64LE(BigInt(seq), 0);
+  b.writeUInt8(SIGNALS.indexOf(batch.signal), 8);
+  b.writeUInt8(id.byteLength, 9);
+  b.writeUInt32LE(batch.partition, 12);
+  b.writeUInt32LE(refs.length, 16);
+  id.copy(b, 20);
+  let o = 20 + id.byteLength;
+  for (const r of refs) {
+    b.writeBigUInt64LE(BigInt(r.entry), o);
+    b.writeUInt32LE(r.index, o + 8);
+    o += 12;
+  }
+  return frame(BATCH, [b]);
+}
+
+function encodeStored(seqs: readonly number[]): Uint8Array[] {
+  const b = Buffer.alloc(4 + 8 * seqs.length);
+  b.writeUInt32LE(seqs.length, 0);
+  seqs.forEach((s, i) => b.writeBigUInt64LE(BigInt(s), 4 + 8 * i));
+  return frame(STORED, [b]);
+}
+
+function bytesOf(parts: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const p of parts) n += p.byteLength;
+  return n;
+}
+
+function signalAt(code: number): Signal {
+  const s = SIGNALS[code];
+  if (s === undefined) throw new RangeError(`unknown signal code ${code}`);
+  return s;
+}
+
+type Parsed =
+  | { type: typeof ENTRY; seq: number; signal: Signal; chunks: EncodedChunk[] }
+  | { type: typeof BATCH; seq: number; signal: Signal; partition: number; batchId: string; refs: WalChunkRef[] }
+  | { type: typeof STORED; seqs: number[] };
+
+/** The record at `off` when it is whole and its checksum matches, else undefined. */
+function recordAt(buf: Buffer, off: number): { end: number; type: number; payload: Buffer } | undefined {
+  if (off + HEADER_BYTES > buf.length || buf.readUInt32LE(off) !== MAGIC) return undefined;
+  const len = buf.readUInt32LE(off + 4);
+  const end = off + HEADER_BYTES + len;
+  if (end > buf.length) return undefined;
+  const payload = buf.subarray(off + HEADER_BYTES, end);
+  if (crc32(payload, crc32(buf.subarray(off + 4, off + 12))) !== buf.readUInt32LE(off + 12)) return undefined;
+  return { end, type: buf.readUInt8(off + 8), payload };
+}
+
+/** Decodes a checksummed payload; throws on a layout this version does not know. */
+function parsePayload(type: number, p: Buffer): Parsed {
+  const seqAt = (o: number): number => Number(p.readBigUInt64LE(o));
+  if (type === ENTRY) {
+    const n = p.readUInt32LE(12);
+    let dataOff = 16 + 12 * n;
+    const chunks: EncodedChunk[] = [];
+    for (let i = 0; i < n; i++) {
+      const len = p.readUInt32LE(24 + 12 * i);
+      if (dataOff + len > p.length) throw new RangeError('entry chunk beyond its record');
+      // A view, not a copy: the segment buffer lives as long as the replayed chunks do.
+      chunks.push({ partition: p.readUInt32LE(16 + 12 * i), rows: p.readUInt32LE(20 + 12 * i), data: p.subarray(dataOff, dataOff + len) });
+      dataOff += len;
+    }
+    return { type, seq: seqAt(0), signal: signalAt(p.readUInt8(8)), chunks };
+  }
+  if (type === BATCH) {
+    const idLen = p.readUInt8(9);
+    const n = p.readUInt32LE(16);
+    if (20 + idLen + 12 * n > p.length) throw new RangeError('batch refs beyond their record');
+    const refs: WalChunkRef[] = [];
+    for (let i = 0, o = 20 + idLen; i < n; i++, o += 12) refs.push({ entry: seqAt(o), index: p.readUInt32LE(o + 8) });
+    return { type, seq: seqAt(0), signal: signalAt(p.readUInt8(8)), partition: p.readUInt32LE(12), batchId: p.toString('utf8', 20, 20 + idLen), refs };
+  }
+  if (type === STORED) {
+    const n = p.readUInt32LE(0);
+    if (4 + 8 * n > p.length) throw new RangeError('stored list beyond its record');
+    return { type, seqs: Array.from({ length: n }, (_, i) => seqAt(4 + 8 * i)) };
+  }
+  throw new RangeError(`unknown record type ${type}`);
+}
+
+/** Reads one segment: its valid records, and the regions that failed the checks. */
+function scanSegment(buf: Buffer): { records: Parsed[]; bad: { offset: number; bytes: number }[]; validEnd: number } {
+  const records: Parsed[] = [];
+  const bad: { offset: number; bytes: number }[] = [];
+  let off = 0;
+  let validEnd = 0;
+  while (off < buf.length) {
+    const r = recordAt(buf, off);
+    let parsed: Parsed | undefined;
+    if (r) {
+      try {
+        parsed = parsePayload(r.type, r.payload);
+      } catch {
+        parsed = undefined;
+      }
+    }
+    if (r && parsed) {
+      records.push(parsed);
+      off = r.end;
+      validEnd = off;
+      continue;
+    }
+    // Resynchronize: the next offset holding a whole record with a matching checksum.
+    let next = -1;
+    for (let i = buf.indexOf(MAGIC_BYTES, off + 1); i !== -1; i = buf.indexOf(MAGIC_BYTES, i + 1)) {
+      if (recordAt(buf, i)) {
+        next = i;
+        break;
+      }
+    }
+    const end = next === -1 ? buf.length : next;
+    bad.push({ offset: off, bytes: end - off });
+    off = end;
+  }
+  return { records, bad, validEnd };
+}
+
+const MAGIC_BYTES = (() => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(MAGIC);
+  return b;
+})();
+
+function segmentName(base: number): string {
+  return `${String(base).padStart(20, '0')}.wal`;
+}
+
+/** Makes a directory entry (a new segment) durable: without it, a fsynced file can vanish on power loss. */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The write-ahead log: append (durable, group-committed), record batches, mark them stored, replay. */
+export class WriteAheadLog {
+  private readonly opts: WalOptions;
+  private readonly segments: Segment[] = [];
+  private active: Segment | undefined;
+  private fh: FileHandle | undefined;
+  private readonly entries = new Map<number, LiveEntry>();
+  private readonly batches = new Map<number, LiveBatch>();
+  private nextSeq = 1;
+  private queue: Pending[] = [];
+  private storedQueue: number[] = [];
+  private flushing: Promise<void> | undefined;
+  /** Segment bytes on disk plus bounded records queued. */
+  private usedBytes = 0;
+  private broken: Error | undefined;
+  private starting: Promise<WalReplay> | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly counters = { fsyncs: 0, rounds: 0, appends: 0, tornBytes: 0, corruptBytes: 0, corruptRegions: 0 };
+
+  constructor(opts: WalOptions) {
+    this.opts = opts;
+  }
+
+  /** Counts since construction: fsyncs, group-commit rounds, appends, torn and corrupt bytes found. */
+  get stats(): Readonly<typeof this.counters> {
+    return { ...this.counters };
+  }
+
+  /** Bytes the log holds (segment files plus queued entries): compare with maxBytes. */
+  get bytes(): number {
+    return this.usedBytes;
+  }
+
+  /** Segment files on disk. */
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  /** Entries not yet stored. */
+  get pendingEntries(): number {
+    return this.entries.size;
+  }
+
+  /** Opens the log and returns what must be replayed; idempotent. */
+  start(): Promise<WalReplay> {
+    this.starting ??= this.open();
+    return this.starting;
+  }
+
+  private async open(): Promise<WalReplay> {
+    const { dir } = this.opts;
+    await mkdir(dir, { recursive: true });
+    const names = (await readdir(dir)).filter((n) => SEGMENT_NAME.test(n)).sort();
+    const entryChunks = new Map<number, { signal: Signal; chunks: EncodedChunk[]; seg: Segment }>();
+    const recorded = new Map<number, { seg: Segment; signal: Signal; partition: number; batchId: string; refs: WalChunkRef[] }>();
+    const stored = new Set<number>();
+    let maxSeq = 0;
+    let lastBase = 0;
+    let torn = 0;
+    const corrupt = { regions: 0, bytes: 0 };
+    for (const [i, name] of names.entries()) {
+      const path = join(dir, name);
+      const base = Number(SEGMENT_NAME.exec(name)![1]);
+      lastBase = Math.max(lastBase, base);
+      const buf = await readFile(path);
+      const { records, bad, validEnd } = scanSegment(buf);
+      const seg: Segment = { base, path, size: buf.length, live: 0 };
+      const last = i === names.length - 1;
+      let tornHere = false;
+      for (const b of bad) {
+        // Bad bytes running to the end of the newest segment are an append the crash cut short.
+        const isTail = last && b.offset === validEnd && b.offset + b.bytes === buf.length;
+        const c: WalCorruption = { kind: isTail ? 'torn_tail' : 'corrupt', segment: name, offset: b.offset, bytes: b.bytes };
+        if (isTail) {
+          torn += b.bytes;
+          tornHere = true;
+        } else {
+          corrupt.regions++;
+          corrupt.bytes += b.bytes;
+        }
+        this.opts.onCorruption?.(c);
+      }
+      if (tornHere) {
+        await truncate(path, validEnd);
+        seg.size = validEnd;
+      }
+      for (const r of records) {
+        if (r.type === ENTRY) {
+          entryChunks.set(r.seq, { signal: r.signal, chunks: r.chunks, seg });
+          maxSeq = Math.max(maxSeq, r.seq);
+        } else if (r.type === BATCH) {
+          recorded.set(r.seq, { seg, signal: r.signal, partition: r.partition, batchId: r.batchId, refs: r.refs });
+          maxSeq = Math.max(maxSeq, r.seq);
+        } else {
+          for (const s of r.seqs) stored.add(s);
+        }
+      }
+      this.segments.push(seg);
+      this.usedBytes += seg.size;
+    }
+    this.counters.tornBytes += torn;
+    this.counters.corruptBytes += corrupt.bytes;
+    this.counters.corruptRegions += corrupt.regions;
+    if (torn > 0) this.opts.logger?.warn({ dir, bytes: torn }, 'write-ahead log: cut a torn tail left by a crash mid-append');
+    if (corrupt.regions > 0) {
+      this.opts.logger?.error({ dir, regions: corrupt.regions, bytes: corrupt.bytes }, 'write-ahead log: skipped records that failed their checksum; the rows in them are lost');
+    }
+
+    // Which chunks a stored batch covers, and which a pending batch holds.
+    const covered = new Set<string>();
+    const held = new Set<string>();
+    const key = (r: WalChunkRef): string => `${r.entry}/${r.index}`;
+    for (const [seq, b] of recorded) for (const r of b.refs) (stored.has(seq) ? covered : held).add(key(r));
+
+    for (const [seq, e] of entryChunks) {
+      const remaining = e.chunks.filter((_, index) => !covered.has(key({ entry: seq, index }))).length;
+      if (remaining === 0) continue;
+      this.entries.set(seq, { seg: e.seg, remaining });
+      e.seg.live++;
+    }
+    const replay: WalReplay = { batches: [], chunks: [] };
+    let missing = 0;
+    for (const [seq, b] of [...recorded].sort((x, y) => x[0] - y[0])) {
+      if (stored.has(seq)) continue;
+      const chunks: Uint8Array[] = [];
+      const refs: WalChunkRef[] = [];
+      let rows = 0;
+      for (const r of b.refs) {
+        const c = entryChunks.get(r.entry)?.chunks[r.index];
+        if (!c) {
+          missing++;
+          continue;
+        }
+        chunks.push(c.data);
+        refs.push(r);
+        rows += c.rows;
+      }
+      // A batch none of whose chunks survived has nothing to replay and nothing to wait for.
+      if (chunks.length === 0) continue;
+      this.batches.set(seq, { seg: b.seg, refs: b.refs });
+      b.seg.live++;
+      replay.batches.push({ seq, refs, batch: { signal: b.signal, partition: b.partition, rows, bytes: bytesOf(chunks), chunks, batchId: b.batchId } });
+    }
+    if (missing > 0) this.opts.logger?.error({ dir, chunks: missing }, 'write-ahead log: batches name chunks whose entries failed their checksum; replaying the rest');
+    for (const seq of [...this.entries.keys()].sort((a, b) => a - b)) {
+      const e = entryChunks.get(seq)!;
+      e.chunks.forEach((c, index) => {
+        const k = key({ entry: seq, index });
+        if (!covered.has(k) && !held.has(k)) replay.chunks.push({ ...c, signal: e.signal, ref: { entry: seq, index } });
+      });
+    }
+
+    // Appends after a restart go to a new segment, named above every existing one.
+    this.nextSeq = Math.max(maxSeq, lastBase) + 1;
+    await this.openSegment(this.nextSeq);
+    await this.collect();
+    return replay;
+  }
+
+  private async openSegment(base: number): Promise<void> {
+    const path = join(this.opts.dir, segmentName(base));
+    const fh = await open(path, 'a');
+    await syncDir(this.opts.dir);
+    const seg: Segment = { base, path, size: 0, live: 0 };
+    this.segments.push(seg);
+    this.active = seg;
+    const old = this.fh;
+    this.fh = fh;
+    await old?.close();
+  }
+
+  /**
+   * Appends one accepted request's chunks; resolves with the entry's sequence number once the
+   * record is fsynced. Rejects with WalFullError when maxBytes leaves no room.
+   */
+  append(signal: Signal, chunks: readonly EncodedChunk[]): Promise<number> {
+    const unusable = this.unusable();
+    if (unusable) return Promise.reject(unusable);
+    const seq = this.nextSeq;
+    const parts = encodeEntry(seq, signal, chunks);
+    const bytes = bytesOf(parts);
+    if (this.usedBytes + bytes > this.opts.maxBytes) {
+      return Promise.reject(new WalFullError(`write-ahead log full: ${this.usedBytes} of ${this.opts.maxBytes} bytes used, entry needs ${bytes}`));
+    }
+    this.nextSeq++;
+    this.counters.appends++;
+    return this.enqueue(parts, bytes, true, (seg) => {
+      if (chunks.length === 0) return;
+      this.entries.set(seq, { seg, remaining: chunks.length });
+      seg.live++;
+    }).then(() => seq);
+  }
+
+  /**
+   * Records which chunks (in order) form a write batch, under the batch's id; resolves with the
+   * batch's sequence number once fsynced. Send the batch to the store only after that.
+   */
+  recordBatch(batch: WriteBatch, refs: readonly WalChunkRef[]): Promise<number> {
+    const unusable = this.unusable();
+    if (unusable) return Promise.reject(unusable);
+    const seq = this.nextSeq++;
+    const parts = encodeBatch(seq, batch, refs);
+    const own = refs.map((r) => ({ ...r }));
+    return this.enqueue(parts, bytesOf(parts), false, (seg) => {
+      this.batches.set(seq, { seg, refs: own });
+      seg.live++;
+    }).then(() => seq);
+  }
+
+  /**
+   * Marks a recorded batch stored (or given up on for good, which the caller counts as dropped):
+   * its entries' segments can go once nothing else in them is pending. Does not wait for disk.
+   */
+  markStored(batchSeq: number): void {
+    const b = this.batches.get(batchSeq);
+    if (!b || this.stopping) return;
+    this.batches.delete(batchSeq);
+    b.seg.live--;
+    for (const r of b.refs) {
+      const e = this.entries.get(r.entry);
+      if (!e) continue;
+      if (--e.remaining === 0) {
+        this.entries.delete(r.entry);
+        e.seg.live--;
+      }
+    }
+    this.storedQueue.push(batchSeq);
+    this.kick();
+  }
+
+  private unusable(): Error | undefined {
+    if (!this.active) return new Error('write-ahead log is not started');
+    if (this.stopping) return new Error('write-ahead log is shut down');
+    return this.broken;
+  }
+
+  private enqueue(parts: Uint8Array[], bytes: number, bounded: boolean, register: (seg: Segment) => void): Promise<void> {
+    if (bounded) this.usedBytes += bytes;
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ parts, bytes, bounded, register, resolve, reject });
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    this.flushing ??= this.flushLoop().finally(() => {
+      this.flushing = undefined;
+      // Records queued after the loop's last look start the next one.
+      if (this.queue.length > 0 || this.storedQueue.length > 0) this.kick();
+    });
+  }
+
+  /** Group commit: each round writes everything queued with one writev and one fdatasync. */
+  private async flushLoop(): Promise<void> {
+    // Let appends made in the same tick join the first round.
+    await Promise.resolve();
+    while (this.queue.length > 0 || this.storedQueue.length > 0) {
+      const round = this.queue;
+      this.queue = [];
+      if (this.storedQueue.length > 0) {
+        const stored = encodeStored(this.storedQueue);
+        this.storedQueue = [];
+        round.push({ parts: stored, bytes: bytesOf(stored), bounded: false, resolve: () => {}, reject: () => {} });
+      }
+      try {
+        if (this.broken) throw this.broken;
+        await this.writeRound(round);
+        for (const p of round) p.resolve();
+      } catch (err) {
+        for (const p of round) {
+          if (p.bounded) this.usedBytes -= p.bytes;
+          p.reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+      await this.collect().catch((err: unknown) => this.opts.logger?.warn({ err: String(err) }, 'write-ahead log: could not delete a stored segment; will try again'));
+    }
+  }
+
+  private async writeRound(round: Pending[]): Promise<void> {
+    if (this.active!.size >= this.opts.segmentBytes) {
+      // Names only have to sort after older segments and stay at or below later sequence numbers
+      // (a segment of STORED records alone allocates none, hence the +1).
+      await this.openSegment(Math.max(this.nextSeq, this.active!.base + 1));
+    }
+    const seg = this.active!;
+    const fh = this.fh!;
+    const parts = round.flatMap((p) => p.parts);
+    const before = seg.size;
+    try {
+      // writev takes at most IOV_MAX (1024) buffers per call.
+      let written = 0;
+      for (let i = 0; i < parts.length; i += 1024) {
+        const slice = parts.slice(i, i + 1024);
+        const { bytesWritten } = await fh.writev(slice);
+        written += bytesWritten;
+        if (bytesWritten !== bytesOf(slice)) throw new Error(`short write to ${seg.path}: ${bytesWritten} of ${bytesOf(slice)} bytes`);
+      }
+      await fh.datasync();
+      this.counters.fsyncs++;
+      this.counters.rounds++;
+      seg.size += written;
+      for (const p of round) {
+        p.register?.(seg);
+        if (!p.bounded) this.usedBytes += p.bytes;
+      }
+    } catch (err) {
+      // Cut the partial round off so the next round does not follow garbage; if even that fails
+      // the file can no longer be trusted and every later append is refused.
+      try {
+        await fh.truncate(before);
+        await fh.datasync();
+      } catch (e) {
+        this.broken = new WalBrokenError(`write-ahead log cannot write ${seg.path}: ${String(e)}`);
+        this.opts.logger?.error({ err: String(e), path: seg.path }, 'write-ahead log broken: refusing appends until restart');
+      }
+      throw err;
+    }
+  }
+
+  /** Deletes stored segments from the oldest on; never the active one. */
+  private async collect(): Promise<void> {
+    while (this.segments.length > 1 && this.segments[0] !== this.active && this.segments[0]!.live === 0) {
+      const seg = this.segments[0]!;
+      await rm(seg.path, { force: true });
+      this.segments.shift();
+      this.usedBytes -= seg.size;
+    }
+  }
+
+  /** Resolves once everything queued (STORED marks included) is on disk and stored segments are deleted. */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+
+  /** Writes what is queued, fsyncs and closes; idempotent and safe before start. */
+  shutdown(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.starting?.catch(() => undefined);
+      await this.flush();
+      await this.fh?.close();
+      this.fh = undefined;
+    })();
+    return this.stopping;
+  }
+}
