@@ -236,7 +236,7 @@ function parsePayload(type: number, p: Buffer): Parsed {
     for (let i = 0; i < n; i++) {
       const len = p.readUInt32LE(24 + 12 * i);
       if (dataOff + len > p.length) throw new RangeError('entry chunk beyond its record');
-      // A view, not a copy: the segment buffer lives as long as the replayed chunks do.
+      // A view for now; what is replayed is copied out (see own()), so segment buffers do not stay.
       chunks.push({ partition: p.readUInt32LE(16 + 12 * i), rows: p.readUInt32LE(20 + 12 * i), data: p.subarray(dataOff, dataOff + len) });
       dataOff += len;
     }
@@ -300,6 +300,11 @@ const MAGIC_BYTES = (() => {
   b.writeUInt32LE(MAGIC);
   return b;
 })();
+
+/** A replayed chunk's own copy: a view would keep its whole segment file in memory. */
+function own(data: Uint8Array): Uint8Array {
+  return new Uint8Array(data);
+}
 
 function segmentName(base: number): string {
   return `${String(base).padStart(20, '0')}.wal`;
@@ -448,7 +453,7 @@ export class WriteAheadLog {
           missing++;
           continue;
         }
-        chunks.push(c.data);
+        chunks.push(own(c.data));
         refs.push(r);
         rows += c.rows;
       }
@@ -463,7 +468,7 @@ export class WriteAheadLog {
       const e = entryChunks.get(seq)!;
       e.chunks.forEach((c, index) => {
         const k = key({ entry: seq, index });
-        if (!covered.has(k) && !held.has(k)) replay.chunks.push({ ...c, signal: e.signal, ref: { entry: seq, index } });
+        if (!covered.has(k) && !held.has(k)) replay.chunks.push({ ...c, data: own(c.data), signal: e.signal, ref: { entry: seq, index } });
       });
     }
 
@@ -477,7 +482,12 @@ export class WriteAheadLog {
   private async openSegment(base: number): Promise<void> {
     const path = join(this.opts.dir, segmentName(base));
     const fh = await open(path, 'a');
-    await syncDir(this.opts.dir);
+    try {
+      await syncDir(this.opts.dir);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
     const seg: Segment = { base, path, size: 0, live: 0 };
     this.segments.push(seg);
     this.active = seg;
@@ -594,18 +604,13 @@ export class WriteAheadLog {
   }
 
   private async writeRound(round: Pending[]): Promise<void> {
-    if (this.active!.size >= this.opts.segmentBytes) {
-      // Names only have to sort after older segments and stay at or below later sequence numbers
-      // (a segment of STORED records alone allocates none, hence the +1).
-      await this.openSegment(Math.max(this.nextSeq, this.active!.base + 1));
-    }
     const seg = this.active!;
     const fh = this.fh!;
     const parts = round.flatMap((p) => p.parts);
     const before = seg.size;
+    let written = 0;
     try {
       // writev takes at most IOV_MAX (1024) buffers per call.
-      let written = 0;
       for (let i = 0; i < parts.length; i += 1024) {
         const slice = parts.slice(i, i + 1024);
         const { bytesWritten } = await fh.writev(slice);
@@ -613,16 +618,10 @@ export class WriteAheadLog {
         if (bytesWritten !== bytesOf(slice)) throw new Error(`short write to ${seg.path}: ${bytesWritten} of ${bytesOf(slice)} bytes`);
       }
       await fh.datasync();
-      this.counters.fsyncs++;
-      this.counters.rounds++;
-      seg.size += written;
-      for (const p of round) {
-        p.register?.(seg);
-        if (!p.bounded) this.usedBytes += p.bytes;
-      }
     } catch (err) {
-      // Cut the partial round off so the next round does not follow garbage; if even that fails
-      // the file can no longer be trusted and every later append is refused.
+      // Cut the partial round off so the next round does not follow garbage (and so nothing of a
+      // round whose fsync failed is trusted: Linux may have dropped those pages). If even that
+      // fails the file can no longer be trusted and every later append is refused.
       try {
         await fh.truncate(before);
         await fh.datasync();
@@ -631,6 +630,22 @@ export class WriteAheadLog {
         this.opts.logger?.error({ err: String(e), path: seg.path }, 'write-ahead log broken: refusing appends until restart');
       }
       throw err;
+    }
+    this.counters.fsyncs++;
+    this.counters.rounds++;
+    seg.size += written;
+    for (const p of round) {
+      p.register?.(seg);
+      if (!p.bounded) this.usedBytes += p.bytes;
+    }
+    if (seg.size >= this.opts.segmentBytes) {
+      // Rotate right away, not at the next append: a full segment whose rows are all stored can
+      // then go at once, even when a full log refuses the appends that would have rotated it.
+      // Names sort after older segments; +1 because a segment of STORED records alone takes no
+      // sequence number. A failed rotation leaves the round written; the next round tries again.
+      await this.openSegment(Math.max(this.nextSeq, seg.base + 1)).catch((err: unknown) =>
+        this.opts.logger?.warn({ err: String(err), dir: this.opts.dir }, 'write-ahead log: could not start a new segment; will try again'),
+      );
     }
   }
 
