@@ -43,6 +43,7 @@
 // counted as corrupt (bit rot in a written segment: the records after it are acknowledged data and
 // are kept); bad bytes with no valid record after them at the end of the newest segment are a torn
 // append (crash mid-write): cut off, counted, logged once. Neither stops the start.
+import { randomUUID } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { mkdir, open, readdir, readFile, rm, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -461,7 +462,11 @@ export class WriteAheadLog {
       if (chunks.length === 0) continue;
       this.batches.set(seq, { seg: b.seg, refs: b.refs });
       b.seg.live++;
-      replay.batches.push({ seq, refs, batch: { signal: b.signal, partition: b.partition, rows, bytes: bytesOf(chunks), chunks, batchId: b.batchId } });
+      // A batch that lost chunks must not reuse its id: the stores would take the survivors for
+      // rows already stored (ClickHouse's token, PostgreSQL's row positions) and drop them. A new
+      // id risks storing them twice instead, the lesser harm.
+      const batchId = refs.length === b.refs.length ? b.batchId : randomUUID();
+      replay.batches.push({ seq, refs, batch: { signal: b.signal, partition: b.partition, rows, bytes: bytesOf(chunks), chunks, batchId } });
     }
     if (missing > 0) this.opts.logger?.error({ dir, chunks: missing }, 'write-ahead log: batches name chunks whose entries failed their checksum; replaying the rest');
     for (const seq of [...this.entries.keys()].sort((a, b) => a - b)) {

@@ -227,6 +227,28 @@ describe('write-ahead log', () => {
     ]);
   });
 
+  it('replays a batch that lost a chunk to corruption under a new id, so no store takes the rest for rows it has', async () => {
+    const dir = tempDir('wal-');
+    const w = wal(dir);
+    await w.start();
+    const a = chunk(2000);
+    const b = chunk(2000);
+    const sa = await w.append('logs', [a]);
+    const sb = await w.append('logs', [b]);
+    const batch = batchOf([a, b], 'logs');
+    await w.recordBatch(batch, [{ entry: sa, index: 0 }, { entry: sb, index: 0 }]);
+    const path = join(dir, segments(dir)[0]!);
+    const buf = readFileSync(path);
+    buf[1000]! ^= 0xff; // inside the first entry
+    writeFileSync(path, buf);
+
+    const replay = await wal(dir).start();
+    expect(replay.batches).toHaveLength(1);
+    expect(replay.batches[0]!.batch.chunks.map(bytesOf)).toEqual([bytesOf(b.data)]);
+    expect(replay.batches[0]!.batch.rows).toBe(b.rows);
+    expect(replay.batches[0]!.batch.batchId).not.toBe(batch.batchId);
+  });
+
   it('keeps batch ids stable across repeated crashes until the batch is marked stored', async () => {
     const dir = tempDir('wal-');
     const w = wal(dir);
