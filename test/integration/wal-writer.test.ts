@@ -104,6 +104,22 @@ describe('write-ahead log behind the writer', () => {
     expect(wal.pendingEntries).toBe(0);
   });
 
+  it('writes batches of chunks it was not told about straight through, recording nothing', async () => {
+    const dir = tempDir('walw-');
+    const store = await sqlite(join(dir, 'db.sqlite'));
+    const { wal } = await openWal(join(dir, 'wal'));
+    const writer = new Writer(new WalRecorder(wal).wrap(store), opts, createMetrics(), silent);
+    const service = 'queued-' + randomUUID();
+    const chunks = requests(service, 1).spans[0]!;
+    const bytes = chunks.reduce((n, c) => n + c.data.byteLength, 0);
+    writer.reserve(bytes);
+    writer.commit(bytes, 'spans', chunks);
+    await writer.drain();
+    await wal.flush();
+    expect(await counts(store, service)).toEqual({ spans: 10, logs: 0 });
+    expect(wal.stats.fsyncs).toBe(0);
+  });
+
   it('keeps what the writer could not store at shutdown (database down) and stores it once after a restart', async () => {
     const dir = tempDir('walw-');
     const store = await sqlite(join(dir, 'db.sqlite'));
