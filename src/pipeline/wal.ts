@@ -341,7 +341,9 @@ export class WriteAheadLog {
   private readonly counters = { fsyncs: 0, rounds: 0, appends: 0, tornBytes: 0, corruptBytes: 0, corruptRegions: 0 };
 
   constructor(opts: WalOptions) {
-    this.opts = opts;
+    // A full log must span several segments, or a segment holding only stored rows could never
+    // be sealed and deleted, and the log would refuse appends for good.
+    this.opts = { ...opts, segmentBytes: Math.max(1, Math.min(opts.segmentBytes, Math.floor(opts.maxBytes / 4))) };
   }
 
   /** Counts since construction: fsyncs, group-commit rounds, appends, torn and corrupt bytes found. */

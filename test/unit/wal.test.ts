@@ -124,6 +124,30 @@ describe('write-ahead log', () => {
     expect(again.bytes).toBeLessThan(20_000);
   });
 
+  it('frees room once everything is stored even when a segment would be larger than the whole log', async () => {
+    const dir = tempDir('wal-');
+    const w = wal(dir, { maxBytes: 40_000, segmentBytes: 10 << 20 });
+    await w.start();
+    for (let round = 0; round < 3; round++) {
+      const refs: WalChunkRef[] = [];
+      const cs: EncodedChunk[] = [];
+      for (;;) {
+        const c = chunk(3_000);
+        try {
+          refs.push({ entry: await w.append('spans', [c]), index: 0 });
+          cs.push(c);
+        } catch (err) {
+          expect(err).toBeInstanceOf(WalFullError);
+          break;
+        }
+      }
+      expect(refs.length).toBeGreaterThanOrEqual(8);
+      w.markStored(await w.recordBatch(batchOf(cs), refs));
+      await w.flush();
+      expect(w.bytes).toBeLessThan(20_000);
+    }
+  });
+
   it('cuts a torn tail (a crash mid-append), counts and logs it once, and keeps the records before it', async () => {
     const dir = tempDir('wal-');
     const w = wal(dir);
