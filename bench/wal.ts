@@ -1,10 +1,10 @@
-// Scenario: the write-ahead log under 8 concurrent appenders of 64 KiB entries (what `durable`
+// Scenario: the write-ahead log under concurrent appenders (8 by default) of 64 KiB entries (what `durable`
 // acknowledgement costs per request), against two baselines in the same run on the same disk:
 // - write-only: the same bytes appended with no fsync at all (what `queued` risks: the ceiling);
 // - fsync-each: every append does its own write + fdatasync (durability without group commit).
 // The WAL should land near write-only in appends/s while doing far fewer fsyncs than appends.
 //
-//   node bench/wal.ts [--seconds=N] [--entry-bytes=N] [--dir=/path/on/the/disk/to/measure]
+//   node bench/wal.ts [--seconds=N] [--entry-bytes=N] [--appenders=N] [--dir=/path/on/the/disk/to/measure]
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { WriteAheadLog } from '../src/pipeline/wal.ts';
 import { latencySummary, type LatencySummary } from './stats.ts';
 
-const APPENDERS = 8;
+const DEFAULT_APPENDERS = 8;
 const DEFAULT_ENTRY_BYTES = 64 * 1024;
 
 interface Figures {
@@ -24,14 +24,14 @@ interface Figures {
   latency: LatencySummary;
 }
 
-/** Runs `append` from APPENDERS loops for `ms`, timing each call. */
-async function drive(ms: number, entryBytes: number, append: () => Promise<void>, fsyncs: () => number): Promise<Figures> {
+/** Runs `append` from `appenders` loops for `ms`, timing each call. */
+async function drive(ms: number, entryBytes: number, appenders: number, append: () => Promise<void>, fsyncs: () => number): Promise<Figures> {
   const lat: number[] = [];
   const f0 = fsyncs();
   const t0 = performance.now();
   const end = t0 + ms;
   await Promise.all(
-    Array.from({ length: APPENDERS }, async () => {
+    Array.from({ length: appenders }, async () => {
       while (performance.now() < end) {
         const a = performance.now();
         await append();
@@ -50,7 +50,8 @@ async function drive(ms: number, entryBytes: number, append: () => Promise<void>
 }
 
 /** Runs the scenario and returns its figures. */
-export async function run(opts: { seconds?: number; dir?: string; entryBytes?: number } = {}) {
+export async function run(opts: { seconds?: number; dir?: string; entryBytes?: number; appenders?: number } = {}) {
+  const appenders = opts.appenders ?? DEFAULT_APPENDERS;
   const ms = (opts.seconds ?? 3) * 1000;
   const entryBytes = opts.entryBytes ?? DEFAULT_ENTRY_BYTES;
   const dir = mkdtempSync(join(opts.dir ?? tmpdir(), 'tracehouse-bench-wal-'));
@@ -58,11 +59,11 @@ export async function run(opts: { seconds?: number; dir?: string; entryBytes?: n
   try {
     const wal = new WriteAheadLog({ dir: join(dir, 'wal'), maxBytes: 64 * 1024 ** 3, segmentBytes: 64 * 1024 ** 2 });
     await wal.start();
-    const walFigures = await drive(ms, entryBytes, async () => void (await wal.append('spans', [{ partition: 0, rows: 100, data }])), () => wal.stats.fsyncs);
+    const walFigures = await drive(ms, entryBytes, appenders, async () => void (await wal.append('spans', [{ partition: 0, rows: 100, data }])), () => wal.stats.fsyncs);
     await wal.shutdown();
 
     const plain = await open(join(dir, 'write-only'), 'a');
-    const writeOnly = await drive(ms, entryBytes, async () => void (await plain.write(data)), () => 0);
+    const writeOnly = await drive(ms, entryBytes, appenders, async () => void (await plain.write(data)), () => 0);
     await plain.close();
 
     const synced = await open(join(dir, 'fsync-each'), 'a');
@@ -70,6 +71,7 @@ export async function run(opts: { seconds?: number; dir?: string; entryBytes?: n
     const fsyncEach = await drive(
       ms,
       entryBytes,
+      appenders,
       async () => {
         await synced.write(data);
         await synced.datasync();
@@ -81,7 +83,7 @@ export async function run(opts: { seconds?: number; dir?: string; entryBytes?: n
 
     return {
       scenario: 'wal-append',
-      appenders: APPENDERS,
+      appenders,
       entryBytes,
       seconds: ms / 1000,
       wal: walFigures,
@@ -100,5 +102,6 @@ if (import.meta.main) {
   const seconds = arg('seconds');
   const dir = arg('dir');
   const entryBytes = arg('entry-bytes');
-  console.log(JSON.stringify(await run({ ...(seconds ? { seconds: Number(seconds) } : {}), ...(dir ? { dir } : {}), ...(entryBytes ? { entryBytes: Number(entryBytes) } : {}) }), null, 2));
+  const appenders = arg('appenders');
+  console.log(JSON.stringify(await run({ ...(seconds ? { seconds: Number(seconds) } : {}), ...(dir ? { dir } : {}), ...(entryBytes ? { entryBytes: Number(entryBytes) } : {}), ...(appenders ? { appenders: Number(appenders) } : {}) }), null, 2));
 }
