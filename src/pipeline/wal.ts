@@ -8,8 +8,8 @@
 //   position, is stored twice.
 // - ClickHouse: insert_deduplication_token = batchId (within the table's deduplication window):
 //   the same id with the same rows lands once; other ids always land.
-// - SQLite and memory: spans by (trace id, span id); log records not at all (a replay of a batch
-//   that was stored but not yet marked stored duplicates its log records; see the report).
+// - SQLite: spans by (trace id, span id); log records by batch id (its log_batches table).
+// - memory: nothing survives a restart, so a replay never meets rows stored before it.
 // So a replay must rebuild every batch that may have reached the store with the same id and the
 // same chunks in the same order. The writer's batches depend on timing (flush interval), so they
 // cannot be recomputed from the entries: each batch is written down instead.
@@ -29,8 +29,9 @@
 // Group commit: records queue up while an fsync runs; the next round writes them all with one
 // writev and one fdatasync. Concurrent appenders share fsyncs instead of queueing behind them.
 //
-// Segments: records go to the active segment file, named by the first sequence number it may
-// hold (20 digits, so names sort); a new one starts once it passes segmentBytes. A segment is
+// Segments: records go to the active segment file, named by a 20-digit number that sorts it after
+// every older one; a new one starts once a round takes it past segmentBytes (at most a quarter of
+// maxBytes). A segment is
 // deleted when every entry and batch in it is stored, and only after every older segment is gone,
 // so a STORED record never outlives the batch it names out of order. maxBytes bounds the files
 // plus what is queued: an entry beyond it is refused with WalFullError (the caller answers
@@ -42,7 +43,14 @@
 // is skipped to the next offset where a whole valid record starts (magic, length, CRC), its bytes
 // counted as corrupt (bit rot in a written segment: the records after it are acknowledged data and
 // are kept); bad bytes with no valid record after them at the end of the newest segment are a torn
-// append (crash mid-write): cut off, counted, logged once. Neither stops the start.
+// append (crash mid-write): cut off, counted, logged once. Neither stops the start. (A crash in
+// the middle of a round can also leave a hole followed by a later record of the same round; that
+// counts as corrupt, though nothing of that round had been acknowledged.) A replayed batch that
+// lost chunks to corruption gets a new id, see open().
+//
+// Use: append → acknowledge; recordBatch → write to the store → markStored on success or a
+// permanent failure, nothing on a retryable one (the rows stay for the next start). Shut the
+// writer down before the log, so its last stored marks are written.
 import { randomUUID } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { mkdir, open, readdir, readFile, rm, truncate, type FileHandle } from 'node:fs/promises';
