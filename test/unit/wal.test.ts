@@ -1,13 +1,13 @@
 // The write-ahead log on real files in a temporary directory: durability is only what a new
 // instance reads back from disk, so every check reopens the directory.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { cpSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WalFullError, WriteAheadLog, type WalChunkRef, type WalCorruption, type WalOptions } from '../../src/pipeline/wal.ts';
+import { WalBrokenError, WalFullError, WriteAheadLog, type WalChunkRef, type WalCorruption, type WalOptions } from '../../src/pipeline/wal.ts';
 import type { EncodedChunk, WriteBatch } from '../../src/storage/backend.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -146,6 +146,22 @@ describe('write-ahead log', () => {
       await w.flush();
       expect(w.bytes).toBeLessThan(20_000);
     }
+  });
+
+  it('refuses appends when the disk fails a write, keeps what it acknowledged, and does not crash', async () => {
+    const dir = tempDir('wal-');
+    const w = wal(dir, { segmentBytes: 1_000 });
+    await w.start();
+    // The segment after the first one is /dev/full: every write to it fails with ENOSPC, and it
+    // cannot even be truncated back, so the log must stop trusting its file.
+    symlinkSync('/dev/full', join(dir, '00000000000000000002.wal'));
+    const kept = chunk(2_000);
+    await w.append('spans', [kept]);
+    await expect(w.append('spans', [chunk(100)])).rejects.toMatchObject({ code: 'ENOSPC' });
+    await expect(w.append('spans', [chunk(100)])).rejects.toBeInstanceOf(WalBrokenError);
+    await w.shutdown();
+    rmSync(join(dir, '00000000000000000002.wal'));
+    expect((await wal(dir).start()).chunks.map((c) => bytesOf(c.data))).toEqual([bytesOf(kept.data)]);
   });
 
   it('cuts a torn tail (a crash mid-append), counts and logs it once, and keeps the records before it', async () => {
