@@ -43,6 +43,21 @@ export class WalRecorder {
     }
   }
 
+  /**
+   * Lets go of a batch the writer gave up on while running (retries exhausted): its rows leave the
+   * log and are lost (the writer counts them as dropped). Without this they stay until a restart
+   * replays them, and a batch no store will ever take keeps every later segment from being
+   * deleted, so the log fills and ingest refuses. Which of the two a deployment wants is policy;
+   * at shutdown, never call it: the rows are for the next start.
+   */
+  async abandon(batchId: string): Promise<void> {
+    const record = this.recorded.get(batchId);
+    if (!record) return;
+    this.recorded.delete(batchId);
+    const seq = await record.catch(() => undefined);
+    if (seq !== undefined) this.wal.markStored(seq);
+  }
+
   /** The backend with its writes recorded; reads and lifecycle go straight to it. */
   wrap(inner: StorageBackend): StorageBackend {
     const wrapped: StorageBackend = {

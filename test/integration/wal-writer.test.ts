@@ -153,6 +153,26 @@ describe('write-ahead log behind the writer', () => {
     expect(second.wal.pendingEntries).toBe(0);
   });
 
+  it('lets go of a batch the writer gave up on only when told to (abandon)', async () => {
+    const dir = tempDir('walw-');
+    const store = await sqlite(join(dir, 'db.sqlite'));
+    const gate = gated(store);
+    const { wal } = await openWal(join(dir, 'wal'));
+    const recorder = new WalRecorder(wal);
+    const batches: string[] = [];
+    const seen: StorageBackend = { ...gate.backend, writeSpans: (b: WriteBatch) => (batches.push(b.batchId), gate.backend.writeSpans(b)), writeLogs: (b) => gate.backend.writeLogs(b) };
+    const writer = new Writer(recorder.wrap(seen), { ...opts, retryMaxElapsedMs: 30 }, createMetrics(), silent);
+    gate.failNext(1_000_000, { kind: 'retryable', error: new Error('down') });
+    await accept(wal, recorder, writer, 'spans', requests('gone-' + randomUUID(), 1).spans[0]!);
+    await writer.drain();
+    await wal.flush();
+    // Given up by the writer, still in the log:
+    expect(wal.pendingEntries).toBe(1);
+    await recorder.abandon(batches[0]!);
+    await wal.flush();
+    expect(wal.pendingEntries).toBe(0);
+  });
+
   it('stores nothing twice when the process dies after a batch committed and before it was marked stored', async () => {
     const dir = tempDir('walw-');
     const walDir = join(dir, 'wal');
