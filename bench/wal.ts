@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WriteAheadLog } from '../src/pipeline/wal.ts';
+import { WriteAheadLog } from '../src/pipeline/wal/index.ts';
 import { latencySummary, type LatencySummary } from './stats.ts';
 
 const DEFAULT_APPENDERS = 8;

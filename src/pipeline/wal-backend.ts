@@ -13,7 +13,7 @@
 // written through untouched: recording a batch of which only some chunks are in the log would
 // let a replay reuse its id for other rows.
 import type { EncodedChunk, StorageBackend, WriteBatch, WriteResult } from '../storage/backend.ts';
-import type { WalChunkRef, WalReplay, WriteAheadLog } from './wal.ts';
+import type { WalChunkRef, WalReplay, WriteAheadLog } from './wal/index.ts';
 
 /** Records the writer's batches in the write-ahead log around a backend's writes. */
 export class WalRecorder {

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
-import { WriteAheadLog, type WalChunkRef } from '../../src/pipeline/wal.ts';
+import { WriteAheadLog, type WalChunkRef } from '../../src/pipeline/wal/index.ts';
 import type { EncodedChunk, StorageBackend, WriteBatch } from '../../src/storage/backend.ts';
 import { createEncoder } from '../../src/storage/postgres/encoder.ts';
 import { createPostgresBackend } from '../../src/storage/postgres/index.ts';

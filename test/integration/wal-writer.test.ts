@@ -8,13 +8,14 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import { WalRecorder } from '../../src/pipeline/wal-backend.ts';
-import { WriteAheadLog, type WalReplay } from '../../src/pipeline/wal.ts';
+import { WriteAheadLog, type WalReplay } from '../../src/pipeline/wal/index.ts';
 import { Writer, type WriterOptions } from '../../src/pipeline/writer.ts';
 import type { EncodedChunk, Signal, StorageBackend, WriteBatch } from '../../src/storage/backend.ts';
 import { createEncoder } from '../../src/storage/rowjson.ts';
 import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { gated } from '../helpers/backends.ts';
+import { eventually } from '../helpers/collector.ts';
 import { makeLog, makeSpan } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -205,9 +206,9 @@ describe('write-ahead log behind the writer', () => {
     gate.close();
     for (const c of requests(service, 4).logs) await accept(wal, recorder, writer, 'logs', c);
     gate.open();
-    await new Promise((res) => setTimeout(res, 200));
+    // The SQLite write thread starts on the first write: wait for the crash, however long that takes.
+    await eventually(async () => (crashed ? true : undefined), 20_000, 'the first log batch to commit');
     await writer.shutdown(100);
-    expect(crashed).toBe(true);
     expect(await counts(store, service)).toEqual({ spans: 0, logs: 10 });
 
     // Restart from the log as it was at the crash: the committed batch comes back under its id

@@ -119,7 +119,9 @@ describe('memory limiter', () => {
     m.shutdown(); // safe before start
     m.start();
     m.start();
-    await new Promise((r) => setTimeout(r, 150));
+    // Three samples at least: the one at start and two from the interval (however loaded the machine).
+    const deadline = Date.now() + 5_000;
+    while (calls < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     m.shutdown();
     m.shutdown();
     const seen = calls;

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WalBrokenError, WalFullError, WriteAheadLog, type WalChunkRef, type WalCorruption, type WalOptions } from '../../src/pipeline/wal.ts';
+import { WalBrokenError, WalFullError, WriteAheadLog, type WalChunkRef, type WalCorruption, type WalOptions } from '../../src/pipeline/wal/index.ts';
 import type { EncodedChunk, WriteBatch } from '../../src/storage/backend.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
