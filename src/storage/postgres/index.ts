@@ -92,7 +92,11 @@ class PostgresBackend implements StorageBackend {
     this.encoder = { name: 'postgres', options: { format: this.format } };
     const s = ident(this.schema);
     this.insertSql = {
-      // ORDER BY trace_id: concurrent batches lock trace index rows in the same order (no deadlock).
+      // Lock order, so concurrent instances writing overlapping rows queue instead of deadlocking:
+      // a unique-index insert waits for any uncommitted transaction holding the same key, so each
+      // statement takes its keys in key order (ORDER BY the conflict key). The CTE and the main
+      // INSERT run in the same sequence in every transaction, so all of them take span keys and
+      // trace index keys in one global order: no cycle. (test/integration/postgres.deadlock.test.ts)
       traces: `WITH idx AS (
                 INSERT INTO ${s}.trace_index AS t (trace_id, first_start_unix_nano, last_start_unix_nano)
                 SELECT trace_id, min(start_time_unix_nano), max(start_time_unix_nano)
@@ -105,9 +109,12 @@ class PostgresBackend implements StorageBackend {
               )
               INSERT INTO ${s}.spans (${SPAN_COLS})
               SELECT ${SPAN_COLS} FROM pg_temp.${STAGING.traces}
+              ORDER BY trace_id, span_id, start_time_unix_nano
               ON CONFLICT (trace_id, span_id, start_time_unix_nano) DO NOTHING`,
       // A fresh staging table is read back in COPY order, so row_number() is the row's position
-      // in the batch: stable across retries of the same batch.
+      // in the batch: stable across retries of the same batch. No ORDER BY needed against
+      // deadlocks: keys contain the batch's own key, so only copies of the same batch can meet,
+      // and they take their keys in the same (COPY) order.
       logs: `INSERT INTO ${s}.logs (${LOG_COLS}, batch_key, seq)
              SELECT ${LOG_COLS}, $1::int8, (row_number() OVER ())::int4 FROM pg_temp.${STAGING.logs}
              ON CONFLICT (ts_unix_nano, batch_key, seq) DO NOTHING`,

@@ -116,7 +116,7 @@ class SqliteBackend implements StorageBackend {
     const key = `${op}/${batch.batchId}`;
     let p = this.inFlight.get(key);
     if (!p) {
-      p = this.request({ id: this.nextId++, op, chunks: batch.chunks }).then((reply): WriteResult => {
+      p = this.request({ id: this.nextId++, op, chunks: batch.chunks, batchId: batch.batchId }).then((reply): WriteResult => {
         if (!('result' in reply)) return { kind: 'permanent', error: new Error('unexpected reply from the sqlite write thread') };
         const { kind, message } = reply.result;
         return kind === 'success' ? { kind } : { kind, error: new Error(message ?? 'sqlite write failed') };

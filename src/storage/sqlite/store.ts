@@ -38,10 +38,21 @@ CREATE TABLE IF NOT EXISTS logs (
 CREATE INDEX IF NOT EXISTS logs_trace ON logs (trace_id);
 CREATE INDEX IF NOT EXISTS logs_service_time ON logs (service_name, time_ns);
 CREATE INDEX IF NOT EXISTS logs_time ON logs (time_ns);
+-- Log records have no natural key: the ids of log batches already stored make a batch that comes
+-- again (a write-ahead log replay after a crash, a retry whose reply was lost) store nothing.
+CREATE TABLE IF NOT EXISTS log_batches (batch_id TEXT NOT NULL UNIQUE, stored_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS log_batches_stored ON log_batches (stored_ms);
 `;
 
 /** SQLite result codes that pass with time or space: BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN, PROTOCOL. */
 const TRANSIENT = new Set([5, 6, 7, 10, 13, 14, 15]);
+
+/**
+ * How long a stored log batch's id is remembered. A batch comes again only from a retry (seconds)
+ * or a write-ahead log replayed at the next start; a week covers an instance down that long.
+ */
+const LOG_BATCH_KEEP_MS = 7 * 86_400_000;
+const LOG_BATCH_PRUNE_INTERVAL_MS = 3_600_000;
 
 /** SQLite INTEGER is signed 64-bit: times past 2262 are clamped in the index columns (the doc keeps them exact). */
 export function clampNs(ns: bigint): bigint {
@@ -64,6 +75,9 @@ export class SqliteStore {
   private readonly db: DatabaseSync;
   private readonly insertSpan: StatementSync;
   private readonly insertLog: StatementSync;
+  private readonly insertLogBatch: StatementSync;
+  private readonly pruneLogBatches: StatementSync;
+  private lastPruneMs = 0;
 
   constructor(db: DatabaseSync) {
     this.db = db;
@@ -71,6 +85,8 @@ export class SqliteStore {
       'INSERT OR IGNORE INTO spans (trace_id, span_id, parent_span_id, service_name, name, start_ns, end_ns, duration_ns, status_code, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.insertLog = db.prepare('INSERT INTO logs (time_ns, trace_id, service_name, severity_number, doc) VALUES (?, ?, ?, ?, ?)');
+    this.insertLogBatch = db.prepare('INSERT OR IGNORE INTO log_batches (batch_id, stored_ms) VALUES (?, ?)');
+    this.pruneLogBatches = db.prepare('DELETE FROM log_batches WHERE stored_ms < ?');
   }
 
   private transaction(fn: () => void): WriteResult {
@@ -101,8 +117,16 @@ export class SqliteStore {
     });
   }
 
-  writeLogs(chunks: readonly Uint8Array[]): WriteResult {
+  /** Writes log records; a batch id already stored makes the write a no-op. */
+  writeLogs(chunks: readonly Uint8Array[], batchId?: string, nowMs = Date.now()): WriteResult {
     return this.transaction(() => {
+      if (batchId !== undefined) {
+        if (this.insertLogBatch.run(batchId, nowMs).changes === 0) return;
+        if (nowMs - this.lastPruneMs >= LOG_BATCH_PRUNE_INTERVAL_MS) {
+          this.pruneLogBatches.run(nowMs - LOG_BATCH_KEEP_MS);
+          this.lastPruneMs = nowMs;
+        }
+      }
       for (const line of chunkLineRefs<LogHeader>(chunks)) {
         const h = line.header;
         this.insertLog.run(clampNs(BigInt(h[0])), h[1], h[2], h[3], docText(line));

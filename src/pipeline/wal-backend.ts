@@ -1,0 +1,94 @@
+// Connects the write-ahead log to the writer without the writer knowing about it: a wrapper
+// around the backend's writes (cross-cutting behaviour wraps, DESIGN.md convention 4).
+//
+// The writer puts each chunk's bytes (the same Uint8Array object) into the batch it forms, so the
+// chunk objects identify where in the log each chunk lives. Before a batch's first write attempt
+// the wrapper records it (BATCH record, fsynced) under the writer's batch id; a retry of the same
+// id is not recorded again. When the store answers success, or a permanent failure (the writer
+// drops and counts those rows), the batch is marked stored. A retryable answer leaves it in the
+// log: if the writer gives up at shutdown or after retryMaxElapsedMs, the rows are replayed at
+// the next start instead of being lost.
+//
+// Batches whose chunks the wrapper was not told about (acknowledged in `queued` mode, say) are
+// written through untouched: recording a batch of which only some chunks are in the log would
+// let a replay reuse its id for other rows.
+import type { EncodedChunk, StoreWriter, WriteBatch, WriteResult } from '../storage/backend.ts';
+import type { WalChunkRef, WalReplay, WriteAheadLog } from './wal/index.ts';
+
+/** Records the writer's batches in the write-ahead log around a backend's writes. */
+export class WalRecorder {
+  private readonly wal: WriteAheadLog;
+  private readonly refs = new WeakMap<Uint8Array, WalChunkRef>();
+  /** Batch id → its record's sequence number, while the batch is being written. */
+  private readonly recorded = new Map<string, Promise<number>>();
+
+  constructor(wal: WriteAheadLog) {
+    this.wal = wal;
+  }
+
+  /** Remembers where an appended entry's chunks live; call before handing the chunks to the writer. */
+  track(entrySeq: number, chunks: readonly EncodedChunk[]): void {
+    chunks.forEach((c, index) => this.refs.set(c.data, { entry: entrySeq, index }));
+  }
+
+  /**
+   * Takes over what start() replayed: replayed batches are known by id (write them as they are,
+   * not re-batched), replayed chunks are tracked like newly appended ones.
+   */
+  adopt(replay: WalReplay): void {
+    for (const c of replay.chunks) this.refs.set(c.data, c.ref);
+    for (const b of replay.batches) {
+      b.batch.chunks.forEach((data, i) => this.refs.set(data, b.refs[i]!));
+      this.recorded.set(b.batch.batchId, Promise.resolve(b.seq));
+    }
+  }
+
+  /**
+   * Lets go of a batch the writer gave up on while running (retries exhausted): its rows leave the
+   * log and are lost (the writer counts them as dropped). Without this they stay until a restart
+   * replays them, and a batch no store will ever take keeps every later segment from being
+   * deleted, so the log fills and ingest refuses. Which of the two a deployment wants is policy;
+   * at shutdown, never call it: the rows are for the next start.
+   */
+  async abandon(batchId: string): Promise<void> {
+    const record = this.recorded.get(batchId);
+    if (!record) return;
+    this.recorded.delete(batchId);
+    const seq = await record.catch(() => undefined);
+    if (seq !== undefined) this.wal.markStored(seq);
+  }
+
+  /** The store's writes, recorded in the log (the writer sees only this). */
+  wrap(inner: StoreWriter): StoreWriter {
+    return { name: inner.name, write: (b) => this.write(b, () => inner.write(b)) };
+  }
+
+  private async write(batch: WriteBatch, write: () => Promise<WriteResult>): Promise<WriteResult> {
+    let record = this.recorded.get(batch.batchId);
+    if (!record) {
+      const refs: WalChunkRef[] = [];
+      for (const c of batch.chunks) {
+        const r = this.refs.get(c);
+        if (!r) return write();
+        refs.push(r);
+      }
+      record = this.wal.recordBatch(batch, refs);
+      this.recorded.set(batch.batchId, record);
+    }
+    let seq: number;
+    try {
+      seq = await record;
+    } catch (err) {
+      // Not recorded (disk error, log shut down): writing now could store rows a replay would
+      // store again under another id. The writer retries; the record is attempted again.
+      this.recorded.delete(batch.batchId);
+      return { kind: 'retryable', error: err instanceof Error ? err : new Error(String(err)) };
+    }
+    const result = await write();
+    if (result.kind !== 'retryable') {
+      this.wal.markStored(seq);
+      this.recorded.delete(batch.batchId);
+    }
+    return result;
+  }
+}

@@ -1,0 +1,520 @@
+// Write-ahead log of encoded row chunks: what `delivery.ack = durable` acknowledges.
+//
+// Design
+//
+// What the stores dedupe on decides what a replay must reproduce:
+// - PostgreSQL: spans by (trace_id, span_id, start time); log records by (time, hash(batchId),
+//   position of the row in the batch). A log record replayed in another batch, or at another
+//   position, is stored twice.
+// - ClickHouse: insert_deduplication_token = batchId (within the table's deduplication window):
+//   the same id with the same rows lands once; other ids always land.
+// - SQLite: spans by (trace id, span id); log records by batch id (its log_batches table).
+// - memory: nothing survives a restart, so a replay never meets rows stored before it.
+// So a replay must rebuild every batch that may have reached the store with the same id and the
+// same chunks in the same order. The writer's batches depend on timing (flush interval), so they
+// cannot be recomputed from the entries: each batch is written down instead.
+//
+// Records (all framed alike, see below), in one sequence-numbered log:
+// - ENTRY  seq, signal, chunks: one accepted request's encoded chunks. append() resolves once the
+//   record is fsynced: that is the acknowledgement.
+// - BATCH  seq, batch id, signal, partition, [(entry seq, chunk index)…]: which chunks form a write
+//   batch, in order. recordBatch() resolves once it is fsynced, and the writer sends the batch to
+//   the store only then, so any batch the store may hold is on disk with its id.
+// - STORED [batch seq…]: batches the store committed (or the writer gave up on for good). Written
+//   lazily with the next group commit: if a crash loses it, the batch is replayed under its own id
+//   and the store keeps one copy.
+// On start the log is read in order: batches not stored are returned whole, with their ids; chunks
+// of entries that no batch holds are returned to be batched anew (no store ever saw them).
+//
+// Group commit: records queue up while an fsync runs; the next round writes them all with one
+// writev and one fdatasync. Concurrent appenders share fsyncs instead of queueing behind them.
+//
+// Segments: records go to the active segment file, named by a 20-digit number that sorts it after
+// every older one; a new one starts once a round takes it past segmentBytes (at most a quarter of
+// maxBytes). A segment is
+// deleted when every entry and batch in it is stored, and only after every older segment is gone,
+// so a STORED record never outlives the batch it names out of order. maxBytes bounds the files
+// plus what is queued: an entry beyond it is refused with WalFullError (the caller answers
+// UNAVAILABLE/503, the client retries); control records are never refused, or a full log could
+// not drain.
+//
+// Framing and the reading of damaged segments: see records.ts.
+//
+// Use: append → acknowledge; recordBatch → write to the store → markStored on success or a
+// permanent failure, nothing on a retryable one (the rows stay for the next start). Shut the
+// writer down before the log, so its last stored marks are written.
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rm, truncate, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Signal } from '../../model/signal.ts';
+import type { EncodedChunk, WriteBatch } from '../../storage/backend.ts';
+import type { Logger } from '../../telemetry/logger.ts';
+import { BATCH, ENTRY, bytesOf, encodeBatch, encodeEntry, encodeStored, scanSegment, type WalChunkRef } from './records.ts';
+
+const SEGMENT_NAME = /^(\d{20})\.wal$/;
+
+export type { WalChunkRef };
+
+/** An entry chunk no batch holds yet, returned by a replay to be batched anew. */
+export interface ReplayChunk extends EncodedChunk {
+  signal: Signal;
+  ref: WalChunkRef;
+}
+
+/** A batch that may have reached the store: write it as it is (same id, same chunks), then markStored(seq). */
+export interface ReplayBatch {
+  seq: number;
+  batch: WriteBatch;
+  refs: WalChunkRef[];
+}
+
+/** What start() found on disk. */
+export interface WalReplay {
+  /** Batches recorded and not stored, in sequence order. */
+  batches: ReplayBatch[];
+  /** Chunks of entries not stored and in no batch, in sequence order. */
+  chunks: ReplayChunk[];
+}
+
+/** A checksum or framing failure found while reading the log. */
+export interface WalCorruption {
+  kind: 'torn_tail' | 'corrupt';
+  segment: string;
+  offset: number;
+  bytes: number;
+}
+
+export interface WalOptions {
+  dir: string;
+  /** Bound on segment files plus queued records; entries beyond it are refused. */
+  maxBytes: number;
+  /** A new segment starts once the active one is this large. */
+  segmentBytes: number;
+  logger?: Logger;
+  /** Called for each corrupt region or torn tail found at start (wire it to a counter). */
+  onCorruption?: (c: WalCorruption) => void;
+}
+
+/** The log has no room for an entry: refuse the request as retryable (UNAVAILABLE / 503). */
+export class WalFullError extends Error {
+  override readonly name = 'WalFullError';
+  readonly code = 'WAL_FULL';
+}
+
+/** The log cannot write (a disk error it could not undo): refuse requests until restart. */
+export class WalBrokenError extends Error {
+  override readonly name = 'WalBrokenError';
+  readonly code = 'WAL_BROKEN';
+}
+
+interface Segment {
+  base: number;
+  path: string;
+  size: number;
+  /** Entries and batches in this segment that are not stored yet. */
+  live: number;
+}
+
+interface LiveEntry {
+  seg: Segment;
+  /** Chunks not yet in a stored batch. */
+  remaining: number;
+}
+
+interface LiveBatch {
+  seg: Segment;
+  refs: WalChunkRef[];
+}
+
+interface Pending {
+  parts: Uint8Array[];
+  bytes: number;
+  /** Counted against maxBytes. */
+  bounded: boolean;
+  /** What to register once the record is in a segment. */
+  register?: (seg: Segment) => void;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+
+/** A replayed chunk's own copy: a view would keep its whole segment file in memory. */
+function own(data: Uint8Array): Uint8Array {
+  return new Uint8Array(data);
+}
+
+function segmentName(base: number): string {
+  return `${String(base).padStart(20, '0')}.wal`;
+}
+
+/** Makes a directory entry (a new segment) durable: without it, a fsynced file can vanish on power loss. */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The write-ahead log: append (durable, group-committed), record batches, mark them stored, replay. */
+export class WriteAheadLog {
+  private readonly opts: WalOptions;
+  private readonly segments: Segment[] = [];
+  private active: Segment | undefined;
+  private fh: FileHandle | undefined;
+  private readonly entries = new Map<number, LiveEntry>();
+  private readonly batches = new Map<number, LiveBatch>();
+  private nextSeq = 1;
+  private queue: Pending[] = [];
+  private storedQueue: number[] = [];
+  private flushing: Promise<void> | undefined;
+  /** Segment bytes on disk plus bounded records queued. */
+  private usedBytes = 0;
+  private broken: Error | undefined;
+  private starting: Promise<WalReplay> | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly counters = { fsyncs: 0, rounds: 0, appends: 0, tornBytes: 0, corruptBytes: 0, corruptRegions: 0 };
+
+  constructor(opts: WalOptions) {
+    // A full log must span several segments, or a segment holding only stored rows could never
+    // be sealed and deleted, and the log would refuse appends for good.
+    this.opts = { ...opts, segmentBytes: Math.max(1, Math.min(opts.segmentBytes, Math.floor(opts.maxBytes / 4))) };
+  }
+
+  /** Counts since construction: fsyncs, group-commit rounds, appends, torn and corrupt bytes found. */
+  get stats(): Readonly<typeof this.counters> {
+    return { ...this.counters };
+  }
+
+  /** Bytes the log holds (segment files plus queued entries): compare with maxBytes. */
+  get bytes(): number {
+    return this.usedBytes;
+  }
+
+  /** Segment files on disk. */
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  /** Entries not yet stored. */
+  get pendingEntries(): number {
+    return this.entries.size;
+  }
+
+  /** Opens the log and returns what must be replayed; idempotent. */
+  start(): Promise<WalReplay> {
+    this.starting ??= this.open();
+    return this.starting;
+  }
+
+  private async open(): Promise<WalReplay> {
+    const { dir } = this.opts;
+    await mkdir(dir, { recursive: true });
+    const names = (await readdir(dir)).filter((n) => SEGMENT_NAME.test(n)).sort();
+    const entryChunks = new Map<number, { signal: Signal; chunks: EncodedChunk[]; seg: Segment }>();
+    const recorded = new Map<number, { seg: Segment; signal: Signal; partition: number; batchId: string; refs: WalChunkRef[] }>();
+    const stored = new Set<number>();
+    let maxSeq = 0;
+    let lastBase = 0;
+    let torn = 0;
+    const corrupt = { regions: 0, bytes: 0 };
+    for (const [i, name] of names.entries()) {
+      const path = join(dir, name);
+      const base = Number(SEGMENT_NAME.exec(name)![1]);
+      lastBase = Math.max(lastBase, base);
+      const buf = await readFile(path);
+      const { records, bad, validEnd } = scanSegment(buf);
+      const seg: Segment = { base, path, size: buf.length, live: 0 };
+      const last = i === names.length - 1;
+      let tornHere = false;
+      for (const b of bad) {
+        // Bad bytes running to the end of the newest segment are an append the crash cut short.
+        const isTail = last && b.offset === validEnd && b.offset + b.bytes === buf.length;
+        const c: WalCorruption = { kind: isTail ? 'torn_tail' : 'corrupt', segment: name, offset: b.offset, bytes: b.bytes };
+        if (isTail) {
+          torn += b.bytes;
+          tornHere = true;
+        } else {
+          corrupt.regions++;
+          corrupt.bytes += b.bytes;
+        }
+        this.opts.onCorruption?.(c);
+      }
+      if (tornHere) {
+        await truncate(path, validEnd);
+        seg.size = validEnd;
+      }
+      for (const r of records) {
+        if (r.type === ENTRY) {
+          entryChunks.set(r.seq, { signal: r.signal, chunks: r.chunks, seg });
+          maxSeq = Math.max(maxSeq, r.seq);
+        } else if (r.type === BATCH) {
+          recorded.set(r.seq, { seg, signal: r.signal, partition: r.partition, batchId: r.batchId, refs: r.refs });
+          maxSeq = Math.max(maxSeq, r.seq);
+        } else {
+          for (const s of r.seqs) stored.add(s);
+        }
+      }
+      this.segments.push(seg);
+      this.usedBytes += seg.size;
+    }
+    this.counters.tornBytes += torn;
+    this.counters.corruptBytes += corrupt.bytes;
+    this.counters.corruptRegions += corrupt.regions;
+    if (torn > 0) this.opts.logger?.warn({ dir, bytes: torn }, 'write-ahead log: cut a torn tail left by a crash mid-append');
+    if (corrupt.regions > 0) {
+      this.opts.logger?.error({ dir, regions: corrupt.regions, bytes: corrupt.bytes }, 'write-ahead log: skipped records that failed their checksum; the rows in them are lost');
+    }
+
+    // Which chunks a stored batch covers, and which a pending batch holds.
+    const covered = new Set<string>();
+    const held = new Set<string>();
+    const key = (r: WalChunkRef): string => `${r.entry}/${r.index}`;
+    for (const [seq, b] of recorded) for (const r of b.refs) (stored.has(seq) ? covered : held).add(key(r));
+
+    for (const [seq, e] of entryChunks) {
+      const remaining = e.chunks.filter((_, index) => !covered.has(key({ entry: seq, index }))).length;
+      if (remaining === 0) continue;
+      this.entries.set(seq, { seg: e.seg, remaining });
+      e.seg.live++;
+    }
+    const replay: WalReplay = { batches: [], chunks: [] };
+    let missing = 0;
+    for (const [seq, b] of [...recorded].sort((x, y) => x[0] - y[0])) {
+      if (stored.has(seq)) continue;
+      const chunks: Uint8Array[] = [];
+      const refs: WalChunkRef[] = [];
+      let rows = 0;
+      for (const r of b.refs) {
+        const c = entryChunks.get(r.entry)?.chunks[r.index];
+        if (!c) {
+          missing++;
+          continue;
+        }
+        chunks.push(own(c.data));
+        refs.push(r);
+        rows += c.rows;
+      }
+      // A batch none of whose chunks survived has nothing to replay and nothing to wait for.
+      if (chunks.length === 0) continue;
+      this.batches.set(seq, { seg: b.seg, refs: b.refs });
+      b.seg.live++;
+      // A batch that lost chunks must not reuse its id: the stores would take the survivors for
+      // rows already stored (ClickHouse's token, PostgreSQL's row positions) and drop them. A new
+      // id risks storing them twice instead, the lesser harm.
+      const batchId = refs.length === b.refs.length ? b.batchId : randomUUID();
+      replay.batches.push({ seq, refs, batch: { signal: b.signal, partition: b.partition, rows, bytes: bytesOf(chunks), chunks, batchId } });
+    }
+    if (missing > 0) this.opts.logger?.error({ dir, chunks: missing }, 'write-ahead log: batches name chunks whose entries failed their checksum; replaying the rest');
+    for (const seq of [...this.entries.keys()].sort((a, b) => a - b)) {
+      const e = entryChunks.get(seq)!;
+      e.chunks.forEach((c, index) => {
+        const k = key({ entry: seq, index });
+        if (!covered.has(k) && !held.has(k)) replay.chunks.push({ ...c, data: own(c.data), signal: e.signal, ref: { entry: seq, index } });
+      });
+    }
+
+    // Appends after a restart go to a new segment, named above every existing one.
+    this.nextSeq = Math.max(maxSeq, lastBase) + 1;
+    await this.openSegment(this.nextSeq);
+    await this.collect();
+    return replay;
+  }
+
+  private async openSegment(base: number): Promise<void> {
+    const path = join(this.opts.dir, segmentName(base));
+    const fh = await open(path, 'a');
+    try {
+      await syncDir(this.opts.dir);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+    const seg: Segment = { base, path, size: 0, live: 0 };
+    this.segments.push(seg);
+    this.active = seg;
+    const old = this.fh;
+    this.fh = fh;
+    await old?.close();
+  }
+
+  /**
+   * Appends one accepted request's chunks; resolves with the entry's sequence number once the
+   * record is fsynced. Rejects with WalFullError when maxBytes leaves no room.
+   */
+  append(signal: Signal, chunks: readonly EncodedChunk[]): Promise<number> {
+    const unusable = this.unusable();
+    if (unusable) return Promise.reject(unusable);
+    const seq = this.nextSeq;
+    const parts = encodeEntry(seq, signal, chunks);
+    const bytes = bytesOf(parts);
+    if (this.usedBytes + bytes > this.opts.maxBytes) {
+      return Promise.reject(new WalFullError(`write-ahead log full: ${this.usedBytes} of ${this.opts.maxBytes} bytes used, entry needs ${bytes}`));
+    }
+    this.nextSeq++;
+    this.counters.appends++;
+    return this.enqueue(parts, bytes, true, (seg) => {
+      if (chunks.length === 0) return;
+      this.entries.set(seq, { seg, remaining: chunks.length });
+      seg.live++;
+    }).then(() => seq);
+  }
+
+  /**
+   * Records which chunks (in order) form a write batch, under the batch's id; resolves with the
+   * batch's sequence number once fsynced. Send the batch to the store only after that.
+   */
+  recordBatch(batch: WriteBatch, refs: readonly WalChunkRef[]): Promise<number> {
+    const unusable = this.unusable();
+    if (unusable) return Promise.reject(unusable);
+    const seq = this.nextSeq++;
+    const parts = encodeBatch(seq, batch, refs);
+    const own = refs.map((r) => ({ ...r }));
+    return this.enqueue(parts, bytesOf(parts), false, (seg) => {
+      this.batches.set(seq, { seg, refs: own });
+      seg.live++;
+    }).then(() => seq);
+  }
+
+  /**
+   * Marks a recorded batch stored (or given up on for good, which the caller counts as dropped):
+   * its entries' segments can go once nothing else in them is pending. Does not wait for disk.
+   */
+  markStored(batchSeq: number): void {
+    const b = this.batches.get(batchSeq);
+    if (!b || this.stopping) return;
+    this.batches.delete(batchSeq);
+    b.seg.live--;
+    for (const r of b.refs) {
+      const e = this.entries.get(r.entry);
+      if (!e) continue;
+      if (--e.remaining === 0) {
+        this.entries.delete(r.entry);
+        e.seg.live--;
+      }
+    }
+    this.storedQueue.push(batchSeq);
+    this.kick();
+  }
+
+  private unusable(): Error | undefined {
+    if (!this.active) return new Error('write-ahead log is not started');
+    if (this.stopping) return new Error('write-ahead log is shut down');
+    return this.broken;
+  }
+
+  private enqueue(parts: Uint8Array[], bytes: number, bounded: boolean, register: (seg: Segment) => void): Promise<void> {
+    if (bounded) this.usedBytes += bytes;
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ parts, bytes, bounded, register, resolve, reject });
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    this.flushing ??= this.flushLoop().finally(() => {
+      this.flushing = undefined;
+      // Records queued after the loop's last look start the next one.
+      if (this.queue.length > 0 || this.storedQueue.length > 0) this.kick();
+    });
+  }
+
+  /** Group commit: each round writes everything queued with one writev and one fdatasync. */
+  private async flushLoop(): Promise<void> {
+    // Let appends made in the same tick join the first round.
+    await Promise.resolve();
+    while (this.queue.length > 0 || this.storedQueue.length > 0) {
+      const round = this.queue;
+      this.queue = [];
+      if (this.storedQueue.length > 0) {
+        const stored = encodeStored(this.storedQueue);
+        this.storedQueue = [];
+        round.push({ parts: stored, bytes: bytesOf(stored), bounded: false, resolve: () => {}, reject: () => {} });
+      }
+      try {
+        if (this.broken) throw this.broken;
+        await this.writeRound(round);
+        for (const p of round) p.resolve();
+      } catch (err) {
+        for (const p of round) {
+          if (p.bounded) this.usedBytes -= p.bytes;
+          p.reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+      await this.collect().catch((err: unknown) => this.opts.logger?.warn({ err: String(err) }, 'write-ahead log: could not delete a stored segment; will try again'));
+    }
+  }
+
+  private async writeRound(round: Pending[]): Promise<void> {
+    const seg = this.active!;
+    const fh = this.fh!;
+    const parts = round.flatMap((p) => p.parts);
+    const before = seg.size;
+    let written = 0;
+    try {
+      // writev takes at most IOV_MAX (1024) buffers per call.
+      for (let i = 0; i < parts.length; i += 1024) {
+        const slice = parts.slice(i, i + 1024);
+        const { bytesWritten } = await fh.writev(slice);
+        written += bytesWritten;
+        if (bytesWritten !== bytesOf(slice)) throw new Error(`short write to ${seg.path}: ${bytesWritten} of ${bytesOf(slice)} bytes`);
+      }
+      await fh.datasync();
+    } catch (err) {
+      // Cut the partial round off so the next round does not follow garbage (and so nothing of a
+      // round whose fsync failed is trusted: Linux may have dropped those pages). If even that
+      // fails the file can no longer be trusted and every later append is refused.
+      try {
+        await fh.truncate(before);
+        await fh.datasync();
+      } catch (e) {
+        this.broken = new WalBrokenError(`write-ahead log cannot write ${seg.path}: ${String(e)}`);
+        this.opts.logger?.error({ err: String(e), path: seg.path }, 'write-ahead log broken: refusing appends until restart');
+      }
+      throw err;
+    }
+    this.counters.fsyncs++;
+    this.counters.rounds++;
+    seg.size += written;
+    for (const p of round) {
+      p.register?.(seg);
+      if (!p.bounded) this.usedBytes += p.bytes;
+    }
+    if (seg.size >= this.opts.segmentBytes) {
+      // Rotate right away, not at the next append: a full segment whose rows are all stored can
+      // then go at once, even when a full log refuses the appends that would have rotated it.
+      // Names sort after older segments; +1 because a segment of STORED records alone takes no
+      // sequence number. A failed rotation leaves the round written; the next round tries again.
+      await this.openSegment(Math.max(this.nextSeq, seg.base + 1)).catch((err: unknown) =>
+        this.opts.logger?.warn({ err: String(err), dir: this.opts.dir }, 'write-ahead log: could not start a new segment; will try again'),
+      );
+    }
+  }
+
+  /** Deletes stored segments from the oldest on; never the active one. */
+  private async collect(): Promise<void> {
+    while (this.segments.length > 1 && this.segments[0] !== this.active && this.segments[0]!.live === 0) {
+      const seg = this.segments[0]!;
+      await rm(seg.path, { force: true });
+      this.segments.shift();
+      this.usedBytes -= seg.size;
+    }
+  }
+
+  /** Resolves once everything queued (STORED marks included) is on disk and stored segments are deleted. */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+
+  /** Writes what is queued, fsyncs and closes; idempotent and safe before start. */
+  shutdown(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.starting?.catch(() => undefined);
+      await this.flush();
+      await this.fh?.close();
+      this.fh = undefined;
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,188 @@
+// The write-ahead log's record format: framing, encoding, and reading a segment back.
+//
+// Framing: magic u32 | length u32 | type u8 | 3 zero bytes | crc32 u32, then `length` payload
+// bytes; the CRC covers bytes 4..12 of the header and the payload. A record that fails the checks
+// is skipped to the next offset where a whole valid record starts (magic, length, CRC), its bytes
+// counted as corrupt (bit rot in a written segment: the records after it are acknowledged data and
+// are kept); bad bytes with no valid record after them at the end of the newest segment are a torn
+// append (crash mid-write): cut off, counted, logged once. Neither stops the start. (A crash in
+// the middle of a round can also leave a hole followed by a later record of the same round; that
+// counts as corrupt, though nothing of that round had been acknowledged.) A replayed batch that
+// lost chunks to corruption gets a new id, see WriteAheadLog.open() in index.ts.
+import { crc32 } from 'node:zlib';
+import type { Signal } from '../../model/signal.ts';
+import type { EncodedChunk, WriteBatch } from '../../storage/backend.ts';
+
+const MAGIC = 0x4c574854; // 'THWL' little-endian
+const HEADER_BYTES = 16;
+export const ENTRY = 1;
+export const BATCH = 2;
+export const STORED = 3;
+
+/** Where a chunk lives in the log: its entry's sequence number and its index in that entry. */
+export interface WalChunkRef {
+  entry: number;
+  index: number;
+}
+
+const SIGNALS: readonly Signal[] = ['traces', 'logs'];
+
+function frame(type: number, payload: readonly Uint8Array[]): Uint8Array[] {
+  let len = 0;
+  for (const p of payload) len += p.byteLength;
+  const h = Buffer.alloc(HEADER_BYTES);
+  h.writeUInt32LE(MAGIC, 0);
+  h.writeUInt32LE(len, 4);
+  h.writeUInt8(type, 8);
+  let crc = crc32(h.subarray(4, 12));
+  for (const p of payload) crc = crc32(p, crc);
+  h.writeUInt32LE(crc, 12);
+  return [h, ...payload];
+}
+
+/** The ENTRY record of one request's chunks, as buffers for writev (the chunks are not copied). */
+export function encodeEntry(seq: number, signal: Signal, chunks: readonly EncodedChunk[]): Uint8Array[] {
+  const head = Buffer.alloc(16 + 12 * chunks.length);
+  head.writeBigUInt64LE(BigInt(seq), 0);
+  head.writeUInt8(SIGNALS.indexOf(signal), 8);
+  head.writeUInt32LE(chunks.length, 12);
+  chunks.forEach((c, i) => {
+    head.writeUInt32LE(c.partition, 16 + 12 * i);
+    head.writeUInt32LE(c.rows, 20 + 12 * i);
+    head.writeUInt32LE(c.data.byteLength, 24 + 12 * i);
+  });
+  return frame(ENTRY, [head, ...chunks.map((c) => c.data)]);
+}
+
+/** The BATCH record naming a write batch's chunks, in order. */
+export function encodeBatch(seq: number, batch: WriteBatch, refs: readonly WalChunkRef[]): Uint8Array[] {
+  const id = Buffer.from(batch.batchId, 'utf8');
+  if (id.byteLength > 255) throw new RangeError(`batch id longer than 255 bytes: ${batch.batchId.slice(0, 40)}…`);
+  const b = Buffer.alloc(20 + id.byteLength + 12 * refs.length);
+  b.writeBigUInt64LE(BigInt(seq), 0);
+  b.writeUInt8(SIGNALS.indexOf(batch.signal), 8);
+  b.writeUInt8(id.byteLength, 9);
+  b.writeUInt32LE(batch.partition, 12);
+  b.writeUInt32LE(refs.length, 16);
+  id.copy(b, 20);
+  let o = 20 + id.byteLength;
+  for (const r of refs) {
+    b.writeBigUInt64LE(BigInt(r.entry), o);
+    b.writeUInt32LE(r.index, o + 8);
+    o += 12;
+  }
+  return frame(BATCH, [b]);
+}
+
+/** The STORED record of batches the store committed. */
+export function encodeStored(seqs: readonly number[]): Uint8Array[] {
+  const b = Buffer.alloc(4 + 8 * seqs.length);
+  b.writeUInt32LE(seqs.length, 0);
+  seqs.forEach((s, i) => b.writeBigUInt64LE(BigInt(s), 4 + 8 * i));
+  return frame(STORED, [b]);
+}
+
+/** Total length of a record's buffers. */
+export function bytesOf(parts: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const p of parts) n += p.byteLength;
+  return n;
+}
+
+function signalAt(code: number): Signal {
+  const s = SIGNALS[code];
+  if (s === undefined) throw new RangeError(`unknown signal code ${code}`);
+  return s;
+}
+
+/** A record read back. */
+export type Parsed =
+  | { type: typeof ENTRY; seq: number; signal: Signal; chunks: EncodedChunk[] }
+  | { type: typeof BATCH; seq: number; signal: Signal; partition: number; batchId: string; refs: WalChunkRef[] }
+  | { type: typeof STORED; seqs: number[] };
+
+/** The record at `off` when it is whole and its checksum matches, else undefined. */
+function recordAt(buf: Buffer, off: number): { end: number; type: number; payload: Buffer } | undefined {
+  if (off + HEADER_BYTES > buf.length || buf.readUInt32LE(off) !== MAGIC) return undefined;
+  const len = buf.readUInt32LE(off + 4);
+  const end = off + HEADER_BYTES + len;
+  if (end > buf.length) return undefined;
+  const payload = buf.subarray(off + HEADER_BYTES, end);
+  if (crc32(payload, crc32(buf.subarray(off + 4, off + 12))) !== buf.readUInt32LE(off + 12)) return undefined;
+  return { end, type: buf.readUInt8(off + 8), payload };
+}
+
+/** Decodes a checksummed payload; throws on a layout this version does not know. */
+function parsePayload(type: number, p: Buffer): Parsed {
+  const seqAt = (o: number): number => Number(p.readBigUInt64LE(o));
+  if (type === ENTRY) {
+    const n = p.readUInt32LE(12);
+    let dataOff = 16 + 12 * n;
+    const chunks: EncodedChunk[] = [];
+    for (let i = 0; i < n; i++) {
+      const len = p.readUInt32LE(24 + 12 * i);
+      if (dataOff + len > p.length) throw new RangeError('entry chunk beyond its record');
+      // A view for now; what is replayed is copied out (see own()), so segment buffers do not stay.
+      chunks.push({ partition: p.readUInt32LE(16 + 12 * i), rows: p.readUInt32LE(20 + 12 * i), data: p.subarray(dataOff, dataOff + len) });
+      dataOff += len;
+    }
+    return { type, seq: seqAt(0), signal: signalAt(p.readUInt8(8)), chunks };
+  }
+  if (type === BATCH) {
+    const idLen = p.readUInt8(9);
+    const n = p.readUInt32LE(16);
+    if (20 + idLen + 12 * n > p.length) throw new RangeError('batch refs beyond their record');
+    const refs: WalChunkRef[] = [];
+    for (let i = 0, o = 20 + idLen; i < n; i++, o += 12) refs.push({ entry: seqAt(o), index: p.readUInt32LE(o + 8) });
+    return { type, seq: seqAt(0), signal: signalAt(p.readUInt8(8)), partition: p.readUInt32LE(12), batchId: p.toString('utf8', 20, 20 + idLen), refs };
+  }
+  if (type === STORED) {
+    const n = p.readUInt32LE(0);
+    if (4 + 8 * n > p.length) throw new RangeError('stored list beyond its record');
+    return { type, seqs: Array.from({ length: n }, (_, i) => seqAt(4 + 8 * i)) };
+  }
+  throw new RangeError(`unknown record type ${type}`);
+}
+
+/** Reads one segment: its valid records, and the regions that failed the checks. */
+export function scanSegment(buf: Buffer): { records: Parsed[]; bad: { offset: number; bytes: number }[]; validEnd: number } {
+  const records: Parsed[] = [];
+  const bad: { offset: number; bytes: number }[] = [];
+  let off = 0;
+  let validEnd = 0;
+  while (off < buf.length) {
+    const r = recordAt(buf, off);
+    let parsed: Parsed | undefined;
+    if (r) {
+      try {
+        parsed = parsePayload(r.type, r.payload);
+      } catch {
+        parsed = undefined;
+      }
+    }
+    if (r && parsed) {
+      records.push(parsed);
+      off = r.end;
+      validEnd = off;
+      continue;
+    }
+    // Resynchronize: the next offset holding a whole record with a matching checksum.
+    let next = -1;
+    for (let i = buf.indexOf(MAGIC_BYTES, off + 1); i !== -1; i = buf.indexOf(MAGIC_BYTES, i + 1)) {
+      if (recordAt(buf, i)) {
+        next = i;
+        break;
+      }
+    }
+    const end = next === -1 ? buf.length : next;
+    bad.push({ offset: off, bytes: end - off });
+    off = end;
+  }
+  return { records, bad, validEnd };
+}
+
+const MAGIC_BYTES = (() => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(MAGIC);
+  return b;
+})();

@@ -1,0 +1,223 @@
+// The write-ahead log behind the real writer and the real SQLite backend, through WalRecorder:
+// what `delivery.ack = durable` will do once ingest appends before acknowledging. Counts are
+// exact: every acknowledged row stored, none twice, across an outage and across crashes.
+import { randomUUID } from 'node:crypto';
+import { cpSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.ts';
+import { WalRecorder } from '../../src/pipeline/wal-backend.ts';
+import { WriteAheadLog, type WalReplay } from '../../src/pipeline/wal/index.ts';
+import { Writer, type WriterOptions } from '../../src/pipeline/writer.ts';
+import type { Signal } from '../../src/model/signal.ts';
+import type { EncodedChunk, StorageBackend, StoreWriter, WriteBatch, WriteResult } from '../../src/storage/backend.ts';
+import { createEncoder } from '../../src/storage/rowjson.ts';
+import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
+import { createMetrics } from '../../src/telemetry/metrics.ts';
+import { gated } from '../helpers/backends.ts';
+import { eventually } from '../helpers/collector.ts';
+import { makeLog, makeSpan } from '../helpers/rows.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { sqliteOptions } from '../../src/storage/index.ts';
+
+const opts: WriterOptions = {
+  maxBatchRows: 40,
+  flushIntervalMs: 5,
+  maxInFlightBatches: 2,
+  maxQueueBytes: 64 << 20,
+  retryInitialMs: 1,
+  retryMaxMs: 5,
+  retryMaxElapsedMs: 0,
+  writeTimeoutMs: 5_000,
+};
+const encoder = createEncoder();
+const silent = pino({ level: 'silent' });
+const cleanup: (() => Promise<unknown>)[] = [];
+
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+async function sqlite(path: string): Promise<StorageBackend> {
+  const b = createSqliteBackend(sqliteOptions(loadConfig({ flags: { 'storage.backend': 'sqlite', 'storage.sqlite.path': path } })), { logger: silent, metrics: createMetrics() });
+  await b.start();
+  cleanup.push(() => b.shutdown());
+  return b;
+}
+
+async function openWal(dir: string): Promise<{ wal: WriteAheadLog; replay: WalReplay }> {
+  const wal = new WriteAheadLog({ dir, maxBytes: 64 << 20, segmentBytes: 32 * 1024 });
+  const replay = await wal.start();
+  cleanup.push(() => wal.shutdown());
+  return { wal, replay };
+}
+
+/** What durable ingest does with a decoded request: append, then hand the chunks to the writer. */
+async function accept(wal: WriteAheadLog, recorder: WalRecorder, writer: Writer, signal: Signal, chunks: EncodedChunk[]): Promise<void> {
+  const bytes = chunks.reduce((n, c) => n + c.data.byteLength, 0);
+  const reservation = writer.reserve(bytes);
+  expect(reservation).toBeDefined();
+  const seq = await wal.append(signal, chunks);
+  recorder.track(seq, chunks);
+  void reservation!.commit(signal, chunks);
+}
+
+/** What start-up does with a replay: recorded batches as they are, other chunks through the writer. */
+async function replayInto(replay: WalReplay, recorder: WalRecorder, backend: StoreWriter, writer: Writer): Promise<void> {
+  recorder.adopt(replay);
+  for (const { batch } of replay.batches) {
+    const r = await backend.write(batch);
+    expect(r.kind).toBe('success');
+  }
+  for (const signal of ['traces', 'logs'] as const) {
+    const chunks = replay.chunks.filter((c) => c.signal === signal);
+    const bytes = chunks.reduce((n, c) => n + c.data.byteLength, 0);
+    void writer.reserve(bytes)!.commit(signal, chunks);
+  }
+  await writer.drain();
+}
+
+async function counts(b: StorageBackend, service: string): Promise<{ spans: number; logs: number }> {
+  const traces = await b.searchTraces({ service, limit: 10_000 });
+  const logs = await b.searchLogs({ service, limit: 10_000 });
+  return { spans: traces.reduce((n, t) => n + t.spanCount, 0), logs: logs.length };
+}
+
+function requests(service: string, n: number): { spans: EncodedChunk[][]; logs: EncodedChunk[][] } {
+  return {
+    spans: Array.from({ length: n }, () => encoder.encodeSpans(Array.from({ length: 10 }, () => makeSpan({ serviceName: service })))),
+    logs: Array.from({ length: n }, () => encoder.encodeLogs(Array.from({ length: 5 }, () => makeLog({ serviceName: service })))),
+  };
+}
+
+describe('write-ahead log behind the writer', () => {
+  it('stores every acknowledged row and empties the log', async () => {
+    const dir = tempDir('walw-');
+    const store = await sqlite(join(dir, 'db.sqlite'));
+    const { wal } = await openWal(join(dir, 'wal'));
+    const recorder = new WalRecorder(wal);
+    const writer = new Writer(recorder.wrap(store), opts, createMetrics(), silent);
+    const service = 'ok-' + randomUUID();
+    const r = requests(service, 8);
+    await Promise.all([...r.spans.map((c) => accept(wal, recorder, writer, 'traces', c)), ...r.logs.map((c) => accept(wal, recorder, writer, 'logs', c))]);
+    await writer.drain();
+    await wal.flush();
+    expect(await counts(store, service)).toEqual({ spans: 80, logs: 40 });
+    expect(wal.pendingEntries).toBe(0);
+  });
+
+  it('writes batches of chunks it was not told about straight through, recording nothing', async () => {
+    const dir = tempDir('walw-');
+    const store = await sqlite(join(dir, 'db.sqlite'));
+    const { wal } = await openWal(join(dir, 'wal'));
+    const writer = new Writer(new WalRecorder(wal).wrap(store), opts, createMetrics(), silent);
+    const service = 'queued-' + randomUUID();
+    const chunks = requests(service, 1).spans[0]!;
+    const bytes = chunks.reduce((n, c) => n + c.data.byteLength, 0);
+    void writer.reserve(bytes)!.commit('traces', chunks);
+    await writer.drain();
+    await wal.flush();
+    expect(await counts(store, service)).toEqual({ spans: 10, logs: 0 });
+    expect(wal.stats.fsyncs).toBe(0);
+  });
+
+  it('keeps what the writer could not store at shutdown (database down) and stores it once after a restart', async () => {
+    const dir = tempDir('walw-');
+    const store = await sqlite(join(dir, 'db.sqlite'));
+    const gate = gated(store);
+    const first = await openWal(join(dir, 'wal'));
+    const recorder = new WalRecorder(first.wal);
+    const metrics = createMetrics();
+    const writer = new Writer(recorder.wrap(gate.backend), opts, metrics, silent);
+    const service = 'outage-' + randomUUID();
+    const r = requests(service, 6);
+    gate.failNext(1_000_000, { kind: 'retryable', error: new Error('database is down') });
+    for (const c of r.spans) await accept(first.wal, recorder, writer, 'traces', c);
+    for (const c of r.logs) await accept(first.wal, recorder, writer, 'logs', c);
+    await new Promise((res) => setTimeout(res, 50));
+    // The writer gives up at shutdown and counts the rows as dropped; the log still holds them.
+    await writer.shutdown(100);
+    const dropped = (await metrics.registry.getSingleMetricAsString('tracehouse_writer_dropped_rows_total')).split('\n').filter((l) => !l.startsWith('#')).reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+    expect(dropped).toBe(90);
+    expect(first.wal.pendingEntries).toBe(12);
+    await first.wal.shutdown();
+    expect(await counts(store, service)).toEqual({ spans: 0, logs: 0 });
+
+    // Restart on the same files, database back.
+    const second = await openWal(join(dir, 'wal'));
+    expect(second.replay.batches.length + second.replay.chunks.length).toBeGreaterThan(0);
+    const recorder2 = new WalRecorder(second.wal);
+    const backend2 = recorder2.wrap(store);
+    await replayInto(second.replay, recorder2, backend2, new Writer(backend2, opts, createMetrics(), silent));
+    await second.wal.flush();
+    expect(await counts(store, service)).toEqual({ spans: 60, logs: 30 });
+    expect(second.wal.pendingEntries).toBe(0);
+  });
+
+  it('lets go of a batch the writer gave up on only when told to (abandon)', async () => {
+    const dir = tempDir('walw-');
+    const store = await sqlite(join(dir, 'db.sqlite'));
+    const gate = gated(store);
+    const { wal } = await openWal(join(dir, 'wal'));
+    const recorder = new WalRecorder(wal);
+    const batches: string[] = [];
+    const seen: StoreWriter = { name: gate.backend.name, write: (b: WriteBatch) => (b.signal === 'traces' && batches.push(b.batchId), gate.backend.write(b)) };
+    const writer = new Writer(recorder.wrap(seen), { ...opts, retryMaxElapsedMs: 30 }, createMetrics(), silent);
+    gate.failNext(1_000_000, { kind: 'retryable', error: new Error('down') });
+    await accept(wal, recorder, writer, 'traces', requests('gone-' + randomUUID(), 1).spans[0]!);
+    await writer.drain();
+    await wal.flush();
+    // Given up by the writer, still in the log:
+    expect(wal.pendingEntries).toBe(1);
+    await recorder.abandon(batches[0]!);
+    await wal.flush();
+    expect(wal.pendingEntries).toBe(0);
+  });
+
+  it('stores nothing twice when the process dies after a batch committed and before it was marked stored', async () => {
+    const dir = tempDir('walw-');
+    const walDir = join(dir, 'wal');
+    const crashDir = join(dir, 'wal-at-crash');
+    const store = await sqlite(join(dir, 'db.sqlite'));
+    // The crash: right after the store committed the first log batch, the log's files are copied
+    // as they are, and from then on the dead process writes nothing more anywhere.
+    let crashed = false;
+    const crashing: StorageBackend = Object.create(store, {
+      write: {
+        value: async (b: WriteBatch): Promise<WriteResult> => {
+          if (b.signal === 'traces') return store.write(b);
+          if (crashed) return { kind: 'retryable', error: new Error('process is dead') };
+          const res = await store.write(b);
+          if (res.kind === 'success') {
+            cpSync(walDir, crashDir, { recursive: true });
+            crashed = true;
+          }
+          return res;
+        },
+      },
+    });
+    const gate = gated(crashing);
+    const { wal } = await openWal(walDir);
+    const recorder = new WalRecorder(wal);
+    // Batches of two requests, written one at a time, none before every request is acknowledged.
+    const writer = new Writer(recorder.wrap(gate.backend), { ...opts, maxBatchRows: 10, flushIntervalMs: 60_000, maxInFlightBatches: 1 }, createMetrics(), silent);
+    const service = 'crash-' + randomUUID();
+    gate.close();
+    for (const c of requests(service, 4).logs) await accept(wal, recorder, writer, 'logs', c);
+    gate.open();
+    // The SQLite write thread starts on the first write: wait for the crash, however long that takes.
+    await eventually(async () => (crashed ? true : undefined), 20_000, 'the first log batch to commit');
+    await writer.shutdown(100);
+    expect(await counts(store, service)).toEqual({ spans: 0, logs: 10 });
+
+    // Restart from the log as it was at the crash: the committed batch comes back under its id
+    // and stores nothing; the other two requests are stored once.
+    const after = await openWal(crashDir);
+    expect(after.replay.batches).toHaveLength(1);
+    const recorder2 = new WalRecorder(after.wal);
+    const backend2 = recorder2.wrap(store);
+    await replayInto(after.replay, recorder2, backend2, new Writer(backend2, opts, createMetrics(), silent));
+    expect(await counts(store, service)).toEqual({ spans: 0, logs: 20 });
+  });
+});
