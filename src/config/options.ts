@@ -26,9 +26,9 @@ const listen = { kind: 'listen' } as const;
 
 export const OPTIONS = [
   { key: 'receiver.grpc.enabled', type: bool, default: true, help: 'Serve OTLP/gRPC' },
-  { key: 'receiver.grpc.listen', type: listen, default: '0.0.0.0:4317', help: 'OTLP/gRPC listen address (host:port)' },
+  { key: 'receiver.grpc.listen', type: listen, default: '127.0.0.1:4317', help: 'OTLP/gRPC listen address (host:port); loopback unless set, 0.0.0.0 to accept other hosts' },
   { key: 'receiver.http.enabled', type: bool, default: true, help: 'Serve OTLP/HTTP' },
-  { key: 'receiver.http.listen', type: listen, default: '0.0.0.0:4318', help: 'OTLP/HTTP listen address (host:port)' },
+  { key: 'receiver.http.listen', type: listen, default: '127.0.0.1:4318', help: 'OTLP/HTTP listen address (host:port); loopback unless set' },
   { key: 'receiver.http.corsAllowedOrigins', type: list, default: [], help: 'Origins allowed by CORS (comma-separated; * for any); empty turns CORS off' },
   { key: 'receiver.http.bodyTimeoutMs', type: int(100), default: 30_000, help: 'Time a request body may take to arrive before 408' },
   { key: 'receiver.maxMessageBytes', type: int(1024), default: 64 * MiB, help: 'Largest request accepted, after decompression (413 / RESOURCE_EXHAUSTED beyond)' },
@@ -44,9 +44,9 @@ export const OPTIONS = [
   { key: 'writer.retryMaxElapsedMs', type: int(0), default: 600_000, help: 'Give up on a batch after retrying this long (0: never); dropped rows are counted' },
   { key: 'writer.writeTimeoutMs', type: int(100), default: 30_000, help: 'A storage write taking longer fails and is retried' },
   { key: 'query.enabled', type: bool, default: true, help: 'Serve the read API' },
-  { key: 'query.listen', type: listen, default: '0.0.0.0:16686', help: 'Read API listen address' },
+  { key: 'query.listen', type: listen, default: '127.0.0.1:16686', help: 'Read API listen address; loopback unless set' },
   { key: 'query.maxLimit', type: int(1), default: 1000, help: 'Largest limit a read API search accepts' },
-  { key: 'ops.listen', type: listen, default: '0.0.0.0:8888', help: 'Metrics and health listen address' },
+  { key: 'ops.listen', type: listen, default: '127.0.0.1:8888', help: 'Metrics and health listen address; loopback unless set' },
   { key: 'log.level', type: { kind: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] }, default: 'info', help: 'Log level' },
   { key: 'shutdown.timeoutMs', type: int(100), default: 30_000, help: 'Longest graceful shutdown before exit' },
   { key: 'storage.backend', type: { kind: 'enum', values: ['sqlite', 'memory', 'postgres', 'clickhouse'] }, default: 'sqlite', help: 'Where data is stored' },
