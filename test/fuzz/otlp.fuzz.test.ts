@@ -97,11 +97,13 @@ describe('fuzzing the OTLP receivers', () => {
     // Main thread: nothing of the requests stays referenced.
     expect(first.heapUsed - before.heapUsed).toBeLessThan(32 * MiB);
     expect(second.heapUsed - before.heapUsed).toBeLessThan(32 * MiB);
-    // The workers' heaps and the allocator grow to the largest requests' working set (4 MiB bodies,
+    // The allocator and the workers' heaps grow to the largest requests' working set (4 MiB bodies,
     // documents nested 200,000 deep) and stay there: the same amount of fuzzing again must not
-    // grow them much more. A leak grows with the cases.
-    expect(second.workerHeap - first.workerHeap).toBeLessThan(64 * MiB);
+    // grow the process much more; a leak grows with the cases. The worker heap figure is V8's
+    // committed size between collections we cannot force (it moved by -20 to +64 MiB from one
+    // batch to the next in runs here), so it only gets an absolute bound.
     expect(second.rss - first.rss).toBeLessThan(128 * MiB);
+    expect(second.workerHeap).toBeLessThan(384 * MiB);
   });
 });
 
