@@ -281,6 +281,20 @@ describe('TLS on grpc-js', () => {
     expect(await echo(port, grpc.credentials.createSsl(ca.cert, client.key, client.cert)).call).toBe('ping');
   });
 
+  it('honours the minimum TLS version, also after a rotation', async () => {
+    const { logger } = capturingLogger();
+    const vol = tempDir();
+    const files = secretVolume(vol, serverA, 'v1');
+    const certs = new TlsCertificates(settings(files.certFile, files.keyFile, { minVersion: 'TLSv1.3' }), logger);
+    const port = await grpcServer(certs);
+    const both = Buffer.concat([ca.cert, ca2.cert]);
+    await expect(peer(port, { ca: both, maxVersion: 'TLSv1.2', ALPNProtocols: ['h2'] })).rejects.toThrow();
+    expect(await peer(port, { ca: both, ALPNProtocols: ['h2'] })).toEqual({ cn: 'server-a', protocol: 'TLSv1.3' });
+    secretVolume(vol, serverB, 'v2');
+    await eventually(async () => ((await peer(port, { ca: both, ALPNProtocols: ['h2'] })).cn === 'server-b' ? true : undefined), 5000, 'the rotation');
+    await expect(peer(port, { ca: both, maxVersion: 'TLSv1.2', ALPNProtocols: ['h2'] })).rejects.toThrow();
+  });
+
   it('rotates the certificate for new connections while an open channel keeps working', async () => {
     const { logger } = capturingLogger();
     const vol = tempDir();
