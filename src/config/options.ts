@@ -24,16 +24,29 @@ const bool = { kind: 'bool' } as const;
 const list = { kind: 'list' } as const;
 const listen = { kind: 'listen' } as const;
 
+const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+
+// One listener's TLS overrides. Empty strings and 'inherit' fall back to the global tls.* keys, so
+// one certificate serves every port unless a listener needs its own (or none, e.g. ops for the kubelet).
+const tlsOverrides = <const P extends string>(p: P, what: string) =>
+  [
+    { key: `${p}.tls.mode`, type: { kind: 'enum', values: ['inherit', 'off', 'tls', 'mtls'] }, default: 'inherit', help: `TLS on the ${what} port: inherit (TLS when a certificate is set, mTLS when a client CA is), off (plain even when tls.* is set), tls (no client certificates), mtls (client certificates required)` },
+    { key: `${p}.tls.certFile`, type: str, default: '', help: `PEM certificate chain of the ${what} port (empty: tls.certFile)` },
+    { key: `${p}.tls.keyFile`, type: str, default: '', help: `PEM private key of the ${what} port (empty: tls.keyFile)` },
+    { key: `${p}.tls.clientCaFile`, type: str, default: '', help: `PEM CA bundle verifying client certificates on the ${what} port (empty: tls.clientCaFile)` },
+    { key: `${p}.tls.minVersion`, type: { kind: 'enum', values: ['inherit', ...TLS_VERSIONS] }, default: 'inherit', help: `Oldest TLS version the ${what} port accepts (inherit: tls.minVersion)` },
+  ] as const;
+
 export const OPTIONS = [
   { key: 'receiver.grpc.enabled', type: bool, default: true, help: 'Serve OTLP/gRPC' },
-  { key: 'receiver.grpc.listen', type: listen, default: '0.0.0.0:4317', help: 'OTLP/gRPC listen address (host:port)' },
+  { key: 'receiver.grpc.listen', type: listen, default: '127.0.0.1:4317', help: 'OTLP/gRPC listen address (host:port); loopback unless set, 0.0.0.0 to accept other hosts' },
   { key: 'receiver.grpc.maxConcurrentStreams', type: int(1, 10_000), default: 100, help: 'Concurrent calls one gRPC connection may have open (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS)' },
   { key: 'receiver.grpc.maxReceivingCalls', type: int(1, 100_000), default: 64, help: 'Export calls whose message is still arriving, over all connections; beyond it new calls get UNAVAILABLE before their bytes are buffered' },
   { key: 'receiver.grpc.maxConnectionIdleMs', type: int(1000), default: 120_000, help: 'A gRPC connection with no call for this long is closed (GOAWAY)' },
   { key: 'receiver.grpc.maxConnectionAgeMs', type: int(0), default: 0, help: 'A gRPC connection older than this is closed gracefully, so clients rebalance across pods (0: never)' },
   { key: 'receiver.grpc.keepaliveTimeMs', type: int(1000), default: 60_000, help: 'The server pings a connection silent this long, and closes it when the ping is not answered within 20 s' },
   { key: 'receiver.http.enabled', type: bool, default: true, help: 'Serve OTLP/HTTP' },
-  { key: 'receiver.http.listen', type: listen, default: '0.0.0.0:4318', help: 'OTLP/HTTP listen address (host:port)' },
+  { key: 'receiver.http.listen', type: listen, default: '127.0.0.1:4318', help: 'OTLP/HTTP listen address (host:port); loopback unless set' },
   { key: 'receiver.http.corsAllowedOrigins', type: list, default: [], help: 'Origins allowed by CORS (comma-separated; * for any); empty turns CORS off' },
   { key: 'receiver.http.maxConnectionsPerClient', type: int(0), default: 256, help: 'Open connections one client address may hold on the OTLP/HTTP port; more are closed as they open (0: no limit)' },
   { key: 'receiver.http.bodyTimeoutMs', type: int(100), default: 30_000, help: 'Time a request body may take to arrive before 408' },
@@ -56,9 +69,21 @@ export const OPTIONS = [
   { key: 'delivery.walMaxBytes', type: int(MiB), default: 1024 * MiB, help: 'Bytes the write-ahead log may hold; beyond it receivers answer UNAVAILABLE / 503 (nothing is dropped)' },
   { key: 'delivery.walSegmentBytes', type: int(64 * 1024), default: 64 * MiB, help: 'Write-ahead log segment file size; stored segments are deleted whole' },
   { key: 'query.enabled', type: bool, default: true, help: 'Serve the read API' },
-  { key: 'query.listen', type: listen, default: '0.0.0.0:16686', help: 'Read API listen address' },
+  { key: 'query.listen', type: listen, default: '127.0.0.1:16686', help: 'Read API listen address; loopback unless set' },
   { key: 'query.maxLimit', type: int(1), default: 1000, help: 'Largest limit a read API search accepts' },
-  { key: 'ops.listen', type: listen, default: '0.0.0.0:8888', help: 'Metrics and health listen address' },
+  { key: 'ops.listen', type: listen, default: '127.0.0.1:8888', help: 'Metrics and health listen address; loopback unless set' },
+  { key: 'ops.requireAuth', type: bool, default: false, help: 'Require a bearer token with the read scope for /metrics (/healthz and /readyz stay open)' },
+  { key: 'tls.certFile', type: str, default: '', help: 'PEM certificate chain served on every port (empty: no TLS); reloaded when the file changes' },
+  { key: 'tls.keyFile', type: str, default: '', help: 'PEM private key of tls.certFile' },
+  { key: 'tls.clientCaFile', type: str, default: '', help: 'PEM CA bundle; when set, clients must present a certificate it signed (mTLS)' },
+  { key: 'tls.minVersion', type: { kind: 'enum', values: TLS_VERSIONS }, default: 'TLSv1.2', help: 'Oldest TLS version accepted' },
+  { key: 'tls.reloadCheckIntervalMs', type: int(100), default: 10_000, help: 'How often certificate files are re-read in case a change notification was missed' },
+  ...tlsOverrides('receiver.grpc', 'OTLP/gRPC'),
+  ...tlsOverrides('receiver.http', 'OTLP/HTTP'),
+  ...tlsOverrides('query', 'read API'),
+  ...tlsOverrides('ops', 'operations'),
+  { key: 'auth.tokensFile', type: str, default: '', help: 'YAML file of bearer tokens with their tenant and scopes (empty: no authentication, one default tenant); reloaded when it changes' },
+  { key: 'auth.reloadCheckIntervalMs', type: int(100), default: 10_000, help: 'How often the tokens file is re-read in case a change notification was missed' },
   { key: 'log.level', type: { kind: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] }, default: 'info', help: 'Log level' },
   { key: 'shutdown.timeoutMs', type: int(100), default: 30_000, help: 'Longest graceful shutdown before exit' },
   { key: 'storage.backend', type: { kind: 'enum', values: ['sqlite', 'memory', 'postgres', 'clickhouse'] }, default: 'sqlite', help: 'Where data is stored' },

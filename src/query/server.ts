@@ -13,23 +13,33 @@ export class BadParameter extends Error {
 const HEX32 = /^[0-9a-fA-F]{32}$/;
 const INT64_MAX = (1n << 63n) - 1n;
 const DEFAULT_LIMIT = 20;
+const MAX_DURATION_MS = INT64_MAX / 1_000_000n;
 
 /** Nanoseconds from decimal unix nanoseconds or an ISO 8601 / RFC 3339 date. */
 export function parseTime(name: string, v: string): bigint {
+  let ns: bigint;
   if (/^\d{1,20}$/.test(v)) {
-    const ns = BigInt(v);
-    if (ns > INT64_MAX) throw new BadParameter(`${name}: beyond the latest storable time (int64 nanoseconds), got '${v}'`);
-    return ns;
+    ns = BigInt(v);
+  } else {
+    const ms = Date.parse(v);
+    if (!/^[+-]?\d{4,6}-\d{2}-\d{2}/.test(v) || Number.isNaN(ms)) throw new BadParameter(`${name}: expected unix nanoseconds or an RFC 3339 time, got '${v}'`);
+    ns = BigInt(ms) * 1_000_000n;
   }
-  const ms = Date.parse(v);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(ms)) throw new BadParameter(`${name}: expected unix nanoseconds or an RFC 3339 time, got '${v}'`);
-  return BigInt(ms) * 1_000_000n;
+  // Every store keeps times as int64 nanoseconds since 1970 (OTLP's are unsigned): outside that the
+  // databases refuse to bind the value, so the request is wrong, not the store unavailable.
+  if (ns < 0n) throw new BadParameter(`${name}: before 1970-01-01T00:00:00Z, the earliest time OTLP can carry, got '${v}'`);
+  if (ns > INT64_MAX) throw new BadParameter(`${name}: after 2262-04-11T23:47:16Z, the latest time int64 nanoseconds can hold, got '${v}'`);
+  return ns;
 }
 
 function parseMs(name: string, v: string): bigint {
-  const ms = Number(v);
-  if (!/^\d{1,15}(\.\d+)?$/.test(v) || !Number.isFinite(ms)) throw new BadParameter(`${name}: expected a non-negative number of milliseconds, got '${v}'`);
-  return BigInt(Math.round(ms * 1_000_000));
+  const m = /^(\d{1,15})(?:\.(\d{1,100}))?$/.exec(v);
+  if (!m) throw new BadParameter(`${name}: expected a non-negative number of milliseconds, got '${v}'`);
+  // Exact decimal arithmetic: a double loses nanoseconds near the int64 edge.
+  const frac = (m[2] ?? '').padEnd(7, '0');
+  const ns = BigInt(m[1]!) * 1_000_000n + BigInt(frac.slice(0, 6)) + (frac[6]! >= '5' ? 1n : 0n);
+  if (ns > INT64_MAX) throw new BadParameter(`${name}: over ${MAX_DURATION_MS} ms, the longest duration int64 nanoseconds can hold, got '${v}'`);
+  return ns;
 }
 
 function parseIntParam(name: string, v: string, min: number, max: number): number {
@@ -125,7 +135,8 @@ export class QueryServer {
       this.route(req, res).catch((err: Error) => {
         if (err instanceof BadParameter) return send(res, 400, { error: err.message });
         this.logger.error({ err: err.message, url: req.url }, 'read API request failed');
-        send(res, 503, { error: 'storage unavailable: ' + err.message });
+        // The exception text stays in the log: it can carry SQL, paths or driver internals.
+        send(res, 503, { error: 'storage unavailable; retry later' }, { 'retry-after': '1' });
       });
     });
   }

@@ -17,7 +17,11 @@ describe('configuration', () => {
     const c = loadConfig();
     expect(c['storage.backend']).toBe('sqlite');
     expect(c['storage.sqlite.path']).toBe('./data/tracehouse.db');
-    expect(c['receiver.grpc.listen']).toBe('0.0.0.0:4317');
+    expect(c['receiver.grpc.listen']).toBe('127.0.0.1:4317');
+    // Closed by default: nothing listens beyond loopback unless configured to.
+    expect(c['receiver.http.listen']).toBe('127.0.0.1:4318');
+    expect(c['query.listen']).toBe('127.0.0.1:16686');
+    expect(c['ops.listen']).toBe('127.0.0.1:8888');
     expect(c['receiver.maxMessageBytes']).toBe(64 * 1024 * 1024);
     expect(Object.isFrozen(c)).toBe(true);
     expect(() => ((c as any)['storage.backend'] = 'memory')).toThrow();

@@ -232,9 +232,15 @@ The migration Job passes its own copy of the chart-managed Secret.
 
 {{/* The rendered config.yaml. */}}
 {{- define "tracehouse.configYaml" -}}
-{{- if .Values.config }}
-{{- toYaml .Values.config }}
-{{- else -}}
-{}
+{{- /* Tracehouse binds loopback by default; in a pod the Service, the probes and other pods must
+     reach it, so every listener the user has not placed binds all interfaces. */ -}}
+{{- $cfg := deepCopy (.Values.config | default dict) }}
+{{- range $key, $def := dict "receiver.grpc.listen" "0.0.0.0:4317" "receiver.http.listen" "0.0.0.0:4318" "query.listen" "0.0.0.0:16686" "ops.listen" "0.0.0.0:8888" }}
+{{- $r := dict }}
+{{- include "tracehouse.cfg" (list $ $key "" $r) }}
+{{- if eq (toString $r.value) "" }}
+{{- $_ := set $cfg $key $def }}
 {{- end }}
+{{- end }}
+{{- toYaml $cfg }}
 {{- end }}

@@ -1,0 +1,57 @@
+// The security components of one collector, built from its configuration in one step so that a
+// bad certificate or tokens file stops start-up before any port opens: each listener's TLS (or
+// none), the token store (or none: one default tenant), and their reload metrics.
+import type { Registry } from 'prom-client';
+import { ConfigError, type Config } from '../config/index.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { createSecurityMetrics, type SecurityMetrics } from './metrics.ts';
+import { resolveTls, TLS_LISTENERS, TlsCertificates, type TlsConfig, type TlsListener } from './tls.ts';
+import { TokenStore } from './tokens.ts';
+
+/** The options security reads. */
+export type SecurityConfig = TlsConfig & Pick<Config, 'auth.tokensFile' | 'auth.reloadCheckIntervalMs' | 'ops.requireAuth'>;
+
+/** TLS per listener, the token store, and their lifecycle. */
+export interface Security {
+  /** A listener's certificates, or undefined when it serves plain. */
+  tls: Readonly<Partial<Record<TlsListener, TlsCertificates>>>;
+  /** Undefined without auth.tokensFile: no authentication, every request is the default tenant. */
+  tokens: TokenStore | undefined;
+  /** Whether /metrics needs a read token (ops.requireAuth; only allowed with tokens). */
+  opsRequireAuth: boolean;
+  metrics: SecurityMetrics;
+  start(): void;
+  shutdown(): void;
+}
+
+/** Loads and checks every certificate and the tokens file; throws ConfigError naming the key and path. */
+export function createSecurity(config: SecurityConfig, logger: Logger, registry: Registry): Security {
+  const metrics = createSecurityMetrics(registry);
+  const tls: Partial<Record<TlsListener, TlsCertificates>> = {};
+  for (const listener of TLS_LISTENERS) {
+    const settings = resolveTls(config, listener);
+    if (settings) tls[listener] = new TlsCertificates(settings, logger, (result) => metrics.reloads.inc({ file: 'tls', result }));
+  }
+  const file = config['auth.tokensFile'];
+  const tokens = file === '' ? undefined : new TokenStore(file, config['auth.reloadCheckIntervalMs'], logger, (result) => metrics.reloads.inc({ file: 'tokens', result }));
+  // Protecting /metrics with nothing to check tokens against would silently leave it open.
+  if (config['ops.requireAuth'] && file === '') throw new ConfigError('invalid configuration: ops.requireAuth = true needs auth.tokensFile');
+  let started = false;
+  return {
+    tls,
+    tokens,
+    opsRequireAuth: config['ops.requireAuth'],
+    metrics,
+    start() {
+      if (started) return;
+      started = true;
+      for (const t of Object.values(tls)) t.start();
+      tokens?.start();
+    },
+    shutdown() {
+      started = false;
+      for (const t of Object.values(tls)) t.shutdown();
+      tokens?.shutdown();
+    },
+  };
+}

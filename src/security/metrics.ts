@@ -1,0 +1,14 @@
+// Metrics of the security components, registered on the collector's registry when they are wired
+// in. Labels are bounded: file kind and result, listener name, refusal reason (never a tenant or token).
+import { Counter, type Registry } from 'prom-client';
+
+/** Creates the security counters on a registry. */
+export function createSecurityMetrics(registry: Registry) {
+  const reg = { registers: [registry] };
+  return {
+    reloads: new Counter({ name: 'tracehouse_security_reloads_total', help: 'Re-reads of changed TLS certificate or tokens files, applied or refused (previous files kept)', labelNames: ['file', 'result'] as const, ...reg }),
+    refusedAuth: new Counter({ name: 'tracehouse_auth_refused_requests_total', help: 'Requests refused for a missing, unknown or under-scoped bearer token', labelNames: ['listener', 'reason'] as const, ...reg }),
+  };
+}
+
+export type SecurityMetrics = ReturnType<typeof createSecurityMetrics>;
