@@ -4,7 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import type { DatabaseSync } from 'node:sqlite';
 import type { Config } from '../../config/index.ts';
-import type { LogQuery, LogRow, SpanRow, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { DependencyLink, DependencyQuery, LogQuery, LogRow, Operation, OperationQuery, SpanRow, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import type { BackendDeps } from '../index.ts';
 import { attributesMatch, byNewestTrace, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
 import { ROWJSON_ENCODER_MODULE, logFromJson, spanFromJson } from '../rowjson.ts';
@@ -29,6 +29,15 @@ function add(f: Filter, sql: string, value: string | bigint | number | undefined
 function whereSql(f: Filter): string {
   return f.where.length ? `WHERE ${f.where.join(' AND ')}` : '';
 }
+
+/**
+ * Child spans in the time range (spans_start) joined to their parent through the unique
+ * (trace_id, span_id) index: work grows with the spans in the range, never the whole table.
+ */
+export const DEPENDENCIES_SQL = `SELECT p.service_name AS parent, c.service_name AS child, count(*) AS callCount
+  FROM spans c JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+  WHERE c.start_ns BETWEEN ? AND ? AND c.parent_span_id <> '' AND p.service_name <> c.service_name
+  GROUP BY 1, 2 ORDER BY 1, 2`;
 
 class SqliteBackend implements StorageBackend {
   readonly name = 'sqlite';
@@ -177,6 +186,28 @@ class SqliteBackend implements StorageBackend {
       .prepare(`SELECT doc FROM logs ${whereSql(f)} ORDER BY time_ns DESC, id DESC LIMIT ?`)
       .all(...f.params, q.limit) as { doc: string }[];
     return rows.map((r) => logFromJson(r.doc));
+  }
+
+  async getServices(): Promise<string[]> {
+    // DISTINCT over the operations primary key: one step per service, not per span.
+    const rows = this.open().prepare('SELECT DISTINCT service_name FROM operations ORDER BY service_name').all() as { service_name: string }[];
+    return rows.map((r) => r.service_name);
+  }
+
+  async getOperations(q: OperationQuery): Promise<Operation[]> {
+    const f = filter();
+    add(f, 'service_name = ?', q.service);
+    add(f, 'kind = ?', q.kind);
+    const rows = this.open()
+      .prepare(`SELECT name, kind FROM operations ${whereSql(f)} ORDER BY name, kind`)
+      .all(...f.params) as { name: string; kind: number }[];
+    return rows.map((r) => ({ name: r.name, kind: r.kind }));
+  }
+
+  async getDependencies(q: DependencyQuery): Promise<DependencyLink[]> {
+    return this.open()
+      .prepare(DEPENDENCIES_SQL)
+      .all(clampNs(q.startNano), clampNs(q.endNano)) as unknown as DependencyLink[];
   }
 
   async health() {
