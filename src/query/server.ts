@@ -4,6 +4,7 @@ import { closeHttp, listenHttp, sendJson as send } from '../common/http.ts';
 import type { Config } from '../config/index.ts';
 import type { LogQuery, StorageBackend, TraceQuery } from '../storage/backend.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { JaegerApi } from './jaeger-api.ts';
 import { renderLogs, renderSummaries, renderTraces } from './otlp-json.ts';
 
 /** A request parameter that is not what the API accepts; answered with 400 naming it. */
@@ -111,6 +112,7 @@ export class QueryServer {
   private readonly logger: Logger;
   private readonly listen: string;
   private readonly maxLimit: number;
+  private readonly jaeger: JaegerApi;
   boundPort = 0;
 
   constructor(config: Config, backend: StorageBackend, logger: Logger) {
@@ -118,11 +120,13 @@ export class QueryServer {
     this.logger = logger;
     this.listen = config['query.listen'];
     this.maxLimit = config['query.maxLimit'];
+    this.jaeger = new JaegerApi(backend, this.maxLimit);
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
+    if (path.startsWith('/api/')) return this.jaeger.handle(req, res, url);
     if (path !== '/v1/traces' && path !== '/v1/logs' && !path.startsWith('/v1/traces/')) return send(res, 404, { error: `no route ${path}` });
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
