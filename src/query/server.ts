@@ -6,6 +6,7 @@ import type { LogQuery, StorageBackend, TraceQuery } from '../storage/backend.ts
 import type { Logger } from '../telemetry/logger.ts';
 import { JaegerApi } from './jaeger-api.ts';
 import { renderLogs, renderSummaries, renderTraces } from './otlp-json.ts';
+import { WebUi } from './ui/index.ts';
 
 /** A request parameter that is not what the API accepts; answered with 400 naming it. */
 export class BadParameter extends Error {
@@ -113,6 +114,7 @@ export class QueryServer {
   private readonly listen: string;
   private readonly maxLimit: number;
   private readonly jaeger: JaegerApi;
+  private readonly ui: WebUi;
   boundPort = 0;
 
   constructor(config: Config, backend: StorageBackend, logger: Logger) {
@@ -121,12 +123,14 @@ export class QueryServer {
     this.listen = config['query.listen'];
     this.maxLimit = config['query.maxLimit'];
     this.jaeger = new JaegerApi(backend, this.maxLimit);
+    this.ui = new WebUi({ maxLimit: this.maxLimit });
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
     if (path.startsWith('/api/')) return this.jaeger.handle(req, res, url);
+    if (this.ui.owns(path)) return this.ui.handle(req, res, path);
     if (path !== '/v1/traces' && path !== '/v1/logs' && !path.startsWith('/v1/traces/')) return send(res, 404, { error: `no route ${path}` });
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
