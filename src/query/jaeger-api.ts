@@ -1,7 +1,9 @@
 // The Jaeger query service's HTTP JSON API (/api/…) on the read port, with its parameters and
 // answers: what the Jaeger UI and Grafana's Jaeger data source call. Parameters follow Jaeger's
 // query parser (times in microseconds, durations as Go duration strings, tags as a JSON object);
-// a bad one is answered 400 in Jaeger's error envelope, naming the parameter.
+// a bad one is answered 400 in Jaeger's error envelope, naming the parameter. Unknown parameters
+// are ignored, as Jaeger ignores them: clients we do not control (Grafana versions, the Jaeger UI)
+// send extras, and refusing them would break those clients.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendJson } from '../common/http.ts';
 import type { SpanRow, StorageBackend, TraceQuery } from '../storage/backend.ts';
@@ -67,10 +69,6 @@ function parseEpoch(params: URLSearchParams, name: string, unitNs: bigint): bigi
   return ns;
 }
 
-function checkKnown(params: URLSearchParams, known: readonly string[]): void {
-  for (const k of params.keys()) if (!known.includes(k)) throw new JaegerParamError(k, `unknown parameter (known: ${known.join(', ')})`);
-}
-
 /** Tags from `tags` (JSON objects) and `tag` (key:value), as Jaeger's parser reads them. */
 function parseTags(params: URLSearchParams): { key: string; value: string }[] {
   const out: { key: string; value: string }[] = [];
@@ -107,7 +105,6 @@ export type TraceRequest = { traceIds: string[] } | { search: TraceQuery };
 
 /** Parses /api/traces parameters (Jaeger's query parser, plus lookback as the Jaeger UI sends it). */
 export function parseTraceRequest(params: URLSearchParams, maxLimit: number, nowNs: bigint): TraceRequest {
-  checkKnown(params, ['traceID', 'service', 'operation', 'tags', 'tag', 'start', 'end', 'lookback', 'minDuration', 'maxDuration', 'limit', 'prettyPrint', 'raw']);
   const ids = params.getAll('traceID');
   if (ids.length > MAX_TRACE_IDS) throw new JaegerParamError('traceID', `at most ${MAX_TRACE_IDS} trace ids`);
   if (ids.length > 0) return { traceIds: [...new Set(ids.map((id) => parseTraceId('traceID', id)))] };
@@ -177,19 +174,16 @@ export class JaegerApi {
     const path = url.pathname;
     const params = url.searchParams;
     if (path === '/api/services') {
-      checkKnown(params, ['prettyPrint']);
       const services = await this.backend.getServices();
       return [200, envelope(services, services.length)];
     }
     const opsMatch = /^\/api\/services\/([^/]+)\/operations$/.exec(path);
     if (opsMatch) {
-      checkKnown(params, ['prettyPrint']);
       const service = decode('service', opsMatch[1]!);
       const names = [...new Set((await this.backend.getOperations({ service })).map((o) => o.name))];
       return [200, envelope(names, names.length)];
     }
     if (path === '/api/operations') {
-      checkKnown(params, ['service', 'spanKind', 'prettyPrint']);
       const service = one(params, 'service');
       if (service === undefined) throw new JaegerParamError('service', "parameter 'service' is required");
       const kindWord = one(params, 'spanKind');
@@ -206,7 +200,6 @@ export class JaegerApi {
     }
     const traceMatch = /^\/api\/traces\/([^/]+)$/.exec(path);
     if (traceMatch) {
-      checkKnown(params, ['start', 'end', 'raw', 'prettyPrint']);
       parseEpoch(params, 'start', NS_PER_US);
       parseEpoch(params, 'end', NS_PER_US);
       const id = parseTraceId('traceID', decode('traceID', traceMatch[1]!));
@@ -215,7 +208,6 @@ export class JaegerApi {
       return [200, envelope([toJaegerTrace(spans)])];
     }
     if (path === '/api/dependencies') {
-      checkKnown(params, ['endTs', 'lookback', 'service', 'prettyPrint']);
       const end = parseEpoch(params, 'endTs', NS_PER_MS) ?? BigInt(Date.now()) * NS_PER_MS;
       const lookback = parseEpoch(params, 'lookback', NS_PER_MS) ?? DEFAULT_DEPENDENCY_LOOKBACK_MS * NS_PER_MS;
       const service = one(params, 'service');
