@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createEncoder } from '../../src/storage/rowjson.ts';
-import { DEPENDENCIES_SQL } from '../../src/storage/sqlite/index.ts';
+import { DEPENDENCIES_SQL } from '../../src/storage/sqlite/reads.ts';
 import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { makeSpan } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';

@@ -1,67 +1,47 @@
 // The embedded default: one SQLite file (node:sqlite, WAL). Each row keeps its full normalized
 // form as JSON (`doc`) beside the columns that queries filter on, so reads return exactly what
-// was received without a column per OTLP field.
+// was received without a column per OTLP field. Writes run on a write thread and reads on read
+// threads (read-pool.ts), each with its own connection: node:sqlite calls are synchronous and
+// must never stall the main event loop.
 import { Worker } from 'node:worker_threads';
 import type { DatabaseSync } from 'node:sqlite';
 import type { Config } from '../../config/index.ts';
 import type { DependencyLink, DependencyQuery, LogQuery, LogRow, Operation, OperationQuery, SpanRow, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import type { BackendDeps } from '../index.ts';
-import { attributesMatch, byNewestTrace, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
-import { ROWJSON_ENCODER_MODULE, logFromJson, spanFromJson } from '../rowjson.ts';
-import { clampNs, openDatabase } from './store.ts';
+import { ROWJSON_ENCODER_MODULE } from '../rowjson.ts';
+import { ReadPool } from './read-pool.ts';
+import { openDatabase } from './store.ts';
 import type { WriteReply, WriteRequest } from './write-thread.ts';
-
-interface Filter {
-  where: string[];
-  params: (string | bigint | number)[];
-}
-
-function filter(): Filter {
-  return { where: [], params: [] };
-}
-
-function add(f: Filter, sql: string, value: string | bigint | number | undefined): void {
-  if (value === undefined) return;
-  f.where.push(sql);
-  f.params.push(value);
-}
-
-function whereSql(f: Filter): string {
-  return f.where.length ? `WHERE ${f.where.join(' AND ')}` : '';
-}
-
-/**
- * Child spans in the time range (spans_start) joined to their parent through the unique
- * (trace_id, span_id) index: work grows with the spans in the range, never the whole table.
- */
-export const DEPENDENCIES_SQL = `SELECT p.service_name AS parent, c.service_name AS child, count(*) AS callCount
-  FROM spans c JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
-  WHERE c.start_ns BETWEEN ? AND ? AND c.parent_span_id <> '' AND p.service_name <> c.service_name
-  GROUP BY 1, 2 ORDER BY 1, 2`;
 
 class SqliteBackend implements StorageBackend {
   readonly name = 'sqlite';
   readonly partitions = 1;
   readonly encoder = { module: ROWJSON_ENCODER_MODULE, options: {} };
   private db: DatabaseSync | undefined;
+  private readPool: ReadPool | undefined;
   private thread: Worker | undefined;
   private nextId = 0;
   private readonly pending = new Map<number, (reply: WriteReply) => void>();
   private retentionTimer: NodeJS.Timeout | undefined;
   private readonly path: string;
   private readonly retentionDays: number;
+  private readonly readThreads: number;
+  private readonly timeoutMs: number;
   private readonly deps: BackendDeps;
 
   constructor(config: Config, deps: BackendDeps) {
     this.path = config['storage.sqlite.path'];
     this.retentionDays = config['storage.sqlite.retentionDays'];
+    this.readThreads = config['storage.sqlite.readThreads'];
+    this.timeoutMs = config['query.timeoutMs'];
     this.deps = deps;
   }
 
   async start(): Promise<void> {
     if (this.db) return;
-    // The schema exists before either connection uses it; this connection then only reads.
+    // The schema exists before the other connections open; this one then serves health checks only.
     this.db = openDatabase(this.path);
+    this.readPool = new ReadPool({ path: this.path, threads: this.readThreads, timeoutMs: this.timeoutMs, logger: this.deps.logger });
     if (this.retentionDays > 0) {
       this.applyRetention();
       this.retentionTimer = setInterval(() => this.applyRetention(), 3_600_000).unref();
@@ -138,76 +118,33 @@ class SqliteBackend implements StorageBackend {
     return this.write('logs', batch);
   }
 
-  async getTrace(traceId: string): Promise<SpanRow[]> {
-    const rows = this.open().prepare('SELECT doc FROM spans WHERE trace_id = ?').all(traceId) as { doc: string }[];
-    return rows.map((r) => spanFromJson(r.doc));
+  private reads(): ReadPool {
+    if (!this.readPool) throw new Error('sqlite backend is not started');
+    return this.readPool;
   }
 
-  async searchTraces(q: TraceQuery): Promise<TraceSummary[]> {
-    const db = this.open();
-    const f = filter();
-    add(f, 'service_name = ?', q.service);
-    add(f, 'name = ?', q.name);
-    add(f, 'start_ns >= ?', q.startNano);
-    add(f, 'start_ns <= ?', q.endNano === undefined ? undefined : clampNs(q.endNano));
-    add(f, 'duration_ns >= ?', q.minDurationNano);
-    add(f, 'duration_ns <= ?', q.maxDurationNano === undefined ? undefined : clampNs(q.maxDurationNano));
-    const wantAttrs = (q.attributes?.length ?? 0) > 0;
-    // Newest matching spans first; attribute conditions are checked on the doc in JavaScript.
-    const stmt = db.prepare(`SELECT trace_id, ${wantAttrs ? 'doc' : "'' AS doc"} FROM spans ${whereSql(f)} ORDER BY start_ns DESC`);
-    const traceIds = new Set<string>();
-    for (const row of stmt.iterate(...f.params) as Iterable<{ trace_id: string; doc: string }>) {
-      if (traceIds.has(row.trace_id)) continue;
-      if (wantAttrs && !attributesMatch(spanFromJson(row.doc).attributes, q)) continue;
-      traceIds.add(row.trace_id);
-      if (traceIds.size >= q.limit) break;
-    }
-    // Summaries come from the columns alone: no document is parsed.
-    const spansOf = db.prepare(
-      'SELECT trace_id AS traceId, span_id AS spanId, parent_span_id AS parentSpanId, service_name AS serviceName, name, start_ns AS startTimeUnixNano, end_ns AS endTimeUnixNano, duration_ns AS durationNano, status_code AS statusCode FROM spans WHERE trace_id = ?',
-    );
-    spansOf.setReadBigInts(true);
-    const out: TraceSummary[] = [];
-    for (const id of traceIds) {
-      const spans = (spansOf.all(id) as unknown as (SpanFacts & { statusCode: bigint })[]).map((s) => ({ ...s, statusCode: Number(s.statusCode) }));
-      out.push(summarizeTrace(spans));
-    }
-    return out.sort(byNewestTrace);
+  getTrace(traceId: string): Promise<SpanRow[]> {
+    return this.reads().run('getTrace', traceId);
   }
 
-  async searchLogs(q: LogQuery): Promise<LogRow[]> {
-    const f = filter();
-    add(f, 'trace_id = ?', q.traceId);
-    add(f, 'service_name = ?', q.service);
-    add(f, 'time_ns >= ?', q.startNano);
-    add(f, 'time_ns <= ?', q.endNano === undefined ? undefined : clampNs(q.endNano));
-    add(f, 'severity_number >= ?', q.minSeverity);
-    const rows = this.open()
-      .prepare(`SELECT doc FROM logs ${whereSql(f)} ORDER BY time_ns DESC, id DESC LIMIT ?`)
-      .all(...f.params, q.limit) as { doc: string }[];
-    return rows.map((r) => logFromJson(r.doc));
+  searchTraces(q: TraceQuery): Promise<TraceSummary[]> {
+    return this.reads().run('searchTraces', q);
   }
 
-  async getServices(): Promise<string[]> {
-    // DISTINCT over the operations primary key: one step per service, not per span.
-    const rows = this.open().prepare('SELECT DISTINCT service_name FROM operations ORDER BY service_name').all() as { service_name: string }[];
-    return rows.map((r) => r.service_name);
+  searchLogs(q: LogQuery): Promise<LogRow[]> {
+    return this.reads().run('searchLogs', q);
   }
 
-  async getOperations(q: OperationQuery): Promise<Operation[]> {
-    const f = filter();
-    add(f, 'service_name = ?', q.service);
-    add(f, 'kind = ?', q.kind);
-    const rows = this.open()
-      .prepare(`SELECT name, kind FROM operations ${whereSql(f)} ORDER BY name, kind`)
-      .all(...f.params) as { name: string; kind: number }[];
-    return rows.map((r) => ({ name: r.name, kind: r.kind }));
+  getServices(): Promise<string[]> {
+    return this.reads().run('getServices');
   }
 
-  async getDependencies(q: DependencyQuery): Promise<DependencyLink[]> {
-    return this.open()
-      .prepare(DEPENDENCIES_SQL)
-      .all(clampNs(q.startNano), clampNs(q.endNano)) as unknown as DependencyLink[];
+  getOperations(q: OperationQuery): Promise<Operation[]> {
+    return this.reads().run('getOperations', q);
+  }
+
+  getDependencies(q: DependencyQuery): Promise<DependencyLink[]> {
+    return this.reads().run('getDependencies', q);
   }
 
   async health() {
@@ -225,6 +162,8 @@ class SqliteBackend implements StorageBackend {
     const thread = this.thread;
     this.thread = undefined;
     await thread?.terminate();
+    await this.readPool?.close();
+    this.readPool = undefined;
     this.db?.close();
     this.db = undefined;
   }
