@@ -166,7 +166,8 @@ export class JaegerApi {
       send(res, status, body, pretty);
     } catch (err) {
       if (err instanceof JaegerParamError) return send(res, 400, errorEnvelope(400, err.message), pretty);
-      send(res, 503, errorEnvelope(503, 'storage unavailable: ' + (err as Error).message), pretty);
+      const e = err as Error;
+      send(res, 503, errorEnvelope(503, e.name === 'QueryTimeout' ? e.message : 'storage unavailable: ' + e.message), pretty);
     }
   }
 

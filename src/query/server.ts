@@ -157,7 +157,8 @@ export class QueryServer {
       this.route(req, res).catch((err: Error) => {
         if (err instanceof BadParameter) return send(res, 400, { error: err.message });
         this.logger.error({ err: err.message, url: req.url }, 'read API request failed');
-        send(res, 503, { error: 'storage unavailable: ' + err.message });
+        // A read stopped by its time budget says so; anything else is the store failing.
+        send(res, 503, { error: err.name === 'QueryTimeout' ? err.message : 'storage unavailable: ' + err.message });
       });
     });
     this.boundPort = await listenHttp(server, this.listen);
