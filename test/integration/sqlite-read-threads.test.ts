@@ -74,11 +74,12 @@ describe('sqlite read threads', () => {
         `${SPANS} spans, attribute search: ${mainThreadMs.toFixed(0)} ms on the main thread; 4 concurrent on read threads took ${searchMs.toFixed(0)} ms ` +
           `with the event loop ${(busy * 100).toFixed(1)}% busy and delayed at most ${maxLagMs.toFixed(1)} ms (idle loop: ${idleMaxMs.toFixed(1)} ms)`,
       );
-      // The work is heavy enough to matter, yet the loop did almost none of it. Its delay is
-      // bounded loosely (a loop that ran a search would wait at least one whole search): on a
-      // machine shared with other work the scheduler alone delays it by tens of milliseconds.
+      // The work is heavy enough to matter, yet the loop did little of it (running the searches
+      // itself it would be ~100% busy). Both bounds are loose: on a machine shared with other
+      // work (the suite's other files, other processes) the scheduler alone stretches the
+      // loop's own callbacks and delays its timers by hundreds of milliseconds.
       expect(mainThreadMs).toBeGreaterThan(100);
-      expect(busy).toBeLessThan(0.1);
+      expect(busy).toBeLessThan(0.5);
       expect(maxLagMs).toBeLessThan(mainThreadMs);
     });
   });

@@ -121,7 +121,8 @@ export class SqliteStore {
         const h = line.header;
         const start = clampNs(BigInt(h[5]));
         this.insertSpan.run(h[0], h[1], h[2], h[3], h[4], start, clampNs(BigInt(h[6])), clampNs(BigInt(h[7])), h[8], docText(line));
-        const key = JSON.stringify([h[3], h[4], h[9]]);
+        // Length-prefixed, so no service and name pair can collide with another.
+        const key = `${h[9]}:${h[3].length}:${h[3]}${h[4]}`;
         const seen = ops.get(key);
         if (!seen || start > seen.start) ops.set(key, { h, start });
       }
