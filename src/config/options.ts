@@ -46,7 +46,7 @@ export const OPTIONS = [
   { key: 'query.enabled', type: bool, default: true, help: 'Serve the read API' },
   { key: 'query.listen', type: listen, default: '0.0.0.0:16686', help: 'Read API listen address' },
   { key: 'query.maxLimit', type: int(1), default: 1000, help: 'Largest limit a read API search accepts' },
-  { key: 'query.timeoutMs', type: int(0), default: 10_000, help: 'Time budget of one storage read (SQLite: the query is stopped); beyond it the read API answers 503 (0: no limit)' },
+  { key: 'query.timeoutMs', type: int(0), default: 10_000, help: 'Time budget of one SQLite read: a longer query is stopped and the read API answers 503 (0: no limit; PostgreSQL has storage.postgres.statementTimeoutMs)' },
   { key: 'ops.listen', type: listen, default: '0.0.0.0:8888', help: 'Metrics and health listen address' },
   { key: 'log.level', type: { kind: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] }, default: 'info', help: 'Log level' },
   { key: 'shutdown.timeoutMs', type: int(100), default: 30_000, help: 'Longest graceful shutdown before exit' },
