@@ -3,7 +3,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpService, sendJson as send } from '../common/http.ts';
 import type { LogQuery, StoreReader, TraceQuery } from '../storage/backend.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { JaegerApi } from './jaeger-api.ts';
 import { renderLogs, renderSummaries, renderTraces } from './render-otlp.ts';
+import { WebUi } from './ui/index.ts';
 
 /** A request parameter that is not what the API accepts; answered with 400 naming it. */
 export class BadParameter extends Error {
@@ -126,17 +128,22 @@ export class QueryServer {
   private readonly store: StoreReader;
   private readonly logger: Logger;
   private readonly maxLimit: number;
+  private readonly jaeger: JaegerApi;
+  private readonly ui: WebUi;
 
   constructor(options: QueryOptions, store: StoreReader, logger: Logger) {
     this.store = store;
     this.logger = logger;
     this.maxLimit = options.maxLimit;
+    this.jaeger = new JaegerApi(store, this.maxLimit);
+    this.ui = new WebUi({ maxLimit: this.maxLimit });
     this.http = new HttpService({ name: 'read API', listen: options.listen, shutdownGraceMs: 2000 }, logger, (req, res) => {
       this.route(req, res).catch((err: Error) => {
         if (err instanceof BadParameter) return send(res, 400, { error: err.message });
         this.logger.error({ err: err.message, url: req.url }, 'read API request failed');
-        // The exception text stays in the log: it can carry SQL, paths or driver internals.
-        send(res, 503, { error: 'storage unavailable; retry later' }, { 'retry-after': '1' });
+        // A read stopped by its time budget says so; anything else is the store failing, and the
+        // exception text stays in the log: it can carry SQL, paths or driver internals.
+        send(res, 503, { error: err.name === 'QueryTimeout' ? err.message : 'storage unavailable; retry later' }, { 'retry-after': '1' });
       });
     });
   }
@@ -148,6 +155,8 @@ export class QueryServer {
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
+    if (path.startsWith('/api/')) return this.jaeger.handle(req, res, url);
+    if (this.ui.owns(path)) return this.ui.handle(req, res, path);
     if (path !== '/v1/traces' && path !== '/v1/logs' && !path.startsWith('/v1/traces/')) return send(res, 404, { error: `no route ${path}` });
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');

@@ -75,6 +75,31 @@ export interface LogQuery {
   limit: number;
 }
 
+/** A span name seen for a service, with the OTLP SpanKind number it was sent with. */
+export interface Operation {
+  name: string;
+  kind: number;
+}
+
+export interface OperationQuery {
+  service: string;
+  /** OTLP SpanKind number; all kinds when absent. */
+  kind?: number;
+}
+
+export interface DependencyQuery {
+  /** Inclusive range on the child span's start time, nanoseconds. */
+  startNano: bigint;
+  endNano: bigint;
+}
+
+/** Calls from one service to another: spans of `child` whose parent span belongs to `parent`. */
+export interface DependencyLink {
+  parent: string;
+  child: string;
+  callCount: number;
+}
+
 export interface BackendHealth {
   ok: boolean;
   detail?: string;
@@ -91,6 +116,14 @@ export interface StoreReader {
   searchTraces(query: TraceQuery): Promise<TraceSummary[]>;
   /** Matching log records, newest first. */
   searchLogs(query: LogQuery): Promise<LogRow[]>;
+
+  // Listings for the Jaeger query API and the web UI (reader side; one block so it moves as one).
+  /** Names of the services with stored spans, sorted (may include services whose spans aged out since the last retention pass). */
+  getServices(): Promise<string[]>;
+  /** Distinct span names and kinds of one service's spans, sorted by name then kind. */
+  getOperations(query: OperationQuery): Promise<Operation[]>;
+  /** Service-to-service calls (a span whose parent span has another service), counted over child spans starting in the range, sorted by parent then child. */
+  getDependencies(query: DependencyQuery): Promise<DependencyLink[]>;
 }
 
 /** Writes encoded batches (the writer's view of a store). */

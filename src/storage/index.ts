@@ -13,9 +13,9 @@ export function memoryOptions(c: Config): MemoryOptions {
   return { maxSpans: c['storage.memory.maxSpans'], maxLogs: c['storage.memory.maxLogs'], maxBytes: c['storage.memory.maxBytes'] };
 }
 
-/** storage.sqlite.* */
+/** storage.sqlite.*, and the read budget query.timeoutMs */
 export function sqliteOptions(c: Config): SqliteOptions {
-  return { path: c['storage.sqlite.path'], retentionDays: c['storage.sqlite.retentionDays'] };
+  return { path: c['storage.sqlite.path'], retentionDays: c['storage.sqlite.retentionDays'], readThreads: c['storage.sqlite.readThreads'], queryTimeoutMs: c['query.timeoutMs'] };
 }
 
 /** storage.postgres.* */

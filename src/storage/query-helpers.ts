@@ -1,7 +1,7 @@
 // Query semantics shared by the adapters that evaluate queries in JavaScript (memory, and the
 // trace summaries of sqlite): one definition of "matches" and of a trace summary.
 import { anyValueToString, type KeyValue, type LogRow, type SpanRow } from '../model/rows.ts';
-import { type LogQuery, type TraceQuery, type TraceSummary } from './backend.ts';
+import type { DependencyLink, DependencyQuery, LogQuery, Operation, TraceQuery, TraceSummary } from './backend.ts';
 
 /** The columns of a span that searches and summaries use (a store may hold only these, plus the document). */
 export type SpanFacts = Pick<SpanRow, 'traceId' | 'spanId' | 'parentSpanId' | 'serviceName' | 'name' | 'startTimeUnixNano' | 'endTimeUnixNano' | 'durationNano' | 'statusCode'>;
@@ -86,4 +86,40 @@ export function byNewestLog(a: LogRow, b: LogRow): number {
   const ta = logTime(a);
   const tb = logTime(b);
   return ta === tb ? 0 : ta > tb ? -1 : 1;
+}
+
+/** Orders operations by name, then kind (the port's order). */
+export function byOperation(a: Operation, b: Operation): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : a.kind - b.kind;
+}
+
+/** Orders dependency links by parent, then child (the port's order). */
+export function byDependency(a: DependencyLink, b: DependencyLink): number {
+  if (a.parent !== b.parent) return a.parent < b.parent ? -1 : 1;
+  return a.child < b.child ? -1 : a.child > b.child ? 1 : 0;
+}
+
+/** Counts parent-service → child-service calls in one trace's spans, adding to `counts` (key parent\0child). */
+export function countDependencies(
+  spans: readonly Pick<SpanFacts, 'spanId' | 'parentSpanId' | 'serviceName' | 'startTimeUnixNano'>[],
+  q: DependencyQuery,
+  counts: Map<string, number>,
+): void {
+  const serviceOf = new Map<string, string>();
+  for (const s of spans) serviceOf.set(s.spanId, s.serviceName);
+  for (const s of spans) {
+    if (s.parentSpanId === '' || s.startTimeUnixNano < q.startNano || s.startTimeUnixNano > q.endNano) continue;
+    const parent = serviceOf.get(s.parentSpanId);
+    if (parent === undefined || parent === s.serviceName) continue;
+    const key = parent + '\u0000' + s.serviceName;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+}
+
+/** The links of countDependencies' counts, in the port's order. */
+export function dependencyList(counts: Map<string, number>): DependencyLink[] {
+  return [...counts].map(([k, callCount]) => {
+    const i = k.indexOf('\u0000');
+    return { parent: k.slice(0, i), child: k.slice(i + 1), callCount };
+  }).sort(byDependency);
 }

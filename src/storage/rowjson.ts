@@ -2,7 +2,7 @@
 // one row per line, so chunks concatenate. Each line is a small JSON array of the columns that
 // stores index on (the header), a tab, and the row's full document:
 //
-//   ["<traceId>","<spanId>","<parent>","<service>","<name>","<start>","<end>","<duration>",<status>]\t{...}
+//   ["<traceId>","<spanId>","<parent>","<service>","<name>","<start>","<end>","<duration>",<status>,<kind>]\t{...}
 //
 // Stores read the header only (cheap) and keep the document as bytes or text, parsing it when a
 // read needs the whole row. JSON.stringify never emits a raw tab or newline, so both split safely.
@@ -14,7 +14,7 @@ import type { EncodedChunk } from './backend.ts';
 const textEncoder = new TextEncoder();
 
 /** The indexed columns of a span line. Times are decimal strings (exact int64/uint64). */
-export type SpanHeader = [traceId: string, spanId: string, parentSpanId: string, serviceName: string, name: string, start: string, end: string, duration: string, statusCode: number];
+export type SpanHeader = [traceId: string, spanId: string, parentSpanId: string, serviceName: string, name: string, start: string, end: string, duration: string, statusCode: number, kind: number];
 /** The indexed columns of a log line: time is the record's time, or its observed time when unset. */
 export type LogHeader = [time: string, traceId: string, serviceName: string, severityNumber: number];
 
@@ -35,7 +35,7 @@ function spanLine(r: SpanRow, shared: SharedJson): string {
   const start = r.startTimeUnixNano.toString();
   const end = r.endTimeUnixNano.toString();
   const duration = r.durationNano.toString();
-  const header: SpanHeader = [r.traceId, r.spanId, r.parentSpanId, r.serviceName, r.name, start, end, duration, r.statusCode];
+  const header: SpanHeader = [r.traceId, r.spanId, r.parentSpanId, r.serviceName, r.name, start, end, duration, r.statusCode, r.kind];
   // Resource and scope are spliced in as text; the rest of the row goes through one stringify.
   const rest = JSON.stringify({
     traceId: r.traceId,

@@ -164,5 +164,58 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       await writeSpans(backend, [s]);
       expect(canonical(await backend.getTrace(s.traceId))).toEqual(canonical([s]));
     });
+
+    it('lists services and their operations with span kinds, sorted, filtered by kind', async () => {
+      const service = 'svc-ops-' + randomUUID();
+      const other = 'svc-ops-' + randomUUID();
+      await writeSpans(backend, [
+        makeSpan({ serviceName: service, name: 'GET /b', kind: 2 }),
+        makeSpan({ serviceName: service, name: 'GET /a', kind: 2 }),
+        makeSpan({ serviceName: service, name: 'GET /a', kind: 3 }),
+        makeSpan({ serviceName: service, name: 'GET /a', kind: 2 }),
+        makeSpan({ serviceName: service, name: 'work', kind: 1 }),
+        makeSpan({ serviceName: other, name: 'elsewhere', kind: 4 }),
+      ]);
+      const services = await backend.getServices();
+      expect(services).toContain(service);
+      expect(services).toContain(other);
+      expect(services).toEqual([...services].sort());
+      expect(new Set(services).size).toBe(services.length);
+      expect(await backend.getOperations({ service })).toEqual([
+        { name: 'GET /a', kind: 2 },
+        { name: 'GET /a', kind: 3 },
+        { name: 'GET /b', kind: 2 },
+        { name: 'work', kind: 1 },
+      ]);
+      expect(await backend.getOperations({ service, kind: 2 })).toEqual([
+        { name: 'GET /a', kind: 2 },
+        { name: 'GET /b', kind: 2 },
+      ]);
+      expect(await backend.getOperations({ service, kind: 5 })).toEqual([]);
+      expect(await backend.getOperations({ service: 'svc-none-' + randomUUID() })).toEqual([]);
+    });
+
+    it('counts calls between services from parent links, within the time range', async () => {
+      // A window of its own (2001), far from the other tests' spans.
+      const base = 1_000_000_000_000_000_000n + BigInt(Math.floor(Math.random() * 1e9)) * 1000n;
+      const [web, api, db] = ['web', 'api', 'db'].map((n) => `${n}-${randomUUID()}`) as [string, string, string];
+      const at = (ms: number) => ({ startTimeUnixNano: base + BigInt(ms) * MS, endTimeUnixNano: base + BigInt(ms + 5) * MS });
+      const root = makeSpan({ serviceName: web, name: 'GET /', ...at(0) });
+      const t = root.traceId;
+      const api1 = makeSpan({ traceId: t, parentSpanId: root.spanId, serviceName: api, name: 'list', ...at(1) });
+      const api2 = makeSpan({ traceId: t, parentSpanId: root.spanId, serviceName: api, name: 'get', ...at(2) });
+      const inner = makeSpan({ traceId: t, parentSpanId: api1.spanId, serviceName: api, name: 'same-service', ...at(3) });
+      const query = makeSpan({ traceId: t, parentSpanId: inner.spanId, serviceName: db, name: 'SELECT', ...at(4) });
+      const late = makeSpan({ traceId: t, parentSpanId: api2.spanId, serviceName: db, name: 'SELECT', ...at(60_000) });
+      const orphan = makeSpan({ traceId: t, parentSpanId: hex(8), serviceName: db, name: 'orphan', ...at(5) });
+      await writeSpans(backend, [root, api1, api2, inner, query, late, orphan]);
+
+      expect(await backend.getDependencies({ startNano: base, endNano: base + 10_000n * MS })).toEqual([
+        { parent: api, child: db, callCount: 1 },
+        { parent: web, child: api, callCount: 2 },
+      ].sort((a, b) => (a.parent < b.parent ? -1 : 1)));
+      expect(await backend.getDependencies({ startNano: base, endNano: base + 120_000n * MS })).toContainEqual({ parent: api, child: db, callCount: 2 });
+      expect(await backend.getDependencies({ startNano: base - 2n * MS, endNano: base - MS })).toEqual([]);
+    });
   });
 }

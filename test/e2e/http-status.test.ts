@@ -550,6 +550,9 @@ async function stallingBackend(): Promise<{ backend: StorageBackend; open: () =>
     getTrace: (id) => inner.getTrace(id),
     searchTraces: (q) => inner.searchTraces(q),
     searchLogs: (q) => inner.searchLogs(q),
+    getServices: () => inner.getServices(),
+    getOperations: (q) => inner.getOperations(q),
+    getDependencies: (q) => inner.getDependencies(q),
     health: () => inner.health(),
     shutdown: () => inner.shutdown(),
   };

@@ -4,11 +4,12 @@
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { Signal } from '../../model/signal.ts';
 import type { EncoderSpec } from '../encoders.ts';
-import type { BackendDeps, BackendHealth, LogQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
-import { byNewestLog, byNewestTrace } from '../query-helpers.ts';
+import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import { byNewestLog, byNewestTrace, byOperation, dependencyList } from '../query-helpers.ts';
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError } from './errors.ts';
 import { appliedVersions, runMigrations } from './migrate.ts';
+import { dependenciesOnShard, operationsOnShard, servicesOnShard } from './listings.ts';
 import { getTraceOnShard, searchLogsOnShard, searchTracesOnShard } from './reads.ts';
 import { LOG_COLUMNS, TRACE_COLUMNS, latestVersion, qualified, quoteIdent, quoteString, tableNames, validateSchemaOptions, type SchemaOptions } from './schema.ts';
 import { connectShard, type Shard } from './shard.ts';
@@ -245,6 +246,24 @@ class ClickhouseBackend implements StorageBackend {
     }
     const parts = await Promise.all(this.#readShards().map((s) => searchLogsOnShard(s.shard.client, s.schema, q)));
     return parts.flat().sort(byNewestLog).slice(0, limit);
+  }
+
+  async getServices(): Promise<string[]> {
+    const parts = await Promise.all(this.#readShards().map((s) => servicesOnShard(s.shard.client, s.schema)));
+    return [...new Set(parts.flat())].sort();
+  }
+
+  async getOperations(query: OperationQuery): Promise<Operation[]> {
+    const parts = await Promise.all(this.#readShards().map((s) => operationsOnShard(s.shard.client, s.schema, query)));
+    const unique = new Map(parts.flat().map((op) => [op.kind + '\u0000' + op.name, op]));
+    return [...unique.values()].sort(byOperation);
+  }
+
+  async getDependencies(query: DependencyQuery): Promise<DependencyLink[]> {
+    const parts = await Promise.all(this.#readShards().map((s) => dependenciesOnShard(s.shard.client, s.schema, query)));
+    const counts = new Map<string, number>();
+    for (const d of parts.flat()) counts.set(d.parent + '\u0000' + d.child, (counts.get(d.parent + '\u0000' + d.child) ?? 0) + d.callCount);
+    return dependencyList(counts);
   }
 
   async health(): Promise<BackendHealth> {

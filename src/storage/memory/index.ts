@@ -4,8 +4,8 @@
 // outside the JS heap (no garbage-collector work for them) and are decoded only when a read
 // returns the row.
 import type { LogRow, SpanRow } from '../../model/rows.ts';
-import type { BackendDeps, LogQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
-import { attributesMatch, byNewestTrace, logMatches, spanFactsMatch, summarizeTrace, type LogFacts, type SpanFacts } from '../query-helpers.ts';
+import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, type LogFacts, logMatches, type SpanFacts, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
 import { chunkLineRefs, docText, logFromJson, spanFromJson, type LogHeader, type SpanHeader } from '../rowjson.ts';
 
 /** Where a row's document is: bytes [docStart, docEnd) of an arrived chunk. */
@@ -15,7 +15,9 @@ interface DocRef {
   docEnd: number;
 }
 
-interface SpanEntry extends SpanFacts, DocRef {}
+interface SpanEntry extends SpanFacts, DocRef {
+  kind: number;
+}
 
 interface LogEntry extends LogFacts, DocRef {
   /** Insertion order, to keep newest-first stable among equal times. */
@@ -67,6 +69,8 @@ class MemoryBackend implements StorageBackend {
   private readonly byTrace = new Map<string, SpanEntry[]>();
   /** Span ids stored per trace, so a resent span is recognized in O(1) however large its trace. */
   private readonly idsByTrace = new Map<string, Set<string>>();
+  /** Live span count per service and per (name, kind): listings stay exact as spans are evicted. */
+  private readonly operations = new Map<string, Map<string, { op: Operation; spans: number }>>();
   private logSeq = 0;
   private readonly maxSpans: number;
   private readonly maxLogs: number;
@@ -105,11 +109,13 @@ class MemoryBackend implements StorageBackend {
         endTimeUnixNano: BigInt(h[6]),
         durationNano: BigInt(h[7]),
         statusCode: h[8],
+        kind: h[9],
         buf,
         docStart,
         docEnd,
       };
       this.spans.push(e, docEnd - docStart);
+      this.countOperation(e, 1);
       if (list && ids) {
         list.push(e);
         ids.add(e.spanId);
@@ -134,6 +140,7 @@ class MemoryBackend implements StorageBackend {
       const list = this.byTrace.get(s.traceId)!;
       list.splice(list.indexOf(s), 1);
       this.idsByTrace.get(s.traceId)!.delete(s.spanId);
+      this.countOperation(s, -1);
       if (list.length === 0) {
         this.byTrace.delete(s.traceId);
         this.idsByTrace.delete(s.traceId);
@@ -146,6 +153,32 @@ class MemoryBackend implements StorageBackend {
     }
     if (spans > 0) this.deps.metrics.evictedRows.inc({ signal: 'traces' }, spans);
     if (logs > 0) this.deps.metrics.evictedRows.inc({ signal: 'logs' }, logs);
+  }
+
+  private countOperation(e: SpanEntry, delta: 1 | -1): void {
+    let ops = this.operations.get(e.serviceName);
+    if (!ops) this.operations.set(e.serviceName, (ops = new Map()));
+    const key = e.kind + '\u0000' + e.name;
+    const o = ops.get(key) ?? { op: { name: e.name, kind: e.kind }, spans: 0 };
+    o.spans += delta;
+    if (o.spans > 0) ops.set(key, o);
+    else ops.delete(key);
+    if (ops.size === 0) this.operations.delete(e.serviceName);
+  }
+
+  async getServices(): Promise<string[]> {
+    return [...this.operations.keys()].sort();
+  }
+
+  async getOperations(q: OperationQuery): Promise<Operation[]> {
+    const ops = [...(this.operations.get(q.service)?.values() ?? [])].map((o) => ({ ...o.op }));
+    return ops.filter((o) => q.kind === undefined || o.kind === q.kind).sort(byOperation);
+  }
+
+  async getDependencies(q: DependencyQuery): Promise<DependencyLink[]> {
+    const counts = new Map<string, number>();
+    for (const spans of this.byTrace.values()) countDependencies(spans, q, counts);
+    return dependencyList(counts);
   }
 
   async getTrace(traceId: string): Promise<SpanRow[]> {

@@ -10,7 +10,7 @@ import type { Logger } from '../../telemetry/logger.ts';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import { SIGNALS, type Signal } from '../../model/signal.ts';
 import type { EncoderSpec } from '../encoders.ts';
-import type { BackendDeps, BackendHealth, LogQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { LOG_COLUMNS, SPAN_COLUMNS, columnList, type CopyFormat } from './columns.ts';
 import { chunkDays, copyChunks } from './copy.ts';
 import { failure, isConnectionError, toError } from './errors.ts';
@@ -106,6 +106,15 @@ class PostgresBackend implements StorageBackend {
                       last_start_unix_nano = greatest(t.last_start_unix_nano, excluded.last_start_unix_nano)
                   WHERE excluded.first_start_unix_nano < t.first_start_unix_nano
                      OR excluded.last_start_unix_nano > t.last_start_unix_nano
+              ),
+              -- One row per distinct operation of the batch, in key order like the trace index.
+              ops AS (
+                INSERT INTO ${s}.operations AS o (service_name, name, kind, last_start_unix_nano)
+                SELECT left(service_name, 256), left(name, 256), kind, max(start_time_unix_nano)
+                  FROM pg_temp.${STAGING.traces} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+                ON CONFLICT (service_name, name, kind) DO UPDATE
+                  SET last_start_unix_nano = excluded.last_start_unix_nano
+                  WHERE excluded.last_start_unix_nano > o.last_start_unix_nano
               )
               INSERT INTO ${s}.spans (${SPAN_COLS})
               SELECT ${SPAN_COLS} FROM pg_temp.${STAGING.traces}
@@ -268,6 +277,18 @@ class PostgresBackend implements StorageBackend {
 
   async searchLogs(query: LogQuery): Promise<LogRow[]> {
     return this.readsOrThrow().searchLogs(query);
+  }
+
+  async getServices(): Promise<string[]> {
+    return this.readsOrThrow().getServices();
+  }
+
+  async getOperations(query: OperationQuery): Promise<Operation[]> {
+    return this.readsOrThrow().getOperations(query);
+  }
+
+  async getDependencies(query: DependencyQuery): Promise<DependencyLink[]> {
+    return this.readsOrThrow().getDependencies(query);
   }
 
   async health(): Promise<BackendHealth> {

@@ -52,6 +52,28 @@ CREATE TABLE ${s}.logs_default PARTITION OF ${s}.logs DEFAULT;
 `;
     },
   },
+  {
+    version: 2,
+    name: 'operations listing (services, span names and kinds)',
+    sql: (schema) => {
+      const s = ident(schema);
+      // Byte order (COLLATE "C"), as the other stores sort. Names are kept to 256 characters, as in the service index: a megabyte-long name must not
+      // exceed the btree row limit and fail a batch. Filled from the stored spans once, then by
+      // every span write (see the insert in index.ts).
+      return `
+CREATE TABLE ${s}.operations (
+  service_name text COLLATE "C" NOT NULL,
+  name text COLLATE "C" NOT NULL,
+  kind int4 NOT NULL,
+  last_start_unix_nano int8 NOT NULL,
+  PRIMARY KEY (service_name, name, kind)
+);
+INSERT INTO ${s}.operations (service_name, name, kind, last_start_unix_nano)
+SELECT left(service_name, 256), left(name, 256), kind, max(start_time_unix_nano) FROM ${s}.spans GROUP BY 1, 2, 3
+ON CONFLICT DO NOTHING;
+`;
+    },
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

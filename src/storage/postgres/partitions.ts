@@ -193,6 +193,7 @@ export class Partitions {
       );
       if ((r.rowCount ?? 0) < 50000) break;
     }
+    await this.pool.query(`DELETE FROM ${s}.operations WHERE last_start_unix_nano >= 0 AND last_start_unix_nano < ${cutoff}`);
     if (dropped.length > 0) this.opts.logger.info({ partitions: dropped.length, cutoffDay: dayName(cutoffDay) }, 'postgres retention dropped partitions');
     return dropped;
   }

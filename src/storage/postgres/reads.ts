@@ -4,7 +4,7 @@
 // tokens, otherwise by time.
 import type { Pool } from 'pg';
 import type { AnyValue, KeyValue, LogRow, ResourceInfo, ScopeInfo, SpanLink, SpanRow } from '../../model/rows.ts';
-import type { LogQuery, TraceQuery, TraceSummary } from '../backend.ts';
+import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, TraceQuery, TraceSummary } from '../backend.ts';
 import { escapeText } from './escape.ts';
 import { ident, int8Param, u64 } from './sql.ts';
 import { attributeToken } from './tokens.ts';
@@ -299,4 +299,48 @@ export class Reads {
     );
     return rows.map(toLog);
   }
+
+  async getServices(): Promise<string[]> {
+    // Skip scan of the operations key: one index probe per service.
+    const { rows } = await this.pool.query<{ service_name: string }>(
+      `WITH RECURSIVE svc AS (
+         (SELECT service_name FROM ${this.s}.operations ORDER BY service_name LIMIT 1)
+         UNION ALL
+         SELECT (SELECT o.service_name FROM ${this.s}.operations o WHERE o.service_name > svc.service_name ORDER BY o.service_name LIMIT 1)
+           FROM svc WHERE svc.service_name IS NOT NULL
+       )
+       SELECT service_name FROM svc WHERE service_name IS NOT NULL`,
+    );
+    return rows.map((r) => r.service_name);
+  }
+
+  async getOperations(q: OperationQuery): Promise<Operation[]> {
+    const p = new Params();
+    const conds = [`service_name = left(${p.add(escapeText(q.service))}::text, 256)`];
+    if (q.kind !== undefined) conds.push(`kind = ${p.add(q.kind)}::int4`);
+    const { rows } = await this.pool.query<{ name: string; kind: number }>(
+      `SELECT name, kind FROM ${this.s}.operations WHERE ${conds.join(' AND ')} ORDER BY name, kind`,
+      p.values,
+    );
+    return rows.map((r) => ({ name: r.name, kind: r.kind }));
+  }
+
+  async getDependencies(q: DependencyQuery): Promise<DependencyLink[]> {
+    const { rows } = await this.pool.query<{ parent: string; child: string; n: bigint }>(dependenciesSql(this.schema), [int8Param(q.startNano), int8Param(q.endNano)]);
+    return rows.map((r) => ({ parent: r.parent, child: r.child, callCount: Number(r.n) }));
+  }
+}
+
+/**
+ * Child spans in the range (spans_time) joined to their parent through the (trace_id, span_id,
+ * start) key; tests EXPLAIN it. A parent is looked up in every partition, as it may have started
+ * before the range.
+ */
+export function dependenciesSql(schema: string): string {
+  const s = ident(schema);
+  return `SELECT p.service_name AS parent, c.service_name AS child, count(*) AS n
+            FROM ${s}.spans c JOIN ${s}.spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+           WHERE c.start_time_unix_nano BETWEEN $1::int8 AND $2::int8 AND c.parent_span_id <> '\\x'::bytea
+             AND p.service_name <> c.service_name
+           GROUP BY 1, 2 ORDER BY p.service_name COLLATE "C", c.service_name COLLATE "C"`;
 }

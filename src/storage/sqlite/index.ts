@@ -1,63 +1,55 @@
 // The embedded default: one SQLite file (node:sqlite, WAL). Each row keeps its full normalized
 // form as JSON (`doc`) beside the columns that queries filter on, so reads return exactly what
-// was received without a column per OTLP field.
+// was received without a column per OTLP field. Writes run on a write thread and reads on read
+// threads (read-pool.ts), each with its own connection: node:sqlite calls are synchronous and
+// must never stall the main event loop.
 import { Worker } from 'node:worker_threads';
 import type { DatabaseSync } from 'node:sqlite';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
-import type { BackendDeps, LogQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
-import { attributesMatch, byNewestTrace, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
-import { logFromJson, spanFromJson } from '../rowjson.ts';
-import { clampNs, openDatabase } from './store.ts';
+import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import { ReadPool } from './read-pool.ts';
+import { openDatabase } from './store.ts';
 import type { WriteReply, WriteRequest } from './write-thread.ts';
 
-interface Filter {
-  where: string[];
-  params: (string | bigint | number)[];
-}
-
-function filter(): Filter {
-  return { where: [], params: [] };
-}
-
-function add(f: Filter, sql: string, value: string | bigint | number | undefined): void {
-  if (value === undefined) return;
-  f.where.push(sql);
-  f.params.push(value);
-}
-
-function whereSql(f: Filter): string {
-  return f.where.length ? `WHERE ${f.where.join(' AND ')}` : '';
-}
-
-/** Where the SQLite store keeps its file and how long it keeps data. */
+/** Where the SQLite store keeps its file, how long it keeps data, and how it reads. */
 export interface SqliteOptions {
   path: string;
   /** Delete rows older than this many days (0: keep). */
   retentionDays: number;
+  /** Read threads, each with its own read-only connection. */
+  readThreads: number;
+  /** Time budget of one read (0: none). */
+  queryTimeoutMs: number;
 }
 
 class SqliteBackend implements StorageBackend {
   readonly name = 'sqlite';
   readonly encoder = { name: 'rowjson', options: {} } as const;
   private db: DatabaseSync | undefined;
+  private readPool: ReadPool | undefined;
   private thread: Worker | undefined;
   private nextId = 0;
   private readonly pending = new Map<number, (reply: WriteReply) => void>();
   private retentionTimer: NodeJS.Timeout | undefined;
   private readonly path: string;
   private readonly retentionDays: number;
+  private readonly readThreads: number;
+  private readonly timeoutMs: number;
   private readonly deps: BackendDeps;
 
   constructor(options: SqliteOptions, deps: BackendDeps) {
     this.path = options.path;
     this.retentionDays = options.retentionDays;
+    this.readThreads = options.readThreads;
+    this.timeoutMs = options.queryTimeoutMs;
     this.deps = deps;
   }
 
   async start(): Promise<void> {
     if (this.db) return;
-    // The schema exists before either connection uses it; this connection then only reads.
+    // The schema exists before the other connections open; this one then serves health checks only.
     this.db = openDatabase(this.path);
+    this.readPool = new ReadPool({ path: this.path, threads: this.readThreads, timeoutMs: this.timeoutMs, logger: this.deps.logger });
     if (this.retentionDays > 0) {
       this.applyRetention();
       this.retentionTimer = setInterval(() => this.applyRetention(), 3_600_000).unref();
@@ -127,54 +119,33 @@ class SqliteBackend implements StorageBackend {
     return p;
   }
 
-  async getTrace(traceId: string): Promise<SpanRow[]> {
-    const rows = this.open().prepare('SELECT doc FROM spans WHERE trace_id = ?').all(traceId) as { doc: string }[];
-    return rows.map((r) => spanFromJson(r.doc));
+  private reads(): ReadPool {
+    if (!this.readPool) throw new Error('sqlite backend is not started');
+    return this.readPool;
   }
 
-  async searchTraces(q: TraceQuery): Promise<TraceSummary[]> {
-    const db = this.open();
-    const f = filter();
-    add(f, 'service_name = ?', q.service);
-    add(f, 'name = ?', q.name);
-    add(f, 'start_ns >= ?', q.startNano);
-    add(f, 'start_ns <= ?', q.endNano === undefined ? undefined : clampNs(q.endNano));
-    add(f, 'duration_ns >= ?', q.minDurationNano);
-    add(f, 'duration_ns <= ?', q.maxDurationNano === undefined ? undefined : clampNs(q.maxDurationNano));
-    const wantAttrs = (q.attributes?.length ?? 0) > 0;
-    // Newest matching spans first; attribute conditions are checked on the doc in JavaScript.
-    const stmt = db.prepare(`SELECT trace_id, ${wantAttrs ? 'doc' : "'' AS doc"} FROM spans ${whereSql(f)} ORDER BY start_ns DESC`);
-    const traceIds = new Set<string>();
-    for (const row of stmt.iterate(...f.params) as Iterable<{ trace_id: string; doc: string }>) {
-      if (traceIds.has(row.trace_id)) continue;
-      if (wantAttrs && !attributesMatch(spanFromJson(row.doc).attributes, q)) continue;
-      traceIds.add(row.trace_id);
-      if (traceIds.size >= q.limit) break;
-    }
-    // Summaries come from the columns alone: no document is parsed.
-    const spansOf = db.prepare(
-      'SELECT trace_id AS traceId, span_id AS spanId, parent_span_id AS parentSpanId, service_name AS serviceName, name, start_ns AS startTimeUnixNano, end_ns AS endTimeUnixNano, duration_ns AS durationNano, status_code AS statusCode FROM spans WHERE trace_id = ?',
-    );
-    spansOf.setReadBigInts(true);
-    const out: TraceSummary[] = [];
-    for (const id of traceIds) {
-      const spans = (spansOf.all(id) as unknown as (SpanFacts & { statusCode: bigint })[]).map((s) => ({ ...s, statusCode: Number(s.statusCode) }));
-      out.push(summarizeTrace(spans));
-    }
-    return out.sort(byNewestTrace);
+  getTrace(traceId: string): Promise<SpanRow[]> {
+    return this.reads().run('getTrace', traceId);
   }
 
-  async searchLogs(q: LogQuery): Promise<LogRow[]> {
-    const f = filter();
-    add(f, 'trace_id = ?', q.traceId);
-    add(f, 'service_name = ?', q.service);
-    add(f, 'time_ns >= ?', q.startNano);
-    add(f, 'time_ns <= ?', q.endNano === undefined ? undefined : clampNs(q.endNano));
-    add(f, 'severity_number >= ?', q.minSeverity);
-    const rows = this.open()
-      .prepare(`SELECT doc FROM logs ${whereSql(f)} ORDER BY time_ns DESC, id DESC LIMIT ?`)
-      .all(...f.params, q.limit) as { doc: string }[];
-    return rows.map((r) => logFromJson(r.doc));
+  searchTraces(q: TraceQuery): Promise<TraceSummary[]> {
+    return this.reads().run('searchTraces', q);
+  }
+
+  searchLogs(q: LogQuery): Promise<LogRow[]> {
+    return this.reads().run('searchLogs', q);
+  }
+
+  getServices(): Promise<string[]> {
+    return this.reads().run('getServices');
+  }
+
+  getOperations(q: OperationQuery): Promise<Operation[]> {
+    return this.reads().run('getOperations', q);
+  }
+
+  getDependencies(q: DependencyQuery): Promise<DependencyLink[]> {
+    return this.reads().run('getDependencies', q);
   }
 
   async health() {
@@ -192,6 +163,8 @@ class SqliteBackend implements StorageBackend {
     const thread = this.thread;
     this.thread = undefined;
     await thread?.terminate();
+    await this.readPool?.close();
+    this.readPool = undefined;
     this.db?.close();
     this.db = undefined;
   }

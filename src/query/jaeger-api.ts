@@ -1,0 +1,230 @@
+// The Jaeger query service's HTTP JSON API (/api/…) on the read port, with its parameters and
+// answers: what the Jaeger UI and Grafana's Jaeger data source call. Parameters follow Jaeger's
+// query parser (times in microseconds, durations as Go duration strings, tags as a JSON object);
+// a bad one is answered 400 in Jaeger's error envelope, naming the parameter. Unknown parameters
+// are ignored, as Jaeger ignores them: clients we do not control (Grafana versions, the Jaeger UI)
+// send extras, and refusing them would break those clients.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendJson } from '../common/http.ts';
+import type { SpanRow } from '../model/rows.ts';
+import type { StoreReader, TraceQuery } from '../storage/backend.ts';
+import { envelope, errorEnvelope, spanKindNumber, toJaegerDependencies, toJaegerOperations, toJaegerTrace } from './jaeger.ts';
+
+/** A parameter the Jaeger API does not accept; answered 400 naming it. */
+export class JaegerParamError extends Error {
+  override readonly name = 'JaegerParamError';
+  constructor(param: string, detail: string) {
+    super(`unable to parse param '${param}': ${detail}`);
+  }
+}
+
+const NS_PER_US = 1000n;
+const NS_PER_MS = 1_000_000n;
+const INT64_MAX = (1n << 63n) - 1n;
+/** The Jaeger UI's default search window, used when neither start nor lookback is given. */
+const DEFAULT_LOOKBACK_NS = 3_600_000_000_000n;
+/** Jaeger's default for /api/dependencies. */
+const DEFAULT_DEPENDENCY_LOOKBACK_MS = 86_400_000n;
+/** Jaeger's default search limit. */
+const DEFAULT_LIMIT = 20;
+/** Bounds the work one request can ask for: trace ids per /api/traces?traceID= and tags per search. */
+const MAX_TRACE_IDS = 100;
+const MAX_TAGS = 50;
+
+const GO_UNITS: Record<string, bigint> = { ns: 1n, us: 1000n, µs: 1000n, μs: 1000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n };
+
+/** Parses a Go duration string ("1.5s", "100ms", "1h30m") into nanoseconds, as Jaeger does for minDuration/maxDuration. */
+export function parseGoDuration(param: string, v: string): bigint {
+  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
+  let total = 0n;
+  let pos = 0;
+  if (v === '0') return 0n;
+  while (pos < v.length) {
+    re.lastIndex = pos;
+    const m = re.exec(v);
+    if (!m) throw new JaegerParamError(param, `expected a duration such as 250ms, 1.5s or 1h30m, got '${v}'`);
+    const [whole, frac = ''] = m[1]!.split('.');
+    const unit = GO_UNITS[m[2]!]!;
+    const scale = 10n ** BigInt(frac.length);
+    total += BigInt(whole || '0') * unit + (BigInt(frac || '0') * unit) / scale;
+    if (total > INT64_MAX) throw new JaegerParamError(param, `duration too large, got '${v}'`);
+    pos = re.lastIndex;
+  }
+  if (pos === 0) throw new JaegerParamError(param, `expected a duration such as 250ms, 1.5s or 1h30m, got '${v}'`);
+  return total;
+}
+
+function one(params: URLSearchParams, name: string): string | undefined {
+  const all = params.getAll(name);
+  if (all.length > 1) throw new JaegerParamError(name, 'given more than once');
+  return all[0] === '' ? undefined : all[0];
+}
+
+/** A decimal count of `unit` nanoseconds since the epoch (Jaeger's start/end are microseconds, endTs milliseconds). */
+function parseEpoch(params: URLSearchParams, name: string, unitNs: bigint): bigint | undefined {
+  const v = one(params, name);
+  if (v === undefined) return undefined;
+  if (!/^\d{1,19}$/.test(v)) throw new JaegerParamError(name, `expected a non-negative integer, got '${v}'`);
+  const ns = BigInt(v) * unitNs;
+  if (ns > INT64_MAX) throw new JaegerParamError(name, `beyond the latest storable time, got '${v}'`);
+  return ns;
+}
+
+/** Tags from `tags` (JSON objects) and `tag` (key:value), as Jaeger's parser reads them. */
+function parseTags(params: URLSearchParams): { key: string; value: string }[] {
+  const out: { key: string; value: string }[] = [];
+  for (const t of params.getAll('tags')) {
+    let obj: unknown;
+    try {
+      obj = JSON.parse(t);
+    } catch {
+      throw new JaegerParamError('tags', `expected a JSON object such as {"http.status_code":"500"}, got '${t}'`);
+    }
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new JaegerParamError('tags', `expected a JSON object, got '${t}'`);
+    for (const [key, value] of Object.entries(obj)) {
+      if (typeof value === 'object' && value !== null) throw new JaegerParamError('tags', `value of ${key}: expected a string, number or boolean`);
+      out.push({ key, value: String(value) });
+    }
+  }
+  for (const t of params.getAll('tag')) {
+    const i = t.indexOf(':');
+    if (i <= 0) throw new JaegerParamError('tag', `expected key:value, got '${t}'`);
+    out.push({ key: t.slice(0, i), value: t.slice(i + 1) });
+  }
+  if (out.length > MAX_TAGS) throw new JaegerParamError('tags', `at most ${MAX_TAGS} tags`);
+  return out;
+}
+
+/** A Jaeger trace id: 1–32 hex digits, left-padded to 32 lowercase (Jaeger drops leading zeros of 64-bit ids). */
+export function parseTraceId(param: string, v: string): string {
+  if (!/^[0-9a-fA-F]{1,32}$/.test(v)) throw new JaegerParamError(param, `expected a trace id of 1 to 32 hex digits, got '${v}'`);
+  return v.toLowerCase().padStart(32, '0');
+}
+
+/** What /api/traces asks: trace ids, or a search. */
+export type TraceRequest = { traceIds: string[] } | { search: TraceQuery };
+
+/** Parses /api/traces parameters (Jaeger's query parser, plus lookback as the Jaeger UI sends it). */
+export function parseTraceRequest(params: URLSearchParams, maxLimit: number, nowNs: bigint): TraceRequest {
+  const ids = params.getAll('traceID');
+  if (ids.length > MAX_TRACE_IDS) throw new JaegerParamError('traceID', `at most ${MAX_TRACE_IDS} trace ids`);
+  if (ids.length > 0) return { traceIds: [...new Set(ids.map((id) => parseTraceId('traceID', id)))] };
+  const service = one(params, 'service');
+  if (service === undefined) throw new JaegerParamError('service', "parameter 'service' is required");
+  const q: TraceQuery = { service, limit: Math.min(DEFAULT_LIMIT, maxLimit) };
+  const operation = one(params, 'operation');
+  if (operation !== undefined) q.name = operation;
+  const end = parseEpoch(params, 'end', NS_PER_US) ?? nowNs;
+  const lookback = one(params, 'lookback');
+  const lookbackNs = lookback === undefined || lookback === 'custom' ? DEFAULT_LOOKBACK_NS : parseGoDuration('lookback', lookback);
+  const start = parseEpoch(params, 'start', NS_PER_US) ?? (end > lookbackNs ? end - lookbackNs : 0n);
+  if (start > end) throw new JaegerParamError('start', 'after end');
+  q.startNano = start;
+  q.endNano = end;
+  const minD = one(params, 'minDuration');
+  const maxD = one(params, 'maxDuration');
+  if (minD !== undefined) q.minDurationNano = parseGoDuration('minDuration', minD);
+  if (maxD !== undefined) q.maxDurationNano = parseGoDuration('maxDuration', maxD);
+  if (q.minDurationNano !== undefined && q.maxDurationNano !== undefined && q.minDurationNano > q.maxDurationNano) throw new JaegerParamError('minDuration', 'greater than maxDuration');
+  const limit = one(params, 'limit');
+  if (limit !== undefined) {
+    const n = Number(limit);
+    if (!/^\d{1,9}$/.test(limit) || n > maxLimit) throw new JaegerParamError('limit', `expected an integer from 0 to ${maxLimit}, got '${limit}'`);
+    // Jaeger reads 0 as "the default".
+    if (n > 0) q.limit = n;
+  }
+  const tags = parseTags(params);
+  if (tags.length > 0) q.attributes = tags;
+  return { search: q };
+}
+
+function send(res: ServerResponse, status: number, body: unknown, pretty: boolean): void {
+  if (!pretty) return sendJson(res, status, body);
+  const text = JSON.stringify(body, null, 4);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** Serves /api/… from a backend. */
+export class JaegerApi {
+  private readonly backend: StoreReader;
+  private readonly maxLimit: number;
+
+  constructor(backend: StoreReader, maxLimit: number) {
+    this.backend = backend;
+    this.maxLimit = maxLimit;
+  }
+
+  /** Answers one /api/ request; storage failures answer 503 in Jaeger's error envelope. */
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const pretty = (url.searchParams.get('prettyPrint') ?? 'false') !== 'false' && url.searchParams.get('prettyPrint') !== '';
+    try {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.setHeader('allow', 'GET, HEAD');
+        return send(res, 405, errorEnvelope(405, `method ${req.method} not allowed`), pretty);
+      }
+      const [status, body] = await this.route(url);
+      send(res, status, body, pretty);
+    } catch (err) {
+      if (err instanceof JaegerParamError) return send(res, 400, errorEnvelope(400, err.message), pretty);
+      const e = err as Error;
+      send(res, 503, errorEnvelope(503, e.name === 'QueryTimeout' ? e.message : 'storage unavailable: ' + e.message), pretty);
+    }
+  }
+
+  private async route(url: URL): Promise<[number, unknown]> {
+    const path = url.pathname;
+    const params = url.searchParams;
+    if (path === '/api/services') {
+      const services = await this.backend.getServices();
+      return [200, envelope(services, services.length)];
+    }
+    const opsMatch = /^\/api\/services\/([^/]+)\/operations$/.exec(path);
+    if (opsMatch) {
+      const service = decode('service', opsMatch[1]!);
+      const names = [...new Set((await this.backend.getOperations({ service })).map((o) => o.name))];
+      return [200, envelope(names, names.length)];
+    }
+    if (path === '/api/operations') {
+      const service = one(params, 'service');
+      if (service === undefined) throw new JaegerParamError('service', "parameter 'service' is required");
+      const kindWord = one(params, 'spanKind');
+      const kind = kindWord === undefined ? undefined : spanKindNumber(kindWord);
+      if (kindWord !== undefined && kind === undefined) throw new JaegerParamError('spanKind', `unsupported span kind: '${kindWord}' (server, client, producer, consumer, internal, unspecified)`);
+      const ops = toJaegerOperations(await this.backend.getOperations(kind === undefined ? { service } : { service, kind }));
+      return [200, envelope(ops, ops.length)];
+    }
+    if (path === '/api/traces') {
+      const r = parseTraceRequest(params, this.maxLimit, BigInt(Date.now()) * NS_PER_MS);
+      const ids = 'traceIds' in r ? r.traceIds : (await this.backend.searchTraces(r.search)).map((t) => t.traceId);
+      const traces = await Promise.all(ids.map((id) => this.backend.getTrace(id)));
+      return [200, envelope(traces.filter((t) => t.length > 0).map((t) => toJaegerTrace(t)))];
+    }
+    const traceMatch = /^\/api\/traces\/([^/]+)$/.exec(path);
+    if (traceMatch) {
+      parseEpoch(params, 'start', NS_PER_US);
+      parseEpoch(params, 'end', NS_PER_US);
+      const id = parseTraceId('traceID', decode('traceID', traceMatch[1]!));
+      const spans: SpanRow[] = await this.backend.getTrace(id);
+      if (spans.length === 0) return [404, errorEnvelope(404, 'trace not found')];
+      return [200, envelope([toJaegerTrace(spans)])];
+    }
+    if (path === '/api/dependencies') {
+      const end = parseEpoch(params, 'endTs', NS_PER_MS) ?? BigInt(Date.now()) * NS_PER_MS;
+      const lookback = parseEpoch(params, 'lookback', NS_PER_MS) ?? DEFAULT_DEPENDENCY_LOOKBACK_MS * NS_PER_MS;
+      const service = one(params, 'service');
+      const links = await this.backend.getDependencies({ startNano: end > lookback ? end - lookback : 0n, endNano: end });
+      const shown = service === undefined ? links : links.filter((l) => l.parent === service || l.child === service);
+      return [200, envelope(toJaegerDependencies(shown))];
+    }
+    return [404, errorEnvelope(404, `no route ${path}`)];
+  }
+}
+
+function decode(param: string, raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new JaegerParamError(param, `malformed escape in '${raw}'`);
+  }
+}

@@ -1,0 +1,203 @@
+// Renders stored rows in the JSON shapes of Jaeger's query service (its UI model, internal/uimodel
+// in jaegertracing/jaeger): what the Jaeger UI and Grafana's Jaeger data source read. OTLP fields
+// map the way Jaeger's own OTLP translator maps them (span kind, status, scope and trace state
+// become tags; events become logs; links become FOLLOWS_FROM references); what has no place in
+// Jaeger's model is named in the span's warnings instead of being dropped silently.
+import type { AnyValue, KeyValue, SpanRow } from '../model/rows.ts';
+import type { DependencyLink, Operation } from '../storage/backend.ts';
+import { anyValueToString } from '../model/rows.ts';
+
+export type JaegerValueType = 'string' | 'bool' | 'int64' | 'float64' | 'binary';
+
+export interface JaegerKeyValue {
+  key: string;
+  type: JaegerValueType;
+  value: string | number | boolean;
+}
+
+export interface JaegerReference {
+  refType: 'CHILD_OF' | 'FOLLOWS_FROM';
+  traceID: string;
+  spanID: string;
+}
+
+export interface JaegerLog {
+  timestamp: number;
+  fields: JaegerKeyValue[];
+}
+
+export interface JaegerProcess {
+  serviceName: string;
+  tags: JaegerKeyValue[];
+}
+
+export interface JaegerSpan {
+  traceID: string;
+  spanID: string;
+  flags?: number;
+  operationName: string;
+  references: JaegerReference[];
+  /** Microseconds since the epoch. */
+  startTime: number;
+  /** Microseconds. */
+  duration: number;
+  tags: JaegerKeyValue[];
+  logs: JaegerLog[];
+  processID: string;
+  warnings: string[] | null;
+}
+
+export interface JaegerTrace {
+  traceID: string;
+  spans: JaegerSpan[];
+  processes: Record<string, JaegerProcess>;
+  warnings: string[] | null;
+}
+
+export interface JaegerError {
+  code: number;
+  msg: string;
+  traceID?: string;
+}
+
+/** Jaeger's response envelope: every /api answer has this shape. */
+export interface JaegerResponse<T> {
+  data: T;
+  total: number;
+  limit: number;
+  offset: number;
+  errors: JaegerError[] | null;
+}
+
+/** Jaeger's span kind words, indexed by OTLP SpanKind number. */
+export const JAEGER_SPAN_KINDS = ['unspecified', 'internal', 'server', 'client', 'producer', 'consumer'] as const;
+
+/** The OTLP SpanKind number of a Jaeger span kind word, or undefined when it is not one. */
+export function spanKindNumber(word: string): number | undefined {
+  const i = (JAEGER_SPAN_KINDS as readonly string[]).indexOf(word.toLowerCase());
+  return i < 0 ? undefined : i;
+}
+
+/** Jaeger's envelope around data; total is the item count, as Jaeger reports it for listings. */
+export function envelope<T>(data: T, total = 0): JaegerResponse<T> {
+  return { data, total, limit: 0, offset: 0, errors: null };
+}
+
+/** Jaeger's error envelope. */
+export function errorEnvelope(code: number, msg: string): JaegerResponse<null> {
+  return { data: null, total: 0, limit: 0, offset: 0, errors: [{ code, msg }] };
+}
+
+/** Nanoseconds → whole microseconds, as a JSON-safe number (exact to 2^53 µs, year 2255). */
+function micros(ns: bigint): number {
+  return Number(ns / 1000n);
+}
+
+/** One OTLP attribute as a Jaeger tag; `warn` receives what could not be kept exactly. */
+function keyValue(key: string, v: AnyValue, warn: (w: string) => void): JaegerKeyValue {
+  if ('stringValue' in v) return { key, type: 'string', value: v.stringValue };
+  if ('boolValue' in v) return { key, type: 'bool', value: v.boolValue };
+  if ('intValue' in v) {
+    const n = Number(v.intValue);
+    if (Number.isSafeInteger(n)) return { key, type: 'int64', value: n };
+    // A JSON number past 2^53 would be rounded by every JavaScript reader, the Jaeger UI included.
+    warn(`attribute ${key}: int64 ${v.intValue} is beyond 2^53, sent as a string`);
+    return { key, type: 'string', value: v.intValue };
+  }
+  if ('doubleValue' in v) {
+    if (typeof v.doubleValue === 'number') return { key, type: 'float64', value: v.doubleValue };
+    warn(`attribute ${key}: ${v.doubleValue} has no JSON number, sent as a string`);
+    return { key, type: 'string', value: v.doubleValue };
+  }
+  if ('bytesValue' in v) return { key, type: 'binary', value: v.bytesValue };
+  // Arrays and maps: Jaeger's translator writes them as JSON text too.
+  return { key, type: 'string', value: anyValueToString(v) };
+}
+
+function keyValues(kvs: readonly KeyValue[], warn: (w: string) => void): JaegerKeyValue[] {
+  return kvs.map((kv) => keyValue(kv.key, kv.value, warn));
+}
+
+const STATUS_WORDS = ['', 'OK', 'ERROR'];
+
+function spanTags(s: SpanRow, warn: (w: string) => void): JaegerKeyValue[] {
+  const tags = keyValues(s.attributes, warn);
+  const kind = JAEGER_SPAN_KINDS[s.kind];
+  if (kind === undefined) warn(`span kind ${s.kind} is not an OTLP span kind`);
+  else if (s.kind !== 0) tags.push({ key: 'span.kind', type: 'string', value: kind });
+  if (s.statusCode === 1 || s.statusCode === 2) tags.push({ key: 'otel.status_code', type: 'string', value: STATUS_WORDS[s.statusCode]! });
+  if (s.statusCode === 2) tags.push({ key: 'error', type: 'bool', value: true });
+  if (s.statusMessage !== '') tags.push({ key: 'otel.status_description', type: 'string', value: s.statusMessage });
+  if (s.scope.name !== '') tags.push({ key: 'otel.scope.name', type: 'string', value: s.scope.name });
+  if (s.scope.version !== '') tags.push({ key: 'otel.scope.version', type: 'string', value: s.scope.version });
+  if (s.traceState !== '') tags.push({ key: 'w3c.tracestate', type: 'string', value: s.traceState });
+  if (s.scope.attributes.length > 0) warn(`instrumentation scope attributes (${s.scope.attributes.length}) have no place in Jaeger's model`);
+  return tags;
+}
+
+function spanJson(s: SpanRow, processID: string): JaegerSpan {
+  const warnings: string[] = [];
+  const warn = (w: string) => warnings.push(w);
+  const references: JaegerReference[] = [];
+  if (s.parentSpanId !== '') references.push({ refType: 'CHILD_OF', traceID: s.traceId, spanID: s.parentSpanId });
+  for (const l of s.links) {
+    references.push({ refType: 'FOLLOWS_FROM', traceID: l.traceId, spanID: l.spanId });
+    if (l.attributes.length > 0 || l.traceState !== '') warn(`link to ${l.traceId}/${l.spanId}: its attributes and trace state have no place in a Jaeger reference`);
+  }
+  const tags = spanTags(s, warn);
+  const logs = s.events.map((e) => {
+    if (e.droppedAttributesCount > 0) warn(`event ${e.name}: the sender dropped ${e.droppedAttributesCount} attributes`);
+    return { timestamp: micros(e.timeUnixNano), fields: [{ key: 'event', type: 'string' as const, value: e.name }, ...keyValues(e.attributes, warn)] };
+  });
+  if (s.droppedAttributesCount > 0) warn(`the sender dropped ${s.droppedAttributesCount} attributes`);
+  if (s.droppedEventsCount > 0) warn(`the sender dropped ${s.droppedEventsCount} events`);
+  if (s.droppedLinksCount > 0) warn(`the sender dropped ${s.droppedLinksCount} links`);
+  const span: JaegerSpan = {
+    traceID: s.traceId,
+    spanID: s.spanId,
+    operationName: s.name,
+    references,
+    startTime: micros(s.startTimeUnixNano),
+    duration: micros(s.durationNano),
+    tags,
+    logs,
+    processID,
+    warnings: warnings.length > 0 ? warnings : null,
+  };
+  // W3C trace flags live in the low byte; Jaeger omits flags when zero.
+  const flags = s.flags & 0xff;
+  if (flags !== 0) span.flags = flags;
+  return span;
+}
+
+/** Renders the spans of one trace (any order) as a Jaeger trace: spans by start time, processes deduplicated as p1, p2, …. */
+export function toJaegerTrace(spans: readonly SpanRow[]): JaegerTrace {
+  const sorted = [...spans].sort((a, b) => (a.startTimeUnixNano < b.startTimeUnixNano ? -1 : a.startTimeUnixNano > b.startTimeUnixNano ? 1 : a.spanId < b.spanId ? -1 : 1));
+  const processes: Record<string, JaegerProcess> = {};
+  const processIds = new Map<string, string>();
+  const traceWarnings: string[] = [];
+  const out: JaegerSpan[] = [];
+  for (const s of sorted) {
+    const key = JSON.stringify([s.serviceName, s.resource.attributes]);
+    let pid = processIds.get(key);
+    if (pid === undefined) {
+      pid = `p${processIds.size + 1}`;
+      processIds.set(key, pid);
+      const warn = (w: string) => traceWarnings.push(`process ${pid}: ${w}`);
+      // service.name is the process's serviceName; Jaeger does not repeat it as a tag.
+      processes[pid] = { serviceName: s.serviceName, tags: keyValues(s.resource.attributes.filter((kv) => kv.key !== 'service.name'), warn) };
+    }
+    out.push(spanJson(s, pid));
+  }
+  return { traceID: sorted[0]?.traceId ?? '', spans: out, processes, warnings: traceWarnings.length > 0 ? traceWarnings : null };
+}
+
+/** Operations as /api/operations returns them. */
+export function toJaegerOperations(ops: readonly Operation[]): { name: string; spanKind: string }[] {
+  return ops.map((o) => ({ name: o.name, spanKind: JAEGER_SPAN_KINDS[o.kind] ?? 'unspecified' }));
+}
+
+/** Dependency links as /api/dependencies returns them. */
+export function toJaegerDependencies(links: readonly DependencyLink[]): { parent: string; child: string; callCount: number }[] {
+  return links.map((l) => ({ parent: l.parent, child: l.child, callCount: l.callCount }));
+}

@@ -1,0 +1,595 @@
+// The Tracehouse web UI, run in the browser: search (/ and /search), one trace's waterfall
+// (/trace/{id}) and logs (/logs). It reads this server's read API only (/api/… and /v1/…).
+// Plain DOM, no framework: the pages are few and small, and the one heavy view (a waterfall of
+// 10,000+ spans) is virtualised by hand — only the rows in view exist in the DOM.
+//
+// Served with its types stripped (see ../index.ts), so it uses erasable TypeScript only.
+
+type AnyValue = {
+  stringValue?: string;
+  boolValue?: boolean;
+  intValue?: string;
+  doubleValue?: number | string;
+  bytesValue?: string;
+  arrayValue?: { values?: AnyValue[] };
+  kvlistValue?: { values?: KeyValue[] };
+};
+interface KeyValue {
+  key: string;
+  value: AnyValue;
+}
+interface OtlpEvent {
+  timeUnixNano: string;
+  name: string;
+  attributes: KeyValue[];
+}
+interface OtlpLink {
+  traceId: string;
+  spanId: string;
+  attributes: KeyValue[];
+}
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  name: string;
+  kind: number;
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
+  attributes: KeyValue[];
+  events: OtlpEvent[];
+  links: OtlpLink[];
+  status: { code: number; message: string };
+}
+interface OtlpTrace {
+  resourceSpans: { resource: { attributes: KeyValue[] }; scopeSpans: { scope: { name: string; version: string }; spans: OtlpSpan[] }[] }[];
+}
+interface Summary {
+  traceId: string;
+  rootServiceName: string;
+  rootSpanName: string;
+  startTimeUnixNano: string;
+  durationNano: string;
+  spanCount: number;
+  hasError: boolean;
+}
+interface OtlpLog {
+  timeUnixNano: string;
+  observedTimeUnixNano: string;
+  severityNumber: number;
+  severityText: string;
+  body: AnyValue;
+  attributes: KeyValue[];
+  traceId: string;
+  spanId: string;
+}
+interface LogsDoc {
+  resourceLogs: { resource: { attributes: KeyValue[] }; scopeLogs: { logRecords: OtlpLog[] }[] }[];
+}
+interface UiSpan {
+  span: OtlpSpan;
+  service: string;
+  resource: KeyValue[];
+  scope: { name: string; version: string };
+  /** Nanoseconds from the trace's first start. */
+  offset: number;
+  duration: number;
+  depth: number;
+  children: UiSpan[];
+  collapsed: boolean;
+  orphan: boolean;
+}
+
+const ROW_HEIGHT = 24;
+const OVERSCAN_ROWS = 12;
+const KINDS = ['unspecified', 'internal', 'server', 'client', 'producer', 'consumer'];
+const LOOKBACKS: [string, string][] = [
+  ['15m', 'Last 15 minutes'],
+  ['1h', 'Last hour'],
+  ['6h', 'Last 6 hours'],
+  ['24h', 'Last 24 hours'],
+  ['7d', 'Last 7 days'],
+  ['all', 'All time'],
+];
+const SEVERITIES: [string, string][] = [
+  ['', 'Any severity'],
+  ['5', 'DEBUG and above'],
+  ['9', 'INFO and above'],
+  ['13', 'WARN and above'],
+  ['17', 'ERROR and above'],
+  ['21', 'FATAL'],
+];
+const app = document.getElementById('app') as HTMLElement;
+const maxLimit = Number(document.querySelector('meta[name="tracehouse-max-limit"]')?.getAttribute('content') ?? '1000') || 1000;
+
+// ---------------------------------------------------------------- helpers
+
+type Child = Node | string | null | undefined | false;
+
+/** Creates an element with attributes (class, href, data-…) and children; text is never parsed as HTML. */
+function h(tag: string, attrs: Record<string, string> = {}, ...children: Child[]): HTMLElement {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(c);
+  return el;
+}
+
+async function getJson<T>(path: string): Promise<T> {
+  const res = await fetch(path, { headers: { accept: 'application/json' } });
+  const text = await res.text();
+  if (!res.ok) {
+    let msg = text;
+    try {
+      const j = JSON.parse(text) as { error?: string; errors?: { msg: string }[] };
+      msg = j.error ?? j.errors?.[0]?.msg ?? text;
+    } catch {
+      // Not JSON: show the text as it came.
+    }
+    throw new Error(`${res.status}: ${msg}`);
+  }
+  return JSON.parse(text) as T;
+}
+
+function anyText(v: AnyValue | undefined): string {
+  return JSON.stringify(anyJson(v)) ?? '';
+}
+
+function anyJson(v: AnyValue | undefined): unknown {
+  if (!v) return null;
+  if (v.stringValue !== undefined) return v.stringValue;
+  if (v.boolValue !== undefined) return v.boolValue;
+  if (v.intValue !== undefined) return v.intValue;
+  if (v.doubleValue !== undefined) return v.doubleValue;
+  if (v.bytesValue !== undefined) return v.bytesValue;
+  if (v.arrayValue) return (v.arrayValue.values ?? []).map(anyJson);
+  if (v.kvlistValue) return Object.fromEntries((v.kvlistValue.values ?? []).map((kv) => [kv.key, anyJson(kv.value)]));
+  return null;
+}
+
+/** A value as a user reads it: strings bare, the rest as JSON. */
+function valueText(v: AnyValue | undefined): string {
+  if (v?.stringValue !== undefined) return v.stringValue;
+  return anyText(v);
+}
+
+function attr(kvs: KeyValue[], key: string): string | undefined {
+  const kv = kvs.find((a) => a.key === key);
+  return kv ? valueText(kv.value) : undefined;
+}
+
+function fmtDuration(ns: number): string {
+  if (ns < 1_000) return `${ns} ns`;
+  if (ns < 1_000_000) return `${(ns / 1_000).toFixed(2)} µs`;
+  if (ns < 1_000_000_000) return `${(ns / 1_000_000).toFixed(2)} ms`;
+  return `${(ns / 1_000_000_000).toFixed(2)} s`;
+}
+
+function fmtTime(unixNano: string): string {
+  const ms = Number(BigInt(unixNano) / 1_000_000n);
+  return new Date(ms).toISOString().replace('T', ' ').replace('Z', ' UTC');
+}
+
+/** A stable colour per service name (hue from a string hash). */
+function serviceHue(service: string): string {
+  let x = 2166136261;
+  for (let i = 0; i < service.length; i++) x = Math.imul(x ^ service.charCodeAt(i), 16777619);
+  return String((x >>> 0) % 360);
+}
+
+function lookbackNs(v: string): bigint | undefined {
+  const m = /^(\d+)([mhd])$/.exec(v);
+  if (!m) return undefined;
+  const unit = m[2] === 'm' ? 60n : m[2] === 'h' ? 3600n : 86400n;
+  return BigInt(m[1]!) * unit * 1_000_000_000n;
+}
+
+function select(name: string, options: [string, string][], value: string, label: string): HTMLSelectElement {
+  const s = h('select', { name, 'aria-label': label }) as HTMLSelectElement;
+  for (const [v, text] of options) s.append(h('option', { value: v }, text));
+  s.value = options.some(([v]) => v === value) ? value : (options[0]?.[0] ?? '');
+  return s;
+}
+
+function field(label: string, control: HTMLElement): HTMLElement {
+  return h('label', { class: 'field' }, h('span', {}, label), control);
+}
+
+function input(name: string, value: string, attrs: Record<string, string> = {}): HTMLInputElement {
+  const el = h('input', { name, ...attrs }) as HTMLInputElement;
+  el.value = value;
+  return el;
+}
+
+function showError(where: HTMLElement, err: unknown): void {
+  where.replaceChildren(h('p', { class: 'error', role: 'alert' }, (err as Error).message));
+}
+
+function kvTable(kvs: KeyValue[]): HTMLElement {
+  if (kvs.length === 0) return h('p', { class: 'muted' }, 'none');
+  return h('table', { class: 'kv' }, ...kvs.map((kv) => h('tr', {}, h('th', {}, kv.key), h('td', {}, valueText(kv.value)))));
+}
+
+// ---------------------------------------------------------------- search
+
+async function searchPage(params: URLSearchParams): Promise<void> {
+  document.title = 'Search traces · Tracehouse';
+  const service = select('service', [['', 'All services']], '', 'Service');
+  const operation = select('name', [['', 'All operations']], '', 'Operation');
+  const form = h(
+    'form',
+    { class: 'filters', action: '/search', method: 'get' },
+    field('Service', service),
+    field('Operation', operation),
+    field('Tags', input('tags', params.get('tags') ?? '', { placeholder: 'http.status_code=500 error=true' })),
+    field('Min duration (ms)', input('minDurationMs', params.get('minDurationMs') ?? '', { inputmode: 'decimal', size: '6' })),
+    field('Max duration (ms)', input('maxDurationMs', params.get('maxDurationMs') ?? '', { inputmode: 'decimal', size: '6' })),
+    field('Time range', select('lookback', LOOKBACKS, params.get('lookback') ?? '1h', 'Time range')),
+    field('Limit', input('limit', params.get('limit') ?? '20', { inputmode: 'numeric', size: '4' })),
+    h('button', { type: 'submit' }, 'Find traces'),
+  );
+  const results = h('section', { class: 'results', 'aria-live': 'polite' });
+  app.replaceChildren(h('h1', {}, 'Traces'), form, results);
+
+  const loadOperations = async (svc: string, wanted: string) => {
+    operation.replaceChildren(h('option', { value: '' }, 'All operations'));
+    if (svc === '') return;
+    const ops = await getJson<{ data: string[] }>(`/api/services/${encodeURIComponent(svc)}/operations`);
+    for (const op of ops.data) operation.append(h('option', { value: op }, op));
+    operation.value = ops.data.includes(wanted) ? wanted : '';
+  };
+  service.addEventListener('change', () => void loadOperations(service.value, '').catch((e: unknown) => showError(results, e)));
+  try {
+    const services = await getJson<{ data: string[] }>('/api/services');
+    for (const s of services.data) service.append(h('option', { value: s }, s));
+    const wanted = params.get('service') ?? '';
+    service.value = services.data.includes(wanted) ? wanted : '';
+    await loadOperations(service.value, params.get('name') ?? '');
+  } catch (e) {
+    showError(results, e);
+    return;
+  }
+  await runSearch(params, results);
+}
+
+async function runSearch(params: URLSearchParams, results: HTMLElement): Promise<void> {
+  const q = new URLSearchParams();
+  for (const k of ['service', 'name', 'minDurationMs', 'maxDurationMs']) {
+    const v = params.get(k)?.trim();
+    if (v) q.set(k, v);
+  }
+  const limit = Math.min(maxLimit, Math.max(1, Number(params.get('limit')) || 20));
+  q.set('limit', String(limit));
+  const back = lookbackNs(params.get('lookback') ?? '1h');
+  if (back !== undefined) q.set('start', String(BigInt(Date.now()) * 1_000_000n - back));
+  for (const t of (params.get('tags') ?? '').split(/\s+/)) {
+    if (t === '') continue;
+    if (!/^[^=]+=/.test(t)) return showError(results, new Error(`tag '${t}': expected key=value`));
+    q.append('attr', t);
+  }
+  results.replaceChildren(h('p', { class: 'muted' }, 'Searching…'));
+  let found: { traces: Summary[] };
+  try {
+    found = await getJson<{ traces: Summary[] }>(`/v1/traces?${q}`);
+  } catch (e) {
+    return showError(results, e);
+  }
+  const traces = found.traces;
+  const longest = Math.max(1, ...traces.map((t) => Number(t.durationNano)));
+  const list = h('ol', { class: 'trace-list' });
+  for (const t of traces) {
+    const bar = h('div', { class: 'dur-bar' });
+    bar.style.setProperty('width', `${Math.max(0.5, (Number(t.durationNano) / longest) * 100)}%`);
+    bar.style.setProperty('--hue', serviceHue(t.rootServiceName));
+    list.append(
+      h(
+        'li',
+        { class: 'trace-result' + (t.hasError ? ' has-error' : ''), 'data-trace-id': t.traceId },
+        h(
+          'a',
+          { href: `/trace/${t.traceId}` },
+          h('span', { class: 'title' }, h('strong', {}, t.rootServiceName), ': ', t.rootSpanName),
+          h('span', { class: 'meta' }, h('span', { class: 'span-count' }, `${t.spanCount} span${t.spanCount === 1 ? '' : 's'}`), t.hasError ? h('span', { class: 'badge error-badge' }, 'error') : null, h('span', { class: 'duration' }, fmtDuration(Number(t.durationNano))), h('time', {}, fmtTime(t.startTimeUnixNano))),
+          h('span', { class: 'dur-track' }, bar),
+          h('code', { class: 'trace-id' }, t.traceId),
+        ),
+      ),
+    );
+  }
+  results.replaceChildren(h('p', { class: 'count' }, `${traces.length} trace${traces.length === 1 ? '' : 's'}, newest first`), traces.length > 0 ? list : h('p', { class: 'muted' }, 'No traces match.'));
+}
+
+// ---------------------------------------------------------------- trace waterfall
+
+function buildTree(doc: OtlpTrace): { rows: UiSpan[]; total: number; start: bigint; services: string[] } {
+  const all: UiSpan[] = [];
+  let start: bigint | undefined;
+  let end: bigint | undefined;
+  for (const rs of doc.resourceSpans) {
+    const service = attr(rs.resource.attributes, 'service.name') ?? 'unknown_service';
+    for (const ss of rs.scopeSpans) {
+      for (const span of ss.spans) {
+        const s = BigInt(span.startTimeUnixNano);
+        const e = BigInt(span.endTimeUnixNano);
+        if (start === undefined || s < start) start = s;
+        if (end === undefined || e > end) end = e;
+        all.push({ span, service, resource: rs.resource.attributes, scope: ss.scope, offset: 0, duration: e > s ? Number(e - s) : 0, depth: 0, children: [], collapsed: false, orphan: false });
+      }
+    }
+  }
+  const t0 = start ?? 0n;
+  const byId = new Map<string, UiSpan>();
+  for (const u of all) {
+    u.offset = Number(BigInt(u.span.startTimeUnixNano) - t0);
+    byId.set(u.span.spanId, u);
+  }
+  const roots: UiSpan[] = [];
+  for (const u of all) {
+    const parent = u.span.parentSpanId === '' ? undefined : byId.get(u.span.parentSpanId);
+    if (parent && parent !== u) parent.children.push(u);
+    else {
+      u.orphan = u.span.parentSpanId !== '';
+      roots.push(u);
+    }
+  }
+  const byStart = (a: UiSpan, b: UiSpan) => a.offset - b.offset || (a.span.spanId < b.span.spanId ? -1 : 1);
+  roots.sort(byStart);
+  for (const u of all) u.children.sort(byStart);
+  // Depths by an explicit stack: a 10,000-deep chain must not overflow the call stack.
+  const stack = roots.map((r) => ({ u: r, depth: 0 }));
+  while (stack.length > 0) {
+    const { u, depth } = stack.pop()!;
+    u.depth = depth;
+    for (const c of u.children) stack.push({ u: c, depth: depth + 1 });
+  }
+  const services = [...new Set(all.map((u) => u.service))].sort();
+  return { rows: roots, total: end !== undefined && end > t0 ? Number(end - t0) : 0, start: t0, services };
+}
+
+/** The rows in view order: depth first, children of collapsed spans left out. */
+function visibleRows(roots: UiSpan[]): UiSpan[] {
+  const out: UiSpan[] = [];
+  const stack = [...roots].reverse();
+  while (stack.length > 0) {
+    const u = stack.pop()!;
+    out.push(u);
+    if (!u.collapsed) for (let i = u.children.length - 1; i >= 0; i--) stack.push(u.children[i]!);
+  }
+  return out;
+}
+
+async function tracePage(traceId: string): Promise<void> {
+  document.title = `Trace ${traceId} · Tracehouse`;
+  app.replaceChildren(h('p', { class: 'muted' }, 'Loading trace…'));
+  const t0 = performance.now();
+  let doc: OtlpTrace;
+  try {
+    doc = await getJson<OtlpTrace>(`/v1/traces/${encodeURIComponent(traceId)}`);
+  } catch (e) {
+    return showError(app, e);
+  }
+  const tree = buildTree(doc);
+  let rows = visibleRows(tree.rows);
+  const spanCount = rows.length;
+  const errors = rows.filter((u) => u.span.status.code === 2).length;
+  const total = Math.max(1, tree.total);
+  const root = tree.rows[0];
+
+  const legend = h('ul', { class: 'legend' }, ...tree.services.map((s) => {
+    const li = h('li', {}, h('span', { class: 'swatch' }), s);
+    li.style.setProperty('--hue', serviceHue(s));
+    return li;
+  }));
+  const axis = h('div', { class: 'axis' }, h('div', { class: 'axis-name' }, 'Service · operation'), h('div', { class: 'axis-lane' }, ...[0, 0.25, 0.5, 0.75, 1].map((f) => {
+    const tick = h('span', { class: 'tick' }, fmtDuration(Math.round(total * f)));
+    tick.style.setProperty('left', `${f * 100}%`);
+    return tick;
+  })));
+  const spacer = h('div', { class: 'spacer' });
+  const viewport = h('div', { class: 'rows', role: 'tree', 'aria-label': 'Spans', tabindex: '0' }, spacer);
+  const details = h('aside', { class: 'details' }, h('p', { class: 'muted' }, 'Select a span to see its attributes, events, links, resource and logs.'));
+  app.replaceChildren(
+    h(
+      'div',
+      { class: 'trace-head' },
+      h('h1', {}, root ? `${root.service}: ${root.span.name}` : 'Trace'),
+      h('p', { class: 'meta' }, h('code', { class: 'trace-id' }, traceId), ` · ${spanCount} spans · ${tree.services.length} services · ${fmtDuration(tree.total)} · started ${fmtTime(tree.start.toString())}`, errors > 0 ? h('span', { class: 'badge error-badge' }, `${errors} error${errors === 1 ? '' : 's'}`) : null, ' · ', h('a', { href: `/logs?traceId=${traceId}&lookback=all` }, 'logs of this trace')),
+      legend,
+    ),
+    h('div', { class: 'trace-view' }, h('div', { class: 'waterfall' }, axis, viewport), details),
+  );
+
+  let selected: UiSpan | undefined;
+  const rendered = new Map<number, HTMLElement>();
+  const renderRow = (u: UiSpan, i: number): HTMLElement => {
+    const s = u.span;
+    const err = s.status.code === 2;
+    const toggle = u.children.length > 0 ? h('button', { class: 'toggle', type: 'button', 'aria-label': u.collapsed ? 'Expand' : 'Collapse' }, u.collapsed ? '▸' : '▾') : h('span', { class: 'toggle' });
+    const name = h('div', { class: 'name' }, toggle, h('span', { class: 'swatch' }), h('span', { class: 'svc' }, u.service), ' ', h('span', { class: 'op' }, s.name), err ? h('span', { class: 'err-mark', title: s.status.message || 'error' }, '!') : null);
+    name.style.setProperty('--depth', String(u.depth));
+    const bar = h('div', { class: 'bar' });
+    bar.style.setProperty('left', `${(u.offset / total) * 100}%`);
+    bar.style.setProperty('width', `${Math.max(0.1, (u.duration / total) * 100)}%`);
+    const label = h('span', { class: 'bar-label' }, fmtDuration(u.duration));
+    // Right of the bar, in the lane's right margin when the bar reaches the end.
+    label.style.setProperty('left', `${Math.min(100, ((u.offset + u.duration) / total) * 100)}%`);
+    const row = h('div', { class: 'row' + (err ? ' error' : '') + (u === selected ? ' selected' : ''), role: 'treeitem', 'data-span-id': s.spanId, 'data-index': String(i), 'aria-level': String(u.depth + 1) }, name, h('div', { class: 'lane' }, bar, label));
+    row.style.setProperty('--hue', serviceHue(u.service));
+    row.style.setProperty('top', `${i * ROW_HEIGHT}px`);
+    return row;
+  };
+  let frame = 0;
+  const paint = () => {
+    frame = 0;
+    const first = Math.max(0, Math.floor(viewport.scrollTop / ROW_HEIGHT) - OVERSCAN_ROWS);
+    const last = Math.min(rows.length, Math.ceil((viewport.scrollTop + viewport.clientHeight) / ROW_HEIGHT) + OVERSCAN_ROWS);
+    for (const [i, el] of rendered) {
+      if (i < first || i >= last) {
+        el.remove();
+        rendered.delete(i);
+      }
+    }
+    for (let i = first; i < last; i++) {
+      if (rendered.has(i)) continue;
+      const el = renderRow(rows[i]!, i);
+      rendered.set(i, el);
+      viewport.append(el);
+    }
+  };
+  const repaintAll = () => {
+    for (const el of rendered.values()) el.remove();
+    rendered.clear();
+    spacer.style.setProperty('height', `${rows.length * ROW_HEIGHT}px`);
+    paint();
+  };
+  viewport.addEventListener('scroll', () => {
+    if (frame === 0) frame = requestAnimationFrame(paint);
+  });
+  viewport.addEventListener('click', (ev) => {
+    const target = ev.target as HTMLElement;
+    const row = target.closest('.row') as HTMLElement | null;
+    if (!row) return;
+    const u = rows[Number(row.dataset['index'])];
+    if (!u) return;
+    if (target.closest('button.toggle')) {
+      u.collapsed = !u.collapsed;
+      rows = visibleRows(tree.rows);
+      return repaintAll();
+    }
+    selected = u;
+    for (const el of rendered.values()) el.classList.toggle('selected', el === row);
+    void showSpan(u, details, traceId).catch((e: unknown) => showError(details, e));
+  });
+  repaintAll();
+  app.dataset['renderMs'] = (performance.now() - t0).toFixed(1);
+}
+
+let traceLogs: Promise<OtlpLog[]> | undefined;
+
+async function showSpan(u: UiSpan, details: HTMLElement, traceId: string): Promise<void> {
+  const s = u.span;
+  const logsBox = h('div', { class: 'span-logs' }, h('p', { class: 'muted' }, 'Loading logs…'));
+  details.replaceChildren(
+    h('h2', {}, s.name),
+    h(
+      'dl',
+      { class: 'facts' },
+      h('dt', {}, 'Service'), h('dd', {}, u.service),
+      h('dt', {}, 'Span id'), h('dd', {}, h('code', {}, s.spanId)),
+      h('dt', {}, 'Parent'), h('dd', {}, s.parentSpanId ? h('code', {}, s.parentSpanId) : 'root', u.orphan ? ' (not stored)' : ''),
+      h('dt', {}, 'Kind'), h('dd', {}, KINDS[s.kind] ?? String(s.kind)),
+      h('dt', {}, 'Start'), h('dd', {}, `${fmtTime(s.startTimeUnixNano)} (+${fmtDuration(u.offset)})`),
+      h('dt', {}, 'Duration'), h('dd', {}, fmtDuration(u.duration)),
+      h('dt', {}, 'Status'), h('dd', { class: s.status.code === 2 ? 'status-error' : '' }, ['unset', 'ok', 'error'][s.status.code] ?? String(s.status.code), s.status.message ? `: ${s.status.message}` : ''),
+      h('dt', {}, 'Scope'), h('dd', {}, `${u.scope.name}${u.scope.version ? ' ' + u.scope.version : ''}`),
+    ),
+    h('h3', {}, `Attributes (${s.attributes.length})`),
+    kvTable(s.attributes),
+    h('h3', {}, `Events (${s.events.length})`),
+    s.events.length === 0 ? h('p', { class: 'muted' }, 'none') : h('ol', { class: 'events' }, ...s.events.map((e) => h('li', {}, h('strong', {}, e.name), ` at +${fmtDuration(Number(BigInt(e.timeUnixNano) - BigInt(s.startTimeUnixNano)))}`, kvTable(e.attributes)))),
+    h('h3', {}, `Links (${s.links.length})`),
+    s.links.length === 0 ? h('p', { class: 'muted' }, 'none') : h('ul', { class: 'links' }, ...s.links.map((l) => h('li', {}, h('a', { href: `/trace/${l.traceId}` }, h('code', {}, `${l.traceId}/${l.spanId}`)), kvTable(l.attributes)))),
+    h('h3', {}, 'Resource'),
+    kvTable(u.resource),
+    h('h3', {}, 'Logs'),
+    logsBox,
+  );
+  traceLogs ??= getJson<LogsDoc>(`/v1/logs?traceId=${traceId}&limit=${maxLimit}`).then((d) => flattenLogs(d).map((x) => x.log));
+  const mine = (await traceLogs).filter((l) => l.spanId === s.spanId);
+  logsBox.replaceChildren(mine.length === 0 ? h('p', { class: 'muted' }, 'No log records for this span.') : h('ol', { class: 'span-log-list' }, ...mine.map((l) => h('li', { class: `sev sev-${severityClass(l.severityNumber)}` }, h('time', {}, fmtTime(l.timeUnixNano !== '0' ? l.timeUnixNano : l.observedTimeUnixNano)), ' ', h('span', { class: 'sev-text' }, l.severityText || String(l.severityNumber)), ' ', h('span', { class: 'body' }, valueText(l.body))))));
+}
+
+// ---------------------------------------------------------------- logs
+
+function severityClass(n: number): string {
+  return n >= 17 ? 'error' : n >= 13 ? 'warn' : n >= 9 ? 'info' : 'debug';
+}
+
+function flattenLogs(d: LogsDoc): { log: OtlpLog; service: string }[] {
+  const out: { log: OtlpLog; service: string }[] = [];
+  for (const rl of d.resourceLogs) {
+    const service = attr(rl.resource.attributes, 'service.name') ?? 'unknown_service';
+    for (const sl of rl.scopeLogs) for (const log of sl.logRecords) out.push({ log, service });
+  }
+  // Grouping by resource mixes the order: newest first again.
+  return out.sort((a, b) => {
+    const ta = BigInt(a.log.timeUnixNano !== '0' ? a.log.timeUnixNano : a.log.observedTimeUnixNano);
+    const tb = BigInt(b.log.timeUnixNano !== '0' ? b.log.timeUnixNano : b.log.observedTimeUnixNano);
+    return ta === tb ? 0 : ta > tb ? -1 : 1;
+  });
+}
+
+async function logsPage(params: URLSearchParams): Promise<void> {
+  document.title = 'Logs · Tracehouse';
+  const service = select('service', [['', 'All services']], '', 'Service');
+  const form = h(
+    'form',
+    { class: 'filters', action: '/logs', method: 'get' },
+    field('Service', service),
+    field('Severity', select('minSeverity', SEVERITIES, params.get('minSeverity') ?? '', 'Severity')),
+    field('Time range', select('lookback', LOOKBACKS, params.get('lookback') ?? '1h', 'Time range')),
+    field('Trace id', input('traceId', params.get('traceId') ?? '', { size: '34', pattern: '[0-9a-fA-F]{32}', placeholder: '32 hex digits' })),
+    field('Limit', input('limit', params.get('limit') ?? '100', { inputmode: 'numeric', size: '4' })),
+    h('button', { type: 'submit' }, 'Show logs'),
+  );
+  const results = h('section', { class: 'results', 'aria-live': 'polite' });
+  app.replaceChildren(h('h1', {}, 'Logs'), form, results);
+  try {
+    const services = await getJson<{ data: string[] }>('/api/services');
+    const wanted = params.get('service') ?? '';
+    for (const s of new Set([...services.data, ...(wanted ? [wanted] : [])])) service.append(h('option', { value: s }, s));
+    service.value = wanted;
+  } catch (e) {
+    return showError(results, e);
+  }
+  const q = new URLSearchParams();
+  for (const k of ['service', 'minSeverity', 'traceId']) {
+    const v = params.get(k)?.trim();
+    if (v) q.set(k, v);
+  }
+  q.set('limit', String(Math.min(maxLimit, Math.max(1, Number(params.get('limit')) || 100))));
+  const back = lookbackNs(params.get('lookback') ?? '1h');
+  if (back !== undefined) q.set('start', String(BigInt(Date.now()) * 1_000_000n - back));
+  let rows: { log: OtlpLog; service: string }[];
+  try {
+    rows = flattenLogs(await getJson<LogsDoc>(`/v1/logs?${q}`));
+  } catch (e) {
+    return showError(results, e);
+  }
+  const table = h(
+    'table',
+    { class: 'log-table' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'Time'), h('th', {}, 'Severity'), h('th', {}, 'Service'), h('th', {}, 'Body'), h('th', {}, 'Attributes'), h('th', {}, 'Trace'))),
+    h(
+      'tbody',
+      {},
+      ...rows.map(({ log, service: svc }) =>
+        h(
+          'tr',
+          { class: `log-row sev-${severityClass(log.severityNumber)}` },
+          h('td', {}, h('time', {}, fmtTime(log.timeUnixNano !== '0' ? log.timeUnixNano : log.observedTimeUnixNano))),
+          h('td', { class: 'sev-text' }, log.severityText || String(log.severityNumber)),
+          h('td', {}, svc),
+          h('td', { class: 'body' }, valueText(log.body)),
+          h('td', { class: 'attrs' }, log.attributes.map((a) => `${a.key}=${valueText(a.value)}`).join(' ')),
+          h('td', {}, log.traceId ? h('a', { href: `/trace/${log.traceId}` }, h('code', {}, log.traceId.slice(0, 8) + '…')) : ''),
+        ),
+      ),
+    ),
+  );
+  results.replaceChildren(h('p', { class: 'count' }, `${rows.length} log record${rows.length === 1 ? '' : 's'}, newest first`), rows.length > 0 ? table : h('p', { class: 'muted' }, 'No log records match.'));
+}
+
+// ---------------------------------------------------------------- router
+
+async function main(): Promise<void> {
+  const path = location.pathname;
+  const params = new URLSearchParams(location.search);
+  const page = path.startsWith('/trace/') ? 'trace' : path === '/logs' ? 'logs' : 'search';
+  for (const a of document.querySelectorAll<HTMLElement>('[data-nav]')) a.classList.toggle('active', a.dataset['nav'] === page || (page === 'trace' && a.dataset['nav'] === 'search'));
+  if (page === 'trace') await tracePage(path.slice('/trace/'.length));
+  else if (page === 'logs') await logsPage(params);
+  else await searchPage(params);
+  app.dataset['ready'] = 'true';
+}
+
+main().catch((e: unknown) => showError(app, e));

@@ -1,0 +1,29 @@
+// A SQLite read thread: its own connection (WAL lets it read while the write thread writes),
+// answering one query at a time so a slow search never blocks the main event loop.
+import { DatabaseSync } from 'node:sqlite';
+import { parentPort, workerData } from 'node:worker_threads';
+import { READS, type ReadOp } from './reads.ts';
+
+export interface ReadRequest {
+  id: number;
+  op: ReadOp;
+  arg?: unknown;
+}
+
+export type ReadReply = { id: number; started: true } | { id: number; ok: true; value: unknown } | { id: number; ok: false; message: string };
+
+// The main thread created the schema before starting this thread; reads need no write access.
+const db = new DatabaseSync((workerData as { path: string }).path, { readOnly: true });
+db.exec('PRAGMA busy_timeout = 5000');
+
+parentPort!.on('message', (req: ReadRequest) => {
+  // The time budget runs from here: waiting in the queue or for the thread to boot is not the query's fault.
+  parentPort!.postMessage({ id: req.id, started: true } satisfies ReadReply);
+  try {
+    const fn = READS[req.op] as (db: DatabaseSync, arg: unknown) => unknown;
+    parentPort!.postMessage({ id: req.id, ok: true, value: fn(db, req.arg) } satisfies ReadReply);
+  } catch (err) {
+    parentPort!.postMessage({ id: req.id, ok: false, message: (err as Error).message } satisfies ReadReply);
+  }
+});
+parentPort!.on('close', () => db.close());

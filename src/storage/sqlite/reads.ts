@@ -1,0 +1,123 @@
+// The SQLite read queries, run on a read thread (read-thread.ts) with a connection of its own:
+// node:sqlite is synchronous, so a query on the main thread would stall receivers and health
+// checks for as long as it runs. Every function takes the connection and returns plain rows
+// (bigints included) that cross to the main thread by structured clone.
+import type { DatabaseSync } from 'node:sqlite';
+import type { LogRow, SpanRow } from '../../model/rows.ts';
+import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, TraceQuery, TraceSummary } from '../backend.ts';
+import { attributesMatch, byNewestTrace, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
+import { logFromJson, spanFromJson } from '../rowjson.ts';
+import { clampNs } from './store.ts';
+
+interface Filter {
+  where: string[];
+  params: (string | bigint | number)[];
+}
+
+function filter(): Filter {
+  return { where: [], params: [] };
+}
+
+function add(f: Filter, sql: string, value: string | bigint | number | undefined): void {
+  if (value === undefined) return;
+  f.where.push(sql);
+  f.params.push(value);
+}
+
+function whereSql(f: Filter): string {
+  return f.where.length ? `WHERE ${f.where.join(' AND ')}` : '';
+}
+
+/**
+ * Child spans in the time range (spans_start) joined to their parent through the unique
+ * (trace_id, span_id) index: work grows with the spans in the range, never the whole table.
+ */
+export const DEPENDENCIES_SQL = `SELECT p.service_name AS parent, c.service_name AS child, count(*) AS callCount
+  FROM spans c JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+  WHERE c.start_ns BETWEEN ? AND ? AND c.parent_span_id <> '' AND p.service_name <> c.service_name
+  GROUP BY 1, 2 ORDER BY 1, 2`;
+
+/** All spans of a trace. */
+export function getTrace(db: DatabaseSync, traceId: string): SpanRow[] {
+  const rows = db.prepare('SELECT doc FROM spans WHERE trace_id = ?').all(traceId) as { doc: string }[];
+  return rows.map((r) => spanFromJson(r.doc));
+}
+
+/** Matching trace summaries, newest first (the port's ranking). */
+export function searchTraces(db: DatabaseSync, q: TraceQuery): TraceSummary[] {
+  const f = filter();
+  add(f, 'service_name = ?', q.service);
+  add(f, 'name = ?', q.name);
+  add(f, 'start_ns >= ?', q.startNano);
+  add(f, 'start_ns <= ?', q.endNano === undefined ? undefined : clampNs(q.endNano));
+  add(f, 'duration_ns >= ?', q.minDurationNano);
+  add(f, 'duration_ns <= ?', q.maxDurationNano === undefined ? undefined : clampNs(q.maxDurationNano));
+  const wantAttrs = (q.attributes?.length ?? 0) > 0;
+  // Newest matching spans first; attribute conditions are checked on the doc in JavaScript.
+  const stmt = db.prepare(`SELECT trace_id, ${wantAttrs ? 'doc' : "'' AS doc"} FROM spans ${whereSql(f)} ORDER BY start_ns DESC`);
+  const traceIds = new Set<string>();
+  for (const row of stmt.iterate(...f.params) as Iterable<{ trace_id: string; doc: string }>) {
+    if (traceIds.has(row.trace_id)) continue;
+    if (wantAttrs && !attributesMatch(spanFromJson(row.doc).attributes, q)) continue;
+    traceIds.add(row.trace_id);
+    if (traceIds.size >= q.limit) break;
+  }
+  // Summaries come from the columns alone: no document is parsed.
+  const spansOf = db.prepare(
+    'SELECT trace_id AS traceId, span_id AS spanId, parent_span_id AS parentSpanId, service_name AS serviceName, name, start_ns AS startTimeUnixNano, end_ns AS endTimeUnixNano, duration_ns AS durationNano, status_code AS statusCode FROM spans WHERE trace_id = ?',
+  );
+  spansOf.setReadBigInts(true);
+  const out: TraceSummary[] = [];
+  for (const id of traceIds) {
+    const spans = (spansOf.all(id) as unknown as (SpanFacts & { statusCode: bigint })[]).map((s) => ({ ...s, statusCode: Number(s.statusCode) }));
+    out.push(summarizeTrace(spans));
+  }
+  return out.sort(byNewestTrace);
+}
+
+/** Matching log records, newest first. */
+export function searchLogs(db: DatabaseSync, q: LogQuery): LogRow[] {
+  const f = filter();
+  add(f, 'trace_id = ?', q.traceId);
+  add(f, 'service_name = ?', q.service);
+  add(f, 'time_ns >= ?', q.startNano);
+  add(f, 'time_ns <= ?', q.endNano === undefined ? undefined : clampNs(q.endNano));
+  add(f, 'severity_number >= ?', q.minSeverity);
+  const rows = db.prepare(`SELECT doc FROM logs ${whereSql(f)} ORDER BY time_ns DESC, id DESC LIMIT ?`).all(...f.params, q.limit) as { doc: string }[];
+  return rows.map((r) => logFromJson(r.doc));
+}
+
+/** Service names from the operations table. */
+export function getServices(db: DatabaseSync): string[] {
+  // DISTINCT over the operations primary key: one step per service, not per span.
+  const rows = db.prepare('SELECT DISTINCT service_name FROM operations ORDER BY service_name').all() as { service_name: string }[];
+  return rows.map((r) => r.service_name);
+}
+
+/** A service's operations from the operations table. */
+export function getOperations(db: DatabaseSync, q: OperationQuery): Operation[] {
+  const f = filter();
+  add(f, 'service_name = ?', q.service);
+  add(f, 'kind = ?', q.kind);
+  const rows = db.prepare(`SELECT name, kind FROM operations ${whereSql(f)} ORDER BY name, kind`).all(...f.params) as { name: string; kind: number }[];
+  return rows.map((r) => ({ name: r.name, kind: r.kind }));
+}
+
+/** Service-to-service calls in a time range. */
+export function getDependencies(db: DatabaseSync, q: DependencyQuery): DependencyLink[] {
+  const rows = db.prepare(DEPENDENCIES_SQL).all(clampNs(q.startNano), clampNs(q.endNano)) as { parent: string; child: string; callCount: number }[];
+  return rows.map((r) => ({ parent: r.parent, child: r.child, callCount: r.callCount }));
+}
+
+/** The reads a read thread answers, by name, with their argument and result types. */
+export const READS = {
+  getTrace: (db: DatabaseSync, traceId: string) => getTrace(db, traceId),
+  searchTraces: (db: DatabaseSync, q: TraceQuery) => searchTraces(db, q),
+  searchLogs: (db: DatabaseSync, q: LogQuery) => searchLogs(db, q),
+  getServices: (db: DatabaseSync) => getServices(db),
+  getOperations: (db: DatabaseSync, q: OperationQuery) => getOperations(db, q),
+  getDependencies: (db: DatabaseSync, q: DependencyQuery) => getDependencies(db, q),
+  health: (db: DatabaseSync) => void db.prepare('SELECT 1').get(),
+};
+
+export type ReadOp = keyof typeof READS;

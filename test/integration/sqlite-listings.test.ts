@@ -1,0 +1,56 @@
+// SQLite listings beside the contract: the operations table answers from its key, dependencies
+// from the span indexes, retention prunes listings, and a file from before the table gets it filled.
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createEncoder } from '../../src/storage/rowjson.ts';
+import { DEPENDENCIES_SQL } from '../../src/storage/sqlite/reads.ts';
+import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
+import { makeSpan } from '../helpers/rows.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const DAY = 86_400_000_000_000n;
+
+describe('sqlite listings', () => {
+  it('answers services and operations from the operations key and dependencies from span indexes', () => {
+    const db = openDatabase(join(tempDir(), 'plan.db'));
+    const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join(' | ');
+    expect(plan('SELECT DISTINCT service_name FROM operations ORDER BY service_name')).not.toMatch(/spans|TEMP B-TREE/);
+    expect(plan("SELECT name, kind FROM operations WHERE service_name = 'a' ORDER BY name, kind")).toMatch(/SEARCH operations USING PRIMARY KEY \(service_name=\?\)/);
+    const deps = plan(DEPENDENCIES_SQL);
+    expect(deps).toMatch(/SEARCH c USING INDEX spans_start \(start_ns>\? AND start_ns<\?\)/);
+    expect(deps).toMatch(/SEARCH p USING INDEX spans_trace_span \(trace_id=\? AND span_id=\?\)/);
+    expect(deps).not.toMatch(/SCAN (c|p)\b/);
+  });
+
+  it('keeps one operations row per service, name and kind, pruned with the spans by retention', () => {
+    const db = openDatabase(join(tempDir(), 'ops.db'));
+    const store = new SqliteStore(db);
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const spans = [
+      makeSpan({ serviceName: 'old', name: 'gone', startTimeUnixNano: now - 10n * DAY }),
+      ...Array.from({ length: 50 }, () => makeSpan({ serviceName: 'new', name: 'op', kind: 2, startTimeUnixNano: now - DAY })),
+    ];
+    expect(store.writeSpans(createEncoder().encodeSpans(spans).map((c) => c.data)).kind).toBe('success');
+    const ops = () => db.prepare('SELECT service_name, name, kind FROM operations ORDER BY 1').all();
+    expect(ops()).toEqual([
+      { service_name: 'new', name: 'op', kind: 2 },
+      { service_name: 'old', name: 'gone', kind: 2 },
+    ]);
+    store.applyRetention(7);
+    expect(ops()).toEqual([{ service_name: 'new', name: 'op', kind: 2 }]);
+  });
+
+  it('fills the operations table of a file written before it existed', () => {
+    const path = join(tempDir(), 'upgrade.db');
+    let db = openDatabase(path);
+    const spans = [makeSpan({ serviceName: 'legacy', name: 'a', kind: 4 }), makeSpan({ serviceName: 'legacy', name: 'b', kind: 5 })];
+    new SqliteStore(db).writeSpans(createEncoder().encodeSpans(spans).map((c) => c.data));
+    db.exec('DROP TABLE operations');
+    db.close();
+    db = openDatabase(path);
+    expect(db.prepare('SELECT service_name, name, kind FROM operations ORDER BY name').all()).toEqual([
+      { service_name: 'legacy', name: 'a', kind: 4 },
+      { service_name: 'legacy', name: 'b', kind: 5 },
+    ]);
+  });
+});
