@@ -1,7 +1,7 @@
 // The first five minutes: the bin launcher tells an old Node.js what to do, and `npm start`
 // stops cleanly when a supervisor sends SIGTERM to npm (no collector left orphaned, ports closed).
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, readFileSync, readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -46,6 +46,21 @@ describe('bin/tracehouse.js', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(`Tracehouse needs Node.js 24 or newer; this is ${version.stdout.trim()}`);
     expect(r.stderr).not.toContain('ERR_UNKNOWN_FILE_EXTENSION');
+  });
+
+  it('npm install on Node.js 20 stops with EBADENGINE (.npmrc engine-strict) instead of warning', () => {
+    const dir = tempDir();
+    for (const f of ['package.json', 'package-lock.json', '.npmrc']) copyFileSync(join(ROOT, f), join(dir, f));
+    // The system npm runs on the system Node.js; --dry-run keeps a regression from installing anything.
+    const r = spawnSync('npm', ['install', '--dry-run', '--ignore-scripts', '--no-audit', '--no-fund'], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, PATH: `${join(OLD_NODE, '..')}:/bin` },
+    });
+    expect(r.stderr).toContain('EBADENGINE');
+    expect(r.stderr).toContain('Required: {"node":">=24"}');
+    expect(r.status).not.toBe(0);
   });
 
   it('on Node.js 24 runs the command line with its arguments and exit code', () => {
