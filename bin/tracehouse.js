@@ -4,6 +4,7 @@
 // Only built-in modules are imported before the version check.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+
 const REQUIRED_MAJOR = 24;
 const major = Number(process.versions.node.split('.')[0]);
 
