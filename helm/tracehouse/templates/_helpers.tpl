@@ -47,8 +47,10 @@ app.kubernetes.io/part-of: tracehouse
 {{- end }}
 {{- end }}
 
+{{/* repository:tag, or repository:tag@digest when image.digest pins the exact image. */}}
 {{- define "tracehouse.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- with .Values.image.digest }}@{{ . }}{{ end }}
 {{- end }}
 
 {{/*
@@ -211,6 +213,16 @@ The migration Job passes its own copy of the chart-managed Secret.
 {{- $secret := index . 1 }}
 {{- $backend := include "tracehouse.backend" $root }}
 {{- $s := $root.Values.secrets }}
+{{- /*
+Listen addresses as configured or on all interfaces: the collector's own defaults bind loopback,
+which a Service cannot reach. As environment variables they also override the image's.
+*/}}
+{{- range $l := list (list "receiver.grpc.listen" "0.0.0.0:4317" "TRACEHOUSE_RECEIVER_GRPC_LISTEN") (list "receiver.http.listen" "0.0.0.0:4318" "TRACEHOUSE_RECEIVER_HTTP_LISTEN") (list "query.listen" "0.0.0.0:16686" "TRACEHOUSE_QUERY_LISTEN") (list "ops.listen" "0.0.0.0:8888" "TRACEHOUSE_OPS_LISTEN") }}
+{{- $r := dict }}
+{{- include "tracehouse.cfg" (list $root (index $l 0) (index $l 1) $r) }}
+- name: {{ index $l 2 }}
+  value: {{ toString $r.value | quote }}
+{{- end }}
 {{- if and $secret (eq $backend "postgres") (or $s.existingSecret $s.postgresUrl) }}
 - name: TRACEHOUSE_STORAGE_POSTGRES_URL
   valueFrom:

@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// The package's command. Plain JavaScript on purpose: it must run on any Node.js, so that an old
+// one gets a sentence saying what to do instead of ERR_UNKNOWN_FILE_EXTENSION from a .ts import.
+// Only built-in modules are imported before the version check.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const REQUIRED_MAJOR = 24;
+const major = Number(process.versions.node.split('.')[0]);
+
+if (!(major >= REQUIRED_MAJOR)) {
+  process.stderr.write(
+    `Tracehouse needs Node.js ${REQUIRED_MAJOR} or newer; this is v${process.versions.node} (${process.execPath}).\n` +
+      `Install Node.js ${REQUIRED_MAJOR} (for example \`nvm install\` in the repository, which reads .nvmrc,\n` +
+      `or use the container image) and run tracehouse again.\n`,
+  );
+  process.exit(1);
+}
+
+const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+
+// execve replaces this process with `node src/cli.ts …`: same PID, no child, so SIGTERM from a
+// supervisor reaches the collector's own handler (which drains the write queue), and cli.ts is
+// the entry module, which is what makes it run (import.meta.main). A plain dynamic import would
+// load cli.ts without starting it.
+try {
+  process.execve(process.execPath, [process.execPath, ...process.execArgv, cli, ...process.argv.slice(2)], process.env);
+} catch (err) {
+  // Platforms without execve (Windows): run it as a child and pass the signals on.
+  if (!err || err.code !== 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM') throw err;
+  const child = spawn(process.execPath, [...process.execArgv, cli, ...process.argv.slice(2)], { stdio: 'inherit' });
+  for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => child.kill(sig));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+}

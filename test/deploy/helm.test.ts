@@ -1,0 +1,191 @@
+// The Helm chart as an operator meets it: `helm lint --strict`, every ci/ values file rendered and
+// strictly decoded into the Kubernetes API types (offline, test/deploy/k8s-strict-decode), the
+// values schema refusing what would otherwise crash-loop, and the `helm test` pod's round trip
+// run against a real collector. helm comes from .ci/run ($HOME/go/bin).
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { SCHEMA_FILE, renderSchemaFile } from '../../scripts/gen-helm-schema.ts';
+import { startCollector, type TestCollector } from '../helpers/collector.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const CHART = join(ROOT, 'helm/tracehouse');
+const CI_VALUES = readdirSync(join(CHART, 'ci')).filter((f) => f.endsWith('.yaml')).map((f) => join(CHART, 'ci', f));
+// Binaries built from source by go install carry no Kubernetes version; the chart wants >= 1.25.
+const KUBE = ['--kube-version', '1.34.0'];
+
+function findHelm(): string {
+  const cached = join(homedir(), 'go/bin/helm');
+  if (existsSync(cached)) return cached;
+  const r = spawnSync('helm', ['version', '--short'], { encoding: 'utf8' });
+  if (r.status === 0) return 'helm';
+  throw new Error('helm not found in $HOME/go/bin or PATH: .ci/run installs it (go install helm.sh/helm/v3/cmd/helm@v3.19.0)');
+}
+const HELM = findHelm();
+
+function helm(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(HELM, args, { encoding: 'utf8', timeout: 60_000 });
+}
+
+function template(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return helm(['template', 'th', CHART, ...KUBE, ...args]);
+}
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; annotations?: Record<string, string> };
+  spec?: Record<string, unknown>;
+  data?: Record<string, string>;
+}
+
+function objects(manifest: string): K8sObject[] {
+  return parseAllDocuments(manifest).map((d) => d.toJS() as K8sObject | null).filter((o): o is K8sObject => o !== null);
+}
+
+let decoder = '';
+beforeAll(() => {
+  // Go's build cache makes this fast after the first build (several minutes on a cold cache).
+  decoder = join(tempDir(), 'k8s-strict-decode');
+  execFileSync('go', ['build', '-o', decoder, '.'], { cwd: join(ROOT, 'test/deploy/k8s-strict-decode'), stdio: 'inherit', timeout: 900_000 });
+}, 900_000);
+
+describe('helm chart', () => {
+  it.each(['(defaults)', ...CI_VALUES])('lints clean with --strict: %s', (file) => {
+    const r = helm(['lint', '--strict', ...KUBE, CHART, ...(file === '(defaults)' ? [] : ['-f', file])]);
+    expect(r.stdout + r.stderr).toContain('1 chart(s) linted, 0 chart(s) failed');
+    expect(r.stdout).not.toMatch(/\[(WARNING|ERROR)\]/);
+    expect(r.status).toBe(0);
+  });
+
+  it.each(['(defaults)', ...CI_VALUES])('renders objects the Kubernetes API types decode strictly: %s', (file) => {
+    const rendered = template(file === '(defaults)' ? [] : ['-f', file]);
+    expect(rendered.stderr).toBe('');
+    expect(rendered.status).toBe(0);
+    const decoded = spawnSync(decoder, [], { input: rendered.stdout, encoding: 'utf8' });
+    expect(decoded.stdout).not.toContain('ERROR');
+    expect(decoded.status).toBe(0);
+    expect(decoded.stdout).toContain('ok apps/v1/Deployment th-tracehouse');
+    expect(decoded.stdout.trim().split('\n')).toHaveLength(objects(rendered.stdout).length);
+  });
+
+  it('the strict decoder refuses what the API server would', () => {
+    const bad = 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\nspec:\n  replicas: 1\n  replica: 2\n';
+    const r = spawnSync(decoder, [], { input: bad, encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('unknown field "spec.replica"');
+  });
+
+  it.each([
+    [['--set', 'resources=foo'], "at '/resources': got string, want object"],
+    [['--set', 'resources.limits.memory=lots'], "at '/resources/limits/memory'"],
+    [['--set', 'persistence.size=abc'], "at '/persistence/size': 'abc' does not match pattern"],
+    [['--set', 'serviceMonitor.interval=30'], "at '/serviceMonitor/interval': got number, want string"],
+    [['--set', 'config.writer.maxBatchRowz=5'], "at '/config/writer': additional properties 'maxBatchRowz' not allowed"],
+    [['--set-string', 'config.storage\\.bakend=x'], "at '/config': additional properties 'storage.bakend' not allowed"],
+    [['--set', 'config.storage.backend=oracle'], "at '/config/storage/backend'"],
+    [['--set', 'config.writer.maxQueueBytes=lots'], "at '/config/writer/maxQueueBytes'"],
+    [['--set', 'config.receiver.grpc.listen=nowhere'], "at '/config/receiver/grpc/listen': 'nowhere' does not match pattern"],
+    [['--set', 'config.storage.backend=postgres'], "at '/secrets/postgresUrl': minLength: got 0, want 1"],
+    [['--set', 'config.storage\\.backend=postgres'], "at '/secrets/postgresUrl': minLength: got 0, want 1"],
+    [['--set', 'replicaz=2'], "additional properties 'replicaz' not allowed"],
+  ])('values schema refuses %j', (args, message) => {
+    const r = template(args);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("values don't meet the specifications of the schema");
+    expect(r.stderr).toContain(message);
+  });
+
+  it.each([
+    ['postgres with the URL in a chart Secret', ['--set', 'config.storage.backend=postgres', '--set', 'secrets.postgresUrl=postgres://u:p@db:5432/t']],
+    ['postgres with an existing Secret', ['--set', 'config.storage.backend=postgres', '--set', 'secrets.existingSecret=db']],
+    ['postgres with the URL in config', ['--set', 'config.storage.backend=postgres', '--set', 'config.storage.postgres.url=postgres://u@db/t']],
+    ['postgres with the URL from extraEnv', ['--set', 'config.storage.backend=postgres', '--set', 'extraEnv[0].name=TRACEHOUSE_STORAGE_POSTGRES_URL', '--set', 'extraEnv[0].value=postgres://u@db/t']],
+    ['sizes with units and booleans as text', ['--set-string', 'config.writer.maxQueueBytes=512MiB', '--set-string', 'config.query.enabled=false']],
+  ])('values schema accepts %s', (_what, args) => {
+    const r = template(args);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('the committed values.schema.json matches the options table (node scripts/gen-helm-schema.ts)', () => {
+    const committed = readFileSync(SCHEMA_FILE, 'utf8');
+    expect(renderSchemaFile(committed)).toBe(committed);
+  });
+
+  it('binds every listener on 0.0.0.0 unless the values say otherwise', () => {
+    const dep = (manifest: string) => objects(manifest).find((o) => o.kind === 'Deployment')!;
+    const envOf = (o: K8sObject) => {
+      const c = (o.spec as { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } }).template.spec.containers[0]!;
+      return Object.fromEntries(c.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
+    };
+    expect(envOf(dep(template([]).stdout))).toMatchObject({
+      TRACEHOUSE_RECEIVER_GRPC_LISTEN: '0.0.0.0:4317',
+      TRACEHOUSE_RECEIVER_HTTP_LISTEN: '0.0.0.0:4318',
+      TRACEHOUSE_QUERY_LISTEN: '0.0.0.0:16686',
+      TRACEHOUSE_OPS_LISTEN: '0.0.0.0:8888',
+    });
+    const memory = template(['-f', join(CHART, 'ci/memory-values.yaml')]).stdout;
+    expect(envOf(dep(memory))['TRACEHOUSE_QUERY_LISTEN']).toBe('0.0.0.0:9999');
+    expect(memory).toContain('containerPort: 9999');
+  });
+
+  it('deletes the migration Secret holding the database URL once the hooks succeeded', () => {
+    const migrate = objects(template(['-f', join(CHART, 'ci/postgres-values.yaml')]).stdout).filter((o) => o.metadata.name === 'th-tracehouse-migrate');
+    const secret = migrate.find((o) => o.kind === 'Secret')!;
+    expect(secret.metadata.annotations?.['helm.sh/hook-delete-policy']?.split(',')).toContain('hook-succeeded');
+    expect(Buffer.from(secret.data!['postgres-url']!, 'base64').toString()).toContain('postgres://');
+    const config = migrate.find((o) => o.kind === 'ConfigMap')!;
+    expect(config.metadata.annotations?.['helm.sh/hook-delete-policy']?.split(',')).toContain('hook-succeeded');
+  });
+
+  it('renders no NetworkPolicy, Ingress or other opt-in object by default', () => {
+    const kinds = objects(template([]).stdout).map((o) => o.kind);
+    expect(kinds).not.toContain('NetworkPolicy');
+    expect(kinds).not.toContain('Ingress');
+    expect(kinds).not.toContain('ServiceMonitor');
+  });
+});
+
+describe('helm test pod', () => {
+  let c: TestCollector;
+  beforeAll(async () => {
+    c = await startCollector({ 'storage.backend': 'memory' });
+  });
+  afterAll(() => c?.stop());
+
+  // Asynchronous: the collector runs in this process and must keep answering while the pod script runs.
+  function runPodScript(env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile(process.execPath, ['-e', testScript()], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
+        resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
+      });
+    });
+  }
+
+  function testScript(): string {
+    const pod = objects(template([]).stdout).find((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test');
+    expect(pod, 'a helm.sh/hook: test Pod').toBeDefined();
+    const command = (pod!.spec as { containers: { command: string[] }[] }).containers[0]!.command;
+    expect(command.slice(0, 2)).toEqual(['node', '-e']);
+    return command[2]!;
+  }
+
+  it('sends one span and reads it back from a real collector', async () => {
+    const r = await runPodScript({ OTLP_URL: `${c.httpUrl}/v1/traces`, QUERY_URL: `${c.queryUrl}/v1/traces/`, TIMEOUT_SECONDS: '20' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^span [0-9a-f]{32} sent over OTLP\/HTTP and read back from the read API/);
+    expect(r.status).toBe(0);
+  });
+
+  it('fails, saying why, when the span does not come back', async () => {
+    // A trace id with a leading 0: one the read API refuses, so the span never comes back.
+    const r = await runPodScript({ OTLP_URL: `${c.httpUrl}/v1/traces`, QUERY_URL: `${c.queryUrl}/v1/traces/0`, TIMEOUT_SECONDS: '3' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/round trip failed for trace [0-9a-f]{32}: read: HTTP 4\d\d/);
+  });
+});
