@@ -244,15 +244,6 @@ which a Service cannot reach. As environment variables they also override the im
 
 {{/* The rendered config.yaml. */}}
 {{- define "tracehouse.configYaml" -}}
-{{- /* Tracehouse binds loopback by default; in a pod the Service, the probes and other pods must
-     reach it, so every listener the user has not placed binds all interfaces. */ -}}
-{{- $cfg := deepCopy (.Values.config | default dict) }}
-{{- range $key, $def := dict "receiver.grpc.listen" "0.0.0.0:4317" "receiver.http.listen" "0.0.0.0:4318" "query.listen" "0.0.0.0:16686" "ops.listen" "0.0.0.0:8888" }}
-{{- $r := dict }}
-{{- include "tracehouse.cfg" (list $ $key "" $r) }}
-{{- if eq (toString $r.value) "" }}
-{{- $_ := set $cfg $key $def }}
-{{- end }}
-{{- end }}
-{{- toYaml $cfg }}
+{{- /* Listen addresses come in as environment variables (tracehouse.env), so the file stays as given. */ -}}
+{{- toYaml (.Values.config | default dict) }}
 {{- end }}
