@@ -24,6 +24,8 @@ export interface IngestRequest {
   owned?: boolean;
   /** Room already taken for this request (HTTP takes it before reading the body); else taken here. */
   reservation?: Reservation;
+  /** Write the rows as their own batches under ids derived from this (import: the same file content gets the same ids). */
+  batchId?: string;
 }
 
 /** Shared request handling for the OTLP receivers. */
@@ -114,7 +116,7 @@ export class Ingest {
       reservation.release();
       return this.refuse(transport, 'undecodable', out.message);
     }
-    reservation.commit(signal, out.chunks);
+    reservation.commit(signal, out.chunks, req.batchId);
     const accepted = signal === 'traces' ? this.metrics.acceptedSpans : this.metrics.acceptedLogs;
     const refused = signal === 'traces' ? this.metrics.refusedSpans : this.metrics.refusedLogs;
     if (out.accepted > 0) accepted.inc({ transport }, out.accepted);

@@ -27,8 +27,13 @@ export interface WriterOptions extends BatchOptions, RetryPolicy {
 /** Room taken in the queue budget for one request, from before it is decoded until its rows are queued. */
 export interface Reservation {
   readonly bytes: number;
-  /** Queues the request's encoded rows in place of the reservation (their own size is counted from now on). */
-  commit(signal: Signal, chunks: readonly EncodedChunk[]): void;
+  /**
+   * Queues the request's encoded rows in place of the reservation (their own size is counted from
+   * now on). With a batchId the rows become batches of their own, one per partition, with ids
+   * derived from it: a caller replaying the same data (import) gets the same ids, which the
+   * stores recognize.
+   */
+  commit(signal: Signal, chunks: readonly EncodedChunk[], batchId?: string): void;
   /** Gives the room back; does nothing after commit() or a first release(). */
   release(): void;
 }
@@ -70,6 +75,18 @@ class Pipeline {
     this.pendingBytes += chunk.data.byteLength;
     if (this.pendingRows >= this.ctx.opts.maxBatchRows) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), this.ctx.opts.flushIntervalMs);
+  }
+
+  /** Queues chunks as one batch of their own under a caller's id, beside the batching. */
+  addBatch(chunks: readonly EncodedChunk[], batchId: string): void {
+    let rows = 0;
+    let bytes = 0;
+    for (const c of chunks) {
+      rows += c.rows;
+      bytes += c.data.byteLength;
+    }
+    this.ready.push({ signal: this.signal, partition: this.partition, rows, bytes, chunks: chunks.map((c) => c.data), batchId });
+    this.pump();
   }
 
   flush(): void {
@@ -149,13 +166,19 @@ export class Writer {
     let open = true;
     return {
       bytes,
-      commit: (signal, chunks) => {
+      commit: (signal, chunks, batchId) => {
         if (!open) throw new Error('reservation already committed or released');
         open = false;
         let encoded = 0;
         for (const c of chunks) encoded += c.data.byteLength;
         this.account(encoded - bytes);
-        for (const c of chunks) this.pipeline(signal, c.partition).add(c);
+        if (batchId === undefined) {
+          for (const c of chunks) this.pipeline(signal, c.partition).add(c);
+          return;
+        }
+        const byPartition = new Map<number, EncodedChunk[]>();
+        for (const c of chunks) byPartition.set(c.partition, [...(byPartition.get(c.partition) ?? []), c]);
+        for (const [partition, cs] of byPartition) this.pipeline(signal, partition).addBatch(cs, `${batchId}/${partition}`);
       },
       release: () => {
         if (!open) return;

@@ -526,6 +526,8 @@ async function stallingBackend(): Promise<{ backend: StorageBackend; open: () =>
     getTrace: (id) => inner.getTrace(id),
     searchTraces: (q) => inner.searchTraces(q),
     searchLogs: (q) => inner.searchLogs(q),
+    scanSpans: (q) => inner.scanSpans(q),
+    scanLogs: (q) => inner.scanLogs(q),
     health: () => inner.health(),
     shutdown: () => inner.shutdown(),
   };

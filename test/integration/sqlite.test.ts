@@ -18,7 +18,7 @@ describe('sqlite store', () => {
     const old = makeSpan({ startTimeUnixNano: now - 10n * DAY });
     const fresh = makeSpan({ startTimeUnixNano: now - DAY });
     expect(store.writeSpans(enc.encodeSpans([old, fresh]).map((c) => c.data)).kind).toBe('success');
-    expect(store.writeLogs(enc.encodeLogs([makeLog({ timeUnixNano: now - 9n * DAY }), makeLog({ timeUnixNano: now })]).map((c) => c.data)).kind).toBe('success');
+    expect(store.writeLogs(enc.encodeLogs([makeLog({ timeUnixNano: now - 9n * DAY }), makeLog({ timeUnixNano: now })]).map((c) => c.data), 'retention-test').kind).toBe('success');
     expect(store.applyRetention(7)).toEqual({ spans: 1, logs: 1 });
     const left = db.prepare('SELECT trace_id FROM spans').all() as { trace_id: string }[];
     expect(left.map((r) => r.trace_id)).toEqual([fresh.traceId]);

@@ -4,12 +4,13 @@
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { Signal } from '../../model/signal.ts';
 import type { EncoderSpec } from '../encoders.ts';
-import type { BackendDeps, BackendHealth, LogQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, BackendHealth, LogQuery, ScanPage, ScanQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { byNewestLog, byNewestTrace } from '../query-helpers.ts';
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError } from './errors.ts';
 import { appliedVersions, runMigrations } from './migrate.ts';
 import { getTraceOnShard, searchLogsOnShard, searchTracesOnShard } from './reads.ts';
+import { scanLogs, scanSpans } from './scan.ts';
 import { LOG_COLUMNS, TRACE_COLUMNS, latestVersion, qualified, quoteIdent, quoteString, tableNames, validateSchemaOptions, type SchemaOptions } from './schema.ts';
 import { connectShard, type Shard } from './shard.ts';
 
@@ -245,6 +246,14 @@ class ClickhouseBackend implements StorageBackend {
     }
     const parts = await Promise.all(this.#readShards().map((s) => searchLogsOnShard(s.shard.client, s.schema, q)));
     return parts.flat().sort(byNewestLog).slice(0, limit);
+  }
+
+  async scanSpans(query: ScanQuery): Promise<ScanPage<SpanRow>> {
+    return scanSpans(this.#readShards().map((s) => ({ client: s.shard.client, schema: s.schema })), query);
+  }
+
+  async scanLogs(query: ScanQuery): Promise<ScanPage<LogRow>> {
+    return scanLogs(this.#readShards().map((s) => ({ client: s.shard.client, schema: s.schema })), query);
   }
 
   async health(): Promise<BackendHealth> {

@@ -1,5 +1,6 @@
 // The SQLite schema and the write side, used by the write thread (one connection owns all
 // writes; SQLite has a single writer) and for schema creation before readers open the file.
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
@@ -33,12 +34,38 @@ CREATE TABLE IF NOT EXISTS logs (
   trace_id TEXT NOT NULL,
   service_name TEXT NOT NULL,
   severity_number INTEGER NOT NULL,
-  doc TEXT NOT NULL
+  doc TEXT NOT NULL,
+  -- Which write batch (hash of its id) and which row of it: the idempotency key of log records,
+  -- which have no natural one (added by upgradeSchema to files created before it).
+  batch_key INTEGER,
+  seq INTEGER
 );
 CREATE INDEX IF NOT EXISTS logs_trace ON logs (trace_id);
 CREATE INDEX IF NOT EXISTS logs_service_time ON logs (service_name, time_ns);
 CREATE INDEX IF NOT EXISTS logs_time ON logs (time_ns);
 `;
+
+/** Created after upgradeSchema, which adds the columns to files from before them. */
+const LOG_KEY_INDEX = 'CREATE UNIQUE INDEX IF NOT EXISTS logs_batch ON logs (batch_key, seq)';
+
+/** 64-bit key of a write batch id (as PostgreSQL's batch_key). */
+export function batchKey(batchId: string): bigint {
+  return createHash('sha256').update(batchId).digest().readBigInt64BE(0);
+}
+
+/** Adds the log idempotency columns to a file created before them; IMMEDIATE so two processes opening it do not both alter. */
+function upgradeSchema(db: DatabaseSync): void {
+  const has = () => (db.prepare('PRAGMA table_info(logs)').all() as { name: string }[]).some((c) => c.name === 'batch_key');
+  if (has()) return;
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    if (!has()) db.exec('ALTER TABLE logs ADD COLUMN batch_key INTEGER; ALTER TABLE logs ADD COLUMN seq INTEGER;');
+    db.exec('COMMIT');
+  } catch (err) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw err;
+  }
+}
 
 /** SQLite result codes that pass with time or space: BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN, PROTOCOL. */
 const TRANSIENT = new Set([5, 6, 7, 10, 13, 14, 15]);
@@ -56,6 +83,8 @@ export function openDatabase(path: string): DatabaseSync {
   // file is created); 4 KiB -> 32 KiB pages measured 1.9x the write rate on top (bench/sqlite.ts).
   db.exec('PRAGMA page_size = 32768; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
   db.exec(SCHEMA);
+  upgradeSchema(db);
+  db.exec(LOG_KEY_INDEX);
   return db;
 }
 
@@ -70,7 +99,7 @@ export class SqliteStore {
     this.insertSpan = db.prepare(
       'INSERT OR IGNORE INTO spans (trace_id, span_id, parent_span_id, service_name, name, start_ns, end_ns, duration_ns, status_code, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
-    this.insertLog = db.prepare('INSERT INTO logs (time_ns, trace_id, service_name, severity_number, doc) VALUES (?, ?, ?, ?, ?)');
+    this.insertLog = db.prepare('INSERT OR IGNORE INTO logs (time_ns, trace_id, service_name, severity_number, doc, batch_key, seq) VALUES (?, ?, ?, ?, ?, ?, ?)');
   }
 
   private transaction(fn: () => void): WriteResult {
@@ -101,11 +130,14 @@ export class SqliteStore {
     });
   }
 
-  writeLogs(chunks: readonly Uint8Array[]): WriteResult {
+  /** Log records of one batch; written again under the same batch id, they are recognized and kept once. */
+  writeLogs(chunks: readonly Uint8Array[], batchId: string): WriteResult {
+    const key = batchKey(batchId);
     return this.transaction(() => {
+      let seq = 0;
       for (const line of chunkLineRefs<LogHeader>(chunks)) {
         const h = line.header;
-        this.insertLog.run(clampNs(BigInt(h[0])), h[1], h[2], h[3], docText(line));
+        this.insertLog.run(clampNs(BigInt(h[0])), h[1], h[2], h[3], docText(line), key, seq++);
       }
     });
   }
