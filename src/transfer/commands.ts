@@ -95,7 +95,7 @@ class Problems {
     if (this.first.length < MAX_PRINTED_PROBLEMS) {
       this.first.push(text);
       // Problems are printed even with --quiet: they say what was not imported.
-      this.out.write(`\r\x1b[K${text}\n`);
+      this.out.write(`${this.out.isTTY ? '\r\x1b[K' : ''}${text}\n`);
     } else if (this.count === MAX_PRINTED_PROBLEMS + 1 && !this.quiet) this.out.write('further problems are counted, not printed\n');
   }
 }

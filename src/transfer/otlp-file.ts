@@ -199,8 +199,8 @@ export function protobufSignal(b: Uint8Array): Signal | undefined {
   return undefined;
 }
 
-/** Classifies one message's bytes (a JSON line or a frame's payload). */
-function message(index: number, bytes: Buffer, maxBytes: number): FileMessage {
+/** Classifies one message's bytes (a JSON line, or a frame's payload: JSON or protobuf). */
+function message(index: number, bytes: Buffer, maxBytes: number, line: boolean): FileMessage {
   let body = bytes;
   if (startsWith(body, ZSTD_MAGIC)) {
     try {
@@ -217,6 +217,7 @@ function message(index: number, bytes: Buffer, maxBytes: number): FileMessage {
     if (!signal) return { index, problem: 'not an OTLP/JSON traces or logs request (no resourceSpans or resourceLogs)' };
     return { index, format: 'json', signal, bytes: body };
   }
+  if (line) return { index, problem: 'not an OTLP/JSON traces or logs request (a line must hold one JSON object)' };
   const signal = protobufSignal(body);
   if (!signal) return { index, problem: 'not an OTLP protobuf traces or logs request with items' };
   return { index, format: 'protobuf', signal, bytes: body };
@@ -252,7 +253,7 @@ export async function* readOtlpFile(path: string, maxBytes: number, onRead?: (by
         if (size > maxBytes) throw new FileCorruptError(`message ${index}: length prefix says ${size} bytes, more than the ${maxBytes} allowed (not a length-delimited OTLP file?)`);
         src.take(4);
         if (!(await src.fill(size))) throw new FileCorruptError(`message ${index}: the file ends ${size - src.buffered.length} bytes short of the message`);
-        yield message(index, Buffer.from(src.take(size)), maxBytes);
+        yield message(index, Buffer.from(src.take(size)), maxBytes, false);
       }
       return;
     }
@@ -277,7 +278,7 @@ export async function* readOtlpFile(path: string, maxBytes: number, onRead?: (by
       let end = line.length;
       while (end > 0 && isSpace(line[end - 1]!)) end--;
       if (end === 0) continue; // blank lines separate nothing
-      yield message(index, line.subarray(0, end), maxBytes);
+      yield message(index, line.subarray(0, end), maxBytes, true);
     }
   } catch (err) {
     if (err instanceof FileCorruptError) throw err;
