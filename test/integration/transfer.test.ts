@@ -14,7 +14,7 @@ import type { LogRow, SpanRow } from '../../src/model/rows.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
 import { createBackend } from '../../src/storage/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
-import { exportStore, importFiles } from '../../src/transfer/commands.ts';
+import { copyStore, exportStore, importFiles } from '../../src/transfer/commands.ts';
 import { TransferSink } from '../../src/transfer/sink.ts';
 import { chdbConfig, removeChdbDir, uniqueDatabase } from '../helpers/clickhouse.ts';
 import { eventually, startCollector } from '../helpers/collector.ts';
@@ -121,6 +121,54 @@ describe.each(RING)('export from %s, import into %s', (from, to, fileName) => {
       expect(await holdings(target.backend, ids, services)).toEqual(before);
     } finally {
       await collector.stop();
+      await target.shutdown();
+    }
+  }, 60_000);
+});
+
+describe('copy between stores', () => {
+  it('copies SQLite into PostgreSQL, interrupted and resumed, with nothing lost or stored twice', async () => {
+    const source = await backendOf(await storeConfig('sqlite'));
+    await source.start();
+    const target = await sinkInto(await storeConfig('postgres'));
+    const checkpoint = join(tempDir(), 'copy.checkpoint.json');
+    try {
+      const service = 'copy-' + randomUUID();
+      const traces = Array.from({ length: 10 }, () => makeTrace(3, { serviceName: service }));
+      await writeSpans(source, traces.flat());
+      // Log records have no natural key: resending them is where duplicates would show.
+      const logs = Array.from({ length: 30 }, (_, i) => makeLog({ serviceName: service, body: { stringValue: `log ${i}` } }));
+      await writeLogs(source, logs);
+      const ids = traces.map((t) => t[0]!.traceId);
+      const before = await holdings(source, ids, [service]);
+
+      // 8 pages of spans, 8 of logs; a checkpoint every 3 pages; stopped after 13 (inside the
+      // logs, one page past the last checkpoint, which the second run sends again).
+      const o = { signals: ['traces', 'logs'] as const, service, checkpoint, pageRows: 4, pagesPerCheckpoint: 3, ...quiet };
+      const first = await copyStore(source, target, { ...o, maxPages: 13 });
+      expect(first.stopped).toBe(true);
+      expect(first.spans + first.logs).toBe(13 * 4 - 2);
+      const partial = await holdings(target.backend, ids, [service]);
+      expect(partial.spans).toHaveLength(30);
+      expect(partial.logs.length).toBeLessThan(30);
+
+      const second = await copyStore(source, target, o);
+      expect(second).toMatchObject({ stopped: false, problems: 0, spans: 0 });
+      // Resumed from the checkpoint after page 12 (the 4th page of logs): page 13 is sent again, nothing before it.
+      expect(second.logs).toBe(30 - 16);
+      expect(await holdings(target.backend, ids, [service])).toEqual(before);
+
+      // Rerun when finished: only rows written since are copied.
+      const later = makeLog({ serviceName: service, body: { stringValue: 'later' } });
+      await writeLogs(source, [later]);
+      const third = await copyStore(source, target, o);
+      expect(third).toMatchObject({ spans: 0, logs: 1, problems: 0 });
+      expect(await target.backend.searchLogs({ service, limit: 100 })).toHaveLength(31);
+
+      // A checkpoint of another copy is refused, not reused.
+      await expect(copyStore(source, target, { ...o, service: 'other' })).rejects.toThrow(/other filters/);
+    } finally {
+      await source.shutdown();
       await target.shutdown();
     }
   }, 60_000);
