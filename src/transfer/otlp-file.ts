@@ -64,6 +64,11 @@ class ByteSource {
     return this.buf.length > before;
   }
 
+  /** Ends the iteration early: a stream's iterator destroys the stream (and a decompressor with it). */
+  async close(): Promise<void> {
+    await this.it.return?.();
+  }
+
   take(n: number): Buffer {
     const out = this.buf.subarray(0, n);
     this.buf = this.buf.subarray(n);
@@ -83,7 +88,7 @@ async function decompressed(raw: Readable): Promise<AsyncIterable<Buffer>> {
   else return prefixed(src);
   // Feed by hand so the source's own errors (a missing file) and the decompressor's (truncated
   // data) both come out of the iteration.
-  const pump = (async () => {
+  void (async () => {
     try {
       for await (const chunk of prefixed(src)) if (!inner.write(chunk)) await new Promise<void>((r) => inner.once('drain', () => r()));
       inner.end();
@@ -91,7 +96,6 @@ async function decompressed(raw: Readable): Promise<AsyncIterable<Buffer>> {
       inner.destroy(err as Error);
     }
   })();
-  void pump;
   return inner;
 }
 
@@ -287,6 +291,7 @@ export async function* readOtlpFile(path: string, maxBytes: number, onRead?: (by
     throw new FileCorruptError(`after message ${index}: ${e.code === 'Z_BUF_ERROR' || /unexpected end/i.test(e.message) ? 'compressed data ends early (truncated file)' : e.message}`);
   } finally {
     raw.destroy();
+    await src?.close().catch(() => undefined);
   }
 }
 
