@@ -4,6 +4,7 @@
 // collector, so the export also reads a store that a collector is writing to) and from the row
 // builders (every AnyValue kind, int64 beyond 2^53, bytes, links, events, dropped counts).
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
@@ -170,6 +171,43 @@ describe('copy between stores', () => {
     } finally {
       await source.shutdown();
       await target.shutdown();
+    }
+  }, 60_000);
+});
+
+describe('export beside a running collector', () => {
+  it('reads a SQLite file on its own connection while the collector keeps writing to it, disturbing no write', async () => {
+    const config = await storeConfig('sqlite');
+    const writerSide = await backendOf(config);
+    await writerSide.start();
+    const reader = await backendOf(config); // what `tracehouse export` opens: its own connection to the file
+    await reader.start();
+    try {
+      const service = 'busy-' + randomUUID();
+      const first = Array.from({ length: 20 }, () => makeTrace(5, { serviceName: service }));
+      await writeSpans(writerSide, first.flat());
+      let writing = true;
+      let written = 0;
+      const writes = (async () => {
+        while (writing) {
+          await writeSpans(writerSide, makeTrace(5, { serviceName: service })); // throws unless the write succeeded
+          written += 5;
+        }
+      })();
+      const file = join(tempDir(), 'busy.jsonl');
+      const r = await exportStore(reader, { out: file, signals: ['traces'], service, pageRows: 7, ...quiet });
+      writing = false;
+      await writes;
+      expect(written).toBeGreaterThan(0);
+      expect(r.spans).toBeGreaterThanOrEqual(100);
+      expect(r.spans).toBeLessThanOrEqual(100 + written);
+      // Every exported span once, whatever was written meanwhile.
+      const ids = readFileSync(file, 'utf8').trim().split('\n').flatMap((l) => JSON.parse(l).resourceSpans[0].scopeSpans[0].spans.map((s: { spanId: string }) => s.spanId));
+      expect(new Set(ids).size).toBe(r.spans);
+      for (const s of first.flat()) expect(ids).toContain(s.spanId);
+    } finally {
+      await reader.shutdown();
+      await writerSide.shutdown();
     }
   }, 60_000);
 });
