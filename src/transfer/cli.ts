@@ -1,10 +1,11 @@
 // The export, import and copy commands on the command line: their own flags beside the usual
 // configuration (--config, --key=value flags, TRACEHOUSE_* env), parsed and checked here; a bad
 // flag stops the command naming flag and value (exit 2).
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
 import type { Signal } from '../model/signal.ts';
-import { createBackend } from '../storage/index.ts';
+import { clickhouseOptions, createBackend, memoryOptions, postgresOptions, sqliteOptions } from '../storage/index.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import { createMetrics } from '../telemetry/metrics.ts';
 import { copyStore, exportStore, importFiles, type TransferFilters } from './commands.ts';
@@ -95,6 +96,14 @@ function quietFlag(own: Record<string, string>): boolean {
   return q === 'true';
 }
 
+/** The source store's identity for a copy checkpoint: a hash of its settings, so no password lands in the file. */
+function sourceId(c: Config): string {
+  const b = c['storage.backend'];
+  const o = b === 'sqlite' ? sqliteOptions(c) : b === 'postgres' ? postgresOptions(c) : b === 'clickhouse' ? clickhouseOptions(c) : memoryOptions(c);
+  const where = 'path' in o ? o.path : 'url' in o ? `${o.url}/${o.schema}` : 'urls' in o ? `${o.urls.join(',')}/${o.database}` : '';
+  return `${b}:${createHash('sha256').update(where).digest('hex').slice(0, 16)}`;
+}
+
 function loadFrom(file: string | undefined, flags: Record<string, string>, env: NodeJS.ProcessEnv): Config {
   return loadConfig({ flags, env, ...(file ? { file } : {}) });
 }
@@ -159,7 +168,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
     try {
       await sink.start();
       try {
-        const r = await copyStore(source, sink, { ...filters, checkpoint, quiet });
+        const r = await copyStore(source, sink, { ...filters, checkpoint, quiet, source: sourceId(config) });
         return r.problems > 0 || r.stopped ? 1 : 0;
       } finally {
         await sink.shutdown();

@@ -182,12 +182,14 @@ export async function importFiles(sink: TransferSink, o: ImportOptions): Promise
 /** Where copy keeps its place: the last cursor written per signal, and what it was copying. */
 interface Checkpoint {
   version: 1;
-  filters: { signals: Signal[]; service?: string; start?: string; end?: string };
+  /** Which source store (a hash of its settings: cursors mean nothing in another store). */
+  filters: { source: string; signals: Signal[]; service?: string; start?: string; end?: string };
   cursors: Partial<Record<Signal, string>>;
 }
 
-function checkpointFilters(f: TransferFilters): Checkpoint['filters'] {
+function checkpointFilters(f: TransferFilters & { source: string }): Checkpoint['filters'] {
   return {
+    source: f.source,
     signals: [...f.signals],
     ...(f.service === undefined ? {} : { service: f.service }),
     ...(f.startNano === undefined ? {} : { start: f.startNano.toString() }),
@@ -196,7 +198,7 @@ function checkpointFilters(f: TransferFilters): Checkpoint['filters'] {
 }
 
 /** Reads a checkpoint; a file of another copy (other filters) is refused rather than silently reused. */
-function readCheckpoint(path: string, f: TransferFilters): Checkpoint['cursors'] {
+function readCheckpoint(path: string, f: CopyOptions): Checkpoint['cursors'] {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -206,13 +208,13 @@ function readCheckpoint(path: string, f: TransferFilters): Checkpoint['cursors']
   }
   const cp = JSON.parse(text) as Checkpoint;
   if (JSON.stringify(cp.filters) !== JSON.stringify(checkpointFilters(f))) {
-    throw new Error(`checkpoint ${path} belongs to a copy with other filters (${JSON.stringify(cp.filters)}); remove it or use --checkpoint with another file`);
+    throw new Error(`checkpoint ${path} belongs to a copy from another source or with other filters (${JSON.stringify(cp.filters)}); remove it or use --checkpoint with another file`);
   }
   return cp.cursors;
 }
 
 /** Writes the checkpoint atomically (write, then rename): an interruption leaves the old or the new one. */
-function writeCheckpoint(path: string, f: TransferFilters, cursors: Checkpoint['cursors']): void {
+function writeCheckpoint(path: string, f: CopyOptions, cursors: Checkpoint['cursors']): void {
   const cp: Checkpoint = { version: 1, filters: checkpointFilters(f), cursors };
   writeFileSync(path + '.tmp', JSON.stringify(cp) + '\n');
   renameSync(path + '.tmp', path);
@@ -220,6 +222,8 @@ function writeCheckpoint(path: string, f: TransferFilters, cursors: Checkpoint['
 
 export interface CopyOptions extends TransferFilters {
   checkpoint: string;
+  /** Identifies the source store in the checkpoint (not secret: a hash of its settings). */
+  source: string;
   quiet: boolean;
   pageRows?: number;
   /** Pages sent between checkpoints (each checkpoint waits for everything before it to be stored). */

@@ -145,7 +145,7 @@ describe('copy between stores', () => {
 
       // 8 pages of spans, 8 of logs; a checkpoint every 3 pages; stopped after 13 (inside the
       // logs, one page past the last checkpoint, which the second run sends again).
-      const o = { signals: ['traces', 'logs'] as const, service, checkpoint, pageRows: 4, pagesPerCheckpoint: 3, ...quiet };
+      const o = { signals: ['traces', 'logs'] as const, service, checkpoint, source: 'sqlite:test', pageRows: 4, pagesPerCheckpoint: 3, ...quiet };
       const first = await copyStore(source, target, { ...o, maxPages: 13 });
       expect(first.stopped).toBe(true);
       expect(first.spans + first.logs).toBe(13 * 4 - 2);
@@ -168,6 +168,7 @@ describe('copy between stores', () => {
 
       // A checkpoint of another copy is refused, not reused.
       await expect(copyStore(source, target, { ...o, service: 'other' })).rejects.toThrow(/other filters/);
+      await expect(copyStore(source, target, { ...o, source: 'postgres:elsewhere' })).rejects.toThrow(/another source/);
     } finally {
       await source.shutdown();
       await target.shutdown();

@@ -222,6 +222,7 @@ class MemoryBackend implements StorageBackend {
   }
 
   private scan<E extends Stored & { serviceName: string }, T>(fifo: Fifo<E>, time: (e: E) => bigint, q: ScanQuery, parse: (e: E) => T): ScanPage<T> {
+    if (q.after !== undefined && !/^\d+$/.test(q.after)) throw new Error(`not a memory scan cursor: ${JSON.stringify(q.after)}`);
     const rows: T[] = [];
     let next = q.after;
     for (const e of fifo.after(q.after === undefined ? -1 : Number(q.after))) {

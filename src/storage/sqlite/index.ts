@@ -181,6 +181,7 @@ class SqliteBackend implements StorageBackend {
   // ahead of the cursor. Each page is one statement on this read connection (WAL: it never
   // blocks the write thread, and holds no snapshot between pages).
   private scan<T>(table: 'spans' | 'logs', timeCol: string, q: ScanQuery, parse: (doc: string) => T): ScanPage<T> {
+    if (q.after !== undefined && !/^\d+$/.test(q.after)) throw new Error(`not a sqlite scan cursor: ${JSON.stringify(q.after)}`);
     const f = filter();
     add(f, 'rowid > ?', q.after === undefined ? undefined : BigInt(q.after));
     add(f, 'service_name = ?', q.service);
