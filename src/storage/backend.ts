@@ -94,6 +94,8 @@ export interface ScanPage<T> {
   next: string | undefined;
   /** Fewer than `limit` rows: nothing more is stored after `next` for now. */
   done: boolean;
+  /** How far through the stored rows the scan is, 0..1, where the store can tell cheaply (for an ETA). */
+  position?: number;
 }
 
 export interface BackendHealth {

@@ -37,6 +37,11 @@ function scanOf(reader: StoreReader, signal: Signal): (q: ScanQuery) => Promise<
   return signal === 'traces' ? (q) => reader.scanSpans(q) : (q) => reader.scanLogs(q);
 }
 
+/** The fraction of a multi-signal scan done, when the store tells its position (signals are scanned one after the other). */
+function overall(index: number, of: number, page: ScanPage<unknown>): number | undefined {
+  return page.position === undefined ? undefined : (index + (page.done ? 1 : page.position)) / of;
+}
+
 /** One page as one OTLP/JSON request line. */
 function renderLine(signal: Signal, rows: readonly (SpanRow | LogRow)[]): string {
   return JSON.stringify(signal === 'traces' ? renderTraces(rows as SpanRow[]) : renderLogs(rows as LogRow[])) + '\n';
@@ -56,7 +61,7 @@ export async function exportStore(reader: StoreReader, o: ExportOptions): Promis
   const progress = new Progress({ verb: 'export', quiet: o.quiet, ...(o.stream ? { stream: o.stream } : {}) });
   const counts: TransferCounts = { spans: 0, logs: 0, bytes: 0 };
   try {
-    for (const signal of o.signals) {
+    for (const [i, signal] of o.signals.entries()) {
       const scan = scanOf(reader, signal);
       let after: string | undefined;
       for (;;) {
@@ -65,7 +70,7 @@ export async function exportStore(reader: StoreReader, o: ExportOptions): Promis
         if (signal === 'traces') counts.spans += page.rows.length;
         else counts.logs += page.rows.length;
         counts.bytes = file.bytes;
-        progress.update(counts);
+        progress.update(counts, overall(i, o.signals.length, page));
         if (page.done) break;
         after = page.next;
       }
@@ -247,7 +252,8 @@ export async function copyStore(reader: StoreReader, sink: TransferSink, o: Copy
   let pages = 0;
   let stopped = false;
   const every = o.pagesPerCheckpoint ?? 20;
-  outer: for (const signal of SIGNALS.filter((s) => o.signals.includes(s))) {
+  const signals = SIGNALS.filter((s) => o.signals.includes(s));
+  outer: for (const [i, signal] of signals.entries()) {
     const scan = scanOf(reader, signal);
     let after = cursors[signal];
     for (;;) {
@@ -256,6 +262,8 @@ export async function copyStore(reader: StoreReader, sink: TransferSink, o: Copy
         break outer;
       }
       const page = await scan(scanQuery(o, after, o.pageRows ?? PAGE_ROWS));
+      const fraction = overall(i, signals.length, page);
+      if (fraction !== undefined) progress.update(counts, fraction);
       if (page.rows.length > 0) {
         const line = Buffer.from(renderLine(signal, page.rows));
         counts.bytes += line.length;

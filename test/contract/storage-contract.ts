@@ -159,6 +159,7 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
         const page = await scan({ ...q, limit, ...(after === undefined ? {} : { after }) });
         rows.push(...page.rows);
         expect(page.rows.length).toBeLessThanOrEqual(limit);
+        if (page.position !== undefined) expect(page.position >= 0 && page.position <= 1).toBe(true);
         if (page.done) return { rows, pages };
         after = page.next;
         await between?.();

@@ -58,6 +58,10 @@ class Fifo<T extends Stored> {
   peek(): T | undefined {
     return this.items[this.head]?.row;
   }
+  /** The newest row. */
+  newest(): T | undefined {
+    return this.length > 0 ? this.items[this.items.length - 1]!.row : undefined;
+  }
   *[Symbol.iterator](): Generator<T> {
     for (let i = this.head; i < this.items.length; i++) yield this.items[i]!.row;
   }
@@ -225,15 +229,19 @@ class MemoryBackend implements StorageBackend {
     if (q.after !== undefined && !/^\d+$/.test(q.after)) throw new Error(`not a memory scan cursor: ${JSON.stringify(q.after)}`);
     const rows: T[] = [];
     let next = q.after;
+    // Position by insertion number between the oldest and the newest row kept.
+    const lo = fifo.peek()?.seq ?? 0;
+    const hi = fifo.newest()?.seq ?? 0;
+    const position = () => (next === undefined || hi <= lo ? 0 : Math.min(1, Math.max(0, (Number(next) - lo) / (hi - lo))));
     for (const e of fifo.after(q.after === undefined ? -1 : Number(q.after))) {
-      if (rows.length >= q.limit) return { rows, next, done: false };
+      if (rows.length >= q.limit) return { rows, next, done: false, position: position() };
       next = String(e.seq);
       if (q.service !== undefined && e.serviceName !== q.service) continue;
       const t = time(e);
       if ((q.startNano !== undefined && t < q.startNano) || (q.endNano !== undefined && t > q.endNano)) continue;
       rows.push(parse(e));
     }
-    return { rows, next, done: true };
+    return { rows, next, done: true, position: 1 };
   }
 
   async scanSpans(q: ScanQuery): Promise<ScanPage<SpanRow>> {

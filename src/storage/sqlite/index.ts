@@ -193,7 +193,11 @@ class SqliteBackend implements StorageBackend {
     stmt.setReadBigInts(true);
     const rows = stmt.all(...f.params, q.limit) as unknown as { r: bigint; doc: string }[];
     const last = rows[rows.length - 1];
-    return { rows: rows.map((r) => parse(r.doc)), next: last ? last.r.toString() : q.after, done: rows.length < q.limit };
+    const page: ScanPage<T> = { rows: rows.map((r) => parse(r.doc)), next: last ? last.r.toString() : q.after, done: rows.length < q.limit };
+    // Position by rowid against the largest one (one index lookup).
+    const max = (this.open().prepare(`SELECT max(rowid) AS m FROM ${table}`).get() as { m: number | null }).m;
+    if (last && max) page.position = Math.min(1, Number(last.r) / max);
+    return page;
   }
 
   async scanSpans(q: ScanQuery): Promise<ScanPage<SpanRow>> {
