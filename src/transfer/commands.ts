@@ -105,6 +105,13 @@ class Problems {
   }
 }
 
+/** Ends the display; with --quiet the summary is still printed when there were problems (it holds their count). */
+function finish(progress: Progress, problems: Problems, quiet: boolean, out: NodeJS.WriteStream, extra: string): string {
+  const summary = progress.finish(extra);
+  if (quiet && problems.count > 0) out.write(summary + '\n');
+  return summary;
+}
+
 export interface ImportOptions {
   files: readonly string[];
   onError: 'skip' | 'stop';
@@ -181,7 +188,7 @@ export async function importFiles(sink: TransferSink, o: ImportOptions): Promise
   const dropped = lost.traces + lost.logs;
   if (dropped > 0) problems.add(`${dropped} accepted rows could not be stored (${lost.traces} spans, ${lost.logs} log records): see the log above`);
   const extra = `${problems.count > 0 ? `, ${problems.count} problems` : ''}${stopped ? ', stopped at the first (--on-error stop)' : ''}`;
-  return { ...counts, problems: problems.count, stopped, dropped, summary: progress.finish(extra) };
+  return { ...counts, problems: problems.count, stopped, dropped, summary: finish(progress, problems, o.quiet, out, extra) };
 }
 
 /** Where copy keeps its place: the last cursor written per signal, and what it was copying. */
@@ -300,5 +307,5 @@ export async function copyStore(reader: StoreReader, sink: TransferSink, o: Copy
   if (dropped > 0) problems.add(`${dropped} rows could not be stored in the target (${lost.traces} spans, ${lost.logs} log records): run copy again to retry them`);
   progress.update(counts);
   const extra = `${problems.count > 0 ? `, ${problems.count} problems` : ''}${stopped ? ', stopped early' : ''}`;
-  return { ...counts, problems: problems.count, stopped, dropped, summary: progress.finish(extra) };
+  return { ...counts, problems: problems.count, stopped, dropped, summary: finish(progress, problems, o.quiet, out, extra) };
 }
