@@ -160,6 +160,9 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
     const filters = parseFilters(args.own);
     // The target is configured by its file alone: the environment configures the source.
     const targetConfig = loadFrom(target, {}, {});
+    // Copying a store into itself would never end: every page of log records written would be
+    // new rows ahead of the scan.
+    if (sourceId(config) === sourceId(targetConfig)) throw new UsageError(`copy: --to-config ${target} names the store being copied from`);
     const checkpoint = args.own['checkpoint'] ?? 'tracehouse-copy.checkpoint.json';
     const source = await createBackend(config, { logger, metrics: createMetrics() });
     const metrics = createMetrics();

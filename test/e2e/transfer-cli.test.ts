@@ -82,7 +82,10 @@ describe('tracehouse export / import / copy', () => {
 
   it('answers bad flags naming the flag and the value', () => {
     const db = join(tempDir(), 'x.db');
+    const self = join(tempDir(), 'self.yaml');
+    writeFileSync(self, `storage:\n  sqlite:\n    path: ${db}\n`);
     const cases: [string[], string][] = [
+      [['copy', '--to-config', self, `--storage.sqlite.path=${db}`], 'names the store being copied from'],
       [['export', '--out', 'x', '--signal', 'metrics', `--storage.sqlite.path=${db}`], '--signal "metrics"'],
       [['export', '--out', 'x', '--start', 'yesterday', `--storage.sqlite.path=${db}`], '--start "yesterday"'],
       [['export', `--storage.sqlite.path=${db}`], 'export needs --out'],
