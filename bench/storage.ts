@@ -1,4 +1,4 @@
-// The storage adapters' own benchmarks (bench/sqlite.ts, bench/postgres.ts, bench/clickhouse.ts, each with its
+// The storage adapters' own benchmarks (bench/sqlite.ts, bench/transfer.ts, bench/postgres.ts, bench/clickhouse.ts, each with its
 // baseline inside), run when present, each in a child process of its own (a native engine that
 // crashes or keeps the process alive does not take the harness with it). A module that is
 // missing or fails (chdb not installed, no PostgreSQL) is skipped with the reason.
@@ -51,10 +51,11 @@ async function runOne(ctx: BenchContext, name: string, file: string, opts: Recor
   return { name, file, figures: answer.figures, seconds };
 }
 
-/** Runs bench/sqlite.ts, bench/postgres.ts and bench/clickhouse.ts (smaller in --quick). */
+/** Runs bench/sqlite.ts, bench/transfer.ts, bench/postgres.ts and bench/clickhouse.ts (smaller in --quick). */
 export async function run(ctx: BenchContext, o: { postgresUrl?: string; skipPostgres?: string; skipClickhouse?: string }): Promise<StorageBenchResult[]> {
   const out: StorageBenchResult[] = [];
   out.push(await runOne(ctx, 'SQLite store', 'bench/sqlite.ts', ctx.quick ? { spans: 10_000 } : {}, ctx.quick ? 60_000 : 300_000));
+  out.push(await runOne(ctx, 'Backup and restore, SQLite', 'bench/transfer.ts', ctx.quick ? { spans: 10_000 } : {}, ctx.quick ? 120_000 : 900_000));
   if (o.skipPostgres) out.push({ name: 'PostgreSQL adapter', file: 'bench/postgres.ts', note: o.skipPostgres });
   else {
     const opts: Record<string, unknown> = ctx.quick ? { spans: 20_000, rounds: 1 } : {};

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // Entry point: `tracehouse [start]` runs the collector, `tracehouse migrate` applies storage
-// migrations and exits, `--help` lists every option.
+// migrations and exits, `export` / `import` / `copy` move data (src/transfer/), `--help` lists
+// every option.
 import { parseArgs } from 'node:util';
 import { Collector } from './app.ts';
 import { ConfigError, helpText, loadConfig } from './config/index.ts';
 import { createBackend } from './storage/index.ts';
 import { createLogger } from './telemetry/logger.ts';
 import { createMetrics } from './telemetry/metrics.ts';
+import { TRANSFER_COMMANDS, TRANSFER_HELP, runTransferCommand } from './transfer/cli.ts';
 
 /** Splits argv into the command, --config, --help and option flags (--key=value or --key value). */
 export function parseCli(argv: string[]): { command: string; help: boolean; configFile?: string; flags: Record<string, string> } {
@@ -36,11 +38,16 @@ export function parseCli(argv: string[]): { command: string; help: boolean; conf
 async function main(): Promise<number> {
   const cli = parseCli(process.argv.slice(2));
   if (cli.help) {
-    process.stdout.write(helpText() + '\n');
+    process.stdout.write(helpText() + '\n\n' + TRANSFER_HELP + '\n');
     return 0;
   }
+  if ((TRANSFER_COMMANDS as readonly string[]).includes(cli.command)) {
+    const argv = process.argv.slice(2);
+    const at = argv.indexOf(cli.command);
+    return runTransferCommand([cli.command, ...argv.slice(0, at), ...argv.slice(at + 1)]);
+  }
   if (cli.command !== 'start' && cli.command !== 'migrate') {
-    process.stderr.write(`tracehouse: unknown command '${cli.command}' (start, migrate; see --help)\n`);
+    process.stderr.write(`tracehouse: unknown command '${cli.command}' (start, migrate, export, import, copy; see --help)\n`);
     return 2;
   }
   let config;

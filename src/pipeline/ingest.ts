@@ -24,6 +24,8 @@ export interface IngestRequest {
   owned?: boolean;
   /** Room already taken for this request (HTTP takes it before reading the body); else taken here. */
   reservation?: Reservation;
+  /** Write the rows as their own batches under ids derived from this (import: the same file content gets the same ids). */
+  batchId?: string;
 }
 
 /** When a request is acknowledged: once queued in memory, or once its rows are stored. */
@@ -119,7 +121,7 @@ export class Ingest {
       reservation.release();
       return this.refuse(transport, 'undecodable', out.message);
     }
-    const stored = reservation.commit(signal, out.chunks);
+    const stored = reservation.commit(signal, out.chunks, req.batchId);
     // With ack=stored the client hears back only once the write holding its rows committed; rows
     // the writer gave up on are refused as retryable rather than acknowledged.
     if (this.ack === 'stored' && !(await stored)) return this.refuse(transport, 'not_stored');

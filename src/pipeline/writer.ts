@@ -32,9 +32,11 @@ export interface Reservation {
   /**
    * Queues the request's encoded rows in place of the reservation (their own size is counted
    * from now on). The promise says whether every row was stored (true) or some were dropped
-   * (false); callers that acknowledge on queueing need not wait for it.
+   * (false); callers that acknowledge on queueing need not wait for it. With a batchId the rows
+   * become batches of their own, one per partition, with ids derived from it: a caller replaying
+   * the same data (import) gets the same ids, which the stores recognize.
    */
-  commit(signal: Signal, chunks: readonly EncodedChunk[]): Promise<boolean>;
+  commit(signal: Signal, chunks: readonly EncodedChunk[], batchId?: string): Promise<boolean>;
   /** Gives the room back; does nothing after commit() or a first release(). */
   release(): void;
 }
@@ -99,6 +101,19 @@ class Pipeline {
     this.pendingBytes += chunk.data.byteLength;
     if (this.pendingRows >= this.ctx.opts.maxBatchRows) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), this.ctx.opts.flushIntervalMs);
+  }
+
+  /** Queues chunks as one batch of their own under a caller's id, beside the batching. */
+  addBatch(chunks: readonly EncodedChunk[], batchId: string, listener: Listener): void {
+    let rows = 0;
+    let bytes = 0;
+    for (const c of chunks) {
+      rows += c.rows;
+      bytes += c.data.byteLength;
+    }
+    const batch: WriteBatch = { signal: this.signal, partition: this.partition, rows, bytes, chunks: chunks.map((c) => c.data), batchId };
+    this.ready.push({ batch, sinceMs: Date.now(), listeners: [listener] });
+    this.pump();
   }
 
   flush(): void {
@@ -215,7 +230,7 @@ export class Writer {
         this.account(more);
         return true;
       },
-      commit: (signal, chunks) => {
+      commit: (signal, chunks, batchId) => {
         if (!open) throw new Error('reservation already committed or released');
         open = false;
         let encoded = 0;
@@ -223,13 +238,21 @@ export class Writer {
         this.account(encoded - held);
         if (chunks.length === 0) return Promise.resolve(true);
         return new Promise<boolean>((resolve) => {
-          let waiting = chunks.length;
           let allStored = true;
+          let waiting = 0;
           const listener: Listener = (stored) => {
             allStored &&= stored;
             if (--waiting === 0) resolve(allStored);
           };
-          for (const c of chunks) this.pipeline(signal, c.partition).add(c, listener);
+          if (batchId === undefined) {
+            waiting = chunks.length;
+            for (const c of chunks) this.pipeline(signal, c.partition).add(c, listener);
+            return;
+          }
+          const byPartition = new Map<number, EncodedChunk[]>();
+          for (const c of chunks) byPartition.set(c.partition, [...(byPartition.get(c.partition) ?? []), c]);
+          waiting = byPartition.size;
+          for (const [partition, cs] of byPartition) this.pipeline(signal, partition).addBatch(cs, `${batchId}/${partition}`, listener);
         });
       },
       release: () => {

@@ -100,6 +100,29 @@ export interface DependencyLink {
   callCount: number;
 }
 
+/** A scan for export and copy: every stored row in a stable order, one page at a time. */
+export interface ScanQuery {
+  service?: string;
+  /** Inclusive range on span start / log time, nanoseconds. */
+  startNano?: bigint;
+  endNano?: bigint;
+  /** The cursor a previous page returned; absent for the first page. */
+  after?: string;
+  /** Most rows in the page. */
+  limit: number;
+}
+
+/** One page of a scan: rows in scan order, the cursor after them, and whether the scan reached the end. */
+export interface ScanPage<T> {
+  rows: T[];
+  /** Cursor after the last row (the query's own `after` when the page is empty); resuming from it later also finds rows written since. */
+  next: string | undefined;
+  /** Fewer than `limit` rows: nothing more is stored after `next` for now. */
+  done: boolean;
+  /** How far through the stored rows the scan is, 0..1, where the store can tell cheaply (for an ETA). */
+  position?: number;
+}
+
 export interface BackendHealth {
   ok: boolean;
   detail?: string;
@@ -124,6 +147,16 @@ export interface StoreReader {
   getOperations(query: OperationQuery): Promise<Operation[]>;
   /** Service-to-service calls (a span whose parent span has another service), counted over child spans starting in the range, sorted by parent then child. */
   getDependencies(query: DependencyQuery): Promise<DependencyLink[]>;
+
+  // Scans for export and copy (one block).
+  /**
+   * Spans page by page (keyset pagination, for export and copy). The order is the store's own and
+   * stable: rows written while a scan runs never make it repeat a row or skip one stored before
+   * it began, and a cursor stays valid in a later process (copy resumes from it).
+   */
+  scanSpans(query: ScanQuery): Promise<ScanPage<SpanRow>>;
+  /** Log records page by page, with the same guarantees as scanSpans. */
+  scanLogs(query: ScanQuery): Promise<ScanPage<LogRow>>;
 }
 
 /** Writes encoded batches (the writer's view of a store). */

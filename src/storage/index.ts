@@ -10,7 +10,7 @@ import type { SqliteOptions } from './sqlite/index.ts';
 
 /** storage.memory.* */
 export function memoryOptions(c: Config): MemoryOptions {
-  return { maxSpans: c['storage.memory.maxSpans'], maxLogs: c['storage.memory.maxLogs'], maxBytes: c['storage.memory.maxBytes'] };
+  return { maxSpans: c['storage.memory.maxSpans'], maxLogs: c['storage.memory.maxLogs'], maxBytes: c['storage.memory.maxBytes'], maxAgeMs: c['storage.memory.maxAgeMs'] };
 }
 
 /** storage.sqlite.*, and the read budget query.timeoutMs */

@@ -7,8 +7,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { COUNTED_REASONS } from '../common/refusals.ts';
 import { SIGNALS } from '../model/signal.ts';
 
-export type Transport = 'grpc' | 'http';
-const TRANSPORTS: readonly Transport[] = ['grpc', 'http'];
+export type Transport = 'grpc' | 'http' | 'file';
+const TRANSPORTS: readonly Transport[] = ['grpc', 'http', 'file'];
 
 /** Why the writer gave up on rows (the dropped_rows `reason` label). */
 export const DROP_REASONS = ['permanent_error', 'retries_exhausted', 'shutdown', 'writer_error'] as const;

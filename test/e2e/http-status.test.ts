@@ -553,6 +553,8 @@ async function stallingBackend(): Promise<{ backend: StorageBackend; open: () =>
     getServices: () => inner.getServices(),
     getOperations: (q) => inner.getOperations(q),
     getDependencies: (q) => inner.getDependencies(q),
+    scanSpans: (q) => inner.scanSpans(q),
+    scanLogs: (q) => inner.scanLogs(q),
     health: () => inner.health(),
     shutdown: () => inner.shutdown(),
   };

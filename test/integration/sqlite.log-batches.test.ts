@@ -28,18 +28,6 @@ describe('sqlite: log batches stored once', () => {
     expect(count()).toBe(40);
   });
 
-  it('forgets batch ids after a week, so the table does not grow without end', () => {
-    const db = openDatabase(join(tempDir(), 'p.db'));
-    const store = new SqliteStore(db);
-    const chunks = createEncoder().encodeLogs([makeLog()]).map((c) => c.data);
-    const now = Date.now();
-    for (let i = 0; i < 5; i++) store.writeLogs(chunks, randomUUID(), now);
-    const ids = () => Number((db.prepare('SELECT count(*) AS n FROM log_batches').get() as { n: number }).n);
-    expect(ids()).toBe(5);
-    store.writeLogs(chunks, randomUUID(), now + 8 * 86_400_000);
-    expect(ids()).toBe(1);
-  });
-
   it('through the backend: a batch written twice under one id is one set of records', async () => {
     const config = loadConfig({ flags: { 'storage.backend': 'sqlite', 'storage.sqlite.path': join(tempDir(), 'k.db') } });
     const backend = createSqliteBackend(sqliteOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });

@@ -1,5 +1,6 @@
 // SQLite-specific behaviour beside the contract: retention and the file it writes.
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { createEncoder } from '../../src/storage/rowjson.ts';
 import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
@@ -18,7 +19,7 @@ describe('sqlite store', () => {
     const old = makeSpan({ startTimeUnixNano: now - 10n * DAY });
     const fresh = makeSpan({ startTimeUnixNano: now - DAY });
     expect(store.writeSpans(enc.encodeSpans([old, fresh]).map((c) => c.data)).kind).toBe('success');
-    expect(store.writeLogs(enc.encodeLogs([makeLog({ timeUnixNano: now - 9n * DAY }), makeLog({ timeUnixNano: now })]).map((c) => c.data)).kind).toBe('success');
+    expect(store.writeLogs(enc.encodeLogs([makeLog({ timeUnixNano: now - 9n * DAY }), makeLog({ timeUnixNano: now })]).map((c) => c.data), 'retention-test').kind).toBe('success');
     expect(store.applyRetention(7)).toEqual({ spans: 1, logs: 1 });
     const left = db.prepare('SELECT trace_id FROM spans').all() as { trace_id: string }[];
     expect(left.map((r) => r.trace_id)).toEqual([fresh.traceId]);
@@ -43,5 +44,22 @@ describe('sqlite store', () => {
     expect(plan("SELECT doc FROM spans WHERE trace_id = 'x'")).toMatch(/USING PRIMARY KEY|USING INDEX/);
     expect(plan("SELECT trace_id FROM spans WHERE service_name = 'a' AND start_ns >= 1 ORDER BY start_ns DESC")).toContain('spans_service_start');
     expect(plan("SELECT doc FROM logs WHERE trace_id = 'x'")).toContain('logs_trace');
+  });
+
+  it('upgrades a file from before the log idempotency key in place, keeping its rows', () => {
+    const path = join(tempDir(), 'old.db');
+    const old = new DatabaseSync(path);
+    old.exec('CREATE TABLE logs (id INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, trace_id TEXT NOT NULL, service_name TEXT NOT NULL, severity_number INTEGER NOT NULL, doc TEXT NOT NULL)');
+    old.exec("INSERT INTO logs (time_ns, trace_id, service_name, severity_number, doc) VALUES (1, '', 'svc', 9, '{}')");
+    old.close();
+    const db = openDatabase(path);
+    const store = new SqliteStore(db);
+    const chunks = createEncoder().encodeLogs([makeLog(), makeLog()]).map((c) => c.data);
+    expect(store.writeLogs(chunks, 'batch-1').kind).toBe('success');
+    expect(store.writeLogs(chunks, 'batch-1').kind).toBe('success');
+    expect((db.prepare('SELECT count(*) AS n FROM logs').get() as { n: number }).n).toBe(3);
+    // A second process opening the upgraded file finds nothing to do.
+    openDatabase(path).close();
+    db.close();
   });
 });

@@ -51,6 +51,24 @@ describe('writer', () => {
     expect(writer.queueBytes).toBe(0);
   });
 
+  it('writes rows committed with a caller batch id as a batch of their own under an id derived from it', async () => {
+    const inner = await memoryBackend();
+    const seen: { batchId: string; rows: number }[] = [];
+    const spy: StoreWriter = { name: inner.name, write: (b) => (seen.push({ batchId: b.batchId, rows: b.rows }), inner.write(b)) };
+    const writer = new Writer(spy, opts, createMetrics(), pino({ level: 'silent' }));
+    const commit = (n: number, batchId?: string) => {
+      const chunks = encoder.encodeSpans(Array.from({ length: n }, () => makeSpan({ serviceName: 'ids' })));
+      void writer.reserve(chunks.reduce((s, c) => s + c.data.byteLength, 0))!.commit('traces', chunks, batchId);
+    };
+    commit(2);
+    commit(3, 'file-line-1');
+    commit(4, 'file-line-1'); // the same content sent again keeps its id
+    await writer.drain();
+    const own = seen.filter((b) => b.batchId.startsWith('file-line-1'));
+    expect(own).toEqual([{ batchId: 'file-line-1/0', rows: 3 }, { batchId: 'file-line-1/0', rows: 4 }]);
+    expect(seen.filter((b) => !b.batchId.startsWith('file-line-1')).map((b) => b.rows)).toEqual([2]);
+  });
+
   it('retries transient failures with backoff until they pass, losing nothing', async () => {
     const { writer, put, stored, gate, metric } = await setup();
     gate.failNext(3, { kind: 'retryable', error: new Error('connection refused') });

@@ -4,13 +4,14 @@
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { Signal } from '../../model/signal.ts';
 import type { EncoderSpec } from '../encoders.ts';
-import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { byNewestLog, byNewestTrace, byOperation, dependencyList } from '../query-helpers.ts';
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError } from './errors.ts';
 import { appliedVersions, runMigrations } from './migrate.ts';
 import { dependenciesOnShard, operationsOnShard, servicesOnShard } from './listings.ts';
 import { getTraceOnShard, searchLogsOnShard, searchTracesOnShard } from './reads.ts';
+import { scanLogs, scanSpans } from './scan.ts';
 import { LOG_COLUMNS, TRACE_COLUMNS, latestVersion, qualified, quoteIdent, quoteString, tableNames, validateSchemaOptions, type SchemaOptions } from './schema.ts';
 import { connectShard, type Shard } from './shard.ts';
 
@@ -264,6 +265,14 @@ class ClickhouseBackend implements StorageBackend {
     const counts = new Map<string, number>();
     for (const d of parts.flat()) counts.set(d.parent + '\u0000' + d.child, (counts.get(d.parent + '\u0000' + d.child) ?? 0) + d.callCount);
     return dependencyList(counts);
+  }
+
+  async scanSpans(query: ScanQuery): Promise<ScanPage<SpanRow>> {
+    return scanSpans(this.#readShards().map((s) => ({ client: s.shard.client, schema: s.schema })), query);
+  }
+
+  async scanLogs(query: ScanQuery): Promise<ScanPage<LogRow>> {
+    return scanLogs(this.#readShards().map((s) => ({ client: s.shard.client, schema: s.schema })), query);
   }
 
   async health(): Promise<BackendHealth> {

@@ -15,7 +15,8 @@ const MAX_DATETIME = 'toDateTime(4294967295)';
 
 type Params = Record<string, unknown>;
 
-async function rows(client: ClickHouseClient, query: string, params: Params): Promise<unknown[][]> {
+/** Runs a query and returns its rows as arrays. */
+export async function rows(client: ClickHouseClient, query: string, params: Params): Promise<unknown[][]> {
   const rs = await client.query({ query, format: 'JSONCompactEachRow', query_params: params });
   return rs.json<unknown[]>();
 }
@@ -28,7 +29,8 @@ function clampU64(v: bigint): string {
   return String(v < 0n ? 0n : v > UINT64_MAX ? UINT64_MAX : v);
 }
 
-const SPAN_SELECT = `
+/** The columns decodeSpan reads. */
+export const SPAN_SELECT = `
     toString(toUnixTimestamp64Nano(Timestamp)),
     TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, ServiceName,
     mapKeys(ResourceAttributes), mapValues(ResourceAttributes),
@@ -72,7 +74,7 @@ function addCond(where: string[], params: Params, sql: string, name: string, val
 }
 
 /** The service and start/end conditions trace and log searches share. */
-function addServiceAndTime(where: string[], params: Params, q: { service?: string; startNano?: bigint; endNano?: bigint }): void {
+export function addServiceAndTime(where: string[], params: Params, q: { service?: string; startNano?: bigint; endNano?: bigint }): void {
   addCond(where, params, 'ServiceName = {service:String}', 'service', q.service);
   addCond(where, params, 'Timestamp >= fromUnixTimestamp64Nano({startNano:Int64})', 'startNano', q.startNano === undefined ? undefined : clampI64(q.startNano));
   addCond(where, params, 'Timestamp <= fromUnixTimestamp64Nano({endNano:Int64})', 'endNano', q.endNano === undefined ? undefined : clampI64(q.endNano));
@@ -139,7 +141,8 @@ GROUP BY TraceId`;
   });
 }
 
-const LOG_SELECT = `
+/** The columns decodeLog reads. */
+export const LOG_SELECT = `
     toString(toUnixTimestamp64Nano(Timestamp)),
     TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, ServiceName, Body,
     ResourceSchemaUrl, mapKeys(ResourceAttributes), mapValues(ResourceAttributes),

@@ -4,7 +4,7 @@
 // outside the JS heap (no garbage-collector work for them) and are decoded only when a read
 // returns the row.
 import type { LogRow, SpanRow } from '../../model/rows.ts';
-import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, type LogFacts, logMatches, type SpanFacts, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
 import { chunkLineRefs, docText, logFromJson, spanFromJson, type LogHeader, type SpanHeader } from '../rowjson.ts';
 
@@ -15,17 +15,25 @@ interface DocRef {
   docEnd: number;
 }
 
-interface SpanEntry extends SpanFacts, DocRef {
+/** What every stored row carries besides its facts: insertion order and arrival time. */
+interface Stored {
+  /** Insertion order: keeps newest-first stable among equal times, and is the scan cursor. */
+  seq: number;
+  /** Date.now() when stored, for eviction by age. */
+  storedMs: number;
+}
+
+interface SpanEntry extends SpanFacts, DocRef, Stored {
   kind: number;
 }
 
-interface LogEntry extends LogFacts, DocRef {
-  /** Insertion order, to keep newest-first stable among equal times. */
-  seq: number;
+interface LogEntry extends LogFacts, DocRef, Stored {
+  /** The write batch it came in: a batch written again (a retry, an import run twice) is recognized. */
+  batchId: string;
 }
 
 /** A FIFO of rows with their encoded size, for oldest-first eviction. */
-class Fifo<T> {
+class Fifo<T extends Stored> {
   private items: { row: T; bytes: number }[] = [];
   private head = 0;
   bytes = 0;
@@ -48,8 +56,27 @@ class Fifo<T> {
     }
     return it.row;
   }
+  /** The oldest row, without removing it. */
+  peek(): T | undefined {
+    return this.items[this.head]?.row;
+  }
+  /** The newest row. */
+  newest(): T | undefined {
+    return this.length > 0 ? this.items[this.items.length - 1]!.row : undefined;
+  }
   *[Symbol.iterator](): Generator<T> {
     for (let i = this.head; i < this.items.length; i++) yield this.items[i]!.row;
+  }
+  /** Rows inserted after the one numbered `seq`, oldest first (seq grows along the FIFO: binary search). */
+  *after(seq: number): Generator<T> {
+    let lo = this.head;
+    let hi = this.items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.items[mid]!.row.seq <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < this.items.length; i++) yield this.items[i]!.row;
   }
 }
 
@@ -59,6 +86,8 @@ export interface MemoryOptions {
   maxLogs: number;
   /** Bytes of stored row documents (object overhead comes on top). */
   maxBytes: number;
+  /** Rows are evicted this long after they were stored (0: kept until a size bound evicts them). */
+  maxAgeMs: number;
 }
 
 class MemoryBackend implements StorageBackend {
@@ -71,7 +100,11 @@ class MemoryBackend implements StorageBackend {
   private readonly idsByTrace = new Map<string, Set<string>>();
   /** Live span count per service and per (name, kind): listings stay exact as spans are evicted. */
   private readonly operations = new Map<string, Map<string, { op: Operation; spans: number }>>();
-  private logSeq = 0;
+  /** Live log rows per write batch id: bounded by the rows kept, forgotten with the last of them. */
+  private readonly logBatches = new Map<string, number>();
+  private seq = 0;
+  private ageTimer: NodeJS.Timeout | undefined;
+  private readonly maxAgeMs: number;
   private readonly maxSpans: number;
   private readonly maxLogs: number;
   private readonly maxBytes: number;
@@ -81,19 +114,24 @@ class MemoryBackend implements StorageBackend {
     this.maxSpans = options.maxSpans;
     this.maxLogs = options.maxLogs;
     this.maxBytes = options.maxBytes;
+    this.maxAgeMs = options.maxAgeMs;
     this.deps = deps;
   }
 
-  async start(): Promise<void> {}
+  async start(): Promise<void> {
+    // Writes evict by age too; the timer covers a store that has stopped receiving.
+    if (this.maxAgeMs > 0) this.ageTimer ??= setInterval(() => this.evict(), Math.min(this.maxAgeMs, 60_000)).unref();
+  }
 
   async write(batch: WriteBatch): Promise<WriteResult> {
     if (batch.signal === 'traces') this.storeSpans(batch.chunks);
-    else this.storeLogs(batch.chunks);
+    else if (!this.logBatches.has(batch.batchId)) this.storeLogs(batch.chunks, batch.batchId);
     this.evict();
     return { kind: 'success' };
   }
 
   private storeSpans(chunks: Uint8Array[]): void {
+    const storedMs = Date.now();
     for (const { header: h, buf, docStart, docEnd } of chunkLineRefs<SpanHeader>(chunks)) {
       const list = this.byTrace.get(h[0]);
       const ids = this.idsByTrace.get(h[0]);
@@ -110,6 +148,8 @@ class MemoryBackend implements StorageBackend {
         durationNano: BigInt(h[7]),
         statusCode: h[8],
         kind: h[9],
+        seq: this.seq++,
+        storedMs,
         buf,
         docStart,
         docEnd,
@@ -126,16 +166,22 @@ class MemoryBackend implements StorageBackend {
     }
   }
 
-  private storeLogs(chunks: Uint8Array[]): void {
+  private storeLogs(chunks: Uint8Array[], batchId: string): void {
+    const storedMs = Date.now();
+    let n = 0;
     for (const { header: h, buf, docStart, docEnd } of chunkLineRefs<LogHeader>(chunks)) {
-      this.logs.push({ time: BigInt(h[0]), traceId: h[1], serviceName: h[2], severityNumber: h[3], buf, docStart, docEnd, seq: this.logSeq++ }, docEnd - docStart);
+      this.logs.push({ time: BigInt(h[0]), traceId: h[1], serviceName: h[2], severityNumber: h[3], buf, docStart, docEnd, seq: this.seq++, storedMs, batchId }, docEnd - docStart);
+      n++;
     }
+    if (n > 0) this.logBatches.set(batchId, n);
   }
 
   private evict(): void {
     let spans = 0;
     let logs = 0;
-    while (this.spans.length > this.maxSpans || (this.spans.length > 0 && this.spans.bytes + this.logs.bytes > this.maxBytes && this.spans.bytes >= this.logs.bytes)) {
+    const oldest = this.maxAgeMs > 0 ? Date.now() - this.maxAgeMs : -Infinity;
+    const tooOld = (f: Fifo<Stored>) => (f.peek()?.storedMs ?? Infinity) < oldest;
+    while (this.spans.length > this.maxSpans || tooOld(this.spans) || (this.spans.length > 0 && this.spans.bytes + this.logs.bytes > this.maxBytes && this.spans.bytes >= this.logs.bytes)) {
       const s = this.spans.shift()!;
       const list = this.byTrace.get(s.traceId)!;
       list.splice(list.indexOf(s), 1);
@@ -147,8 +193,11 @@ class MemoryBackend implements StorageBackend {
       }
       spans++;
     }
-    while (this.logs.length > this.maxLogs || (this.logs.length > 0 && this.spans.bytes + this.logs.bytes > this.maxBytes)) {
-      this.logs.shift();
+    while (this.logs.length > this.maxLogs || tooOld(this.logs) || (this.logs.length > 0 && this.spans.bytes + this.logs.bytes > this.maxBytes)) {
+      const l = this.logs.shift()!;
+      const left = this.logBatches.get(l.batchId)! - 1;
+      if (left > 0) this.logBatches.set(l.batchId, left);
+      else this.logBatches.delete(l.batchId);
       logs++;
     }
     if (spans > 0) this.deps.metrics.evictedRows.inc({ signal: 'traces' }, spans);
@@ -209,11 +258,41 @@ class MemoryBackend implements StorageBackend {
     return out.slice(0, q.limit).map((e) => logFromJson(docText(e)));
   }
 
+  private scan<E extends Stored & { serviceName: string }, T>(fifo: Fifo<E>, time: (e: E) => bigint, q: ScanQuery, parse: (e: E) => T): ScanPage<T> {
+    if (q.after !== undefined && !/^\d+$/.test(q.after)) throw new Error(`not a memory scan cursor: ${JSON.stringify(q.after)}`);
+    const rows: T[] = [];
+    let next = q.after;
+    // Position by insertion number between the oldest and the newest row kept.
+    const lo = fifo.peek()?.seq ?? 0;
+    const hi = fifo.newest()?.seq ?? 0;
+    const position = () => (next === undefined || hi <= lo ? 0 : Math.min(1, Math.max(0, (Number(next) - lo) / (hi - lo))));
+    for (const e of fifo.after(q.after === undefined ? -1 : Number(q.after))) {
+      if (rows.length >= q.limit) return { rows, next, done: false, position: position() };
+      next = String(e.seq);
+      if (q.service !== undefined && e.serviceName !== q.service) continue;
+      const t = time(e);
+      if ((q.startNano !== undefined && t < q.startNano) || (q.endNano !== undefined && t > q.endNano)) continue;
+      rows.push(parse(e));
+    }
+    return { rows, next, done: true, position: 1 };
+  }
+
+  async scanSpans(q: ScanQuery): Promise<ScanPage<SpanRow>> {
+    return this.scan(this.spans, (e) => e.startTimeUnixNano, q, (e) => spanFromJson(docText(e)));
+  }
+
+  async scanLogs(q: ScanQuery): Promise<ScanPage<LogRow>> {
+    return this.scan(this.logs, (e) => e.time, q, (e) => logFromJson(docText(e)));
+  }
+
   async health() {
     return { ok: true };
   }
 
-  async shutdown(): Promise<void> {}
+  async shutdown(): Promise<void> {
+    if (this.ageTimer) clearInterval(this.ageTimer);
+    this.ageTimer = undefined;
+  }
 }
 
 /** Creates the bounded in-memory backend. */

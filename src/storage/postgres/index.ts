@@ -10,13 +10,14 @@ import type { Logger } from '../../telemetry/logger.ts';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import { SIGNALS, type Signal } from '../../model/signal.ts';
 import type { EncoderSpec } from '../encoders.ts';
-import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { LOG_COLUMNS, SPAN_COLUMNS, columnList, type CopyFormat } from './columns.ts';
 import { chunkDays, copyChunks } from './copy.ts';
 import { failure, isConnectionError, toError } from './errors.ts';
 import { LATEST_VERSION, currentVersion, runMigrations } from './migrations.ts';
 import { Partitions } from './partitions.ts';
 import { Reads } from './reads.ts';
+import { scanLogs, scanSpans } from './scan.ts';
 import { TYPES, ident, withTransaction } from './sql.ts';
 
 const SUCCESS: WriteResult = { kind: 'success' };
@@ -289,6 +290,16 @@ class PostgresBackend implements StorageBackend {
 
   async getDependencies(query: DependencyQuery): Promise<DependencyLink[]> {
     return this.readsOrThrow().getDependencies(query);
+  }
+
+  async scanSpans(query: ScanQuery): Promise<ScanPage<SpanRow>> {
+    this.readsOrThrow();
+    return scanSpans(this.pool!, this.schema, query);
+  }
+
+  async scanLogs(query: ScanQuery): Promise<ScanPage<LogRow>> {
+    this.readsOrThrow();
+    return scanLogs(this.pool!, this.schema, query);
   }
 
   async health(): Promise<BackendHealth> {

@@ -42,7 +42,7 @@ export function traceSpansSql(schema: string): string {
            WHERE trace_id = $1 AND start_time_unix_nano BETWEEN $2::int8 AND $3::int8`;
 }
 
-interface SpanDbRow {
+export interface SpanDbRow {
   trace_id: Buffer;
   span_id: Buffer;
   parent_span_id: Buffer;
@@ -66,7 +66,8 @@ interface SpanDbRow {
   dropped_links_count: bigint;
 }
 
-function toSpan(r: SpanDbRow): SpanRow {
+/** A spans table row as the port's SpanRow. */
+export function toSpan(r: SpanDbRow): SpanRow {
   return {
     traceId: r.trace_id.toString('hex'),
     spanId: r.span_id.toString('hex'),
@@ -106,7 +107,7 @@ function toSpan(r: SpanDbRow): SpanRow {
   };
 }
 
-interface LogDbRow {
+export interface LogDbRow {
   time_unix_nano: bigint;
   observed_time_unix_nano: bigint;
   trace_id: Buffer;
@@ -123,7 +124,8 @@ interface LogDbRow {
   dropped_attributes_count: bigint;
 }
 
-function toLog(r: LogDbRow): LogRow {
+/** A logs table row as the port's LogRow. */
+export function toLog(r: LogDbRow): LogRow {
   return {
     timeUnixNano: u64(r.time_unix_nano),
     observedTimeUnixNano: u64(r.observed_time_unix_nano),
@@ -142,7 +144,8 @@ function toLog(r: LogDbRow): LogRow {
   };
 }
 
-class Params {
+/** Numbered query parameters. */
+export class Params {
   readonly values: unknown[] = [];
   add(v: unknown): string {
     this.values.push(v);
@@ -150,7 +153,8 @@ class Params {
   }
 }
 
-function serviceCond(p: Params, service: string): string {
+/** The service condition served by the (left(service_name, 256), time) indexes. */
+export function serviceCond(p: Params, service: string): string {
   const s = p.add(escapeText(service));
   return `left(service_name, 256) = left(${s}::text, 256) AND service_name = ${s}::text`;
 }

@@ -6,7 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import type { DatabaseSync } from 'node:sqlite';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
-import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { ReadPool } from './read-pool.ts';
 import { openDatabase } from './store.ts';
 import type { WriteReply, WriteRequest } from './write-thread.ts';
@@ -146,6 +146,14 @@ class SqliteBackend implements StorageBackend {
 
   getDependencies(q: DependencyQuery): Promise<DependencyLink[]> {
     return this.reads().run('getDependencies', q);
+  }
+
+  scanSpans(q: ScanQuery): Promise<ScanPage<SpanRow>> {
+    return this.reads().run('scanSpans', q);
+  }
+
+  scanLogs(q: ScanQuery): Promise<ScanPage<LogRow>> {
+    return this.reads().run('scanLogs', q);
   }
 
   async health() {

@@ -4,7 +4,7 @@
 // (bigints included) that cross to the main thread by structured clone.
 import type { DatabaseSync } from 'node:sqlite';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
-import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, TraceQuery, TraceSummary } from '../backend.ts';
+import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, TraceQuery, TraceSummary } from '../backend.ts';
 import { attributesMatch, byNewestTrace, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
 import { clampNs } from './store.ts';
@@ -110,7 +110,34 @@ export function getDependencies(db: DatabaseSync, q: DependencyQuery): Dependenc
 }
 
 /** The reads a read thread answers, by name, with their argument and result types. */
+/**
+ * One page of a scan in rowid order: new rows get larger rowids, so a concurrent writer only adds
+ * rows ahead of the cursor. Each page is one statement (WAL: it never blocks the write thread,
+ * and holds no snapshot between pages).
+ */
+function scan<T>(db: DatabaseSync, table: 'spans' | 'logs', timeCol: string, q: ScanQuery, parse: (doc: string) => T): ScanPage<T> {
+  if (q.after !== undefined && !/^\d+$/.test(q.after)) throw new Error(`not a sqlite scan cursor: ${JSON.stringify(q.after)}`);
+  const f = filter();
+  add(f, 'rowid > ?', q.after === undefined ? undefined : BigInt(q.after));
+  add(f, 'service_name = ?', q.service);
+  add(f, `${timeCol} >= ?`, q.startNano);
+  add(f, `${timeCol} <= ?`, q.endNano === undefined ? undefined : clampNs(q.endNano));
+  // NOT INDEXED: walking rowids and filtering costs one pass over the table for the whole scan;
+  // a service or time index would make every page sort all matching rows again.
+  const stmt = db.prepare(`SELECT rowid AS r, doc FROM ${table} NOT INDEXED ${whereSql(f)} ORDER BY rowid LIMIT ?`);
+  stmt.setReadBigInts(true);
+  const rows = stmt.all(...f.params, q.limit) as unknown as { r: bigint; doc: string }[];
+  const last = rows[rows.length - 1];
+  const page: ScanPage<T> = { rows: rows.map((r) => parse(r.doc)), next: last ? last.r.toString() : q.after, done: rows.length < q.limit };
+  // Position by rowid against the largest one (one index lookup), for an ETA.
+  const max = (db.prepare(`SELECT max(rowid) AS m FROM ${table}`).get() as { m: number | null }).m;
+  if (last && max) page.position = Math.min(1, Number(last.r) / max);
+  return page;
+}
+
 export const READS = {
+  scanSpans: (db: DatabaseSync, q: ScanQuery) => scan(db, 'spans', 'start_ns', q, spanFromJson),
+  scanLogs: (db: DatabaseSync, q: ScanQuery) => scan(db, 'logs', 'time_ns', q, logFromJson),
   getTrace: (db: DatabaseSync, traceId: string) => getTrace(db, traceId),
   searchTraces: (db: DatabaseSync, q: TraceQuery) => searchTraces(db, q),
   searchLogs: (db: DatabaseSync, q: LogQuery) => searchLogs(db, q),

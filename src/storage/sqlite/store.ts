@@ -1,5 +1,6 @@
 // The SQLite schema and the write side, used by the write thread (one connection owns all
 // writes; SQLite has a single writer) and for schema creation before readers open the file.
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
@@ -42,26 +43,41 @@ CREATE TABLE IF NOT EXISTS logs (
   trace_id TEXT NOT NULL,
   service_name TEXT NOT NULL,
   severity_number INTEGER NOT NULL,
-  doc TEXT NOT NULL
+  doc TEXT NOT NULL,
+  -- Which write batch (hash of its id) and which row of it: the idempotency key of log records,
+  -- which have no natural one (added by upgradeSchema to files created before it).
+  batch_key INTEGER,
+  seq INTEGER
 );
 CREATE INDEX IF NOT EXISTS logs_trace ON logs (trace_id);
 CREATE INDEX IF NOT EXISTS logs_service_time ON logs (service_name, time_ns);
 CREATE INDEX IF NOT EXISTS logs_time ON logs (time_ns);
--- Log records have no natural key: the ids of log batches already stored make a batch that comes
--- again (a write-ahead log replay after a crash, a retry whose reply was lost) store nothing.
-CREATE TABLE IF NOT EXISTS log_batches (batch_id TEXT NOT NULL UNIQUE, stored_ms INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS log_batches_stored ON log_batches (stored_ms);
 `;
+
+/** Created after upgradeSchema, which adds the columns to files from before them. */
+const LOG_KEY_INDEX = 'CREATE UNIQUE INDEX IF NOT EXISTS logs_batch ON logs (batch_key, seq)';
+
+/** 64-bit key of a write batch id (as PostgreSQL's batch_key). */
+export function batchKey(batchId: string): bigint {
+  return createHash('sha256').update(batchId).digest().readBigInt64BE(0);
+}
+
+/** Adds the log idempotency columns to a file created before them; IMMEDIATE so two processes opening it do not both alter. */
+function upgradeSchema(db: DatabaseSync): void {
+  const has = () => (db.prepare('PRAGMA table_info(logs)').all() as { name: string }[]).some((c) => c.name === 'batch_key');
+  if (has()) return;
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    if (!has()) db.exec('ALTER TABLE logs ADD COLUMN batch_key INTEGER; ALTER TABLE logs ADD COLUMN seq INTEGER;');
+    db.exec('COMMIT');
+  } catch (err) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw err;
+  }
+}
 
 /** SQLite result codes that pass with time or space: BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN, PROTOCOL. */
 const TRANSIENT = new Set([5, 6, 7, 10, 13, 14, 15]);
-
-/**
- * How long a stored log batch's id is remembered. A batch comes again only from a retry (seconds)
- * or a write-ahead log replayed at the next start; a week covers an instance down that long.
- */
-const LOG_BATCH_KEEP_MS = 7 * 86_400_000;
-const LOG_BATCH_PRUNE_INTERVAL_MS = 3_600_000;
 
 /** SQLite INTEGER is signed 64-bit: times past 2262 are clamped in the index columns (the doc keeps them exact). */
 export function clampNs(ns: bigint): bigint {
@@ -78,6 +94,8 @@ export function openDatabase(path: string): DatabaseSync {
   const hadOperations = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'operations'").get() !== undefined;
   const hadSpans = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'spans'").get() !== undefined;
   db.exec(SCHEMA);
+  upgradeSchema(db);
+  db.exec(LOG_KEY_INDEX);
   // A file written before the operations table existed: fill it once from the stored spans.
   if (hadSpans && !hadOperations) {
     db.exec(`INSERT OR IGNORE INTO operations (service_name, name, kind, last_start_ns)
@@ -91,9 +109,6 @@ export class SqliteStore {
   private readonly db: DatabaseSync;
   private readonly insertSpan: StatementSync;
   private readonly insertLog: StatementSync;
-  private readonly insertLogBatch: StatementSync;
-  private readonly pruneLogBatches: StatementSync;
-  private lastPruneMs = 0;
   private readonly upsertOperation: StatementSync;
 
   constructor(db: DatabaseSync) {
@@ -105,9 +120,7 @@ export class SqliteStore {
       `INSERT INTO operations (service_name, name, kind, last_start_ns) VALUES (?, ?, ?, ?)
        ON CONFLICT DO UPDATE SET last_start_ns = excluded.last_start_ns WHERE excluded.last_start_ns > last_start_ns`,
     );
-    this.insertLog = db.prepare('INSERT INTO logs (time_ns, trace_id, service_name, severity_number, doc) VALUES (?, ?, ?, ?, ?)');
-    this.insertLogBatch = db.prepare('INSERT OR IGNORE INTO log_batches (batch_id, stored_ms) VALUES (?, ?)');
-    this.pruneLogBatches = db.prepare('DELETE FROM log_batches WHERE stored_ms < ?');
+    this.insertLog = db.prepare('INSERT OR IGNORE INTO logs (time_ns, trace_id, service_name, severity_number, doc, batch_key, seq) VALUES (?, ?, ?, ?, ?, ?, ?)');
   }
 
   private transaction(fn: () => void): WriteResult {
@@ -146,19 +159,14 @@ export class SqliteStore {
     });
   }
 
-  /** Writes log records; a batch id already stored makes the write a no-op. */
-  writeLogs(chunks: readonly Uint8Array[], batchId?: string, nowMs = Date.now()): WriteResult {
+  /** Log records of one batch; written again under the same batch id, they are recognized and kept once. */
+  writeLogs(chunks: readonly Uint8Array[], batchId: string): WriteResult {
+    const key = batchKey(batchId);
     return this.transaction(() => {
-      if (batchId !== undefined) {
-        if (this.insertLogBatch.run(batchId, nowMs).changes === 0) return;
-        if (nowMs - this.lastPruneMs >= LOG_BATCH_PRUNE_INTERVAL_MS) {
-          this.pruneLogBatches.run(nowMs - LOG_BATCH_KEEP_MS);
-          this.lastPruneMs = nowMs;
-        }
-      }
+      let seq = 0;
       for (const line of chunkLineRefs<LogHeader>(chunks)) {
         const h = line.header;
-        this.insertLog.run(clampNs(BigInt(h[0])), h[1], h[2], h[3], docText(line));
+        this.insertLog.run(clampNs(BigInt(h[0])), h[1], h[2], h[3], docText(line), key, seq++);
       }
     });
   }

@@ -1,0 +1,106 @@
+// Keyset scans for export and copy. The tables have no unique key (MergeTree keeps every row), so
+// the scan key is (time in ns, a, b): spans (Timestamp, TraceId, SpanId), log records (Timestamp,
+// a hash of the record). Rows sharing a key are told apart by how many of them the cursor has
+// already passed, so none is skipped at a page boundary. Each shard is scanned on its own cursor
+// and pages are merged by key; the cursor is the JSON list of the shard cursors.
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { LogRow, SpanRow } from '../../model/rows.ts';
+import type { ScanPage, ScanQuery } from '../backend.ts';
+import { LOG_SELECT, SPAN_SELECT, addServiceAndTime, decodeLog, decodeSpan, rows } from './reads.ts';
+import { qualified, tableNames, type SchemaOptions } from './schema.ts';
+
+/** Key of a row and how many rows of that key have been passed: [ns, a, b, passed]. */
+type ShardCursor = [string, string, string, number] | null;
+
+const KEYS = {
+  traces: ['toString(toUnixTimestamp64Nano(Timestamp))', 'TraceId', 'SpanId'],
+  logs: [
+    'toString(toUnixTimestamp64Nano(Timestamp))',
+    'toString(cityHash64(TraceId, SpanId, Body, EventName, SeverityText, ServiceName, TracehouseExtra, toString(ObservedTimestamp), toString(LogAttributes), toString(ResourceAttributes), toString(ScopeAttributes), ScopeName))',
+    "''",
+  ],
+} as const;
+
+function parseCursor(after: string | undefined, shards: number): ShardCursor[] {
+  if (after === undefined) return new Array<ShardCursor>(shards).fill(null);
+  let v: unknown;
+  try {
+    v = JSON.parse(after);
+  } catch {
+    v = undefined;
+  }
+  if (!Array.isArray(v) || v.length !== shards) throw new Error(`not a clickhouse scan cursor for ${shards} shard(s): ${JSON.stringify(after)}`);
+  return v as ShardCursor[];
+}
+
+function cmp(a: readonly (string | number)[], b: readonly (string | number)[]): number {
+  const ta = BigInt(a[0]!);
+  const tb = BigInt(b[0]!);
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  if (a[1] !== b[1]) return a[1]! < b[1]! ? -1 : 1;
+  if (a[2] !== b[2]) return a[2]! < b[2]! ? -1 : 1;
+  return 0;
+}
+
+interface Keyed<T> {
+  shard: number;
+  key: string[];
+  row: T;
+}
+
+async function scanShard<T>(client: ClickHouseClient, o: SchemaOptions, signal: 'traces' | 'logs', q: ScanQuery, cursor: ShardCursor, shard: number, decode: (r: unknown[]) => T): Promise<Keyed<T>[]> {
+  const names = tableNames(o);
+  const table = qualified(o, signal === 'traces' ? names.traces : names.logs);
+  const [k1, k2, k3] = KEYS[signal];
+  const where: string[] = [];
+  const params: Record<string, unknown> = {};
+  addServiceAndTime(where, params, q);
+  let skip = 0;
+  if (cursor) {
+    // toInt128: the key's time is compared as a number, not as text.
+    where.push(`(toInt128(${k1}), ${k2}, ${k3}) >= (toInt128({ct:String}), {ca:String}, {cb:String})`);
+    Object.assign(params, { ct: cursor[0], ca: cursor[1], cb: cursor[2] });
+    skip = cursor[3];
+  }
+  params['limit'] = q.limit + skip;
+  const select = signal === 'traces' ? SPAN_SELECT : LOG_SELECT;
+  const sql = `SELECT ${select}, ${k1}, ${k2}, ${k3}
+FROM ${table}
+${where.length > 0 ? `WHERE ${where.join('\n  AND ')}` : ''}
+ORDER BY toInt128(${k1}), ${k2}, ${k3}
+LIMIT {limit:UInt32}`;
+  const out: Keyed<T>[] = [];
+  for (const r of await rows(client, sql, params)) {
+    const key = r.slice(-3) as string[];
+    // Rows of the cursor's own key come first; the cursor has passed `skip` of them.
+    if (skip > 0 && cursor && cmp(key, cursor) === 0) {
+      skip--;
+      continue;
+    }
+    out.push({ shard, key, row: decode(r.slice(0, -3)) });
+  }
+  return out;
+}
+
+async function scan<T>(clients: { client: ClickHouseClient; schema: SchemaOptions }[], signal: 'traces' | 'logs', q: ScanQuery, decode: (r: unknown[]) => T): Promise<ScanPage<T>> {
+  const cursors = parseCursor(q.after, clients.length);
+  const limit = Math.max(1, Math.floor(q.limit));
+  const parts = await Promise.all(clients.map((c, i) => scanShard(c.client, c.schema, signal, { ...q, limit }, cursors[i]!, i, decode)));
+  const merged = parts.flat().sort((a, b) => cmp(a.key, b.key));
+  const page = merged.slice(0, limit);
+  for (const r of page) {
+    const c = cursors[r.shard];
+    cursors[r.shard] = c && cmp(c, r.key) === 0 ? [c[0], c[1], c[2], c[3] + 1] : [r.key[0]!, r.key[1]!, r.key[2]!, 1];
+  }
+  return { rows: page.map((r) => r.row), next: JSON.stringify(cursors), done: merged.length < limit };
+}
+
+/** One page of spans across the shards. */
+export function scanSpans(clients: { client: ClickHouseClient; schema: SchemaOptions }[], q: ScanQuery): Promise<ScanPage<SpanRow>> {
+  return scan(clients, 'traces', q, decodeSpan);
+}
+
+/** One page of log records across the shards. */
+export function scanLogs(clients: { client: ClickHouseClient; schema: SchemaOptions }[], q: ScanQuery): Promise<ScanPage<LogRow>> {
+  return scan(clients, 'logs', q, decodeLog);
+}

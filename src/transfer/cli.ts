@@ -1,0 +1,190 @@
+// The export, import and copy commands on the command line: their own flags beside the usual
+// configuration (--config, --key=value flags, TRACEHOUSE_* env), parsed and checked here; a bad
+// flag stops the command naming flag and value (exit 2).
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { ConfigError, loadConfig, type Config } from '../config/index.ts';
+import type { Signal } from '../model/signal.ts';
+import { clickhouseOptions, createBackend, memoryOptions, postgresOptions, sqliteOptions } from '../storage/index.ts';
+import { createLogger } from '../telemetry/logger.ts';
+import { createMetrics } from '../telemetry/metrics.ts';
+import { copyStore, exportStore, importFiles, type TransferFilters } from './commands.ts';
+import { TransferSink } from './sink.ts';
+
+export const TRANSFER_COMMANDS = ['export', 'import', 'copy'] as const;
+
+/** Flags of the transfer commands (the rest are configuration options). */
+const OWN_FLAGS = new Set(['out', 'signal', 'start', 'end', 'service', 'on-error', 'quiet', 'to-config', 'checkpoint', 'config']);
+const BOOLEAN_FLAGS = new Set(['quiet']);
+
+export const TRANSFER_HELP = `Backup, restore and migration (OTLP/JSON lines, the OpenTelemetry Collector's file format):
+  tracehouse export --out FILE [--signal traces|logs|all] [--start T] [--end T] [--service S] [--quiet]
+      FILE '-' is stdout; a .gz or .zst suffix compresses. T: RFC 3339 time or Unix nanoseconds.
+  tracehouse import FILE... [--on-error skip|stop] [--quiet]
+      JSON lines or length-delimited protobuf, plain, gzip or zstd ('-' is stdin).
+  tracehouse copy --to-config OTHER.yaml [--checkpoint FILE] [filters as export] [--quiet]
+      Streams into the store OTHER.yaml configures; rerun after an interruption to resume.
+  The configured store (--config, flags, env) is the source of export and copy, the target of import.`;
+
+/** Thrown for a bad transfer flag; the message names flag and value. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export interface TransferArgs {
+  command: (typeof TRANSFER_COMMANDS)[number];
+  files: string[];
+  own: Record<string, string>;
+  configFlags: Record<string, string>;
+}
+
+/** Splits argv (command first) into files, the command's own flags and configuration flags. */
+export function parseTransferArgs(argv: readonly string[]): TransferArgs {
+  const command = argv[0] as TransferArgs['command'];
+  const files: string[] = [];
+  const own: Record<string, string> = {};
+  const configFlags: Record<string, string> = {};
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) {
+      files.push(a);
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
+    let value: string;
+    if (eq >= 0) value = a.slice(eq + 1);
+    else if (BOOLEAN_FLAGS.has(name)) value = 'true';
+    else {
+      const next = argv[i + 1];
+      if (next === undefined) throw new UsageError(`--${name} needs a value`);
+      value = next;
+      i++;
+    }
+    (OWN_FLAGS.has(name) ? own : configFlags)[name] = value;
+  }
+  return { command, files, own, configFlags };
+}
+
+/** A time flag: RFC 3339 (or any date Date.parse reads) or an integer of Unix nanoseconds. */
+export function parseTime(flag: string, v: string): bigint {
+  if (/^\d+$/.test(v)) return BigInt(v);
+  const ms = Date.parse(v);
+  if (Number.isNaN(ms)) throw new UsageError(`--${flag} ${JSON.stringify(v)}: not a time (use RFC 3339 like 2026-01-31T12:00:00Z, or Unix nanoseconds)`);
+  // Fractions below the millisecond are kept from the text when present.
+  const frac = /\.(\d{4,9})/.exec(v);
+  const extraNs = frac ? BigInt(frac[1]!.padEnd(9, '0').slice(3)) : 0n;
+  return BigInt(ms) * 1_000_000n + extraNs;
+}
+
+/** --signal, --start, --end, --service. */
+export function parseFilters(own: Record<string, string>): TransferFilters {
+  const s = own['signal'] ?? 'all';
+  const signals: Signal[] = s === 'all' ? ['traces', 'logs'] : s === 'traces' || s === 'logs' ? [s] : [];
+  if (signals.length === 0) throw new UsageError(`--signal ${JSON.stringify(s)}: use traces, logs or all`);
+  const f: TransferFilters = { signals };
+  if (own['service'] !== undefined) f.service = own['service'];
+  if (own['start'] !== undefined) f.startNano = parseTime('start', own['start']);
+  if (own['end'] !== undefined) f.endNano = parseTime('end', own['end']);
+  if (f.startNano !== undefined && f.endNano !== undefined && f.startNano > f.endNano) throw new UsageError(`--start ${own['start']} is after --end ${own['end']}`);
+  return f;
+}
+
+function quietFlag(own: Record<string, string>): boolean {
+  const q = own['quiet'] ?? 'false';
+  if (q !== 'true' && q !== 'false') throw new UsageError(`--quiet=${JSON.stringify(q)}: use --quiet, --quiet=true or --quiet=false`);
+  return q === 'true';
+}
+
+/** The source store's identity for a copy checkpoint: a hash of its settings, so no password lands in the file. */
+function sourceId(c: Config): string {
+  const b = c['storage.backend'];
+  const o = b === 'sqlite' ? sqliteOptions(c) : b === 'postgres' ? postgresOptions(c) : b === 'clickhouse' ? clickhouseOptions(c) : memoryOptions(c);
+  const where = 'path' in o ? o.path : 'url' in o ? `${o.url}/${o.schema}` : 'urls' in o ? `${o.urls.join(',')}/${o.database}` : '';
+  return `${b}:${createHash('sha256').update(where).digest('hex').slice(0, 16)}`;
+}
+
+function loadFrom(file: string | undefined, flags: Record<string, string>, env: NodeJS.ProcessEnv): Config {
+  return loadConfig({ flags, env, ...(file ? { file } : {}) });
+}
+
+/** Runs export, import or copy; returns the exit code (0 done, 1 done with problems or failed, 2 usage). */
+export async function runTransferCommand(argv: readonly string[]): Promise<number> {
+  let args: TransferArgs;
+  let config: Config;
+  try {
+    args = parseTransferArgs(argv);
+    const file = args.own['config'] ?? process.env['TRACEHOUSE_CONFIG'];
+    config = loadFrom(file, args.configFlags, process.env);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      process.stderr.write(`tracehouse: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const logger = createLogger(config['log.level'], 2);
+  try {
+    const quiet = quietFlag(args.own);
+    if (args.command === 'export') {
+      const out = args.own['out'];
+      if (out === undefined) throw new UsageError('export needs --out FILE (or --out - for stdout)');
+      const filters = parseFilters(args.own);
+      const backend = await createBackend(config, { logger, metrics: createMetrics() });
+      await backend.start();
+      try {
+        await exportStore(backend, { ...filters, out, quiet });
+      } finally {
+        await backend.shutdown();
+      }
+      return 0;
+    }
+    if (args.command === 'import') {
+      if (args.files.length === 0) throw new UsageError('import needs at least one FILE (or - for stdin)');
+      const onError = args.own['on-error'] ?? 'skip';
+      if (onError !== 'skip' && onError !== 'stop') throw new UsageError(`--on-error ${JSON.stringify(onError)}: use skip or stop`);
+      for (const f of args.files) if (f !== '-' && !existsSync(f)) throw new UsageError(`import: no such file ${JSON.stringify(f)}`);
+      const metrics = createMetrics();
+      const sink = new TransferSink(config, await createBackend(config, { logger, metrics }), metrics, logger);
+      await sink.start();
+      try {
+        const r = await importFiles(sink, { files: args.files, onError, quiet, maxMessageBytes: config['receiver.maxMessageBytes'] });
+        return r.problems > 0 ? 1 : 0;
+      } finally {
+        await sink.shutdown();
+      }
+    }
+    // copy
+    const target = args.own['to-config'];
+    if (target === undefined) throw new UsageError('copy needs --to-config OTHER.yaml (the store to copy into)');
+    const filters = parseFilters(args.own);
+    // The target is configured by its file alone: the environment configures the source.
+    const targetConfig = loadFrom(target, {}, {});
+    // Copying a store into itself would never end: every page of log records written would be
+    // new rows ahead of the scan.
+    if (sourceId(config) === sourceId(targetConfig)) throw new UsageError(`copy: --to-config ${target} names the store being copied from`);
+    const checkpoint = args.own['checkpoint'] ?? 'tracehouse-copy.checkpoint.json';
+    const source = await createBackend(config, { logger, metrics: createMetrics() });
+    const metrics = createMetrics();
+    const sink = new TransferSink(targetConfig, await createBackend(targetConfig, { logger, metrics }), metrics, logger);
+    await source.start();
+    try {
+      await sink.start();
+      try {
+        const r = await copyStore(source, sink, { ...filters, checkpoint, quiet, source: sourceId(config) });
+        return r.problems > 0 || r.stopped ? 1 : 0;
+      } finally {
+        await sink.shutdown();
+      }
+    } finally {
+      await source.shutdown();
+    }
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      process.stderr.write(`tracehouse: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`tracehouse ${args.command}: ${(err as Error).message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,311 @@
+// export, import and copy: what each does with a store, a file and a progress display. The CLI
+// (cli-args.ts) parses their flags; these functions take typed options so tests call them directly.
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import type { LogRow, SpanRow } from '../model/rows.ts';
+import { SIGNALS, type Signal } from '../model/signal.ts';
+import { renderLogs, renderTraces } from '../query/render-otlp.ts';
+import type { ScanPage, ScanQuery, StoreReader } from '../storage/backend.ts';
+import { FileCorruptError, openOtlpFileWriter, readOtlpFile } from './otlp-file.ts';
+import { Progress, type TransferCounts } from './progress.ts';
+import type { TransferSink } from './sink.ts';
+
+/** Which rows a transfer takes. */
+export interface TransferFilters {
+  signals: readonly Signal[];
+  service?: string;
+  startNano?: bigint;
+  endNano?: bigint;
+}
+
+/** Rows read from a store per page, and so per line of an export file (the memory bound of a scan). */
+export const PAGE_ROWS = 1000;
+
+/** Problems printed one by one before only their count is kept. */
+const MAX_PRINTED_PROBLEMS = 20;
+
+function scanQuery(f: TransferFilters, after: string | undefined, limit: number): ScanQuery {
+  return {
+    limit,
+    ...(f.service === undefined ? {} : { service: f.service }),
+    ...(f.startNano === undefined ? {} : { startNano: f.startNano }),
+    ...(f.endNano === undefined ? {} : { endNano: f.endNano }),
+    ...(after === undefined ? {} : { after }),
+  };
+}
+
+function scanOf(reader: StoreReader, signal: Signal): (q: ScanQuery) => Promise<ScanPage<SpanRow | LogRow>> {
+  return signal === 'traces' ? (q) => reader.scanSpans(q) : (q) => reader.scanLogs(q);
+}
+
+/** The fraction of a multi-signal scan done, when the store tells its position (signals are scanned one after the other). */
+function overall(index: number, of: number, page: ScanPage<unknown>): number | undefined {
+  return page.position === undefined ? undefined : (index + (page.done ? 1 : page.position)) / of;
+}
+
+/** One page as one OTLP/JSON request line. */
+function renderLine(signal: Signal, rows: readonly (SpanRow | LogRow)[]): string {
+  return JSON.stringify(signal === 'traces' ? renderTraces(rows as SpanRow[]) : renderLogs(rows as LogRow[])) + '\n';
+}
+
+export interface ExportOptions extends TransferFilters {
+  /** File path ('-': stdout); .gz / .zst compress. */
+  out: string;
+  quiet: boolean;
+  pageRows?: number;
+  stream?: NodeJS.WriteStream;
+}
+
+/** Writes what the store holds to a file, one request per page of rows; returns the counts. */
+export async function exportStore(reader: StoreReader, o: ExportOptions): Promise<TransferCounts & { summary: string }> {
+  const file = openOtlpFileWriter(o.out);
+  const progress = new Progress({ verb: 'export', quiet: o.quiet, ...(o.stream ? { stream: o.stream } : {}) });
+  const counts: TransferCounts = { spans: 0, logs: 0, bytes: 0 };
+  try {
+    for (const [i, signal] of o.signals.entries()) {
+      const scan = scanOf(reader, signal);
+      let after: string | undefined;
+      for (;;) {
+        const page = await scan(scanQuery(o, after, o.pageRows ?? PAGE_ROWS));
+        if (page.rows.length > 0) await file.write(renderLine(signal, page.rows));
+        if (signal === 'traces') counts.spans += page.rows.length;
+        else counts.logs += page.rows.length;
+        counts.bytes = file.bytes;
+        progress.update(counts, overall(i, o.signals.length, page));
+        if (page.done) break;
+        after = page.next;
+      }
+    }
+  } finally {
+    await file.close();
+  }
+  counts.bytes = file.bytes;
+  progress.update(counts);
+  return { ...counts, summary: progress.finish() };
+}
+
+/** Collects the problems of a transfer: printed one by one up to a bound, all counted. */
+class Problems {
+  count = 0;
+  private readonly out: NodeJS.WriteStream;
+  private readonly quiet: boolean;
+  readonly first: string[] = [];
+
+  constructor(out: NodeJS.WriteStream, quiet: boolean) {
+    this.out = out;
+    this.quiet = quiet;
+  }
+
+  add(text: string): void {
+    this.count++;
+    if (this.first.length < MAX_PRINTED_PROBLEMS) {
+      this.first.push(text);
+      // Problems are printed even with --quiet: they say what was not imported.
+      this.out.write(`${this.out.isTTY ? '\r\x1b[K' : ''}${text}\n`);
+    } else if (this.count === MAX_PRINTED_PROBLEMS + 1 && !this.quiet) this.out.write('further problems are counted, not printed\n');
+  }
+}
+
+/** Ends the display; with --quiet the summary is still printed when there were problems (it holds their count). */
+function finish(progress: Progress, problems: Problems, quiet: boolean, out: NodeJS.WriteStream, extra: string): string {
+  const summary = progress.finish(extra);
+  if (quiet && problems.count > 0) out.write(summary + '\n');
+  return summary;
+}
+
+export interface ImportOptions {
+  files: readonly string[];
+  onError: 'skip' | 'stop';
+  quiet: boolean;
+  /** Largest message (line or frame) accepted, in bytes. */
+  maxMessageBytes: number;
+  stream?: NodeJS.WriteStream;
+}
+
+export interface TransferReport extends TransferCounts {
+  /** Lines, items or files that were not imported, each reported. */
+  problems: number;
+  /** True when --on-error stop ended the run early. */
+  stopped: boolean;
+  /** Rows accepted but lost by the writer (store failures): reported, never silent. */
+  dropped: number;
+  summary: string;
+}
+
+/** Imports files through the sink (the collector's decode and write path); returns counts and problems. */
+export async function importFiles(sink: TransferSink, o: ImportOptions): Promise<TransferReport> {
+  const out = o.stream ?? process.stderr;
+  const problems = new Problems(out, o.quiet);
+  let totalBytes = 0;
+  for (const f of o.files) {
+    try {
+      totalBytes += f === '-' ? 0 : statSync(f).size;
+    } catch {
+      // reported when the file is read
+    }
+  }
+  const progress = new Progress({ verb: 'import', quiet: o.quiet, stream: out });
+  // The ETA follows the bytes read from the files (compressed or not) against their sizes.
+  let readBytes = 0;
+  const fraction = () => (totalBytes > 0 ? Math.min(1, readBytes / totalBytes) : undefined);
+  const counts: TransferCounts = { spans: 0, logs: 0, bytes: 0 };
+  let stopped = false;
+  files: for (const file of o.files) {
+    try {
+      for await (const m of readOtlpFile(file, o.maxMessageBytes, (n) => (readBytes += n))) {
+        if (stopped) break files;
+        if ('problem' in m) {
+          problems.add(`${file}:${m.index}: skipped: ${m.problem}`);
+          if (o.onError === 'stop') stopped = true;
+          continue;
+        }
+        counts.bytes += m.bytes.length;
+        await sink.send(m.signal, m.format, m.bytes, (r) => {
+          if (r.kind === 'refused') {
+            problems.add(`${file}:${m.index}: not imported: ${r.message}`);
+            if (o.onError === 'stop') stopped = true;
+            return;
+          }
+          if (m.signal === 'traces') counts.spans += r.accepted;
+          else counts.logs += r.accepted;
+          if (r.rejected > 0) {
+            problems.add(`${file}:${m.index}: ${r.rejected} ${m.signal === 'traces' ? 'spans' : 'log records'} rejected: ${r.errorMessage}`);
+            if (o.onError === 'stop') stopped = true;
+          }
+          progress.update(counts, fraction());
+        });
+        progress.update(counts, fraction());
+      }
+    } catch (err) {
+      if (!(err instanceof FileCorruptError)) throw err;
+      problems.add(`${file}: ${err.message}`);
+      if (o.onError === 'stop') stopped = true;
+    }
+    if (stopped) break;
+  }
+  await sink.drain();
+  progress.update(counts);
+  const lost = await sink.dropped();
+  const dropped = lost.traces + lost.logs;
+  if (dropped > 0) problems.add(`${dropped} accepted rows could not be stored (${lost.traces} spans, ${lost.logs} log records): see the log above`);
+  const extra = `${problems.count > 0 ? `, ${problems.count} problems` : ''}${stopped ? ', stopped at the first (--on-error stop)' : ''}`;
+  return { ...counts, problems: problems.count, stopped, dropped, summary: finish(progress, problems, o.quiet, out, extra) };
+}
+
+/** Where copy keeps its place: the last cursor written per signal, and what it was copying. */
+interface Checkpoint {
+  version: 1;
+  /** Which source store (a hash of its settings: cursors mean nothing in another store). */
+  filters: { source: string; signals: Signal[]; service?: string; start?: string; end?: string };
+  cursors: Partial<Record<Signal, string>>;
+}
+
+function checkpointFilters(f: TransferFilters & { source: string }): Checkpoint['filters'] {
+  return {
+    source: f.source,
+    signals: [...f.signals],
+    ...(f.service === undefined ? {} : { service: f.service }),
+    ...(f.startNano === undefined ? {} : { start: f.startNano.toString() }),
+    ...(f.endNano === undefined ? {} : { end: f.endNano.toString() }),
+  };
+}
+
+/** Reads a checkpoint; a file of another copy (other filters) is refused rather than silently reused. */
+function readCheckpoint(path: string, f: CopyOptions): Checkpoint['cursors'] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw err;
+  }
+  const cp = JSON.parse(text) as Checkpoint;
+  if (JSON.stringify(cp.filters) !== JSON.stringify(checkpointFilters(f))) {
+    throw new Error(`checkpoint ${path} belongs to a copy from another source or with other filters (${JSON.stringify(cp.filters)}); remove it or use --checkpoint with another file`);
+  }
+  return cp.cursors;
+}
+
+/** Writes the checkpoint atomically (write, then rename): an interruption leaves the old or the new one. */
+function writeCheckpoint(path: string, f: CopyOptions, cursors: Checkpoint['cursors']): void {
+  const cp: Checkpoint = { version: 1, filters: checkpointFilters(f), cursors };
+  writeFileSync(path + '.tmp', JSON.stringify(cp) + '\n');
+  renameSync(path + '.tmp', path);
+}
+
+export interface CopyOptions extends TransferFilters {
+  checkpoint: string;
+  /** Identifies the source store in the checkpoint (not secret: a hash of its settings). */
+  source: string;
+  quiet: boolean;
+  pageRows?: number;
+  /** Pages sent between checkpoints (each checkpoint waits for everything before it to be stored). */
+  pagesPerCheckpoint?: number;
+  stream?: NodeJS.WriteStream;
+  /** Stops after this many pages (tests interrupt a copy with it). */
+  maxPages?: number;
+}
+
+/**
+ * Copies rows from one store into another through the sink, page by page, keeping its place in
+ * the checkpoint file. Run again after an interruption it resumes after the last checkpoint; the
+ * pages re-sent since then carry the same batch ids, so nothing is stored twice.
+ */
+export async function copyStore(reader: StoreReader, sink: TransferSink, o: CopyOptions): Promise<TransferReport> {
+  const out = o.stream ?? process.stderr;
+  const problems = new Problems(out, o.quiet);
+  const cursors = readCheckpoint(o.checkpoint, o);
+  const progress = new Progress({ verb: 'copy', quiet: o.quiet, stream: out });
+  const counts: TransferCounts = { spans: 0, logs: 0, bytes: 0 };
+  let pages = 0;
+  let stopped = false;
+  const every = o.pagesPerCheckpoint ?? 20;
+  const signals = SIGNALS.filter((s) => o.signals.includes(s));
+  outer: for (const [i, signal] of signals.entries()) {
+    const scan = scanOf(reader, signal);
+    let after = cursors[signal];
+    for (;;) {
+      if (o.maxPages !== undefined && pages >= o.maxPages) {
+        stopped = true;
+        break outer;
+      }
+      const page = await scan(scanQuery(o, after, o.pageRows ?? PAGE_ROWS));
+      const fraction = overall(i, signals.length, page);
+      if (fraction !== undefined) progress.update(counts, fraction);
+      if (page.rows.length > 0) {
+        const line = Buffer.from(renderLine(signal, page.rows));
+        counts.bytes += line.length;
+        await sink.send(signal, 'json', line, (r) => {
+          if (r.kind === 'refused') problems.add(`copy: a page of ${signal} after cursor ${after ?? '(start)'} was not written: ${r.message}`);
+          else {
+            if (signal === 'traces') counts.spans += r.accepted;
+            else counts.logs += r.accepted;
+            if (r.rejected > 0) problems.add(`copy: ${r.rejected} ${signal === 'traces' ? 'spans' : 'log records'} rejected by the target: ${r.errorMessage}`);
+          }
+          progress.update(counts);
+        });
+        pages++;
+      }
+      after = page.next;
+      if (page.done || pages % every === 0) {
+        // The checkpoint moves only past rows that are stored: after a write failure it stays,
+        // so the next run sends those rows again.
+        await sink.drain();
+        const lost = await sink.dropped();
+        if (lost.traces + lost.logs > 0) {
+          stopped = true;
+          break outer;
+        }
+        if (after !== undefined) cursors[signal] = after;
+        writeCheckpoint(o.checkpoint, o, cursors);
+      }
+      if (page.done) break;
+    }
+  }
+  await sink.drain();
+  const lost = await sink.dropped();
+  const dropped = lost.traces + lost.logs;
+  if (dropped > 0) problems.add(`${dropped} rows could not be stored in the target (${lost.traces} spans, ${lost.logs} log records): run copy again to retry them`);
+  progress.update(counts);
+  const extra = `${problems.count > 0 ? `, ${problems.count} problems` : ''}${stopped ? ', stopped early' : ''}`;
+  return { ...counts, problems: problems.count, stopped, dropped, summary: finish(progress, problems, o.quiet, out, extra) };
+}

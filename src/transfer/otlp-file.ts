@@ -1,0 +1,356 @@
+// Files of OTLP requests as the OpenTelemetry Collector's `file` exporter writes them and its
+// `otlpjsonfile` receiver reads them:
+// - JSON lines: one ExportTraceServiceRequest / ExportLogsServiceRequest per line (format json).
+// - Length-delimited: each message preceded by its size as a 4-byte big-endian unsigned integer
+//   (format proto; and format json with the legacy per-message compression, where each framed
+//   message is a zstd frame of its own).
+// - Either of them inside one gzip or zstd stream (our `.gz` / `.zst` output, the exporter's
+//   native compression).
+// Reading tells the layouts apart by their first bytes, not by the file name.
+import { createReadStream, createWriteStream } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { createGunzip, createGzip, createZstdCompress, createZstdDecompress, zstdDecompressSync } from 'node:zlib';
+import type { Signal } from '../model/signal.ts';
+import type { OtlpFormat } from '../pipeline/pool.ts';
+
+const GZIP_MAGIC = [0x1f, 0x8b];
+const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
+
+function startsWith(b: Uint8Array, magic: readonly number[]): boolean {
+  return b.length >= magic.length && magic.every((m, i) => b[i] === m);
+}
+
+/** One message read from a file; `index` counts from 1 (the line number of a JSON-lines file). */
+export type FileMessage =
+  | { index: number; format: OtlpFormat; signal: Signal; bytes: Buffer }
+  /** A message that cannot be imported, with why (a garbage line, metrics, an oversized frame). */
+  | { index: number; problem: string };
+
+/** Thrown when the file itself breaks off (a truncated .gz, a frame cut short): what was read before it stands. */
+export class FileCorruptError extends Error {
+  override readonly name = 'FileCorruptError';
+}
+
+/** Pulls bytes from a stream on demand. */
+class ByteSource {
+  private readonly it: AsyncIterator<Buffer>;
+  private buf: Buffer = Buffer.alloc(0);
+  ended = false;
+  /** Bytes consumed so far, for error messages. */
+  offset = 0;
+
+  constructor(stream: AsyncIterable<Buffer>) {
+    this.it = stream[Symbol.asyncIterator]();
+  }
+
+  get buffered(): Buffer {
+    return this.buf;
+  }
+
+  /** Reads until at least n bytes are buffered or the stream ends; false at the end. */
+  async fill(n: number): Promise<boolean> {
+    while (this.buf.length < n && !this.ended) {
+      const r = await this.it.next();
+      if (r.done) this.ended = true;
+      else this.buf = this.buf.length === 0 ? r.value : Buffer.concat([this.buf, r.value]);
+    }
+    return this.buf.length >= n;
+  }
+
+  /** Reads one more chunk; false at the end. */
+  async more(): Promise<boolean> {
+    const before = this.buf.length;
+    await this.fill(before + 1);
+    return this.buf.length > before;
+  }
+
+  /** Ends the iteration early: a stream's iterator destroys the stream (and a decompressor with it). */
+  async close(): Promise<void> {
+    await this.it.return?.();
+  }
+
+  take(n: number): Buffer {
+    const out = this.buf.subarray(0, n);
+    this.buf = this.buf.subarray(n);
+    this.offset += n;
+    return out;
+  }
+}
+
+/** The stream as the first bytes say: gunzipped, zstd-decompressed, or as it is. */
+async function decompressed(raw: Readable): Promise<AsyncIterable<Buffer>> {
+  const src = new ByteSource(raw);
+  await src.fill(4);
+  const head = src.buffered;
+  let inner: Writable & Readable;
+  if (startsWith(head, GZIP_MAGIC)) inner = createGunzip();
+  else if (startsWith(head, ZSTD_MAGIC)) inner = createZstdDecompress();
+  else return prefixed(src);
+  // Feed by hand so the source's own errors (a missing file) and the decompressor's (truncated
+  // data) both come out of the iteration.
+  void (async () => {
+    try {
+      for await (const chunk of prefixed(src)) if (!inner.write(chunk)) await new Promise<void>((r) => inner.once('drain', () => r()));
+      inner.end();
+    } catch (err) {
+      inner.destroy(err as Error);
+    }
+  })();
+  return inner;
+}
+
+async function* prefixed(src: ByteSource): AsyncGenerator<Buffer> {
+  if (src.buffered.length > 0) yield src.take(src.buffered.length);
+  while (await src.more()) yield src.take(src.buffered.length);
+}
+
+function isSpace(b: number): boolean {
+  return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
+}
+
+const JSON_KEYS: [string, Signal | 'metrics'][] = [
+  ['"resourceSpans"', 'traces'],
+  ['"resource_spans"', 'traces'],
+  ['"resourceLogs"', 'logs'],
+  ['"resource_logs"', 'logs'],
+  ['"resourceMetrics"', 'metrics'],
+  ['"resource_metrics"', 'metrics'],
+];
+
+/**
+ * The signal of an OTLP/JSON request from its top-level key, without parsing it (that happens on
+ * the decode workers): the first of the keys that is not inside a string (an escaped quote
+ * before it means it is).
+ */
+export function jsonSignal(line: Buffer): Signal | 'metrics' | undefined {
+  let best: { at: number; signal: Signal | 'metrics' } | undefined;
+  for (const [key, signal] of JSON_KEYS) {
+    let at = line.indexOf(key);
+    while (at > 0 && line[at - 1] === 0x5c) at = line.indexOf(key, at + 1);
+    if (at >= 0 && (!best || at < best.at)) best = { at, signal };
+  }
+  return best?.signal;
+}
+
+/** Reads a varint at i; [value, next index] or undefined when cut short. */
+function varint(b: Uint8Array, i: number, end: number): [number, number] | undefined {
+  let v = 0;
+  let mul = 1;
+  for (let n = 0; n < 10 && i < end; n++) {
+    const x = b[i++]!;
+    v += (x & 0x7f) * mul;
+    if (x < 0x80) return [v, i];
+    mul *= 128;
+  }
+  return undefined;
+}
+
+/** Fields of a protobuf message in b[start, end): [field number, wire type, value start, value end]. */
+function* fields(b: Uint8Array, start: number, end: number): Generator<[number, number, number, number]> {
+  let i = start;
+  while (i < end) {
+    const t = varint(b, i, end);
+    if (!t) return;
+    const [tag, at] = t;
+    const field = Math.floor(tag / 8);
+    const wire = tag & 7;
+    if (wire === 0) {
+      const v = varint(b, at, end);
+      if (!v) return;
+      yield [field, wire, at, v[1]];
+      i = v[1];
+    } else if (wire === 1) {
+      yield [field, wire, at, at + 8];
+      i = at + 8;
+    } else if (wire === 5) {
+      yield [field, wire, at, at + 4];
+      i = at + 4;
+    } else if (wire === 2) {
+      const l = varint(b, at, end);
+      if (!l || l[1] + l[0] > end) return;
+      yield [field, wire, l[1], l[1] + l[0]];
+      i = l[1] + l[0];
+    } else return;
+  }
+}
+
+function firstLen(b: Uint8Array, start: number, end: number, field: number): [number, number] | undefined {
+  for (const [f, w, s, e] of fields(b, start, end)) if (f === field && w === 2) return [s, e];
+  return undefined;
+}
+
+/**
+ * The signal of an OTLP protobuf request. Traces, logs and metrics requests all hold their data
+ * in field 1, so this looks at the first item: a Span has trace_id (1) and span_id (2) as bytes,
+ * a LogRecord has time_unix_nano (1) as fixed64 and no field 2 of bytes. Undefined when the
+ * request holds no item.
+ */
+export function protobufSignal(b: Uint8Array): Signal | undefined {
+  for (const [f, w, rs, re] of fields(b, 0, b.length)) {
+    if (f !== 1 || w !== 2) continue;
+    const scope = firstLen(b, rs, re, 2);
+    if (!scope) continue;
+    const item = firstLen(b, scope[0], scope[1], 2);
+    if (!item) continue;
+    let bytes1 = false;
+    let bytes2 = false;
+    for (const [fi, wi] of fields(b, item[0], item[1])) {
+      if (fi === 1 && wi === 2) bytes1 = true;
+      if (fi === 2 && wi === 2) bytes2 = true;
+    }
+    return bytes1 && bytes2 ? 'traces' : 'logs';
+  }
+  return undefined;
+}
+
+/** Classifies one message's bytes (a JSON line, or a frame's payload: JSON or protobuf). */
+function message(index: number, bytes: Buffer, maxBytes: number, line: boolean): FileMessage {
+  let body = bytes;
+  if (startsWith(body, ZSTD_MAGIC)) {
+    try {
+      body = zstdDecompressSync(body, { maxOutputLength: maxBytes });
+    } catch (err) {
+      return { index, problem: `zstd-compressed message does not decompress within ${maxBytes} bytes: ${(err as Error).message}` };
+    }
+  }
+  let i = 0;
+  while (i < body.length && isSpace(body[i]!)) i++;
+  if (body[i] === 0x7b) {
+    const signal = jsonSignal(body);
+    if (signal === 'metrics') return { index, problem: 'metrics are not stored (only traces and logs)' };
+    if (!signal) return { index, problem: 'not an OTLP/JSON traces or logs request (no resourceSpans or resourceLogs)' };
+    return { index, format: 'json', signal, bytes: body };
+  }
+  if (line) return { index, problem: 'not an OTLP/JSON traces or logs request (a line must hold one JSON object)' };
+  const signal = protobufSignal(body);
+  if (!signal) return { index, problem: 'not an OTLP protobuf traces or logs request with items' };
+  return { index, format: 'protobuf', signal, bytes: body };
+}
+
+/**
+ * The messages of a file ('-' for stdin) in order. Problems with one message are yielded for the
+ * caller to report; a file that breaks off throws FileCorruptError after the messages before it.
+ * No message larger than maxBytes is held in memory: a longer line is skipped as a problem.
+ * onRead hears of every chunk read from the file (before decompression), for progress.
+ */
+export async function* readOtlpFile(path: string, maxBytes: number, onRead?: (bytes: number) => void): AsyncGenerator<FileMessage> {
+  const raw = path === '-' ? (process.stdin as Readable) : createReadStream(path);
+  if (onRead) raw.on('data', (chunk: Buffer) => onRead(chunk.length));
+  let index = 0;
+  let src: ByteSource | undefined;
+  try {
+    src = new ByteSource(await decompressed(raw));
+    await src.fill(1);
+    let i = 0;
+    while (i < src.buffered.length && isSpace(src.buffered[i]!)) {
+      i++;
+      if (i === src.buffered.length && (await src.more())) continue;
+    }
+    // A 4-byte big-endian size starting with a printable byte would announce a message over
+    // 512 MiB: a file whose first byte is text is JSON lines (garbage lines are reported one by one).
+    const framed = src.buffered.length > i && src.buffered[i]! < 0x20;
+    if (framed) {
+      while (await src.fill(1)) {
+        index++;
+        if (!(await src.fill(4))) throw new FileCorruptError(`message ${index}: the file ends inside a 4-byte length prefix`);
+        const size = src.buffered.readUInt32BE(0);
+        if (size > maxBytes) throw new FileCorruptError(`message ${index}: length prefix says ${size} bytes, more than the ${maxBytes} allowed (not a length-delimited OTLP file?)`);
+        src.take(4);
+        if (!(await src.fill(size))) throw new FileCorruptError(`message ${index}: the file ends ${size - src.buffered.length} bytes short of the message`);
+        yield message(index, Buffer.from(src.take(size)), maxBytes, false);
+      }
+      return;
+    }
+    for (;;) {
+      let nl = src.buffered.indexOf(0x0a);
+      while (nl < 0 && src.buffered.length <= maxBytes && (await src.more())) nl = src.buffered.indexOf(0x0a);
+      if (nl < 0 && src.buffered.length > maxBytes) {
+        index++;
+        // Skip the rest of the overlong line without keeping it.
+        while (nl < 0) {
+          src.take(src.buffered.length);
+          if (!(await src.more())) break;
+          nl = src.buffered.indexOf(0x0a);
+        }
+        if (nl >= 0) src.take(nl + 1);
+        yield { index, problem: `line longer than ${maxBytes} bytes (receiver.maxMessageBytes)` };
+        continue;
+      }
+      if (nl < 0 && src.buffered.length === 0) return;
+      index++;
+      const line = Buffer.from(src.take(nl < 0 ? src.buffered.length : nl + 1));
+      let end = line.length;
+      while (end > 0 && isSpace(line[end - 1]!)) end--;
+      if (end === 0) continue; // blank lines separate nothing
+      yield message(index, line.subarray(0, end), maxBytes, true);
+    }
+  } catch (err) {
+    if (err instanceof FileCorruptError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR') throw new FileCorruptError(`cannot read: ${e.message}`);
+    throw new FileCorruptError(`after message ${index}: ${e.code === 'Z_BUF_ERROR' || /unexpected end/i.test(e.message) ? 'compressed data ends early (truncated file)' : e.message}`);
+  } finally {
+    raw.destroy();
+    await src?.close().catch(() => undefined);
+  }
+}
+
+/** Where export writes: a file (compressed by its .gz / .zst suffix) or stdout ('-'); counts bytes written to it. */
+export interface OtlpFileWriter {
+  /** Writes one line; resolves when the stream can take more (back-pressure). */
+  write(line: string): Promise<void>;
+  /** Bytes written to the file or stdout (after compression). */
+  readonly bytes: number;
+  close(): Promise<void>;
+}
+
+/** Opens FILE for export; compression follows the suffix (.gz gzip, .zst zstd). */
+export function openOtlpFileWriter(path: string): OtlpFileWriter {
+  const sink: Writable = path === '-' ? process.stdout : createWriteStream(path);
+  const compressor: (Writable & Readable) | undefined = path.endsWith('.gz') ? createGzip() : path.endsWith('.zst') ? createZstdCompress() : undefined;
+  let bytes = 0;
+  let failed: Error | undefined;
+  const onError = (err: Error) => (failed ??= err);
+  sink.on('error', onError);
+  compressor?.on('error', onError);
+  const counter = compressor ?? sink;
+  if (compressor) {
+    compressor.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (!sink.write(chunk)) {
+        compressor.pause();
+        sink.once('drain', () => compressor.resume());
+      }
+    });
+  }
+  return {
+    get bytes() {
+      return bytes;
+    },
+    async write(line) {
+      if (failed) throw failed;
+      if (!compressor) bytes += Buffer.byteLength(line);
+      if (!counter.write(line)) await new Promise<void>((resolve, reject) => {
+        counter.once('drain', resolve);
+        counter.once('error', reject);
+      });
+      if (failed) throw failed;
+    },
+    async close() {
+      if (compressor) {
+        await new Promise<void>((resolve, reject) => {
+          compressor.once('end', resolve);
+          compressor.once('error', reject);
+          compressor.end();
+        });
+      }
+      if (sink !== process.stdout) {
+        await new Promise<void>((resolve, reject) => {
+          sink.once('error', reject);
+          sink.end(resolve);
+        });
+      }
+      if (failed) throw failed;
+    },
+  };
+}

@@ -1,0 +1,104 @@
+// The real command line for export, import and copy: SQLite files, a compressed file and stdout,
+// the summary line, exit codes, and bad flags answered naming flag and value.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/tmp.ts';
+
+const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
+const FIXTURE = new URL('../fixtures/collector-fileexporter-json.jsonl', import.meta.url).pathname;
+
+function run(args: string[], input?: string) {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, ...(input === undefined ? {} : { input }), env: { ...process.env, TRACEHOUSE_CONFIG: '' } });
+}
+
+function count(db: string, table: string): number {
+  const d = new DatabaseSync(db);
+  try {
+    return Number((d.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n);
+  } finally {
+    d.close();
+  }
+}
+
+describe('tracehouse export / import / copy', () => {
+  it('imports a Collector file, exports it compressed and to stdout, and imports the export elsewhere', () => {
+    const dir = tempDir();
+    const a = join(dir, 'a.db');
+    const imp = run(['import', FIXTURE, `--storage.sqlite.path=${a}`, '--workers.threads=1']);
+    // The fixture's metrics line is reported, so the exit code says not everything was imported.
+    expect(imp.status).toBe(1);
+    expect(imp.stderr).toContain(`${FIXTURE}:2: skipped: metrics are not stored`);
+    expect(imp.stderr).toMatch(/import: 2 spans, 2 log records, \d+ bytes, [\d.]+ s, 1 problems/);
+    expect(count(a, 'spans')).toBe(2);
+
+    const file = join(dir, 'backup.jsonl.zst');
+    const exp = run(['export', '--out', file, `--storage.sqlite.path=${a}`]);
+    expect(exp.status).toBe(0);
+    expect(exp.stderr).toMatch(/export: 2 spans, 2 log records, \d+ bytes/);
+
+    const stdout = run(['export', '--out', '-', '--signal', 'logs', '--quiet', `--storage.sqlite.path=${a}`]);
+    expect(stdout.status).toBe(0);
+    expect(stdout.stderr).toBe('');
+    const lines = stdout.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!).resourceLogs[0].scopeLogs[0].logRecords).toHaveLength(2);
+
+    const b = join(dir, 'b.db');
+    for (let i = 0; i < 2; i++) {
+      const back = run(['import', file, '--quiet', `--storage.sqlite.path=${b}`, '--workers.threads=1']);
+      expect(back.status).toBe(0);
+      expect(back.stderr).toBe('');
+    }
+    expect(count(b, 'spans')).toBe(2);
+    expect(count(b, 'logs')).toBe(2);
+
+    // Logs only, from stdin.
+    const c = join(dir, 'c.db');
+    const piped = run(['import', '-', `--storage.sqlite.path=${c}`, '--workers.threads=1'], stdout.stdout);
+    expect(piped.status).toBe(0);
+    expect(count(c, 'logs')).toBe(2);
+    expect(count(c, 'spans')).toBe(0);
+  });
+
+  it('copies into the store another config file names, resumable through its checkpoint', () => {
+    const dir = tempDir();
+    const a = join(dir, 'a.db');
+    run(['import', FIXTURE, '--quiet', `--storage.sqlite.path=${a}`, '--workers.threads=1']);
+    const other = join(dir, 'other.yaml');
+    writeFileSync(other, `storage:\n  backend: sqlite\n  sqlite:\n    path: ${join(dir, 'copy.db')}\nworkers:\n  threads: 1\n`);
+    const checkpoint = join(dir, 'cp.json');
+    const r = run(['copy', '--to-config', other, '--checkpoint', checkpoint, '--service', 'checkout', `--storage.sqlite.path=${a}`]);
+    expect(r.stderr).toMatch(/copy: 2 spans, 2 log records/);
+    expect(r.status).toBe(0);
+    expect(count(join(dir, 'copy.db'), 'spans')).toBe(2);
+    expect(JSON.parse(readFileSync(checkpoint, 'utf8')).filters).toEqual({ source: expect.stringMatching(/^sqlite:[0-9a-f]{16}$/), signals: ['traces', 'logs'], service: 'checkout' });
+    const again = run(['copy', '--to-config', other, '--checkpoint', checkpoint, '--service', 'checkout', `--storage.sqlite.path=${a}`]);
+    expect(again.stderr).toMatch(/copy: 0 spans, 0 log records/);
+    expect(count(join(dir, 'copy.db'), 'logs')).toBe(2);
+  });
+
+  it('answers bad flags naming the flag and the value', () => {
+    const db = join(tempDir(), 'x.db');
+    const self = join(tempDir(), 'self.yaml');
+    writeFileSync(self, `storage:\n  sqlite:\n    path: ${db}\n`);
+    const cases: [string[], string][] = [
+      [['copy', '--to-config', self, `--storage.sqlite.path=${db}`], 'names the store being copied from'],
+      [['export', '--out', 'x', '--signal', 'metrics', `--storage.sqlite.path=${db}`], '--signal "metrics"'],
+      [['export', '--out', 'x', '--start', 'yesterday', `--storage.sqlite.path=${db}`], '--start "yesterday"'],
+      [['export', `--storage.sqlite.path=${db}`], 'export needs --out'],
+      [['import', `--storage.sqlite.path=${db}`], 'import needs at least one FILE'],
+      [['import', 'nope.jsonl', `--storage.sqlite.path=${db}`], 'no such file "nope.jsonl"'],
+      [['import', FIXTURE, '--on-error', 'ignore', `--storage.sqlite.path=${db}`], '--on-error "ignore"'],
+      [['copy', `--storage.sqlite.path=${db}`], 'copy needs --to-config'],
+      [['export', '--out', 'x', '--writer.maxBatchRows=lots'], 'writer.maxBatchRows = "lots"'],
+    ];
+    for (const [args, message] of cases) {
+      const r = run(args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr).toContain(message);
+    }
+  });
+});

@@ -1,0 +1,174 @@
+// Import of files as they come: the OpenTelemetry Collector's file-exporter output (JSON lines,
+// length-delimited protobuf, per-message zstd), and broken files: a garbage line, a truncated
+// .gz, --on-error stop. Into a real SQLite store through the real decode workers and writer.
+import { randomUUID } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { gzipSync, zstdCompressSync } from 'node:zlib';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.ts';
+import { createBackend } from '../../src/storage/index.ts';
+import { createMetrics } from '../../src/telemetry/metrics.ts';
+import { exportStore, importFiles, type ImportOptions } from '../../src/transfer/commands.ts';
+import { TransferSink } from '../../src/transfer/sink.ts';
+import { encodeLogs, encodeTraces } from '../helpers/otlp-proto.ts';
+import { canonical, makeLog, makeTrace, writeLogs, writeSpans } from '../helpers/rows.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const FIXTURE = new URL('../fixtures/collector-fileexporter-json.jsonl', import.meta.url).pathname;
+const silent = pino({ level: 'silent' });
+
+/** Collects what a transfer writes to its terminal. */
+function capture(): { stream: NodeJS.WriteStream; text: () => string } {
+  let out = '';
+  const w = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      out += chunk.toString();
+      cb();
+    },
+  });
+  return { stream: w as unknown as NodeJS.WriteStream, text: () => out };
+}
+
+let sinks: TransferSink[] = [];
+afterEach(async () => {
+  await Promise.all(sinks.map((s) => s.shutdown()));
+  sinks = [];
+});
+
+async function sqliteSink(): Promise<TransferSink> {
+  const config = loadConfig({ flags: { 'storage.backend': 'sqlite', 'storage.sqlite.path': join(tempDir(), 'th.db'), 'workers.threads': '1', 'writer.flushIntervalMs': '20' } });
+  const metrics = createMetrics();
+  const sink = new TransferSink(config, await createBackend(config, { logger: silent, metrics }), metrics, silent);
+  await sink.start();
+  sinks.push(sink);
+  return sink;
+}
+
+function opts(files: string[], o: Partial<ImportOptions> = {}): ImportOptions {
+  return { files, onError: 'skip', quiet: true, maxMessageBytes: 1 << 20, ...o };
+}
+
+/** A length-delimited file as the Collector writes with format proto: 4-byte big-endian size, then the message. */
+function framed(messages: Uint8Array[]): Buffer {
+  return Buffer.concat(messages.flatMap((m) => {
+    const size = Buffer.alloc(4);
+    size.writeUInt32BE(m.length);
+    return [size, Buffer.from(m)];
+  }));
+}
+
+describe('import of the Collector file exporter format', () => {
+  it('imports its JSON lines field for field and reports the metrics line it cannot store', async () => {
+    const sink = await sqliteSink();
+    const term = capture();
+    const r = await importFiles(sink, opts([FIXTURE], { stream: term.stream }));
+    expect(r).toMatchObject({ spans: 2, logs: 2, problems: 1 });
+    expect(term.text()).toContain(`${FIXTURE}:2: skipped: metrics are not stored`);
+    const spans = await sink.backend.getTrace('5b8efff798038103d269b633813fc60c');
+    const root = spans.find((s) => s.spanId === 'eee19b7ec3c1b174')!;
+    expect(canonical(root)).toMatchObject({
+      name: 'POST /cart',
+      kind: 2,
+      startTimeUnixNano: '1544712660000000000',
+      serviceName: 'checkout',
+      statusCode: 2,
+      statusMessage: 'payment declined',
+      droppedAttributesCount: 1,
+      droppedEventsCount: 2,
+      droppedLinksCount: 3,
+      links: [{ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', attributes: [{ key: 'cause', value: { stringValue: 'retry' } }] }],
+      events: [{ timeUnixNano: '1544712660500000000', name: 'cache.miss' }],
+    });
+    expect(root.attributes).toContainEqual({ key: 'big', value: { intValue: '9007199254740993' } });
+    expect(root.attributes).toContainEqual({ key: 'payload', value: { bytesValue: 'AAEC/w==' } });
+    expect(root.resource.schemaUrl).toBe('https://opentelemetry.io/schemas/1.21.0');
+    const logs = await sink.backend.searchLogs({ service: 'checkout', limit: 10 });
+    expect(logs.map((l) => l.severityNumber).sort()).toEqual([17, 9]);
+  });
+
+  it('imports length-delimited protobuf, plain and with each message zstd-compressed (the exporter\'s legacy compression)', async () => {
+    const sink = await sqliteSink();
+    const service = 'proto-' + randomUUID();
+    const traceId = Buffer.from(randomUUID().replace(/-/g, ''), 'hex');
+    const traces = encodeTraces({
+      resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeSpans: [{ spans: [{ traceId, spanId: Buffer.from('0102030405060708', 'hex'), name: 'op', kind: 2, startTimeUnixNano: 1_700_000_000_000_000_000n.toString(), endTimeUnixNano: 1_700_000_000_100_000_000n.toString() }] }] }],
+    });
+    const logs = encodeLogs({
+      resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeLogs: [{ logRecords: [{ timeUnixNano: 1_700_000_000_000_000_000n.toString(), severityNumber: 9, body: { stringValue: 'hi' } }] }] }],
+    });
+    const dir = tempDir();
+    writeFileSync(join(dir, 'plain.bin'), framed([traces, logs]));
+    writeFileSync(join(dir, 'zstd.bin'), framed([zstdCompressSync(traces), zstdCompressSync(logs)]));
+    const r = await importFiles(sink, opts([join(dir, 'plain.bin'), join(dir, 'zstd.bin')]));
+    expect(r).toMatchObject({ spans: 2, logs: 2, problems: 0 });
+    // The second file holds the same requests: stored once.
+    expect(await sink.backend.getTrace(traceId.toString('hex'))).toHaveLength(1);
+    expect(await sink.backend.searchLogs({ service, limit: 10 })).toHaveLength(1);
+  });
+});
+
+describe('import of broken files', () => {
+  it('reports a garbage line with its file and line number and imports the others', async () => {
+    const sink = await sqliteSink();
+    const lines = readFileSync(FIXTURE, 'utf8').split('\n');
+    const file = join(tempDir(), 'bad-garbage-line.jsonl');
+    writeFileSync(file, [lines[0], '{"resourceSpans": [ this is not json', lines[2], ''].join('\n'));
+    const term = capture();
+    const r = await importFiles(sink, opts([file], { stream: term.stream }));
+    expect(r).toMatchObject({ spans: 2, logs: 2, problems: 1, stopped: false });
+    expect(term.text()).toMatch(new RegExp(`${file}:2: not imported: .+`));
+  });
+
+  it('stops at the first problem with --on-error stop', async () => {
+    const sink = await sqliteSink();
+    const lines = readFileSync(FIXTURE, 'utf8').split('\n');
+    const file = join(tempDir(), 'bad-garbage-line.jsonl');
+    writeFileSync(file, [lines[0], 'garbage', lines[2], lines[2], ''].join('\n'));
+    const term = capture();
+    const r = await importFiles(sink, opts([file], { onError: 'stop', stream: term.stream }));
+    expect(r).toMatchObject({ spans: 2, logs: 0, problems: 1, stopped: true });
+    expect(term.text()).toContain(`${file}:2: skipped: not an OTLP/JSON traces or logs request`);
+  });
+
+  it('reports a truncated .gz after importing what came before it, without crashing', async () => {
+    const source = await sqliteSink();
+    const service = 'gz-' + randomUUID();
+    await writeSpans(source.backend, Array.from({ length: 40 }, () => makeTrace(5, { serviceName: service })).flat());
+    await writeLogs(source.backend, [makeLog({ serviceName: service })]);
+    const file = join(tempDir(), 'whole.jsonl.gz');
+    await exportStore(source.backend, { out: file, signals: ['traces', 'logs'], service, pageRows: 10, quiet: true });
+    const whole = readFileSync(file);
+    const cut = join(tempDir(), 'bad-truncated.jsonl.gz');
+    writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.6)));
+
+    const target = await sqliteSink();
+    const term = capture();
+    const r = await importFiles(target, opts([cut], { stream: term.stream }));
+    expect(r.problems).toBe(1);
+    expect(term.text()).toContain(`${cut}: after message`);
+    expect(term.text()).toContain('truncated');
+    expect(r.spans).toBeLessThan(200);
+
+    // The whole file then imports everything, the part already imported once.
+    const again = await importFiles(target, opts([file]));
+    expect(again).toMatchObject({ spans: 200, logs: 1, problems: 0 });
+    const ids = new Set((await target.backend.scanSpans({ service, limit: 1000 })).rows.map((s) => s.spanId));
+    expect(ids.size).toBe(200);
+    expect((await target.backend.scanSpans({ service, limit: 1000 })).rows).toHaveLength(200);
+  });
+
+  it('reports a file that is not there, and a gzip file of garbage', async () => {
+    const sink = await sqliteSink();
+    const gz = join(tempDir(), 'bad-garbage.jsonl.gz');
+    writeFileSync(gz, gzipSync(Buffer.from('not otlp\n\n{"neither":1}\n')));
+    const term = capture();
+    const r = await importFiles(sink, opts([join(tempDir(), 'missing.jsonl'), gz], { stream: term.stream }));
+    expect(r.problems).toBe(3);
+    expect(term.text()).toContain('missing.jsonl: cannot read');
+    expect(term.text()).toContain(`${gz}:1: skipped`);
+    expect(term.text()).toContain(`${gz}:3: skipped`);
+  });
+});
