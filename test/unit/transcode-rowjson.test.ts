@@ -108,6 +108,16 @@ describe('row-line transcoder: same bytes as the row path', () => {
     );
   });
 
+  it('long attribute lists with repeated keys (the linear-time path) keep the last value at the first place', () => {
+    const w = new WireWriter().fork().fork().fork();
+    w.bytesField(1, new Uint8Array(16).fill(1)).bytesField(2, new Uint8Array(8).fill(2));
+    for (let i = 0; i < 150; i++) w.fork().stringField(1, `k${i % 70}`).fork().varintField(3, i).join(2).join(9);
+    const body = w.join(2).join(2).join(1).finish();
+    expectSame('traces', 'protobuf', body);
+    const out = newPath('traces', 'protobuf', body);
+    expect('text' in out && out.text.match(/"key":"k0","value":\{"intValue":"140"\}/)).toBeTruthy();
+  });
+
   it('the same worker state across requests: a long key cache and trace id cache do not leak between requests', () => {
     const a = encodeTraces(fc.sample(arbTraces, { numRuns: 1, seed: 1 })[0]!);
     const b = encodeTraces(fc.sample(arbTraces, { numRuns: 1, seed: 2 })[0]!);

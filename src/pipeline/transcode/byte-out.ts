@@ -25,6 +25,8 @@ export function ascii(s: string): Uint8Array {
 export class ByteOut {
   buf: Uint8Array;
   pos = 0;
+  /** Whether the last jsonStringUtf8 met invalid UTF-8. */
+  invalidUtf8 = false;
 
   constructor(initialBytes = 1 << 16) {
     this.buf = new Uint8Array(initialBytes);
@@ -43,7 +45,10 @@ export class ByteOut {
 
   /** A copy of bytes [start, pos) in an ArrayBuffer of their own (transferable without slack). */
   take(start = 0): Uint8Array {
-    return this.buf.slice(start, this.pos);
+    // Not Uint8Array.slice: that zero-fills the new memory before copying into it.
+    const copy = Buffer.allocUnsafeSlow(this.pos - start);
+    copy.set(this.buf.subarray(start, this.pos));
+    return new Uint8Array(copy.buffer, 0, copy.length);
   }
 
   byte(b: number): void {
@@ -108,7 +113,8 @@ export class ByteOut {
     }
     out[p++] = 0x22;
     this.pos = p;
-    if (high >= 0x80 && !isUtf8(src.subarray(start, end))) {
+    this.invalidUtf8 = high >= 0x80 && !isUtf8(src.subarray(start, end));
+    if (this.invalidUtf8) {
       // Invalid UTF-8 is rare: render it the way the row path does, through a decoded string.
       this.pos = begin;
       this.jsonString(Buffer.from(src.buffer, src.byteOffset + start, end - start).toString('utf8'));
@@ -169,9 +175,16 @@ export class ByteOut {
     let p = start + len;
     this.pos = p;
     let t = n;
+    // Integer division by truncation is only exact below 2^31.
+    while (t >= 0x80000000) {
+      const q = Math.floor(t / 10);
+      out[--p] = 48 + (t - q * 10);
+      t = q;
+    }
     while (p > start) {
-      out[--p] = 48 + (t % 10);
-      t = Math.floor(t / 10);
+      const q = (t / 10) | 0;
+      out[--p] = 48 + (t - q * 10);
+      t = q;
     }
   }
 
@@ -190,8 +203,9 @@ export class ByteOut {
     let p = this.pos + 7;
     this.pos = p;
     for (let k = 0; k < 7; k++) {
-      out[--p] = 48 + (n % 10);
-      n = (n - (n % 10)) / 10;
+      const q = (n / 10) | 0;
+      out[--p] = 48 + (n - q * 10);
+      n = q;
     }
   }
 

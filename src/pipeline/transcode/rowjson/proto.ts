@@ -9,7 +9,7 @@
 // repeated parts in the order the document lists them); re-reading tags is cheap next to
 // writing. A request refused whole is re-decoded by the row decoder so that the error message is
 // exactly the one it gives, whichever malformation a pass happened to meet first.
-import { decodeLogsProto, decodeTracesProto, readString } from '../../decode/otlp-proto.ts';
+import { decodeLogsProto, decodeTracesProto } from '../../decode/otlp-proto.ts';
 import { MAX_TIME_NS, REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, REASON_TIME, REASON_TOO_DEEP, REASON_TRACE_ID, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, DecodeError, WireReader, wrongWireType } from '../../decode/wire.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
@@ -51,7 +51,6 @@ const T_KVLIST = ascii('{"kvlistValue":{"values":[');
 const T_LIST_END = ascii(']}}');
 const T_QEND = ascii('"}');
 const T_EMPTY = ascii('{}');
-const T_EMPTY_STRING = ascii('""');
 const T_KEY = ascii('{"key":');
 const T_VALUE = ascii(',"value":');
 const T_RES_START = ascii('{"attributes":[');
@@ -122,72 +121,108 @@ let vEnd = 0;
 /**
  * The KeyValues of one list being written: each is rendered in arrival order; when a key repeats
  * (rare), the list is rewritten from the rendered items the way dedupeAttributes orders them
- * (the last value at the first key's place).
+ * (the last value at the first key's place). Keys are compared as wire bytes, which for valid
+ * UTF-8 is comparing the decoded text; a list with an invalid key is compared as decoded text
+ * (two different invalid sequences can decode to the same U+FFFD text).
  */
 class KvList {
-  keys: string[] = [];
+  src: Uint8Array = new Uint8Array(0);
+  keyStarts = new Int32Array(16);
+  keyEnds = new Int32Array(16);
   starts = new Int32Array(16);
   ends = new Int32Array(16);
   n = 0;
   listStart = 0;
   dup = false;
+  invalidKey = false;
   seen: Set<string> | null = null;
+  /** Keys of this list by a small hash, stamped with `gen`: most keys meet no candidate to compare. */
+  private readonly stamps = new Int32Array(256);
+  private gen = 0;
 
   begin(at: number): void {
     this.n = 0;
     this.listStart = at;
     this.dup = false;
+    this.invalidKey = false;
     this.seen = null;
+    this.gen++;
   }
 
-  push(key: string, start: number, end: number): void {
+  private grow(): void {
+    const n = this.n * 2;
+    for (const k of ['keyStarts', 'keyEnds', 'starts', 'ends'] as const) {
+      const a = new Int32Array(n);
+      a.set(this[k]);
+      this[k] = a;
+    }
+  }
+
+  /** The key bytes as a string that is equal exactly when the bytes are (for Set and Map keys). */
+  private byteKey(i: number): string {
+    return Buffer.from(this.src.buffer, this.src.byteOffset, this.src.byteLength).toString('latin1', this.keyStarts[i], this.keyEnds[i]);
+  }
+
+  private textKey(i: number): string {
+    return Buffer.from(this.src.buffer, this.src.byteOffset, this.src.byteLength).toString('utf8', this.keyStarts[i], this.keyEnds[i]);
+  }
+
+  push(src: Uint8Array, ks: number, ke: number, start: number, end: number, invalidUtf8: boolean): void {
     const n = this.n;
-    if (n === this.starts.length) {
-      const s = new Int32Array(n * 2);
-      s.set(this.starts);
-      this.starts = s;
-      const e = new Int32Array(n * 2);
-      e.set(this.ends);
-      this.ends = e;
-    }
-    if (!this.dup) {
-      const keys = this.keys;
-      if (n < 16) {
-        const len = key.length;
-        for (let j = 0; j < n; j++) {
-          const other = keys[j]!;
-          if (other.length === len && other === key) {
-            this.dup = true;
-            break;
-          }
-        }
-      } else {
-        this.seen ??= new Set(keys.slice(0, n));
-        if (this.seen.has(key)) this.dup = true;
-        else this.seen.add(key);
-      }
-    }
-    this.keys[n] = key;
+    if (invalidUtf8) this.invalidKey = true;
+    if (n === this.starts.length) this.grow();
+    this.src = src;
+    this.keyStarts[n] = ks;
+    this.keyEnds[n] = ke;
     this.starts[n] = start;
     this.ends[n] = end;
     this.n = n + 1;
+    if (this.dup) return;
+    const len = ke - ks;
+    if (n >= 64) {
+      // Long lists: a Set, so the check stays linear however many attributes an item has.
+      if (this.seen === null) {
+        this.seen = new Set();
+        for (let i = 0; i < n; i++) this.seen.add(this.byteKey(i));
+      }
+      const k = this.byteKey(n);
+      if (this.seen.has(k)) this.dup = true;
+      else this.seen.add(k);
+      return;
+    }
+    const h = len === 0 ? 0 : (len * 131 + src[ks]! * 31 + src[ke - 1]! * 7 + src[ks + (len >>> 1)]!) & 255;
+    if (this.stamps[h] !== this.gen) {
+      this.stamps[h] = this.gen;
+      return;
+    }
+    for (let j = 0; j < n; j++) {
+      const os = this.keyStarts[j]!;
+      if (this.keyEnds[j]! - os !== len) continue;
+      let i = 0;
+      while (i < len && src[os + i] === src[ks + i]) i++;
+      if (i === len) {
+        this.dup = true;
+        return;
+      }
+    }
   }
 
   /** Rewrites the list in w when a key repeated. */
   finish(): void {
-    if (!this.dup) return;
-    const base = this.listStart;
-    const copy = w.buf.slice(base, w.pos);
+    if (!this.dup && !this.invalidKey) return;
     const index = new Map<string, number>();
     const order: number[] = [];
     for (let i = 0; i < this.n; i++) {
-      const k = this.keys[i]!;
+      const k = this.invalidKey ? this.textKey(i) : this.byteKey(i);
       const at = index.get(k);
       if (at === undefined) {
         index.set(k, order.length);
         order.push(i);
       } else order[at] = i;
     }
+    if (order.length === this.n) return;
+    const base = this.listStart;
+    const copy = w.buf.slice(base, w.pos);
     w.pos = base;
     for (let k = 0; k < order.length; k++) {
       if (k > 0) w.byte(0x2c);
@@ -331,50 +366,71 @@ function anyValue(r: WireReader, end: number, depth: number): void {
   vEnd = ke;
 }
 
-/** Writes the KeyValue in r[pos, end) as an item of list l (comma included). Returns its key. */
-function keyValue(r: WireReader, end: number, l: KvList, depth: number): string {
+/** The key bytes of the last KeyValue written. */
+let keyStart = 0;
+let keyEnd = 0;
+
+/** Writes the KeyValue in r[pos, end) as an item of list l (comma included). */
+function keyValue(r: WireReader, end: number, l: KvList, depth: number): void {
   const start = r.pos;
-  let key = '';
-  let ks = -1;
-  let ke = -1;
+  let ks = 0;
+  let ke = 0;
+  let values = 0;
+  let vs = 0;
+  let ve = 0;
   while (r.pos < end) {
     const tag = r.tag();
     if (tag === 10) {
-      const p = r.pos;
       ke = r.lenEnd();
       ks = r.pos;
-      r.pos = p;
-      key = readString(r);
+      r.pos = ke;
     } else if (tag === 18) {
-      r.pos = r.lenEnd();
+      ve = r.lenEnd();
+      vs = r.pos;
+      r.pos = ve;
+      values++;
     } else unknownField(r, tag, KNOWN_KEYVALUE, 'KeyValue');
   }
   checkEnd(r, end, 'KeyValue');
   if (l.n > 0) w.byte(0x2c);
   const itemStart = w.pos;
   w.bytes(T_KEY);
-  if (ks < 0) w.bytes(T_EMPTY_STRING);
-  else w.jsonStringUtf8(r.buf, ks, ke);
+  w.jsonStringUtf8(r.buf, ks, ke);
+  const invalidKey = w.invalidUtf8;
   w.bytes(T_VALUE);
-  r.pos = start;
-  const mark = w.pos;
-  let any = false;
-  while (r.pos < end) {
-    const tag = r.tag();
-    if (tag === 18) {
-      const e = r.lenEnd();
-      w.pos = mark;
-      anyValue(r, e, depth);
-      any = true;
-    } else r.skip(tag);
-  }
-  if (!any) {
+  if (values === 1) {
+    r.pos = vs;
+    anyValue(r, ve, depth);
+  } else if (values === 0) {
     w.bytes(T_EMPTY);
     vKind = K_EMPTY;
+  } else {
+    // A repeated value field: each is read (and validated); the last one stays.
+    r.pos = start;
+    const mark = w.pos;
+    while (r.pos < end) {
+      const tag = r.tag();
+      if (tag === 18) {
+        const e = r.lenEnd();
+        w.pos = mark;
+        anyValue(r, e, depth);
+      } else r.skip(tag);
+    }
   }
+  r.pos = end;
   w.byte(0x7d);
-  l.push(key, itemStart, w.pos);
-  return key;
+  l.push(r.buf, ks, ke, itemStart, w.pos, invalidKey);
+  keyStart = ks;
+  keyEnd = ke;
+}
+
+const SERVICE_NAME = ascii('service.name');
+
+/** True when the last KeyValue written has the key service.name. */
+function lastKeyIsServiceName(buf: Uint8Array): boolean {
+  if (keyEnd - keyStart !== SERVICE_NAME.length) return false;
+  for (let i = 0; i < SERVICE_NAME.length; i++) if (buf[keyStart + i] !== SERVICE_NAME[i]) return false;
+  return true;
 }
 
 /** Writes the attributes (fields with `tag`) of the message r[start, end) as list items, deduplicated. */
@@ -429,7 +485,8 @@ function renderResource(r: WireReader, start: number, end: number, groupMessage:
           const t = r.tag();
           if (t === 10) {
             const ve = r.lenEnd();
-            if (keyValue(r, ve, l, 0) === 'service.name') {
+            keyValue(r, ve, l, 0);
+            if (lastKeyIsServiceName(r.buf)) {
               svcKind = vKind;
               svcStart = vStart;
               svcEnd = vEnd;
