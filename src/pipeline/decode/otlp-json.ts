@@ -28,6 +28,7 @@ import {
   type DecodeLimits,
   type DecodeResult,
 } from './common.ts';
+import { parseExactIntegers } from './json-exact.ts';
 import { DecodeError } from './wire.ts';
 
 type Json = Record<string, unknown>;
@@ -68,26 +69,21 @@ function describe(v: unknown): string {
 // Parsing with exact integers.
 
 const textDecoder = new TextDecoder('utf-8');
-const INTEGER_SOURCE = /^-?\d+$/;
 
 /**
- * Set while walking a parse made with exactIntegers. Without it, the first int64 number beyond
+ * Set while walking a parse made with parseExactIntegers. Without it, the first int64 number beyond
  * 2^53 throws NEED_EXACT and the request is parsed again with the reviver: nearly every sender
  * writes int64 as strings, so the common case never pays for a reviver call per value.
  */
 let exact = false;
 const NEED_EXACT = Symbol('need exact integers');
 
-function exactIntegers(_key: string, value: unknown, context?: { source?: string }): unknown {
-  if (typeof value === 'number' && !Number.isSafeInteger(value) && context?.source !== undefined && INTEGER_SOURCE.test(context.source)) {
-    return BigInt(context.source);
-  }
-  return value;
-}
-
 function parse(text: string): unknown {
   try {
-    return exact ? JSON.parse(text, exactIntegers) : JSON.parse(text);
+    // Not JSON.parse with a reviver: V8 applies a reviver recursively, and a deeply nested
+    // document overflowed the stack ("invalid JSON: Maximum call stack size exceeded") where
+    // the same request in protobuf gets its partial success.
+    return exact ? parseExactIntegers(text) : JSON.parse(text);
   } catch (err) {
     throw new DecodeError(`invalid JSON: ${(err as Error).message}`);
   }
