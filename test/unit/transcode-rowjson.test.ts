@@ -10,7 +10,7 @@ import { decodeLogsJson, decodeLogsProto, decodeTracesJson, decodeTracesProto, W
 import type { RequestFormat, RequestSignal } from '../../src/pipeline/transcode/encoder.ts';
 import { createEncoder } from '../../src/pipeline/transcode/rowjson/index.ts';
 import { createEncoder as createRowEncoder } from '../../src/storage/rowjson.ts';
-import { arbLogs, arbTraces, encodeLogs, encodeTraces, LIMITS } from './decode-helpers.ts';
+import { arbJsonStyle, arbLogs, arbTraces, encodeLogs, encodeTraces, jsonLogs, jsonTraces, LIMITS, toJsonText } from './decode-helpers.ts';
 
 const rowEncoder = createRowEncoder();
 const transcoder = createEncoder({}, LIMITS);
@@ -84,6 +84,40 @@ describe('row-line transcoder: same bytes as the row path', () => {
       fc.property(arbLogs, (m) => expectSame('logs', 'protobuf', encodeLogs(m))),
       { numRuns: 300 },
     );
+  });
+
+  const utf8 = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
+
+  it('random OTLP/JSON trace requests in every sender style', () => {
+    fc.assert(
+      fc.property(arbTraces, arbJsonStyle, (m, st) => expectSame('traces', 'json', utf8(toJsonText(jsonTraces(m, st))))),
+      { numRuns: 300 },
+    );
+  });
+
+  it('random OTLP/JSON log requests in every sender style', () => {
+    fc.assert(
+      fc.property(arbLogs, arbJsonStyle, (m, st) => expectSame('logs', 'json', utf8(toJsonText(jsonLogs(m, st))))),
+      { numRuns: 300 },
+    );
+  });
+
+  it('OTLP/JSON edge cases: duplicate keys, bad ids, deep values, wrong types, big numbers, lone surrogates', () => {
+    const id = '"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708"';
+    const deep = '{"arrayValue":{"values":['.repeat(150) + '{}' + ']}}'.repeat(150);
+    const spans = [
+      `{${id},"name":"a\ud800b","attributes":[{"key":"k","value":{"intValue":1}},{"key":"k","value":{"doubleValue":"NaN"}},{"key":"x"}]}`,
+      `{${id},"startTimeUnixNano":18446744073709551615,"endTimeUnixNano":9223372036854775807}`,
+      `{${id},"startTimeUnixNano":1700000000000000001,"endTimeUnixNano":"1700000000000000000","attributes":[{"key":"d","value":${deep}}]}`,
+      `{${id},"parentSpanId":"0000000000000000"}`,
+      `{${id},"links":[{"traceId":"01","spanId":"0102030405060708"}],"events":[{"timeUnixNano":"5","attributes":[{"key":"b","value":{"bytesValue":"-_8"}}]}]}`,
+      `{${id},"kind":"SPAN_KIND_SERVER","status":{"code":"STATUS_CODE_ERROR","message":"\u0001"},"attributes":[{"key":"n","value":{"doubleValue":${'9'.repeat(400)}}}]}`,
+    ];
+    for (const s of spans) expectSame('traces', 'json', utf8(`{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"é"}}]},"scopeSpans":[{"spans":[${s}]}]}]}`));
+    for (const bad of ['{"resourceSpans":[{"scopeSpans":[{"spans":[{"flags":-1}]}]}]}', '{"resourceSpans":{}}', '[', '{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"intValue":"x"}}]}]}]}']) {
+      expectSame('traces', 'json', utf8(bad));
+      expectSame('logs', 'json', utf8(bad));
+    }
   });
 
   it('random wire messages: repeated, reordered, duplicated, malformed and unknown fields', () => {
