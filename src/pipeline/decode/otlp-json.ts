@@ -42,6 +42,7 @@ let atResource = -1;
 let atScope = -1;
 let atItem = -1;
 
+/** Refuses the request: DecodeError naming the field, where the walk is, and what arrived. */
 export function fail(field: string, expected: string, got: unknown): never {
   const shown = typeof got === 'string' ? JSON.stringify(got.length > 40 ? got.slice(0, 40) + '…' : got) : describe(got);
   let where = '';
@@ -52,6 +53,7 @@ export function fail(field: string, expected: string, got: unknown): never {
   throw new DecodeError(`OTLP/JSON ${where}${field}: expected ${expected}, got ${shown}`);
 }
 
+/** Resets the walk's position (for error messages) at the start of a request. */
 export function startWalk(names: readonly [string, string, string]): void {
   signalNames = names;
   atResource = atScope = atItem = -1;
@@ -123,15 +125,18 @@ function walk<T>(bytes: Uint8Array, fn: (root: unknown) => T): T {
 // Field access and scalar conversions. A field is read by its lowerCamelCase name, then by its
 // original snake_case name. null means absent, as in proto3 JSON.
 
+/** A field by its lowerCamelCase name, else its snake_case name; undefined when absent or null. */
 export function get(o: Json, camel: string, snake: string): unknown {
   const v = o[camel];
   return v !== undefined && v !== null ? v : (o[snake] ?? undefined);
 }
 
+/** True for a JSON object (not null, not an array). */
 export function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** An array field ([] when absent); anything else refuses the request. */
 export function arrayField(o: Json, camel: string, snake: string): unknown[] {
   const v = get(o, camel, snake);
   if (v === undefined) return [];
@@ -139,6 +144,7 @@ export function arrayField(o: Json, camel: string, snake: string): unknown[] {
   return v;
 }
 
+/** An object field (undefined when absent); anything else refuses the request. */
 export function objectField(o: Json, camel: string, snake: string): Json | undefined {
   const v = get(o, camel, snake);
   if (v === undefined) return undefined;
@@ -146,6 +152,7 @@ export function objectField(o: Json, camel: string, snake: string): Json | undef
   return v;
 }
 
+/** A string field ('' when absent); anything else refuses the request. */
 export function stringField(o: Json, camel: string, snake: string): string {
   const v = get(o, camel, snake);
   if (v === undefined) return '';
@@ -155,6 +162,7 @@ export function stringField(o: Json, camel: string, snake: string): string {
 
 const UINT32_TEXT = /^\d{1,10}$/;
 
+/** A uint32 field as a number or numeric string (0 when absent). */
 export function uint32Field(o: Json, camel: string, snake: string): number {
   const v = get(o, camel, snake);
   if (v === undefined) return 0;
@@ -214,6 +222,7 @@ export function int64Text(v: unknown): string | undefined {
   return undefined;
 }
 
+/** A doubleValue as OTLP/JSON stores it; undefined when it is not a number. */
 export function doubleValue(v: unknown): number | 'NaN' | 'Infinity' | '-Infinity' | undefined {
   if (typeof v === 'number') return jsonDouble(v);
   if (typeof v === 'bigint') return Number(v);
@@ -227,6 +236,7 @@ export function doubleValue(v: unknown): number | 'NaN' | 'Infinity' | '-Infinit
 
 const BASE64_TEXT = /^[A-Za-z0-9+/_-]*={0,2}$/;
 
+/** bytesValue text (standard or URL-safe, padding optional) as canonical base64; undefined when not base64. */
 export function base64Value(v: unknown): string | undefined {
   if (typeof v !== 'string' || !BASE64_TEXT.test(v)) return undefined;
   // Accepts the URL-safe alphabet and missing padding; stores canonical base64.
@@ -319,6 +329,7 @@ function attributes(o: Json): KeyValue[] {
   return keyValues(arrayField(o, 'attributes', 'attributes'), 0);
 }
 
+/** The group's resource, and whether one of its values nests too deep. */
 export function resourceOf(o: Json): { resource: ResourceInfo; deep: boolean } {
   const res = objectField(o, 'resource', 'resource');
   tooDeep = false;
@@ -330,6 +341,7 @@ export function resourceOf(o: Json): { resource: ResourceInfo; deep: boolean } {
   return { resource, deep: tooDeep };
 }
 
+/** The group's scope, and whether one of its values nests too deep. */
 export function scopeOf(o: Json): { scope: ScopeInfo; deep: boolean } {
   const s = objectField(o, 'scope', 'scope');
   tooDeep = false;
@@ -343,6 +355,7 @@ export function scopeOf(o: Json): { scope: ScopeInfo; deep: boolean } {
   return { scope, deep: tooDeep };
 }
 
+/** The request's top-level groups (resourceSpans / resourceLogs). */
 export function requestItems(root: unknown, camel: string, snake: string): unknown[] {
   if (!isObject(root)) fail('', `an ${camel === 'resourceSpans' ? 'ExportTraceServiceRequest' : 'ExportLogsServiceRequest'} object`, root);
   return arrayField(root, camel, snake);
@@ -351,6 +364,7 @@ export function requestItems(root: unknown, camel: string, snake: string): unkno
 // ---------------------------------------------------------------------------------------------
 // Traces.
 
+/** SpanKind names (proto3 JSON enum form) to numbers. */
 export const SPAN_KINDS: ReadonlyMap<string, number> = new Map([
   ['SPAN_KIND_UNSPECIFIED', 0],
   ['SPAN_KIND_INTERNAL', 1],
@@ -360,6 +374,7 @@ export const SPAN_KINDS: ReadonlyMap<string, number> = new Map([
   ['SPAN_KIND_CONSUMER', 5],
 ]);
 
+/** Status code names to numbers. */
 export const STATUS_CODES: ReadonlyMap<string, number> = new Map([
   ['STATUS_CODE_UNSET', 0],
   ['STATUS_CODE_OK', 1],
@@ -488,6 +503,7 @@ function traces(root: unknown): DecodeResult<SpanRow> {
 // ---------------------------------------------------------------------------------------------
 // Logs.
 
+/** SeverityNumber names to numbers. */
 export const SEVERITY_NUMBERS: ReadonlyMap<string, number> = new Map(
   ['UNSPECIFIED', 'TRACE', 'TRACE2', 'TRACE3', 'TRACE4', 'DEBUG', 'DEBUG2', 'DEBUG3', 'DEBUG4', 'INFO', 'INFO2', 'INFO3', 'INFO4',
     'WARN', 'WARN2', 'WARN3', 'WARN4', 'ERROR', 'ERROR2', 'ERROR3', 'ERROR4', 'FATAL', 'FATAL2', 'FATAL3', 'FATAL4'].map(
