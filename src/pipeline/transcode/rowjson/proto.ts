@@ -863,6 +863,9 @@ function span(r: WireReader, start: number, end: number, rej: Rejections): boole
   let smStart = 0;
   let smEnd = 0;
   let flags = 0;
+  // Most spans have no links and many no events: their passes are skipped.
+  let hasEvents = false;
+  let hasLinks = false;
   tooDeep = false;
   r.pos = start;
   while (r.pos < end) {
@@ -915,9 +918,15 @@ function span(r: WireReader, start: number, end: number, rej: Rejections): boole
         endHi = fixedHi;
         break;
       case 74:
+        r.pos = r.lenEnd();
+        break;
       case 90:
+        r.pos = r.lenEnd();
+        hasEvents = true;
+        break;
       case 106:
         r.pos = r.lenEnd();
+        hasLinks = true;
         break;
       case 80:
         droppedAttrs = r.uint32();
@@ -1021,11 +1030,11 @@ function span(r: WireReader, start: number, end: number, rej: Rejections): boole
   out.bytes(T_DROPPED_ATTRS);
   out.uint(droppedAttrs);
   out.bytes(T_EVENTS);
-  const eventTimesStorable = events(r, start, end);
+  const eventTimesStorable = hasEvents ? events(r, start, end) : true;
   out.bytes(T_DROPPED_EVENTS);
   out.uint(droppedEvents);
   out.bytes(T_LINKS);
-  const linksGood = links(r, start, end);
+  const linksGood = hasLinks ? links(r, start, end) : true;
   out.bytes(T_DROPPED_LINKS);
   out.uint(droppedLinks);
   out.bytes(T_LINE_END);
