@@ -23,7 +23,7 @@ import { PROTO_DIR } from '../src/receiver/otlp-messages.ts';
 import type { DecodeLimits } from '../src/pipeline/decode/common.ts';
 import { fromRowEncoder, type RequestEncoder } from '../src/pipeline/transcode/encoder.ts';
 import { loadRequestEncoder } from '../src/pipeline/transcode/registry.ts';
-import type { EncoderSpec, RowEncoder } from '../src/storage/backend.ts';
+import type { EncoderSpec, LogRow, RowEncoder, SpanRow } from '../src/storage/backend.ts';
 import { createEncoder } from '../src/storage/rowjson.ts';
 import { median } from './stats.ts';
 import { defaultSpec, loadTraffic, trafficSummary, type BenchSignal, type TrafficRequest } from './traffic.ts';
@@ -171,13 +171,44 @@ async function rowPathEncoder(spec: EncoderSpec, limits: DecodeLimits): Promise<
   return fromRowEncoder(mod.createEncoder(spec.options), limits);
 }
 
+/** The same requests as OTLP/JSON (lowerCamelCase, int64 as strings, hex ids), built from their decoded rows. */
+function asOtlpJson(signal: BenchSignal, requests: readonly TrafficRequest[]): TrafficRequest[] {
+  const text = new TextEncoder();
+  return requests.map((q) => {
+    const rows: (SpanRow | LogRow)[] = signal === 'traces' ? decodeTracesProto(q.bytes, LIMITS).rows : decodeLogsProto(q.bytes, LIMITS).rows;
+    const groups = new Map<object, Map<object, unknown[]>>();
+    for (const r of rows) {
+      const scopes = groups.get(r.resource) ?? new Map<object, unknown[]>();
+      groups.set(r.resource, scopes);
+      const items = scopes.get(r.scope) ?? [];
+      scopes.set(r.scope, items);
+      if ('name' in r) {
+        items.push({
+          traceId: r.traceId, spanId: r.spanId, parentSpanId: r.parentSpanId, traceState: r.traceState, flags: r.flags, name: r.name, kind: r.kind,
+          startTimeUnixNano: String(r.startTimeUnixNano), endTimeUnixNano: String(r.endTimeUnixNano), attributes: r.attributes, droppedAttributesCount: r.droppedAttributesCount,
+          events: r.events.map((e) => ({ ...e, timeUnixNano: String(e.timeUnixNano) })), droppedEventsCount: r.droppedEventsCount, links: r.links, droppedLinksCount: r.droppedLinksCount,
+          status: { code: r.statusCode, message: r.statusMessage },
+        });
+      } else {
+        items.push({
+          timeUnixNano: String(r.timeUnixNano), observedTimeUnixNano: String(r.observedTimeUnixNano), traceId: r.traceId, spanId: r.spanId, flags: r.flags,
+          severityNumber: r.severityNumber, severityText: r.severityText, body: r.body, eventName: r.eventName, attributes: r.attributes, droppedAttributesCount: r.droppedAttributesCount,
+        });
+      }
+    }
+    const [top, mid, leaf] = signal === 'traces' ? ['resourceSpans', 'scopeSpans', 'spans'] : ['resourceLogs', 'scopeLogs', 'logRecords'];
+    const doc = { [top]: [...groups].map(([resource, scopes]) => ({ resource, [mid]: [...scopes].map(([scope, items]) => ({ scope, [leaf]: items })) })) };
+    return { bytes: text.encode(JSON.stringify(doc)), items: rows.length, traceIdOffsets: new Uint32Array(0) };
+  });
+}
+
 /** Row path against the worker's encoder on one request set, interleaved rounds, thread CPU. */
-async function benchEncodePath(format: (typeof FORMATS)[number], signal: BenchSignal, traffic: string, requests: readonly TrafficRequest[], rounds: number): Promise<EncodePathFigures> {
+async function benchEncodePath(format: (typeof FORMATS)[number], signal: BenchSignal, traffic: string, requests: readonly TrafficRequest[], rounds: number, wire: 'protobuf' | 'json' = 'protobuf'): Promise<EncodePathFigures> {
   const sum = trafficSummary(requests);
   const encoders = [await rowPathEncoder(format.spec, LIMITS), await loadRequestEncoder(format.spec, LIMITS)];
   const pass = (enc: RequestEncoder) => {
     let n = 0;
-    for (const r of requests) n += enc.encode(signal, 'protobuf', r.bytes).accepted;
+    for (const r of requests) n += enc.encode(signal, wire, r.bytes).accepted;
     if (n !== sum.items) throw new Error(`${format.name}: ${n} items accepted of ${sum.items}`);
     sink += n;
   };
@@ -218,6 +249,7 @@ export async function run(opts: { quick?: boolean; cacheDir?: string; only?: 'en
       encode.push(await benchEncodePath(format, signal, 'standard (100–1000 per request)', requests, rounds));
       encode.push(await benchEncodePath(format, signal, 'small (100 per request)', small, rounds));
     }
+    encode.push(await benchEncodePath(FORMATS[0]!, signal, 'standard, sent as OTLP/JSON', asOtlpJson(signal, requests), rounds, 'json'));
   }
   if (sink === -1) console.log(sink);
   return { options: `proto-loader options ${JSON.stringify({ ...LOADER_OPTIONS, longs: 'String', bytes: 'String', includeDirs: undefined })}`, signals, encode };
