@@ -73,8 +73,7 @@ const cacheHead = new Int32Array(CACHE_SLOTS);
 const cacheTail = new Int32Array(CACHE_SLOTS);
 const cacheStr: string[] = Array.from({ length: CACHE_SLOTS }, () => '');
 
-/** A string field, through the worker's cache of short strings. */
-export function readString(r: WireReader): string {
+function readString(r: WireReader): string {
   const end = r.lenEnd();
   const start = r.pos;
   r.pos = end;
