@@ -9,11 +9,22 @@
 // machine inflates them far less; each figure is the median over rounds that interleave the
 // contenders.
 //
-//   node bench/decode.ts [--quick]
+// Then, per backend format (memory/SQLite row lines, PostgreSQL COPY, ClickHouse RowBinary),
+// signal and traffic shape (the standard requests, and 100 items per request as SDKs send), the
+// whole worker task: the row path (decode to row objects, then the backend's RowEncoder: the
+// baseline) against the RequestEncoder the worker runs now (a transcoder where the format has
+// one, otherwise the same row path).
+//
+//   node bench/decode.ts [--quick] [--encode-only]
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import { decodeLogsProto, decodeTracesProto } from '../src/pipeline/decode/index.ts';
 import { PROTO_DIR } from '../src/receiver/otlp-messages.ts';
+import type { DecodeLimits } from '../src/pipeline/decode/common.ts';
+import { fromRowEncoder, type RequestEncoder } from '../src/pipeline/transcode/encoder.ts';
+import { loadRequestEncoder } from '../src/pipeline/transcode/registry.ts';
+import type { LogRow, SpanRow } from '../src/model/rows.ts';
+import { loadRowEncoder, type EncoderSpec } from '../src/storage/encoders.ts';
 import { createEncoder } from '../src/storage/rowjson.ts';
 import { median } from './stats.ts';
 import { defaultSpec, loadTraffic, trafficSummary, type BenchSignal, type TrafficRequest } from './traffic.ts';
@@ -37,9 +48,26 @@ export interface DecodeSignalFigures {
   speedupVsProtoLoader: number;
 }
 
+/** One backend format, signal and traffic shape: the worker task, row path against what the worker runs. */
+export interface EncodePathFigures {
+  format: string;
+  signal: BenchSignal;
+  traffic: string;
+  requests: number;
+  items: number;
+  rounds: number;
+  /** µs of CPU per item, median of rounds: decode to rows + RowEncoder (baseline). */
+  rowPathUsPerItem: number;
+  /** µs of CPU per item, median of rounds: the worker's RequestEncoder. */
+  workerUsPerItem: number;
+  /** rowPath ÷ worker: above 1 means the worker's path is faster. */
+  speedup: number;
+}
+
 export interface DecodeFigures {
   options: string;
   signals: DecodeSignalFigures[];
+  encode?: EncodePathFigures[];
 }
 
 const LIMITS = { maxNestingDepth: 100 };
@@ -132,19 +160,104 @@ export function benchDecodeSignal(signal: BenchSignal, requests: readonly Traffi
   return { signal, requests: sum.requests, items: sum.items, bytes: sum.bytes, rounds, contenders: out, speedupVsProtoLoader: out[1]!.usPerItem / out[0]!.usPerItem };
 }
 
+/** The backend formats the worker encodes for, as the backends name them. */
+const FORMATS: { name: string; spec: EncoderSpec }[] = [
+  { name: 'memory/SQLite row lines', spec: { name: 'rowjson', options: {} } },
+  { name: 'PostgreSQL COPY binary', spec: { name: 'postgres', options: { format: 'binary' } } },
+  { name: 'ClickHouse RowBinary', spec: { name: 'clickhouse', options: { partitions: 1 } } },
+];
+
+async function rowPathEncoder(spec: EncoderSpec, limits: DecodeLimits): Promise<RequestEncoder> {
+  return fromRowEncoder(await loadRowEncoder(spec), limits);
+}
+
+/** The same requests as OTLP/JSON (lowerCamelCase, int64 as strings, hex ids), built from their decoded rows. */
+function asOtlpJson(signal: BenchSignal, requests: readonly TrafficRequest[]): TrafficRequest[] {
+  const text = new TextEncoder();
+  return requests.map((q) => {
+    const rows: (SpanRow | LogRow)[] = signal === 'traces' ? decodeTracesProto(q.bytes, LIMITS).rows : decodeLogsProto(q.bytes, LIMITS).rows;
+    const groups = new Map<object, Map<object, unknown[]>>();
+    for (const r of rows) {
+      const scopes = groups.get(r.resource) ?? new Map<object, unknown[]>();
+      groups.set(r.resource, scopes);
+      const items = scopes.get(r.scope) ?? [];
+      scopes.set(r.scope, items);
+      if ('name' in r) {
+        items.push({
+          traceId: r.traceId, spanId: r.spanId, parentSpanId: r.parentSpanId, traceState: r.traceState, flags: r.flags, name: r.name, kind: r.kind,
+          startTimeUnixNano: String(r.startTimeUnixNano), endTimeUnixNano: String(r.endTimeUnixNano), attributes: r.attributes, droppedAttributesCount: r.droppedAttributesCount,
+          events: r.events.map((e) => ({ ...e, timeUnixNano: String(e.timeUnixNano) })), droppedEventsCount: r.droppedEventsCount, links: r.links, droppedLinksCount: r.droppedLinksCount,
+          status: { code: r.statusCode, message: r.statusMessage },
+        });
+      } else {
+        items.push({
+          timeUnixNano: String(r.timeUnixNano), observedTimeUnixNano: String(r.observedTimeUnixNano), traceId: r.traceId, spanId: r.spanId, flags: r.flags,
+          severityNumber: r.severityNumber, severityText: r.severityText, body: r.body, eventName: r.eventName, attributes: r.attributes, droppedAttributesCount: r.droppedAttributesCount,
+        });
+      }
+    }
+    const [top, mid, leaf] = signal === 'traces' ? ['resourceSpans', 'scopeSpans', 'spans'] : ['resourceLogs', 'scopeLogs', 'logRecords'];
+    const doc = { [top]: [...groups].map(([resource, scopes]) => ({ resource, [mid]: [...scopes].map(([scope, items]) => ({ scope, [leaf]: items })) })) };
+    return { bytes: text.encode(JSON.stringify(doc)), items: rows.length, traceIdOffsets: new Uint32Array(0) };
+  });
+}
+
+/** Row path against the worker's encoder on one request set, interleaved rounds, thread CPU. */
+async function benchEncodePath(format: (typeof FORMATS)[number], signal: BenchSignal, traffic: string, requests: readonly TrafficRequest[], rounds: number, wire: 'protobuf' | 'json' = 'protobuf'): Promise<EncodePathFigures> {
+  const sum = trafficSummary(requests);
+  const encoders = [await rowPathEncoder(format.spec, LIMITS), await loadRequestEncoder(format.spec, LIMITS)];
+  const pass = (enc: RequestEncoder) => {
+    let n = 0;
+    for (const r of requests) n += enc.encode(signal, wire, r.bytes).accepted;
+    if (n !== sum.items) throw new Error(`${format.name}: ${n} items accepted of ${sum.items}`);
+    sink += n;
+  };
+  for (let w = 0; w < 2; w++) for (const e of encoders) pass(e);
+  const samples: number[][] = [[], []];
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < 2; k++) {
+      const idx = (k + round) % 2;
+      const t0 = threadCpuMs();
+      pass(encoders[idx]!);
+      samples[idx]!.push(threadCpuMs() - t0);
+    }
+  }
+  const [rowMs, workerMs] = samples.map((s) => median(s)) as [number, number];
+  return {
+    format: format.name,
+    signal,
+    traffic,
+    requests: sum.requests,
+    items: sum.items,
+    rounds,
+    rowPathUsPerItem: (rowMs * 1000) / sum.items,
+    workerUsPerItem: (workerMs * 1000) / sum.items,
+    speedup: rowMs / workerMs,
+  };
+}
+
 /** The decode scenario for traces and logs. */
-export async function run(opts: { quick?: boolean; cacheDir?: string } = {}): Promise<DecodeFigures> {
+export async function run(opts: { quick?: boolean; cacheDir?: string; only?: 'encode' } = {}): Promise<DecodeFigures> {
   const rounds = opts.quick ? 5 : 15;
   const signals: DecodeSignalFigures[] = [];
+  const encode: EncodePathFigures[] = [];
   for (const signal of ['traces', 'logs'] as const) {
     const requests = loadTraffic(defaultSpec(signal), opts.cacheDir);
-    signals.push(benchDecodeSignal(signal, requests, rounds));
+    if (opts.only !== 'encode') signals.push(benchDecodeSignal(signal, requests, rounds));
+    const small = loadTraffic({ ...defaultSpec(signal, 100), minItems: 100, maxItems: 100 }, opts.cacheDir);
+    for (const format of FORMATS) {
+      encode.push(await benchEncodePath(format, signal, 'standard (100–1000 per request)', requests, rounds));
+      encode.push(await benchEncodePath(format, signal, 'small (100 per request)', small, rounds));
+    }
+    encode.push(await benchEncodePath(FORMATS[0]!, signal, 'standard, sent as OTLP/JSON', asOtlpJson(signal, requests), rounds, 'json'));
   }
   if (sink === -1) console.log(sink);
-  return { options: `proto-loader options ${JSON.stringify({ ...LOADER_OPTIONS, longs: 'String', bytes: 'String', includeDirs: undefined })}`, signals };
+  return { options: `proto-loader options ${JSON.stringify({ ...LOADER_OPTIONS, longs: 'String', bytes: 'String', includeDirs: undefined })}`, signals, encode };
 }
 
 if (import.meta.main) {
-  const figures = await run({ quick: process.argv.includes('--quick') });
+  const figures = await run({ quick: process.argv.includes('--quick'), ...(process.argv.includes('--encode-only') ? { only: 'encode' as const } : {}) });
   console.log(JSON.stringify(figures, null, 2));
+  console.error('format | signal | traffic | row path µs/item | worker µs/item | speed-up');
+  for (const e of figures.encode ?? []) console.error(`${e.format} | ${e.signal} | ${e.traffic} | ${e.rowPathUsPerItem.toFixed(2)} | ${e.workerUsPerItem.toFixed(2)} | ${e.speedup.toFixed(2)}x`);
 }

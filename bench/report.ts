@@ -337,6 +337,20 @@ function decodeSection(r: BenchResults): string {
     );
     out.push('', `Ours is ${sig(s.speedupVsProtoLoader)}× the speed of the proto-loader path.`, '');
   }
+  if (d.encode && d.encode.length > 0) {
+    out.push(
+      '### The whole worker task per backend format: row path against what the worker runs',
+      '',
+      'Decoding plus encoding for the backend, one thread, CPU µs per item (median of interleaved rounds). Baseline: the row path (decode into row objects, then the backend\'s RowEncoder). ' +
+        'The worker runs a transcoder (wire bytes straight to store bytes) where the format has one, otherwise the same row path.',
+      '',
+      table(
+        ['format', 'signal', 'requests', 'row path (baseline)', 'worker', 'speed vs baseline'],
+        d.encode.map((e) => [e.format, e.signal, `${e.traffic}, ${num(e.requests)} requests`, sig(e.rowPathUsPerItem), sig(e.workerUsPerItem), `${sig(e.speedup)}×`]),
+      ),
+      '',
+    );
+  }
   return out.join('\n');
 }
 

@@ -4,12 +4,14 @@ import { getHeapStatistics } from 'node:v8';
 import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import type { EncodedChunk } from '../storage/backend.ts';
-import { loadEncoder } from '../storage/encoders.ts';
-import { DecodeError, decodeLogsJson, decodeLogsProto, decodeTracesJson, decodeTracesProto } from './decode/index.ts';
+import { DecodeError } from './decode/index.ts';
 import type { DecodeTask, DecodeOutput, WorkerSetup } from './pool.ts';
+import { loadRequestEncoder } from './transcode/registry.ts';
 
 const { encoder: spec, limits } = workerData as WorkerSetup;
-const encoder = await loadEncoder(spec);
+// Transcodes wire bytes to store bytes where the store's format has a transcoder (row lines for
+// memory and SQLite); other stores decode to rows and encode those.
+const encoder = await loadRequestEncoder(spec, limits);
 
 /** A chunk whose bytes share an ArrayBuffer with anything else is copied, so transferring it moves nothing else. */
 function ownBuffer(c: EncodedChunk): EncodedChunk {
@@ -26,22 +28,8 @@ function run(task: DecodeTask): DecodeOutput {
   const t0 = performance.now();
   const body = new Uint8Array(task.body);
   try {
-    let accepted: number;
-    let rejected: number;
-    let errorMessage: string;
-    let chunks: EncodedChunk[];
-    if (task.signal === 'traces') {
-      const r = task.format === 'json' ? decodeTracesJson(body, limits) : decodeTracesProto(body, limits);
-      ({ rejected, errorMessage } = r);
-      accepted = r.rows.length;
-      chunks = encoder.encodeSpans(r.rows);
-    } else {
-      const r = task.format === 'json' ? decodeLogsJson(body, limits) : decodeLogsProto(body, limits);
-      ({ rejected, errorMessage } = r);
-      accepted = r.rows.length;
-      chunks = encoder.encodeLogs(r.rows);
-    }
-    chunks = chunks.map(ownBuffer);
+    const { accepted, rejected, errorMessage, chunks: encoded } = encoder.encode(task.signal, task.format, body);
+    const chunks = encoded.map(ownBuffer);
     return { kind: 'ok', accepted, rejected, errorMessage, chunks, seconds: (performance.now() - t0) / 1000, heap: heapOfThisThread() };
   } catch (err: unknown) {
     if (err instanceof DecodeError) return { kind: 'invalid', message: err.message, seconds: (performance.now() - t0) / 1000, heap: heapOfThisThread() };

@@ -1,7 +1,8 @@
-// The encoder registry: which module encodes rows for which store, and with what options. The
-// storage adapters name their encoder with an EncoderSpec; the decode workers load it through
-// loadEncoder(). Imports stay lazy (a worker loads only its store's encoder) but the edge is
-// typed: each module must satisfy EncoderModule for its own options.
+// What a store asks of the decode workers: an EncoderSpec names the store's byte format and its
+// options. The workers' registry (src/pipeline/transcode/registry.ts) turns a spec into a request
+// encoder: a transcoder where the format has one, else the store's RowEncoder behind the row path.
+// loadRowEncoder() gives the row encoders themselves (rows → store bytes), for code that holds
+// rows (tests, benchmarks). Imports stay lazy, and every edge is typed by encoder name.
 import type { LogRow, SpanRow } from '../model/rows.ts';
 import type { EncodedChunk } from './backend.ts';
 
@@ -11,8 +12,8 @@ export interface RowEncoder {
   encodeLogs(rows: LogRow[]): EncodedChunk[];
 }
 
-/** What an encoder module exports. */
-export interface EncoderModule<O> {
+/** What a row-encoder module exports. */
+export interface RowEncoderModule<O> {
   createEncoder(options: O): RowEncoder;
 }
 
@@ -31,20 +32,21 @@ export type EncoderName = keyof EncoderOptionsByName;
 /** An encoder and its options, as a store names it. */
 export type EncoderSpec = { [N in EncoderName]: { name: N; options: EncoderOptionsByName[N] } }[EncoderName];
 
-const MODULES: { [N in EncoderName]: () => Promise<EncoderModule<EncoderOptionsByName[N]>> } = {
+/** The row encoders, by name. */
+export const ROW_ENCODERS: { [N in EncoderName]: () => Promise<RowEncoderModule<EncoderOptionsByName[N]>> } = {
   rowjson: () => import('./rowjson.ts'),
   postgres: () => import('./postgres/encoder.ts'),
   clickhouse: () => import('./clickhouse/encoder.ts'),
 };
 
-/** Loads and creates the encoder a spec names. */
-export async function loadEncoder(spec: EncoderSpec): Promise<RowEncoder> {
+/** Loads and creates the row encoder a spec names. */
+export async function loadRowEncoder(spec: EncoderSpec): Promise<RowEncoder> {
   switch (spec.name) {
     case 'rowjson':
-      return (await MODULES.rowjson()).createEncoder(spec.options);
+      return (await ROW_ENCODERS.rowjson()).createEncoder(spec.options);
     case 'postgres':
-      return (await MODULES.postgres()).createEncoder(spec.options);
+      return (await ROW_ENCODERS.postgres()).createEncoder(spec.options);
     case 'clickhouse':
-      return (await MODULES.clickhouse()).createEncoder(spec.options);
+      return (await ROW_ENCODERS.clickhouse()).createEncoder(spec.options);
   }
 }

@@ -2,7 +2,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { KeyValue, LogRow, SpanRow } from '../../src/model/rows.ts';
 import type { Signal } from '../../src/model/signal.ts';
-import { loadEncoder, type RowEncoder } from '../../src/storage/encoders.ts';
+import { loadRowEncoder, type RowEncoder } from '../../src/storage/encoders.ts';
 import type { EncodedChunk, StorageBackend, WriteResult } from '../../src/storage/backend.ts';
 
 export const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
@@ -97,7 +97,7 @@ const encoders = new WeakMap<StorageBackend, Promise<RowEncoder>>();
 function encoderOf(backend: StorageBackend): Promise<RowEncoder> {
   let e = encoders.get(backend);
   if (!e) {
-    e = loadEncoder(backend.encoder);
+    e = loadRowEncoder(backend.encoder);
     encoders.set(backend, e);
   }
   return e;

@@ -10,6 +10,7 @@ import {
   arbTraces,
   encodeLogs,
   encodeTraces,
+  encodeTracesWire,
   expectedLogRows,
   expectedSpanRows,
   jsonLogs,
@@ -222,6 +223,37 @@ describe('decodeTracesJson', () => {
     expect(rows.map((r) => r.name)).toEqual(['kept']);
     expect(rejected).toBe(1);
     expect(errorMessage).toBe('1 span rejected: value nested deeper than 100 levels (1)');
+  });
+
+  // Written as text: the helpers' JSON.stringify is itself recursive and cannot build these.
+  const deepValue = (levels: number) => '{"arrayValue":{"values":['.repeat(levels) + '{"stringValue":"bottom"}' + ']}}'.repeat(levels);
+  const jsonSpan = (name: string, id: string, attrs: string) =>
+    `{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"${id}","name":"${name}","startTimeUnixNano":1700000000000000001,"endTimeUnixNano":1700000000000000002,"attributes":[${attrs}]}`;
+
+  it('answers a document nested deeper than the stack allows, with int64 numbers beyond 2^53, as protobuf does', () => {
+    // Numbers beyond 2^53 make the decoder parse again with exact integers; that parse used a
+    // JSON.parse reviver, which V8 runs recursively: 400 "Maximum call stack size exceeded".
+    for (const levels of [101, 1000, 5000, 200_000]) {
+      const text = `{"resourceSpans":[{"scopeSpans":[{"spans":[${jsonSpan('deep', '0000000000000001', `{"key":"deep","value":${deepValue(levels)}}`)},${jsonSpan('kept', '0000000000000002', '')}]}]}]}`;
+      const json = decodeTracesJson(utf8(text), LIMITS);
+      expect(json.rows.map((r) => [r.name, r.startTimeUnixNano])).toEqual([['kept', 1700000000000000001n]]);
+      expect(json.errorMessage).toBe('1 span rejected: value nested deeper than 100 levels (1)');
+      if (levels <= 1000) {
+        const m = tracesOf([sampleSpan({ attributes: [{ key: 'deep', value: nestedArray(levels) }] }), sampleSpan({ name: 'kept' })]);
+        const proto = decodeTracesProto(encodeTracesWire(m), LIMITS);
+        expect({ rejected: json.rejected, errorMessage: json.errorMessage }).toStrictEqual({ rejected: proto.rejected, errorMessage: proto.errorMessage });
+      }
+    }
+  });
+
+  it('answers a resource and a log body nested deeper than the stack allows, with numeric timestamps, as protobuf does', () => {
+    const deepResource = `{"resourceSpans":[{"resource":{"attributes":[{"key":"deep","value":${deepValue(100_000)}}]},"scopeSpans":[{"spans":[${jsonSpan('a', '0000000000000001', '')}]}]}]}`;
+    expect(decodeTracesJson(utf8(deepResource), LIMITS)).toMatchObject({ rows: [], rejected: 1, errorMessage: '1 span rejected: value nested deeper than 100 levels (1)' });
+    const record = (body: string) => `{"timeUnixNano":1700000000000000001,"body":${body}}`;
+    const logs = `{"resourceLogs":[{"scopeLogs":[{"logRecords":[${record(deepValue(100_000))},${record('{"stringValue":"kept"}')}]}]}]}`;
+    const r = decodeLogsJson(utf8(logs), LIMITS);
+    expect(r.rows.map((x) => [x.body, x.timeUnixNano])).toEqual([[{ stringValue: 'kept' }, 1700000000000000001n]]);
+    expect(r.errorMessage).toBe('1 log record rejected: value nested deeper than 100 levels (1)');
   });
 
   it('keeps __proto__ and constructor as data, as attribute keys and as JSON object keys', () => {

@@ -19,9 +19,10 @@ import {
   type DecodeLimits,
   type DecodeResult,
 } from './common.ts';
+import { parseExactIntegers } from './json-exact.ts';
 import { DecodeError } from './wire.ts';
 
-type Json = Record<string, unknown>;
+export type Json = Record<string, unknown>;
 
 // Per-call state; decoding is synchronous.
 let maxDepth = 100;
@@ -32,7 +33,8 @@ let atResource = -1;
 let atScope = -1;
 let atItem = -1;
 
-function fail(field: string, expected: string, got: unknown): never {
+/** Refuses the request: DecodeError naming the field, where the walk is, and what arrived. */
+export function fail(field: string, expected: string, got: unknown): never {
   const shown = typeof got === 'string' ? JSON.stringify(got.length > 40 ? got.slice(0, 40) + '…' : got) : describe(got);
   let where = '';
   if (atResource >= 0) where += `${signalNames[0]}[${atResource}]`;
@@ -42,7 +44,8 @@ function fail(field: string, expected: string, got: unknown): never {
   throw new DecodeError(`OTLP/JSON ${where}${field}: expected ${expected}, got ${shown}`);
 }
 
-function startWalk(names: readonly [string, string, string]): void {
+/** Resets the walk's position (for error messages) at the start of a request. */
+export function startWalk(names: readonly [string, string, string]): void {
   signalNames = names;
   atResource = atScope = atItem = -1;
 }
@@ -59,35 +62,36 @@ function describe(v: unknown): string {
 // Parsing with exact integers.
 
 const textDecoder = new TextDecoder('utf-8');
-const INTEGER_SOURCE = /^-?\d+$/;
 
 /**
- * Set while walking a parse made with exactIntegers. Without it, the first int64 number beyond
+ * Set while walking a parse made with parseExactIntegers. Without it, the first int64 number beyond
  * 2^53 throws NEED_EXACT and the request is parsed again with the reviver: nearly every sender
  * writes int64 as strings, so the common case never pays for a reviver call per value.
  */
 let exact = false;
 const NEED_EXACT = Symbol('need exact integers');
 
-function exactIntegers(_key: string, value: unknown, context?: { source?: string }): unknown {
-  if (typeof value === 'number' && !Number.isSafeInteger(value) && context?.source !== undefined && INTEGER_SOURCE.test(context.source)) {
-    return BigInt(context.source);
-  }
-  return value;
-}
-
 function parse(text: string): unknown {
   try {
-    return exact ? JSON.parse(text, exactIntegers) : JSON.parse(text);
+    // Not JSON.parse with a reviver: V8 applies a reviver recursively, and a deeply nested
+    // document overflowed the stack ("invalid JSON: Maximum call stack size exceeded") where
+    // the same request in protobuf gets its partial success.
+    return exact ? parseExactIntegers(text) : JSON.parse(text);
   } catch (err) {
     throw new DecodeError(`invalid JSON: ${(err as Error).message}`);
   }
 }
 
 /** A JSON number in an int64 position: exact when safe or already a bigint, else a re-parse. */
-function integerNumber(v: number): bigint {
+export function integerNumber(v: number): bigint {
   if (Number.isSafeInteger(v) || exact) return BigInt(v);
   throw NEED_EXACT;
+}
+
+/** Parses an OTLP/JSON request and runs fn over it (again over an exact parse if fn needs it), with the nesting limit set. */
+export function walkJsonRequest<T>(bytes: Uint8Array, limits: DecodeLimits, fn: (root: unknown) => T): T {
+  maxDepth = limits.maxNestingDepth;
+  return walk(bytes, fn);
 }
 
 /** Runs a walk over the parsed request, again over an exact parse if the first one needs it. */
@@ -112,30 +116,35 @@ function walk<T>(bytes: Uint8Array, fn: (root: unknown) => T): T {
 // Field access and scalar conversions. A field is read by its lowerCamelCase name, then by its
 // original snake_case name. null means absent, as in proto3 JSON.
 
-function get(o: Json, camel: string, snake: string): unknown {
+/** A field by its lowerCamelCase name, else its snake_case name; undefined when absent or null. */
+export function get(o: Json, camel: string, snake: string): unknown {
   const v = o[camel];
   return v !== undefined && v !== null ? v : (o[snake] ?? undefined);
 }
 
-function isObject(v: unknown): v is Json {
+/** True for a JSON object (not null, not an array). */
+export function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function arrayField(o: Json, camel: string, snake: string): unknown[] {
+/** An array field ([] when absent); anything else refuses the request. */
+export function arrayField(o: Json, camel: string, snake: string): unknown[] {
   const v = get(o, camel, snake);
   if (v === undefined) return [];
   if (!Array.isArray(v)) fail(camel, 'an array', v);
   return v;
 }
 
-function objectField(o: Json, camel: string, snake: string): Json | undefined {
+/** An object field (undefined when absent); anything else refuses the request. */
+export function objectField(o: Json, camel: string, snake: string): Json | undefined {
   const v = get(o, camel, snake);
   if (v === undefined) return undefined;
   if (!isObject(v)) fail(camel, 'an object', v);
   return v;
 }
 
-function stringField(o: Json, camel: string, snake: string): string {
+/** A string field ('' when absent); anything else refuses the request. */
+export function stringField(o: Json, camel: string, snake: string): string {
   const v = get(o, camel, snake);
   if (v === undefined) return '';
   if (typeof v !== 'string') fail(camel, 'a string', v);
@@ -144,7 +153,8 @@ function stringField(o: Json, camel: string, snake: string): string {
 
 const UINT32_TEXT = /^\d{1,10}$/;
 
-function uint32Field(o: Json, camel: string, snake: string): number {
+/** A uint32 field as a number or numeric string (0 when absent). */
+export function uint32Field(o: Json, camel: string, snake: string): number {
   const v = get(o, camel, snake);
   if (v === undefined) return 0;
   const n = typeof v === 'number' ? v : typeof v === 'string' && UINT32_TEXT.test(v) ? Number(v) : NaN;
@@ -155,7 +165,7 @@ function uint32Field(o: Json, camel: string, snake: string): number {
 const INT32_TEXT = /^-?\d{1,10}$/;
 
 /** An enum: its number (as a number or numeric string) or its name. Unknown numbers are kept, as proto3 does. */
-function enumField(o: Json, camel: string, snake: string, names: ReadonlyMap<string, number>): number {
+export function enumField(o: Json, camel: string, snake: string, names: ReadonlyMap<string, number>): number {
   const v = get(o, camel, snake);
   if (v === undefined) return 0;
   if (typeof v === 'string') {
@@ -170,7 +180,7 @@ function enumField(o: Json, camel: string, snake: string, names: ReadonlyMap<str
 const TWO_64 = 1n << 64n;
 
 /** A fixed64 timestamp: a decimal string or a number, exact. */
-function uint64Field(o: Json, camel: string, snake: string): bigint {
+export function uint64Field(o: Json, camel: string, snake: string): bigint {
   const v = get(o, camel, snake);
   if (v === undefined) return 0n;
   let b: bigint | undefined;
@@ -189,7 +199,7 @@ const SMALL_INT_TEXT = /^-?(?:0|[1-9]\d{0,14})$/;
 const INT_TEXT = /^-?\d{1,20}$/;
 
 /** An int64 as its exact decimal text. */
-function int64Text(v: unknown): string | undefined {
+export function int64Text(v: unknown): string | undefined {
   if (typeof v === 'string') {
     if (SMALL_INT_TEXT.test(v)) return v === '-0' ? '0' : v;
     if (!INT_TEXT.test(v)) return undefined;
@@ -203,7 +213,8 @@ function int64Text(v: unknown): string | undefined {
   return undefined;
 }
 
-function doubleValue(v: unknown): number | 'NaN' | 'Infinity' | '-Infinity' | undefined {
+/** A doubleValue as OTLP/JSON stores it; undefined when it is not a number. */
+export function doubleValue(v: unknown): number | 'NaN' | 'Infinity' | '-Infinity' | undefined {
   if (typeof v === 'number') return jsonDouble(v);
   if (typeof v === 'bigint') return Number(v);
   if (typeof v === 'string') {
@@ -216,7 +227,8 @@ function doubleValue(v: unknown): number | 'NaN' | 'Infinity' | '-Infinity' | un
 
 const BASE64_TEXT = /^[A-Za-z0-9+/_-]*={0,2}$/;
 
-function base64Value(v: unknown): string | undefined {
+/** bytesValue text (standard or URL-safe, padding optional) as canonical base64; undefined when not base64. */
+export function base64Value(v: unknown): string | undefined {
   if (typeof v !== 'string' || !BASE64_TEXT.test(v)) return undefined;
   // Accepts the URL-safe alphabet and missing padding; stores canonical base64.
   return Buffer.from(v, 'base64').toString('base64');
@@ -226,7 +238,7 @@ const HEX_TEXT = /^[0-9a-fA-F]*$/;
 const ZERO_ID = /^0*$/;
 
 /** A hex id of `size` bytes, lowercased; '' when absent, empty or all zero; null otherwise. */
-function hexId(o: Json, camel: string, snake: string, size: number): string | null {
+export function hexId(o: Json, camel: string, snake: string, size: number): string | null {
   const v = get(o, camel, snake);
   if (v === undefined || v === '') return '';
   if (typeof v !== 'string' || v.length !== size * 2 || !HEX_TEXT.test(v)) return null;
@@ -308,7 +320,8 @@ function attributes(o: Json): KeyValue[] {
   return keyValues(arrayField(o, 'attributes', 'attributes'), 0);
 }
 
-function resourceOf(o: Json): { resource: ResourceInfo; deep: boolean } {
+/** The group's resource, and whether one of its values nests too deep. */
+export function resourceOf(o: Json): { resource: ResourceInfo; deep: boolean } {
   const res = objectField(o, 'resource', 'resource');
   tooDeep = false;
   const resource: ResourceInfo = {
@@ -319,7 +332,8 @@ function resourceOf(o: Json): { resource: ResourceInfo; deep: boolean } {
   return { resource, deep: tooDeep };
 }
 
-function scopeOf(o: Json): { scope: ScopeInfo; deep: boolean } {
+/** The group's scope, and whether one of its values nests too deep. */
+export function scopeOf(o: Json): { scope: ScopeInfo; deep: boolean } {
   const s = objectField(o, 'scope', 'scope');
   tooDeep = false;
   const scope: ScopeInfo = {
@@ -332,7 +346,8 @@ function scopeOf(o: Json): { scope: ScopeInfo; deep: boolean } {
   return { scope, deep: tooDeep };
 }
 
-function requestItems(root: unknown, camel: string, snake: string): unknown[] {
+/** The request's top-level groups (resourceSpans / resourceLogs). */
+export function requestItems(root: unknown, camel: string, snake: string): unknown[] {
   if (!isObject(root)) fail('', `an ${camel === 'resourceSpans' ? 'ExportTraceServiceRequest' : 'ExportLogsServiceRequest'} object`, root);
   return arrayField(root, camel, snake);
 }
@@ -340,7 +355,8 @@ function requestItems(root: unknown, camel: string, snake: string): unknown[] {
 // ---------------------------------------------------------------------------------------------
 // Traces.
 
-const SPAN_KINDS: ReadonlyMap<string, number> = new Map([
+/** SpanKind names (proto3 JSON enum form) to numbers. */
+export const SPAN_KINDS: ReadonlyMap<string, number> = new Map([
   ['SPAN_KIND_UNSPECIFIED', 0],
   ['SPAN_KIND_INTERNAL', 1],
   ['SPAN_KIND_SERVER', 2],
@@ -349,7 +365,8 @@ const SPAN_KINDS: ReadonlyMap<string, number> = new Map([
   ['SPAN_KIND_CONSUMER', 5],
 ]);
 
-const STATUS_CODES: ReadonlyMap<string, number> = new Map([
+/** Status code names to numbers. */
+export const STATUS_CODES: ReadonlyMap<string, number> = new Map([
   ['STATUS_CODE_UNSET', 0],
   ['STATUS_CODE_OK', 1],
   ['STATUS_CODE_ERROR', 2],
@@ -477,7 +494,8 @@ function traces(root: unknown): DecodeResult<SpanRow> {
 // ---------------------------------------------------------------------------------------------
 // Logs.
 
-const SEVERITY_NUMBERS: ReadonlyMap<string, number> = new Map(
+/** SeverityNumber names to numbers. */
+export const SEVERITY_NUMBERS: ReadonlyMap<string, number> = new Map(
   ['UNSPECIFIED', 'TRACE', 'TRACE2', 'TRACE3', 'TRACE4', 'DEBUG', 'DEBUG2', 'DEBUG3', 'DEBUG4', 'INFO', 'INFO2', 'INFO3', 'INFO4',
     'WARN', 'WARN2', 'WARN3', 'WARN4', 'ERROR', 'ERROR2', 'ERROR3', 'ERROR4', 'FATAL', 'FATAL2', 'FATAL3', 'FATAL4'].map(
     (name, i) => [`SEVERITY_NUMBER_${name}`, i] as const,

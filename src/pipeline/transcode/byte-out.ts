@@ -1,0 +1,262 @@
+// A growing output buffer that transcoders write store bytes into: JSON text written byte by
+// byte from wire bytes, decimal digits of 64-bit integers without BigInt, hex ids from raw
+// bytes. One per worker, reused for every request; a request's result is copied out of it.
+import { isUtf8 } from 'node:buffer';
+
+const textEncoder = new TextEncoder();
+const HEX = new Uint8Array([48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 97, 98, 99, 100, 101, 102]);
+/** JSON.stringify's short escapes for control characters; 0 = use \u00XX. */
+const SHORT_ESCAPE = new Uint8Array(32);
+SHORT_ESCAPE[8] = 98; // \b
+SHORT_ESCAPE[9] = 116; // \t
+SHORT_ESCAPE[10] = 110; // \n
+SHORT_ESCAPE[12] = 102; // \f
+SHORT_ESCAPE[13] = 114; // \r
+/** Bytes a JSON string can carry as they are (0x20..0xff except '"' and '\'); 0x80+ are UTF-8 and checked. */
+const PLAIN = new Uint8Array(256);
+for (let b = 0x20; b < 256; b++) PLAIN[b] = b === 0x22 || b === 0x5c ? 0 : 1;
+
+/** ASCII text as bytes, for the fixed parts of a format. */
+export function ascii(s: string): Uint8Array {
+  return textEncoder.encode(s);
+}
+
+/** A growing byte buffer with writers for the pieces store formats are made of. */
+export class ByteOut {
+  buf: Uint8Array;
+  pos = 0;
+  /** Whether the last jsonStringUtf8 met invalid UTF-8. */
+  invalidUtf8 = false;
+
+  constructor(initialBytes = 1 << 16) {
+    this.buf = new Uint8Array(initialBytes);
+  }
+
+  /** Makes room for n more bytes. */
+  ensure(n: number): void {
+    const need = this.pos + n;
+    if (need <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < need) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+  }
+
+  /** A copy of bytes [start, pos) in an ArrayBuffer of their own (transferable without slack). */
+  take(start = 0): Uint8Array {
+    // Not Uint8Array.slice: that zero-fills the new memory before copying into it.
+    const copy = Buffer.allocUnsafeSlow(this.pos - start);
+    copy.set(this.buf.subarray(start, this.pos));
+    return new Uint8Array(copy.buffer, 0, copy.length);
+  }
+
+  byte(b: number): void {
+    if (this.pos >= this.buf.length) this.ensure(1);
+    this.buf[this.pos++] = b;
+  }
+
+  /** Appends bytes as they are. */
+  bytes(src: Uint8Array, start = 0, end = src.length): void {
+    const n = end - start;
+    this.ensure(n);
+    const out = this.buf;
+    let p = this.pos;
+    if (n <= 32) for (let i = start; i < end; i++) out[p++] = src[i]!;
+    else {
+      out.set(src.subarray(start, end), p);
+      p += n;
+    }
+    this.pos = p;
+  }
+
+  /** Appends a copy of bytes [start, end) already written to this buffer. */
+  repeat(start: number, end: number): void {
+    const n = end - start;
+    this.ensure(n);
+    this.buf.copyWithin(this.pos, start, end);
+    this.pos += n;
+  }
+
+  /**
+   * The UTF-8 bytes src[start, end) as a JSON string literal, exactly as JSON.stringify of the
+   * text they decode to (Node's decoder, U+FFFD for invalid sequences) would encode in UTF-8.
+   */
+  jsonStringUtf8(src: Uint8Array, start: number, end: number): void {
+    const begin = this.pos;
+    this.ensure(end - start + 2);
+    let out = this.buf;
+    let p = this.pos;
+    out[p++] = 0x22;
+    let high = 0;
+    for (let i = start; i < end; i++) {
+      const b = src[i]!;
+      if (PLAIN[b] === 1) {
+        high |= b;
+        out[p++] = b;
+        continue;
+      }
+      // An escape grows the text: make room for it and the rest, each escape at most 6 bytes.
+      this.pos = p;
+      this.ensure(end - i + 8);
+      out = this.buf;
+      out[p++] = 0x5c;
+      if (b === 0x22 || b === 0x5c) out[p++] = b;
+      else if (SHORT_ESCAPE[b] !== 0) out[p++] = SHORT_ESCAPE[b]!;
+      else {
+        out[p++] = 0x75;
+        out[p++] = 0x30;
+        out[p++] = 0x30;
+        out[p++] = HEX[b >>> 4]!;
+        out[p++] = HEX[b & 15]!;
+      }
+    }
+    out[p++] = 0x22;
+    this.pos = p;
+    this.invalidUtf8 = high >= 0x80 && !isUtf8(src.subarray(start, end));
+    if (this.invalidUtf8) {
+      // Invalid UTF-8 is rare: render it the way the row path does, through a decoded string.
+      this.pos = begin;
+      this.jsonString(Buffer.from(src.buffer, src.byteOffset + start, end - start).toString('utf8'));
+    }
+  }
+
+  /** A JS string as a JSON string literal (JSON.stringify's text, UTF-8 encoded). */
+  jsonString(s: string): void {
+    const n = s.length;
+    if (n <= 64) {
+      // Short plain ASCII (attribute keys, names) is written straight; anything else goes the long way.
+      this.ensure(n + 2);
+      const out = this.buf;
+      let p = this.pos;
+      out[p++] = 0x22;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c < 0x20 || c >= 0x80 || c === 0x22 || c === 0x5c) break;
+        out[p++] = c;
+      }
+      if (i === n) {
+        out[p++] = 0x22;
+        this.pos = p;
+        return;
+      }
+    }
+    this.utf8(JSON.stringify(s));
+  }
+
+  /** A JS string as UTF-8 (no quoting). */
+  utf8(s: string): void {
+    this.ensure(s.length * 3);
+    this.pos += textEncoder.encodeInto(s, this.buf.subarray(this.pos)).written;
+  }
+
+  /** ASCII text (digits, base64) written char by char. */
+  asciiText(s: string): void {
+    const n = s.length;
+    this.ensure(n);
+    const out = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) out[p++] = s.charCodeAt(i);
+    this.pos = p;
+  }
+
+  /** A non-negative integer below 2^53 in decimal. */
+  uint(n: number): void {
+    if (n < 10) {
+      this.byte(48 + n);
+      return;
+    }
+    let len = 1;
+    for (let t = n; t >= 10; t = Math.floor(t / 10)) len++;
+    this.ensure(len);
+    const out = this.buf;
+    const start = this.pos;
+    let p = start + len;
+    this.pos = p;
+    let t = n;
+    // Integer division by truncation is only exact below 2^31.
+    while (t >= 0x80000000) {
+      const q = Math.floor(t / 10);
+      out[--p] = 48 + (t - q * 10);
+      t = q;
+    }
+    while (p > start) {
+      const q = (t / 10) | 0;
+      out[--p] = 48 + (t - q * 10);
+      t = q;
+    }
+  }
+
+  /** An int32 (negative included) in decimal. */
+  int(n: number): void {
+    if (n < 0) {
+      this.byte(45);
+      this.uint(-n);
+    } else this.uint(n);
+  }
+
+  /** n (below 10^7) as exactly seven digits. */
+  private digits7(n: number): void {
+    this.ensure(7);
+    const out = this.buf;
+    let p = this.pos + 7;
+    this.pos = p;
+    for (let k = 0; k < 7; k++) {
+      const q = (n / 10) | 0;
+      out[--p] = 48 + (n - q * 10);
+      n = q;
+    }
+  }
+
+  /** The unsigned 64-bit integer hi·2^32 + lo in decimal, exact, without BigInt. */
+  uint64(lo: number, hi: number): void {
+    if (hi <= 0x1fffff) {
+      this.uint(hi * 4294967296 + lo);
+      return;
+    }
+    // Three base-10^7 digits from 24-bit pieces (the split protobuf's JS runtime uses).
+    const low = lo & 0xffffff;
+    const mid = ((lo >>> 24) | (hi << 8)) & 0xffffff;
+    const high = (hi >>> 16) & 0xffff;
+    let a = low + mid * 6777216 + high * 6710656;
+    let b = mid + high * 8147497;
+    let c = high * 2;
+    if (a >= 10000000) {
+      b += Math.floor(a / 10000000);
+      a %= 10000000;
+    }
+    if (b >= 10000000) {
+      c += Math.floor(b / 10000000);
+      b %= 10000000;
+    }
+    this.uint(c);
+    this.digits7(b);
+    this.digits7(a);
+  }
+
+  /** The signed 64-bit integer with two's-complement halves hi, lo in decimal. */
+  int64(lo: number, hi: number): void {
+    if (hi < 0x80000000) {
+      this.uint64(lo, hi);
+      return;
+    }
+    const nlo = (~lo + 1) >>> 0;
+    const nhi = (~hi + (nlo === 0 ? 1 : 0)) >>> 0;
+    this.byte(45);
+    this.uint64(nlo, nhi);
+  }
+
+  /** src[start, start+n) as lowercase hex. */
+  hex(src: Uint8Array, start: number, n: number): void {
+    this.ensure(n * 2);
+    const out = this.buf;
+    let p = this.pos;
+    for (let i = start; i < start + n; i++) {
+      const b = src[i]!;
+      out[p++] = HEX[b >>> 4]!;
+      out[p++] = HEX[b & 15]!;
+    }
+    this.pos = p;
+  }
+}
