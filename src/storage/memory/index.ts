@@ -84,11 +84,19 @@ class Fifo<T extends Stored> {
 export interface MemoryOptions {
   maxSpans: number;
   maxLogs: number;
-  /** Bytes of stored row documents (object overhead comes on top). */
+  /** Memory the stored rows may take: their documents plus ROW_OVERHEAD_BYTES of index each. */
   maxBytes: number;
   /** Rows are evicted this long after they were stored (0: kept until a size bound evicts them). */
   maxAgeMs: number;
 }
+
+/**
+ * What one row costs besides its document: its index entry (ids, names, times as BigInts), its
+ * places in the per-trace maps and the FIFO. Measured with 300k spans (V8 heap growth after a
+ * full GC, .tmp-style script in docs/performance.md): 720-770 bytes a row. Counting it makes
+ * storage.memory.maxBytes a bound on the store's memory, not only on its document text.
+ */
+export const ROW_OVERHEAD_BYTES = 768;
 
 class MemoryBackend implements StorageBackend {
   readonly name = 'memory';
@@ -154,7 +162,7 @@ class MemoryBackend implements StorageBackend {
         docStart,
         docEnd,
       };
-      this.spans.push(e, docEnd - docStart);
+      this.spans.push(e, docEnd - docStart + ROW_OVERHEAD_BYTES);
       this.countOperation(e, 1);
       if (list && ids) {
         list.push(e);
@@ -170,7 +178,7 @@ class MemoryBackend implements StorageBackend {
     const storedMs = Date.now();
     let n = 0;
     for (const { header: h, buf, docStart, docEnd } of chunkLineRefs<LogHeader>(chunks)) {
-      this.logs.push({ time: BigInt(h[0]), traceId: h[1], serviceName: h[2], severityNumber: h[3], buf, docStart, docEnd, seq: this.seq++, storedMs, batchId }, docEnd - docStart);
+      this.logs.push({ time: BigInt(h[0]), traceId: h[1], serviceName: h[2], severityNumber: h[3], buf, docStart, docEnd, seq: this.seq++, storedMs, batchId }, docEnd - docStart + ROW_OVERHEAD_BYTES);
       n++;
     }
     if (n > 0) this.logBatches.set(batchId, n);
