@@ -107,7 +107,14 @@ export class Collector {
     return new Collector(config, backend, logger, metrics);
   }
 
+  /** Null when ready, else why not; every answer also sets tracehouse_ready (gRPC health asks each second). */
   private async notReadyReason(): Promise<string | null> {
+    const reason = await this.whyNotReady();
+    this.metrics.ready.set(reason === null ? 1 : 0);
+    return reason;
+  }
+
+  private async whyNotReady(): Promise<string | null> {
     if (!this.started || this.stopping) return 'not started';
     if (this.writer.isFull) return 'write queue full';
     const failingMs = this.writer.writesFailingForMs;

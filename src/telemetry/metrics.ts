@@ -48,6 +48,7 @@ export function createMetrics() {
     decodeDuration: new Histogram({ name: 'tracehouse_worker_decode_duration_seconds', help: 'Decode, normalize and encode time of one request in a worker', labelNames: ['signal'] as const, buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], ...reg }),
     workerHeapBytes: new Gauge({ name: 'tracehouse_worker_heap_bytes', help: 'V8 heap size of the decode worker threads, summed (as last reported by each)', ...reg }),
     evictedRows: new Counter({ name: 'tracehouse_storage_evicted_rows_total', help: 'Rows evicted by a bounded store (memory backend)', labelNames: ['signal'] as const, ...reg }),
+    ready: new Gauge({ name: 'tracehouse_ready', help: '1 while /readyz would answer 200, else 0 (as last checked; gRPC health checks each second)', ...reg }),
     buildInfo: new Gauge({ name: 'tracehouse_build_info', help: 'Always 1; the labels say which Tracehouse and Node.js run', labelNames: ['version', 'node'] as const, ...reg }),
   };
   m.buildInfo.set({ version: VERSION, node: process.version }, 1);

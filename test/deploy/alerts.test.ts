@@ -15,8 +15,8 @@ const ALERTS = join(ROOT, 'deploy/prometheus/alerts.yaml');
 const ALERT_TESTS = join(ROOT, 'deploy/prometheus/alerts.test.yaml');
 const DASHBOARD = join(ROOT, 'deploy/grafana/tracehouse.json');
 
-// Series that come from elsewhere: Prometheus itself and kube-state-metrics.
-const EXTERNAL = new Set(['up', 'kube_pod_container_status_ready']);
+// Series that come from elsewhere: Prometheus itself.
+const EXTERNAL = new Set(['up']);
 
 function findPromtool(): string {
   const cached = join(homedir(), 'go/bin/promtool');

@@ -59,9 +59,11 @@ describe('readiness', () => {
         return r.status === 503 ? r.body : undefined;
       }, 5000, 'not ready');
       expect(notReady.reason).toMatch(/storage writes failing/);
+      expect(await metricValue(c.opsUrl, 'tracehouse_ready')).toBe(0);
       expect(await metricValue(c.opsUrl, 'tracehouse_queue_oldest_age_seconds')).toBeGreaterThan(1);
       gate.failNext(0, { kind: 'success' });
       await eventually(async () => ((await getJson(c.opsUrl, '/readyz')).status === 200 ? true : undefined), 5000, 'ready again');
+      expect(await metricValue(c.opsUrl, 'tracehouse_ready')).toBe(1);
       expect(await metricValue(c.opsUrl, 'tracehouse_queue_oldest_age_seconds')).toBe(0);
       expect(await c.stop()).toBe(0);
     } finally {
