@@ -2,9 +2,11 @@
 // write-ahead log) and with stored, every acknowledged span and log record is stored, and none
 // twice. SQLite stores a span once by (trace id, span id) whatever happens, so duplicates are
 // checked on log records, which have no natural key (only their batch id guards them).
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { eventually } from '../helpers/collector.ts';
+import { eventually, metricValue } from '../helpers/collector.ts';
 import { spawnCollector, startLoad, storedInSqlite, type Acked } from '../helpers/process.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -42,6 +44,37 @@ describe.each(['durable', 'stored'] as const)('SIGKILL under load with delivery.
     // The kill came with rows acknowledged and not yet stored: the restart found them in the log.
     if (ack === 'durable') expect(second.output()).toContain('write-ahead log: replaying rows accepted before the last stop');
     // The log's replay is written after the restart; stored mode has nothing to replay.
+    await eventually(async () => {
+      const m = missing(acked, db, service);
+      return m.spans === 0 && m.logs === 0 ? true : undefined;
+    }, 20_000, 'every acknowledged row stored');
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+    expect(missing(acked, db, service)).toEqual({ spans: 0, logs: 0, duplicateLogs: 0 });
+  }, 60_000);
+});
+
+describe('a torn write-ahead log tail (a crash mid-append)', () => {
+  it('is cut, counted and logged at the restart, which stores every acknowledged row', async () => {
+    const dir = tempDir('fault-torn-');
+    const db = join(dir, 'th.db');
+    const service = 'torn';
+    const flags = { 'storage.sqlite.path': db, 'writer.flushIntervalMs': '300', 'writer.maxBatchRows': '2000' };
+    const first = await spawnCollector(flags);
+    const load = startLoad(first.httpUrl, { concurrency: 4, spansPerRequest: SPANS_PER_REQUEST, logsPerRequest: 10, service });
+    await eventually(async () => (load.acked.traces.length >= 50 ? true : undefined), 20_000, 'acknowledged load');
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const acked = await load.stop();
+    // What a crash in the middle of a write leaves: the start of a record, never fsynced, never acknowledged.
+    const segments = readdirSync(join(dir, 'wal')).filter((n) => n.endsWith('.wal')).sort();
+    const torn = randomBytes(777);
+    appendFileSync(join(dir, 'wal', segments.at(-1)!), torn);
+
+    const second = await spawnCollector(flags);
+    expect(second.output()).toContain('write-ahead log: cut a torn tail left by a crash mid-append');
+    expect(await metricValue(second.opsUrl, 'tracehouse_wal_corrupt_bytes_total', { kind: 'torn_tail' })).toBe(torn.length);
+    expect(await metricValue(second.opsUrl, 'tracehouse_wal_corrupt_bytes_total', { kind: 'corrupt' })).toBe(0);
     await eventually(async () => {
       const m = missing(acked, db, service);
       return m.spans === 0 && m.logs === 0 ? true : undefined;
