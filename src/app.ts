@@ -147,13 +147,13 @@ export class Collector {
 
   async start(): Promise<void> {
     if (this.started) return;
-    // The log opens (and cuts a torn tail) before anything is accepted; its replay reaches the
-    // writer once the writer runs and before the receivers open.
-    const [first, ...rest] = this.components;
-    await first!.start();
+    // The log opens (and cuts a torn tail) once the store runs and before anything is accepted;
+    // its replay is queued in the writer ahead of the first new request.
+    const [store, ...rest] = this.components;
+    await store!.start();
     await this.log?.start();
-    for (const c of rest) await c.start();
     this.log?.feed(this.writer, this.config['writer.maxQueueBytes']);
+    for (const c of rest) await c.start();
     this.memory.start();
     this.started = true;
     // Health until now said SERVING by default; from here on it follows readiness.
