@@ -31,6 +31,7 @@ export class DurableLog {
   private readonly wal: WriteAheadLog;
   private readonly recorder: WalRecorder;
   private readonly logger: Logger;
+  private readonly dir: string;
   private replay: WalReplay | undefined;
   private replaying: Promise<void> | undefined;
   private stopped = false;
@@ -38,6 +39,7 @@ export class DurableLog {
 
   constructor(opts: DurableLogOptions, metrics: Metrics, logger: Logger) {
     this.logger = logger;
+    this.dir = opts.dir;
     this.wal = new WriteAheadLog({
       ...opts,
       logger,
@@ -54,7 +56,12 @@ export class DurableLog {
 
   /** Opens the log (cutting a torn tail) and keeps what must be replayed for feed(). */
   async start(): Promise<void> {
-    this.replay = await this.wal.start();
+    try {
+      this.replay = await this.wal.start();
+    } catch (err) {
+      // Say which setting points at the unusable directory.
+      throw new Error(`delivery.walDir = ${JSON.stringify(this.dir)}: cannot open the write-ahead log: ${(err as Error).message}`, { cause: err });
+    }
     this.recorder.adopt(this.replay);
     const { batches, chunks } = this.replay;
     if (batches.length + chunks.length > 0) {
