@@ -2,7 +2,9 @@
 // their CPU and memory from /proc, the collector's counters from /metrics.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_DIR = fileURLToPath(new URL('..', import.meta.url));
@@ -113,6 +115,9 @@ export async function startCollectorProcess(options: Record<string, string>, nod
     'receiver.http.listen': '127.0.0.1:0',
     'query.listen': '127.0.0.1:0',
     'ops.listen': '127.0.0.1:0',
+    // The write-ahead log (ack = durable, the default) follows storage.sqlite.path; without one it
+    // would land in ./data of the repo.
+    ...(options['storage.sqlite.path'] === undefined ? { 'delivery.walDir': join(mkdtempSync(join(tmpdir(), 'tracehouse-bench-wal-')), 'wal') } : {}),
     ...options,
   };
   const flags = Object.entries(opts).map(([k, v]) => `--${k}=${v}`);

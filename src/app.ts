@@ -1,7 +1,10 @@
 // The collector assembled: backend, decode pool, writer, receivers, read API and operations,
 // started in dependency order and shut down in reverse, draining what was accepted.
+import { dirname, join } from 'node:path';
 import type { Config } from './config/index.ts';
+import { DurableLog } from './pipeline/durable.ts';
 import { Ingest } from './pipeline/ingest.ts';
+import { cgroupMemoryLimitBytes, defaultMemorySoftBytes, MemoryLimiter } from './pipeline/memory-limiter.ts';
 import { DecodePool } from './pipeline/pool.ts';
 import { Writer, type WriterOptions } from './pipeline/writer.ts';
 import { QueryServer } from './query/server.ts';
@@ -24,7 +27,13 @@ export function writerOptions(c: Config): WriterOptions {
     retryMaxMs: c['writer.retryMaxMs'],
     retryMaxElapsedMs: c['writer.retryMaxElapsedMs'],
     writeTimeoutMs: c['writer.writeTimeoutMs'],
+    keptByLog: c['delivery.ack'] === 'durable',
   };
+}
+
+/** Where the write-ahead log lives: delivery.walDir, else a wal directory beside the SQLite file (the data directory). */
+export function walDir(c: Config): string {
+  return c['delivery.walDir'] !== '' ? c['delivery.walDir'] : join(dirname(c['storage.sqlite.path']), 'wal');
 }
 
 interface Component {
@@ -53,6 +62,9 @@ export class Collector {
   readonly http: HttpReceiver | undefined;
   readonly query: QueryServer | undefined;
   readonly ops: OpsServer;
+  /** The write-ahead log, with delivery.ack = durable. */
+  readonly log: DurableLog | undefined;
+  readonly memory: MemoryLimiter;
   private readonly pool: DecodePool;
   private started = false;
   private stopping: Promise<number> | undefined;
@@ -65,8 +77,20 @@ export class Collector {
     // Each component gets its own options, sliced from the configuration here.
     const c = config;
     this.pool = new DecodePool({ threads: c['workers.threads'], maxPendingTasks: c['workers.maxPendingTasks'], maxNestingDepth: c['receiver.maxNestingDepth'] }, backend.encoder);
-    this.writer = new Writer(backend, writerOptions(c), metrics, logger);
-    this.ingest = new Ingest(this.pool, this.writer, metrics, logger, c['delivery.ack']);
+    this.log = c['delivery.ack'] === 'durable'
+      ? new DurableLog({ dir: walDir(c), maxBytes: c['delivery.walMaxBytes'], segmentBytes: c['delivery.walSegmentBytes'] }, metrics, logger)
+      : undefined;
+    this.memory = new MemoryLimiter({
+      softBytes: defaultMemorySoftBytes(c['limits.memorySoftBytes'], cgroupMemoryLimitBytes()),
+      checkIntervalMs: c['limits.memoryCheckIntervalMs'],
+      logger,
+      onChange: (limited) => metrics.memoryLimited.set(limited ? 1 : 0),
+    });
+    this.writer = new Writer(this.log ? this.log.wrap(backend) : backend, writerOptions(c), metrics, logger);
+    this.ingest = new Ingest(this.pool, this.writer, metrics, logger, c['delivery.ack'], {
+      memory: this.memory,
+      ...(this.log ? { log: { append: (signal, chunks) => this.log!.append(signal, chunks) } } : {}),
+    });
     const maxMessageBytes = c['receiver.maxMessageBytes'];
     this.grpc = c['receiver.grpc.enabled'] ? new GrpcReceiver(
           {
@@ -117,6 +141,7 @@ export class Collector {
   private async whyNotReady(): Promise<string | null> {
     if (!this.started || this.stopping) return 'not started';
     if (this.writer.isFull) return 'write queue full';
+    if (this.memory.overLimit) return 'memory over limits.memorySoftBytes';
     const failingMs = this.writer.writesFailingForMs;
     if (failingMs >= UNREADY_AFTER_FAILING_MS) return `storage writes failing for ${Math.round(failingMs / 1000)} s`;
     const h = await this.backend.health();
@@ -129,7 +154,14 @@ export class Collector {
 
   async start(): Promise<void> {
     if (this.started) return;
-    for (const c of this.components) await c.start();
+    // The log opens (and cuts a torn tail) once the store runs and before anything is accepted;
+    // its replay is queued in the writer ahead of the first new request.
+    const [store, ...rest] = this.components;
+    await store!.start();
+    await this.log?.start();
+    this.log?.feed(this.writer, this.config['writer.maxQueueBytes']);
+    for (const c of rest) await c.start();
+    this.memory.start();
     this.started = true;
     // Health until now said SERVING by default; from here on it follows readiness.
     await this.grpc?.refreshHealth();
@@ -148,11 +180,15 @@ export class Collector {
     await Promise.all([this.grpc?.shutdown(), this.http?.shutdown()]);
     // Anything still decoding after the receivers closed is refused, not queued behind the drain.
     this.ingest.close();
+    this.memory.shutdown();
+    this.log?.stopFeeding();
     // One deadline for the whole shutdown (the Helm chart's grace period is derived from it).
     const dropped = await this.writer.shutdown(Math.max(1000, deadline - Date.now()));
+    // After the writer: its last stored marks are written; what it could not store stays.
+    await this.log?.shutdown();
     await Promise.all([this.query?.shutdown(), this.ops.shutdown(), this.pool.shutdown()]);
     await this.backend.shutdown();
-    this.logger.info({ queueBytes: this.writer.queueBytes, droppedRows: dropped }, 'tracehouse stopped');
+    this.logger.info({ queueBytes: this.writer.queueBytes, droppedRows: dropped, keptInLogRows: this.writer.keptRows }, 'tracehouse stopped');
     return dropped;
   }
 }

@@ -127,6 +127,16 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     );
   }
   const cfg = parsed.data as Record<string, unknown>;
+  // One request's rows must fit in the log several times over, or a single large export could
+  // fill it and every client would be refused until the store catches up.
+  const walMax = cfg['delivery.walMaxBytes'] as number;
+  const maxMessage = cfg['receiver.maxMessageBytes'] as number;
+  if (cfg['delivery.ack'] === 'durable' && walMax < 4 * maxMessage) {
+    const src = raw.get('delivery.walMaxBytes') ?? raw.get('receiver.maxMessageBytes');
+    throw new ConfigError(
+      `invalid configuration: delivery.walMaxBytes = ${walMax} (from ${src?.from ?? 'default'}) must be at least 4 × receiver.maxMessageBytes (${maxMessage}) with delivery.ack = durable`,
+    );
+  }
   for (const v of Object.values(cfg)) if (Array.isArray(v)) Object.freeze(v);
   return Object.freeze(cfg) as Config;
 }

@@ -3,6 +3,7 @@
 // client should be told. Transports only map the outcome to their status codes (REFUSALS).
 import { REFUSALS, type RefusalReason } from '../common/refusals.ts';
 import type { Signal } from '../model/signal.ts';
+import type { EncodedChunk } from '../storage/backend.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics, Transport } from '../telemetry/metrics.ts';
 import { PoolBusyError, type DecodePool, type OtlpFormat, type WorkerHeap } from './pool.ts';
@@ -28,8 +29,19 @@ export interface IngestRequest {
   batchId?: string;
 }
 
-/** When a request is acknowledged: once queued in memory, or once its rows are stored. */
-export type AckMode = 'queued' | 'stored';
+/** When a request is acknowledged: once queued in memory, once fsynced in the write-ahead log, or once its rows are stored. */
+export type AckMode = 'queued' | 'durable' | 'stored';
+
+/** What ingest needs for ack = durable: an fsynced append, refused with a reason instead of throwing. */
+export interface IngestLog {
+  append(signal: Signal, chunks: readonly EncodedChunk[]): Promise<RefusalReason | undefined>;
+}
+
+/** Optional parts of Ingest: the log for ack = durable, and the memory limiter. */
+export interface IngestParts {
+  log?: IngestLog;
+  memory?: { readonly overLimit: boolean };
+}
 
 /** Shared request handling for the OTLP receivers. */
 export class Ingest {
@@ -42,18 +54,28 @@ export class Ingest {
   private loggedWorkerFailure = 0;
   private closed = false;
   private readonly workerHeaps = new Map<number, number>();
+  private readonly parts: IngestParts;
 
-  constructor(pool: DecodePool, writer: Writer, metrics: Metrics, logger: Logger, ack: AckMode = 'queued') {
+  constructor(pool: DecodePool, writer: Writer, metrics: Metrics, logger: Logger, ack: AckMode = 'queued', parts: IngestParts = {}) {
+    if (ack === 'durable' && !parts.log) throw new Error('ack = durable needs a write-ahead log');
     this.ack = ack;
+    this.parts = parts;
     this.pool = pool;
     this.writer = writer;
     this.metrics = metrics;
     this.logger = logger;
   }
 
-  /** True while new requests would be refused for lack of queue room. */
+  /** True while new requests would be refused for lack of queue room or memory. */
   get overloaded(): boolean {
-    return this.closed || this.writer.isFull;
+    return this.admissionRefusal() !== undefined;
+  }
+
+  /** Why a request arriving now would be refused before its body is read, if it would. */
+  admissionRefusal(): RefusalReason | undefined {
+    if (this.closed) return 'shutting_down';
+    if (this.parts.memory?.overLimit) return 'memory_limited';
+    return this.writer.isFull ? 'queue_full' : undefined;
   }
 
   /** Refuses all further requests (shutdown: the writer is about to drain). */
@@ -94,6 +116,7 @@ export class Ingest {
       req.reservation?.release();
       return this.refuse(transport, 'shutting_down');
     }
+    if (!req.reservation && this.parts.memory?.overLimit) return this.refuse(transport, 'memory_limited');
     const reservation = req.reservation ?? this.writer.reserve(req.body.byteLength);
     if (!reservation) return this.refuse(transport, 'queue_full');
     let out;
@@ -120,6 +143,14 @@ export class Ingest {
     if (out.kind === 'invalid') {
       reservation.release();
       return this.refuse(transport, 'undecodable', out.message);
+    }
+    if (this.ack === 'durable' && out.chunks.length > 0) {
+      // In the log and fsynced before the writer sees the rows, or not acknowledged at all.
+      const refused = await this.parts.log!.append(signal, out.chunks);
+      if (refused) {
+        reservation.release();
+        return this.refuse(transport, refused);
+      }
     }
     const stored = reservation.commit(signal, out.chunks, req.batchId);
     // With ack=stored the client hears back only once the write holding its rows committed; rows

@@ -22,6 +22,11 @@ export interface BatchOptions {
 export interface WriterOptions extends BatchOptions, RetryPolicy {
   maxQueueBytes: number;
   writeTimeoutMs: number;
+  /**
+   * Rows the writer gives up on stay in a write-ahead log (delivery.ack = durable) and are
+   * replayed at the next start: counted and logged as kept, not as lost.
+   */
+  keptByLog?: boolean;
 }
 
 /** Room taken in the queue budget for one request, from before it is decoded until its rows are queued. */
@@ -91,6 +96,12 @@ class Pipeline {
     const first = this.ready[0];
     if (first && (oldest === undefined || first.sinceMs < oldest)) oldest = first.sinceMs;
     return oldest;
+  }
+
+  /** Queues a batch formed elsewhere (a write-ahead log replay) as it is, keeping its id. */
+  submit(batch: WriteBatch, listener: Listener): void {
+    this.ready.push({ batch, sinceMs: Date.now(), listeners: [listener] });
+    this.pump();
   }
 
   add(chunk: EncodedChunk, listener?: Listener): void {
@@ -164,6 +175,8 @@ export class Writer {
   private readonly failing = new Map<string, number>();
   /** Rows given up at shutdown: logged once, in total, when shutdown ends. */
   private droppedAtShutdown = 0;
+  /** Rows given up (at shutdown or after retries) that the write-ahead log keeps for the next start. */
+  private keptInLog = 0;
   private queuedBytes = 0;
   private idleWaiters: (() => void)[] = [];
 
@@ -263,6 +276,21 @@ export class Writer {
     };
   }
 
+  /**
+   * Queues a batch recorded before (a write-ahead log replay) as it is: same id, same chunks, so
+   * a store that already holds it keeps one copy. Its bytes count against the budget but are
+   * never refused: they were accepted before the restart. Resolves true once stored.
+   */
+  submit(batch: WriteBatch): Promise<boolean> {
+    this.account(batch.bytes);
+    return new Promise<boolean>((resolve) => this.pipeline(batch.signal, batch.partition).submit(batch, resolve));
+  }
+
+  /** Rows given up so far that the write-ahead log keeps for the next start (keptByLog). */
+  get keptRows(): number {
+    return this.keptInLog;
+  }
+
   private account(delta: number): void {
     this.queuedBytes += delta;
     this.metrics.queueSize.set(this.queuedBytes);
@@ -312,6 +340,13 @@ export class Writer {
 
   /** Counts and logs rows that will never be stored (at shutdown: logged once, in total, by shutdown()). */
   private drop(batch: WriteBatch, reason: (typeof DROP_REASONS)[number], error: Error): void {
+    if (this.opts.keptByLog && (reason === 'shutdown' || reason === 'retries_exhausted')) {
+      // Not lost: the batch stays in the write-ahead log (WalRecorder marks only stored or
+      // permanently failed batches) and the next start writes it under the same id.
+      this.keptInLog += batch.rows;
+      if (reason !== 'shutdown') this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, err: error.message }, 'gave up writing a batch for now; its rows stay in the write-ahead log and are written at the next start');
+      return;
+    }
     this.metrics.droppedRows.inc({ backend: this.store.name, signal: batch.signal, reason }, batch.rows);
     if (reason === 'shutdown') this.droppedAtShutdown += batch.rows;
     else this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, reason, err: error.message }, 'dropped a batch of accepted rows');
@@ -353,6 +388,9 @@ export class Writer {
       await this.drain();
     } finally {
       clearTimeout(timer);
+    }
+    if (this.keptInLog > 0) {
+      this.logger.warn({ rows: this.keptInLog, timeoutMs }, `${this.keptInLog} accepted rows could not be stored; they are kept in the write-ahead log and written at the next start`);
     }
     if (this.droppedAtShutdown > 0) {
       this.logger.error({ rows: this.droppedAtShutdown, timeoutMs }, `shutdown gave up on ${this.droppedAtShutdown} accepted rows that could not be stored in time`);

@@ -104,7 +104,7 @@ export class GrpcReceiver {
       };
       const listener = new grpc.ServerListenerBuilder()
         .withOnReceiveMetadata((metadata, next) => {
-          const reason = this.ingest.overloaded ? 'queue_full' : this.receiving >= this.opts.maxReceivingCalls ? 'receivers_busy' : undefined;
+          const reason = this.ingest.admissionRefusal() ?? (this.receiving >= this.opts.maxReceivingCalls ? 'receivers_busy' : undefined);
           if (reason === undefined) {
             holding = true;
             this.receiving++;

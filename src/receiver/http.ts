@@ -337,8 +337,9 @@ export class HttpReceiver {
     // Refused before the body is read: an overloaded collector should not also spend the bandwidth
     // and memory. Room in the queue budget is then taken as the body's bytes arrive, so headers
     // alone (a declared length that never comes) hold nothing and cannot starve other clients.
-    const reservation = this.ingest.overloaded ? undefined : this.ingest.reserve(0);
-    if (!reservation) return this.answer(req, res, signal, format, this.ingest.refuse('http', 'queue_full'));
+    const early = this.ingest.admissionRefusal();
+    const reservation = early ? undefined : this.ingest.reserve(0);
+    if (!reservation) return this.answer(req, res, signal, format, this.ingest.refuse('http', early ?? 'queue_full'));
     if (expectContinue) res.writeContinue();
 
     let body: Uint8Array;

@@ -22,9 +22,14 @@ export function createMetrics() {
   const reg = { registers: [registry] };
   // Read at scrape time (a walk over a handful of writer pipelines), so it is never stale.
   const queueAge = { seconds: (): number => 0 };
+  // The write-ahead log's figures, read at scrape time; DurableLog sets it (zeros without a log).
+  const walState = { read: (): { bytes: number; pendingEntries: number; fsyncs: number } => ({ bytes: 0, pendingEntries: 0, fsyncs: 0 }) };
+  let fsyncsSeen = 0;
   const m = {
     /** Where tracehouse_queue_oldest_age_seconds comes from; the writer sets it. */
     queueAge,
+    /** Where the tracehouse_wal_* gauges come from; the durable log sets it. */
+    walState,
     registry,
     acceptedSpans: new Counter({ name: 'tracehouse_receiver_accepted_spans_total', help: 'Spans accepted into the write queue', labelNames: ['transport'] as const, ...reg }),
     refusedSpans: new Counter({ name: 'tracehouse_receiver_refused_spans_total', help: 'Spans refused: invalid items, undecodable or oversized requests, overload', labelNames: ['transport', 'reason'] as const, ...reg }),
@@ -41,6 +46,20 @@ export function createMetrics() {
         this.set(queueAge.seconds());
       },
     }),
+    walBytes: new Gauge({ name: 'tracehouse_wal_bytes', help: 'Bytes the write-ahead log holds (segment files plus queued entries); appends beyond delivery.walMaxBytes are refused', ...reg, collect() { this.set(walState.read().bytes); } }),
+    walPendingEntries: new Gauge({ name: 'tracehouse_wal_pending_entries', help: 'Requests in the write-ahead log whose rows are not all stored yet', ...reg, collect() { this.set(walState.read().pendingEntries); } }),
+    walFsyncs: new Counter({
+      name: 'tracehouse_wal_fsyncs_total',
+      help: 'fdatasync calls of the write-ahead log (one per group commit)',
+      ...reg,
+      collect() {
+        const now = walState.read().fsyncs;
+        if (now > fsyncsSeen) this.inc(now - fsyncsSeen);
+        fsyncsSeen = now;
+      },
+    }),
+    walCorruptBytes: new Counter({ name: 'tracehouse_wal_corrupt_bytes_total', help: 'Write-ahead log bytes cut at start: torn_tail (a crash mid-append) or corrupt (failed checksum; their rows are lost)', labelNames: ['kind'] as const, ...reg }),
+    memoryLimited: new Gauge({ name: 'tracehouse_memory_limited', help: '1 while memory is over limits.memorySoftBytes (or the heap near its limit) and new data is refused', ...reg }),
     writtenRows: new Counter({ name: 'tracehouse_writer_written_rows_total', help: 'Rows stored', labelNames: ['backend', 'signal'] as const, ...reg }),
     failedBatches: new Counter({ name: 'tracehouse_writer_failed_batches_total', help: 'Storage writes that failed (each attempt)', labelNames: ['backend', 'signal', 'kind'] as const, ...reg }),
     droppedRows: new Counter({ name: 'tracehouse_writer_dropped_rows_total', help: 'Accepted rows lost: permanent write failure or retries exhausted', labelNames: ['backend', 'signal', 'reason'] as const, ...reg }),
@@ -58,6 +77,8 @@ export function createMetrics() {
     for (const reason of COUNTED_REASONS) m.refusedRequests.inc({ transport, reason }, 0);
   }
   for (const signal of SIGNALS) m.evictedRows.inc({ signal }, 0);
+  for (const kind of ['torn_tail', 'corrupt'] as const) m.walCorruptBytes.inc({ kind }, 0);
+  m.memoryLimited.set(0);
   return m;
 }
 

@@ -1,8 +1,10 @@
 // `tracehouse migrate` as an operator runs it before starting collectors with autoMigrate off.
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/postgres.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 
@@ -14,7 +16,7 @@ describe('tracehouse migrate (postgres)', () => {
   it('refuses to start on an unmigrated schema with autoMigrate off, then migrates and starts', async () => {
     const url = await createTestDatabase('migrate_cli');
     const common = ['--storage.backend=postgres', `--storage.postgres.url=${url}`, '--storage.postgres.autoMigrate=false'];
-    const ports = ['--receiver.grpc.listen=127.0.0.1:0', '--receiver.http.listen=127.0.0.1:0', '--query.listen=127.0.0.1:0', '--ops.listen=127.0.0.1:0'];
+    const ports = ['--receiver.grpc.listen=127.0.0.1:0', '--receiver.http.listen=127.0.0.1:0', '--query.listen=127.0.0.1:0', '--ops.listen=127.0.0.1:0', `--delivery.walDir=${join(tempDir(), 'wal')}`];
 
     const refused = cli([...common, ...ports]);
     expect(refused.status).toBe(1);

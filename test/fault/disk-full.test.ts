@@ -1,0 +1,137 @@
+// Disk full, on a real tiny filesystem (tmpfs; the suite runs as root in CI, where mounting
+// works; elsewhere these tests are skipped and say why). The write-ahead log's disk filling up
+// and the SQLite file's disk filling up: exports are refused as retryable, nothing acknowledged
+// is lost, and once space returns everything acknowledged is stored, once.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.ts';
+import { sqliteOptions } from '../../src/storage/index.ts';
+import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
+import { createMetrics } from '../../src/telemetry/metrics.ts';
+import { gated } from '../helpers/backends.ts';
+import { eventually, getJson, metricValue, startCollector } from '../helpers/collector.ts';
+import { startLoad, storedInSqlite, type Acked } from '../helpers/process.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const SPANS_PER_REQUEST = 20;
+const mounts: string[] = [];
+
+/** A fresh tmpfs of this size, or the reason there cannot be one. */
+function tinyFs(size: string): string | Error {
+  const dir = tempDir('fault-fs-');
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'pipe' });
+  } catch (err) {
+    return err as Error;
+  }
+  mounts.push(dir);
+  return dir;
+}
+
+const probe = tinyFs('64k');
+const canMount = typeof probe === 'string';
+
+afterEach(() => {
+  for (const m of mounts.splice(0)) {
+    try {
+      execFileSync('umount', ['-l', m], { stdio: 'pipe' });
+    } catch {
+      // Already gone.
+    }
+  }
+});
+
+/** Fills a filesystem with a ballast file until it refuses; returns its path. */
+function fill(dir: string): string {
+  const path = join(dir, 'ballast');
+  const mib = Buffer.alloc(64 * 1024, 1);
+  let n = 0;
+  for (;;) {
+    try {
+      writeFileSync(path, mib, { flag: n === 0 ? 'w' : 'a' });
+      n++;
+    } catch {
+      return path;
+    }
+  }
+}
+
+function expectAllStoredOnce(acked: Acked, db: string, service: string): void {
+  const { spansByTrace, logCopies } = storedInSqlite(db, service);
+  expect(acked.traces.filter((t) => spansByTrace.get(t) !== SPANS_PER_REQUEST)).toEqual([]);
+  expect(acked.logs.filter((b) => logCopies.get(b) !== 1)).toEqual([]);
+  expect([...logCopies.values()].every((n) => n === 1)).toBe(true);
+}
+
+describe.skipIf(!canMount)(`disk full (tmpfs${canMount ? '' : `: cannot mount here: ${(probe as Error).message.split('\n')[0]}`})`, () => {
+  it('write-ahead log disk full: refuses as retryable, loses nothing, accepts again once stored segments free space', async () => {
+    const walFs = tinyFs('2m') as string;
+    const dir = tempDir('fault-disk-');
+    const db = join(dir, 'th.db');
+    const config = loadConfig({ flags: { 'storage.backend': 'sqlite', 'storage.sqlite.path': db } });
+    const sqlite = createSqliteBackend(sqliteOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    await sqlite.start();
+    const gate = gated(sqlite);
+    const c = await startCollector(
+      {
+        'storage.backend': 'sqlite',
+        'storage.sqlite.path': db,
+        'delivery.walDir': join(walFs, 'wal'),
+        // The filesystem (2 MiB) fills long before the log's own bound would refuse.
+        'delivery.walMaxBytes': String(64 << 20),
+        'delivery.walSegmentBytes': String(64 << 10),
+        'receiver.maxMessageBytes': String(1 << 20),
+      },
+      { backend: gate.backend },
+    );
+    // The store stalls, so nothing leaves the log and its disk fills.
+    gate.close();
+    const service = 'wal-disk-full';
+    const l = startLoad(c.httpUrl, { concurrency: 4, spansPerRequest: SPANS_PER_REQUEST, logsPerRequest: 5, service });
+    await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { reason: 'wal_unavailable' })) > 0 ? true : undefined), 20_000, 'refusals once the disk is full');
+    const ackedWhileFull = l.acked.traces.length;
+    expect(ackedWhileFull).toBeGreaterThan(0);
+    // Space returns as the store takes the rows and whole segments are deleted.
+    gate.open();
+    await eventually(async () => (l.acked.traces.length >= ackedWhileFull + 50 ? true : undefined), 20_000, 'accepting again');
+    const acked = await l.stop();
+    expect(acked.refused).toBeGreaterThan(0);
+    expect(acked.unanswered).toBe(0);
+    expect(await c.stop()).toBe(0);
+    expectAllStoredOnce(acked, db, service);
+  }, 60_000);
+
+  it('SQLite disk full: writes retried, exports refused once the queue is full, everything acknowledged stored once space returns', async () => {
+    // Room for the rows sent after space returns; the ballast takes all of it before.
+    const dbFs = tinyFs('32m') as string;
+    mkdirSync(join(dbFs, 'data'));
+    const db = join(dbFs, 'data', 'th.db');
+    const c = await startCollector({
+      'storage.backend': 'sqlite',
+      'storage.sqlite.path': db,
+      'delivery.walDir': join(tempDir('fault-disk-'), 'wal'),
+      'writer.maxQueueBytes': String(2 << 20),
+      'writer.retryMaxMs': '100',
+    });
+    const ballast = fill(dbFs);
+    const service = 'sqlite-disk-full';
+    const l = startLoad(c.httpUrl, { concurrency: 4, spansPerRequest: SPANS_PER_REQUEST, logsPerRequest: 5, service });
+    await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { reason: 'queue_full' })) > 0 ? true : undefined), 20_000, 'refusals once the queue is full');
+    expect(await metricValue(c.opsUrl, 'tracehouse_writer_failed_batches_total', { kind: 'retryable' })).toBeGreaterThan(0);
+    await eventually(async () => ((await getJson(c.opsUrl, '/readyz')).status === 503 ? true : undefined), 10_000, 'not ready');
+    const before = l.acked.traces.length;
+    rmSync(ballast);
+    await eventually(async () => (l.acked.traces.length >= before + 50 ? true : undefined), 20_000, 'accepting again');
+    const acked = await l.stop();
+    // Under full load the queue may be full at any moment; once it drains, the collector is ready.
+    await eventually(async () => ((await getJson(c.opsUrl, '/readyz')).status === 200 ? true : undefined), 20_000, 'ready again');
+    expect(acked.refused).toBeGreaterThan(0);
+    expect(acked.unanswered).toBe(0);
+    expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total')).toBe(0);
+    expect(await c.stop()).toBe(0);
+    expectAllStoredOnce(acked, db, service);
+  }, 60_000);
+});
