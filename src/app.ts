@@ -1,12 +1,14 @@
 // The collector assembled: backend, decode pool, writer, receivers, read API and operations,
 // started in dependency order and shut down in reverse, draining what was accepted.
-import type { Config } from './config/index.ts';
+import { ConfigError, type Config } from './config/index.ts';
 import { Ingest } from './pipeline/ingest.ts';
 import { DecodePool } from './pipeline/pool.ts';
 import { Writer, type WriterOptions } from './pipeline/writer.ts';
 import { QueryServer } from './query/server.ts';
 import { GrpcReceiver } from './receiver/grpc.ts';
 import { HttpReceiver } from './receiver/http.ts';
+import { Authenticator } from './security/auth.ts';
+import { createSecurity, type Security } from './security/index.ts';
 import type { StorageBackend } from './storage/backend.ts';
 import { createBackend } from './storage/index.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
@@ -53,15 +55,18 @@ export class Collector {
   readonly http: HttpReceiver | undefined;
   readonly query: QueryServer | undefined;
   readonly ops: OpsServer;
+  readonly security: Security;
   private readonly pool: DecodePool;
   private started = false;
   private stopping: Promise<number> | undefined;
 
-  private constructor(config: Config, backend: StorageBackend, logger: Logger, metrics: Metrics) {
+  private constructor(config: Config, backend: StorageBackend, logger: Logger, metrics: Metrics, security: Security) {
     this.config = config;
     this.logger = logger;
     this.metrics = metrics;
     this.backend = backend;
+    this.security = security;
+    const tokens = security.tokens;
     // Each component gets its own options, sliced from the configuration here.
     const c = config;
     this.pool = new DecodePool({ threads: c['workers.threads'], maxPendingTasks: c['workers.maxPendingTasks'], maxNestingDepth: c['receiver.maxNestingDepth'] }, backend.encoder);
@@ -78,6 +83,8 @@ export class Collector {
             maxConnectionAgeMs: c['receiver.grpc.maxConnectionAgeMs'],
             keepaliveTimeMs: c['receiver.grpc.keepaliveTimeMs'],
             readiness: { notReadyReason: () => this.notReadyReason() },
+            tls: security.tls['receiver.grpc'],
+            auth: new Authenticator('grpc', tokens, security.metrics),
           },
           this.ingest,
           logger,
@@ -90,21 +97,33 @@ export class Collector {
             bodyTimeoutMs: c['receiver.http.bodyTimeoutMs'],
             corsAllowedOrigins: c['receiver.http.corsAllowedOrigins'],
             maxConnectionsPerClient: c['receiver.http.maxConnectionsPerClient'],
+            tls: security.tls['receiver.http'],
+            auth: new Authenticator('http', tokens, security.metrics),
           },
           this.ingest,
           logger,
         )
       : undefined;
-    this.query = c['query.enabled'] ? new QueryServer({ listen: c['query.listen'], maxLimit: c['query.maxLimit'] }, backend, logger) : undefined;
-    this.ops = new OpsServer(config['ops.listen'], metrics, { notReadyReason: () => this.notReadyReason() }, logger);
+    this.query = c['query.enabled'] ? new QueryServer({ listen: c['query.listen'], maxLimit: c['query.maxLimit'], tls: security.tls.query, auth: new Authenticator('query', tokens, security.metrics) }, backend, logger) : undefined;
+    this.ops = new OpsServer(config['ops.listen'], metrics, { notReadyReason: () => this.notReadyReason() }, logger, {
+      tls: security.tls.ops,
+      metricsAuth: security.opsRequireAuth ? new Authenticator('ops', tokens, security.metrics) : undefined,
+    });
   }
 
   /** Builds a collector from configuration (the backend is created but nothing is started). */
   static async create(config: Config, opts: CollectorOptions = {}): Promise<Collector> {
     const logger = opts.logger ?? createLogger(config['log.level']);
     const metrics = createMetrics();
+    // Certificates and tokens are checked before the store is opened or any port listens: a
+    // ConfigError here stops start-up with the key and path named.
+    const security = createSecurity(config, logger, metrics.registry);
+    // Tokens map to tenants; a store that cannot keep them apart would show every tenant's data to all.
+    if (security.tokens && config['storage.backend'] === 'clickhouse') {
+      throw new ConfigError(`invalid configuration: auth.tokensFile = ${JSON.stringify(config['auth.tokensFile'])} needs a store that keeps tenants apart, and storage.backend = "clickhouse" does not yet; use sqlite, memory or postgres`);
+    }
     const backend = opts.backend ?? (await createBackend(config, { logger, metrics }));
-    return new Collector(config, backend, logger, metrics);
+    return new Collector(config, backend, logger, metrics, security);
   }
 
   private async notReadyReason(): Promise<string | null> {
@@ -117,7 +136,11 @@ export class Collector {
   }
 
   private get components(): Component[] {
-    return [this.backend, this.pool, this.writer, this.grpc, this.http, this.query, this.ops].filter((c) => c !== undefined);
+    const security: Component = {
+      start: () => Promise.resolve(this.security.start()),
+      shutdown: () => Promise.resolve(this.security.shutdown()),
+    };
+    return [security, this.backend, this.pool, this.writer, this.grpc, this.http, this.query, this.ops].filter((c) => c !== undefined);
   }
 
   async start(): Promise<void> {
@@ -145,6 +168,7 @@ export class Collector {
     const dropped = await this.writer.shutdown(Math.max(1000, deadline - Date.now()));
     await Promise.all([this.query?.shutdown(), this.ops.shutdown(), this.pool.shutdown()]);
     await this.backend.shutdown();
+    this.security.shutdown();
     this.logger.info({ queueBytes: this.writer.queueBytes, droppedRows: dropped }, 'tracehouse stopped');
     return dropped;
   }

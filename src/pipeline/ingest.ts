@@ -22,6 +22,8 @@ export interface IngestRequest {
   body: Uint8Array;
   /** The caller will not touch body again, so its memory may move to the worker without a copy. */
   owned?: boolean;
+  /** Whose data this is (from the bearer token; DEFAULT_TENANT without authentication). */
+  tenant: string;
   /** Room already taken for this request (HTTP takes it before reading the body); else taken here. */
   reservation?: Reservation;
 }
@@ -119,7 +121,7 @@ export class Ingest {
       reservation.release();
       return this.refuse(transport, 'undecodable', out.message);
     }
-    const stored = reservation.commit(signal, out.chunks);
+    const stored = reservation.commit(signal, out.chunks, req.tenant);
     // With ack=stored the client hears back only once the write holding its rows committed; rows
     // the writer gave up on are refused as retryable rather than acknowledged.
     if (this.ack === 'stored' && !(await stored)) return this.refuse(transport, 'not_stored');

@@ -1,5 +1,6 @@
 // The pipelined writer between the decode workers and the store: one batching pipeline per
-// signal and store partition, each with a bounded number of writes in flight; every write is
+// signal, store partition and tenant (so a batch is one tenant's and the store writes the tenant
+// per batch, leaving encoders and the workers untouched), each with a bounded number of writes in flight; every write is
 // retried with jittered backoff and bounded by a timeout (retry.ts). One byte budget bounds
 // everything accepted and not yet written: requests reserve room before they are decoded and
 // hand it over to their encoded rows when they are queued (Reservation).
@@ -34,7 +35,7 @@ export interface Reservation {
    * from now on). The promise says whether every row was stored (true) or some were dropped
    * (false); callers that acknowledge on queueing need not wait for it.
    */
-  commit(signal: Signal, chunks: readonly EncodedChunk[]): Promise<boolean>;
+  commit(signal: Signal, chunks: readonly EncodedChunk[], tenant: string): Promise<boolean>;
   /** Gives the room back; does nothing after commit() or a first release(). */
   release(): void;
 }
@@ -71,11 +72,13 @@ class Pipeline {
   private readonly ctx: PipelineContext;
   private readonly signal: Signal;
   private readonly partition: number;
+  private readonly tenant: string;
 
-  constructor(ctx: PipelineContext, signal: Signal, partition: number) {
+  constructor(ctx: PipelineContext, signal: Signal, partition: number, tenant: string) {
     this.ctx = ctx;
     this.signal = signal;
     this.partition = partition;
+    this.tenant = tenant;
   }
 
   get idle(): boolean {
@@ -108,6 +111,7 @@ class Pipeline {
     const batch: WriteBatch = {
       signal: this.signal,
       partition: this.partition,
+      tenant: this.tenant,
       rows: this.pendingRows,
       bytes: this.pendingBytes,
       chunks: this.pending,
@@ -215,7 +219,7 @@ export class Writer {
         this.account(more);
         return true;
       },
-      commit: (signal, chunks) => {
+      commit: (signal, chunks, tenant) => {
         if (!open) throw new Error('reservation already committed or released');
         open = false;
         let encoded = 0;
@@ -229,7 +233,7 @@ export class Writer {
             allStored &&= stored;
             if (--waiting === 0) resolve(allStored);
           };
-          for (const c of chunks) this.pipeline(signal, c.partition).add(c, listener);
+          for (const c of chunks) this.pipeline(signal, c.partition, tenant).add(c, listener);
         });
       },
       release: () => {
@@ -245,11 +249,12 @@ export class Writer {
     this.metrics.queueSize.set(this.queuedBytes);
   }
 
-  private pipeline(signal: Signal, partition: number): Pipeline {
-    const key = `${signal}/${partition}`;
+  private pipeline(signal: Signal, partition: number, tenant: string): Pipeline {
+    // Tenants are bounded by the tokens file, so the number of pipelines is too.
+    const key = `${signal}/${partition}/${tenant}`;
     let p = this.pipelines.get(key);
     if (!p) {
-      p = new Pipeline(this.ctx, signal, partition);
+      p = new Pipeline(this.ctx, signal, partition, tenant);
       this.pipelines.set(key, p);
     }
     return p;
@@ -258,7 +263,7 @@ export class Writer {
   /** Stores one batch with retries and a timeout per attempt, then gives its bytes back; true when stored. */
   private async deliver(batch: WriteBatch): Promise<boolean> {
     const labels = { backend: this.store.name, signal: batch.signal };
-    const key = `${batch.signal}/${batch.partition}`;
+    const key = `${batch.signal}/${batch.partition}/${batch.tenant}`;
     const attempt = async () => {
       const t0 = performance.now();
       const result = await attemptWithTimeout(() => this.store.write(batch), this.opts.writeTimeoutMs, this.abort.signal);

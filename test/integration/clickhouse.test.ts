@@ -15,6 +15,7 @@ import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { chdbBackend, chdbClient, chdbConfig, removeChdbDir, select, uniqueDatabase } from '../helpers/clickhouse.ts';
 import { canonical, hex, makeLog, makeSpan, makeTrace, writeLogs, writeSpans } from '../helpers/rows.ts';
 import { clickhouseOptions } from '../../src/storage/index.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const MS = 1_000_000n;
 let client: ClickHouseClient;
@@ -68,14 +69,14 @@ describe('clickhouse sharding', () => {
   });
 
   it('merges reads from every shard, ordering and limiting after the merge', async () => {
-    const found = await b.searchTraces({ service, limit: 7 });
+    const found = await b.searchTraces(TENANT, { service, limit: 7 });
     expect(found.map((t) => t.traceId)).toEqual(traces.slice(0, 7).map((t) => t[0]!.traceId));
     expect(found.every((t) => t.spanCount === 3 && t.rootSpanName === 'GET /items')).toBe(true);
-    expect(await b.searchTraces({ service, limit: 100 })).toHaveLength(30);
-    for (const t of [traces[0]!, traces[29]!]) expect(canonical(await b.getTrace(t[0]!.traceId))).toEqual(expect.arrayContaining(canonical(t)));
-    const logs = await b.searchLogs({ service, limit: 5 });
+    expect(await b.searchTraces(TENANT, { service, limit: 100 })).toHaveLength(30);
+    for (const t of [traces[0]!, traces[29]!]) expect(canonical(await b.getTrace(TENANT, t[0]!.traceId))).toEqual(expect.arrayContaining(canonical(t)));
+    const logs = await b.searchLogs(TENANT, { service, limit: 5 });
     expect(logs.map((l) => l.traceId)).toEqual(traces.slice(0, 5).map((t) => t[0]!.traceId));
-    expect(await b.searchLogs({ traceId: traces[12]![0]!.traceId.toUpperCase(), limit: 5 })).toHaveLength(1);
+    expect(await b.searchLogs(TENANT, { traceId: traces[12]![0]!.traceId.toUpperCase(), limit: 5 })).toHaveLength(1);
   });
 });
 
@@ -113,7 +114,7 @@ describe('clickhouse deduplication', () => {
     await writeSpans(b, spans, token);
     // wait_for_async_insert=1: the rows are there when the write returns.
     expect(await select(client, `SELECT count() FROM ${db}.otel_traces`)).toEqual([[4]]);
-    expect(await b.getTrace(spans[0]!.traceId)).toHaveLength(4);
+    expect(await b.getTrace(TENANT, spans[0]!.traceId)).toHaveLength(4);
   });
 });
 
@@ -325,7 +326,7 @@ describe('clickhouse migrations and lifecycle', () => {
     const db = uniqueDatabase('results');
     const config = chdbConfig([db]);
     const b = createClickhouseBackend(clickhouseOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
-    const batch = (chunks: Uint8Array[]) => ({ signal: 'traces' as const, partition: 0, rows: 1, bytes: 3, chunks, batchId: randomUUID() });
+    const batch = (chunks: Uint8Array[]) => ({ signal: 'traces' as const, partition: 0, tenant: TENANT, rows: 1, bytes: 3, chunks, batchId: randomUUID() });
     expect((await b.write(batch([new Uint8Array([1, 2, 3])]))).kind).toBe('retryable'); // before start
     await b.start();
     expect((await b.write(batch([new Uint8Array([1, 2, 3])]))).kind).toBe('permanent'); // truncated RowBinary
@@ -422,7 +423,7 @@ describe('clickhouse exact round trip', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(span, { minLength: 1, maxLength: 4 }), async (spans) => {
         await writeSpans(b, spans);
-        for (const s of spans) expect(await b.getTrace(s.traceId)).toEqual([s]);
+        for (const s of spans) expect(await b.getTrace(TENANT, s.traceId)).toEqual([s]);
       }),
       { numRuns: 25 },
     );
@@ -432,7 +433,7 @@ describe('clickhouse exact round trip', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(log, { minLength: 1, maxLength: 4 }), async (logs) => {
         await writeLogs(b, logs);
-        for (const l of logs) expect(await b.searchLogs({ traceId: l.traceId, limit: 10 })).toEqual([l]);
+        for (const l of logs) expect(await b.searchLogs(TENANT, { traceId: l.traceId, limit: 10 })).toEqual([l]);
       }),
       { numRuns: 25 },
     );

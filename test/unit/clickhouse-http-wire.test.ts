@@ -12,6 +12,7 @@ import type { StorageBackend } from '../../src/storage/backend.ts';
 import { createClickhouseBackend } from '../../src/storage/clickhouse/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { clickhouseOptions } from '../../src/storage/index.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 interface Seen {
   query: string;
@@ -67,7 +68,7 @@ describe('clickhouse over HTTP', () => {
     seen.length = 0;
     const chunks = [Uint8Array.from([1, 2, 3]), Uint8Array.from([4, 5]), Uint8Array.from([0, 255])];
     const batchId = randomUUID();
-    expect(await b.write({ signal: 'traces', partition: 0, rows: 3, bytes: 7, chunks, batchId })).toEqual({ kind: 'success' });
+    expect(await b.write({ signal: 'traces', partition: 0, tenant: TENANT, rows: 3, bytes: 7, chunks, batchId })).toEqual({ kind: 'success' });
     const [w] = seen;
     expect(w!.body).toEqual(Buffer.from([1, 2, 3, 4, 5, 0, 255]));
     expect(w!.query).toMatch(/^INSERT INTO `tel`\.`otel_traces` \(`Timestamp`, `TraceId`, .*`Events\.Timestamp`.*`TracehouseExtra`\) SETTINGS /);
@@ -80,7 +81,7 @@ describe('clickhouse over HTTP', () => {
   it('asks for async inserts only together with waiting for them', async () => {
     const b = await start({ 'storage.clickhouse.asyncInsert': 'true' });
     seen.length = 0;
-    await b.write({ signal: 'logs', partition: 0, rows: 1, bytes: 1, chunks: [Uint8Array.from([9])], batchId: "it's" });
+    await b.write({ signal: 'logs', partition: 0, tenant: TENANT, rows: 1, bytes: 1, chunks: [Uint8Array.from([9])], batchId: "it's" });
     expect(seen[0]!.query).toMatch(/^INSERT INTO `tel`\.`otel_logs` \(/);
     expect(seen[0]!.query).toContain("insert_deduplication_token = 'it\\'s', insert_deduplicate = 1, async_insert = 1, wait_for_async_insert = 1, async_insert_deduplicate = 1 FORMAT RowBinary");
     await b.shutdown();
@@ -88,7 +89,7 @@ describe('clickhouse over HTTP', () => {
 
   it('maps server errors to permanent (bad data) or retryable (overload, outage)', async () => {
     const b = await start();
-    const batch = { signal: 'traces' as const, partition: 0, rows: 1, bytes: 1, chunks: [Uint8Array.from([1])], batchId: randomUUID() };
+    const batch = { signal: 'traces' as const, partition: 0, tenant: TENANT, rows: 1, bytes: 1, chunks: [Uint8Array.from([1])], batchId: randomUUID() };
     const fail = (code: number, type: string) => (_r: Seen, res: ServerResponse) => {
       res.writeHead(500, { 'X-ClickHouse-Exception-Code': String(code) });
       res.end(`Code: ${code}. DB::Exception: something. (${type}) (version 26.1.1.1)\n`);
@@ -108,7 +109,7 @@ describe('clickhouse over HTTP', () => {
     const b = createClickhouseBackend(clickhouseOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
     await expect(b.start()).rejects.toThrow();
     expect((await b.health()).ok).toBe(false);
-    const batch = { signal: 'traces' as const, partition: 0, rows: 1, bytes: 1, chunks: [Uint8Array.from([1])], batchId: randomUUID() };
+    const batch = { signal: 'traces' as const, partition: 0, tenant: TENANT, rows: 1, bytes: 1, chunks: [Uint8Array.from([1])], batchId: randomUUID() };
     expect((await b.write(batch)).kind).toBe('retryable');
     await b.shutdown();
   });

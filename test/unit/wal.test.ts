@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WalBrokenError, WalFullError, WriteAheadLog, type WalChunkRef, type WalCorruption, type WalOptions } from '../../src/pipeline/wal/index.ts';
 import type { EncodedChunk, WriteBatch } from '../../src/storage/backend.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const open: WriteAheadLog[] = [];
 
@@ -35,6 +36,7 @@ function batchOf(chunks: EncodedChunk[], signal: 'traces' | 'logs' = 'traces'): 
   return {
     signal,
     partition: chunks[0]?.partition ?? 0,
+    tenant: TENANT,
     rows: chunks.reduce((n, c) => n + c.rows, 0),
     bytes: chunks.reduce((n, c) => n + c.data.byteLength, 0),
     chunks: chunks.map((c) => c.data),
@@ -440,7 +442,7 @@ describe('write-ahead log: random runs with crashes', () => {
             const picked = unbatched.slice(0, o.take);
             if (o.reverse) picked.reverse();
             unbatched = unbatched.filter((u) => !picked.includes(u));
-            const b: WriteBatch = { signal: 'logs', partition: 0, rows: picked.length, bytes: 0, chunks: [], batchId: randomUUID() };
+            const b: WriteBatch = { signal: 'logs', partition: 0, tenant: TENANT, rows: picked.length, bytes: 0, chunks: [], batchId: randomUUID() };
             const seq = await w.recordBatch(b, picked.map((p) => p.ref));
             live.set(b.batchId, { seq, keys: picked.map((p) => p.key), refs: picked.map((p) => p.ref) });
           } else if (o.t === 'stored') {
@@ -465,7 +467,7 @@ describe('write-ahead log: random runs with crashes', () => {
         }
         // Store everything left: the log empties down to its active segment.
         const rest = unbatched.map((u) => u.ref);
-        if (rest.length > 0) w.markStored(await w.recordBatch({ signal: 'logs', partition: 0, rows: 0, bytes: 0, chunks: [], batchId: randomUUID() }, rest));
+        if (rest.length > 0) w.markStored(await w.recordBatch({ signal: 'logs', partition: 0, tenant: TENANT, rows: 0, bytes: 0, chunks: [], batchId: randomUUID() }, rest));
         for (const b of live.values()) w.markStored(b.seq);
         await w.shutdown();
         const end = wal(dir, opts);

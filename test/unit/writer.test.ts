@@ -7,6 +7,7 @@ import { createEncoder } from '../../src/storage/rowjson.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { gated, memoryBackend } from '../helpers/backends.ts';
 import { makeSpan } from '../helpers/rows.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const opts: WriterOptions = {
   maxBatchRows: 10,
@@ -30,10 +31,10 @@ async function setup(o: Partial<WriterOptions> = {}) {
     const bytes = chunks.reduce((s, c) => s + c.data.byteLength, 0);
     const r = writer.reserve(bytes);
     expect(r).toBeDefined();
-    void r!.commit('traces', chunks);
+    void r!.commit('traces', chunks, TENANT);
     return spans;
   };
-  const stored = async (service = 'w') => (await gate.backend.searchTraces({ service, limit: 1000 })).length;
+  const stored = async (service = 'w') => (await gate.backend.searchTraces(TENANT, { service, limit: 1000 })).length;
   const metric = async (name: string) => (await metrics.registry.getSingleMetricAsString(name)).split('\n').filter((l) => !l.startsWith('#')).reduce((s, l) => s + Number(l.split(' ').pop()), 0);
   return { gate, writer, metrics, put, stored, metric };
 }
@@ -77,8 +78,8 @@ describe('writer', () => {
     const writer = new Writer(faulty, opts, createMetrics(), pino({ level: 'silent' }));
     const spans = Array.from({ length: 3 }, () => makeSpan({ serviceName: 'w' }));
     const chunks = encoder.encodeSpans(spans);
-    void writer.reserve(chunks.reduce((s, c) => s + c.data.byteLength, 0))!.commit('traces', chunks);
-    const stored = async () => (await inner.searchTraces({ service: 'w', limit: 1000 })).length;
+    void writer.reserve(chunks.reduce((s, c) => s + c.data.byteLength, 0))!.commit('traces', chunks, TENANT);
+    const stored = async () => (await inner.searchTraces(TENANT, { service: 'w', limit: 1000 })).length;
     await writer.drain();
     expect(calls).toBe(3);
     expect(await stored()).toBe(3);
@@ -168,12 +169,12 @@ describe('writer', () => {
     const chunks = encoder.encodeSpans([makeSpan({ serviceName: 'w' })]);
     const encoded = chunks.reduce((s, c) => s + c.data.byteLength, 0);
     const c = writer.reserve(10)!;
-    void c.commit('traces', chunks);
+    void c.commit('traces', chunks, TENANT);
     // After commit the queue holds the rows' own size, and a late release gives nothing back twice.
     expect(writer.queueBytes).toBe(encoded);
     c.release();
     expect(writer.queueBytes).toBe(encoded);
-    expect(() => c.commit('traces', chunks)).toThrow(/already/);
+    expect(() => c.commit('traces', chunks, TENANT)).toThrow(/already/);
     gate.open();
     await writer.drain();
     expect(writer.queueBytes).toBe(0);
@@ -182,10 +183,10 @@ describe('writer', () => {
   it('tells a committed request whether its rows were stored or dropped', async () => {
     const { writer, gate } = await setup();
     const chunks = () => encoder.encodeSpans([makeSpan({ serviceName: 'w' }), makeSpan({ serviceName: 'w' })]);
-    expect(await writer.reserve(10)!.commit('traces', chunks())).toBe(true);
+    expect(await writer.reserve(10)!.commit('traces', chunks(), TENANT)).toBe(true);
     gate.failNext(1, { kind: 'permanent', error: new Error('bad data') });
-    expect(await writer.reserve(10)!.commit('traces', chunks())).toBe(false);
-    expect(await writer.reserve(10)!.commit('traces', [])).toBe(true);
+    expect(await writer.reserve(10)!.commit('traces', chunks(), TENANT)).toBe(false);
+    expect(await writer.reserve(10)!.commit('traces', [], TENANT)).toBe(true);
   });
 
   it('reports how long writes have been failing and the age of the oldest unwritten row, both back to 0 on recovery', async () => {

@@ -43,6 +43,7 @@
 // Use: append → acknowledge; recordBatch → write to the store → markStored on success or a
 // permanent failure, nothing on a retryable one (the rows stay for the next start). Shut the
 // writer down before the log, so its last stored marks are written.
+import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rm, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -304,7 +305,8 @@ export class WriteAheadLog {
       // rows already stored (ClickHouse's token, PostgreSQL's row positions) and drop them. A new
       // id risks storing them twice instead, the lesser harm.
       const batchId = refs.length === b.refs.length ? b.batchId : randomUUID();
-      replay.batches.push({ seq, refs, batch: { signal: b.signal, partition: b.partition, rows, bytes: bytesOf(chunks), chunks, batchId } });
+      // Records do not carry the tenant yet: replayed rows are the default tenant's (see README, Security).
+      replay.batches.push({ seq, refs, batch: { signal: b.signal, partition: b.partition, tenant: DEFAULT_TENANT, rows, bytes: bytesOf(chunks), chunks, batchId } });
     }
     if (missing > 0) this.opts.logger?.error({ dir, chunks: missing }, 'write-ahead log: batches name chunks whose entries failed their checksum; replaying the rest');
     for (const seq of [...this.entries.keys()].sort((a, b) => a - b)) {

@@ -3,6 +3,7 @@
 // the layout, the chdb:// URLs and cluster mode.
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { Signal } from '../../model/signal.ts';
+import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import type { EncoderSpec } from '../encoders.ts';
 import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { byNewestLog, byNewestTrace, byOperation, dependencyList } from '../query-helpers.ts';
@@ -73,6 +74,11 @@ export function clickhouseSettings(o: ClickhouseOptions): ClickhouseSettings {
     requestTimeoutMs: o.requestTimeoutMs,
     maxConnections: o.maxConnections,
   };
+}
+
+/** The ClickHouse tables have no tenant column yet: they hold the default tenant's rows only. */
+function storesTenant(tenant: string): boolean {
+  return tenant === DEFAULT_TENANT;
 }
 
 /** Creates (does not connect) the ClickHouse backend described by storage.clickhouse.*. */
@@ -191,6 +197,9 @@ class ClickhouseBackend implements StorageBackend {
       return { kind: 'permanent', error: new Error(`no ClickHouse shard for partition ${batch.partition} (${this.#s.endpoints.length} configured)`) };
     }
     if (batch.rows === 0 || batch.chunks.length === 0) return { kind: 'success' };
+    // The tables have no tenant column yet; start-up refuses auth.tokensFile with this store, so
+    // another tenant here is a wiring bug, and storing its rows as the default tenant's would leak them.
+    if (!storesTenant(batch.tenant)) return { kind: 'permanent', error: new Error(`the ClickHouse store keeps only the ${DEFAULT_TENANT} tenant's rows`) };
     const settings = [
       // Retries of a batch carry the same token: the server keeps one copy.
       `insert_deduplication_token = ${quoteString(batch.batchId)}`,
@@ -214,14 +223,16 @@ class ClickhouseBackend implements StorageBackend {
     return this.#readTargets();
   }
 
-  async getTrace(traceId: string): Promise<SpanRow[]> {
+  async getTrace(tenant: string, traceId: string): Promise<SpanRow[]> {
+    if (!storesTenant(tenant)) return [];
     const id = traceId.toLowerCase();
     if (!/^[0-9a-f]{32}$/.test(id)) return [];
     const parts = await Promise.all(this.#readShards().map((s) => getTraceOnShard(s.shard.client, s.schema, id)));
     return parts.flat();
   }
 
-  async searchTraces(query: TraceQuery): Promise<TraceSummary[]> {
+  async searchTraces(tenant: string, query: TraceQuery): Promise<TraceSummary[]> {
+    if (!storesTenant(tenant)) return [];
     const limit = Math.max(0, Math.floor(query.limit));
     if (limit === 0) return [];
     const q = { ...query, limit };
@@ -235,7 +246,8 @@ class ClickhouseBackend implements StorageBackend {
       .sort(byNewestTrace);
   }
 
-  async searchLogs(query: LogQuery): Promise<LogRow[]> {
+  async searchLogs(tenant: string, query: LogQuery): Promise<LogRow[]> {
+    if (!storesTenant(tenant)) return [];
     const limit = Math.max(0, Math.floor(query.limit));
     if (limit === 0) return [];
     const q: LogQuery = { ...query, limit };
@@ -248,18 +260,21 @@ class ClickhouseBackend implements StorageBackend {
     return parts.flat().sort(byNewestLog).slice(0, limit);
   }
 
-  async getServices(): Promise<string[]> {
+  async getServices(tenant: string): Promise<string[]> {
+    if (!storesTenant(tenant)) return [];
     const parts = await Promise.all(this.#readShards().map((s) => servicesOnShard(s.shard.client, s.schema)));
     return [...new Set(parts.flat())].sort();
   }
 
-  async getOperations(query: OperationQuery): Promise<Operation[]> {
+  async getOperations(tenant: string, query: OperationQuery): Promise<Operation[]> {
+    if (!storesTenant(tenant)) return [];
     const parts = await Promise.all(this.#readShards().map((s) => operationsOnShard(s.shard.client, s.schema, query)));
     const unique = new Map(parts.flat().map((op) => [op.kind + '\u0000' + op.name, op]));
     return [...unique.values()].sort(byOperation);
   }
 
-  async getDependencies(query: DependencyQuery): Promise<DependencyLink[]> {
+  async getDependencies(tenant: string, query: DependencyQuery): Promise<DependencyLink[]> {
+    if (!storesTenant(tenant)) return [];
     const parts = await Promise.all(this.#readShards().map((s) => dependenciesOnShard(s.shard.client, s.schema, query)));
     const counts = new Map<string, number>();
     for (const d of parts.flat()) counts.set(d.parent + '\u0000' + d.child, (counts.get(d.parent + '\u0000' + d.child) ?? 0) + d.callCount);

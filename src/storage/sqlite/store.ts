@@ -3,14 +3,18 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import type { WriteResult } from '../backend.ts';
 import { chunkLineRefs, docText, type LogHeader, type SpanHeader } from '../rowjson.ts';
 
 const INT64_MAX = (1n << 63n) - 1n;
 const NS_PER_DAY = 86_400_000_000_000n;
 
+// Every row carries its tenant; rows written before tenants existed are the default tenant's.
+// Indexes lead with the tenant, since every read is of one tenant's rows.
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS spans (
+  tenant TEXT NOT NULL DEFAULT '${DEFAULT_TENANT}',
   trace_id TEXT NOT NULL,
   span_id TEXT NOT NULL,
   parent_span_id TEXT NOT NULL,
@@ -24,28 +28,32 @@ CREATE TABLE IF NOT EXISTS spans (
 );
 -- A rowid table with a unique index, not WITHOUT ROWID: rows carry kilobytes of document, and
 -- WITHOUT ROWID tables are slow for rows that large (measured: 1.35x the write rate).
-CREATE UNIQUE INDEX IF NOT EXISTS spans_trace_span ON spans (trace_id, span_id);
-CREATE INDEX IF NOT EXISTS spans_service_start ON spans (service_name, start_ns);
+CREATE UNIQUE INDEX IF NOT EXISTS spans_tenant_trace_span ON spans (tenant, trace_id, span_id);
+CREATE INDEX IF NOT EXISTS spans_tenant_service_start ON spans (tenant, service_name, start_ns);
+CREATE INDEX IF NOT EXISTS spans_tenant_start ON spans (tenant, start_ns);
 CREATE INDEX IF NOT EXISTS spans_start ON spans (start_ns);
 -- Service and operation listings read this small table instead of scanning spans; the write
 -- thread keeps it current (one upsert per distinct operation per batch) and retention prunes it.
 CREATE TABLE IF NOT EXISTS operations (
+  tenant TEXT NOT NULL,
   service_name TEXT NOT NULL,
   name TEXT NOT NULL,
   kind INTEGER NOT NULL,
   last_start_ns INTEGER NOT NULL,
-  PRIMARY KEY (service_name, name, kind)
+  PRIMARY KEY (tenant, service_name, name, kind)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS logs (
   id INTEGER PRIMARY KEY,
+  tenant TEXT NOT NULL DEFAULT '${DEFAULT_TENANT}',
   time_ns INTEGER NOT NULL,
   trace_id TEXT NOT NULL,
   service_name TEXT NOT NULL,
   severity_number INTEGER NOT NULL,
   doc TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS logs_trace ON logs (trace_id);
-CREATE INDEX IF NOT EXISTS logs_service_time ON logs (service_name, time_ns);
+CREATE INDEX IF NOT EXISTS logs_tenant_trace ON logs (tenant, trace_id);
+CREATE INDEX IF NOT EXISTS logs_tenant_service_time ON logs (tenant, service_name, time_ns);
+CREATE INDEX IF NOT EXISTS logs_tenant_time ON logs (tenant, time_ns);
 CREATE INDEX IF NOT EXISTS logs_time ON logs (time_ns);
 -- Log records have no natural key: the ids of log batches already stored make a batch that comes
 -- again (a write-ahead log replay after a crash, a retry whose reply was lost) store nothing.
@@ -75,15 +83,36 @@ export function openDatabase(path: string): DatabaseSync {
   // Large pages keep multi-kilobyte documents out of overflow chains (page_size applies when the
   // file is created); 4 KiB -> 32 KiB pages measured 1.9x the write rate on top (bench/sqlite.ts).
   db.exec('PRAGMA page_size = 32768; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
-  const hadOperations = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'operations'").get() !== undefined;
-  const hadSpans = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'spans'").get() !== undefined;
+  const hasTable = (name: string): boolean => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
+  const hadSpans = hasTable('spans');
+  if (hadSpans && !(db.prepare("SELECT 1 FROM pragma_table_info('spans') WHERE name = 'tenant'").get() !== undefined)) addTenants(db);
+  const hadOperations = hasTable('operations');
   db.exec(SCHEMA);
-  // A file written before the operations table existed: fill it once from the stored spans.
+  // A file written before the operations table (or tenants) existed: fill it once from the stored spans.
   if (hadSpans && !hadOperations) {
-    db.exec(`INSERT OR IGNORE INTO operations (service_name, name, kind, last_start_ns)
-             SELECT service_name, name, coalesce(json_extract(doc, '$.kind'), 0), max(start_ns) FROM spans GROUP BY 1, 2, 3`);
+    db.exec(`INSERT OR IGNORE INTO operations (tenant, service_name, name, kind, last_start_ns)
+             SELECT tenant, service_name, name, coalesce(json_extract(doc, '$.kind'), 0), max(start_ns) FROM spans GROUP BY 1, 2, 3, 4`);
   }
   return db;
+}
+
+/**
+ * Migrates a file from before tenants: its rows become the default tenant's (the column default),
+ * indexes not led by the tenant go, and the operations listing is rebuilt with the tenant in its key.
+ */
+function addTenants(db: DatabaseSync): void {
+  db.exec('BEGIN');
+  try {
+    db.exec(`ALTER TABLE spans ADD COLUMN tenant TEXT NOT NULL DEFAULT '${DEFAULT_TENANT}';
+             ALTER TABLE logs ADD COLUMN tenant TEXT NOT NULL DEFAULT '${DEFAULT_TENANT}';
+             DROP INDEX IF EXISTS spans_trace_span; DROP INDEX IF EXISTS spans_service_start;
+             DROP INDEX IF EXISTS logs_trace; DROP INDEX IF EXISTS logs_service_time;
+             DROP TABLE IF EXISTS operations;`);
+    db.exec('COMMIT');
+  } catch (err) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw err;
+  }
 }
 
 /** Writes batches of JSON-line chunks in one transaction each. */
@@ -99,13 +128,13 @@ export class SqliteStore {
   constructor(db: DatabaseSync) {
     this.db = db;
     this.insertSpan = db.prepare(
-      'INSERT OR IGNORE INTO spans (trace_id, span_id, parent_span_id, service_name, name, start_ns, end_ns, duration_ns, status_code, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT OR IGNORE INTO spans (tenant, trace_id, span_id, parent_span_id, service_name, name, start_ns, end_ns, duration_ns, status_code, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.upsertOperation = db.prepare(
-      `INSERT INTO operations (service_name, name, kind, last_start_ns) VALUES (?, ?, ?, ?)
+      `INSERT INTO operations (tenant, service_name, name, kind, last_start_ns) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT DO UPDATE SET last_start_ns = excluded.last_start_ns WHERE excluded.last_start_ns > last_start_ns`,
     );
-    this.insertLog = db.prepare('INSERT INTO logs (time_ns, trace_id, service_name, severity_number, doc) VALUES (?, ?, ?, ?, ?)');
+    this.insertLog = db.prepare('INSERT INTO logs (tenant, time_ns, trace_id, service_name, severity_number, doc) VALUES (?, ?, ?, ?, ?, ?)');
     this.insertLogBatch = db.prepare('INSERT OR IGNORE INTO log_batches (batch_id, stored_ms) VALUES (?, ?)');
     this.pruneLogBatches = db.prepare('DELETE FROM log_batches WHERE stored_ms < ?');
   }
@@ -129,25 +158,25 @@ export class SqliteStore {
     }
   }
 
-  writeSpans(chunks: readonly Uint8Array[]): WriteResult {
+  writeSpans(chunks: readonly Uint8Array[], tenant: string = DEFAULT_TENANT): WriteResult {
     return this.transaction(() => {
       // Newest start per distinct operation of the batch: one upsert each, not one per span.
       const ops = new Map<string, { h: SpanHeader; start: bigint }>();
       for (const line of chunkLineRefs<SpanHeader>(chunks)) {
         const h = line.header;
         const start = clampNs(BigInt(h[5]));
-        this.insertSpan.run(h[0], h[1], h[2], h[3], h[4], start, clampNs(BigInt(h[6])), clampNs(BigInt(h[7])), h[8], docText(line));
+        this.insertSpan.run(tenant, h[0], h[1], h[2], h[3], h[4], start, clampNs(BigInt(h[6])), clampNs(BigInt(h[7])), h[8], docText(line));
         // Length-prefixed, so no service and name pair can collide with another.
         const key = `${h[9]}:${h[3].length}:${h[3]}${h[4]}`;
         const seen = ops.get(key);
         if (!seen || start > seen.start) ops.set(key, { h, start });
       }
-      for (const { h, start } of ops.values()) this.upsertOperation.run(h[3], h[4], h[9], start);
+      for (const { h, start } of ops.values()) this.upsertOperation.run(tenant, h[3], h[4], h[9], start);
     });
   }
 
   /** Writes log records; a batch id already stored makes the write a no-op. */
-  writeLogs(chunks: readonly Uint8Array[], batchId?: string, nowMs = Date.now()): WriteResult {
+  writeLogs(chunks: readonly Uint8Array[], batchId?: string, nowMs = Date.now(), tenant: string = DEFAULT_TENANT): WriteResult {
     return this.transaction(() => {
       if (batchId !== undefined) {
         if (this.insertLogBatch.run(batchId, nowMs).changes === 0) return;
@@ -158,7 +187,7 @@ export class SqliteStore {
       }
       for (const line of chunkLineRefs<LogHeader>(chunks)) {
         const h = line.header;
-        this.insertLog.run(clampNs(BigInt(h[0])), h[1], h[2], h[3], docText(line));
+        this.insertLog.run(tenant, clampNs(BigInt(h[0])), h[1], h[2], h[3], docText(line));
       }
     });
   }
