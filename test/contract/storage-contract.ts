@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogRow, SpanRow } from '../../src/model/rows.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
-import { canonical, hex, makeLog, makeSpan, makeTrace, writeLogs, writeSpans } from '../helpers/rows.ts';
+import { canonical, hex, makeLog, makeSpan, makeTrace, writeLogs, writeLogsAs, writeSpans, writeSpansAs } from '../helpers/rows.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const MS = 1_000_000n;
@@ -217,6 +217,60 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       ].sort((a, b) => (a.parent < b.parent ? -1 : 1)));
       expect(await backend.getDependencies(TENANT, { startNano: base, endNano: base + 120_000n * MS })).toContainEqual({ parent: api, child: db, callCount: 2 });
       expect(await backend.getDependencies(TENANT, { startNano: base - 2n * MS, endNano: base - MS })).toEqual([]);
+    });
+
+    describe('tenants', () => {
+      // Tenants of their own per run: the backend (one database) is shared with the other tests.
+      const acme = `acme-${randomUUID().slice(0, 8)}`;
+      const globex = `globex-${randomUUID().slice(0, 8)}`;
+      const base = 1_600_000_000_000_000_000n + BigInt(Math.floor(Math.random() * 1e9)) * 1000n;
+      const at = (ms: number) => ({ startTimeUnixNano: base + BigInt(ms) * MS, endTimeUnixNano: base + BigInt(ms + 5) * MS });
+      const traceId = hex(16);
+      const [acmeWeb, acmeDb, globexWeb] = ['acme-web', 'acme-db', 'globex-web'].map((n) => `${n}-${randomUUID()}`) as [string, string, string];
+      // The same trace and span ids under both tenants: neither may hide or see the other's rows.
+      const root = makeSpan({ traceId, serviceName: acmeWeb, name: 'GET /acme', ...at(0) });
+      const child = makeSpan({ traceId, parentSpanId: root.spanId, serviceName: acmeDb, name: 'SELECT acme', ...at(1) });
+      const theirs = makeSpan({ traceId, spanId: root.spanId, serviceName: globexWeb, name: 'GET /globex', ...at(2) });
+      const acmeLog = makeLog({ traceId, serviceName: acmeWeb, timeUnixNano: base + 3n * MS });
+      const globexLog = makeLog({ traceId, serviceName: globexWeb, timeUnixNano: base + 4n * MS });
+
+      beforeAll(async () => {
+        await writeSpansAs(backend, acme, [root, child]);
+        await writeSpansAs(backend, globex, [theirs]);
+        await writeLogsAs(backend, acme, [acmeLog]);
+        await writeLogsAs(backend, globex, [globexLog]);
+      });
+
+      it("reads a trace id as each tenant's own spans, and as unknown to any other tenant", async () => {
+        expect(canonical([...(await backend.getTrace(acme, traceId))].sort(byStart))).toEqual(canonical([root, child]));
+        expect(canonical(await backend.getTrace(globex, traceId))).toEqual(canonical([theirs]));
+        expect(await backend.getTrace(TENANT, traceId)).toEqual([]);
+        expect(await backend.getTrace(`other-${randomUUID().slice(0, 8)}`, traceId)).toEqual([]);
+      });
+
+      it("never lists or finds another tenant's services, operations or traces", async () => {
+        const acmeServices = await backend.getServices(acme);
+        expect(acmeServices).toEqual(expect.arrayContaining([acmeWeb, acmeDb]));
+        expect(acmeServices).not.toContain(globexWeb);
+        expect(await backend.getServices(globex)).toEqual([globexWeb]);
+        expect(await backend.getServices(TENANT)).not.toContain(acmeWeb);
+        expect(await backend.getOperations(globex, { service: acmeWeb })).toEqual([]);
+        expect((await backend.getOperations(acme, { service: acmeWeb })).map((o) => o.name)).toEqual(['GET /acme']);
+        expect(await backend.searchTraces(globex, { service: acmeWeb, limit: 10 })).toEqual([]);
+        const found = await backend.searchTraces(acme, { service: acmeWeb, limit: 10 });
+        expect(found.map((t) => [t.traceId, t.spanCount, t.rootServiceName])).toEqual([[traceId, 2, acmeWeb]]);
+        const window = { startNano: base, endNano: base + 10n * MS, limit: 10 };
+        expect((await backend.searchTraces(globex, window)).map((t) => [t.traceId, t.spanCount, t.rootServiceName])).toEqual([[traceId, 1, globexWeb]]);
+      });
+
+      it("keeps log records and dependencies to their tenant", async () => {
+        expect(canonical(await backend.searchLogs(acme, { traceId, limit: 10 }))).toEqual(canonical([acmeLog]));
+        expect(canonical(await backend.searchLogs(globex, { traceId, limit: 10 }))).toEqual(canonical([globexLog]));
+        expect(await backend.searchLogs(TENANT, { traceId, limit: 10 })).toEqual([]);
+        const range = { startNano: base, endNano: base + 10n * MS };
+        expect(await backend.getDependencies(acme, range)).toEqual([{ parent: acmeWeb, child: acmeDb, callCount: 1 }]);
+        expect(await backend.getDependencies(globex, range)).toEqual([]);
+      });
     });
   });
 }
