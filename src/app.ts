@@ -1,6 +1,6 @@
 // The collector assembled: backend, decode pool, writer, receivers, read API and operations,
 // started in dependency order and shut down in reverse, draining what was accepted.
-import { ConfigError, type Config } from './config/index.ts';
+import type { Config } from './config/index.ts';
 import { Ingest } from './pipeline/ingest.ts';
 import { DecodePool } from './pipeline/pool.ts';
 import { Writer, type WriterOptions } from './pipeline/writer.ts';
@@ -118,10 +118,6 @@ export class Collector {
     // Certificates and tokens are checked before the store is opened or any port listens: a
     // ConfigError here stops start-up with the key and path named.
     const security = createSecurity(config, logger, metrics.registry);
-    // Tokens map to tenants; a store that cannot keep them apart would show every tenant's data to all.
-    if (security.tokens && config['storage.backend'] === 'clickhouse') {
-      throw new ConfigError(`invalid configuration: auth.tokensFile = ${JSON.stringify(config['auth.tokensFile'])} needs a store that keeps tenants apart, and storage.backend = "clickhouse" does not yet; use sqlite, memory or postgres`);
-    }
     const backend = opts.backend ?? (await createBackend(config, { logger, metrics }));
     return new Collector(config, backend, logger, metrics, security);
   }

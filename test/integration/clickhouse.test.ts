@@ -183,7 +183,7 @@ describe('clickhouse schema', () => {
       const got = new Map((await select(client, 'SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String}', { db, t: table })).map((r) => [r[0] as string, r[1] as string]));
       for (const [name, type] of cols) expect([name, got.get(name)]).toEqual([name, type]);
       const extra = [...got.keys()].filter((n) => !cols.some(([c]) => c === n));
-      expect(extra).toEqual(table === 'otel_traces' ? ['TracehouseExtra'] : table === 'otel_logs' ? ['ObservedTimestamp', 'TracehouseExtra'] : []);
+      expect(extra).toEqual(table === 'otel_traces' ? ['TracehouseExtra', 'TenantId'] : table === 'otel_logs' ? ['ObservedTimestamp', 'TracehouseExtra', 'TenantId'] : []);
     }
     const tables = await select(client, 'SELECT name, engine, partition_key, sorting_key, primary_key FROM system.tables WHERE database = {db:String} ORDER BY name', { db });
     expect(tables).toEqual([
@@ -201,8 +201,12 @@ describe('clickhouse schema', () => {
       'idx_res_attr_value bloom_filter(0.01)',
       'idx_span_attr_key bloom_filter(0.01)',
       'idx_span_attr_value bloom_filter(0.01)',
+      'idx_tenant set(256)',
       'idx_trace_id bloom_filter(0.001)',
     ]);
+    // Rows written before the tenant column existed read as the default tenant's (the column DEFAULT).
+    const [[fallback]] = (await select(client, 'SELECT default_expression FROM system.columns WHERE database = {db:String} AND table = {t:String} AND name = {c:String}', { db, t: 'otel_logs', c: 'TenantId' })) as [[string]];
+    expect(fallback).toBe("'default'");
   });
 
   it('writes the exporter columns the way the exporter does', async () => {
@@ -238,7 +242,8 @@ describe('clickhouse schema', () => {
   it('generates cluster DDL the engine parses', async () => {
     const o = { database: 'otel', tracesTable: 'otel_traces', logsTable: 'otel_logs', ttlDays: 30, codec: 'ZSTD(1)', cluster: 'prod' };
     const statements = [...bootstrapStatements(o), ...migrations(o).flatMap((m) => m.statements)];
-    expect(statements).toHaveLength(9);
+    // Bootstrap 2, version 1: 4 tables + 3 Distributed, version 2: tenant column and index on 2 local tables, column on 2 Distributed.
+    expect(statements).toHaveLength(15);
     for (const q of statements) {
       const [[formatted]] = (await select(client, 'SELECT formatQuery({q:String})', { q })) as [[string]];
       expect(formatted).toContain('ON CLUSTER prod');
@@ -309,14 +314,17 @@ describe('clickhouse migrations and lifecycle', () => {
     const b = await backend([db]);
     await b.migrate!();
     await b.migrate!();
-    expect(await select(client, `SELECT Version, Name FROM ${db}.tracehouse_migrations`)).toEqual([[1, 'otel exporter tables with Tracehouse extras']]);
+    expect(await select(client, `SELECT Version, Name FROM ${db}.tracehouse_migrations ORDER BY Version`)).toEqual([
+      [1, 'otel exporter tables with Tracehouse extras'],
+      [2, 'tenant of every span and log record'],
+    ]);
   });
 
   it('refuses to start on an unmigrated database without autoMigrate, and starts once migrated', async () => {
     const db = uniqueDatabase('manual');
     const b = createClickhouseBackend(clickhouseOptions(chdbConfig([db], { 'storage.clickhouse.autoMigrate': 'false' })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
     backends.push(b);
-    await expect(b.start()).rejects.toThrow(/version 0, this build needs 1: run `tracehouse migrate`/);
+    await expect(b.start()).rejects.toThrow(/version 0, this build needs 2: run `tracehouse migrate`/);
     await b.migrate!(); // the `tracehouse migrate` command: no start() needed
     await b.start();
     expect((await b.health()).ok).toBe(true);

@@ -13,6 +13,7 @@ import { createClickhouseBackend } from '../../src/storage/clickhouse/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { clickhouseOptions } from '../../src/storage/index.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
+import { TRACE_COLUMNS } from '../../src/storage/clickhouse/schema.ts';
 
 interface Seen {
   query: string;
@@ -36,8 +37,12 @@ describe('clickhouse over HTTP', () => {
         const body = Buffer.concat(parts);
         const s: Seen = { query: u.searchParams.get('query') ?? body.toString('utf8'), body, auth: req.headers.authorization };
         seen.push(s);
-        // The migrations check: schema version 1 is there.
-        if (s.query.includes('SELECT DISTINCT Version')) return void res.end('[1]\n');
+        // The migrations check: schema versions 1 and 2 are there.
+        if (s.query.includes('SELECT DISTINCT Version')) return void res.end('[1]\n[2]\n');
+        // The insert columns' types, asked once before the first insert of a tenant other than the default.
+        if (s.query.includes('FROM system.columns')) {
+          return void res.end(TRACE_COLUMNS.map((c) => JSON.stringify([c, c === 'Timestamp' ? 'DateTime64(9)' : 'String'])).join('\n') + '\n');
+        }
         answer(s, res);
       });
     });
@@ -75,6 +80,21 @@ describe('clickhouse over HTTP', () => {
     expect(w!.query).toContain(`insert_deduplication_token = '${batchId}', insert_deduplicate = 1, async_insert = 0 FORMAT RowBinary`);
     expect(w!.auth).toBe('Basic ' + Buffer.from('alice:pw').toString('base64'));
     expect((await b.health()).ok).toBe(true);
+    await b.shutdown();
+  });
+
+  it("appends another tenant's name to every row through input(), with the data's column types", async () => {
+    const b = await start();
+    seen.length = 0;
+    const batch = { signal: 'traces' as const, partition: 0, tenant: 'acme', rows: 1, bytes: 2, chunks: [Uint8Array.from([7, 8])] };
+    expect(await b.write({ ...batch, batchId: randomUUID() })).toEqual({ kind: 'success' });
+    expect(await b.write({ ...batch, batchId: randomUUID() })).toEqual({ kind: 'success' });
+    // The types are asked once per shard and signal, then every insert carries them.
+    expect(seen.filter((s) => s.query.includes('system.columns'))).toHaveLength(1);
+    const inserts = seen.filter((s) => s.query.startsWith('INSERT'));
+    expect(inserts).toHaveLength(2);
+    expect(inserts[0]!.query).toMatch(/^INSERT INTO `tel`\.`otel_traces` \(`Timestamp`, .*`TracehouseExtra`, `TenantId`\) SETTINGS .* SELECT \*, 'acme' FROM input\('`Timestamp` DateTime64\(9\), `TraceId` String, .*`TracehouseExtra` String'\) FORMAT RowBinary$/);
+    expect(inserts[0]!.body).toEqual(Buffer.from([7, 8]));
     await b.shutdown();
   });
 

@@ -12,7 +12,7 @@ import { classifyWriteError } from './errors.ts';
 import { appliedVersions, runMigrations } from './migrate.ts';
 import { dependenciesOnShard, operationsOnShard, servicesOnShard } from './listings.ts';
 import { getTraceOnShard, searchLogsOnShard, searchTracesOnShard } from './reads.ts';
-import { LOG_COLUMNS, TRACE_COLUMNS, latestVersion, qualified, quoteIdent, quoteString, tableNames, validateSchemaOptions, type SchemaOptions } from './schema.ts';
+import { LOG_COLUMNS, TENANT_COLUMN, TRACE_COLUMNS, latestVersion, qualified, quoteIdent, quoteString, tableNames, validateSchemaOptions, type SchemaOptions } from './schema.ts';
 import { connectShard, type Shard } from './shard.ts';
 
 export { bootstrapStatements, migrations, tableNames, type SchemaOptions } from './schema.ts';
@@ -76,11 +76,6 @@ export function clickhouseSettings(o: ClickhouseOptions): ClickhouseSettings {
   };
 }
 
-/** The ClickHouse tables have no tenant column yet: they hold the default tenant's rows only. */
-function storesTenant(tenant: string): boolean {
-  return tenant === DEFAULT_TENANT;
-}
-
 /** Creates (does not connect) the ClickHouse backend described by storage.clickhouse.*. */
 export function createClickhouseBackend(options: ClickhouseOptions, deps: BackendDeps): StorageBackend {
   return new ClickhouseBackend(clickhouseSettings(options), deps);
@@ -102,6 +97,8 @@ class ClickhouseBackend implements StorageBackend {
   #started = false;
   #closed = false;
   readonly #insertTargets: (schema: SchemaOptions) => Record<Signal, string>;
+  /** RowBinary structure of each shard's insert columns, by "partition/signal", read once from system.columns. */
+  readonly #structures = new Map<string, Promise<string>>();
 
   constructor(s: ClickhouseSettings, deps: BackendDeps) {
     this.#s = s;
@@ -188,6 +185,34 @@ class ClickhouseBackend implements StorageBackend {
     }
   }
 
+  /** The names and types of a signal's insert columns on a shard, as input()/file() want them. */
+  #structure(partition: number, s: ShardState, signal: Signal): Promise<string> {
+    const key = `${partition}/${signal}`;
+    let p = this.#structures.get(key);
+    if (!p) {
+      p = (async () => {
+        const n = tableNames(s.schema);
+        const rs = await s.shard.client.query({
+          query: 'SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {table:String}',
+          query_params: { db: s.schema.database, table: signal === 'traces' ? n.traces : n.logs },
+          format: 'JSONCompactEachRow',
+        });
+        const types = new Map((await rs.json<[string, string]>()).map(([name, type]) => [name, type]));
+        return (signal === 'traces' ? TRACE_COLUMNS : LOG_COLUMNS)
+          .map((c) => {
+            const t = types.get(c);
+            if (t === undefined) throw new Error(`ClickHouse table ${n[signal === 'traces' ? 'traces' : 'logs']} has no column ${c}`);
+            return `${quoteIdent(c)} ${t}`;
+          })
+          .join(', ');
+      })();
+      // A failed lookup (the server unreachable) is tried again with the next batch.
+      p.catch(() => this.#structures.delete(key));
+      this.#structures.set(key, p);
+    }
+    return p;
+  }
+
   async write(batch: WriteBatch): Promise<WriteResult> {
     if (this.#shards === undefined || !this.#started || this.#closed) {
       return { kind: 'retryable', error: new Error('clickhouse backend is not running') };
@@ -197,9 +222,6 @@ class ClickhouseBackend implements StorageBackend {
       return { kind: 'permanent', error: new Error(`no ClickHouse shard for partition ${batch.partition} (${this.#s.endpoints.length} configured)`) };
     }
     if (batch.rows === 0 || batch.chunks.length === 0) return { kind: 'success' };
-    // The tables have no tenant column yet; start-up refuses auth.tokensFile with this store, so
-    // another tenant here is a wiring bug, and storing its rows as the default tenant's would leak them.
-    if (!storesTenant(batch.tenant)) return { kind: 'permanent', error: new Error(`the ClickHouse store keeps only the ${DEFAULT_TENANT} tenant's rows`) };
     const settings = [
       // Retries of a batch carry the same token: the server keeps one copy.
       `insert_deduplication_token = ${quoteString(batch.batchId)}`,
@@ -211,7 +233,14 @@ class ClickhouseBackend implements StorageBackend {
       ...(this.#s.schema.cluster !== '' ? ['insert_distributed_sync = 1'] : []),
     ];
     try {
-      await s.shard.insertRowBinary(this.#insertTargets(s.schema)[batch.signal], settings, batch.chunks);
+      // The default tenant is the column's DEFAULT, so its inserts stay plain RowBinary; another
+      // tenant's rows are read through input()/file() with the tenant appended to each row.
+      if (batch.tenant === DEFAULT_TENANT) await s.shard.insertRowBinary(this.#insertTargets(s.schema)[batch.signal], settings, batch.chunks);
+      else {
+        const structure = await this.#structure(batch.partition, s, batch.signal);
+        const target = this.#insertTargets(s.schema)[batch.signal].replace(/\)$/, `, ${quoteIdent(TENANT_COLUMN)})`);
+        await s.shard.insertRowBinary(target, settings, batch.chunks, { structure, values: quoteString(batch.tenant) });
+      }
       return { kind: 'success' };
     } catch (err) {
       return classifyWriteError(err);
@@ -224,19 +253,17 @@ class ClickhouseBackend implements StorageBackend {
   }
 
   async getTrace(tenant: string, traceId: string): Promise<SpanRow[]> {
-    if (!storesTenant(tenant)) return [];
     const id = traceId.toLowerCase();
     if (!/^[0-9a-f]{32}$/.test(id)) return [];
-    const parts = await Promise.all(this.#readShards().map((s) => getTraceOnShard(s.shard.client, s.schema, id)));
+    const parts = await Promise.all(this.#readShards().map((s) => getTraceOnShard(s.shard.client, s.schema, tenant, id)));
     return parts.flat();
   }
 
   async searchTraces(tenant: string, query: TraceQuery): Promise<TraceSummary[]> {
-    if (!storesTenant(tenant)) return [];
     const limit = Math.max(0, Math.floor(query.limit));
     if (limit === 0) return [];
     const q = { ...query, limit };
-    const parts = await Promise.all(this.#readShards().map((s) => searchTracesOnShard(s.shard.client, s.schema, q)));
+    const parts = await Promise.all(this.#readShards().map((s) => searchTracesOnShard(s.shard.client, s.schema, tenant, q)));
     // Merge by the port's ranking (newest matching span), cut to the limit, then order by trace start.
     return parts
       .flat()
@@ -247,7 +274,6 @@ class ClickhouseBackend implements StorageBackend {
   }
 
   async searchLogs(tenant: string, query: LogQuery): Promise<LogRow[]> {
-    if (!storesTenant(tenant)) return [];
     const limit = Math.max(0, Math.floor(query.limit));
     if (limit === 0) return [];
     const q: LogQuery = { ...query, limit };
@@ -256,26 +282,23 @@ class ClickhouseBackend implements StorageBackend {
       if (!/^[0-9a-f]{32}$/.test(id)) return [];
       q.traceId = id;
     }
-    const parts = await Promise.all(this.#readShards().map((s) => searchLogsOnShard(s.shard.client, s.schema, q)));
+    const parts = await Promise.all(this.#readShards().map((s) => searchLogsOnShard(s.shard.client, s.schema, tenant, q)));
     return parts.flat().sort(byNewestLog).slice(0, limit);
   }
 
   async getServices(tenant: string): Promise<string[]> {
-    if (!storesTenant(tenant)) return [];
-    const parts = await Promise.all(this.#readShards().map((s) => servicesOnShard(s.shard.client, s.schema)));
+    const parts = await Promise.all(this.#readShards().map((s) => servicesOnShard(s.shard.client, s.schema, tenant)));
     return [...new Set(parts.flat())].sort();
   }
 
   async getOperations(tenant: string, query: OperationQuery): Promise<Operation[]> {
-    if (!storesTenant(tenant)) return [];
-    const parts = await Promise.all(this.#readShards().map((s) => operationsOnShard(s.shard.client, s.schema, query)));
+    const parts = await Promise.all(this.#readShards().map((s) => operationsOnShard(s.shard.client, s.schema, tenant, query)));
     const unique = new Map(parts.flat().map((op) => [op.kind + '\u0000' + op.name, op]));
     return [...unique.values()].sort(byOperation);
   }
 
   async getDependencies(tenant: string, query: DependencyQuery): Promise<DependencyLink[]> {
-    if (!storesTenant(tenant)) return [];
-    const parts = await Promise.all(this.#readShards().map((s) => dependenciesOnShard(s.shard.client, s.schema, query)));
+    const parts = await Promise.all(this.#readShards().map((s) => dependenciesOnShard(s.shard.client, s.schema, tenant, query)));
     const counts = new Map<string, number>();
     for (const d of parts.flat()) counts.set(d.parent + '\u0000' + d.child, (counts.get(d.parent + '\u0000' + d.child) ?? 0) + d.callCount);
     return dependencyList(counts);
