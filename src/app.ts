@@ -84,7 +84,7 @@ export class Collector {
             keepaliveTimeMs: c['receiver.grpc.keepaliveTimeMs'],
             readiness: { notReadyReason: () => this.notReadyReason() },
             tls: security.tls['receiver.grpc'],
-            auth: new Authenticator('grpc', tokens, security.metrics),
+            auth: new Authenticator('grpc', tokens, security.metrics, logger),
           },
           this.ingest,
           logger,
@@ -98,16 +98,16 @@ export class Collector {
             corsAllowedOrigins: c['receiver.http.corsAllowedOrigins'],
             maxConnectionsPerClient: c['receiver.http.maxConnectionsPerClient'],
             tls: security.tls['receiver.http'],
-            auth: new Authenticator('http', tokens, security.metrics),
+            auth: new Authenticator('http', tokens, security.metrics, logger),
           },
           this.ingest,
           logger,
         )
       : undefined;
-    this.query = c['query.enabled'] ? new QueryServer({ listen: c['query.listen'], maxLimit: c['query.maxLimit'], tls: security.tls.query, auth: new Authenticator('query', tokens, security.metrics) }, backend, logger) : undefined;
+    this.query = c['query.enabled'] ? new QueryServer({ listen: c['query.listen'], maxLimit: c['query.maxLimit'], tls: security.tls.query, auth: new Authenticator('query', tokens, security.metrics, logger) }, backend, logger) : undefined;
     this.ops = new OpsServer(config['ops.listen'], metrics, { notReadyReason: () => this.notReadyReason() }, logger, {
       tls: security.tls.ops,
-      metricsAuth: security.opsRequireAuth ? new Authenticator('ops', tokens, security.metrics) : undefined,
+      metricsAuth: security.opsRequireAuth ? new Authenticator('ops', tokens, security.metrics, logger) : undefined,
     });
   }
 

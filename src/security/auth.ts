@@ -1,5 +1,6 @@
 // Who a request is, for the listeners: one place that turns an Authorization header into a tenant
 // (or a refusal) and counts refusals by listener and bounded reason, never by token or tenant.
+import type { Logger } from '../telemetry/logger.ts';
 import type { SecurityMetrics } from './metrics.ts';
 import { DEFAULT_TENANT } from '../model/tenant.ts';
 import { type AuthResult, type Scope, type TokenStore } from './tokens.ts';
@@ -12,11 +13,15 @@ export class Authenticator {
   private readonly tokens: TokenStore | undefined;
   private readonly metrics: SecurityMetrics | undefined;
   private readonly listener: AuthListener;
+  private readonly logger: Logger | undefined;
+  private refusedSinceLog = 0;
+  private loggedAt = 0;
 
-  constructor(listener: AuthListener, tokens: TokenStore | undefined, metrics: SecurityMetrics | undefined) {
+  constructor(listener: AuthListener, tokens: TokenStore | undefined, metrics: SecurityMetrics | undefined, logger?: Logger) {
     this.listener = listener;
     this.tokens = tokens;
     this.metrics = metrics;
+    this.logger = logger;
   }
 
   /** True when requests must carry a token (auth.tokensFile is set). */
@@ -28,8 +33,20 @@ export class Authenticator {
   check(authorization: string | undefined, scope: Scope): AuthResult {
     if (!this.tokens) return { kind: 'allowed', tenant: DEFAULT_TENANT, scopes: ['ingest', 'read'] };
     const r = this.tokens.authorize(authorization, scope);
-    if (r.kind !== 'allowed') this.metrics?.refusedAuth.inc({ listener: this.listener, reason: r.kind === 'forbidden' ? 'forbidden' : r.reason });
+    if (r.kind !== 'allowed') this.refused(r.kind === 'forbidden' ? 'forbidden' : r.reason);
     return r;
+  }
+
+  /** Counts a refusal; says so in the log at most once a minute, with the count (never the token). */
+  private refused(reason: 'missing' | 'malformed' | 'unknown' | 'forbidden'): void {
+    this.metrics?.refusedAuth.inc({ listener: this.listener, reason });
+    this.refusedSinceLog++;
+    const now = Date.now();
+    if (this.logger && now - this.loggedAt > 60_000) {
+      this.logger.warn({ listener: this.listener, reason, refused: this.refusedSinceLog }, 'refusing requests without a valid bearer token (see tracehouse_auth_refused_requests_total)');
+      this.loggedAt = now;
+      this.refusedSinceLog = 0;
+    }
   }
 }
 
