@@ -113,7 +113,7 @@ export class HttpService {
     this.boundPort = await listenHttp(server, this.opts.listen);
     this.server = server;
     this.stopping = undefined;
-    this.logger.info({ listen: this.opts.listen, port: this.boundPort, tls: certs ? (certs.mutual ? 'mtls' : 'tls') : 'off' }, `${this.opts.name} listening`);
+    this.logger.info({ listen: this.opts.listen, tls: certs ? (certs.mutual ? 'mtls' : 'tls') : 'off', port: this.boundPort }, `${this.opts.name} listening`);
   }
 
   /** Failed TLS handshakes (plain HTTP, an untrusted or missing client certificate) are logged once a minute with a count. */

@@ -217,7 +217,7 @@ export class GrpcReceiver {
       this.poll.unref();
     }
     const tls = this.opts.tls;
-    this.logger.info({ listen: this.opts.listen, port: this.boundPort, tls: tls ? (tls.mutual ? 'mtls' : 'tls') : 'off' }, 'OTLP/gRPC receiver listening');
+    this.logger.info({ listen: this.opts.listen, tls: tls ? (tls.mutual ? 'mtls' : 'tls') : 'off', port: this.boundPort }, 'OTLP/gRPC receiver listening');
   }
 
   /** Stops accepting calls and waits for in-flight ones to finish. */
