@@ -85,6 +85,35 @@ describe('writer', () => {
     expect(await stored()).toBe(3);
   });
 
+  it("never mixes tenants in a batch: each tenant's rows are stored as its own", async () => {
+    const inner = await memoryBackend();
+    const seen: { tenant: string; rows: number }[] = [];
+    const recording: StoreWriter = {
+      name: 'recording',
+      write: (b) => {
+        seen.push({ tenant: b.tenant, rows: b.rows });
+        return inner.write(b);
+      },
+    };
+    // One flush for everything queued: without per-tenant pipelines the rows would share a batch.
+    const writer = new Writer(recording, { ...opts, maxBatchRows: 1000, flushIntervalMs: 60_000 }, createMetrics(), pino({ level: 'silent' }));
+    const put = (tenant: string, service: string, n: number) => {
+      const chunks = encoder.encodeSpans(Array.from({ length: n }, () => makeSpan({ serviceName: service })));
+      void writer.reserve(chunks.reduce((s, c) => s + c.data.byteLength, 0))!.commit('traces', chunks, tenant);
+    };
+    put('acme', 'shared-name', 2);
+    put('globex', 'shared-name', 3);
+    put('acme', 'shared-name', 1);
+    await writer.drain();
+    expect(seen.sort((a, b) => (a.tenant < b.tenant ? -1 : 1))).toEqual([
+      { tenant: 'acme', rows: 3 },
+      { tenant: 'globex', rows: 3 },
+    ]);
+    expect(await inner.searchTraces('acme', { service: 'shared-name', limit: 100 })).toHaveLength(3);
+    expect(await inner.searchTraces('globex', { service: 'shared-name', limit: 100 })).toHaveLength(3);
+    expect(await inner.searchTraces(TENANT, { service: 'shared-name', limit: 100 })).toHaveLength(0);
+  });
+
   it('drops and counts a batch that fails permanently', async () => {
     const { writer, put, stored, gate, metric } = await setup();
     gate.failNext(1, { kind: 'permanent', error: new Error('bad data') });
