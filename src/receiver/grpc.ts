@@ -11,7 +11,6 @@ import type { Signal } from '../model/signal.ts';
 import type { Ingest } from '../pipeline/ingest.ts';
 import { OPEN, type Authenticator } from '../security/auth.ts';
 import type { TlsCertificates } from '../security/tls.ts';
-import { DEFAULT_TENANT } from '../model/tenant.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Readiness } from '../telemetry/ops.ts';
 import { LOGS_SERVICE_PROTO, PROTO_DIR, TRACE_SERVICE_PROTO, encodeExportResponse, encodeStatus } from './otlp-messages.ts';
@@ -90,7 +89,9 @@ export class GrpcReceiver {
   private exportHandler(signal: Signal): grpc.handleUnaryCall<Buffer, Buffer> {
     return (call, callback) => {
       const tenant = call.metadata.get(TENANT_METADATA)[0];
-      this.ingest.handle({ transport: 'grpc', signal, format: 'protobuf', body: call.request, tenant: typeof tenant === 'string' ? tenant : DEFAULT_TENANT }).then(
+      // Admission sets it on every Export call; without it, refuse rather than guess a tenant.
+      if (typeof tenant !== 'string') return callback({ code: grpc.status.INTERNAL, details: REFUSALS.internal.message });
+      this.ingest.handle({ transport: 'grpc', signal, format: 'protobuf', body: call.request, tenant }).then(
         (out) => {
           if (out.kind === 'ok') return callback(null, Buffer.from(encodeExportResponse(signal, out.rejected, out.errorMessage)));
           return callback(this.refusalStatus(out.reason, out.message));
