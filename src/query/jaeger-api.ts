@@ -150,9 +150,13 @@ export class JaegerApi {
   private readonly backend: StoreReader;
   private readonly maxLimit: number;
 
-  constructor(backend: StoreReader, maxLimit: number) {
+  private readonly onStorageError: (err: Error) => void;
+
+  /** onStorageError hears the failures answered 503, whose details stay out of the answer. */
+  constructor(backend: StoreReader, maxLimit: number, onStorageError: (err: Error) => void = () => {}) {
     this.backend = backend;
     this.maxLimit = maxLimit;
+    this.onStorageError = onStorageError;
   }
 
   /** Answers one /api/ request; storage failures answer 503 in Jaeger's error envelope. */
@@ -168,7 +172,9 @@ export class JaegerApi {
     } catch (err) {
       if (err instanceof JaegerParamError) return send(res, 400, errorEnvelope(400, err.message), pretty);
       const e = err as Error;
-      send(res, 503, errorEnvelope(503, e.name === 'QueryTimeout' ? e.message : 'storage unavailable: ' + e.message), pretty);
+      // The exception text can carry SQL, paths or driver internals: it goes to the log only.
+      if (e.name !== 'QueryTimeout') this.onStorageError(e);
+      send(res, 503, errorEnvelope(503, e.name === 'QueryTimeout' ? e.message : 'storage unavailable; retry later'), pretty);
     }
   }
 

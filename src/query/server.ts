@@ -144,7 +144,7 @@ export class QueryServer {
     this.auth = options.auth ?? OPEN;
     this.logger = logger;
     this.maxLimit = options.maxLimit;
-    this.jaeger = new JaegerApi(store, this.maxLimit);
+    this.jaeger = new JaegerApi(store, this.maxLimit, (err) => this.logger.error({ err: err.message }, 'Jaeger API read failed'));
     this.ui = new WebUi({ maxLimit: this.maxLimit });
     this.http = new HttpService({ name: 'read API', listen: options.listen, shutdownGraceMs: 2000, tls: options.tls }, logger, (req, res) => {
       this.route(req, res).catch((err: Error) => {
