@@ -105,7 +105,7 @@ export class HttpService {
     if (certs) {
       const https = createHttpsServer({ ...options, ...certs.serverOptions() }, handler);
       certs.attach(https);
-      this.countHandshakeFailures(https);
+      this.countHandshakeFailures(https, certs);
       server = https;
     } else server = createServer(options, handler);
     this.limitConnectionsPerClient(server);
@@ -116,12 +116,13 @@ export class HttpService {
     this.logger.info({ listen: this.opts.listen, tls: certs ? (certs.mutual ? 'mtls' : 'tls') : 'off', port: this.boundPort }, `${this.opts.name} listening`);
   }
 
-  /** Failed TLS handshakes (plain HTTP, an untrusted or missing client certificate) are logged once a minute with a count. */
-  private countHandshakeFailures(server: Server): void {
+  /** Failed TLS handshakes (plain HTTP, an untrusted or missing client certificate) are counted, and logged once a minute with a count. */
+  private countHandshakeFailures(server: Server, certs: TlsCertificates): void {
     let failed = 0;
     let loggedAt = 0;
     server.on('tlsClientError', (err: Error, socket) => {
       socket.destroy();
+      certs.handshakeFailed();
       failed++;
       const now = Date.now();
       if (now - loggedAt > 60_000) {

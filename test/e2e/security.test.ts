@@ -180,6 +180,8 @@ describe('TLS and bearer tokens on every listener, tenants through the read API'
     for (const url of [c.httpUrl + '/v1/traces', c.queryUrl + '/v1/traces', c.opsUrl + '/healthz']) {
       await expect(call(url, { method: url.endsWith('/healthz') ? 'GET' : 'POST' })).rejects.toThrow();
     }
+    expect(await metricValueTls(c, ca.cert, 'tracehouse_tls_handshake_failures_total', { listener: 'receiver.http' })).toBeGreaterThanOrEqual(1);
+    expect(await metricValueTls(c, ca.cert, 'tracehouse_tls_handshake_failures_total', { listener: 'query' })).toBeGreaterThanOrEqual(1);
     const plain = new RawOtlpClient(c.grpcAddress);
     const r = await plain.traces(oneSpan('plain').body);
     plain.close();
