@@ -9,6 +9,7 @@ import { request as httpsRequest } from 'node:https';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { OTLPLogExporter as GrpcLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
@@ -291,6 +292,42 @@ describe('mTLS: client certificates required and verified', () => {
     await expect(post({ ca: ca.cert })).rejects.toThrow();
   });
 });
+
+describe('certificate rotation through the collector', () => {
+  it('serves the rotated certificate on all four ports without a restart', async () => {
+    const dir = tempDir('tracehouse-rotate-');
+    const ca = makeCa(dir, 'rotate-ca');
+    const a = makeCert(dir, ca, 'server-a');
+    const b = makeCert(dir, ca, 'server-b');
+    const certFile = join(dir, 'tls.crt');
+    const keyFile = join(dir, 'tls.key');
+    writeFileSync(certFile, a.cert);
+    writeFileSync(keyFile, a.key);
+    const c = await startCollector({ 'tls.certFile': certFile, 'tls.keyFile': keyFile, 'tls.reloadCheckIntervalMs': '100' });
+    try {
+      const ports = [c.collector.grpc!.boundPort, c.collector.http!.boundPort, c.collector.query!.boundPort, c.collector.ops.boundPort];
+      const names = () => Promise.all(ports.map((port) => peerName(port, ca.cert)));
+      expect(await names()).toEqual(['server-a', 'server-a', 'server-a', 'server-a']);
+      writeFileSync(keyFile, b.key);
+      writeFileSync(certFile, b.cert);
+      await eventually(async () => ((await names()).every((n) => n === 'server-b') ? true : undefined), 10_000, 'every port on the rotated certificate');
+    } finally {
+      await c.stop();
+    }
+  });
+});
+
+/** The CN of the certificate a TLS port presents to a new connection. */
+function peerName(port: number, ca: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca, ALPNProtocols: ['h2', 'http/1.1'] }, () => {
+      const cn = String(s.getPeerCertificate().subject.CN);
+      s.end();
+      resolve(cn);
+    });
+    s.on('error', reject);
+  });
+}
 
 describe('start-up with unusable security files', () => {
   it('stops before any port opens, naming the key and the path', async () => {
