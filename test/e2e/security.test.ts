@@ -329,6 +329,27 @@ function peerName(port: number, ca: Buffer): Promise<string> {
   });
 }
 
+describe('tokens file reload through the collector', () => {
+  it('stops accepting a token removed from the file, without a restart', async () => {
+    const dir = tempDir('tracehouse-revoke-');
+    const file = join(dir, 'tokens.yaml');
+    const kept = 'kept-token-' + randomBytes(8).toString('hex');
+    const revoked = 'revoked-token-' + randomBytes(8).toString('hex');
+    const entry = (t: string) => `  - token: "${t}"\n    tenant: acme\n    scopes: [read]\n`;
+    writeFileSync(file, 'tokens:\n' + entry(kept) + entry(revoked));
+    const c = await startCollector({ 'auth.tokensFile': file, 'auth.reloadCheckIntervalMs': '100' });
+    try {
+      const status = async (t: string) => (await call(`${c.queryUrl}/api/services`, { headers: bearer(t) })).status;
+      expect(await status(revoked)).toBe(200);
+      writeFileSync(file, 'tokens:\n' + entry(kept));
+      await eventually(async () => ((await status(revoked)) === 401 ? true : undefined), 10_000, 'the revoked token refused');
+      expect(await status(kept)).toBe(200);
+    } finally {
+      await c.stop();
+    }
+  });
+});
+
 describe('start-up with unusable security files', () => {
   it('stops before any port opens, naming the key and the path', async () => {
     const missing = join(tempDir('tracehouse-sec-bad-'), 'nope.pem');
