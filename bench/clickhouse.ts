@@ -32,6 +32,7 @@ import { createClickhouseBackend } from '../src/storage/clickhouse/index.ts';
 import { TRACE_COLUMNS } from '../src/storage/clickhouse/schema.ts';
 import { createMetrics } from '../src/telemetry/metrics.ts';
 import { clickhouseOptions } from '../src/storage/index.ts';
+import { DEFAULT_TENANT as TENANT } from '../src/model/tenant.ts';
 
 export interface BenchOptions {
   rows: number;
@@ -234,7 +235,7 @@ export async function run(opts: Partial<BenchOptions> = {}): Promise<BenchResult
 
     // Warm-up: one small batch through each path (first-insert costs are not throughput).
     const warm = batches[0]!.chunks.slice(0, 1);
-    await backend.write({ signal: 'traces', partition: 0, rows: 1, bytes: 0, chunks: warm, batchId: randomUUID() });
+    await backend.write({ signal: 'traces', partition: 0, tenant: TENANT, rows: 1, bytes: 0, chunks: warm, batchId: randomUUID() });
     writeFileSync(join(dir, 'warm.bin'), warm[0]!);
     await session.queryAsync(`INSERT INTO ${directTarget} FROM INFILE '${join(dir, 'warm.bin')}' ${PLAIN} FORMAT RowBinary`);
 
@@ -242,7 +243,7 @@ export async function run(opts: Partial<BenchOptions> = {}): Promise<BenchResult
     let fileS = 0;
     const viaAdapter = async (b: Batch) => {
       const t0 = performance.now();
-      const r = await backend.write({ signal: 'traces', partition: 0, rows: b.rows, bytes: 0, chunks: b.chunks, batchId: randomUUID() });
+      const r = await backend.write({ signal: 'traces', partition: 0, tenant: TENANT, rows: b.rows, bytes: 0, chunks: b.chunks, batchId: randomUUID() });
       if (r.kind !== 'success') throw r.error;
       adapterS += (performance.now() - t0) / 1000;
     };

@@ -8,6 +8,7 @@ import { createMemoryBackend } from '../src/storage/memory/index.ts';
 import { createEncoder } from '../src/storage/rowjson.ts';
 import { createMetrics } from '../src/telemetry/metrics.ts';
 import { makeTrace } from '../test/helpers/rows.ts';
+import { DEFAULT_TENANT } from '../src/model/tenant.ts';
 
 const maxMiB = Number(process.argv[2] ?? 256);
 const total = Number(process.argv[3] ?? 800_000);
@@ -22,7 +23,7 @@ let written = 0;
 for (let i = 0; written < total; i++) {
   const spans = Array.from({ length: 200 }, () => makeTrace(5)).flat();
   const chunks = encoder.encodeSpans(spans);
-  await store.write({ signal: 'traces', partition: 0, rows: spans.length, bytes: 0, chunks: chunks.map((c) => c.data), batchId: `b${i}` });
+  await store.write({ signal: 'traces', partition: 0, tenant: DEFAULT_TENANT, rows: spans.length, bytes: 0, chunks: chunks.map((c) => c.data), batchId: `b${i}` });
   written += spans.length;
   if (i % 20 === 0) peak = Math.max(peak, process.memoryUsage().rss);
 }
@@ -30,7 +31,7 @@ gc();
 const mu = process.memoryUsage();
 const after = mu.rss;
 peak = Math.max(peak, after);
-const kept = (await store.searchTraces({ limit: 1 })).length;
+const kept = (await store.searchTraces(DEFAULT_TENANT, { limit: 1 })).length;
 const mib = (n: number) => (n / 2 ** 20).toFixed(0);
 const bound = rest + maxMiB * 1.25 * 2 ** 20;
 console.log(

@@ -22,6 +22,7 @@ import { createPostgresBackend } from '../src/storage/postgres/index.ts';
 import { createMetrics } from '../src/telemetry/metrics.ts';
 import { createTestDatabase, startEmbeddedPostgres } from '../test/helpers/postgres.ts';
 import { postgresOptions } from '../src/storage/index.ts';
+import { DEFAULT_TENANT as TENANT } from '../src/model/tenant.ts';
 
 const BATCH = 10_000;
 
@@ -238,6 +239,7 @@ async function throughAdapter(url: string, schema: string, format: CopyFormat, s
       const r = await backend.write({
         signal: 'traces',
         partition: 0,
+        tenant: TENANT,
         rows: rows.length,
         bytes: chunks.reduce((s, c) => s + c.data.byteLength, 0),
         chunks: chunks.map((c) => c.data),

@@ -21,6 +21,7 @@ import { createMetrics } from '../src/telemetry/metrics.ts';
 import { exportStore, importFiles } from '../src/transfer/commands.ts';
 import { TransferSink } from '../src/transfer/sink.ts';
 import { buildTraffic, defaultSpec, stampTraceIds } from './traffic.ts';
+import { DEFAULT_TENANT } from '../src/model/tenant.ts';
 
 const silent = pino({ level: 'silent' });
 const SELF = new URL(import.meta.url).pathname;
@@ -59,7 +60,7 @@ async function phaseExport(db: string, out: string): Promise<PhaseResult> {
   const backend = await createBackend(sqliteConfig(db), { logger: silent, metrics: createMetrics() });
   await backend.start();
   const t0 = performance.now();
-  const r = await exportStore(backend, { out, signals: ['traces'], quiet: true });
+  const r = await exportStore(backend, { out, tenant: DEFAULT_TENANT, signals: ['traces'], quiet: true });
   const seconds = (performance.now() - t0) / 1000;
   await backend.shutdown();
   return { spans: r.spans, bytes: r.bytes, seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024 };

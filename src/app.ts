@@ -10,6 +10,8 @@ import { Writer, type WriterOptions } from './pipeline/writer.ts';
 import { QueryServer } from './query/server.ts';
 import { GrpcReceiver } from './receiver/grpc.ts';
 import { HttpReceiver } from './receiver/http.ts';
+import { Authenticator } from './security/auth.ts';
+import { createSecurity, type Security } from './security/index.ts';
 import type { StorageBackend } from './storage/backend.ts';
 import { createBackend } from './storage/index.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
@@ -65,15 +67,18 @@ export class Collector {
   /** The write-ahead log, with delivery.ack = durable. */
   readonly log: DurableLog | undefined;
   readonly memory: MemoryLimiter;
+  readonly security: Security;
   private readonly pool: DecodePool;
   private started = false;
   private stopping: Promise<number> | undefined;
 
-  private constructor(config: Config, backend: StorageBackend, logger: Logger, metrics: Metrics) {
+  private constructor(config: Config, backend: StorageBackend, logger: Logger, metrics: Metrics, security: Security) {
     this.config = config;
     this.logger = logger;
     this.metrics = metrics;
     this.backend = backend;
+    this.security = security;
+    const tokens = security.tokens;
     // Each component gets its own options, sliced from the configuration here.
     const c = config;
     this.pool = new DecodePool({ threads: c['workers.threads'], maxPendingTasks: c['workers.maxPendingTasks'], maxNestingDepth: c['receiver.maxNestingDepth'] }, backend.encoder);
@@ -89,7 +94,7 @@ export class Collector {
     this.writer = new Writer(this.log ? this.log.wrap(backend) : backend, writerOptions(c), metrics, logger);
     this.ingest = new Ingest(this.pool, this.writer, metrics, logger, c['delivery.ack'], {
       memory: this.memory,
-      ...(this.log ? { log: { append: (signal, chunks) => this.log!.append(signal, chunks) } } : {}),
+      ...(this.log ? { log: { append: (signal, chunks, tenant) => this.log!.append(signal, chunks, tenant) } } : {}),
     });
     const maxMessageBytes = c['receiver.maxMessageBytes'];
     this.grpc = c['receiver.grpc.enabled'] ? new GrpcReceiver(
@@ -102,6 +107,8 @@ export class Collector {
             maxConnectionAgeMs: c['receiver.grpc.maxConnectionAgeMs'],
             keepaliveTimeMs: c['receiver.grpc.keepaliveTimeMs'],
             readiness: { notReadyReason: () => this.notReadyReason() },
+            tls: security.tls['receiver.grpc'],
+            auth: new Authenticator('grpc', tokens, security.metrics, logger),
           },
           this.ingest,
           logger,
@@ -114,21 +121,29 @@ export class Collector {
             bodyTimeoutMs: c['receiver.http.bodyTimeoutMs'],
             corsAllowedOrigins: c['receiver.http.corsAllowedOrigins'],
             maxConnectionsPerClient: c['receiver.http.maxConnectionsPerClient'],
+            tls: security.tls['receiver.http'],
+            auth: new Authenticator('http', tokens, security.metrics, logger),
           },
           this.ingest,
           logger,
         )
       : undefined;
-    this.query = c['query.enabled'] ? new QueryServer({ listen: c['query.listen'], maxLimit: c['query.maxLimit'] }, backend, logger) : undefined;
-    this.ops = new OpsServer(config['ops.listen'], metrics, { notReadyReason: () => this.notReadyReason() }, logger);
+    this.query = c['query.enabled'] ? new QueryServer({ listen: c['query.listen'], maxLimit: c['query.maxLimit'], tls: security.tls.query, auth: new Authenticator('query', tokens, security.metrics, logger) }, backend, logger) : undefined;
+    this.ops = new OpsServer(config['ops.listen'], metrics, { notReadyReason: () => this.notReadyReason() }, logger, {
+      tls: security.tls.ops,
+      metricsAuth: security.opsRequireAuth ? new Authenticator('ops', tokens, security.metrics, logger) : undefined,
+    });
   }
 
   /** Builds a collector from configuration (the backend is created but nothing is started). */
   static async create(config: Config, opts: CollectorOptions = {}): Promise<Collector> {
     const logger = opts.logger ?? createLogger(config['log.level']);
     const metrics = createMetrics();
+    // Certificates and tokens are checked before the store is opened or any port listens: a
+    // ConfigError here stops start-up with the key and path named.
+    const security = createSecurity(config, logger, metrics.registry);
     const backend = opts.backend ?? (await createBackend(config, { logger, metrics }));
-    return new Collector(config, backend, logger, metrics);
+    return new Collector(config, backend, logger, metrics, security);
   }
 
   /** Null when ready, else why not; every answer also sets tracehouse_ready (gRPC health asks each second). */
@@ -149,7 +164,11 @@ export class Collector {
   }
 
   private get components(): Component[] {
-    return [this.backend, this.pool, this.writer, this.grpc, this.http, this.query, this.ops].filter((c) => c !== undefined);
+    const security: Component = {
+      start: () => Promise.resolve(this.security.start()),
+      shutdown: () => Promise.resolve(this.security.shutdown()),
+    };
+    return [security, this.backend, this.pool, this.writer, this.grpc, this.http, this.query, this.ops].filter((c) => c !== undefined);
   }
 
   async start(): Promise<void> {
@@ -188,6 +207,7 @@ export class Collector {
     await this.log?.shutdown();
     await Promise.all([this.query?.shutdown(), this.ops.shutdown(), this.pool.shutdown()]);
     await this.backend.shutdown();
+    this.security.shutdown();
     this.logger.info({ queueBytes: this.writer.queueBytes, droppedRows: dropped, keptInLogRows: this.writer.keptRows }, 'tracehouse stopped');
     return dropped;
   }

@@ -1,6 +1,8 @@
 // Small node:http plumbing shared by the HTTP servers (read API, operations, OTLP/HTTP): one
-// listener lifecycle for all three, and JSON replies.
+// listener lifecycle for all three (plain or TLS), and JSON replies.
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TlsCertificates } from '../security/tls.ts';
 import type { Logger } from '../telemetry/logger.ts';
 
 /** Splits "host:port" (or "[::1]:port") into what net.listen wants. */
@@ -47,6 +49,8 @@ export interface HttpServiceOptions {
   /** Open connections from one client address; more are closed at once (0: no limit). */
   maxConnectionsPerClient?: number;
   server?: ServerOptions;
+  /** Serve HTTPS with these certificates (kept current on rotation); plain HTTP when absent. */
+  tls?: TlsCertificates | undefined;
 }
 
 /** Longest request target accepted; longer ones get 414 (headers past maxHeaderSize get 431). */
@@ -87,19 +91,46 @@ export class HttpService {
 
   async start(): Promise<void> {
     if (this.server) return;
-    const server = createServer({ ...SERVER_DEFAULTS, ...this.opts.server }, (req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
       if ((req.url ?? '').length > MAX_URL_BYTES) {
         res.shouldKeepAlive = false;
         return sendJson(res, 414, { error: `request target longer than ${MAX_URL_BYTES} bytes` });
       }
       this.onRequest(req, res);
-    });
+    };
+    const options = { ...SERVER_DEFAULTS, ...this.opts.server };
+    const certs = this.opts.tls;
+    // With TLS a plain request never gets past the handshake: the connection is closed unanswered.
+    let server: Server;
+    if (certs) {
+      const https = createHttpsServer({ ...options, ...certs.serverOptions() }, handler);
+      certs.attach(https);
+      this.countHandshakeFailures(https, certs);
+      server = https;
+    } else server = createServer(options, handler);
     this.limitConnectionsPerClient(server);
     this.configure?.(server);
     this.boundPort = await listenHttp(server, this.opts.listen);
     this.server = server;
     this.stopping = undefined;
-    this.logger.info({ listen: this.opts.listen, port: this.boundPort }, `${this.opts.name} listening`);
+    this.logger.info({ listen: this.opts.listen, tls: certs ? (certs.mutual ? 'mtls' : 'tls') : 'off', port: this.boundPort }, `${this.opts.name} listening`);
+  }
+
+  /** Failed TLS handshakes (plain HTTP, an untrusted or missing client certificate) are counted, and logged once a minute with a count. */
+  private countHandshakeFailures(server: Server, certs: TlsCertificates): void {
+    let failed = 0;
+    let loggedAt = 0;
+    server.on('tlsClientError', (err: Error, socket) => {
+      socket.destroy();
+      certs.handshakeFailed();
+      failed++;
+      const now = Date.now();
+      if (now - loggedAt > 60_000) {
+        loggedAt = now;
+        this.logger.warn({ listener: this.opts.name, failedSinceLast: failed, err: err.message }, 'TLS handshakes failed (plain requests, untrusted or missing client certificates)');
+        failed = 0;
+      }
+    });
   }
 
   /** One client (address) may not hold more than its share of connections; the rest are closed as they open. */

@@ -11,6 +11,8 @@ export const GRPC_CODE = {
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
   UNAVAILABLE: 14,
+  PERMISSION_DENIED: 7,
+  UNAUTHENTICATED: 16,
 } as const;
 
 /** How long clients are asked to wait before retrying a retryable refusal. */
@@ -46,6 +48,8 @@ export const REFUSALS = {
   client_aborted: { http: 400, grpc: GRPC_CODE.INVALID_ARGUMENT, retryable: false, counted: true, message: 'the client went away before sending the whole body' },
   not_found: { http: 404, grpc: GRPC_CODE.NOT_FOUND, retryable: false, counted: false, message: 'no OTLP endpoint here; use /v1/traces or /v1/logs' },
   method_not_allowed: { http: 405, grpc: GRPC_CODE.UNIMPLEMENTED, retryable: false, counted: false, message: 'method not allowed; use POST' },
+  unauthenticated: { http: 401, grpc: GRPC_CODE.UNAUTHENTICATED, retryable: false, counted: true, message: 'a valid bearer token is required (Authorization: Bearer <token>)' },
+  forbidden: { http: 403, grpc: GRPC_CODE.PERMISSION_DENIED, retryable: false, counted: true, message: 'the bearer token does not have the ingest scope' },
   internal: { http: 500, grpc: GRPC_CODE.INTERNAL, retryable: false, counted: true, message: 'internal error' },
 } as const satisfies Record<string, Refusal>;
 

@@ -82,8 +82,14 @@ export class DurableLog {
     for (const b of replay.batches) void writer.submit(b.batch);
     const slice = Math.max(1, Math.floor(maxQueueBytes / 2));
     this.replaying = (async () => {
-      for (const signal of ['traces', 'logs'] as const) {
-        const chunks = replay.chunks.filter((c) => c.signal === signal);
+      const groups = new Map<string, { signal: Signal; tenant: string; chunks: EncodedChunk[] }>();
+      for (const c of replay.chunks) {
+        const k = `${c.signal}/${c.tenant}`;
+        let g = groups.get(k);
+        if (!g) groups.set(k, (g = { signal: c.signal, tenant: c.tenant, chunks: [] }));
+        g.chunks.push(c);
+      }
+      for (const { signal, tenant, chunks } of groups.values()) {
         let i = 0;
         while (i < chunks.length && !this.stopped) {
           let bytes = 0;
@@ -98,7 +104,7 @@ export class DurableLog {
             reservation = writer.reserve(bytes);
           }
           if (!reservation) return;
-          void reservation.commit(signal, part);
+          void reservation.commit(signal, part, tenant);
           await writer.drain();
         }
       }
@@ -106,9 +112,9 @@ export class DurableLog {
   }
 
   /** Appends a decoded request's chunks (fsynced) and tells the recorder where they are; resolves to a refusal reason instead of throwing. */
-  async append(signal: Signal, chunks: readonly EncodedChunk[]): Promise<AppendRefusal | undefined> {
+  async append(signal: Signal, chunks: readonly EncodedChunk[], tenant: string): Promise<AppendRefusal | undefined> {
     try {
-      const seq = await this.wal.append(signal, chunks);
+      const seq = await this.wal.append(signal, chunks, tenant);
       this.recorder.track(seq, chunks);
       return undefined;
     } catch (err) {

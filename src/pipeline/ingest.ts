@@ -23,6 +23,8 @@ export interface IngestRequest {
   body: Uint8Array;
   /** The caller will not touch body again, so its memory may move to the worker without a copy. */
   owned?: boolean;
+  /** Whose data this is (from the bearer token; DEFAULT_TENANT without authentication). */
+  tenant: string;
   /** Room already taken for this request (HTTP takes it before reading the body); else taken here. */
   reservation?: Reservation;
   /** Write the rows as their own batches under ids derived from this (import: the same file content gets the same ids). */
@@ -34,7 +36,7 @@ export type AckMode = 'queued' | 'durable' | 'stored';
 
 /** What ingest needs for ack = durable: an fsynced append, refused with a reason instead of throwing. */
 export interface IngestLog {
-  append(signal: Signal, chunks: readonly EncodedChunk[]): Promise<RefusalReason | undefined>;
+  append(signal: Signal, chunks: readonly EncodedChunk[], tenant: string): Promise<RefusalReason | undefined>;
 }
 
 /** Optional parts of Ingest: the log for ack = durable, and the memory limiter. */
@@ -146,13 +148,13 @@ export class Ingest {
     }
     if (this.ack === 'durable' && out.chunks.length > 0) {
       // In the log and fsynced before the writer sees the rows, or not acknowledged at all.
-      const refused = await this.parts.log!.append(signal, out.chunks);
+      const refused = await this.parts.log!.append(signal, out.chunks, req.tenant);
       if (refused) {
         reservation.release();
         return this.refuse(transport, refused);
       }
     }
-    const stored = reservation.commit(signal, out.chunks, req.batchId);
+    const stored = reservation.commit(signal, out.chunks, req.tenant, req.batchId);
     // With ack=stored the client hears back only once the write holding its rows committed; rows
     // the writer gave up on are refused as retryable rather than acknowledged.
     if (this.ack === 'stored' && !(await stored)) return this.refuse(transport, 'not_stored');

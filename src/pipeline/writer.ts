@@ -1,5 +1,6 @@
 // The pipelined writer between the decode workers and the store: one batching pipeline per
-// signal and store partition, each with a bounded number of writes in flight; every write is
+// signal, store partition and tenant (so a batch is one tenant's and the store writes the tenant
+// per batch, leaving encoders and the workers untouched), each with a bounded number of writes in flight; every write is
 // retried with jittered backoff and bounded by a timeout (retry.ts). One byte budget bounds
 // everything accepted and not yet written: requests reserve room before they are decoded and
 // hand it over to their encoded rows when they are queued (Reservation).
@@ -41,7 +42,7 @@ export interface Reservation {
    * become batches of their own, one per partition, with ids derived from it: a caller replaying
    * the same data (import) gets the same ids, which the stores recognize.
    */
-  commit(signal: Signal, chunks: readonly EncodedChunk[], batchId?: string): Promise<boolean>;
+  commit(signal: Signal, chunks: readonly EncodedChunk[], tenant: string, batchId?: string): Promise<boolean>;
   /** Gives the room back; does nothing after commit() or a first release(). */
   release(): void;
 }
@@ -78,11 +79,13 @@ class Pipeline {
   private readonly ctx: PipelineContext;
   private readonly signal: Signal;
   private readonly partition: number;
+  private readonly tenant: string;
 
-  constructor(ctx: PipelineContext, signal: Signal, partition: number) {
+  constructor(ctx: PipelineContext, signal: Signal, partition: number, tenant: string) {
     this.ctx = ctx;
     this.signal = signal;
     this.partition = partition;
+    this.tenant = tenant;
   }
 
   get idle(): boolean {
@@ -122,7 +125,7 @@ class Pipeline {
       rows += c.rows;
       bytes += c.data.byteLength;
     }
-    const batch: WriteBatch = { signal: this.signal, partition: this.partition, rows, bytes, chunks: chunks.map((c) => c.data), batchId };
+    const batch: WriteBatch = { signal: this.signal, partition: this.partition, tenant: this.tenant, rows, bytes, chunks: chunks.map((c) => c.data), batchId };
     this.ready.push({ batch, sinceMs: Date.now(), listeners: [listener] });
     this.pump();
   }
@@ -134,6 +137,7 @@ class Pipeline {
     const batch: WriteBatch = {
       signal: this.signal,
       partition: this.partition,
+      tenant: this.tenant,
       rows: this.pendingRows,
       bytes: this.pendingBytes,
       chunks: this.pending,
@@ -243,7 +247,7 @@ export class Writer {
         this.account(more);
         return true;
       },
-      commit: (signal, chunks, batchId) => {
+      commit: (signal, chunks, tenant, batchId) => {
         if (!open) throw new Error('reservation already committed or released');
         open = false;
         let encoded = 0;
@@ -259,13 +263,13 @@ export class Writer {
           };
           if (batchId === undefined) {
             waiting = chunks.length;
-            for (const c of chunks) this.pipeline(signal, c.partition).add(c, listener);
+            for (const c of chunks) this.pipeline(signal, c.partition, tenant).add(c, listener);
             return;
           }
           const byPartition = new Map<number, EncodedChunk[]>();
           for (const c of chunks) byPartition.set(c.partition, [...(byPartition.get(c.partition) ?? []), c]);
           waiting = byPartition.size;
-          for (const [partition, cs] of byPartition) this.pipeline(signal, partition).addBatch(cs, `${batchId}/${partition}`, listener);
+          for (const [partition, cs] of byPartition) this.pipeline(signal, partition, tenant).addBatch(cs, `${batchId}/${partition}`, listener);
         });
       },
       release: () => {
@@ -283,7 +287,7 @@ export class Writer {
    */
   submit(batch: WriteBatch): Promise<boolean> {
     this.account(batch.bytes);
-    return new Promise<boolean>((resolve) => this.pipeline(batch.signal, batch.partition).submit(batch, resolve));
+    return new Promise<boolean>((resolve) => this.pipeline(batch.signal, batch.partition, batch.tenant).submit(batch, resolve));
   }
 
   /** Rows given up so far that the write-ahead log keeps for the next start (keptByLog). */
@@ -296,11 +300,12 @@ export class Writer {
     this.metrics.queueSize.set(this.queuedBytes);
   }
 
-  private pipeline(signal: Signal, partition: number): Pipeline {
-    const key = `${signal}/${partition}`;
+  private pipeline(signal: Signal, partition: number, tenant: string): Pipeline {
+    // Tenants are bounded by the tokens file, so the number of pipelines is too.
+    const key = `${signal}/${partition}/${tenant}`;
     let p = this.pipelines.get(key);
     if (!p) {
-      p = new Pipeline(this.ctx, signal, partition);
+      p = new Pipeline(this.ctx, signal, partition, tenant);
       this.pipelines.set(key, p);
     }
     return p;
@@ -309,7 +314,7 @@ export class Writer {
   /** Stores one batch with retries and a timeout per attempt, then gives its bytes back; true when stored. */
   private async deliver(batch: WriteBatch): Promise<boolean> {
     const labels = { backend: this.store.name, signal: batch.signal };
-    const key = `${batch.signal}/${batch.partition}`;
+    const key = `${batch.signal}/${batch.partition}/${batch.tenant}`;
     const attempt = async () => {
       const t0 = performance.now();
       const result = await attemptWithTimeout(() => this.store.write(batch), this.opts.writeTimeoutMs, this.abort.signal);

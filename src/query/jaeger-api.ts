@@ -150,39 +150,45 @@ export class JaegerApi {
   private readonly backend: StoreReader;
   private readonly maxLimit: number;
 
-  constructor(backend: StoreReader, maxLimit: number) {
+  private readonly onStorageError: (err: Error) => void;
+
+  /** onStorageError hears the failures answered 503, whose details stay out of the answer. */
+  constructor(backend: StoreReader, maxLimit: number, onStorageError: (err: Error) => void = () => {}) {
     this.backend = backend;
     this.maxLimit = maxLimit;
+    this.onStorageError = onStorageError;
   }
 
   /** Answers one /api/ request; storage failures answer 503 in Jaeger's error envelope. */
-  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL, tenant: string): Promise<void> {
     const pretty = (url.searchParams.get('prettyPrint') ?? 'false') !== 'false' && url.searchParams.get('prettyPrint') !== '';
     try {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.setHeader('allow', 'GET, HEAD');
         return send(res, 405, errorEnvelope(405, `method ${req.method} not allowed`), pretty);
       }
-      const [status, body] = await this.route(url);
+      const [status, body] = await this.route(url, tenant);
       send(res, status, body, pretty);
     } catch (err) {
       if (err instanceof JaegerParamError) return send(res, 400, errorEnvelope(400, err.message), pretty);
       const e = err as Error;
-      send(res, 503, errorEnvelope(503, e.name === 'QueryTimeout' ? e.message : 'storage unavailable: ' + e.message), pretty);
+      // The exception text can carry SQL, paths or driver internals: it goes to the log only.
+      if (e.name !== 'QueryTimeout') this.onStorageError(e);
+      send(res, 503, errorEnvelope(503, e.name === 'QueryTimeout' ? e.message : 'storage unavailable; retry later'), pretty);
     }
   }
 
-  private async route(url: URL): Promise<[number, unknown]> {
+  private async route(url: URL, tenant: string): Promise<[number, unknown]> {
     const path = url.pathname;
     const params = url.searchParams;
     if (path === '/api/services') {
-      const services = await this.backend.getServices();
+      const services = await this.backend.getServices(tenant);
       return [200, envelope(services, services.length)];
     }
     const opsMatch = /^\/api\/services\/([^/]+)\/operations$/.exec(path);
     if (opsMatch) {
       const service = decode('service', opsMatch[1]!);
-      const names = [...new Set((await this.backend.getOperations({ service })).map((o) => o.name))];
+      const names = [...new Set((await this.backend.getOperations(tenant, { service })).map((o) => o.name))];
       return [200, envelope(names, names.length)];
     }
     if (path === '/api/operations') {
@@ -191,13 +197,13 @@ export class JaegerApi {
       const kindWord = one(params, 'spanKind');
       const kind = kindWord === undefined ? undefined : spanKindNumber(kindWord);
       if (kindWord !== undefined && kind === undefined) throw new JaegerParamError('spanKind', `unsupported span kind: '${kindWord}' (server, client, producer, consumer, internal, unspecified)`);
-      const ops = toJaegerOperations(await this.backend.getOperations(kind === undefined ? { service } : { service, kind }));
+      const ops = toJaegerOperations(await this.backend.getOperations(tenant, kind === undefined ? { service } : { service, kind }));
       return [200, envelope(ops, ops.length)];
     }
     if (path === '/api/traces') {
       const r = parseTraceRequest(params, this.maxLimit, BigInt(Date.now()) * NS_PER_MS);
-      const ids = 'traceIds' in r ? r.traceIds : (await this.backend.searchTraces(r.search)).map((t) => t.traceId);
-      const traces = await Promise.all(ids.map((id) => this.backend.getTrace(id)));
+      const ids = 'traceIds' in r ? r.traceIds : (await this.backend.searchTraces(tenant, r.search)).map((t) => t.traceId);
+      const traces = await Promise.all(ids.map((id) => this.backend.getTrace(tenant, id)));
       return [200, envelope(traces.filter((t) => t.length > 0).map((t) => toJaegerTrace(t)))];
     }
     const traceMatch = /^\/api\/traces\/([^/]+)$/.exec(path);
@@ -205,7 +211,7 @@ export class JaegerApi {
       parseEpoch(params, 'start', NS_PER_US);
       parseEpoch(params, 'end', NS_PER_US);
       const id = parseTraceId('traceID', decode('traceID', traceMatch[1]!));
-      const spans: SpanRow[] = await this.backend.getTrace(id);
+      const spans: SpanRow[] = await this.backend.getTrace(tenant, id);
       if (spans.length === 0) return [404, errorEnvelope(404, 'trace not found')];
       return [200, envelope([toJaegerTrace(spans)])];
     }
@@ -213,7 +219,7 @@ export class JaegerApi {
       const end = parseEpoch(params, 'endTs', NS_PER_MS) ?? BigInt(Date.now()) * NS_PER_MS;
       const lookback = parseEpoch(params, 'lookback', NS_PER_MS) ?? DEFAULT_DEPENDENCY_LOOKBACK_MS * NS_PER_MS;
       const service = one(params, 'service');
-      const links = await this.backend.getDependencies({ startNano: end > lookback ? end - lookback : 0n, endNano: end });
+      const links = await this.backend.getDependencies(tenant, { startNano: end > lookback ? end - lookback : 0n, endNano: end });
       const shown = service === undefined ? links : links.filter((l) => l.parent === service || l.child === service);
       return [200, envelope(toJaegerDependencies(shown))];
     }

@@ -1,6 +1,9 @@
 // The read API (16686): traces by id, trace search and log search, as OTLP/JSON.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpService, sendJson as send } from '../common/http.ts';
+import { OPEN, type Authenticator } from '../security/auth.ts';
+import type { TlsCertificates } from '../security/tls.ts';
+import { wwwAuthenticate } from '../security/tokens.ts';
 import type { LogQuery, StoreReader, TraceQuery } from '../storage/backend.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { JaegerApi } from './jaeger-api.ts';
@@ -120,6 +123,10 @@ export interface QueryOptions {
   listen: string;
   /** Largest `limit` a search accepts. */
   maxLimit: number;
+  /** HTTPS with these certificates; plain when absent. */
+  tls?: TlsCertificates | undefined;
+  /** Who may read, and which tenant's data; everyone reads the default tenant when absent. */
+  auth?: Authenticator;
 }
 
 /** The read API server. */
@@ -130,14 +137,16 @@ export class QueryServer {
   private readonly maxLimit: number;
   private readonly jaeger: JaegerApi;
   private readonly ui: WebUi;
+  private readonly auth: Authenticator;
 
   constructor(options: QueryOptions, store: StoreReader, logger: Logger) {
     this.store = store;
+    this.auth = options.auth ?? OPEN;
     this.logger = logger;
     this.maxLimit = options.maxLimit;
-    this.jaeger = new JaegerApi(store, this.maxLimit);
+    this.jaeger = new JaegerApi(store, this.maxLimit, (err) => this.logger.error({ err: err.message }, 'Jaeger API read failed'));
     this.ui = new WebUi({ maxLimit: this.maxLimit });
-    this.http = new HttpService({ name: 'read API', listen: options.listen, shutdownGraceMs: 2000 }, logger, (req, res) => {
+    this.http = new HttpService({ name: 'read API', listen: options.listen, shutdownGraceMs: 2000, tls: options.tls }, logger, (req, res) => {
       this.route(req, res).catch((err: Error) => {
         if (err instanceof BadParameter) return send(res, 400, { error: err.message });
         this.logger.error({ err: err.message, url: req.url }, 'read API request failed');
@@ -155,15 +164,21 @@ export class QueryServer {
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
-    if (path.startsWith('/api/')) return this.jaeger.handle(req, res, url);
+    // The UI's page shell and assets hold no data and stay open, so a browser can load them
+    // before it has a token; every data call (/api/, /v1/) needs a read token.
     if (this.ui.owns(path)) return this.ui.handle(req, res, path);
+    const who = this.auth.check(req.headers.authorization, 'read');
+    if (who.kind === 'unauthenticated') return send(res, 401, { error: 'a valid bearer token is required (Authorization: Bearer <token>)' }, { 'www-authenticate': wwwAuthenticate(who) });
+    if (who.kind === 'forbidden') return send(res, 403, { error: 'the bearer token does not have the read scope' });
+    const tenant = who.tenant;
+    if (path.startsWith('/api/')) return this.jaeger.handle(req, res, url, tenant);
     if (path !== '/v1/traces' && path !== '/v1/logs' && !path.startsWith('/v1/traces/')) return send(res, 404, { error: `no route ${path}` });
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       return send(res, 405, { error: `method ${req.method} not allowed` });
     }
-    if (path === '/v1/traces') return send(res, 200, renderSummaries(await this.store.searchTraces(parseTraceQuery(url.searchParams, this.maxLimit))));
-    if (path === '/v1/logs') return send(res, 200, renderLogs(await this.store.searchLogs(parseLogQuery(url.searchParams, this.maxLimit))));
+    if (path === '/v1/traces') return send(res, 200, renderSummaries(await this.store.searchTraces(tenant, parseTraceQuery(url.searchParams, this.maxLimit))));
+    if (path === '/v1/logs') return send(res, 200, renderLogs(await this.store.searchLogs(tenant, parseLogQuery(url.searchParams, this.maxLimit))));
     const raw = path.slice('/v1/traces/'.length);
     let id: string;
     try {
@@ -172,7 +187,7 @@ export class QueryServer {
       throw new BadParameter(`traceId: malformed escape in '${raw}'`);
     }
     if (!HEX32.test(id)) throw new BadParameter(`traceId: expected 32 hex characters, got '${id}'`);
-    const spans = await this.store.getTrace(id.toLowerCase());
+    const spans = await this.store.getTrace(tenant, id.toLowerCase());
     if (spans.length === 0) return send(res, 404, { error: `trace ${id.toLowerCase()} not found` });
     return send(res, 200, renderTraces(spans));
   }

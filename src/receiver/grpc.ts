@@ -9,11 +9,19 @@ import { HealthImplementation, protoPath as HEALTH_PROTO_PATH, type ServingStatu
 import { REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals.ts';
 import type { Signal } from '../model/signal.ts';
 import type { Ingest } from '../pipeline/ingest.ts';
+import { OPEN, type Authenticator } from '../security/auth.ts';
+import type { TlsCertificates } from '../security/tls.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Readiness } from '../telemetry/ops.ts';
 import { LOGS_SERVICE_PROTO, PROTO_DIR, TRACE_SERVICE_PROTO, encodeExportResponse, encodeStatus } from './otlp-messages.ts';
 
 const identity = (b: Buffer): Buffer => b;
+
+/**
+ * Metadata key through which admission hands the authenticated tenant to the Export handler; set
+ * (overwriting anything a client sent under that name) on every admitted call.
+ */
+const TENANT_METADATA = 'x-tracehouse-tenant';
 
 const TRACE_SERVICE = 'opentelemetry.proto.collector.trace.v1.TraceService';
 const LOGS_SERVICE = 'opentelemetry.proto.collector.logs.v1.LogsService';
@@ -52,6 +60,10 @@ export interface GrpcReceiverOptions {
   /** Where health status comes from; polled every readinessPollMs while serving. */
   readiness?: Readiness;
   readinessPollMs?: number;
+  /** TLS (or mTLS) with these certificates; plain when absent. */
+  tls?: TlsCertificates | undefined;
+  /** Who may send, and as which tenant; everyone as the default tenant when absent. */
+  auth?: Authenticator;
 }
 
 /** The OTLP/gRPC server. */
@@ -76,7 +88,10 @@ export class GrpcReceiver {
 
   private exportHandler(signal: Signal): grpc.handleUnaryCall<Buffer, Buffer> {
     return (call, callback) => {
-      this.ingest.handle({ transport: 'grpc', signal, format: 'protobuf', body: call.request }).then(
+      const tenant = call.metadata.get(TENANT_METADATA)[0];
+      // Admission sets it on every Export call; without it, refuse rather than guess a tenant.
+      if (typeof tenant !== 'string') return callback({ code: grpc.status.INTERNAL, details: REFUSALS.internal.message });
+      this.ingest.handle({ transport: 'grpc', signal, format: 'protobuf', body: call.request, tenant }).then(
         (out) => {
           if (out.kind === 'ok') return callback(null, Buffer.from(encodeExportResponse(signal, out.rejected, out.errorMessage)));
           return callback(this.refusalStatus(out.reason, out.message));
@@ -92,9 +107,11 @@ export class GrpcReceiver {
   /**
    * Admission before a call's message is buffered: grpc-js reads each message whole before the
    * handler runs, so an overloaded collector, or one already receiving maxReceivingCalls
-   * messages, refuses at the headers, and the bytes are never read.
+   * messages, refuses at the headers, and the bytes are never read. The bearer token is checked
+   * here too, so an unauthenticated client cannot make the server buffer a message either.
    */
   private admission(): grpc.ServerInterceptor {
+    const auth = this.opts.auth ?? OPEN;
     return (method, call) => {
       if (!method.path.endsWith('/Export')) return new grpc.ServerInterceptingCall(call);
       let holding = false;
@@ -104,6 +121,14 @@ export class GrpcReceiver {
       };
       const listener = new grpc.ServerListenerBuilder()
         .withOnReceiveMetadata((metadata, next) => {
+          const header = metadata.get('authorization')[0];
+          const who = auth.check(typeof header === 'string' ? header : undefined, 'ingest');
+          if (who.kind !== 'allowed') {
+            const out = this.ingest.refuse('grpc', who.kind === 'forbidden' ? 'forbidden' : 'unauthenticated');
+            if (out.kind === 'refused') call.sendStatus(this.refusalStatus(out.reason, out.message));
+            return;
+          }
+          metadata.set(TENANT_METADATA, who.tenant);
           const reason = this.ingest.admissionRefusal() ?? (this.receiving >= this.opts.maxReceivingCalls ? 'receivers_busy' : undefined);
           if (reason === undefined) {
             holding = true;
@@ -182,7 +207,7 @@ export class GrpcReceiver {
     });
     new ReflectionService(PACKAGE).addToServer(server);
     this.boundPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(this.opts.listen, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+      server.bindAsync(this.opts.listen, this.opts.tls?.grpcCredentials() ?? grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
     );
     this.server = server;
     this.health = health;
@@ -192,7 +217,8 @@ export class GrpcReceiver {
       this.poll = setInterval(() => void this.refreshHealth(), this.opts.readinessPollMs ?? 1000);
       this.poll.unref();
     }
-    this.logger.info({ listen: this.opts.listen, port: this.boundPort }, 'OTLP/gRPC receiver listening');
+    const tls = this.opts.tls;
+    this.logger.info({ listen: this.opts.listen, tls: tls ? (tls.mutual ? 'mtls' : 'tls') : 'off', port: this.boundPort }, 'OTLP/gRPC receiver listening');
   }
 
   /** Stops accepting calls and waits for in-flight ones to finish. */

@@ -11,6 +11,9 @@ import type { Signal } from '../model/signal.ts';
 import type { Ingest, IngestOutcome } from '../pipeline/ingest.ts';
 import type { OtlpFormat } from '../pipeline/pool.ts';
 import type { Reservation } from '../pipeline/writer.ts';
+import { OPEN, type Authenticator } from '../security/auth.ts';
+import type { TlsCertificates } from '../security/tls.ts';
+import { wwwAuthenticate } from '../security/tokens.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { encodeExportResponse, encodeStatus, exportResponse, statusObject } from './otlp-messages.ts';
 
@@ -240,6 +243,10 @@ export interface HttpReceiverOptions {
   /** Origins allowed by CORS; empty turns CORS off. */
   corsAllowedOrigins: readonly string[];
   maxConnectionsPerClient: number;
+  /** HTTPS with these certificates; plain when absent. */
+  tls?: TlsCertificates | undefined;
+  /** Who may send, and as which tenant; everyone as the default tenant when absent. */
+  auth?: Authenticator;
 }
 
 /** The OTLP/HTTP server. */
@@ -251,9 +258,11 @@ export class HttpReceiver {
   private readonly maxMessageBytes: number;
   private readonly bodyTimeoutMs: number;
   private readonly corsAllowed: ((origin: string) => boolean) | undefined;
+  private readonly auth: Authenticator;
 
   constructor(options: HttpReceiverOptions, ingest: Ingest, logger: Logger) {
     this.ingest = ingest;
+    this.auth = options.auth ?? OPEN;
     this.logger = logger;
     this.maxMessageBytes = options.maxMessageBytes;
     this.bodyTimeoutMs = options.bodyTimeoutMs;
@@ -266,7 +275,7 @@ export class HttpReceiver {
       connectionsCheckingInterval: Math.min(30_000, Math.max(1_000, this.bodyTimeoutMs)),
     };
     this.http = new HttpService(
-      { name: 'OTLP/HTTP receiver', listen: options.listen, shutdownGraceMs: SHUTDOWN_GRACE_MS, maxConnectionsPerClient: options.maxConnectionsPerClient, server: serverOptions },
+      { name: 'OTLP/HTTP receiver', listen: options.listen, shutdownGraceMs: SHUTDOWN_GRACE_MS, maxConnectionsPerClient: options.maxConnectionsPerClient, server: serverOptions, tls: options.tls },
       logger,
       (req, res) => this.onRequest(req, res, false),
       (server) => this.configure(server),
@@ -324,6 +333,13 @@ export class HttpReceiver {
       res.setHeader('allow', this.corsAllowed ? 'POST, OPTIONS' : 'POST');
       return this.refuse(req, res, replyFormat, 'method_not_allowed', `method ${req.method ?? ''} not allowed on ${path}; use POST`);
     }
+    // Before anything about the body is looked at: a client without a token learns nothing more.
+    const who = this.auth.check(req.headers.authorization, 'ingest');
+    if (who.kind === 'unauthenticated') {
+      res.setHeader('www-authenticate', wwwAuthenticate(who));
+      return this.refuse(req, res, replyFormat, 'unauthenticated');
+    }
+    if (who.kind === 'forbidden') return this.refuse(req, res, replyFormat, 'forbidden');
     if (!format) {
       const got = req.headers['content-type'] ?? '(none)';
       return this.refuse(req, res, 'json', 'unsupported_media_type', `unsupported Content-Type ${got}; use application/x-protobuf or application/json`);
@@ -356,7 +372,7 @@ export class HttpReceiver {
       throw err;
     }
     // The body buffer is ours alone (readBody sized it), so it moves to the worker without a copy.
-    const outcome = await this.ingest.handle({ transport: 'http', signal, format, body, owned: true, reservation });
+    const outcome = await this.ingest.handle({ transport: 'http', signal, format, body, owned: true, reservation, tenant: who.tenant });
     this.answer(req, res, signal, format, outcome);
   }
 

@@ -30,7 +30,14 @@ export function createSecurity(config: SecurityConfig, logger: Logger, registry:
   const tls: Partial<Record<TlsListener, TlsCertificates>> = {};
   for (const listener of TLS_LISTENERS) {
     const settings = resolveTls(config, listener);
-    if (settings) tls[listener] = new TlsCertificates(settings, logger, (result) => metrics.reloads.inc({ file: 'tls', result }));
+    if (settings) {
+      tls[listener] = new TlsCertificates(
+        settings,
+        logger,
+        (result) => metrics.reloads.inc({ file: 'tls', result }),
+        () => metrics.tlsHandshakeFailures.inc({ listener }),
+      );
+    }
   }
   const file = config['auth.tokensFile'];
   const tokens = file === '' ? undefined : new TokenStore(file, config['auth.reloadCheckIntervalMs'], logger, (result) => metrics.reloads.inc({ file: 'tokens', result }));

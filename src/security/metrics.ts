@@ -7,6 +7,7 @@ export function createSecurityMetrics(registry: Registry) {
   const reg = { registers: [registry] };
   return {
     reloads: new Counter({ name: 'tracehouse_security_reloads_total', help: 'Re-reads of changed TLS certificate or tokens files, applied or refused (previous files kept)', labelNames: ['file', 'result'] as const, ...reg }),
+    tlsHandshakeFailures: new Counter({ name: 'tracehouse_tls_handshake_failures_total', help: 'Connections closed because their TLS handshake failed: plain requests on a TLS port, missing or untrusted client certificates', labelNames: ['listener'] as const, ...reg }),
     refusedAuth: new Counter({ name: 'tracehouse_auth_refused_requests_total', help: 'Requests refused for a missing, unknown or under-scoped bearer token', labelNames: ['listener', 'reason'] as const, ...reg }),
   };
 }

@@ -108,10 +108,14 @@ export class TlsCertificates {
   private readonly logger: Logger;
   private readonly onReload: (result: 'applied' | 'failed') => void;
 
-  constructor(settings: TlsSettings, logger: Logger, onReload: (result: 'applied' | 'failed') => void = () => {}) {
+  /** Counts a connection whose handshake failed (the servers' tlsClientError). */
+  readonly handshakeFailed: () => void;
+
+  constructor(settings: TlsSettings, logger: Logger, onReload: (result: 'applied' | 'failed') => void = () => {}, onHandshakeFailure: () => void = () => {}) {
     this.settings = settings;
     this.logger = logger;
     this.onReload = onReload;
+    this.handshakeFailed = onHandshakeFailure;
     this.material = this.read();
     const problem = this.check(this.material);
     if (problem !== undefined) {

@@ -20,8 +20,7 @@ import { FileWatch } from './watch.ts';
 export const SCOPES = ['ingest', 'read'] as const;
 export type Scope = (typeof SCOPES)[number];
 
-/** The tenant of data received or read without auth.tokensFile. */
-export const DEFAULT_TENANT = 'default';
+export { DEFAULT_TENANT } from '../model/tenant.ts';
 
 /** What a request may do: allowed (with its tenant), not authenticated (401), or not allowed this scope (403). */
 export type AuthResult =

@@ -24,10 +24,12 @@ export interface EncodedChunk {
   data: Uint8Array;
 }
 
-/** A batch the writer hands to the backend: chunks of one signal and one partition. */
+/** A batch the writer hands to the backend: chunks of one signal, one partition and one tenant. */
 export interface WriteBatch {
   signal: Signal;
   partition: number;
+  /** Whose rows these are: the store writes it into every row of the batch. */
+  tenant: string;
   rows: number;
   bytes: number;
   chunks: Uint8Array[];
@@ -128,25 +130,28 @@ export interface BackendHealth {
   detail?: string;
 }
 
-/** Reads stored data (the read API's view of a store). */
+/**
+ * Reads stored data (the read API's view of a store). Every read is of one tenant's data: rows
+ * of other tenants are never returned, so another tenant's trace id reads as unknown.
+ */
 export interface StoreReader {
   /** All spans of a trace (any order), or [] when unknown. */
-  getTrace(traceId: string): Promise<SpanRow[]>;
+  getTrace(tenant: string, traceId: string): Promise<SpanRow[]>;
   /**
    * Matching traces: the `limit` traces whose newest matching span starts latest, returned
    * newest trace start first.
    */
-  searchTraces(query: TraceQuery): Promise<TraceSummary[]>;
+  searchTraces(tenant: string, query: TraceQuery): Promise<TraceSummary[]>;
   /** Matching log records, newest first. */
-  searchLogs(query: LogQuery): Promise<LogRow[]>;
+  searchLogs(tenant: string, query: LogQuery): Promise<LogRow[]>;
 
   // Listings for the Jaeger query API and the web UI (reader side; one block so it moves as one).
   /** Names of the services with stored spans, sorted (may include services whose spans aged out since the last retention pass). */
-  getServices(): Promise<string[]>;
+  getServices(tenant: string): Promise<string[]>;
   /** Distinct span names and kinds of one service's spans, sorted by name then kind. */
-  getOperations(query: OperationQuery): Promise<Operation[]>;
+  getOperations(tenant: string, query: OperationQuery): Promise<Operation[]>;
   /** Service-to-service calls (a span whose parent span has another service), counted over child spans starting in the range, sorted by parent then child. */
-  getDependencies(query: DependencyQuery): Promise<DependencyLink[]>;
+  getDependencies(tenant: string, query: DependencyQuery): Promise<DependencyLink[]>;
 
   // Scans for export and copy (one block).
   /**
@@ -154,9 +159,9 @@ export interface StoreReader {
    * stable: rows written while a scan runs never make it repeat a row or skip one stored before
    * it began, and a cursor stays valid in a later process (copy resumes from it).
    */
-  scanSpans(query: ScanQuery): Promise<ScanPage<SpanRow>>;
+  scanSpans(tenant: string, query: ScanQuery): Promise<ScanPage<SpanRow>>;
   /** Log records page by page, with the same guarantees as scanSpans. */
-  scanLogs(query: ScanQuery): Promise<ScanPage<LogRow>>;
+  scanLogs(tenant: string, query: ScanQuery): Promise<ScanPage<LogRow>>;
 }
 
 /** Writes encoded batches (the writer's view of a store). */

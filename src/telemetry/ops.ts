@@ -2,6 +2,9 @@
 // reachable and the write queue has room).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpService, sendJson } from '../common/http.ts';
+import { OPEN, type Authenticator } from '../security/auth.ts';
+import type { TlsCertificates } from '../security/tls.ts';
+import { wwwAuthenticate } from '../security/tokens.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -10,16 +13,25 @@ export interface Readiness {
   notReadyReason(): Promise<string | null>;
 }
 
+/** How the operations port is protected: TLS, and whether /metrics needs a read token. */
+export interface OpsSecurity {
+  tls?: TlsCertificates | undefined;
+  /** Set when ops.requireAuth: /metrics needs a token with the read scope. */
+  metricsAuth?: Authenticator | undefined;
+}
+
 /** The operations HTTP server. */
 export class OpsServer {
   private readonly http: HttpService;
   private readonly metrics: Metrics;
   private readonly readiness: Readiness;
+  private readonly metricsAuth: Authenticator;
 
-  constructor(listen: string, metrics: Metrics, readiness: Readiness, logger: Logger) {
+  constructor(listen: string, metrics: Metrics, readiness: Readiness, logger: Logger, security: OpsSecurity = {}) {
     this.metrics = metrics;
     this.readiness = readiness;
-    this.http = new HttpService({ name: 'operations endpoints', listen, shutdownGraceMs: 2000 }, logger, (req, res) => this.route(req, res));
+    this.metricsAuth = security.metricsAuth ?? OPEN;
+    this.http = new HttpService({ name: 'operations endpoints', listen, shutdownGraceMs: 2000, tls: security.tls }, logger, (req, res) => this.route(req, res));
   }
 
   get boundPort(): number {
@@ -29,6 +41,10 @@ export class OpsServer {
   private route(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/metrics') {
+      // Probes (/healthz, /readyz) stay open: a kubelet has no token.
+      const who = this.metricsAuth.check(req.headers.authorization, 'read');
+      if (who.kind === 'unauthenticated') return sendJson(res, 401, { error: 'a valid bearer token is required (Authorization: Bearer <token>)' }, { 'www-authenticate': wwwAuthenticate(who) });
+      if (who.kind === 'forbidden') return sendJson(res, 403, { error: 'the bearer token does not have the read scope' });
       this.metrics.registry.metrics().then(
         (text) => {
           res.writeHead(200, { 'content-type': this.metrics.registry.contentType });

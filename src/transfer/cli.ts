@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
+import { DEFAULT_TENANT } from '../model/tenant.ts';
 import type { Signal } from '../model/signal.ts';
 import { clickhouseOptions, createBackend, memoryOptions, postgresOptions, sqliteOptions } from '../storage/index.ts';
 import { createLogger } from '../telemetry/logger.ts';
@@ -18,9 +19,9 @@ const OWN_FLAGS = new Set(['out', 'signal', 'start', 'end', 'service', 'on-error
 const BOOLEAN_FLAGS = new Set(['quiet']);
 
 export const TRANSFER_HELP = `Backup, restore and migration (OTLP/JSON lines, the OpenTelemetry Collector's file format):
-  tracehouse export --out FILE [--signal traces|logs|all] [--start T] [--end T] [--service S] [--quiet]
+  tracehouse export --out FILE [--tenant T] [--signal traces|logs|all] [--start T] [--end T] [--service S] [--quiet]
       FILE '-' is stdout; a .gz or .zst suffix compresses. T: RFC 3339 time or Unix nanoseconds.
-  tracehouse import FILE... [--on-error skip|stop] [--quiet]
+  tracehouse import FILE... [--tenant T] [--on-error skip|stop] [--quiet]
       JSON lines or length-delimited protobuf, plain, gzip or zstd ('-' is stdin).
   tracehouse copy --to-config OTHER.yaml [--checkpoint FILE] [filters as export] [--quiet]
       Streams into the store OTHER.yaml configures; rerun after an interruption to resume.
@@ -77,12 +78,19 @@ export function parseTime(flag: string, v: string): bigint {
   return BigInt(ms) * 1_000_000n + extraNs;
 }
 
-/** --signal, --start, --end, --service. */
+/** --tenant: whose data a transfer reads or writes (the default tenant unless given). */
+function tenantFlag(own: Record<string, string>): string {
+  const t = own['tenant'] ?? DEFAULT_TENANT;
+  if (t === '' || t === 'true') throw new UsageError('--tenant needs a tenant name');
+  return t;
+}
+
+/** --signal, --tenant, --start, --end, --service. */
 export function parseFilters(own: Record<string, string>): TransferFilters {
   const s = own['signal'] ?? 'all';
   const signals: Signal[] = s === 'all' ? ['traces', 'logs'] : s === 'traces' || s === 'logs' ? [s] : [];
   if (signals.length === 0) throw new UsageError(`--signal ${JSON.stringify(s)}: use traces, logs or all`);
-  const f: TransferFilters = { signals };
+  const f: TransferFilters = { signals, tenant: tenantFlag(own) };
   if (own['service'] !== undefined) f.service = own['service'];
   if (own['start'] !== undefined) f.startNano = parseTime('start', own['start']);
   if (own['end'] !== undefined) f.endNano = parseTime('end', own['end']);
@@ -145,7 +153,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
       if (onError !== 'skip' && onError !== 'stop') throw new UsageError(`--on-error ${JSON.stringify(onError)}: use skip or stop`);
       for (const f of args.files) if (f !== '-' && !existsSync(f)) throw new UsageError(`import: no such file ${JSON.stringify(f)}`);
       const metrics = createMetrics();
-      const sink = new TransferSink(config, await createBackend(config, { logger, metrics }), metrics, logger);
+      const sink = new TransferSink(config, await createBackend(config, { logger, metrics }), metrics, logger, tenantFlag(args.own));
       await sink.start();
       try {
         const r = await importFiles(sink, { files: args.files, onError, quiet, maxMessageBytes: config['receiver.maxMessageBytes'] });
@@ -166,7 +174,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
     const checkpoint = args.own['checkpoint'] ?? 'tracehouse-copy.checkpoint.json';
     const source = await createBackend(config, { logger, metrics: createMetrics() });
     const metrics = createMetrics();
-    const sink = new TransferSink(targetConfig, await createBackend(targetConfig, { logger, metrics }), metrics, logger);
+    const sink = new TransferSink(targetConfig, await createBackend(targetConfig, { logger, metrics }), metrics, logger, filters.tenant);
     await source.start();
     try {
       await sink.start();

@@ -12,6 +12,8 @@ import type { TransferSink } from './sink.ts';
 /** Which rows a transfer takes. */
 export interface TransferFilters {
   signals: readonly Signal[];
+  /** Whose rows: a transfer moves one tenant's data (--tenant, the default tenant unless given). */
+  tenant: string;
   service?: string;
   startNano?: bigint;
   endNano?: bigint;
@@ -33,8 +35,8 @@ function scanQuery(f: TransferFilters, after: string | undefined, limit: number)
   };
 }
 
-function scanOf(reader: StoreReader, signal: Signal): (q: ScanQuery) => Promise<ScanPage<SpanRow | LogRow>> {
-  return signal === 'traces' ? (q) => reader.scanSpans(q) : (q) => reader.scanLogs(q);
+function scanOf(reader: StoreReader, signal: Signal, tenant: string): (q: ScanQuery) => Promise<ScanPage<SpanRow | LogRow>> {
+  return signal === 'traces' ? (q) => reader.scanSpans(tenant, q) : (q) => reader.scanLogs(tenant, q);
 }
 
 /** The fraction of a multi-signal scan done, when the store tells its position (signals are scanned one after the other). */
@@ -62,7 +64,7 @@ export async function exportStore(reader: StoreReader, o: ExportOptions): Promis
   const counts: TransferCounts = { spans: 0, logs: 0, bytes: 0 };
   try {
     for (const [i, signal] of o.signals.entries()) {
-      const scan = scanOf(reader, signal);
+      const scan = scanOf(reader, signal, o.tenant);
       let after: string | undefined;
       for (;;) {
         const page = await scan(scanQuery(o, after, o.pageRows ?? PAGE_ROWS));
@@ -261,7 +263,7 @@ export async function copyStore(reader: StoreReader, sink: TransferSink, o: Copy
   const every = o.pagesPerCheckpoint ?? 20;
   const signals = SIGNALS.filter((s) => o.signals.includes(s));
   outer: for (const [i, signal] of signals.entries()) {
-    const scan = scanOf(reader, signal);
+    const scan = scanOf(reader, signal, o.tenant);
     let after = cursors[signal];
     for (;;) {
       if (o.maxPages !== undefined && pages >= o.maxPages) {

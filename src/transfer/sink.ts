@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { writerOptions } from '../app.ts';
 import type { Config } from '../config/index.ts';
+import { DEFAULT_TENANT } from '../model/tenant.ts';
 import type { Signal } from '../model/signal.ts';
 import { Ingest, type IngestOutcome } from '../pipeline/ingest.ts';
 import { DecodePool, type OtlpFormat } from '../pipeline/pool.ts';
@@ -32,8 +33,12 @@ export class TransferSink {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly maxInFlight: number;
 
-  constructor(config: Config, backend: StorageBackend, metrics: Metrics, logger: Logger) {
+  private readonly tenant: string;
+
+  /** `tenant`: whose rows the written data becomes (import's and copy's --tenant). */
+  constructor(config: Config, backend: StorageBackend, metrics: Metrics, logger: Logger, tenant: string = DEFAULT_TENANT) {
     this.backend = backend;
+    this.tenant = tenant;
     this.metrics = metrics;
     this.pool = new DecodePool({ threads: config['workers.threads'], maxPendingTasks: config['workers.maxPendingTasks'], maxNestingDepth: config['receiver.maxNestingDepth'] }, backend.encoder);
     this.writer = new Writer(backend, writerOptions(config), metrics, logger);
@@ -57,7 +62,7 @@ export class TransferSink {
     const batchId = contentBatchId(signal, bytes);
     const p = (async () => {
       for (;;) {
-        const out = await this.ingest.handle({ transport: 'file', signal, format, body: bytes, batchId });
+        const out = await this.ingest.handle({ transport: 'file', signal, format, body: bytes, batchId, tenant: this.tenant });
         // Overload is back-pressure here, not a failure: wait for room and offer it again.
         if (out.kind === 'refused' && (out.reason === 'queue_full' || out.reason === 'workers_busy')) {
           await new Promise((r) => setTimeout(r, BUSY_WAIT_MS));

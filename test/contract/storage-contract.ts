@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogRow, SpanRow } from '../../src/model/rows.ts';
 import type { ScanPage, ScanQuery, StorageBackend } from '../../src/storage/backend.ts';
-import { canonical, hex, makeLog, makeSpan, makeTrace, writeLogs, writeSpans } from '../helpers/rows.ts';
+import { canonical, hex, makeLog, makeSpan, makeTrace, writeLogs, writeLogsAs, writeSpans, writeSpansAs } from '../helpers/rows.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const MS = 1_000_000n;
 
@@ -31,13 +32,13 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
     it('returns a written trace field for field, every attribute type intact', async () => {
       const spans = makeTrace(3, { statusCode: 2, statusMessage: 'boom' });
       await writeSpans(backend, spans);
-      const got = await backend.getTrace(spans[0]!.traceId);
+      const got = await backend.getTrace(TENANT, spans[0]!.traceId);
       expect(canonical([...got].sort(byStart))).toEqual(canonical([...spans].sort(byStart)));
       for (const s of got) expect(typeof s.startTimeUnixNano).toBe('bigint');
     });
 
     it('answers an unknown trace id with no spans', async () => {
-      expect(await backend.getTrace(hex(16))).toEqual([]);
+      expect(await backend.getTrace(TENANT, hex(16))).toEqual([]);
     });
 
     it('keeps one copy of a span written twice (a retried batch)', async () => {
@@ -45,15 +46,15 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       const batchId = randomUUID();
       await writeSpans(backend, spans, batchId);
       await writeSpans(backend, spans, batchId);
-      expect(await backend.getTrace(spans[0]!.traceId)).toHaveLength(4);
+      expect(await backend.getTrace(TENANT, spans[0]!.traceId)).toHaveLength(4);
     });
 
     it('keeps extreme but representable times exact: epoch 0 and end before start', async () => {
       const epoch = makeSpan({ startTimeUnixNano: 0n, endTimeUnixNano: 1n });
       const backwards = makeSpan({ startTimeUnixNano: 2_000_000_000_000_000_000n, endTimeUnixNano: 1_999_999_999_999_999_999n, durationNano: 0n });
       await writeSpans(backend, [epoch, backwards]);
-      expect(canonical(await backend.getTrace(epoch.traceId))).toEqual(canonical([epoch]));
-      expect(canonical(await backend.getTrace(backwards.traceId))).toEqual(canonical([backwards]));
+      expect(canonical(await backend.getTrace(TENANT, epoch.traceId))).toEqual(canonical([epoch]));
+      expect(canonical(await backend.getTrace(TENANT, backwards.traceId))).toEqual(canonical([backwards]));
     });
 
     it('searches traces by service and span name, newest first, with summaries', async () => {
@@ -64,7 +65,7 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       const other = makeTrace(1, { serviceName: 'svc-' + randomUUID(), name: 'root-op' });
       await writeSpans(backend, [...older, ...newer, ...other]);
 
-      const found = await backend.searchTraces({ service, limit: 10 });
+      const found = await backend.searchTraces(TENANT, { service, limit: 10 });
       expect(found.map((t) => t.traceId)).toEqual([newer[0]!.traceId, older[0]!.traceId]);
       expect(found[0]).toEqual({
         traceId: newer[0]!.traceId,
@@ -78,9 +79,9 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       expect(found[1]!.spanCount).toBe(3);
       expect(found[1]!.hasError).toBe(false);
 
-      const byName = await backend.searchTraces({ service, name: 'child-2', limit: 10 });
+      const byName = await backend.searchTraces(TENANT, { service, name: 'child-2', limit: 10 });
       expect(byName.map((t) => t.traceId)).toEqual([older[0]!.traceId]);
-      expect(await backend.searchTraces({ service, limit: 1 })).toHaveLength(1);
+      expect(await backend.searchTraces(TENANT, { service, limit: 1 })).toHaveLength(1);
     });
 
     it('searches traces by time range and duration', async () => {
@@ -89,7 +90,7 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       const fast = makeSpan({ serviceName: service, startTimeUnixNano: base, endTimeUnixNano: base + 2n * MS });
       const slow = makeSpan({ serviceName: service, startTimeUnixNano: base + 1000n * MS, endTimeUnixNano: base + 1250n * MS });
       await writeSpans(backend, [fast, slow]);
-      const ids = async (q: Parameters<StorageBackend['searchTraces']>[0]) => (await backend.searchTraces(q)).map((t) => t.traceId).sort();
+      const ids = async (q: Parameters<StorageBackend['searchTraces']>[1]) => (await backend.searchTraces(TENANT, q)).map((t) => t.traceId).sort();
 
       expect(await ids({ service, minDurationNano: 100n * MS, limit: 10 })).toEqual([slow.traceId]);
       expect(await ids({ service, maxDurationNano: 10n * MS, limit: 10 })).toEqual([fast.traceId]);
@@ -106,8 +107,8 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       const aHit = makeSpan({ serviceName: service, traceId: a[0]!.traceId, parentSpanId: a[0]!.spanId, name: 'hit', startTimeUnixNano: t - 100n * MS, endTimeUnixNano: t - 90n * MS });
       const b = makeTrace(1, { serviceName: service, name: 'hit', startTimeUnixNano: t - 500n * MS, endTimeUnixNano: t - 400n * MS });
       await writeSpans(backend, [...a, aHit, ...b]);
-      expect((await backend.searchTraces({ service, name: 'hit', limit: 1 })).map((x) => x.traceId)).toEqual([a[0]!.traceId]);
-      expect((await backend.searchTraces({ service, name: 'hit', limit: 2 })).map((x) => x.traceId)).toEqual([b[0]!.traceId, a[0]!.traceId]);
+      expect((await backend.searchTraces(TENANT, { service, name: 'hit', limit: 1 })).map((x) => x.traceId)).toEqual([a[0]!.traceId]);
+      expect((await backend.searchTraces(TENANT, { service, name: 'hit', limit: 2 })).map((x) => x.traceId)).toEqual([b[0]!.traceId, a[0]!.traceId]);
     });
 
     it('returns `limit` traces even when each has many matching spans', async () => {
@@ -115,7 +116,7 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       const t = BigInt(Date.now()) * MS;
       const traces = Array.from({ length: 25 }, (_, i) => makeTrace(150, { serviceName: service, startTimeUnixNano: t - BigInt(i) * 1000n * MS, endTimeUnixNano: t - BigInt(i) * 1000n * MS + MS }));
       await writeSpans(backend, traces.flat());
-      const found = await backend.searchTraces({ service, limit: 20 });
+      const found = await backend.searchTraces(TENANT, { service, limit: 20 });
       expect(found.map((x) => x.traceId)).toEqual(traces.slice(0, 20).map((tr) => tr[0]!.traceId));
     });
 
@@ -124,7 +125,7 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       const a = makeSpan({ serviceName: service, attributes: [{ key: 'http.route', value: { stringValue: '/a' } }, { key: 'retries', value: { intValue: '3' } }] });
       const b = makeSpan({ serviceName: service, attributes: [{ key: 'http.route', value: { stringValue: '/b' } }, { key: 'cached', value: { boolValue: true } }] });
       await writeSpans(backend, [a, b]);
-      const ids = async (key: string, value: string) => (await backend.searchTraces({ service, attributes: [{ key, value }], limit: 10 })).map((t) => t.traceId);
+      const ids = async (key: string, value: string) => (await backend.searchTraces(TENANT, { service, attributes: [{ key, value }], limit: 10 })).map((t) => t.traceId);
       expect(await ids('http.route', '/a')).toEqual([a.traceId]);
       expect(await ids('retries', '3')).toEqual([a.traceId]);
       expect(await ids('cached', 'true')).toEqual([b.traceId]);
@@ -143,12 +144,12 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       ];
       await writeLogs(backend, logs);
 
-      const all = await backend.searchLogs({ service, limit: 10 });
+      const all = await backend.searchLogs(TENANT, { service, limit: 10 });
       expect(canonical(all)).toEqual(canonical([logs[3], logs[2], logs[1], logs[0]]));
-      expect(canonical(await backend.searchLogs({ traceId, limit: 10 }))).toEqual(canonical([logs[1], logs[0]]));
-      expect((await backend.searchLogs({ service, minSeverity: 13, limit: 10 })).map((l) => l.severityNumber)).toEqual([13, 17]);
-      expect((await backend.searchLogs({ service, startNano: t0 + 500n * MS, endNano: t0 + 2500n * MS, limit: 10 })).map((l) => l.severityNumber)).toEqual([9, 17]);
-      expect(await backend.searchLogs({ service, limit: 2 })).toHaveLength(2);
+      expect(canonical(await backend.searchLogs(TENANT, { traceId, limit: 10 }))).toEqual(canonical([logs[1], logs[0]]));
+      expect((await backend.searchLogs(TENANT, { service, minSeverity: 13, limit: 10 })).map((l) => l.severityNumber)).toEqual([13, 17]);
+      expect((await backend.searchLogs(TENANT, { service, startNano: t0 + 500n * MS, endNano: t0 + 2500n * MS, limit: 10 })).map((l) => l.severityNumber)).toEqual([9, 17]);
+      expect(await backend.searchLogs(TENANT, { service, limit: 2 })).toHaveLength(2);
     });
 
     // Scans (export and copy): every matching row once, page by page, whatever is written meanwhile.
@@ -174,7 +175,7 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       await writeSpans(backend, spans);
       await writeSpans(backend, [makeSpan()]); // another service: filtered out
       let extra = 0;
-      const { rows, pages } = await scanAll((q) => backend.scanSpans(q), { service }, 3, async () => {
+      const { rows, pages } = await scanAll((q) => backend.scanSpans(TENANT, q), { service }, 3, async () => {
         // A concurrent writer adds spans of the scanned service, older and newer.
         await writeSpans(backend, [makeSpan({ serviceName: service, startTimeUnixNano: t - MS }), makeSpan({ serviceName: service, startTimeUnixNano: t + 3_600_000n * MS })]);
         extra += 2;
@@ -187,7 +188,7 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       expect(rows.length).toBeLessThanOrEqual(spans.length + extra);
       expect(rows.every((r) => r.serviceName === service)).toBe(true);
 
-      const window = await scanAll((q) => backend.scanSpans(q), { service, startNano: t + 2n * MS, endNano: t + 4n * MS }, 100);
+      const window = await scanAll((q) => backend.scanSpans(TENANT, q), { service, startNano: t + 2n * MS, endNano: t + 4n * MS }, 100);
       expect(window.rows.map((r) => r.spanId).sort()).toEqual(spans.slice(2, 5).map((s) => s.spanId).sort());
     });
 
@@ -198,22 +199,22 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       const twin = makeLog({ serviceName: service, timeUnixNano: t });
       const logs = [twin, { ...twin }, ...Array.from({ length: 5 }, (_, i) => makeLog({ serviceName: service, timeUnixNano: t + BigInt(i) * MS, body: { stringValue: `n${i}` } }))];
       await writeLogs(backend, logs);
-      const { rows } = await scanAll((q) => backend.scanLogs(q), { service }, 2);
+      const { rows } = await scanAll((q) => backend.scanLogs(TENANT, q), { service }, 2);
       // Scan order is the store's own: compare the bodies as a multiset (sorted by their JSON).
       const bodies = (list: LogRow[]) => list.map((l) => JSON.stringify(canonical(l.body))).sort();
       expect(bodies(rows)).toEqual(bodies(logs));
       expect(rows).toHaveLength(logs.length);
       expect(canonical(rows.find((r) => JSON.stringify(r.body) === JSON.stringify(logs[4]!.body)))).toEqual(canonical(logs[4]));
 
-      const first = await backend.scanLogs({ service, limit: 4 });
+      const first = await backend.scanLogs(TENANT, { service, limit: 4 });
       const later = makeLog({ serviceName: service, timeUnixNano: t + 3_600_000n * MS });
       await writeLogs(backend, [later]);
-      const rest = await scanAll((q) => backend.scanLogs(q), { service }, 100);
+      const rest = await scanAll((q) => backend.scanLogs(TENANT, q), { service }, 100);
       expect(rest.rows).toHaveLength(logs.length + 1);
       const resumed: LogRow[] = [];
       let after = first.next;
       for (;;) {
-        const page = await backend.scanLogs({ service, limit: 2, ...(after === undefined ? {} : { after }) });
+        const page = await backend.scanLogs(TENANT, { service, limit: 2, ...(after === undefined ? {} : { after }) });
         resumed.push(...page.rows);
         after = page.next;
         if (page.done) break;
@@ -227,7 +228,7 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       const batchId = randomUUID();
       await writeLogs(backend, logs, batchId);
       await writeLogs(backend, logs, batchId);
-      expect(await backend.searchLogs({ service, limit: 10 })).toHaveLength(2);
+      expect(await backend.searchLogs(TENANT, { service, limit: 10 })).toHaveLength(2);
     });
 
     it('stores strings that look like SQL, prototype keys and control characters as data', async () => {
@@ -241,7 +242,7 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
         ],
       });
       await writeSpans(backend, [s]);
-      expect(canonical(await backend.getTrace(s.traceId))).toEqual(canonical([s]));
+      expect(canonical(await backend.getTrace(TENANT, s.traceId))).toEqual(canonical([s]));
     });
 
     it('lists services and their operations with span kinds, sorted, filtered by kind', async () => {
@@ -255,23 +256,23 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
         makeSpan({ serviceName: service, name: 'work', kind: 1 }),
         makeSpan({ serviceName: other, name: 'elsewhere', kind: 4 }),
       ]);
-      const services = await backend.getServices();
+      const services = await backend.getServices(TENANT);
       expect(services).toContain(service);
       expect(services).toContain(other);
       expect(services).toEqual([...services].sort());
       expect(new Set(services).size).toBe(services.length);
-      expect(await backend.getOperations({ service })).toEqual([
+      expect(await backend.getOperations(TENANT, { service })).toEqual([
         { name: 'GET /a', kind: 2 },
         { name: 'GET /a', kind: 3 },
         { name: 'GET /b', kind: 2 },
         { name: 'work', kind: 1 },
       ]);
-      expect(await backend.getOperations({ service, kind: 2 })).toEqual([
+      expect(await backend.getOperations(TENANT, { service, kind: 2 })).toEqual([
         { name: 'GET /a', kind: 2 },
         { name: 'GET /b', kind: 2 },
       ]);
-      expect(await backend.getOperations({ service, kind: 5 })).toEqual([]);
-      expect(await backend.getOperations({ service: 'svc-none-' + randomUUID() })).toEqual([]);
+      expect(await backend.getOperations(TENANT, { service, kind: 5 })).toEqual([]);
+      expect(await backend.getOperations(TENANT, { service: 'svc-none-' + randomUUID() })).toEqual([]);
     });
 
     it('counts calls between services from parent links, within the time range', async () => {
@@ -289,12 +290,66 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       const orphan = makeSpan({ traceId: t, parentSpanId: hex(8), serviceName: db, name: 'orphan', ...at(5) });
       await writeSpans(backend, [root, api1, api2, inner, query, late, orphan]);
 
-      expect(await backend.getDependencies({ startNano: base, endNano: base + 10_000n * MS })).toEqual([
+      expect(await backend.getDependencies(TENANT, { startNano: base, endNano: base + 10_000n * MS })).toEqual([
         { parent: api, child: db, callCount: 1 },
         { parent: web, child: api, callCount: 2 },
       ].sort((a, b) => (a.parent < b.parent ? -1 : 1)));
-      expect(await backend.getDependencies({ startNano: base, endNano: base + 120_000n * MS })).toContainEqual({ parent: api, child: db, callCount: 2 });
-      expect(await backend.getDependencies({ startNano: base - 2n * MS, endNano: base - MS })).toEqual([]);
+      expect(await backend.getDependencies(TENANT, { startNano: base, endNano: base + 120_000n * MS })).toContainEqual({ parent: api, child: db, callCount: 2 });
+      expect(await backend.getDependencies(TENANT, { startNano: base - 2n * MS, endNano: base - MS })).toEqual([]);
+    });
+
+    describe('tenants', () => {
+      // Tenants of their own per run: the backend (one database) is shared with the other tests.
+      const acme = `acme-${randomUUID().slice(0, 8)}`;
+      const globex = `globex-${randomUUID().slice(0, 8)}`;
+      const base = 1_600_000_000_000_000_000n + BigInt(Math.floor(Math.random() * 1e9)) * 1000n;
+      const at = (ms: number) => ({ startTimeUnixNano: base + BigInt(ms) * MS, endTimeUnixNano: base + BigInt(ms + 5) * MS });
+      const traceId = hex(16);
+      const [acmeWeb, acmeDb, globexWeb] = ['acme-web', 'acme-db', 'globex-web'].map((n) => `${n}-${randomUUID()}`) as [string, string, string];
+      // The same trace and span ids under both tenants: neither may hide or see the other's rows.
+      const root = makeSpan({ traceId, serviceName: acmeWeb, name: 'GET /acme', ...at(0) });
+      const child = makeSpan({ traceId, parentSpanId: root.spanId, serviceName: acmeDb, name: 'SELECT acme', ...at(1) });
+      const theirs = makeSpan({ traceId, spanId: root.spanId, serviceName: globexWeb, name: 'GET /globex', ...at(2) });
+      const acmeLog = makeLog({ traceId, serviceName: acmeWeb, timeUnixNano: base + 3n * MS });
+      const globexLog = makeLog({ traceId, serviceName: globexWeb, timeUnixNano: base + 4n * MS });
+
+      beforeAll(async () => {
+        await writeSpansAs(backend, acme, [root, child]);
+        await writeSpansAs(backend, globex, [theirs]);
+        await writeLogsAs(backend, acme, [acmeLog]);
+        await writeLogsAs(backend, globex, [globexLog]);
+      });
+
+      it("reads a trace id as each tenant's own spans, and as unknown to any other tenant", async () => {
+        expect(canonical([...(await backend.getTrace(acme, traceId))].sort(byStart))).toEqual(canonical([root, child]));
+        expect(canonical(await backend.getTrace(globex, traceId))).toEqual(canonical([theirs]));
+        expect(await backend.getTrace(TENANT, traceId)).toEqual([]);
+        expect(await backend.getTrace(`other-${randomUUID().slice(0, 8)}`, traceId)).toEqual([]);
+      });
+
+      it("never lists or finds another tenant's services, operations or traces", async () => {
+        const acmeServices = await backend.getServices(acme);
+        expect(acmeServices).toEqual(expect.arrayContaining([acmeWeb, acmeDb]));
+        expect(acmeServices).not.toContain(globexWeb);
+        expect(await backend.getServices(globex)).toEqual([globexWeb]);
+        expect(await backend.getServices(TENANT)).not.toContain(acmeWeb);
+        expect(await backend.getOperations(globex, { service: acmeWeb })).toEqual([]);
+        expect((await backend.getOperations(acme, { service: acmeWeb })).map((o) => o.name)).toEqual(['GET /acme']);
+        expect(await backend.searchTraces(globex, { service: acmeWeb, limit: 10 })).toEqual([]);
+        const found = await backend.searchTraces(acme, { service: acmeWeb, limit: 10 });
+        expect(found.map((t) => [t.traceId, t.spanCount, t.rootServiceName])).toEqual([[traceId, 2, acmeWeb]]);
+        const window = { startNano: base, endNano: base + 10n * MS, limit: 10 };
+        expect((await backend.searchTraces(globex, window)).map((t) => [t.traceId, t.spanCount, t.rootServiceName])).toEqual([[traceId, 1, globexWeb]]);
+      });
+
+      it("keeps log records and dependencies to their tenant", async () => {
+        expect(canonical(await backend.searchLogs(acme, { traceId, limit: 10 }))).toEqual(canonical([acmeLog]));
+        expect(canonical(await backend.searchLogs(globex, { traceId, limit: 10 }))).toEqual(canonical([globexLog]));
+        expect(await backend.searchLogs(TENANT, { traceId, limit: 10 })).toEqual([]);
+        const range = { startNano: base, endNano: base + 10n * MS };
+        expect(await backend.getDependencies(acme, range)).toEqual([{ parent: acmeWeb, child: acmeDb, callCount: 1 }]);
+        expect(await backend.getDependencies(globex, range)).toEqual([]);
+      });
     });
   });
 }

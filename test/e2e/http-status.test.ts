@@ -14,6 +14,7 @@ import type { StorageBackend } from '../../src/storage/backend.ts';
 import { createBackend } from '../../src/storage/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { eventually, getJson, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const FIXTURES = new URL('../fixtures/http/', import.meta.url);
 const fixture = (name: string): Buffer => readFileSync(new URL(name, FIXTURES));
@@ -547,14 +548,14 @@ async function stallingBackend(): Promise<{ backend: StorageBackend; open: () =>
       await gate;
       return inner.write(b);
     },
-    getTrace: (id) => inner.getTrace(id),
-    searchTraces: (q) => inner.searchTraces(q),
-    searchLogs: (q) => inner.searchLogs(q),
-    getServices: () => inner.getServices(),
-    getOperations: (q) => inner.getOperations(q),
-    getDependencies: (q) => inner.getDependencies(q),
-    scanSpans: (q) => inner.scanSpans(q),
-    scanLogs: (q) => inner.scanLogs(q),
+    getTrace: (t, id) => inner.getTrace(t, id),
+    searchTraces: (t, q) => inner.searchTraces(t, q),
+    searchLogs: (t, q) => inner.searchLogs(t, q),
+    getServices: (t) => inner.getServices(t),
+    getOperations: (t, q) => inner.getOperations(t, q),
+    getDependencies: (t, q) => inner.getDependencies(t, q),
+    scanSpans: (t, q) => inner.scanSpans(t, q),
+    scanLogs: (t, q) => inner.scanLogs(t, q),
     health: () => inner.health(),
     shutdown: () => inner.shutdown(),
   };
@@ -724,7 +725,7 @@ describe('OTLP/HTTP shutdown', () => {
     });
     expect(r.status).toBe(200);
     await stopping;
-    expect(await c.collector.backend.getTrace(traceId)).toHaveLength(1);
+    expect(await c.collector.backend.getTrace(TENANT, traceId)).toHaveLength(1);
     // New connections are refused once stopped.
     await expect(post(c.httpUrl, '/v1/traces', PB, body)).rejects.toThrow();
   });

@@ -7,6 +7,8 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StorageBackend } from '../../src/storage/backend.ts';
+import { memoryBackend } from '../helpers/backends.ts';
 import { eventually, getJson, startCollector, type TestCollector } from '../helpers/collector.ts';
 import { sendSdkTrace } from '../helpers/sdk.ts';
 
@@ -181,6 +183,24 @@ describe('Jaeger query API with the real SDK', () => {
       expect(r.status, path).toBe(status);
       expect(r.body.data, path).toBeNull();
       expect(r.body.errors, path).toEqual([{ code: status, msg: expect.stringMatching(msg) }]);
+    }
+  });
+});
+
+describe('Jaeger API when the store fails', () => {
+  it('answers 503 in the Jaeger envelope without the exception text', async () => {
+    const inner = await memoryBackend();
+    const failing: StorageBackend = Object.create(inner, {
+      getServices: { value: () => Promise.reject(new Error('relation "tracehouse.secret_table" does not exist at /var/lib/secret')) },
+    });
+    const c = await startCollector({}, { backend: failing });
+    try {
+      const r = await getJson(c.queryUrl, '/api/services');
+      expect(r.status).toBe(503);
+      expect(r.body.errors).toEqual([{ code: 503, msg: 'storage unavailable; retry later' }]);
+      expect(JSON.stringify(r.body)).not.toMatch(/secret/);
+    } finally {
+      await c.stop();
     }
   });
 });

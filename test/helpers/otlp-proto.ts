@@ -50,8 +50,8 @@ export interface RawResult {
 /** A gRPC client that sends pre-encoded request bytes. */
 export class RawOtlpClient {
   private readonly client: grpc.Client & Record<string, any>;
-  constructor(address: string, options: grpc.ChannelOptions = {}) {
-    this.client = new RawClient(address, grpc.credentials.createInsecure(), options) as never;
+  constructor(address: string, options: grpc.ChannelOptions = {}, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()) {
+    this.client = new RawClient(address, credentials, options) as never;
   }
   private call(method: 'Traces' | 'Logs', body: Uint8Array, metadata = new grpc.Metadata()): Promise<RawResult> {
     return new Promise((resolve) => this.client[method](Buffer.from(body), metadata, (error: grpc.ServiceError | null, response?: Buffer) => resolve({ error, response })));

@@ -4,6 +4,7 @@ import type { KeyValue, LogRow, SpanRow } from '../../src/model/rows.ts';
 import type { Signal } from '../../src/model/signal.ts';
 import { loadRowEncoder, type RowEncoder } from '../../src/storage/encoders.ts';
 import type { EncodedChunk, StorageBackend, WriteResult } from '../../src/storage/backend.ts';
+import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 
 export const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
 
@@ -103,7 +104,7 @@ function encoderOf(backend: StorageBackend): Promise<RowEncoder> {
   return e;
 }
 
-async function writeChunks(backend: StorageBackend, signal: Signal, chunks: EncodedChunk[], batchId?: string): Promise<WriteResult[]> {
+async function writeChunks(backend: StorageBackend, signal: Signal, chunks: EncodedChunk[], batchId?: string, tenant: string = DEFAULT_TENANT): Promise<WriteResult[]> {
   const byPartition = new Map<number, EncodedChunk[]>();
   for (const c of chunks) byPartition.set(c.partition, [...(byPartition.get(c.partition) ?? []), c]);
   const results: WriteResult[] = [];
@@ -111,6 +112,7 @@ async function writeChunks(backend: StorageBackend, signal: Signal, chunks: Enco
     const batch = {
       signal,
       partition,
+      tenant,
       rows: cs.reduce((n, c) => n + c.rows, 0),
       bytes: cs.reduce((n, c) => n + c.data.byteLength, 0),
       chunks: cs.map((c) => c.data),
@@ -131,6 +133,16 @@ export async function writeSpans(backend: StorageBackend, rows: SpanRow[], batch
 }
 
 /** Encodes log records with the backend's encoder and writes them; throws unless every write succeeds. */
+/** Encodes spans with the backend's encoder and writes them as one tenant's batch. */
+export async function writeSpansAs(backend: StorageBackend, tenant: string, rows: SpanRow[]): Promise<void> {
+  expectSuccess(await writeChunks(backend, 'traces', (await encoderOf(backend)).encodeSpans(rows), undefined, tenant));
+}
+
+/** Encodes log records with the backend's encoder and writes them as one tenant's batch. */
+export async function writeLogsAs(backend: StorageBackend, tenant: string, rows: LogRow[]): Promise<void> {
+  expectSuccess(await writeChunks(backend, 'logs', (await encoderOf(backend)).encodeLogs(rows), undefined, tenant));
+}
+
 export async function writeLogs(backend: StorageBackend, rows: LogRow[], batchId?: string): Promise<void> {
   expectSuccess(await writeChunks(backend, 'logs', (await encoderOf(backend)).encodeLogs(rows), batchId));
 }

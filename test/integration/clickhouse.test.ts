@@ -15,6 +15,7 @@ import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { chdbBackend, chdbClient, chdbConfig, removeChdbDir, select, uniqueDatabase } from '../helpers/clickhouse.ts';
 import { canonical, hex, makeLog, makeSpan, makeTrace, writeLogs, writeSpans } from '../helpers/rows.ts';
 import { clickhouseOptions } from '../../src/storage/index.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const MS = 1_000_000n;
 let client: ClickHouseClient;
@@ -68,14 +69,14 @@ describe('clickhouse sharding', () => {
   });
 
   it('merges reads from every shard, ordering and limiting after the merge', async () => {
-    const found = await b.searchTraces({ service, limit: 7 });
+    const found = await b.searchTraces(TENANT, { service, limit: 7 });
     expect(found.map((t) => t.traceId)).toEqual(traces.slice(0, 7).map((t) => t[0]!.traceId));
     expect(found.every((t) => t.spanCount === 3 && t.rootSpanName === 'GET /items')).toBe(true);
-    expect(await b.searchTraces({ service, limit: 100 })).toHaveLength(30);
-    for (const t of [traces[0]!, traces[29]!]) expect(canonical(await b.getTrace(t[0]!.traceId))).toEqual(expect.arrayContaining(canonical(t)));
-    const logs = await b.searchLogs({ service, limit: 5 });
+    expect(await b.searchTraces(TENANT, { service, limit: 100 })).toHaveLength(30);
+    for (const t of [traces[0]!, traces[29]!]) expect(canonical(await b.getTrace(TENANT, t[0]!.traceId))).toEqual(expect.arrayContaining(canonical(t)));
+    const logs = await b.searchLogs(TENANT, { service, limit: 5 });
     expect(logs.map((l) => l.traceId)).toEqual(traces.slice(0, 5).map((t) => t[0]!.traceId));
-    expect(await b.searchLogs({ traceId: traces[12]![0]!.traceId.toUpperCase(), limit: 5 })).toHaveLength(1);
+    expect(await b.searchLogs(TENANT, { traceId: traces[12]![0]!.traceId.toUpperCase(), limit: 5 })).toHaveLength(1);
   });
 });
 
@@ -113,7 +114,7 @@ describe('clickhouse deduplication', () => {
     await writeSpans(b, spans, token);
     // wait_for_async_insert=1: the rows are there when the write returns.
     expect(await select(client, `SELECT count() FROM ${db}.otel_traces`)).toEqual([[4]]);
-    expect(await b.getTrace(spans[0]!.traceId)).toHaveLength(4);
+    expect(await b.getTrace(TENANT, spans[0]!.traceId)).toHaveLength(4);
   });
 });
 
@@ -182,7 +183,7 @@ describe('clickhouse schema', () => {
       const got = new Map((await select(client, 'SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String}', { db, t: table })).map((r) => [r[0] as string, r[1] as string]));
       for (const [name, type] of cols) expect([name, got.get(name)]).toEqual([name, type]);
       const extra = [...got.keys()].filter((n) => !cols.some(([c]) => c === n));
-      expect(extra).toEqual(table === 'otel_traces' ? ['TracehouseExtra'] : table === 'otel_logs' ? ['ObservedTimestamp', 'TracehouseExtra'] : []);
+      expect(extra).toEqual(table === 'otel_traces' ? ['TracehouseExtra', 'TenantId'] : table === 'otel_logs' ? ['ObservedTimestamp', 'TracehouseExtra', 'TenantId'] : []);
     }
     const tables = await select(client, 'SELECT name, engine, partition_key, sorting_key, primary_key FROM system.tables WHERE database = {db:String} ORDER BY name', { db });
     expect(tables).toEqual([
@@ -200,8 +201,12 @@ describe('clickhouse schema', () => {
       'idx_res_attr_value bloom_filter(0.01)',
       'idx_span_attr_key bloom_filter(0.01)',
       'idx_span_attr_value bloom_filter(0.01)',
+      'idx_tenant set(256)',
       'idx_trace_id bloom_filter(0.001)',
     ]);
+    // Rows written before the tenant column existed read as the default tenant's (the column DEFAULT).
+    const [[fallback]] = (await select(client, 'SELECT default_expression FROM system.columns WHERE database = {db:String} AND table = {t:String} AND name = {c:String}', { db, t: 'otel_logs', c: 'TenantId' })) as [[string]];
+    expect(fallback).toBe("'default'");
   });
 
   it('writes the exporter columns the way the exporter does', async () => {
@@ -237,7 +242,8 @@ describe('clickhouse schema', () => {
   it('generates cluster DDL the engine parses', async () => {
     const o = { database: 'otel', tracesTable: 'otel_traces', logsTable: 'otel_logs', ttlDays: 30, codec: 'ZSTD(1)', cluster: 'prod' };
     const statements = [...bootstrapStatements(o), ...migrations(o).flatMap((m) => m.statements)];
-    expect(statements).toHaveLength(9);
+    // Bootstrap 2, version 1: 4 tables + 3 Distributed, version 2: tenant column and index on 2 local tables, column on 2 Distributed.
+    expect(statements).toHaveLength(15);
     for (const q of statements) {
       const [[formatted]] = (await select(client, 'SELECT formatQuery({q:String})', { q })) as [[string]];
       expect(formatted).toContain('ON CLUSTER prod');
@@ -308,14 +314,17 @@ describe('clickhouse migrations and lifecycle', () => {
     const b = await backend([db]);
     await b.migrate!();
     await b.migrate!();
-    expect(await select(client, `SELECT Version, Name FROM ${db}.tracehouse_migrations`)).toEqual([[1, 'otel exporter tables with Tracehouse extras']]);
+    expect(await select(client, `SELECT Version, Name FROM ${db}.tracehouse_migrations ORDER BY Version`)).toEqual([
+      [1, 'otel exporter tables with Tracehouse extras'],
+      [2, 'tenant of every span and log record'],
+    ]);
   });
 
   it('refuses to start on an unmigrated database without autoMigrate, and starts once migrated', async () => {
     const db = uniqueDatabase('manual');
     const b = createClickhouseBackend(clickhouseOptions(chdbConfig([db], { 'storage.clickhouse.autoMigrate': 'false' })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
     backends.push(b);
-    await expect(b.start()).rejects.toThrow(/version 0, this build needs 1: run `tracehouse migrate`/);
+    await expect(b.start()).rejects.toThrow(/version 0, this build needs 2: run `tracehouse migrate`/);
     await b.migrate!(); // the `tracehouse migrate` command: no start() needed
     await b.start();
     expect((await b.health()).ok).toBe(true);
@@ -325,7 +334,7 @@ describe('clickhouse migrations and lifecycle', () => {
     const db = uniqueDatabase('results');
     const config = chdbConfig([db]);
     const b = createClickhouseBackend(clickhouseOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
-    const batch = (chunks: Uint8Array[]) => ({ signal: 'traces' as const, partition: 0, rows: 1, bytes: 3, chunks, batchId: randomUUID() });
+    const batch = (chunks: Uint8Array[]) => ({ signal: 'traces' as const, partition: 0, tenant: TENANT, rows: 1, bytes: 3, chunks, batchId: randomUUID() });
     expect((await b.write(batch([new Uint8Array([1, 2, 3])]))).kind).toBe('retryable'); // before start
     await b.start();
     expect((await b.write(batch([new Uint8Array([1, 2, 3])]))).kind).toBe('permanent'); // truncated RowBinary
@@ -422,7 +431,7 @@ describe('clickhouse exact round trip', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(span, { minLength: 1, maxLength: 4 }), async (spans) => {
         await writeSpans(b, spans);
-        for (const s of spans) expect(await b.getTrace(s.traceId)).toEqual([s]);
+        for (const s of spans) expect(await b.getTrace(TENANT, s.traceId)).toEqual([s]);
       }),
       { numRuns: 25 },
     );
@@ -432,7 +441,7 @@ describe('clickhouse exact round trip', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(log, { minLength: 1, maxLength: 4 }), async (logs) => {
         await writeLogs(b, logs);
-        for (const l of logs) expect(await b.searchLogs({ traceId: l.traceId, limit: 10 })).toEqual([l]);
+        for (const l of logs) expect(await b.searchLogs(TENANT, { traceId: l.traceId, limit: 10 })).toEqual([l]);
       }),
       { numRuns: 25 },
     );

@@ -6,6 +6,7 @@ import { createMemoryBackend } from '../../src/storage/memory/index.ts';
 import { memoryOptions } from '../../src/storage/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { makeLog, makeTrace, writeLogs, writeSpans } from '../helpers/rows.ts';
+import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 
 describe('memory store retention by age', () => {
   it('evicts rows once they are older than maxAgeMs, counting them, and keeps younger ones', async () => {
@@ -19,9 +20,9 @@ describe('memory store retention by age', () => {
       await new Promise((r) => setTimeout(r, 400));
       const young = makeTrace(2);
       await writeSpans(b, young); // a write evicts what has aged out
-      expect(await b.getTrace(old[0]!.traceId)).toEqual([]);
-      expect(await b.searchLogs({ service: 'old', limit: 10 })).toEqual([]);
-      expect(await b.getTrace(young[0]!.traceId)).toHaveLength(2);
+      expect(await b.getTrace(DEFAULT_TENANT, old[0]!.traceId)).toEqual([]);
+      expect(await b.searchLogs(DEFAULT_TENANT, { service: 'old', limit: 10 })).toEqual([]);
+      expect(await b.getTrace(DEFAULT_TENANT, young[0]!.traceId)).toHaveLength(2);
       const evicted = (await metrics.evictedRows.get()).values;
       expect(evicted.find((v) => v.labels['signal'] === 'traces')?.value).toBe(3);
       expect(evicted.find((v) => v.labels['signal'] === 'logs')?.value).toBe(1);

@@ -12,6 +12,7 @@ import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
 import { makeSpan, makeTrace, writeSpans } from '../helpers/rows.ts';
 import { postgresOptions } from '../../src/storage/index.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const MS = 1_000_000n;
 
@@ -44,21 +45,22 @@ describe('postgres listings', () => {
     const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM tracehouse.operations');
     // 8 services × (root + 4 children) + the long one, whose name is kept to 256 characters.
     expect(Number(rows[0]!.n)).toBe(8 * 5 + 1);
-    expect(await backend.getServices()).toEqual([...Array.from({ length: 8 }, (_, i) => `svc-${i}`), 'x'.repeat(256)]);
+    expect(await backend.getServices(TENANT)).toEqual([...Array.from({ length: 8 }, (_, i) => `svc-${i}`), 'x'.repeat(256)]);
   });
 
   it('plans services, operations and dependencies on indexes, never a sequential scan of spans', async () => {
     const services = await explain(
-      `WITH RECURSIVE svc AS ((SELECT service_name FROM tracehouse.operations ORDER BY service_name LIMIT 1) UNION ALL
-       SELECT (SELECT o.service_name FROM tracehouse.operations o WHERE o.service_name > svc.service_name ORDER BY o.service_name LIMIT 1) FROM svc WHERE svc.service_name IS NOT NULL)
+      `WITH RECURSIVE svc AS ((SELECT service_name FROM tracehouse.operations WHERE tenant = $1::text ORDER BY service_name LIMIT 1) UNION ALL
+       SELECT (SELECT o.service_name FROM tracehouse.operations o WHERE o.tenant = $1::text AND o.service_name > svc.service_name ORDER BY o.service_name LIMIT 1) FROM svc WHERE svc.service_name IS NOT NULL)
        SELECT service_name FROM svc WHERE service_name IS NOT NULL`,
+      [TENANT],
     );
     expect(services).toMatch(/Index Only Scan using operations_pkey/);
     expect(services).not.toMatch(/spans/);
     await db.query('SET enable_seqscan = off');
     try {
       const now = BigInt(Date.now()) * MS;
-      const deps = await explain(dependenciesSql('tracehouse'), [String(now - 60_000n * MS), String(now)]);
+      const deps = await explain(dependenciesSql('tracehouse'), [String(now - 60_000n * MS), String(now), TENANT]);
       // The child side reads the range through the start-time index (a plain or a bitmap index scan).
       expect(deps).toMatch(/Index (Only )?Scan using \S+ on spans_p\d+ c|Bitmap Heap Scan on spans_p\d+ c[\s\S]*Bitmap Index Scan on spans_p\d+_start_time/);
       expect(deps).not.toMatch(/Seq Scan on spans/);

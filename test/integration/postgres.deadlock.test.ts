@@ -14,6 +14,7 @@ import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
 import { makeTrace } from '../helpers/rows.ts';
 import { postgresOptions } from '../../src/storage/index.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const INSTANCES = 4;
 const ROUNDS = 6;
@@ -39,6 +40,7 @@ function spanBatch(rows: SpanRow[]): WriteBatch {
   return {
     signal: 'traces',
     partition: 0,
+    tenant: TENANT,
     rows: rows.length,
     bytes: chunks.reduce((n, c) => n + c.data.byteLength, 0),
     chunks: chunks.map((c) => c.data),

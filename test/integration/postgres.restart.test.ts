@@ -14,6 +14,7 @@ import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { createTestDatabase, startEmbeddedPostgres, type EmbeddedServer } from '../helpers/postgres.ts';
 import { makeLog, makeTrace } from '../helpers/rows.ts';
 import { postgresOptions } from '../../src/storage/index.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -40,7 +41,7 @@ describe('postgres: server stopped and restarted mid-stream', () => {
     const enc = createEncoder({ format: 'binary' });
     const toBatch = (signal: 'traces' | 'logs', rows: SpanRow[] | LogRow[]): WriteBatch => {
       const chunks = signal === 'traces' ? enc.encodeSpans(rows as SpanRow[]) : enc.encodeLogs(rows as LogRow[]);
-      return { signal, partition: 0, rows: rows.length, bytes: chunks.reduce((n, c) => n + c.data.byteLength, 0), chunks: chunks.map((c) => c.data), batchId: randomUUID() };
+      return { signal, partition: 0, tenant: TENANT, rows: rows.length, bytes: chunks.reduce((n, c) => n + c.data.byteLength, 0), chunks: chunks.map((c) => c.data), batchId: randomUUID() };
     };
     const spanBatches = Array.from({ length: 30 }, () => toBatch('traces', Array.from({ length: 50 }, () => makeTrace(4)).flat()));
     const logBatches = Array.from({ length: 30 }, () => toBatch('logs', Array.from({ length: 100 }, () => makeLog())));

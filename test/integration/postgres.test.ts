@@ -17,6 +17,7 @@ import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
 import { canonical, hex, makeLog, makeSpan, makeTrace } from '../helpers/rows.ts';
 import { postgresOptions } from '../../src/storage/index.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const DAY_NS = 86_400_000_000_000n;
 const MS = 1_000_000n;
@@ -35,6 +36,7 @@ function batchOf(signal: 'traces' | 'logs', rows: SpanRow[] | LogRow[], format: 
   return {
     signal,
     partition: 0,
+    tenant: TENANT,
     rows: rows.length,
     bytes: chunks.reduce((n, c) => n + c.data.byteLength, 0),
     chunks: chunks.map((c) => c.data),
@@ -111,7 +113,7 @@ describe('postgres adapter', () => {
     await mustWrite(main, sb);
     await mustWrite(main, sb);
     await Promise.all([mustWrite(main, sb), mustWrite(main, sb)]);
-    expect(await main.getTrace(spans[0]!.traceId)).toHaveLength(5);
+    expect(await main.getTrace(TENANT, spans[0]!.traceId)).toHaveLength(5);
 
     const service = 'svc-' + randomUUID();
     const logs = [makeLog({ serviceName: service }), makeLog({ serviceName: service }), makeLog({ serviceName: service })];
@@ -120,10 +122,10 @@ describe('postgres adapter', () => {
     const lb = batchOf('logs', logs);
     await mustWrite(main, lb);
     await Promise.all([mustWrite(main, lb), mustWrite(main, lb)]);
-    expect(await main.searchLogs({ service, limit: 100 })).toHaveLength(4);
+    expect(await main.searchLogs(TENANT, { service, limit: 100 })).toHaveLength(4);
     // The same rows under another batch id are another write (a new OTLP request).
     await mustWrite(main, batchOf('logs', logs));
-    expect(await main.searchLogs({ service, limit: 100 })).toHaveLength(8);
+    expect(await main.searchLogs(TENANT, { service, limit: 100 })).toHaveLength(8);
   });
 
   it('stores strings with U+0000 and U+FFFF everywhere, exactly, without failing the batch', async () => {
@@ -140,14 +142,14 @@ describe('postgres adapter', () => {
       events: [{ timeUnixNano: 5n, name: '\u0000evt', attributes: [{ key: 'e', value: { stringValue: '\u0000' } }], droppedAttributesCount: 0 }],
     });
     await mustWrite(main, batchOf('traces', [span]));
-    expect(canonical(await main.getTrace(span.traceId))).toEqual(canonical([span]));
-    const found = await main.searchTraces({ service: span.serviceName, attributes: [{ key: 'k\u0000ey', value: nasty }], limit: 10 });
+    expect(canonical(await main.getTrace(TENANT, span.traceId))).toEqual(canonical([span]));
+    const found = await main.searchTraces(TENANT, { service: span.serviceName, attributes: [{ key: 'k\u0000ey', value: nasty }], limit: 10 });
     expect(found.map((t) => t.traceId)).toEqual([span.traceId]);
     expect(found[0]!.rootSpanName).toBe(nasty);
 
     const log = makeLog({ serviceName: 'svc-' + randomUUID(), body: { stringValue: nasty }, severityText: '\u0000', eventName: '\uffff' });
     await mustWrite(main, batchOf('logs', [log]));
-    expect(canonical(await main.searchLogs({ service: log.serviceName, limit: 10 }))).toEqual(canonical([log]));
+    expect(canonical(await main.searchLogs(TENANT, { service: log.serviceName, limit: 10 }))).toEqual(canonical([log]));
   });
 
   it('round-trips arbitrary strings and values exactly (property)', async () => {
@@ -163,7 +165,7 @@ describe('postgres adapter', () => {
           ],
         });
         await mustWrite(main, batchOf('traces', [span]));
-        expect(canonical(await main.getTrace(span.traceId))).toEqual(canonical([span]));
+        expect(canonical(await main.getTrace(TENANT, span.traceId))).toEqual(canonical([span]));
       }),
       { numRuns: 40 },
     );
@@ -177,11 +179,11 @@ describe('postgres adapter', () => {
       const spans = makeTrace(3, { name: 'tab\there\nnewline\\back\u0000nul' });
       await mustWrite(text, batchOf('traces', spans, 'text'));
       await mustWrite(text, batchOf('traces', spans, 'text'));
-      const got = await text.getTrace(spans[0]!.traceId);
+      const got = await text.getTrace(TENANT, spans[0]!.traceId);
       expect(canonical(got.sort((x, y) => (x.spanId < y.spanId ? -1 : 1)))).toEqual(canonical([...spans].sort((x, y) => (x.spanId < y.spanId ? -1 : 1))));
       const log = makeLog({ timeUnixNano: 0n });
       await mustWrite(text, batchOf('logs', [log], 'text'));
-      expect(canonical(await text.searchLogs({ service: log.serviceName, limit: 5 }))).toEqual(canonical([log]));
+      expect(canonical(await text.searchLogs(TENANT, { service: log.serviceName, limit: 5 }))).toEqual(canonical([log]));
     } finally {
       await text.shutdown();
     }
@@ -219,7 +221,7 @@ describe('postgres adapter', () => {
     );
     expect(range).toBeDefined();
     const plan = (
-      await sql<{ 'QUERY PLAN': string }>(url, 'EXPLAIN ' + traceSpansSql('explain'), [Buffer.from(target[0]!.traceId, 'hex'), range!.first, range!.last])
+      await sql<{ 'QUERY PLAN': string }>(url, 'EXPLAIN ' + traceSpansSql('explain'), [Buffer.from(target[0]!.traceId, 'hex'), range!.first, range!.last, TENANT])
     )
       .map((r) => r['QUERY PLAN'])
       .join('\n');
@@ -229,14 +231,14 @@ describe('postgres adapter', () => {
     expect([...scanned]).toEqual([`spans_p${ymd(today() - 17)}`]);
 
     const indexPlan = (
-      await sql<{ 'QUERY PLAN': string }>(url, 'EXPLAIN SELECT * FROM explain.trace_index WHERE trace_id = $1', [Buffer.from(target[0]!.traceId, 'hex')])
+      await sql<{ 'QUERY PLAN': string }>(url, 'EXPLAIN SELECT * FROM explain.trace_index WHERE tenant = $2::text AND trace_id = $1', [Buffer.from(target[0]!.traceId, 'hex'), TENANT])
     )
       .map((r) => r['QUERY PLAN'])
       .join('\n');
     expect(indexPlan).toMatch(/Index Scan using trace_index_pkey/);
 
-    expect(await b.getTrace(target[0]!.traceId)).toHaveLength(3);
-    const found = await b.searchTraces({ service: 'explain-svc', limit: 5 });
+    expect(await b.getTrace(TENANT, target[0]!.traceId)).toHaveLength(3);
+    const found = await b.searchTraces(TENANT, { service: 'explain-svc', limit: 5 });
     expect(found).toHaveLength(5);
     expect(found[0]!.startTimeUnixNano).toBeGreaterThanOrEqual(dayStart(today() + 2));
 
@@ -244,9 +246,9 @@ describe('postgres adapter', () => {
     const searchPlan = (
       await sql<{ 'QUERY PLAN': string }>(
         url,
-        `EXPLAIN SELECT trace_id FROM explain.spans WHERE left(service_name, 256) = left($1::text, 256) AND service_name = $1::text
+        `EXPLAIN SELECT trace_id FROM explain.spans WHERE tenant = $2::text AND left(service_name, 256) = left($1::text, 256) AND service_name = $1::text
           ORDER BY start_time_unix_nano DESC LIMIT 36`,
-        ['explain-svc'],
+        ['explain-svc', TENANT],
       )
     )
       .map((r) => r['QUERY PLAN'])
@@ -258,8 +260,8 @@ describe('postgres adapter', () => {
     const attrPlan = (
       await sql<{ 'QUERY PLAN': string }>(
         url,
-        `EXPLAIN SELECT trace_id FROM explain.spans WHERE attr_tokens @> $1::int8[] ORDER BY start_time_unix_nano DESC LIMIT 36`,
-        [[attributeToken('order.id', '123456789').toString()]],
+        `EXPLAIN SELECT trace_id FROM explain.spans WHERE tenant = $2::text AND attr_tokens @> $1::int8[] ORDER BY start_time_unix_nano DESC LIMIT 36`,
+        [[attributeToken('order.id', '123456789').toString()], TENANT],
       )
     )
       .map((r) => r['QUERY PLAN'])
@@ -267,7 +269,7 @@ describe('postgres adapter', () => {
     expect(attrPlan).toMatch(/Bitmap Index Scan on \S*attr_tokens/);
     // (A partition of a hundred rows where the planner expects matches may still be read whole:
     // cheaper at that size; the GIN lookup is what the other partitions get.)
-    const byAttr = await b.searchTraces({ attributes: [{ key: 'order.id', value: '123456789' }], limit: 5 });
+    const byAttr = await b.searchTraces(TENANT, { attributes: [{ key: 'order.id', value: '123456789' }], limit: 5 });
     expect(byAttr.map((t) => t.traceId)).toEqual([target[0]!.traceId]);
     await b.shutdown();
   });
@@ -280,7 +282,7 @@ describe('postgres adapter', () => {
       [Buffer.from(far.spanId, 'hex'), Buffer.from(ancient.spanId, 'hex')],
     ]);
     expect(where.map((r) => r.part)).toEqual(['tracehouse.spans_default', 'tracehouse.spans_default']);
-    expect(await main.getTrace(far.traceId)).toHaveLength(1);
+    expect(await main.getTrace(TENANT, far.traceId)).toHaveLength(1);
 
     // An instance whose window covers day +40 (ahead 45 days) creates that partition and moves the row.
     const ahead = backend(url, { 'storage.postgres.partitionsAheadDays': '45' });
@@ -288,7 +290,7 @@ describe('postgres adapter', () => {
     await ahead.shutdown();
     const moved = await sql<{ part: string }>(url, `SELECT tableoid::regclass::text AS part FROM tracehouse.spans WHERE span_id = $1`, [Buffer.from(far.spanId, 'hex')]);
     expect(moved.map((r) => r.part)).toEqual([`tracehouse.spans_p${ymd(today() + 40)}`]);
-    expect(await main.getTrace(far.traceId)).toHaveLength(1);
+    expect(await main.getTrace(TENANT, far.traceId)).toHaveLength(1);
   });
 });
 
@@ -334,10 +336,10 @@ describe('postgres concurrency and maintenance', () => {
     await Promise.all(instances.map((b) => b.start()));
     await Promise.all(instances.map((b) => b.migrate!()));
     const versions = await sql<{ version: number }>(url, 'SELECT version FROM tracehouse.schema_migrations ORDER BY version');
-    expect(versions.map((v) => v.version)).toEqual([1, 2]);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
     const s = makeSpan();
     await mustWrite(instances[2]!, batchOf('traces', [s]));
-    expect(await instances[0]!.getTrace(s.traceId)).toHaveLength(1);
+    expect(await instances[0]!.getTrace(TENANT, s.traceId)).toHaveLength(1);
     await Promise.all(instances.map((b) => b.shutdown()));
 
     // Another schema in the same database is independent; migrate() works without start().
@@ -373,13 +375,13 @@ describe('postgres concurrency and maintenance', () => {
       expect(spans).toContain(`spans_p${ymd(today())}`);
       expect(await partitionsOf(url, 'logs')).not.toContain(`logs_p${ymd(today() - 9)}`);
       const b = instances[0]!;
-      expect(await b.getTrace(old[0]!.traceId)).toEqual([]);
-      expect(await b.getTrace(ancient.traceId)).toEqual([]);
-      expect(await b.getTrace(edge[0]!.traceId)).toHaveLength(2);
-      expect(await b.getTrace(fresh[0]!.traceId)).toHaveLength(2);
+      expect(await b.getTrace(TENANT, old[0]!.traceId)).toEqual([]);
+      expect(await b.getTrace(TENANT, ancient.traceId)).toEqual([]);
+      expect(await b.getTrace(TENANT, edge[0]!.traceId)).toHaveLength(2);
+      expect(await b.getTrace(TENANT, fresh[0]!.traceId)).toHaveLength(2);
       const idx = await sql<{ n: string }>(url, 'SELECT count(*)::text AS n FROM tracehouse.trace_index');
       expect(idx[0]!.n).toBe('2');
-      expect(await b.searchLogs({ limit: 10 })).toHaveLength(1);
+      expect(await b.searchLogs(TENANT, { limit: 10 })).toHaveLength(1);
       // Data older than retention that arrives late goes to the default partition, which
       // retention also empties.
       const late = makeSpan({ startTimeUnixNano: dayStart(today() - 8) });

@@ -14,11 +14,11 @@ describe('sqlite listings', () => {
   it('answers services and operations from the operations key and dependencies from span indexes', () => {
     const db = openDatabase(join(tempDir(), 'plan.db'));
     const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join(' | ');
-    expect(plan('SELECT DISTINCT service_name FROM operations ORDER BY service_name')).not.toMatch(/spans|TEMP B-TREE/);
-    expect(plan("SELECT name, kind FROM operations WHERE service_name = 'a' ORDER BY name, kind")).toMatch(/SEARCH operations USING PRIMARY KEY \(service_name=\?\)/);
+    expect(plan("SELECT DISTINCT service_name FROM operations WHERE tenant = 't' ORDER BY service_name")).not.toMatch(/spans|TEMP B-TREE/);
+    expect(plan("SELECT name, kind FROM operations WHERE tenant = 't' AND service_name = 'a' ORDER BY name, kind")).toMatch(/SEARCH operations USING PRIMARY KEY \(tenant=\? AND service_name=\?\)/);
     const deps = plan(DEPENDENCIES_SQL);
-    expect(deps).toMatch(/SEARCH c USING INDEX spans_start \(start_ns>\? AND start_ns<\?\)/);
-    expect(deps).toMatch(/SEARCH p USING INDEX spans_trace_span \(trace_id=\? AND span_id=\?\)/);
+    expect(deps).toMatch(/SEARCH c USING INDEX spans_tenant_start \(tenant=\? AND start_ns>\? AND start_ns<\?\)/);
+    expect(deps).toMatch(/SEARCH p USING INDEX spans_tenant_trace_span \(tenant=\? AND trace_id=\? AND span_id=\?\)/);
     expect(deps).not.toMatch(/SCAN (c|p)\b/);
   });
 

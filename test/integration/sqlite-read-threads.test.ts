@@ -14,6 +14,7 @@ import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { makeSpan } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { sqliteOptions } from '../../src/storage/index.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const SPANS = 30_000;
 /** An attribute search that matches nothing: every span's document is parsed. */
@@ -38,7 +39,7 @@ describe('sqlite read threads', () => {
     }
     // The same search on the main thread, to show what the read threads spare the event loop.
     const t = performance.now();
-    expect(searchTraces(db, HEAVY)).toEqual([]);
+    expect(searchTraces(db, TENANT, HEAVY)).toEqual([]);
     mainThreadMs = performance.now() - t;
     db.close();
   }, 120_000);
@@ -53,7 +54,7 @@ describe('sqlite read threads', () => {
 
     it('keeps the event loop responsive during four concurrent heavy searches', async () => {
       // Threads started and warm, as in a running server.
-      await Promise.all([b.getServices(), b.getServices()]);
+      await Promise.all([b.getServices(TENANT), b.getServices(TENANT)]);
       // The event loop's delay with nothing to do, for the same time: on a loaded machine the
       // scheduler alone delays it, and that is not the reads' doing.
       const idle = monitorEventLoopDelay({ resolution: 5 });
@@ -65,7 +66,7 @@ describe('sqlite read threads', () => {
       delay.enable();
       const elu0 = performance.eventLoopUtilization();
       const t = performance.now();
-      const results = await Promise.all([1, 2, 3, 4].map(() => b.searchTraces(HEAVY)));
+      const results = await Promise.all([1, 2, 3, 4].map(() => b.searchTraces(TENANT, HEAVY)));
       const searchMs = performance.now() - t;
       const busy = performance.eventLoopUtilization(elu0).utilization;
       delay.disable();
@@ -89,12 +90,12 @@ describe('sqlite read threads', () => {
     const b = backend(path, { 'query.timeoutMs': '20', 'storage.sqlite.readThreads': '1' });
     await b.start();
     try {
-      const heavy = b.searchTraces(HEAVY);
+      const heavy = b.searchTraces(TENANT, HEAVY);
       // Queued behind the heavy one on the only read thread: it must survive the restart.
-      const queued = b.getServices();
+      const queued = b.getServices(TENANT);
       await expect(heavy).rejects.toThrow(/query\.timeoutMs \(20 ms\)/);
       expect(await queued).toEqual(['heavy']);
-      expect(await b.searchTraces({ service: 'heavy', limit: 2 })).toHaveLength(2);
+      expect(await b.searchTraces(TENANT, { service: 'heavy', limit: 2 })).toHaveLength(2);
     } finally {
       await b.shutdown();
     }

@@ -13,6 +13,7 @@ import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { makeLog, writeLogs } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 describe('sqlite: log batches stored once', () => {
   it('ignores a log batch whose id is already stored, and stores the same rows under a new id', () => {
@@ -38,7 +39,7 @@ describe('sqlite: log batches stored once', () => {
       const id = randomUUID();
       await writeLogs(backend, logs, id);
       await writeLogs(backend, logs, id);
-      expect(await backend.searchLogs({ service, limit: 100 })).toHaveLength(7);
+      expect(await backend.searchLogs(TENANT, { service, limit: 100 })).toHaveLength(7);
     } finally {
       await backend.shutdown();
     }

@@ -41,9 +41,10 @@ describe('sqlite store', () => {
   it('answers trace-by-id and service+time searches from indexes', () => {
     const db = openDatabase(join(tempDir(), 'i.db'));
     const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join(' | ');
-    expect(plan("SELECT doc FROM spans WHERE trace_id = 'x'")).toMatch(/USING PRIMARY KEY|USING INDEX/);
-    expect(plan("SELECT trace_id FROM spans WHERE service_name = 'a' AND start_ns >= 1 ORDER BY start_ns DESC")).toContain('spans_service_start');
-    expect(plan("SELECT doc FROM logs WHERE trace_id = 'x'")).toContain('logs_trace');
+    expect(plan("SELECT doc FROM spans WHERE tenant = 't' AND trace_id = 'x'")).toContain('spans_tenant_trace_span (tenant=? AND trace_id=?)');
+    expect(plan("SELECT trace_id FROM spans WHERE tenant = 't' AND service_name = 'a' AND start_ns >= 1 ORDER BY start_ns DESC")).toContain('spans_tenant_service_start');
+    expect(plan("SELECT trace_id FROM spans WHERE tenant = 't' AND start_ns >= 1 ORDER BY start_ns DESC")).toContain('spans_tenant_start');
+    expect(plan("SELECT doc FROM logs WHERE tenant = 't' AND trace_id = 'x'")).toContain('logs_tenant_trace');
   });
 
   it('upgrades a file from before the log idempotency key in place, keeping its rows', () => {

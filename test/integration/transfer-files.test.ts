@@ -16,6 +16,7 @@ import { TransferSink } from '../../src/transfer/sink.ts';
 import { encodeLogs, encodeTraces } from '../helpers/otlp-proto.ts';
 import { canonical, makeLog, makeTrace, writeLogs, writeSpans } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 
 const FIXTURE = new URL('../fixtures/collector-fileexporter-json.jsonl', import.meta.url).pathname;
 const silent = pino({ level: 'silent' });
@@ -67,7 +68,7 @@ describe('import of the Collector file exporter format', () => {
     const r = await importFiles(sink, opts([FIXTURE], { stream: term.stream }));
     expect(r).toMatchObject({ spans: 2, logs: 2, problems: 1 });
     expect(term.text()).toContain(`${FIXTURE}:2: skipped: metrics are not stored`);
-    const spans = await sink.backend.getTrace('5b8efff798038103d269b633813fc60c');
+    const spans = await sink.backend.getTrace(DEFAULT_TENANT, '5b8efff798038103d269b633813fc60c');
     const root = spans.find((s) => s.spanId === 'eee19b7ec3c1b174')!;
     expect(canonical(root)).toMatchObject({
       name: 'POST /cart',
@@ -85,7 +86,7 @@ describe('import of the Collector file exporter format', () => {
     expect(root.attributes).toContainEqual({ key: 'big', value: { intValue: '9007199254740993' } });
     expect(root.attributes).toContainEqual({ key: 'payload', value: { bytesValue: 'AAEC/w==' } });
     expect(root.resource.schemaUrl).toBe('https://opentelemetry.io/schemas/1.21.0');
-    const logs = await sink.backend.searchLogs({ service: 'checkout', limit: 10 });
+    const logs = await sink.backend.searchLogs(DEFAULT_TENANT, { service: 'checkout', limit: 10 });
     expect(logs.map((l) => l.severityNumber).sort()).toEqual([17, 9]);
   });
 
@@ -105,8 +106,8 @@ describe('import of the Collector file exporter format', () => {
     const r = await importFiles(sink, opts([join(dir, 'plain.bin'), join(dir, 'zstd.bin')]));
     expect(r).toMatchObject({ spans: 2, logs: 2, problems: 0 });
     // The second file holds the same requests: stored once.
-    expect(await sink.backend.getTrace(traceId.toString('hex'))).toHaveLength(1);
-    expect(await sink.backend.searchLogs({ service, limit: 10 })).toHaveLength(1);
+    expect(await sink.backend.getTrace(DEFAULT_TENANT, traceId.toString('hex'))).toHaveLength(1);
+    expect(await sink.backend.searchLogs(DEFAULT_TENANT, { service, limit: 10 })).toHaveLength(1);
   });
 });
 
@@ -139,7 +140,7 @@ describe('import of broken files', () => {
     await writeSpans(source.backend, Array.from({ length: 40 }, () => makeTrace(5, { serviceName: service })).flat());
     await writeLogs(source.backend, [makeLog({ serviceName: service })]);
     const file = join(tempDir(), 'whole.jsonl.gz');
-    await exportStore(source.backend, { out: file, signals: ['traces', 'logs'], service, pageRows: 10, quiet: true });
+    await exportStore(source.backend, { out: file, tenant: DEFAULT_TENANT, signals: ['traces', 'logs'], service, pageRows: 10, quiet: true });
     const whole = readFileSync(file);
     const cut = join(tempDir(), 'bad-truncated.jsonl.gz');
     writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.6)));
@@ -155,9 +156,9 @@ describe('import of broken files', () => {
     // The whole file then imports everything, the part already imported once.
     const again = await importFiles(target, opts([file]));
     expect(again).toMatchObject({ spans: 200, logs: 1, problems: 0 });
-    const ids = new Set((await target.backend.scanSpans({ service, limit: 1000 })).rows.map((s) => s.spanId));
+    const ids = new Set((await target.backend.scanSpans(DEFAULT_TENANT, { service, limit: 1000 })).rows.map((s) => s.spanId));
     expect(ids.size).toBe(200);
-    expect((await target.backend.scanSpans({ service, limit: 1000 })).rows).toHaveLength(200);
+    expect((await target.backend.scanSpans(DEFAULT_TENANT, { service, limit: 1000 })).rows).toHaveLength(200);
   });
 
   it('reports a file that is not there, and a gzip file of garbage', async () => {

@@ -23,6 +23,7 @@ import { createTestDatabase } from '../helpers/postgres.ts';
 import { canonical, makeLog, makeTrace, writeLogs, writeSpans } from '../helpers/rows.ts';
 import { sendSdkLogs, sendSdkTrace } from '../helpers/sdk.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 
 const silent = pino({ level: 'silent' });
 type Kind = 'memory' | 'sqlite' | 'postgres' | 'clickhouse';
@@ -64,9 +65,9 @@ function logKey(l: LogRow): string {
 /** What a store holds for these traces and services, in a form to compare. */
 async function holdings(b: StorageBackend, traceIds: string[], services: string[]): Promise<{ spans: SpanRow[]; logs: string[] }> {
   const spans: SpanRow[] = [];
-  for (const id of traceIds) spans.push(...(await b.getTrace(id)));
+  for (const id of traceIds) spans.push(...(await b.getTrace(DEFAULT_TENANT, id)));
   const logs: string[] = [];
-  for (const service of services) logs.push(...(await b.searchLogs({ service, limit: 1000 })).map(logKey));
+  for (const service of services) logs.push(...(await b.searchLogs(DEFAULT_TENANT, { service, limit: 1000 })).map(logKey));
   return { spans: canonical(spans.sort(byId)), logs: logs.sort() };
 }
 
@@ -89,8 +90,8 @@ describe.each(RING)('export from %s, import into %s', (from, to, fileName) => {
       const sdkTrace = await sendSdkTrace(new OTLPTraceExporter({ url: `${collector.httpUrl}/v1/traces` }));
       const sdkLogs = await sendSdkLogs(new OTLPLogExporter({ url: `${collector.httpUrl}/v1/logs` }));
       const traceIds = [...new Set(sdkTrace.spans.map((s) => s.spanContext().traceId))];
-      await eventually(async () => ((await source.getTrace(traceIds[0]!)).length === sdkTrace.spans.length ? true : undefined), 10_000, 'SDK spans stored');
-      await eventually(async () => ((await source.searchLogs({ service: sdkLogs.service, limit: 10 })).length === sdkLogs.logs.length ? true : undefined), 10_000, 'SDK logs stored');
+      await eventually(async () => ((await source.getTrace(DEFAULT_TENANT, traceIds[0]!)).length === sdkTrace.spans.length ? true : undefined), 10_000, 'SDK spans stored');
+      await eventually(async () => ((await source.searchLogs(DEFAULT_TENANT, { service: sdkLogs.service, limit: 10 })).length === sdkLogs.logs.length ? true : undefined), 10_000, 'SDK logs stored');
       // Row builders: every value kind, two traces of several spans, logs with and without trace context.
       const service = 'rows-' + randomUUID();
       const traces = [makeTrace(4, { serviceName: service }), makeTrace(3, { serviceName: service })];
@@ -106,7 +107,7 @@ describe.each(RING)('export from %s, import into %s', (from, to, fileName) => {
       expect(before.spans.filter((s) => s.serviceName === service)).toEqual(canonical(traces.flat().sort(byId)));
 
       const file = join(tempDir(), fileName);
-      const exported = await exportStore(source, { out: file, signals: ['traces', 'logs'], pageRows: 3, ...quiet });
+      const exported = await exportStore(source, { out: file, tenant: DEFAULT_TENANT, signals: ['traces', 'logs'], pageRows: 3, ...quiet });
       expect(exported.spans).toBeGreaterThanOrEqual(sdkTrace.spans.length + 7);
       expect(exported.bytes).toBeGreaterThan(0);
 
@@ -145,7 +146,7 @@ describe('copy between stores', () => {
 
       // 8 pages of spans, 8 of logs; a checkpoint every 3 pages; stopped after 13 (inside the
       // logs, one page past the last checkpoint, which the second run sends again).
-      const o = { signals: ['traces', 'logs'] as const, service, checkpoint, source: 'sqlite:test', pageRows: 4, pagesPerCheckpoint: 3, ...quiet };
+      const o = { tenant: DEFAULT_TENANT, signals: ['traces', 'logs'] as const, service, checkpoint, source: 'sqlite:test', pageRows: 4, pagesPerCheckpoint: 3, ...quiet };
       const first = await copyStore(source, target, { ...o, maxPages: 13 });
       expect(first.stopped).toBe(true);
       expect(first.spans + first.logs).toBe(13 * 4 - 2);
@@ -164,7 +165,7 @@ describe('copy between stores', () => {
       await writeLogs(source, [later]);
       const third = await copyStore(source, target, o);
       expect(third).toMatchObject({ spans: 0, logs: 1, problems: 0 });
-      expect(await target.backend.searchLogs({ service, limit: 100 })).toHaveLength(31);
+      expect(await target.backend.searchLogs(DEFAULT_TENANT, { service, limit: 100 })).toHaveLength(31);
 
       // A checkpoint of another copy is refused, not reused.
       await expect(copyStore(source, target, { ...o, service: 'other' })).rejects.toThrow(/other filters/);
@@ -196,7 +197,7 @@ describe('export beside a running collector', () => {
         }
       })();
       const file = join(tempDir(), 'busy.jsonl');
-      const r = await exportStore(reader, { out: file, signals: ['traces'], service, pageRows: 7, ...quiet });
+      const r = await exportStore(reader, { out: file, tenant: DEFAULT_TENANT, signals: ['traces'], service, pageRows: 7, ...quiet });
       writing = false;
       await writes;
       expect(written).toBeGreaterThan(0);

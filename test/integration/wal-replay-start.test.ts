@@ -12,6 +12,7 @@ import { storedInSqlite } from '../helpers/process.ts';
 import { encodeTraces } from '../helpers/otlp-proto.ts';
 import { makeLog, makeSpan } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 
 describe('start-up replay of a write-ahead log', () => {
   it('stores every entry once, recorded batches under their ids and a backlog larger than the queue in slices', async () => {
@@ -39,7 +40,7 @@ describe('start-up replay of a write-ahead log', () => {
     for (const part of [spanSeqs.slice(0, 5), spanSeqs.slice(5, 10)]) {
       const chunks = part.map((p) => p.chunk);
       const rows = part.reduce((n, p) => n + p.rows, 0);
-      await wal.recordBatch({ signal: 'traces', partition: 0, rows, bytes: chunks.reduce((n, c) => n + c.byteLength, 0), chunks, batchId: `batch-${rows}-${part[0]!.seq}` }, part.map((p) => ({ entry: p.seq, index: 0 })));
+      await wal.recordBatch({ signal: 'traces', partition: 0, tenant: DEFAULT_TENANT, rows, bytes: chunks.reduce((n, c) => n + c.byteLength, 0), chunks, batchId: `batch-${rows}-${part[0]!.seq}` }, part.map((p) => ({ entry: p.seq, index: 0 })));
     }
     await wal.shutdown();
 

@@ -16,6 +16,7 @@ import { createTestDatabase } from '../helpers/postgres.ts';
 import { makeLog } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { postgresOptions } from '../../src/storage/index.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const SERVICE = 'wal-replay-' + randomUUID();
 
@@ -34,6 +35,7 @@ function batchOf(chunks: EncodedChunk[], batchId = randomUUID()): WriteBatch {
   return {
     signal: 'logs',
     partition: 0,
+    tenant: TENANT,
     rows: chunks.reduce((n, c) => n + c.rows, 0),
     bytes: chunks.reduce((n, c) => n + c.data.byteLength, 0),
     chunks: chunks.map((c) => c.data),

@@ -20,6 +20,7 @@ import { eventually } from '../helpers/collector.ts';
 import { makeLog, makeSpan } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { sqliteOptions } from '../../src/storage/index.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const opts: WriterOptions = {
   maxBatchRows: 40,
@@ -60,7 +61,7 @@ async function accept(wal: WriteAheadLog, recorder: WalRecorder, writer: Writer,
   expect(reservation).toBeDefined();
   const seq = await wal.append(signal, chunks);
   recorder.track(seq, chunks);
-  void reservation!.commit(signal, chunks);
+  void reservation!.commit(signal, chunks, TENANT);
 }
 
 /** What start-up does with a replay: recorded batches as they are, other chunks through the writer. */
@@ -73,14 +74,14 @@ async function replayInto(replay: WalReplay, recorder: WalRecorder, backend: Sto
   for (const signal of ['traces', 'logs'] as const) {
     const chunks = replay.chunks.filter((c) => c.signal === signal);
     const bytes = chunks.reduce((n, c) => n + c.data.byteLength, 0);
-    void writer.reserve(bytes)!.commit(signal, chunks);
+    void writer.reserve(bytes)!.commit(signal, chunks, TENANT);
   }
   await writer.drain();
 }
 
 async function counts(b: StorageBackend, service: string): Promise<{ spans: number; logs: number }> {
-  const traces = await b.searchTraces({ service, limit: 10_000 });
-  const logs = await b.searchLogs({ service, limit: 10_000 });
+  const traces = await b.searchTraces(TENANT, { service, limit: 10_000 });
+  const logs = await b.searchLogs(TENANT, { service, limit: 10_000 });
   return { spans: traces.reduce((n, t) => n + t.spanCount, 0), logs: logs.length };
 }
 
@@ -115,7 +116,7 @@ describe('write-ahead log behind the writer', () => {
     const service = 'queued-' + randomUUID();
     const chunks = requests(service, 1).spans[0]!;
     const bytes = chunks.reduce((n, c) => n + c.data.byteLength, 0);
-    void writer.reserve(bytes)!.commit('traces', chunks);
+    void writer.reserve(bytes)!.commit('traces', chunks, TENANT);
     await writer.drain();
     await wal.flush();
     expect(await counts(store, service)).toEqual({ spans: 10, logs: 0 });

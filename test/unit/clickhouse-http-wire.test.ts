@@ -12,6 +12,8 @@ import type { StorageBackend } from '../../src/storage/backend.ts';
 import { createClickhouseBackend } from '../../src/storage/clickhouse/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { clickhouseOptions } from '../../src/storage/index.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
+import { TRACE_COLUMNS } from '../../src/storage/clickhouse/schema.ts';
 
 interface Seen {
   query: string;
@@ -35,8 +37,12 @@ describe('clickhouse over HTTP', () => {
         const body = Buffer.concat(parts);
         const s: Seen = { query: u.searchParams.get('query') ?? body.toString('utf8'), body, auth: req.headers.authorization };
         seen.push(s);
-        // The migrations check: schema version 1 is there.
-        if (s.query.includes('SELECT DISTINCT Version')) return void res.end('[1]\n');
+        // The migrations check: schema versions 1 and 2 are there.
+        if (s.query.includes('SELECT DISTINCT Version')) return void res.end('[1]\n[2]\n');
+        // The insert columns' types, asked once before the first insert of a tenant other than the default.
+        if (s.query.includes('FROM system.columns')) {
+          return void res.end(TRACE_COLUMNS.map((c) => JSON.stringify([c, c === 'Timestamp' ? 'DateTime64(9)' : 'String'])).join('\n') + '\n');
+        }
         answer(s, res);
       });
     });
@@ -67,7 +73,7 @@ describe('clickhouse over HTTP', () => {
     seen.length = 0;
     const chunks = [Uint8Array.from([1, 2, 3]), Uint8Array.from([4, 5]), Uint8Array.from([0, 255])];
     const batchId = randomUUID();
-    expect(await b.write({ signal: 'traces', partition: 0, rows: 3, bytes: 7, chunks, batchId })).toEqual({ kind: 'success' });
+    expect(await b.write({ signal: 'traces', partition: 0, tenant: TENANT, rows: 3, bytes: 7, chunks, batchId })).toEqual({ kind: 'success' });
     const [w] = seen;
     expect(w!.body).toEqual(Buffer.from([1, 2, 3, 4, 5, 0, 255]));
     expect(w!.query).toMatch(/^INSERT INTO `tel`\.`otel_traces` \(`Timestamp`, `TraceId`, .*`Events\.Timestamp`.*`TracehouseExtra`\) SETTINGS /);
@@ -77,10 +83,25 @@ describe('clickhouse over HTTP', () => {
     await b.shutdown();
   });
 
+  it("appends another tenant's name to every row through input(), with the data's column types", async () => {
+    const b = await start();
+    seen.length = 0;
+    const batch = { signal: 'traces' as const, partition: 0, tenant: 'acme', rows: 1, bytes: 2, chunks: [Uint8Array.from([7, 8])] };
+    expect(await b.write({ ...batch, batchId: randomUUID() })).toEqual({ kind: 'success' });
+    expect(await b.write({ ...batch, batchId: randomUUID() })).toEqual({ kind: 'success' });
+    // The types are asked once per shard and signal, then every insert carries them.
+    expect(seen.filter((s) => s.query.includes('system.columns'))).toHaveLength(1);
+    const inserts = seen.filter((s) => s.query.startsWith('INSERT'));
+    expect(inserts).toHaveLength(2);
+    expect(inserts[0]!.query).toMatch(/^INSERT INTO `tel`\.`otel_traces` \(`Timestamp`, .*`TracehouseExtra`, `TenantId`\) SETTINGS .* SELECT \*, 'acme' FROM input\('`Timestamp` DateTime64\(9\), `TraceId` String, .*`TracehouseExtra` String'\) FORMAT RowBinary$/);
+    expect(inserts[0]!.body).toEqual(Buffer.from([7, 8]));
+    await b.shutdown();
+  });
+
   it('asks for async inserts only together with waiting for them', async () => {
     const b = await start({ 'storage.clickhouse.asyncInsert': 'true' });
     seen.length = 0;
-    await b.write({ signal: 'logs', partition: 0, rows: 1, bytes: 1, chunks: [Uint8Array.from([9])], batchId: "it's" });
+    await b.write({ signal: 'logs', partition: 0, tenant: TENANT, rows: 1, bytes: 1, chunks: [Uint8Array.from([9])], batchId: "it's" });
     expect(seen[0]!.query).toMatch(/^INSERT INTO `tel`\.`otel_logs` \(/);
     expect(seen[0]!.query).toContain("insert_deduplication_token = 'it\\'s', insert_deduplicate = 1, async_insert = 1, wait_for_async_insert = 1, async_insert_deduplicate = 1 FORMAT RowBinary");
     await b.shutdown();
@@ -88,7 +109,7 @@ describe('clickhouse over HTTP', () => {
 
   it('maps server errors to permanent (bad data) or retryable (overload, outage)', async () => {
     const b = await start();
-    const batch = { signal: 'traces' as const, partition: 0, rows: 1, bytes: 1, chunks: [Uint8Array.from([1])], batchId: randomUUID() };
+    const batch = { signal: 'traces' as const, partition: 0, tenant: TENANT, rows: 1, bytes: 1, chunks: [Uint8Array.from([1])], batchId: randomUUID() };
     const fail = (code: number, type: string) => (_r: Seen, res: ServerResponse) => {
       res.writeHead(500, { 'X-ClickHouse-Exception-Code': String(code) });
       res.end(`Code: ${code}. DB::Exception: something. (${type}) (version 26.1.1.1)\n`);
@@ -108,7 +129,7 @@ describe('clickhouse over HTTP', () => {
     const b = createClickhouseBackend(clickhouseOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
     await expect(b.start()).rejects.toThrow();
     expect((await b.health()).ok).toBe(false);
-    const batch = { signal: 'traces' as const, partition: 0, rows: 1, bytes: 1, chunks: [Uint8Array.from([1])], batchId: randomUUID() };
+    const batch = { signal: 'traces' as const, partition: 0, tenant: TENANT, rows: 1, bytes: 1, chunks: [Uint8Array.from([1])], batchId: randomUUID() };
     expect((await b.write(batch)).kind).toBe('retryable');
     await b.shutdown();
   });

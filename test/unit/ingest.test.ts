@@ -10,6 +10,7 @@ import type { StorageBackend } from '../../src/storage/backend.ts';
 import { createMetrics, type Metrics } from '../../src/telemetry/metrics.ts';
 import { gated, memoryBackend, type Gate } from '../helpers/backends.ts';
 import { encodeTraces } from '../helpers/otlp-proto.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const writerOpts: WriterOptions = {
   maxBatchRows: 1000,
@@ -63,12 +64,12 @@ afterEach(async () => {
   }
 });
 
-const stored = async (store: StorageBackend, service: string) => (await store.searchTraces({ service, limit: 1000 })).reduce((n, t) => n + t.spanCount, 0);
+const stored = async (store: StorageBackend, service: string) => (await store.searchTraces(TENANT, { service, limit: 1000 })).reduce((n, t) => n + t.spanCount, 0);
 
 describe('Ingest', () => {
   it('decodes, queues and stores a request, answering with its counts (partial success for bad items)', async () => {
     const { ingest, writer, store } = await rig();
-    const out = await ingest.handle({ transport: 'grpc', signal: 'traces', format: 'protobuf', body: traces('a', 5, 2) });
+    const out = await ingest.handle({ transport: 'grpc', signal: 'traces', format: 'protobuf', tenant: TENANT, body: traces('a', 5, 2) });
     expect(out).toEqual({ kind: 'ok', accepted: 5, rejected: 2, errorMessage: expect.stringContaining('span') });
     await writer.drain();
     expect(await stored(store, 'a')).toBe(5);
@@ -77,7 +78,7 @@ describe('Ingest', () => {
 
   it('refuses undecodable bytes as undecodable and gives the reserved room back', async () => {
     const { ingest, writer } = await rig();
-    const out = await ingest.handle({ transport: 'http', signal: 'traces', format: 'protobuf', body: Uint8Array.from([0x0a, 0xff, 0xff, 0xff]) });
+    const out = await ingest.handle({ transport: 'http', signal: 'traces', format: 'protobuf', tenant: TENANT, body: Uint8Array.from([0x0a, 0xff, 0xff, 0xff]) });
     expect(out.kind).toBe('refused');
     expect(out.kind === 'refused' && out.reason).toBe('undecodable');
     expect(writer.queueBytes).toBe(0);
@@ -89,7 +90,7 @@ describe('Ingest', () => {
     const reservation = ingest.reserve(body.byteLength)!;
     expect(writer.queueBytes).toBe(body.byteLength);
     ingest.close();
-    const out = await ingest.handle({ transport: 'http', signal: 'traces', format: 'protobuf', body, reservation });
+    const out = await ingest.handle({ transport: 'http', signal: 'traces', format: 'protobuf', tenant: TENANT, body, reservation });
     expect(out.kind === 'refused' && out.reason).toBe('shutting_down');
     expect(writer.queueBytes).toBe(0);
     expect(ingest.reserve(10)).toBeUndefined();
@@ -99,7 +100,7 @@ describe('Ingest', () => {
     const { ingest, writer, gate, metrics, store } = await rig({ writer: { maxQueueBytes: 4096 } });
     gate.close();
     const outcomes = [];
-    for (let i = 0; i < 40; i++) outcomes.push(await ingest.handle({ transport: 'grpc', signal: 'traces', format: 'protobuf', body: traces('c', 10) }));
+    for (let i = 0; i < 40; i++) outcomes.push(await ingest.handle({ transport: 'grpc', signal: 'traces', format: 'protobuf', tenant: TENANT, body: traces('c', 10) }));
     const ok = outcomes.filter((o) => o.kind === 'ok').length;
     expect(ok).toBeGreaterThan(0);
     expect(outcomes.filter((o) => o.kind === 'refused' && o.reason === 'queue_full').length).toBe(40 - ok);
@@ -115,7 +116,7 @@ describe('Ingest', () => {
 describe('DecodePool', () => {
   it('refuses with PoolBusyError past maxPendingTasks, and every admitted request still decodes', async () => {
     const { ingest, writer, store } = await rig({ pool: { threads: 1, maxPendingTasks: 1 } });
-    const outs = await Promise.all(Array.from({ length: 30 }, () => ingest.handle({ transport: 'grpc', signal: 'traces', format: 'protobuf', body: traces('d', 200) })));
+    const outs = await Promise.all(Array.from({ length: 30 }, () => ingest.handle({ transport: 'grpc', signal: 'traces', format: 'protobuf', tenant: TENANT, body: traces('d', 200) })));
     const ok = outs.filter((o) => o.kind === 'ok').length;
     const busy = outs.filter((o) => o.kind === 'refused' && o.reason === 'workers_busy').length;
     expect(ok + busy).toBe(30);

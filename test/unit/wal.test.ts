@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WalBrokenError, WalFullError, WriteAheadLog, type WalChunkRef, type WalCorruption, type WalOptions } from '../../src/pipeline/wal/index.ts';
 import type { EncodedChunk, WriteBatch } from '../../src/storage/backend.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const open: WriteAheadLog[] = [];
 
@@ -35,6 +36,7 @@ function batchOf(chunks: EncodedChunk[], signal: 'traces' | 'logs' = 'traces'): 
   return {
     signal,
     partition: chunks[0]?.partition ?? 0,
+    tenant: TENANT,
     rows: chunks.reduce((n, c) => n + c.rows, 0),
     bytes: chunks.reduce((n, c) => n + c.data.byteLength, 0),
     chunks: chunks.map((c) => c.data),
@@ -75,6 +77,23 @@ describe('write-ahead log', () => {
       { signal: 'traces', partition: 2, rows: 5, data: bytesOf(a[1]!.data), ref: { entry: seqA, index: 1 } },
       { signal: 'logs', partition: 1, rows: 2, data: bytesOf(b[0]!.data), ref: { entry: seqB, index: 0 } },
     ]);
+  });
+
+  it("keeps each entry's and batch's tenant across a restart, the default tenant's written as before", async () => {
+    const dir = tempDir('wal-');
+    const w = wal(dir);
+    await w.start();
+    const mine = [chunk(50)];
+    const theirs = [chunk(60)];
+    const seqMine = await w.append('traces', mine);
+    const seqTheirs = await w.append('logs', theirs, 'acme');
+    const batch = { ...batchOf(theirs, 'logs'), tenant: 'acme' };
+    await w.recordBatch(batch, [{ entry: seqTheirs, index: 0 }]);
+    await w.shutdown();
+
+    const replay = await wal(dir).start();
+    expect(replay.chunks.map((c) => [c.ref.entry, c.tenant])).toEqual([[seqMine, TENANT]]);
+    expect(replay.batches.map((b) => [b.batch.batchId, b.batch.tenant, b.batch.signal])).toEqual([[batch.batchId, 'acme', 'logs']]);
   });
 
   it('group-commits: 64 concurrent appends share a few fsyncs, sequential ones pay one each', async () => {
@@ -440,7 +459,7 @@ describe('write-ahead log: random runs with crashes', () => {
             const picked = unbatched.slice(0, o.take);
             if (o.reverse) picked.reverse();
             unbatched = unbatched.filter((u) => !picked.includes(u));
-            const b: WriteBatch = { signal: 'logs', partition: 0, rows: picked.length, bytes: 0, chunks: [], batchId: randomUUID() };
+            const b: WriteBatch = { signal: 'logs', partition: 0, tenant: TENANT, rows: picked.length, bytes: 0, chunks: [], batchId: randomUUID() };
             const seq = await w.recordBatch(b, picked.map((p) => p.ref));
             live.set(b.batchId, { seq, keys: picked.map((p) => p.key), refs: picked.map((p) => p.ref) });
           } else if (o.t === 'stored') {
@@ -465,7 +484,7 @@ describe('write-ahead log: random runs with crashes', () => {
         }
         // Store everything left: the log empties down to its active segment.
         const rest = unbatched.map((u) => u.ref);
-        if (rest.length > 0) w.markStored(await w.recordBatch({ signal: 'logs', partition: 0, rows: 0, bytes: 0, chunks: [], batchId: randomUUID() }, rest));
+        if (rest.length > 0) w.markStored(await w.recordBatch({ signal: 'logs', partition: 0, tenant: TENANT, rows: 0, bytes: 0, chunks: [], batchId: randomUUID() }, rest));
         for (const b of live.values()) w.markStored(b.seq);
         await w.shutdown();
         const end = wal(dir, opts);

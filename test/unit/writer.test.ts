@@ -7,6 +7,7 @@ import { createEncoder } from '../../src/storage/rowjson.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { gated, memoryBackend } from '../helpers/backends.ts';
 import { makeSpan } from '../helpers/rows.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const opts: WriterOptions = {
   maxBatchRows: 10,
@@ -30,10 +31,10 @@ async function setup(o: Partial<WriterOptions> = {}) {
     const bytes = chunks.reduce((s, c) => s + c.data.byteLength, 0);
     const r = writer.reserve(bytes);
     expect(r).toBeDefined();
-    void r!.commit('traces', chunks);
+    void r!.commit('traces', chunks, TENANT);
     return spans;
   };
-  const stored = async (service = 'w') => (await gate.backend.searchTraces({ service, limit: 1000 })).length;
+  const stored = async (service = 'w') => (await gate.backend.searchTraces(TENANT, { service, limit: 1000 })).length;
   const metric = async (name: string) => (await metrics.registry.getSingleMetricAsString(name)).split('\n').filter((l) => !l.startsWith('#')).reduce((s, l) => s + Number(l.split(' ').pop()), 0);
   return { gate, writer, metrics, put, stored, metric };
 }
@@ -58,7 +59,7 @@ describe('writer', () => {
     const writer = new Writer(spy, opts, createMetrics(), pino({ level: 'silent' }));
     const commit = (n: number, batchId?: string) => {
       const chunks = encoder.encodeSpans(Array.from({ length: n }, () => makeSpan({ serviceName: 'ids' })));
-      void writer.reserve(chunks.reduce((s, c) => s + c.data.byteLength, 0))!.commit('traces', chunks, batchId);
+      void writer.reserve(chunks.reduce((s, c) => s + c.data.byteLength, 0))!.commit('traces', chunks, TENANT, batchId);
     };
     commit(2);
     commit(3, 'file-line-1');
@@ -95,11 +96,40 @@ describe('writer', () => {
     const writer = new Writer(faulty, opts, createMetrics(), pino({ level: 'silent' }));
     const spans = Array.from({ length: 3 }, () => makeSpan({ serviceName: 'w' }));
     const chunks = encoder.encodeSpans(spans);
-    void writer.reserve(chunks.reduce((s, c) => s + c.data.byteLength, 0))!.commit('traces', chunks);
-    const stored = async () => (await inner.searchTraces({ service: 'w', limit: 1000 })).length;
+    void writer.reserve(chunks.reduce((s, c) => s + c.data.byteLength, 0))!.commit('traces', chunks, TENANT);
+    const stored = async () => (await inner.searchTraces(TENANT, { service: 'w', limit: 1000 })).length;
     await writer.drain();
     expect(calls).toBe(3);
     expect(await stored()).toBe(3);
+  });
+
+  it("never mixes tenants in a batch: each tenant's rows are stored as its own", async () => {
+    const inner = await memoryBackend();
+    const seen: { tenant: string; rows: number }[] = [];
+    const recording: StoreWriter = {
+      name: 'recording',
+      write: (b) => {
+        seen.push({ tenant: b.tenant, rows: b.rows });
+        return inner.write(b);
+      },
+    };
+    // One flush for everything queued: without per-tenant pipelines the rows would share a batch.
+    const writer = new Writer(recording, { ...opts, maxBatchRows: 1000, flushIntervalMs: 60_000 }, createMetrics(), pino({ level: 'silent' }));
+    const put = (tenant: string, service: string, n: number) => {
+      const chunks = encoder.encodeSpans(Array.from({ length: n }, () => makeSpan({ serviceName: service })));
+      void writer.reserve(chunks.reduce((s, c) => s + c.data.byteLength, 0))!.commit('traces', chunks, tenant);
+    };
+    put('acme', 'shared-name', 2);
+    put('globex', 'shared-name', 3);
+    put('acme', 'shared-name', 1);
+    await writer.drain();
+    expect(seen.sort((a, b) => (a.tenant < b.tenant ? -1 : 1))).toEqual([
+      { tenant: 'acme', rows: 3 },
+      { tenant: 'globex', rows: 3 },
+    ]);
+    expect(await inner.searchTraces('acme', { service: 'shared-name', limit: 100 })).toHaveLength(3);
+    expect(await inner.searchTraces('globex', { service: 'shared-name', limit: 100 })).toHaveLength(3);
+    expect(await inner.searchTraces(TENANT, { service: 'shared-name', limit: 100 })).toHaveLength(0);
   });
 
   it('drops and counts a batch that fails permanently', async () => {
@@ -186,12 +216,12 @@ describe('writer', () => {
     const chunks = encoder.encodeSpans([makeSpan({ serviceName: 'w' })]);
     const encoded = chunks.reduce((s, c) => s + c.data.byteLength, 0);
     const c = writer.reserve(10)!;
-    void c.commit('traces', chunks);
+    void c.commit('traces', chunks, TENANT);
     // After commit the queue holds the rows' own size, and a late release gives nothing back twice.
     expect(writer.queueBytes).toBe(encoded);
     c.release();
     expect(writer.queueBytes).toBe(encoded);
-    expect(() => c.commit('traces', chunks)).toThrow(/already/);
+    expect(() => c.commit('traces', chunks, TENANT)).toThrow(/already/);
     gate.open();
     await writer.drain();
     expect(writer.queueBytes).toBe(0);
@@ -200,10 +230,10 @@ describe('writer', () => {
   it('tells a committed request whether its rows were stored or dropped', async () => {
     const { writer, gate } = await setup();
     const chunks = () => encoder.encodeSpans([makeSpan({ serviceName: 'w' }), makeSpan({ serviceName: 'w' })]);
-    expect(await writer.reserve(10)!.commit('traces', chunks())).toBe(true);
+    expect(await writer.reserve(10)!.commit('traces', chunks(), TENANT)).toBe(true);
     gate.failNext(1, { kind: 'permanent', error: new Error('bad data') });
-    expect(await writer.reserve(10)!.commit('traces', chunks())).toBe(false);
-    expect(await writer.reserve(10)!.commit('traces', [])).toBe(true);
+    expect(await writer.reserve(10)!.commit('traces', chunks(), TENANT)).toBe(false);
+    expect(await writer.reserve(10)!.commit('traces', [], TENANT)).toBe(true);
   });
 
   it('reports how long writes have been failing and the age of the oldest unwritten row, both back to 0 on recovery', async () => {

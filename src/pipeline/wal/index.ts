@@ -43,6 +43,7 @@
 // Use: append → acknowledge; recordBatch → write to the store → markStored on success or a
 // permanent failure, nothing on a retryable one (the rows stay for the next start). Shut the
 // writer down before the log, so its last stored marks are written.
+import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rm, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -58,6 +59,7 @@ export type { WalChunkRef };
 /** An entry chunk no batch holds yet, returned by a replay to be batched anew. */
 export interface ReplayChunk extends EncodedChunk {
   signal: Signal;
+  tenant: string;
   ref: WalChunkRef;
 }
 
@@ -212,8 +214,8 @@ export class WriteAheadLog {
     const { dir } = this.opts;
     await mkdir(dir, { recursive: true });
     const names = (await readdir(dir)).filter((n) => SEGMENT_NAME.test(n)).sort();
-    const entryChunks = new Map<number, { signal: Signal; chunks: EncodedChunk[]; seg: Segment }>();
-    const recorded = new Map<number, { seg: Segment; signal: Signal; partition: number; batchId: string; refs: WalChunkRef[] }>();
+    const entryChunks = new Map<number, { signal: Signal; tenant: string; chunks: EncodedChunk[]; seg: Segment }>();
+    const recorded = new Map<number, { seg: Segment; signal: Signal; tenant: string; partition: number; batchId: string; refs: WalChunkRef[] }>();
     const stored = new Set<number>();
     let maxSeq = 0;
     let lastBase = 0;
@@ -247,10 +249,10 @@ export class WriteAheadLog {
       }
       for (const r of records) {
         if (r.type === ENTRY) {
-          entryChunks.set(r.seq, { signal: r.signal, chunks: r.chunks, seg });
+          entryChunks.set(r.seq, { signal: r.signal, tenant: r.tenant, chunks: r.chunks, seg });
           maxSeq = Math.max(maxSeq, r.seq);
         } else if (r.type === BATCH) {
-          recorded.set(r.seq, { seg, signal: r.signal, partition: r.partition, batchId: r.batchId, refs: r.refs });
+          recorded.set(r.seq, { seg, signal: r.signal, tenant: r.tenant, partition: r.partition, batchId: r.batchId, refs: r.refs });
           maxSeq = Math.max(maxSeq, r.seq);
         } else {
           for (const s of r.seqs) stored.add(s);
@@ -304,14 +306,14 @@ export class WriteAheadLog {
       // rows already stored (ClickHouse's token, PostgreSQL's row positions) and drop them. A new
       // id risks storing them twice instead, the lesser harm.
       const batchId = refs.length === b.refs.length ? b.batchId : randomUUID();
-      replay.batches.push({ seq, refs, batch: { signal: b.signal, partition: b.partition, rows, bytes: bytesOf(chunks), chunks, batchId } });
+      replay.batches.push({ seq, refs, batch: { signal: b.signal, partition: b.partition, tenant: b.tenant, rows, bytes: bytesOf(chunks), chunks, batchId } });
     }
     if (missing > 0) this.opts.logger?.error({ dir, chunks: missing }, 'write-ahead log: batches name chunks whose entries failed their checksum; replaying the rest');
     for (const seq of [...this.entries.keys()].sort((a, b) => a - b)) {
       const e = entryChunks.get(seq)!;
       e.chunks.forEach((c, index) => {
         const k = key({ entry: seq, index });
-        if (!covered.has(k) && !held.has(k)) replay.chunks.push({ ...c, data: own(c.data), signal: e.signal, ref: { entry: seq, index } });
+        if (!covered.has(k) && !held.has(k)) replay.chunks.push({ ...c, data: own(c.data), signal: e.signal, tenant: e.tenant, ref: { entry: seq, index } });
       });
     }
 
@@ -343,11 +345,11 @@ export class WriteAheadLog {
    * Appends one accepted request's chunks; resolves with the entry's sequence number once the
    * record is fsynced. Rejects with WalFullError when maxBytes leaves no room.
    */
-  append(signal: Signal, chunks: readonly EncodedChunk[]): Promise<number> {
+  append(signal: Signal, chunks: readonly EncodedChunk[], tenant: string = DEFAULT_TENANT): Promise<number> {
     const unusable = this.unusable();
     if (unusable) return Promise.reject(unusable);
     const seq = this.nextSeq;
-    const parts = encodeEntry(seq, signal, chunks);
+    const parts = encodeEntry(seq, signal, chunks, tenant);
     const bytes = bytesOf(parts);
     if (this.usedBytes + bytes > this.opts.maxBytes) {
       return Promise.reject(new WalFullError(`write-ahead log full: ${this.usedBytes} of ${this.opts.maxBytes} bytes used, entry needs ${bytes}`));

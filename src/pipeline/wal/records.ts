@@ -11,6 +11,7 @@
 // lost chunks to corruption gets a new id, see WriteAheadLog.open() in index.ts.
 import { crc32 } from 'node:zlib';
 import type { Signal } from '../../model/signal.ts';
+import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import type { EncodedChunk, WriteBatch } from '../../storage/backend.ts';
 
 const MAGIC = 0x4c574854; // 'THWL' little-endian
@@ -40,17 +41,34 @@ function frame(type: number, payload: readonly Uint8Array[]): Uint8Array[] {
   return [h, ...payload];
 }
 
+/**
+ * A tenant as stored in a record: UTF-8, at most 255 bytes, and empty for the default tenant, so
+ * records written before tenants existed (the length byte was zero) read back as the default's.
+ */
+function tenantBytes(tenant: string): Buffer {
+  const t = Buffer.from(tenant === DEFAULT_TENANT ? '' : tenant, 'utf8');
+  if (t.byteLength > 255) throw new RangeError(`tenant longer than 255 bytes: ${tenant.slice(0, 40)}…`);
+  return t;
+}
+
+function tenantOf(p: Buffer, off: number, len: number): string {
+  return len === 0 ? DEFAULT_TENANT : p.toString('utf8', off, off + len);
+}
+
 /** The ENTRY record of one request's chunks, as buffers for writev (the chunks are not copied). */
-export function encodeEntry(seq: number, signal: Signal, chunks: readonly EncodedChunk[]): Uint8Array[] {
-  const head = Buffer.alloc(16 + 12 * chunks.length);
+export function encodeEntry(seq: number, signal: Signal, chunks: readonly EncodedChunk[], tenant: string = DEFAULT_TENANT): Uint8Array[] {
+  const t = tenantBytes(tenant);
+  const head = Buffer.alloc(16 + 12 * chunks.length + t.byteLength);
   head.writeBigUInt64LE(BigInt(seq), 0);
   head.writeUInt8(SIGNALS.indexOf(signal), 8);
+  head.writeUInt8(t.byteLength, 9);
   head.writeUInt32LE(chunks.length, 12);
   chunks.forEach((c, i) => {
     head.writeUInt32LE(c.partition, 16 + 12 * i);
     head.writeUInt32LE(c.rows, 20 + 12 * i);
     head.writeUInt32LE(c.data.byteLength, 24 + 12 * i);
   });
+  t.copy(head, 16 + 12 * chunks.length);
   return frame(ENTRY, [head, ...chunks.map((c) => c.data)]);
 }
 
@@ -58,10 +76,12 @@ export function encodeEntry(seq: number, signal: Signal, chunks: readonly Encode
 export function encodeBatch(seq: number, batch: WriteBatch, refs: readonly WalChunkRef[]): Uint8Array[] {
   const id = Buffer.from(batch.batchId, 'utf8');
   if (id.byteLength > 255) throw new RangeError(`batch id longer than 255 bytes: ${batch.batchId.slice(0, 40)}…`);
-  const b = Buffer.alloc(20 + id.byteLength + 12 * refs.length);
+  const t = tenantBytes(batch.tenant);
+  const b = Buffer.alloc(20 + id.byteLength + 12 * refs.length + t.byteLength);
   b.writeBigUInt64LE(BigInt(seq), 0);
   b.writeUInt8(SIGNALS.indexOf(batch.signal), 8);
   b.writeUInt8(id.byteLength, 9);
+  b.writeUInt8(t.byteLength, 10);
   b.writeUInt32LE(batch.partition, 12);
   b.writeUInt32LE(refs.length, 16);
   id.copy(b, 20);
@@ -71,6 +91,7 @@ export function encodeBatch(seq: number, batch: WriteBatch, refs: readonly WalCh
     b.writeUInt32LE(r.index, o + 8);
     o += 12;
   }
+  t.copy(b, o);
   return frame(BATCH, [b]);
 }
 
@@ -97,8 +118,8 @@ function signalAt(code: number): Signal {
 
 /** A record read back. */
 export type Parsed =
-  | { type: typeof ENTRY; seq: number; signal: Signal; chunks: EncodedChunk[] }
-  | { type: typeof BATCH; seq: number; signal: Signal; partition: number; batchId: string; refs: WalChunkRef[] }
+  | { type: typeof ENTRY; seq: number; signal: Signal; tenant: string; chunks: EncodedChunk[] }
+  | { type: typeof BATCH; seq: number; signal: Signal; tenant: string; partition: number; batchId: string; refs: WalChunkRef[] }
   | { type: typeof STORED; seqs: number[] };
 
 /** The record at `off` when it is whole and its checksum matches, else undefined. */
@@ -117,7 +138,9 @@ function parsePayload(type: number, p: Buffer): Parsed {
   const seqAt = (o: number): number => Number(p.readBigUInt64LE(o));
   if (type === ENTRY) {
     const n = p.readUInt32LE(12);
-    let dataOff = 16 + 12 * n;
+    const tenantLen = p.readUInt8(9);
+    const tenantOff = 16 + 12 * n;
+    let dataOff = tenantOff + tenantLen;
     const chunks: EncodedChunk[] = [];
     for (let i = 0; i < n; i++) {
       const len = p.readUInt32LE(24 + 12 * i);
@@ -126,15 +149,17 @@ function parsePayload(type: number, p: Buffer): Parsed {
       chunks.push({ partition: p.readUInt32LE(16 + 12 * i), rows: p.readUInt32LE(20 + 12 * i), data: p.subarray(dataOff, dataOff + len) });
       dataOff += len;
     }
-    return { type, seq: seqAt(0), signal: signalAt(p.readUInt8(8)), chunks };
+    return { type, seq: seqAt(0), signal: signalAt(p.readUInt8(8)), tenant: tenantOf(p, tenantOff, tenantLen), chunks };
   }
   if (type === BATCH) {
     const idLen = p.readUInt8(9);
+    const tenantLen = p.readUInt8(10);
     const n = p.readUInt32LE(16);
-    if (20 + idLen + 12 * n > p.length) throw new RangeError('batch refs beyond their record');
+    const tenantOff = 20 + idLen + 12 * n;
+    if (tenantOff + tenantLen > p.length) throw new RangeError('batch refs beyond their record');
     const refs: WalChunkRef[] = [];
     for (let i = 0, o = 20 + idLen; i < n; i++, o += 12) refs.push({ entry: seqAt(o), index: p.readUInt32LE(o + 8) });
-    return { type, seq: seqAt(0), signal: signalAt(p.readUInt8(8)), partition: p.readUInt32LE(12), batchId: p.toString('utf8', 20, 20 + idLen), refs };
+    return { type, seq: seqAt(0), signal: signalAt(p.readUInt8(8)), tenant: tenantOf(p, tenantOff, tenantLen), partition: p.readUInt32LE(12), batchId: p.toString('utf8', 20, 20 + idLen), refs };
   }
   if (type === STORED) {
     const n = p.readUInt32LE(0);

@@ -3,6 +3,7 @@
 // the layout, the chdb:// URLs and cluster mode.
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { Signal } from '../../model/signal.ts';
+import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import type { EncoderSpec } from '../encoders.ts';
 import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { byNewestLog, byNewestTrace, byOperation, dependencyList } from '../query-helpers.ts';
@@ -12,7 +13,7 @@ import { appliedVersions, runMigrations } from './migrate.ts';
 import { dependenciesOnShard, operationsOnShard, servicesOnShard } from './listings.ts';
 import { getTraceOnShard, searchLogsOnShard, searchTracesOnShard } from './reads.ts';
 import { scanLogs, scanSpans } from './scan.ts';
-import { LOG_COLUMNS, TRACE_COLUMNS, latestVersion, qualified, quoteIdent, quoteString, tableNames, validateSchemaOptions, type SchemaOptions } from './schema.ts';
+import { LOG_COLUMNS, TENANT_COLUMN, TRACE_COLUMNS, latestVersion, qualified, quoteIdent, quoteString, tableNames, validateSchemaOptions, type SchemaOptions } from './schema.ts';
 import { connectShard, type Shard } from './shard.ts';
 
 export { bootstrapStatements, migrations, tableNames, type SchemaOptions } from './schema.ts';
@@ -97,6 +98,8 @@ class ClickhouseBackend implements StorageBackend {
   #started = false;
   #closed = false;
   readonly #insertTargets: (schema: SchemaOptions) => Record<Signal, string>;
+  /** RowBinary structure of each shard's insert columns, by "partition/signal", read once from system.columns. */
+  readonly #structures = new Map<string, Promise<string>>();
 
   constructor(s: ClickhouseSettings, deps: BackendDeps) {
     this.#s = s;
@@ -183,6 +186,34 @@ class ClickhouseBackend implements StorageBackend {
     }
   }
 
+  /** The names and types of a signal's insert columns on a shard, as input()/file() want them. */
+  #structure(partition: number, s: ShardState, signal: Signal): Promise<string> {
+    const key = `${partition}/${signal}`;
+    let p = this.#structures.get(key);
+    if (!p) {
+      p = (async () => {
+        const n = tableNames(s.schema);
+        const rs = await s.shard.client.query({
+          query: 'SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {table:String}',
+          query_params: { db: s.schema.database, table: signal === 'traces' ? n.traces : n.logs },
+          format: 'JSONCompactEachRow',
+        });
+        const types = new Map((await rs.json<[string, string]>()).map(([name, type]) => [name, type]));
+        return (signal === 'traces' ? TRACE_COLUMNS : LOG_COLUMNS)
+          .map((c) => {
+            const t = types.get(c);
+            if (t === undefined) throw new Error(`ClickHouse table ${n[signal === 'traces' ? 'traces' : 'logs']} has no column ${c}`);
+            return `${quoteIdent(c)} ${t}`;
+          })
+          .join(', ');
+      })();
+      // A failed lookup (the server unreachable) is tried again with the next batch.
+      p.catch(() => this.#structures.delete(key));
+      this.#structures.set(key, p);
+    }
+    return p;
+  }
+
   async write(batch: WriteBatch): Promise<WriteResult> {
     if (this.#shards === undefined || !this.#started || this.#closed) {
       return { kind: 'retryable', error: new Error('clickhouse backend is not running') };
@@ -203,7 +234,14 @@ class ClickhouseBackend implements StorageBackend {
       ...(this.#s.schema.cluster !== '' ? ['insert_distributed_sync = 1'] : []),
     ];
     try {
-      await s.shard.insertRowBinary(this.#insertTargets(s.schema)[batch.signal], settings, batch.chunks);
+      // The default tenant is the column's DEFAULT, so its inserts stay plain RowBinary; another
+      // tenant's rows are read through input()/file() with the tenant appended to each row.
+      if (batch.tenant === DEFAULT_TENANT) await s.shard.insertRowBinary(this.#insertTargets(s.schema)[batch.signal], settings, batch.chunks);
+      else {
+        const structure = await this.#structure(batch.partition, s, batch.signal);
+        const target = this.#insertTargets(s.schema)[batch.signal].replace(/\)$/, `, ${quoteIdent(TENANT_COLUMN)})`);
+        await s.shard.insertRowBinary(target, settings, batch.chunks, { structure, values: quoteString(batch.tenant) });
+      }
       return { kind: 'success' };
     } catch (err) {
       return classifyWriteError(err);
@@ -215,18 +253,18 @@ class ClickhouseBackend implements StorageBackend {
     return this.#readTargets();
   }
 
-  async getTrace(traceId: string): Promise<SpanRow[]> {
+  async getTrace(tenant: string, traceId: string): Promise<SpanRow[]> {
     const id = traceId.toLowerCase();
     if (!/^[0-9a-f]{32}$/.test(id)) return [];
-    const parts = await Promise.all(this.#readShards().map((s) => getTraceOnShard(s.shard.client, s.schema, id)));
+    const parts = await Promise.all(this.#readShards().map((s) => getTraceOnShard(s.shard.client, s.schema, tenant, id)));
     return parts.flat();
   }
 
-  async searchTraces(query: TraceQuery): Promise<TraceSummary[]> {
+  async searchTraces(tenant: string, query: TraceQuery): Promise<TraceSummary[]> {
     const limit = Math.max(0, Math.floor(query.limit));
     if (limit === 0) return [];
     const q = { ...query, limit };
-    const parts = await Promise.all(this.#readShards().map((s) => searchTracesOnShard(s.shard.client, s.schema, q)));
+    const parts = await Promise.all(this.#readShards().map((s) => searchTracesOnShard(s.shard.client, s.schema, tenant, q)));
     // Merge by the port's ranking (newest matching span), cut to the limit, then order by trace start.
     return parts
       .flat()
@@ -236,7 +274,7 @@ class ClickhouseBackend implements StorageBackend {
       .sort(byNewestTrace);
   }
 
-  async searchLogs(query: LogQuery): Promise<LogRow[]> {
+  async searchLogs(tenant: string, query: LogQuery): Promise<LogRow[]> {
     const limit = Math.max(0, Math.floor(query.limit));
     if (limit === 0) return [];
     const q: LogQuery = { ...query, limit };
@@ -245,34 +283,34 @@ class ClickhouseBackend implements StorageBackend {
       if (!/^[0-9a-f]{32}$/.test(id)) return [];
       q.traceId = id;
     }
-    const parts = await Promise.all(this.#readShards().map((s) => searchLogsOnShard(s.shard.client, s.schema, q)));
+    const parts = await Promise.all(this.#readShards().map((s) => searchLogsOnShard(s.shard.client, s.schema, tenant, q)));
     return parts.flat().sort(byNewestLog).slice(0, limit);
   }
 
-  async getServices(): Promise<string[]> {
-    const parts = await Promise.all(this.#readShards().map((s) => servicesOnShard(s.shard.client, s.schema)));
+  async getServices(tenant: string): Promise<string[]> {
+    const parts = await Promise.all(this.#readShards().map((s) => servicesOnShard(s.shard.client, s.schema, tenant)));
     return [...new Set(parts.flat())].sort();
   }
 
-  async getOperations(query: OperationQuery): Promise<Operation[]> {
-    const parts = await Promise.all(this.#readShards().map((s) => operationsOnShard(s.shard.client, s.schema, query)));
+  async getOperations(tenant: string, query: OperationQuery): Promise<Operation[]> {
+    const parts = await Promise.all(this.#readShards().map((s) => operationsOnShard(s.shard.client, s.schema, tenant, query)));
     const unique = new Map(parts.flat().map((op) => [op.kind + '\u0000' + op.name, op]));
     return [...unique.values()].sort(byOperation);
   }
 
-  async getDependencies(query: DependencyQuery): Promise<DependencyLink[]> {
-    const parts = await Promise.all(this.#readShards().map((s) => dependenciesOnShard(s.shard.client, s.schema, query)));
+  async getDependencies(tenant: string, query: DependencyQuery): Promise<DependencyLink[]> {
+    const parts = await Promise.all(this.#readShards().map((s) => dependenciesOnShard(s.shard.client, s.schema, tenant, query)));
     const counts = new Map<string, number>();
     for (const d of parts.flat()) counts.set(d.parent + '\u0000' + d.child, (counts.get(d.parent + '\u0000' + d.child) ?? 0) + d.callCount);
     return dependencyList(counts);
   }
 
-  async scanSpans(query: ScanQuery): Promise<ScanPage<SpanRow>> {
-    return scanSpans(this.#readShards().map((s) => ({ client: s.shard.client, schema: s.schema })), query);
+  async scanSpans(tenant: string, query: ScanQuery): Promise<ScanPage<SpanRow>> {
+    return scanSpans(this.#readShards().map((s) => ({ client: s.shard.client, schema: s.schema })), tenant, query);
   }
 
-  async scanLogs(query: ScanQuery): Promise<ScanPage<LogRow>> {
-    return scanLogs(this.#readShards().map((s) => ({ client: s.shard.client, schema: s.schema })), query);
+  async scanLogs(tenant: string, query: ScanQuery): Promise<ScanPage<LogRow>> {
+    return scanLogs(this.#readShards().map((s) => ({ client: s.shard.client, schema: s.schema })), tenant, query);
   }
 
   async health(): Promise<BackendHealth> {

@@ -4,7 +4,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { DependencyLink, DependencyQuery, Operation, OperationQuery } from '../backend.ts';
 import { SPAN_KINDS } from './encoder.ts';
-import { qualified, tableNames, type SchemaOptions } from './schema.ts';
+import { TENANT_COLUMN, qualified, tableNames, type SchemaOptions } from './schema.ts';
 
 const INT64_MAX = (1n << 63n) - 1n;
 
@@ -17,16 +17,19 @@ function clampI64(v: bigint): string {
   return String(v < 0n ? 0n : v > INT64_MAX ? INT64_MAX : v);
 }
 
-/** Distinct service names on this shard. */
-export async function servicesOnShard(client: ClickHouseClient, o: SchemaOptions): Promise<string[]> {
+/** Every listing is of one tenant's spans (parameter `tenant`). */
+const TENANT_COND = `${TENANT_COLUMN} = {tenant:String}`;
+
+/** Distinct service names of a tenant on this shard. */
+export async function servicesOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string): Promise<string[]> {
   const traces = qualified(o, tableNames(o).traces);
-  return (await rows(client, `SELECT DISTINCT ServiceName FROM ${traces}`)).map((r) => r[0] as string);
+  return (await rows(client, `SELECT DISTINCT ServiceName FROM ${traces} WHERE ${TENANT_COND}`, { tenant })).map((r) => r[0] as string);
 }
 
 /** Distinct (SpanName, kind) of one service on this shard. */
-export async function operationsOnShard(client: ClickHouseClient, o: SchemaOptions, q: OperationQuery): Promise<Operation[]> {
+export async function operationsOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, q: OperationQuery): Promise<Operation[]> {
   const traces = qualified(o, tableNames(o).traces);
-  const params: Record<string, unknown> = { service: q.service };
+  const params: Record<string, unknown> = { service: q.service, tenant };
   let kindCond = '';
   if (q.kind !== undefined) {
     // Kinds beyond the enum are stored as 'Unspecified'; they cannot be asked for by number here.
@@ -35,7 +38,7 @@ export async function operationsOnShard(client: ClickHouseClient, o: SchemaOptio
     kindCond = ' AND SpanKind = {kind:String}';
     params['kind'] = word;
   }
-  const found = await rows(client, `SELECT DISTINCT SpanName, SpanKind FROM ${traces} WHERE ServiceName = {service:String}${kindCond}`, params);
+  const found = await rows(client, `SELECT DISTINCT SpanName, SpanKind FROM ${traces} WHERE ServiceName = {service:String} AND ${TENANT_COND}${kindCond}`, params);
   return found.map((r) => ({ name: r[0] as string, kind: Math.max(0, SPAN_KINDS.indexOf(r[1] as (typeof SPAN_KINDS)[number])) }));
 }
 
@@ -44,17 +47,17 @@ export async function operationsOnShard(client: ClickHouseClient, o: SchemaOptio
  * limited to the traces with a span in the range (the TraceId bloom filter skips the rest);
  * traces live on one shard, so each shard's answer is complete for its traces.
  */
-export async function dependenciesOnShard(client: ClickHouseClient, o: SchemaOptions, q: DependencyQuery): Promise<DependencyLink[]> {
+export async function dependenciesOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, q: DependencyQuery): Promise<DependencyLink[]> {
   const traces = qualified(o, tableNames(o).traces);
-  const range = 'Timestamp >= fromUnixTimestamp64Nano({startNano:Int64}) AND Timestamp <= fromUnixTimestamp64Nano({endNano:Int64})';
+  const range = `${TENANT_COND} AND Timestamp >= fromUnixTimestamp64Nano({startNano:Int64}) AND Timestamp <= fromUnixTimestamp64Nano({endNano:Int64})`;
   const sql = `SELECT p.ServiceName, c.ServiceName, count()
 FROM (SELECT TraceId, ParentSpanId, ServiceName FROM ${traces} WHERE ${range} AND ParentSpanId != '') AS c
 INNER JOIN (
   SELECT TraceId, SpanId, ServiceName FROM ${traces}
-  WHERE TraceId IN (SELECT TraceId FROM ${traces} WHERE ${range} AND ParentSpanId != '')
+  WHERE ${TENANT_COND} AND TraceId IN (SELECT TraceId FROM ${traces} WHERE ${range} AND ParentSpanId != '')
 ) AS p ON p.TraceId = c.TraceId AND p.SpanId = c.ParentSpanId
 WHERE p.ServiceName != c.ServiceName
 GROUP BY p.ServiceName, c.ServiceName`;
-  const found = await rows(client, sql, { startNano: clampI64(q.startNano), endNano: clampI64(q.endNano) });
+  const found = await rows(client, sql, { startNano: clampI64(q.startNano), endNano: clampI64(q.endNano), tenant });
   return found.map((r) => ({ parent: r[0] as string, child: r[1] as string, callCount: Number(r[2]) }));
 }

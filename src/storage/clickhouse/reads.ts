@@ -5,7 +5,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { AnyValue, KeyValue, LogRow, SpanEvent, SpanLink, SpanRow } from '../../model/rows.ts';
 import type { LogQuery, TraceQuery, TraceSummary } from '../backend.ts';
 import { SPAN_KINDS, STATUS_CODES, type LogExtra, type NestedExtra, type SpanExtra } from './encoder.ts';
-import { qualified, tableNames, type SchemaOptions } from './schema.ts';
+import { TENANT_COLUMN, qualified, tableNames, type SchemaOptions } from './schema.ts';
 import { joinAttributes, joinValue, parseExact } from './values.ts';
 
 const INT64_MAX = (1n << 63n) - 1n;
@@ -57,14 +57,18 @@ function lookupBounds(o: SchemaOptions, idsCondition: string): string {
 const WITHIN_BOUNDS = `Timestamp >= toDateTime64(lo, 9) AND (hi >= ${MAX_DATETIME} OR Timestamp < toDateTime64(hi, 9) + INTERVAL 1 SECOND)`;
 
 /** Every span of one trace on this shard; the lookup table bounds the partitions scanned. */
-export async function getTraceOnShard(client: ClickHouseClient, o: SchemaOptions, traceId: string): Promise<SpanRow[]> {
+export async function getTraceOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, traceId: string): Promise<SpanRow[]> {
   const traces = qualified(o, tableNames(o).traces);
+  // The lookup table has no tenant: its bounds cover every tenant's spans of the id, a superset.
   const sql = `${lookupBounds(o, 'TraceId = {id:String}')}
 SELECT ${SPAN_SELECT}
 FROM ${traces}
-WHERE TraceId = {id:String} AND ${WITHIN_BOUNDS}`;
-  return (await rows(client, sql, { id: traceId })).map(decodeSpan);
+WHERE ${TENANT_COND} AND TraceId = {id:String} AND ${WITHIN_BOUNDS}`;
+  return (await rows(client, sql, { id: traceId, tenant })).map(decodeSpan);
 }
+
+/** Every read is of one tenant's rows (parameter `tenant`). */
+const TENANT_COND = `${TENANT_COLUMN} = {tenant:String}`;
 
 /** Adds a condition with its one bound parameter, when the query sets the value. */
 function addCond(where: string[], params: Params, sql: string, name: string, value: unknown): void {
@@ -84,10 +88,10 @@ export function addServiceAndTime(where: string[], params: Params, q: { service?
 export type RankedSummary = TraceSummary & { newestMatch: bigint };
 
 /** Summaries of the newest matching traces on this shard (at most query.limit). */
-export async function searchTracesOnShard(client: ClickHouseClient, o: SchemaOptions, q: TraceQuery): Promise<RankedSummary[]> {
+export async function searchTracesOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, q: TraceQuery): Promise<RankedSummary[]> {
   const traces = qualified(o, tableNames(o).traces);
-  const where = ["TraceId != ''"];
-  const params: Params = { limit: q.limit };
+  const where = [TENANT_COND, "TraceId != ''"];
+  const params: Params = { limit: q.limit, tenant };
   addServiceAndTime(where, params, q);
   addCond(where, params, 'SpanName = {name:String}', 'name', q.name);
   addCond(where, params, 'Duration >= {minDuration:UInt64}', 'minDuration', q.minDurationNano === undefined ? undefined : clampU64(q.minDurationNano));
@@ -124,9 +128,9 @@ SELECT
     argMin(ServiceName, (Timestamp, SpanId)),
     argMin(SpanName, (Timestamp, SpanId))
 FROM ${traces}
-WHERE has({ids:Array(String)}, TraceId) AND ${WITHIN_BOUNDS}
+WHERE ${TENANT_COND} AND has({ids:Array(String)}, TraceId) AND ${WITHIN_BOUNDS}
 GROUP BY TraceId`;
-  return (await rows(client, sql, { ids })).map((r) => {
+  return (await rows(client, sql, { ids, tenant })).map((r) => {
     const hasRoot = Boolean(r[5]);
     return {
       newestMatch: rank.get(r[0] as string) ?? 0n,
@@ -151,16 +155,16 @@ export const LOG_SELECT = `
     EventName, toString(toUnixTimestamp64Nano(ObservedTimestamp)), TracehouseExtra`;
 
 /** The newest matching log records on this shard (at most query.limit). */
-export async function searchLogsOnShard(client: ClickHouseClient, o: SchemaOptions, q: LogQuery): Promise<LogRow[]> {
+export async function searchLogsOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, q: LogQuery): Promise<LogRow[]> {
   const logs = qualified(o, tableNames(o).logs);
-  const where: string[] = [];
-  const params: Params = { limit: q.limit };
+  const where: string[] = [TENANT_COND];
+  const params: Params = { limit: q.limit, tenant };
   addCond(where, params, 'TraceId = {traceId:String}', 'traceId', q.traceId);
   addServiceAndTime(where, params, q);
   addCond(where, params, 'SeverityNumber >= {minSeverity:UInt8}', 'minSeverity', q.minSeverity === undefined ? undefined : Math.max(0, Math.min(255, Math.floor(q.minSeverity))));
   const sql = `SELECT ${LOG_SELECT}
 FROM ${logs}
-${where.length > 0 ? `WHERE ${where.join('\n  AND ')}` : ''}
+WHERE ${where.join('\n  AND ')}
 ORDER BY Timestamp DESC
 LIMIT {limit:UInt32}`;
   return (await rows(client, sql, params)).map(decodeLog);

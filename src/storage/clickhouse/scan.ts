@@ -7,7 +7,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { ScanPage, ScanQuery } from '../backend.ts';
 import { LOG_SELECT, SPAN_SELECT, addServiceAndTime, decodeLog, decodeSpan, rows } from './reads.ts';
-import { qualified, tableNames, type SchemaOptions } from './schema.ts';
+import { TENANT_COLUMN, qualified, tableNames, type SchemaOptions } from './schema.ts';
 
 /** Key of a row and how many rows of that key have been passed: [ns, a, b, passed]. */
 type ShardCursor = [string, string, string, number] | null;
@@ -48,12 +48,12 @@ interface Keyed<T> {
   row: T;
 }
 
-async function scanShard<T>(client: ClickHouseClient, o: SchemaOptions, signal: 'traces' | 'logs', q: ScanQuery, cursor: ShardCursor, shard: number, decode: (r: unknown[]) => T): Promise<Keyed<T>[]> {
+async function scanShard<T>(client: ClickHouseClient, o: SchemaOptions, signal: 'traces' | 'logs', tenant: string, q: ScanQuery, cursor: ShardCursor, shard: number, decode: (r: unknown[]) => T): Promise<Keyed<T>[]> {
   const names = tableNames(o);
   const table = qualified(o, signal === 'traces' ? names.traces : names.logs);
   const [k1, k2, k3] = KEYS[signal];
-  const where: string[] = [];
-  const params: Record<string, unknown> = {};
+  const where: string[] = [`${TENANT_COLUMN} = {tenant:String}`];
+  const params: Record<string, unknown> = { tenant };
   addServiceAndTime(where, params, q);
   let skip = 0;
   if (cursor) {
@@ -82,10 +82,10 @@ LIMIT {limit:UInt32}`;
   return out;
 }
 
-async function scan<T>(clients: { client: ClickHouseClient; schema: SchemaOptions }[], signal: 'traces' | 'logs', q: ScanQuery, decode: (r: unknown[]) => T): Promise<ScanPage<T>> {
+async function scan<T>(clients: { client: ClickHouseClient; schema: SchemaOptions }[], signal: 'traces' | 'logs', tenant: string, q: ScanQuery, decode: (r: unknown[]) => T): Promise<ScanPage<T>> {
   const cursors = parseCursor(q.after, clients.length);
   const limit = Math.max(1, Math.floor(q.limit));
-  const parts = await Promise.all(clients.map((c, i) => scanShard(c.client, c.schema, signal, { ...q, limit }, cursors[i]!, i, decode)));
+  const parts = await Promise.all(clients.map((c, i) => scanShard(c.client, c.schema, signal, tenant, { ...q, limit }, cursors[i]!, i, decode)));
   const merged = parts.flat().sort((a, b) => cmp(a.key, b.key));
   const page = merged.slice(0, limit);
   for (const r of page) {
@@ -96,11 +96,11 @@ async function scan<T>(clients: { client: ClickHouseClient; schema: SchemaOption
 }
 
 /** One page of spans across the shards. */
-export function scanSpans(clients: { client: ClickHouseClient; schema: SchemaOptions }[], q: ScanQuery): Promise<ScanPage<SpanRow>> {
-  return scan(clients, 'traces', q, decodeSpan);
+export function scanSpans(clients: { client: ClickHouseClient; schema: SchemaOptions }[], tenant: string, q: ScanQuery): Promise<ScanPage<SpanRow>> {
+  return scan(clients, 'traces', tenant, q, decodeSpan);
 }
 
 /** One page of log records across the shards. */
-export function scanLogs(clients: { client: ClickHouseClient; schema: SchemaOptions }[], q: ScanQuery): Promise<ScanPage<LogRow>> {
-  return scan(clients, 'logs', q, decodeLog);
+export function scanLogs(clients: { client: ClickHouseClient; schema: SchemaOptions }[], tenant: string, q: ScanQuery): Promise<ScanPage<LogRow>> {
+  return scan(clients, 'logs', tenant, q, decodeLog);
 }

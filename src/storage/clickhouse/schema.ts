@@ -2,11 +2,13 @@
 // (names, column names and types, skip indexes, partitioning), so Grafana's ClickHouse data
 // source and existing dashboards work on them. Tracehouse adds columns of its own for what the
 // exporter's columns lose (attribute types, dropped counts, flags, schema URLs, observed time):
-// see TracehouseExtra in encoder.ts.
+// see TracehouseExtra in encoder.ts. Migration 2 adds the tenant of each row (TenantId).
 //
 // Cluster mode (storage.clickhouse.cluster): every statement runs ON CLUSTER, the data lives in
 // Replicated*MergeTree tables named <table>_local, and Distributed tables carrying the exporter's
 // names route rows by cityHash64(TraceId), so readers and writers use the same names either way.
+
+import { DEFAULT_TENANT } from '../../model/tenant.ts';
 
 /** What the DDL depends on; all of it comes from storage.clickhouse.* options. */
 export interface SchemaOptions {
@@ -78,6 +80,8 @@ export const LOG_COLUMNS = [
 ] as const;
 
 export const MIGRATIONS_TABLE = 'tracehouse_migrations';
+/** The tenant column (migration 2); rows stored before it, and the default tenant's, hold DEFAULT_TENANT. */
+export const TENANT_COLUMN = 'TenantId';
 const DEFAULT_DEDUP_WINDOW = 1000;
 /** Largest DateTime (UInt32 seconds); the lookup table clamps to it instead of wrapping. */
 const MAX_DATETIME_SECONDS = 4294967295;
@@ -307,7 +311,18 @@ export function migrations(o: SchemaOptions): Migration[] {
       distributedDdl(o, n.logs, n.logsLocal, "if(TraceId = '', cityHash64(ServiceName, Timestamp), cityHash64(TraceId))"),
     );
   }
-  return [{ version: 1, name: 'otel exporter tables with Tracehouse extras', statements: v1 }];
+  // The sort keys stay the exporter's (a table's ORDER BY cannot change in place): the tenant is
+  // a filter every read adds, helped by a skip index, not a leading key column.
+  const tenant = (table: string, local: boolean) => [
+    `ALTER TABLE ${qualified(o, table)}${onCluster(o)} ADD COLUMN IF NOT EXISTS ${quoteIdent(TENANT_COLUMN)} LowCardinality(String) DEFAULT ${quoteString(DEFAULT_TENANT)}${local ? ` CODEC(${o.codec})` : ''}`,
+    ...(local ? [`ALTER TABLE ${qualified(o, table)}${onCluster(o)} ADD INDEX IF NOT EXISTS idx_tenant ${quoteIdent(TENANT_COLUMN)} TYPE set(256) GRANULARITY 1`] : []),
+  ];
+  const v2 = [...tenant(n.tracesLocal, true), ...tenant(n.logsLocal, true)];
+  if (o.cluster !== '') v2.push(...tenant(n.traces, false), ...tenant(n.logs, false));
+  return [
+    { version: 1, name: 'otel exporter tables with Tracehouse extras', statements: v1 },
+    { version: 2, name: 'tenant of every span and log record', statements: v2 },
+  ];
 }
 
 /** The latest schema version this build knows. */

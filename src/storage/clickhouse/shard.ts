@@ -25,8 +25,20 @@ export interface Shard {
    * INSERT INTO `target` SETTINGS … FORMAT RowBinary with the concatenation of `chunks` as data.
    * `target` is the qualified table with its column list; `settings` are `name = value` items.
    */
-  insertRowBinary(target: string, settings: readonly string[], chunks: readonly Uint8Array[]): Promise<void>;
+  insertRowBinary(target: string, settings: readonly string[], chunks: readonly Uint8Array[], extra?: ExtraColumns): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * Values appended to every row of an insert that the RowBinary data does not carry (the batch's
+ * tenant): the data is read through input() / file() with this structure, and `target` lists the
+ * extra columns after the data's.
+ */
+export interface ExtraColumns {
+  /** Names and types of the RowBinary data's columns, e.g. "`Timestamp` DateTime64(9), …". */
+  structure: string;
+  /** SQL literals of the extra columns, e.g. "'acme'". */
+  values: string;
 }
 
 /** Connects one endpoint (chdb is imported only here, and only for chdb:// endpoints). */
@@ -54,10 +66,11 @@ function connectHttp(endpoint: HttpEndpoint, options: ShardOptions): Shard {
   return {
     endpoint,
     client,
-    async insertRowBinary(target, settings, chunks) {
+    async insertRowBinary(target, settings, chunks, extra) {
+      const source = extra ? ` SELECT *, ${extra.values} FROM input(${quoteString(extra.structure)})` : '';
       // The chunks are streamed as the request body as they are: no concatenation.
       const res = await client.exec({
-        query: `INSERT INTO ${target}${settingsClause(settings)} FORMAT RowBinary`,
+        query: `INSERT INTO ${target}${settingsClause(settings)}${source} FORMAT RowBinary`,
         values: Readable.from(chunks, { objectMode: false }),
       });
       res.stream.resume();
@@ -109,7 +122,7 @@ async function connectChdb(endpoint: ChdbEndpoint, options: ShardOptions): Promi
   return {
     endpoint,
     client,
-    async insertRowBinary(target, settings, chunks) {
+    async insertRowBinary(target, settings, chunks, extra) {
       // One directory per shard, made by whichever insert comes first (concurrent ones share it).
       dir ??= mkdtemp(join(tmpdir(), 'tracehouse-chdb-')).catch((err: unknown) => {
         dir = undefined; // try again with the next batch
@@ -124,7 +137,9 @@ async function connectChdb(endpoint: ChdbEndpoint, options: ShardOptions): Promi
           await fh.close();
         }
         await client.command({
-          query: `INSERT INTO ${target} FROM INFILE ${quoteString(file)}${settingsClause(settings)} FORMAT RowBinary`,
+          query: extra
+            ? `INSERT INTO ${target}${settingsClause(settings)} SELECT *, ${extra.values} FROM file(${quoteString(file)}, 'RowBinary', ${quoteString(extra.structure)})`
+            : `INSERT INTO ${target} FROM INFILE ${quoteString(file)}${settingsClause(settings)} FORMAT RowBinary`,
         });
       } finally {
         await rm(file, { force: true });

@@ -2,7 +2,8 @@
 // demos and short-lived debugging; nothing survives a restart. Each row is kept as its indexed
 // columns plus a reference to its document's bytes in the chunk it arrived in: documents stay
 // outside the JS heap (no garbage-collector work for them) and are decoded only when a read
-// returns the row.
+// returns the row. Every row carries its batch's tenant; the trace and listing maps are keyed by
+// tenant first, so one tenant's reads never see another's rows.
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, type LogFacts, logMatches, type SpanFacts, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
@@ -25,9 +26,11 @@ interface Stored {
 
 interface SpanEntry extends SpanFacts, DocRef, Stored {
   kind: number;
+  tenant: string;
 }
 
 interface LogEntry extends LogFacts, DocRef, Stored {
+  tenant: string;
   /** The write batch it came in: a batch written again (a retry, an import run twice) is recognized. */
   batchId: string;
 }
@@ -103,10 +106,11 @@ class MemoryBackend implements StorageBackend {
   readonly encoder = { name: 'rowjson', options: {} } as const;
   private readonly spans = new Fifo<SpanEntry>();
   private readonly logs = new Fifo<LogEntry>();
+  /** Keyed by tenantKey(tenant, traceId). */
   private readonly byTrace = new Map<string, SpanEntry[]>();
   /** Span ids stored per trace, so a resent span is recognized in O(1) however large its trace. */
   private readonly idsByTrace = new Map<string, Set<string>>();
-  /** Live span count per service and per (name, kind): listings stay exact as spans are evicted. */
+  /** Live span count per tenant and service (tenantKey) and per (name, kind): listings stay exact as spans are evicted. */
   private readonly operations = new Map<string, Map<string, { op: Operation; spans: number }>>();
   /** Live log rows per write batch id: bounded by the rows kept, forgotten with the last of them. */
   private readonly logBatches = new Map<string, number>();
@@ -132,17 +136,18 @@ class MemoryBackend implements StorageBackend {
   }
 
   async write(batch: WriteBatch): Promise<WriteResult> {
-    if (batch.signal === 'traces') this.storeSpans(batch.chunks);
-    else if (!this.logBatches.has(batch.batchId)) this.storeLogs(batch.chunks, batch.batchId);
+    if (batch.signal === 'traces') this.storeSpans(batch.chunks, batch.tenant);
+    else if (!this.logBatches.has(batch.batchId)) this.storeLogs(batch.chunks, batch.batchId, batch.tenant);
     this.evict();
     return { kind: 'success' };
   }
 
-  private storeSpans(chunks: Uint8Array[]): void {
+  private storeSpans(chunks: Uint8Array[], tenant: string): void {
     const storedMs = Date.now();
     for (const { header: h, buf, docStart, docEnd } of chunkLineRefs<SpanHeader>(chunks)) {
-      const list = this.byTrace.get(h[0]);
-      const ids = this.idsByTrace.get(h[0]);
+      const key = tenantKey(tenant, h[0]);
+      const list = this.byTrace.get(key);
+      const ids = this.idsByTrace.get(key);
       // A retried batch or a client's resend carries spans already stored: keep one copy.
       if (ids?.has(h[1])) continue;
       const e: SpanEntry = {
@@ -158,6 +163,7 @@ class MemoryBackend implements StorageBackend {
         kind: h[9],
         seq: this.seq++,
         storedMs,
+        tenant,
         buf,
         docStart,
         docEnd,
@@ -168,17 +174,17 @@ class MemoryBackend implements StorageBackend {
         list.push(e);
         ids.add(e.spanId);
       } else {
-        this.byTrace.set(e.traceId, [e]);
-        this.idsByTrace.set(e.traceId, new Set([e.spanId]));
+        this.byTrace.set(key, [e]);
+        this.idsByTrace.set(key, new Set([e.spanId]));
       }
     }
   }
 
-  private storeLogs(chunks: Uint8Array[], batchId: string): void {
+  private storeLogs(chunks: Uint8Array[], batchId: string, tenant: string): void {
     const storedMs = Date.now();
     let n = 0;
     for (const { header: h, buf, docStart, docEnd } of chunkLineRefs<LogHeader>(chunks)) {
-      this.logs.push({ time: BigInt(h[0]), traceId: h[1], serviceName: h[2], severityNumber: h[3], buf, docStart, docEnd, seq: this.seq++, storedMs, batchId }, docEnd - docStart + ROW_OVERHEAD_BYTES);
+      this.logs.push({ time: BigInt(h[0]), traceId: h[1], serviceName: h[2], severityNumber: h[3], tenant, buf, docStart, docEnd, seq: this.seq++, storedMs, batchId }, docEnd - docStart + ROW_OVERHEAD_BYTES);
       n++;
     }
     if (n > 0) this.logBatches.set(batchId, n);
@@ -191,13 +197,14 @@ class MemoryBackend implements StorageBackend {
     const tooOld = (f: Fifo<Stored>) => (f.peek()?.storedMs ?? Infinity) < oldest;
     while (this.spans.length > this.maxSpans || tooOld(this.spans) || (this.spans.length > 0 && this.spans.bytes + this.logs.bytes > this.maxBytes && this.spans.bytes >= this.logs.bytes)) {
       const s = this.spans.shift()!;
-      const list = this.byTrace.get(s.traceId)!;
+      const key = tenantKey(s.tenant, s.traceId);
+      const list = this.byTrace.get(key)!;
       list.splice(list.indexOf(s), 1);
-      this.idsByTrace.get(s.traceId)!.delete(s.spanId);
+      this.idsByTrace.get(key)!.delete(s.spanId);
       this.countOperation(s, -1);
       if (list.length === 0) {
-        this.byTrace.delete(s.traceId);
-        this.idsByTrace.delete(s.traceId);
+        this.byTrace.delete(key);
+        this.idsByTrace.delete(key);
       }
       spans++;
     }
@@ -213,41 +220,46 @@ class MemoryBackend implements StorageBackend {
   }
 
   private countOperation(e: SpanEntry, delta: 1 | -1): void {
-    let ops = this.operations.get(e.serviceName);
-    if (!ops) this.operations.set(e.serviceName, (ops = new Map()));
+    const service = tenantKey(e.tenant, e.serviceName);
+    let ops = this.operations.get(service);
+    if (!ops) this.operations.set(service, (ops = new Map()));
     const key = e.kind + '\u0000' + e.name;
     const o = ops.get(key) ?? { op: { name: e.name, kind: e.kind }, spans: 0 };
     o.spans += delta;
     if (o.spans > 0) ops.set(key, o);
     else ops.delete(key);
-    if (ops.size === 0) this.operations.delete(e.serviceName);
+    if (ops.size === 0) this.operations.delete(service);
   }
 
-  async getServices(): Promise<string[]> {
-    return [...this.operations.keys()].sort();
+  async getServices(tenant: string): Promise<string[]> {
+    const prefix = tenantKey(tenant, '');
+    const out: string[] = [];
+    for (const k of this.operations.keys()) if (k.startsWith(prefix)) out.push(k.slice(prefix.length));
+    return out.sort();
   }
 
-  async getOperations(q: OperationQuery): Promise<Operation[]> {
-    const ops = [...(this.operations.get(q.service)?.values() ?? [])].map((o) => ({ ...o.op }));
+  async getOperations(tenant: string, q: OperationQuery): Promise<Operation[]> {
+    const ops = [...(this.operations.get(tenantKey(tenant, q.service))?.values() ?? [])].map((o) => ({ ...o.op }));
     return ops.filter((o) => q.kind === undefined || o.kind === q.kind).sort(byOperation);
   }
 
-  async getDependencies(q: DependencyQuery): Promise<DependencyLink[]> {
+  async getDependencies(tenant: string, q: DependencyQuery): Promise<DependencyLink[]> {
     const counts = new Map<string, number>();
-    for (const spans of this.byTrace.values()) countDependencies(spans, q, counts);
+    for (const spans of this.byTrace.values()) if (spans[0]?.tenant === tenant) countDependencies(spans, q, counts);
     return dependencyList(counts);
   }
 
-  async getTrace(traceId: string): Promise<SpanRow[]> {
-    return (this.byTrace.get(traceId) ?? []).map((e) => spanFromJson(docText(e)));
+  async getTrace(tenant: string, traceId: string): Promise<SpanRow[]> {
+    return (this.byTrace.get(tenantKey(tenant, traceId)) ?? []).map((e) => spanFromJson(docText(e)));
   }
 
-  async searchTraces(q: TraceQuery): Promise<TraceSummary[]> {
+  async searchTraces(tenant: string, q: TraceQuery): Promise<TraceSummary[]> {
     const wantAttrs = (q.attributes?.length ?? 0) > 0;
     const matches = (e: SpanEntry) => spanFactsMatch(e, q) && (!wantAttrs || attributesMatch(spanFromJson(docText(e)).attributes, q));
     // Rank traces by their newest matching span (the port's ranking), keep `limit`, then order by trace start.
     const ranked: { newest: bigint; spans: SpanEntry[] }[] = [];
     for (const spans of this.byTrace.values()) {
+      if (spans[0]?.tenant !== tenant) continue;
       let newest: bigint | undefined;
       for (const s of spans) if ((newest === undefined || s.startTimeUnixNano > newest) && matches(s)) newest = s.startTimeUnixNano;
       if (newest !== undefined) ranked.push({ newest, spans });
@@ -259,14 +271,14 @@ class MemoryBackend implements StorageBackend {
       .sort(byNewestTrace);
   }
 
-  async searchLogs(q: LogQuery): Promise<LogRow[]> {
+  async searchLogs(tenant: string, q: LogQuery): Promise<LogRow[]> {
     const out: LogEntry[] = [];
-    for (const r of this.logs) if (logMatches(r, q)) out.push(r);
+    for (const r of this.logs) if (r.tenant === tenant && logMatches(r, q)) out.push(r);
     out.sort((a, b) => (a.time === b.time ? b.seq - a.seq : a.time > b.time ? -1 : 1));
     return out.slice(0, q.limit).map((e) => logFromJson(docText(e)));
   }
 
-  private scan<E extends Stored & { serviceName: string }, T>(fifo: Fifo<E>, time: (e: E) => bigint, q: ScanQuery, parse: (e: E) => T): ScanPage<T> {
+  private scan<E extends Stored & { serviceName: string; tenant: string }, T>(fifo: Fifo<E>, time: (e: E) => bigint, tenant: string, q: ScanQuery, parse: (e: E) => T): ScanPage<T> {
     if (q.after !== undefined && !/^\d+$/.test(q.after)) throw new Error(`not a memory scan cursor: ${JSON.stringify(q.after)}`);
     const rows: T[] = [];
     let next = q.after;
@@ -277,7 +289,7 @@ class MemoryBackend implements StorageBackend {
     for (const e of fifo.after(q.after === undefined ? -1 : Number(q.after))) {
       if (rows.length >= q.limit) return { rows, next, done: false, position: position() };
       next = String(e.seq);
-      if (q.service !== undefined && e.serviceName !== q.service) continue;
+      if (e.tenant !== tenant || (q.service !== undefined && e.serviceName !== q.service)) continue;
       const t = time(e);
       if ((q.startNano !== undefined && t < q.startNano) || (q.endNano !== undefined && t > q.endNano)) continue;
       rows.push(parse(e));
@@ -285,12 +297,12 @@ class MemoryBackend implements StorageBackend {
     return { rows, next, done: true, position: 1 };
   }
 
-  async scanSpans(q: ScanQuery): Promise<ScanPage<SpanRow>> {
-    return this.scan(this.spans, (e) => e.startTimeUnixNano, q, (e) => spanFromJson(docText(e)));
+  async scanSpans(tenant: string, q: ScanQuery): Promise<ScanPage<SpanRow>> {
+    return this.scan(this.spans, (e) => e.startTimeUnixNano, tenant, q, (e) => spanFromJson(docText(e)));
   }
 
-  async scanLogs(q: ScanQuery): Promise<ScanPage<LogRow>> {
-    return this.scan(this.logs, (e) => e.time, q, (e) => logFromJson(docText(e)));
+  async scanLogs(tenant: string, q: ScanQuery): Promise<ScanPage<LogRow>> {
+    return this.scan(this.logs, (e) => e.time, tenant, q, (e) => logFromJson(docText(e)));
   }
 
   async health() {
@@ -301,6 +313,11 @@ class MemoryBackend implements StorageBackend {
     if (this.ageTimer) clearInterval(this.ageTimer);
     this.ageTimer = undefined;
   }
+}
+
+/** A map key of one tenant's thing: tenants cannot contain NUL (tokens.ts checks their characters). */
+function tenantKey(tenant: string, key: string): string {
+  return tenant + '\u0000' + key;
 }
 
 /** Creates the bounded in-memory backend. */

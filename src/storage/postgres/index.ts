@@ -99,10 +99,10 @@ class PostgresBackend implements StorageBackend {
       // INSERT run in the same sequence in every transaction, so all of them take span keys and
       // trace index keys in one global order: no cycle. (test/integration/postgres.deadlock.test.ts)
       traces: `WITH idx AS (
-                INSERT INTO ${s}.trace_index AS t (trace_id, first_start_unix_nano, last_start_unix_nano)
-                SELECT trace_id, min(start_time_unix_nano), max(start_time_unix_nano)
+                INSERT INTO ${s}.trace_index AS t (tenant, trace_id, first_start_unix_nano, last_start_unix_nano)
+                SELECT $1::text, trace_id, min(start_time_unix_nano), max(start_time_unix_nano)
                   FROM pg_temp.${STAGING.traces} GROUP BY trace_id ORDER BY trace_id
-                ON CONFLICT (trace_id) DO UPDATE
+                ON CONFLICT (tenant, trace_id) DO UPDATE
                   SET first_start_unix_nano = least(t.first_start_unix_nano, excluded.first_start_unix_nano),
                       last_start_unix_nano = greatest(t.last_start_unix_nano, excluded.last_start_unix_nano)
                   WHERE excluded.first_start_unix_nano < t.first_start_unix_nano
@@ -110,23 +110,23 @@ class PostgresBackend implements StorageBackend {
               ),
               -- One row per distinct operation of the batch, in key order like the trace index.
               ops AS (
-                INSERT INTO ${s}.operations AS o (service_name, name, kind, last_start_unix_nano)
-                SELECT left(service_name, 256), left(name, 256), kind, max(start_time_unix_nano)
-                  FROM pg_temp.${STAGING.traces} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-                ON CONFLICT (service_name, name, kind) DO UPDATE
+                INSERT INTO ${s}.operations AS o (tenant, service_name, name, kind, last_start_unix_nano)
+                SELECT $1::text, left(service_name, 256), left(name, 256), kind, max(start_time_unix_nano)
+                  FROM pg_temp.${STAGING.traces} GROUP BY 2, 3, 4 ORDER BY 2, 3, 4
+                ON CONFLICT (tenant, service_name, name, kind) DO UPDATE
                   SET last_start_unix_nano = excluded.last_start_unix_nano
                   WHERE excluded.last_start_unix_nano > o.last_start_unix_nano
               )
-              INSERT INTO ${s}.spans (${SPAN_COLS})
-              SELECT ${SPAN_COLS} FROM pg_temp.${STAGING.traces}
+              INSERT INTO ${s}.spans (tenant, ${SPAN_COLS})
+              SELECT $1::text, ${SPAN_COLS} FROM pg_temp.${STAGING.traces}
               ORDER BY trace_id, span_id, start_time_unix_nano
-              ON CONFLICT (trace_id, span_id, start_time_unix_nano) DO NOTHING`,
+              ON CONFLICT (tenant, trace_id, span_id, start_time_unix_nano) DO NOTHING`,
       // A fresh staging table is read back in COPY order, so row_number() is the row's position
       // in the batch: stable across retries of the same batch. No ORDER BY needed against
       // deadlocks: keys contain the batch's own key, so only copies of the same batch can meet,
       // and they take their keys in the same (COPY) order.
-      logs: `INSERT INTO ${s}.logs (${LOG_COLS}, batch_key, seq)
-             SELECT ${LOG_COLS}, $1::int8, (row_number() OVER ())::int4 FROM pg_temp.${STAGING.logs}
+      logs: `INSERT INTO ${s}.logs (${LOG_COLS}, batch_key, seq, tenant)
+             SELECT ${LOG_COLS}, $1::int8, (row_number() OVER ())::int4, $2::text FROM pg_temp.${STAGING.logs}
              ON CONFLICT (ts_unix_nano, batch_key, seq) DO NOTHING`,
     };
   }
@@ -244,8 +244,9 @@ class PostgresBackend implements StorageBackend {
         pool,
         async (client) => {
           await copyChunks(client, `pg_temp.${STAGING[signal]}`, signal === 'traces' ? SPAN_COLS : LOG_COLS, batch.chunks, this.format);
-          if (signal === 'traces') await client.query(this.insertSql.traces);
-          else await client.query(this.insertSql.logs, [batchKey(batch.batchId)]);
+          // The batch is one tenant's (the writer keeps a pipeline per tenant): one parameter tags every row.
+          if (signal === 'traces') await client.query(this.insertSql.traces, [batch.tenant]);
+          else await client.query(this.insertSql.logs, [batchKey(batch.batchId), batch.tenant]);
         },
         // Both staging tables at once, once per connection: temporary, so unlogged and private.
         // A connection whose write failed is discarded, so one whose staging tables vanished
@@ -268,38 +269,38 @@ class PostgresBackend implements StorageBackend {
     return this.reads;
   }
 
-  async getTrace(traceId: string): Promise<SpanRow[]> {
-    return this.readsOrThrow().getTrace(traceId);
+  async getTrace(tenant: string, traceId: string): Promise<SpanRow[]> {
+    return this.readsOrThrow().getTrace(tenant, traceId);
   }
 
-  async searchTraces(query: TraceQuery): Promise<TraceSummary[]> {
-    return this.readsOrThrow().searchTraces(query);
+  async searchTraces(tenant: string, query: TraceQuery): Promise<TraceSummary[]> {
+    return this.readsOrThrow().searchTraces(tenant, query);
   }
 
-  async searchLogs(query: LogQuery): Promise<LogRow[]> {
-    return this.readsOrThrow().searchLogs(query);
+  async searchLogs(tenant: string, query: LogQuery): Promise<LogRow[]> {
+    return this.readsOrThrow().searchLogs(tenant, query);
   }
 
-  async getServices(): Promise<string[]> {
-    return this.readsOrThrow().getServices();
+  async getServices(tenant: string): Promise<string[]> {
+    return this.readsOrThrow().getServices(tenant);
   }
 
-  async getOperations(query: OperationQuery): Promise<Operation[]> {
-    return this.readsOrThrow().getOperations(query);
+  async getOperations(tenant: string, query: OperationQuery): Promise<Operation[]> {
+    return this.readsOrThrow().getOperations(tenant, query);
   }
 
-  async getDependencies(query: DependencyQuery): Promise<DependencyLink[]> {
-    return this.readsOrThrow().getDependencies(query);
+  async getDependencies(tenant: string, query: DependencyQuery): Promise<DependencyLink[]> {
+    return this.readsOrThrow().getDependencies(tenant, query);
   }
 
-  async scanSpans(query: ScanQuery): Promise<ScanPage<SpanRow>> {
+  async scanSpans(tenant: string, query: ScanQuery): Promise<ScanPage<SpanRow>> {
     this.readsOrThrow();
-    return scanSpans(this.pool!, this.schema, query);
+    return scanSpans(this.pool!, this.schema, tenant, query);
   }
 
-  async scanLogs(query: ScanQuery): Promise<ScanPage<LogRow>> {
+  async scanLogs(tenant: string, query: ScanQuery): Promise<ScanPage<LogRow>> {
     this.readsOrThrow();
-    return scanLogs(this.pool!, this.schema, query);
+    return scanLogs(this.pool!, this.schema, tenant, query);
   }
 
   async health(): Promise<BackendHealth> {

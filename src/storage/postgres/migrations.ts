@@ -2,6 +2,7 @@
 // ones apply in one transaction under an advisory lock, so instances starting together queue up
 // and the later ones find nothing to do.
 import type { Pool } from 'pg';
+import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import { LOG_COLUMNS, SPAN_COLUMNS, columnDefs } from './columns.ts';
 import { advisoryKey, ident, withTransaction } from './sql.ts';
 
@@ -71,6 +72,35 @@ CREATE TABLE ${s}.operations (
 INSERT INTO ${s}.operations (service_name, name, kind, last_start_unix_nano)
 SELECT left(service_name, 256), left(name, 256), kind, max(start_time_unix_nano) FROM ${s}.spans GROUP BY 1, 2, 3
 ON CONFLICT DO NOTHING;
+`;
+    },
+  },
+  {
+    version: 3,
+    name: 'tenants: every row, trace index and operation carries its tenant',
+    sql: (schema) => {
+      const s = ident(schema);
+      // Rows stored before tenants existed become the default tenant's (a constant default: no
+      // table rewrite). Every key and index leads with the tenant, since every read is of one
+      // tenant, and two tenants may send the same trace and span ids without one hiding the other's.
+      return `
+ALTER TABLE ${s}.spans ADD COLUMN tenant text COLLATE "C" NOT NULL DEFAULT '${DEFAULT_TENANT}';
+ALTER TABLE ${s}.logs ADD COLUMN tenant text COLLATE "C" NOT NULL DEFAULT '${DEFAULT_TENANT}';
+ALTER TABLE ${s}.trace_index ADD COLUMN tenant text COLLATE "C" NOT NULL DEFAULT '${DEFAULT_TENANT}';
+ALTER TABLE ${s}.operations ADD COLUMN tenant text COLLATE "C" NOT NULL DEFAULT '${DEFAULT_TENANT}';
+DROP INDEX ${s}.spans_key;
+CREATE UNIQUE INDEX spans_tenant_key ON ${s}.spans (tenant, trace_id, span_id, start_time_unix_nano);
+DROP INDEX ${s}.spans_service_time;
+CREATE INDEX spans_tenant_service_time ON ${s}.spans (tenant, left(service_name, 256), start_time_unix_nano);
+DROP INDEX ${s}.spans_time;
+CREATE INDEX spans_tenant_time ON ${s}.spans (tenant, start_time_unix_nano);
+ALTER TABLE ${s}.trace_index DROP CONSTRAINT trace_index_pkey, ADD PRIMARY KEY (tenant, trace_id);
+ALTER TABLE ${s}.operations DROP CONSTRAINT operations_pkey, ADD PRIMARY KEY (tenant, service_name, name, kind);
+DROP INDEX ${s}.logs_service_time;
+CREATE INDEX logs_tenant_service_time ON ${s}.logs (tenant, left(service_name, 256), ts_unix_nano);
+DROP INDEX ${s}.logs_trace;
+CREATE INDEX logs_tenant_trace ON ${s}.logs (tenant, trace_id) WHERE trace_id <> '\\x'::bytea;
+CREATE INDEX logs_tenant_time ON ${s}.logs (tenant, ts_unix_nano);
 `;
     },
   },

@@ -1,7 +1,7 @@
 // Read queries. Every one is served by an index: trace by id through the trace index (time range)
 // then the (trace_id, span_id, start) key within the pruned partitions; searches by service
 // through (left(service_name, 256), time), by attribute through the GIN index of attribute
-// tokens, otherwise by time.
+// tokens, otherwise by time. Every read is of one tenant, and every key and index leads with it.
 import type { Pool } from 'pg';
 import type { AnyValue, KeyValue, LogRow, ResourceInfo, ScopeInfo, SpanLink, SpanRow } from '../../model/rows.ts';
 import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, TraceQuery, TraceSummary } from '../backend.ts';
@@ -36,10 +36,10 @@ function scopeOf(j: Json): ScopeInfo {
   };
 }
 
-/** SQL text of the trace-by-id span read ($1 trace id, $2..$3 start time range); tests EXPLAIN it. */
+/** SQL text of the trace-by-id span read ($1 trace id, $2..$3 start time range, $4 tenant); tests EXPLAIN it. */
 export function traceSpansSql(schema: string): string {
   return `SELECT * FROM ${ident(schema)}.spans
-           WHERE trace_id = $1 AND start_time_unix_nano BETWEEN $2::int8 AND $3::int8`;
+           WHERE tenant = $4::text AND trace_id = $1 AND start_time_unix_nano BETWEEN $2::int8 AND $3::int8`;
 }
 
 export interface SpanDbRow {
@@ -171,31 +171,31 @@ export class Reads {
     this.s = ident(schema);
   }
 
-  async getTrace(traceId: string): Promise<SpanRow[]> {
+  async getTrace(tenant: string, traceId: string): Promise<SpanRow[]> {
     const id = idBytes(traceId);
     if (!id) return [];
     const idx = await this.pool.query<{ first: bigint; last: bigint }>(
-      `SELECT first_start_unix_nano AS first, last_start_unix_nano AS last FROM ${this.s}.trace_index WHERE trace_id = $1`,
-      [id],
+      `SELECT first_start_unix_nano AS first, last_start_unix_nano AS last FROM ${this.s}.trace_index WHERE tenant = $2::text AND trace_id = $1`,
+      [id, tenant],
     );
     const range = idx.rows[0];
     if (!range) return [];
-    const { rows } = await this.pool.query<SpanDbRow>(traceSpansSql(this.schema), [id, range.first.toString(), range.last.toString()]);
+    const { rows } = await this.pool.query<SpanDbRow>(traceSpansSql(this.schema), [id, range.first.toString(), range.last.toString(), tenant]);
     return rows.map(toSpan);
   }
 
-  async searchTraces(q: TraceQuery): Promise<TraceSummary[]> {
+  async searchTraces(tenant: string, q: TraceQuery): Promise<TraceSummary[]> {
     const limit = Math.max(0, Math.floor(q.limit));
     if (limit === 0) return [];
-    const ids = await this.matchingTraceIds(q, limit);
+    const ids = await this.matchingTraceIds(tenant, q, limit);
     if (ids.length === 0) return [];
-    return this.summaries(ids, limit);
+    return this.summaries(tenant, ids, limit);
   }
 
   /** Trace ids with a matching span, newest matching span first. */
-  private async matchingTraceIds(q: TraceQuery, limit: number): Promise<Buffer[]> {
+  private async matchingTraceIds(tenant: string, q: TraceQuery, limit: number): Promise<Buffer[]> {
     const p = new Params();
-    const conds: string[] = [];
+    const conds: string[] = [`tenant = ${p.add(tenant)}::text`];
     if (q.service !== undefined) conds.push(serviceCond(p, q.service));
     if (q.name !== undefined) conds.push(`name = ${p.add(escapeText(q.name))}::text`);
     if (q.startNano !== undefined) conds.push(`start_time_unix_nano >= ${p.add(int8Param(q.startNano))}::int8`);
@@ -221,7 +221,7 @@ export class Reads {
       const fetch = Math.min(10_000, (limit - seen.size) * 4 + 16);
       const { rows } = await this.pool.query<{ trace_id: Buffer; start: bigint }>(
         `SELECT trace_id, start_time_unix_nano AS start FROM ${this.s}.spans
-          ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''}
+          WHERE ${where.join(' AND ')}
           ORDER BY start_time_unix_nano DESC LIMIT ${fetch}`,
         rp.values,
       );
@@ -235,11 +235,11 @@ export class Reads {
     return [...seen.values()];
   }
 
-  private async summaries(ids: Buffer[], limit: number): Promise<TraceSummary[]> {
+  private async summaries(tenant: string, ids: Buffer[], limit: number): Promise<TraceSummary[]> {
     const idx = await this.pool.query<{ first: bigint; last: bigint }>(
       `SELECT min(first_start_unix_nano) AS first, max(last_start_unix_nano) AS last
-         FROM ${this.s}.trace_index WHERE trace_id = ANY($1::bytea[])`,
-      [ids],
+         FROM ${this.s}.trace_index WHERE tenant = $2::text AND trace_id = ANY($1::bytea[])`,
+      [ids, tenant],
     );
     const range = idx.rows[0];
     if (!range || range.first === null) return [];
@@ -261,9 +261,9 @@ export class Reads {
               (array_agg(service_name ORDER BY parent_span_id <> '\\x'::bytea, start_time_unix_nano))[1] AS root_service,
               (array_agg(name ORDER BY parent_span_id <> '\\x'::bytea, start_time_unix_nano))[1] AS root_name
          FROM ${this.s}.spans
-        WHERE trace_id = ANY($1::bytea[]) AND start_time_unix_nano BETWEEN $2::int8 AND $3::int8
+        WHERE tenant = $4::text AND trace_id = ANY($1::bytea[]) AND start_time_unix_nano BETWEEN $2::int8 AND $3::int8
         GROUP BY trace_id`,
-      [ids, range.first.toString(), range.last.toString()],
+      [ids, range.first.toString(), range.last.toString(), tenant],
     );
     const out = rows.map((r): TraceSummary => {
       const start = u64(r.start);
@@ -282,11 +282,11 @@ export class Reads {
     return out.slice(0, limit);
   }
 
-  async searchLogs(q: LogQuery): Promise<LogRow[]> {
+  async searchLogs(tenant: string, q: LogQuery): Promise<LogRow[]> {
     const limit = Math.max(0, Math.floor(q.limit));
     if (limit === 0) return [];
     const p = new Params();
-    const conds: string[] = [];
+    const conds: string[] = [`tenant = ${p.add(tenant)}::text`];
     if (q.traceId !== undefined) {
       const id = idBytes(q.traceId);
       if (!id) return [];
@@ -297,30 +297,31 @@ export class Reads {
     if (q.endNano !== undefined) conds.push(`ts_unix_nano <= ${p.add(int8Param(q.endNano))}::int8`);
     if (q.minSeverity !== undefined) conds.push(`severity_number >= ${p.add(q.minSeverity)}::int4`);
     const { rows } = await this.pool.query<LogDbRow>(
-      `SELECT * FROM ${this.s}.logs ${conds.length > 0 ? 'WHERE ' + conds.join(' AND ') : ''}
+      `SELECT * FROM ${this.s}.logs WHERE ${conds.join(' AND ')}
         ORDER BY ts_unix_nano DESC, batch_key DESC, seq DESC LIMIT ${limit}`,
       p.values,
     );
     return rows.map(toLog);
   }
 
-  async getServices(): Promise<string[]> {
-    // Skip scan of the operations key: one index probe per service.
+  async getServices(tenant: string): Promise<string[]> {
+    // Skip scan of the operations key (tenant, service, …): one index probe per service.
     const { rows } = await this.pool.query<{ service_name: string }>(
       `WITH RECURSIVE svc AS (
-         (SELECT service_name FROM ${this.s}.operations ORDER BY service_name LIMIT 1)
+         (SELECT service_name FROM ${this.s}.operations WHERE tenant = $1::text ORDER BY service_name LIMIT 1)
          UNION ALL
-         SELECT (SELECT o.service_name FROM ${this.s}.operations o WHERE o.service_name > svc.service_name ORDER BY o.service_name LIMIT 1)
+         SELECT (SELECT o.service_name FROM ${this.s}.operations o WHERE o.tenant = $1::text AND o.service_name > svc.service_name ORDER BY o.service_name LIMIT 1)
            FROM svc WHERE svc.service_name IS NOT NULL
        )
        SELECT service_name FROM svc WHERE service_name IS NOT NULL`,
+      [tenant],
     );
     return rows.map((r) => r.service_name);
   }
 
-  async getOperations(q: OperationQuery): Promise<Operation[]> {
+  async getOperations(tenant: string, q: OperationQuery): Promise<Operation[]> {
     const p = new Params();
-    const conds = [`service_name = left(${p.add(escapeText(q.service))}::text, 256)`];
+    const conds = [`tenant = ${p.add(tenant)}::text`, `service_name = left(${p.add(escapeText(q.service))}::text, 256)`];
     if (q.kind !== undefined) conds.push(`kind = ${p.add(q.kind)}::int4`);
     const { rows } = await this.pool.query<{ name: string; kind: number }>(
       `SELECT name, kind FROM ${this.s}.operations WHERE ${conds.join(' AND ')} ORDER BY name, kind`,
@@ -329,8 +330,8 @@ export class Reads {
     return rows.map((r) => ({ name: r.name, kind: r.kind }));
   }
 
-  async getDependencies(q: DependencyQuery): Promise<DependencyLink[]> {
-    const { rows } = await this.pool.query<{ parent: string; child: string; n: bigint }>(dependenciesSql(this.schema), [int8Param(q.startNano), int8Param(q.endNano)]);
+  async getDependencies(tenant: string, q: DependencyQuery): Promise<DependencyLink[]> {
+    const { rows } = await this.pool.query<{ parent: string; child: string; n: bigint }>(dependenciesSql(this.schema), [int8Param(q.startNano), int8Param(q.endNano), tenant]);
     return rows.map((r) => ({ parent: r.parent, child: r.child, callCount: Number(r.n) }));
   }
 }
@@ -343,8 +344,8 @@ export class Reads {
 export function dependenciesSql(schema: string): string {
   const s = ident(schema);
   return `SELECT p.service_name AS parent, c.service_name AS child, count(*) AS n
-            FROM ${s}.spans c JOIN ${s}.spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
-           WHERE c.start_time_unix_nano BETWEEN $1::int8 AND $2::int8 AND c.parent_span_id <> '\\x'::bytea
+            FROM ${s}.spans c JOIN ${s}.spans p ON p.tenant = c.tenant AND p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+           WHERE c.tenant = $3::text AND c.start_time_unix_nano BETWEEN $1::int8 AND $2::int8 AND c.parent_span_id <> '\\x'::bytea
              AND p.service_name <> c.service_name
            GROUP BY 1, 2 ORDER BY p.service_name COLLATE "C", c.service_name COLLATE "C"`;
 }

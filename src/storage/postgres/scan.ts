@@ -15,8 +15,8 @@ function cursorParts(cursor: string, n: number): string[] {
   return parts;
 }
 
-function conditions(p: Params, q: ScanQuery, timeCol: string): string[] {
-  const conds: string[] = [];
+function conditions(p: Params, tenant: string, q: ScanQuery, timeCol: string): string[] {
+  const conds: string[] = [`tenant = ${p.add(tenant)}`];
   if (q.service !== undefined) conds.push(serviceCond(p, q.service));
   if (q.startNano !== undefined) conds.push(`${timeCol} >= ${p.add(int8Param(q.startNano))}::int8`);
   if (q.endNano !== undefined) conds.push(`${timeCol} <= ${p.add(int8Param(q.endNano))}::int8`);
@@ -24,9 +24,9 @@ function conditions(p: Params, q: ScanQuery, timeCol: string): string[] {
 }
 
 /** One page of spans after the cursor. */
-export async function scanSpans(pool: Pool, schema: string, q: ScanQuery): Promise<ScanPage<SpanRow>> {
+export async function scanSpans(pool: Pool, schema: string, tenant: string, q: ScanQuery): Promise<ScanPage<SpanRow>> {
   const p = new Params();
-  const conds = conditions(p, q, 'start_time_unix_nano');
+  const conds = conditions(p, tenant, q, 'start_time_unix_nano');
   if (q.after !== undefined) {
     const [t, tr, sp] = cursorParts(q.after, 3);
     conds.push(`(start_time_unix_nano, trace_id, span_id) > (${p.add(t)}::int8, ${p.add(Buffer.from(tr!, 'hex'))}::bytea, ${p.add(Buffer.from(sp!, 'hex'))}::bytea)`);
@@ -43,9 +43,9 @@ export async function scanSpans(pool: Pool, schema: string, q: ScanQuery): Promi
 }
 
 /** One page of log records after the cursor. */
-export async function scanLogs(pool: Pool, schema: string, q: ScanQuery): Promise<ScanPage<LogRow>> {
+export async function scanLogs(pool: Pool, schema: string, tenant: string, q: ScanQuery): Promise<ScanPage<LogRow>> {
   const p = new Params();
-  const conds = conditions(p, q, 'ts_unix_nano');
+  const conds = conditions(p, tenant, q, 'ts_unix_nano');
   if (q.after !== undefined) {
     const [t, b, s] = cursorParts(q.after, 3);
     conds.push(`(ts_unix_nano, batch_key, seq) > (${p.add(t)}::int8, ${p.add(b)}::int8, ${p.add(s)}::int4)`);

@@ -108,7 +108,7 @@ class SqliteBackend implements StorageBackend {
     const key = `${op}/${batch.batchId}`;
     let p = this.inFlight.get(key);
     if (!p) {
-      p = this.request({ id: this.nextId++, op, chunks: batch.chunks, batchId: batch.batchId }).then((reply): WriteResult => {
+      p = this.request({ id: this.nextId++, op, chunks: batch.chunks, batchId: batch.batchId, tenant: batch.tenant }).then((reply): WriteResult => {
         if (!('result' in reply)) return { kind: 'permanent', error: new Error('unexpected reply from the sqlite write thread') };
         const { kind, message } = reply.result;
         return kind === 'success' ? { kind } : { kind, error: new Error(message ?? 'sqlite write failed') };
@@ -124,36 +124,36 @@ class SqliteBackend implements StorageBackend {
     return this.readPool;
   }
 
-  getTrace(traceId: string): Promise<SpanRow[]> {
-    return this.reads().run('getTrace', traceId);
+  getTrace(tenant: string, traceId: string): Promise<SpanRow[]> {
+    return this.reads().run('getTrace', [tenant, traceId]);
   }
 
-  searchTraces(q: TraceQuery): Promise<TraceSummary[]> {
-    return this.reads().run('searchTraces', q);
+  searchTraces(tenant: string, q: TraceQuery): Promise<TraceSummary[]> {
+    return this.reads().run('searchTraces', [tenant, q]);
   }
 
-  searchLogs(q: LogQuery): Promise<LogRow[]> {
-    return this.reads().run('searchLogs', q);
+  searchLogs(tenant: string, q: LogQuery): Promise<LogRow[]> {
+    return this.reads().run('searchLogs', [tenant, q]);
   }
 
-  getServices(): Promise<string[]> {
-    return this.reads().run('getServices');
+  getServices(tenant: string): Promise<string[]> {
+    return this.reads().run('getServices', [tenant]);
   }
 
-  getOperations(q: OperationQuery): Promise<Operation[]> {
-    return this.reads().run('getOperations', q);
+  getOperations(tenant: string, q: OperationQuery): Promise<Operation[]> {
+    return this.reads().run('getOperations', [tenant, q]);
   }
 
-  getDependencies(q: DependencyQuery): Promise<DependencyLink[]> {
-    return this.reads().run('getDependencies', q);
+  getDependencies(tenant: string, q: DependencyQuery): Promise<DependencyLink[]> {
+    return this.reads().run('getDependencies', [tenant, q]);
   }
 
-  scanSpans(q: ScanQuery): Promise<ScanPage<SpanRow>> {
-    return this.reads().run('scanSpans', q);
+  scanSpans(tenant: string, q: ScanQuery): Promise<ScanPage<SpanRow>> {
+    return this.reads().run('scanSpans', [tenant, q]);
   }
 
-  scanLogs(q: ScanQuery): Promise<ScanPage<LogRow>> {
-    return this.reads().run('scanLogs', q);
+  scanLogs(tenant: string, q: ScanQuery): Promise<ScanPage<LogRow>> {
+    return this.reads().run('scanLogs', [tenant, q]);
   }
 
   async health() {

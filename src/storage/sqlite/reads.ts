@@ -1,7 +1,8 @@
 // The SQLite read queries, run on a read thread (read-thread.ts) with a connection of its own:
 // node:sqlite is synchronous, so a query on the main thread would stall receivers and health
 // checks for as long as it runs. Every function takes the connection and returns plain rows
-// (bigints included) that cross to the main thread by structured clone.
+// (bigints included) that cross to the main thread by structured clone. Every query is of one
+// tenant's rows (the indexes lead with the tenant).
 import type { DatabaseSync } from 'node:sqlite';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, TraceQuery, TraceSummary } from '../backend.ts';
@@ -33,19 +34,20 @@ function whereSql(f: Filter): string {
  * (trace_id, span_id) index: work grows with the spans in the range, never the whole table.
  */
 export const DEPENDENCIES_SQL = `SELECT p.service_name AS parent, c.service_name AS child, count(*) AS callCount
-  FROM spans c JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
-  WHERE c.start_ns BETWEEN ? AND ? AND c.parent_span_id <> '' AND p.service_name <> c.service_name
+  FROM spans c JOIN spans p ON p.tenant = c.tenant AND p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+  WHERE c.tenant = ? AND c.start_ns BETWEEN ? AND ? AND c.parent_span_id <> '' AND p.service_name <> c.service_name
   GROUP BY 1, 2 ORDER BY 1, 2`;
 
 /** All spans of a trace. */
-export function getTrace(db: DatabaseSync, traceId: string): SpanRow[] {
-  const rows = db.prepare('SELECT doc FROM spans WHERE trace_id = ?').all(traceId) as { doc: string }[];
+export function getTrace(db: DatabaseSync, tenant: string, traceId: string): SpanRow[] {
+  const rows = db.prepare('SELECT doc FROM spans WHERE tenant = ? AND trace_id = ?').all(tenant, traceId) as { doc: string }[];
   return rows.map((r) => spanFromJson(r.doc));
 }
 
 /** Matching trace summaries, newest first (the port's ranking). */
-export function searchTraces(db: DatabaseSync, q: TraceQuery): TraceSummary[] {
+export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): TraceSummary[] {
   const f = filter();
+  add(f, 'tenant = ?', tenant);
   add(f, 'service_name = ?', q.service);
   add(f, 'name = ?', q.name);
   add(f, 'start_ns >= ?', q.startNano);
@@ -64,20 +66,21 @@ export function searchTraces(db: DatabaseSync, q: TraceQuery): TraceSummary[] {
   }
   // Summaries come from the columns alone: no document is parsed.
   const spansOf = db.prepare(
-    'SELECT trace_id AS traceId, span_id AS spanId, parent_span_id AS parentSpanId, service_name AS serviceName, name, start_ns AS startTimeUnixNano, end_ns AS endTimeUnixNano, duration_ns AS durationNano, status_code AS statusCode FROM spans WHERE trace_id = ?',
+    'SELECT trace_id AS traceId, span_id AS spanId, parent_span_id AS parentSpanId, service_name AS serviceName, name, start_ns AS startTimeUnixNano, end_ns AS endTimeUnixNano, duration_ns AS durationNano, status_code AS statusCode FROM spans WHERE tenant = ? AND trace_id = ?',
   );
   spansOf.setReadBigInts(true);
   const out: TraceSummary[] = [];
   for (const id of traceIds) {
-    const spans = (spansOf.all(id) as unknown as (SpanFacts & { statusCode: bigint })[]).map((s) => ({ ...s, statusCode: Number(s.statusCode) }));
+    const spans = (spansOf.all(tenant, id) as unknown as (SpanFacts & { statusCode: bigint })[]).map((s) => ({ ...s, statusCode: Number(s.statusCode) }));
     out.push(summarizeTrace(spans));
   }
   return out.sort(byNewestTrace);
 }
 
 /** Matching log records, newest first. */
-export function searchLogs(db: DatabaseSync, q: LogQuery): LogRow[] {
+export function searchLogs(db: DatabaseSync, tenant: string, q: LogQuery): LogRow[] {
   const f = filter();
+  add(f, 'tenant = ?', tenant);
   add(f, 'trace_id = ?', q.traceId);
   add(f, 'service_name = ?', q.service);
   add(f, 'time_ns >= ?', q.startNano);
@@ -88,15 +91,16 @@ export function searchLogs(db: DatabaseSync, q: LogQuery): LogRow[] {
 }
 
 /** Service names from the operations table. */
-export function getServices(db: DatabaseSync): string[] {
+export function getServices(db: DatabaseSync, tenant: string): string[] {
   // DISTINCT over the operations primary key: one step per service, not per span.
-  const rows = db.prepare('SELECT DISTINCT service_name FROM operations ORDER BY service_name').all() as { service_name: string }[];
+  const rows = db.prepare('SELECT DISTINCT service_name FROM operations WHERE tenant = ? ORDER BY service_name').all(tenant) as { service_name: string }[];
   return rows.map((r) => r.service_name);
 }
 
 /** A service's operations from the operations table. */
-export function getOperations(db: DatabaseSync, q: OperationQuery): Operation[] {
+export function getOperations(db: DatabaseSync, tenant: string, q: OperationQuery): Operation[] {
   const f = filter();
+  add(f, 'tenant = ?', tenant);
   add(f, 'service_name = ?', q.service);
   add(f, 'kind = ?', q.kind);
   const rows = db.prepare(`SELECT name, kind FROM operations ${whereSql(f)} ORDER BY name, kind`).all(...f.params) as { name: string; kind: number }[];
@@ -104,8 +108,8 @@ export function getOperations(db: DatabaseSync, q: OperationQuery): Operation[] 
 }
 
 /** Service-to-service calls in a time range. */
-export function getDependencies(db: DatabaseSync, q: DependencyQuery): DependencyLink[] {
-  const rows = db.prepare(DEPENDENCIES_SQL).all(clampNs(q.startNano), clampNs(q.endNano)) as { parent: string; child: string; callCount: number }[];
+export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQuery): DependencyLink[] {
+  const rows = db.prepare(DEPENDENCIES_SQL).all(tenant, clampNs(q.startNano), clampNs(q.endNano)) as { parent: string; child: string; callCount: number }[];
   return rows.map((r) => ({ parent: r.parent, child: r.child, callCount: r.callCount }));
 }
 
@@ -115,10 +119,11 @@ export function getDependencies(db: DatabaseSync, q: DependencyQuery): Dependenc
  * rows ahead of the cursor. Each page is one statement (WAL: it never blocks the write thread,
  * and holds no snapshot between pages).
  */
-function scan<T>(db: DatabaseSync, table: 'spans' | 'logs', timeCol: string, q: ScanQuery, parse: (doc: string) => T): ScanPage<T> {
+function scan<T>(db: DatabaseSync, table: 'spans' | 'logs', timeCol: string, tenant: string, q: ScanQuery, parse: (doc: string) => T): ScanPage<T> {
   if (q.after !== undefined && !/^\d+$/.test(q.after)) throw new Error(`not a sqlite scan cursor: ${JSON.stringify(q.after)}`);
   const f = filter();
   add(f, 'rowid > ?', q.after === undefined ? undefined : BigInt(q.after));
+  add(f, 'tenant = ?', tenant);
   add(f, 'service_name = ?', q.service);
   add(f, `${timeCol} >= ?`, q.startNano);
   add(f, `${timeCol} <= ?`, q.endNano === undefined ? undefined : clampNs(q.endNano));
@@ -136,14 +141,14 @@ function scan<T>(db: DatabaseSync, table: 'spans' | 'logs', timeCol: string, q: 
 }
 
 export const READS = {
-  scanSpans: (db: DatabaseSync, q: ScanQuery) => scan(db, 'spans', 'start_ns', q, spanFromJson),
-  scanLogs: (db: DatabaseSync, q: ScanQuery) => scan(db, 'logs', 'time_ns', q, logFromJson),
-  getTrace: (db: DatabaseSync, traceId: string) => getTrace(db, traceId),
-  searchTraces: (db: DatabaseSync, q: TraceQuery) => searchTraces(db, q),
-  searchLogs: (db: DatabaseSync, q: LogQuery) => searchLogs(db, q),
-  getServices: (db: DatabaseSync) => getServices(db),
-  getOperations: (db: DatabaseSync, q: OperationQuery) => getOperations(db, q),
-  getDependencies: (db: DatabaseSync, q: DependencyQuery) => getDependencies(db, q),
+  scanSpans: (db: DatabaseSync, [tenant, q]: [string, ScanQuery]) => scan(db, 'spans', 'start_ns', tenant, q, spanFromJson),
+  scanLogs: (db: DatabaseSync, [tenant, q]: [string, ScanQuery]) => scan(db, 'logs', 'time_ns', tenant, q, logFromJson),
+  getTrace: (db: DatabaseSync, [tenant, traceId]: [string, string]) => getTrace(db, tenant, traceId),
+  searchTraces: (db: DatabaseSync, [tenant, q]: [string, TraceQuery]) => searchTraces(db, tenant, q),
+  searchLogs: (db: DatabaseSync, [tenant, q]: [string, LogQuery]) => searchLogs(db, tenant, q),
+  getServices: (db: DatabaseSync, [tenant]: [string]) => getServices(db, tenant),
+  getOperations: (db: DatabaseSync, [tenant, q]: [string, OperationQuery]) => getOperations(db, tenant, q),
+  getDependencies: (db: DatabaseSync, [tenant, q]: [string, DependencyQuery]) => getDependencies(db, tenant, q),
   health: (db: DatabaseSync) => void db.prepare('SELECT 1').get(),
 };
 

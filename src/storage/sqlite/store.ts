@@ -4,14 +4,18 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import type { WriteResult } from '../backend.ts';
 import { chunkLineRefs, docText, type LogHeader, type SpanHeader } from '../rowjson.ts';
 
 const INT64_MAX = (1n << 63n) - 1n;
 const NS_PER_DAY = 86_400_000_000_000n;
 
+// Every row carries its tenant; rows written before tenants existed are the default tenant's.
+// Indexes lead with the tenant, since every read is of one tenant's rows.
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS spans (
+  tenant TEXT NOT NULL DEFAULT '${DEFAULT_TENANT}',
   trace_id TEXT NOT NULL,
   span_id TEXT NOT NULL,
   parent_span_id TEXT NOT NULL,
@@ -25,20 +29,23 @@ CREATE TABLE IF NOT EXISTS spans (
 );
 -- A rowid table with a unique index, not WITHOUT ROWID: rows carry kilobytes of document, and
 -- WITHOUT ROWID tables are slow for rows that large (measured: 1.35x the write rate).
-CREATE UNIQUE INDEX IF NOT EXISTS spans_trace_span ON spans (trace_id, span_id);
-CREATE INDEX IF NOT EXISTS spans_service_start ON spans (service_name, start_ns);
+CREATE UNIQUE INDEX IF NOT EXISTS spans_tenant_trace_span ON spans (tenant, trace_id, span_id);
+CREATE INDEX IF NOT EXISTS spans_tenant_service_start ON spans (tenant, service_name, start_ns);
+CREATE INDEX IF NOT EXISTS spans_tenant_start ON spans (tenant, start_ns);
 CREATE INDEX IF NOT EXISTS spans_start ON spans (start_ns);
 -- Service and operation listings read this small table instead of scanning spans; the write
 -- thread keeps it current (one upsert per distinct operation per batch) and retention prunes it.
 CREATE TABLE IF NOT EXISTS operations (
+  tenant TEXT NOT NULL,
   service_name TEXT NOT NULL,
   name TEXT NOT NULL,
   kind INTEGER NOT NULL,
   last_start_ns INTEGER NOT NULL,
-  PRIMARY KEY (service_name, name, kind)
+  PRIMARY KEY (tenant, service_name, name, kind)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS logs (
   id INTEGER PRIMARY KEY,
+  tenant TEXT NOT NULL DEFAULT '${DEFAULT_TENANT}',
   time_ns INTEGER NOT NULL,
   trace_id TEXT NOT NULL,
   service_name TEXT NOT NULL,
@@ -49,8 +56,9 @@ CREATE TABLE IF NOT EXISTS logs (
   batch_key INTEGER,
   seq INTEGER
 );
-CREATE INDEX IF NOT EXISTS logs_trace ON logs (trace_id);
-CREATE INDEX IF NOT EXISTS logs_service_time ON logs (service_name, time_ns);
+CREATE INDEX IF NOT EXISTS logs_tenant_trace ON logs (tenant, trace_id);
+CREATE INDEX IF NOT EXISTS logs_tenant_service_time ON logs (tenant, service_name, time_ns);
+CREATE INDEX IF NOT EXISTS logs_tenant_time ON logs (tenant, time_ns);
 CREATE INDEX IF NOT EXISTS logs_time ON logs (time_ns);
 `;
 
@@ -91,17 +99,44 @@ export function openDatabase(path: string): DatabaseSync {
   // Large pages keep multi-kilobyte documents out of overflow chains (page_size applies when the
   // file is created); 4 KiB -> 32 KiB pages measured 1.9x the write rate on top (bench/sqlite.ts).
   db.exec('PRAGMA page_size = 32768; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
-  const hadOperations = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'operations'").get() !== undefined;
-  const hadSpans = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'spans'").get() !== undefined;
+  const hasTable = (name: string): boolean => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
+  const hadSpans = hasTable('spans');
+  const lacksTenant = (table: string): boolean => hasTable(table) && db.prepare(`SELECT 1 FROM pragma_table_info('${table}') WHERE name = 'tenant'`).get() === undefined;
+  const before = { spans: lacksTenant('spans'), logs: lacksTenant('logs') };
+  if (before.spans || before.logs) addTenants(db, before);
+  const hadOperations = hasTable('operations');
   db.exec(SCHEMA);
   upgradeSchema(db);
   db.exec(LOG_KEY_INDEX);
-  // A file written before the operations table existed: fill it once from the stored spans.
+  // A file written before the operations table (or tenants) existed: fill it once from the stored spans.
   if (hadSpans && !hadOperations) {
-    db.exec(`INSERT OR IGNORE INTO operations (service_name, name, kind, last_start_ns)
-             SELECT service_name, name, coalesce(json_extract(doc, '$.kind'), 0), max(start_ns) FROM spans GROUP BY 1, 2, 3`);
+    db.exec(`INSERT OR IGNORE INTO operations (tenant, service_name, name, kind, last_start_ns)
+             SELECT tenant, service_name, name, coalesce(json_extract(doc, '$.kind'), 0), max(start_ns) FROM spans GROUP BY 1, 2, 3, 4`);
   }
   return db;
+}
+
+/**
+ * Migrates a file from before tenants: its rows become the default tenant's (the column default),
+ * indexes not led by the tenant go, and the operations listing is rebuilt with the tenant in its key.
+ */
+function addTenants(db: DatabaseSync, lacking: { spans: boolean; logs: boolean }): void {
+  db.exec('BEGIN');
+  try {
+    if (lacking.spans) {
+      db.exec(`ALTER TABLE spans ADD COLUMN tenant TEXT NOT NULL DEFAULT '${DEFAULT_TENANT}';
+               DROP INDEX IF EXISTS spans_trace_span; DROP INDEX IF EXISTS spans_service_start;
+               DROP TABLE IF EXISTS operations;`);
+    }
+    if (lacking.logs) {
+      db.exec(`ALTER TABLE logs ADD COLUMN tenant TEXT NOT NULL DEFAULT '${DEFAULT_TENANT}';
+               DROP INDEX IF EXISTS logs_trace; DROP INDEX IF EXISTS logs_service_time;`);
+    }
+    db.exec('COMMIT');
+  } catch (err) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw err;
+  }
 }
 
 /** Writes batches of JSON-line chunks in one transaction each. */
@@ -114,13 +149,13 @@ export class SqliteStore {
   constructor(db: DatabaseSync) {
     this.db = db;
     this.insertSpan = db.prepare(
-      'INSERT OR IGNORE INTO spans (trace_id, span_id, parent_span_id, service_name, name, start_ns, end_ns, duration_ns, status_code, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT OR IGNORE INTO spans (tenant, trace_id, span_id, parent_span_id, service_name, name, start_ns, end_ns, duration_ns, status_code, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.upsertOperation = db.prepare(
-      `INSERT INTO operations (service_name, name, kind, last_start_ns) VALUES (?, ?, ?, ?)
+      `INSERT INTO operations (tenant, service_name, name, kind, last_start_ns) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT DO UPDATE SET last_start_ns = excluded.last_start_ns WHERE excluded.last_start_ns > last_start_ns`,
     );
-    this.insertLog = db.prepare('INSERT OR IGNORE INTO logs (time_ns, trace_id, service_name, severity_number, doc, batch_key, seq) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.insertLog = db.prepare('INSERT OR IGNORE INTO logs (tenant, time_ns, trace_id, service_name, severity_number, doc, batch_key, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
   }
 
   private transaction(fn: () => void): WriteResult {
@@ -142,31 +177,31 @@ export class SqliteStore {
     }
   }
 
-  writeSpans(chunks: readonly Uint8Array[]): WriteResult {
+  writeSpans(chunks: readonly Uint8Array[], tenant: string = DEFAULT_TENANT): WriteResult {
     return this.transaction(() => {
       // Newest start per distinct operation of the batch: one upsert each, not one per span.
       const ops = new Map<string, { h: SpanHeader; start: bigint }>();
       for (const line of chunkLineRefs<SpanHeader>(chunks)) {
         const h = line.header;
         const start = clampNs(BigInt(h[5]));
-        this.insertSpan.run(h[0], h[1], h[2], h[3], h[4], start, clampNs(BigInt(h[6])), clampNs(BigInt(h[7])), h[8], docText(line));
+        this.insertSpan.run(tenant, h[0], h[1], h[2], h[3], h[4], start, clampNs(BigInt(h[6])), clampNs(BigInt(h[7])), h[8], docText(line));
         // Length-prefixed, so no service and name pair can collide with another.
         const key = `${h[9]}:${h[3].length}:${h[3]}${h[4]}`;
         const seen = ops.get(key);
         if (!seen || start > seen.start) ops.set(key, { h, start });
       }
-      for (const { h, start } of ops.values()) this.upsertOperation.run(h[3], h[4], h[9], start);
+      for (const { h, start } of ops.values()) this.upsertOperation.run(tenant, h[3], h[4], h[9], start);
     });
   }
 
   /** Log records of one batch; written again under the same batch id, they are recognized and kept once. */
-  writeLogs(chunks: readonly Uint8Array[], batchId: string): WriteResult {
+  writeLogs(chunks: readonly Uint8Array[], batchId: string, tenant: string = DEFAULT_TENANT): WriteResult {
     const key = batchKey(batchId);
     return this.transaction(() => {
       let seq = 0;
       for (const line of chunkLineRefs<LogHeader>(chunks)) {
         const h = line.header;
-        this.insertLog.run(clampNs(BigInt(h[0])), h[1], h[2], h[3], docText(line), key, seq++);
+        this.insertLog.run(tenant, clampNs(BigInt(h[0])), h[1], h[2], h[3], docText(line), key, seq++);
       }
     });
   }

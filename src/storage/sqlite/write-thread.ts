@@ -6,7 +6,7 @@ import type { WriteResult } from '../backend.ts';
 import { SqliteStore, openDatabase } from './store.ts';
 
 export type WriteRequest =
-  | { id: number; op: Signal; chunks: Uint8Array[]; batchId: string }
+  | { id: number; op: Signal; chunks: Uint8Array[]; batchId: string; tenant: string }
   | { id: number; op: 'retention'; retentionDays: number };
 
 export type WriteReply =
@@ -21,7 +21,7 @@ parentPort!.on('message', (req: WriteRequest) => {
     parentPort!.postMessage({ id: req.id, deleted: store.applyRetention(req.retentionDays) } satisfies WriteReply);
     return;
   }
-  const r = req.op === 'traces' ? store.writeSpans(req.chunks) : store.writeLogs(req.chunks, req.batchId);
+  const r = req.op === 'traces' ? store.writeSpans(req.chunks, req.tenant) : store.writeLogs(req.chunks, req.batchId, req.tenant);
   parentPort!.postMessage({ id: req.id, result: r.kind === 'success' ? { kind: r.kind } : { kind: r.kind, message: r.error.message } } satisfies WriteReply);
 });
 parentPort!.on('close', () => db.close());

@@ -114,8 +114,27 @@ function h(tag: string, attrs: Record<string, string> = {}, ...children: Child[]
   return el;
 }
 
+// With auth.tokensFile set, every data call needs a read token. The page asks for it once, on the
+// first 401, and keeps it for this tab only (sessionStorage): never in a cookie, so no other site
+// can make the browser send it.
+const TOKEN_KEY = 'tracehouse.readToken';
+
+function fetchJson(path: string): Promise<Response> {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (token) headers['authorization'] = `Bearer ${token}`;
+  return fetch(path, { headers });
+}
+
 async function getJson<T>(path: string): Promise<T> {
-  const res = await fetch(path, { headers: { accept: 'application/json' } });
+  let res = await fetchJson(path);
+  if (res.status === 401) {
+    const token = window.prompt(sessionStorage.getItem(TOKEN_KEY) ? 'That token was not accepted. Read token:' : 'This Tracehouse needs a read token:');
+    if (token) {
+      sessionStorage.setItem(TOKEN_KEY, token.trim());
+      res = await fetchJson(path);
+    }
+  }
   const text = await res.text();
   if (!res.ok) {
     let msg = text;
