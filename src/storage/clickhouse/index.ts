@@ -4,7 +4,7 @@
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { Signal } from '../../model/signal.ts';
 import type { EncoderSpec } from '../encoders.ts';
-import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, SignalStats, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { byNewestLog, byNewestTrace, byOperation, dependencyList } from '../query-helpers.ts';
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError } from './errors.ts';
@@ -13,6 +13,7 @@ import { dependenciesOnShard, operationsOnShard, servicesOnShard } from './listi
 import { getTraceOnShard, searchLogsOnShard, searchTracesOnShard } from './reads.ts';
 import { LOG_COLUMNS, TRACE_COLUMNS, latestVersion, qualified, quoteIdent, quoteString, tableNames, validateSchemaOptions, type SchemaOptions } from './schema.ts';
 import { connectShard, type Shard } from './shard.ts';
+import { statsOnShard } from './stats.ts';
 
 export { bootstrapStatements, migrations, tableNames, type SchemaOptions } from './schema.ts';
 
@@ -86,7 +87,7 @@ interface ShardState {
   schema: SchemaOptions;
 }
 
-class ClickhouseBackend implements StorageBackend {
+class ClickhouseBackend implements StorageBackend, StoreStats {
   readonly name = 'clickhouse';
   readonly encoder: EncoderSpec;
   readonly #s: ClickhouseSettings;
@@ -264,6 +265,25 @@ class ClickhouseBackend implements StorageBackend {
     const counts = new Map<string, number>();
     for (const d of parts.flat()) counts.set(d.parent + '\u0000' + d.child, (counts.get(d.parent + '\u0000' + d.child) ?? 0) + d.callCount);
     return dependencyList(counts);
+  }
+
+  /** Parts bytes and rows from system.parts and the oldest time, summed over every endpoint's local tables. */
+  async stats(): Promise<StorageStats> {
+    if (this.#shards === undefined || this.#closed) throw new Error('clickhouse backend is not running');
+    const perShard = await Promise.all(this.#shards.map((s) => statsOnShard(s.shard.client, s.schema)));
+    const signals = (['traces', 'logs'] as const).map((signal): SignalStats => {
+      let bytes = 0;
+      let rows = 0;
+      let oldest: bigint | undefined;
+      for (const p of perShard) {
+        const x = p[signal];
+        bytes += x.bytes;
+        rows += x.rows;
+        if (x.oldestUnixNano !== undefined && (oldest === undefined || x.oldestUnixNano < oldest)) oldest = x.oldestUnixNano;
+      }
+      return { signal, bytes, rows, ...(oldest === undefined ? {} : { oldestUnixNano: oldest }) };
+    });
+    return { signals };
   }
 
   async health(): Promise<BackendHealth> {

@@ -4,7 +4,7 @@
 // outside the JS heap (no garbage-collector work for them) and are decoded only when a read
 // returns the row.
 import type { LogRow, SpanRow } from '../../model/rows.ts';
-import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, type LogFacts, logMatches, type SpanFacts, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
 import { chunkLineRefs, docText, logFromJson, spanFromJson, type LogHeader, type SpanHeader } from '../rowjson.ts';
 
@@ -61,7 +61,7 @@ export interface MemoryOptions {
   maxBytes: number;
 }
 
-class MemoryBackend implements StorageBackend {
+class MemoryBackend implements StorageBackend, StoreStats {
   readonly name = 'memory';
   readonly encoder = { name: 'rowjson', options: {} } as const;
   private readonly spans = new Fifo<SpanEntry>();
@@ -207,6 +207,20 @@ class MemoryBackend implements StorageBackend {
     for (const r of this.logs) if (logMatches(r, q)) out.push(r);
     out.sort((a, b) => (a.time === b.time ? b.seq - a.seq : a.time > b.time ? -1 : 1));
     return out.slice(0, q.limit).map((e) => logFromJson(docText(e)));
+  }
+
+  /** Document bytes held (what storage.memory.maxBytes bounds), rows, and the oldest time: one pass over the rows, bounded by maxSpans and maxLogs. */
+  async stats(): Promise<StorageStats> {
+    let oldestSpan: bigint | undefined;
+    for (const s of this.spans) if (oldestSpan === undefined || s.startTimeUnixNano < oldestSpan) oldestSpan = s.startTimeUnixNano;
+    let oldestLog: bigint | undefined;
+    for (const l of this.logs) if (oldestLog === undefined || l.time < oldestLog) oldestLog = l.time;
+    return {
+      signals: [
+        { signal: 'traces', bytes: this.spans.bytes, rows: this.spans.length, ...(oldestSpan === undefined ? {} : { oldestUnixNano: oldestSpan }) },
+        { signal: 'logs', bytes: this.logs.bytes, rows: this.logs.length, ...(oldestLog === undefined ? {} : { oldestUnixNano: oldestLog }) },
+      ],
+    };
   }
 
   async health() {

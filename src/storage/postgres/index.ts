@@ -10,13 +10,14 @@ import type { Logger } from '../../telemetry/logger.ts';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import { SIGNALS, type Signal } from '../../model/signal.ts';
 import type { EncoderSpec } from '../encoders.ts';
-import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { LOG_COLUMNS, SPAN_COLUMNS, columnList, type CopyFormat } from './columns.ts';
 import { chunkDays, copyChunks } from './copy.ts';
 import { failure, isConnectionError, toError } from './errors.ts';
 import { LATEST_VERSION, currentVersion, runMigrations } from './migrations.ts';
 import { Partitions } from './partitions.ts';
 import { Reads } from './reads.ts';
+import { postgresStats } from './stats.ts';
 import { TYPES, ident, withTransaction } from './sql.ts';
 
 const SUCCESS: WriteResult = { kind: 'success' };
@@ -63,7 +64,7 @@ export interface PostgresOptions {
   copyFormat: CopyFormat;
 }
 
-class PostgresBackend implements StorageBackend {
+class PostgresBackend implements StorageBackend, StoreStats {
   readonly name = 'postgres';
   readonly encoder: EncoderSpec;
 
@@ -289,6 +290,12 @@ class PostgresBackend implements StorageBackend {
 
   async getDependencies(query: DependencyQuery): Promise<DependencyLink[]> {
     return this.readsOrThrow().getDependencies(query);
+  }
+
+  /** Relation sizes, estimated rows and oldest times (stats.ts). */
+  async stats(): Promise<StorageStats> {
+    this.readsOrThrow();
+    return postgresStats(this.ensurePool(), this.schema);
   }
 
   async health(): Promise<BackendHealth> {

@@ -109,6 +109,16 @@ export function getDependencies(db: DatabaseSync, q: DependencyQuery): Dependenc
   return rows.map((r) => ({ parent: r.parent, child: r.child, callCount: r.callCount }));
 }
 
+/** Rows and oldest time per table, for the storage metrics. */
+export function tableStats(db: DatabaseSync): { spans: number; logs: number; oldestSpanNs: bigint | null; oldestLogNs: bigint | null } {
+  // count(*) walks the smallest index (not the documents) and min() is one seek on the time index.
+  const stmt = db.prepare(`SELECT (SELECT count(*) FROM spans) AS spans, (SELECT count(*) FROM logs) AS logs,
+    (SELECT min(start_ns) FROM spans) AS oldestSpanNs, (SELECT min(time_ns) FROM logs) AS oldestLogNs`);
+  stmt.setReadBigInts(true);
+  const r = stmt.get() as { spans: bigint; logs: bigint; oldestSpanNs: bigint | null; oldestLogNs: bigint | null };
+  return { spans: Number(r.spans), logs: Number(r.logs), oldestSpanNs: r.oldestSpanNs, oldestLogNs: r.oldestLogNs };
+}
+
 /** The reads a read thread answers, by name, with their argument and result types. */
 export const READS = {
   getTrace: (db: DatabaseSync, traceId: string) => getTrace(db, traceId),
@@ -118,6 +128,7 @@ export const READS = {
   getOperations: (db: DatabaseSync, q: OperationQuery) => getOperations(db, q),
   getDependencies: (db: DatabaseSync, q: DependencyQuery) => getDependencies(db, q),
   health: (db: DatabaseSync) => void db.prepare('SELECT 1').get(),
+  tableStats: (db: DatabaseSync) => tableStats(db),
 };
 
 export type ReadOp = keyof typeof READS;
