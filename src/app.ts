@@ -12,6 +12,7 @@ import { createBackend } from './storage/index.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { createMetrics, type Metrics } from './telemetry/metrics.ts';
 import { OpsServer } from './telemetry/ops.ts';
+import { StorageStatsPoller, storeStatsOf } from './telemetry/storage-stats.ts';
 
 /** Writer options from the configuration. */
 export function writerOptions(c: Config): WriterOptions {
@@ -53,6 +54,7 @@ export class Collector {
   readonly http: HttpReceiver | undefined;
   readonly query: QueryServer | undefined;
   readonly ops: OpsServer;
+  readonly storageStats: StorageStatsPoller | undefined;
   private readonly pool: DecodePool;
   private started = false;
   private stopping: Promise<number> | undefined;
@@ -95,7 +97,9 @@ export class Collector {
           logger,
         )
       : undefined;
-    this.query = c['query.enabled'] ? new QueryServer({ listen: c['query.listen'], maxLimit: c['query.maxLimit'] }, backend, logger) : undefined;
+    this.query = c['query.enabled'] ? new QueryServer({ listen: c['query.listen'], maxLimit: c['query.maxLimit'], maxSpansPerTrace: c['query.maxSpansPerTrace'] }, backend, logger, metrics.registry) : undefined;
+    const stats = storeStatsOf(backend);
+    this.storageStats = stats && c['storage.statsIntervalMs'] > 0 ? new StorageStatsPoller(stats, backend.name, { intervalMs: c['storage.statsIntervalMs'] }, metrics.registry, logger) : undefined;
     this.ops = new OpsServer(config['ops.listen'], metrics, { notReadyReason: () => this.notReadyReason() }, logger);
   }
 
@@ -117,7 +121,7 @@ export class Collector {
   }
 
   private get components(): Component[] {
-    return [this.backend, this.pool, this.writer, this.grpc, this.http, this.query, this.ops].filter((c) => c !== undefined);
+    return [this.backend, this.storageStats, this.pool, this.writer, this.grpc, this.http, this.query, this.ops].filter((c) => c !== undefined);
   }
 
   async start(): Promise<void> {
@@ -143,7 +147,7 @@ export class Collector {
     this.ingest.close();
     // One deadline for the whole shutdown (the Helm chart's grace period is derived from it).
     const dropped = await this.writer.shutdown(Math.max(1000, deadline - Date.now()));
-    await Promise.all([this.query?.shutdown(), this.ops.shutdown(), this.pool.shutdown()]);
+    await Promise.all([this.query?.shutdown(), this.ops.shutdown(), this.pool.shutdown(), this.storageStats?.shutdown()]);
     await this.backend.shutdown();
     this.logger.info({ queueBytes: this.writer.queueBytes, droppedRows: dropped }, 'tracehouse stopped');
     return dropped;
