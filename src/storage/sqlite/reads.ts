@@ -7,7 +7,7 @@ import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, TraceQuery, TraceSummary } from '../backend.ts';
 import { attributesMatch, byNewestTrace, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
-import { clampNs } from './store.ts';
+import { attributeTerm, clampNs } from './store.ts';
 
 interface Filter {
   where: string[];
@@ -53,7 +53,14 @@ export function searchTraces(db: DatabaseSync, q: TraceQuery): TraceSummary[] {
   add(f, 'duration_ns >= ?', q.minDurationNano);
   add(f, 'duration_ns <= ?', q.maxDurationNano === undefined ? undefined : clampNs(q.maxDurationNano));
   const wantAttrs = (q.attributes?.length ?? 0) > 0;
-  // Newest matching spans first; attribute conditions are checked on the doc in JavaScript.
+  // Attribute conditions narrow the spans through the span_attributes index (a term per attribute
+  // from its key and value prefix, or the value-less term for values the index does not render);
+  // the candidates' documents confirm them exactly. All conditions in one MATCH: on the same span.
+  if (wantAttrs) {
+    const match = q.attributes!.map((a) => `("${attributeTerm(a.key, a.value)}" OR "${attributeTerm(a.key, '')}")`).join(' AND ');
+    f.where.push('rowid IN (SELECT rowid FROM span_attributes WHERE span_attributes MATCH ?)');
+    f.params.push(match);
+  }
   const stmt = db.prepare(`SELECT trace_id, ${wantAttrs ? 'doc' : "'' AS doc"} FROM spans ${whereSql(f)} ORDER BY start_ns DESC`);
   const traceIds = new Set<string>();
   for (const row of stmt.iterate(...f.params) as Iterable<{ trace_id: string; doc: string }>) {
