@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
-import type { SpanRow } from '../../src/model/rows.ts';
+import type { AnyValue, SpanRow } from '../../src/model/rows.ts';
 import { createEncoder } from '../../src/storage/rowjson.ts';
 import { searchTraces } from '../../src/storage/sqlite/reads.ts';
 import { SqliteStore, attributeTerm, openDatabase } from '../../src/storage/sqlite/store.ts';
@@ -86,5 +86,19 @@ describe('sqlite attribute index', () => {
     expect(plan.map((p) => p.detail).join('\n')).toMatch(/SCAN span_attributes VIRTUAL TABLE INDEX/);
     // Parsing the 20,000 documents instead takes hundreds of milliseconds (bench/sqlite.ts compares both).
     expect(ms).toBeLessThan(100);
+  });
+
+  it('stores a span nested beyond SQLite\'s JSON depth limit instead of failing its batch', () => {
+    const db = openDatabase(join(tempDir(), 'deep.db'));
+    const store = new SqliteStore(db);
+    // receiver.maxNestingDepth allows 1000 levels; SQLite's JSON parser stops at 1000 JSON levels.
+    let v: AnyValue = { stringValue: 'bottom' };
+    for (let i = 0; i < 400; i++) v = { kvlistValue: { values: [{ key: 'k', value: v }] } };
+    const deep = makeSpan({ attributes: [str('env', 'deep'), { key: 'nested', value: v }] });
+    const flat = makeSpan({ attributes: [str('env', 'flat')] });
+    write(store, [deep, flat]);
+    expect(searchTraces(db, { attributes: [{ key: 'env', value: 'flat' }], limit: 10 }).map((t) => t.traceId)).toEqual([flat.traceId]);
+    expect((db.prepare('SELECT count(*) AS n FROM spans').get() as { n: number }).n).toBe(2);
+    db.close();
   });
 });
