@@ -3,15 +3,24 @@
 // same way. The ratio is what the indexes, the column extraction and idempotent INSERT OR IGNORE
 // cost on top of storing the bytes at all.
 //
+// Then the attribute index: the same store without span_attributes (its write cost is the
+// difference) and, on the same data, attribute searches answered through the index against the
+// document scan every search did before it (parse each candidate span's document), both in this run.
+//
 //   node bench/sqlite.ts [--spans=N]
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { decodeTracesProto } from '../src/pipeline/decode/index.ts';
-import { chunkLineRefs, createEncoder, docText, type SpanHeader } from '../src/storage/rowjson.ts';
+import type { TraceQuery } from '../src/storage/backend.ts';
+import { attributesMatch } from '../src/storage/query-helpers.ts';
+import { chunkLineRefs, createEncoder, docText, spanFromJson, type SpanHeader } from '../src/storage/rowjson.ts';
+import { searchTraces } from '../src/storage/sqlite/reads.ts';
 import { SqliteStore, openDatabase } from '../src/storage/sqlite/store.ts';
+import { anyValueToString } from '../src/model/rows.ts';
 import { buildTraffic, defaultSpec } from './traffic.ts';
+import { DEFAULT_TENANT } from '../src/model/tenant.ts';
 
 const BATCH_ROWS = 10_000;
 
@@ -54,6 +63,27 @@ function plainInsert(db: DatabaseSync, batch: Uint8Array[]): void {
   db.exec('COMMIT');
 }
 
+/** The attribute search before span_attributes: every span's document parsed and checked (the baseline). */
+function scanSearch(db: DatabaseSync, q: TraceQuery): string[] {
+  const ids = new Set<string>();
+  for (const row of db.prepare('SELECT trace_id, doc FROM spans ORDER BY start_ns DESC').iterate() as Iterable<{ trace_id: string; doc: string }>) {
+    if (ids.has(row.trace_id) || !attributesMatch(spanFromJson(row.doc).attributes, q)) continue;
+    ids.add(row.trace_id);
+    if (ids.size >= q.limit) break;
+  }
+  return [...ids];
+}
+
+function bestMs(times: number, fn: () => void): number {
+  let best = Infinity;
+  for (let i = 0; i < times; i++) {
+    const t = performance.now();
+    fn();
+    best = Math.min(best, performance.now() - t);
+  }
+  return Math.round(best * 100) / 100;
+}
+
 /** Runs the scenario and returns its figures. */
 export async function run(opts: { spans?: number } = {}) {
   const requests = Math.max(1, Math.round((opts.spans ?? 50_000) / 470));
@@ -68,14 +98,45 @@ export async function run(opts: { spans?: number } = {}) {
     const adapter = timed(spans, () => {
       for (const b of work) if (store.writeSpans(b).kind !== 'success') throw new Error('sqlite store write failed');
     });
+    const noIndexDb = openDatabase(join(dir, 'noindex.db'));
+    const noIndexStore = new SqliteStore(noIndexDb, { indexAttributes: false });
+    const withoutAttributeIndex = timed(spans, () => {
+      for (const b of work) if (noIndexStore.writeSpans(b).kind !== 'success') throw new Error('sqlite store write failed');
+    });
+    noIndexDb.close();
+    // A key every span of the traffic carries, with a value none has and with one value that some have.
+    const first = spanFromJson(docText(chunkLineRefs<SpanHeader>([chunks[0]!.data]).next().value!));
+    const attr = first.attributes.find((kv) => 'stringValue' in kv.value) ?? first.attributes[0]!;
+    const searches: Record<string, TraceQuery> = {
+      noMatch: { attributes: [{ key: attr.key, value: 'no such value' }], limit: 20 },
+      match: { attributes: [{ key: attr.key, value: anyValueToString(attr.value) }], limit: 20 },
+    };
+    const search: Record<string, { indexMs: number; scanMs: number; speedup: number; found: number }> = {};
+    for (const [name, q] of Object.entries(searches)) {
+      const found = searchTraces(storeDb, DEFAULT_TENANT, q).length;
+      if (found !== scanSearch(storeDb, q).length) throw new Error(`index and scan disagree on ${name}`);
+      const indexMs = bestMs(3, () => searchTraces(storeDb, DEFAULT_TENANT, q));
+      const scanMs = bestMs(3, () => scanSearch(storeDb, q));
+      search[name] = { indexMs, scanMs, speedup: Math.round((scanMs / Math.max(indexMs, 0.01)) * 10) / 10, found };
+    }
     storeDb.close();
+    const fileMiB = (f: string) => Math.round((statSync(join(dir, f)).size + (existsSync(join(dir, f + '-wal')) ? statSync(join(dir, f + '-wal')).size : 0)) / 1048576);
+    const attributeIndex = {
+      searchKey: attr.key,
+      writeWithIndex: adapter,
+      writeWithoutIndex: withoutAttributeIndex,
+      writeRateRatio: Math.round((adapter.spansPerSec / withoutAttributeIndex.spansPerSec) * 100) / 100,
+      fileMiBWithIndex: fileMiB('store.db'),
+      fileMiBWithoutIndex: fileMiB('noindex.db'),
+      search,
+    };
     const plainDb = openDatabase(join(dir, 'plain.db'));
     plainDb.exec('CREATE TABLE plain (trace_id TEXT NOT NULL, doc TEXT NOT NULL)');
     const baseline = timed(spans, () => {
       for (const b of work) plainInsert(plainDb, b);
     });
     plainDb.close();
-    return { scenario: 'sqlite-write', spans, batchRows: BATCH_ROWS, store: adapter, plainInsert: baseline, ratio: adapter.spansPerSec / baseline.spansPerSec };
+    return { scenario: 'sqlite-write', spans, batchRows: BATCH_ROWS, store: adapter, plainInsert: baseline, ratio: adapter.spansPerSec / baseline.spansPerSec, attributeIndex };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -17,6 +17,7 @@ import { createBackend } from './storage/index.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { createMetrics, type Metrics } from './telemetry/metrics.ts';
 import { OpsServer } from './telemetry/ops.ts';
+import { StorageStatsPoller, storeStatsOf } from './telemetry/storage-stats.ts';
 
 /** Writer options from the configuration. */
 export function writerOptions(c: Config): WriterOptions {
@@ -68,6 +69,7 @@ export class Collector {
   readonly log: DurableLog | undefined;
   readonly memory: MemoryLimiter;
   readonly security: Security;
+  readonly storageStats: StorageStatsPoller | undefined;
   private readonly pool: DecodePool;
   private started = false;
   private stopping: Promise<number> | undefined;
@@ -128,7 +130,16 @@ export class Collector {
           logger,
         )
       : undefined;
-    this.query = c['query.enabled'] ? new QueryServer({ listen: c['query.listen'], maxLimit: c['query.maxLimit'], tls: security.tls.query, auth: new Authenticator('query', tokens, security.metrics, logger) }, backend, logger) : undefined;
+    this.query = c['query.enabled']
+      ? new QueryServer(
+          { listen: c['query.listen'], maxLimit: c['query.maxLimit'], maxSpansPerTrace: c['query.maxSpansPerTrace'], tls: security.tls.query, auth: new Authenticator('query', tokens, security.metrics, logger) },
+          backend,
+          logger,
+          metrics.registry,
+        )
+      : undefined;
+    const stats = storeStatsOf(backend);
+    this.storageStats = stats && c['storage.statsIntervalMs'] > 0 ? new StorageStatsPoller(stats, backend.name, { intervalMs: c['storage.statsIntervalMs'] }, metrics.registry, logger) : undefined;
     this.ops = new OpsServer(config['ops.listen'], metrics, { notReadyReason: () => this.notReadyReason() }, logger, {
       tls: security.tls.ops,
       metricsAuth: security.opsRequireAuth ? new Authenticator('ops', tokens, security.metrics, logger) : undefined,
@@ -168,7 +179,7 @@ export class Collector {
       start: () => Promise.resolve(this.security.start()),
       shutdown: () => Promise.resolve(this.security.shutdown()),
     };
-    return [security, this.backend, this.pool, this.writer, this.grpc, this.http, this.query, this.ops].filter((c) => c !== undefined);
+    return [security, this.backend, this.storageStats, this.pool, this.writer, this.grpc, this.http, this.query, this.ops].filter((c) => c !== undefined);
   }
 
   async start(): Promise<void> {
@@ -205,7 +216,7 @@ export class Collector {
     const dropped = await this.writer.shutdown(Math.max(1000, deadline - Date.now()));
     // After the writer: its last stored marks are written; what it could not store stays.
     await this.log?.shutdown();
-    await Promise.all([this.query?.shutdown(), this.ops.shutdown(), this.pool.shutdown()]);
+    await Promise.all([this.query?.shutdown(), this.ops.shutdown(), this.pool.shutdown(), this.storageStats?.shutdown()]);
     await this.backend.shutdown();
     this.security.shutdown();
     this.logger.info({ queueBytes: this.writer.queueBytes, droppedRows: dropped, keptInLogRows: this.writer.keptRows }, 'tracehouse stopped');

@@ -8,7 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendJson } from '../common/http.ts';
 import type { SpanRow } from '../model/rows.ts';
 import type { StoreReader, TraceQuery } from '../storage/backend.ts';
-import { envelope, errorEnvelope, spanKindNumber, toJaegerDependencies, toJaegerOperations, toJaegerTrace } from './jaeger.ts';
+import { capTrace } from './cap.ts';
+import { envelope, errorEnvelope, spanKindNumber, toJaegerDependencies, toJaegerOperations, toJaegerTrace, type JaegerTrace } from './jaeger.ts';
 
 /** A parameter the Jaeger API does not accept; answered 400 naming it. */
 export class JaegerParamError extends Error {
@@ -151,12 +152,22 @@ export class JaegerApi {
   private readonly maxLimit: number;
 
   private readonly onStorageError: (err: Error) => void;
+  private readonly maxSpansPerTrace: number;
 
   /** onStorageError hears the failures answered 503, whose details stay out of the answer. */
-  constructor(backend: StoreReader, maxLimit: number, onStorageError: (err: Error) => void = () => {}) {
+  constructor(backend: StoreReader, maxLimit: number, maxSpansPerTrace: number, onStorageError: (err: Error) => void = () => {}) {
     this.backend = backend;
     this.maxLimit = maxLimit;
+    this.maxSpansPerTrace = maxSpansPerTrace;
     this.onStorageError = onStorageError;
+  }
+
+  /** A trace in Jaeger's shape, cut to query.maxSpansPerTrace with a trace warning saying so. */
+  private trace(spans: SpanRow[]): JaegerTrace {
+    const capped = capTrace(spans, this.maxSpansPerTrace);
+    const t = toJaegerTrace(capped.spans);
+    if (capped.warning !== undefined) t.warnings = [capped.warning, ...(t.warnings ?? [])];
+    return t;
   }
 
   /** Answers one /api/ request; storage failures answer 503 in Jaeger's error envelope. */
@@ -204,7 +215,7 @@ export class JaegerApi {
       const r = parseTraceRequest(params, this.maxLimit, BigInt(Date.now()) * NS_PER_MS);
       const ids = 'traceIds' in r ? r.traceIds : (await this.backend.searchTraces(tenant, r.search)).map((t) => t.traceId);
       const traces = await Promise.all(ids.map((id) => this.backend.getTrace(tenant, id)));
-      return [200, envelope(traces.filter((t) => t.length > 0).map((t) => toJaegerTrace(t)))];
+      return [200, envelope(traces.filter((t) => t.length > 0).map((t) => this.trace(t)))];
     }
     const traceMatch = /^\/api\/traces\/([^/]+)$/.exec(path);
     if (traceMatch) {
@@ -213,7 +224,7 @@ export class JaegerApi {
       const id = parseTraceId('traceID', decode('traceID', traceMatch[1]!));
       const spans: SpanRow[] = await this.backend.getTrace(tenant, id);
       if (spans.length === 0) return [404, errorEnvelope(404, 'trace not found')];
-      return [200, envelope([toJaegerTrace(spans)])];
+      return [200, envelope([this.trace(spans)])];
     }
     if (path === '/api/dependencies') {
       const end = parseEpoch(params, 'endTs', NS_PER_MS) ?? BigInt(Date.now()) * NS_PER_MS;

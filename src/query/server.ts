@@ -6,7 +6,10 @@ import type { TlsCertificates } from '../security/tls.ts';
 import { wwwAuthenticate } from '../security/tokens.ts';
 import type { LogQuery, StoreReader, TraceQuery } from '../storage/backend.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import type { Registry } from 'prom-client';
 import { JaegerApi } from './jaeger-api.ts';
+import { capTrace } from './cap.ts';
+import { ReadMetrics } from './metrics.ts';
 import { renderLogs, renderSummaries, renderTraces } from './render-otlp.ts';
 import { WebUi } from './ui/index.ts';
 
@@ -123,6 +126,8 @@ export interface QueryOptions {
   listen: string;
   /** Largest `limit` a search accepts. */
   maxLimit: number;
+  /** Most spans a trace read answers (query.maxSpansPerTrace). */
+  maxSpansPerTrace: number;
   /** HTTPS with these certificates; plain when absent. */
   tls?: TlsCertificates | undefined;
   /** Who may read, and which tenant's data; everyone reads the default tenant when absent. */
@@ -135,18 +140,23 @@ export class QueryServer {
   private readonly store: StoreReader;
   private readonly logger: Logger;
   private readonly maxLimit: number;
+  private readonly maxSpansPerTrace: number;
   private readonly jaeger: JaegerApi;
   private readonly ui: WebUi;
   private readonly auth: Authenticator;
 
-  constructor(options: QueryOptions, store: StoreReader, logger: Logger) {
+  /** With a registry, request durations go to tracehouse_query_request_duration_seconds. */
+  constructor(options: QueryOptions, store: StoreReader, logger: Logger, registry?: Registry) {
     this.store = store;
     this.auth = options.auth ?? OPEN;
     this.logger = logger;
     this.maxLimit = options.maxLimit;
-    this.jaeger = new JaegerApi(store, this.maxLimit, (err) => this.logger.error({ err: err.message }, 'Jaeger API read failed'));
+    this.maxSpansPerTrace = options.maxSpansPerTrace;
+    this.jaeger = new JaegerApi(store, this.maxLimit, this.maxSpansPerTrace, (err) => this.logger.error({ err: err.message }, 'Jaeger API read failed'));
     this.ui = new WebUi({ maxLimit: this.maxLimit });
+    const readMetrics = registry ? new ReadMetrics(registry) : undefined;
     this.http = new HttpService({ name: 'read API', listen: options.listen, shutdownGraceMs: 2000, tls: options.tls }, logger, (req, res) => {
+      readMetrics?.track(req, res);
       this.route(req, res).catch((err: Error) => {
         if (err instanceof BadParameter) return send(res, 400, { error: err.message });
         this.logger.error({ err: err.message, url: req.url }, 'read API request failed');
@@ -189,7 +199,9 @@ export class QueryServer {
     if (!HEX32.test(id)) throw new BadParameter(`traceId: expected 32 hex characters, got '${id}'`);
     const spans = await this.store.getTrace(tenant, id.toLowerCase());
     if (spans.length === 0) return send(res, 404, { error: `trace ${id.toLowerCase()} not found` });
-    return send(res, 200, renderTraces(spans));
+    const capped = capTrace(spans, this.maxSpansPerTrace);
+    // OTLP/JSON has no place for warnings: a sibling of resourceSpans, which OTLP readers ignore.
+    return send(res, 200, capped.warning === undefined ? renderTraces(spans) : { ...renderTraces(capped.spans), warnings: [capped.warning] });
   }
 
   start(): Promise<void> {

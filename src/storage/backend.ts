@@ -182,8 +182,32 @@ export interface StoreLifecycle {
   shutdown(): Promise<void>;
 }
 
+/** What a store holds of one signal, for the storage metrics. */
+export interface SignalStats {
+  signal: Signal;
+  /** Bytes of the signal's tables and indexes on disk (in memory for the memory store); absent where the store cannot split its size by signal. */
+  bytes?: number;
+  /** Stored rows, exact or the database's own estimate; absent where counting is not cheap. */
+  rows?: number;
+  /** Start (spans) or time (log records) of the oldest stored row; absent when there is none. */
+  oldestUnixNano?: bigint;
+}
+
+/** A store's size and age, as StoreStats reports it. */
+export interface StorageStats {
+  signals: SignalStats[];
+  /** Files behind the store by role (SQLite: main, wal), for stores that are files. */
+  files?: { file: string; bytes: number }[];
+}
+
+/** Size and age of what is stored (the storage metrics' view; polled in the background, never per scrape). */
+export interface StoreStats {
+  /** Measures the store now; may take a while on a large store, so callers poll it on an interval. */
+  stats(): Promise<StorageStats>;
+}
+
 /** A whole store, as its factory returns it. */
-export interface StorageBackend extends StoreReader, StoreWriter, StoreLifecycle {
+export interface StorageBackend extends StoreReader, StoreWriter, StoreLifecycle, Partial<StoreStats> {
   readonly name: string;
   /** How the decode workers encode rows for this store. */
   readonly encoder: EncoderSpec;

@@ -17,8 +17,11 @@ import { sqliteOptions } from '../../src/storage/index.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const SPANS = 30_000;
-/** An attribute search that matches nothing: every span's document is parsed. */
-const HEAVY: TraceQuery = { attributes: [{ key: 'order.id', value: 'no-such-order' }], limit: 20 };
+/**
+ * An attribute search the index cannot answer: every span has a double attribute `double` (which
+ * span_attributes keeps unrendered), none equal to 0.5, so every span's document is parsed.
+ */
+const HEAVY: TraceQuery = { attributes: [{ key: 'double', value: '0.5' }], limit: 20 };
 
 function backend(path: string, flags: Record<string, string> = {}): StorageBackend {
   const config = loadConfig({ flags: { 'storage.sqlite.path': path, ...flags } });

@@ -5,7 +5,7 @@ import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { Signal } from '../../model/signal.ts';
 import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import type { EncoderSpec } from '../encoders.ts';
-import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, SignalStats, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { byNewestLog, byNewestTrace, byOperation, dependencyList } from '../query-helpers.ts';
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError } from './errors.ts';
@@ -15,6 +15,7 @@ import { getTraceOnShard, searchLogsOnShard, searchTracesOnShard } from './reads
 import { scanLogs, scanSpans } from './scan.ts';
 import { LOG_COLUMNS, TENANT_COLUMN, TRACE_COLUMNS, latestVersion, qualified, quoteIdent, quoteString, tableNames, validateSchemaOptions, type SchemaOptions } from './schema.ts';
 import { connectShard, type Shard } from './shard.ts';
+import { statsOnShard } from './stats.ts';
 
 export { bootstrapStatements, migrations, tableNames, type SchemaOptions } from './schema.ts';
 
@@ -88,7 +89,7 @@ interface ShardState {
   schema: SchemaOptions;
 }
 
-class ClickhouseBackend implements StorageBackend {
+class ClickhouseBackend implements StorageBackend, StoreStats {
   readonly name = 'clickhouse';
   readonly encoder: EncoderSpec;
   readonly #s: ClickhouseSettings;
@@ -311,6 +312,25 @@ class ClickhouseBackend implements StorageBackend {
 
   async scanLogs(tenant: string, query: ScanQuery): Promise<ScanPage<LogRow>> {
     return scanLogs(this.#readShards().map((s) => ({ client: s.shard.client, schema: s.schema })), tenant, query);
+  }
+
+  /** Parts bytes and rows from system.parts and the oldest time, summed over every endpoint's local tables. */
+  async stats(): Promise<StorageStats> {
+    if (this.#shards === undefined || this.#closed) throw new Error('clickhouse backend is not running');
+    const perShard = await Promise.all(this.#shards.map((s) => statsOnShard(s.shard.client, s.schema)));
+    const signals = (['traces', 'logs'] as const).map((signal): SignalStats => {
+      let bytes = 0;
+      let rows = 0;
+      let oldest: bigint | undefined;
+      for (const p of perShard) {
+        const x = p[signal];
+        bytes += x.bytes;
+        rows += x.rows;
+        if (x.oldestUnixNano !== undefined && (oldest === undefined || x.oldestUnixNano < oldest)) oldest = x.oldestUnixNano;
+      }
+      return { signal, bytes, rows, ...(oldest === undefined ? {} : { oldestUnixNano: oldest }) };
+    });
+    return { signals };
   }
 
   async health(): Promise<BackendHealth> {

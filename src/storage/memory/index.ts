@@ -5,7 +5,7 @@
 // returns the row. Every row carries its batch's tenant; the trace and listing maps are keyed by
 // tenant first, so one tenant's reads never see another's rows.
 import type { LogRow, SpanRow } from '../../model/rows.ts';
-import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, type LogFacts, logMatches, type SpanFacts, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
 import { chunkLineRefs, docText, logFromJson, spanFromJson, type LogHeader, type SpanHeader } from '../rowjson.ts';
 
@@ -101,7 +101,7 @@ export interface MemoryOptions {
  */
 export const ROW_OVERHEAD_BYTES = 768;
 
-class MemoryBackend implements StorageBackend {
+class MemoryBackend implements StorageBackend, StoreStats {
   readonly name = 'memory';
   readonly encoder = { name: 'rowjson', options: {} } as const;
   private readonly spans = new Fifo<SpanEntry>();
@@ -303,6 +303,20 @@ class MemoryBackend implements StorageBackend {
 
   async scanLogs(tenant: string, q: ScanQuery): Promise<ScanPage<LogRow>> {
     return this.scan(this.logs, (e) => e.time, tenant, q, (e) => logFromJson(docText(e)));
+  }
+
+  /** Document bytes held (what storage.memory.maxBytes bounds), rows, and the oldest time: one pass over the rows, bounded by maxSpans and maxLogs. */
+  async stats(): Promise<StorageStats> {
+    let oldestSpan: bigint | undefined;
+    for (const s of this.spans) if (oldestSpan === undefined || s.startTimeUnixNano < oldestSpan) oldestSpan = s.startTimeUnixNano;
+    let oldestLog: bigint | undefined;
+    for (const l of this.logs) if (oldestLog === undefined || l.time < oldestLog) oldestLog = l.time;
+    return {
+      signals: [
+        { signal: 'traces', bytes: this.spans.bytes, rows: this.spans.length, ...(oldestSpan === undefined ? {} : { oldestUnixNano: oldestSpan }) },
+        { signal: 'logs', bytes: this.logs.bytes, rows: this.logs.length, ...(oldestLog === undefined ? {} : { oldestUnixNano: oldestLog }) },
+      ],
+    };
   }
 
   async health() {

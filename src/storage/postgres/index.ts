@@ -10,7 +10,7 @@ import type { Logger } from '../../telemetry/logger.ts';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import { SIGNALS, type Signal } from '../../model/signal.ts';
 import type { EncoderSpec } from '../encoders.ts';
-import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { LOG_COLUMNS, SPAN_COLUMNS, columnList, type CopyFormat } from './columns.ts';
 import { chunkDays, copyChunks } from './copy.ts';
 import { failure, isConnectionError, toError } from './errors.ts';
@@ -18,6 +18,7 @@ import { LATEST_VERSION, currentVersion, runMigrations } from './migrations.ts';
 import { Partitions } from './partitions.ts';
 import { Reads } from './reads.ts';
 import { scanLogs, scanSpans } from './scan.ts';
+import { postgresStats } from './stats.ts';
 import { TYPES, ident, withTransaction } from './sql.ts';
 
 const SUCCESS: WriteResult = { kind: 'success' };
@@ -64,7 +65,7 @@ export interface PostgresOptions {
   copyFormat: CopyFormat;
 }
 
-class PostgresBackend implements StorageBackend {
+class PostgresBackend implements StorageBackend, StoreStats {
   readonly name = 'postgres';
   readonly encoder: EncoderSpec;
 
@@ -301,6 +302,12 @@ class PostgresBackend implements StorageBackend {
   async scanLogs(tenant: string, query: ScanQuery): Promise<ScanPage<LogRow>> {
     this.readsOrThrow();
     return scanLogs(this.pool!, this.schema, tenant, query);
+  }
+
+  /** Relation sizes, estimated rows and oldest times (stats.ts). */
+  async stats(): Promise<StorageStats> {
+    this.readsOrThrow();
+    return postgresStats(this.ensurePool(), this.schema);
   }
 
   async health(): Promise<BackendHealth> {

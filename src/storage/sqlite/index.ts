@@ -3,11 +3,13 @@
 // was received without a column per OTLP field. Writes run on a write thread and reads on read
 // threads (read-pool.ts), each with its own connection: node:sqlite calls are synchronous and
 // must never stall the main event loop.
+import { stat } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { DatabaseSync } from 'node:sqlite';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
-import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { ReadPool } from './read-pool.ts';
+import type { tableStats } from './reads.ts';
 import { openDatabase } from './store.ts';
 import type { WriteReply, WriteRequest } from './write-thread.ts';
 
@@ -22,7 +24,7 @@ export interface SqliteOptions {
   queryTimeoutMs: number;
 }
 
-class SqliteBackend implements StorageBackend {
+class SqliteBackend implements StorageBackend, StoreStats {
   readonly name = 'sqlite';
   readonly encoder = { name: 'rowjson', options: {} } as const;
   private db: DatabaseSync | undefined;
@@ -154,6 +156,26 @@ class SqliteBackend implements StorageBackend {
 
   scanLogs(tenant: string, q: ScanQuery): Promise<ScanPage<LogRow>> {
     return this.reads().run('scanLogs', [tenant, q]);
+  }
+
+  /** Row counts and oldest times from a read thread; the file sizes are the database file and its WAL (one file holds both signals, so there is no size per signal). */
+  async stats(): Promise<StorageStats> {
+    const t = await this.reads().run<ReturnType<typeof tableStats>>('tableStats');
+    const files: { file: string; bytes: number }[] = [];
+    if (this.path !== ':memory:') {
+      for (const [file, suffix] of [['main', ''], ['wal', '-wal']] as const) {
+        // The WAL file is absent after a clean close or a checkpoint that truncated it: 0 bytes.
+        files.push({ file, bytes: await stat(this.path + suffix).then((s) => s.size, () => 0) });
+      }
+    }
+    const oldest = (ns: bigint | null) => (ns === null ? {} : { oldestUnixNano: ns });
+    return {
+      signals: [
+        { signal: 'traces', rows: t.spans, ...oldest(t.oldestSpanNs) },
+        { signal: 'logs', rows: t.logs, ...oldest(t.oldestLogNs) },
+      ],
+      files,
+    };
   }
 
   async health() {

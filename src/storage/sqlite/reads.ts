@@ -8,7 +8,7 @@ import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, TraceQuery, TraceSummary } from '../backend.ts';
 import { attributesMatch, byNewestTrace, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
-import { clampNs } from './store.ts';
+import { attributeTerm, clampNs } from './store.ts';
 
 interface Filter {
   where: string[];
@@ -55,7 +55,14 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
   add(f, 'duration_ns >= ?', q.minDurationNano);
   add(f, 'duration_ns <= ?', q.maxDurationNano === undefined ? undefined : clampNs(q.maxDurationNano));
   const wantAttrs = (q.attributes?.length ?? 0) > 0;
-  // Newest matching spans first; attribute conditions are checked on the doc in JavaScript.
+  // Attribute conditions narrow the spans through the span_attributes index (a term per attribute
+  // from its key and value prefix, or the value-less term for values the index does not render);
+  // the candidates' documents confirm them exactly. All conditions in one MATCH: on the same span.
+  if (wantAttrs) {
+    const match = q.attributes!.map((a) => `("${attributeTerm(a.key, a.value)}" OR "${attributeTerm(a.key, '')}")`).join(' AND ');
+    f.where.push('rowid IN (SELECT rowid FROM span_attributes WHERE span_attributes MATCH ?)');
+    f.params.push(match);
+  }
   const stmt = db.prepare(`SELECT trace_id, ${wantAttrs ? 'doc' : "'' AS doc"} FROM spans ${whereSql(f)} ORDER BY start_ns DESC`);
   const traceIds = new Set<string>();
   for (const row of stmt.iterate(...f.params) as Iterable<{ trace_id: string; doc: string }>) {
@@ -113,6 +120,16 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
   return rows.map((r) => ({ parent: r.parent, child: r.child, callCount: r.callCount }));
 }
 
+/** Rows and oldest time per table, for the storage metrics. */
+export function tableStats(db: DatabaseSync): { spans: number; logs: number; oldestSpanNs: bigint | null; oldestLogNs: bigint | null } {
+  // count(*) walks the smallest index (not the documents) and min() is one seek on the time index.
+  const stmt = db.prepare(`SELECT (SELECT count(*) FROM spans) AS spans, (SELECT count(*) FROM logs) AS logs,
+    (SELECT min(start_ns) FROM spans) AS oldestSpanNs, (SELECT min(time_ns) FROM logs) AS oldestLogNs`);
+  stmt.setReadBigInts(true);
+  const r = stmt.get() as { spans: bigint; logs: bigint; oldestSpanNs: bigint | null; oldestLogNs: bigint | null };
+  return { spans: Number(r.spans), logs: Number(r.logs), oldestSpanNs: r.oldestSpanNs, oldestLogNs: r.oldestLogNs };
+}
+
 /** The reads a read thread answers, by name, with their argument and result types. */
 /**
  * One page of a scan in rowid order: new rows get larger rowids, so a concurrent writer only adds
@@ -150,6 +167,7 @@ export const READS = {
   getOperations: (db: DatabaseSync, [tenant, q]: [string, OperationQuery]) => getOperations(db, tenant, q),
   getDependencies: (db: DatabaseSync, [tenant, q]: [string, DependencyQuery]) => getDependencies(db, tenant, q),
   health: (db: DatabaseSync) => void db.prepare('SELECT 1').get(),
+  tableStats: (db: DatabaseSync) => tableStats(db),
 };
 
 export type ReadOp = keyof typeof READS;

@@ -1,0 +1,61 @@
+// Read latency per API for /metrics. The route label is a fixed name chosen from the path's
+// shape, never the path itself: trace ids and service names in paths are unbounded input.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Histogram, type Registry } from 'prom-client';
+
+/** The read API's routes as the latency histogram names them. */
+export const READ_ROUTES = [
+  'otlp_trace',
+  'otlp_search_traces',
+  'otlp_search_logs',
+  'jaeger_services',
+  'jaeger_operations',
+  'jaeger_traces',
+  'jaeger_trace',
+  'jaeger_dependencies',
+  'jaeger_other',
+  'ui',
+  'other',
+] as const;
+export type ReadRoute = (typeof READ_ROUTES)[number];
+
+/** The bounded route name of a read API path. */
+export function readRoute(path: string): ReadRoute {
+  if (path === '/v1/traces') return 'otlp_search_traces';
+  if (path === '/v1/logs') return 'otlp_search_logs';
+  if (path.startsWith('/v1/traces/')) return 'otlp_trace';
+  if (path === '/api/services') return 'jaeger_services';
+  if (path === '/api/operations' || /^\/api\/services\/[^/]+\/operations$/.test(path)) return 'jaeger_operations';
+  if (path === '/api/traces') return 'jaeger_traces';
+  if (/^\/api\/traces\/[^/]+$/.test(path)) return 'jaeger_trace';
+  if (path === '/api/dependencies') return 'jaeger_dependencies';
+  if (path.startsWith('/api/')) return 'jaeger_other';
+  if (path === '/' || path.startsWith('/ui/') || path.startsWith('/trace/') || path === '/search' || path === '/logs') return 'ui';
+  return 'other';
+}
+
+/** Observes each read API request's duration, from arrival to the last byte handed to the socket. */
+export class ReadMetrics {
+  private readonly duration: Histogram<'route' | 'code'>;
+
+  constructor(registry: Registry) {
+    this.duration = new Histogram({
+      name: 'tracehouse_query_request_duration_seconds',
+      help: 'Read API request duration by route and status class (2xx, 4xx, 5xx)',
+      labelNames: ['route', 'code'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    });
+    for (const route of READ_ROUTES) this.duration.zero({ route, code: '2xx' });
+  }
+
+  /** Starts timing a request; the observation is made when its response finishes (or its connection closes first). */
+  track(req: IncomingMessage, res: ServerResponse): void {
+    const t = performance.now();
+    const route = readRoute((req.url ?? '/').split('?')[0]!);
+    res.once('close', () => {
+      const code = `${Math.min(5, Math.max(1, Math.floor(res.statusCode / 100)))}xx`;
+      this.duration.observe({ route, code }, (performance.now() - t) / 1000);
+    });
+  }
+}

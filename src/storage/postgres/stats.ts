@@ -1,0 +1,42 @@
+// Size, rows and age of the PostgreSQL store for the storage metrics. Sizes sum every partition
+// with its indexes and TOAST (pg_total_relation_size over pg_partition_tree); row counts are the
+// planner's estimate (reltuples), because count(*) over a large partitioned table is not cheap;
+// the oldest time is one descent of each partition's time index.
+import type { Pool } from 'pg';
+import type { SignalStats, StorageStats } from '../backend.ts';
+import { ident } from './sql.ts';
+
+/** The statement measuring one schema's tables; text so bigints survive. */
+function statsSql(schema: string): string {
+  const s = ident(schema);
+  const tree = (table: string, expr: string) => `(SELECT ${expr} FROM pg_partition_tree('${s}.${table}'::regclass) t JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf)`;
+  const size = (table: string) => `(SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('${s}.${table}'::regclass))`;
+  // reltuples is -1 for a table never vacuumed or analyzed: then the estimate is unknown, not 0.
+  const rows = (table: string) => tree(table, 'CASE WHEN bool_and(c.reltuples >= 0) THEN sum(c.reltuples)::int8 END');
+  return `SELECT
+    (${size('spans')} + pg_total_relation_size('${s}.trace_index') + pg_total_relation_size('${s}.operations'))::text AS traces_bytes,
+    ${size('logs')}::text AS logs_bytes,
+    ${rows('spans')}::text AS traces_rows,
+    ${rows('logs')}::text AS logs_rows,
+    (SELECT min(start_time_unix_nano) FROM ${s}.spans)::text AS traces_oldest,
+    (SELECT min(ts_unix_nano) FROM ${s}.logs)::text AS logs_oldest`;
+}
+
+type Row = Record<`${'traces' | 'logs'}_${'bytes' | 'rows' | 'oldest'}`, string | null>;
+
+/** Measures the store's tables in one statement. */
+export async function postgresStats(pool: Pool, schema: string): Promise<StorageStats> {
+  const r = (await pool.query<Row>(statsSql(schema))).rows[0]!;
+  const signals = (['traces', 'logs'] as const).map((signal): SignalStats => {
+    const bytes = r[`${signal}_bytes`];
+    const rows = r[`${signal}_rows`];
+    const oldest = r[`${signal}_oldest`];
+    return {
+      signal,
+      ...(bytes === null ? {} : { bytes: Number(bytes) }),
+      ...(rows === null ? {} : { rows: Number(rows) }),
+      ...(oldest === null ? {} : { oldestUnixNano: BigInt(oldest) }),
+    };
+  });
+  return { signals };
+}
