@@ -10,34 +10,11 @@
 // writing. A request refused whole is re-decoded by the row decoder so that the error message is
 // exactly the one it gives, whichever malformation a pass happened to meet first.
 import { decodeLogsProto, decodeTracesProto } from '../../decode/otlp-proto.ts';
-import { MAX_TIME_NS, REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, REASON_TIME, REASON_TOO_DEEP, REASON_TRACE_ID, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
-import { checkEnd, DecodeError, WireReader, wrongWireType } from '../../decode/wire.ts';
+import { REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, REASON_TIME, REASON_TOO_DEEP, REASON_TRACE_ID, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
+import { checkEnd, DecodeError, WireReader } from '../../decode/wire.ts';
+import { fixed64, fixedHi, fixedLo, ID_BAD, ID_EMPTY, ID_OK, idState, KNOWN_ANYVALUE, KNOWN_EVENT, KNOWN_GROUP_ITEMS, KNOWN_KEYVALUE, KNOWN_LINK, KNOWN_LIST, KNOWN_LOG, KNOWN_REQUEST, KNOWN_RESOURCE, KNOWN_SCOPE, KNOWN_SPAN, KNOWN_STATUS, MAX_TIME_HI, unknownField } from '../wire-scan.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest } from '../encoder.ts';
-
-// Known field numbers per message (see otlp-proto.ts): a known field with another wire type is
-// an error, an unknown one is skipped.
-const KNOWN_REQUEST = 1 << 1;
-const KNOWN_GROUP_ITEMS = (1 << 1) | (1 << 2) | (1 << 3);
-const KNOWN_RESOURCE = (1 << 1) | (1 << 2) | (1 << 3);
-const KNOWN_SCOPE = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4);
-const KNOWN_SPAN = 0x1fffe;
-const KNOWN_EVENT = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4);
-const KNOWN_LINK = 0x7e;
-const KNOWN_STATUS = (1 << 2) | (1 << 3);
-const KNOWN_LOG = 0x1fee;
-const KNOWN_KEYVALUE = (1 << 1) | (1 << 2);
-const KNOWN_ANYVALUE = 0xfe;
-const KNOWN_LIST = 1 << 1;
-
-/** The latest storable time's high 32 bits + 1: a fixed64 time is storable when hi < this. */
-const MAX_TIME_HI = Number(MAX_TIME_NS >> 32n) + 1;
-
-function unknownField(r: WireReader, tag: number, known: number, message: string): void {
-  const field = tag >>> 3;
-  if (field < 32 && ((known >>> field) & 1) !== 0) throw wrongWireType(message, tag);
-  r.skip(tag);
-}
 
 // The fixed text of the format.
 const T_STRING = ascii('{"stringValue":');
@@ -666,32 +643,6 @@ function resourceAndScope(): void {
   lines.bytes(group.buf, 0, G.resourceEnd);
   lines.bytes(T_DOC_SCOPE);
   lines.bytes(group.buf, G.serviceEnd, G.scopeEnd);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Ids and times.
-
-const ID_EMPTY = 0;
-const ID_OK = 1;
-const ID_BAD = 2;
-
-/** '' (empty or all zero), ok, or bad (wrong length) for the id in buf[start, end). */
-function idState(buf: Uint8Array, start: number, end: number, size: number): number {
-  if (end === start) return ID_EMPTY;
-  if (end - start !== size) return ID_BAD;
-  let any = 0;
-  for (let i = start; i < end; i++) any |= buf[i]!;
-  return any === 0 ? ID_EMPTY : ID_OK;
-}
-
-/** Reads a fixed64 at r.pos into fixedLo / fixedHi. */
-let fixedLo = 0;
-let fixedHi = 0;
-function fixed64(r: WireReader): void {
-  if (r.pos + 8 > r.len) r.fixed64(); // throws the reader's own truncation error
-  fixedLo = r.view.getUint32(r.pos, true);
-  fixedHi = r.view.getUint32(r.pos + 4, true);
-  r.pos += 8;
 }
 
 // ---------------------------------------------------------------------------------------------
