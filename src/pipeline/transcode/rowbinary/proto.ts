@@ -6,8 +6,9 @@
 //
 // Objects are still made where the row encoder's output depends on JS values: array and kvlist
 // attribute values (their text is anyValueToString's and their whole form stringifyExact's) and
-// a span's scope attributes (stringifyExact of the list, once per scope group). Everything rare
-// that would need the row path's own code (a duplicated attribute key, a value nested deeper
+// a span's scope attributes (stringifyExact of the list, once per scope group). A repeated
+// attribute key is resolved as dedupeAttributes does (the last value at the first key's place)
+// by rewriting the map in place. What would need the row path's own code (a value nested deeper
 // than the limit, a malformed request) sends the whole request down the row path, so its results
 // and errors are exactly the row path's; `fallbacks` counts how often that happens.
 import type { AnyValue, KeyValue } from '../../../model/rows.ts';
@@ -457,13 +458,48 @@ function collectedObjects(r: WireReader): KeyValue[] {
   return dedupeAttributes(list);
 }
 
+/** Per entry of the map being written: its bytes and value bytes in o, tag, whole value, whether it is service.name. */
+let entStart = new Int32Array(64);
+let entEnd = new Int32Array(64);
+let entValStart = new Int32Array(64);
+let entValEnd = new Int32Array(64);
+let entTag = new Uint8Array(64);
+let entSvc = new Uint8Array(64);
+const entWhole: (AnyValue | null)[] = [];
+/** For deduplication: each entry's first entry with the same key, and each first entry's last one. */
+let first = new Int32Array(64);
+let last = new Int32Array(64);
+/** A copy of the map's bytes while it is rewritten without repeated keys. */
+const dd = new ByteOut(1 << 12);
+
+function growEntries(n: number): void {
+  if (n < entStart.length) return;
+  const size = entStart.length * 2;
+  const i32 = (a: Int32Array<ArrayBuffer>) => {
+    const b = new Int32Array(size);
+    b.set(a);
+    return b;
+  };
+  const u8 = (a: Uint8Array<ArrayBuffer>) => {
+    const b = new Uint8Array(size);
+    b.set(a);
+    return b;
+  };
+  entStart = i32(entStart);
+  entEnd = i32(entEnd);
+  entValStart = i32(entValStart);
+  entValEnd = i32(entValEnd);
+  first = i32(first);
+  last = i32(last);
+  entTag = u8(entTag);
+  entSvc = u8(entSvc);
+}
+
 /** Writes the collected KeyValues as a Map(String, String) to o; sets typed / tg / whole and svcStart. */
 function writeMap(r: WireReader): void {
   const n = kvN;
+  const mapStart = o.pos;
   varUInt(o, n);
-  typed = false;
-  whole.length = 0;
-  svcStart = -1;
   const buf = r.buf;
   let invalidKey = false;
   for (let i = 0; i < n; i++) {
@@ -485,13 +521,16 @@ function writeMap(r: WireReader): void {
       } else unknownField(r, t, KNOWN_KEYVALUE, 'KeyValue');
     }
     checkEnd(r, end, 'KeyValue');
+    growEntries(i);
     keyStarts[i] = ks;
     keyEnds[i] = ke;
+    entStart[i] = o.pos;
     str(o, buf, ks, ke);
-    // Invalid UTF-8 keys compare as decoded text in the row path: left to it when they could collide.
     if (strInvalid) invalidKey = true;
     if (values === 0) {
+      vStart = o.pos;
       o.byte(0);
+      vEnd = o.pos;
       vTag = T_E;
       vWhole = null;
     } else {
@@ -507,23 +546,65 @@ function writeMap(r: WireReader): void {
       }
     }
     r.pos = end;
-    if (vTag !== T_S) {
-      if (!typed) {
-        typed = true;
-        tg.pos = 0;
-        for (let k = 0; k < i; k++) tg.byte(T_S);
-      }
-      tg.byte(vTag);
-      if (vWhole !== null) whole.push(vWhole);
-    } else {
-      if (typed) tg.byte(T_S);
-      if (ke - ks === SERVICE_NAME.length && sameBytes(buf, ks, SERVICE_NAME)) {
-        svcStart = vStart;
-        svcEnd = vEnd;
-      }
+    entEnd[i] = o.pos;
+    entValStart[i] = vStart;
+    entValEnd[i] = vEnd;
+    entTag[i] = vTag;
+    entWhole[i] = vWhole;
+    entSvc[i] = vTag === T_S && ke - ks === SERVICE_NAME.length && sameBytes(buf, ks, SERVICE_NAME) ? 1 : 0;
+  }
+  let m = n;
+  if (n > 1 && hasDuplicateKey(buf, n, invalidKey)) m = dedupe(mapStart, n);
+  // What the map lost (type tags, whole values) and where service.name's string lies, over the entries kept.
+  typed = false;
+  whole.length = 0;
+  svcStart = -1;
+  tg.pos = 0;
+  for (let k = 0; k < m; k++) {
+    const i = m === n ? k : last[kept[k]!]!;
+    const t = entTag[i]!;
+    tg.byte(t);
+    if (t !== T_S) typed = true;
+    const wv = entWhole[i];
+    if (wv) whole.push(wv);
+    if (entSvc[i] === 1) {
+      svcStart = entValStart[i]!;
+      svcEnd = entValEnd[i]!;
     }
   }
-  if (n > 1 && (invalidKey || hasDuplicateKey(buf, n))) throw FALLBACK;
+}
+
+/** The entries that begin a key, in order (set by dedupe). */
+let kept = new Int32Array(64);
+
+/**
+ * Rewrites the map at mapStart the way dedupeAttributes orders it: the last entry of each key at
+ * the place of its first. Entries' recorded offsets are moved to their new places. Returns the
+ * count of entries kept.
+ */
+function dedupe(mapStart: number, n: number): number {
+  if (kept.length < n) kept = new Int32Array(first.length);
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const f = first[i]!;
+    if (f === i) kept[m++] = i;
+    last[f] = i;
+  }
+  dd.pos = 0;
+  dd.bytes(o.buf, mapStart, o.pos);
+  o.pos = mapStart;
+  varUInt(o, m);
+  for (let k = 0; k < m; k++) {
+    const i = last[kept[k]!]!;
+    const at = o.pos;
+    o.bytes(dd.buf, entStart[i]! - mapStart, entEnd[i]! - mapStart);
+    const shift = at - entStart[i]!;
+    entValStart[i] = entValStart[i]! + shift;
+    entValEnd[i] = entValEnd[i]! + shift;
+    entStart[i] = at;
+    entEnd[i] = o.pos;
+  }
+  return m;
 }
 
 function sameBytes(buf: Uint8Array, at: number, want: Uint8Array): boolean {
@@ -531,18 +612,32 @@ function sameBytes(buf: Uint8Array, at: number, want: Uint8Array): boolean {
   return true;
 }
 
-function hasDuplicateKey(buf: Uint8Array, n: number): boolean {
-  if (n > 32) {
-    const seen = new Set<string>();
+/**
+ * Fills first[] (each entry's first entry with an equal key) and tells whether any key repeats.
+ * Keys compare as bytes, which for valid UTF-8 is comparing the decoded text the row path
+ * compares; a list with an invalid key compares decoded text (two invalid sequences can decode
+ * to the same U+FFFD text).
+ */
+function hasDuplicateKey(buf: Uint8Array, n: number, invalidKey: boolean): boolean {
+  let dup = false;
+  if (n > 32 || invalidKey) {
+    const seen = new Map<string, number>();
     const nb = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
     for (let i = 0; i < n; i++) {
-      const k = nb.toString('latin1', keyStarts[i], keyEnds[i]);
-      if (seen.has(k)) return true;
-      seen.add(k);
+      const k = nb.toString(invalidKey ? 'utf8' : 'latin1', keyStarts[i], keyEnds[i]);
+      const f = seen.get(k);
+      if (f === undefined) {
+        seen.set(k, i);
+        first[i] = i;
+      } else {
+        first[i] = f;
+        dup = true;
+      }
     }
-    return false;
+    return dup;
   }
-  for (let i = 1; i < n; i++) {
+  for (let i = 0; i < n; i++) {
+    first[i] = i;
     const s = keyStarts[i]!;
     const len = keyEnds[i]! - s;
     for (let j = 0; j < i; j++) {
@@ -550,10 +645,14 @@ function hasDuplicateKey(buf: Uint8Array, n: number): boolean {
       if (keyEnds[j]! - os !== len) continue;
       let k = 0;
       while (k < len && buf[os + k] === buf[s + k]) k++;
-      if (k === len) return true;
+      if (k === len) {
+        first[i] = first[j]!;
+        dup = true;
+        break;
+      }
     }
   }
-  return false;
+  return dup;
 }
 
 /** The type information of the map just written, as extra fields under the given keys. */
@@ -1490,6 +1589,7 @@ export function transcodeProto(signal: 'traces' | 'logs', bytes: Uint8Array, lim
   } catch (err) {
     o = out;
     if (err !== FALLBACK && !(err instanceof DecodeError)) throw err;
+    if (process.env.DBG) console.log(err);
     // The row path gives the exact results, or throws the row decoder's own error for a malformed request.
     fallbacks++;
     return rowPath.encode(signal, 'protobuf', bytes);
