@@ -508,6 +508,8 @@ function writeMap(r: WireReader): void {
     let ks = 0;
     let ke = 0;
     let values = 0;
+    let vs = 0;
+    let ve = 0;
     r.pos = start;
     while (r.pos < end) {
       const t = r.tag();
@@ -516,7 +518,9 @@ function writeMap(r: WireReader): void {
         ks = r.pos;
         r.pos = ke;
       } else if (t === 18) {
-        r.pos = r.lenEnd();
+        ve = r.lenEnd();
+        vs = r.pos;
+        r.pos = ve;
         values++;
       } else unknownField(r, t, KNOWN_KEYVALUE, 'KeyValue');
     }
@@ -533,7 +537,11 @@ function writeMap(r: WireReader): void {
       vEnd = o.pos;
       vTag = T_E;
       vWhole = null;
+    } else if (values === 1) {
+      r.pos = vs;
+      writeValue(r, ve, 0);
     } else {
+      // A repeated value field: each is read (and validated); the last one stays.
       const mark = o.pos;
       r.pos = start;
       while (r.pos < end) {
