@@ -107,8 +107,8 @@ describe('RowBinary transcoder: same chunks as the row path', () => {
       }),
       { numRuns: 1500 },
     );
-    // All but the refused ones (about 7%) are checked on the transcoder itself.
-    expect(proto.fallbacks - before).toBeLessThan(1500 * 0.15);
+    // All but refusals (~7%) and values nested past limits of 1–4 (~11%) are checked on the transcoder itself.
+    expect(proto.fallbacks - before).toBeLessThan(1500 * 0.3);
   });
 
   it('random wire log messages: repeated, reordered, duplicated, malformed and unknown fields', () => {
@@ -119,8 +119,8 @@ describe('RowBinary transcoder: same chunks as the row path', () => {
       }),
       { numRuns: 1500 },
     );
-    // All but the refused ones (about 7%) are checked on the transcoder itself.
-    expect(proto.fallbacks - before).toBeLessThan(1500 * 0.15);
+    // All but refusals (~7%) and values nested past limits of 1–4 (~11%) are checked on the transcoder itself.
+    expect(proto.fallbacks - before).toBeLessThan(1500 * 0.3);
   });
 
   it('long attribute lists (the Set path of the duplicate check), with and without a repeated key', () => {
