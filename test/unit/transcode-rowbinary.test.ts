@@ -144,4 +144,37 @@ describe('RowBinary transcoder: same chunks as the row path', () => {
     const out = PAIRS.get(1)!.transcoder.encode('traces', 'protobuf', body);
     expect(Buffer.from(out.chunks[0]!.data).toString('latin1')).toContain('{"st":"5000000000000000000","k":9,"en":"4999999999999999999","c":7}');
   });
+  it('array attributes: strings (escapes, invalid UTF-8, empty), mixed and nested, as span attributes and as a log body', () => {
+    const str = (w: WireWriter, v: Uint8Array) => w.fork().bytesField(1, v).join(1);
+    const arrays: ((w: WireWriter) => void)[] = [
+      (w) => [Buffer.from('a"b\\\n'), Buffer.from('é✓'), new Uint8Array([0xff, 0x41]), new Uint8Array(0)].forEach((v) => str(w, v)),
+      () => {},
+      (w) => (str(w, Buffer.from('x')), w.fork().varintField(3, 5).join(1)),
+      (w) => w.fork().fork().fork().bytesField(1, Buffer.from('deep')).join(1).join(5).join(1),
+    ];
+    for (const fill of arrays) {
+      const t = new WireWriter().fork().fork().fork();
+      t.bytesField(1, new Uint8Array(16).fill(1)).bytesField(2, new Uint8Array(8).fill(2));
+      for (const key of ['s', 'a', 'b']) {
+        t.fork().stringField(1, key).fork();
+        if (key === 's') t.stringField(1, 'plain');
+        else {
+          t.fork();
+          fill(t);
+          t.join(5);
+        }
+        t.join(2).join(9);
+      }
+      const traces = t.join(2).join(2).join(1).finish();
+      const l = new WireWriter().fork().fork().fork().fork().fork();
+      fill(l);
+      const logs = l.join(5).join(5).join(2).join(2).join(1).finish();
+      const before = proto.fallbacks;
+      expectSame('traces', 'protobuf', traces);
+      expectSame('logs', 'protobuf', logs);
+      expect(proto.fallbacks).toBe(before);
+    }
+    const out = PAIRS.get(1)!.transcoder.encode('traces', 'protobuf', new WireWriter().fork().fork().fork().bytesField(1, new Uint8Array(16).fill(1)).bytesField(2, new Uint8Array(8).fill(2)).fork().stringField(1, 'f').fork().fork().fork().stringField(1, 'on').join(1).join(5).join(2).join(9).join(2).join(2).join(1).finish());
+    expect(Buffer.from(out.chunks[0]!.data).toString('latin1')).toContain('{"t":"j","j":[{"arrayValue":{"values":[{"stringValue":"on"}]}}]}');
+  });
 });

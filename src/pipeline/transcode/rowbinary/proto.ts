@@ -263,12 +263,19 @@ function collect(r: WireReader, start: number, end: number, tag: number): void {
   }
 }
 
-/** What the map just written lost: type tags (in tg when typed) and whole values. */
+/** What the map just written lost: type tags (in tg when typed) and its whole values' JSON, comma-separated, in wl. */
 let typed = false;
-const whole: AnyValue[] = [];
-/** Tag and whole form of the last value written. */
+const wl = new ByteOut(1 << 10);
+/** Whole values' JSON (stringifyExact's text) of the map or body being written. */
+const wj = new ByteOut(1 << 10);
+/** Tag of the last value written, and its whole JSON's range in wj (-1: none). */
 let vTag = 0x73;
-let vWhole: AnyValue | null = null;
+let vWjStart = -1;
+let vWjEnd = -1;
+/** Scratch for an array of strings: its text, and its elements' ranges. */
+const sc = new ByteOut(1 << 10);
+let elStarts = new Int32Array(64);
+let elEnds = new Int32Array(64);
 /** Where the last string value's RowBinary bytes lie in o (for service.name). */
 let vStart = 0;
 let vEnd = 0;
@@ -290,7 +297,8 @@ const T_J = 0x6a;
 function writeValue(r: WireReader, end: number, depth: number): void {
   const mark = o.pos;
   let tag = T_E;
-  let v: AnyValue | null = null;
+  let wjStart = -1;
+  let wjEnd = -1;
   while (r.pos < end) {
     const t = r.tag();
     switch (t) {
@@ -331,9 +339,14 @@ function writeValue(r: WireReader, end: number, depth: number): void {
       case 50: {
         const e = r.lenEnd();
         if (depth >= maxDepth) throw FALLBACK;
-        v = t === 42 ? { arrayValue: { values: readArray(r, e, depth + 1) } } : { kvlistValue: { values: readKvList(r, e, depth + 1) } };
         o.pos = mark;
-        jsString(o, anyValueToString(v));
+        wjStart = wj.pos;
+        if (t !== 42 || !stringArray(r, r.pos, e)) {
+          const v: AnyValue = t === 42 ? { arrayValue: { values: readArray(r, e, depth + 1) } } : { kvlistValue: { values: readKvList(r, e, depth + 1) } };
+          jsString(o, anyValueToString(v));
+          wj.utf8(stringifyExact(v, true));
+        }
+        wjEnd = wj.pos;
         tag = T_J;
         break;
       }
@@ -357,9 +370,69 @@ function writeValue(r: WireReader, end: number, depth: number): void {
     o.byte(0);
   }
   vTag = tag;
-  vWhole = tag === T_J ? v : null;
+  vWjStart = tag === T_J ? wjStart : -1;
+  vWjEnd = wjEnd;
   vStart = mark;
   vEnd = o.pos;
+}
+
+const T_ARRAY_WHOLE = ascii('{"arrayValue":{"values":[');
+const T_STRING_WHOLE = ascii('{"stringValue":');
+const T_ARRAY_WHOLE_END = ascii(']}}');
+
+/**
+ * An ArrayValue r[start, end) whose elements are each one string_value (the common array
+ * attribute) written without objects: its text (anyValueToString's JSON array) to o, its whole
+ * form (stringifyExact's) to wj. False, with nothing written, for any other shape.
+ */
+function stringArray(r: WireReader, start: number, end: number): boolean {
+  let n = 0;
+  r.pos = start;
+  while (r.pos < end) {
+    if (r.tag() !== 10) return again(r, start);
+    const ee = r.lenEnd();
+    if (r.pos >= ee || r.tag() !== 10) return again(r, start);
+    const se = r.lenEnd();
+    if (se !== ee) return again(r, start);
+    if (n === elStarts.length) {
+      const a = new Int32Array(n * 2);
+      a.set(elStarts);
+      elStarts = a;
+      const b = new Int32Array(n * 2);
+      b.set(elEnds);
+      elEnds = b;
+    }
+    elStarts[n] = r.pos;
+    elEnds[n] = se;
+    n++;
+    r.pos = se;
+  }
+  const buf = r.buf;
+  sc.pos = 0;
+  sc.byte(0x5b);
+  wj.bytes(T_ARRAY_WHOLE);
+  for (let i = 0; i < n; i++) {
+    if (i > 0) {
+      sc.byte(0x2c);
+      wj.byte(0x2c);
+    }
+    const at = sc.pos;
+    sc.jsonStringUtf8(buf, elStarts[i]!, elEnds[i]!);
+    wj.bytes(T_STRING_WHOLE);
+    wj.bytes(sc.buf, at, sc.pos);
+    wj.byte(0x7d);
+  }
+  sc.byte(0x5d);
+  wj.bytes(T_ARRAY_WHOLE_END);
+  varUInt(o, sc.pos);
+  o.bytes(sc.buf, 0, sc.pos);
+  return true;
+}
+
+/** Rewinds r for the general path (which reads, and validates, the array again). */
+function again(r: WireReader, start: number): false {
+  r.pos = start;
+  return false;
 }
 
 // Nested values as the row decoder builds them (otlp-proto.ts), for anyValueToString and stringifyExact.
@@ -465,7 +538,8 @@ let entValStart = new Int32Array(64);
 let entValEnd = new Int32Array(64);
 let entTag = new Uint8Array(64);
 let entSvc = new Uint8Array(64);
-const entWhole: (AnyValue | null)[] = [];
+let entWjStart = new Int32Array(64);
+let entWjEnd = new Int32Array(64);
 /** For deduplication: each entry's first entry with the same key, and each first entry's last one. */
 let first = new Int32Array(64);
 let last = new Int32Array(64);
@@ -489,6 +563,8 @@ function growEntries(n: number): void {
   entEnd = i32(entEnd);
   entValStart = i32(entValStart);
   entValEnd = i32(entValEnd);
+  entWjStart = i32(entWjStart);
+  entWjEnd = i32(entWjEnd);
   first = i32(first);
   last = i32(last);
   entTag = u8(entTag);
@@ -500,6 +576,7 @@ function writeMap(r: WireReader): void {
   const n = kvN;
   const mapStart = o.pos;
   varUInt(o, n);
+  wj.pos = 0;
   const buf = r.buf;
   let invalidKey = false;
   for (let i = 0; i < n; i++) {
@@ -536,7 +613,7 @@ function writeMap(r: WireReader): void {
       o.byte(0);
       vEnd = o.pos;
       vTag = T_E;
-      vWhole = null;
+      vWjStart = -1;
     } else if (values === 1) {
       r.pos = vs;
       writeValue(r, ve, 0);
@@ -558,14 +635,15 @@ function writeMap(r: WireReader): void {
     entValStart[i] = vStart;
     entValEnd[i] = vEnd;
     entTag[i] = vTag;
-    entWhole[i] = vWhole;
+    entWjStart[i] = vWjStart;
+    entWjEnd[i] = vWjEnd;
     entSvc[i] = vTag === T_S && ke - ks === SERVICE_NAME.length && sameBytes(buf, ks, SERVICE_NAME) ? 1 : 0;
   }
   let m = n;
   if (n > 1 && hasDuplicateKey(buf, n, invalidKey)) m = dedupe(mapStart, n);
   // What the map lost (type tags, whole values) and where service.name's string lies, over the entries kept.
   typed = false;
-  whole.length = 0;
+  wl.pos = 0;
   svcStart = -1;
   tg.pos = 0;
   for (let k = 0; k < m; k++) {
@@ -573,8 +651,10 @@ function writeMap(r: WireReader): void {
     const t = entTag[i]!;
     tg.byte(t);
     if (t !== T_S) typed = true;
-    const wv = entWhole[i];
-    if (wv) whole.push(wv);
+    if (entWjStart[i]! >= 0) {
+      if (wl.pos > 0) wl.byte(0x2c);
+      wl.bytes(wj.buf, entWjStart[i]!, entWjEnd[i]!);
+    }
     if (entSvc[i] === 1) {
       svcStart = entValStart[i]!;
       svcEnd = entValEnd[i]!;
@@ -669,9 +749,11 @@ function mapFields(x: ByteOut, tagsKey: Uint8Array, wholeKey: Uint8Array): void 
   xField(x, tagsKey);
   x.bytes(tg.buf, 0, tg.pos);
   x.byte(0x22);
-  if (whole.length > 0) {
+  if (wl.pos > 0) {
     xField(x, wholeKey);
-    x.utf8(stringifyExact(whole, true));
+    x.byte(0x5b);
+    x.bytes(wl.buf, 0, wl.pos);
+    x.byte(0x5d);
   }
 }
 
@@ -1442,6 +1524,7 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
 
   const mark = out.pos;
   let body = false;
+  wj.pos = 0;
   r.pos = start;
   while (r.pos < end) {
     const tag = r.tag();
@@ -1455,15 +1538,15 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
   if (!body) {
     out.byte(0);
     vTag = T_E;
-    vWhole = null;
+    vWjStart = -1;
   }
   if (vTag !== T_S) {
     xField(xb, X_BT);
     xb.byte(vTag);
     xb.byte(0x22);
-    if (vWhole !== null) {
+    if (vWjStart >= 0) {
       xField(xb, X_BJ);
-      xb.utf8(stringifyExact(vWhole, true));
+      xb.bytes(wj.buf, vWjStart, vWjEnd);
     }
   }
 
