@@ -177,4 +177,17 @@ describe('RowBinary transcoder: same chunks as the row path', () => {
     const out = PAIRS.get(1)!.transcoder.encode('traces', 'protobuf', new WireWriter().fork().fork().fork().bytesField(1, new Uint8Array(16).fill(1)).bytesField(2, new Uint8Array(8).fill(2)).fork().stringField(1, 'f').fork().fork().fork().stringField(1, 'on').join(1).join(5).join(2).join(9).join(2).join(2).join(1).finish());
     expect(Buffer.from(out.chunks[0]!.data).toString('latin1')).toContain('{"t":"j","j":[{"arrayValue":{"values":[{"stringValue":"on"}]}}]}');
   });
+  it('long strings (two-byte lengths), valid, invalid and with NUL, as names, keys, values and bytes', () => {
+    const longs = [Buffer.from('n'.repeat(300)), Buffer.concat([Buffer.from('é'.repeat(100)), Buffer.from([0xc3])]), Buffer.from('a\u0000b'.repeat(60)), new Uint8Array(200).fill(0xfe)];
+    for (const v of longs) {
+      const w = new WireWriter().fork().fork().fork();
+      w.bytesField(1, new Uint8Array(16).fill(1)).bytesField(2, new Uint8Array(8).fill(2)).bytesField(5, v).bytesField(3, v);
+      w.fork().bytesField(1, v).fork().bytesField(1, v).join(2).join(9);
+      w.fork().stringField(1, 'bytes').fork().bytesField(7, v).join(2).join(9);
+      w.fork().bytesField(1, v).fork().varintField(3, 1).join(2).join(9);
+      const before = proto.fallbacks;
+      expectSame('traces', 'protobuf', w.join(2).join(2).join(1).finish());
+      expect(proto.fallbacks).toBe(before);
+    }
+  });
 });
