@@ -34,13 +34,14 @@ import {
   KNOWN_KEYVALUE,
   KNOWN_LINK,
   KNOWN_LIST,
-  KNOWN_LOG,
   KNOWN_REQUEST,
   KNOWN_RESOURCE,
   KNOWN_SCOPE,
-  KNOWN_SPAN,
-  KNOWN_STATUS,
+  LOG,
   MAX_TIME_HI,
+  scanLog,
+  scanSpan,
+  SPAN,
   unknownField,
 } from '../wire-scan.ts';
 
@@ -1242,122 +1243,8 @@ function links(r: WireReader, start: number, end: number, has: boolean): boolean
 /** Writes the row of span r[start, end); false (row to be discarded) when the span is rejected. */
 function span(r: WireReader, start: number, end: number, rej: Rejections): boolean {
   const buf = r.buf;
-  let traceStart = 0;
-  let traceState = ID_EMPTY;
-  let spanStart = 0;
-  let spanState = ID_EMPTY;
-  let parentStart = 0;
-  let parentState = ID_EMPTY;
-  let tsStart = 0;
-  let tsEnd = 0;
-  let nameStart = 0;
-  let nameEnd = 0;
-  let kind = 0;
-  let startLo = 0;
-  let startHi = 0;
-  let endLo = 0;
-  let endHi = 0;
-  let droppedAttrs = 0;
-  let droppedEvents = 0;
-  let droppedLinks = 0;
-  let statusCode = 0;
-  let smStart = 0;
-  let smEnd = 0;
-  let flags = 0;
-  let hasEvents = false;
-  let hasLinks = false;
-  r.pos = start;
-  while (r.pos < end) {
-    const tag = r.tag();
-    switch (tag) {
-      case 10: {
-        const e = r.lenEnd();
-        traceStart = r.pos;
-        traceState = idState(buf, traceStart, e, 16);
-        r.pos = e;
-        break;
-      }
-      case 18: {
-        const e = r.lenEnd();
-        spanStart = r.pos;
-        spanState = idState(buf, spanStart, e, 8);
-        r.pos = e;
-        break;
-      }
-      case 26:
-        tsEnd = r.lenEnd();
-        tsStart = r.pos;
-        r.pos = tsEnd;
-        break;
-      case 34: {
-        // parent_span_id: empty means a root span; all zero is not a valid id
-        const e = r.lenEnd();
-        parentStart = r.pos;
-        parentState = idState(buf, parentStart, e, 8);
-        if (parentState === ID_EMPTY && e !== parentStart) parentState = ID_BAD;
-        r.pos = e;
-        break;
-      }
-      case 42:
-        nameEnd = r.lenEnd();
-        nameStart = r.pos;
-        r.pos = nameEnd;
-        break;
-      case 48:
-        kind = r.int32();
-        break;
-      case 57:
-        fixed64(r);
-        startLo = fixedLo;
-        startHi = fixedHi;
-        break;
-      case 65:
-        fixed64(r);
-        endLo = fixedLo;
-        endHi = fixedHi;
-        break;
-      case 74:
-        r.pos = r.lenEnd();
-        break;
-      case 90:
-        r.pos = r.lenEnd();
-        hasEvents = true;
-        break;
-      case 106:
-        r.pos = r.lenEnd();
-        hasLinks = true;
-        break;
-      case 80:
-        droppedAttrs = r.uint32();
-        break;
-      case 96:
-        droppedEvents = r.uint32();
-        break;
-      case 112:
-        droppedLinks = r.uint32();
-        break;
-      case 122: {
-        const e = r.lenEnd();
-        while (r.pos < e) {
-          const t = r.tag();
-          if (t === 18) {
-            smEnd = r.lenEnd();
-            smStart = r.pos;
-            r.pos = smEnd;
-          } else if (t === 24) statusCode = r.int32();
-          else unknownField(r, t, KNOWN_STATUS, 'Status');
-        }
-        checkEnd(r, e, 'Status');
-        break;
-      }
-      case 133:
-        flags = r.fixed32();
-        break;
-      default:
-        unknownField(r, tag, KNOWN_SPAN, 'Span');
-    }
-  }
-  checkEnd(r, end, 'Span');
+  scanSpan(r, start, end);
+  const { traceStart, traceState, spanStart, spanState, parentStart, parentState, tsStart, tsEnd, nameStart, nameEnd, kind, startLo, startHi, endLo, endHi, droppedAttrs, droppedEvents, droppedLinks, statusCode, smStart, smEnd, flags, hasEvents, hasLinks } = SPAN;
 
   xb.pos = 0;
   keyTime(startLo, startHi, X_ST);
@@ -1427,77 +1314,8 @@ function reject(rej: Rejections, reason: number): false {
 /** Writes the row of log record r[start, end); false (row to be discarded) when it is rejected. */
 function logRecord(r: WireReader, start: number, end: number, rej: Rejections): boolean {
   const buf = r.buf;
-  let timeLo = 0;
-  let timeHi = 0;
-  let obsLo = 0;
-  let obsHi = 0;
-  let traceStart = 0;
-  let traceState = ID_EMPTY;
-  let spanStart = 0;
-  let spanState = ID_EMPTY;
-  let flags = 0;
-  let severity = 0;
-  let stStart = 0;
-  let stEnd = 0;
-  let enStart = 0;
-  let enEnd = 0;
-  let dropped = 0;
-  r.pos = start;
-  while (r.pos < end) {
-    const tag = r.tag();
-    switch (tag) {
-      case 9:
-        fixed64(r);
-        timeLo = fixedLo;
-        timeHi = fixedHi;
-        break;
-      case 16:
-        severity = r.int32();
-        break;
-      case 26:
-        stEnd = r.lenEnd();
-        stStart = r.pos;
-        r.pos = stEnd;
-        break;
-      case 42:
-      case 50:
-        r.pos = r.lenEnd();
-        break;
-      case 56:
-        dropped = r.uint32();
-        break;
-      case 69:
-        flags = r.fixed32();
-        break;
-      case 74: {
-        const e = r.lenEnd();
-        traceStart = r.pos;
-        traceState = idState(buf, traceStart, e, 16);
-        r.pos = e;
-        break;
-      }
-      case 82: {
-        const e = r.lenEnd();
-        spanStart = r.pos;
-        spanState = idState(buf, spanStart, e, 8);
-        r.pos = e;
-        break;
-      }
-      case 89:
-        fixed64(r);
-        obsLo = fixedLo;
-        obsHi = fixedHi;
-        break;
-      case 98:
-        enEnd = r.lenEnd();
-        enStart = r.pos;
-        r.pos = enEnd;
-        break;
-      default:
-        unknownField(r, tag, KNOWN_LOG, 'LogRecord');
-    }
-  }
-  checkEnd(r, end, 'LogRecord');
+  scanLog(r, start, end);
+  const { timeLo, timeHi, obsLo, obsHi, traceStart, traceState, spanStart, spanState, flags, severity, stStart, stEnd, enStart, enEnd, dropped } = LOG;
 
   xb.pos = 0;
   // Like the exporter: a record without a timestamp is filed under its observed time.
