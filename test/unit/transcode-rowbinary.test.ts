@@ -190,4 +190,27 @@ describe('RowBinary transcoder: same chunks as the row path', () => {
       expect(proto.fallbacks).toBe(before);
     }
   });
+  it('large requests: 3,000 spans, a span with 40 events and 40 links, an array of 100 strings (every scratch array grows)', () => {
+    const w = new WireWriter().fork().fork();
+    for (let i = 0; i < 3000; i++) {
+      const id = new Uint8Array(16);
+      new DataView(id.buffer).setUint32(0, i + 1);
+      w.fork().bytesField(1, id).bytesField(2, new Uint8Array(8).fill(2)).stringField(5, `op ${i}`);
+      if (i === 7) {
+        for (let k = 0; k < 40; k++) w.fork().fixed64Field(1, BigInt(k)).stringField(2, `e${k}`).fork().stringField(1, 'k').fork().varintField(3, k).join(2).join(3).join(11);
+        for (let k = 0; k < 40; k++) w.fork().bytesField(1, id).bytesField(2, new Uint8Array(8).fill(k + 1)).fixed32Field(6, k).join(13);
+        w.fork().stringField(1, 'list').fork().fork();
+        for (let k = 0; k < 100; k++) w.fork().stringField(1, `v${k}`).join(1);
+        w.join(5).join(2).join(9);
+      }
+      w.join(2);
+    }
+    const body = w.join(2).join(1).finish();
+    const before = proto.fallbacks;
+    expectSame('traces', 'protobuf', body);
+    expect(proto.fallbacks).toBe(before);
+    const out = PAIRS.get(3)!.transcoder.encode('traces', 'protobuf', body);
+    expect(out.accepted).toBe(3000);
+    expect(out.chunks.map((c) => c.partition)).toStrictEqual([0, 1, 2]);
+  });
 });
