@@ -15,7 +15,7 @@
 // baseline) against the RequestEncoder the worker runs now (a transcoder where the format has
 // one, otherwise the same row path).
 //
-//   node bench/decode.ts [--quick] [--encode-only]
+//   node bench/decode.ts [--quick] [--encode-only] [--formats=<part of a format name, e.g. clickhouse>]
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import { decodeLogsProto, decodeTracesProto } from '../src/pipeline/decode/index.ts';
@@ -165,6 +165,7 @@ const FORMATS: { name: string; spec: EncoderSpec }[] = [
   { name: 'memory/SQLite row lines', spec: { name: 'rowjson', options: {} } },
   { name: 'PostgreSQL COPY binary', spec: { name: 'postgres', options: { format: 'binary' } } },
   { name: 'ClickHouse RowBinary', spec: { name: 'clickhouse', options: { partitions: 1 } } },
+  { name: 'ClickHouse RowBinary, 4 shards', spec: { name: 'clickhouse', options: { partitions: 4 } } },
 ];
 
 async function rowPathEncoder(spec: EncoderSpec, limits: DecodeLimits): Promise<RequestEncoder> {
@@ -237,7 +238,7 @@ async function benchEncodePath(format: (typeof FORMATS)[number], signal: BenchSi
 }
 
 /** The decode scenario for traces and logs. */
-export async function run(opts: { quick?: boolean; cacheDir?: string; only?: 'encode' } = {}): Promise<DecodeFigures> {
+export async function run(opts: { quick?: boolean; cacheDir?: string; only?: 'encode'; formats?: string } = {}): Promise<DecodeFigures> {
   const rounds = opts.quick ? 5 : 15;
   const signals: DecodeSignalFigures[] = [];
   const encode: EncodePathFigures[] = [];
@@ -246,17 +247,19 @@ export async function run(opts: { quick?: boolean; cacheDir?: string; only?: 'en
     if (opts.only !== 'encode') signals.push(benchDecodeSignal(signal, requests, rounds));
     const small = loadTraffic({ ...defaultSpec(signal, 100), minItems: 100, maxItems: 100 }, opts.cacheDir);
     for (const format of FORMATS) {
+      if (opts.formats !== undefined && !format.name.toLowerCase().includes(opts.formats.toLowerCase())) continue;
       encode.push(await benchEncodePath(format, signal, 'standard (100–1000 per request)', requests, rounds));
       encode.push(await benchEncodePath(format, signal, 'small (100 per request)', small, rounds));
     }
-    encode.push(await benchEncodePath(FORMATS[0]!, signal, 'standard, sent as OTLP/JSON', asOtlpJson(signal, requests), rounds, 'json'));
+    if (opts.formats === undefined) encode.push(await benchEncodePath(FORMATS[0]!, signal, 'standard, sent as OTLP/JSON', asOtlpJson(signal, requests), rounds, 'json'));
   }
   if (sink === -1) console.log(sink);
   return { options: `proto-loader options ${JSON.stringify({ ...LOADER_OPTIONS, longs: 'String', bytes: 'String', includeDirs: undefined })}`, signals, encode };
 }
 
 if (import.meta.main) {
-  const figures = await run({ quick: process.argv.includes('--quick'), ...(process.argv.includes('--encode-only') ? { only: 'encode' as const } : {}) });
+  const formats = process.argv.find((a) => a.startsWith('--formats='))?.slice('--formats='.length);
+  const figures = await run({ quick: process.argv.includes('--quick'), ...(process.argv.includes('--encode-only') ? { only: 'encode' as const } : {}), ...(formats !== undefined ? { formats } : {}) });
   console.log(JSON.stringify(figures, null, 2));
   console.error('format | signal | traffic | row path µs/item | worker µs/item | speed-up');
   for (const e of figures.encode ?? []) console.error(`${e.format} | ${e.signal} | ${e.traffic} | ${e.rowPathUsPerItem.toFixed(2)} | ${e.workerUsPerItem.toFixed(2)} | ${e.speedup.toFixed(2)}x`);

@@ -16,7 +16,7 @@ async function rowPath<O>(load: () => Promise<RowEncoderModule<O>>): Promise<Enc
 const REQUEST_ENCODERS: { [N in EncoderName]: () => Promise<EncoderModule<EncoderOptionsByName[N]>> } = {
   rowjson: () => import('./rowjson/index.ts'),
   postgres: () => rowPath(ROW_ENCODERS.postgres),
-  clickhouse: () => rowPath(ROW_ENCODERS.clickhouse),
+  clickhouse: () => import('./rowbinary/index.ts'),
 };
 
 /** Loads the request encoder for a store's encoder spec (once per worker thread). */

@@ -10,34 +10,11 @@
 // writing. A request refused whole is re-decoded by the row decoder so that the error message is
 // exactly the one it gives, whichever malformation a pass happened to meet first.
 import { decodeLogsProto, decodeTracesProto } from '../../decode/otlp-proto.ts';
-import { MAX_TIME_NS, REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, REASON_TIME, REASON_TOO_DEEP, REASON_TRACE_ID, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
-import { checkEnd, DecodeError, WireReader, wrongWireType } from '../../decode/wire.ts';
+import { REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, REASON_TIME, REASON_TOO_DEEP, REASON_TRACE_ID, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
+import { checkEnd, DecodeError, WireReader } from '../../decode/wire.ts';
+import { fixed64, fixedHi, fixedLo, ID_BAD, ID_EMPTY, ID_OK, idState, KNOWN_ANYVALUE, KNOWN_EVENT, KNOWN_GROUP_ITEMS, KNOWN_KEYVALUE, KNOWN_LINK, KNOWN_LIST, KNOWN_REQUEST, KNOWN_RESOURCE, KNOWN_SCOPE, LOG, MAX_TIME_HI, scanLog, scanSpan, SPAN, unknownField } from '../wire-scan.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest } from '../encoder.ts';
-
-// Known field numbers per message (see otlp-proto.ts): a known field with another wire type is
-// an error, an unknown one is skipped.
-const KNOWN_REQUEST = 1 << 1;
-const KNOWN_GROUP_ITEMS = (1 << 1) | (1 << 2) | (1 << 3);
-const KNOWN_RESOURCE = (1 << 1) | (1 << 2) | (1 << 3);
-const KNOWN_SCOPE = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4);
-const KNOWN_SPAN = 0x1fffe;
-const KNOWN_EVENT = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4);
-const KNOWN_LINK = 0x7e;
-const KNOWN_STATUS = (1 << 2) | (1 << 3);
-const KNOWN_LOG = 0x1fee;
-const KNOWN_KEYVALUE = (1 << 1) | (1 << 2);
-const KNOWN_ANYVALUE = 0xfe;
-const KNOWN_LIST = 1 << 1;
-
-/** The latest storable time's high 32 bits + 1: a fixed64 time is storable when hi < this. */
-const MAX_TIME_HI = Number(MAX_TIME_NS >> 32n) + 1;
-
-function unknownField(r: WireReader, tag: number, known: number, message: string): void {
-  const field = tag >>> 3;
-  if (field < 32 && ((known >>> field) & 1) !== 0) throw wrongWireType(message, tag);
-  r.skip(tag);
-}
 
 // The fixed text of the format.
 const T_STRING = ascii('{"stringValue":');
@@ -669,32 +646,6 @@ function resourceAndScope(): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Ids and times.
-
-const ID_EMPTY = 0;
-const ID_OK = 1;
-const ID_BAD = 2;
-
-/** '' (empty or all zero), ok, or bad (wrong length) for the id in buf[start, end). */
-function idState(buf: Uint8Array, start: number, end: number, size: number): number {
-  if (end === start) return ID_EMPTY;
-  if (end - start !== size) return ID_BAD;
-  let any = 0;
-  for (let i = start; i < end; i++) any |= buf[i]!;
-  return any === 0 ? ID_EMPTY : ID_OK;
-}
-
-/** Reads a fixed64 at r.pos into fixedLo / fixedHi. */
-let fixedLo = 0;
-let fixedHi = 0;
-function fixed64(r: WireReader): void {
-  if (r.pos + 8 > r.len) r.fixed64(); // throws the reader's own truncation error
-  fixedLo = r.view.getUint32(r.pos, true);
-  fixedHi = r.view.getUint32(r.pos + 4, true);
-  r.pos += 8;
-}
-
-// ---------------------------------------------------------------------------------------------
 // Traces.
 
 /** Writes the events of span r[start, end) as list items; false when an event time is not storable. */
@@ -841,124 +792,9 @@ function links(r: WireReader, start: number, end: number): boolean {
 /** Writes the line of span r[start, end); false (line to be discarded) when the span is rejected. */
 function span(r: WireReader, start: number, end: number, rej: Rejections): boolean {
   const buf = r.buf;
-  let traceStart = 0;
-  let traceState = ID_EMPTY;
-  let spanStart = 0;
-  let spanState = ID_EMPTY;
-  let parentStart = 0;
-  let parentState = ID_EMPTY;
-  let tsStart = 0;
-  let tsEnd = 0;
-  let nameStart = 0;
-  let nameEnd = 0;
-  let kind = 0;
-  let startLo = 0;
-  let startHi = 0;
-  let endLo = 0;
-  let endHi = 0;
-  let droppedAttrs = 0;
-  let droppedEvents = 0;
-  let droppedLinks = 0;
-  let statusCode = 0;
-  let smStart = 0;
-  let smEnd = 0;
-  let flags = 0;
-  // Most spans have no links and many no events: their passes are skipped.
-  let hasEvents = false;
-  let hasLinks = false;
   tooDeep = false;
-  r.pos = start;
-  while (r.pos < end) {
-    const tag = r.tag();
-    switch (tag) {
-      case 10: {
-        const e = r.lenEnd();
-        traceStart = r.pos;
-        traceState = idState(buf, traceStart, e, 16);
-        r.pos = e;
-        break;
-      }
-      case 18: {
-        const e = r.lenEnd();
-        spanStart = r.pos;
-        spanState = idState(buf, spanStart, e, 8);
-        r.pos = e;
-        break;
-      }
-      case 26:
-        tsEnd = r.lenEnd();
-        tsStart = r.pos;
-        r.pos = tsEnd;
-        break;
-      case 34: {
-        // parent_span_id: empty means a root span; all zero is not a valid id
-        const e = r.lenEnd();
-        parentStart = r.pos;
-        parentState = idState(buf, parentStart, e, 8);
-        if (parentState === ID_EMPTY && e !== parentStart) parentState = ID_BAD;
-        r.pos = e;
-        break;
-      }
-      case 42:
-        nameEnd = r.lenEnd();
-        nameStart = r.pos;
-        r.pos = nameEnd;
-        break;
-      case 48:
-        kind = r.int32();
-        break;
-      case 57:
-        fixed64(r);
-        startLo = fixedLo;
-        startHi = fixedHi;
-        break;
-      case 65:
-        fixed64(r);
-        endLo = fixedLo;
-        endHi = fixedHi;
-        break;
-      case 74:
-        r.pos = r.lenEnd();
-        break;
-      case 90:
-        r.pos = r.lenEnd();
-        hasEvents = true;
-        break;
-      case 106:
-        r.pos = r.lenEnd();
-        hasLinks = true;
-        break;
-      case 80:
-        droppedAttrs = r.uint32();
-        break;
-      case 96:
-        droppedEvents = r.uint32();
-        break;
-      case 112:
-        droppedLinks = r.uint32();
-        break;
-      case 122: {
-        const e = r.lenEnd();
-        while (r.pos < e) {
-          const t = r.tag();
-          if (t === 18) {
-            smEnd = r.lenEnd();
-            smStart = r.pos;
-            r.pos = smEnd;
-          } else if (t === 24) statusCode = r.int32();
-          else unknownField(r, t, KNOWN_STATUS, 'Status');
-        }
-        checkEnd(r, e, 'Status');
-        break;
-      }
-      case 133:
-        flags = r.fixed32();
-        break;
-      default:
-        unknownField(r, tag, KNOWN_SPAN, 'Span');
-    }
-  }
-  checkEnd(r, end, 'Span');
+  scanSpan(r, start, end);
+  const { traceStart, traceState, spanStart, spanState, parentStart, parentState, tsStart, tsEnd, nameStart, nameEnd, kind, startLo, startHi, endLo, endHi, droppedAttrs, droppedEvents, droppedLinks, statusCode, smStart, smEnd, flags, hasEvents, hasLinks } = SPAN;
 
   // The header, whose pieces the document repeats.
   const out = lines;
@@ -1064,78 +900,9 @@ const SPANS: Shape = { item: span, resourceMessage: 'ResourceSpans', scopeMessag
 /** Writes the line of log record r[start, end); false (line to be discarded) when it is rejected. */
 function logRecord(r: WireReader, start: number, end: number, rej: Rejections): boolean {
   const buf = r.buf;
-  let timeLo = 0;
-  let timeHi = 0;
-  let obsLo = 0;
-  let obsHi = 0;
-  let traceStart = 0;
-  let traceState = ID_EMPTY;
-  let spanStart = 0;
-  let spanState = ID_EMPTY;
-  let flags = 0;
-  let severity = 0;
-  let stStart = 0;
-  let stEnd = 0;
-  let enStart = 0;
-  let enEnd = 0;
-  let dropped = 0;
   tooDeep = false;
-  r.pos = start;
-  while (r.pos < end) {
-    const tag = r.tag();
-    switch (tag) {
-      case 9:
-        fixed64(r);
-        timeLo = fixedLo;
-        timeHi = fixedHi;
-        break;
-      case 16:
-        severity = r.int32();
-        break;
-      case 26:
-        stEnd = r.lenEnd();
-        stStart = r.pos;
-        r.pos = stEnd;
-        break;
-      case 42:
-      case 50:
-        r.pos = r.lenEnd();
-        break;
-      case 56:
-        dropped = r.uint32();
-        break;
-      case 69:
-        flags = r.fixed32();
-        break;
-      case 74: {
-        const e = r.lenEnd();
-        traceStart = r.pos;
-        traceState = idState(buf, traceStart, e, 16);
-        r.pos = e;
-        break;
-      }
-      case 82: {
-        const e = r.lenEnd();
-        spanStart = r.pos;
-        spanState = idState(buf, spanStart, e, 8);
-        r.pos = e;
-        break;
-      }
-      case 89:
-        fixed64(r);
-        obsLo = fixedLo;
-        obsHi = fixedHi;
-        break;
-      case 98:
-        enEnd = r.lenEnd();
-        enStart = r.pos;
-        r.pos = enEnd;
-        break;
-      default:
-        unknownField(r, tag, KNOWN_LOG, 'LogRecord');
-    }
-  }
-  checkEnd(r, end, 'LogRecord');
+  scanLog(r, start, end);
+  const { timeLo, timeHi, obsLo, obsHi, traceStart, traceState, spanStart, spanState, flags, severity, stStart, stEnd, enStart, enEnd, dropped } = LOG;
 
   const out = lines;
   // Header: the record's time, or its observed time when unset.

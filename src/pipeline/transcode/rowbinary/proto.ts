@@ -1,0 +1,1506 @@
+// OTLP protobuf → ClickHouse RowBinary (the rows src/storage/clickhouse/encoder.ts writes, in the
+// columns of its schema.ts) in one pass over the request: strings, ids and times are copied from
+// the wire bytes into the output, resource and scope are rendered once per group, and each row's
+// TracehouseExtra JSON is written as bytes. Rows go to one output buffer and are gathered into one
+// chunk per shard at the end (by offsets, no object per row).
+//
+// Objects are still made where the row encoder's output depends on JS values: array and kvlist
+// attribute values (their text is anyValueToString's and their whole form stringifyExact's) and
+// a span's scope attributes (stringifyExact of the list, once per scope group). A repeated
+// attribute key is resolved as dedupeAttributes does (the last value at the first key's place)
+// by rewriting the map in place. What would need the row path's own code (a value nested deeper
+// than the limit, a malformed request) sends the whole request down the row path, so its results
+// and errors are exactly the row path's; `fallbacks` counts how often that happens.
+import type { AnyValue, KeyValue } from '../../../model/rows.ts';
+import { anyValueToString } from '../../../model/rows.ts';
+import { hashTraceId, SPAN_KINDS, STATUS_CODES } from '../../../storage/clickhouse/encoder.ts';
+import { stringifyExact } from '../../../storage/clickhouse/values.ts';
+import { dedupeAttributes, jsonDouble, REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, REASON_TIME, REASON_TRACE_ID, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
+import { isUtf8 as isUtf8Bytes } from 'node:buffer';
+import { checkEnd, DecodeError, WireReader } from '../../decode/wire.ts';
+import { ascii, ByteOut } from '../byte-out.ts';
+import type { EncodedRequest, RequestEncoder } from '../encoder.ts';
+import {
+  fixed64,
+  fixedHi,
+  fixedLo,
+  ID_BAD,
+  ID_EMPTY,
+  ID_OK,
+  idState,
+  KNOWN_ANYVALUE,
+  KNOWN_EVENT,
+  KNOWN_GROUP_ITEMS,
+  KNOWN_KEYVALUE,
+  KNOWN_LINK,
+  KNOWN_LIST,
+  KNOWN_REQUEST,
+  KNOWN_RESOURCE,
+  KNOWN_SCOPE,
+  LOG,
+  MAX_TIME_HI,
+  scanLog,
+  scanSpan,
+  SPAN,
+  unknownField,
+} from '../wire-scan.ts';
+
+/** Thrown when a request needs the row path (see the header); never escapes this module. */
+const FALLBACK = new Error('row path');
+
+/** Requests this worker sent down the row path (tests and the benchmark read it). */
+export let fallbacks = 0;
+
+// Key timestamps are clamped to 2106-02-07 (the row encoder's MAX_KEY_NS = 4294967295 s).
+const MAX_KEY_NS = 4294967295n * 1_000_000_000n;
+const KEY_LO = Number(MAX_KEY_NS & 0xffffffffn);
+const KEY_HI = Number(MAX_KEY_NS >> 32n);
+
+/** A RowBinary string of ASCII text: length byte, then the bytes. */
+function rbAscii(s: string): Uint8Array {
+  const a = ascii(s);
+  const out = new Uint8Array(a.length + 1);
+  out[0] = a.length;
+  out.set(a, 1);
+  return out;
+}
+
+const KIND_WORDS = SPAN_KINDS.map(rbAscii);
+const STATUS_WORDS = STATUS_CODES.map(rbAscii);
+const RB_UNSPECIFIED = rbAscii('Unspecified');
+const RB_UNSET = rbAscii('Unset');
+const RB_TRUE = rbAscii('true');
+const RB_FALSE = rbAscii('false');
+const RB_UNKNOWN_SERVICE = rbAscii(UNKNOWN_SERVICE);
+const SERVICE_NAME = ascii('service.name');
+const HEX = ascii('0123456789abcdef');
+
+// TracehouseExtra keys, quoted with their colon.
+const X_ST = ascii('"st":"');
+const X_K = ascii('"k":');
+const X_T = ascii('"t":"');
+const X_J = ascii('"j":');
+const X_D = ascii('"d":');
+const X_EN = ascii('"en":"');
+const X_C = ascii('"c":');
+const X_EV = ascii('"ev":[');
+const X_DE = ascii('"de":');
+const X_LN = ascii('"ln":[');
+const X_DL = ascii('"dl":');
+const X_F = ascii('"f":');
+const X_RT = ascii('"rt":"');
+const X_RJ = ascii('"rj":');
+const X_RD = ascii('"rd":');
+const X_RU = ascii('"ru":');
+const X_SA = ascii('"sa":');
+const X_SD = ascii('"sd":');
+const X_SU = ascii('"su":');
+const X_STAGS = ascii('"st":"');
+const X_SJ = ascii('"sj":');
+const X_TS = ascii('"ts":"');
+const X_TZ = ascii('"tz":1');
+const X_SV = ascii('"sv":');
+const X_BT = ascii('"bt":"');
+const X_BJ = ascii('"bj":');
+
+// Per-call state: encoding is synchronous and a worker runs one task at a time.
+let maxDepth = 100;
+const OUT_INITIAL_BYTES = 1 << 20;
+const SHRINK_ABOVE_BYTES = 32 << 20;
+/** The rows, in arrival order. */
+const out = new ByteOut(OUT_INITIAL_BYTES);
+/** The current resource's and scope's rendered pieces (see Group). */
+const grp = new ByteOut(1 << 12);
+/** The current row's TracehouseExtra fields (without the braces). */
+const xb = new ByteOut(1 << 10);
+/** Per-event / per-link extras of the current span. */
+const nx = new ByteOut(1 << 10);
+/** Type tags of the map being written. */
+const tg = new ByteOut(256);
+/** Where RowBinary is being written: `out`, or `grp` while a resource or scope is rendered. */
+let o = out;
+
+// ---------------------------------------------------------------------------------------------
+// RowBinary and JSON pieces.
+
+function varUInt(b: ByteOut, n: number): void {
+  b.ensure(5);
+  const buf = b.buf;
+  let p = b.pos;
+  while (n >= 0x80) {
+    buf[p++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  buf[p++] = n;
+  b.pos = p;
+}
+
+/** A 64-bit value from its halves, little endian (Int64 / UInt64 below 2^63). */
+function le64(b: ByteOut, lo: number, hi: number): void {
+  b.ensure(8);
+  const buf = b.buf;
+  const p = b.pos;
+  buf[p] = lo & 0xff;
+  buf[p + 1] = (lo >>> 8) & 0xff;
+  buf[p + 2] = (lo >>> 16) & 0xff;
+  buf[p + 3] = lo >>> 24;
+  buf[p + 4] = hi & 0xff;
+  buf[p + 5] = (hi >>> 8) & 0xff;
+  buf[p + 6] = (hi >>> 16) & 0xff;
+  buf[p + 7] = hi >>> 24;
+  b.pos = p + 8;
+}
+
+/** The wire string src[start, end) as a RowBinary string: UTF-8 as the row path re-encodes it (U+FFFD for invalid bytes). */
+function str(b: ByteOut, src: Uint8Array, start: number, end: number): void {
+  const n = end - start;
+  if (n < 128) {
+    b.ensure(n + 1);
+    const buf = b.buf;
+    let p = b.pos;
+    buf[p++] = n;
+    let high = 0;
+    for (let i = start; i < end; i++) {
+      const c = src[i]!;
+      high |= c;
+      buf[p++] = c;
+    }
+    if (high < 0x80 || isUtf8(src, start, end)) {
+      b.pos = p;
+      strInvalid = false;
+      return;
+    }
+  } else if (isUtf8(src, start, end)) {
+    varUInt(b, n);
+    b.bytes(src, start, end);
+    strInvalid = false;
+    return;
+  }
+  jsString(b, Buffer.from(src.buffer, src.byteOffset + start, n).toString('utf8'));
+  strInvalid = true;
+}
+
+/** Whether the last str() met invalid UTF-8. */
+let strInvalid = false;
+
+function isUtf8(src: Uint8Array, start: number, end: number): boolean {
+  return isUtf8Bytes(src.subarray(start, end));
+}
+
+/** A JS string as a RowBinary string. */
+function jsString(b: ByteOut, s: string): void {
+  const n = Buffer.byteLength(s, 'utf8');
+  varUInt(b, n);
+  b.utf8(s);
+}
+
+/** ASCII text (< 128 chars) as a RowBinary string. */
+function asciiString(b: ByteOut, s: string): void {
+  b.byte(s.length);
+  b.asciiText(s);
+}
+
+/** Starts a TracehouseExtra field in x (comma when it is not the first). */
+function xField(x: ByteOut, key: Uint8Array): void {
+  if (x.pos > 0) x.byte(0x2c);
+  x.bytes(key);
+}
+
+function countField(x: ByteOut, key: Uint8Array, n: number): void {
+  if (n === 0) return;
+  xField(x, key);
+  x.uint(n);
+}
+
+/** Appends already rendered fields (another field list's text) to x. */
+function appendFields(x: ByteOut, src: Uint8Array, start: number, end: number): void {
+  if (start === end) return;
+  if (x.pos > 0) x.byte(0x2c);
+  x.bytes(src, start, end);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attribute maps.
+
+/** KeyValue messages of the map being written: wire ranges, collected before writing (the count comes first). */
+let kvStarts = new Int32Array(64);
+let kvEnds = new Int32Array(64);
+let kvN = 0;
+/** Key ranges of the entries written, for the duplicate check. */
+let keyStarts = new Int32Array(64);
+let keyEnds = new Int32Array(64);
+
+function pushKv(start: number, end: number): void {
+  if (kvN === kvStarts.length) {
+    const a = new Int32Array(kvN * 2);
+    a.set(kvStarts);
+    kvStarts = a;
+    const b = new Int32Array(kvN * 2);
+    b.set(kvEnds);
+    kvEnds = b;
+    const c = new Int32Array(kvN * 2);
+    c.set(keyStarts);
+    keyStarts = c;
+    const d = new Int32Array(kvN * 2);
+    d.set(keyEnds);
+    keyEnds = d;
+  }
+  kvStarts[kvN] = start;
+  kvEnds[kvN] = end;
+  kvN++;
+}
+
+/** Collects the fields with `tag` of message r[start, end) as the map's entries. */
+function collect(r: WireReader, start: number, end: number, tag: number): void {
+  kvN = 0;
+  r.pos = start;
+  while (r.pos < end) {
+    const t = r.tag();
+    if (t === tag) {
+      const e = r.lenEnd();
+      pushKv(r.pos, e);
+      r.pos = e;
+    } else r.skip(t);
+  }
+}
+
+/** What the map just written lost: type tags (in tg when typed) and its whole values' JSON, comma-separated, in wl. */
+let typed = false;
+const wl = new ByteOut(1 << 10);
+/** Whole values' JSON (stringifyExact's text) of the map or body being written. */
+const wj = new ByteOut(1 << 10);
+/** Tag of the last value written, and its whole JSON's range in wj (-1: none). */
+let vTag = 0x73;
+let vWjStart = -1;
+let vWjEnd = -1;
+/** Scratch for an array of strings: its text, and its elements' ranges. */
+const sc = new ByteOut(1 << 10);
+let elStarts = new Int32Array(64);
+let elEnds = new Int32Array(64);
+/** Where the last string value's RowBinary bytes lie in o (for service.name). */
+let vStart = 0;
+let vEnd = 0;
+/** Where service.name's string value was written in o by the last writeMap; -1 when it has none. */
+let svcStart = -1;
+let svcEnd = -1;
+
+const T_S = 0x73;
+const T_B = 0x62;
+const T_I = 0x69;
+const T_D = 0x64;
+const T_BIG_D = 0x44;
+const T_Z = 0x7a;
+const T_Y = 0x79;
+const T_E = 0x65;
+const T_J = 0x6a;
+
+/** Writes the AnyValue in r[pos, end) to o: the last of its oneof fields, every one validated. */
+function writeValue(r: WireReader, end: number, depth: number): void {
+  const mark = o.pos;
+  let tag = T_E;
+  let wjStart = -1;
+  let wjEnd = -1;
+  while (r.pos < end) {
+    const t = r.tag();
+    switch (t) {
+      case 10: {
+        const e = r.lenEnd();
+        o.pos = mark;
+        str(o, r.buf, r.pos, e);
+        r.pos = e;
+        tag = T_S;
+        break;
+      }
+      case 16:
+        o.pos = mark;
+        o.bytes(r.bool() ? RB_TRUE : RB_FALSE);
+        tag = T_B;
+        break;
+      case 24: {
+        r.varint64();
+        o.pos = mark + 1;
+        o.int64(r.lo, r.hi);
+        o.buf[mark] = o.pos - mark - 1;
+        tag = T_I;
+        break;
+      }
+      case 33: {
+        const d = r.double();
+        o.pos = mark;
+        if (d - d === 0) {
+          asciiString(o, String(d));
+          tag = Object.is(d, -0) ? T_Z : T_D;
+        } else {
+          asciiString(o, d !== d ? 'NaN' : d > 0 ? 'Infinity' : '-Infinity');
+          tag = T_BIG_D;
+        }
+        break;
+      }
+      case 42:
+      case 50: {
+        const e = r.lenEnd();
+        if (depth >= maxDepth) throw FALLBACK;
+        o.pos = mark;
+        wjStart = wj.pos;
+        if (t !== 42 || !stringArray(r, r.pos, e)) {
+          const v: AnyValue = t === 42 ? { arrayValue: { values: readArray(r, e, depth + 1) } } : { kvlistValue: { values: readKvList(r, e, depth + 1) } };
+          jsString(o, anyValueToString(v));
+          wj.utf8(stringifyExact(v, true));
+        }
+        wjEnd = wj.pos;
+        tag = T_J;
+        break;
+      }
+      case 58: {
+        const e = r.lenEnd();
+        const s = r.nb.base64Slice(r.pos, e);
+        r.pos = e;
+        o.pos = mark;
+        varUInt(o, s.length);
+        o.asciiText(s);
+        tag = T_Y;
+        break;
+      }
+      default:
+        unknownField(r, t, KNOWN_ANYVALUE, 'AnyValue');
+    }
+  }
+  checkEnd(r, end, 'AnyValue');
+  if (tag === T_E) {
+    o.pos = mark;
+    o.byte(0);
+  }
+  vTag = tag;
+  vWjStart = tag === T_J ? wjStart : -1;
+  vWjEnd = wjEnd;
+  vStart = mark;
+  vEnd = o.pos;
+}
+
+const T_ARRAY_WHOLE = ascii('{"arrayValue":{"values":[');
+const T_STRING_WHOLE = ascii('{"stringValue":');
+const T_ARRAY_WHOLE_END = ascii(']}}');
+
+/**
+ * An ArrayValue r[start, end) whose elements are each one string_value (the common array
+ * attribute) written without objects: its text (anyValueToString's JSON array) to o, its whole
+ * form (stringifyExact's) to wj. False, with nothing written, for any other shape.
+ */
+function stringArray(r: WireReader, start: number, end: number): boolean {
+  let n = 0;
+  r.pos = start;
+  while (r.pos < end) {
+    if (r.tag() !== 10) return again(r, start);
+    const ee = r.lenEnd();
+    if (r.pos >= ee || r.tag() !== 10) return again(r, start);
+    const se = r.lenEnd();
+    if (se !== ee) return again(r, start);
+    if (n === elStarts.length) {
+      const a = new Int32Array(n * 2);
+      a.set(elStarts);
+      elStarts = a;
+      const b = new Int32Array(n * 2);
+      b.set(elEnds);
+      elEnds = b;
+    }
+    elStarts[n] = r.pos;
+    elEnds[n] = se;
+    n++;
+    r.pos = se;
+  }
+  const buf = r.buf;
+  sc.pos = 0;
+  sc.byte(0x5b);
+  wj.bytes(T_ARRAY_WHOLE);
+  for (let i = 0; i < n; i++) {
+    if (i > 0) {
+      sc.byte(0x2c);
+      wj.byte(0x2c);
+    }
+    const at = sc.pos;
+    sc.jsonStringUtf8(buf, elStarts[i]!, elEnds[i]!);
+    wj.bytes(T_STRING_WHOLE);
+    wj.bytes(sc.buf, at, sc.pos);
+    wj.byte(0x7d);
+  }
+  sc.byte(0x5d);
+  wj.bytes(T_ARRAY_WHOLE_END);
+  varUInt(o, sc.pos);
+  o.bytes(sc.buf, 0, sc.pos);
+  return true;
+}
+
+/** Rewinds r for the general path (which reads, and validates, the array again). */
+function again(r: WireReader, start: number): false {
+  r.pos = start;
+  return false;
+}
+
+// Nested values as the row decoder builds them (otlp-proto.ts), for anyValueToString and stringifyExact.
+function readValue(r: WireReader, end: number, depth: number): AnyValue {
+  let v: AnyValue | null = null;
+  while (r.pos < end) {
+    const t = r.tag();
+    switch (t) {
+      case 10: {
+        const e = r.lenEnd();
+        v = { stringValue: r.nb.utf8Slice(r.pos, e) };
+        r.pos = e;
+        break;
+      }
+      case 16:
+        v = { boolValue: r.bool() };
+        break;
+      case 24:
+        v = { intValue: r.int64String() };
+        break;
+      case 33:
+        v = { doubleValue: jsonDouble(r.double()) };
+        break;
+      case 42:
+      case 50: {
+        const e = r.lenEnd();
+        if (depth >= maxDepth) throw FALLBACK;
+        v = t === 42 ? { arrayValue: { values: readArray(r, e, depth + 1) } } : { kvlistValue: { values: readKvList(r, e, depth + 1) } };
+        break;
+      }
+      case 58: {
+        const e = r.lenEnd();
+        v = { bytesValue: r.nb.base64Slice(r.pos, e) };
+        r.pos = e;
+        break;
+      }
+      default:
+        unknownField(r, t, KNOWN_ANYVALUE, 'AnyValue');
+    }
+  }
+  checkEnd(r, end, 'AnyValue');
+  return v ?? {};
+}
+
+function readArray(r: WireReader, end: number, depth: number): AnyValue[] {
+  const values: AnyValue[] = [];
+  while (r.pos < end) {
+    const t = r.tag();
+    if (t === 10) {
+      const e = r.lenEnd();
+      values.push(readValue(r, e, depth));
+    } else unknownField(r, t, KNOWN_LIST, 'ArrayValue');
+  }
+  checkEnd(r, end, 'ArrayValue');
+  return values;
+}
+
+function readKvList(r: WireReader, end: number, depth: number): KeyValue[] {
+  const values: KeyValue[] = [];
+  while (r.pos < end) {
+    const t = r.tag();
+    if (t === 10) {
+      const e = r.lenEnd();
+      values.push(readKeyValue(r, e, depth));
+    } else unknownField(r, t, KNOWN_LIST, 'KeyValueList');
+  }
+  checkEnd(r, end, 'KeyValueList');
+  return dedupeAttributes(values);
+}
+
+function readKeyValue(r: WireReader, end: number, depth: number): KeyValue {
+  let key = '';
+  let value: AnyValue | null = null;
+  while (r.pos < end) {
+    const t = r.tag();
+    if (t === 10) {
+      const e = r.lenEnd();
+      key = r.nb.utf8Slice(r.pos, e);
+      r.pos = e;
+    } else if (t === 18) {
+      const e = r.lenEnd();
+      value = readValue(r, e, depth);
+    } else unknownField(r, t, KNOWN_KEYVALUE, 'KeyValue');
+  }
+  checkEnd(r, end, 'KeyValue');
+  return { key, value: value ?? {} };
+}
+
+/** Reads the collected KeyValues as objects (a span's scope attributes), deduplicated as the row path does. */
+function collectedObjects(r: WireReader): KeyValue[] {
+  const list: KeyValue[] = [];
+  for (let i = 0; i < kvN; i++) {
+    r.pos = kvStarts[i]!;
+    list.push(readKeyValue(r, kvEnds[i]!, 0));
+  }
+  return dedupeAttributes(list);
+}
+
+/** Per entry of the map being written: its bytes and value bytes in o, tag, whole value, whether it is service.name. */
+let entStart = new Int32Array(64);
+let entEnd = new Int32Array(64);
+let entValStart = new Int32Array(64);
+let entValEnd = new Int32Array(64);
+let entTag = new Uint8Array(64);
+let entSvc = new Uint8Array(64);
+let entWjStart = new Int32Array(64);
+let entWjEnd = new Int32Array(64);
+/** For deduplication: each entry's first entry with the same key, and each first entry's last one. */
+let first = new Int32Array(64);
+let last = new Int32Array(64);
+/** A copy of the map's bytes while it is rewritten without repeated keys. */
+const dd = new ByteOut(1 << 12);
+
+function growEntries(n: number): void {
+  if (n < entStart.length) return;
+  const size = entStart.length * 2;
+  const i32 = (a: Int32Array<ArrayBuffer>) => {
+    const b = new Int32Array(size);
+    b.set(a);
+    return b;
+  };
+  const u8 = (a: Uint8Array<ArrayBuffer>) => {
+    const b = new Uint8Array(size);
+    b.set(a);
+    return b;
+  };
+  entStart = i32(entStart);
+  entEnd = i32(entEnd);
+  entValStart = i32(entValStart);
+  entValEnd = i32(entValEnd);
+  entWjStart = i32(entWjStart);
+  entWjEnd = i32(entWjEnd);
+  first = i32(first);
+  last = i32(last);
+  entTag = u8(entTag);
+  entSvc = u8(entSvc);
+}
+
+/** Writes the collected KeyValues as a Map(String, String) to o; sets typed / tg / whole and svcStart. */
+function writeMap(r: WireReader): void {
+  const n = kvN;
+  const mapStart = o.pos;
+  varUInt(o, n);
+  wj.pos = 0;
+  const buf = r.buf;
+  let invalidKey = false;
+  for (let i = 0; i < n; i++) {
+    const start = kvStarts[i]!;
+    const end = kvEnds[i]!;
+    let ks = 0;
+    let ke = 0;
+    let values = 0;
+    let vs = 0;
+    let ve = 0;
+    r.pos = start;
+    while (r.pos < end) {
+      const t = r.tag();
+      if (t === 10) {
+        ke = r.lenEnd();
+        ks = r.pos;
+        r.pos = ke;
+      } else if (t === 18) {
+        ve = r.lenEnd();
+        vs = r.pos;
+        r.pos = ve;
+        values++;
+      } else unknownField(r, t, KNOWN_KEYVALUE, 'KeyValue');
+    }
+    checkEnd(r, end, 'KeyValue');
+    growEntries(i);
+    keyStarts[i] = ks;
+    keyEnds[i] = ke;
+    entStart[i] = o.pos;
+    str(o, buf, ks, ke);
+    if (strInvalid) invalidKey = true;
+    if (values === 0) {
+      vStart = o.pos;
+      o.byte(0);
+      vEnd = o.pos;
+      vTag = T_E;
+      vWjStart = -1;
+    } else if (values === 1) {
+      r.pos = vs;
+      writeValue(r, ve, 0);
+    } else {
+      // A repeated value field: each is read (and validated); the last one stays.
+      const mark = o.pos;
+      r.pos = start;
+      while (r.pos < end) {
+        const t = r.tag();
+        if (t === 18) {
+          const e = r.lenEnd();
+          o.pos = mark;
+          writeValue(r, e, 0);
+        } else r.skip(t);
+      }
+    }
+    r.pos = end;
+    entEnd[i] = o.pos;
+    entValStart[i] = vStart;
+    entValEnd[i] = vEnd;
+    entTag[i] = vTag;
+    entWjStart[i] = vWjStart;
+    entWjEnd[i] = vWjEnd;
+    entSvc[i] = vTag === T_S && ke - ks === SERVICE_NAME.length && sameBytes(buf, ks, SERVICE_NAME) ? 1 : 0;
+  }
+  let m = n;
+  if (n > 1 && hasDuplicateKey(buf, n, invalidKey)) m = dedupe(mapStart, n);
+  // What the map lost (type tags, whole values) and where service.name's string lies, over the entries kept.
+  typed = false;
+  wl.pos = 0;
+  svcStart = -1;
+  tg.pos = 0;
+  for (let k = 0; k < m; k++) {
+    const i = m === n ? k : last[kept[k]!]!;
+    const t = entTag[i]!;
+    tg.byte(t);
+    if (t !== T_S) typed = true;
+    if (entWjStart[i]! >= 0) {
+      if (wl.pos > 0) wl.byte(0x2c);
+      wl.bytes(wj.buf, entWjStart[i]!, entWjEnd[i]!);
+    }
+    if (entSvc[i] === 1) {
+      svcStart = entValStart[i]!;
+      svcEnd = entValEnd[i]!;
+    }
+  }
+}
+
+/** The entries that begin a key, in order (set by dedupe). */
+let kept = new Int32Array(64);
+
+/**
+ * Rewrites the map at mapStart the way dedupeAttributes orders it: the last entry of each key at
+ * the place of its first. Entries' recorded offsets are moved to their new places. Returns the
+ * count of entries kept.
+ */
+function dedupe(mapStart: number, n: number): number {
+  if (kept.length < n) kept = new Int32Array(first.length);
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const f = first[i]!;
+    if (f === i) kept[m++] = i;
+    last[f] = i;
+  }
+  dd.pos = 0;
+  dd.bytes(o.buf, mapStart, o.pos);
+  o.pos = mapStart;
+  varUInt(o, m);
+  for (let k = 0; k < m; k++) {
+    const i = last[kept[k]!]!;
+    const at = o.pos;
+    o.bytes(dd.buf, entStart[i]! - mapStart, entEnd[i]! - mapStart);
+    const shift = at - entStart[i]!;
+    entValStart[i] = entValStart[i]! + shift;
+    entValEnd[i] = entValEnd[i]! + shift;
+    entStart[i] = at;
+    entEnd[i] = o.pos;
+  }
+  return m;
+}
+
+function sameBytes(buf: Uint8Array, at: number, want: Uint8Array): boolean {
+  for (let i = 0; i < want.length; i++) if (buf[at + i] !== want[i]) return false;
+  return true;
+}
+
+/**
+ * Fills first[] (each entry's first entry with an equal key) and tells whether any key repeats.
+ * Keys compare as bytes, which for valid UTF-8 is comparing the decoded text the row path
+ * compares; a list with an invalid key compares decoded text (two invalid sequences can decode
+ * to the same U+FFFD text).
+ */
+function hasDuplicateKey(buf: Uint8Array, n: number, invalidKey: boolean): boolean {
+  let dup = false;
+  if (n > 32 || invalidKey) {
+    const seen = new Map<string, number>();
+    const nb = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+    for (let i = 0; i < n; i++) {
+      const k = nb.toString(invalidKey ? 'utf8' : 'latin1', keyStarts[i], keyEnds[i]);
+      const f = seen.get(k);
+      if (f === undefined) {
+        seen.set(k, i);
+        first[i] = i;
+      } else {
+        first[i] = f;
+        dup = true;
+      }
+    }
+    return dup;
+  }
+  for (let i = 0; i < n; i++) {
+    first[i] = i;
+    const s = keyStarts[i]!;
+    const len = keyEnds[i]! - s;
+    for (let j = 0; j < i; j++) {
+      const os = keyStarts[j]!;
+      if (keyEnds[j]! - os !== len) continue;
+      let k = 0;
+      while (k < len && buf[os + k] === buf[s + k]) k++;
+      if (k === len) {
+        first[i] = first[j]!;
+        dup = true;
+        break;
+      }
+    }
+  }
+  return dup;
+}
+
+/** The type information of the map just written, as extra fields under the given keys. */
+function mapFields(x: ByteOut, tagsKey: Uint8Array, wholeKey: Uint8Array): void {
+  if (!typed) return;
+  xField(x, tagsKey);
+  x.bytes(tg.buf, 0, tg.pos);
+  x.byte(0x22);
+  if (wl.pos > 0) {
+    xField(x, wholeKey);
+    x.byte(0x5b);
+    x.bytes(wl.buf, 0, wl.pos);
+    x.byte(0x5d);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resource and scope: rendered into `grp` once per group.
+
+const G = {
+  resMapStart: 0,
+  resMapEnd: 0,
+  /** The resource's extra fields for spans (with ru) and for logs (without). */
+  resXEnd: 0,
+  svcStart: 0,
+  svcEnd: 0,
+  resSchemaStart: 0,
+  resSchemaEnd: 0,
+  /** Where the scope's part of grp begins. */
+  scopeBase: 0,
+  scSchemaStart: 0,
+  scNameStart: 0,
+  scVersionEnd: 0,
+  scMapEnd: 0,
+  scXEnd: 0,
+  /** FNV-1a of the service name (spreads logs without a trace id over shards). */
+  svcHash: 0,
+};
+
+function renderResource(r: WireReader, start: number, end: number, groupMessage: string, logs: boolean): void {
+  o = grp;
+  grp.pos = 0;
+  let dropped = 0;
+  let schemaStart = 0;
+  let schemaEnd = 0;
+  kvN = 0;
+  r.pos = start;
+  while (r.pos < end) {
+    const tag = r.tag();
+    switch (tag) {
+      case 10: {
+        const e = r.lenEnd();
+        while (r.pos < e) {
+          const t = r.tag();
+          if (t === 10) {
+            const ve = r.lenEnd();
+            pushKv(r.pos, ve);
+            r.pos = ve;
+          } else if (t === 16) dropped = r.uint32();
+          else if (t === 26) r.skip(t);
+          else unknownField(r, t, KNOWN_RESOURCE, 'Resource');
+        }
+        checkEnd(r, e, 'Resource');
+        break;
+      }
+      case 18:
+        r.pos = r.lenEnd();
+        break;
+      case 26:
+        schemaEnd = r.lenEnd();
+        schemaStart = r.pos;
+        r.pos = schemaEnd;
+        break;
+      default:
+        unknownField(r, tag, KNOWN_GROUP_ITEMS, groupMessage);
+    }
+  }
+  checkEnd(r, end, groupMessage);
+  G.resMapStart = 0;
+  writeMap(r);
+  G.resMapEnd = grp.pos;
+  const svc0 = svcStart;
+  const svc1 = svcEnd;
+  // The resource's extra fields are written to xb, then kept in grp.
+  xb.pos = 0;
+  mapFields(xb, X_RT, X_RJ);
+  countField(xb, X_RD, dropped);
+  const logX = xb.pos;
+  if (schemaEnd > schemaStart) {
+    xField(xb, X_RU);
+    xb.jsonStringUtf8(r.buf, schemaStart, schemaEnd);
+  }
+  grp.bytes(xb.buf, 0, logs ? logX : xb.pos);
+  G.resXEnd = grp.pos;
+  G.svcStart = grp.pos;
+  if (svc0 >= 0) grp.repeat(svc0, svc1);
+  else grp.bytes(RB_UNKNOWN_SERVICE);
+  G.svcEnd = grp.pos;
+  G.resSchemaStart = grp.pos;
+  str(grp, r.buf, schemaStart, schemaEnd);
+  G.resSchemaEnd = grp.pos;
+  G.scopeBase = grp.pos;
+  if (logs && shards > 1) {
+    const svc = grp.buf.subarray(G.svcStart, G.svcEnd);
+    let p = 0;
+    while (svc[p]! & 0x80) p++;
+    G.svcHash = hashTraceId(Buffer.from(svc.buffer, svc.byteOffset + p + 1, svc.length - p - 1).toString('utf8'));
+  }
+  o = out;
+}
+
+function renderScope(r: WireReader, start: number, end: number, groupMessage: string, logs: boolean): void {
+  o = grp;
+  grp.pos = G.scopeBase;
+  let nameStart = 0;
+  let nameEnd = 0;
+  let versionStart = 0;
+  let versionEnd = 0;
+  let dropped = 0;
+  let schemaStart = 0;
+  let schemaEnd = 0;
+  kvN = 0;
+  r.pos = start;
+  while (r.pos < end) {
+    const tag = r.tag();
+    switch (tag) {
+      case 10: {
+        const e = r.lenEnd();
+        while (r.pos < e) {
+          const t = r.tag();
+          if (t === 10) {
+            nameEnd = r.lenEnd();
+            nameStart = r.pos;
+            r.pos = nameEnd;
+          } else if (t === 18) {
+            versionEnd = r.lenEnd();
+            versionStart = r.pos;
+            r.pos = versionEnd;
+          } else if (t === 26) {
+            const ve = r.lenEnd();
+            pushKv(r.pos, ve);
+            r.pos = ve;
+          } else if (t === 32) dropped = r.uint32();
+          else unknownField(r, t, KNOWN_SCOPE, 'InstrumentationScope');
+        }
+        checkEnd(r, e, 'InstrumentationScope');
+        break;
+      }
+      case 18:
+        r.pos = r.lenEnd();
+        break;
+      case 26:
+        schemaEnd = r.lenEnd();
+        schemaStart = r.pos;
+        r.pos = schemaEnd;
+        break;
+      default:
+        unknownField(r, tag, KNOWN_GROUP_ITEMS, groupMessage);
+    }
+  }
+  checkEnd(r, end, groupMessage);
+  G.scSchemaStart = grp.pos;
+  str(grp, r.buf, schemaStart, schemaEnd);
+  G.scNameStart = grp.pos;
+  str(grp, r.buf, nameStart, nameEnd);
+  str(grp, r.buf, versionStart, versionEnd);
+  G.scVersionEnd = grp.pos;
+  xb.pos = 0;
+  if (logs) {
+    writeMap(r);
+    mapFields(xb, X_STAGS, X_SJ);
+  } else if (kvN > 0) {
+    xField(xb, X_SA);
+    xb.utf8(stringifyExact(collectedObjects(r), true));
+  }
+  G.scMapEnd = grp.pos;
+  countField(xb, X_SD, dropped);
+  if (!logs && schemaEnd > schemaStart) {
+    xField(xb, X_SU);
+    xb.jsonStringUtf8(r.buf, schemaStart, schemaEnd);
+  }
+  grp.bytes(xb.buf, 0, xb.pos);
+  G.scXEnd = grp.pos;
+  o = out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows and shards.
+
+/** Each accepted row's end offset in `out` and shard. */
+let rowEnds = new Int32Array(1024);
+let rowShards = new Int32Array(1024);
+let accepted = 0;
+let shards = 1;
+
+function pushRow(end: number, shard: number): void {
+  if (accepted === rowEnds.length) {
+    const a = new Int32Array(accepted * 2);
+    a.set(rowEnds);
+    rowEnds = a;
+    const b = new Int32Array(accepted * 2);
+    b.set(rowShards);
+    rowShards = b;
+  }
+  rowEnds[accepted] = end;
+  rowShards[accepted] = shard;
+  accepted++;
+}
+
+/** FNV-1a over the hex text of the 16-byte trace id at buf[start] (hashTraceId without the string). */
+function traceHash(buf: Uint8Array, start: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < start + 16; i++) {
+    const b = buf[i]!;
+    h ^= HEX[b >>> 4]!;
+    h = Math.imul(h, 0x01000193);
+    h ^= HEX[b & 15]!;
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** A row's end: its TracehouseExtra column from xb. */
+function writeExtra(): void {
+  if (xb.pos === 0) {
+    out.byte(0);
+    return;
+  }
+  varUInt(out, xb.pos + 2);
+  out.byte(0x7b);
+  out.bytes(xb.buf, 0, xb.pos);
+  out.byte(0x7d);
+}
+
+/** A 16- or 8-byte id as a hex RowBinary string, '' unless it is a good id. */
+function idString(buf: Uint8Array, start: number, state: number, size: number): void {
+  if (state !== ID_OK) {
+    out.byte(0);
+    return;
+  }
+  out.byte(size * 2);
+  out.hex(buf, start, size);
+}
+
+/** A time text "…" in the extra. */
+function timeField(key: Uint8Array, lo: number, hi: number): void {
+  xField(xb, key);
+  xb.uint64(lo, hi);
+  xb.byte(0x22);
+}
+
+function keyTime(lo: number, hi: number, key: Uint8Array): void {
+  if (hi > KEY_HI || (hi === KEY_HI && lo > KEY_LO)) {
+    le64(out, KEY_LO, KEY_HI);
+    timeField(key, lo, hi);
+  } else le64(out, lo, hi);
+}
+
+// Scratch for a span's events and links (read once, written column by column).
+let evStart = new Int32Array(16);
+let evEnd = new Int32Array(16);
+let evLo = new Int32Array(16);
+let evHi = new Int32Array(16);
+let evNameStart = new Int32Array(16);
+let evNameEnd = new Int32Array(16);
+let evDropped = new Int32Array(16);
+let lnTrace = new Int32Array(16);
+let lnTraceState = new Int32Array(16);
+let lnSpan = new Int32Array(16);
+let lnSpanState = new Int32Array(16);
+let lnTsStart = new Int32Array(16);
+let lnTsEnd = new Int32Array(16);
+let lnFlags = new Int32Array(16);
+
+function grown(a: Int32Array<ArrayBuffer>, n: number): Int32Array<ArrayBuffer> {
+  if (n < a.length) return a;
+  const b = new Int32Array(Math.max(a.length * 2, n + 1));
+  b.set(a);
+  return b;
+}
+
+/** Makes room for event / link n in every scratch array. */
+function ensureScratch(n: number): void {
+  if (n < evStart.length && n < lnTrace.length) return;
+  evStart = grown(evStart, n);
+  evEnd = grown(evEnd, n);
+  evLo = grown(evLo, n);
+  evHi = grown(evHi, n);
+  evNameStart = grown(evNameStart, n);
+  evNameEnd = grown(evNameEnd, n);
+  evDropped = grown(evDropped, n);
+  lnTrace = grown(lnTrace, n);
+  lnTraceState = grown(lnTraceState, n);
+  lnSpan = grown(lnSpan, n);
+  lnSpanState = grown(lnSpanState, n);
+  lnTsStart = grown(lnTsStart, n);
+  lnTsEnd = grown(lnTsEnd, n);
+  lnFlags = grown(lnFlags, n);
+}
+
+/** Writes the Events.* columns of span r[start, end); false when an event time is not storable. */
+function events(r: WireReader, start: number, end: number, has: boolean): boolean {
+  if (!has) {
+    out.byte(0);
+    out.byte(0);
+    out.byte(0);
+    return true;
+  }
+  let n = 0;
+  let storable = true;
+  r.pos = start;
+  while (r.pos < end) {
+    const tag = r.tag();
+    if (tag !== 90) {
+      r.skip(tag);
+      continue;
+    }
+    const e = r.lenEnd();
+    ensureScratch(n);
+    evStart[n] = r.pos;
+    evEnd[n] = e;
+    let lo = 0;
+    let hi = 0;
+    let ns = 0;
+    let ne = 0;
+    let dropped = 0;
+    while (r.pos < e) {
+      const t = r.tag();
+      switch (t) {
+        case 9:
+          fixed64(r);
+          lo = fixedLo;
+          hi = fixedHi;
+          break;
+        case 18:
+          ne = r.lenEnd();
+          ns = r.pos;
+          r.pos = ne;
+          break;
+        case 26:
+          r.pos = r.lenEnd();
+          break;
+        case 32:
+          dropped = r.uint32();
+          break;
+        default:
+          unknownField(r, t, KNOWN_EVENT, 'Span.Event');
+      }
+    }
+    checkEnd(r, e, 'Span.Event');
+    if (hi >= MAX_TIME_HI) storable = false;
+    evLo[n] = lo;
+    evHi[n] = hi;
+    evNameStart[n] = ns;
+    evNameEnd[n] = ne;
+    evDropped[n] = dropped;
+    n++;
+  }
+  varUInt(out, n);
+  for (let i = 0; i < n; i++) le64(out, evLo[i]!, evHi[i]!);
+  varUInt(out, n);
+  for (let i = 0; i < n; i++) str(out, r.buf, evNameStart[i]!, evNameEnd[i]!);
+  varUInt(out, n);
+  nx.pos = 0;
+  let any = false;
+  for (let i = 0; i < n; i++) {
+    collect(r, evStart[i]!, evEnd[i]!, 26);
+    writeMap(r);
+    if (nested(i, evDropped[i]! >>> 0, 0)) any = true;
+  }
+  if (any) {
+    xField(xb, X_EV);
+    xb.bytes(nx.buf, 0, nx.pos);
+    xb.byte(0x5d);
+  }
+  return storable;
+}
+
+/** Appends event / link i's extra to nx: {t, j, d, f} or 0 when nothing differs; true when something did. */
+function nested(i: number, dropped: number, flags: number): boolean {
+  const x = nxFields;
+  x.pos = 0;
+  mapFields(x, X_T, X_J);
+  countField(x, X_D, dropped);
+  countField(x, X_F, flags);
+  if (i > 0) nx.byte(0x2c);
+  if (x.pos === 0) {
+    nx.byte(0x30);
+    return false;
+  }
+  nx.byte(0x7b);
+  nx.bytes(x.buf, 0, x.pos);
+  nx.byte(0x7d);
+  return true;
+}
+const nxFields = new ByteOut(256);
+
+/** Writes the Links.* columns of span r[start, end); false when a link has a bad id. */
+function links(r: WireReader, start: number, end: number, has: boolean): boolean {
+  if (!has) {
+    out.byte(0);
+    out.byte(0);
+    out.byte(0);
+    out.byte(0);
+    return true;
+  }
+  const buf = r.buf;
+  let n = 0;
+  let good = true;
+  r.pos = start;
+  while (r.pos < end) {
+    const tag = r.tag();
+    if (tag !== 106) {
+      r.skip(tag);
+      continue;
+    }
+    const e = r.lenEnd();
+    ensureScratch(n);
+    evStart[n] = r.pos;
+    evEnd[n] = e;
+    let ts = 0;
+    let tState = ID_EMPTY;
+    let ss = 0;
+    let sState = ID_EMPTY;
+    let tss = 0;
+    let tse = 0;
+    let flags = 0;
+    let dropped = 0;
+    while (r.pos < e) {
+      const t = r.tag();
+      switch (t) {
+        case 10: {
+          const ie = r.lenEnd();
+          ts = r.pos;
+          tState = idState(buf, ts, ie, 16);
+          r.pos = ie;
+          break;
+        }
+        case 18: {
+          const ie = r.lenEnd();
+          ss = r.pos;
+          sState = idState(buf, ss, ie, 8);
+          r.pos = ie;
+          break;
+        }
+        case 26:
+          tse = r.lenEnd();
+          tss = r.pos;
+          r.pos = tse;
+          break;
+        case 34:
+          r.pos = r.lenEnd();
+          break;
+        case 40:
+          dropped = r.uint32();
+          break;
+        case 53:
+          flags = r.fixed32();
+          break;
+        default:
+          unknownField(r, t, KNOWN_LINK, 'Span.Link');
+      }
+    }
+    checkEnd(r, e, 'Span.Link');
+    if (tState === ID_BAD || sState === ID_BAD) good = false;
+    lnTrace[n] = ts;
+    lnTraceState[n] = tState;
+    lnSpan[n] = ss;
+    lnSpanState[n] = sState;
+    lnTsStart[n] = tss;
+    lnTsEnd[n] = tse;
+    lnFlags[n] = flags;
+    evDropped[n] = dropped;
+    n++;
+  }
+  // A span with a bad link is rejected: its row is discarded, so its columns need not be right.
+  varUInt(out, n);
+  for (let i = 0; i < n; i++) idString(buf, lnTrace[i]!, lnTraceState[i]!, 16);
+  varUInt(out, n);
+  for (let i = 0; i < n; i++) idString(buf, lnSpan[i]!, lnSpanState[i]!, 8);
+  varUInt(out, n);
+  for (let i = 0; i < n; i++) str(out, buf, lnTsStart[i]!, lnTsEnd[i]!);
+  varUInt(out, n);
+  nx.pos = 0;
+  let any = false;
+  for (let i = 0; i < n; i++) {
+    collect(r, evStart[i]!, evEnd[i]!, 34);
+    writeMap(r);
+    if (nested(i, evDropped[i]! >>> 0, lnFlags[i]! >>> 0)) any = true;
+  }
+  if (any) {
+    xField(xb, X_LN);
+    xb.bytes(nx.buf, 0, nx.pos);
+    xb.byte(0x5d);
+  }
+  return good;
+}
+
+/** Writes the row of span r[start, end); false (row to be discarded) when the span is rejected. */
+function span(r: WireReader, start: number, end: number, rej: Rejections): boolean {
+  const buf = r.buf;
+  scanSpan(r, start, end);
+  const { traceStart, traceState, spanStart, spanState, parentStart, parentState, tsStart, tsEnd, nameStart, nameEnd, kind, startLo, startHi, endLo, endHi, droppedAttrs, droppedEvents, droppedLinks, statusCode, smStart, smEnd, flags, hasEvents, hasLinks } = SPAN;
+
+  xb.pos = 0;
+  keyTime(startLo, startHi, X_ST);
+  idString(buf, traceStart, traceState, 16);
+  idString(buf, spanStart, spanState, 8);
+  idString(buf, parentStart, parentState, 8);
+  str(out, buf, tsStart, tsEnd);
+  str(out, buf, nameStart, nameEnd);
+  if (kind >= 0 && kind < KIND_WORDS.length) out.bytes(KIND_WORDS[kind]!);
+  else {
+    out.bytes(RB_UNSPECIFIED);
+    xField(xb, X_K);
+    xb.int(kind);
+  }
+  const g = grp.buf;
+  out.bytes(g, G.svcStart, G.svcEnd);
+  out.bytes(g, G.resMapStart, G.resMapEnd);
+  appendFields(xb, g, G.resMapEnd, G.resXEnd);
+  out.bytes(g, G.scNameStart, G.scVersionEnd);
+  appendFields(xb, g, G.scMapEnd, G.scXEnd);
+
+  collect(r, start, end, 74);
+  writeMap(r);
+  mapFields(xb, X_T, X_J);
+  countField(xb, X_D, droppedAttrs);
+
+  if (endHi > startHi || (endHi === startHi && endLo > startLo)) {
+    const lo = endLo - startLo;
+    le64(out, lo >>> 0, endHi - startHi - (lo < 0 ? 1 : 0));
+  } else {
+    le64(out, 0, 0);
+    if (endHi !== startHi || endLo !== startLo) timeField(X_EN, endLo, endHi);
+  }
+  if (statusCode >= 0 && statusCode < STATUS_WORDS.length) out.bytes(STATUS_WORDS[statusCode]!);
+  else {
+    out.bytes(RB_UNSET);
+    xField(xb, X_C);
+    xb.int(statusCode);
+  }
+  str(out, buf, smStart, smEnd);
+
+  const eventTimesStorable = events(r, start, end, hasEvents);
+  countField(xb, X_DE, droppedEvents);
+  const linksGood = links(r, start, end, hasLinks);
+  countField(xb, X_DL, droppedLinks);
+  countField(xb, X_F, flags);
+  writeExtra();
+
+  // The row path's checks, in its order.
+  if (traceState !== ID_OK) return reject(rej, REASON_TRACE_ID);
+  if (spanState !== ID_OK) return reject(rej, REASON_SPAN_ID);
+  if (parentState === ID_BAD) return reject(rej, REASON_PARENT_SPAN_ID);
+  if (!linksGood) return reject(rej, REASON_LINK_ID);
+  if (startHi >= MAX_TIME_HI || endHi >= MAX_TIME_HI || !eventTimesStorable) return reject(rej, REASON_TIME);
+  itemShard = shards <= 1 ? 0 : traceHash(buf, traceStart) % shards;
+  return true;
+}
+
+/** The shard of the item just accepted. */
+let itemShard = 0;
+
+function reject(rej: Rejections, reason: number): false {
+  rej.add(reason);
+  return false;
+}
+
+/** Writes the row of log record r[start, end); false (row to be discarded) when it is rejected. */
+function logRecord(r: WireReader, start: number, end: number, rej: Rejections): boolean {
+  const buf = r.buf;
+  scanLog(r, start, end);
+  const { timeLo, timeHi, obsLo, obsHi, traceStart, traceState, spanStart, spanState, flags, severity, stStart, stEnd, enStart, enEnd, dropped } = LOG;
+
+  xb.pos = 0;
+  // Like the exporter: a record without a timestamp is filed under its observed time.
+  const untimed = timeLo === 0 && timeHi === 0;
+  if (untimed) keyTime(obsLo, obsHi, X_TS);
+  else keyTime(timeLo, timeHi, X_TS);
+  if (untimed && (obsLo !== 0 || obsHi !== 0)) xField(xb, X_TZ);
+  // Empty, all-zero or malformed ids mean "not linked": the record is kept.
+  idString(buf, traceStart, traceState, 16);
+  idString(buf, spanStart, spanState, 8);
+  out.byte(flags & 0xff);
+  if (flags > 0xff) {
+    xField(xb, X_F);
+    xb.uint(flags);
+  }
+  str(out, buf, stStart, stEnd);
+  out.byte(severity & 0xff);
+  if (severity > 0xff || severity < 0) {
+    xField(xb, X_SV);
+    xb.int(severity);
+  }
+  const g = grp.buf;
+  out.bytes(g, G.svcStart, G.svcEnd);
+
+  const mark = out.pos;
+  let body = false;
+  wj.pos = 0;
+  r.pos = start;
+  while (r.pos < end) {
+    const tag = r.tag();
+    if (tag === 42) {
+      const e = r.lenEnd();
+      out.pos = mark;
+      writeValue(r, e, 0);
+      body = true;
+    } else r.skip(tag);
+  }
+  if (!body) {
+    out.byte(0);
+    vTag = T_E;
+    vWjStart = -1;
+  }
+  if (vTag !== T_S) {
+    xField(xb, X_BT);
+    xb.byte(vTag);
+    xb.byte(0x22);
+    if (vWjStart >= 0) {
+      xField(xb, X_BJ);
+      xb.bytes(wj.buf, vWjStart, vWjEnd);
+    }
+  }
+
+  out.bytes(g, G.resSchemaStart, G.resSchemaEnd);
+  out.bytes(g, G.resMapStart, G.resMapEnd);
+  appendFields(xb, g, G.resMapEnd, G.resXEnd);
+  out.bytes(g, G.scSchemaStart, G.scMapEnd);
+  appendFields(xb, g, G.scMapEnd, G.scXEnd);
+
+  collect(r, start, end, 50);
+  writeMap(r);
+  mapFields(xb, X_T, X_J);
+  countField(xb, X_D, dropped);
+  str(out, buf, enStart, enEnd);
+  le64(out, obsLo, obsHi);
+  writeExtra();
+
+  if (timeHi >= MAX_TIME_HI || obsHi >= MAX_TIME_HI) return reject(rej, REASON_TIME);
+  if (shards <= 1) itemShard = 0;
+  else if (traceState === ID_OK) itemShard = traceHash(buf, traceStart) % shards;
+  // Unlinked records: spread by service and time, as the row encoder does.
+  else itemShard = ((G.svcHash ^ timeLo) >>> 0) % shards;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** The per-signal parts of the request walk. */
+interface Shape {
+  item: (r: WireReader, start: number, end: number, rej: Rejections) => boolean;
+  logs: boolean;
+  resourceMessage: string;
+  scopeMessage: string;
+  requestMessage: string;
+}
+
+const SPANS: Shape = { item: span, logs: false, resourceMessage: 'ResourceSpans', scopeMessage: 'ScopeSpans', requestMessage: 'ExportTraceServiceRequest' };
+const LOGS: Shape = { item: logRecord, logs: true, resourceMessage: 'ResourceLogs', scopeMessage: 'ScopeLogs', requestMessage: 'ExportLogsServiceRequest' };
+
+function walkRequest(bytes: Uint8Array, shape: Shape, rej: Rejections): void {
+  const r = new WireReader(bytes);
+  while (r.pos < r.len) {
+    const tag = r.tag();
+    if (tag !== 10) {
+      unknownField(r, tag, KNOWN_REQUEST, shape.requestMessage);
+      continue;
+    }
+    const rsEnd = r.lenEnd();
+    const rsStart = r.pos;
+    renderResource(r, rsStart, rsEnd, shape.resourceMessage, shape.logs);
+    r.pos = rsStart;
+    while (r.pos < rsEnd) {
+      const tag2 = r.tag();
+      if (tag2 !== 18) {
+        r.skip(tag2);
+        continue;
+      }
+      const ssEnd = r.lenEnd();
+      const ssStart = r.pos;
+      renderScope(r, ssStart, ssEnd, shape.scopeMessage, shape.logs);
+      r.pos = ssStart;
+      while (r.pos < ssEnd) {
+        const tag3 = r.tag();
+        if (tag3 !== 18) {
+          r.skip(tag3);
+          continue;
+        }
+        const itemEnd = r.lenEnd();
+        const rowStart = out.pos;
+        if (shape.item(r, r.pos, itemEnd, rej)) pushRow(out.pos, itemShard);
+        else out.pos = rowStart;
+        r.pos = itemEnd;
+      }
+      r.pos = ssEnd;
+    }
+    r.pos = rsEnd;
+  }
+}
+
+/** The accepted rows as one chunk per non-empty shard, in shard order (what the row encoder returns). */
+function chunks(): EncodedRequest['chunks'] {
+  if (accepted === 0) return [];
+  if (shards <= 1) return [{ partition: 0, rows: accepted, data: out.take() }];
+  const rows = new Int32Array(shards);
+  const bytes = new Float64Array(shards);
+  let prev = 0;
+  for (let i = 0; i < accepted; i++) {
+    const s = rowShards[i]!;
+    rows[s]!++;
+    bytes[s]! += rowEnds[i]! - prev;
+    prev = rowEnds[i]!;
+  }
+  const result: EncodedRequest['chunks'] = [];
+  for (let s = 0; s < shards; s++) {
+    if (rows[s] === 0) continue;
+    const copy = Buffer.allocUnsafeSlow(bytes[s]!);
+    const data = new Uint8Array(copy.buffer, 0, copy.length);
+    let p = 0;
+    let from = 0;
+    for (let i = 0; i < accepted; i++) {
+      const to = rowEnds[i]!;
+      if (rowShards[i] === s) {
+        data.set(out.buf.subarray(from, to), p);
+        p += to - from;
+      }
+      from = to;
+    }
+    result.push({ partition: s, rows: rows[s]!, data });
+  }
+  return result;
+}
+
+function transcode(bytes: Uint8Array, limits: DecodeLimits, shardCount: number, shape: Shape, singular: string, plural: string): EncodedRequest {
+  maxDepth = limits.maxNestingDepth;
+  shards = shardCount;
+  const rej = new Rejections(limits.maxNestingDepth);
+  accepted = 0;
+  out.pos = 0;
+  o = out;
+  walkRequest(bytes, shape, rej);
+  const result = { accepted, rejected: rej.total, errorMessage: rej.message(singular, plural), chunks: chunks() };
+  // One huge request should not pin its output's size in the worker for good.
+  if (out.buf.length > SHRINK_ABOVE_BYTES) out.buf = new Uint8Array(OUT_INITIAL_BYTES);
+  return result;
+}
+
+/** OTLP protobuf requests as ClickHouse RowBinary chunks, the bytes and results the row path (`rowPath`) gives; rare shapes go through rowPath itself. */
+export function transcodeProto(signal: 'traces' | 'logs', bytes: Uint8Array, limits: DecodeLimits, shardCount: number, rowPath: RequestEncoder): EncodedRequest {
+  try {
+    return signal === 'traces' ? transcode(bytes, limits, shardCount, SPANS, 'span', 'spans') : transcode(bytes, limits, shardCount, LOGS, 'log record', 'log records');
+  } catch (err) {
+    o = out;
+    if (err !== FALLBACK && !(err instanceof DecodeError)) throw err;
+    if (process.env.DBG) console.log(err);
+    // The row path gives the exact results, or throws the row decoder's own error for a malformed request.
+    fallbacks++;
+    return rowPath.encode(signal, 'protobuf', bytes);
+  }
+}

@@ -1,0 +1,216 @@
+// The ClickHouse RowBinary transcoder against the row path it replaces (decode to rows, then the
+// RowBinary row encoder), with one shard and with several: on every fixture, on random requests
+// encoded by protobufjs, and on random wire messages that repeat, reorder and corrupt fields, it
+// must write the same chunks (shard, row count, bytes), keep and reject the same items with the
+// same message, and refuse the same requests with the same error. It must also take its own path
+// (not the row path it falls back to) on ordinary requests, or it would be checked against itself.
+import { readdirSync, readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Signal as RequestSignal } from '../../src/model/signal.ts';
+import { fromRowEncoder, type RequestEncoder, type RequestFormat } from '../../src/pipeline/transcode/encoder.ts';
+import { createEncoder } from '../../src/pipeline/transcode/rowbinary/index.ts';
+import * as proto from '../../src/pipeline/transcode/rowbinary/proto.ts';
+import { createEncoder as createRowEncoder } from '../../src/storage/clickhouse/encoder.ts';
+import { loadRequestEncoder } from '../../src/pipeline/transcode/registry.ts';
+import { WireWriter } from '../../src/pipeline/decode/index.ts';
+import { arbWireRequest } from '../helpers/otlp-wire-arb.ts';
+import { arbLogs, arbTraces, encodeLogs, encodeTraces, LIMITS } from '../helpers/otlp-build.ts';
+
+const SHARDS = [1, 3];
+
+type Outcome = { accepted: number; rejected: number; errorMessage: string; chunks: { partition: number; rows: number; data: string }[] } | { error: string };
+
+function run(enc: RequestEncoder, signal: RequestSignal, format: RequestFormat, body: Uint8Array): Outcome {
+  try {
+    const r = enc.encode(signal, format, body);
+    // Compared as bytes (hex): text decoding would hide a difference in invalid sequences.
+    return { accepted: r.accepted, rejected: r.rejected, errorMessage: r.errorMessage, chunks: r.chunks.map((c) => ({ partition: c.partition, rows: c.rows, data: Buffer.from(c.data).toString('hex') })) };
+  } catch (err) {
+    return { error: `${(err as Error).name}: ${(err as Error).message}` };
+  }
+}
+
+function pair(partitions: number, limits = LIMITS): { rows: RequestEncoder; transcoder: RequestEncoder } {
+  return { rows: fromRowEncoder(createRowEncoder({ partitions }), limits), transcoder: createEncoder({ partitions }, limits) };
+}
+
+const PAIRS = new Map(SHARDS.map((n) => [n, pair(n)]));
+
+function expectSame(signal: RequestSignal, format: RequestFormat, body: Uint8Array, encoders = [...PAIRS.values()]): void {
+  for (const { rows, transcoder } of encoders) expect(run(transcoder, signal, format, body)).toStrictEqual(run(rows, signal, format, body));
+}
+
+const FIXTURES = new URL('../fixtures/', import.meta.url);
+
+describe('RowBinary transcoder: same chunks as the row path', () => {
+  it('is the encoder the registry gives ClickHouse stores', async () => {
+    const enc = await loadRequestEncoder({ name: 'clickhouse', options: { partitions: 2 } }, LIMITS);
+    const body = encodeTraces(fc.sample(arbTraces, { numRuns: 1, seed: 3 })[0]!);
+    const before = proto.fallbacks;
+    expect(run(enc, 'traces', 'protobuf', body)).toStrictEqual(run(pair(2).rows, 'traces', 'protobuf', body));
+    expect(proto.fallbacks).toBe(before);
+  });
+
+  for (const name of readdirSync(FIXTURES).filter((n) => n.endsWith('.bin'))) {
+    it(`fixture ${name}, read as traces and as logs`, () => {
+      const body = new Uint8Array(readFileSync(new URL(name, FIXTURES)));
+      expectSame('traces', 'protobuf', body);
+      expectSame('logs', 'protobuf', body);
+    });
+  }
+
+  for (const name of readdirSync(new URL('http/', FIXTURES)).filter((n) => n.endsWith('.json'))) {
+    it(`fixture http/${name} (OTLP/JSON: the row path)`, () => {
+      expectSame('traces', 'json', new Uint8Array(readFileSync(new URL(`http/${name}`, FIXTURES))));
+    });
+  }
+
+  it('partial rejections, repeated keys and invalid UTF-8 take the transcoder; deep nesting the row path', () => {
+    const fixture = (name: string) => new Uint8Array(readFileSync(new URL(name, FIXTURES)));
+    const enc = PAIRS.get(3)!.transcoder;
+    const before = proto.fallbacks;
+    expect(enc.encode('traces', 'protobuf', fixture('bad-ids.bin'))).toMatchObject({ accepted: 1, rejected: 6 });
+    expect(enc.encode('traces', 'protobuf', fixture('bad-timestamps.bin'))).toMatchObject({ accepted: 2, rejected: 1 });
+    expect(enc.encode('traces', 'protobuf', fixture('bad-utf8.bin'))).toMatchObject({ accepted: 1, rejected: 0 });
+    expect(enc.encode('logs', 'protobuf', fixture('bad-logs-ids.bin'))).toMatchObject({ accepted: 4, rejected: 0 });
+    expect(enc.encode('traces', 'protobuf', fixture('bad-keys.bin'))).toMatchObject({ accepted: 1, rejected: 0 });
+    expect(proto.fallbacks).toBe(before);
+    enc.encode('traces', 'protobuf', fixture('bad-nesting-1000.bin'));
+    expect(proto.fallbacks).toBe(before + 1);
+  });
+
+  it('random trace requests (protobufjs encodings), all on the transcoder', () => {
+    const before = proto.fallbacks;
+    fc.assert(
+      fc.property(arbTraces, (m) => expectSame('traces', 'protobuf', encodeTraces(m))),
+      { numRuns: 300 },
+    );
+    // The generator writes no value nested past the limit.
+    expect(proto.fallbacks).toBe(before);
+  });
+
+  it('random log requests (protobufjs encodings), all on the transcoder', () => {
+    const before = proto.fallbacks;
+    fc.assert(
+      fc.property(arbLogs, (m) => expectSame('logs', 'protobuf', encodeLogs(m))),
+      { numRuns: 300 },
+    );
+    expect(proto.fallbacks).toBe(before);
+  });
+
+  it('random wire messages: repeated, reordered, duplicated, malformed and unknown fields', () => {
+    const before = proto.fallbacks;
+    fc.assert(
+      fc.property(arbWireRequest('traces'), fc.integer({ min: 1, max: 4 }), fc.constantFrom(...SHARDS), (bytes, depth, shards) => {
+        expectSame('traces', 'protobuf', bytes, [pair(shards, { maxNestingDepth: depth })]);
+      }),
+      { numRuns: 1500 },
+    );
+    // All but refusals (~7%) and values nested past limits of 1–4 (~11%) are checked on the transcoder itself.
+    expect(proto.fallbacks - before).toBeLessThan(1500 * 0.3);
+  });
+
+  it('random wire log messages: repeated, reordered, duplicated, malformed and unknown fields', () => {
+    const before = proto.fallbacks;
+    fc.assert(
+      fc.property(arbWireRequest('logs'), fc.integer({ min: 1, max: 4 }), fc.constantFrom(...SHARDS), (bytes, depth, shards) => {
+        expectSame('logs', 'protobuf', bytes, [pair(shards, { maxNestingDepth: depth })]);
+      }),
+      { numRuns: 1500 },
+    );
+    // All but refusals (~7%) and values nested past limits of 1–4 (~11%) are checked on the transcoder itself.
+    expect(proto.fallbacks - before).toBeLessThan(1500 * 0.3);
+  });
+
+  it('long attribute lists (the Set path of the duplicate check), with and without a repeated key', () => {
+    for (const keys of [150, 70]) {
+      const w = new WireWriter().fork().fork().fork();
+      w.bytesField(1, new Uint8Array(16).fill(1)).bytesField(2, new Uint8Array(8).fill(2));
+      for (let i = 0; i < 150; i++) w.fork().stringField(1, `k${i % keys}`).fork().varintField(3, i).join(2).join(9);
+      expectSame('traces', 'protobuf', w.join(2).join(2).join(1).finish());
+    }
+  });
+
+  it('times past 2106 (clamped key, exact time in the extra), end before start, unknown kind and status', () => {
+    const w = new WireWriter().fork().fork().fork();
+    w.bytesField(1, new Uint8Array(16).fill(1)).bytesField(2, new Uint8Array(8).fill(2));
+    w.fixed64Field(7, 5_000_000_000_000_000_000n).fixed64Field(8, 4_999_999_999_999_999_999n).varintField(6, 9);
+    w.fork().varintField(3, 7).join(15);
+    const body = w.join(2).join(2).join(1).finish();
+    const before = proto.fallbacks;
+    expectSame('traces', 'protobuf', body);
+    expect(proto.fallbacks).toBe(before);
+    const out = PAIRS.get(1)!.transcoder.encode('traces', 'protobuf', body);
+    expect(Buffer.from(out.chunks[0]!.data).toString('latin1')).toContain('{"st":"5000000000000000000","k":9,"en":"4999999999999999999","c":7}');
+  });
+  it('array attributes: strings (escapes, invalid UTF-8, empty), mixed and nested, as span attributes and as a log body', () => {
+    const str = (w: WireWriter, v: Uint8Array) => w.fork().bytesField(1, v).join(1);
+    const arrays: ((w: WireWriter) => void)[] = [
+      (w) => [Buffer.from('a"b\\\n'), Buffer.from('é✓'), new Uint8Array([0xff, 0x41]), new Uint8Array(0)].forEach((v) => str(w, v)),
+      () => {},
+      (w) => (str(w, Buffer.from('x')), w.fork().varintField(3, 5).join(1)),
+      (w) => w.fork().fork().fork().bytesField(1, Buffer.from('deep')).join(1).join(5).join(1),
+    ];
+    for (const fill of arrays) {
+      const t = new WireWriter().fork().fork().fork();
+      t.bytesField(1, new Uint8Array(16).fill(1)).bytesField(2, new Uint8Array(8).fill(2));
+      for (const key of ['s', 'a', 'b']) {
+        t.fork().stringField(1, key).fork();
+        if (key === 's') t.stringField(1, 'plain');
+        else {
+          t.fork();
+          fill(t);
+          t.join(5);
+        }
+        t.join(2).join(9);
+      }
+      const traces = t.join(2).join(2).join(1).finish();
+      const l = new WireWriter().fork().fork().fork().fork().fork();
+      fill(l);
+      const logs = l.join(5).join(5).join(2).join(2).join(1).finish();
+      const before = proto.fallbacks;
+      expectSame('traces', 'protobuf', traces);
+      expectSame('logs', 'protobuf', logs);
+      expect(proto.fallbacks).toBe(before);
+    }
+    const out = PAIRS.get(1)!.transcoder.encode('traces', 'protobuf', new WireWriter().fork().fork().fork().bytesField(1, new Uint8Array(16).fill(1)).bytesField(2, new Uint8Array(8).fill(2)).fork().stringField(1, 'f').fork().fork().fork().stringField(1, 'on').join(1).join(5).join(2).join(9).join(2).join(2).join(1).finish());
+    expect(Buffer.from(out.chunks[0]!.data).toString('latin1')).toContain('{"t":"j","j":[{"arrayValue":{"values":[{"stringValue":"on"}]}}]}');
+  });
+  it('long strings (two-byte lengths), valid, invalid and with NUL, as names, keys, values and bytes', () => {
+    const longs = [Buffer.from('n'.repeat(300)), Buffer.concat([Buffer.from('é'.repeat(100)), Buffer.from([0xc3])]), Buffer.from('a\u0000b'.repeat(60)), new Uint8Array(200).fill(0xfe)];
+    for (const v of longs) {
+      const w = new WireWriter().fork().fork().fork();
+      w.bytesField(1, new Uint8Array(16).fill(1)).bytesField(2, new Uint8Array(8).fill(2)).bytesField(5, v).bytesField(3, v);
+      w.fork().bytesField(1, v).fork().bytesField(1, v).join(2).join(9);
+      w.fork().stringField(1, 'bytes').fork().bytesField(7, v).join(2).join(9);
+      w.fork().bytesField(1, v).fork().varintField(3, 1).join(2).join(9);
+      const before = proto.fallbacks;
+      expectSame('traces', 'protobuf', w.join(2).join(2).join(1).finish());
+      expect(proto.fallbacks).toBe(before);
+    }
+  });
+  it('large requests: 3,000 spans, a span with 40 events and 40 links, an array of 100 strings (every scratch array grows)', () => {
+    const w = new WireWriter().fork().fork();
+    for (let i = 0; i < 3000; i++) {
+      const id = new Uint8Array(16);
+      new DataView(id.buffer).setUint32(0, i + 1);
+      w.fork().bytesField(1, id).bytesField(2, new Uint8Array(8).fill(2)).stringField(5, `op ${i}`);
+      if (i === 7) {
+        for (let k = 0; k < 40; k++) w.fork().fixed64Field(1, BigInt(k)).stringField(2, `e${k}`).fork().stringField(1, 'k').fork().varintField(3, k).join(2).join(3).join(11);
+        for (let k = 0; k < 40; k++) w.fork().bytesField(1, id).bytesField(2, new Uint8Array(8).fill(k + 1)).fixed32Field(6, k).join(13);
+        w.fork().stringField(1, 'list').fork().fork();
+        for (let k = 0; k < 100; k++) w.fork().stringField(1, `v${k}`).join(1);
+        w.join(5).join(2).join(9);
+      }
+      w.join(2);
+    }
+    const body = w.join(2).join(1).finish();
+    const before = proto.fallbacks;
+    expectSame('traces', 'protobuf', body);
+    expect(proto.fallbacks).toBe(before);
+    const out = PAIRS.get(3)!.transcoder.encode('traces', 'protobuf', body);
+    expect(out.accepted).toBe(3000);
+    expect(out.chunks.map((c) => c.partition)).toStrictEqual([0, 1, 2]);
+  });
+});
