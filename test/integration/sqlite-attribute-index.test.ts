@@ -102,4 +102,20 @@ describe('sqlite attribute index', () => {
     expect((db.prepare('SELECT count(*) AS n FROM spans').get() as { n: number }).n).toBe(2);
     db.close();
   });
+
+  it('with storage.sqlite.attributeIndex off keeps no index and still finds by the documents; turned on again, indexes what is stored', () => {
+    const path = join(tempDir(), 'off.db');
+    const off = openDatabase(path, { attributeIndex: false });
+    const store = new SqliteStore(off, { indexAttributes: false });
+    const a = makeSpan({ attributes: [str('k', 'v1')] });
+    write(store, [a, makeSpan({ attributes: [str('k', 'v2')] })]);
+    expect(off.prepare("SELECT 1 FROM sqlite_master WHERE name = 'span_attributes'").get()).toBeUndefined();
+    expect(searchTraces(off, DEFAULT_TENANT, { attributes: [{ key: 'k', value: 'v1' }], limit: 10 }).map((t) => t.traceId)).toEqual([a.traceId]);
+    expect(new SqliteStore(off, { indexAttributes: false }).applyRetention(1).spans).toBe(0);
+    off.close();
+    const on = openDatabase(path);
+    expect(on.prepare('SELECT rowid FROM span_attributes WHERE span_attributes MATCH ?').all(`"${attributeTerm('k', 'v1')}"`)).toHaveLength(1);
+    expect(searchTraces(on, DEFAULT_TENANT, { attributes: [{ key: 'k', value: 'v1' }], limit: 10 }).map((t) => t.traceId)).toEqual([a.traceId]);
+    on.close();
+  });
 });

@@ -44,7 +44,22 @@ export function getTrace(db: DatabaseSync, tenant: string, traceId: string): Spa
   return rows.map((r) => spanFromJson(r.doc));
 }
 
-/** Matching trace summaries, newest first (the port's ranking). */
+const attributeIndexOf = new WeakMap<DatabaseSync, boolean>();
+
+/** Whether the file keeps the attribute index (storage.sqlite.attributeIndex; fixed when the store opened it). */
+function hasAttributeIndex(db: DatabaseSync): boolean {
+  let has = attributeIndexOf.get(db);
+  if (has === undefined) {
+    has = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'span_attributes'").get() !== undefined;
+    attributeIndexOf.set(db, has);
+  }
+  return has;
+}
+
+/**
+ * Matching trace summaries, newest first (the port's ranking). Attribute conditions go through
+ * the index when the file keeps one; without it each candidate's document is checked.
+ */
 export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): TraceSummary[] {
   const f = filter();
   add(f, 'tenant = ?', tenant);
@@ -58,7 +73,7 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
   // Attribute conditions narrow the spans through the span_attributes index (a term per attribute
   // from its key and value prefix, or the value-less term for values the index does not render);
   // the candidates' documents confirm them exactly. All conditions in one MATCH: on the same span.
-  if (wantAttrs) {
+  if (wantAttrs && hasAttributeIndex(db)) {
     const match = q.attributes!.map((a) => `("${attributeTerm(a.key, a.value)}" OR "${attributeTerm(a.key, '')}")`).join(' AND ');
     f.where.push('rowid IN (SELECT rowid FROM span_attributes WHERE span_attributes MATCH ?)');
     f.params.push(match);

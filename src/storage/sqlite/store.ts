@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS operations (
 -- batch touched most of its pages). Keys and values are cut to ATTR_VALUE_CHARS characters and
 -- doubles, arrays and maps get the value-less term hex(key) 'x' (their rendering is JavaScript's):
 -- the index finds candidates, and each candidate is checked against its document.
-CREATE VIRTUAL TABLE IF NOT EXISTS span_attributes USING fts5(terms, content='', contentless_delete=1, detail='none', tokenize='ascii');
+-- (Created by openDatabase unless storage.sqlite.attributeIndex is off: ATTRIBUTE_TABLE.)
 CREATE TABLE IF NOT EXISTS logs (
   id INTEGER PRIMARY KEY,
   tenant TEXT NOT NULL DEFAULT '${DEFAULT_TENANT}',
@@ -69,6 +69,8 @@ CREATE INDEX IF NOT EXISTS logs_tenant_service_time ON logs (tenant, service_nam
 CREATE INDEX IF NOT EXISTS logs_tenant_time ON logs (tenant, time_ns);
 CREATE INDEX IF NOT EXISTS logs_time ON logs (time_ns);
 `;
+
+const ATTRIBUTE_TABLE = "CREATE VIRTUAL TABLE IF NOT EXISTS span_attributes USING fts5(terms, content='', contentless_delete=1, detail='none', tokenize='ascii')";
 
 /** Created after upgradeSchema, which adds the columns to files from before them. */
 const LOG_KEY_INDEX = 'CREATE UNIQUE INDEX IF NOT EXISTS logs_batch ON logs (batch_key, seq)';
@@ -133,7 +135,7 @@ export function clampNs(ns: bigint): bigint {
 }
 
 /** Opens (creating when needed) the database file in WAL mode with the current schema. */
-export function openDatabase(path: string): DatabaseSync {
+export function openDatabase(path: string, options: { attributeIndex?: boolean } = {}): DatabaseSync {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new DatabaseSync(path);
   // Large pages keep multi-kilobyte documents out of overflow chains (page_size applies when the
@@ -149,8 +151,15 @@ export function openDatabase(path: string): DatabaseSync {
   db.exec(SCHEMA);
   upgradeSchema(db);
   db.exec(LOG_KEY_INDEX);
-  // A file written before the attribute index existed: index its spans once (minutes for a large file).
-  if (hadSpans && !hadAttributes) db.prepare(ATTRIBUTE_INDEX_SQL).run(-1);
+  if (options.attributeIndex === false) {
+    // Off: no index to keep (searches scan documents). Turned on again later, the table is made
+    // anew and every stored span indexed, as for a file from before the index.
+    db.exec('DROP TABLE IF EXISTS span_attributes');
+  } else {
+    db.exec(ATTRIBUTE_TABLE);
+    // A file written before the attribute index existed (or with it off): index its spans once (minutes for a large file).
+    if (hadSpans && !hadAttributes) db.prepare(ATTRIBUTE_INDEX_SQL).run(-1);
+  }
   // A file written before the operations table (or tenants) existed: fill it once from the stored spans.
   if (hadSpans && !hadOperations) {
     db.exec(`INSERT OR IGNORE INTO operations (tenant, service_name, name, kind, last_start_ns)
@@ -191,7 +200,7 @@ export class SqliteStore {
   private readonly maxSpanRowid: StatementSync;
   private readonly indexAttributes: StatementSync | undefined;
 
-  /** `indexAttributes: false` leaves span_attributes empty: only for the benchmark's baseline, whose searches scan documents. */
+  /** `indexAttributes: false` writes no attribute index (storage.sqlite.attributeIndex off, or the benchmark's baseline). */
   constructor(db: DatabaseSync, options: { indexAttributes?: boolean } = {}) {
     this.db = db;
     this.maxSpanRowid = db.prepare('SELECT coalesce(max(rowid), 0) AS m FROM spans');
@@ -261,7 +270,7 @@ export class SqliteStore {
   /** Deletes rows older than retentionDays; returns how many. */
   applyRetention(retentionDays: number, nowMs = Date.now()): { spans: number; logs: number } {
     const cutoff = BigInt(nowMs) * 1_000_000n - BigInt(retentionDays) * NS_PER_DAY;
-    this.db.prepare('DELETE FROM span_attributes WHERE rowid IN (SELECT rowid FROM spans WHERE start_ns < ?)').run(cutoff);
+    if (this.indexAttributes) this.db.prepare('DELETE FROM span_attributes WHERE rowid IN (SELECT rowid FROM spans WHERE start_ns < ?)').run(cutoff);
     const spans = Number(this.db.prepare('DELETE FROM spans WHERE start_ns < ?').run(cutoff).changes);
     const logs = Number(this.db.prepare('DELETE FROM logs WHERE time_ns < ?').run(cutoff).changes);
     this.db.prepare('DELETE FROM operations WHERE last_start_ns < ?').run(cutoff);

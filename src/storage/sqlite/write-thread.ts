@@ -13,8 +13,9 @@ export type WriteReply =
   | { id: number; result: { kind: WriteResult['kind']; message?: string } }
   | { id: number; deleted: { spans: number; logs: number } };
 
-const db = openDatabase((workerData as { path: string }).path);
-const store = new SqliteStore(db);
+const { path, attributeIndex } = workerData as { path: string; attributeIndex: boolean };
+const db = openDatabase(path, { attributeIndex });
+const store = new SqliteStore(db, { indexAttributes: attributeIndex });
 
 parentPort!.on('message', (req: WriteRequest) => {
   if (req.op === 'retention') {
