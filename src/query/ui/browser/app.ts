@@ -43,6 +43,8 @@ interface OtlpSpan {
 }
 interface OtlpTrace {
   resourceSpans: { resource: { attributes: KeyValue[] }; scopeSpans: { scope: { name: string; version: string }; spans: OtlpSpan[] }[] }[];
+  /** Set when the read was cut (query.maxSpansPerTrace): what the page shows is not the whole trace. */
+  warnings?: string[];
 }
 interface Summary {
   traceId: string;
@@ -413,6 +415,7 @@ async function tracePage(traceId: string): Promise<void> {
       h('h1', {}, root ? `${root.service}: ${root.span.name}` : 'Trace'),
       h('p', { class: 'meta' }, h('code', { class: 'trace-id' }, traceId), ` · ${spanCount} spans · ${tree.services.length} services · ${fmtDuration(tree.total)} · started ${fmtTime(tree.start.toString())}`, errors > 0 ? h('span', { class: 'badge error-badge' }, `${errors} error${errors === 1 ? '' : 's'}`) : null, ' · ', h('a', { href: `/logs?traceId=${traceId}&lookback=all` }, 'logs of this trace')),
       legend,
+      ...(doc.warnings ?? []).map((w) => h('p', { class: 'warning', role: 'status' }, w)),
     ),
     h('div', { class: 'trace-view' }, h('div', { class: 'waterfall' }, axis, viewport), details),
   );
