@@ -270,30 +270,7 @@ function anyValue(r: WireReader, end: number, depth: number): void {
         kind = K_OTHER;
         break;
       }
-      case 42: {
-        const e = r.lenEnd();
-        w.pos = mark;
-        if (depth >= maxDepth) {
-          tooDeep = true;
-          r.pos = e;
-          kind = K_EMPTY;
-          break;
-        }
-        w.bytes(T_ARRAY);
-        let n = 0;
-        while (r.pos < e) {
-          const t = r.tag();
-          if (t === 10) {
-            const ve = r.lenEnd();
-            if (n++ > 0) w.byte(0x2c);
-            anyValue(r, ve, depth + 1);
-          } else unknownField(r, t, KNOWN_LIST, 'ArrayValue');
-        }
-        checkEnd(r, e, 'ArrayValue');
-        w.bytes(T_LIST_END);
-        kind = K_OTHER;
-        break;
-      }
+      case 42:
       case 50: {
         const e = r.lenEnd();
         w.pos = mark;
@@ -303,17 +280,8 @@ function anyValue(r: WireReader, end: number, depth: number): void {
           kind = K_EMPTY;
           break;
         }
-        w.bytes(T_KVLIST);
-        const l = beginList(depth + 1);
-        while (r.pos < e) {
-          const t = r.tag();
-          if (t === 10) {
-            const ve = r.lenEnd();
-            keyValue(r, ve, l, depth + 1);
-          } else unknownField(r, t, KNOWN_LIST, 'KeyValueList');
-        }
-        checkEnd(r, e, 'KeyValueList');
-        l.finish();
+        if (tag === 42) arrayValue(r, e, depth + 1);
+        else kvlistValue(r, e, depth + 1);
         w.bytes(T_LIST_END);
         kind = K_OTHER;
         break;
@@ -341,6 +309,36 @@ function anyValue(r: WireReader, end: number, depth: number): void {
   vKind = kind;
   vStart = ks;
   vEnd = ke;
+}
+
+/** Writes the ArrayValue r[pos, end) whose values lie at depth, up to its closing brackets. */
+function arrayValue(r: WireReader, end: number, depth: number): void {
+  w.bytes(T_ARRAY);
+  let n = 0;
+  while (r.pos < end) {
+    const t = r.tag();
+    if (t === 10) {
+      const ve = r.lenEnd();
+      if (n++ > 0) w.byte(0x2c);
+      anyValue(r, ve, depth);
+    } else unknownField(r, t, KNOWN_LIST, 'ArrayValue');
+  }
+  checkEnd(r, end, 'ArrayValue');
+}
+
+/** Writes the KeyValueList r[pos, end) whose values lie at depth, up to its closing brackets. */
+function kvlistValue(r: WireReader, end: number, depth: number): void {
+  w.bytes(T_KVLIST);
+  const l = beginList(depth);
+  while (r.pos < end) {
+    const t = r.tag();
+    if (t === 10) {
+      const ve = r.lenEnd();
+      keyValue(r, ve, l, depth);
+    } else unknownField(r, t, KNOWN_LIST, 'KeyValueList');
+  }
+  checkEnd(r, end, 'KeyValueList');
+  l.finish();
 }
 
 /** The key bytes of the last KeyValue written. */
