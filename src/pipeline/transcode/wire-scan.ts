@@ -431,15 +431,17 @@ export let kvStarts = new Int32Array(64);
 export let kvEnds = new Int32Array(64);
 export let kvN = 0;
 
+/** a, or a copy at least twice as long when index n does not fit in it (scratch arrays grow, never shrink). */
+export function grown(a: Int32Array<ArrayBuffer>, n: number): Int32Array<ArrayBuffer> {
+  if (n < a.length) return a;
+  const b = new Int32Array(Math.max(a.length * 2, n + 1));
+  b.set(a);
+  return b;
+}
+
 function pushKv(start: number, end: number): void {
-  if (kvN === kvStarts.length) {
-    const a = new Int32Array(kvN * 2);
-    a.set(kvStarts);
-    kvStarts = a;
-    const b = new Int32Array(kvN * 2);
-    b.set(kvEnds);
-    kvEnds = b;
-  }
+  kvStarts = grown(kvStarts, kvN);
+  kvEnds = grown(kvEnds, kvN);
   kvStarts[kvN] = start;
   kvEnds[kvN] = end;
   kvN++;

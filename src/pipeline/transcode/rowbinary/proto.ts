@@ -25,6 +25,7 @@ import {
   collect,
   EVENT,
   GROUP,
+  grown,
   ID_BAD,
   ID_OK,
   KV,
@@ -358,14 +359,8 @@ function stringArray(r: WireReader, start: number, end: number): boolean {
     if (r.pos >= ee || r.tag() !== 10) return again(r, start);
     const se = r.lenEnd();
     if (se !== ee) return again(r, start);
-    if (n === elStarts.length) {
-      const a = new Int32Array(n * 2);
-      a.set(elStarts);
-      elStarts = a;
-      const b = new Int32Array(n * 2);
-      b.set(elEnds);
-      elEnds = b;
-    }
+    elStarts = grown(elStarts, n);
+    elEnds = grown(elEnds, n);
     elStarts[n] = r.pos;
     elEnds[n] = se;
     n++;
@@ -719,14 +714,8 @@ let accepted = 0;
 let shards = 1;
 
 function pushRow(end: number, shard: number): void {
-  if (accepted === rowEnds.length) {
-    const a = new Int32Array(accepted * 2);
-    a.set(rowEnds);
-    rowEnds = a;
-    const b = new Int32Array(accepted * 2);
-    b.set(rowShards);
-    rowShards = b;
-  }
+  rowEnds = grown(rowEnds, accepted);
+  rowShards = grown(rowShards, accepted);
   rowEnds[accepted] = end;
   rowShards[accepted] = shard;
   accepted++;
@@ -796,13 +785,6 @@ let lnSpanState = new Int32Array(16);
 let lnTsStart = new Int32Array(16);
 let lnTsEnd = new Int32Array(16);
 let lnFlags = new Int32Array(16);
-
-function grown(a: Int32Array<ArrayBuffer>, n: number): Int32Array<ArrayBuffer> {
-  if (n < a.length) return a;
-  const b = new Int32Array(Math.max(a.length * 2, n + 1));
-  b.set(a);
-  return b;
-}
 
 /** Makes room for event / link n in every scratch array. */
 function ensureScratch(n: number): void {
@@ -938,6 +920,20 @@ function links(r: WireReader, start: number, end: number, has: boolean): boolean
   return good;
 }
 
+/** The resource's attribute map column, and its extra fields. */
+function resourceMap(): void {
+  out.bytes(grp.buf, G.resMapStart, G.resMapEnd);
+  appendFields(xb, grp.buf, G.resMapEnd, G.resXEnd);
+}
+
+/** The attribute map column of item r[start, end) (its attributes are the fields with `tag`), and its extra fields. */
+function itemAttributes(r: WireReader, start: number, end: number, tag: number, dropped: number): void {
+  collect(r, start, end, tag);
+  writeMap(r);
+  mapFields(xb, X_T, X_J);
+  countField(xb, X_D, dropped);
+}
+
 /** Writes the row of span r[start, end); false (row to be discarded) when the span is rejected. */
 function span(r: WireReader, start: number, end: number, rej: Rejections): boolean {
   const buf = r.buf;
@@ -959,15 +955,10 @@ function span(r: WireReader, start: number, end: number, rej: Rejections): boole
   }
   const g = grp.buf;
   out.bytes(g, G.svcStart, G.svcEnd);
-  out.bytes(g, G.resMapStart, G.resMapEnd);
-  appendFields(xb, g, G.resMapEnd, G.resXEnd);
+  resourceMap();
   out.bytes(g, G.scNameStart, G.scVersionEnd);
   appendFields(xb, g, G.scMapEnd, G.scXEnd);
-
-  collect(r, start, end, 74);
-  writeMap(r);
-  mapFields(xb, X_T, X_J);
-  countField(xb, X_D, droppedAttrs);
+  itemAttributes(r, start, end, 74, droppedAttrs);
 
   if (endHi > startHi || (endHi === startHi && endLo > startLo)) {
     const lo = endLo - startLo;
@@ -1063,15 +1054,10 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
   }
 
   out.bytes(g, G.resSchemaStart, G.resSchemaEnd);
-  out.bytes(g, G.resMapStart, G.resMapEnd);
-  appendFields(xb, g, G.resMapEnd, G.resXEnd);
+  resourceMap();
   out.bytes(g, G.scSchemaStart, G.scMapEnd);
   appendFields(xb, g, G.scMapEnd, G.scXEnd);
-
-  collect(r, start, end, 50);
-  writeMap(r);
-  mapFields(xb, X_T, X_J);
-  countField(xb, X_D, dropped);
+  itemAttributes(r, start, end, 50, dropped);
   str(out, buf, enStart, enEnd);
   le64(out, obsLo, obsHi);
   writeExtra();
