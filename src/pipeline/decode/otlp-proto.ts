@@ -6,22 +6,7 @@
 // Tags in the switches are written as numbers: (field << 3) | wire type, with 0 varint,
 // 1 fixed64, 2 length-delimited, 5 fixed32.
 import type { AnyValue, KeyValue, LogRow, ResourceInfo, ScopeInfo, SpanEvent, SpanLink, SpanRow } from '../../model/rows.ts';
-import {
-  dedupeAttributes,
-  jsonDouble,
-  REASON_LINK_ID,
-  REASON_PARENT_SPAN_ID,
-  REASON_SPAN_ID,
-  MAX_TIME_NS,
-  REASON_TIME,
-  spanTimesStorable,
-  REASON_TOO_DEEP,
-  REASON_TRACE_ID,
-  Rejections,
-  serviceNameOf,
-  type DecodeLimits,
-  type DecodeResult,
-} from './common.ts';
+import { dedupeAttributes, jsonDouble, REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, MAX_TIME_NS, REASON_TIME, spanTimesStorable, REASON_TOO_DEEP, REASON_TRACE_ID, Rejections, serviceNameOf, type DecodeLimits, type DecodeResult } from './common.ts';
 import { checkEnd, unknownField, WireReader } from './wire.ts';
 
 // Known field numbers per message, as bit masks: a known field with an unexpected wire type is
