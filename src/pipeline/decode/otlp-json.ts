@@ -398,16 +398,32 @@ function link(v: unknown): SpanLink | null {
   return traceId === null || spanId === null ? null : l;
 }
 
+/** The fields of a Span object both JSON readers take first, as readSpanHead left them. */
+export const SPAN_HEAD: { traceId: string | null; spanId: string | null; parentSpanId: string | null; start: bigint; end: bigint; status: Json | undefined } = {
+  traceId: '',
+  spanId: '',
+  parentSpanId: '',
+  start: 0n,
+  end: 0n,
+  status: undefined,
+};
+
+/** Reads span v's ids (null when malformed; a root span's parent is ''), times and status into SPAN_HEAD, in the order that decides which error a malformed span gets. */
+export function readSpanHead(v: Json): void {
+  SPAN_HEAD.traceId = hexId(v, 'traceId', 'trace_id', 16);
+  SPAN_HEAD.spanId = hexId(v, 'spanId', 'span_id', 8);
+  const parentRaw = get(v, 'parentSpanId', 'parent_span_id');
+  SPAN_HEAD.parentSpanId = parentRaw === undefined || parentRaw === '' ? '' : hexId(v, 'parentSpanId', 'parent_span_id', 8) || null;
+  SPAN_HEAD.start = uint64Field(v, 'startTimeUnixNano', 'start_time_unix_nano');
+  SPAN_HEAD.end = uint64Field(v, 'endTimeUnixNano', 'end_time_unix_nano');
+  SPAN_HEAD.status = objectField(v, 'status', 'status');
+}
+
 function span(v: unknown, resource: ResourceInfo, scope: ScopeInfo, serviceName: string, rows: SpanRow[], rej: Rejections): void {
   if (!isObject(v)) fail('', 'a Span object', v);
   tooDeep = false;
-  const traceId = hexId(v, 'traceId', 'trace_id', 16);
-  const spanId = hexId(v, 'spanId', 'span_id', 8);
-  const parentRaw = get(v, 'parentSpanId', 'parent_span_id');
-  const parentSpanId = parentRaw === undefined || parentRaw === '' ? '' : hexId(v, 'parentSpanId', 'parent_span_id', 8) || null;
-  const startTimeUnixNano = uint64Field(v, 'startTimeUnixNano', 'start_time_unix_nano');
-  const endTimeUnixNano = uint64Field(v, 'endTimeUnixNano', 'end_time_unix_nano');
-  const status = objectField(v, 'status', 'status');
+  readSpanHead(v);
+  const { traceId, spanId, parentSpanId, start: startTimeUnixNano, end: endTimeUnixNano, status } = SPAN_HEAD;
   const eventList = arrayField(v, 'events', 'events');
   const events: SpanEvent[] = new Array<SpanEvent>(eventList.length);
   for (let i = 0; i < eventList.length; i++) events[i] = event(eventList[i]);

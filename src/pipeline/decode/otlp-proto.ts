@@ -6,50 +6,29 @@
 // Tags in the switches are written as numbers: (field << 3) | wire type, with 0 varint,
 // 1 fixed64, 2 length-delimited, 5 fixed32.
 import type { AnyValue, KeyValue, LogRow, ResourceInfo, ScopeInfo, SpanEvent, SpanLink, SpanRow } from '../../model/rows.ts';
-import {
-  dedupeAttributes,
-  jsonDouble,
-  REASON_LINK_ID,
-  REASON_PARENT_SPAN_ID,
-  REASON_SPAN_ID,
-  MAX_TIME_NS,
-  REASON_TIME,
-  spanTimesStorable,
-  REASON_TOO_DEEP,
-  REASON_TRACE_ID,
-  Rejections,
-  serviceNameOf,
-  type DecodeLimits,
-  type DecodeResult,
-} from './common.ts';
-import { checkEnd, WireReader, wrongWireType } from './wire.ts';
+import { dedupeAttributes, jsonDouble, REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, MAX_TIME_NS, REASON_TIME, spanTimesStorable, REASON_TOO_DEEP, REASON_TRACE_ID, Rejections, serviceNameOf, type DecodeLimits, type DecodeResult } from './common.ts';
+import { checkEnd, unknownField, WireReader } from './wire.ts';
 
 // Known field numbers per message, as bit masks: a known field with an unexpected wire type is
-// an error, an unknown field is skipped.
-const KNOWN_REQUEST = 1 << 1;
-const KNOWN_RESOURCE_ITEMS = (1 << 1) | (1 << 2) | (1 << 3);
-const KNOWN_SCOPE_ITEMS = (1 << 1) | (1 << 2) | (1 << 3);
-const KNOWN_RESOURCE = (1 << 1) | (1 << 2) | (1 << 3);
-const KNOWN_SCOPE = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4);
-const KNOWN_SPAN = 0x1fffe; // fields 1..16
-const KNOWN_EVENT = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4);
-const KNOWN_LINK = 0x7e; // fields 1..6
-const KNOWN_STATUS = (1 << 2) | (1 << 3);
-const KNOWN_LOG = 0x1fee; // fields 1..12 except the reserved 4
-const KNOWN_KEYVALUE = (1 << 1) | (1 << 2);
-const KNOWN_ANYVALUE = 0xfe; // fields 1..7
-const KNOWN_LIST = 1 << 1;
+// an error, an unknown field is skipped. The transcoders (transcode/wire-scan.ts) use them too.
+export const KNOWN_REQUEST = 1 << 1;
+export const KNOWN_RESOURCE_ITEMS = (1 << 1) | (1 << 2) | (1 << 3);
+export const KNOWN_SCOPE_ITEMS = (1 << 1) | (1 << 2) | (1 << 3);
+export const KNOWN_RESOURCE = (1 << 1) | (1 << 2) | (1 << 3);
+export const KNOWN_SCOPE = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4);
+export const KNOWN_SPAN = 0x1fffe; // fields 1..16
+export const KNOWN_EVENT = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4);
+export const KNOWN_LINK = 0x7e; // fields 1..6
+export const KNOWN_STATUS = (1 << 2) | (1 << 3);
+export const KNOWN_LOG = 0x1fee; // fields 1..12 except the reserved 4
+export const KNOWN_KEYVALUE = (1 << 1) | (1 << 2);
+export const KNOWN_ANYVALUE = 0xfe; // fields 1..7
+export const KNOWN_LIST = 1 << 1;
 
 // Per-call state. Decoding is synchronous and a worker runs one task at a time.
 let maxDepth = 100;
 /** Set when a value nested deeper than maxDepth was skipped; each item checks and clears it. */
 let tooDeep = false;
-
-function unknownField(r: WireReader, tag: number, known: number, message: string): void {
-  const field = tag >>> 3;
-  if (field < 32 && ((known >>> field) & 1) !== 0) throw wrongWireType(message, tag);
-  r.skip(tag);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Strings: a direct-mapped cache of short strings, keyed by their bytes. Attribute keys and most
@@ -197,18 +176,7 @@ function readAnyValue(r: WireReader, end: number, depth: number): AnyValue {
       case 33: // double_value
         v = { doubleValue: jsonDouble(r.double()) };
         break;
-      case 42: {
-        // array_value
-        const e = r.lenEnd();
-        if (depth >= maxDepth) {
-          tooDeep = true;
-          r.pos = e;
-          v = null;
-        } else {
-          v = { arrayValue: { values: readArrayValue(r, e, depth + 1) } };
-        }
-        break;
-      }
+      case 42: // array_value
       case 50: {
         // kvlist_value
         const e = r.lenEnd();
@@ -216,9 +184,7 @@ function readAnyValue(r: WireReader, end: number, depth: number): AnyValue {
           tooDeep = true;
           r.pos = e;
           v = null;
-        } else {
-          v = { kvlistValue: { values: readKeyValueList(r, e, depth + 1) } };
-        }
+        } else v = nestedValue(r, e, depth + 1, tag);
         break;
       }
       case 58: {
@@ -234,6 +200,11 @@ function readAnyValue(r: WireReader, end: number, depth: number): AnyValue {
   }
   checkEnd(r, end, 'AnyValue');
   return v ?? {};
+}
+
+/** The array_value (tag 42) or kvlist_value (tag 50) body r[pos, end) at depth. */
+function nestedValue(r: WireReader, end: number, depth: number, tag: number): AnyValue {
+  return tag === 42 ? { arrayValue: { values: readArrayValue(r, end, depth) } } : { kvlistValue: { values: readKeyValueList(r, end, depth) } };
 }
 
 function readArrayValue(r: WireReader, end: number, depth: number): AnyValue[] {
@@ -282,6 +253,26 @@ function readKeyValue(r: WireReader, end: number, depth: number): KeyValue {
   }
   checkEnd(r, end, 'KeyValue');
   return { key, value: value ?? {} };
+}
+
+/**
+ * The row decoder's object for the array_value (tag 42) or kvlist_value (tag 50) body r[pos, end)
+ * at depth, for a transcoder that renders such values from objects; null when a value in it lies
+ * deeper than limit (the row decoder rejects the item).
+ */
+export function readNestedValue(r: WireReader, end: number, depth: number, limit: number, tag: number): AnyValue | null {
+  maxDepth = limit;
+  tooDeep = false;
+  const v = nestedValue(r, end, depth, tag);
+  return tooDeep ? null : v;
+}
+
+/** The row decoder's object for the KeyValue r[pos, end); null when a value in it lies deeper than limit. */
+export function readKeyValueObject(r: WireReader, end: number, limit: number): KeyValue | null {
+  maxDepth = limit;
+  tooDeep = false;
+  const kv = readKeyValue(r, end, 0);
+  return tooDeep ? null : kv;
 }
 
 /** Reads one attribute (a KeyValue field) and appends it. */

@@ -261,6 +261,13 @@ export function wrongWireType(message: string, tag: number): DecodeError {
   return new DecodeError(`${message} field ${tag >>> 3} has wire type ${tag & 7}, which does not match its declared type`);
 }
 
+/** Skips an unknown field; throws wrongWireType for a known one (its bit set in `known`) with another wire type. */
+export function unknownField(r: WireReader, tag: number, known: number, message: string): void {
+  const field = tag >>> 3;
+  if (field < 32 && ((known >>> field) & 1) !== 0) throw wrongWireType(message, tag);
+  r.skip(tag);
+}
+
 const textEncoder = new TextEncoder();
 
 /**

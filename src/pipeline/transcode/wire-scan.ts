@@ -1,31 +1,14 @@
-// What every protobuf transcoder shares: the known field numbers of each OTLP message (a known
-// field with another wire type is an error, an unknown one is skipped, as otlp-proto.ts does),
-// id validation on raw bytes, and fixed64 times read as two 32-bit halves (no BigInt).
-import { MAX_TIME_NS } from '../decode/common.ts';
-import { checkEnd, wrongWireType, type WireReader } from '../decode/wire.ts';
-
-export const KNOWN_REQUEST = 1 << 1;
-export const KNOWN_GROUP_ITEMS = (1 << 1) | (1 << 2) | (1 << 3);
-export const KNOWN_RESOURCE = (1 << 1) | (1 << 2) | (1 << 3);
-export const KNOWN_SCOPE = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4);
-export const KNOWN_SPAN = 0x1fffe;
-export const KNOWN_EVENT = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4);
-export const KNOWN_LINK = 0x7e;
-export const KNOWN_STATUS = (1 << 2) | (1 << 3);
-export const KNOWN_LOG = 0x1fee;
-export const KNOWN_KEYVALUE = (1 << 1) | (1 << 2);
-export const KNOWN_ANYVALUE = 0xfe;
-export const KNOWN_LIST = 1 << 1;
+// What every protobuf transcoder shares: the walk over the request, the scans of each message's
+// scalar fields (ranges, id states, times, counts) into one result object per message kind, with
+// otlp-proto.ts's known field masks (a known field with another wire type is an error, an unknown
+// one is skipped), id validation on raw bytes, and fixed64 times read as two 32-bit halves (no
+// BigInt). The transcoders only write their format.
+import { MAX_TIME_NS, type Rejections } from '../decode/common.ts';
+import { KNOWN_EVENT, KNOWN_KEYVALUE, KNOWN_LINK, KNOWN_LOG, KNOWN_REQUEST, KNOWN_RESOURCE, KNOWN_RESOURCE_ITEMS, KNOWN_SCOPE, KNOWN_SCOPE_ITEMS, KNOWN_SPAN, KNOWN_STATUS } from '../decode/otlp-proto.ts';
+import { checkEnd, unknownField, type WireReader } from '../decode/wire.ts';
 
 /** The latest storable time's high 32 bits + 1: a fixed64 time is storable when hi < this. */
 export const MAX_TIME_HI = Number(MAX_TIME_NS >> 32n) + 1;
-
-/** Skips an unknown field; throws the row decoder's error for a known field with the wrong wire type. */
-export function unknownField(r: WireReader, tag: number, known: number, message: string): void {
-  const field = tag >>> 3;
-  if (field < 32 && ((known >>> field) & 1) !== 0) throw wrongWireType(message, tag);
-  r.skip(tag);
-}
 
 export const ID_EMPTY = 0;
 export const ID_OK = 1;
@@ -38,6 +21,18 @@ export function idState(buf: Uint8Array, start: number, end: number, size: numbe
   let any = 0;
   for (let i = start; i < end; i++) any |= buf[i]!;
   return any === 0 ? ID_EMPTY : ID_OK;
+}
+
+/** Where the id read by the last idField lies: r.buf[idStart, idEnd). */
+let idStart = 0;
+let idEnd = 0;
+
+/** Reads the length-delimited id at r.pos (its tag already read) into idStart / idEnd; returns its idState. */
+function idField(r: WireReader, size: number): number {
+  idEnd = r.lenEnd();
+  idStart = r.pos;
+  r.pos = idEnd;
+  return idState(r.buf, idStart, idEnd, size);
 }
 
 /** The halves of the last fixed64 read by fixed64(). */
@@ -87,7 +82,6 @@ export const SPAN = {
 
 /** Reads the scalar fields of span r[start, end) into SPAN; throws DecodeError where the row decoder would. */
 export function scanSpan(r: WireReader, start: number, end: number): void {
-  const buf = r.buf;
   let traceStart = 0;
   let traceState = ID_EMPTY;
   let spanStart = 0;
@@ -117,34 +111,25 @@ export function scanSpan(r: WireReader, start: number, end: number): void {
   while (r.pos < end) {
     const tag = r.tag();
     switch (tag) {
-      case 10: {
-        const e = r.lenEnd();
-        traceStart = r.pos;
-        traceState = idState(buf, traceStart, e, 16);
-        r.pos = e;
+      case 10:
+        traceState = idField(r, 16);
+        traceStart = idStart;
         break;
-      }
-      case 18: {
-        const e = r.lenEnd();
-        spanStart = r.pos;
-        spanState = idState(buf, spanStart, e, 8);
-        r.pos = e;
+      case 18:
+        spanState = idField(r, 8);
+        spanStart = idStart;
         break;
-      }
       case 26:
         tsEnd = r.lenEnd();
         tsStart = r.pos;
         r.pos = tsEnd;
         break;
-      case 34: {
+      case 34:
         // parent_span_id: empty means a root span; all zero is not a valid id
-        const e = r.lenEnd();
-        parentStart = r.pos;
-        parentState = idState(buf, parentStart, e, 8);
-        if (parentState === ID_EMPTY && e !== parentStart) parentState = ID_BAD;
-        r.pos = e;
+        parentState = idField(r, 8);
+        parentStart = idStart;
+        if (parentState === ID_EMPTY && idEnd !== idStart) parentState = ID_BAD;
         break;
-      }
       case 42:
         nameEnd = r.lenEnd();
         nameStart = r.pos;
@@ -252,7 +237,6 @@ export const LOG = {
 
 /** Reads the scalar fields of log record r[start, end) into LOG; throws DecodeError where the row decoder would. */
 export function scanLog(r: WireReader, start: number, end: number): void {
-  const buf = r.buf;
   let timeLo = 0;
   let timeHi = 0;
   let obsLo = 0;
@@ -295,20 +279,14 @@ export function scanLog(r: WireReader, start: number, end: number): void {
       case 69:
         flags = r.fixed32();
         break;
-      case 74: {
-        const e = r.lenEnd();
-        traceStart = r.pos;
-        traceState = idState(buf, traceStart, e, 16);
-        r.pos = e;
+      case 74:
+        traceState = idField(r, 16);
+        traceStart = idStart;
         break;
-      }
-      case 82: {
-        const e = r.lenEnd();
-        spanStart = r.pos;
-        spanState = idState(buf, spanStart, e, 8);
-        r.pos = e;
+      case 82:
+        spanState = idField(r, 8);
+        spanStart = idStart;
         break;
-      }
       case 89:
         fixed64(r);
         obsLo = fixedLo;
@@ -339,4 +317,288 @@ export function scanLog(r: WireReader, start: number, end: number): void {
   LOG.enStart = enStart;
   LOG.enEnd = enEnd;
   LOG.dropped = dropped;
+}
+
+/** Moves r to the next field `tag` before end and returns that field's end; -1 (r at end) when there is none. */
+export function nextField(r: WireReader, end: number, tag: number): number {
+  while (r.pos < end) {
+    const t = r.tag();
+    if (t === tag) return r.lenEnd();
+    r.skip(t);
+  }
+  return -1;
+}
+
+/** The event fields read by the last scanEvent. */
+export const EVENT = { lo: 0, hi: 0, nameStart: 0, nameEnd: 0, dropped: 0 };
+
+/** Reads the scalar fields of the Span.Event at r.pos (ending at end) into EVENT; attributes are skipped. */
+export function scanEvent(r: WireReader, end: number): void {
+  let lo = 0;
+  let hi = 0;
+  let nameStart = 0;
+  let nameEnd = 0;
+  let dropped = 0;
+  while (r.pos < end) {
+    const t = r.tag();
+    switch (t) {
+      case 9:
+        fixed64(r);
+        lo = fixedLo;
+        hi = fixedHi;
+        break;
+      case 18:
+        nameEnd = r.lenEnd();
+        nameStart = r.pos;
+        r.pos = nameEnd;
+        break;
+      case 26:
+        r.pos = r.lenEnd();
+        break;
+      case 32:
+        dropped = r.uint32();
+        break;
+      default:
+        unknownField(r, t, KNOWN_EVENT, 'Span.Event');
+    }
+  }
+  checkEnd(r, end, 'Span.Event');
+  EVENT.lo = lo;
+  EVENT.hi = hi;
+  EVENT.nameStart = nameStart;
+  EVENT.nameEnd = nameEnd;
+  EVENT.dropped = dropped;
+}
+
+/** The link fields read by the last scanLink. */
+export const LINK = { traceStart: 0, traceState: ID_EMPTY, spanStart: 0, spanState: ID_EMPTY, tsStart: 0, tsEnd: 0, flags: 0, dropped: 0 };
+
+/** Reads the scalar fields of the Span.Link at r.pos (ending at end) into LINK; attributes are skipped. */
+export function scanLink(r: WireReader, end: number): void {
+  let traceStart = 0;
+  let traceState = ID_EMPTY;
+  let spanStart = 0;
+  let spanState = ID_EMPTY;
+  let tsStart = 0;
+  let tsEnd = 0;
+  let flags = 0;
+  let dropped = 0;
+  while (r.pos < end) {
+    const t = r.tag();
+    switch (t) {
+      case 10:
+        traceState = idField(r, 16);
+        traceStart = idStart;
+        break;
+      case 18:
+        spanState = idField(r, 8);
+        spanStart = idStart;
+        break;
+      case 26:
+        tsEnd = r.lenEnd();
+        tsStart = r.pos;
+        r.pos = tsEnd;
+        break;
+      case 34:
+        r.pos = r.lenEnd();
+        break;
+      case 40:
+        dropped = r.uint32();
+        break;
+      case 53:
+        flags = r.fixed32();
+        break;
+      default:
+        unknownField(r, t, KNOWN_LINK, 'Span.Link');
+    }
+  }
+  checkEnd(r, end, 'Span.Link');
+  LINK.traceStart = traceStart;
+  LINK.traceState = traceState;
+  LINK.spanStart = spanStart;
+  LINK.spanState = spanState;
+  LINK.tsStart = tsStart;
+  LINK.tsEnd = tsEnd;
+  LINK.flags = flags;
+  LINK.dropped = dropped;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attribute lists as wire ranges: KeyValue messages found by a scan, rendered afterwards.
+
+/** The KeyValue messages of the last collect or scanGroup: r.buf[kvStarts[i], kvEnds[i]) for i < kvN. */
+export let kvStarts = new Int32Array(64);
+export let kvEnds = new Int32Array(64);
+export let kvN = 0;
+
+/** a, or a copy at least twice as long when index n does not fit in it (scratch arrays grow, never shrink). */
+export function grown(a: Int32Array<ArrayBuffer>, n: number): Int32Array<ArrayBuffer> {
+  if (n < a.length) return a;
+  const b = new Int32Array(Math.max(a.length * 2, n + 1));
+  b.set(a);
+  return b;
+}
+
+function pushKv(start: number, end: number): void {
+  kvStarts = grown(kvStarts, kvN);
+  kvEnds = grown(kvEnds, kvN);
+  kvStarts[kvN] = start;
+  kvEnds[kvN] = end;
+  kvN++;
+}
+
+/** Collects the fields with `tag` of message r[start, end) as the list's KeyValues. */
+export function collect(r: WireReader, start: number, end: number, tag: number): void {
+  kvN = 0;
+  r.pos = start;
+  for (let e = nextField(r, end, tag); e >= 0; e = nextField(r, end, tag)) {
+    pushKv(r.pos, e);
+    r.pos = e;
+  }
+}
+
+/** The KeyValue fields read by the last scanKeyValue: the key, how many value fields, the last one. */
+export const KV = { keyStart: 0, keyEnd: 0, values: 0, valueStart: 0, valueEnd: 0 };
+
+/** Reads the KeyValue at r.pos (ending at end) into KV, leaving r at end; its values are only located. */
+export function scanKeyValue(r: WireReader, end: number): void {
+  let keyStart = 0;
+  let keyEnd = 0;
+  let values = 0;
+  let valueStart = 0;
+  let valueEnd = 0;
+  while (r.pos < end) {
+    const tag = r.tag();
+    if (tag === 10) {
+      keyEnd = r.lenEnd();
+      keyStart = r.pos;
+      r.pos = keyEnd;
+    } else if (tag === 18) {
+      valueEnd = r.lenEnd();
+      valueStart = r.pos;
+      r.pos = valueEnd;
+      values++;
+    } else unknownField(r, tag, KNOWN_KEYVALUE, 'KeyValue');
+  }
+  checkEnd(r, end, 'KeyValue');
+  KV.keyStart = keyStart;
+  KV.keyEnd = keyEnd;
+  KV.values = values;
+  KV.valueStart = valueStart;
+  KV.valueEnd = valueEnd;
+}
+
+/** The resource or scope fields read by the last scanGroup (name and version for a scope only). */
+export const GROUP = { dropped: 0, schemaStart: 0, schemaEnd: 0, nameStart: 0, nameEnd: 0, versionStart: 0, versionEnd: 0 };
+
+/**
+ * Reads a ResourceSpans / ResourceLogs (scope false) or ScopeSpans / ScopeLogs (scope true)
+ * r[start, end): its Resource or InstrumentationScope (all occurrences merged) into GROUP, their
+ * attributes into the KeyValue list; the items are skipped.
+ */
+export function scanGroup(r: WireReader, start: number, end: number, groupMessage: string, scope: boolean): void {
+  let dropped = 0;
+  let schemaStart = 0;
+  let schemaEnd = 0;
+  let nameStart = 0;
+  let nameEnd = 0;
+  let versionStart = 0;
+  let versionEnd = 0;
+  // Resource.attributes is field 1, InstrumentationScope.attributes field 3.
+  const attrTag = scope ? 26 : 10;
+  const droppedTag = scope ? 32 : 16;
+  const known = scope ? KNOWN_SCOPE : KNOWN_RESOURCE;
+  const message = scope ? 'InstrumentationScope' : 'Resource';
+  kvN = 0;
+  r.pos = start;
+  while (r.pos < end) {
+    const tag = r.tag();
+    switch (tag) {
+      case 10: {
+        const e = r.lenEnd();
+        while (r.pos < e) {
+          const t = r.tag();
+          if (t === attrTag) {
+            const ve = r.lenEnd();
+            pushKv(r.pos, ve);
+            r.pos = ve;
+          } else if (t === droppedTag) dropped = r.uint32();
+          else if (scope && t === 10) {
+            nameEnd = r.lenEnd();
+            nameStart = r.pos;
+            r.pos = nameEnd;
+          } else if (scope && t === 18) {
+            versionEnd = r.lenEnd();
+            versionStart = r.pos;
+            r.pos = versionEnd;
+          } else if (!scope && t === 26) r.skip(t);
+          else unknownField(r, t, known, message);
+        }
+        checkEnd(r, e, message);
+        break;
+      }
+      case 18:
+        r.pos = r.lenEnd();
+        break;
+      case 26:
+        schemaEnd = r.lenEnd();
+        schemaStart = r.pos;
+        r.pos = schemaEnd;
+        break;
+      default:
+        unknownField(r, tag, scope ? KNOWN_SCOPE_ITEMS : KNOWN_RESOURCE_ITEMS, groupMessage);
+    }
+  }
+  checkEnd(r, end, groupMessage);
+  GROUP.dropped = dropped;
+  GROUP.schemaStart = schemaStart;
+  GROUP.schemaEnd = schemaEnd;
+  GROUP.nameStart = nameStart;
+  GROUP.nameEnd = nameEnd;
+  GROUP.versionStart = versionStart;
+  GROUP.versionEnd = versionEnd;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The request walk: resource groups, scope groups, items; each transcoder writes its format.
+
+/** What a transcoder does at each level of an export request. */
+export interface Walk {
+  requestMessage: string;
+  resourceMessage: string;
+  scopeMessage: string;
+  /** Renders the resource scanGroup just read (GROUP and the KeyValue list). */
+  resource(r: WireReader): void;
+  /** Renders the scope scanGroup just read. */
+  scope(r: WireReader): void;
+  /** Writes item r[start, end) (a span or a log record), or counts it in rej. */
+  item(r: WireReader, start: number, end: number, rej: Rejections): void;
+}
+
+/** Walks the export request in r: each resource and scope scanned and rendered once, then its items. */
+export function walkRequest(r: WireReader, walk: Walk, rej: Rejections): void {
+  while (r.pos < r.len) {
+    const tag = r.tag();
+    if (tag !== 10) {
+      unknownField(r, tag, KNOWN_REQUEST, walk.requestMessage);
+      continue;
+    }
+    const rsEnd = r.lenEnd();
+    const rsStart = r.pos;
+    scanGroup(r, rsStart, rsEnd, walk.resourceMessage, false);
+    walk.resource(r);
+    r.pos = rsStart;
+    for (let ssEnd = nextField(r, rsEnd, 18); ssEnd >= 0; ssEnd = nextField(r, rsEnd, 18)) {
+      const ssStart = r.pos;
+      scanGroup(r, ssStart, ssEnd, walk.scopeMessage, true);
+      walk.scope(r);
+      r.pos = ssStart;
+      for (let itemEnd = nextField(r, ssEnd, 18); itemEnd >= 0; itemEnd = nextField(r, ssEnd, 18)) {
+        walk.item(r, r.pos, itemEnd, rej);
+        r.pos = itemEnd;
+      }
+      r.pos = ssEnd;
+    }
+    r.pos = rsEnd;
+  }
 }

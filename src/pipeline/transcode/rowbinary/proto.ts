@@ -11,38 +11,39 @@
 // by rewriting the map in place. What would need the row path's own code (a value nested deeper
 // than the limit, a malformed request) sends the whole request down the row path, so its results
 // and errors are exactly the row path's; `fallbacks` counts how often that happens.
-import type { AnyValue, KeyValue } from '../../../model/rows.ts';
+import type { KeyValue } from '../../../model/rows.ts';
 import { anyValueToString } from '../../../model/rows.ts';
 import { hashTraceId, SPAN_KINDS, STATUS_CODES } from '../../../storage/clickhouse/encoder.ts';
 import { stringifyExact } from '../../../storage/clickhouse/values.ts';
-import { dedupeAttributes, jsonDouble, REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, REASON_TIME, REASON_TRACE_ID, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
+import { dedupeAttributes, REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, REASON_TIME, REASON_TRACE_ID, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { isUtf8 as isUtf8Bytes } from 'node:buffer';
-import { checkEnd, DecodeError, WireReader } from '../../decode/wire.ts';
+import { KNOWN_ANYVALUE, readKeyValueObject, readNestedValue } from '../../decode/otlp-proto.ts';
+import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest, RequestEncoder } from '../encoder.ts';
 import {
-  fixed64,
-  fixedHi,
-  fixedLo,
+  collect,
+  EVENT,
+  GROUP,
+  grown,
   ID_BAD,
-  ID_EMPTY,
   ID_OK,
-  idState,
-  KNOWN_ANYVALUE,
-  KNOWN_EVENT,
-  KNOWN_GROUP_ITEMS,
-  KNOWN_KEYVALUE,
-  KNOWN_LINK,
-  KNOWN_LIST,
-  KNOWN_REQUEST,
-  KNOWN_RESOURCE,
-  KNOWN_SCOPE,
+  KV,
+  kvEnds,
+  kvN,
+  kvStarts,
+  LINK,
   LOG,
   MAX_TIME_HI,
+  nextField,
+  scanEvent,
+  scanKeyValue,
+  scanLink,
   scanLog,
   scanSpan,
   SPAN,
-  unknownField,
+  walkRequest,
+  type Walk,
 } from '../wire-scan.ts';
 
 /** Thrown when a request needs the row path (see the header); never escapes this module. */
@@ -222,47 +223,9 @@ function appendFields(x: ByteOut, src: Uint8Array, start: number, end: number): 
 // ---------------------------------------------------------------------------------------------
 // Attribute maps.
 
-/** KeyValue messages of the map being written: wire ranges, collected before writing (the count comes first). */
-let kvStarts = new Int32Array(64);
-let kvEnds = new Int32Array(64);
-let kvN = 0;
 /** Key ranges of the entries written, for the duplicate check. */
 let keyStarts = new Int32Array(64);
 let keyEnds = new Int32Array(64);
-
-function pushKv(start: number, end: number): void {
-  if (kvN === kvStarts.length) {
-    const a = new Int32Array(kvN * 2);
-    a.set(kvStarts);
-    kvStarts = a;
-    const b = new Int32Array(kvN * 2);
-    b.set(kvEnds);
-    kvEnds = b;
-    const c = new Int32Array(kvN * 2);
-    c.set(keyStarts);
-    keyStarts = c;
-    const d = new Int32Array(kvN * 2);
-    d.set(keyEnds);
-    keyEnds = d;
-  }
-  kvStarts[kvN] = start;
-  kvEnds[kvN] = end;
-  kvN++;
-}
-
-/** Collects the fields with `tag` of message r[start, end) as the map's entries. */
-function collect(r: WireReader, start: number, end: number, tag: number): void {
-  kvN = 0;
-  r.pos = start;
-  while (r.pos < end) {
-    const t = r.tag();
-    if (t === tag) {
-      const e = r.lenEnd();
-      pushKv(r.pos, e);
-      r.pos = e;
-    } else r.skip(t);
-  }
-}
 
 /** What the map just written lost: type tags (in tg when typed) and its whole values' JSON, comma-separated, in wl. */
 let typed = false;
@@ -343,7 +306,8 @@ function writeValue(r: WireReader, end: number, depth: number): void {
         o.pos = mark;
         wjStart = wj.pos;
         if (t !== 42 || !stringArray(r, r.pos, e)) {
-          const v: AnyValue = t === 42 ? { arrayValue: { values: readArray(r, e, depth + 1) } } : { kvlistValue: { values: readKvList(r, e, depth + 1) } };
+          const v = readNestedValue(r, e, depth + 1, maxDepth, t);
+          if (v === null) throw FALLBACK;
           jsString(o, anyValueToString(v));
           wj.utf8(stringifyExact(v, true));
         }
@@ -395,14 +359,8 @@ function stringArray(r: WireReader, start: number, end: number): boolean {
     if (r.pos >= ee || r.tag() !== 10) return again(r, start);
     const se = r.lenEnd();
     if (se !== ee) return again(r, start);
-    if (n === elStarts.length) {
-      const a = new Int32Array(n * 2);
-      a.set(elStarts);
-      elStarts = a;
-      const b = new Int32Array(n * 2);
-      b.set(elEnds);
-      elEnds = b;
-    }
+    elStarts = grown(elStarts, n);
+    elEnds = grown(elEnds, n);
     elStarts[n] = r.pos;
     elEnds[n] = se;
     n++;
@@ -436,98 +394,14 @@ function again(r: WireReader, start: number): false {
   return false;
 }
 
-// Nested values as the row decoder builds them (otlp-proto.ts), for anyValueToString and stringifyExact.
-function readValue(r: WireReader, end: number, depth: number): AnyValue {
-  let v: AnyValue | null = null;
-  while (r.pos < end) {
-    const t = r.tag();
-    switch (t) {
-      case 10: {
-        const e = r.lenEnd();
-        v = { stringValue: r.nb.utf8Slice(r.pos, e) };
-        r.pos = e;
-        break;
-      }
-      case 16:
-        v = { boolValue: r.bool() };
-        break;
-      case 24:
-        v = { intValue: r.int64String() };
-        break;
-      case 33:
-        v = { doubleValue: jsonDouble(r.double()) };
-        break;
-      case 42:
-      case 50: {
-        const e = r.lenEnd();
-        if (depth >= maxDepth) throw FALLBACK;
-        v = t === 42 ? { arrayValue: { values: readArray(r, e, depth + 1) } } : { kvlistValue: { values: readKvList(r, e, depth + 1) } };
-        break;
-      }
-      case 58: {
-        const e = r.lenEnd();
-        v = { bytesValue: r.nb.base64Slice(r.pos, e) };
-        r.pos = e;
-        break;
-      }
-      default:
-        unknownField(r, t, KNOWN_ANYVALUE, 'AnyValue');
-    }
-  }
-  checkEnd(r, end, 'AnyValue');
-  return v ?? {};
-}
-
-function readArray(r: WireReader, end: number, depth: number): AnyValue[] {
-  const values: AnyValue[] = [];
-  while (r.pos < end) {
-    const t = r.tag();
-    if (t === 10) {
-      const e = r.lenEnd();
-      values.push(readValue(r, e, depth));
-    } else unknownField(r, t, KNOWN_LIST, 'ArrayValue');
-  }
-  checkEnd(r, end, 'ArrayValue');
-  return values;
-}
-
-function readKvList(r: WireReader, end: number, depth: number): KeyValue[] {
-  const values: KeyValue[] = [];
-  while (r.pos < end) {
-    const t = r.tag();
-    if (t === 10) {
-      const e = r.lenEnd();
-      values.push(readKeyValue(r, e, depth));
-    } else unknownField(r, t, KNOWN_LIST, 'KeyValueList');
-  }
-  checkEnd(r, end, 'KeyValueList');
-  return dedupeAttributes(values);
-}
-
-function readKeyValue(r: WireReader, end: number, depth: number): KeyValue {
-  let key = '';
-  let value: AnyValue | null = null;
-  while (r.pos < end) {
-    const t = r.tag();
-    if (t === 10) {
-      const e = r.lenEnd();
-      key = r.nb.utf8Slice(r.pos, e);
-      r.pos = e;
-    } else if (t === 18) {
-      const e = r.lenEnd();
-      value = readValue(r, e, depth);
-    } else unknownField(r, t, KNOWN_KEYVALUE, 'KeyValue');
-  }
-  checkEnd(r, end, 'KeyValue');
-  return { key, value: value ?? {} };
-}
-
 /** Reads the collected KeyValues as objects (a span's scope attributes), deduplicated as the row path does. */
 function collectedObjects(r: WireReader): KeyValue[] {
   const list: KeyValue[] = [];
   for (let i = 0; i < kvN; i++) {
     r.pos = kvStarts[i]!;
-    list.push(readKeyValue(r, kvEnds[i]!, 0));
+    const kv = readKeyValueObject(r, kvEnds[i]!, maxDepth);
+    if (kv === null) throw FALLBACK;
+    list.push(kv);
   }
   return dedupeAttributes(list);
 }
@@ -560,6 +434,8 @@ function growEntries(n: number): void {
     b.set(a);
     return b;
   };
+  keyStarts = i32(keyStarts);
+  keyEnds = i32(keyEnds);
   entStart = i32(entStart);
   entEnd = i32(entEnd);
   entValStart = i32(entValStart);
@@ -583,26 +459,9 @@ function writeMap(r: WireReader): void {
   for (let i = 0; i < n; i++) {
     const start = kvStarts[i]!;
     const end = kvEnds[i]!;
-    let ks = 0;
-    let ke = 0;
-    let values = 0;
-    let vs = 0;
-    let ve = 0;
     r.pos = start;
-    while (r.pos < end) {
-      const t = r.tag();
-      if (t === 10) {
-        ke = r.lenEnd();
-        ks = r.pos;
-        r.pos = ke;
-      } else if (t === 18) {
-        ve = r.lenEnd();
-        vs = r.pos;
-        r.pos = ve;
-        values++;
-      } else unknownField(r, t, KNOWN_KEYVALUE, 'KeyValue');
-    }
-    checkEnd(r, end, 'KeyValue');
+    scanKeyValue(r, end);
+    const { keyStart: ks, keyEnd: ke, values, valueStart: vs, valueEnd: ve } = KV;
     growEntries(i);
     keyStarts[i] = ks;
     keyEnds[i] = ke;
@@ -622,13 +481,9 @@ function writeMap(r: WireReader): void {
       // A repeated value field: each is read (and validated); the last one stays.
       const mark = o.pos;
       r.pos = start;
-      while (r.pos < end) {
-        const t = r.tag();
-        if (t === 18) {
-          const e = r.lenEnd();
-          o.pos = mark;
-          writeValue(r, e, 0);
-        } else r.skip(t);
+      for (let e = nextField(r, end, 18); e >= 0; e = nextField(r, end, 18)) {
+        o.pos = mark;
+        writeValue(r, e, 0);
       }
     }
     r.pos = end;
@@ -781,45 +636,11 @@ const G = {
   svcHash: 0,
 };
 
-function renderResource(r: WireReader, start: number, end: number, groupMessage: string, logs: boolean): void {
+/** Renders the resource just scanned (GROUP and its attribute list) into grp. */
+function renderResource(r: WireReader, logs: boolean): void {
   o = grp;
   grp.pos = 0;
-  let dropped = 0;
-  let schemaStart = 0;
-  let schemaEnd = 0;
-  kvN = 0;
-  r.pos = start;
-  while (r.pos < end) {
-    const tag = r.tag();
-    switch (tag) {
-      case 10: {
-        const e = r.lenEnd();
-        while (r.pos < e) {
-          const t = r.tag();
-          if (t === 10) {
-            const ve = r.lenEnd();
-            pushKv(r.pos, ve);
-            r.pos = ve;
-          } else if (t === 16) dropped = r.uint32();
-          else if (t === 26) r.skip(t);
-          else unknownField(r, t, KNOWN_RESOURCE, 'Resource');
-        }
-        checkEnd(r, e, 'Resource');
-        break;
-      }
-      case 18:
-        r.pos = r.lenEnd();
-        break;
-      case 26:
-        schemaEnd = r.lenEnd();
-        schemaStart = r.pos;
-        r.pos = schemaEnd;
-        break;
-      default:
-        unknownField(r, tag, KNOWN_GROUP_ITEMS, groupMessage);
-    }
-  }
-  checkEnd(r, end, groupMessage);
+  const { dropped, schemaStart, schemaEnd } = GROUP;
   G.resMapStart = 0;
   writeMap(r);
   G.resMapEnd = grp.pos;
@@ -853,56 +674,11 @@ function renderResource(r: WireReader, start: number, end: number, groupMessage:
   o = out;
 }
 
-function renderScope(r: WireReader, start: number, end: number, groupMessage: string, logs: boolean): void {
+/** Renders the scope just scanned into grp after the resource. */
+function renderScope(r: WireReader, logs: boolean): void {
   o = grp;
   grp.pos = G.scopeBase;
-  let nameStart = 0;
-  let nameEnd = 0;
-  let versionStart = 0;
-  let versionEnd = 0;
-  let dropped = 0;
-  let schemaStart = 0;
-  let schemaEnd = 0;
-  kvN = 0;
-  r.pos = start;
-  while (r.pos < end) {
-    const tag = r.tag();
-    switch (tag) {
-      case 10: {
-        const e = r.lenEnd();
-        while (r.pos < e) {
-          const t = r.tag();
-          if (t === 10) {
-            nameEnd = r.lenEnd();
-            nameStart = r.pos;
-            r.pos = nameEnd;
-          } else if (t === 18) {
-            versionEnd = r.lenEnd();
-            versionStart = r.pos;
-            r.pos = versionEnd;
-          } else if (t === 26) {
-            const ve = r.lenEnd();
-            pushKv(r.pos, ve);
-            r.pos = ve;
-          } else if (t === 32) dropped = r.uint32();
-          else unknownField(r, t, KNOWN_SCOPE, 'InstrumentationScope');
-        }
-        checkEnd(r, e, 'InstrumentationScope');
-        break;
-      }
-      case 18:
-        r.pos = r.lenEnd();
-        break;
-      case 26:
-        schemaEnd = r.lenEnd();
-        schemaStart = r.pos;
-        r.pos = schemaEnd;
-        break;
-      default:
-        unknownField(r, tag, KNOWN_GROUP_ITEMS, groupMessage);
-    }
-  }
-  checkEnd(r, end, groupMessage);
+  const { dropped, schemaStart, schemaEnd, nameStart, nameEnd, versionStart, versionEnd } = GROUP;
   G.scSchemaStart = grp.pos;
   str(grp, r.buf, schemaStart, schemaEnd);
   G.scNameStart = grp.pos;
@@ -938,14 +714,8 @@ let accepted = 0;
 let shards = 1;
 
 function pushRow(end: number, shard: number): void {
-  if (accepted === rowEnds.length) {
-    const a = new Int32Array(accepted * 2);
-    a.set(rowEnds);
-    rowEnds = a;
-    const b = new Int32Array(accepted * 2);
-    b.set(rowShards);
-    rowShards = b;
-  }
+  rowEnds = grown(rowEnds, accepted);
+  rowShards = grown(rowShards, accepted);
   rowEnds[accepted] = end;
   rowShards[accepted] = shard;
   accepted++;
@@ -1016,13 +786,6 @@ let lnTsStart = new Int32Array(16);
 let lnTsEnd = new Int32Array(16);
 let lnFlags = new Int32Array(16);
 
-function grown(a: Int32Array<ArrayBuffer>, n: number): Int32Array<ArrayBuffer> {
-  if (n < a.length) return a;
-  const b = new Int32Array(Math.max(a.length * 2, n + 1));
-  b.set(a);
-  return b;
-}
-
 /** Makes room for event / link n in every scratch array. */
 function ensureScratch(n: number): void {
   if (n < evStart.length && n < lnTrace.length) return;
@@ -1053,51 +816,17 @@ function events(r: WireReader, start: number, end: number, has: boolean): boolea
   let n = 0;
   let storable = true;
   r.pos = start;
-  while (r.pos < end) {
-    const tag = r.tag();
-    if (tag !== 90) {
-      r.skip(tag);
-      continue;
-    }
-    const e = r.lenEnd();
+  for (let e = nextField(r, end, 90); e >= 0; e = nextField(r, end, 90)) {
     ensureScratch(n);
     evStart[n] = r.pos;
     evEnd[n] = e;
-    let lo = 0;
-    let hi = 0;
-    let ns = 0;
-    let ne = 0;
-    let dropped = 0;
-    while (r.pos < e) {
-      const t = r.tag();
-      switch (t) {
-        case 9:
-          fixed64(r);
-          lo = fixedLo;
-          hi = fixedHi;
-          break;
-        case 18:
-          ne = r.lenEnd();
-          ns = r.pos;
-          r.pos = ne;
-          break;
-        case 26:
-          r.pos = r.lenEnd();
-          break;
-        case 32:
-          dropped = r.uint32();
-          break;
-        default:
-          unknownField(r, t, KNOWN_EVENT, 'Span.Event');
-      }
-    }
-    checkEnd(r, e, 'Span.Event');
-    if (hi >= MAX_TIME_HI) storable = false;
-    evLo[n] = lo;
-    evHi[n] = hi;
-    evNameStart[n] = ns;
-    evNameEnd[n] = ne;
-    evDropped[n] = dropped;
+    scanEvent(r, e);
+    if (EVENT.hi >= MAX_TIME_HI) storable = false;
+    evLo[n] = EVENT.lo;
+    evHi[n] = EVENT.hi;
+    evNameStart[n] = EVENT.nameStart;
+    evNameEnd[n] = EVENT.nameEnd;
+    evDropped[n] = EVENT.dropped;
     n++;
   }
   varUInt(out, n);
@@ -1152,69 +881,20 @@ function links(r: WireReader, start: number, end: number, has: boolean): boolean
   let n = 0;
   let good = true;
   r.pos = start;
-  while (r.pos < end) {
-    const tag = r.tag();
-    if (tag !== 106) {
-      r.skip(tag);
-      continue;
-    }
-    const e = r.lenEnd();
+  for (let e = nextField(r, end, 106); e >= 0; e = nextField(r, end, 106)) {
     ensureScratch(n);
     evStart[n] = r.pos;
     evEnd[n] = e;
-    let ts = 0;
-    let tState = ID_EMPTY;
-    let ss = 0;
-    let sState = ID_EMPTY;
-    let tss = 0;
-    let tse = 0;
-    let flags = 0;
-    let dropped = 0;
-    while (r.pos < e) {
-      const t = r.tag();
-      switch (t) {
-        case 10: {
-          const ie = r.lenEnd();
-          ts = r.pos;
-          tState = idState(buf, ts, ie, 16);
-          r.pos = ie;
-          break;
-        }
-        case 18: {
-          const ie = r.lenEnd();
-          ss = r.pos;
-          sState = idState(buf, ss, ie, 8);
-          r.pos = ie;
-          break;
-        }
-        case 26:
-          tse = r.lenEnd();
-          tss = r.pos;
-          r.pos = tse;
-          break;
-        case 34:
-          r.pos = r.lenEnd();
-          break;
-        case 40:
-          dropped = r.uint32();
-          break;
-        case 53:
-          flags = r.fixed32();
-          break;
-        default:
-          unknownField(r, t, KNOWN_LINK, 'Span.Link');
-      }
-    }
-    checkEnd(r, e, 'Span.Link');
-    if (tState === ID_BAD || sState === ID_BAD) good = false;
-    lnTrace[n] = ts;
-    lnTraceState[n] = tState;
-    lnSpan[n] = ss;
-    lnSpanState[n] = sState;
-    lnTsStart[n] = tss;
-    lnTsEnd[n] = tse;
-    lnFlags[n] = flags;
-    evDropped[n] = dropped;
+    scanLink(r, e);
+    if (LINK.traceState === ID_BAD || LINK.spanState === ID_BAD) good = false;
+    lnTrace[n] = LINK.traceStart;
+    lnTraceState[n] = LINK.traceState;
+    lnSpan[n] = LINK.spanStart;
+    lnSpanState[n] = LINK.spanState;
+    lnTsStart[n] = LINK.tsStart;
+    lnTsEnd[n] = LINK.tsEnd;
+    lnFlags[n] = LINK.flags;
+    evDropped[n] = LINK.dropped;
     n++;
   }
   // A span with a bad link is rejected: its row is discarded, so its columns need not be right.
@@ -1240,6 +920,20 @@ function links(r: WireReader, start: number, end: number, has: boolean): boolean
   return good;
 }
 
+/** The resource's attribute map column, and its extra fields. */
+function resourceMap(): void {
+  out.bytes(grp.buf, G.resMapStart, G.resMapEnd);
+  appendFields(xb, grp.buf, G.resMapEnd, G.resXEnd);
+}
+
+/** The attribute map column of item r[start, end) (its attributes are the fields with `tag`), and its extra fields. */
+function itemAttributes(r: WireReader, start: number, end: number, tag: number, dropped: number): void {
+  collect(r, start, end, tag);
+  writeMap(r);
+  mapFields(xb, X_T, X_J);
+  countField(xb, X_D, dropped);
+}
+
 /** Writes the row of span r[start, end); false (row to be discarded) when the span is rejected. */
 function span(r: WireReader, start: number, end: number, rej: Rejections): boolean {
   const buf = r.buf;
@@ -1261,15 +955,10 @@ function span(r: WireReader, start: number, end: number, rej: Rejections): boole
   }
   const g = grp.buf;
   out.bytes(g, G.svcStart, G.svcEnd);
-  out.bytes(g, G.resMapStart, G.resMapEnd);
-  appendFields(xb, g, G.resMapEnd, G.resXEnd);
+  resourceMap();
   out.bytes(g, G.scNameStart, G.scVersionEnd);
   appendFields(xb, g, G.scMapEnd, G.scXEnd);
-
-  collect(r, start, end, 74);
-  writeMap(r);
-  mapFields(xb, X_T, X_J);
-  countField(xb, X_D, droppedAttrs);
+  itemAttributes(r, start, end, 74, droppedAttrs);
 
   if (endHi > startHi || (endHi === startHi && endLo > startLo)) {
     const lo = endLo - startLo;
@@ -1344,14 +1033,10 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
   let body = false;
   wj.pos = 0;
   r.pos = start;
-  while (r.pos < end) {
-    const tag = r.tag();
-    if (tag === 42) {
-      const e = r.lenEnd();
-      out.pos = mark;
-      writeValue(r, e, 0);
-      body = true;
-    } else r.skip(tag);
+  for (let e = nextField(r, end, 42); e >= 0; e = nextField(r, end, 42)) {
+    out.pos = mark;
+    writeValue(r, e, 0);
+    body = true;
   }
   if (!body) {
     out.byte(0);
@@ -1369,15 +1054,10 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
   }
 
   out.bytes(g, G.resSchemaStart, G.resSchemaEnd);
-  out.bytes(g, G.resMapStart, G.resMapEnd);
-  appendFields(xb, g, G.resMapEnd, G.resXEnd);
+  resourceMap();
   out.bytes(g, G.scSchemaStart, G.scMapEnd);
   appendFields(xb, g, G.scMapEnd, G.scXEnd);
-
-  collect(r, start, end, 50);
-  writeMap(r);
-  mapFields(xb, X_T, X_J);
-  countField(xb, X_D, dropped);
+  itemAttributes(r, start, end, 50, dropped);
   str(out, buf, enStart, enEnd);
   le64(out, obsLo, obsHi);
   writeExtra();
@@ -1392,57 +1072,24 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
 
 // ---------------------------------------------------------------------------------------------
 
-/** The per-signal parts of the request walk. */
-interface Shape {
-  item: (r: WireReader, start: number, end: number, rej: Rejections) => boolean;
-  logs: boolean;
-  resourceMessage: string;
-  scopeMessage: string;
-  requestMessage: string;
+/** The request walk for items written by `item` (false: rejected, its row discarded). */
+function walkOf(item: (r: WireReader, start: number, end: number, rej: Rejections) => boolean, logs: boolean, requestMessage: string, resourceMessage: string, scopeMessage: string): Walk {
+  return {
+    requestMessage,
+    resourceMessage,
+    scopeMessage,
+    resource: (r) => renderResource(r, logs),
+    scope: (r) => renderScope(r, logs),
+    item(r, start, end, rej) {
+      const rowStart = out.pos;
+      if (item(r, start, end, rej)) pushRow(out.pos, itemShard);
+      else out.pos = rowStart;
+    },
+  };
 }
 
-const SPANS: Shape = { item: span, logs: false, resourceMessage: 'ResourceSpans', scopeMessage: 'ScopeSpans', requestMessage: 'ExportTraceServiceRequest' };
-const LOGS: Shape = { item: logRecord, logs: true, resourceMessage: 'ResourceLogs', scopeMessage: 'ScopeLogs', requestMessage: 'ExportLogsServiceRequest' };
-
-function walkRequest(bytes: Uint8Array, shape: Shape, rej: Rejections): void {
-  const r = new WireReader(bytes);
-  while (r.pos < r.len) {
-    const tag = r.tag();
-    if (tag !== 10) {
-      unknownField(r, tag, KNOWN_REQUEST, shape.requestMessage);
-      continue;
-    }
-    const rsEnd = r.lenEnd();
-    const rsStart = r.pos;
-    renderResource(r, rsStart, rsEnd, shape.resourceMessage, shape.logs);
-    r.pos = rsStart;
-    while (r.pos < rsEnd) {
-      const tag2 = r.tag();
-      if (tag2 !== 18) {
-        r.skip(tag2);
-        continue;
-      }
-      const ssEnd = r.lenEnd();
-      const ssStart = r.pos;
-      renderScope(r, ssStart, ssEnd, shape.scopeMessage, shape.logs);
-      r.pos = ssStart;
-      while (r.pos < ssEnd) {
-        const tag3 = r.tag();
-        if (tag3 !== 18) {
-          r.skip(tag3);
-          continue;
-        }
-        const itemEnd = r.lenEnd();
-        const rowStart = out.pos;
-        if (shape.item(r, r.pos, itemEnd, rej)) pushRow(out.pos, itemShard);
-        else out.pos = rowStart;
-        r.pos = itemEnd;
-      }
-      r.pos = ssEnd;
-    }
-    r.pos = rsEnd;
-  }
-}
+const SPANS = walkOf(span, false, 'ExportTraceServiceRequest', 'ResourceSpans', 'ScopeSpans');
+const LOGS = walkOf(logRecord, true, 'ExportLogsServiceRequest', 'ResourceLogs', 'ScopeLogs');
 
 /** The accepted rows as one chunk per non-empty shard, in shard order (what the row encoder returns). */
 function chunks(): EncodedRequest['chunks'] {
@@ -1477,14 +1124,14 @@ function chunks(): EncodedRequest['chunks'] {
   return result;
 }
 
-function transcode(bytes: Uint8Array, limits: DecodeLimits, shardCount: number, shape: Shape, singular: string, plural: string): EncodedRequest {
+function transcode(bytes: Uint8Array, limits: DecodeLimits, shardCount: number, walk: Walk, singular: string, plural: string): EncodedRequest {
   maxDepth = limits.maxNestingDepth;
   shards = shardCount;
   const rej = new Rejections(limits.maxNestingDepth);
   accepted = 0;
   out.pos = 0;
   o = out;
-  walkRequest(bytes, shape, rej);
+  walkRequest(new WireReader(bytes), walk, rej);
   const result = { accepted, rejected: rej.total, errorMessage: rej.message(singular, plural), chunks: chunks() };
   // One huge request should not pin its output's size in the worker for good.
   if (out.buf.length > SHRINK_ABOVE_BYTES) out.buf = new Uint8Array(OUT_INITIAL_BYTES);

@@ -12,11 +12,12 @@ import {
   hexId,
   int64Text,
   isObject,
-  objectField,
+  readSpanHead,
   requestItems,
   resourceOf,
   scopeOf,
   SEVERITY_NUMBERS,
+  SPAN_HEAD,
   SPAN_KINDS,
   startWalk,
   STATUS_CODES,
@@ -238,13 +239,8 @@ function reject(rej: Rejections, reason: number): false {
 function span(v: unknown, rej: Rejections): boolean {
   if (!isObject(v)) fail('', 'a Span object', v);
   tooDeep = false;
-  const traceId = hexId(v, 'traceId', 'trace_id', 16);
-  const spanId = hexId(v, 'spanId', 'span_id', 8);
-  const parentRaw = get(v, 'parentSpanId', 'parent_span_id');
-  const parentSpanId = parentRaw === undefined || parentRaw === '' ? '' : hexId(v, 'parentSpanId', 'parent_span_id', 8) || null;
-  const start = uint64Field(v, 'startTimeUnixNano', 'start_time_unix_nano');
-  const end = uint64Field(v, 'endTimeUnixNano', 'end_time_unix_nano');
-  const status = objectField(v, 'status', 'status');
+  readSpanHead(v);
+  const { traceId, spanId, parentSpanId, start, end, status } = SPAN_HEAD;
   const events = arrayField(v, 'events', 'events');
   for (let i = 0; i < events.length; i++) if (!isObject(events[i])) fail('events', 'Event objects', events[i]);
   const links = arrayField(v, 'links', 'links');

@@ -9,10 +9,10 @@
 // repeated parts in the order the document lists them); re-reading tags is cheap next to
 // writing. A request refused whole is re-decoded by the row decoder so that the error message is
 // exactly the one it gives, whichever malformation a pass happened to meet first.
-import { decodeLogsProto, decodeTracesProto } from '../../decode/otlp-proto.ts';
+import { decodeLogsProto, decodeTracesProto, KNOWN_ANYVALUE, KNOWN_LIST } from '../../decode/otlp-proto.ts';
 import { REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, REASON_TIME, REASON_TOO_DEEP, REASON_TRACE_ID, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
-import { checkEnd, DecodeError, WireReader } from '../../decode/wire.ts';
-import { fixed64, fixedHi, fixedLo, ID_BAD, ID_EMPTY, ID_OK, idState, KNOWN_ANYVALUE, KNOWN_EVENT, KNOWN_GROUP_ITEMS, KNOWN_KEYVALUE, KNOWN_LINK, KNOWN_LIST, KNOWN_REQUEST, KNOWN_RESOURCE, KNOWN_SCOPE, LOG, MAX_TIME_HI, scanLog, scanSpan, SPAN, unknownField } from '../wire-scan.ts';
+import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
+import { EVENT, GROUP, ID_BAD, ID_OK, KV, kvEnds, kvN, kvStarts, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, walkRequest, type Walk } from '../wire-scan.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest } from '../encoder.ts';
 
@@ -270,30 +270,7 @@ function anyValue(r: WireReader, end: number, depth: number): void {
         kind = K_OTHER;
         break;
       }
-      case 42: {
-        const e = r.lenEnd();
-        w.pos = mark;
-        if (depth >= maxDepth) {
-          tooDeep = true;
-          r.pos = e;
-          kind = K_EMPTY;
-          break;
-        }
-        w.bytes(T_ARRAY);
-        let n = 0;
-        while (r.pos < e) {
-          const t = r.tag();
-          if (t === 10) {
-            const ve = r.lenEnd();
-            if (n++ > 0) w.byte(0x2c);
-            anyValue(r, ve, depth + 1);
-          } else unknownField(r, t, KNOWN_LIST, 'ArrayValue');
-        }
-        checkEnd(r, e, 'ArrayValue');
-        w.bytes(T_LIST_END);
-        kind = K_OTHER;
-        break;
-      }
+      case 42:
       case 50: {
         const e = r.lenEnd();
         w.pos = mark;
@@ -303,17 +280,8 @@ function anyValue(r: WireReader, end: number, depth: number): void {
           kind = K_EMPTY;
           break;
         }
-        w.bytes(T_KVLIST);
-        const l = beginList(depth + 1);
-        while (r.pos < e) {
-          const t = r.tag();
-          if (t === 10) {
-            const ve = r.lenEnd();
-            keyValue(r, ve, l, depth + 1);
-          } else unknownField(r, t, KNOWN_LIST, 'KeyValueList');
-        }
-        checkEnd(r, e, 'KeyValueList');
-        l.finish();
+        if (tag === 42) arrayValue(r, e, depth + 1);
+        else kvlistValue(r, e, depth + 1);
         w.bytes(T_LIST_END);
         kind = K_OTHER;
         break;
@@ -343,6 +311,36 @@ function anyValue(r: WireReader, end: number, depth: number): void {
   vEnd = ke;
 }
 
+/** Writes the ArrayValue r[pos, end) whose values lie at depth, up to its closing brackets. */
+function arrayValue(r: WireReader, end: number, depth: number): void {
+  w.bytes(T_ARRAY);
+  let n = 0;
+  while (r.pos < end) {
+    const t = r.tag();
+    if (t === 10) {
+      const ve = r.lenEnd();
+      if (n++ > 0) w.byte(0x2c);
+      anyValue(r, ve, depth);
+    } else unknownField(r, t, KNOWN_LIST, 'ArrayValue');
+  }
+  checkEnd(r, end, 'ArrayValue');
+}
+
+/** Writes the KeyValueList r[pos, end) whose values lie at depth, up to its closing brackets. */
+function kvlistValue(r: WireReader, end: number, depth: number): void {
+  w.bytes(T_KVLIST);
+  const l = beginList(depth);
+  while (r.pos < end) {
+    const t = r.tag();
+    if (t === 10) {
+      const ve = r.lenEnd();
+      keyValue(r, ve, l, depth);
+    } else unknownField(r, t, KNOWN_LIST, 'KeyValueList');
+  }
+  checkEnd(r, end, 'KeyValueList');
+  l.finish();
+}
+
 /** The key bytes of the last KeyValue written. */
 let keyStart = 0;
 let keyEnd = 0;
@@ -350,25 +348,8 @@ let keyEnd = 0;
 /** Writes the KeyValue in r[pos, end) as an item of list l (comma included). */
 function keyValue(r: WireReader, end: number, l: KvList, depth: number): void {
   const start = r.pos;
-  let ks = 0;
-  let ke = 0;
-  let values = 0;
-  let vs = 0;
-  let ve = 0;
-  while (r.pos < end) {
-    const tag = r.tag();
-    if (tag === 10) {
-      ke = r.lenEnd();
-      ks = r.pos;
-      r.pos = ke;
-    } else if (tag === 18) {
-      ve = r.lenEnd();
-      vs = r.pos;
-      r.pos = ve;
-      values++;
-    } else unknownField(r, tag, KNOWN_KEYVALUE, 'KeyValue');
-  }
-  checkEnd(r, end, 'KeyValue');
+  scanKeyValue(r, end);
+  const { keyStart: ks, keyEnd: ke, values, valueStart: vs, valueEnd: ve } = KV;
   if (l.n > 0) w.byte(0x2c);
   const itemStart = w.pos;
   w.bytes(T_KEY);
@@ -385,13 +366,9 @@ function keyValue(r: WireReader, end: number, l: KvList, depth: number): void {
     // A repeated value field: each is read (and validated); the last one stays.
     r.pos = start;
     const mark = w.pos;
-    while (r.pos < end) {
-      const tag = r.tag();
-      if (tag === 18) {
-        const e = r.lenEnd();
-        w.pos = mark;
-        anyValue(r, e, depth);
-      } else r.skip(tag);
+    for (let e = nextField(r, end, 18); e >= 0; e = nextField(r, end, 18)) {
+      w.pos = mark;
+      anyValue(r, e, depth);
     }
   }
   r.pos = end;
@@ -414,13 +391,7 @@ function lastKeyIsServiceName(buf: Uint8Array): boolean {
 function attributes(r: WireReader, start: number, end: number, tag: number): void {
   const l = beginList(0);
   r.pos = start;
-  while (r.pos < end) {
-    const t = r.tag();
-    if (t === tag) {
-      const e = r.lenEnd();
-      keyValue(r, e, l, 0);
-    } else r.skip(t);
-  }
+  for (let e = nextField(r, end, tag); e >= 0; e = nextField(r, end, tag)) keyValue(r, e, l, 0);
   l.finish();
 }
 
@@ -439,60 +410,30 @@ interface Group {
 
 const G: Group = { resourceEnd: 0, serviceEnd: 0, scopeEnd: 0, resourceDeep: false, scopeDeep: false };
 
-/** Renders the resource (all its occurrences merged) and service name of ResourceX r[start, end). */
-function renderResource(r: WireReader, start: number, end: number, groupMessage: string): void {
+/** Renders the resource just scanned (all its occurrences merged) and its service name. */
+function renderResource(r: WireReader): void {
   w = group;
   group.pos = 0;
   tooDeep = false;
-  let dropped = 0;
-  let schemaStart = 0;
-  let schemaEnd = 0;
   let svcKind = -1;
   let svcStart = 0;
   let svcEnd = 0;
   group.bytes(T_RES_START);
   const l = beginList(0);
-  r.pos = start;
-  while (r.pos < end) {
-    const tag = r.tag();
-    switch (tag) {
-      case 10: {
-        const e = r.lenEnd();
-        while (r.pos < e) {
-          const t = r.tag();
-          if (t === 10) {
-            const ve = r.lenEnd();
-            keyValue(r, ve, l, 0);
-            if (lastKeyIsServiceName(r.buf)) {
-              svcKind = vKind;
-              svcStart = vStart;
-              svcEnd = vEnd;
-            }
-          } else if (t === 16) dropped = r.uint32();
-          else if (t === 26) r.skip(t);
-          else unknownField(r, t, KNOWN_RESOURCE, 'Resource');
-        }
-        checkEnd(r, e, 'Resource');
-        break;
-      }
-      case 18:
-        r.pos = r.lenEnd();
-        break;
-      case 26:
-        schemaEnd = r.lenEnd();
-        schemaStart = r.pos;
-        r.pos = schemaEnd;
-        break;
-      default:
-        unknownField(r, tag, KNOWN_GROUP_ITEMS, groupMessage);
+  for (let i = 0; i < kvN; i++) {
+    r.pos = kvStarts[i]!;
+    keyValue(r, kvEnds[i]!, l, 0);
+    if (lastKeyIsServiceName(r.buf)) {
+      svcKind = vKind;
+      svcStart = vStart;
+      svcEnd = vEnd;
     }
   }
-  checkEnd(r, end, groupMessage);
   l.finish();
   group.bytes(T_DROPPED_ATTRS);
-  group.uint(dropped);
+  group.uint(GROUP.dropped);
   group.bytes(T_SCHEMA);
-  group.jsonStringUtf8(r.buf, schemaStart, schemaEnd);
+  group.jsonStringUtf8(r.buf, GROUP.schemaStart, GROUP.schemaEnd);
   group.byte(0x7d);
   G.resourceEnd = group.pos;
   if (svcKind === K_STRING) group.jsonStringUtf8(r.buf, svcStart, svcEnd);
@@ -502,139 +443,53 @@ function renderResource(r: WireReader, start: number, end: number, groupMessage:
   w = lines;
 }
 
-/** Renders the scope (all its occurrences merged) of ScopeX r[start, end) after the resource. */
-function renderScope(r: WireReader, start: number, end: number, groupMessage: string): void {
+/** Renders the scope just scanned (all its occurrences merged) after the resource. */
+function renderScope(r: WireReader): void {
   w = group;
   group.pos = G.serviceEnd;
   tooDeep = false;
-  let nameStart = 0;
-  let nameEnd = 0;
-  let versionStart = 0;
-  let versionEnd = 0;
-  let dropped = 0;
-  let schemaStart = 0;
-  let schemaEnd = 0;
-  r.pos = start;
-  while (r.pos < end) {
-    const tag = r.tag();
-    switch (tag) {
-      case 10: {
-        const e = r.lenEnd();
-        while (r.pos < e) {
-          const t = r.tag();
-          if (t === 10) {
-            nameEnd = r.lenEnd();
-            nameStart = r.pos;
-            r.pos = nameEnd;
-          } else if (t === 18) {
-            versionEnd = r.lenEnd();
-            versionStart = r.pos;
-            r.pos = versionEnd;
-          } else if (t === 26) r.pos = r.lenEnd();
-          else if (t === 32) dropped = r.uint32();
-          else unknownField(r, t, KNOWN_SCOPE, 'InstrumentationScope');
-        }
-        checkEnd(r, e, 'InstrumentationScope');
-        break;
-      }
-      case 18:
-        r.pos = r.lenEnd();
-        break;
-      case 26:
-        schemaEnd = r.lenEnd();
-        schemaStart = r.pos;
-        r.pos = schemaEnd;
-        break;
-      default:
-        unknownField(r, tag, KNOWN_GROUP_ITEMS, groupMessage);
-    }
-  }
-  checkEnd(r, end, groupMessage);
   group.bytes(T_SCOPE_START);
-  group.jsonStringUtf8(r.buf, nameStart, nameEnd);
+  group.jsonStringUtf8(r.buf, GROUP.nameStart, GROUP.nameEnd);
   group.bytes(T_VERSION);
-  group.jsonStringUtf8(r.buf, versionStart, versionEnd);
+  group.jsonStringUtf8(r.buf, GROUP.versionStart, GROUP.versionEnd);
   group.bytes(T_ATTRS);
   const l = beginList(0);
-  r.pos = start;
-  while (r.pos < end) {
-    const tag = r.tag();
-    if (tag === 10) {
-      const e = r.lenEnd();
-      while (r.pos < e) {
-        const t = r.tag();
-        if (t === 26) {
-          const ve = r.lenEnd();
-          keyValue(r, ve, l, 0);
-        } else r.skip(t);
-      }
-    } else r.skip(tag);
+  for (let i = 0; i < kvN; i++) {
+    r.pos = kvStarts[i]!;
+    keyValue(r, kvEnds[i]!, l, 0);
   }
   l.finish();
   group.bytes(T_DROPPED_ATTRS);
-  group.uint(dropped);
+  group.uint(GROUP.dropped);
   group.bytes(T_SCHEMA);
-  group.jsonStringUtf8(r.buf, schemaStart, schemaEnd);
+  group.jsonStringUtf8(r.buf, GROUP.schemaStart, GROUP.schemaEnd);
   group.byte(0x7d);
   G.scopeEnd = group.pos;
   G.scopeDeep = tooDeep;
   w = lines;
 }
 
-/** The per-signal parts of the request walk. */
-interface Shape {
-  item: (r: WireReader, start: number, end: number, rej: Rejections) => boolean;
-  resourceMessage: string;
-  scopeMessage: string;
-  requestMessage: string;
-}
-
 let accepted = 0;
 
-function walkRequest(bytes: Uint8Array, shape: Shape, rej: Rejections): void {
-  const r = new WireReader(bytes);
-  while (r.pos < r.len) {
-    const tag = r.tag();
-    if (tag !== 10) {
-      unknownField(r, tag, KNOWN_REQUEST, shape.requestMessage);
-      continue;
-    }
-    const rsEnd = r.lenEnd();
-    const rsStart = r.pos;
-    renderResource(r, rsStart, rsEnd, shape.resourceMessage);
-    r.pos = rsStart;
-    while (r.pos < rsEnd) {
-      const tag2 = r.tag();
-      if (tag2 !== 18) {
-        r.skip(tag2);
-        continue;
-      }
-      const ssEnd = r.lenEnd();
-      const ssStart = r.pos;
-      renderScope(r, ssStart, ssEnd, shape.scopeMessage);
-      const drop = G.resourceDeep || G.scopeDeep;
-      r.pos = ssStart;
-      while (r.pos < ssEnd) {
-        const tag3 = r.tag();
-        if (tag3 !== 18) {
-          r.skip(tag3);
-          continue;
-        }
-        const itemEnd = r.lenEnd();
-        const lineStart = lines.pos;
-        if (shape.item(r, r.pos, itemEnd, rej)) {
-          if (drop) {
-            // The resource or scope cannot be stored faithfully, so neither can its items.
-            lines.pos = lineStart;
-            rej.add(REASON_TOO_DEEP);
-          } else accepted++;
-        } else lines.pos = lineStart;
-        r.pos = itemEnd;
-      }
-      r.pos = ssEnd;
-    }
-    r.pos = rsEnd;
-  }
+/** The request walk for items written by `item` (false: rejected, its line discarded). */
+function walkOf(item: (r: WireReader, start: number, end: number, rej: Rejections) => boolean, requestMessage: string, resourceMessage: string, scopeMessage: string): Walk {
+  return {
+    requestMessage,
+    resourceMessage,
+    scopeMessage,
+    resource: renderResource,
+    scope: renderScope,
+    item(r, start, end, rej) {
+      const lineStart = lines.pos;
+      if (item(r, start, end, rej)) {
+        if (G.resourceDeep || G.scopeDeep) {
+          // The resource or scope cannot be stored faithfully, so neither can its items.
+          lines.pos = lineStart;
+          rej.add(REASON_TOO_DEEP);
+        } else accepted++;
+      } else lines.pos = lineStart;
+    },
+  };
 }
 
 /** Copies the current resource, service name and scope JSON into the line. */
@@ -653,49 +508,16 @@ function events(r: WireReader, start: number, end: number): boolean {
   let n = 0;
   let storable = true;
   r.pos = start;
-  while (r.pos < end) {
-    const tag = r.tag();
-    if (tag !== 90) {
-      r.skip(tag);
-      continue;
-    }
-    const e = r.lenEnd();
+  for (let e = nextField(r, end, 90); e >= 0; e = nextField(r, end, 90)) {
     const s = r.pos;
-    let lo = 0;
-    let hi = 0;
-    let nameStart = 0;
-    let nameEnd = 0;
-    let dropped = 0;
-    while (r.pos < e) {
-      const t = r.tag();
-      switch (t) {
-        case 9:
-          fixed64(r);
-          lo = fixedLo;
-          hi = fixedHi;
-          break;
-        case 18:
-          nameEnd = r.lenEnd();
-          nameStart = r.pos;
-          r.pos = nameEnd;
-          break;
-        case 26:
-          r.pos = r.lenEnd();
-          break;
-        case 32:
-          dropped = r.uint32();
-          break;
-        default:
-          unknownField(r, t, KNOWN_EVENT, 'Span.Event');
-      }
-    }
-    checkEnd(r, e, 'Span.Event');
-    if (hi >= MAX_TIME_HI) storable = false;
+    scanEvent(r, e);
+    if (EVENT.hi >= MAX_TIME_HI) storable = false;
     if (n++ > 0) w.byte(0x2c);
     w.bytes(T_EVENT_TIME);
-    w.uint64(lo, hi);
+    w.uint64(EVENT.lo, EVENT.hi);
     w.bytes(T_EVENT_NAME);
-    w.jsonStringUtf8(r.buf, nameStart, nameEnd);
+    w.jsonStringUtf8(r.buf, EVENT.nameStart, EVENT.nameEnd);
+    const dropped = EVENT.dropped;
     w.bytes(T_ATTRS);
     attributes(r, s, e, 26);
     w.bytes(T_DROPPED_ATTRS);
@@ -712,58 +534,10 @@ function links(r: WireReader, start: number, end: number): boolean {
   let good = true;
   const buf = r.buf;
   r.pos = start;
-  while (r.pos < end) {
-    const tag = r.tag();
-    if (tag !== 106) {
-      r.skip(tag);
-      continue;
-    }
-    const e = r.lenEnd();
+  for (let e = nextField(r, end, 106); e >= 0; e = nextField(r, end, 106)) {
     const s = r.pos;
-    let traceStart = 0;
-    let traceState = ID_EMPTY;
-    let spanStart = 0;
-    let spanState = ID_EMPTY;
-    let tsStart = 0;
-    let tsEnd = 0;
-    let flags = 0;
-    let dropped = 0;
-    while (r.pos < e) {
-      const t = r.tag();
-      switch (t) {
-        case 10: {
-          const ie = r.lenEnd();
-          traceStart = r.pos;
-          traceState = idState(buf, traceStart, ie, 16);
-          r.pos = ie;
-          break;
-        }
-        case 18: {
-          const ie = r.lenEnd();
-          spanStart = r.pos;
-          spanState = idState(buf, spanStart, ie, 8);
-          r.pos = ie;
-          break;
-        }
-        case 26:
-          tsEnd = r.lenEnd();
-          tsStart = r.pos;
-          r.pos = tsEnd;
-          break;
-        case 34:
-          r.pos = r.lenEnd();
-          break;
-        case 40:
-          dropped = r.uint32();
-          break;
-        case 53:
-          flags = r.fixed32();
-          break;
-        default:
-          unknownField(r, t, KNOWN_LINK, 'Span.Link');
-      }
-    }
-    checkEnd(r, e, 'Span.Link');
+    scanLink(r, e);
+    const { traceStart, traceState, spanStart, spanState, tsStart, tsEnd, flags, dropped } = LINK;
     const mark = w.pos;
     if (n > 0) w.byte(0x2c);
     w.bytes(T_LINK_TRACE);
@@ -892,7 +666,7 @@ function reject(rej: Rejections, reason: number): false {
   return false;
 }
 
-const SPANS: Shape = { item: span, resourceMessage: 'ResourceSpans', scopeMessage: 'ScopeSpans', requestMessage: 'ExportTraceServiceRequest' };
+const SPANS = walkOf(span, 'ExportTraceServiceRequest', 'ResourceSpans', 'ScopeSpans');
 
 // ---------------------------------------------------------------------------------------------
 // Logs.
@@ -940,14 +714,10 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
   const mark = out.pos;
   let body = false;
   r.pos = start;
-  while (r.pos < end) {
-    const tag = r.tag();
-    if (tag === 42) {
-      const e = r.lenEnd();
-      out.pos = mark;
-      anyValue(r, e, 0);
-      body = true;
-    } else r.skip(tag);
+  for (let e = nextField(r, end, 42); e >= 0; e = nextField(r, end, 42)) {
+    out.pos = mark;
+    anyValue(r, e, 0);
+    body = true;
   }
   if (!body) out.bytes(T_EMPTY);
   out.bytes(T_EVENT_NAME_LOG);
@@ -965,18 +735,18 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
   return true;
 }
 
-const LOGS: Shape = { item: logRecord, resourceMessage: 'ResourceLogs', scopeMessage: 'ScopeLogs', requestMessage: 'ExportLogsServiceRequest' };
+const LOGS = walkOf(logRecord, 'ExportLogsServiceRequest', 'ResourceLogs', 'ScopeLogs');
 
 // ---------------------------------------------------------------------------------------------
 
-function transcode(bytes: Uint8Array, limits: DecodeLimits, shape: Shape, singular: string, plural: string, rowPath: (b: Uint8Array, l: DecodeLimits) => unknown): EncodedRequest {
+function transcode(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, singular: string, plural: string, rowPath: (b: Uint8Array, l: DecodeLimits) => unknown): EncodedRequest {
   maxDepth = limits.maxNestingDepth;
   const rej = new Rejections(limits.maxNestingDepth);
   accepted = 0;
   lines.pos = 0;
   w = lines;
   try {
-    walkRequest(bytes, shape, rej);
+    walkRequest(new WireReader(bytes), walk, rej);
   } catch (err) {
     w = lines;
     if (!(err instanceof DecodeError)) throw err;
