@@ -101,8 +101,11 @@ describe('fuzzing the OTLP receivers', () => {
     // documents nested 200,000 deep) and stay there: the same amount of fuzzing again must not
     // grow the process much more; a leak grows with the cases. The worker heap figure is V8's
     // committed size between collections we cannot force (it moved by -20 to +64 MiB from one
-    // batch to the next in runs here), so it only gets an absolute bound.
-    expect(second.rss - first.rss).toBeLessThan(128 * MiB);
+    // batch to the next in runs here), so it only gets an absolute bound. RSS between two runs
+    // moved by up to 135 MiB in a full-suite run on this 2-core machine (allocator retention, the
+    // other test files' processes competing), so its bound leaves room for that, not for a leak
+    // that grows with the cases.
+    expect(second.rss - first.rss).toBeLessThan(192 * MiB);
     expect(second.workerHeap).toBeLessThan(384 * MiB);
   });
 });
