@@ -33,6 +33,7 @@ import { TRACE_COLUMNS } from '../src/storage/clickhouse/schema.ts';
 import { createMetrics } from '../src/telemetry/metrics.ts';
 import { clickhouseOptions } from '../src/storage/index.ts';
 import { DEFAULT_TENANT as TENANT } from '../src/model/tenant.ts';
+import { prng } from '../test/helpers/prng.ts';
 
 export interface BenchOptions {
   rows: number;
@@ -59,18 +60,6 @@ export interface BenchResult {
   /** adapter ÷ direct. */
   ratio: number;
   target: number;
-}
-
-// mulberry32: a seeded PRNG, so every run writes the same rows.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Spans shaped like SDK traffic: shared resource and scope per request, mixed attribute types, some events. */

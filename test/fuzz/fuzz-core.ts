@@ -9,21 +9,11 @@
 import { request } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { RawOtlpClient, encodeLogs, encodeTraces } from '../helpers/otlp-proto.ts';
+import type { Signal } from '../../src/model/signal.ts';
+import { prng } from '../helpers/prng.ts';
 
 export type Transport = 'grpc' | 'http-proto' | 'http-json';
-export type Signal = 'traces' | 'logs';
 
-/** A small fast PRNG (mulberry32): the same seed replays the same cases. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rand = () => number;
 const int = (r: Rand, n: number) => Math.floor(r() * n);
