@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, metricValue } from '../helpers/collector.ts';
 import { createTestDatabase, startEmbeddedPostgres, type EmbeddedServer } from '../helpers/postgres.ts';
-import { spawnCollector, startLoad, type Acked } from '../helpers/process.ts';
+import { spawnCollector, startLoad, type Acked, type CollectorChild } from '../helpers/process.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const SPANS_PER_REQUEST = 20;
@@ -49,6 +49,21 @@ async function stored(url: string, service: string, acked: Acked): Promise<Store
   }
 }
 
+/** Waits until PostgreSQL holds every acknowledged span and log record. */
+async function allStored(url: string, service: string, acked: Acked, what: string): Promise<void> {
+  await eventually(async () => {
+    const s = await stored(url, service, acked);
+    return s.missingSpans === 0 && s.missingLogs === 0 ? s : undefined;
+  }, 30_000, what);
+}
+
+/** Stops the collector (SIGTERM: exit 0) and checks that nothing acknowledged is missing or stored twice. */
+async function stopsStoredOnce(c: CollectorChild, url: string, service: string, acked: Acked): Promise<void> {
+  c.child.kill('SIGTERM');
+  expect(await c.exited).toBe(0);
+  expect(await stored(url, service, acked)).toMatchObject({ missingSpans: 0, missingLogs: 0, duplicateLogs: 0 });
+}
+
 describe('PostgreSQL outages with a real collector process', () => {
   let server: EmbeddedServer;
   beforeAll(async () => {
@@ -88,14 +103,9 @@ describe('PostgreSQL outages with a real collector process', () => {
     await new Promise((r) => setTimeout(r, 1000));
     const acked = await l.stop();
     expect(acked.refused + acked.traces.length).toBeGreaterThan(before);
-    await eventually(async () => {
-      const s = await stored(url, service, acked);
-      return s.missingSpans === 0 && s.missingLogs === 0 ? s : undefined;
-    }, 30_000, 'every acknowledged row stored');
+    await allStored(url, service, acked, 'every acknowledged row stored');
     expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total')).toBe(0);
-    c.child.kill('SIGTERM');
-    expect(await c.exited).toBe(0);
-    expect(await stored(url, service, acked)).toMatchObject({ missingSpans: 0, missingLogs: 0, duplicateLogs: 0 });
+    await stopsStoredOnce(c, url, service, acked);
   }, 60_000);
 
   it('SIGTERM while the database is down with the write-ahead log: exit 0, rows kept, a restart stores them once', async () => {
@@ -120,13 +130,8 @@ describe('PostgreSQL outages with a real collector process', () => {
     expect(atStop.missingSpans + atStop.missingLogs).toBeGreaterThan(0);
 
     const again = await spawnCollector(flagsFor(url, dir, 'durable'));
-    await eventually(async () => {
-      const s = await stored(url, service, acked);
-      return s.missingSpans === 0 && s.missingLogs === 0 ? s : undefined;
-    }, 30_000, 'the kept rows stored after the restart');
-    again.child.kill('SIGTERM');
-    expect(await again.exited).toBe(0);
-    expect(await stored(url, service, acked)).toMatchObject({ missingSpans: 0, missingLogs: 0, duplicateLogs: 0 });
+    await allStored(url, service, acked, 'the kept rows stored after the restart');
+    await stopsStoredOnce(again, url, service, acked);
   }, 60_000);
 
   it('SIGTERM while the database is down without a write-ahead log (queued): exit 3, the dropped count logged once and exact', async () => {

@@ -7,7 +7,7 @@ import { appendFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { eventually, metricValue } from '../helpers/collector.ts';
-import { spawnCollector, startLoad, storedInSqlite, type Acked } from '../helpers/process.ts';
+import { spawnCollector, startLoad, storedInSqlite, type Acked, type CollectorChild } from '../helpers/process.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const SPANS_PER_REQUEST = 40;
@@ -22,6 +22,17 @@ function missing(acked: Acked, db: string, service: string): { spans: number; lo
   let duplicateLogs = 0;
   for (const n of logCopies.values()) if (n > 1) duplicateLogs += n - 1;
   return { spans, logs, duplicateLogs };
+}
+
+/** Waits until the restarted collector has stored every acknowledged row, stops it, and checks none is stored twice. */
+async function storesEverythingOnce(c: CollectorChild, acked: Acked, db: string, service: string): Promise<void> {
+  await eventually(async () => {
+    const m = missing(acked, db, service);
+    return m.spans === 0 && m.logs === 0 ? true : undefined;
+  }, 20_000, 'every acknowledged row stored');
+  c.child.kill('SIGTERM');
+  expect(await c.exited).toBe(0);
+  expect(missing(acked, db, service)).toEqual({ spans: 0, logs: 0, duplicateLogs: 0 });
 }
 
 describe.each(['durable', 'stored'] as const)('SIGKILL under load with delivery.ack = %s', (ack) => {
@@ -44,13 +55,7 @@ describe.each(['durable', 'stored'] as const)('SIGKILL under load with delivery.
     // The kill came with rows acknowledged and not yet stored: the restart found them in the log.
     if (ack === 'durable') expect(second.output()).toContain('write-ahead log: replaying rows accepted before the last stop');
     // The log's replay is written after the restart; stored mode has nothing to replay.
-    await eventually(async () => {
-      const m = missing(acked, db, service);
-      return m.spans === 0 && m.logs === 0 ? true : undefined;
-    }, 20_000, 'every acknowledged row stored');
-    second.child.kill('SIGTERM');
-    expect(await second.exited).toBe(0);
-    expect(missing(acked, db, service)).toEqual({ spans: 0, logs: 0, duplicateLogs: 0 });
+    await storesEverythingOnce(second, acked, db, service);
   }, 60_000);
 });
 
@@ -75,12 +80,6 @@ describe('a torn write-ahead log tail (a crash mid-append)', () => {
     expect(second.output()).toContain('write-ahead log: cut a torn tail left by a crash mid-append');
     expect(await metricValue(second.opsUrl, 'tracehouse_wal_corrupt_bytes_total', { kind: 'torn_tail' })).toBe(torn.length);
     expect(await metricValue(second.opsUrl, 'tracehouse_wal_corrupt_bytes_total', { kind: 'corrupt' })).toBe(0);
-    await eventually(async () => {
-      const m = missing(acked, db, service);
-      return m.spans === 0 && m.logs === 0 ? true : undefined;
-    }, 20_000, 'every acknowledged row stored');
-    second.child.kill('SIGTERM');
-    expect(await second.exited).toBe(0);
-    expect(missing(acked, db, service)).toEqual({ spans: 0, logs: 0, duplicateLogs: 0 });
+    await storesEverythingOnce(second, acked, db, service);
   }, 60_000);
 });
