@@ -13,7 +13,7 @@ export function parseListen(addr: string): { host: string; port: number } {
 }
 
 /** Listens on "host:port" and resolves to the bound port (useful with port 0 in tests). */
-export async function listenHttp(server: Server, addr: string): Promise<number> {
+async function listenHttp(server: Server, addr: string): Promise<number> {
   const { host, port } = parseListen(addr);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -26,7 +26,7 @@ export async function listenHttp(server: Server, addr: string): Promise<number> 
 }
 
 /** Closes a server: idle connections at once, busy ones after graceMs (a slow client cannot hold shutdown). */
-export async function closeHttp(server: Server, graceMs = 2000): Promise<void> {
+async function closeHttp(server: Server, graceMs = 2000): Promise<void> {
   server.closeIdleConnections();
   const force = setTimeout(() => server.closeAllConnections(), graceMs);
   await new Promise<void>((resolve) => server.close(() => resolve()));
