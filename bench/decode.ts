@@ -160,9 +160,14 @@ export function benchDecodeSignal(signal: BenchSignal, requests: readonly Traffi
   return { signal, requests: sum.requests, items: sum.items, bytes: sum.bytes, rounds, contenders: out, speedupVsProtoLoader: out[1]!.usPerItem / out[0]!.usPerItem };
 }
 
-/** The backend formats the worker encodes for, as the backends name them. */
-const FORMATS: { name: string; spec: EncoderSpec }[] = [
-  { name: 'memory/SQLite row lines', spec: { name: 'rowjson', options: {} } },
+/**
+ * The backend formats the worker encodes for, as the backends name them. The baseline is the row
+ * path (decode to rows, then the row encoder) of `rowPath`, the format's own unless given: the
+ * memory store's is the row lines it stored before it kept what arrived.
+ */
+const FORMATS: { name: string; spec: EncoderSpec; rowPath?: EncoderSpec }[] = [
+  { name: 'SQLite row lines', spec: { name: 'rowjson', options: {} } },
+  { name: 'memory: OTLP as arrived (baseline: row lines)', spec: { name: 'otlp', options: {} }, rowPath: { name: 'rowjson', options: {} } },
   { name: 'PostgreSQL COPY binary', spec: { name: 'postgres', options: { format: 'binary' } } },
   { name: 'ClickHouse RowBinary', spec: { name: 'clickhouse', options: { partitions: 1 } } },
   { name: 'ClickHouse RowBinary, 4 shards', spec: { name: 'clickhouse', options: { partitions: 4 } } },
@@ -206,7 +211,7 @@ function asOtlpJson(signal: BenchSignal, requests: readonly TrafficRequest[]): T
 /** Row path against the worker's encoder on one request set, interleaved rounds, thread CPU. */
 async function benchEncodePath(format: (typeof FORMATS)[number], signal: BenchSignal, traffic: string, requests: readonly TrafficRequest[], rounds: number, wire: 'protobuf' | 'json' = 'protobuf'): Promise<EncodePathFigures> {
   const sum = trafficSummary(requests);
-  const encoders = [await rowPathEncoder(format.spec, LIMITS), await loadRequestEncoder(format.spec, LIMITS)];
+  const encoders = [await rowPathEncoder(format.rowPath ?? format.spec, LIMITS), await loadRequestEncoder(format.spec, LIMITS)];
   const pass = (enc: RequestEncoder) => {
     let n = 0;
     for (const r of requests) n += enc.encode(signal, wire, r.bytes).accepted;
@@ -251,7 +256,7 @@ export async function run(opts: { quick?: boolean; cacheDir?: string; only?: 'en
       encode.push(await benchEncodePath(format, signal, 'standard (100–1000 per request)', requests, rounds));
       encode.push(await benchEncodePath(format, signal, 'small (100 per request)', small, rounds));
     }
-    if (opts.formats === undefined) encode.push(await benchEncodePath(FORMATS[0]!, signal, 'standard, sent as OTLP/JSON', asOtlpJson(signal, requests), rounds, 'json'));
+    if (opts.formats === undefined) for (const format of FORMATS.slice(0, 2)) encode.push(await benchEncodePath(format, signal, 'standard, sent as OTLP/JSON', asOtlpJson(signal, requests), rounds, 'json'));
   }
   if (sink === -1) console.log(sink);
   return { options: `proto-loader options ${JSON.stringify({ ...LOADER_OPTIONS, longs: 'String', bytes: 'String', includeDirs: undefined })}`, signals, encode };

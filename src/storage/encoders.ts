@@ -19,8 +19,10 @@ export interface RowEncoderModule<O> {
 
 /** Each encoder's options, keyed by encoder name (structured-clone safe: they cross to the workers). */
 export interface EncoderOptionsByName {
-  /** JSON lines with an index header (memory and SQLite stores). */
+  /** JSON lines with an index header (SQLite store). */
   rowjson: Record<string, never>;
+  /** OTLP protobuf as it arrived, behind an index header (memory store). */
+  otlp: Record<string, never>;
   /** PostgreSQL COPY. */
   postgres: { format: 'binary' | 'text' };
   /** ClickHouse RowBinary, one chunk per shard. */
@@ -35,6 +37,7 @@ export type EncoderSpec = { [N in EncoderName]: { name: N; options: EncoderOptio
 /** The row encoders, by name. */
 export const ROW_ENCODERS: { [N in EncoderName]: () => Promise<RowEncoderModule<EncoderOptionsByName[N]>> } = {
   rowjson: () => import('./rowjson.ts'),
+  otlp: () => import('../pipeline/transcode/otlp/rows.ts'),
   postgres: () => import('./postgres/encoder.ts'),
   clickhouse: () => import('./clickhouse/encoder.ts'),
 };
@@ -44,6 +47,8 @@ export async function loadRowEncoder(spec: EncoderSpec): Promise<RowEncoder> {
   switch (spec.name) {
     case 'rowjson':
       return (await ROW_ENCODERS.rowjson()).createEncoder(spec.options);
+    case 'otlp':
+      return (await ROW_ENCODERS.otlp()).createEncoder(spec.options);
     case 'postgres':
       return (await ROW_ENCODERS.postgres()).createEncoder(spec.options);
     case 'clickhouse':

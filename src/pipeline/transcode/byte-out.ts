@@ -247,6 +247,18 @@ export class ByteOut {
     this.uint64(nlo, nhi);
   }
 
+  /** n (below 2^32; an int32 as its two's complement) as four little-endian bytes. */
+  uint32le(n: number): void {
+    this.ensure(4);
+    const out = this.buf;
+    const p = this.pos;
+    out[p] = n & 0xff;
+    out[p + 1] = (n >>> 8) & 0xff;
+    out[p + 2] = (n >>> 16) & 0xff;
+    out[p + 3] = (n >>> 24) & 0xff;
+    this.pos = p + 4;
+  }
+
   /** src[start, start+n) as lowercase hex. */
   hex(src: Uint8Array, start: number, n: number): void {
     this.ensure(n * 2);

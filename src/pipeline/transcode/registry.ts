@@ -15,6 +15,7 @@ async function rowPath<O>(load: () => Promise<RowEncoderModule<O>>): Promise<Enc
 
 const REQUEST_ENCODERS: { [N in EncoderName]: () => Promise<EncoderModule<EncoderOptionsByName[N]>> } = {
   rowjson: () => import('./rowjson/index.ts'),
+  otlp: () => import('./otlp/index.ts'),
   postgres: () => rowPath(ROW_ENCODERS.postgres),
   clickhouse: () => import('./rowbinary/index.ts'),
 };
@@ -24,6 +25,8 @@ export async function loadRequestEncoder(spec: EncoderSpec, limits: DecodeLimits
   switch (spec.name) {
     case 'rowjson':
       return (await REQUEST_ENCODERS.rowjson()).createEncoder(spec.options, limits);
+    case 'otlp':
+      return (await REQUEST_ENCODERS.otlp()).createEncoder(spec.options, limits);
     case 'postgres':
       return (await REQUEST_ENCODERS.postgres()).createEncoder(spec.options, limits);
     case 'clickhouse':

@@ -567,10 +567,10 @@ export interface Walk {
   requestMessage: string;
   resourceMessage: string;
   scopeMessage: string;
-  /** Renders the resource scanGroup just read (GROUP and the KeyValue list). */
-  resource(r: WireReader): void;
-  /** Renders the scope scanGroup just read. */
-  scope(r: WireReader): void;
+  /** Renders the resource scanGroup just read (GROUP and the KeyValue list) of ResourceSpans / ResourceLogs r[start, end). */
+  resource(r: WireReader, start: number, end: number): void;
+  /** Renders the scope scanGroup just read, of ScopeSpans / ScopeLogs r[start, end). */
+  scope(r: WireReader, start: number, end: number): void;
   /** Writes item r[start, end) (a span or a log record), or counts it in rej. */
   item(r: WireReader, start: number, end: number, rej: Rejections): void;
 }
@@ -586,12 +586,12 @@ export function walkRequest(r: WireReader, walk: Walk, rej: Rejections): void {
     const rsEnd = r.lenEnd();
     const rsStart = r.pos;
     scanGroup(r, rsStart, rsEnd, walk.resourceMessage, false);
-    walk.resource(r);
+    walk.resource(r, rsStart, rsEnd);
     r.pos = rsStart;
     for (let ssEnd = nextField(r, rsEnd, 18); ssEnd >= 0; ssEnd = nextField(r, rsEnd, 18)) {
       const ssStart = r.pos;
       scanGroup(r, ssStart, ssEnd, walk.scopeMessage, true);
-      walk.scope(r);
+      walk.scope(r, ssStart, ssEnd);
       r.pos = ssStart;
       for (let itemEnd = nextField(r, ssEnd, 18); itemEnd >= 0; itemEnd = nextField(r, ssEnd, 18)) {
         walk.item(r, r.pos, itemEnd, rej);

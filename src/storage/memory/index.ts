@@ -1,19 +1,19 @@
 // The memory backend: bounded by rows and approximate bytes, evicting oldest first. For tests,
 // demos and short-lived debugging; nothing survives a restart. Each row is kept as its indexed
-// columns plus a reference to its document's bytes in the chunk it arrived in: documents stay
-// outside the JS heap (no garbage-collector work for them) and are decoded only when a read
-// returns the row. Every row carries its batch's tenant; the trace and listing maps are keyed by
+// columns plus a reference to its bytes in the chunk it arrived in (the OTLP protobuf it arrived
+// as, chunks.ts): they stay outside the JS heap (no garbage-collector work for them) and are
+// decoded only when a read returns the row. Every row carries its batch's tenant; the trace and listing maps are keyed by
 // tenant first, so one tenant's reads never see another's rows.
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, type LogFacts, logMatches, type SpanFacts, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
-import { chunkLineRefs, docText, logFromJson, spanFromJson, type LogHeader, type SpanHeader } from '../rowjson.ts';
+import { ChunkFormatError, countItems, logAt, readLogChunk, readSpanChunk, spanAt } from './chunks.ts';
 
-/** Where a row's document is: bytes [docStart, docEnd) of an arrived chunk. */
+/** Where a row's bytes are: its record at `record` in an arrived chunk, its group's record at `group`. */
 interface DocRef {
   buf: Buffer;
-  docStart: number;
-  docEnd: number;
+  group: number;
+  record: number;
 }
 
 /** What every stored row carries besides its facts: insertion order and arrival time. */
@@ -103,7 +103,7 @@ export const ROW_OVERHEAD_BYTES = 768;
 
 class MemoryBackend implements StorageBackend, StoreStats {
   readonly name = 'memory';
-  readonly encoder = { name: 'rowjson', options: {} } as const;
+  readonly encoder = { name: 'otlp', options: {} } as const;
   private readonly spans = new Fifo<SpanEntry>();
   private readonly logs = new Fifo<LogEntry>();
   /** Keyed by tenantKey(tenant, traceId). */
@@ -136,56 +136,52 @@ class MemoryBackend implements StorageBackend, StoreStats {
   }
 
   async write(batch: WriteBatch): Promise<WriteResult> {
-    if (batch.signal === 'traces') this.storeSpans(batch.chunks, batch.tenant);
-    else if (!this.logBatches.has(batch.batchId)) this.storeLogs(batch.chunks, batch.batchId, batch.tenant);
+    try {
+      if (batch.signal === 'traces') this.storeSpans(batch.chunks, batch.tenant);
+      else if (!this.logBatches.has(batch.batchId)) this.storeLogs(batch.chunks, batch.batchId, batch.tenant);
+    } catch (err) {
+      // Bytes of another format (a write-ahead log written by another version): never storable.
+      if (err instanceof ChunkFormatError) return { kind: 'permanent', error: err };
+      throw err;
+    }
     this.evict();
     return { kind: 'success' };
   }
 
   private storeSpans(chunks: Uint8Array[], tenant: string): void {
     const storedMs = Date.now();
-    for (const { header: h, buf, docStart, docEnd } of chunkLineRefs<SpanHeader>(chunks)) {
-      const key = tenantKey(tenant, h[0]);
-      const list = this.byTrace.get(key);
-      const ids = this.idsByTrace.get(key);
-      // A retried batch or a client's resend carries spans already stored: keep one copy.
-      if (ids?.has(h[1])) continue;
-      const e: SpanEntry = {
-        traceId: h[0],
-        spanId: h[1],
-        parentSpanId: h[2],
-        serviceName: h[3],
-        name: h[4],
-        startTimeUnixNano: BigInt(h[5]),
-        endTimeUnixNano: BigInt(h[6]),
-        durationNano: BigInt(h[7]),
-        statusCode: h[8],
-        kind: h[9],
-        seq: this.seq++,
-        storedMs,
-        tenant,
-        buf,
-        docStart,
-        docEnd,
-      };
-      this.spans.push(e, docEnd - docStart + ROW_OVERHEAD_BYTES);
-      this.countOperation(e, 1);
-      if (list && ids) {
-        list.push(e);
-        ids.add(e.spanId);
-      } else {
-        this.byTrace.set(key, [e]);
-        this.idsByTrace.set(key, new Set([e.spanId]));
-      }
+    for (const c of chunks) {
+      // Each row is charged its share of the chunk it keeps alive, plus its index entry.
+      const share = c.byteLength / Math.max(1, countItems(c)) + ROW_OVERHEAD_BYTES;
+      readSpanChunk(c, (h, group, buf, record) => {
+        const key = tenantKey(tenant, h.traceId);
+        const list = this.byTrace.get(key);
+        const ids = this.idsByTrace.get(key);
+        // A retried batch or a client's resend carries spans already stored: keep one copy.
+        if (ids?.has(h.spanId)) return;
+        const e: SpanEntry = { ...h, serviceName: group.service, seq: this.seq++, storedMs, tenant, buf, group: group.at, record };
+        this.spans.push(e, share);
+        this.countOperation(e, 1);
+        if (list && ids) {
+          list.push(e);
+          ids.add(e.spanId);
+        } else {
+          this.byTrace.set(key, [e]);
+          this.idsByTrace.set(key, new Set([e.spanId]));
+        }
+      });
     }
   }
 
   private storeLogs(chunks: Uint8Array[], batchId: string, tenant: string): void {
     const storedMs = Date.now();
     let n = 0;
-    for (const { header: h, buf, docStart, docEnd } of chunkLineRefs<LogHeader>(chunks)) {
-      this.logs.push({ time: BigInt(h[0]), traceId: h[1], serviceName: h[2], severityNumber: h[3], tenant, buf, docStart, docEnd, seq: this.seq++, storedMs, batchId }, docEnd - docStart + ROW_OVERHEAD_BYTES);
-      n++;
+    for (const c of chunks) {
+      const share = c.byteLength / Math.max(1, countItems(c)) + ROW_OVERHEAD_BYTES;
+      readLogChunk(c, (h, group, buf, record) => {
+        this.logs.push({ time: h.time, traceId: h.traceId, serviceName: group.service, severityNumber: h.severityNumber, tenant, buf, group: group.at, record, seq: this.seq++, storedMs, batchId }, share);
+        n++;
+      });
     }
     if (n > 0) this.logBatches.set(batchId, n);
   }
@@ -250,12 +246,12 @@ class MemoryBackend implements StorageBackend, StoreStats {
   }
 
   async getTrace(tenant: string, traceId: string): Promise<SpanRow[]> {
-    return (this.byTrace.get(tenantKey(tenant, traceId)) ?? []).map((e) => spanFromJson(docText(e)));
+    return (this.byTrace.get(tenantKey(tenant, traceId)) ?? []).map((e) => spanOf(e));
   }
 
   async searchTraces(tenant: string, q: TraceQuery): Promise<TraceSummary[]> {
     const wantAttrs = (q.attributes?.length ?? 0) > 0;
-    const matches = (e: SpanEntry) => spanFactsMatch(e, q) && (!wantAttrs || attributesMatch(spanFromJson(docText(e)).attributes, q));
+    const matches = (e: SpanEntry) => spanFactsMatch(e, q) && (!wantAttrs || attributesMatch(spanOf(e).attributes, q));
     // Rank traces by their newest matching span (the port's ranking), keep `limit`, then order by trace start.
     const ranked: { newest: bigint; spans: SpanEntry[] }[] = [];
     for (const spans of this.byTrace.values()) {
@@ -275,7 +271,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
     const out: LogEntry[] = [];
     for (const r of this.logs) if (r.tenant === tenant && logMatches(r, q)) out.push(r);
     out.sort((a, b) => (a.time === b.time ? b.seq - a.seq : a.time > b.time ? -1 : 1));
-    return out.slice(0, q.limit).map((e) => logFromJson(docText(e)));
+    return out.slice(0, q.limit).map((e) => logOf(e));
   }
 
   private scan<E extends Stored & { serviceName: string; tenant: string }, T>(fifo: Fifo<E>, time: (e: E) => bigint, tenant: string, q: ScanQuery, parse: (e: E) => T): ScanPage<T> {
@@ -298,11 +294,11 @@ class MemoryBackend implements StorageBackend, StoreStats {
   }
 
   async scanSpans(tenant: string, q: ScanQuery): Promise<ScanPage<SpanRow>> {
-    return this.scan(this.spans, (e) => e.startTimeUnixNano, tenant, q, (e) => spanFromJson(docText(e)));
+    return this.scan(this.spans, (e) => e.startTimeUnixNano, tenant, q, (e) => spanOf(e));
   }
 
   async scanLogs(tenant: string, q: ScanQuery): Promise<ScanPage<LogRow>> {
-    return this.scan(this.logs, (e) => e.time, tenant, q, (e) => logFromJson(docText(e)));
+    return this.scan(this.logs, (e) => e.time, tenant, q, (e) => logOf(e));
   }
 
   /** Document bytes held (what storage.memory.maxBytes bounds), rows, and the oldest time: one pass over the rows, bounded by maxSpans and maxLogs. */
@@ -327,6 +323,14 @@ class MemoryBackend implements StorageBackend, StoreStats {
     if (this.ageTimer) clearInterval(this.ageTimer);
     this.ageTimer = undefined;
   }
+}
+
+function spanOf(e: SpanEntry): SpanRow {
+  return spanAt(e.buf, e.group, e.record);
+}
+
+function logOf(e: LogEntry): LogRow {
+  return logAt(e.buf, e.group, e.record);
 }
 
 /** A map key of one tenant's thing: tenants cannot contain NUL (tokens.ts checks their characters). */

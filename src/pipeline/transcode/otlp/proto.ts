@@ -1,0 +1,383 @@
+// OTLP protobuf → the memory store's chunks (src/storage/memory/chunks.ts): each accepted span or
+// log record is copied as the bytes it arrived in, behind a fixed header of its indexed columns;
+// its resource and scope are copied once per group. Nothing is rendered: the pass validates
+// every field the row decoder validates (the same items are rejected for the same reasons, the
+// same requests refused with the same error) and copies bytes.
+import { decodeLogsProto, decodeTracesProto, KNOWN_ANYVALUE, KNOWN_LIST } from '../../decode/otlp-proto.ts';
+import { REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, REASON_TIME, REASON_TOO_DEEP, REASON_TRACE_ID, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
+import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
+import { CHUNK_MAGIC, REC_GROUP, REC_LOG, REC_SPAN } from '../../../storage/memory/chunks.ts';
+import { EVENT, ID_BAD, ID_OK, KV, kvEnds, kvN, kvStarts, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, walkRequest, type Walk } from '../wire-scan.ts';
+import { ascii, ByteOut } from '../byte-out.ts';
+import type { EncodedRequest } from '../encoder.ts';
+
+const UNKNOWN_SERVICE_BYTES = ascii(UNKNOWN_SERVICE);
+const SERVICE_NAME = ascii('service.name');
+const OUT_INITIAL_BYTES = 1 << 20;
+const SHRINK_ABOVE_BYTES = 32 << 20;
+/** The chunk being written; one per worker, reused (its result is copied out). */
+const out = new ByteOut(OUT_INITIAL_BYTES);
+
+// Per-call state: decoding is synchronous and a worker runs one task at a time.
+let maxDepth = 100;
+/** Set when a value nested deeper than maxDepth was met; each item clears and checks it. */
+let tooDeep = false;
+let accepted = 0;
+
+// The last AnyValue validated: whether it was a string, and the string's bytes (for service.name).
+let lastIsString = false;
+let lastStringStart = 0;
+let lastStringEnd = 0;
+/** The key bytes of the last KeyValue validated. */
+let keyStart = 0;
+let keyEnd = 0;
+
+// ---------------------------------------------------------------------------------------------
+// Values: read and validated exactly as the row decoder reads them, nothing written.
+
+function anyValue(r: WireReader, end: number, depth: number): void {
+  let isString = false;
+  let ks = 0;
+  let ke = 0;
+  while (r.pos < end) {
+    const tag = r.tag();
+    switch (tag) {
+      case 10: {
+        ke = r.lenEnd();
+        ks = r.pos;
+        r.pos = ke;
+        isString = true;
+        break;
+      }
+      case 16:
+        r.bool();
+        isString = false;
+        break;
+      case 24:
+        r.varint64();
+        isString = false;
+        break;
+      case 33:
+        r.double();
+        isString = false;
+        break;
+      case 42:
+      case 50: {
+        const e = r.lenEnd();
+        isString = false;
+        if (depth >= maxDepth) {
+          tooDeep = true;
+          r.pos = e;
+          break;
+        }
+        if (tag === 42) listValue(r, e, depth + 1, 'ArrayValue');
+        else listValue(r, e, depth + 1, 'KeyValueList');
+        break;
+      }
+      case 58:
+        r.pos = r.lenEnd();
+        isString = false;
+        break;
+      default:
+        unknownField(r, tag, KNOWN_ANYVALUE, 'AnyValue');
+    }
+  }
+  checkEnd(r, end, 'AnyValue');
+  lastIsString = isString;
+  lastStringStart = ks;
+  lastStringEnd = ke;
+}
+
+/** An ArrayValue (AnyValues) or a KeyValueList (KeyValues) r[pos, end) whose values lie at depth. */
+function listValue(r: WireReader, end: number, depth: number, message: 'ArrayValue' | 'KeyValueList'): void {
+  while (r.pos < end) {
+    const t = r.tag();
+    if (t !== 10) {
+      unknownField(r, t, KNOWN_LIST, message);
+      continue;
+    }
+    const e = r.lenEnd();
+    if (message === 'ArrayValue') anyValue(r, e, depth);
+    else keyValue(r, e, depth);
+  }
+  checkEnd(r, end, message);
+}
+
+/** The KeyValue in r[pos, end): every value field read, the last one kept (as the row decoder does). */
+function keyValue(r: WireReader, end: number, depth: number): void {
+  const start = r.pos;
+  scanKeyValue(r, end);
+  const { keyStart: ks, keyEnd: ke, values, valueStart, valueEnd } = KV;
+  if (values === 1) {
+    r.pos = valueStart;
+    anyValue(r, valueEnd, depth);
+  } else if (values === 0) lastIsString = false;
+  else {
+    r.pos = start;
+    for (let e = nextField(r, end, 18); e >= 0; e = nextField(r, end, 18)) anyValue(r, e, depth);
+  }
+  r.pos = end;
+  keyStart = ks;
+  keyEnd = ke;
+}
+
+/** The attributes (fields with `tag`) of the message r[start, end). */
+function attributes(r: WireReader, start: number, end: number, tag: number): void {
+  r.pos = start;
+  for (let e = nextField(r, end, tag); e >= 0; e = nextField(r, end, tag)) keyValue(r, e, 0);
+}
+
+function lastKeyIsServiceName(buf: Uint8Array): boolean {
+  if (keyEnd - keyStart !== SERVICE_NAME.length) return false;
+  for (let i = 0; i < SERVICE_NAME.length; i++) if (buf[keyStart + i] !== SERVICE_NAME[i]) return false;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Groups: validated when met, written before their first accepted item.
+
+const G = {
+  resourceStart: 0,
+  resourceEnd: 0,
+  scopeStart: 0,
+  scopeEnd: 0,
+  serviceStart: 0,
+  serviceEnd: 0,
+  /** No service.name string: UNKNOWN_SERVICE. */
+  serviceUnknown: true,
+  /** The resource or the scope had a value nested too deep: their items are rejected. */
+  resourceDeep: false,
+  scopeDeep: false,
+  /** The group record of the current scope is in the chunk. */
+  written: false,
+};
+
+function resource(r: WireReader, start: number, end: number): void {
+  tooDeep = false;
+  let unknown = true;
+  for (let i = 0; i < kvN; i++) {
+    r.pos = kvStarts[i]!;
+    keyValue(r, kvEnds[i]!, 0);
+    if (lastKeyIsServiceName(r.buf)) {
+      // The last service.name wins, as attribute deduplication keeps the last value.
+      unknown = !lastIsString;
+      G.serviceStart = lastStringStart;
+      G.serviceEnd = lastStringEnd;
+    }
+  }
+  G.serviceUnknown = unknown;
+  G.resourceDeep = tooDeep;
+  G.resourceStart = start;
+  G.resourceEnd = end;
+}
+
+function scope(r: WireReader, start: number, end: number): void {
+  tooDeep = false;
+  for (let i = 0; i < kvN; i++) {
+    r.pos = kvStarts[i]!;
+    keyValue(r, kvEnds[i]!, 0);
+  }
+  G.scopeDeep = tooDeep;
+  G.scopeStart = start;
+  G.scopeEnd = end;
+  G.written = false;
+}
+
+/** Copies the fields of message r[start, end) other than field 2 (the group's scopes or items), with a length prefix. */
+function fieldsButItems(r: WireReader, start: number, end: number): void {
+  const lenAt = out.pos;
+  out.uint32le(0);
+  r.pos = start;
+  while (r.pos < end) {
+    const fieldStart = r.pos;
+    const tag = r.tag();
+    r.skip(tag);
+    if (tag !== 18) out.bytes(r.buf, fieldStart, r.pos);
+  }
+  const n = out.pos - lenAt - 4;
+  out.pos = lenAt;
+  out.uint32le(n);
+  out.pos += n;
+}
+
+function writeGroup(r: WireReader): void {
+  out.byte(REC_GROUP);
+  if (G.serviceUnknown) {
+    out.uint32le(UNKNOWN_SERVICE_BYTES.length);
+    out.bytes(UNKNOWN_SERVICE_BYTES);
+  } else {
+    out.uint32le(G.serviceEnd - G.serviceStart);
+    out.bytes(r.buf, G.serviceStart, G.serviceEnd);
+  }
+  fieldsButItems(r, G.resourceStart, G.resourceEnd);
+  fieldsButItems(r, G.scopeStart, G.scopeEnd);
+  G.written = true;
+}
+
+/** The request walk for items checked by `check` (false: rejected) and written by `write`. */
+function walkOf(check: (r: WireReader, start: number, end: number, rej: Rejections) => boolean, write: (r: WireReader, start: number, end: number) => void, requestMessage: string, resourceMessage: string, scopeMessage: string): Walk {
+  return {
+    requestMessage,
+    resourceMessage,
+    scopeMessage,
+    resource,
+    scope,
+    item(r, start, end, rej) {
+      if (!check(r, start, end, rej)) return;
+      if (G.resourceDeep || G.scopeDeep) {
+        // The resource or scope cannot be stored faithfully, so neither can its items.
+        rej.add(REASON_TOO_DEEP);
+        return;
+      }
+      if (!G.written) writeGroup(r);
+      write(r, start, end);
+      accepted++;
+    },
+  };
+}
+
+function reject(rej: Rejections, reason: number): false {
+  rej.add(reason);
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Traces.
+
+/** Checks span r[start, end) as the row decoder does; SPAN holds its scalars afterwards. */
+function checkSpan(r: WireReader, start: number, end: number, rej: Rejections): boolean {
+  tooDeep = false;
+  scanSpan(r, start, end);
+  const { traceState, spanState, parentState, startHi, endHi, hasEvents, hasLinks } = SPAN;
+  attributes(r, start, end, 74);
+  let eventTimesStorable = true;
+  if (hasEvents) {
+    r.pos = start;
+    for (let e = nextField(r, end, 90); e >= 0; e = nextField(r, end, 90)) {
+      const s = r.pos;
+      scanEvent(r, e);
+      if (EVENT.hi >= MAX_TIME_HI) eventTimesStorable = false;
+      attributes(r, s, e, 26);
+      r.pos = e;
+    }
+  }
+  let linksGood = true;
+  if (hasLinks) {
+    r.pos = start;
+    for (let e = nextField(r, end, 106); e >= 0; e = nextField(r, end, 106)) {
+      const s = r.pos;
+      scanLink(r, e);
+      // The row path drops a link with a malformed id (and then the span); its attributes are still read.
+      if (LINK.traceState === ID_BAD || LINK.spanState === ID_BAD) linksGood = false;
+      attributes(r, s, e, 34);
+      r.pos = e;
+    }
+  }
+  // The row path's checks, in its order.
+  if (traceState !== ID_OK) return reject(rej, REASON_TRACE_ID);
+  if (spanState !== ID_OK) return reject(rej, REASON_SPAN_ID);
+  if (parentState === ID_BAD) return reject(rej, REASON_PARENT_SPAN_ID);
+  if (!linksGood) return reject(rej, REASON_LINK_ID);
+  if (tooDeep) return reject(rej, REASON_TOO_DEEP);
+  if (startHi >= MAX_TIME_HI || endHi >= MAX_TIME_HI || !eventTimesStorable) return reject(rej, REASON_TIME);
+  return true;
+}
+
+/** Writes the record of the span just checked. */
+function writeSpan(r: WireReader, start: number, end: number): void {
+  const buf = r.buf;
+  const { traceStart, spanStart, parentStart, parentState, nameStart, nameEnd, kind, startLo, startHi, endLo, endHi, statusCode } = SPAN;
+  out.byte(REC_SPAN);
+  out.bytes(buf, traceStart, traceStart + 16);
+  out.bytes(buf, spanStart, spanStart + 8);
+  if (parentState === ID_OK) {
+    out.byte(8);
+    out.bytes(buf, parentStart, parentStart + 8);
+  } else {
+    out.byte(0);
+    out.uint32le(0);
+    out.uint32le(0);
+  }
+  out.uint32le(startLo);
+  out.uint32le(startHi);
+  out.uint32le(endLo);
+  out.uint32le(endHi);
+  out.uint32le(statusCode);
+  out.uint32le(kind);
+  out.uint32le(nameEnd > nameStart ? nameStart - start : 0);
+  out.uint32le(nameEnd - nameStart);
+  out.uint32le(end - start);
+  out.bytes(buf, start, end);
+}
+
+const SPANS = walkOf(checkSpan, writeSpan, 'ExportTraceServiceRequest', 'ResourceSpans', 'ScopeSpans');
+
+// ---------------------------------------------------------------------------------------------
+// Logs.
+
+/** Checks log record r[start, end) as the row decoder does; LOG holds its scalars afterwards. */
+function checkLog(r: WireReader, start: number, end: number, rej: Rejections): boolean {
+  tooDeep = false;
+  scanLog(r, start, end);
+  r.pos = start;
+  for (let e = nextField(r, end, 42); e >= 0; e = nextField(r, end, 42)) anyValue(r, e, 0);
+  attributes(r, start, end, 50);
+  if (tooDeep) return reject(rej, REASON_TOO_DEEP);
+  if (LOG.timeHi >= MAX_TIME_HI || LOG.obsHi >= MAX_TIME_HI) return reject(rej, REASON_TIME);
+  return true;
+}
+
+/** Writes the record of the log record just checked. */
+function writeLog(r: WireReader, start: number, end: number): void {
+  const { timeLo, timeHi, obsLo, obsHi, traceStart, traceState } = LOG;
+  out.byte(REC_LOG);
+  // The indexed time: the record's time, or its observed time when unset.
+  const unset = timeLo === 0 && timeHi === 0;
+  out.uint32le(unset ? obsLo : timeLo);
+  out.uint32le(unset ? obsHi : timeHi);
+  // Empty, all-zero or malformed ids mean "not linked".
+  if (traceState === ID_OK) {
+    out.byte(16);
+    out.bytes(r.buf, traceStart, traceStart + 16);
+  } else {
+    out.byte(0);
+    for (let i = 0; i < 4; i++) out.uint32le(0);
+  }
+  out.uint32le(LOG.severity);
+  out.uint32le(end - start);
+  out.bytes(r.buf, start, end);
+}
+
+const LOGS = walkOf(checkLog, writeLog, 'ExportLogsServiceRequest', 'ResourceLogs', 'ScopeLogs');
+
+// ---------------------------------------------------------------------------------------------
+
+function transcode(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, singular: string, plural: string, rowPath: (b: Uint8Array, l: DecodeLimits) => unknown): EncodedRequest {
+  maxDepth = limits.maxNestingDepth;
+  const rej = new Rejections(limits.maxNestingDepth);
+  accepted = 0;
+  out.pos = 0;
+  out.byte(CHUNK_MAGIC);
+  try {
+    walkRequest(new WireReader(bytes), walk, rej);
+  } catch (err) {
+    if (!(err instanceof DecodeError)) throw err;
+    // The row decoder reads in wire order: its error names the first malformation in it.
+    rowPath(bytes, limits);
+    throw err;
+  }
+  const chunks = accepted === 0 ? [] : [{ partition: 0, rows: accepted, data: out.take() }];
+  // One huge request should not pin its output's size in the worker for good.
+  if (out.buf.length > SHRINK_ABOVE_BYTES) out.buf = new Uint8Array(OUT_INITIAL_BYTES);
+  return { accepted, rejected: rej.total, errorMessage: rej.message(singular, plural), chunks };
+}
+
+/** An ExportTraceServiceRequest as a memory-store chunk; accepts, rejects and throws as decodeTracesProto does. */
+export function transcodeTracesProto(bytes: Uint8Array, limits: DecodeLimits): EncodedRequest {
+  return transcode(bytes, limits, SPANS, 'span', 'spans', decodeTracesProto);
+}
+
+/** An ExportLogsServiceRequest as a memory-store chunk; accepts, rejects and throws as decodeLogsProto does. */
+export function transcodeLogsProto(bytes: Uint8Array, limits: DecodeLimits): EncodedRequest {
+  return transcode(bytes, limits, LOGS, 'log record', 'log records', decodeLogsProto);
+}

@@ -1,0 +1,236 @@
+// The memory store's chunk format: what arrived, plus what the store indexes. A span or log
+// record is kept as its own OTLP protobuf bytes; its resource and scope are kept once per group;
+// a small fixed header carries the columns the store indexes, so ingest reads a few numbers and
+// slices, and only a read decodes a row (with the row decoder, from a one-item request rebuilt
+// around the stored bytes). Protobuf bytes are about a quarter of the row lines' JSON and cost
+// nothing to write beyond their validation (docs/performance.md, "Store what arrived").
+//
+// A chunk is CHUNK_MAGIC followed by records, all integers little-endian:
+//
+//   group  REC_GROUP  u32 serviceLen  service name (UTF-8)
+//                     u32 resourceLen  the ResourceSpans/ResourceLogs fields but its scopes (field 2)
+//                     u32 scopeLen     the ScopeSpans/ScopeLogs fields but its items (field 2)
+//   span   REC_SPAN   trace id (16)  span id (8)  u8 parentLen (0 or 8)  parent id (8, zeros if none)
+//                     u32 startLo u32 startHi u32 endLo u32 endHi  i32 statusCode  i32 kind
+//                     u32 nameOffset u32 nameLen (within the span bytes)  u32 spanLen  span bytes
+//   log    REC_LOG    u32 timeLo u32 timeHi (its time, or its observed time when unset)
+//                     u8 traceLen (0 or 16)  trace id (16, zeros if none)  i32 severityNumber
+//                     u32 logLen  log record bytes
+//
+// Items belong to the group record before them. The transcoder that writes chunks is
+// src/pipeline/transcode/otlp/.
+import type { LogRow, SpanRow } from '../../model/rows.ts';
+import { decodeLogsProto, decodeTracesProto } from '../../pipeline/decode/index.ts';
+
+export const CHUNK_MAGIC = 0x4f; // 'O'
+export const REC_GROUP = 1;
+export const REC_SPAN = 2;
+export const REC_LOG = 3;
+// Offsets of a span record's fields from its type byte.
+export const S_TRACE = 1;
+export const S_SPAN = 17;
+export const S_PARENT_LEN = 25;
+export const S_PARENT = 26;
+export const S_START = 34;
+export const S_END = 42;
+export const S_STATUS = 50;
+export const S_KIND = 54;
+export const S_NAME_OFFSET = 58;
+export const S_NAME_LEN = 62;
+export const S_LEN = 66;
+/** Bytes of a span record before its span bytes. */
+export const SPAN_HEAD_BYTES = 70;
+// Offsets of a log record's fields.
+export const L_TIME = 1;
+export const L_TRACE_LEN = 9;
+export const L_TRACE = 10;
+export const L_SEVERITY = 26;
+export const L_LEN = 30;
+/** Bytes of a log record before its log record bytes. */
+export const LOG_HEAD_BYTES = 34;
+
+/** Where a group's pieces are in a chunk: its record starts at `at`. */
+export interface GroupRef {
+  at: number;
+  service: string;
+  resourceStart: number;
+  resourceEnd: number;
+  scopeStart: number;
+  scopeEnd: number;
+}
+
+/** The indexed columns of a span record, as the store keeps them. */
+export interface SpanHead {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  name: string;
+  startTimeUnixNano: bigint;
+  endTimeUnixNano: bigint;
+  durationNano: bigint;
+  statusCode: number;
+  kind: number;
+}
+
+/** The indexed columns of a log record. */
+export interface LogHead {
+  time: bigint;
+  traceId: string;
+  severityNumber: number;
+}
+
+/** Thrown for bytes that are not a chunk of this format (a write-ahead log of another version, say). */
+export class ChunkFormatError extends Error {
+  override readonly name = 'ChunkFormatError';
+}
+
+function readGroup(buf: Buffer, at: number): GroupRef & { end: number } {
+  const serviceLen = buf.readUInt32LE(at + 1);
+  const service = buf.toString('utf8', at + 5, at + 5 + serviceLen);
+  const resourceStart = at + 9 + serviceLen;
+  const resourceEnd = resourceStart + buf.readUInt32LE(at + 5 + serviceLen);
+  const scopeStart = resourceEnd + 4;
+  const scopeEnd = scopeStart + buf.readUInt32LE(resourceEnd);
+  return { at, service, resourceStart, resourceEnd, scopeStart, scopeEnd, end: scopeEnd };
+}
+
+/** How many item records (spans or log records) a chunk holds. */
+export function countItems(c: Uint8Array): number {
+  const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+  if (buf.length === 0 || buf[0] !== CHUNK_MAGIC) return 0;
+  let n = 0;
+  let p = 1;
+  while (p < buf.length) {
+    const type = buf[p];
+    if (type === REC_GROUP) p = readGroup(buf, p).end;
+    else if (type === REC_SPAN) {
+      p += SPAN_HEAD_BYTES + buf.readUInt32LE(p + S_LEN);
+      n++;
+    } else if (type === REC_LOG) {
+      p += LOG_HEAD_BYTES + buf.readUInt32LE(p + L_LEN);
+      n++;
+    } else break;
+  }
+  return n;
+}
+
+/** Calls onSpan for each span record of a traces chunk, with its group and the record's [start, end). */
+export function readSpanChunk(c: Uint8Array, onSpan: (head: SpanHead, group: GroupRef, buf: Buffer, start: number, end: number) => void): void {
+  const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+  if (buf.length === 0) return;
+  if (buf[0] !== CHUNK_MAGIC) throw new ChunkFormatError('not a memory-store chunk (first byte ' + buf[0] + ')');
+  let group: (GroupRef & { end: number }) | undefined;
+  let p = 1;
+  while (p < buf.length) {
+    const type = buf[p];
+    if (type === REC_GROUP) {
+      group = readGroup(buf, p);
+      p = group.end;
+    } else if (type === REC_SPAN && group !== undefined) {
+      const spanStart = p + SPAN_HEAD_BYTES;
+      const end = spanStart + buf.readUInt32LE(p + S_LEN);
+      const start = buf.readBigUInt64LE(p + S_START);
+      const finish = buf.readBigUInt64LE(p + S_END);
+      const nameAt = spanStart + buf.readUInt32LE(p + S_NAME_OFFSET);
+      onSpan(
+        {
+          traceId: buf.toString('hex', p + S_TRACE, p + S_SPAN),
+          spanId: buf.toString('hex', p + S_SPAN, p + S_PARENT_LEN),
+          parentSpanId: buf[p + S_PARENT_LEN] === 0 ? '' : buf.toString('hex', p + S_PARENT, p + S_START),
+          name: buf.toString('utf8', nameAt, nameAt + buf.readUInt32LE(p + S_NAME_LEN)),
+          startTimeUnixNano: start,
+          endTimeUnixNano: finish,
+          durationNano: finish > start ? finish - start : 0n,
+          statusCode: buf.readInt32LE(p + S_STATUS),
+          kind: buf.readInt32LE(p + S_KIND),
+        },
+        group,
+        buf,
+        p,
+        end,
+      );
+      p = end;
+    } else throw new ChunkFormatError(`unexpected record type ${type} at byte ${p}`);
+  }
+}
+
+/** Calls onLog for each log record of a logs chunk, with its group and the record's [start, end). */
+export function readLogChunk(c: Uint8Array, onLog: (head: LogHead, group: GroupRef, buf: Buffer, start: number, end: number) => void): void {
+  const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+  if (buf.length === 0) return;
+  if (buf[0] !== CHUNK_MAGIC) throw new ChunkFormatError('not a memory-store chunk (first byte ' + buf[0] + ')');
+  let group: (GroupRef & { end: number }) | undefined;
+  let p = 1;
+  while (p < buf.length) {
+    const type = buf[p];
+    if (type === REC_GROUP) {
+      group = readGroup(buf, p);
+      p = group.end;
+    } else if (type === REC_LOG && group !== undefined) {
+      const end = p + LOG_HEAD_BYTES + buf.readUInt32LE(p + L_LEN);
+      const traceId = buf[p + L_TRACE_LEN] === 0 ? '' : buf.toString('hex', p + L_TRACE, p + L_SEVERITY);
+      onLog({ time: buf.readBigUInt64LE(p + L_TIME), traceId, severityNumber: buf.readInt32LE(p + L_SEVERITY) }, group, buf, p, end);
+      p = end;
+    } else throw new ChunkFormatError(`unexpected record type ${type} at byte ${p}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads: a one-item export request around the stored bytes, decoded by the row decoder.
+
+/** Items were validated at ingest under a nesting limit of at most 1000 (receiver.maxNestingDepth). */
+const READ_LIMITS = { maxNestingDepth: 1000 };
+
+function varintLen(n: number): number {
+  let len = 1;
+  while (n >= 0x80) {
+    n >>>= 7;
+    len++;
+  }
+  return len;
+}
+
+function putVarint(out: Uint8Array, p: number, n: number): number {
+  while (n >= 0x80) {
+    out[p++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  out[p++] = n;
+  return p;
+}
+
+/** Export request { 1: group { resource fields, 2: scope { scope fields, 2: item } } } for the item at buf[start, end). */
+function oneItemRequest(buf: Buffer, g: GroupRef, start: number, end: number): Uint8Array {
+  const itemLen = end - start;
+  const scopeLen = g.scopeEnd - g.scopeStart + 1 + varintLen(itemLen) + itemLen;
+  const groupLen = g.resourceEnd - g.resourceStart + 1 + varintLen(scopeLen) + scopeLen;
+  const out = new Uint8Array(1 + varintLen(groupLen) + groupLen);
+  out[0] = 10;
+  let p = putVarint(out, 1, groupLen);
+  out.set(buf.subarray(g.resourceStart, g.resourceEnd), p);
+  p += g.resourceEnd - g.resourceStart;
+  out[p++] = 18;
+  p = putVarint(out, p, scopeLen);
+  out.set(buf.subarray(g.scopeStart, g.scopeEnd), p);
+  p += g.scopeEnd - g.scopeStart;
+  out[p++] = 18;
+  p = putVarint(out, p, itemLen);
+  out.set(buf.subarray(start, end), p);
+  return out;
+}
+
+/** The stored span whose record starts at `record` (its group's record at `group`) as a row. */
+export function spanAt(buf: Buffer, group: number, record: number): SpanRow {
+  const spanStart = record + SPAN_HEAD_BYTES;
+  const rows = decodeTracesProto(oneItemRequest(buf, readGroup(buf, group), spanStart, spanStart + buf.readUInt32LE(record + S_LEN)), READ_LIMITS).rows;
+  if (rows.length !== 1) throw new ChunkFormatError(`stored span at byte ${record} did not decode to one row`);
+  return rows[0]!;
+}
+
+/** The stored log record whose record starts at `record` as a row. */
+export function logAt(buf: Buffer, group: number, record: number): LogRow {
+  const logStart = record + LOG_HEAD_BYTES;
+  const rows = decodeLogsProto(oneItemRequest(buf, readGroup(buf, group), logStart, logStart + buf.readUInt32LE(record + L_LEN)), READ_LIMITS).rows;
+  if (rows.length !== 1) throw new ChunkFormatError(`stored log record at byte ${record} did not decode to one row`);
+  return rows[0]!;
+}

@@ -1,0 +1,199 @@
+// The memory store's encoder (keep what arrived: each item's protobuf bytes behind an index
+// header) against the row path: on every fixture, on random requests encoded by protobufjs, on
+// random wire messages that repeat, reorder and corrupt fields, and on OTLP/JSON in every sender
+// style, it must keep and reject the same items with the same message, refuse the same requests
+// with the same error, index the same columns, and give back the rows the row decoder gives.
+import { readdirSync, readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { AnyValue, KeyValue, LogRow, SpanRow } from '../../src/model/rows.ts';
+import type { Signal } from '../../src/model/signal.ts';
+import { decodeLogsJson, decodeLogsProto, decodeTracesJson, decodeTracesProto, WireWriter } from '../../src/pipeline/decode/index.ts';
+import type { RequestFormat } from '../../src/pipeline/transcode/encoder.ts';
+import { createEncoder } from '../../src/pipeline/transcode/otlp/index.ts';
+import { createEncoder as createRowEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
+import { logAt, readLogChunk, readSpanChunk, spanAt } from '../../src/storage/memory/chunks.ts';
+import { arbWireRequest } from '../helpers/otlp-wire-arb.ts';
+import { arbJsonStyle, arbLogs, arbTraces, encodeLogs, encodeTraces, jsonLogs, jsonTraces, LIMITS, toJsonText } from '../helpers/otlp-build.ts';
+
+const encoder = createEncoder({}, LIMITS);
+
+type Outcome = { accepted: number; rejected: number; errorMessage: string; rows: unknown[] } | { error: string };
+
+/** The indexed columns a store keeps, as the row gives them. */
+function spanIndex(r: SpanRow) {
+  return { traceId: r.traceId, spanId: r.spanId, parentSpanId: r.parentSpanId, name: r.name, start: r.startTimeUnixNano, end: r.endTimeUnixNano, duration: r.durationNano, statusCode: r.statusCode, kind: r.kind, service: r.serviceName };
+}
+
+function logIndex(r: LogRow) {
+  return { time: r.timeUnixNano !== 0n ? r.timeUnixNano : r.observedTimeUnixNano, traceId: r.traceId, severityNumber: r.severityNumber, service: r.serviceName };
+}
+
+function rowPath(signal: Signal, format: RequestFormat, body: Uint8Array, limits = LIMITS): Outcome {
+  try {
+    if (signal === 'traces') {
+      const r = format === 'json' ? decodeTracesJson(body, limits) : decodeTracesProto(body, limits);
+      return { accepted: r.rows.length, rejected: r.rejected, errorMessage: r.errorMessage, rows: r.rows.map((row) => ({ index: spanIndex(row), row })) };
+    }
+    const r = format === 'json' ? decodeLogsJson(body, limits) : decodeLogsProto(body, limits);
+    return { accepted: r.rows.length, rejected: r.rejected, errorMessage: r.errorMessage, rows: r.rows.map((row) => ({ index: logIndex(row), row })) };
+  } catch (err) {
+    return { error: `${(err as Error).name}: ${(err as Error).message}` };
+  }
+}
+
+/** What the store reads from the chunks: the index header of each item, and the row it decodes to. */
+function readBack(signal: Signal, chunks: readonly { data: Uint8Array; rows: number }[]): unknown[] {
+  const out: unknown[] = [];
+  for (const c of chunks) {
+    const before = out.length;
+    if (signal === 'traces')
+      readSpanChunk(c.data, (h, g, buf, record) => {
+        const row = spanAt(buf, g.at, record);
+        out.push({ index: { traceId: h.traceId, spanId: h.spanId, parentSpanId: h.parentSpanId, name: h.name, start: h.startTimeUnixNano, end: h.endTimeUnixNano, duration: h.durationNano, statusCode: h.statusCode, kind: h.kind, service: g.service }, row });
+      });
+    else
+      readLogChunk(c.data, (h, g, buf, record) => {
+        out.push({ index: { time: h.time, traceId: h.traceId, severityNumber: h.severityNumber, service: g.service }, row: logAt(buf, g.at, record) });
+      });
+    expect(out.length - before).toBe(c.rows);
+  }
+  return out;
+}
+
+function newPath(signal: Signal, format: RequestFormat, body: Uint8Array, enc = encoder): Outcome {
+  try {
+    const r = enc.encode(signal, format, body);
+    return { accepted: r.accepted, rejected: r.rejected, errorMessage: r.errorMessage, rows: readBack(signal, r.chunks) };
+  } catch (err) {
+    return { error: `${(err as Error).name}: ${(err as Error).message}` };
+  }
+}
+
+/** Strings as protobuf carries them: UTF-8, so a lone surrogate (only OTLP/JSON can send one) reads back as U+FFFD. */
+function wellFormed<T>(x: T): T {
+  if (typeof x === 'string') return x.toWellFormed() as T;
+  if (Array.isArray(x)) return x.map(wellFormed) as T;
+  if (x !== null && typeof x === 'object') return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, wellFormed(v)])) as T;
+  return x;
+}
+
+function expectSame(signal: Signal, format: RequestFormat, body: Uint8Array): void {
+  const want = rowPath(signal, format, body);
+  expect(newPath(signal, format, body)).toStrictEqual(format === 'json' ? wellFormed(want) : want);
+}
+
+const FIXTURES = new URL('../fixtures/', import.meta.url);
+const utf8 = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
+
+describe('memory-store encoder: the arrived bytes give back the row path rows', () => {
+  for (const name of readdirSync(FIXTURES).filter((n) => n.endsWith('.bin'))) {
+    it(`fixture ${name}, read as traces and as logs`, () => {
+      const body = new Uint8Array(readFileSync(new URL(name, FIXTURES)));
+      expectSame('traces', 'protobuf', body);
+      expectSame('logs', 'protobuf', body);
+    });
+  }
+
+  for (const name of readdirSync(new URL('http/', FIXTURES)).filter((n) => n.endsWith('.json'))) {
+    it(`fixture http/${name}`, () => {
+      expectSame('traces', 'json', new Uint8Array(readFileSync(new URL(`http/${name}`, FIXTURES))));
+    });
+  }
+
+  it('keeps a quarter of the row lines: each span as its own protobuf bytes, the resource once', () => {
+    const body = encodeTraces(fc.sample(arbTraces, { numRuns: 1, seed: 7 })[0]!);
+    const r = encoder.encode('traces', 'protobuf', body);
+    expect(r.accepted).toBeGreaterThan(0);
+    // The chunk holds the request's items and one group per scope: about the request's own size.
+    const stored = r.chunks.reduce((n, c) => n + c.data.byteLength, 0);
+    expect(stored).toBeLessThan(body.byteLength + 80 * r.accepted + 64);
+  });
+
+  it('a fixture with bad ids keeps the good span, rejects the rest', () => {
+    const body = new Uint8Array(readFileSync(new URL('bad-ids.bin', FIXTURES)));
+    expect(newPath('traces', 'protobuf', body)).toMatchObject({ accepted: 1, rejected: 6 });
+  });
+
+  it('random trace requests (protobufjs encodings)', () => {
+    fc.assert(
+      fc.property(arbTraces, (m) => expectSame('traces', 'protobuf', encodeTraces(m))),
+      { numRuns: 300 },
+    );
+  });
+
+  it('random log requests (protobufjs encodings)', () => {
+    fc.assert(
+      fc.property(arbLogs, (m) => expectSame('logs', 'protobuf', encodeLogs(m))),
+      { numRuns: 300 },
+    );
+  });
+
+  it('random OTLP/JSON trace and log requests in every sender style', () => {
+    fc.assert(
+      fc.property(arbTraces, arbJsonStyle, (m, st) => expectSame('traces', 'json', utf8(toJsonText(jsonTraces(m, st))))),
+      { numRuns: 200 },
+    );
+    fc.assert(
+      fc.property(arbLogs, arbJsonStyle, (m, st) => expectSame('logs', 'json', utf8(toJsonText(jsonLogs(m, st))))),
+      { numRuns: 200 },
+    );
+  });
+
+  it('OTLP/JSON edge cases: duplicate keys, bad ids, deep values, big numbers, lone surrogates', () => {
+    const id = '"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708"';
+    const deep = '{"arrayValue":{"values":['.repeat(150) + '{}' + ']}}'.repeat(150);
+    const spans = [
+      `{${id},"name":"a\ud800b","attributes":[{"key":"k","value":{"intValue":1}},{"key":"k","value":{"doubleValue":"NaN"}},{"key":"x"}]}`,
+      `{${id},"startTimeUnixNano":18446744073709551615,"endTimeUnixNano":9223372036854775807}`,
+      `{${id},"startTimeUnixNano":1700000000000000001,"endTimeUnixNano":"1700000000000000000","attributes":[{"key":"d","value":${deep}}]}`,
+      `{${id},"links":[{"traceId":"01","spanId":"0102030405060708"}],"events":[{"timeUnixNano":"5","attributes":[{"key":"b","value":{"bytesValue":"-_8"}}]}]}`,
+      `{${id},"kind":"SPAN_KIND_SERVER","status":{"code":"STATUS_CODE_ERROR","message":"\u0001"},"attributes":[{"key":"n","value":{"doubleValue":-0}},{"key":"i","value":{"intValue":"-9223372036854775808"}}]}`,
+    ];
+    for (const s of spans) expectSame('traces', 'json', utf8(`{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"é"}}]},"scopeSpans":[{"spans":[${s}]}]}]}`));
+    const out = newPath('traces', 'json', utf8(`{"resourceSpans":[{"scopeSpans":[{"spans":[${spans[0]}]}]}]}`));
+    expect('rows' in out && (out.rows[0] as { row: SpanRow }).row.name).toBe('a\ufffdb');
+  });
+
+  it('random wire messages: repeated, reordered, duplicated, malformed and unknown fields', () => {
+    for (const signal of ['traces', 'logs'] as const)
+      fc.assert(
+        fc.property(arbWireRequest(signal), fc.integer({ min: 1, max: 4 }), (bytes, depth) => {
+          const limits = { maxNestingDepth: depth };
+          expect(newPath(signal, 'protobuf', bytes, createEncoder({}, limits))).toStrictEqual(rowPath(signal, 'protobuf', bytes, limits));
+        }),
+        { numRuns: 1000 },
+      );
+  });
+
+  it('a resource whose service.name repeats takes the last value; a non-string one means unknown_service', () => {
+    const request = (values: ((w: WireWriter) => void)[]) => {
+      const w = new WireWriter().fork().fork();
+      for (const v of values) {
+        w.fork().stringField(1, 'service.name').fork();
+        v(w);
+        w.join(2).join(1);
+      }
+      w.join(1).fork().fork().bytesField(1, new Uint8Array(16).fill(1)).bytesField(2, new Uint8Array(8).fill(2)).join(2).join(2);
+      return w.join(1).finish();
+    };
+    for (const body of [request([(w) => w.stringField(1, 'a'), (w) => w.stringField(1, 'b')]), request([(w) => w.stringField(1, 'a'), (w) => w.varintField(3, 5)]), request([])]) expectSame('traces', 'protobuf', body);
+    const out = newPath('traces', 'protobuf', request([(w) => w.stringField(1, 'a'), (w) => w.stringField(1, 'b')]));
+    expect('rows' in out && (out.rows[0] as { index: { service: string } }).index.service).toBe('b');
+  });
+});
+
+describe('memory-store row encoder: rows written directly read back the same', () => {
+  const rowEncoder = createRowEncoder({});
+  const value = (v: AnyValue): AnyValue => v;
+  const kv = (key: string, v: AnyValue): KeyValue => ({ key, value: value(v) });
+
+  it('every AnyValue kind, empty and zero values, negative ints, shared and separate groups', () => {
+    const body = encodeTraces(fc.sample(arbTraces, { numRuns: 1, seed: 3 })[0]!);
+    const rows = decodeTracesProto(body, LIMITS).rows.map((r, i) =>
+      i === 0 ? { ...r, attributes: [kv('s', { stringValue: '' }), kv('b', { boolValue: false }), kv('i', { intValue: '-1' }), kv('d', { doubleValue: 'NaN' }), kv('z', { doubleValue: 0 }), kv('y', { bytesValue: 'AQI=' }), kv('e', {}), kv('a', { arrayValue: { values: [{}, { kvlistValue: { values: [] } }] } })] } : r,
+    );
+    const chunks = rowEncoder.encodeSpans(rows);
+    expect(readBack('traces', chunks).map((x) => (x as { row: SpanRow }).row)).toStrictEqual(rows);
+  });
+});
