@@ -608,9 +608,23 @@ describe('OTLP/HTTP overload', () => {
   });
 
   it('refuses before reading the body once the queue is full', async () => {
-    // Fill the queue with small requests: each fits its reservation, and its rows (encoded for
-    // the backend) take more room than its protobuf body did, so the queue ends up full.
-    for (let i = 0; i < 500 && !c.collector.writer.isFull; i++) expect([200, 503]).toContain((await post(c.httpUrl, '/v1/traces', PB, padded(randHex(16), 10))).status);
+    // Fill the queue: a request is admitted when its body fits the room left, and its rows
+    // (encoded for the store: the body plus an index header) then take a little more, so a body
+    // sized just under the room left fills the queue. How much more is measured first.
+    const growth = async (body: Uint8Array) => {
+      const before = c.collector.writer.queueBytes;
+      expect((await post(c.httpUrl, '/v1/traces', PB, body)).status).toBe(200);
+      return c.collector.writer.queueBytes - before - body.length;
+    };
+    const extra = await growth(padded(randHex(16), 10));
+    expect(extra).toBeGreaterThan(0);
+    for (let i = 0; i < 5 && !c.collector.writer.isFull; i++) {
+      const target = QUEUE - c.collector.writer.queueBytes - Math.floor(extra / 2);
+      const traceId = randHex(16);
+      let pad = Math.max(0, target - padded(traceId, 0).length);
+      while (pad > 0 && padded(traceId, pad).length > target) pad--;
+      await growth(padded(traceId, pad));
+    }
     expect(c.collector.writer.isFull).toBe(true);
     const before = await refused(c, 'queue_full');
     const r = await raw(c.httpUrl, {

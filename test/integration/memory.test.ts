@@ -1,11 +1,12 @@
-// The memory store's own behaviour beside the contract: eviction by age (storage.memory.maxAgeMs).
+// The memory store's own behaviour beside the contract: eviction by age (storage.memory.maxAgeMs)
+// and by count, resends into large traces, and a chunk of a format it does not keep.
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import { createMemoryBackend } from '../../src/storage/memory/index.ts';
 import { memoryOptions } from '../../src/storage/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
-import { makeLog, makeTrace, writeLogs, writeSpans } from '../helpers/rows.ts';
+import { makeLog, makeSpan, makeTrace, writeLogs, writeSpans } from '../helpers/rows.ts';
 import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 
 describe('memory store retention by age', () => {
@@ -33,5 +34,59 @@ describe('memory store retention by age', () => {
 
   it('rejects a negative age at start-up naming the key', () => {
     expect(() => loadConfig({ flags: { 'storage.memory.maxAgeMs': '-1' } })).toThrow(/storage\.memory\.maxAgeMs = "-1"/);
+  });
+});
+
+describe('memory store indexes', () => {
+  const open = async (flags: Record<string, string> = {}) => {
+    const metrics = createMetrics();
+    const b = createMemoryBackend(memoryOptions(loadConfig({ flags: { 'storage.backend': 'memory', ...flags } })), { logger: pino({ level: 'silent' }), metrics });
+    await b.start();
+    return { b, metrics };
+  };
+
+  it('keeps one copy of each span when a 100-span trace is sent again, whole and in parts', async () => {
+    const { b } = await open();
+    try {
+      const trace = makeTrace(100);
+      await writeSpans(b, trace);
+      await writeSpans(b, trace.slice(40, 90));
+      await writeSpans(b, [...trace.slice(0, 5), makeSpan({ traceId: trace[0]!.traceId, name: 'late' })]);
+      const stored = await b.getTrace(DEFAULT_TENANT, trace[0]!.traceId);
+      expect(stored).toHaveLength(101);
+      expect(new Set(stored.map((s) => s.spanId)).size).toBe(101);
+    } finally {
+      await b.shutdown();
+    }
+  });
+
+  it('evicts the oldest spans past maxSpans, and its service and operation listings follow', async () => {
+    const { b, metrics } = await open({ 'storage.memory.maxSpans': '4' });
+    try {
+      const old = makeTrace(3, { serviceName: 'old-svc', name: 'old-op' });
+      await writeSpans(b, old.map((s) => ({ ...s, resource: { ...s.resource, attributes: [{ key: 'service.name', value: { stringValue: 'old-svc' } }] } })));
+      const young = makeTrace(4);
+      await writeSpans(b, young);
+      expect(await b.getTrace(DEFAULT_TENANT, old[0]!.traceId)).toEqual([]);
+      expect(await b.getTrace(DEFAULT_TENANT, young[0]!.traceId)).toHaveLength(4);
+      expect(await b.getServices(DEFAULT_TENANT)).toEqual([young[0]!.serviceName]);
+      expect((await b.getOperations(DEFAULT_TENANT, { service: young[0]!.serviceName })).map((o) => o.name).sort()).toEqual([...new Set(young.map((s) => s.name))].sort());
+      expect(await b.getOperations(DEFAULT_TENANT, { service: 'old-svc' })).toEqual([]);
+      expect((await metrics.evictedRows.get()).values.find((v) => v.labels['signal'] === 'traces')?.value).toBe(3);
+    } finally {
+      await b.shutdown();
+    }
+  });
+
+  it('refuses bytes of another format as a permanent failure (a write-ahead log of another version), storing nothing', async () => {
+    const { b } = await open();
+    try {
+      const line = new TextEncoder().encode('["0102","03"]\t{}\n');
+      const r = await b.write({ signal: 'traces', partition: 0, tenant: DEFAULT_TENANT, rows: 1, bytes: line.byteLength, chunks: [line], batchId: 'x' });
+      expect(r.kind).toBe('permanent');
+      expect(await b.searchTraces(DEFAULT_TENANT, { limit: 10 })).toEqual([]);
+    } finally {
+      await b.shutdown();
+    }
   });
 });

@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { Writer, backoffMs, type WriterOptions } from '../../src/pipeline/writer.ts';
 import type { StoreWriter } from '../../src/storage/backend.ts';
-import { createEncoder } from '../../src/storage/rowjson.ts';
+import { createEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { gated, memoryBackend } from '../helpers/backends.ts';
 import { makeSpan } from '../helpers/rows.ts';
@@ -19,7 +19,7 @@ const opts: WriterOptions = {
   retryMaxElapsedMs: 0,
   writeTimeoutMs: 1000,
 };
-const encoder = createEncoder();
+const encoder = createEncoder({});
 
 async function setup(o: Partial<WriterOptions> = {}) {
   const gate = gated(await memoryBackend());

@@ -21,6 +21,7 @@
 // src/pipeline/transcode/otlp/.
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import { decodeLogsProto, decodeTracesProto } from '../../pipeline/decode/index.ts';
+import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 
 export const CHUNK_MAGIC = 0x4f; // 'O'
 export const REC_GROUP = 1;
@@ -94,29 +95,13 @@ function readGroup(buf: Buffer, at: number): GroupRef & { end: number } {
   return { at, service, resourceStart, resourceEnd, scopeStart, scopeEnd, end: scopeEnd };
 }
 
-/** How many item records (spans or log records) a chunk holds. */
-export function countItems(c: Uint8Array): number {
-  const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
-  if (buf.length === 0 || buf[0] !== CHUNK_MAGIC) return 0;
-  let n = 0;
-  let p = 1;
-  while (p < buf.length) {
-    const type = buf[p];
-    if (type === REC_GROUP) p = readGroup(buf, p).end;
-    else if (type === REC_SPAN) {
-      p += SPAN_HEAD_BYTES + buf.readUInt32LE(p + S_LEN);
-      n++;
-    } else if (type === REC_LOG) {
-      p += LOG_HEAD_BYTES + buf.readUInt32LE(p + L_LEN);
-      n++;
-    } else break;
-  }
-  return n;
-}
+/** The head passed to onSpan: one object, refilled for each record (copy what you keep). */
+const spanHead: SpanHead = { traceId: '', spanId: '', parentSpanId: '', name: '', startTimeUnixNano: 0n, endTimeUnixNano: 0n, durationNano: 0n, statusCode: 0, kind: 0 };
+const logHead: LogHead = { time: 0n, traceId: '', severityNumber: 0 };
 
-/** Calls onSpan for each span record of a traces chunk, with its group and the record's [start, end). */
+/** Calls onSpan for each span record of a traces chunk, with its group and the record's [start, end); `head` is reused between calls. */
 export function readSpanChunk(c: Uint8Array, onSpan: (head: SpanHead, group: GroupRef, buf: Buffer, start: number, end: number) => void): void {
-  const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+  const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength) as SlicingBuffer;
   if (buf.length === 0) return;
   if (buf[0] !== CHUNK_MAGIC) throw new ChunkFormatError('not a memory-store chunk (first byte ' + buf[0] + ')');
   let group: (GroupRef & { end: number }) | undefined;
@@ -132,31 +117,25 @@ export function readSpanChunk(c: Uint8Array, onSpan: (head: SpanHead, group: Gro
       const start = buf.readBigUInt64LE(p + S_START);
       const finish = buf.readBigUInt64LE(p + S_END);
       const nameAt = spanStart + buf.readUInt32LE(p + S_NAME_OFFSET);
-      onSpan(
-        {
-          traceId: buf.toString('hex', p + S_TRACE, p + S_SPAN),
-          spanId: buf.toString('hex', p + S_SPAN, p + S_PARENT_LEN),
-          parentSpanId: buf[p + S_PARENT_LEN] === 0 ? '' : buf.toString('hex', p + S_PARENT, p + S_START),
-          name: buf.toString('utf8', nameAt, nameAt + buf.readUInt32LE(p + S_NAME_LEN)),
-          startTimeUnixNano: start,
-          endTimeUnixNano: finish,
-          durationNano: finish > start ? finish - start : 0n,
-          statusCode: buf.readInt32LE(p + S_STATUS),
-          kind: buf.readInt32LE(p + S_KIND),
-        },
-        group,
-        buf,
-        p,
-        end,
-      );
+      const h = spanHead;
+      h.traceId = buf.hexSlice(p + S_TRACE, p + S_SPAN);
+      h.spanId = buf.hexSlice(p + S_SPAN, p + S_PARENT_LEN);
+      h.parentSpanId = buf[p + S_PARENT_LEN] === 0 ? '' : buf.hexSlice(p + S_PARENT, p + S_START);
+      h.name = buf.utf8Slice(nameAt, nameAt + buf.readUInt32LE(p + S_NAME_LEN));
+      h.startTimeUnixNano = start;
+      h.endTimeUnixNano = finish;
+      h.durationNano = finish > start ? finish - start : 0n;
+      h.statusCode = buf.readInt32LE(p + S_STATUS);
+      h.kind = buf.readInt32LE(p + S_KIND);
+      onSpan(h, group, buf, p, end);
       p = end;
     } else throw new ChunkFormatError(`unexpected record type ${type} at byte ${p}`);
   }
 }
 
-/** Calls onLog for each log record of a logs chunk, with its group and the record's [start, end). */
+/** Calls onLog for each log record of a logs chunk, with its group and the record's [start, end); `head` is reused between calls. */
 export function readLogChunk(c: Uint8Array, onLog: (head: LogHead, group: GroupRef, buf: Buffer, start: number, end: number) => void): void {
-  const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+  const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength) as SlicingBuffer;
   if (buf.length === 0) return;
   if (buf[0] !== CHUNK_MAGIC) throw new ChunkFormatError('not a memory-store chunk (first byte ' + buf[0] + ')');
   let group: (GroupRef & { end: number }) | undefined;
@@ -168,8 +147,11 @@ export function readLogChunk(c: Uint8Array, onLog: (head: LogHead, group: GroupR
       p = group.end;
     } else if (type === REC_LOG && group !== undefined) {
       const end = p + LOG_HEAD_BYTES + buf.readUInt32LE(p + L_LEN);
-      const traceId = buf[p + L_TRACE_LEN] === 0 ? '' : buf.toString('hex', p + L_TRACE, p + L_SEVERITY);
-      onLog({ time: buf.readBigUInt64LE(p + L_TIME), traceId, severityNumber: buf.readInt32LE(p + L_SEVERITY) }, group, buf, p, end);
+      const h = logHead;
+      h.time = buf.readBigUInt64LE(p + L_TIME);
+      h.traceId = buf[p + L_TRACE_LEN] === 0 ? '' : buf.hexSlice(p + L_TRACE, p + L_SEVERITY);
+      h.severityNumber = buf.readInt32LE(p + L_SEVERITY);
+      onLog(h, group, buf, p, end);
       p = end;
     } else throw new ChunkFormatError(`unexpected record type ${type} at byte ${p}`);
   }

@@ -2,12 +2,12 @@
 // demos and short-lived debugging; nothing survives a restart. Each row is kept as its indexed
 // columns plus a reference to its bytes in the chunk it arrived in (the OTLP protobuf it arrived
 // as, chunks.ts): they stay outside the JS heap (no garbage-collector work for them) and are
-// decoded only when a read returns the row. Every row carries its batch's tenant; the trace and listing maps are keyed by
-// tenant first, so one tenant's reads never see another's rows.
+// decoded only when a read returns the row. Every row carries its batch's tenant; the trace and
+// listing maps are keyed by tenant first, so one tenant's reads never see another's rows.
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, type LogFacts, logMatches, type SpanFacts, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
-import { ChunkFormatError, countItems, logAt, readLogChunk, readSpanChunk, spanAt } from './chunks.ts';
+import { ChunkFormatError, logAt, readLogChunk, readSpanChunk, spanAt } from './chunks.ts';
 
 /** Where a row's bytes are: its record at `record` in an arrived chunk, its group's record at `group`. */
 interface DocRef {
@@ -22,6 +22,8 @@ interface Stored {
   seq: number;
   /** Date.now() when stored, for eviction by age. */
   storedMs: number;
+  /** What it counts against storage.memory.maxBytes. */
+  bytes: number;
 }
 
 interface SpanEntry extends SpanFacts, DocRef, Stored {
@@ -35,17 +37,35 @@ interface LogEntry extends LogFacts, DocRef, Stored {
   batchId: string;
 }
 
+/** The spans of one trace, and their ids once there are enough to want a set. */
+interface TraceEntry {
+  spans: SpanEntry[];
+  ids: Set<string> | undefined;
+}
+
+/** Spans a trace may have before its ids are kept in a set (below it, a scan is cheaper than the set). */
+const IDS_SET_FROM = 32;
+
+/** Live span count of one operation: listings stay exact as spans are evicted. */
+interface OpCount {
+  op: Operation;
+  spans: number;
+}
+
+/** Operations by service, then by name (usually one kind each). */
+type ServiceOps = Map<string, Map<string, OpCount[]>>;
+
 /** A FIFO of rows with their encoded size, for oldest-first eviction. */
 class Fifo<T extends Stored> {
-  private items: { row: T; bytes: number }[] = [];
+  private items: T[] = [];
   private head = 0;
   bytes = 0;
   get length(): number {
     return this.items.length - this.head;
   }
-  push(row: T, bytes: number): void {
-    this.items.push({ row, bytes });
-    this.bytes += bytes;
+  push(row: T): void {
+    this.items.push(row);
+    this.bytes += row.bytes;
   }
   shift(): T | undefined {
     if (this.head >= this.items.length) return undefined;
@@ -57,18 +77,18 @@ class Fifo<T extends Stored> {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }
-    return it.row;
+    return it;
   }
   /** The oldest row, without removing it. */
   peek(): T | undefined {
-    return this.items[this.head]?.row;
+    return this.items[this.head];
   }
   /** The newest row. */
   newest(): T | undefined {
-    return this.length > 0 ? this.items[this.items.length - 1]!.row : undefined;
+    return this.length > 0 ? this.items[this.items.length - 1] : undefined;
   }
   *[Symbol.iterator](): Generator<T> {
-    for (let i = this.head; i < this.items.length; i++) yield this.items[i]!.row;
+    for (let i = this.head; i < this.items.length; i++) yield this.items[i]!;
   }
   /** Rows inserted after the one numbered `seq`, oldest first (seq grows along the FIFO: binary search). */
   *after(seq: number): Generator<T> {
@@ -76,10 +96,10 @@ class Fifo<T extends Stored> {
     let hi = this.items.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.items[mid]!.row.seq <= seq) lo = mid + 1;
+      if (this.items[mid]!.seq <= seq) lo = mid + 1;
       else hi = mid;
     }
-    for (let i = lo; i < this.items.length; i++) yield this.items[i]!.row;
+    for (let i = lo; i < this.items.length; i++) yield this.items[i]!;
   }
 }
 
@@ -106,12 +126,10 @@ class MemoryBackend implements StorageBackend, StoreStats {
   readonly encoder = { name: 'otlp', options: {} } as const;
   private readonly spans = new Fifo<SpanEntry>();
   private readonly logs = new Fifo<LogEntry>();
-  /** Keyed by tenantKey(tenant, traceId). */
-  private readonly byTrace = new Map<string, SpanEntry[]>();
-  /** Span ids stored per trace, so a resent span is recognized in O(1) however large its trace. */
-  private readonly idsByTrace = new Map<string, Set<string>>();
-  /** Live span count per tenant and service (tenantKey) and per (name, kind): listings stay exact as spans are evicted. */
-  private readonly operations = new Map<string, Map<string, { op: Operation; spans: number }>>();
+  /** Traces by tenant, then trace id. */
+  private readonly traces = new Map<string, Map<string, TraceEntry>>();
+  /** Operations by tenant. */
+  private readonly operations = new Map<string, ServiceOps>();
   /** Live log rows per write batch id: bounded by the rows kept, forgotten with the last of them. */
   private readonly logBatches = new Map<string, number>();
   private seq = 0;
@@ -137,8 +155,8 @@ class MemoryBackend implements StorageBackend, StoreStats {
 
   async write(batch: WriteBatch): Promise<WriteResult> {
     try {
-      if (batch.signal === 'traces') this.storeSpans(batch.chunks, batch.tenant);
-      else if (!this.logBatches.has(batch.batchId)) this.storeLogs(batch.chunks, batch.batchId, batch.tenant);
+      if (batch.signal === 'traces') this.storeSpans(batch);
+      else if (!this.logBatches.has(batch.batchId)) this.storeLogs(batch);
     } catch (err) {
       // Bytes of another format (a write-ahead log written by another version): never storable.
       if (err instanceof ChunkFormatError) return { kind: 'permanent', error: err };
@@ -148,42 +166,68 @@ class MemoryBackend implements StorageBackend, StoreStats {
     return { kind: 'success' };
   }
 
-  private storeSpans(chunks: Uint8Array[], tenant: string): void {
+  private storeSpans(batch: WriteBatch): void {
     const storedMs = Date.now();
-    for (const c of chunks) {
-      // Each row is charged its share of the chunk it keeps alive, plus its index entry.
-      const share = c.byteLength / Math.max(1, countItems(c)) + ROW_OVERHEAD_BYTES;
+    // Each row is charged its share of the chunks it keeps alive, plus its index entry.
+    const bytes = batch.bytes / Math.max(1, batch.rows) + ROW_OVERHEAD_BYTES;
+    const tenant = batch.tenant;
+    const traces = this.tenantMap(this.traces, tenant);
+    const ops = this.tenantMap(this.operations, tenant);
+    for (const c of batch.chunks) {
       readSpanChunk(c, (h, group, buf, record) => {
-        const key = tenantKey(tenant, h.traceId);
-        const list = this.byTrace.get(key);
-        const ids = this.idsByTrace.get(key);
+        const t = traces.get(h.traceId);
         // A retried batch or a client's resend carries spans already stored: keep one copy.
-        if (ids?.has(h.spanId)) return;
-        const e: SpanEntry = { ...h, serviceName: group.service, seq: this.seq++, storedMs, tenant, buf, group: group.at, record };
-        this.spans.push(e, share);
-        this.countOperation(e, 1);
-        if (list && ids) {
-          list.push(e);
-          ids.add(e.spanId);
-        } else {
-          this.byTrace.set(key, [e]);
-          this.idsByTrace.set(key, new Set([e.spanId]));
+        if (t !== undefined && hasSpan(t, h.spanId)) return;
+        const e: SpanEntry = {
+          traceId: h.traceId,
+          spanId: h.spanId,
+          parentSpanId: h.parentSpanId,
+          serviceName: group.service,
+          name: h.name,
+          startTimeUnixNano: h.startTimeUnixNano,
+          endTimeUnixNano: h.endTimeUnixNano,
+          durationNano: h.durationNano,
+          statusCode: h.statusCode,
+          kind: h.kind,
+          tenant,
+          buf,
+          group: group.at,
+          record,
+          seq: this.seq++,
+          storedMs,
+          bytes,
+        };
+        this.spans.push(e);
+        countOperation(ops, e, 1);
+        if (t === undefined) traces.set(e.traceId, { spans: [e], ids: undefined });
+        else {
+          t.spans.push(e);
+          if (t.ids !== undefined) t.ids.add(e.spanId);
+          else if (t.spans.length >= IDS_SET_FROM) t.ids = new Set(t.spans.map((x) => x.spanId));
         }
       });
     }
   }
 
-  private storeLogs(chunks: Uint8Array[], batchId: string, tenant: string): void {
+  private storeLogs(batch: WriteBatch): void {
     const storedMs = Date.now();
+    const bytes = batch.bytes / Math.max(1, batch.rows) + ROW_OVERHEAD_BYTES;
+    const { tenant, batchId } = batch;
     let n = 0;
-    for (const c of chunks) {
-      const share = c.byteLength / Math.max(1, countItems(c)) + ROW_OVERHEAD_BYTES;
+    for (const c of batch.chunks) {
       readLogChunk(c, (h, group, buf, record) => {
-        this.logs.push({ time: h.time, traceId: h.traceId, serviceName: group.service, severityNumber: h.severityNumber, tenant, buf, group: group.at, record, seq: this.seq++, storedMs, batchId }, share);
+        this.logs.push({ time: h.time, traceId: h.traceId, serviceName: group.service, severityNumber: h.severityNumber, tenant, buf, group: group.at, record, seq: this.seq++, storedMs, batchId, bytes });
         n++;
       });
     }
     if (n > 0) this.logBatches.set(batchId, n);
+  }
+
+  /** The map of one tenant's things, made on first use. */
+  private tenantMap<V>(maps: Map<string, Map<string, V>>, tenant: string): Map<string, V> {
+    let m = maps.get(tenant);
+    if (m === undefined) maps.set(tenant, (m = new Map()));
+    return m;
   }
 
   private evict(): void {
@@ -193,15 +237,15 @@ class MemoryBackend implements StorageBackend, StoreStats {
     const tooOld = (f: Fifo<Stored>) => (f.peek()?.storedMs ?? Infinity) < oldest;
     while (this.spans.length > this.maxSpans || tooOld(this.spans) || (this.spans.length > 0 && this.spans.bytes + this.logs.bytes > this.maxBytes && this.spans.bytes >= this.logs.bytes)) {
       const s = this.spans.shift()!;
-      const key = tenantKey(s.tenant, s.traceId);
-      const list = this.byTrace.get(key)!;
-      list.splice(list.indexOf(s), 1);
-      this.idsByTrace.get(key)!.delete(s.spanId);
-      this.countOperation(s, -1);
-      if (list.length === 0) {
-        this.byTrace.delete(key);
-        this.idsByTrace.delete(key);
-      }
+      const traces = this.traces.get(s.tenant)!;
+      const t = traces.get(s.traceId)!;
+      t.spans.splice(t.spans.indexOf(s), 1);
+      t.ids?.delete(s.spanId);
+      if (t.spans.length === 0) traces.delete(s.traceId);
+      if (traces.size === 0) this.traces.delete(s.tenant);
+      const ops = this.operations.get(s.tenant)!;
+      countOperation(ops, s, -1);
+      if (ops.size === 0) this.operations.delete(s.tenant);
       spans++;
     }
     while (this.logs.length > this.maxLogs || tooOld(this.logs) || (this.logs.length > 0 && this.spans.bytes + this.logs.bytes > this.maxBytes)) {
@@ -215,38 +259,24 @@ class MemoryBackend implements StorageBackend, StoreStats {
     if (logs > 0) this.deps.metrics.evictedRows.inc({ signal: 'logs' }, logs);
   }
 
-  private countOperation(e: SpanEntry, delta: 1 | -1): void {
-    const service = tenantKey(e.tenant, e.serviceName);
-    let ops = this.operations.get(service);
-    if (!ops) this.operations.set(service, (ops = new Map()));
-    const key = e.kind + '\u0000' + e.name;
-    const o = ops.get(key) ?? { op: { name: e.name, kind: e.kind }, spans: 0 };
-    o.spans += delta;
-    if (o.spans > 0) ops.set(key, o);
-    else ops.delete(key);
-    if (ops.size === 0) this.operations.delete(service);
-  }
-
   async getServices(tenant: string): Promise<string[]> {
-    const prefix = tenantKey(tenant, '');
-    const out: string[] = [];
-    for (const k of this.operations.keys()) if (k.startsWith(prefix)) out.push(k.slice(prefix.length));
-    return out.sort();
+    return [...(this.operations.get(tenant)?.keys() ?? [])].sort();
   }
 
   async getOperations(tenant: string, q: OperationQuery): Promise<Operation[]> {
-    const ops = [...(this.operations.get(tenantKey(tenant, q.service))?.values() ?? [])].map((o) => ({ ...o.op }));
-    return ops.filter((o) => q.kind === undefined || o.kind === q.kind).sort(byOperation);
+    const out: Operation[] = [];
+    for (const counts of this.operations.get(tenant)?.get(q.service)?.values() ?? []) for (const c of counts) if (q.kind === undefined || c.op.kind === q.kind) out.push({ ...c.op });
+    return out.sort(byOperation);
   }
 
   async getDependencies(tenant: string, q: DependencyQuery): Promise<DependencyLink[]> {
     const counts = new Map<string, number>();
-    for (const spans of this.byTrace.values()) if (spans[0]?.tenant === tenant) countDependencies(spans, q, counts);
+    for (const t of this.traces.get(tenant)?.values() ?? []) countDependencies(t.spans, q, counts);
     return dependencyList(counts);
   }
 
   async getTrace(tenant: string, traceId: string): Promise<SpanRow[]> {
-    return (this.byTrace.get(tenantKey(tenant, traceId)) ?? []).map((e) => spanOf(e));
+    return (this.traces.get(tenant)?.get(traceId)?.spans ?? []).map((e) => spanOf(e));
   }
 
   async searchTraces(tenant: string, q: TraceQuery): Promise<TraceSummary[]> {
@@ -254,8 +284,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
     const matches = (e: SpanEntry) => spanFactsMatch(e, q) && (!wantAttrs || attributesMatch(spanOf(e).attributes, q));
     // Rank traces by their newest matching span (the port's ranking), keep `limit`, then order by trace start.
     const ranked: { newest: bigint; spans: SpanEntry[] }[] = [];
-    for (const spans of this.byTrace.values()) {
-      if (spans[0]?.tenant !== tenant) continue;
+    for (const { spans } of this.traces.get(tenant)?.values() ?? []) {
       let newest: bigint | undefined;
       for (const s of spans) if ((newest === undefined || s.startTimeUnixNano > newest) && matches(s)) newest = s.startTimeUnixNano;
       if (newest !== undefined) ranked.push({ newest, spans });
@@ -333,9 +362,28 @@ function logOf(e: LogEntry): LogRow {
   return logAt(e.buf, e.group, e.record);
 }
 
-/** A map key of one tenant's thing: tenants cannot contain NUL (tokens.ts checks their characters). */
-function tenantKey(tenant: string, key: string): string {
-  return tenant + '\u0000' + key;
+/** Whether a trace already holds a span with this id. */
+function hasSpan(t: TraceEntry, spanId: string): boolean {
+  if (t.ids !== undefined) return t.ids.has(spanId);
+  for (const s of t.spans) if (s.spanId === spanId) return true;
+  return false;
+}
+
+/** Counts a span into (delta 1) or out of (-1) its operation's live count; empty levels are removed. */
+function countOperation(ops: ServiceOps, e: SpanEntry, delta: 1 | -1): void {
+  let names = ops.get(e.serviceName);
+  if (names === undefined) ops.set(e.serviceName, (names = new Map()));
+  let kinds = names.get(e.name);
+  if (kinds === undefined) names.set(e.name, (kinds = []));
+  let i = 0;
+  while (i < kinds.length && kinds[i]!.op.kind !== e.kind) i++;
+  if (i === kinds.length) kinds.push({ op: { name: e.name, kind: e.kind }, spans: 0 });
+  const c = kinds[i]!;
+  c.spans += delta;
+  if (c.spans > 0) return;
+  kinds.splice(i, 1);
+  if (kinds.length === 0) names.delete(e.name);
+  if (names.size === 0) ops.delete(e.serviceName);
 }
 
 /** Creates the bounded in-memory backend. */
