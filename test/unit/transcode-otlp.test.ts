@@ -12,7 +12,7 @@ import { decodeLogsJson, decodeLogsProto, decodeTracesJson, decodeTracesProto, W
 import type { RequestFormat } from '../../src/pipeline/transcode/encoder.ts';
 import { createEncoder } from '../../src/pipeline/transcode/otlp/index.ts';
 import { createEncoder as createRowEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
-import { logAt, readLogChunk, readSpanChunk, spanAt } from '../../src/storage/memory/chunks.ts';
+import { logAt, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, spanAt, spanEnd, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId } from '../../src/storage/memory/chunks.ts';
 import { arbWireRequest } from '../helpers/otlp-wire-arb.ts';
 import { arbJsonStyle, arbLogs, arbTraces, encodeLogs, encodeTraces, jsonLogs, jsonTraces, LIMITS, toJsonText } from '../helpers/otlp-build.ts';
 
@@ -48,13 +48,15 @@ function readBack(signal: Signal, chunks: readonly { data: Uint8Array; rows: num
   for (const c of chunks) {
     const before = out.length;
     if (signal === 'traces')
-      readSpanChunk(c.data, (h, g, buf, record) => {
-        const row = spanAt(buf, g.at, record);
-        out.push({ index: { traceId: h.traceId, spanId: h.spanId, parentSpanId: h.parentSpanId, name: h.name, start: h.startTimeUnixNano, end: h.endTimeUnixNano, duration: h.durationNano, statusCode: h.statusCode, kind: h.kind, service: g.service }, row });
+      readSpanChunk(c.data, (g, buf, r) => {
+        const start = spanStart(buf, r);
+        const end = spanEnd(buf, r);
+        const index = { traceId: spanTraceId(buf, r), spanId: spanId(buf, r), parentSpanId: spanParentId(buf, r), name: spanName(buf, r), start, end, duration: end > start ? end - start : 0n, statusCode: spanStatus(buf, r), kind: spanKind(buf, r), service: g.service };
+        out.push({ index, row: spanAt(buf, g.at, r) });
       });
     else
-      readLogChunk(c.data, (h, g, buf, record) => {
-        out.push({ index: { time: h.time, traceId: h.traceId, severityNumber: h.severityNumber, service: g.service }, row: logAt(buf, g.at, record) });
+      readLogChunk(c.data, (g, buf, r) => {
+        out.push({ index: { time: logTime(buf, r), traceId: logTraceId(buf, r), severityNumber: logSeverity(buf, r), service: g.service }, row: logAt(buf, g.at, r) });
       });
     expect(out.length - before).toBe(c.rows);
   }

@@ -60,26 +60,6 @@ export interface GroupRef {
   scopeEnd: number;
 }
 
-/** The indexed columns of a span record, as the store keeps them. */
-export interface SpanHead {
-  traceId: string;
-  spanId: string;
-  parentSpanId: string;
-  name: string;
-  startTimeUnixNano: bigint;
-  endTimeUnixNano: bigint;
-  durationNano: bigint;
-  statusCode: number;
-  kind: number;
-}
-
-/** The indexed columns of a log record. */
-export interface LogHead {
-  time: bigint;
-  traceId: string;
-  severityNumber: number;
-}
-
 /** Thrown for bytes that are not a chunk of this format (a write-ahead log of another version, say). */
 export class ChunkFormatError extends Error {
   override readonly name = 'ChunkFormatError';
@@ -95,12 +75,17 @@ function readGroup(buf: Buffer, at: number): GroupRef & { end: number } {
   return { at, service, resourceStart, resourceEnd, scopeStart, scopeEnd, end: scopeEnd };
 }
 
-/** The head passed to onSpan: one object, refilled for each record (copy what you keep). */
-const spanHead: SpanHead = { traceId: '', spanId: '', parentSpanId: '', name: '', startTimeUnixNano: 0n, endTimeUnixNano: 0n, durationNano: 0n, statusCode: 0, kind: 0 };
-const logHead: LogHead = { time: 0n, traceId: '', severityNumber: 0 };
+/** Calls onSpan with each span record of a traces chunk (its type byte at `record`) and its group. */
+export function readSpanChunk(c: Uint8Array, onSpan: (group: GroupRef, buf: SlicingBuffer, record: number) => void): void {
+  readChunk(c, REC_SPAN, SPAN_HEAD_BYTES, S_LEN, onSpan);
+}
 
-/** Calls onSpan for each span record of a traces chunk, with its group and the record's [start, end); `head` is reused between calls. */
-export function readSpanChunk(c: Uint8Array, onSpan: (head: SpanHead, group: GroupRef, buf: Buffer, start: number, end: number) => void): void {
+/** Calls onLog with each log record of a logs chunk and its group. */
+export function readLogChunk(c: Uint8Array, onLog: (group: GroupRef, buf: SlicingBuffer, record: number) => void): void {
+  readChunk(c, REC_LOG, LOG_HEAD_BYTES, L_LEN, onLog);
+}
+
+function readChunk(c: Uint8Array, itemType: number, headBytes: number, lenAt: number, onItem: (group: GroupRef, buf: SlicingBuffer, record: number) => void): void {
   const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength) as SlicingBuffer;
   if (buf.length === 0) return;
   if (buf[0] !== CHUNK_MAGIC) throw new ChunkFormatError('not a memory-store chunk (first byte ' + buf[0] + ')');
@@ -111,51 +96,35 @@ export function readSpanChunk(c: Uint8Array, onSpan: (head: SpanHead, group: Gro
     if (type === REC_GROUP) {
       group = readGroup(buf, p);
       p = group.end;
-    } else if (type === REC_SPAN && group !== undefined) {
-      const spanStart = p + SPAN_HEAD_BYTES;
-      const end = spanStart + buf.readUInt32LE(p + S_LEN);
-      const start = buf.readBigUInt64LE(p + S_START);
-      const finish = buf.readBigUInt64LE(p + S_END);
-      const nameAt = spanStart + buf.readUInt32LE(p + S_NAME_OFFSET);
-      const h = spanHead;
-      h.traceId = buf.hexSlice(p + S_TRACE, p + S_SPAN);
-      h.spanId = buf.hexSlice(p + S_SPAN, p + S_PARENT_LEN);
-      h.parentSpanId = buf[p + S_PARENT_LEN] === 0 ? '' : buf.hexSlice(p + S_PARENT, p + S_START);
-      h.name = buf.utf8Slice(nameAt, nameAt + buf.readUInt32LE(p + S_NAME_LEN));
-      h.startTimeUnixNano = start;
-      h.endTimeUnixNano = finish;
-      h.durationNano = finish > start ? finish - start : 0n;
-      h.statusCode = buf.readInt32LE(p + S_STATUS);
-      h.kind = buf.readInt32LE(p + S_KIND);
-      onSpan(h, group, buf, p, end);
-      p = end;
+    } else if (type === itemType && group !== undefined) {
+      onItem(group, buf, p);
+      p += headBytes + buf.readUInt32LE(p + lenAt);
     } else throw new ChunkFormatError(`unexpected record type ${type} at byte ${p}`);
   }
 }
 
-/** Calls onLog for each log record of a logs chunk, with its group and the record's [start, end); `head` is reused between calls. */
-export function readLogChunk(c: Uint8Array, onLog: (head: LogHead, group: GroupRef, buf: Buffer, start: number, end: number) => void): void {
-  const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength) as SlicingBuffer;
-  if (buf.length === 0) return;
-  if (buf[0] !== CHUNK_MAGIC) throw new ChunkFormatError('not a memory-store chunk (first byte ' + buf[0] + ')');
-  let group: (GroupRef & { end: number }) | undefined;
-  let p = 1;
-  while (p < buf.length) {
-    const type = buf[p];
-    if (type === REC_GROUP) {
-      group = readGroup(buf, p);
-      p = group.end;
-    } else if (type === REC_LOG && group !== undefined) {
-      const end = p + LOG_HEAD_BYTES + buf.readUInt32LE(p + L_LEN);
-      const h = logHead;
-      h.time = buf.readBigUInt64LE(p + L_TIME);
-      h.traceId = buf[p + L_TRACE_LEN] === 0 ? '' : buf.hexSlice(p + L_TRACE, p + L_SEVERITY);
-      h.severityNumber = buf.readInt32LE(p + L_SEVERITY);
-      onLog(h, group, buf, p, end);
-      p = end;
-    } else throw new ChunkFormatError(`unexpected record type ${type} at byte ${p}`);
-  }
+// The indexed columns of the span record at `r`.
+
+export const spanTraceId = (buf: SlicingBuffer, r: number): string => buf.hexSlice(r + S_TRACE, r + S_SPAN);
+export const spanId = (buf: SlicingBuffer, r: number): string => buf.hexSlice(r + S_SPAN, r + S_PARENT_LEN);
+/** The span id as two int32 words, for comparing without a string. */
+export const spanIdWord = (buf: Buffer, r: number, word: 0 | 1): number => buf.readInt32LE(r + S_SPAN + 4 * word);
+export const spanParentId = (buf: SlicingBuffer, r: number): string => (buf[r + S_PARENT_LEN] === 0 ? '' : buf.hexSlice(r + S_PARENT, r + S_START));
+export const spanStart = (buf: Buffer, r: number): bigint => buf.readBigUInt64LE(r + S_START);
+export const spanEnd = (buf: Buffer, r: number): bigint => buf.readBigUInt64LE(r + S_END);
+export const spanStatus = (buf: Buffer, r: number): number => buf.readInt32LE(r + S_STATUS);
+export const spanKind = (buf: Buffer, r: number): number => buf.readInt32LE(r + S_KIND);
+export function spanName(buf: SlicingBuffer, r: number): string {
+  const at = r + SPAN_HEAD_BYTES + buf.readUInt32LE(r + S_NAME_OFFSET);
+  return buf.utf8Slice(at, at + buf.readUInt32LE(r + S_NAME_LEN));
 }
+
+// The indexed columns of the log record at `r`.
+
+/** Its time, or its observed time when unset. */
+export const logTime = (buf: Buffer, r: number): bigint => buf.readBigUInt64LE(r + L_TIME);
+export const logTraceId = (buf: SlicingBuffer, r: number): string => (buf[r + L_TRACE_LEN] === 0 ? '' : buf.hexSlice(r + L_TRACE, r + L_SEVERITY));
+export const logSeverity = (buf: Buffer, r: number): number => buf.readInt32LE(r + L_SEVERITY);
 
 // ---------------------------------------------------------------------------------------------
 // Reads: a one-item export request around the stored bytes, decoded by the row decoder.

@@ -1,44 +1,132 @@
 // The memory backend: bounded by rows and approximate bytes, evicting oldest first. For tests,
-// demos and short-lived debugging; nothing survives a restart. Each row is kept as its indexed
-// columns plus a reference to its bytes in the chunk it arrived in (the OTLP protobuf it arrived
-// as, chunks.ts): they stay outside the JS heap (no garbage-collector work for them) and are
-// decoded only when a read returns the row. Every row carries its batch's tenant; the trace and
+// demos and short-lived debugging; nothing survives a restart. Each row is kept as a reference
+// to its record in the chunk it arrived in (the OTLP protobuf it arrived as, behind a header of
+// its indexed columns: chunks.ts) and a few small integers. Its facts (ids, times, status) are
+// read from the header when a query asks, and the row is decoded only when a read returns it:
+// a row holds no string or BigInt of its own on the JS heap, since the garbage collector's work
+// grows with every object kept (measured: 4 of 12.5 CPU-µs per span when each row held its
+// facts as strings and BigInts). Every row carries its batch's tenant; the trace and
 // listing maps are keyed by tenant first, so one tenant's reads never see another's rows.
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, type LogFacts, logMatches, type SpanFacts, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
-import { ChunkFormatError, logAt, readLogChunk, readSpanChunk, spanAt } from './chunks.ts';
+import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
+import { ChunkFormatError, logAt, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, spanAt, spanEnd, spanId, spanIdWord, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId } from './chunks.ts';
 
-/** Where a row's bytes are: its record at `record` in an arrived chunk, its group's record at `group`. */
-interface DocRef {
-  buf: Buffer;
-  group: number;
-  record: number;
-}
-
-/** What every stored row carries besides its facts: insertion order and arrival time. */
+/** What every stored row carries: where its record is, insertion order, arrival time and size. */
 interface Stored {
+  readonly buf: SlicingBuffer;
+  /** Offset of its group's record (resource and scope) in buf. */
+  readonly group: number;
+  /** Offset of its own record in buf. */
+  readonly record: number;
+  readonly tenant: string;
   /** Insertion order: keeps newest-first stable among equal times, and is the scan cursor. */
-  seq: number;
-  /** Date.now() when stored, for eviction by age. */
-  storedMs: number;
+  readonly seq: number;
+  /** When stored, in ms since the store was made (an integer V8 keeps inline, not a boxed double per row), for eviction by age. */
+  readonly storedMs: number;
   /** What it counts against storage.memory.maxBytes. */
-  bytes: number;
+  readonly bytes: number;
 }
 
-interface SpanEntry extends SpanFacts, DocRef, Stored {
-  kind: number;
-  tenant: string;
+/** A stored span: its facts are read from its record's header on demand. */
+class SpanEntry implements SpanFacts, Stored {
+  readonly buf: SlicingBuffer;
+  readonly group: number;
+  readonly record: number;
+  readonly tenant: string;
+  readonly seq: number;
+  readonly storedMs: number;
+  readonly bytes: number;
+  readonly trace: TraceEntry;
+  readonly op: OpCount;
+  /** The span id as two int32 words: resends are recognized without a string. */
+  readonly id0: number;
+  readonly id1: number;
+  constructor(buf: SlicingBuffer, group: number, record: number, tenant: string, seq: number, storedMs: number, bytes: number, trace: TraceEntry, op: OpCount, id0: number, id1: number) {
+    this.buf = buf;
+    this.group = group;
+    this.record = record;
+    this.tenant = tenant;
+    this.seq = seq;
+    this.storedMs = storedMs;
+    this.bytes = bytes;
+    this.trace = trace;
+    this.op = op;
+    this.id0 = id0;
+    this.id1 = id1;
+  }
+  get traceId(): string {
+    return this.trace.id;
+  }
+  get spanId(): string {
+    return spanId(this.buf, this.record);
+  }
+  get parentSpanId(): string {
+    return spanParentId(this.buf, this.record);
+  }
+  get serviceName(): string {
+    return this.op.service;
+  }
+  get name(): string {
+    return this.op.op.name;
+  }
+  get kind(): number {
+    return this.op.op.kind;
+  }
+  get startTimeUnixNano(): bigint {
+    return spanStart(this.buf, this.record);
+  }
+  get endTimeUnixNano(): bigint {
+    return spanEnd(this.buf, this.record);
+  }
+  get durationNano(): bigint {
+    const start = this.startTimeUnixNano;
+    const end = this.endTimeUnixNano;
+    return end > start ? end - start : 0n;
+  }
+  get statusCode(): number {
+    return spanStatus(this.buf, this.record);
+  }
 }
 
-interface LogEntry extends LogFacts, DocRef, Stored {
-  tenant: string;
+/** A stored log record: its facts are read from its record's header on demand. */
+class LogEntry implements LogFacts, Stored {
+  readonly buf: SlicingBuffer;
+  readonly group: number;
+  readonly record: number;
+  readonly tenant: string;
+  readonly seq: number;
+  readonly storedMs: number;
+  readonly bytes: number;
+  readonly serviceName: string;
   /** The write batch it came in: a batch written again (a retry, an import run twice) is recognized. */
-  batchId: string;
+  readonly batchId: string;
+  constructor(buf: SlicingBuffer, group: number, record: number, tenant: string, seq: number, storedMs: number, bytes: number, serviceName: string, batchId: string) {
+    this.buf = buf;
+    this.group = group;
+    this.record = record;
+    this.tenant = tenant;
+    this.seq = seq;
+    this.storedMs = storedMs;
+    this.bytes = bytes;
+    this.serviceName = serviceName;
+    this.batchId = batchId;
+  }
+  get time(): bigint {
+    return logTime(this.buf, this.record);
+  }
+  get traceId(): string {
+    return logTraceId(this.buf, this.record);
+  }
+  get severityNumber(): number {
+    return logSeverity(this.buf, this.record);
+  }
 }
 
 /** The spans of one trace, and their ids once there are enough to want a set. */
 interface TraceEntry {
+  id: string;
   spans: SpanEntry[];
   ids: Set<string> | undefined;
 }
@@ -46,8 +134,9 @@ interface TraceEntry {
 /** Spans a trace may have before its ids are kept in a set (below it, a scan is cheaper than the set). */
 const IDS_SET_FROM = 32;
 
-/** Live span count of one operation: listings stay exact as spans are evicted. */
+/** Live span count of one operation of a service: listings stay exact as spans are evicted. */
 interface OpCount {
+  service: string;
   op: Operation;
   spans: number;
 }
@@ -114,12 +203,12 @@ export interface MemoryOptions {
 }
 
 /**
- * What one row costs besides its document: its index entry (ids, names, times as BigInts), its
- * places in the per-trace maps and the FIFO. Measured with 300k spans (V8 heap growth after a
- * full GC, .tmp-style script in docs/performance.md): 720-770 bytes a row. Counting it makes
- * storage.memory.maxBytes a bound on the store's memory, not only on its document text.
+ * What one row costs besides its bytes: its entry object and its places in the per-trace maps and
+ * the FIFO (the trace's own entry shared by its spans). Measured as V8 heap growth after a full GC
+ * over 600k stored spans of the bench traffic (bench/memory-store.ts). Counting it makes
+ * storage.memory.maxBytes a bound on the store's memory, not only on its bytes.
  */
-export const ROW_OVERHEAD_BYTES = 768;
+export const ROW_OVERHEAD_BYTES = 192;
 
 class MemoryBackend implements StorageBackend, StoreStats {
   readonly name = 'memory';
@@ -133,6 +222,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
   /** Live log rows per write batch id: bounded by the rows kept, forgotten with the last of them. */
   private readonly logBatches = new Map<string, number>();
   private seq = 0;
+  private readonly createdMs = Date.now();
   private ageTimer: NodeJS.Timeout | undefined;
   private readonly maxAgeMs: number;
   private readonly maxSpans: number;
@@ -167,60 +257,48 @@ class MemoryBackend implements StorageBackend, StoreStats {
   }
 
   private storeSpans(batch: WriteBatch): void {
-    const storedMs = Date.now();
+    const storedMs = this.now();
     // Each row is charged its share of the chunks it keeps alive, plus its index entry.
-    const bytes = batch.bytes / Math.max(1, batch.rows) + ROW_OVERHEAD_BYTES;
+    const bytes = Math.ceil(batch.bytes / Math.max(1, batch.rows)) + ROW_OVERHEAD_BYTES;
     const tenant = batch.tenant;
     const traces = this.tenantMap(this.traces, tenant);
     const ops = this.tenantMap(this.operations, tenant);
     for (const c of batch.chunks) {
-      readSpanChunk(c, (h, group, buf, record) => {
-        const t = traces.get(h.traceId);
+      readSpanChunk(c, (group, buf, record) => {
+        const traceId = spanTraceId(buf, record);
+        const id0 = spanIdWord(buf, record, 0);
+        const id1 = spanIdWord(buf, record, 1);
+        let t = traces.get(traceId);
         // A retried batch or a client's resend carries spans already stored: keep one copy.
-        if (t !== undefined && hasSpan(t, h.spanId)) return;
-        const e: SpanEntry = {
-          traceId: h.traceId,
-          spanId: h.spanId,
-          parentSpanId: h.parentSpanId,
-          serviceName: group.service,
-          name: h.name,
-          startTimeUnixNano: h.startTimeUnixNano,
-          endTimeUnixNano: h.endTimeUnixNano,
-          durationNano: h.durationNano,
-          statusCode: h.statusCode,
-          kind: h.kind,
-          tenant,
-          buf,
-          group: group.at,
-          record,
-          seq: this.seq++,
-          storedMs,
-          bytes,
-        };
+        if (t !== undefined && hasSpan(t, buf, record, id0, id1)) return;
+        if (t === undefined) traces.set(traceId, (t = { id: traceId, spans: [], ids: undefined }));
+        const op = countOperation(ops, group.service, spanName(buf, record), spanKind(buf, record));
+        const e = new SpanEntry(buf, group.at, record, tenant, this.seq++, storedMs, bytes, t, op, id0, id1);
         this.spans.push(e);
-        countOperation(ops, e, 1);
-        if (t === undefined) traces.set(e.traceId, { spans: [e], ids: undefined });
-        else {
-          t.spans.push(e);
-          if (t.ids !== undefined) t.ids.add(e.spanId);
-          else if (t.spans.length >= IDS_SET_FROM) t.ids = new Set(t.spans.map((x) => x.spanId));
-        }
+        t.spans.push(e);
+        if (t.ids !== undefined) t.ids.add(e.spanId);
+        else if (t.spans.length >= IDS_SET_FROM) t.ids = new Set(t.spans.map((x) => x.spanId));
       });
     }
   }
 
   private storeLogs(batch: WriteBatch): void {
-    const storedMs = Date.now();
-    const bytes = batch.bytes / Math.max(1, batch.rows) + ROW_OVERHEAD_BYTES;
+    const storedMs = this.now();
+    const bytes = Math.ceil(batch.bytes / Math.max(1, batch.rows)) + ROW_OVERHEAD_BYTES;
     const { tenant, batchId } = batch;
     let n = 0;
     for (const c of batch.chunks) {
-      readLogChunk(c, (h, group, buf, record) => {
-        this.logs.push({ time: h.time, traceId: h.traceId, serviceName: group.service, severityNumber: h.severityNumber, tenant, buf, group: group.at, record, seq: this.seq++, storedMs, batchId, bytes });
+      readLogChunk(c, (group, buf, record) => {
+        this.logs.push(new LogEntry(buf, group.at, record, tenant, this.seq++, storedMs, bytes, group.service, batchId));
         n++;
       });
     }
     if (n > 0) this.logBatches.set(batchId, n);
+  }
+
+  /** Milliseconds since the store was made. */
+  private now(): number {
+    return Date.now() - this.createdMs;
   }
 
   /** The map of one tenant's things, made on first use. */
@@ -233,19 +311,23 @@ class MemoryBackend implements StorageBackend, StoreStats {
   private evict(): void {
     let spans = 0;
     let logs = 0;
-    const oldest = this.maxAgeMs > 0 ? Date.now() - this.maxAgeMs : -Infinity;
+    const oldest = this.maxAgeMs > 0 ? this.now() - this.maxAgeMs : -Infinity;
     const tooOld = (f: Fifo<Stored>) => (f.peek()?.storedMs ?? Infinity) < oldest;
     while (this.spans.length > this.maxSpans || tooOld(this.spans) || (this.spans.length > 0 && this.spans.bytes + this.logs.bytes > this.maxBytes && this.spans.bytes >= this.logs.bytes)) {
       const s = this.spans.shift()!;
-      const traces = this.traces.get(s.tenant)!;
-      const t = traces.get(s.traceId)!;
+      const t = s.trace;
       t.spans.splice(t.spans.indexOf(s), 1);
       t.ids?.delete(s.spanId);
-      if (t.spans.length === 0) traces.delete(s.traceId);
-      if (traces.size === 0) this.traces.delete(s.tenant);
-      const ops = this.operations.get(s.tenant)!;
-      countOperation(ops, s, -1);
-      if (ops.size === 0) this.operations.delete(s.tenant);
+      if (t.spans.length === 0) {
+        const traces = this.traces.get(s.tenant)!;
+        traces.delete(t.id);
+        if (traces.size === 0) this.traces.delete(s.tenant);
+      }
+      if (--s.op.spans === 0) {
+        const ops = this.operations.get(s.tenant)!;
+        forgetOperation(ops, s.op);
+        if (ops.size === 0) this.operations.delete(s.tenant);
+      }
       spans++;
     }
     while (this.logs.length > this.maxLogs || tooOld(this.logs) || (this.logs.length > 0 && this.spans.bytes + this.logs.bytes > this.maxBytes)) {
@@ -297,10 +379,10 @@ class MemoryBackend implements StorageBackend, StoreStats {
   }
 
   async searchLogs(tenant: string, q: LogQuery): Promise<LogRow[]> {
-    const out: LogEntry[] = [];
-    for (const r of this.logs) if (r.tenant === tenant && logMatches(r, q)) out.push(r);
-    out.sort((a, b) => (a.time === b.time ? b.seq - a.seq : a.time > b.time ? -1 : 1));
-    return out.slice(0, q.limit).map((e) => logOf(e));
+    const out: { e: LogEntry; time: bigint }[] = [];
+    for (const e of this.logs) if (e.tenant === tenant && logMatches(e, q)) out.push({ e, time: e.time });
+    out.sort((a, b) => (a.time === b.time ? b.e.seq - a.e.seq : a.time > b.time ? -1 : 1));
+    return out.slice(0, q.limit).map((x) => logOf(x.e));
   }
 
   private scan<E extends Stored & { serviceName: string; tenant: string }, T>(fifo: Fifo<E>, time: (e: E) => bigint, tenant: string, q: ScanQuery, parse: (e: E) => T): ScanPage<T> {
@@ -362,28 +444,33 @@ function logOf(e: LogEntry): LogRow {
   return logAt(e.buf, e.group, e.record);
 }
 
-/** Whether a trace already holds a span with this id. */
-function hasSpan(t: TraceEntry, spanId: string): boolean {
-  if (t.ids !== undefined) return t.ids.has(spanId);
-  for (const s of t.spans) if (s.spanId === spanId) return true;
+/** Whether a trace already holds a span with this id (the span record at `record` of buf). */
+function hasSpan(t: TraceEntry, buf: SlicingBuffer, record: number, id0: number, id1: number): boolean {
+  if (t.ids !== undefined) return t.ids.has(spanId(buf, record));
+  for (const s of t.spans) if (s.id0 === id0 && s.id1 === id1) return true;
   return false;
 }
 
-/** Counts a span into (delta 1) or out of (-1) its operation's live count; empty levels are removed. */
-function countOperation(ops: ServiceOps, e: SpanEntry, delta: 1 | -1): void {
-  let names = ops.get(e.serviceName);
-  if (names === undefined) ops.set(e.serviceName, (names = new Map()));
-  let kinds = names.get(e.name);
-  if (kinds === undefined) names.set(e.name, (kinds = []));
-  let i = 0;
-  while (i < kinds.length && kinds[i]!.op.kind !== e.kind) i++;
-  if (i === kinds.length) kinds.push({ op: { name: e.name, kind: e.kind }, spans: 0 });
-  const c = kinds[i]!;
-  c.spans += delta;
-  if (c.spans > 0) return;
-  kinds.splice(i, 1);
-  if (kinds.length === 0) names.delete(e.name);
-  if (names.size === 0) ops.delete(e.serviceName);
+/** Counts a span into its operation's live count, made on first use; returns it (the span keeps it). */
+function countOperation(ops: ServiceOps, service: string, name: string, kind: number): OpCount {
+  let names = ops.get(service);
+  if (names === undefined) ops.set(service, (names = new Map()));
+  let kinds = names.get(name);
+  if (kinds === undefined) names.set(name, (kinds = []));
+  let c: OpCount | undefined;
+  for (const k of kinds) if (k.op.kind === kind) c = k;
+  if (c === undefined) kinds.push((c = { service, op: { name, kind }, spans: 0 }));
+  c.spans++;
+  return c;
+}
+
+/** Removes an operation whose last span was evicted, and the levels it leaves empty. */
+function forgetOperation(ops: ServiceOps, c: OpCount): void {
+  const names = ops.get(c.service)!;
+  const kinds = names.get(c.op.name)!;
+  kinds.splice(kinds.indexOf(c), 1);
+  if (kinds.length === 0) names.delete(c.op.name);
+  if (names.size === 0) ops.delete(c.service);
 }
 
 /** Creates the bounded in-memory backend. */
