@@ -20,7 +20,7 @@ import * as ingestMax from './ingest-max.ts';
 import * as ingestRate from './ingest-rate.ts';
 import * as overload from './overload.ts';
 import * as profile from './profile.ts';
-import { renderReport, TARGETS, type BenchResults } from './report.ts';
+import { isStandard, renderReport, TARGETS, type BenchResults } from './report.ts';
 import * as storage from './storage.ts';
 import { defaultSpec, loadTraffic, trafficSummary } from './traffic.ts';
 
@@ -123,12 +123,14 @@ async function main(): Promise<void> {
     results.decode = await attempt('decode', () => decode.run({ quick, cacheDir: ctx.cacheDir }));
   }
   if (only.has('max')) {
-    for (const [transport, signal] of [['grpc', 'traces'], ['http', 'traces'], ['grpc', 'logs']] as const) {
-      const r = await attempt(`max ${transport} ${signal}`, () => ingestMax.run(ctx, { transport, signal }));
+    // The standard traffic on each transport and signal, then gRPC traces in small requests (100 spans each).
+    const runs = [['grpc', 'traces', 'standard'], ['http', 'traces', 'standard'], ['grpc', 'logs', 'standard'], ['grpc', 'traces', 'small']] as const;
+    for (const [transport, signal, requests] of runs) {
+      const r = await attempt(`max ${transport} ${signal}${requests === 'small' ? ' small requests' : ''}`, () => ingestMax.run(ctx, { transport, signal, requests }));
       if (r) results.maxRate.push(r);
     }
   }
-  const grpcTraces = results.maxRate.find((m) => m.transport === 'grpc' && m.signal === 'traces');
+  const grpcTraces = results.maxRate.find((m) => m.transport === 'grpc' && m.signal === 'traces' && isStandard(m));
   if (only.has('rate')) {
     if (grpcTraces) {
       const shares = quick ? [0.5] : [0.25, 0.5];
