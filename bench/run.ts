@@ -2,7 +2,7 @@
 // bench/out/ and the report to docs/benchmarks.md (a --quick smoke run writes its report to
 // bench/out/ instead, so it never replaces the full figures).
 //
-//   --quick                 short runs, no external storage benchmarks (< 2 minutes)
+//   --quick                 short runs, no external storage benchmarks (about 2 minutes)
 //   --duration=SECONDS      load window of each max-rate and fixed-rate run
 //   --overload-duration=S   load window of the overload run
 //   --only=a,b              scenarios to run: decode,max,rate,backends,overload,profile,storage,memory
