@@ -27,7 +27,7 @@ import type { LogRow, SpanRow } from '../src/model/rows.ts';
 import { loadRowEncoder, type EncoderSpec } from '../src/storage/encoders.ts';
 import { createEncoder } from '../src/storage/rowjson.ts';
 import { median } from './stats.ts';
-import { defaultSpec, loadTraffic, trafficSummary, type BenchSignal, type TrafficRequest } from './traffic.ts';
+import { defaultSpec, loadTraffic, smallSpec, trafficSummary, type BenchSignal, type TrafficRequest } from './traffic.ts';
 
 export interface DecodeContender {
   name: string;
@@ -250,7 +250,7 @@ export async function run(opts: { quick?: boolean; cacheDir?: string; only?: 'en
   for (const signal of ['traces', 'logs'] as const) {
     const requests = loadTraffic(defaultSpec(signal), opts.cacheDir);
     if (opts.only !== 'encode') signals.push(benchDecodeSignal(signal, requests, rounds));
-    const small = loadTraffic({ ...defaultSpec(signal, 100), minItems: 100, maxItems: 100 }, opts.cacheDir);
+    const small = loadTraffic(smallSpec(signal), opts.cacheDir);
     for (const format of FORMATS) {
       if (opts.formats !== undefined && !format.name.toLowerCase().includes(opts.formats.toLowerCase())) continue;
       encode.push(await benchEncodePath(format, signal, 'standard (100–1000 per request)', requests, rounds));

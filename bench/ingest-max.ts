@@ -1,16 +1,21 @@
 // Scenario: the maximum rate. The load generator keeps N export requests in flight against the
 // collector (memory backend unless told otherwise) and, as the baseline in the same run, against
 // the null receiver (same transport stack, no decoding, no storage). Our throughput is reported
-// as a ratio of that transport limit, and CPU per million items of both.
+// as a ratio of that transport limit, and CPU per million items of both. Run with the standard
+// traffic (100–1000 items per request) or with small requests (100 each, as SDK batch exporters
+// often send them): the per-request costs (dispatch to workers, grpc-js per call) show in the latter.
 import type { BenchContext } from './context.ts';
 import { runIngest, type IngestFigures } from './ingest.ts';
-import { defaultSpec, type BenchSignal } from './traffic.ts';
+import { defaultSpec, smallSpec, type BenchSignal, type TrafficSpec } from './traffic.ts';
 
 export interface MaxRateFigures {
   transport: 'grpc' | 'http';
   signal: BenchSignal;
   backend: string;
   concurrency: number;
+  /** Which traffic both sides got; absent (runs before it was recorded) means 'standard'. */
+  requests?: RequestSize;
+  traffic?: TrafficSpec;
   /** Best of the repetitions (highest accepted rate) for each side. */
   baseline: IngestFigures;
   collector: IngestFigures;
@@ -20,6 +25,9 @@ export interface MaxRateFigures {
   runs: IngestFigures[];
 }
 
+/** 'standard': bench/traffic.ts's default 100–1000 items per request; 'small': 100 per request. */
+export type RequestSize = 'standard' | 'small';
+
 function best(runs: IngestFigures[]): IngestFigures {
   return runs.reduce((a, b) => (b.acceptedItemsPerS > a.acceptedItemsPerS ? b : a));
 }
@@ -27,13 +35,16 @@ function best(runs: IngestFigures[]): IngestFigures {
 /** Runs the scenario for one transport and signal. */
 export async function run(
   ctx: BenchContext,
-  o: { transport: 'grpc' | 'http'; signal: BenchSignal; backend?: string; collectorOptions?: Record<string, string> },
+  o: { transport: 'grpc' | 'http'; signal: BenchSignal; backend?: string; collectorOptions?: Record<string, string>; requests?: RequestSize },
 ): Promise<MaxRateFigures> {
   const backend = o.backend ?? 'memory';
+  const requests = o.requests ?? 'standard';
+  const traffic = requests === 'small' ? smallSpec(o.signal) : defaultSpec(o.signal);
+  const label = `${o.transport}/${o.signal}${requests === 'small' ? ', small requests' : ''}`;
   const common = {
     transport: o.transport,
     signal: o.signal,
-    traffic: defaultSpec(o.signal),
+    traffic,
     cacheDir: ctx.cacheDir,
     durationMs: ctx.durationMs,
     mode: { kind: 'max', concurrency: ctx.concurrency } as const,
@@ -41,13 +52,13 @@ export async function run(
   };
   const runs: IngestFigures[] = [];
   for (let rep = 0; rep < ctx.repetitions; rep++) {
-    ctx.log(`max rate ${o.transport}/${o.signal}: null receiver (${rep + 1}/${ctx.repetitions})`);
-    runs.push(await runIngest({ ...common, name: `null receiver, ${o.transport}, ${o.signal}`, target: { kind: 'null' } }));
-    ctx.log(`max rate ${o.transport}/${o.signal}: collector, ${backend} (${rep + 1}/${ctx.repetitions})`);
+    ctx.log(`max rate ${label}: null receiver (${rep + 1}/${ctx.repetitions})`);
+    runs.push(await runIngest({ ...common, name: `null receiver, ${label}`, target: { kind: 'null' } }));
+    ctx.log(`max rate ${label}: collector, ${backend} (${rep + 1}/${ctx.repetitions})`);
     runs.push(
       await runIngest({
         ...common,
-        name: `collector (${backend}), ${o.transport}, ${o.signal}`,
+        name: `collector (${backend}), ${label}`,
         target: { kind: 'collector', options: { 'storage.backend': backend, ...o.collectorOptions } },
       }),
     );
@@ -59,6 +70,8 @@ export async function run(
     signal: o.signal,
     backend,
     concurrency: ctx.concurrency,
+    requests,
+    traffic,
     baseline,
     collector,
     throughputRatio: collector.acceptedItemsPerS / baseline.acceptedItemsPerS,

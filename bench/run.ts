@@ -2,10 +2,13 @@
 // bench/out/ and the report to docs/benchmarks.md (a --quick smoke run writes its report to
 // bench/out/ instead, so it never replaces the full figures).
 //
-//   --quick                 short runs, no external storage benchmarks (< 2 minutes)
+//   --quick                 short runs, no external storage benchmarks (about 2 minutes)
 //   --duration=SECONDS      load window of each max-rate and fixed-rate run
 //   --overload-duration=S   load window of the overload run
-//   --only=a,b              scenarios to run: decode,max,rate,backends,overload,profile,storage
+//   --only=a,b              scenarios to run: decode,max,rate,backends,overload,profile,storage,memory
+//                           (max: gRPC/HTTP traces and gRPC logs with the standard traffic, then gRPC
+//                           traces in 100-span requests; memory: bench/memory-store.ts, the memory
+//                           store kept full, in a child process with --expose-gc)
 //   --profile               profile the collector even when the targets are met
 //   --docs=PATH             where to write the report
 import { createRequire } from 'node:module';
@@ -20,11 +23,11 @@ import * as ingestMax from './ingest-max.ts';
 import * as ingestRate from './ingest-rate.ts';
 import * as overload from './overload.ts';
 import * as profile from './profile.ts';
-import { renderReport, TARGETS, type BenchResults } from './report.ts';
+import { isStandard, renderReport, TARGETS, type BenchResults, type MemoryStoreResult } from './report.ts';
 import * as storage from './storage.ts';
 import { defaultSpec, loadTraffic, trafficSummary } from './traffic.ts';
 
-const SCENARIOS = ['decode', 'max', 'rate', 'backends', 'overload', 'profile', 'storage'] as const;
+const SCENARIOS = ['decode', 'max', 'rate', 'backends', 'overload', 'profile', 'storage', 'memory'] as const;
 
 function arg(name: string): string | undefined {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));
@@ -123,12 +126,14 @@ async function main(): Promise<void> {
     results.decode = await attempt('decode', () => decode.run({ quick, cacheDir: ctx.cacheDir }));
   }
   if (only.has('max')) {
-    for (const [transport, signal] of [['grpc', 'traces'], ['http', 'traces'], ['grpc', 'logs']] as const) {
-      const r = await attempt(`max ${transport} ${signal}`, () => ingestMax.run(ctx, { transport, signal }));
+    // The standard traffic on each transport and signal, then gRPC traces in small requests (100 spans each).
+    const runs = [['grpc', 'traces', 'standard'], ['http', 'traces', 'standard'], ['grpc', 'logs', 'standard'], ['grpc', 'traces', 'small']] as const;
+    for (const [transport, signal, requests] of runs) {
+      const r = await attempt(`max ${transport} ${signal}${requests === 'small' ? ' small requests' : ''}`, () => ingestMax.run(ctx, { transport, signal, requests }));
       if (r) results.maxRate.push(r);
     }
   }
-  const grpcTraces = results.maxRate.find((m) => m.transport === 'grpc' && m.signal === 'traces');
+  const grpcTraces = results.maxRate.find((m) => m.transport === 'grpc' && m.signal === 'traces' && isStandard(m));
   if (only.has('rate')) {
     if (grpcTraces) {
       const shares = quick ? [0.5] : [0.25, 0.5];
@@ -158,6 +163,13 @@ async function main(): Promise<void> {
   if (only.has('storage')) {
     if (quick) results.skipped.push('storage adapter benchmarks (bench/postgres.ts, bench/clickhouse.ts): not run in --quick');
     else results.storage = await storage.run(ctx, {});
+  }
+  if (only.has('memory')) {
+    // Its own process: the figure is that process's RSS against its RSS at rest, and it needs gc().
+    const opts = quick ? { maxMiB: 128, spans: 300_000 } : { maxMiB: 256, spans: 600_000 };
+    const r = await storage.runOne(ctx, 'Memory store kept full', 'bench/memory-store.ts', opts, quick ? 180_000 : 600_000, ['--expose-gc']);
+    results.memoryStore = r as MemoryStoreResult;
+    if (r.figures === undefined) results.errors.push({ scenario: 'memory', message: r.note ?? 'bench/memory-store.ts returned no figures' });
   }
 
   results.machine.loadAverageAtEnd = os.loadavg();

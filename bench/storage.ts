@@ -22,12 +22,13 @@ interface StorageBenchModule {
   run(opts?: Record<string, unknown>): Promise<unknown>;
 }
 
-async function runOne(ctx: BenchContext, name: string, file: string, opts: Record<string, unknown>, timeoutMs: number): Promise<StorageBenchResult> {
+/** Runs one benchmark module's run(opts) in a child process of its own (execArgv: Node flags it needs, e.g. --expose-gc). */
+export async function runOne(ctx: BenchContext, name: string, file: string, opts: Record<string, unknown>, timeoutMs: number, execArgv: string[] = []): Promise<StorageBenchResult> {
   const path = join(REPO_DIR, file);
   if (!existsSync(path)) return { name, file, note: `${file} not present` };
   ctx.log(`storage benchmark ${file}`);
   const t0 = performance.now();
-  const child = fork(fileURLToPath(import.meta.url), [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [], serialization: 'advanced' });
+  const child = fork(fileURLToPath(import.meta.url), [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv, serialization: 'advanced' });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-4000)));
   const answer = await new Promise<{ figures?: unknown; error?: string }>((resolve) => {

@@ -36,6 +36,11 @@ export function defaultSpec(signal: BenchSignal, requests = 24, seed = 6): Traff
   return { signal, requests, seed, minItems: 100, maxItems: 1000 };
 }
 
+/** Small requests, 100 items each, as SDK batch exporters often send them (issue #10's small-request variant). */
+export function smallSpec(signal: BenchSignal): TrafficSpec {
+  return { ...defaultSpec(signal, 100), minItems: 100, maxItems: 100 };
+}
+
 // ---------------------------------------------------------------------------------------------
 // protobufjs types
 
