@@ -7,10 +7,11 @@
 //   node --expose-gc bench/memory-store.ts [maxMiB=256] [spans=800000]
 import { pino } from 'pino';
 import { DEFAULT_TENANT } from '../src/model/tenant.ts';
-import { loadRowEncoder } from '../src/storage/encoders.ts';
+import { loadRequestEncoder } from '../src/pipeline/transcode/registry.ts';
 import { createMemoryBackend } from '../src/storage/memory/index.ts';
 import { createMetrics } from '../src/telemetry/metrics.ts';
-import { makeTrace } from '../test/helpers/rows.ts';
+import { DEFAULT_CACHE_DIR } from './ingest.ts';
+import { defaultSpec, loadTraffic, stampTraceIds } from './traffic.ts';
 
 const MiB = 2 ** 20;
 
@@ -43,7 +44,11 @@ export interface MemoryStoreFigures {
   seconds: number;
 }
 
-/** Fills a memory store of maxMiB with spans (traces of 5, 1,000 spans a write) and measures RSS. */
+/**
+ * Fills a memory store of maxMiB with the bench traffic (bench/traffic.ts: the requests of the
+ * ingest runs, fresh trace ids on every send), encoded as the decode workers encode it, one
+ * request a write, and measures RSS.
+ */
 export async function run(opts: { maxMiB?: number; spans?: number } = {}): Promise<MemoryStoreFigures> {
   const maxMiB = opts.maxMiB ?? 256;
   const total = opts.spans ?? 600_000;
@@ -53,19 +58,20 @@ export async function run(opts: { maxMiB?: number; spans?: number } = {}): Promi
   const store = createMemoryBackend({ maxSpans: 100_000_000, maxLogs: 1000, maxBytes: maxMiB * MiB, maxAgeMs: 0 }, { logger: pino({ level: 'silent' }), metrics: createMetrics() });
   await store.start();
   // Whatever format the store declares, so a change of the store's format keeps this honest.
-  const encoder = await loadRowEncoder(store.encoder);
+  const encoder = await loadRequestEncoder(store.encoder, { maxNestingDepth: 100 });
+  const requests = loadTraffic(defaultSpec('traces'), DEFAULT_CACHE_DIR);
   gc();
   const rest = process.memoryUsage().rss;
   let peak = rest;
   let written = 0;
   try {
     for (let i = 0; written < total; i++) {
-      const spans = Array.from({ length: 200 }, () => makeTrace(5)).flat();
-      const chunks = encoder.encodeSpans(spans).map((c) => c.data);
+      const encoded = encoder.encode('traces', 'protobuf', stampTraceIds(requests[i % requests.length]!, 1, i));
+      const chunks = encoded.chunks.map((c) => c.data);
       const bytes = chunks.reduce((n, c) => n + c.byteLength, 0);
-      const result = await store.write({ signal: 'traces', partition: 0, tenant: DEFAULT_TENANT, rows: spans.length, bytes, chunks, batchId: `b${i}` });
+      const result = await store.write({ signal: 'traces', partition: 0, tenant: DEFAULT_TENANT, rows: encoded.accepted, bytes, chunks, batchId: `b${i}` });
       if (result.kind !== 'success') throw new Error(`memory store refused a write: ${JSON.stringify(result)}`);
-      written += spans.length;
+      written += encoded.accepted;
       if (i % 20 === 0) peak = Math.max(peak, process.memoryUsage().rss);
     }
     gc();
