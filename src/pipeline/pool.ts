@@ -12,8 +12,14 @@ export type OtlpFormat = 'protobuf' | 'json';
 export interface DecodeTask {
   signal: Signal;
   format: OtlpFormat;
+  /** The request is bytes [bodyOffset, bodyOffset + bodyLength) of this buffer. */
   body: ArrayBuffer;
+  bodyOffset: number;
+  bodyLength: number;
 }
+
+/** Bytes of a buffer outside the body that still let it move whole: a gRPC message's 5-byte frame header, never a pooled slab's neighbours (pooled Buffers are under 4 KiB of an 8 KiB slab). */
+const MOVABLE_SLACK_BYTES = 64;
 
 /** A worker's V8 heap size after a task. */
 export interface WorkerHeap {
@@ -72,16 +78,17 @@ export class DecodePool {
 
   /**
    * Decodes one request on a worker. The bytes are transferred, never cloned: an owned body that
-   * fills its ArrayBuffer moves as it is; anything else (a slice of a pooled or larger buffer)
-   * is copied into an ArrayBuffer of its own first.
+   * fills its ArrayBuffer (but for a few bytes, such as the gRPC frame header grpc-js assembles a
+   * message with) moves as it is; anything else (a slice of a pooled or larger buffer) is copied
+   * into an ArrayBuffer of its own first.
    */
   async decode(signal: Signal, format: OtlpFormat, body: Uint8Array, owned = false): Promise<DecodeOutput> {
     const pool = this.pool;
     if (!pool) throw new Error('decode pool is not started');
     if (pool.queueSize >= this.maxQueue) throw new PoolBusyError('every decode worker is busy');
-    const whole = owned && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
-    const buffer = whole ? (body.buffer as ArrayBuffer) : new Uint8Array(body).buffer;
-    const task: DecodeTask = { signal, format, body: buffer };
+    const movable = owned && body.buffer instanceof ArrayBuffer && body.buffer.byteLength - body.byteLength <= MOVABLE_SLACK_BYTES;
+    const buffer = movable ? (body.buffer as ArrayBuffer) : new Uint8Array(body).buffer;
+    const task: DecodeTask = { signal, format, body: buffer, bodyOffset: movable ? body.byteOffset : 0, bodyLength: body.byteLength };
     return (await pool.run(task, { transferList: [buffer] })) as DecodeOutput;
   }
 

@@ -26,7 +26,7 @@ function heapOfThisThread(): { threadId: number; bytes: number } {
 
 function run(task: DecodeTask): DecodeOutput {
   const t0 = performance.now();
-  const body = new Uint8Array(task.body);
+  const body = new Uint8Array(task.body, task.bodyOffset, task.bodyLength);
   try {
     const { accepted, rejected, errorMessage, chunks: encoded } = encoder.encode(task.signal, task.format, body);
     const chunks = encoded.map(ownBuffer);

@@ -91,7 +91,9 @@ export class GrpcReceiver {
       const tenant = call.metadata.get(TENANT_METADATA)[0];
       // Admission sets it on every Export call; without it, refuse rather than guess a tenant.
       if (typeof tenant !== 'string') return callback({ code: grpc.status.INTERNAL, details: REFUSALS.internal.message });
-      this.ingest.handle({ transport: 'grpc', signal, format: 'protobuf', body: call.request, tenant }).then(
+      // grpc-js hands over a message it no longer reads: one assembled from several frames has an
+      // ArrayBuffer of its own and moves to the worker without a copy (pool.decode copies anything else).
+      this.ingest.handle({ transport: 'grpc', signal, format: 'protobuf', body: call.request, owned: true, tenant }).then(
         (out) => {
           if (out.kind === 'ok') return callback(null, Buffer.from(encodeExportResponse(signal, out.rejected, out.errorMessage)));
           return callback(this.refusalStatus(out.reason, out.message));

@@ -126,7 +126,7 @@ describe('DecodePool', () => {
     expect(writer.queueBytes).toBe(0);
   });
 
-  it('transfers an owned body without copying it, and copies a slice of a larger buffer', async () => {
+  it('transfers an owned body without copying it (also behind a gRPC frame header), and copies a slice of a larger buffer', async () => {
     const { pool } = await rig();
     const body = traces('e', 2);
     const owned = new Uint8Array(body);
@@ -134,11 +134,23 @@ describe('DecodePool', () => {
     expect(out.kind).toBe('ok');
     // Transferred: the caller's view is detached.
     expect(owned.byteLength).toBe(0);
-    const big = new Uint8Array(body.byteLength + 16);
-    big.set(body, 8);
-    const slice = big.subarray(8, 8 + body.byteLength);
+    // A message as grpc-js assembles it: 5 bytes of frame header, then the message, in one buffer.
+    const framed = new Uint8Array(body.byteLength + 5);
+    framed.set(body, 5);
+    const message = framed.subarray(5);
+    const out1 = await pool.decode('traces', 'protobuf', message, true);
+    expect(out1.kind === 'ok' && out1.accepted).toBe(2);
+    expect(framed.byteLength).toBe(0);
+    // A slice of a larger buffer (a pooled slab, say) is copied: the rest is not the caller's to give.
+    const big = new Uint8Array(body.byteLength + 8192);
+    big.set(body, 4096);
+    const slice = big.subarray(4096, 4096 + body.byteLength);
     const out2 = await pool.decode('traces', 'protobuf', slice, true);
     expect(out2.kind === 'ok' && out2.accepted).toBe(2);
-    expect(big.byteLength).toBe(body.byteLength + 16);
+    expect(big.byteLength).toBe(body.byteLength + 8192);
+    // Not owned: copied however it lies.
+    const mine = new Uint8Array(body);
+    await pool.decode('traces', 'protobuf', mine, false);
+    expect(mine.byteLength).toBe(body.byteLength);
   });
 });
