@@ -125,7 +125,7 @@ function contenders(signal: BenchSignal): { name: string; fn: (r: TrafficRequest
       },
     },
     {
-      name: 'ours + row encoding for memory/SQLite (the whole worker task)',
+      name: 'ours + row-line encoding (the row path of SQLite, and of memory before it kept what arrived)',
       fn: (r) => {
         if (signal === 'traces') sink += encoder.encodeSpans(decodeTracesProto(r.bytes, LIMITS).rows).length;
         else sink += encoder.encodeLogs(decodeLogsProto(r.bytes, LIMITS).rows).length;

@@ -266,9 +266,11 @@ function targetsSection(r: BenchResults): string {
 function scaleNote(r: BenchResults, grpc: MaxRateFigures): string {
   const parts = [`For scale, from the same run: the null receiver alone (grpc-js receiving and acknowledging the same requests) used ${sig(grpc.baseline.cpuSecondsPerMillionItems)} CPU-s per million spans`];
   const traces = r.decode?.signals.find((s) => s.signal === 'traces');
+  const memoryTask = r.decode?.encode?.find((e) => e.signal === 'traces' && e.format.startsWith('memory') && e.traffic.startsWith('standard ('));
   if (traces) {
     parts.push(
-      `our decoder alone ${sig(traces.contenders[0]!.usPerItem)} CPU-µs per span (= CPU-s per million) in one thread, and decoding plus the memory backend's row encoding ${sig(traces.contenders[3]!.usPerItem)}`,
+      `our decoder alone ${sig(traces.contenders[0]!.usPerItem)} CPU-µs per span (= CPU-s per million) in one thread, decoding plus row-line encoding ${sig(traces.contenders[3]!.usPerItem)}` +
+        (memoryTask ? `, and the memory store's whole worker task (validate and keep the arrived bytes) ${sig(memoryTask.workerUsPerItem)}` : ''),
     );
   }
   return parts.join('; ') + '.';

@@ -6,159 +6,259 @@
 import type { AnyValue, KeyValue, LogRow, ResourceInfo, ScopeInfo, SpanRow } from '../../../model/rows.ts';
 import type { EncodedChunk } from '../../../storage/backend.ts';
 import type { RowEncoder } from '../../../storage/encoders.ts';
-import { WireWriter } from '../../decode/wire.ts';
+import { ByteOut } from '../byte-out.ts';
 import { transcodeLogsProto, transcodeTracesProto } from './proto.ts';
 
 /** Rows passed in were validated when decoded; deeper nesting than this never reaches a store. */
 const LIMITS = { maxNestingDepth: 1000 };
 
-function id(w: WireWriter, field: number, hex: string): void {
-  if (hex !== '') w.bytesField(field, Buffer.from(hex, 'hex'));
+const LEN = 2;
+const FIXED64 = 1;
+const FIXED32 = 5;
+const VARINT = 0;
+
+/** The request being written; reused (the transcoder copies what it keeps). */
+const w = new ByteOut(1 << 16);
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+
+function varint(n: number): void {
+  w.ensure(10);
+  const out = w.buf;
+  let p = w.pos;
+  while (n >= 0x80) {
+    out[p++] = (n % 0x80) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  out[p++] = n;
+  w.pos = p;
 }
 
-function str(w: WireWriter, field: number, s: string): void {
-  if (s !== '') w.stringField(field, s);
+/** A varint of any int64 / uint64 (a negative int32 too: ten bytes of two's complement). */
+function varint64(v: bigint): void {
+  let u = BigInt.asUintN(64, v);
+  w.ensure(10);
+  while (u >= 0x80n) {
+    w.buf[w.pos++] = Number(u & 0x7fn) | 0x80;
+    u >>= 7n;
+  }
+  w.buf[w.pos++] = Number(u);
 }
 
-function uint(w: WireWriter, field: number, n: number): void {
-  if (n !== 0) w.varintField(field, n);
+function tag(field: number, wireType: number): void {
+  varint(field * 8 + wireType);
 }
 
-function value(w: WireWriter, v: AnyValue): void {
-  if ('stringValue' in v) w.stringField(1, v.stringValue);
-  else if ('boolValue' in v) w.varintField(2, v.boolValue);
-  else if ('intValue' in v) w.varintField(3, BigInt(v.intValue));
-  else if ('doubleValue' in v) w.doubleField(4, Number(v.doubleValue));
-  else if ('bytesValue' in v) w.bytesField(7, Buffer.from(v.bytesValue, 'base64'));
+function int32Field(field: number, n: number): void {
+  tag(field, VARINT);
+  if (n >= 0) varint(n);
+  else varint64(BigInt(n));
+}
+
+function uintField(field: number, n: number): void {
+  if (n === 0) return;
+  tag(field, VARINT);
+  varint(n);
+}
+
+function fixed32Field(field: number, n: number): void {
+  tag(field, FIXED32);
+  w.uint32le(n >>> 0);
+}
+
+function fixed64Field(field: number, v: bigint): void {
+  tag(field, FIXED64);
+  w.uint32le(Number(v & 0xffffffffn));
+  w.uint32le(Number((v >> 32n) & 0xffffffffn));
+}
+
+/** Starts a length-delimited field; its length is written by end(). */
+function begin(field: number): number {
+  tag(field, LEN);
+  w.byte(0);
+  return w.pos;
+}
+
+/** Writes the length of the field begun at `start`, moving its bytes when the length needs more than one byte. */
+function end(start: number): void {
+  const len = w.pos - start;
+  if (len < 0x80) {
+    w.buf[start - 1] = len;
+    return;
+  }
+  let extra = 0;
+  for (let n = len; n >= 0x80; n = Math.floor(n / 0x80)) extra++;
+  w.ensure(extra);
+  w.buf.copyWithin(start + extra, start, w.pos);
+  w.pos = start - 1;
+  varint(len);
+  w.pos = start + extra + len;
+}
+
+function bytesField(field: number, b: Uint8Array): void {
+  tag(field, LEN);
+  varint(b.length);
+  w.bytes(b);
+}
+
+function stringField(field: number, s: string): void {
+  const start = begin(field);
+  w.utf8(s);
+  end(start);
+}
+
+function str(field: number, s: string): void {
+  if (s !== '') stringField(field, s);
+}
+
+function id(field: number, hex: string): void {
+  if (hex !== '') bytesField(field, Buffer.from(hex, 'hex'));
+}
+
+function value(v: AnyValue): void {
+  if ('stringValue' in v) stringField(1, v.stringValue);
+  else if ('boolValue' in v) {
+    tag(2, VARINT);
+    w.byte(v.boolValue ? 1 : 0);
+  } else if ('intValue' in v) {
+    tag(3, VARINT);
+    const n = Number(v.intValue);
+    if (n >= 0 && Number.isSafeInteger(n)) varint(n);
+    else varint64(BigInt(v.intValue));
+  } else if ('doubleValue' in v) {
+    tag(4, FIXED64);
+    f64[0] = Number(v.doubleValue);
+    w.bytes(f64Bytes);
+  } else if ('bytesValue' in v) bytesField(7, Buffer.from(v.bytesValue, 'base64'));
   else if ('arrayValue' in v) {
-    w.fork();
+    const list = begin(5);
     for (const x of v.arrayValue.values) {
-      w.fork();
-      value(w, x);
-      w.join(1);
+      const item = begin(1);
+      value(x);
+      end(item);
     }
-    w.join(5);
+    end(list);
   } else if ('kvlistValue' in v) {
-    w.fork();
-    keyValues(w, 1, v.kvlistValue.values);
-    w.join(6);
+    const list = begin(6);
+    keyValues(1, v.kvlistValue.values);
+    end(list);
   }
 }
 
-function keyValues(w: WireWriter, field: number, kvs: readonly KeyValue[]): void {
+function keyValues(field: number, kvs: readonly KeyValue[]): void {
   for (const kv of kvs) {
-    w.fork();
-    w.stringField(1, kv.key);
-    w.fork();
-    value(w, kv.value);
-    w.join(2);
-    w.join(field);
+    const item = begin(field);
+    stringField(1, kv.key);
+    const v = begin(2);
+    value(kv.value);
+    end(v);
+    end(item);
   }
 }
 
-function resourceFields(w: WireWriter, r: ResourceInfo): void {
-  w.fork();
-  keyValues(w, 1, r.attributes);
-  uint(w, 2, r.droppedAttributesCount);
-  w.join(1);
+function resourceFields(r: ResourceInfo): void {
+  const m = begin(1);
+  keyValues(1, r.attributes);
+  uintField(2, r.droppedAttributesCount);
+  end(m);
 }
 
-function scopeFields(w: WireWriter, s: ScopeInfo): void {
-  w.fork();
-  str(w, 1, s.name);
-  str(w, 2, s.version);
-  keyValues(w, 3, s.attributes);
-  uint(w, 4, s.droppedAttributesCount);
-  w.join(1);
+function scopeFields(s: ScopeInfo): void {
+  const m = begin(1);
+  str(1, s.name);
+  str(2, s.version);
+  keyValues(3, s.attributes);
+  uintField(4, s.droppedAttributesCount);
+  end(m);
 }
 
-function span(w: WireWriter, s: SpanRow): void {
-  id(w, 1, s.traceId);
-  id(w, 2, s.spanId);
-  str(w, 3, s.traceState);
-  id(w, 4, s.parentSpanId);
-  w.stringField(5, s.name);
-  if (s.kind !== 0) w.varintField(6, s.kind);
-  w.fixed64Field(7, s.startTimeUnixNano);
-  w.fixed64Field(8, s.endTimeUnixNano);
-  keyValues(w, 9, s.attributes);
-  uint(w, 10, s.droppedAttributesCount);
+function span(s: SpanRow): void {
+  id(1, s.traceId);
+  id(2, s.spanId);
+  str(3, s.traceState);
+  id(4, s.parentSpanId);
+  stringField(5, s.name);
+  if (s.kind !== 0) int32Field(6, s.kind);
+  fixed64Field(7, s.startTimeUnixNano);
+  fixed64Field(8, s.endTimeUnixNano);
+  keyValues(9, s.attributes);
+  uintField(10, s.droppedAttributesCount);
   for (const e of s.events) {
-    w.fork();
-    w.fixed64Field(1, e.timeUnixNano);
-    str(w, 2, e.name);
-    keyValues(w, 3, e.attributes);
-    uint(w, 4, e.droppedAttributesCount);
-    w.join(11);
+    const m = begin(11);
+    fixed64Field(1, e.timeUnixNano);
+    str(2, e.name);
+    keyValues(3, e.attributes);
+    uintField(4, e.droppedAttributesCount);
+    end(m);
   }
-  uint(w, 12, s.droppedEventsCount);
+  uintField(12, s.droppedEventsCount);
   for (const l of s.links) {
-    w.fork();
-    id(w, 1, l.traceId);
-    id(w, 2, l.spanId);
-    str(w, 3, l.traceState);
-    keyValues(w, 4, l.attributes);
-    uint(w, 5, l.droppedAttributesCount);
-    if (l.flags !== 0) w.fixed32Field(6, l.flags);
-    w.join(13);
+    const m = begin(13);
+    id(1, l.traceId);
+    id(2, l.spanId);
+    str(3, l.traceState);
+    keyValues(4, l.attributes);
+    uintField(5, l.droppedAttributesCount);
+    if (l.flags !== 0) fixed32Field(6, l.flags);
+    end(m);
   }
-  uint(w, 14, s.droppedLinksCount);
+  uintField(14, s.droppedLinksCount);
   if (s.statusCode !== 0 || s.statusMessage !== '') {
-    w.fork();
-    str(w, 2, s.statusMessage);
-    if (s.statusCode !== 0) w.varintField(3, s.statusCode);
-    w.join(15);
+    const m = begin(15);
+    str(2, s.statusMessage);
+    if (s.statusCode !== 0) int32Field(3, s.statusCode);
+    end(m);
   }
-  if (s.flags !== 0) w.fixed32Field(16, s.flags);
+  if (s.flags !== 0) fixed32Field(16, s.flags);
 }
 
-function logRecord(w: WireWriter, l: LogRow): void {
-  if (l.timeUnixNano !== 0n) w.fixed64Field(1, l.timeUnixNano);
-  if (l.severityNumber !== 0) w.varintField(2, l.severityNumber);
-  str(w, 3, l.severityText);
+function logRecord(l: LogRow): void {
+  if (l.timeUnixNano !== 0n) fixed64Field(1, l.timeUnixNano);
+  if (l.severityNumber !== 0) int32Field(2, l.severityNumber);
+  str(3, l.severityText);
   if (Object.keys(l.body).length > 0) {
-    w.fork();
-    value(w, l.body);
-    w.join(5);
+    const m = begin(5);
+    value(l.body);
+    end(m);
   }
-  keyValues(w, 6, l.attributes);
-  uint(w, 7, l.droppedAttributesCount);
-  if (l.flags !== 0) w.fixed32Field(8, l.flags);
-  id(w, 9, l.traceId);
-  id(w, 10, l.spanId);
-  if (l.observedTimeUnixNano !== 0n) w.fixed64Field(11, l.observedTimeUnixNano);
-  str(w, 12, l.eventName);
+  keyValues(6, l.attributes);
+  uintField(7, l.droppedAttributesCount);
+  if (l.flags !== 0) fixed32Field(8, l.flags);
+  id(9, l.traceId);
+  id(10, l.spanId);
+  if (l.observedTimeUnixNano !== 0n) fixed64Field(11, l.observedTimeUnixNano);
+  str(12, l.eventName);
 }
 
-/** Rows as one export request, a group per run of rows sharing their resource and scope objects. */
-function request<R extends { resource: ResourceInfo; scope: ScopeInfo }>(rows: readonly R[], item: (w: WireWriter, r: R) => void): Uint8Array {
-  const w = new WireWriter();
+/** Rows as one export request, a group per run of rows sharing their resource and scope objects; valid until the next call. */
+function request<R extends { resource: ResourceInfo; scope: ScopeInfo }>(rows: readonly R[], item: (r: R) => void): Uint8Array {
+  w.pos = 0;
   let i = 0;
   while (i < rows.length) {
     const { resource, scope } = rows[i]!;
-    w.fork();
-    resourceFields(w, resource);
-    str(w, 3, resource.schemaUrl);
-    w.fork();
-    scopeFields(w, scope);
-    str(w, 3, scope.schemaUrl);
+    const group = begin(1);
+    resourceFields(resource);
+    str(3, resource.schemaUrl);
+    const scoped = begin(2);
+    scopeFields(scope);
+    str(3, scope.schemaUrl);
     for (; i < rows.length && rows[i]!.resource === resource && rows[i]!.scope === scope; i++) {
-      w.fork();
-      item(w, rows[i]!);
-      w.join(2);
+      const m = begin(2);
+      item(rows[i]!);
+      end(m);
     }
-    w.join(2);
-    w.join(1);
+    end(scoped);
+    end(group);
   }
-  return w.finish();
+  return w.buf.subarray(0, w.pos);
 }
 
-/** Spans as an ExportTraceServiceRequest. */
+/** Spans as an ExportTraceServiceRequest (a view of a reused buffer: valid until the next call). */
 export function tracesRequest(rows: readonly SpanRow[]): Uint8Array {
   return request(rows, span);
 }
 
-/** Log records as an ExportLogsServiceRequest. */
+/** Log records as an ExportLogsServiceRequest (a view of a reused buffer: valid until the next call). */
 export function logsRequest(rows: readonly LogRow[]): Uint8Array {
   return request(rows, logRecord);
 }
