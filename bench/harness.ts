@@ -2,7 +2,7 @@
 // their CPU and memory from /proc, the collector's counters from /metrics.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,28 @@ export function cpuSeconds(pid: number): number {
   // Fields after the command name (which may contain spaces) in parentheses; utime and stime are fields 14 and 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+}
+
+/**
+ * CPU seconds (user + system) by thread name, from /proc/<pid>/task/<tid>/stat: Node names its
+ * threads MainThread, WorkerThread (worker_threads: the decode pool), V8Worker (V8's helpers:
+ * concurrent and parallel garbage collection, background compilation), libuv-worker (the thread
+ * pool: file system calls), node-sqlite and the like. Threads that ended are not counted.
+ */
+export function cpuSecondsByThread(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // ended between the listing and the read
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out[name] = (out[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+  }
+  return out;
 }
 
 /** Resident set size now and its peak (VmHWM), bytes, from /proc/<pid>/status. */

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import {
   cpuSeconds,
+  cpuSecondsByThread,
   machineBusySeconds,
   memory,
   monotonicUs,
@@ -63,6 +64,8 @@ export interface IngestFigures {
   /** Receiver process CPU (user+system, all threads) from the start of the load to the end of the drain. */
   cpuSeconds: number;
   cpuSecondsPerMillionItems: number;
+  /** The same CPU by thread name (cpuSecondsByThread), per million items accepted. */
+  cpuPerMillionByThread: Record<string, number>;
   latencyMs: LatencySummary;
   /** VmHWM of the receiver process. */
   peakRssBytes: number;
@@ -132,6 +135,7 @@ export async function runIngest(o: IngestRunOptions): Promise<IngestFigures> {
     const before: MetricSamples = isCollector ? await scrape(opsUrl) : [];
     const idleRssBytes = memory(target.pid).rssBytes;
     const cpu0 = cpuSeconds(target.pid);
+    const threads0 = cpuSecondsByThread(target.pid);
     const machine0 = machineBusySeconds();
     const windowStartUs = monotonicUs();
     const t0 = performance.now();
@@ -175,6 +179,7 @@ export async function runIngest(o: IngestRunOptions): Promise<IngestFigures> {
       drainS = (performance.now() - tEnd) / 1000;
     }
     const cpu = cpuSeconds(target.pid) - cpu0;
+    const threads1 = cpuSecondsByThread(target.pid);
     const machineBusyS = machineBusySeconds() - machine0;
     const windowEndUs = monotonicUs();
     clearInterval(sampler);
@@ -200,6 +205,7 @@ export async function runIngest(o: IngestRunOptions): Promise<IngestFigures> {
       writtenItemsPerSDuringLoad: writtenDuringLoad === null ? null : writtenDuringLoad / lg.durationS,
       cpuSeconds: cpu,
       cpuSecondsPerMillionItems: accepted > 0 ? cpu / (accepted / 1e6) : NaN,
+      cpuPerMillionByThread: Object.fromEntries(Object.entries(threads1).map(([name, s]) => [name, accepted > 0 ? (s - (threads0[name] ?? 0)) / (accepted / 1e6) : NaN])),
       latencyMs: lg.latencyMs,
       peakRssBytes: mem.peakRssBytes,
       idleRssBytes,

@@ -344,7 +344,40 @@ function maxRateSection(r: BenchResults): string {
     if (c.warnings.length) out.push('', `Collector warnings: ${c.warnings.length} (first: \`${c.warnings[0]}\`).`);
     out.push('');
   }
+  out.push(threadSection(r.maxRate));
   return out.join('\n');
+}
+
+/** The threads a run's CPU is shown for, in this order; the rest are summed as "other". */
+const THREADS: [name: string, label: string][] = [
+  ['MainThread', 'main thread'],
+  ['WorkerThread', 'decode workers'],
+  ['V8Worker', 'V8 helpers (GC, compiler)'],
+  ['libuv-worker', 'libuv pool (files)'],
+];
+
+/** The max-rate runs' CPU per million items by thread, collector and null receiver alike (/proc/<pid>/task). */
+function threadSection(runs: readonly MaxRateFigures[]): string {
+  const rows: string[][] = [];
+  for (const m of runs) {
+    for (const f of [m.baseline, m.collector]) {
+      const by = f.cpuPerMillionByThread;
+      if (!by) continue;
+      const named = THREADS.map(([t]) => by[t] ?? 0);
+      const other = Object.entries(by).reduce((n, [t, v]) => (THREADS.some(([x]) => x === t) ? n : n + v), 0);
+      const what = `OTLP/${m.transport === 'grpc' ? 'gRPC' : 'HTTP'} ${m.signal}${isStandard(m) ? '' : ', small requests'}`;
+      rows.push([`${f.target === 'collector' ? 'collector' : 'null receiver'}, ${what}`, ...named.map((v) => sig(v)), sig(other), sig(f.cpuSecondsPerMillionItems)]);
+    }
+  }
+  if (rows.length === 0) return '';
+  return [
+    '### CPU by thread',
+    '',
+    "The same runs' CPU-s per million items split by thread (utime+stime of each thread, /proc/<pid>/task/<tid>/stat, from the start of the load to the end of the drain; threads are grouped by the name Node gives them). The thread sums can fall short of the process total by threads that ended during the run.",
+    '',
+    table(['run', ...THREADS.map(([, l]) => l), 'other', 'process total'], rows),
+    '',
+  ].join('\n');
 }
 
 function fixedRateSection(r: BenchResults): string {
