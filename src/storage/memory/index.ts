@@ -196,7 +196,7 @@ class Fifo<T extends Stored> {
 export interface MemoryOptions {
   maxSpans: number;
   maxLogs: number;
-  /** Memory the stored rows may take: their documents plus ROW_OVERHEAD_BYTES of index each. */
+  /** Memory the stored rows may take: their bytes as they arrived plus ROW_OVERHEAD_BYTES of index each. */
   maxBytes: number;
   /** Rows are evicted this long after they were stored (0: kept until a size bound evicts them). */
   maxAgeMs: number;
@@ -412,7 +412,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
     return this.scan(this.logs, (e) => e.time, tenant, q, (e) => logOf(e));
   }
 
-  /** Document bytes held (what storage.memory.maxBytes bounds), rows, and the oldest time: one pass over the rows, bounded by maxSpans and maxLogs. */
+  /** Bytes counted against storage.memory.maxBytes, rows, and the oldest time: one pass over the rows, bounded by maxSpans and maxLogs. */
   async stats(): Promise<StorageStats> {
     let oldestSpan: bigint | undefined;
     for (const s of this.spans) if (oldestSpan === undefined || s.startTimeUnixNano < oldestSpan) oldestSpan = s.startTimeUnixNano;
