@@ -2,7 +2,7 @@
 // their CPU and memory from /proc, the collector's counters from /metrics.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -137,14 +137,23 @@ export async function startCollectorProcess(options: Record<string, string>, nod
     'receiver.http.listen': '127.0.0.1:0',
     'query.listen': '127.0.0.1:0',
     'ops.listen': '127.0.0.1:0',
-    // The write-ahead log (ack = durable, the default) follows storage.sqlite.path; without one it
-    // would land in ./data of the repo.
-    ...(options['storage.sqlite.path'] === undefined ? { 'delivery.walDir': join(mkdtempSync(join(tmpdir(), 'tracehouse-bench-wal-')), 'wal') } : {}),
     ...options,
   };
+  // The write-ahead log (ack = durable, the default) follows storage.sqlite.path; without one it
+  // would land in ./data of the repo. It is removed once the collector has stopped.
+  const walTemp = options['storage.sqlite.path'] === undefined && options['delivery.walDir'] === undefined ? mkdtempSync(join(tmpdir(), 'tracehouse-bench-wal-')) : undefined;
+  if (walTemp !== undefined) opts['delivery.walDir'] = join(walTemp, 'wal');
   const flags = Object.entries(opts).map(([k, v]) => `--${k}=${v}`);
   const args = [...nodeArgs, 'src/cli.ts', ...flags];
   const proc = await spawnJsonLines(args, (ls) => ls.some((l) => l['msg'] === 'tracehouse started'), 'collector');
+  if (walTemp !== undefined) {
+    const stop = proc.stop.bind(proc);
+    proc.stop = async (graceMs) => {
+      const code = await stop(graceMs);
+      rmSync(walTemp, { recursive: true, force: true });
+      return code;
+    };
+  }
   const port = (msg: string) => proc.lines.find((l) => l['msg'] === msg)?.['port'] as number | undefined;
   return {
     ...proc,
