@@ -795,3 +795,24 @@ export function encodeLogsWire(m: MLogs): Uint8Array {
   }
   return w.finish();
 }
+
+const EDGE_ID = '"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708"';
+const EDGE_DEEP = '{"arrayValue":{"values":['.repeat(150) + '{}' + ']}}'.repeat(150);
+
+/** OTLP/JSON spans at the edges: duplicate keys, bad ids, deep values, wrong types, big numbers, lone surrogates, -0. */
+export const JSON_EDGE_SPANS: readonly string[] = [
+  `{${EDGE_ID},"name":"a\ud800b","attributes":[{"key":"k","value":{"intValue":1}},{"key":"k","value":{"doubleValue":"NaN"}},{"key":"x"}]}`,
+  `{${EDGE_ID},"startTimeUnixNano":18446744073709551615,"endTimeUnixNano":9223372036854775807}`,
+  `{${EDGE_ID},"startTimeUnixNano":1700000000000000001,"endTimeUnixNano":"1700000000000000000","attributes":[{"key":"d","value":${EDGE_DEEP}}]}`,
+  `{${EDGE_ID},"parentSpanId":"0000000000000000"}`,
+  `{${EDGE_ID},"links":[{"traceId":"01","spanId":"0102030405060708"}],"events":[{"timeUnixNano":"5","attributes":[{"key":"b","value":{"bytesValue":"-_8"}}]}]}`,
+  `{${EDGE_ID},"kind":"SPAN_KIND_SERVER","status":{"code":"STATUS_CODE_ERROR","message":"\u0001"},"attributes":[{"key":"n","value":{"doubleValue":${'9'.repeat(400)}}},{"key":"z","value":{"doubleValue":-0}},{"key":"i","value":{"intValue":"-9223372036854775808"}}]}`,
+];
+
+/** An OTLP/JSON traces request of one span (JSON text) under a service named "é". */
+export function jsonEdgeRequest(span: string): Uint8Array {
+  return new Uint8Array(Buffer.from(`{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"é"}}]},"scopeSpans":[{"spans":[${span}]}]}]}`, 'utf8'));
+}
+
+/** OTLP/JSON requests refused whole. */
+export const JSON_BAD_REQUESTS: readonly string[] = ['{"resourceSpans":[{"scopeSpans":[{"spans":[{"flags":-1}]}]}]}', '{"resourceSpans":{}}', '[', '{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"intValue":"x"}}]}]}]}'];

@@ -14,7 +14,7 @@ import { createEncoder } from '../../src/pipeline/transcode/otlp/index.ts';
 import { createEncoder as createRowEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { logAt, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, spanAt, spanEnd, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId } from '../../src/storage/memory/chunks.ts';
 import { arbWireRequest } from '../helpers/otlp-wire-arb.ts';
-import { arbJsonStyle, arbLogs, arbTraces, encodeLogs, encodeTraces, jsonLogs, jsonTraces, LIMITS, toJsonText } from '../helpers/otlp-build.ts';
+import { arbJsonStyle, arbLogs, arbTraces, encodeLogs, encodeTraces, JSON_BAD_REQUESTS, JSON_EDGE_SPANS, jsonEdgeRequest, jsonLogs, jsonTraces, LIMITS, toJsonText } from '../helpers/otlp-build.ts';
 
 const encoder = createEncoder({}, LIMITS);
 
@@ -142,18 +142,13 @@ describe('memory-store encoder: the arrived bytes give back the row path rows', 
     );
   });
 
-  it('OTLP/JSON edge cases: duplicate keys, bad ids, deep values, big numbers, lone surrogates', () => {
-    const id = '"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708"';
-    const deep = '{"arrayValue":{"values":['.repeat(150) + '{}' + ']}}'.repeat(150);
-    const spans = [
-      `{${id},"name":"a\ud800b","attributes":[{"key":"k","value":{"intValue":1}},{"key":"k","value":{"doubleValue":"NaN"}},{"key":"x"}]}`,
-      `{${id},"startTimeUnixNano":18446744073709551615,"endTimeUnixNano":9223372036854775807}`,
-      `{${id},"startTimeUnixNano":1700000000000000001,"endTimeUnixNano":"1700000000000000000","attributes":[{"key":"d","value":${deep}}]}`,
-      `{${id},"links":[{"traceId":"01","spanId":"0102030405060708"}],"events":[{"timeUnixNano":"5","attributes":[{"key":"b","value":{"bytesValue":"-_8"}}]}]}`,
-      `{${id},"kind":"SPAN_KIND_SERVER","status":{"code":"STATUS_CODE_ERROR","message":"\u0001"},"attributes":[{"key":"n","value":{"doubleValue":-0}},{"key":"i","value":{"intValue":"-9223372036854775808"}}]}`,
-    ];
-    for (const s of spans) expectSame('traces', 'json', utf8(`{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"é"}}]},"scopeSpans":[{"spans":[${s}]}]}]}`));
-    const out = newPath('traces', 'json', utf8(`{"resourceSpans":[{"scopeSpans":[{"spans":[${spans[0]}]}]}]}`));
+  it('OTLP/JSON edge cases: duplicate keys, bad ids, deep values, big numbers, lone surrogates, refused requests', () => {
+    for (const s of JSON_EDGE_SPANS) expectSame('traces', 'json', jsonEdgeRequest(s));
+    for (const bad of JSON_BAD_REQUESTS) {
+      expectSame('traces', 'json', utf8(bad));
+      expectSame('logs', 'json', utf8(bad));
+    }
+    const out = newPath('traces', 'json', jsonEdgeRequest(JSON_EDGE_SPANS[0]!));
     expect('rows' in out && (out.rows[0] as { row: SpanRow }).row.name).toBe('a\ufffdb');
   });
 

@@ -12,7 +12,7 @@ import type { Signal as RequestSignal } from '../../src/model/signal.ts';
 import type { RequestFormat } from '../../src/pipeline/transcode/encoder.ts';
 import { createEncoder } from '../../src/pipeline/transcode/rowjson/index.ts';
 import { createEncoder as createRowEncoder } from '../../src/storage/rowjson.ts';
-import { arbJsonStyle, arbLogs, arbTraces, encodeLogs, encodeTraces, jsonLogs, jsonTraces, LIMITS, toJsonText } from '../helpers/otlp-build.ts';
+import { arbJsonStyle, arbLogs, arbTraces, encodeLogs, encodeTraces, JSON_BAD_REQUESTS, JSON_EDGE_SPANS, jsonEdgeRequest, jsonLogs, jsonTraces, LIMITS, toJsonText } from '../helpers/otlp-build.ts';
 
 const rowEncoder = createRowEncoder();
 const transcoder = createEncoder({}, LIMITS);
@@ -105,18 +105,8 @@ describe('row-line transcoder: same bytes as the row path', () => {
   });
 
   it('OTLP/JSON edge cases: duplicate keys, bad ids, deep values, wrong types, big numbers, lone surrogates', () => {
-    const id = '"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708"';
-    const deep = '{"arrayValue":{"values":['.repeat(150) + '{}' + ']}}'.repeat(150);
-    const spans = [
-      `{${id},"name":"a\ud800b","attributes":[{"key":"k","value":{"intValue":1}},{"key":"k","value":{"doubleValue":"NaN"}},{"key":"x"}]}`,
-      `{${id},"startTimeUnixNano":18446744073709551615,"endTimeUnixNano":9223372036854775807}`,
-      `{${id},"startTimeUnixNano":1700000000000000001,"endTimeUnixNano":"1700000000000000000","attributes":[{"key":"d","value":${deep}}]}`,
-      `{${id},"parentSpanId":"0000000000000000"}`,
-      `{${id},"links":[{"traceId":"01","spanId":"0102030405060708"}],"events":[{"timeUnixNano":"5","attributes":[{"key":"b","value":{"bytesValue":"-_8"}}]}]}`,
-      `{${id},"kind":"SPAN_KIND_SERVER","status":{"code":"STATUS_CODE_ERROR","message":"\u0001"},"attributes":[{"key":"n","value":{"doubleValue":${'9'.repeat(400)}}}]}`,
-    ];
-    for (const s of spans) expectSame('traces', 'json', utf8(`{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"é"}}]},"scopeSpans":[{"spans":[${s}]}]}]}`));
-    for (const bad of ['{"resourceSpans":[{"scopeSpans":[{"spans":[{"flags":-1}]}]}]}', '{"resourceSpans":{}}', '[', '{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"intValue":"x"}}]}]}]}']) {
+    for (const s of JSON_EDGE_SPANS) expectSame('traces', 'json', jsonEdgeRequest(s));
+    for (const bad of JSON_BAD_REQUESTS) {
       expectSame('traces', 'json', utf8(bad));
       expectSame('logs', 'json', utf8(bad));
     }

@@ -3,9 +3,9 @@
 // otlp-proto.ts's known field masks (a known field with another wire type is an error, an unknown
 // one is skipped), id validation on raw bytes, and fixed64 times read as two 32-bit halves (no
 // BigInt). The transcoders only write their format.
-import { MAX_TIME_NS, type Rejections } from '../decode/common.ts';
+import { MAX_TIME_NS, type DecodeLimits, type Rejections } from '../decode/common.ts';
 import { KNOWN_EVENT, KNOWN_KEYVALUE, KNOWN_LINK, KNOWN_LOG, KNOWN_REQUEST, KNOWN_RESOURCE, KNOWN_RESOURCE_ITEMS, KNOWN_SCOPE, KNOWN_SCOPE_ITEMS, KNOWN_SPAN, KNOWN_STATUS } from '../decode/otlp-proto.ts';
-import { checkEnd, unknownField, type WireReader } from '../decode/wire.ts';
+import { checkEnd, DecodeError, unknownField, WireReader } from '../decode/wire.ts';
 
 /** The latest storable time's high 32 bits + 1: a fixed64 time is storable when hi < this. */
 export const MAX_TIME_HI = Number(MAX_TIME_NS >> 32n) + 1;
@@ -600,5 +600,20 @@ export function walkRequest(r: WireReader, walk: Walk, rej: Rejections): void {
       r.pos = ssEnd;
     }
     r.pos = rsEnd;
+  }
+}
+
+/**
+ * Walks the export request in bytes. A request refused whole is decoded again by the row decoder
+ * (rowPath), which reads in wire order, so the DecodeError thrown is the one it gives, naming the
+ * first malformation, whichever one a transcoder's pass happened to meet first.
+ */
+export function walkOrRowPathError(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, rej: Rejections, rowPath: (b: Uint8Array, l: DecodeLimits) => unknown): void {
+  try {
+    walkRequest(new WireReader(bytes), walk, rej);
+  } catch (err) {
+    if (!(err instanceof DecodeError)) throw err;
+    rowPath(bytes, limits);
+    throw err;
   }
 }

@@ -14,7 +14,7 @@ import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { ChunkFormatError, logAt, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, spanAt, spanEnd, spanId, spanIdWord, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId } from './chunks.ts';
 
 /** What every stored row carries: where its record is, insertion order, arrival time and size. */
-interface Stored {
+class Stored {
   readonly buf: SlicingBuffer;
   /** Offset of its group's record (resource and scope) in buf. */
   readonly group: number;
@@ -27,23 +27,7 @@ interface Stored {
   readonly storedMs: number;
   /** What it counts against storage.memory.maxBytes. */
   readonly bytes: number;
-}
-
-/** A stored span: its facts are read from its record's header on demand. */
-class SpanEntry implements SpanFacts, Stored {
-  readonly buf: SlicingBuffer;
-  readonly group: number;
-  readonly record: number;
-  readonly tenant: string;
-  readonly seq: number;
-  readonly storedMs: number;
-  readonly bytes: number;
-  readonly trace: TraceEntry;
-  readonly op: OpCount;
-  /** The span id as two int32 words: resends are recognized without a string. */
-  readonly id0: number;
-  readonly id1: number;
-  constructor(buf: SlicingBuffer, group: number, record: number, tenant: string, seq: number, storedMs: number, bytes: number, trace: TraceEntry, op: OpCount, id0: number, id1: number) {
+  constructor(buf: SlicingBuffer, group: number, record: number, tenant: string, seq: number, storedMs: number, bytes: number) {
     this.buf = buf;
     this.group = group;
     this.record = record;
@@ -51,6 +35,18 @@ class SpanEntry implements SpanFacts, Stored {
     this.seq = seq;
     this.storedMs = storedMs;
     this.bytes = bytes;
+  }
+}
+
+/** A stored span: its facts are read from its record's header on demand. */
+class SpanEntry extends Stored implements SpanFacts {
+  readonly trace: TraceEntry;
+  readonly op: OpCount;
+  /** The span id as two int32 words: resends are recognized without a string. */
+  readonly id0: number;
+  readonly id1: number;
+  constructor(buf: SlicingBuffer, group: number, record: number, tenant: string, seq: number, storedMs: number, bytes: number, trace: TraceEntry, op: OpCount, id0: number, id1: number) {
+    super(buf, group, record, tenant, seq, storedMs, bytes);
     this.trace = trace;
     this.op = op;
     this.id0 = id0;
@@ -91,25 +87,12 @@ class SpanEntry implements SpanFacts, Stored {
 }
 
 /** A stored log record: its facts are read from its record's header on demand. */
-class LogEntry implements LogFacts, Stored {
-  readonly buf: SlicingBuffer;
-  readonly group: number;
-  readonly record: number;
-  readonly tenant: string;
-  readonly seq: number;
-  readonly storedMs: number;
-  readonly bytes: number;
+class LogEntry extends Stored implements LogFacts {
   readonly serviceName: string;
   /** The write batch it came in: a batch written again (a retry, an import run twice) is recognized. */
   readonly batchId: string;
   constructor(buf: SlicingBuffer, group: number, record: number, tenant: string, seq: number, storedMs: number, bytes: number, serviceName: string, batchId: string) {
-    this.buf = buf;
-    this.group = group;
-    this.record = record;
-    this.tenant = tenant;
-    this.seq = seq;
-    this.storedMs = storedMs;
-    this.bytes = bytes;
+    super(buf, group, record, tenant, seq, storedMs, bytes);
     this.serviceName = serviceName;
     this.batchId = batchId;
   }

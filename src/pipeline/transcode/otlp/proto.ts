@@ -5,9 +5,9 @@
 // same requests refused with the same error) and copies bytes.
 import { decodeLogsProto, decodeTracesProto, KNOWN_ANYVALUE, KNOWN_LIST } from '../../decode/otlp-proto.ts';
 import { REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, REASON_TIME, REASON_TOO_DEEP, REASON_TRACE_ID, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
-import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
+import { checkEnd, unknownField, type WireReader } from '../../decode/wire.ts';
 import { CHUNK_MAGIC, REC_GROUP, REC_LOG, REC_SPAN } from '../../../storage/memory/chunks.ts';
-import { EVENT, ID_BAD, ID_OK, KV, kvEnds, kvN, kvStarts, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, walkRequest, type Walk } from '../wire-scan.ts';
+import { EVENT, ID_BAD, ID_OK, KV, kvEnds, kvN, kvStarts, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, walkOrRowPathError, type Walk } from '../wire-scan.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest } from '../encoder.ts';
 
@@ -358,14 +358,7 @@ function transcode(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, singular
   accepted = 0;
   out.pos = 0;
   out.byte(CHUNK_MAGIC);
-  try {
-    walkRequest(new WireReader(bytes), walk, rej);
-  } catch (err) {
-    if (!(err instanceof DecodeError)) throw err;
-    // The row decoder reads in wire order: its error names the first malformation in it.
-    rowPath(bytes, limits);
-    throw err;
-  }
+  walkOrRowPathError(bytes, limits, walk, rej, rowPath);
   const chunks = accepted === 0 ? [] : [{ partition: 0, rows: accepted, data: out.take() }];
   // One huge request should not pin its output's size in the worker for good.
   if (out.buf.length > SHRINK_ABOVE_BYTES) out.buf = new Uint8Array(OUT_INITIAL_BYTES);

@@ -11,8 +11,8 @@
 // exactly the one it gives, whichever malformation a pass happened to meet first.
 import { decodeLogsProto, decodeTracesProto, KNOWN_ANYVALUE, KNOWN_LIST } from '../../decode/otlp-proto.ts';
 import { REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, REASON_TIME, REASON_TOO_DEEP, REASON_TRACE_ID, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
-import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
-import { EVENT, GROUP, ID_BAD, ID_OK, KV, kvEnds, kvN, kvStarts, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, walkRequest, type Walk } from '../wire-scan.ts';
+import { checkEnd, unknownField, type WireReader } from '../../decode/wire.ts';
+import { EVENT, GROUP, ID_BAD, ID_OK, KV, kvEnds, kvN, kvStarts, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, walkOrRowPathError, type Walk } from '../wire-scan.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest } from '../encoder.ts';
 
@@ -746,13 +746,9 @@ function transcode(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, singular
   lines.pos = 0;
   w = lines;
   try {
-    walkRequest(new WireReader(bytes), walk, rej);
-  } catch (err) {
+    walkOrRowPathError(bytes, limits, walk, rej, rowPath);
+  } finally {
     w = lines;
-    if (!(err instanceof DecodeError)) throw err;
-    // The row decoder reads in wire order: its error names the first malformation in it.
-    rowPath(bytes, limits);
-    throw err;
   }
   const chunks = accepted === 0 ? [] : [{ partition: 0, rows: accepted, data: lines.take() }];
   // One huge request should not pin its output's size in the worker for good.
