@@ -16,10 +16,12 @@ export interface MaxRateFigures {
   /** Which traffic both sides got; absent (runs before it was recorded) means 'standard'. */
   requests?: RequestSize;
   traffic?: TrafficSpec;
-  /** Best of the repetitions (highest accepted rate) for each side. */
+  /** For each side, the repetition with the median accepted rate (the lower middle of an even count; runs before December 2026 kept the best). */
   baseline: IngestFigures;
   collector: IngestFigures;
-  /** collector accepted items/s ÷ null receiver items/s. */
+  /** Median CPU-s per million items over the repetitions, each side on its own (absent in older runs). */
+  cpuMedian?: { baseline: number; collector: number };
+  /** collector accepted items/s ÷ null receiver items/s, of the median runs. */
   throughputRatio: number;
   /** Every repetition, in the order run. */
   runs: IngestFigures[];
@@ -28,8 +30,15 @@ export interface MaxRateFigures {
 /** 'standard': bench/traffic.ts's default 100–1000 items per request; 'small': 100 per request. */
 export type RequestSize = 'standard' | 'small';
 
-function best(runs: IngestFigures[]): IngestFigures {
-  return runs.reduce((a, b) => (b.acceptedItemsPerS > a.acceptedItemsPerS ? b : a));
+/** The middle value (the lower middle of an even count). */
+function middle(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1]!;
+}
+
+/** The run with the median accepted rate. */
+function medianRun(runs: IngestFigures[]): IngestFigures {
+  const rate = middle(runs.map((r) => r.acceptedItemsPerS));
+  return runs.find((r) => r.acceptedItemsPerS === rate)!;
 }
 
 /** Runs the scenario for one transport and signal. */
@@ -63,8 +72,11 @@ export async function run(
       }),
     );
   }
-  const baseline = best(runs.filter((r) => r.target === 'null receiver'));
-  const collector = best(runs.filter((r) => r.target === 'collector'));
+  const nulls = runs.filter((r) => r.target === 'null receiver');
+  const ours = runs.filter((r) => r.target === 'collector');
+  const baseline = medianRun(nulls);
+  const collector = medianRun(ours);
+  const cpuMedian = { baseline: middle(nulls.map((r) => r.cpuSecondsPerMillionItems)), collector: middle(ours.map((r) => r.cpuSecondsPerMillionItems)) };
   return {
     transport: o.transport,
     signal: o.signal,
@@ -74,6 +86,7 @@ export async function run(
     traffic,
     baseline,
     collector,
+    cpuMedian,
     throughputRatio: collector.acceptedItemsPerS / baseline.acceptedItemsPerS,
     runs,
   };

@@ -150,6 +150,12 @@ function targetsOf(r: BenchResults): Targets {
 
 type TargetRow = [target: string, measured: string, verdict: string];
 
+/** ", median of N runs" when the figure is a median of several repetitions. */
+function medianNote(m: MaxRateFigures): string {
+  const n = m.runs.filter((r) => r.target === 'collector').length;
+  return m.cpuMedian && n > 1 ? `, median of ${n} runs` : '';
+}
+
 function atMost(value: number, target: number, what: string): string {
   return value <= target ? `**met** (${sig(target - value)} under)` : `**missed** by ${sig(value - target)} ${what} (${sig(value / target)}× the target)`;
 }
@@ -174,8 +180,8 @@ function maxCpuRow(r: BenchResults, transport: 'grpc' | 'http', signal: 'traces'
   const label = `≤ ${target} collector CPU-s per million ${unit(signal)}, OTLP/${transport === 'grpc' ? 'gRPC' : 'HTTP (protobuf)'} ${signal} → memory`;
   const m = r.maxRate.find((x) => x.transport === transport && x.signal === signal && isStandard(x));
   if (!m) return notRun(label, missing(r, "'max'", `max ${transport} ${signal}`));
-  const cpu = m.collector.cpuSecondsPerMillionItems;
-  return [label, `${sig(cpu)} (null receiver: ${sig(m.baseline.cpuSecondsPerMillionItems)})`, atMost(cpu, target, 'CPU-s per million')];
+  const cpu = m.cpuMedian?.collector ?? m.collector.cpuSecondsPerMillionItems;
+  return [label, `${sig(cpu)} (null receiver: ${sig(m.cpuMedian?.baseline ?? m.baseline.cpuSecondsPerMillionItems)})${medianNote(m)}`, atMost(cpu, target, 'CPU-s per million')];
 }
 
 function sqliteCpuRow(r: BenchResults, target: number): TargetRow {
@@ -293,7 +299,7 @@ function machineSection(r: BenchResults): string {
         ['date', `${r.startedAt} – ${r.finishedAt} (${num(r.wallS)} s)`],
         ['command', `\`${r.command}\``],
         ['load window per run', `${num(s.durationMs / 1000, 1)} s (overload: ${num(s.overloadDurationMs / 1000, 1)} s)`],
-        ['max-rate load', `${s.concurrency} requests in flight over ${s.connections} gRPC connections (HTTP: ${s.concurrency} keep-alive sockets); best of ${s.repetitions} alternating runs`],
+        ['max-rate load', `${s.concurrency} requests in flight over ${s.connections} gRPC connections (HTTP: ${s.concurrency} keep-alive sockets); ${s.repetitions} alternating runs of each side: tables show the run with the median accepted rate, the Targets table the median CPU`],
         ['load average at start / end', `${m.loadAverageAtStart.map((x) => x.toFixed(2)).join(' ')} / ${m.loadAverageAtEnd.map((x) => x.toFixed(2)).join(' ')}`],
       ],
     ),
