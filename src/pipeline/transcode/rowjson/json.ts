@@ -32,6 +32,7 @@ import {
 } from '../../decode/otlp-json.ts';
 import { MAX_TIME_NS, REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, REASON_TIME, REASON_TOO_DEEP, REASON_TRACE_ID, Rejections, serviceNameOf, type DecodeLimits } from '../../decode/common.ts';
 import { DecodeError } from '../../decode/wire.ts';
+import { attributeTermsOfJson } from '../../../storage/rowjson.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest } from '../encoder.ts';
 
@@ -119,10 +120,14 @@ function keyValues(list: unknown[], depth: number): void {
   l.finish();
 }
 
-function attributes(o: Json): void {
+/** Writes the attributes list of o; returns where its items lie in the output. */
+function attributes(o: Json): [start: number, end: number] {
   out.asciiText(',"attributes":[');
+  const start = out.pos;
   keyValues(arrayField(o, 'attributes', 'attributes'), 0);
+  const end = out.pos;
   out.asciiText('],"droppedAttributesCount":');
+  return [start, end];
 }
 
 function anyValue(v: unknown, depth: number): void {
@@ -272,7 +277,7 @@ function span(v: unknown, rej: Rejections): boolean {
   out.jsonString(statusMessage);
   out.asciiText(',"serviceName":');
   out.bytes(serviceJson);
-  attributes(v);
+  const [attrsStart, attrsEnd] = attributes(v);
   out.asciiText(String(uint32Field(v, 'droppedAttributesCount', 'dropped_attributes_count')));
   out.asciiText(',"events":[');
   let eventTimesOk = true;
@@ -307,7 +312,10 @@ function span(v: unknown, rej: Rejections): boolean {
       out.pos = mark;
     } else written++;
   }
-  out.asciiText(`],"droppedLinksCount":${uint32Field(v, 'droppedLinksCount', 'dropped_links_count')}}\n`);
+  out.asciiText(`],"droppedLinksCount":${uint32Field(v, 'droppedLinksCount', 'dropped_links_count')}}\t`);
+  // The attribute index's terms, from the list just written (deduplicated as the row has it).
+  out.asciiText(attributeTermsOfJson(out.buf, attrsStart, attrsEnd));
+  out.byte(0x0a);
   if (traceId === null || traceId === '') return reject(rej, REASON_TRACE_ID);
   if (spanId === null || spanId === '') return reject(rej, REASON_SPAN_ID);
   if (parentSpanId === null) return reject(rej, REASON_PARENT_SPAN_ID);
