@@ -36,28 +36,6 @@ describe('sqlite attribute index', () => {
     db.close();
   });
 
-  it('indexes lines from before they carried their terms (a write-ahead log of an older version) from the documents, and a retried batch once', () => {
-    const db = openDatabase(join(tempDir(), 'attrs.db'));
-    const store = new SqliteStore(db);
-    const oldStyle = makeSpan({ attributes: [str('k', 'old-line'), { key: 'n', value: { intValue: '7' } }] });
-    const newStyle = makeSpan({ attributes: [str('k', 'new-line'), { key: 'b', value: { boolValue: true } }] });
-    // A line as written before: header, tab, document, newline; no terms after the document.
-    const stripped = createEncoder()
-      .encodeSpans([oldStyle])
-      .map((c) => new TextEncoder().encode(new TextDecoder().decode(c.data).replace(/\t[0-9A-Fx ]*\n$/, '\n')));
-    expect(new TextDecoder().decode(stripped[0]!).split('\t')).toHaveLength(2);
-    expect(store.writeSpans(stripped).kind).toBe('success');
-    write(store, [newStyle]);
-    write(store, [newStyle]); // retried: ignored, its terms not added twice
-    const find = (key: string, value: string) => searchTraces(db, DEFAULT_TENANT, { attributes: [{ key, value }], limit: 10 }).map((t) => t.traceId);
-    expect(find('k', 'old-line')).toEqual([oldStyle.traceId]);
-    expect(find('n', '7')).toEqual([oldStyle.traceId]);
-    expect(find('k', 'new-line')).toEqual([newStyle.traceId]);
-    expect(find('b', 'true')).toEqual([newStyle.traceId]);
-    expect(db.prepare('SELECT count(*) AS n FROM span_attributes').get()).toEqual({ n: 2 });
-    db.close();
-  });
-
   it('answers doubles, arrays and maps from the documents, and needs every condition to hold on one span', () => {
     const db = openDatabase(join(tempDir(), 'attrs.db'));
     const store = new SqliteStore(db);

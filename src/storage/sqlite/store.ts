@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import type { WriteResult } from '../backend.ts';
-import { ATTR_VALUE_CHARS, chunkLineRefs, docText, type LineRef, type LogHeader, type SpanHeader } from '../rowjson.ts';
+import { chunkLineRefs, docText, type LogHeader, type SpanHeader } from '../rowjson.ts';
 
 const INT64_MAX = (1n << 63n) - 1n;
 const NS_PER_DAY = 86_400_000_000_000n;
@@ -94,16 +94,17 @@ function upgradeSchema(db: DatabaseSync): void {
   }
 }
 
+/** Longest attribute value the index keeps; a longer one is indexed by its prefix and confirmed on the document. */
+export const ATTR_VALUE_CHARS = 128;
+
 /** The index term of one attribute from SQL expressions of its key and rendered value (attributeTerm() is the same in JavaScript). */
 const termSql = (key: string, value: string) => `hex(substr(${key}, 1, ${ATTR_VALUE_CHARS})) || 'x' || hex(substr(${value}, 1, ${ATTR_VALUE_CHARS}))`;
 
 /**
- * Indexes the attributes of the spans with rowid above ?1 (the rows a batch just inserted), from
- * their documents: for lines without their terms (a write-ahead log of an older version) and for
- * files indexed when the index is first built. jsonb_each hands each attribute over as JSONB, so
- * the lookups below do not parse text again (measured 17 against 28 µs per span with json_each).
- * json_valid() keeps a document beyond SQLite's JSON depth limit from failing the batch; such a
- * span is then not found by attribute.
+ * Indexes the attributes of the spans with rowid above ?1 (the rows a batch just inserted).
+ * jsonb_each hands each attribute over as JSONB, so the lookups below do not parse text again
+ * (measured 17 against 28 µs per span with json_each). json_valid() keeps a document beyond
+ * SQLite's JSON depth limit from failing the batch; such a span is then not found by attribute.
  */
 const ATTRIBUTE_INDEX_SQL = `INSERT INTO span_attributes (rowid, terms)
   SELECT s.rowid, group_concat(${termSql(
@@ -116,11 +117,13 @@ const ATTRIBUTE_INDEX_SQL = `INSERT INTO span_attributes (rowid, terms)
   WHERE s.rowid > ?1 AND json_valid(s.doc) AND a.value ->> '$.key' IS NOT NULL
   GROUP BY s.rowid`;
 
-export { attributeTerm } from '../rowjson.ts';
+const utf8 = new TextEncoder();
 
-/** A span line's attribute index terms (ASCII). */
-function termsText(line: LineRef<SpanHeader>): string {
-  return line.buf.toString('latin1', line.termsStart, line.termsEnd);
+/** The index term of an attribute key and rendered value, as ATTRIBUTE_INDEX_SQL writes it; '' value: the value-less term. */
+export function attributeTerm(key: string, value: string): string {
+  // substr() counts characters, not UTF-16 units: cut by code points alike, then hex the UTF-8 as hex() does.
+  const hex = (v: string) => Buffer.from(utf8.encode(Array.from(v).slice(0, ATTR_VALUE_CHARS).join(''))).toString('hex').toUpperCase();
+  return `${hex(key)}x${hex(value)}`;
 }
 
 /** SQLite result codes that pass with time or space: BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN, PROTOCOL. */
@@ -196,14 +199,12 @@ export class SqliteStore {
   private readonly upsertOperation: StatementSync;
   private readonly maxSpanRowid: StatementSync;
   private readonly indexAttributes: StatementSync | undefined;
-  private readonly insertTerms: StatementSync | undefined;
 
   /** `indexAttributes: false` writes no attribute index (storage.sqlite.attributeIndex off, or the benchmark's baseline). */
   constructor(db: DatabaseSync, options: { indexAttributes?: boolean } = {}) {
     this.db = db;
     this.maxSpanRowid = db.prepare('SELECT coalesce(max(rowid), 0) AS m FROM spans');
     this.indexAttributes = options.indexAttributes === false ? undefined : db.prepare(ATTRIBUTE_INDEX_SQL);
-    this.insertTerms = options.indexAttributes === false ? undefined : db.prepare('INSERT INTO span_attributes (rowid, terms) VALUES (?, ?)');
     this.insertSpan = db.prepare(
       'INSERT OR IGNORE INTO spans (tenant, trace_id, span_id, parent_span_id, service_name, name, start_ns, end_ns, duration_ns, status_code, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
@@ -235,27 +236,22 @@ export class SqliteStore {
 
   writeSpans(chunks: readonly Uint8Array[], tenant: string = DEFAULT_TENANT): WriteResult {
     return this.transaction(() => {
-      const lines = [...chunkLineRefs<SpanHeader>(chunks)];
-      // Lines carry their attribute index terms (the decode workers wrote them); a batch with a line
-      // from before that has its index built from the documents, all of it.
-      const withTerms = this.insertTerms !== undefined && lines.every((l) => l.termsStart >= 0);
       // Rows this batch inserts get rowids above the current largest (one writer, inside its transaction).
-      const before = this.indexAttributes && !withTerms ? (this.maxSpanRowid.get() as { m: number | bigint }).m : 0;
+      const before = this.indexAttributes ? (this.maxSpanRowid.get() as { m: number | bigint }).m : 0;
       // Newest start per distinct operation of the batch: one upsert each, not one per span.
       const ops = new Map<string, { h: SpanHeader; start: bigint }>();
-      for (const line of lines) {
+      for (const line of chunkLineRefs<SpanHeader>(chunks)) {
         const h = line.header;
         const start = clampNs(BigInt(h[5]));
-        const r = this.insertSpan.run(tenant, h[0], h[1], h[2], h[3], h[4], start, clampNs(BigInt(h[6])), clampNs(BigInt(h[7])), h[8], docText(line));
-        // A span already stored (a retried batch) was ignored and keeps its terms.
-        if (withTerms && r.changes > 0 && line.termsEnd > line.termsStart) this.insertTerms!.run(r.lastInsertRowid, termsText(line));
+        this.insertSpan.run(tenant, h[0], h[1], h[2], h[3], h[4], start, clampNs(BigInt(h[6])), clampNs(BigInt(h[7])), h[8], docText(line));
         // Length-prefixed, so no service and name pair can collide with another.
         const key = `${h[9]}:${h[3].length}:${h[3]}${h[4]}`;
         const seen = ops.get(key);
         if (!seen || start > seen.start) ops.set(key, { h, start });
       }
       for (const { h, start } of ops.values()) this.upsertOperation.run(tenant, h[3], h[4], h[9], start);
-      if (!withTerms) this.indexAttributes?.run(before);
+      // One statement per batch: SQLite parses the attribute arrays in C, no JS object per attribute.
+      this.indexAttributes?.run(before);
     });
   }
 

@@ -32,7 +32,6 @@ import {
 } from '../../decode/otlp-json.ts';
 import { MAX_TIME_NS, REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, REASON_TIME, REASON_TOO_DEEP, REASON_TRACE_ID, Rejections, serviceNameOf, type DecodeLimits } from '../../decode/common.ts';
 import { DecodeError } from '../../decode/wire.ts';
-import { attributeTermsOfJson } from '../../../storage/rowjson.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest } from '../encoder.ts';
 
@@ -120,14 +119,10 @@ function keyValues(list: unknown[], depth: number): void {
   l.finish();
 }
 
-/** Writes the attributes list of o; returns where its items lie in the output. */
-function attributes(o: Json): [start: number, end: number] {
+function attributes(o: Json): void {
   out.asciiText(',"attributes":[');
-  const start = out.pos;
   keyValues(arrayField(o, 'attributes', 'attributes'), 0);
-  const end = out.pos;
   out.asciiText('],"droppedAttributesCount":');
-  return [start, end];
 }
 
 function anyValue(v: unknown, depth: number): void {
@@ -277,7 +272,7 @@ function span(v: unknown, rej: Rejections): boolean {
   out.jsonString(statusMessage);
   out.asciiText(',"serviceName":');
   out.bytes(serviceJson);
-  const [attrsStart, attrsEnd] = attributes(v);
+  attributes(v);
   out.asciiText(String(uint32Field(v, 'droppedAttributesCount', 'dropped_attributes_count')));
   out.asciiText(',"events":[');
   let eventTimesOk = true;
@@ -312,10 +307,7 @@ function span(v: unknown, rej: Rejections): boolean {
       out.pos = mark;
     } else written++;
   }
-  out.asciiText(`],"droppedLinksCount":${uint32Field(v, 'droppedLinksCount', 'dropped_links_count')}}\t`);
-  // The attribute index's terms, from the list just written (deduplicated as the row has it).
-  out.asciiText(attributeTermsOfJson(out.buf, attrsStart, attrsEnd));
-  out.byte(0x0a);
+  out.asciiText(`],"droppedLinksCount":${uint32Field(v, 'droppedLinksCount', 'dropped_links_count')}}\n`);
   if (traceId === null || traceId === '') return reject(rej, REASON_TRACE_ID);
   if (spanId === null || spanId === '') return reject(rej, REASON_SPAN_ID);
   if (parentSpanId === null) return reject(rej, REASON_PARENT_SPAN_ID);

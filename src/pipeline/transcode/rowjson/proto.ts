@@ -13,7 +13,6 @@ import { decodeLogsProto, decodeTracesProto, KNOWN_ANYVALUE, KNOWN_LIST } from '
 import { REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, REASON_TIME, REASON_TOO_DEEP, REASON_TRACE_ID, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, unknownField, type WireReader } from '../../decode/wire.ts';
 import { EVENT, GROUP, ID_BAD, ID_OK, KV, kvEnds, kvN, kvStarts, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, walkOrRowPathError, type Walk } from '../wire-scan.ts';
-import { attributeTermsOfJson } from '../../../storage/rowjson.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest } from '../encoder.ts';
 
@@ -62,7 +61,6 @@ const T_DROPPED_EVENTS = ascii('],"droppedEventsCount":');
 const T_LINKS = ascii(',"links":[');
 const T_DROPPED_LINKS = ascii('],"droppedLinksCount":');
 const T_LINE_END = ascii('}\n');
-const T_DOC_END_TERMS = ascii('}\t');
 const T_EVENT_TIME = ascii('{"timeUnixNano":"');
 const T_EVENT_NAME = ascii('","name":');
 const T_LINK_TRACE = ascii('{"traceId":"');
@@ -640,9 +638,7 @@ function span(r: WireReader, start: number, end: number, rej: Rejections): boole
   out.bytes(T_SERVICE);
   out.bytes(group.buf, G.resourceEnd, G.serviceEnd);
   out.bytes(T_ATTRS);
-  const attrsStart = out.pos;
   attributes(r, start, end, 74);
-  const attrsEnd = out.pos;
   out.bytes(T_DROPPED_ATTRS);
   out.uint(droppedAttrs);
   out.bytes(T_EVENTS);
@@ -653,10 +649,7 @@ function span(r: WireReader, start: number, end: number, rej: Rejections): boole
   const linksGood = hasLinks ? links(r, start, end) : true;
   out.bytes(T_DROPPED_LINKS);
   out.uint(droppedLinks);
-  out.bytes(T_DOC_END_TERMS);
-  // The attribute index's terms, from the list just written (deduplicated as the row has it).
-  out.asciiText(attributeTermsOfJson(out.buf, attrsStart, attrsEnd));
-  out.byte(0x0a);
+  out.bytes(T_LINE_END);
 
   // The row path's checks, in its order.
   if (traceState !== ID_OK) return reject(rej, REASON_TRACE_ID);
