@@ -47,7 +47,9 @@ describe('fuzzing the OTLP receivers', () => {
   }
 
   beforeAll(async () => {
-    c = await startCollector({ 'receiver.maxMessageBytes': String(4 * MiB) });
+    // The memory store keeps what it accepts up to storage.memory.maxBytes (512 MiB by default):
+    // bounded lower here, so what the memory checks below see is growth the store does not intend.
+    c = await startCollector({ 'receiver.maxMessageBytes': String(4 * MiB), 'storage.memory.maxBytes': String(32 * MiB) });
     sender = new Sender(c.grpcAddress, c.httpUrl);
     await fuzz(sender, { seed: 1, maxCases: 40 }); // warm-up: worker pool, JIT, first allocations
     gc();
