@@ -34,4 +34,14 @@ describe('ByteOut', () => {
       { numRuns: 3000 },
     );
   });
+
+  it('gives back a buffer one huge request grew past 32 MiB, and keeps a smaller one for reuse', () => {
+    const o = new ByteOut(1024);
+    o.ensure(8 << 20);
+    o.shrink();
+    expect(o.buf.length).toBeGreaterThanOrEqual(8 << 20);
+    o.ensure(40 << 20);
+    o.shrink();
+    expect(o.buf.length).toBe(1024);
+  });
 });

@@ -16,6 +16,9 @@ SHORT_ESCAPE[13] = 114; // \r
 const PLAIN = new Uint8Array(256);
 for (let b = 0x20; b < 256; b++) PLAIN[b] = b === 0x22 || b === 0x5c ? 0 : 1;
 
+/** Capacity past which a reused output buffer is given up after the request that grew it. */
+const SHRINK_ABOVE_BYTES = 32 << 20;
+
 /** ASCII text as bytes, for the fixed parts of a format. */
 export function ascii(s: string): Uint8Array {
   return textEncoder.encode(s);
@@ -28,8 +31,17 @@ export class ByteOut {
   /** Whether the last jsonStringUtf8 met invalid UTF-8. */
   invalidUtf8 = false;
 
+  /** The capacity shrink() returns to. */
+  private readonly initialBytes: number;
+
   constructor(initialBytes = 1 << 16) {
+    this.initialBytes = initialBytes;
     this.buf = new Uint8Array(initialBytes);
+  }
+
+  /** Drops a buffer one huge request grew past SHRINK_ABOVE_BYTES, so that size is not pinned for good (call once its bytes are taken). */
+  shrink(): void {
+    if (this.buf.length > SHRINK_ABOVE_BYTES) this.buf = new Uint8Array(this.initialBytes);
   }
 
   /** Makes room for n more bytes. */

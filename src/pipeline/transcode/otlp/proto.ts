@@ -14,7 +14,6 @@ import type { EncodedRequest } from '../encoder.ts';
 const UNKNOWN_SERVICE_BYTES = ascii(UNKNOWN_SERVICE);
 const SERVICE_NAME = ascii('service.name');
 const OUT_INITIAL_BYTES = 1 << 20;
-const SHRINK_ABOVE_BYTES = 32 << 20;
 /** The chunk being written; one per worker, reused (its result is copied out). */
 const out = new ByteOut(OUT_INITIAL_BYTES);
 
@@ -360,8 +359,7 @@ function transcode(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, singular
   out.byte(CHUNK_MAGIC);
   walkOrRowPathError(bytes, limits, walk, rej, rowPath);
   const chunks = accepted === 0 ? [] : [{ partition: 0, rows: accepted, data: out.take() }];
-  // One huge request should not pin its output's size in the worker for good.
-  if (out.buf.length > SHRINK_ABOVE_BYTES) out.buf = new Uint8Array(OUT_INITIAL_BYTES);
+  out.shrink();
   return { accepted, rejected: rej.total, errorMessage: rej.message(singular, plural), chunks };
 }
 

@@ -107,7 +107,6 @@ const X_BJ = ascii('"bj":');
 // Per-call state: encoding is synchronous and a worker runs one task at a time.
 let maxDepth = 100;
 const OUT_INITIAL_BYTES = 1 << 20;
-const SHRINK_ABOVE_BYTES = 32 << 20;
 /** The rows, in arrival order. */
 const out = new ByteOut(OUT_INITIAL_BYTES);
 /** The current resource's and scope's rendered pieces (see Group). */
@@ -1133,8 +1132,7 @@ function transcode(bytes: Uint8Array, limits: DecodeLimits, shardCount: number, 
   o = out;
   walkRequest(new WireReader(bytes), walk, rej);
   const result = { accepted, rejected: rej.total, errorMessage: rej.message(singular, plural), chunks: chunks() };
-  // One huge request should not pin its output's size in the worker for good.
-  if (out.buf.length > SHRINK_ABOVE_BYTES) out.buf = new Uint8Array(OUT_INITIAL_BYTES);
+  out.shrink();
   return result;
 }
 

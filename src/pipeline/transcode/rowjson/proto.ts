@@ -79,7 +79,6 @@ let maxDepth = 100;
 /** Set when a value nested deeper than maxDepth was met; each item clears and checks it. */
 let tooDeep = false;
 const LINES_INITIAL_BYTES = 1 << 20;
-const SHRINK_ABOVE_BYTES = 32 << 20;
 /** The lines. */
 const lines = new ByteOut(LINES_INITIAL_BYTES);
 /** The current group's resource JSON, service name JSON and scope JSON, in that order. */
@@ -751,8 +750,7 @@ function transcode(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, singular
     w = lines;
   }
   const chunks = accepted === 0 ? [] : [{ partition: 0, rows: accepted, data: lines.take() }];
-  // One huge request should not pin its output's size in the worker for good.
-  if (lines.buf.length > SHRINK_ABOVE_BYTES) lines.buf = new Uint8Array(LINES_INITIAL_BYTES);
+  lines.shrink();
   return { accepted, rejected: rej.total, errorMessage: rej.message(singular, plural), chunks };
 }
 
