@@ -3,9 +3,9 @@
 // random wire messages that repeat, reorder and corrupt fields, and on OTLP/JSON in every sender
 // style, it must keep and reject the same items with the same message, refuse the same requests
 // with the same error, index the same columns, and give back the rows the row decoder gives.
-import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { fixtureBytes, jsonFixtures, protobufFixtures } from '../helpers/fixtures.ts';
 import type { AnyValue, KeyValue, LogRow, SpanRow } from '../../src/model/rows.ts';
 import type { Signal } from '../../src/model/signal.ts';
 import { decodeLogsJson, decodeLogsProto, decodeTracesJson, decodeTracesProto, WireWriter } from '../../src/pipeline/decode/index.ts';
@@ -85,21 +85,20 @@ function expectSame(signal: Signal, format: RequestFormat, body: Uint8Array): vo
   expect(newPath(signal, format, body)).toStrictEqual(format === 'json' ? wellFormed(want) : want);
 }
 
-const FIXTURES = new URL('../fixtures/', import.meta.url);
 const utf8 = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
 
 describe('memory-store encoder: the arrived bytes give back the row path rows', () => {
-  for (const name of readdirSync(FIXTURES).filter((n) => n.endsWith('.bin'))) {
+  for (const name of protobufFixtures()) {
     it(`fixture ${name}, read as traces and as logs`, () => {
-      const body = new Uint8Array(readFileSync(new URL(name, FIXTURES)));
+      const body = fixtureBytes(name);
       expectSame('traces', 'protobuf', body);
       expectSame('logs', 'protobuf', body);
     });
   }
 
-  for (const name of readdirSync(new URL('http/', FIXTURES)).filter((n) => n.endsWith('.json'))) {
-    it(`fixture http/${name}`, () => {
-      expectSame('traces', 'json', new Uint8Array(readFileSync(new URL(`http/${name}`, FIXTURES))));
+  for (const name of jsonFixtures()) {
+    it(`fixture ${name}`, () => {
+      expectSame('traces', 'json', fixtureBytes(name));
     });
   }
 
@@ -113,7 +112,7 @@ describe('memory-store encoder: the arrived bytes give back the row path rows', 
   });
 
   it('a fixture with bad ids keeps the good span, rejects the rest', () => {
-    const body = new Uint8Array(readFileSync(new URL('bad-ids.bin', FIXTURES)));
+    const body = fixtureBytes('bad-ids.bin');
     expect(newPath('traces', 'protobuf', body)).toMatchObject({ accepted: 1, rejected: 6 });
   });
 

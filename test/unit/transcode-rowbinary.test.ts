@@ -4,9 +4,9 @@
 // must write the same chunks (shard, row count, bytes), keep and reject the same items with the
 // same message, and refuse the same requests with the same error. It must also take its own path
 // (not the row path it falls back to) on ordinary requests, or it would be checked against itself.
-import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { fixtureBytes, jsonFixtures, protobufFixtures } from '../helpers/fixtures.ts';
 import type { Signal as RequestSignal } from '../../src/model/signal.ts';
 import { fromRowEncoder, type RequestEncoder, type RequestFormat } from '../../src/pipeline/transcode/encoder.ts';
 import { createEncoder } from '../../src/pipeline/transcode/rowbinary/index.ts';
@@ -41,7 +41,6 @@ function expectSame(signal: RequestSignal, format: RequestFormat, body: Uint8Arr
   for (const { rows, transcoder } of encoders) expect(run(transcoder, signal, format, body)).toStrictEqual(run(rows, signal, format, body));
 }
 
-const FIXTURES = new URL('../fixtures/', import.meta.url);
 
 describe('RowBinary transcoder: same chunks as the row path', () => {
   it('is the encoder the registry gives ClickHouse stores', async () => {
@@ -52,31 +51,30 @@ describe('RowBinary transcoder: same chunks as the row path', () => {
     expect(proto.fallbacks).toBe(before);
   });
 
-  for (const name of readdirSync(FIXTURES).filter((n) => n.endsWith('.bin'))) {
+  for (const name of protobufFixtures()) {
     it(`fixture ${name}, read as traces and as logs`, () => {
-      const body = new Uint8Array(readFileSync(new URL(name, FIXTURES)));
+      const body = fixtureBytes(name);
       expectSame('traces', 'protobuf', body);
       expectSame('logs', 'protobuf', body);
     });
   }
 
-  for (const name of readdirSync(new URL('http/', FIXTURES)).filter((n) => n.endsWith('.json'))) {
-    it(`fixture http/${name} (OTLP/JSON: the row path)`, () => {
-      expectSame('traces', 'json', new Uint8Array(readFileSync(new URL(`http/${name}`, FIXTURES))));
+  for (const name of jsonFixtures()) {
+    it(`fixture ${name} (OTLP/JSON: the row path)`, () => {
+      expectSame('traces', 'json', fixtureBytes(name));
     });
   }
 
   it('partial rejections, repeated keys and invalid UTF-8 take the transcoder; deep nesting the row path', () => {
-    const fixture = (name: string) => new Uint8Array(readFileSync(new URL(name, FIXTURES)));
     const enc = PAIRS.get(3)!.transcoder;
     const before = proto.fallbacks;
-    expect(enc.encode('traces', 'protobuf', fixture('bad-ids.bin'))).toMatchObject({ accepted: 1, rejected: 6 });
-    expect(enc.encode('traces', 'protobuf', fixture('bad-timestamps.bin'))).toMatchObject({ accepted: 2, rejected: 1 });
-    expect(enc.encode('traces', 'protobuf', fixture('bad-utf8.bin'))).toMatchObject({ accepted: 1, rejected: 0 });
-    expect(enc.encode('logs', 'protobuf', fixture('bad-logs-ids.bin'))).toMatchObject({ accepted: 4, rejected: 0 });
-    expect(enc.encode('traces', 'protobuf', fixture('bad-keys.bin'))).toMatchObject({ accepted: 1, rejected: 0 });
+    expect(enc.encode('traces', 'protobuf', fixtureBytes('bad-ids.bin'))).toMatchObject({ accepted: 1, rejected: 6 });
+    expect(enc.encode('traces', 'protobuf', fixtureBytes('bad-timestamps.bin'))).toMatchObject({ accepted: 2, rejected: 1 });
+    expect(enc.encode('traces', 'protobuf', fixtureBytes('bad-utf8.bin'))).toMatchObject({ accepted: 1, rejected: 0 });
+    expect(enc.encode('logs', 'protobuf', fixtureBytes('bad-logs-ids.bin'))).toMatchObject({ accepted: 4, rejected: 0 });
+    expect(enc.encode('traces', 'protobuf', fixtureBytes('bad-keys.bin'))).toMatchObject({ accepted: 1, rejected: 0 });
     expect(proto.fallbacks).toBe(before);
-    enc.encode('traces', 'protobuf', fixture('bad-nesting-1000.bin'));
+    enc.encode('traces', 'protobuf', fixtureBytes('bad-nesting-1000.bin'));
     expect(proto.fallbacks).toBe(before + 1);
   });
 

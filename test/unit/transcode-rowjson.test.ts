@@ -3,9 +3,9 @@
 // protobufjs, and on random wire messages that repeat, reorder and corrupt fields, the new path
 // must write the same bytes, keep and reject the same items with the same message, and refuse
 // the same requests with the same error.
-import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { fixtureBytes, jsonFixtures, protobufFixtures } from '../helpers/fixtures.ts';
 import { decodeLogsJson, decodeLogsProto, decodeTracesJson, decodeTracesProto, WireWriter } from '../../src/pipeline/decode/index.ts';
 import { arbWireRequest } from '../helpers/otlp-wire-arb.ts';
 import type { Signal as RequestSignal } from '../../src/model/signal.ts';
@@ -49,26 +49,25 @@ function expectSame(signal: RequestSignal, format: RequestFormat, body: Uint8Arr
   expect(newPath(signal, format, body)).toStrictEqual(rowPath(signal, format, body));
 }
 
-const FIXTURES = new URL('../fixtures/', import.meta.url);
 
 describe('row-line transcoder: same bytes as the row path', () => {
-  for (const name of readdirSync(FIXTURES).filter((n) => n.endsWith('.bin'))) {
+  for (const name of protobufFixtures()) {
     it(`fixture ${name}, read as traces and as logs`, () => {
-      const body = new Uint8Array(readFileSync(new URL(name, FIXTURES)));
+      const body = fixtureBytes(name);
       expectSame('traces', 'protobuf', body);
       expectSame('logs', 'protobuf', body);
     });
   }
 
-  for (const name of readdirSync(new URL('http/', FIXTURES)).filter((n) => n.endsWith('.json'))) {
-    it(`fixture http/${name}`, () => {
-      const body = new Uint8Array(readFileSync(new URL(`http/${name}`, FIXTURES)));
+  for (const name of jsonFixtures()) {
+    it(`fixture ${name}`, () => {
+      const body = fixtureBytes(name);
       expectSame('traces', 'json', body);
     });
   }
 
   it('a fixture request yields lines that the row path would (non-trivial output)', () => {
-    const body = new Uint8Array(readFileSync(new URL('bad-ids.bin', FIXTURES)));
+    const body = fixtureBytes('bad-ids.bin');
     const out = newPath('traces', 'protobuf', body);
     expect(out).toMatchObject({ accepted: 1, rejected: 6 });
     expect('text' in out && out.text.split('\n').length).toBe(2);
