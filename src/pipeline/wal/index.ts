@@ -38,6 +38,12 @@
 // UNAVAILABLE/503, the client retries); control records are never refused, or a full log could
 // not drain.
 //
+// A full disk: the log keeps a reserve file (RESERVE_NAME, reserveBytes()) beside its segments.
+// The first write that finds no space deletes it and refuses entries from then on, so the space
+// it frees takes only BATCH and STORED records: the writer can still record and store what the
+// log holds, stored segments are deleted, and once the reserve can be written again entries are
+// taken again. Without it a disk filled by entries holds only batches nobody can record.
+//
 // Framing and the reading of damaged segments: see records.ts.
 //
 // Use: append → acknowledge; recordBatch → write to the store → markStored on success or a
@@ -53,6 +59,15 @@ import type { Logger } from '../../telemetry/logger.ts';
 import { BATCH, ENTRY, bytesOf, encodeBatch, encodeEntry, encodeStored, scanSegment, type WalChunkRef } from './records.ts';
 
 const SEGMENT_NAME = /^(\d{20})\.wal$/;
+const RESERVE_NAME = 'reserve';
+
+/** Room kept for control records: enough to record a full log's batches (a few dozen bytes each). */
+export function reserveBytes(maxBytes: number): number {
+  return Math.min(4 << 20, Math.max(64 << 10, Math.floor(maxBytes / 256)));
+}
+
+/** Whether a write failed for want of space (a short write is one: the disk took what it had). */
+const noSpace = (err: unknown): boolean => ['ENOSPC', 'EDQUOT'].includes(String((err as { code?: unknown }).code));
 
 export type { WalChunkRef };
 
@@ -174,6 +189,8 @@ export class WriteAheadLog {
   /** Segment bytes on disk plus bounded records queued. */
   private usedBytes = 0;
   private broken: Error | undefined;
+  /** The disk is full and the reserve was given to control records: entries are refused. */
+  private diskFull: Error | undefined;
   private starting: Promise<WalReplay> | undefined;
   private stopping: Promise<void> | undefined;
   private readonly counters = { fsyncs: 0, rounds: 0, appends: 0, tornBytes: 0, corruptBytes: 0, corruptRegions: 0 };
@@ -321,6 +338,7 @@ export class WriteAheadLog {
     this.nextSeq = Math.max(maxSeq, lastBase) + 1;
     await this.openSegment(this.nextSeq);
     await this.collect();
+    if (!(await this.writeReserve())) this.opts.logger?.warn({ dir }, 'write-ahead log: no room for its reserve file; a full disk may stall it until space is freed');
     return replay;
   }
 
@@ -346,7 +364,7 @@ export class WriteAheadLog {
    * record is fsynced. Rejects with WalFullError when maxBytes leaves no room.
    */
   append(signal: Signal, chunks: readonly EncodedChunk[], tenant: string = DEFAULT_TENANT): Promise<number> {
-    const unusable = this.unusable();
+    const unusable = this.unusable() ?? this.diskFull;
     if (unusable) return Promise.reject(unusable);
     const seq = this.nextSeq;
     const parts = encodeEntry(seq, signal, chunks, tenant);
@@ -439,6 +457,7 @@ export class WriteAheadLog {
         await this.writeRound(round);
         for (const p of round) p.resolve();
       } catch (err) {
+        if (noSpace(err)) await this.releaseReserve(err);
         for (const p of round) {
           if (p.bounded) this.usedBytes -= p.bytes;
           p.reject(err instanceof Error ? err : new Error(String(err)));
@@ -460,7 +479,7 @@ export class WriteAheadLog {
         const slice = parts.slice(i, i + 1024);
         const { bytesWritten } = await fh.writev(slice);
         written += bytesWritten;
-        if (bytesWritten !== bytesOf(slice)) throw new Error(`short write to ${seg.path}: ${bytesWritten} of ${bytesOf(slice)} bytes`);
+        if (bytesWritten !== bytesOf(slice)) throw Object.assign(new Error(`short write to ${seg.path}: ${bytesWritten} of ${bytesOf(slice)} bytes`), { code: 'ENOSPC' });
       }
       await fh.datasync();
     } catch (err) {
@@ -494,14 +513,47 @@ export class WriteAheadLog {
     }
   }
 
-  /** Deletes stored segments from the oldest on; never the active one. */
+  /** Deletes stored segments from the oldest on; never the active one. Space freed on a full disk takes entries again once the reserve is back. */
   private async collect(): Promise<void> {
+    let freed = false;
     while (this.segments.length > 1 && this.segments[0] !== this.active && this.segments[0]!.live === 0) {
       const seg = this.segments[0]!;
       await rm(seg.path, { force: true });
       this.segments.shift();
       this.usedBytes -= seg.size;
+      freed = true;
     }
+    if (freed && this.diskFull && (await this.writeReserve())) {
+      this.diskFull = undefined;
+      this.opts.logger?.info({ dir: this.opts.dir }, 'write-ahead log: disk space is back; taking entries again');
+    }
+  }
+
+  /** Writes the reserve file whole; false (and no file) when the disk has no room for it. */
+  private async writeReserve(): Promise<boolean> {
+    const path = join(this.opts.dir, RESERVE_NAME);
+    try {
+      const fh = await open(path, 'w');
+      try {
+        const { bytesWritten } = await fh.write(Buffer.alloc(reserveBytes(this.opts.maxBytes)));
+        if (bytesWritten !== reserveBytes(this.opts.maxBytes)) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      return true;
+    } catch {
+      await rm(path, { force: true }).catch(() => undefined);
+      return false;
+    }
+  }
+
+  /** The disk is full: entries are refused until space returns, and the reserve's room goes to control records. */
+  private async releaseReserve(err: unknown): Promise<void> {
+    if (this.diskFull) return;
+    this.diskFull = new Error(`write-ahead log disk full (${err instanceof Error ? err.message : String(err)}); refusing new requests until stored segments free space`);
+    await rm(join(this.opts.dir, RESERVE_NAME), { force: true }).catch(() => undefined);
+    this.opts.logger?.warn({ dir: this.opts.dir }, 'write-ahead log: disk full; released its reserve for batch records and refusing new requests until stored segments free space');
   }
 
   /** Resolves once everything queued (STORED marks included) is on disk and stored segments are deleted. */
