@@ -12,7 +12,7 @@ import { decodeLogsJson, decodeLogsProto, decodeTracesJson, decodeTracesProto, W
 import type { RequestFormat } from '../../src/pipeline/transcode/encoder.ts';
 import { createEncoder } from '../../src/pipeline/transcode/otlp/index.ts';
 import { createEncoder as createRowEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
-import { logAt, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, spanAt, spanEnd, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId } from '../../src/storage/memory/chunks.ts';
+import { logAt, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, spanAt, spanEnd, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId } from '../../src/storage/otlp-chunks.ts';
 import { arbWireRequest } from '../helpers/otlp-wire-arb.ts';
 import { arbJsonStyle, arbLogs, arbTraces, encodeLogs, encodeTraces, JSON_BAD_REQUESTS, JSON_EDGE_SPANS, jsonEdgeRequest, jsonLogs, jsonTraces, LIMITS, toJsonText } from '../helpers/otlp-build.ts';
 

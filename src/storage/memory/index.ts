@@ -1,7 +1,7 @@
 // The memory backend: bounded by rows and approximate bytes, evicting oldest first. For tests,
 // demos and short-lived debugging; nothing survives a restart. Each row is kept as a reference
 // to its record in the chunk it arrived in (the OTLP protobuf it arrived as, behind a header of
-// its indexed columns: chunks.ts) and a few small integers. Its facts (ids, times, status) are
+// its indexed columns: ../otlp-chunks.ts) and a few small integers. Its facts (ids, times, status) are
 // read from the header when a query asks, and the row is decoded only when a read returns it:
 // a row holds no string or BigInt of its own on the JS heap, since the garbage collector's work
 // grows with every object kept (measured: 4 of 12.5 CPU-µs per span when each row held its
@@ -11,7 +11,7 @@ import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, type LogFacts, logMatches, type SpanFacts, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
-import { ChunkFormatError, logAt, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, spanAt, spanEnd, spanId, spanIdWord, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId } from './chunks.ts';
+import { ChunkFormatError, logAt, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, spanAt, spanEnd, spanId, spanIdWord, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId } from '../otlp-chunks.ts';
 
 /** What every stored row carries: where its record is, insertion order, arrival time and size. */
 class Stored {

@@ -1,5 +1,5 @@
-// The memory store's encoder module: OTLP protobuf requests are kept as they arrived (each item's
-// bytes behind an index header, src/storage/memory/chunks.ts). OTLP/JSON requests go through the
+// The memory and SQLite stores' encoder module: OTLP protobuf requests are kept as they arrived (each item's
+// bytes behind an index header, src/storage/otlp-chunks.ts). OTLP/JSON requests go through the
 // row decoder and back to protobuf first (rows.ts): the store keeps one format, and JSON, the
 // rarer and already costlier encoding, pays the extra step.
 import { decodeLogsJson, decodeTracesJson } from '../../decode/index.ts';

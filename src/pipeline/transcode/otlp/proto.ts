@@ -1,12 +1,12 @@
-// OTLP protobuf → the memory store's chunks (src/storage/memory/chunks.ts): each accepted span or
-// log record is copied as the bytes it arrived in, behind a fixed header of its indexed columns;
-// its resource and scope are copied once per group. Nothing is rendered: the pass validates
+// OTLP protobuf → the chunks of the memory and SQLite stores (src/storage/otlp-chunks.ts): each
+// accepted span or log record is copied as the bytes it arrived in, behind a fixed header of its
+// indexed columns; its resource and scope are copied once per group. Nothing is rendered: the pass validates
 // every field the row decoder validates (the same items are rejected for the same reasons, the
 // same requests refused with the same error) and copies bytes.
 import { decodeLogsProto, decodeTracesProto, KNOWN_ANYVALUE, KNOWN_LIST } from '../../decode/otlp-proto.ts';
 import { REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, REASON_TIME, REASON_TOO_DEEP, REASON_TRACE_ID, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, unknownField, type WireReader } from '../../decode/wire.ts';
-import { CHUNK_MAGIC, REC_GROUP, REC_LOG, REC_SPAN } from '../../../storage/memory/chunks.ts';
+import { CHUNK_MAGIC, REC_GROUP, REC_LOG, REC_SPAN } from '../../../storage/otlp-chunks.ts';
 import { EVENT, ID_BAD, ID_OK, KV, kvEnds, kvN, kvStarts, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, walkOrRowPathError, type Walk } from '../wire-scan.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest } from '../encoder.ts';

@@ -1,8 +1,8 @@
-// The memory store's chunk format: what arrived, plus what the store indexes. A span or log
-// record is kept as its own OTLP protobuf bytes; its resource and scope are kept once per group;
-// a small fixed header carries the columns the store indexes, so ingest reads a few numbers and
-// slices, and only a read decodes a row (with the row decoder, from a one-item request rebuilt
-// around the stored bytes). Protobuf bytes are about a quarter of the row lines' JSON and cost
+// The chunk format of the stores that keep what arrived (memory and SQLite): what arrived, plus
+// what the store indexes. A span or log record is kept as its own OTLP protobuf bytes; its
+// resource and scope are kept once per group; a small fixed header carries the columns the store
+// indexes, so ingest reads a few numbers and slices, and only a read decodes a row (with the row
+// decoder, from a one-item request rebuilt around the stored bytes). Protobuf bytes are about a quarter of the row lines' JSON and cost
 // nothing to write beyond their validation (docs/performance.md, "Store what arrived").
 //
 // A chunk is CHUNK_MAGIC followed by records, all integers little-endian:
@@ -19,9 +19,9 @@
 //
 // Items belong to the group record before them. The transcoder that writes chunks is
 // src/pipeline/transcode/otlp/.
-import type { LogRow, SpanRow } from '../../model/rows.ts';
-import { decodeLogsProto, decodeTracesProto } from '../../pipeline/decode/index.ts';
-import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
+import type { LogRow, SpanRow } from '../model/rows.ts';
+import { decodeLogsProto, decodeTracesProto } from '../pipeline/decode/index.ts';
+import type { SlicingBuffer } from '../pipeline/decode/wire.ts';
 
 export const CHUNK_MAGIC = 0x4f; // 'O'
 export const REC_GROUP = 1;
@@ -88,7 +88,7 @@ export function readLogChunk(c: Uint8Array, onLog: (group: GroupRef, buf: Slicin
 function readChunk(c: Uint8Array, itemType: number, headBytes: number, lenAt: number, onItem: (group: GroupRef, buf: SlicingBuffer, record: number) => void): void {
   const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength) as SlicingBuffer;
   if (buf.length === 0) return;
-  if (buf[0] !== CHUNK_MAGIC) throw new ChunkFormatError('not a memory-store chunk (first byte ' + buf[0] + ')');
+  if (buf[0] !== CHUNK_MAGIC) throw new ChunkFormatError('not an otlp chunk (first byte ' + buf[0] + ')');
   let group: (GroupRef & { end: number }) | undefined;
   let p = 1;
   while (p < buf.length) {
@@ -150,38 +150,57 @@ function putVarint(out: Uint8Array, p: number, n: number): number {
   return p;
 }
 
-/** Export request { 1: group { resource fields, 2: scope { scope fields, 2: item } } } for the item at buf[start, end). */
-function oneItemRequest(buf: Buffer, g: GroupRef, start: number, end: number): Uint8Array {
-  const itemLen = end - start;
-  const scopeLen = g.scopeEnd - g.scopeStart + 1 + varintLen(itemLen) + itemLen;
-  const groupLen = g.resourceEnd - g.resourceStart + 1 + varintLen(scopeLen) + scopeLen;
+/** Export request { 1: group { resource fields, 2: scope { scope fields, 2: item } } } around one item's bytes. */
+function oneItemRequest(resource: Uint8Array, scope: Uint8Array, item: Uint8Array): Uint8Array {
+  const scopeLen = scope.length + 1 + varintLen(item.length) + item.length;
+  const groupLen = resource.length + 1 + varintLen(scopeLen) + scopeLen;
   const out = new Uint8Array(1 + varintLen(groupLen) + groupLen);
   out[0] = 10;
   let p = putVarint(out, 1, groupLen);
-  out.set(buf.subarray(g.resourceStart, g.resourceEnd), p);
-  p += g.resourceEnd - g.resourceStart;
+  out.set(resource, p);
+  p += resource.length;
   out[p++] = 18;
   p = putVarint(out, p, scopeLen);
-  out.set(buf.subarray(g.scopeStart, g.scopeEnd), p);
-  p += g.scopeEnd - g.scopeStart;
+  out.set(scope, p);
+  p += scope.length;
   out[p++] = 18;
-  p = putVarint(out, p, itemLen);
-  out.set(buf.subarray(start, end), p);
+  p = putVarint(out, p, item.length);
+  out.set(item, p);
   return out;
+}
+
+/**
+ * A stored span as a row, from its group's pieces (the ResourceSpans fields but its scopes, the
+ * ScopeSpans fields but its spans) and its own bytes. The SQLite store keeps the same pieces.
+ */
+export function spanFromParts(resource: Uint8Array, scope: Uint8Array, span: Uint8Array): SpanRow {
+  const rows = decodeTracesProto(oneItemRequest(resource, scope, span), READ_LIMITS).rows;
+  if (rows.length !== 1) throw new ChunkFormatError('a stored span did not decode to one row');
+  return rows[0]!;
+}
+
+/** A stored log record as a row, from its group's pieces and its own bytes. */
+export function logFromParts(resource: Uint8Array, scope: Uint8Array, log: Uint8Array): LogRow {
+  const rows = decodeLogsProto(oneItemRequest(resource, scope, log), READ_LIMITS).rows;
+  if (rows.length !== 1) throw new ChunkFormatError('a stored log record did not decode to one row');
+  return rows[0]!;
+}
+
+/** The group's resource and scope pieces, without copying. */
+export function groupParts(buf: Buffer, g: GroupRef): { resource: Uint8Array; scope: Uint8Array } {
+  return { resource: buf.subarray(g.resourceStart, g.resourceEnd), scope: buf.subarray(g.scopeStart, g.scopeEnd) };
 }
 
 /** The stored span whose record starts at `record` (its group's record at `group`) as a row. */
 export function spanAt(buf: Buffer, group: number, record: number): SpanRow {
-  const spanStart = record + SPAN_HEAD_BYTES;
-  const rows = decodeTracesProto(oneItemRequest(buf, readGroup(buf, group), spanStart, spanStart + buf.readUInt32LE(record + S_LEN)), READ_LIMITS).rows;
-  if (rows.length !== 1) throw new ChunkFormatError(`stored span at byte ${record} did not decode to one row`);
-  return rows[0]!;
+  const { resource, scope } = groupParts(buf, readGroup(buf, group));
+  const start = record + SPAN_HEAD_BYTES;
+  return spanFromParts(resource, scope, buf.subarray(start, start + buf.readUInt32LE(record + S_LEN)));
 }
 
 /** The stored log record whose record starts at `record` as a row. */
 export function logAt(buf: Buffer, group: number, record: number): LogRow {
-  const logStart = record + LOG_HEAD_BYTES;
-  const rows = decodeLogsProto(oneItemRequest(buf, readGroup(buf, group), logStart, logStart + buf.readUInt32LE(record + L_LEN)), READ_LIMITS).rows;
-  if (rows.length !== 1) throw new ChunkFormatError(`stored log record at byte ${record} did not decode to one row`);
-  return rows[0]!;
+  const { resource, scope } = groupParts(buf, readGroup(buf, group));
+  const start = record + LOG_HEAD_BYTES;
+  return logFromParts(resource, scope, buf.subarray(start, start + buf.readUInt32LE(record + L_LEN)));
 }
