@@ -6,6 +6,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { onTestFinished } from 'vitest';
 import { eventually } from './collector.ts';
 import { encodeLogs, encodeTraces } from './otlp-proto.ts';
+import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
+import { READS } from '../../src/storage/sqlite/reads.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 
@@ -120,7 +122,15 @@ export function storedInSqlite(path: string, service: string): { spansByTrace: M
     const spansByTrace = new Map<string, number>();
     for (const r of db.prepare('SELECT trace_id AS t, count(*) AS n FROM spans WHERE service_name = ? GROUP BY trace_id').all(service) as { t: string; n: number }[]) spansByTrace.set(r.t, r.n);
     const logCopies = new Map<string, number>();
-    for (const r of db.prepare("SELECT json_extract(doc, '$.body.stringValue') AS b, count(*) AS n FROM logs WHERE service_name = ? GROUP BY 1").all(service) as { b: string; n: number }[]) logCopies.set(String(r.b), r.n);
+    // Bodies are inside the stored records: read them as the read API does, page by page.
+    for (let after: string | undefined, done = false; !done; ) {
+      const page = READS.scanLogs(db, [DEFAULT_TENANT, { service, limit: 1000, ...(after === undefined ? {} : { after }) }]);
+      for (const row of page.rows) {
+        const body = 'stringValue' in row.body ? row.body.stringValue : JSON.stringify(row.body);
+        logCopies.set(body, (logCopies.get(body) ?? 0) + 1);
+      }
+      ({ next: after, done } = page);
+    }
     return { spansByTrace, logCopies };
   } finally {
     db.close();

@@ -1,24 +1,34 @@
 // The SQLite attribute index (span_attributes, FTS5): searches find exactly what the documents
 // say, whatever the index keeps (value prefixes, unrendered doubles and maps), and a search for a
-// value nobody has never parses a document.
+// value nobody has never parses a document. Each case runs on both chunk formats the store
+// writes: the decode workers' `otlp` chunks (terms read from the protobuf in the write thread) and
+// JSON lines from an older version's write-ahead log (terms built by SQLite's JSON functions).
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import type { AnyValue, SpanRow } from '../../src/model/rows.ts';
-import { createEncoder } from '../../src/storage/rowjson.ts';
+import type { RowEncoder } from '../../src/storage/encoders.ts';
+import { createEncoder as createProtoEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
+import { createEncoder as createLineEncoder } from '../../src/storage/rowjson.ts';
 import { searchTraces } from '../../src/storage/sqlite/reads.ts';
-import { SqliteStore, attributeTerm, openDatabase } from '../../src/storage/sqlite/store.ts';
+import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
+import { attributeTerm } from '../../src/storage/sqlite/terms.ts';
 import { makeSpan } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 
-function write(store: SqliteStore, spans: SpanRow[]): void {
-  expect(store.writeSpans(createEncoder().encodeSpans(spans).map((c) => c.data)).kind).toBe('success');
-}
-
 const str = (key: string, v: string) => ({ key, value: { stringValue: v } });
 
-describe('sqlite attribute index', () => {
+const FORMATS: [string, () => RowEncoder][] = [
+  ['otlp chunks', () => createProtoEncoder({})],
+  ['JSON lines of an older version', createLineEncoder],
+];
+
+describe.each(FORMATS)('sqlite attribute index, %s', (_format, createEncoder) => {
+  function write(store: SqliteStore, spans: SpanRow[]): void {
+    expect(store.writeSpans(createEncoder().encodeSpans(spans).map((c) => c.data)).kind).toBe('success');
+  }
+
   it('finds exact values beyond the indexed prefix, astral characters included, and never a prefix twin', () => {
     const db = openDatabase(join(tempDir(), 'attrs.db'));
     const store = new SqliteStore(db);

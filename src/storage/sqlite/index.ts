@@ -1,6 +1,7 @@
-// The embedded default: one SQLite file (node:sqlite, WAL). Each row keeps its full normalized
-// form as JSON (`doc`) beside the columns that queries filter on, so reads return exactly what
-// was received without a column per OTLP field. Writes run on a write thread and reads on read
+// The embedded default: one SQLite file (node:sqlite, WAL). Each row keeps what arrived (`doc`:
+// the span or log record's own protobuf bytes, its resource and scope once per request group)
+// beside the columns that queries filter on, so reads decode exactly what was received without a
+// column per OTLP field (rows of older versions keep a JSON document, read as well). Writes run on a write thread and reads on read
 // threads (read-pool.ts), each with its own connection: node:sqlite calls are synchronous and
 // must never stall the main event loop.
 import { stat } from 'node:fs/promises';
@@ -22,13 +23,13 @@ export interface SqliteOptions {
   readThreads: number;
   /** Time budget of one read (0: none). */
   queryTimeoutMs: number;
-  /** Keep the span attribute index (attribute search through it), at ~3x the write thread's CPU per span. */
+  /** Keep the span attribute index (attribute search through it), at ~2.5x the write thread's CPU per span. */
   attributeIndex: boolean;
 }
 
 class SqliteBackend implements StorageBackend, StoreStats {
   readonly name = 'sqlite';
-  readonly encoder = { name: 'rowjson', options: {} } as const;
+  readonly encoder = { name: 'otlp', options: {} } as const;
   private db: DatabaseSync | undefined;
   private readPool: ReadPool | undefined;
   private thread: Worker | undefined;

@@ -7,8 +7,10 @@ import type { DatabaseSync } from 'node:sqlite';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, TraceQuery, TraceSummary } from '../backend.ts';
 import { attributesMatch, byNewestTrace, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
+import { logFromParts, spanFromParts } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
-import { attributeTerm, clampNs } from './store.ts';
+import { clampNs } from './store.ts';
+import { attributeTerm } from './terms.ts';
 
 interface Filter {
   where: string[];
@@ -38,10 +40,30 @@ export const DEPENDENCIES_SQL = `SELECT p.service_name AS parent, c.service_name
   WHERE c.tenant = ? AND c.start_ns BETWEEN ? AND ? AND c.parent_span_id <> '' AND p.service_name <> c.service_name
   GROUP BY 1, 2 ORDER BY 1, 2`;
 
+/** A stored row's document: its protobuf bytes and its group's (the resource and scope), or the JSON of an older version. */
+interface Doc {
+  doc: string | Uint8Array;
+  resource: Uint8Array | null;
+  scope: Uint8Array | null;
+}
+
+/** The columns of a Doc, from a table joined to its group as `g`. */
+const DOC_COLUMNS = 'doc, g.resource AS resource, g.scope AS scope';
+const withGroup = (table: 'spans' | 'logs', notIndexed = '') => `${table} ${notIndexed} LEFT JOIN item_groups g ON g.gid = ${table}.group_id`;
+
+function docRow<T>(d: Doc, fromJson: (doc: string) => T, fromParts: (resource: Uint8Array, scope: Uint8Array, item: Uint8Array) => T): T {
+  if (typeof d.doc === 'string') return fromJson(d.doc);
+  if (!d.resource || !d.scope) throw new Error('a stored row has lost its resource group');
+  return fromParts(d.resource, d.scope, d.doc);
+}
+
+const spanOf = (d: Doc): SpanRow => docRow(d, spanFromJson, spanFromParts);
+const logOf = (d: Doc): LogRow => docRow(d, logFromJson, logFromParts);
+
 /** All spans of a trace. */
 export function getTrace(db: DatabaseSync, tenant: string, traceId: string): SpanRow[] {
-  const rows = db.prepare('SELECT doc FROM spans WHERE tenant = ? AND trace_id = ?').all(tenant, traceId) as { doc: string }[];
-  return rows.map((r) => spanFromJson(r.doc));
+  const rows = db.prepare(`SELECT ${DOC_COLUMNS} FROM ${withGroup('spans')} WHERE tenant = ? AND trace_id = ?`).all(tenant, traceId) as unknown as Doc[];
+  return rows.map(spanOf);
 }
 
 const attributeIndexOf = new WeakMap<DatabaseSync, boolean>();
@@ -75,14 +97,14 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
   // the candidates' documents confirm them exactly. All conditions in one MATCH: on the same span.
   if (wantAttrs && hasAttributeIndex(db)) {
     const match = q.attributes!.map((a) => `("${attributeTerm(a.key, a.value)}" OR "${attributeTerm(a.key, '')}")`).join(' AND ');
-    f.where.push('rowid IN (SELECT rowid FROM span_attributes WHERE span_attributes MATCH ?)');
+    f.where.push('spans.rowid IN (SELECT rowid FROM span_attributes WHERE span_attributes MATCH ?)');
     f.params.push(match);
   }
-  const stmt = db.prepare(`SELECT trace_id, ${wantAttrs ? 'doc' : "'' AS doc"} FROM spans ${whereSql(f)} ORDER BY start_ns DESC`);
+  const stmt = db.prepare(`SELECT trace_id${wantAttrs ? `, ${DOC_COLUMNS}` : ''} FROM ${wantAttrs ? withGroup('spans') : 'spans'} ${whereSql(f)} ORDER BY start_ns DESC`);
   const traceIds = new Set<string>();
-  for (const row of stmt.iterate(...f.params) as Iterable<{ trace_id: string; doc: string }>) {
+  for (const row of stmt.iterate(...f.params) as Iterable<{ trace_id: string } & Doc>) {
     if (traceIds.has(row.trace_id)) continue;
-    if (wantAttrs && !attributesMatch(spanFromJson(row.doc).attributes, q)) continue;
+    if (wantAttrs && !attributesMatch(spanOf(row).attributes, q)) continue;
     traceIds.add(row.trace_id);
     if (traceIds.size >= q.limit) break;
   }
@@ -108,8 +130,8 @@ export function searchLogs(db: DatabaseSync, tenant: string, q: LogQuery): LogRo
   add(f, 'time_ns >= ?', q.startNano);
   add(f, 'time_ns <= ?', q.endNano === undefined ? undefined : clampNs(q.endNano));
   add(f, 'severity_number >= ?', q.minSeverity);
-  const rows = db.prepare(`SELECT doc FROM logs ${whereSql(f)} ORDER BY time_ns DESC, id DESC LIMIT ?`).all(...f.params, q.limit) as { doc: string }[];
-  return rows.map((r) => logFromJson(r.doc));
+  const rows = db.prepare(`SELECT ${DOC_COLUMNS} FROM ${withGroup('logs')} ${whereSql(f)} ORDER BY time_ns DESC, logs.id DESC LIMIT ?`).all(...f.params, q.limit) as unknown as Doc[];
+  return rows.map(logOf);
 }
 
 /** Service names from the operations table. */
@@ -151,21 +173,21 @@ export function tableStats(db: DatabaseSync): { spans: number; logs: number; old
  * rows ahead of the cursor. Each page is one statement (WAL: it never blocks the write thread,
  * and holds no snapshot between pages).
  */
-function scan<T>(db: DatabaseSync, table: 'spans' | 'logs', timeCol: string, tenant: string, q: ScanQuery, parse: (doc: string) => T): ScanPage<T> {
+function scan<T>(db: DatabaseSync, table: 'spans' | 'logs', timeCol: string, tenant: string, q: ScanQuery, parse: (doc: Doc) => T): ScanPage<T> {
   if (q.after !== undefined && !/^\d+$/.test(q.after)) throw new Error(`not a sqlite scan cursor: ${JSON.stringify(q.after)}`);
   const f = filter();
-  add(f, 'rowid > ?', q.after === undefined ? undefined : BigInt(q.after));
+  add(f, `${table}.rowid > ?`, q.after === undefined ? undefined : BigInt(q.after));
   add(f, 'tenant = ?', tenant);
   add(f, 'service_name = ?', q.service);
   add(f, `${timeCol} >= ?`, q.startNano);
   add(f, `${timeCol} <= ?`, q.endNano === undefined ? undefined : clampNs(q.endNano));
   // NOT INDEXED: walking rowids and filtering costs one pass over the table for the whole scan;
   // a service or time index would make every page sort all matching rows again.
-  const stmt = db.prepare(`SELECT rowid AS r, doc FROM ${table} NOT INDEXED ${whereSql(f)} ORDER BY rowid LIMIT ?`);
+  const stmt = db.prepare(`SELECT ${table}.rowid AS r, ${DOC_COLUMNS} FROM ${withGroup(table, 'NOT INDEXED')} ${whereSql(f)} ORDER BY ${table}.rowid LIMIT ?`);
   stmt.setReadBigInts(true);
-  const rows = stmt.all(...f.params, q.limit) as unknown as { r: bigint; doc: string }[];
+  const rows = stmt.all(...f.params, q.limit) as unknown as ({ r: bigint } & Doc)[];
   const last = rows[rows.length - 1];
-  const page: ScanPage<T> = { rows: rows.map((r) => parse(r.doc)), next: last ? last.r.toString() : q.after, done: rows.length < q.limit };
+  const page: ScanPage<T> = { rows: rows.map(parse), next: last ? last.r.toString() : q.after, done: rows.length < q.limit };
   // Position by rowid against the largest one (one index lookup), for an ETA.
   const max = (db.prepare(`SELECT max(rowid) AS m FROM ${table}`).get() as { m: number | null }).m;
   if (last && max) page.position = Math.min(1, Number(last.r) / max);
@@ -173,8 +195,8 @@ function scan<T>(db: DatabaseSync, table: 'spans' | 'logs', timeCol: string, ten
 }
 
 export const READS = {
-  scanSpans: (db: DatabaseSync, [tenant, q]: [string, ScanQuery]) => scan(db, 'spans', 'start_ns', tenant, q, spanFromJson),
-  scanLogs: (db: DatabaseSync, [tenant, q]: [string, ScanQuery]) => scan(db, 'logs', 'time_ns', tenant, q, logFromJson),
+  scanSpans: (db: DatabaseSync, [tenant, q]: [string, ScanQuery]) => scan(db, 'spans', 'start_ns', tenant, q, spanOf),
+  scanLogs: (db: DatabaseSync, [tenant, q]: [string, ScanQuery]) => scan(db, 'logs', 'time_ns', tenant, q, logOf),
   getTrace: (db: DatabaseSync, [tenant, traceId]: [string, string]) => getTrace(db, tenant, traceId),
   searchTraces: (db: DatabaseSync, [tenant, q]: [string, TraceQuery]) => searchTraces(db, tenant, q),
   searchLogs: (db: DatabaseSync, [tenant, q]: [string, LogQuery]) => searchLogs(db, tenant, q),

@@ -5,15 +5,35 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { DEFAULT_TENANT } from '../../model/tenant.ts';
+import { WireReader } from '../../pipeline/decode/wire.ts';
 import type { WriteResult } from '../backend.ts';
+import {
+  CHUNK_MAGIC, type GroupRef, L_LEN, LOG_HEAD_BYTES, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk,
+  S_LEN, SPAN_HEAD_BYTES, spanEnd, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
+} from '../otlp-chunks.ts';
 import { chunkLineRefs, docText, type LogHeader, type SpanHeader } from '../rowjson.ts';
+import { ATTR_VALUE_CHARS, TermWriter } from './terms.ts';
 
 const INT64_MAX = (1n << 63n) - 1n;
 const NS_PER_DAY = 86_400_000_000_000n;
 
 // Every row carries its tenant; rows written before tenants existed are the default tenant's.
 // Indexes lead with the tenant, since every read is of one tenant's rows.
+//
+// A row's doc is the span or log record as it arrived: its own OTLP protobuf bytes (a BLOB), its
+// resource and scope kept once per request group in item_groups (group_id). Rows written before
+// that keep their normalized JSON (a TEXT doc, no group); reads tell them apart by type.
 const SCHEMA = `
+-- The resource and scope of a group of stored spans or log records: the ResourceSpans (or
+-- ResourceLogs) fields but its scopes, and the ScopeSpans (ScopeLogs) fields but its items.
+-- max_ns is its items' newest start (or time): retention drops a group with the last of them.
+CREATE TABLE IF NOT EXISTS item_groups (
+  gid INTEGER PRIMARY KEY,
+  max_ns INTEGER NOT NULL,
+  resource BLOB NOT NULL,
+  scope BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS item_groups_max ON item_groups (max_ns);
 CREATE TABLE IF NOT EXISTS spans (
   tenant TEXT NOT NULL DEFAULT '${DEFAULT_TENANT}',
   trace_id TEXT NOT NULL,
@@ -25,7 +45,8 @@ CREATE TABLE IF NOT EXISTS spans (
   end_ns INTEGER NOT NULL,
   duration_ns INTEGER NOT NULL,
   status_code INTEGER NOT NULL,
-  doc TEXT NOT NULL
+  doc TEXT NOT NULL,
+  group_id INTEGER
 );
 -- A rowid table with a unique index, not WITHOUT ROWID: rows carry kilobytes of document, and
 -- WITHOUT ROWID tables are slow for rows that large (measured: 1.35x the write rate).
@@ -62,7 +83,8 @@ CREATE TABLE IF NOT EXISTS logs (
   -- Which write batch (hash of its id) and which row of it: the idempotency key of log records,
   -- which have no natural one (added by upgradeSchema to files created before it).
   batch_key INTEGER,
-  seq INTEGER
+  seq INTEGER,
+  group_id INTEGER
 );
 CREATE INDEX IF NOT EXISTS logs_tenant_trace ON logs (tenant, trace_id);
 CREATE INDEX IF NOT EXISTS logs_tenant_service_time ON logs (tenant, service_name, time_ns);
@@ -80,13 +102,21 @@ export function batchKey(batchId: string): bigint {
   return createHash('sha256').update(batchId).digest().readBigInt64BE(0);
 }
 
-/** Adds the log idempotency columns to a file created before them; IMMEDIATE so two processes opening it do not both alter. */
+/** Columns added after the first release, by table: upgradeSchema adds them to files from before them. */
+const ADDED_COLUMNS = [
+  ['logs', 'batch_key INTEGER'],
+  ['logs', 'seq INTEGER'],
+  ['spans', 'group_id INTEGER'],
+  ['logs', 'group_id INTEGER'],
+] as const;
+
+/** Adds the columns a file from an older version lacks; IMMEDIATE so two processes opening it do not both alter. */
 function upgradeSchema(db: DatabaseSync): void {
-  const has = () => (db.prepare('PRAGMA table_info(logs)').all() as { name: string }[]).some((c) => c.name === 'batch_key');
-  if (has()) return;
+  const missing = () => ADDED_COLUMNS.filter(([table, column]) => db.prepare(`SELECT 1 FROM pragma_table_info('${table}') WHERE name = ?`).get(column.split(' ')[0]!) === undefined);
+  if (missing().length === 0) return;
   db.exec('BEGIN IMMEDIATE');
   try {
-    if (!has()) db.exec('ALTER TABLE logs ADD COLUMN batch_key INTEGER; ALTER TABLE logs ADD COLUMN seq INTEGER;');
+    for (const [table, column] of missing()) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column}`);
     db.exec('COMMIT');
   } catch (err) {
     if (db.isTransaction) db.exec('ROLLBACK');
@@ -94,14 +124,12 @@ function upgradeSchema(db: DatabaseSync): void {
   }
 }
 
-/** Longest attribute value the index keeps; a longer one is indexed by its prefix and confirmed on the document. */
-export const ATTR_VALUE_CHARS = 128;
-
 /** The index term of one attribute from SQL expressions of its key and rendered value (attributeTerm() is the same in JavaScript). */
 const termSql = (key: string, value: string) => `hex(substr(${key}, 1, ${ATTR_VALUE_CHARS})) || 'x' || hex(substr(${value}, 1, ${ATTR_VALUE_CHARS}))`;
 
 /**
- * Indexes the attributes of the spans with rowid above ?1 (the rows a batch just inserted).
+ * Indexes the attributes of the JSON-document spans with rowid above ?1: rows written before the
+ * store kept protobuf (a file's first indexing), or rows from a write-ahead log of that version.
  * jsonb_each hands each attribute over as JSONB, so the lookups below do not parse text again
  * (measured 17 against 28 µs per span with json_each). json_valid() keeps a document beyond
  * SQLite's JSON depth limit from failing the batch; such a span is then not found by attribute.
@@ -114,17 +142,8 @@ const ATTRIBUTE_INDEX_SQL = `INSERT INTO span_attributes (rowid, terms)
       a.value ->> '$.value.bytesValue', '')`,
   )}, ' ')
   FROM spans s, jsonb_each(s.doc, '$.attributes') a
-  WHERE s.rowid > ?1 AND json_valid(s.doc) AND a.value ->> '$.key' IS NOT NULL
+  WHERE s.rowid > ?1 AND typeof(s.doc) = 'text' AND json_valid(s.doc) AND a.value ->> '$.key' IS NOT NULL
   GROUP BY s.rowid`;
-
-const utf8 = new TextEncoder();
-
-/** The index term of an attribute key and rendered value, as ATTRIBUTE_INDEX_SQL writes it; '' value: the value-less term. */
-export function attributeTerm(key: string, value: string): string {
-  // substr() counts characters, not UTF-16 units: cut by code points alike, then hex the UTF-8 as hex() does.
-  const hex = (v: string) => Buffer.from(utf8.encode(Array.from(v).slice(0, ATTR_VALUE_CHARS).join(''))).toString('hex').toUpperCase();
-  return `${hex(key)}x${hex(value)}`;
-}
 
 /** SQLite result codes that pass with time or space: BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN, PROTOCOL. */
 const TRANSIENT = new Set([5, 6, 7, 10, 13, 14, 15]);
@@ -140,7 +159,9 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean }
   const db = new DatabaseSync(path);
   // Large pages keep multi-kilobyte documents out of overflow chains (page_size applies when the
   // file is created); 4 KiB -> 32 KiB pages measured 1.9x the write rate on top (bench/sqlite.ts).
-  db.exec('PRAGMA page_size = 32768; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
+  // SQLite checkpoints its WAL every 1000 pages by default: 32 MiB at this page size, which the
+  // WAL file then keeps. 256 pages and a size limit bound it to 8 MiB of frames, 16 MiB on disk.
+  db.exec('PRAGMA page_size = 32768; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 256; PRAGMA journal_size_limit = 16777216;');
   const hasTable = (name: string): boolean => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
   const hadSpans = hasTable('spans');
   const lacksTenant = (table: string): boolean => hasTable(table) && db.prepare(`SELECT 1 FROM pragma_table_info('${table}') WHERE name = 'tenant'`).get() === undefined;
@@ -158,7 +179,7 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean }
   } else {
     db.exec(ATTRIBUTE_TABLE);
     // A file written before the attribute index existed (or with it off): index its spans once (minutes for a large file).
-    if (hadSpans && !hadAttributes) db.prepare(ATTRIBUTE_INDEX_SQL).run(-1);
+    if (hadSpans && !hadAttributes) indexStoredSpans(db);
   }
   // A file written before the operations table (or tenants) existed: fill it once from the stored spans.
   if (hadSpans && !hadOperations) {
@@ -166,6 +187,24 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean }
              SELECT tenant, service_name, name, coalesce(json_extract(doc, '$.kind'), 0), max(start_ns) FROM spans GROUP BY 1, 2, 3, 4`);
   }
   return db;
+}
+
+/** Indexes the attributes of every stored span (both document kinds), in one transaction. */
+function indexStoredSpans(db: DatabaseSync): void {
+  const insert = db.prepare('INSERT INTO span_attributes (rowid, terms) VALUES (?, ?)');
+  const terms = new TermWriter();
+  db.exec('BEGIN');
+  try {
+    db.prepare(ATTRIBUTE_INDEX_SQL).run(-1);
+    for (const row of db.prepare("SELECT rowid AS r, doc FROM spans WHERE typeof(doc) = 'blob'").iterate() as Iterable<{ r: number; doc: Uint8Array }>) {
+      const t = terms.spanTerms(new WireReader(row.doc), 0, row.doc.length);
+      if (t !== '') insert.run(row.r, t);
+    }
+    db.exec('COMMIT');
+  } catch (err) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw err;
+  }
 }
 
 /**
@@ -191,28 +230,60 @@ function addTenants(db: DatabaseSync, lacking: { spans: boolean; logs: boolean }
   }
 }
 
-/** Writes batches of JSON-line chunks in one transaction each. */
+/** Newest start per distinct operation of a batch: one upsert each, not one per span. */
+class OperationsSeen {
+  private readonly seen = new Map<string, { service: string; name: string; kind: number; start: bigint }>();
+
+  add(service: string, name: string, kind: number, start: bigint): void {
+    // Length-prefixed, so no service and name pair can collide with another.
+    const key = `${kind}:${service.length}:${service}${name}`;
+    const seen = this.seen.get(key);
+    if (!seen) this.seen.set(key, { service, name, kind, start });
+    else if (start > seen.start) seen.start = start;
+  }
+
+  write(upsert: StatementSync, tenant: string): void {
+    for (const o of this.seen.values()) upsert.run(tenant, o.service, o.name, o.kind, o.start);
+  }
+}
+
+/**
+ * Writes batches in one transaction each. A batch's chunks are the decode workers' `otlp` chunks
+ * (src/storage/otlp-chunks.ts): each span or log record is stored as its protobuf bytes, its
+ * group's resource and scope once in item_groups. JSON-line chunks (`rowjson`, written by older
+ * versions) are still accepted, so a write-ahead log left by one is replayed after an upgrade.
+ */
 export class SqliteStore {
   private readonly db: DatabaseSync;
   private readonly insertSpan: StatementSync;
   private readonly insertLog: StatementSync;
+  private readonly insertGroup: StatementSync;
   private readonly upsertOperation: StatementSync;
   private readonly maxSpanRowid: StatementSync;
-  private readonly indexAttributes: StatementSync | undefined;
+  private readonly maxGroupId: StatementSync;
+  private readonly insertTerms: StatementSync | undefined;
+  private readonly indexJsonAttributes: StatementSync | undefined;
+  private readonly terms = new TermWriter();
 
   /** `indexAttributes: false` writes no attribute index (storage.sqlite.attributeIndex off, or the benchmark's baseline). */
   constructor(db: DatabaseSync, options: { indexAttributes?: boolean } = {}) {
     this.db = db;
     this.maxSpanRowid = db.prepare('SELECT coalesce(max(rowid), 0) AS m FROM spans');
-    this.indexAttributes = options.indexAttributes === false ? undefined : db.prepare(ATTRIBUTE_INDEX_SQL);
+    this.maxGroupId = db.prepare('SELECT coalesce(max(gid), 0) AS m FROM item_groups');
+    const index = options.indexAttributes !== false;
+    this.indexJsonAttributes = index ? db.prepare(ATTRIBUTE_INDEX_SQL) : undefined;
+    this.insertTerms = index ? db.prepare('INSERT INTO span_attributes (rowid, terms) VALUES (?, ?)') : undefined;
     this.insertSpan = db.prepare(
-      'INSERT OR IGNORE INTO spans (tenant, trace_id, span_id, parent_span_id, service_name, name, start_ns, end_ns, duration_ns, status_code, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT OR IGNORE INTO spans (tenant, trace_id, span_id, parent_span_id, service_name, name, start_ns, end_ns, duration_ns, status_code, doc, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
+    this.insertGroup = db.prepare('INSERT INTO item_groups (gid, max_ns, resource, scope) VALUES (?, ?, ?, ?)');
     this.upsertOperation = db.prepare(
       `INSERT INTO operations (tenant, service_name, name, kind, last_start_ns) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT DO UPDATE SET last_start_ns = excluded.last_start_ns WHERE excluded.last_start_ns > last_start_ns`,
     );
-    this.insertLog = db.prepare('INSERT OR IGNORE INTO logs (tenant, time_ns, trace_id, service_name, severity_number, doc, batch_key, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    this.insertLog = db.prepare(
+      'INSERT OR IGNORE INTO logs (tenant, time_ns, trace_id, service_name, severity_number, doc, batch_key, seq, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
   }
 
   private transaction(fn: () => void): WriteResult {
@@ -234,25 +305,88 @@ export class SqliteStore {
     }
   }
 
+  /**
+   * Group ids for a batch, handed out in order inside its transaction (one writer). A group's row
+   * is written after its items, with their newest time, and only when one of them was new (a
+   * resent batch adds no group).
+   */
+  private groups(): { open(buf: Buffer, g: GroupRef): number; item(inserted: boolean, ns: bigint): void; close(): void } {
+    let next = Number((this.maxGroupId.get() as { m: number | bigint }).m);
+    let open: { id: number; resource: Uint8Array; scope: Uint8Array; max: bigint; kept: boolean } | undefined;
+    const close = () => {
+      if (open?.kept) this.insertGroup.run(open.id, open.max, open.resource, open.scope);
+      open = undefined;
+    };
+    return {
+      open: (buf, g) => {
+        close();
+        open = { id: ++next, resource: buf.subarray(g.resourceStart, g.resourceEnd), scope: buf.subarray(g.scopeStart, g.scopeEnd), max: 0n, kept: false };
+        return open.id;
+      },
+      item: (inserted, ns) => {
+        if (!open || !inserted) return;
+        open.kept = true;
+        if (ns > open.max) open.max = ns;
+      },
+      close,
+    };
+  }
+
   writeSpans(chunks: readonly Uint8Array[], tenant: string = DEFAULT_TENANT): WriteResult {
     return this.transaction(() => {
-      // Rows this batch inserts get rowids above the current largest (one writer, inside its transaction).
-      const before = this.indexAttributes ? (this.maxSpanRowid.get() as { m: number | bigint }).m : 0;
-      // Newest start per distinct operation of the batch: one upsert each, not one per span.
-      const ops = new Map<string, { h: SpanHeader; start: bigint }>();
-      for (const line of chunkLineRefs<SpanHeader>(chunks)) {
-        const h = line.header;
-        const start = clampNs(BigInt(h[5]));
-        this.insertSpan.run(tenant, h[0], h[1], h[2], h[3], h[4], start, clampNs(BigInt(h[6])), clampNs(BigInt(h[7])), h[8], docText(line));
-        // Length-prefixed, so no service and name pair can collide with another.
-        const key = `${h[9]}:${h[3].length}:${h[3]}${h[4]}`;
-        const seen = ops.get(key);
-        if (!seen || start > seen.start) ops.set(key, { h, start });
+      const ops = new OperationsSeen();
+      const groups = this.groups();
+      let lines: Uint8Array[] | undefined;
+      for (const c of chunks) {
+        if (c.length > 0 && c[0] !== CHUNK_MAGIC) (lines ??= []).push(c);
+        else this.writeArrivedSpans(c, tenant, ops, groups);
       }
-      for (const { h, start } of ops.values()) this.upsertOperation.run(tenant, h[3], h[4], h[9], start);
-      // One statement per batch: SQLite parses the attribute arrays in C, no JS object per attribute.
-      this.indexAttributes?.run(before);
+      groups.close();
+      if (lines) this.writeSpanLines(lines, tenant, ops);
+      ops.write(this.upsertOperation, tenant);
     });
+  }
+
+  private writeArrivedSpans(c: Uint8Array, tenant: string, ops: OperationsSeen, groups: ReturnType<SqliteStore['groups']>): void {
+    let groupAt = -1;
+    let groupId = 0;
+    let reader: WireReader | undefined;
+    readSpanChunk(c, (g, buf, r) => {
+      if (g.at !== groupAt) {
+        groupAt = g.at;
+        groupId = groups.open(buf, g);
+      }
+      const start = clampNs(spanStart(buf, r));
+      const end = clampNs(spanEnd(buf, r));
+      const name = spanName(buf, r);
+      const docStart = r + SPAN_HEAD_BYTES;
+      const docEnd = docStart + buf.readUInt32LE(r + S_LEN);
+      const result = this.insertSpan.run(
+        tenant, spanTraceId(buf, r), spanId(buf, r), spanParentId(buf, r), g.service, name,
+        start, end, end > start ? end - start : 0n, spanStatus(buf, r), buf.subarray(docStart, docEnd), groupId,
+      );
+      const inserted = Number(result.changes) > 0;
+      groups.item(inserted, start);
+      if (!inserted) return;
+      ops.add(g.service, name, spanKind(buf, r), start);
+      if (this.insertTerms) {
+        const terms = this.terms.spanTerms((reader ??= new WireReader(buf)), docStart, docEnd);
+        if (terms !== '') this.insertTerms.run(result.lastInsertRowid, terms);
+      }
+    });
+  }
+
+  /** JSON-line chunks; their attributes are indexed by SQLite's JSON functions, one statement for them all. */
+  private writeSpanLines(chunks: readonly Uint8Array[], tenant: string, ops: OperationsSeen): void {
+    // Rows these lines insert get rowids above the current largest (one writer, inside its transaction).
+    const before = this.indexJsonAttributes ? (this.maxSpanRowid.get() as { m: number | bigint }).m : 0;
+    for (const line of chunkLineRefs<SpanHeader>(chunks)) {
+      const h = line.header;
+      const start = clampNs(BigInt(h[5]));
+      const result = this.insertSpan.run(tenant, h[0], h[1], h[2], h[3], h[4], start, clampNs(BigInt(h[6])), clampNs(BigInt(h[7])), h[8], docText(line), null);
+      if (Number(result.changes) > 0) ops.add(h[3], h[4], h[9], start);
+    }
+    this.indexJsonAttributes?.run(before);
   }
 
   /** Log records of one batch; written again under the same batch id, they are recognized and kept once. */
@@ -260,19 +394,41 @@ export class SqliteStore {
     const key = batchKey(batchId);
     return this.transaction(() => {
       let seq = 0;
-      for (const line of chunkLineRefs<LogHeader>(chunks)) {
-        const h = line.header;
-        this.insertLog.run(tenant, clampNs(BigInt(h[0])), h[1], h[2], h[3], docText(line), key, seq++);
+      const groups = this.groups();
+      for (const c of chunks) {
+        if (c.length > 0 && c[0] !== CHUNK_MAGIC) {
+          for (const line of chunkLineRefs<LogHeader>([c])) {
+            const h = line.header;
+            this.insertLog.run(tenant, clampNs(BigInt(h[0])), h[1], h[2], h[3], docText(line), key, seq++, null);
+          }
+          continue;
+        }
+        let groupAt = -1;
+        let groupId = 0;
+        readLogChunk(c, (g, buf, r) => {
+          if (g.at !== groupAt) {
+            groupAt = g.at;
+            groupId = groups.open(buf, g);
+          }
+          const time = clampNs(logTime(buf, r));
+          const docStart = r + LOG_HEAD_BYTES;
+          const doc = buf.subarray(docStart, docStart + buf.readUInt32LE(r + L_LEN));
+          const result = this.insertLog.run(tenant, time, logTraceId(buf, r), g.service, logSeverity(buf, r), doc, key, seq++, groupId);
+          groups.item(Number(result.changes) > 0, time);
+        });
       }
+      groups.close();
     });
   }
 
   /** Deletes rows older than retentionDays; returns how many. */
   applyRetention(retentionDays: number, nowMs = Date.now()): { spans: number; logs: number } {
     const cutoff = BigInt(nowMs) * 1_000_000n - BigInt(retentionDays) * NS_PER_DAY;
-    if (this.indexAttributes) this.db.prepare('DELETE FROM span_attributes WHERE rowid IN (SELECT rowid FROM spans WHERE start_ns < ?)').run(cutoff);
+    if (this.insertTerms) this.db.prepare('DELETE FROM span_attributes WHERE rowid IN (SELECT rowid FROM spans WHERE start_ns < ?)').run(cutoff);
     const spans = Number(this.db.prepare('DELETE FROM spans WHERE start_ns < ?').run(cutoff).changes);
     const logs = Number(this.db.prepare('DELETE FROM logs WHERE time_ns < ?').run(cutoff).changes);
+    // A group's items are all older than its max_ns: it goes with the last of them.
+    this.db.prepare('DELETE FROM item_groups WHERE max_ns < ?').run(cutoff);
     this.db.prepare('DELETE FROM operations WHERE last_start_ns < ?').run(cutoff);
     return { spans, logs };
   }

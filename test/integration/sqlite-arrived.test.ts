@@ -1,0 +1,170 @@
+// The SQLite store keeps what arrived: each span or log record as its protobuf bytes, its resource
+// and scope once per request group (item_groups). These cases pin what that must not change: the
+// attribute index holds the terms SQLite's JSON functions gave for the JSON documents of older
+// versions, a file holding rows of both kinds reads them all, a group is written once and goes
+// with its last item, and a file from before the change opens, keeps its rows and takes new ones.
+import { join } from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { LogRow, SpanRow } from '../../src/model/rows.ts';
+import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
+import { decodeTracesProto } from '../../src/pipeline/decode/index.ts';
+import { createEncoder as createTranscoder } from '../../src/pipeline/transcode/otlp/index.ts';
+import { createEncoder as createProtoEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
+import { createEncoder as createLineEncoder } from '../../src/storage/rowjson.ts';
+import { READS, getTrace, searchLogs, searchTraces } from '../../src/storage/sqlite/reads.ts';
+import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
+import { arbTraces, encodeTraces, LIMITS } from '../helpers/otlp-build.ts';
+import { canonical, makeLog, makeSpan } from '../helpers/rows.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const lines = createLineEncoder();
+const proto = createProtoEncoder({});
+const data = (chunks: { data: Uint8Array }[]) => chunks.map((c) => c.data);
+const count = (db: DatabaseSync, sql: string) => (db.prepare(sql).get() as { n: number }).n;
+
+/** Each stored span's attribute index terms, by trace and span id, read back through the index. */
+function termsBySpan(db: DatabaseSync): Map<string, Set<string>> {
+  db.exec("CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, span_attributes, 'row')");
+  const out = new Map<string, Set<string>>();
+  const spansWith = db.prepare('SELECT trace_id || span_id AS k FROM spans WHERE rowid IN (SELECT rowid FROM span_attributes WHERE span_attributes MATCH ?)');
+  for (const { term } of db.prepare('SELECT term FROM temp.vocab').all() as { term: string }[]) {
+    for (const { k } of spansWith.all(`"${term}"`) as { k: string }[]) {
+      const set = out.get(k) ?? new Set<string>();
+      set.add(term);
+      out.set(k, set);
+    }
+  }
+  return out;
+}
+
+const keyOf = (term: string) => term.slice(0, term.indexOf('x'));
+
+describe('sqlite store of what arrived', () => {
+  it('indexes every span under the terms SQLite gave its JSON document: none missing, no key invented', () => {
+    const transcoder = createTranscoder({}, LIMITS);
+    fc.assert(
+      fc.property(arbTraces, (m) => {
+        const body = encodeTraces(m);
+        const arrived = openDatabase(':memory:');
+        const older = openDatabase(':memory:');
+        try {
+          expect(new SqliteStore(arrived).writeSpans(data(transcoder.encode('traces', 'protobuf', body).chunks)).kind).toBe('success');
+          expect(new SqliteStore(older).writeSpans(data(lines.encodeSpans(decodeTracesProto(body, LIMITS).rows))).kind).toBe('success');
+          const fromProto = termsBySpan(arrived);
+          const fromJson = termsBySpan(older);
+          for (const [span, json] of fromJson) {
+            // Every term of the document: a search finds the span as before.
+            expect([...json].filter((t) => !fromProto.get(span)?.has(t))).toEqual([]);
+          }
+          for (const [span, terms] of fromProto) {
+            // The protobuf may repeat a key the decoder kept once: its other values are extra
+            // candidates, which the documents rule out. A key the document lacks would be a bug.
+            const keys = new Set([...(fromJson.get(span) ?? [])].map(keyOf));
+            expect([...terms].map(keyOf).filter((k) => !keys.has(k))).toEqual([]);
+          }
+        } finally {
+          arrived.close();
+          older.close();
+        }
+      }),
+      { numRuns: 60, seed: 11 },
+    );
+  });
+
+  it('indexes values at and past the cut, multi-byte characters, bytes and 64-bit integers as SQLite did', () => {
+    const str = (v: string) => ({ stringValue: v });
+    const values = [
+      str('a'.repeat(127)), str('a'.repeat(128)), str('a'.repeat(129)), str('a'.repeat(300)),
+      str('a'.repeat(127) + 'é' + 'b'), str('é'.repeat(200)), str('😀'.repeat(129)), str(''),
+      { bytesValue: Buffer.alloc(200, 7).toString('base64') }, { bytesValue: '' },
+      { intValue: '-9223372036854775808' }, { intValue: '9223372036854775807' }, { intValue: '0' },
+      { boolValue: true }, { boolValue: false }, { doubleValue: 1.5 }, {},
+      { arrayValue: { values: [str('x')] } }, { kvlistValue: { values: [{ key: 'k', value: str('x') }] } },
+    ];
+    const keys = ['k', 'ключ', 'k'.repeat(140), ''];
+    const spans = values.map((value, i) => makeSpan({ attributes: [{ key: keys[i % keys.length]!, value }, { key: 'n', value: { intValue: String(i) } }] }));
+    const arrived = openDatabase(':memory:');
+    const older = openDatabase(':memory:');
+    expect(new SqliteStore(arrived).writeSpans(data(proto.encodeSpans(spans))).kind).toBe('success');
+    expect(new SqliteStore(older).writeSpans(data(lines.encodeSpans(spans))).kind).toBe('success');
+    const fromJson = termsBySpan(older);
+    expect(fromJson.size).toBe(spans.length);
+    expect(termsBySpan(arrived)).toEqual(fromJson);
+    arrived.close();
+    older.close();
+  });
+
+  it('reads rows of both kinds from one file: JSON documents of an older version and protobuf', () => {
+    const db = openDatabase(join(tempDir(), 'mixed.db'));
+    const store = new SqliteStore(db);
+    const oldSpan = makeSpan({ attributes: [{ key: 'k', value: { stringValue: 'v' } }] });
+    const newSpan = makeSpan({ traceId: oldSpan.traceId, parentSpanId: oldSpan.spanId, attributes: [{ key: 'k', value: { stringValue: 'v' } }] });
+    const oldLog = makeLog({ timeUnixNano: 1_700_000_000_000_000_000n });
+    const newLog = makeLog({ timeUnixNano: 1_700_000_000_000_000_001n });
+    expect(store.writeSpans(data(lines.encodeSpans([oldSpan]))).kind).toBe('success');
+    expect(store.writeLogs(data(lines.encodeLogs([oldLog])), 'b1').kind).toBe('success');
+    expect(store.writeSpans(data(proto.encodeSpans([newSpan]))).kind).toBe('success');
+    expect(store.writeLogs(data(proto.encodeLogs([newLog])), 'b2').kind).toBe('success');
+    expect(count(db, "SELECT count(*) AS n FROM spans WHERE typeof(doc) = 'text'")).toBe(1);
+    expect(count(db, "SELECT count(*) AS n FROM spans WHERE typeof(doc) = 'blob'")).toBe(1);
+
+    const byId = (rows: SpanRow[]) => canonical([...rows].sort((a, b) => a.spanId.localeCompare(b.spanId)));
+    expect(byId(getTrace(db, DEFAULT_TENANT, oldSpan.traceId))).toEqual(byId([oldSpan, newSpan]));
+    expect(searchTraces(db, DEFAULT_TENANT, { attributes: [{ key: 'k', value: 'v' }], limit: 10 }).map((t) => [t.traceId, t.spanCount])).toEqual([[oldSpan.traceId, 2]]);
+    expect(canonical(searchLogs(db, DEFAULT_TENANT, { limit: 10 }))).toEqual(canonical<LogRow[]>([newLog, oldLog]));
+    const scanned = READS.scanSpans(db, [DEFAULT_TENANT, { limit: 10 }]);
+    expect(byId(scanned.rows)).toEqual(byId([oldSpan, newSpan]));
+    expect(canonical(READS.scanLogs(db, [DEFAULT_TENANT, { limit: 10 }]).rows)).toEqual(canonical<LogRow[]>([oldLog, newLog]));
+    db.close();
+  });
+
+  it('writes a group once per request group and none for a batch written again; retention removes it with its last item', () => {
+    const db = openDatabase(join(tempDir(), 'groups.db'));
+    const store = new SqliteStore(db);
+    const day = 86_400_000_000_000n;
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const old = makeSpan({ serviceName: 'a', startTimeUnixNano: now - 3n * day, endTimeUnixNano: now - 3n * day + 1n });
+    const mixedOld = makeSpan({ serviceName: 'b', startTimeUnixNano: now - 3n * day, endTimeUnixNano: now - 3n * day + 1n });
+    // The same resource and scope objects: one group, as the decoder gives the spans of one ScopeSpans.
+    const mixedNew = makeSpan({ serviceName: 'b', resource: mixedOld.resource, scope: mixedOld.scope, startTimeUnixNano: now, endTimeUnixNano: now + 1n });
+    // Two services: two resource groups in one request.
+    const batch = data(proto.encodeSpans([old, mixedOld, mixedNew]));
+    expect(store.writeSpans(batch).kind).toBe('success');
+    expect(count(db, 'SELECT count(*) AS n FROM item_groups')).toBe(2);
+    expect(store.writeSpans(batch).kind).toBe('success');
+    expect(count(db, 'SELECT count(*) AS n FROM item_groups')).toBe(2);
+    const log = makeLog({ timeUnixNano: now });
+    const logs = data(proto.encodeLogs([log, makeLog({ resource: log.resource, scope: log.scope, timeUnixNano: now })]));
+    expect(store.writeLogs(logs, 'logs-1').kind).toBe('success');
+    expect(store.writeLogs(logs, 'logs-1').kind).toBe('success');
+    expect(count(db, 'SELECT count(*) AS n FROM item_groups')).toBe(3);
+    expect(count(db, 'SELECT count(*) AS n FROM logs')).toBe(2);
+
+    expect(store.applyRetention(1)).toEqual({ spans: 2, logs: 0 });
+    // The group of service a went with its span; b's stays for its newer span, which still reads whole.
+    expect(count(db, 'SELECT count(*) AS n FROM item_groups')).toBe(2);
+    expect(canonical(getTrace(db, DEFAULT_TENANT, mixedNew.traceId))).toEqual(canonical([mixedNew]));
+    expect(searchLogs(db, DEFAULT_TENANT, { limit: 10 })).toHaveLength(2);
+    db.close();
+  });
+
+  it('opens a file from before item groups: adds the columns, keeps its rows, and takes new ones', () => {
+    const path = join(tempDir(), 'before.db');
+    const db = openDatabase(path);
+    const oldSpan = makeSpan();
+    expect(new SqliteStore(db).writeSpans(data(lines.encodeSpans([oldSpan]))).kind).toBe('success');
+    // As a file of the version before: no group columns, no group table.
+    db.exec('ALTER TABLE spans DROP COLUMN group_id; ALTER TABLE logs DROP COLUMN group_id; DROP TABLE item_groups');
+    db.close();
+
+    const reopened = openDatabase(path);
+    const newSpan = makeSpan({ traceId: oldSpan.traceId });
+    expect(new SqliteStore(reopened).writeSpans(data(proto.encodeSpans([newSpan]))).kind).toBe('success');
+    expect(count(reopened, "SELECT count(*) AS n FROM pragma_table_info('spans') WHERE name = 'group_id'")).toBe(1);
+    const rows = getTrace(reopened, DEFAULT_TENANT, oldSpan.traceId).sort((a, b) => a.spanId.localeCompare(b.spanId));
+    expect(canonical(rows)).toEqual(canonical([oldSpan, newSpan].sort((a, b) => a.spanId.localeCompare(b.spanId))));
+    reopened.close();
+  });
+});
