@@ -9,7 +9,7 @@
 // machine inflates them far less; each figure is the median over rounds that interleave the
 // contenders.
 //
-// Then, per backend format (memory/SQLite row lines, PostgreSQL COPY, ClickHouse RowBinary),
+// Then, per backend format (memory and SQLite as arrived, PostgreSQL COPY, ClickHouse RowBinary),
 // signal and traffic shape (the standard requests, and 100 items per request as SDKs send), the
 // whole worker task: the row path (decode to row objects, then the backend's RowEncoder: the
 // baseline) against the RequestEncoder the worker runs now (a transcoder where the format has
@@ -125,7 +125,7 @@ function contenders(signal: BenchSignal): { name: string; fn: (r: TrafficRequest
       },
     },
     {
-      name: 'ours + row-line encoding (the row path of SQLite, and of memory before it kept what arrived)',
+      name: 'ours + row-line encoding (the row path of memory and SQLite before they kept what arrived)',
       fn: (r) => {
         if (signal === 'traces') sink += encoder.encodeSpans(decodeTracesProto(r.bytes, LIMITS).rows).length;
         else sink += encoder.encodeLogs(decodeLogsProto(r.bytes, LIMITS).rows).length;
@@ -162,12 +162,11 @@ export function benchDecodeSignal(signal: BenchSignal, requests: readonly Traffi
 
 /**
  * The backend formats the worker encodes for, as the backends name them. The baseline is the row
- * path (decode to rows, then the row encoder) of `rowPath`, the format's own unless given: the
- * memory store's is the row lines it stored before it kept what arrived.
+ * path (decode to rows, then the row encoder) of `rowPath`, the format's own unless given: for
+ * memory and SQLite, the row lines they stored before they kept what arrived.
  */
 const FORMATS: { name: string; spec: EncoderSpec; rowPath?: EncoderSpec }[] = [
-  { name: 'SQLite row lines', spec: { name: 'rowjson', options: {} } },
-  { name: 'memory: OTLP as arrived (baseline: row lines)', spec: { name: 'otlp', options: {} }, rowPath: { name: 'rowjson', options: {} } },
+  { name: 'memory and SQLite: OTLP as arrived (baseline: row path to JSON lines)', spec: { name: 'otlp', options: {} }, rowPath: { name: 'rowjson', options: {} } },
   { name: 'PostgreSQL COPY binary', spec: { name: 'postgres', options: { format: 'binary' } } },
   { name: 'ClickHouse RowBinary', spec: { name: 'clickhouse', options: { partitions: 1 } } },
   { name: 'ClickHouse RowBinary, 4 shards', spec: { name: 'clickhouse', options: { partitions: 4 } } },

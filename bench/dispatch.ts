@@ -10,7 +10,7 @@ import { defaultSpec, loadTraffic } from './traffic.ts';
 const inFlight = Number(process.argv[2] ?? 8);
 const total = Number(process.argv[3] ?? 3000);
 const requests = loadTraffic({ ...defaultSpec('traces', 100), minItems: 100, maxItems: 100 });
-const pool = new DecodePool({ threads: 2, maxPendingTasks: 256, maxNestingDepth: 100 }, { name: 'rowjson', options: {} });
+const pool = new DecodePool({ threads: 2, maxPendingTasks: 256, maxNestingDepth: 100 }, { name: 'otlp', options: {} });
 await pool.start();
 
 async function round(): Promise<{ mainUsPerRequest: number; processUsPerSpan: number }> {

@@ -15,7 +15,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../src/config/index.ts';
 import { decodeTracesProto } from '../src/pipeline/decode/index.ts';
 import { createBackend } from '../src/storage/index.ts';
-import { createEncoder } from '../src/storage/rowjson.ts';
+import { createEncoder as createProtoEncoder } from '../src/pipeline/transcode/otlp/rows.ts';
 import { SqliteStore, openDatabase } from '../src/storage/sqlite/store.ts';
 import { createMetrics } from '../src/telemetry/metrics.ts';
 import { exportStore, importFiles } from '../src/transfer/commands.ts';
@@ -40,7 +40,7 @@ function sqliteConfig(path: string) {
 /** Fills a SQLite file with about n spans (distinct trace ids per round) through the store's write path. */
 function fill(path: string, n: number): number {
   const reqs = buildTraffic(defaultSpec('traces', 24, 14));
-  const enc = createEncoder();
+  const enc = createProtoEncoder({});
   const db = openDatabase(path);
   const store = new SqliteStore(db);
   let spans = 0;

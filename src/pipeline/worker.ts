@@ -9,8 +9,8 @@ import type { DecodeTask, DecodeOutput, WorkerSetup } from './pool.ts';
 import { loadRequestEncoder } from './transcode/registry.ts';
 
 const { encoder: spec, limits } = workerData as WorkerSetup;
-// Transcodes wire bytes to store bytes where the store's format has a transcoder (row lines for
-// memory and SQLite); other stores decode to rows and encode those.
+// Transcodes wire bytes to store bytes where the store's format has a transcoder (what arrived,
+// for memory and SQLite; RowBinary for ClickHouse); other stores decode to rows and encode those.
 const encoder = await loadRequestEncoder(spec, limits);
 
 /** A chunk whose bytes share an ArrayBuffer with anything else is copied, so transferring it moves nothing else. */

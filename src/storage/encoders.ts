@@ -19,7 +19,7 @@ export interface RowEncoderModule<O> {
 
 /** Each encoder's options, keyed by encoder name (structured-clone safe: they cross to the workers). */
 export interface EncoderOptionsByName {
-  /** JSON lines with an index header (the SQLite store's format before it kept protobuf; read from older write-ahead logs). */
+  /** JSON lines with an index header: the SQLite store's format before it kept protobuf (row path only; its chunks are still read from older write-ahead logs). */
   rowjson: Record<string, never>;
   /** OTLP protobuf as it arrived, behind an index header (memory and SQLite stores). */
   otlp: Record<string, never>;

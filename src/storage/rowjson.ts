@@ -1,4 +1,6 @@
-// JSON-lines row encoding shared by the memory and sqlite backends. A chunk is UTF-8 text with
+// JSON-lines row encoding: the memory and SQLite stores' format before they kept what arrived
+// (src/storage/otlp-chunks.ts). SQLite still reads the JSON documents of rows written then and
+// still writes JSON-line chunks met in an older write-ahead log. A chunk is UTF-8 text with
 // one row per line, so chunks concatenate. Each line is a small JSON array of the columns that
 // stores index on (the header), a tab, and the row's full document:
 //

@@ -10,12 +10,12 @@ import { checkEnd, DecodeError, unknownField, WireReader } from '../decode/wire.
 /** The latest storable time's high 32 bits + 1: a fixed64 time is storable when hi < this. */
 export const MAX_TIME_HI = Number(MAX_TIME_NS >> 32n) + 1;
 
-export const ID_EMPTY = 0;
+const ID_EMPTY = 0;
 export const ID_OK = 1;
 export const ID_BAD = 2;
 
 /** '' (empty or all zero), ok, or bad (wrong length) for the id in buf[start, end). */
-export function idState(buf: Uint8Array, start: number, end: number, size: number): number {
+function idState(buf: Uint8Array, start: number, end: number, size: number): number {
   if (end === start) return ID_EMPTY;
   if (end - start !== size) return ID_BAD;
   let any = 0;
