@@ -3,6 +3,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
+import { releaseBuffer } from '../common/release.ts';
 import type { EncodedChunk } from '../storage/backend.ts';
 import { DecodeError } from './decode/index.ts';
 import type { DecodeTask, DecodeOutput, WorkerSetup } from './pool.ts';
@@ -40,6 +41,8 @@ function run(task: DecodeTask): DecodeOutput {
 /** The piscina task entry. */
 export default function decodeTask(task: DecodeTask) {
   const out = run(task);
+  // The request's bytes die here (the chunks are copies): free them now, not at a collection.
+  if (out.kind !== 'ok' || !out.chunks.some((c) => c.data.buffer === task.body)) releaseBuffer(task.body);
   if (out.kind !== 'ok' || out.chunks.length === 0) return out;
   return move({
     [transferableSymbol]: out.chunks.map((c) => c.data.buffer),

@@ -11,6 +11,7 @@ import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, type LogFacts, logMatches, type SpanFacts, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
+import { releaseBuffer } from '../../common/release.ts';
 import { ChunkFormatError, logAt, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, spanAt, spanEnd, spanId, spanIdWord, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId } from '../otlp-chunks.ts';
 
 /** What every stored row carries: where its record is, insertion order, arrival time and size. */
@@ -193,11 +194,39 @@ export interface MemoryOptions {
  */
 export const ROW_OVERHEAD_BYTES = 192;
 
+/**
+ * Live rows per chunk buffer the store owns whole, so a chunk's memory goes back the moment its
+ * last row is evicted (releaseBuffer) instead of at V8's next collection: a full store evicts all
+ * along, and left to the collector its dead chunks started a collection every 64 MiB.
+ */
+class ChunkRefs {
+  private readonly live = new Map<ArrayBufferLike, number>();
+
+  /** Counts n rows kept from chunk c, if c is its buffer whole (a slice of a shared buffer is left to the collector). */
+  add(c: Uint8Array, n: number): void {
+    if (n === 0 || c.byteOffset !== 0 || c.byteLength !== c.buffer.byteLength || !(c.buffer instanceof ArrayBuffer)) return;
+    this.live.set(c.buffer, (this.live.get(c.buffer) ?? 0) + n);
+  }
+
+  /** One row of buf is gone: with the last, the buffer is detached, which frees its memory now. */
+  drop(buf: Uint8Array): void {
+    const left = this.live.get(buf.buffer);
+    if (left === undefined) return;
+    if (left > 1) {
+      this.live.set(buf.buffer, left - 1);
+      return;
+    }
+    this.live.delete(buf.buffer);
+    releaseBuffer(buf.buffer);
+  }
+}
+
 class MemoryBackend implements StorageBackend, StoreStats {
   readonly name = 'memory';
   readonly encoder = { name: 'otlp', options: {} } as const;
   private readonly spans = new Fifo<SpanEntry>();
   private readonly logs = new Fifo<LogEntry>();
+  private readonly chunkRefs = new ChunkRefs();
   /** Traces by tenant, then trace id. */
   private readonly traces = new Map<string, Map<string, TraceEntry>>();
   /** Operations by tenant. */
@@ -247,6 +276,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
     const traces = this.tenantMap(this.traces, tenant);
     const ops = this.tenantMap(this.operations, tenant);
     for (const c of batch.chunks) {
+      const before = this.spans.length;
       readSpanChunk(c, (group, buf, record) => {
         const traceId = spanTraceId(buf, record);
         const id0 = spanIdWord(buf, record, 0);
@@ -262,6 +292,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
         if (t.ids !== undefined) t.ids.add(e.spanId);
         else if (t.spans.length >= IDS_SET_FROM) t.ids = new Set(t.spans.map((x) => x.spanId));
       });
+      this.chunkRefs.add(c, this.spans.length - before);
     }
   }
 
@@ -271,10 +302,12 @@ class MemoryBackend implements StorageBackend, StoreStats {
     const { tenant, batchId } = batch;
     let n = 0;
     for (const c of batch.chunks) {
+      const before = n;
       readLogChunk(c, (group, buf, record) => {
         this.logs.push(new LogEntry(buf, group.at, record, tenant, this.seq++, storedMs, bytes, group.service, batchId));
         n++;
       });
+      this.chunkRefs.add(c, n - before);
     }
     if (n > 0) this.logBatches.set(batchId, n);
   }
@@ -311,6 +344,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
         forgetOperation(ops, s.op);
         if (ops.size === 0) this.operations.delete(s.tenant);
       }
+      this.chunkRefs.drop(s.buf);
       spans++;
     }
     while (this.logs.length > this.maxLogs || tooOld(this.logs) || (this.logs.length > 0 && this.spans.bytes + this.logs.bytes > this.maxBytes)) {
@@ -318,6 +352,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
       const left = this.logBatches.get(l.batchId)! - 1;
       if (left > 0) this.logBatches.set(l.batchId, left);
       else this.logBatches.delete(l.batchId);
+      this.chunkRefs.drop(l.buf);
       logs++;
     }
     if (spans > 0) this.deps.metrics.evictedRows.inc({ signal: 'traces' }, spans);

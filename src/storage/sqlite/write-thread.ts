@@ -1,6 +1,7 @@
 // The SQLite write thread: owns the only write connection, so inserts (synchronous in
 // node:sqlite) never block the main event loop that serves receivers and reads.
 import { parentPort, workerData } from 'node:worker_threads';
+import { releaseBuffer } from '../../common/release.ts';
 import type { Signal } from '../../model/signal.ts';
 import type { WriteResult } from '../backend.ts';
 import { SqliteStore, openDatabase } from './store.ts';
@@ -23,6 +24,8 @@ parentPort!.on('message', (req: WriteRequest) => {
     return;
   }
   const r = req.op === 'traces' ? store.writeSpans(req.chunks, req.tenant) : store.writeLogs(req.chunks, req.batchId, req.tenant);
+  // The chunks are this thread's copies (a retry posts them again): free them now.
+  for (const c of req.chunks) releaseBuffer(c.buffer);
   parentPort!.postMessage({ id: req.id, result: r.kind === 'success' ? { kind: r.kind } : { kind: r.kind, message: r.error.message } } satisfies WriteReply);
 });
 parentPort!.on('close', () => db.close());

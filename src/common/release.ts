@@ -1,0 +1,21 @@
+// Freeing ArrayBuffer memory at the point it dies. V8 frees an ArrayBuffer's memory only in a
+// garbage collection, and starts a full one for every 64 MiB of ArrayBuffers allocated ("external
+// memory pressure"), however small the heap: request bodies and encoded chunks are most of what
+// this process allocates, so buffers left to the collector make it collect several times a second
+// under load (docs/performance.md, "Where the cost is"). A buffer detached where its last reader
+// is done is freed there and never counts towards that trigger.
+
+/**
+ * Frees a buffer's memory now by detaching it (ArrayBuffer.prototype.transfer(0)). Call it only
+ * where nothing will read the buffer, or a view of it, again: every view reads as empty after.
+ * A buffer that cannot be detached (Node's shared pool, a SharedArrayBuffer) is left to the
+ * collector.
+ */
+export function releaseBuffer(buffer: ArrayBufferLike): void {
+  if (!(buffer instanceof ArrayBuffer) || buffer.detached) return;
+  try {
+    buffer.transfer(0);
+  } catch {
+    // Not detachable: the collector frees it.
+  }
+}
