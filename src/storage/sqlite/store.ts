@@ -198,7 +198,7 @@ function indexStoredSpans(db: DatabaseSync): void {
     db.prepare(ATTRIBUTE_INDEX_SQL).run(-1);
     for (const row of db.prepare("SELECT rowid AS r, doc FROM spans WHERE typeof(doc) = 'blob'").iterate() as Iterable<{ r: number; doc: Uint8Array }>) {
       const t = terms.spanTerms(new WireReader(row.doc), 0, row.doc.length);
-      if (t !== '') insert.run(row.r, t);
+      if (t) insert.run(row.r, t);
     }
     db.exec('COMMIT');
   } catch (err) {
@@ -371,7 +371,7 @@ export class SqliteStore {
       ops.add(g.service, name, spanKind(buf, r), start);
       if (this.insertTerms) {
         const terms = this.terms.spanTerms((reader ??= new WireReader(buf)), docStart, docEnd);
-        if (terms !== '') this.insertTerms.run(result.lastInsertRowid, terms);
+        if (terms) this.insertTerms.run(result.lastInsertRowid, terms);
       }
     });
   }

@@ -34,10 +34,12 @@ export class TermWriter {
   private p = 0;
 
   /**
-   * The terms of the span whose bytes are r.buf[start, end), space-separated ('' when it has no
-   * attributes). The bytes were validated by the decode worker (malformed ones throw).
+   * The terms of the span whose bytes are r.buf[start, end), space-separated, as ASCII bytes
+   * (undefined when it has none): a view of this writer's buffer, valid until its next call. Bound
+   * as they are, FTS5 reads them as text, and no string is made per span. The bytes were
+   * validated by the decode worker (malformed ones throw).
    */
-  spanTerms(r: WireReader, start: number, end: number): string {
+  spanTerms(r: WireReader, start: number, end: number): Uint8Array | undefined {
     this.p = 0;
     r.pos = start;
     while (r.pos < end) {
@@ -49,7 +51,7 @@ export class TermWriter {
         r.pos = e;
       } else r.skip(tag);
     }
-    return this.p === 0 ? '' : this.out.toString('latin1', 0, this.p - 1);
+    return this.p === 0 ? undefined : this.out.subarray(0, this.p - 1);
   }
 
   private keyValue(r: WireReader, end: number): void {
