@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { createEncoder } from '../../src/storage/rowjson.ts';
+import { createEncoder as createProtoEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
+import { tableStats } from '../../src/storage/sqlite/reads.ts';
 import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { makeLog, makeSpan } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -10,19 +12,26 @@ import { tempDir } from '../helpers/tmp.ts';
 const DAY = 86_400_000_000_000n;
 
 describe('sqlite store', () => {
-  it('uses WAL and deletes rows older than the retention', () => {
+  it('uses WAL and deletes rows older than the retention, of every tenant, and reports the oldest span left', () => {
     const db = openDatabase(join(tempDir(), 'r.db'));
     expect((db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode).toBe('wal');
     const store = new SqliteStore(db);
     const now = BigInt(Date.now()) * 1_000_000n;
-    const enc = createEncoder();
-    const old = makeSpan({ startTimeUnixNano: now - 10n * DAY });
-    const fresh = makeSpan({ startTimeUnixNano: now - DAY });
-    expect(store.writeSpans(enc.encodeSpans([old, fresh]).map((c) => c.data)).kind).toBe('success');
+    const enc = createProtoEncoder({});
+    const spans = (tenant: string, freshStart: bigint) => {
+      const old = makeSpan({ startTimeUnixNano: now - 10n * DAY, endTimeUnixNano: now - 10n * DAY + 1n });
+      const fresh = makeSpan({ startTimeUnixNano: freshStart, endTimeUnixNano: freshStart + 1n });
+      expect(store.writeSpans(enc.encodeSpans([old, fresh]).map((c) => c.data), tenant).kind).toBe('success');
+      return fresh;
+    };
+    const a = spans('a', now - DAY);
+    const b = spans('b', now - 2n * DAY);
     expect(store.writeLogs(enc.encodeLogs([makeLog({ timeUnixNano: now - 9n * DAY }), makeLog({ timeUnixNano: now })]).map((c) => c.data), 'retention-test').kind).toBe('success');
-    expect(store.applyRetention(7)).toEqual({ spans: 1, logs: 1 });
-    const left = db.prepare('SELECT trace_id FROM spans').all() as { trace_id: string }[];
-    expect(left.map((r) => r.trace_id)).toEqual([fresh.traceId]);
+    expect(tableStats(db).oldestSpanNs).toBe(now - 10n * DAY);
+    expect(store.applyRetention(7)).toEqual({ spans: 2, logs: 1 });
+    const left = db.prepare('SELECT tenant, trace_id FROM spans ORDER BY tenant').all() as { tenant: string; trace_id: string }[];
+    expect(left.map((r) => [r.tenant, r.trace_id])).toEqual([['a', a.traceId], ['b', b.traceId]]);
+    expect(tableStats(db)).toMatchObject({ spans: 2, logs: 1, oldestSpanNs: now - 2n * DAY });
   });
 
   it('answers a full disk as retryable, keeping the real error (SQLite rolls back by itself)', () => {

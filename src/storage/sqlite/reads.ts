@@ -9,7 +9,7 @@ import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQue
 import { attributesMatch, byNewestTrace, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
 import { logFromParts, spanFromParts } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
-import { clampNs } from './store.ts';
+import { clampNs, TENANTS_SQL } from './store.ts';
 import { attributeTerm } from './terms.ts';
 
 interface Filter {
@@ -32,7 +32,7 @@ function whereSql(f: Filter): string {
 }
 
 /**
- * Child spans in the time range (spans_start) joined to their parent through the unique
+ * Child spans in the time range (spans_tenant_start) joined to their parent through the unique
  * (trace_id, span_id) index: work grows with the spans in the range, never the whole table.
  */
 export const DEPENDENCIES_SQL = `SELECT p.service_name AS parent, c.service_name AS child, count(*) AS callCount
@@ -159,9 +159,11 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
 
 /** Rows and oldest time per table, for the storage metrics. */
 export function tableStats(db: DatabaseSync): { spans: number; logs: number; oldestSpanNs: bigint | null; oldestLogNs: bigint | null } {
-  // count(*) walks the smallest index (not the documents) and min() is one seek on the time index.
+  // count(*) walks the smallest index (not the documents); the oldest span is one seek per tenant
+  // on the (tenant, start_ns) index, the oldest log record one seek on the time index.
   const stmt = db.prepare(`SELECT (SELECT count(*) FROM spans) AS spans, (SELECT count(*) FROM logs) AS logs,
-    (SELECT min(start_ns) FROM spans) AS oldestSpanNs, (SELECT min(time_ns) FROM logs) AS oldestLogNs`);
+    (SELECT min((SELECT min(start_ns) FROM spans s WHERE s.tenant = t.tenant)) FROM (${TENANTS_SQL}) t) AS oldestSpanNs,
+    (SELECT min(time_ns) FROM logs) AS oldestLogNs`);
   stmt.setReadBigInts(true);
   const r = stmt.get() as { spans: bigint; logs: bigint; oldestSpanNs: bigint | null; oldestLogNs: bigint | null };
   return { spans: Number(r.spans), logs: Number(r.logs), oldestSpanNs: r.oldestSpanNs, oldestLogNs: r.oldestLogNs };
