@@ -5,6 +5,8 @@ import { isUtf8 } from 'node:buffer';
 
 const textEncoder = new TextEncoder();
 const HEX = new Uint8Array([48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 97, 98, 99, 100, 101, 102]);
+/** Uppercase hex digits, for ByteOut.hex (as SQLite's hex() writes them). */
+export const HEX_UPPER = new Uint8Array([48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 65, 66, 67, 68, 69, 70]);
 /** JSON.stringify's short escapes for control characters; 0 = use \u00XX. */
 const SHORT_ESCAPE = new Uint8Array(32);
 SHORT_ESCAPE[8] = 98; // \b
@@ -271,15 +273,15 @@ export class ByteOut {
     this.pos = p + 4;
   }
 
-  /** src[start, start+n) as lowercase hex. */
-  hex(src: Uint8Array, start: number, n: number): void {
+  /** src[start, start+n) as hex, lowercase unless given HEX_UPPER. */
+  hex(src: Uint8Array, start: number, n: number, digits: Uint8Array = HEX): void {
     this.ensure(n * 2);
     const out = this.buf;
     let p = this.pos;
     for (let i = start; i < start + n; i++) {
       const b = src[i]!;
-      out[p++] = HEX[b >>> 4]!;
-      out[p++] = HEX[b & 15]!;
+      out[p++] = digits[b >>> 4]!;
+      out[p++] = digits[b & 15]!;
     }
     this.pos = p;
   }

@@ -6,6 +6,8 @@
 // index only finds candidates: every candidate is checked against its decoded span, so a term
 // too many costs a check, never a wrong answer.
 import type { SlicingBuffer, WireReader } from '../../pipeline/decode/wire.ts';
+import { ByteOut, HEX_UPPER } from '../../pipeline/transcode/byte-out.ts';
+import { KV, scanKeyValue } from '../../pipeline/transcode/wire-scan.ts';
 
 /** Longest attribute key or value the index keeps; a longer one is indexed by its prefix and confirmed on the document. */
 export const ATTR_VALUE_CHARS = 128;
@@ -19,7 +21,6 @@ export function attributeTerm(key: string, value: string): string {
   return `${hex(key)}x${hex(value)}`;
 }
 
-const HEX = Buffer.from('0123456789ABCDEF', 'latin1');
 const SPACE = 0x20;
 const X = 0x78;
 // AnyValue fields the terms render (its tags).
@@ -30,8 +31,7 @@ const BYTES_VALUE = 58;
 
 /** Writes the terms of stored spans' attributes, read from their protobuf bytes; one instance per write thread. */
 export class TermWriter {
-  private out = Buffer.allocUnsafe(8192);
-  private p = 0;
+  private readonly out = new ByteOut(8192);
 
   /**
    * The terms of the span whose bytes are r.buf[start, end), space-separated, as ASCII bytes
@@ -40,42 +40,23 @@ export class TermWriter {
    * validated by the decode worker (malformed ones throw).
    */
   spanTerms(r: WireReader, start: number, end: number): Uint8Array | undefined {
-    this.p = 0;
+    const out = this.out;
+    out.pos = 0;
     r.pos = start;
     while (r.pos < end) {
       const tag = r.uint32();
       if (tag === 74) {
         // attributes: a KeyValue
         const e = r.lenEnd();
-        this.keyValue(r, e);
+        scanKeyValue(r, e);
+        this.text(r.nb, KV.keyStart, KV.keyEnd);
+        out.byte(X);
+        if (KV.values > 0) this.value(r, KV.valueStart, KV.valueEnd);
+        out.byte(SPACE);
         r.pos = e;
       } else r.skip(tag);
     }
-    return this.p === 0 ? undefined : this.out.subarray(0, this.p - 1);
-  }
-
-  private keyValue(r: WireReader, end: number): void {
-    const nb = r.nb;
-    let keyStart = 0;
-    let keyEnd = 0;
-    let valueStart = -1;
-    let valueEnd = -1;
-    while (r.pos < end) {
-      const tag = r.uint32();
-      if (tag === 10) {
-        keyEnd = r.lenEnd();
-        keyStart = r.pos;
-        r.pos = keyEnd;
-      } else if (tag === 18) {
-        valueEnd = r.lenEnd();
-        valueStart = r.pos;
-        r.pos = valueEnd;
-      } else r.skip(tag);
-    }
-    this.text(nb, keyStart, keyEnd);
-    this.byte(X);
-    if (valueStart >= 0) this.value(r, valueStart, valueEnd);
-    this.byte(SPACE);
+    return out.pos === 0 ? undefined : out.buf.subarray(0, out.pos - 1);
   }
 
   /** The rendered value of the AnyValue r.buf[start, end): its last field, as protobuf's oneof reads it. */
@@ -115,45 +96,20 @@ export class TermWriter {
     const cut = Math.min(end, start + ATTR_VALUE_CHARS);
     let i = start;
     while (i < cut && nb[i]! < 0x80) i++;
-    if (i === cut) return this.hex(nb, start, cut);
+    if (i === cut) return this.out.hex(nb, start, cut - start, HEX_UPPER);
     // Invalid UTF-8 reads as U+FFFD, as the decoder reads it; then cut by code points.
     const chars = Buffer.from(Array.from(nb.utf8Slice(start, end)).slice(0, ATTR_VALUE_CHARS).join(''), 'utf8');
-    this.hex(chars, 0, chars.length);
+    this.out.hex(chars, 0, chars.length, HEX_UPPER);
   }
 
+  /** Hex of an ASCII string's characters. */
   private ascii(s: string): void {
-    this.room(2 * s.length);
     const out = this.out;
-    let p = this.p;
+    out.ensure(2 * s.length);
     for (let i = 0; i < s.length; i++) {
       const c = s.charCodeAt(i);
-      out[p++] = HEX[c >> 4]!;
-      out[p++] = HEX[c & 15]!;
+      out.buf[out.pos++] = HEX_UPPER[c >> 4]!;
+      out.buf[out.pos++] = HEX_UPPER[c & 15]!;
     }
-    this.p = p;
-  }
-
-  private hex(src: Uint8Array, start: number, end: number): void {
-    this.room(2 * (end - start));
-    const out = this.out;
-    let p = this.p;
-    for (let i = start; i < end; i++) {
-      const b = src[i]!;
-      out[p++] = HEX[b >> 4]!;
-      out[p++] = HEX[b & 15]!;
-    }
-    this.p = p;
-  }
-
-  private byte(b: number): void {
-    this.room(1);
-    this.out[this.p++] = b;
-  }
-
-  private room(n: number): void {
-    if (this.p + n <= this.out.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.p + n));
-    this.out.copy(bigger, 0, 0, this.p);
-    this.out = bigger;
   }
 }
