@@ -8,7 +8,7 @@ import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import { WireReader } from '../../pipeline/decode/wire.ts';
 import type { WriteResult } from '../backend.ts';
 import {
-  CHUNK_MAGIC, type GroupRef, L_LEN, LOG_HEAD_BYTES, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk,
+  CHUNK_MAGIC, type GroupRef, groupParts, L_LEN, LOG_HEAD_BYTES, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk,
   S_LEN, SPAN_HEAD_BYTES, spanEnd, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
 import { chunkLineRefs, docText, type LogHeader, type SpanHeader } from '../rowjson.ts';
@@ -320,17 +320,19 @@ export class SqliteStore {
    * is written after its items, with their newest time, and only when one of them was new (a
    * resent batch adds no group).
    */
-  private groups(): { open(buf: Buffer, g: GroupRef): number; item(inserted: boolean, ns: bigint): void; close(): void } {
+  private groups(): { id(buf: Buffer, g: GroupRef): number; item(inserted: boolean, ns: bigint): void; close(): void } {
     let next = Number((this.maxGroupId.get() as { m: number | bigint }).m);
-    let open: { id: number; resource: Uint8Array; scope: Uint8Array; max: bigint; kept: boolean } | undefined;
+    let open: { ref: GroupRef; id: number; resource: Uint8Array; scope: Uint8Array; max: bigint; kept: boolean } | undefined;
     const close = () => {
       if (open?.kept) this.insertGroup.run(open.id, open.max, open.resource, open.scope);
       open = undefined;
     };
     return {
-      open: (buf, g) => {
+      // The chunk reader hands over one GroupRef per group record: a new one opens a new group.
+      id: (buf, g) => {
+        if (open?.ref === g) return open.id;
         close();
-        open = { id: ++next, resource: buf.subarray(g.resourceStart, g.resourceEnd), scope: buf.subarray(g.scopeStart, g.scopeEnd), max: 0n, kept: false };
+        open = { ref: g, id: ++next, ...groupParts(buf, g), max: 0n, kept: false };
         return open.id;
       },
       item: (inserted, ns) => {
@@ -358,14 +360,9 @@ export class SqliteStore {
   }
 
   private writeArrivedSpans(c: Uint8Array, tenant: string, ops: OperationsSeen, groups: ReturnType<SqliteStore['groups']>): void {
-    let groupAt = -1;
-    let groupId = 0;
     let reader: WireReader | undefined;
     readSpanChunk(c, (g, buf, r) => {
-      if (g.at !== groupAt) {
-        groupAt = g.at;
-        groupId = groups.open(buf, g);
-      }
+      const groupId = groups.id(buf, g);
       const start = clampNs(spanStart(buf, r));
       const end = clampNs(spanEnd(buf, r));
       const name = spanName(buf, r);
@@ -413,13 +410,8 @@ export class SqliteStore {
           }
           continue;
         }
-        let groupAt = -1;
-        let groupId = 0;
         readLogChunk(c, (g, buf, r) => {
-          if (g.at !== groupAt) {
-            groupAt = g.at;
-            groupId = groups.open(buf, g);
-          }
+          const groupId = groups.id(buf, g);
           const time = clampNs(logTime(buf, r));
           const docStart = r + LOG_HEAD_BYTES;
           const doc = buf.subarray(docStart, docStart + buf.readUInt32LE(r + L_LEN));
