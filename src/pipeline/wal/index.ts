@@ -532,11 +532,12 @@ export class WriteAheadLog {
   /** Writes the reserve file whole; false (and no file) when the disk has no room for it. */
   private async writeReserve(): Promise<boolean> {
     const path = join(this.opts.dir, RESERVE_NAME);
+    const size = reserveBytes(this.opts.maxBytes);
     try {
       const fh = await open(path, 'w');
       try {
-        const { bytesWritten } = await fh.write(Buffer.alloc(reserveBytes(this.opts.maxBytes)));
-        if (bytesWritten !== reserveBytes(this.opts.maxBytes)) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
+        const { bytesWritten } = await fh.write(Buffer.alloc(size));
+        if (bytesWritten !== size) throw new Error('short write');
         await fh.datasync();
       } finally {
         await fh.close();
