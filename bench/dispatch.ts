@@ -13,8 +13,9 @@ const requests = loadTraffic({ ...defaultSpec('traces', 100), minItems: 100, max
 const pool = new DecodePool({ threads: 2, maxPendingTasks: 256, maxNestingDepth: 100 }, { name: 'otlp', options: {} });
 await pool.start();
 
-async function round(): Promise<{ mainUsPerRequest: number; processUsPerSpan: number }> {
+async function round(): Promise<{ mainUsPerRequest: number; processUsPerSpan: number; requestsPerTask: number }> {
   let next = 0;
+  const tasks0 = pool.tasks;
   let spans = 0;
   const main0 = process.threadCpuUsage();
   const proc0 = process.cpuUsage();
@@ -28,7 +29,7 @@ async function round(): Promise<{ mainUsPerRequest: number; processUsPerSpan: nu
   await Promise.all(Array.from({ length: inFlight }, lane));
   const main = process.threadCpuUsage(main0);
   const proc = process.cpuUsage(proc0);
-  return { mainUsPerRequest: (main.user + main.system) / total, processUsPerSpan: (proc.user + proc.system) / spans };
+  return { mainUsPerRequest: (main.user + main.system) / total, processUsPerSpan: (proc.user + proc.system) / spans, requestsPerTask: total / (pool.tasks - tasks0) };
 }
 
 await round();
@@ -38,3 +39,4 @@ await pool.shutdown();
 console.log(`${total} requests of 100 spans, ${inFlight} in flight, 7 rounds (median):`);
 console.log(`  main thread CPU per request: ${median(rounds.map((r) => r.mainUsPerRequest)).toFixed(1)} µs`);
 console.log(`  process CPU per span: ${median(rounds.map((r) => r.processUsPerSpan)).toFixed(2)} µs`);
+console.log(`  requests per worker task: ${median(rounds.map((r) => r.requestsPerTask)).toFixed(2)}`);

@@ -1,5 +1,14 @@
 // The decode worker pool: raw request bytes go to piscina workers as transferred ArrayBuffers;
 // encoded row chunks come back the same way. The main thread never parses OTLP.
+//
+// Requests are handed over in batches, one task per worker at a time: a free worker gets what
+// waits at the end of the event-loop turn (setImmediate), and while every worker is busy requests
+// wait here, for the next worker to finish to take them all in one task (at most
+// DISPATCH_MAX_REQUESTS or DISPATCH_MAX_BYTES). No request waits longer than it would have in
+// piscina's queue, and the busier the collector, the more requests share a task. A piscina task
+// costs the main thread ~40 µs and the worker more (a postMessage each way, a futex wake; the
+// pool alone, bench/dispatch.ts: 65 against 36 µs of main-thread CPU per 100-span request, 3.45
+// against 2.9 µs of process CPU per span).
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { Signal } from '../model/signal.ts';
@@ -18,6 +27,23 @@ export interface DecodeTask {
   bodyLength: number;
 }
 
+/** What one piscina task carries: the requests of one dispatch for one worker. */
+export interface DecodeBatch {
+  tasks: DecodeTask[];
+}
+
+/** Requests one task carries at most. */
+const DISPATCH_MAX_REQUESTS = 32;
+/** Request bytes one task carries at most (a larger request goes alone). */
+const DISPATCH_MAX_BYTES = 4 * 2 ** 20;
+
+/** A request waiting for a free worker, and its caller. */
+interface Waiting {
+  task: DecodeTask;
+  resolve: (out: DecodeOutput) => void;
+  reject: (err: unknown) => void;
+}
+
 /** Bytes of a buffer outside the body that still let it move whole: a gRPC message's 5-byte frame header, never a pooled slab's neighbours (pooled Buffers are under 4 KiB of an 8 KiB slab). */
 const MOVABLE_SLACK_BYTES = 64;
 
@@ -30,6 +56,9 @@ export interface WorkerHeap {
 export type DecodeOutput =
   | { kind: 'ok'; accepted: number; rejected: number; errorMessage: string; chunks: EncodedChunk[]; seconds: number; heap: WorkerHeap }
   | { kind: 'invalid'; message: string; seconds: number; heap: WorkerHeap };
+
+/** What a worker answers for one request of a batch: its output, or the error that request alone met (a bug, not the client's). */
+export type TaskOutput = DecodeOutput | { kind: 'failed'; message: string };
 
 /** Thrown by decode() when every worker is busy and the pending-task bound is reached. */
 export class PoolBusyError extends Error {
@@ -57,6 +86,14 @@ export class DecodePool {
   private readonly threads: number;
   private readonly maxQueue: number;
   private readonly workerData: WorkerSetup;
+  /** Requests given to decode() and not answered yet: queued here, queued in piscina, or decoding. */
+  private inFlight = 0;
+  private waiting: Waiting[] = [];
+  private dispatchScheduled = false;
+  /** Tasks sent to piscina and not finished: at most one per worker. */
+  private running = 0;
+  /** Tasks handed to the workers so far: against the requests decoded, what batching saves. */
+  tasks = 0;
 
   constructor(options: PoolOptions, encoder: EncoderSpec) {
     this.threads = options.threads || availableParallelism();
@@ -85,16 +122,75 @@ export class DecodePool {
   async decode(signal: Signal, format: OtlpFormat, body: Uint8Array, owned = false): Promise<DecodeOutput> {
     const pool = this.pool;
     if (!pool) throw new Error('decode pool is not started');
-    if (pool.queueSize >= this.maxQueue) throw new PoolBusyError('every decode worker is busy');
+    // Requests held: maxPendingTasks waiting besides one decoding per worker (the bound of one request per task).
+    if (this.inFlight >= this.maxQueue + this.threads) throw new PoolBusyError('every decode worker is busy');
     const movable = owned && body.buffer instanceof ArrayBuffer && body.buffer.byteLength - body.byteLength <= MOVABLE_SLACK_BYTES;
     const buffer = movable ? (body.buffer as ArrayBuffer) : new Uint8Array(body).buffer;
     const task: DecodeTask = { signal, format, body: buffer, bodyOffset: movable ? body.byteOffset : 0, bodyLength: body.byteLength };
-    return (await pool.run(task, { transferList: [buffer] })) as DecodeOutput;
+    this.inFlight++;
+    try {
+      return await new Promise<DecodeOutput>((resolve, reject) => {
+        this.waiting.push({ task, resolve, reject });
+        if (!this.dispatchScheduled) {
+          this.dispatchScheduled = true;
+          setImmediate(() => {
+            this.dispatchScheduled = false;
+            this.dispatch();
+          });
+        }
+      });
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  /** Sends waiting requests to the free workers, one task each, split in arrival order by bytes. */
+  private dispatch(): void {
+    const free = this.threads - this.running;
+    if (this.waiting.length === 0 || free <= 0) return;
+    const pool = this.pool;
+    const parts = Math.min(free, this.waiting.length);
+    let share = 0;
+    for (let i = 0; i < this.waiting.length && i < DISPATCH_MAX_REQUESTS * parts; i++) share += this.waiting[i]!.task.bodyLength;
+    share = Math.min(DISPATCH_MAX_BYTES, share / parts);
+    for (let p = 0; p < parts && this.waiting.length > 0; p++) {
+      let n = 0;
+      let bytes = 0;
+      while (n < this.waiting.length && n < DISPATCH_MAX_REQUESTS && (n === 0 || bytes < share)) bytes += this.waiting[n++]!.task.bodyLength;
+      this.send(pool, this.waiting.splice(0, n));
+    }
+  }
+
+  private send(pool: Piscina | undefined, batch: Waiting[]): void {
+    if (!pool) {
+      for (const w of batch) w.reject(new Error('decode pool is shut down'));
+      return;
+    }
+    const tasks = batch.map((w) => w.task);
+    this.running++;
+    this.tasks++;
+    pool
+      .run({ tasks } satisfies DecodeBatch, { transferList: tasks.map((t) => t.body) })
+      .then(
+        (outs: TaskOutput[]) =>
+          batch.forEach((w, i) => {
+            const out = outs[i]!;
+            if (out.kind === 'failed') w.reject(new Error(out.message));
+            else w.resolve(out);
+          }),
+        (err: unknown) => batch.forEach((w) => w.reject(err)),
+      )
+      .finally(() => {
+        this.running--;
+        this.dispatch();
+      });
   }
 
   async shutdown(): Promise<void> {
     const pool = this.pool;
     this.pool = undefined;
+    // Requests still waiting for a worker are answered (refused), not left hanging.
+    for (const w of this.waiting.splice(0)) w.reject(new Error('decode pool is shut down'));
     await pool?.close();
   }
 }

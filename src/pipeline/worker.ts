@@ -6,7 +6,7 @@ import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { releaseBuffer } from '../common/release.ts';
 import type { EncodedChunk } from '../storage/backend.ts';
 import { DecodeError } from './decode/index.ts';
-import type { DecodeTask, DecodeOutput, WorkerSetup } from './pool.ts';
+import type { DecodeBatch, DecodeTask, DecodeOutput, TaskOutput, WorkerHeap, WorkerSetup } from './pool.ts';
 import { loadRequestEncoder } from './transcode/registry.ts';
 
 const { encoder: spec, limits } = workerData as WorkerSetup;
@@ -21,31 +21,41 @@ function ownBuffer(c: EncodedChunk): EncodedChunk {
 }
 
 /** This worker's V8 heap size, reported with each result so the main thread can export it. */
-function heapOfThisThread(): { threadId: number; bytes: number } {
+function heapOfThisThread(): WorkerHeap {
   return { threadId, bytes: getHeapStatistics().total_heap_size };
 }
 
-function run(task: DecodeTask): DecodeOutput {
+function run(task: DecodeTask, heap: () => WorkerHeap): DecodeOutput {
   const t0 = performance.now();
   const body = new Uint8Array(task.body, task.bodyOffset, task.bodyLength);
   try {
     const { accepted, rejected, errorMessage, chunks: encoded } = encoder.encode(task.signal, task.format, body);
     const chunks = encoded.map(ownBuffer);
-    return { kind: 'ok', accepted, rejected, errorMessage, chunks, seconds: (performance.now() - t0) / 1000, heap: heapOfThisThread() };
+    return { kind: 'ok', accepted, rejected, errorMessage, chunks, seconds: (performance.now() - t0) / 1000, heap: heap() };
   } catch (err: unknown) {
-    if (err instanceof DecodeError) return { kind: 'invalid', message: err.message, seconds: (performance.now() - t0) / 1000, heap: heapOfThisThread() };
+    if (err instanceof DecodeError) return { kind: 'invalid', message: err.message, seconds: (performance.now() - t0) / 1000, heap: heap() };
     throw err;
   }
 }
 
-/** The piscina task entry. */
-export default function decodeTask(task: DecodeTask) {
-  const out = run(task);
-  // The request's bytes die here (the chunks are copies): free them now, not at a collection.
-  if (out.kind !== 'ok' || !out.chunks.some((c) => c.data.buffer === task.body)) releaseBuffer(task.body);
-  if (out.kind !== 'ok' || out.chunks.length === 0) return out;
-  return move({
-    [transferableSymbol]: out.chunks.map((c) => c.data.buffer),
-    [valueSymbol]: out,
-  } as never);
+/** The piscina task entry: each request of the batch decoded on its own, their outputs in order. */
+export default function decodeTask(batch: DecodeBatch) {
+  // One heap reading for the batch, taken after its first request.
+  let h: WorkerHeap | undefined;
+  const heap = () => (h ??= heapOfThisThread());
+  const outs = batch.tasks.map((task): TaskOutput => {
+    let out: DecodeOutput;
+    try {
+      out = run(task, heap);
+    } catch (err) {
+      // A bug met by one request fails that request, not the others of its batch.
+      return { kind: 'failed', message: err instanceof Error ? err.message : String(err) };
+    }
+    // The request's bytes die here (the chunks are copies): free them now, not at a collection.
+    if (out.kind !== 'ok' || !out.chunks.some((c) => c.data.buffer === task.body)) releaseBuffer(task.body);
+    return out;
+  });
+  const buffers = outs.flatMap((out) => (out.kind === 'ok' ? out.chunks.map((c) => c.data.buffer) : []));
+  if (buffers.length === 0) return outs;
+  return move({ [transferableSymbol]: buffers, [valueSymbol]: outs } as never);
 }

@@ -126,6 +126,32 @@ describe('DecodePool', () => {
     expect(writer.queueBytes).toBe(0);
   });
 
+  it('hands requests that wait for a busy worker over in one task, each answered with its own result', async () => {
+    const { pool } = await rig({ pool: { threads: 1 } });
+    const before = pool.tasks;
+    // Sizes 1..12, and a request that is not protobuf in the middle of them.
+    const bodies = Array.from({ length: 12 }, (_, i) => (i === 5 ? new Uint8Array([0xff, 0xff, 0xff]) : traces('g', i + 1)));
+    const outs = await Promise.all(bodies.map((b) => pool.decode('traces', 'protobuf', b, true)));
+    outs.forEach((out, i) => {
+      if (i === 5) expect(out.kind).toBe('invalid');
+      else expect(out.kind === 'ok' && out.accepted).toBe(i + 1);
+    });
+    // Twelve requests arrived in one turn for one worker: far fewer tasks than requests.
+    expect(pool.tasks - before).toBeLessThanOrEqual(2);
+    // One at a time, each is a task of its own.
+    const one = pool.tasks;
+    for (let i = 0; i < 3; i++) expect(await pool.decode('traces', 'protobuf', traces('g', 2), true)).toMatchObject({ kind: 'ok', accepted: 2 });
+    expect(pool.tasks - one).toBe(3);
+  });
+
+  it('answers requests still waiting for a worker when it shuts down', async () => {
+    const pool = new DecodePool({ threads: 1, maxPendingTasks: 8, maxNestingDepth: 100 }, { name: 'otlp', options: {} });
+    await pool.start();
+    const settled = Promise.allSettled([pool.decode('traces', 'protobuf', traces('h', 1), true), pool.decode('traces', 'protobuf', traces('h', 1), true)]);
+    await pool.shutdown();
+    for (const s of await settled) expect(s.status === 'rejected' && String(s.reason)).toMatch(/shut down/);
+  });
+
   it('transfers an owned body without copying it (also behind a gRPC frame header), and copies a slice of a larger buffer', async () => {
     const { pool } = await rig();
     const body = traces('e', 2);
