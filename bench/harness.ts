@@ -133,7 +133,7 @@ export interface CollectorProcess extends ServerProcess {
   args: string[];
 }
 
-/** Starts `node src/cli.ts` with these options (dotted keys) on ephemeral loopback ports. */
+/** Starts the collector as `npm start` and the image do (`node bin/tracehouse.js`, with its V8 heap flags) with these options (dotted keys) on ephemeral loopback ports. */
 export async function startCollectorProcess(options: Record<string, string>, nodeArgs: string[] = []): Promise<CollectorProcess> {
   const opts: Record<string, string> = {
     'receiver.grpc.listen': '127.0.0.1:0',
@@ -147,7 +147,7 @@ export async function startCollectorProcess(options: Record<string, string>, nod
   const walTemp = options['storage.sqlite.path'] === undefined && options['delivery.walDir'] === undefined ? mkdtempSync(join(tmpdir(), 'tracehouse-bench-wal-')) : undefined;
   if (walTemp !== undefined) opts['delivery.walDir'] = join(walTemp, 'wal');
   const flags = Object.entries(opts).map(([k, v]) => `--${k}=${v}`);
-  const args = [...nodeArgs, 'src/cli.ts', ...flags];
+  const args = [...nodeArgs, 'bin/tracehouse.js', ...flags];
   const proc = await spawnJsonLines(args, (ls) => ls.some((l) => l['msg'] === 'tracehouse started'), 'collector');
   if (walTemp !== undefined) {
     const stop = proc.stop.bind(proc);
@@ -163,7 +163,7 @@ export async function startCollectorProcess(options: Record<string, string>, nod
     grpcAddress: `127.0.0.1:${port('OTLP/gRPC receiver listening') ?? 0}`,
     httpUrl: `http://127.0.0.1:${port('OTLP/HTTP receiver listening') ?? 0}`,
     opsUrl: `http://127.0.0.1:${port('operations endpoints listening') ?? 0}`,
-    args: ['node', 'src/cli.ts', ...flags],
+    args: ['node', 'bin/tracehouse.js', ...flags],
   };
 }
 

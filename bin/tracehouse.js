@@ -19,16 +19,25 @@ if (!(major >= REQUIRED_MAJOR)) {
 
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 
+// V8 heap settings for a collector (docs/performance.md, "The main heap's floor"). With the
+// usual main heap of a collector writing to SQLite, PostgreSQL or ClickHouse (~25 MB live), V8
+// finds its old generation close enough to its limit to start a full collection every ~140 ms
+// whatever little was allocated (70-90 a 10 s run at the maximum rate); below 128 MB of old
+// generation it starts none until the allocation limit asks. Measured: a fifth less CPU per span
+// into SQLite, ~40 MB more peak RSS. A value given on the command line wins.
+const HEAP_FLAGS = ['--initial-old-space-size=128'];
+const heapFlags = HEAP_FLAGS.filter((f) => !process.execArgv.some((a) => a.startsWith(f.slice(0, f.indexOf('=') + 1))));
+
 // execve replaces this process with `node src/cli.ts …`: same PID, no child, so SIGTERM from a
 // supervisor reaches the collector's own handler (which drains the write queue), and cli.ts is
 // the entry module, which is what makes it run (import.meta.main). A plain dynamic import would
 // load cli.ts without starting it.
 try {
-  process.execve(process.execPath, [process.execPath, ...process.execArgv, cli, ...process.argv.slice(2)], process.env);
+  process.execve(process.execPath, [process.execPath, ...heapFlags, ...process.execArgv, cli, ...process.argv.slice(2)], process.env);
 } catch (err) {
   // Platforms without execve (Windows): run it as a child and pass the signals on.
   if (!err || err.code !== 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM') throw err;
-  const child = spawn(process.execPath, [...process.execArgv, cli, ...process.argv.slice(2)], { stdio: 'inherit' });
+  const child = spawn(process.execPath, [...heapFlags, ...process.execArgv, cli, ...process.argv.slice(2)], { stdio: 'inherit' });
   for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => child.kill(sig));
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 }

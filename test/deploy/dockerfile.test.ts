@@ -49,6 +49,17 @@ describe('deploy/Dockerfile', () => {
     for (const [key, value] of Object.entries(expected)) expect(config[key as keyof typeof expected]).toBe(value);
   });
 
+  it('starts the package command, whose files the build context and the image carry', () => {
+    const entry = instructions.find((l) => l.startsWith('ENTRYPOINT'));
+    expect(JSON.parse(/ENTRYPOINT\s+(\[.*\])\s*$/.exec(entry ?? '')?.[1] ?? 'null')).toEqual(['node', 'bin/tracehouse.js']);
+    const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
+    const copied = instructions.filter((l) => l.startsWith('COPY ') && !l.includes('--from')).flatMap((l) => l.split(/\s+/).slice(1, -1));
+    for (const dir of ['bin', 'src', 'proto']) {
+      expect(copied, dir).toContain(dir);
+      expect(ignore, dir).toContain(`!${dir}/`);
+    }
+  });
+
   it('installs from the lockfile, labels the image and lets the base image be pinned', () => {
     const run = instructions.filter((l) => l.startsWith('RUN '));
     expect(run.some((l) => l.includes('npm ci --omit=dev --omit=optional'))).toBe(true);

@@ -96,6 +96,8 @@ describe('npm start', () => {
     expect(ports).toHaveLength(4);
     for (const p of ports) expect(await portOpen(p)).toBe(true);
     expect(processesWith(db).length).toBeGreaterThan(0);
+    // The collector runs with the launcher's V8 heap floor (docs/performance.md, "The main heap's floor").
+    expect(processesWith(db).some((p) => p.includes('--initial-old-space-size=128') && p.includes('src/cli.ts'))).toBe(true);
 
     npm.kill('SIGTERM');
     await exited;
