@@ -35,14 +35,9 @@ export function cpuSeconds(pid: number): number {
   return statCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8'));
 }
 
-/**
- * CPU seconds (user + system) by thread name, from /proc/<pid>/task/<tid>/stat: Node names its
- * threads MainThread, WorkerThread (worker_threads: the decode pool), V8Worker (V8's helpers:
- * concurrent and parallel garbage collection, background compilation), libuv-worker (the thread
- * pool: file system calls), node-sqlite and the like. Threads that ended are not counted.
- */
-export function cpuSecondsByThread(pid: number): Record<string, number> {
-  const out: Record<string, number> = {};
+/** CPU seconds (user + system) of each thread of a process, with the name Node gives it, from /proc/<pid>/task/<tid>/stat. */
+export function threadCpuSeconds(pid: number): { tid: string; name: string; seconds: number }[] {
+  const out: { tid: string; name: string; seconds: number }[] = [];
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     let stat: string;
     try {
@@ -50,9 +45,20 @@ export function cpuSecondsByThread(pid: number): Record<string, number> {
     } catch {
       continue; // ended between the listing and the read
     }
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    out[name] = (out[name] ?? 0) + statCpuSeconds(stat);
+    out.push({ tid, name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), seconds: statCpuSeconds(stat) });
   }
+  return out;
+}
+
+/**
+ * CPU seconds (user + system) by thread name: Node names its threads MainThread, WorkerThread
+ * (worker_threads: the decode pool), V8Worker (V8's helpers: concurrent and parallel garbage
+ * collection, background compilation), libuv-worker (the thread pool: file system calls),
+ * node-sqlite and the like. Threads that ended are not counted.
+ */
+export function cpuSecondsByThread(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of threadCpuSeconds(pid)) out[t.name] = (out[t.name] ?? 0) + t.seconds;
   return out;
 }
 

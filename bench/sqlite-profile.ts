@@ -7,10 +7,10 @@
 //
 //   node bench/sqlite-profile.ts [seconds=6]
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCollectorProcess } from './harness.ts';
+import { startCollectorProcess, threadCpuSeconds } from './harness.ts';
 import { DEFAULT_CACHE_DIR } from './ingest.ts';
 import { forkLoadgen } from './loadgen.ts';
 import { defaultSpec } from './traffic.ts';
@@ -21,16 +21,9 @@ if (spawnSync('perf', ['--version']).status !== 0) {
   process.exit(1);
 }
 
-/** The CPU ticks (utime + stime) of each worker thread of a process, by thread id. */
-function workerTicks(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'WorkerThread') continue;
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    out.set(tid, Number(f[11]) + Number(f[12]));
-  }
-  return out;
+/** CPU seconds of each worker thread of a process, by thread id. */
+function workerSeconds(pid: number): Map<string, number> {
+  return new Map(threadCpuSeconds(pid).filter((t) => t.name === 'WorkerThread').map((t) => [t.tid, t.seconds]));
 }
 
 /** What a sampled frame is, from perf's shared object and symbol. */
@@ -56,9 +49,9 @@ try {
     const done = load.start();
     // Past start-up, the busiest worker thread is the write thread.
     await new Promise((r) => setTimeout(r, 2500));
-    const before = workerTicks(c.pid);
+    const before = workerSeconds(c.pid);
     await new Promise((r) => setTimeout(r, 500));
-    const busiest = [...workerTicks(c.pid)].sort((a, b) => b[1] - (before.get(b[0]) ?? 0) - (a[1] - (before.get(a[0]) ?? 0)))[0]![0];
+    const busiest = [...workerSeconds(c.pid)].sort((a, b) => b[1] - (before.get(b[0]) ?? 0) - (a[1] - (before.get(a[0]) ?? 0)))[0]![0];
     const perf = spawn('perf', ['record', '-q', '-F', '1999', '-t', busiest, '-o', perfData, '--', 'sleep', String(seconds)], { stdio: 'inherit' });
     await new Promise((r) => perf.on('exit', r));
     await done;
