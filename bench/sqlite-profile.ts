@@ -41,8 +41,10 @@ function category(dso: string, sym: string): string {
 const dir = mkdtempSync(join(tmpdir(), 'tracehouse-sqlite-profile-'));
 const perfData = join(dir, 'perf.data');
 try {
-  // --perf-basic-prof: perf can name JIT-compiled JavaScript frames.
-  const c = await startCollectorProcess({ 'storage.backend': 'sqlite', 'storage.sqlite.path': join(dir, 'profile.db') }, ['--perf-basic-prof']);
+  // --perf-basic-prof: perf can name JIT-compiled JavaScript frames (V8 then also writes a log per
+  // isolate, kept in the temporary folder).
+  const v8Flags = ['--perf-basic-prof', `--logfile=${join(dir, 'v8-%p.log')}`];
+  const c = await startCollectorProcess({ 'storage.backend': 'sqlite', 'storage.sqlite.path': join(dir, 'profile.db') }, v8Flags);
   try {
     const load = forkLoadgen({ transport: 'grpc', target: c.grpcAddress, signal: 'traces', traffic: defaultSpec('traces'), cacheDir: DEFAULT_CACHE_DIR, durationMs: (seconds + 5) * 1000, mode: { kind: 'max', concurrency: 8 }, connections: 2, refusedPauseMs: 50, timeoutMs: 10_000 });
     await load.ready;
