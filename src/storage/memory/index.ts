@@ -2,17 +2,20 @@
 // demos and short-lived debugging; nothing survives a restart. Each row is kept as a reference
 // to its record in the chunk it arrived in (the OTLP protobuf it arrived as, behind a header of
 // its indexed columns: ../otlp-chunks.ts) and a few small integers. Its facts (ids, times, status) are
-// read from the header when a query asks, and the row is decoded only when a read returns it:
-// a row holds no string or BigInt of its own on the JS heap, since the garbage collector's work
-// grows with every object kept (measured: 4 of 12.5 CPU-µs per span when each row held its
-// facts as strings and BigInts). Every row carries its batch's tenant; the trace and
-// listing maps are keyed by tenant first, so one tenant's reads never see another's rows.
+// read from the header when a query asks, and the row is decoded only when a read returns it.
+// The garbage collector's work grows with every object kept (measured: 4 of 12.5 CPU-µs per span
+// when each row held its facts as strings and BigInts), so a span is no object at all: spans are
+// columns of the block of the chunk they came in (SpanBlock), traces list them by number, and
+// reads make a short-lived view per span they touch. Log records are still an object each
+// (LogEntry). Every row carries its batch's tenant; the trace and listing maps are keyed by tenant
+// first, so one tenant's reads never see another's rows.
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
-import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, type LogFacts, logMatches, type SpanFacts, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
+import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, type LogFacts, logMatches, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { releaseBuffer } from '../../common/release.ts';
-import { ChunkFormatError, logAt, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, spanAt, spanEnd, spanId, spanIdWord, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId } from '../otlp-chunks.ts';
+import { BlockRows, hasSpan, IDS_SET_FROM, idKey, type OpCount, type RowsInOrder, SpanBlock, SpanRows, type SpanView, type TraceEntry } from './spans.ts';
+import { ChunkFormatError, logAt, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, spanAt, spanIdWord, spanKind, spanName, spanTraceId } from '../otlp-chunks.ts';
 
 /** What every stored row carries: where its record is, insertion order, arrival time and size. */
 class Stored {
@@ -39,54 +42,6 @@ class Stored {
   }
 }
 
-/** A stored span: its facts are read from its record's header on demand. */
-class SpanEntry extends Stored implements SpanFacts {
-  readonly trace: TraceEntry;
-  readonly op: OpCount;
-  /** The span id as two int32 words: resends are recognized without a string. */
-  readonly id0: number;
-  readonly id1: number;
-  constructor(buf: SlicingBuffer, group: number, record: number, tenant: string, seq: number, storedMs: number, bytes: number, trace: TraceEntry, op: OpCount, id0: number, id1: number) {
-    super(buf, group, record, tenant, seq, storedMs, bytes);
-    this.trace = trace;
-    this.op = op;
-    this.id0 = id0;
-    this.id1 = id1;
-  }
-  get traceId(): string {
-    return this.trace.id;
-  }
-  get spanId(): string {
-    return spanId(this.buf, this.record);
-  }
-  get parentSpanId(): string {
-    return spanParentId(this.buf, this.record);
-  }
-  get serviceName(): string {
-    return this.op.service;
-  }
-  get name(): string {
-    return this.op.op.name;
-  }
-  get kind(): number {
-    return this.op.op.kind;
-  }
-  get startTimeUnixNano(): bigint {
-    return spanStart(this.buf, this.record);
-  }
-  get endTimeUnixNano(): bigint {
-    return spanEnd(this.buf, this.record);
-  }
-  get durationNano(): bigint {
-    const start = this.startTimeUnixNano;
-    const end = this.endTimeUnixNano;
-    return end > start ? end - start : 0n;
-  }
-  get statusCode(): number {
-    return spanStatus(this.buf, this.record);
-  }
-}
-
 /** A stored log record: its facts are read from its record's header on demand. */
 class LogEntry extends Stored implements LogFacts {
   readonly serviceName: string;
@@ -106,23 +61,6 @@ class LogEntry extends Stored implements LogFacts {
   get severityNumber(): number {
     return logSeverity(this.buf, this.record);
   }
-}
-
-/** The spans of one trace, and their ids once there are enough to want a set. */
-interface TraceEntry {
-  id: string;
-  spans: SpanEntry[];
-  ids: Set<string> | undefined;
-}
-
-/** Spans a trace may have before its ids are kept in a set (below it, a scan is cheaper than the set). */
-const IDS_SET_FROM = 32;
-
-/** Live span count of one operation of a service: listings stay exact as spans are evicted. */
-interface OpCount {
-  service: string;
-  op: Operation;
-  spans: number;
 }
 
 /** Operations by service, then by name (usually one kind each). */
@@ -187,10 +125,13 @@ export interface MemoryOptions {
 }
 
 /**
- * What one row costs besides its bytes: its entry object and its places in the per-trace maps and
- * the FIFO (the trace's own entry shared by its spans). Measured as V8 heap growth after a full GC
- * over 600k stored spans of the bench traffic (bench/memory-store.ts). Counting it makes
- * storage.memory.maxBytes a bound on the store's memory, not only on its bytes.
+ * What one row costs besides its bytes. Counting it makes storage.memory.maxBytes a bound on the
+ * store's memory, not only on its bytes. The live part is smaller since spans became columns:
+ * ~60 bytes of V8 heap per span after a full GC (its places in its block and its trace's lists)
+ * and 8 of typed arrays, against ~130 when each span was an object (bench/memory-store.ts, 278k
+ * spans kept; a log record is still an object). The rest of the charge stands for what the live
+ * part does not show and a full store still costs: V8 keeps its heap well above what is live,
+ * and RSS still exceeds maxBytes + 25 % in that bench.
  */
 export const ROW_OVERHEAD_BYTES = 192;
 
@@ -224,7 +165,9 @@ class ChunkRefs {
 class MemoryBackend implements StorageBackend, StoreStats {
   readonly name = 'memory';
   readonly encoder = { name: 'otlp', options: {} } as const;
-  private readonly spans = new Fifo<SpanEntry>();
+  private readonly spans = new SpanRows();
+  /** The spans of the chunk being stored. */
+  private readonly blockRows = new BlockRows();
   private readonly logs = new Fifo<LogEntry>();
   private readonly chunkRefs = new ChunkRefs();
   /** Traces by tenant, then trace id. */
@@ -233,6 +176,8 @@ class MemoryBackend implements StorageBackend, StoreStats {
   private readonly operations = new Map<string, ServiceOps>();
   /** Live log rows per write batch id: bounded by the rows kept, forgotten with the last of them. */
   private readonly logBatches = new Map<string, number>();
+  /** Insertion numbers: of spans (numbered without gaps, blocks rely on it), and of log records. */
+  private spanSeq = 0;
   private seq = 0;
   private readonly createdMs = Date.now();
   private ageTimer: NodeJS.Timeout | undefined;
@@ -275,24 +220,36 @@ class MemoryBackend implements StorageBackend, StoreStats {
     const tenant = batch.tenant;
     const traces = this.tenantMap(this.traces, tenant);
     const ops = this.tenantMap(this.operations, tenant);
+    const rows = this.blockRows;
     for (const c of batch.chunks) {
-      const before = this.spans.length;
-      readSpanChunk(c, (group, buf, record) => {
-        const traceId = spanTraceId(buf, record);
-        const id0 = spanIdWord(buf, record, 0);
-        const id1 = spanIdWord(buf, record, 1);
-        let t = traces.get(traceId);
-        // A retried batch or a client's resend carries spans already stored: keep one copy.
-        if (t !== undefined && hasSpan(t, buf, record, id0, id1)) return;
-        if (t === undefined) traces.set(traceId, (t = { id: traceId, spans: [], ids: undefined }));
-        const op = countOperation(ops, group.service, spanName(buf, record), spanKind(buf, record));
-        const e = new SpanEntry(buf, group.at, record, tenant, this.seq++, storedMs, bytes, t, op, id0, id1);
-        this.spans.push(e);
-        t.spans.push(e);
-        if (t.ids !== undefined) t.ids.add(e.spanId);
-        else if (t.spans.length >= IDS_SET_FROM) t.ids = new Set(t.spans.map((x) => x.spanId));
-      });
-      this.chunkRefs.add(c, this.spans.length - before);
+      rows.clear();
+      let chunkBuf: SlicingBuffer | undefined;
+      const seq0 = this.spanSeq;
+      try {
+        readSpanChunk(c, (group, buf, record) => {
+          chunkBuf = buf;
+          const traceId = spanTraceId(buf, record);
+          const id0 = spanIdWord(buf, record, 0);
+          const id1 = spanIdWord(buf, record, 1);
+          let t = traces.get(traceId);
+          // A retried batch or a client's resend carries spans already stored: keep one copy.
+          if (t !== undefined && hasSpan(t, id0, id1)) return;
+          if (t === undefined) traces.set(traceId, (t = { id: traceId, seqs: [], id0: [], id1: [], ids: undefined }));
+          const op = countOperation(ops, group.service, spanName(buf, record), spanKind(buf, record));
+          t.seqs.push(this.spanSeq++);
+          t.id0.push(id0);
+          t.id1.push(id1);
+          if (t.ids !== undefined) t.ids.add(idKey(id0, id1));
+          else if (t.seqs.length >= IDS_SET_FROM) t.ids = new Set(t.id0.map((w, k) => idKey(w, t!.id1[k]!)));
+          rows.add(group.at, record, t, op);
+        });
+      } finally {
+        // Spans stored before a malformed record stay stored, in a block of their own.
+        if (rows.n > 0) {
+          this.spans.push(new SpanBlock(chunkBuf!, tenant, seq0, storedMs, bytes, rows));
+          this.chunkRefs.add(c, rows.n);
+        }
+      }
     }
   }
 
@@ -329,22 +286,28 @@ class MemoryBackend implements StorageBackend, StoreStats {
     let logs = 0;
     const oldest = this.maxAgeMs > 0 ? this.now() - this.maxAgeMs : -Infinity;
     const tooOld = (f: Fifo<Stored>) => (f.peek()?.storedMs ?? Infinity) < oldest;
-    while (this.spans.length > this.maxSpans || tooOld(this.spans) || (this.spans.length > 0 && this.spans.bytes + this.logs.bytes > this.maxBytes && this.spans.bytes >= this.logs.bytes)) {
-      const s = this.spans.shift()!;
-      const t = s.trace;
-      t.spans.splice(t.spans.indexOf(s), 1);
-      t.ids?.delete(s.spanId);
-      if (t.spans.length === 0) {
-        const traces = this.traces.get(s.tenant)!;
+    for (let b = this.spans.oldest(); b !== undefined && (this.spans.length > this.maxSpans || b.storedMs < oldest || (this.spans.bytes + this.logs.bytes > this.maxBytes && this.spans.bytes >= this.logs.bytes)); b = this.spans.oldest()) {
+      const i = this.spans.oldestIndex;
+      const t = b.traces[i]!;
+      // The oldest span is its trace's first.
+      const k = t.seqs.indexOf(b.seq0 + i);
+      t.ids?.delete(idKey(t.id0[k]!, t.id1[k]!));
+      t.seqs.splice(k, 1);
+      t.id0.splice(k, 1);
+      t.id1.splice(k, 1);
+      if (t.seqs.length === 0) {
+        const traces = this.traces.get(b.tenant)!;
         traces.delete(t.id);
-        if (traces.size === 0) this.traces.delete(s.tenant);
+        if (traces.size === 0) this.traces.delete(b.tenant);
       }
-      if (--s.op.spans === 0) {
-        const ops = this.operations.get(s.tenant)!;
-        forgetOperation(ops, s.op);
-        if (ops.size === 0) this.operations.delete(s.tenant);
+      const op = b.ops[i]!;
+      if (--op.spans === 0) {
+        const ops = this.operations.get(b.tenant)!;
+        forgetOperation(ops, op);
+        if (ops.size === 0) this.operations.delete(b.tenant);
       }
-      this.chunkRefs.drop(s.buf);
+      this.spans.shift();
+      this.chunkRefs.drop(b.buf);
       spans++;
     }
     while (this.logs.length > this.maxLogs || tooOld(this.logs) || (this.logs.length > 0 && this.spans.bytes + this.logs.bytes > this.maxBytes)) {
@@ -371,20 +334,28 @@ class MemoryBackend implements StorageBackend, StoreStats {
 
   async getDependencies(tenant: string, q: DependencyQuery): Promise<DependencyLink[]> {
     const counts = new Map<string, number>();
-    for (const t of this.traces.get(tenant)?.values() ?? []) countDependencies(t.spans, q, counts);
+    for (const t of this.traces.get(tenant)?.values() ?? []) countDependencies(this.spansOf(t), q, counts);
     return dependencyList(counts);
   }
 
   async getTrace(tenant: string, traceId: string): Promise<SpanRow[]> {
-    return (this.traces.get(tenant)?.get(traceId)?.spans ?? []).map((e) => spanOf(e));
+    const t = this.traces.get(tenant)?.get(traceId);
+    return t === undefined ? [] : this.spansOf(t).map((e) => spanOf(e));
   }
+
+  /** A trace's spans, oldest first, as views. */
+  private spansOf(t: TraceEntry): SpanView[] {
+    return t.seqs.map((seq) => this.spans.at(seq));
+  }
+
 
   async searchTraces(tenant: string, q: TraceQuery): Promise<TraceSummary[]> {
     const wantAttrs = (q.attributes?.length ?? 0) > 0;
-    const matches = (e: SpanEntry) => spanFactsMatch(e, q) && (!wantAttrs || attributesMatch(spanOf(e).attributes, q));
+    const matches = (e: SpanView) => spanFactsMatch(e, q) && (!wantAttrs || attributesMatch(spanOf(e).attributes, q));
     // Rank traces by their newest matching span (the port's ranking), keep `limit`, then order by trace start.
-    const ranked: { newest: bigint; spans: SpanEntry[] }[] = [];
-    for (const { spans } of this.traces.get(tenant)?.values() ?? []) {
+    const ranked: { newest: bigint; spans: SpanView[] }[] = [];
+    for (const t of this.traces.get(tenant)?.values() ?? []) {
+      const spans = this.spansOf(t);
       let newest: bigint | undefined;
       for (const s of spans) if ((newest === undefined || s.startTimeUnixNano > newest) && matches(s)) newest = s.startTimeUnixNano;
       if (newest !== undefined) ranked.push({ newest, spans });
@@ -403,7 +374,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
     return out.slice(0, q.limit).map((x) => logOf(x.e));
   }
 
-  private scan<E extends Stored & { serviceName: string; tenant: string }, T>(fifo: Fifo<E>, time: (e: E) => bigint, tenant: string, q: ScanQuery, parse: (e: E) => T): ScanPage<T> {
+  private scan<E extends { seq: number; serviceName: string; tenant: string }, T>(fifo: RowsInOrder<E>, time: (e: E) => bigint, tenant: string, q: ScanQuery, parse: (e: E) => T): ScanPage<T> {
     if (q.after !== undefined && !/^\d+$/.test(q.after)) throw new Error(`not a memory scan cursor: ${JSON.stringify(q.after)}`);
     const rows: T[] = [];
     let next = q.after;
@@ -454,19 +425,12 @@ class MemoryBackend implements StorageBackend, StoreStats {
   }
 }
 
-function spanOf(e: SpanEntry): SpanRow {
+function spanOf(e: SpanView): SpanRow {
   return spanAt(e.buf, e.group, e.record);
 }
 
 function logOf(e: LogEntry): LogRow {
   return logAt(e.buf, e.group, e.record);
-}
-
-/** Whether a trace already holds a span with this id (the span record at `record` of buf). */
-function hasSpan(t: TraceEntry, buf: SlicingBuffer, record: number, id0: number, id1: number): boolean {
-  if (t.ids !== undefined) return t.ids.has(spanId(buf, record));
-  for (const s of t.spans) if (s.id0 === id0 && s.id1 === id1) return true;
-  return false;
 }
 
 /** Counts a span into its operation's live count, made on first use; returns it (the span keeps it). */
