@@ -171,7 +171,7 @@ export class SpanRows {
     this.bytes += b.n * b.bytes;
   }
 
-  /** The oldest span's block and index (undefined when empty). */
+  /** The block of the oldest span (undefined when empty); the span is its oldestIndex-th. */
   oldest(): SpanBlock | undefined {
     return this.length > 0 ? this.blocks[this.head] : undefined;
   }
