@@ -34,8 +34,12 @@ export interface DecodeBatch {
 
 /** Requests one task carries at most. */
 const DISPATCH_MAX_REQUESTS = 32;
-/** Request bytes one task carries at most (a larger request goes alone). */
-const DISPATCH_MAX_BYTES = 4 * 2 ** 20;
+/**
+ * Request bytes one task carries at most (a larger request goes alone). A task's requests are in
+ * the worker together and their outputs held until the last is done, so this bounds what batching
+ * adds to a worker's memory; past ~1 MiB the round trip saved is a small share of the decoding.
+ */
+const DISPATCH_MAX_BYTES = 2 ** 20;
 
 /** A request waiting for a free worker, and its caller. */
 interface Waiting {
@@ -156,7 +160,11 @@ export class DecodePool {
     for (let p = 0; p < parts && this.waiting.length > 0; p++) {
       let n = 0;
       let bytes = 0;
-      while (n < this.waiting.length && n < DISPATCH_MAX_REQUESTS && (n === 0 || bytes < share)) bytes += this.waiting[n++]!.task.bodyLength;
+      for (; n < this.waiting.length && n < DISPATCH_MAX_REQUESTS; n++) {
+        const len = this.waiting[n]!.task.bodyLength;
+        if (n > 0 && (bytes >= share || bytes + len > DISPATCH_MAX_BYTES)) break;
+        bytes += len;
+      }
       this.send(pool, this.waiting.splice(0, n));
     }
   }
