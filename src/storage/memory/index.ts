@@ -14,11 +14,12 @@ import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation,
 import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, type LogFacts, logMatches, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { releaseBuffer } from '../../common/release.ts';
+import { Queue } from './queue.ts';
 import { BlockRows, hasSpan, IDS_SET_FROM, idKey, type OpCount, type RowsInOrder, SpanBlock, SpanRows, type SpanView, type TraceEntry } from './spans.ts';
 import { ChunkFormatError, logAt, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, spanAt, spanIdWord, spanKind, spanName, spanTraceId } from '../otlp-chunks.ts';
 
-/** What every stored row carries: where its record is, insertion order, arrival time and size. */
-class Stored {
+/** A stored log record: where its record is, insertion order, arrival time and size; its facts are read from its record's header on demand. */
+class LogEntry implements LogFacts {
   readonly buf: SlicingBuffer;
   /** Offset of its group's record (resource and scope) in buf. */
   readonly group: number;
@@ -31,7 +32,10 @@ class Stored {
   readonly storedMs: number;
   /** What it counts against storage.memory.maxBytes. */
   readonly bytes: number;
-  constructor(buf: SlicingBuffer, group: number, record: number, tenant: string, seq: number, storedMs: number, bytes: number) {
+  readonly serviceName: string;
+  /** The write batch it came in: a batch written again (a retry, an import run twice) is recognized. */
+  readonly batchId: string;
+  constructor(buf: SlicingBuffer, group: number, record: number, tenant: string, seq: number, storedMs: number, bytes: number, serviceName: string, batchId: string) {
     this.buf = buf;
     this.group = group;
     this.record = record;
@@ -39,16 +43,6 @@ class Stored {
     this.seq = seq;
     this.storedMs = storedMs;
     this.bytes = bytes;
-  }
-}
-
-/** A stored log record: its facts are read from its record's header on demand. */
-class LogEntry extends Stored implements LogFacts {
-  readonly serviceName: string;
-  /** The write batch it came in: a batch written again (a retry, an import run twice) is recognized. */
-  readonly batchId: string;
-  constructor(buf: SlicingBuffer, group: number, record: number, tenant: string, seq: number, storedMs: number, bytes: number, serviceName: string, batchId: string) {
-    super(buf, group, record, tenant, seq, storedMs, bytes);
     this.serviceName = serviceName;
     this.batchId = batchId;
   }
@@ -66,51 +60,35 @@ class LogEntry extends Stored implements LogFacts {
 /** Operations by service, then by name (usually one kind each). */
 type ServiceOps = Map<string, Map<string, OpCount[]>>;
 
-/** A FIFO of rows with their encoded size, for oldest-first eviction. */
-class Fifo<T extends Stored> {
-  private items: T[] = [];
-  private head = 0;
+/** The stored log records, oldest first, with the bytes they count. */
+class LogRows {
+  private readonly rows = new Queue<LogEntry>();
   bytes = 0;
   get length(): number {
-    return this.items.length - this.head;
+    return this.rows.length;
   }
-  push(row: T): void {
-    this.items.push(row);
+  push(row: LogEntry): void {
+    this.rows.push(row);
     this.bytes += row.bytes;
   }
-  shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const it = this.items[this.head]!;
-    this.items[this.head++] = undefined as never;
-    this.bytes -= it.bytes;
-    // Compact once the dead prefix dominates, so memory stays proportional to live rows.
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return it;
+  shift(): LogEntry | undefined {
+    const row = this.rows.shift();
+    if (row) this.bytes -= row.bytes;
+    return row;
   }
   /** The oldest row, without removing it. */
-  peek(): T | undefined {
-    return this.items[this.head];
+  peek(): LogEntry | undefined {
+    return this.rows.first();
   }
-  /** The newest row. */
-  newest(): T | undefined {
-    return this.length > 0 ? this.items[this.items.length - 1] : undefined;
+  newest(): LogEntry | undefined {
+    return this.rows.last();
   }
-  *[Symbol.iterator](): Generator<T> {
-    for (let i = this.head; i < this.items.length; i++) yield this.items[i]!;
+  [Symbol.iterator](): Generator<LogEntry> {
+    return this.rows.from(0);
   }
-  /** Rows inserted after the one numbered `seq`, oldest first (seq grows along the FIFO: binary search). */
-  *after(seq: number): Generator<T> {
-    let lo = this.head;
-    let hi = this.items.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.items[mid]!.seq <= seq) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let i = lo; i < this.items.length; i++) yield this.items[i]!;
+  /** Rows inserted after the one numbered `seq`, oldest first. */
+  after(seq: number): Generator<LogEntry> {
+    return this.rows.from(this.rows.search((r) => r.seq <= seq));
   }
 }
 
@@ -168,7 +146,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
   private readonly spans = new SpanRows();
   /** The spans of the chunk being stored. */
   private readonly blockRows = new BlockRows();
-  private readonly logs = new Fifo<LogEntry>();
+  private readonly logs = new LogRows();
   private readonly chunkRefs = new ChunkRefs();
   /** Traces by tenant, then trace id. */
   private readonly traces = new Map<string, Map<string, TraceEntry>>();
@@ -285,7 +263,6 @@ class MemoryBackend implements StorageBackend, StoreStats {
     let spans = 0;
     let logs = 0;
     const oldest = this.maxAgeMs > 0 ? this.now() - this.maxAgeMs : -Infinity;
-    const tooOld = (f: Fifo<Stored>) => (f.peek()?.storedMs ?? Infinity) < oldest;
     for (let b = this.spans.oldest(); b !== undefined && (this.spans.length > this.maxSpans || b.storedMs < oldest || (this.spans.bytes + this.logs.bytes > this.maxBytes && this.spans.bytes >= this.logs.bytes)); b = this.spans.oldest()) {
       const i = this.spans.oldestIndex;
       const t = b.traces[i]!;
@@ -310,7 +287,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
       this.chunkRefs.drop(b.buf);
       spans++;
     }
-    while (this.logs.length > this.maxLogs || tooOld(this.logs) || (this.logs.length > 0 && this.spans.bytes + this.logs.bytes > this.maxBytes)) {
+    while (this.logs.length > this.maxLogs || (this.logs.peek()?.storedMs ?? Infinity) < oldest || (this.logs.length > 0 && this.spans.bytes + this.logs.bytes > this.maxBytes)) {
       const l = this.logs.shift()!;
       const left = this.logBatches.get(l.batchId)! - 1;
       if (left > 0) this.logBatches.set(l.batchId, left);

@@ -5,6 +5,7 @@ import type { Operation } from '../backend.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import type { SpanFacts } from '../query-helpers.ts';
 import { spanEnd, spanId, spanParentId, spanStart, spanStatus } from '../otlp-chunks.ts';
+import { Queue } from './queue.ts';
 
 /**
  * The spans kept from one chunk, as columns: record offsets in typed arrays, and the trace and
@@ -158,9 +159,8 @@ export interface RowsInOrder<E> {
 
 /** The stored spans, oldest first: blocks in insertion order, the oldest partly evicted. */
 export class SpanRows {
-  private blocks: SpanBlock[] = [];
-  /** The first block with live spans, and its first live span. */
-  private head = 0;
+  private readonly blocks = new Queue<SpanBlock>();
+  /** The first live span of the oldest block. */
   private headRow = 0;
   length = 0;
   bytes = 0;
@@ -173,7 +173,7 @@ export class SpanRows {
 
   /** The block of the oldest span (undefined when empty); the span is its oldestIndex-th. */
   oldest(): SpanBlock | undefined {
-    return this.length > 0 ? this.blocks[this.head] : undefined;
+    return this.blocks.first();
   }
   get oldestIndex(): number {
     return this.headRow;
@@ -181,45 +181,32 @@ export class SpanRows {
 
   /** Drops the oldest span. */
   shift(): void {
-    const b = this.blocks[this.head]!;
+    const b = this.blocks.first()!;
     this.length--;
     this.bytes -= b.bytes;
     if (++this.headRow < b.n) return;
-    this.blocks[this.head++] = undefined as never;
+    this.blocks.shift();
     this.headRow = 0;
-    // Compact once the dead prefix dominates, so memory stays proportional to live blocks.
-    if (this.head > 1024 && this.head * 2 > this.blocks.length) {
-      this.blocks = this.blocks.slice(this.head);
-      this.head = 0;
-    }
   }
 
-  /** Index in blocks of the block holding the span numbered seq (a live one). */
+  /** Position in blocks of the block holding the span numbered seq (a live one). */
   private blockOf(seq: number): number {
-    let lo = this.head;
-    let hi = this.blocks.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (this.blocks[mid]!.seq0 <= seq) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
+    return this.blocks.search((b) => b.seq0 + b.n <= seq);
   }
 
   /** The span numbered seq (a live one). */
   at(seq: number): SpanView {
-    const b = this.blocks[this.blockOf(seq)]!;
+    const b = this.blocks.at(this.blockOf(seq))!;
     return new SpanView(b, seq - b.seq0);
   }
 
   peek(): SpanView | undefined {
-    return this.length > 0 ? new SpanView(this.blocks[this.head]!, this.headRow) : undefined;
+    return this.length > 0 ? new SpanView(this.blocks.first()!, this.headRow) : undefined;
   }
 
   newest(): SpanView | undefined {
-    if (this.length === 0) return undefined;
-    const b = this.blocks[this.blocks.length - 1]!;
-    return new SpanView(b, b.n - 1);
+    const b = this.length > 0 ? this.blocks.last() : undefined;
+    return b && new SpanView(b, b.n - 1);
   }
 
   *[Symbol.iterator](): Generator<SpanView> {
@@ -228,13 +215,11 @@ export class SpanRows {
 
   /** Spans inserted after the one numbered `seq`, oldest first (spans are numbered without gaps). */
   *after(seq: number): Generator<SpanView> {
-    if (this.length === 0) return;
-    const start = Math.max(seq + 1, this.blocks[this.head]!.seq0 + this.headRow);
-    let bi = this.blockOf(start);
-    let i = start - this.blocks[bi]!.seq0;
-    for (; bi < this.blocks.length; bi++, i = 0) {
-      const b = this.blocks[bi]!;
-      for (; i < b.n; i++) yield new SpanView(b, i);
+    const first = this.blocks.first();
+    if (this.length === 0 || !first) return;
+    const start = Math.max(seq + 1, first.seq0 + this.headRow);
+    for (const b of this.blocks.from(this.blockOf(start))) {
+      for (let i = Math.max(0, start - b.seq0); i < b.n; i++) yield new SpanView(b, i);
     }
   }
 }
