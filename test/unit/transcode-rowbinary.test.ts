@@ -6,7 +6,8 @@
 // (not the row path it falls back to) on ordinary requests, or it would be checked against itself.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fixtureBytes, jsonFixtures, protobufFixtures } from '../helpers/fixtures.ts';
+import { fixtureBytes } from '../helpers/fixtures.ts';
+import { largeTracesRequest, outcome, rowPathCases } from '../helpers/transcoder-cases.ts';
 import type { Signal as RequestSignal } from '../../src/model/signal.ts';
 import { fromRowEncoder, type RequestEncoder, type RequestFormat } from '../../src/pipeline/transcode/encoder.ts';
 import { createEncoder } from '../../src/pipeline/transcode/rowbinary/index.ts';
@@ -14,22 +15,9 @@ import * as proto from '../../src/pipeline/transcode/rowbinary/proto.ts';
 import { createEncoder as createRowEncoder } from '../../src/storage/clickhouse/encoder.ts';
 import { loadRequestEncoder } from '../../src/pipeline/transcode/registry.ts';
 import { WireWriter } from '../../src/pipeline/decode/index.ts';
-import { arbWireRequest } from '../helpers/otlp-wire-arb.ts';
-import { arbLogs, arbTraces, encodeLogs, encodeTraces, LIMITS } from '../helpers/otlp-build.ts';
+import { arbTraces, encodeTraces, LIMITS } from '../helpers/otlp-build.ts';
 
 const SHARDS = [1, 3];
-
-type Outcome = { accepted: number; rejected: number; errorMessage: string; chunks: { partition: number; rows: number; data: string }[] } | { error: string };
-
-function run(enc: RequestEncoder, signal: RequestSignal, format: RequestFormat, body: Uint8Array): Outcome {
-  try {
-    const r = enc.encode(signal, format, body);
-    // Compared as bytes (hex): text decoding would hide a difference in invalid sequences.
-    return { accepted: r.accepted, rejected: r.rejected, errorMessage: r.errorMessage, chunks: r.chunks.map((c) => ({ partition: c.partition, rows: c.rows, data: Buffer.from(c.data).toString('hex') })) };
-  } catch (err) {
-    return { error: `${(err as Error).name}: ${(err as Error).message}` };
-  }
-}
 
 function pair(partitions: number, limits = LIMITS): { rows: RequestEncoder; transcoder: RequestEncoder } {
   return { rows: fromRowEncoder(createRowEncoder({ partitions }), limits), transcoder: createEncoder({ partitions }, limits) };
@@ -38,7 +26,7 @@ function pair(partitions: number, limits = LIMITS): { rows: RequestEncoder; tran
 const PAIRS = new Map(SHARDS.map((n) => [n, pair(n)]));
 
 function expectSame(signal: RequestSignal, format: RequestFormat, body: Uint8Array, encoders = [...PAIRS.values()]): void {
-  for (const { rows, transcoder } of encoders) expect(run(transcoder, signal, format, body)).toStrictEqual(run(rows, signal, format, body));
+  for (const { rows, transcoder } of encoders) expect(outcome(transcoder, signal, format, body)).toStrictEqual(outcome(rows, signal, format, body));
 }
 
 
@@ -47,78 +35,21 @@ describe('RowBinary transcoder: same chunks as the row path', () => {
     const enc = await loadRequestEncoder({ name: 'clickhouse', options: { partitions: 2 } }, LIMITS);
     const body = encodeTraces(fc.sample(arbTraces, { numRuns: 1, seed: 3 })[0]!);
     const before = proto.fallbacks;
-    expect(run(enc, 'traces', 'protobuf', body)).toStrictEqual(run(pair(2).rows, 'traces', 'protobuf', body));
+    expect(outcome(enc, 'traces', 'protobuf', body)).toStrictEqual(outcome(pair(2).rows, 'traces', 'protobuf', body));
     expect(proto.fallbacks).toBe(before);
   });
 
-  for (const name of protobufFixtures()) {
-    it(`fixture ${name}, read as traces and as logs`, () => {
-      const body = fixtureBytes(name);
-      expectSame('traces', 'protobuf', body);
-      expectSame('logs', 'protobuf', body);
-    });
-  }
+  // Shard counts take turns, one request each.
+  let turn = 0;
+  rowPathCases(PAIRS.get(3)!.transcoder, (signal, format, body, limits) => expectSame(signal, format, body, limits === undefined ? undefined : [pair(SHARDS[turn++ % SHARDS.length]!, limits)]), () => proto.fallbacks);
 
-  for (const name of jsonFixtures()) {
-    it(`fixture ${name} (OTLP/JSON: the row path)`, () => {
-      expectSame('traces', 'json', fixtureBytes(name));
-    });
-  }
-
-  it('partial rejections, repeated keys and invalid UTF-8 take the transcoder; deep nesting the row path', () => {
+  it('repeated keys take the transcoder; deep nesting the row path', () => {
     const enc = PAIRS.get(3)!.transcoder;
     const before = proto.fallbacks;
-    expect(enc.encode('traces', 'protobuf', fixtureBytes('bad-ids.bin'))).toMatchObject({ accepted: 1, rejected: 6 });
-    expect(enc.encode('traces', 'protobuf', fixtureBytes('bad-timestamps.bin'))).toMatchObject({ accepted: 2, rejected: 1 });
-    expect(enc.encode('traces', 'protobuf', fixtureBytes('bad-utf8.bin'))).toMatchObject({ accepted: 1, rejected: 0 });
-    expect(enc.encode('logs', 'protobuf', fixtureBytes('bad-logs-ids.bin'))).toMatchObject({ accepted: 4, rejected: 0 });
     expect(enc.encode('traces', 'protobuf', fixtureBytes('bad-keys.bin'))).toMatchObject({ accepted: 1, rejected: 0 });
     expect(proto.fallbacks).toBe(before);
     enc.encode('traces', 'protobuf', fixtureBytes('bad-nesting-1000.bin'));
     expect(proto.fallbacks).toBe(before + 1);
-  });
-
-  it('random trace requests (protobufjs encodings), all on the transcoder', () => {
-    const before = proto.fallbacks;
-    fc.assert(
-      fc.property(arbTraces, (m) => expectSame('traces', 'protobuf', encodeTraces(m))),
-      { numRuns: 300 },
-    );
-    // The generator writes no value nested past the limit.
-    expect(proto.fallbacks).toBe(before);
-  });
-
-  it('random log requests (protobufjs encodings), all on the transcoder', () => {
-    const before = proto.fallbacks;
-    fc.assert(
-      fc.property(arbLogs, (m) => expectSame('logs', 'protobuf', encodeLogs(m))),
-      { numRuns: 300 },
-    );
-    expect(proto.fallbacks).toBe(before);
-  });
-
-  it('random wire messages: repeated, reordered, duplicated, malformed and unknown fields', () => {
-    const before = proto.fallbacks;
-    fc.assert(
-      fc.property(arbWireRequest('traces'), fc.integer({ min: 1, max: 4 }), fc.constantFrom(...SHARDS), (bytes, depth, shards) => {
-        expectSame('traces', 'protobuf', bytes, [pair(shards, { maxNestingDepth: depth })]);
-      }),
-      { numRuns: 1500 },
-    );
-    // All but refusals (~7%) and values nested past limits of 1–4 (~11%) are checked on the transcoder itself.
-    expect(proto.fallbacks - before).toBeLessThan(1500 * 0.3);
-  });
-
-  it('random wire log messages: repeated, reordered, duplicated, malformed and unknown fields', () => {
-    const before = proto.fallbacks;
-    fc.assert(
-      fc.property(arbWireRequest('logs'), fc.integer({ min: 1, max: 4 }), fc.constantFrom(...SHARDS), (bytes, depth, shards) => {
-        expectSame('logs', 'protobuf', bytes, [pair(shards, { maxNestingDepth: depth })]);
-      }),
-      { numRuns: 1500 },
-    );
-    // All but refusals (~7%) and values nested past limits of 1–4 (~11%) are checked on the transcoder itself.
-    expect(proto.fallbacks - before).toBeLessThan(1500 * 0.3);
   });
 
   it('long attribute lists (the Set path of the duplicate check), with and without a repeated key', () => {
@@ -188,22 +119,8 @@ describe('RowBinary transcoder: same chunks as the row path', () => {
       expect(proto.fallbacks).toBe(before);
     }
   });
-  it('large requests: 3,000 spans, a span with 40 events and 40 links, an array of 100 strings (every scratch array grows)', () => {
-    const w = new WireWriter().fork().fork();
-    for (let i = 0; i < 3000; i++) {
-      const id = new Uint8Array(16);
-      new DataView(id.buffer).setUint32(0, i + 1);
-      w.fork().bytesField(1, id).bytesField(2, new Uint8Array(8).fill(2)).stringField(5, `op ${i}`);
-      if (i === 7) {
-        for (let k = 0; k < 40; k++) w.fork().fixed64Field(1, BigInt(k)).stringField(2, `e${k}`).fork().stringField(1, 'k').fork().varintField(3, k).join(2).join(3).join(11);
-        for (let k = 0; k < 40; k++) w.fork().bytesField(1, id).bytesField(2, new Uint8Array(8).fill(k + 1)).fixed32Field(6, k).join(13);
-        w.fork().stringField(1, 'list').fork().fork();
-        for (let k = 0; k < 100; k++) w.fork().stringField(1, `v${k}`).join(1);
-        w.join(5).join(2).join(9);
-      }
-      w.join(2);
-    }
-    const body = w.join(2).join(1).finish();
+  it('large requests: 3,000 spans, a span with 40 events, 40 links, 150 attributes and an array of 100 strings', () => {
+    const body = largeTracesRequest();
     const before = proto.fallbacks;
     expectSame('traces', 'protobuf', body);
     expect(proto.fallbacks).toBe(before);

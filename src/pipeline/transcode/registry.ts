@@ -16,7 +16,7 @@ async function rowPath<O>(load: () => Promise<RowEncoderModule<O>>): Promise<Enc
 const REQUEST_ENCODERS: { [N in EncoderName]: () => Promise<EncoderModule<EncoderOptionsByName[N]>> } = {
   rowjson: () => rowPath(ROW_ENCODERS.rowjson),
   otlp: () => import('./otlp/index.ts'),
-  postgres: () => rowPath(ROW_ENCODERS.postgres),
+  postgres: () => import('./copy/index.ts'),
   clickhouse: () => import('./rowbinary/index.ts'),
 };
 

@@ -3,7 +3,7 @@
 // otlp-proto.ts's known field masks (a known field with another wire type is an error, an unknown
 // one is skipped), id validation on raw bytes, and fixed64 times read as two 32-bit halves (no
 // BigInt). The transcoders only write their format.
-import { MAX_TIME_NS, type DecodeLimits, type Rejections } from '../decode/common.ts';
+import { MAX_TIME_NS, REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, REASON_TIME, REASON_TOO_DEEP, REASON_TRACE_ID, type DecodeLimits, type Rejections } from '../decode/common.ts';
 import { KNOWN_EVENT, KNOWN_KEYVALUE, KNOWN_LINK, KNOWN_LOG, KNOWN_REQUEST, KNOWN_RESOURCE, KNOWN_RESOURCE_ITEMS, KNOWN_SCOPE, KNOWN_SCOPE_ITEMS, KNOWN_SPAN, KNOWN_STATUS } from '../decode/otlp-proto.ts';
 import { checkEnd, DecodeError, unknownField, WireReader } from '../decode/wire.ts';
 
@@ -557,6 +557,26 @@ export function scanGroup(r: WireReader, start: number, end: number, groupMessag
   GROUP.nameEnd = nameEnd;
   GROUP.versionStart = versionStart;
   GROUP.versionEnd = versionEnd;
+}
+
+/**
+ * Whether the span scanSpan just read is kept, as the row decoder decides; if not, its reason is
+ * counted in rej (the first that applies, in the row decoder's order). The caller's own passes
+ * say whether every link had good ids, whether a value lay deeper than the limit, and whether
+ * every event's time is storable.
+ */
+export function keepSpan(rej: Rejections, linksGood: boolean, tooDeep: boolean, eventTimesStorable: boolean): boolean {
+  const reason =
+    SPAN.traceState !== ID_OK ? REASON_TRACE_ID
+    : SPAN.spanState !== ID_OK ? REASON_SPAN_ID
+    : SPAN.parentState === ID_BAD ? REASON_PARENT_SPAN_ID
+    : !linksGood ? REASON_LINK_ID
+    : tooDeep ? REASON_TOO_DEEP
+    : SPAN.startHi >= MAX_TIME_HI || SPAN.endHi >= MAX_TIME_HI || !eventTimesStorable ? REASON_TIME
+    : -1;
+  if (reason < 0) return true;
+  rej.add(reason);
+  return false;
 }
 
 // ---------------------------------------------------------------------------------------------

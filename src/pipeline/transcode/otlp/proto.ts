@@ -4,10 +4,10 @@
 // every field the row decoder validates (the same items are rejected for the same reasons, the
 // same requests refused with the same error) and copies bytes.
 import { decodeLogsProto, decodeTracesProto, KNOWN_ANYVALUE, KNOWN_LIST } from '../../decode/otlp-proto.ts';
-import { REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, REASON_TIME, REASON_TOO_DEEP, REASON_TRACE_ID, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
+import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, unknownField, type WireReader } from '../../decode/wire.ts';
 import { CHUNK_MAGIC, REC_GROUP, REC_LOG, REC_SPAN } from '../../../storage/otlp-chunks.ts';
-import { EVENT, ID_BAD, ID_OK, KV, kvEnds, kvN, kvStarts, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, walkOrRowPathError, type Walk } from '../wire-scan.ts';
+import { EVENT, ID_BAD, ID_OK, KV, kvEnds, kvN, kvStarts, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, walkOrRowPathError, type Walk, keepSpan } from '../wire-scan.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest } from '../encoder.ts';
 
@@ -247,7 +247,7 @@ function reject(rej: Rejections, reason: number): false {
 function checkSpan(r: WireReader, start: number, end: number, rej: Rejections): boolean {
   tooDeep = false;
   scanSpan(r, start, end);
-  const { traceState, spanState, parentState, startHi, endHi, hasEvents, hasLinks } = SPAN;
+  const { hasEvents, hasLinks } = SPAN;
   attributes(r, start, end, 74);
   let eventTimesStorable = true;
   if (hasEvents) {
@@ -272,14 +272,7 @@ function checkSpan(r: WireReader, start: number, end: number, rej: Rejections): 
       r.pos = e;
     }
   }
-  // The row path's checks, in its order.
-  if (traceState !== ID_OK) return reject(rej, REASON_TRACE_ID);
-  if (spanState !== ID_OK) return reject(rej, REASON_SPAN_ID);
-  if (parentState === ID_BAD) return reject(rej, REASON_PARENT_SPAN_ID);
-  if (!linksGood) return reject(rej, REASON_LINK_ID);
-  if (tooDeep) return reject(rej, REASON_TOO_DEEP);
-  if (startHi >= MAX_TIME_HI || endHi >= MAX_TIME_HI || !eventTimesStorable) return reject(rej, REASON_TIME);
-  return true;
+  return keepSpan(rej, linksGood, tooDeep, eventTimesStorable);
 }
 
 /** Writes the record of the span just checked. */

@@ -15,7 +15,7 @@ import type { KeyValue } from '../../../model/rows.ts';
 import { anyValueToString } from '../../../model/rows.ts';
 import { hashTraceId, SPAN_KINDS, STATUS_CODES } from '../../../storage/clickhouse/encoder.ts';
 import { stringifyExact } from '../../../storage/clickhouse/values.ts';
-import { dedupeAttributes, REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, REASON_TIME, REASON_TRACE_ID, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
+import { dedupeAttributes, REASON_TIME, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { isUtf8 as isUtf8Bytes } from 'node:buffer';
 import { KNOWN_ANYVALUE, readKeyValueObject, readNestedValue } from '../../decode/otlp-proto.ts';
 import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
@@ -44,6 +44,7 @@ import {
   SPAN,
   walkRequest,
   type Walk,
+  keepSpan,
 } from '../wire-scan.ts';
 
 /** Thrown when a request needs the row path (see the header); never escapes this module. */
@@ -981,12 +982,8 @@ function span(r: WireReader, start: number, end: number, rej: Rejections): boole
   countField(xb, X_F, flags);
   writeExtra();
 
-  // The row path's checks, in its order.
-  if (traceState !== ID_OK) return reject(rej, REASON_TRACE_ID);
-  if (spanState !== ID_OK) return reject(rej, REASON_SPAN_ID);
-  if (parentState === ID_BAD) return reject(rej, REASON_PARENT_SPAN_ID);
-  if (!linksGood) return reject(rej, REASON_LINK_ID);
-  if (startHi >= MAX_TIME_HI || endHi >= MAX_TIME_HI || !eventTimesStorable) return reject(rej, REASON_TIME);
+  // A value nested too deep took the row path before this point.
+  if (!keepSpan(rej, linksGood, false, eventTimesStorable)) return false;
   itemShard = shards <= 1 ? 0 : traceHash(buf, traceStart) % shards;
   return true;
 }

@@ -1,0 +1,108 @@
+// The cases every wire transcoder is checked on against the row path it replaces: the protobuf
+// fixtures (as traces and as logs), the OTLP/JSON fixtures (which take the row path), random
+// requests encoded by protobufjs (all on the transcoder itself), and random wire messages that
+// repeat, reorder, duplicate and corrupt fields, under nesting limits of 1–4 (all but refusals and
+// the transcoder's own rare shapes on the transcoder itself).
+import fc from 'fast-check';
+import { expect, it } from 'vitest';
+import type { Signal } from '../../src/model/signal.ts';
+import type { DecodeLimits } from '../../src/pipeline/decode/common.ts';
+import type { RequestEncoder, RequestFormat } from '../../src/pipeline/transcode/encoder.ts';
+import { fixtureBytes, jsonFixtures, protobufFixtures } from './fixtures.ts';
+import { arbLogs, arbTraces, encodeLogs, encodeTraces } from './otlp-build.ts';
+import { arbWireRequest } from './otlp-wire-arb.ts';
+import { WireWriter } from '../../src/pipeline/decode/index.ts';
+
+/** What an encoder made of a request, chunk bytes as hex (text decoding would hide a difference in invalid sequences), or the error it threw. */
+export type Outcome = { accepted: number; rejected: number; errorMessage: string; chunks: { partition: number; rows: number; data: string }[] } | { error: string };
+
+export function outcome(enc: RequestEncoder, signal: Signal, format: RequestFormat, body: Uint8Array): Outcome {
+  try {
+    const r = enc.encode(signal, format, body);
+    return { accepted: r.accepted, rejected: r.rejected, errorMessage: r.errorMessage, chunks: r.chunks.map((c) => ({ partition: c.partition, rows: c.rows, data: Buffer.from(c.data).toString('hex') })) };
+  } catch (err) {
+    return { error: `${(err as Error).name}: ${(err as Error).message}` };
+  }
+}
+
+/** Asserts that the transcoder and the row path give the same outcome for one request (under limits, when given). */
+export type ExpectSame = (signal: Signal, format: RequestFormat, body: Uint8Array, limits?: DecodeLimits) => void;
+
+/** Declares the shared cases (inside a describe); `fallbacks` reads the transcoder's row-path count. */
+export function rowPathCases(transcoder: RequestEncoder, expectSame: ExpectSame, fallbacks: () => number): void {
+  for (const name of protobufFixtures()) {
+    it(`fixture ${name}, read as traces and as logs`, () => {
+      const body = fixtureBytes(name);
+      expectSame('traces', 'protobuf', body);
+      expectSame('logs', 'protobuf', body);
+    });
+  }
+
+  for (const name of jsonFixtures()) {
+    it(`fixture ${name} (OTLP/JSON: the row path)`, () => {
+      expectSame('traces', 'json', fixtureBytes(name));
+    });
+  }
+
+  it('partial rejections and invalid UTF-8 take the transcoder', () => {
+    const before = fallbacks();
+    expect(transcoder.encode('traces', 'protobuf', fixtureBytes('bad-ids.bin'))).toMatchObject({ accepted: 1, rejected: 6 });
+    expect(transcoder.encode('traces', 'protobuf', fixtureBytes('bad-timestamps.bin'))).toMatchObject({ accepted: 2, rejected: 1 });
+    expect(transcoder.encode('traces', 'protobuf', fixtureBytes('bad-utf8.bin'))).toMatchObject({ accepted: 1, rejected: 0 });
+    expect(transcoder.encode('logs', 'protobuf', fixtureBytes('bad-logs-ids.bin'))).toMatchObject({ accepted: 4, rejected: 0 });
+    expect(fallbacks()).toBe(before);
+  });
+
+  it('random trace requests (protobufjs encodings), all on the transcoder', () => {
+    const before = fallbacks();
+    fc.assert(
+      fc.property(arbTraces, (m) => expectSame('traces', 'protobuf', encodeTraces(m))),
+      { numRuns: 300 },
+    );
+    // The generator writes no value nested past the limit and no repeated key.
+    expect(fallbacks()).toBe(before);
+  });
+
+  it('random log requests (protobufjs encodings), all on the transcoder', () => {
+    const before = fallbacks();
+    fc.assert(
+      fc.property(arbLogs, (m) => expectSame('logs', 'protobuf', encodeLogs(m))),
+      { numRuns: 300 },
+    );
+    expect(fallbacks()).toBe(before);
+  });
+
+  for (const signal of ['traces', 'logs'] as const) {
+    it(`random wire ${signal} messages: repeated, reordered, duplicated, malformed and unknown fields`, () => {
+      const before = fallbacks();
+      fc.assert(
+        fc.property(arbWireRequest(signal), fc.integer({ min: 1, max: 4 }), (bytes, depth) => {
+          expectSame(signal, 'protobuf', bytes, { maxNestingDepth: depth });
+        }),
+        { numRuns: 1500 },
+      );
+      // All but refusals (~7%) and the row path's shapes (values nested past limits of 1–4, ~11%) are checked on the transcoder itself.
+      expect(fallbacks() - before).toBeLessThan(1500 * 0.3);
+    });
+  }
+}
+
+/** 3,000 spans, the eighth with 40 events, 40 links, 150 attributes and an array of 100 strings: every scratch array of a transcoder grows. */
+export function largeTracesRequest(): Uint8Array {
+  const w = new WireWriter().fork().fork();
+  for (let i = 0; i < 3000; i++) {
+    const id = new Uint8Array(16);
+    new DataView(id.buffer).setUint32(0, i + 1);
+    w.fork().bytesField(1, id).bytesField(2, new Uint8Array(8).fill(2)).stringField(5, `op ${i}`);
+    if (i === 7) {
+      for (let k = 0; k < 40; k++) w.fork().fixed64Field(1, BigInt(k)).stringField(2, `e${k}`).fork().stringField(1, 'k').fork().varintField(3, k).join(2).join(3).join(11);
+      for (let k = 0; k < 40; k++) w.fork().bytesField(1, id).bytesField(2, new Uint8Array(8).fill(k + 1)).fixed32Field(6, k).join(13);
+      for (let k = 0; k < 150; k++) w.fork().stringField(1, `k${k}`).fork().varintField(3, k).join(2).join(9);
+      w.fork().stringField(1, 'list').fork().fork();
+      for (let k = 0; k < 100; k++) w.fork().stringField(1, `v${k}`).join(1);
+      w.join(5).join(2).join(9);
+    }
+    w.join(2);
+  }
+  return w.join(2).join(1).finish();
+}
