@@ -205,7 +205,8 @@ class BodyBuffer {
     this.bytes = need;
     const e = this.expected;
     if (e !== undefined && need * 2 >= e && need < e && this.reservation.grow(e - need)) {
-      const exact = new Uint8Array(e);
+      // Not zero-filled: every byte is written before the body is used (take() copies a short one).
+      const exact = Buffer.allocUnsafeSlow(e);
       let at = 0;
       for (const c of this.list) {
         exact.set(c, at);
@@ -222,7 +223,7 @@ class BodyBuffer {
     if (this.exact && this.bytes === this.exact.byteLength) return this.exact;
     const parts = this.exact ? [this.exact.subarray(0, this.bytes)] : this.list;
     if (parts.length === 1 && parts[0]!.byteOffset === 0 && parts[0]!.byteLength === parts[0]!.buffer.byteLength) return parts[0]!;
-    const out = new Uint8Array(this.bytes);
+    const out = Buffer.allocUnsafeSlow(this.bytes);
     let at = 0;
     for (const c of parts) {
       out.set(c, at);
