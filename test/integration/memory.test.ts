@@ -60,6 +60,30 @@ describe('memory store indexes', () => {
     }
   });
 
+  it('counts each operation of a group apart: same name under other kinds, look-alike names, interleaved traces; listings follow eviction', async () => {
+    const { b } = await open({ 'storage.memory.maxSpans': '7' });
+    try {
+      const base = makeSpan({ serviceName: 'ops-svc' });
+      const [t1, t2] = [makeSpan().traceId, makeSpan().traceId];
+      // One resource and scope for all: one group, where operations are recognized by their name's bytes.
+      const span = (traceId: string, name: string, kind: number) => makeSpan({ ...base, traceId, spanId: makeSpan().spanId, name, kind });
+      const first = [span(t1, 'abcde', 2), span(t2, 'axcde', 2), span(t1, 'abcde', 3), span(t2, 'abcde', 2), span(t1, 'abcde', 66), span(t1, 'axcde', 2), span(t2, 'GET /', 1)];
+      await writeSpans(b, first);
+      const ops = async () => (await b.getOperations(DEFAULT_TENANT, { service: 'ops-svc' })).map((o) => `${o.name}/${o.kind}`).sort();
+      expect(await ops()).toEqual(['GET //1', 'abcde/2', 'abcde/3', 'abcde/66', 'axcde/2']);
+      expect((await b.getTrace(DEFAULT_TENANT, t1)).map((s) => s.name).sort()).toEqual(['abcde', 'abcde', 'abcde', 'axcde']);
+      expect((await b.getTrace(DEFAULT_TENANT, t2)).map((s) => s.name).sort()).toEqual(['GET /', 'abcde', 'axcde']);
+      // Four more evict the first four: abcde/3 (its only span) goes; abcde/2 stays by a new span, the others by the first write's last three.
+      await writeSpans(b, [span(t1, 'new', 2), span(t1, 'new', 2), span(t2, 'abcde', 2), span(t2, 'new', 2)]);
+      expect(await ops()).toEqual(['GET //1', 'abcde/2', 'abcde/66', 'axcde/2', 'new/2']);
+      // Four more again: everything from the first write is gone, so are its operations.
+      await writeSpans(b, [span(t1, 'last', 2), span(t1, 'last', 2), span(t2, 'last', 2), span(t2, 'last', 2)]);
+      expect(await ops()).toEqual(['abcde/2', 'last/2', 'new/2']);
+    } finally {
+      await b.shutdown();
+    }
+  });
+
   it('evicts the oldest spans past maxSpans, and its service and operation listings follow', async () => {
     const { b, metrics } = await open({ 'storage.memory.maxSpans': '4' });
     try {

@@ -16,7 +16,7 @@ import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { releaseBuffer } from '../../common/release.ts';
 import { Queue } from './queue.ts';
 import { BlockRows, hasSpan, IDS_SET_FROM, idKey, type OpCount, type RowsInOrder, SpanBlock, SpanRows, type SpanView, type TraceEntry } from './spans.ts';
-import { ChunkFormatError, logAt, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, spanAt, spanIdWord, spanKind, spanName, spanTraceId } from '../otlp-chunks.ts';
+import { ChunkFormatError, type GroupRef, logAt, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, S_KIND, S_NAME_LEN, S_NAME_OFFSET, sameSpanOperation, sameTraceId, SPAN_HEAD_BYTES, spanAt, spanIdWord, spanKind, spanName, spanTraceId } from '../otlp-chunks.ts';
 
 /** A stored log record: where its record is, insertion order, arrival time and size; its facts are read from its record's header on demand. */
 class LogEntry implements LogFacts {
@@ -148,6 +148,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
   private readonly blockRows = new BlockRows();
   private readonly logs = new LogRows();
   private readonly chunkRefs = new ChunkRefs();
+  private readonly opCache = new OpCache();
   /** Traces by tenant, then trace id. */
   private readonly traces = new Map<string, Map<string, TraceEntry>>();
   /** Operations by tenant. */
@@ -199,21 +200,37 @@ class MemoryBackend implements StorageBackend, StoreStats {
     const traces = this.tenantMap(this.traces, tenant);
     const ops = this.tenantMap(this.operations, tenant);
     const rows = this.blockRows;
+    const opCache = this.opCache;
     for (const c of batch.chunks) {
       rows.clear();
       let chunkBuf: SlicingBuffer | undefined;
       const seq0 = this.spanSeq;
+      // Spans of a trace usually come together: the last span's trace is tried before the map.
+      let lastTrace: TraceEntry | undefined;
+      let lastRecord = 0;
+      let lastGroup: GroupRef | undefined;
       try {
         readSpanChunk(c, (group, buf, record) => {
           chunkBuf = buf;
-          const traceId = spanTraceId(buf, record);
           const id0 = spanIdWord(buf, record, 0);
           const id1 = spanIdWord(buf, record, 1);
-          let t = traces.get(traceId);
+          let t = lastTrace !== undefined && sameTraceId(buf, record, lastRecord) ? lastTrace : traces.get(spanTraceId(buf, record));
           // A retried batch or a client's resend carries spans already stored: keep one copy.
           if (t !== undefined && hasSpan(t, id0, id1)) return;
-          if (t === undefined) traces.set(traceId, (t = { id: traceId, seqs: [], id0: [], id1: [], ids: undefined }));
-          const op = countOperation(ops, group.service, spanName(buf, record), spanKind(buf, record));
+          if (t === undefined) {
+            const traceId = spanTraceId(buf, record);
+            traces.set(traceId, (t = { id: traceId, seqs: [], id0: [], id1: [], ids: undefined }));
+          }
+          lastTrace = t;
+          lastRecord = record;
+          // Operations are looked up by their name's bytes within a group; only a new one makes a string.
+          if (group !== lastGroup) {
+            opCache.clear(buf);
+            lastGroup = group;
+          }
+          let op = opCache.get(buf, record);
+          if (op === undefined) op = opCache.put(record, operationOf(ops, group.service, spanName(buf, record), spanKind(buf, record)));
+          op.spans++;
           t.seqs.push(this.spanSeq++);
           t.id0.push(id0);
           t.id1.push(id1);
@@ -410,8 +427,8 @@ function logOf(e: LogEntry): LogRow {
   return logAt(e.buf, e.group, e.record);
 }
 
-/** Counts a span into its operation's live count, made on first use; returns it (the span keeps it). */
-function countOperation(ops: ServiceOps, service: string, name: string, kind: number): OpCount {
+/** An operation's live count, made (at 0) on first use; the caller counts its span in, and the span keeps it. */
+function operationOf(ops: ServiceOps, service: string, name: string, kind: number): OpCount {
   let names = ops.get(service);
   if (names === undefined) ops.set(service, (names = new Map()));
   let kinds = names.get(name);
@@ -419,9 +436,52 @@ function countOperation(ops: ServiceOps, service: string, name: string, kind: nu
   let c: OpCount | undefined;
   for (const k of kinds) if (k.op.kind === kind) c = k;
   if (c === undefined) kinds.push((c = { service, op: { name, kind }, spans: 0 }));
-  c.spans++;
   return c;
 }
+
+/**
+ * The operations met in the group of spans being stored, by the bytes of a span's name and its
+ * kind, so that a span whose operation was met before in its group needs no name string and no
+ * map lookup. Valid for one group of one chunk (clear() at each), within one write: nothing is
+ * evicted meanwhile. A slot holds the last operation that hashed to it; a miss is only slower.
+ */
+class OpCache {
+  private buf: Buffer = Buffer.alloc(0);
+  private readonly records = new Int32Array(OP_CACHE_SLOTS);
+  private readonly ops = new Array<OpCount | undefined>(OP_CACHE_SLOTS);
+  private readonly stamps = new Int32Array(OP_CACHE_SLOTS);
+  private gen = 0;
+
+  clear(buf: Buffer): void {
+    this.buf = buf;
+    this.gen++;
+  }
+
+  /** The cached operation of the span record at `record` (of the buffer given to clear), if any. */
+  get(buf: Buffer, record: number): OpCount | undefined {
+    const h = this.slot(record);
+    if (this.stamps[h] !== this.gen) return undefined;
+    return sameSpanOperation(buf, this.records[h]!, record) ? this.ops[h] : undefined;
+  }
+
+  put(record: number, op: OpCount): OpCount {
+    const h = this.slot(record);
+    this.stamps[h] = this.gen;
+    this.records[h] = record;
+    this.ops[h] = op;
+    return op;
+  }
+
+  private slot(record: number): number {
+    const b = this.buf;
+    const at = record + SPAN_HEAD_BYTES + b.readUInt32LE(record + S_NAME_OFFSET);
+    const len = b.readUInt32LE(record + S_NAME_LEN);
+    const h = len === 0 ? 0 : len * 131 + b[at]! * 31 + b[at + len - 1]! * 7 + b[at + (len >>> 1)]!;
+    return (h + b.readInt32LE(record + S_KIND) * 17) & (OP_CACHE_SLOTS - 1);
+  }
+}
+
+const OP_CACHE_SLOTS = 64;
 
 /** Removes an operation whose last span was evicted, and the levels it leaves empty. */
 function forgetOperation(ops: ServiceOps, c: OpCount): void {
