@@ -84,6 +84,25 @@ describe('memory store indexes', () => {
     }
   });
 
+  it('keeps the operations of two services apart when their groups alternate in one write, with the same names', async () => {
+    const { b } = await open({ 'storage.memory.maxSpans': '4' });
+    try {
+      const [a, c] = [makeSpan({ serviceName: 'svc-a' }), makeSpan({ serviceName: 'svc-c' })];
+      const a2 = { ...a, scope: { ...a.scope, name: 'second-scope' } };
+      const span = (base: typeof a, name: string) => makeSpan({ ...base, spanId: makeSpan().spanId, name, kind: 2 });
+      await writeSpans(b, [span(a, 'op'), span(c, 'op'), span(a2, 'op'), span(c, 'only-c')]);
+      const ops = async (service: string) => (await b.getOperations(DEFAULT_TENANT, { service })).map((o) => o.name).sort();
+      expect(await ops('svc-a')).toEqual(['op']);
+      expect(await ops('svc-c')).toEqual(['only-c', 'op']);
+      // svc-c's first span goes: its 'op' is gone, svc-a's stays.
+      await writeSpans(b, [span(a, 'op'), span(a, 'op')]);
+      expect(await ops('svc-c')).toEqual(['only-c']);
+      expect(await ops('svc-a')).toEqual(['op']);
+    } finally {
+      await b.shutdown();
+    }
+  });
+
   it('evicts the oldest spans past maxSpans, and its service and operation listings follow', async () => {
     const { b, metrics } = await open({ 'storage.memory.maxSpans': '4' });
     try {

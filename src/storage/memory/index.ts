@@ -120,6 +120,9 @@ export const ROW_OVERHEAD_BYTES = 192;
  */
 class ChunkRefs {
   private readonly live = new Map<ArrayBufferLike, number>();
+  /** The chunk of the drops not counted yet, and how many. */
+  private run: Uint8Array | undefined;
+  private runRows = 0;
 
   /** Counts n rows kept from chunk c, if c is its buffer whole (a slice of a shared buffer is left to the collector). */
   add(c: Uint8Array, n: number): void {
@@ -127,12 +130,26 @@ class ChunkRefs {
     this.live.set(c.buffer, (this.live.get(c.buffer) ?? 0) + n);
   }
 
-  /** One row of buf is gone: with the last, the buffer is detached, which frees its memory now. */
+  /** One row of buf is gone. Rows go in runs of one chunk, so drops are counted per run: settle() ends the last. */
   drop(buf: Uint8Array): void {
+    if (buf !== this.run) {
+      this.settle();
+      this.run = buf;
+    }
+    this.runRows++;
+  }
+
+  /** Counts the run of drops so far: with a chunk's last row, its buffer is detached, which frees its memory now. */
+  settle(): void {
+    const buf = this.run;
+    const n = this.runRows;
+    this.run = undefined;
+    this.runRows = 0;
+    if (buf === undefined) return;
     const left = this.live.get(buf.buffer);
     if (left === undefined) return;
-    if (left > 1) {
-      this.live.set(buf.buffer, left - 1);
+    if (left > n) {
+      this.live.set(buf.buffer, left - n);
       return;
     }
     this.live.delete(buf.buffer);
@@ -209,6 +226,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
       let lastTrace: TraceEntry | undefined;
       let lastRecord = 0;
       let lastGroup: GroupRef | undefined;
+      let lastService: string | undefined;
       try {
         readSpanChunk(c, (group, buf, record) => {
           chunkBuf = buf;
@@ -223,10 +241,11 @@ class MemoryBackend implements StorageBackend, StoreStats {
           }
           lastTrace = t;
           lastRecord = record;
-          // Operations are looked up by their name's bytes within a group; only a new one makes a string.
+          // Operations are looked up by their name's bytes among the chunk's spans of one service; only a new one makes a string.
           if (group !== lastGroup) {
-            opCache.clear(buf);
+            if (group.service !== lastService) opCache.clear(buf);
             lastGroup = group;
+            lastService = group.service;
           }
           let op = opCache.get(buf, record);
           if (op === undefined) op = opCache.put(record, operationOf(ops, group.service, spanName(buf, record), spanKind(buf, record)));
@@ -283,12 +302,18 @@ class MemoryBackend implements StorageBackend, StoreStats {
     for (let b = this.spans.oldest(); b !== undefined && (this.spans.length > this.maxSpans || b.storedMs < oldest || (this.spans.bytes + this.logs.bytes > this.maxBytes && this.spans.bytes >= this.logs.bytes)); b = this.spans.oldest()) {
       const i = this.spans.oldestIndex;
       const t = b.traces[i]!;
-      // The oldest span is its trace's first.
+      // The oldest span is its trace's first (shift, unlike splice, drops it without a copy).
       const k = t.seqs.indexOf(b.seq0 + i);
       t.ids?.delete(idKey(t.id0[k]!, t.id1[k]!));
-      t.seqs.splice(k, 1);
-      t.id0.splice(k, 1);
-      t.id1.splice(k, 1);
+      if (k === 0) {
+        t.seqs.shift();
+        t.id0.shift();
+        t.id1.shift();
+      } else {
+        t.seqs.splice(k, 1);
+        t.id0.splice(k, 1);
+        t.id1.splice(k, 1);
+      }
       if (t.seqs.length === 0) {
         const traces = this.traces.get(b.tenant)!;
         traces.delete(t.id);
@@ -312,6 +337,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
       this.chunkRefs.drop(l.buf);
       logs++;
     }
+    this.chunkRefs.settle();
     if (spans > 0) this.deps.metrics.evictedRows.inc({ signal: 'traces' }, spans);
     if (logs > 0) this.deps.metrics.evictedRows.inc({ signal: 'logs' }, logs);
   }
@@ -440,10 +466,11 @@ function operationOf(ops: ServiceOps, service: string, name: string, kind: numbe
 }
 
 /**
- * The operations met in the group of spans being stored, by the bytes of a span's name and its
- * kind, so that a span whose operation was met before in its group needs no name string and no
- * map lookup. Valid for one group of one chunk (clear() at each), within one write: nothing is
- * evicted meanwhile. A slot holds the last operation that hashed to it; a miss is only slower.
+ * The operations met among the spans of one service in the chunk being stored, by the bytes of
+ * a span's name and its kind, so that a span whose operation was met before needs no name string
+ * and no map lookup. Valid for one service in one chunk (clear() at each), within one write:
+ * nothing is evicted meanwhile. A slot holds the last operation that hashed to it; a miss is only
+ * slower.
  */
 class OpCache {
   private buf: Buffer = Buffer.alloc(0);
