@@ -247,7 +247,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
             lastGroup = group;
             lastService = group.service;
           }
-          let op = opCache.get(buf, record);
+          let op = opCache.get(record);
           if (op === undefined) op = opCache.put(record, operationOf(ops, group.service, spanName(buf, record), spanKind(buf, record)));
           op.spans++;
           t.seqs.push(this.spanSeq++);
@@ -485,10 +485,10 @@ class OpCache {
   }
 
   /** The cached operation of the span record at `record` (of the buffer given to clear), if any. */
-  get(buf: Buffer, record: number): OpCount | undefined {
+  get(record: number): OpCount | undefined {
     const h = this.slot(record);
     if (this.stamps[h] !== this.gen) return undefined;
-    return sameSpanOperation(buf, this.records[h]!, record) ? this.ops[h] : undefined;
+    return sameSpanOperation(this.buf, this.records[h]!, record) ? this.ops[h] : undefined;
   }
 
   put(record: number, op: OpCount): OpCount {
