@@ -80,7 +80,12 @@ export const SPAN = {
   hasLinks: false,
 };
 
-/** Reads the scalar fields of span r[start, end) into SPAN; throws DecodeError where the row decoder would. */
+/** The attributes (KeyValue fields) of the span scanSpan last read: r.buf[spanAttrStarts[i], spanAttrEnds[i]) for i < spanAttrN, in wire order. */
+export let spanAttrStarts = new Int32Array(64);
+export let spanAttrEnds = new Int32Array(64);
+export let spanAttrN = 0;
+
+/** Reads the scalar fields of span r[start, end) into SPAN and its attributes' places; throws DecodeError where the row decoder would. */
 export function scanSpan(r: WireReader, start: number, end: number): void {
   let traceStart = 0;
   let traceState = ID_EMPTY;
@@ -107,6 +112,7 @@ export function scanSpan(r: WireReader, start: number, end: number): void {
   // Most spans have no links and many no events: their passes are skipped.
   let hasEvents = false;
   let hasLinks = false;
+  let attrs = 0;
   r.pos = start;
   while (r.pos < end) {
     const tag = r.tag();
@@ -148,9 +154,17 @@ export function scanSpan(r: WireReader, start: number, end: number): void {
         endLo = fixedLo;
         endHi = fixedHi;
         break;
-      case 74:
-        r.pos = r.lenEnd();
+      case 74: {
+        const e = r.lenEnd();
+        if (attrs === spanAttrStarts.length) {
+          spanAttrStarts = grown(spanAttrStarts, attrs);
+          spanAttrEnds = grown(spanAttrEnds, attrs);
+        }
+        spanAttrStarts[attrs] = r.pos;
+        spanAttrEnds[attrs++] = e;
+        r.pos = e;
         break;
+      }
       case 90:
         r.pos = r.lenEnd();
         hasEvents = true;
@@ -214,6 +228,7 @@ export function scanSpan(r: WireReader, start: number, end: number): void {
   SPAN.flags = flags;
   SPAN.hasEvents = hasEvents;
   SPAN.hasLinks = hasLinks;
+  spanAttrN = attrs;
 }
 
 /** The log record fields read by the last scanLog. */

@@ -7,7 +7,7 @@ import { decodeLogsProto, decodeTracesProto, KNOWN_ANYVALUE, KNOWN_LIST } from '
 import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, unknownField, type WireReader } from '../../decode/wire.ts';
 import { CHUNK_MAGIC, REC_GROUP, REC_LOG, REC_SPAN } from '../../../storage/otlp-chunks.ts';
-import { EVENT, ID_BAD, ID_OK, KV, kvEnds, kvN, kvStarts, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, walkOrRowPathError, type Walk, keepSpan } from '../wire-scan.ts';
+import { EVENT, ID_BAD, ID_OK, KV, kvEnds, kvN, kvStarts, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, spanAttrEnds, spanAttrN, spanAttrStarts, walkOrRowPathError, type Walk, keepSpan } from '../wire-scan.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest } from '../encoder.ts';
 
@@ -248,7 +248,11 @@ function checkSpan(r: WireReader, start: number, end: number, rej: Rejections): 
   tooDeep = false;
   scanSpan(r, start, end);
   const { hasEvents, hasLinks } = SPAN;
-  attributes(r, start, end, 74);
+  // The attributes where the scan found them, without walking the span's fields again.
+  for (let i = 0; i < spanAttrN; i++) {
+    r.pos = spanAttrStarts[i]!;
+    keyValue(r, spanAttrEnds[i]!, 0);
+  }
   let eventTimesStorable = true;
   if (hasEvents) {
     r.pos = start;
