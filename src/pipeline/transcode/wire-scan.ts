@@ -80,12 +80,29 @@ export const SPAN = {
   hasLinks: false,
 };
 
-/** The attributes (KeyValue fields) of the span scanSpan last read: r.buf[spanAttrStarts[i], spanAttrEnds[i]) for i < spanAttrN, in wire order. */
-export let spanAttrStarts = new Int32Array(64);
-export let spanAttrEnds = new Int32Array(64);
-export let spanAttrN = 0;
+/** Places of fields in the request, in wire order: r.buf[starts[i], ends[i]) for i < n. */
+export class FieldRanges {
+  starts = new Int32Array(64);
+  ends = new Int32Array(64);
+  n = 0;
 
-/** Reads the scalar fields of span r[start, end) into SPAN and its attributes' places; throws DecodeError where the row decoder would. */
+  push(start: number, end: number): void {
+    const n = this.n;
+    if (n === this.starts.length) {
+      this.starts = grown(this.starts, n);
+      this.ends = grown(this.ends, n);
+    }
+    this.starts[n] = start;
+    this.ends[n] = end;
+    this.n = n + 1;
+  }
+}
+
+/** The attributes (KeyValue fields) and the events of the span scanSpan last read. */
+export const SPAN_ATTRS = new FieldRanges();
+export const SPAN_EVENTS = new FieldRanges();
+
+/** Reads the scalar fields of span r[start, end) into SPAN, its attributes' and events' places into SPAN_ATTRS and SPAN_EVENTS; throws DecodeError where the row decoder would. */
 export function scanSpan(r: WireReader, start: number, end: number): void {
   let traceStart = 0;
   let traceState = ID_EMPTY;
@@ -112,7 +129,8 @@ export function scanSpan(r: WireReader, start: number, end: number): void {
   // Most spans have no links and many no events: their passes are skipped.
   let hasEvents = false;
   let hasLinks = false;
-  let attrs = 0;
+  SPAN_ATTRS.n = 0;
+  SPAN_EVENTS.n = 0;
   r.pos = start;
   while (r.pos < end) {
     const tag = r.tag();
@@ -156,19 +174,17 @@ export function scanSpan(r: WireReader, start: number, end: number): void {
         break;
       case 74: {
         const e = r.lenEnd();
-        if (attrs === spanAttrStarts.length) {
-          spanAttrStarts = grown(spanAttrStarts, attrs);
-          spanAttrEnds = grown(spanAttrEnds, attrs);
-        }
-        spanAttrStarts[attrs] = r.pos;
-        spanAttrEnds[attrs++] = e;
+        SPAN_ATTRS.push(r.pos, e);
         r.pos = e;
         break;
       }
-      case 90:
-        r.pos = r.lenEnd();
+      case 90: {
+        const e = r.lenEnd();
+        SPAN_EVENTS.push(r.pos, e);
+        r.pos = e;
         hasEvents = true;
         break;
+      }
       case 106:
         r.pos = r.lenEnd();
         hasLinks = true;
@@ -228,7 +244,6 @@ export function scanSpan(r: WireReader, start: number, end: number): void {
   SPAN.flags = flags;
   SPAN.hasEvents = hasEvents;
   SPAN.hasLinks = hasLinks;
-  spanAttrN = attrs;
 }
 
 /** The log record fields read by the last scanLog. */

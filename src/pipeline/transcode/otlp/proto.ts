@@ -7,7 +7,7 @@ import { decodeLogsProto, decodeTracesProto, KNOWN_ANYVALUE, KNOWN_LIST } from '
 import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, unknownField, type WireReader } from '../../decode/wire.ts';
 import { CHUNK_MAGIC, REC_GROUP, REC_LOG, REC_SPAN } from '../../../storage/otlp-chunks.ts';
-import { EVENT, ID_BAD, ID_OK, KV, kvEnds, kvN, kvStarts, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, spanAttrEnds, spanAttrN, spanAttrStarts, walkOrRowPathError, type Walk, keepSpan } from '../wire-scan.ts';
+import { EVENT, ID_BAD, ID_OK, KV, kvEnds, kvN, kvStarts, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, walkOrRowPathError, type Walk, keepSpan } from '../wire-scan.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest } from '../encoder.ts';
 
@@ -248,20 +248,22 @@ function checkSpan(r: WireReader, start: number, end: number, rej: Rejections): 
   tooDeep = false;
   scanSpan(r, start, end);
   const { hasEvents, hasLinks } = SPAN;
-  // The attributes where the scan found them, without walking the span's fields again.
-  for (let i = 0; i < spanAttrN; i++) {
-    r.pos = spanAttrStarts[i]!;
-    keyValue(r, spanAttrEnds[i]!, 0);
+  // Attributes and events where the scan found them, without walking the span's fields again.
+  const attrs = SPAN_ATTRS;
+  for (let i = 0; i < attrs.n; i++) {
+    r.pos = attrs.starts[i]!;
+    keyValue(r, attrs.ends[i]!, 0);
   }
   let eventTimesStorable = true;
   if (hasEvents) {
-    r.pos = start;
-    for (let e = nextField(r, end, 90); e >= 0; e = nextField(r, end, 90)) {
-      const s = r.pos;
+    const events = SPAN_EVENTS;
+    for (let i = 0; i < events.n; i++) {
+      const s = events.starts[i]!;
+      const e = events.ends[i]!;
+      r.pos = s;
       scanEvent(r, e);
       if (EVENT.hi >= MAX_TIME_HI) eventTimesStorable = false;
       attributes(r, s, e, 26);
-      r.pos = e;
     }
   }
   let linksGood = true;
