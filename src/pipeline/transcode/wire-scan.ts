@@ -265,7 +265,11 @@ export const LOG = {
   dropped: 0,
 };
 
-/** Reads the scalar fields of log record r[start, end) into LOG; throws DecodeError where the row decoder would. */
+/** The bodies (AnyValue fields; the last one counts) and attributes of the log record scanLog last read. */
+export const LOG_BODIES = new FieldRanges();
+export const LOG_ATTRS = new FieldRanges();
+
+/** Reads the scalar fields of log record r[start, end) into LOG, its bodies' and attributes' places into LOG_BODIES and LOG_ATTRS; throws DecodeError where the row decoder would. */
 export function scanLog(r: WireReader, start: number, end: number): void {
   let timeLo = 0;
   let timeHi = 0;
@@ -282,6 +286,8 @@ export function scanLog(r: WireReader, start: number, end: number): void {
   let enStart = 0;
   let enEnd = 0;
   let dropped = 0;
+  LOG_BODIES.n = 0;
+  LOG_ATTRS.n = 0;
   r.pos = start;
   while (r.pos < end) {
     const tag = r.tag();
@@ -299,10 +305,18 @@ export function scanLog(r: WireReader, start: number, end: number): void {
         stStart = r.pos;
         r.pos = stEnd;
         break;
-      case 42:
-      case 50:
-        r.pos = r.lenEnd();
+      case 42: {
+        const e = r.lenEnd();
+        LOG_BODIES.push(r.pos, e);
+        r.pos = e;
         break;
+      }
+      case 50: {
+        const e = r.lenEnd();
+        LOG_ATTRS.push(r.pos, e);
+        r.pos = e;
+        break;
+      }
       case 56:
         dropped = r.uint32();
         break;

@@ -7,7 +7,7 @@ import { decodeLogsProto, decodeTracesProto, KNOWN_ANYVALUE, KNOWN_LIST } from '
 import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, unknownField, type WireReader } from '../../decode/wire.ts';
 import { CHUNK_MAGIC, REC_GROUP, REC_LOG, REC_SPAN } from '../../../storage/otlp-chunks.ts';
-import { EVENT, ID_BAD, ID_OK, KV, kvEnds, kvN, kvStarts, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, walkOrRowPathError, type Walk, keepSpan } from '../wire-scan.ts';
+import { EVENT, ID_BAD, ID_OK, KV, kvEnds, kvN, kvStarts, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, walkOrRowPathError, type Walk, keepSpan } from '../wire-scan.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest } from '../encoder.ts';
 
@@ -317,9 +317,15 @@ const SPANS = walkOf(checkSpan, writeSpan, 'ExportTraceServiceRequest', 'Resourc
 function checkLog(r: WireReader, start: number, end: number, rej: Rejections): boolean {
   tooDeep = false;
   scanLog(r, start, end);
-  r.pos = start;
-  for (let e = nextField(r, end, 42); e >= 0; e = nextField(r, end, 42)) anyValue(r, e, 0);
-  attributes(r, start, end, 50);
+  // Bodies and attributes where the scan found them.
+  for (let i = 0; i < LOG_BODIES.n; i++) {
+    r.pos = LOG_BODIES.starts[i]!;
+    anyValue(r, LOG_BODIES.ends[i]!, 0);
+  }
+  for (let i = 0; i < LOG_ATTRS.n; i++) {
+    r.pos = LOG_ATTRS.starts[i]!;
+    keyValue(r, LOG_ATTRS.ends[i]!, 0);
+  }
   if (tooDeep) return reject(rej, REASON_TOO_DEEP);
   if (LOG.timeHi >= MAX_TIME_HI || LOG.obsHi >= MAX_TIME_HI) return reject(rej, REASON_TIME);
   return true;
