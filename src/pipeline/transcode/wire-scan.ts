@@ -86,6 +86,17 @@ export class FieldRanges {
   ends = new Int32Array(64);
   n = 0;
 
+  /** Takes the places of the fields with `tag` of message r[start, end) (leaves r at end). */
+  collect(r: WireReader, start: number, end: number, tag: number): this {
+    this.n = 0;
+    r.pos = start;
+    for (let e = nextField(r, end, tag); e >= 0; e = nextField(r, end, tag)) {
+      this.push(r.pos, e);
+      r.pos = e;
+    }
+    return this;
+  }
+
   push(start: number, end: number): void {
     const n = this.n;
     if (n === this.starts.length) {
@@ -499,6 +510,16 @@ export function collect(r: WireReader, start: number, end: number, tag: number):
     pushKv(r.pos, e);
     r.pos = e;
   }
+}
+
+/** Makes the KeyValues at `places` the list, as collect would have found them. */
+export function collectFrom(places: FieldRanges): void {
+  const n = places.n;
+  kvStarts = grown(kvStarts, n);
+  kvEnds = grown(kvEnds, n);
+  kvStarts.set(places.starts.subarray(0, n));
+  kvEnds.set(places.ends.subarray(0, n));
+  kvN = n;
 }
 
 /** The KeyValue fields read by the last scanKeyValue: the key, how many value fields, the last one. */

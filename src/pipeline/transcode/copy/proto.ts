@@ -21,7 +21,7 @@ import { LOG_COLUMNS, SPAN_COLUMNS } from '../../../storage/postgres/columns.ts'
 import { KNOWN_ANYVALUE, KNOWN_LIST, readNestedValue } from '../../decode/otlp-proto.ts';
 import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
-import { EVENT, GROUP, ID_BAD, ID_OK, KV, kvEnds, kvN, kvStarts, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
+import { EVENT, GROUP, ID_BAD, ID_OK, KV, kvEnds, kvN, kvStarts, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, FieldRanges, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest, RequestEncoder } from '../encoder.ts';
 
@@ -531,11 +531,21 @@ function lastKeyIsServiceName(buf: Uint8Array): boolean {
   return true;
 }
 
+/** The attribute places of an event or link being written (attribute lists do not nest). */
+const nestedAttrs = new FieldRanges();
+
 /** Writes the attributes (fields with `tag`) of the message r[start, end) as list items, deduplicated. */
 function attributes(r: WireReader, start: number, end: number, tag: number): void {
+  attributeList(r, nestedAttrs.collect(r, start, end, tag));
+}
+
+/** Writes the KeyValues at `places` as list items, deduplicated. */
+function attributeList(r: WireReader, places: FieldRanges): void {
   const l = beginList(0);
-  r.pos = start;
-  for (let e = nextField(r, end, tag); e >= 0; e = nextField(r, end, tag)) keyValue(r, e, l, 0);
+  for (let i = 0; i < places.n; i++) {
+    r.pos = places.starts[i]!;
+    keyValue(r, places.ends[i]!, l, 0);
+  }
   // Tokens follow the deduplicated list's order: a list that changed takes the row path.
   if (l.finish() && tokensOn) throw FALLBACK;
 }
@@ -647,13 +657,14 @@ function reject(rej: Rejections, reason: number): false {
 // ---------------------------------------------------------------------------------------------
 // Traces.
 
-/** Writes the events of span r[start, end) as list items; false when an event time is not storable. */
-function events(r: WireReader, start: number, end: number): boolean {
+/** Writes the events of the span just scanned as list items; false when an event time is not storable. */
+function events(r: WireReader): boolean {
   let n = 0;
   let storable = true;
-  r.pos = start;
-  for (let e = nextField(r, end, 90); e >= 0; e = nextField(r, end, 90)) {
-    const s = r.pos;
+  for (let i = 0; i < SPAN_EVENTS.n; i++) {
+    const s = SPAN_EVENTS.starts[i]!;
+    const e = SPAN_EVENTS.ends[i]!;
+    r.pos = s;
     scanEvent(r, e);
     if (EVENT.hi >= MAX_TIME_HI) storable = false;
     if (n++ > 0) w.byte(0x2c);
@@ -737,7 +748,7 @@ function span(r: WireReader, start: number, end: number, rej: Rejections): boole
   tokensOn = true;
   tokenN = 0;
   try {
-    attributes(r, start, end, 74);
+    attributeList(r, SPAN_ATTRS);
   } finally {
     tokensOn = false;
   }
@@ -745,7 +756,7 @@ function span(r: WireReader, start: number, end: number, rej: Rejections): boole
   tokenArray();
   int8(droppedAttrs, 0);
   at = listStart();
-  const eventTimesStorable = hasEvents ? events(r, start, end) : true;
+  const eventTimesStorable = hasEvents ? events(r) : true;
   listEnd(at);
   int8(droppedEvents, 0);
   at = listStart();
@@ -797,12 +808,12 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
   int4(severity);
   text(out, buf, stStart, stEnd);
   const at = fieldStart();
-  body(r, start, end);
+  body(r);
   patchLength(out, at);
   text(out, buf, enStart, enEnd);
   serviceResourceScope();
   const attrsAt = listStart();
-  attributes(r, start, end, 50);
+  attributeList(r, LOG_ATTRS);
   listEnd(attrsAt);
   int8(dropped, 0);
 
@@ -811,17 +822,15 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
   return true;
 }
 
-/** Writes the body of log record r[start, end): its last body field, '{}' when it has none. */
-function body(r: WireReader, start: number, end: number): void {
+/** Writes the body of the log record just scanned: its last body field, '{}' when it has none. */
+function body(r: WireReader): void {
   const mark = out.pos;
-  let any = false;
-  r.pos = start;
-  for (let e = nextField(r, end, 42); e >= 0; e = nextField(r, end, 42)) {
+  for (let i = 0; i < LOG_BODIES.n; i++) {
     out.pos = mark;
-    anyValue(r, e, 0);
-    any = true;
+    r.pos = LOG_BODIES.starts[i]!;
+    anyValue(r, LOG_BODIES.ends[i]!, 0);
   }
-  if (!any) out.bytes(T_EMPTY);
+  if (LOG_BODIES.n === 0) out.bytes(T_EMPTY);
 }
 
 const LOGS = walkOf(logRecord, 'ExportLogsServiceRequest', 'ResourceLogs', 'ScopeLogs');

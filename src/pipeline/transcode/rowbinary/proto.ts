@@ -45,6 +45,12 @@ import {
   walkRequest,
   type Walk,
   keepSpan,
+  collectFrom,
+  type FieldRanges,
+  LOG_ATTRS,
+  LOG_BODIES,
+  SPAN_ATTRS,
+  SPAN_EVENTS,
 } from '../wire-scan.ts';
 
 /** Thrown when a request needs the row path (see the header); never escapes this module. */
@@ -805,8 +811,8 @@ function ensureScratch(n: number): void {
   lnFlags = grown(lnFlags, n);
 }
 
-/** Writes the Events.* columns of span r[start, end); false when an event time is not storable. */
-function events(r: WireReader, start: number, end: number, has: boolean): boolean {
+/** Writes the Events.* columns of the span just scanned; false when an event time is not storable. */
+function events(r: WireReader, has: boolean): boolean {
   if (!has) {
     out.byte(0);
     out.byte(0);
@@ -815,10 +821,10 @@ function events(r: WireReader, start: number, end: number, has: boolean): boolea
   }
   let n = 0;
   let storable = true;
-  r.pos = start;
-  for (let e = nextField(r, end, 90); e >= 0; e = nextField(r, end, 90)) {
+  for (let i = 0; i < SPAN_EVENTS.n; i++) {
+    const e = SPAN_EVENTS.ends[i]!;
     ensureScratch(n);
-    evStart[n] = r.pos;
+    evStart[n] = r.pos = SPAN_EVENTS.starts[i]!;
     evEnd[n] = e;
     scanEvent(r, e);
     if (EVENT.hi >= MAX_TIME_HI) storable = false;
@@ -927,8 +933,8 @@ function resourceMap(): void {
 }
 
 /** The attribute map column of item r[start, end) (its attributes are the fields with `tag`), and its extra fields. */
-function itemAttributes(r: WireReader, start: number, end: number, tag: number, dropped: number): void {
-  collect(r, start, end, tag);
+function itemAttributes(r: WireReader, places: FieldRanges, dropped: number): void {
+  collectFrom(places);
   writeMap(r);
   mapFields(xb, X_T, X_J);
   countField(xb, X_D, dropped);
@@ -958,7 +964,7 @@ function span(r: WireReader, start: number, end: number, rej: Rejections): boole
   resourceMap();
   out.bytes(g, G.scNameStart, G.scVersionEnd);
   appendFields(xb, g, G.scMapEnd, G.scXEnd);
-  itemAttributes(r, start, end, 74, droppedAttrs);
+  itemAttributes(r, SPAN_ATTRS, droppedAttrs);
 
   if (endHi > startHi || (endHi === startHi && endLo > startLo)) {
     const lo = endLo - startLo;
@@ -975,7 +981,7 @@ function span(r: WireReader, start: number, end: number, rej: Rejections): boole
   }
   str(out, buf, smStart, smEnd);
 
-  const eventTimesStorable = events(r, start, end, hasEvents);
+  const eventTimesStorable = events(r, hasEvents);
   countField(xb, X_DE, droppedEvents);
   const linksGood = links(r, start, end, hasLinks);
   countField(xb, X_DL, droppedLinks);
@@ -1028,10 +1034,10 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
   const mark = out.pos;
   let body = false;
   wj.pos = 0;
-  r.pos = start;
-  for (let e = nextField(r, end, 42); e >= 0; e = nextField(r, end, 42)) {
+  for (let i = 0; i < LOG_BODIES.n; i++) {
     out.pos = mark;
-    writeValue(r, e, 0);
+    r.pos = LOG_BODIES.starts[i]!;
+    writeValue(r, LOG_BODIES.ends[i]!, 0);
     body = true;
   }
   if (!body) {
@@ -1053,7 +1059,7 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
   resourceMap();
   out.bytes(g, G.scSchemaStart, G.scMapEnd);
   appendFields(xb, g, G.scMapEnd, G.scXEnd);
-  itemAttributes(r, start, end, 50, dropped);
+  itemAttributes(r, LOG_ATTRS, dropped);
   str(out, buf, enStart, enEnd);
   le64(out, obsLo, obsHi);
   writeExtra();
