@@ -481,11 +481,6 @@ export function scanLink(r: WireReader, end: number): void {
 // ---------------------------------------------------------------------------------------------
 // Attribute lists as wire ranges: KeyValue messages found by a scan, rendered afterwards.
 
-/** The KeyValue messages of the last collect or scanGroup: r.buf[kvStarts[i], kvEnds[i]) for i < kvN. */
-export let kvStarts = new Int32Array(64);
-export let kvEnds = new Int32Array(64);
-export let kvN = 0;
-
 /** a, or a copy at least twice as long when index n does not fit in it (scratch arrays grow, never shrink). */
 export function grown(a: Int32Array<ArrayBuffer>, n: number): Int32Array<ArrayBuffer> {
   if (n < a.length) return a;
@@ -494,33 +489,8 @@ export function grown(a: Int32Array<ArrayBuffer>, n: number): Int32Array<ArrayBu
   return b;
 }
 
-function pushKv(start: number, end: number): void {
-  kvStarts = grown(kvStarts, kvN);
-  kvEnds = grown(kvEnds, kvN);
-  kvStarts[kvN] = start;
-  kvEnds[kvN] = end;
-  kvN++;
-}
-
-/** Collects the fields with `tag` of message r[start, end) as the list's KeyValues. */
-export function collect(r: WireReader, start: number, end: number, tag: number): void {
-  kvN = 0;
-  r.pos = start;
-  for (let e = nextField(r, end, tag); e >= 0; e = nextField(r, end, tag)) {
-    pushKv(r.pos, e);
-    r.pos = e;
-  }
-}
-
-/** Makes the KeyValues at `places` the list, as collect would have found them. */
-export function collectFrom(places: FieldRanges): void {
-  const n = places.n;
-  kvStarts = grown(kvStarts, n);
-  kvEnds = grown(kvEnds, n);
-  kvStarts.set(places.starts.subarray(0, n));
-  kvEnds.set(places.ends.subarray(0, n));
-  kvN = n;
-}
+/** The attributes (KeyValue messages) of the resource or scope the last scanGroup read. */
+export const GROUP_ATTRS = new FieldRanges();
 
 /** The KeyValue fields read by the last scanKeyValue: the key, how many value fields, the last one. */
 export const KV = { keyStart: 0, keyEnd: 0, values: 0, valueStart: 0, valueEnd: 0 };
@@ -574,7 +544,7 @@ export function scanGroup(r: WireReader, start: number, end: number, groupMessag
   const droppedTag = scope ? 32 : 16;
   const known = scope ? KNOWN_SCOPE : KNOWN_RESOURCE;
   const message = scope ? 'InstrumentationScope' : 'Resource';
-  kvN = 0;
+  GROUP_ATTRS.n = 0;
   r.pos = start;
   while (r.pos < end) {
     const tag = r.tag();
@@ -585,7 +555,7 @@ export function scanGroup(r: WireReader, start: number, end: number, groupMessag
           const t = r.tag();
           if (t === attrTag) {
             const ve = r.lenEnd();
-            pushKv(r.pos, ve);
+            GROUP_ATTRS.push(r.pos, ve);
             r.pos = ve;
           } else if (t === droppedTag) dropped = r.uint32();
           else if (scope && t === 10) {

@@ -21,7 +21,7 @@ import { LOG_COLUMNS, SPAN_COLUMNS } from '../../../storage/postgres/columns.ts'
 import { KNOWN_ANYVALUE, KNOWN_LIST, readNestedValue } from '../../decode/otlp-proto.ts';
 import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
-import { EVENT, GROUP, ID_BAD, ID_OK, KV, kvEnds, kvN, kvStarts, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, FieldRanges, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
+import { EVENT, GROUP, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, FieldRanges, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest, RequestEncoder } from '../encoder.ts';
 
@@ -580,9 +580,9 @@ function renderResource(r: WireReader): void {
   let svcEnd = 0;
   group.bytes(T_RES_START);
   const l = beginList(0);
-  for (let i = 0; i < kvN; i++) {
-    r.pos = kvStarts[i]!;
-    keyValue(r, kvEnds[i]!, l, 0);
+  for (let i = 0; i < GROUP_ATTRS.n; i++) {
+    r.pos = GROUP_ATTRS.starts[i]!;
+    keyValue(r, GROUP_ATTRS.ends[i]!, l, 0);
     if (lastKeyIsServiceName(r.buf)) {
       svcKind = vText;
       svcStart = vStart;
@@ -609,9 +609,9 @@ function renderScope(r: WireReader): void {
   group.jsonStringUtf8(r.buf, GROUP.versionStart, GROUP.versionEnd);
   group.bytes(T_ATTRS);
   const l = beginList(0);
-  for (let i = 0; i < kvN; i++) {
-    r.pos = kvStarts[i]!;
-    keyValue(r, kvEnds[i]!, l, 0);
+  for (let i = 0; i < GROUP_ATTRS.n; i++) {
+    r.pos = GROUP_ATTRS.starts[i]!;
+    keyValue(r, GROUP_ATTRS.ends[i]!, l, 0);
   }
   groupEnd(r, l);
   scopeEnd = group.pos;

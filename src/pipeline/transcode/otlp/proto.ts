@@ -7,7 +7,7 @@ import { decodeLogsProto, decodeTracesProto, KNOWN_ANYVALUE, KNOWN_LIST } from '
 import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, unknownField, type WireReader } from '../../decode/wire.ts';
 import { CHUNK_MAGIC, REC_GROUP, REC_LOG, REC_SPAN } from '../../../storage/otlp-chunks.ts';
-import { EVENT, ID_BAD, ID_OK, KV, kvEnds, kvN, kvStarts, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, walkOrRowPathError, type Walk, keepSpan } from '../wire-scan.ts';
+import { EVENT, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, walkOrRowPathError, type Walk, keepSpan } from '../wire-scan.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest } from '../encoder.ts';
 
@@ -154,9 +154,9 @@ const G = {
 function resource(r: WireReader, start: number, end: number): void {
   tooDeep = false;
   let unknown = true;
-  for (let i = 0; i < kvN; i++) {
-    r.pos = kvStarts[i]!;
-    keyValue(r, kvEnds[i]!, 0);
+  for (let i = 0; i < GROUP_ATTRS.n; i++) {
+    r.pos = GROUP_ATTRS.starts[i]!;
+    keyValue(r, GROUP_ATTRS.ends[i]!, 0);
     if (lastKeyIsServiceName(r.buf)) {
       // The last service.name wins, as attribute deduplication keeps the last value.
       unknown = !lastIsString;
@@ -172,9 +172,9 @@ function resource(r: WireReader, start: number, end: number): void {
 
 function scope(r: WireReader, start: number, end: number): void {
   tooDeep = false;
-  for (let i = 0; i < kvN; i++) {
-    r.pos = kvStarts[i]!;
-    keyValue(r, kvEnds[i]!, 0);
+  for (let i = 0; i < GROUP_ATTRS.n; i++) {
+    r.pos = GROUP_ATTRS.starts[i]!;
+    keyValue(r, GROUP_ATTRS.ends[i]!, 0);
   }
   G.scopeDeep = tooDeep;
   G.scopeStart = start;

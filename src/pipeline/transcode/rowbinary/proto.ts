@@ -22,16 +22,13 @@ import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wi
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest, RequestEncoder } from '../encoder.ts';
 import {
-  collect,
   EVENT,
   GROUP,
   grown,
   ID_BAD,
   ID_OK,
   KV,
-  kvEnds,
-  kvN,
-  kvStarts,
+  GROUP_ATTRS,
   LINK,
   LOG,
   MAX_TIME_HI,
@@ -45,8 +42,7 @@ import {
   walkRequest,
   type Walk,
   keepSpan,
-  collectFrom,
-  type FieldRanges,
+  FieldRanges,
   LOG_ATTRS,
   LOG_BODIES,
   SPAN_ATTRS,
@@ -400,12 +396,12 @@ function again(r: WireReader, start: number): false {
   return false;
 }
 
-/** Reads the collected KeyValues as objects (a span's scope attributes), deduplicated as the row path does. */
-function collectedObjects(r: WireReader): KeyValue[] {
+/** Reads the KeyValues at `places` as objects (a span's scope attributes), deduplicated as the row path does. */
+function keyValueObjects(r: WireReader, places: FieldRanges): KeyValue[] {
   const list: KeyValue[] = [];
-  for (let i = 0; i < kvN; i++) {
-    r.pos = kvStarts[i]!;
-    const kv = readKeyValueObject(r, kvEnds[i]!, maxDepth);
+  for (let i = 0; i < places.n; i++) {
+    r.pos = places.starts[i]!;
+    const kv = readKeyValueObject(r, places.ends[i]!, maxDepth);
     if (kv === null) throw FALLBACK;
     list.push(kv);
   }
@@ -455,16 +451,16 @@ function growEntries(n: number): void {
 }
 
 /** Writes the collected KeyValues as a Map(String, String) to o; sets typed / tg / whole and svcStart. */
-function writeMap(r: WireReader): void {
-  const n = kvN;
+function writeMap(r: WireReader, places: FieldRanges): void {
+  const n = places.n;
   const mapStart = o.pos;
   varUInt(o, n);
   wj.pos = 0;
   const buf = r.buf;
   let invalidKey = false;
   for (let i = 0; i < n; i++) {
-    const start = kvStarts[i]!;
-    const end = kvEnds[i]!;
+    const start = places.starts[i]!;
+    const end = places.ends[i]!;
     r.pos = start;
     scanKeyValue(r, end);
     const { keyStart: ks, keyEnd: ke, values, valueStart: vs, valueEnd: ve } = KV;
@@ -648,7 +644,7 @@ function renderResource(r: WireReader, logs: boolean): void {
   grp.pos = 0;
   const { dropped, schemaStart, schemaEnd } = GROUP;
   G.resMapStart = 0;
-  writeMap(r);
+  writeMap(r, GROUP_ATTRS);
   G.resMapEnd = grp.pos;
   const svc0 = svcStart;
   const svc1 = svcEnd;
@@ -693,11 +689,11 @@ function renderScope(r: WireReader, logs: boolean): void {
   G.scVersionEnd = grp.pos;
   xb.pos = 0;
   if (logs) {
-    writeMap(r);
+    writeMap(r, GROUP_ATTRS);
     mapFields(xb, X_STAGS, X_SJ);
-  } else if (kvN > 0) {
+  } else if (GROUP_ATTRS.n > 0) {
     xField(xb, X_SA);
-    xb.utf8(stringifyExact(collectedObjects(r), true));
+    xb.utf8(stringifyExact(keyValueObjects(r, GROUP_ATTRS), true));
   }
   G.scMapEnd = grp.pos;
   countField(xb, X_SD, dropped);
@@ -843,8 +839,7 @@ function events(r: WireReader, has: boolean): boolean {
   nx.pos = 0;
   let any = false;
   for (let i = 0; i < n; i++) {
-    collect(r, evStart[i]!, evEnd[i]!, 26);
-    writeMap(r);
+    writeMap(r, nestedAttrs.collect(r, evStart[i]!, evEnd[i]!, 26));
     if (nested(i, evDropped[i]! >>> 0, 0)) any = true;
   }
   if (any) {
@@ -914,8 +909,7 @@ function links(r: WireReader, start: number, end: number, has: boolean): boolean
   nx.pos = 0;
   let any = false;
   for (let i = 0; i < n; i++) {
-    collect(r, evStart[i]!, evEnd[i]!, 34);
-    writeMap(r);
+    writeMap(r, nestedAttrs.collect(r, evStart[i]!, evEnd[i]!, 34));
     if (nested(i, evDropped[i]! >>> 0, lnFlags[i]! >>> 0)) any = true;
   }
   if (any) {
@@ -932,10 +926,12 @@ function resourceMap(): void {
   appendFields(xb, grp.buf, G.resMapEnd, G.resXEnd);
 }
 
-/** The attribute map column of item r[start, end) (its attributes are the fields with `tag`), and its extra fields. */
+/** The attribute places of an event or link being written (attribute lists do not nest). */
+const nestedAttrs = new FieldRanges();
+
+/** The attribute map column of an item whose attributes are at `places`, and its extra fields. */
 function itemAttributes(r: WireReader, places: FieldRanges, dropped: number): void {
-  collectFrom(places);
-  writeMap(r);
+  writeMap(r, places);
   mapFields(xb, X_T, X_J);
   countField(xb, X_D, dropped);
 }
