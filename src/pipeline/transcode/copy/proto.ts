@@ -560,9 +560,8 @@ let scopeEnd = 0;
 let resourceDeep = false;
 let scopeDeep = false;
 
-/** Closes the resource's or scope's attribute list l and writes the rest of it: dropped count, schema URL. */
-function groupEnd(r: WireReader, l: KvList): void {
-  l.finish();
+/** Writes the rest of the resource or scope after its attribute list: dropped count, schema URL. */
+function groupEnd(r: WireReader): void {
   group.bytes(T_DROPPED_ATTRS);
   group.uint(GROUP.dropped);
   group.bytes(T_SCHEMA);
@@ -589,7 +588,8 @@ function renderResource(r: WireReader): void {
       svcEnd = vEnd;
     }
   }
-  groupEnd(r, l);
+  l.finish();
+  groupEnd(r);
   resourceEnd = group.pos;
   service.pos = 0;
   if (svcKind === V_WIRE) text(service, r.buf, svcStart, svcEnd);
@@ -608,12 +608,8 @@ function renderScope(r: WireReader): void {
   group.bytes(T_VERSION);
   group.jsonStringUtf8(r.buf, GROUP.versionStart, GROUP.versionEnd);
   group.bytes(T_ATTRS);
-  const l = beginList(0);
-  for (let i = 0; i < GROUP_ATTRS.n; i++) {
-    r.pos = GROUP_ATTRS.starts[i]!;
-    keyValue(r, GROUP_ATTRS.ends[i]!, l, 0);
-  }
-  groupEnd(r, l);
+  attributeList(r, GROUP_ATTRS);
+  groupEnd(r);
   scopeEnd = group.pos;
   scopeDeep = tooDeep;
   w = out;

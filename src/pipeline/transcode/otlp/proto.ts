@@ -7,7 +7,7 @@ import { decodeLogsProto, decodeTracesProto, KNOWN_ANYVALUE, KNOWN_LIST } from '
 import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, unknownField, type WireReader } from '../../decode/wire.ts';
 import { CHUNK_MAGIC, REC_GROUP, REC_LOG, REC_SPAN } from '../../../storage/otlp-chunks.ts';
-import { EVENT, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, walkOrRowPathError, type Walk, keepSpan } from '../wire-scan.ts';
+import { EVENT, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, walkOrRowPathError, type Walk, keepSpan, type FieldRanges } from '../wire-scan.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest } from '../encoder.ts';
 
@@ -120,6 +120,14 @@ function keyValue(r: WireReader, end: number, depth: number): void {
   keyEnd = ke;
 }
 
+/** The KeyValues at `places`. */
+function keyValues(r: WireReader, places: FieldRanges): void {
+  for (let i = 0; i < places.n; i++) {
+    r.pos = places.starts[i]!;
+    keyValue(r, places.ends[i]!, 0);
+  }
+}
+
 /** The attributes (fields with `tag`) of the message r[start, end). */
 function attributes(r: WireReader, start: number, end: number, tag: number): void {
   r.pos = start;
@@ -172,10 +180,7 @@ function resource(r: WireReader, start: number, end: number): void {
 
 function scope(r: WireReader, start: number, end: number): void {
   tooDeep = false;
-  for (let i = 0; i < GROUP_ATTRS.n; i++) {
-    r.pos = GROUP_ATTRS.starts[i]!;
-    keyValue(r, GROUP_ATTRS.ends[i]!, 0);
-  }
+  keyValues(r, GROUP_ATTRS);
   G.scopeDeep = tooDeep;
   G.scopeStart = start;
   G.scopeEnd = end;
@@ -249,11 +254,7 @@ function checkSpan(r: WireReader, start: number, end: number, rej: Rejections): 
   scanSpan(r, start, end);
   const { hasEvents, hasLinks } = SPAN;
   // Attributes and events where the scan found them, without walking the span's fields again.
-  const attrs = SPAN_ATTRS;
-  for (let i = 0; i < attrs.n; i++) {
-    r.pos = attrs.starts[i]!;
-    keyValue(r, attrs.ends[i]!, 0);
-  }
+  keyValues(r, SPAN_ATTRS);
   let eventTimesStorable = true;
   if (hasEvents) {
     const events = SPAN_EVENTS;
@@ -322,10 +323,7 @@ function checkLog(r: WireReader, start: number, end: number, rej: Rejections): b
     r.pos = LOG_BODIES.starts[i]!;
     anyValue(r, LOG_BODIES.ends[i]!, 0);
   }
-  for (let i = 0; i < LOG_ATTRS.n; i++) {
-    r.pos = LOG_ATTRS.starts[i]!;
-    keyValue(r, LOG_ATTRS.ends[i]!, 0);
-  }
+  keyValues(r, LOG_ATTRS);
   if (tooDeep) return reject(rej, REASON_TOO_DEEP);
   if (LOG.timeHi >= MAX_TIME_HI || LOG.obsHi >= MAX_TIME_HI) return reject(rej, REASON_TIME);
   return true;
