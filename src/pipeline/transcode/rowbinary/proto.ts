@@ -450,7 +450,7 @@ function growEntries(n: number): void {
   entSvc = u8(entSvc);
 }
 
-/** Writes the collected KeyValues as a Map(String, String) to o; sets typed / tg / whole and svcStart. */
+/** Writes the KeyValues at `places` as a Map(String, String) to o; sets typed / tg / whole and svcStart. */
 function writeMap(r: WireReader, places: FieldRanges): void {
   const n = places.n;
   const mapStart = o.pos;
@@ -815,21 +815,19 @@ function events(r: WireReader, has: boolean): boolean {
     out.byte(0);
     return true;
   }
-  let n = 0;
+  // Where each event lies stays in SPAN_EVENTS; the scratch arrays take what its scan read.
+  const n = SPAN_EVENTS.n;
   let storable = true;
-  for (let i = 0; i < SPAN_EVENTS.n; i++) {
-    const e = SPAN_EVENTS.ends[i]!;
-    ensureScratch(n);
-    evStart[n] = r.pos = SPAN_EVENTS.starts[i]!;
-    evEnd[n] = e;
-    scanEvent(r, e);
+  for (let i = 0; i < n; i++) {
+    ensureScratch(i);
+    r.pos = SPAN_EVENTS.starts[i]!;
+    scanEvent(r, SPAN_EVENTS.ends[i]!);
     if (EVENT.hi >= MAX_TIME_HI) storable = false;
-    evLo[n] = EVENT.lo;
-    evHi[n] = EVENT.hi;
-    evNameStart[n] = EVENT.nameStart;
-    evNameEnd[n] = EVENT.nameEnd;
-    evDropped[n] = EVENT.dropped;
-    n++;
+    evLo[i] = EVENT.lo;
+    evHi[i] = EVENT.hi;
+    evNameStart[i] = EVENT.nameStart;
+    evNameEnd[i] = EVENT.nameEnd;
+    evDropped[i] = EVENT.dropped;
   }
   varUInt(out, n);
   for (let i = 0; i < n; i++) le64(out, evLo[i]!, evHi[i]!);
@@ -839,7 +837,7 @@ function events(r: WireReader, has: boolean): boolean {
   nx.pos = 0;
   let any = false;
   for (let i = 0; i < n; i++) {
-    writeMap(r, nestedAttrs.collect(r, evStart[i]!, evEnd[i]!, 26));
+    writeMap(r, nestedAttrs.collect(r, SPAN_EVENTS.starts[i]!, SPAN_EVENTS.ends[i]!, 26));
     if (nested(i, evDropped[i]! >>> 0, 0)) any = true;
   }
   if (any) {
