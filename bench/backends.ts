@@ -25,6 +25,9 @@ export interface BackendTargets {
   clickhouse: { enabled: true } | { skip: string };
 }
 
+/** The label of the memory store's run with delivery.ack = durable (its default is queued). */
+export const MEMORY_DURABLE = 'memory, ack = durable';
+
 /** Max-rate gRPC traces into each available backend. */
 export async function run(ctx: BenchContext, targets: BackendTargets): Promise<BackendsFigures> {
   const runs: BackendRun[] = [];
@@ -37,18 +40,20 @@ export async function run(ctx: BenchContext, targets: BackendTargets): Promise<B
     mode: { kind: 'max', concurrency: ctx.concurrency } as const,
     connections: ctx.connections,
   };
-  const attempt = async (backend: string, options: Record<string, string>): Promise<void> => {
-    ctx.log(`backend ${backend}: collector at max rate`);
+  const attempt = async (backend: string, options: Record<string, string>, label = backend): Promise<void> => {
+    ctx.log(`backend ${label}: collector at max rate`);
     try {
-      const figures = await runIngest({ ...common, name: `collector (${backend}), grpc, traces`, target: { kind: 'collector', options: { 'storage.backend': backend, ...options } } });
-      runs.push({ backend, figures });
+      const figures = await runIngest({ ...common, name: `collector (${label}), grpc, traces`, target: { kind: 'collector', options: { 'storage.backend': backend, ...options } } });
+      runs.push({ backend: label, figures });
     } catch (err) {
-      runs.push({ backend, note: `failed: ${(err as Error).message.split('\n').slice(0, 6).join(' ').slice(0, 600)}` });
+      runs.push({ backend: label, note: `failed: ${(err as Error).message.split('\n').slice(0, 6).join(' ').slice(0, 600)}` });
     }
   };
 
   const dir = mkdtempSync(join(ctx.outDir, 'db-'));
   try {
+    // The memory store acknowledges once queued by default; what the write-ahead log adds to it.
+    await attempt('memory', { 'delivery.ack': 'durable' }, MEMORY_DURABLE);
     await attempt('sqlite', { 'storage.sqlite.path': join(dir, 'bench.db') });
     if ('url' in targets.postgres) await attempt('postgres', { 'storage.postgres.url': targets.postgres.url });
     else runs.push({ backend: 'postgres', note: targets.postgres.skip });

@@ -148,7 +148,7 @@ export async function startCollectorProcess(options: Record<string, string>, nod
     'ops.listen': '127.0.0.1:0',
     ...options,
   };
-  // The write-ahead log (ack = durable, the default) follows storage.sqlite.path; without one it
+  // The write-ahead log (ack = durable, the default of every store but memory) follows
   // would land in ./data of the repo. It is removed once the collector has stopped.
   const walTemp = options['storage.sqlite.path'] === undefined && options['delivery.walDir'] === undefined ? mkdtempSync(join(tmpdir(), 'tracehouse-bench-wal-')) : undefined;
   if (walTemp !== undefined) opts['delivery.walDir'] = join(walTemp, 'wal');

@@ -50,6 +50,7 @@ export interface IngestRunOptions {
 export interface IngestFigures {
   name: string;
   target: 'collector' | 'null receiver';
+  /** storage.backend, and the delivery.ack the run set ("memory, ack = durable"); 'none' for the null receiver. */
   backend: string;
   transport: 'grpc' | 'http';
   signal: BenchSignal;
@@ -190,7 +191,8 @@ export async function runIngest(o: IngestRunOptions): Promise<IngestFigures> {
     const refusedBefore = isCollector ? metricByLabel(before, 'tracehouse_receiver_refused_requests_total', 'reason') : {};
     const collectorRefusedByReason = refusedNow ? Object.fromEntries(Object.entries(refusedNow).map(([k, v]) => [k, v - (refusedBefore[k] ?? 0)]).filter(([, v]) => (v as number) > 0)) : null;
     const warnings = target.lines.filter((l) => typeof l['level'] === 'number' && (l['level'] as number) >= 40).map((l) => JSON.stringify(l).slice(0, 400));
-    const backend = o.target.kind === 'collector' ? (o.target.options['storage.backend'] ?? 'sqlite') : 'none';
+    const ack = o.target.kind === 'collector' ? o.target.options['delivery.ack'] : undefined;
+    const backend = o.target.kind === 'collector' ? `${o.target.options['storage.backend'] ?? 'sqlite'}${ack ? `, ack = ${ack}` : ''}` : 'none';
     const command = 'args' in target ? (target.args as string[]).join(' ') : 'node bench/null-receiver.ts';
     return {
       name: o.name,

@@ -195,7 +195,7 @@ export class Collector {
     this.started = true;
     // Health until now said SERVING by default; from here on it follows readiness.
     await this.grpc?.refreshHealth();
-    this.logger.info({ backend: this.backend.name }, 'tracehouse started');
+    this.logger.info({ backend: this.backend.name, ack: this.config['delivery.ack'] }, 'tracehouse started');
   }
 
   /** Stops accepting, drains everything accepted into the backend, then closes. Idempotent; resolves to the accepted rows it had to drop. */

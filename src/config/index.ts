@@ -127,6 +127,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     );
   }
   const cfg = parsed.data as Record<string, unknown>;
+  // The memory store loses everything it holds on a crash: a write-ahead log would replay only
+  // the rows it had not taken yet, at the cost of an fsync per round. So it defaults to queued;
+  // set delivery.ack to have the log anyway.
+  if (raw.get('delivery.ack')?.from === 'default' && cfg['storage.backend'] === 'memory') cfg['delivery.ack'] = 'queued';
   // One request's rows must fit in the log several times over, or a single large export could
   // fill it and every client would be refused until the store catches up.
   const walMax = cfg['delivery.walMaxBytes'] as number;

@@ -61,7 +61,7 @@ export const OPTIONS = [
   { key: 'writer.retryInitialMs', type: int(1), default: 100, help: 'First retry delay of a failed write (jittered, doubling)' },
   { key: 'writer.retryMaxMs', type: int(1), default: 5_000, help: 'Longest delay between retries' },
   { key: 'writer.retryMaxElapsedMs', type: int(0), default: 600_000, help: 'Give up on a batch after retrying this long (0: never); dropped rows are counted' },
-  { key: 'delivery.ack', type: { kind: 'enum', values: ['queued', 'durable', 'stored'] }, default: 'durable', help: 'When an export is acknowledged: queued (in the memory queue), durable (fsynced in the write-ahead log) or stored (after the storage write holding its rows commits); see README, Delivery guarantees' },
+  { key: 'delivery.ack', type: { kind: 'enum', values: ['queued', 'durable', 'stored'] }, default: 'durable', help: 'When an export is acknowledged: queued (in the memory queue), durable (fsynced in the write-ahead log) or stored (after the storage write holding its rows commits). Unset with storage.backend = memory: queued (a crash loses that store whole, so a log would only replay what it had not taken yet); see README, Delivery guarantees' },
   { key: 'writer.writeTimeoutMs', type: int(100), default: 30_000, help: 'A storage write taking longer fails and is retried' },
   { key: 'limits.memorySoftBytes', type: int(-1), default: -1, help: 'Refuse new data (UNAVAILABLE / 503) while the process RSS is above this, before the OOM killer acts (-1: 80% of the cgroup memory limit when there is one, else off; 0: off)' },
   { key: 'limits.memoryCheckIntervalMs', type: int(10), default: 1_000, help: 'How often memory is sampled against limits.memorySoftBytes' },

@@ -25,8 +25,16 @@ function exportBody(spans: number, pad = 0): Uint8Array {
 const post = (url: string, body: Uint8Array) => fetch(url + '/v1/traces', { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body });
 
 describe('delivery.ack = durable', () => {
-  it('is the default, fsyncs each acknowledged export and empties the log once stored', async () => {
+  it('is the default of the stores that keep data across a restart; the memory store defaults to queued unless asked', () => {
+    for (const backend of ['sqlite', 'postgres', 'clickhouse']) expect(loadConfig({ flags: { 'storage.backend': backend } })['delivery.ack']).toBe('durable');
     expect(loadConfig({})['delivery.ack']).toBe('durable');
+    expect(loadConfig({ flags: { 'storage.backend': 'memory' } })['delivery.ack']).toBe('queued');
+    expect(loadConfig({ flags: { 'storage.backend': 'memory', 'delivery.ack': 'durable' } })['delivery.ack']).toBe('durable');
+    expect(loadConfig({ env: { TRACEHOUSE_STORAGE_BACKEND: 'memory', TRACEHOUSE_DELIVERY_ACK: 'durable' } })['delivery.ack']).toBe('durable');
+    expect(loadConfig({ flags: { 'storage.backend': 'memory', 'delivery.ack': 'stored' } })['delivery.ack']).toBe('stored');
+  });
+
+  it('fsyncs each acknowledged export and empties the log once stored', async () => {
     const dir = join(tempDir(), 'wal');
     const c = await startCollector({ 'delivery.walDir': dir });
     onTestFinished(async () => void (await c.stop()));

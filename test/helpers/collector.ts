@@ -29,8 +29,12 @@ export async function startCollector(flags: Record<string, string> = {}, opts: C
       'workers.threads': '1',
       'writer.flushIntervalMs': '20',
       ...(flags['storage.backend'] === 'sqlite' && !flags['storage.sqlite.path'] ? { 'storage.sqlite.path': join(tempDir(), 'tracehouse.db') } : {}),
-      // The write-ahead log (delivery.ack = durable, the default) follows the SQLite file; with
-      // other stores it would land in ./data of the repo, so tests give it a temp dir.
+      // Durable acknowledgements, the default of every store that keeps data across a restart,
+      // also on the memory store these tests use (whose own default is queued), so the tests go
+      // through the write-ahead log as deployments do.
+      'delivery.ack': 'durable',
+      // The log follows the SQLite file; with other stores it would land in ./data of the repo,
+      // so tests give it a temp dir.
       ...(flags['storage.backend'] !== 'sqlite' && !flags['delivery.walDir'] ? { 'delivery.walDir': join(tempDir(), 'wal') } : {}),
       ...flags,
     },
