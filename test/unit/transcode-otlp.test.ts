@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { fixtureBytes, jsonFixtures, protobufFixtures } from '../helpers/fixtures.ts';
 import type { AnyValue, KeyValue, LogRow, SpanRow } from '../../src/model/rows.ts';
 import type { Signal } from '../../src/model/signal.ts';
+import { UNKNOWN_SERVICE } from '../../src/pipeline/decode/common.ts';
 import { decodeLogsJson, decodeLogsProto, decodeTracesJson, decodeTracesProto, WireWriter } from '../../src/pipeline/decode/index.ts';
 import type { RequestFormat } from '../../src/pipeline/transcode/encoder.ts';
 import { createEncoder } from '../../src/pipeline/transcode/otlp/index.ts';
@@ -176,6 +177,34 @@ describe('memory-store encoder: the arrived bytes give back the row path rows', 
     for (const body of [request([(w) => w.stringField(1, 'a'), (w) => w.stringField(1, 'b')]), request([(w) => w.stringField(1, 'a'), (w) => w.varintField(3, 5)]), request([])]) expectSame('traces', 'protobuf', body);
     const out = newPath('traces', 'protobuf', request([(w) => w.stringField(1, 'a'), (w) => w.stringField(1, 'b')]));
     expect('rows' in out && (out.rows[0] as { index: { service: string } }).index.service).toBe('b');
+  });
+
+  it('service.name from its KeyValue alone: no value field means unknown_service, two value fields the last', () => {
+    // Each attribute: its key, then AnyValues written by the functions given (none: no value field).
+    const request = (attributes: [string, ...((w: WireWriter) => void)[]][]) => {
+      const w = new WireWriter().fork().fork();
+      for (const [key, ...values] of attributes) {
+        w.fork().stringField(1, key);
+        for (const v of values) {
+          w.fork();
+          v(w);
+          w.join(2);
+        }
+        w.join(1);
+      }
+      w.join(1).fork().fork().bytesField(1, new Uint8Array(16).fill(1)).bytesField(2, new Uint8Array(8).fill(2)).join(2).join(2);
+      return w.join(1).finish();
+    };
+    const service = (body: Uint8Array) => {
+      expectSame('traces', 'protobuf', body);
+      const out = newPath('traces', 'protobuf', body);
+      return 'rows' in out ? (out.rows[0] as { index: { service: string } }).index.service : undefined;
+    };
+    const str = (v: string) => (w: WireWriter) => void w.stringField(1, v);
+    expect(service(request([['host.name', str('h')], ['service.name']]))).toBe(UNKNOWN_SERVICE);
+    expect(service(request([['service.name', str('a'), str('b')]]))).toBe('b');
+    expect(service(request([['service.name', str('a'), (w) => void w.varintField(3, 5)]]))).toBe(UNKNOWN_SERVICE);
+    expect(service(request([['service.name', (w) => void w.varintField(3, 5), str('c')], ['host.name', str('h')]]))).toBe('c');
   });
 });
 

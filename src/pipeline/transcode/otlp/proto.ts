@@ -3,11 +3,11 @@
 // indexed columns; its resource and scope are copied once per group. Nothing is rendered: the pass validates
 // every field the row decoder validates (the same items are rejected for the same reasons, the
 // same requests refused with the same error) and copies bytes.
-import { decodeLogsProto, decodeTracesProto, KNOWN_ANYVALUE, KNOWN_LIST } from '../../decode/otlp-proto.ts';
+import { decodeLogsProto, decodeTracesProto, KNOWN_ANYVALUE, KNOWN_KEYVALUE, KNOWN_LIST } from '../../decode/otlp-proto.ts';
 import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, unknownField, type WireReader } from '../../decode/wire.ts';
 import { CHUNK_MAGIC, REC_GROUP, REC_LOG, REC_SPAN } from '../../../storage/otlp-chunks.ts';
-import { EVENT, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, walkOrRowPathError, type Walk, keepSpan, type FieldRanges } from '../wire-scan.ts';
+import { EVENT, ID_BAD, ID_OK, GROUP_ATTRS, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, walkOrRowPathError, type Walk, keepSpan, type FieldRanges } from '../wire-scan.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest } from '../encoder.ts';
 
@@ -102,20 +102,24 @@ function listValue(r: WireReader, end: number, depth: number, message: 'ArrayVal
   checkEnd(r, end, message);
 }
 
-/** The KeyValue in r[pos, end): every value field read, the last one kept (as the row decoder does). */
+/**
+ * The KeyValue in r[pos, end), in one pass as the row decoder reads it: every value field read
+ * where it lies, the last one kept.
+ */
 function keyValue(r: WireReader, end: number, depth: number): void {
-  const start = r.pos;
-  scanKeyValue(r, end);
-  const { keyStart: ks, keyEnd: ke, values, valueStart, valueEnd } = KV;
-  if (values === 1) {
-    r.pos = valueStart;
-    anyValue(r, valueEnd, depth);
-  } else if (values === 0) lastIsString = false;
-  else {
-    r.pos = start;
-    for (let e = nextField(r, end, 18); e >= 0; e = nextField(r, end, 18)) anyValue(r, e, depth);
+  let ks = 0;
+  let ke = 0;
+  lastIsString = false;
+  while (r.pos < end) {
+    const tag = r.tag();
+    if (tag === 10) {
+      ke = r.lenEnd();
+      ks = r.pos;
+      r.pos = ke;
+    } else if (tag === 18) anyValue(r, r.lenEnd(), depth);
+    else unknownField(r, tag, KNOWN_KEYVALUE, 'KeyValue');
   }
-  r.pos = end;
+  checkEnd(r, end, 'KeyValue');
   keyStart = ks;
   keyEnd = ke;
 }
