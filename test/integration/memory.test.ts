@@ -161,3 +161,51 @@ describe('memory store memory', () => {
     }
   });
 });
+
+describe('memory store log records', () => {
+  it('evicts the oldest records past maxLogs one at a time across writes; searches, scans, counts and batch ids follow', async () => {
+    const metrics = createMetrics();
+    const b = createMemoryBackend(memoryOptions(loadConfig({ flags: { 'storage.backend': 'memory', 'storage.memory.maxLogs': '5' } })), { logger: pino({ level: 'silent' }), metrics });
+    await b.start();
+    const body = (l: { body: unknown }) => (l.body as { stringValue: string }).stringValue;
+    const log = (service: string, text: string) => makeLog({ serviceName: service, body: { stringValue: text } });
+    const service = async (s: string) => (await b.searchLogs(DEFAULT_TENANT, { service: s, limit: 10 })).map(body).sort();
+    const evicted = async () => (await metrics.evictedRows.get()).values.find((v) => v.labels['signal'] === 'logs')?.value ?? 0;
+    const scanned = async () => {
+      const out: string[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = await b.scanLogs(DEFAULT_TENANT, { limit: 2, ...(after === undefined ? {} : { after }) });
+        out.push(...page.rows.map(body));
+        after = page.next;
+        if (page.done) return out;
+      }
+    };
+    try {
+      // One write, three groups (two services alternating): each record keeps its own service.
+      const a = [log('svc-a', 'a0'), log('svc-b', 'a1'), log('svc-a', 'a2')];
+      await writeLogs(b, a, 'batch-a');
+      expect(await service('svc-a')).toEqual(['a0', 'a2']);
+      expect(await service('svc-b')).toEqual(['a1']);
+      // Four more: the two oldest go, the third of the first write stays.
+      await writeLogs(b, [0, 1, 2, 3].map((i) => log('svc-c', `b${i}`)), 'batch-b');
+      expect(await evicted()).toBe(2);
+      expect(await service('svc-a')).toEqual(['a2']);
+      expect(await service('svc-b')).toEqual([]);
+      expect(await scanned()).toEqual(['a2', 'b0', 'b1', 'b2', 'b3']);
+      expect((await b.stats!()).signals.find((s) => s.signal === 'logs')?.rows).toBe(5);
+      // The first write again: a record of it is still kept, so the batch is known and nothing is added.
+      await writeLogs(b, a, 'batch-a');
+      expect(await scanned()).toEqual(['a2', 'b0', 'b1', 'b2', 'b3']);
+      // Five more push out the rest of both writes; the first batch is then forgotten and taken again.
+      await writeLogs(b, [0, 1, 2, 3, 4].map((i) => log('svc-d', `c${i}`)), 'batch-c');
+      expect(await evicted()).toBe(7);
+      expect(await scanned()).toEqual(['c0', 'c1', 'c2', 'c3', 'c4']);
+      await writeLogs(b, a, 'batch-a');
+      expect(await scanned()).toEqual(['c3', 'c4', 'a0', 'a1', 'a2']);
+      expect(await service('svc-a')).toEqual(['a0', 'a2']);
+    } finally {
+      await b.shutdown();
+    }
+  });
+});

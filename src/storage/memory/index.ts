@@ -6,91 +6,21 @@
 // The garbage collector's work grows with every object kept (measured: 4 of 12.5 CPU-µs per span
 // when each row held its facts as strings and BigInts), so a span is no object at all: spans are
 // columns of the block of the chunk they came in (SpanBlock), traces list them by number, and
-// reads make a short-lived view per span they touch. Log records are still an object each
-// (LogEntry). Every row carries its batch's tenant; the trace and listing maps are keyed by tenant
+// reads make a short-lived view per span they touch. Log records are kept the same way (logs.ts).
+// Every row carries its batch's tenant; the trace and listing maps are keyed by tenant
 // first, so one tenant's reads never see another's rows.
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
-import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, type LogFacts, logMatches, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
+import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, logMatches, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { releaseBuffer } from '../../common/release.ts';
-import { Queue } from './queue.ts';
-import { BlockRows, hasSpan, IDS_SET_FROM, idKey, type OpCount, type RowsInOrder, SpanBlock, SpanRows, type SpanView, type TraceEntry } from './spans.ts';
-import { ChunkFormatError, type GroupRef, logAt, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, S_KIND, S_NAME_LEN, S_NAME_OFFSET, sameSpanOperation, sameTraceId, SPAN_HEAD_BYTES, spanAt, spanIdWord, spanKind, spanName, spanTraceId } from '../otlp-chunks.ts';
-
-/** A stored log record: where its record is, insertion order, arrival time and size; its facts are read from its record's header on demand. */
-class LogEntry implements LogFacts {
-  readonly buf: SlicingBuffer;
-  /** Offset of its group's record (resource and scope) in buf. */
-  readonly group: number;
-  /** Offset of its own record in buf. */
-  readonly record: number;
-  readonly tenant: string;
-  /** Insertion order: keeps newest-first stable among equal times, and is the scan cursor. */
-  readonly seq: number;
-  /** When stored, in ms since the store was made (an integer V8 keeps inline, not a boxed double per row), for eviction by age. */
-  readonly storedMs: number;
-  /** What it counts against storage.memory.maxBytes. */
-  readonly bytes: number;
-  readonly serviceName: string;
-  /** The write batch it came in: a batch written again (a retry, an import run twice) is recognized. */
-  readonly batchId: string;
-  constructor(buf: SlicingBuffer, group: number, record: number, tenant: string, seq: number, storedMs: number, bytes: number, serviceName: string, batchId: string) {
-    this.buf = buf;
-    this.group = group;
-    this.record = record;
-    this.tenant = tenant;
-    this.seq = seq;
-    this.storedMs = storedMs;
-    this.bytes = bytes;
-    this.serviceName = serviceName;
-    this.batchId = batchId;
-  }
-  get time(): bigint {
-    return logTime(this.buf, this.record);
-  }
-  get traceId(): string {
-    return logTraceId(this.buf, this.record);
-  }
-  get severityNumber(): number {
-    return logSeverity(this.buf, this.record);
-  }
-}
+import type { RowsInOrder } from './blocks.ts';
+import { LogBlock, LogBlockRows, LogRows, type LogView } from './logs.ts';
+import { BlockRows, hasSpan, IDS_SET_FROM, idKey, type OpCount, SpanBlock, SpanRows, type SpanView, type TraceEntry } from './spans.ts';
+import { ChunkFormatError, type GroupRef, logAt, readLogChunk, readSpanChunk, S_KIND, S_NAME_LEN, S_NAME_OFFSET, sameSpanOperation, sameTraceId, SPAN_HEAD_BYTES, spanAt, spanIdWord, spanKind, spanName, spanTraceId } from '../otlp-chunks.ts';
 
 /** Operations by service, then by name (usually one kind each). */
 type ServiceOps = Map<string, Map<string, OpCount[]>>;
-
-/** The stored log records, oldest first, with the bytes they count. */
-class LogRows {
-  private readonly rows = new Queue<LogEntry>();
-  bytes = 0;
-  get length(): number {
-    return this.rows.length;
-  }
-  push(row: LogEntry): void {
-    this.rows.push(row);
-    this.bytes += row.bytes;
-  }
-  shift(): LogEntry | undefined {
-    const row = this.rows.shift();
-    if (row) this.bytes -= row.bytes;
-    return row;
-  }
-  /** The oldest row, without removing it. */
-  peek(): LogEntry | undefined {
-    return this.rows.first();
-  }
-  newest(): LogEntry | undefined {
-    return this.rows.last();
-  }
-  [Symbol.iterator](): Generator<LogEntry> {
-    return this.rows.from(0);
-  }
-  /** Rows inserted after the one numbered `seq`, oldest first. */
-  after(seq: number): Generator<LogEntry> {
-    return this.rows.from(this.rows.search((r) => r.seq <= seq));
-  }
-}
 
 /** The memory store's bounds; the oldest rows are evicted past any of them. */
 export interface MemoryOptions {
@@ -107,7 +37,7 @@ export interface MemoryOptions {
  * store's memory, not only on its bytes. The live part is smaller since spans became columns:
  * ~60 bytes of V8 heap per span after a full GC (its places in its block and its trace's lists)
  * and 8 of typed arrays, against ~130 when each span was an object (bench/memory-store.ts, 278k
- * spans kept; a log record is still an object). The rest of the charge stands for what the live
+ * spans kept; log records are kept the same way). The rest of the charge stands for what the live
  * part does not show and a full store still costs: V8 keeps its heap well above what is live,
  * and RSS still exceeds maxBytes + 25 % in that bench.
  */
@@ -164,6 +94,8 @@ class MemoryBackend implements StorageBackend, StoreStats {
   /** The spans of the chunk being stored. */
   private readonly blockRows = new BlockRows();
   private readonly logs = new LogRows();
+  /** The log records of the chunk being stored. */
+  private readonly logRows = new LogBlockRows();
   private readonly chunkRefs = new ChunkRefs();
   private readonly opCache = new OpCache();
   /** Traces by tenant, then trace id. */
@@ -271,16 +203,30 @@ class MemoryBackend implements StorageBackend, StoreStats {
     const storedMs = this.now();
     const bytes = Math.ceil(batch.bytes / Math.max(1, batch.rows)) + ROW_OVERHEAD_BYTES;
     const { tenant, batchId } = batch;
+    const rows = this.logRows;
     let n = 0;
-    for (const c of batch.chunks) {
-      const before = n;
-      readLogChunk(c, (group, buf, record) => {
-        this.logs.push(new LogEntry(buf, group.at, record, tenant, this.seq++, storedMs, bytes, group.service, batchId));
-        n++;
-      });
-      this.chunkRefs.add(c, n - before);
+    try {
+      for (const c of batch.chunks) {
+        rows.clear();
+        let chunkBuf: SlicingBuffer | undefined;
+        try {
+          readLogChunk(c, (group, buf, record) => {
+            chunkBuf = buf;
+            rows.add(group.at, record, group.service);
+          });
+        } finally {
+          // Records stored before a malformed one stay stored, in a block of their own.
+          if (rows.n > 0) {
+            this.logs.push(new LogBlock(chunkBuf!, tenant, batchId, this.seq, storedMs, bytes, rows));
+            this.seq += rows.n;
+            n += rows.n;
+            this.chunkRefs.add(c, rows.n);
+          }
+        }
+      }
+    } finally {
+      if (n > 0) this.logBatches.set(batchId, n);
     }
-    if (n > 0) this.logBatches.set(batchId, n);
   }
 
   /** Milliseconds since the store was made. */
@@ -329,12 +275,12 @@ class MemoryBackend implements StorageBackend, StoreStats {
       this.chunkRefs.drop(b.buf);
       spans++;
     }
-    while (this.logs.length > this.maxLogs || (this.logs.peek()?.storedMs ?? Infinity) < oldest || (this.logs.length > 0 && this.spans.bytes + this.logs.bytes > this.maxBytes)) {
-      const l = this.logs.shift()!;
-      const left = this.logBatches.get(l.batchId)! - 1;
-      if (left > 0) this.logBatches.set(l.batchId, left);
-      else this.logBatches.delete(l.batchId);
-      this.chunkRefs.drop(l.buf);
+    for (let b = this.logs.oldest(); b !== undefined && (this.logs.length > this.maxLogs || b.storedMs < oldest || this.spans.bytes + this.logs.bytes > this.maxBytes); b = this.logs.oldest()) {
+      const left = this.logBatches.get(b.batchId)! - 1;
+      if (left > 0) this.logBatches.set(b.batchId, left);
+      else this.logBatches.delete(b.batchId);
+      this.logs.shift();
+      this.chunkRefs.drop(b.buf);
       logs++;
     }
     this.chunkRefs.settle();
@@ -388,7 +334,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
   }
 
   async searchLogs(tenant: string, q: LogQuery): Promise<LogRow[]> {
-    const out: { e: LogEntry; time: bigint }[] = [];
+    const out: { e: LogView; time: bigint }[] = [];
     for (const e of this.logs) if (e.tenant === tenant && logMatches(e, q)) out.push({ e, time: e.time });
     out.sort((a, b) => (a.time === b.time ? b.e.seq - a.e.seq : a.time > b.time ? -1 : 1));
     return out.slice(0, q.limit).map((x) => logOf(x.e));
@@ -449,7 +395,7 @@ function spanOf(e: SpanView): SpanRow {
   return spanAt(e.buf, e.group, e.record);
 }
 
-function logOf(e: LogEntry): LogRow {
+function logOf(e: LogView): LogRow {
   return logAt(e.buf, e.group, e.record);
 }
 

@@ -1,11 +1,11 @@
 // The memory store's spans: kept as columns of the block of the chunk they came in, with no
-// object per span (see index.ts). Traces list their spans by insertion number; reads make a
+// object per span (see index.ts and blocks.ts). Traces list their spans by insertion number; reads make a
 // short-lived view (SpanView) of each span they touch.
 import type { Operation } from '../backend.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import type { SpanFacts } from '../query-helpers.ts';
 import { spanEnd, spanId, spanParentId, spanStart, spanStatus } from '../otlp-chunks.ts';
-import { Queue } from './queue.ts';
+import { type Block, BlockQueue, RowOffsets } from './blocks.ts';
 
 /**
  * The spans kept from one chunk, as columns: record offsets in typed arrays, and the trace and
@@ -14,7 +14,7 @@ import { Queue } from './queue.ts';
  * at the maximum rate, 3 interleaved pairs: V8's helper threads 1.96–2.13 CPU-s a run against
  * 2.27–2.32, 8.28–9.57 CPU-s per million spans against 9.27–9.56).
  */
-export class SpanBlock {
+export class SpanBlock implements Block {
   readonly buf: SlicingBuffer;
   readonly tenant: string;
   /** Insertion number of its first span; its spans are numbered on from there. */
@@ -45,27 +45,13 @@ export class SpanBlock {
 }
 
 /** The spans of the chunk being stored, gathered before its block is made (one, reused). */
-export class BlockRows {
-  group = new Int32Array(1024);
-  record = new Int32Array(1024);
+export class BlockRows extends RowOffsets {
   traces: TraceEntry[] = [];
   ops: OpCount[] = [];
-  n = 0;
   add(group: number, record: number, trace: TraceEntry, op: OpCount): void {
-    if (this.n === this.record.length) {
-      const grow = (a: Int32Array) => {
-        const b = new Int32Array(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.group = grow(this.group);
-      this.record = grow(this.record);
-    }
-    this.group[this.n] = group;
-    this.record[this.n] = record;
     this.traces[this.n] = trace;
     this.ops[this.n] = op;
-    this.n++;
+    this.addOffsets(group, record);
   }
   clear(): void {
     this.n = 0;
@@ -150,77 +136,10 @@ export interface OpCount {
   spans: number;
 }
 
-/** What a scan reads of stored rows: the oldest, the newest, and those after an insertion number. */
-export interface RowsInOrder<E> {
-  peek(): E | undefined;
-  newest(): E | undefined;
-  after(seq: number): Iterable<E>;
-}
-
-/** The stored spans, oldest first: blocks in insertion order, the oldest partly evicted. */
-export class SpanRows {
-  private readonly blocks = new Queue<SpanBlock>();
-  /** The first live span of the oldest block. */
-  private headRow = 0;
-  length = 0;
-  bytes = 0;
-
-  push(b: SpanBlock): void {
-    this.blocks.push(b);
-    this.length += b.n;
-    this.bytes += b.n * b.bytes;
-  }
-
-  /** The block of the oldest span (undefined when empty); the span is its oldestIndex-th. */
-  oldest(): SpanBlock | undefined {
-    return this.blocks.first();
-  }
-  get oldestIndex(): number {
-    return this.headRow;
-  }
-
-  /** Drops the oldest span. */
-  shift(): void {
-    const b = this.blocks.first()!;
-    this.length--;
-    this.bytes -= b.bytes;
-    if (++this.headRow < b.n) return;
-    this.blocks.shift();
-    this.headRow = 0;
-  }
-
-  /** Position in blocks of the block holding the span numbered seq (a live one). */
-  private blockOf(seq: number): number {
-    return this.blocks.search((b) => b.seq0 + b.n <= seq);
-  }
-
-  /** The span numbered seq (a live one). */
-  at(seq: number): SpanView {
-    const b = this.blocks.at(this.blockOf(seq))!;
-    return new SpanView(b, seq - b.seq0);
-  }
-
-  peek(): SpanView | undefined {
-    return this.length > 0 ? new SpanView(this.blocks.first()!, this.headRow) : undefined;
-  }
-
-  newest(): SpanView | undefined {
-    const b = this.length > 0 ? this.blocks.last() : undefined;
-    return b && new SpanView(b, b.n - 1);
-  }
-
-  *[Symbol.iterator](): Generator<SpanView> {
-    yield* this.after(-1);
-  }
-
-  /** Spans inserted after the one numbered `seq`, oldest first (spans are numbered without gaps). */
-  *after(seq: number): Generator<SpanView> {
-    const first = this.blocks.first();
-    if (this.length === 0 || !first) return;
-    const start = Math.max(seq + 1, first.seq0 + this.headRow);
-    for (const b of this.blocks.from(this.blockOf(start))) {
-      for (let i = Math.max(0, start - b.seq0); i < b.n; i++) yield new SpanView(b, i);
-    }
+/** The stored spans, oldest first. */
+export class SpanRows extends BlockQueue<SpanBlock, SpanView> {
+  constructor() {
+    super((b, i) => new SpanView(b, i));
   }
 }
 
