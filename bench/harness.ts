@@ -149,7 +149,8 @@ export async function startCollectorProcess(options: Record<string, string>, nod
     ...options,
   };
   // The write-ahead log (ack = durable, the default of every store but memory) follows
-  // would land in ./data of the repo. It is removed once the collector has stopped.
+  // storage.sqlite.path; without one it would land in ./data of the repo. It is removed once the
+  // collector has stopped.
   const walTemp = options['storage.sqlite.path'] === undefined && options['delivery.walDir'] === undefined ? mkdtempSync(join(tmpdir(), 'tracehouse-bench-wal-')) : undefined;
   if (walTemp !== undefined) opts['delivery.walDir'] = join(walTemp, 'wal');
   const flags = Object.entries(opts).map(([k, v]) => `--${k}=${v}`);
