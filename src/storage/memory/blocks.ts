@@ -2,6 +2,7 @@
 // chunk they came in (no object per row: the garbage collector marks a block, not a million rows),
 // numbered in insertion order without gaps, evicted oldest first, and read through short-lived
 // views made on demand.
+import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { Queue } from './queue.ts';
 
 /** What the row queue needs of a block: its first row's number, its row count, what each row counts against maxBytes. */
@@ -9,6 +10,42 @@ export interface Block {
   readonly seq0: number;
   readonly n: number;
   readonly bytes: number;
+}
+
+/** A block of the rows kept from one chunk: the chunk, its batch's tenant, and each row's group and record offsets in it. */
+export interface ChunkBlock extends Block {
+  readonly buf: SlicingBuffer;
+  readonly tenant: string;
+  readonly group: Int32Array;
+  readonly record: Int32Array;
+}
+
+/** One stored row, read from its block on demand (made by reads, never kept). */
+export class RowView<B extends ChunkBlock> {
+  readonly block: B;
+  readonly i: number;
+  constructor(block: B, i: number) {
+    this.block = block;
+    this.i = i;
+  }
+  /** Its insertion number: keeps newest-first stable among equal times, and is the scan cursor. */
+  get seq(): number {
+    return this.block.seq0 + this.i;
+  }
+  get tenant(): string {
+    return this.block.tenant;
+  }
+  get buf(): SlicingBuffer {
+    return this.block.buf;
+  }
+  /** Offset of its own record in buf. */
+  get record(): number {
+    return this.block.record[this.i]!;
+  }
+  /** Offset of its group's record (resource and scope) in buf. */
+  get group(): number {
+    return this.block.group[this.i]!;
+  }
 }
 
 /** What a scan reads of stored rows: the oldest, the newest, and those after an insertion number. */

@@ -4,10 +4,10 @@
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import type { LogFacts } from '../query-helpers.ts';
 import { logSeverity, logTime, logTraceId } from '../otlp-chunks.ts';
-import { type Block, BlockQueue, RowOffsets } from './blocks.ts';
+import { BlockQueue, type ChunkBlock, RowOffsets, RowView } from './blocks.ts';
 
 /** The log records kept from one chunk of one write batch, as columns. */
-export class LogBlock implements Block {
+export class LogBlock implements ChunkBlock {
   readonly buf: SlicingBuffer;
   readonly tenant: string;
   /** The write batch it came in: a batch written again (a retry, an import run twice) is recognized. */
@@ -53,28 +53,7 @@ export class LogBlockRows extends RowOffsets {
 }
 
 /** One stored log record, read from its block on demand (made by reads, never kept); its facts come from its record's header. */
-export class LogView implements LogFacts {
-  readonly block: LogBlock;
-  readonly i: number;
-  constructor(block: LogBlock, i: number) {
-    this.block = block;
-    this.i = i;
-  }
-  get seq(): number {
-    return this.block.seq0 + this.i;
-  }
-  get tenant(): string {
-    return this.block.tenant;
-  }
-  get buf(): SlicingBuffer {
-    return this.block.buf;
-  }
-  get record(): number {
-    return this.block.record[this.i]!;
-  }
-  get group(): number {
-    return this.block.group[this.i]!;
-  }
+export class LogView extends RowView<LogBlock> implements LogFacts {
   get serviceName(): string {
     return this.block.services[this.i]!;
   }

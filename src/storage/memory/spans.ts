@@ -5,7 +5,7 @@ import type { Operation } from '../backend.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import type { SpanFacts } from '../query-helpers.ts';
 import { spanEnd, spanId, spanParentId, spanStart, spanStatus } from '../otlp-chunks.ts';
-import { type Block, BlockQueue, RowOffsets } from './blocks.ts';
+import { BlockQueue, type ChunkBlock, RowOffsets, RowView } from './blocks.ts';
 
 /**
  * The spans kept from one chunk, as columns: record offsets in typed arrays, and the trace and
@@ -14,7 +14,7 @@ import { type Block, BlockQueue, RowOffsets } from './blocks.ts';
  * at the maximum rate, 3 interleaved pairs: V8's helper threads 1.96–2.13 CPU-s a run against
  * 2.27–2.32, 8.28–9.57 CPU-s per million spans against 9.27–9.56).
  */
-export class SpanBlock implements Block {
+export class SpanBlock implements ChunkBlock {
   readonly buf: SlicingBuffer;
   readonly tenant: string;
   /** Insertion number of its first span; its spans are numbered on from there. */
@@ -61,28 +61,7 @@ export class BlockRows extends RowOffsets {
 }
 
 /** One stored span, read from its block on demand (made by reads, never kept). */
-export class SpanView implements SpanFacts {
-  readonly block: SpanBlock;
-  readonly i: number;
-  constructor(block: SpanBlock, i: number) {
-    this.block = block;
-    this.i = i;
-  }
-  get seq(): number {
-    return this.block.seq0 + this.i;
-  }
-  get tenant(): string {
-    return this.block.tenant;
-  }
-  get buf(): SlicingBuffer {
-    return this.block.buf;
-  }
-  get record(): number {
-    return this.block.record[this.i]!;
-  }
-  get group(): number {
-    return this.block.group[this.i]!;
-  }
+export class SpanView extends RowView<SpanBlock> implements SpanFacts {
   get traceId(): string {
     return this.block.traces[this.i]!.id;
   }
