@@ -1,7 +1,7 @@
 // delivery.ack = durable in-process: an acknowledged export is in the write-ahead log (fsynced)
 // until stored, the tracehouse_wal_* metrics say so, a full log answers 503 / UNAVAILABLE with a
 // retry hint (never drops), and queued mode never touches the log's directory.
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -32,6 +32,11 @@ describe('delivery.ack = durable', () => {
     expect(loadConfig({ flags: { 'storage.backend': 'memory', 'delivery.ack': 'durable' } })['delivery.ack']).toBe('durable');
     expect(loadConfig({ env: { TRACEHOUSE_STORAGE_BACKEND: 'memory', TRACEHOUSE_DELIVERY_ACK: 'durable' } })['delivery.ack']).toBe('durable');
     expect(loadConfig({ flags: { 'storage.backend': 'memory', 'delivery.ack': 'stored' } })['delivery.ack']).toBe('stored');
+    const file = join(tempDir(), 'tracehouse.yaml');
+    writeFileSync(file, 'storage:\n  backend: memory\ndelivery:\n  ack: durable\n');
+    expect(loadConfig({ file })['delivery.ack']).toBe('durable');
+    writeFileSync(file, 'storage:\n  backend: memory\n');
+    expect(loadConfig({ file })['delivery.ack']).toBe('queued');
   });
 
   it('fsyncs each acknowledged export and empties the log once stored', async () => {
