@@ -28,8 +28,8 @@ export function outcome(enc: RequestEncoder, signal: Signal, format: RequestForm
 /** Asserts that the transcoder and the row path give the same outcome for one request (under limits, when given). */
 export type ExpectSame = (signal: Signal, format: RequestFormat, body: Uint8Array, limits?: DecodeLimits) => void;
 
-/** Declares the shared cases (inside a describe); `fallbacks` reads the transcoder's row-path count. */
-export function rowPathCases(transcoder: RequestEncoder, expectSame: ExpectSame, fallbacks: () => number): void {
+/** One case per fixture (inside a describe): each protobuf fixture read as traces and as logs, each OTLP/JSON one as traces; `jsonNote` follows the JSON cases' names. */
+export function fixtureCases(expectSame: ExpectSame, jsonNote = ''): void {
   for (const name of protobufFixtures()) {
     it(`fixture ${name}, read as traces and as logs`, () => {
       const body = fixtureBytes(name);
@@ -39,10 +39,15 @@ export function rowPathCases(transcoder: RequestEncoder, expectSame: ExpectSame,
   }
 
   for (const name of jsonFixtures()) {
-    it(`fixture ${name} (OTLP/JSON: the row path)`, () => {
+    it(`fixture ${name}${jsonNote}`, () => {
       expectSame('traces', 'json', fixtureBytes(name));
     });
   }
+}
+
+/** Declares the shared cases (inside a describe); `fallbacks` reads the transcoder's row-path count. */
+export function rowPathCases(transcoder: RequestEncoder, expectSame: ExpectSame, fallbacks: () => number): void {
+  fixtureCases(expectSame, ' (OTLP/JSON: the row path)');
 
   it('partial rejections and invalid UTF-8 take the transcoder', () => {
     const before = fallbacks();

@@ -5,7 +5,8 @@
 // with the same error, index the same columns, and give back the rows the row decoder gives.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fixtureBytes, jsonFixtures, protobufFixtures } from '../helpers/fixtures.ts';
+import { fixtureBytes } from '../helpers/fixtures.ts';
+import { fixtureCases } from '../helpers/transcoder-cases.ts';
 import type { AnyValue, KeyValue, LogRow, SpanRow } from '../../src/model/rows.ts';
 import type { Signal } from '../../src/model/signal.ts';
 import { UNKNOWN_SERVICE } from '../../src/pipeline/decode/common.ts';
@@ -89,19 +90,7 @@ function expectSame(signal: Signal, format: RequestFormat, body: Uint8Array): vo
 const utf8 = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
 
 describe('memory-store encoder: the arrived bytes give back the row path rows', () => {
-  for (const name of protobufFixtures()) {
-    it(`fixture ${name}, read as traces and as logs`, () => {
-      const body = fixtureBytes(name);
-      expectSame('traces', 'protobuf', body);
-      expectSame('logs', 'protobuf', body);
-    });
-  }
-
-  for (const name of jsonFixtures()) {
-    it(`fixture ${name}`, () => {
-      expectSame('traces', 'json', fixtureBytes(name));
-    });
-  }
+  fixtureCases(expectSame);
 
   it('keeps a quarter of the row lines: each span as its own protobuf bytes, the resource once', () => {
     const body = encodeTraces(fc.sample(arbTraces, { numRuns: 1, seed: 7 })[0]!);
