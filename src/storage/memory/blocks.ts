@@ -5,19 +5,35 @@
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { Queue } from './queue.ts';
 
-/** What the row queue needs of a block: its first row's number, its row count, what each row counts against maxBytes. */
-export interface Block {
-  readonly seq0: number;
-  readonly n: number;
-  readonly bytes: number;
-}
-
-/** A block of the rows kept from one chunk: the chunk, its batch's tenant, and each row's group and record offsets in it. */
-export interface ChunkBlock extends Block {
+/**
+ * The rows kept from one chunk, as columns: the chunk, its batch's tenant, the rows' insertion
+ * numbers (from seq0 on), when they were stored, what each counts against maxBytes, and each
+ * row's group and record offsets in the chunk. Each kind of row adds its own columns.
+ */
+export class ChunkBlock {
   readonly buf: SlicingBuffer;
   readonly tenant: string;
+  /** Insertion number of its first row; its rows are numbered on from there. */
+  readonly seq0: number;
+  /** When stored, in ms since the store was made (for eviction by age). */
+  readonly storedMs: number;
+  /** What each of its rows counts against storage.memory.maxBytes. */
+  readonly bytes: number;
+  /** Offsets of each row's group record and own record in buf. */
   readonly group: Int32Array;
   readonly record: Int32Array;
+  constructor(buf: SlicingBuffer, tenant: string, seq0: number, storedMs: number, bytes: number, rows: RowOffsets) {
+    this.buf = buf;
+    this.tenant = tenant;
+    this.seq0 = seq0;
+    this.storedMs = storedMs;
+    this.bytes = bytes;
+    this.group = rows.group.slice(0, rows.n);
+    this.record = rows.record.slice(0, rows.n);
+  }
+  get n(): number {
+    return this.record.length;
+  }
 }
 
 /** One stored row, read from its block on demand (made by reads, never kept). */
@@ -79,7 +95,7 @@ export class RowOffsets {
 }
 
 /** Stored rows, oldest first: blocks in insertion order, the oldest partly evicted; V is a row's view. */
-export class BlockQueue<B extends Block, V> implements RowsInOrder<V> {
+export class BlockQueue<B extends ChunkBlock, V> implements RowsInOrder<V> {
   private readonly blocks = new Queue<B>();
   /** The first live row of the oldest block. */
   private headRow = 0;

@@ -4,38 +4,18 @@
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import type { LogFacts } from '../query-helpers.ts';
 import { logSeverity, logTime, logTraceId } from '../otlp-chunks.ts';
-import { BlockQueue, type ChunkBlock, RowOffsets, RowView } from './blocks.ts';
+import { BlockQueue, ChunkBlock, RowOffsets, RowView } from './blocks.ts';
 
 /** The log records kept from one chunk of one write batch, as columns. */
-export class LogBlock implements ChunkBlock {
-  readonly buf: SlicingBuffer;
-  readonly tenant: string;
+export class LogBlock extends ChunkBlock {
   /** The write batch it came in: a batch written again (a retry, an import run twice) is recognized. */
   readonly batchId: string;
-  /** Insertion number of its first record; its records are numbered on from there. */
-  readonly seq0: number;
-  /** When stored, in ms since the store was made (for eviction by age). */
-  readonly storedMs: number;
-  /** What each of its records counts against storage.memory.maxBytes. */
-  readonly bytes: number;
-  /** Offsets of each record's group record and own record in buf. */
-  readonly group: Int32Array;
-  readonly record: Int32Array;
   /** Each record's service (the strings are its groups'). */
   readonly services: string[];
   constructor(buf: SlicingBuffer, tenant: string, batchId: string, seq0: number, storedMs: number, bytes: number, rows: LogBlockRows) {
-    this.buf = buf;
-    this.tenant = tenant;
+    super(buf, tenant, seq0, storedMs, bytes, rows);
     this.batchId = batchId;
-    this.seq0 = seq0;
-    this.storedMs = storedMs;
-    this.bytes = bytes;
-    this.group = rows.group.slice(0, rows.n);
-    this.record = rows.record.slice(0, rows.n);
     this.services = rows.services.slice(0, rows.n);
-  }
-  get n(): number {
-    return this.record.length;
   }
 }
 

@@ -5,7 +5,7 @@ import type { Operation } from '../backend.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import type { SpanFacts } from '../query-helpers.ts';
 import { spanEnd, spanId, spanParentId, spanStart, spanStatus } from '../otlp-chunks.ts';
-import { BlockQueue, type ChunkBlock, RowOffsets, RowView } from './blocks.ts';
+import { BlockQueue, ChunkBlock, RowOffsets, RowView } from './blocks.ts';
 
 /**
  * The spans kept from one chunk, as columns: record offsets in typed arrays, and the trace and
@@ -14,33 +14,13 @@ import { BlockQueue, type ChunkBlock, RowOffsets, RowView } from './blocks.ts';
  * at the maximum rate, 3 interleaved pairs: V8's helper threads 1.96–2.13 CPU-s a run against
  * 2.27–2.32, 8.28–9.57 CPU-s per million spans against 9.27–9.56).
  */
-export class SpanBlock implements ChunkBlock {
-  readonly buf: SlicingBuffer;
-  readonly tenant: string;
-  /** Insertion number of its first span; its spans are numbered on from there. */
-  readonly seq0: number;
-  /** When stored, in ms since the store was made (for eviction by age). */
-  readonly storedMs: number;
-  /** What each of its spans counts against storage.memory.maxBytes. */
-  readonly bytes: number;
-  /** Offsets of each span's group record and own record in buf. */
-  readonly group: Int32Array;
-  readonly record: Int32Array;
+export class SpanBlock extends ChunkBlock {
   readonly traces: TraceEntry[];
   readonly ops: OpCount[];
   constructor(buf: SlicingBuffer, tenant: string, seq0: number, storedMs: number, bytes: number, rows: BlockRows) {
-    this.buf = buf;
-    this.tenant = tenant;
-    this.seq0 = seq0;
-    this.storedMs = storedMs;
-    this.bytes = bytes;
-    this.group = rows.group.slice(0, rows.n);
-    this.record = rows.record.slice(0, rows.n);
+    super(buf, tenant, seq0, storedMs, bytes, rows);
     this.traces = rows.traces.slice(0, rows.n);
     this.ops = rows.ops.slice(0, rows.n);
-  }
-  get n(): number {
-    return this.record.length;
   }
 }
 
