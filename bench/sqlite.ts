@@ -6,7 +6,7 @@
 // lines (the format the store wrote before it kept protobuf, still accepted from an older
 // write-ahead log) are written too, for the change's before and after in one run.
 //
-// Then the attribute index: the same store without span_attributes (its write cost is the
+// Then the attribute index: the same store without its FTS5 table (its write cost is the
 // difference) and, on the same data, attribute searches answered through the index against the
 // document scan every search did before it (parse each candidate span's document), both in this run.
 //
@@ -73,7 +73,7 @@ function plainInsert(db: DatabaseSync, batch: Uint8Array[]): void {
   db.exec('COMMIT');
 }
 
-/** The attribute search without span_attributes: every span's document decoded and checked (the baseline). */
+/** The attribute search without the attribute index: every span's document decoded and checked (the baseline). */
 function scanSearch(db: DatabaseSync, q: TraceQuery): string[] {
   const ids = new Set<string>();
   const rows = db.prepare('SELECT trace_id, doc, g.resource AS resource, g.scope AS scope FROM spans JOIN item_groups g ON g.gid = spans.group_id ORDER BY start_ns DESC');

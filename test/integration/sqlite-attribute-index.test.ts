@@ -1,4 +1,4 @@
-// The SQLite attribute index (span_attributes, FTS5): searches find exactly what the documents
+// The SQLite attribute index (span_terms, FTS5): searches find exactly what the documents
 // say, whatever the index keeps (value prefixes, unrendered doubles and maps), and a search for a
 // value nobody has never parses a document. Each case runs on both chunk formats the store
 // writes: the decode workers' `otlp` chunks (terms read from the protobuf in the write thread) and
@@ -11,13 +11,14 @@ import type { RowEncoder } from '../../src/storage/encoders.ts';
 import { createEncoder as createProtoEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { createEncoder as createLineEncoder } from '../../src/storage/rowjson.ts';
 import { searchTraces } from '../../src/storage/sqlite/reads.ts';
-import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
+import { ATTRIBUTE_INDEX_TABLE, SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { attributeTerm } from '../../src/storage/sqlite/terms.ts';
 import { makeSpan } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 
 const str = (key: string, v: string) => ({ key, value: { stringValue: v } });
+const MATCH_SQL = `SELECT rowid FROM ${ATTRIBUTE_INDEX_TABLE} WHERE ${ATTRIBUTE_INDEX_TABLE} MATCH ?`;
 
 const FORMATS: [string, () => RowEncoder][] = [
   ['otlp chunks', () => createProtoEncoder({})],
@@ -69,15 +70,33 @@ describe.each(FORMATS)('sqlite attribute index, %s', (_format, createEncoder) =>
     const fresh = makeSpan({ attributes: [str('k', 'fresh')] });
     write(store, [old, fresh]);
     // As a file from before this version: no attribute table at all.
-    db.exec('DROP TABLE span_attributes');
+    db.exec(`DROP TABLE ${ATTRIBUTE_INDEX_TABLE}`);
     db.close();
     const reopened = openDatabase(path);
     const find = (value: string) => searchTraces(reopened, DEFAULT_TENANT, { attributes: [{ key: 'k', value }], limit: 10 }).map((t) => t.traceId);
     expect(find('old')).toEqual([old.traceId]);
     expect(find('fresh')).toEqual([fresh.traceId]);
     expect(new SqliteStore(reopened).applyRetention(1).spans).toBe(1);
-    expect(reopened.prepare('SELECT rowid FROM span_attributes WHERE span_attributes MATCH ?').all(`"${attributeTerm('k', 'old')}"`)).toEqual([]);
+    expect(reopened.prepare(MATCH_SQL).all(`"${attributeTerm('k', 'old')}"`)).toEqual([]);
     expect(find('fresh')).toEqual([fresh.traceId]);
+    reopened.close();
+  });
+
+  it('replaces the hex-term index of a file from before the hashed terms when it is opened', () => {
+    const path = join(tempDir(), 'hex.db');
+    const db = openDatabase(path);
+    const a = makeSpan({ attributes: [str('k', 'v1')] });
+    write(new SqliteStore(db), [a, makeSpan({ attributes: [str('k', 'v2')] })]);
+    // As that version left the file: its index is span_attributes, terms hex(key) 'x' hex(value).
+    const hex = (v: string) => Buffer.from(v).toString('hex').toUpperCase();
+    db.exec(`DROP TABLE ${ATTRIBUTE_INDEX_TABLE}`);
+    db.exec("CREATE VIRTUAL TABLE span_attributes USING fts5(terms, content='', contentless_delete=1, detail='none', tokenize='ascii')");
+    db.prepare("INSERT INTO span_attributes (rowid, terms) SELECT rowid, ? FROM spans WHERE span_id = ?").run(`${hex('k')}x${hex('v1')}`, a.spanId);
+    db.close();
+    const reopened = openDatabase(path);
+    expect(reopened.prepare("SELECT name FROM sqlite_master WHERE name IN ('span_attributes', ?)").all(ATTRIBUTE_INDEX_TABLE)).toEqual([{ name: ATTRIBUTE_INDEX_TABLE }]);
+    expect(reopened.prepare(MATCH_SQL).all(`"${attributeTerm('k', 'v1')}"`)).toHaveLength(1);
+    expect(searchTraces(reopened, DEFAULT_TENANT, { attributes: [{ key: 'k', value: 'v1' }], limit: 10 }).map((t) => t.traceId)).toEqual([a.traceId]);
     reopened.close();
   });
 
@@ -87,14 +106,14 @@ describe.each(FORMATS)('sqlite attribute index, %s', (_format, createEncoder) =>
     const store = new SqliteStore(db);
     for (let i = 0; i < 4; i++) write(store, Array.from({ length: 5000 }, () => makeSpan({ serviceName: 'many' })));
     db.close();
-    // A read-only connection, as the read threads have: the plan must go through span_attributes.
+    // A read-only connection, as the read threads have: the plan must go through the index.
     const ro = new DatabaseSync(path, { readOnly: true });
     const t = performance.now();
     expect(searchTraces(ro, DEFAULT_TENANT, { attributes: [{ key: 'str', value: 'no such value' }], limit: 20 })).toEqual([]);
     const ms = performance.now() - t;
-    const plan = ro.prepare('EXPLAIN QUERY PLAN SELECT trace_id FROM spans WHERE rowid IN (SELECT rowid FROM span_attributes WHERE span_attributes MATCH ?) ORDER BY start_ns DESC').all('x') as { detail: string }[];
+    const plan = ro.prepare(`EXPLAIN QUERY PLAN SELECT trace_id FROM spans WHERE rowid IN (${MATCH_SQL}) ORDER BY start_ns DESC`).all('x') as { detail: string }[];
     ro.close();
-    expect(plan.map((p) => p.detail).join('\n')).toMatch(/SCAN span_attributes VIRTUAL TABLE INDEX/);
+    expect(plan.map((p) => p.detail).join('\n')).toMatch(new RegExp(`SCAN ${ATTRIBUTE_INDEX_TABLE} VIRTUAL TABLE INDEX`));
     // Parsing the 20,000 documents instead takes hundreds of milliseconds (bench/sqlite.ts compares both).
     expect(ms).toBeLessThan(100);
   });
@@ -119,12 +138,12 @@ describe.each(FORMATS)('sqlite attribute index, %s', (_format, createEncoder) =>
     const store = new SqliteStore(off, { indexAttributes: false });
     const a = makeSpan({ attributes: [str('k', 'v1')] });
     write(store, [a, makeSpan({ attributes: [str('k', 'v2')] })]);
-    expect(off.prepare("SELECT 1 FROM sqlite_master WHERE name = 'span_attributes'").get()).toBeUndefined();
+    expect(off.prepare('SELECT 1 FROM sqlite_master WHERE name = ?').get(ATTRIBUTE_INDEX_TABLE)).toBeUndefined();
     expect(searchTraces(off, DEFAULT_TENANT, { attributes: [{ key: 'k', value: 'v1' }], limit: 10 }).map((t) => t.traceId)).toEqual([a.traceId]);
     expect(new SqliteStore(off, { indexAttributes: false }).applyRetention(1).spans).toBe(0);
     off.close();
     const on = openDatabase(path);
-    expect(on.prepare('SELECT rowid FROM span_attributes WHERE span_attributes MATCH ?').all(`"${attributeTerm('k', 'v1')}"`)).toHaveLength(1);
+    expect(on.prepare(MATCH_SQL).all(`"${attributeTerm('k', 'v1')}"`)).toHaveLength(1);
     expect(searchTraces(on, DEFAULT_TENANT, { attributes: [{ key: 'k', value: 'v1' }], limit: 10 }).map((t) => t.traceId)).toEqual([a.traceId]);
     on.close();
   });

@@ -19,7 +19,7 @@ import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 const SPANS = 30_000;
 /**
  * An attribute search the index cannot answer: every span has a double attribute `double` (which
- * span_attributes keeps unrendered), none equal to 0.5, so every span's document is parsed.
+ * the attribute index keeps unrendered), none equal to 0.5, so every span's document is parsed.
  */
 const HEAVY: TraceQuery = { attributes: [{ key: 'double', value: '0.5' }], limit: 20 };
 

@@ -9,7 +9,7 @@ import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQue
 import { attributesMatch, byNewestTrace, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
 import { logFromParts, spanFromParts } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
-import { clampNs, TENANTS_SQL } from './store.ts';
+import { ATTRIBUTE_INDEX_TABLE, clampNs, TENANTS_SQL } from './store.ts';
 import { attributeTerm } from './terms.ts';
 
 interface Filter {
@@ -72,7 +72,7 @@ const attributeIndexOf = new WeakMap<DatabaseSync, boolean>();
 function hasAttributeIndex(db: DatabaseSync): boolean {
   let has = attributeIndexOf.get(db);
   if (has === undefined) {
-    has = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'span_attributes'").get() !== undefined;
+    has = db.prepare('SELECT 1 FROM sqlite_master WHERE name = ?').get(ATTRIBUTE_INDEX_TABLE) !== undefined;
     attributeIndexOf.set(db, has);
   }
   return has;
@@ -92,12 +92,12 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
   add(f, 'duration_ns >= ?', q.minDurationNano);
   add(f, 'duration_ns <= ?', q.maxDurationNano === undefined ? undefined : clampNs(q.maxDurationNano));
   const wantAttrs = (q.attributes?.length ?? 0) > 0;
-  // Attribute conditions narrow the spans through the span_attributes index (a term per attribute
+  // Attribute conditions narrow the spans through the attribute index (a term per attribute
   // from its key and value prefix, or the value-less term for values the index does not render);
   // the candidates' documents confirm them exactly. All conditions in one MATCH: on the same span.
   if (wantAttrs && hasAttributeIndex(db)) {
     const match = q.attributes!.map((a) => `("${attributeTerm(a.key, a.value)}" OR "${attributeTerm(a.key, '')}")`).join(' AND ');
-    f.where.push('spans.rowid IN (SELECT rowid FROM span_attributes WHERE span_attributes MATCH ?)');
+    f.where.push(`spans.rowid IN (SELECT rowid FROM ${ATTRIBUTE_INDEX_TABLE} WHERE ${ATTRIBUTE_INDEX_TABLE} MATCH ?)`);
     f.params.push(match);
   }
   const stmt = db.prepare(`SELECT trace_id${wantAttrs ? `, ${DOC_COLUMNS}` : ''} FROM ${wantAttrs ? withGroup('spans') : 'spans'} ${whereSql(f)} ORDER BY start_ns DESC`);

@@ -12,7 +12,7 @@ import {
   S_LEN, SPAN_HEAD_BYTES, spanEnd, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
 import { chunkLineRefs, docText, type LogHeader, type SpanHeader } from '../rowjson.ts';
-import { ATTR_VALUE_CHARS, TermWriter } from './terms.ts';
+import { attributeTerm, TermWriter } from './terms.ts';
 
 const INT64_MAX = (1n << 63n) - 1n;
 const NS_PER_DAY = 86_400_000_000_000n;
@@ -64,12 +64,14 @@ CREATE TABLE IF NOT EXISTS operations (
   PRIMARY KEY (tenant, service_name, name, kind)
 ) WITHOUT ROWID;
 -- Attribute search: a contentless FTS5 index with one document per span (rowid = the span's
--- rowid) whose terms are the span's attributes, each one term: hex(key) 'x' hex(value). FTS5
--- writes each batch as a new segment and merges them in the background, so the write cost does not
--- grow with the table (a B-tree of (key, value, rowid) rows measured 10x slower writes: every
--- batch touched most of its pages). Keys and values are cut to ATTR_VALUE_CHARS characters and
--- doubles, arrays and maps get the value-less term hex(key) 'x' (their rendering is JavaScript's):
--- the index finds candidates, and each candidate is checked against its document.
+-- rowid) whose terms are the span's attributes, each one term: a hash of its key and value
+-- (terms.ts). FTS5 writes each batch as a new segment and merges them in the background, so the
+-- write cost does not grow with the table (a B-tree of (key, value, rowid) rows measured 10x
+-- slower writes: every batch touched most of its pages). Keys and values are cut to
+-- ATTR_VALUE_CHARS characters and doubles, arrays and maps get the value-less term of their key
+-- (their rendering is JavaScript's): the index finds candidates, and each candidate is checked
+-- against its document. Files from before the hashed terms kept them spelled out in hex in
+-- span_attributes: openDatabase drops that table and indexes their spans again into span_terms.
 -- (Created by openDatabase unless storage.sqlite.attributeIndex is off: ATTRIBUTE_TABLE.)
 CREATE TABLE IF NOT EXISTS logs (
   id INTEGER PRIMARY KEY,
@@ -91,7 +93,13 @@ CREATE INDEX IF NOT EXISTS logs_tenant_time ON logs (tenant, time_ns);
 CREATE INDEX IF NOT EXISTS logs_time ON logs (time_ns);
 `;
 
-const ATTRIBUTE_TABLE = "CREATE VIRTUAL TABLE IF NOT EXISTS span_attributes USING fts5(terms, content='', contentless_delete=1, detail='none', tokenize='ascii')";
+/** The attribute index; its name marks its terms' format (hashed), so a file with another format's index is indexed anew. */
+export const ATTRIBUTE_INDEX_TABLE = 'span_terms';
+const ATTRIBUTE_TABLE = `CREATE VIRTUAL TABLE IF NOT EXISTS ${ATTRIBUTE_INDEX_TABLE} USING fts5(terms, content='', contentless_delete=1, detail='none', tokenize='ascii')`;
+/** The attribute index of files from before the hashed terms (hex terms): dropped when such a file is opened. */
+const HEX_ATTRIBUTE_TABLE = 'span_attributes';
+/** SQL function of the attribute term of a key and rendered value (attributeTerm()), registered on writing connections. */
+const TERM_FUNCTION = 'tracehouse_attribute_term';
 
 /** Created after upgradeSchema, which adds the columns to files from before them. */
 const LOG_KEY_INDEX = 'CREATE UNIQUE INDEX IF NOT EXISTS logs_batch ON logs (batch_key, seq)';
@@ -123,9 +131,6 @@ function upgradeSchema(db: DatabaseSync): void {
   }
 }
 
-/** The index term of one attribute from SQL expressions of its key and rendered value (attributeTerm() is the same in JavaScript). */
-const termSql = (key: string, value: string) => `hex(substr(${key}, 1, ${ATTR_VALUE_CHARS})) || 'x' || hex(substr(${value}, 1, ${ATTR_VALUE_CHARS}))`;
-
 /**
  * Indexes the attributes of the JSON-document spans with rowid above ?1: rows written before the
  * store kept protobuf (a file's first indexing), or rows from a write-ahead log of that version.
@@ -133,13 +138,11 @@ const termSql = (key: string, value: string) => `hex(substr(${key}, 1, ${ATTR_VA
  * (measured 17 against 28 µs per span with json_each). json_valid() keeps a document beyond
  * SQLite's JSON depth limit from failing the batch; such a span is then not found by attribute.
  */
-const ATTRIBUTE_INDEX_SQL = `INSERT INTO span_attributes (rowid, terms)
-  SELECT s.rowid, group_concat(${termSql(
-    "a.value ->> '$.key'",
-    `coalesce(a.value ->> '$.value.stringValue', a.value ->> '$.value.intValue',
-      CASE json_type(a.value, '$.value.boolValue') WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' END,
-      a.value ->> '$.value.bytesValue', '')`,
-  )}, ' ')
+const ATTRIBUTE_INDEX_SQL = `INSERT INTO ${ATTRIBUTE_INDEX_TABLE} (rowid, terms)
+  SELECT s.rowid, group_concat(${TERM_FUNCTION}(a.value ->> '$.key',
+      coalesce(a.value ->> '$.value.stringValue', a.value ->> '$.value.intValue',
+        CASE json_type(a.value, '$.value.boolValue') WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' END,
+        a.value ->> '$.value.bytesValue', '')), ' ')
   FROM spans s, jsonb_each(s.doc, '$.attributes') a
   WHERE s.rowid > ?1 AND typeof(s.doc) = 'text' AND json_valid(s.doc) AND a.value ->> '$.key' IS NOT NULL
   GROUP BY s.rowid`;
@@ -175,8 +178,10 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean }
   const before = { spans: lacksTenant('spans'), logs: lacksTenant('logs') };
   if (before.spans || before.logs) addTenants(db, before);
   const hadOperations = hasTable('operations');
-  const hadAttributes = hasTable('span_attributes');
+  const hadAttributes = hasTable(ATTRIBUTE_INDEX_TABLE);
   db.exec(SCHEMA);
+  // Integers as BigInt, so an intValue past 2^53 in a JSON document renders exactly.
+  db.function(TERM_FUNCTION, { deterministic: true, useBigIntArguments: true }, (key, value) => attributeTerm(String(key), value === null ? '' : String(value)));
   // Files from before kept an index on start_ns alone, for retention and the oldest span; both go
   // through the tenant-led index now (TENANTS_SQL), and one index fewer is cheaper per span.
   db.exec('DROP INDEX IF EXISTS spans_start');
@@ -185,8 +190,11 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean }
   if (options.attributeIndex === false) {
     // Off: no index to keep (searches scan documents). Turned on again later, the table is made
     // anew and every stored span indexed, as for a file from before the index.
-    db.exec('DROP TABLE IF EXISTS span_attributes');
+    db.exec(`DROP TABLE IF EXISTS ${ATTRIBUTE_INDEX_TABLE}; DROP TABLE IF EXISTS ${HEX_ATTRIBUTE_TABLE}`);
   } else {
+    // An index of hex terms (a file from before the hashed ones) cannot answer this version's
+    // searches: it goes, and the spans are indexed anew below (once; minutes for a large file).
+    db.exec(`DROP TABLE IF EXISTS ${HEX_ATTRIBUTE_TABLE}`);
     db.exec(ATTRIBUTE_TABLE);
     // A file written before the attribute index existed (or with it off): index its spans once (minutes for a large file).
     if (hadSpans && !hadAttributes) indexStoredSpans(db);
@@ -201,7 +209,7 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean }
 
 /** Indexes the attributes of every stored span (both document kinds), in one transaction. */
 function indexStoredSpans(db: DatabaseSync): void {
-  const insert = db.prepare('INSERT INTO span_attributes (rowid, terms) VALUES (?, ?)');
+  const insert = db.prepare(`INSERT INTO ${ATTRIBUTE_INDEX_TABLE} (rowid, terms) VALUES (?, ?)`);
   const terms = new TermWriter();
   db.exec('BEGIN');
   try {
@@ -282,7 +290,7 @@ export class SqliteStore {
     this.maxGroupId = db.prepare('SELECT coalesce(max(gid), 0) AS m FROM item_groups');
     const index = options.indexAttributes !== false;
     this.indexJsonAttributes = index ? db.prepare(ATTRIBUTE_INDEX_SQL) : undefined;
-    this.insertTerms = index ? db.prepare('INSERT INTO span_attributes (rowid, terms) VALUES (?, ?)') : undefined;
+    this.insertTerms = index ? db.prepare(`INSERT INTO ${ATTRIBUTE_INDEX_TABLE} (rowid, terms) VALUES (?, ?)`) : undefined;
     this.insertSpan = db.prepare(
       'INSERT OR IGNORE INTO spans (tenant, trace_id, span_id, parent_span_id, service_name, name, start_ns, end_ns, duration_ns, status_code, doc, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
@@ -427,7 +435,7 @@ export class SqliteStore {
   applyRetention(retentionDays: number, nowMs = Date.now()): { spans: number; logs: number } {
     const cutoff = BigInt(nowMs) * 1_000_000n - BigInt(retentionDays) * NS_PER_DAY;
     const old = `FROM spans WHERE tenant IN (${TENANTS_SQL}) AND start_ns < ?`;
-    if (this.insertTerms) this.db.prepare(`DELETE FROM span_attributes WHERE rowid IN (SELECT rowid ${old})`).run(cutoff);
+    if (this.insertTerms) this.db.prepare(`DELETE FROM ${ATTRIBUTE_INDEX_TABLE} WHERE rowid IN (SELECT rowid ${old})`).run(cutoff);
     const spans = Number(this.db.prepare(`DELETE ${old}`).run(cutoff).changes);
     const logs = Number(this.db.prepare('DELETE FROM logs WHERE time_ns < ?').run(cutoff).changes);
     // A group's items are all older than its max_ns: it goes with the last of them.
