@@ -27,6 +27,12 @@ export interface BackendTargets {
 
 /** The label of the memory store's run with delivery.ack = durable (its default is queued). */
 export const MEMORY_DURABLE = 'memory, ack = durable';
+/**
+ * The label of the SQLite run whose requests carry current times (the traffic's times moved to
+ * the moment of each send). The SQLite run proper replays the traffic's times, which sends its two
+ * time indexes inserts all over their range; a deployment's exporters send spans that just ended.
+ */
+export const SQLITE_CURRENT_TIMES = 'sqlite, current timestamps';
 
 /** Max-rate gRPC traces into each available backend. */
 export async function run(ctx: BenchContext, targets: BackendTargets): Promise<BackendsFigures> {
@@ -40,10 +46,10 @@ export async function run(ctx: BenchContext, targets: BackendTargets): Promise<B
     mode: { kind: 'max', concurrency: ctx.concurrency } as const,
     connections: ctx.connections,
   };
-  const attempt = async (backend: string, options: Record<string, string>, label = backend): Promise<void> => {
+  const attempt = async (backend: string, options: Record<string, string>, label = backend, currentTimes = false): Promise<void> => {
     ctx.log(`backend ${label}: collector at max rate`);
     try {
-      const figures = await runIngest({ ...common, name: `collector (${label}), grpc, traces`, target: { kind: 'collector', options: { 'storage.backend': backend, ...options } } });
+      const figures = await runIngest({ ...common, currentTimes, name: `collector (${label}), grpc, traces`, target: { kind: 'collector', options: { 'storage.backend': backend, ...options } } });
       runs.push({ backend: label, figures });
     } catch (err) {
       runs.push({ backend: label, note: `failed: ${(err as Error).message.split('\n').slice(0, 6).join(' ').slice(0, 600)}` });
@@ -55,6 +61,7 @@ export async function run(ctx: BenchContext, targets: BackendTargets): Promise<B
     // The memory store acknowledges once queued by default; what the write-ahead log adds to it.
     await attempt('memory', { 'delivery.ack': 'durable' }, MEMORY_DURABLE);
     await attempt('sqlite', { 'storage.sqlite.path': join(dir, 'bench.db') });
+    await attempt('sqlite', { 'storage.sqlite.path': join(dir, 'current.db') }, SQLITE_CURRENT_TIMES, true);
     if ('url' in targets.postgres) await attempt('postgres', { 'storage.postgres.url': targets.postgres.url });
     else runs.push({ backend: 'postgres', note: targets.postgres.skip });
     if ('enabled' in targets.clickhouse) await attempt('clickhouse', { 'storage.clickhouse.urls': `chdb://${join(dir, 'chdb')}` });

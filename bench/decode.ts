@@ -203,7 +203,7 @@ function asOtlpJson(signal: BenchSignal, requests: readonly TrafficRequest[]): T
     }
     const [top, mid, leaf] = signal === 'traces' ? ['resourceSpans', 'scopeSpans', 'spans'] : ['resourceLogs', 'scopeLogs', 'logRecords'];
     const doc = { [top]: [...groups].map(([resource, scopes]) => ({ resource, [mid]: [...scopes].map(([scope, items]) => ({ scope, [leaf]: items })) })) };
-    return { bytes: text.encode(JSON.stringify(doc)), items: rows.length, traceIdOffsets: new Uint32Array(0) };
+    return { bytes: text.encode(JSON.stringify(doc)), items: rows.length, traceIdOffsets: new Uint32Array(0), timeOffsets: new Uint32Array(0), newestNs: 0n };
   });
 }
 

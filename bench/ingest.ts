@@ -45,12 +45,14 @@ export interface IngestRunOptions {
   sampleEveryMs?: number;
   /** Called with the running target (e.g. to read more from it) before it is stopped. */
   beforeStop?: (p: ServerProcess) => Promise<void>;
+  /** Send each request with its times moved to the moment of sending (LoadgenConfig.currentTimes). */
+  currentTimes?: boolean;
 }
 
 export interface IngestFigures {
   name: string;
   target: 'collector' | 'null receiver';
-  /** storage.backend, and the delivery.ack the run set ("memory, ack = durable"); 'none' for the null receiver. */
+  /** storage.backend, the delivery.ack the run set ("memory, ack = durable") and whether times were current ("sqlite, current timestamps"); 'none' for the null receiver. */
   backend: string;
   transport: 'grpc' | 'http';
   signal: BenchSignal;
@@ -129,6 +131,7 @@ export async function runIngest(o: IngestRunOptions): Promise<IngestFigures> {
     connections: o.connections ?? 2,
     refusedPauseMs: 50,
     timeoutMs: 120_000,
+    currentTimes: o.currentTimes === true,
   });
   let sampler: NodeJS.Timeout | undefined;
   try {
@@ -192,7 +195,7 @@ export async function runIngest(o: IngestRunOptions): Promise<IngestFigures> {
     const collectorRefusedByReason = refusedNow ? Object.fromEntries(Object.entries(refusedNow).map(([k, v]) => [k, v - (refusedBefore[k] ?? 0)]).filter(([, v]) => (v as number) > 0)) : null;
     const warnings = target.lines.filter((l) => typeof l['level'] === 'number' && (l['level'] as number) >= 40).map((l) => JSON.stringify(l).slice(0, 400));
     const ack = o.target.kind === 'collector' ? o.target.options['delivery.ack'] : undefined;
-    const backend = o.target.kind === 'collector' ? `${o.target.options['storage.backend'] ?? 'sqlite'}${ack ? `, ack = ${ack}` : ''}` : 'none';
+    const backend = o.target.kind === 'collector' ? `${o.target.options['storage.backend'] ?? 'sqlite'}${ack ? `, ack = ${ack}` : ''}${o.currentTimes ? ', current timestamps' : ''}` : 'none';
     const command = 'args' in target ? (target.args as string[]).join(' ') : 'node bench/null-receiver.ts';
     return {
       name: o.name,

@@ -13,7 +13,7 @@ import { randomInt } from 'node:crypto';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { latencySummary, type LatencySummary } from './stats.ts';
-import { loadTraffic, stampTraceIds, type BenchSignal, type TrafficRequest, type TrafficSpec } from './traffic.ts';
+import { loadTraffic, stampTimes, stampTraceIds, type BenchSignal, type TrafficRequest, type TrafficSpec } from './traffic.ts';
 
 export type LoadMode =
   /** Closed loop: `concurrency` requests in flight at all times. */
@@ -37,6 +37,8 @@ export interface LoadgenConfig {
   refusedPauseMs: number;
   /** Per-request deadline. */
   timeoutMs: number;
+  /** Each send's times moved so its newest is the moment of sending (stampTimes), as a deployment's exporters send; otherwise the built times are replayed. */
+  currentTimes?: boolean;
 }
 
 export interface LoadgenResult {
@@ -256,6 +258,7 @@ export async function generateLoad(cfg: LoadgenConfig, requests: readonly Traffi
   const sendOne = async (scheduledAt: number): Promise<Outcome> => {
     const req = requests[nextReq++ % requests.length]!;
     const body = stampTraceIds(req, runId, sendNo++);
+    if (cfg.currentTimes) stampTimes(body, req, BigInt(Date.now()) * 1_000_000n);
     tally.sentRequests++;
     tally.sentItems += req.items;
     inFlight++;

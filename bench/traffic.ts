@@ -29,6 +29,10 @@ export interface TrafficRequest {
   items: number;
   /** Where each 16-byte trace id starts in bytes (spans, links' ids excluded, and log records that carry one). */
   traceIdOffsets: Uint32Array;
+  /** Where each fixed64 time starts in bytes (spans' start and end, their events'; log records' time and observed time), for stampTimes. */
+  timeOffsets: Uint32Array;
+  /** The newest of those times. */
+  newestNs: bigint;
 }
 
 /** The default shape of issue #6: 100–1000 items per request. */
@@ -352,16 +356,21 @@ function varint(buf: Uint8Array, pos: number): [number, number] {
   }
 }
 
-/** Calls fn(field, start, end) for each length-delimited field of the message in buf[start, end); skips the rest. */
-function eachLenField(buf: Uint8Array, start: number, end: number, fn: (field: number, s: number, e: number) => void): void {
+/**
+ * Calls fn(field, start, end) for each length-delimited field of the message in buf[start, end),
+ * and fixed64(field, start) for each 8-byte field when given; skips the rest.
+ */
+function eachLenField(buf: Uint8Array, start: number, end: number, fn: (field: number, s: number, e: number) => void, fixed64?: (field: number, s: number) => void): void {
   let pos = start;
   while (pos < end) {
     let tag;
     [tag, pos] = varint(buf, pos);
     const wire = tag & 7;
     if (wire === 0) [, pos] = varint(buf, pos);
-    else if (wire === 1) pos += 8;
-    else if (wire === 5) pos += 4;
+    else if (wire === 1) {
+      fixed64?.(tag >>> 3, pos);
+      pos += 8;
+    } else if (wire === 5) pos += 4;
     else if (wire === 2) {
       let len;
       [len, pos] = varint(buf, pos);
@@ -388,6 +397,54 @@ export function traceIdOffsets(signal: BenchSignal, buf: Uint8Array): Uint32Arra
     });
   });
   return Uint32Array.from(out);
+}
+
+/** Fixed64 time fields: of a span (start, end), of a span event (time), of a log record (time, observed time). */
+const SPAN_TIMES = new Set([7, 8]);
+const EVENT_TIMES = new Set([1]);
+const LOG_TIMES = new Set([1, 11]);
+
+/** Offsets of the times of every span and span event (or log record) in an encoded export request, and the newest time. */
+export function timeOffsets(signal: BenchSignal, buf: Uint8Array): { timeOffsets: Uint32Array; newestNs: bigint } {
+  const out: number[] = [];
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let newestNs = 0n;
+  const time = (fields: Set<number>) => (f: number, at: number) => {
+    if (!fields.has(f)) return;
+    out.push(at);
+    const t = view.getBigUint64(at, true);
+    if (t > newestNs) newestNs = t;
+  };
+  const none = () => {};
+  eachLenField(buf, 0, buf.length, (f, s1, e1) => {
+    if (f !== 1) return;
+    eachLenField(buf, s1, e1, (f2, s2, e2) => {
+      if (f2 !== 2) return;
+      eachLenField(buf, s2, e2, (f3, s3, e3) => {
+        if (f3 !== 2) return;
+        if (signal === 'logs') return eachLenField(buf, s3, e3, none, time(LOG_TIMES));
+        // Events (field 11) carry their own time.
+        eachLenField(buf, s3, e3, (f4, s4, e4) => f4 === 11 && eachLenField(buf, s4, e4, none, time(EVENT_TIMES)), time(SPAN_TIMES));
+      });
+    });
+  });
+  return { timeOffsets: Uint32Array.from(out), newestNs };
+}
+
+/**
+ * Moves every time of a request (bytes from stampTraceIds, changed in place) by the same amount,
+ * so that its newest is atNs: the request as an exporter sends it, moments after its spans ended,
+ * instead of the times it was built with, replayed on every send.
+ */
+export function stampTimes(bytes: Buffer, req: TrafficRequest, atNs: bigint): void {
+  const shift = atNs - req.newestNs;
+  const offs = req.timeOffsets;
+  for (let k = 0; k < offs.length; k++) bytes.writeBigUInt64LE(BigInt.asUintN(64, bytes.readBigUInt64LE(offs[k]!) + shift), offs[k]!);
+}
+
+/** A request of the traffic: its bytes and where its trace ids and times are. */
+export function trafficRequest(signal: BenchSignal, bytes: Uint8Array, items: number): TrafficRequest {
+  return { bytes, items, traceIdOffsets: traceIdOffsets(signal, bytes), ...timeOffsets(signal, bytes) };
 }
 
 /**
@@ -417,7 +474,7 @@ export function buildTraffic(spec: TrafficSpec): TrafficRequest[] {
     const type = spec.signal === 'traces' ? TraceRequest : LogsRequest;
     const obj = spec.signal === 'traces' ? buildTraceObject(rng, items, baseNs) : buildLogsObject(rng, items, baseNs);
     const bytes = type.encode(type.fromObject(obj)).finish();
-    out.push({ bytes, items, traceIdOffsets: traceIdOffsets(spec.signal, bytes) });
+    out.push(trafficRequest(spec.signal, bytes, items));
   }
   return out;
 }
@@ -437,7 +494,7 @@ export function loadTraffic(spec: TrafficSpec, dir?: string): TrafficRequest[] {
     return index.map(({ items, length }) => {
       const bytes = new Uint8Array(all.subarray(at, at + length));
       at += length;
-      return { bytes, items, traceIdOffsets: traceIdOffsets(spec.signal, bytes) };
+      return trafficRequest(spec.signal, bytes, items);
     });
   }
   const reqs = buildTraffic(spec);

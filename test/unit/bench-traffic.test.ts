@@ -1,0 +1,57 @@
+// The bench traffic's time stamping (bench/traffic.ts stampTimes): a request sent "now" keeps
+// its spans' and log records' shape — every time moved by the same amount, its newest at the
+// moment given — and nothing but the times changes.
+import { describe, expect, it } from 'vitest';
+import { buildTraffic, stampTimes, stampTraceIds, type BenchSignal } from '../../bench/traffic.ts';
+import { LogsRequest, TraceRequest } from '../helpers/otlp-build.ts';
+
+interface Decoded {
+  times: bigint[];
+  rest: unknown;
+}
+
+/** Every time of a request (spans, their events; log records' time and observed time), and the request with them blanked. */
+function decode(signal: BenchSignal, bytes: Uint8Array): Decoded {
+  const type = signal === 'traces' ? TraceRequest : LogsRequest;
+  const obj = type.toObject(type.decode(bytes), { longs: String, bytes: String, defaults: true }) as Record<string, { [k: string]: { [k: string]: Record<string, unknown>[] }[] }[]>;
+  const times: bigint[] = [];
+  const take = (o: Record<string, unknown>, keys: string[]) => {
+    for (const k of keys) {
+      times.push(BigInt(o[k] as string));
+      o[k] = '';
+    }
+  };
+  for (const rs of obj[signal === 'traces' ? 'resourceSpans' : 'resourceLogs']!) {
+    for (const ss of rs[signal === 'traces' ? 'scopeSpans' : 'scopeLogs']!) {
+      for (const item of ss[signal === 'traces' ? 'spans' : 'logRecords']!) {
+        if (signal === 'logs') take(item, ['timeUnixNano', 'observedTimeUnixNano']);
+        else {
+          take(item, ['startTimeUnixNano', 'endTimeUnixNano']);
+          for (const e of item.events as Record<string, unknown>[]) take(e, ['timeUnixNano']);
+        }
+      }
+    }
+  }
+  return { times, rest: obj };
+}
+
+describe.each(['traces', 'logs'] as const)('bench traffic, %s sent with current times', (signal) => {
+  it('moves every time by one amount, the newest to the moment of sending, and changes nothing else', () => {
+    const requests = buildTraffic({ signal, requests: 3, seed: 5, minItems: 20, maxItems: 40 });
+    const at = 1_800_000_000_123_456_789n;
+    for (const [i, req] of requests.entries()) {
+      const replayed = stampTraceIds(req, 1, i);
+      const sent = stampTraceIds(req, 1, i);
+      stampTimes(sent, req, at);
+      const before = decode(signal, replayed);
+      const after = decode(signal, sent);
+      expect(after.rest).toEqual(before.rest);
+      expect(after.times.length).toBe(before.times.length);
+      // Events and spans alike: one shift for the whole request.
+      expect(after.times.length).toBeGreaterThan(req.items);
+      const shift = at - before.times.reduce((a, b) => (b > a ? b : a));
+      expect(after.times).toEqual(before.times.map((t) => t + shift));
+      expect(after.times.reduce((a, b) => (b > a ? b : a))).toBe(at);
+    }
+  });
+});
