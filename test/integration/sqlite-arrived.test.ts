@@ -16,7 +16,7 @@ import { createEncoder as createLineEncoder } from '../../src/storage/rowjson.ts
 import { READS, getTrace, searchLogs, searchTraces } from '../../src/storage/sqlite/reads.ts';
 import { ATTRIBUTE_INDEX_TABLE, SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { attributeTerm } from '../../src/storage/sqlite/terms.ts';
-import { arbTraces, encodeTraces, LIMITS, type MTraces, type MValue } from '../helpers/otlp-build.ts';
+import { arbTraces, encodeTraces, LIMITS, type MSpan, type MTraces, type MValue } from '../helpers/otlp-build.ts';
 import { canonical, makeLog, makeSpan } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -25,13 +25,13 @@ const proto = createProtoEncoder({});
 const data = (chunks: { data: Uint8Array }[]) => chunks.map((c) => c.data);
 const count = (db: DatabaseSync, sql: string) => (db.prepare(sql).get() as { n: number }).n;
 
-/** Each stored span's attribute index terms, by trace and span id, read back through the index. */
-function termsBySpan(db: DatabaseSync): Map<string, Set<string>> {
+/** The attribute index terms of each trace (its documents are runs of a trace's spans, or single spans), read back through the index. */
+function termsByTrace(db: DatabaseSync): Map<string, Set<string>> {
   db.exec(`CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, ${ATTRIBUTE_INDEX_TABLE}, 'row')`);
   const out = new Map<string, Set<string>>();
-  const spansWith = db.prepare(`SELECT trace_id || span_id AS k FROM spans WHERE rowid IN (SELECT rowid FROM ${ATTRIBUTE_INDEX_TABLE} WHERE ${ATTRIBUTE_INDEX_TABLE} MATCH ?)`);
+  const tracesWith = db.prepare(`SELECT trace_id AS k FROM spans WHERE rowid IN (SELECT rowid FROM ${ATTRIBUTE_INDEX_TABLE} WHERE ${ATTRIBUTE_INDEX_TABLE} MATCH ?)`);
   for (const { term } of db.prepare('SELECT term FROM temp.vocab').all() as { term: string }[]) {
-    for (const { k } of spansWith.all(`"${term}"`) as { k: string }[]) {
+    for (const { k } of tracesWith.all(`"${term}"`) as { k: string }[]) {
       const set = out.get(k) ?? new Set<string>();
       set.add(term);
       out.set(k, set);
@@ -40,7 +40,7 @@ function termsBySpan(db: DatabaseSync): Map<string, Set<string>> {
   return out;
 }
 
-/** The terms a span's KeyValues may give, each as written (duplicate keys included) and value-less, by trace and span id. */
+/** The terms a trace's spans' KeyValues may give, each as written (duplicate keys included) and value-less, by trace id. */
 function allowedTerms(m: MTraces): Map<string, Set<string>> {
   const render = (v: MValue): string =>
     v.kind === 'string' ? v.v : v.kind === 'int' || v.kind === 'bool' ? String(v.v) : v.kind === 'bytes' ? Buffer.from(v.v).toString('base64') : '';
@@ -48,7 +48,7 @@ function allowedTerms(m: MTraces): Map<string, Set<string>> {
   for (const rs of m.resources) {
     for (const ss of rs.scopes) {
       for (const span of ss.spans) {
-        const k = Buffer.from(span.traceId).toString('hex') + Buffer.from(span.spanId).toString('hex');
+        const k = Buffer.from(span.traceId).toString('hex');
         const set = out.get(k) ?? new Set<string>();
         for (const a of span.attributes) set.add(attributeTerm(a.key, render(a.value))).add(attributeTerm(a.key, ''));
         out.set(k, set);
@@ -58,29 +58,38 @@ function allowedTerms(m: MTraces): Map<string, Set<string>> {
   return out;
 }
 
+/** The message with its spans' valid trace ids replaced by `n` shared ones in turn: runs of a trace's spans, and traces interleaved. */
+function inTraces(m: MTraces, n: number): MTraces {
+  const ids = Array.from({ length: n }, (_, i) => Uint8Array.from({ length: 16 }, (_, j) => (i * 31 + j * 7 + 1) & 0xff));
+  let k = 0;
+  const span = (s: MSpan): MSpan => (s.traceId.length === 16 ? { ...s, traceId: ids[Math.floor(k++ / 2) % n]! } : s);
+  return { resources: m.resources.map((r) => ({ ...r, scopes: r.scopes.map((sc) => ({ ...sc, spans: sc.spans.map(span) })) })) };
+}
+
 describe('sqlite store of what arrived', () => {
-  it('indexes every span under the terms SQLite gave its JSON document: none missing, no key invented', () => {
+  it('indexes every trace under the terms SQLite gave its spans\' JSON documents: none missing, no key invented', () => {
     const transcoder = createTranscoder({}, LIMITS);
     fc.assert(
-      fc.property(arbTraces, (m) => {
+      fc.property(arbTraces, fc.integer({ min: 1, max: 3 }), (generated, traces) => {
+        const m = inTraces(generated, traces);
         const body = encodeTraces(m);
         const arrived = openDatabase(':memory:');
         const older = openDatabase(':memory:');
         try {
           expect(new SqliteStore(arrived).writeSpans(data(transcoder.encode('traces', 'protobuf', body).chunks)).kind).toBe('success');
           expect(new SqliteStore(older).writeSpans(data(lines.encodeSpans(decodeTracesProto(body, LIMITS).rows))).kind).toBe('success');
-          const fromProto = termsBySpan(arrived);
-          const fromJson = termsBySpan(older);
-          for (const [span, json] of fromJson) {
-            // Every term of the document: a search finds the span as before.
-            expect([...json].filter((t) => !fromProto.get(span)?.has(t))).toEqual([]);
+          const fromProto = termsByTrace(arrived);
+          const fromJson = termsByTrace(older);
+          for (const [trace, json] of fromJson) {
+            // Every term of the documents: a search finds the trace as before.
+            expect([...json].filter((t) => !fromProto.get(trace)?.has(t))).toEqual([]);
           }
           const allowed = allowedTerms(m);
-          for (const [span, terms] of fromProto) {
+          for (const [trace, terms] of fromProto) {
             // The protobuf may repeat a key the decoder kept once: its other values are extra
-            // candidates, which the documents rule out. A term of no KeyValue the span was sent
-            // with would be a bug.
-            expect([...terms].filter((t) => !allowed.get(span)?.has(t))).toEqual([]);
+            // candidates, which the documents rule out. A term of no KeyValue the trace's spans
+            // were sent with would be a bug.
+            expect([...terms].filter((t) => !allowed.get(trace)?.has(t))).toEqual([]);
           }
         } finally {
           arrived.close();
@@ -107,9 +116,9 @@ describe('sqlite store of what arrived', () => {
     const older = openDatabase(':memory:');
     expect(new SqliteStore(arrived).writeSpans(data(proto.encodeSpans(spans))).kind).toBe('success');
     expect(new SqliteStore(older).writeSpans(data(lines.encodeSpans(spans))).kind).toBe('success');
-    const fromJson = termsBySpan(older);
+    const fromJson = termsByTrace(older);
     expect(fromJson.size).toBe(spans.length);
-    expect(termsBySpan(arrived)).toEqual(fromJson);
+    expect(termsByTrace(arrived)).toEqual(fromJson);
     arrived.close();
     older.close();
   });

@@ -82,6 +82,27 @@ describe.each(FORMATS)('sqlite attribute index, %s', (_format, createEncoder) =>
     reopened.close();
   });
 
+  it('finds each span of a trace written together by its own attributes, also after retention took the trace\'s older spans', () => {
+    const db = openDatabase(join(tempDir(), 'runs.db'));
+    const store = new SqliteStore(db);
+    const day = 86_400_000_000_000n;
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const t = makeSpan({ startTimeUnixNano: now - 3n * day, endTimeUnixNano: now - 3n * day + 5n, attributes: [str('k', 'old')] });
+    const newer = makeSpan({ traceId: t.traceId, startTimeUnixNano: now, endTimeUnixNano: now + 5n, attributes: [str('k', 'new')] });
+    const other = makeSpan({ startTimeUnixNano: now, endTimeUnixNano: now + 5n, attributes: [str('k', 'other')] });
+    // One run of the trace, then another trace, then the trace again (a second run).
+    const again = makeSpan({ traceId: t.traceId, startTimeUnixNano: now - 1000n, endTimeUnixNano: now, attributes: [str('k', 'again')] });
+    write(store, [t, newer, other, again]);
+    const find = (value: string) => searchTraces(db, DEFAULT_TENANT, { attributes: [{ key: 'k', value }], limit: 10 }).map((x) => x.traceId);
+    for (const v of ['old', 'new', 'again']) expect(find(v)).toEqual([t.traceId]);
+    expect(find('other')).toEqual([other.traceId]);
+    expect(store.applyRetention(1).spans).toBe(1);
+    expect(find('old')).toEqual([]);
+    expect(find('new')).toEqual([t.traceId]);
+    expect(find('again')).toEqual([t.traceId]);
+    db.close();
+  });
+
   it('replaces the hex-term index of a file from before the hashed terms when it is opened', () => {
     const path = join(tempDir(), 'hex.db');
     const db = openDatabase(path);

@@ -93,11 +93,13 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
   add(f, 'duration_ns <= ?', q.maxDurationNano === undefined ? undefined : clampNs(q.maxDurationNano));
   const wantAttrs = (q.attributes?.length ?? 0) > 0;
   // Attribute conditions narrow the spans through the attribute index (a term per attribute
-  // from its key and value prefix, or the value-less term for values the index does not render);
-  // the candidates' documents confirm them exactly. All conditions in one MATCH: on the same span.
+  // from its key and value prefix, or the value-less term for values the index does not render),
+  // whose documents are runs of a trace's spans under one of their rowids: the candidates are the
+  // spans of the traces with a matching document, and their own documents confirm the conditions
+  // exactly, all on one span.
   if (wantAttrs && hasAttributeIndex(db)) {
     const match = q.attributes!.map((a) => `("${attributeTerm(a.key, a.value)}" OR "${attributeTerm(a.key, '')}")`).join(' AND ');
-    f.where.push(`spans.rowid IN (SELECT rowid FROM ${ATTRIBUTE_INDEX_TABLE} WHERE ${ATTRIBUTE_INDEX_TABLE} MATCH ?)`);
+    f.where.push(`spans.trace_id IN (SELECT trace_id FROM spans WHERE rowid IN (SELECT rowid FROM ${ATTRIBUTE_INDEX_TABLE} WHERE ${ATTRIBUTE_INDEX_TABLE} MATCH ?))`);
     f.params.push(match);
   }
   const stmt = db.prepare(`SELECT trace_id${wantAttrs ? `, ${DOC_COLUMNS}` : ''} FROM ${wantAttrs ? withGroup('spans') : 'spans'} ${whereSql(f)} ORDER BY start_ns DESC`);

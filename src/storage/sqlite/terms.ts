@@ -113,9 +113,20 @@ export class TermWriter {
    * validated by the decode worker (malformed ones throw).
    */
   spanTerms(r: WireReader, start: number, end: number): Uint8Array | undefined {
+    this.begin();
+    this.add(r, start, end);
+    return this.terms();
+  }
+
+  /** Starts a document of several spans' terms: add() each span, then terms(). */
+  begin(): void {
+    this.out.pos = 0;
+  }
+
+  /** Adds the terms of the span whose bytes are r.buf[start, end) to the document begun. */
+  add(r: WireReader, start: number, end: number): void {
     const out = this.out;
     const h = this.hash;
-    out.pos = 0;
     r.pos = start;
     while (r.pos < end) {
       const tag = r.uint32();
@@ -134,7 +145,11 @@ export class TermWriter {
         r.pos = e;
       } else r.skip(tag);
     }
-    return out.pos === 0 ? undefined : out.buf.subarray(0, out.pos - 1);
+  }
+
+  /** The document's terms, space-separated (undefined when it has none): a view of this writer's buffer, valid until begin(). */
+  terms(): Uint8Array | undefined {
+    return this.out.pos === 0 ? undefined : this.out.buf.subarray(0, this.out.pos - 1);
   }
 
   /** Hashes the rendered value of the AnyValue r.buf[start, end): its last field, as protobuf's oneof reads it. */
