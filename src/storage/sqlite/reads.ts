@@ -10,7 +10,7 @@ import { attributesMatch, byNewestTrace, summarizeTrace, type SpanFacts } from '
 import { logFromParts, spanFromParts } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
 import { ATTRIBUTE_INDEX_TABLE, clampNs, TENANTS_SQL } from './store.ts';
-import { attributeTerm } from './terms.ts';
+import { attributeTerm, SpanTermCheck } from './terms.ts';
 
 interface Filter {
   where: string[];
@@ -99,13 +99,19 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
   // exactly, all on one span.
   if (wantAttrs && hasAttributeIndex(db)) {
     const match = q.attributes!.map((a) => `("${attributeTerm(a.key, a.value)}" OR "${attributeTerm(a.key, '')}")`).join(' AND ');
-    f.where.push(`spans.trace_id IN (SELECT trace_id FROM spans WHERE rowid IN (SELECT rowid FROM ${ATTRIBUTE_INDEX_TABLE} WHERE ${ATTRIBUTE_INDEX_TABLE} MATCH ?))`);
+    // By rowid, as the plan walks spans in start order: a rowid is in every index entry, a trace
+    // id would cost a table lookup per span walked (measured 5x the time of a search).
+    f.where.push(
+      `spans.rowid IN (SELECT t.rowid FROM spans d, spans t WHERE d.rowid IN (SELECT rowid FROM ${ATTRIBUTE_INDEX_TABLE} WHERE ${ATTRIBUTE_INDEX_TABLE} MATCH ?) AND t.tenant = d.tenant AND t.trace_id = d.trace_id)`,
+    );
     f.params.push(match);
   }
   const stmt = db.prepare(`SELECT trace_id${wantAttrs ? `, ${DOC_COLUMNS}` : ''} FROM ${wantAttrs ? withGroup('spans') : 'spans'} ${whereSql(f)} ORDER BY start_ns DESC`);
   const traceIds = new Set<string>();
+  const terms = wantAttrs ? new SpanTermCheck(q.attributes!) : undefined;
   for (const row of stmt.iterate(...f.params) as Iterable<{ trace_id: string } & Doc>) {
     if (traceIds.has(row.trace_id)) continue;
+    if (terms && typeof row.doc !== 'string' && !terms.mayMatch(row.doc)) continue;
     if (wantAttrs && !attributesMatch(spanOf(row).attributes, q)) continue;
     traceIds.add(row.trace_id);
     if (traceIds.size >= q.limit) break;

@@ -6,7 +6,7 @@
 // span, so a term too many (a hash collision included) costs a check, never a wrong answer.
 // Hashed rather than spelled out: a term of 14 characters instead of the hex of both (58 bytes a
 // term on the bench traffic), which FTS5 hashes, compares and stores at a third less CPU per span.
-import type { SlicingBuffer, WireReader } from '../../pipeline/decode/wire.ts';
+import { type SlicingBuffer, WireReader } from '../../pipeline/decode/wire.ts';
 import { ByteOut } from '../../pipeline/transcode/byte-out.ts';
 import { KV, scanKeyValue } from '../../pipeline/transcode/wire-scan.ts';
 
@@ -105,6 +105,7 @@ const BYTES_VALUE = 58;
 export class TermWriter {
   private readonly out = new ByteOut(8192);
   private readonly hash = new AttributeHash();
+  private readonly one = new Uint8Array(TERM_CHARS);
 
   /**
    * The terms of the span whose bytes are r.buf[start, end), space-separated, as ASCII bytes
@@ -134,10 +135,7 @@ export class TermWriter {
         // attributes: a KeyValue
         const e = r.lenEnd();
         scanKeyValue(r, e);
-        h.reset();
-        this.text(r.nb, KV.keyStart, KV.keyEnd);
-        h.byte(SEPARATOR);
-        if (KV.values > 0) this.value(r, KV.valueStart, KV.valueEnd);
+        this.hashKeyValue(r);
         out.ensure(TERM_CHARS + 1);
         h.write(out.buf, out.pos);
         out.pos += TERM_CHARS;
@@ -145,6 +143,21 @@ export class TermWriter {
         r.pos = e;
       } else r.skip(tag);
     }
+  }
+
+  /** The term of the KeyValue scanKeyValue() just read from r, as a string. */
+  keyValueTerm(r: WireReader): string {
+    this.hashKeyValue(r);
+    this.hash.write(this.one, 0);
+    return Buffer.from(this.one.buffer, 0, TERM_CHARS).toString('latin1');
+  }
+
+  /** Hashes the KeyValue scanKeyValue() just read from r: its key, the separator, its rendered value. */
+  private hashKeyValue(r: WireReader): void {
+    this.hash.reset();
+    this.text(r.nb, KV.keyStart, KV.keyEnd);
+    this.hash.byte(SEPARATOR);
+    if (KV.values > 0) this.value(r, KV.valueStart, KV.valueEnd);
   }
 
   /** The document's terms, space-separated (undefined when it has none): a view of this writer's buffer, valid until begin(). */
@@ -198,5 +211,62 @@ export class TermWriter {
   /** Hashes an ASCII string's characters. */
   private ascii(s: string): void {
     for (let i = 0; i < s.length; i++) this.hash.byte(s.charCodeAt(i));
+  }
+}
+
+/**
+ * Whether a stored span's own attributes give, for every condition, its value's term or its
+ * key's value-less one: what a per-span index document would have answered. Searches run it on
+ * the spans of the traces the index found (its documents are runs of a trace's spans) before
+ * decoding one: only the KeyValues with a wanted key are hashed. Only the document says yes.
+ */
+export class SpanTermCheck {
+  private readonly writer = new TermWriter();
+  private readonly conditions: readonly { key: string; value: string }[];
+  private readonly keys: Uint8Array[];
+  private readonly wanted: [string, string][];
+
+  constructor(conditions: readonly { key: string; value: string }[]) {
+    this.conditions = conditions;
+    this.keys = conditions.map((a) => utf8.encode(a.key));
+    this.wanted = conditions.map((a) => [attributeTerm(a.key, a.value), attributeTerm(a.key, '')]);
+  }
+
+  /** For a span's protobuf bytes. */
+  mayMatch(doc: Uint8Array): boolean {
+    const n = this.conditions.length;
+    const held = new Uint8Array(n);
+    let left = n;
+    const r = new WireReader(doc);
+    while (r.pos < doc.length && left > 0) {
+      const tag = r.uint32();
+      if (tag !== 74) {
+        r.skip(tag);
+        continue;
+      }
+      const e = r.lenEnd();
+      scanKeyValue(r, e);
+      for (let i = 0; i < n; i++) {
+        if (held[i] || !this.isKey(r.nb, i)) continue;
+        const term = this.writer.keyValueTerm(r);
+        if (term === this.wanted[i]![0] || term === this.wanted[i]![1]) {
+          held[i] = 1;
+          left--;
+        }
+      }
+      r.pos = e;
+    }
+    return left === 0;
+  }
+
+  /** Whether the key scanKeyValue() just read is condition i's: bytes for ASCII, else as the decoder reads it (invalid UTF-8 as U+FFFD). */
+  private isKey(nb: SlicingBuffer, i: number): boolean {
+    const want = this.keys[i]!;
+    let ascii = true;
+    for (let j = KV.keyStart; j < KV.keyEnd; j++) if (nb[j]! >= 0x80) ascii = false;
+    if (!ascii) return nb.utf8Slice(KV.keyStart, KV.keyEnd) === this.conditions[i]!.key;
+    if (KV.keyEnd - KV.keyStart !== want.length) return false;
+    for (let j = 0; j < want.length; j++) if (nb[KV.keyStart + j] !== want[j]) return false;
+    return true;
   }
 }
