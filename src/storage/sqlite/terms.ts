@@ -101,7 +101,7 @@ const BOOL_VALUE = 16;
 const INT_VALUE = 24;
 const BYTES_VALUE = 58;
 
-/** Writes the terms of stored spans' attributes, read from their protobuf bytes; one instance per write thread. */
+/** Writes the terms of stored spans' attributes, read from their protobuf bytes; one instance per thread that uses it (the write thread, a search). */
 export class TermWriter {
   private readonly out = new ByteOut(8192);
   private readonly hash = new AttributeHash();
