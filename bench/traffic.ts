@@ -380,22 +380,28 @@ function eachLenField(buf: Uint8Array, start: number, end: number, fn: (field: n
   }
 }
 
-/** Offsets of the trace ids of every span (or log record) in an encoded export request. */
-export function traceIdOffsets(signal: BenchSignal, buf: Uint8Array): Uint32Array {
-  const out: number[] = [];
-  const idField = signal === 'traces' ? 1 : 9;
+/** Calls fn(start, end) for each item (span or log record) of an encoded export request: resource → scope → item. */
+function eachItem(buf: Uint8Array, fn: (s: number, e: number) => void): void {
   eachLenField(buf, 0, buf.length, (f, s1, e1) => {
     if (f !== 1) return;
     eachLenField(buf, s1, e1, (f2, s2, e2) => {
       if (f2 !== 2) return;
       eachLenField(buf, s2, e2, (f3, s3, e3) => {
-        if (f3 !== 2) return;
-        eachLenField(buf, s3, e3, (f4, s4, e4) => {
-          if (f4 === idField && e4 - s4 === 16) out.push(s4);
-        });
+        if (f3 === 2) fn(s3, e3);
       });
     });
   });
+}
+
+/** Offsets of the trace ids of every span (or log record) in an encoded export request. */
+export function traceIdOffsets(signal: BenchSignal, buf: Uint8Array): Uint32Array {
+  const out: number[] = [];
+  const idField = signal === 'traces' ? 1 : 9;
+  eachItem(buf, (s, e) =>
+    eachLenField(buf, s, e, (f, s4, e4) => {
+      if (f === idField && e4 - s4 === 16) out.push(s4);
+    }),
+  );
   return Uint32Array.from(out);
 }
 
@@ -416,17 +422,10 @@ export function timeOffsets(signal: BenchSignal, buf: Uint8Array): { timeOffsets
     if (t > newestNs) newestNs = t;
   };
   const none = () => {};
-  eachLenField(buf, 0, buf.length, (f, s1, e1) => {
-    if (f !== 1) return;
-    eachLenField(buf, s1, e1, (f2, s2, e2) => {
-      if (f2 !== 2) return;
-      eachLenField(buf, s2, e2, (f3, s3, e3) => {
-        if (f3 !== 2) return;
-        if (signal === 'logs') return eachLenField(buf, s3, e3, none, time(LOG_TIMES));
-        // Events (field 11) carry their own time.
-        eachLenField(buf, s3, e3, (f4, s4, e4) => f4 === 11 && eachLenField(buf, s4, e4, none, time(EVENT_TIMES)), time(SPAN_TIMES));
-      });
-    });
+  eachItem(buf, (s, e) => {
+    if (signal === 'logs') return eachLenField(buf, s, e, none, time(LOG_TIMES));
+    // Events (field 11) carry their own time.
+    eachLenField(buf, s, e, (f, s4, e4) => f === 11 && eachLenField(buf, s4, e4, none, time(EVENT_TIMES)), time(SPAN_TIMES));
   });
   return { timeOffsets: Uint32Array.from(out), newestNs };
 }
