@@ -23,7 +23,7 @@ export interface SqliteOptions {
   readThreads: number;
   /** Time budget of one read (0: none). */
   queryTimeoutMs: number;
-  /** Keep the span attribute index (attribute search through it), at ~2.5x the write thread's CPU per span. */
+  /** Keep the span attribute index (attribute search through it), at ~2.3x the write thread's CPU per span. */
   attributeIndex: boolean;
 }
 
