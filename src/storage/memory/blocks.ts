@@ -8,7 +8,10 @@ import { Queue } from './queue.ts';
 /**
  * The rows kept from one chunk, as columns: the chunk, its batch's tenant, the rows' insertion
  * numbers (from seq0 on), when they were stored, what each counts against maxBytes, and each
- * row's group and record offsets in the chunk. Each kind of row adds its own columns.
+ * row's integer columns, row after row in one typed array (`stride` a row): its group's record
+ * offset (GROUP) and its own (RECORD) in buf first, then each kind of row's own. A row refers to
+ * objects (its trace, its service) by their place in a list of the block's: the garbage collector
+ * marks a few objects a block and one typed array, not a pointer per row.
  */
 export class ChunkBlock {
   readonly buf: SlicingBuffer;
@@ -19,22 +22,24 @@ export class ChunkBlock {
   readonly storedMs: number;
   /** What each of its rows counts against storage.memory.maxBytes. */
   readonly bytes: number;
-  /** Offsets of each row's group record and own record in buf. */
-  readonly group: Int32Array;
-  readonly record: Int32Array;
-  constructor(buf: SlicingBuffer, tenant: string, seq0: number, storedMs: number, bytes: number, rows: RowOffsets) {
+  readonly cols: Int32Array;
+  readonly stride: number;
+  readonly n: number;
+  constructor(buf: SlicingBuffer, tenant: string, seq0: number, storedMs: number, bytes: number, rows: RowColumns) {
     this.buf = buf;
     this.tenant = tenant;
     this.seq0 = seq0;
     this.storedMs = storedMs;
     this.bytes = bytes;
-    this.group = rows.group.slice(0, rows.n);
-    this.record = rows.record.slice(0, rows.n);
-  }
-  get n(): number {
-    return this.record.length;
+    this.stride = rows.stride;
+    this.n = rows.n;
+    this.cols = rows.cols.slice(0, rows.n * rows.stride);
   }
 }
+
+/** Columns every row has: its group's record offset and its own, in its block's buf. */
+export const GROUP = 0;
+export const RECORD = 1;
 
 /** One stored row, read from its block on demand (made by reads, never kept). */
 export class RowView<B extends ChunkBlock> {
@@ -56,11 +61,11 @@ export class RowView<B extends ChunkBlock> {
   }
   /** Offset of its own record in buf. */
   get record(): number {
-    return this.block.record[this.i]!;
+    return this.block.cols[this.i * this.block.stride + RECORD]!;
   }
   /** Offset of its group's record (resource and scope) in buf. */
   get group(): number {
-    return this.block.group[this.i]!;
+    return this.block.cols[this.i * this.block.stride + GROUP]!;
   }
 }
 
@@ -71,26 +76,68 @@ export interface RowsInOrder<E> {
   after(seq: number): Iterable<E>;
 }
 
-/** The record offsets of the rows of the chunk being stored, gathered before its block is made (one per kind of row, reused). */
-export class RowOffsets {
-  group = new Int32Array(1024);
-  record = new Int32Array(1024);
+/** The columns of the rows of the chunk being stored, gathered before its block is made (one per kind of row, reused). */
+export class RowColumns {
+  readonly stride: number;
+  cols: Int32Array;
   n = 0;
 
-  /** Adds a row's group and record offsets; the caller has set its own columns at index n first. */
-  protected addOffsets(group: number, record: number): void {
-    if (this.n === this.record.length) {
-      const grow = (a: Int32Array) => {
-        const b = new Int32Array(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.group = grow(this.group);
-      this.record = grow(this.record);
+  constructor(stride: number) {
+    this.stride = stride;
+    this.cols = new Int32Array(1024 * stride);
+  }
+
+  /** Adds a row with its group and record offsets; returns where its columns start, for the caller to set its own (at + its column). */
+  protected addRow(group: number, record: number): number {
+    const at = this.n * this.stride;
+    if (at + this.stride > this.cols.length) {
+      const cols = new Int32Array(this.cols.length * 2);
+      cols.set(this.cols);
+      this.cols = cols;
     }
-    this.group[this.n] = group;
-    this.record[this.n] = record;
+    this.cols[at + GROUP] = group;
+    this.cols[at + RECORD] = record;
     this.n++;
+    return at;
+  }
+}
+
+/**
+ * The distinct objects the rows of the block being built refer to, each numbered by its first use:
+ * a row keeps the number, the block the list (take()). Consecutive rows mostly refer to the same
+ * object, which is tried before the map.
+ */
+export class BlockRefs<T> {
+  private items: T[] = [];
+  private readonly index = new Map<T, number>();
+  private last: T | undefined;
+  private lastAt = -1;
+
+  ref(item: T): number {
+    if (item === this.last) return this.lastAt;
+    let at = this.index.get(item);
+    if (at === undefined) {
+      at = this.items.length;
+      this.items.push(item);
+      this.index.set(item, at);
+    }
+    this.last = item;
+    this.lastAt = at;
+    return at;
+  }
+
+  /** The list, for the block made of the rows; the next block starts a new one. */
+  take(): T[] {
+    const items = this.items;
+    this.clear();
+    return items;
+  }
+
+  clear(): void {
+    this.items = [];
+    this.index.clear();
+    this.last = undefined;
+    this.lastAt = -1;
   }
 }
 
@@ -131,14 +178,24 @@ export class BlockQueue<B extends ChunkBlock, V> implements RowsInOrder<V> {
     this.headRow = 0;
   }
 
+  /** Insertion number of the oldest row (every row numbered below it is evicted); meaningless when empty. */
+  get oldestSeq(): number {
+    return this.blocks.first()!.seq0 + this.headRow;
+  }
+
   /** Position in blocks of the block holding the row numbered seq (a live one). */
   private blockOf(seq: number): number {
     return this.blocks.search((b) => b.seq0 + b.n <= seq);
   }
 
+  /** The block holding the row numbered seq (a live one). */
+  blockAt(seq: number): B {
+    return this.blocks.at(this.blockOf(seq))!;
+  }
+
   /** The row numbered seq (a live one). */
   at(seq: number): V {
-    const b = this.blocks.at(this.blockOf(seq))!;
+    const b = this.blockAt(seq);
     return this.view(b, seq - b.seq0);
   }
 

@@ -5,8 +5,9 @@
 // read from the header when a query asks, and the row is decoded only when a read returns it.
 // The garbage collector's work grows with every object kept (measured: 4 of 12.5 CPU-µs per span
 // when each row held its facts as strings and BigInts), so a span is no object at all: spans are
-// columns of the block of the chunk they came in (SpanBlock), traces list them by number, and
-// reads make a short-lived view per span they touch. Log records are kept the same way (logs.ts).
+// columns of the block of the chunk they came in (SpanBlock), each trace's spans chained through
+// those columns, and reads make a short-lived view per span they touch. Log records are kept the
+// same way (logs.ts).
 // Every row carries its batch's tenant; the trace and listing maps are keyed by tenant
 // first, so one tenant's reads never see another's rows.
 import type { LogRow, SpanRow } from '../../model/rows.ts';
@@ -16,7 +17,7 @@ import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { releaseBuffer } from '../../common/release.ts';
 import type { RowsInOrder } from './blocks.ts';
 import { LogBlock, LogBlockRows, LogRows, type LogView } from './logs.ts';
-import { BlockRows, hasSpan, IDS_SET_FROM, idKey, type OpCount, SpanBlock, SpanRows, type SpanView, type TraceEntry } from './spans.ts';
+import { BlockRows, ID0, ID1, IDS_SET_FROM, idKey, type OpCount, SpanBlock, SpanRows, SpanView, type TraceEntry, TraceWalk } from './spans.ts';
 import { ChunkFormatError, type GroupRef, logAt, readLogChunk, readSpanChunk, S_KIND, S_NAME_LEN, S_NAME_OFFSET, sameSpanOperation, sameTraceId, SPAN_HEAD_BYTES, spanAt, spanIdWord, spanKind, spanName, spanTraceId } from '../otlp-chunks.ts';
 
 /** Operations by service, then by name (usually one kind each). */
@@ -34,12 +35,13 @@ export interface MemoryOptions {
 
 /**
  * What one row costs besides its bytes. Counting it makes storage.memory.maxBytes a bound on the
- * store's memory, not only on its bytes. The live part is smaller since spans became columns:
- * ~60 bytes of V8 heap per span after a full GC (its places in its block and its trace's lists)
- * and 8 of typed arrays, against ~130 when each span was an object (bench/memory-store.ts, 278k
- * spans kept; log records are kept the same way). The rest of the charge stands for what the live
- * part does not show and a full store still costs: V8 keeps its heap well above what is live,
- * and RSS still exceeds maxBytes + 25 % in that bench.
+ * store's memory, not only on its bytes. The live part is small since spans became integer
+ * columns: 28 bytes of typed array per span and a few bytes of V8 heap (its trace's entry, shared
+ * by its spans), against ~60 bytes of heap and 8 of typed array while traces kept lists of their
+ * spans and blocks a pointer per span, and ~130 when each span was an object (bench/memory-store.ts,
+ * 278k spans kept; log records are kept the same way). The rest of the charge stands for what the
+ * live part does not show and a full store still costs: the heap V8 keeps above what is live, and
+ * the allocator's own.
  */
 export const ROW_OVERHEAD_BYTES = 192;
 
@@ -91,6 +93,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
   readonly name = 'memory';
   readonly encoder = { name: 'otlp', options: {} } as const;
   private readonly spans = new SpanRows();
+  private readonly walk = new TraceWalk(this.spans);
   /** The spans of the chunk being stored. */
   private readonly blockRows = new BlockRows();
   private readonly logs = new LogRows();
@@ -166,10 +169,10 @@ class MemoryBackend implements StorageBackend, StoreStats {
           const id1 = spanIdWord(buf, record, 1);
           let t = lastTrace !== undefined && sameTraceId(buf, record, lastRecord) ? lastTrace : traces.get(spanTraceId(buf, record));
           // A retried batch or a client's resend carries spans already stored: keep one copy.
-          if (t !== undefined && hasSpan(t, id0, id1)) return;
+          if (t !== undefined && this.hasSpan(t, id0, id1, rows, seq0)) return;
           if (t === undefined) {
             const traceId = spanTraceId(buf, record);
-            traces.set(traceId, (t = { id: traceId, seqs: [], id0: [], id1: [], ids: undefined }));
+            traces.set(traceId, (t = { id: traceId, newest: -1, count: 0, ids: undefined }));
           }
           lastTrace = t;
           lastRecord = record;
@@ -182,12 +185,9 @@ class MemoryBackend implements StorageBackend, StoreStats {
           let op = opCache.get(record);
           if (op === undefined) op = opCache.put(record, operationOf(ops, group.service, spanName(buf, record), spanKind(buf, record)));
           op.spans++;
-          t.seqs.push(this.spanSeq++);
-          t.id0.push(id0);
-          t.id1.push(id1);
+          rows.add(group.at, record, this.spanSeq++, t, id0, id1, op);
           if (t.ids !== undefined) t.ids.add(idKey(id0, id1));
-          else if (t.seqs.length >= IDS_SET_FROM) t.ids = new Set(t.id0.map((w, k) => idKey(w, t!.id1[k]!)));
-          rows.add(group.at, record, t, op);
+          else if (t.count >= IDS_SET_FROM) t.ids = this.idSet(t, rows, seq0);
         });
       } finally {
         // Spans stored before a malformed record stay stored, in a block of their own.
@@ -197,6 +197,25 @@ class MemoryBackend implements StorageBackend, StoreStats {
         }
       }
     }
+    this.walk.end();
+  }
+
+  /** Whether trace t holds a span with this id (its two int32 words), stored or among rows, the chunk being stored (numbered from seq0 on). */
+  private hasSpan(t: TraceEntry, id0: number, id1: number, rows: BlockRows, seq0: number): boolean {
+    if (t.ids !== undefined) return t.ids.has(idKey(id0, id1));
+    const w = this.walk;
+    w.start(t, rows, seq0);
+    while (w.next()) if (w.cols[w.at + ID0] === id0 && w.cols[w.at + ID1] === id1) return true;
+    return false;
+  }
+
+  /** The span ids of trace t as set keys, for a trace with enough spans that a set is cheaper than a walk. */
+  private idSet(t: TraceEntry, rows: BlockRows, seq0: number): Set<string> {
+    const ids = new Set<string>();
+    const w = this.walk;
+    w.start(t, rows, seq0);
+    while (w.next()) ids.add(idKey(w.cols[w.at + ID0]!, w.cols[w.at + ID1]!));
+    return ids;
   }
 
   private storeLogs(batch: WriteBatch): void {
@@ -247,25 +266,15 @@ class MemoryBackend implements StorageBackend, StoreStats {
     const oldest = this.maxAgeMs > 0 ? this.now() - this.maxAgeMs : -Infinity;
     for (let b = this.spans.oldest(); b !== undefined && (this.spans.length > this.maxSpans || b.storedMs < oldest || (this.spans.bytes + this.logs.bytes > this.maxBytes && this.spans.bytes >= this.logs.bytes)); b = this.spans.oldest()) {
       const i = this.spans.oldestIndex;
-      const t = b.traces[i]!;
-      // The oldest span is its trace's first (shift, unlike splice, drops it without a copy).
-      const k = t.seqs.indexOf(b.seq0 + i);
-      t.ids?.delete(idKey(t.id0[k]!, t.id1[k]!));
-      if (k === 0) {
-        t.seqs.shift();
-        t.id0.shift();
-        t.id1.shift();
-      } else {
-        t.seqs.splice(k, 1);
-        t.id0.splice(k, 1);
-        t.id1.splice(k, 1);
-      }
-      if (t.seqs.length === 0) {
+      const t = b.trace(i);
+      // Its trace's oldest span: the trace's chain now ends before it.
+      if (t.ids !== undefined) t.ids.delete(idKey(b.cols[i * b.stride + ID0]!, b.cols[i * b.stride + ID1]!));
+      if (--t.count === 0) {
         const traces = this.traces.get(b.tenant)!;
         traces.delete(t.id);
         if (traces.size === 0) this.traces.delete(b.tenant);
       }
-      const op = b.ops[i]!;
+      const op = b.op(i);
       if (--op.spans === 0) {
         const ops = this.operations.get(b.tenant)!;
         forgetOperation(ops, op);
@@ -311,7 +320,12 @@ class MemoryBackend implements StorageBackend, StoreStats {
 
   /** A trace's spans, oldest first, as views. */
   private spansOf(t: TraceEntry): SpanView[] {
-    return t.seqs.map((seq) => this.spans.at(seq));
+    const out: SpanView[] = [];
+    const w = this.walk;
+    w.start(t);
+    while (w.next()) out.push(new SpanView(w.block!, w.seq - w.block!.seq0));
+    w.end();
+    return out.reverse();
   }
 
 

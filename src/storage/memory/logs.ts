@@ -4,38 +4,46 @@
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import type { LogFacts } from '../query-helpers.ts';
 import { logSeverity, logTime, logTraceId } from '../otlp-chunks.ts';
-import { BlockQueue, ChunkBlock, RowOffsets, RowView } from './blocks.ts';
+import { BlockQueue, BlockRefs, ChunkBlock, RowColumns, RowView } from './blocks.ts';
+
+/** A log record's column besides its offsets: its service's place in its block's services. */
+const SERVICE = 2;
+const LOG_STRIDE = 3;
 
 /** The log records kept from one chunk of one write batch, as columns. */
 export class LogBlock extends ChunkBlock {
   /** The write batch it came in: a batch written again (a retry, an import run twice) is recognized. */
   readonly batchId: string;
-  /** Each record's service (the strings are its groups'). */
+  /** The services of its records (the strings are their groups'). */
   readonly services: string[];
   constructor(buf: SlicingBuffer, tenant: string, batchId: string, seq0: number, storedMs: number, bytes: number, rows: LogBlockRows) {
     super(buf, tenant, seq0, storedMs, bytes, rows);
     this.batchId = batchId;
-    this.services = rows.services.slice(0, rows.n);
+    this.services = rows.services.take();
   }
 }
 
 /** The records of the chunk being stored, gathered before its block is made (one, reused). */
-export class LogBlockRows extends RowOffsets {
-  services: string[] = [];
+export class LogBlockRows extends RowColumns {
+  readonly services = new BlockRefs<string>();
+  constructor() {
+    super(LOG_STRIDE);
+  }
   add(group: number, record: number, service: string): void {
-    this.services[this.n] = service;
-    this.addOffsets(group, record);
+    const at = this.addRow(group, record);
+    this.cols[at + SERVICE] = this.services.ref(service);
   }
   clear(): void {
     this.n = 0;
-    this.services.length = 0;
+    this.services.clear();
   }
 }
 
 /** One stored log record, read from its block on demand (made by reads, never kept); its facts come from its record's header. */
 export class LogView extends RowView<LogBlock> implements LogFacts {
   get serviceName(): string {
-    return this.block.services[this.i]!;
+    const b = this.block;
+    return b.services[b.cols[this.i * LOG_STRIDE + SERVICE]!]!;
   }
   get time(): bigint {
     return logTime(this.block.buf, this.record);
