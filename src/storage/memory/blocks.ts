@@ -102,6 +102,45 @@ export class RowColumns {
   }
 }
 
+/** An object rows refer to by its place in their block's list: the place it got in the block being built last, and which build that was (set by StampedRefs). */
+export interface Stamped {
+  build: number;
+  place: number;
+}
+
+/** Builds of blocks, numbered across every StampedRefs, so that a stamp is never mistaken for another list's. */
+let builds = 0;
+
+/**
+ * As BlockRefs, for objects of the store's own that carry a stamp: the object says whether it is
+ * in the list of the block being built, and where, without a map lookup.
+ */
+export class StampedRefs<T extends Stamped> {
+  private items: T[] = [];
+  private build = ++builds;
+
+  ref(item: T): number {
+    if (item.build !== this.build) {
+      item.build = this.build;
+      item.place = this.items.length;
+      this.items.push(item);
+    }
+    return item.place;
+  }
+
+  /** The list, for the block made of the rows; the next block starts a new one. */
+  take(): T[] {
+    const items = this.items;
+    this.clear();
+    return items;
+  }
+
+  clear(): void {
+    this.items = [];
+    this.build = ++builds;
+  }
+}
+
 /**
  * The distinct objects the rows of the block being built refer to, each numbered by its first use:
  * a row keeps the number, the block the list (take()). Consecutive rows mostly refer to the same

@@ -17,7 +17,7 @@ import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { releaseBuffer } from '../../common/release.ts';
 import type { RowsInOrder } from './blocks.ts';
 import { LogBlock, LogBlockRows, LogRows, type LogView } from './logs.ts';
-import { BlockRows, ID0, ID1, IDS_SET_FROM, idKey, type OpCount, SpanBlock, SpanRows, SpanView, type TraceEntry, TraceWalk } from './spans.ts';
+import { BlockRows, ID0, ID1, idBit, IDS_SET_FROM, idKey, newTrace, type OpCount, SpanBlock, SpanRows, SpanView, type TraceEntry, TraceWalk } from './spans.ts';
 import { ChunkFormatError, type GroupRef, logAt, readLogChunk, readSpanChunk, S_KIND, S_NAME_LEN, S_NAME_OFFSET, sameSpanOperation, sameTraceId, SPAN_HEAD_BYTES, spanAt, spanIdWord, spanKind, spanName, spanTraceId } from '../otlp-chunks.ts';
 
 /** Operations by service, then by name (usually one kind each). */
@@ -172,7 +172,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
           if (t !== undefined && this.hasSpan(t, id0, id1, rows, seq0)) return;
           if (t === undefined) {
             const traceId = spanTraceId(buf, record);
-            traces.set(traceId, (t = { id: traceId, newest: -1, count: 0, ids: undefined }));
+            traces.set(traceId, (t = newTrace(traceId)));
           }
           lastTrace = t;
           lastRecord = record;
@@ -203,6 +203,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
   /** Whether trace t holds a span with this id (its two int32 words), stored or among rows, the chunk being stored (numbered from seq0 on). */
   private hasSpan(t: TraceEntry, id0: number, id1: number, rows: BlockRows, seq0: number): boolean {
     if (t.ids !== undefined) return t.ids.has(idKey(id0, id1));
+    if ((t.idBits & idBit(id0, id1)) === 0) return false;
     const w = this.walk;
     w.start(t, rows, seq0);
     while (w.next()) if (w.cols[w.at + ID0] === id0 && w.cols[w.at + ID1] === id1) return true;
@@ -421,7 +422,7 @@ function operationOf(ops: ServiceOps, service: string, name: string, kind: numbe
   if (kinds === undefined) names.set(name, (kinds = []));
   let c: OpCount | undefined;
   for (const k of kinds) if (k.op.kind === kind) c = k;
-  if (c === undefined) kinds.push((c = { service, op: { name, kind }, spans: 0 }));
+  if (c === undefined) kinds.push((c = { service, op: { name, kind }, spans: 0, build: 0, place: 0 }));
   return c;
 }
 

@@ -5,7 +5,7 @@ import type { Operation } from '../backend.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import type { SpanFacts } from '../query-helpers.ts';
 import { spanEnd, spanId, spanParentId, spanStart, spanStatus } from '../otlp-chunks.ts';
-import { BlockQueue, BlockRefs, ChunkBlock, RowColumns, RowView } from './blocks.ts';
+import { BlockQueue, ChunkBlock, RowColumns, RowView, type Stamped, StampedRefs } from './blocks.ts';
 
 /** A span's columns besides its offsets (blocks.ts): the insertion number of the span of its trace stored before it (-1: none), its span id's two int32 words, and the places of its trace and operation in its block's lists. */
 export const PREV = 2;
@@ -41,8 +41,8 @@ export class SpanBlock extends ChunkBlock {
 
 /** The spans of the chunk being stored, gathered before its block is made (one, reused). */
 export class BlockRows extends RowColumns {
-  readonly traces = new BlockRefs<TraceEntry>();
-  readonly ops = new BlockRefs<OpCount>();
+  readonly traces = new StampedRefs<TraceEntry>();
+  readonly ops = new StampedRefs<OpCount>();
   constructor() {
     super(SPAN_STRIDE);
   }
@@ -57,6 +57,7 @@ export class BlockRows extends RowColumns {
     cols[at + OP] = this.ops.ref(op);
     t.newest = seq;
     t.count++;
+    t.idBits |= idBit(id0, id1);
   }
   clear(): void {
     this.n = 0;
@@ -106,18 +107,30 @@ export class SpanView extends RowView<SpanBlock> implements SpanFacts {
  * the one stored before it (a chain that ends at -1 or at an evicted span: eviction goes oldest
  * first), how many are live, and their span ids as set keys once there are enough to want a set.
  */
-export interface TraceEntry {
+export interface TraceEntry extends Stamped {
   id: string;
   newest: number;
   count: number;
+  /** A bit per span id it has held (idBit()): a span id whose bit is clear is not among its spans, without a walk. Never cleared. */
+  idBits: number;
   ids: Set<string> | undefined;
+}
+
+/** A span id's bit in its trace's idBits: one of 32, from its words' low bits (ids are random). */
+export function idBit(id0: number, id1: number): number {
+  return 1 << ((id0 ^ id1) & 31);
+}
+
+/** A trace with no spans yet. */
+export function newTrace(id: string): TraceEntry {
+  return { id, newest: -1, count: 0, idBits: 0, ids: undefined, build: 0, place: 0 };
 }
 
 /** Spans a trace may have before its ids are kept in a set (below it, a scan is cheaper than the set). */
 export const IDS_SET_FROM = 32;
 
 /** Live span count of one operation of a service: listings stay exact as spans are evicted. */
-export interface OpCount {
+export interface OpCount extends Stamped {
   service: string;
   op: Operation;
   spans: number;
