@@ -1,11 +1,12 @@
 // The memory store's trace index against a model: each trace's spans are chained through their
 // blocks' columns (each span names the one of its trace stored before it), a trace keeps a bit per
-// span id it has held (a clear bit: no walk), and its span ids go into a set once it has enough spans. Random writes of a few traces, with spans sent again
-// (whole batches and single spans, within one chunk and across chunks of one batch), past
-// maxSpans so that eviction cuts chains in the middle: every trace must read back as the model's
-// live spans of it, in the order they were stored, each once. It fails when the walk misses the rows
-// of the chunk being stored or stops a span late, when eviction leaves a span id in its trace's
-// set, or when a trace's id bits lose an earlier span's bit (each checked).
+// span id it has held (a clear bit: no walk), and its span ids go into a set once it has enough
+// spans. Random writes of a few traces, with spans sent again (whole batches and single spans,
+// within one chunk and across chunks of one batch), past maxSpans so that eviction cuts chains in
+// the middle: every trace must read back as the model's live spans of it, in the order they were
+// stored, each once. It fails when the walk misses the rows of the chunk being stored or stops a
+// span late, when eviction leaves a span id in its trace's set, or when a trace's id bits lose an
+// earlier span's bit (each checked).
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
