@@ -102,6 +102,27 @@ export class RowColumns {
   }
 }
 
+/**
+ * The distinct objects the rows of the block being built refer to, each numbered by its first use
+ * (ref()): a row keeps the number, the block the list (take()).
+ */
+abstract class BlockList<T> {
+  protected items: T[] = [];
+
+  /** The object's number in the list, added to it on first use. */
+  abstract ref(item: T): number;
+
+  /** Starts a new list (the block being built was made, or dropped). */
+  abstract clear(): void;
+
+  /** The list, for the block made of the rows; the next block starts a new one. */
+  take(): T[] {
+    const items = this.items;
+    this.clear();
+    return items;
+  }
+}
+
 /** An object rows refer to by its place in their block's list: the place it got in the block being built last, and which build that was (set by StampedRefs). */
 export interface Stamped {
   build: number;
@@ -111,12 +132,8 @@ export interface Stamped {
 /** Builds of blocks, numbered across every StampedRefs, so that a stamp is never mistaken for another list's. */
 let builds = 0;
 
-/**
- * As BlockRefs, for objects of the store's own that carry a stamp: the object says whether it is
- * in the list of the block being built, and where, without a map lookup.
- */
-export class StampedRefs<T extends Stamped> {
-  private items: T[] = [];
+/** A BlockList of the store's own objects, which carry a stamp: the object says whether it is in the list being built, and where, without a map lookup. */
+export class StampedRefs<T extends Stamped> extends BlockList<T> {
   private build = ++builds;
 
   ref(item: T): number {
@@ -128,26 +145,14 @@ export class StampedRefs<T extends Stamped> {
     return item.place;
   }
 
-  /** The list, for the block made of the rows; the next block starts a new one. */
-  take(): T[] {
-    const items = this.items;
-    this.clear();
-    return items;
-  }
-
   clear(): void {
     this.items = [];
     this.build = ++builds;
   }
 }
 
-/**
- * The distinct objects the rows of the block being built refer to, each numbered by its first use:
- * a row keeps the number, the block the list (take()). Consecutive rows mostly refer to the same
- * object, which is tried before the map.
- */
-export class BlockRefs<T> {
-  private items: T[] = [];
+/** A BlockList of any values (log records' service names), found through a map; consecutive rows mostly refer to the same one, which is tried first. */
+export class BlockRefs<T> extends BlockList<T> {
   private readonly index = new Map<T, number>();
   private last: T | undefined;
   private lastAt = -1;
@@ -163,13 +168,6 @@ export class BlockRefs<T> {
     this.last = item;
     this.lastAt = at;
     return at;
-  }
-
-  /** The list, for the block made of the rows; the next block starts a new one. */
-  take(): T[] {
-    const items = this.items;
-    this.clear();
-    return items;
   }
 
   clear(): void {
