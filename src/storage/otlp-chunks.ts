@@ -120,16 +120,6 @@ export function sameTraceId(buf: Buffer, r1: number, r2: number): boolean {
   return true;
 }
 
-/** Whether the span records at r1 and r2 of buf have the same name (as bytes) and kind. */
-export function sameSpanOperation(buf: Buffer, r1: number, r2: number): boolean {
-  const len = buf.readUInt32LE(r1 + S_NAME_LEN);
-  if (len !== buf.readUInt32LE(r2 + S_NAME_LEN) || buf.readInt32LE(r1 + S_KIND) !== buf.readInt32LE(r2 + S_KIND)) return false;
-  const a = r1 + SPAN_HEAD_BYTES + buf.readUInt32LE(r1 + S_NAME_OFFSET);
-  const b = r2 + SPAN_HEAD_BYTES + buf.readUInt32LE(r2 + S_NAME_OFFSET);
-  for (let i = 0; i < len; i++) if (buf[a + i] !== buf[b + i]) return false;
-  return true;
-}
-
 export function spanName(buf: SlicingBuffer, r: number): string {
   const at = r + SPAN_HEAD_BYTES + buf.readUInt32LE(r + S_NAME_OFFSET);
   return buf.utf8Slice(at, at + buf.readUInt32LE(r + S_NAME_LEN));

@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config/index.ts';
 import { createMemoryBackend } from '../../src/storage/memory/index.ts';
 import { memoryOptions } from '../../src/storage/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
-import { makeLog, makeSpan, makeTrace, writeLogs, writeSpans } from '../helpers/rows.ts';
+import { makeLog, makeSpan, makeTrace, writeLogs, writeSpans, writeSpansAs } from '../helpers/rows.ts';
 import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 
 describe('memory store retention by age', () => {
@@ -79,6 +79,48 @@ describe('memory store indexes', () => {
       // Four more again: everything from the first write is gone, so are its operations.
       await writeSpans(b, [span(t1, 'last', 2), span(t1, 'last', 2), span(t2, 'last', 2), span(t2, 'last', 2)]);
       expect(await ops()).toEqual(['abcde/2', 'last/2', 'new/2']);
+    } finally {
+      await b.shutdown();
+    }
+  });
+
+  it('lists an operation again when a span of it comes after all of its spans were evicted, and each tenant only its own', async () => {
+    // Operations met lately are recognized across writes by their name's bytes: one whose spans
+    // were all evicted, or another tenant's of the same service and name, must not be counted into.
+    const { b } = await open({ 'storage.memory.maxSpans': '3' });
+    try {
+      const base = makeSpan({ serviceName: 'cached-svc' });
+      const span = (name: string) => makeSpan({ ...base, traceId: makeSpan().traceId, spanId: makeSpan().spanId, name, kind: 2 });
+      const ops = async (tenant: string) => (await b.getOperations(tenant, { service: 'cached-svc' })).map((o) => o.name).sort();
+      // maxSpans counts every tenant's spans: each write below evicts the oldest past three.
+      await writeSpans(b, [span('x')]);
+      await writeSpans(b, [span('y'), span('y'), span('y')]);
+      expect(await ops(DEFAULT_TENANT)).toEqual(['y']);
+      await writeSpans(b, [span('x')]);
+      expect(await ops(DEFAULT_TENANT)).toEqual(['x', 'y']);
+      await writeSpansAs(b, 'other', [span('z')]);
+      expect(await ops('other')).toEqual(['z']);
+      await writeSpans(b, [span('z')]);
+      expect(await ops(DEFAULT_TENANT)).toEqual(['x', 'z']);
+      expect(await ops('other')).toEqual(['z']);
+      await writeSpansAs(b, 'other', [span('x')]);
+      expect(await ops('other')).toEqual(['x', 'z']);
+      expect(await ops(DEFAULT_TENANT)).toEqual(['z']);
+    } finally {
+      await b.shutdown();
+    }
+  });
+
+  it('keeps the operation of each of 300 services with the same name apart, across two writes', async () => {
+    // 300 services' spans of one name: some of them share a slot of the store's operation lookup.
+    const { b } = await open();
+    try {
+      const services = Array.from({ length: 300 }, (_, i) => `svc-${i}`);
+      const spans = () => services.map((serviceName) => makeSpan({ serviceName, name: 'GET /', kind: 2 }));
+      await writeSpans(b, spans());
+      await writeSpans(b, spans());
+      expect(await b.getServices(DEFAULT_TENANT)).toEqual([...services].sort());
+      for (const service of services) expect(await b.getOperations(DEFAULT_TENANT, { service })).toEqual([{ name: 'GET /', kind: 2 }]);
     } finally {
       await b.shutdown();
     }
