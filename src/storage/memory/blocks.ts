@@ -230,12 +230,6 @@ export class BlockQueue<B extends ChunkBlock, V> implements RowsInOrder<V> {
     return this.blocks.at(this.blockOf(seq))!;
   }
 
-  /** The row numbered seq (a live one). */
-  at(seq: number): V {
-    const b = this.blockAt(seq);
-    return this.view(b, seq - b.seq0);
-  }
-
   peek(): V | undefined {
     return this.length > 0 ? this.view(this.blocks.first()!, this.headRow) : undefined;
   }

@@ -17,7 +17,7 @@ import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { releaseBuffer } from '../../common/release.ts';
 import type { RowsInOrder } from './blocks.ts';
 import { LogBlock, LogBlockRows, LogRows, type LogView } from './logs.ts';
-import { BlockRows, ID0, ID1, idBit, IDS_SET_FROM, idKey, newTrace, type OpCount, SpanBlock, SpanRows, SpanView, type TraceEntry, TraceWalk } from './spans.ts';
+import { BlockRows, ID0, ID1, idBit, IDS_SET_FROM, idKey, newTrace, type OpCount, SPAN_STRIDE, SpanBlock, spanIdKey, SpanRows, SpanView, type TraceEntry, TraceWalk } from './spans.ts';
 import { ChunkFormatError, type GroupRef, logAt, readLogChunk, readSpanChunk, S_KIND, S_NAME_LEN, S_NAME_OFFSET, sameTraceId, SPAN_HEAD_BYTES, spanAt, spanIdWord, spanKind, spanName, spanTraceId } from '../otlp-chunks.ts';
 
 /** Operations by service, then by name (usually one kind each). */
@@ -215,7 +215,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
     const ids = new Set<string>();
     const w = this.walk;
     w.start(t, rows, seq0);
-    while (w.next()) ids.add(idKey(w.cols[w.at + ID0]!, w.cols[w.at + ID1]!));
+    while (w.next()) ids.add(spanIdKey(w.cols, w.at));
     return ids;
   }
 
@@ -269,7 +269,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
       const i = this.spans.oldestIndex;
       const t = b.trace(i);
       // Its trace's oldest span: the trace's chain now ends before it.
-      if (t.ids !== undefined) t.ids.delete(idKey(b.cols[i * b.stride + ID0]!, b.cols[i * b.stride + ID1]!));
+      if (t.ids !== undefined) t.ids.delete(spanIdKey(b.cols, i * SPAN_STRIDE));
       if (--t.count === 0) {
         const traces = this.traces.get(b.tenant)!;
         traces.delete(t.id);

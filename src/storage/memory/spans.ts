@@ -151,6 +151,11 @@ export function idKey(id0: number, id1: number): string {
   return id0 + ',' + id1;
 }
 
+/** The set key of the span id in the span columns at cols[at …] (a block's or the rows being stored). */
+export function spanIdKey(cols: Int32Array, at: number): string {
+  return idKey(cols[at + ID0]!, cols[at + ID1]!);
+}
+
 
 /**
  * Walks a trace's spans newest first through their PREV columns: in the rows of the chunk being
