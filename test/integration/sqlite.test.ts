@@ -51,8 +51,10 @@ describe('sqlite store', () => {
     const db = openDatabase(join(tempDir(), 'i.db'));
     const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join(' | ');
     expect(plan("SELECT doc FROM spans WHERE tenant = 't' AND trace_id = 'x'")).toContain('spans_tenant_trace_span (tenant=? AND trace_id=?)');
-    expect(plan("SELECT trace_id FROM spans WHERE tenant = 't' AND service_name = 'a' AND start_ns >= 1 ORDER BY start_ns DESC")).toContain('spans_tenant_service_start');
-    expect(plan("SELECT trace_id FROM spans WHERE tenant = 't' AND start_ns >= 1 ORDER BY start_ns DESC")).toContain('spans_tenant_start');
+    const runs = (where: string) => plan(`SELECT first_rowid FROM span_runs WHERE tenant = 't' ${where} AND max_start_ns >= 1 AND min_start_ns <= 2 ORDER BY max_start_ns DESC`);
+    expect(runs("AND service_name = 'a'")).toContain('span_runs_tenant_service_max (tenant=? AND service_name=? AND max_start_ns>?)');
+    expect(runs('')).toContain('span_runs_tenant_max (tenant=? AND max_start_ns>?)');
+    expect(runs('')).not.toContain('TEMP B-TREE');
     expect(plan("SELECT doc FROM logs WHERE tenant = 't' AND trace_id = 'x'")).toContain('logs_tenant_trace');
   });
 

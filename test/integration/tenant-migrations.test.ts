@@ -32,8 +32,8 @@ describe('tenants added to an existing SQLite file', () => {
       const store = new SqliteStore(db);
       expect(store.writeSpans(enc.encodeSpans([span]).map((c) => c.data)).kind).toBe('success');
       expect(store.writeLogs(enc.encodeLogs([log]).map((c) => c.data), 'old-batch').kind).toBe('success');
-      for (const idx of ['spans_tenant_trace_span', 'spans_tenant_service_start', 'spans_tenant_start', 'logs_tenant_trace', 'logs_tenant_service_time', 'logs_tenant_time']) db.exec(`DROP INDEX ${idx}`);
-      db.exec(`ALTER TABLE spans DROP COLUMN tenant; ALTER TABLE logs DROP COLUMN tenant; DROP TABLE operations;
+      for (const idx of ['spans_tenant_trace_span', 'logs_tenant_trace', 'logs_tenant_service_time', 'logs_tenant_time']) db.exec(`DROP INDEX ${idx}`);
+      db.exec(`ALTER TABLE spans DROP COLUMN tenant; ALTER TABLE logs DROP COLUMN tenant; DROP TABLE operations; DROP TABLE span_runs;
                CREATE UNIQUE INDEX spans_trace_span ON spans (trace_id, span_id);
                CREATE INDEX spans_service_start ON spans (service_name, start_ns);
                CREATE INDEX logs_trace ON logs (trace_id);`);

@@ -32,12 +32,15 @@ function whereSql(f: Filter): string {
 }
 
 /**
- * Child spans in the time range (spans_tenant_start) joined to their parent through the unique
- * (trace_id, span_id) index: work grows with the spans in the range, never the whole table.
+ * Child spans in the time range, through the runs that reach into it (span_runs_tenant_max: the
+ * runs newer than the range's start, as queries are mostly of recent hours; then each run's rowids), joined to their parent through the unique (trace_id, span_id) index: work
+ * grows with the spans in and after the range, never the whole table. ?1 tenant, ?2 and ?3 the range.
  */
 export const DEPENDENCIES_SQL = `SELECT p.service_name AS parent, c.service_name AS child, count(*) AS callCount
-  FROM spans c JOIN spans p ON p.tenant = c.tenant AND p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
-  WHERE c.tenant = ? AND c.start_ns BETWEEN ? AND ? AND c.parent_span_id <> '' AND p.service_name <> c.service_name
+  FROM span_runs r INDEXED BY span_runs_tenant_max JOIN spans c ON c.rowid BETWEEN r.first_rowid AND r.last_rowid
+  JOIN spans p ON p.tenant = c.tenant AND p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+  WHERE r.tenant = ?1 AND r.max_start_ns >= ?2 AND r.min_start_ns <= ?3
+    AND c.start_ns BETWEEN ?2 AND ?3 AND c.parent_span_id <> '' AND p.service_name <> c.service_name
   GROUP BY 1, 2 ORDER BY 1, 2`;
 
 /** A stored row's document: its protobuf bytes and its group's (the resource and scope), or the JSON of an older version. */
@@ -79,43 +82,62 @@ function hasAttributeIndex(db: DatabaseSync): boolean {
 }
 
 /**
- * Matching trace summaries, newest first (the port's ranking). Attribute conditions go through
- * the index when the file keeps one; without it each candidate's document is checked.
+ * Matching trace summaries, newest first (the port's ranking): the `limit` traces whose newest
+ * matching span is newest. The spans are reached through their runs (span_runs), newest run first;
+ * a run's newest start bounds every span in it, so the walk stops at the first run older than the
+ * limit-th trace found. Attribute conditions go through the index when the file keeps one; without
+ * it each candidate's document is checked.
  */
 export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): TraceSummary[] {
-  const f = filter();
-  add(f, 'tenant = ?', tenant);
-  add(f, 'service_name = ?', q.service);
-  add(f, 'name = ?', q.name);
-  add(f, 'start_ns >= ?', q.startNano);
-  add(f, 'start_ns <= ?', q.endNano === undefined ? undefined : clampNs(q.endNano));
-  add(f, 'duration_ns >= ?', q.minDurationNano);
-  add(f, 'duration_ns <= ?', q.maxDurationNano === undefined ? undefined : clampNs(q.maxDurationNano));
+  const endNano = q.endNano === undefined ? undefined : clampNs(q.endNano);
+  const runs = filter();
+  add(runs, 'tenant = ?', tenant);
+  add(runs, 'service_name = ?', q.service);
+  add(runs, 'max_start_ns >= ?', q.startNano);
+  add(runs, 'min_start_ns <= ?', endNano);
+  const spans = filter();
+  spans.where.push('spans.rowid BETWEEN ? AND ?');
+  add(spans, 'name = ?', q.name);
+  add(spans, 'start_ns >= ?', q.startNano);
+  add(spans, 'start_ns <= ?', endNano);
+  add(spans, 'duration_ns >= ?', q.minDurationNano);
+  add(spans, 'duration_ns <= ?', q.maxDurationNano === undefined ? undefined : clampNs(q.maxDurationNano));
   const wantAttrs = (q.attributes?.length ?? 0) > 0;
-  // Attribute conditions narrow the spans through the attribute index (a term per attribute
+  // Attribute conditions narrow the traces through the attribute index (a term per attribute
   // from its key and value prefix, or the value-less term for values the index does not render),
   // whose documents are runs of a trace's spans under one of their rowids: the candidates are the
-  // spans of the traces with a matching document, and their own documents confirm the conditions
+  // traces with a matching document, and their spans' own documents confirm the conditions
   // exactly, all on one span.
+  let candidates: Set<string> | undefined;
   if (wantAttrs && hasAttributeIndex(db)) {
     const match = q.attributes!.map((a) => `("${attributeTerm(a.key, a.value)}" OR "${attributeTerm(a.key, '')}")`).join(' AND ');
-    // By rowid, as the plan walks spans in start order: a rowid is in every index entry, a trace
-    // id would cost a table lookup per span walked (measured 5x the time of a search).
-    f.where.push(
-      `spans.rowid IN (SELECT t.rowid FROM spans d, spans t WHERE d.rowid IN (SELECT rowid FROM ${ATTRIBUTE_INDEX_TABLE} WHERE ${ATTRIBUTE_INDEX_TABLE} MATCH ?) AND t.tenant = d.tenant AND t.trace_id = d.trace_id)`,
-    );
-    f.params.push(match);
+    const found = db.prepare(`SELECT DISTINCT trace_id FROM spans WHERE rowid IN (SELECT rowid FROM ${ATTRIBUTE_INDEX_TABLE} WHERE ${ATTRIBUTE_INDEX_TABLE} MATCH ?) AND tenant = ?`).all(match, tenant) as { trace_id: string }[];
+    candidates = new Set(found.map((r) => r.trace_id));
+    if (candidates.size === 0) return [];
   }
-  const stmt = db.prepare(`SELECT trace_id${wantAttrs ? `, ${DOC_COLUMNS}` : ''} FROM ${wantAttrs ? withGroup('spans') : 'spans'} ${whereSql(f)} ORDER BY start_ns DESC`);
-  const traceIds = new Set<string>();
+  const runStmt = db.prepare(`SELECT first_rowid AS first, last_rowid AS last, max_start_ns AS newest FROM span_runs ${whereSql(runs)} ORDER BY max_start_ns DESC`);
+  runStmt.setReadBigInts(true);
+  const spanStmt = db.prepare(`SELECT trace_id, start_ns${wantAttrs ? `, ${DOC_COLUMNS}` : ''} FROM ${wantAttrs ? withGroup('spans') : 'spans'} ${whereSql(spans)}`);
+  spanStmt.setReadBigInts(true);
   const terms = wantAttrs ? new SpanTermCheck(q.attributes!) : undefined;
-  for (const row of stmt.iterate(...f.params) as Iterable<{ trace_id: string } & Doc>) {
-    if (traceIds.has(row.trace_id)) continue;
-    if (terms && typeof row.doc !== 'string' && !terms.mayMatch(row.doc)) continue;
-    if (wantAttrs && !attributesMatch(spanOf(row).attributes, q)) continue;
-    traceIds.add(row.trace_id);
-    if (traceIds.size >= q.limit) break;
+  /** The newest matching start of each trace found. */
+  const newest = new Map<string, bigint>();
+  /** The limit-th newest of those once there are that many: runs older than it cannot change the result. */
+  let bar: bigint | undefined;
+  for (const run of runStmt.iterate(...runs.params) as Iterable<{ first: bigint; last: bigint; newest: bigint }>) {
+    if (bar !== undefined && run.newest < bar) break;
+    const before = newest.size;
+    for (const row of spanStmt.iterate(run.first, run.last, ...spans.params) as Iterable<{ trace_id: string; start_ns: bigint } & Doc>) {
+      const seen = newest.get(row.trace_id);
+      if (seen !== undefined && seen >= row.start_ns) continue;
+      if (candidates && !candidates.has(row.trace_id)) continue;
+      if (terms && typeof row.doc !== 'string' && !terms.mayMatch(row.doc)) continue;
+      if (wantAttrs && !attributesMatch(spanOf(row).attributes, q)) continue;
+      newest.set(row.trace_id, row.start_ns);
+    }
+    if (newest.size >= q.limit && (newest.size !== before || bar === undefined)) bar = [...newest.values()].sort((a, b) => (a > b ? -1 : a < b ? 1 : 0))[q.limit - 1];
   }
+  const traceIds = [...newest].sort((a, b) => (a[1] > b[1] ? -1 : a[1] < b[1] ? 1 : 0)).slice(0, q.limit).map(([id]) => id);
   // Summaries come from the columns alone: no document is parsed.
   const spansOf = db.prepare(
     'SELECT trace_id AS traceId, span_id AS spanId, parent_span_id AS parentSpanId, service_name AS serviceName, name, start_ns AS startTimeUnixNano, end_ns AS endTimeUnixNano, duration_ns AS durationNano, status_code AS statusCode FROM spans WHERE tenant = ? AND trace_id = ?',
@@ -168,9 +190,9 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
 /** Rows and oldest time per table, for the storage metrics. */
 export function tableStats(db: DatabaseSync): { spans: number; logs: number; oldestSpanNs: bigint | null; oldestLogNs: bigint | null } {
   // count(*) walks the smallest index (not the documents); the oldest span is one seek per tenant
-  // on the (tenant, start_ns) index, the oldest log record one seek on the time index.
+  // on the runs' (tenant, min_start_ns) index, the oldest log record one seek on the time index.
   const stmt = db.prepare(`SELECT (SELECT count(*) FROM spans) AS spans, (SELECT count(*) FROM logs) AS logs,
-    (SELECT min((SELECT min(start_ns) FROM spans s WHERE s.tenant = t.tenant)) FROM (${TENANTS_SQL}) t) AS oldestSpanNs,
+    (SELECT min((SELECT min(min_start_ns) FROM span_runs r WHERE r.tenant = t.tenant)) FROM (${TENANTS_SQL}) t) AS oldestSpanNs,
     (SELECT min(time_ns) FROM logs) AS oldestLogNs`);
   stmt.setReadBigInts(true);
   const r = stmt.get() as { spans: bigint; logs: bigint; oldestSpanNs: bigint | null; oldestLogNs: bigint | null };

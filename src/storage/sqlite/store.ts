@@ -49,10 +49,9 @@ CREATE TABLE IF NOT EXISTS spans (
   group_id INTEGER
 );
 -- A rowid table with a unique index, not WITHOUT ROWID: rows carry kilobytes of document, and
--- WITHOUT ROWID tables are slow for rows that large (measured: 1.35x the write rate).
+-- WITHOUT ROWID tables are slow for rows that large (measured: 1.35x the write rate). Searches by
+-- service and time go through span_runs (ensureSpanRuns), not an index entry per span.
 CREATE UNIQUE INDEX IF NOT EXISTS spans_tenant_trace_span ON spans (tenant, trace_id, span_id);
-CREATE INDEX IF NOT EXISTS spans_tenant_service_start ON spans (tenant, service_name, start_ns);
-CREATE INDEX IF NOT EXISTS spans_tenant_start ON spans (tenant, start_ns);
 -- Service and operation listings read this small table instead of scanning spans; the write
 -- thread keeps it current (one upsert per distinct operation per batch) and retention prunes it.
 CREATE TABLE IF NOT EXISTS operations (
@@ -103,6 +102,55 @@ const HEX_ATTRIBUTE_TABLE = 'span_attributes';
 /** SQL function of the attribute term of a key and rendered value (attributeTerm()), registered on writing connections. */
 const TERM_FUNCTION = 'tracehouse_attribute_term';
 
+/**
+ * Runs of spans: the spans of one trace and one service that a write stored one after another,
+ * which are the rows of spans with rowids first_rowid..last_rowid (one writer: consecutive inserts
+ * get consecutive rowids, and INSERT OR IGNORE takes none for a span it skips), with the oldest and
+ * newest start among them. Searches by service and time, dependencies, retention and the oldest
+ * span go through these three indexes: three entries per run instead of two per span (a run is
+ * ~16 spans on the bench traffic). Two per-span time indexes were most of what a commit wrote, as
+ * spans of many traces land all over them (measured: 7.6 against 2.2 KiB written per span without
+ * them, docs/performance.md, phase J).
+ */
+const SPAN_RUNS_SCHEMA = `
+CREATE TABLE span_runs (
+  tenant TEXT NOT NULL,
+  service_name TEXT NOT NULL,
+  min_start_ns INTEGER NOT NULL,
+  max_start_ns INTEGER NOT NULL,
+  first_rowid INTEGER NOT NULL,
+  last_rowid INTEGER NOT NULL
+);
+CREATE INDEX span_runs_tenant_service_max ON span_runs (tenant, service_name, max_start_ns);
+CREATE INDEX span_runs_tenant_max ON span_runs (tenant, max_start_ns);
+CREATE INDEX span_runs_tenant_min ON span_runs (tenant, min_start_ns);`;
+
+/**
+ * Creates span_runs, in one transaction with filling it for the spans a file already holds (one run
+ * per span) and dropping the per-span time indexes it replaces: a file is either all before runs
+ * or all after, also when two processes open it together or one dies half way. A file with runs
+ * and the per-span time index again was written by an older version since (which made the index
+ * anew and wrote spans without runs): its runs are made anew from its spans.
+ */
+function ensureSpanRuns(db: DatabaseSync): void {
+  const has = (type: string, name: string) => db.prepare('SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?').get(type, name) !== undefined;
+  const current = () => has('table', 'span_runs') && !has('index', 'spans_tenant_start');
+  if (current()) return;
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    if (!current()) {
+      if (has('table', 'span_runs')) db.exec('DELETE FROM span_runs');
+      else db.exec(SPAN_RUNS_SCHEMA);
+      db.exec('INSERT INTO span_runs SELECT tenant, service_name, start_ns, start_ns, rowid, rowid FROM spans ORDER BY rowid');
+      db.exec('DROP INDEX IF EXISTS spans_tenant_service_start; DROP INDEX IF EXISTS spans_tenant_start');
+    }
+    db.exec('COMMIT');
+  } catch (err) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw err;
+  }
+}
+
 /** Created after upgradeSchema, which adds the columns to files from before them. */
 const LOG_KEY_INDEX = 'CREATE UNIQUE INDEX IF NOT EXISTS logs_batch ON logs (batch_key, seq)';
 
@@ -151,7 +199,7 @@ const ATTRIBUTE_INDEX_SQL = `INSERT INTO ${ATTRIBUTE_INDEX_TABLE} (rowid, terms)
 
 /**
  * The tenants that have spans, for queries over every tenant's spans by time through the
- * tenant-led (tenant, start_ns) index. Every stored span's operation is in the operations table
+ * tenant-led indexes of span_runs. Every stored span's operation is in the operations table
  * (written in the span's transaction), and retention removes an operation only with the last of
  * its spans (its last_start_ns is at least theirs), so no tenant with spans is missing.
  */
@@ -188,6 +236,7 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean }
   // through the tenant-led index now (TENANTS_SQL), and one index fewer is cheaper per span.
   db.exec('DROP INDEX IF EXISTS spans_start');
   upgradeSchema(db);
+  ensureSpanRuns(db);
   db.exec(LOG_KEY_INDEX);
   if (options.attributeIndex === false) {
     // Off: no index to keep (searches scan documents). Turned on again later, the table is made
@@ -267,6 +316,52 @@ class OperationsSeen {
   }
 }
 
+/** The span run being written (see SPAN_RUNS_SCHEMA): spans added one after another until the trace or service changes. */
+class SpanRunWriter {
+  private readonly insert: StatementSync;
+  private tenant = '';
+  private trace = '';
+  private service = '';
+  private first = 0;
+  private last = 0;
+  private min = 0n;
+  private max = 0n;
+  /** Spans in the open run. */
+  private n = 0;
+
+  constructor(insert: StatementSync) {
+    this.insert = insert;
+  }
+
+  /** A span just inserted with this rowid. */
+  add(tenant: string, trace: string, service: string, start: bigint, rowid: number): void {
+    if (this.n > 0 && (trace !== this.trace || service !== this.service || tenant !== this.tenant || rowid !== this.last + 1)) this.flush();
+    if (this.n === 0) {
+      this.tenant = tenant;
+      this.trace = trace;
+      this.service = service;
+      this.first = rowid;
+      this.min = start;
+      this.max = start;
+    } else if (start < this.min) this.min = start;
+    else if (start > this.max) this.max = start;
+    this.last = rowid;
+    this.n++;
+  }
+
+  /** Forgets the open run (a transaction begins: one left by a failed one is not written). */
+  clear(): void {
+    this.n = 0;
+  }
+
+  /** Writes the open run (call before the transaction commits). */
+  flush(): void {
+    if (this.n === 0) return;
+    this.insert.run(this.tenant, this.service, this.min, this.max, this.first, this.last);
+    this.n = 0;
+  }
+}
+
 /**
  * Writes batches in one transaction each. A batch's chunks are the decode workers' `otlp` chunks
  * (src/storage/otlp-chunks.ts): each span or log record is stored as its protobuf bytes, its
@@ -284,6 +379,7 @@ export class SqliteStore {
   private readonly insertTerms: StatementSync | undefined;
   private readonly indexJsonAttributes: StatementSync | undefined;
   private readonly terms = new TermWriter();
+  private readonly runs: SpanRunWriter;
 
   /** `indexAttributes: false` writes no attribute index (storage.sqlite.attributeIndex off, or the benchmark's baseline). */
   constructor(db: DatabaseSync, options: { indexAttributes?: boolean } = {}) {
@@ -296,6 +392,7 @@ export class SqliteStore {
     this.insertSpan = db.prepare(
       'INSERT OR IGNORE INTO spans (tenant, trace_id, span_id, parent_span_id, service_name, name, start_ns, end_ns, duration_ns, status_code, doc, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
+    this.runs = new SpanRunWriter(db.prepare('INSERT INTO span_runs (tenant, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid) VALUES (?, ?, ?, ?, ?, ?)'));
     this.insertGroup = db.prepare('INSERT INTO item_groups (gid, max_ns, resource, scope) VALUES (?, ?, ?, ?)');
     this.upsertOperation = db.prepare(
       `INSERT INTO operations (tenant, service_name, name, kind, last_start_ns) VALUES (?, ?, ?, ?, ?)
@@ -356,6 +453,7 @@ export class SqliteStore {
 
   writeSpans(chunks: readonly Uint8Array[], tenant: string = DEFAULT_TENANT): WriteResult {
     return this.transaction(() => {
+      this.runs.clear();
       const ops = new OperationsSeen();
       const groups = this.groups();
       let lines: Uint8Array[] | undefined;
@@ -365,6 +463,7 @@ export class SqliteStore {
       }
       groups.close();
       if (lines) this.writeSpanLines(lines, tenant, ops);
+      this.runs.flush();
       ops.write(this.upsertOperation, tenant);
     });
   }
@@ -403,6 +502,7 @@ export class SqliteStore {
       const inserted = Number(result.changes) > 0;
       groups.item(inserted, start);
       if (!inserted) return;
+      this.runs.add(tenant, traceId, g.service, start, Number(result.lastInsertRowid));
       ops.add(g.service, name, spanKind(buf, r), start);
       if (!this.insertTerms) return;
       if (traceId !== runTrace) {
@@ -427,7 +527,9 @@ export class SqliteStore {
       const h = line.header;
       const start = clampNs(BigInt(h[5]));
       const result = this.insertSpan.run(tenant, h[0], h[1], h[2], h[3], h[4], start, clampNs(BigInt(h[6])), clampNs(BigInt(h[7])), h[8], docText(line), null);
-      if (Number(result.changes) > 0) ops.add(h[3], h[4], h[9], start);
+      if (Number(result.changes) === 0) continue;
+      this.runs.add(tenant, h[0], h[3], start, Number(result.lastInsertRowid));
+      ops.add(h[3], h[4], h[9], start);
     }
     this.indexJsonAttributes?.run(before);
   }
@@ -462,9 +564,30 @@ export class SqliteStore {
   /** Deletes rows older than retentionDays; returns how many. */
   applyRetention(retentionDays: number, nowMs = Date.now()): { spans: number; logs: number } {
     const cutoff = BigInt(nowMs) * 1_000_000n - BigInt(retentionDays) * NS_PER_DAY;
-    const old = `FROM spans WHERE tenant IN (${TENANTS_SQL}) AND start_ns < ?`;
-    if (this.insertTerms) this.db.prepare(`DELETE FROM ${ATTRIBUTE_INDEX_TABLE} WHERE rowid IN (SELECT rowid ${old})`).run(cutoff);
-    const spans = Number(this.db.prepare(`DELETE ${old}`).run(cutoff).changes);
+    this.db.exec('BEGIN');
+    try {
+      const deleted = this.deleteBefore(cutoff);
+      this.db.exec('COMMIT');
+      return deleted;
+    } catch (err) {
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  /** Deletes rows older than cutoff (inside a transaction: spans and their runs change together). */
+  private deleteBefore(cutoff: bigint): { spans: number; logs: number } {
+    // The old spans are found through the runs that hold any (their oldest start is old); a run
+    // whose newest is old goes with them, and one that keeps newer spans is narrowed to those, so
+    // its range never covers rowids the table may hand out again (the largest ones, if deleted).
+    const oldRuns = `tenant IN (${TENANTS_SQL}) AND min_start_ns < ?1`;
+    const oldSpans = `SELECT s.rowid FROM span_runs r JOIN spans s ON s.rowid BETWEEN r.first_rowid AND r.last_rowid
+      WHERE r.tenant IN (${TENANTS_SQL}) AND r.min_start_ns < ?1 AND s.start_ns < ?1`;
+    if (this.insertTerms) this.db.prepare(`DELETE FROM ${ATTRIBUTE_INDEX_TABLE} WHERE rowid IN (${oldSpans})`).run(cutoff);
+    const spans = Number(this.db.prepare(`DELETE FROM spans WHERE rowid IN (${oldSpans})`).run(cutoff).changes);
+    this.db.prepare(`DELETE FROM span_runs WHERE ${oldRuns} AND max_start_ns < ?1`).run(cutoff);
+    const left = (agg: string) => `(SELECT ${agg} FROM spans WHERE rowid BETWEEN first_rowid AND last_rowid)`;
+    this.db.prepare(`UPDATE span_runs SET min_start_ns = ${left('min(start_ns)')}, first_rowid = ${left('min(rowid)')}, last_rowid = ${left('max(rowid)')} WHERE ${oldRuns}`).run(cutoff);
     const logs = Number(this.db.prepare('DELETE FROM logs WHERE time_ns < ?').run(cutoff).changes);
     // A group's items are all older than its max_ns: it goes with the last of them.
     this.db.prepare('DELETE FROM item_groups WHERE max_ns < ?').run(cutoff);
