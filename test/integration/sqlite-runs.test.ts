@@ -125,6 +125,12 @@ describe('sqlite span runs', () => {
     db = openDatabase(path);
     expect(found(db, { service: 'old', limit: 1 })).toEqual([older.traceId]);
     expect(runs(db)).toHaveLength(4);
+    // Runs without their trace (as a build of this change before it made them) are made anew too.
+    db.exec('ALTER TABLE span_runs DROP COLUMN trace_id');
+    db.close();
+    db = openDatabase(path);
+    expect(found(db, { service: 'old', limit: 1 })).toEqual([older.traceId]);
+    expect(runs(db)).toHaveLength(4);
     db.close();
   });
 });

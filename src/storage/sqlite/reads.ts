@@ -33,8 +33,9 @@ function whereSql(f: Filter): string {
 
 /**
  * Child spans in the time range, through the runs that reach into it (span_runs_tenant_max: the
- * runs newer than the range's start, as queries are mostly of recent hours; then each run's rowids), joined to their parent through the unique (trace_id, span_id) index: work
- * grows with the spans in and after the range, never the whole table. ?1 tenant, ?2 and ?3 the range.
+ * runs newer than the range's start, as queries are mostly of recent hours; then each run's
+ * rowids), joined to their parent through the unique (trace_id, span_id) index: work grows with
+ * the spans in and after the range, never the whole table. ?1 tenant, ?2 and ?3 the range.
  */
 export const DEPENDENCIES_SQL = `SELECT p.service_name AS parent, c.service_name AS child, count(*) AS callCount
   FROM span_runs r INDEXED BY span_runs_tenant_max JOIN spans c ON c.rowid BETWEEN r.first_rowid AND r.last_rowid
@@ -61,6 +62,7 @@ function docRow<T>(d: Doc, fromJson: (doc: string) => T, fromParts: (resource: U
 }
 
 const spanOf = (d: Doc): SpanRow => docRow(d, spanFromJson, spanFromParts);
+const newestFirst = (a: bigint, b: bigint): number => (a > b ? -1 : a < b ? 1 : 0);
 const logOf = (d: Doc): LogRow => docRow(d, logFromJson, logFromParts);
 
 /** All spans of a trace. */
@@ -115,29 +117,37 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
     candidates = new Set(found.map((r) => r.trace_id));
     if (candidates.size === 0) return [];
   }
-  const runStmt = db.prepare(`SELECT first_rowid AS first, last_rowid AS last, max_start_ns AS newest FROM span_runs ${whereSql(runs)} ORDER BY max_start_ns DESC`);
+  const runStmt = db.prepare(`SELECT trace_id AS trace, first_rowid AS first, last_rowid AS last, max_start_ns AS newest FROM span_runs ${whereSql(runs)} ORDER BY max_start_ns DESC`);
   runStmt.setReadBigInts(true);
-  const spanStmt = db.prepare(`SELECT trace_id, start_ns${wantAttrs ? `, ${DOC_COLUMNS}` : ''} FROM ${wantAttrs ? withGroup('spans') : 'spans'} ${whereSql(spans)}`);
+  const spanStmt = db.prepare(`SELECT spans.rowid AS id, trace_id, start_ns FROM spans ${whereSql(spans)}`);
   spanStmt.setReadBigInts(true);
+  // A document is read only for a span that could still change the result.
+  const docStmt = wantAttrs ? db.prepare(`SELECT ${DOC_COLUMNS} FROM ${withGroup('spans')} WHERE spans.rowid = ?`) : undefined;
   const terms = wantAttrs ? new SpanTermCheck(q.attributes!) : undefined;
   /** The newest matching start of each trace found. */
   const newest = new Map<string, bigint>();
   /** The limit-th newest of those once there are that many: runs older than it cannot change the result. */
   let bar: bigint | undefined;
-  for (const run of runStmt.iterate(...runs.params) as Iterable<{ first: bigint; last: bigint; newest: bigint }>) {
+  for (const run of runStmt.iterate(...runs.params) as Iterable<{ trace: string; first: bigint; last: bigint; newest: bigint }>) {
     if (bar !== undefined && run.newest < bar) break;
+    // A run of a trace the index ruled out, or of one already found at least as new, can change nothing.
+    if (candidates && !candidates.has(run.trace)) continue;
+    const seenTrace = newest.get(run.trace);
+    if (seenTrace !== undefined && seenTrace >= run.newest) continue;
     const before = newest.size;
-    for (const row of spanStmt.iterate(run.first, run.last, ...spans.params) as Iterable<{ trace_id: string; start_ns: bigint } & Doc>) {
+    for (const row of spanStmt.iterate(run.first, run.last, ...spans.params) as Iterable<{ id: bigint; trace_id: string; start_ns: bigint }>) {
       const seen = newest.get(row.trace_id);
       if (seen !== undefined && seen >= row.start_ns) continue;
-      if (candidates && !candidates.has(row.trace_id)) continue;
-      if (terms && typeof row.doc !== 'string' && !terms.mayMatch(row.doc)) continue;
-      if (wantAttrs && !attributesMatch(spanOf(row).attributes, q)) continue;
+      if (docStmt) {
+        const doc = docStmt.get(row.id) as unknown as Doc;
+        if (terms && typeof doc.doc !== 'string' && !terms.mayMatch(doc.doc)) continue;
+        if (!attributesMatch(spanOf(doc).attributes, q)) continue;
+      }
       newest.set(row.trace_id, row.start_ns);
     }
-    if (newest.size >= q.limit && (newest.size !== before || bar === undefined)) bar = [...newest.values()].sort((a, b) => (a > b ? -1 : a < b ? 1 : 0))[q.limit - 1];
+    if (newest.size >= q.limit && (newest.size !== before || bar === undefined)) bar = [...newest.values()].sort(newestFirst)[q.limit - 1];
   }
-  const traceIds = [...newest].sort((a, b) => (a[1] > b[1] ? -1 : a[1] < b[1] ? 1 : 0)).slice(0, q.limit).map(([id]) => id);
+  const traceIds = [...newest].sort((a, b) => newestFirst(a[1], b[1])).slice(0, q.limit).map(([id]) => id);
   // Summaries come from the columns alone: no document is parsed.
   const spansOf = db.prepare(
     'SELECT trace_id AS traceId, span_id AS spanId, parent_span_id AS parentSpanId, service_name AS serviceName, name, start_ns AS startTimeUnixNano, end_ns AS endTimeUnixNano, duration_ns AS durationNano, status_code AS statusCode FROM spans WHERE tenant = ? AND trace_id = ?',
