@@ -107,11 +107,11 @@ const TERM_FUNCTION = 'tracehouse_attribute_term';
  * which are the rows of spans with rowids first_rowid..last_rowid (one writer: consecutive inserts
  * get consecutive rowids, and INSERT OR IGNORE takes none for a span it skips), with the oldest and
  * newest start among them and the trace (an attribute search passes over the runs of traces its
- * index ruled out without reading their spans). Searches by service and time, dependencies, retention and the oldest
- * span go through these three indexes: three entries per run instead of two per span (a run is
- * ~16 spans on the bench traffic). Two per-span time indexes were most of what a commit wrote, as
- * spans of many traces land all over them (measured: 7.6 against 2.2 KiB written per span without
- * them, docs/performance.md, phase J).
+ * index ruled out without reading their spans). Searches by service and time, dependencies,
+ * retention and the oldest span go through these three indexes: three entries per run instead of
+ * two per span (a run is ~16 spans on the bench traffic). Two per-span time indexes were most of
+ * what a commit wrote, as the spans of many traces land all over them (measured: 7.6 KiB written
+ * per span with them, 2.7 with runs; docs/performance.md, phase J).
  */
 const SPAN_RUNS_SCHEMA = `
 CREATE TABLE span_runs (
@@ -319,7 +319,7 @@ class OperationsSeen {
   }
 }
 
-/** The span run being written (see SPAN_RUNS_SCHEMA): spans added one after another until the trace or service changes. */
+/** The span run being written (see SPAN_RUNS_SCHEMA): spans added one after another until the trace, service or tenant changes or a rowid is skipped. */
 class SpanRunWriter {
   private readonly insert: StatementSync;
   private tenant = '';
