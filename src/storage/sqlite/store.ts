@@ -103,6 +103,33 @@ const HEX_ATTRIBUTE_TABLE = 'span_attributes';
 const TERM_FUNCTION = 'tracehouse_attribute_term';
 
 /**
+ * Runs fn in one transaction (`BEGIN IMMEDIATE` where two processes opening a file must not both
+ * change its schema) and returns its result; rolled back if fn throws. SQLite has already rolled
+ * back after some errors (disk full, I/O): a second ROLLBACK would throw and hide the real error.
+ */
+function inTransaction<T>(db: DatabaseSync, fn: () => T, begin: 'BEGIN' | 'BEGIN IMMEDIATE' = 'BEGIN'): T {
+  db.exec(begin);
+  try {
+    const result = fn();
+    db.exec('COMMIT');
+    return result;
+  } catch (err) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw err;
+  }
+}
+
+/** Whether the file's schema has a table (or index) of this name. */
+function hasSchemaObject(db: DatabaseSync, name: string, type: 'table' | 'index' = 'table'): boolean {
+  return db.prepare('SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?').get(type, name) !== undefined;
+}
+
+/** Whether a table of the file has this column (false for a table it lacks). */
+function hasColumn(db: DatabaseSync, table: string, column: string): boolean {
+  return db.prepare('SELECT 1 FROM pragma_table_info(?) WHERE name = ?').get(table, column) !== undefined;
+}
+
+/**
  * Runs of spans: the spans of one trace and one service that a write stored one after another,
  * which are the rows of spans with rowids first_rowid..last_rowid (one writer: consecutive inserts
  * get consecutive rowids, and INSERT OR IGNORE takes none for a span it skips), with the oldest and
@@ -136,22 +163,14 @@ CREATE INDEX span_runs_tenant_min ON span_runs (tenant, min_start_ns);`;
  * this change before it: their runs are made anew from their spans.
  */
 function ensureSpanRuns(db: DatabaseSync): void {
-  const has = (type: string, name: string) => db.prepare('SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?').get(type, name) !== undefined;
-  const hasTraceId = () => db.prepare("SELECT 1 FROM pragma_table_info('span_runs') WHERE name = 'trace_id'").get() !== undefined;
-  const current = () => hasTraceId() && !has('index', 'spans_tenant_start');
+  const current = () => hasColumn(db, 'span_runs', 'trace_id') && !hasSchemaObject(db, 'spans_tenant_start', 'index');
   if (current()) return;
-  db.exec('BEGIN IMMEDIATE');
-  try {
-    if (!current()) {
-      db.exec(`DROP TABLE IF EXISTS span_runs; ${SPAN_RUNS_SCHEMA}`);
-      db.exec('INSERT INTO span_runs SELECT tenant, trace_id, service_name, start_ns, start_ns, rowid, rowid FROM spans ORDER BY rowid');
-      db.exec('DROP INDEX IF EXISTS spans_tenant_service_start; DROP INDEX IF EXISTS spans_tenant_start');
-    }
-    db.exec('COMMIT');
-  } catch (err) {
-    if (db.isTransaction) db.exec('ROLLBACK');
-    throw err;
-  }
+  inTransaction(db, () => {
+    if (current()) return;
+    db.exec(`DROP TABLE IF EXISTS span_runs; ${SPAN_RUNS_SCHEMA}`);
+    db.exec('INSERT INTO span_runs SELECT tenant, trace_id, service_name, start_ns, start_ns, rowid, rowid FROM spans ORDER BY rowid');
+    db.exec('DROP INDEX IF EXISTS spans_tenant_service_start; DROP INDEX IF EXISTS spans_tenant_start');
+  }, 'BEGIN IMMEDIATE');
 }
 
 /** Created after upgradeSchema, which adds the columns to files from before them. */
@@ -172,16 +191,11 @@ const ADDED_COLUMNS = [
 
 /** Adds the columns a file from an older version lacks; IMMEDIATE so two processes opening it do not both alter. */
 function upgradeSchema(db: DatabaseSync): void {
-  const missing = () => ADDED_COLUMNS.filter(([table, column]) => db.prepare(`SELECT 1 FROM pragma_table_info('${table}') WHERE name = ?`).get(column.split(' ')[0]!) === undefined);
+  const missing = () => ADDED_COLUMNS.filter(([table, column]) => !hasColumn(db, table, column.split(' ')[0]!));
   if (missing().length === 0) return;
-  db.exec('BEGIN IMMEDIATE');
-  try {
+  inTransaction(db, () => {
     for (const [table, column] of missing()) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column}`);
-    db.exec('COMMIT');
-  } catch (err) {
-    if (db.isTransaction) db.exec('ROLLBACK');
-    throw err;
-  }
+  }, 'BEGIN IMMEDIATE');
 }
 
 /**
@@ -225,13 +239,12 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean }
   // SQLite checkpoints its WAL every 1000 pages by default: 32 MiB at this page size, which the
   // WAL file then keeps. 256 pages and a size limit bound it to 8 MiB of frames, 16 MiB on disk.
   db.exec('PRAGMA page_size = 32768; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 256; PRAGMA journal_size_limit = 16777216;');
-  const hasTable = (name: string): boolean => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
-  const hadSpans = hasTable('spans');
-  const lacksTenant = (table: string): boolean => hasTable(table) && db.prepare(`SELECT 1 FROM pragma_table_info('${table}') WHERE name = 'tenant'`).get() === undefined;
+  const hadSpans = hasSchemaObject(db, 'spans');
+  const lacksTenant = (table: string): boolean => hasSchemaObject(db, table) && !hasColumn(db, table, 'tenant');
   const before = { spans: lacksTenant('spans'), logs: lacksTenant('logs') };
   if (before.spans || before.logs) addTenants(db, before);
-  const hadOperations = hasTable('operations');
-  const hadAttributes = hasTable(ATTRIBUTE_INDEX_TABLE);
+  const hadOperations = hasSchemaObject(db, 'operations');
+  const hadAttributes = hasSchemaObject(db, ATTRIBUTE_INDEX_TABLE);
   db.exec(SCHEMA);
   // Integers as BigInt, so an intValue past 2^53 in a JSON document renders exactly.
   db.function(TERM_FUNCTION, { deterministic: true, useBigIntArguments: true }, (key, value) => attributeTerm(String(key), value === null ? '' : String(value)));
@@ -265,18 +278,13 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean }
 function indexStoredSpans(db: DatabaseSync): void {
   const insert = db.prepare(`INSERT INTO ${ATTRIBUTE_INDEX_TABLE} (rowid, terms) VALUES (?, ?)`);
   const terms = new TermWriter();
-  db.exec('BEGIN');
-  try {
+  inTransaction(db, () => {
     db.prepare(ATTRIBUTE_INDEX_SQL).run(-1);
     for (const row of db.prepare("SELECT rowid AS r, doc FROM spans WHERE typeof(doc) = 'blob'").iterate() as Iterable<{ r: number; doc: Uint8Array }>) {
       const t = terms.spanTerms(new WireReader(row.doc), 0, row.doc.length);
       if (t) insert.run(row.r, t);
     }
-    db.exec('COMMIT');
-  } catch (err) {
-    if (db.isTransaction) db.exec('ROLLBACK');
-    throw err;
-  }
+  });
 }
 
 /**
@@ -284,8 +292,7 @@ function indexStoredSpans(db: DatabaseSync): void {
  * indexes not led by the tenant go, and the operations listing is rebuilt with the tenant in its key.
  */
 function addTenants(db: DatabaseSync, lacking: { spans: boolean; logs: boolean }): void {
-  db.exec('BEGIN');
-  try {
+  inTransaction(db, () => {
     if (lacking.spans) {
       db.exec(`ALTER TABLE spans ADD COLUMN tenant TEXT NOT NULL DEFAULT '${DEFAULT_TENANT}';
                DROP INDEX IF EXISTS spans_trace_span; DROP INDEX IF EXISTS spans_service_start;
@@ -295,11 +302,7 @@ function addTenants(db: DatabaseSync, lacking: { spans: boolean; logs: boolean }
       db.exec(`ALTER TABLE logs ADD COLUMN tenant TEXT NOT NULL DEFAULT '${DEFAULT_TENANT}';
                DROP INDEX IF EXISTS logs_trace; DROP INDEX IF EXISTS logs_service_time;`);
     }
-    db.exec('COMMIT');
-  } catch (err) {
-    if (db.isTransaction) db.exec('ROLLBACK');
-    throw err;
-  }
+  });
 }
 
 /** Newest start per distinct operation of a batch: one upsert each, not one per span. */
@@ -408,16 +411,7 @@ export class SqliteStore {
 
   private transaction(fn: () => void): WriteResult {
     try {
-      this.db.exec('BEGIN');
-      try {
-        fn();
-        this.db.exec('COMMIT');
-      } catch (err) {
-        // SQLite has already rolled back after some errors (disk full, I/O): a second ROLLBACK
-        // would throw and hide the real error.
-        if (this.db.isTransaction) this.db.exec('ROLLBACK');
-        throw err;
-      }
+      inTransaction(this.db, fn);
       return { kind: 'success' };
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
@@ -567,15 +561,7 @@ export class SqliteStore {
   /** Deletes rows older than retentionDays; returns how many. */
   applyRetention(retentionDays: number, nowMs = Date.now()): { spans: number; logs: number } {
     const cutoff = BigInt(nowMs) * 1_000_000n - BigInt(retentionDays) * NS_PER_DAY;
-    this.db.exec('BEGIN');
-    try {
-      const deleted = this.deleteBefore(cutoff);
-      this.db.exec('COMMIT');
-      return deleted;
-    } catch (err) {
-      if (this.db.isTransaction) this.db.exec('ROLLBACK');
-      throw err;
-    }
+    return inTransaction(this.db, () => this.deleteBefore(cutoff));
   }
 
   /** Deletes rows older than cutoff (inside a transaction: spans and their runs change together). */
