@@ -322,9 +322,17 @@ class OperationsSeen {
   }
 }
 
-/** The span run being written (see SPAN_RUNS_SCHEMA): spans added one after another until the trace, service or tenant changes or a rowid is skipped. */
+/**
+ * The span run being written (see SPAN_RUNS_SCHEMA): spans added one after another until the
+ * trace, service or tenant changes or a rowid is skipped. With the attribute index, a run is also
+ * one index document: its spans' attribute terms under the rowid of its newest span, which
+ * retention deletes last of them (the spans of a trace arrive together in most requests: a
+ * sixteenth of the documents and 0.58 of the (term, document) pairs on the bench traffic).
+ */
 class SpanRunWriter {
   private readonly insert: StatementSync;
+  /** The attribute index's insert and the run's terms (absent: no attribute index). */
+  private readonly index: { insert: StatementSync; terms: TermWriter } | undefined;
   private tenant = '';
   private trace = '';
   private service = '';
@@ -332,15 +340,21 @@ class SpanRunWriter {
   private last = 0;
   private min = 0n;
   private max = 0n;
+  /** Rowid of the span with the newest start (the last of equals). */
+  private newest = 0;
   /** Spans in the open run. */
   private n = 0;
 
-  constructor(insert: StatementSync) {
+  constructor(insert: StatementSync, index: { insert: StatementSync; terms: TermWriter } | undefined) {
     this.insert = insert;
+    this.index = index;
   }
 
-  /** A span just inserted with this rowid. */
-  add(tenant: string, trace: string, service: string, start: bigint, rowid: number): void {
+  /**
+   * A span just inserted with this rowid; its attribute terms go into the run's document when
+   * its protobuf bytes r.buf[docStart, docEnd) are given (JSON-document rows are indexed by SQL).
+   */
+  add(tenant: string, trace: string, service: string, start: bigint, rowid: number, r?: WireReader, docStart = 0, docEnd = 0): void {
     if (this.n > 0 && (trace !== this.trace || service !== this.service || tenant !== this.tenant || rowid !== this.last + 1)) this.flush();
     if (this.n === 0) {
       this.tenant = tenant;
@@ -349,10 +363,15 @@ class SpanRunWriter {
       this.first = rowid;
       this.min = start;
       this.max = start;
+      this.index?.terms.begin();
     } else if (start < this.min) this.min = start;
-    else if (start > this.max) this.max = start;
+    if (start >= this.max) {
+      this.max = start;
+      this.newest = rowid;
+    }
     this.last = rowid;
     this.n++;
+    if (r !== undefined) this.index?.terms.add(r, docStart, docEnd);
   }
 
   /** Forgets the open run (a transaction begins: one left by a failed one is not written). */
@@ -360,10 +379,12 @@ class SpanRunWriter {
     this.n = 0;
   }
 
-  /** Writes the open run (call before the transaction commits). */
+  /** Writes the open run and its document (call before the transaction commits). */
   flush(): void {
     if (this.n === 0) return;
     this.insert.run(this.tenant, this.trace, this.service, this.min, this.max, this.first, this.last);
+    const terms = this.index?.terms.terms();
+    if (terms) this.index!.insert.run(this.newest, terms);
     this.n = 0;
   }
 }
@@ -398,7 +419,10 @@ export class SqliteStore {
     this.insertSpan = db.prepare(
       'INSERT OR IGNORE INTO spans (tenant, trace_id, span_id, parent_span_id, service_name, name, start_ns, end_ns, duration_ns, status_code, doc, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
-    this.runs = new SpanRunWriter(db.prepare('INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid) VALUES (?, ?, ?, ?, ?, ?, ?)'));
+    this.runs = new SpanRunWriter(
+      db.prepare('INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      this.insertTerms ? { insert: this.insertTerms, terms: this.terms } : undefined,
+    );
     this.insertGroup = db.prepare('INSERT INTO item_groups (gid, max_ns, resource, scope) VALUES (?, ?, ?, ?)');
     this.upsertOperation = db.prepare(
       `INSERT INTO operations (tenant, service_name, name, kind, last_start_ns) VALUES (?, ?, ?, ?, ?)
@@ -459,31 +483,19 @@ export class SqliteStore {
         else this.writeArrivedSpans(c, tenant, ops, groups);
       }
       groups.close();
-      if (lines) this.writeSpanLines(lines, tenant, ops);
+      // The lines' spans are indexed by SQL under their own rowids: no document of a run spans both.
       this.runs.flush();
+      if (lines) {
+        this.writeSpanLines(lines, tenant, ops);
+        this.runs.flush();
+      }
       ops.write(this.upsertOperation, tenant);
     });
   }
 
-  /**
-   * The spans of one `otlp` chunk. Their attribute terms go into the index one document per run of
-   * a trace's spans (the spans of a trace arrive together in most requests: a sixteenth of the
-   * documents and 0.58 of the (term, document) pairs on the bench traffic), under the rowid of the
-   * run's newest span, which retention deletes last of them.
-   */
+  /** The spans of one `otlp` chunk, each added to the span run (and its attribute document) being written. */
   private writeArrivedSpans(c: Uint8Array, tenant: string, ops: OperationsSeen, groups: ReturnType<SqliteStore['groups']>): void {
     let reader: WireReader | undefined;
-    const terms = this.terms;
-    let runTrace = '';
-    let runRowid: number | bigint = 0;
-    let runNewest = -1n;
-    const flush = () => {
-      const t = terms.terms();
-      if (t) this.insertTerms!.run(runRowid, t);
-      terms.begin();
-      runTrace = '';
-    };
-    terms.begin();
     readSpanChunk(c, (g, buf, r) => {
       const groupId = groups.id(buf, g);
       const traceId = spanTraceId(buf, r);
@@ -499,21 +511,9 @@ export class SqliteStore {
       const inserted = Number(result.changes) > 0;
       groups.item(inserted, start);
       if (!inserted) return;
-      this.runs.add(tenant, traceId, g.service, start, Number(result.lastInsertRowid));
+      this.runs.add(tenant, traceId, g.service, start, Number(result.lastInsertRowid), (reader ??= new WireReader(buf)), docStart, docEnd);
       ops.add(g.service, name, spanKind(buf, r), start);
-      if (!this.insertTerms) return;
-      if (traceId !== runTrace) {
-        flush();
-        runTrace = traceId;
-        runNewest = -1n;
-      }
-      terms.add((reader ??= new WireReader(buf)), docStart, docEnd);
-      if (start >= runNewest) {
-        runNewest = start;
-        runRowid = result.lastInsertRowid;
-      }
     });
-    if (this.insertTerms) flush();
   }
 
   /** JSON-line chunks; their attributes are indexed by SQLite's JSON functions, one statement for them all. */
