@@ -9,7 +9,7 @@ import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQue
 import { attributesMatch, byNewestTrace, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
 import { logFromParts, spanFromParts } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
-import { ATTRIBUTE_INDEX_TABLE, clampNs, TENANTS_SQL } from './store.ts';
+import { ATTRIBUTE_INDEX_TABLE, clampNs, hasSchemaObject, TENANTS_SQL } from './store.ts';
 import { attributeTerm, SpanTermCheck } from './terms.ts';
 
 interface Filter {
@@ -77,7 +77,7 @@ const attributeIndexOf = new WeakMap<DatabaseSync, boolean>();
 function hasAttributeIndex(db: DatabaseSync): boolean {
   let has = attributeIndexOf.get(db);
   if (has === undefined) {
-    has = db.prepare('SELECT 1 FROM sqlite_master WHERE name = ?').get(ATTRIBUTE_INDEX_TABLE) !== undefined;
+    has = hasSchemaObject(db, ATTRIBUTE_INDEX_TABLE);
     attributeIndexOf.set(db, has);
   }
   return has;

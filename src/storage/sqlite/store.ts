@@ -120,7 +120,7 @@ function inTransaction<T>(db: DatabaseSync, fn: () => T, begin: 'BEGIN' | 'BEGIN
 }
 
 /** Whether the file's schema has a table (or index) of this name. */
-function hasSchemaObject(db: DatabaseSync, name: string, type: 'table' | 'index' = 'table'): boolean {
+export function hasSchemaObject(db: DatabaseSync, name: string, type: 'table' | 'index' = 'table'): boolean {
   return db.prepare('SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?').get(type, name) !== undefined;
 }
 
