@@ -6,8 +6,8 @@
 // lines (the format the store wrote before it kept protobuf, still accepted from an older
 // write-ahead log) are written too, for the change's before and after in one run.
 //
-// Then the attribute index: the same store without its FTS5 table (its write cost is the
-// difference) and, on the same data, attribute searches answered through the index against the
+// Then the attribute index: the same store without its runs' attribute filters (their write cost
+// is the difference) and, on the same data, attribute searches answered through the index against the
 // document scan every search did before it (parse each candidate span's document), both in this run.
 //
 //   node bench/sqlite.ts [--spans=N]

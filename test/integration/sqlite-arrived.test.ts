@@ -1,7 +1,7 @@
 // The SQLite store keeps what arrived: each span or log record as its protobuf bytes, its resource
 // and scope once per request group (item_groups). These cases pin what that must not change: the
-// attribute index holds the terms SQLite's JSON functions gave for the JSON documents of older
-// versions, a file holding rows of both kinds reads them all, a group is written once and goes
+// runs' attribute filters hold every term the spans' decoded attributes give, whether they arrived
+// as protobuf or as the JSON documents of older versions, a file holding rows of both kinds reads them all, a group is written once and goes
 // with its last item, and a file from before the change opens, keeps its rows and takes new ones.
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
@@ -14,9 +14,9 @@ import { createEncoder as createTranscoder } from '../../src/pipeline/transcode/
 import { createEncoder as createProtoEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { createEncoder as createLineEncoder } from '../../src/storage/rowjson.ts';
 import { READS, getTrace, searchLogs, searchTraces } from '../../src/storage/sqlite/reads.ts';
-import { ATTRIBUTE_INDEX_TABLE, SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
-import { attributeTerm } from '../../src/storage/sqlite/terms.ts';
-import { arbTraces, encodeTraces, LIMITS, type MSpan, type MTraces, type MValue } from '../helpers/otlp-build.ts';
+import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
+import { attributeTerm, bloomHas, renderedValue, type Term } from '../../src/storage/sqlite/terms.ts';
+import { arbTraces, encodeTraces, LIMITS, type MSpan, type MTraces } from '../helpers/otlp-build.ts';
 import { canonical, makeLog, makeSpan } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -25,37 +25,21 @@ const proto = createProtoEncoder({});
 const data = (chunks: { data: Uint8Array }[]) => chunks.map((c) => c.data);
 const count = (db: DatabaseSync, sql: string) => (db.prepare(sql).get() as { n: number }).n;
 
-/** The attribute index terms of each trace (its documents are runs of a trace's spans, or single spans), read back through the index. */
-function termsByTrace(db: DatabaseSync): Map<string, Set<string>> {
-  db.exec(`CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, ${ATTRIBUTE_INDEX_TABLE}, 'row')`);
-  const out = new Map<string, Set<string>>();
-  const tracesWith = db.prepare(`SELECT trace_id AS k FROM spans WHERE rowid IN (SELECT rowid FROM ${ATTRIBUTE_INDEX_TABLE} WHERE ${ATTRIBUTE_INDEX_TABLE} MATCH ?)`);
-  for (const { term } of db.prepare('SELECT term FROM temp.vocab').all() as { term: string }[]) {
-    for (const { k } of tracesWith.all(`"${term}"`) as { k: string }[]) {
-      const set = out.get(k) ?? new Set<string>();
-      set.add(term);
-      out.set(k, set);
-    }
+/** The attribute filters of each trace's runs. */
+function filtersByTrace(db: DatabaseSync): Map<string, Uint8Array[]> {
+  const out = new Map<string, Uint8Array[]>();
+  for (const r of db.prepare('SELECT trace_id AS t, attr_filter AS f FROM span_runs ORDER BY rowid').all() as { t: string; f: Uint8Array }[]) {
+    out.set(r.t, [...(out.get(r.t) ?? []), r.f]);
   }
   return out;
 }
 
-/** The terms a trace's spans' KeyValues may give, each as written (duplicate keys included) and value-less, by trace id. */
-function allowedTerms(m: MTraces): Map<string, Set<string>> {
-  const render = (v: MValue): string =>
-    v.kind === 'string' ? v.v : v.kind === 'int' || v.kind === 'bool' ? String(v.v) : v.kind === 'bytes' ? Buffer.from(v.v).toString('base64') : '';
-  const out = new Map<string, Set<string>>();
-  for (const rs of m.resources) {
-    for (const ss of rs.scopes) {
-      for (const span of ss.spans) {
-        const k = Buffer.from(span.traceId).toString('hex');
-        const set = out.get(k) ?? new Set<string>();
-        for (const a of span.attributes) set.add(attributeTerm(a.key, render(a.value))).add(attributeTerm(a.key, ''));
-        out.set(k, set);
-      }
-    }
-  }
-  return out;
+/** Whether a filter of the trace may hold the term. */
+const holds = (filters: Uint8Array[] | undefined, [h1, h2]: Term): boolean => filters?.some((f) => bloomHas(f, h1, h2)) ?? false;
+
+/** The term of each of a span's decoded attributes (its key's alone for a value not rendered), with its trace id. */
+function termsOf(rows: readonly SpanRow[]): [string, Term][] {
+  return rows.flatMap((s) => s.attributes.map((a): [string, Term] => [s.traceId, attributeTerm(a.key, renderedValue(a.value))]));
 }
 
 /** The message with its spans' valid trace ids replaced by `n` shared ones in turn: runs of a trace's spans, and traces interleaved. */
@@ -67,7 +51,7 @@ function inTraces(m: MTraces, n: number): MTraces {
 }
 
 describe('sqlite store of what arrived', () => {
-  it('indexes every trace under the terms SQLite gave its spans\' JSON documents: none missing, no key invented', () => {
+  it('filters every run under the terms of its spans\' decoded attributes, from protobuf and from JSON documents alike', () => {
     const transcoder = createTranscoder({}, LIMITS);
     fc.assert(
       fc.property(arbTraces, fc.integer({ min: 1, max: 3 }), (generated, traces) => {
@@ -78,19 +62,14 @@ describe('sqlite store of what arrived', () => {
         try {
           expect(new SqliteStore(arrived).writeSpans(data(transcoder.encode('traces', 'protobuf', body).chunks)).kind).toBe('success');
           expect(new SqliteStore(older).writeSpans(data(lines.encodeSpans(decodeTracesProto(body, LIMITS).rows))).kind).toBe('success');
-          const fromProto = termsByTrace(arrived);
-          const fromJson = termsByTrace(older);
-          for (const [trace, json] of fromJson) {
-            // Every term of the documents: a search finds the trace as before.
-            expect([...json].filter((t) => !fromProto.get(trace)?.has(t))).toEqual([]);
-          }
-          const allowed = allowedTerms(m);
-          for (const [trace, terms] of fromProto) {
-            // The protobuf may repeat a key the decoder kept once: its other values are extra
-            // candidates, which the documents rule out. A term of no KeyValue the trace's spans
-            // were sent with would be a bug.
-            expect([...terms].filter((t) => !allowed.get(trace)?.has(t))).toEqual([]);
-          }
+          const fromProto = filtersByTrace(arrived);
+          const fromJson = filtersByTrace(older);
+          // Every term of the decoded attributes, in a filter of its trace's runs: a search passes
+          // over no run that holds it. (The protobuf may repeat a key the decoder kept once: its
+          // other values' terms are in the filter too, extra candidates the documents rule out.)
+          const terms = termsOf(decodeTracesProto(body, LIMITS).rows);
+          expect(terms.filter(([trace, t]) => !holds(fromProto.get(trace), t))).toEqual([]);
+          expect(terms.filter(([trace, t]) => !holds(fromJson.get(trace), t))).toEqual([]);
         } finally {
           arrived.close();
           older.close();
@@ -100,7 +79,7 @@ describe('sqlite store of what arrived', () => {
     );
   });
 
-  it('indexes values at and past the cut, multi-byte characters, bytes and 64-bit integers as SQLite did', () => {
+  it('filters values at and past the cut, multi-byte characters, bytes and 64-bit integers alike from protobuf and JSON', () => {
     const str = (v: string) => ({ stringValue: v });
     const values = [
       str('a'.repeat(127)), str('a'.repeat(128)), str('a'.repeat(129)), str('a'.repeat(300)),
@@ -116,9 +95,16 @@ describe('sqlite store of what arrived', () => {
     const older = openDatabase(':memory:');
     expect(new SqliteStore(arrived).writeSpans(data(proto.encodeSpans(spans))).kind).toBe('success');
     expect(new SqliteStore(older).writeSpans(data(lines.encodeSpans(spans))).kind).toBe('success');
-    const fromJson = termsByTrace(older);
+    // One span a run, two terms each: the same terms give the same filter.
+    const fromJson = filtersByTrace(older);
     expect(fromJson.size).toBe(spans.length);
-    expect(termsByTrace(arrived)).toEqual(fromJson);
+    expect(filtersByTrace(arrived)).toEqual(fromJson);
+    // And the filters hold each value's term (doubles, arrays, maps: the key's alone).
+    for (const s of spans) {
+      const [a] = s.attributes;
+      const rendered = 'stringValue' in a!.value ? a!.value.stringValue : 'bytesValue' in a!.value ? a!.value.bytesValue : 'intValue' in a!.value ? a!.value.intValue : 'boolValue' in a!.value ? String(a!.value.boolValue) : '';
+      expect(holds(fromJson.get(s.traceId), attributeTerm(a!.key, rendered))).toBe(true);
+    }
     arrived.close();
     older.close();
   });

@@ -9,8 +9,8 @@ import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQue
 import { attributesMatch, byNewestTrace, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
 import { logFromParts, spanFromParts } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
-import { ATTRIBUTE_INDEX_TABLE, clampNs, hasSchemaObject, TENANTS_SQL } from './store.ts';
-import { attributeTerm, SpanTermCheck } from './terms.ts';
+import { clampNs, TENANTS_SQL } from './store.ts';
+import { SpanTermCheck } from './terms.ts';
 
 interface Filter {
   where: string[];
@@ -71,24 +71,13 @@ export function getTrace(db: DatabaseSync, tenant: string, traceId: string): Spa
   return rows.map(spanOf);
 }
 
-const attributeIndexOf = new WeakMap<DatabaseSync, boolean>();
-
-/** Whether the file keeps the attribute index (storage.sqlite.attributeIndex; fixed when the store opened it). */
-function hasAttributeIndex(db: DatabaseSync): boolean {
-  let has = attributeIndexOf.get(db);
-  if (has === undefined) {
-    has = hasSchemaObject(db, ATTRIBUTE_INDEX_TABLE);
-    attributeIndexOf.set(db, has);
-  }
-  return has;
-}
-
 /**
  * Matching trace summaries, newest first (the port's ranking): the `limit` traces whose newest
  * matching span is newest. The spans are reached through their runs (span_runs), newest run first;
  * a run's newest start bounds every span in it, so the walk stops at the first run older than the
- * limit-th trace found. Attribute conditions go through the index when the file keeps one; without
- * it each candidate's document is checked.
+ * limit-th trace found. With attribute conditions, a run whose filter lacks a wanted term is passed
+ * over (a run without a filter is not), and each span of the others is checked against its own
+ * terms before its document is decoded.
  */
 export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): TraceSummary[] {
   const endNano = q.endNano === undefined ? undefined : clampNs(q.endNano);
@@ -105,19 +94,7 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
   add(spans, 'duration_ns >= ?', q.minDurationNano);
   add(spans, 'duration_ns <= ?', q.maxDurationNano === undefined ? undefined : clampNs(q.maxDurationNano));
   const wantAttrs = (q.attributes?.length ?? 0) > 0;
-  // Attribute conditions narrow the traces through the attribute index (a term per attribute
-  // from its key and value prefix, or the value-less term for values the index does not render),
-  // whose documents are runs of a trace's spans under one of their rowids: the candidates are the
-  // traces with a matching document, and their spans' own documents confirm the conditions
-  // exactly, all on one span.
-  let candidates: Set<string> | undefined;
-  if (wantAttrs && hasAttributeIndex(db)) {
-    const match = q.attributes!.map((a) => `("${attributeTerm(a.key, a.value)}" OR "${attributeTerm(a.key, '')}")`).join(' AND ');
-    const found = db.prepare(`SELECT DISTINCT trace_id FROM spans WHERE rowid IN (SELECT rowid FROM ${ATTRIBUTE_INDEX_TABLE} WHERE ${ATTRIBUTE_INDEX_TABLE} MATCH ?) AND tenant = ?`).all(match, tenant) as { trace_id: string }[];
-    candidates = new Set(found.map((r) => r.trace_id));
-    if (candidates.size === 0) return [];
-  }
-  const runStmt = db.prepare(`SELECT trace_id AS trace, first_rowid AS first, last_rowid AS last, max_start_ns AS newest FROM span_runs ${whereSql(runs)} ORDER BY max_start_ns DESC`);
+  const runStmt = db.prepare(`SELECT trace_id AS trace, first_rowid AS first, last_rowid AS last, max_start_ns AS newest${wantAttrs ? ', attr_filter AS filter' : ''} FROM span_runs ${whereSql(runs)} ORDER BY max_start_ns DESC`);
   runStmt.setReadBigInts(true);
   const spanStmt = db.prepare(`SELECT spans.rowid AS id, trace_id, start_ns FROM spans ${whereSql(spans)}`);
   spanStmt.setReadBigInts(true);
@@ -128,10 +105,10 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
   const newest = new Map<string, bigint>();
   /** The limit-th newest of those once there are that many: runs older than it cannot change the result. */
   let bar: bigint | undefined;
-  for (const run of runStmt.iterate(...runs.params) as Iterable<{ trace: string; first: bigint; last: bigint; newest: bigint }>) {
+  for (const run of runStmt.iterate(...runs.params) as Iterable<{ trace: string; first: bigint; last: bigint; newest: bigint; filter?: Uint8Array | null }>) {
     if (bar !== undefined && run.newest < bar) break;
-    // A run of a trace the index ruled out, or of one already found at least as new, can change nothing.
-    if (candidates && !candidates.has(run.trace)) continue;
+    // A run whose filter lacks a wanted term, or of a trace already found at least as new, can change nothing.
+    if (terms && run.filter && !terms.runMayMatch(run.filter)) continue;
     const seenTrace = newest.get(run.trace);
     if (seenTrace !== undefined && seenTrace >= run.newest) continue;
     const before = newest.size;

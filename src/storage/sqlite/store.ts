@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { KeyValue } from '../../model/rows.ts';
 import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import { WireReader } from '../../pipeline/decode/wire.ts';
 import type { WriteResult } from '../backend.ts';
@@ -11,8 +12,8 @@ import {
   CHUNK_MAGIC, type GroupRef, groupParts, L_LEN, LOG_HEAD_BYTES, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk,
   S_LEN, SPAN_HEAD_BYTES, spanEnd, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
-import { chunkLineRefs, docText, type LogHeader, type SpanHeader } from '../rowjson.ts';
-import { attributeTerm, TermWriter } from './terms.ts';
+import { chunkLineRefs, docText, type LogHeader, spanFromJson, type SpanHeader } from '../rowjson.ts';
+import { RunTerms } from './terms.ts';
 
 const INT64_MAX = (1n << 63n) - 1n;
 const NS_PER_DAY = 86_400_000_000_000n;
@@ -62,18 +63,6 @@ CREATE TABLE IF NOT EXISTS operations (
   last_start_ns INTEGER NOT NULL,
   PRIMARY KEY (tenant, service_name, name, kind)
 ) WITHOUT ROWID;
--- Attribute search: a contentless FTS5 index whose documents are runs of a trace's spans as a
--- write batch brought them (rowid = the rowid of the run's newest span; older versions wrote one
--- per span, and JSON-document rows still get one each) and whose terms are those spans'
--- attributes, each one term: a hash of its key and value (terms.ts). FTS5 writes each batch as a
--- new segment and merges them in the background, so the write cost does not grow with the table
--- (a B-tree of (key, value, rowid) rows measured 10x slower writes: every batch touched most of
--- its pages). Keys and values are cut to ATTR_VALUE_CHARS characters and doubles, arrays and maps
--- get the value-less term of their key (their rendering is JavaScript's): the index finds
--- candidate traces, and each of their spans is checked against its document. Files from before
--- the hashed terms kept them spelled out in hex in span_attributes: openDatabase drops that table
--- and indexes their spans again into span_terms.
--- (Created by openDatabase unless storage.sqlite.attributeIndex is off: ATTRIBUTE_TABLE.)
 CREATE TABLE IF NOT EXISTS logs (
   id INTEGER PRIMARY KEY,
   tenant TEXT NOT NULL DEFAULT '${DEFAULT_TENANT}',
@@ -94,13 +83,12 @@ CREATE INDEX IF NOT EXISTS logs_tenant_time ON logs (tenant, time_ns);
 CREATE INDEX IF NOT EXISTS logs_time ON logs (time_ns);
 `;
 
-/** The attribute index; its name marks its terms' format (hashed), so a file with another format's index is indexed anew. */
-export const ATTRIBUTE_INDEX_TABLE = 'span_terms';
-const ATTRIBUTE_TABLE = `CREATE VIRTUAL TABLE IF NOT EXISTS ${ATTRIBUTE_INDEX_TABLE} USING fts5(terms, content='', contentless_delete=1, detail='none', tokenize='ascii')`;
-/** The attribute index of files from before the hashed terms (hex terms): dropped when such a file is opened. */
-const HEX_ATTRIBUTE_TABLE = 'span_attributes';
-/** SQL function of the attribute term of a key and rendered value (attributeTerm()), registered on writing connections. */
-const TERM_FUNCTION = 'tracehouse_attribute_term';
+/**
+ * Attribute indexes of older versions, dropped when a file is opened (the runs' filters replace
+ * them): span_terms, a contentless FTS5 table of hashed terms per run or span, and before it
+ * span_attributes, of hex terms.
+ */
+const FTS_ATTRIBUTE_TABLES = ['span_terms', 'span_attributes'];
 
 /**
  * Runs fn in one transaction (`BEGIN IMMEDIATE` where two processes opening a file must not both
@@ -133,8 +121,8 @@ function hasColumn(db: DatabaseSync, table: string, column: string): boolean {
  * Runs of spans: the spans of one trace and one service that a write stored one after another,
  * which are the rows of spans with rowids first_rowid..last_rowid (one writer: consecutive inserts
  * get consecutive rowids, and INSERT OR IGNORE takes none for a span it skips), with the oldest and
- * newest start among them and the trace (an attribute search passes over the runs of traces its
- * index ruled out without reading their spans). Searches by service and time, dependencies,
+ * newest start among them, the trace, and the Bloom filter of their attributes' terms (terms.ts;
+ * NULL when not written: storage.sqlite.attributeIndex off). Searches by service and time, dependencies,
  * retention and the oldest span go through these three indexes: three entries per run instead of
  * two per span (a run is ~16 spans on the bench traffic). Two per-span time indexes were most of
  * what a commit wrote, as the spans of many traces land all over them (measured: 7.6 KiB written
@@ -148,7 +136,8 @@ CREATE TABLE span_runs (
   min_start_ns INTEGER NOT NULL,
   max_start_ns INTEGER NOT NULL,
   first_rowid INTEGER NOT NULL,
-  last_rowid INTEGER NOT NULL
+  last_rowid INTEGER NOT NULL,
+  attr_filter BLOB
 );
 CREATE INDEX span_runs_tenant_service_max ON span_runs (tenant, service_name, max_start_ns);
 CREATE INDEX span_runs_tenant_max ON span_runs (tenant, max_start_ns);
@@ -160,16 +149,47 @@ CREATE INDEX span_runs_tenant_min ON span_runs (tenant, min_start_ns);`;
  * or all after, also when two processes open it together or one dies half way. A file with runs
  * and the per-span time index again was written by an older version since (which made the index
  * anew and wrote spans without runs), and one whose runs lack the trace id was made by a build of
- * this change before it: their runs are made anew from their spans.
+ * this change before it: their runs are made anew from their spans. Runs written before their
+ * filter get the column (NULL: fillRunFilters).
  */
 function ensureSpanRuns(db: DatabaseSync): void {
   const current = () => hasColumn(db, 'span_runs', 'trace_id') && !hasSchemaObject(db, 'spans_tenant_start', 'index');
-  if (current()) return;
+  const filtered = () => hasColumn(db, 'span_runs', 'attr_filter');
+  if (current() && filtered()) return;
   inTransaction(db, () => {
-    if (current()) return;
-    db.exec(`DROP TABLE IF EXISTS span_runs; ${SPAN_RUNS_SCHEMA}`);
-    db.exec('INSERT INTO span_runs SELECT tenant, trace_id, service_name, start_ns, start_ns, rowid, rowid FROM spans ORDER BY rowid');
-    db.exec('DROP INDEX IF EXISTS spans_tenant_service_start; DROP INDEX IF EXISTS spans_tenant_start');
+    if (!current()) {
+      db.exec(`DROP TABLE IF EXISTS span_runs; ${SPAN_RUNS_SCHEMA}`);
+      db.exec(`INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid)
+               SELECT tenant, trace_id, service_name, start_ns, start_ns, rowid, rowid FROM spans ORDER BY rowid`);
+      db.exec('DROP INDEX IF EXISTS spans_tenant_service_start; DROP INDEX IF EXISTS spans_tenant_start');
+    } else if (!filtered()) db.exec('ALTER TABLE span_runs ADD COLUMN attr_filter BLOB');
+  }, 'BEGIN IMMEDIATE');
+}
+
+/**
+ * Writes the filter of every run without one (a file from before the filters, or written with
+ * storage.sqlite.attributeIndex off): once, in one transaction (minutes for a large file). A run
+ * with a JSON document that does not parse keeps none, and searches check its spans one by one.
+ */
+function fillRunFilters(db: DatabaseSync): void {
+  const runs = db.prepare('SELECT rowid AS id, first_rowid AS first, last_rowid AS last FROM span_runs WHERE attr_filter IS NULL');
+  if (runs.get() === undefined) return;
+  const docs = db.prepare('SELECT doc FROM spans WHERE rowid BETWEEN ? AND ?');
+  const update = db.prepare('UPDATE span_runs SET attr_filter = ? WHERE rowid = ?');
+  const terms = new RunTerms();
+  inTransaction(db, () => {
+    for (const run of runs.all() as { id: number; first: number; last: number }[]) {
+      terms.begin();
+      try {
+        for (const { doc } of docs.iterate(run.first, run.last) as Iterable<{ doc: string | Uint8Array }>) {
+          if (typeof doc === 'string') terms.addAttributes(spanFromJson(doc).attributes);
+          else terms.add(new WireReader(doc), 0, doc.length);
+        }
+      } catch {
+        continue;
+      }
+      update.run(terms.filter(), run.id);
+    }
   }, 'BEGIN IMMEDIATE');
 }
 
@@ -197,22 +217,6 @@ function upgradeSchema(db: DatabaseSync): void {
     for (const [table, column] of missing()) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column}`);
   }, 'BEGIN IMMEDIATE');
 }
-
-/**
- * Indexes the attributes of the JSON-document spans with rowid above ?1: rows written before the
- * store kept protobuf (a file's first indexing), or rows from a write-ahead log of that version.
- * jsonb_each hands each attribute over as JSONB, so the lookups below do not parse text again
- * (measured 17 against 28 µs per span with json_each). json_valid() keeps a document beyond
- * SQLite's JSON depth limit from failing the batch; such a span is then not found by attribute.
- */
-const ATTRIBUTE_INDEX_SQL = `INSERT INTO ${ATTRIBUTE_INDEX_TABLE} (rowid, terms)
-  SELECT s.rowid, group_concat(${TERM_FUNCTION}(a.value ->> '$.key',
-      coalesce(a.value ->> '$.value.stringValue', a.value ->> '$.value.intValue',
-        CASE json_type(a.value, '$.value.boolValue') WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' END,
-        a.value ->> '$.value.bytesValue', '')), ' ')
-  FROM spans s, jsonb_each(s.doc, '$.attributes') a
-  WHERE s.rowid > ?1 AND typeof(s.doc) = 'text' AND json_valid(s.doc) AND a.value ->> '$.key' IS NOT NULL
-  GROUP BY s.rowid`;
 
 /**
  * The tenants that have spans, for queries over every tenant's spans by time through the
@@ -244,47 +248,23 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean }
   const before = { spans: lacksTenant('spans'), logs: lacksTenant('logs') };
   if (before.spans || before.logs) addTenants(db, before);
   const hadOperations = hasSchemaObject(db, 'operations');
-  const hadAttributes = hasSchemaObject(db, ATTRIBUTE_INDEX_TABLE);
   db.exec(SCHEMA);
-  // Integers as BigInt, so an intValue past 2^53 in a JSON document renders exactly.
-  db.function(TERM_FUNCTION, { deterministic: true, useBigIntArguments: true }, (key, value) => attributeTerm(String(key), value === null ? '' : String(value)));
   // Files from before kept an index on start_ns alone, for retention and the oldest span; both go
   // through the tenant-led index now (TENANTS_SQL), and one index fewer is cheaper per span.
   db.exec('DROP INDEX IF EXISTS spans_start');
   upgradeSchema(db);
   ensureSpanRuns(db);
   db.exec(LOG_KEY_INDEX);
-  if (options.attributeIndex === false) {
-    // Off: no index to keep (searches scan documents). Turned on again later, the table is made
-    // anew and every stored span indexed, as for a file from before the index.
-    db.exec(`DROP TABLE IF EXISTS ${ATTRIBUTE_INDEX_TABLE}; DROP TABLE IF EXISTS ${HEX_ATTRIBUTE_TABLE}`);
-  } else {
-    // An index of hex terms (a file from before the hashed ones) cannot answer this version's
-    // searches: it goes, and the spans are indexed anew below (once; minutes for a large file).
-    db.exec(`DROP TABLE IF EXISTS ${HEX_ATTRIBUTE_TABLE}`);
-    db.exec(ATTRIBUTE_TABLE);
-    // A file written before the attribute index existed (or with it off): index its spans once (minutes for a large file).
-    if (hadSpans && !hadAttributes) indexStoredSpans(db);
-  }
+  for (const table of FTS_ATTRIBUTE_TABLES) db.exec(`DROP TABLE IF EXISTS ${table}`);
+  // Off, runs get no filter (searches check every span of a run). Turned on again later, the runs
+  // written meanwhile get theirs here, as do those of a file from before the filters.
+  if (options.attributeIndex !== false) fillRunFilters(db);
   // A file written before the operations table (or tenants) existed: fill it once from the stored spans.
   if (hadSpans && !hadOperations) {
     db.exec(`INSERT OR IGNORE INTO operations (tenant, service_name, name, kind, last_start_ns)
              SELECT tenant, service_name, name, coalesce(json_extract(doc, '$.kind'), 0), max(start_ns) FROM spans GROUP BY 1, 2, 3, 4`);
   }
   return db;
-}
-
-/** Indexes the attributes of every stored span (both document kinds), in one transaction. */
-function indexStoredSpans(db: DatabaseSync): void {
-  const insert = db.prepare(`INSERT INTO ${ATTRIBUTE_INDEX_TABLE} (rowid, terms) VALUES (?, ?)`);
-  const terms = new TermWriter();
-  inTransaction(db, () => {
-    db.prepare(ATTRIBUTE_INDEX_SQL).run(-1);
-    for (const row of db.prepare("SELECT rowid AS r, doc FROM spans WHERE typeof(doc) = 'blob'").iterate() as Iterable<{ r: number; doc: Uint8Array }>) {
-      const t = terms.spanTerms(new WireReader(row.doc), 0, row.doc.length);
-      if (t) insert.run(row.r, t);
-    }
-  });
 }
 
 /**
@@ -324,15 +304,14 @@ class OperationsSeen {
 
 /**
  * The span run being written (see SPAN_RUNS_SCHEMA): spans added one after another until the
- * trace, service or tenant changes or a rowid is skipped. With the attribute index, a run is also
- * one index document: its spans' attribute terms under the rowid of its newest span, which
- * retention deletes last of them (the spans of a trace arrive together in most requests: a
- * sixteenth of the documents and 0.58 of the (term, document) pairs on the bench traffic).
+ * trace, service or tenant changes or a rowid is skipped, with the filter of their attributes'
+ * terms when the store writes filters (the spans of a trace arrive together in most requests:
+ * ~16 spans a run on the bench traffic).
  */
 class SpanRunWriter {
   private readonly insert: StatementSync;
-  /** The attribute index's insert and the run's terms (absent: no attribute index). */
-  private readonly index: { insert: StatementSync; terms: TermWriter } | undefined;
+  /** The run's terms (absent: no filters written). */
+  private readonly terms: RunTerms | undefined;
   private tenant = '';
   private trace = '';
   private service = '';
@@ -340,21 +319,19 @@ class SpanRunWriter {
   private last = 0;
   private min = 0n;
   private max = 0n;
-  /** Rowid of the span with the newest start (the last of equals). */
-  private newest = 0;
   /** Spans in the open run. */
   private n = 0;
 
-  constructor(insert: StatementSync, index: { insert: StatementSync; terms: TermWriter } | undefined) {
+  constructor(insert: StatementSync, terms: RunTerms | undefined) {
     this.insert = insert;
-    this.index = index;
+    this.terms = terms;
   }
 
   /**
-   * A span just inserted with this rowid; its attribute terms go into the run's document when
-   * its protobuf bytes r.buf[docStart, docEnd) are given (JSON-document rows are indexed by SQL).
+   * A span just inserted with this rowid; its attributes are its protobuf bytes r.buf[docStart,
+   * docEnd), or decoded (a JSON document of an older version).
    */
-  add(tenant: string, trace: string, service: string, start: bigint, rowid: number, r?: WireReader, docStart = 0, docEnd = 0): void {
+  add(tenant: string, trace: string, service: string, start: bigint, rowid: number, r: WireReader | readonly KeyValue[], docStart = 0, docEnd = 0): void {
     if (this.n > 0 && (trace !== this.trace || service !== this.service || tenant !== this.tenant || rowid !== this.last + 1)) this.flush();
     if (this.n === 0) {
       this.tenant = tenant;
@@ -363,15 +340,14 @@ class SpanRunWriter {
       this.first = rowid;
       this.min = start;
       this.max = start;
-      this.index?.terms.begin();
+      this.terms?.begin();
     } else if (start < this.min) this.min = start;
-    if (start >= this.max) {
-      this.max = start;
-      this.newest = rowid;
-    }
+    else if (start > this.max) this.max = start;
     this.last = rowid;
     this.n++;
-    if (r !== undefined) this.index?.terms.add(r, docStart, docEnd);
+    if (this.terms === undefined) return;
+    if (r instanceof WireReader) this.terms.add(r, docStart, docEnd);
+    else this.terms.addAttributes(r);
   }
 
   /** Forgets the open run (a transaction begins: one left by a failed one is not written). */
@@ -379,12 +355,10 @@ class SpanRunWriter {
     this.n = 0;
   }
 
-  /** Writes the open run and its document (call before the transaction commits). */
+  /** Writes the open run (call before the transaction commits). */
   flush(): void {
     if (this.n === 0) return;
-    this.insert.run(this.tenant, this.trace, this.service, this.min, this.max, this.first, this.last);
-    const terms = this.index?.terms.terms();
-    if (terms) this.index!.insert.run(this.newest, terms);
+    this.insert.run(this.tenant, this.trace, this.service, this.min, this.max, this.first, this.last, this.terms?.filter() ?? null);
     this.n = 0;
   }
 }
@@ -401,27 +375,19 @@ export class SqliteStore {
   private readonly insertLog: StatementSync;
   private readonly insertGroup: StatementSync;
   private readonly upsertOperation: StatementSync;
-  private readonly maxSpanRowid: StatementSync;
   private readonly maxGroupId: StatementSync;
-  private readonly insertTerms: StatementSync | undefined;
-  private readonly indexJsonAttributes: StatementSync | undefined;
-  private readonly terms = new TermWriter();
   private readonly runs: SpanRunWriter;
 
-  /** `indexAttributes: false` writes no attribute index (storage.sqlite.attributeIndex off, or the benchmark's baseline). */
+  /** `indexAttributes: false` writes no runs' filters (storage.sqlite.attributeIndex off, or the benchmark's baseline). */
   constructor(db: DatabaseSync, options: { indexAttributes?: boolean } = {}) {
     this.db = db;
-    this.maxSpanRowid = db.prepare('SELECT coalesce(max(rowid), 0) AS m FROM spans');
     this.maxGroupId = db.prepare('SELECT coalesce(max(gid), 0) AS m FROM item_groups');
-    const index = options.indexAttributes !== false;
-    this.indexJsonAttributes = index ? db.prepare(ATTRIBUTE_INDEX_SQL) : undefined;
-    this.insertTerms = index ? db.prepare(`INSERT INTO ${ATTRIBUTE_INDEX_TABLE} (rowid, terms) VALUES (?, ?)`) : undefined;
     this.insertSpan = db.prepare(
       'INSERT OR IGNORE INTO spans (tenant, trace_id, span_id, parent_span_id, service_name, name, start_ns, end_ns, duration_ns, status_code, doc, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.runs = new SpanRunWriter(
-      db.prepare('INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      this.insertTerms ? { insert: this.insertTerms, terms: this.terms } : undefined,
+      db.prepare('INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid, attr_filter) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      options.indexAttributes !== false ? new RunTerms() : undefined,
     );
     this.insertGroup = db.prepare('INSERT INTO item_groups (gid, max_ns, resource, scope) VALUES (?, ?, ?, ?)');
     this.upsertOperation = db.prepare(
@@ -483,17 +449,13 @@ export class SqliteStore {
         else this.writeArrivedSpans(c, tenant, ops, groups);
       }
       groups.close();
-      // The lines' spans are indexed by SQL under their own rowids: no document of a run spans both.
+      if (lines) this.writeSpanLines(lines, tenant, ops);
       this.runs.flush();
-      if (lines) {
-        this.writeSpanLines(lines, tenant, ops);
-        this.runs.flush();
-      }
       ops.write(this.upsertOperation, tenant);
     });
   }
 
-  /** The spans of one `otlp` chunk, each added to the span run (and its attribute document) being written. */
+  /** The spans of one `otlp` chunk, each added to the span run being written. */
   private writeArrivedSpans(c: Uint8Array, tenant: string, ops: OperationsSeen, groups: ReturnType<SqliteStore['groups']>): void {
     let reader: WireReader | undefined;
     readSpanChunk(c, (g, buf, r) => {
@@ -516,19 +478,17 @@ export class SqliteStore {
     });
   }
 
-  /** JSON-line chunks; their attributes are indexed by SQLite's JSON functions, one statement for them all. */
+  /** JSON-line chunks (an older version's write-ahead log): their attributes are read from the parsed document. */
   private writeSpanLines(chunks: readonly Uint8Array[], tenant: string, ops: OperationsSeen): void {
-    // Rows these lines insert get rowids above the current largest (one writer, inside its transaction).
-    const before = this.indexJsonAttributes ? (this.maxSpanRowid.get() as { m: number | bigint }).m : 0;
     for (const line of chunkLineRefs<SpanHeader>(chunks)) {
       const h = line.header;
       const start = clampNs(BigInt(h[5]));
-      const result = this.insertSpan.run(tenant, h[0], h[1], h[2], h[3], h[4], start, clampNs(BigInt(h[6])), clampNs(BigInt(h[7])), h[8], docText(line), null);
+      const doc = docText(line);
+      const result = this.insertSpan.run(tenant, h[0], h[1], h[2], h[3], h[4], start, clampNs(BigInt(h[6])), clampNs(BigInt(h[7])), h[8], doc, null);
       if (Number(result.changes) === 0) continue;
-      this.runs.add(tenant, h[0], h[3], start, Number(result.lastInsertRowid));
+      this.runs.add(tenant, h[0], h[3], start, Number(result.lastInsertRowid), spanFromJson(doc).attributes);
       ops.add(h[3], h[4], h[9], start);
     }
-    this.indexJsonAttributes?.run(before);
   }
 
   /** Log records of one batch; written again under the same batch id, they are recognized and kept once. */
@@ -572,7 +532,6 @@ export class SqliteStore {
     const oldRuns = `tenant IN (${TENANTS_SQL}) AND min_start_ns < ?1`;
     const oldSpans = `SELECT s.rowid FROM span_runs r JOIN spans s ON s.rowid BETWEEN r.first_rowid AND r.last_rowid
       WHERE r.tenant IN (${TENANTS_SQL}) AND r.min_start_ns < ?1 AND s.start_ns < ?1`;
-    if (this.insertTerms) this.db.prepare(`DELETE FROM ${ATTRIBUTE_INDEX_TABLE} WHERE rowid IN (${oldSpans})`).run(cutoff);
     const spans = Number(this.db.prepare(`DELETE FROM spans WHERE rowid IN (${oldSpans})`).run(cutoff).changes);
     this.db.prepare(`DELETE FROM span_runs WHERE ${oldRuns} AND max_start_ns < ?1`).run(cutoff);
     const left = (agg: string) => `(SELECT ${agg} FROM spans WHERE rowid BETWEEN first_rowid AND last_rowid)`;

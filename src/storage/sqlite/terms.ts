@@ -1,60 +1,66 @@
-// The attribute index's terms. One term per span attribute: a 64-bit hash of its key and its
-// rendered value, each cut to ATTR_VALUE_CHARS characters, written as 14 base-32 characters
-// (AttributeHash). Strings, integers (decimal), booleans and bytes (base64, as OTLP/JSON writes
-// them) are rendered; doubles, arrays, maps and empty values give the value-less term (the hash of
-// the key alone). The index only finds candidates: every candidate is checked against its decoded
-// span, so a term too many (a hash collision included) costs a check, never a wrong answer.
-// Hashed rather than spelled out: a term of 14 characters instead of the hex of both (58 bytes a
-// term on the bench traffic), which FTS5 hashes, compares and stores at a third less CPU per span.
+// The attribute index's terms and filters. One term per span attribute: a 64-bit hash of its key
+// and its rendered value, each cut to ATTR_VALUE_CHARS characters (AttributeHash). Strings,
+// integers (decimal), booleans and bytes (base64, as OTLP/JSON writes them) are rendered;
+// doubles, arrays, maps and empty values give the value-less term (the hash of the key alone).
+// A span run keeps its spans' terms as a Bloom filter (RunTerms, bloomHas): a search passes over
+// a run whose filter lacks a wanted term, and checks every span of the others against its own
+// terms and then its decoded document, so a term too many (a hash collision or a filter's false
+// positive) costs a check, never a wrong answer.
+import type { KeyValue } from '../../model/rows.ts';
 import { type SlicingBuffer, WireReader } from '../../pipeline/decode/wire.ts';
-import { ByteOut } from '../../pipeline/transcode/byte-out.ts';
 import { KV, scanKeyValue } from '../../pipeline/transcode/wire-scan.ts';
 
 /** Longest attribute key or value the index keeps; a longer one is indexed by its prefix and confirmed on the document. */
 export const ATTR_VALUE_CHARS = 128;
 
-/** Base-32 digits of a term: lowercase, as FTS5's ascii tokenizer folds case. */
-const DIGITS = new TextEncoder().encode('0123456789abcdefghijklmnopqrstuv');
-/** Characters of a term: 7 base-32 digits per 32-bit lane. */
-const TERM_CHARS = 14;
 /** Between key and value in the hash's input: a byte UTF-8 never holds, so no key and value pair reads as another. */
 const SEPARATOR = 0xff;
 
 /**
- * A 64-bit hash of bytes in two 32-bit lanes: FNV-1a (offset 2166136261, prime 16777619) and
- * a second FNV-style lane with another offset and multiplier, each finished by MurmurHash3's
- * 32-bit finalizer. Stored in the index, so fixed: changing it means renaming the index table.
+ * A 32-bit hash of bytes: FNV-1a (offset 2166136261, prime 16777619), finished two ways by
+ * MurmurHash3's 32-bit finalizer into the two values a filter's bit positions are made of (h1,
+ * h2). A collision of two terms costs what a filter's false positive costs: a span checked. Stored
+ * in the runs' filters, so fixed: changing it (or the filter's layout) means renaming the filter's
+ * column.
  */
 class AttributeHash {
   a = 0;
-  b = 0;
 
   reset(): void {
     this.a = 0x811c9dc5;
-    this.b = 0x9747b28c;
   }
 
   byte(c: number): void {
     this.a = Math.imul(this.a ^ c, 0x01000193);
-    this.b = Math.imul(this.b ^ c, 0x5bd1e995);
   }
 
   bytes(buf: Uint8Array, start: number, end: number): void {
     let a = this.a;
-    let b = this.b;
-    for (let i = start; i < end; i++) {
-      const c = buf[i]!;
-      a = Math.imul(a ^ c, 0x01000193);
-      b = Math.imul(b ^ c, 0x5bd1e995);
-    }
+    for (let i = start; i < end; i++) a = Math.imul(a ^ buf[i]!, 0x01000193);
     this.a = a;
-    this.b = b;
   }
 
-  /** Writes the term (TERM_CHARS bytes) at out[at]. */
-  write(out: Uint8Array, at: number): void {
-    lane(fmix32(this.a), out, at);
-    lane(fmix32(this.b), out, at + TERM_CHARS / 2);
+  /**
+   * Hashes ASCII bytes buf[start, end) and returns true, or returns false without hashing at the
+   * first byte that is not ASCII.
+   */
+  asciiBytes(buf: Uint8Array, start: number, end: number): boolean {
+    let a = this.a;
+    for (let i = start; i < end; i++) {
+      const c = buf[i]!;
+      if (c >= 0x80) return false;
+      a = Math.imul(a ^ c, 0x01000193);
+    }
+    this.a = a;
+    return true;
+  }
+
+  h1(): number {
+    return fmix32(this.a);
+  }
+
+  h2(): number {
+    return fmix32((this.a + 0x9e3779b9) | 0);
   }
 }
 
@@ -66,23 +72,17 @@ function fmix32(h: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** Seven base-32 digits of a 32-bit value, most significant first. */
-function lane(v: number, out: Uint8Array, at: number): void {
-  for (let i = TERM_CHARS / 2 - 1; i >= 0; i--) {
-    out[at + i] = DIGITS[v & 31]!;
-    v >>>= 5;
-  }
-}
+/** A term: the two finished lanes of its hash. */
+export type Term = readonly [h1: number, h2: number];
 
 const utf8 = new TextEncoder();
-/** UTF-8 of a string cut to ATTR_VALUE_CHARS code points (as SQLite's substr() counts characters). */
+/** UTF-8 of a string cut to ATTR_VALUE_CHARS code points. */
 const cutUtf8 = (v: string): Uint8Array => utf8.encode(Array.from(v).slice(0, ATTR_VALUE_CHARS).join(''));
 
 const queryHash = new AttributeHash();
-const queryTerm = new Uint8Array(TERM_CHARS);
 
-/** The index term of an attribute key and rendered value, as the store writes it; '' value: the value-less term. */
-export function attributeTerm(key: string, value: string): string {
+/** The term of an attribute key and rendered value, as the store writes it; '' value: the value-less term. */
+export function attributeTerm(key: string, value: string): Term {
   const h = queryHash;
   h.reset();
   const k = cutUtf8(key);
@@ -90,44 +90,86 @@ export function attributeTerm(key: string, value: string): string {
   h.byte(SEPARATOR);
   const v = cutUtf8(value);
   h.bytes(v, 0, v.length);
-  h.write(queryTerm, 0);
-  return Buffer.from(queryTerm).toString('latin1');
+  return [h.h1(), h.h2()];
 }
 
-const SPACE = 0x20;
+/** An attribute value as the terms render it (its OTLP/JSON text for strings, integers, booleans and bytes; '' for the rest). */
+export function renderedValue(v: KeyValue['value']): string {
+  if ('stringValue' in v) return v.stringValue;
+  if ('intValue' in v) return String(v.intValue);
+  if ('boolValue' in v) return v.boolValue ? 'true' : 'false';
+  if ('bytesValue' in v) return v.bytesValue;
+  return '';
+}
+
+// A run's Bloom filter: a power-of-two number of bytes, at least BITS_PER_TERM bits per term the
+// run's spans gave (a term given twice counts twice), between MIN and MAX_FILTER_BYTES; each term
+// sets FILTER_HASHES bits, h1 + i * h2 (h2 made odd) modulo the filter's bits (bit j is bit j % 8
+// of byte j / 8). At 8 to 16 bits per term, 0.2–2.4 % of the runs without a term pass its test.
+const BITS_PER_TERM = 8;
+const FILTER_HASHES = 4;
+const MIN_FILTER_BYTES = 8;
+/** A run of very many spans fills its filter past that rate (every test passes): correct, not selective. */
+const MAX_FILTER_BYTES = 32768;
+
+function filterBytes(terms: number): number {
+  let bytes = MIN_FILTER_BYTES;
+  while (bytes * 8 < terms * BITS_PER_TERM && bytes < MAX_FILTER_BYTES) bytes *= 2;
+  return bytes;
+}
+
+/** Whether a run's filter may hold the term (false: none of the run's spans has it). */
+export function bloomHas(filter: Uint8Array, h1: number, h2: number): boolean {
+  const mask = filter.length * 8 - 1;
+  const step = (h2 | 1) >>> 0;
+  let h = h1;
+  for (let i = 0; i < FILTER_HASHES; i++) {
+    const bit = h & mask;
+    if ((filter[bit >>> 3]! & (1 << (bit & 7))) === 0) return false;
+    h = (h + step) >>> 0;
+  }
+  return true;
+}
+
+function bloomSet(filter: Uint8Array, h1: number, h2: number): void {
+  const mask = filter.length * 8 - 1;
+  const step = (h2 | 1) >>> 0;
+  let h = h1;
+  for (let i = 0; i < FILTER_HASHES; i++) {
+    const bit = h & mask;
+    filter[bit >>> 3]! |= 1 << (bit & 7);
+    h = (h + step) >>> 0;
+  }
+}
+
 // AnyValue fields the terms render (its tags).
 const STRING_VALUE = 10;
 const BOOL_VALUE = 16;
 const INT_VALUE = 24;
 const BYTES_VALUE = 58;
 
-/** Writes the terms of stored spans' attributes, read from their protobuf bytes; one instance per thread that uses it (the write thread, a search). */
-export class TermWriter {
-  private readonly out = new ByteOut(8192);
+/**
+ * The terms of a run of stored spans, read from their protobuf bytes, and the run's filter; one
+ * instance per thread that uses it (the write thread, a search). No object or string is made per
+ * span or term: the terms' hashes collect in a typed array.
+ */
+export class RunTerms {
   private readonly hash = new AttributeHash();
-  private readonly one = new Uint8Array(TERM_CHARS);
+  /** h1, h2 of each term added since begin(). */
+  private hashes = new Uint32Array(1024);
+  private n = 0;
+  private scratch = new Uint8Array(MAX_FILTER_BYTES);
+
+  /** Starts a run: add() each span, then filter(). */
+  begin(): void {
+    this.n = 0;
+  }
 
   /**
-   * The terms of the span whose bytes are r.buf[start, end), space-separated, as ASCII bytes
-   * (undefined when it has none): a view of this writer's buffer, valid until its next call. Bound
-   * as they are, FTS5 reads them as text, and no string is made per span. The bytes were
-   * validated by the decode worker (malformed ones throw).
+   * Adds the terms of the span whose bytes are r.buf[start, end) (validated by the decode
+   * worker: malformed ones throw).
    */
-  spanTerms(r: WireReader, start: number, end: number): Uint8Array | undefined {
-    this.begin();
-    this.add(r, start, end);
-    return this.terms();
-  }
-
-  /** Starts a document of several spans' terms: add() each span, then terms(). */
-  begin(): void {
-    this.out.pos = 0;
-  }
-
-  /** Adds the terms of the span whose bytes are r.buf[start, end) to the document begun. */
   add(r: WireReader, start: number, end: number): void {
-    const out = this.out;
-    const h = this.hash;
     r.pos = start;
     while (r.pos < end) {
       const tag = r.uint32();
@@ -136,20 +178,43 @@ export class TermWriter {
         const e = r.lenEnd();
         scanKeyValue(r, e);
         this.hashKeyValue(r);
-        out.ensure(TERM_CHARS + 1);
-        h.write(out.buf, out.pos);
-        out.pos += TERM_CHARS;
-        out.buf[out.pos++] = SPACE;
+        this.push(this.hash.h1(), this.hash.h2());
         r.pos = e;
       } else r.skip(tag);
     }
   }
 
-  /** The term of the KeyValue scanKeyValue() just read from r, as a string. */
-  keyValueTerm(r: WireReader): string {
+  /** Adds the terms of decoded attributes (the JSON documents of older versions). */
+  addAttributes(attributes: readonly KeyValue[]): void {
+    for (const a of attributes) {
+      const [h1, h2] = attributeTerm(a.key, renderedValue(a.value));
+      this.push(h1, h2);
+    }
+  }
+
+  private push(h1: number, h2: number): void {
+    if (this.n * 2 === this.hashes.length) {
+      const grown = new Uint32Array(this.hashes.length * 2);
+      grown.set(this.hashes);
+      this.hashes = grown;
+    }
+    this.hashes[this.n * 2] = h1;
+    this.hashes[this.n * 2 + 1] = h2;
+    this.n++;
+  }
+
+  /** The filter of the terms added since begin(): a view of this instance's buffer, valid until its next call. */
+  filter(): Uint8Array {
+    const f = this.scratch.subarray(0, filterBytes(this.n));
+    f.fill(0);
+    for (let i = 0; i < this.n; i++) bloomSet(f, this.hashes[i * 2]!, this.hashes[i * 2 + 1]!);
+    return f;
+  }
+
+  /** The term of the KeyValue scanKeyValue() just read from r. */
+  keyValueTerm(r: WireReader): Term {
     this.hashKeyValue(r);
-    this.hash.write(this.one, 0);
-    return Buffer.from(this.one.buffer, 0, TERM_CHARS).toString('latin1');
+    return [this.hash.h1(), this.hash.h2()];
   }
 
   /** Hashes the KeyValue scanKeyValue() just read from r: its key, the separator, its rendered value. */
@@ -158,11 +223,6 @@ export class TermWriter {
     this.text(r.nb, KV.keyStart, KV.keyEnd);
     this.hash.byte(SEPARATOR);
     if (KV.values > 0) this.value(r, KV.valueStart, KV.valueEnd);
-  }
-
-  /** The document's terms, space-separated (undefined when it has none): a view of this writer's buffer, valid until begin(). */
-  terms(): Uint8Array | undefined {
-    return this.out.pos === 0 ? undefined : this.out.buf.subarray(0, this.out.pos - 1);
   }
 
   /** Hashes the rendered value of the AnyValue r.buf[start, end): its last field, as protobuf's oneof reads it. */
@@ -199,10 +259,7 @@ export class TermWriter {
   /** Hashes UTF-8 text nb[start, end), cut to ATTR_VALUE_CHARS characters. */
   private text(nb: SlicingBuffer, start: number, end: number): void {
     // An ASCII prefix as long as the cut is the cut (one byte per character): hash the bytes as they are.
-    const cut = Math.min(end, start + ATTR_VALUE_CHARS);
-    let i = start;
-    while (i < cut && nb[i]! < 0x80) i++;
-    if (i === cut) return this.hash.bytes(nb, start, cut);
+    if (this.hash.asciiBytes(nb, start, Math.min(end, start + ATTR_VALUE_CHARS))) return;
     // Invalid UTF-8 reads as U+FFFD, as the decoder reads it; then cut by code points.
     const chars = cutUtf8(nb.utf8Slice(start, end));
     this.hash.bytes(chars, 0, chars.length);
@@ -215,21 +272,26 @@ export class TermWriter {
 }
 
 /**
- * Whether a stored span's own attributes give, for every condition, its value's term or its
- * key's value-less one: what a per-span index document would have answered. Searches run it on
- * the spans of the traces the index found (its documents are runs of a trace's spans) before
- * decoding one: only the KeyValues with a wanted key are hashed. Only the document says yes.
+ * A search's attribute conditions as terms: whether a run's filter may hold, and whether a stored
+ * span's own attributes give, for every condition, its value's term or its key's value-less one.
+ * A run that fails the first is passed over; a span that fails the second is not decoded (only the
+ * KeyValues with a wanted key are hashed). Only the document says yes.
  */
 export class SpanTermCheck {
-  private readonly writer = new TermWriter();
+  private readonly writer = new RunTerms();
   private readonly conditions: readonly { key: string; value: string }[];
   private readonly keys: Uint8Array[];
-  private readonly wanted: [string, string][];
+  private readonly wanted: [Term, Term][];
 
   constructor(conditions: readonly { key: string; value: string }[]) {
     this.conditions = conditions;
     this.keys = conditions.map((a) => utf8.encode(a.key));
     this.wanted = conditions.map((a) => [attributeTerm(a.key, a.value), attributeTerm(a.key, '')]);
+  }
+
+  /** For a run's filter. */
+  runMayMatch(filter: Uint8Array): boolean {
+    return this.wanted.every(([value, key]) => bloomHas(filter, value[0], value[1]) || bloomHas(filter, key[0], key[1]));
   }
 
   /** For a span's protobuf bytes. */
@@ -248,8 +310,9 @@ export class SpanTermCheck {
       scanKeyValue(r, e);
       for (let i = 0; i < n; i++) {
         if (held[i] || !this.isKey(r.nb, i)) continue;
-        const term = this.writer.keyValueTerm(r);
-        if (term === this.wanted[i]![0] || term === this.wanted[i]![1]) {
+        const [h1, h2] = this.writer.keyValueTerm(r);
+        const [value, key] = this.wanted[i]!;
+        if ((h1 === value[0] && h2 === value[1]) || (h1 === key[0] && h2 === key[1])) {
           held[i] = 1;
           left--;
         }
