@@ -1,0 +1,56 @@
+// The span runs' attribute filters (src/storage/sqlite/terms.ts): a filter never lacks a term its
+// run was given (a search would miss the run's spans), however many terms the run has, and at the
+// sizes runs get it passes over most runs without a wanted term (else searches decode documents
+// for nothing).
+import { describe, expect, it } from 'vitest';
+import type { KeyValue } from '../../src/model/rows.ts';
+import { attributeTerm, bloomHas, RunTerms } from '../../src/storage/sqlite/terms.ts';
+
+const str = (key: string, v: string): KeyValue => ({ key, value: { stringValue: v } });
+
+function filterOf(attributes: KeyValue[]): Uint8Array {
+  const terms = new RunTerms();
+  terms.begin();
+  terms.addAttributes(attributes);
+  return Uint8Array.from(terms.filter());
+}
+
+const has = (filter: Uint8Array, key: string, value: string) => {
+  const [h1, h2] = attributeTerm(key, value);
+  return bloomHas(filter, h1, h2);
+};
+
+describe('span run attribute filters', () => {
+  it('hold every term of their run, from one term to past the largest filter', () => {
+    for (const n of [0, 1, 7, 200, 5_000, 100_000]) {
+      const attributes = Array.from({ length: n }, (_, i) => str(`k${i % 40}`, `value-${i}`));
+      const filter = filterOf(attributes);
+      expect(attributes.filter((a) => !has(filter, a.key, (a.value as { stringValue: string }).stringValue))).toEqual([]);
+    }
+  });
+
+  it('hold the value-less term of doubles, arrays and maps, and the rendering of integers, booleans and bytes', () => {
+    const filter = filterOf([
+      { key: 'ratio', value: { doubleValue: 0.5 } },
+      { key: 'tags', value: { arrayValue: { values: [{ stringValue: 'a' }] } } },
+      { key: 'n', value: { intValue: '-9223372036854775808' } },
+      { key: 'ok', value: { boolValue: false } },
+      { key: 'raw', value: { bytesValue: 'AAEC' } },
+    ]);
+    for (const [k, v] of [['ratio', ''], ['tags', ''], ['n', '-9223372036854775808'], ['ok', 'false'], ['raw', 'AAEC']] as const) expect(has(filter, k, v)).toBe(true);
+  });
+
+  it('pass over runs without a term: at most a few percent of absent terms pass a run of 200', () => {
+    const filter = filterOf(Array.from({ length: 200 }, (_, i) => str(`key.${i % 20}`, `present-${i}`)));
+    let passed = 0;
+    for (let i = 0; i < 10_000; i++) if (has(filter, `key.${i % 20}`, `absent-${i}`)) passed++;
+    // 8 to 16 bits and 4 bits set per term: 0.2–2.4 % expected.
+    expect(passed / 10_000).toBeLessThan(0.03);
+  });
+
+  it('are empty for a run without attributes: no term passes', () => {
+    const filter = filterOf([]);
+    expect(filter.length).toBeGreaterThan(0);
+    expect(has(filter, 'any', 'thing') || has(filter, 'any', '')).toBe(false);
+  });
+});
