@@ -62,6 +62,8 @@ function docRow<T>(d: Doc, fromJson: (doc: string) => T, fromParts: (resource: U
 }
 
 const spanOf = (d: Doc): SpanRow => docRow(d, spanFromJson, spanFromParts);
+/** SQL function of whether a run's filter (NULL: none written) may hold the search's attribute conditions. */
+const RUN_FILTER_FUNCTION = 'tracehouse_run_may_match';
 const newestFirst = (a: bigint, b: bigint): number => (a > b ? -1 : a < b ? 1 : 0);
 const logOf = (d: Doc): LogRow => docRow(d, logFromJson, logFromParts);
 
@@ -94,21 +96,27 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
   add(spans, 'duration_ns >= ?', q.minDurationNano);
   add(spans, 'duration_ns <= ?', q.maxDurationNano === undefined ? undefined : clampNs(q.maxDurationNano));
   const wantAttrs = (q.attributes?.length ?? 0) > 0;
-  const runStmt = db.prepare(`SELECT trace_id AS trace, first_rowid AS first, last_rowid AS last, max_start_ns AS newest${wantAttrs ? ', attr_filter AS filter' : ''} FROM span_runs ${whereSql(runs)} ORDER BY max_start_ns DESC`);
+  const terms = wantAttrs ? new SpanTermCheck(q.attributes!) : undefined;
+  if (terms) {
+    // Runs whose filter lacks a wanted term are passed over inside the statement: no row is made
+    // for them (measured: half the time of a walk that tests each run's filter in the loop). A
+    // connection runs one statement at a time, so the function is this search's until the next.
+    db.function(RUN_FILTER_FUNCTION, (filter) => (filter === null || terms.runMayMatch(filter as Uint8Array) ? 1 : 0));
+    runs.where.push(`${RUN_FILTER_FUNCTION}(attr_filter)`);
+  }
+  const runStmt = db.prepare(`SELECT trace_id AS trace, first_rowid AS first, last_rowid AS last, max_start_ns AS newest FROM span_runs ${whereSql(runs)} ORDER BY max_start_ns DESC`);
   runStmt.setReadBigInts(true);
   const spanStmt = db.prepare(`SELECT spans.rowid AS id, trace_id, start_ns FROM spans ${whereSql(spans)}`);
   spanStmt.setReadBigInts(true);
   // A document is read only for a span that could still change the result.
   const docStmt = wantAttrs ? db.prepare(`SELECT ${DOC_COLUMNS} FROM ${withGroup('spans')} WHERE spans.rowid = ?`) : undefined;
-  const terms = wantAttrs ? new SpanTermCheck(q.attributes!) : undefined;
   /** The newest matching start of each trace found. */
   const newest = new Map<string, bigint>();
   /** The limit-th newest of those once there are that many: runs older than it cannot change the result. */
   let bar: bigint | undefined;
-  for (const run of runStmt.iterate(...runs.params) as Iterable<{ trace: string; first: bigint; last: bigint; newest: bigint; filter?: Uint8Array | null }>) {
+  for (const run of runStmt.iterate(...runs.params) as Iterable<{ trace: string; first: bigint; last: bigint; newest: bigint }>) {
     if (bar !== undefined && run.newest < bar) break;
-    // A run whose filter lacks a wanted term, or of a trace already found at least as new, can change nothing.
-    if (terms && run.filter && !terms.runMayMatch(run.filter)) continue;
+    // A run of a trace already found at least as new can change nothing.
     const seenTrace = newest.get(run.trace);
     if (seenTrace !== undefined && seenTrace >= run.newest) continue;
     const before = newest.size;
