@@ -28,7 +28,7 @@ const holding = (db: DatabaseSync, key: string, value: string) => {
 };
 /** Makes the file as a version from before the filters left it: runs without the column, the FTS5 attribute index of that version (or of the one before). */
 function asBeforeFilters(db: DatabaseSync, ftsTable: 'span_terms' | 'span_attributes'): void {
-  db.exec('ALTER TABLE span_runs DROP COLUMN attr_filter');
+  db.exec('DROP INDEX span_runs_unfiltered; ALTER TABLE span_runs DROP COLUMN attr_filter');
   db.exec(`CREATE VIRTUAL TABLE ${ftsTable} USING fts5(terms, content='', contentless_delete=1, detail='none', tokenize='ascii')`);
 }
 

@@ -55,6 +55,8 @@ describe('sqlite store', () => {
     expect(runs("AND service_name = 'a'")).toContain('span_runs_tenant_service_max (tenant=? AND service_name=? AND max_start_ns>?)');
     expect(runs('')).toContain('span_runs_tenant_max (tenant=? AND max_start_ns>?)');
     expect(runs('')).not.toContain('TEMP B-TREE');
+    // Opening a file looks for runs without an attribute filter: one seek, not a scan of every run.
+    expect(plan('SELECT rowid FROM span_runs WHERE attr_filter IS NULL')).toContain('span_runs_unfiltered');
     expect(plan("SELECT doc FROM logs WHERE tenant = 't' AND trace_id = 'x'")).toContain('logs_tenant_trace');
   });
 

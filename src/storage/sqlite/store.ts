@@ -167,6 +167,12 @@ function ensureSpanRuns(db: DatabaseSync): void {
 }
 
 /**
+ * The runs without a filter, so that finding them when a file is opened is one seek, not a scan
+ * of every run (none are written while the attribute index is on).
+ */
+const UNFILTERED_RUNS_INDEX = 'CREATE INDEX IF NOT EXISTS span_runs_unfiltered ON span_runs (first_rowid) WHERE attr_filter IS NULL';
+
+/**
  * Writes the filter of every run without one (a file from before the filters, or written with
  * storage.sqlite.attributeIndex off): once, in one transaction (minutes for a large file). A run
  * with a JSON document that does not parse keeps none, and searches check its spans one by one.
@@ -254,6 +260,7 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean }
   db.exec('DROP INDEX IF EXISTS spans_start');
   upgradeSchema(db);
   ensureSpanRuns(db);
+  db.exec(UNFILTERED_RUNS_INDEX);
   db.exec(LOG_KEY_INDEX);
   for (const table of FTS_ATTRIBUTE_TABLES) db.exec(`DROP TABLE IF EXISTS ${table}`);
   // Off, runs get no filter (searches check every span of a run). Turned on again later, the runs
