@@ -1,4 +1,4 @@
-// The attribute index's terms and filters. One term per span attribute: a 64-bit hash of its key
+// The attribute index's terms and filters. One term per span attribute: a 32-bit hash of its key
 // and its rendered value, each cut to ATTR_VALUE_CHARS characters (AttributeHash). Strings,
 // integers (decimal), booleans and bytes (base64, as OTLP/JSON writes them) are rendered;
 // doubles, arrays, maps and empty values give the value-less term (the hash of the key alone).
