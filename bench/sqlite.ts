@@ -7,8 +7,9 @@
 // write-ahead log) are written too, for the change's before and after in one run.
 //
 // Then the attribute index: the same store without its runs' attribute filters (their write cost
-// is the difference) and, on the same data, attribute searches answered through the index against the
-// document scan every search did before it (parse each candidate span's document), both in this run.
+// is the difference) and, on the same data, attribute searches answered through the filters
+// against the document scan every search did before any index (parse each candidate span's
+// document), both in this run.
 //
 //   node bench/sqlite.ts [--spans=N]
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
