@@ -2,7 +2,8 @@
 // max-rate OTLP/gRPC traces, the busiest worker thread (the write thread: it is the limit) sampled
 // with Linux `perf` for a few seconds, and the samples grouped by what they are: SQLite's
 // attribute index (FTS5, in versions before the runs' filters), its tables and B-tree indexes,
-// the kernel (file I/O), libc, V8, and our JavaScript. `node --cpu-prof` cannot show this: SQLite runs inside one native call per row.
+// the kernel (file I/O), libc, V8, and our JavaScript. `node --cpu-prof` cannot show this:
+// SQLite runs inside one native call per row.
 // Needs `perf` (linux-perf) and perf_event_paranoid ≤ 2; not part of `npm run bench`.
 //
 //   node bench/sqlite-profile.ts [seconds=6]
