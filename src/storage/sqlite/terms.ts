@@ -72,7 +72,7 @@ function fmix32(h: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** A term: the two finished lanes of its hash. */
+/** A term: its hash finished two ways (h1, h2). */
 export type Term = readonly [h1: number, h2: number];
 
 const utf8 = new TextEncoder();
@@ -158,7 +158,7 @@ export class RunTerms {
   /** h1, h2 of each term added since begin(). */
   private hashes = new Uint32Array(1024);
   private n = 0;
-  private scratch = new Uint8Array(MAX_FILTER_BYTES);
+  private readonly scratch = new Uint8Array(MAX_FILTER_BYTES);
 
   /** Starts a run: add() each span, then filter(). */
   begin(): void {
