@@ -156,7 +156,6 @@ export function spanIdKey(cols: Int32Array, at: number): string {
   return idKey(cols[at + ID0]!, cols[at + ID1]!);
 }
 
-
 /**
  * Walks a trace's spans newest first through their PREV columns: in the rows of the chunk being
  * stored (numbered from rowsSeq0 on) when given, then in the stored blocks, until the chain ends
