@@ -9,7 +9,7 @@ import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import { WireReader } from '../../pipeline/decode/wire.ts';
 import type { WriteResult } from '../backend.ts';
 import {
-  CHUNK_MAGIC, type GroupRef, groupParts, L_LEN, LOG_HEAD_BYTES, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk,
+  CHUNK_MAGIC, type GroupRef, groupParts, L_LEN, LOG_HEAD_BYTES, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, sameTraceId,
   S_LEN, SPAN_HEAD_BYTES, spanEnd, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
 import { chunkLineRefs, docText, type LogHeader, spanFromJson, type SpanHeader } from '../rowjson.ts';
@@ -465,9 +465,14 @@ export class SqliteStore {
   /** The spans of one `otlp` chunk, each added to the span run being written. */
   private writeArrivedSpans(c: Uint8Array, tenant: string, ops: OperationsSeen, groups: ReturnType<SqliteStore['groups']>): void {
     let reader: WireReader | undefined;
+    // The spans of a trace mostly follow one another: the previous span's id string is reused.
+    let lastR = -1;
+    let lastTrace = '';
     readSpanChunk(c, (g, buf, r) => {
       const groupId = groups.id(buf, g);
-      const traceId = spanTraceId(buf, r);
+      const traceId = lastR >= 0 && sameTraceId(buf, lastR, r) ? lastTrace : spanTraceId(buf, r);
+      lastR = r;
+      lastTrace = traceId;
       const start = clampNs(spanStart(buf, r));
       const end = clampNs(spanEnd(buf, r));
       const name = spanName(buf, r);
