@@ -122,9 +122,9 @@ function hasColumn(db: DatabaseSync, table: string, column: string): boolean {
  * which are the rows of spans with rowids first_rowid..last_rowid (one writer: consecutive inserts
  * get consecutive rowids, and INSERT OR IGNORE takes none for a span it skips), with the oldest and
  * newest start among them, the trace, and the Bloom filter of their attributes' terms (terms.ts;
- * NULL when not written: storage.sqlite.attributeIndex off). Searches by service and time, dependencies,
- * retention and the oldest span go through these three indexes: three entries per run instead of
- * two per span (a run is ~16 spans on the bench traffic). Two per-span time indexes were most of
+ * NULL when not written: storage.sqlite.attributeIndex off). Searches by service and time,
+ * dependencies, retention and the oldest span go through these three indexes: three entries per
+ * run instead of two per span (a run is ~16 spans on the bench traffic). Two per-span time indexes were most of
  * what a commit wrote, as the spans of many traces land all over them (measured: 7.6 KiB written
  * per span with them, 2.7 with runs; docs/performance.md, phase J).
  */
