@@ -106,7 +106,8 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
   }
   const runStmt = db.prepare(`SELECT trace_id AS trace, first_rowid AS first, last_rowid AS last, max_start_ns AS newest FROM span_runs ${whereSql(runs)} ORDER BY max_start_ns DESC`);
   runStmt.setReadBigInts(true);
-  const spanStmt = db.prepare(`SELECT spans.rowid AS id, trace_id, start_ns FROM spans ${whereSql(spans)}`);
+  // A run's spans are all of its trace: the rows need only their rowid and start.
+  const spanStmt = db.prepare(`SELECT spans.rowid AS id, start_ns FROM spans ${whereSql(spans)}`);
   spanStmt.setReadBigInts(true);
   // A document is read only for a span that could still change the result.
   const docStmt = wantAttrs ? db.prepare(`SELECT ${DOC_COLUMNS} FROM ${withGroup('spans')} WHERE spans.rowid = ?`) : undefined;
@@ -120,15 +121,15 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
     const seenTrace = newest.get(run.trace);
     if (seenTrace !== undefined && seenTrace >= run.newest) continue;
     const before = newest.size;
-    for (const row of spanStmt.iterate(run.first, run.last, ...spans.params) as Iterable<{ id: bigint; trace_id: string; start_ns: bigint }>) {
-      const seen = newest.get(row.trace_id);
+    for (const row of spanStmt.iterate(run.first, run.last, ...spans.params) as Iterable<{ id: bigint; start_ns: bigint }>) {
+      const seen = newest.get(run.trace);
       if (seen !== undefined && seen >= row.start_ns) continue;
       if (docStmt) {
         const doc = docStmt.get(row.id) as unknown as Doc;
         if (terms && typeof doc.doc !== 'string' && !terms.mayMatch(doc.doc)) continue;
         if (!attributesMatch(spanOf(doc).attributes, q)) continue;
       }
-      newest.set(row.trace_id, row.start_ns);
+      newest.set(run.trace, row.start_ns);
     }
     if (newest.size >= q.limit && (newest.size !== before || bar === undefined)) bar = [...newest.values()].sort(newestFirst)[q.limit - 1];
   }
