@@ -103,6 +103,27 @@ function readChunk(c: Uint8Array, itemType: number, headBytes: number, lenAt: nu
   }
 }
 
+/**
+ * Calls onSpan with each span record of `records`: span records one after another, with no group
+ * record (the SQLite store keeps a run of a trace's spans so, their group beside them).
+ */
+export function readSpanRecords(records: Uint8Array, onSpan: (buf: SlicingBuffer, record: number) => void): void {
+  const buf = Buffer.from(records.buffer, records.byteOffset, records.byteLength) as SlicingBuffer;
+  let p = 0;
+  while (p < buf.length) {
+    if (buf[p] !== REC_SPAN || p + SPAN_HEAD_BYTES > buf.length) throw new ChunkFormatError(`not a span record at byte ${p}`);
+    const end = spanRecordEnd(buf, p);
+    if (end > buf.length) throw new ChunkFormatError(`a span record at byte ${p} runs past the end`);
+    onSpan(buf, p);
+    p = end;
+  }
+}
+
+/** Where the span record at `r` ends (its span bytes' end). */
+export const spanRecordEnd = (buf: Buffer, r: number): number => r + SPAN_HEAD_BYTES + buf.readUInt32LE(r + S_LEN);
+/** The span's own protobuf bytes, without copying. */
+export const spanBytes = (buf: Buffer, r: number): Buffer => buf.subarray(r + SPAN_HEAD_BYTES, spanRecordEnd(buf, r));
+
 // The indexed columns of the span record at `r`.
 
 export const spanTraceId = (buf: SlicingBuffer, r: number): string => buf.hexSlice(r + S_TRACE, r + S_SPAN);

@@ -5,6 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
+import { READS } from '../../src/storage/sqlite/reads.ts';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { eventually } from '../helpers/collector.ts';
 import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
@@ -77,8 +79,7 @@ describe('tracehouse command line', () => {
     // The flush interval is ten minutes: everything accepted is still queued when the signal arrives.
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    const stored = new DatabaseSync(db).prepare('SELECT count(*) AS n FROM spans WHERE trace_id = ?').get(traceId.toString('hex')) as { n: number };
-    expect(stored.n).toBe(500);
+    expect(READS.getTrace(new DatabaseSync(db), [DEFAULT_TENANT, traceId.toString('hex')])).toHaveLength(500);
     expect(out).toContain('shutting down');
   });
 });

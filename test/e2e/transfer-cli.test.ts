@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
+import { tableStats } from '../../src/storage/sqlite/reads.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
@@ -14,10 +15,11 @@ function run(args: string[], input?: string) {
   return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, ...(input === undefined ? {} : { input }), env: { ...process.env, TRACEHOUSE_CONFIG: '' } });
 }
 
-function count(db: string, table: string): number {
+/** Spans or log records a SQLite file holds, as the store's metrics count them. */
+function count(db: string, table: 'spans' | 'logs'): number {
   const d = new DatabaseSync(db);
   try {
-    return Number((d.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n);
+    return tableStats(d)[table];
   } finally {
     d.close();
   }

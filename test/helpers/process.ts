@@ -120,9 +120,13 @@ export function storedInSqlite(path: string, service: string): { spansByTrace: M
   const db = new DatabaseSync(path, { readOnly: true });
   try {
     const spansByTrace = new Map<string, number>();
-    for (const r of db.prepare('SELECT trace_id AS t, count(*) AS n FROM spans WHERE service_name = ? GROUP BY trace_id').all(service) as { t: string; n: number }[]) spansByTrace.set(r.t, r.n);
+    // Spans and bodies are inside the stored records: read them as the read API does, page by page.
+    for (let after: string | undefined, done = false; !done; ) {
+      const page = READS.scanSpans(db, [DEFAULT_TENANT, { service, limit: 1000, ...(after === undefined ? {} : { after }) }]);
+      for (const row of page.rows) spansByTrace.set(row.traceId, (spansByTrace.get(row.traceId) ?? 0) + 1);
+      ({ next: after, done } = page);
+    }
     const logCopies = new Map<string, number>();
-    // Bodies are inside the stored records: read them as the read API does, page by page.
     for (let after: string | undefined, done = false; !done; ) {
       const page = READS.scanLogs(db, [DEFAULT_TENANT, { service, limit: 1000, ...(after === undefined ? {} : { after }) }]);
       for (const row of page.rows) {

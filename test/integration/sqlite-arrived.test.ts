@@ -18,6 +18,7 @@ import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { attributeTerm, bloomHas, renderedValue, type Term } from '../../src/storage/sqlite/terms.ts';
 import { arbTraces, encodeTraces, LIMITS, type MSpan, type MTraces } from '../helpers/otlp-build.ts';
 import { canonical, makeLog, makeSpan } from '../helpers/rows.ts';
+import { writeSpanRows } from '../helpers/sqlite-rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const lines = createLineEncoder();
@@ -109,26 +110,29 @@ describe('sqlite store of what arrived', () => {
     older.close();
   });
 
-  it('reads rows of both kinds from one file: JSON documents of an older version and protobuf', () => {
+  it('reads spans of every kind from one file: JSON documents and protobuf rows of older versions, runs of records', () => {
     const db = openDatabase(join(tempDir(), 'mixed.db'));
     const store = new SqliteStore(db);
     const oldSpan = makeSpan({ attributes: [{ key: 'k', value: { stringValue: 'v' } }] });
     const newSpan = makeSpan({ traceId: oldSpan.traceId, parentSpanId: oldSpan.spanId, attributes: [{ key: 'k', value: { stringValue: 'v' } }] });
+    const rowSpan = makeSpan({ traceId: oldSpan.traceId, parentSpanId: oldSpan.spanId, attributes: [{ key: 'k', value: { stringValue: 'v' } }] });
     const oldLog = makeLog({ timeUnixNano: 1_700_000_000_000_000_000n });
     const newLog = makeLog({ timeUnixNano: 1_700_000_000_000_000_001n });
     expect(store.writeSpans(data(lines.encodeSpans([oldSpan]))).kind).toBe('success');
     expect(store.writeLogs(data(lines.encodeLogs([oldLog])), 'b1').kind).toBe('success');
     expect(store.writeSpans(data(proto.encodeSpans([newSpan]))).kind).toBe('success');
+    writeSpanRows(db, [rowSpan]);
     expect(store.writeLogs(data(proto.encodeLogs([newLog])), 'b2').kind).toBe('success');
     expect(count(db, "SELECT count(*) AS n FROM spans WHERE typeof(doc) = 'text'")).toBe(1);
     expect(count(db, "SELECT count(*) AS n FROM spans WHERE typeof(doc) = 'blob'")).toBe(1);
+    expect(count(db, 'SELECT count(*) AS n FROM run_spans')).toBe(1);
 
     const byId = (rows: SpanRow[]) => canonical([...rows].sort((a, b) => a.spanId.localeCompare(b.spanId)));
-    expect(byId(getTrace(db, DEFAULT_TENANT, oldSpan.traceId))).toEqual(byId([oldSpan, newSpan]));
-    expect(searchTraces(db, DEFAULT_TENANT, { attributes: [{ key: 'k', value: 'v' }], limit: 10 }).map((t) => [t.traceId, t.spanCount])).toEqual([[oldSpan.traceId, 2]]);
+    expect(byId(getTrace(db, DEFAULT_TENANT, oldSpan.traceId))).toEqual(byId([oldSpan, newSpan, rowSpan]));
+    expect(searchTraces(db, DEFAULT_TENANT, { attributes: [{ key: 'k', value: 'v' }], limit: 10 }).map((t) => [t.traceId, t.spanCount])).toEqual([[oldSpan.traceId, 3]]);
     expect(canonical(searchLogs(db, DEFAULT_TENANT, { limit: 10 }))).toEqual(canonical<LogRow[]>([newLog, oldLog]));
     const scanned = READS.scanSpans(db, [DEFAULT_TENANT, { limit: 10 }]);
-    expect(byId(scanned.rows)).toEqual(byId([oldSpan, newSpan]));
+    expect(byId(scanned.rows)).toEqual(byId([oldSpan, newSpan, rowSpan]));
     expect(canonical(READS.scanLogs(db, [DEFAULT_TENANT, { limit: 10 }]).rows)).toEqual(canonical<LogRow[]>([oldLog, newLog]));
     db.close();
   });

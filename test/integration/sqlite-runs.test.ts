@@ -1,18 +1,20 @@
-// SQLite span runs (span_runs): searches, dependencies and retention reach spans through the runs
-// of a trace's spans a write stored together, not through an index entry per span. These cases pin
-// what runs must not change: a run holds one trace and one service, searches rank traces by their
-// newest matching span whatever run it is in, retention takes old spans out of a run that keeps
-// newer ones without letting the run cover rows written later, and a file from before runs opens
-// with every span searchable.
+// SQLite span runs (span_runs): spans are stored by runs of a trace's spans a write stored together
+// (runs of records), and searches, dependencies and retention reach them through the runs, as they
+// reach the rows of spans of older versions (runs of rows). These cases pin what runs must not
+// change: a run holds one trace and one service, searches rank traces by their newest matching
+// span whatever run it is in, retention takes old spans out of a run that keeps newer ones (a run
+// of rows never comes to cover rows written later), and a file from before runs, or with rows and
+// records, opens with every span searchable.
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import type { SpanRow } from '../../src/model/rows.ts';
 import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 import { createEncoder as createProtoEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
-import { getDependencies, searchTraces, tableStats } from '../../src/storage/sqlite/reads.ts';
+import { getDependencies, getTrace, READS, searchTraces, tableStats } from '../../src/storage/sqlite/reads.ts';
 import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { makeSpan } from '../helpers/rows.ts';
+import { writeSpanRows } from '../helpers/sqlite-rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const proto = createProtoEncoder({});
@@ -25,7 +27,11 @@ function write(store: SqliteStore, spans: SpanRow[], tenant = DEFAULT_TENANT): v
 
 const at = (o: Partial<SpanRow> & { startTimeUnixNano: bigint }) => makeSpan({ endTimeUnixNano: o.startTimeUnixNano + 10n, ...o });
 const found = (db: DatabaseSync, q: Parameters<typeof searchTraces>[2]) => searchTraces(db, DEFAULT_TENANT, q).map((t) => t.traceId);
-const runs = (db: DatabaseSync) => db.prepare('SELECT service_name AS service, first_rowid AS first, last_rowid AS last FROM span_runs ORDER BY first_rowid').all();
+/** Each run's service and spans: a run of records with its count, a run of rows with its rowid range. */
+const runs = (db: DatabaseSync) =>
+  db.prepare(`SELECT service_name AS service, CASE WHEN span_count IS NULL THEN 'rows ' || first_rowid || '-' || last_rowid ELSE span_count || ' records' END AS spans
+              FROM span_runs ORDER BY rowid`).all();
+const spanIds = (db: DatabaseSync, traceId: string) => getTrace(db, DEFAULT_TENANT, traceId).map((s) => s.spanId).sort();
 
 describe('sqlite span runs', () => {
   it('keeps one run per trace and service, so a service or name condition never matches another service\'s span', () => {
@@ -36,8 +42,8 @@ describe('sqlite span runs', () => {
     const b = at({ serviceName: 'back', name: 'SELECT', traceId: a.traceId, parentSpanId: a.spanId, startTimeUnixNano: NOW + 1n });
     write(store, [a, b]);
     expect(runs(db)).toEqual([
-      { service: 'front', first: 1, last: 1 },
-      { service: 'back', first: 2, last: 2 },
+      { service: 'front', spans: '1 records' },
+      { service: 'back', spans: '1 records' },
     ]);
     expect(found(db, { service: 'front', name: 'GET /', limit: 5 })).toEqual([a.traceId]);
     expect(found(db, { service: 'back', name: 'SELECT', limit: 5 })).toEqual([a.traceId]);
@@ -68,28 +74,110 @@ describe('sqlite span runs', () => {
     db.close();
   });
 
-  it('takes old spans out of a run that keeps newer ones, and the run never covers rows written after', () => {
+  it('takes old spans out of a run of records that keeps newer ones, and drops a run all older', () => {
     const db = openDatabase(join(tempDir(), 'retention.db'));
     const store = new SqliteStore(db);
-    // One run: a new span first, then an old one (the table's largest rowid, freed by retention).
+    // One resource and scope: one group, so one run.
+    const fresh = at({ serviceName: 'kept', name: 'fresh', startTimeUnixNano: NOW });
+    const same = { serviceName: 'kept', traceId: fresh.traceId, resource: fresh.resource, scope: fresh.scope };
+    const stale = at({ ...same, name: 'stale', startTimeUnixNano: NOW - 3n * DAY });
+    const fresher = at({ ...same, name: 'fresher', startTimeUnixNano: NOW + 1n });
+    write(store, [fresh, stale, fresher]);
+    expect(runs(db)).toEqual([{ service: 'kept', spans: '3 records' }]);
+    expect(tableStats(db)).toMatchObject({ spans: 3, oldestSpanNs: NOW - 3n * DAY });
+    expect(store.applyRetention(1)).toEqual({ spans: 1, logs: 0 });
+    expect(runs(db)).toEqual([{ service: 'kept', spans: '2 records' }]);
+    expect(tableStats(db)).toMatchObject({ spans: 2, oldestSpanNs: NOW });
+    expect(spanIds(db, fresh.traceId)).toEqual([fresh.spanId, fresher.spanId].sort());
+    expect(found(db, { service: 'kept', name: 'stale', limit: 5 })).toEqual([]);
+    expect(found(db, { service: 'kept', name: 'fresher', limit: 5 })).toEqual([fresh.traceId]);
+    // A run all older than the cutoff goes whole, its records with it.
+    write(store, [at({ serviceName: 'gone', startTimeUnixNano: NOW - 2n * DAY })]);
+    expect(store.applyRetention(1).spans).toBe(1);
+    expect(runs(db)).toEqual([{ service: 'kept', spans: '2 records' }]);
+    expect((db.prepare('SELECT count(*) AS n FROM run_spans').get() as { n: number }).n).toBe(1);
+    db.close();
+  });
+
+  it('takes old spans out of a run of rows that keeps newer ones, and the run never covers rows written after', () => {
+    const db = openDatabase(join(tempDir(), 'retention-rows.db'));
+    const store = new SqliteStore(db);
+    // One run of rows (an older version's): a new span first, then an old one (the table's largest rowid, freed by retention).
     const fresh = at({ serviceName: 'kept', name: 'fresh', startTimeUnixNano: NOW });
     const stale = at({ serviceName: 'kept', name: 'stale', traceId: fresh.traceId, startTimeUnixNano: NOW - 3n * DAY });
-    write(store, [fresh, stale]);
-    expect(runs(db)).toEqual([{ service: 'kept', first: 1, last: 2 }]);
+    writeSpanRows(db, [fresh, stale]);
+    expect(runs(db)).toEqual([{ service: 'kept', spans: 'rows 1-2' }]);
     expect(tableStats(db).oldestSpanNs).toBe(NOW - 3n * DAY);
     expect(store.applyRetention(1)).toEqual({ spans: 1, logs: 0 });
-    expect(runs(db)).toEqual([{ service: 'kept', first: 1, last: 1 }]);
+    expect(runs(db)).toEqual([{ service: 'kept', spans: 'rows 1-1' }]);
     expect(tableStats(db).oldestSpanNs).toBe(NOW);
-    // The next span takes rowid 2 again: another service's, found under its own service only.
+    // The next row of spans takes rowid 2 again: another service's, found under its own service only.
     const later = at({ serviceName: 'later', name: 'fresh', startTimeUnixNano: NOW + 5n });
-    write(store, [later]);
+    writeSpanRows(db, [later]);
     expect(found(db, { service: 'kept', limit: 5 })).toEqual([fresh.traceId]);
     expect(found(db, { service: 'later', limit: 5 })).toEqual([later.traceId]);
     expect(found(db, { service: 'kept', name: 'stale', limit: 5 })).toEqual([]);
-    // A run all older than the cutoff goes whole.
-    write(store, [at({ serviceName: 'gone', startTimeUnixNano: NOW - 2n * DAY })]);
+    writeSpanRows(db, [at({ serviceName: 'gone', startTimeUnixNano: NOW - 2n * DAY })]);
     expect(store.applyRetention(1).spans).toBe(1);
     expect(runs(db).map((r) => (r as { service: string }).service)).toEqual(['kept', 'later']);
+    db.close();
+  });
+
+  it('stores a span once: sent again, in another run of its trace, twice in a run, or already a row of spans', () => {
+    const db = openDatabase(join(tempDir(), 'once.db'));
+    const store = new SqliteStore(db);
+    const a = at({ serviceName: 's', name: 'a', startTimeUnixNano: NOW });
+    const same = { serviceName: 's', traceId: a.traceId, resource: a.resource, scope: a.scope };
+    const b = at({ ...same, name: 'b', startTimeUnixNano: NOW + 1n });
+    const c = at({ ...same, name: 'c', startTimeUnixNano: NOW + 2n });
+    const old = at({ ...same, name: 'old', startTimeUnixNano: NOW - 1n });
+    writeSpanRows(db, [old]);
+    write(store, [a, b]);
+    // Sent again whole, again with a new span, with a span twice, and with the older version's row.
+    write(store, [a, b]);
+    write(store, [b, c, c, old]);
+    expect(spanIds(db, a.traceId)).toEqual([a.spanId, b.spanId, c.spanId, old.spanId].sort());
+    expect(runs(db)).toEqual([
+      { service: 's', spans: 'rows 1-1' },
+      { service: 's', spans: '2 records' },
+      { service: 's', spans: '1 records' },
+    ]);
+    expect(tableStats(db).spans).toBe(4);
+    // The run of c keeps c's newest start and its terms alone.
+    expect(found(db, { name: 'c', startNano: NOW + 2n, limit: 5 })).toEqual([a.traceId]);
+    expect(searchTraces(db, DEFAULT_TENANT, { limit: 5 })[0]).toMatchObject({ traceId: a.traceId, spanCount: 4 });
+    db.close();
+  });
+
+  it('scans the rows of spans and then the runs of records page by page, each span once', () => {
+    const db = openDatabase(join(tempDir(), 'scan.db'));
+    const store = new SqliteStore(db);
+    const rows = [0, 1, 2].map((i) => at({ serviceName: 's', startTimeUnixNano: NOW + BigInt(i) }));
+    writeSpanRows(db, rows);
+    const first = at({ serviceName: 's', startTimeUnixNano: NOW + 10n });
+    const records = [
+      first,
+      ...[1, 2, 3, 4].map((i) => at({ ...(i % 2 ? { serviceName: 's', resource: first.resource, scope: first.scope } : { serviceName: 'other' }), traceId: first.traceId, startTimeUnixNano: NOW + 10n + BigInt(i) })),
+    ];
+    write(store, records);
+    const seen: string[] = [];
+    let after: string | undefined;
+    for (let pages = 0; pages < 10; pages++) {
+      const page = READS.scanSpans(db, [DEFAULT_TENANT, { service: 's', limit: 2, ...(after === undefined ? {} : { after }) }]);
+      seen.push(...page.rows.map((s) => s.spanId));
+      after = page.next;
+      if (page.done) break;
+    }
+    const wanted = [...rows, ...records.filter((s) => s.serviceName === 's')].map((s) => s.spanId);
+    expect(seen).toEqual(wanted);
+    // Spans written after the scan's end are found from its last cursor.
+    const later = at({ serviceName: 's', startTimeUnixNano: NOW + 20n });
+    write(store, [later]);
+    expect(READS.scanSpans(db, [DEFAULT_TENANT, { service: 's', limit: 5, after: after! }]).rows.map((s) => s.spanId)).toEqual([later.spanId]);
+    // A time range cuts spans inside a run.
+    const windowed = READS.scanSpans(db, [DEFAULT_TENANT, { startNano: NOW + 11n, endNano: NOW + 13n, limit: 10 }]).rows.map((s) => s.spanId);
+    expect(windowed).toEqual(records.slice(1, 4).map((s) => s.spanId));
+    expect(() => READS.scanSpans(db, [DEFAULT_TENANT, { limit: 1, after: 'r1' }])).toThrow(/not a sqlite scan cursor/);
     db.close();
   });
 
@@ -97,40 +185,48 @@ describe('sqlite span runs', () => {
     const path = join(tempDir(), 'before.db');
     let db = openDatabase(path);
     const spans = [at({ serviceName: 'old', name: 'a', startTimeUnixNano: NOW - 20n }), at({ serviceName: 'old', name: 'b', startTimeUnixNano: NOW - 10n })];
-    write(new SqliteStore(db), spans);
-    // The file as the previous version left it: per-span time indexes, no runs.
+    // The file as a version before runs left it: rows of spans, per-span time indexes, no runs.
     db.exec(`DROP TABLE span_runs; CREATE INDEX spans_tenant_service_start ON spans (tenant, service_name, start_ns);
              CREATE INDEX spans_tenant_start ON spans (tenant, start_ns);`);
+    writeSpanRows(db, spans, { runs: false });
     db.close();
     db = openDatabase(path);
     expect(runs(db)).toEqual([
-      { service: 'old', first: 1, last: 1 },
-      { service: 'old', first: 2, last: 2 },
+      { service: 'old', spans: 'rows 1-1' },
+      { service: 'old', spans: 'rows 2-2' },
     ]);
     const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'spans'").all() as { name: string }[]).map((r) => r.name);
     expect(indexes).toEqual(['spans_tenant_trace_span']);
     expect(found(db, { service: 'old', limit: 5 })).toEqual([spans[1]!.traceId, spans[0]!.traceId]);
+    // Runs without their trace (as a build of runs before it made them) are made anew.
+    db.exec('DROP INDEX span_runs_tenant_trace; ALTER TABLE span_runs DROP COLUMN trace_id; ALTER TABLE span_runs DROP COLUMN group_id; ALTER TABLE span_runs DROP COLUMN span_count');
+    db.close();
+    db = openDatabase(path);
+    expect(found(db, { service: 'old', limit: 1 })).toEqual([spans[1]!.traceId]);
+    expect(runs(db)).toHaveLength(2);
+    // This version writes runs of records beside them.
     const store = new SqliteStore(db);
     const next = at({ serviceName: 'old', name: 'c', startTimeUnixNano: NOW });
     write(store, [next]);
     expect(found(db, { service: 'old', limit: 1 })).toEqual([next.traceId]);
-    // An older version opens the file again: it makes its time index anew and writes a span
-    // without a run. Opened by this version once more, that span is found too.
+    // An older version (before runs) opens the file again: it makes its time index anew and writes
+    // a row of spans without a run. Opened by this version once more, the runs of rows are made
+    // anew and that span is found too; the run of records stays.
     const older = at({ serviceName: 'old', name: 'd', startTimeUnixNano: NOW + 1n });
     db.exec('CREATE INDEX spans_tenant_start ON spans (tenant, start_ns)');
-    write(store, [older]);
-    db.exec(`DELETE FROM span_runs WHERE first_rowid = (SELECT max(rowid) FROM spans)`);
+    writeSpanRows(db, [older], { runs: false });
     expect(found(db, { service: 'old', limit: 1 })).toEqual([next.traceId]);
     db.close();
     db = openDatabase(path);
     expect(found(db, { service: 'old', limit: 1 })).toEqual([older.traceId]);
-    expect(runs(db)).toHaveLength(4);
-    // Runs without their trace (as a build of this change before it made them) are made anew too.
-    db.exec('ALTER TABLE span_runs DROP COLUMN trace_id');
-    db.close();
-    db = openDatabase(path);
-    expect(found(db, { service: 'old', limit: 1 })).toEqual([older.traceId]);
-    expect(runs(db)).toHaveLength(4);
+    expect(runs(db)).toEqual([
+      { service: 'old', spans: '1 records' },
+      { service: 'old', spans: 'rows 1-1' },
+      { service: 'old', spans: 'rows 2-2' },
+      { service: 'old', spans: 'rows 3-3' },
+    ]);
+    expect(found(db, { service: 'old', limit: 5 })).toHaveLength(4);
+    expect(tableStats(db).spans).toBe(4);
     db.close();
   });
 });

@@ -29,8 +29,9 @@ describe('sqlite store', () => {
     expect(store.writeLogs(enc.encodeLogs([makeLog({ timeUnixNano: now - 9n * DAY }), makeLog({ timeUnixNano: now })]).map((c) => c.data), 'retention-test').kind).toBe('success');
     expect(tableStats(db).oldestSpanNs).toBe(now - 10n * DAY);
     expect(store.applyRetention(7)).toEqual({ spans: 2, logs: 1 });
-    const left = db.prepare('SELECT tenant, trace_id FROM spans ORDER BY tenant').all() as { tenant: string; trace_id: string }[];
-    expect(left.map((r) => [r.tenant, r.trace_id])).toEqual([['a', a.traceId], ['b', b.traceId]]);
+    const left = db.prepare('SELECT tenant, trace_id, span_count FROM span_runs ORDER BY tenant').all() as { tenant: string; trace_id: string; span_count: number }[];
+    expect(left.map((r) => [r.tenant, r.trace_id, r.span_count])).toEqual([['a', a.traceId, 1], ['b', b.traceId, 1]]);
+    expect((db.prepare('SELECT count(*) AS n FROM run_spans').get() as { n: number }).n).toBe(2);
     expect(tableStats(db)).toMatchObject({ spans: 2, logs: 1, oldestSpanNs: now - 2n * DAY });
   });
 
@@ -51,6 +52,7 @@ describe('sqlite store', () => {
     const db = openDatabase(join(tempDir(), 'i.db'));
     const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join(' | ');
     expect(plan("SELECT doc FROM spans WHERE tenant = 't' AND trace_id = 'x'")).toContain('spans_tenant_trace_span (tenant=? AND trace_id=?)');
+    expect(plan("SELECT b.records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE r.tenant = 't' AND r.trace_id = 'x'")).toMatch(/span_runs_tenant_trace \(tenant=\? AND trace_id=\?\) \| SEARCH b USING INTEGER PRIMARY KEY/);
     const runs = (where: string) => plan(`SELECT first_rowid FROM span_runs WHERE tenant = 't' ${where} AND max_start_ns >= 1 AND min_start_ns <= 2 ORDER BY max_start_ns DESC`);
     expect(runs("AND service_name = 'a'")).toContain('span_runs_tenant_service_max (tenant=? AND service_name=? AND max_start_ns>?)');
     expect(runs('')).toContain('span_runs_tenant_max (tenant=? AND max_start_ns>?)');

@@ -6,8 +6,11 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, TraceQuery, TraceSummary } from '../backend.ts';
+import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { attributesMatch, byNewestTrace, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
-import { logFromParts, spanFromParts } from '../otlp-chunks.ts';
+import {
+  logFromParts, readSpanRecords, spanBytes, spanEnd, spanFromParts, spanId, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
+} from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
 import { clampNs, TENANTS_SQL } from './store.ts';
 import { SpanTermCheck } from './terms.ts';
@@ -32,10 +35,11 @@ function whereSql(f: Filter): string {
 }
 
 /**
- * Child spans in the time range, through the runs that reach into it (span_runs_tenant_max: the
- * runs newer than the range's start, as queries are mostly of recent hours; then each run's
- * rowids), joined to their parent through the unique (trace_id, span_id) index: work grows with
- * the spans in and after the range, never the whole table. ?1 tenant, ?2 and ?3 the range.
+ * Child spans in the time range among the rows of spans, through the runs that reach into it
+ * (span_runs_tenant_max: the runs newer than the range's start, as queries are mostly of recent
+ * hours; then each run's rowids), joined to their parent through the unique (trace_id, span_id)
+ * index: work grows with the spans in and after the range, never the whole table. ?1 tenant, ?2
+ * and ?3 the range. Runs of records have no rows in their range (getDependencies reads them).
  */
 export const DEPENDENCIES_SQL = `SELECT p.service_name AS parent, c.service_name AS child, count(*) AS callCount
   FROM span_runs r INDEXED BY span_runs_tenant_max JOIN spans c ON c.rowid BETWEEN r.first_rowid AND r.last_rowid
@@ -62,15 +66,64 @@ function docRow<T>(d: Doc, fromJson: (doc: string) => T, fromParts: (resource: U
 }
 
 const spanOf = (d: Doc): SpanRow => docRow(d, spanFromJson, spanFromParts);
+
+/** A run of records (store.ts, RUN_SPANS_SCHEMA): its span records and its group's resource and scope. */
+interface RecordRun {
+  records: Uint8Array;
+  resource: Uint8Array | null;
+  scope: Uint8Array | null;
+}
+
+/** The columns of a RecordRun, from span_runs `r` joined as RECORD_RUNS. */
+const RECORD_RUN_COLUMNS = 'b.records AS records, g.resource AS resource, g.scope AS scope';
+const RECORD_RUNS = (notIndexed = '') => `span_runs r ${notIndexed} JOIN run_spans b ON b.run = r.rowid LEFT JOIN item_groups g ON g.gid = r.group_id`;
+
+/** Each span of a run of records for which keep (if given) holds, as a row. */
+function recordSpans(run: RecordRun, out: SpanRow[], keep?: (buf: SlicingBuffer, r: number) => boolean): void {
+  const { resource, scope } = run;
+  if (!resource || !scope) throw new Error('a stored run has lost its resource group');
+  readSpanRecords(run.records, (buf, r) => {
+    if (!keep || keep(buf, r)) out.push(spanFromParts(resource, scope, spanBytes(buf, r)));
+  });
+}
+
+/** The columns of the span record at r (times clamped as the rows' columns are). */
+function recordFacts(buf: SlicingBuffer, r: number, service: string): SpanFacts {
+  const start = clampNs(spanStart(buf, r));
+  const end = clampNs(spanEnd(buf, r));
+  return {
+    traceId: spanTraceId(buf, r), spanId: spanId(buf, r), parentSpanId: spanParentId(buf, r), serviceName: service, name: spanName(buf, r),
+    startTimeUnixNano: start, endTimeUnixNano: end, durationNano: end > start ? end - start : 0n, statusCode: spanStatus(buf, r),
+  };
+}
+
+/** The columns of every span of a trace, from its rows and its runs of records. */
+function traceFacts(db: DatabaseSync): (tenant: string, traceId: string) => SpanFacts[] {
+  const rows = db.prepare(
+    'SELECT trace_id AS traceId, span_id AS spanId, parent_span_id AS parentSpanId, service_name AS serviceName, name, start_ns AS startTimeUnixNano, end_ns AS endTimeUnixNano, duration_ns AS durationNano, status_code AS statusCode FROM spans WHERE tenant = ? AND trace_id = ?',
+  );
+  rows.setReadBigInts(true);
+  const runs = db.prepare('SELECT r.service_name AS service, b.records AS records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE r.tenant = ? AND r.trace_id = ?');
+  return (tenant, traceId) => {
+    const out = (rows.all(tenant, traceId) as unknown as (SpanFacts & { statusCode: bigint })[]).map((s): SpanFacts => ({ ...s, statusCode: Number(s.statusCode) }));
+    for (const run of runs.iterate(tenant, traceId) as Iterable<{ service: string; records: Uint8Array }>) {
+      readSpanRecords(run.records, (buf, r) => out.push(recordFacts(buf, r, run.service)));
+    }
+    return out;
+  };
+}
 /** SQL function of whether a run's filter (NULL: none written) may hold the search's attribute conditions. */
 const RUN_FILTER_FUNCTION = 'tracehouse_run_may_match';
 const newestFirst = (a: bigint, b: bigint): number => (a > b ? -1 : a < b ? 1 : 0);
 const logOf = (d: Doc): LogRow => docRow(d, logFromJson, logFromParts);
 
-/** All spans of a trace. */
+/** All spans of a trace: its rows of spans, then its runs of records. */
 export function getTrace(db: DatabaseSync, tenant: string, traceId: string): SpanRow[] {
   const rows = db.prepare(`SELECT ${DOC_COLUMNS} FROM ${withGroup('spans')} WHERE tenant = ? AND trace_id = ?`).all(tenant, traceId) as unknown as Doc[];
-  return rows.map(spanOf);
+  const out = rows.map(spanOf);
+  const runs = db.prepare(`SELECT ${RECORD_RUN_COLUMNS} FROM ${RECORD_RUNS()} WHERE r.tenant = ? AND r.trace_id = ? ORDER BY r.rowid`);
+  for (const run of runs.iterate(tenant, traceId) as Iterable<RecordRun>) recordSpans(run, out);
+  return out;
 }
 
 /**
@@ -79,7 +132,8 @@ export function getTrace(db: DatabaseSync, tenant: string, traceId: string): Spa
  * a run's newest start bounds every span in it, so the walk stops at the first run older than the
  * limit-th trace found. With attribute conditions, a run whose filter lacks a wanted term is passed
  * over (a run without a filter is not), and each span of the others is checked against its own
- * terms before its document is decoded.
+ * terms before its document is decoded. A run of records is checked span by span from its records,
+ * a run of rows through the spans table.
  */
 export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): TraceSummary[] {
   const endNano = q.endNano === undefined ? undefined : clampNs(q.endNano);
@@ -104,23 +158,47 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
     db.function(RUN_FILTER_FUNCTION, (filter) => (filter === null || terms.runMayMatch(filter as Uint8Array) ? 1 : 0));
     runs.where.push(`${RUN_FILTER_FUNCTION}(attr_filter)`);
   }
-  const runStmt = db.prepare(`SELECT trace_id AS trace, first_rowid AS first, last_rowid AS last, max_start_ns AS newest FROM span_runs ${whereSql(runs)} ORDER BY max_start_ns DESC`);
+  const runStmt = db.prepare(`SELECT rowid AS id, trace_id AS trace, first_rowid AS first, last_rowid AS last, max_start_ns AS newest, span_count AS count, group_id AS gid FROM span_runs ${whereSql(runs)} ORDER BY max_start_ns DESC`);
   runStmt.setReadBigInts(true);
   // A run's spans are all of its trace: the rows need only their rowid and start.
   const spanStmt = db.prepare(`SELECT spans.rowid AS id, start_ns FROM spans ${whereSql(spans)}`);
   spanStmt.setReadBigInts(true);
   // A document is read only for a span that could still change the result.
   const docStmt = wantAttrs ? db.prepare(`SELECT ${DOC_COLUMNS} FROM ${withGroup('spans')} WHERE spans.rowid = ?`) : undefined;
+  const recordsStmt = db.prepare('SELECT records FROM run_spans WHERE run = ?');
+  const groupOf = groupReader(db);
+  /** The span conditions but attributes, as the rows' columns compare them. */
+  const conditions: SpanConditions = {
+    name: q.name, startNano: q.startNano, endNano, minDurationNano: q.minDurationNano,
+    maxDurationNano: q.maxDurationNano === undefined ? undefined : clampNs(q.maxDurationNano),
+  };
   /** The newest matching start of each trace found. */
   const newest = new Map<string, bigint>();
   /** The limit-th newest of those once there are that many: runs older than it cannot change the result. */
   let bar: bigint | undefined;
-  for (const run of runStmt.iterate(...runs.params) as Iterable<{ trace: string; first: bigint; last: bigint; newest: bigint }>) {
+  type Run = { id: bigint; trace: string; first: bigint; last: bigint; newest: bigint; count: bigint | null; gid: bigint | null };
+  for (const run of runStmt.iterate(...runs.params) as Iterable<Run>) {
     if (bar !== undefined && run.newest < bar) break;
     // A run of a trace already found at least as new can change nothing.
     const seenTrace = newest.get(run.trace);
     if (seenTrace !== undefined && seenTrace >= run.newest) continue;
     const before = newest.size;
+    if (run.count !== null) {
+      const { records } = recordsStmt.get(run.id) as { records: Uint8Array };
+      readSpanRecords(records, (buf, r) => {
+        const start = clampNs(spanStart(buf, r));
+        const seen = newest.get(run.trace);
+        if (seen !== undefined && seen >= start) return;
+        if (!recordMatches(buf, r, start, conditions)) return;
+        if (terms) {
+          const bytes = spanBytes(buf, r);
+          if (!terms.mayMatch(bytes)) return;
+          const g = groupOf(run.gid);
+          if (!attributesMatch(spanFromParts(g.resource, g.scope, bytes).attributes, q)) return;
+        }
+        newest.set(run.trace, start);
+      });
+    }
     for (const row of spanStmt.iterate(run.first, run.last, ...spans.params) as Iterable<{ id: bigint; start_ns: bigint }>) {
       const seen = newest.get(run.trace);
       if (seen !== undefined && seen >= row.start_ns) continue;
@@ -134,17 +212,42 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
     if (newest.size >= q.limit && (newest.size !== before || bar === undefined)) bar = [...newest.values()].sort(newestFirst)[q.limit - 1];
   }
   const traceIds = [...newest].sort((a, b) => newestFirst(a[1], b[1])).slice(0, q.limit).map(([id]) => id);
-  // Summaries come from the columns alone: no document is parsed.
-  const spansOf = db.prepare(
-    'SELECT trace_id AS traceId, span_id AS spanId, parent_span_id AS parentSpanId, service_name AS serviceName, name, start_ns AS startTimeUnixNano, end_ns AS endTimeUnixNano, duration_ns AS durationNano, status_code AS statusCode FROM spans WHERE tenant = ? AND trace_id = ?',
-  );
-  spansOf.setReadBigInts(true);
-  const out: TraceSummary[] = [];
-  for (const id of traceIds) {
-    const spans = (spansOf.all(tenant, id) as unknown as (SpanFacts & { statusCode: bigint })[]).map((s) => ({ ...s, statusCode: Number(s.statusCode) }));
-    out.push(summarizeTrace(spans));
-  }
-  return out.sort(byNewestTrace);
+  // Summaries come from the columns and the records' heads alone: no document is parsed.
+  const factsOf = traceFacts(db);
+  return traceIds.map((id) => summarizeTrace(factsOf(tenant, id))).sort(byNewestTrace);
+}
+
+/** A search's conditions on a span's own columns, as they compare with the rows' (clamped). */
+interface SpanConditions {
+  name: string | undefined;
+  startNano: bigint | undefined;
+  endNano: bigint | undefined;
+  minDurationNano: bigint | undefined;
+  maxDurationNano: bigint | undefined;
+}
+
+/** Whether the span record at r (its start clamped) meets the conditions. */
+function recordMatches(buf: SlicingBuffer, r: number, start: bigint, q: SpanConditions): boolean {
+  if ((q.startNano !== undefined && start < q.startNano) || (q.endNano !== undefined && start > q.endNano)) return false;
+  if (q.name !== undefined && spanName(buf, r) !== q.name) return false;
+  if (q.minDurationNano === undefined && q.maxDurationNano === undefined) return true;
+  const end = clampNs(spanEnd(buf, r));
+  const duration = end > start ? end - start : 0n;
+  return (q.minDurationNano === undefined || duration >= q.minDurationNano) && (q.maxDurationNano === undefined || duration <= q.maxDurationNano);
+}
+
+/** Reads groups' resource and scope by id, each once per reader. */
+function groupReader(db: DatabaseSync): (gid: bigint | number | null) => { resource: Uint8Array; scope: Uint8Array } {
+  const stmt = db.prepare('SELECT resource, scope FROM item_groups WHERE gid = ?');
+  const seen = new Map<bigint | number, { resource: Uint8Array; scope: Uint8Array }>();
+  return (gid) => {
+    const known = gid === null ? undefined : seen.get(gid);
+    if (known) return known;
+    const g = gid === null ? undefined : (stmt.get(gid) as { resource: Uint8Array; scope: Uint8Array } | undefined);
+    if (!g) throw new Error('a stored run has lost its resource group');
+    seen.set(gid!, g);
+    return g;
+  };
 }
 
 /** Matching log records, newest first. */
@@ -177,17 +280,55 @@ export function getOperations(db: DatabaseSync, tenant: string, q: OperationQuer
   return rows.map((r) => ({ name: r.name, kind: r.kind }));
 }
 
-/** Service-to-service calls in a time range. */
+/**
+ * Service-to-service calls in a time range: among the rows of spans (DEPENDENCIES_SQL), then among
+ * the runs of records that reach into the range (a child's parent found among the spans of the
+ * runs read, or else among its trace's).
+ */
 export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQuery): DependencyLink[] {
-  const rows = db.prepare(DEPENDENCIES_SQL).all(tenant, clampNs(q.startNano), clampNs(q.endNano)) as { parent: string; child: string; callCount: number }[];
-  return rows.map((r) => ({ parent: r.parent, child: r.child, callCount: r.callCount }));
+  const start = clampNs(q.startNano);
+  const end = clampNs(q.endNano);
+  const links = new Map<string, DependencyLink>();
+  const call = (parent: string, child: string, n: number) => {
+    const key = `${parent.length}:${parent}${child}`;
+    const link = links.get(key);
+    if (link) link.callCount += n;
+    else links.set(key, { parent, child, callCount: n });
+  };
+  for (const r of db.prepare(DEPENDENCIES_SQL).all(tenant, start, end) as { parent: string; child: string; callCount: number }[]) call(r.parent, r.child, r.callCount);
+  /** By trace: the service of each span read, and the children in the range (parent id, service). */
+  const traces = new Map<string, { services: Map<string, string>; children: [parent: string, service: string][] }>();
+  const runs = db.prepare(`SELECT r.trace_id AS trace, r.service_name AS service, b.records AS records FROM span_runs r INDEXED BY span_runs_tenant_max
+    JOIN run_spans b ON b.run = r.rowid WHERE r.tenant = ?1 AND r.max_start_ns >= ?2 AND r.min_start_ns <= ?3`);
+  for (const run of runs.iterate(tenant, start, end) as Iterable<{ trace: string; service: string; records: Uint8Array }>) {
+    let trace = traces.get(run.trace);
+    if (!trace) traces.set(run.trace, (trace = { services: new Map(), children: [] }));
+    const t = trace;
+    readSpanRecords(run.records, (buf, r) => {
+      t.services.set(spanId(buf, r), run.service);
+      const s = clampNs(spanStart(buf, r));
+      const parent = spanParentId(buf, r);
+      if (parent !== '' && s >= start && s <= end) t.children.push([parent, run.service]);
+    });
+  }
+  const factsOf = traceFacts(db);
+  for (const [traceId, { services, children }] of traces) {
+    // A parent outside the runs read (older, or a row of spans): the trace's spans are read whole.
+    if (children.some(([parent]) => !services.has(parent))) for (const f of factsOf(tenant, traceId)) services.set(f.spanId, f.serviceName);
+    for (const [parent, service] of children) {
+      const parentService = services.get(parent);
+      if (parentService !== undefined && parentService !== service) call(parentService, service, 1);
+    }
+  }
+  return [...links.values()].sort((a, b) => (a.parent < b.parent ? -1 : a.parent > b.parent ? 1 : a.child < b.child ? -1 : a.child > b.child ? 1 : 0));
 }
 
 /** Rows and oldest time per table, for the storage metrics. */
 export function tableStats(db: DatabaseSync): { spans: number; logs: number; oldestSpanNs: bigint | null; oldestLogNs: bigint | null } {
-  // count(*) walks the smallest index (not the documents); the oldest span is one seek per tenant
+  // count(*) walks the smallest index (not the documents), and the runs of records hold their
+  // count (a pass over the runs, not their records); the oldest span is one seek per tenant
   // on the runs' (tenant, min_start_ns) index, the oldest log record one seek on the time index.
-  const stmt = db.prepare(`SELECT (SELECT count(*) FROM spans) AS spans, (SELECT count(*) FROM logs) AS logs,
+  const stmt = db.prepare(`SELECT (SELECT count(*) FROM spans) + (SELECT coalesce(sum(span_count), 0) FROM span_runs) AS spans, (SELECT count(*) FROM logs) AS logs,
     (SELECT min((SELECT min(min_start_ns) FROM span_runs r WHERE r.tenant = t.tenant)) FROM (${TENANTS_SQL}) t) AS oldestSpanNs,
     (SELECT min(time_ns) FROM logs) AS oldestLogNs`);
   stmt.setReadBigInts(true);
@@ -222,8 +363,60 @@ function scan<T>(db: DatabaseSync, table: 'spans' | 'logs', timeCol: string, ten
   return page;
 }
 
+/** A cursor in the runs of records: `r<run rowid>.<spans of that run passed>`. */
+const RECORD_CURSOR = /^r(\d+)\.(\d+)$/;
+
+/**
+ * One page of a scan of spans: the rows of spans in rowid order, then the runs of records in
+ * rowid order (both only grow ahead of a cursor as spans are written), each run's spans in order.
+ */
+function scanSpans(db: DatabaseSync, tenant: string, q: ScanQuery): ScanPage<SpanRow> {
+  if (q.after === undefined || !q.after.startsWith('r')) {
+    const page = scan(db, 'spans', 'start_ns', tenant, q, spanOf);
+    if (!page.done) return page;
+    const rest = scanRecordRuns(db, tenant, { ...q, after: 'r0.0', limit: q.limit - page.rows.length });
+    return { ...rest, rows: [...page.rows, ...rest.rows], next: rest.rows.length > 0 ? rest.next : page.next };
+  }
+  return scanRecordRuns(db, tenant, q);
+}
+
+function scanRecordRuns(db: DatabaseSync, tenant: string, q: ScanQuery): ScanPage<SpanRow> {
+  const at = RECORD_CURSOR.exec(q.after ?? '');
+  if (!at) throw new Error(`not a sqlite scan cursor: ${JSON.stringify(q.after)}`);
+  const [fromRun, passed] = [BigInt(at[1]!), Number(at[2])];
+  const endNano = q.endNano === undefined ? undefined : clampNs(q.endNano);
+  const f = filter();
+  add(f, 'r.rowid >= ?', fromRun);
+  add(f, 'r.tenant = ?', tenant);
+  add(f, 'r.service_name = ?', q.service);
+  add(f, 'r.max_start_ns >= ?', q.startNano);
+  add(f, 'r.min_start_ns <= ?', endNano);
+  // NOT INDEXED: in rowid order, as the rows of spans (see scan).
+  const stmt = db.prepare(`SELECT r.rowid AS id, ${RECORD_RUN_COLUMNS} FROM ${RECORD_RUNS('NOT INDEXED')} ${whereSql(f)} ORDER BY r.rowid`);
+  stmt.setReadBigInts(true);
+  const rows: SpanRow[] = [];
+  let next = q.after;
+  for (const run of stmt.iterate(...f.params) as Iterable<RecordRun & { id: bigint }>) {
+    let k = 0;
+    recordSpans(run, rows, (buf, r) => {
+      const i = k++;
+      if ((run.id === fromRun && i < passed) || rows.length >= q.limit) return false;
+      const start = clampNs(spanStart(buf, r));
+      if ((q.startNano !== undefined && start < q.startNano) || (endNano !== undefined && start > endNano)) return false;
+      next = `r${run.id}.${i + 1}`;
+      return true;
+    });
+    if (rows.length >= q.limit) break;
+  }
+  const page: ScanPage<SpanRow> = { rows, next, done: rows.length < q.limit };
+  const max = (db.prepare('SELECT max(rowid) AS m FROM span_runs').get() as { m: number | null }).m;
+  const last = RECORD_CURSOR.exec(next ?? '');
+  if (last && max) page.position = Math.min(1, Number(last[1]) / max);
+  return page;
+}
+
 export const READS = {
-  scanSpans: (db: DatabaseSync, [tenant, q]: [string, ScanQuery]) => scan(db, 'spans', 'start_ns', tenant, q, spanOf),
+  scanSpans: (db: DatabaseSync, [tenant, q]: [string, ScanQuery]) => scanSpans(db, tenant, q),
   scanLogs: (db: DatabaseSync, [tenant, q]: [string, ScanQuery]) => scan(db, 'logs', 'time_ns', tenant, q, logOf),
   getTrace: (db: DatabaseSync, [tenant, traceId]: [string, string]) => getTrace(db, tenant, traceId),
   searchTraces: (db: DatabaseSync, [tenant, q]: [string, TraceQuery]) => searchTraces(db, tenant, q),

@@ -8,9 +8,10 @@ import type { KeyValue } from '../../model/rows.ts';
 import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import { WireReader } from '../../pipeline/decode/wire.ts';
 import type { WriteResult } from '../backend.ts';
+import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import {
-  CHUNK_MAGIC, type GroupRef, groupParts, L_LEN, LOG_HEAD_BYTES, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, sameTraceId,
-  S_LEN, SPAN_HEAD_BYTES, spanEnd, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
+  CHUNK_MAGIC, type GroupRef, groupParts, L_LEN, LOG_HEAD_BYTES, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, readSpanRecords,
+  S_SPAN, sameTraceId, SPAN_HEAD_BYTES, spanId, spanKind, spanName, spanRecordEnd, spanStart, spanTraceId,
 } from '../otlp-chunks.ts';
 import { chunkLineRefs, docText, type LogHeader, spanFromJson, type SpanHeader } from '../rowjson.ts';
 import { RunTerms } from './terms.ts';
@@ -21,9 +22,12 @@ const NS_PER_DAY = 86_400_000_000_000n;
 // Every row carries its tenant; rows written before tenants existed are the default tenant's.
 // Indexes lead with the tenant, since every read is of one tenant's rows.
 //
-// A row's doc is the span or log record as it arrived: its own OTLP protobuf bytes (a BLOB), its
-// resource and scope kept once per request group in item_groups (group_id). Rows written before
-// that keep their normalized JSON (a TEXT doc, no group); reads tell them apart by type.
+// Spans are stored by runs of a trace (span_runs, run_spans): a run's spans as one row of their
+// span records, each span's own OTLP protobuf bytes behind the columns queries read. A log
+// record's doc is its own protobuf bytes (a BLOB). Resources and scopes are kept once per request
+// group in item_groups. Spans and log records written before that keep their normalized JSON (a
+// TEXT doc, no group); reads tell them apart by type. Spans of versions before runs of records
+// (and those of an older version's write-ahead log, replayed) are rows of spans, one per span.
 const SCHEMA = `
 -- The resource and scope of a group of stored spans or log records: the ResourceSpans (or
 -- ResourceLogs) fields but its scopes, and the ScopeSpans (ScopeLogs) fields but its items.
@@ -137,7 +141,9 @@ CREATE TABLE span_runs (
   max_start_ns INTEGER NOT NULL,
   first_rowid INTEGER NOT NULL,
   last_rowid INTEGER NOT NULL,
-  attr_filter BLOB
+  attr_filter BLOB,
+  group_id INTEGER,
+  span_count INTEGER
 );
 CREATE INDEX span_runs_tenant_service_max ON span_runs (tenant, service_name, max_start_ns);
 CREATE INDEX span_runs_tenant_max ON span_runs (tenant, max_start_ns);
@@ -155,16 +161,38 @@ CREATE INDEX span_runs_tenant_min ON span_runs (tenant, min_start_ns);`;
 function ensureSpanRuns(db: DatabaseSync): void {
   const current = () => hasColumn(db, 'span_runs', 'trace_id') && !hasSchemaObject(db, 'spans_tenant_start', 'index');
   const filtered = () => hasColumn(db, 'span_runs', 'attr_filter');
-  if (current() && filtered()) return;
+  const recorded = () => hasColumn(db, 'span_runs', 'span_count');
+  if (current() && filtered() && recorded()) return;
   inTransaction(db, () => {
     if (!current()) {
-      db.exec(`DROP TABLE IF EXISTS span_runs; ${SPAN_RUNS_SCHEMA}`);
+      // Runs of records hold their spans themselves: only the runs of rows of spans are made anew.
+      if (recorded()) db.exec('DELETE FROM span_runs WHERE span_count IS NULL');
+      else db.exec(`DROP TABLE IF EXISTS span_runs; ${SPAN_RUNS_SCHEMA}`);
       db.exec(`INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid)
                SELECT tenant, trace_id, service_name, start_ns, start_ns, rowid, rowid FROM spans ORDER BY rowid`);
       db.exec('DROP INDEX IF EXISTS spans_tenant_service_start; DROP INDEX IF EXISTS spans_tenant_start');
-    } else if (!filtered()) db.exec('ALTER TABLE span_runs ADD COLUMN attr_filter BLOB');
+    } else {
+      if (!filtered()) db.exec('ALTER TABLE span_runs ADD COLUMN attr_filter BLOB');
+      if (!recorded()) db.exec('ALTER TABLE span_runs ADD COLUMN group_id INTEGER; ALTER TABLE span_runs ADD COLUMN span_count INTEGER');
+    }
   }, 'BEGIN IMMEDIATE');
 }
+
+/**
+ * The spans of a run of records (a span_runs row with a span_count, and an empty rowid range:
+ * RECORD_RUN_RANGE): its span records (otlp-chunks.ts: ids, times, status, kind and the name's
+ * place, then the span's own protobuf bytes) one after another, in one row keyed by the run's
+ * rowid; their resource and scope are the run's group (group_id). One row and one index entry a
+ * run instead of a row and a unique-index entry a span: a run is ~16 spans on the bench traffic
+ * (measured: less than half the write thread's CPU per span; docs/performance.md, phase L). A
+ * trace's runs are found through span_runs_tenant_trace, which also finds a trace's runs of rows.
+ */
+const RUN_SPANS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS run_spans (run INTEGER PRIMARY KEY, records BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS span_runs_tenant_trace ON span_runs (tenant, trace_id);`;
+
+/** first_rowid and last_rowid of a run of records: no row of spans is in the range. */
+const RECORD_RUN_RANGE = '1, 0';
 
 /**
  * The runs without a filter, so that finding them when a file is opened is one seek, not a scan
@@ -178,15 +206,21 @@ const UNFILTERED_RUNS_INDEX = 'CREATE INDEX IF NOT EXISTS span_runs_unfiltered O
  * with a JSON document that does not parse keeps none, and searches check its spans one by one.
  */
 function fillRunFilters(db: DatabaseSync): void {
-  const runs = db.prepare('SELECT rowid AS id, first_rowid AS first, last_rowid AS last FROM span_runs WHERE attr_filter IS NULL');
+  const runs = db.prepare('SELECT rowid AS id, first_rowid AS first, last_rowid AS last, span_count AS count FROM span_runs WHERE attr_filter IS NULL');
   if (runs.get() === undefined) return;
   const docs = db.prepare('SELECT doc FROM spans WHERE rowid BETWEEN ? AND ?');
+  const records = db.prepare('SELECT records FROM run_spans WHERE run = ?');
   const update = db.prepare('UPDATE span_runs SET attr_filter = ? WHERE rowid = ?');
   const terms = new RunTerms();
   inTransaction(db, () => {
-    for (const run of runs.all() as { id: number; first: number; last: number }[]) {
+    for (const run of runs.all() as { id: number; first: number; last: number; count: number | null }[]) {
       terms.begin();
       try {
+        if (run.count !== null) {
+          const held = (records.get(run.id) as { records: Uint8Array } | undefined)?.records ?? new Uint8Array(0);
+          const reader = new WireReader(held);
+          readSpanRecords(held, (buf, r) => terms.add(reader, r + SPAN_HEAD_BYTES, spanRecordEnd(buf, r)));
+        }
         for (const { doc } of docs.iterate(run.first, run.last) as Iterable<{ doc: string | Uint8Array }>) {
           if (typeof doc === 'string') terms.addAttributes(spanFromJson(doc).attributes);
           else terms.add(new WireReader(doc), 0, doc.length);
@@ -260,6 +294,7 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean }
   db.exec('DROP INDEX IF EXISTS spans_start');
   upgradeSchema(db);
   ensureSpanRuns(db);
+  db.exec(RUN_SPANS_SCHEMA);
   db.exec(UNFILTERED_RUNS_INDEX);
   db.exec(LOG_KEY_INDEX);
   for (const table of FTS_ATTRIBUTE_TABLES) db.exec(`DROP TABLE IF EXISTS ${table}`);
@@ -309,11 +344,143 @@ class OperationsSeen {
   }
 }
 
+/** A batch's resource and scope groups (SqliteStore.groups). */
+interface BatchGroups {
+  /** The id of the group whose record is `g` in buf. */
+  id(buf: Buffer, g: GroupRef): number;
+  /** An item of the open group was stored (inserted) or was already (not), with its time. */
+  item(inserted: boolean, ns: bigint): void;
+  close(): void;
+}
+
 /**
- * The span run being written (see SPAN_RUNS_SCHEMA): spans added one after another until the
- * trace, service or tenant changes or a rowid is skipped, with the filter of their attributes'
- * terms when the store writes filters (the spans of a trace arrive together in most requests:
- * ~16 spans a run on the bench traffic).
+ * The run of records being written (see RUN_SPANS_SCHEMA): span records that follow one another in
+ * a chunk, of one trace and one group (the spans of a trace arrive together in most requests), with
+ * the filter of their attributes' terms when the store writes filters. A span already stored (its
+ * trace has runs, and its id is among their spans) is left out, as is a second copy in one run:
+ * retried exports and a replayed write-ahead log store each span once.
+ */
+class RecordRunWriter {
+  private readonly insertRun: StatementSync;
+  private readonly insertRecords: StatementSync;
+  private readonly traceHasRun: StatementSync;
+  private readonly traceRecords: StatementSync;
+  private readonly traceRows: StatementSync;
+  /** The run's terms (absent: no filters written). */
+  private readonly terms: RunTerms | undefined;
+  private tenant = '';
+  private groups: BatchGroups | undefined;
+  private buf: SlicingBuffer | undefined;
+  private reader: WireReader | undefined;
+  private groupRef: GroupRef | undefined;
+  private group = 0;
+  private trace = '';
+  /** The run's records are buf[first, end). */
+  private first = 0;
+  private end = 0;
+  private min = 0n;
+  private max = 0n;
+  /** Spans in the open run. */
+  private n = 0;
+  /** A word of each span id in the run, and whether one came twice (then ids are compared whole). */
+  private readonly idWords = new Set<number>();
+  private repeated = false;
+
+  constructor(db: DatabaseSync, terms: RunTerms | undefined) {
+    this.insertRun = db.prepare(`INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid, attr_filter, group_id, span_count)
+      VALUES (?, ?, ?, ?, ?, ${RECORD_RUN_RANGE}, ?, ?, ?)`);
+    this.insertRecords = db.prepare('INSERT INTO run_spans (run, records) VALUES (?, ?)');
+    this.traceHasRun = db.prepare('SELECT 1 FROM span_runs WHERE tenant = ? AND trace_id = ? LIMIT 1');
+    this.traceRecords = db.prepare('SELECT b.records AS records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE r.tenant = ? AND r.trace_id = ?');
+    this.traceRows = db.prepare('SELECT span_id AS id FROM spans WHERE tenant = ? AND trace_id = ?');
+    this.terms = terms;
+  }
+
+  /** A batch's transaction begins (a run left by a failed one is not written). */
+  begin(tenant: string, groups: BatchGroups): void {
+    this.tenant = tenant;
+    this.groups = groups;
+    this.n = 0;
+  }
+
+  /** Whether the span record at r (of group g) continues the open run. */
+  continues(buf: Buffer, r: number, g: GroupRef): boolean {
+    return this.n > 0 && buf === this.buf && g === this.groupRef && r === this.end && sameTraceId(buf, this.first, r);
+  }
+
+  /** Adds the span record at r to the run (after flush, when it does not continue it). */
+  add(buf: SlicingBuffer, r: number, g: GroupRef, groupId: number, start: bigint): void {
+    const end = spanRecordEnd(buf, r);
+    if (buf !== this.buf) {
+      this.buf = buf;
+      this.reader = new WireReader(buf);
+    }
+    if (this.n === 0) {
+      this.groupRef = g;
+      this.group = groupId;
+      this.trace = spanTraceId(buf, r);
+      this.first = r;
+      this.min = start;
+      this.max = start;
+      this.idWords.clear();
+      this.repeated = false;
+      this.terms?.begin();
+    } else if (start < this.min) this.min = start;
+    else if (start > this.max) this.max = start;
+    const word = buf.readInt32LE(r + S_SPAN);
+    if (this.idWords.has(word)) this.repeated = true;
+    else this.idWords.add(word);
+    this.end = end;
+    this.n++;
+    this.terms?.add(this.reader!, r + SPAN_HEAD_BYTES, end);
+  }
+
+  /** Writes the open run: its spans not stored yet (call before its group closes and the transaction commits). */
+  flush(): void {
+    if (this.n === 0) return;
+    const buf = this.buf!;
+    let records: Uint8Array = buf.subarray(this.first, this.end);
+    let count = this.n;
+    this.n = 0;
+    if (this.repeated || this.traceHasRun.get(this.tenant, this.trace) !== undefined) {
+      const kept = this.unstored(buf);
+      if (kept.length === 0) return;
+      if (kept.length < count) records = Buffer.concat(kept);
+      count = kept.length;
+    }
+    const run = this.insertRun.run(this.tenant, this.trace, this.groupRef!.service, this.min, this.max, this.terms?.filter() ?? null, this.group, count);
+    this.insertRecords.run(run.lastInsertRowid, records);
+    this.groups!.item(true, this.max);
+  }
+
+  /** The run's records whose span is not stored yet (nor earlier in the run), with its times and terms made anew. */
+  private unstored(buf: SlicingBuffer): Buffer[] {
+    const stored = new Set<string>();
+    for (const { records } of this.traceRecords.iterate(this.tenant, this.trace) as Iterable<{ records: Uint8Array }>) {
+      readSpanRecords(records, (b, r) => stored.add(spanId(b, r)));
+    }
+    for (const { id } of this.traceRows.iterate(this.tenant, this.trace) as Iterable<{ id: string }>) stored.add(id);
+    const kept: Buffer[] = [];
+    this.terms?.begin();
+    for (let r = this.first; r < this.end; r = spanRecordEnd(buf, r)) {
+      const id = spanId(buf, r);
+      if (stored.has(id)) continue;
+      stored.add(id);
+      const start = clampNs(spanStart(buf, r));
+      if (kept.length === 0 || start < this.min) this.min = start;
+      if (kept.length === 0 || start > this.max) this.max = start;
+      kept.push(buf.subarray(r, spanRecordEnd(buf, r)));
+      this.terms?.add(this.reader!, r + SPAN_HEAD_BYTES, spanRecordEnd(buf, r));
+    }
+    return kept;
+  }
+}
+
+/**
+ * The run of rows of spans being written (see SPAN_RUNS_SCHEMA), for the JSON lines of an older
+ * version's write-ahead log: spans added one after another until the trace, service or tenant
+ * changes or a rowid is skipped, with the filter of their attributes' terms when the store writes
+ * filters.
  */
 class SpanRunWriter {
   private readonly insert: StatementSync;
@@ -334,11 +501,8 @@ class SpanRunWriter {
     this.terms = terms;
   }
 
-  /**
-   * A span just inserted with this rowid; its attributes are its protobuf bytes r.buf[docStart,
-   * docEnd), or decoded (a JSON document of an older version).
-   */
-  add(tenant: string, trace: string, service: string, start: bigint, rowid: number, r: WireReader | readonly KeyValue[], docStart = 0, docEnd = 0): void {
+  /** A span just inserted with this rowid, with its decoded attributes. */
+  add(tenant: string, trace: string, service: string, start: bigint, rowid: number, attributes: readonly KeyValue[]): void {
     if (this.n > 0 && (trace !== this.trace || service !== this.service || tenant !== this.tenant || rowid !== this.last + 1)) this.flush();
     if (this.n === 0) {
       this.tenant = tenant;
@@ -352,9 +516,7 @@ class SpanRunWriter {
     else if (start > this.max) this.max = start;
     this.last = rowid;
     this.n++;
-    if (this.terms === undefined) return;
-    if (r instanceof WireReader) this.terms.add(r, docStart, docEnd);
-    else this.terms.addAttributes(r);
+    this.terms?.addAttributes(attributes);
   }
 
   /** Forgets the open run (a transaction begins: one left by a failed one is not written). */
@@ -372,9 +534,10 @@ class SpanRunWriter {
 
 /**
  * Writes batches in one transaction each. A batch's chunks are the decode workers' `otlp` chunks
- * (src/storage/otlp-chunks.ts): each span or log record is stored as its protobuf bytes, its
- * group's resource and scope once in item_groups. JSON-line chunks (`rowjson`, written by older
- * versions) are still accepted, so a write-ahead log left by one is replayed after an upgrade.
+ * (src/storage/otlp-chunks.ts): spans are stored by runs of records, each log record as its
+ * protobuf bytes, a group's resource and scope once in item_groups. JSON-line chunks (`rowjson`,
+ * written by older versions) are still accepted, as rows of spans, so a write-ahead log left by
+ * one is replayed after an upgrade.
  */
 export class SqliteStore {
   private readonly db: DatabaseSync;
@@ -384,6 +547,7 @@ export class SqliteStore {
   private readonly upsertOperation: StatementSync;
   private readonly maxGroupId: StatementSync;
   private readonly runs: SpanRunWriter;
+  private readonly recordRuns: RecordRunWriter;
 
   /** `indexAttributes: false` writes no runs' filters (storage.sqlite.attributeIndex off, or the benchmark's baseline). */
   constructor(db: DatabaseSync, options: { indexAttributes?: boolean } = {}) {
@@ -392,10 +556,12 @@ export class SqliteStore {
     this.insertSpan = db.prepare(
       'INSERT OR IGNORE INTO spans (tenant, trace_id, span_id, parent_span_id, service_name, name, start_ns, end_ns, duration_ns, status_code, doc, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
+    const terms = options.indexAttributes !== false ? new RunTerms() : undefined;
     this.runs = new SpanRunWriter(
       db.prepare('INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid, attr_filter) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
-      options.indexAttributes !== false ? new RunTerms() : undefined,
+      terms,
     );
+    this.recordRuns = new RecordRunWriter(db, terms);
     this.insertGroup = db.prepare('INSERT INTO item_groups (gid, max_ns, resource, scope) VALUES (?, ?, ?, ?)');
     this.upsertOperation = db.prepare(
       `INSERT INTO operations (tenant, service_name, name, kind, last_start_ns) VALUES (?, ?, ?, ?, ?)
@@ -421,7 +587,7 @@ export class SqliteStore {
    * is written after its items, with their newest time, and only when one of them was new (a
    * resent batch adds no group).
    */
-  private groups(): { id(buf: Buffer, g: GroupRef): number; item(inserted: boolean, ns: bigint): void; close(): void } {
+  private groups(): BatchGroups {
     let next = Number((this.maxGroupId.get() as { m: number | bigint }).m);
     let open: { ref: GroupRef; id: number; resource: Uint8Array; scope: Uint8Array; max: bigint; kept: boolean } | undefined;
     const close = () => {
@@ -450,10 +616,11 @@ export class SqliteStore {
       this.runs.clear();
       const ops = new OperationsSeen();
       const groups = this.groups();
+      this.recordRuns.begin(tenant, groups);
       let lines: Uint8Array[] | undefined;
       for (const c of chunks) {
         if (c.length > 0 && c[0] !== CHUNK_MAGIC) (lines ??= []).push(c);
-        else this.writeArrivedSpans(c, tenant, ops, groups);
+        else this.writeArrivedSpans(c, ops, groups);
       }
       groups.close();
       if (lines) this.writeSpanLines(lines, tenant, ops);
@@ -462,32 +629,18 @@ export class SqliteStore {
     });
   }
 
-  /** The spans of one `otlp` chunk, each added to the span run being written. */
-  private writeArrivedSpans(c: Uint8Array, tenant: string, ops: OperationsSeen, groups: ReturnType<SqliteStore['groups']>): void {
-    let reader: WireReader | undefined;
-    // The spans of a trace mostly follow one another: the previous span's id string is reused.
-    let lastR = -1;
-    let lastTrace = '';
+  /** The spans of one `otlp` chunk, by runs of records. */
+  private writeArrivedSpans(c: Uint8Array, ops: OperationsSeen, groups: BatchGroups): void {
+    const runs = this.recordRuns;
     readSpanChunk(c, (g, buf, r) => {
-      const groupId = groups.id(buf, g);
-      const traceId = lastR >= 0 && sameTraceId(buf, lastR, r) ? lastTrace : spanTraceId(buf, r);
-      lastR = r;
-      lastTrace = traceId;
+      // A run is written before its group closes (the group's row needs its newest time).
+      if (!runs.continues(buf, r, g)) runs.flush();
       const start = clampNs(spanStart(buf, r));
-      const end = clampNs(spanEnd(buf, r));
-      const name = spanName(buf, r);
-      const docStart = r + SPAN_HEAD_BYTES;
-      const docEnd = docStart + buf.readUInt32LE(r + S_LEN);
-      const result = this.insertSpan.run(
-        tenant, traceId, spanId(buf, r), spanParentId(buf, r), g.service, name,
-        start, end, end > start ? end - start : 0n, spanStatus(buf, r), buf.subarray(docStart, docEnd), groupId,
-      );
-      const inserted = Number(result.changes) > 0;
-      groups.item(inserted, start);
-      if (!inserted) return;
-      this.runs.add(tenant, traceId, g.service, start, Number(result.lastInsertRowid), (reader ??= new WireReader(buf)), docStart, docEnd);
-      ops.add(g.service, name, spanKind(buf, r), start);
+      runs.add(buf, r, g, groups.id(buf, g), start);
+      // An operation is noted also for a span stored before: its operation is stored with it.
+      ops.add(g.service, spanName(buf, r), spanKind(buf, r), start);
     });
+    runs.flush();
   }
 
   /** JSON-line chunks (an older version's write-ahead log): their attributes are read from the parsed document. */
@@ -530,6 +683,30 @@ export class SqliteStore {
     });
   }
 
+  /** The runs of records with spans older than cutoff and newer ones keep the newer; returns how many spans went. */
+  private narrowRecordRuns(oldRuns: string, cutoff: bigint): number {
+    const runs = this.db.prepare(`SELECT r.rowid AS id, b.records AS records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE ${oldRuns} AND span_count IS NOT NULL`);
+    const setRecords = this.db.prepare('UPDATE run_spans SET records = ? WHERE run = ?');
+    const setRun = this.db.prepare('UPDATE span_runs SET min_start_ns = ?, span_count = ? WHERE rowid = ?');
+    let gone = 0;
+    for (const run of runs.all(cutoff) as { id: number; records: Uint8Array }[]) {
+      const kept: Buffer[] = [];
+      let min = INT64_MAX;
+      readSpanRecords(run.records, (buf, r) => {
+        const start = clampNs(spanStart(buf, r));
+        if (start < cutoff) {
+          gone++;
+          return;
+        }
+        if (start < min) min = start;
+        kept.push(buf.subarray(r, spanRecordEnd(buf, r)));
+      });
+      setRecords.run(Buffer.concat(kept), run.id);
+      setRun.run(min, kept.length, run.id);
+    }
+    return gone;
+  }
+
   /** Deletes rows older than retentionDays; returns how many. */
   applyRetention(retentionDays: number, nowMs = Date.now()): { spans: number; logs: number } {
     const cutoff = BigInt(nowMs) * 1_000_000n - BigInt(retentionDays) * NS_PER_DAY;
@@ -538,16 +715,21 @@ export class SqliteStore {
 
   /** Deletes rows older than cutoff (inside a transaction: spans and their runs change together). */
   private deleteBefore(cutoff: bigint): { spans: number; logs: number } {
-    // The old spans are found through the runs that hold any (their oldest start is old); a run
-    // whose newest is old goes with them, and one that keeps newer spans is narrowed to those, so
-    // its range never covers rowids the table may hand out again (the largest ones, if deleted).
+    // The old spans are found through the runs that hold any (their oldest start is old). A run
+    // whose newest is old goes with its spans. A run of rows that keeps newer spans is narrowed to
+    // those, so its range never covers rowids the table may hand out again (the largest ones, if
+    // deleted); a run of records that does keeps only their records.
     const oldRuns = `tenant IN (${TENANTS_SQL}) AND min_start_ns < ?1`;
     const oldSpans = `SELECT s.rowid FROM span_runs r JOIN spans s ON s.rowid BETWEEN r.first_rowid AND r.last_rowid
       WHERE r.tenant IN (${TENANTS_SQL}) AND r.min_start_ns < ?1 AND s.start_ns < ?1`;
-    const spans = Number(this.db.prepare(`DELETE FROM spans WHERE rowid IN (${oldSpans})`).run(cutoff).changes);
+    let spans = Number(this.db.prepare(`DELETE FROM spans WHERE rowid IN (${oldSpans})`).run(cutoff).changes);
+    const oldRecordRuns = `${oldRuns} AND max_start_ns < ?1 AND span_count IS NOT NULL`;
+    spans += Number((this.db.prepare(`SELECT coalesce(sum(span_count), 0) AS n FROM span_runs WHERE ${oldRecordRuns}`).get(cutoff) as { n: number | bigint }).n);
+    this.db.prepare(`DELETE FROM run_spans WHERE run IN (SELECT rowid FROM span_runs WHERE ${oldRecordRuns})`).run(cutoff);
     this.db.prepare(`DELETE FROM span_runs WHERE ${oldRuns} AND max_start_ns < ?1`).run(cutoff);
     const left = (agg: string) => `(SELECT ${agg} FROM spans WHERE rowid BETWEEN first_rowid AND last_rowid)`;
-    this.db.prepare(`UPDATE span_runs SET min_start_ns = ${left('min(start_ns)')}, first_rowid = ${left('min(rowid)')}, last_rowid = ${left('max(rowid)')} WHERE ${oldRuns}`).run(cutoff);
+    this.db.prepare(`UPDATE span_runs SET min_start_ns = ${left('min(start_ns)')}, first_rowid = ${left('min(rowid)')}, last_rowid = ${left('max(rowid)')} WHERE ${oldRuns} AND span_count IS NULL`).run(cutoff);
+    spans += this.narrowRecordRuns(oldRuns, cutoff);
     const logs = Number(this.db.prepare('DELETE FROM logs WHERE time_ns < ?').run(cutoff).changes);
     // A group's items are all older than its max_ns: it goes with the last of them.
     this.db.prepare('DELETE FROM item_groups WHERE max_ns < ?').run(cutoff);
