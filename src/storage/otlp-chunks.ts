@@ -121,6 +121,9 @@ export function readSpanRecords(records: Uint8Array, onSpan: (buf: SlicingBuffer
 
 /** Where the span record at `r` ends (its span bytes' end). */
 export const spanRecordEnd = (buf: Buffer, r: number): number => r + SPAN_HEAD_BYTES + buf.readUInt32LE(r + S_LEN);
+/** Where the span name's UTF-8 bytes start in buf (spanNameLength bytes). */
+export const spanNameStart = (buf: Buffer, r: number): number => r + SPAN_HEAD_BYTES + buf.readUInt32LE(r + S_NAME_OFFSET);
+export const spanNameLength = (buf: Buffer, r: number): number => buf.readUInt32LE(r + S_NAME_LEN);
 /** The span's own protobuf bytes, without copying. */
 export const spanBytes = (buf: Buffer, r: number): Buffer => buf.subarray(r + SPAN_HEAD_BYTES, spanRecordEnd(buf, r));
 
@@ -142,8 +145,8 @@ export function sameTraceId(buf: Buffer, r1: number, r2: number): boolean {
 }
 
 export function spanName(buf: SlicingBuffer, r: number): string {
-  const at = r + SPAN_HEAD_BYTES + buf.readUInt32LE(r + S_NAME_OFFSET);
-  return buf.utf8Slice(at, at + buf.readUInt32LE(r + S_NAME_LEN));
+  const at = spanNameStart(buf, r);
+  return buf.utf8Slice(at, at + spanNameLength(buf, r));
 }
 
 // The indexed columns of the log record at `r`.

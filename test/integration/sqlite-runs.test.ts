@@ -181,6 +181,21 @@ describe('sqlite span runs', () => {
     db.close();
   });
 
+  it('passes over runs of records that cannot hold a wanted name or duration without reading their records', () => {
+    const db = openDatabase(join(tempDir(), 'skip.db'));
+    const store = new SqliteStore(db);
+    const slow = at({ serviceName: 's', name: 'slow op', startTimeUnixNano: NOW, endTimeUnixNano: NOW + 5_000_000_000n });
+    const others = Array.from({ length: 20 }, (_, i) => at({ serviceName: 's', name: `op ${i}`, startTimeUnixNano: NOW + BigInt(i + 1) }));
+    write(store, [slow, ...others]);
+    // The other runs' records are overwritten with bytes that are not span records: a search that
+    // read one would fail.
+    db.prepare('UPDATE run_spans SET records = ? WHERE run <> (SELECT rowid FROM span_runs WHERE trace_id = ?)').run(Buffer.from('not records'), slow.traceId);
+    expect(found(db, { service: 's', name: 'slow op', limit: 5 })).toEqual([slow.traceId]);
+    expect(found(db, { minDurationNano: 1_000_000_000n, limit: 5 })).toEqual([slow.traceId]);
+    expect(() => found(db, { service: 's', name: 'op 3', limit: 5 })).toThrow(/not a span record/);
+    db.close();
+  });
+
   it('gives every span of a file from before runs a run when it is opened, and drops the per-span time indexes', () => {
     const path = join(tempDir(), 'before.db');
     let db = openDatabase(path);
@@ -199,7 +214,7 @@ describe('sqlite span runs', () => {
     expect(indexes).toEqual(['spans_tenant_trace_span']);
     expect(found(db, { service: 'old', limit: 5 })).toEqual([spans[1]!.traceId, spans[0]!.traceId]);
     // Runs without their trace (as a build of runs before it made them) are made anew.
-    db.exec('DROP INDEX span_runs_tenant_trace; ALTER TABLE span_runs DROP COLUMN trace_id; ALTER TABLE span_runs DROP COLUMN group_id; ALTER TABLE span_runs DROP COLUMN span_count');
+    db.exec('DROP INDEX span_runs_tenant_trace; ALTER TABLE span_runs DROP COLUMN trace_id; ALTER TABLE span_runs DROP COLUMN group_id; ALTER TABLE span_runs DROP COLUMN span_count; ALTER TABLE span_runs DROP COLUMN max_duration_ns');
     db.close();
     db = openDatabase(path);
     expect(found(db, { service: 'old', limit: 1 })).toEqual([spans[1]!.traceId]);

@@ -13,7 +13,7 @@ import {
 } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
 import { clampNs, TENANTS_SQL } from './store.ts';
-import { SpanTermCheck } from './terms.ts';
+import { bloomHas, nameTerm, SpanTermCheck } from './terms.ts';
 
 interface Filter {
   where: string[];
@@ -142,6 +142,8 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
   add(runs, 'service_name = ?', q.service);
   add(runs, 'max_start_ns >= ?', q.startNano);
   add(runs, 'min_start_ns <= ?', endNano);
+  // A run of records keeps its longest span's duration.
+  add(runs, '(span_count IS NULL OR max_duration_ns >= ?)', q.minDurationNano);
   const spans = filter();
   spans.where.push('spans.rowid BETWEEN ? AND ?');
   add(spans, 'name = ?', q.name);
@@ -151,12 +153,18 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
   add(spans, 'duration_ns <= ?', q.maxDurationNano === undefined ? undefined : clampNs(q.maxDurationNano));
   const wantAttrs = (q.attributes?.length ?? 0) > 0;
   const terms = wantAttrs ? new SpanTermCheck(q.attributes!) : undefined;
-  if (terms) {
+  // The filter of a run of records holds its spans' names too (not that of a run of rows).
+  const name = q.name === undefined ? undefined : nameTerm(q.name);
+  if (terms || name) {
     // Runs whose filter lacks a wanted term are passed over inside the statement: no row is made
     // for them (measured: half the time of a walk that tests each run's filter in the loop). A
     // connection runs one statement at a time, so the function is this search's until the next.
-    db.function(RUN_FILTER_FUNCTION, (filter) => (filter === null || terms.runMayMatch(filter as Uint8Array) ? 1 : 0));
-    runs.where.push(`${RUN_FILTER_FUNCTION}(attr_filter)`);
+    db.function(RUN_FILTER_FUNCTION, (filter, recorded) => {
+      if (filter === null) return 1;
+      const f = filter as Uint8Array;
+      return (!terms || terms.runMayMatch(f)) && (!name || !recorded || bloomHas(f, name[0], name[1])) ? 1 : 0;
+    });
+    runs.where.push(`${RUN_FILTER_FUNCTION}(attr_filter, span_count IS NOT NULL)`);
   }
   const runStmt = db.prepare(`SELECT rowid AS id, trace_id AS trace, first_rowid AS first, last_rowid AS last, max_start_ns AS newest, span_count AS count, group_id AS gid FROM span_runs ${whereSql(runs)} ORDER BY max_start_ns DESC`);
   runStmt.setReadBigInts(true);

@@ -11,7 +11,7 @@ import type { WriteResult } from '../backend.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import {
   CHUNK_MAGIC, type GroupRef, groupParts, L_LEN, LOG_HEAD_BYTES, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, readSpanRecords,
-  S_SPAN, sameTraceId, SPAN_HEAD_BYTES, spanId, spanKind, spanName, spanRecordEnd, spanStart, spanTraceId,
+  S_SPAN, sameTraceId, SPAN_HEAD_BYTES, spanEnd, spanId, spanKind, spanName, spanNameLength, spanNameStart, spanRecordEnd, spanStart, spanTraceId,
 } from '../otlp-chunks.ts';
 import { chunkLineRefs, docText, type LogHeader, spanFromJson, type SpanHeader } from '../rowjson.ts';
 import { RunTerms } from './terms.ts';
@@ -143,7 +143,8 @@ CREATE TABLE span_runs (
   last_rowid INTEGER NOT NULL,
   attr_filter BLOB,
   group_id INTEGER,
-  span_count INTEGER
+  span_count INTEGER,
+  max_duration_ns INTEGER
 );
 CREATE INDEX span_runs_tenant_service_max ON span_runs (tenant, service_name, max_start_ns);
 CREATE INDEX span_runs_tenant_max ON span_runs (tenant, max_start_ns);
@@ -161,7 +162,7 @@ CREATE INDEX span_runs_tenant_min ON span_runs (tenant, min_start_ns);`;
 function ensureSpanRuns(db: DatabaseSync): void {
   const current = () => hasColumn(db, 'span_runs', 'trace_id') && !hasSchemaObject(db, 'spans_tenant_start', 'index');
   const filtered = () => hasColumn(db, 'span_runs', 'attr_filter');
-  const recorded = () => hasColumn(db, 'span_runs', 'span_count');
+  const recorded = () => hasColumn(db, 'span_runs', 'max_duration_ns');
   if (current() && filtered() && recorded()) return;
   inTransaction(db, () => {
     if (!current()) {
@@ -173,7 +174,9 @@ function ensureSpanRuns(db: DatabaseSync): void {
       db.exec('DROP INDEX IF EXISTS spans_tenant_service_start; DROP INDEX IF EXISTS spans_tenant_start');
     } else {
       if (!filtered()) db.exec('ALTER TABLE span_runs ADD COLUMN attr_filter BLOB');
-      if (!recorded()) db.exec('ALTER TABLE span_runs ADD COLUMN group_id INTEGER; ALTER TABLE span_runs ADD COLUMN span_count INTEGER');
+      if (!recorded()) {
+        for (const column of ['group_id', 'span_count', 'max_duration_ns']) db.exec(`ALTER TABLE span_runs ADD COLUMN ${column} INTEGER`);
+      }
     }
   }, 'BEGIN IMMEDIATE');
 }
@@ -182,7 +185,9 @@ function ensureSpanRuns(db: DatabaseSync): void {
  * The spans of a run of records (a span_runs row with a span_count, and an empty rowid range:
  * RECORD_RUN_RANGE): its span records (otlp-chunks.ts: ids, times, status, kind and the name's
  * place, then the span's own protobuf bytes) one after another, in one row keyed by the run's
- * rowid; their resource and scope are the run's group (group_id). One row and one index entry a
+ * rowid; their resource and scope are the run's group (group_id). Its filter holds its spans'
+ * names' terms beside their attributes', and max_duration_ns is its longest span's duration, so
+ * searches by operation or by a least duration pass over runs that cannot match. One row and one index entry a
  * run instead of a row and a unique-index entry a span: a run is ~16 spans on the bench traffic
  * (measured: less than half the write thread's CPU per span; docs/performance.md, phase L). A
  * trace's runs are found through span_runs_tenant_trace, which also finds a trace's runs of rows.
@@ -219,7 +224,7 @@ function fillRunFilters(db: DatabaseSync): void {
         if (run.count !== null) {
           const held = (records.get(run.id) as { records: Uint8Array } | undefined)?.records ?? new Uint8Array(0);
           const reader = new WireReader(held);
-          readSpanRecords(held, (buf, r) => terms.add(reader, r + SPAN_HEAD_BYTES, spanRecordEnd(buf, r)));
+          readSpanRecords(held, (buf, r) => addRecordTerms(terms, reader, buf, r));
         }
         for (const { doc } of docs.iterate(run.first, run.last) as Iterable<{ doc: string | Uint8Array }>) {
           if (typeof doc === 'string') terms.addAttributes(spanFromJson(doc).attributes);
@@ -344,6 +349,19 @@ class OperationsSeen {
   }
 }
 
+/** Adds a span record's terms to its run's: its attributes' and its name's (reader reads buf). */
+function addRecordTerms(terms: RunTerms, reader: WireReader, buf: SlicingBuffer, r: number): void {
+  terms.add(reader, r + SPAN_HEAD_BYTES, spanRecordEnd(buf, r));
+  const name = spanNameStart(buf, r);
+  terms.addName(buf, name, name + spanNameLength(buf, r));
+}
+
+/** The duration of the span record at r, as the rows' duration_ns (clamped times, 0 if it ends before it starts). */
+function recordDuration(buf: Buffer, r: number, start: bigint): bigint {
+  const end = clampNs(spanEnd(buf, r));
+  return end > start ? end - start : 0n;
+}
+
 /** A batch's resource and scope groups (SqliteStore.groups). */
 interface BatchGroups {
   /** The id of the group whose record is `g` in buf. */
@@ -380,6 +398,7 @@ class RecordRunWriter {
   private end = 0;
   private min = 0n;
   private max = 0n;
+  private maxDuration = 0n;
   /** Spans in the open run. */
   private n = 0;
   /** A word of each span id in the run, and whether one came twice (then ids are compared whole). */
@@ -387,8 +406,8 @@ class RecordRunWriter {
   private repeated = false;
 
   constructor(db: DatabaseSync, terms: RunTerms | undefined) {
-    this.insertRun = db.prepare(`INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid, attr_filter, group_id, span_count)
-      VALUES (?, ?, ?, ?, ?, ${RECORD_RUN_RANGE}, ?, ?, ?)`);
+    this.insertRun = db.prepare(`INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid, attr_filter, group_id, span_count, max_duration_ns)
+      VALUES (?, ?, ?, ?, ?, ${RECORD_RUN_RANGE}, ?, ?, ?, ?)`);
     this.insertRecords = db.prepare('INSERT INTO run_spans (run, records) VALUES (?, ?)');
     this.traceHasRun = db.prepare('SELECT 1 FROM span_runs WHERE tenant = ? AND trace_id = ? LIMIT 1');
     this.traceRecords = db.prepare('SELECT b.records AS records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE r.tenant = ? AND r.trace_id = ?');
@@ -422,17 +441,20 @@ class RecordRunWriter {
       this.first = r;
       this.min = start;
       this.max = start;
+      this.maxDuration = 0n;
       this.idWords.clear();
       this.repeated = false;
       this.terms?.begin();
     } else if (start < this.min) this.min = start;
     else if (start > this.max) this.max = start;
+    const duration = recordDuration(buf, r, start);
+    if (duration > this.maxDuration) this.maxDuration = duration;
     const word = buf.readInt32LE(r + S_SPAN);
     if (this.idWords.has(word)) this.repeated = true;
     else this.idWords.add(word);
     this.end = end;
     this.n++;
-    this.terms?.add(this.reader!, r + SPAN_HEAD_BYTES, end);
+    if (this.terms) addRecordTerms(this.terms, this.reader!, buf, r);
   }
 
   /** Writes the open run: its spans not stored yet (call before its group closes and the transaction commits). */
@@ -448,7 +470,7 @@ class RecordRunWriter {
       if (kept.length < count) records = Buffer.concat(kept);
       count = kept.length;
     }
-    const run = this.insertRun.run(this.tenant, this.trace, this.groupRef!.service, this.min, this.max, this.terms?.filter() ?? null, this.group, count);
+    const run = this.insertRun.run(this.tenant, this.trace, this.groupRef!.service, this.min, this.max, this.terms?.filter() ?? null, this.group, count, this.maxDuration);
     this.insertRecords.run(run.lastInsertRowid, records);
     this.groups!.item(true, this.max);
   }
@@ -462,6 +484,7 @@ class RecordRunWriter {
     for (const { id } of this.traceRows.iterate(this.tenant, this.trace) as Iterable<{ id: string }>) stored.add(id);
     const kept: Buffer[] = [];
     this.terms?.begin();
+    this.maxDuration = 0n;
     for (let r = this.first; r < this.end; r = spanRecordEnd(buf, r)) {
       const id = spanId(buf, r);
       if (stored.has(id)) continue;
@@ -469,8 +492,10 @@ class RecordRunWriter {
       const start = clampNs(spanStart(buf, r));
       if (kept.length === 0 || start < this.min) this.min = start;
       if (kept.length === 0 || start > this.max) this.max = start;
+      const duration = recordDuration(buf, r, start);
+      if (duration > this.maxDuration) this.maxDuration = duration;
       kept.push(buf.subarray(r, spanRecordEnd(buf, r)));
-      this.terms?.add(this.reader!, r + SPAN_HEAD_BYTES, spanRecordEnd(buf, r));
+      if (this.terms) addRecordTerms(this.terms, this.reader!, buf, r);
     }
     return kept;
   }
@@ -501,8 +526,8 @@ class SpanRunWriter {
     this.terms = terms;
   }
 
-  /** A span just inserted with this rowid, with its decoded attributes. */
-  add(tenant: string, trace: string, service: string, start: bigint, rowid: number, attributes: readonly KeyValue[]): void {
+  /** A span just inserted with this rowid, with its decoded attributes and its name (their terms as a run of records has them). */
+  add(tenant: string, trace: string, service: string, start: bigint, rowid: number, attributes: readonly KeyValue[], name: string): void {
     if (this.n > 0 && (trace !== this.trace || service !== this.service || tenant !== this.tenant || rowid !== this.last + 1)) this.flush();
     if (this.n === 0) {
       this.tenant = tenant;
@@ -517,6 +542,7 @@ class SpanRunWriter {
     this.last = rowid;
     this.n++;
     this.terms?.addAttributes(attributes);
+    this.terms?.addNameText(name);
   }
 
   /** Forgets the open run (a transaction begins: one left by a failed one is not written). */
@@ -651,7 +677,7 @@ export class SqliteStore {
       const doc = docText(line);
       const result = this.insertSpan.run(tenant, h[0], h[1], h[2], h[3], h[4], start, clampNs(BigInt(h[6])), clampNs(BigInt(h[7])), h[8], doc, null);
       if (Number(result.changes) === 0) continue;
-      this.runs.add(tenant, h[0], h[3], start, Number(result.lastInsertRowid), spanFromJson(doc).attributes);
+      this.runs.add(tenant, h[0], h[3], start, Number(result.lastInsertRowid), spanFromJson(doc).attributes, h[4]);
       ops.add(h[3], h[4], h[9], start);
     }
   }

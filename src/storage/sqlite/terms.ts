@@ -15,6 +15,11 @@ export const ATTR_VALUE_CHARS = 128;
 
 /** Between key and value in the hash's input: a byte UTF-8 never holds, so no key and value pair reads as another. */
 const SEPARATOR = 0xff;
+/**
+ * The first byte of a span name's term. No attribute term starts with it (they start with the
+ * key's UTF-8, and 0xfe is never a byte of UTF-8), so a name is never taken for an attribute.
+ */
+const NAME_MARK = 0xfe;
 
 /**
  * A 32-bit hash of bytes: FNV-1a (offset 2166136261, prime 16777619), finished two ways by
@@ -89,6 +94,16 @@ export function attributeTerm(key: string, value: string): Term {
   h.bytes(k, 0, k.length);
   h.byte(SEPARATOR);
   const v = cutUtf8(value);
+  h.bytes(v, 0, v.length);
+  return [h.h1(), h.h2()];
+}
+
+/** The term of a span name, as runs of records write it (cut as values are). */
+export function nameTerm(name: string): Term {
+  const h = queryHash;
+  h.reset();
+  h.byte(NAME_MARK);
+  const v = cutUtf8(name);
   h.bytes(v, 0, v.length);
   return [h.h1(), h.h2()];
 }
@@ -182,6 +197,20 @@ export class RunTerms {
         r.pos = e;
       } else r.skip(tag);
     }
+  }
+
+  /** Adds the term of a span name, the UTF-8 text nb[start, end). */
+  addName(nb: SlicingBuffer, start: number, end: number): void {
+    this.hash.reset();
+    this.hash.byte(NAME_MARK);
+    this.text(nb, start, end);
+    this.push(this.hash.h1(), this.hash.h2());
+  }
+
+  /** Adds the term of a decoded span name (the JSON documents of older versions). */
+  addNameText(name: string): void {
+    const [h1, h2] = nameTerm(name);
+    this.push(h1, h2);
   }
 
   /** Adds the terms of decoded attributes (the JSON documents of older versions). */
