@@ -181,6 +181,29 @@ describe('sqlite span runs', () => {
     db.close();
   });
 
+  it('finds a call\'s parent in another run, outside the range, or among rows of spans', () => {
+    const db = openDatabase(join(tempDir(), 'deps.db'));
+    const store = new SqliteStore(db);
+    // Parents: a row of spans (an older version's), and a run older than the range.
+    const rowParent = at({ serviceName: 'rows', startTimeUnixNano: NOW });
+    writeSpanRows(db, [rowParent]);
+    const oldParent = at({ serviceName: 'old', startTimeUnixNano: NOW - DAY });
+    write(store, [oldParent]);
+    // Children in the range, each in a run of its own service, with a sibling of the same service.
+    const a = at({ serviceName: 'a', traceId: rowParent.traceId, parentSpanId: rowParent.spanId, startTimeUnixNano: NOW + 1n });
+    const a2 = at({ serviceName: 'a', traceId: rowParent.traceId, parentSpanId: a.spanId, resource: a.resource, scope: a.scope, startTimeUnixNano: NOW + 2n });
+    const b = at({ serviceName: 'b', traceId: oldParent.traceId, parentSpanId: oldParent.spanId, startTimeUnixNano: NOW + 3n });
+    const c = at({ serviceName: 'c', traceId: oldParent.traceId, parentSpanId: b.spanId, startTimeUnixNano: NOW + 4n });
+    write(store, [a, a2, b]);
+    write(store, [c]);
+    expect(getDependencies(db, DEFAULT_TENANT, { startNano: NOW - 10n, endNano: NOW + 10n })).toEqual([
+      { parent: 'b', child: 'c', callCount: 1 },
+      { parent: 'old', child: 'b', callCount: 1 },
+      { parent: 'rows', child: 'a', callCount: 1 },
+    ]);
+    db.close();
+  });
+
   it('passes over runs of records that cannot hold a wanted name or duration without reading their records', () => {
     const db = openDatabase(join(tempDir(), 'skip.db'));
     const store = new SqliteStore(db);

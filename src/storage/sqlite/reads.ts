@@ -9,7 +9,7 @@ import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQue
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { attributesMatch, byNewestTrace, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
 import {
-  logFromParts, readSpanRecords, spanBytes, spanEnd, spanFromParts, spanId, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
+  logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
 import { clampNs, TENANTS_SQL } from './store.ts';
@@ -304,31 +304,74 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
     else links.set(key, { parent, child, callCount: n });
   };
   for (const r of db.prepare(DEPENDENCIES_SQL).all(tenant, start, end) as { parent: string; child: string; callCount: number }[]) call(r.parent, r.child, r.callCount);
-  /** By trace: the service of each span read, and the children in the range (parent id, service). */
-  const traces = new Map<string, { services: Map<string, string>; children: [parent: string, service: string][] }>();
+  // By trace, without a string per span: each span read as its id's two 32-bit words and its
+  // service, and each child in the range whose parent is not in its own run (a parent in its run
+  // has its service) as its parent's words and its service.
+  const traces = new Map<string, { spans: number[]; services: string[]; children: number[] }>();
   const runs = db.prepare(`SELECT r.trace_id AS trace, r.service_name AS service, b.records AS records FROM span_runs r INDEXED BY span_runs_tenant_max
     JOIN run_spans b ON b.run = r.rowid WHERE r.tenant = ?1 AND r.max_start_ns >= ?2 AND r.min_start_ns <= ?3`);
+  /** The run's span ids, low word to high word (a low word two ids share leaves one: the other's children are then looked up by the trace). */
+  const inRun = new Map<number, number>();
   for (const run of runs.iterate(tenant, start, end) as Iterable<{ trace: string; service: string; records: Uint8Array }>) {
     let trace = traces.get(run.trace);
-    if (!trace) traces.set(run.trace, (trace = { services: new Map(), children: [] }));
+    if (!trace) traces.set(run.trace, (trace = { spans: [], services: [], children: [] }));
     const t = trace;
+    const service = t.services.push(run.service) - 1;
+    inRun.clear();
     readSpanRecords(run.records, (buf, r) => {
-      t.services.set(spanId(buf, r), run.service);
+      t.spans.push(buf.readInt32LE(r + S_SPAN), buf.readInt32LE(r + S_SPAN + 4), service);
+      inRun.set(buf.readInt32LE(r + S_SPAN), buf.readInt32LE(r + S_SPAN + 4));
+    });
+    readSpanRecords(run.records, (buf, r) => {
+      if (buf[r + S_PARENT_LEN] === 0 || inRun.get(buf.readInt32LE(r + S_PARENT)) === buf.readInt32LE(r + S_PARENT + 4)) return;
       const s = clampNs(spanStart(buf, r));
-      const parent = spanParentId(buf, r);
-      if (parent !== '' && s >= start && s <= end) t.children.push([parent, run.service]);
+      if (s >= start && s <= end) t.children.push(buf.readInt32LE(r + S_PARENT), buf.readInt32LE(r + S_PARENT + 4), service);
     });
   }
   const factsOf = traceFacts(db);
-  for (const [traceId, { services, children }] of traces) {
-    // A parent outside the runs read (older, or a row of spans): the trace's spans are read whole.
-    if (children.some(([parent]) => !services.has(parent))) for (const f of factsOf(tenant, traceId)) services.set(f.spanId, f.serviceName);
-    for (const [parent, service] of children) {
-      const parentService = services.get(parent);
+  for (const [traceId, t] of traces) {
+    if (t.children.length === 0) continue;
+    const found = serviceFinder(t.spans, t.services);
+    /** The spans of the trace outside the runs read (older, or rows of spans), once. */
+    let whole: typeof found | undefined;
+    for (let i = 0; i < t.children.length; i += 3) {
+      const [lo, hi] = [t.children[i]!, t.children[i + 1]!];
+      let parentService = found(lo, hi);
+      if (parentService === undefined) {
+        whole ??= wholeTrace(factsOf(tenant, traceId));
+        parentService = whole(lo, hi);
+      }
+      const service = t.services[t.children[i + 2]!]!;
       if (parentService !== undefined && parentService !== service) call(parentService, service, 1);
     }
   }
   return [...links.values()].sort((a, b) => (a.parent < b.parent ? -1 : a.parent > b.parent ? 1 : a.child < b.child ? -1 : a.child > b.child ? 1 : 0));
+}
+
+/**
+ * The service of a span by its id's two 32-bit words, among spans given as [lo, hi, service
+ * index] triples: a map by the low word, with a scan for the rare ids that share one.
+ */
+function serviceFinder(spans: readonly number[], services: readonly string[]): (lo: number, hi: number) => string | undefined {
+  const byLow = new Map<number, number>();
+  for (let i = spans.length - 3; i >= 0; i -= 3) byLow.set(spans[i]!, i);
+  return (lo, hi) => {
+    const at = byLow.get(lo);
+    if (at === undefined) return undefined;
+    if (spans[at + 1] === hi) return services[spans[at + 2]!];
+    for (let i = 0; i < spans.length; i += 3) if (spans[i] === lo && spans[i + 1] === hi) return services[spans[i + 2]!];
+    return undefined;
+  };
+}
+
+/** serviceFinder over a trace's spans read whole (their hex ids). */
+function wholeTrace(facts: readonly SpanFacts[]): (lo: number, hi: number) => string | undefined {
+  const spans: number[] = [];
+  for (const [k, f] of facts.entries()) {
+    const id = Buffer.from(f.spanId, 'hex');
+    spans.push(id.readInt32LE(0), id.readInt32LE(4), k);
+  }
+  return serviceFinder(spans, facts.map((f) => f.serviceName));
 }
 
 /** Rows and oldest time per table, for the storage metrics. */
