@@ -92,7 +92,7 @@ export const OPTIONS = [
   { key: 'storage.statsIntervalMs', type: int(0), default: 60_000, help: 'How often the store is measured for the tracehouse_storage_* metrics (size, rows, oldest time); scrapes read the last measurement (0: off)' },
   { key: 'storage.sqlite.path', type: str, default: './data/tracehouse.db', help: 'SQLite database file' },
   { key: 'storage.sqlite.readThreads', type: int(1, 64), default: 2, help: 'Threads running SQLite reads, each with its own connection (reads never run on the main thread)' },
-  { key: 'storage.sqlite.attributeIndex', type: bool, default: true, help: 'Keep a filter of its spans\' attribute terms on each span run, so an attribute search passes over runs without a match instead of reading their documents (costs about 1.6–1.9x the store\'s write CPU per span); off: searches check every span of the runs they walk' },
+  { key: 'storage.sqlite.attributeIndex', type: bool, default: true, help: 'Keep a filter of its spans\' attribute terms and names on each span run, so an attribute or operation search passes over runs without a match instead of reading their spans (costs about twice the store\'s write CPU per span); off: searches check every span of the runs they walk' },
   { key: 'storage.sqlite.retentionDays', type: int(0), default: 0, help: 'Delete data older than this many days (0: keep)' },
   { key: 'storage.memory.maxSpans', type: int(1), default: 1_000_000, help: 'Spans kept in memory; oldest evicted first' },
   { key: 'storage.memory.maxLogs', type: int(1), default: 1_000_000, help: 'Log records kept in memory; oldest evicted first' },

@@ -1,9 +1,10 @@
-// The embedded default: one SQLite file (node:sqlite, WAL). Each row keeps what arrived (`doc`:
-// the span or log record's own protobuf bytes, its resource and scope once per request group)
-// beside the columns that queries filter on, so reads decode exactly what was received without a
-// column per OTLP field (rows of older versions keep a JSON document, read as well). Writes run on a write thread and reads on read
-// threads (read-pool.ts), each with its own connection: node:sqlite calls are synchronous and
-// must never stall the main event loop.
+// The embedded default: one SQLite file (node:sqlite, WAL). What arrived is kept: each span and
+// log record's own protobuf bytes, its resource and scope once per request group, spans as runs
+// of a trace's span records (one row a run) and log records as a row each, beside the columns that
+// queries filter on, so reads decode exactly what was received without a column per OTLP field
+// (rows of older versions, one per span, some with a JSON document, are read as well). Writes run
+// on a write thread and reads on read threads (read-pool.ts), each with its own connection:
+// node:sqlite calls are synchronous and must never stall the main event loop.
 import { stat } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { DatabaseSync } from 'node:sqlite';
@@ -23,7 +24,7 @@ export interface SqliteOptions {
   readThreads: number;
   /** Time budget of one read (0: none). */
   queryTimeoutMs: number;
-  /** Keep the span runs' attribute filters (attribute search passes over runs without a match), at ~1.6–1.9x the store's write CPU per span. */
+  /** Keep the span runs' filters of attribute terms and names (attribute and operation searches pass over runs without a match), at about twice the store's write CPU per span. */
   attributeIndex: boolean;
 }
 
