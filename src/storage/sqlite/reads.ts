@@ -112,7 +112,7 @@ function traceFacts(db: DatabaseSync): (tenant: string, traceId: string) => Span
     return out;
   };
 }
-/** SQL function of whether a run's filter (NULL: none written) may hold the search's attribute conditions. */
+/** SQL function of whether a run's filter (NULL: none written) may hold the search's attribute and name conditions. */
 const RUN_FILTER_FUNCTION = 'tracehouse_run_may_match';
 const newestFirst = (a: bigint, b: bigint): number => (a > b ? -1 : a < b ? 1 : 0);
 const logOf = (d: Doc): LogRow => docRow(d, logFromJson, logFromParts);
@@ -206,8 +206,7 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
         }
         newest.set(run.trace, start);
       });
-    }
-    for (const row of spanStmt.iterate(run.first, run.last, ...spans.params) as Iterable<{ id: bigint; start_ns: bigint }>) {
+    } else for (const row of spanStmt.iterate(run.first, run.last, ...spans.params) as Iterable<{ id: bigint; start_ns: bigint }>) {
       const seen = newest.get(run.trace);
       if (seen !== undefined && seen >= row.start_ns) continue;
       if (docStmt) {
