@@ -12,7 +12,7 @@ import {
   logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
-import { clampNs, TENANTS_SQL } from './store.ts';
+import { clampNs, recordDuration, TENANTS_SQL } from './store.ts';
 import { bloomHas, nameTerm, SpanTermCheck } from './terms.ts';
 
 interface Filter {
@@ -90,10 +90,9 @@ function recordSpans(run: RecordRun, out: SpanRow[], keep?: (buf: SlicingBuffer,
 /** The columns of the span record at r (times clamped as the rows' columns are). */
 function recordFacts(buf: SlicingBuffer, r: number, service: string): SpanFacts {
   const start = clampNs(spanStart(buf, r));
-  const end = clampNs(spanEnd(buf, r));
   return {
     traceId: spanTraceId(buf, r), spanId: spanId(buf, r), parentSpanId: spanParentId(buf, r), serviceName: service, name: spanName(buf, r),
-    startTimeUnixNano: start, endTimeUnixNano: end, durationNano: end > start ? end - start : 0n, statusCode: spanStatus(buf, r),
+    startTimeUnixNano: start, endTimeUnixNano: clampNs(spanEnd(buf, r)), durationNano: recordDuration(buf, r, start), statusCode: spanStatus(buf, r),
   };
 }
 
@@ -238,8 +237,7 @@ function recordMatches(buf: SlicingBuffer, r: number, start: bigint, q: SpanCond
   if ((q.startNano !== undefined && start < q.startNano) || (q.endNano !== undefined && start > q.endNano)) return false;
   if (q.name !== undefined && spanName(buf, r) !== q.name) return false;
   if (q.minDurationNano === undefined && q.maxDurationNano === undefined) return true;
-  const end = clampNs(spanEnd(buf, r));
-  const duration = end > start ? end - start : 0n;
+  const duration = recordDuration(buf, r, start);
   return (q.minDurationNano === undefined || duration >= q.minDurationNano) && (q.maxDurationNano === undefined || duration <= q.maxDurationNano);
 }
 

@@ -6,9 +6,8 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { KeyValue } from '../../model/rows.ts';
 import { DEFAULT_TENANT } from '../../model/tenant.ts';
-import { WireReader } from '../../pipeline/decode/wire.ts';
+import { type SlicingBuffer, WireReader } from '../../pipeline/decode/wire.ts';
 import type { WriteResult } from '../backend.ts';
-import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import {
   CHUNK_MAGIC, type GroupRef, groupParts, L_LEN, LOG_HEAD_BYTES, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, readSpanRecords,
   S_SPAN, sameTraceId, SPAN_HEAD_BYTES, spanEnd, spanId, spanKind, spanName, spanNameLength, spanNameStart, spanRecordEnd, spanStart, spanTraceId,
@@ -224,7 +223,7 @@ function fillRunFilters(db: DatabaseSync): void {
         if (run.count !== null) {
           const held = (records.get(run.id) as { records: Uint8Array } | undefined)?.records ?? new Uint8Array(0);
           const reader = new WireReader(held);
-          readSpanRecords(held, (buf, r) => addRecordTerms(terms, reader, buf, r));
+          readSpanRecords(held, (buf, r) => addRecordTerms(terms, reader, buf, r, spanRecordEnd(buf, r)));
         }
         for (const { doc } of docs.iterate(run.first, run.last) as Iterable<{ doc: string | Uint8Array }>) {
           if (typeof doc === 'string') terms.addAttributes(spanFromJson(doc).attributes);
@@ -349,15 +348,15 @@ class OperationsSeen {
   }
 }
 
-/** Adds a span record's terms to its run's: its attributes' and its name's (reader reads buf). */
-function addRecordTerms(terms: RunTerms, reader: WireReader, buf: SlicingBuffer, r: number): void {
-  terms.add(reader, r + SPAN_HEAD_BYTES, spanRecordEnd(buf, r));
+/** Adds the terms of the span record buf[r, end) to its run's: its attributes' and its name's (reader reads buf). */
+function addRecordTerms(terms: RunTerms, reader: WireReader, buf: SlicingBuffer, r: number, end: number): void {
+  terms.add(reader, r + SPAN_HEAD_BYTES, end);
   const name = spanNameStart(buf, r);
   terms.addName(buf, name, name + spanNameLength(buf, r));
 }
 
-/** The duration of the span record at r, as the rows' duration_ns (clamped times, 0 if it ends before it starts). */
-function recordDuration(buf: Buffer, r: number, start: bigint): bigint {
+/** The duration of the span record at r (start: its clamped start), as the rows' duration_ns (clamped times, 0 if it ends before it starts). */
+export function recordDuration(buf: Buffer, r: number, start: bigint): bigint {
   const end = clampNs(spanEnd(buf, r));
   return end > start ? end - start : 0n;
 }
@@ -454,7 +453,7 @@ class RecordRunWriter {
     else this.idWords.add(word);
     this.end = end;
     this.n++;
-    if (this.terms) addRecordTerms(this.terms, this.reader!, buf, r);
+    if (this.terms) addRecordTerms(this.terms, this.reader!, buf, r, end);
   }
 
   /** Writes the open run: its spans not stored yet (call before its group closes and the transaction commits). */
@@ -485,7 +484,8 @@ class RecordRunWriter {
     const kept: Buffer[] = [];
     this.terms?.begin();
     this.maxDuration = 0n;
-    for (let r = this.first; r < this.end; r = spanRecordEnd(buf, r)) {
+    for (let r = this.first, end = 0; r < this.end; r = end) {
+      end = spanRecordEnd(buf, r);
       const id = spanId(buf, r);
       if (stored.has(id)) continue;
       stored.add(id);
@@ -494,8 +494,8 @@ class RecordRunWriter {
       if (kept.length === 0 || start > this.max) this.max = start;
       const duration = recordDuration(buf, r, start);
       if (duration > this.maxDuration) this.maxDuration = duration;
-      kept.push(buf.subarray(r, spanRecordEnd(buf, r)));
-      if (this.terms) addRecordTerms(this.terms, this.reader!, buf, r);
+      kept.push(buf.subarray(r, end));
+      if (this.terms) addRecordTerms(this.terms, this.reader!, buf, r, end);
     }
     return kept;
   }
