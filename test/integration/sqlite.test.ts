@@ -35,6 +35,17 @@ describe('sqlite store', () => {
     expect(tableStats(db)).toMatchObject({ spans: 2, logs: 1, oldestSpanNs: now - 2n * DAY });
   });
 
+  it('gives the write connection the page cache it is configured with, other connections SQLite\'s default', () => {
+    const path = join(tempDir(), 'cache.db');
+    const cacheKiB = (db: DatabaseSync) => -(db.prepare('PRAGMA cache_size').get() as { cache_size: number }).cache_size;
+    const write = openDatabase(path, { cacheMiB: 48 });
+    const other = openDatabase(path);
+    expect(cacheKiB(write)).toBe(48 * 1024);
+    expect(cacheKiB(other)).toBe(2000);
+    write.close();
+    other.close();
+  });
+
   it('answers a full disk as retryable, keeping the real error (SQLite rolls back by itself)', () => {
     const db = openDatabase(join(tempDir(), 'full.db'));
     const store = new SqliteStore(db);

@@ -53,6 +53,7 @@ describe('configuration', () => {
     [{ 'storage.backend': 'mongodb' }, 'storage.backend = "mongodb"'],
     [{ 'query.listen': 'localhost' }, 'query.listen = "localhost"'],
     [{ 'receiver.grpc.enabled': 'maybe' }, 'receiver.grpc.enabled = "maybe"'],
+    [{ 'storage.sqlite.cacheMiB': '0' }, 'storage.sqlite.cacheMiB = "0"'],
   ])('rejects %o naming key and value', (flags, message) => {
     expect(() => loadConfig({ flags })).toThrow(ConfigError);
     expect(() => loadConfig({ flags })).toThrow(message);

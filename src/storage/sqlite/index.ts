@@ -26,6 +26,8 @@ export interface SqliteOptions {
   queryTimeoutMs: number;
   /** Keep the span runs' filters of attribute terms and names (attribute and operation searches pass over runs without a match), at about twice the store's write CPU per span. */
   attributeIndex: boolean;
+  /** Page cache of the write connection, MiB. */
+  cacheMiB: number;
 }
 
 class SqliteBackend implements StorageBackend, StoreStats {
@@ -43,6 +45,7 @@ class SqliteBackend implements StorageBackend, StoreStats {
   private readonly timeoutMs: number;
   private readonly deps: BackendDeps;
   private readonly attributeIndex: boolean;
+  private readonly cacheMiB: number;
 
   constructor(options: SqliteOptions, deps: BackendDeps) {
     this.path = options.path;
@@ -50,6 +53,7 @@ class SqliteBackend implements StorageBackend, StoreStats {
     this.readThreads = options.readThreads;
     this.timeoutMs = options.queryTimeoutMs;
     this.attributeIndex = options.attributeIndex;
+    this.cacheMiB = options.cacheMiB;
     this.deps = deps;
   }
 
@@ -67,7 +71,7 @@ class SqliteBackend implements StorageBackend, StoreStats {
   /** The write thread, started on first use and again after it dies. */
   private writeThread(): Worker {
     if (this.thread) return this.thread;
-    const thread = new Worker(new URL('./write-thread.ts', import.meta.url), { workerData: { path: this.path, attributeIndex: this.attributeIndex } });
+    const thread = new Worker(new URL('./write-thread.ts', import.meta.url), { workerData: { path: this.path, attributeIndex: this.attributeIndex, cacheMiB: this.cacheMiB } });
     const fail = (err: Error) => {
       if (this.thread !== thread) return;
       this.thread = undefined;

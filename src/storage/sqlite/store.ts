@@ -279,7 +279,7 @@ export function clampNs(ns: bigint): bigint {
 }
 
 /** Opens (creating when needed) the database file in WAL mode with the current schema. */
-export function openDatabase(path: string, options: { attributeIndex?: boolean } = {}): DatabaseSync {
+export function openDatabase(path: string, options: { attributeIndex?: boolean; cacheMiB?: number } = {}): DatabaseSync {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new DatabaseSync(path);
   // Large pages keep multi-kilobyte documents out of overflow chains (page_size applies when the
@@ -287,6 +287,8 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean }
   // SQLite checkpoints its WAL every 1000 pages by default: 32 MiB at this page size, which the
   // WAL file then keeps. 256 pages and a size limit bound it to 8 MiB of frames, 16 MiB on disk.
   db.exec('PRAGMA page_size = 32768; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 256; PRAGMA journal_size_limit = 16777216;');
+  // The write connection's page cache (storage.sqlite.cacheMiB); others keep SQLite's 2 MiB.
+  if (options.cacheMiB !== undefined) db.exec(`PRAGMA cache_size = ${-Math.round(options.cacheMiB * 1024)}`);
   const hadSpans = hasSchemaObject(db, 'spans');
   const lacksTenant = (table: string): boolean => hasSchemaObject(db, table) && !hasColumn(db, table, 'tenant');
   const before = { spans: lacksTenant('spans'), logs: lacksTenant('logs') };

@@ -14,8 +14,8 @@ export type WriteReply =
   | { id: number; result: { kind: WriteResult['kind']; message?: string } }
   | { id: number; deleted: { spans: number; logs: number } };
 
-const { path, attributeIndex } = workerData as { path: string; attributeIndex: boolean };
-const db = openDatabase(path, { attributeIndex });
+const { path, attributeIndex, cacheMiB } = workerData as { path: string; attributeIndex: boolean; cacheMiB: number };
+const db = openDatabase(path, { attributeIndex, cacheMiB });
 const store = new SqliteStore(db, { indexAttributes: attributeIndex });
 
 parentPort!.on('message', (req: WriteRequest) => {
