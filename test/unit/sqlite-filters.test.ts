@@ -4,7 +4,11 @@
 // for nothing).
 import { describe, expect, it } from 'vitest';
 import type { KeyValue } from '../../src/model/rows.ts';
+import { WireReader } from '../../src/pipeline/decode/wire.ts';
+import { createEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
+import { readSpanChunk, spanBytes } from '../../src/storage/otlp-chunks.ts';
 import { attributeTerm, bloomHas, RunTerms } from '../../src/storage/sqlite/terms.ts';
+import { makeSpan } from '../helpers/rows.ts';
 
 const str = (key: string, v: string): KeyValue => ({ key, value: { stringValue: v } });
 
@@ -12,6 +16,19 @@ function filterOf(attributes: KeyValue[]): Uint8Array {
   const terms = new RunTerms();
   terms.begin();
   terms.addAttributes(attributes);
+  return Uint8Array.from(terms.filter());
+}
+
+/** The filter of one span with these attributes, from the span's protobuf bytes as the store keeps them. */
+function filterOfStored(attributes: KeyValue[]): Uint8Array {
+  const terms = new RunTerms();
+  terms.begin();
+  for (const c of createEncoder({}).encodeSpans([makeSpan({ attributes })])) {
+    readSpanChunk(c.data, (_g, buf, r) => {
+      const span = spanBytes(buf, r);
+      terms.add(new WireReader(span), 0, span.length);
+    });
+  }
   return Uint8Array.from(terms.filter());
 }
 
@@ -29,15 +46,19 @@ describe('span run attribute filters', () => {
     }
   });
 
-  it('hold the value-less term of doubles, arrays and maps, and the rendering of integers, booleans and bytes', () => {
+  it.each([
+    ['decoded attributes', filterOf],
+    ['a stored span\'s bytes', filterOfStored],
+  ])('hold the value-less term of doubles, arrays and maps, and the rendering of integers, booleans and bytes (%s)', (_from, filterOf) => {
     const filter = filterOf([
       { key: 'ratio', value: { doubleValue: 0.5 } },
       { key: 'tags', value: { arrayValue: { values: [{ stringValue: 'a' }] } } },
       { key: 'n', value: { intValue: '-9223372036854775808' } },
       { key: 'ok', value: { boolValue: false } },
       { key: 'raw', value: { bytesValue: 'AAEC' } },
+      ...['0', '7', '4294967295', '4294967296', '-1'].map((v, i) => ({ key: `i${i}`, value: { intValue: v } })),
     ]);
-    for (const [k, v] of [['ratio', ''], ['tags', ''], ['n', '-9223372036854775808'], ['ok', 'false'], ['raw', 'AAEC']] as const) expect(has(filter, k, v)).toBe(true);
+    for (const [k, v] of [['ratio', ''], ['tags', ''], ['n', '-9223372036854775808'], ['ok', 'false'], ['raw', 'AAEC'], ['i0', '0'], ['i1', '7'], ['i2', '4294967295'], ['i3', '4294967296'], ['i4', '-1']] as const) expect(has(filter, k, v)).toBe(true);
   });
 
   it('pass over runs without a term: at most a few percent of absent terms pass a run of 200', () => {

@@ -195,6 +195,44 @@ describe('memory-store encoder: the arrived bytes give back the row path rows', 
     expect(service(request([['service.name', str('a'), (w) => void w.varintField(3, 5)]]))).toBe(UNKNOWN_SERVICE);
     expect(service(request([['service.name', (w) => void w.varintField(3, 5), str('c')], ['host.name', str('h')]]))).toBe('c');
   });
+
+  it('KeyValues at the edges of the one-field layout read in place: lengths of 127 and 128, long varints, values cut short or running over', () => {
+    // A KeyValue's bytes as given, as a resource attribute and as a span attribute.
+    const request = (kv: number[]) => {
+      const w = new WireWriter().fork().fork().fork().raw(kv).join(1).join(1);
+      w.fork().fork().bytesField(1, new Uint8Array(16).fill(1)).bytesField(2, new Uint8Array(8).fill(2)).stringField(5, 'op');
+      w.fork().raw(kv).join(9);
+      return w.join(2).join(2).join(1).finish();
+    };
+    const bytes = (s: string) => [...Buffer.from(s)];
+    const key = bytes('service.name');
+    const kv = (k: number[], value: number[]) => [10, k.length, ...k, 18, value.length, ...value];
+    const cases = [
+      kv(key, [10, 127, ...bytes('s'.repeat(127))]),
+      [10, key.length, ...key, 18, 131, 1, 10, 128, 1, ...bytes('s'.repeat(128))],
+      [10, 128, 1, ...bytes('k'.repeat(128)), 18, 3, 10, 1, 120],
+      kv(bytes('k'.repeat(127)), [10, 1, 120]),
+      kv(key, [16, 1]),
+      kv(key, [16, 0x81, 0]),
+      kv(key, [24, 0x7f]),
+      kv(key, [24, 0xff, 0x01]),
+      kv(key, [24, 0x80]),
+      kv(key, [33, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f]),
+      kv(key, [33, 0, 0, 0, 0, 0, 0, 0xf0]),
+      kv(key, [33, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0]),
+      kv(key, [10, 2, 120]),
+      kv(key, [10, 1, 120, 0]),
+      kv(key, [10, 1, 120, 10, 1, 121]),
+      kv(key, [58, 1, 7]),
+      kv(key, []),
+      [10, key.length, ...key, 18, 4, 10, 2, 120, 121, 10, 1, 122],
+      [18, 3, 10, 1, 120, 10, key.length, ...key],
+      [10, key.length, ...key],
+      [10, 0, 18, 3, 10, 1, 120],
+      [10, key.length, ...key, 18, 3, 10, 1],
+    ];
+    for (const c of cases) expectSame('traces', 'protobuf', request(c));
+  });
 });
 
 describe('memory-store row encoder: rows written directly read back the same', () => {

@@ -497,6 +497,22 @@ export const KV = { keyStart: 0, keyEnd: 0, values: 0, valueStart: 0, valueEnd: 
 
 /** Reads the KeyValue at r.pos (ending at end) into KV, leaving r at end; its values are only located. */
 export function scanKeyValue(r: WireReader, end: number): void {
+  // The layout SDKs write: the key, then the value, each with a one-byte length, filling the
+  // KeyValue (bytes past `end` may be read: the checks then fail and the fields are read one by one).
+  const buf = r.buf;
+  const p = r.pos;
+  if (buf[p] === 10 && buf[p + 1]! < 0x80) {
+    const ke = p + 2 + buf[p + 1]!;
+    if (buf[ke] === 18 && buf[ke + 1]! < 0x80 && ke + 2 + buf[ke + 1]! === end) {
+      KV.keyStart = p + 2;
+      KV.keyEnd = ke;
+      KV.values = 1;
+      KV.valueStart = ke + 2;
+      KV.valueEnd = end;
+      r.pos = end;
+      return;
+    }
+  }
   let keyStart = 0;
   let keyEnd = 0;
   let values = 0;

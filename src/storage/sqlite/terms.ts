@@ -174,6 +174,8 @@ export class RunTerms {
   private hashes = new Uint32Array(1024);
   private n = 0;
   private readonly scratch = new Uint8Array(MAX_FILTER_BYTES);
+  /** The digits of an integer value being hashed. */
+  private readonly digits = new Uint8Array(10);
 
   /** Starts a run: add() each span, then filter(). */
   begin(): void {
@@ -274,9 +276,16 @@ export class RunTerms {
       case BOOL_VALUE:
         this.ascii(r.bool() ? 'true' : 'false');
         break;
-      case INT_VALUE:
-        this.ascii(r.int64String());
+      case INT_VALUE: {
+        const at = r.pos;
+        r.varint64();
+        if (r.hi === 0) this.decimal(r.lo);
+        else {
+          r.pos = at;
+          this.ascii(r.int64String());
+        }
         break;
+      }
       case BYTES_VALUE: {
         const e = r.lenEnd();
         this.ascii(r.nb.base64Slice(r.pos, e).slice(0, ATTR_VALUE_CHARS));
@@ -292,6 +301,17 @@ export class RunTerms {
     // Invalid UTF-8 reads as U+FFFD, as the decoder reads it; then cut by code points.
     const chars = cutUtf8(nb.utf8Slice(start, end));
     this.hash.bytes(chars, 0, chars.length);
+  }
+
+  /** Hashes the decimal digits of an unsigned 32-bit integer, as its rendering's characters (no string made). */
+  private decimal(n: number): void {
+    const d = this.digits;
+    let i = d.length;
+    do {
+      d[--i] = 48 + (n % 10);
+      n = Math.floor(n / 10);
+    } while (n > 0);
+    this.hash.bytes(d, i, d.length);
   }
 
   /** Hashes an ASCII string's characters. */

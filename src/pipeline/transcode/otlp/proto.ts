@@ -107,6 +107,7 @@ function listValue(r: WireReader, end: number, depth: number, message: 'ArrayVal
  * where it lies, the last one kept.
  */
 function keyValue(r: WireReader, end: number, depth: number): void {
+  if (scalarKeyValue(r, end)) return;
   let ks = 0;
   let ke = 0;
   lastIsString = false;
@@ -122,6 +123,41 @@ function keyValue(r: WireReader, end: number, depth: number): void {
   checkEnd(r, end, 'KeyValue');
   keyStart = ks;
   keyEnd = ke;
+}
+
+/**
+ * The KeyValue r[pos, end) in the layout SDKs write for most attributes, read in place: a key
+ * shorter than 128 bytes, then a value whose AnyValue is one field, a string shorter than 128
+ * bytes, a one-byte bool or int, or a double, each filling the message to its end (the bytes a
+ * general read would find valid and read the same way). Returns false, having read nothing, for
+ * any other layout (keyValue then reads it field by field).
+ */
+function scalarKeyValue(r: WireReader, end: number): boolean {
+  const buf = r.buf;
+  const p = r.pos;
+  // Bytes past `end` may be read (undefined past the buffer): the checks below then fail.
+  if (buf[p] !== 10) return false;
+  const ks = p + 2;
+  const ke = ks + buf[p + 1]!;
+  if (buf[p + 1]! >= 0x80 || ke + 3 > end || buf[ke] !== 18 || buf[ke + 1]! >= 0x80 || ke + 2 + buf[ke + 1]! !== end) return false;
+  const v = ke + 2;
+  const t = buf[v];
+  if (t === 10) {
+    if (buf[v + 1]! >= 0x80 || v + 2 + buf[v + 1]! !== end) return false;
+    lastIsString = true;
+    lastStringStart = v + 2;
+    lastStringEnd = end;
+  } else if (t === 16 || t === 24) {
+    if (v + 2 !== end || buf[v + 1]! >= 0x80) return false;
+    lastIsString = false;
+  } else if (t === 33) {
+    if (v + 9 !== end) return false;
+    lastIsString = false;
+  } else return false;
+  keyStart = ks;
+  keyEnd = ke;
+  r.pos = end;
+  return true;
 }
 
 /** The KeyValues at `places`. */
