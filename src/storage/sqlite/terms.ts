@@ -165,8 +165,9 @@ const INT_VALUE = 24;
 const BYTES_VALUE = 58;
 
 /**
- * The terms of a run of stored spans, read from their protobuf bytes, and the run's filter; one
- * instance per thread that uses it (the write thread, a search). No object or string is made per
+ * The terms of a run of stored spans, read from their protobuf bytes or as a decode worker wrote
+ * them, and the run's filter; one instance per thread that uses it (a decode worker, for each span
+ * it writes into a SQLite chunk; the write thread; a search). No object or string is made per
  * span or term: the terms' hashes collect in a typed array.
  */
 export class RunTerms {
