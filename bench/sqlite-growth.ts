@@ -47,8 +47,7 @@ function ioBytes(): { read: number; written: number } {
   return { read: field('rchar'), written: field('wchar') };
 }
 
-// Chunks as the decode workers write them for the store: with each span's attribute terms.
-const encoder = await loadRequestEncoder({ name: 'otlp', options: { terms: true } }, { maxNestingDepth: 100 });
+const encoder = await loadRequestEncoder({ name: 'otlp', options: {} }, { maxNestingDepth: 100 });
 
 /** Writes SPANS spans into a new file with the given cache; one figure per WINDOW spans. */
 function grow(cacheMiB: number): Window[] {

@@ -1,6 +1,5 @@
 // Scenario: the SQLite store's write path (what its write thread runs) on the bench traffic as the
-// decode workers encode it for the store (`otlp` chunks: each span's protobuf bytes, and its
-// attribute terms, which the workers hash: their cost is not in these figures), against a
+// decode workers encode it for the store (`otlp` chunks: each span's protobuf bytes), against a
 // baseline in the same run: plain INSERTs of the same span bytes, a row each, into an unindexed
 // table of a database opened the same way. The ratio is what the store's runs of records (a row
 // of span records per run, its index entries, its filter, the probe that keeps a span resent
@@ -8,8 +7,8 @@
 // lines (the format the store wrote before it kept protobuf, still accepted from an older
 // write-ahead log) are written too, for the change's before and after in one run.
 //
-// Then the attribute index: the same store without its runs' attribute filters (their write
-// thread cost is the difference; its chunks carry no terms, as the workers then write none) and, on the same data, attribute searches answered through the filters
+// Then the attribute index: the same store without its runs' attribute filters (their write cost
+// is the difference) and, on the same data, attribute searches answered through the filters
 // against the document scan every search did before any index (parse each candidate span's
 // document), both in this run.
 //
@@ -105,10 +104,8 @@ function bestMs(times: number, fn: () => void): number {
 export async function run(opts: { spans?: number } = {}) {
   const requests = Math.max(1, Math.round((opts.spans ?? 50_000) / 470));
   const traffic = buildTraffic(defaultSpec('traces', requests, 11));
-  const encoder = await loadRequestEncoder({ name: 'otlp', options: { terms: true } }, { maxNestingDepth: 100 });
+  const encoder = await loadRequestEncoder({ name: 'otlp', options: {} }, { maxNestingDepth: 100 });
   const chunks = traffic.flatMap((r) => encoder.encode('traces', 'protobuf', r.bytes).chunks);
-  const termlessEncoder = await loadRequestEncoder({ name: 'otlp', options: {} }, { maxNestingDepth: 100 });
-  const termlessWork = batches(traffic.flatMap((r) => termlessEncoder.encode('traces', 'protobuf', r.bytes).chunks));
   const spans = chunks.reduce((n, c) => n + c.rows, 0);
   const work = batches(chunks);
   const lineEncoder = createLineEncoder();
@@ -123,7 +120,7 @@ export async function run(opts: { spans?: number } = {}) {
     const noIndexDb = openDatabase(join(dir, 'noindex.db'));
     const noIndexStore = new SqliteStore(noIndexDb, { indexAttributes: false });
     const withoutAttributeIndex = timed(spans, () => {
-      for (const b of termlessWork) if (noIndexStore.writeSpans(b).kind !== 'success') throw new Error('sqlite store write failed');
+      for (const b of work) if (noIndexStore.writeSpans(b).kind !== 'success') throw new Error('sqlite store write failed');
     });
     noIndexDb.close();
     const linesDb = openDatabase(join(dir, 'lines.db'));

@@ -17,17 +17,12 @@ export interface RowEncoderModule<O> {
   createEncoder(options: O): RowEncoder;
 }
 
-/** The `otlp` encoder's options: terms, span chunks carry their spans' attribute-index terms (the SQLite store's filters). */
-export interface OtlpEncoderOptions {
-  terms?: boolean;
-}
-
 /** Each encoder's options, keyed by encoder name (structured-clone safe: they cross to the workers). */
 export interface EncoderOptionsByName {
   /** JSON lines with an index header: the SQLite store's format before it kept protobuf (row path only; its chunks are still read from older write-ahead logs). */
   rowjson: Record<string, never>;
   /** OTLP protobuf as it arrived, behind an index header (memory and SQLite stores). */
-  otlp: OtlpEncoderOptions;
+  otlp: Record<string, never>;
   /** PostgreSQL COPY. */
   postgres: { format: 'binary' | 'text' };
   /** ClickHouse RowBinary, one chunk per shard. */

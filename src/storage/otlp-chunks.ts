@@ -19,21 +19,11 @@
 //
 // Items belong to the group record before them. The transcoder that writes chunks is
 // src/pipeline/transcode/otlp/.
-//
-// A chunk of spans for the SQLite store starts with CHUNK_MAGIC_TERMS instead, then a u32, where
-// its records end; after them come the attribute-index terms of each span, in record order: u32
-// n, then n terms as u32 h1, u32 h2 (src/storage/sqlite/terms.ts). The decode workers hash them
-// while the span's bytes are in their cache, so the write thread only sets its runs' filters.
 import type { LogRow, SpanRow } from '../model/rows.ts';
 import { decodeLogsProto, decodeTracesProto } from '../pipeline/decode/index.ts';
 import type { SlicingBuffer } from '../pipeline/decode/wire.ts';
 
 export const CHUNK_MAGIC = 0x4f; // 'O'
-export const CHUNK_MAGIC_TERMS = 0x54; // 'T'
-/** Whether c is a chunk of this format (an older version's JSON lines are not). */
-export const isOtlpChunk = (c: Uint8Array): boolean => c[0] === CHUNK_MAGIC || c[0] === CHUNK_MAGIC_TERMS;
-/** Where the terms of the span after the one whose terms are at `at` are. */
-export const nextSpanTerms = (buf: Buffer, at: number): number => at + 4 + 8 * buf.readUInt32LE(at);
 export const REC_GROUP = 1;
 export const REC_SPAN = 2;
 export const REC_LOG = 3;
@@ -85,11 +75,8 @@ function readGroup(buf: Buffer, at: number): GroupRef & { end: number } {
   return { at, service, resourceStart, resourceEnd, scopeStart, scopeEnd, end: scopeEnd };
 }
 
-/**
- * Calls onSpan with each span record of a traces chunk (its type byte at `record`), its group, and
- * where its terms are (-1: the chunk has none).
- */
-export function readSpanChunk(c: Uint8Array, onSpan: (group: GroupRef, buf: SlicingBuffer, record: number, terms: number) => void): void {
+/** Calls onSpan with each span record of a traces chunk (its type byte at `record`) and its group. */
+export function readSpanChunk(c: Uint8Array, onSpan: (group: GroupRef, buf: SlicingBuffer, record: number) => void): void {
   readChunk(c, REC_SPAN, SPAN_HEAD_BYTES, S_LEN, onSpan);
 }
 
@@ -98,27 +85,20 @@ export function readLogChunk(c: Uint8Array, onLog: (group: GroupRef, buf: Slicin
   readChunk(c, REC_LOG, LOG_HEAD_BYTES, L_LEN, onLog);
 }
 
-function readChunk(c: Uint8Array, itemType: number, headBytes: number, lenAt: number, onItem: (group: GroupRef, buf: SlicingBuffer, record: number, terms: number) => void): void {
+function readChunk(c: Uint8Array, itemType: number, headBytes: number, lenAt: number, onItem: (group: GroupRef, buf: SlicingBuffer, record: number) => void): void {
   const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength) as SlicingBuffer;
   if (buf.length === 0) return;
-  let p = 1;
-  let end = buf.length;
-  let terms = -1;
-  if (buf[0] === CHUNK_MAGIC_TERMS && buf.length >= 5) {
-    p = 5;
-    end = terms = buf.readUInt32LE(1);
-    if (end < p || end > buf.length) throw new ChunkFormatError(`records end at byte ${end} of ${buf.length}`);
-  } else if (buf[0] !== CHUNK_MAGIC) throw new ChunkFormatError('not an otlp chunk (first byte ' + buf[0] + ')');
+  if (buf[0] !== CHUNK_MAGIC) throw new ChunkFormatError('not an otlp chunk (first byte ' + buf[0] + ')');
   let group: (GroupRef & { end: number }) | undefined;
-  while (p < end) {
+  let p = 1;
+  while (p < buf.length) {
     const type = buf[p];
     if (type === REC_GROUP) {
       group = readGroup(buf, p);
       p = group.end;
     } else if (type === itemType && group !== undefined) {
-      onItem(group, buf, p, terms);
+      onItem(group, buf, p);
       p += headBytes + buf.readUInt32LE(p + lenAt);
-      if (terms >= 0) terms = nextSpanTerms(buf, terms);
     } else throw new ChunkFormatError(`unexpected record type ${type} at byte ${p}`);
   }
 }

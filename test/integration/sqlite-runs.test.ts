@@ -13,8 +13,6 @@ import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 import { createEncoder as createProtoEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { getDependencies, getTrace, READS, searchTraces, tableStats } from '../../src/storage/sqlite/reads.ts';
 import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
-import { createEncoder as createRequestEncoder } from '../../src/pipeline/transcode/otlp/index.ts';
-import { encodeTraces } from '../helpers/otlp-proto.ts';
 import { makeSpan } from '../helpers/rows.ts';
 import { writeSpanRows } from '../helpers/sqlite-rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -36,46 +34,6 @@ const runs = (db: DatabaseSync) =>
 const spanIds = (db: DatabaseSync, traceId: string) => getTrace(db, DEFAULT_TENANT, traceId).map((s) => s.spanId).sort();
 
 describe('sqlite span runs', () => {
-  it('takes the terms the decode workers wrote: the filters they would get hashed from the spans, after a resend too', () => {
-    const traceId = Buffer.alloc(16, 7);
-    const span = (id: number, name: string) => ({
-      traceId,
-      spanId: Buffer.alloc(8, id),
-      name,
-      kind: 2,
-      startTimeUnixNano: (NOW + BigInt(id)).toString(),
-      endTimeUnixNano: (NOW + BigInt(id) + 1000n).toString(),
-      attributes: [
-        { key: 'http.method', value: { stringValue: 'GET' } },
-        { key: 'n', value: { intValue: id } },
-        { key: 'ok', value: { boolValue: id % 2 === 0 } },
-        { key: 'ü', value: { stringValue: 'é'.repeat(200) } },
-        { key: 'raw', value: { bytesValue: Buffer.alloc(5, id) } },
-      ],
-    });
-    const request = (...spans: object[]) => encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'svc' } }] }, scopeSpans: [{ spans }] }] });
-    // The second request resends span 1, holds span 3 twice, and one span new: only the new are kept.
-    const requests = [request(span(1, 'a'), span(2, 'b')), request(span(1, 'a'), span(3, 'c'), span(3, 'c'), span(4, 'd'))];
-    const stored = (terms: boolean) => {
-      const db = openDatabase(join(tempDir(), `terms-${terms}.db`));
-      const store = new SqliteStore(db);
-      const encoder = createRequestEncoder(terms ? { terms: true } : {}, { maxNestingDepth: 100 });
-      for (const body of requests) {
-        const chunks = encoder.encode('traces', 'protobuf', body).chunks.map((c) => c.data);
-        expect(chunks[0]![0]).toBe(terms ? 0x54 : 0x4f);
-        expect(store.writeSpans(chunks).kind).toBe('success');
-      }
-      const rows = db.prepare('SELECT span_count, hex(attr_filter) AS filter, hex(b.records) AS records FROM span_runs r JOIN run_spans b ON b.run = r.rowid ORDER BY r.rowid').all();
-      const hits = found(db, { attributes: [{ key: 'n', value: '3' }], limit: 5 });
-      db.close();
-      return { rows, hits };
-    };
-    const hashedHere = stored(false);
-    expect(hashedHere.rows.map((r) => (r as { span_count: number }).span_count)).toEqual([2, 2]);
-    expect(hashedHere.hits).toEqual([traceId.toString('hex')]);
-    expect(stored(true)).toEqual(hashedHere);
-  });
-
   it('keeps one run per trace and service, so a service or name condition never matches another service\'s span', () => {
     const db = openDatabase(join(tempDir(), 'services.db'));
     const store = new SqliteStore(db);

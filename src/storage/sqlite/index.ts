@@ -10,7 +10,6 @@ import { Worker } from 'node:worker_threads';
 import type { DatabaseSync } from 'node:sqlite';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
-import type { OtlpEncoderOptions } from '../encoders.ts';
 import { ReadPool } from './read-pool.ts';
 import type { tableStats } from './reads.ts';
 import { openDatabase } from './store.ts';
@@ -33,8 +32,7 @@ export interface SqliteOptions {
 
 class SqliteBackend implements StorageBackend, StoreStats {
   readonly name = 'sqlite';
-  /** The decode workers hash the attribute-index terms of protobuf spans when the store writes filters. */
-  readonly encoder: { name: 'otlp'; options: OtlpEncoderOptions };
+  readonly encoder = { name: 'otlp', options: {} } as const;
   private db: DatabaseSync | undefined;
   private readPool: ReadPool | undefined;
   private thread: Worker | undefined;
@@ -55,7 +53,6 @@ class SqliteBackend implements StorageBackend, StoreStats {
     this.readThreads = options.readThreads;
     this.timeoutMs = options.queryTimeoutMs;
     this.attributeIndex = options.attributeIndex;
-    this.encoder = { name: 'otlp', options: options.attributeIndex ? { terms: true } : {} };
     this.cacheMiB = options.cacheMiB;
     this.deps = deps;
   }

@@ -9,7 +9,7 @@ import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import { type SlicingBuffer, WireReader } from '../../pipeline/decode/wire.ts';
 import type { WriteResult } from '../backend.ts';
 import {
-  type GroupRef, isOtlpChunk, groupParts, L_LEN, LOG_HEAD_BYTES, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, readSpanRecords,
+  CHUNK_MAGIC, type GroupRef, groupParts, L_LEN, LOG_HEAD_BYTES, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, readSpanRecords,
   S_SPAN, sameTraceId, SPAN_HEAD_BYTES, spanEnd, spanId, spanKind, spanName, spanNameLength, spanNameStart, spanRecordEnd, spanStart, spanTraceId,
 } from '../otlp-chunks.ts';
 import { chunkLineRefs, docText, type LogHeader, spanFromJson, type SpanHeader } from '../rowjson.ts';
@@ -402,8 +402,6 @@ class RecordRunWriter {
   private maxDuration = 0n;
   /** Spans in the open run. */
   private n = 0;
-  /** Where each span's terms are in buf, as the decode worker wrote them (-1: none, hashed here). */
-  private readonly termsAt: number[] = [];
   /** A word of each span id in the run, and whether one came twice (then ids are compared whole). */
   private readonly idWords = new Set<number>();
   private repeated = false;
@@ -430,8 +428,8 @@ class RecordRunWriter {
     return this.n > 0 && buf === this.buf && g === this.groupRef && r === this.end && sameTraceId(buf, this.first, r);
   }
 
-  /** Adds the span record at r to the run (after flush, when it does not continue it); its terms at termsAt (-1: none written). */
-  add(buf: SlicingBuffer, r: number, g: GroupRef, groupId: number, start: bigint, termsAt: number): void {
+  /** Adds the span record at r to the run (after flush, when it does not continue it). */
+  add(buf: SlicingBuffer, r: number, g: GroupRef, groupId: number, start: bigint): void {
     const end = spanRecordEnd(buf, r);
     if (buf !== this.buf) {
       this.buf = buf;
@@ -447,7 +445,6 @@ class RecordRunWriter {
       this.maxDuration = 0n;
       this.idWords.clear();
       this.repeated = false;
-      this.termsAt.length = 0;
       this.terms?.begin();
     } else if (start < this.min) this.min = start;
     else if (start > this.max) this.max = start;
@@ -458,16 +455,7 @@ class RecordRunWriter {
     else this.idWords.add(word);
     this.end = end;
     this.n++;
-    if (this.terms) {
-      this.termsAt.push(termsAt);
-      this.addTerms(buf, r, end, termsAt);
-    }
-  }
-
-  /** Adds the terms of the span record buf[r, end): as written beside it, or hashed from its bytes. */
-  private addTerms(buf: SlicingBuffer, r: number, end: number, termsAt: number): void {
-    if (termsAt >= 0) this.terms!.addWritten(buf, termsAt);
-    else addRecordTerms(this.terms!, this.reader!, buf, r, end);
+    if (this.terms) addRecordTerms(this.terms, this.reader!, buf, r, end);
   }
 
   /** Writes the open run: its spans not stored yet (call before its group closes and the transaction commits). */
@@ -498,7 +486,7 @@ class RecordRunWriter {
     const kept: Buffer[] = [];
     this.terms?.begin();
     this.maxDuration = 0n;
-    for (let r = this.first, end = 0, i = 0; r < this.end; r = end, i++) {
+    for (let r = this.first, end = 0; r < this.end; r = end) {
       end = spanRecordEnd(buf, r);
       const id = spanId(buf, r);
       if (stored.has(id)) continue;
@@ -509,7 +497,7 @@ class RecordRunWriter {
       const duration = recordDuration(buf, r, start);
       if (duration > this.maxDuration) this.maxDuration = duration;
       kept.push(buf.subarray(r, end));
-      if (this.terms) this.addTerms(buf, r, end, this.termsAt[i]!);
+      if (this.terms) addRecordTerms(this.terms, this.reader!, buf, r, end);
     }
     return kept;
   }
@@ -659,7 +647,7 @@ export class SqliteStore {
       this.recordRuns.begin(tenant, groups);
       let lines: Uint8Array[] | undefined;
       for (const c of chunks) {
-        if (c.length > 0 && !isOtlpChunk(c)) (lines ??= []).push(c);
+        if (c.length > 0 && c[0] !== CHUNK_MAGIC) (lines ??= []).push(c);
         else this.writeArrivedSpans(c, ops, groups);
       }
       groups.close();
@@ -672,11 +660,11 @@ export class SqliteStore {
   /** The spans of one `otlp` chunk, by runs of records. */
   private writeArrivedSpans(c: Uint8Array, ops: OperationsSeen, groups: BatchGroups): void {
     const runs = this.recordRuns;
-    readSpanChunk(c, (g, buf, r, terms) => {
+    readSpanChunk(c, (g, buf, r) => {
       // A run is written before its group closes (the group's row needs its newest time).
       if (!runs.continues(buf, r, g)) runs.flush();
       const start = clampNs(spanStart(buf, r));
-      runs.add(buf, r, g, groups.id(buf, g), start, terms);
+      runs.add(buf, r, g, groups.id(buf, g), start);
       // An operation is noted also for a span stored before: its operation is stored with it.
       ops.add(g.service, spanName(buf, r), spanKind(buf, r), start);
     });
@@ -703,7 +691,7 @@ export class SqliteStore {
       let seq = 0;
       const groups = this.groups();
       for (const c of chunks) {
-        if (c.length > 0 && !isOtlpChunk(c)) {
+        if (c.length > 0 && c[0] !== CHUNK_MAGIC) {
           for (const line of chunkLineRefs<LogHeader>([c])) {
             const h = line.header;
             this.insertLog.run(tenant, clampNs(BigInt(h[0])), h[1], h[2], h[3], docText(line), key, seq++, null);

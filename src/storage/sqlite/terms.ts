@@ -8,7 +8,6 @@
 // positive) costs a check, never a wrong answer.
 import type { KeyValue } from '../../model/rows.ts';
 import { type SlicingBuffer, WireReader } from '../../pipeline/decode/wire.ts';
-import type { ByteOut } from '../../pipeline/transcode/byte-out.ts';
 import { KV, scanKeyValue } from '../../pipeline/transcode/wire-scan.ts';
 
 /** Longest attribute key or value the index keeps; a longer one is indexed by its prefix and confirmed on the document. */
@@ -165,9 +164,8 @@ const INT_VALUE = 24;
 const BYTES_VALUE = 58;
 
 /**
- * The terms of a run of stored spans, read from their protobuf bytes or as a decode worker wrote
- * them, and the run's filter; one instance per thread that uses it (a decode worker, for each span
- * it writes into a SQLite chunk; the write thread; a search). No object or string is made per
+ * The terms of a run of stored spans, read from their protobuf bytes, and the run's filter; one
+ * instance per thread that uses it (the write thread, a search). No object or string is made per
  * span or term: the terms' hashes collect in a typed array.
  */
 export class RunTerms {
@@ -192,56 +190,15 @@ export class RunTerms {
     r.pos = start;
     while (r.pos < end) {
       const tag = r.uint32();
-      // attributes: a KeyValue
-      if (tag === 74) this.addKeyValue(r, r.lenEnd());
-      else r.skip(tag);
+      if (tag === 74) {
+        // attributes: a KeyValue
+        const e = r.lenEnd();
+        scanKeyValue(r, e);
+        this.hashKeyValue(r);
+        this.push(this.hash.h1(), this.hash.h2());
+        r.pos = e;
+      } else r.skip(tag);
     }
-  }
-
-  /** Adds the term of the KeyValue r.buf[r.pos, end) (validated); r.pos is then end. */
-  addKeyValue(r: WireReader, end: number): void {
-    scanKeyValue(r, end);
-    this.hashKeyValue(r);
-    this.push(this.hash.h1(), this.hash.h2());
-    r.pos = end;
-  }
-
-  /**
-   * Adds the term of a KeyValue whose key is nb[keyStart, keyEnd) and whose AnyValue is one field
-   * with `tag`, its value at nb[at, end): a string's one-byte length then its bytes, a one-byte
-   * bool or int varint, a double (as the transcoder's check found it).
-   */
-  addScalar(nb: SlicingBuffer, keyStart: number, keyEnd: number, tag: number, at: number, end: number): void {
-    this.hash.reset();
-    this.text(nb, keyStart, keyEnd);
-    this.hash.byte(SEPARATOR);
-    if (tag === STRING_VALUE) this.text(nb, at + 1, end);
-    else if (tag === BOOL_VALUE) this.ascii(nb[at] !== 0 ? 'true' : 'false');
-    else if (tag === INT_VALUE) this.decimal(nb[at]!);
-    this.push(this.hash.h1(), this.hash.h2());
-  }
-
-  /** Adds the terms a decode worker wrote for a span (otlp-chunks.ts: u32 n, then n × u32 h1, u32 h2 at buf[at]). */
-  addWritten(buf: Buffer, at: number): void {
-    const n = buf.readUInt32LE(at);
-    for (let i = 0, p = at + 4; i < n; i++, p += 8) this.push(buf.readUInt32LE(p), buf.readUInt32LE(p + 4));
-  }
-
-  /** Writes the terms added since begin() as addWritten() reads them. */
-  writeTo(out: ByteOut): void {
-    const words = this.n * 2;
-    out.ensure(4 + 4 * words);
-    const b = out.buf;
-    let p = out.pos;
-    for (let i = -1; i < words; i++) {
-      const v = i < 0 ? this.n : this.hashes[i]!;
-      b[p] = v & 0xff;
-      b[p + 1] = (v >>> 8) & 0xff;
-      b[p + 2] = (v >>> 16) & 0xff;
-      b[p + 3] = v >>> 24;
-      p += 4;
-    }
-    out.pos = p;
   }
 
   /** Adds the term of a span name, the UTF-8 text nb[start, end). */

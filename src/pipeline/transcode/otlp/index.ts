@@ -4,21 +4,15 @@
 // rarer and already costlier encoding, pays the extra step.
 import { decodeLogsJson, decodeTracesJson } from '../../decode/index.ts';
 import type { DecodeLimits } from '../../decode/common.ts';
-import type { OtlpEncoderOptions } from '../../../storage/encoders.ts';
 import type { EncoderModule, RequestEncoder } from '../encoder.ts';
 import { transcodeLogsProto, transcodeTracesProto } from './proto.ts';
 import { encodeLogChunks, encodeSpanChunks } from './rows.ts';
 
-/**
- * Creates the memory and SQLite stores' RequestEncoder; `terms`: protobuf span chunks carry their
- * spans' attribute-index terms (the SQLite store's, when it writes filters; JSON requests' chunks
- * do not, and the store hashes those itself).
- */
-export function createEncoder(options: OtlpEncoderOptions, limits: DecodeLimits): RequestEncoder {
-  const terms = options.terms === true;
+/** Creates the memory store's RequestEncoder (it takes no options). */
+export function createEncoder(_options: Record<string, never>, limits: DecodeLimits): RequestEncoder {
   return {
     encode(signal, format, body) {
-      if (format === 'protobuf') return signal === 'traces' ? transcodeTracesProto(body, limits, terms) : transcodeLogsProto(body, limits);
+      if (format === 'protobuf') return signal === 'traces' ? transcodeTracesProto(body, limits) : transcodeLogsProto(body, limits);
       if (signal === 'traces') {
         const r = decodeTracesJson(body, limits);
         return { accepted: r.rows.length, rejected: r.rejected, errorMessage: r.errorMessage, chunks: encodeSpanChunks(r.rows) };
@@ -29,4 +23,4 @@ export function createEncoder(options: OtlpEncoderOptions, limits: DecodeLimits)
   };
 }
 
-export default { createEncoder } satisfies EncoderModule<OtlpEncoderOptions>;
+export default { createEncoder } satisfies EncoderModule<Record<string, never>>;

@@ -6,8 +6,7 @@
 import { decodeLogsProto, decodeTracesProto, KNOWN_ANYVALUE, KNOWN_KEYVALUE, KNOWN_LIST } from '../../decode/otlp-proto.ts';
 import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, unknownField, type WireReader } from '../../decode/wire.ts';
-import { CHUNK_MAGIC, CHUNK_MAGIC_TERMS, REC_GROUP, REC_LOG, REC_SPAN } from '../../../storage/otlp-chunks.ts';
-import { RunTerms } from '../../../storage/sqlite/terms.ts';
+import { CHUNK_MAGIC, REC_GROUP, REC_LOG, REC_SPAN } from '../../../storage/otlp-chunks.ts';
 import { EVENT, ID_BAD, ID_OK, GROUP_ATTRS, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, walkOrRowPathError, type Walk, keepSpan, type FieldRanges } from '../wire-scan.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest } from '../encoder.ts';
@@ -18,14 +17,8 @@ const OUT_INITIAL_BYTES = 1 << 20;
 /** The chunk being written; one per worker, reused (its result is copied out). */
 const out = new ByteOut(OUT_INITIAL_BYTES);
 
-/** The accepted spans' attribute-index terms (the SQLite store's chunks), written after the records. */
-const termsOut = new ByteOut(1 << 16);
-const spanTerms = new RunTerms();
-
 // Per-call state: decoding is synchronous and a worker runs one task at a time.
 let maxDepth = 100;
-/** Whether the chunk carries its spans' terms. */
-let withTerms = false;
 /** Set when a value nested deeper than maxDepth was met; each item clears and checks it. */
 let tooDeep = false;
 let accepted = 0;
@@ -34,9 +27,6 @@ let accepted = 0;
 let lastIsString = false;
 let lastStringStart = 0;
 let lastStringEnd = 0;
-/** The last KeyValue read in the one-field layout: its value's tag, and where the field's value starts (a string's length byte). */
-let scalarTag = 0;
-let scalarAt = 0;
 /** The key bytes of the last KeyValue validated. */
 let keyStart = 0;
 let keyEnd = 0;
@@ -151,9 +141,7 @@ function scalarKeyValue(r: WireReader, end: number): boolean {
   const ke = ks + buf[p + 1]!;
   if (buf[p + 1]! >= 0x80 || ke + 3 > end || buf[ke] !== 18 || buf[ke + 1]! >= 0x80 || ke + 2 + buf[ke + 1]! !== end) return false;
   const v = ke + 2;
-  const t = buf[v]!;
-  scalarTag = t;
-  scalarAt = v + 1;
+  const t = buf[v];
   if (t === 10) {
     if (buf[v + 1]! >= 0x80 || v + 2 + buf[v + 1]! !== end) return false;
     lastIsString = true;
@@ -306,8 +294,7 @@ function checkSpan(r: WireReader, start: number, end: number, rej: Rejections): 
   scanSpan(r, start, end);
   const { hasEvents, hasLinks } = SPAN;
   // Attributes and events where the scan found them, without walking the span's fields again.
-  if (withTerms) spanAttributesAndTerms(r);
-  else keyValues(r, SPAN_ATTRS);
+  keyValues(r, SPAN_ATTRS);
   let eventTimesStorable = true;
   if (hasEvents) {
     const events = SPAN_EVENTS;
@@ -360,32 +347,6 @@ function writeSpan(r: WireReader, start: number, end: number): void {
   out.uint32le(nameEnd - nameStart);
   out.uint32le(end - start);
   out.bytes(buf, start, end);
-  if (withTerms) writeSpanTerms(r);
-}
-
-/** Writes the terms of the span just checked, as the SQLite store's runs take them (RunTerms: each attribute's, then the name's). */
-function writeSpanTerms(r: WireReader): void {
-  spanTerms.addName(r.nb, SPAN.nameStart, SPAN.nameEnd);
-  spanTerms.writeTo(termsOut);
-}
-
-/**
- * The span's attributes checked as keyValues() checks them, each one's term taken as it is:
- * from what the check found in the one-field layout, else from its bytes read again.
- */
-function spanAttributesAndTerms(r: WireReader): void {
-  spanTerms.begin();
-  for (let i = 0; i < SPAN_ATTRS.n; i++) {
-    const start = SPAN_ATTRS.starts[i]!;
-    const end = SPAN_ATTRS.ends[i]!;
-    r.pos = start;
-    if (scalarKeyValue(r, end)) spanTerms.addScalar(r.nb, keyStart, keyEnd, scalarTag, scalarAt, end);
-    else {
-      keyValue(r, end, 0);
-      r.pos = start;
-      spanTerms.addKeyValue(r, end);
-    }
-  }
 }
 
 const SPANS = walkOf(checkSpan, writeSpan, 'ExportTraceServiceRequest', 'ResourceSpans', 'ScopeSpans');
@@ -433,39 +394,21 @@ const LOGS = walkOf(checkLog, writeLog, 'ExportLogsServiceRequest', 'ResourceLog
 
 // ---------------------------------------------------------------------------------------------
 
-function transcode(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, singular: string, plural: string, rowPath: (b: Uint8Array, l: DecodeLimits) => unknown, terms = false): EncodedRequest {
+function transcode(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, singular: string, plural: string, rowPath: (b: Uint8Array, l: DecodeLimits) => unknown): EncodedRequest {
   maxDepth = limits.maxNestingDepth;
   const rej = new Rejections(limits.maxNestingDepth);
   accepted = 0;
   out.pos = 0;
-  withTerms = terms;
-  if (terms) {
-    out.byte(CHUNK_MAGIC_TERMS);
-    out.uint32le(0);
-    termsOut.pos = 0;
-  } else out.byte(CHUNK_MAGIC);
+  out.byte(CHUNK_MAGIC);
   walkOrRowPathError(bytes, limits, walk, rej, rowPath);
-  if (terms) {
-    // Where the records end, then their terms.
-    const recordsEnd = out.pos;
-    out.pos = 1;
-    out.uint32le(recordsEnd);
-    out.pos = recordsEnd;
-    out.bytes(termsOut.buf, 0, termsOut.pos);
-    termsOut.shrink();
-  }
   const chunks = accepted === 0 ? [] : [{ partition: 0, rows: accepted, data: out.take() }];
   out.shrink();
   return { accepted, rejected: rej.total, errorMessage: rej.message(singular, plural), chunks };
 }
 
-/**
- * An ExportTraceServiceRequest as a memory-store chunk (with `terms`, the SQLite store's: its
- * spans' attribute-index terms after the records); accepts, rejects and throws as
- * decodeTracesProto does.
- */
-export function transcodeTracesProto(bytes: Uint8Array, limits: DecodeLimits, terms = false): EncodedRequest {
-  return transcode(bytes, limits, SPANS, 'span', 'spans', decodeTracesProto, terms);
+/** An ExportTraceServiceRequest as a memory-store chunk; accepts, rejects and throws as decodeTracesProto does. */
+export function transcodeTracesProto(bytes: Uint8Array, limits: DecodeLimits): EncodedRequest {
+  return transcode(bytes, limits, SPANS, 'span', 'spans', decodeTracesProto);
 }
 
 /** An ExportLogsServiceRequest as a memory-store chunk; accepts, rejects and throws as decodeLogsProto does. */

@@ -3,7 +3,6 @@
 // benchmarks). The request is then transcoded like any protobuf request, so the store keeps one
 // format. Decoding the bytes written here gives the rows back, with one exception of the wire
 // format itself: a lone UTF-16 surrogate in a string (possible in OTLP/JSON) becomes U+FFFD.
-import type { OtlpEncoderOptions } from '../../../storage/encoders.ts';
 import type { AnyValue, KeyValue, LogRow, ResourceInfo, ScopeInfo, SpanRow } from '../../../model/rows.ts';
 import type { EncodedChunk } from '../../../storage/backend.ts';
 import type { RowEncoder } from '../../../storage/encoders.ts';
@@ -283,6 +282,6 @@ export function encodeLogChunks(rows: readonly LogRow[]): EncodedChunk[] {
 }
 
 /** The memory store's row encoder (rows → OTLP protobuf → its chunks). */
-export function createEncoder(_options: OtlpEncoderOptions): RowEncoder {
+export function createEncoder(_options: Record<string, never>): RowEncoder {
   return { encodeSpans: encodeSpanChunks, encodeLogs: encodeLogChunks };
 }
