@@ -17,10 +17,11 @@ import { createClickhouseBackend } from '../src/storage/clickhouse/index.ts';
 import { clickhouseOptions } from '../src/storage/index.ts';
 import { createMetrics } from '../src/telemetry/metrics.ts';
 import { benchSpans } from './clickhouse.ts';
+import { cliFlag } from './harness.ts';
 
 function arg(name: string, fallback: number): number {
-  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
-  return a === undefined ? fallback : Number(a.slice(name.length + 3));
+  const a = cliFlag(name);
+  return a === undefined ? fallback : Number(a);
 }
 
 const rows = arg('rows', 100_000);

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_CACHE_DIR, runIngest, type IngestFigures } from './ingest.ts';
 import { defaultSpec } from './traffic.ts';
+import { cliFlag } from './harness.ts';
 
 const MODES = ['queued', 'durable', 'stored'] as const;
 
@@ -62,10 +63,9 @@ export async function run(opts: { seconds?: number; concurrency?: number; dir?: 
 }
 
 if (import.meta.main) {
-  const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-  const seconds = arg('seconds');
-  const concurrency = arg('concurrency');
-  const dir = arg('dir');
+  const seconds = cliFlag('seconds');
+  const concurrency = cliFlag('concurrency');
+  const dir = cliFlag('dir');
   const r = await run({
     ...(seconds ? { seconds: Number(seconds) } : {}),
     ...(concurrency ? { concurrency: Number(concurrency) } : {}),

@@ -9,6 +9,12 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_DIR = fileURLToPath(new URL('..', import.meta.url));
 
+/** The value of a `--name=value` command-line flag, or undefined when it is not given. */
+export function cliFlag(name: string): string | undefined {
+  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
+  return a === undefined ? undefined : a.slice(name.length + 3);
+}
+
 let clockTicks: number | undefined;
 
 /** Clock ticks per second of /proc/<pid>/stat times (getconf CLK_TCK; 100 on Linux almost always). */

@@ -23,6 +23,7 @@ import { createMetrics } from '../src/telemetry/metrics.ts';
 import { createTestDatabase, startEmbeddedPostgres } from '../test/helpers/postgres.ts';
 import { postgresOptions } from '../src/storage/index.ts';
 import { DEFAULT_TENANT as TENANT } from '../src/model/tenant.ts';
+import { cliFlag } from './harness.ts';
 
 const BATCH = 10_000;
 
@@ -383,8 +384,8 @@ export async function run(opts: { spans?: number; rounds?: number; url?: string 
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const arg = (name: string): number | undefined => {
-    const a = process.argv.find((x) => x.startsWith(`--${name}=`));
-    return a ? Number(a.slice(name.length + 3)) : undefined;
+    const a = cliFlag(name);
+    return a ? Number(a) : undefined;
   };
   const spans = arg('spans');
   const rounds = arg('rounds');

@@ -18,7 +18,7 @@ import { join, relative } from 'node:path';
 import * as backends from './backends.ts';
 import { defaultContext, type BenchContext } from './context.ts';
 import * as decode from './decode.ts';
-import { REPO_DIR } from './harness.ts';
+import { cliFlag, REPO_DIR } from './harness.ts';
 import * as ingestMax from './ingest-max.ts';
 import * as ingestRate from './ingest-rate.ts';
 import * as overload from './overload.ts';
@@ -29,10 +29,6 @@ import { defaultSpec, loadTraffic, trafficSummary } from './traffic.ts';
 
 const SCENARIOS = ['decode', 'max', 'rate', 'backends', 'overload', 'profile', 'storage', 'memory'] as const;
 
-function arg(name: string): string | undefined {
-  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
-  return a === undefined ? undefined : a.slice(name.length + 3);
-}
 
 function machine() {
   const cpus = os.cpus();
@@ -79,11 +75,11 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const log = (msg: string) => process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${msg}\n`);
   const ctx = defaultContext(quick, log);
-  const duration = arg('duration');
+  const duration = cliFlag('duration');
   if (duration) ctx.durationMs = Number(duration) * 1000;
-  const overloadDuration = arg('overload-duration');
+  const overloadDuration = cliFlag('overload-duration');
   if (overloadDuration) ctx.overloadDurationMs = Number(overloadDuration) * 1000;
-  const only = new Set(arg('only')?.split(',') ?? SCENARIOS);
+  const only = new Set(cliFlag('only')?.split(',') ?? SCENARIOS);
   for (const s of only) if (!(SCENARIOS as readonly string[]).includes(s)) throw new Error(`unknown scenario ${s} (${SCENARIOS.join(', ')})`);
   mkdirSync(ctx.outDir, { recursive: true });
 
@@ -180,7 +176,7 @@ async function main(): Promise<void> {
   const rawPath = join(ctx.outDir, `bench-${quick ? 'quick-' : ''}${stamp}.json`);
   writeFileSync(rawPath, json);
   writeFileSync(join(ctx.outDir, quick ? 'latest-quick.json' : 'latest.json'), json);
-  const docs = arg('docs') ?? (quick ? join(ctx.outDir, 'benchmarks-quick.md') : join(REPO_DIR, 'docs', 'benchmarks.md'));
+  const docs = cliFlag('docs') ?? (quick ? join(ctx.outDir, 'benchmarks-quick.md') : join(REPO_DIR, 'docs', 'benchmarks.md'));
   mkdirSync(join(docs, '..'), { recursive: true });
   writeFileSync(docs, renderReport(results, relative(REPO_DIR, rawPath)));
   log(`wrote ${relative(REPO_DIR, rawPath)} and ${relative(REPO_DIR, docs)} in ${results.wallS.toFixed(0)} s`);

@@ -22,11 +22,11 @@ import { OPTIONS } from '../src/config/options.ts';
 import { loadRequestEncoder } from '../src/pipeline/transcode/registry.ts';
 import { SqliteStore, openDatabase } from '../src/storage/sqlite/store.ts';
 import { buildTraffic, defaultSpec, stampTimes } from './traffic.ts';
+import { cliFlag } from './harness.ts';
 
-const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
-const SPANS = Number(arg('spans') ?? 1_500_000);
-const WINDOW = Number(arg('window') ?? 250_000);
-const CONFIGURED = Number(arg('cacheMiB') ?? OPTIONS.find((o) => o.key === 'storage.sqlite.cacheMiB')!.default);
+const SPANS = Number(cliFlag('spans') ?? 1_500_000);
+const WINDOW = Number(cliFlag('window') ?? 250_000);
+const CONFIGURED = Number(cliFlag('cacheMiB') ?? OPTIONS.find((o) => o.key === 'storage.sqlite.cacheMiB')!.default);
 /** SQLite's default cache_size: -2000, 2000 KiB. */
 const SQLITE_DEFAULT_MIB = 2000 / 1024;
 const BATCH_ROWS = 10_000;

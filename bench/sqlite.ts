@@ -28,6 +28,7 @@ import { SqliteStore, openDatabase } from '../src/storage/sqlite/store.ts';
 import { anyValueToString, type SpanRow } from '../src/model/rows.ts';
 import { buildTraffic, defaultSpec } from './traffic.ts';
 import { DEFAULT_TENANT } from '../src/model/tenant.ts';
+import { cliFlag } from './harness.ts';
 
 const BATCH_ROWS = 10_000;
 
@@ -176,6 +177,6 @@ export async function run(opts: { spans?: number } = {}) {
 }
 
 if (import.meta.main) {
-  const arg = process.argv.find((a) => a.startsWith('--spans='));
-  console.log(JSON.stringify(await run(arg ? { spans: Number(arg.slice('--spans='.length)) } : {}), null, 2));
+  const spans = cliFlag('spans');
+  console.log(JSON.stringify(await run(spans ? { spans: Number(spans) } : {}), null, 2));
 }
