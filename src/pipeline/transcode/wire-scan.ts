@@ -495,23 +495,28 @@ export const GROUP_ATTRS = new FieldRanges();
 /** The KeyValue fields read by the last scanKeyValue: the key, how many value fields, the last one. */
 export const KV = { keyStart: 0, keyEnd: 0, values: 0, valueStart: 0, valueEnd: 0 };
 
+/**
+ * Whether the KeyValue buf[p, end) is in the layout SDKs write: the key, then the value, each with
+ * a one-byte length, filling it; if so its places are in KV (nothing else is read: bytes past
+ * `end` may be, and the checks then fail).
+ */
+export function keyValueInPlace(buf: Uint8Array, p: number, end: number): boolean {
+  if (buf[p] !== 10 || buf[p + 1]! >= 0x80) return false;
+  const ke = p + 2 + buf[p + 1]!;
+  if (buf[ke] !== 18 || buf[ke + 1]! >= 0x80 || ke + 2 + buf[ke + 1]! !== end) return false;
+  KV.keyStart = p + 2;
+  KV.keyEnd = ke;
+  KV.values = 1;
+  KV.valueStart = ke + 2;
+  KV.valueEnd = end;
+  return true;
+}
+
 /** Reads the KeyValue at r.pos (ending at end) into KV, leaving r at end; its values are only located. */
 export function scanKeyValue(r: WireReader, end: number): void {
-  // The layout SDKs write: the key, then the value, each with a one-byte length, filling the
-  // KeyValue (bytes past `end` may be read: the checks then fail and the fields are read one by one).
-  const buf = r.buf;
-  const p = r.pos;
-  if (buf[p] === 10 && buf[p + 1]! < 0x80) {
-    const ke = p + 2 + buf[p + 1]!;
-    if (buf[ke] === 18 && buf[ke + 1]! < 0x80 && ke + 2 + buf[ke + 1]! === end) {
-      KV.keyStart = p + 2;
-      KV.keyEnd = ke;
-      KV.values = 1;
-      KV.valueStart = ke + 2;
-      KV.valueEnd = end;
-      r.pos = end;
-      return;
-    }
+  if (keyValueInPlace(r.buf, r.pos, end)) {
+    r.pos = end;
+    return;
   }
   let keyStart = 0;
   let keyEnd = 0;

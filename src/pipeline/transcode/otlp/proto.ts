@@ -7,7 +7,7 @@ import { decodeLogsProto, decodeTracesProto, KNOWN_ANYVALUE, KNOWN_KEYVALUE, KNO
 import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, unknownField, type WireReader } from '../../decode/wire.ts';
 import { CHUNK_MAGIC, REC_GROUP, REC_LOG, REC_SPAN } from '../../../storage/otlp-chunks.ts';
-import { EVENT, ID_BAD, ID_OK, GROUP_ATTRS, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, walkOrRowPathError, type Walk, keepSpan, type FieldRanges } from '../wire-scan.ts';
+import { EVENT, ID_BAD, ID_OK, GROUP_ATTRS, keyValueInPlace, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, walkOrRowPathError, type Walk, keepSpan, type FieldRanges } from '../wire-scan.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest } from '../encoder.ts';
 
@@ -134,13 +134,9 @@ function keyValue(r: WireReader, end: number, depth: number): void {
  */
 function scalarKeyValue(r: WireReader, end: number): boolean {
   const buf = r.buf;
-  const p = r.pos;
-  // Bytes past `end` may be read (undefined past the buffer): the checks below then fail.
-  if (buf[p] !== 10) return false;
-  const ks = p + 2;
-  const ke = ks + buf[p + 1]!;
-  if (buf[p + 1]! >= 0x80 || ke + 3 > end || buf[ke] !== 18 || buf[ke + 1]! >= 0x80 || ke + 2 + buf[ke + 1]! !== end) return false;
-  const v = ke + 2;
+  if (!keyValueInPlace(buf, r.pos, end)) return false;
+  // An empty value (v = end) fails every check below: bytes past `end` may be read.
+  const v = KV.valueStart;
   const t = buf[v];
   if (t === 10) {
     if (buf[v + 1]! >= 0x80 || v + 2 + buf[v + 1]! !== end) return false;
@@ -154,8 +150,8 @@ function scalarKeyValue(r: WireReader, end: number): boolean {
     if (v + 9 !== end) return false;
     lastIsString = false;
   } else return false;
-  keyStart = ks;
-  keyEnd = ke;
+  keyStart = KV.keyStart;
+  keyEnd = KV.keyEnd;
   r.pos = end;
   return true;
 }
