@@ -1,6 +1,7 @@
 // The transport baseline: a gRPC server on the OTLP export paths (grpc-js, identity
-// deserializer, exactly as our receiver registers them) and an HTTP server on /v1/traces and
-// /v1/logs that read each request into one buffer and acknowledge it without decoding. Whatever
+// deserializer and HTTP/2 receive windows exactly as our receiver sets them up) and an HTTP
+// server on /v1/traces and /v1/logs that read each request into one buffer and acknowledge it
+// without decoding. Whatever
 // rate the load generator reaches against it is the most any receiver built on the same stacks
 // can accept on this machine.
 //
@@ -9,6 +10,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { OPTIONS } from '../src/config/options.ts';
+import { widenFlowControl } from '../src/receiver/http2-windows.ts';
 
 const identity = (b: Buffer): Buffer => b;
 const EMPTY = Buffer.alloc(0);
@@ -45,6 +48,10 @@ export async function startNullReceiver(grpcPort = 0, httpPort = 0): Promise<Nul
     server.bindAsync(`127.0.0.1:${grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
   );
 
+  // The receiver's default windows (receiver.grpc.streamWindowBytes, connectionWindowBytes).
+  const window = (key: string): number => OPTIONS.find((o) => o.key === key)!.default as number;
+  const stopWidening = widenFlowControl(() => boundGrpc, { streamBytes: window('receiver.grpc.streamWindowBytes'), connectionBytes: window('receiver.grpc.connectionWindowBytes') });
+
   const httpServer: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     let total = 0;
@@ -78,6 +85,7 @@ export async function startNullReceiver(grpcPort = 0, httpPort = 0): Promise<Nul
       return state.bytes;
     },
     async shutdown() {
+      stopWidening();
       httpServer.closeAllConnections();
       await Promise.all([new Promise<void>((r) => httpServer.close(() => r())), new Promise<void>((r) => server.tryShutdown(() => r()))]);
     },

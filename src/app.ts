@@ -108,6 +108,7 @@ export class Collector {
             maxConnectionIdleMs: c['receiver.grpc.maxConnectionIdleMs'],
             maxConnectionAgeMs: c['receiver.grpc.maxConnectionAgeMs'],
             keepaliveTimeMs: c['receiver.grpc.keepaliveTimeMs'],
+            windows: { streamBytes: c['receiver.grpc.streamWindowBytes'], connectionBytes: c['receiver.grpc.connectionWindowBytes'] },
             readiness: { notReadyReason: () => this.notReadyReason() },
             tls: security.tls['receiver.grpc'],
             auth: new Authenticator('grpc', tokens, security.metrics, logger),

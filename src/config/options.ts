@@ -45,6 +45,8 @@ export const OPTIONS = [
   { key: 'receiver.grpc.maxConnectionIdleMs', type: int(1000), default: 120_000, help: 'A gRPC connection with no call for this long is closed (GOAWAY)' },
   { key: 'receiver.grpc.maxConnectionAgeMs', type: int(0), default: 0, help: 'A gRPC connection older than this is closed gracefully, so clients rebalance across pods (0: never)' },
   { key: 'receiver.grpc.keepaliveTimeMs', type: int(1000), default: 60_000, help: 'The server pings a connection silent this long, and closes it when the ping is not answered within 20 s' },
+  { key: 'receiver.grpc.streamWindowBytes', type: int(65_535, 2 ** 31 - 1), default: MiB, help: 'HTTP/2 receive window of each gRPC call: bytes a client sends before waiting for the server (grpc-js alone keeps 64 KiB)' },
+  { key: 'receiver.grpc.connectionWindowBytes', type: int(65_535, 2 ** 31 - 1), default: 16 * MiB, help: 'HTTP/2 receive window of each gRPC connection, shared by its calls' },
   { key: 'receiver.http.enabled', type: bool, default: true, help: 'Serve OTLP/HTTP' },
   { key: 'receiver.http.listen', type: listen, default: '127.0.0.1:4318', help: 'OTLP/HTTP listen address (host:port); loopback unless set' },
   { key: 'receiver.http.corsAllowedOrigins', type: list, default: [], help: 'Origins allowed by CORS (comma-separated; * for any); empty turns CORS off' },

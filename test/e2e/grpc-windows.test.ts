@@ -1,0 +1,81 @@
+// The gRPC receiver's HTTP/2 receive windows: a client is told the configured windows (grpc-js
+// alone keeps 64 KiB), and exports larger than either window still arrive whole.
+import { randomBytes } from 'node:crypto';
+import { connect } from 'node:http2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
+import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
+
+const STREAM_WINDOW = 256 * 1024;
+const CONNECTION_WINDOW = 3 * 1024 * 1024;
+
+/** An export of `n` spans, each with a 1 KiB attribute. */
+function traces(n: number): Uint8Array {
+  const spans = Array.from({ length: n }, (_, i) => ({
+    traceId: randomBytes(16),
+    spanId: randomBytes(8),
+    name: `op-${i % 7}`,
+    startTimeUnixNano: '1700000000000000000',
+    endTimeUnixNano: '1700000000100000000',
+    attributes: [{ key: 'payload', value: { stringValue: randomBytes(512).toString('hex') } }],
+  }));
+  return encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'windows' } }] }, scopeSpans: [{ spans }] }] });
+}
+
+/** A unary Export call over a plain HTTP/2 session: gRPC framing, the response's grpc-status. */
+function exportOver(session: ReturnType<typeof connect>, body: Uint8Array): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({ ':method': 'POST', ':path': '/opentelemetry.proto.collector.trace.v1.TraceService/Export', 'content-type': 'application/grpc', te: 'trailers' });
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(body.length, 1);
+    stream.on('trailers', (trailers) => resolve(trailers['grpc-status'] as string | undefined));
+    stream.on('error', reject);
+    stream.resume();
+    stream.end(Buffer.concat([prefix, body]));
+  });
+}
+
+describe('OTLP/gRPC receive windows', () => {
+  let c: TestCollector;
+  beforeAll(async () => {
+    c = await startCollector({ 'storage.backend': 'memory', 'receiver.grpc.streamWindowBytes': String(STREAM_WINDOW), 'receiver.grpc.connectionWindowBytes': String(CONNECTION_WINDOW) });
+  });
+  afterAll(async () => {
+    await c?.stop();
+  });
+
+  it('tells a client the configured stream and connection windows once it calls', async () => {
+    const session = connect(`http://${c.grpcAddress}`);
+    session.on('error', () => {});
+    try {
+      // The first call widens the session: its SETTINGS carry the stream window.
+      const settings = new Promise<number | undefined>((resolve) => {
+        session.on('remoteSettings', (s) => {
+          if (s.initialWindowSize !== 65_535) resolve(s.initialWindowSize);
+        });
+      });
+      expect(await exportOver(session, traces(1))).toBe('0');
+      const none = new Promise<string>((resolve) => setTimeout(() => resolve('no SETTINGS with a window'), 5000).unref());
+      expect(await Promise.race([settings, none])).toBe(STREAM_WINDOW);
+      // The connection window: what the client may send now without waiting for the server.
+      expect(session.state.remoteWindowSize).toBeGreaterThan(CONNECTION_WINDOW / 2);
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('receives exports larger than both windows whole, several at once on one connection', async () => {
+    const before = await metricValue(c.opsUrl, 'tracehouse_receiver_accepted_spans_total', { transport: 'grpc' });
+    const client = new RawOtlpClient(c.grpcAddress);
+    try {
+      // ~4.3 MiB each: past the stream window sixteen times over, and past the connection window.
+      const bodies = Array.from({ length: 4 }, () => traces(4000));
+      expect(bodies[0]!.length).toBeGreaterThan(CONNECTION_WINDOW);
+      const results = await Promise.all(bodies.map((b) => client.traces(b)));
+      for (const r of results) expect(r.error).toBeNull();
+      expect(await metricValue(c.opsUrl, 'tracehouse_receiver_accepted_spans_total', { transport: 'grpc' })).toBe(before + 16_000);
+    } finally {
+      client.close();
+    }
+  });
+});
