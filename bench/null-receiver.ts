@@ -1,9 +1,8 @@
 // The transport baseline: a gRPC server on the OTLP export paths (grpc-js, identity
 // deserializer and HTTP/2 receive windows exactly as our receiver sets them up) and an HTTP
 // server on /v1/traces and /v1/logs that read each request into one buffer and acknowledge it
-// without decoding. Whatever
-// rate the load generator reaches against it is the most any receiver built on the same stacks
-// can accept on this machine.
+// without decoding. Whatever rate the load generator reaches against it is the most any
+// receiver built on the same stacks can accept on this machine.
 //
 // Run as a process of its own: `node bench/null-receiver.ts` prints one JSON line with its ports
 // and runs until SIGTERM, when it prints what it received.
