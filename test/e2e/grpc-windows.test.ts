@@ -1,10 +1,13 @@
 // The gRPC receiver's HTTP/2 receive windows: a client is told the configured windows (grpc-js
-// alone keeps 64 KiB), and exports larger than either window still arrive whole.
+// alone keeps 64 KiB), over plain connections and TLS, and exports larger than either window
+// still arrive whole.
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:http2';
+import { connect, type SecureClientSessionOptions } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeCa, makeCert } from '../helpers/certs.ts';
 import { metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
 import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const STREAM_WINDOW = 256 * 1024;
 const CONNECTION_WINDOW = 3 * 1024 * 1024;
@@ -35,32 +38,54 @@ function exportOver(session: ReturnType<typeof connect>, body: Uint8Array): Prom
   });
 }
 
+/** Calls once over a new session to `url`; the stream window the server's SETTINGS then carry and the connection window left to send in. */
+async function windowsSeen(url: string, options: SecureClientSessionOptions = {}): Promise<{ stream: number | string | undefined; connection: number | undefined }> {
+  const session = connect(url, options);
+  session.on('error', () => {});
+  try {
+    // The first call widens the session: a SETTINGS frame carries the stream window.
+    const settings = new Promise<number | undefined>((resolve) => {
+      session.on('remoteSettings', (s) => {
+        if (s.initialWindowSize !== 65_535) resolve(s.initialWindowSize);
+      });
+    });
+    expect(await exportOver(session, traces(1))).toBe('0');
+    const none = new Promise<string>((resolve) => setTimeout(() => resolve('no SETTINGS with a window'), 5000).unref());
+    // The connection window: what the client may send now without waiting for the server.
+    return { stream: await Promise.race([settings, none]), connection: session.state.remoteWindowSize };
+  } finally {
+    session.destroy();
+  }
+}
+
+const WINDOWS = { 'receiver.grpc.streamWindowBytes': String(STREAM_WINDOW), 'receiver.grpc.connectionWindowBytes': String(CONNECTION_WINDOW) };
+
 describe('OTLP/gRPC receive windows', () => {
   let c: TestCollector;
   beforeAll(async () => {
-    c = await startCollector({ 'storage.backend': 'memory', 'receiver.grpc.streamWindowBytes': String(STREAM_WINDOW), 'receiver.grpc.connectionWindowBytes': String(CONNECTION_WINDOW) });
+    c = await startCollector({ 'storage.backend': 'memory', ...WINDOWS });
   });
   afterAll(async () => {
     await c?.stop();
   });
 
   it('tells a client the configured stream and connection windows once it calls', async () => {
-    const session = connect(`http://${c.grpcAddress}`);
-    session.on('error', () => {});
+    const seen = await windowsSeen(`http://${c.grpcAddress}`);
+    expect(seen.stream).toBe(STREAM_WINDOW);
+    expect(seen.connection).toBeGreaterThan(CONNECTION_WINDOW / 2);
+  });
+
+  it('widens TLS connections alike', async () => {
+    const dir = tempDir('tracehouse-windows-');
+    const ca = makeCa(dir, 'windows-ca');
+    const cert = makeCert(dir, ca, 'localhost');
+    const tls = await startCollector({ 'storage.backend': 'memory', 'tls.certFile': cert.certFile, 'tls.keyFile': cert.keyFile, 'ops.tls.mode': 'off', ...WINDOWS });
     try {
-      // The first call widens the session: its SETTINGS carry the stream window.
-      const settings = new Promise<number | undefined>((resolve) => {
-        session.on('remoteSettings', (s) => {
-          if (s.initialWindowSize !== 65_535) resolve(s.initialWindowSize);
-        });
-      });
-      expect(await exportOver(session, traces(1))).toBe('0');
-      const none = new Promise<string>((resolve) => setTimeout(() => resolve('no SETTINGS with a window'), 5000).unref());
-      expect(await Promise.race([settings, none])).toBe(STREAM_WINDOW);
-      // The connection window: what the client may send now without waiting for the server.
-      expect(session.state.remoteWindowSize).toBeGreaterThan(CONNECTION_WINDOW / 2);
+      const seen = await windowsSeen(`https://localhost:${tls.collector.grpc!.boundPort}`, { ca: ca.cert });
+      expect(seen.stream).toBe(STREAM_WINDOW);
+      expect(seen.connection).toBeGreaterThan(CONNECTION_WINDOW / 2);
     } finally {
-      session.destroy();
+      await tls.stop();
     }
   });
 
