@@ -13,7 +13,7 @@
 // (receiver.grpc.maxReceivingCalls) and the message size limit, since grpc-js reads every
 // admitted message whole anyway.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import type { ServerHttp2Stream } from 'node:http2';
+import { constants, type ServerHttp2Stream } from 'node:http2';
 
 const STREAM_CREATED = 'http2.server.stream.created';
 
@@ -27,22 +27,40 @@ export interface FlowControlWindows {
 
 /**
  * Widens the receive windows of every HTTP/2 server session accepted on local port `port()` (the
- * gRPC server's: the process serves no other HTTP/2). Returns the function that stops it.
+ * gRPC server's: the process serves no other HTTP/2), and stops the rest of a request a call was
+ * answered before (a refusal at the headers): with wide windows a refused export would otherwise
+ * arrive whole. Returns the function that stops both.
  */
 export function widenFlowControl(port: () => number, windows: FlowControlWindows): () => void {
-  const widened = new WeakSet<object>();
-  const onStream = (message: unknown): void => {
-    const session = (message as { stream: ServerHttp2Stream }).stream.session;
-    if (session === undefined || widened.has(session)) return;
-    widened.add(session);
+  /** Sessions seen, and whether they are the server's (widened). */
+  const seen = new WeakMap<object, boolean>();
+  const ours = (session: ServerHttp2Stream['session']): boolean => {
+    if (session === undefined) return false;
+    let mine = seen.get(session);
+    if (mine !== undefined) return mine;
+    mine = false;
     try {
-      if (session.destroyed || session.closed || session.socket.localPort !== port()) return;
-      session.setLocalWindowSize(windows.connectionBytes);
-      session.settings({ initialWindowSize: windows.streamBytes });
+      if (!session.destroyed && !session.closed && session.socket.localPort === port()) {
+        session.setLocalWindowSize(windows.connectionBytes);
+        session.settings({ initialWindowSize: windows.streamBytes });
+        mine = true;
+      }
     } catch {
       // A session closing meanwhile keeps the default windows: it is slower, not wrong (and a
       // subscriber's exception would surface as an uncaught one).
     }
+    seen.set(session, mine);
+    return mine;
+  };
+  const onStream = (message: unknown): void => {
+    const stream = (message as { stream: ServerHttp2Stream }).stream;
+    if (!ours(stream.session)) return;
+    // A unary call is answered once its request is read, so a response that ends first is a
+    // refusal: RST_STREAM(NO_ERROR) after a complete response tells the client to stop sending
+    // (RFC 9113, section 8.1) and keeps the answer it has.
+    stream.once('finish', () => {
+      if (!stream.readableEnded && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
+    });
   };
   subscribe(STREAM_CREATED, onStream);
   return () => unsubscribe(STREAM_CREATED, onStream);

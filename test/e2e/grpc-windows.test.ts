@@ -1,8 +1,8 @@
 // The gRPC receiver's HTTP/2 receive windows: a client is told the configured windows (grpc-js
-// alone keeps 64 KiB), over plain connections and TLS, and exports larger than either window
-// still arrive whole.
+// alone keeps 64 KiB), over plain connections and TLS, exports larger than either window still
+// arrive whole, and a client whose export is refused at its headers is told to stop sending it.
 import { randomBytes } from 'node:crypto';
-import { connect, type SecureClientSessionOptions } from 'node:http2';
+import { connect, constants, type SecureClientSessionOptions } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCa, makeCert } from '../helpers/certs.ts';
 import { metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
@@ -101,6 +101,48 @@ describe('OTLP/gRPC receive windows', () => {
       expect(await metricValue(c.opsUrl, 'tracehouse_receiver_accepted_spans_total', { transport: 'grpc' })).toBe(before + 16_000);
     } finally {
       client.close();
+    }
+  });
+});
+
+describe('OTLP/gRPC refused exports', () => {
+  let c: TestCollector;
+  beforeAll(async () => {
+    c = await startCollector({ 'storage.backend': 'memory', 'receiver.grpc.maxReceivingCalls': '1', ...WINDOWS });
+  });
+  afterAll(async () => {
+    await c?.stop();
+  });
+
+  it('answers a refused export, then resets its stream with NO_ERROR so the client stops sending the body', async () => {
+    const session = connect(`http://${c.grpcAddress}`);
+    session.on('error', () => {});
+    try {
+      const path = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+      const headers = { ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' };
+      // One call whose message is still arriving holds the only receiving slot.
+      const holder = session.request(headers);
+      holder.on('error', () => {});
+      const prefix = Buffer.alloc(5);
+      prefix.writeUInt32BE(1_000_000, 1);
+      holder.write(Buffer.concat([prefix, Buffer.alloc(100)]));
+      await new Promise((r) => setTimeout(r, 200));
+
+      const body = Buffer.alloc(8 * 1024 * 1024);
+      const refused = session.request(headers);
+      refused.on('error', () => {});
+      const status = new Promise<string | undefined>((resolve) => refused.on('response', (h) => resolve(h['grpc-status'] as string | undefined)));
+      const closed = new Promise<number>((resolve) => refused.on('close', () => resolve(refused.rstCode ?? -1)));
+      refused.resume();
+      refused.end(body);
+      const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('still open'), 5000).unref());
+      expect(await status).toBe('14'); // UNAVAILABLE
+      expect(await Promise.race([closed, timeout])).toBe(constants.NGHTTP2_NO_ERROR);
+      // At most the stream window of the body crossed before the reset, not all 8 MiB.
+      expect(session.socket.bytesWritten).toBeLessThan(STREAM_WINDOW + 64 * 1024);
+      holder.close(constants.NGHTTP2_CANCEL);
+    } finally {
+      session.destroy();
     }
   });
 });
