@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { OPTIONS } from '../src/config/options.ts';
-import { widenFlowControl } from '../src/receiver/http2-windows.ts';
+import { tuneGrpcSessions } from '../src/receiver/http2-sessions.ts';
 
 const identity = (b: Buffer): Buffer => b;
 const EMPTY = Buffer.alloc(0);
@@ -49,7 +49,7 @@ export async function startNullReceiver(grpcPort = 0, httpPort = 0): Promise<Nul
 
   // The receiver's default windows (receiver.grpc.streamWindowBytes, connectionWindowBytes).
   const window = (key: string): number => OPTIONS.find((o) => o.key === key)!.default as number;
-  const stopWidening = widenFlowControl(() => boundGrpc, { streamBytes: window('receiver.grpc.streamWindowBytes'), connectionBytes: window('receiver.grpc.connectionWindowBytes') });
+  const stopTuning = tuneGrpcSessions(() => boundGrpc, { streamBytes: window('receiver.grpc.streamWindowBytes'), connectionBytes: window('receiver.grpc.connectionWindowBytes') });
 
   const httpServer: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -84,7 +84,7 @@ export async function startNullReceiver(grpcPort = 0, httpPort = 0): Promise<Nul
       return state.bytes;
     },
     async shutdown() {
-      stopWidening();
+      stopTuning();
       httpServer.closeAllConnections();
       await Promise.all([new Promise<void>((r) => httpServer.close(() => r())), new Promise<void>((r) => server.tryShutdown(() => r()))]);
     },

@@ -13,7 +13,7 @@ import { OPEN, type Authenticator } from '../security/auth.ts';
 import type { TlsCertificates } from '../security/tls.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Readiness } from '../telemetry/ops.ts';
-import { widenFlowControl, type FlowControlWindows } from './http2-windows.ts';
+import { tuneGrpcSessions, type FlowControlWindows } from './http2-sessions.ts';
 import { LOGS_SERVICE_PROTO, PROTO_DIR, TRACE_SERVICE_PROTO, encodeExportResponse, encodeStatus } from './otlp-messages.ts';
 
 const identity = (b: Buffer): Buffer => b;
@@ -74,7 +74,7 @@ export class GrpcReceiver {
   private server: grpc.Server | undefined;
   private health: HealthImplementation | undefined;
   private poll: NodeJS.Timeout | undefined;
-  private stopWidening: (() => void) | undefined;
+  private stopTuning: (() => void) | undefined;
   /** Open Watch streams: ended at shutdown, or the graceful close would wait for them. */
   private readonly watchers = new Set<grpc.ServerWritableStream<unknown, unknown>>();
   /** Export calls admitted whose message has not been handed over yet (grpc-js buffers each whole). */
@@ -216,7 +216,7 @@ export class GrpcReceiver {
       server.bindAsync(this.opts.listen, this.opts.tls?.grpcCredentials() ?? grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
     );
     this.server = server;
-    this.stopWidening = widenFlowControl(() => this.boundPort, o.windows);
+    this.stopTuning = tuneGrpcSessions(() => this.boundPort, o.windows);
     this.health = health;
     // Serving until the first readiness answer says otherwise; without a readiness source, always.
     this.setHealth('SERVING');
@@ -234,7 +234,7 @@ export class GrpcReceiver {
     this.server = undefined;
     if (!server) return;
     clearInterval(this.poll);
-    this.stopWidening?.();
+    this.stopTuning?.();
     // Watchers hear NOT_SERVING before their streams end, so clients move on at once.
     this.setHealth('NOT_SERVING');
     this.health = undefined;

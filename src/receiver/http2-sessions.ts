@@ -1,8 +1,10 @@
-// HTTP/2 flow-control windows for the gRPC receiver. grpc-js leaves a server's receive windows at
-// the protocol's default of 64 KiB per stream and per connection, and has no option to raise them
-// (grpc-node issue #2429, pull request #3058). A client may then send 64 KiB of a request before
-// waiting a round trip for the server's WINDOW_UPDATE, shared by every call on the connection:
-// a 250 KiB export crosses the loopback in many small reads and wake-ups. grpc-go sizes its
+// The gRPC receiver's HTTP/2 sessions, tuned where grpc-js has no option for it.
+//
+// Flow-control windows. grpc-js leaves a server's receive windows at the protocol's default of
+// 64 KiB per stream and per connection, and has no option to raise them (grpc-node issue #2429,
+// pull request #3058). A client may then send 64 KiB of a request before waiting a round trip for
+// the server's WINDOW_UPDATE, shared by every call on the connection: a 250 KiB export crosses
+// the loopback in many small reads and wake-ups. grpc-go sizes its
 // windows from the measured bandwidth-delay product, up to 16 MiB.
 //
 // Each session of the server is widened when its first stream arrives (Node's public
@@ -12,6 +14,10 @@
 // what the receiver buffers is bounded as before, by admission at the headers
 // (receiver.grpc.maxReceivingCalls) and the message size limit, since grpc-js reads every
 // admitted message whole anyway.
+//
+// Refusals. A call answered at its headers (refused) leaves the rest of its request to be read
+// and discarded by Node: a refused export still crossed the network whole. Its stream is reset
+// with NO_ERROR once the answer is sent, which tells the client to stop sending.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { constants, type ServerHttp2Stream } from 'node:http2';
 
@@ -27,11 +33,10 @@ export interface FlowControlWindows {
 
 /**
  * Widens the receive windows of every HTTP/2 server session accepted on local port `port()` (the
- * gRPC server's: the process serves no other HTTP/2), and stops the rest of a request a call was
- * answered before (a refusal at the headers): with wide windows a refused export would otherwise
- * arrive whole. Returns the function that stops both.
+ * gRPC server's: the process serves no other HTTP/2), and resets the streams of calls answered
+ * before their request ended. Returns the function that stops both.
  */
-export function widenFlowControl(port: () => number, windows: FlowControlWindows): () => void {
+export function tuneGrpcSessions(port: () => number, windows: FlowControlWindows): () => void {
   /** Sessions seen, and whether they are the server's (widened). */
   const seen = new WeakMap<object, boolean>();
   const ours = (session: ServerHttp2Stream['session']): boolean => {
