@@ -9,7 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { OPTIONS } from '../src/config/options.ts';
+import { loadConfig } from '../src/config/index.ts';
 import { tuneGrpcSessions } from '../src/receiver/http2-sessions.ts';
 
 const identity = (b: Buffer): Buffer => b;
@@ -47,9 +47,9 @@ export async function startNullReceiver(grpcPort = 0, httpPort = 0): Promise<Nul
     server.bindAsync(`127.0.0.1:${grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
   );
 
-  // The receiver's default windows (receiver.grpc.streamWindowBytes, connectionWindowBytes).
-  const window = (key: string): number => OPTIONS.find((o) => o.key === key)!.default as number;
-  const stopTuning = tuneGrpcSessions(() => boundGrpc, { streamBytes: window('receiver.grpc.streamWindowBytes'), connectionBytes: window('receiver.grpc.connectionWindowBytes') });
+  // The receiver's default windows.
+  const defaults = loadConfig();
+  const stopTuning = tuneGrpcSessions(() => boundGrpc, { streamBytes: defaults['receiver.grpc.streamWindowBytes'], connectionBytes: defaults['receiver.grpc.connectionWindowBytes'] });
 
   const httpServer: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];

@@ -29,7 +29,6 @@ import { defaultSpec, loadTraffic, trafficSummary } from './traffic.ts';
 
 const SCENARIOS = ['decode', 'max', 'rate', 'backends', 'overload', 'profile', 'storage', 'memory'] as const;
 
-
 function machine() {
   const cpus = os.cpus();
   return {

@@ -18,7 +18,7 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OPTIONS } from '../src/config/options.ts';
+import { loadConfig } from '../src/config/index.ts';
 import { loadRequestEncoder } from '../src/pipeline/transcode/registry.ts';
 import { SqliteStore, openDatabase } from '../src/storage/sqlite/store.ts';
 import { buildTraffic, defaultSpec, stampTimes } from './traffic.ts';
@@ -26,7 +26,7 @@ import { cliFlag } from './harness.ts';
 
 const SPANS = Number(cliFlag('spans') ?? 1_500_000);
 const WINDOW = Number(cliFlag('window') ?? 250_000);
-const CONFIGURED = Number(cliFlag('cacheMiB') ?? OPTIONS.find((o) => o.key === 'storage.sqlite.cacheMiB')!.default);
+const CONFIGURED = Number(cliFlag('cacheMiB') ?? loadConfig()['storage.sqlite.cacheMiB']);
 /** SQLite's default cache_size: -2000, 2000 KiB. */
 const SQLITE_DEFAULT_MIB = 2000 / 1024;
 const BATCH_ROWS = 10_000;

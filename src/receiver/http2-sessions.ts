@@ -4,8 +4,8 @@
 // 64 KiB per stream and per connection, and has no option to raise them (grpc-node issue #2429,
 // pull request #3058). A client may then send 64 KiB of a request before waiting a round trip for
 // the server's WINDOW_UPDATE, shared by every call on the connection: a 250 KiB export crosses
-// the loopback in many small reads and wake-ups. grpc-go sizes its
-// windows from the measured bandwidth-delay product, up to 16 MiB.
+// the loopback in many small reads and wake-ups. grpc-go sizes its windows from the measured
+// bandwidth-delay product, up to 16 MiB.
 //
 // Each session of the server is widened when its first stream arrives (Node's public
 // 'http2.server.stream.created' diagnostics channel; grpc-js keeps its sessions to itself): the
