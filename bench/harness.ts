@@ -6,6 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import HEAP_FLAGS from '../bin/heap-flags.json' with { type: 'json' };
 
 export const REPO_DIR = fileURLToPath(new URL('..', import.meta.url));
 
@@ -185,9 +186,9 @@ export interface NullReceiverProcess extends ServerProcess {
   httpUrl: string;
 }
 
-/** Starts bench/null-receiver.ts as a process. */
+/** Starts bench/null-receiver.ts as a process, with the V8 heap flags the collector's launcher gives the collector. */
 export async function startNullReceiverProcess(): Promise<NullReceiverProcess> {
-  const proc = await spawnJsonLines(['bench/null-receiver.ts'], (ls) => ls.some((l) => l['msg'] === 'null receiver listening'), 'null receiver');
+  const proc = await spawnJsonLines([...HEAP_FLAGS, 'bench/null-receiver.ts'], (ls) => ls.some((l) => l['msg'] === 'null receiver listening'), 'null receiver');
   const l = proc.lines.find((x) => x['msg'] === 'null receiver listening')!;
   return { ...proc, grpcAddress: `127.0.0.1:${l['grpcPort'] as number}`, httpUrl: `http://127.0.0.1:${l['httpPort'] as number}` };
 }

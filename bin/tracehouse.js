@@ -3,6 +3,7 @@
 // one gets a sentence saying what to do instead of ERR_UNKNOWN_FILE_EXTENSION from a .ts import.
 // Only built-in modules are imported before the version check.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const REQUIRED_MAJOR = 24;
@@ -24,8 +25,10 @@ const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 // finds its old generation close enough to its limit to start a full collection every ~140 ms
 // whatever little was allocated (70-90 a 10 s run at the maximum rate); below 128 MB of old
 // generation it starts none until the allocation limit asks. Measured: a fifth less CPU per span
-// into SQLite, ~40 MB more peak RSS. A value given on the command line wins.
-const HEAP_FLAGS = ['--initial-old-space-size=128'];
+// into SQLite, ~40 MB more peak RSS. A value given on the command line wins. The flags live in
+// heap-flags.json, which the bench's null receiver is started with too (the same stack, the same
+// heap settings).
+const HEAP_FLAGS = JSON.parse(readFileSync(new URL('./heap-flags.json', import.meta.url), 'utf8'));
 const heapFlags = HEAP_FLAGS.filter((f) => !process.execArgv.some((a) => a.startsWith(f.slice(0, f.indexOf('=') + 1))));
 
 // execve replaces this process with `node src/cli.ts …`: same PID, no child, so SIGTERM from a
