@@ -97,7 +97,7 @@ export const OPTIONS = [
   { key: 'storage.sqlite.cacheMiB', type: int(1, 4096), default: 32, help: 'Page cache of the SQLite write connection, MiB. The indexes take inserts all over their pages; a cache smaller than the pages one commit touches makes every commit spill and read them again, so bytes written per span grow with the file (SQLite\'s own default of 2 MiB wrote 9.1 KiB per span and read 10.6 once the file held 1.3 million spans, 32 MiB 4.3 and 2.2: bench/sqlite-growth.ts)' },
   { key: 'storage.sqlite.attributeIndex', type: bool, default: true, help: 'Keep a filter of its spans\' attribute terms and names on each span run, so an attribute or operation search passes over runs without a match instead of reading their spans (costs about twice the store\'s write CPU per span); off: searches check every span of the runs they walk' },
   { key: 'storage.sqlite.retentionDays', type: int(0), default: 0, help: 'Delete data older than this many days (0: keep)' },
-  { key: 'storage.memory.maxSpans', type: int(1), default: 1_000_000, help: 'Spans kept in memory; oldest evicted first' },
+  { key: 'storage.memory.maxSpans', type: int(1, 1_000_000_000), default: 1_000_000, help: 'Spans kept in memory (at most 10^9); oldest evicted first' },
   { key: 'storage.memory.maxLogs', type: int(1), default: 1_000_000, help: 'Log records kept in memory; oldest evicted first' },
   { key: 'storage.memory.maxBytes', type: int(1024), default: 512 * MiB, help: 'Memory the stored rows may take (their bytes as they arrived plus about 0.2 KiB of index per row); oldest evicted first' },
   { key: 'storage.memory.maxAgeMs', type: int(0), default: 0, help: 'Evict rows this long after they were stored (0: only the size bounds evict)' },

@@ -6,7 +6,8 @@
 // the middle: every trace must read back as the model's live spans of it, in the order they were
 // stored, each once. It fails when the walk misses the rows of the chunk being stored or stops a
 // span late, when eviction leaves a span id in its trace's set, or when a trace's id bits lose an
-// earlier span's bit (each checked).
+// earlier span's bit (each checked), and when a span's link to the one before it is kept in a way
+// that breaks once a long-running store has numbered 2^31 spans.
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
@@ -36,9 +37,11 @@ describe('memory store trace index', () => {
     const trace = fc.oneof({ arbitrary: fc.constant(0), weight: 3 }, { arbitrary: fc.integer({ min: 0, max: TRACES - 1 }), weight: 1 });
     const pick = fc.tuple(trace, fc.integer({ min: 0, max: SPAN_IDS - 1 }));
     const write = fc.array(fc.array(pick, { minLength: 1, maxLength: 40 }), { minLength: 1, maxLength: 3 });
+    // A store that has run long: its spans' insertion numbers pass 2^31 (an int32 column) and 2^32 during the writes.
+    const firstSeq = fc.oneof(fc.constant(0), fc.integer({ min: 2 ** 31 - 400, max: 2 ** 31 }), fc.integer({ min: 2 ** 32 - 400, max: 2 ** 32 }));
     await fc.assert(
-      fc.asyncProperty(fc.array(write, { minLength: 1, maxLength: 12 }), fc.integer({ min: 5, max: 60 }), async (writes: Write[], maxSpans) => {
-        const store = createMemoryBackend({ maxSpans, maxLogs: 10, maxBytes: 1 << 30, maxAgeMs: 0 }, { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+      fc.asyncProperty(fc.array(write, { minLength: 1, maxLength: 12 }), fc.integer({ min: 5, max: 60 }), firstSeq, async (writes: Write[], maxSpans, firstSpanSeq) => {
+        const store = createMemoryBackend({ maxSpans, maxLogs: 10, maxBytes: 1 << 30, maxAgeMs: 0, firstSpanSeq }, { logger: pino({ level: 'silent' }), metrics: createMetrics() });
         await store.start();
         // The model: the live spans, oldest first, as "trace/span".
         let live: string[] = [];

@@ -55,6 +55,7 @@ describe('configuration', () => {
     [{ 'receiver.grpc.enabled': 'maybe' }, 'receiver.grpc.enabled = "maybe"'],
     [{ 'storage.sqlite.cacheMiB': '0' }, 'storage.sqlite.cacheMiB = "0"'],
     [{ 'receiver.grpc.streamWindowBytes': '1000' }, 'receiver.grpc.streamWindowBytes = "1000"'],
+    [{ 'storage.memory.maxSpans': '3000000000' }, 'storage.memory.maxSpans = "3000000000"'],
     [{ 'receiver.grpc.connectionWindowBytes': '4GiB' }, 'receiver.grpc.connectionWindowBytes = "4GiB"'],
   ])('rejects %o naming key and value', (flags, message) => {
     expect(() => loadConfig({ flags })).toThrow(ConfigError);

@@ -31,6 +31,8 @@ export interface MemoryOptions {
   maxBytes: number;
   /** Rows are evicted this long after they were stored (0: kept until a size bound evicts them). */
   maxAgeMs: number;
+  /** The insertion number of the first span (0): a test starts it where a store that has run long would be. */
+  firstSpanSeq?: number;
 }
 
 /**
@@ -123,6 +125,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
     this.maxLogs = options.maxLogs;
     this.maxBytes = options.maxBytes;
     this.maxAgeMs = options.maxAgeMs;
+    this.spanSeq = options.firstSpanSeq ?? 0;
     this.deps = deps;
   }
 

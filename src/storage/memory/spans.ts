@@ -7,7 +7,13 @@ import type { SpanFacts } from '../query-helpers.ts';
 import { spanEnd, spanId, spanParentId, spanStart, spanStatus } from '../otlp-chunks.ts';
 import { BlockQueue, ChunkBlock, RowColumns, RowView, type Stamped, StampedRefs } from './blocks.ts';
 
-/** A span's columns besides its offsets (blocks.ts): the insertion number of the span of its trace stored before it (-1: none), its span id's two int32 words, and the places of its trace and operation in its block's lists. */
+/**
+ * A span's columns besides its offsets (blocks.ts): how many insertion numbers back the span of its
+ * trace stored before it lies (0: none), its span id's two int32 words, and the places of its trace
+ * and operation in its block's lists. The distance, not the number itself: insertion numbers pass
+ * 2^31 in a store that runs long (hours at the maximum rate), and a distance to a live span is below
+ * storage.memory.maxSpans plus one write.
+ */
 export const PREV = 2;
 export const ID0 = 3;
 export const ID1 = 4;
@@ -50,7 +56,7 @@ export class BlockRows extends RowColumns {
   add(group: number, record: number, seq: number, t: TraceEntry, id0: number, id1: number, op: OpCount): void {
     const at = this.addRow(group, record);
     const cols = this.cols;
-    cols[at + PREV] = t.newest;
+    cols[at + PREV] = t.newest < 0 ? 0 : seq - t.newest;
     cols[at + ID0] = id0;
     cols[at + ID1] = id1;
     cols[at + TRACE] = this.traces.ref(t);
@@ -202,7 +208,8 @@ export class TraceWalk {
       this.block = b;
     }
     this.seq = seq;
-    this.following = this.cols[this.at + PREV]!;
+    const back = this.cols[this.at + PREV]!;
+    this.following = back === 0 ? -1 : seq - back;
     return true;
   }
 
