@@ -18,9 +18,17 @@ import type { Metrics } from '../telemetry/metrics.ts';
 /** How long to wait before offering a request again when the queue or the workers are full. */
 const BUSY_WAIT_MS = 20;
 
-/** The write batch id for a request's content: equal bytes, equal id. */
-export function contentBatchId(signal: Signal, bytes: Uint8Array): string {
-  return `content:${signal}:` + createHash('sha256').update(bytes).digest('hex').slice(0, 32);
+/**
+ * The write batch id for a request's content in a tenant: equal bytes, equal id. The stores key
+ * log batches (and ClickHouse its insert deduplication) by this id alone, so the same file
+ * imported into two tenants must get two ids, or the second tenant's logs are taken for a resend.
+ * The default tenant's ids stay as they were before tenants counted, so a file imported by an
+ * earlier build and imported again is still recognised.
+ */
+export function contentBatchId(signal: Signal, bytes: Uint8Array, tenant: string): string {
+  const hash = createHash('sha256');
+  if (tenant !== DEFAULT_TENANT) hash.update(`tenant:${tenant}\n`);
+  return `content:${signal}:` + hash.update(bytes).digest('hex').slice(0, 32);
 }
 
 /** A store's write pipeline, fed with whole OTLP requests. */
@@ -59,7 +67,7 @@ export class TransferSink {
    */
   async send(signal: Signal, format: OtlpFormat, bytes: Buffer, done: (outcome: IngestOutcome) => void): Promise<void> {
     while (this.inFlight.size >= this.maxInFlight) await Promise.race(this.inFlight);
-    const batchId = contentBatchId(signal, bytes);
+    const batchId = contentBatchId(signal, bytes, this.tenant);
     const p = (async () => {
       for (;;) {
         const out = await this.ingest.handle({ transport: 'file', signal, format, body: bytes, batchId, tenant: this.tenant });

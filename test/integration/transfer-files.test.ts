@@ -39,10 +39,10 @@ afterEach(async () => {
   sinks = [];
 });
 
-async function sqliteSink(): Promise<TransferSink> {
-  const config = loadConfig({ flags: { 'storage.backend': 'sqlite', 'storage.sqlite.path': join(tempDir(), 'th.db'), 'workers.threads': '1', 'writer.flushIntervalMs': '20' } });
+async function sqliteSink(path = join(tempDir(), 'th.db'), tenant = DEFAULT_TENANT): Promise<TransferSink> {
+  const config = loadConfig({ flags: { 'storage.backend': 'sqlite', 'storage.sqlite.path': path, 'workers.threads': '1', 'writer.flushIntervalMs': '20' } });
   const metrics = createMetrics();
-  const sink = new TransferSink(config, await createBackend(config, { logger: silent, metrics }), metrics, silent);
+  const sink = new TransferSink(config, await createBackend(config, { logger: silent, metrics }), metrics, silent, tenant);
   await sink.start();
   sinks.push(sink);
   return sink;
@@ -108,6 +108,24 @@ describe('import of the Collector file exporter format', () => {
     // The second file holds the same requests: stored once.
     expect(await sink.backend.getTrace(DEFAULT_TENANT, traceId.toString('hex'))).toHaveLength(1);
     expect(await sink.backend.searchLogs(DEFAULT_TENANT, { service, limit: 10 })).toHaveLength(1);
+  });
+});
+
+describe('import into tenants', () => {
+  it('imports the same file into a second tenant whole, logs included, and a second time into either without duplicates', async () => {
+    const path = join(tempDir(), 'th.db');
+    for (const tenant of ['team-a', 'team-b', 'team-a']) {
+      const sink = await sqliteSink(path, tenant);
+      expect(await importFiles(sink, opts([FIXTURE]))).toMatchObject({ spans: 2, logs: 2, problems: 1 });
+      await sink.shutdown();
+      sinks = sinks.filter((s) => s !== sink);
+    }
+    const reader = await sqliteSink(path);
+    for (const tenant of ['team-a', 'team-b']) {
+      expect(await reader.backend.getTrace(tenant, '5b8efff798038103d269b633813fc60c'), tenant).toHaveLength(2);
+      const logs = await reader.backend.searchLogs(tenant, { service: 'checkout', limit: 10 });
+      expect(logs.map((l) => l.severityNumber).sort(), tenant).toEqual([17, 9]);
+    }
   });
 });
 
