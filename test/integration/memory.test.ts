@@ -1,7 +1,7 @@
 // The memory store's own behaviour beside the contract: eviction by age (storage.memory.maxAgeMs)
 // and by count, resends into large traces, and a chunk of a format it does not keep.
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import { createMemoryBackend } from '../../src/storage/memory/index.ts';
 import { memoryOptions } from '../../src/storage/index.ts';
@@ -28,6 +28,21 @@ describe('memory store retention by age', () => {
       expect(evicted.find((v) => v.labels['signal'] === 'traces')?.value).toBe(3);
       expect(evicted.find((v) => v.labels['signal'] === 'logs')?.value).toBe(1);
     } finally {
+      await b.shutdown();
+    }
+  });
+
+  it('ages rows on the monotonic clock: a wall clock set a day forward evicts nothing', async () => {
+    const b = createMemoryBackend(memoryOptions(loadConfig({ flags: { 'storage.backend': 'memory', 'storage.memory.maxAgeMs': '60000' } })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    await b.start();
+    const spans = makeTrace(3);
+    await writeSpans(b, spans);
+    const wall = vi.spyOn(Date, 'now').mockReturnValue(Date.now() + 86_400_000);
+    try {
+      await writeSpans(b, makeTrace(1)); // a write evicts what has aged out
+      expect(await b.getTrace(DEFAULT_TENANT, spans[0]!.traceId)).toHaveLength(3);
+    } finally {
+      wall.mockRestore();
       await b.shutdown();
     }
   });
@@ -198,6 +213,34 @@ describe('memory store memory', () => {
       const last = await b.getTrace(DEFAULT_TENANT, traces[39]!);
       expect(last).toHaveLength(400);
       expect(last.every((s) => s.attributes.some((a) => a.key === 'blob' && 'stringValue' in a.value && a.value.stringValue === big))).toBe(true);
+    } finally {
+      await b.shutdown();
+    }
+  });
+});
+
+describe('memory store memory, resends', () => {
+  it('counts a chunk whole against maxBytes when only a few of its spans are new, the rest resent', async () => {
+    const maxBytes = 4 << 20;
+    const b = createMemoryBackend(memoryOptions(loadConfig({ flags: { 'storage.backend': 'memory', 'storage.memory.maxBytes': String(maxBytes) } })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    await b.start();
+    try {
+      const big = 'x'.repeat(2000);
+      const resent = makeTrace(400, { attributes: [{ key: 'blob', value: { stringValue: big } }] });
+      await writeSpans(b, resent);
+      const before = process.memoryUsage().arrayBuffers;
+      const fresh: string[] = [];
+      // Each batch: 400 spans already stored (a client's retry) and one new span, in one ~0.8 MiB
+      // chunk that the new span keeps alive. 40 of them are 32 MiB, below V8's 64 MiB trigger.
+      for (let i = 0; i < 40; i++) {
+        const span = makeSpan({ attributes: [{ key: 'blob', value: { stringValue: big } }] });
+        fresh.push(span.traceId);
+        await writeSpans(b, [...resent, span]);
+      }
+      const grown = process.memoryUsage().arrayBuffers - before;
+      expect(grown).toBeLessThan(2 * maxBytes);
+      expect(await b.getTrace(DEFAULT_TENANT, fresh[0]!)).toEqual([]);
+      expect(await b.getTrace(DEFAULT_TENANT, fresh[39]!)).toHaveLength(1);
     } finally {
       await b.shutdown();
     }

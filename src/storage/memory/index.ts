@@ -48,6 +48,15 @@ export interface MemoryOptions {
 export const ROW_OVERHEAD_BYTES = 192;
 
 /**
+ * What each of the n rows kept from chunk c is charged: its share of the chunk, which stays alive
+ * while any of them does, plus its index entry. Shared among the rows kept, not the rows sent: a
+ * resend whose spans are mostly stored already keeps its whole chunk for the few that are new.
+ */
+function rowCharge(c: Uint8Array, n: number): number {
+  return Math.ceil(c.byteLength / n) + ROW_OVERHEAD_BYTES;
+}
+
+/**
  * Live rows per chunk buffer the store owns whole, so a chunk's memory goes back the moment its
  * last row is evicted (releaseBuffer) instead of at V8's next collection: a full store evicts all
  * along, and left to the collector its dead chunks started a collection every 64 MiB.
@@ -112,7 +121,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
   /** Insertion numbers: of spans (numbered without gaps, blocks rely on it), and of log records. */
   private spanSeq = 0;
   private seq = 0;
-  private readonly createdMs = Date.now();
+  private readonly createdMs = performance.now();
   private ageTimer: NodeJS.Timeout | undefined;
   private readonly maxAgeMs: number;
   private readonly maxSpans: number;
@@ -149,8 +158,6 @@ class MemoryBackend implements StorageBackend, StoreStats {
 
   private storeSpans(batch: WriteBatch): void {
     const storedMs = this.now();
-    // Each row is charged its share of the chunks it keeps alive, plus its index entry.
-    const bytes = Math.ceil(batch.bytes / Math.max(1, batch.rows)) + ROW_OVERHEAD_BYTES;
     const tenant = batch.tenant;
     const traces = this.tenantMap(this.traces, tenant);
     const ops = this.tenantMap(this.operations, tenant);
@@ -195,7 +202,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
       } finally {
         // Spans stored before a malformed record stay stored, in a block of their own.
         if (rows.n > 0) {
-          this.spans.push(new SpanBlock(chunkBuf!, tenant, seq0, storedMs, bytes, rows));
+          this.spans.push(new SpanBlock(chunkBuf!, tenant, seq0, storedMs, rowCharge(c, rows.n), rows));
           this.chunkRefs.add(c, rows.n);
         }
       }
@@ -224,7 +231,6 @@ class MemoryBackend implements StorageBackend, StoreStats {
 
   private storeLogs(batch: WriteBatch): void {
     const storedMs = this.now();
-    const bytes = Math.ceil(batch.bytes / Math.max(1, batch.rows)) + ROW_OVERHEAD_BYTES;
     const { tenant, batchId } = batch;
     const rows = this.logRows;
     let n = 0;
@@ -240,7 +246,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
         } finally {
           // Records stored before a malformed one stay stored, in a block of their own.
           if (rows.n > 0) {
-            this.logs.push(new LogBlock(chunkBuf!, tenant, batchId, this.seq, storedMs, bytes, rows));
+            this.logs.push(new LogBlock(chunkBuf!, tenant, batchId, this.seq, storedMs, rowCharge(c, rows.n), rows));
             this.seq += rows.n;
             n += rows.n;
             this.chunkRefs.add(c, rows.n);
@@ -252,9 +258,9 @@ class MemoryBackend implements StorageBackend, StoreStats {
     }
   }
 
-  /** Milliseconds since the store was made. */
+  /** Milliseconds since the store was made, on the monotonic clock: a wall clock set forward (NTP, a VM resumed) must not age out what was just stored. */
   private now(): number {
-    return Date.now() - this.createdMs;
+    return performance.now() - this.createdMs;
   }
 
   /** The map of one tenant's things, made on first use. */
