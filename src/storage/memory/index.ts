@@ -294,17 +294,32 @@ class MemoryBackend implements StorageBackend, StoreStats {
       this.chunkRefs.drop(b.buf);
       spans++;
     }
+    // A batch's records leave in runs: its count is taken down once per run, not a map lookup per record.
+    let batchId = '';
+    let run = 0;
     for (let b = this.logs.oldest(); b !== undefined && (this.logs.length > this.maxLogs || b.storedMs < oldest || this.spans.bytes + this.logs.bytes > this.maxBytes); b = this.logs.oldest()) {
-      const left = this.logBatches.get(b.batchId)! - 1;
-      if (left > 0) this.logBatches.set(b.batchId, left);
-      else this.logBatches.delete(b.batchId);
+      if (b.batchId !== batchId) {
+        this.forgetLogs(batchId, run);
+        batchId = b.batchId;
+        run = 0;
+      }
+      run++;
       this.logs.shift();
       this.chunkRefs.drop(b.buf);
       logs++;
     }
+    this.forgetLogs(batchId, run);
     this.chunkRefs.settle();
     if (spans > 0) this.deps.metrics.evictedRows.inc({ signal: 'traces' }, spans);
     if (logs > 0) this.deps.metrics.evictedRows.inc({ signal: 'logs' }, logs);
+  }
+
+  /** n records of the batch are gone: when it has none left, a write of it again stores it anew. */
+  private forgetLogs(batchId: string, n: number): void {
+    if (n === 0) return;
+    const left = this.logBatches.get(batchId)! - n;
+    if (left > 0) this.logBatches.set(batchId, left);
+    else this.logBatches.delete(batchId);
   }
 
   async getServices(tenant: string): Promise<string[]> {
