@@ -5,7 +5,9 @@
 // decoder, from a one-item request rebuilt around the stored bytes). Protobuf bytes are about a quarter of the row lines' JSON and cost
 // nothing to write beyond their validation (docs/performance.md, "Store what arrived").
 //
-// A chunk is CHUNK_MAGIC followed by records, all integers little-endian:
+// A chunk is CHUNK_MAGIC, the number of its span or log records (u32), then its records, all
+// integers little-endian (chunks of versions before the count start with CHUNK_MAGIC_UNCOUNTED
+// and go straight to their records: write-ahead logs keep them, and they are read as they were):
 //
 //   group  REC_GROUP  u32 serviceLen  service name (UTF-8)
 //                     u32 resourceLen  the ResourceSpans/ResourceLogs fields but its scopes (field 2)
@@ -23,7 +25,11 @@ import type { LogRow, SpanRow } from '../model/rows.ts';
 import { decodeLogsProto, decodeTracesProto } from '../pipeline/decode/index.ts';
 import type { SlicingBuffer } from '../pipeline/decode/wire.ts';
 
-export const CHUNK_MAGIC = 0x4f; // 'O'
+export const CHUNK_MAGIC = 0x50; // 'P'
+/** The first byte of a chunk written before chunks carried their record count. */
+export const CHUNK_MAGIC_UNCOUNTED = 0x4f; // 'O'
+/** Bytes before a chunk's first record. */
+export const CHUNK_HEAD_BYTES = 5;
 export const REC_GROUP = 1;
 export const REC_SPAN = 2;
 export const REC_LOG = 3;
@@ -85,12 +91,30 @@ export function readLogChunk(c: Uint8Array, onLog: (group: GroupRef, buf: Slicin
   readChunk(c, REC_LOG, LOG_HEAD_BYTES, L_LEN, onLog);
 }
 
+/** Whether c is a chunk of this format (of this version or an earlier one), not one of the JSON lines of older versions. */
+export const isOtlpChunk = (c: Uint8Array): boolean => c.length > 0 && (c[0] === CHUNK_MAGIC || c[0] === CHUNK_MAGIC_UNCOUNTED);
+
+/**
+ * The number of span or log records chunk c says it holds, read from its head alone; -1 for a
+ * chunk without the count (an earlier version's), whose records only a walk can count.
+ */
+export function chunkRecordCount(c: Uint8Array): number {
+  if (c.length === 0) return 0;
+  if (c[0] === CHUNK_MAGIC) {
+    if (c.length < CHUNK_HEAD_BYTES) throw new ChunkFormatError(`a chunk of ${c.length} bytes, shorter than its head`);
+    return Buffer.from(c.buffer, c.byteOffset, c.byteLength).readUInt32LE(1);
+  }
+  if (c[0] === CHUNK_MAGIC_UNCOUNTED) return -1;
+  throw new ChunkFormatError('not an otlp chunk (first byte ' + c[0] + ')');
+}
+
 function readChunk(c: Uint8Array, itemType: number, headBytes: number, lenAt: number, onItem: (group: GroupRef, buf: SlicingBuffer, record: number) => void): void {
   const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength) as SlicingBuffer;
   if (buf.length === 0) return;
-  if (buf[0] !== CHUNK_MAGIC) throw new ChunkFormatError('not an otlp chunk (first byte ' + buf[0] + ')');
+  const count = chunkRecordCount(buf);
   let group: (GroupRef & { end: number }) | undefined;
-  let p = 1;
+  let p = count < 0 ? 1 : CHUNK_HEAD_BYTES;
+  let n = 0;
   while (p < buf.length) {
     const type = buf[p];
     if (type === REC_GROUP) {
@@ -99,8 +123,10 @@ function readChunk(c: Uint8Array, itemType: number, headBytes: number, lenAt: nu
     } else if (type === itemType && group !== undefined) {
       onItem(group, buf, p);
       p += headBytes + buf.readUInt32LE(p + lenAt);
+      n++;
     } else throw new ChunkFormatError(`unexpected record type ${type} at byte ${p}`);
   }
+  if (count >= 0 && n !== count) throw new ChunkFormatError(`a chunk that says it holds ${count} records holds ${n}`);
 }
 
 /**

@@ -14,7 +14,7 @@ import { decodeLogsJson, decodeLogsProto, decodeTracesJson, decodeTracesProto, W
 import type { RequestFormat } from '../../src/pipeline/transcode/encoder.ts';
 import { createEncoder } from '../../src/pipeline/transcode/otlp/index.ts';
 import { createEncoder as createRowEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
-import { logAt, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, spanAt, spanEnd, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId } from '../../src/storage/otlp-chunks.ts';
+import { chunkRecordCount, logAt, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, spanAt, spanEnd, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId } from '../../src/storage/otlp-chunks.ts';
 import { arbWireRequest } from '../helpers/otlp-wire-arb.ts';
 import { arbJsonStyle, arbLogs, arbTraces, encodeLogs, encodeTraces, JSON_BAD_REQUESTS, JSON_EDGE_SPANS, jsonEdgeRequest, jsonLogs, jsonTraces, LIMITS, toJsonText } from '../helpers/otlp-build.ts';
 
@@ -61,6 +61,8 @@ function readBack(signal: Signal, chunks: readonly { data: Uint8Array; rows: num
         out.push({ index: { time: logTime(buf, r), traceId: logTraceId(buf, r), severityNumber: logSeverity(buf, r), service: g.service }, row: logAt(buf, g.at, r) });
       });
     expect(out.length - before).toBe(c.rows);
+    // The chunk's head carries the same count: the memory store takes log records by it, unwalked.
+    expect(chunkRecordCount(c.data)).toBe(c.rows);
   }
   return out;
 }

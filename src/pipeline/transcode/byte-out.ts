@@ -264,13 +264,17 @@ export class ByteOut {
   /** n (below 2^32; an int32 as its two's complement) as four little-endian bytes. */
   uint32le(n: number): void {
     this.ensure(4);
+    this.uint32leAt(this.pos, n);
+    this.pos += 4;
+  }
+
+  /** Sets the four bytes at `at` (below pos: written before, such as a count known only at the end) to n, little-endian. */
+  uint32leAt(at: number, n: number): void {
     const out = this.buf;
-    const p = this.pos;
-    out[p] = n & 0xff;
-    out[p + 1] = (n >>> 8) & 0xff;
-    out[p + 2] = (n >>> 16) & 0xff;
-    out[p + 3] = (n >>> 24) & 0xff;
-    this.pos = p + 4;
+    out[at] = n & 0xff;
+    out[at + 1] = (n >>> 8) & 0xff;
+    out[at + 2] = (n >>> 16) & 0xff;
+    out[at + 3] = (n >>> 24) & 0xff;
   }
 
   /** src[start, start+n) as hex, lowercase unless given HEX_UPPER. */

@@ -22,10 +22,11 @@ export class ChunkBlock {
   readonly storedMs: number;
   /** What each of its rows counts against storage.memory.maxBytes. */
   readonly bytes: number;
-  readonly cols: Int32Array;
   readonly stride: number;
   readonly n: number;
-  constructor(buf: SlicingBuffer, tenant: string, seq0: number, storedMs: number, bytes: number, rows: RowColumns) {
+  private columns: Int32Array | undefined;
+  /** Made of the rows gathered (rows), or of the chunk's record count alone (n): its columns are then made when first read (fill()). */
+  constructor(buf: SlicingBuffer, tenant: string, seq0: number, storedMs: number, bytes: number, rows: RowColumns | { stride: number; n: number }) {
     this.buf = buf;
     this.tenant = tenant;
     this.seq0 = seq0;
@@ -33,7 +34,15 @@ export class ChunkBlock {
     this.bytes = bytes;
     this.stride = rows.stride;
     this.n = rows.n;
-    this.cols = rows.cols.slice(0, rows.n * rows.stride);
+    if (rows instanceof RowColumns) this.columns = rows.taken();
+  }
+  /** Its rows' columns, `stride` a row. */
+  get cols(): Int32Array {
+    return this.columns ?? (this.columns = this.fill());
+  }
+  /** The columns of a block made without them, from its chunk. */
+  protected fill(): Int32Array {
+    throw new Error('a block made without its columns cannot make them');
   }
 }
 
@@ -99,6 +108,11 @@ export class RowColumns {
     this.cols[at + RECORD] = record;
     this.n++;
     return at;
+  }
+
+  /** A copy of the rows' columns, for the block made of them. */
+  taken(): Int32Array {
+    return this.cols.slice(0, this.n * this.stride);
   }
 }
 

@@ -9,7 +9,7 @@ import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import { type SlicingBuffer, WireReader } from '../../pipeline/decode/wire.ts';
 import type { WriteResult } from '../backend.ts';
 import {
-  CHUNK_MAGIC, type GroupRef, groupParts, L_LEN, LOG_HEAD_BYTES, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, readSpanRecords,
+  type GroupRef, groupParts, isOtlpChunk, L_LEN, LOG_HEAD_BYTES, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, readSpanRecords,
   S_SPAN, sameTraceId, SPAN_HEAD_BYTES, spanEnd, spanId, spanKind, spanName, spanNameLength, spanNameStart, spanRecordEnd, spanStart, spanTraceId,
 } from '../otlp-chunks.ts';
 import { chunkLineRefs, docText, type LogHeader, spanFromJson, type SpanHeader } from '../rowjson.ts';
@@ -647,7 +647,7 @@ export class SqliteStore {
       this.recordRuns.begin(tenant, groups);
       let lines: Uint8Array[] | undefined;
       for (const c of chunks) {
-        if (c.length > 0 && c[0] !== CHUNK_MAGIC) (lines ??= []).push(c);
+        if (c.length > 0 && !isOtlpChunk(c)) (lines ??= []).push(c);
         else this.writeArrivedSpans(c, ops, groups);
       }
       groups.close();
@@ -691,7 +691,7 @@ export class SqliteStore {
       let seq = 0;
       const groups = this.groups();
       for (const c of chunks) {
-        if (c.length > 0 && c[0] !== CHUNK_MAGIC) {
+        if (c.length > 0 && !isOtlpChunk(c)) {
           for (const line of chunkLineRefs<LogHeader>([c])) {
             const h = line.header;
             this.insertLog.run(tenant, clampNs(BigInt(h[0])), h[1], h[2], h[3], docText(line), key, seq++, null);

@@ -396,7 +396,10 @@ function transcode(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, singular
   accepted = 0;
   out.pos = 0;
   out.byte(CHUNK_MAGIC);
+  // The record count, known at the end: a store can take the chunk's records without walking them.
+  out.uint32le(0);
   walkOrRowPathError(bytes, limits, walk, rej, rowPath);
+  out.uint32leAt(1, accepted);
   const chunks = accepted === 0 ? [] : [{ partition: 0, rows: accepted, data: out.take() }];
   out.shrink();
   return { accepted, rejected: rej.total, errorMessage: rej.message(singular, plural), chunks };
