@@ -196,9 +196,16 @@ describe('sqlite span runs', () => {
     const c = at({ serviceName: 'c', traceId: oldParent.traceId, parentSpanId: b.spanId, startTimeUnixNano: NOW + 4n });
     write(store, [a, a2, b]);
     write(store, [c]);
+    // Children that are rows of spans (as in a file upgraded in the middle of a trace), their
+    // parents in a run of records in the range and in one before it.
+    const rowChild = at({ serviceName: 'rows-child', traceId: oldParent.traceId, parentSpanId: c.spanId, startTimeUnixNano: NOW + 5n });
+    const rowChildOfOld = at({ serviceName: 'rows-child', traceId: oldParent.traceId, parentSpanId: oldParent.spanId, startTimeUnixNano: NOW + 6n });
+    writeSpanRows(db, [rowChild, rowChildOfOld]);
     expect(getDependencies(db, DEFAULT_TENANT, { startNano: NOW - 10n, endNano: NOW + 10n })).toEqual([
       { parent: 'b', child: 'c', callCount: 1 },
+      { parent: 'c', child: 'rows-child', callCount: 1 },
       { parent: 'old', child: 'b', callCount: 1 },
+      { parent: 'old', child: 'rows-child', callCount: 1 },
       { parent: 'rows', child: 'a', callCount: 1 },
     ]);
     db.close();

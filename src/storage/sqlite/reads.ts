@@ -48,6 +48,12 @@ export const DEPENDENCIES_SQL = `SELECT p.service_name AS parent, c.service_name
     AND c.start_ns BETWEEN ?2 AND ?3 AND c.parent_span_id <> '' AND p.service_name <> c.service_name
   GROUP BY 1, 2 ORDER BY 1, 2`;
 
+/** Children among rows of spans (an older version's) in the range whose parent is not a row of spans: their parent can be in a run of records (a file upgraded in the middle of a trace). */
+export const ROW_CHILDREN_SQL = `SELECT c.trace_id AS trace, c.parent_span_id AS parent, c.service_name AS service
+  FROM span_runs r INDEXED BY span_runs_tenant_max JOIN spans c ON c.rowid BETWEEN r.first_rowid AND r.last_rowid
+  WHERE r.tenant = ?1 AND r.max_start_ns >= ?2 AND r.min_start_ns <= ?3 AND c.start_ns BETWEEN ?2 AND ?3 AND c.parent_span_id <> ''
+    AND NOT EXISTS (SELECT 1 FROM spans p WHERE p.tenant = c.tenant AND p.trace_id = c.trace_id AND p.span_id = c.parent_span_id)`;
+
 /** A stored row's document: its protobuf bytes and its group's (the resource and scope), or the JSON of an older version. */
 interface Doc {
   doc: string | Uint8Array;
@@ -286,9 +292,10 @@ export function getOperations(db: DatabaseSync, tenant: string, q: OperationQuer
 }
 
 /**
- * Service-to-service calls in a time range: among the rows of spans (DEPENDENCIES_SQL), then among
- * the runs of records that reach into the range (a child's parent found among the spans of the
- * runs read, or else among its trace's).
+ * Service-to-service calls in a time range: among the rows of spans (DEPENDENCIES_SQL), then for
+ * the children in the runs of records that reach into the range and the rows of spans whose parent
+ * is not a row (ROW_CHILDREN_SQL), their parent found among the spans of the runs read, or else
+ * among its trace's.
  */
 export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQuery): DependencyLink[] {
   const start = clampNs(q.startNano);
@@ -324,6 +331,14 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
       const s = clampNs(spanStart(buf, r));
       if (s >= start && s <= end) t.children.push(buf.readInt32LE(r + S_PARENT), buf.readInt32LE(r + S_PARENT + 4), service);
     });
+  }
+  // Children among rows of spans whose parent is not one: looked up as the runs' children are.
+  for (const o of db.prepare(ROW_CHILDREN_SQL).iterate(tenant, start, end) as Iterable<{ trace: string; parent: string; service: string }>) {
+    const parent = Buffer.from(o.parent, 'hex');
+    if (parent.length !== 8) continue;
+    let t = traces.get(o.trace);
+    if (!t) traces.set(o.trace, (t = { spans: [], services: [], children: [] }));
+    t.children.push(parent.readInt32LE(0), parent.readInt32LE(4), t.services.push(o.service) - 1);
   }
   const factsOf = traceFacts(db);
   for (const [traceId, t] of traces) {
