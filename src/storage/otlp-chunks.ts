@@ -102,7 +102,7 @@ export function chunkRecordCount(c: Uint8Array): number {
   if (c.length === 0) return 0;
   if (c[0] === CHUNK_MAGIC) {
     if (c.length < CHUNK_HEAD_BYTES) throw new ChunkFormatError(`a chunk of ${c.length} bytes, shorter than its head`);
-    return Buffer.from(c.buffer, c.byteOffset, c.byteLength).readUInt32LE(1);
+    return (c[1]! | (c[2]! << 8) | (c[3]! << 16) | (c[4]! << 24)) >>> 0;
   }
   if (c[0] === CHUNK_MAGIC_UNCOUNTED) return -1;
   throw new ChunkFormatError('not an otlp chunk (first byte ' + c[0] + ')');

@@ -231,7 +231,6 @@ class MemoryBackend implements StorageBackend, StoreStats {
 
   private storeLogs(batch: WriteBatch): void {
     const storedMs = this.now();
-    const { tenant, batchId } = batch;
     const rows = this.logRows;
     let n = 0;
     try {
@@ -241,10 +240,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
           // Its records are taken by their count, unread (logs.ts).
           if (count === 0) continue;
           if (c[CHUNK_HEAD_BYTES] !== REC_GROUP) throw new ChunkFormatError(`a chunk's first record is of type ${c[CHUNK_HEAD_BYTES]}, not a group`);
-          this.logs.push(new LogBlock(Buffer.from(c.buffer, c.byteOffset, c.byteLength) as SlicingBuffer, tenant, batchId, this.seq, storedMs, rowCharge(c, count), count));
-          this.seq += count;
-          n += count;
-          this.chunkRefs.add(c, count);
+          n += this.keepLogs(c, Buffer.from(c.buffer, c.byteOffset, c.byteLength) as SlicingBuffer, batch, storedMs, count);
           continue;
         }
         rows.clear();
@@ -256,17 +252,21 @@ class MemoryBackend implements StorageBackend, StoreStats {
           });
         } finally {
           // Records stored before a malformed one stay stored, in a block of their own.
-          if (rows.n > 0) {
-            this.logs.push(new LogBlock(chunkBuf!, tenant, batchId, this.seq, storedMs, rowCharge(c, rows.n), rows));
-            this.seq += rows.n;
-            n += rows.n;
-            this.chunkRefs.add(c, rows.n);
-          }
+          if (rows.n > 0) n += this.keepLogs(c, chunkBuf!, batch, storedMs, rows);
         }
       }
     } finally {
-      if (n > 0) this.logBatches.set(batchId, n);
+      if (n > 0) this.logBatches.set(batch.batchId, n);
     }
+  }
+
+  /** Keeps records of chunk c (buf: its bytes) as a block: the rows gathered from it, or its record count alone; returns how many. */
+  private keepLogs(c: Uint8Array, buf: SlicingBuffer, batch: WriteBatch, storedMs: number, rows: LogBlockRows | number): number {
+    const n = typeof rows === 'number' ? rows : rows.n;
+    this.logs.push(new LogBlock(buf, batch.tenant, batch.batchId, this.seq, storedMs, rowCharge(c, n), rows));
+    this.seq += n;
+    this.chunkRefs.add(c, n);
+    return n;
   }
 
   /** Milliseconds since the store was made, on the monotonic clock: a wall clock set forward (NTP, a VM resumed) must not age out what was just stored. */
