@@ -34,6 +34,13 @@ function whereSql(f: Filter): string {
   return f.where.length ? `WHERE ${f.where.join(' AND ')}` : '';
 }
 
+/** Rows of spans c through their runs r. */
+const ROW_SPANS = 'span_runs r INDEXED BY span_runs_tenant_max JOIN spans c ON c.rowid BETWEEN r.first_rowid AND r.last_rowid';
+/** Row of spans c, reached through run r, is a child in the range (?1 tenant, ?2 and ?3 the range). */
+const ROW_CHILD_IN_RANGE = `r.tenant = ?1 AND r.max_start_ns >= ?2 AND r.min_start_ns <= ?3 AND c.start_ns BETWEEN ?2 AND ?3 AND c.parent_span_id <> ''`;
+/** Row of spans p is the parent of c. */
+const ROW_PARENT = 'p.tenant = c.tenant AND p.trace_id = c.trace_id AND p.span_id = c.parent_span_id';
+
 /**
  * Child spans in the time range among the rows of spans, through the runs that reach into it
  * (span_runs_tenant_max: the runs newer than the range's start, as queries are mostly of recent
@@ -42,17 +49,15 @@ function whereSql(f: Filter): string {
  * and ?3 the range. Runs of records have no rows in their range (getDependencies reads them).
  */
 export const DEPENDENCIES_SQL = `SELECT p.service_name AS parent, c.service_name AS child, count(*) AS callCount
-  FROM span_runs r INDEXED BY span_runs_tenant_max JOIN spans c ON c.rowid BETWEEN r.first_rowid AND r.last_rowid
-  JOIN spans p ON p.tenant = c.tenant AND p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
-  WHERE r.tenant = ?1 AND r.max_start_ns >= ?2 AND r.min_start_ns <= ?3
-    AND c.start_ns BETWEEN ?2 AND ?3 AND c.parent_span_id <> '' AND p.service_name <> c.service_name
+  FROM ${ROW_SPANS}
+  JOIN spans p ON ${ROW_PARENT}
+  WHERE ${ROW_CHILD_IN_RANGE} AND p.service_name <> c.service_name
   GROUP BY 1, 2 ORDER BY 1, 2`;
 
-/** Children among rows of spans (an older version's) in the range whose parent is not a row of spans: their parent can be in a run of records (a file upgraded in the middle of a trace). */
+/** Children among rows of spans (an older version's) in the range whose parent is not a row of spans: their parent can be in a run of records (a file upgraded in the middle of a trace). The children DEPENDENCIES_SQL cannot join, by the same conditions. */
 export const ROW_CHILDREN_SQL = `SELECT c.trace_id AS trace, c.parent_span_id AS parent, c.service_name AS service
-  FROM span_runs r INDEXED BY span_runs_tenant_max JOIN spans c ON c.rowid BETWEEN r.first_rowid AND r.last_rowid
-  WHERE r.tenant = ?1 AND r.max_start_ns >= ?2 AND r.min_start_ns <= ?3 AND c.start_ns BETWEEN ?2 AND ?3 AND c.parent_span_id <> ''
-    AND NOT EXISTS (SELECT 1 FROM spans p WHERE p.tenant = c.tenant AND p.trace_id = c.trace_id AND p.span_id = c.parent_span_id)`;
+  FROM ${ROW_SPANS}
+  WHERE ${ROW_CHILD_IN_RANGE} AND NOT EXISTS (SELECT 1 FROM spans p WHERE ${ROW_PARENT})`;
 
 /** A stored row's document: its protobuf bytes and its group's (the resource and scope), or the JSON of an older version. */
 interface Doc {
