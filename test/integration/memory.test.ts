@@ -141,6 +141,35 @@ describe('memory store indexes', () => {
     }
   });
 
+  it('keeps 4,950 operations of one service apart whose names differ in one byte, through writes that evict the first', async () => {
+    // More names than the store's operation lookup has slots, so some share one. Names come in
+    // groups of 90 that differ in their last byte only (at lengths 4 to 7: the last byte lies in a
+    // whole word or in the bytes after the last word) or in their first byte only, so that names
+    // sharing a slot and differing in that byte alone are sure to be met. A span counted into
+    // another name's operation leaves its own name unlisted, or listed after its last span is evicted.
+    const chars = Array.from({ length: 90 }, (_, i) => String.fromCharCode(0x21 + i));
+    const names: string[] = [];
+    for (let g = 0; g < 50; g++) for (const c of chars) names.push(`g${g.toString(36).padStart(2, '0')}${'-'.repeat(g % 4)}${c}`);
+    for (let g = 0; g < 5; g++) for (const c of chars) names.push(`${c}f${g}${'-'.repeat(g)}`);
+    expect(new Set(names).size).toBe(4950);
+    const { b } = await open({ 'storage.memory.maxSpans': String(names.length) });
+    try {
+      const base = makeSpan({ serviceName: 'many-ops' });
+      const write = () => writeSpans(b, names.map((name) => makeSpan({ ...base, traceId: makeSpan().traceId, spanId: makeSpan().spanId, name, kind: 2 })));
+      const listed = async () => (await b.getOperations(DEFAULT_TENANT, { service: 'many-ops' })).map((o) => o.name).sort();
+      await write();
+      expect(await listed()).toEqual([...names].sort());
+      // The second write evicts the first's spans one by one as its own are stored: every name keeps exactly its new span.
+      await write();
+      expect(await listed()).toEqual([...names].sort());
+      // One more span evicts the oldest, the first name's: that name alone leaves the listing.
+      await writeSpans(b, [makeSpan({ ...base, traceId: makeSpan().traceId, spanId: makeSpan().spanId, name: 'one-more', kind: 2 })]);
+      expect(await listed()).toEqual([...names.slice(1), 'one-more'].sort());
+    } finally {
+      await b.shutdown();
+    }
+  });
+
   it('keeps the operations of two services apart when their groups alternate in one write, with the same names', async () => {
     const { b } = await open({ 'storage.memory.maxSpans': '4' });
     try {

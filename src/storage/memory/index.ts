@@ -173,6 +173,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
       let lastRecord = 0;
       let lastGroup: GroupRef | undefined;
       let serviceHash = 0;
+      const view = new DataView(c.buffer, c.byteOffset, c.byteLength);
       try {
         readSpanChunk(c, (group, buf, record) => {
           chunkBuf = buf;
@@ -192,7 +193,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
             lastGroup = group;
             serviceHash = OpCache.serviceHash(group.service);
           }
-          let op = opCache.get(group.service, serviceHash, buf, record);
+          let op = opCache.get(group.service, serviceHash, buf, view, record);
           if (op === undefined) op = opCache.put(operationOf(ops, group.service, spanName(buf, record), spanKind(buf, record)));
           op.spans++;
           rows.add(group.at, record, this.spanSeq++, t, id0, id1, op);
@@ -449,6 +450,12 @@ function logOf(e: LogView): LogRow {
   return logAt(e.buf, e.group, e.record);
 }
 
+/** An operation name's UTF-8 bytes, and a view of them for comparing four bytes at a time. */
+function nameOf(name: string): { nameBytes: Uint8Array; nameView: DataView } {
+  const nameBytes = Buffer.from(name, 'utf8');
+  return { nameBytes, nameView: new DataView(nameBytes.buffer, nameBytes.byteOffset, nameBytes.byteLength) };
+}
+
 /** An operation's live count, made (at 0) on first use; the caller counts its span in, and the span keeps it. */
 function operationOf(ops: ServiceOps, service: string, name: string, kind: number): OpCount {
   let names = ops.get(service);
@@ -457,7 +464,7 @@ function operationOf(ops: ServiceOps, service: string, name: string, kind: numbe
   if (kinds === undefined) names.set(name, (kinds = []));
   let c: OpCount | undefined;
   for (const k of kinds) if (k.op.kind === kind) c = k;
-  if (c === undefined) kinds.push((c = { service, op: { name, kind }, nameBytes: Buffer.from(name, 'utf8'), spans: 0, build: 0, place: 0 }));
+  if (c === undefined) kinds.push((c = { service, op: { name, kind }, ...nameOf(name), spans: 0, build: 0, place: 0 }));
   return c;
 }
 
@@ -488,20 +495,25 @@ class OpCache {
     return h;
   }
 
-  /** The operation of the span record at `record` of buf, whose group's service is `service` (its serviceHash()), if met lately. */
-  get(service: string, serviceHash: number, buf: Buffer, record: number): OpCount | undefined {
-    const at = record + SPAN_HEAD_BYTES + buf.readUInt32LE(record + S_NAME_OFFSET);
-    const len = buf.readUInt32LE(record + S_NAME_LEN);
-    const kind = buf.readInt32LE(record + S_KIND);
-    // FNV-1a over the name's bytes, seeded with the service's hash and the kind.
+  /** The operation of the span record at `record` of buf (view: a DataView over the same bytes), whose group's service is `service` (its serviceHash()), if met lately. */
+  get(service: string, serviceHash: number, buf: Buffer, view: DataView, record: number): OpCount | undefined {
+    const at = record + SPAN_HEAD_BYTES + view.getUint32(record + S_NAME_OFFSET, true);
+    const len = view.getUint32(record + S_NAME_LEN, true);
+    const kind = view.getInt32(record + S_KIND, true);
+    const end = at + len;
+    const whole = end - (len & 3);
+    // FNV-1a over the name four bytes at a time, then its last bytes, seeded with the service's hash and the kind.
     let h = Math.imul(serviceHash ^ kind, 0x01000193);
-    for (let i = at; i < at + len; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+    for (let i = at; i < whole; i += 4) h = Math.imul(h ^ view.getInt32(i, true), 0x01000193);
+    for (let i = whole; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
     this.slot = (h ^ (h >>> 16)) & (OP_CACHE_SLOTS - 1);
     const op = this.ops[this.slot];
     if (op === undefined || op.spans === 0 || op.op.kind !== kind || op.service !== service) return undefined;
     const name = op.nameBytes;
     if (name.length !== len) return undefined;
-    for (let i = 0; i < len; i++) if (name[i] !== buf[at + i]) return undefined;
+    const words = op.nameView;
+    for (let i = 0; i < len - 3; i += 4) if (words.getInt32(i, true) !== view.getInt32(at + i, true)) return undefined;
+    for (let i = len & ~3; i < len; i++) if (name[i] !== buf[at + i]) return undefined;
     return op;
   }
 

@@ -141,6 +141,8 @@ export interface OpCount extends Stamped {
   op: Operation;
   /** The name's UTF-8 bytes, to recognize it in a span record without a string. */
   nameBytes: Uint8Array;
+  /** nameBytes as a DataView. */
+  nameView: DataView;
   /** Live spans; 0 once its last was evicted (it has left the listings then, and is not used again). */
   spans: number;
 }
