@@ -86,8 +86,8 @@ export interface ServerProcess {
   stop(graceMs?: number): Promise<number | null>;
 }
 
-function spawnJsonLines(args: string[], until: (lines: Record<string, unknown>[]) => boolean, what: string, timeoutMs = 30_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, args, { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnJsonLines(args: string[], until: (lines: Record<string, unknown>[]) => boolean, what: string, timeoutMs = 30_000, cwd = REPO_DIR): Promise<ServerProcess> {
+  const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   let stderr = '';
   let buf = '';
@@ -146,8 +146,12 @@ export interface CollectorProcess extends ServerProcess {
   args: string[];
 }
 
-/** Starts the collector as `npm start` and the image do (`node bin/tracehouse.js`, with its V8 heap flags) with these options (dotted keys) on ephemeral loopback ports. */
-export async function startCollectorProcess(options: Record<string, string>, nodeArgs: string[] = []): Promise<CollectorProcess> {
+/**
+ * Starts the collector as `npm start` and the image do (`node bin/tracehouse.js`, with its V8 heap
+ * flags) with these options (dotted keys) on ephemeral loopback ports: this checkout's, or the one
+ * at repoDir (bench/ab.ts starts another revision's).
+ */
+export async function startCollectorProcess(options: Record<string, string>, nodeArgs: string[] = [], repoDir = REPO_DIR): Promise<CollectorProcess> {
   const opts: Record<string, string> = {
     'receiver.grpc.listen': '127.0.0.1:0',
     'receiver.http.listen': '127.0.0.1:0',
@@ -162,7 +166,7 @@ export async function startCollectorProcess(options: Record<string, string>, nod
   if (walTemp !== undefined) opts['delivery.walDir'] = join(walTemp, 'wal');
   const flags = Object.entries(opts).map(([k, v]) => `--${k}=${v}`);
   const args = [...nodeArgs, 'bin/tracehouse.js', ...flags];
-  const proc = await spawnJsonLines(args, (ls) => ls.some((l) => l['msg'] === 'tracehouse started'), 'collector');
+  const proc = await spawnJsonLines(args, (ls) => ls.some((l) => l['msg'] === 'tracehouse started'), 'collector', undefined, repoDir);
   if (walTemp !== undefined) {
     const stop = proc.stop.bind(proc);
     proc.stop = async (graceMs) => {

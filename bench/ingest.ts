@@ -26,7 +26,7 @@ import type { BenchSignal, TrafficSpec } from './traffic.ts';
 export const DEFAULT_CACHE_DIR = join(REPO_DIR, 'bench', 'out', 'traffic');
 
 export type IngestTarget =
-  | { kind: 'collector'; options: Record<string, string>; nodeArgs?: string[] }
+  | { kind: 'collector'; options: Record<string, string>; nodeArgs?: string[]; /** The checkout whose collector runs (default: this one). */ repoDir?: string }
   | { kind: 'null' };
 
 export interface IngestRunOptions {
@@ -116,7 +116,7 @@ export async function runIngest(o: IngestRunOptions): Promise<IngestFigures> {
   const isCollector = o.target.kind === 'collector';
   const target =
     o.target.kind === 'collector'
-      ? await startCollectorProcess({ 'log.level': 'info', ...o.target.options }, o.target.nodeArgs ?? [])
+      ? await startCollectorProcess({ 'log.level': 'info', ...o.target.options }, o.target.nodeArgs ?? [], o.target.repoDir)
       : await startNullReceiverProcess();
   const opsUrl = 'opsUrl' in target ? (target.opsUrl as string) : '';
   const address = o.transport === 'grpc' ? target.grpcAddress : target.httpUrl;

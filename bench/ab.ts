@@ -1,0 +1,115 @@
+// Interleaved pairs: this checkout's collector against another revision's, at the maximum rate,
+// on the same traffic and in the same minutes. On a shared host the same build varies by up to
+// a half from one hour to the next (docs/performance.md), so two figures from different runs of
+// `npm run bench` say little about a change; pairs run back to back, in alternating order, do.
+//
+//   node bench/ab.ts --base=<revision> [--pairs=3] [--signal=traces|logs] [--transport=grpc|http]
+//                    [--backend=memory] [--small] [--seconds=10]
+//
+// The other revision is checked out into a temporary git worktree that uses this checkout's
+// node_modules (a warning says so when the lockfiles differ) and is removed at the end. The load
+// generator, its traffic and the measurement are this checkout's for both sides. Each run prints
+// a line; the summary gives each side's CPU-s per million items (process and by thread) and, pair
+// by pair, the change's against the base's.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { REPO_DIR } from './harness.ts';
+import { runIngest, type IngestFigures } from './ingest.ts';
+import { defaultSpec, smallSpec, type BenchSignal } from './traffic.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    base: { type: 'string' },
+    pairs: { type: 'string', default: '3' },
+    signal: { type: 'string', default: 'traces' },
+    transport: { type: 'string', default: 'grpc' },
+    backend: { type: 'string', default: 'memory' },
+    small: { type: 'boolean', default: false },
+    seconds: { type: 'string', default: '10' },
+  },
+});
+
+function fail(message: string): never {
+  process.stderr.write(`bench/ab.ts: ${message}\n`);
+  process.exit(2);
+}
+
+const git = (...a: string[]): string => execFileSync('git', a, { cwd: REPO_DIR, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+if (args.base === undefined) fail('--base=<revision> is required (a commit, tag or branch to compare this checkout against)');
+const signal = args.signal as BenchSignal;
+if (signal !== 'traces' && signal !== 'logs') fail(`--signal must be traces or logs, not ${JSON.stringify(args.signal)}`);
+const transport = args.transport as 'grpc' | 'http';
+if (transport !== 'grpc' && transport !== 'http') fail(`--transport must be grpc or http, not ${JSON.stringify(args.transport)}`);
+const pairs = Number(args.pairs);
+const seconds = Number(args.seconds);
+if (!Number.isInteger(pairs) || pairs < 1) fail(`--pairs must be a whole number of at least 1, not ${JSON.stringify(args.pairs)}`);
+if (!(seconds >= 1)) fail(`--seconds must be at least 1, not ${JSON.stringify(args.seconds)}`);
+let baseCommit: string;
+try {
+  baseCommit = git('rev-parse', '--verify', `${args.base}^{commit}`);
+} catch {
+  fail(`--base=${args.base} is not a revision of this repository`);
+}
+const head = git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--untracked-files=no') === '' ? '' : ' with changes');
+
+const worktree = mkdtempSync(join(tmpdir(), 'tracehouse-ab-'));
+git('worktree', 'add', '--detach', worktree, baseCommit);
+try {
+  symlinkSync(join(REPO_DIR, 'node_modules'), join(worktree, 'node_modules'));
+  try {
+    git('diff', '--quiet', baseCommit, '--', 'package-lock.json');
+  } catch {
+    process.stderr.write(`bench/ab.ts: warning: package-lock.json differs from ${args.base}'s; both sides run on this checkout's node_modules\n`);
+  }
+  const traffic = args.small ? smallSpec(signal) : defaultSpec(signal);
+  const sides = { base: worktree, change: REPO_DIR } as const;
+  const runs: Record<keyof typeof sides, IngestFigures[]> = { base: [], change: [] };
+  console.log(`change: ${head}; base: ${args.base} (${baseCommit.slice(0, 7)}); ${signal} over ${transport} into ${args.backend}, ${args.small ? 'small' : 'standard'} requests, ${seconds} s a run, ${pairs} pair${pairs === 1 ? '' : 's'}`);
+  for (let p = 0; p < pairs; p++) {
+    // Alternate which side goes first: a host that speeds up or slows down during a pair favours neither side every time.
+    const order: (keyof typeof sides)[] = p % 2 === 0 ? ['base', 'change'] : ['change', 'base'];
+    for (const side of order) {
+      const f = await runIngest({
+        name: `ab-${side}`,
+        transport,
+        signal,
+        traffic,
+        durationMs: seconds * 1000,
+        mode: { kind: 'max', concurrency: 8 },
+        connections: 2,
+        target: { kind: 'collector', options: { 'storage.backend': args.backend }, repoDir: sides[side] },
+      });
+      runs[side].push(f);
+      console.log(JSON.stringify({ pair: p + 1, side, cpuPerMillion: round(f.cpuSecondsPerMillionItems), acceptedPerS: Math.round(f.acceptedItemsPerS), threads: roundAll(f.cpuPerMillionByThread) }));
+    }
+  }
+  console.log('\nCPU-s per million items (process), pair by pair:');
+  for (let p = 0; p < pairs; p++) {
+    const [c, b] = [runs.change[p]!.cpuSecondsPerMillionItems, runs.base[p]!.cpuSecondsPerMillionItems];
+    console.log(`  pair ${p + 1}: change ${round(c)} against base ${round(b)} (${c < b ? 'lower' : 'not lower'}, ${(((c - b) / b) * 100).toFixed(1)} %)`);
+  }
+  for (const side of ['change', 'base'] as const) {
+    const byThread = new Map<string, number[]>();
+    for (const f of runs[side]) for (const [t, v] of Object.entries(f.cpuPerMillionByThread)) byThread.set(t, [...(byThread.get(t) ?? []), v]);
+    const threads = [...byThread].filter(([, vs]) => mean(vs) >= 0.005).map(([t, vs]) => `${t} ${round(mean(vs))}`);
+    console.log(`${side}: mean ${round(mean(runs[side].map((f) => f.cpuSecondsPerMillionItems)))} CPU-s per million at ${Math.round(mean(runs[side].map((f) => f.acceptedItemsPerS)))} items/s; by thread (means): ${threads.join(', ')}`);
+  }
+} finally {
+  rmSync(join(worktree, 'node_modules'), { force: true });
+  git('worktree', 'remove', '--force', worktree);
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+function round(x: number): number {
+  return Number(x.toPrecision(3));
+}
+
+function roundAll(o: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, round(v)]));
+}
