@@ -4,7 +4,11 @@
 // `npm run bench` say little about a change; pairs run back to back, in alternating order, do.
 //
 //   node bench/ab.ts --base=<revision> [--pairs=3] [--signal=traces|logs] [--transport=grpc|http]
-//                    [--backend=memory] [--small] [--seconds=10]
+//                    [--backend=memory] [--small] [--seconds=10] [--memory-write]
+//
+// With --memory-write it compares the memory store's write alone instead (bench/memory-write.ts in
+// a child process per side and pair): changes to the store's ingest are smaller than the
+// collector's runs can show.
 //
 // The other revision is checked out into a temporary git worktree that uses this checkout's
 // node_modules (a warning says so when the lockfiles differ) and is removed at the end. The load
@@ -29,6 +33,7 @@ const { values: args } = parseArgs({
     backend: { type: 'string', default: 'memory' },
     small: { type: 'boolean', default: false },
     seconds: { type: 'string', default: '10' },
+    'memory-write': { type: 'boolean', default: false },
   },
 });
 
@@ -64,14 +69,45 @@ try {
   } catch {
     process.stderr.write(`bench/ab.ts: warning: package-lock.json differs from ${args.base}'s; both sides run on this checkout's node_modules\n`);
   }
-  const traffic = args.small ? smallSpec(signal) : defaultSpec(signal);
   const sides = { base: worktree, change: REPO_DIR } as const;
-  const runs: Record<keyof typeof sides, IngestFigures[]> = { base: [], change: [] };
+  if (args['memory-write']) compareMemoryWrites(sides);
+  else await compareCollectors(sides);
+} finally {
+  rmSync(join(worktree, 'node_modules'), { force: true });
+  git('worktree', 'remove', '--force', worktree);
+}
+
+type Sides = { base: string; change: string };
+
+/** Alternates which side goes first: a host that speeds up or slows down during a pair favours neither side every time. */
+function orderOf(pair: number): (keyof Sides)[] {
+  return pair % 2 === 0 ? ['base', 'change'] : ['change', 'base'];
+}
+
+function compareMemoryWrites(sides: Sides): void {
+  console.log(`change: ${head}; base: ${args.base} (${baseCommit.slice(0, 7)}); the memory store's write of ${signal}, in-process, ${pairs} pair${pairs === 1 ? '' : 's'}`);
+  const runs: Record<keyof Sides, { fastest: number; median: number }[]> = { base: [], change: [] };
+  for (let p = 0; p < pairs; p++) {
+    for (const side of orderOf(p)) {
+      const out = execFileSync(process.execPath, [join(REPO_DIR, 'bench', 'memory-write.ts'), `--tree=${sides[side]}`, `--signal=${signal}`], { cwd: REPO_DIR, encoding: 'utf8' });
+      const f = JSON.parse(out.trim().split('\n').pop()!) as { fastest: number; median: number };
+      runs[side].push(f);
+      console.log(JSON.stringify({ pair: p + 1, side, fastest: f.fastest, median: f.median }));
+    }
+  }
+  console.log("\nCPU-µs per item of the store's write, pair by pair (fastest round; median round):");
+  for (let p = 0; p < pairs; p++) {
+    const [c, b] = [runs.change[p]!, runs.base[p]!];
+    console.log(`  pair ${p + 1}: change ${c.fastest}; ${c.median} against base ${b.fastest}; ${b.median}`);
+  }
+}
+
+async function compareCollectors(sides: Sides): Promise<void> {
+  const traffic = args.small ? smallSpec(signal) : defaultSpec(signal);
+  const runs: Record<keyof Sides, IngestFigures[]> = { base: [], change: [] };
   console.log(`change: ${head}; base: ${args.base} (${baseCommit.slice(0, 7)}); ${signal} over ${transport} into ${args.backend}, ${args.small ? 'small' : 'standard'} requests, ${seconds} s a run, ${pairs} pair${pairs === 1 ? '' : 's'}`);
   for (let p = 0; p < pairs; p++) {
-    // Alternate which side goes first: a host that speeds up or slows down during a pair favours neither side every time.
-    const order: (keyof typeof sides)[] = p % 2 === 0 ? ['base', 'change'] : ['change', 'base'];
-    for (const side of order) {
+    for (const side of orderOf(p)) {
       const f = await runIngest({
         name: `ab-${side}`,
         transport,
@@ -97,9 +133,6 @@ try {
     const threads = [...byThread].filter(([, vs]) => mean(vs) >= 0.005).map(([t, vs]) => `${t} ${round(mean(vs))}`);
     console.log(`${side}: mean ${round(mean(runs[side].map((f) => f.cpuSecondsPerMillionItems)))} CPU-s per million at ${Math.round(mean(runs[side].map((f) => f.acceptedItemsPerS)))} items/s; by thread (means): ${threads.join(', ')}`);
   }
-} finally {
-  rmSync(join(worktree, 'node_modules'), { force: true });
-  git('worktree', 'remove', '--force', worktree);
 }
 
 function mean(xs: readonly number[]): number {
