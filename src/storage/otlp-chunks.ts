@@ -109,25 +109,61 @@ export function chunkRecordCount(c: Uint8Array): number {
 }
 
 function readChunk(c: Uint8Array, itemType: number, headBytes: number, lenAt: number, onItem: (group: GroupRef, buf: SlicingBuffer, record: number) => void): void {
-  const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength) as SlicingBuffer;
-  if (buf.length === 0) return;
-  const count = chunkRecordCount(buf);
-  let group: (GroupRef & { end: number }) | undefined;
-  let p = count < 0 ? 1 : CHUNK_HEAD_BYTES;
-  let n = 0;
-  while (p < buf.length) {
-    const type = buf[p];
-    if (type === REC_GROUP) {
-      group = readGroup(buf, p);
-      p = group.end;
-    } else if (type === itemType && group !== undefined) {
-      onItem(group, buf, p);
-      p += headBytes + buf.readUInt32LE(p + lenAt);
-      n++;
-    } else throw new ChunkFormatError(`unexpected record type ${type} at byte ${p}`);
-  }
-  if (count >= 0 && n !== count) throw new ChunkFormatError(`a chunk that says it holds ${count} records holds ${n}`);
+  const cursor = new ChunkCursor(c, itemType, headBytes, lenAt);
+  while (cursor.next()) onItem(cursor.group!, cursor.buf, cursor.record);
 }
+
+/**
+ * The span or log records of a chunk, one next() at a time: after a next() that returns true,
+ * `record` is the offset of a record's type byte in `buf` and `group` its group. For a loop that
+ * does the work of each record itself, without a call per record (the memory store's spans).
+ * Throws ChunkFormatError where readSpanChunk and readLogChunk do.
+ */
+export class ChunkCursor {
+  readonly buf: SlicingBuffer;
+  group: (GroupRef & { end: number }) | undefined;
+  record = -1;
+  private p: number;
+  private n = 0;
+  private readonly count: number;
+  private readonly itemType: number;
+  private readonly headBytes: number;
+  private readonly lenAt: number;
+
+  constructor(c: Uint8Array, itemType: number, headBytes: number, lenAt: number) {
+    this.buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength) as SlicingBuffer;
+    this.count = this.buf.length === 0 ? 0 : chunkRecordCount(this.buf);
+    this.p = this.count < 0 ? 1 : CHUNK_HEAD_BYTES;
+    this.itemType = itemType;
+    this.headBytes = headBytes;
+    this.lenAt = lenAt;
+  }
+
+  /** Moves to the next record; false at the chunk's end. */
+  next(): boolean {
+    const buf = this.buf;
+    if (this.record >= 0) this.p = this.record + this.headBytes + buf.readUInt32LE(this.record + this.lenAt);
+    let p = this.p;
+    while (p < buf.length) {
+      const type = buf[p];
+      if (type === REC_GROUP) {
+        this.group = readGroup(buf, p);
+        p = this.group.end;
+      } else if (type === this.itemType && this.group !== undefined) {
+        this.record = p;
+        this.n++;
+        return true;
+      } else throw new ChunkFormatError(`unexpected record type ${type} at byte ${p}`);
+    }
+    this.p = p;
+    this.record = -1;
+    if (this.count >= 0 && this.n !== this.count) throw new ChunkFormatError(`a chunk that says it holds ${this.count} records holds ${this.n}`);
+    return false;
+  }
+}
+
+/** A cursor over the span records of a traces chunk. */
+export const spanCursor = (c: Uint8Array): ChunkCursor => new ChunkCursor(c, REC_SPAN, SPAN_HEAD_BYTES, S_LEN);
 
 /**
  * Calls onSpan with each span record of `records`: span records one after another, with no group

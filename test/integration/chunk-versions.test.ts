@@ -72,6 +72,26 @@ describe.each(stores)('%s store: chunks with and without their record count', (_
   });
 });
 
+describe.each(stores)('%s store: a traces chunk whose record count is wrong', (_name, open) => {
+  it('is refused as another format, whether it says more records than it holds or fewer', async () => {
+    const b = await open();
+    await b.start();
+    try {
+      const [c] = encoder.encodeSpans(makeTrace(3));
+      expect(chunkRecordCount(c!.data)).toBe(3);
+      for (const said of [4, 2]) {
+        const wrong = c!.data.slice();
+        wrong[1] = said;
+        const r = await b.write({ signal: 'traces', partition: 0, tenant: DEFAULT_TENANT, rows: 3, bytes: wrong.byteLength, chunks: [wrong], batchId: `wrong-${said}` });
+        expect(r.kind).toBe('permanent');
+        expect(r.kind === 'permanent' && r.error.message).toMatch(new RegExp(`says it holds ${said} records holds 3`));
+      }
+    } finally {
+      await b.shutdown();
+    }
+  });
+});
+
 describe('chunk record count', () => {
   it('is what the encoder wrote, and a chunk whose records disagree with it is refused as another format', () => {
     const rows = [0, 1, 2].map((i) => makeLog({ body: { stringValue: `r${i}` } }));

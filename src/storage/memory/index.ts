@@ -18,7 +18,7 @@ import { releaseBuffer } from '../../common/release.ts';
 import type { RowsInOrder } from './blocks.ts';
 import { LogBlock, LogBlockRows, LogRows, type LogView } from './logs.ts';
 import { BlockRows, ID0, ID1, idBit, IDS_SET_FROM, idKey, newTrace, type OpCount, SPAN_STRIDE, SpanBlock, spanIdKey, SpanRows, SpanView, type TraceEntry, TraceWalk } from './spans.ts';
-import { CHUNK_HEAD_BYTES, ChunkFormatError, chunkRecordCount, type GroupRef, logAt, readLogChunk, REC_GROUP, readSpanChunk, S_KIND, S_NAME_LEN, S_NAME_OFFSET, sameTraceId, SPAN_HEAD_BYTES, spanAt, spanIdWord, spanKind, spanName, spanTraceId } from '../otlp-chunks.ts';
+import { CHUNK_HEAD_BYTES, ChunkFormatError, chunkRecordCount, type GroupRef, logAt, readLogChunk, REC_GROUP, S_KIND, S_NAME_LEN, S_NAME_OFFSET, sameTraceId, SPAN_HEAD_BYTES, spanAt, spanCursor, spanIdWord, spanKind, spanName, spanTraceId } from '../otlp-chunks.ts';
 
 /** Operations by service, then by name (usually one kind each). */
 type ServiceOps = Map<string, Map<string, OpCount[]>>;
@@ -175,13 +175,17 @@ class MemoryBackend implements StorageBackend, StoreStats {
       let serviceHash = 0;
       const view = new DataView(c.buffer, c.byteOffset, c.byteLength);
       try {
-        readSpanChunk(c, (group, buf, record) => {
-          chunkBuf = buf;
+        const cursor = spanCursor(c);
+        const buf = cursor.buf;
+        chunkBuf = buf;
+        while (cursor.next()) {
+          const record = cursor.record;
+          const group = cursor.group!;
           const id0 = spanIdWord(buf, record, 0);
           const id1 = spanIdWord(buf, record, 1);
           let t = lastTrace !== undefined && sameTraceId(buf, record, lastRecord) ? lastTrace : traces.get(spanTraceId(buf, record));
           // A retried batch or a client's resend carries spans already stored: keep one copy.
-          if (t !== undefined && this.hasSpan(t, id0, id1, rows, seq0)) return;
+          if (t !== undefined && this.hasSpan(t, id0, id1, rows, seq0)) continue;
           if (t === undefined) {
             const traceId = spanTraceId(buf, record);
             traces.set(traceId, (t = newTrace(traceId)));
@@ -199,7 +203,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
           rows.add(group.at, record, this.spanSeq++, t, id0, id1, op);
           if (t.ids !== undefined) t.ids.add(idKey(id0, id1));
           else if (t.count >= IDS_SET_FROM) t.ids = this.idSet(t, rows, seq0);
-        });
+        }
       } finally {
         // Spans stored before a malformed record stay stored, in a block of their own.
         if (rows.n > 0) {
