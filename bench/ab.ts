@@ -70,6 +70,8 @@ try {
     process.stderr.write(`bench/ab.ts: warning: package-lock.json differs from ${args.base}'s; both sides run on this checkout's node_modules\n`);
   }
   const sides = { base: worktree, change: REPO_DIR } as const;
+  const what = args['memory-write'] ? `the memory store's write of ${signal}, in-process` : `${signal} over ${transport} into ${args.backend}, ${args.small ? 'small' : 'standard'} requests, ${seconds} s a run`;
+  console.log(`change: ${head}; base: ${args.base} (${baseCommit.slice(0, 7)}); ${what}, ${pairs} pair${pairs === 1 ? '' : 's'}`);
   if (args['memory-write']) compareMemoryWrites(sides);
   else await compareCollectors(sides);
 } finally {
@@ -85,7 +87,6 @@ function orderOf(pair: number): (keyof Sides)[] {
 }
 
 function compareMemoryWrites(sides: Sides): void {
-  console.log(`change: ${head}; base: ${args.base} (${baseCommit.slice(0, 7)}); the memory store's write of ${signal}, in-process, ${pairs} pair${pairs === 1 ? '' : 's'}`);
   const runs: Record<keyof Sides, { fastest: number; median: number }[]> = { base: [], change: [] };
   for (let p = 0; p < pairs; p++) {
     for (const side of orderOf(p)) {
@@ -105,7 +106,6 @@ function compareMemoryWrites(sides: Sides): void {
 async function compareCollectors(sides: Sides): Promise<void> {
   const traffic = args.small ? smallSpec(signal) : defaultSpec(signal);
   const runs: Record<keyof Sides, IngestFigures[]> = { base: [], change: [] };
-  console.log(`change: ${head}; base: ${args.base} (${baseCommit.slice(0, 7)}); ${signal} over ${transport} into ${args.backend}, ${args.small ? 'small' : 'standard'} requests, ${seconds} s a run, ${pairs} pair${pairs === 1 ? '' : 's'}`);
   for (let p = 0; p < pairs; p++) {
     for (const side of orderOf(p)) {
       const f = await runIngest({
