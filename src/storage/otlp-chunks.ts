@@ -155,6 +155,7 @@ export class ChunkCursor {
         return true;
       } else throw new ChunkFormatError(`unexpected record type ${type} at byte ${p}`);
     }
+    if (p > buf.length) throw new ChunkFormatError(`a record runs ${p - buf.length} bytes past the chunk's end`);
     this.p = p;
     this.record = -1;
     if (this.count >= 0 && this.n !== this.count) throw new ChunkFormatError(`a chunk that says it holds ${this.count} records holds ${this.n}`);

@@ -11,7 +11,7 @@ export type Transport = 'grpc' | 'http' | 'file';
 const TRANSPORTS: readonly Transport[] = ['grpc', 'http', 'file'];
 
 /** Why the writer gave up on rows (the dropped_rows `reason` label). */
-export const DROP_REASONS = ['permanent_error', 'retries_exhausted', 'shutdown', 'writer_error'] as const;
+export const DROP_REASONS = ['permanent_error', 'retries_exhausted', 'shutdown', 'writer_error', 'unreadable'] as const;
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -62,7 +62,7 @@ export function createMetrics() {
     memoryLimited: new Gauge({ name: 'tracehouse_memory_limited', help: '1 while memory is over limits.memorySoftBytes (or the heap near its limit) and new data is refused', ...reg }),
     writtenRows: new Counter({ name: 'tracehouse_writer_written_rows_total', help: 'Rows stored', labelNames: ['backend', 'signal'] as const, ...reg }),
     failedBatches: new Counter({ name: 'tracehouse_writer_failed_batches_total', help: 'Storage writes that failed (each attempt)', labelNames: ['backend', 'signal', 'kind'] as const, ...reg }),
-    droppedRows: new Counter({ name: 'tracehouse_writer_dropped_rows_total', help: 'Accepted rows lost: permanent write failure or retries exhausted', labelNames: ['backend', 'signal', 'reason'] as const, ...reg }),
+    droppedRows: new Counter({ name: 'tracehouse_writer_dropped_rows_total', help: 'Accepted rows lost: permanent write failure, retries exhausted, or stored but unreadable (a malformed chunk found on read)', labelNames: ['backend', 'signal', 'reason'] as const, ...reg }),
     batchDuration: new Histogram({ name: 'tracehouse_writer_batch_duration_seconds', help: 'Duration of one storage write', labelNames: ['backend', 'signal'] as const, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], ...reg }),
     decodeDuration: new Histogram({ name: 'tracehouse_worker_decode_duration_seconds', help: 'Decode, normalize and encode time of one request in a worker', labelNames: ['signal'] as const, buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], ...reg }),
     workerHeapBytes: new Gauge({ name: 'tracehouse_worker_heap_bytes', help: 'V8 heap size of the decode worker threads, summed (as last reported by each)', ...reg }),

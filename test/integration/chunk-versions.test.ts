@@ -15,6 +15,7 @@ import { CHUNK_HEAD_BYTES, CHUNK_MAGIC, CHUNK_MAGIC_UNCOUNTED, chunkRecordCount,
 import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
 import type { Signal } from '../../src/model/signal.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
+import { capturedLogger } from '../helpers/logger.ts';
 import { makeLog, makeTrace } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -92,6 +93,65 @@ describe.each(stores)('%s store: a traces chunk whose record count is wrong', (_
   });
 });
 
+describe('memory store: a logs chunk whose record count is wrong', () => {
+  // A counted logs chunk is kept by its count, unread (memory/logs.ts), so a wrong count shows
+  // only when a read first reaches it. SQLite walks it on write and refuses it (as traces above).
+  const bodiesOf = (rows: LogRow[]): string[] => rows.map((l) => (l.body as { stringValue: string }).stringValue).sort();
+
+  it.each([
+    [4, 3, 1],
+    [2, 2, 1],
+  ])('says %i of 3: reads return %i of its records and the good batches whole, count %i lost, log it once', async (said, kept, lost) => {
+    const log = capturedLogger();
+    const metrics = createMetrics();
+    const b = createMemoryBackend(memoryOptions(loadConfig({ flags: { 'storage.backend': 'memory' } })), { logger: log.logger, metrics });
+    await b.start();
+    try {
+      const batch = (tag: string): LogRow[] => [0, 1, 2].map((i) => makeLog({ serviceName: 'svc', body: { stringValue: `${tag}-${i}` } }));
+      const [before, bad, after] = [batch('before'), batch('bad'), batch('after')];
+      const [c] = encoder.encodeLogs(bad);
+      const wrong = c!.data.slice();
+      wrong[1] = said;
+      await write(b, 'logs', encoder.encodeLogs(before).map((x) => x.data), 'before');
+      await write(b, 'logs', [wrong], 'bad');
+      await write(b, 'logs', encoder.encodeLogs(after).map((x) => x.data), 'after');
+
+      const good = [...bodiesOf(before), ...bodiesOf(after)].sort();
+      for (let read = 0; read < 2; read++) {
+        const found = bodiesOf(await b.searchLogs(DEFAULT_TENANT, { service: 'svc', limit: 100 }));
+        expect(found.filter((x) => !x.startsWith('bad'))).toEqual(good);
+        expect(found.filter((x) => x.startsWith('bad'))).toEqual(bodiesOf(bad).slice(0, kept));
+      }
+      const scanned = await b.scanLogs(DEFAULT_TENANT, { limit: 100 });
+      expect(scanned.rows).toHaveLength(6 + kept);
+      expect(scanned.done).toBe(true);
+      expect((await b.stats!()).signals.find((s) => s.signal === 'logs')).toMatchObject({ rows: 6 + said });
+
+      const dropped = (await metrics.droppedRows.get()).values.filter((v) => v.labels.reason === 'unreadable' && v.labels.signal === 'logs');
+      expect(dropped.reduce((n, v) => n + v.value, 0)).toBe(lost);
+      const lines = log.lines().filter((l) => /malformed/.test(l.msg));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatchObject({ batchId: 'bad', records: said, lost, err: expect.stringMatching(new RegExp(`says it holds ${said} records holds 3`)) });
+    } finally {
+      await b.shutdown();
+    }
+  });
+
+  it('is refused as another format by SQLite, which walks it on write', async () => {
+    const b = await stores[1]![1]();
+    await b.start();
+    try {
+      const [c] = encoder.encodeLogs([0, 1, 2].map((i) => makeLog({ body: { stringValue: `r${i}` } })));
+      const wrong = c!.data.slice();
+      wrong[1] = 4;
+      const r = await b.write({ signal: 'logs', partition: 0, tenant: DEFAULT_TENANT, rows: 3, bytes: wrong.byteLength, chunks: [wrong], batchId: 'wrong' });
+      expect(r.kind === 'permanent' && r.error.message).toMatch(/says it holds 4 records holds 3/);
+    } finally {
+      await b.shutdown();
+    }
+  });
+});
+
 describe('chunk record count', () => {
   it('is what the encoder wrote, and a chunk whose records disagree with it is refused as another format', () => {
     const rows = [0, 1, 2].map((i) => makeLog({ body: { stringValue: `r${i}` } }));
@@ -101,5 +161,7 @@ describe('chunk record count', () => {
     const wrong = c!.data.slice();
     wrong[1] = 4;
     expect(() => readLogChunk(wrong, () => {})).toThrow(/says it holds 4 records holds 3/);
+    // Cut inside its last record: the count still matches, the record's length does not.
+    expect(() => readLogChunk(c!.data.subarray(0, c!.data.length - 5), () => {})).toThrow(/a record runs 5 bytes past the chunk's end/);
   });
 });

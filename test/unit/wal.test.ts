@@ -3,12 +3,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { cpSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import fc from 'fast-check';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WalBrokenError, WalFullError, WriteAheadLog, type WalChunkRef, type WalCorruption, type WalOptions } from '../../src/pipeline/wal/index.ts';
 import type { EncodedChunk, WriteBatch } from '../../src/storage/backend.ts';
+import { capturedLogger } from '../helpers/logger.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
@@ -42,18 +41,6 @@ function batchOf(chunks: EncodedChunk[], signal: 'traces' | 'logs' = 'traces'): 
     chunks: chunks.map((c) => c.data),
     batchId: randomUUID(),
   };
-}
-
-/** A logger whose lines the test can read. */
-function capturedLogger(): { logger: pino.Logger; lines: () => { msg: string }[] } {
-  const out: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      out.push(chunk.toString());
-      cb();
-    },
-  });
-  return { logger: pino({ level: 'info' }, stream), lines: () => out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string }) };
 }
 
 const bytesOf = (u: Uint8Array): string => Buffer.from(u).toString('hex');

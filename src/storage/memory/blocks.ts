@@ -40,6 +40,10 @@ export class ChunkBlock {
   get cols(): Int32Array {
     return this.columns ?? (this.columns = this.fill());
   }
+  /** How many of its rows reads return: all n, unless its chunk turned out malformed when its columns were made (logs.ts). */
+  get readable(): number {
+    return this.cols.length / this.stride;
+  }
   /** The columns of a block made without them, from its chunk. */
   protected fill(): Int32Array {
     throw new Error('a block made without its columns cannot make them');
@@ -263,7 +267,8 @@ export class BlockQueue<B extends ChunkBlock, V> implements RowsInOrder<V> {
     if (this.length === 0 || !first) return;
     const start = Math.max(seq + 1, first.seq0 + this.headRow);
     for (const b of this.blocks.from(this.blockOf(start))) {
-      for (let i = Math.max(0, start - b.seq0); i < b.n; i++) yield this.view(b, i);
+      const end = b.readable;
+      for (let i = Math.max(0, start - b.seq0); i < end; i++) yield this.view(b, i);
     }
   }
 }

@@ -16,7 +16,7 @@ import { attributesMatch, byNewestTrace, byOperation, countDependencies, depende
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { releaseBuffer } from '../../common/release.ts';
 import type { RowsInOrder } from './blocks.ts';
-import { LogBlock, LogBlockRows, LogRows, type LogView } from './logs.ts';
+import { LogBlock, LogBlockRows, LogRows, type LogView, type UnreadableReport } from './logs.ts';
 import { BlockRows, ID0, ID1, idBit, IDS_SET_FROM, idKey, newTrace, type OpCount, SPAN_STRIDE, SpanBlock, spanIdKey, SpanRows, SpanView, type TraceEntry, TraceWalk } from './spans.ts';
 import { CHUNK_HEAD_BYTES, ChunkFormatError, chunkRecordCount, type GroupRef, logAt, readLogChunk, REC_GROUP, S_KIND, S_NAME_LEN, S_NAME_OFFSET, sameTraceId, SPAN_HEAD_BYTES, spanAt, spanCursor, spanIdWord, spanKind, spanName, spanTraceId } from '../otlp-chunks.ts';
 
@@ -268,11 +268,20 @@ class MemoryBackend implements StorageBackend, StoreStats {
   /** Keeps records of chunk c (buf: its bytes) as a block: the rows gathered from it, or its record count alone; returns how many. */
   private keepLogs(c: Uint8Array, buf: SlicingBuffer, batch: WriteBatch, storedMs: number, rows: LogBlockRows | number): number {
     const n = typeof rows === 'number' ? rows : rows.n;
-    this.logs.push(new LogBlock(buf, batch.tenant, batch.batchId, this.seq, storedMs, rowCharge(c, n), rows));
+    this.logs.push(new LogBlock(buf, batch.tenant, batch.batchId, this.seq, storedMs, rowCharge(c, n), rows, this.unreadable));
     this.seq += n;
     this.chunkRefs.add(c, n);
     return n;
   }
+
+  /** Counts and logs the records of a block that reads cannot return (its chunk malformed). */
+  private readonly unreadable: UnreadableReport = (block, err, lost) => {
+    this.deps.metrics.droppedRows.inc({ backend: this.name, signal: 'logs', reason: 'unreadable' }, lost);
+    this.deps.logger.error(
+      { tenant: block.tenant, batchId: block.batchId, records: block.n, lost, err: err.message },
+      'a stored chunk of log records is malformed: reads return the records before the fault, and leave out the rest',
+    );
+  };
 
   /** Milliseconds since the store was made, on the monotonic clock: a wall clock set forward (NTP, a VM resumed) must not age out what was just stored. */
   private now(): number {

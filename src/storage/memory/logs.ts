@@ -10,6 +10,9 @@ import { BlockQueue, BlockRefs, ChunkBlock, RowColumns, RowView } from './blocks
 const SERVICE = 2;
 const LOG_STRIDE = 3;
 
+/** Told of a block whose chunk turned out malformed when first read: why, and how many of its records no read will return. */
+export type UnreadableReport = (block: LogBlock, err: Error, lost: number) => void;
+
 /**
  * The log records kept from one chunk of one write batch, as columns. A chunk that carries its
  * record count is kept without a walk over its records (n alone): nothing in ingest or eviction
@@ -20,9 +23,11 @@ export class LogBlock extends ChunkBlock {
   /** The write batch it came in: a batch written again (a retry, an import run twice) is recognized. */
   readonly batchId: string;
   private names: string[] | undefined;
-  constructor(buf: SlicingBuffer, tenant: string, batchId: string, seq0: number, storedMs: number, bytes: number, rows: LogBlockRows | number) {
+  private readonly unreadable: UnreadableReport;
+  constructor(buf: SlicingBuffer, tenant: string, batchId: string, seq0: number, storedMs: number, bytes: number, rows: LogBlockRows | number, unreadable: UnreadableReport) {
     super(buf, tenant, seq0, storedMs, bytes, typeof rows === 'number' ? { stride: LOG_STRIDE, n: rows } : rows);
     this.batchId = batchId;
+    this.unreadable = unreadable;
     if (typeof rows !== 'number') this.names = rows.services.take();
   }
   /** The services of its records (the strings are their groups'). */
@@ -30,10 +35,22 @@ export class LogBlock extends ChunkBlock {
     if (this.names === undefined) void this.cols;
     return this.names!;
   }
+  /**
+   * Its columns, from a walk over its chunk (which checks the records against the chunk's count).
+   * A chunk that turns out malformed (no producer makes one: the transcoder writes the count, the
+   * write-ahead log is checksummed) keeps the records read before the fault, up to its count; the
+   * rest are reported once, here, and left out of every read (readable), so that one bad chunk
+   * does not fail every read that reaches it until it is evicted.
+   */
   protected override fill(): Int32Array {
     const rows = new LogBlockRows();
-    // readLogChunk checks the records against the chunk's count.
-    readLogChunk(this.buf, (group, _buf, record) => rows.add(group.at, record, group.service));
+    try {
+      readLogChunk(this.buf, (group, _buf, record) => rows.add(group.at, record, group.service));
+    } catch (err) {
+      const read = rows.n;
+      rows.n = Math.min(read, this.n);
+      this.unreadable(this, err as Error, Math.max(read, this.n) - rows.n);
+    }
     this.names = rows.services.take();
     return rows.taken();
   }
