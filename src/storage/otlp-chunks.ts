@@ -139,10 +139,9 @@ export class ChunkCursor {
     this.lenAt = lenAt;
   }
 
-  /** Moves to the next record; false at the chunk's end. */
+  /** Moves to the next record; false at the chunk's end. A record or group that runs past the chunk's end is refused before it is returned. */
   next(): boolean {
     const buf = this.buf;
-    if (this.record >= 0) this.p = this.record + this.headBytes + buf.readUInt32LE(this.record + this.lenAt);
     let p = this.p;
     while (p < buf.length) {
       const type = buf[p];
@@ -150,12 +149,16 @@ export class ChunkCursor {
         this.group = readGroup(buf, p);
         p = this.group.end;
       } else if (type === this.itemType && this.group !== undefined) {
+        if (p + this.headBytes > buf.length) throw new ChunkFormatError(`the record at byte ${p} is cut short in its header`);
+        const end = p + this.headBytes + buf.readUInt32LE(p + this.lenAt);
+        if (end > buf.length) throw new ChunkFormatError(`the record at byte ${p} runs ${end - buf.length} bytes past the chunk's end`);
         this.record = p;
+        this.p = end;
         this.n++;
         return true;
       } else throw new ChunkFormatError(`unexpected record type ${type} at byte ${p}`);
     }
-    if (p > buf.length) throw new ChunkFormatError(`a record runs ${p - buf.length} bytes past the chunk's end`);
+    if (p > buf.length) throw new ChunkFormatError(`a group record runs ${p - buf.length} bytes past the chunk's end`);
     this.p = p;
     this.record = -1;
     if (this.count >= 0 && this.n !== this.count) throw new ChunkFormatError(`a chunk that says it holds ${this.count} records holds ${this.n}`);

@@ -73,8 +73,8 @@ describe.each(stores)('%s store: chunks with and without their record count', (_
   });
 });
 
-describe.each(stores)('%s store: a traces chunk whose record count is wrong', (_name, open) => {
-  it('is refused as another format, whether it says more records than it holds or fewer', async () => {
+describe.each(stores)('%s store: a traces chunk whose record count is wrong, or which is cut short', (_name, open) => {
+  it('is refused as another format, whether it says more records than it holds or fewer, or its last span is cut', async () => {
     const b = await open();
     await b.start();
     try {
@@ -87,6 +87,14 @@ describe.each(stores)('%s store: a traces chunk whose record count is wrong', (_
         expect(r.kind).toBe('permanent');
         expect(r.kind === 'permanent' && r.error.message).toMatch(new RegExp(`says it holds ${said} records holds 3`));
       }
+      // Cut inside its last span: refused before that span is kept (the count alone would pass).
+      const other = makeTrace(3);
+      const [whole] = encoder.encodeSpans(other);
+      const cut = whole!.data.slice(0, whole!.data.length - 5);
+      const r = await b.write({ signal: 'traces', partition: 0, tenant: DEFAULT_TENANT, rows: 3, bytes: cut.byteLength, chunks: [cut], batchId: 'cut' });
+      expect(r.kind === 'permanent' && r.error.message).toMatch(/runs 5 bytes past the chunk's end/);
+      const stored = await b.getTrace(DEFAULT_TENANT, other[0]!.traceId);
+      expect(stored.map((x) => x.spanId)).not.toContain(other[2]!.spanId);
     } finally {
       await b.shutdown();
     }
@@ -162,6 +170,6 @@ describe('chunk record count', () => {
     wrong[1] = 4;
     expect(() => readLogChunk(wrong, () => {})).toThrow(/says it holds 4 records holds 3/);
     // Cut inside its last record: the count still matches, the record's length does not.
-    expect(() => readLogChunk(c!.data.subarray(0, c!.data.length - 5), () => {})).toThrow(/a record runs 5 bytes past the chunk's end/);
+    expect(() => readLogChunk(c!.data.subarray(0, c!.data.length - 5), () => {})).toThrow(/the record at byte \d+ runs 5 bytes past the chunk's end/);
   });
 });
