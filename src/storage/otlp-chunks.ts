@@ -72,13 +72,20 @@ export class ChunkFormatError extends Error {
 }
 
 function readGroup(buf: Buffer, at: number): GroupRef & { end: number } {
-  const serviceLen = buf.readUInt32LE(at + 1);
+  const serviceLen = groupLength(buf, at + 1, at);
   const service = buf.toString('utf8', at + 5, at + 5 + serviceLen);
   const resourceStart = at + 9 + serviceLen;
-  const resourceEnd = resourceStart + buf.readUInt32LE(at + 5 + serviceLen);
+  const resourceEnd = resourceStart + groupLength(buf, at + 5 + serviceLen, at);
   const scopeStart = resourceEnd + 4;
-  const scopeEnd = scopeStart + buf.readUInt32LE(resourceEnd);
+  const scopeEnd = scopeStart + groupLength(buf, resourceEnd, at);
+  if (scopeEnd > buf.length) throw new ChunkFormatError(`the group record at byte ${at} runs ${scopeEnd - buf.length} bytes past the chunk's end`);
   return { at, service, resourceStart, resourceEnd, scopeStart, scopeEnd, end: scopeEnd };
+}
+
+/** The u32 length at byte `p` of the group record at `at`, refused if the chunk ends before it. */
+function groupLength(buf: Buffer, p: number, at: number): number {
+  if (p + 4 > buf.length) throw new ChunkFormatError(`the group record at byte ${at} is cut short`);
+  return buf.readUInt32LE(p);
 }
 
 /** Calls onSpan with each span record of a traces chunk (its type byte at `record`) and its group. */
@@ -158,7 +165,6 @@ export class ChunkCursor {
         return true;
       } else throw new ChunkFormatError(`unexpected record type ${type} at byte ${p}`);
     }
-    if (p > buf.length) throw new ChunkFormatError(`a group record runs ${p - buf.length} bytes past the chunk's end`);
     this.p = p;
     this.record = -1;
     if (this.count >= 0 && this.n !== this.count) throw new ChunkFormatError(`a chunk that says it holds ${this.count} records holds ${this.n}`);

@@ -11,7 +11,7 @@ import { createEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
 import { memoryOptions, sqliteOptions } from '../../src/storage/index.ts';
 import { createMemoryBackend } from '../../src/storage/memory/index.ts';
-import { CHUNK_HEAD_BYTES, CHUNK_MAGIC, CHUNK_MAGIC_UNCOUNTED, chunkRecordCount, readLogChunk } from '../../src/storage/otlp-chunks.ts';
+import { CHUNK_HEAD_BYTES, CHUNK_MAGIC, CHUNK_MAGIC_UNCOUNTED, ChunkFormatError, chunkRecordCount, readLogChunk } from '../../src/storage/otlp-chunks.ts';
 import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
 import type { Signal } from '../../src/model/signal.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
@@ -171,5 +171,10 @@ describe('chunk record count', () => {
     expect(() => readLogChunk(wrong, () => {})).toThrow(/says it holds 4 records holds 3/);
     // Cut inside its last record: the count still matches, the record's length does not.
     expect(() => readLogChunk(c!.data.subarray(0, c!.data.length - 5), () => {})).toThrow(/the record at byte \d+ runs 5 bytes past the chunk's end/);
+    // Cut anywhere inside its group record (the first record, after the head): a format error, never another kind.
+    let groupEnd = -1;
+    readLogChunk(c!.data, (_g, _b, record) => void (groupEnd < 0 && (groupEnd = record)));
+    expect(groupEnd).toBeGreaterThan(CHUNK_HEAD_BYTES + 9);
+    for (let end = CHUNK_HEAD_BYTES + 1; end < groupEnd; end++) expect(() => readLogChunk(c!.data.subarray(0, end), () => {}), `cut at ${end}`).toThrow(ChunkFormatError);
   });
 });
