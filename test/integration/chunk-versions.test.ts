@@ -2,6 +2,7 @@
 // their record count, and chunks an earlier version wrote without it (a write-ahead log written
 // before an upgrade replays them): both are stored whole and read back the same.
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
@@ -11,7 +12,7 @@ import { createEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
 import { memoryOptions, sqliteOptions } from '../../src/storage/index.ts';
 import { createMemoryBackend } from '../../src/storage/memory/index.ts';
-import { CHUNK_HEAD_BYTES, CHUNK_MAGIC, CHUNK_MAGIC_UNCOUNTED, ChunkFormatError, chunkRecordCount, readLogChunk } from '../../src/storage/otlp-chunks.ts';
+import { CHUNK_HEAD_BYTES, CHUNK_MAGIC, CHUNK_MAGIC_UNCOUNTED, ChunkFormatError, chunkRecordCount, readLogChunk, readSpanChunk } from '../../src/storage/otlp-chunks.ts';
 import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
 import type { Signal } from '../../src/model/signal.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
@@ -176,5 +177,55 @@ describe('chunk record count', () => {
     readLogChunk(c!.data, (_g, _b, record) => void (groupEnd < 0 && (groupEnd = record)));
     expect(groupEnd).toBeGreaterThan(CHUNK_HEAD_BYTES + 9);
     for (let end = CHUNK_HEAD_BYTES + 1; end < groupEnd; end++) expect(() => readLogChunk(c!.data.subarray(0, end), () => {}), `cut at ${end}`).toThrow(ChunkFormatError);
+  });
+});
+
+describe('a damaged chunk', () => {
+  // What a torn or corrupted chunk can look like: cut anywhere, a byte overwritten, or a u32
+  // (a length, a count) overwritten anywhere. The reader walks it or refuses it as another
+  // format, never with another error, and never loops; the memory store answers success or
+  // permanent, never throws to the writer.
+  const spans = encoder.encodeSpans([...makeTrace(3), ...makeTrace(2, { serviceName: 'other' })]).map((c) => c.data);
+  const logs = encoder.encodeLogs([0, 1, 2, 3].map((i) => makeLog({ serviceName: `svc-${i % 2}`, body: { stringValue: `r${i}` } }))).map((c) => c.data);
+  const chunks: [Signal, Uint8Array][] = [...spans.map((c): [Signal, Uint8Array] => ['traces', c]), ...spans.map((c): [Signal, Uint8Array] => ['traces', uncounted(c)]), ...logs.map((c): [Signal, Uint8Array] => ['logs', c]), ...logs.map((c): [Signal, Uint8Array] => ['logs', uncounted(c)])];
+  const damage = fc.tuple(
+    fc.nat(chunks.length - 1),
+    fc.oneof(
+      fc.record({ kind: fc.constant('cut' as const), at: fc.double({ min: 0, max: 1, noNaN: true }) }),
+      fc.record({ kind: fc.constant('byte' as const), at: fc.double({ min: 0, max: 1, noNaN: true }), value: fc.integer({ min: 0, max: 255 }) }),
+      fc.record({ kind: fc.constant('u32' as const), at: fc.double({ min: 0, max: 1, noNaN: true }), value: fc.oneof(fc.integer({ min: 0, max: 64 }), fc.nat(), fc.constant(0xffffffff)) }),
+    ),
+  );
+  const damaged = (c: Uint8Array, d: { kind: 'cut' | 'byte' | 'u32'; at: number; value?: number }): Uint8Array => {
+    const at = Math.min(c.length - 1, Math.floor(d.at * c.length));
+    if (d.kind === 'cut') return c.slice(0, at);
+    const out = Buffer.from(c);
+    if (d.kind === 'byte') out[at] = d.value!;
+    else if (at + 4 <= out.length) out.writeUInt32LE(d.value! >>> 0, at);
+    return new Uint8Array(out);
+  };
+
+  it('is walked or refused as another format, by the reader and by the memory store', async () => {
+    const b = createMemoryBackend(memoryOptions(loadConfig({ flags: { 'storage.backend': 'memory' } })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    await b.start();
+    let n = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(damage, async ([i, d]) => {
+          const [signal, c] = chunks[i]!;
+          const bad = damaged(c, d);
+          try {
+            (signal === 'traces' ? readSpanChunk : readLogChunk)(bad, () => {});
+          } catch (err) {
+            expect(err).toBeInstanceOf(ChunkFormatError);
+          }
+          const r = await b.write({ signal, partition: 0, tenant: DEFAULT_TENANT, rows: 0, bytes: bad.byteLength, chunks: [bad], batchId: `damaged-${n++}` });
+          expect(['success', 'permanent']).toContain(r.kind);
+        }),
+        { numRuns: 500, seed: 20261204 },
+      );
+    } finally {
+      await b.shutdown();
+    }
   });
 });
