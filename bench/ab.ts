@@ -4,7 +4,9 @@
 // `npm run bench` say little about a change; pairs run back to back, in alternating order, do.
 //
 //   node bench/ab.ts --base=<revision> [--pairs=3] [--signal=traces|logs] [--transport=grpc|http]
-//                    [--backend=memory] [--small] [--seconds=10] [--memory-write]
+//                    [--backend=memory] [--option=<key>=<value>]... [--small] [--seconds=10] [--memory-write]
+//
+// --option sets a configuration key on both collectors (repeatable), e.g. --option=delivery.ack=durable.
 //
 // With --memory-write it compares the memory store's write alone instead (bench/memory-write.ts in
 // a child process per side and pair): changes to the store's ingest are smaller than the
@@ -31,6 +33,7 @@ const { values: args } = parseArgs({
     signal: { type: 'string', default: 'traces' },
     transport: { type: 'string', default: 'grpc' },
     backend: { type: 'string', default: 'memory' },
+    option: { type: 'string', multiple: true, default: [] },
     small: { type: 'boolean', default: false },
     seconds: { type: 'string', default: '10' },
     'memory-write': { type: 'boolean', default: false },
@@ -52,6 +55,12 @@ const pairs = Number(args.pairs);
 const seconds = Number(args.seconds);
 if (!Number.isInteger(pairs) || pairs < 1) fail(`--pairs must be a whole number of at least 1, not ${JSON.stringify(args.pairs)}`);
 if (!(seconds >= 1)) fail(`--seconds must be at least 1, not ${JSON.stringify(args.seconds)}`);
+const options: Record<string, string> = {};
+for (const o of args.option) {
+  const eq = o.indexOf('=');
+  if (eq <= 0) fail(`--option must be <key>=<value>, not ${JSON.stringify(o)}`);
+  options[o.slice(0, eq)] = o.slice(eq + 1);
+}
 let baseCommit: string;
 try {
   baseCommit = git('rev-parse', '--verify', `${args.base}^{commit}`);
@@ -116,7 +125,7 @@ async function compareCollectors(sides: Sides): Promise<void> {
         durationMs: seconds * 1000,
         mode: { kind: 'max', concurrency: 8 },
         connections: 2,
-        target: { kind: 'collector', options: { 'storage.backend': args.backend }, repoDir: sides[side] },
+        target: { kind: 'collector', options: { 'storage.backend': args.backend, ...options }, repoDir: sides[side] },
       });
       runs[side].push(f);
       console.log(JSON.stringify({ pair: p + 1, side, cpuPerMillion: round(f.cpuSecondsPerMillionItems), acceptedPerS: Math.round(f.acceptedItemsPerS), threads: roundAll(f.cpuPerMillionByThread) }));
