@@ -156,11 +156,8 @@ export class ChunkCursor {
         this.group = readGroup(buf, p);
         p = this.group.end;
       } else if (type === this.itemType && this.group !== undefined) {
-        if (p + this.headBytes > buf.length) throw new ChunkFormatError(`the record at byte ${p} is cut short in its header`);
-        const end = p + this.headBytes + buf.readUInt32LE(p + this.lenAt);
-        if (end > buf.length) throw new ChunkFormatError(`the record at byte ${p} runs ${end - buf.length} bytes past the chunk's end`);
         this.record = p;
-        this.p = end;
+        this.p = recordEnd(buf, p, this.headBytes, this.lenAt);
         this.n++;
         return true;
       } else throw new ChunkFormatError(`unexpected record type ${type} at byte ${p}`);
@@ -170,6 +167,14 @@ export class ChunkCursor {
     if (this.count >= 0 && this.n !== this.count) throw new ChunkFormatError(`a chunk that says it holds ${this.count} records holds ${this.n}`);
     return false;
   }
+}
+
+/** Where the record at `p` (headBytes of header, its length after them at lenAt) ends; refused if its header or its bytes run past the end of buf. */
+function recordEnd(buf: Buffer, p: number, headBytes: number, lenAt: number): number {
+  if (p + headBytes > buf.length) throw new ChunkFormatError(`the record at byte ${p} is cut short in its header`);
+  const end = p + headBytes + buf.readUInt32LE(p + lenAt);
+  if (end > buf.length) throw new ChunkFormatError(`the record at byte ${p} runs ${end - buf.length} bytes past the chunk's end`);
+  return end;
 }
 
 /** A cursor over the span records of a traces chunk. */
@@ -183,9 +188,8 @@ export function readSpanRecords(records: Uint8Array, onSpan: (buf: SlicingBuffer
   const buf = Buffer.from(records.buffer, records.byteOffset, records.byteLength) as SlicingBuffer;
   let p = 0;
   while (p < buf.length) {
-    if (buf[p] !== REC_SPAN || p + SPAN_HEAD_BYTES > buf.length) throw new ChunkFormatError(`not a span record at byte ${p}`);
-    const end = spanRecordEnd(buf, p);
-    if (end > buf.length) throw new ChunkFormatError(`a span record at byte ${p} runs past the end`);
+    if (buf[p] !== REC_SPAN) throw new ChunkFormatError(`not a span record at byte ${p}`);
+    const end = recordEnd(buf, p, SPAN_HEAD_BYTES, S_LEN);
     onSpan(buf, p);
     p = end;
   }
