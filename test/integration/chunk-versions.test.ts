@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/config/index.ts';
 import type { LogRow, SpanRow } from '../../src/model/rows.ts';
 import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 import { createEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
-import type { StorageBackend } from '../../src/storage/backend.ts';
+import type { StorageBackend, WriteResult } from '../../src/storage/backend.ts';
 import { memoryOptions, sqliteOptions } from '../../src/storage/index.ts';
 import { createMemoryBackend } from '../../src/storage/memory/index.ts';
 import { CHUNK_HEAD_BYTES, CHUNK_MAGIC, CHUNK_MAGIC_UNCOUNTED, ChunkFormatError, chunkRecordCount, readLogChunk, readSpanChunk } from '../../src/storage/otlp-chunks.ts';
@@ -31,10 +31,14 @@ function uncounted(c: Uint8Array): Uint8Array {
   return out;
 }
 
-async function write(b: StorageBackend, signal: Signal, chunks: Uint8Array[], batchId: string): Promise<void> {
+/** Writes chunks as one batch of the default tenant; the store's answer. */
+function tryWrite(b: StorageBackend, signal: Signal, chunks: Uint8Array[], batchId: string): Promise<WriteResult> {
   const bytes = chunks.reduce((n, c) => n + c.byteLength, 0);
-  const r = await b.write({ signal, partition: 0, tenant: DEFAULT_TENANT, rows: 0, bytes, chunks, batchId });
-  expect(r).toEqual({ kind: 'success' });
+  return b.write({ signal, partition: 0, tenant: DEFAULT_TENANT, rows: 0, bytes, chunks, batchId });
+}
+
+async function write(b: StorageBackend, signal: Signal, chunks: Uint8Array[], batchId: string): Promise<void> {
+  expect(await tryWrite(b, signal, chunks, batchId)).toEqual({ kind: 'success' });
 }
 
 const stores: [string, () => Promise<StorageBackend>][] = [
@@ -84,7 +88,7 @@ describe.each(stores)('%s store: a traces chunk whose record count is wrong, or 
       for (const said of [4, 2]) {
         const wrong = c!.data.slice();
         wrong[1] = said;
-        const r = await b.write({ signal: 'traces', partition: 0, tenant: DEFAULT_TENANT, rows: 3, bytes: wrong.byteLength, chunks: [wrong], batchId: `wrong-${said}` });
+        const r = await tryWrite(b, 'traces', [wrong], `wrong-${said}`);
         expect(r.kind).toBe('permanent');
         expect(r.kind === 'permanent' && r.error.message).toMatch(new RegExp(`says it holds ${said} records holds 3`));
       }
@@ -92,7 +96,7 @@ describe.each(stores)('%s store: a traces chunk whose record count is wrong, or 
       const other = makeTrace(3);
       const [whole] = encoder.encodeSpans(other);
       const cut = whole!.data.slice(0, whole!.data.length - 5);
-      const r = await b.write({ signal: 'traces', partition: 0, tenant: DEFAULT_TENANT, rows: 3, bytes: cut.byteLength, chunks: [cut], batchId: 'cut' });
+      const r = await tryWrite(b, 'traces', [cut], 'cut');
       expect(r.kind === 'permanent' && r.error.message).toMatch(/runs 5 bytes past the chunk's end/);
       const stored = await b.getTrace(DEFAULT_TENANT, other[0]!.traceId);
       expect(stored.map((x) => x.spanId)).not.toContain(other[2]!.spanId);
@@ -153,7 +157,7 @@ describe('memory store: a logs chunk whose record count is wrong', () => {
       const [c] = encoder.encodeLogs([0, 1, 2].map((i) => makeLog({ body: { stringValue: `r${i}` } })));
       const wrong = c!.data.slice();
       wrong[1] = 4;
-      const r = await b.write({ signal: 'logs', partition: 0, tenant: DEFAULT_TENANT, rows: 3, bytes: wrong.byteLength, chunks: [wrong], batchId: 'wrong' });
+      const r = await tryWrite(b, 'logs', [wrong], 'wrong');
       expect(r.kind === 'permanent' && r.error.message).toMatch(/says it holds 4 records holds 3/);
     } finally {
       await b.shutdown();
@@ -219,7 +223,7 @@ describe('a damaged chunk', () => {
           } catch (err) {
             expect(err).toBeInstanceOf(ChunkFormatError);
           }
-          const r = await b.write({ signal, partition: 0, tenant: DEFAULT_TENANT, rows: 0, bytes: bad.byteLength, chunks: [bad], batchId: `damaged-${n++}` });
+          const r = await tryWrite(b, signal, [bad], `damaged-${n++}`);
           expect(['success', 'permanent']).toContain(r.kind);
         }),
         { numRuns: 500, seed: 20261204 },
