@@ -35,6 +35,33 @@ describe('ByteOut', () => {
     );
   });
 
+  it('writes mostly plain ASCII, read four bytes at a time from anywhere in a request, as JSON.stringify does, and says whether it was ASCII', () => {
+    // Plain ASCII with the bytes that need care (escapes, controls, UTF-8, invalid UTF-8) here and
+    // there, so that they fall at every place of a four-byte word; read at an offset of a larger
+    // buffer seen through a view that does not start at its ArrayBuffer's start, and several
+    // strings of different requests written one after another into one small ByteOut.
+    const special = fc.constantFrom(0x22, 0x5c, 0x00, 0x0a, 0x1f, 0x20, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xc3, 0xa9, 0xff, 0xe2, 0x82, 0xac);
+    const plain = fc.integer({ min: 0x20, max: 0x7e });
+    const text = fc.array(fc.oneof({ weight: 12, arbitrary: plain }, { weight: 1, arbitrary: special }), { maxLength: 70 });
+    const piece = fc.record({ pad: fc.nat(7), bytes: text, tail: fc.nat(5), shift: fc.nat(3) });
+    fc.assert(
+      fc.property(fc.array(piece, { minLength: 1, maxLength: 4 }), (pieces) => {
+        const o = new ByteOut(4);
+        let want = '';
+        for (const { pad, bytes, tail, shift } of pieces) {
+          const whole = new Uint8Array(shift + pad + bytes.length + tail).fill(0x41);
+          whole.set(bytes, shift + pad);
+          const src = whole.subarray(shift);
+          o.jsonStringUtf8(src, pad, pad + bytes.length);
+          expect(o.ascii).toBe(bytes.every((b) => b < 0x80));
+          want += JSON.stringify(Buffer.from(bytes).toString('utf8'));
+        }
+        expect(Buffer.from(o.buf.subarray(0, o.pos))).toStrictEqual(Buffer.from(want, 'utf8'));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
   it('gives back a buffer one huge request grew past 32 MiB, and keeps a smaller one for reuse', () => {
     const o = new ByteOut(1024);
     o.ensure(8 << 20);

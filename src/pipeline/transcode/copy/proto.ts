@@ -321,26 +321,22 @@ const V_TEXT = 3;
 let vText = V_EMPTY;
 let vStart = 0;
 let vEnd = 0;
+/** Whether a V_WIRE string was all ASCII. */
+let vAscii = false;
 let vString = '';
 
-/** Whether src[start, end) is all ASCII (its bytes are its UTF-16 code units). */
-function isAscii(src: Uint8Array, start: number, end: number): boolean {
-  let high = 0;
-  for (let i = start; i < end; i++) high |= src[i]!;
-  return high < 0x80;
-}
-
-function hashText(src: Uint8Array, start: number, end: number): void {
-  if (isAscii(src, start, end)) tokenAscii(src, start, end);
+/** Feeds text src[start, end) to the token: its bytes where they are all ASCII (jsonStringUtf8 found so), else its decoded string. */
+function hashText(src: Uint8Array, start: number, end: number, ascii: boolean): void {
+  if (ascii) tokenAscii(src, start, end);
   else tokenString(Buffer.from(src.buffer, src.byteOffset + start, end - start).toString('utf8'));
 }
 
-/** The search token of the attribute just written: key src[ks, ke), value as anyValue left it. */
-function pushToken(src: Uint8Array, ks: number, ke: number): void {
+/** The search token of the attribute just written: key src[ks, ke) (keyAscii: all ASCII), value as anyValue left it. */
+function pushToken(src: Uint8Array, ks: number, ke: number, keyAscii: boolean): void {
   tokenStart();
-  hashText(src, ks, ke);
+  hashText(src, ks, ke, keyAscii);
   tokenSeparator();
-  if (vText === V_WIRE) hashText(src, vStart, vEnd);
+  if (vText === V_WIRE) hashText(src, vStart, vEnd, vAscii);
   else if (vText === V_OUT) tokenAscii(w.buf, vStart, vEnd);
   else if (vText === V_TEXT) tokenString(vString);
   if (tokenN === tokens.length) {
@@ -360,6 +356,7 @@ function anyValue(r: WireReader, end: number, depth: number): void {
   let kind = V_EMPTY;
   let ks = 0;
   let ke = 0;
+  let ascii = false;
   let s = '';
   while (r.pos < end) {
     const tag = r.tag();
@@ -372,6 +369,7 @@ function anyValue(r: WireReader, end: number, depth: number): void {
         w.pos = mark;
         w.bytes(T_STRING);
         w.jsonStringUtf8(r.buf, ks, ke);
+        ascii = w.ascii;
         w.byte(0x7d);
         kind = V_WIRE;
         break;
@@ -396,12 +394,12 @@ function anyValue(r: WireReader, end: number, depth: number): void {
         break;
       case 33: {
         const d = r.double();
+        s = String(d);
         w.pos = mark;
         w.bytes(T_DOUBLE);
-        w.asciiText(d - d === 0 ? String(d) : d !== d ? '"NaN"' : d > 0 ? '"Infinity"' : '"-Infinity"');
+        w.asciiText(d - d === 0 ? s : d !== d ? '"NaN"' : d > 0 ? '"Infinity"' : '"-Infinity"');
         w.byte(0x7d);
         kind = V_TEXT;
-        s = String(d);
         break;
       }
       case 42:
@@ -453,6 +451,7 @@ function anyValue(r: WireReader, end: number, depth: number): void {
   vText = kind;
   vStart = ks;
   vEnd = ke;
+  vAscii = ascii;
   vString = s;
 }
 
@@ -500,6 +499,7 @@ function keyValue(r: WireReader, end: number, l: KvList, depth: number): void {
   w.bytes(T_KEY);
   w.jsonStringUtf8(r.buf, ks, ke);
   const invalidKey = w.invalidUtf8;
+  const keyAscii = w.ascii;
   w.bytes(T_VALUE);
   if (values === 1) {
     r.pos = vs;
@@ -518,7 +518,7 @@ function keyValue(r: WireReader, end: number, l: KvList, depth: number): void {
   }
   r.pos = end;
   w.byte(0x7d);
-  if (tokensOn && depth === 0) pushToken(r.buf, ks, ke);
+  if (tokensOn && depth === 0) pushToken(r.buf, ks, ke, keyAscii);
   l.push(r.buf, ks, ke, itemStart, w.pos, invalidKey);
   keyStart = ks;
   keyEnd = ke;
