@@ -62,6 +62,24 @@ describe('ByteOut', () => {
     );
   });
 
+  it('copies bytes from anywhere in a request as they are and says whether they were all ASCII', () => {
+    const piece = fc.record({ pad: fc.nat(7), bytes: fc.uint8Array({ maxLength: 40 }).chain((b) => fc.constantFrom(b, b.map((x) => x & 0x7f))), shift: fc.nat(3) });
+    fc.assert(
+      fc.property(fc.array(piece, { minLength: 1, maxLength: 4 }), (pieces) => {
+        const o = new ByteOut(4);
+        const want: number[] = [];
+        for (const { pad, bytes, shift } of pieces) {
+          const whole = new Uint8Array(shift + pad + bytes.length + 3).fill(0xff);
+          whole.set(bytes, shift + pad);
+          expect(o.asciiBytes(whole.subarray(shift), pad, pad + bytes.length)).toBe(bytes.every((b) => b < 0x80));
+          want.push(...bytes);
+        }
+        expect([...o.buf.subarray(0, o.pos)]).toStrictEqual(want);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('gives back a buffer one huge request grew past 32 MiB, and keeps a smaller one for reuse', () => {
     const o = new ByteOut(1024);
     o.ensure(8 << 20);

@@ -108,6 +108,31 @@ export class ByteOut {
     this.pos = p;
   }
 
+  /** Appends src[start, end) as they are, four bytes at a time; returns whether they were all ASCII (below 0x80). */
+  asciiBytes(src: Uint8Array, start: number, end: number): boolean {
+    this.ensure(end - start);
+    let p = this.pos;
+    let i = start;
+    let high = 0;
+    if (end - start >= 4) {
+      const sv = this.sourceView(src);
+      const ov = this.view;
+      for (const last = end - 4; i <= last; i += 4, p += 4) {
+        const x = sv.getInt32(i, true);
+        high |= x;
+        ov.setInt32(p, x, true);
+      }
+    }
+    const out = this.buf;
+    for (; i < end; i++) {
+      const b = src[i]!;
+      high |= b;
+      out[p++] = b;
+    }
+    this.pos = p;
+    return (high & 0x80808080) === 0;
+  }
+
   /** Appends a copy of bytes [start, end) already written to this buffer. */
   repeat(start: number, end: number): void {
     const n = end - start;

@@ -158,21 +158,13 @@ function le64(b: ByteOut, lo: number, hi: number): void {
 function str(b: ByteOut, src: Uint8Array, start: number, end: number): void {
   const n = end - start;
   if (n < 128) {
-    b.ensure(n + 1);
-    const buf = b.buf;
-    let p = b.pos;
-    buf[p++] = n;
-    let high = 0;
-    for (let i = start; i < end; i++) {
-      const c = src[i]!;
-      high |= c;
-      buf[p++] = c;
-    }
-    if (high < 0x80 || isUtf8(src, start, end)) {
-      b.pos = p;
+    const at = b.pos;
+    b.byte(n);
+    if (b.asciiBytes(src, start, end) || isUtf8(src, start, end)) {
       strInvalid = false;
       return;
     }
+    b.pos = at;
   } else if (isUtf8(src, start, end)) {
     varUInt(b, n);
     b.bytes(src, start, end);
