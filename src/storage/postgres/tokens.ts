@@ -21,20 +21,29 @@ export function tokenStart(): void {
 
 /** Feeds a string's UTF-16 code units. */
 export function tokenString(s: string): void {
+  // Locals in the loop: the module's state is written back once, not per code unit.
+  let a = h1;
+  let b = h2;
   for (let i = 0; i < s.length; i++) {
     const ch = s.charCodeAt(i);
-    h1 = Math.imul(h1 ^ ch, 2654435761);
-    h2 = Math.imul(h2 ^ ch, 1597334677);
+    a = Math.imul(a ^ ch, 2654435761);
+    b = Math.imul(b ^ ch, 1597334677);
   }
+  h1 = a;
+  h2 = b;
 }
 
 /** Feeds ASCII bytes src[start, end) (each byte is its code unit). */
 export function tokenAscii(src: Uint8Array, start: number, end: number): void {
+  let a = h1;
+  let b = h2;
   for (let i = start; i < end; i++) {
     const ch = src[i]!;
-    h1 = Math.imul(h1 ^ ch, 2654435761);
-    h2 = Math.imul(h2 ^ ch, 1597334677);
+    a = Math.imul(a ^ ch, 2654435761);
+    b = Math.imul(b ^ ch, 1597334677);
   }
+  h1 = a;
+  h2 = b;
 }
 
 /** Feeds the key/value separator: a code no UTF-16 unit can equal. */
