@@ -5,12 +5,16 @@
 //
 //   node bench/ab.ts --base=<revision> [--pairs=3] [--signal=traces|logs] [--transport=grpc|http]
 //                    [--backend=memory] [--option=<key>=<value>]... [--small] [--seconds=10] [--memory-write]
+//                    [--transcoder=otlp|postgres|clickhouse]
 //
 // --option sets a configuration key on both collectors (repeatable), e.g. --option=delivery.ack=durable.
 //
 // With --memory-write it compares the memory store's write alone instead (bench/memory-write.ts in
 // a child process per side and pair): changes to the store's ingest are smaller than the
 // collector's runs can show.
+//
+// With --transcoder=<encoder> it compares the decode workers' transcoder for that store format
+// alone (bench/transcoder-pair.ts: both sides in one process per pair, their rounds alternating).
 //
 // The other revision is checked out into a temporary git worktree that uses this checkout's
 // node_modules (a warning says so when the lockfiles differ) and is removed at the end. The load
@@ -37,6 +41,7 @@ const { values: args } = parseArgs({
     small: { type: 'boolean', default: false },
     seconds: { type: 'string', default: '10' },
     'memory-write': { type: 'boolean', default: false },
+    transcoder: { type: 'string' },
   },
 });
 
@@ -55,6 +60,9 @@ const pairs = Number(args.pairs);
 const seconds = Number(args.seconds);
 if (!Number.isInteger(pairs) || pairs < 1) fail(`--pairs must be a whole number of at least 1, not ${JSON.stringify(args.pairs)}`);
 if (!(seconds >= 1)) fail(`--seconds must be at least 1, not ${JSON.stringify(args.seconds)}`);
+const TRANSCODERS = ['otlp', 'postgres', 'clickhouse'];
+if (args.transcoder !== undefined && !TRANSCODERS.includes(args.transcoder)) fail(`--transcoder must be one of ${TRANSCODERS.join(', ')}, not ${JSON.stringify(args.transcoder)}`);
+if (args.transcoder !== undefined && args['memory-write']) fail('--transcoder and --memory-write each choose what to compare: give one');
 const options: Record<string, string> = {};
 for (const o of args.option) {
   const eq = o.indexOf('=');
@@ -79,9 +87,14 @@ try {
     process.stderr.write(`bench/ab.ts: warning: package-lock.json differs from ${args.base}'s; both sides run on this checkout's node_modules\n`);
   }
   const sides = { base: worktree, change: REPO_DIR } as const;
-  const what = args['memory-write'] ? `the memory store's write of ${signal}, in-process` : `${signal} over ${transport} into ${args.backend}, ${args.small ? 'small' : 'standard'} requests, ${seconds} s a run`;
+  const what = args['memory-write']
+    ? `the memory store's write of ${signal}, in-process`
+    : args.transcoder !== undefined
+      ? `the ${args.transcoder} transcoder on ${signal}, in-process`
+      : `${signal} over ${transport} into ${args.backend}, ${args.small ? 'small' : 'standard'} requests, ${seconds} s a run`;
   console.log(`change: ${head}; base: ${args.base} (${baseCommit.slice(0, 7)}); ${what}, ${pairs} pair${pairs === 1 ? '' : 's'}`);
   if (args['memory-write']) compareMemoryWrites(sides);
+  else if (args.transcoder !== undefined) compareTranscoders(sides, args.transcoder);
   else await compareCollectors(sides);
 } finally {
   rmSync(join(worktree, 'node_modules'), { force: true });
@@ -109,6 +122,18 @@ function compareMemoryWrites(sides: Sides): void {
   for (let p = 0; p < pairs; p++) {
     const [c, b] = [runs.change[p]!, runs.base[p]!];
     console.log(`  pair ${p + 1}: change ${c.fastest}; ${c.median} against base ${b.fastest}; ${b.median}`);
+  }
+}
+
+function compareTranscoders(sides: Sides, encoder: string): void {
+  console.log('CPU-µs per item of the transcoder, pair by pair (fastest round; lower quartile; median):');
+  for (let p = 0; p < pairs; p++) {
+    const out = execFileSync(process.execPath, [join(REPO_DIR, 'bench', 'transcoder-pair.ts'), `--base-tree=${sides.base}`, `--change-tree=${sides.change}`, `--encoder=${encoder}`, `--signal=${signal}`], { cwd: REPO_DIR, encoding: 'utf8' });
+    type Side = { side: keyof Sides; fastest: number; lowerQuartile: number; median: number };
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Side);
+    const f = (side: keyof Sides): Side => lines.find((x) => x.side === side)!;
+    const show = (x: Side) => `${x.fastest}; ${x.lowerQuartile}; ${x.median}`;
+    console.log(`  pair ${p + 1}: change ${show(f('change'))} against base ${show(f('base'))}`);
   }
 }
 
