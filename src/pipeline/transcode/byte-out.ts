@@ -52,7 +52,7 @@ export class ByteOut {
   /** Drops a buffer one huge request grew past SHRINK_ABOVE_BYTES, so that size is not pinned for good (call once its bytes are taken). */
   shrink(): void {
     if (this.buf.length > SHRINK_ABOVE_BYTES) this.setBuffer(new Uint8Array(this.initialBytes));
-    // Nor is the last request's bytes kept alive by the view of them.
+    // Nor does a view keep the last request's bytes alive.
     this.src = this.srcView = undefined;
   }
 
@@ -155,10 +155,10 @@ export class ByteOut {
     let i = start;
     if (end - start >= 4) {
       // Four bytes at a time while none of them needs an escape or is non-ASCII (most text), the
-      // rest byte by byte. A word is flagged if a byte is below 0x20, is '"' or '\\', or has its
-      // high bit: with every byte below 0x80, subtracting 0x20 (or 0x01 from the byte XORed with
-      // '"' or '\\') from each byte borrows, setting that byte's high bit, exactly at the lowest
-      // byte that is below 0x20 (or equal to it), and nowhere when none is.
+      // rest byte by byte. A word is flagged if a byte is below 0x20, is '"' or '\', or has its
+      // high bit (x itself ORed in). With every byte below 0x80, subtracting 0x20 (or 0x01 from
+      // the byte XORed with '"' or '\') from each byte borrows, setting that byte's high bit,
+      // exactly at the lowest byte that is below 0x20 (or equal to it), and nowhere when none is.
       const sv = this.sourceView(src);
       const ov = this.view;
       const last = end - 4;
