@@ -1,7 +1,7 @@
 // The transcoders' output writer: decimal digits without BigInt, JSON strings from UTF-8 bytes.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ByteOut } from '../../src/pipeline/transcode/byte-out.ts';
+import { ByteOut, piece } from '../../src/pipeline/transcode/byte-out.ts';
 
 const text = (o: ByteOut) => Buffer.from(o.buf.subarray(0, o.pos)).toString('utf8');
 const halves = (v: bigint): [number, number] => [Number(BigInt.asUintN(64, v) & 0xffffffffn), Number(BigInt.asUintN(64, v) >> 32n)];
@@ -73,6 +73,25 @@ describe('ByteOut', () => {
           whole.set(bytes, shift + pad);
           expect(o.asciiBytes(whole.subarray(shift), pad, pad + bytes.length)).toBe(bytes.every((b) => b < 0x80));
           want.push(...bytes);
+        }
+        expect([...o.buf.subarray(0, o.pos)]).toStrictEqual(want);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('writes fixed pieces a word at a time between other writes, each exactly once', () => {
+    // Pieces of every length against a word (the last word of one runs past its end), with other
+    // bytes written after each: nothing a piece writes past its end is left in the output.
+    const step = fc.record({ text: fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 30 }), after: fc.uint8Array({ maxLength: 5 }) });
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 8 }), (steps) => {
+        const o = new ByteOut(4);
+        const want: number[] = [];
+        for (const { text, after } of steps) {
+          o.piece(piece(text));
+          for (const b of after) o.byte(b);
+          want.push(...Buffer.from(text, 'latin1'), ...after);
         }
         expect([...o.buf.subarray(0, o.pos)]).toStrictEqual(want);
       }),

@@ -26,6 +26,20 @@ export function ascii(s: string): Uint8Array {
   return textEncoder.encode(s);
 }
 
+/** A fixed ASCII piece of a format (JSON punctuation and keys), kept as little-endian words for ByteOut.piece. */
+export interface Piece {
+  readonly length: number;
+  readonly words: Int32Array;
+}
+
+/** ASCII text as a Piece. */
+export function piece(s: string): Piece {
+  const bytes = new Uint8Array((s.length + 3) & ~3);
+  bytes.set(ascii(s));
+  const view = new DataView(bytes.buffer);
+  return { length: s.length, words: Int32Array.from({ length: bytes.length / 4 }, (_, k) => view.getInt32(4 * k, true)) };
+}
+
 /** A growing byte buffer with writers for the pieces store formats are made of. */
 export class ByteOut {
   buf: Uint8Array;
@@ -131,6 +145,19 @@ export class ByteOut {
     }
     this.pos = p;
     return (high & 0x80808080) === 0;
+  }
+
+  /**
+   * Appends a piece a word at a time. Its last word may write up to three bytes past the piece's
+   * end: they lie past pos, where nothing written is kept.
+   */
+  piece(t: Piece): void {
+    this.ensure(t.length + 3);
+    const ov = this.view;
+    const words = t.words;
+    let p = this.pos;
+    for (let k = 0; k < words.length; k++, p += 4) ov.setInt32(p, words[k]!, true);
+    this.pos += t.length;
   }
 
   /** Appends a copy of bytes [start, end) already written to this buffer. */

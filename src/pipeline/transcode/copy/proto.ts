@@ -22,7 +22,7 @@ import { KNOWN_ANYVALUE, KNOWN_LIST, readNestedValue } from '../../decode/otlp-p
 import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
 import { EVENT, GROUP, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, FieldRanges, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
-import { ascii, ByteOut } from '../byte-out.ts';
+import { ascii, ByteOut, piece } from '../byte-out.ts';
 import type { EncodedRequest, RequestEncoder } from '../encoder.ts';
 
 /** Thrown when a request needs the row path (see the header); never escapes this module. */
@@ -32,31 +32,31 @@ const FALLBACK = new Error('row path');
 export let fallbacks = 0;
 
 // The fixed JSON text of the json columns.
-const T_STRING = ascii('{"stringValue":');
-const T_TRUE = ascii('{"boolValue":true}');
-const T_FALSE = ascii('{"boolValue":false}');
-const T_INT = ascii('{"intValue":"');
-const T_DOUBLE = ascii('{"doubleValue":');
-const T_BYTES = ascii('{"bytesValue":"');
-const T_ARRAY = ascii('{"arrayValue":{"values":[');
-const T_KVLIST = ascii('{"kvlistValue":{"values":[');
-const T_LIST_END = ascii(']}}');
-const T_QEND = ascii('"}');
-const T_EMPTY = ascii('{}');
-const T_KEY = ascii('{"key":');
-const T_VALUE = ascii(',"value":');
-const T_RES_START = ascii('{"attributes":[');
-const T_DROPPED_ATTRS = ascii('],"droppedAttributesCount":');
-const T_SCHEMA = ascii(',"schemaUrl":');
-const T_SCOPE_START = ascii('{"name":');
-const T_VERSION = ascii(',"version":');
-const T_ATTRS = ascii(',"attributes":[');
-const T_EVENT_TIME = ascii('{"timeUnixNano":"');
-const T_EVENT_NAME = ascii('","name":');
-const T_LINK_TRACE = ascii('{"traceId":"');
-const T_SPAN_ID = ascii('","spanId":"');
-const T_TRACE_STATE = ascii('","traceState":');
-const T_FLAGS = ascii(',"flags":');
+const T_STRING = piece('{"stringValue":');
+const T_TRUE = piece('{"boolValue":true}');
+const T_FALSE = piece('{"boolValue":false}');
+const T_INT = piece('{"intValue":"');
+const T_DOUBLE = piece('{"doubleValue":');
+const T_BYTES = piece('{"bytesValue":"');
+const T_ARRAY = piece('{"arrayValue":{"values":[');
+const T_KVLIST = piece('{"kvlistValue":{"values":[');
+const T_LIST_END = piece(']}}');
+const T_QEND = piece('"}');
+const T_EMPTY = piece('{}');
+const T_KEY = piece('{"key":');
+const T_VALUE = piece(',"value":');
+const T_RES_START = piece('{"attributes":[');
+const T_DROPPED_ATTRS = piece('],"droppedAttributesCount":');
+const T_SCHEMA = piece(',"schemaUrl":');
+const T_SCOPE_START = piece('{"name":');
+const T_VERSION = piece(',"version":');
+const T_ATTRS = piece(',"attributes":[');
+const T_EVENT_TIME = piece('{"timeUnixNano":"');
+const T_EVENT_NAME = piece('","name":');
+const T_LINK_TRACE = piece('{"traceId":"');
+const T_SPAN_ID = piece('","spanId":"');
+const T_TRACE_STATE = piece('","traceState":');
+const T_FLAGS = piece(',"flags":');
 const T_UNKNOWN_SERVICE = ascii(UNKNOWN_SERVICE);
 const T_TRUE_TEXT = 'true';
 const T_FALSE_TEXT = 'false';
@@ -367,7 +367,7 @@ function anyValue(r: WireReader, end: number, depth: number): void {
         ke = e;
         r.pos = e;
         w.pos = mark;
-        w.bytes(T_STRING);
+        w.piece(T_STRING);
         w.jsonStringUtf8(r.buf, ks, ke);
         ascii = w.ascii;
         w.byte(0x7d);
@@ -377,7 +377,7 @@ function anyValue(r: WireReader, end: number, depth: number): void {
       case 16: {
         const b = r.bool();
         w.pos = mark;
-        w.bytes(b ? T_TRUE : T_FALSE);
+        w.piece(b ? T_TRUE : T_FALSE);
         kind = V_TEXT;
         s = b ? T_TRUE_TEXT : T_FALSE_TEXT;
         break;
@@ -385,18 +385,18 @@ function anyValue(r: WireReader, end: number, depth: number): void {
       case 24:
         r.varint64();
         w.pos = mark;
-        w.bytes(T_INT);
+        w.piece(T_INT);
         ks = w.pos;
         w.int64(r.lo, r.hi);
         ke = w.pos;
-        w.bytes(T_QEND);
+        w.piece(T_QEND);
         kind = V_OUT;
         break;
       case 33: {
         const d = r.double();
         s = String(d);
         w.pos = mark;
-        w.bytes(T_DOUBLE);
+        w.piece(T_DOUBLE);
         w.asciiText(d - d === 0 ? s : d !== d ? '"NaN"' : d > 0 ? '"Infinity"' : '"-Infinity"');
         w.byte(0x7d);
         kind = V_TEXT;
@@ -415,7 +415,7 @@ function anyValue(r: WireReader, end: number, depth: number): void {
         const valueStart = r.pos;
         if (tag === 42) arrayValue(r, e, depth + 1);
         else kvlistValue(r, e, depth + 1);
-        w.bytes(T_LIST_END);
+        w.piece(T_LIST_END);
         kind = V_TEXT;
         if (tokensOn && depth === 0) {
           // The token renders the value as anyValueToString does: from the row decoder's object.
@@ -432,9 +432,9 @@ function anyValue(r: WireReader, end: number, depth: number): void {
         const b64 = r.nb.base64Slice(r.pos, e);
         r.pos = e;
         w.pos = mark;
-        w.bytes(T_BYTES);
+        w.piece(T_BYTES);
         w.asciiText(b64);
-        w.bytes(T_QEND);
+        w.piece(T_QEND);
         kind = V_TEXT;
         s = b64;
         break;
@@ -446,7 +446,7 @@ function anyValue(r: WireReader, end: number, depth: number): void {
   checkEnd(r, end, 'AnyValue');
   if (kind === V_EMPTY) {
     w.pos = mark;
-    w.bytes(T_EMPTY);
+    w.piece(T_EMPTY);
   }
   vText = kind;
   vStart = ks;
@@ -457,7 +457,7 @@ function anyValue(r: WireReader, end: number, depth: number): void {
 
 /** Writes the ArrayValue r[pos, end) whose values lie at depth, up to its closing brackets. */
 function arrayValue(r: WireReader, end: number, depth: number): void {
-  w.bytes(T_ARRAY);
+  w.piece(T_ARRAY);
   let n = 0;
   while (r.pos < end) {
     const t = r.tag();
@@ -472,7 +472,7 @@ function arrayValue(r: WireReader, end: number, depth: number): void {
 
 /** Writes the KeyValueList r[pos, end) whose values lie at depth, up to its closing brackets. */
 function kvlistValue(r: WireReader, end: number, depth: number): void {
-  w.bytes(T_KVLIST);
+  w.piece(T_KVLIST);
   const l = beginList(depth);
   while (r.pos < end) {
     const t = r.tag();
@@ -496,16 +496,16 @@ function keyValue(r: WireReader, end: number, l: KvList, depth: number): void {
   const { keyStart: ks, keyEnd: ke, values, valueStart: vs, valueEnd: ve } = KV;
   if (l.n > 0) w.byte(0x2c);
   const itemStart = w.pos;
-  w.bytes(T_KEY);
+  w.piece(T_KEY);
   w.jsonStringUtf8(r.buf, ks, ke);
   const invalidKey = w.invalidUtf8;
   const keyAscii = w.ascii;
-  w.bytes(T_VALUE);
+  w.piece(T_VALUE);
   if (values === 1) {
     r.pos = vs;
     anyValue(r, ve, depth);
   } else if (values === 0) {
-    w.bytes(T_EMPTY);
+    w.piece(T_EMPTY);
     vText = V_EMPTY;
   } else {
     // A repeated value field: each is read (and validated); the last one stays.
@@ -562,9 +562,9 @@ let scopeDeep = false;
 
 /** Writes the rest of the resource or scope after its attribute list: dropped count, schema URL. */
 function groupEnd(r: WireReader): void {
-  group.bytes(T_DROPPED_ATTRS);
+  group.piece(T_DROPPED_ATTRS);
   group.uint(GROUP.dropped);
-  group.bytes(T_SCHEMA);
+  group.piece(T_SCHEMA);
   group.jsonStringUtf8(r.buf, GROUP.schemaStart, GROUP.schemaEnd);
   group.byte(0x7d);
 }
@@ -577,7 +577,7 @@ function renderResource(r: WireReader): void {
   let svcKind = -1;
   let svcStart = 0;
   let svcEnd = 0;
-  group.bytes(T_RES_START);
+  group.piece(T_RES_START);
   const l = beginList(0);
   for (let i = 0; i < GROUP_ATTRS.n; i++) {
     r.pos = GROUP_ATTRS.starts[i]!;
@@ -603,11 +603,11 @@ function renderScope(r: WireReader): void {
   w = group;
   group.pos = resourceEnd;
   tooDeep = false;
-  group.bytes(T_SCOPE_START);
+  group.piece(T_SCOPE_START);
   group.jsonStringUtf8(r.buf, GROUP.nameStart, GROUP.nameEnd);
-  group.bytes(T_VERSION);
+  group.piece(T_VERSION);
   group.jsonStringUtf8(r.buf, GROUP.versionStart, GROUP.versionEnd);
-  group.bytes(T_ATTRS);
+  group.piece(T_ATTRS);
   attributeList(r, GROUP_ATTRS);
   groupEnd(r);
   scopeEnd = group.pos;
@@ -664,14 +664,14 @@ function events(r: WireReader): boolean {
     scanEvent(r, e);
     if (EVENT.hi >= MAX_TIME_HI) storable = false;
     if (n++ > 0) w.byte(0x2c);
-    w.bytes(T_EVENT_TIME);
+    w.piece(T_EVENT_TIME);
     w.uint64(EVENT.lo, EVENT.hi);
-    w.bytes(T_EVENT_NAME);
+    w.piece(T_EVENT_NAME);
     w.jsonStringUtf8(r.buf, EVENT.nameStart, EVENT.nameEnd);
     const dropped = EVENT.dropped;
-    w.bytes(T_ATTRS);
+    w.piece(T_ATTRS);
     attributes(r, s, e, 26);
-    w.bytes(T_DROPPED_ATTRS);
+    w.piece(T_DROPPED_ATTRS);
     w.uint(dropped);
     w.byte(0x7d);
     r.pos = e;
@@ -691,17 +691,17 @@ function links(r: WireReader, start: number, end: number): boolean {
     const { traceStart, traceState, spanStart, spanState, tsStart, tsEnd, flags, dropped } = LINK;
     const mark = w.pos;
     if (n > 0) w.byte(0x2c);
-    w.bytes(T_LINK_TRACE);
+    w.piece(T_LINK_TRACE);
     if (traceState === ID_OK) w.hex(buf, traceStart, 16);
-    w.bytes(T_SPAN_ID);
+    w.piece(T_SPAN_ID);
     if (spanState === ID_OK) w.hex(buf, spanStart, 8);
-    w.bytes(T_TRACE_STATE);
+    w.piece(T_TRACE_STATE);
     w.jsonStringUtf8(buf, tsStart, tsEnd);
-    w.bytes(T_FLAGS);
+    w.piece(T_FLAGS);
     w.uint(flags);
-    w.bytes(T_ATTRS);
+    w.piece(T_ATTRS);
     attributes(r, s, e, 34);
-    w.bytes(T_DROPPED_ATTRS);
+    w.piece(T_DROPPED_ATTRS);
     w.uint(dropped);
     w.byte(0x7d);
     if (traceState === ID_BAD || spanState === ID_BAD) {
@@ -826,7 +826,7 @@ function body(r: WireReader): void {
     r.pos = LOG_BODIES.starts[i]!;
     anyValue(r, LOG_BODIES.ends[i]!, 0);
   }
-  if (LOG_BODIES.n === 0) out.bytes(T_EMPTY);
+  if (LOG_BODIES.n === 0) out.piece(T_EMPTY);
 }
 
 const LOGS = walkOf(logRecord, 'ExportLogsServiceRequest', 'ResourceLogs', 'ScopeLogs');
