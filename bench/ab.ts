@@ -26,7 +26,7 @@ import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { REPO_DIR } from './harness.ts';
+import { REPO_DIR, TRANSCODER_SPECS } from './harness.ts';
 import { runIngest, type IngestFigures } from './ingest.ts';
 import { defaultSpec, smallSpec, type BenchSignal } from './traffic.ts';
 
@@ -60,7 +60,7 @@ const pairs = Number(args.pairs);
 const seconds = Number(args.seconds);
 if (!Number.isInteger(pairs) || pairs < 1) fail(`--pairs must be a whole number of at least 1, not ${JSON.stringify(args.pairs)}`);
 if (!(seconds >= 1)) fail(`--seconds must be at least 1, not ${JSON.stringify(args.seconds)}`);
-const TRANSCODERS = ['otlp', 'postgres', 'clickhouse'];
+const TRANSCODERS = Object.keys(TRANSCODER_SPECS);
 if (args.transcoder !== undefined && !TRANSCODERS.includes(args.transcoder)) fail(`--transcoder must be one of ${TRANSCODERS.join(', ')}, not ${JSON.stringify(args.transcoder)}`);
 if (args.transcoder !== undefined && args['memory-write']) fail('--transcoder and --memory-write each choose what to compare: give one');
 const options: Record<string, string> = {};

@@ -7,8 +7,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import HEAP_FLAGS from '../bin/heap-flags.json' with { type: 'json' };
+import type { EncoderSpec } from '../src/storage/encoders.ts';
 
 export const REPO_DIR = fileURLToPath(new URL('..', import.meta.url));
+
+/** The store formats whose decode-worker transcoders bench/transcoder-pair.ts (and ab.ts --transcoder) compare, as the memory and SQLite, PostgreSQL (binary COPY) and ClickHouse (one shard) stores ask for them. */
+export const TRANSCODER_SPECS: Readonly<Record<string, EncoderSpec>> = {
+  otlp: { name: 'otlp', options: {} },
+  postgres: { name: 'postgres', options: { format: 'binary' } },
+  clickhouse: { name: 'clickhouse', options: { partitions: 1 } },
+};
 
 /** The value of a `--name=value` command-line flag, or undefined when it is not given. */
 export function cliFlag(name: string): string | undefined {

@@ -14,8 +14,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type * as Registry from '../src/pipeline/transcode/registry.ts';
-import type { EncoderSpec } from '../src/storage/encoders.ts';
-import { REPO_DIR } from './harness.ts';
+import { REPO_DIR, TRANSCODER_SPECS } from './harness.ts';
 import { percentile } from './stats.ts';
 import { defaultSpec, loadTraffic, type BenchSignal } from './traffic.ts';
 
@@ -29,14 +28,8 @@ const { values: args } = parseArgs({
   },
 });
 
-/** The encoder specs this compares: what the memory and SQLite, PostgreSQL and ClickHouse stores ask of their workers. */
-const SPECS: Record<string, EncoderSpec> = {
-  otlp: { name: 'otlp', options: {} },
-  postgres: { name: 'postgres', options: { format: 'binary' } },
-  clickhouse: { name: 'clickhouse', options: { partitions: 1 } },
-};
-const spec = SPECS[args.encoder];
-if (spec === undefined) throw new Error(`--encoder must be one of ${Object.keys(SPECS).join(', ')}, not ${JSON.stringify(args.encoder)}`);
+const spec = TRANSCODER_SPECS[args.encoder];
+if (spec === undefined) throw new Error(`--encoder must be one of ${Object.keys(TRANSCODER_SPECS).join(', ')}, not ${JSON.stringify(args.encoder)}`);
 const signal = args.signal as BenchSignal;
 if (signal !== 'traces' && signal !== 'logs') throw new Error(`--signal must be traces or logs, not ${JSON.stringify(args.signal)}`);
 const rounds = Number(args.rounds);
