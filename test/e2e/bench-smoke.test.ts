@@ -3,7 +3,7 @@
 // every figure must be a number. The null receiver baseline gets a one-second run the same way.
 import { describe, expect, it } from 'vitest';
 import { runIngest, type IngestFigures } from '../../bench/ingest.ts';
-import { renderReport, TARGETS, type BenchResults } from '../../bench/report.ts';
+import { hostCpuPerMillion, renderReport, TARGETS, type BenchResults } from '../../bench/report.ts';
 import type { TrafficSpec } from '../../bench/traffic.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -83,5 +83,10 @@ describe('bench harness smoke', () => {
     const md = renderReport(results, 'bench/out/smoke.json');
     expect(md).toContain('## Targets');
     expect(md).toContain(collector.sentItems.toLocaleString('en-US'));
+    // The machine's CPU per item: the receiver's own plus the load generator's, per item accepted.
+    expect(md).toContain("### The machine's CPU per item");
+    expect(collector.loadgenCpuS).toBeGreaterThan(0);
+    const accepted = collector.acceptedItemsPerS * collector.durationS;
+    expect(hostCpuPerMillion(collector)).toBeCloseTo(collector.cpuSecondsPerMillionItems + collector.loadgenCpuS / (accepted / 1e6), 9);
   });
 });
