@@ -437,7 +437,7 @@ function hostSection(runs: readonly MaxRateFigures[]): string {
   return [
     "### The machine's CPU per item",
     '',
-    "The receiver and the load generator run on the same cores. Their CPU-s per million items accepted, each, together, and how many cores they kept busy between them. At the maximum rate the two keep about as many cores busy against either receiver, so a receiver's share of the null receiver's rate is about the inverse ratio of the two together: a throughput target is a CPU target here. The load generator's own cost per item rises as the rate falls (fewer requests per wake-up).",
+    "The receiver and the load generator run on the same cores. Their CPU-s per million items accepted, each, together, and how many cores they kept busy between them. At the maximum rate the two keep about as many cores busy against either receiver, so a receiver's share of the null receiver's rate is about the inverse ratio of the two together: a throughput target is a CPU target here. The load generator's own CPU per item is higher against the collector, whose answers take longer, than against the null receiver.",
     '',
     table(['run', 'receiver', 'load generator', 'together', 'cores busy', 'vs baseline: rate (inverse CPU ratio)'], rows),
     '',
