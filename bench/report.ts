@@ -213,7 +213,7 @@ function loadgenCpuPerMillion(f: IngestFigures): number {
  * two share this machine's cores, which they keep about equally busy against either receiver
  * (hostSection), so a receiver's accepted rate goes as the inverse of this figure.
  */
-export function hostCpuPerMillion(f: IngestFigures): number {
+function hostCpuPerMillion(f: IngestFigures): number {
   return f.cpuSecondsPerMillionItems + loadgenCpuPerMillion(f);
 }
 

@@ -3,7 +3,7 @@
 // every figure must be a number. The null receiver baseline gets a one-second run the same way.
 import { describe, expect, it } from 'vitest';
 import { runIngest, type IngestFigures } from '../../bench/ingest.ts';
-import { hostCpuPerMillion, renderReport, TARGETS, type BenchResults } from '../../bench/report.ts';
+import { renderReport, TARGETS, type BenchResults } from '../../bench/report.ts';
 import type { TrafficSpec } from '../../bench/traffic.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -83,10 +83,16 @@ describe('bench harness smoke', () => {
     const md = renderReport(results, 'bench/out/smoke.json');
     expect(md).toContain('## Targets');
     expect(md).toContain(collector.sentItems.toLocaleString('en-US'));
-    // The machine's CPU per item: the receiver's own plus the load generator's, per item accepted.
-    expect(md).toContain("### The machine's CPU per item");
-    expect(collector.loadgenCpuS).toBeGreaterThan(0);
-    const accepted = collector.acceptedItemsPerS * collector.durationS;
-    expect(hostCpuPerMillion(collector)).toBeCloseTo(collector.cpuSecondsPerMillionItems + collector.loadgenCpuS / (accepted / 1e6), 9);
+    // The machine's CPU per item: each side's row gives the receiver's CPU per million items, the
+    // load generator's and their sum, and the cores the two kept busy.
+    const host = md.slice(md.indexOf("### The machine's CPU per item"));
+    for (const side of ['null receiver', 'collector']) {
+      const row = host.split('\n').find((l) => l.startsWith(`| ${side}, OTLP/gRPC traces |`));
+      expect(row, side).toBeDefined();
+      const [receiver, loadgen, together, cores] = row!.split('|').slice(2, 6).map((c) => Number(c.trim().replace(/,/g, '')));
+      expect(loadgen, side).toBeGreaterThan(0);
+      expect(Math.abs(together! - (receiver! + loadgen!)), side).toBeLessThanOrEqual(Math.max(0.02, 0.01 * together!));
+      expect(cores, side).toBeGreaterThan(0);
+    }
   });
 });
