@@ -6,6 +6,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Transform } from 'node:stream';
 import { createGunzip, createInflate, createZstdDecompress } from 'node:zlib';
 import { HttpService } from '../common/http.ts';
+import { releaseBuffer } from '../common/release.ts';
 import { REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals.ts';
 import type { Signal } from '../model/signal.ts';
 import type { Ingest, IngestOutcome } from '../pipeline/ingest.ts';
@@ -108,7 +109,10 @@ function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
   return new Promise<Uint8Array>((resolve, reject) => {
     const compressed = o.encoding !== 'identity';
     // Content-Length sizes the buffer only when it is the size of what is kept.
-    const body = new BodyBuffer(o.reservation, compressed ? undefined : o.declared);
+    // Node's HTTP parser hands each piece of an identity body over as a copy of its own (the
+    // socket is read into the parser's buffer), so once copied into the body it is ours to free;
+    // the inflater's output pieces may share its buffer and are left to the collector.
+    const body = new BodyBuffer(o.reservation, compressed ? undefined : o.declared, !compressed);
     let settled = false;
     let inflater: Transform | undefined;
 
@@ -175,16 +179,19 @@ function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
  * declared identity body is in, a buffer of exactly the declared size takes them, so a large
  * body is never held twice, and a client that sends a few bytes and stalls holds only those.
  */
-class BodyBuffer {
+export class BodyBuffer {
   private list: Uint8Array[] = [];
   private exact: Uint8Array | undefined;
   private readonly reservation: Reservation;
   private readonly expected: number | undefined;
+  /** Whether the chunks pushed are this body's alone, to be freed once copied (freeCopied). */
+  private readonly ownsChunks: boolean;
   bytes = 0;
 
-  constructor(reservation: Reservation, expected: number | undefined) {
+  constructor(reservation: Reservation, expected: number | undefined, ownsChunks = false) {
     this.reservation = reservation;
     this.expected = expected;
+    this.ownsChunks = ownsChunks;
   }
 
   /** Appends a chunk; false when the queue budget has no room for it. */
@@ -193,6 +200,7 @@ class BodyBuffer {
     if (this.exact && need <= this.exact.byteLength) {
       this.exact.set(chunk, this.bytes);
       this.bytes = need;
+      this.freeCopied(chunk);
       return true;
     }
     if (this.exact) {
@@ -211,11 +219,23 @@ class BodyBuffer {
       for (const c of this.list) {
         exact.set(c, at);
         at += c.byteLength;
+        this.freeCopied(c);
       }
       this.exact = exact;
       this.list = [];
     }
     return true;
+  }
+
+  /**
+   * Frees a pushed chunk now that its bytes are copied, when the body owns its chunks and the
+   * chunk is the whole of its ArrayBuffer (a view of part of a buffer is shorter than it). V8
+   * counts a received chunk's memory until a full collection finds it dead, and starts one for
+   * every 64 MiB counted: freed here, request bodies stop driving those collections
+   * (docs/performance.md, phase T).
+   */
+  private freeCopied(chunk: Uint8Array): void {
+    if (this.ownsChunks && chunk.byteLength === chunk.buffer.byteLength) releaseBuffer(chunk.buffer);
   }
 
   /** The body, in a buffer of exactly its size. */
@@ -228,6 +248,7 @@ class BodyBuffer {
     for (const c of parts) {
       out.set(c, at);
       at += c.byteLength;
+      this.freeCopied(c);
     }
     this.list = [];
     this.exact = undefined;

@@ -1,0 +1,86 @@
+// The OTLP/HTTP receiver's body buffer: a body read from a real node:http request comes out
+// byte for byte, and the pieces Node hands over are freed once copied (each is a copy of its own
+// of the parser's read buffer), so they stop counting towards V8's external-memory trigger for
+// full collections. Pieces the body does not own (an inflater's output) and views into a larger
+// buffer are left alone.
+import { createServer, request, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import type { Reservation } from '../../src/pipeline/writer.ts';
+import { BodyBuffer } from '../../src/receiver/http.ts';
+
+/** Room without limit: the budget is not what these cases are about. */
+const room = { bytes: 0, grow: () => true } as unknown as Reservation;
+
+/** Whether a view's memory has been freed (its ArrayBuffer detached). */
+const freed = (v: Uint8Array): boolean => (v.buffer as ArrayBuffer).detached;
+
+/** Sends body to a local server and reads it there into a BodyBuffer; the pieces Node emitted and the body taken. */
+async function receive(body: Buffer, ownsChunks: boolean): Promise<{ pieces: Buffer[]; taken: Uint8Array }> {
+  let got: { pieces: Buffer[]; taken: Uint8Array } | undefined;
+  const server = createServer((req: IncomingMessage, res) => {
+    const buffer = new BodyBuffer(room, Number(req.headers['content-length']), ownsChunks);
+    const pieces: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      pieces.push(c);
+      expect(buffer.push(c)).toBe(true);
+    });
+    req.on('end', () => {
+      got = { pieces, taken: buffer.take() };
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const req = request({ port: (server.address() as AddressInfo).port, method: 'POST', headers: { 'content-length': body.length } }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  } finally {
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+  return got!;
+}
+
+const body = Buffer.from(Array.from({ length: 700_000 }, (_, i) => (i * 31 + (i >> 9)) & 0xff));
+
+describe('BodyBuffer', () => {
+  it('takes a body of many socket reads byte for byte and frees each piece once copied', async () => {
+    const { pieces, taken } = await receive(body, true);
+    expect(pieces.length).toBeGreaterThan(3);
+    expect(Buffer.from(taken).equals(body)).toBe(true);
+    // Every piece was the whole of a buffer of its own, and is freed now.
+    for (const p of pieces) expect(freed(p)).toBe(true);
+    expect(freed(taken)).toBe(false);
+  });
+
+  it('leaves pieces it does not own to the garbage collector', async () => {
+    const { pieces, taken } = await receive(body, false);
+    expect(Buffer.from(taken).equals(body)).toBe(true);
+    for (const p of pieces) expect(freed(p)).toBe(false);
+  });
+
+  it('never frees a view into a larger buffer, nor the body it returns', () => {
+    const shared = Buffer.allocUnsafeSlow(64);
+    shared.fill(7);
+    const withLength = new BodyBuffer(room, 96, true);
+    expect(withLength.push(shared.subarray(0, 32))).toBe(true);
+    const whole = Buffer.alloc(64, 9);
+    expect(withLength.push(whole)).toBe(true);
+    const out = withLength.take();
+    expect(out.length).toBe(96);
+    expect(freed(shared)).toBe(false);
+    expect(freed(whole)).toBe(true);
+    expect(freed(out)).toBe(false);
+    // Without a declared length a lone piece that is its whole buffer is the body itself.
+    const lone = new BodyBuffer(room, undefined, true);
+    const only = Buffer.alloc(40, 3);
+    expect(lone.push(only)).toBe(true);
+    expect(lone.take()).toBe(only);
+    expect(freed(only)).toBe(false);
+  });
+});
