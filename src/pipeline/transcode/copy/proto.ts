@@ -326,8 +326,8 @@ let vAscii = false;
 let vString = '';
 
 /** Feeds text src[start, end) to the token: its bytes where they are all ASCII (jsonStringUtf8 found so), else its decoded string. */
-function hashText(src: Uint8Array, start: number, end: number, ascii: boolean): void {
-  if (ascii) tokenAscii(src, start, end);
+function hashText(src: Uint8Array, start: number, end: number, allAscii: boolean): void {
+  if (allAscii) tokenAscii(src, start, end);
   else tokenString(Buffer.from(src.buffer, src.byteOffset + start, end - start).toString('utf8'));
 }
 
@@ -356,7 +356,7 @@ function anyValue(r: WireReader, end: number, depth: number): void {
   let kind = V_EMPTY;
   let ks = 0;
   let ke = 0;
-  let ascii = false;
+  let stringAscii = false;
   let s = '';
   while (r.pos < end) {
     const tag = r.tag();
@@ -369,7 +369,7 @@ function anyValue(r: WireReader, end: number, depth: number): void {
         w.pos = mark;
         w.piece(T_STRING);
         w.jsonStringUtf8(r.buf, ks, ke);
-        ascii = w.ascii;
+        stringAscii = w.ascii;
         w.byte(0x7d);
         kind = V_WIRE;
         break;
@@ -451,7 +451,7 @@ function anyValue(r: WireReader, end: number, depth: number): void {
   vText = kind;
   vStart = ks;
   vEnd = ke;
-  vAscii = ascii;
+  vAscii = stringAscii;
   vString = s;
 }
 
