@@ -21,7 +21,7 @@ import type * as MemoryStore from '../src/storage/memory/index.ts';
 import type * as Metrics from '../src/telemetry/metrics.ts';
 import type * as OtlpTranscoder from '../src/pipeline/transcode/otlp/proto.ts';
 import { REPO_DIR } from './harness.ts';
-import { percentile } from './stats.ts';
+import { roundSummary } from './stats.ts';
 import { defaultSpec, loadTraffic, stampTraceIds, type BenchSignal } from './traffic.ts';
 
 const { values: args } = parseArgs({
@@ -70,6 +70,4 @@ for (let round = 0; round < rounds; round++) {
   perItem.push((t.user + t.system) / items);
   await store.shutdown();
 }
-const sorted = perItem.slice(1).sort((a, b) => a - b);
-const at = (p: number) => Number(percentile(sorted, p).toPrecision(3));
-console.log(JSON.stringify({ signal, tree: args.tree, cpuUsPerItem: perItem.map((x) => Number(x.toPrecision(3))), fastest: at(0), lowerQuartile: at(25), median: at(50) }));
+console.log(JSON.stringify({ signal, tree: args.tree, cpuUsPerItem: perItem.map((x) => Number(x.toPrecision(3))), ...roundSummary(perItem.slice(1)) }));

@@ -16,6 +16,13 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
   return sorted[rank - 1]!;
 }
 
+/** The fastest, lower-quartile and median of per-round costs, to three significant digits (the in-process pair benchmarks' summary). */
+export function roundSummary(perRound: readonly number[]): { fastest: number; lowerQuartile: number; median: number } {
+  const sorted = [...perRound].sort((a, b) => a - b);
+  const at = (p: number) => Number(percentile(sorted, p).toPrecision(3));
+  return { fastest: at(0), lowerQuartile: at(25), median: at(50) };
+}
+
 /** Count, mean, p50, p90, p99 and max of latencies in milliseconds. */
 export function latencySummary(values: Float64Array): LatencySummary {
   const sorted = Float64Array.from(values).sort();

@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type * as Registry from '../src/pipeline/transcode/registry.ts';
 import { REPO_DIR, TRANSCODER_SPECS } from './harness.ts';
-import { percentile } from './stats.ts';
+import { roundSummary } from './stats.ts';
 import { defaultSpec, loadTraffic, type BenchSignal } from './traffic.ts';
 
 const { values: args } = parseArgs({
@@ -68,7 +68,5 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 Object.keys(sides).forEach((name, side) => {
-  const sorted = perItem[side]!.sort((a, b) => a - b);
-  const at = (p: number) => Number(percentile(sorted, p).toPrecision(3));
-  console.log(JSON.stringify({ side: name, encoder: args.encoder, signal, tree: Object.values(sides)[side], fastest: at(0), lowerQuartile: at(25), median: at(50) }));
+  console.log(JSON.stringify({ side: name, encoder: args.encoder, signal, tree: Object.values(sides)[side], ...roundSummary(perItem[side]!) }));
 });
