@@ -182,15 +182,26 @@ export const spanCursor = (c: Uint8Array): ChunkCursor => new ChunkCursor(c, REC
 
 /**
  * Calls onSpan with each span record of `records`: span records one after another, with no group
- * record (the SQLite store keeps a run of a trace's spans so, their group beside them).
+ * record (the SQLite store keeps a run of a trace's spans so, their group beside them). Records
+ * that break off (not a span record, or one running past the end) throw ChunkFormatError, or, given
+ * onFault, end the walk there with a call to it: why, and how many records were read before.
  */
-export function readSpanRecords(records: Uint8Array, onSpan: (buf: SlicingBuffer, record: number) => void): void {
+export function readSpanRecords(records: Uint8Array, onSpan: (buf: SlicingBuffer, record: number) => void, onFault?: (err: ChunkFormatError, read: number) => void): void {
   const buf = Buffer.from(records.buffer, records.byteOffset, records.byteLength) as SlicingBuffer;
   let p = 0;
+  let n = 0;
   while (p < buf.length) {
-    if (buf[p] !== REC_SPAN) throw new ChunkFormatError(`not a span record at byte ${p}`);
-    const end = recordEnd(buf, p, SPAN_HEAD_BYTES, S_LEN);
+    let end: number;
+    try {
+      if (buf[p] !== REC_SPAN) throw new ChunkFormatError(`not a span record at byte ${p}`);
+      end = recordEnd(buf, p, SPAN_HEAD_BYTES, S_LEN);
+    } catch (err) {
+      if (!onFault) throw err;
+      onFault(err as ChunkFormatError, n);
+      return;
+    }
     onSpan(buf, p);
+    n++;
     p = end;
   }
 }

@@ -11,7 +11,7 @@ import type { AnyValue, SpanRow } from '../../src/model/rows.ts';
 import type { RowEncoder } from '../../src/storage/encoders.ts';
 import { createEncoder as createProtoEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { createEncoder as createLineEncoder } from '../../src/storage/rowjson.ts';
-import { getTrace, searchTraces } from '../../src/storage/sqlite/reads.ts';
+import { getTrace, searchTraces, takeUnreadable } from '../../src/storage/sqlite/reads.ts';
 import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { attributeTerm, bloomHas } from '../../src/storage/sqlite/terms.ts';
 import { makeSpan } from '../helpers/rows.ts';
@@ -137,13 +137,14 @@ describe.each(FORMATS)('sqlite attribute index, %s', (_format, createEncoder) =>
     for (let i = 0; i < 4; i++) write(store, Array.from({ length: 5000 }, () => makeSpan({ serviceName: 'many' })));
     db.close();
     // A read-only connection, as the read threads have. The documents are made unreadable
-    // (their bytes are not a span): a search that read one would fail.
+    // (their bytes are not a span): a search that read one would report it.
     const rw = new DatabaseSync(path);
     rw.exec("UPDATE spans SET doc = x'ff'");
     rw.close();
     const ro = new DatabaseSync(path, { readOnly: true });
     expect(holding(ro, 'str', 'no such value') + holding(ro, 'str', '')).toBe(0);
     expect(searchTraces(ro, DEFAULT_TENANT, { attributes: [{ key: 'str', value: 'no such value' }], limit: 20 })).toEqual([]);
+    expect(takeUnreadable()).toBeUndefined();
     ro.close();
   });
 

@@ -11,7 +11,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { ReadPool } from './read-pool.ts';
-import type { tableStats } from './reads.ts';
+import type { tableStats, Unreadable } from './reads.ts';
 import { openDatabase } from './store.ts';
 import type { WriteReply, WriteRequest } from './write-thread.ts';
 
@@ -29,6 +29,9 @@ export interface SqliteOptions {
   /** Page cache of the write connection, MiB. */
   cacheMiB: number;
 }
+
+/** Unreadable items remembered so that each is counted once (index.ts, SqliteBackend.unreadable). */
+const UNREADABLE_KEYS_KEPT = 100_000;
 
 class SqliteBackend implements StorageBackend, StoreStats {
   readonly name = 'sqlite';
@@ -61,10 +64,31 @@ class SqliteBackend implements StorageBackend, StoreStats {
     if (this.db) return;
     // The schema exists before the other connections open; this one then serves health checks only.
     this.db = openDatabase(this.path, { attributeIndex: this.attributeIndex });
-    this.readPool = new ReadPool({ path: this.path, threads: this.readThreads, timeoutMs: this.timeoutMs, logger: this.deps.logger });
+    this.readPool = new ReadPool({ path: this.path, threads: this.readThreads, timeoutMs: this.timeoutMs, logger: this.deps.logger, onUnreadable: (items) => this.unreadable(items) });
     if (this.retentionDays > 0) {
       this.applyRetention();
       this.retentionTimer = setInterval(() => this.applyRetention(), 3_600_000).unref();
+    }
+  }
+
+  /** Stored items reads found malformed, by key (reads.ts, Unreadable): each is counted and logged once, however many reads meet it. */
+  private readonly unreadableSeen = new Set<string>();
+
+  /**
+   * Counts the items no read can return as dropped (reason unreadable) and logs each stored place
+   * once. The keys are few (a damaged file, not a damaged stream) and stay for the process's life:
+   * past UNREADABLE_KEYS_KEPT they are no longer kept, and what is met again is counted again.
+   */
+  private unreadable(items: readonly Unreadable[]): void {
+    for (const u of items) {
+      if (this.unreadableSeen.has(u.key)) continue;
+      if (this.unreadableSeen.size >= UNREADABLE_KEYS_KEPT) this.unreadableSeen.clear();
+      this.unreadableSeen.add(u.key);
+      this.deps.metrics.droppedRows.inc({ backend: this.name, signal: u.signal, reason: 'unreadable' }, u.lost);
+      this.deps.logger.error(
+        { path: this.path, stored: u.key, lost: u.lost, err: u.message },
+        'a stored item in the sqlite file is malformed: reads leave it out and return the rest',
+      );
     }
   }
 

@@ -3,7 +3,7 @@
 // terminated and replaced; the other queries that were queued on it are sent to the new thread.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../telemetry/logger.ts';
-import type { ReadOp } from './reads.ts';
+import type { ReadOp, Unreadable } from './reads.ts';
 import type { ReadReply, ReadRequest } from './read-thread.ts';
 
 /** A read stopped after the time budget (query.timeoutMs); the read API answers it 503. */
@@ -31,11 +31,14 @@ export class ReadPool {
   private readonly path: string;
   private readonly timeoutMs: number;
   private readonly logger: Logger;
+  private readonly onUnreadable: (items: Unreadable[]) => void;
 
-  constructor(opts: { path: string; threads: number; timeoutMs: number; logger: Logger }) {
+  /** onUnreadable is told of the stored items a read found malformed and left out of its answer. */
+  constructor(opts: { path: string; threads: number; timeoutMs: number; logger: Logger; onUnreadable: (items: Unreadable[]) => void }) {
     this.path = opts.path;
     this.timeoutMs = opts.timeoutMs;
     this.logger = opts.logger;
+    this.onUnreadable = opts.onUnreadable;
     this.slots = Array.from({ length: Math.max(1, opts.threads) }, () => ({ worker: undefined, pending: new Map() }));
   }
 
@@ -55,6 +58,7 @@ export class ReadPool {
     if (slot.worker) return slot.worker;
     const worker = new Worker(new URL('./read-thread.ts', import.meta.url), { workerData: { path: this.path } });
     worker.on('message', (reply: ReadReply) => {
+      if ('unreadable' in reply && reply.unreadable) this.onUnreadable(reply.unreadable);
       const p = slot.pending.get(reply.id);
       if (!p) return;
       if ('started' in reply) {

@@ -2,7 +2,7 @@
 // answering one query at a time so a slow search never blocks the main event loop.
 import { DatabaseSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
-import { READS, type ReadOp } from './reads.ts';
+import { READS, takeUnreadable, type ReadOp, type Unreadable } from './reads.ts';
 
 export interface ReadRequest {
   id: number;
@@ -10,7 +10,8 @@ export interface ReadRequest {
   arg?: unknown;
 }
 
-export type ReadReply = { id: number; started: true } | { id: number; ok: true; value: unknown } | { id: number; ok: false; message: string };
+/** A query's answer, with the stored items it found malformed and left out (reads.ts, Unreadable). */
+export type ReadReply = { id: number; started: true } | { id: number; ok: true; value: unknown; unreadable: Unreadable[] | undefined } | { id: number; ok: false; message: string; unreadable: Unreadable[] | undefined };
 
 // The main thread created the schema before starting this thread; reads need no write access.
 const db = new DatabaseSync((workerData as { path: string }).path, { readOnly: true });
@@ -21,9 +22,10 @@ parentPort!.on('message', (req: ReadRequest) => {
   parentPort!.postMessage({ id: req.id, started: true } satisfies ReadReply);
   try {
     const fn = READS[req.op] as (db: DatabaseSync, arg: unknown) => unknown;
-    parentPort!.postMessage({ id: req.id, ok: true, value: fn(db, req.arg) } satisfies ReadReply);
+    const value = fn(db, req.arg);
+    parentPort!.postMessage({ id: req.id, ok: true, value, unreadable: takeUnreadable() } satisfies ReadReply);
   } catch (err) {
-    parentPort!.postMessage({ id: req.id, ok: false, message: (err as Error).message } satisfies ReadReply);
+    parentPort!.postMessage({ id: req.id, ok: false, message: (err as Error).message, unreadable: takeUnreadable() } satisfies ReadReply);
   }
 });
 parentPort!.on('close', () => db.close());

@@ -5,11 +5,12 @@
 // tenant's rows (the indexes lead with the tenant).
 import type { DatabaseSync } from 'node:sqlite';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
+import type { Signal } from '../../model/signal.ts';
 import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, TraceQuery, TraceSummary } from '../backend.ts';
-import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
+import { DecodeError, type SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { attributesMatch, byNewestTrace, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
 import {
-  logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
+  ChunkFormatError, logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
 import { clampNs, recordDuration, TENANTS_SQL } from './store.ts';
@@ -59,6 +60,36 @@ export const ROW_CHILDREN_SQL = `SELECT c.trace_id AS trace, c.parent_span_id AS
   FROM ${ROW_SPANS}
   WHERE ${ROW_CHILD_IN_RANGE} AND NOT EXISTS (SELECT 1 FROM spans p WHERE ${ROW_PARENT})`;
 
+/**
+ * Stored items a read found malformed, which no read can return. SQLite keeps no checksum of its
+ * pages, so bit rot in a file, or a file edited by hand, shows only when a read decodes the bytes:
+ * a run of span records whose framing breaks off, a span or log record whose protobuf does not
+ * decode. The read leaves them out and answers with the rest (a run's records before the fault
+ * included); the read thread sends them with its answer, and the store counts and logs each once
+ * (index.ts). Keyed by where they are stored, so every read that meets them names them alike.
+ */
+export interface Unreadable {
+  /** `run <rowid>` (its records from the fault on), `run <rowid> span <i>`, `spans <rowid>` or `logs <rowid>`. */
+  key: string;
+  signal: Signal;
+  /** Items no read returns. */
+  lost: number;
+  message: string;
+}
+
+const unreadableFound: Unreadable[] = [];
+
+/** The unreadable items met since the last call, if any. */
+export function takeUnreadable(): Unreadable[] | undefined {
+  return unreadableFound.length === 0 ? undefined : unreadableFound.splice(0);
+}
+
+/** Notes what reading `key` threw, when it is what malformed stored bytes throw; anything else (a bug of the read's own, a lost group) is thrown again. */
+function unreadable(err: unknown, key: string, signal: Signal, lost: number): void {
+  if (!(err instanceof ChunkFormatError || err instanceof DecodeError || err instanceof SyntaxError)) throw err;
+  unreadableFound.push({ key, signal, lost, message: err.message });
+}
+
 /** A stored row's document: its protobuf bytes and its group's (the resource and scope), or the JSON of an older version. */
 interface Doc {
   doc: string | Uint8Array;
@@ -66,8 +97,8 @@ interface Doc {
   scope: Uint8Array | null;
 }
 
-/** The columns of a Doc, from a table joined to its group as `g`. */
-const DOC_COLUMNS = 'doc, g.resource AS resource, g.scope AS scope';
+/** The columns of a Doc, from a table joined to its group as `g`, with the row's rowid as `id`. */
+const DOC_COLUMNS = (table: 'spans' | 'logs') => `${table}.rowid AS id, doc, g.resource AS resource, g.scope AS scope`;
 const withGroup = (table: 'spans' | 'logs', notIndexed = '') => `${table} ${notIndexed} LEFT JOIN item_groups g ON g.gid = ${table}.group_id`;
 
 function docRow<T>(d: Doc, fromJson: (doc: string) => T, fromParts: (resource: Uint8Array, scope: Uint8Array, item: Uint8Array) => T): T {
@@ -77,24 +108,56 @@ function docRow<T>(d: Doc, fromJson: (doc: string) => T, fromParts: (resource: U
 }
 
 const spanOf = (d: Doc): SpanRow => docRow(d, spanFromJson, spanFromParts);
+const logOf = (d: Doc): LogRow => docRow(d, logFromJson, logFromParts);
 
-/** A run of records (store.ts, RUN_SPANS_SCHEMA): its span records and its group's resource and scope. */
+/** The rows of the documents that decode; the others are noted unreadable. */
+function readRows<T>(docs: readonly (Doc & { id: bigint | number })[], signal: Signal, parse: (d: Doc) => T): T[] {
+  const out: T[] = [];
+  for (const d of docs) {
+    try {
+      out.push(parse(d));
+    } catch (err) {
+      unreadable(err, `${signal === 'traces' ? 'spans' : 'logs'} ${d.id}`, signal, 1);
+    }
+  }
+  return out;
+}
+
+/** A run of records (store.ts, RUN_SPANS_SCHEMA): its rowid, its span count and records, its group's resource and scope. */
 interface RecordRun {
+  id: bigint | number;
+  count: bigint | number | null;
   records: Uint8Array;
   resource: Uint8Array | null;
   scope: Uint8Array | null;
 }
 
 /** The columns of a RecordRun, from span_runs `r` joined as RECORD_RUNS. */
-const RECORD_RUN_COLUMNS = 'b.records AS records, g.resource AS resource, g.scope AS scope';
+const RECORD_RUN_COLUMNS = 'r.rowid AS id, r.span_count AS count, b.records AS records, g.resource AS resource, g.scope AS scope';
 const RECORD_RUNS = (notIndexed = '') => `span_runs r ${notIndexed} JOIN run_spans b ON b.run = r.rowid LEFT JOIN item_groups g ON g.gid = r.group_id`;
 
-/** Each span of a run of records for which keep (if given) holds, as a row. */
+/**
+ * Calls onSpan with each span record of a run of records. A run whose records break off (not a
+ * span record, or one running past the end) gives the records before the fault, and the rest of
+ * its count is noted unreadable.
+ */
+function runRecords(run: Pick<RecordRun, 'id' | 'count' | 'records'>, onSpan: (buf: SlicingBuffer, r: number) => void): void {
+  readSpanRecords(run.records, onSpan, (err, read) => unreadable(err, `run ${run.id}`, 'traces', Math.max(Number(run.count ?? read) - read, 0)));
+}
+
+/** Each span of a run of records for which keep (if given) holds, as a row; a span whose bytes do not decode is noted unreadable. */
 function recordSpans(run: RecordRun, out: SpanRow[], keep?: (buf: SlicingBuffer, r: number) => boolean): void {
   const { resource, scope } = run;
   if (!resource || !scope) throw new Error('a stored run has lost its resource group');
-  readSpanRecords(run.records, (buf, r) => {
-    if (!keep || keep(buf, r)) out.push(spanFromParts(resource, scope, spanBytes(buf, r)));
+  let i = 0;
+  runRecords(run, (buf, r) => {
+    const k = i++;
+    if (keep && !keep(buf, r)) return;
+    try {
+      out.push(spanFromParts(resource, scope, spanBytes(buf, r)));
+    } catch (err) {
+      unreadable(err, `run ${run.id} span ${k}`, 'traces', 1);
+    }
   });
 }
 
@@ -113,11 +176,11 @@ function traceFacts(db: DatabaseSync): (tenant: string, traceId: string) => Span
     'SELECT trace_id AS traceId, span_id AS spanId, parent_span_id AS parentSpanId, service_name AS serviceName, name, start_ns AS startTimeUnixNano, end_ns AS endTimeUnixNano, duration_ns AS durationNano, status_code AS statusCode FROM spans WHERE tenant = ? AND trace_id = ?',
   );
   rows.setReadBigInts(true);
-  const runs = db.prepare('SELECT r.service_name AS service, b.records AS records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE r.tenant = ? AND r.trace_id = ?');
+  const runs = db.prepare('SELECT r.rowid AS id, r.span_count AS count, r.service_name AS service, b.records AS records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE r.tenant = ? AND r.trace_id = ?');
   return (tenant, traceId) => {
     const out = (rows.all(tenant, traceId) as unknown as (SpanFacts & { statusCode: bigint })[]).map((s): SpanFacts => ({ ...s, statusCode: Number(s.statusCode) }));
-    for (const run of runs.iterate(tenant, traceId) as Iterable<{ service: string; records: Uint8Array }>) {
-      readSpanRecords(run.records, (buf, r) => out.push(recordFacts(buf, r, run.service)));
+    for (const run of runs.iterate(tenant, traceId) as Iterable<RecordRun & { service: string }>) {
+      runRecords(run, (buf, r) => out.push(recordFacts(buf, r, run.service)));
     }
     return out;
   };
@@ -125,12 +188,11 @@ function traceFacts(db: DatabaseSync): (tenant: string, traceId: string) => Span
 /** SQL function of whether a run's filter (NULL: none written) may hold the search's attribute and name conditions. */
 const RUN_FILTER_FUNCTION = 'tracehouse_run_may_match';
 const newestFirst = (a: bigint, b: bigint): number => (a > b ? -1 : a < b ? 1 : 0);
-const logOf = (d: Doc): LogRow => docRow(d, logFromJson, logFromParts);
 
 /** All spans of a trace: its rows of spans, then its runs of records. */
 export function getTrace(db: DatabaseSync, tenant: string, traceId: string): SpanRow[] {
-  const rows = db.prepare(`SELECT ${DOC_COLUMNS} FROM ${withGroup('spans')} WHERE tenant = ? AND trace_id = ?`).all(tenant, traceId) as unknown as Doc[];
-  const out = rows.map(spanOf);
+  const rows = db.prepare(`SELECT ${DOC_COLUMNS('spans')} FROM ${withGroup('spans')} WHERE tenant = ? AND trace_id = ?`).all(tenant, traceId) as unknown as (Doc & { id: number })[];
+  const out = readRows(rows, 'traces', spanOf);
   const runs = db.prepare(`SELECT ${RECORD_RUN_COLUMNS} FROM ${RECORD_RUNS()} WHERE r.tenant = ? AND r.trace_id = ? ORDER BY r.rowid`);
   for (const run of runs.iterate(tenant, traceId) as Iterable<RecordRun>) recordSpans(run, out);
   return out;
@@ -182,7 +244,7 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
   const spanStmt = db.prepare(`SELECT spans.rowid AS id, start_ns FROM spans ${whereSql(spans)}`);
   spanStmt.setReadBigInts(true);
   // A document is read only for a span that could still change the result.
-  const docStmt = wantAttrs ? db.prepare(`SELECT ${DOC_COLUMNS} FROM ${withGroup('spans')} WHERE spans.rowid = ?`) : undefined;
+  const docStmt = wantAttrs ? db.prepare(`SELECT ${DOC_COLUMNS('spans')} FROM ${withGroup('spans')} WHERE spans.rowid = ?`) : undefined;
   const recordsStmt = db.prepare('SELECT records FROM run_spans WHERE run = ?');
   const groupOf = groupReader(db);
   /** The span conditions but attributes, as the rows' columns compare them. */
@@ -203,16 +265,23 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
     const before = newest.size;
     if (run.count !== null) {
       const { records } = recordsStmt.get(run.id) as { records: Uint8Array };
-      readSpanRecords(records, (buf, r) => {
+      let i = 0;
+      runRecords({ id: run.id, count: run.count, records }, (buf, r) => {
+        const k = i++;
         const start = clampNs(spanStart(buf, r));
         const seen = newest.get(run.trace);
         if (seen !== undefined && seen >= start) return;
         if (!recordMatches(buf, r, start, conditions)) return;
         if (terms) {
           const bytes = spanBytes(buf, r);
-          if (!terms.mayMatch(bytes)) return;
-          const g = groupOf(run.gid);
-          if (!attributesMatch(spanFromParts(g.resource, g.scope, bytes).attributes, q)) return;
+          try {
+            if (!terms.mayMatch(bytes)) return;
+            const g = groupOf(run.gid);
+            if (!attributesMatch(spanFromParts(g.resource, g.scope, bytes).attributes, q)) return;
+          } catch (err) {
+            unreadable(err, `run ${run.id} span ${k}`, 'traces', 1);
+            return;
+          }
         }
         newest.set(run.trace, start);
       });
@@ -220,9 +289,14 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
       const seen = newest.get(run.trace);
       if (seen !== undefined && seen >= row.start_ns) continue;
       if (docStmt) {
-        const doc = docStmt.get(row.id) as unknown as Doc;
-        if (terms && typeof doc.doc !== 'string' && !terms.mayMatch(doc.doc)) continue;
-        if (!attributesMatch(spanOf(doc).attributes, q)) continue;
+        const doc = docStmt.get(row.id) as unknown as Doc & { id: bigint };
+        try {
+          if (terms && typeof doc.doc !== 'string' && !terms.mayMatch(doc.doc)) continue;
+          if (!attributesMatch(spanOf(doc).attributes, q)) continue;
+        } catch (err) {
+          unreadable(err, `spans ${doc.id}`, 'traces', 1);
+          continue;
+        }
       }
       newest.set(run.trace, row.start_ns);
     }
@@ -275,8 +349,8 @@ export function searchLogs(db: DatabaseSync, tenant: string, q: LogQuery): LogRo
   add(f, 'time_ns >= ?', q.startNano);
   add(f, 'time_ns <= ?', q.endNano === undefined ? undefined : clampNs(q.endNano));
   add(f, 'severity_number >= ?', q.minSeverity);
-  const rows = db.prepare(`SELECT ${DOC_COLUMNS} FROM ${withGroup('logs')} ${whereSql(f)} ORDER BY time_ns DESC, logs.id DESC LIMIT ?`).all(...f.params, q.limit) as unknown as Doc[];
-  return rows.map(logOf);
+  const rows = db.prepare(`SELECT ${DOC_COLUMNS('logs')} FROM ${withGroup('logs')} ${whereSql(f)} ORDER BY time_ns DESC, logs.id DESC LIMIT ?`).all(...f.params, q.limit) as unknown as (Doc & { id: number })[];
+  return readRows(rows, 'logs', logOf);
 }
 
 /** Service names from the operations table. */
@@ -317,21 +391,21 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
   // service, and each child in the range whose parent is not in its own run (a parent in its run
   // has its service) as its parent's words and its service.
   const traces = new Map<string, { spans: number[]; services: string[]; children: number[] }>();
-  const runs = db.prepare(`SELECT r.trace_id AS trace, r.service_name AS service, b.records AS records FROM span_runs r INDEXED BY span_runs_tenant_max
+  const runs = db.prepare(`SELECT r.rowid AS id, r.span_count AS count, r.trace_id AS trace, r.service_name AS service, b.records AS records FROM span_runs r INDEXED BY span_runs_tenant_max
     JOIN run_spans b ON b.run = r.rowid WHERE r.tenant = ?1 AND r.max_start_ns >= ?2 AND r.min_start_ns <= ?3`);
   /** The run's span ids, low word to high word (a low word two ids share leaves one: the other's children are then looked up by the trace). */
   const inRun = new Map<number, number>();
-  for (const run of runs.iterate(tenant, start, end) as Iterable<{ trace: string; service: string; records: Uint8Array }>) {
+  for (const run of runs.iterate(tenant, start, end) as Iterable<RecordRun & { trace: string; service: string }>) {
     let trace = traces.get(run.trace);
     if (!trace) traces.set(run.trace, (trace = { spans: [], services: [], children: [] }));
     const t = trace;
     const service = t.services.push(run.service) - 1;
     inRun.clear();
-    readSpanRecords(run.records, (buf, r) => {
+    runRecords(run, (buf, r) => {
       t.spans.push(buf.readInt32LE(r + S_SPAN), buf.readInt32LE(r + S_SPAN + 4), service);
       inRun.set(buf.readInt32LE(r + S_SPAN), buf.readInt32LE(r + S_SPAN + 4));
     });
-    readSpanRecords(run.records, (buf, r) => {
+    runRecords(run, (buf, r) => {
       if (buf[r + S_PARENT_LEN] === 0 || inRun.get(buf.readInt32LE(r + S_PARENT)) === buf.readInt32LE(r + S_PARENT + 4)) return;
       const s = clampNs(spanStart(buf, r));
       if (s >= start && s <= end) t.children.push(buf.readInt32LE(r + S_PARENT), buf.readInt32LE(r + S_PARENT + 4), service);
@@ -420,14 +494,15 @@ function scan<T>(db: DatabaseSync, table: 'spans' | 'logs', timeCol: string, ten
   add(f, `${timeCol} <= ?`, q.endNano === undefined ? undefined : clampNs(q.endNano));
   // NOT INDEXED: walking rowids and filtering costs one pass over the table for the whole scan;
   // a service or time index would make every page sort all matching rows again.
-  const stmt = db.prepare(`SELECT ${table}.rowid AS r, ${DOC_COLUMNS} FROM ${withGroup(table, 'NOT INDEXED')} ${whereSql(f)} ORDER BY ${table}.rowid LIMIT ?`);
+  const stmt = db.prepare(`SELECT ${DOC_COLUMNS(table)} FROM ${withGroup(table, 'NOT INDEXED')} ${whereSql(f)} ORDER BY ${table}.rowid LIMIT ?`);
   stmt.setReadBigInts(true);
-  const rows = stmt.all(...f.params, q.limit) as unknown as ({ r: bigint } & Doc)[];
+  const rows = stmt.all(...f.params, q.limit) as unknown as ({ id: bigint } & Doc)[];
   const last = rows[rows.length - 1];
-  const page: ScanPage<T> = { rows: rows.map(parse), next: last ? last.r.toString() : q.after, done: rows.length < q.limit };
+  // A page is its rows read, the unreadable left out: the cursor and the end go by the rows read.
+  const page: ScanPage<T> = { rows: readRows(rows, table === 'spans' ? 'traces' : 'logs', parse), next: last ? last.id.toString() : q.after, done: rows.length < q.limit };
   // Position by rowid against the largest one (one index lookup), for an ETA.
   const max = (db.prepare(`SELECT max(rowid) AS m FROM ${table}`).get() as { m: number | null }).m;
-  if (last && max) page.position = Math.min(1, Number(last.r) / max);
+  if (last && max) page.position = Math.min(1, Number(last.id) / max);
   return page;
 }
 
@@ -460,11 +535,11 @@ function scanRecordRuns(db: DatabaseSync, tenant: string, q: ScanQuery): ScanPag
   add(f, 'r.max_start_ns >= ?', q.startNano);
   add(f, 'r.min_start_ns <= ?', endNano);
   // NOT INDEXED: in rowid order, as the rows of spans (see scan).
-  const stmt = db.prepare(`SELECT r.rowid AS id, ${RECORD_RUN_COLUMNS} FROM ${RECORD_RUNS('NOT INDEXED')} ${whereSql(f)} ORDER BY r.rowid`);
+  const stmt = db.prepare(`SELECT ${RECORD_RUN_COLUMNS} FROM ${RECORD_RUNS('NOT INDEXED')} ${whereSql(f)} ORDER BY r.rowid`);
   stmt.setReadBigInts(true);
   const rows: SpanRow[] = [];
   let next = q.after;
-  for (const run of stmt.iterate(...f.params) as Iterable<RecordRun & { id: bigint }>) {
+  for (const run of stmt.iterate(...f.params) as Iterable<RecordRun>) {
     let k = 0;
     recordSpans(run, rows, (buf, r) => {
       const i = k++;
