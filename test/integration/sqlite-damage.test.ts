@@ -57,9 +57,9 @@ describe('sqlite store: stored items that no longer decode', () => {
         const { resource, scope } = makeSpan({ serviceName });
         return makeTrace(n, { serviceName, resource, scope });
       };
-      const [cut, bitten, whole] = [trace(5, 'cut'), trace(3, 'bitten'), trace(2, 'whole')];
+      const [cut, bitten, whole, orphan] = [trace(5, 'cut'), trace(3, 'bitten'), trace(2, 'whole'), trace(2, 'orphan')];
       const logs = [0, 1, 2].map((i) => makeLog({ serviceName: 'logs', body: { stringValue: `r${i}` } }));
-      await write(b, 'traces', [...cut, ...bitten, ...whole], 'spans');
+      await write(b, 'traces', [...cut, ...bitten, ...whole, ...orphan], 'spans');
       await write(b, 'logs', logs, 'logs');
 
       // Damage the file through a connection of its own, as bit rot or a hand edit would.
@@ -79,6 +79,9 @@ describe('sqlite store: stored items that no longer decode', () => {
       readSpanRecords(records, (_buf, r) => void (k++ === 1 && (second = r)));
       records.fill(0xff, second + SPAN_HEAD_BYTES, spanRecordEnd(records, second));
       db.prepare('UPDATE run_spans SET records = ? WHERE run = ?').run(records, bittenRun.id);
+      // A run's group (its resource and scope) is gone.
+      const orphanRun = runOf(orphan[0]!.traceId);
+      db.prepare('DELETE FROM item_groups WHERE gid = (SELECT group_id FROM span_runs WHERE rowid = ?)').run(orphanRun.id);
       // One log record's document is not a log record.
       const badLog = (db.prepare('SELECT min(rowid) AS id FROM logs').get() as { id: number }).id;
       db.prepare("UPDATE logs SET doc = x'ffff' WHERE rowid = ?").run(badLog);
@@ -89,10 +92,14 @@ describe('sqlite store: stored items that no longer decode', () => {
         expect(ids(await b.getTrace(DEFAULT_TENANT, cut[0]!.traceId))).toEqual(ids(cut.slice(0, 3)));
         expect(ids(await b.getTrace(DEFAULT_TENANT, bitten[0]!.traceId))).toEqual(ids([bitten[0]!, bitten[2]!]));
         expect(ids(await b.getTrace(DEFAULT_TENANT, whole[0]!.traceId))).toEqual(ids(whole));
+        expect(await b.getTrace(DEFAULT_TENANT, orphan[0]!.traceId)).toEqual([]);
         // Searches rank and summarize from the records' heads: the damaged traces are found, with the spans that read.
         const found = await b.searchTraces(DEFAULT_TENANT, { limit: 10 });
-        expect(found.map((t) => t.traceId).sort()).toEqual([cut, bitten, whole].map((t) => t[0]!.traceId).sort());
+        expect(found.map((t) => t.traceId).sort()).toEqual([cut, bitten, whole, orphan].map((t) => t[0]!.traceId).sort());
         expect(found.find((t) => t.traceId === cut[0]!.traceId)).toMatchObject({ spanCount: 3 });
+        // An attribute search decodes the spans that may match: those of a run without its group cannot be.
+        const byAttribute = await b.searchTraces(DEFAULT_TENANT, { attributes: [{ key: 'bool', value: 'true' }], limit: 10 });
+        expect(byAttribute.map((t) => t.traceId).sort()).toEqual([cut, bitten, whole].map((t) => t[0]!.traceId).sort());
         expect(ids(await scanAll((q) => b.scanSpans(DEFAULT_TENANT, q)))).toEqual(ids(readable));
         expect(bodies(await b.searchLogs(DEFAULT_TENANT, { service: 'logs', limit: 10 }))).toEqual(['r1', 'r2']);
         expect(bodies(await scanAll((q) => b.scanLogs(DEFAULT_TENANT, q)))).toEqual(['r1', 'r2']);
@@ -100,7 +107,7 @@ describe('sqlite store: stored items that no longer decode', () => {
 
       const dropped = (await metrics.droppedRows.get()).values.filter((v) => v.labels.backend === 'sqlite' && v.labels.reason === 'unreadable');
       const lost = (signal: Signal) => dropped.filter((v) => v.labels.signal === signal).reduce((n, v) => n + v.value, 0);
-      expect(lost('traces')).toBe(2 + 1);
+      expect(lost('traces')).toBe(2 + 1 + 2);
       expect(lost('logs')).toBe(1);
       const lines = log.lines().filter((l) => /malformed/.test(l.msg));
       const byPlace = (a: unknown[], b: unknown[]) => String(a[0]).localeCompare(String(b[0]));
@@ -109,6 +116,7 @@ describe('sqlite store: stored items that no longer decode', () => {
           [`logs ${badLog}`, 1],
           [`run ${bittenRun.id} span 1`, 1],
           [`run ${cutRun.id}`, 2],
+          [`run ${orphanRun.id}`, 2],
         ].sort(byPlace),
       );
       expect(lines.find((l) => l['stored'] === `run ${cutRun.id}`)).toMatchObject({ err: expect.stringMatching(/cut short in its header/) });

@@ -103,7 +103,7 @@ const withGroup = (table: 'spans' | 'logs', notIndexed = '') => `${table} ${notI
 
 function docRow<T>(d: Doc, fromJson: (doc: string) => T, fromParts: (resource: Uint8Array, scope: Uint8Array, item: Uint8Array) => T): T {
   if (typeof d.doc === 'string') return fromJson(d.doc);
-  if (!d.resource || !d.scope) throw new Error('a stored row has lost its resource group');
+  if (!d.resource || !d.scope) throw new ChunkFormatError(LOST_GROUP);
   return fromParts(d.resource, d.scope, d.doc);
 }
 
@@ -145,10 +145,18 @@ function runRecords(run: Pick<RecordRun, 'id' | 'count' | 'records'>, onSpan: (b
   readSpanRecords(run.records, onSpan, (err, read) => unreadable(err, `run ${run.id}`, 'traces', Math.max(Number(run.count ?? read) - read, 0)));
 }
 
+/** Why a stored item whose group row is gone (a damaged file) cannot be read: its resource and scope are there. */
+const LOST_GROUP = 'its resource group is missing from the file';
+
+/** Notes every span of a run whose group is missing unreadable. */
+function lostGroup(run: Pick<RecordRun, 'id' | 'count'>): void {
+  unreadable(new ChunkFormatError(LOST_GROUP), `run ${run.id}`, 'traces', Number(run.count ?? 0));
+}
+
 /** Each span of a run of records for which keep (if given) holds, as a row; a span whose bytes do not decode is noted unreadable. */
 function recordSpans(run: RecordRun, out: SpanRow[], keep?: (buf: SlicingBuffer, r: number) => boolean): void {
   const { resource, scope } = run;
-  if (!resource || !scope) throw new Error('a stored run has lost its resource group');
+  if (!resource || !scope) return lostGroup(run);
   let i = 0;
   runRecords(run, (buf, r) => {
     const k = i++;
@@ -266,8 +274,10 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
     if (run.count !== null) {
       const { records } = recordsStmt.get(run.id) as { records: Uint8Array };
       let i = 0;
+      let groupLost = false;
       runRecords({ id: run.id, count: run.count, records }, (buf, r) => {
         const k = i++;
+        if (groupLost) return;
         const start = clampNs(spanStart(buf, r));
         const seen = newest.get(run.trace);
         if (seen !== undefined && seen >= start) return;
@@ -277,6 +287,10 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
           try {
             if (!terms.mayMatch(bytes)) return;
             const g = groupOf(run.gid);
+            if (!g) {
+              groupLost = true;
+              return lostGroup(run);
+            }
             if (!attributesMatch(spanFromParts(g.resource, g.scope, bytes).attributes, q)) return;
           } catch (err) {
             unreadable(err, `run ${run.id} span ${k}`, 'traces', 1);
@@ -326,16 +340,15 @@ function recordMatches(buf: SlicingBuffer, r: number, start: bigint, q: SpanCond
   return (q.minDurationNano === undefined || duration >= q.minDurationNano) && (q.maxDurationNano === undefined || duration <= q.maxDurationNano);
 }
 
-/** Reads groups' resource and scope by id, each once per reader. */
-function groupReader(db: DatabaseSync): (gid: bigint | number | null) => { resource: Uint8Array; scope: Uint8Array } {
+/** Reads groups' resource and scope by id, each once per reader; undefined for one missing from the file. */
+function groupReader(db: DatabaseSync): (gid: bigint | number | null) => { resource: Uint8Array; scope: Uint8Array } | undefined {
   const stmt = db.prepare('SELECT resource, scope FROM item_groups WHERE gid = ?');
   const seen = new Map<bigint | number, { resource: Uint8Array; scope: Uint8Array }>();
   return (gid) => {
     const known = gid === null ? undefined : seen.get(gid);
     if (known) return known;
     const g = gid === null ? undefined : (stmt.get(gid) as { resource: Uint8Array; scope: Uint8Array } | undefined);
-    if (!g) throw new Error('a stored run has lost its resource group');
-    seen.set(gid!, g);
+    if (g) seen.set(gid!, g);
     return g;
   };
 }
