@@ -15,7 +15,7 @@ export function memoryOptions(c: Config): MemoryOptions {
 
 /** storage.sqlite.*, and the read budget query.timeoutMs */
 export function sqliteOptions(c: Config): SqliteOptions {
-  return { path: c['storage.sqlite.path'], retentionDays: c['storage.sqlite.retentionDays'], readThreads: c['storage.sqlite.readThreads'], queryTimeoutMs: c['query.timeoutMs'], attributeIndex: c['storage.sqlite.attributeIndex'], cacheMiB: c['storage.sqlite.cacheMiB'] };
+  return { path: c['storage.sqlite.path'], retentionDays: c['storage.sqlite.retentionDays'], readThreads: c['storage.sqlite.readThreads'], queryTimeoutMs: c['query.timeoutMs'], attributeIndex: c['storage.sqlite.attributeIndex'], cacheMiB: c['storage.sqlite.cacheMiB'], checkpointMiB: c['storage.sqlite.checkpointMiB'] };
 }
 
 /** storage.postgres.* */

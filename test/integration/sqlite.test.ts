@@ -46,6 +46,26 @@ describe('sqlite store', () => {
     other.close();
   });
 
+  it('checkpoints the write connection\'s WAL every storage.sqlite.checkpointMiB, in pages of the file, and bounds the file to twice that', () => {
+    const pragma = (db: DatabaseSync, name: string) => Object.values(db.prepare(`PRAGMA ${name}`).get() as Record<string, number>)[0];
+    const path = join(tempDir(), 'checkpoint.db');
+    const write = openDatabase(path, { checkpointMiB: 64 });
+    const other = openDatabase(path);
+    expect([pragma(write, 'wal_autocheckpoint'), pragma(write, 'journal_size_limit')]).toEqual([2048, 128 * 2 ** 20]);
+    expect([pragma(other, 'wal_autocheckpoint'), pragma(other, 'journal_size_limit')]).toEqual([256, 16 * 2 ** 20]);
+    write.close();
+    other.close();
+    // A file made with 4 KiB pages (an older build's): the same bytes are more pages.
+    const small = join(tempDir(), 'small-pages.db');
+    const pre = new DatabaseSync(small);
+    pre.exec('PRAGMA page_size = 4096; CREATE TABLE t (a); DROP TABLE t;');
+    pre.close();
+    const db = openDatabase(small, { checkpointMiB: 8 });
+    expect(pragma(db, 'page_size')).toBe(4096);
+    expect(pragma(db, 'wal_autocheckpoint')).toBe(2048);
+    db.close();
+  });
+
   it('answers a full disk as retryable, keeping the real error (SQLite rolls back by itself)', () => {
     const db = openDatabase(join(tempDir(), 'full.db'));
     const store = new SqliteStore(db);

@@ -54,6 +54,7 @@ describe('configuration', () => {
     [{ 'query.listen': 'localhost' }, 'query.listen = "localhost"'],
     [{ 'receiver.grpc.enabled': 'maybe' }, 'receiver.grpc.enabled = "maybe"'],
     [{ 'storage.sqlite.cacheMiB': '0' }, 'storage.sqlite.cacheMiB = "0"'],
+    [{ 'storage.sqlite.checkpointMiB': '2048' }, 'storage.sqlite.checkpointMiB = "2048"'],
     [{ 'receiver.grpc.streamWindowBytes': '1000' }, 'receiver.grpc.streamWindowBytes = "1000"'],
     [{ 'storage.memory.maxSpans': '3000000000' }, 'storage.memory.maxSpans = "3000000000"'],
     [{ 'receiver.grpc.connectionWindowBytes': '4GiB' }, 'receiver.grpc.connectionWindowBytes = "4GiB"'],

@@ -28,6 +28,8 @@ export interface SqliteOptions {
   attributeIndex: boolean;
   /** Page cache of the write connection, MiB. */
   cacheMiB: number;
+  /** WAL bytes between the write connection's checkpoints, MiB. */
+  checkpointMiB: number;
 }
 
 /** Unreadable items remembered so that each is counted once (index.ts, SqliteBackend.unreadable). */
@@ -49,6 +51,7 @@ class SqliteBackend implements StorageBackend, StoreStats {
   private readonly deps: BackendDeps;
   private readonly attributeIndex: boolean;
   private readonly cacheMiB: number;
+  private readonly checkpointMiB: number;
 
   constructor(options: SqliteOptions, deps: BackendDeps) {
     this.path = options.path;
@@ -57,6 +60,7 @@ class SqliteBackend implements StorageBackend, StoreStats {
     this.timeoutMs = options.queryTimeoutMs;
     this.attributeIndex = options.attributeIndex;
     this.cacheMiB = options.cacheMiB;
+    this.checkpointMiB = options.checkpointMiB;
     this.deps = deps;
   }
 
@@ -95,7 +99,7 @@ class SqliteBackend implements StorageBackend, StoreStats {
   /** The write thread, started on first use and again after it dies. */
   private writeThread(): Worker {
     if (this.thread) return this.thread;
-    const thread = new Worker(new URL('./write-thread.ts', import.meta.url), { workerData: { path: this.path, attributeIndex: this.attributeIndex, cacheMiB: this.cacheMiB } });
+    const thread = new Worker(new URL('./write-thread.ts', import.meta.url), { workerData: { path: this.path, attributeIndex: this.attributeIndex, cacheMiB: this.cacheMiB, checkpointMiB: this.checkpointMiB } });
     const fail = (err: Error) => {
       if (this.thread !== thread) return;
       this.thread = undefined;

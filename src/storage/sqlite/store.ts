@@ -274,9 +274,8 @@ export const TENANTS_SQL = 'SELECT DISTINCT tenant FROM operations';
 const TRANSIENT = new Set([5, 6, 7, 10, 13, 14, 15]);
 /** SQLITE_FULL: the disk (or the file's size limit) is full. */
 const SQLITE_FULL = 13;
-/** WAL pages between checkpoints (openDatabase), and once the disk has been found full (SqliteStore.checkpointWhenFull). */
-const WAL_PAGES = 2048;
-const WAL_PAGES_TIGHT = 256;
+/** WAL bytes between checkpoints once a write has found the disk full, at most (SqliteStore.checkpointWhenFull). */
+const CHECKPOINT_BYTES_TIGHT = 8 * 2 ** 20;
 
 /** SQLite INTEGER is signed 64-bit: times past 2262 are clamped in the index columns (the doc keeps them exact). */
 export function clampNs(ns: bigint): bigint {
@@ -284,19 +283,22 @@ export function clampNs(ns: bigint): bigint {
 }
 
 /** Opens (creating when needed) the database file in WAL mode with the current schema. */
-export function openDatabase(path: string, options: { attributeIndex?: boolean; cacheMiB?: number } = {}): DatabaseSync {
+export function openDatabase(path: string, options: { attributeIndex?: boolean; cacheMiB?: number; checkpointMiB?: number } = {}): DatabaseSync {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new DatabaseSync(path);
   // Large pages keep multi-kilobyte documents out of overflow chains (page_size applies when the
   // file is created); 4 KiB -> 32 KiB pages measured 1.9x the write rate on top (bench/sqlite.ts).
-  // The write connection checkpoints its WAL every WAL_PAGES pages (64 MiB of frames; SQLite's
-  // default is 1000 pages), and the size limit keeps the -wal file at most 128 MiB between
-  // checkpoints. The store's indexes dirty pages all over them in every commit, and a checkpoint
-  // copies each page once however many commits wrote it: against 256 pages (8 MiB), measured as
-  // the file grows to 1.84M spans, 5-20 % less write CPU and 10-25 % less write time per span, for
-  // checkpoint stalls of ~0.3 s instead of ~0.2 (docs/performance.md, phase U). A disk found full
-  // takes the connection back to 256 (SqliteStore.checkpointWhenFull).
-  db.exec(`PRAGMA page_size = 32768; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = ${WAL_PAGES}; PRAGMA journal_size_limit = ${WAL_PAGES * 2 * 32768};`);
+  // SQLite checkpoints its WAL every 1000 pages by default: 32 MiB at this page size, which the
+  // WAL file then keeps. The write connection checkpoints every storage.sqlite.checkpointMiB
+  // (8 MiB by default), and the size limit keeps the -wal file at most twice that on disk. A
+  // longer interval costs less write CPU as the file grows (a checkpoint copies each page once
+  // however many commits wrote it; 64 MiB: 5-20 % less from 266k to 1.84M spans, docs/
+  // performance.md, phase U), but with synchronous = NORMAL the commits since the last checkpoint
+  // are not synced, so a power loss can lose that much more.
+  db.exec('PRAGMA page_size = 32768; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
+  const pageBytes = (db.prepare('PRAGMA page_size').get() as { page_size: number }).page_size;
+  const checkpointBytes = (options.checkpointMiB ?? CHECKPOINT_BYTES_TIGHT / 2 ** 20) * 2 ** 20;
+  db.exec(`PRAGMA wal_autocheckpoint = ${Math.max(1, Math.round(checkpointBytes / pageBytes))}; PRAGMA journal_size_limit = ${2 * checkpointBytes};`);
   // The write connection's page cache (storage.sqlite.cacheMiB); others keep SQLite's 2 MiB.
   if (options.cacheMiB !== undefined) db.exec(`PRAGMA cache_size = ${-Math.round(options.cacheMiB * 1024)}`);
   const hadSpans = hasSchemaObject(db, 'spans');
@@ -624,17 +626,22 @@ export class SqliteStore {
 
   /**
    * After a write found the disk full. SQLite checkpoints only after a commit that took the WAL
-   * past wal_autocheckpoint pages (openDatabase: 64 MiB), and a checkpoint needs room in the
-   * database file for what it moves there: on a disk with less room than that, the WAL would fill
-   * it, every later write fail, and no checkpoint come to free it. So this connection checkpoints
-   * every WAL_PAGES_TIGHT pages from now on (a disk that filled once is tight), and moves the
-   * WAL's committed pages into the database file now, truncating the WAL, so that its space goes
-   * to the retry. Best effort: a reader holding an older snapshot keeps its frames, and a
-   * checkpoint that itself finds no room fails; the write is retried either way.
+   * past wal_autocheckpoint pages (openDatabase: storage.sqlite.checkpointMiB), and a checkpoint
+   * needs room in the database file for what it moves there: on a disk with less room than that,
+   * the WAL would fill it, every later write fail, and no checkpoint come to free it. So this
+   * connection checkpoints every CHECKPOINT_BYTES_TIGHT at most from now on (a disk that filled
+   * once is tight), and moves the WAL's committed pages into the database file now, truncating
+   * the WAL, so that its space goes to the retry. Best effort: a reader holding an older snapshot
+   * keeps its frames, and a checkpoint that itself finds no room fails; the write is retried
+   * either way.
    */
   private checkpointWhenFull(): void {
     try {
-      this.db.exec(`PRAGMA wal_autocheckpoint = ${WAL_PAGES_TIGHT}; PRAGMA wal_checkpoint(TRUNCATE)`);
+      const pages = (this.db.prepare('PRAGMA wal_autocheckpoint').get() as { wal_autocheckpoint: number }).wal_autocheckpoint;
+      const pageBytes = (this.db.prepare('PRAGMA page_size').get() as { page_size: number }).page_size;
+      const tight = Math.max(1, Math.floor(CHECKPOINT_BYTES_TIGHT / pageBytes));
+      if (pages <= 0 || pages > tight) this.db.exec(`PRAGMA wal_autocheckpoint = ${tight}`);
+      this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
     } catch {
       // Retried with the next write that finds the disk full.
     }

@@ -14,8 +14,8 @@ export type WriteReply =
   | { id: number; result: { kind: WriteResult['kind']; message?: string } }
   | { id: number; deleted: { spans: number; logs: number } };
 
-const { path, attributeIndex, cacheMiB } = workerData as { path: string; attributeIndex: boolean; cacheMiB: number };
-const db = openDatabase(path, { attributeIndex, cacheMiB });
+const { path, attributeIndex, cacheMiB, checkpointMiB } = workerData as { path: string; attributeIndex: boolean; cacheMiB: number; checkpointMiB: number };
+const db = openDatabase(path, { attributeIndex, cacheMiB, checkpointMiB });
 const store = new SqliteStore(db, { indexAttributes: attributeIndex });
 
 parentPort!.on('message', (req: WriteRequest) => {
