@@ -64,7 +64,7 @@ export const ROW_CHILDREN_SQL = `SELECT c.trace_id AS trace, c.parent_span_id AS
  * Stored items a read found malformed, which no read can return. SQLite keeps no checksum of its
  * pages, so bit rot in a file, or a file edited by hand, shows only when a read decodes the bytes:
  * a run of span records whose framing breaks off, a span or log record whose protobuf does not
- * decode. The read leaves them out and answers with the rest (a run's records before the fault
+ * decode, a run or row whose group row (resource and scope) is gone. The read leaves them out and answers with the rest (a run's records before the fault
  * included); the read thread sends them with its answer, and the store counts and logs each once
  * (index.ts). Keyed by where they are stored, so every read that meets them names them alike.
  */
@@ -84,7 +84,7 @@ export function takeUnreadable(): Unreadable[] | undefined {
   return unreadableFound.length === 0 ? undefined : unreadableFound.splice(0);
 }
 
-/** Notes what reading `key` threw, when it is what malformed stored bytes throw; anything else (a bug of the read's own, a lost group) is thrown again. */
+/** Notes what reading `key` threw, when it is what malformed stored bytes throw; anything else (a bug of the read's own) is thrown again. */
 function unreadable(err: unknown, key: string, signal: Signal, lost: number): void {
   if (!(err instanceof ChunkFormatError || err instanceof DecodeError || err instanceof SyntaxError)) throw err;
   unreadableFound.push({ key, signal, lost, message: err.message });
@@ -145,7 +145,7 @@ function runRecords(run: Pick<RecordRun, 'id' | 'count' | 'records'>, onSpan: (b
   readSpanRecords(run.records, onSpan, (err, read) => unreadable(err, `run ${run.id}`, 'traces', Math.max(Number(run.count ?? read) - read, 0)));
 }
 
-/** Why a stored item whose group row is gone (a damaged file) cannot be read: its resource and scope are there. */
+/** Why a stored item whose group row is gone (a damaged file) cannot be read: its resource and scope were in that row. */
 const LOST_GROUP = 'its resource group is missing from the file';
 
 /** Notes every span of a run whose group is missing unreadable. */
