@@ -3,21 +3,30 @@
 // the time indexes' newest pages are as scattered), so the pages one commit touches grow with the
 // file until each insert has a page of its own. When they outgrow the write connection's page
 // cache, every commit spills dirty pages to the WAL early, dirties them again, and reads them back
-// from the file: bytes written and read per span, and CPU with them, grow with the file.
+// from the file; and every checkpoint copies each page it finds in the WAL into the file once,
+// however many commits wrote it since the last: bytes written and read per span, and CPU with
+// them, grow with the file.
 //
 // The same spans (the bench traffic, times moved to the moment of writing as exporters send
 // them, a fresh trace id space per round) are written through the store's write path
-// (SqliteStore.writeSpans, batches of 10,000 as the writer sends them) into two files: one with
-// the write connection's configured cache (storage.sqlite.cacheMiB) and the baseline with
-// SQLite's own default (2 MiB, what the store used before the option), one after the other in
-// this run. Each window of spans reports CPU-µs per span of the writes, and KiB written and read
-// per span (/proc/self/io: write() and read() bytes, WAL, checkpoints and page reads).
-// Not part of `npm run bench` (a few minutes).
+// (SqliteStore.writeSpans, batches of 10,000 as the writer sends them) into one file per variant,
+// each batch into every file in turn (the order alternating), so that each window compares the
+// variants in the same seconds of a shared host:
+//   - configured: the write connection as the collector opens it (storage.sqlite.cacheMiB,
+//     storage.sqlite.checkpointMiB);
+//   - SQLite's default page cache (2 MiB, what the store used before the option): the baseline;
+//   - with --checkpointMiB=N, the configured connection checkpointing every N MiB instead.
+// Each window of spans reports, per variant, the write's CPU-µs per span (the thread's), its wall
+// µs per span (the write thread is the SQLite collector's limit), the longest batch write (a
+// checkpoint runs inside the commit that crosses the interval), and KiB written and read per span
+// (/proc/self/io around its own writes: WAL, checkpoints and page reads). Not part of
+// `npm run bench` (a few minutes).
 //
-//   node bench/sqlite-growth.ts [--spans=1500000] [--window=250000] [--cacheMiB=N]
+//   node bench/sqlite-growth.ts [--spans=1500000] [--window=250000] [--cacheMiB=N] [--checkpointMiB=N]
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
 import { loadConfig } from '../src/config/index.ts';
 import { loadRequestEncoder } from '../src/pipeline/transcode/registry.ts';
 import { SqliteStore, openDatabase } from '../src/storage/sqlite/store.ts';
@@ -26,16 +35,33 @@ import { cliFlag } from './harness.ts';
 
 const SPANS = Number(cliFlag('spans') ?? 1_500_000);
 const WINDOW = Number(cliFlag('window') ?? 250_000);
-const CONFIGURED = Number(cliFlag('cacheMiB') ?? loadConfig()['storage.sqlite.cacheMiB']);
+const defaults = loadConfig();
+const CACHE_MIB = Number(cliFlag('cacheMiB') ?? defaults['storage.sqlite.cacheMiB']);
+const CHECKPOINT_MIB = defaults['storage.sqlite.checkpointMiB'];
+const OTHER_CHECKPOINT_MIB = cliFlag('checkpointMiB') === undefined ? undefined : Number(cliFlag('checkpointMiB'));
 /** SQLite's default cache_size: -2000, 2000 KiB. */
 const SQLITE_DEFAULT_MIB = 2000 / 1024;
 const BATCH_ROWS = 10_000;
 /** Requests per round of traffic (~470 spans each); each round is built with a new seed, so new trace ids. */
 const ROUND_REQUESTS = 43;
 
-interface Window {
-  spansInFile: number;
+interface Variant {
+  name: string;
+  path: string;
+  db: DatabaseSync;
+  store: SqliteStore;
+  /** The current window's sums. */
+  cpuUs: number;
+  wallMs: number;
+  maxMs: number;
+  written: number;
+  read: number;
+}
+
+interface Figures {
   cpuUsPerSpan: number;
+  wallUsPerSpan: number;
+  longestWriteMs: number;
   writtenKiBPerSpan: number;
   readKiBPerSpan: number;
   fileMiB: number;
@@ -48,69 +74,85 @@ function ioBytes(): { read: number; written: number } {
 }
 
 const encoder = await loadRequestEncoder({ name: 'otlp', options: {} }, { maxNestingDepth: 100 });
+const dir = mkdtempSync(join(tmpdir(), 'tracehouse-bench-sqlite-growth-'));
 
-/** Writes SPANS spans into a new file with the given cache; one figure per WINDOW spans. */
-function grow(cacheMiB: number): Window[] {
-  const dir = mkdtempSync(join(tmpdir(), 'tracehouse-bench-sqlite-growth-'));
-  const path = join(dir, 'growth.db');
-  const db = openDatabase(path, { cacheMiB });
-  const store = new SqliteStore(db);
-  const out: Window[] = [];
+function variant(name: string, options: { cacheMiB: number; checkpointMiB: number }): Variant {
+  const path = join(dir, `${name.replace(/\W+/g, '-')}.db`);
+  const db = openDatabase(path, options);
+  return { name, path, db, store: new SqliteStore(db), cpuUs: 0, wallMs: 0, maxMs: 0, written: 0, read: 0 };
+}
+
+const variants = [
+  variant(`configured (cache ${CACHE_MIB} MiB, checkpoint ${CHECKPOINT_MIB} MiB)`, { cacheMiB: CACHE_MIB, checkpointMiB: CHECKPOINT_MIB }),
+  variant(`SQLite's default cache (2 MiB, checkpoint ${CHECKPOINT_MIB} MiB): baseline`, { cacheMiB: SQLITE_DEFAULT_MIB, checkpointMiB: CHECKPOINT_MIB }),
+  ...(OTHER_CHECKPOINT_MIB === undefined ? [] : [variant(`checkpoint ${OTHER_CHECKPOINT_MIB} MiB (cache ${CACHE_MIB} MiB)`, { cacheMiB: CACHE_MIB, checkpointMiB: OTHER_CHECKPOINT_MIB })]),
+];
+const windows: { spansInFile: number; figures: Figures[] }[] = [];
+
+try {
   let clockNs = BigInt(Date.now()) * 1_000_000n;
   let written = 0;
   let inWindow = 0;
-  let cpuUs = 0;
-  let io0 = ioBytes();
-  try {
-    for (let seed = 100; written < SPANS; seed++) {
-      // Encoding is the decode workers' part: built and encoded outside the measured writes.
-      const chunks = buildTraffic(defaultSpec('traces', ROUND_REQUESTS, seed)).flatMap((r) => {
-        clockNs += 5_000_000n;
-        stampTimes(Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength), r, clockNs);
-        return encoder.encode('traces', 'protobuf', r.bytes).chunks;
-      });
-      for (let i = 0; i < chunks.length; ) {
-        const batch: Uint8Array[] = [];
-        let rows = 0;
-        for (; i < chunks.length && rows < BATCH_ROWS; i++) {
-          batch.push(chunks[i]!.data);
-          rows += chunks[i]!.rows;
-        }
-        const c0 = process.cpuUsage();
-        if (store.writeSpans(batch).kind !== 'success') throw new Error('sqlite store write failed');
-        const c = process.cpuUsage(c0);
-        cpuUs += c.user + c.system;
-        written += rows;
-        inWindow += rows;
+  let batches = 0;
+  for (let seed = 100; written < SPANS; seed++) {
+    // Encoding is the decode workers' part: built and encoded outside the measured writes.
+    const chunks = buildTraffic(defaultSpec('traces', ROUND_REQUESTS, seed)).flatMap((r) => {
+      clockNs += 5_000_000n;
+      stampTimes(Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength), r, clockNs);
+      return encoder.encode('traces', 'protobuf', r.bytes).chunks;
+    });
+    for (let i = 0; i < chunks.length; ) {
+      const batch: Uint8Array[] = [];
+      let rows = 0;
+      for (; i < chunks.length && rows < BATCH_ROWS; i++) {
+        batch.push(chunks[i]!.data);
+        rows += chunks[i]!.rows;
       }
-      if (inWindow >= WINDOW) {
+      for (const v of batches++ % 2 === 0 ? variants : [...variants].reverse()) {
+        const io0 = ioBytes();
+        const c0 = process.threadCpuUsage();
+        const t0 = performance.now();
+        if (v.store.writeSpans(batch).kind !== 'success') throw new Error(`sqlite store write failed (${v.name})`);
+        const ms = performance.now() - t0;
+        const c = process.threadCpuUsage(c0);
         const io = ioBytes();
-        out.push({
-          spansInFile: written,
-          cpuUsPerSpan: cpuUs / inWindow,
-          writtenKiBPerSpan: (io.written - io0.written) / 1024 / inWindow,
-          readKiBPerSpan: (io.read - io0.read) / 1024 / inWindow,
-          fileMiB: statSync(path).size / 1048576,
-        });
-        inWindow = 0;
-        cpuUs = 0;
-        io0 = ioBytes();
+        v.cpuUs += c.user + c.system;
+        v.wallMs += ms;
+        v.maxMs = Math.max(v.maxMs, ms);
+        v.written += io.written - io0.written;
+        v.read += io.read - io0.read;
       }
+      written += rows;
+      inWindow += rows;
     }
-  } finally {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
+    if (inWindow >= WINDOW) {
+      windows.push({
+        spansInFile: written,
+        figures: variants.map((v) => ({
+          cpuUsPerSpan: v.cpuUs / inWindow,
+          wallUsPerSpan: (v.wallMs * 1000) / inWindow,
+          longestWriteMs: v.maxMs,
+          writtenKiBPerSpan: v.written / 1024 / inWindow,
+          readKiBPerSpan: v.read / 1024 / inWindow,
+          fileMiB: statSync(v.path).size / 1048576,
+        })),
+      });
+      for (const v of variants) Object.assign(v, { cpuUs: 0, wallMs: 0, maxMs: 0, written: 0, read: 0 });
+      inWindow = 0;
+    }
   }
-  return out;
+} finally {
+  for (const v of variants) v.db.close();
+  rmSync(dir, { recursive: true, force: true });
 }
 
-const baseline = grow(SQLITE_DEFAULT_MIB);
-const configured = grow(CONFIGURED);
-const f = (n: number): string => n.toFixed(2).padStart(6);
-console.log(`SQLite store write as the file grows: ${SPANS} bench spans (times current), batches of ${BATCH_ROWS}; per window of ${WINDOW} spans`);
-console.log(`spans in file | file MiB | CPU-µs/span ${CONFIGURED} MiB / 2 MiB (baseline) | KiB written/span | KiB read/span`);
-for (let i = 0; i < Math.min(baseline.length, configured.length); i++) {
-  const a = configured[i]!;
-  const b = baseline[i]!;
-  console.log(`${String(a.spansInFile).padStart(13)} | ${String(Math.round(a.fileMiB)).padStart(8)} | ${f(a.cpuUsPerSpan)} / ${f(b.cpuUsPerSpan)} | ${f(a.writtenKiBPerSpan)} / ${f(b.writtenKiBPerSpan)} | ${f(a.readKiBPerSpan)} / ${f(b.readKiBPerSpan)}`);
+const f = (n: number): string => n.toFixed(2);
+console.log(`SQLite store write as the file grows: ${SPANS} bench spans (times current), batches of ${BATCH_ROWS}, each into every file in turn; per window of ${WINDOW} spans`);
+variants.forEach((v, i) => console.log(`  ${String.fromCharCode(65 + i)}: ${v.name}`));
+console.log(`spans in file | file MiB | ${variants.map((_, i) => String.fromCharCode(65 + i)).join(' / ')}: CPU-µs per span | wall µs per span | longest write ms | KiB written per span | KiB read per span`);
+for (const w of windows) {
+  const col = (pick: (x: Figures) => number, fmt = f) => w.figures.map((x) => fmt(pick(x))).join(' / ');
+  console.log(
+    `${String(w.spansInFile).padStart(13)} | ${col((x) => x.fileMiB, (n) => String(Math.round(n)))} | ${col((x) => x.cpuUsPerSpan)} | ${col((x) => x.wallUsPerSpan)} | ${col((x) => x.longestWriteMs, (n) => String(Math.round(n)))} | ${col((x) => x.writtenKiBPerSpan)} | ${col((x) => x.readKiBPerSpan)}`,
+  );
 }
