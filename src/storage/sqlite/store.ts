@@ -274,8 +274,18 @@ export const TENANTS_SQL = 'SELECT DISTINCT tenant FROM operations';
 const TRANSIENT = new Set([5, 6, 7, 10, 13, 14, 15]);
 /** SQLITE_FULL: the disk (or the file's size limit) is full. */
 const SQLITE_FULL = 13;
-/** WAL bytes between checkpoints once a write has found the disk full, at most (SqliteStore.checkpointWhenFull). */
-const CHECKPOINT_BYTES_TIGHT = 8 * 2 ** 20;
+/**
+ * WAL bytes between checkpoints of a connection not given storage.sqlite.checkpointMiB (whose
+ * default it is too), and the most a connection keeps once a write has found the disk full
+ * (SqliteStore.checkpointWhenFull).
+ */
+const SHORT_CHECKPOINT_BYTES = 8 * 2 ** 20;
+
+/** The WAL pages of this file's page size that make `bytes`, at least one (wal_autocheckpoint counts pages). */
+function walPages(db: DatabaseSync, bytes: number): number {
+  const pageBytes = (db.prepare('PRAGMA page_size').get() as { page_size: number }).page_size;
+  return Math.max(1, Math.round(bytes / pageBytes));
+}
 
 /** SQLite INTEGER is signed 64-bit: times past 2262 are clamped in the index columns (the doc keeps them exact). */
 export function clampNs(ns: bigint): bigint {
@@ -296,9 +306,8 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean; 
   // performance.md, phase U), but with synchronous = NORMAL the commits since the last checkpoint
   // are not synced, so a power loss can lose that much more.
   db.exec('PRAGMA page_size = 32768; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
-  const pageBytes = (db.prepare('PRAGMA page_size').get() as { page_size: number }).page_size;
-  const checkpointBytes = (options.checkpointMiB ?? CHECKPOINT_BYTES_TIGHT / 2 ** 20) * 2 ** 20;
-  db.exec(`PRAGMA wal_autocheckpoint = ${Math.max(1, Math.round(checkpointBytes / pageBytes))}; PRAGMA journal_size_limit = ${2 * checkpointBytes};`);
+  const checkpointBytes = options.checkpointMiB === undefined ? SHORT_CHECKPOINT_BYTES : options.checkpointMiB * 2 ** 20;
+  db.exec(`PRAGMA wal_autocheckpoint = ${walPages(db, checkpointBytes)}; PRAGMA journal_size_limit = ${2 * checkpointBytes};`);
   // The write connection's page cache (storage.sqlite.cacheMiB); others keep SQLite's 2 MiB.
   if (options.cacheMiB !== undefined) db.exec(`PRAGMA cache_size = ${-Math.round(options.cacheMiB * 1024)}`);
   const hadSpans = hasSchemaObject(db, 'spans');
@@ -629,7 +638,7 @@ export class SqliteStore {
    * past wal_autocheckpoint pages (openDatabase: storage.sqlite.checkpointMiB), and a checkpoint
    * needs room in the database file for what it moves there: on a disk with less room than that,
    * the WAL would fill it, every later write fail, and no checkpoint come to free it. So this
-   * connection checkpoints every CHECKPOINT_BYTES_TIGHT at most from now on (a disk that filled
+   * connection checkpoints every SHORT_CHECKPOINT_BYTES at most from now on (a disk that filled
    * once is tight), and moves the WAL's committed pages into the database file now, truncating
    * the WAL, so that its space goes to the retry. Best effort: a reader holding an older snapshot
    * keeps its frames, and a checkpoint that itself finds no room fails; the write is retried
@@ -638,9 +647,8 @@ export class SqliteStore {
   private checkpointWhenFull(): void {
     try {
       const pages = (this.db.prepare('PRAGMA wal_autocheckpoint').get() as { wal_autocheckpoint: number }).wal_autocheckpoint;
-      const pageBytes = (this.db.prepare('PRAGMA page_size').get() as { page_size: number }).page_size;
-      const tight = Math.max(1, Math.floor(CHECKPOINT_BYTES_TIGHT / pageBytes));
-      if (pages <= 0 || pages > tight) this.db.exec(`PRAGMA wal_autocheckpoint = ${tight}`);
+      const short = walPages(this.db, SHORT_CHECKPOINT_BYTES);
+      if (pages <= 0 || pages > short) this.db.exec(`PRAGMA wal_autocheckpoint = ${short}`);
       this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
     } catch {
       // Retried with the next write that finds the disk full.
