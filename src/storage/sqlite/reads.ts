@@ -110,14 +110,15 @@ function docRow<T>(d: Doc, fromJson: (doc: string) => T, fromParts: (resource: U
 const spanOf = (d: Doc): SpanRow => docRow(d, spanFromJson, spanFromParts);
 const logOf = (d: Doc): LogRow => docRow(d, logFromJson, logFromParts);
 
-/** The rows of the documents that decode; the others are noted unreadable. */
-function readRows<T>(docs: readonly (Doc & { id: bigint | number })[], signal: Signal, parse: (d: Doc) => T): T[] {
+/** The rows of the documents of `table` that decode; the others are noted unreadable. */
+function readRows<T>(docs: readonly (Doc & { id: bigint | number })[], table: 'spans' | 'logs', parse: (d: Doc) => T): T[] {
+  const signal: Signal = table === 'spans' ? 'traces' : 'logs';
   const out: T[] = [];
   for (const d of docs) {
     try {
       out.push(parse(d));
     } catch (err) {
-      unreadable(err, `${signal === 'traces' ? 'spans' : 'logs'} ${d.id}`, signal, 1);
+      unreadable(err, `${table} ${d.id}`, signal, 1);
     }
   }
   return out;
@@ -200,7 +201,7 @@ const newestFirst = (a: bigint, b: bigint): number => (a > b ? -1 : a < b ? 1 : 
 /** All spans of a trace: its rows of spans, then its runs of records. */
 export function getTrace(db: DatabaseSync, tenant: string, traceId: string): SpanRow[] {
   const rows = db.prepare(`SELECT ${DOC_COLUMNS('spans')} FROM ${withGroup('spans')} WHERE tenant = ? AND trace_id = ?`).all(tenant, traceId) as unknown as (Doc & { id: number })[];
-  const out = readRows(rows, 'traces', spanOf);
+  const out = readRows(rows, 'spans', spanOf);
   const runs = db.prepare(`SELECT ${RECORD_RUN_COLUMNS} FROM ${RECORD_RUNS()} WHERE r.tenant = ? AND r.trace_id = ? ORDER BY r.rowid`);
   for (const run of runs.iterate(tenant, traceId) as Iterable<RecordRun>) recordSpans(run, out);
   return out;
@@ -512,7 +513,7 @@ function scan<T>(db: DatabaseSync, table: 'spans' | 'logs', timeCol: string, ten
   const rows = stmt.all(...f.params, q.limit) as unknown as ({ id: bigint } & Doc)[];
   const last = rows[rows.length - 1];
   // A page is its rows read, the unreadable left out: the cursor and the end go by the rows read.
-  const page: ScanPage<T> = { rows: readRows(rows, table === 'spans' ? 'traces' : 'logs', parse), next: last ? last.id.toString() : q.after, done: rows.length < q.limit };
+  const page: ScanPage<T> = { rows: readRows(rows, table, parse), next: last ? last.id.toString() : q.after, done: rows.length < q.limit };
   // Position by rowid against the largest one (one index lookup), for an ETA.
   const max = (db.prepare(`SELECT max(rowid) AS m FROM ${table}`).get() as { m: number | null }).m;
   if (last && max) page.position = Math.min(1, Number(last.id) / max);
