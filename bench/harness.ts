@@ -167,19 +167,22 @@ export async function startCollectorProcess(options: Record<string, string>, nod
     'ops.listen': '127.0.0.1:0',
     ...options,
   };
-  // The write-ahead log (ack = durable, the default of every store but memory) follows
-  // storage.sqlite.path; without one it would land in ./data of the repo. It is removed once the
-  // collector has stopped.
-  const walTemp = options['storage.sqlite.path'] === undefined && options['delivery.walDir'] === undefined ? mkdtempSync(join(tmpdir(), 'tracehouse-bench-wal-')) : undefined;
-  if (walTemp !== undefined) opts['delivery.walDir'] = join(walTemp, 'wal');
+  // Nothing a run writes outlives it. Without a storage.sqlite.path, the SQLite store's file and
+  // the write-ahead log (ack = durable, the default of every store but memory; it follows the
+  // file's directory unless delivery.walDir is given) would land in ./data of the checkout, and
+  // a SQLite file there grew from run to run: bench/ab.ts --backend=sqlite wrote the change's
+  // spans into one file across all its runs and the base's into a fresh worktree's. They go to a
+  // temporary directory, removed once the collector has stopped.
+  const dataTemp = options['storage.sqlite.path'] === undefined ? mkdtempSync(join(tmpdir(), 'tracehouse-bench-data-')) : undefined;
+  if (dataTemp !== undefined) opts['storage.sqlite.path'] = join(dataTemp, 'tracehouse.db');
   const flags = Object.entries(opts).map(([k, v]) => `--${k}=${v}`);
   const args = [...nodeArgs, 'bin/tracehouse.js', ...flags];
   const proc = await spawnJsonLines(args, (ls) => ls.some((l) => l['msg'] === 'tracehouse started'), 'collector', undefined, repoDir);
-  if (walTemp !== undefined) {
+  if (dataTemp !== undefined) {
     const stop = proc.stop.bind(proc);
     proc.stop = async (graceMs) => {
       const code = await stop(graceMs);
-      rmSync(walTemp, { recursive: true, force: true });
+      rmSync(dataTemp, { recursive: true, force: true });
       return code;
     };
   }
