@@ -5,6 +5,11 @@
 // under load (docs/performance.md, "Where the cost is"). A buffer detached where its last reader
 // is done is freed there and never counts towards that trigger.
 
+/** Whether a view is the whole of an ArrayBuffer: nothing else's bytes share it, so it can move or be freed alone. */
+export function wholeBuffer(view: Uint8Array): boolean {
+  return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer;
+}
+
 /**
  * Frees a buffer's memory now by detaching it (ArrayBuffer.prototype.transfer(0)). Call it only
  * where nothing will read the buffer, or a view of it, again: every view reads as empty after.

@@ -6,7 +6,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Transform } from 'node:stream';
 import { createGunzip, createInflate, createZstdDecompress } from 'node:zlib';
 import { HttpService } from '../common/http.ts';
-import { releaseBuffer } from '../common/release.ts';
+import { releaseBuffer, wholeBuffer } from '../common/release.ts';
 import { REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals.ts';
 import type { Signal } from '../model/signal.ts';
 import type { Ingest, IngestOutcome } from '../pipeline/ingest.ts';
@@ -235,7 +235,7 @@ export class BodyBuffer {
    * (docs/performance.md, phase T).
    */
   private freeCopied(chunk: Uint8Array): void {
-    if (this.ownsChunks && chunk.byteLength === chunk.buffer.byteLength) releaseBuffer(chunk.buffer);
+    if (this.ownsChunks && wholeBuffer(chunk)) releaseBuffer(chunk.buffer);
   }
 
   /** The body, in a buffer of exactly its size. */

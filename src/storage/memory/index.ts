@@ -14,7 +14,7 @@ import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, logMatches, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
-import { releaseBuffer } from '../../common/release.ts';
+import { releaseBuffer, wholeBuffer } from '../../common/release.ts';
 import type { RowsInOrder } from './blocks.ts';
 import { LogBlock, LogBlockRows, LogRows, type LogView, type UnreadableReport } from './logs.ts';
 import { BlockRows, ID0, ID1, idBit, IDS_SET_FROM, idKey, newTrace, type OpCount, SPAN_STRIDE, SpanBlock, spanIdKey, SpanRows, SpanView, type TraceEntry, TraceWalk } from './spans.ts';
@@ -69,7 +69,7 @@ class ChunkRefs {
 
   /** Counts n rows kept from chunk c, if c is its buffer whole (a slice of a shared buffer is left to the collector). */
   add(c: Uint8Array, n: number): void {
-    if (n === 0 || c.byteOffset !== 0 || c.byteLength !== c.buffer.byteLength || !(c.buffer instanceof ArrayBuffer)) return;
+    if (n === 0 || !wholeBuffer(c)) return;
     this.live.set(c.buffer, (this.live.get(c.buffer) ?? 0) + n);
   }
 
