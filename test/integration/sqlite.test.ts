@@ -46,6 +46,12 @@ describe('sqlite store', () => {
     other.close();
   });
 
+  it('syncs every commit, so what a commit stored survives a power loss (synchronous = FULL, not NORMAL\'s sync at checkpoints)', () => {
+    const db = openDatabase(join(tempDir(), 'sync.db'));
+    expect((db.prepare('PRAGMA synchronous').get() as { synchronous: number }).synchronous).toBe(2);
+    db.close();
+  });
+
   it('checkpoints the write connection\'s WAL every storage.sqlite.checkpointMiB, in pages of the file, and bounds the file to twice that', () => {
     const pragma = (db: DatabaseSync, name: string) => Object.values(db.prepare(`PRAGMA ${name}`).get() as Record<string, number>)[0];
     const path = join(tempDir(), 'checkpoint.db');

@@ -303,9 +303,14 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean; 
   // (8 MiB by default), and the size limit keeps the -wal file at most twice that on disk. A
   // longer interval costs less write CPU as the file grows (a checkpoint copies each page once
   // however many commits wrote it; 64 MiB: 5-20 % less from 266k to 1.84M spans, docs/
-  // performance.md, phase U), but with synchronous = NORMAL the commits since the last checkpoint
-  // are not synced, so a power loss can lose that much more.
-  db.exec('PRAGMA page_size = 32768; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
+  // performance.md, phase U).
+  // synchronous = FULL syncs the WAL at every commit, so a commit survives a power loss: the
+  // write-ahead log of delivery.ack = durable lets go of a batch once SQLite has committed it,
+  // and `stored` acknowledges on the commit. Under NORMAL, commits are synced only at
+  // checkpoints, and a power loss could take everything since the last one. The sync costs no
+  // CPU the collector's runs can show (phase V); it is one fdatasync per commit, and the writer
+  // commits batches, not requests.
+  db.exec('PRAGMA page_size = 32768; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
   const checkpointBytes = options.checkpointMiB === undefined ? SHORT_CHECKPOINT_BYTES : options.checkpointMiB * 2 ** 20;
   db.exec(`PRAGMA wal_autocheckpoint = ${walPages(db, checkpointBytes)}; PRAGMA journal_size_limit = ${2 * checkpointBytes};`);
   // The write connection's page cache (storage.sqlite.cacheMiB); others keep SQLite's 2 MiB.
