@@ -153,7 +153,7 @@ async function compareCollectors(sides: Sides): Promise<void> {
         target: { kind: 'collector', options: { 'storage.backend': args.backend, ...options }, repoDir: sides[side] },
       });
       runs[side].push(f);
-      console.log(JSON.stringify({ pair: p + 1, side, cpuPerMillion: round(f.cpuSecondsPerMillionItems), acceptedPerS: Math.round(f.acceptedItemsPerS), threads: roundAll(f.cpuPerMillionByThread) }));
+      console.log(JSON.stringify({ pair: p + 1, side, cpuPerMillion: round(f.cpuSecondsPerMillionItems), acceptedPerS: Math.round(f.acceptedItemsPerS), refusedRequests: f.refusedRequests, p99Ms: round(f.latencyMs.p99Ms), maxMs: round(f.latencyMs.maxMs), threads: roundAll(f.cpuPerMillionByThread) }));
     }
   }
   console.log('\nCPU-s per million items (process), pair by pair:');
