@@ -275,8 +275,8 @@ const TRANSIENT = new Set([5, 6, 7, 10, 13, 14, 15]);
 /** SQLITE_FULL: the disk (or the file's size limit) is full. */
 const SQLITE_FULL = 13;
 /**
- * WAL bytes between checkpoints of a connection not given storage.sqlite.checkpointMiB (readers,
- * tools), and the most a connection keeps once a write has found the disk full
+ * WAL bytes between checkpoints of a connection not given storage.sqlite.checkpointMiB (whose
+ * default it is too), and the most a connection keeps once a write has found the disk full
  * (SqliteStore.checkpointWhenFull).
  */
 const SHORT_CHECKPOINT_BYTES = 8 * 2 ** 20;
@@ -300,10 +300,12 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean; 
   // file is created); 4 KiB -> 32 KiB pages measured 1.9x the write rate on top (bench/sqlite.ts).
   // SQLite checkpoints its WAL every 1000 pages by default: 32 MiB at this page size, which the
   // WAL file then keeps. The write connection checkpoints every storage.sqlite.checkpointMiB
-  // (64 MiB by default), and the size limit keeps the -wal file at most twice that on disk. A
+  // (8 MiB by default), and the size limit keeps the -wal file at most twice that on disk. A
   // longer interval costs less write CPU as the file grows (a checkpoint copies each page once
-  // however many commits wrote it; 64 MiB against 8: 0-12 % less from 266k to 1.84M spans,
-  // docs/performance.md, phases U and V).
+  // however many commits wrote it; 64 MiB against 8: 0-12 % less from 266k to 1.84M spans), but
+  // its checkpoint's flush of the database file delays delivery.ack = durable's fdatasyncs on
+  // the same disk (64 MiB: 4-18 % fewer spans/s at the maximum rate; docs/performance.md, phases
+  // U and V).
   // synchronous = FULL syncs the WAL at every commit, so a commit survives a power loss: the
   // write-ahead log of delivery.ack = durable lets go of a batch once SQLite has committed it,
   // and `stored` acknowledges on the commit. Under NORMAL, commits are synced only at
