@@ -25,6 +25,8 @@ export function writerOptions(c: Config): WriterOptions {
     maxBatchRows: c['writer.maxBatchRows'],
     flushIntervalMs: c['writer.flushIntervalMs'],
     maxInFlightBatches: c['writer.maxInFlightBatches'],
+    // Acknowledgements wait for the store: write as soon as the store is free, not at the interval.
+    groupCommit: c['delivery.ack'] === 'stored',
     maxQueueBytes: c['writer.maxQueueBytes'],
     retryInitialMs: c['writer.retryInitialMs'],
     retryMaxMs: c['writer.retryMaxMs'],

@@ -18,6 +18,14 @@ export interface BatchOptions {
   maxBatchRows: number;
   flushIntervalMs: number;
   maxInFlightBatches: number;
+  /**
+   * Group commit, for callers that wait for their rows to be stored (delivery.ack = stored): a
+   * partial batch is written at the end of the event-loop turn when its pipeline has no write in
+   * flight, and rows that arrive while one is in flight are written together when it ends. Off, a
+   * partial batch waits up to flushIntervalMs for more rows, so each acknowledgement would wait
+   * that long.
+   */
+  groupCommit?: boolean;
 }
 
 export interface WriterOptions extends BatchOptions, RetryPolicy {
@@ -74,6 +82,8 @@ class Pipeline {
   private pendingSinceMs = 0;
   private pendingListeners: Listener[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** A group-commit flush is scheduled for the end of this event-loop turn. */
+  private flushScheduled = false;
   private readonly ready: QueuedBatch[] = [];
   private readonly inFlight = new Set<QueuedBatch>();
   private readonly ctx: PipelineContext;
@@ -114,7 +124,19 @@ class Pipeline {
     this.pendingRows += chunk.rows;
     this.pendingBytes += chunk.data.byteLength;
     if (this.pendingRows >= this.ctx.opts.maxBatchRows) this.flush();
+    else if (this.ctx.opts.groupCommit && this.inFlight.size === 0) this.flushAtTurnEnd();
     else this.timer ??= setTimeout(() => this.flush(), this.ctx.opts.flushIntervalMs);
+  }
+
+  /** Flushes once the requests decoded in this event-loop turn have added their rows. */
+  private flushAtTurnEnd(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (this.inFlight.size === 0) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), this.ctx.opts.flushIntervalMs);
+    });
   }
 
   /** Queues chunks as one batch of their own under a caller's id, beside the batching. */
@@ -158,6 +180,8 @@ class Pipeline {
       void this.ctx.deliver(q.batch).then((stored) => {
         this.inFlight.delete(q);
         for (const l of q.listeners) l(stored);
+        // Group commit: what arrived during the write goes out now, as one batch.
+        if (this.ctx.opts.groupCommit && this.inFlight.size === 0 && this.ready.length === 0) this.flush();
         this.pump();
         this.ctx.settled();
       });

@@ -1,6 +1,6 @@
 // The writer against a real memory backend behind a switch that stalls or fails writes.
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Writer, backoffMs, type WriterOptions } from '../../src/pipeline/writer.ts';
 import type { StoreWriter } from '../../src/storage/backend.ts';
 import { createEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
@@ -175,6 +175,24 @@ describe('writer', () => {
     // The first request into an empty queue is admitted even when larger than the budget.
     expect(writer.reserve(25_000)).toBeDefined();
     expect(writer.isFull).toBe(true);
+  });
+
+  it('with group commit (delivery.ack = stored), writes a partial batch once no write is in flight, and what arrives during it as one batch when it ends', async () => {
+    // The interval is a minute: without group commit, nothing would be written in this test's time.
+    const { writer, put, stored, gate } = await setup({ groupCommit: true, flushIntervalMs: 60_000 });
+    const turn = () => new Promise((r) => setImmediate(r));
+    gate.close();
+    put(3);
+    await vi.waitFor(() => expect(gate.attempts).toBe(1));
+    put(2);
+    put(4);
+    await turn();
+    await turn();
+    expect(gate.attempts).toBe(1);
+    gate.open();
+    await writer.drain();
+    expect(await stored()).toBe(9);
+    expect(gate.attempts).toBe(2);
   });
 
   it('limits writes in flight per pipeline', async () => {
