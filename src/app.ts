@@ -26,7 +26,9 @@ export function writerOptions(c: Config): WriterOptions {
     flushIntervalMs: c['writer.flushIntervalMs'],
     maxInFlightBatches: c['writer.maxInFlightBatches'],
     // Acknowledgements wait for the store: write as soon as the store is free, not at the interval.
-    groupCommit: c['delivery.ack'] === 'stored',
+    // Not into ClickHouse with plain inserts: each insert is a part on disk for its merges, so
+    // there partial batches keep waiting the interval (async_insert gathers them server-side).
+    groupCommit: c['delivery.ack'] === 'stored' && (c['storage.backend'] !== 'clickhouse' || c['storage.clickhouse.asyncInsert']),
     maxQueueBytes: c['writer.maxQueueBytes'],
     retryInitialMs: c['writer.retryInitialMs'],
     retryMaxMs: c['writer.retryMaxMs'],

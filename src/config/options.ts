@@ -57,7 +57,7 @@ export const OPTIONS = [
   { key: 'workers.threads', type: int(0, 256), default: 0, help: 'Decode worker threads (0: one per core)' },
   { key: 'workers.maxPendingTasks', type: int(1), default: 256, help: 'Requests waiting for a decode worker before the receivers answer UNAVAILABLE' },
   { key: 'writer.maxBatchRows', type: int(1), default: 10_000, help: 'Rows per storage write' },
-  { key: 'writer.flushIntervalMs', type: int(1), default: 200, help: 'Longest a row waits in a partial batch (with delivery.ack = stored, only while a write of its pipeline is in flight: a partial batch is written as soon as none is)' },
+  { key: 'writer.flushIntervalMs', type: int(1), default: 200, help: 'Longest a row waits in a partial batch (with delivery.ack = stored, only while a write of its pipeline is in flight: a partial batch is written as soon as none is; not into ClickHouse without storage.clickhouse.asyncInsert)' },
   { key: 'writer.maxInFlightBatches', type: int(1, 1024), default: 4, help: 'Concurrent storage writes per pipeline' },
   { key: 'writer.maxQueueBytes', type: int(1024), default: 256 * MiB, help: 'Bytes accepted and not yet written (request bytes while decoding, encoded rows after); beyond it receivers answer UNAVAILABLE / 503' },
   { key: 'writer.retryInitialMs', type: int(1), default: 100, help: 'First retry delay of a failed write (jittered, doubling)' },

@@ -2,6 +2,8 @@
 import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import { Writer, backoffMs, type WriterOptions } from '../../src/pipeline/writer.ts';
+import { writerOptions } from '../../src/app.ts';
+import { loadConfig } from '../../src/config/index.ts';
 import type { StoreWriter } from '../../src/storage/backend.ts';
 import { createEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
@@ -193,6 +195,16 @@ describe('writer', () => {
     await writer.drain();
     expect(await stored()).toBe(9);
     expect(gate.attempts).toBe(2);
+  });
+
+  it('commits as a group only where acknowledgements wait for the store, and not into ClickHouse with plain inserts', () => {
+    const group = (flags: Record<string, string>) => writerOptions(loadConfig({ flags })).groupCommit;
+    expect(group({ 'delivery.ack': 'stored' })).toBe(true);
+    expect(group({ 'delivery.ack': 'stored', 'storage.backend': 'postgres' })).toBe(true);
+    expect(group({ 'delivery.ack': 'durable' })).toBe(false);
+    expect(group({ 'delivery.ack': 'queued' })).toBe(false);
+    expect(group({ 'delivery.ack': 'stored', 'storage.backend': 'clickhouse' })).toBe(false);
+    expect(group({ 'delivery.ack': 'stored', 'storage.backend': 'clickhouse', 'storage.clickhouse.asyncInsert': 'true' })).toBe(true);
   });
 
   it('limits writes in flight per pipeline', async () => {
