@@ -242,7 +242,7 @@ export class BodyBuffer {
   take(): Uint8Array {
     if (this.exact && this.bytes === this.exact.byteLength) return this.exact;
     const parts = this.exact ? [this.exact.subarray(0, this.bytes)] : this.list;
-    if (parts.length === 1 && parts[0]!.byteOffset === 0 && parts[0]!.byteLength === parts[0]!.buffer.byteLength) return parts[0]!;
+    if (parts.length === 1 && wholeBuffer(parts[0]!)) return parts[0]!;
     const out = Buffer.allocUnsafeSlow(this.bytes);
     let at = 0;
     for (const c of parts) {
