@@ -2,6 +2,7 @@
 // from the span indexes, retention prunes listings, and a file from before the table gets it filled.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createEncoder as createRecordEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { createEncoder } from '../../src/storage/rowjson.ts';
 import { DEPENDENCIES_SQL } from '../../src/storage/sqlite/reads.ts';
 import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
@@ -39,6 +40,24 @@ describe('sqlite listings', () => {
     ]);
     store.applyRetention(7);
     expect(ops()).toEqual([{ service_name: 'new', name: 'op', kind: 2 }]);
+  });
+
+  it('keeps the newest start of every operation of span records, however many a batch holds', () => {
+    // More operations than the store's cache of them has slots, each met first with an old span and
+    // again, after all the others, with a recent one: retention must keep every one of them.
+    const db = openDatabase(join(tempDir(), 'many-ops.db'));
+    const store = new SqliteStore(db);
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const names = Array.from({ length: 6000 }, (_, i) => `op-${i}`);
+    const spans = [
+      ...names.map((name) => makeSpan({ serviceName: 'svc', name, startTimeUnixNano: now - 10n * DAY })),
+      ...names.map((name) => makeSpan({ serviceName: 'svc', name, startTimeUnixNano: now - DAY })),
+    ];
+    const chunks = createRecordEncoder({}).encodeSpans(spans).map((c) => c.data);
+    expect(store.writeSpans(chunks).kind).toBe('success');
+    store.applyRetention(7);
+    const kept = db.prepare("SELECT name FROM operations WHERE service_name = 'svc'").all() as { name: string }[];
+    expect(kept.map((r) => r.name).sort()).toEqual([...names].sort());
   });
 
   it('fills the operations table of a file written before it existed', () => {

@@ -18,7 +18,7 @@ import { releaseBuffer, wholeBuffer } from '../../common/release.ts';
 import type { RowsInOrder } from './blocks.ts';
 import { LogBlock, LogBlockRows, LogRows, type LogView, type UnreadableReport } from './logs.ts';
 import { BlockRows, ID0, ID1, idBit, IDS_SET_FROM, idKey, newTrace, type OpCount, SPAN_STRIDE, SpanBlock, spanIdKey, SpanRows, SpanView, type TraceEntry, TraceWalk } from './spans.ts';
-import { CHUNK_HEAD_BYTES, ChunkFormatError, chunkRecordCount, type GroupRef, logAt, readLogChunk, REC_GROUP, S_KIND, S_NAME_LEN, S_NAME_OFFSET, sameTraceId, SPAN_HEAD_BYTES, spanAt, spanCursor, spanIdWord, spanKind, spanName, spanTraceId } from '../otlp-chunks.ts';
+import { CHUNK_HEAD_BYTES, ChunkFormatError, chunkRecordCount, logAt, OperationCache, readLogChunk, REC_GROUP, sameTraceId, spanAt, spanCursor, spanIdWord, spanKind, spanName, spanTraceId } from '../otlp-chunks.ts';
 
 /** Operations by service, then by name (usually one kind each). */
 type ServiceOps = Map<string, Map<string, OpCount[]>>;
@@ -111,7 +111,13 @@ class MemoryBackend implements StorageBackend, StoreStats {
   /** The log records of the chunk being stored. */
   private readonly logRows = new LogBlockRows();
   private readonly chunkRefs = new ChunkRefs();
-  private readonly opCache = new OpCache();
+  /**
+   * The operations of a tenant's spans met lately (opCacheTenant's). It lasts across chunks and
+   * writes of one tenant; one whose last span was evicted (spans 0: it has left the listings) is
+   * not used again.
+   */
+  private readonly opCache = new OperationCache<OpCount>();
+  private opCacheTenant: string | undefined;
   /** Traces by tenant, then trace id. */
   private readonly traces = new Map<string, Map<string, TraceEntry>>();
   /** Operations by tenant. */
@@ -163,7 +169,10 @@ class MemoryBackend implements StorageBackend, StoreStats {
     const ops = this.tenantMap(this.operations, tenant);
     const rows = this.blockRows;
     const opCache = this.opCache;
-    opCache.begin(tenant);
+    if (tenant !== this.opCacheTenant) {
+      opCache.clear();
+      this.opCacheTenant = tenant;
+    }
     for (const c of batch.chunks) {
       rows.clear();
       let chunkBuf: SlicingBuffer | undefined;
@@ -171,8 +180,6 @@ class MemoryBackend implements StorageBackend, StoreStats {
       // Spans of a trace usually come together: the last span's trace is tried before the map.
       let lastTrace: TraceEntry | undefined;
       let lastRecord = 0;
-      let lastGroup: GroupRef | undefined;
-      let serviceHash = 0;
       const view = new DataView(c.buffer, c.byteOffset, c.byteLength);
       try {
         const cursor = spanCursor(c);
@@ -193,12 +200,8 @@ class MemoryBackend implements StorageBackend, StoreStats {
           lastTrace = t;
           lastRecord = record;
           // Operations are recognized by their name's bytes; only one not met lately makes a string.
-          if (group !== lastGroup) {
-            lastGroup = group;
-            serviceHash = OpCache.serviceHash(group.service);
-          }
-          let op = opCache.get(group.service, serviceHash, buf, view, record);
-          if (op === undefined) op = opCache.put(operationOf(ops, group.service, spanName(buf, record), spanKind(buf, record)));
+          let op = opCache.get(group.service, buf, view, record);
+          if (op === undefined || op.spans === 0) op = opCache.put(group.service, buf, record, operationOf(ops, group.service, spanName(buf, record), spanKind(buf, record)));
           op.spans++;
           rows.add(group.at, record, this.spanSeq++, t, id0, id1, op);
           if (t.ids !== undefined) t.ids.add(idKey(id0, id1));
@@ -463,12 +466,6 @@ function logOf(e: LogView): LogRow {
   return logAt(e.buf, e.group, e.record);
 }
 
-/** An operation name's UTF-8 bytes, and a view of them for comparing four bytes at a time. */
-function nameOf(name: string): { nameBytes: Uint8Array; nameView: DataView } {
-  const nameBytes = Buffer.from(name, 'utf8');
-  return { nameBytes, nameView: new DataView(nameBytes.buffer, nameBytes.byteOffset, nameBytes.byteLength) };
-}
-
 /** An operation's live count, made (at 0) on first use; the caller counts its span in, and the span keeps it. */
 function operationOf(ops: ServiceOps, service: string, name: string, kind: number): OpCount {
   let names = ops.get(service);
@@ -477,67 +474,9 @@ function operationOf(ops: ServiceOps, service: string, name: string, kind: numbe
   if (kinds === undefined) names.set(name, (kinds = []));
   let c: OpCount | undefined;
   for (const k of kinds) if (k.op.kind === kind) c = k;
-  if (c === undefined) kinds.push((c = { service, op: { name, kind }, ...nameOf(name), spans: 0, build: 0, place: 0 }));
+  if (c === undefined) kinds.push((c = { service, op: { name, kind }, spans: 0, build: 0, place: 0 }));
   return c;
 }
-
-/**
- * The operations of a tenant's spans met lately, by the bytes of a span's name, its kind and its
- * service, so that a span whose operation is known needs no name string and no map lookup. It
- * lasts across chunks and writes of one tenant (begin() forgets another's). An operation whose
- * last span was evicted (spans 0: it has left the listings) is never returned. A slot holds the
- * last operation that hashed to it; a miss is only slower. (It was per chunk, with 64 slots
- * hashed on four bytes of the name: 40 % of the bench traffic's spans missed.)
- */
-class OpCache {
-  private readonly ops = new Array<OpCount | undefined>(OP_CACHE_SLOTS);
-  private tenant: string | undefined;
-  /** The slot of the last get(), for put(). */
-  private slot = 0;
-
-  begin(tenant: string): void {
-    if (tenant === this.tenant) return;
-    this.ops.fill(undefined);
-    this.tenant = tenant;
-  }
-
-  /** The seed of get()'s hash for a service's spans (once per group): the same names under other services go to other slots. */
-  static serviceHash(service: string): number {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < service.length; i++) h = Math.imul(h ^ service.charCodeAt(i), 0x01000193);
-    return h;
-  }
-
-  /** The operation of the span record at `record` of buf (view: a DataView over the same bytes), whose group's service is `service` (its serviceHash()), if met lately. */
-  get(service: string, serviceHash: number, buf: Buffer, view: DataView, record: number): OpCount | undefined {
-    const at = record + SPAN_HEAD_BYTES + view.getUint32(record + S_NAME_OFFSET, true);
-    const len = view.getUint32(record + S_NAME_LEN, true);
-    const kind = view.getInt32(record + S_KIND, true);
-    const end = at + len;
-    const whole = end - (len & 3);
-    // FNV-1a over the name four bytes at a time, then its last bytes, seeded with the service's hash and the kind.
-    let h = Math.imul(serviceHash ^ kind, 0x01000193);
-    for (let i = at; i < whole; i += 4) h = Math.imul(h ^ view.getInt32(i, true), 0x01000193);
-    for (let i = whole; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
-    this.slot = (h ^ (h >>> 16)) & (OP_CACHE_SLOTS - 1);
-    const op = this.ops[this.slot];
-    if (op === undefined || op.spans === 0 || op.op.kind !== kind || op.service !== service) return undefined;
-    const name = op.nameBytes;
-    if (name.length !== len) return undefined;
-    const words = op.nameView;
-    for (let i = 0; i < len - 3; i += 4) if (words.getInt32(i, true) !== view.getInt32(at + i, true)) return undefined;
-    for (let i = len & ~3; i < len; i++) if (name[i] !== buf[at + i]) return undefined;
-    return op;
-  }
-
-  /** Keeps op in the slot of the last get() (which missed it). */
-  put(op: OpCount): OpCount {
-    this.ops[this.slot] = op;
-    return op;
-  }
-}
-
-const OP_CACHE_SLOTS = 4096;
 
 /** Removes an operation whose last span was evicted, and the levels it leaves empty. */
 function forgetOperation(ops: ServiceOps, c: OpCount): void {

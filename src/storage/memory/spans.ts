@@ -139,10 +139,6 @@ export const IDS_SET_FROM = 32;
 export interface OpCount extends Stamped {
   service: string;
   op: Operation;
-  /** The name's UTF-8 bytes, to recognize it in a span record without a string. */
-  nameBytes: Uint8Array;
-  /** nameBytes as a DataView. */
-  nameView: DataView;
   /** Live spans; 0 once its last was evicted (it has left the listings then, and is not used again). */
   spans: number;
 }

@@ -9,7 +9,7 @@ import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import { type SlicingBuffer, WireReader } from '../../pipeline/decode/wire.ts';
 import type { WriteResult } from '../backend.ts';
 import {
-  type GroupRef, groupParts, isOtlpChunk, L_LEN, LOG_HEAD_BYTES, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, readSpanRecords,
+  type GroupRef, groupParts, isOtlpChunk, L_LEN, LOG_HEAD_BYTES, logSeverity, logTime, logTraceId, OperationCache, readLogChunk, readSpanChunk, readSpanRecords,
   S_SPAN, sameTraceId, SPAN_HEAD_BYTES, spanEnd, spanId, spanKind, spanName, spanNameLength, spanNameStart, spanRecordEnd, spanStart, spanTraceId,
 } from '../otlp-chunks.ts';
 import { chunkLineRefs, docText, type LogHeader, spanFromJson, type SpanHeader } from '../rowjson.ts';
@@ -361,16 +361,38 @@ function addTenants(db: DatabaseSync, lacking: { spans: boolean; logs: boolean }
   });
 }
 
+/** An operation of a batch's spans, with its newest start. */
+interface OperationSeen {
+  service: string;
+  name: string;
+  kind: number;
+  start: bigint;
+}
+
 /** Newest start per distinct operation of a batch: one upsert each, not one per span. */
 class OperationsSeen {
-  private readonly seen = new Map<string, { service: string; name: string; kind: number; start: bigint }>();
+  private readonly seen = new Map<string, OperationSeen>();
+  /** The operations of span records, by their name's bytes (no string and no map lookup for an operation met before). */
+  private readonly cache = new OperationCache<OperationSeen>();
 
   add(service: string, name: string, kind: number, start: bigint): void {
+    const seen = this.entry(service, name, kind, start);
+    if (start > seen.start) seen.start = start;
+  }
+
+  /** Notes the operation of the span record at r of buf (view: a DataView of the same bytes), whose group's service is `service`. */
+  addRecord(service: string, buf: SlicingBuffer, view: DataView, r: number, start: bigint): void {
+    let seen = this.cache.get(service, buf, view, r);
+    if (seen === undefined) seen = this.cache.put(service, buf, r, this.entry(service, spanName(buf, r), spanKind(buf, r), start));
+    if (start > seen.start) seen.start = start;
+  }
+
+  private entry(service: string, name: string, kind: number, start: bigint): OperationSeen {
     // Length-prefixed, so no service and name pair can collide with another.
     const key = `${kind}:${service.length}:${service}${name}`;
-    const seen = this.seen.get(key);
-    if (!seen) this.seen.set(key, { service, name, kind, start });
-    else if (start > seen.start) seen.start = start;
+    let seen = this.seen.get(key);
+    if (!seen) this.seen.set(key, (seen = { service, name, kind, start }));
+    return seen;
   }
 
   write(upsert: StatementSync, tenant: string): void {
@@ -712,13 +734,14 @@ export class SqliteStore {
   /** The spans of one `otlp` chunk, by runs of records. */
   private writeArrivedSpans(c: Uint8Array, ops: OperationsSeen, groups: BatchGroups): void {
     const runs = this.recordRuns;
+    const view = new DataView(c.buffer, c.byteOffset, c.byteLength);
     readSpanChunk(c, (g, buf, r) => {
       // A run is written before its group closes (the group's row needs its newest time).
       if (!runs.continues(buf, r, g)) runs.flush();
       const start = clampNs(spanStart(buf, r));
       runs.add(buf, r, g, groups.id(buf, g), start);
       // An operation is noted also for a span stored before: its operation is stored with it.
-      ops.add(g.service, spanName(buf, r), spanKind(buf, r), start);
+      ops.addRecord(g.service, buf, view, r, start);
     });
     runs.flush();
   }
