@@ -258,6 +258,18 @@ export class RunTerms {
 
   /** Hashes the rendered value of the AnyValue r.buf[start, end): its last field, as protobuf's oneof reads it. */
   private value(r: WireReader, start: number, end: number): void {
+    // A string or an integer in the layout SDKs write (one field, one length or value byte) is read
+    // in place; any other layout field by field (an empty value fails both checks: start = end).
+    const b = r.buf;
+    const t = b[start];
+    if (t === STRING_VALUE && b[start + 1]! < 0x80 && start + 2 + b[start + 1]! === end) {
+      this.text(r.nb, start + 2, end);
+      return;
+    }
+    if (t === INT_VALUE && b[start + 1]! < 0x80 && start + 2 === end) {
+      this.decimal(b[start + 1]!);
+      return;
+    }
     r.pos = start;
     let tag = 0;
     let at = 0;
