@@ -61,6 +61,25 @@ describe('span run attribute filters', () => {
     for (const [k, v] of [['ratio', ''], ['tags', ''], ['n', '-9223372036854775808'], ['ok', 'false'], ['raw', 'AAEC'], ['i0', '0'], ['i1', '7'], ['i2', '4294967295'], ['i3', '4294967296'], ['i4', '-1']] as const) expect(has(filter, k, v)).toBe(true);
   });
 
+  it('hold the term of an AnyValue\'s last field when it has several, as protobuf reads a oneof (a stored span\'s bytes)', () => {
+    // A span's bytes holding one attribute `k` whose AnyValue is a string field, then an int field
+    // (and the reverse): only the last counts, whatever the first one's layout.
+    const filterOfValue = (anyValue: number[]) => {
+      const kv = [10, 1, 0x6b, 18, anyValue.length, ...anyValue];
+      const span = Uint8Array.from([74, kv.length, ...kv]);
+      const terms = new RunTerms();
+      terms.begin();
+      terms.add(new WireReader(span), 0, span.length);
+      return Uint8Array.from(terms.filter());
+    };
+    const stringThenInt = filterOfValue([10, 3, 0x61, 0x62, 0x63, 24, 7]);
+    expect(has(stringThenInt, 'k', '7')).toBe(true);
+    expect(has(stringThenInt, 'k', 'abc')).toBe(false);
+    const intThenString = filterOfValue([24, 7, 10, 3, 0x61, 0x62, 0x63]);
+    expect(has(intThenString, 'k', 'abc')).toBe(true);
+    expect(has(intThenString, 'k', '7')).toBe(false);
+  });
+
   it('pass over runs without a term: at most a few percent of absent terms pass a run of 200', () => {
     const filter = filterOf(Array.from({ length: 200 }, (_, i) => str(`key.${i % 20}`, `present-${i}`)));
     let passed = 0;

@@ -512,6 +512,20 @@ export function keyValueInPlace(buf: Uint8Array, p: number, end: number): boolea
   return true;
 }
 
+/**
+ * The field of the AnyValue buf[v, end) when it is in the layout SDKs write: one field filling it,
+ * a string (10) with a one-byte length, a bool (16) or int (24) of one byte, or a double (33);
+ * otherwise 0, having read nothing past what fails (an empty value, v = end, fails every check:
+ * bytes past `end` may be read).
+ */
+export function scalarValueInPlace(buf: Uint8Array, v: number, end: number): number {
+  const t = buf[v];
+  if (t === 10) return buf[v + 1]! < 0x80 && v + 2 + buf[v + 1]! === end ? t : 0;
+  if (t === 16 || t === 24) return v + 2 === end && buf[v + 1]! < 0x80 ? t : 0;
+  if (t === 33) return v + 9 === end ? t : 0;
+  return 0;
+}
+
 /** Reads the KeyValue at r.pos (ending at end) into KV, leaving r at end; its values are only located. */
 export function scanKeyValue(r: WireReader, end: number): void {
   if (keyValueInPlace(r.buf, r.pos, end)) {

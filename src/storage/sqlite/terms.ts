@@ -8,7 +8,7 @@
 // positive) costs a check, never a wrong answer.
 import type { KeyValue } from '../../model/rows.ts';
 import { type SlicingBuffer, WireReader } from '../../pipeline/decode/wire.ts';
-import { KV, scanKeyValue } from '../../pipeline/transcode/wire-scan.ts';
+import { KV, scalarValueInPlace, scanKeyValue } from '../../pipeline/transcode/wire-scan.ts';
 
 /** Longest attribute key or value the index keeps; a longer one is indexed by its prefix and confirmed on the document. */
 export const ATTR_VALUE_CHARS = 128;
@@ -258,16 +258,14 @@ export class RunTerms {
 
   /** Hashes the rendered value of the AnyValue r.buf[start, end): its last field, as protobuf's oneof reads it. */
   private value(r: WireReader, start: number, end: number): void {
-    // A string or an integer in the layout SDKs write (one field, one length or value byte) is read
-    // in place; any other layout field by field (an empty value fails both checks: start = end).
-    const b = r.buf;
-    const t = b[start];
-    if (t === STRING_VALUE && b[start + 1]! < 0x80 && start + 2 + b[start + 1]! === end) {
+    // A string or an integer in the layout SDKs write is read in place; anything else field by field.
+    const t = scalarValueInPlace(r.buf, start, end);
+    if (t === STRING_VALUE) {
       this.text(r.nb, start + 2, end);
       return;
     }
-    if (t === INT_VALUE && b[start + 1]! < 0x80 && start + 2 === end) {
-      this.decimal(b[start + 1]!);
+    if (t === INT_VALUE) {
+      this.decimal(r.buf[start + 1]!);
       return;
     }
     r.pos = start;
