@@ -5,17 +5,19 @@
 import { decodeLogsJson, decodeTracesJson } from '../../decode/index.ts';
 import type { DecodeLimits } from '../../decode/common.ts';
 import type { EncoderModule, RequestEncoder } from '../encoder.ts';
+import type { OtlpEncoderOptions } from '../../../storage/encoders.ts';
 import { transcodeLogsProto, transcodeTracesProto } from './proto.ts';
 import { encodeLogChunks, encodeSpanChunks } from './rows.ts';
 
-/** Creates the memory store's RequestEncoder (it takes no options). */
-export function createEncoder(_options: Record<string, never>, limits: DecodeLimits): RequestEncoder {
+/** Creates the memory and SQLite stores' RequestEncoder. */
+export function createEncoder(options: OtlpEncoderOptions, limits: DecodeLimits): RequestEncoder {
+  const spanIndex = options.spanIndex === true;
   return {
     encode(signal, format, body) {
-      if (format === 'protobuf') return signal === 'traces' ? transcodeTracesProto(body, limits) : transcodeLogsProto(body, limits);
+      if (format === 'protobuf') return signal === 'traces' ? transcodeTracesProto(body, limits, spanIndex) : transcodeLogsProto(body, limits);
       if (signal === 'traces') {
         const r = decodeTracesJson(body, limits);
-        return { accepted: r.rows.length, rejected: r.rejected, errorMessage: r.errorMessage, chunks: encodeSpanChunks(r.rows) };
+        return { accepted: r.rows.length, rejected: r.rejected, errorMessage: r.errorMessage, chunks: encodeSpanChunks(r.rows, spanIndex) };
       }
       const r = decodeLogsJson(body, limits);
       return { accepted: r.rows.length, rejected: r.rejected, errorMessage: r.errorMessage, chunks: encodeLogChunks(r.rows) };
@@ -23,4 +25,4 @@ export function createEncoder(_options: Record<string, never>, limits: DecodeLim
   };
 }
 
-export default { createEncoder } satisfies EncoderModule<Record<string, never>>;
+export default { createEncoder } satisfies EncoderModule<OtlpEncoderOptions>;
