@@ -4,9 +4,12 @@
 // `npm run bench` say little about a change; pairs run back to back, in alternating order, do.
 //
 //   node bench/ab.ts --base=<revision> [--pairs=3] [--signal=traces|logs] [--transport=grpc|http]
-//                    [--backend=memory] [--option=<key>=<value>]... [--small] [--seconds=10] [--memory-write]
-//                    [--transcoder=otlp|postgres|clickhouse]
+//                    [--backend=memory] [--option=<key>=<value>]... [--small] [--seconds=10] [--rate=<items/s>]
+//                    [--memory-write | --transcoder=otlp|postgres|clickhouse]
 //
+// --rate offers that many items per second (open loop) instead of the maximum: at the maximum
+// rate a thread that gets faster lets the others run more often, so each thread's CPU per item
+// is clearest at a rate both sides carry.
 // --option sets a configuration key on both collectors (repeatable), e.g. --option=delivery.ack=durable.
 //
 // With --memory-write it compares the memory store's write alone instead (bench/memory-write.ts in
@@ -40,6 +43,7 @@ const { values: args } = parseArgs({
     option: { type: 'string', multiple: true, default: [] },
     small: { type: 'boolean', default: false },
     seconds: { type: 'string', default: '10' },
+    rate: { type: 'string' },
     'memory-write': { type: 'boolean', default: false },
     transcoder: { type: 'string' },
   },
@@ -60,6 +64,8 @@ const pairs = Number(args.pairs);
 const seconds = Number(args.seconds);
 if (!Number.isInteger(pairs) || pairs < 1) fail(`--pairs must be a whole number of at least 1, not ${JSON.stringify(args.pairs)}`);
 if (!(seconds >= 1)) fail(`--seconds must be at least 1, not ${JSON.stringify(args.seconds)}`);
+const rate = args.rate === undefined ? undefined : Number(args.rate);
+if (rate !== undefined && !(rate >= 1)) fail(`--rate must be a number of items per second, not ${JSON.stringify(args.rate)}`);
 const TRANSCODERS = Object.keys(TRANSCODER_SPECS);
 if (args.transcoder !== undefined && !TRANSCODERS.includes(args.transcoder)) fail(`--transcoder must be one of ${TRANSCODERS.join(', ')}, not ${JSON.stringify(args.transcoder)}`);
 if (args.transcoder !== undefined && args['memory-write']) fail('--transcoder and --memory-write each choose what to compare: give one');
@@ -148,7 +154,7 @@ async function compareCollectors(sides: Sides): Promise<void> {
         signal,
         traffic,
         durationMs: seconds * 1000,
-        mode: { kind: 'max', concurrency: 8 },
+        mode: rate === undefined ? { kind: 'max', concurrency: 8 } : { kind: 'rate', itemsPerSecond: rate, maxInFlight: 64 },
         connections: 2,
         target: { kind: 'collector', options: { 'storage.backend': args.backend, ...options }, repoDir: sides[side] },
       });
