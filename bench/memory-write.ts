@@ -44,7 +44,7 @@ const tree = pathToFileURL(resolve(args.tree) + '/');
 const { createMemoryBackend } = (await import(new URL('src/storage/memory/index.ts', tree).href)) as typeof MemoryStore;
 const { createMetrics } = (await import(new URL('src/telemetry/metrics.ts', tree).href)) as typeof Metrics;
 const transcoder = (await import(new URL('src/pipeline/transcode/otlp/proto.ts', tree).href)) as typeof OtlpTranscoder;
-const transcode = signal === 'traces' ? (b: Uint8Array, l: { maxNestingDepth: number }) => transcoder.transcodeTracesProto(b, l, true) : transcoder.transcodeLogsProto;
+const transcode = signal === 'traces' ? transcoder.transcodeTracesProto : transcoder.transcodeLogsProto;
 
 const traffic = loadTraffic(defaultSpec(signal));
 const batches: { chunks: Uint8Array[]; rows: number }[] = [];

@@ -17,18 +17,12 @@ export interface RowEncoderModule<O> {
   createEncoder(options: O): RowEncoder;
 }
 
-/** The otlp encoder's options. */
-export interface OtlpEncoderOptions {
-  /** Traces chunks carry a span index after their records (src/storage/otlp-chunks.ts): the memory store ingests from it; SQLite walks the records and does without. */
-  spanIndex?: boolean;
-}
-
 /** Each encoder's options, keyed by encoder name (structured-clone safe: they cross to the workers). */
 export interface EncoderOptionsByName {
   /** JSON lines with an index header: the SQLite store's format before it kept protobuf (row path only; its chunks are still read from older write-ahead logs). */
   rowjson: Record<string, never>;
   /** OTLP protobuf as it arrived, behind an index header (memory and SQLite stores). */
-  otlp: OtlpEncoderOptions;
+  otlp: Record<string, never>;
   /** PostgreSQL COPY. */
   postgres: { format: 'binary' | 'text' };
   /** ClickHouse RowBinary, one chunk per shard. */

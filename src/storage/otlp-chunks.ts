@@ -21,17 +21,6 @@
 //
 // Items belong to the group record before them. The transcoder that writes chunks is
 // src/pipeline/transcode/otlp/.
-//
-// A traces chunk carries a span index after its records (CHUNK_MAGIC_INDEXED): its head is the
-// magic, the record count (u32) and where the records end (u32); the index starts at the next
-// multiple of 4 (zero bytes pad the records up to it). The index is u32 words: the number of operations; per operation, the
-// record of its first span and that span's group record; per span, in record order, its record,
-// its group's record, its span id's two words (as spanIdWord reads them) and its operation's
-// number, plus 2^31 when its trace id is the previous span's. An operation here is the spans of
-// one group with the same kind and name. The worker that writes a chunk has every one of these
-// facts at hand; the memory store ingests a span from its index entry alone, and touches a record
-// only for a trace or an operation the chunk has not met before (docs/performance.md, phase X).
-// Walks of the records (the SQLite store's, reads) stop where the index starts.
 import type { LogRow, SpanRow } from '../model/rows.ts';
 import { decodeLogsProto, decodeTracesProto } from '../pipeline/decode/index.ts';
 import type { SlicingBuffer } from '../pipeline/decode/wire.ts';
@@ -41,18 +30,6 @@ export const CHUNK_MAGIC = 0x50; // 'P'
 export const CHUNK_MAGIC_UNCOUNTED = 0x4f; // 'O'
 /** Bytes before a chunk's first record. */
 export const CHUNK_HEAD_BYTES = 5;
-/** The first byte of a traces chunk with a span index after its records. */
-export const CHUNK_MAGIC_INDEXED = 0x51; // 'Q'
-/** Bytes before the first record of a chunk with a span index: its magic, record count and index offset. */
-export const INDEXED_HEAD_BYTES = 9;
-// A span's words in the index, and the bit of its operation word set when its trace is the previous span's.
-export const IX_RECORD = 0;
-export const IX_GROUP = 1;
-export const IX_ID0 = 2;
-export const IX_ID1 = 3;
-export const IX_OP = 4;
-export const IX_STRIDE = 5;
-export const IX_SAME_TRACE = 1 << 31;
 export const REC_GROUP = 1;
 export const REC_SPAN = 2;
 export const REC_LOG = 3;
@@ -94,8 +71,7 @@ export class ChunkFormatError extends Error {
   override readonly name = 'ChunkFormatError';
 }
 
-/** The group record at `at` of buf (refused if it runs past buf's end). */
-export function readGroup(buf: Buffer, at: number): GroupRef & { end: number } {
+function readGroup(buf: Buffer, at: number): GroupRef & { end: number } {
   const serviceLen = groupLength(buf, at + 1, at);
   const service = buf.toString('utf8', at + 5, at + 5 + serviceLen);
   const resourceStart = at + 9 + serviceLen;
@@ -123,42 +99,21 @@ export function readLogChunk(c: Uint8Array, onLog: (group: GroupRef, buf: Slicin
 }
 
 /** Whether c is a chunk of this format (of this version or an earlier one), not one of the JSON lines of older versions. */
-export const isOtlpChunk = (c: Uint8Array): boolean => c.length > 0 && (c[0] === CHUNK_MAGIC || c[0] === CHUNK_MAGIC_INDEXED || c[0] === CHUNK_MAGIC_UNCOUNTED);
-
-const u32At = (c: Uint8Array, p: number): number => (c[p]! | (c[p + 1]! << 8) | (c[p + 2]! << 16) | (c[p + 3]! << 24)) >>> 0;
-
-/** Where chunk c's records are: [start, end), and how many its head says there are (-1: an earlier version's chunk, which does not say). */
-export interface ChunkRecords {
-  count: number;
-  start: number;
-  end: number;
-}
-
-/** Where chunk c's records are, from its head alone (checked against the chunk's length). */
-export function chunkRecords(c: Uint8Array): ChunkRecords {
-  if (c.length === 0) return { count: 0, start: 0, end: 0 };
-  const magic = c[0];
-  if (magic === CHUNK_MAGIC_UNCOUNTED) return { count: -1, start: 1, end: c.length };
-  if (magic !== CHUNK_MAGIC && magic !== CHUNK_MAGIC_INDEXED) throw new ChunkFormatError('not an otlp chunk (first byte ' + magic + ')');
-  const head = magic === CHUNK_MAGIC ? CHUNK_HEAD_BYTES : INDEXED_HEAD_BYTES;
-  if (c.length < head) throw new ChunkFormatError(`a chunk of ${c.length} bytes, shorter than its head`);
-  const count = u32At(c, 1);
-  if (magic === CHUNK_MAGIC) return { count, start: head, end: c.length };
-  const end = u32At(c, 5);
-  // Its span index must fill the chunk from the four-byte boundary after its records: a chunk cut anywhere, or whose count is wrong, is refused here.
-  const at = (end + 3) & ~3;
-  if (end < head || at + 4 > c.length) throw new ChunkFormatError(`a chunk of ${c.length} bytes whose records would end at byte ${end}`);
-  const nOps = u32At(c, at);
-  const want = at + 4 * (1 + 2 * nOps + IX_STRIDE * count);
-  if (c.length !== want) throw new ChunkFormatError(`a chunk of ${c.length} bytes whose span index, for ${count} spans and ${nOps} operations, would end at byte ${want}`);
-  return { count, start: head, end };
-}
+export const isOtlpChunk = (c: Uint8Array): boolean => c.length > 0 && (c[0] === CHUNK_MAGIC || c[0] === CHUNK_MAGIC_UNCOUNTED);
 
 /**
  * The number of span or log records chunk c says it holds, read from its head alone; -1 for a
  * chunk without the count (an earlier version's), whose records only a walk can count.
  */
-export const chunkRecordCount = (c: Uint8Array): number => chunkRecords(c).count;
+export function chunkRecordCount(c: Uint8Array): number {
+  if (c.length === 0) return 0;
+  if (c[0] === CHUNK_MAGIC) {
+    if (c.length < CHUNK_HEAD_BYTES) throw new ChunkFormatError(`a chunk of ${c.length} bytes, shorter than its head`);
+    return (c[1]! | (c[2]! << 8) | (c[3]! << 16) | (c[4]! << 24)) >>> 0;
+  }
+  if (c[0] === CHUNK_MAGIC_UNCOUNTED) return -1;
+  throw new ChunkFormatError('not an otlp chunk (first byte ' + c[0] + ')');
+}
 
 function readChunk(c: Uint8Array, itemType: number, headBytes: number, lenAt: number, onItem: (group: GroupRef, buf: SlicingBuffer, record: number) => void): void {
   const cursor = new ChunkCursor(c, itemType, headBytes, lenAt);
@@ -178,29 +133,24 @@ export class ChunkCursor {
   private p: number;
   private n = 0;
   private readonly count: number;
-  /** Where the records end (the chunk's end, or its span index). */
-  private readonly end: number;
   private readonly itemType: number;
   private readonly headBytes: number;
   private readonly lenAt: number;
 
   constructor(c: Uint8Array, itemType: number, headBytes: number, lenAt: number) {
-    const records = chunkRecords(c);
-    // The records alone: a group or record running into the index is refused as one running past the end.
-    this.buf = Buffer.from(c.buffer, c.byteOffset, records.end) as SlicingBuffer;
-    this.count = records.count;
-    this.p = records.start;
-    this.end = records.end;
+    this.buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength) as SlicingBuffer;
+    this.count = this.buf.length === 0 ? 0 : chunkRecordCount(this.buf);
+    this.p = this.count < 0 ? 1 : CHUNK_HEAD_BYTES;
     this.itemType = itemType;
     this.headBytes = headBytes;
     this.lenAt = lenAt;
   }
 
-  /** Moves to the next record; false at the end of the chunk's records. A record or group that runs past it is refused before it is returned. */
+  /** Moves to the next record; false at the chunk's end. A record or group that runs past the chunk's end is refused before it is returned. */
   next(): boolean {
     const buf = this.buf;
     let p = this.p;
-    while (p < this.end) {
+    while (p < buf.length) {
       const type = buf[p];
       if (type === REC_GROUP) {
         this.group = readGroup(buf, p);
@@ -229,95 +179,6 @@ function recordEnd(buf: Buffer, p: number, headBytes: number, lenAt: number): nu
 
 /** A cursor over the span records of a traces chunk. */
 export const spanCursor = (c: Uint8Array): ChunkCursor => new ChunkCursor(c, REC_SPAN, SPAN_HEAD_BYTES, S_LEN);
-
-/**
- * A traces chunk's span index (the format above): IX_STRIDE words per span in `spans`, two per
- * operation in `ops`. For a chunk without one (an earlier version's) it is made by a walk over the
- * records, each span its own operation; a walk that meets a malformed record stops there, and the
- * index holds the spans before it and the reason in `fault` (the store keeps those, then refuses).
- */
-export interface SpanIndex {
-  readonly n: number;
-  readonly spans: Int32Array;
-  readonly ops: Int32Array;
-  readonly fault?: ChunkFormatError;
-}
-
-/** Whether this platform's typed arrays are little-endian (the chunk format's order). */
-export const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-
-/**
- * Chunk c's span index. One written by the worker is checked against the chunk (its size, and every
- * offset within the records and every operation number within the operations) without reading a
- * record: a record's own bytes are checked when a walk or a read reaches them.
- */
-export function spanIndex(c: Uint8Array): SpanIndex {
-  if (c.length === 0 || c[0] !== CHUNK_MAGIC_INDEXED) return walkedSpanIndex(c);
-  // Its size is checked against the count and the number of operations.
-  const { count, start, end } = chunkRecords(c);
-  const words = int32Words(c, (end + 3) & ~3);
-  const nOps = words[0]!;
-  const ops = words.subarray(1, 1 + 2 * nOps);
-  const spans = words.subarray(1 + 2 * nOps);
-  const lastRecord = end - SPAN_HEAD_BYTES;
-  for (let i = 0; i < ops.length; i += 2) {
-    // An operation's first span is read (its name, for the store's listings): its name must lie in its record.
-    if (!(ops[i]! >= start && ops[i]! <= lastRecord && ops[i + 1]! >= start && ops[i + 1]! < end) || !nameInRecord(c, ops[i]!, end)) {
-      throw new ChunkFormatError(`operation ${i / 2} of a span index lies outside the chunk's records`);
-    }
-  }
-  for (let i = 0; i < spans.length; i += IX_STRIDE) {
-    const record = spans[i + IX_RECORD]!;
-    const group = spans[i + IX_GROUP]!;
-    if (!(record >= start && record <= lastRecord && group >= start && group < end && (spans[i + IX_OP]! & ~IX_SAME_TRACE) < nOps)) {
-      throw new ChunkFormatError(`span ${i / IX_STRIDE} of a span index lies outside the chunk's records or operations`);
-    }
-  }
-  return { n: count, spans, ops };
-}
-
-/** Whether the name of the span record at r (its header within c[, end)) lies within its span bytes, and they within c[, end). */
-function nameInRecord(c: Uint8Array, r: number, end: number): boolean {
-  const spanEnd = r + SPAN_HEAD_BYTES + u32At(c, r + S_LEN);
-  const nameEnd = r + SPAN_HEAD_BYTES + u32At(c, r + S_NAME_OFFSET) + u32At(c, r + S_NAME_LEN);
-  return spanEnd <= end && nameEnd <= spanEnd;
-}
-
-/** c's bytes from `from` to its end as little-endian int32 words: a view where the platform and the alignment allow, else a copy. */
-function int32Words(c: Uint8Array, from: number): Int32Array {
-  const n = (c.length - from) / 4;
-  if (LITTLE_ENDIAN && (c.byteOffset + from) % 4 === 0) return new Int32Array(c.buffer, c.byteOffset + from, n);
-  const view = new DataView(c.buffer, c.byteOffset + from);
-  const words = new Int32Array(n);
-  for (let k = 0; k < n; k++) words[k] = view.getInt32(4 * k, true);
-  return words;
-}
-
-/** The span index of a chunk written without one, from a walk over its records. */
-function walkedSpanIndex(c: Uint8Array): SpanIndex {
-  const spans: number[] = [];
-  const ops: number[] = [];
-  let fault: ChunkFormatError | undefined;
-  let n = 0;
-  try {
-    const cursor = spanCursor(c);
-    const buf = cursor.buf;
-    let prev = -1;
-    while (cursor.next()) {
-      const r = cursor.record;
-      const group = cursor.group!.at;
-      if (!nameInRecord(c, r, c.length)) throw new ChunkFormatError(`the name of the span record at byte ${r} lies outside its span`);
-      spans.push(r, group, spanIdWord(buf, r, 0), spanIdWord(buf, r, 1), prev >= 0 && sameTraceId(buf, r, prev) ? n | IX_SAME_TRACE : n);
-      ops.push(r, group);
-      prev = r;
-      n++;
-    }
-  } catch (err) {
-    if (!(err instanceof ChunkFormatError)) throw err;
-    fault = err;
-  }
-  return { n, spans: Int32Array.from(spans), ops: Int32Array.from(ops), ...(fault === undefined ? {} : { fault }) };
-}
 
 /**
  * Calls onSpan with each span record of `records`: span records one after another, with no group

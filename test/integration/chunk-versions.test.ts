@@ -1,7 +1,6 @@
-// The stores that keep what arrived (memory and SQLite) read chunks of this version (traces
-// chunks carry their span index, all chunks their record count) and chunks earlier versions wrote
-// without the index or without the count (a write-ahead log written before an upgrade replays
-// them): all are stored whole and read back the same.
+// The stores that keep what arrived (memory and SQLite) read chunks of this version, which carry
+// their record count, and chunks an earlier version wrote without it (a write-ahead log written
+// before an upgrade replays them): both are stored whole and read back the same.
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { pino } from 'pino';
@@ -13,7 +12,7 @@ import { createEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import type { StorageBackend, WriteResult } from '../../src/storage/backend.ts';
 import { memoryOptions, sqliteOptions } from '../../src/storage/index.ts';
 import { createMemoryBackend } from '../../src/storage/memory/index.ts';
-import { CHUNK_HEAD_BYTES, CHUNK_MAGIC, CHUNK_MAGIC_INDEXED, CHUNK_MAGIC_UNCOUNTED, ChunkFormatError, chunkRecordCount, chunkRecords, readLogChunk, readSpanChunk } from '../../src/storage/otlp-chunks.ts';
+import { CHUNK_HEAD_BYTES, CHUNK_MAGIC, CHUNK_MAGIC_UNCOUNTED, ChunkFormatError, chunkRecordCount, readLogChunk, readSpanChunk } from '../../src/storage/otlp-chunks.ts';
 import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
 import type { Signal } from '../../src/model/signal.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
@@ -21,26 +20,14 @@ import { capturedLogger } from '../helpers/logger.ts';
 import { makeLog, makeTrace } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
-const encoder = createEncoder({ spanIndex: true });
-
-/** Chunk c as the version before span indexes wrote it: its record count, then its records (a logs chunk is still written so). */
-function unindexed(c: Uint8Array): Uint8Array {
-  if (c[0] === CHUNK_MAGIC) return c;
-  expect(c[0]).toBe(CHUNK_MAGIC_INDEXED);
-  const { start, end } = chunkRecords(c);
-  const out = new Uint8Array(CHUNK_HEAD_BYTES + end - start);
-  out[0] = CHUNK_MAGIC;
-  out.set(c.subarray(1, 5), 1);
-  out.set(c.subarray(start, end), CHUNK_HEAD_BYTES);
-  return out;
-}
+const encoder = createEncoder({});
 
 /** Chunk c as an earlier version wrote it: its records straight after the first byte, no count. */
 function uncounted(c: Uint8Array): Uint8Array {
-  const counted = unindexed(c);
-  const out = new Uint8Array(counted.length - CHUNK_HEAD_BYTES + 1);
+  expect(c[0]).toBe(CHUNK_MAGIC);
+  const out = new Uint8Array(c.length - CHUNK_HEAD_BYTES + 1);
   out[0] = CHUNK_MAGIC_UNCOUNTED;
-  out.set(counted.subarray(CHUNK_HEAD_BYTES), 1);
+  out.set(c.subarray(CHUNK_HEAD_BYTES), 1);
   return out;
 }
 
@@ -62,8 +49,8 @@ const stores: [string, () => Promise<StorageBackend>][] = [
   ],
 ];
 
-describe.each(stores)('%s store: chunks with and without their record count and span index', (_name, open) => {
-  it('stores log records and spans of each, each read back whole, with its service', async () => {
+describe.each(stores)('%s store: chunks with and without their record count', (_name, open) => {
+  it('stores log records and spans of both, each read back whole, with its service', async () => {
     const b = await open();
     await b.start();
     try {
@@ -78,11 +65,10 @@ describe.each(stores)('%s store: chunks with and without their record count and 
           expect(bodies).toEqual(rows.filter((r) => r.serviceName === service).map((r) => (r.body as { stringValue: string }).stringValue));
         }
 
-      const [oldTrace, countedTrace, newTrace]: SpanRow[][] = [makeTrace(5), makeTrace(3), makeTrace(4)];
+      const [oldTrace, newTrace]: SpanRow[][] = [makeTrace(5), makeTrace(4)];
       await write(b, 'traces', encoder.encodeSpans(oldTrace).map((c) => uncounted(c.data)), 'old-spans');
-      await write(b, 'traces', encoder.encodeSpans(countedTrace).map((c) => unindexed(c.data)), 'counted-spans');
       await write(b, 'traces', encoder.encodeSpans(newTrace).map((c) => c.data), 'new-spans');
-      for (const trace of [oldTrace, countedTrace, newTrace]) {
+      for (const trace of [oldTrace, newTrace]) {
         const stored = await b.getTrace(DEFAULT_TENANT, trace[0]!.traceId);
         expect(stored.map((s) => [s.spanId, s.name, s.serviceName]).sort()).toEqual(trace.map((s) => [s.spanId, s.name, s.serviceName]).sort());
       }
@@ -93,41 +79,12 @@ describe.each(stores)('%s store: chunks with and without their record count and 
 });
 
 describe.each(stores)('%s store: a traces chunk whose record count is wrong, or which is cut short', (_name, open) => {
-  it('with a span index: refused whole as another format, whether it says more spans than it holds or fewer, or is cut', async () => {
+  it('is refused as another format, whether it says more records than it holds or fewer, or its last span is cut', async () => {
     const b = await open();
     await b.start();
     try {
-      const trace = makeTrace(3);
-      const [c] = encoder.encodeSpans(trace);
-      expect(c!.data[0]).toBe(CHUNK_MAGIC_INDEXED);
+      const [c] = encoder.encodeSpans(makeTrace(3));
       expect(chunkRecordCount(c!.data)).toBe(3);
-      const damaged: [string, Uint8Array, RegExp][] = [];
-      for (const said of [4, 2]) {
-        const wrong = c!.data.slice();
-        wrong[1] = said;
-        damaged.push([`says ${said}`, wrong, new RegExp(`span index, for ${said} spans and \\d+ operations`)]);
-      }
-      // Cut in its span index, or in its last span: the index no longer fills the chunk.
-      const length = c!.data.length;
-      for (const cut of [1, 4, 5, 20, length - chunkRecords(c!.data).end + 3]) damaged.push([`cut ${cut}`, c!.data.slice(0, length - cut), /span index|records would end/]);
-      for (const [what, bad, message] of damaged) {
-        const r = await tryWrite(b, 'traces', [bad], what);
-        expect(r.kind, what).toBe('permanent');
-        expect(r.kind === 'permanent' && r.error.message, what).toMatch(message);
-      }
-      expect(await b.getTrace(DEFAULT_TENANT, trace[0]!.traceId)).toEqual([]);
-    } finally {
-      await b.shutdown();
-    }
-  });
-
-  it('without a span index (an earlier version): refused as another format, whether it says more records than it holds or fewer, or its last span is cut', async () => {
-    const b = await open();
-    await b.start();
-    try {
-      const [c0] = encoder.encodeSpans(makeTrace(3));
-      const c = { data: unindexed(c0!.data) };
-      expect(chunkRecordCount(c.data)).toBe(3);
       for (const said of [4, 2]) {
         const wrong = c!.data.slice();
         wrong[1] = said;
@@ -137,8 +94,8 @@ describe.each(stores)('%s store: a traces chunk whose record count is wrong, or 
       }
       // Cut inside its last span: refused before that span is kept (the count alone would pass).
       const other = makeTrace(3);
-      const whole = unindexed(encoder.encodeSpans(other)[0]!.data);
-      const cut = whole.slice(0, whole.length - 5);
+      const [whole] = encoder.encodeSpans(other);
+      const cut = whole!.data.slice(0, whole!.data.length - 5);
       const r = await tryWrite(b, 'traces', [cut], 'cut');
       expect(r.kind === 'permanent' && r.error.message).toMatch(/runs 5 bytes past the chunk's end/);
       const stored = await b.getTrace(DEFAULT_TENANT, other[0]!.traceId);
@@ -234,10 +191,7 @@ describe('a damaged chunk', () => {
   // permanent, never throws to the writer.
   const spans = encoder.encodeSpans([...makeTrace(3), ...makeTrace(2, { serviceName: 'other' })]).map((c) => c.data);
   const logs = encoder.encodeLogs([0, 1, 2, 3].map((i) => makeLog({ serviceName: `svc-${i % 2}`, body: { stringValue: `r${i}` } }))).map((c) => c.data);
-  const chunks: [Signal, Uint8Array][] = [
-    ...spans.map((c): [Signal, Uint8Array] => ['traces', c]),
-    ...spans.map((c): [Signal, Uint8Array] => ['traces', unindexed(c)]),
-    ...spans.map((c): [Signal, Uint8Array] => ['traces', uncounted(c)]), ...logs.map((c): [Signal, Uint8Array] => ['logs', c]), ...logs.map((c): [Signal, Uint8Array] => ['logs', uncounted(c)])];
+  const chunks: [Signal, Uint8Array][] = [...spans.map((c): [Signal, Uint8Array] => ['traces', c]), ...spans.map((c): [Signal, Uint8Array] => ['traces', uncounted(c)]), ...logs.map((c): [Signal, Uint8Array] => ['logs', c]), ...logs.map((c): [Signal, Uint8Array] => ['logs', uncounted(c)])];
   const damage = fc.tuple(
     fc.nat(chunks.length - 1),
     fc.oneof(

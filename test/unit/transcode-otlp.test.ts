@@ -2,8 +2,7 @@
 // header) against the row path: on every fixture, on random requests encoded by protobufjs, on
 // random wire messages that repeat, reorder and corrupt fields, and on OTLP/JSON in every sender
 // style, it must keep and reject the same items with the same message, refuse the same requests
-// with the same error, index the same columns, and give back the rows the row decoder gives; a
-// traces chunk's span index must agree with a walk of its records.
+// with the same error, index the same columns, and give back the rows the row decoder gives.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fixtureBytes } from '../helpers/fixtures.ts';
@@ -15,45 +14,11 @@ import { decodeLogsJson, decodeLogsProto, decodeTracesJson, decodeTracesProto, W
 import type { RequestFormat } from '../../src/pipeline/transcode/encoder.ts';
 import { createEncoder } from '../../src/pipeline/transcode/otlp/index.ts';
 import { createEncoder as createRowEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
-import {
-  CHUNK_MAGIC,
-  CHUNK_MAGIC_INDEXED,
-  chunkRecordCount,
-  chunkRecords,
-  IX_GROUP,
-  IX_ID0,
-  IX_ID1,
-  IX_OP,
-  IX_RECORD,
-  IX_SAME_TRACE,
-  IX_STRIDE,
-  logAt,
-  logSeverity,
-  logTime,
-  logTraceId,
-  readLogChunk,
-  readSpanChunk,
-  sameTraceId,
-  spanAt,
-  spanEnd,
-  spanId,
-  spanIdWord,
-  spanIndex as chunkSpanIndex,
-  spanKind,
-  spanName,
-  spanNameLength,
-  spanNameStart,
-  spanParentId,
-  spanStart,
-  spanStatus,
-  spanTraceId,
-} from '../../src/storage/otlp-chunks.ts';
+import { chunkRecordCount, logAt, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, spanAt, spanEnd, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId } from '../../src/storage/otlp-chunks.ts';
 import { arbWireRequest } from '../helpers/otlp-wire-arb.ts';
-import { makeSpan, makeTrace } from '../helpers/rows.ts';
 import { arbJsonStyle, arbLogs, arbTraces, encodeLogs, encodeTraces, JSON_BAD_REQUESTS, JSON_EDGE_SPANS, jsonEdgeRequest, jsonLogs, jsonTraces, LIMITS, toJsonText } from '../helpers/otlp-build.ts';
 
-/** The memory store's encoder: traces chunks with a span index. */
-const encoder = createEncoder({ spanIndex: true }, LIMITS);
+const encoder = createEncoder({}, LIMITS);
 
 type Outcome = { accepted: number; rejected: number; errorMessage: string; rows: unknown[] } | { error: string };
 
@@ -79,41 +44,6 @@ function rowPath(signal: Signal, format: RequestFormat, body: Uint8Array, limits
   }
 }
 
-/**
- * Checks a traces chunk's span index (what the memory store ingests from, without reading records)
- * against a walk of its records: each span's record, group and id words, whether its trace is the
- * previous span's, and operations numbered one per group, kind and name bytes, each naming its
- * first span.
- */
-function expectIndexAgrees(c: Uint8Array): void {
-  const index = chunkSpanIndex(c);
-  const keyOf = new Map<number, string>();
-  const opOfKey = new Map<string, number>();
-  let prev = -1;
-  let k = 0;
-  readSpanChunk(c, (g, buf, r) => {
-    const e = k * IX_STRIDE;
-    const at = spanNameStart(buf, r);
-    const key = `${g.at}/${spanKind(buf, r)}/${buf.subarray(at, at + spanNameLength(buf, r)).toString('hex')}`;
-    keyOf.set(r, key);
-    expect([index.spans[e + IX_RECORD], index.spans[e + IX_GROUP], index.spans[e + IX_ID0], index.spans[e + IX_ID1]], `span ${k}`).toEqual([r, g.at, spanIdWord(buf, r, 0), spanIdWord(buf, r, 1)]);
-    const word = index.spans[e + IX_OP]!;
-    expect((word & IX_SAME_TRACE) !== 0, `span ${k} same trace`).toBe(prev >= 0 && sameTraceId(buf, r, prev));
-    const o = word & ~IX_SAME_TRACE;
-    if (!opOfKey.has(key)) {
-      opOfKey.set(key, o);
-      expect(index.ops[2 * o], `operation ${o}'s first span`).toBe(r);
-    }
-    expect(o, `span ${k}'s operation`).toBe(opOfKey.get(key));
-    expect(keyOf.get(index.ops[2 * o]!)).toBe(key);
-    expect(index.ops[2 * o + 1]).toBe(g.at);
-    prev = r;
-    k++;
-  });
-  expect(index.n).toBe(k);
-  expect(index.ops.length / 2).toBe(opOfKey.size);
-}
-
 /** What the store reads from the chunks: the index header of each item, and the row it decodes to. */
 function readBack(signal: Signal, chunks: readonly { data: Uint8Array; rows: number }[]): unknown[] {
   const out: unknown[] = [];
@@ -130,7 +60,6 @@ function readBack(signal: Signal, chunks: readonly { data: Uint8Array; rows: num
       readLogChunk(c.data, (g, buf, r) => {
         out.push({ index: { time: logTime(buf, r), traceId: logTraceId(buf, r), severityNumber: logSeverity(buf, r), service: g.service }, row: logAt(buf, g.at, r) });
       });
-    if (signal === 'traces' && c.data[0] === CHUNK_MAGIC_INDEXED) expectIndexAgrees(c.data);
     expect(out.length - before).toBe(c.rows);
     // The chunk's head carries the same count: the memory store takes log records by it, unwalked.
     expect(chunkRecordCount(c.data)).toBe(c.rows);
@@ -165,24 +94,13 @@ const utf8 = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
 describe('memory-store encoder: the arrived bytes give back the row path rows', () => {
   fixtureCases(expectSame);
 
-  it('writes the span index only when asked (the SQLite store does without): the same records either way', () => {
-    const body = encodeTraces(fc.sample(arbTraces, { numRuns: 1, seed: 7 })[0]!);
-    const [plain] = createEncoder({}, LIMITS).encode('traces', 'protobuf', body).chunks;
-    const [indexed] = encoder.encode('traces', 'protobuf', body).chunks;
-    expect([plain!.data[0], indexed!.data[0]]).toEqual([CHUNK_MAGIC, CHUNK_MAGIC_INDEXED]);
-    const [a, b] = [chunkRecords(plain!.data), chunkRecords(indexed!.data)];
-    expect(a.end).toBe(plain!.data.length);
-    expect(b.end).toBeLessThan(indexed!.data.length);
-    expect(Buffer.from(plain!.data.subarray(a.start, a.end)).toString('hex')).toBe(Buffer.from(indexed!.data.subarray(b.start, b.end)).toString('hex'));
-  });
-
   it('keeps a quarter of the row lines: each span as its own protobuf bytes, the resource once', () => {
     const body = encodeTraces(fc.sample(arbTraces, { numRuns: 1, seed: 7 })[0]!);
     const r = encoder.encode('traces', 'protobuf', body);
     expect(r.accepted).toBeGreaterThan(0);
-    // The chunk holds the request's items, one group per scope and the span index: about the request's own size.
+    // The chunk holds the request's items and one group per scope: about the request's own size.
     const stored = r.chunks.reduce((n, c) => n + c.data.byteLength, 0);
-    expect(stored).toBeLessThan(body.byteLength + 100 * r.accepted + 64);
+    expect(stored).toBeLessThan(body.byteLength + 80 * r.accepted + 64);
   });
 
   it('a fixture with bad ids keeps the good span, rejects the rest', () => {
@@ -230,7 +148,7 @@ describe('memory-store encoder: the arrived bytes give back the row path rows', 
       fc.assert(
         fc.property(arbWireRequest(signal), fc.integer({ min: 1, max: 4 }), (bytes, depth) => {
           const limits = { maxNestingDepth: depth };
-          expect(newPath(signal, 'protobuf', bytes, createEncoder({ spanIndex: true }, limits))).toStrictEqual(rowPath(signal, 'protobuf', bytes, limits));
+          expect(newPath(signal, 'protobuf', bytes, createEncoder({}, limits))).toStrictEqual(rowPath(signal, 'protobuf', bytes, limits));
         }),
         { numRuns: 1000 },
       );
@@ -320,7 +238,7 @@ describe('memory-store encoder: the arrived bytes give back the row path rows', 
 });
 
 describe('memory-store row encoder: rows written directly read back the same', () => {
-  const rowEncoder = createRowEncoder({ spanIndex: true });
+  const rowEncoder = createRowEncoder({});
   const value = (v: AnyValue): AnyValue => v;
   const kv = (key: string, v: AnyValue): KeyValue => ({ key, value: value(v) });
 
@@ -331,19 +249,5 @@ describe('memory-store row encoder: rows written directly read back the same', (
     );
     const chunks = rowEncoder.encodeSpans(rows);
     expect(readBack('traces', chunks).map((x) => (x as { row: SpanRow }).row)).toStrictEqual(rows);
-  });
-
-  it('a span index numbers operations per group, kind and name: the same name in another group, or of another kind, is another operation', () => {
-    // Two traces in one group (rows sharing their resource and scope objects): their three operations shared; one in
-    // another group with the same names and kinds; and a span of the first group with a name of its own but another kind.
-    const a1 = makeTrace(3, { serviceName: 'a' });
-    const { resource, scope } = a1[0]!;
-    const group = [...a1, makeSpan({ ...a1[1]!, spanId: 'ab'.repeat(8), kind: 2 }), ...makeTrace(3, { serviceName: 'a' })].map((r) => ({ ...r, resource, scope }));
-    const other = makeTrace(3, { serviceName: 'a' });
-    const rows = [...group, ...other.map((r) => ({ ...r, resource: other[0]!.resource, scope: other[0]!.scope }))];
-    const chunks = rowEncoder.encodeSpans(rows);
-    expect(chunks).toHaveLength(1);
-    expect(chunkSpanIndex(chunks[0]!.data).ops.length / 2).toBe(7);
-    expect(readBack('traces', chunks)).toHaveLength(rows.length);
   });
 });

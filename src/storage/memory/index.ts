@@ -18,7 +18,7 @@ import { releaseBuffer, wholeBuffer } from '../../common/release.ts';
 import type { RowsInOrder } from './blocks.ts';
 import { LogBlock, LogBlockRows, LogRows, type LogView, type UnreadableReport } from './logs.ts';
 import { BlockRows, ID0, ID1, idBit, IDS_SET_FROM, idKey, newTrace, type OpCount, SPAN_STRIDE, SpanBlock, spanIdKey, SpanRows, SpanView, type TraceEntry, TraceWalk } from './spans.ts';
-import { ChunkFormatError, chunkRecords, IX_GROUP, IX_ID0, IX_ID1, IX_OP, IX_RECORD, IX_SAME_TRACE, IX_STRIDE, logAt, OperationCache, readGroup, readLogChunk, REC_GROUP, spanAt, spanIndex, spanKind, spanName, spanTraceId } from '../otlp-chunks.ts';
+import { CHUNK_HEAD_BYTES, ChunkFormatError, chunkRecordCount, logAt, OperationCache, readLogChunk, REC_GROUP, sameTraceId, spanAt, spanCursor, spanIdWord, spanKind, spanName, spanTraceId } from '../otlp-chunks.ts';
 
 /** Operations by service, then by name (usually one kind each). */
 type ServiceOps = Map<string, Map<string, OpCount[]>>;
@@ -102,8 +102,7 @@ class ChunkRefs {
 
 class MemoryBackend implements StorageBackend, StoreStats {
   readonly name = 'memory';
-  /** Its traces chunks carry a span index: a span is stored from its entry there, without reading its record. */
-  readonly encoder = { name: 'otlp', options: { spanIndex: true } } as const;
+  readonly encoder = { name: 'otlp', options: {} } as const;
   private readonly spans = new SpanRows();
   private readonly walk = new TraceWalk(this.spans);
   /** The spans of the chunk being stored. */
@@ -176,57 +175,45 @@ class MemoryBackend implements StorageBackend, StoreStats {
     }
     for (const c of batch.chunks) {
       rows.clear();
-      const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength) as SlicingBuffer;
-      const view = new DataView(c.buffer, c.byteOffset, c.byteLength);
+      let chunkBuf: SlicingBuffer | undefined;
       const seq0 = this.spanSeq;
-      // Each span from its index entry: its record is read only for a trace or an operation this chunk has not met yet.
-      const index = spanIndex(c);
-      const spans = index.spans;
-      const chunkOps = new Array<OpCount | undefined>(index.ops.length / 2);
-      /** The trace of the span before (the index says when the next one shares it). */
-      let t: TraceEntry | undefined;
-      let groupAt = -1;
-      let service = '';
+      // Spans of a trace usually come together: the last span's trace is tried before the map.
+      let lastTrace: TraceEntry | undefined;
+      let lastRecord = 0;
+      const view = new DataView(c.buffer, c.byteOffset, c.byteLength);
       try {
-        for (let e = 0; e < spans.length; e += IX_STRIDE) {
-          const record = spans[e + IX_RECORD]!;
-          const id0 = spans[e + IX_ID0]!;
-          const id1 = spans[e + IX_ID1]!;
-          const opWord = spans[e + IX_OP]!;
-          if (t === undefined || (opWord & IX_SAME_TRACE) === 0) t = traces.get(spanTraceId(buf, record));
+        const cursor = spanCursor(c);
+        const buf = cursor.buf;
+        chunkBuf = buf;
+        while (cursor.next()) {
+          const record = cursor.record;
+          const group = cursor.group!;
+          const id0 = spanIdWord(buf, record, 0);
+          const id1 = spanIdWord(buf, record, 1);
+          let t = lastTrace !== undefined && sameTraceId(buf, record, lastRecord) ? lastTrace : traces.get(spanTraceId(buf, record));
           // A retried batch or a client's resend carries spans already stored: keep one copy.
           if (t !== undefined && this.hasSpan(t, id0, id1, rows, seq0)) continue;
           if (t === undefined) {
             const traceId = spanTraceId(buf, record);
             traces.set(traceId, (t = newTrace(traceId)));
           }
-          const o = opWord & ~IX_SAME_TRACE;
-          let op = chunkOps[o];
-          if (op === undefined) {
-            // Operations are recognized by their name's bytes; only one not met lately makes a string.
-            const first = index.ops[2 * o]!;
-            const firstGroup = index.ops[2 * o + 1]!;
-            if (firstGroup !== groupAt) {
-              service = readGroup(buf, firstGroup).service;
-              groupAt = firstGroup;
-            }
-            op = opCache.get(service, buf, view, first);
-            if (op === undefined || op.spans === 0) op = opCache.put(service, buf, first, operationOf(ops, service, spanName(buf, first), spanKind(buf, first)));
-            chunkOps[o] = op;
-          }
+          lastTrace = t;
+          lastRecord = record;
+          // Operations are recognized by their name's bytes; only one not met lately makes a string.
+          let op = opCache.get(group.service, buf, view, record);
+          if (op === undefined || op.spans === 0) op = opCache.put(group.service, buf, record, operationOf(ops, group.service, spanName(buf, record), spanKind(buf, record)));
           op.spans++;
-          rows.add(spans[e + IX_GROUP]!, record, this.spanSeq++, t, id0, id1, op);
+          rows.add(group.at, record, this.spanSeq++, t, id0, id1, op);
           if (t.ids !== undefined) t.ids.add(idKey(id0, id1));
           else if (t.count >= IDS_SET_FROM) t.ids = this.idSet(t, rows, seq0);
         }
       } finally {
+        // Spans stored before a malformed record stay stored, in a block of their own.
         if (rows.n > 0) {
-          this.spans.push(new SpanBlock(buf, tenant, seq0, storedMs, rowCharge(c, rows.n), rows));
+          this.spans.push(new SpanBlock(chunkBuf!, tenant, seq0, storedMs, rowCharge(c, rows.n), rows));
           this.chunkRefs.add(c, rows.n);
         }
       }
-      // A chunk of an earlier version whose walk broke off: the spans before the fault are stored, in a block of their own.
-      if (index.fault !== undefined) throw index.fault;
     }
     this.walk.end();
   }
@@ -256,11 +243,11 @@ class MemoryBackend implements StorageBackend, StoreStats {
     let n = 0;
     try {
       for (const c of batch.chunks) {
-        const { count, start } = chunkRecords(c);
+        const count = chunkRecordCount(c);
         if (count >= 0) {
           // Its records are taken by their count, unread (logs.ts).
           if (count === 0) continue;
-          if (c[start] !== REC_GROUP) throw new ChunkFormatError(`a chunk's first record is of type ${c[start]}, not a group`);
+          if (c[CHUNK_HEAD_BYTES] !== REC_GROUP) throw new ChunkFormatError(`a chunk's first record is of type ${c[CHUNK_HEAD_BYTES]}, not a group`);
           n += this.keepLogs(c, Buffer.from(c.buffer, c.byteOffset, c.byteLength) as SlicingBuffer, batch, storedMs, count);
           continue;
         }

@@ -5,19 +5,17 @@
 import { decodeLogsJson, decodeTracesJson } from '../../decode/index.ts';
 import type { DecodeLimits } from '../../decode/common.ts';
 import type { EncoderModule, RequestEncoder } from '../encoder.ts';
-import type { OtlpEncoderOptions } from '../../../storage/encoders.ts';
 import { transcodeLogsProto, transcodeTracesProto } from './proto.ts';
 import { encodeLogChunks, encodeSpanChunks } from './rows.ts';
 
-/** Creates the memory and SQLite stores' RequestEncoder. */
-export function createEncoder(options: OtlpEncoderOptions, limits: DecodeLimits): RequestEncoder {
-  const spanIndex = options.spanIndex === true;
+/** Creates the memory store's RequestEncoder (it takes no options). */
+export function createEncoder(_options: Record<string, never>, limits: DecodeLimits): RequestEncoder {
   return {
     encode(signal, format, body) {
-      if (format === 'protobuf') return signal === 'traces' ? transcodeTracesProto(body, limits, spanIndex) : transcodeLogsProto(body, limits);
+      if (format === 'protobuf') return signal === 'traces' ? transcodeTracesProto(body, limits) : transcodeLogsProto(body, limits);
       if (signal === 'traces') {
         const r = decodeTracesJson(body, limits);
-        return { accepted: r.rows.length, rejected: r.rejected, errorMessage: r.errorMessage, chunks: encodeSpanChunks(r.rows, spanIndex) };
+        return { accepted: r.rows.length, rejected: r.rejected, errorMessage: r.errorMessage, chunks: encodeSpanChunks(r.rows) };
       }
       const r = decodeLogsJson(body, limits);
       return { accepted: r.rows.length, rejected: r.rejected, errorMessage: r.errorMessage, chunks: encodeLogChunks(r.rows) };
@@ -25,4 +23,4 @@ export function createEncoder(options: OtlpEncoderOptions, limits: DecodeLimits)
   };
 }
 
-export default { createEncoder } satisfies EncoderModule<OtlpEncoderOptions>;
+export default { createEncoder } satisfies EncoderModule<Record<string, never>>;

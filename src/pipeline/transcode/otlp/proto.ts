@@ -6,7 +6,7 @@
 import { decodeLogsProto, decodeTracesProto, KNOWN_ANYVALUE, KNOWN_KEYVALUE, KNOWN_LIST } from '../../decode/otlp-proto.ts';
 import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, unknownField, type WireReader } from '../../decode/wire.ts';
-import { CHUNK_MAGIC, CHUNK_MAGIC_INDEXED, IX_GROUP, IX_ID0, IX_ID1, IX_OP, IX_RECORD, IX_SAME_TRACE, IX_STRIDE, LITTLE_ENDIAN, REC_GROUP, REC_LOG, REC_SPAN } from '../../../storage/otlp-chunks.ts';
+import { CHUNK_MAGIC, REC_GROUP, REC_LOG, REC_SPAN } from '../../../storage/otlp-chunks.ts';
 import { EVENT, ID_BAD, ID_OK, GROUP_ATTRS, keyValueInPlace, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, walkOrRowPathError, type Walk, keepSpan, type FieldRanges } from '../wire-scan.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
 import type { EncodedRequest } from '../encoder.ts';
@@ -243,8 +243,6 @@ function fieldsButItems(r: WireReader, start: number, end: number): void {
 }
 
 function writeGroup(r: WireReader): void {
-  groupAt = out.pos;
-  groupNo++;
   out.byte(REC_GROUP);
   if (G.serviceUnknown) {
     out.uint32le(UNKNOWN_SERVICE_BYTES.length);
@@ -322,146 +320,10 @@ function checkSpan(r: WireReader, start: number, end: number, rej: Rejections): 
   return keepSpan(rej, linksGood, tooDeep, eventTimesStorable);
 }
 
-// The span index of the chunk being written (otlp-chunks.ts), filled as its spans are written.
-
-/** Spans' room in the index kept between requests (one huge request's is given up after it). */
-const IX_SPANS_KEPT = 16384;
-/** IX_STRIDE words per span written so far (`accepted` of them). */
-let ixSpans = new Int32Array(IX_STRIDE * 1024);
-/** Whether the chunk being written gets a span index. */
-let indexing = false;
-/** Where the current group's record is in the chunk, and its number in the request. */
-let groupAt = 0;
-let groupNo = 0;
-/** The trace id of the span written before (its place in the request), -1 at a chunk's first. */
-let prevTrace = -1;
-// The request's operations (spans of one group with one kind and name): OP_WORDS words each, found through opSlots.
-const OP_RECORD = 0;
-const OP_GROUP_AT = 1;
-const OP_GROUP_NO = 2;
-const OP_KIND = 3;
-const OP_NAME_START = 4;
-const OP_NAME_END = 5;
-const OP_WORDS = 6;
-let opWords = new Int32Array(OP_WORDS * 256);
-let nOps = 0;
-const OP_SLOTS = 1024;
-/** Open addressing: an operation's number plus one, 0 for a free slot; at most half full. */
-let opSlots = new Int32Array(OP_SLOTS);
-
-/** An operation's hash: FNV-1a over its group's number, its kind and its name's bytes [nameStart, nameEnd) of the request (r), four at a time. */
-function operationHash(r: WireReader, group: number, kind: number, nameStart: number, nameEnd: number): number {
-  const v = r.view;
-  const whole = nameEnd - ((nameEnd - nameStart) & 3);
-  let h = Math.imul(Math.imul(0x811c9dc5 ^ group, 0x01000193) ^ kind, 0x01000193);
-  for (let i = nameStart; i < whole; i += 4) h = Math.imul(h ^ v.getInt32(i, true), 0x01000193);
-  for (let i = whole; i < nameEnd; i++) h = Math.imul(h ^ r.buf[i]!, 0x01000193);
-  return h ^ (h >>> 16);
-}
-
-/** Whether the request's bytes at a and b are equal for len bytes. */
-function sameBytes(r: WireReader, a: number, b: number, len: number): boolean {
-  const v = r.view;
-  let i = 0;
-  for (; i + 4 <= len; i += 4) if (v.getInt32(a + i, true) !== v.getInt32(b + i, true)) return false;
-  for (; i < len; i++) if (r.buf[a + i] !== r.buf[b + i]) return false;
-  return true;
-}
-
-/** The number of the operation of a span of the current group (its name at [nameStart, nameEnd) of the request), added with the span's record if new. */
-function operationNumber(r: WireReader, record: number, kind: number, nameStart: number, nameEnd: number): number {
-  const mask = opSlots.length - 1;
-  const len = nameEnd - nameStart;
-  for (let slot = operationHash(r, groupNo, kind, nameStart, nameEnd) & mask; ; slot = (slot + 1) & mask) {
-    const o = opSlots[slot]! - 1;
-    if (o < 0) {
-      opSlots[slot] = nOps + 1;
-      return addOperation(r, record, kind, nameStart, nameEnd);
-    }
-    const w = o * OP_WORDS;
-    if (opWords[w + OP_GROUP_NO] !== groupNo || opWords[w + OP_KIND] !== kind) continue;
-    const s = opWords[w + OP_NAME_START]!;
-    if (opWords[w + OP_NAME_END]! - s === len && sameBytes(r, s, nameStart, len)) return o;
-  }
-}
-
-function addOperation(r: WireReader, record: number, kind: number, nameStart: number, nameEnd: number): number {
-  const o = nOps++;
-  if ((o + 1) * OP_WORDS > opWords.length) opWords = grown(opWords);
-  const w = o * OP_WORDS;
-  opWords[w + OP_RECORD] = record;
-  opWords[w + OP_GROUP_AT] = groupAt;
-  opWords[w + OP_GROUP_NO] = groupNo;
-  opWords[w + OP_KIND] = kind;
-  opWords[w + OP_NAME_START] = nameStart;
-  opWords[w + OP_NAME_END] = nameEnd;
-  if (2 * nOps > opSlots.length) rehashOperations(r, opSlots.length * 2);
-  return o;
-}
-
-/** Moves the operations to a table of `size` slots. */
-function rehashOperations(r: WireReader, size: number): void {
-  opSlots = new Int32Array(size);
-  const mask = size - 1;
-  for (let o = 0; o < nOps; o++) {
-    const w = o * OP_WORDS;
-    let slot = operationHash(r, opWords[w + OP_GROUP_NO]!, opWords[w + OP_KIND]!, opWords[w + OP_NAME_START]!, opWords[w + OP_NAME_END]!) & mask;
-    while (opSlots[slot] !== 0) slot = (slot + 1) & mask;
-    opSlots[slot] = o + 1;
-  }
-}
-
-/** Forgets the last request's spans and operations (a table grown for a huge one goes back to its first size). */
-function clearSpanIndex(): void {
-  groupNo = 0;
-  prevTrace = -1;
-  nOps = 0;
-  if (opSlots.length > OP_SLOTS) opSlots = new Int32Array(OP_SLOTS);
-  else opSlots.fill(0);
-  if (opWords.length > OP_WORDS * OP_SLOTS) opWords = new Int32Array(OP_WORDS * OP_SLOTS);
-  if (ixSpans.length > IX_STRIDE * IX_SPANS_KEPT) ixSpans = new Int32Array(IX_STRIDE * IX_SPANS_KEPT);
-}
-
-/** Writes the span index after the records (where they end in the chunk's head), from the next multiple of four. */
-function writeSpanIndex(): void {
-  out.uint32leAt(5, out.pos);
-  while (out.pos % 4 !== 0) out.byte(0);
-  out.ensure(4 * (1 + 2 * nOps + accepted * IX_STRIDE));
-  out.uint32le(nOps);
-  for (let w = 0; w < nOps * OP_WORDS; w += OP_WORDS) {
-    out.uint32le(opWords[w + OP_RECORD]!);
-    out.uint32le(opWords[w + OP_GROUP_AT]!);
-  }
-  if (LITTLE_ENDIAN) out.bytes(new Uint8Array(ixSpans.buffer, 0, 4 * accepted * IX_STRIDE));
-  else for (let i = 0; i < accepted * IX_STRIDE; i++) out.uint32le(ixSpans[i]!);
-}
-
-function grown(a: Int32Array): Int32Array<ArrayBuffer> {
-  const b = new Int32Array(a.length * 2);
-  b.set(a);
-  return b;
-}
-
-/** The index entry of the span just checked, whose record starts at `record`. */
-function indexSpan(r: WireReader, record: number): void {
-  const e = accepted * IX_STRIDE;
-  if (e + IX_STRIDE > ixSpans.length) ixSpans = grown(ixSpans);
-  const { traceStart, spanStart } = SPAN;
-  const sameTrace = prevTrace >= 0 && sameBytes(r, traceStart, prevTrace, 16);
-  prevTrace = traceStart;
-  const ix = ixSpans;
-  ix[e + IX_RECORD] = record;
-  ix[e + IX_GROUP] = groupAt;
-  ix[e + IX_ID0] = r.view.getInt32(spanStart, true);
-  ix[e + IX_ID1] = r.view.getInt32(spanStart + 4, true);
-  ix[e + IX_OP] = operationNumber(r, record, SPAN.kind, SPAN.nameStart, SPAN.nameEnd) | (sameTrace ? IX_SAME_TRACE : 0);
-}
-
-/** Writes the record of the span just checked, and its index entry. */
+/** Writes the record of the span just checked. */
 function writeSpan(r: WireReader, start: number, end: number): void {
   const buf = r.buf;
   const { traceStart, spanStart, parentStart, parentState, nameStart, nameEnd, kind, startLo, startHi, endLo, endHi, statusCode } = SPAN;
-  if (indexing) indexSpan(r, out.pos);
   out.byte(REC_SPAN);
   out.bytes(buf, traceStart, traceStart + 16);
   out.bytes(buf, spanStart, spanStart + 8);
@@ -530,34 +392,27 @@ const LOGS = walkOf(checkLog, writeLog, 'ExportLogsServiceRequest', 'ResourceLog
 
 // ---------------------------------------------------------------------------------------------
 
-function transcode(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, singular: string, plural: string, rowPath: (b: Uint8Array, l: DecodeLimits) => unknown, indexed: boolean): EncodedRequest {
+function transcode(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, singular: string, plural: string, rowPath: (b: Uint8Array, l: DecodeLimits) => unknown): EncodedRequest {
   maxDepth = limits.maxNestingDepth;
   const rej = new Rejections(limits.maxNestingDepth);
-  indexing = indexed;
   accepted = 0;
   out.pos = 0;
-  out.byte(indexed ? CHUNK_MAGIC_INDEXED : CHUNK_MAGIC);
+  out.byte(CHUNK_MAGIC);
   // The record count, known at the end: a store can take the chunk's records without walking them.
   out.uint32le(0);
-  if (indexed) {
-    // Where the records end (the span index follows), known at the end.
-    out.uint32le(0);
-    clearSpanIndex();
-  }
   walkOrRowPathError(bytes, limits, walk, rej, rowPath);
   out.uint32leAt(1, accepted);
-  if (indexed) writeSpanIndex();
   const chunks = accepted === 0 ? [] : [{ partition: 0, rows: accepted, data: out.take() }];
   out.shrink();
   return { accepted, rejected: rej.total, errorMessage: rej.message(singular, plural), chunks };
 }
 
-/** An ExportTraceServiceRequest as a memory-store chunk, with a span index if asked; accepts, rejects and throws as decodeTracesProto does. */
-export function transcodeTracesProto(bytes: Uint8Array, limits: DecodeLimits, spanIndex = false): EncodedRequest {
-  return transcode(bytes, limits, SPANS, 'span', 'spans', decodeTracesProto, spanIndex);
+/** An ExportTraceServiceRequest as a memory-store chunk; accepts, rejects and throws as decodeTracesProto does. */
+export function transcodeTracesProto(bytes: Uint8Array, limits: DecodeLimits): EncodedRequest {
+  return transcode(bytes, limits, SPANS, 'span', 'spans', decodeTracesProto);
 }
 
 /** An ExportLogsServiceRequest as a memory-store chunk; accepts, rejects and throws as decodeLogsProto does. */
 export function transcodeLogsProto(bytes: Uint8Array, limits: DecodeLimits): EncodedRequest {
-  return transcode(bytes, limits, LOGS, 'log record', 'log records', decodeLogsProto, false);
+  return transcode(bytes, limits, LOGS, 'log record', 'log records', decodeLogsProto);
 }

@@ -5,7 +5,7 @@
 // format itself: a lone UTF-16 surrogate in a string (possible in OTLP/JSON) becomes U+FFFD.
 import type { AnyValue, KeyValue, LogRow, ResourceInfo, ScopeInfo, SpanRow } from '../../../model/rows.ts';
 import type { EncodedChunk } from '../../../storage/backend.ts';
-import type { OtlpEncoderOptions, RowEncoder } from '../../../storage/encoders.ts';
+import type { RowEncoder } from '../../../storage/encoders.ts';
 import { ByteOut } from '../byte-out.ts';
 import { transcodeLogsProto, transcodeTracesProto } from './proto.ts';
 
@@ -264,16 +264,16 @@ export function logsRequest(rows: readonly LogRow[]): Uint8Array {
 }
 
 /** Transcodes re-encoded rows; every row was valid, so every row must come out. */
-function chunksOf(n: number, body: Uint8Array, transcode: typeof transcodeTracesProto, spanIndex = false): EncodedChunk[] {
+function chunksOf(n: number, body: Uint8Array, transcode: typeof transcodeTracesProto): EncodedChunk[] {
   if (n === 0) return [];
-  const r = transcode(body, LIMITS, spanIndex);
+  const r = transcode(body, LIMITS);
   if (r.accepted !== n) throw new Error(`memory-store encoding kept ${r.accepted} of ${n} rows (${r.errorMessage})`);
   return r.chunks;
 }
 
-/** Spans as memory-store chunks, with a span index if asked. */
-export function encodeSpanChunks(rows: readonly SpanRow[], spanIndex: boolean): EncodedChunk[] {
-  return chunksOf(rows.length, tracesRequest(rows), transcodeTracesProto, spanIndex);
+/** Spans as memory-store chunks. */
+export function encodeSpanChunks(rows: readonly SpanRow[]): EncodedChunk[] {
+  return chunksOf(rows.length, tracesRequest(rows), transcodeTracesProto);
 }
 
 /** Log records as memory-store chunks. */
@@ -282,7 +282,6 @@ export function encodeLogChunks(rows: readonly LogRow[]): EncodedChunk[] {
 }
 
 /** The memory store's row encoder (rows → OTLP protobuf → its chunks). */
-export function createEncoder(options: OtlpEncoderOptions): RowEncoder {
-  const spanIndex = options.spanIndex === true;
-  return { encodeSpans: (rows) => encodeSpanChunks(rows, spanIndex), encodeLogs: encodeLogChunks };
+export function createEncoder(_options: Record<string, never>): RowEncoder {
+  return { encodeSpans: encodeSpanChunks, encodeLogs: encodeLogChunks };
 }
