@@ -1,5 +1,5 @@
-// The memory store's own behaviour beside the contract: eviction by age (storage.memory.maxAgeMs)
-// and by count, resends into large traces, and a chunk of a format it does not keep.
+// The memory store's own behaviour beside the contract: eviction by age (storage.memory.maxAgeMs),
+// by count and by bytes, resends into large traces, and a chunk of a format it does not keep.
 import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
@@ -8,6 +8,7 @@ import { memoryOptions } from '../../src/storage/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { makeLog, makeSpan, makeTrace, writeLogs, writeSpans, writeSpansAs } from '../helpers/rows.ts';
 import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
+import type { StorageBackend } from '../../src/storage/backend.ts';
 
 describe('memory store retention by age', () => {
   it('evicts rows once they are older than maxAgeMs, counting them, and keeps younger ones', async () => {
@@ -318,6 +319,49 @@ describe('memory store log records', () => {
       await writeLogs(b, a, 'batch-a');
       expect(await scanned()).toEqual(['c3', 'c4', 'a0', 'a1', 'a2']);
       expect(await service('svc-a')).toEqual(['a0', 'a2']);
+    } finally {
+      await b.shutdown();
+    }
+  });
+
+  it('evicts the oldest records past maxBytes and no more than the bound asks, part of a chunk or several at once', async () => {
+    const deps = () => ({ logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    const unbounded = { maxSpans: 1e6, maxLogs: 1e6, maxBytes: 1e12, maxAgeMs: 0 };
+    const body = (l: { body: unknown }) => (l.body as { stringValue: string }).stringValue;
+    const logBytes = async (s: StorageBackend): Promise<number> => (await s.stats!()).signals.find((x) => x.signal === 'logs')!.bytes ?? 0;
+    // Writes of 4, 1, 9, 2, 4, 12 and 3 records, each its own chunk.
+    const batches = [4, 1, 9, 2, 4, 12, 3].map((n, i) => Array.from({ length: n }, (_, j) => makeLog({ serviceName: 'svc', body: { stringValue: `r${i}-${j}` } })));
+    // What each record of each write is charged, from a store without a bound.
+    const probe = createMemoryBackend(unbounded, deps());
+    const charges: number[] = [];
+    let before = 0;
+    for (const [i, batch] of batches.entries()) {
+      await writeLogs(probe, batch, `w${i}`);
+      const bytes = await logBytes(probe);
+      charges.push((bytes - before) / batch.length);
+      before = bytes;
+    }
+    await probe.shutdown();
+    const maxBytes = Math.floor(charges[0]! * 10.5);
+    const metrics = createMetrics();
+    const b = createMemoryBackend({ ...unbounded, maxBytes }, { logger: pino({ level: 'silent' }), metrics });
+    await b.start();
+    try {
+      const kept: { text: string; charge: number }[] = [];
+      let evicted = 0;
+      for (const [i, batch] of batches.entries()) {
+        await writeLogs(b, batch, `w${i}`);
+        kept.push(...batch.map((l) => ({ text: body(l), charge: charges[i]! })));
+        while (kept.reduce((n, k) => n + k.charge, 0) > maxBytes) {
+          kept.shift();
+          evicted++;
+        }
+        const page = await b.scanLogs(DEFAULT_TENANT, { limit: 100 });
+        expect(page.rows.map(body), `after write ${i}`).toEqual(kept.map((k) => k.text));
+        expect(await logBytes(b)).toBe(kept.reduce((n, k) => n + k.charge, 0));
+        expect((await metrics.evictedRows.get()).values.find((v) => v.labels['signal'] === 'logs')?.value ?? 0).toBe(evicted);
+      }
+      expect(evicted).toBeGreaterThan(20);
     } finally {
       await b.shutdown();
     }

@@ -225,10 +225,16 @@ export class BlockQueue<B extends ChunkBlock, V> implements RowsInOrder<V> {
 
   /** Drops the oldest row. */
   shift(): void {
+    this.shiftRows(1);
+  }
+
+  /** Drops the oldest n rows, all of the oldest block's (n at most the rows it has left). */
+  shiftRows(n: number): void {
     const b = this.blocks.first()!;
-    this.length--;
-    this.bytes -= b.bytes;
-    if (++this.headRow < b.n) return;
+    this.length -= n;
+    this.bytes -= n * b.bytes;
+    this.headRow += n;
+    if (this.headRow < b.n) return;
     this.blocks.shift();
     this.headRow = 0;
   }

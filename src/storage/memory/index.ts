@@ -73,13 +73,13 @@ class ChunkRefs {
     this.live.set(c.buffer, (this.live.get(c.buffer) ?? 0) + n);
   }
 
-  /** One row of buf is gone. Rows go in runs of one chunk, so drops are counted per run: settle() ends the last. */
-  drop(buf: Uint8Array): void {
+  /** n rows of buf are gone. Rows go in runs of one chunk, so drops are counted per run: settle() ends the last. */
+  drop(buf: Uint8Array, n = 1): void {
     if (buf !== this.run) {
       this.settle();
       this.run = buf;
     }
-    this.runRows++;
+    this.runRows += n;
   }
 
   /** Counts the run of drops so far: with a chunk's last row, its buffer is detached, which frees its memory now. */
@@ -322,19 +322,25 @@ class MemoryBackend implements StorageBackend, StoreStats {
       this.chunkRefs.drop(b.buf);
       spans++;
     }
-    // A batch's records leave in runs: its count is taken down once per run, not a map lookup per record.
+    // Log records need nothing undone one by one (no trace, no operation): they leave a block's
+    // worth at a time, as many of the oldest block's as the age, the count and the bytes ask, and
+    // their batch's count is taken down once per run of one batch.
     let batchId = '';
     let run = 0;
-    for (let b = this.logs.oldest(); b !== undefined && (this.logs.length > this.maxLogs || b.storedMs < oldest || this.spans.bytes + this.logs.bytes > this.maxBytes); b = this.logs.oldest()) {
+    for (let b = this.logs.oldest(); b !== undefined; b = this.logs.oldest()) {
+      const left = b.n - this.logs.oldestIndex;
+      const over = this.spans.bytes + this.logs.bytes - this.maxBytes;
+      const n = b.storedMs < oldest ? left : Math.min(left, Math.max(this.logs.length - this.maxLogs, over > 0 ? Math.ceil(over / b.bytes) : 0));
+      if (n <= 0) break;
       if (b.batchId !== batchId) {
         this.forgetLogs(batchId, run);
         batchId = b.batchId;
         run = 0;
       }
-      run++;
-      this.logs.shift();
-      this.chunkRefs.drop(b.buf);
-      logs++;
+      run += n;
+      this.logs.shiftRows(n);
+      this.chunkRefs.drop(b.buf, n);
+      logs += n;
     }
     this.forgetLogs(batchId, run);
     this.chunkRefs.settle();
