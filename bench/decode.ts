@@ -177,7 +177,7 @@ async function rowPathEncoder(spec: EncoderSpec, limits: DecodeLimits): Promise<
 }
 
 /** The same requests as OTLP/JSON (lowerCamelCase, int64 as strings, hex ids), built from their decoded rows. */
-function asOtlpJson(signal: BenchSignal, requests: readonly TrafficRequest[]): TrafficRequest[] {
+export function asOtlpJson(signal: BenchSignal, requests: readonly TrafficRequest[]): TrafficRequest[] {
   const text = new TextEncoder();
   return requests.map((q) => {
     const rows: (SpanRow | LogRow)[] = signal === 'traces' ? decodeTracesProto(q.bytes, LIMITS).rows : decodeLogsProto(q.bytes, LIMITS).rows;

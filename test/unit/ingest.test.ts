@@ -34,6 +34,21 @@ function traces(service: string, n: number, badIds = 0): Uint8Array {
   return encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeSpans: [{ scope: { name: 's' }, spans }] }] });
 }
 
+/** The same spans as OTLP/JSON (hex ids, int64 as strings), attributes making each span ~1 KiB of text. */
+function tracesJson(service: string, n: number): Uint8Array {
+  const attributes = Array.from({ length: 16 }, (_, k) => ({ key: `attribute.${k}`, value: { stringValue: `value of attribute ${k} `.repeat(2) } }));
+  const spans = Array.from({ length: n }, (_, i) => ({
+    traceId: randomBytes(16).toString('hex'),
+    spanId: randomBytes(8).toString('hex'),
+    name: `op${i}`,
+    startTimeUnixNano: '1700000000000000000',
+    endTimeUnixNano: '1700000000100000000',
+    attributes,
+  }));
+  const doc = { resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeSpans: [{ scope: { name: 's' }, spans }] }] };
+  return Buffer.from(JSON.stringify(doc));
+}
+
 interface Rig {
   ingest: Ingest;
   writer: Writer;
@@ -109,6 +124,61 @@ describe('Ingest', () => {
     gate.open();
     await writer.drain();
     expect(await stored(store, 'c')).toBe(ok * 10);
+    expect(writer.queueBytes).toBe(0);
+  });
+});
+
+describe('Ingest: OTLP/JSON against the queue budget', () => {
+  // Decoding OTLP/JSON takes 7-10 times its body (bench/json-memory.ts); the budget is to bound memory.
+  it('charges a JSON request eight times its body until its rows are queued, then what they take', async () => {
+    const { ingest, writer, store } = await rig();
+    const body = tracesJson('j', 20);
+    const pending = ingest.handle({ transport: 'http', signal: 'traces', format: 'json', tenant: TENANT, body });
+    expect(writer.queueBytes).toBe(8 * body.byteLength);
+    const out = await pending;
+    expect(out).toEqual({ kind: 'ok', accepted: 20, rejected: 0, errorMessage: '' });
+    expect(writer.queueBytes).toBeGreaterThan(0);
+    expect(writer.queueBytes).toBeLessThan(body.byteLength);
+    await writer.drain();
+    expect(await stored(store, 'j')).toBe(20);
+    expect(writer.queueBytes).toBe(0);
+  });
+
+  it('grows a reservation the receiver took for the body to the same charge', async () => {
+    const { ingest, writer } = await rig();
+    const body = tracesJson('r', 5);
+    const reservation = ingest.reserve(body.byteLength)!;
+    const pending = ingest.handle({ transport: 'http', signal: 'traces', format: 'json', tenant: TENANT, body, reservation });
+    expect(writer.queueBytes).toBe(8 * body.byteLength);
+    expect((await pending).kind).toBe('ok');
+    await writer.drain();
+    expect(writer.queueBytes).toBe(0);
+  });
+
+  it('refuses a JSON body whose charge does not fit beside queued rows, admits the same spans as protobuf, and the JSON once alone', async () => {
+    const { ingest, writer, gate, store } = await rig();
+    gate.close();
+    const held = await ingest.handle({ transport: 'grpc', signal: 'traces', format: 'protobuf', tenant: TENANT, body: traces('held', 50) });
+    expect(held.kind).toBe('ok');
+    const queued = writer.queueBytes;
+    // ~150 KiB of JSON: 1.2 MiB charged, past the 1 MiB budget with rows queued.
+    const json = tracesJson('big', 150);
+    expect(json.byteLength).toBeLessThan((1 << 20) - queued);
+    expect(8 * json.byteLength).toBeGreaterThan((1 << 20) - queued);
+    const refused = await ingest.handle({ transport: 'http', signal: 'traces', format: 'json', tenant: TENANT, body: json });
+    expect(refused.kind === 'refused' && refused.reason).toBe('queue_full');
+    expect(writer.queueBytes).toBe(queued);
+    // The same spans as protobuf are charged their body and fit.
+    const protobuf = await ingest.handle({ transport: 'grpc', signal: 'traces', format: 'protobuf', tenant: TENANT, body: traces('small', 150) });
+    expect(protobuf.kind).toBe('ok');
+    gate.open();
+    await writer.drain();
+    expect(writer.queueBytes).toBe(0);
+    // Alone in the queue, a request is admitted whatever its charge, as reserve() does.
+    const alone = await ingest.handle({ transport: 'http', signal: 'traces', format: 'json', tenant: TENANT, body: json });
+    expect(alone).toEqual({ kind: 'ok', accepted: 150, rejected: 0, errorMessage: '' });
+    await writer.drain();
+    expect(await stored(store, 'big')).toBe(150);
     expect(writer.queueBytes).toBe(0);
   });
 });

@@ -1,0 +1,93 @@
+// Scenario: the memory a decode worker's task takes at its peak, per byte of the request, for
+// OTLP/protobuf against OTLP/JSON (the bench traffic's requests joined into one large request,
+// and the same spans or log records as OTLP/JSON). Each case runs in a process of its own that
+// runs the store's worker encoder once on one of the traffic's requests (compiling it), reads the
+// body from a file and then runs the encoder on it; the figure is the
+// growth of its peak RSS (VmHWM) over its RSS before the call, over the body's size. It is what
+// Ingest charges an OTLP/JSON request against writer.maxQueueBytes while it decodes
+// (JSON_DECODE_CHARGE). Not part of `npm run bench` (a minute).
+//
+//   node bench/json-memory.ts [--mib=8,32] [--encoder=otlp|postgres|clickhouse]
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { OtlpFormat } from '../src/pipeline/pool.ts';
+import { loadRequestEncoder } from '../src/pipeline/transcode/registry.ts';
+import { asOtlpJson } from './decode.ts';
+import { cliFlag, TRANSCODER_SPECS } from './harness.ts';
+import { DEFAULT_CACHE_DIR } from './ingest.ts';
+import { defaultSpec, loadTraffic, type BenchSignal } from './traffic.ts';
+
+const MiB = 2 ** 20;
+
+/** VmHWM and VmRSS of this process, bytes. */
+function status(): { peak: number; rss: number } {
+  const text = readFileSync('/proc/self/status', 'utf8');
+  const kib = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(text)![1]) * 1024;
+  return { peak: kib('VmHWM'), rss: kib('VmRSS') };
+}
+
+/** One request of at least `bytes` of protobuf: the traffic's requests joined (repeated fields of concatenated messages append). */
+function joinedRequest(signal: BenchSignal, bytes: number): { body: Buffer; items: number } {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  let items = 0;
+  for (let seed = 6; size < bytes; seed++) {
+    for (const r of loadTraffic(defaultSpec(signal, 24, seed), DEFAULT_CACHE_DIR)) {
+      if (size >= bytes) break;
+      parts.push(r.bytes);
+      size += r.bytes.byteLength;
+      items += r.items;
+    }
+  }
+  return { body: Buffer.concat(parts), items };
+}
+
+if (cliFlag('child') !== undefined) {
+  // One measurement: the body from its file, the encoder loaded and warmed on a small request first.
+  const [signal, format, file, encoderName] = cliFlag('child')!.split(',') as [BenchSignal, OtlpFormat, string, string];
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const encoder = await loadRequestEncoder(TRANSCODER_SPECS[encoderName]!, { maxNestingDepth: 100 });
+  encoder.encode(signal, format, readFileSync(`${file}.warm`));
+  const body = readFileSync(file);
+  gc();
+  const before = status();
+  const out = encoder.encode(signal, format, body);
+  const after = status();
+  const grown = after.peak - Math.max(before.peak, before.rss);
+  console.log(JSON.stringify({ accepted: out.accepted, grownBytes: grown }));
+} else {
+  const sizes = (cliFlag('mib') ?? '8,32').split(',').map(Number);
+  const encoderName = cliFlag('encoder') ?? 'otlp';
+  const dir = mkdtempSync(join(tmpdir(), 'tracehouse-bench-json-memory-'));
+  try {
+    console.log(`encoder ${encoderName}: peak RSS growth of one worker task over its body`);
+    console.log('signal | body MiB | items | protobuf: growth MiB (× body) | OTLP/JSON of the same items: body MiB, growth MiB (× body)');
+    for (const signal of ['traces', 'logs'] as const) {
+      for (const mib of sizes) {
+        // The protobuf body is mib MiB; the JSON of the same items is larger (about 2.5 times).
+        const { body, items } = joinedRequest(signal, mib * MiB);
+        const json = asOtlpJson(signal, [{ bytes: body, items, traceIdOffsets: new Uint32Array(0), timeOffsets: new Uint32Array(0), newestNs: 0n }])[0]!.bytes;
+        const warm = joinedRequest(signal, 1).body;
+        const measure = (format: OtlpFormat, bytes: Uint8Array): { accepted: number; grownBytes: number } => {
+          const file = join(dir, `${signal}-${mib}.${format}`);
+          writeFileSync(file, bytes);
+          writeFileSync(`${file}.warm`, format === 'json' ? asOtlpJson(signal, [{ bytes: warm, items: 0, traceIdOffsets: new Uint32Array(0), timeOffsets: new Uint32Array(0), newestNs: 0n }])[0]!.bytes : warm);
+          const text = execFileSync(process.execPath, [import.meta.filename, `--child=${signal},${format},${file},${encoderName}`], { encoding: 'utf8' });
+          return JSON.parse(text.trim().split('\n').pop()!) as { accepted: number; grownBytes: number };
+        };
+        const p = measure('protobuf', body);
+        const j = measure('json', json);
+        if (p.accepted !== items || j.accepted !== items) throw new Error(`accepted ${p.accepted} / ${j.accepted} of ${items} items`);
+        const row = (bytes: number, grown: number) => `${(grown / MiB).toFixed(0)} (${(grown / bytes).toFixed(1)}×)`;
+        console.log(`${signal} | ${(body.byteLength / MiB).toFixed(1)} | ${items} | ${row(body.byteLength, p.grownBytes)} | ${(json.byteLength / MiB).toFixed(1)}, ${row(json.byteLength, j.grownBytes)}`);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
