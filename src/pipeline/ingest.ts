@@ -54,7 +54,7 @@ export interface IngestParts {
  * large JSON bodies wait their turn (503 and Retry-After while the queue holds others; one alone
  * is still admitted, as reserve() does), and small ones, as browsers send, pass as before.
  */
-const JSON_DECODE_CHARGE = 8;
+export const JSON_DECODE_CHARGE = 8;
 
 /** Shared request handling for the OTLP receivers. */
 export class Ingest {

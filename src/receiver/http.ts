@@ -9,7 +9,7 @@ import { HttpService } from '../common/http.ts';
 import { releaseBuffer, wholeBuffer } from '../common/release.ts';
 import { REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals.ts';
 import type { Signal } from '../model/signal.ts';
-import type { Ingest, IngestOutcome } from '../pipeline/ingest.ts';
+import { JSON_DECODE_CHARGE, type Ingest, type IngestOutcome } from '../pipeline/ingest.ts';
 import type { OtlpFormat } from '../pipeline/pool.ts';
 import type { Reservation } from '../pipeline/writer.ts';
 import { OPEN, type Authenticator } from '../security/auth.ts';
@@ -97,6 +97,8 @@ interface ReadOptions {
   timeoutMs: number;
   /** Queue room for the body, grown as its bytes are held (never before they arrive). */
   reservation: Reservation;
+  /** Room taken per byte held: 1, or JSON_DECODE_CHARGE for OTLP/JSON (what decoding it will take). */
+  charge: number;
 }
 
 /**
@@ -112,7 +114,7 @@ function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
     // Node's HTTP parser hands each piece of an identity body over as a copy of its own (the
     // socket is read into the parser's buffer), so once copied into the body it is ours to free;
     // the inflater's output pieces may share its buffer and are left to the collector.
-    const body = new BodyBuffer(o.reservation, compressed ? undefined : o.declared, !compressed);
+    const body = new BodyBuffer(o.reservation, compressed ? undefined : o.declared, !compressed, o.charge);
     let settled = false;
     let inflater: Transform | undefined;
 
@@ -175,9 +177,10 @@ function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
 
 /**
  * Body bytes gathered into one buffer of its own (not a slice of Node's buffer pool), every byte
- * reserved in the queue budget before it is held. Chunks are kept as they arrive; once half of a
- * declared identity body is in, a buffer of exactly the declared size takes them, so a large
- * body is never held twice, and a client that sends a few bytes and stalls holds only those.
+ * reserved in the queue budget before it is held (`charge` bytes of it per byte). Chunks are kept
+ * as they arrive; once half of a declared identity body is in, a buffer of exactly the declared
+ * size takes them, so a large body is never held twice, and a client that sends a few bytes and
+ * stalls holds only those.
  */
 export class BodyBuffer {
   private list: Uint8Array[] = [];
@@ -186,12 +189,15 @@ export class BodyBuffer {
   private readonly expected: number | undefined;
   /** Whether the chunks pushed are this body's alone, to be freed once copied (freeCopied). */
   private readonly ownsChunks: boolean;
+  /** Queue room taken per byte held. */
+  private readonly charge: number;
   bytes = 0;
 
-  constructor(reservation: Reservation, expected: number | undefined, ownsChunks = false) {
+  constructor(reservation: Reservation, expected: number | undefined, ownsChunks = false, charge = 1) {
     this.reservation = reservation;
     this.expected = expected;
     this.ownsChunks = ownsChunks;
+    this.charge = charge;
   }
 
   /** Appends a chunk; false when the queue budget has no room for it. */
@@ -208,11 +214,11 @@ export class BodyBuffer {
       this.list = [this.exact.subarray(0, this.bytes)];
       this.exact = undefined;
     }
-    if (!this.reservation.grow(chunk.byteLength)) return false;
+    if (!this.reservation.grow(chunk.byteLength * this.charge)) return false;
     this.list.push(chunk);
     this.bytes = need;
     const e = this.expected;
-    if (e !== undefined && need * 2 >= e && need < e && this.reservation.grow(e - need)) {
+    if (e !== undefined && need * 2 >= e && need < e && this.reservation.grow((e - need) * this.charge)) {
       // Not zero-filled: every byte is written before the body is used (take() copies a short one).
       const exact = Buffer.allocUnsafeSlow(e);
       let at = 0;
@@ -382,7 +388,9 @@ export class HttpReceiver {
 
     let body: Uint8Array;
     try {
-      body = await readBody(req, { encoding, declared, limit: this.maxMessageBytes, timeoutMs: this.bodyTimeoutMs, reservation });
+      // An OTLP/JSON body takes its decoding's room as it arrives, so one that cannot have it is refused before it is all read.
+      const charge = format === 'json' ? JSON_DECODE_CHARGE : 1;
+      body = await readBody(req, { encoding, declared, limit: this.maxMessageBytes, timeoutMs: this.bodyTimeoutMs, reservation, charge });
     } catch (err) {
       reservation.release();
       if (err instanceof BodyError) return this.refuse(req, res, format, err.reason, err.message);

@@ -607,6 +607,21 @@ describe('OTLP/HTTP overload', () => {
     expect(await refused(c, 'queue_full')).toBe(before + 2);
   });
 
+  it('charges an OTLP/JSON body eight times its bytes: refused where the same size of protobuf fits', async () => {
+    // What the first test queued is still there (the write is stalled).
+    const room = QUEUE - c.collector.writer.queueBytes;
+    expect(room).toBeGreaterThan(8 * 1024);
+    const pad = Math.floor(room / 5);
+    const span = { traceId: randHex(16), spanId: randHex(8), name: 'json', startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000000000001', attributes: [{ key: 'padding', value: { stringValue: 'x'.repeat(pad) } }] };
+    const json = JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [span] }] }] });
+    expect(json.length).toBeLessThan(room / 2);
+    const before = await refused(c, 'queue_full');
+    const js = await post(c.httpUrl, '/v1/traces', JSON_CT, json);
+    expectRetryable(js);
+    expect(await refused(c, 'queue_full')).toBe(before + 1);
+    expect((await post(c.httpUrl, '/v1/traces', PB, padded(randHex(16), pad))).status).toBe(200);
+  });
+
   it('refuses before reading the body once the queue is full', async () => {
     // Fill the queue: a request is admitted when its body fits the room left, and its rows
     // (encoded for the store: the body plus an index header) then take a little more, so a body

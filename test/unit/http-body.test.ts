@@ -6,8 +6,11 @@
 import { createServer, request, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import type { Reservation } from '../../src/pipeline/writer.ts';
+import { pino } from 'pino';
+import { Writer, type Reservation } from '../../src/pipeline/writer.ts';
 import { BodyBuffer } from '../../src/receiver/http.ts';
+import { createMetrics } from '../../src/telemetry/metrics.ts';
+import { gated, memoryBackend } from '../helpers/backends.ts';
 
 /** Room without limit: the budget is not what these cases are about. */
 const room = { bytes: 0, grow: () => true } as unknown as Reservation;
@@ -62,6 +65,29 @@ describe('BodyBuffer', () => {
     const { pieces, taken } = await receive(body, false);
     expect(Buffer.from(taken).equals(body)).toBe(true);
     for (const p of pieces) expect(freed(p)).toBe(false);
+  });
+
+  it('takes charge bytes of queue room per byte held, and refuses a piece once the queue has none', async () => {
+    const gate = gated(await memoryBackend());
+    const writer = new Writer(gate.backend, { maxBatchRows: 100, flushIntervalMs: 5, maxInFlightBatches: 1, maxQueueBytes: 64 * 1024, retryInitialMs: 1, retryMaxMs: 5, retryMaxElapsedMs: 0, writeTimeoutMs: 5000 }, createMetrics(), pino({ level: 'silent' }));
+    try {
+      const other = writer.reserve(8 * 1024)!;
+      const json = new BodyBuffer(writer.reserve(0)!, undefined, false, 8);
+      expect(json.push(Buffer.alloc(4096, 1))).toBe(true);
+      expect(writer.queueBytes).toBe(8 * 1024 + 8 * 4096);
+      // 8 × 4 KiB more would pass 64 KiB beside the other request: refused, holding what it had.
+      expect(json.push(Buffer.alloc(4096, 2))).toBe(false);
+      expect(json.bytes).toBe(4096);
+      expect(writer.queueBytes).toBe(8 * 1024 + 8 * 4096);
+      // The same pieces at a charge of one fit.
+      const protobuf = new BodyBuffer(writer.reserve(0)!, undefined, false);
+      expect(protobuf.push(Buffer.alloc(4096, 1))).toBe(true);
+      expect(protobuf.push(Buffer.alloc(4096, 2))).toBe(true);
+      other.release();
+    } finally {
+      gate.open();
+      await writer.shutdown(1000);
+    }
   });
 
   it('never frees a view into a larger buffer, nor the body it returns', () => {
