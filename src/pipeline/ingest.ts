@@ -48,8 +48,8 @@ export interface IngestParts {
 /**
  * Queue-budget bytes an OTLP/JSON request is charged per byte of its body until its rows are
  * queued. Decoding it takes 7-10 times the body at its peak (its text, JSON.parse's tree and the
- * rows made from it; `node bench/json-memory.ts`), against 3.5-5.5 times a protobuf body that is
- * less than half as large for the same items. Charged only its body, each decode worker could
+ * rows made from it; `node bench/json-memory.ts`), against 2.2-2.3 times a protobuf body that is
+ * less than half as large for the same items (into memory or SQLite). Charged only its body, each decode worker could
  * hold half a gigabyte for one 64 MiB JSON body, outside the budget that is to bound memory. So
  * large JSON bodies wait their turn (503 and Retry-After while the queue holds others; one alone
  * is still admitted, as reserve() does), and small ones, as browsers send, pass as before.
