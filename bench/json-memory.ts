@@ -19,7 +19,7 @@ import { loadRequestEncoder } from '../src/pipeline/transcode/registry.ts';
 import { asOtlpJson } from './decode.ts';
 import { cliFlag, TRANSCODER_SPECS } from './harness.ts';
 import { DEFAULT_CACHE_DIR } from './ingest.ts';
-import { defaultSpec, loadTraffic, type BenchSignal } from './traffic.ts';
+import { defaultSpec, loadTraffic, trafficRequest, type BenchSignal, type TrafficRequest } from './traffic.ts';
 
 const MiB = 2 ** 20;
 
@@ -31,7 +31,7 @@ function status(): { peak: number; rss: number } {
 }
 
 /** One request of at least `bytes` of protobuf: the traffic's requests joined (repeated fields of concatenated messages append). */
-function joinedRequest(signal: BenchSignal, bytes: number): { body: Buffer; items: number } {
+function joinedRequest(signal: BenchSignal, bytes: number): TrafficRequest {
   const parts: Uint8Array[] = [];
   let size = 0;
   let items = 0;
@@ -43,8 +43,11 @@ function joinedRequest(signal: BenchSignal, bytes: number): { body: Buffer; item
       items += r.items;
     }
   }
-  return { body: Buffer.concat(parts), items };
+  return trafficRequest(signal, Buffer.concat(parts), items);
 }
+
+/** The request's items as OTLP/JSON. */
+const asJson = (signal: BenchSignal, req: TrafficRequest): Uint8Array => asOtlpJson(signal, [req])[0]!.bytes;
 
 if (cliFlag('child') !== undefined) {
   // One measurement: the body from its file, the encoder loaded and warmed on a small request first.
@@ -70,13 +73,14 @@ if (cliFlag('child') !== undefined) {
     for (const signal of ['traces', 'logs'] as const) {
       for (const mib of sizes) {
         // The protobuf body is mib MiB; the JSON of the same items is larger (about 2.5 times).
-        const { body, items } = joinedRequest(signal, mib * MiB);
-        const json = asOtlpJson(signal, [{ bytes: body, items, traceIdOffsets: new Uint32Array(0), timeOffsets: new Uint32Array(0), newestNs: 0n }])[0]!.bytes;
-        const warm = joinedRequest(signal, 1).body;
+        const request = joinedRequest(signal, mib * MiB);
+        const { bytes: body, items } = request;
+        const json = asJson(signal, request);
+        const warm = joinedRequest(signal, 1);
         const measure = (format: OtlpFormat, bytes: Uint8Array): { accepted: number; grownBytes: number } => {
           const file = join(dir, `${signal}-${mib}.${format}`);
           writeFileSync(file, bytes);
-          writeFileSync(`${file}.warm`, format === 'json' ? asOtlpJson(signal, [{ bytes: warm, items: 0, traceIdOffsets: new Uint32Array(0), timeOffsets: new Uint32Array(0), newestNs: 0n }])[0]!.bytes : warm);
+          writeFileSync(`${file}.warm`, format === 'json' ? asJson(signal, warm) : warm.bytes);
           const text = execFileSync(process.execPath, [import.meta.filename, `--child=${signal},${format},${file},${encoderName}`], { encoding: 'utf8' });
           return JSON.parse(text.trim().split('\n').pop()!) as { accepted: number; grownBytes: number };
         };

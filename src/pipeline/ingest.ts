@@ -49,12 +49,18 @@ export interface IngestParts {
  * Queue-budget bytes an OTLP/JSON request is charged per byte of its body until its rows are
  * queued. Decoding it takes 7-10 times the body at its peak (its text, JSON.parse's tree and the
  * rows made from it; `node bench/json-memory.ts`), against 2.2-2.3 times a protobuf body that is
- * less than half as large for the same items (into memory or SQLite). Charged only its body, each decode worker could
- * hold half a gigabyte for one 64 MiB JSON body, outside the budget that is to bound memory. So
- * large JSON bodies wait their turn (503 and Retry-After while the queue holds others; one alone
- * is still admitted, as reserve() does), and small ones, as browsers send, pass as before.
+ * less than half as large for the same items (into memory or SQLite). Charged only its body, each
+ * decode worker could hold half a gigabyte for one 64 MiB JSON body, outside the budget that is to
+ * bound memory. So large JSON bodies wait their turn (503 and Retry-After while the queue holds
+ * others; one alone is still admitted, as reserve() does), and small ones, as browsers send, pass
+ * as before.
  */
-export const JSON_DECODE_CHARGE = 8;
+const JSON_DECODE_CHARGE = 8;
+
+/** Queue-budget bytes a request of this format is charged per byte of its body until its rows are queued. */
+export function decodeCharge(format: OtlpFormat): number {
+  return format === 'json' ? JSON_DECODE_CHARGE : 1;
+}
 
 /** Shared request handling for the OTLP receivers. */
 export class Ingest {
@@ -130,7 +136,7 @@ export class Ingest {
       return this.refuse(transport, 'shutting_down');
     }
     if (!req.reservation && this.parts.memory?.overLimit) return this.refuse(transport, 'memory_limited');
-    const charge = req.format === 'json' ? JSON_DECODE_CHARGE * req.body.byteLength : req.body.byteLength;
+    const charge = decodeCharge(req.format) * req.body.byteLength;
     const reservation = req.reservation ?? this.writer.reserve(charge);
     if (!reservation) return this.refuse(transport, 'queue_full');
     if (charge > reservation.bytes && !reservation.grow(charge - reservation.bytes)) {

@@ -9,7 +9,7 @@ import { HttpService } from '../common/http.ts';
 import { releaseBuffer, wholeBuffer } from '../common/release.ts';
 import { REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals.ts';
 import type { Signal } from '../model/signal.ts';
-import { JSON_DECODE_CHARGE, type Ingest, type IngestOutcome } from '../pipeline/ingest.ts';
+import { decodeCharge, type Ingest, type IngestOutcome } from '../pipeline/ingest.ts';
 import type { OtlpFormat } from '../pipeline/pool.ts';
 import type { Reservation } from '../pipeline/writer.ts';
 import { OPEN, type Authenticator } from '../security/auth.ts';
@@ -97,7 +97,7 @@ interface ReadOptions {
   timeoutMs: number;
   /** Queue room for the body, grown as its bytes are held (never before they arrive). */
   reservation: Reservation;
-  /** Room taken per byte held: 1, or JSON_DECODE_CHARGE for OTLP/JSON (what decoding it will take). */
+  /** Room taken per byte held: decodeCharge() of the body's format (what decoding it will take). */
   charge: number;
 }
 
@@ -389,8 +389,7 @@ export class HttpReceiver {
     let body: Uint8Array;
     try {
       // An OTLP/JSON body takes its decoding's room as it arrives, so one that cannot have it is refused before it is all read.
-      const charge = format === 'json' ? JSON_DECODE_CHARGE : 1;
-      body = await readBody(req, { encoding, declared, limit: this.maxMessageBytes, timeoutMs: this.bodyTimeoutMs, reservation, charge });
+      body = await readBody(req, { encoding, declared, limit: this.maxMessageBytes, timeoutMs: this.bodyTimeoutMs, reservation, charge: decodeCharge(format) });
     } catch (err) {
       reservation.release();
       if (err instanceof BodyError) return this.refuse(req, res, format, err.reason, err.message);
