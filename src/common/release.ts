@@ -10,6 +10,20 @@ export function wholeBuffer(view: Uint8Array): boolean {
   return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer;
 }
 
+/** Buffers given to the view at their start, their tail unused (this thread's; the mark does not move with them). */
+const givenAway = new WeakSet<ArrayBufferLike>();
+
+/** Marks a view at offset 0 as the only user of its buffer, though the buffer is longer: it may move with the view. */
+export function giveBuffer(view: Uint8Array): Uint8Array {
+  givenAway.add(view.buffer);
+  return view;
+}
+
+/** Whether a view may move with its buffer: it is the whole buffer, or a buffer given to it (giveBuffer). */
+export function soleUser(view: Uint8Array): boolean {
+  return wholeBuffer(view) || (view.byteOffset === 0 && givenAway.has(view.buffer));
+}
+
 /**
  * Frees a buffer's memory now by detaching it (ArrayBuffer.prototype.transfer(0)). Call it only
  * where nothing will read the buffer, or a view of it, again: every view reads as empty after.

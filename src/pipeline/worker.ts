@@ -3,7 +3,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
-import { releaseBuffer, wholeBuffer } from '../common/release.ts';
+import { releaseBuffer, soleUser } from '../common/release.ts';
 import type { EncodedChunk } from '../storage/backend.ts';
 import { DecodeError } from './decode/index.ts';
 import type { DecodeBatch, DecodeTask, DecodeOutput, TaskOutput, WorkerHeap, WorkerSetup } from './pool.ts';
@@ -16,7 +16,7 @@ const encoder = await loadRequestEncoder(spec, limits);
 
 /** A chunk whose bytes share an ArrayBuffer with anything else is copied, so transferring it moves nothing else. */
 function ownBuffer(c: EncodedChunk): EncodedChunk {
-  if (wholeBuffer(c.data)) return c;
+  if (soleUser(c.data)) return c;
   return { ...c, data: new Uint8Array(c.data) };
 }
 

@@ -12,6 +12,8 @@ import { fixtureBytes, jsonFixtures, protobufFixtures } from './fixtures.ts';
 import { arbLogs, arbTraces, encodeLogs, encodeTraces } from './otlp-build.ts';
 import { arbWireRequest } from './otlp-wire-arb.ts';
 import { WireWriter } from '../../src/pipeline/decode/index.ts';
+import { HAND_OVER_BYTES } from '../../src/pipeline/transcode/byte-out.ts';
+import { soleUser } from '../../src/common/release.ts';
 
 /** What an encoder made of a request, chunk bytes as hex (text decoding would hide a difference in invalid sequences), or the error it threw. */
 export type Outcome = { accepted: number; rejected: number; errorMessage: string; chunks: { partition: number; rows: number; data: string }[] } | { error: string };
@@ -110,4 +112,26 @@ export function largeTracesRequest(): Uint8Array {
     w.join(2);
   }
   return w.join(2).join(1).finish();
+}
+
+/**
+ * A request whose output passes HAND_OVER_BYTES (inside a describe), for a transcoder that writes
+ * one chunk: the same outcome as the row path, a chunk that may move with its buffer, and bytes no
+ * later request writes over (the output buffer went with them).
+ */
+export function handOverCase(transcoder: RequestEncoder, expectSame: ExpectSame): void {
+  it(`an output of ${HAND_OVER_BYTES >> 20} MiB or more: the row path's outcome, taken with their buffer, and left alone by the next request`, () => {
+    // Just past the mark (a buffer grown far past it would be given up after the request anyway).
+    const one = largeTracesRequest();
+    const oneOut = transcoder.encode('traces', 'protobuf', one).chunks[0]!.data.byteLength;
+    const body = Buffer.concat(Array.from({ length: Math.ceil((HAND_OVER_BYTES * 1.05) / oneOut) }, () => one));
+    expectSame('traces', 'protobuf', body);
+    const [chunk, ...more] = transcoder.encode('traces', 'protobuf', body).chunks;
+    expect(more).toHaveLength(0);
+    expect(chunk!.data.byteLength).toBeGreaterThanOrEqual(HAND_OVER_BYTES);
+    expect(soleUser(chunk!.data)).toBe(true);
+    const kept = Buffer.from(chunk!.data);
+    expect(transcoder.encode('traces', 'protobuf', encodeTraces(fc.sample(arbTraces, { numRuns: 1, seed: 5 })[0]!)).accepted).toBeGreaterThan(0);
+    expect(Buffer.from(chunk!.data).equals(kept)).toBe(true);
+  });
 }

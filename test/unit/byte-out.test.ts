@@ -1,7 +1,8 @@
 // The transcoders' output writer: decimal digits without BigInt, JSON strings from UTF-8 bytes.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ByteOut, piece } from '../../src/pipeline/transcode/byte-out.ts';
+import { soleUser, wholeBuffer } from '../../src/common/release.ts';
+import { ByteOut, HAND_OVER_BYTES, piece } from '../../src/pipeline/transcode/byte-out.ts';
 
 const text = (o: ByteOut) => Buffer.from(o.buf.subarray(0, o.pos)).toString('utf8');
 const halves = (v: bigint): [number, number] => [Number(BigInt.asUintN(64, v) & 0xffffffffn), Number(BigInt.asUintN(64, v) >> 32n)];
@@ -107,5 +108,35 @@ describe('ByteOut', () => {
     o.ensure(40 << 20);
     o.shrink();
     expect(o.buf.length).toBe(1024);
+  });
+
+  it('copies a small output out and keeps its buffer; hands a large one over with its buffer, sized as expected, and starts a new one', () => {
+    const o = new ByteOut(1024);
+    o.start(100);
+    o.bytes(new Uint8Array(100).fill(7));
+    const warm = o.buf;
+    const small = o.take();
+    expect(small.buffer).not.toBe(warm.buffer);
+    expect(wholeBuffer(small)).toBe(true);
+    expect([...small]).toStrictEqual(new Array(100).fill(7));
+    expect(o.buf).toBe(warm);
+
+    const expected = HAND_OVER_BYTES + 4096;
+    o.start(expected);
+    // Exactly the room expected, not the next power of two.
+    expect(o.buf.length).toBe(expected);
+    const grown = o.buf;
+    o.bytes(new Uint8Array(HAND_OVER_BYTES).fill(9));
+    const large = o.take();
+    expect(large.buffer).toBe(grown.buffer);
+    expect(large.byteLength).toBe(HAND_OVER_BYTES);
+    expect(wholeBuffer(large)).toBe(false);
+    expect(soleUser(large)).toBe(true);
+    expect(o.buf.length).toBe(1024);
+    expect(o.pos).toBe(0);
+    o.bytes(new Uint8Array(10));
+    expect(large[0]).toBe(9);
+    // A view at the start of someone else's buffer is not taken for one handed over.
+    expect(soleUser(new Uint8Array(new ArrayBuffer(64), 0, 32))).toBe(false);
   });
 });

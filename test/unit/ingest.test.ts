@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Ingest } from '../../src/pipeline/ingest.ts';
 import { DecodePool, type PoolOptions } from '../../src/pipeline/pool.ts';
+import { HAND_OVER_BYTES } from '../../src/pipeline/transcode/byte-out.ts';
 import { Writer, type WriterOptions } from '../../src/pipeline/writer.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
 import { createMetrics, type Metrics } from '../../src/telemetry/metrics.ts';
@@ -248,5 +249,17 @@ describe('DecodePool', () => {
     const mine = new Uint8Array(body);
     await pool.decode('traces', 'protobuf', mine, false);
     expect(mine.byteLength).toBe(body.byteLength);
+  });
+
+  it("gives a large request's store bytes back in the buffer the worker wrote them to, not in a copy", async () => {
+    const { pool } = await rig();
+    const out = await pool.decode('traces', 'protobuf', traces('l', 100_000), true);
+    if (out.kind !== 'ok') throw new Error(`decode: ${out.kind}`);
+    expect(out.accepted).toBe(100_000);
+    const [chunk] = out.chunks;
+    expect(chunk!.data.byteLength).toBeGreaterThanOrEqual(HAND_OVER_BYTES);
+    // A copy would fill an ArrayBuffer of its own; the buffer written to has room left at its end.
+    expect(chunk!.data.byteOffset).toBe(0);
+    expect(chunk!.data.buffer.byteLength).toBeGreaterThan(chunk!.data.byteLength);
   });
 });

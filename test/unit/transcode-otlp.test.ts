@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fixtureBytes } from '../helpers/fixtures.ts';
-import { fixtureCases } from '../helpers/transcoder-cases.ts';
+import { fixtureCases, handOverCase } from '../helpers/transcoder-cases.ts';
 import type { AnyValue, KeyValue, LogRow, SpanRow } from '../../src/model/rows.ts';
 import type { Signal } from '../../src/model/signal.ts';
 import { UNKNOWN_SERVICE } from '../../src/pipeline/decode/common.ts';
@@ -93,6 +93,7 @@ const utf8 = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
 
 describe('memory-store encoder: the arrived bytes give back the row path rows', () => {
   fixtureCases(expectSame);
+  handOverCase(encoder, expectSame);
 
   it('keeps a quarter of the row lines: each span as its own protobuf bytes, the resource once', () => {
     const body = encodeTraces(fc.sample(arbTraces, { numRuns: 1, seed: 7 })[0]!);

@@ -1,7 +1,9 @@
 // A growing output buffer that transcoders write store bytes into: JSON text written byte by
 // byte from wire bytes, decimal digits of 64-bit integers without BigInt, hex ids from raw
-// bytes. One per worker, reused for every request; a request's result is copied out of it.
+// bytes. One per worker, reused for every request; a request's result is copied out of it, but
+// for a large one, which takes the buffer with it.
 import { isUtf8 } from 'node:buffer';
+import { giveBuffer } from '../../common/release.ts';
 
 const textEncoder = new TextEncoder();
 const HEX = new Uint8Array([48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 97, 98, 99, 100, 101, 102]);
@@ -20,6 +22,11 @@ for (let b = 0x20; b < 256; b++) PLAIN[b] = b === 0x22 || b === 0x5c ? 0 : 1;
 
 /** Capacity past which a reused output buffer is given up after the request that grew it. */
 const SHRINK_ABOVE_BYTES = 32 << 20;
+/**
+ * Output from which take() hands the buffer over instead of copying the bytes out: the copy would
+ * hold a large request's output twice. Below it the copy is cheap and the warm buffer is kept.
+ */
+export const HAND_OVER_BYTES = 8 << 20;
 
 /** ASCII text as bytes, for the fixed parts of a format. */
 export function ascii(s: string): Uint8Array {
@@ -84,6 +91,17 @@ export class ByteOut {
     return this.srcView!;
   }
 
+  /**
+   * Starts a request's output with room for the bytes it is expected to take. A large output gets
+   * a new buffer of exactly that size: not one grown by doubling (the old and the new held at
+   * once), and the tail it leaves unused is never written, so its pages are never resident.
+   */
+  start(expectedBytes: number): void {
+    this.pos = 0;
+    if (expectedBytes >= HAND_OVER_BYTES && expectedBytes > this.buf.length) this.setBuffer(new Uint8Array(expectedBytes));
+    else this.ensure(expectedBytes);
+  }
+
   /** Makes room for n more bytes. */
   ensure(n: number): void {
     const need = this.pos + n;
@@ -95,11 +113,20 @@ export class ByteOut {
     this.setBuffer(next);
   }
 
-  /** A copy of bytes [start, pos) in an ArrayBuffer of their own (transferable without slack). */
-  take(start = 0): Uint8Array {
+  /**
+   * Bytes [0, pos) in an ArrayBuffer of their own: a copy, or from HAND_OVER_BYTES the buffer
+   * itself, its unused tail given along (giveBuffer), and this ByteOut starts a new one.
+   */
+  take(): Uint8Array {
+    if (this.pos >= HAND_OVER_BYTES) {
+      const bytes = giveBuffer(new Uint8Array(this.buf.buffer, 0, this.pos));
+      this.setBuffer(new Uint8Array(this.initialBytes));
+      this.pos = 0;
+      return bytes;
+    }
     // Not Uint8Array.slice: that zero-fills the new memory before copying into it.
-    const copy = Buffer.allocUnsafeSlow(this.pos - start);
-    copy.set(this.buf.subarray(start, this.pos));
+    const copy = Buffer.allocUnsafeSlow(this.pos);
+    copy.set(this.buf.subarray(0, this.pos));
     return new Uint8Array(copy.buffer, 0, copy.length);
   }
 

@@ -396,10 +396,9 @@ function transcode(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, singular
   maxDepth = limits.maxNestingDepth;
   const rej = new Rejections(limits.maxNestingDepth);
   accepted = 0;
-  out.pos = 0;
-  // Room for the chunk up front (a record is an item's bytes behind a header of tens of bytes):
-  // grown by doubling instead, a large request's buffer held the old and the new copy at once.
-  out.ensure(bytes.byteLength + (bytes.byteLength >>> 2));
+  // Room for the chunk up front: a record is an item's bytes behind a header of tens of bytes
+  // (the bench traffic's chunks are 1.07-1.10 times their request).
+  out.start(bytes.byteLength + (bytes.byteLength >>> 2));
   out.byte(CHUNK_MAGIC);
   // The record count, known at the end: a store can take the chunk's records without walking them.
   out.uint32le(0);
