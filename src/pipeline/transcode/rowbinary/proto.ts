@@ -1134,7 +1134,6 @@ export function transcodeProto(signal: 'traces' | 'logs', bytes: Uint8Array, lim
   } catch (err) {
     o = out;
     if (err !== FALLBACK && !(err instanceof DecodeError)) throw err;
-    if (process.env.DBG) console.log(err);
     // The row path gives the exact results, or throws the row decoder's own error for a malformed request.
     fallbacks++;
     return rowPath.encode(signal, 'protobuf', bytes);
