@@ -59,7 +59,7 @@ export const OPTIONS = [
   { key: 'writer.maxBatchRows', type: int(1), default: 10_000, help: 'Rows per storage write' },
   { key: 'writer.flushIntervalMs', type: int(1), default: 200, help: 'Longest a row waits in a partial batch (with delivery.ack = stored, only while a write of its pipeline is in flight: a partial batch is written as soon as none is; not into ClickHouse without storage.clickhouse.asyncInsert)' },
   { key: 'writer.maxInFlightBatches', type: int(1, 1024), default: 4, help: 'Concurrent storage writes per pipeline' },
-  { key: 'writer.maxQueueBytes', type: int(1024), default: 256 * MiB, help: 'Bytes accepted and not yet written (request bytes while decoding, eight times them for OTLP/JSON, encoded rows after); beyond it receivers answer UNAVAILABLE / 503' },
+  { key: 'writer.maxQueueBytes', type: int(1024), default: 256 * MiB, help: 'Bytes accepted and not yet written (while a request decodes, the rows it is expected to make in the store\'s format, or eight times its bytes for OTLP/JSON; its encoded rows after); beyond it receivers answer UNAVAILABLE / 503' },
   { key: 'writer.retryInitialMs', type: int(1), default: 100, help: 'First retry delay of a failed write (jittered, doubling)' },
   { key: 'writer.retryMaxMs', type: int(1), default: 5_000, help: 'Longest delay between retries' },
   { key: 'writer.retryMaxElapsedMs', type: int(0), default: 600_000, help: 'Give up on a batch after retrying this long (0: never); dropped rows are counted' },

@@ -4,6 +4,7 @@
 import { REFUSALS, type RefusalReason } from '../common/refusals.ts';
 import type { Signal } from '../model/signal.ts';
 import type { EncodedChunk } from '../storage/backend.ts';
+import { STORE_BYTES_PER_REQUEST_BYTE } from '../storage/encoders.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics, Transport } from '../telemetry/metrics.ts';
 import { PoolBusyError, type DecodePool, type OtlpFormat, type WorkerHeap } from './pool.ts';
@@ -48,7 +49,7 @@ export interface IngestParts {
 /**
  * Queue-budget bytes an OTLP/JSON request is charged per byte of its body until its rows are
  * queued. Decoding it takes 7-10 times the body at its peak (its text, JSON.parse's tree and the
- * rows made from it; `node bench/json-memory.ts`), against 2.2-2.3 times a protobuf body that is
+ * rows made from it; `node bench/json-memory.ts`), against 1.1-1.2 times a protobuf body that is
  * less than half as large for the same items (into memory or SQLite). Charged only its body, each
  * decode worker could hold half a gigabyte for one 64 MiB JSON body, outside the budget that is to
  * bound memory. So large JSON bodies wait their turn (503 and Retry-After while the queue holds
@@ -57,10 +58,6 @@ export interface IngestParts {
  */
 const JSON_DECODE_CHARGE = 8;
 
-/** Queue-budget bytes a request of this format is charged per byte of its body until its rows are queued. */
-export function decodeCharge(format: OtlpFormat): number {
-  return format === 'json' ? JSON_DECODE_CHARGE : 1;
-}
 
 /** Shared request handling for the OTLP receivers. */
 export class Ingest {
@@ -83,6 +80,16 @@ export class Ingest {
     this.writer = writer;
     this.metrics = metrics;
     this.logger = logger;
+  }
+
+  /**
+   * Queue-budget bytes a request of this format is charged per byte of its body until its rows
+   * are queued: OTLP/JSON what decoding it takes (JSON_DECODE_CHARGE), OTLP/protobuf what its rows
+   * will take in the store's format (STORE_BYTES_PER_REQUEST_BYTE: COPY tuples are four times
+   * the protobuf, and charged only the body, the queue grew past its bound as they arrived).
+   */
+  decodeCharge(format: OtlpFormat): number {
+    return format === 'json' ? JSON_DECODE_CHARGE : STORE_BYTES_PER_REQUEST_BYTE[this.pool.encoder.name];
   }
 
   /** True while new requests would be refused for lack of queue room or memory. */
@@ -136,7 +143,7 @@ export class Ingest {
       return this.refuse(transport, 'shutting_down');
     }
     if (!req.reservation && this.parts.memory?.overLimit) return this.refuse(transport, 'memory_limited');
-    const charge = decodeCharge(req.format) * req.body.byteLength;
+    const charge = Math.ceil(this.decodeCharge(req.format) * req.body.byteLength);
     const reservation = req.reservation ?? this.writer.reserve(charge);
     if (!reservation) return this.refuse(transport, 'queue_full');
     if (charge > reservation.bytes && !reservation.grow(charge - reservation.bytes)) {

@@ -105,6 +105,11 @@ export class DecodePool {
     this.workerData = { encoder, limits: { maxNestingDepth: options.maxNestingDepth } };
   }
 
+  /** The store format the workers write. */
+  get encoder(): EncoderSpec {
+    return this.workerData.encoder;
+  }
+
   async start(): Promise<void> {
     this.pool ??= new Piscina({
       filename: new URL('./worker.ts', import.meta.url).href,

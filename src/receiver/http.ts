@@ -9,7 +9,7 @@ import { HttpService } from '../common/http.ts';
 import { releaseBuffer, wholeBuffer } from '../common/release.ts';
 import { REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals.ts';
 import type { Signal } from '../model/signal.ts';
-import { decodeCharge, type Ingest, type IngestOutcome } from '../pipeline/ingest.ts';
+import type { Ingest, IngestOutcome } from '../pipeline/ingest.ts';
 import type { OtlpFormat } from '../pipeline/pool.ts';
 import type { Reservation } from '../pipeline/writer.ts';
 import { OPEN, type Authenticator } from '../security/auth.ts';
@@ -97,7 +97,7 @@ interface ReadOptions {
   timeoutMs: number;
   /** Queue room for the body, grown as its bytes are held (never before they arrive). */
   reservation: Reservation;
-  /** Room taken per byte held: decodeCharge() of the body's format (what decoding it will take). */
+  /** Room taken per byte held: Ingest.decodeCharge() of the body's format (what decoding it will take). */
   charge: number;
 }
 
@@ -189,7 +189,7 @@ export class BodyBuffer {
   private readonly expected: number | undefined;
   /** Whether the chunks pushed are this body's alone, to be freed once copied (freeCopied). */
   private readonly ownsChunks: boolean;
-  /** Queue room taken per byte held. */
+  /** Queue room taken per byte held (whole bytes per chunk). */
   private readonly charge: number;
   bytes = 0;
 
@@ -214,11 +214,11 @@ export class BodyBuffer {
       this.list = [this.exact.subarray(0, this.bytes)];
       this.exact = undefined;
     }
-    if (!this.reservation.grow(chunk.byteLength * this.charge)) return false;
+    if (!this.reservation.grow(Math.ceil(chunk.byteLength * this.charge))) return false;
     this.list.push(chunk);
     this.bytes = need;
     const e = this.expected;
-    if (e !== undefined && need * 2 >= e && need < e && this.reservation.grow((e - need) * this.charge)) {
+    if (e !== undefined && need * 2 >= e && need < e && this.reservation.grow(Math.ceil((e - need) * this.charge))) {
       // Not zero-filled: every byte is written before the body is used (take() copies a short one).
       const exact = Buffer.allocUnsafeSlow(e);
       let at = 0;
@@ -389,7 +389,7 @@ export class HttpReceiver {
     let body: Uint8Array;
     try {
       // An OTLP/JSON body takes its decoding's room as it arrives, so one that cannot have it is refused before it is all read.
-      body = await readBody(req, { encoding, declared, limit: this.maxMessageBytes, timeoutMs: this.bodyTimeoutMs, reservation, charge: decodeCharge(format) });
+      body = await readBody(req, { encoding, declared, limit: this.maxMessageBytes, timeoutMs: this.bodyTimeoutMs, reservation, charge: this.ingest.decodeCharge(format) });
     } catch (err) {
       reservation.release();
       if (err instanceof BodyError) return this.refuse(req, res, format, err.reason, err.message);

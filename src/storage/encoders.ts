@@ -34,6 +34,15 @@ export type EncoderName = keyof EncoderOptionsByName;
 /** An encoder and its options, as a store names it. */
 export type EncoderSpec = { [N in EncoderName]: { name: N; options: EncoderOptionsByName[N] } }[EncoderName];
 
+/**
+ * Store bytes an encoder writes per byte of an OTLP/protobuf request, a little over what requests
+ * take (the bench traffic's and a scratch load's: otlp 1.07-1.22, COPY 3.5-3.7, RowBinary
+ * 1.1-1.8, JSON lines 3.9-4.2). A transcoder takes that much room up front; Ingest charges it
+ * against writer.maxQueueBytes while the request decodes, so the queue holds its bound when the
+ * rows arrive instead of growing by what the rows take over the request.
+ */
+export const STORE_BYTES_PER_REQUEST_BYTE: { readonly [N in EncoderName]: number } = { rowjson: 4.5, otlp: 1.25, postgres: 4, clickhouse: 2 };
+
 /** The row encoders, by name. */
 export const ROW_ENCODERS: { [N in EncoderName]: () => Promise<RowEncoderModule<EncoderOptionsByName[N]>> } = {
   rowjson: () => import('./rowjson.ts'),

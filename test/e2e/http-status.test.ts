@@ -15,6 +15,7 @@ import { createBackend } from '../../src/storage/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { eventually, getJson, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
+import { STORE_BYTES_PER_REQUEST_BYTE } from '../../src/storage/encoders.ts';
 
 const FIXTURES = new URL('../fixtures/http/', import.meta.url);
 const fixture = (name: string): Buffer => readFileSync(new URL(name, FIXTURES));
@@ -623,18 +624,18 @@ describe('OTLP/HTTP overload', () => {
   });
 
   it('refuses before reading the body once the queue is full', async () => {
-    // Fill the queue: a request is admitted when its body fits the room left, and its rows
-    // (encoded for the store: the body plus an index header) then take a little more, so a body
-    // sized just under the room left fills the queue. How much more is measured first.
+    // Fill the queue: a request is admitted when its charge (the rows it is expected to make:
+    // 1.25 times its body in the memory store's format) fits the room left, and its rows (the
+    // body plus an index header) then take what they take. A body of the room left over the
+    // charge leaves a fifth of the room less the header, so a few such bodies fill the queue.
     const growth = async (body: Uint8Array) => {
       const before = c.collector.writer.queueBytes;
       expect((await post(c.httpUrl, '/v1/traces', PB, body)).status).toBe(200);
       return c.collector.writer.queueBytes - before - body.length;
     };
-    const extra = await growth(padded(randHex(16), 10));
-    expect(extra).toBeGreaterThan(0);
-    for (let i = 0; i < 5 && !c.collector.writer.isFull; i++) {
-      const target = QUEUE - c.collector.writer.queueBytes - Math.floor(extra / 2);
+    expect(await growth(padded(randHex(16), 10))).toBeGreaterThan(0);
+    for (let i = 0; i < 8 && !c.collector.writer.isFull; i++) {
+      const target = Math.floor((QUEUE - c.collector.writer.queueBytes) / STORE_BYTES_PER_REQUEST_BYTE.otlp);
       const traceId = randHex(16);
       let pad = Math.max(0, target - padded(traceId, 0).length);
       while (pad > 0 && padded(traceId, pad).length > target) pad--;

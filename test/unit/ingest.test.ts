@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Ingest } from '../../src/pipeline/ingest.ts';
 import { DecodePool, type PoolOptions } from '../../src/pipeline/pool.ts';
 import { HAND_OVER_BYTES } from '../../src/pipeline/transcode/byte-out.ts';
+import { STORE_BYTES_PER_REQUEST_BYTE } from '../../src/storage/encoders.ts';
 import { Writer, type WriterOptions } from '../../src/pipeline/writer.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
 import { createMetrics, type Metrics } from '../../src/telemetry/metrics.ts';
@@ -145,6 +146,20 @@ describe('Ingest: OTLP/JSON against the queue budget', () => {
     expect(writer.queueBytes).toBe(0);
   });
 
+  it('charges a protobuf request the rows expected of it in the store\'s format until they are queued, then what they take', async () => {
+    const { ingest, writer } = await rig();
+    const body = traces('p', 200);
+    const pending = ingest.handle({ transport: 'grpc', signal: 'traces', format: 'protobuf', tenant: TENANT, body });
+    expect(writer.queueBytes).toBe(Math.ceil(STORE_BYTES_PER_REQUEST_BYTE.otlp * body.byteLength));
+    expect((await pending).kind).toBe('ok');
+    // The memory store's chunk: the spans as they arrived, each behind an index header (these
+    // spans are small, so it takes twice the body: the estimate is for spans with attributes).
+    expect(writer.queueBytes).toBeGreaterThan(body.byteLength);
+    expect(writer.queueBytes).not.toBe(Math.ceil(STORE_BYTES_PER_REQUEST_BYTE.otlp * body.byteLength));
+    await writer.drain();
+    expect(writer.queueBytes).toBe(0);
+  });
+
   it('grows a reservation the receiver took for the body to the same charge', async () => {
     const { ingest, writer } = await rig();
     const body = tracesJson('r', 5);
@@ -169,7 +184,7 @@ describe('Ingest: OTLP/JSON against the queue budget', () => {
     const refused = await ingest.handle({ transport: 'http', signal: 'traces', format: 'json', tenant: TENANT, body: json });
     expect(refused.kind === 'refused' && refused.reason).toBe('queue_full');
     expect(writer.queueBytes).toBe(queued);
-    // The same spans as protobuf are charged their body and fit.
+    // The same spans as protobuf are charged the rows expected of them (a quarter over the body) and fit.
     const protobuf = await ingest.handle({ transport: 'grpc', signal: 'traces', format: 'protobuf', tenant: TENANT, body: traces('small', 150) });
     expect(protobuf.kind).toBe('ok');
     gate.open();

@@ -97,9 +97,10 @@ export class ByteOut {
    * once), and the tail it leaves unused is never written, so its pages are never resident.
    */
   start(expectedBytes: number): void {
+    const n = Math.ceil(expectedBytes);
     this.pos = 0;
-    if (expectedBytes >= HAND_OVER_BYTES && expectedBytes > this.buf.length) this.setBuffer(new Uint8Array(expectedBytes));
-    else this.ensure(expectedBytes);
+    if (n >= HAND_OVER_BYTES && n > this.buf.length) this.setBuffer(new Uint8Array(n));
+    else this.ensure(n);
   }
 
   /** Makes room for n more bytes. */

@@ -23,6 +23,7 @@ import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeL
 import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
 import { EVENT, GROUP, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, FieldRanges, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
 import { ascii, ByteOut, piece } from '../byte-out.ts';
+import { STORE_BYTES_PER_REQUEST_BYTE } from '../../../storage/encoders.ts';
 import type { EncodedRequest, RequestEncoder } from '../encoder.ts';
 
 /** Thrown when a request needs the row path (see the header); never escapes this module. */
@@ -67,8 +68,6 @@ let maxDepth = 100;
 /** Set when a value nested deeper than maxDepth was met; each item clears and checks it. */
 let tooDeep = false;
 const OUT_INITIAL_BYTES = 1 << 20;
-/** The tuples' room per byte of the request: a tuple spells out what protobuf packs (the bench traffic's are 3.56-3.66 times their request). */
-const COPY_PER_REQUEST_BYTE = 4;
 /** The tuples. */
 const out = new ByteOut(OUT_INITIAL_BYTES);
 /** The current group's resource JSON and scope JSON, in that order. */
@@ -839,7 +838,7 @@ function transcode(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, singular
   maxDepth = limits.maxNestingDepth;
   const rej = new Rejections(limits.maxNestingDepth);
   accepted = 0;
-  out.start(bytes.byteLength * COPY_PER_REQUEST_BYTE);
+  out.start(bytes.byteLength * STORE_BYTES_PER_REQUEST_BYTE.postgres);
   w = out;
   walkRequest(new WireReader(bytes), walk, rej);
   const chunks = accepted === 0 ? [] : [{ partition: 0, rows: accepted, data: out.take() }];

@@ -20,6 +20,7 @@ import { isUtf8 as isUtf8Bytes } from 'node:buffer';
 import { KNOWN_ANYVALUE, readKeyValueObject, readNestedValue } from '../../decode/otlp-proto.ts';
 import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
 import { ascii, ByteOut } from '../byte-out.ts';
+import { STORE_BYTES_PER_REQUEST_BYTE } from '../../../storage/encoders.ts';
 import type { EncodedRequest, RequestEncoder } from '../encoder.ts';
 import {
   EVENT,
@@ -110,8 +111,6 @@ const X_BJ = ascii('"bj":');
 // Per-call state: encoding is synchronous and a worker runs one task at a time.
 let maxDepth = 100;
 const OUT_INITIAL_BYTES = 1 << 20;
-/** The rows' room per byte of the request: fixed-width columns and a map per row (the bench traffic's rows are 1.66-1.78 times their request). */
-const ROWBINARY_PER_REQUEST_BYTE = 2;
 /** The rows, in arrival order. */
 const out = new ByteOut(OUT_INITIAL_BYTES);
 /** The current resource's and scope's rendered pieces (see Group). */
@@ -1119,7 +1118,7 @@ function transcode(bytes: Uint8Array, limits: DecodeLimits, shardCount: number, 
   shards = shardCount;
   const rej = new Rejections(limits.maxNestingDepth);
   accepted = 0;
-  out.start(bytes.byteLength * ROWBINARY_PER_REQUEST_BYTE);
+  out.start(bytes.byteLength * STORE_BYTES_PER_REQUEST_BYTE.clickhouse);
   o = out;
   walkRequest(new WireReader(bytes), walk, rej);
   const result = { accepted, rejected: rej.total, errorMessage: rej.message(singular, plural), chunks: chunks() };
