@@ -62,15 +62,15 @@ describe('PostgreSQL: the queue budget against rows larger than their request', 
 
   it('keeps the rows of requests admitted side by side within writer.maxQueueBytes, and stores every one admitted', async () => {
     gate.close();
-    // Each request an eighth of the budget: charged only its body, eight would be admitted and
-    // their tuples would take ~3.6 times the budget.
+    // Each request a tenth of the budget: charged only its body, ten would be admitted and their
+    // tuples would take ~3.6 times the budget; charged its tuples, two.
     const body = traces('sized', 100);
-    const n = Math.floor(BUDGET / 8 / body.byteLength) * 100;
+    const n = Math.floor(BUDGET / 10 / body.byteLength) * 100;
     const bodies = Array.from({ length: REQUESTS }, (_, i) => traces(`queue-${i}`, n));
-    expect(bodies[0]!.byteLength).toBeGreaterThan(BUDGET / 10);
+    expect(bodies[0]!.byteLength).toBeGreaterThan(BUDGET / 12);
     const outs = await Promise.all(bodies.map((b) => ingest.handle({ transport: 'grpc', signal: 'traces', format: 'protobuf', tenant: TENANT, body: b })));
     const admitted = outs.flatMap((o, i) => (o.kind === 'ok' ? [i] : []));
-    expect(admitted.length).toBeGreaterThan(0);
+    expect(admitted.length).toBeGreaterThan(1);
     for (const o of outs) if (o.kind !== 'ok') expect(o.reason).toBe('queue_full');
     // The rows, as they are, within the budget.
     expect(writer.queueBytes).toBeGreaterThan(BUDGET / 4);
