@@ -58,7 +58,6 @@ export interface IngestParts {
  */
 const JSON_DECODE_CHARGE = 8;
 
-
 /** Shared request handling for the OTLP receivers. */
 export class Ingest {
   private readonly ack: AckMode;
