@@ -4,8 +4,9 @@
 // runs the store's worker encoder once on one of the traffic's requests (compiling it), reads the
 // body from a file and then runs the encoder on it; the figure is the
 // growth of its peak RSS (VmHWM) over its RSS before the call, over the body's size. It is what
-// Ingest charges an OTLP/JSON request against writer.maxQueueBytes while it decodes
-// (JSON_DECODE_CHARGE). Not part of `npm run bench` (a minute).
+// Ingest's charges against writer.maxQueueBytes while a request decodes rest on: an OTLP/JSON
+// request's (JSON_DECODE_CHARGE) and an OTLP/protobuf one's (STORE_BYTES_PER_REQUEST_BYTE of the
+// store's encoder). Not part of `npm run bench` (a minute).
 //
 //   node bench/json-memory.ts [--mib=8,32] [--encoder=otlp|postgres|clickhouse]
 import { execFileSync } from 'node:child_process';
@@ -17,18 +18,11 @@ import { runInNewContext } from 'node:vm';
 import type { OtlpFormat } from '../src/pipeline/pool.ts';
 import { loadRequestEncoder } from '../src/pipeline/transcode/registry.ts';
 import { asOtlpJson } from './decode.ts';
-import { cliFlag, TRANSCODER_SPECS } from './harness.ts';
+import { cliFlag, memory, TRANSCODER_SPECS } from './harness.ts';
 import { DEFAULT_CACHE_DIR } from './ingest.ts';
 import { defaultSpec, loadTraffic, trafficRequest, type BenchSignal, type TrafficRequest } from './traffic.ts';
 
 const MiB = 2 ** 20;
-
-/** VmHWM and VmRSS of this process, bytes. */
-function status(): { peak: number; rss: number } {
-  const text = readFileSync('/proc/self/status', 'utf8');
-  const kib = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(text)![1]) * 1024;
-  return { peak: kib('VmHWM'), rss: kib('VmRSS') };
-}
 
 /** One request of at least `bytes` of protobuf: the traffic's requests joined (repeated fields of concatenated messages append). */
 function joinedRequest(signal: BenchSignal, bytes: number): TrafficRequest {
@@ -58,10 +52,9 @@ if (cliFlag('child') !== undefined) {
   encoder.encode(signal, format, readFileSync(`${file}.warm`));
   const body = readFileSync(file);
   gc();
-  const before = status();
+  const before = memory(process.pid);
   const out = encoder.encode(signal, format, body);
-  const after = status();
-  const grown = after.peak - Math.max(before.peak, before.rss);
+  const grown = memory(process.pid).peakRssBytes - Math.max(before.peakRssBytes, before.rssBytes);
   console.log(JSON.stringify({ accepted: out.accepted, grownBytes: grown }));
 } else {
   const sizes = (cliFlag('mib') ?? '8,32').split(',').map(Number);

@@ -4,18 +4,11 @@ import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, getJson, startCollector, type TestCollector } from '../helpers/collector.ts';
-import { chdbUrls, uniqueDatabase } from '../helpers/clickhouse.ts';
-import { createTestDatabase } from '../helpers/postgres.ts';
+import { storeFlags } from '../helpers/stores.ts';
 import { expectedLog, expectedResourceScope, expectedSpan, sendSdkLogs, sendSdkTrace, sortAttributes } from '../helpers/sdk.ts';
 
-/** Each backend with the options that point it at a store of its own. */
-const BACKENDS: Record<string, () => Promise<Record<string, string>>> = {
-  memory: async () => ({}),
-  sqlite: async () => ({}),
-  postgres: async () => ({ 'storage.postgres.url': await createTestDatabase('sdk') }),
-  // Two shards on the in-process engine: a trace must come back whole from whichever shard has it.
-  clickhouse: async () => ({ 'storage.clickhouse.urls': chdbUrls([uniqueDatabase('sdk_a'), uniqueDatabase('sdk_b')]) }),
-};
+/** Each backend with the options that point it at a store of its own; ClickHouse with two shards: a trace must come back whole from whichever shard has it. */
+const BACKENDS = storeFlags('sdk', 2);
 
 for (const [backend, options] of Object.entries(BACKENDS)) {
   describe(`OTLP/gRPC from the OpenTelemetry JS SDK into ${backend}`, () => {

@@ -5,18 +5,12 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HAND_OVER_BYTES } from '../../src/pipeline/transcode/byte-out.ts';
-import { chdbUrls, uniqueDatabase } from '../helpers/clickhouse.ts';
 import { eventually, getJson, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
 import { encodeTraces } from '../helpers/otlp-proto.ts';
-import { createTestDatabase } from '../helpers/postgres.ts';
+import { storeFlags } from '../helpers/stores.ts';
 
 /** Each store with the options that point it at a store of its own (ClickHouse with one shard: one chunk, the one handed over). */
-const BACKENDS: Record<string, () => Promise<Record<string, string>>> = {
-  memory: async () => ({}),
-  sqlite: async () => ({}),
-  postgres: async () => ({ 'storage.postgres.url': await createTestDatabase('large') }),
-  clickhouse: async () => ({ 'storage.clickhouse.urls': chdbUrls([uniqueDatabase('large')]) }),
-};
+const BACKENDS = storeFlags('large', 1);
 
 const TRACES = 2_000;
 const SPANS_PER_TRACE = 20;
