@@ -11,6 +11,7 @@
 // against 2.9 µs of process CPU per span).
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
+import { giveBuffer, wholeBuffer } from '../common/release.ts';
 import type { Signal } from '../model/signal.ts';
 import type { EncodedChunk } from '../storage/backend.ts';
 import type { EncoderSpec } from '../storage/encoders.ts';
@@ -63,6 +64,16 @@ export type DecodeOutput =
 
 /** What a worker answers for one request of a batch: its output, or the error that request alone met (a bug, not the client's). */
 export type TaskOutput = DecodeOutput | { kind: 'failed'; message: string };
+
+/**
+ * Every chunk a worker returns is the only user of its buffer (the worker copies any that is not,
+ * worker.ts). One handed over with its unused tail (ByteOut.take) is marked again on this thread,
+ * where the store that frees buffers (the memory store) looks for the mark: marks stay with the
+ * thread that made them.
+ */
+function ownedHere(c: EncodedChunk): void {
+  if (!wholeBuffer(c.data)) giveBuffer(c.data);
+}
 
 /** Thrown by decode() when every worker is busy and the pending-task bound is reached. */
 export class PoolBusyError extends Error {
@@ -189,7 +200,10 @@ export class DecodePool {
           batch.forEach((w, i) => {
             const out = outs[i]!;
             if (out.kind === 'failed') w.reject(new Error(out.message));
-            else w.resolve(out);
+            else {
+              if (out.kind === 'ok') out.chunks.forEach(ownedHere);
+              w.resolve(out);
+            }
           }),
         (err: unknown) => batch.forEach((w) => w.reject(err)),
       )

@@ -8,8 +8,8 @@ import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { memoryOptions } from '../../src/storage/index.ts';
 
 /** A started memory backend. */
-export async function memoryBackend(): Promise<StorageBackend> {
-  const b = createMemoryBackend(memoryOptions(loadConfig({ flags: { 'storage.backend': 'memory' } })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+export async function memoryBackend(flags: Record<string, string> = {}): Promise<StorageBackend> {
+  const b = createMemoryBackend(memoryOptions(loadConfig({ flags: { 'storage.backend': 'memory', ...flags } })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
   await b.start();
   return b;
 }

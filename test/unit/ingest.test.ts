@@ -61,8 +61,8 @@ interface Rig {
 }
 
 const rigs: Rig[] = [];
-async function rig(o: { writer?: Partial<WriterOptions>; pool?: Partial<PoolOptions> } = {}): Promise<Rig> {
-  const gate = gated(await memoryBackend());
+async function rig(o: { writer?: Partial<WriterOptions>; pool?: Partial<PoolOptions>; store?: Record<string, string> } = {}): Promise<Rig> {
+  const gate = gated(await memoryBackend(o.store));
   const metrics = createMetrics();
   const logger = pino({ level: 'silent' });
   const pool = new DecodePool({ threads: 1, maxPendingTasks: 64, maxNestingDepth: 100, ...o.pool }, gate.backend.encoder);
@@ -276,5 +276,26 @@ describe('DecodePool', () => {
     // A copy would fill an ArrayBuffer of its own; the buffer written to has room left at its end.
     expect(chunk!.data.byteOffset).toBe(0);
     expect(chunk!.data.buffer.byteLength).toBeGreaterThan(chunk!.data.byteLength);
+  });
+
+  it('and the memory store frees that buffer when it evicts the last of its spans, not at a garbage collection', async () => {
+    const { pool, store } = await rig({ store: { 'storage.memory.maxBytes': String(32 << 20) } });
+    const write = async (service: string, n: number, batchId: string) => {
+      const out = await pool.decode('traces', 'protobuf', traces(service, n), true);
+      if (out.kind !== 'ok') throw new Error(`decode: ${out.kind}`);
+      const chunks = out.chunks.map((c) => c.data);
+      const bytes = chunks.reduce((sum, c) => sum + c.byteLength, 0);
+      expect(await store.write({ signal: 'traces', partition: 0, tenant: TENANT, rows: out.accepted, bytes, chunks, batchId })).toEqual({ kind: 'success' });
+      return chunks;
+    };
+    const [large] = await write('large', 100_000, 'large');
+    expect(large!.buffer.byteLength).toBeGreaterThan(large!.byteLength);
+    expect(await stored(store, 'large')).toBeGreaterThan(0);
+    // Later requests, ~40 MiB charged together, evict every span of the large one.
+    for (let i = 0; i < 3; i++) await write('later', 50_000, `later-${i}`);
+    expect(await stored(store, 'large')).toBe(0);
+    // Its memory is freed: the buffer is detached.
+    expect((large!.buffer as ArrayBuffer).detached).toBe(true);
+    expect(await stored(store, 'later')).toBeGreaterThan(0);
   });
 });

@@ -14,7 +14,7 @@ import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, logMatches, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
-import { releaseBuffer, wholeBuffer } from '../../common/release.ts';
+import { releaseBuffer, soleUser } from '../../common/release.ts';
 import type { RowsInOrder } from './blocks.ts';
 import { LogBlock, LogBlockRows, LogRows, type LogView, type UnreadableReport } from './logs.ts';
 import { BlockRows, ID0, ID1, idBit, IDS_SET_FROM, idKey, newTrace, type OpCount, SPAN_STRIDE, SpanBlock, spanIdKey, SpanRows, SpanView, type TraceEntry, TraceWalk } from './spans.ts';
@@ -57,7 +57,8 @@ function rowCharge(c: Uint8Array, n: number): number {
 }
 
 /**
- * Live rows per chunk buffer the store owns whole, so a chunk's memory goes back the moment its
+ * Live rows per chunk buffer the store is the only user of (a chunk's buffer whole, or one a worker
+ * handed over with its unused tail), so a chunk's memory goes back the moment its
  * last row is evicted (releaseBuffer) instead of at V8's next collection: a full store evicts all
  * along, and left to the collector its dead chunks started a collection every 64 MiB.
  */
@@ -67,9 +68,9 @@ class ChunkRefs {
   private run: Uint8Array | undefined;
   private runRows = 0;
 
-  /** Counts n rows kept from chunk c, if c is its buffer whole (a slice of a shared buffer is left to the collector). */
+  /** Counts n rows kept from chunk c, if c is its buffer's only user (a slice of a shared buffer is left to the collector). */
   add(c: Uint8Array, n: number): void {
-    if (n === 0 || !wholeBuffer(c)) return;
+    if (n === 0 || !soleUser(c)) return;
     this.live.set(c.buffer, (this.live.get(c.buffer) ?? 0) + n);
   }
 
