@@ -6,9 +6,10 @@
 // growth of its peak RSS (VmHWM) over its RSS before the call, over the body's size. It is what
 // Ingest's charges against writer.maxQueueBytes while a request decodes rest on: an OTLP/JSON
 // request's (JSON_DECODE_CHARGE) and an OTLP/protobuf one's (STORE_BYTES_PER_REQUEST_BYTE of the
-// store's encoder). Not part of `npm run bench` (a minute).
+// store's encoder). Not part of `npm run bench` (a minute). --shards gives the ClickHouse encoder
+// that many shards (the traffic's traces spread over them).
 //
-//   node bench/json-memory.ts [--mib=8,32] [--encoder=otlp|postgres|clickhouse]
+//   node bench/json-memory.ts [--mib=8,32] [--encoder=otlp|postgres|clickhouse] [--shards=1]
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,10 +46,11 @@ const asJson = (signal: BenchSignal, req: TrafficRequest): Uint8Array => asOtlpJ
 
 if (cliFlag('child') !== undefined) {
   // One measurement: the body from its file, the encoder loaded and warmed on a small request first.
-  const [signal, format, file, encoderName] = cliFlag('child')!.split(',') as [BenchSignal, OtlpFormat, string, string];
+  const [signal, format, file, encoderName, shards] = cliFlag('child')!.split(',') as [BenchSignal, OtlpFormat, string, string, string];
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
-  const encoder = await loadRequestEncoder(TRANSCODER_SPECS[encoderName]!, { maxNestingDepth: 100 });
+  const spec = TRANSCODER_SPECS[encoderName]!;
+  const encoder = await loadRequestEncoder(spec.name === 'clickhouse' ? { ...spec, options: { partitions: Number(shards) } } : spec, { maxNestingDepth: 100 });
   encoder.encode(signal, format, readFileSync(`${file}.warm`));
   const body = readFileSync(file);
   gc();
@@ -59,9 +61,10 @@ if (cliFlag('child') !== undefined) {
 } else {
   const sizes = (cliFlag('mib') ?? '8,32').split(',').map(Number);
   const encoderName = cliFlag('encoder') ?? 'otlp';
+  const shards = cliFlag('shards') ?? '1';
   const dir = mkdtempSync(join(tmpdir(), 'tracehouse-bench-json-memory-'));
   try {
-    console.log(`encoder ${encoderName}: peak RSS growth of one worker task over its body`);
+    console.log(`encoder ${encoderName}${encoderName === 'clickhouse' ? `, ${shards} shard(s)` : ''}: peak RSS growth of one worker task over its body`);
     console.log('signal | body MiB | items | protobuf: growth MiB (× body) | OTLP/JSON of the same items: body MiB, growth MiB (× body)');
     for (const signal of ['traces', 'logs'] as const) {
       for (const mib of sizes) {
@@ -74,7 +77,7 @@ if (cliFlag('child') !== undefined) {
           const file = join(dir, `${signal}-${mib}.${format}`);
           writeFileSync(file, bytes);
           writeFileSync(`${file}.warm`, format === 'json' ? asJson(signal, warm) : warm.bytes);
-          const text = execFileSync(process.execPath, [import.meta.filename, `--child=${signal},${format},${file},${encoderName}`], { encoding: 'utf8' });
+          const text = execFileSync(process.execPath, [import.meta.filename, `--child=${signal},${format},${file},${encoderName},${shards}`], { encoding: 'utf8' });
           return JSON.parse(text.trim().split('\n').pop()!) as { accepted: number; grownBytes: number };
         };
         const p = measure('protobuf', body);

@@ -94,12 +94,15 @@ export function rowPathCases(transcoder: RequestEncoder, expectSame: ExpectSame,
   }
 }
 
-/** 3,000 spans, the eighth with 40 events, 40 links, 150 attributes and an array of 100 strings: every scratch array of a transcoder grows. */
-export function largeTracesRequest(): Uint8Array {
+/**
+ * 3,000 spans, the eighth with 40 events, 40 links, 150 attributes and an array of 100 strings:
+ * every scratch array of a transcoder grows. Each span in a trace of its own, or all in one.
+ */
+export function largeTracesRequest(oneTrace = false): Uint8Array {
   const w = new WireWriter().fork().fork();
   for (let i = 0; i < 3000; i++) {
     const id = new Uint8Array(16);
-    new DataView(id.buffer).setUint32(0, i + 1);
+    new DataView(id.buffer).setUint32(0, oneTrace ? 1 : i + 1);
     w.fork().bytesField(1, id).bytesField(2, new Uint8Array(8).fill(2)).stringField(5, `op ${i}`);
     if (i === 7) {
       for (let k = 0; k < 40; k++) w.fork().fixed64Field(1, BigInt(k)).stringField(2, `e${k}`).fork().stringField(1, 'k').fork().varintField(3, k).join(2).join(3).join(11);

@@ -15,6 +15,8 @@ import * as proto from '../../src/pipeline/transcode/rowbinary/proto.ts';
 import { createEncoder as createRowEncoder } from '../../src/storage/clickhouse/encoder.ts';
 import { loadRequestEncoder } from '../../src/pipeline/transcode/registry.ts';
 import { WireWriter } from '../../src/pipeline/decode/index.ts';
+import { HAND_OVER_BYTES } from '../../src/pipeline/transcode/byte-out.ts';
+import { soleUser } from '../../src/common/release.ts';
 import { arbTraces, encodeTraces, LIMITS } from '../helpers/otlp-build.ts';
 
 const SHARDS = [1, 3];
@@ -129,5 +131,27 @@ describe('RowBinary transcoder: same chunks as the row path', () => {
     const out = PAIRS.get(3)!.transcoder.encode('traces', 'protobuf', body);
     expect(out.accepted).toBe(3000);
     expect(out.chunks.map((c) => c.partition)).toStrictEqual([0, 1, 2]);
+  });
+
+  it(`several shards: one with ${HAND_OVER_BYTES >> 20} MiB or more takes the buffer, its rows moved down over the others'; the row path's chunks`, () => {
+    // Five shards: the one trace's shard (3) is neither the first nor the last.
+    const five = pair(5);
+    const { transcoder } = five;
+    // Spans spread over the shards around a run of requests whose spans share one trace (one shard).
+    const spread = largeTracesRequest();
+    const oneTrace = largeTracesRequest(true);
+    const oneOut = transcoder.encode('traces', 'protobuf', oneTrace).chunks[0]!.data.byteLength;
+    const body = Buffer.concat([spread, ...Array.from({ length: Math.ceil((HAND_OVER_BYTES * 1.05) / oneOut) }, () => oneTrace), spread]);
+    expectSame('traces', 'protobuf', body, [five]);
+    const chunks = transcoder.encode('traces', 'protobuf', body).chunks;
+    expect(chunks.map((c) => c.partition)).toStrictEqual([0, 1, 2, 3, 4]);
+    const large = chunks.filter((c) => c.data.byteLength >= HAND_OVER_BYTES);
+    expect(large).toHaveLength(1);
+    // It has its buffer (with room left at its end); the others are copies of their own.
+    expect(large[0]!.data.buffer.byteLength).toBeGreaterThan(large[0]!.data.byteLength);
+    for (const c of chunks) expect(soleUser(c.data)).toBe(true);
+    const kept = chunks.map((c) => Buffer.from(c.data));
+    expect(transcoder.encode('traces', 'protobuf', spread).accepted).toBe(3000);
+    chunks.forEach((c, i) => expect(Buffer.from(c.data).equals(kept[i]!)).toBe(true));
   });
 });

@@ -19,7 +19,7 @@ import { dedupeAttributes, REASON_TIME, Rejections, UNKNOWN_SERVICE, type Decode
 import { isUtf8 as isUtf8Bytes } from 'node:buffer';
 import { KNOWN_ANYVALUE, readKeyValueObject, readNestedValue } from '../../decode/otlp-proto.ts';
 import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
-import { ascii, ByteOut } from '../byte-out.ts';
+import { ascii, ByteOut, HAND_OVER_BYTES } from '../byte-out.ts';
 import { STORE_BYTES_PER_REQUEST_BYTE } from '../../../storage/encoders.ts';
 import type { EncodedRequest, RequestEncoder } from '../encoder.ts';
 import {
@@ -1080,7 +1080,12 @@ function walkOf(item: (r: WireReader, start: number, end: number, rej: Rejection
 const SPANS = walkOf(span, false, 'ExportTraceServiceRequest', 'ResourceSpans', 'ScopeSpans');
 const LOGS = walkOf(logRecord, true, 'ExportLogsServiceRequest', 'ResourceLogs', 'ScopeLogs');
 
-/** The accepted rows as one chunk per non-empty shard, in shard order (what the row encoder returns). */
+/**
+ * The accepted rows as one chunk per non-empty shard, in shard order (what the row encoder
+ * returns). Each shard's rows are copied out of the output buffer, except a shard with
+ * HAND_OVER_BYTES or more: its rows are moved down over the others' once those are copied, and the
+ * buffer goes with them (take), so a large request's output is not held twice.
+ */
 function chunks(): EncodedRequest['chunks'] {
   if (accepted === 0) return [];
   if (shards <= 1) return [{ partition: 0, rows: accepted, data: out.take() }];
@@ -1093,9 +1098,12 @@ function chunks(): EncodedRequest['chunks'] {
     bytes[s]! += rowEnds[i]! - prev;
     prev = rowEnds[i]!;
   }
+  let largest = 0;
+  for (let s = 1; s < shards; s++) if (bytes[s]! > bytes[largest]!) largest = s;
+  const kept = bytes[largest]! >= HAND_OVER_BYTES ? largest : -1;
   const result: EncodedRequest['chunks'] = [];
   for (let s = 0; s < shards; s++) {
-    if (rows[s] === 0) continue;
+    if (rows[s] === 0 || s === kept) continue;
     const copy = Buffer.allocUnsafeSlow(bytes[s]!);
     const data = new Uint8Array(copy.buffer, 0, copy.length);
     let p = 0;
@@ -1110,6 +1118,20 @@ function chunks(): EncodedRequest['chunks'] {
     }
     result.push({ partition: s, rows: rows[s]!, data });
   }
+  if (kept < 0) return result;
+  // Each of its rows moves to where the rows before it end: never past where it starts.
+  let p = 0;
+  let from = 0;
+  for (let i = 0; i < accepted; i++) {
+    const to = rowEnds[i]!;
+    if (rowShards[i] === kept) {
+      if (p !== from) out.buf.copyWithin(p, from, to);
+      p += to - from;
+    }
+    from = to;
+  }
+  out.pos = p;
+  result.splice(result.filter((c) => c.partition < kept).length, 0, { partition: kept, rows: rows[kept]!, data: out.take() });
   return result;
 }
 
