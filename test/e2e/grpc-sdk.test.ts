@@ -1,5 +1,6 @@
 // The real OpenTelemetry JS SDK sends traces and logs over OTLP/gRPC; every span and record is
-// read back through the read API and compared field by field, on memory and sqlite.
+// read back through the read API and compared field by field, on every store (memory, SQLite,
+// PostgreSQL, ClickHouse).
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
