@@ -18,6 +18,13 @@ export const TRANSCODER_SPECS: Readonly<Record<string, EncoderSpec>> = {
   clickhouse: { name: 'clickhouse', options: { partitions: 1 } },
 };
 
+/** TRANSCODER_SPECS[name], with `shards` shards for ClickHouse; undefined for an unknown name. */
+export function transcoderSpec(name: string, shards = 1): EncoderSpec | undefined {
+  if (!Number.isInteger(shards) || shards < 1) throw new Error(`--shards must be a whole number of at least 1, not ${JSON.stringify(shards)}`);
+  const spec = TRANSCODER_SPECS[name];
+  return spec?.name === 'clickhouse' ? { ...spec, options: { partitions: shards } } : spec;
+}
+
 /** The value of a `--name=value` command-line flag, or undefined when it is not given. */
 export function cliFlag(name: string): string | undefined {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));

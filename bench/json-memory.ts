@@ -19,7 +19,7 @@ import { runInNewContext } from 'node:vm';
 import type { OtlpFormat } from '../src/pipeline/pool.ts';
 import { loadRequestEncoder } from '../src/pipeline/transcode/registry.ts';
 import { asOtlpJson } from './decode.ts';
-import { cliFlag, memory, TRANSCODER_SPECS } from './harness.ts';
+import { cliFlag, memory, transcoderSpec } from './harness.ts';
 import { DEFAULT_CACHE_DIR } from './ingest.ts';
 import { defaultSpec, loadTraffic, trafficRequest, type BenchSignal, type TrafficRequest } from './traffic.ts';
 
@@ -49,8 +49,7 @@ if (cliFlag('child') !== undefined) {
   const [signal, format, file, encoderName, shards] = cliFlag('child')!.split(',') as [BenchSignal, OtlpFormat, string, string, string];
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
-  const spec = TRANSCODER_SPECS[encoderName]!;
-  const encoder = await loadRequestEncoder(spec.name === 'clickhouse' ? { ...spec, options: { partitions: Number(shards) } } : spec, { maxNestingDepth: 100 });
+  const encoder = await loadRequestEncoder(transcoderSpec(encoderName, Number(shards))!, { maxNestingDepth: 100 });
   encoder.encode(signal, format, readFileSync(`${file}.warm`));
   const body = readFileSync(file);
   gc();
@@ -62,6 +61,8 @@ if (cliFlag('child') !== undefined) {
   const sizes = (cliFlag('mib') ?? '8,32').split(',').map(Number);
   const encoderName = cliFlag('encoder') ?? 'otlp';
   const shards = cliFlag('shards') ?? '1';
+  // Checked here, before any child runs.
+  if (transcoderSpec(encoderName, Number(shards)) === undefined) throw new Error(`--encoder must be otlp, postgres or clickhouse, not ${JSON.stringify(encoderName)}`);
   const dir = mkdtempSync(join(tmpdir(), 'tracehouse-bench-json-memory-'));
   try {
     console.log(`encoder ${encoderName}${encoderName === 'clickhouse' ? `, ${shards} shard(s)` : ''}: peak RSS growth of one worker task over its body`);

@@ -5,16 +5,17 @@
 // than the collector's runs can show, and separate processes add their own variance.
 //
 //   node bench/transcoder-pair.ts --base-tree=<checkout> [--change-tree=<checkout>]
-//                                 [--encoder=otlp|postgres|clickhouse] [--signal=traces|logs] [--rounds=16]
+//                                 [--encoder=otlp|postgres|clickhouse] [--shards=1] [--signal=traces|logs] [--rounds=16]
 //
-// postgres is binary COPY, clickhouse RowBinary into one shard. bench/ab.ts --transcoder passes a
-// worktree of the revision it compares against as the base. Prints one JSON line per side: the
-// fastest round, the lower quartile and the median in CPU-µs per item (warm-up passes left out).
+// postgres is binary COPY, clickhouse RowBinary into one shard (--shards: that many). bench/ab.ts
+// --transcoder passes a worktree of the revision it compares against as the base. Prints one
+// JSON line per side: the fastest round, the lower quartile and the median in CPU-µs per item
+// (warm-up passes left out).
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type * as Registry from '../src/pipeline/transcode/registry.ts';
-import { REPO_DIR, TRANSCODER_SPECS } from './harness.ts';
+import { REPO_DIR, TRANSCODER_SPECS, transcoderSpec } from './harness.ts';
 import { roundSummary } from './stats.ts';
 import { defaultSpec, loadTraffic, type BenchSignal } from './traffic.ts';
 
@@ -23,12 +24,13 @@ const { values: args } = parseArgs({
     'base-tree': { type: 'string' },
     'change-tree': { type: 'string', default: REPO_DIR },
     encoder: { type: 'string', default: 'otlp' },
+    shards: { type: 'string', default: '1' },
     signal: { type: 'string', default: 'traces' },
     rounds: { type: 'string', default: '16' },
   },
 });
 
-const spec = TRANSCODER_SPECS[args.encoder];
+const spec = transcoderSpec(args.encoder, Number(args.shards));
 if (spec === undefined) throw new Error(`--encoder must be one of ${Object.keys(TRANSCODER_SPECS).join(', ')}, not ${JSON.stringify(args.encoder)}`);
 const signal = args.signal as BenchSignal;
 if (signal !== 'traces' && signal !== 'logs') throw new Error(`--signal must be traces or logs, not ${JSON.stringify(args.signal)}`);

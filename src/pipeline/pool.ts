@@ -199,11 +199,9 @@ export class DecodePool {
         (outs: TaskOutput[]) =>
           batch.forEach((w, i) => {
             const out = outs[i]!;
-            if (out.kind === 'failed') w.reject(new Error(out.message));
-            else {
-              if (out.kind === 'ok') out.chunks.forEach(ownedHere);
-              w.resolve(out);
-            }
+            if (out.kind === 'failed') return w.reject(new Error(out.message));
+            if (out.kind === 'ok') out.chunks.forEach(ownedHere);
+            w.resolve(out);
           }),
         (err: unknown) => batch.forEach((w) => w.reject(err)),
       )

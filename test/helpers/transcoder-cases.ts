@@ -118,16 +118,22 @@ export function largeTracesRequest(oneTrace = false): Uint8Array {
 }
 
 /**
+ * Copies of a traces request that make one chunk of 5 % over HAND_OVER_BYTES together: just past
+ * the mark (a buffer grown far past it would be given up after the request anyway).
+ */
+export function copiesPastHandOver(transcoder: RequestEncoder, request: Uint8Array): Uint8Array[] {
+  const bytes = transcoder.encode('traces', 'protobuf', request).chunks[0]!.data.byteLength;
+  return Array.from({ length: Math.ceil((HAND_OVER_BYTES * 1.05) / bytes) }, () => request);
+}
+
+/**
  * A request whose output passes HAND_OVER_BYTES (inside a describe), for a transcoder that writes
  * one chunk: the same outcome as the row path, a chunk that may move with its buffer, and bytes no
  * later request writes over (the output buffer went with them).
  */
 export function handOverCase(transcoder: RequestEncoder, expectSame: ExpectSame): void {
   it(`an output of ${HAND_OVER_BYTES >> 20} MiB or more: the row path's outcome, taken with their buffer, and left alone by the next request`, () => {
-    // Just past the mark (a buffer grown far past it would be given up after the request anyway).
-    const one = largeTracesRequest();
-    const oneOut = transcoder.encode('traces', 'protobuf', one).chunks[0]!.data.byteLength;
-    const body = Buffer.concat(Array.from({ length: Math.ceil((HAND_OVER_BYTES * 1.05) / oneOut) }, () => one));
+    const body = Buffer.concat(copiesPastHandOver(transcoder, largeTracesRequest()));
     expectSame('traces', 'protobuf', body);
     const [chunk, ...more] = transcoder.encode('traces', 'protobuf', body).chunks;
     expect(more).toHaveLength(0);

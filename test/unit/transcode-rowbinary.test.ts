@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fixtureBytes } from '../helpers/fixtures.ts';
-import { handOverCase, largeTracesRequest, outcome, rowPathCases } from '../helpers/transcoder-cases.ts';
+import { copiesPastHandOver, handOverCase, largeTracesRequest, outcome, rowPathCases } from '../helpers/transcoder-cases.ts';
 import type { Signal as RequestSignal } from '../../src/model/signal.ts';
 import { fromRowEncoder, type RequestEncoder, type RequestFormat } from '../../src/pipeline/transcode/encoder.ts';
 import { createEncoder } from '../../src/pipeline/transcode/rowbinary/index.ts';
@@ -44,7 +44,7 @@ describe('RowBinary transcoder: same chunks as the row path', () => {
   // Shard counts take turns, one request each.
   let turn = 0;
   rowPathCases(PAIRS.get(3)!.transcoder, (signal, format, body, limits) => expectSame(signal, format, body, limits === undefined ? undefined : [pair(SHARDS[turn++ % SHARDS.length]!, limits)]), () => proto.fallbacks);
-  // One shard writes one chunk, the one that can take the buffer; several are copied out of it.
+  // One shard writes one chunk, which takes the buffer (several shards: the case further down).
   handOverCase(PAIRS.get(1)!.transcoder, (signal, format, body) => expectSame(signal, format, body, [PAIRS.get(1)!]));
 
   it('repeated keys take the transcoder; deep nesting the row path', () => {
@@ -139,9 +139,7 @@ describe('RowBinary transcoder: same chunks as the row path', () => {
     const { transcoder } = five;
     // Spans spread over the shards around a run of requests whose spans share one trace (one shard).
     const spread = largeTracesRequest();
-    const oneTrace = largeTracesRequest(true);
-    const oneOut = transcoder.encode('traces', 'protobuf', oneTrace).chunks[0]!.data.byteLength;
-    const body = Buffer.concat([spread, ...Array.from({ length: Math.ceil((HAND_OVER_BYTES * 1.05) / oneOut) }, () => oneTrace), spread]);
+    const body = Buffer.concat([spread, ...copiesPastHandOver(transcoder, largeTracesRequest(true)), spread]);
     expectSame('traces', 'protobuf', body, [five]);
     const chunks = transcoder.encode('traces', 'protobuf', body).chunks;
     expect(chunks.map((c) => c.partition)).toStrictEqual([0, 1, 2, 3, 4]);

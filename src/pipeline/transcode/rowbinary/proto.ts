@@ -1102,37 +1102,43 @@ function chunks(): EncodedRequest['chunks'] {
   for (let s = 1; s < shards; s++) if (bytes[s]! > bytes[largest]!) largest = s;
   const kept = bytes[largest]! >= HAND_OVER_BYTES ? largest : -1;
   const result: EncodedRequest['chunks'] = [];
+  let keptAt = 0;
   for (let s = 0; s < shards; s++) {
-    if (rows[s] === 0 || s === kept) continue;
+    if (rows[s] === 0) continue;
+    if (s === kept) {
+      keptAt = result.length;
+      continue;
+    }
     const copy = Buffer.allocUnsafeSlow(bytes[s]!);
     const data = new Uint8Array(copy.buffer, 0, copy.length);
-    let p = 0;
-    let from = 0;
-    for (let i = 0; i < accepted; i++) {
-      const to = rowEnds[i]!;
-      if (rowShards[i] === s) {
-        data.set(out.buf.subarray(from, to), p);
-        p += to - from;
-      }
-      from = to;
-    }
+    gatherShard(s, data);
     result.push({ partition: s, rows: rows[s]!, data });
   }
   if (kept < 0) return result;
-  // Each of its rows moves to where the rows before it end: never past where it starts.
+  out.pos = gatherShard(kept, out.buf);
+  result.splice(keptAt, 0, { partition: kept, rows: rows[kept]!, data: out.take() });
+  return result;
+}
+
+/**
+ * Writes shard s's rows, in order, from the start of dest; returns their bytes. dest may be the
+ * output buffer itself: each row then moves to where the rows before it end, never past where it
+ * starts.
+ */
+function gatherShard(s: number, dest: Uint8Array): number {
+  const inPlace = dest === out.buf;
   let p = 0;
   let from = 0;
   for (let i = 0; i < accepted; i++) {
     const to = rowEnds[i]!;
-    if (rowShards[i] === kept) {
-      if (p !== from) out.buf.copyWithin(p, from, to);
+    if (rowShards[i] === s) {
+      if (!inPlace) dest.set(out.buf.subarray(from, to), p);
+      else if (p !== from) dest.copyWithin(p, from, to);
       p += to - from;
     }
     from = to;
   }
-  out.pos = p;
-  result.splice(result.filter((c) => c.partition < kept).length, 0, { partition: kept, rows: rows[kept]!, data: out.take() });
-  return result;
+  return p;
 }
 
 function transcode(bytes: Uint8Array, limits: DecodeLimits, shardCount: number, walk: Walk, singular: string, plural: string): EncodedRequest {
