@@ -74,6 +74,41 @@ describe('sqlite span runs', () => {
     db.close();
   });
 
+  it('ranks and bounds runs by their starts across the time indexes\' buckets, and opens a file whose indexes are keyed by the starts', () => {
+    const path = join(tempDir(), 'buckets.db');
+    let db = openDatabase(path);
+    const store = new SqliteStore(db);
+    // The time indexes key a run by its start's bucket of 2^32 ns, then its rowid (store.ts, TIME_INDEXES).
+    const BUCKET = 1n << 32n;
+    const base = (NOW / BUCKET) * BUCKET;
+    const starts = [base - BUCKET - 1n, base - 1n, base, base + 1n, base + BUCKET - 1n, base + BUCKET, base + 3n * BUCKET + 7n];
+    const spans = starts.map((t) => at({ serviceName: 's', startTimeUnixNano: t }));
+    // Written out of time order, within a bucket too (base + BUCKET - 1 before base and base + 1): rowids do not rank.
+    for (const k of [4, 0, 2, 6, 3, 1, 5]) write(store, [spans[k]!]);
+    const ids = (...ks: number[]) => ks.map((k) => spans[k]!.traceId);
+    const newestFirst = ids(6, 5, 4, 3, 2, 1, 0);
+    const check = () => {
+      expect(found(db, { limit: 10 })).toEqual(newestFirst);
+      expect(found(db, { service: 's', limit: 3 })).toEqual(ids(6, 5, 4));
+      // A range that starts or ends inside a bucket leaves out that bucket's runs beyond it.
+      expect(found(db, { startNano: base + 1n, limit: 10 })).toEqual(ids(6, 5, 4, 3));
+      expect(found(db, { service: 's', startNano: base, endNano: base + BUCKET - 1n, limit: 10 })).toEqual(ids(4, 3, 2));
+      expect(found(db, { startNano: base - 1n, endNano: base - 1n, limit: 10 })).toEqual(ids(1));
+      expect(tableStats(db).oldestSpanNs).toBe(starts[0]);
+    };
+    check();
+    // The file as a version before the buckets left it: time indexes keyed by the starts themselves.
+    db.exec(`DROP INDEX span_runs_tenant_service_newest; DROP INDEX span_runs_tenant_newest; DROP INDEX span_runs_tenant_oldest;
+             CREATE INDEX span_runs_tenant_service_max ON span_runs (tenant, service_name, max_start_ns);
+             CREATE INDEX span_runs_tenant_max ON span_runs (tenant, max_start_ns); CREATE INDEX span_runs_tenant_min ON span_runs (tenant, min_start_ns);`);
+    db.close();
+    db = openDatabase(path);
+    const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'span_runs' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+    expect(indexes).toEqual(['span_runs_tenant_newest', 'span_runs_tenant_oldest', 'span_runs_tenant_service_newest', 'span_runs_tenant_trace', 'span_runs_unfiltered']);
+    check();
+    db.close();
+  });
+
   it('takes old spans out of a run of records that keeps newer ones, and drops a run all older', () => {
     const db = openDatabase(join(tempDir(), 'retention.db'));
     const store = new SqliteStore(db);

@@ -90,10 +90,12 @@ describe('sqlite store', () => {
     const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join(' | ');
     expect(plan("SELECT doc FROM spans WHERE tenant = 't' AND trace_id = 'x'")).toContain('spans_tenant_trace_span (tenant=? AND trace_id=?)');
     expect(plan("SELECT b.records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE r.tenant = 't' AND r.trace_id = 'x'")).toMatch(/span_runs_tenant_trace \(tenant=\? AND trace_id=\?\) \| SEARCH b USING INTEGER PRIMARY KEY/);
-    const runs = (where: string) => plan(`SELECT first_rowid FROM span_runs WHERE tenant = 't' ${where} AND max_start_ns >= 1 AND min_start_ns <= 2 ORDER BY max_start_ns DESC`);
-    expect(runs("AND service_name = 'a'")).toContain('span_runs_tenant_service_max (tenant=? AND service_name=? AND max_start_ns>?)');
-    expect(runs('')).toContain('span_runs_tenant_max (tenant=? AND max_start_ns>?)');
-    expect(runs('')).not.toContain('TEMP B-TREE');
+    // Runs newest first, as searchTraces reads them: through a time index, each bucket's runs sorted as it is reached, not the whole range.
+    const runs = (where: string) => plan(`SELECT first_rowid FROM span_runs WHERE tenant = 't' ${where} AND (max_start_ns >> 32) >= (1 >> 32) AND max_start_ns >= 1 AND min_start_ns <= 2 ORDER BY (max_start_ns >> 32) DESC, max_start_ns DESC`);
+    expect(runs("AND service_name = 'a'")).toContain('span_runs_tenant_service_newest (tenant=? AND service_name=? AND <expr>>?)');
+    expect(runs('')).toContain('span_runs_tenant_newest (tenant=? AND <expr>>?)');
+    expect(runs('')).toContain('USE TEMP B-TREE FOR LAST TERM OF ORDER BY');
+    expect(runs('')).not.toMatch(/TEMP B-TREE FOR ORDER BY/);
     // Opening a file looks for runs without an attribute filter: one seek, not a scan of every run.
     expect(plan('SELECT rowid FROM span_runs WHERE attr_filter IS NULL')).toContain('span_runs_unfiltered');
     expect(plan("SELECT doc FROM logs WHERE tenant = 't' AND trace_id = 'x'")).toContain('logs_tenant_trace');

@@ -13,7 +13,7 @@ import {
   ChunkFormatError, logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
-import { clampNs, recordDuration, TENANTS_SQL } from './store.ts';
+import { clampNs, recordDuration, TENANTS_SQL, timeBucket } from './store.ts';
 import { bloomHas, nameTerm, SpanTermCheck } from './terms.ts';
 
 interface Filter {
@@ -31,20 +31,28 @@ function add(f: Filter, sql: string, value: string | bigint | number | undefined
   f.params.push(value);
 }
 
+/** The runs whose column (a start) is at least value, bounded by bucket too: the time indexes are keyed by it (store.ts, TIME_INDEXES). */
+function newerThan(f: Filter, column: string, value: bigint | undefined): void {
+  add(f, `${timeBucket(column)} >= ${timeBucket('?')}`, value);
+  add(f, `${column} >= ?`, value);
+}
+
 function whereSql(f: Filter): string {
   return f.where.length ? `WHERE ${f.where.join(' AND ')}` : '';
 }
 
+/** Run r reaches into the time range (?1 tenant, ?2 and ?3 the range), bounded by bucket too (store.ts, TIME_INDEXES). */
+const RUNS_IN_RANGE = `r.tenant = ?1 AND ${timeBucket('r.max_start_ns')} >= ${timeBucket('?2')} AND r.max_start_ns >= ?2 AND r.min_start_ns <= ?3`;
 /** Rows of spans c through their runs r. */
-const ROW_SPANS = 'span_runs r INDEXED BY span_runs_tenant_max JOIN spans c ON c.rowid BETWEEN r.first_rowid AND r.last_rowid';
+const ROW_SPANS = 'span_runs r INDEXED BY span_runs_tenant_newest JOIN spans c ON c.rowid BETWEEN r.first_rowid AND r.last_rowid';
 /** Row of spans c, reached through run r, is a child in the range (?1 tenant, ?2 and ?3 the range). */
-const ROW_CHILD_IN_RANGE = `r.tenant = ?1 AND r.max_start_ns >= ?2 AND r.min_start_ns <= ?3 AND c.start_ns BETWEEN ?2 AND ?3 AND c.parent_span_id <> ''`;
+const ROW_CHILD_IN_RANGE = `${RUNS_IN_RANGE} AND c.start_ns BETWEEN ?2 AND ?3 AND c.parent_span_id <> ''`;
 /** Row of spans p is the parent of c. */
 const ROW_PARENT = 'p.tenant = c.tenant AND p.trace_id = c.trace_id AND p.span_id = c.parent_span_id';
 
 /**
  * Child spans in the time range among the rows of spans, through the runs that reach into it
- * (span_runs_tenant_max: the runs newer than the range's start, as queries are mostly of recent
+ * (span_runs_tenant_newest: the runs newer than the range's start, as queries are mostly of recent
  * hours; then each run's rowids), joined to their parent through the unique (trace_id, span_id)
  * index: work grows with the spans in and after the range, never the whole table. ?1 tenant, ?2
  * and ?3 the range. Runs of records have no rows in their range (getDependencies reads them).
@@ -221,7 +229,7 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
   const runs = filter();
   add(runs, 'tenant = ?', tenant);
   add(runs, 'service_name = ?', q.service);
-  add(runs, 'max_start_ns >= ?', q.startNano);
+  newerThan(runs, 'max_start_ns', q.startNano);
   add(runs, 'min_start_ns <= ?', endNano);
   // A run of records keeps its longest span's duration.
   add(runs, '(span_count IS NULL OR max_duration_ns >= ?)', q.minDurationNano);
@@ -247,7 +255,7 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
     });
     runs.where.push(`${RUN_FILTER_FUNCTION}(attr_filter, span_count IS NOT NULL)`);
   }
-  const runStmt = db.prepare(`SELECT rowid AS id, trace_id AS trace, first_rowid AS first, last_rowid AS last, max_start_ns AS newest, span_count AS count, group_id AS gid FROM span_runs ${whereSql(runs)} ORDER BY max_start_ns DESC`);
+  const runStmt = db.prepare(`SELECT rowid AS id, trace_id AS trace, first_rowid AS first, last_rowid AS last, max_start_ns AS newest, span_count AS count, group_id AS gid FROM span_runs ${whereSql(runs)} ORDER BY ${timeBucket('max_start_ns')} DESC, max_start_ns DESC`);
   runStmt.setReadBigInts(true);
   // A run's spans are all of its trace: the rows need only their rowid and start.
   const spanStmt = db.prepare(`SELECT spans.rowid AS id, start_ns FROM spans ${whereSql(spans)}`);
@@ -405,8 +413,8 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
   // service, and each child in the range whose parent is not in its own run (a parent in its run
   // has its service) as its parent's words and its service.
   const traces = new Map<string, { spans: number[]; services: string[]; children: number[] }>();
-  const runs = db.prepare(`SELECT r.rowid AS id, r.span_count AS count, r.trace_id AS trace, r.service_name AS service, b.records AS records FROM span_runs r INDEXED BY span_runs_tenant_max
-    JOIN run_spans b ON b.run = r.rowid WHERE r.tenant = ?1 AND r.max_start_ns >= ?2 AND r.min_start_ns <= ?3`);
+  const runs = db.prepare(`SELECT r.rowid AS id, r.span_count AS count, r.trace_id AS trace, r.service_name AS service, b.records AS records FROM span_runs r INDEXED BY span_runs_tenant_newest
+    JOIN run_spans b ON b.run = r.rowid WHERE ${RUNS_IN_RANGE}`);
   /** The run's span ids, low word to high word (a low word two ids share leaves one: the other's children are then looked up by the trace). */
   const inRun = new Map<number, number>();
   for (const run of runs.iterate(tenant, start, end) as Iterable<RecordRun & { trace: string; service: string }>) {
@@ -483,9 +491,10 @@ function wholeTrace(facts: readonly SpanFacts[]): (lo: number, hi: number) => st
 export function tableStats(db: DatabaseSync): { spans: number; logs: number; oldestSpanNs: bigint | null; oldestLogNs: bigint | null } {
   // count(*) walks the smallest index (not the documents), and the runs of records hold their
   // count (a pass over the runs, not their records); the oldest span is one seek per tenant
-  // on the runs' (tenant, min_start_ns) index, the oldest log record one seek on the time index.
+  // on the runs' (tenant, oldest start's bucket) index and a sort of that bucket's runs, the
+  // oldest log record one seek on the time index.
   const stmt = db.prepare(`SELECT (SELECT count(*) FROM spans) + (SELECT coalesce(sum(span_count), 0) FROM span_runs) AS spans, (SELECT count(*) FROM logs) AS logs,
-    (SELECT min((SELECT min(min_start_ns) FROM span_runs r WHERE r.tenant = t.tenant)) FROM (${TENANTS_SQL}) t) AS oldestSpanNs,
+    (SELECT min((SELECT min_start_ns FROM span_runs r WHERE r.tenant = t.tenant ORDER BY ${timeBucket('min_start_ns')}, min_start_ns LIMIT 1)) FROM (${TENANTS_SQL}) t) AS oldestSpanNs,
     (SELECT min(time_ns) FROM logs) AS oldestLogNs`);
   stmt.setReadBigInts(true);
   const r = stmt.get() as { spans: bigint; logs: bigint; oldestSpanNs: bigint | null; oldestLogNs: bigint | null };

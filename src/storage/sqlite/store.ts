@@ -129,7 +129,8 @@ function hasColumn(db: DatabaseSync, table: string, column: string): boolean {
  * dependencies, retention and the oldest span go through these three indexes: three entries per
  * run instead of two per span (a run is ~16 spans on the bench traffic). Two per-span time indexes were most of
  * what a commit wrote, as the spans of many traces land all over them (measured: 7.6 KiB written
- * per span with them, 2.7 with runs; docs/performance.md, phase J).
+ * per span with them, 2.7 with runs; docs/performance.md, phase J). The three time indexes key a
+ * run by its time's bucket (timeBucket), not the time itself: see TIME_INDEXES.
  */
 const SPAN_RUNS_SCHEMA = `
 CREATE TABLE span_runs (
@@ -144,10 +145,44 @@ CREATE TABLE span_runs (
   group_id INTEGER,
   span_count INTEGER,
   max_duration_ns INTEGER
-);
-CREATE INDEX span_runs_tenant_service_max ON span_runs (tenant, service_name, max_start_ns);
-CREATE INDEX span_runs_tenant_max ON span_runs (tenant, max_start_ns);
-CREATE INDEX span_runs_tenant_min ON span_runs (tenant, min_start_ns);`;
+);`;
+
+/** A run's time bucket in SQL: its nanoseconds shifted right by 32 bits, ~4.3 s (see TIME_INDEXES). */
+export const timeBucket = (column: string): string => `(${column} >> 32)`;
+
+/**
+ * The runs' time indexes: by tenant (and service), then the bucket of the run's newest (or
+ * oldest) start, then rowid, the order runs were written in. Keyed by the start itself, as
+ * before, each run's entry went to its own place among the runs of the last minute or so (spans
+ * arrive out of order by up to their batch's delay, and the bench traffic's a minute), so each
+ * commit dirtied a 32 KiB page of each index per run once those outgrew a commit, and bytes
+ * written per span grew with the file (the collector at the maximum rate: 3.4 KiB at 2.2M spans,
+ * 4.9 from 5M on, and 20 % fewer spans a second; docs/performance.md, phase AB). Keyed by bucket,
+ * a run is appended at the end of its bucket: a commit dirties the last page of each bucket it
+ * writes into, a few whatever the file's size (3.1 KiB a span from 2M to 11M). Reads that want runs
+ * newest first order by bucket, then time (SQLite sorts each bucket's runs as it reaches them,
+ * not the whole range: EXPLAIN's "TEMP B-TREE FOR LAST TERM OF ORDER BY"), and bound a range by
+ * bucket as well as by time, so the index narrows it.
+ */
+const TIME_INDEXES = `
+CREATE INDEX IF NOT EXISTS span_runs_tenant_service_newest ON span_runs (tenant, service_name, ${timeBucket('max_start_ns')});
+CREATE INDEX IF NOT EXISTS span_runs_tenant_newest ON span_runs (tenant, ${timeBucket('max_start_ns')});
+CREATE INDEX IF NOT EXISTS span_runs_tenant_oldest ON span_runs (tenant, ${timeBucket('min_start_ns')});`;
+
+/** The time indexes of files from before TIME_INDEXES, keyed by the times themselves. */
+const TIME_INDEXES_BEFORE = ['span_runs_tenant_service_max', 'span_runs_tenant_max', 'span_runs_tenant_min'];
+
+/**
+ * Makes the bucketed time indexes, and drops those of the times themselves a file from before
+ * them has, in one transaction (once; 0.25 s for a file of 3.1 million spans). A version from
+ * before them reads through the dropped indexes by name: a downgrade needs them made again
+ * (README, Storage backends).
+ */
+function ensureTimeIndexes(db: DatabaseSync): void {
+  const old = TIME_INDEXES_BEFORE.filter((name) => hasSchemaObject(db, name, 'index'));
+  if (old.length === 0 && hasSchemaObject(db, 'span_runs_tenant_oldest', 'index')) return;
+  inTransaction(db, () => db.exec(`${old.map((name) => `DROP INDEX IF EXISTS ${name};`).join(' ')} ${TIME_INDEXES}`), 'BEGIN IMMEDIATE');
+}
 
 /**
  * Creates span_runs, in one transaction with filling it for the spans a file already holds (one run
@@ -328,6 +363,7 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean; 
   db.exec('DROP INDEX IF EXISTS spans_start');
   upgradeSchema(db);
   ensureSpanRuns(db);
+  ensureTimeIndexes(db);
   db.exec(RUN_SPANS_SCHEMA);
   db.exec(UNFILTERED_RUNS_INDEX);
   db.exec(LOG_KEY_INDEX);
@@ -822,9 +858,9 @@ export class SqliteStore {
     // whose newest is old goes with its spans. A run of rows that keeps newer spans is narrowed to
     // those, so its range never covers rowids the table may hand out again (the largest ones, if
     // deleted); a run of records that does keeps only their records.
-    const oldRuns = `tenant IN (${TENANTS_SQL}) AND min_start_ns < ?1`;
+    const oldRuns = `tenant IN (${TENANTS_SQL}) AND ${timeBucket('min_start_ns')} <= ${timeBucket('?1')} AND min_start_ns < ?1`;
     const oldSpans = `SELECT s.rowid FROM span_runs r JOIN spans s ON s.rowid BETWEEN r.first_rowid AND r.last_rowid
-      WHERE r.tenant IN (${TENANTS_SQL}) AND r.min_start_ns < ?1 AND s.start_ns < ?1`;
+      WHERE r.tenant IN (${TENANTS_SQL}) AND ${timeBucket('r.min_start_ns')} <= ${timeBucket('?1')} AND r.min_start_ns < ?1 AND s.start_ns < ?1`;
     let spans = Number(this.db.prepare(`DELETE FROM spans WHERE rowid IN (${oldSpans})`).run(cutoff).changes);
     const oldRecordRuns = `${oldRuns} AND max_start_ns < ?1 AND span_count IS NOT NULL`;
     spans += Number((this.db.prepare(`SELECT coalesce(sum(span_count), 0) AS n FROM span_runs WHERE ${oldRecordRuns}`).get(cutoff) as { n: number | bigint }).n);
