@@ -14,7 +14,11 @@
 // variants in the same seconds of a shared host:
 //   - configured: the write connection as the collector opens it (storage.sqlite.cacheMiB,
 //     storage.sqlite.checkpointMiB);
-//   - SQLite's default page cache (2 MiB, what the store used before the option): the baseline;
+//   - the baseline: SQLite's default page cache (2 MiB, what the store used before the option),
+//     or with --base-tree=<checkout> that checkout's store (its openDatabase and SqliteStore,
+//     loaded beside this one's, as bench/transcoder-pair.ts does) configured the same, to measure
+//     a change to the store's schema or write against the code before it (the chunks are this
+//     checkout's: the chunk format must be one both read);
 //   - with --checkpointMiB=N, the configured connection checkpointing every N MiB instead.
 // Each window of spans reports, per variant, the write's CPU-µs per span (the thread's), its wall
 // µs per span (the write thread is the SQLite collector's limit), the longest batch write (a
@@ -22,10 +26,11 @@
 // (/proc/self/io around its own writes: WAL, checkpoints and page reads). Not part of
 // `npm run bench` (a few minutes).
 //
-//   node bench/sqlite-growth.ts [--spans=1500000] [--window=250000] [--cacheMiB=N] [--checkpointMiB=N]
+//   node bench/sqlite-growth.ts [--spans=1500000] [--window=250000] [--cacheMiB=N] [--checkpointMiB=N] [--base-tree=<checkout>]
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { DatabaseSync } from 'node:sqlite';
 import { loadConfig } from '../src/config/index.ts';
 import { loadRequestEncoder } from '../src/pipeline/transcode/registry.ts';
@@ -39,6 +44,7 @@ const defaults = loadConfig();
 const CACHE_MIB = Number(cliFlag('cacheMiB') ?? defaults['storage.sqlite.cacheMiB']);
 const CHECKPOINT_MIB = defaults['storage.sqlite.checkpointMiB'];
 const OTHER_CHECKPOINT_MIB = cliFlag('checkpointMiB') === undefined ? undefined : Number(cliFlag('checkpointMiB'));
+const BASE_TREE = cliFlag('base-tree');
 /** SQLite's default cache_size: -2000, 2000 KiB. */
 const SQLITE_DEFAULT_MIB = 2000 / 1024;
 const BATCH_ROWS = 10_000;
@@ -76,15 +82,21 @@ function ioBytes(): { read: number; written: number } {
 const encoder = await loadRequestEncoder({ name: 'otlp', options: {} }, { maxNestingDepth: 100 });
 const dir = mkdtempSync(join(tmpdir(), 'tracehouse-bench-sqlite-growth-'));
 
-function variant(name: string, options: { cacheMiB: number; checkpointMiB: number }): Variant {
+type StoreModule = { openDatabase: typeof openDatabase; SqliteStore: typeof SqliteStore };
+const thisStore: StoreModule = { openDatabase, SqliteStore };
+const baseStore = BASE_TREE === undefined ? undefined : ((await import(pathToFileURL(join(BASE_TREE, 'src/storage/sqlite/store.ts')).href)) as StoreModule);
+
+function variant(name: string, options: { cacheMiB: number; checkpointMiB: number }, code = thisStore): Variant {
   const path = join(dir, `${name.replace(/\W+/g, '-')}.db`);
-  const db = openDatabase(path, options);
-  return { name, path, db, store: new SqliteStore(db), cpuUs: 0, wallMs: 0, maxMs: 0, written: 0, read: 0 };
+  const db = code.openDatabase(path, options);
+  return { name, path, db, store: new code.SqliteStore(db), cpuUs: 0, wallMs: 0, maxMs: 0, written: 0, read: 0 };
 }
 
 const variants = [
   variant(`configured (cache ${CACHE_MIB} MiB, checkpoint ${CHECKPOINT_MIB} MiB)`, { cacheMiB: CACHE_MIB, checkpointMiB: CHECKPOINT_MIB }),
-  variant(`SQLite's default cache (2 MiB, checkpoint ${CHECKPOINT_MIB} MiB): baseline`, { cacheMiB: SQLITE_DEFAULT_MIB, checkpointMiB: CHECKPOINT_MIB }),
+  baseStore === undefined
+    ? variant(`SQLite's default cache (2 MiB, checkpoint ${CHECKPOINT_MIB} MiB): baseline`, { cacheMiB: SQLITE_DEFAULT_MIB, checkpointMiB: CHECKPOINT_MIB })
+    : variant(`${BASE_TREE}'s store, configured the same: baseline`, { cacheMiB: CACHE_MIB, checkpointMiB: CHECKPOINT_MIB }, baseStore),
   ...(OTHER_CHECKPOINT_MIB === undefined ? [] : [variant(`checkpoint ${OTHER_CHECKPOINT_MIB} MiB (cache ${CACHE_MIB} MiB)`, { cacheMiB: CACHE_MIB, checkpointMiB: OTHER_CHECKPOINT_MIB })]),
 ];
 const windows: { spansInFile: number; figures: Figures[] }[] = [];
