@@ -446,17 +446,30 @@ export function trafficRequest(signal: BenchSignal, bytes: Uint8Array, items: nu
   return { bytes, items, traceIdOffsets: traceIdOffsets(signal, bytes), ...timeOffsets(signal, bytes) };
 }
 
+/** murmur3's 32-bit finalizer: a bijection of 32-bit words that spreads consecutive ones. */
+function mix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 /**
- * A copy of the request with the first 8 bytes of every trace id replaced by runId (4 bytes) and
- * sendNo (4 bytes): each send carries trace ids never seen before, spans of one trace stay together.
+ * A copy of the request with fresh trace ids: each one's first 4 bytes XORed with mix32(sendNo)
+ * and the next 4 replaced by runId. Each send carries trace ids never seen before (for one
+ * trace, the word differs from send to send; traces of a request differ in their last 8 bytes),
+ * spans of one trace stay together, and the ids are spread as an SDK's random ones are, not
+ * sorted by send: a store's trace index takes them all over its pages, as it would in a
+ * deployment (phase AB of docs/performance.md: with ids in send order, a B-tree of trace ids
+ * only ever appended).
  */
 export function stampTraceIds(req: TrafficRequest, runId: number, sendNo: number): Buffer {
   const out = Buffer.allocUnsafe(req.bytes.byteLength);
   out.set(req.bytes);
   const offs = req.traceIdOffsets;
+  const word = mix32(sendNo >>> 0);
   for (let k = 0; k < offs.length; k++) {
-    out.writeUInt32BE(runId >>> 0, offs[k]!);
-    out.writeUInt32BE(sendNo >>> 0, offs[k]! + 4);
+    out.writeUInt32BE((out.readUInt32BE(offs[k]!) ^ word) >>> 0, offs[k]!);
+    out.writeUInt32BE(runId >>> 0, offs[k]! + 4);
   }
   return out;
 }

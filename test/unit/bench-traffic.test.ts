@@ -1,6 +1,7 @@
-// The bench traffic's time stamping (bench/traffic.ts stampTimes): a request sent "now" keeps
-// its spans' and log records' shape — every time moved by the same amount, its newest at the
-// moment given — and nothing but the times changes.
+// The bench traffic's stamping (bench/traffic.ts): a request sent "now" (stampTimes) keeps its
+// spans' and log records' shape — every time moved by the same amount, its newest at the moment
+// given — and nothing but the times changes; each send's trace ids (stampTraceIds) are new, keep
+// a trace's spans together, and are spread as random ids are, not sorted by send.
 import { describe, expect, it } from 'vitest';
 import { buildTraffic, stampTimes, stampTraceIds, type BenchSignal } from '../../bench/traffic.ts';
 import { LogsRequest, TraceRequest } from '../helpers/otlp-build.ts';
@@ -53,5 +54,37 @@ describe.each(['traces', 'logs'] as const)('bench traffic, %s sent with current 
       expect(after.times).toEqual(before.times.map((t) => t + shift));
       expect(after.times.reduce((a, b) => (b > a ? b : a))).toBe(at);
     }
+  });
+});
+
+describe('bench traffic, trace ids stamped per send', () => {
+  it('are new on every send, keep the spans of a trace together, and are not in the order of the sends', () => {
+    const [req] = buildTraffic({ signal: 'traces', requests: 1, seed: 5, minItems: 40, maxItems: 40 });
+    const idsOf = (bytes: Uint8Array): string[] => {
+      const obj = TraceRequest.toObject(TraceRequest.decode(bytes), { bytes: String }) as { resourceSpans: { scopeSpans: { spans: { traceId: string }[] }[] }[] };
+      return obj.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans.map((sp) => Buffer.from(sp.traceId, 'base64').toString('hex'))));
+    };
+    const original = idsOf(req!.bytes);
+    expect(new Set(original).size).toBeGreaterThan(1);
+    expect(new Set(original).size).toBeLessThan(original.length);
+    const seen = new Set<string>();
+    const firsts: string[] = [];
+    for (let send = 0; send < 200; send++) {
+      const ids = idsOf(stampTraceIds(req!, 7, send));
+      expect(ids).toHaveLength(original.length);
+      // Spans that shared a trace id still do, and no others.
+      for (let i = 0; i < ids.length; i++) expect(ids.map((id) => id === ids[i])).toEqual(original.map((id) => id === original[i]));
+      for (const id of new Set(ids)) {
+        expect(seen.has(id)).toBe(false);
+        seen.add(id);
+      }
+      firsts.push(ids[0]!);
+    }
+    // One trace's id from send to send goes up about as often as down: an index of trace ids takes
+    // them all over, not at its end.
+    let up = 0;
+    for (let k = 1; k < firsts.length; k++) if (firsts[k]! > firsts[k - 1]!) up++;
+    expect(up).toBeGreaterThan(60);
+    expect(up).toBeLessThan(140);
   });
 });
