@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { PROTO_DIR } from '../src/receiver/otlp-messages.ts';
+import { fmix32 } from '../src/storage/sqlite/terms.ts';
 
 export type BenchSignal = 'traces' | 'logs';
 
@@ -446,15 +447,8 @@ export function trafficRequest(signal: BenchSignal, bytes: Uint8Array, items: nu
   return { bytes, items, traceIdOffsets: traceIdOffsets(signal, bytes), ...timeOffsets(signal, bytes) };
 }
 
-/** murmur3's 32-bit finalizer: a bijection of 32-bit words that spreads consecutive ones. */
-function mix32(h: number): number {
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
 /**
- * A copy of the request with fresh trace ids: each one's first 4 bytes XORed with mix32(sendNo)
+ * A copy of the request with fresh trace ids: each one's first 4 bytes XORed with fmix32(sendNo)
  * and the next 4 replaced by runId. Each send carries trace ids never seen before (for one
  * trace, the word differs from send to send; traces of a request differ in their last 8 bytes),
  * spans of one trace stay together, and the ids are spread as an SDK's random ones are, not
@@ -466,7 +460,7 @@ export function stampTraceIds(req: TrafficRequest, runId: number, sendNo: number
   const out = Buffer.allocUnsafe(req.bytes.byteLength);
   out.set(req.bytes);
   const offs = req.traceIdOffsets;
-  const word = mix32(sendNo >>> 0);
+  const word = fmix32(sendNo >>> 0);
   for (let k = 0; k < offs.length; k++) {
     out.writeUInt32BE((out.readUInt32BE(offs[k]!) ^ word) >>> 0, offs[k]!);
     out.writeUInt32BE(runId >>> 0, offs[k]! + 4);

@@ -69,7 +69,8 @@ class AttributeHash {
   }
 }
 
-function fmix32(h: number): number {
+/** murmur3's 32-bit finalizer: a bijection of 32-bit words that spreads nearby ones apart. */
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
