@@ -13,7 +13,7 @@ import {
   ChunkFormatError, logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
-import { clampNs, recordDuration, TENANTS_SQL, timeBucket } from './store.ts';
+import { clampNs, recordDuration, startFrom, TENANTS_SQL, timeBucket } from './store.ts';
 import { bloomHas, nameTerm, SpanTermCheck } from './terms.ts';
 
 interface Filter {
@@ -31,18 +31,19 @@ function add(f: Filter, sql: string, value: string | bigint | number | undefined
   f.params.push(value);
 }
 
-/** The runs whose column (a start) is at least value, bounded by bucket too: the time indexes are keyed by it (store.ts, TIME_INDEXES). */
-function newerThan(f: Filter, column: string, value: bigint | undefined): void {
-  add(f, `${timeBucket(column)} >= ${timeBucket('?')}`, value);
-  add(f, `${column} >= ?`, value);
+/** The runs whose start (column) is value or later (store.ts, startFrom: value is bound twice). */
+function startingFrom(f: Filter, column: string, value: bigint | undefined): void {
+  if (value === undefined) return;
+  f.where.push(startFrom(column, '?'));
+  f.params.push(value, value);
 }
 
 function whereSql(f: Filter): string {
   return f.where.length ? `WHERE ${f.where.join(' AND ')}` : '';
 }
 
-/** Run r reaches into the time range (?1 tenant, ?2 and ?3 the range), bounded by bucket too (store.ts, TIME_INDEXES). */
-const RUNS_IN_RANGE = `r.tenant = ?1 AND ${timeBucket('r.max_start_ns')} >= ${timeBucket('?2')} AND r.max_start_ns >= ?2 AND r.min_start_ns <= ?3`;
+/** Run r reaches into the time range (?1 tenant, ?2 and ?3 the range). */
+const RUNS_IN_RANGE = `r.tenant = ?1 AND ${startFrom('r.max_start_ns', '?2')} AND r.min_start_ns <= ?3`;
 /** Rows of spans c through their runs r. */
 const ROW_SPANS = 'span_runs r INDEXED BY span_runs_tenant_newest JOIN spans c ON c.rowid BETWEEN r.first_rowid AND r.last_rowid';
 /** Row of spans c, reached through run r, is a child in the range (?1 tenant, ?2 and ?3 the range). */
@@ -229,7 +230,7 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
   const runs = filter();
   add(runs, 'tenant = ?', tenant);
   add(runs, 'service_name = ?', q.service);
-  newerThan(runs, 'max_start_ns', q.startNano);
+  startingFrom(runs, 'max_start_ns', q.startNano);
   add(runs, 'min_start_ns <= ?', endNano);
   // A run of records keeps its longest span's duration.
   add(runs, '(span_count IS NULL OR max_duration_ns >= ?)', q.minDurationNano);

@@ -150,6 +150,12 @@ CREATE TABLE span_runs (
 /** A run's time bucket in SQL: its nanoseconds shifted right by 32 bits, ~4.3 s (see TIME_INDEXES). */
 export const timeBucket = (column: string): string => `(${column} >> 32)`;
 
+/** SQL: a run's start (column) is at param or later; bounded by bucket too, so a time index narrows the range. */
+export const startFrom = (column: string, param: string): string => `${timeBucket(column)} >= ${timeBucket(param)} AND ${column} >= ${param}`;
+
+/** SQL: a run's start (column) is before param; bounded by bucket too, as startFrom. */
+const startBefore = (column: string, param: string): string => `${timeBucket(column)} <= ${timeBucket(param)} AND ${column} < ${param}`;
+
 /**
  * The runs' time indexes: by tenant (and service), then the bucket of the run's newest (or
  * oldest) start, then rowid, the order runs were written in. Keyed by the start itself, as
@@ -858,9 +864,9 @@ export class SqliteStore {
     // whose newest is old goes with its spans. A run of rows that keeps newer spans is narrowed to
     // those, so its range never covers rowids the table may hand out again (the largest ones, if
     // deleted); a run of records that does keeps only their records.
-    const oldRuns = `tenant IN (${TENANTS_SQL}) AND ${timeBucket('min_start_ns')} <= ${timeBucket('?1')} AND min_start_ns < ?1`;
+    const oldRuns = `tenant IN (${TENANTS_SQL}) AND ${startBefore('min_start_ns', '?1')}`;
     const oldSpans = `SELECT s.rowid FROM span_runs r JOIN spans s ON s.rowid BETWEEN r.first_rowid AND r.last_rowid
-      WHERE r.tenant IN (${TENANTS_SQL}) AND ${timeBucket('r.min_start_ns')} <= ${timeBucket('?1')} AND r.min_start_ns < ?1 AND s.start_ns < ?1`;
+      WHERE r.tenant IN (${TENANTS_SQL}) AND ${startBefore('r.min_start_ns', '?1')} AND s.start_ns < ?1`;
     let spans = Number(this.db.prepare(`DELETE FROM spans WHERE rowid IN (${oldSpans})`).run(cutoff).changes);
     const oldRecordRuns = `${oldRuns} AND max_start_ns < ?1 AND span_count IS NOT NULL`;
     spans += Number((this.db.prepare(`SELECT coalesce(sum(span_count), 0) AS n FROM span_runs WHERE ${oldRecordRuns}`).get(cutoff) as { n: number | bigint }).n);
