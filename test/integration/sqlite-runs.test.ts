@@ -74,7 +74,7 @@ describe('sqlite span runs', () => {
     db.close();
   });
 
-  it('ranks and bounds runs by their starts across the time indexes\' buckets, and opens a file whose indexes are keyed by the starts', () => {
+  it('ranks, bounds and ages out runs by their starts across the time indexes\' buckets, and opens a file whose indexes are keyed by the starts', () => {
     const path = join(tempDir(), 'buckets.db');
     let db = openDatabase(path);
     const store = new SqliteStore(db);
@@ -96,6 +96,14 @@ describe('sqlite span runs', () => {
       expect(found(db, { startNano: base - 1n, endNano: base - 1n, limit: 10 })).toEqual(ids(1));
       expect(tableStats(db).oldestSpanNs).toBe(starts[0]);
     };
+    check();
+    // Retention takes a run that starts just before its cutoff, in the cutoff's own bucket.
+    let nowMs = Date.now();
+    if ((BigInt(nowMs) * 1_000_000n - DAY) % BUCKET === 0n) nowMs++;
+    const cutoff = BigInt(nowMs) * 1_000_000n - DAY;
+    write(store, [at({ serviceName: 'edge', startTimeUnixNano: cutoff - 1n })]);
+    expect(store.applyRetention(1, nowMs).spans).toBe(1);
+    expect(found(db, { service: 'edge', limit: 5 })).toEqual([]);
     check();
     // The file as a version before the buckets left it: time indexes keyed by the starts themselves.
     db.exec(`DROP INDEX span_runs_tenant_service_newest; DROP INDEX span_runs_tenant_newest; DROP INDEX span_runs_tenant_oldest;
