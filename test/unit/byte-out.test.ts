@@ -36,6 +36,42 @@ describe('ByteOut', () => {
     );
   });
 
+  it('writes strings as TextEncoder does, short or long, ASCII or not, lone surrogates as U+FFFD, across buffer growth', () => {
+    const encoder = new TextEncoder();
+    const strings = fc.oneof(
+      fc.string({ maxLength: 70 }),
+      fc.string({ unit: 'binary', maxLength: 70 }),
+      // UTF-16 units of any kind: lone surrogates included.
+      fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 70 }),
+      fc.string({ minLength: 60, maxLength: 300 }),
+    );
+    fc.assert(
+      fc.property(fc.array(strings, { maxLength: 6 }), fc.integer({ min: 1, max: 64 }), (list, initial) => {
+        // A small first buffer grows in the middle of the list: each string lands in the buffer in use.
+        const o = new ByteOut(initial);
+        o.byte(0x7c);
+        for (const s of list) o.utf8(s);
+        expect(Buffer.from(o.buf.subarray(0, o.pos))).toStrictEqual(Buffer.from(encoder.encode(`|${list.join('')}`)));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('writes a fixed64 as eight little-endian bytes, a negative one as its two\'s complement', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: -(1n << 63n), max: (1n << 64n) - 1n }), (v) => {
+        const o = new ByteOut(4);
+        o.byte(1);
+        o.uint64le(v);
+        const want = Buffer.alloc(9);
+        want[0] = 1;
+        want.writeBigUInt64LE(BigInt.asUintN(64, v), 1);
+        expect(Buffer.from(o.buf.subarray(0, o.pos))).toStrictEqual(want);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('writes mostly plain ASCII, read four bytes at a time from anywhere in a request, as JSON.stringify does, and says whether it was ASCII', () => {
     // Plain ASCII with the bytes that need care (escapes, controls, UTF-8, invalid UTF-8) here and
     // there, so that they fall at every place of a four-byte word; read at an offset of a larger

@@ -13,7 +13,8 @@ import { UNKNOWN_SERVICE } from '../../src/pipeline/decode/common.ts';
 import { decodeLogsJson, decodeLogsProto, decodeTracesJson, decodeTracesProto, WireWriter } from '../../src/pipeline/decode/index.ts';
 import type { RequestFormat } from '../../src/pipeline/transcode/encoder.ts';
 import { createEncoder } from '../../src/pipeline/transcode/otlp/index.ts';
-import { createEncoder as createRowEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
+import { createEncoder as createRowEncoder, tracesRequest } from '../../src/pipeline/transcode/otlp/rows.ts';
+import { makeSpan } from '../helpers/rows.ts';
 import { chunkRecordCount, logAt, logSeverity, logTime, logTraceId, readLogChunk, readSpanChunk, spanAt, spanEnd, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId } from '../../src/storage/otlp-chunks.ts';
 import { arbWireRequest } from '../helpers/otlp-wire-arb.ts';
 import { arbJsonStyle, arbLogs, arbTraces, encodeLogs, encodeTraces, JSON_BAD_REQUESTS, JSON_EDGE_SPANS, jsonEdgeRequest, jsonLogs, jsonTraces, LIMITS, toJsonText } from '../helpers/otlp-build.ts';
@@ -250,5 +251,25 @@ describe('memory-store row encoder: rows written directly read back the same', (
     );
     const chunks = rowEncoder.encodeSpans(rows);
     expect(readBack('traces', chunks).map((x) => (x as { row: SpanRow }).row)).toStrictEqual(rows);
+  });
+});
+
+describe('memory-store row encoder: ids', () => {
+  it('writes each id as the bytes Buffer.from reads from its hex, whole pairs of digits or not', () => {
+    const hex = fc.oneof(
+      fc.stringMatching(/^[0-9a-fA-F]{0,40}$/),
+      fc.string({ maxLength: 40 }),
+      fc.constantFrom('', '0', 'abc', 'zz', '0g', 'ab\u0100c', 'AbCdEf0123456789aBcDeF0123456789'),
+    );
+    fc.assert(
+      fc.property(hex, hex, hex, (traceId, spanId, parentSpanId) => {
+        const body = tracesRequest([makeSpan({ traceId, spanId, parentSpanId, traceState: '' })]);
+        // The span's first fields: trace id (1), span id (2), no trace state (3), the parent (4).
+        const field = (n: number, h: string) => (h === '' ? [] : [(n << 3) | 2, Buffer.from(h, 'hex').length, ...Buffer.from(h, 'hex')]);
+        const want = Buffer.from([...field(1, traceId), ...field(2, spanId), ...field(4, parentSpanId)]);
+        expect(Buffer.from(body).includes(want)).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

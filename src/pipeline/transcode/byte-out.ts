@@ -6,6 +6,8 @@ import { isUtf8 } from 'node:buffer';
 import { giveBuffer } from '../../common/release.ts';
 
 const textEncoder = new TextEncoder();
+/** Strings up to this many UTF-16 units are tried as ASCII first (ByteOut.utf8). */
+const ASCII_LOOP_CHARS = 64;
 const HEX = new Uint8Array([48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 97, 98, 99, 100, 101, 102]);
 /** Uppercase hex digits, for ByteOut.hex (as SQLite's hex() writes them). */
 export const HEX_UPPER = new Uint8Array([48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 65, 66, 67, 68, 69, 70]);
@@ -60,6 +62,8 @@ export class ByteOut {
   private readonly initialBytes: number;
   /** buf as a DataView, for writing four bytes at once. */
   private view: DataView;
+  /** buf as a Buffer, for writing strings. */
+  private text: Buffer;
   /** The last source jsonStringUtf8 read four bytes at a time, and a DataView of it. */
   private src: Uint8Array | undefined;
   private srcView: DataView | undefined;
@@ -68,6 +72,7 @@ export class ByteOut {
     this.initialBytes = initialBytes;
     this.buf = new Uint8Array(initialBytes);
     this.view = new DataView(this.buf.buffer);
+    this.text = Buffer.from(this.buf.buffer);
   }
 
   /** Drops a buffer one huge request grew past SHRINK_ABOVE_BYTES, so that size is not pinned for good (call once its bytes are taken). */
@@ -80,6 +85,7 @@ export class ByteOut {
   private setBuffer(buf: Uint8Array): void {
     this.buf = buf;
     this.view = new DataView(buf.buffer);
+    this.text = Buffer.from(buf.buffer);
   }
 
   /** A DataView of src, made once per source (a request's bytes are read by many calls). */
@@ -282,10 +288,27 @@ export class ByteOut {
     this.utf8(JSON.stringify(s));
   }
 
-  /** A JS string as UTF-8 (no quoting). */
+  /** A JS string as UTF-8 (no quoting; a lone surrogate as U+FFFD, as TextEncoder writes it). */
   utf8(s: string): void {
-    this.ensure(s.length * 3);
-    this.pos += textEncoder.encodeInto(s, this.buf.subarray(this.pos)).written;
+    const n = s.length;
+    this.ensure(n * 3);
+    if (n <= ASCII_LOOP_CHARS) {
+      // Short ASCII (keys, names, most values) char by char: a native call costs more than the loop.
+      const out = this.buf;
+      let p = this.pos;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        out[p++] = c;
+      }
+      if (i === n) {
+        this.pos = p;
+        return;
+      }
+    }
+    // Buffer#write: no view and no result object per call, as TextEncoder.encodeInto makes.
+    this.pos += this.text.write(s, this.pos);
   }
 
   /** ASCII text (digits, base64) written char by char. */
@@ -389,6 +412,13 @@ export class ByteOut {
     this.ensure(4);
     this.uint32leAt(this.pos, n);
     this.pos += 4;
+  }
+
+  /** v as eight little-endian bytes (a fixed64; a negative bigint as its two's complement, as a fixed64 field holds it). */
+  uint64le(v: bigint): void {
+    this.ensure(8);
+    this.view.setBigUint64(this.pos, v, true);
+    this.pos += 8;
   }
 
   /** Sets the four bytes at `at` (below pos: written before, such as a count known only at the end) to n, little-endian. */

@@ -68,8 +68,7 @@ function fixed32Field(field: number, n: number): void {
 
 function fixed64Field(field: number, v: bigint): void {
   tag(field, FIXED64);
-  w.uint32le(Number(v & 0xffffffffn));
-  w.uint32le(Number((v >> 32n) & 0xffffffffn));
+  w.uint64le(v);
 }
 
 /** Starts a length-delimited field; its length is written by end(). */
@@ -111,8 +110,42 @@ function str(field: number, s: string): void {
   if (s !== '') stringField(field, s);
 }
 
+/** Each ASCII character's hex digit value, -1 for the others. */
+const HEX_DIGIT = new Int8Array(128).fill(-1);
+for (let c = 0; c < 128; c++) {
+  const d = '0123456789abcdef'.indexOf(String.fromCharCode(c).toLowerCase());
+  if (d >= 0) HEX_DIGIT[c] = d;
+}
+
+function hexDigit(c: number): number {
+  return c < 128 ? HEX_DIGIT[c]! : -1;
+}
+
+/** An id's bytes from its hex: decoded in place, or as Buffer.from reads hex when it is not whole pairs of hex digits. */
 function id(field: number, hex: string): void {
-  if (hex !== '') bytesField(field, Buffer.from(hex, 'hex'));
+  if (hex === '') return;
+  const n = hex.length >>> 1;
+  if ((hex.length & 1) === 0 && n < 0x80) {
+    const at = w.pos;
+    tag(field, LEN);
+    w.ensure(n + 1);
+    const out = w.buf;
+    let p = w.pos;
+    out[p++] = n;
+    for (let i = 0; i < hex.length; i += 2) {
+      const hi = hexDigit(hex.charCodeAt(i));
+      const lo = hexDigit(hex.charCodeAt(i + 1));
+      if ((hi | lo) < 0) {
+        w.pos = at;
+        bytesField(field, Buffer.from(hex, 'hex'));
+        return;
+      }
+      out[p++] = (hi << 4) | lo;
+    }
+    w.pos = p;
+    return;
+  }
+  bytesField(field, Buffer.from(hex, 'hex'));
 }
 
 function value(v: AnyValue): void {
