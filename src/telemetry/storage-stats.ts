@@ -38,7 +38,7 @@ export class StorageStatsPoller {
     this.logger = logger;
     const registers = [registry];
     this.size = new Gauge({ name: 'tracehouse_storage_size_bytes', help: "Bytes a signal's tables and indexes take in the store (in memory for the memory store); SQLite reports its files instead", labelNames: ['backend', 'signal'], registers });
-    this.files = new Gauge({ name: 'tracehouse_storage_file_size_bytes', help: 'Bytes of the files behind a file store (SQLite: main database file and its WAL)', labelNames: ['backend', 'file'], registers });
+    this.files = new Gauge({ name: 'tracehouse_storage_file_size_bytes', help: 'Bytes of the files behind a file store (SQLite: main database file, trace index file and their WALs)', labelNames: ['backend', 'file'], registers });
     this.rows = new Gauge({ name: 'tracehouse_storage_rows', help: 'Rows stored (PostgreSQL: the planner estimate, absent before the first ANALYZE)', labelNames: ['backend', 'signal'], registers });
     this.oldest = new Gauge({ name: 'tracehouse_storage_oldest_timestamp_seconds', help: 'Start (spans) or time (log records) of the oldest stored row, Unix seconds; absent when the store holds none', labelNames: ['backend', 'signal'], registers });
     this.duration = new Gauge({ name: 'tracehouse_storage_stats_refresh_duration_seconds', help: 'How long the last measurement of the store took', labelNames: ['backend'], registers });

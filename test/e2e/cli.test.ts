@@ -4,9 +4,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 import { READS } from '../../src/storage/sqlite/reads.ts';
+import { openReadOnly } from '../../src/storage/sqlite/store.ts';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { eventually } from '../helpers/collector.ts';
 import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
@@ -79,7 +79,7 @@ describe('tracehouse command line', () => {
     // The flush interval is ten minutes: everything accepted is still queued when the signal arrives.
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(READS.getTrace(new DatabaseSync(db), [DEFAULT_TENANT, traceId.toString('hex')])).toHaveLength(500);
+    expect(READS.getTrace(openReadOnly(db), [DEFAULT_TENANT, traceId.toString('hex')])).toHaveLength(500);
     expect(out).toContain('shutting down');
   });
 });

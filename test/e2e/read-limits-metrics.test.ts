@@ -47,6 +47,7 @@ describe('storage metrics, read latency and capped trace reads (SQLite)', () => 
     // sendSdkTrace starts its root span at 1700000000.123456789 s.
     expect(await metricValue(c.opsUrl, 'tracehouse_storage_oldest_timestamp_seconds', labels)).toBeCloseTo(1_700_000_000.123457, 5);
     expect(await metricValue(c.opsUrl, 'tracehouse_storage_file_size_bytes', { backend: 'sqlite', file: 'main' })).toBeGreaterThan(0);
+    expect(await metricValue(c.opsUrl, 'tracehouse_storage_file_size_bytes', { backend: 'sqlite', file: 'traces' })).toBeGreaterThan(0);
     expect(await metricValue(c.opsUrl, 'tracehouse_storage_rows', { backend: 'sqlite', signal: 'logs' })).toBe(0);
     expect(await metricValue(c.opsUrl, 'tracehouse_storage_stats_refresh_failures_total', { backend: 'sqlite' })).toBe(0);
   });

@@ -2,12 +2,12 @@
 // remembers exactly which spans and log records were acknowledged.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { DatabaseSync } from 'node:sqlite';
 import { onTestFinished } from 'vitest';
 import { eventually } from './collector.ts';
 import { encodeLogs, encodeTraces } from './otlp-proto.ts';
 import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 import { READS } from '../../src/storage/sqlite/reads.ts';
+import { openReadOnly } from '../../src/storage/sqlite/store.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 
@@ -117,7 +117,7 @@ export function startLoad(url: string, o: LoadOptions): { stop(): Promise<Acked>
 
 /** What a SQLite file holds of one service: spans per trace id, and how often each log body is stored. */
 export function storedInSqlite(path: string, service: string): { spansByTrace: Map<string, number>; logCopies: Map<string, number> } {
-  const db = new DatabaseSync(path, { readOnly: true });
+  const db = openReadOnly(path);
   try {
     const spansByTrace = new Map<string, number>();
     // Spans and bodies are inside the stored records: read them as the read API does, page by page.

@@ -12,7 +12,7 @@ import type { RowEncoder } from '../../src/storage/encoders.ts';
 import { createEncoder as createProtoEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { createEncoder as createLineEncoder } from '../../src/storage/rowjson.ts';
 import { getTrace, searchTraces, takeUnreadable } from '../../src/storage/sqlite/reads.ts';
-import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
+import { SqliteStore, openDatabase, openReadOnly } from '../../src/storage/sqlite/store.ts';
 import { attributeTerm, bloomHas } from '../../src/storage/sqlite/terms.ts';
 import { makeSpan } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -141,7 +141,7 @@ describe.each(FORMATS)('sqlite attribute index, %s', (_format, createEncoder) =>
     const rw = new DatabaseSync(path);
     rw.exec("UPDATE spans SET doc = x'ff'");
     rw.close();
-    const ro = new DatabaseSync(path, { readOnly: true });
+    const ro = openReadOnly(path);
     expect(holding(ro, 'str', 'no such value') + holding(ro, 'str', '')).toBe(0);
     expect(searchTraces(ro, DEFAULT_TENANT, { attributes: [{ key: 'str', value: 'no such value' }], limit: 20 })).toEqual([]);
     expect(takeUnreadable()).toBeUndefined();

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createEncoder } from '../../src/storage/rowjson.ts';
 import { createEncoder as createProtoEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { tableStats } from '../../src/storage/sqlite/reads.ts';
-import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
+import { SqliteStore, openDatabase, runOfTrace } from '../../src/storage/sqlite/store.ts';
 import { makeLog, makeSpan } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -89,7 +89,10 @@ describe('sqlite store', () => {
     const db = openDatabase(join(tempDir(), 'i.db'));
     const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join(' | ');
     expect(plan("SELECT doc FROM spans WHERE tenant = 't' AND trace_id = 'x'")).toContain('spans_tenant_trace_span (tenant=? AND trace_id=?)');
-    expect(plan("SELECT b.records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE r.tenant = 't' AND r.trace_id = 'x'")).toMatch(/span_runs_tenant_trace \(tenant=\? AND trace_id=\?\) \| SEARCH b USING INTEGER PRIMARY KEY/);
+    // A trace's runs through the trace index's file, then each run and its records by rowid.
+    expect(plan(`SELECT b.records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE ${runOfTrace('r')}`)).toMatch(
+      /SEARCH r USING INTEGER PRIMARY KEY \(rowid=\?\) \| LIST SUBQUERY \d+ \| SEARCH trace_index.trace_runs USING PRIMARY KEY \(tenant=\? AND trace_id=\?\) \| SEARCH b USING INTEGER PRIMARY KEY/,
+    );
     // Runs newest first, as searchTraces reads them: through a time index, each bucket's runs sorted as it is reached, not the whole range.
     const runs = (where: string) => plan(`SELECT first_rowid FROM span_runs WHERE tenant = 't' ${where} AND (max_start_ns >> 32) >= (1 >> 32) AND max_start_ns >= 1 AND min_start_ns <= 2 ORDER BY (max_start_ns >> 32) DESC, max_start_ns DESC`);
     expect(runs("AND service_name = 'a'")).toContain('span_runs_tenant_service_newest (tenant=? AND service_name=? AND <expr>>?)');

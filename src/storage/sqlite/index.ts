@@ -12,7 +12,7 @@ import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { ReadPool } from './read-pool.ts';
 import type { tableStats, Unreadable } from './reads.ts';
-import { openDatabase } from './store.ts';
+import { openDatabase, traceIndexPath } from './store.ts';
 import type { WriteReply, WriteRequest } from './write-thread.ts';
 
 /** Where the SQLite store keeps its file, how long it keeps data, and how it reads. */
@@ -196,14 +196,15 @@ class SqliteBackend implements StorageBackend, StoreStats {
     return this.reads().run('scanLogs', [tenant, q]);
   }
 
-  /** Row counts and oldest times from a read thread; the file sizes are the database file and its WAL (one file holds both signals, so there is no size per signal). */
+  /** Row counts and oldest times from a read thread; the file sizes are the database file, the trace index's file (store.ts, TRACE_INDEX) and their WALs (one file holds both signals, so there is no size per signal). */
   async stats(): Promise<StorageStats> {
     const t = await this.reads().run<ReturnType<typeof tableStats>>('tableStats');
     const files: { file: string; bytes: number }[] = [];
     if (this.path !== ':memory:') {
-      for (const [file, suffix] of [['main', ''], ['wal', '-wal']] as const) {
+      const traces = traceIndexPath(this.path);
+      for (const [file, path] of [['main', this.path], ['wal', `${this.path}-wal`], ['traces', traces], ['traces_wal', `${traces}-wal`]] as const) {
         // The WAL file is absent after a clean close or a checkpoint that truncated it: 0 bytes.
-        files.push({ file, bytes: await stat(this.path + suffix).then((s) => s.size, () => 0) });
+        files.push({ file, bytes: await stat(path).then((s) => s.size, () => 0) });
       }
     }
     const oldest = (ns: bigint | null) => (ns === null ? {} : { oldestUnixNano: ns });

@@ -1,8 +1,9 @@
 // A SQLite read thread: its own connection (WAL lets it read while the write thread writes),
 // answering one query at a time so a slow search never blocks the main event loop.
-import { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
 import { READS, takeUnreadable, type ReadOp, type Unreadable } from './reads.ts';
+import { openReadOnly } from './store.ts';
 
 export interface ReadRequest {
   id: number;
@@ -13,9 +14,8 @@ export interface ReadRequest {
 /** A query's answer, with the stored items it found malformed and left out (reads.ts, Unreadable). */
 export type ReadReply = { id: number; started: true } | { id: number; ok: true; value: unknown; unreadable: Unreadable[] | undefined } | { id: number; ok: false; message: string; unreadable: Unreadable[] | undefined };
 
-// The main thread created the schema before starting this thread; reads need no write access.
-const db = new DatabaseSync((workerData as { path: string }).path, { readOnly: true });
-db.exec('PRAGMA busy_timeout = 5000');
+// The main thread created the schema (and the trace index's file) before starting this thread; reads need no write access.
+const db = openReadOnly((workerData as { path: string }).path);
 
 parentPort!.on('message', (req: ReadRequest) => {
   // The time budget runs from here: waiting in the queue or for the thread to boot is not the query's fault.

@@ -13,7 +13,7 @@ import {
   ChunkFormatError, logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
-import { clampNs, recordDuration, startFrom, TENANTS_SQL, timeBucket } from './store.ts';
+import { clampNs, recordDuration, runOfTrace, startFrom, TENANTS_SQL, timeBucket } from './store.ts';
 import { bloomHas, nameTerm, SpanTermCheck } from './terms.ts';
 
 interface Filter {
@@ -194,7 +194,7 @@ function traceFacts(db: DatabaseSync): (tenant: string, traceId: string) => Span
     'SELECT trace_id AS traceId, span_id AS spanId, parent_span_id AS parentSpanId, service_name AS serviceName, name, start_ns AS startTimeUnixNano, end_ns AS endTimeUnixNano, duration_ns AS durationNano, status_code AS statusCode FROM spans WHERE tenant = ? AND trace_id = ?',
   );
   rows.setReadBigInts(true);
-  const runs = db.prepare('SELECT r.rowid AS id, r.span_count AS count, r.service_name AS service, b.records AS records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE r.tenant = ? AND r.trace_id = ?');
+  const runs = db.prepare(`SELECT r.rowid AS id, r.span_count AS count, r.service_name AS service, b.records AS records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE ${runOfTrace('r')}`);
   return (tenant, traceId) => {
     const out = (rows.all(tenant, traceId) as unknown as (SpanFacts & { statusCode: bigint })[]).map((s): SpanFacts => ({ ...s, statusCode: Number(s.statusCode) }));
     for (const run of runs.iterate(tenant, traceId) as Iterable<RecordRun & { service: string }>) {
@@ -211,7 +211,7 @@ const newestFirst = (a: bigint, b: bigint): number => (a > b ? -1 : a < b ? 1 : 
 export function getTrace(db: DatabaseSync, tenant: string, traceId: string): SpanRow[] {
   const rows = db.prepare(`SELECT ${DOC_COLUMNS('spans')} FROM ${withGroup('spans')} WHERE tenant = ? AND trace_id = ?`).all(tenant, traceId) as unknown as (Doc & { id: number })[];
   const out = readRows(rows, 'spans', spanOf);
-  const runs = db.prepare(`SELECT ${RECORD_RUN_COLUMNS} FROM ${RECORD_RUNS()} WHERE r.tenant = ? AND r.trace_id = ? ORDER BY r.rowid`);
+  const runs = db.prepare(`SELECT ${RECORD_RUN_COLUMNS} FROM ${RECORD_RUNS()} WHERE ${runOfTrace('r')} ORDER BY r.rowid`);
   for (const run of runs.iterate(tenant, traceId) as Iterable<RecordRun>) recordSpans(run, out);
   return out;
 }

@@ -230,11 +230,106 @@ function ensureSpanRuns(db: DatabaseSync): void {
  * searches by operation or by a least duration pass over runs that cannot match. One row and one index entry a
  * run instead of a row and a unique-index entry a span: a run is ~16 spans on the bench traffic
  * (measured: less than half the write thread's CPU per span; docs/performance.md, phase L). A
- * trace's runs are found through span_runs_tenant_trace, which also finds a trace's runs of rows.
+ * trace's runs are found through the trace index (TRACE_INDEX), which also finds its runs of rows.
  */
-const RUN_SPANS_SCHEMA = `
-CREATE TABLE IF NOT EXISTS run_spans (run INTEGER PRIMARY KEY, records BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS span_runs_tenant_trace ON span_runs (tenant, trace_id);`;
+const RUN_SPANS_SCHEMA = 'CREATE TABLE IF NOT EXISTS run_spans (run INTEGER PRIMARY KEY, records BLOB NOT NULL)';
+
+/**
+ * The runs of each trace: (tenant, trace id, run's rowid), in a database file of its own beside
+ * the store's (`<path>-traces`, attached to every connection as trace_index) with 4 KiB pages
+ * and a page cache of its own. Trace ids are random, so each run's entry lands on a page of its
+ * own once the index outgrows a commit's runs; SQLite writes a dirtied page whole to the WAL and
+ * again at the checkpoint, so in the store's file (32 KiB pages, a cache shared with the records
+ * that every commit streams through) each run cost a 32 KiB page twice, and bytes written per span
+ * grew with the file (docs/performance.md, phase AC). Here a run costs a 4 KiB page.
+ *
+ * It is derived data: SQLite commits each attached file on its own (in WAL mode a transaction is
+ * atomic per file, not across them), so the index may miss the runs of the last transaction the
+ * store's file committed before a crash. trace_index.state keeps span_runs' largest rowid as of
+ * the index's last commit (every transaction that adds or removes runs sets it, and rowids of new
+ * runs are above it); at open, runs above it are indexed, and a store whose largest rowid is below
+ * it (the file is older than its index) gets its index made anew, as does a store whose index
+ * file is gone. An entry whose run is gone (the index committed, the store not) is harmless:
+ * lookups check the run's tenant and trace (runOfTrace).
+ */
+const TRACE_INDEX = 'trace_index';
+const TRACE_INDEX_SCHEMA = `
+CREATE TABLE IF NOT EXISTS ${TRACE_INDEX}.trace_runs (tenant TEXT NOT NULL, trace_id TEXT NOT NULL, run INTEGER NOT NULL, PRIMARY KEY (tenant, trace_id, run)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ${TRACE_INDEX}.state (id INTEGER PRIMARY KEY CHECK (id = 1), max_run INTEGER NOT NULL);`;
+/** The trace index's page cache on the write connection, KiB (its entries are ~45 bytes: 8 MiB holds ~150k runs' worth of pages). */
+const TRACE_INDEX_CACHE_KIB = 8192;
+/** Sets the trace index's largest indexed rowid to span_runs' (in the transaction that changed the runs). */
+const NOTE_INDEXED_RUNS = `INSERT INTO ${TRACE_INDEX}.state (id, max_run) VALUES (1, (SELECT coalesce(max(rowid), 0) FROM main.span_runs))
+  ON CONFLICT (id) DO UPDATE SET max_run = excluded.max_run`;
+
+/** The trace index's file for a store's file (':memory:' for ':memory:'). */
+export function traceIndexPath(path: string): string {
+  return path === ':memory:' ? path : `${path}-traces`;
+}
+
+/** Attaches the trace index's file to a connection of the store's file (read-only for a read-only connection). */
+function attachTraceIndex(db: DatabaseSync, path: string): void {
+  db.prepare(`ATTACH DATABASE ? AS ${TRACE_INDEX}`).run(traceIndexPath(path));
+}
+
+/** A read-only connection to a store's file (made by openDatabase before), with its trace index: a read thread's. */
+export function openReadOnly(path: string): DatabaseSync {
+  const db = new DatabaseSync(path, { readOnly: true });
+  db.exec('PRAGMA busy_timeout = 5000');
+  attachTraceIndex(db, path);
+  return db;
+}
+
+/**
+ * SQL: run `r` is one of the trace's, the tenant and trace id being parameters ?1 and ?2: found
+ * through the trace index, and checked against the run itself (an entry may outlive its run). The
+ * checks' unary + keeps SQLite from taking a tenant-led index of span_runs for them instead (it
+ * did: a scan of the tenant's runs, the index's runs a filter).
+ */
+export const runOfTrace = (r: string): string =>
+  `${r}.rowid IN (SELECT run FROM ${TRACE_INDEX}.trace_runs WHERE tenant = ?1 AND trace_id = ?2) AND +${r}.tenant = ?1 AND +${r}.trace_id = ?2`;
+
+/** Adds a run (tenant, trace id, rowid) to the trace index, in the transaction that writes it. */
+const INDEX_RUN = `INSERT OR IGNORE INTO ${TRACE_INDEX}.trace_runs (tenant, trace_id, run) VALUES (?, ?, ?)`;
+
+/**
+ * Attaches the trace index (see TRACE_INDEX), indexes the runs it lacks and drops the index of
+ * versions before it from the store's file. The writes keep it themselves (INDEX_RUN, and
+ * deleteBefore), not by triggers: a trigger makes each insert of a run a statement that writes
+ * twice, for which SQLite keeps a statement journal of every page it touches (measured: 12 KiB
+ * written per span against 5).
+ */
+function ensureTraceIndex(db: DatabaseSync, path: string): void {
+  attachTraceIndex(db, path);
+  // Checkpointed as the store's file is (wal_autocheckpoint is the connection's, in pages: 1 MiB of this file's at the default).
+  db.exec(`PRAGMA ${TRACE_INDEX}.page_size = 4096; PRAGMA ${TRACE_INDEX}.journal_mode = WAL; PRAGMA ${TRACE_INDEX}.synchronous = FULL;
+           PRAGMA ${TRACE_INDEX}.cache_size = ${-TRACE_INDEX_CACHE_KIB}; PRAGMA ${TRACE_INDEX}.journal_size_limit = ${2 * SHORT_CHECKPOINT_BYTES};`);
+  db.exec(TRACE_INDEX_SCHEMA);
+  inTransaction(db, () => {
+    catchUpTraceIndex(db);
+    db.exec('DROP INDEX IF EXISTS main.span_runs_tenant_trace');
+  }, 'BEGIN IMMEDIATE');
+}
+
+/**
+ * Indexes the runs above the index's noted rowid, or every run when the store's largest rowid is
+ * below it (see TRACE_INDEX), inside the caller's transaction: at open, and in the write after one
+ * that failed (a commit can fail between the two files, the disk full say, leaving the store's
+ * file with runs the index lacks; the retry would otherwise not find them and store their spans
+ * again).
+ */
+function catchUpTraceIndex(db: DatabaseSync): void {
+  const indexed = Number((db.prepare(`SELECT coalesce(max(max_run), 0) AS n FROM ${TRACE_INDEX}.state`).get() as { n: number | bigint }).n);
+  const newest = Number((db.prepare('SELECT coalesce(max(rowid), 0) AS n FROM main.span_runs').get() as { n: number | bigint }).n);
+  if (newest === indexed) return;
+  const from = newest < indexed ? 0 : indexed;
+  if (from === 0) db.exec(`DELETE FROM ${TRACE_INDEX}.trace_runs`);
+  if (newest > from) {
+    db.prepare(`INSERT OR IGNORE INTO ${TRACE_INDEX}.trace_runs (tenant, trace_id, run)
+                SELECT tenant, trace_id, rowid FROM main.span_runs WHERE rowid > ? ORDER BY tenant, trace_id, rowid`).run(from);
+  }
+  db.exec(NOTE_INDEXED_RUNS);
+}
 
 /** first_rowid and last_rowid of a run of records: no row of spans is in the range. */
 const RECORD_RUN_RANGE = '1, 0';
@@ -371,6 +466,7 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean; 
   ensureSpanRuns(db);
   ensureTimeIndexes(db);
   db.exec(RUN_SPANS_SCHEMA);
+  ensureTraceIndex(db, path);
   db.exec(UNFILTERED_RUNS_INDEX);
   db.exec(LOG_KEY_INDEX);
   for (const table of FTS_ATTRIBUTE_TABLES) db.exec(`DROP TABLE IF EXISTS ${table}`);
@@ -474,6 +570,7 @@ interface BatchGroups {
 class RecordRunWriter {
   private readonly insertRun: StatementSync;
   private readonly insertRecords: StatementSync;
+  private readonly indexRun: StatementSync;
   private readonly traceHasRun: StatementSync;
   private readonly traceRecords: StatementSync;
   private readonly traceRows: StatementSync;
@@ -502,8 +599,9 @@ class RecordRunWriter {
     this.insertRun = db.prepare(`INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid, attr_filter, group_id, span_count, max_duration_ns)
       VALUES (?, ?, ?, ?, ?, ${RECORD_RUN_RANGE}, ?, ?, ?, ?)`);
     this.insertRecords = db.prepare('INSERT INTO run_spans (run, records) VALUES (?, ?)');
-    this.traceHasRun = db.prepare('SELECT 1 FROM span_runs WHERE tenant = ? AND trace_id = ? LIMIT 1');
-    this.traceRecords = db.prepare('SELECT b.records AS records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE r.tenant = ? AND r.trace_id = ?');
+    this.indexRun = db.prepare(INDEX_RUN);
+    this.traceHasRun = db.prepare(`SELECT 1 FROM ${TRACE_INDEX}.trace_runs WHERE tenant = ? AND trace_id = ? LIMIT 1`);
+    this.traceRecords = db.prepare(`SELECT b.records AS records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE ${runOfTrace('r')}`);
     this.traceRows = db.prepare('SELECT span_id AS id FROM spans WHERE tenant = ? AND trace_id = ?');
     this.terms = terms;
   }
@@ -565,6 +663,7 @@ class RecordRunWriter {
     }
     const run = this.insertRun.run(this.tenant, this.trace, this.groupRef!.service, this.min, this.max, this.terms?.filter() ?? null, this.group, count, this.maxDuration);
     this.insertRecords.run(run.lastInsertRowid, records);
+    this.indexRun.run(this.tenant, this.trace, run.lastInsertRowid);
     this.groups!.item(true, this.max);
   }
 
@@ -603,6 +702,7 @@ class RecordRunWriter {
  */
 class SpanRunWriter {
   private readonly insert: StatementSync;
+  private readonly indexRun: StatementSync;
   /** The run's terms (absent: no filters written). */
   private readonly terms: RunTerms | undefined;
   private tenant = '';
@@ -615,8 +715,9 @@ class SpanRunWriter {
   /** Spans in the open run. */
   private n = 0;
 
-  constructor(insert: StatementSync, terms: RunTerms | undefined) {
+  constructor(insert: StatementSync, indexRun: StatementSync, terms: RunTerms | undefined) {
     this.insert = insert;
+    this.indexRun = indexRun;
     this.terms = terms;
   }
 
@@ -647,7 +748,8 @@ class SpanRunWriter {
   /** Writes the open run (call before the transaction commits). */
   flush(): void {
     if (this.n === 0) return;
-    this.insert.run(this.tenant, this.trace, this.service, this.min, this.max, this.first, this.last, this.terms?.filter() ?? null);
+    const run = this.insert.run(this.tenant, this.trace, this.service, this.min, this.max, this.first, this.last, this.terms?.filter() ?? null);
+    this.indexRun.run(this.tenant, this.trace, run.lastInsertRowid);
     this.n = 0;
   }
 }
@@ -666,6 +768,10 @@ export class SqliteStore {
   private readonly insertGroup: StatementSync;
   private readonly upsertOperation: StatementSync;
   private readonly maxGroupId: StatementSync;
+  /** Notes span_runs' largest rowid in the trace index, in each transaction that adds or removes runs (see TRACE_INDEX). */
+  private readonly noteIndexedRuns: StatementSync;
+  /** False after a transaction failed: the trace index may lack runs the store's file committed. */
+  private indexInStep = true;
   private readonly runs: SpanRunWriter;
   private readonly recordRuns: RecordRunWriter;
 
@@ -673,12 +779,14 @@ export class SqliteStore {
   constructor(db: DatabaseSync, options: { indexAttributes?: boolean } = {}) {
     this.db = db;
     this.maxGroupId = db.prepare('SELECT coalesce(max(gid), 0) AS m FROM item_groups');
+    this.noteIndexedRuns = db.prepare(NOTE_INDEXED_RUNS);
     this.insertSpan = db.prepare(
       'INSERT OR IGNORE INTO spans (tenant, trace_id, span_id, parent_span_id, service_name, name, start_ns, end_ns, duration_ns, status_code, doc, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     const terms = options.indexAttributes !== false ? new RunTerms() : undefined;
     this.runs = new SpanRunWriter(
       db.prepare('INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid, attr_filter) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      db.prepare(INDEX_RUN),
       terms,
     );
     this.recordRuns = new RecordRunWriter(db, terms);
@@ -692,9 +800,27 @@ export class SqliteStore {
     );
   }
 
+  /**
+   * Runs fn in one transaction; after one that failed, the trace index is caught up first
+   * (catchUpTraceIndex: the failure may have come between the two files' commits).
+   */
+  private inTransaction<T>(fn: () => T): T {
+    try {
+      const result = inTransaction(this.db, () => {
+        if (!this.indexInStep) catchUpTraceIndex(this.db);
+        return fn();
+      });
+      this.indexInStep = true;
+      return result;
+    } catch (err) {
+      this.indexInStep = false;
+      throw err;
+    }
+  }
+
   private transaction(fn: () => void): WriteResult {
     try {
-      inTransaction(this.db, fn);
+      this.inTransaction(fn);
       return { kind: 'success' };
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
@@ -770,6 +896,7 @@ export class SqliteStore {
       if (lines) this.writeSpanLines(lines, tenant, ops);
       this.runs.flush();
       ops.write(this.upsertOperation, tenant);
+      this.noteIndexedRuns.run();
     });
   }
 
@@ -855,7 +982,7 @@ export class SqliteStore {
   /** Deletes rows older than retentionDays; returns how many. */
   applyRetention(retentionDays: number, nowMs = Date.now()): { spans: number; logs: number } {
     const cutoff = BigInt(nowMs) * 1_000_000n - BigInt(retentionDays) * NS_PER_DAY;
-    return inTransaction(this.db, () => this.deleteBefore(cutoff));
+    return this.inTransaction(() => this.deleteBefore(cutoff));
   }
 
   /** Deletes rows older than cutoff (inside a transaction: spans and their runs change together). */
@@ -871,7 +998,9 @@ export class SqliteStore {
     const oldRecordRuns = `${oldRuns} AND max_start_ns < ?1 AND span_count IS NOT NULL`;
     spans += Number((this.db.prepare(`SELECT coalesce(sum(span_count), 0) AS n FROM span_runs WHERE ${oldRecordRuns}`).get(cutoff) as { n: number | bigint }).n);
     this.db.prepare(`DELETE FROM run_spans WHERE run IN (SELECT rowid FROM span_runs WHERE ${oldRecordRuns})`).run(cutoff);
-    this.db.prepare(`DELETE FROM span_runs WHERE ${oldRuns} AND max_start_ns < ?1`).run(cutoff);
+    const goneRuns = `${oldRuns} AND max_start_ns < ?1`;
+    this.db.prepare(`DELETE FROM ${TRACE_INDEX}.trace_runs WHERE (tenant, trace_id, run) IN (SELECT tenant, trace_id, rowid FROM span_runs WHERE ${goneRuns})`).run(cutoff);
+    this.db.prepare(`DELETE FROM span_runs WHERE ${goneRuns}`).run(cutoff);
     const left = (agg: string) => `(SELECT ${agg} FROM spans WHERE rowid BETWEEN first_rowid AND last_rowid)`;
     this.db.prepare(`UPDATE span_runs SET min_start_ns = ${left('min(start_ns)')}, first_rowid = ${left('min(rowid)')}, last_rowid = ${left('max(rowid)')} WHERE ${oldRuns} AND span_count IS NULL`).run(cutoff);
     spans += this.narrowRecordRuns(oldRuns, cutoff);
@@ -879,6 +1008,7 @@ export class SqliteStore {
     // A group's items are all older than its max_ns: it goes with the last of them.
     this.db.prepare('DELETE FROM item_groups WHERE max_ns < ?').run(cutoff);
     this.db.prepare('DELETE FROM operations WHERE last_start_ns < ?').run(cutoff);
+    this.noteIndexedRuns.run();
     return { spans, logs };
   }
 }
