@@ -50,6 +50,21 @@ export function piece(s: string): Piece {
 }
 
 /** A growing byte buffer with writers for the pieces store formats are made of. */
+/**
+ * Writes s into out from p, one byte per UTF-16 unit, and returns where it ended; or -1 at its
+ * first unit that is not ASCII (the bytes up to it written, and to be written over). For short
+ * strings, mostly ASCII, this beats a call into C++ (Buffer#write, TextEncoder).
+ */
+export function asciiInto(out: Uint8Array, p: number, s: string): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return -1;
+    out[p++] = c;
+  }
+  return p;
+}
+
 export class ByteOut {
   buf: Uint8Array;
   pos = 0;
@@ -294,16 +309,9 @@ export class ByteOut {
     this.ensure(n * 3);
     if (n <= ASCII_LOOP_CHARS) {
       // Short ASCII (keys, names, most values) char by char: a native call costs more than the loop.
-      const out = this.buf;
-      let p = this.pos;
-      let i = 0;
-      for (; i < n; i++) {
-        const c = s.charCodeAt(i);
-        if (c >= 0x80) break;
-        out[p++] = c;
-      }
-      if (i === n) {
-        this.pos = p;
+      const end = asciiInto(this.buf, this.pos, s);
+      if (end >= 0) {
+        this.pos = end;
         return;
       }
     }

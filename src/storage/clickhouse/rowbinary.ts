@@ -1,6 +1,7 @@
 // A growable RowBinary writer. One instance is reused per encoder (per worker thread): rows are
 // written into a scratch Buffer that only grows, and each finished chunk is copied out into an
 // ArrayBuffer of its own so the worker can transfer it without dragging the scratch along.
+import { asciiInto } from '../../pipeline/transcode/byte-out.ts';
 
 const INT64_MAX = (1n << 63n) - 1n;
 const INT64_MIN = -(1n << 63n);
@@ -87,19 +88,13 @@ export class RowBinaryWriter {
   string(s: string): void {
     const n = s.length;
     if (n < 128) {
-      // Short strings are mostly ASCII: copying the code units here beats a call into C++.
+      // Short strings are mostly ASCII: copied here (asciiInto), not by a call into C++.
       this.#ensure(2 + n * 3);
       const b = this.#buf;
-      let p = this.#pos + 1;
-      let i = 0;
-      for (; i < n; i++) {
-        const c = s.charCodeAt(i);
-        if (c >= 0x80) break;
-        b[p++] = c;
-      }
-      if (i === n) {
+      const end = asciiInto(b, this.#pos + 1, s);
+      if (end >= 0) {
         b[this.#pos] = n;
-        this.#pos = p;
+        this.#pos = end;
         return;
       }
       if (n < 43) {
