@@ -23,10 +23,11 @@
 // Each window of spans reports, per variant, the write's CPU-µs per span (the thread's), its wall
 // µs per span (the write thread is the SQLite collector's limit), the longest batch write (a
 // checkpoint runs inside the commit that crosses the interval), and KiB written and read per span
-// (/proc/self/io around its own writes: WAL, checkpoints and page reads). Not part of
-// `npm run bench` (a few minutes).
+// (/proc/self/io around its own writes: WAL, checkpoints and page reads). With --signal=logs the
+// same for log records (SqliteStore.writeLogs, a batch id each): --spans and --window count
+// records, and the figures are per record. Not part of `npm run bench` (a few minutes).
 //
-//   node bench/sqlite-growth.ts [--spans=1500000] [--window=250000] [--cacheMiB=N] [--checkpointMiB=N] [--base-tree=<checkout>]
+//   node bench/sqlite-growth.ts [--spans=1500000] [--window=250000] [--signal=traces|logs] [--cacheMiB=N] [--checkpointMiB=N] [--base-tree=<checkout>]
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +40,9 @@ import { buildTraffic, defaultSpec, stampTimes } from './traffic.ts';
 import { cliFlag } from './harness.ts';
 
 const SPANS = Number(cliFlag('spans') ?? 1_500_000);
+const SIGNAL = cliFlag('signal') ?? 'traces';
+if (SIGNAL !== 'traces' && SIGNAL !== 'logs') throw new Error(`--signal must be traces or logs, not ${SIGNAL}`);
+const ITEM = SIGNAL === 'traces' ? 'span' : 'record';
 const WINDOW = Number(cliFlag('window') ?? 250_000);
 const defaults = loadConfig();
 const CACHE_MIB = Number(cliFlag('cacheMiB') ?? defaults['storage.sqlite.cacheMiB']);
@@ -108,10 +112,10 @@ try {
   let batches = 0;
   for (let seed = 100; written < SPANS; seed++) {
     // Encoding is the decode workers' part: built and encoded outside the measured writes.
-    const chunks = buildTraffic(defaultSpec('traces', ROUND_REQUESTS, seed)).flatMap((r) => {
+    const chunks = buildTraffic(defaultSpec(SIGNAL, ROUND_REQUESTS, seed)).flatMap((r) => {
       clockNs += 5_000_000n;
       stampTimes(Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength), r, clockNs);
-      return encoder.encode('traces', 'protobuf', r.bytes).chunks;
+      return encoder.encode(SIGNAL, 'protobuf', r.bytes).chunks;
     });
     for (let i = 0; i < chunks.length; ) {
       const batch: Uint8Array[] = [];
@@ -124,7 +128,8 @@ try {
         const io0 = ioBytes();
         const c0 = process.threadCpuUsage();
         const t0 = performance.now();
-        if (v.store.writeSpans(batch).kind !== 'success') throw new Error(`sqlite store write failed (${v.name})`);
+        const result = SIGNAL === 'traces' ? v.store.writeSpans(batch) : v.store.writeLogs(batch, `growth-${batches}`);
+        if (result.kind !== 'success') throw new Error(`sqlite store write failed (${v.name})`);
         const ms = performance.now() - t0;
         const c = process.threadCpuUsage(c0);
         const io = ioBytes();
@@ -159,9 +164,9 @@ try {
 }
 
 const f = (n: number): string => n.toFixed(2);
-console.log(`SQLite store write as the file grows: ${SPANS} bench spans (times current), batches of ${BATCH_ROWS}, each into every file in turn; per window of ${WINDOW} spans`);
+console.log(`SQLite store write as the file grows: ${SPANS} bench ${ITEM}s (times current), batches of ${BATCH_ROWS}, each into every file in turn; per window of ${WINDOW} ${ITEM}s`);
 variants.forEach((v, i) => console.log(`  ${String.fromCharCode(65 + i)}: ${v.name}`));
-console.log(`spans in file | file MiB | ${variants.map((_, i) => String.fromCharCode(65 + i)).join(' / ')}: CPU-µs per span | wall µs per span | longest write ms | KiB written per span | KiB read per span`);
+console.log(`${ITEM}s in file | file MiB | ${variants.map((_, i) => String.fromCharCode(65 + i)).join(' / ')}: CPU-µs per ${ITEM} | wall µs per ${ITEM} | longest write ms | KiB written per ${ITEM} | KiB read per ${ITEM}`);
 for (const w of windows) {
   const col = (pick: (x: Figures) => number, fmt = f) => w.figures.map((x) => fmt(pick(x))).join(' / ');
   console.log(
