@@ -49,7 +49,6 @@ export function piece(s: string): Piece {
   return { length: s.length, words: Int32Array.from({ length: bytes.length / 4 }, (_, k) => view.getInt32(4 * k, true)) };
 }
 
-/** A growing byte buffer with writers for the pieces store formats are made of. */
 /**
  * Writes s into out from p, one byte per UTF-16 unit, and returns where it ended; or -1 at its
  * first unit that is not ASCII (the bytes up to it written, and to be written over). For short
@@ -65,6 +64,7 @@ export function asciiInto(out: Uint8Array, p: number, s: string): number {
   return p;
 }
 
+/** A growing byte buffer with writers for the pieces store formats are made of. */
 export class ByteOut {
   buf: Uint8Array;
   pos = 0;
