@@ -13,7 +13,7 @@ import {
   ChunkFormatError, logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
-import { clampNs, recordDuration, runOfTrace, startFrom, TENANTS_SQL, timeBucket } from './store.ts';
+import { clampNs, recordDuration, runOfTrace, startFrom, startUntil, TENANTS_SQL, timeBucket } from './store.ts';
 import { bloomHas, nameTerm, SpanTermCheck } from './terms.ts';
 
 interface Filter {
@@ -31,7 +31,7 @@ function add(f: Filter, sql: string, value: string | bigint | number | undefined
   f.params.push(value);
 }
 
-/** The runs whose start (column) is value or later (store.ts, startFrom: value is bound twice). */
+/** The rows whose time (column: a run's start, a log record's time) is value or later (store.ts, startFrom: value is bound twice). */
 function startingFrom(f: Filter, column: string, value: bigint | undefined): void {
   if (value === undefined) return;
   f.where.push(startFrom(column, '?'));
@@ -369,10 +369,14 @@ export function searchLogs(db: DatabaseSync, tenant: string, q: LogQuery): LogRo
   add(f, 'tenant = ?', tenant);
   add(f, 'trace_id = ?', q.traceId);
   add(f, 'service_name = ?', q.service);
-  add(f, 'time_ns >= ?', q.startNano);
-  add(f, 'time_ns <= ?', q.endNano === undefined ? undefined : clampNs(q.endNano));
+  // Bounded by bucket and time, newest bucket first, each bucket's records sorted as it is reached (store.ts, LOG_TIME_INDEXES).
+  startingFrom(f, 'time_ns', q.startNano);
+  if (q.endNano !== undefined) {
+    f.where.push(startUntil('time_ns', '?'));
+    f.params.push(clampNs(q.endNano), clampNs(q.endNano));
+  }
   add(f, 'severity_number >= ?', q.minSeverity);
-  const rows = db.prepare(`SELECT ${DOC_COLUMNS('logs')} FROM ${withGroup('logs')} ${whereSql(f)} ORDER BY time_ns DESC, logs.id DESC LIMIT ?`).all(...f.params, q.limit) as unknown as (Doc & { id: number })[];
+  const rows = db.prepare(`SELECT ${DOC_COLUMNS('logs')} FROM ${withGroup('logs')} ${whereSql(f)} ORDER BY ${timeBucket('time_ns')} DESC, time_ns DESC, logs.id DESC LIMIT ?`).all(...f.params, q.limit) as unknown as (Doc & { id: number })[];
   return readRows(rows, 'logs', logOf);
 }
 
@@ -493,10 +497,10 @@ export function tableStats(db: DatabaseSync): { spans: number; logs: number; old
   // count(*) walks the smallest index (not the documents), and the runs of records hold their
   // count (a pass over the runs, not their records); the oldest span is one seek per tenant
   // on the runs' (tenant, oldest start's bucket) index and a sort of that bucket's runs, the
-  // oldest log record one seek on the time index.
+  // oldest log record one seek for the oldest bucket on the bucketed time index and a pass over that bucket's records.
   const stmt = db.prepare(`SELECT (SELECT count(*) FROM spans) + (SELECT coalesce(sum(span_count), 0) FROM span_runs) AS spans, (SELECT count(*) FROM logs) AS logs,
     (SELECT min((SELECT min_start_ns FROM span_runs r WHERE r.tenant = t.tenant ORDER BY ${timeBucket('min_start_ns')}, min_start_ns LIMIT 1)) FROM (${TENANTS_SQL}) t) AS oldestSpanNs,
-    (SELECT min(time_ns) FROM logs) AS oldestLogNs`);
+    (SELECT min(time_ns) FROM logs WHERE ${timeBucket('time_ns')} = (SELECT min(${timeBucket('time_ns')}) FROM logs)) AS oldestLogNs`);
   stmt.setReadBigInts(true);
   const r = stmt.get() as { spans: bigint; logs: bigint; oldestSpanNs: bigint | null; oldestLogNs: bigint | null };
   return { spans: Number(r.spans), logs: Number(r.logs), oldestSpanNs: r.oldestSpanNs, oldestLogNs: r.oldestLogNs };

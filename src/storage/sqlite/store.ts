@@ -81,9 +81,6 @@ CREATE TABLE IF NOT EXISTS logs (
   group_id INTEGER
 );
 CREATE INDEX IF NOT EXISTS logs_tenant_trace ON logs (tenant, trace_id);
-CREATE INDEX IF NOT EXISTS logs_tenant_service_time ON logs (tenant, service_name, time_ns);
-CREATE INDEX IF NOT EXISTS logs_tenant_time ON logs (tenant, time_ns);
-CREATE INDEX IF NOT EXISTS logs_time ON logs (time_ns);
 `;
 
 /**
@@ -156,6 +153,9 @@ export const startFrom = (column: string, param: string): string => `${timeBucke
 /** SQL: a run's start (column) is before param; bounded by bucket too, as startFrom. */
 const startBefore = (column: string, param: string): string => `${timeBucket(column)} <= ${timeBucket(param)} AND ${column} < ${param}`;
 
+/** SQL: a time (column) is param or earlier; bounded by bucket too, as startFrom. */
+export const startUntil = (column: string, param: string): string => `${timeBucket(column)} <= ${timeBucket(param)} AND ${column} <= ${param}`;
+
 /**
  * The runs' time indexes: by tenant (and service), then the bucket of the run's newest (or
  * oldest) start, then rowid, the order runs were written in. Keyed by the start itself, as
@@ -179,15 +179,30 @@ CREATE INDEX IF NOT EXISTS span_runs_tenant_oldest ON span_runs (tenant, ${timeB
 const TIME_INDEXES_BEFORE = ['span_runs_tenant_service_max', 'span_runs_tenant_max', 'span_runs_tenant_min'];
 
 /**
- * Makes the bucketed time indexes, and drops those of the times themselves a file from before
- * them has, in one transaction (once; 0.25 s for a file of 3.1 million spans). A version from
- * before them reads through the dropped indexes by name: a downgrade needs them made again
- * (README, Storage backends).
+ * The log records' time indexes, keyed as the runs' are (TIME_INDEXES) and for the same reason,
+ * which weighs more here: an entry per record, not per run. Keyed by the time itself, records that
+ * arrive out of order by their batch's delay dirtied a page of each of the three per record once
+ * the last minute's entries outnumbered a commit's (`node bench/sqlite-growth.ts --signal=logs`:
+ * 9.8 KiB written per record at 0.5M records, 77 at 1.5M; docs/performance.md, phase AC).
  */
-function ensureTimeIndexes(db: DatabaseSync): void {
-  const old = TIME_INDEXES_BEFORE.filter((name) => hasSchemaObject(db, name, 'index'));
-  if (old.length === 0 && hasSchemaObject(db, 'span_runs_tenant_oldest', 'index')) return;
-  inTransaction(db, () => db.exec(`${old.map((name) => `DROP INDEX IF EXISTS ${name};`).join(' ')} ${TIME_INDEXES}`), 'BEGIN IMMEDIATE');
+const LOG_TIME_INDEXES = `
+CREATE INDEX IF NOT EXISTS logs_tenant_service_bucket ON logs (tenant, service_name, ${timeBucket('time_ns')});
+CREATE INDEX IF NOT EXISTS logs_tenant_bucket ON logs (tenant, ${timeBucket('time_ns')});
+CREATE INDEX IF NOT EXISTS logs_bucket ON logs (${timeBucket('time_ns')});`;
+
+/** The log records' time indexes of files from before LOG_TIME_INDEXES. */
+const LOG_TIME_INDEXES_BEFORE = ['logs_tenant_service_time', 'logs_tenant_time', 'logs_time'];
+
+/**
+ * Makes bucketed time indexes (create, the last of them named last), and drops those of the
+ * times themselves a file from before them has (before), in one transaction (once; 0.25 s for the
+ * runs of a file of 3.1 million spans). A version from before them reads through the dropped
+ * indexes by name: a downgrade needs them made again (README, Storage backends).
+ */
+function ensureTimeIndexes(db: DatabaseSync, before: readonly string[], create: string, last: string): void {
+  const old = before.filter((name) => hasSchemaObject(db, name, 'index'));
+  if (old.length === 0 && hasSchemaObject(db, last, 'index')) return;
+  inTransaction(db, () => db.exec(`${old.map((name) => `DROP INDEX IF EXISTS ${name};`).join(' ')} ${create}`), 'BEGIN IMMEDIATE');
 }
 
 /**
@@ -464,7 +479,8 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean; 
   db.exec('DROP INDEX IF EXISTS spans_start');
   upgradeSchema(db);
   ensureSpanRuns(db);
-  ensureTimeIndexes(db);
+  ensureTimeIndexes(db, TIME_INDEXES_BEFORE, TIME_INDEXES, 'span_runs_tenant_oldest');
+  ensureTimeIndexes(db, LOG_TIME_INDEXES_BEFORE, LOG_TIME_INDEXES, 'logs_bucket');
   db.exec(RUN_SPANS_SCHEMA);
   ensureTraceIndex(db, path);
   db.exec(UNFILTERED_RUNS_INDEX);
@@ -1004,7 +1020,7 @@ export class SqliteStore {
     const left = (agg: string) => `(SELECT ${agg} FROM spans WHERE rowid BETWEEN first_rowid AND last_rowid)`;
     this.db.prepare(`UPDATE span_runs SET min_start_ns = ${left('min(start_ns)')}, first_rowid = ${left('min(rowid)')}, last_rowid = ${left('max(rowid)')} WHERE ${oldRuns} AND span_count IS NULL`).run(cutoff);
     spans += this.narrowRecordRuns(oldRuns, cutoff);
-    const logs = Number(this.db.prepare('DELETE FROM logs WHERE time_ns < ?').run(cutoff).changes);
+    const logs = Number(this.db.prepare(`DELETE FROM logs WHERE ${startBefore('time_ns', '?1')}`).run(cutoff).changes);
     // A group's items are all older than its max_ns: it goes with the last of them.
     this.db.prepare('DELETE FROM item_groups WHERE max_ns < ?').run(cutoff);
     this.db.prepare('DELETE FROM operations WHERE last_start_ns < ?').run(cutoff);
