@@ -68,7 +68,7 @@ describe('sqlite log records by time', () => {
     db.close();
     db = openDatabase(path);
     const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'logs' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
-    expect(indexes).toEqual(['logs_batch', 'logs_bucket', 'logs_tenant_bucket', 'logs_tenant_service_bucket', 'logs_tenant_trace']);
+    expect(indexes).toEqual(['logs_batch', 'logs_bucket', 'logs_tenant_bucket', 'logs_tenant_service_bucket']);
     check();
     db.close();
   });

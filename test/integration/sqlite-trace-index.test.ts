@@ -7,13 +7,13 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
-import type { SpanRow } from '../../src/model/rows.ts';
+import type { LogRow, SpanRow } from '../../src/model/rows.ts';
 import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 import { createEncoder as createProtoEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { createEncoder as createLineEncoder } from '../../src/storage/rowjson.ts';
-import { getTrace } from '../../src/storage/sqlite/reads.ts';
+import { getTrace, searchLogs } from '../../src/storage/sqlite/reads.ts';
 import { SqliteStore, openDatabase, openReadOnly, traceIndexPath } from '../../src/storage/sqlite/store.ts';
-import { makeTrace } from '../helpers/rows.ts';
+import { makeLog, makeTrace } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const proto = createProtoEncoder({});
@@ -43,7 +43,7 @@ function expectInStep(db: DatabaseSync): void {
   const { index, runs } = entries(db);
   expect(runs.length).toBeGreaterThan(0);
   expect(index).toEqual(runs);
-  expect(db.prepare('SELECT max_run AS n FROM trace_index.state').get()).toEqual(db.prepare('SELECT max(rowid) AS n FROM span_runs').get());
+  expect(db.prepare("SELECT max_rowid AS n FROM trace_index.state WHERE tbl = 'span_runs'").get()).toEqual(db.prepare('SELECT max(rowid) AS n FROM span_runs').get());
 }
 
 /** Opens the index's file alone, as another process would find it. */
@@ -73,7 +73,7 @@ describe('sqlite trace index', () => {
     let f = indexFile(path);
     const keep = Math.floor(runs / 2);
     f.prepare('DELETE FROM trace_runs WHERE run > ?').run(keep);
-    f.prepare('UPDATE state SET max_run = ?').run(keep);
+    f.prepare("UPDATE state SET max_rowid = ? WHERE tbl = 'span_runs'").run(keep);
     f.close();
     db = openDatabase(path);
     expectInStep(db);
@@ -91,7 +91,7 @@ describe('sqlite trace index', () => {
     // entries for runs the store lacks gone; the rowids they name are handed out again.
     f = indexFile(path);
     f.prepare('INSERT INTO trace_runs (tenant, trace_id, run) VALUES (?, ?, ?)').run(DEFAULT_TENANT, traces[0]![0]!.traceId, runs + 1);
-    f.prepare('UPDATE state SET max_run = ?').run(runs + 5);
+    f.prepare("UPDATE state SET max_rowid = ? WHERE tbl = 'span_runs'").run(runs + 5);
     f.close();
     db = openDatabase(path);
     expectInStep(db);
@@ -115,7 +115,7 @@ describe('sqlite trace index', () => {
     write(store, trace);
     // A commit that failed between the files (the disk full, say): the store's file has the runs, the index not.
     const f = indexFile(path);
-    f.exec('DELETE FROM trace_runs; UPDATE state SET max_run = 0');
+    f.exec("DELETE FROM trace_runs; UPDATE state SET max_rowid = 0 WHERE tbl = 'span_runs'");
     f.close();
     // The write fails (here: the file locked by another process), and the writer retries the batch.
     const other = new DatabaseSync(path);
@@ -161,7 +161,7 @@ describe('sqlite trace index', () => {
     const largest = () => Number((db.prepare('SELECT max(rowid) AS n FROM span_runs').get() as { n: number }).n);
     const before = largest();
     expect(store.applyRetention(1).spans).toBe(2);
-    const state = () => Number((db.prepare('SELECT max_run AS n FROM trace_index.state').get() as { n: number }).n);
+    const state = () => Number((db.prepare("SELECT max_rowid AS n FROM trace_index.state WHERE tbl = 'span_runs'").get() as { n: number }).n);
     const afterRetention = state();
     expect(afterRetention).toBeLessThan(before);
     const next = makeTrace(2, { serviceName: 'next', startTimeUnixNano: NOW + 1n });
@@ -171,7 +171,7 @@ describe('sqlite trace index', () => {
     // The crash: the store's file committed the write, the index's file did not.
     const f = indexFile(path);
     f.prepare('DELETE FROM trace_runs WHERE run > ?').run(afterRetention);
-    f.prepare('UPDATE state SET max_run = ?').run(afterRetention);
+    f.prepare("UPDATE state SET max_rowid = ? WHERE tbl = 'span_runs'").run(afterRetention);
     f.close();
     db = openDatabase(path);
     expectInStep(db);
@@ -189,6 +189,45 @@ describe('sqlite trace index', () => {
     write(store, trace);
     expectInStep(db);
     expect(getTrace(db, DEFAULT_TENANT, trace[0]!.traceId).map((s) => s.spanId).sort()).toEqual(trace.map((s) => s.spanId).sort());
+    db.close();
+  });
+
+  it('finds a trace\'s log records after the index missed the store\'s last commit or was lost, and ages their entries out with them', () => {
+    const path = join(tempDir(), 'logs.db');
+    let db = openDatabase(path);
+    const store = new SqliteStore(db);
+    const DAY = 86_400_000_000_000n;
+    const [a, b] = [makeTrace(1)[0]!.traceId, makeTrace(1)[0]!.traceId];
+    const log = (traceId: string, body: string, timeUnixNano = NOW) => makeLog({ serviceName: 'l', traceId, timeUnixNano, body: { stringValue: body } });
+    const writeLogs = (logs: LogRow[], id: string) => expect(store.writeLogs(proto.encodeLogs(logs).map((c) => c.data), id).kind).toBe('success');
+    writeLogs([log(a, 'a1', NOW - 3n * DAY), log(b, 'b1'), log('', 'none')], 'first');
+    writeLogs([log(a, 'a2'), log(b, 'b2', NOW + 1n)], 'second');
+    const bodies = (d: DatabaseSync, q: Partial<Parameters<typeof searchLogs>[2]>) => searchLogs(d, DEFAULT_TENANT, { limit: 10, ...q }).map((l) => ('stringValue' in l.body ? l.body.stringValue : ''));
+    const logsInStep = (d: DatabaseSync) => {
+      const all = (sql: string) => (d.prepare(sql).all() as { k: string }[]).map((r) => r.k).sort();
+      expect(all("SELECT tenant || ' ' || trace_id || ' ' || log AS k FROM trace_index.log_traces")).toEqual(all("SELECT tenant || ' ' || trace_id || ' ' || id AS k FROM logs"));
+      expect(d.prepare("SELECT max_rowid AS n FROM trace_index.state WHERE tbl = 'logs'").get()).toEqual(d.prepare('SELECT max(id) AS n FROM logs').get());
+    };
+    const check = (d: DatabaseSync) => {
+      expect(bodies(d, { traceId: a })).toEqual(['a2', 'a1']);
+      expect(bodies(d, { traceId: b, service: 'l', startNano: NOW, endNano: NOW })).toEqual(['b1']);
+      logsInStep(d);
+    };
+    check(db);
+    db.close();
+    // The store's file committed the second batch, the index's file did not.
+    const f = indexFile(path);
+    f.exec("DELETE FROM log_traces WHERE log > 3; UPDATE state SET max_rowid = 3 WHERE tbl = 'logs'");
+    f.close();
+    db = openDatabase(path);
+    check(db);
+    db.close();
+    removeIndexFile(path);
+    db = openDatabase(path);
+    check(db);
+    expect(new SqliteStore(db).applyRetention(1).logs).toBe(1);
+    expect(bodies(db, { traceId: a })).toEqual(['a2']);
+    logsInStep(db);
     db.close();
   });
 

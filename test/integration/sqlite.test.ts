@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createEncoder } from '../../src/storage/rowjson.ts';
 import { createEncoder as createProtoEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { tableStats } from '../../src/storage/sqlite/reads.ts';
-import { SqliteStore, openDatabase, runOfTrace } from '../../src/storage/sqlite/store.ts';
+import { SqliteStore, logOfTrace, openDatabase, runOfTrace } from '../../src/storage/sqlite/store.ts';
 import { makeLog, makeSpan } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -101,7 +101,10 @@ describe('sqlite store', () => {
     expect(runs('')).not.toMatch(/TEMP B-TREE FOR ORDER BY/);
     // Opening a file looks for runs without an attribute filter: one seek, not a scan of every run.
     expect(plan('SELECT rowid FROM span_runs WHERE attr_filter IS NULL')).toContain('span_runs_unfiltered');
-    expect(plan("SELECT doc FROM logs WHERE tenant = 't' AND trace_id = 'x'")).toContain('logs_tenant_trace');
+    // A trace's log records through the trace index's file too, then each by id.
+    expect(plan(`SELECT doc FROM logs WHERE ${logOfTrace} ORDER BY (time_ns >> 32) DESC, time_ns DESC, logs.id DESC LIMIT 5`)).toMatch(
+      /SEARCH logs USING INTEGER PRIMARY KEY \(rowid=\?\) \| LIST SUBQUERY \d+ \| SEARCH trace_index.log_traces USING PRIMARY KEY \(tenant=\? AND trace_id=\?\)/,
+    );
   });
 
   it('upgrades a file from before the log idempotency key in place, keeping its rows', () => {

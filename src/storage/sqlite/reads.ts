@@ -13,7 +13,7 @@ import {
   ChunkFormatError, logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
-import { clampNs, recordDuration, runOfTrace, startFrom, startUntil, TENANTS_SQL, timeBucket } from './store.ts';
+import { clampNs, logOfTrace, recordDuration, runOfTrace, startFrom, startUntil, TENANTS_SQL, timeBucket } from './store.ts';
 import { bloomHas, nameTerm, SpanTermCheck } from './terms.ts';
 
 interface Filter {
@@ -366,8 +366,12 @@ function groupReader(db: DatabaseSync): (gid: bigint | number | null) => { resou
 /** Matching log records, newest first. */
 export function searchLogs(db: DatabaseSync, tenant: string, q: LogQuery): LogRow[] {
   const f = filter();
-  add(f, 'tenant = ?', tenant);
-  add(f, 'trace_id = ?', q.traceId);
+  if (q.traceId === undefined) add(f, 'tenant = ?', tenant);
+  else {
+    // Through the trace index (store.ts, logOfTrace; its ?1 and ?2 are bound first).
+    f.where.push(logOfTrace);
+    f.params.push(tenant, q.traceId);
+  }
   add(f, 'service_name = ?', q.service);
   // Bounded by bucket and time, newest bucket first, each bucket's records sorted as it is reached (store.ts, LOG_TIME_INDEXES).
   startingFrom(f, 'time_ns', q.startNano);

@@ -80,7 +80,6 @@ CREATE TABLE IF NOT EXISTS logs (
   seq INTEGER,
   group_id INTEGER
 );
-CREATE INDEX IF NOT EXISTS logs_tenant_trace ON logs (tenant, trace_id);
 `;
 
 /**
@@ -266,16 +265,32 @@ const RUN_SPANS_SCHEMA = 'CREATE TABLE IF NOT EXISTS run_spans (run INTEGER PRIM
  * it (the file is older than its index) gets its index made anew, as does a store whose index
  * file is gone. An entry whose run is gone (the index committed, the store not) is harmless:
  * lookups check the run's tenant and trace (runOfTrace).
+ *
+ * Log records are indexed the same way (log_traces, by their id), for the same reason, and more
+ * so: an entry per record, not per run (docs/performance.md, phase AC).
  */
 const TRACE_INDEX = 'trace_index';
-const TRACE_INDEX_SCHEMA = `
-CREATE TABLE IF NOT EXISTS ${TRACE_INDEX}.trace_runs (tenant TEXT NOT NULL, trace_id TEXT NOT NULL, run INTEGER NOT NULL, PRIMARY KEY (tenant, trace_id, run)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS ${TRACE_INDEX}.state (id INTEGER PRIMARY KEY CHECK (id = 1), max_run INTEGER NOT NULL);`;
+
+/** A table of the store's file whose rows the trace index finds by trace: its entries' table there, and their rowid column. */
+interface TraceIndexed {
+  table: 'span_runs' | 'logs';
+  entries: 'trace_runs' | 'log_traces';
+  key: 'run' | 'log';
+  /** The index of versions before, in the store's file. */
+  before: string;
+}
+const INDEXED_RUNS: TraceIndexed = { table: 'span_runs', entries: 'trace_runs', key: 'run', before: 'span_runs_tenant_trace' };
+const INDEXED_LOGS: TraceIndexed = { table: 'logs', entries: 'log_traces', key: 'log', before: 'logs_tenant_trace' };
+
+const TRACE_INDEX_SCHEMA = [INDEXED_RUNS, INDEXED_LOGS]
+  .map((t) => `CREATE TABLE IF NOT EXISTS ${TRACE_INDEX}.${t.entries} (tenant TEXT NOT NULL, trace_id TEXT NOT NULL, ${t.key} INTEGER NOT NULL, PRIMARY KEY (tenant, trace_id, ${t.key})) WITHOUT ROWID;`)
+  .concat(`CREATE TABLE IF NOT EXISTS ${TRACE_INDEX}.state (tbl TEXT PRIMARY KEY, max_rowid INTEGER NOT NULL) WITHOUT ROWID;`)
+  .join('\n');
 /** The trace index's page cache on the write connection, KiB (its entries are ~45 bytes: 8 MiB holds ~150k runs' worth of pages). */
 const TRACE_INDEX_CACHE_KIB = 8192;
-/** Sets the trace index's largest indexed rowid to span_runs' (in the transaction that changed the runs). */
-const NOTE_INDEXED_RUNS = `INSERT INTO ${TRACE_INDEX}.state (id, max_run) VALUES (1, (SELECT coalesce(max(rowid), 0) FROM main.span_runs))
-  ON CONFLICT (id) DO UPDATE SET max_run = excluded.max_run`;
+/** Sets the trace index's largest indexed rowid of a table to the table's (in the transaction that changed it). */
+const noteIndexed = (t: TraceIndexed): string => `INSERT INTO ${TRACE_INDEX}.state (tbl, max_rowid) VALUES ('${t.table}', (SELECT coalesce(max(rowid), 0) FROM main.${t.table}))
+  ON CONFLICT (tbl) DO UPDATE SET max_rowid = excluded.max_rowid`;
 
 /** The trace index's file for a store's file (':memory:' for ':memory:'). */
 export function traceIndexPath(path: string): string {
@@ -304,8 +319,16 @@ export function openReadOnly(path: string): DatabaseSync {
 export const runOfTrace = (r: string): string =>
   `${r}.rowid IN (SELECT run FROM ${TRACE_INDEX}.trace_runs WHERE tenant = ?1 AND trace_id = ?2) AND +${r}.tenant = ?1 AND +${r}.trace_id = ?2`;
 
-/** Adds a run (tenant, trace id, rowid) to the trace index, in the transaction that writes it. */
-const INDEX_RUN = `INSERT OR IGNORE INTO ${TRACE_INDEX}.trace_runs (tenant, trace_id, run) VALUES (?, ?, ?)`;
+/** SQL: log record `logs` is one of the trace's (tenant ?1, trace id ?2), found as runOfTrace finds runs. */
+export const logOfTrace = `logs.id IN (SELECT log FROM ${TRACE_INDEX}.log_traces WHERE tenant = ?1 AND trace_id = ?2) AND +logs.tenant = ?1 AND +logs.trace_id = ?2`;
+
+/** Adds a row (tenant, trace id, rowid) of t to the trace index, in the transaction that writes it. */
+const indexRow = (t: TraceIndexed): string => `INSERT OR IGNORE INTO ${TRACE_INDEX}.${t.entries} (tenant, trace_id, ${t.key}) VALUES (?, ?, ?)`;
+const INDEX_RUN = indexRow(INDEXED_RUNS);
+
+/** Removes the trace index's entries of the rows of t that `where` (over t, parameter ?1) deletes next. */
+const unindexRows = (t: TraceIndexed, where: string): string =>
+  `DELETE FROM ${TRACE_INDEX}.${t.entries} WHERE (tenant, trace_id, ${t.key}) IN (SELECT tenant, trace_id, rowid FROM main.${t.table} WHERE ${where})`;
 
 /**
  * Attaches the trace index (see TRACE_INDEX), indexes the runs it lacks and drops the index of
@@ -319,10 +342,12 @@ function ensureTraceIndex(db: DatabaseSync, path: string): void {
   // Checkpointed as the store's file is (wal_autocheckpoint is the connection's, in pages: 1 MiB of this file's at the default).
   db.exec(`PRAGMA ${TRACE_INDEX}.page_size = 4096; PRAGMA ${TRACE_INDEX}.journal_mode = WAL; PRAGMA ${TRACE_INDEX}.synchronous = FULL;
            PRAGMA ${TRACE_INDEX}.cache_size = ${-TRACE_INDEX_CACHE_KIB}; PRAGMA ${TRACE_INDEX}.journal_size_limit = ${2 * SHORT_CHECKPOINT_BYTES};`);
+  // A build of this change before log records were indexed kept one row of span_runs' state.
+  if (db.prepare(`SELECT 1 FROM pragma_table_info('state', '${TRACE_INDEX}') WHERE name = 'max_run'`).get() !== undefined) db.exec(`DROP TABLE ${TRACE_INDEX}.state`);
   db.exec(TRACE_INDEX_SCHEMA);
   inTransaction(db, () => {
     catchUpTraceIndex(db);
-    db.exec('DROP INDEX IF EXISTS main.span_runs_tenant_trace');
+    for (const t of [INDEXED_RUNS, INDEXED_LOGS]) db.exec(`DROP INDEX IF EXISTS main.${t.before}`);
   }, 'BEGIN IMMEDIATE');
 }
 
@@ -334,16 +359,18 @@ function ensureTraceIndex(db: DatabaseSync, path: string): void {
  * again).
  */
 function catchUpTraceIndex(db: DatabaseSync): void {
-  const indexed = Number((db.prepare(`SELECT coalesce(max(max_run), 0) AS n FROM ${TRACE_INDEX}.state`).get() as { n: number | bigint }).n);
-  const newest = Number((db.prepare('SELECT coalesce(max(rowid), 0) AS n FROM main.span_runs').get() as { n: number | bigint }).n);
-  if (newest === indexed) return;
-  const from = newest < indexed ? 0 : indexed;
-  if (from === 0) db.exec(`DELETE FROM ${TRACE_INDEX}.trace_runs`);
-  if (newest > from) {
-    db.prepare(`INSERT OR IGNORE INTO ${TRACE_INDEX}.trace_runs (tenant, trace_id, run)
-                SELECT tenant, trace_id, rowid FROM main.span_runs WHERE rowid > ? ORDER BY tenant, trace_id, rowid`).run(from);
+  for (const t of [INDEXED_RUNS, INDEXED_LOGS]) {
+    const indexed = Number((db.prepare(`SELECT coalesce(max(max_rowid), 0) AS n FROM ${TRACE_INDEX}.state WHERE tbl = ?`).get(t.table) as { n: number | bigint }).n);
+    const newest = Number((db.prepare(`SELECT coalesce(max(rowid), 0) AS n FROM main.${t.table}`).get() as { n: number | bigint }).n);
+    if (newest === indexed) continue;
+    const from = newest < indexed ? 0 : indexed;
+    if (from === 0) db.exec(`DELETE FROM ${TRACE_INDEX}.${t.entries}`);
+    if (newest > from) {
+      db.prepare(`INSERT OR IGNORE INTO ${TRACE_INDEX}.${t.entries} (tenant, trace_id, ${t.key})
+                  SELECT tenant, trace_id, rowid FROM main.${t.table} WHERE rowid > ? ORDER BY tenant, trace_id, rowid`).run(from);
+    }
+    db.exec(noteIndexed(t));
   }
-  db.exec(NOTE_INDEXED_RUNS);
 }
 
 /** first_rowid and last_rowid of a run of records: no row of spans is in the range. */
@@ -784,8 +811,10 @@ export class SqliteStore {
   private readonly insertGroup: StatementSync;
   private readonly upsertOperation: StatementSync;
   private readonly maxGroupId: StatementSync;
-  /** Notes span_runs' largest rowid in the trace index, in each transaction that adds or removes runs (see TRACE_INDEX). */
+  /** Note span_runs' and logs' largest rowids in the trace index, in each transaction that adds or removes their rows (see TRACE_INDEX). */
   private readonly noteIndexedRuns: StatementSync;
+  private readonly noteIndexedLogs: StatementSync;
+  private readonly indexLog: StatementSync;
   /** False after a transaction failed: the trace index may lack runs the store's file committed. */
   private indexInStep = true;
   private readonly runs: SpanRunWriter;
@@ -795,7 +824,9 @@ export class SqliteStore {
   constructor(db: DatabaseSync, options: { indexAttributes?: boolean } = {}) {
     this.db = db;
     this.maxGroupId = db.prepare('SELECT coalesce(max(gid), 0) AS m FROM item_groups');
-    this.noteIndexedRuns = db.prepare(NOTE_INDEXED_RUNS);
+    this.noteIndexedRuns = db.prepare(noteIndexed(INDEXED_RUNS));
+    this.noteIndexedLogs = db.prepare(noteIndexed(INDEXED_LOGS));
+    this.indexLog = db.prepare(indexRow(INDEXED_LOGS));
     this.insertSpan = db.prepare(
       'INSERT OR IGNORE INTO spans (tenant, trace_id, span_id, parent_span_id, service_name, name, start_ns, end_ns, duration_ns, status_code, doc, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
@@ -954,7 +985,8 @@ export class SqliteStore {
         if (c.length > 0 && !isOtlpChunk(c)) {
           for (const line of chunkLineRefs<LogHeader>([c])) {
             const h = line.header;
-            this.insertLog.run(tenant, clampNs(BigInt(h[0])), h[1], h[2], h[3], docText(line), key, seq++, null);
+            const result = this.insertLog.run(tenant, clampNs(BigInt(h[0])), h[1], h[2], h[3], docText(line), key, seq++, null);
+            if (Number(result.changes) > 0) this.indexLog.run(tenant, h[1], result.lastInsertRowid);
           }
           continue;
         }
@@ -963,11 +995,15 @@ export class SqliteStore {
           const time = clampNs(logTime(buf, r));
           const docStart = r + LOG_HEAD_BYTES;
           const doc = buf.subarray(docStart, docStart + buf.readUInt32LE(r + L_LEN));
-          const result = this.insertLog.run(tenant, time, logTraceId(buf, r), g.service, logSeverity(buf, r), doc, key, seq++, groupId);
-          groups.item(Number(result.changes) > 0, time);
+          const traceId = logTraceId(buf, r);
+          const result = this.insertLog.run(tenant, time, traceId, g.service, logSeverity(buf, r), doc, key, seq++, groupId);
+          const inserted = Number(result.changes) > 0;
+          if (inserted) this.indexLog.run(tenant, traceId, result.lastInsertRowid);
+          groups.item(inserted, time);
         });
       }
       groups.close();
+      this.noteIndexedLogs.run();
     });
   }
 
@@ -1015,16 +1051,18 @@ export class SqliteStore {
     spans += Number((this.db.prepare(`SELECT coalesce(sum(span_count), 0) AS n FROM span_runs WHERE ${oldRecordRuns}`).get(cutoff) as { n: number | bigint }).n);
     this.db.prepare(`DELETE FROM run_spans WHERE run IN (SELECT rowid FROM span_runs WHERE ${oldRecordRuns})`).run(cutoff);
     const goneRuns = `${oldRuns} AND max_start_ns < ?1`;
-    this.db.prepare(`DELETE FROM ${TRACE_INDEX}.trace_runs WHERE (tenant, trace_id, run) IN (SELECT tenant, trace_id, rowid FROM span_runs WHERE ${goneRuns})`).run(cutoff);
+    this.db.prepare(unindexRows(INDEXED_RUNS, goneRuns)).run(cutoff);
     this.db.prepare(`DELETE FROM span_runs WHERE ${goneRuns}`).run(cutoff);
     const left = (agg: string) => `(SELECT ${agg} FROM spans WHERE rowid BETWEEN first_rowid AND last_rowid)`;
     this.db.prepare(`UPDATE span_runs SET min_start_ns = ${left('min(start_ns)')}, first_rowid = ${left('min(rowid)')}, last_rowid = ${left('max(rowid)')} WHERE ${oldRuns} AND span_count IS NULL`).run(cutoff);
     spans += this.narrowRecordRuns(oldRuns, cutoff);
+    this.db.prepare(unindexRows(INDEXED_LOGS, startBefore('time_ns', '?1'))).run(cutoff);
     const logs = Number(this.db.prepare(`DELETE FROM logs WHERE ${startBefore('time_ns', '?1')}`).run(cutoff).changes);
     // A group's items are all older than its max_ns: it goes with the last of them.
     this.db.prepare('DELETE FROM item_groups WHERE max_ns < ?').run(cutoff);
     this.db.prepare('DELETE FROM operations WHERE last_start_ns < ?').run(cutoff);
     this.noteIndexedRuns.run();
+    this.noteIndexedLogs.run();
     return { spans, logs };
   }
 }
