@@ -2,6 +2,7 @@
 // every request is without auth.tokensFile), and other tenants' rows with the same ids can be
 // added beside it. SQLite migrates the file when it opens it; PostgreSQL runs migration 3.
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
@@ -12,7 +13,7 @@ import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
 import { MIGRATIONS } from '../../src/storage/postgres/migrations.ts';
 import { postgresOptions } from '../../src/storage/index.ts';
 import { getServices, getTrace, searchLogs } from '../../src/storage/sqlite/reads.ts';
-import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
+import { SqliteStore, openDatabase, traceIndexPath } from '../../src/storage/sqlite/store.ts';
 import { createEncoder } from '../../src/storage/rowjson.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
@@ -32,12 +33,14 @@ describe('tenants added to an existing SQLite file', () => {
       const store = new SqliteStore(db);
       expect(store.writeSpans(enc.encodeSpans([span]).map((c) => c.data)).kind).toBe('success');
       expect(store.writeLogs(enc.encodeLogs([log]).map((c) => c.data), 'old-batch').kind).toBe('success');
-      for (const idx of ['spans_tenant_trace_span', 'logs_tenant_trace', 'logs_tenant_service_time', 'logs_tenant_time']) db.exec(`DROP INDEX ${idx}`);
+      for (const idx of ['spans_tenant_trace_span', 'logs_tenant_service_bucket', 'logs_tenant_bucket', 'logs_bucket']) db.exec(`DROP INDEX ${idx}`);
       db.exec(`ALTER TABLE spans DROP COLUMN tenant; ALTER TABLE logs DROP COLUMN tenant; DROP TABLE operations; DROP TABLE span_runs;
                CREATE UNIQUE INDEX spans_trace_span ON spans (trace_id, span_id);
                CREATE INDEX spans_service_start ON spans (service_name, start_ns);
-               CREATE INDEX logs_trace ON logs (trace_id);`);
+               CREATE INDEX logs_trace ON logs (trace_id); CREATE INDEX logs_time ON logs (time_ns);`);
       db.close();
+      // Nor was there a trace index file beside it.
+      for (const suffix of ['', '-wal', '-shm']) rmSync(traceIndexPath(path) + suffix, { force: true });
     }
     const db = openDatabase(path);
     const store = new SqliteStore(db);
