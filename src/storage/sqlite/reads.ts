@@ -31,10 +31,13 @@ function add(f: Filter, sql: string, value: string | bigint | number | undefined
   f.params.push(value);
 }
 
-/** The rows whose time (column: a run's start, a log record's time) is value or later (store.ts, startFrom: value is bound twice). */
-function startingFrom(f: Filter, column: string, value: bigint | undefined): void {
+/**
+ * A bound on a time (column: a run's start, a log record's time) by its bucket and itself
+ * (store.ts, startFrom or startUntil, whose parameter is bound twice).
+ */
+function timeBound(f: Filter, bound: (column: string, param: string) => string, column: string, value: bigint | undefined): void {
   if (value === undefined) return;
-  f.where.push(startFrom(column, '?'));
+  f.where.push(bound(column, '?'));
   f.params.push(value, value);
 }
 
@@ -230,7 +233,7 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
   const runs = filter();
   add(runs, 'tenant = ?', tenant);
   add(runs, 'service_name = ?', q.service);
-  startingFrom(runs, 'max_start_ns', q.startNano);
+  timeBound(runs, startFrom, 'max_start_ns', q.startNano);
   add(runs, 'min_start_ns <= ?', endNano);
   // A run of records keeps its longest span's duration.
   add(runs, '(span_count IS NULL OR max_duration_ns >= ?)', q.minDurationNano);
@@ -374,11 +377,8 @@ export function searchLogs(db: DatabaseSync, tenant: string, q: LogQuery): LogRo
   }
   add(f, 'service_name = ?', q.service);
   // Bounded by bucket and time, newest bucket first, each bucket's records sorted as it is reached (store.ts, LOG_TIME_INDEXES).
-  startingFrom(f, 'time_ns', q.startNano);
-  if (q.endNano !== undefined) {
-    f.where.push(startUntil('time_ns', '?'));
-    f.params.push(clampNs(q.endNano), clampNs(q.endNano));
-  }
+  timeBound(f, startFrom, 'time_ns', q.startNano);
+  timeBound(f, startUntil, 'time_ns', q.endNano === undefined ? undefined : clampNs(q.endNano));
   add(f, 'severity_number >= ?', q.minSeverity);
   const rows = db.prepare(`SELECT ${DOC_COLUMNS('logs')} FROM ${withGroup('logs')} ${whereSql(f)} ORDER BY ${timeBucket('time_ns')} DESC, time_ns DESC, logs.id DESC LIMIT ?`).all(...f.params, q.limit) as unknown as (Doc & { id: number })[];
   return readRows(rows, 'logs', logOf);

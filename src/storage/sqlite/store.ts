@@ -352,11 +352,11 @@ function ensureTraceIndex(db: DatabaseSync, path: string): void {
 }
 
 /**
- * Indexes the runs above the index's noted rowid, or every run when the store's largest rowid is
- * below it (see TRACE_INDEX), inside the caller's transaction: at open, and in the write after one
- * that failed (a commit can fail between the two files, the disk full say, leaving the store's
- * file with runs the index lacks; the retry would otherwise not find them and store their spans
- * again).
+ * Indexes, for runs and for log records, the rows above the index's noted rowid, or every row when
+ * the table's largest rowid is below it (see TRACE_INDEX), inside the caller's transaction: at
+ * open, and in the write after one that failed (a commit can fail between the two files, the disk
+ * full say, leaving the store's file with rows the index lacks; the retry would otherwise not find
+ * its runs and store their spans again).
  */
 function catchUpTraceIndex(db: DatabaseSync): void {
   for (const t of [INDEXED_RUNS, INDEXED_LOGS]) {
@@ -1056,8 +1056,9 @@ export class SqliteStore {
     const left = (agg: string) => `(SELECT ${agg} FROM spans WHERE rowid BETWEEN first_rowid AND last_rowid)`;
     this.db.prepare(`UPDATE span_runs SET min_start_ns = ${left('min(start_ns)')}, first_rowid = ${left('min(rowid)')}, last_rowid = ${left('max(rowid)')} WHERE ${oldRuns} AND span_count IS NULL`).run(cutoff);
     spans += this.narrowRecordRuns(oldRuns, cutoff);
-    this.db.prepare(unindexRows(INDEXED_LOGS, startBefore('time_ns', '?1'))).run(cutoff);
-    const logs = Number(this.db.prepare(`DELETE FROM logs WHERE ${startBefore('time_ns', '?1')}`).run(cutoff).changes);
+    const goneLogs = startBefore('time_ns', '?1');
+    this.db.prepare(unindexRows(INDEXED_LOGS, goneLogs)).run(cutoff);
+    const logs = Number(this.db.prepare(`DELETE FROM logs WHERE ${goneLogs}`).run(cutoff).changes);
     // A group's items are all older than its max_ns: it goes with the last of them.
     this.db.prepare('DELETE FROM item_groups WHERE max_ns < ?').run(cutoff);
     this.db.prepare('DELETE FROM operations WHERE last_start_ns < ?').run(cutoff);
