@@ -2,7 +2,8 @@
 // instance reads back from disk, so every check reopens the directory.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { cpSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WalBrokenError, WalFullError, WriteAheadLog, type WalChunkRef, type WalCorruption, type WalOptions } from '../../src/pipeline/wal/index.ts';
@@ -355,6 +356,144 @@ describe('write-ahead log', () => {
     const replay = await wal(dir, { segmentBytes: 3_000 }).start();
     expect(replay.batches).toEqual([]);
     expect(replay.chunks.map((c) => c.data.byteLength)).toEqual([10, 10]);
+  });
+
+  it("writes a new segment into a stored segment's file, and never reads that file's earlier records again", async () => {
+    const dir = tempDir('wal-');
+    const opts = { segmentBytes: 4_000 };
+    const w = wal(dir, opts);
+    await w.start();
+    // Segment 1: six entries of 1,000 bytes, then all stored, so its file becomes a spare.
+    const old = Array.from({ length: 6 }, () => chunk(1_000));
+    const oldSeqs: number[] = [];
+    for (const c of old) oldSeqs.push(await w.append('traces', [c]));
+    const [first] = segments(dir);
+    const firstPath = join(dir, first!);
+    const oldBytes = statSync(firstPath).size;
+    const ino = statSync(firstPath).ino;
+    w.markStored(await w.recordBatch(batchOf(old), oldSeqs.map((entry) => ({ entry, index: 0 }))));
+    const ten = chunk(10);
+    await w.append('traces', [ten]);
+    await w.flush();
+    expect(segments(dir)).not.toContain(first);
+    expect(readdirSync(dir).filter((n) => n.startsWith('spare-'))).toHaveLength(1);
+    // Fill the active segment until it rotates into the spare's file, then write one small entry there.
+    const kept: EncodedChunk[] = [];
+    while (segments(dir).every((n) => statSync(join(dir, n)).ino !== ino)) {
+      const c = chunk(900);
+      kept.push(c);
+      await w.append('traces', [c]);
+    }
+    const last = chunk(20);
+    await w.append('traces', [last]);
+    const reused = join(dir, segments(dir).at(-1)!);
+    expect(statSync(reused).ino).toBe(ino);
+    // The old records are still in the file, past the new ones, with valid checksums of their own.
+    expect(statSync(reused).size).toBe(oldBytes);
+
+    // A crash (no shutdown): the replay holds what was not stored, and nothing of segment 1.
+    const copy = tempDir('wal-');
+    cpSync(dir, copy, { recursive: true });
+    const found: WalCorruption[] = [];
+    const r = wal(dir, { ...opts, onCorruption: (c) => found.push(c) });
+    const replay = await r.start();
+    expect(replay.chunks.map((c) => bytesOf(c.data))).toEqual([ten, ...kept, last].map((c) => bytesOf(c.data)));
+    expect(replay.batches).toEqual([]);
+    expect(found).toEqual([]);
+    expect(r.stats.tornBytes).toBe(0);
+    await r.shutdown();
+
+    // The same crash with the last append torn: cut as far as that record runs, not to the file's end.
+    const copied = join(copy, basename(reused));
+    const buf = readFileSync(copied);
+    const lastAt = buf.lastIndexOf(Buffer.from(last.data));
+    buf[lastAt + 5]! ^= 0xff;
+    writeFileSync(copied, buf);
+    const torn: WalCorruption[] = [];
+    const again = await wal(copy, { ...opts, onCorruption: (c) => torn.push(c) }).start();
+    expect(again.chunks.map((c) => bytesOf(c.data))).not.toContain(bytesOf(last.data));
+    expect(again.chunks.map((c) => bytesOf(c.data))).toContain(bytesOf(kept.at(-1)!.data));
+    expect(torn).toHaveLength(1);
+    expect(torn[0]).toMatchObject({ kind: 'torn_tail', segment: basename(reused) });
+    expect(torn[0]!.offset + torn[0]!.bytes).toBe(lastAt + last.data.byteLength);
+  });
+
+  it('reads the segments of versions before reuse (records whose checksum does not cover the segment), and deletes them once stored', async () => {
+    const dir = tempDir('wal-');
+    // An ENTRY record as those versions framed it: magic, length, type 1, three zero bytes, then
+    // a CRC of header bytes 4..12 and the payload; the payload's head is seq, signal, tenant
+    // length, chunk count and each chunk's partition, rows and length.
+    const legacyEntry = (seq: number, data: Uint8Array): Buffer => {
+      const head = Buffer.alloc(28);
+      head.writeBigUInt64LE(BigInt(seq), 0);
+      head.writeUInt8(1, 8);
+      head.writeUInt32LE(1, 12);
+      head.writeUInt32LE(0, 16);
+      head.writeUInt32LE(2, 20);
+      head.writeUInt32LE(data.byteLength, 24);
+      const h = Buffer.alloc(16);
+      h.writeUInt32LE(0x4c574854, 0);
+      h.writeUInt32LE(head.length + data.byteLength, 4);
+      h.writeUInt8(1, 8);
+      h.writeUInt32LE(crc32(data, crc32(head, crc32(h.subarray(4, 12)))), 12);
+      return Buffer.concat([h, head, data]);
+    };
+    const a = chunk(300);
+    const b = chunk(400);
+    const legacy = join(dir, '00000000000000000001.wal');
+    writeFileSync(legacy, Buffer.concat([legacyEntry(1, a.data), legacyEntry(2, b.data)]));
+    const found: WalCorruption[] = [];
+    const w = wal(dir, { segmentBytes: 1_000, onCorruption: (c) => found.push(c) });
+    const replay = await w.start();
+    expect(replay.chunks.map((c) => ({ key: bytesOf(c.data), signal: c.signal, rows: c.rows }))).toEqual([a, b].map((c) => ({ key: bytesOf(c.data), signal: 'logs', rows: 2 })));
+    expect(found).toEqual([]);
+    // Stored, the older version's file is deleted, not kept for reuse.
+    w.markStored(await w.recordBatch(batchOf([a, b], 'logs'), replay.chunks.map((c) => c.ref)));
+    await w.append('logs', [chunk(2_000)]);
+    await w.append('logs', [chunk(10)]);
+    await w.flush();
+    expect(segments(dir)).not.toContain('00000000000000000001.wal');
+    expect(readdirSync(dir).filter((n) => n.startsWith('spare-'))).toEqual([]);
+  });
+
+  it('keeps at most two spare files, across restarts, and spares and segments together within maxBytes', async () => {
+    const dir = tempDir('wal-');
+    const spares = (d: string): string[] => readdirSync(d).filter((n) => n.startsWith('spare-'));
+    const opts = { segmentBytes: 2_000, maxBytes: 1 << 20 };
+    for (let run = 0; run < 3; run++) {
+      const w = wal(dir, opts);
+      const replay = await w.start();
+      expect(replay).toEqual({ batches: [], chunks: [] });
+      // Eight entries over four or more segments, all stored at once: more files than it keeps.
+      const cs = Array.from({ length: 8 }, () => chunk(1_000));
+      const seqs: number[] = [];
+      for (const c of cs) seqs.push(await w.append('traces', [c]));
+      w.markStored(await w.recordBatch(batchOf(cs), seqs.map((entry) => ({ entry, index: 0 }))));
+      const tiny = chunk(10);
+      w.markStored(await w.recordBatch(batchOf([tiny]), [{ entry: await w.append('traces', [tiny]), index: 0 }]));
+      await w.flush();
+      await w.shutdown();
+      expect(spares(dir).length).toBeGreaterThan(0);
+      expect(spares(dir).length).toBeLessThanOrEqual(2);
+    }
+
+    // Spares give way to the log's records: a large entry beside two spares deletes one.
+    const small = tempDir('wal-');
+    const max = 200_000;
+    const w = wal(small, { maxBytes: max });
+    await w.start();
+    const cs = Array.from({ length: 3 }, () => chunk(60_000));
+    const seqs: number[] = [];
+    for (const c of cs) seqs.push(await w.append('traces', [c]));
+    w.markStored(await w.recordBatch(batchOf(cs), seqs.map((entry) => ({ entry, index: 0 }))));
+    await w.append('traces', [chunk(10)]);
+    await w.flush();
+    expect(spares(small)).toHaveLength(2);
+    await w.append('traces', [chunk(90_000)]);
+    await w.flush();
+    const onDisk = readdirSync(small).filter((n) => n !== 'reserve').reduce((n, f) => n + statSync(join(small, f)).size, 0);
+    expect(onDisk).toBeLessThanOrEqual(max);
+    expect(spares(small).length).toBeLessThan(2);
   });
 
   it('numbers entries above everything on disk after a restart', async () => {

@@ -33,7 +33,12 @@
 // every older one; a new one starts once a round takes it past segmentBytes (at most a quarter of
 // maxBytes). A segment is
 // deleted when every entry and batch in it is stored, and only after every older segment is gone,
-// so a STORED record never outlives the batch it names out of order. maxBytes bounds the files
+// so a STORED record never outlives the batch it names out of order. Deleted, or kept as a spare
+// (up to MAX_SPARES, while they fit in maxBytes): a new segment is a spare renamed and written
+// again from its first byte, whose pages are in the page cache already. A new file's pages have
+// to be allocated as they are written, and writing into them cost the collector's I/O threads
+// ~2.5 times the CPU (docs/performance.md, phase AD). The old records past the new ones are told
+// apart by their checksums, which cover the segment's number (records.ts). maxBytes bounds the files
 // plus what is queued: an entry beyond it is refused with WalFullError (the caller answers
 // UNAVAILABLE/503, the client retries); control records are never refused, or a full log could
 // not drain.
@@ -51,15 +56,19 @@
 // writer down before the log, so its last stored marks are written.
 import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rm, truncate, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import type { Signal } from '../../model/signal.ts';
 import type { EncodedChunk, WriteBatch } from '../../storage/backend.ts';
 import type { Logger } from '../../telemetry/logger.ts';
-import { BATCH, ENTRY, bytesOf, encodeBatch, encodeEntry, encodeStored, scanSegment, type WalChunkRef } from './records.ts';
+import { BATCH, ENTRY, bytesOf, encodeBatch, encodeEntry, encodeStored, scanSegment, seal, type WalChunkRef } from './records.ts';
 
 const SEGMENT_NAME = /^(\d{20})\.wal$/;
 const RESERVE_NAME = 'reserve';
+/** A stored segment's file kept for reuse (not a segment: never read at start). */
+const SPARE_NAME = /^spare-\d+$/;
+/** Stored segments' files kept for reuse: one per rotation is what a steady load frees. */
+const MAX_SPARES = 2;
 
 /** Room kept for control records: enough to record a full log's batches (a few dozen bytes each). */
 export function reserveBytes(maxBytes: number): number {
@@ -127,7 +136,12 @@ export class WalBrokenError extends Error {
 interface Segment {
   base: number;
   path: string;
+  /** Bytes of this segment's records (a reused file may be longer). */
   size: number;
+  /** The file's length on disk. */
+  fileBytes: number;
+  /** Written by this process (format 1 only), so its file may be reused once stored. */
+  reusable: boolean;
   /** Entries and batches in this segment that are not stored yet. */
   live: number;
 }
@@ -178,6 +192,12 @@ async function syncDir(dir: string): Promise<void> {
 export class WriteAheadLog {
   private readonly opts: WalOptions;
   private readonly segments: Segment[] = [];
+  /** Stored segments' files kept for reuse, with their lengths. */
+  private readonly spares: { path: string; bytes: number }[] = [];
+  private spareBytes = 0;
+  private spareCount = 0;
+  /** Spares being deleted to make room (yieldSpares). */
+  private removingSpares: Promise<void> = Promise.resolve();
   private active: Segment | undefined;
   private fh: FileHandle | undefined;
   private readonly entries = new Map<number, LiveEntry>();
@@ -243,13 +263,13 @@ export class WriteAheadLog {
       const base = Number(SEGMENT_NAME.exec(name)![1]);
       lastBase = Math.max(lastBase, base);
       const buf = await readFile(path);
-      const { records, bad, validEnd } = scanSegment(buf);
-      const seg: Segment = { base, path, size: buf.length, live: 0 };
+      const { records, bad, validEnd } = scanSegment(buf, base);
+      const seg: Segment = { base, path, size: buf.length, fileBytes: buf.length, live: 0, reusable: false };
       const last = i === names.length - 1;
       let tornHere = false;
       for (const b of bad) {
         // Bad bytes running to the end of the newest segment are an append the crash cut short.
-        const isTail = last && b.offset === validEnd && b.offset + b.bytes === buf.length;
+        const isTail = last && b.end;
         const c: WalCorruption = { kind: isTail ? 'torn_tail' : 'corrupt', segment: name, offset: b.offset, bytes: b.bytes };
         if (isTail) {
           torn += b.bytes;
@@ -262,7 +282,7 @@ export class WriteAheadLog {
       }
       if (tornHere) {
         await truncate(path, validEnd);
-        seg.size = validEnd;
+        seg.size = seg.fileBytes = validEnd;
       }
       for (const r of records) {
         if (r.type === ENTRY) {
@@ -334,6 +354,10 @@ export class WriteAheadLog {
       });
     }
 
+    // Spares left by the last run: kept as they are named, or deleted (keepSpare).
+    const spares = (await readdir(dir)).filter((n) => SPARE_NAME.test(n));
+    for (const name of spares) this.spareCount = Math.max(this.spareCount, Number(name.slice('spare-'.length)) + 1);
+    for (const name of spares) await this.keepSpare(join(dir, name), (await stat(join(dir, name))).size);
     // Appends after a restart go to a new segment, named above every existing one.
     this.nextSeq = Math.max(maxSeq, lastBase) + 1;
     await this.openSegment(this.nextSeq);
@@ -344,14 +368,23 @@ export class WriteAheadLog {
 
   private async openSegment(base: number): Promise<void> {
     const path = join(this.opts.dir, segmentName(base));
-    const fh = await open(path, 'a');
+    const spare = this.spares.pop();
+    let fileBytes = 0;
+    if (spare) {
+      this.spareBytes -= spare.bytes;
+      // A spare that cannot be taken is left behind; the next start deletes or keeps it.
+      if (await rename(spare.path, path).then(() => true, () => false)) fileBytes = spare.bytes;
+    }
+    // Records are written at their offsets (writeRound), from the first byte of a reused file.
+    const fh = await open(path, fileBytes > 0 ? 'r+' : 'a');
     try {
+      // The name must be durable before records in the file are acknowledged (a spare is never read).
       await syncDir(this.opts.dir);
     } catch (err) {
       await fh.close();
       throw err;
     }
-    const seg: Segment = { base, path, size: 0, live: 0 };
+    const seg: Segment = { base, path, size: 0, fileBytes, live: 0, reusable: true };
     this.segments.push(seg);
     this.active = seg;
     const old = this.fh;
@@ -374,6 +407,7 @@ export class WriteAheadLog {
     }
     this.nextSeq++;
     this.counters.appends++;
+    this.yieldSpares(bytes);
     return this.enqueue(parts, bytes, true, (seg) => {
       if (chunks.length === 0) return;
       this.entries.set(seq, { seg, remaining: chunks.length });
@@ -470,6 +504,7 @@ export class WriteAheadLog {
   private async writeRound(round: Pending[]): Promise<void> {
     const seg = this.active!;
     const fh = this.fh!;
+    for (const p of round) seal(p.parts, seg.base);
     const parts = round.flatMap((p) => p.parts);
     const before = seg.size;
     let written = 0;
@@ -477,7 +512,7 @@ export class WriteAheadLog {
       // writev takes at most IOV_MAX (1024) buffers per call.
       for (let i = 0; i < parts.length; i += 1024) {
         const slice = parts.slice(i, i + 1024);
-        const { bytesWritten } = await fh.writev(slice);
+        const { bytesWritten } = await fh.writev(slice, before + written);
         written += bytesWritten;
         if (bytesWritten !== bytesOf(slice)) throw Object.assign(new Error(`short write to ${seg.path}: ${bytesWritten} of ${bytesOf(slice)} bytes`), { code: 'ENOSPC' });
       }
@@ -488,6 +523,7 @@ export class WriteAheadLog {
       // fails the file can no longer be trusted and every later append is refused.
       try {
         await fh.truncate(before);
+        seg.fileBytes = before;
         await fh.datasync();
       } catch (e) {
         this.broken = new WalBrokenError(`write-ahead log cannot write ${seg.path}: ${String(e)}`);
@@ -498,6 +534,7 @@ export class WriteAheadLog {
     this.counters.fsyncs++;
     this.counters.rounds++;
     seg.size += written;
+    seg.fileBytes = Math.max(seg.fileBytes, seg.size);
     for (const p of round) {
       p.register?.(seg);
       if (!p.bounded) this.usedBytes += p.bytes;
@@ -513,20 +550,57 @@ export class WriteAheadLog {
     }
   }
 
-  /** Deletes stored segments from the oldest on; never the active one. Space freed on a full disk takes entries again once the reserve is back. */
+  /**
+   * Deletes stored segments from the oldest on, or keeps their files as spares; never the active
+   * one. Space freed on a full disk takes entries again once the reserve is back.
+   */
   private async collect(): Promise<void> {
     let freed = false;
     while (this.segments.length > 1 && this.segments[0] !== this.active && this.segments[0]!.live === 0) {
       const seg = this.segments[0]!;
-      await rm(seg.path, { force: true });
       this.segments.shift();
       this.usedBytes -= seg.size;
-      freed = true;
+      if (!seg.reusable || this.diskFull || !(await this.keepSpare(seg.path, seg.fileBytes))) {
+        await rm(seg.path, { force: true });
+        freed = true;
+      }
     }
     if (freed && this.diskFull && (await this.writeReserve())) {
       this.diskFull = undefined;
       this.opts.logger?.info({ dir: this.opts.dir }, 'write-ahead log: disk space is back; taking entries again');
     }
+  }
+
+  /**
+   * Keeps a stored segment's file for reuse when fewer than MAX_SPARES are kept and the log's
+   * files and the spares fit in maxBytes; false when not kept (the caller deletes it).
+   */
+  private async keepSpare(path: string, bytes: number): Promise<boolean> {
+    const isSpare = SPARE_NAME.test(basename(path));
+    if (this.spares.length >= MAX_SPARES || this.usedBytes + this.spareBytes + bytes > this.opts.maxBytes) {
+      if (isSpare) await rm(path, { force: true });
+      return false;
+    }
+    const to = isSpare ? path : join(this.opts.dir, `spare-${this.spareCount++}`);
+    if (!isSpare && !(await rename(path, to).then(() => true, () => false))) return false;
+    this.spares.push({ path: to, bytes });
+    this.spareBytes += bytes;
+    return true;
+  }
+
+  /** Deletes spares until the log's files, its queue, `bytes` more and the spares fit in maxBytes. */
+  private yieldSpares(bytes: number): void {
+    while (this.spares.length > 0 && this.usedBytes + this.spareBytes + bytes > this.opts.maxBytes) {
+      const s = this.spares.shift()!;
+      this.spareBytes -= s.bytes;
+      this.removingSpares = this.removingSpares.then(() => rm(s.path, { force: true })).catch((err: unknown) => this.opts.logger?.warn({ err: String(err), path: s.path }, 'write-ahead log: could not delete a spare file'));
+    }
+  }
+
+  /** Deletes the spares (a full disk needs their room). */
+  private async dropSpares(): Promise<void> {
+    for (const s of this.spares.splice(0)) await rm(s.path, { force: true }).catch(() => undefined);
+    this.spareBytes = 0;
   }
 
   /** Writes the reserve file whole; false (and no file) when the disk has no room for it. */
@@ -553,6 +627,7 @@ export class WriteAheadLog {
   private async releaseReserve(err: unknown): Promise<void> {
     if (this.diskFull) return;
     this.diskFull = new Error(`write-ahead log disk full (${err instanceof Error ? err.message : String(err)}); refusing new requests until stored segments free space`);
+    await this.dropSpares();
     await rm(join(this.opts.dir, RESERVE_NAME), { force: true }).catch(() => undefined);
     this.opts.logger?.warn({ dir: this.opts.dir }, 'write-ahead log: disk full; released its reserve for batch records and refusing new requests until stored segments free space');
   }
@@ -560,6 +635,7 @@ export class WriteAheadLog {
   /** Resolves once everything queued (STORED marks included) is on disk and stored segments are deleted. */
   async flush(): Promise<void> {
     while (this.flushing) await this.flushing;
+    await this.removingSpares;
   }
 
   /** Writes what is queued, fsyncs and closes; idempotent and safe before start. */

@@ -1,14 +1,25 @@
 // The write-ahead log's record format: framing, encoding, and reading a segment back.
 //
-// Framing: magic u32 | length u32 | type u8 | 3 zero bytes | crc32 u32, then `length` payload
-// bytes; the CRC covers bytes 4..12 of the header and the payload. A record that fails the checks
-// is skipped to the next offset where a whole valid record starts (magic, length, CRC), its bytes
-// counted as corrupt (bit rot in a written segment: the records after it are acknowledged data and
-// are kept); bad bytes with no valid record after them at the end of the newest segment are a torn
-// append (crash mid-write): cut off, counted, logged once. Neither stops the start. (A crash in
-// the middle of a round can also leave a hole followed by a later record of the same round; that
-// counts as corrupt, though nothing of that round had been acknowledged.) A replayed batch that
-// lost chunks to corruption gets a new id, see WriteAheadLog.open() in index.ts.
+// Framing: magic u32 | length u32 | type u8 | format u8 | base hint u16 | crc32 u32, then
+// `length` payload bytes. Format 1 (written since segment files are reused): the CRC covers the
+// segment's base (its file name's number, u64) and then bytes 4..12 of the header and the
+// payload; the hint is the base's low 16 bits. Format 0 (older versions; hint zero): the CRC
+// covers bytes 4..12 and the payload alone.
+//
+// Why the base: a stored segment's file is renamed to the next segment and written again from
+// its first byte (index.ts: its pages are in the page cache already, where a new file's have to
+// be allocated). Its old records stay past the new ones, whole and with valid checksums of their
+// own, and must never be read as the new segment's: under the new base their checksums fail.
+//
+// A record that fails the checks is skipped to the next offset where a whole valid record starts
+// (magic, length, CRC), its bytes counted as corrupt (bit rot in a written segment: the records
+// after it are acknowledged data and are kept). What follows a segment's last valid record is a
+// torn append (crash mid-write: cut off, counted, logged once), unless the file holds an earlier
+// use's records there: then only a header of this segment's (a record cut short) is, as far as
+// that record runs, and the rest is what the file held before. Neither stops the start. (A crash
+// in the middle of a round can also leave a hole followed by a later record of the same round;
+// that counts as corrupt, though nothing of that round had been acknowledged.) A replayed batch
+// that lost chunks to corruption gets a new id, see WriteAheadLog.open() in index.ts.
 import { crc32 } from 'node:zlib';
 import type { Signal } from '../../model/signal.ts';
 import { DEFAULT_TENANT } from '../../model/tenant.ts';
@@ -28,6 +39,10 @@ export interface WalChunkRef {
 
 const SIGNALS: readonly Signal[] = ['traces', 'logs'];
 
+/** Format 1: the CRC covers the segment's base first (see the top of this file). */
+const FORMAT_BASED = 1;
+
+/** A record's header and payload, to be sealed (seal()) for the segment it is written to. */
 function frame(type: number, payload: readonly Uint8Array[]): Uint8Array[] {
   let len = 0;
   for (const p of payload) len += p.byteLength;
@@ -35,10 +50,24 @@ function frame(type: number, payload: readonly Uint8Array[]): Uint8Array[] {
   h.writeUInt32LE(MAGIC, 0);
   h.writeUInt32LE(len, 4);
   h.writeUInt8(type, 8);
-  let crc = crc32(h.subarray(4, 12));
-  for (const p of payload) crc = crc32(p, crc);
-  h.writeUInt32LE(crc, 12);
   return [h, ...payload];
+}
+
+/** The CRC's start for a format-1 record of the segment with this base. */
+function baseSeed(base: number): number {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(base));
+  return crc32(b);
+}
+
+/** Stamps a record (an encode* result) with the format, the base's hint and its CRC for the segment with this base. */
+export function seal(parts: readonly Uint8Array[], base: number): void {
+  const h = parts[0] as Buffer;
+  h.writeUInt8(FORMAT_BASED, 9);
+  h.writeUInt16LE(base & 0xffff, 10);
+  let crc = crc32(h.subarray(4, 12), baseSeed(base));
+  for (let i = 1; i < parts.length; i++) crc = crc32(parts[i]!, crc);
+  h.writeUInt32LE(crc, 12);
 }
 
 /**
@@ -122,14 +151,29 @@ export type Parsed =
   | { type: typeof BATCH; seq: number; signal: Signal; tenant: string; partition: number; batchId: string; refs: WalChunkRef[] }
   | { type: typeof STORED; seqs: number[] };
 
-/** The record at `off` when it is whole and its checksum matches, else undefined. */
-function recordAt(buf: Buffer, off: number): { end: number; type: number; payload: Buffer } | undefined {
+/** Whether `off` starts a header of this segment's (format 1, its base's hint): what a torn append leaves. */
+function ownHeaderAt(buf: Buffer, off: number, base: number): boolean {
+  return off + HEADER_BYTES <= buf.length && buf.readUInt32LE(off) === MAGIC && buf.readUInt8(off + 9) === FORMAT_BASED && buf.readUInt16LE(off + 10) === (base & 0xffff);
+}
+
+/** The first offset from `off` on holding a format-1 header of another segment (an earlier use of the file), or -1. */
+function otherHeaderAfter(buf: Buffer, off: number, base: number): number {
+  for (let i = buf.indexOf(MAGIC_BYTES, off); i !== -1 && i + HEADER_BYTES <= buf.length; i = buf.indexOf(MAGIC_BYTES, i + 1)) {
+    if (buf.readUInt8(i + 9) === FORMAT_BASED && buf.readUInt16LE(i + 10) !== (base & 0xffff)) return i;
+  }
+  return -1;
+}
+
+/** The record at `off` of the segment with this base when it is whole and its checksum matches, else undefined. */
+function recordAt(buf: Buffer, off: number, base: number, seed: number): { end: number; type: number; payload: Buffer } | undefined {
   if (off + HEADER_BYTES > buf.length || buf.readUInt32LE(off) !== MAGIC) return undefined;
+  const format = buf.readUInt8(off + 9);
+  if (format === FORMAT_BASED ? buf.readUInt16LE(off + 10) !== (base & 0xffff) : format !== 0 || buf.readUInt16LE(off + 10) !== 0) return undefined;
   const len = buf.readUInt32LE(off + 4);
   const end = off + HEADER_BYTES + len;
   if (end > buf.length) return undefined;
   const payload = buf.subarray(off + HEADER_BYTES, end);
-  if (crc32(payload, crc32(buf.subarray(off + 4, off + 12))) !== buf.readUInt32LE(off + 12)) return undefined;
+  if (crc32(payload, crc32(buf.subarray(off + 4, off + 12), format === FORMAT_BASED ? seed : 0)) !== buf.readUInt32LE(off + 12)) return undefined;
   return { end, type: buf.readUInt8(off + 8), payload };
 }
 
@@ -169,14 +213,25 @@ function parsePayload(type: number, p: Buffer): Parsed {
   throw new RangeError(`unknown record type ${type}`);
 }
 
-/** Reads one segment: its valid records, and the regions that failed the checks. */
-export function scanSegment(buf: Buffer): { records: Parsed[]; bad: { offset: number; bytes: number }[]; validEnd: number } {
+/** A region of a segment that failed the checks; `end`: nothing valid follows it. */
+export interface BadRegion {
+  offset: number;
+  bytes: number;
+  end: boolean;
+}
+
+/**
+ * Reads one segment (base: the number in its file name): its valid records, the regions that
+ * failed the checks, and where its last valid record ends.
+ */
+export function scanSegment(buf: Buffer, base: number): { records: Parsed[]; bad: BadRegion[]; validEnd: number } {
   const records: Parsed[] = [];
-  const bad: { offset: number; bytes: number }[] = [];
+  const bad: BadRegion[] = [];
+  const seed = baseSeed(base);
   let off = 0;
   let validEnd = 0;
   while (off < buf.length) {
-    const r = recordAt(buf, off);
+    const r = recordAt(buf, off, base, seed);
     let parsed: Parsed | undefined;
     if (r) {
       try {
@@ -194,14 +249,24 @@ export function scanSegment(buf: Buffer): { records: Parsed[]; bad: { offset: nu
     // Resynchronize: the next offset holding a whole record with a matching checksum.
     let next = -1;
     for (let i = buf.indexOf(MAGIC_BYTES, off + 1); i !== -1; i = buf.indexOf(MAGIC_BYTES, i + 1)) {
-      if (recordAt(buf, i)) {
+      if (recordAt(buf, i, base, seed)) {
         next = i;
         break;
       }
     }
-    const end = next === -1 ? buf.length : next;
-    bad.push({ offset: off, bytes: end - off });
-    off = end;
+    if (next !== -1) {
+      bad.push({ offset: off, bytes: next - off, end: false });
+      off = next;
+      continue;
+    }
+    // The segment's end. In a file holding no other segment's records (a new file, or an older
+    // version's, which is never reused) anything after the last record is damage. A reused file
+    // holds its earlier use's records past the new ones: damage there is only a header of this
+    // segment's (a torn or damaged last record), as far as that record says it runs.
+    const earlier = otherHeaderAfter(buf, off, base);
+    if (earlier === -1) bad.push({ offset: off, bytes: buf.length - off, end: true });
+    else if (ownHeaderAt(buf, off, base)) bad.push({ offset: off, bytes: Math.min(earlier, off + HEADER_BYTES + buf.readUInt32LE(off + 4)) - off, end: true });
+    break;
   }
   return { records, bad, validEnd };
 }
