@@ -375,8 +375,9 @@ export class WriteAheadLog {
       // A spare that cannot be taken is left behind; the next start deletes or keeps it.
       if (await rename(spare.path, path).then(() => true, () => false)) fileBytes = spare.bytes;
     }
-    // Records are written at their offsets (writeRound), from the first byte of a reused file.
-    const fh = await open(path, fileBytes > 0 ? 'r+' : 'a');
+    // Records are written at their offsets (writeRound), from the first byte of a reused file. A
+    // new name holds no segment ('w' empties a spare renamed to it by an attempt that then failed).
+    const fh = await open(path, fileBytes > 0 ? 'r+' : 'w');
     try {
       // The name must be durable before records in the file are acknowledged (a spare is never read).
       await syncDir(this.opts.dir);
