@@ -3,7 +3,7 @@
 // twice. SQLite stores a span once by (trace id, span id) whatever happens, so duplicates are
 // checked on log records, which have no natural key (only their batch id guards them).
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, readdirSync } from 'node:fs';
+import { appendFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { eventually, metricValue } from '../helpers/collector.ts';
@@ -56,6 +56,47 @@ describe.each(['durable', 'stored'] as const)('SIGKILL under load with delivery.
     if (ack === 'durable') expect(second.output()).toContain('write-ahead log: replaying rows accepted before the last stop');
     // The log's replay is written after the restart; stored mode has nothing to replay.
     await storesEverythingOnce(second, acked, db, service);
+  }, 60_000);
+});
+
+describe('SIGKILL under load while the write-ahead log writes segments into stored segments\' files', () => {
+  it('loses no acknowledged span or log record and stores none twice, after two kills in a row', async () => {
+    const dir = tempDir('fault-reuse-');
+    const db = join(dir, 'th.db');
+    // 64 KiB segments: the log rotates every few requests and writes new segments into stored segments' files.
+    const flags = { 'storage.sqlite.path': db, 'delivery.ack': 'durable', 'delivery.walSegmentBytes': String(64 << 10), 'writer.flushIntervalMs': '300', 'writer.maxBatchRows': '2000' };
+    // A file seen under two segment names (same inode and birth time: a deleted file's inode can
+    // come back for a new file, with a new birth time) was stored, kept, and written again.
+    const names = new Map<string, Set<string>>();
+    const reused = (): boolean => {
+      for (const n of readdirSync(join(dir, 'wal')).filter((f) => f.endsWith('.wal'))) {
+        try {
+          const st = statSync(join(dir, 'wal', n));
+          const key = `${st.ino}:${st.birthtimeMs}`;
+          names.set(key, (names.get(key) ?? new Set()).add(n));
+        } catch {
+          // Renamed or deleted between the listing and the stat.
+        }
+      }
+      return [...names.values()].some((s) => s.size >= 2);
+    };
+    // Each run's load under a service of its own: its log bodies repeat from one load to the next.
+    const runs: { acked: Acked; service: string }[] = [];
+    for (let kill = 0; kill < 2; kill++) {
+      const service = `kill-reuse-${kill}`;
+      const c = await spawnCollector(flags);
+      const load = startLoad(c.httpUrl, { concurrency: 8, spansPerRequest: SPANS_PER_REQUEST, logsPerRequest: 10, service });
+      names.clear();
+      await eventually(async () => (reused() && load.acked.traces.length >= 100 ? true : undefined), 20_000, 'acknowledged load and a segment file written again');
+      c.child.kill('SIGKILL');
+      expect(await c.exited).toBeNull();
+      runs.push({ acked: await load.stop(), service });
+    }
+    const last = await spawnCollector(flags);
+    await eventually(async () => (runs.every((r) => missing(r.acked, db, r.service).spans + missing(r.acked, db, r.service).logs === 0) ? true : undefined), 20_000, 'every acknowledged row stored');
+    last.child.kill('SIGTERM');
+    expect(await last.exited).toBe(0);
+    for (const r of runs) expect(missing(r.acked, db, r.service)).toEqual({ spans: 0, logs: 0, duplicateLogs: 0 });
   }, 60_000);
 });
 
