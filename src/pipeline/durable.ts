@@ -72,8 +72,12 @@ export class DurableLog {
 
   /**
    * Hands the replay to the writer without blocking start-up (a store that is down would hold
-   * the receivers closed): recorded batches as they are, loose chunks in slices that fit the
-   * queue budget, waiting for the writer to drain between slices.
+   * the receivers closed): recorded batches as they are, loose chunks in slices of half the
+   * queue budget, one at a time: the next once the last is stored (or given up on). Each takes
+   * its room whether or not new requests left any (they were accepted before the restart; new
+   * requests wait instead). It used to wait for room, and for the writer to go idle between
+   * slices: under a steady load that keeps the queue full the replay, and with it every segment
+   * of the log after the one holding it, waited for the load to stop.
    */
   feed(writer: Writer, maxQueueBytes: number): void {
     const replay = this.replay;
@@ -98,14 +102,7 @@ export class DurableLog {
             bytes += chunks[i]!.data.byteLength;
             part.push(chunks[i++]!);
           }
-          let reservation = writer.reserve(bytes);
-          while (!reservation && !this.stopped) {
-            await writer.drain();
-            reservation = writer.reserve(bytes);
-          }
-          if (!reservation) return;
-          void reservation.commit(signal, part, tenant);
-          await writer.drain();
+          await writer.reserve(bytes, true)!.commit(signal, part, tenant);
         }
       }
     })();

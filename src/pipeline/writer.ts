@@ -252,10 +252,11 @@ export class Writer {
   /**
    * Takes room for a request of this many bytes before it is decoded; undefined when the queue
    * is full. A request larger than the whole budget is admitted into an empty queue, so it can
-   * never be refused forever.
+   * never be refused forever. Rows accepted before a restart (a write-ahead log replay) always
+   * get theirs, as submit() does: they count against the budget, and new requests wait.
    */
-  reserve(bytes: number): Reservation | undefined {
-    if (this.queuedBytes + bytes > this.opts.maxQueueBytes && this.queuedBytes > 0) return undefined;
+  reserve(bytes: number, acceptedBefore = false): Reservation | undefined {
+    if (!acceptedBefore && this.queuedBytes + bytes > this.opts.maxQueueBytes && this.queuedBytes > 0) return undefined;
     this.account(bytes);
     let held = bytes;
     let open = true;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
+import { DurableLog } from '../../src/pipeline/durable.ts';
 import { WalRecorder } from '../../src/pipeline/wal-backend.ts';
 import { WriteAheadLog, type WalReplay } from '../../src/pipeline/wal/index.ts';
 import { Writer, type WriterOptions } from '../../src/pipeline/writer.ts';
@@ -220,5 +221,57 @@ describe('write-ahead log behind the writer', () => {
     const backend2 = recorder2.wrap(store);
     await replayInto(after.replay, recorder2, backend2, new Writer(backend2, opts, createMetrics(), silent));
     expect(await counts(store, service)).toEqual({ spans: 0, logs: 20 });
+  });
+
+  it('replays what a crash left while a steady load keeps the writer busy, without waiting for the load to stop', async () => {
+    const dir = tempDir('walw-');
+    const store = await sqlite(join(dir, 'db.sqlite'));
+    const walDir = join(dir, 'wal');
+    const before = 'replayed-' + randomUUID();
+    const during = 'steady-' + randomUUID();
+    // Acknowledged before the stop and never stored: the log keeps them for the next start.
+    {
+      const { wal } = await openWal(walDir);
+      const r = requests(before, 6);
+      for (const c of r.spans) await wal.append('traces', c);
+      for (const c of r.logs) await wal.append('logs', c);
+      await wal.shutdown();
+    }
+    const log = new DurableLog({ dir: walDir, maxBytes: 64 << 20, segmentBytes: 32 * 1024 }, createMetrics(), silent);
+    await log.start();
+    // The store as a slow disk makes it (15 ms a write): the load below keeps the writer from
+    // ever being idle while it runs.
+    const slow: StoreWriter = { name: store.name, write: async (b) => (await new Promise((r) => setTimeout(r, 15)), store.write(b)) };
+    const writer = new Writer(log.wrap(slow), opts, createMetrics(), silent);
+    let running = true;
+    let busy = true;
+    // Four clients, each sending its next request as soon as the last is acknowledged.
+    const load = Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (running) {
+          const chunks = requests(during, 1).spans[0]!;
+          const reservation = writer.reserve(chunks.reduce((n, c) => n + c.data.byteLength, 0));
+          if (reservation && (await log.append('traces', chunks, TENANT)) === undefined) void reservation.commit('traces', chunks, TENANT);
+          else reservation?.release();
+          busy &&= writer.queueBytes > 0;
+          await new Promise((r) => setTimeout(r, 1));
+        }
+      }),
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      log.feed(writer, opts.maxQueueBytes);
+      // Spans and log records are fed one after the other: the second waited for the writer to be idle.
+      await eventually(async () => ((await counts(store, before)).logs === 30 ? true : undefined), 5_000, 'the replayed log records stored while the load runs');
+      expect(await counts(store, before)).toEqual({ spans: 60, logs: 30 });
+      expect(busy).toBe(true);
+    } finally {
+      running = false;
+      await load;
+    }
+    log.stopFeeding();
+    await writer.shutdown();
+    await log.shutdown();
+    expect((await counts(store, during)).spans).toBeGreaterThan(0);
   });
 });
