@@ -63,8 +63,9 @@ describe('SIGKILL under load while the write-ahead log writes segments into stor
   it('loses no acknowledged span or log record and stores none twice, after two kills in a row', async () => {
     const dir = tempDir('fault-reuse-');
     const db = join(dir, 'th.db');
-    // 64 KiB segments: the log rotates every few requests and writes new segments into stored segments' files.
-    const flags = { 'storage.sqlite.path': db, 'delivery.ack': 'durable', 'delivery.walSegmentBytes': String(64 << 10), 'writer.flushIntervalMs': '300', 'writer.maxBatchRows': '2000' };
+    // 512 KiB segments: the log rotates every second or so under this load and writes new segments into
+    // stored segments' files (a file lives long enough as one segment to be seen under its next name).
+    const flags = { 'storage.sqlite.path': db, 'delivery.ack': 'durable', 'delivery.walSegmentBytes': String(512 << 10), 'writer.flushIntervalMs': '300', 'writer.maxBatchRows': '2000' };
     // A file seen under two segment names (same inode and birth time: a deleted file's inode can
     // come back for a new file, with a new birth time) was stored, kept, and written again.
     const names = new Map<string, Set<string>>();
