@@ -73,11 +73,10 @@ export class DurableLog {
   /**
    * Hands the replay to the writer without blocking start-up (a store that is down would hold
    * the receivers closed): recorded batches as they are, loose chunks in slices of half the
-   * queue budget, one at a time: the next once the last is stored (or given up on). Each takes
-   * its room whether or not new requests left any (they were accepted before the restart; new
-   * requests wait instead). It used to wait for room, and for the writer to go idle between
-   * slices: under a steady load that keeps the queue full the replay, and with it every segment
-   * of the log after the one holding it, waited for the load to stop.
+   * queue budget, one at a time: the next once the last is stored (or given up on), never once
+   * the writer is idle, which a steady load never lets it be. Each slice takes its room whether
+   * or not new requests left any: its rows were accepted before the restart, and new requests
+   * wait instead.
    */
   feed(writer: Writer, maxQueueBytes: number): void {
     const replay = this.replay;
