@@ -311,20 +311,22 @@ export function openReadOnly(path: string): DatabaseSync {
 }
 
 /**
- * SQL: run `r` is one of the trace's, the tenant and trace id being parameters ?1 and ?2: found
- * through the trace index, and checked against the run itself (an entry may outlive its run). The
- * checks' unary + keeps SQLite from taking a tenant-led index of span_runs for them instead (it
- * did: a scan of the tenant's runs, the index's runs a filter).
+ * SQL: row `alias` of t is one of the trace's, the tenant and trace id being parameters ?1 and
+ * ?2: found through the trace index, and checked against the row itself (an entry may outlive
+ * its row). The checks' unary + keeps SQLite from taking a tenant-led index of the table for them
+ * instead (it did for span_runs: a scan of the tenant's runs, the index's runs a filter).
  */
-export const runOfTrace = (r: string): string =>
-  `${r}.rowid IN (SELECT run FROM ${TRACE_INDEX}.trace_runs WHERE tenant = ?1 AND trace_id = ?2) AND +${r}.tenant = ?1 AND +${r}.trace_id = ?2`;
+const ofTrace = (t: TraceIndexed, alias: string): string =>
+  `${alias}.rowid IN (SELECT ${t.key} FROM ${TRACE_INDEX}.${t.entries} WHERE tenant = ?1 AND trace_id = ?2) AND +${alias}.tenant = ?1 AND +${alias}.trace_id = ?2`;
 
-/** SQL: log record `logs` is one of the trace's (tenant ?1, trace id ?2), found as runOfTrace finds runs. */
-export const logOfTrace = `logs.id IN (SELECT log FROM ${TRACE_INDEX}.log_traces WHERE tenant = ?1 AND trace_id = ?2) AND +logs.tenant = ?1 AND +logs.trace_id = ?2`;
+/** SQL: run `r` is one of the trace's (ofTrace). */
+export const runOfTrace = (r: string): string => ofTrace(INDEXED_RUNS, r);
+
+/** SQL: log record `logs` is one of the trace's (ofTrace). */
+export const logOfTrace = ofTrace(INDEXED_LOGS, 'logs');
 
 /** Adds a row (tenant, trace id, rowid) of t to the trace index, in the transaction that writes it. */
 const indexRow = (t: TraceIndexed): string => `INSERT OR IGNORE INTO ${TRACE_INDEX}.${t.entries} (tenant, trace_id, ${t.key}) VALUES (?, ?, ?)`;
-const INDEX_RUN = indexRow(INDEXED_RUNS);
 
 /** Removes the trace index's entries of the rows of t that `where` (over t, parameter ?1) deletes next. */
 const unindexRows = (t: TraceIndexed, where: string): string =>
@@ -332,7 +334,7 @@ const unindexRows = (t: TraceIndexed, where: string): string =>
 
 /**
  * Attaches the trace index (see TRACE_INDEX), indexes the runs it lacks and drops the index of
- * versions before it from the store's file. The writes keep it themselves (INDEX_RUN, and
+ * versions before it from the store's file. The writes keep it themselves (indexRow, and
  * deleteBefore), not by triggers: a trigger makes each insert of a run a statement that writes
  * twice, for which SQLite keeps a statement journal of every page it touches (measured: 12 KiB
  * written per span against 5).
@@ -638,11 +640,11 @@ class RecordRunWriter {
   private readonly idWords = new Set<number>();
   private repeated = false;
 
-  constructor(db: DatabaseSync, terms: RunTerms | undefined) {
+  constructor(db: DatabaseSync, indexRun: StatementSync, terms: RunTerms | undefined) {
     this.insertRun = db.prepare(`INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid, attr_filter, group_id, span_count, max_duration_ns)
       VALUES (?, ?, ?, ?, ?, ${RECORD_RUN_RANGE}, ?, ?, ?, ?)`);
     this.insertRecords = db.prepare('INSERT INTO run_spans (run, records) VALUES (?, ?)');
-    this.indexRun = db.prepare(INDEX_RUN);
+    this.indexRun = indexRun;
     this.traceHasRun = db.prepare(`SELECT 1 FROM ${TRACE_INDEX}.trace_runs WHERE tenant = ? AND trace_id = ? LIMIT 1`);
     this.traceRecords = db.prepare(`SELECT b.records AS records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE ${runOfTrace('r')}`);
     this.traceRows = db.prepare('SELECT span_id AS id FROM spans WHERE tenant = ? AND trace_id = ?');
@@ -831,12 +833,14 @@ export class SqliteStore {
       'INSERT OR IGNORE INTO spans (tenant, trace_id, span_id, parent_span_id, service_name, name, start_ns, end_ns, duration_ns, status_code, doc, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     const terms = options.indexAttributes !== false ? new RunTerms() : undefined;
+    // Both run writers add their runs to the trace index with one statement.
+    const indexRun = db.prepare(indexRow(INDEXED_RUNS));
     this.runs = new SpanRunWriter(
       db.prepare('INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid, attr_filter) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
-      db.prepare(INDEX_RUN),
+      indexRun,
       terms,
     );
-    this.recordRuns = new RecordRunWriter(db, terms);
+    this.recordRuns = new RecordRunWriter(db, indexRun, terms);
     this.insertGroup = db.prepare('INSERT INTO item_groups (gid, max_ns, resource, scope) VALUES (?, ?, ?, ?)');
     this.upsertOperation = db.prepare(
       `INSERT INTO operations (tenant, service_name, name, kind, last_start_ns) VALUES (?, ?, ?, ?, ?)
