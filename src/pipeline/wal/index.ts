@@ -589,19 +589,13 @@ export class WriteAheadLog {
     return true;
   }
 
-  /** Deletes spares until the log's files, its queue, `bytes` more and the spares fit in maxBytes. */
+  /** Deletes spares until the log's files, its queue, `bytes` more and the spares fit in maxBytes (all of them for Infinity). */
   private yieldSpares(bytes: number): void {
     while (this.spares.length > 0 && this.usedBytes + this.spareBytes + bytes > this.opts.maxBytes) {
       const s = this.spares.shift()!;
       this.spareBytes -= s.bytes;
       this.removingSpares = this.removingSpares.then(() => rm(s.path, { force: true })).catch((err: unknown) => this.opts.logger?.warn({ err: String(err), path: s.path }, 'write-ahead log: could not delete a spare file'));
     }
-  }
-
-  /** Deletes the spares (a full disk needs their room). */
-  private async dropSpares(): Promise<void> {
-    for (const s of this.spares.splice(0)) await rm(s.path, { force: true }).catch(() => undefined);
-    this.spareBytes = 0;
   }
 
   /** Writes the reserve file whole; false (and no file) when the disk has no room for it. */
@@ -628,7 +622,9 @@ export class WriteAheadLog {
   private async releaseReserve(err: unknown): Promise<void> {
     if (this.diskFull) return;
     this.diskFull = new Error(`write-ahead log disk full (${err instanceof Error ? err.message : String(err)}); refusing new requests until stored segments free space`);
-    await this.dropSpares();
+    // A full disk needs the spares' room.
+    this.yieldSpares(Infinity);
+    await this.removingSpares;
     await rm(join(this.opts.dir, RESERVE_NAME), { force: true }).catch(() => undefined);
     this.opts.logger?.warn({ dir: this.opts.dir }, 'write-ahead log: disk full; released its reserve for batch records and refusing new requests until stored segments free space');
   }
