@@ -605,6 +605,116 @@ interface BatchGroups {
   close(): void;
 }
 
+/** A run of records waiting for its batch's end (RecordRunWriter.finish). */
+interface PendingRun {
+  trace: string;
+  service: string;
+  min: bigint;
+  max: bigint;
+  filter: Uint8Array | null;
+  group: number;
+  count: number;
+  maxDuration: bigint;
+  records: Uint8Array;
+  /** What its run_spans row takes of a leaf page (LeafPages.cellBytes). */
+  cell: number;
+}
+
+/**
+ * run_spans' leaf pages as SQLite fills them. Its rowids only grow, so each row goes on the last
+ * leaf page; one that does not fit there starts a new page (SQLite's balance_quick), and the
+ * page's free bytes stay free. A run's records are ~13 KB on the bench traffic, so rows written
+ * in arrival order left a quarter of each 32 KiB page free (docs/performance.md, phase AE).
+ */
+interface LeafPages {
+  /** Bytes a leaf page holds for cells (the page less its 8-byte header). */
+  readonly capacity: number;
+  /** The last page's free bytes, as far as this connection's writes tell (0: unknown, taken as full). */
+  free: number;
+  /** The bytes a run_spans row of `blobBytes` of records takes on its leaf page. */
+  cellBytes(blobBytes: number): number;
+}
+
+/** Bytes of an SQLite varint of n (n < 2^56). */
+function varintBytes(n: number): number {
+  let bytes = 1;
+  while (n >= 0x80 && bytes < 9) {
+    n = Math.floor(n / 128);
+    bytes++;
+  }
+  return bytes;
+}
+
+/** The leaf pages of a table b-tree of pages of pageSize bytes (SQLite's file format, "B-tree Pages"). */
+function leafPages(pageSize: number): LeafPages {
+  const maxLocal = pageSize - 35;
+  const minLocal = Math.floor(((pageSize - 12) * 32) / 255) - 23;
+  return {
+    capacity: pageSize - 8,
+    free: 0,
+    cellBytes(blobBytes) {
+      // The record: its header (its length, the rowid alias's NULL, the blob's serial type), then the blob.
+      const payload = 2 + varintBytes(blobBytes * 2 + 12) + blobBytes;
+      let local = payload;
+      let overflow = 0;
+      if (payload > maxLocal) {
+        // The part kept on the leaf page when the rest goes to overflow pages.
+        local = minLocal + ((payload - minLocal) % (pageSize - 4));
+        if (local > maxLocal) local = minLocal;
+        overflow = 4;
+      }
+      // The cell's pointer, its payload length and rowid (5 bytes: rowids below 2^35).
+      return 2 + varintBytes(payload) + 5 + local + overflow;
+    },
+  };
+}
+
+/**
+ * The order to write a batch's runs in so that they fill leaf pages: each time, the largest run
+ * that fits the last page's free bytes, and when none does, the largest left starts a new page.
+ * A batch's rows are written in one transaction, and no read needs their order among themselves:
+ * searches order runs by time; a trace's runs and an export's pages go by rowid for a stable
+ * order and cursor.
+ */
+function packRuns(runs: readonly PendingRun[], leaf: LeafPages): PendingRun[] {
+  const bySize = runs.slice().sort((a, b) => a.cell - b.cell);
+  const n = bySize.length;
+  // below[i]: i while bySize[i] is left, else a smaller index to look at (-1: none), path-compressed.
+  const below = new Int32Array(n);
+  for (let i = 0; i < n; i++) below[i] = i;
+  const largestLeft = (i: number): number => {
+    let r = i;
+    while (r >= 0 && below[r] !== r) r = below[r]!;
+    while (i > r) {
+      const next = below[i]!;
+      below[i] = r;
+      i = next;
+    }
+    return r;
+  };
+  const out: PendingRun[] = [];
+  for (let k = 0; k < n; k++) {
+    // The last index whose cell fits the free bytes.
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (bySize[mid]!.cell <= leaf.free) lo = mid + 1;
+      else hi = mid;
+    }
+    let at = lo === 0 ? -1 : largestLeft(lo - 1);
+    if (at < 0) {
+      leaf.free = leaf.capacity;
+      at = largestLeft(n - 1);
+    }
+    const run = bySize[at]!;
+    below[at] = at - 1;
+    leaf.free = Math.max(0, leaf.free - run.cell);
+    out.push(run);
+  }
+  return out;
+}
+
 /**
  * The run of records being written (see RUN_SPANS_SCHEMA): span records that follow one another in
  * a chunk, of one trace and one group (the spans of a trace arrive together in most requests), with
@@ -639,6 +749,11 @@ class RecordRunWriter {
   /** A word of each span id in the run, and whether one came twice (then ids are compared whole). */
   private readonly idWords = new Set<number>();
   private repeated = false;
+  /** The batch's runs, written when it ends (finish), and those of each trace among them. */
+  private readonly pending: PendingRun[] = [];
+  private readonly pendingOfTrace = new Map<string, PendingRun[]>();
+  /** run_spans' leaf pages, as packRuns sees them. */
+  private readonly leaf: LeafPages;
 
   constructor(db: DatabaseSync, indexRun: StatementSync, terms: RunTerms | undefined) {
     this.insertRun = db.prepare(`INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid, attr_filter, group_id, span_count, max_duration_ns)
@@ -649,6 +764,7 @@ class RecordRunWriter {
     this.traceRecords = db.prepare(`SELECT b.records AS records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE ${runOfTrace('r')}`);
     this.traceRows = db.prepare('SELECT span_id AS id FROM spans WHERE tenant = ? AND trace_id = ?');
     this.terms = terms;
+    this.leaf = leafPages((db.prepare('PRAGMA page_size').get() as { page_size: number }).page_size);
   }
 
   /** A batch's transaction begins (a run left by a failed one is not written). */
@@ -656,6 +772,8 @@ class RecordRunWriter {
     this.tenant = tenant;
     this.groups = groups;
     this.n = 0;
+    this.pending.length = 0;
+    this.pendingOfTrace.clear();
   }
 
   /** Whether the span record at r (of group g) continues the open run. */
@@ -693,31 +811,59 @@ class RecordRunWriter {
     if (this.terms) addRecordTerms(this.terms, this.reader!, buf, r, end);
   }
 
-  /** Writes the open run: its spans not stored yet (call before its group closes and the transaction commits). */
+  /** Ends the open run: its spans not stored yet wait for finish() (call before its group closes: the group's row takes the run's newest start). */
   flush(): void {
     if (this.n === 0) return;
     const buf = this.buf!;
     let records: Uint8Array = buf.subarray(this.first, this.end);
     let count = this.n;
     this.n = 0;
-    if (this.repeated || this.traceHasRun.get(this.tenant, this.trace) !== undefined) {
-      const kept = this.unstored(buf);
+    const ofTrace = this.pendingOfTrace.get(this.trace);
+    if (this.repeated || ofTrace !== undefined || this.traceHasRun.get(this.tenant, this.trace) !== undefined) {
+      const kept = this.unstored(buf, ofTrace);
       if (kept.length === 0) return;
       if (kept.length < count) records = Buffer.concat(kept);
       count = kept.length;
     }
-    const run = this.insertRun.run(this.tenant, this.trace, this.groupRef!.service, this.min, this.max, this.terms?.filter() ?? null, this.group, count, this.maxDuration);
-    this.insertRecords.run(run.lastInsertRowid, records);
-    this.indexRun.run(this.tenant, this.trace, run.lastInsertRowid);
+    const run: PendingRun = {
+      trace: this.trace,
+      service: this.groupRef!.service,
+      min: this.min,
+      max: this.max,
+      filter: this.terms?.filter().slice() ?? null,
+      group: this.group,
+      count,
+      maxDuration: this.maxDuration,
+      records,
+      cell: this.leaf.cellBytes(records.length),
+    };
+    this.pending.push(run);
+    if (ofTrace) ofTrace.push(run);
+    else this.pendingOfTrace.set(this.trace, [run]);
     this.groups!.item(true, this.max);
   }
 
-  /** The run's records whose span is not stored yet (nor earlier in the run), with its times and terms made anew. */
-  private unstored(buf: SlicingBuffer): Buffer[] {
+  /**
+   * Writes the batch's runs (call after the last flush, before the transaction commits), in the
+   * order packRuns gives: run_spans' rowids are span_runs', so their order is the order written.
+   */
+  finish(): void {
+    for (const run of packRuns(this.pending, this.leaf)) {
+      const id = this.insertRun.run(this.tenant, run.trace, run.service, run.min, run.max, run.filter, run.group, run.count, run.maxDuration).lastInsertRowid;
+      this.insertRecords.run(id, run.records);
+      this.indexRun.run(this.tenant, run.trace, id);
+    }
+    this.pending.length = 0;
+    this.pendingOfTrace.clear();
+  }
+
+  /** The run's records whose span is not stored yet (nor in the batch's runs of its trace, nor earlier in the run), with its times and terms made anew. */
+  private unstored(buf: SlicingBuffer, batchRuns: readonly PendingRun[] | undefined): Buffer[] {
     const stored = new Set<string>();
     for (const { records } of this.traceRecords.iterate(this.tenant, this.trace) as Iterable<{ records: Uint8Array }>) {
       readSpanRecords(records, (b, r) => stored.add(spanId(b, r)));
     }
+    for (const run of batchRuns ?? []) readSpanRecords(run.records, (b, r) => stored.add(spanId(b, r)));
     for (const { id } of this.traceRows.iterate(this.tenant, this.trace) as Iterable<{ id: string }>) stored.add(id);
     const kept: Buffer[] = [];
     this.terms?.begin();
@@ -943,6 +1089,7 @@ export class SqliteStore {
         if (c.length > 0 && !isOtlpChunk(c)) (lines ??= []).push(c);
         else this.writeArrivedSpans(c, ops, groups);
       }
+      this.recordRuns.finish();
       groups.close();
       if (lines) this.writeSpanLines(lines, tenant, ops);
       this.runs.flush();
@@ -956,7 +1103,7 @@ export class SqliteStore {
     const runs = this.recordRuns;
     const view = new DataView(c.buffer, c.byteOffset, c.byteLength);
     readSpanChunk(c, (g, buf, r) => {
-      // A run is written before its group closes (the group's row needs its newest time).
+      // A run ends before its group closes (the group's row needs its newest time).
       if (!runs.continues(buf, r, g)) runs.flush();
       const start = clampNs(spanStart(buf, r));
       runs.add(buf, r, g, groups.id(buf, g), start);
