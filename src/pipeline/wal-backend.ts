@@ -60,7 +60,7 @@ export class WalRecorder {
 
   /** The store's writes, recorded in the log (the writer sees only this). */
   wrap(inner: StoreWriter): StoreWriter {
-    return { name: inner.name, write: (b) => this.write(b, () => inner.write(b)) };
+    return { name: inner.name, copiesChunks: inner.copiesChunks === true, write: (b) => this.write(b, () => inner.write(b)) };
   }
 
   private async write(batch: WriteBatch, write: () => Promise<WriteResult>): Promise<WriteResult> {

@@ -9,6 +9,7 @@ import type { Signal } from '../model/signal.ts';
 import type { EncodedChunk, StoreWriter, WriteBatch } from '../storage/backend.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { initWriterMetrics, type DROP_REASONS, type Metrics } from '../telemetry/metrics.ts';
+import { releaseBuffer, soleUser } from '../common/release.ts';
 import { asError, attemptWithTimeout, retryWithBackoff, type RetryPolicy } from './retry.ts';
 
 export { backoffMs } from './retry.ts';
@@ -358,6 +359,10 @@ export class Writer {
         return false;
       }
       this.metrics.writtenRows.inc(labels, batch.rows);
+      // Freed now, not at V8's next full collection, which every 64 MiB of them would start
+      // (common/release.ts). Only when the first attempt stored them: one that timed out may
+      // still be reading its chunks while a later one succeeds.
+      if (this.store.copiesChunks && outcome.attempts === 1) for (const c of batch.chunks) if (soleUser(c)) releaseBuffer(c.buffer);
       if (this.failing.delete(key)) this.logger.info({ ...labels, partition: batch.partition, attempts: outcome.attempts }, 'storage writes recovered');
       return true;
     } catch (err) {

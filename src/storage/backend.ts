@@ -170,6 +170,12 @@ export interface StoreWriter {
   readonly name: string;
   /** Stores one batch (its signal says which table); idempotent per batchId. */
   write(batch: WriteBatch): Promise<WriteResult>;
+  /**
+   * True when a write that answered success holds nothing of the batch's chunks any more (it
+   * copied them to another thread or sent them): the writer may then free their memory at once
+   * instead of leaving it to V8. Absent for a store that keeps the chunks (memory).
+   */
+  readonly copiesChunks?: boolean;
 }
 
 /** Start, schema, health and shutdown: start() once; shutdown() is idempotent and safe before start. */

@@ -7,7 +7,11 @@ import { loadConfig } from '../../src/config/index.ts';
 import type { StoreWriter } from '../../src/storage/backend.ts';
 import { createEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
+import { sqliteOptions } from '../../src/storage/index.ts';
+import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
 import { gated, memoryBackend } from '../helpers/backends.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { join } from 'node:path';
 import { makeSpan } from '../helpers/rows.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
@@ -290,5 +294,35 @@ describe('writer', () => {
     expect(await writer.shutdown(100)).toBe(7);
     expect(await metric('tracehouse_writer_dropped_rows_total')).toBe(7);
     expect(writer.queueBytes).toBe(0);
+  });
+
+  it("frees a stored batch's chunks when the store copied them, not when it keeps them or a retry stored them", async () => {
+    const path = join(tempDir(), 'freed.db');
+    const sqlite = createSqliteBackend(sqliteOptions(loadConfig({ flags: { 'storage.backend': 'sqlite', 'storage.sqlite.path': path } })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    await sqlite.start();
+    const memory = await memoryBackend();
+    const write = async (store: StoreWriter, service: string) => {
+      const writer = new Writer(store, opts, createMetrics(), pino({ level: 'silent' }));
+      // Chunks that own their buffers, as the decode workers hand them over.
+      const chunks = encoder.encodeSpans(Array.from({ length: 3 }, () => makeSpan({ serviceName: service }))).map((c) => ({ ...c, data: new Uint8Array(c.data) }));
+      void writer.reserve(chunks.reduce((s, c) => s + c.data.byteLength, 0))!.commit('traces', chunks, TENANT);
+      await writer.drain();
+      return chunks.map((c) => c.data.buffer.detached);
+    };
+    try {
+      expect(await write(sqlite, 'copied')).toEqual([true]);
+      expect(await sqlite.searchTraces(TENANT, { service: 'copied', limit: 10 })).toHaveLength(3);
+      // The memory store reads its spans from the chunks.
+      expect(await write(memory, 'kept')).toEqual([false]);
+      expect(await memory.searchTraces(TENANT, { service: 'kept', limit: 10 })).toHaveLength(3);
+      // A first attempt that failed (or timed out, and may still be reading them) leaves them to V8.
+      const gate = gated(sqlite);
+      gate.failNext(1, { kind: 'retryable', error: new Error('busy') });
+      expect(await write(gate.backend, 'retried')).toEqual([false]);
+      expect(await sqlite.searchTraces(TENANT, { service: 'retried', limit: 10 })).toHaveLength(3);
+    } finally {
+      await sqlite.shutdown();
+      await memory.shutdown();
+    }
   });
 });

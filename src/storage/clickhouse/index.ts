@@ -91,6 +91,8 @@ interface ShardState {
 
 class ClickhouseBackend implements StorageBackend, StoreStats {
   readonly name = 'clickhouse';
+  /** An insert has sent every chunk (or written it to chdb's input file) before it succeeds. */
+  readonly copiesChunks = true;
   readonly encoder: EncoderSpec;
   readonly #s: ClickhouseSettings;
   readonly #deps: BackendDeps;

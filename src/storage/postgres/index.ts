@@ -67,6 +67,8 @@ export interface PostgresOptions {
 
 class PostgresBackend implements StorageBackend, StoreStats {
   readonly name = 'postgres';
+  /** A write's COPY has sent every chunk before it succeeds. */
+  readonly copiesChunks = true;
   readonly encoder: EncoderSpec;
 
   private readonly config: PostgresOptions;

@@ -37,6 +37,8 @@ const UNREADABLE_KEYS_KEPT = 100_000;
 
 class SqliteBackend implements StorageBackend, StoreStats {
   readonly name = 'sqlite';
+  /** The write thread gets a copy of each chunk (request). */
+  readonly copiesChunks = true;
   readonly encoder = { name: 'otlp', options: {} } as const;
   private db: DatabaseSync | undefined;
   private readPool: ReadPool | undefined;
