@@ -75,9 +75,18 @@ interface PipelineContext {
   settled(): void;
 }
 
+/** Adds a chunk's days to those of the chunks before it; undefined once one of them has none. */
+function withDays(days: Set<number> | undefined, chunk: EncodedChunk): Set<number> | undefined {
+  if (days === undefined || chunk.days === undefined) return undefined;
+  for (const d of chunk.days) days.add(d);
+  return days;
+}
+
 /** Groups chunks of one signal and partition into batches and keeps a bounded number in flight. */
 class Pipeline {
   private pending: Uint8Array[] = [];
+  /** The pending chunks' days (EncodedChunk.days); undefined when one of them has none. */
+  private pendingDays: Set<number> | undefined = new Set();
   private pendingRows = 0;
   private pendingBytes = 0;
   private pendingSinceMs = 0;
@@ -122,6 +131,7 @@ class Pipeline {
     if (this.pending.length === 0) this.pendingSinceMs = Date.now();
     if (listener) this.pendingListeners.push(listener);
     this.pending.push(chunk.data);
+    this.pendingDays = withDays(this.pendingDays, chunk);
     this.pendingRows += chunk.rows;
     this.pendingBytes += chunk.data.byteLength;
     if (this.pendingRows >= this.ctx.opts.maxBatchRows) this.flush();
@@ -144,11 +154,13 @@ class Pipeline {
   addBatch(chunks: readonly EncodedChunk[], batchId: string, listener: Listener): void {
     let rows = 0;
     let bytes = 0;
+    let days: Set<number> | undefined = new Set();
     for (const c of chunks) {
       rows += c.rows;
       bytes += c.data.byteLength;
+      days = withDays(days, c);
     }
-    const batch: WriteBatch = { signal: this.signal, partition: this.partition, tenant: this.tenant, rows, bytes, chunks: chunks.map((c) => c.data), batchId };
+    const batch: WriteBatch = { signal: this.signal, partition: this.partition, tenant: this.tenant, rows, bytes, chunks: chunks.map((c) => c.data), batchId, ...(days && { days: [...days] }) };
     this.ready.push({ batch, sinceMs: Date.now(), listeners: [listener] });
     this.pump();
   }
@@ -165,9 +177,11 @@ class Pipeline {
       bytes: this.pendingBytes,
       chunks: this.pending,
       batchId: randomUUID(),
+      ...(this.pendingDays && { days: [...this.pendingDays] }),
     };
     this.ready.push({ batch, sinceMs: this.pendingSinceMs, listeners: this.pendingListeners });
     this.pending = [];
+    this.pendingDays = new Set();
     this.pendingListeners = [];
     this.pendingRows = 0;
     this.pendingBytes = 0;

@@ -22,6 +22,8 @@ export interface EncodedChunk {
   partition: number;
   rows: number;
   data: Uint8Array;
+  /** Days (since 1970-01-01 UTC) of its rows' partition key, when its encoder reads them (PostgreSQL's day partitions). */
+  days?: number[];
 }
 
 /** A batch the writer hands to the backend: chunks of one signal, one partition and one tenant. */
@@ -35,6 +37,8 @@ export interface WriteBatch {
   chunks: Uint8Array[];
   /** Stable across retries of the same batch: backends use it to make writes idempotent. */
   batchId: string;
+  /** The days of its rows, when every chunk's encoder told them (EncodedChunk.days). */
+  days?: number[];
 }
 
 /** What a write tells the writer to do next (opentelemetry-js ExportResponse style). */

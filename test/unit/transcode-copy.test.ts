@@ -16,7 +16,7 @@ import { createEncoder as createRowEncoder } from '../../src/storage/postgres/en
 import { attributeToken } from '../../src/storage/postgres/tokens.ts';
 import { loadRequestEncoder } from '../../src/pipeline/transcode/registry.ts';
 import { WireWriter } from '../../src/pipeline/decode/index.ts';
-import { arbTraces, encodeTraces, LIMITS } from '../helpers/otlp-build.ts';
+import { arbTraces, encodeLogs, encodeTraces, LIMITS, logsOf, sampleLog, sampleSpan, tracesOf } from '../helpers/otlp-build.ts';
 
 function pair(limits = LIMITS): { rows: RequestEncoder; transcoder: RequestEncoder } {
   return { rows: fromRowEncoder(createRowEncoder({ format: 'binary' }), limits), transcoder: createEncoder({ format: 'binary' }, limits) };
@@ -37,6 +37,25 @@ function oneSpan(fill: (w: WireWriter) => void): Uint8Array {
 }
 
 describe('COPY transcoder: same tuples as the row path', () => {
+  it('tells each chunk the days its rows fall on, in both formats and signals: the partitions its batch needs', () => {
+    const DAY = 86_400_000_000_000n;
+    // Either side of day boundaries, and days far apart.
+    const times = [1n, DAY - 1n, DAY, 19_999n * DAY + 86_399_999_999_999n, 20_000n * DAY, 40_000n * DAY + 7n];
+    const days = [0, 1, 19_999, 20_000, 40_000];
+    const id = (i: number) => Buffer.from(String(i + 1).padStart(16, '0'), 'hex');
+    const traces = encodeTraces(tracesOf(times.map((start, i) => sampleSpan({ start, end: start + 10n, spanId: id(i) }))));
+    const logs = encodeLogs(logsOf(times.map((time) => sampleLog({ time }))));
+    for (const format of ['binary', 'text'] as const) {
+      const encoder = createEncoder({ format }, LIMITS);
+      for (const [signal, body] of [['traces', traces], ['logs', logs]] as const) {
+        const out = encoder.encode(signal, 'protobuf', body);
+        expect(out.accepted).toBe(times.length);
+        expect(out.chunks.every((c) => c.days !== undefined)).toBe(true);
+        expect([...new Set(out.chunks.flatMap((c) => c.days!))].sort((a, b) => a - b)).toEqual(days);
+      }
+    }
+  });
+
   it('is the encoder the registry gives PostgreSQL stores in binary format', async () => {
     const enc = await loadRequestEncoder({ name: 'postgres', options: { format: 'binary' } }, LIMITS);
     const body = encodeTraces(fc.sample(arbTraces, { numRuns: 1, seed: 3 })[0]!);

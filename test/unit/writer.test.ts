@@ -325,4 +325,23 @@ describe('writer', () => {
       await memory.shutdown();
     }
   });
+
+  it("gives a batch the days of its rows when every chunk's encoder told them, and none otherwise", async () => {
+    const seen: (number[] | undefined)[] = [];
+    const recording: StoreWriter = { name: 'recording', write: async (b) => (seen.push(b.days), { kind: 'success' }) };
+    // One flush for everything queued, so each batch is what one drain found.
+    const writer = new Writer(recording, { ...opts, maxBatchRows: 1000, flushIntervalMs: 60_000 }, createMetrics(), pino({ level: 'silent' }));
+    const put = (days: number[] | undefined) => {
+      const chunks = encoder.encodeSpans([makeSpan({ serviceName: 'days' })]).map((c) => (days === undefined ? c : { ...c, days }));
+      void writer.reserve(chunks.reduce((s, c) => s + c.data.byteLength, 0))!.commit('traces', chunks, TENANT);
+    };
+    put([20_000]);
+    put([20_000, 20_001]);
+    put([19_999]);
+    await writer.drain();
+    put([20_000]);
+    put(undefined);
+    await writer.drain();
+    expect(seen.map((d) => d && [...d].sort((a, b) => a - b))).toEqual([[19_999, 20_000, 20_001], undefined]);
+  });
 });

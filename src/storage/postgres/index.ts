@@ -12,7 +12,8 @@ import { SIGNALS, type Signal } from '../../model/signal.ts';
 import type { EncoderSpec } from '../encoders.ts';
 import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { LOG_COLUMNS, SPAN_COLUMNS, columnList, type CopyFormat } from './columns.ts';
-import { chunkDays, copyChunks } from './copy.ts';
+import { copyChunks } from './copy.ts';
+import { chunkDays } from './days.ts';
 import { failure, isConnectionError, toError } from './errors.ts';
 import { LATEST_VERSION, currentVersion, runMigrations } from './migrations.ts';
 import { Partitions } from './partitions.ts';
@@ -231,7 +232,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
     try {
       let days: Set<number>;
       try {
-        days = chunkDays(batch.chunks, this.format);
+        days = batch.days !== undefined ? new Set(batch.days) : chunkDays(batch.chunks, this.format);
       } catch (err) {
         return { kind: 'permanent', error: new Error(`postgres: undecodable ${signal} batch: ${toError(err).message}`) };
       }
