@@ -42,6 +42,14 @@ const SIGNALS: readonly Signal[] = ['traces', 'logs'];
 /** Format 1: the CRC covers the segment's base first (see the top of this file). */
 const FORMAT_BASED = 1;
 
+/** The hint a format-1 header carries of its segment's base. */
+const hintOf = (base: number): number => base & 0xffff;
+
+/** The base hint of a format-1 header at off (whole in buf), or -1 for a header of another format. */
+function basedHint(buf: Buffer, off: number): number {
+  return buf.readUInt8(off + 9) === FORMAT_BASED ? buf.readUInt16LE(off + 10) : -1;
+}
+
 /** A record's header and payload, to be sealed (seal()) for the segment it is written to. */
 function frame(type: number, payload: readonly Uint8Array[]): Uint8Array[] {
   let len = 0;
@@ -64,7 +72,7 @@ function baseSeed(base: number): number {
 export function seal(parts: readonly Uint8Array[], base: number): void {
   const h = parts[0] as Buffer;
   h.writeUInt8(FORMAT_BASED, 9);
-  h.writeUInt16LE(base & 0xffff, 10);
+  h.writeUInt16LE(hintOf(base), 10);
   let crc = crc32(h.subarray(4, 12), baseSeed(base));
   for (let i = 1; i < parts.length; i++) crc = crc32(parts[i]!, crc);
   h.writeUInt32LE(crc, 12);
@@ -153,13 +161,14 @@ export type Parsed =
 
 /** Whether `off` starts a header of this segment's (format 1, its base's hint): what a torn append leaves. */
 function ownHeaderAt(buf: Buffer, off: number, base: number): boolean {
-  return off + HEADER_BYTES <= buf.length && buf.readUInt32LE(off) === MAGIC && buf.readUInt8(off + 9) === FORMAT_BASED && buf.readUInt16LE(off + 10) === (base & 0xffff);
+  return off + HEADER_BYTES <= buf.length && buf.readUInt32LE(off) === MAGIC && basedHint(buf, off) === hintOf(base);
 }
 
 /** The first offset from `off` on holding a format-1 header of another segment (an earlier use of the file), or -1. */
 function otherHeaderAfter(buf: Buffer, off: number, base: number): number {
   for (let i = buf.indexOf(MAGIC_BYTES, off); i !== -1 && i + HEADER_BYTES <= buf.length; i = buf.indexOf(MAGIC_BYTES, i + 1)) {
-    if (buf.readUInt8(i + 9) === FORMAT_BASED && buf.readUInt16LE(i + 10) !== (base & 0xffff)) return i;
+    const hint = basedHint(buf, i);
+    if (hint !== -1 && hint !== hintOf(base)) return i;
   }
   return -1;
 }
@@ -167,13 +176,14 @@ function otherHeaderAfter(buf: Buffer, off: number, base: number): number {
 /** The record at `off` of the segment with this base when it is whole and its checksum matches, else undefined. */
 function recordAt(buf: Buffer, off: number, base: number, seed: number): { end: number; type: number; payload: Buffer } | undefined {
   if (off + HEADER_BYTES > buf.length || buf.readUInt32LE(off) !== MAGIC) return undefined;
-  const format = buf.readUInt8(off + 9);
-  if (format === FORMAT_BASED ? buf.readUInt16LE(off + 10) !== (base & 0xffff) : format !== 0 || buf.readUInt16LE(off + 10) !== 0) return undefined;
+  const hint = basedHint(buf, off);
+  // Format 0 has a zero format byte and a zero hint.
+  if (hint === -1 ? buf.readUInt8(off + 9) !== 0 || buf.readUInt16LE(off + 10) !== 0 : hint !== hintOf(base)) return undefined;
   const len = buf.readUInt32LE(off + 4);
   const end = off + HEADER_BYTES + len;
   if (end > buf.length) return undefined;
   const payload = buf.subarray(off + HEADER_BYTES, end);
-  if (crc32(payload, crc32(buf.subarray(off + 4, off + 12), format === FORMAT_BASED ? seed : 0)) !== buf.readUInt32LE(off + 12)) return undefined;
+  if (crc32(payload, crc32(buf.subarray(off + 4, off + 12), hint === -1 ? 0 : seed)) !== buf.readUInt32LE(off + 12)) return undefined;
   return { end, type: buf.readUInt8(off + 8), payload };
 }
 
