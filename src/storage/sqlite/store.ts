@@ -749,8 +749,7 @@ class RecordRunWriter {
   /** A word of each span id in the run, and whether one came twice (then ids are compared whole). */
   private readonly idWords = new Set<number>();
   private repeated = false;
-  /** The batch's runs, written when it ends (finish), and those of each trace among them. */
-  private readonly pending: PendingRun[] = [];
+  /** The batch's runs by trace, written when it ends (finish). */
   private readonly pendingOfTrace = new Map<string, PendingRun[]>();
   /** run_spans' leaf pages, as packRuns sees them. */
   private readonly leaf: LeafPages;
@@ -772,7 +771,6 @@ class RecordRunWriter {
     this.tenant = tenant;
     this.groups = groups;
     this.n = 0;
-    this.pending.length = 0;
     this.pendingOfTrace.clear();
   }
 
@@ -837,7 +835,6 @@ class RecordRunWriter {
       records,
       cell: this.leaf.cellBytes(records.length),
     };
-    this.pending.push(run);
     if (ofTrace) ofTrace.push(run);
     else this.pendingOfTrace.set(this.trace, [run]);
     this.groups!.item(true, this.max);
@@ -848,12 +845,11 @@ class RecordRunWriter {
    * order packRuns gives: run_spans' rowids are span_runs', so their order is the order written.
    */
   finish(): void {
-    for (const run of packRuns(this.pending, this.leaf)) {
+    for (const run of packRuns([...this.pendingOfTrace.values()].flat(), this.leaf)) {
       const id = this.insertRun.run(this.tenant, run.trace, run.service, run.min, run.max, run.filter, run.group, run.count, run.maxDuration).lastInsertRowid;
       this.insertRecords.run(id, run.records);
       this.indexRun.run(this.tenant, run.trace, id);
     }
-    this.pending.length = 0;
     this.pendingOfTrace.clear();
   }
 
