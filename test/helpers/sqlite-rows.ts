@@ -52,3 +52,8 @@ export function writeSpanRows(db: DatabaseSync, spans: SpanRow[], options: { ten
   }
   db.exec('COMMIT');
 }
+
+/** The names of a table's indexes in the store's file, sorted: what a migration left. */
+export function indexNames(db: DatabaseSync, table: string): string[] {
+  return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? ORDER BY name").all(table) as { name: string }[]).map((r) => r.name);
+}

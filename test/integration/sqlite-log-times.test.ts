@@ -12,6 +12,7 @@ import { createEncoder as createProtoEncoder } from '../../src/pipeline/transcod
 import { searchLogs, tableStats } from '../../src/storage/sqlite/reads.ts';
 import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { makeLog } from '../helpers/rows.ts';
+import { indexNames } from '../helpers/sqlite-rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const proto = createProtoEncoder({});
@@ -67,7 +68,7 @@ describe('sqlite log records by time', () => {
              CREATE INDEX logs_tenant_time ON logs (tenant, time_ns); CREATE INDEX logs_time ON logs (time_ns);`);
     db.close();
     db = openDatabase(path);
-    const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'logs' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+    const indexes = indexNames(db, 'logs');
     expect(indexes).toEqual(['logs_batch', 'logs_bucket', 'logs_tenant_bucket', 'logs_tenant_service_bucket']);
     check();
     db.close();

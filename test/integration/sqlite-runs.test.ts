@@ -14,7 +14,7 @@ import { createEncoder as createProtoEncoder } from '../../src/pipeline/transcod
 import { getDependencies, getTrace, READS, searchTraces, tableStats, takeUnreadable } from '../../src/storage/sqlite/reads.ts';
 import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { makeSpan } from '../helpers/rows.ts';
-import { writeSpanRows } from '../helpers/sqlite-rows.ts';
+import { indexNames, writeSpanRows } from '../helpers/sqlite-rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const proto = createProtoEncoder({});
@@ -115,7 +115,7 @@ describe('sqlite span runs', () => {
              CREATE INDEX span_runs_tenant_max ON span_runs (tenant, max_start_ns); CREATE INDEX span_runs_tenant_min ON span_runs (tenant, min_start_ns);`);
     db.close();
     db = openDatabase(path);
-    const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'span_runs' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+    const indexes = indexNames(db, 'span_runs');
     expect(indexes).toEqual(['span_runs_tenant_newest', 'span_runs_tenant_oldest', 'span_runs_tenant_service_newest', 'span_runs_unfiltered']);
     check();
     db.close();
@@ -322,7 +322,7 @@ describe('sqlite span runs', () => {
       { service: 'old', spans: 'rows 1-1' },
       { service: 'old', spans: 'rows 2-2' },
     ]);
-    const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'spans'").all() as { name: string }[]).map((r) => r.name);
+    const indexes = indexNames(db, 'spans');
     expect(indexes).toEqual(['spans_tenant_trace_span']);
     expect(found(db, { service: 'old', limit: 5 })).toEqual([spans[1]!.traceId, spans[0]!.traceId]);
     // Runs without their trace (as a build of runs before it made them) are made anew.

@@ -18,6 +18,7 @@ import { createEncoder } from '../../src/storage/rowjson.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
 import { canonical, makeLog, makeSpan, writeSpansAs } from '../helpers/rows.ts';
+import { indexNames } from '../helpers/sqlite-rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 describe('tenants added to an existing SQLite file', () => {
@@ -54,7 +55,7 @@ describe('tenants added to an existing SQLite file', () => {
     expect(canonical(getTrace(db, DEFAULT_TENANT, span.traceId))).toEqual(canonical([span]));
     expect(getServices(db, 'acme')).toEqual([span.serviceName]);
     // The old keys are gone: the unique key now leads with the tenant.
-    const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'spans'").all() as { name: string }[]).map((r) => r.name);
+    const indexes = indexNames(db, 'spans');
     expect(indexes).not.toContain('spans_trace_span');
     db.close();
   });
