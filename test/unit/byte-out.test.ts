@@ -74,6 +74,23 @@ describe('ByteOut', () => {
     );
   });
 
+  it('writes a list of words as four little-endian bytes each, after what came before and across buffer growth', () => {
+    fc.assert(
+      fc.property(fc.array(fc.nat({ max: 0xffffffff }), { maxLength: 12 }), fc.nat({ max: 9 }), (values, before) => {
+        const o = new ByteOut(4);
+        for (let i = 0; i < before; i++) o.byte(i);
+        o.uint32les(Uint32Array.from(values));
+        o.byte(0xee);
+        const want = Buffer.alloc(before + 4 * values.length + 1);
+        for (let i = 0; i < before; i++) want[i] = i;
+        values.forEach((v, i) => want.writeUInt32LE(v, before + 4 * i));
+        want[want.length - 1] = 0xee;
+        expect(Buffer.from(o.buf.subarray(0, o.pos))).toStrictEqual(want);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it('writes mostly plain ASCII, read four bytes at a time from anywhere in a request, as JSON.stringify does, and says whether it was ASCII', () => {
     // Plain ASCII with the bytes that need care (escapes, controls, UTF-8, invalid UTF-8) here and
     // there, so that they fall at every place of a four-byte word; read at an offset of a larger

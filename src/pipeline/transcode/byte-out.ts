@@ -422,6 +422,16 @@ export class ByteOut {
     this.pos += 4;
   }
 
+  /** Each of words as four little-endian bytes. */
+  uint32les(words: Uint32Array): void {
+    const n = words.length;
+    this.ensure(4 * n);
+    const view = this.view;
+    let p = this.pos;
+    for (let i = 0; i < n; i++, p += 4) view.setUint32(p, words[i]!, true);
+    this.pos = p;
+  }
+
   /** v as eight little-endian bytes (a fixed64; a negative bigint as its two's complement, as a fixed64 field holds it). */
   uint64le(v: bigint): void {
     this.ensure(8);

@@ -35,15 +35,17 @@ function idField(r: WireReader, size: number): number {
   return idState(r.buf, idStart, idEnd, size);
 }
 
-/** The halves of the last fixed64 read by fixed64(). */
-export let fixedLo = 0;
-export let fixedHi = 0;
+/**
+ * The halves of the last fixed64 read by fixed64(): [lo, hi]. A typed array, not two module
+ * variables: a low half past 2^30 stored into a variable is a new heap number on every read.
+ */
+export const FIXED = new Uint32Array(2);
 
-/** Reads a fixed64 at r.pos into fixedLo / fixedHi. */
+/** Reads a fixed64 at r.pos into FIXED. */
 export function fixed64(r: WireReader): void {
   if (r.pos + 8 > r.len) r.fixed64(); // throws the reader's own truncation error
-  fixedLo = r.view.getUint32(r.pos, true);
-  fixedHi = r.view.getUint32(r.pos + 4, true);
+  FIXED[0] = r.view.getUint32(r.pos, true);
+  FIXED[1] = r.view.getUint32(r.pos + 4, true);
   r.pos += 8;
 }
 
@@ -175,13 +177,13 @@ export function scanSpan(r: WireReader, start: number, end: number): void {
         break;
       case 57:
         fixed64(r);
-        startLo = fixedLo;
-        startHi = fixedHi;
+        startLo = FIXED[0]!;
+        startHi = FIXED[1]!;
         break;
       case 65:
         fixed64(r);
-        endLo = fixedLo;
-        endHi = fixedHi;
+        endLo = FIXED[0]!;
+        endHi = FIXED[1]!;
         break;
       case 74: {
         const e = r.lenEnd();
@@ -305,8 +307,8 @@ export function scanLog(r: WireReader, start: number, end: number): void {
     switch (tag) {
       case 9:
         fixed64(r);
-        timeLo = fixedLo;
-        timeHi = fixedHi;
+        timeLo = FIXED[0]!;
+        timeHi = FIXED[1]!;
         break;
       case 16:
         severity = r.int32();
@@ -344,8 +346,8 @@ export function scanLog(r: WireReader, start: number, end: number): void {
         break;
       case 89:
         fixed64(r);
-        obsLo = fixedLo;
-        obsHi = fixedHi;
+        obsLo = FIXED[0]!;
+        obsHi = FIXED[1]!;
         break;
       case 98:
         enEnd = r.lenEnd();
@@ -399,8 +401,8 @@ export function scanEvent(r: WireReader, end: number): void {
     switch (t) {
       case 9:
         fixed64(r);
-        lo = fixedLo;
-        hi = fixedHi;
+        lo = FIXED[0]!;
+        hi = FIXED[1]!;
         break;
       case 18:
         nameEnd = r.lenEnd();

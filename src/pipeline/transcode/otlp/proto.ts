@@ -321,6 +321,13 @@ function checkSpan(r: WireReader, start: number, end: number, rej: Rejections): 
   return keepSpan(rej, linksGood, tooDeep, eventTimesStorable);
 }
 
+/**
+ * The nine words of a span record's header after its ids, gathered here and written in one call:
+ * as arguments of calls the compiler does not inline, a time's low half past 2^30 would be a new
+ * heap number each.
+ */
+const SPAN_WORDS = new Uint32Array(9);
+
 /** Writes the record of the span just checked. */
 function writeSpan(r: WireReader, start: number, end: number): void {
   const buf = r.buf;
@@ -336,15 +343,17 @@ function writeSpan(r: WireReader, start: number, end: number): void {
     out.uint32le(0);
     out.uint32le(0);
   }
-  out.uint32le(startLo);
-  out.uint32le(startHi);
-  out.uint32le(endLo);
-  out.uint32le(endHi);
-  out.uint32le(statusCode);
-  out.uint32le(kind);
-  out.uint32le(nameEnd > nameStart ? nameStart - start : 0);
-  out.uint32le(nameEnd - nameStart);
-  out.uint32le(end - start);
+  const w = SPAN_WORDS;
+  w[0] = startLo;
+  w[1] = startHi;
+  w[2] = endLo;
+  w[3] = endHi;
+  w[4] = statusCode;
+  w[5] = kind;
+  w[6] = nameEnd > nameStart ? nameStart - start : 0;
+  w[7] = nameEnd - nameStart;
+  w[8] = end - start;
+  out.uint32les(w);
   out.bytes(buf, start, end);
 }
 
@@ -368,14 +377,19 @@ function checkLog(r: WireReader, start: number, end: number, rej: Rejections): b
   return true;
 }
 
+/** A log record's indexed time and its last two header words, written as SPAN_WORDS is. */
+const LOG_TIME = new Uint32Array(2);
+const LOG_TAIL = new Uint32Array(2);
+
 /** Writes the record of the log record just checked. */
 function writeLog(r: WireReader, start: number, end: number): void {
   const { timeLo, timeHi, obsLo, obsHi, traceStart, traceState } = LOG;
   out.byte(REC_LOG);
   // The indexed time: the record's time, or its observed time when unset.
   const unset = timeLo === 0 && timeHi === 0;
-  out.uint32le(unset ? obsLo : timeLo);
-  out.uint32le(unset ? obsHi : timeHi);
+  LOG_TIME[0] = unset ? obsLo : timeLo;
+  LOG_TIME[1] = unset ? obsHi : timeHi;
+  out.uint32les(LOG_TIME);
   // Empty, all-zero or malformed ids mean "not linked".
   if (traceState === ID_OK) {
     out.byte(16);
@@ -384,8 +398,9 @@ function writeLog(r: WireReader, start: number, end: number): void {
     out.byte(0);
     for (let i = 0; i < 4; i++) out.uint32le(0);
   }
-  out.uint32le(LOG.severity);
-  out.uint32le(end - start);
+  LOG_TAIL[0] = LOG.severity;
+  LOG_TAIL[1] = end - start;
+  out.uint32les(LOG_TAIL);
   out.bytes(r.buf, start, end);
 }
 
