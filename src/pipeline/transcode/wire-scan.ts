@@ -39,7 +39,7 @@ function idField(r: WireReader, size: number): number {
  * The halves of the last fixed64 read by fixed64(): [lo, hi]. A typed array, not two module
  * variables: a low half past 2^30 stored into a variable is a new heap number on every read.
  */
-export const FIXED = new Uint32Array(2);
+const FIXED = new Uint32Array(2);
 
 /** Reads a fixed64 at r.pos into FIXED. */
 export function fixed64(r: WireReader): void {
