@@ -61,7 +61,7 @@ import { basename, join } from 'node:path';
 import type { Signal } from '../../model/signal.ts';
 import type { EncodedChunk, WriteBatch } from '../../storage/backend.ts';
 import type { Logger } from '../../telemetry/logger.ts';
-import { BATCH, ENTRY, bytesOf, encodeBatch, encodeEntry, encodeStored, scanSegment, seal, type WalChunkRef } from './records.ts';
+import { BATCH, ENTRY, baseSeed, bytesOf, encodeBatch, encodeEntry, encodeStored, scanSegment, seal, type WalChunkRef } from './records.ts';
 
 const SEGMENT_NAME = /^(\d{20})\.wal$/;
 const RESERVE_NAME = 'reserve';
@@ -505,7 +505,8 @@ export class WriteAheadLog {
   private async writeRound(round: Pending[]): Promise<void> {
     const seg = this.active!;
     const fh = this.fh!;
-    for (const p of round) seal(p.parts, seg.base);
+    const seed = baseSeed(seg.base);
+    for (const p of round) seal(p.parts, seg.base, seed);
     const parts = round.flatMap((p) => p.parts);
     const before = seg.size;
     let written = 0;

@@ -61,19 +61,22 @@ function frame(type: number, payload: readonly Uint8Array[]): Uint8Array[] {
   return [h, ...payload];
 }
 
-/** The CRC's start for a format-1 record of the segment with this base. */
-function baseSeed(base: number): number {
+/** The CRC's start for a format-1 record of the segment with this base (seal, scanSegment). */
+export function baseSeed(base: number): number {
   const b = Buffer.alloc(8);
   b.writeBigUInt64LE(BigInt(base));
   return crc32(b);
 }
 
-/** Stamps a record (an encode* result) with the format, the base's hint and its CRC for the segment with this base. */
-export function seal(parts: readonly Uint8Array[], base: number): void {
+/**
+ * Stamps a record (an encode* result) with the format, the base's hint and its CRC for the
+ * segment with this base; seed is baseSeed(base), computed once for all the records a round seals.
+ */
+export function seal(parts: readonly Uint8Array[], base: number, seed: number): void {
   const h = parts[0] as Buffer;
   h.writeUInt8(FORMAT_BASED, 9);
   h.writeUInt16LE(hintOf(base), 10);
-  let crc = crc32(h.subarray(4, 12), baseSeed(base));
+  let crc = crc32(h.subarray(4, 12), seed);
   for (let i = 1; i < parts.length; i++) crc = crc32(parts[i]!, crc);
   h.writeUInt32LE(crc, 12);
 }
