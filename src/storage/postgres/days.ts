@@ -48,4 +48,3 @@ export function chunkDays(chunks: Uint8Array[], format: CopyFormat): Set<number>
   }
   return days;
 }
-

@@ -10,13 +10,9 @@ import { transcodeProto } from './proto.ts';
 /** Creates the COPY RequestEncoder of a PostgreSQL store; each chunk carries the days of its rows. */
 export function createEncoder(options: PostgresEncoderOptions, limits: DecodeLimits): RequestEncoder {
   const rowPath = fromRowEncoder(createRowEncoder(options), limits);
-  const encode: RequestEncoder['encode'] =
-    options.format !== 'binary'
-      ? (signal, format, body) => rowPath.encode(signal, format, body)
-      : (signal, format, body) => (format === 'json' ? rowPath.encode(signal, format, body) : transcodeProto(signal, body, limits, rowPath));
   return {
     encode(signal, format, body) {
-      const out = encode(signal, format, body);
+      const out = options.format !== 'binary' || format === 'json' ? rowPath.encode(signal, format, body) : transcodeProto(signal, body, limits, rowPath);
       for (const c of out.chunks) c.days = [...chunkDays([c.data], options.format)];
       return out;
     },
