@@ -60,6 +60,43 @@ export function rowPathCases(transcoder: RequestEncoder, expectSame: ExpectSame,
     expect(fallbacks()).toBe(before);
   });
 
+  it('arrays of strings (rendered from their bytes), and arrays that only begin like one', () => {
+    const field = (tag: number, ...parts: (string | ArrayLike<number>)[]) => {
+      const payload = Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(Array.from(p)))));
+      return Buffer.concat([Buffer.from([tag, payload.length]), payload]);
+    };
+    const array = (...elements: Buffer[]) => field(0x2a, ...elements.map((e) => field(0x0a, e)));
+    const text = (s: string | ArrayLike<number>) => field(0x0a, s);
+    const strings = [
+      array(text('a'), text('bc')),
+      array(text('é✓'), text('q"b\\s\n'), text('')),
+      array(text([0x61, 0xff, 0x62]), text('x')),
+      array(),
+    ];
+    const lookalikes = [
+      array(text('a'), Buffer.alloc(0)),
+      array(text('a'), Buffer.concat([text('b'), Buffer.from([0x10, 1])])),
+      array(Buffer.concat([text('a'), text('b')])),
+      array(text('a'), Buffer.from([0x18, 7])),
+      // The element claims two bytes more than the array holds: a refusal, as in the row path.
+      Buffer.concat([Buffer.from([0x2a, 5, 0x0a, 5, 0x0a, 3]), Buffer.from('xyz')]),
+    ];
+    const kv = (value: Buffer) => Buffer.concat([field(0x0a, 'k'), field(0x12, value)]);
+    const request = (signal: Signal, value: Buffer) => {
+      const w = new WireWriter().fork().fork().fork();
+      if (signal === 'traces') w.bytesField(1, new Uint8Array(16).fill(1)).bytesField(2, new Uint8Array(8).fill(2)).bytesField(9, kv(value)).bytesField(9, Buffer.concat([field(0x0a, 'n'), field(0x12, text('v'))]));
+      else w.fixed64Field(1, 1n).bytesField(5, value).bytesField(6, kv(value));
+      return w.join(2).join(2).join(1).finish();
+    };
+    for (const signal of ['traces', 'logs'] as const) {
+      for (const value of [...strings, ...lookalikes]) expectSame(signal, 'protobuf', request(signal, value));
+      // Arrays of strings are the transcoder's own (the refusal is decoded again by the row path).
+      const before = fallbacks();
+      for (const value of strings) expect(transcoder.encode(signal, 'protobuf', request(signal, value)).accepted).toBe(1);
+      expect(fallbacks()).toBe(before);
+    }
+  });
+
   it('random trace requests (protobufjs encodings), all on the transcoder', () => {
     const before = fallbacks();
     fc.assert(

@@ -494,6 +494,37 @@ export function grown(a: Int32Array<ArrayBuffer>, n: number): Int32Array<ArrayBu
 /** The attributes (KeyValue messages) of the resource or scope the last scanGroup read. */
 export const GROUP_ATTRS = new FieldRanges();
 
+/** The strings of the array stringElements last accepted, in order. */
+export const STRING_ELEMENTS = new FieldRanges();
+
+/**
+ * Whether the ArrayValue r.buf[start, end) is an array of strings, each element one string_value
+ * field and nothing else (the common array attribute), its strings' places then in
+ * STRING_ELEMENTS; false for any other shape, to be read by the general path. Leaves r at end
+ * (true) or start (false).
+ */
+export function stringElements(r: WireReader, start: number, end: number): boolean {
+  const els = STRING_ELEMENTS;
+  els.n = 0;
+  r.pos = start;
+  while (r.pos < end) {
+    if (r.tag() !== 10) return rewound(r, start);
+    const ee = r.lenEnd();
+    if (r.pos >= ee || r.tag() !== 10) return rewound(r, start);
+    const se = r.lenEnd();
+    if (se !== ee) return rewound(r, start);
+    els.push(r.pos, se);
+    r.pos = se;
+  }
+  // An element that runs past the array's end is the general path's to refuse.
+  return r.pos === end || rewound(r, start);
+}
+
+function rewound(r: WireReader, start: number): false {
+  r.pos = start;
+  return false;
+}
+
 /** The KeyValue fields read by the last scanKeyValue: the key, how many value fields, the last one. */
 export const KV = { keyStart: 0, keyEnd: 0, values: 0, valueStart: 0, valueEnd: 0 };
 

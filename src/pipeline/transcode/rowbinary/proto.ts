@@ -40,6 +40,8 @@ import {
   scanLog,
   scanSpan,
   SPAN,
+  STRING_ELEMENTS,
+  stringElements,
   walkRequest,
   type Walk,
   keepSpan,
@@ -231,10 +233,8 @@ const wj = new ByteOut(1 << 10);
 let vTag = 0x73;
 let vWjStart = -1;
 let vWjEnd = -1;
-/** Scratch for an array of strings: its text, and its elements' ranges. */
+/** Scratch for an array of strings' text. */
 const sc = new ByteOut(1 << 10);
-let elStarts = new Int32Array(64);
-let elEnds = new Int32Array(64);
 /** Where the last string value's RowBinary bytes lie in o (for service.name). */
 let vStart = 0;
 let vEnd = 0;
@@ -346,21 +346,8 @@ const T_ARRAY_WHOLE_END = ascii(']}}');
  * form (stringifyExact's) to wj. False, with nothing written, for any other shape.
  */
 function stringArray(r: WireReader, start: number, end: number): boolean {
-  let n = 0;
-  r.pos = start;
-  while (r.pos < end) {
-    if (r.tag() !== 10) return again(r, start);
-    const ee = r.lenEnd();
-    if (r.pos >= ee || r.tag() !== 10) return again(r, start);
-    const se = r.lenEnd();
-    if (se !== ee) return again(r, start);
-    elStarts = grown(elStarts, n);
-    elEnds = grown(elEnds, n);
-    elStarts[n] = r.pos;
-    elEnds[n] = se;
-    n++;
-    r.pos = se;
-  }
+  if (!stringElements(r, start, end)) return false;
+  const { starts, ends, n } = STRING_ELEMENTS;
   const buf = r.buf;
   sc.pos = 0;
   sc.byte(0x5b);
@@ -371,7 +358,7 @@ function stringArray(r: WireReader, start: number, end: number): boolean {
       wj.byte(0x2c);
     }
     const at = sc.pos;
-    sc.jsonStringUtf8(buf, elStarts[i]!, elEnds[i]!);
+    sc.jsonStringUtf8(buf, starts[i]!, ends[i]!);
     wj.bytes(T_STRING_WHOLE);
     wj.bytes(sc.buf, at, sc.pos);
     wj.byte(0x7d);
@@ -381,12 +368,6 @@ function stringArray(r: WireReader, start: number, end: number): boolean {
   varUInt(o, sc.pos);
   o.bytes(sc.buf, 0, sc.pos);
   return true;
-}
-
-/** Rewinds r for the general path (which reads, and validates, the array again). */
-function again(r: WireReader, start: number): false {
-  r.pos = start;
-  return false;
 }
 
 /** Reads the KeyValues at `places` as objects (a span's scope attributes), deduplicated as the row path does. */
