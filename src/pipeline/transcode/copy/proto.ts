@@ -8,11 +8,11 @@
 // Protobuf lets fields come in any order and repeat, so each message is read in short passes
 // (its scalars first, then the repeated parts in the order the row lists them). Objects are
 // still made where the row encoder's output depends on JS values: text that needs the row
-// encoder's escaping (U+0000, U+FFFF, invalid UTF-8) and the search token of an array or kvlist
-// attribute value. A span whose attribute list repeats a key (the token order follows the
-// deduplicated list) sends the whole request down the row path, so its results are exactly the
-// row path's; `fallbacks` counts how often that happens. A request refused whole is decoded
-// again by the row decoder, so the error is the one it gives.
+// encoder's escaping (U+0000, U+FFFF, invalid UTF-8) and the search token of a kvlist or array
+// attribute value (but an array of strings, the common one). A span whose attribute list repeats
+// a key (the token order follows the deduplicated list) sends the whole request down the row
+// path, so its results are exactly the row path's; `fallbacks` counts how often that happens.
+// A request refused whole is decoded again by the row decoder, so the error is the one it gives.
 import { isUtf8 } from 'node:buffer';
 import { anyValueToString } from '../../../model/rows.ts';
 import { escapeText } from '../../../storage/postgres/escape.ts';
@@ -21,7 +21,7 @@ import { LOG_COLUMNS, SPAN_COLUMNS } from '../../../storage/postgres/columns.ts'
 import { KNOWN_ANYVALUE, KNOWN_LIST, readNestedValue } from '../../decode/otlp-proto.ts';
 import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
-import { EVENT, GROUP, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, FieldRanges, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
+import { EVENT, GROUP, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, FieldRanges, STRING_ELEMENTS, stringElements, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
 import { ascii, ByteOut, piece } from '../byte-out.ts';
 import { STORE_BYTES_PER_REQUEST_BYTE } from '../../../storage/encoders.ts';
 import type { EncodedRequest, RequestEncoder } from '../encoder.ts';
@@ -314,17 +314,36 @@ let tokensOn = false;
 let tokens = new Float64Array(64);
 let tokenN = 0;
 
-// What anyValueToString renders the last depth-0 AnyValue as: a wire string, a range of w, or a JS string.
+// What anyValueToString renders the last depth-0 AnyValue as: a wire string, a range of w, a JS
+// string, or the text in sc.
 const V_EMPTY = 0;
 const V_WIRE = 1;
 const V_OUT = 2;
 const V_TEXT = 3;
+const V_SCRATCH = 4;
 let vText = V_EMPTY;
 let vStart = 0;
 let vEnd = 0;
-/** Whether a V_WIRE string was all ASCII. */
+/** Whether a V_WIRE string (or V_SCRATCH text) was all ASCII. */
 let vAscii = false;
 let vString = '';
+/** The text of an array of strings, as anyValueToString renders it (for its token). */
+const sc = new ByteOut(1 << 10);
+
+/** Writes anyValueToString's text of the array of strings in STRING_ELEMENTS (places in buf) to sc; returns whether it is all ASCII. */
+function stringArrayText(buf: Uint8Array): boolean {
+  const { starts, ends, n } = STRING_ELEMENTS;
+  let allAscii = true;
+  sc.pos = 0;
+  sc.byte(0x5b);
+  for (let i = 0; i < n; i++) {
+    if (i > 0) sc.byte(0x2c);
+    sc.jsonStringUtf8(buf, starts[i]!, ends[i]!);
+    if (!sc.ascii) allAscii = false;
+  }
+  sc.byte(0x5d);
+  return allAscii;
+}
 
 /** Feeds text src[start, end) to the token: its bytes where they are all ASCII (jsonStringUtf8 found so), else its decoded string. */
 function hashText(src: Uint8Array, start: number, end: number, allAscii: boolean): void {
@@ -340,6 +359,7 @@ function pushToken(src: Uint8Array, ks: number, ke: number, keyAscii: boolean): 
   if (vText === V_WIRE) hashText(src, vStart, vEnd, vAscii);
   else if (vText === V_OUT) tokenAscii(w.buf, vStart, vEnd);
   else if (vText === V_TEXT) tokenString(vString);
+  else if (vText === V_SCRATCH) hashText(sc.buf, 0, sc.pos, vAscii);
   if (tokenN === tokens.length) {
     const t = new Float64Array(tokenN * 2);
     t.set(tokens);
@@ -419,12 +439,18 @@ function anyValue(r: WireReader, end: number, depth: number): void {
         w.piece(T_LIST_END);
         kind = V_TEXT;
         if (tokensOn && depth === 0) {
-          // The token renders the value as anyValueToString does: from the row decoder's object.
+          // The token renders the value as anyValueToString does: an array of strings from its
+          // bytes, any other value from the row decoder's object.
           const after = r.pos;
-          r.pos = valueStart;
-          const v = readNestedValue(r, e, depth + 1, maxDepth, tag);
+          if (tag === 42 && stringElements(r, valueStart, e)) {
+            stringAscii = stringArrayText(r.buf);
+            kind = V_SCRATCH;
+          } else {
+            r.pos = valueStart;
+            const v = readNestedValue(r, e, depth + 1, maxDepth, tag);
+            s = v === null ? '' : anyValueToString(v);
+          }
           r.pos = after;
-          s = v === null ? '' : anyValueToString(v);
         }
         break;
       }
