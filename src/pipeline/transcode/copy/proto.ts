@@ -600,6 +600,7 @@ function groupEnd(r: WireReader): void {
 function renderResource(r: WireReader): void {
   w = group;
   group.pos = 0;
+  groupColumnsStart = -1;
   tooDeep = false;
   let svcKind = -1;
   let svcStart = 0;
@@ -629,6 +630,7 @@ function renderResource(r: WireReader): void {
 function renderScope(r: WireReader): void {
   w = group;
   group.pos = resourceEnd;
+  groupColumnsStart = -1;
   tooDeep = false;
   group.piece(T_SCOPE_START);
   group.jsonStringUtf8(r.buf, GROUP.nameStart, GROUP.nameEnd);
@@ -642,11 +644,31 @@ function renderScope(r: WireReader): void {
   w = out;
 }
 
-/** The service name, resource and scope columns of the current group. */
+/**
+ * Where a kept tuple of the current group has its service name, resource and scope columns in
+ * out, [groupColumnsStart, groupColumnsEnd); -1 when none has (a new request or group, or the
+ * tuple that wrote them was discarded).
+ */
+let groupColumnsStart = -1;
+let groupColumnsEnd = -1;
+
+/** The service name, resource and scope columns of the current group: the group's first tuple copies them from their renderings, the next ones from it. */
 function serviceResourceScope(): void {
+  if (groupColumnsStart >= 0) {
+    out.repeat(groupColumnsStart, groupColumnsEnd);
+    return;
+  }
+  groupColumnsStart = out.pos;
   out.bytes(service.buf, 0, service.pos);
   jsonCopy(group.buf, 0, resourceEnd);
   jsonCopy(group.buf, resourceEnd, scopeEnd);
+  groupColumnsEnd = out.pos;
+}
+
+/** Discards the tuple being written, from tupleStart on. */
+function discardTuple(tupleStart: number): void {
+  out.pos = tupleStart;
+  if (groupColumnsStart >= tupleStart) groupColumnsStart = -1;
 }
 
 let accepted = 0;
@@ -664,10 +686,10 @@ function walkOf(item: (r: WireReader, start: number, end: number, rej: Rejection
       if (item(r, start, end, rej)) {
         if (resourceDeep || scopeDeep) {
           // The resource or scope cannot be stored faithfully, so neither can its items.
-          out.pos = tupleStart;
+          discardTuple(tupleStart);
           rej.add(REASON_TOO_DEEP);
         } else accepted++;
-      } else out.pos = tupleStart;
+      } else discardTuple(tupleStart);
     },
   };
 }
@@ -866,6 +888,7 @@ function transcode(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, singular
   accepted = 0;
   out.start(bytes.byteLength * STORE_BYTES_PER_REQUEST_BYTE.postgres);
   w = out;
+  groupColumnsStart = -1;
   walkRequest(new WireReader(bytes), walk, rej);
   const chunks = accepted === 0 ? [] : [{ partition: 0, rows: accepted, data: out.take() }];
   out.shrink();
