@@ -24,6 +24,34 @@ describe('ByteOut', () => {
     );
   });
 
+  it('writes a short decimal as String gives it, and leaves every other number to String', () => {
+    // Decimals of 0-9 places and 1-17 digits (short ones and ones just past the limits), any double, and the edges.
+    const decimal = fc.tuple(fc.bigInt({ min: -(10n ** 17n), max: 10n ** 17n }), fc.integer({ min: 0, max: 9 })).map(([k, p]) => Number(`${k}e-${p}`));
+    const edges = [0, -0, 1, -1, 0.1, 0.000001, 0.0000001, 1e-7, 123.45, -0.5, 999999999999999, 1e15, -1e15, 99999999.999999, 2 ** 53, NaN, Infinity, -Infinity, Number.MIN_VALUE, Number.MAX_VALUE, 5e-324, 0.1 + 0.2];
+    const o = new ByteOut(4);
+    let written = 0;
+    fc.assert(
+      fc.property(fc.oneof(decimal, fc.double(), fc.constantFrom(...edges)), (d) => {
+        o.pos = 0;
+        if (o.shortDecimal(d)) {
+          written++;
+          expect(text(o)).toBe(String(d));
+        } else expect(o.pos).toBe(0);
+      }),
+      { numRuns: 5000 },
+    );
+    // Most of the decimals are short ones: the check above is not only of refusals.
+    expect(written).toBeGreaterThan(1000);
+    for (const d of [0, -0, 0.000001, 123.45, -0.5, 999999999999999, 99999999.999999]) {
+      o.pos = 0;
+      expect(o.shortDecimal(d)).toBe(true);
+    }
+    for (const d of [1e-7, 1e15, 0.1 + 0.2, NaN, Infinity, 2 ** 53, 0.0000015]) {
+      o.pos = 0;
+      expect(o.shortDecimal(d)).toBe(false);
+    }
+  });
+
   it('writes UTF-8 bytes as the JSON string JSON.stringify gives for their decoded text', () => {
     const bytes = fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.string({ unit: 'binary', maxLength: 40 }).map((s) => new Uint8Array(Buffer.from(s, 'utf8'))));
     fc.assert(

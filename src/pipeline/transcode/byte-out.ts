@@ -64,6 +64,9 @@ export function asciiInto(out: Uint8Array, p: number, s: string): number {
   return p;
 }
 
+/** 10^p for the places after the point a short decimal may have (ByteOut.shortDecimal). */
+const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000];
+
 /** A growing byte buffer with writers for the pieces store formats are made of. */
 export class ByteOut {
   buf: Uint8Array;
@@ -364,17 +367,47 @@ export class ByteOut {
     } else this.uint(n);
   }
 
-  /** n (below 10^7) as exactly seven digits. */
-  private digits7(n: number): void {
-    this.ensure(7);
+  /** n (below 10^count, count at most 9) as exactly `count` digits, leading zeros included. */
+  private fixedDigits(n: number, count: number): void {
+    this.ensure(count);
     const out = this.buf;
-    let p = this.pos + 7;
+    let p = this.pos + count;
     this.pos = p;
-    for (let k = 0; k < 7; k++) {
+    for (let k = 0; k < count; k++) {
       const q = (n / 10) | 0;
       out[--p] = 48 + (n - q * 10);
       n = q;
     }
+  }
+
+  /**
+   * Appends the text String(d) gives when d is a short decimal (0, or an integer k over 10^p for
+   * some p up to 6, |k| below 10^15: at most 15 significant digits, which no other decimal of as
+   * few digits rounds to, so it is the shortest that round-trips, and written without an exponent)
+   * and returns true; returns false, with nothing written, for any other number. Measurements,
+   * money and ratios are mostly such numbers; String(d) finds the same text far more slowly.
+   */
+  shortDecimal(d: number): boolean {
+    // Not within six places (most computed doubles): no need to try each. A short decimal too large
+    // for this test to keep is left to String as well.
+    if (Math.round(d * 1e6) / 1e6 !== d) return false;
+    for (let p = 0; p < POW10.length; p++) {
+      const scale = POW10[p]!;
+      const k = Math.round(d * scale);
+      if (k / scale !== d) continue;
+      if (k >= 1e15 || k <= -1e15) return false;
+      const q = k < 0 ? -k : k;
+      if (k < 0) this.byte(45);
+      if (p === 0) this.uint(q);
+      else {
+        const whole = Math.floor(q / scale);
+        this.uint(whole);
+        this.byte(46);
+        this.fixedDigits(q - whole * scale, p);
+      }
+      return true;
+    }
+    return false;
   }
 
   /** The unsigned 64-bit integer hi·2^32 + lo in decimal, exact, without BigInt. */
@@ -399,8 +432,8 @@ export class ByteOut {
       b %= 10000000;
     }
     this.uint(c);
-    this.digits7(b);
-    this.digits7(a);
+    this.fixedDigits(b, 7);
+    this.fixedDigits(a, 7);
   }
 
   /** The signed 64-bit integer with two's-complement halves hi, lo in decimal. */

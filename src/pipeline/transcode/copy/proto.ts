@@ -415,12 +415,18 @@ function anyValue(r: WireReader, end: number, depth: number): void {
         break;
       case 33: {
         const d = r.double();
-        s = String(d);
         w.pos = mark;
         w.piece(T_DOUBLE);
-        w.asciiText(d - d === 0 ? s : d !== d ? '"NaN"' : d > 0 ? '"Infinity"' : '"-Infinity"');
+        ks = w.pos;
+        if (w.shortDecimal(d)) {
+          ke = w.pos;
+          kind = V_OUT;
+        } else {
+          s = String(d);
+          w.asciiText(d - d === 0 ? s : d !== d ? '"NaN"' : d > 0 ? '"Infinity"' : '"-Infinity"');
+          kind = V_TEXT;
+        }
         w.byte(0x7d);
-        kind = V_TEXT;
         break;
       }
       case 42:

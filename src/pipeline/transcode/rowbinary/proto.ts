@@ -286,7 +286,9 @@ function writeValue(r: WireReader, end: number, depth: number): void {
         const d = r.double();
         o.pos = mark;
         if (d - d === 0) {
-          asciiString(o, String(d));
+          o.pos = mark + 1;
+          if (!o.shortDecimal(d)) o.asciiText(String(d));
+          o.buf[mark] = o.pos - mark - 1;
           tag = Object.is(d, -0) ? T_Z : T_D;
         } else {
           asciiString(o, d !== d ? 'NaN' : d > 0 ? 'Infinity' : '-Infinity');
