@@ -494,6 +494,16 @@ export function grown(a: Int32Array<ArrayBuffer>, n: number): Int32Array<ArrayBu
 /** The attributes (KeyValue messages) of the resource or scope the last scanGroup read. */
 export const GROUP_ATTRS = new FieldRanges();
 
+/**
+ * A small hash of the key bytes buf[start, end) (its length and three of its bytes), for a list's
+ * duplicate check: keys of different stamps differ, so only keys whose stamp came before need a
+ * comparison.
+ */
+export function keyStamp(buf: Uint8Array, start: number, end: number): number {
+  const len = end - start;
+  return len === 0 ? 0 : (len * 131 + buf[start]! * 31 + buf[end - 1]! * 7 + buf[start + (len >>> 1)]!) & 255;
+}
+
 /** The strings of the array stringElements last accepted, in order. */
 export const STRING_ELEMENTS = new FieldRanges();
 

@@ -40,6 +40,7 @@ import {
   scanLog,
   scanSpan,
   SPAN,
+  keyStamp,
   STRING_ELEMENTS,
   stringElements,
   walkRequest,
@@ -534,6 +535,10 @@ function sameBytes(buf: Uint8Array, at: number, want: Uint8Array): boolean {
   return true;
 }
 
+/** The keys of the map being checked by keyStamp, stamped with stampGen. */
+const keyStamps = new Int32Array(256);
+let stampGen = 0;
+
 /**
  * Fills first[] (each entry's first entry with an equal key) and tells whether any key repeats.
  * Keys compare as bytes, which for valid UTF-8 is comparing the decoded text the row path
@@ -558,10 +563,16 @@ function hasDuplicateKey(buf: Uint8Array, n: number, invalidKey: boolean): boole
     }
     return dup;
   }
+  const gen = ++stampGen;
   for (let i = 0; i < n; i++) {
     first[i] = i;
     const s = keyStarts[i]!;
     const len = keyEnds[i]! - s;
+    const h = keyStamp(buf, s, s + len);
+    if (keyStamps[h] !== gen) {
+      keyStamps[h] = gen;
+      continue;
+    }
     for (let j = 0; j < i; j++) {
       const os = keyStarts[j]!;
       if (keyEnds[j]! - os !== len) continue;
