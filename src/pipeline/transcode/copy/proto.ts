@@ -194,6 +194,9 @@ class KvList {
   keyEnds = new Int32Array(16);
   starts = new Int32Array(16);
   ends = new Int32Array(16);
+  /** Set by finish when a key repeated: the item written at each key's place, and each key's first item. */
+  order = new Int32Array(16);
+  firsts = new Int32Array(16);
   n = 0;
   listStart = 0;
   dup = false;
@@ -214,7 +217,7 @@ class KvList {
 
   private grow(): void {
     const n = this.n * 2;
-    for (const k of ['keyStarts', 'keyEnds', 'starts', 'ends'] as const) {
+    for (const k of ['keyStarts', 'keyEnds', 'starts', 'ends', 'order', 'firsts'] as const) {
       const a = new Int32Array(n);
       a.set(this[k]);
       this[k] = a;
@@ -273,28 +276,62 @@ class KvList {
   /** Rewrites the list in w when a key repeated; returns false when nothing had to change. */
   finish(): boolean {
     if (!this.dup && !this.invalidKey) return false;
+    const m = this.invalidKey || this.seen !== null ? this.keysByText() : this.keysByBytes();
+    if (m === this.n) return false;
+    const base = this.listStart;
+    listCopy.pos = 0;
+    listCopy.bytes(w.buf, base, w.pos);
+    w.pos = base;
+    for (let k = 0; k < m; k++) {
+      if (k > 0) w.byte(0x2c);
+      const i = this.order[k]!;
+      w.bytes(listCopy.buf, this.starts[i]! - base, this.ends[i]! - base);
+    }
+    return true;
+  }
+
+  /** Fills order[] comparing keys as bytes (a short list); returns the number of distinct keys. */
+  private keysByBytes(): number {
+    const { src, keyStarts, keyEnds, order, firsts } = this;
+    let m = 0;
+    for (let i = 0; i < this.n; i++) {
+      const ks = keyStarts[i]!;
+      const len = keyEnds[i]! - ks;
+      let at = -1;
+      for (let k = 0; k < m && at < 0; k++) {
+        const os = keyStarts[firsts[k]!]!;
+        if (keyEnds[firsts[k]!]! - os !== len) continue;
+        let b = 0;
+        while (b < len && src[os + b] === src[ks + b]) b++;
+        if (b === len) at = k;
+      }
+      if (at >= 0) order[at] = i;
+      else {
+        firsts[m] = i;
+        order[m++] = i;
+      }
+    }
+    return m;
+  }
+
+  /** Fills order[] comparing keys as strings (decoded text when a key is invalid UTF-8); returns the number of distinct keys. */
+  private keysByText(): number {
     const index = new Map<string, number>();
-    const order: number[] = [];
+    let m = 0;
     for (let i = 0; i < this.n; i++) {
       const k = this.invalidKey ? this.textKey(i) : this.byteKey(i);
       const at = index.get(k);
       if (at === undefined) {
-        index.set(k, order.length);
-        order.push(i);
-      } else order[at] = i;
+        index.set(k, m);
+        this.order[m++] = i;
+      } else this.order[at] = i;
     }
-    if (order.length === this.n) return false;
-    const base = this.listStart;
-    const copy = w.buf.slice(base, w.pos);
-    w.pos = base;
-    for (let k = 0; k < order.length; k++) {
-      if (k > 0) w.byte(0x2c);
-      const i = order[k]!;
-      w.bytes(copy, this.starts[i]! - base, this.ends[i]! - base);
-    }
-    return true;
+    return m;
   }
 }
+
+/** A list's rendered items while finish() rewrites it. */
+const listCopy = new ByteOut(1 << 12);
 
 /** One list per nesting depth: attributes use 0, a kvlist value at depth d uses d + 1. */
 const kvLists: KvList[] = [];
