@@ -14,6 +14,7 @@ import { createEncoder } from '../../src/pipeline/transcode/copy/index.ts';
 import * as proto from '../../src/pipeline/transcode/copy/proto.ts';
 import { createEncoder as createRowEncoder } from '../../src/storage/postgres/encoder.ts';
 import { attributeToken } from '../../src/storage/postgres/tokens.ts';
+import { chunkDays } from '../../src/storage/postgres/days.ts';
 import { loadRequestEncoder } from '../../src/pipeline/transcode/registry.ts';
 import { WireWriter } from '../../src/pipeline/decode/index.ts';
 import { arbTraces, encodeLogs, encodeTraces, LIMITS, logsOf, sampleLog, sampleSpan, tracesOf } from '../helpers/otlp-build.ts';
@@ -54,6 +55,24 @@ describe('COPY transcoder: same tuples as the row path', () => {
         expect([...new Set(out.chunks.flatMap((c) => c.days!))].sort((a, b) => a - b)).toEqual(days);
       }
     }
+  });
+
+  it('tells only the days of the rows it wrote: a rejected span\'s day is left out, and random requests\' days are their tuples\'', () => {
+    const DAY = 86_400_000_000_000n;
+    const id = (i: number) => Buffer.from(String(i + 1).padStart(16, '0'), 'hex');
+    // A span with a bad (short) id on day 5 is rejected; the others fall on days 3 and 7.
+    const spans = [sampleSpan({ start: 3n * DAY + 1n, end: 3n * DAY + 2n, spanId: id(0) }), sampleSpan({ start: 5n * DAY, end: 5n * DAY + 1n, spanId: new Uint8Array(3) }), sampleSpan({ start: 7n * DAY - 1n, end: 7n * DAY, spanId: id(2) })];
+    const out = PAIR.transcoder.encode('traces', 'protobuf', encodeTraces(tracesOf(spans)));
+    expect(out).toMatchObject({ accepted: 2, rejected: 1 });
+    expect(out.chunks[0]!.days!.toSorted((a, b) => a - b)).toEqual([3, 6]);
+    fc.assert(
+      fc.property(arbTraces, (m) => {
+        for (const c of PAIR.transcoder.encode('traces', 'protobuf', encodeTraces(m)).chunks) {
+          expect(c.days!.toSorted((a, b) => a - b)).toEqual([...chunkDays([c.data], 'binary')].sort((a, b) => a - b));
+        }
+      }),
+      { numRuns: 100 },
+    );
   });
 
   it('is the encoder the registry gives PostgreSQL stores in binary format', async () => {

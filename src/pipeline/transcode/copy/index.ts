@@ -13,7 +13,8 @@ export function createEncoder(options: PostgresEncoderOptions, limits: DecodeLim
   return {
     encode(signal, format, body) {
       const out = options.format !== 'binary' || format === 'json' ? rowPath.encode(signal, format, body) : transcodeProto(signal, body, limits, rowPath);
-      for (const c of out.chunks) c.days = [...chunkDays([c.data], options.format)];
+      // The transcoder tells its chunks' days; the row path's are read from the tuples.
+      for (const c of out.chunks) c.days ??= [...chunkDays([c.data], options.format)];
       return out;
     },
   };

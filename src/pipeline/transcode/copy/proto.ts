@@ -716,6 +716,33 @@ function discardTuple(tupleStart: number): void {
 
 let accepted = 0;
 
+// The days (since 1970-01-01 UTC) of the accepted tuples' partition keys, for their chunk
+// (EncodedChunk.days), so that the main thread need not walk the tuples for them. A key is
+// below 2^63 (later times are rejected), so its nanoseconds shifted right by 16 bits are exact
+// in a double, and NS_PER_DAY is 2^16 times DAY_ODD: a day is that over DAY_ODD, floored.
+const DAY_ODD = 1_318_359_375;
+/** The partition key of the tuple being written, shifted right by 16 bits. */
+let keyShifted = 0;
+let days: number[] = [];
+/** The last day added, as [dayFrom, dayTo) of shifted keys: consecutive tuples mostly fall in it. */
+let dayFrom = 0;
+let dayTo = 0;
+
+/** Writes the tuple's partition key (its first column), the time with halves lo, hi. */
+function partitionKey(lo: number, hi: number): void {
+  int8(lo, hi);
+  keyShifted = hi * 65536 + (lo >>> 16);
+}
+
+/** Adds the day of the tuple just accepted. */
+function addDay(): void {
+  if (keyShifted >= dayFrom && keyShifted < dayTo) return;
+  const day = Math.floor(keyShifted / DAY_ODD);
+  dayFrom = day * DAY_ODD;
+  dayTo = dayFrom + DAY_ODD;
+  if (!days.includes(day)) days.push(day);
+}
+
 /** The request walk for items written by `item` (false: rejected, its tuple discarded). */
 function walkOf(item: (r: WireReader, start: number, end: number, rej: Rejections) => boolean, requestMessage: string, resourceMessage: string, scopeMessage: string): Walk {
   return {
@@ -731,7 +758,10 @@ function walkOf(item: (r: WireReader, start: number, end: number, rej: Rejection
           // The resource or scope cannot be stored faithfully, so neither can its items.
           discardTuple(tupleStart);
           rej.add(REASON_TOO_DEEP);
-        } else accepted++;
+        } else {
+          accepted++;
+          addDay();
+        }
       } else discardTuple(tupleStart);
     },
   };
@@ -815,7 +845,7 @@ function span(r: WireReader, start: number, end: number, rej: Rejections): boole
   // The whole span is read (and the tuple written) before the checks: a malformation anywhere in
   // it refuses the request, as in the row decoder, whatever else is wrong with the span.
   be16(out, SPAN_COLUMNS.length);
-  int8(startLo, startHi);
+  partitionKey(startLo, startHi);
   bytea(buf, traceStart, traceState === ID_OK ? 16 : 0);
   bytea(buf, spanStart, spanState === ID_OK ? 8 : 0);
   bytea(buf, parentStart, parentState === ID_OK ? 8 : 0);
@@ -885,8 +915,8 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
   const { timeLo, timeHi, obsLo, obsHi, traceStart, traceState, spanStart, spanState, flags, severity, stStart, stEnd, enStart, enEnd, dropped } = LOG;
   be16(out, LOG_COLUMNS.length);
   // The partition key: the record's time, or its observed time when unset.
-  if (timeLo !== 0 || timeHi !== 0) int8(timeLo, timeHi);
-  else int8(obsLo, obsHi);
+  if (timeLo !== 0 || timeHi !== 0) partitionKey(timeLo, timeHi);
+  else partitionKey(obsLo, obsHi);
   int8(timeLo, timeHi);
   int8(obsLo, obsHi);
   // Empty, all-zero or malformed ids mean "not linked": the record is kept.
@@ -929,11 +959,13 @@ function transcode(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, singular
   maxDepth = limits.maxNestingDepth;
   const rej = new Rejections(limits.maxNestingDepth);
   accepted = 0;
+  days = [];
+  dayTo = 0;
   out.start(bytes.byteLength * STORE_BYTES_PER_REQUEST_BYTE.postgres);
   w = out;
   groupColumnsStart = -1;
   walkRequest(new WireReader(bytes), walk, rej);
-  const chunks = accepted === 0 ? [] : [{ partition: 0, rows: accepted, data: out.take() }];
+  const chunks = accepted === 0 ? [] : [{ partition: 0, rows: accepted, data: out.take(), days }];
   out.shrink();
   return { accepted, rejected: rej.total, errorMessage: rej.message(singular, plural), chunks };
 }
