@@ -495,13 +495,35 @@ export function grown(a: Int32Array<ArrayBuffer>, n: number): Int32Array<ArrayBu
 export const GROUP_ATTRS = new FieldRanges();
 
 /**
- * A small hash of the key bytes buf[start, end) (its length and three of its bytes), for a list's
- * duplicate check: keys of different stamps differ, so only keys whose stamp came before need a
- * comparison.
+ * The keys of one list at a time by a small hash (their length and three of their bytes), for a
+ * duplicate check: keys of different stamps differ, so only a key whose stamp an earlier key of
+ * the list set needs comparing.
  */
-export function keyStamp(buf: Uint8Array, start: number, end: number): number {
-  const len = end - start;
-  return len === 0 ? 0 : (len * 131 + buf[start]! * 31 + buf[end - 1]! * 7 + buf[start + (len >>> 1)]!) & 255;
+export class KeyStamps {
+  private readonly stamps = new Int32Array(256);
+  /**
+   * The list's generation: a stamp holding it is the list's. It wraps in 32 bits (as the stamps
+   * store it), where a stamp left from 2^32 lists before only costs a comparison.
+   */
+  private gen: number;
+
+  constructor(generation = 0) {
+    this.gen = generation;
+  }
+
+  /** Starts a list. */
+  begin(): void {
+    this.gen = (this.gen + 1) | 0;
+  }
+
+  /** Stamps the key buf[start, end); returns whether a key of this list had the same stamp. */
+  seen(buf: Uint8Array, start: number, end: number): boolean {
+    const len = end - start;
+    const h = len === 0 ? 0 : (len * 131 + buf[start]! * 31 + buf[end - 1]! * 7 + buf[start + (len >>> 1)]!) & 255;
+    if (this.stamps[h] === this.gen) return true;
+    this.stamps[h] = this.gen;
+    return false;
+  }
 }
 
 /** The strings of the array stringElements last accepted, in order. */

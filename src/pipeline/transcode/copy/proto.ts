@@ -21,7 +21,7 @@ import { LOG_COLUMNS, SPAN_COLUMNS } from '../../../storage/postgres/columns.ts'
 import { KNOWN_ANYVALUE, KNOWN_LIST, readNestedValue } from '../../decode/otlp-proto.ts';
 import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
-import { EVENT, GROUP, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, FieldRanges, keyStamp, STRING_ELEMENTS, stringElements, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
+import { EVENT, GROUP, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, FieldRanges, KeyStamps, STRING_ELEMENTS, stringElements, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
 import { ascii, ByteOut, piece } from '../byte-out.ts';
 import { STORE_BYTES_PER_REQUEST_BYTE } from '../../../storage/encoders.ts';
 import type { EncodedRequest, RequestEncoder } from '../encoder.ts';
@@ -202,9 +202,8 @@ class KvList {
   dup = false;
   invalidKey = false;
   seen: Set<string> | null = null;
-  /** Keys of this list by a small hash, stamped with `gen`: most keys meet no candidate to compare. */
-  private readonly stamps = new Int32Array(256);
-  private gen = 0;
+  /** Keys of this list by a small hash: most keys meet no candidate to compare. */
+  private readonly stamps = new KeyStamps();
 
   begin(at: number): void {
     this.n = 0;
@@ -212,7 +211,7 @@ class KvList {
     this.dup = false;
     this.invalidKey = false;
     this.seen = null;
-    this.gen++;
+    this.stamps.begin();
   }
 
   private grow(): void {
@@ -256,11 +255,7 @@ class KvList {
       else this.seen.add(k);
       return;
     }
-    const h = keyStamp(src, ks, ke);
-    if (this.stamps[h] !== this.gen) {
-      this.stamps[h] = this.gen;
-      return;
-    }
+    if (!this.stamps.seen(src, ks, ke)) return;
     for (let j = 0; j < n; j++) {
       const os = this.keyStarts[j]!;
       if (this.keyEnds[j]! - os !== len) continue;

@@ -40,7 +40,7 @@ import {
   scanLog,
   scanSpan,
   SPAN,
-  keyStamp,
+  KeyStamps,
   STRING_ELEMENTS,
   stringElements,
   walkRequest,
@@ -535,9 +535,8 @@ function sameBytes(buf: Uint8Array, at: number, want: Uint8Array): boolean {
   return true;
 }
 
-/** The keys of the map being checked by keyStamp, stamped with stampGen. */
-const keyStamps = new Int32Array(256);
-let stampGen = 0;
+/** The keys of the map being checked. */
+const keyStamps = new KeyStamps();
 
 /**
  * Fills first[] (each entry's first entry with an equal key) and tells whether any key repeats.
@@ -563,16 +562,12 @@ function hasDuplicateKey(buf: Uint8Array, n: number, invalidKey: boolean): boole
     }
     return dup;
   }
-  const gen = ++stampGen;
+  keyStamps.begin();
   for (let i = 0; i < n; i++) {
     first[i] = i;
     const s = keyStarts[i]!;
     const len = keyEnds[i]! - s;
-    const h = keyStamp(buf, s, s + len);
-    if (keyStamps[h] !== gen) {
-      keyStamps[h] = gen;
-      continue;
-    }
+    if (!keyStamps.seen(buf, s, s + len)) continue;
     for (let j = 0; j < i; j++) {
       const os = keyStarts[j]!;
       if (keyEnds[j]! - os !== len) continue;
