@@ -552,6 +552,7 @@ export function stringElements(r: WireReader, start: number, end: number): boole
   return r.pos === end || rewound(r, start);
 }
 
+/** Rewinds r to start for the general path (which reads, and validates, the array again). */
 function rewound(r: WireReader, start: number): false {
   r.pos = start;
   return false;
