@@ -526,6 +526,13 @@ export class KeyStamps {
   }
 }
 
+/** Whether buf[a, a + len) and buf[b, b + len) hold the same bytes (two keys of one message). */
+export function sameRange(buf: Uint8Array, a: number, b: number, len: number): boolean {
+  let i = 0;
+  while (i < len && buf[a + i] === buf[b + i]) i++;
+  return i === len;
+}
+
 /** The strings of the array stringElements last accepted, in order. */
 export const STRING_ELEMENTS = new FieldRanges();
 

@@ -21,7 +21,7 @@ import { LOG_COLUMNS, SPAN_COLUMNS } from '../../../storage/postgres/columns.ts'
 import { KNOWN_ANYVALUE, KNOWN_LIST, readNestedValue } from '../../decode/otlp-proto.ts';
 import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
-import { EVENT, GROUP, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, FieldRanges, KeyStamps, STRING_ELEMENTS, stringElements, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
+import { EVENT, GROUP, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, FieldRanges, KeyStamps, sameRange, STRING_ELEMENTS, stringElements, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
 import { ascii, ByteOut, piece } from '../byte-out.ts';
 import { STORE_BYTES_PER_REQUEST_BYTE } from '../../../storage/encoders.ts';
 import type { EncodedRequest, RequestEncoder } from '../encoder.ts';
@@ -258,10 +258,7 @@ class KvList {
     if (!this.stamps.seen(src, ks, ke)) return;
     for (let j = 0; j < n; j++) {
       const os = this.keyStarts[j]!;
-      if (this.keyEnds[j]! - os !== len) continue;
-      let i = 0;
-      while (i < len && src[os + i] === src[ks + i]) i++;
-      if (i === len) {
+      if (this.keyEnds[j]! - os === len && sameRange(src, os, ks, len)) {
         this.dup = true;
         return;
       }
@@ -295,10 +292,7 @@ class KvList {
       let at = -1;
       for (let k = 0; k < m && at < 0; k++) {
         const os = keyStarts[firsts[k]!]!;
-        if (keyEnds[firsts[k]!]! - os !== len) continue;
-        let b = 0;
-        while (b < len && src[os + b] === src[ks + b]) b++;
-        if (b === len) at = k;
+        if (keyEnds[firsts[k]!]! - os === len && sameRange(src, os, ks, len)) at = k;
       }
       if (at >= 0) order[at] = i;
       else {

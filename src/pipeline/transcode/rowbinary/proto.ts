@@ -41,6 +41,7 @@ import {
   scanSpan,
   SPAN,
   KeyStamps,
+  sameRange,
   STRING_ELEMENTS,
   stringElements,
   walkRequest,
@@ -570,10 +571,7 @@ function hasDuplicateKey(buf: Uint8Array, n: number, invalidKey: boolean): boole
     if (!keyStamps.seen(buf, s, s + len)) continue;
     for (let j = 0; j < i; j++) {
       const os = keyStarts[j]!;
-      if (keyEnds[j]! - os !== len) continue;
-      let k = 0;
-      while (k < len && buf[os + k] === buf[s + k]) k++;
-      if (k === len) {
+      if (keyEnds[j]! - os === len && sameRange(buf, os, s, len)) {
         first[i] = first[j]!;
         dup = true;
         break;
