@@ -60,7 +60,7 @@ describe('COPY transcoder: same tuples as the row path', () => {
   it('tells only the days of the rows it wrote: a rejected span\'s day is left out, and random requests\' days are their tuples\'', () => {
     const DAY = 86_400_000_000_000n;
     const id = (i: number) => Buffer.from(String(i + 1).padStart(16, '0'), 'hex');
-    // A span with a bad (short) id on day 5 is rejected; the others fall on days 3 and 7.
+    // A span with a bad (short) id on day 5 is rejected; the others fall on days 3 and 6 (the last starts in day 6's last nanosecond).
     const spans = [sampleSpan({ start: 3n * DAY + 1n, end: 3n * DAY + 2n, spanId: id(0) }), sampleSpan({ start: 5n * DAY, end: 5n * DAY + 1n, spanId: new Uint8Array(3) }), sampleSpan({ start: 7n * DAY - 1n, end: 7n * DAY, spanId: id(2) })];
     const out = PAIR.transcoder.encode('traces', 'protobuf', encodeTraces(tracesOf(spans)));
     expect(out).toMatchObject({ accepted: 2, rejected: 1 });
