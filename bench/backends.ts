@@ -4,6 +4,7 @@
 // run: the null receiver and the collector on the memory backend.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { chartMemoryLimitBytes, memoryGroup, type MemoryGroup } from './cgroup.ts';
 import type { BenchContext } from './context.ts';
 import { runIngest, type IngestFigures } from './ingest.ts';
 import { defaultSpec } from './traffic.ts';
@@ -13,6 +14,8 @@ export interface BackendRun {
   /** Absent when the backend could not be run; note says why. */
   figures?: IngestFigures;
   note?: string;
+  /** The memory cgroup limit the collector ran under, if any. */
+  memoryLimitBytes?: number;
 }
 
 export interface BackendsFigures {
@@ -33,6 +36,12 @@ export const MEMORY_DURABLE = 'memory, ack = durable';
  * time indexes inserts all over their range; a deployment's exporters send spans that just ended.
  */
 export const SQLITE_CURRENT_TIMES = 'sqlite, current timestamps';
+/**
+ * The label of the SQLite run inside a memory cgroup of the chart's limit (bench/cgroup.ts): the
+ * kernel reclaims the store file's page cache at the limit, as in a deployment, instead of taking
+ * this machine's idle memory for each new page of the file.
+ */
+export const SQLITE_CHART_LIMIT = 'sqlite, chart memory limit';
 
 /** Max-rate gRPC traces into each available backend. */
 export async function run(ctx: BenchContext, targets: BackendTargets): Promise<BackendsFigures> {
@@ -46,11 +55,12 @@ export async function run(ctx: BenchContext, targets: BackendTargets): Promise<B
     mode: { kind: 'max', concurrency: ctx.concurrency } as const,
     connections: ctx.connections,
   };
-  const attempt = async (backend: string, options: Record<string, string>, label = backend, currentTimes = false): Promise<void> => {
+  const attempt = async (backend: string, options: Record<string, string>, label = backend, how: { currentTimes?: boolean; group?: MemoryGroup } = {}): Promise<void> => {
     ctx.log(`backend ${label}: collector at max rate`);
     try {
-      const figures = await runIngest({ ...common, currentTimes, name: `collector (${label}), grpc, traces`, target: { kind: 'collector', options: { 'storage.backend': backend, ...options } } });
-      runs.push({ backend: label, figures });
+      const target = { kind: 'collector', nodeArgs: how.group?.nodeArgs ?? [], options: { 'storage.backend': backend, ...options } } as const;
+      const figures = await runIngest({ ...common, currentTimes: how.currentTimes === true, name: `collector (${label}), grpc, traces`, target });
+      runs.push({ backend: label, figures, ...(how.group ? { memoryLimitBytes: how.group.limitBytes } : {}) });
     } catch (err) {
       runs.push({ backend: label, note: `failed: ${(err as Error).message.split('\n').slice(0, 6).join(' ').slice(0, 600)}` });
     }
@@ -61,7 +71,20 @@ export async function run(ctx: BenchContext, targets: BackendTargets): Promise<B
     // The memory store acknowledges once queued by default; what the write-ahead log adds to it.
     await attempt('memory', { 'delivery.ack': 'durable' }, MEMORY_DURABLE);
     await attempt('sqlite', { 'storage.sqlite.path': join(dir, 'bench.db') });
-    await attempt('sqlite', { 'storage.sqlite.path': join(dir, 'current.db') }, SQLITE_CURRENT_TIMES, true);
+    await attempt('sqlite', { 'storage.sqlite.path': join(dir, 'current.db') }, SQLITE_CURRENT_TIMES, { currentTimes: true });
+    const group = memoryGroup(`tracehouse-bench-${process.pid}`, chartMemoryLimitBytes());
+    if ('skip' in group) runs.push({ backend: SQLITE_CHART_LIMIT, note: group.skip });
+    else {
+      try {
+        await attempt('sqlite', { 'storage.sqlite.path': join(dir, 'limited.db') }, SQLITE_CHART_LIMIT, { group });
+      } finally {
+        try {
+          group.remove();
+        } catch (err) {
+          ctx.log(`the memory cgroup of ${SQLITE_CHART_LIMIT} was left: ${(err as Error).message}`);
+        }
+      }
+    }
     if ('url' in targets.postgres) await attempt('postgres', { 'storage.postgres.url': targets.postgres.url });
     else runs.push({ backend: 'postgres', note: targets.postgres.skip });
     if ('enabled' in targets.clickhouse) await attempt('clickhouse', { 'storage.clickhouse.urls': `chdb://${join(dir, 'chdb')}` });
