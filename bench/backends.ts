@@ -60,7 +60,8 @@ export async function run(ctx: BenchContext, targets: BackendTargets): Promise<B
     try {
       const target = { kind: 'collector', nodeArgs: how.group?.nodeArgs ?? [], options: { 'storage.backend': backend, ...options } } as const;
       const figures = await runIngest({ ...common, currentTimes: how.currentTimes === true, name: `collector (${label}), grpc, traces`, target });
-      runs.push({ backend: label, figures, ...(how.group ? { memoryLimitBytes: how.group.limitBytes } : {}) });
+      // The tables name a run by its figures' backend: the label, which says how this run differs.
+      runs.push({ backend: label, figures: { ...figures, backend: label }, ...(how.group ? { memoryLimitBytes: how.group.limitBytes } : {}) });
     } catch (err) {
       runs.push({ backend: label, note: `failed: ${(err as Error).message.split('\n').slice(0, 6).join(' ').slice(0, 600)}` });
     }
