@@ -200,9 +200,8 @@ function sqliteCpuRow(r: BenchResults, target: number): TargetRow {
   const current = r.backends.runs.find((x) => x.backend === SQLITE_CURRENT_TIMES)?.figures;
   const withCurrent = current ? `; with current timestamps: ${sig(current.cpuSecondsPerMillionItems)} at ${num(current.acceptedItemsPerS)} spans/s, one run` : '';
   // The same load inside a memory cgroup of the chart's limit, as deployed: shown beside, not judged.
-  const limitRun = r.backends.runs.find((x) => x.backend === SQLITE_CHART_LIMIT);
-  const limited = limitRun?.figures;
-  const withLimit = limited ? `; under the chart's memory limit (a ${mib(limitRun!.memoryLimitBytes)} cgroup): ${sig(limited.cpuSecondsPerMillionItems)} at ${num(limited.acceptedItemsPerS)} spans/s, one run` : '';
+  const limited = r.backends.runs.find((x) => x.backend === SQLITE_CHART_LIMIT);
+  const withLimit = limited?.figures ? `; under the chart's memory limit (a ${mib(limited.memoryLimitBytes)} cgroup): ${sig(limited.figures.cpuSecondsPerMillionItems)} at ${num(limited.figures.acceptedItemsPerS)} spans/s, one run` : '';
   return [label, `${sig(cpu)} at ${num(run.figures.acceptedItemsPerS)} spans/s (memory: ${sig(memory.collector.cpuSecondsPerMillionItems)}, null receiver: ${sig(memory.baseline.cpuSecondsPerMillionItems)})${withCurrent}${withLimit}`, atMost(cpu, target, 'CPU-s per million')];
 }
 
