@@ -6,6 +6,9 @@ import type { Logger } from '../../telemetry/logger.ts';
 import type { ReadOp, Unreadable } from './reads.ts';
 import type { ReadReply, ReadRequest } from './read-thread.ts';
 
+/** The read threads' name, which is also their OS threads' (at most 15 characters). */
+export const READ_THREAD_NAME = 'sqlite-read';
+
 /** A read stopped after the time budget (query.timeoutMs); the read API answers it 503. */
 export class QueryTimeout extends Error {
   override readonly name = 'QueryTimeout';
@@ -56,7 +59,7 @@ export class ReadPool {
 
   private workerOf(slot: Slot): Worker {
     if (slot.worker) return slot.worker;
-    const worker = new Worker(new URL('./read-thread.ts', import.meta.url), { workerData: { path: this.path } });
+    const worker = new Worker(new URL('./read-thread.ts', import.meta.url), { name: READ_THREAD_NAME, workerData: { path: this.path } });
     worker.on('message', (reply: ReadReply) => {
       if ('unreadable' in reply && reply.unreadable) this.onUnreadable(reply.unreadable);
       const p = slot.pending.get(reply.id);
