@@ -394,17 +394,26 @@ const THREADS: [name: string, label: string][] = [
   ['libuv-worker', 'libuv pool (files)'],
 ];
 
+/** The backends' runs add the SQLite write thread, which Node 24 names after its Worker (src/storage/sqlite/index.ts). */
+const BACKEND_THREADS: [name: string, label: string][] = [...THREADS.slice(0, 2), ['sqlite-write', 'SQLite write thread'], ...THREADS.slice(2)];
+
+/** A run's CPU per million items by thread as a table row: `threads` in order, the rest as "other", the process total; none without a split. */
+function threadRow(label: string, f: IngestFigures, threads: readonly [string, string][]): string[] | undefined {
+  const by = f.cpuPerMillionByThread;
+  if (!by) return undefined;
+  const named = threads.map(([t]) => by[t] ?? 0);
+  const other = Object.entries(by).reduce((n, [t, v]) => (threads.some(([x]) => x === t) ? n : n + v), 0);
+  return [label, ...named.map((v) => sig(v)), sig(other), sig(f.cpuSecondsPerMillionItems)];
+}
+
 /** The max-rate runs' CPU per million items by thread, collector and null receiver alike (/proc/<pid>/task). */
 function threadSection(runs: readonly MaxRateFigures[]): string {
   const rows: string[][] = [];
   for (const m of runs) {
     for (const f of [m.baseline, m.collector]) {
-      const by = f.cpuPerMillionByThread;
-      if (!by) continue;
-      const named = THREADS.map(([t]) => by[t] ?? 0);
-      const other = Object.entries(by).reduce((n, [t, v]) => (THREADS.some(([x]) => x === t) ? n : n + v), 0);
       const what = `OTLP/${m.transport === 'grpc' ? 'gRPC' : 'HTTP'} ${m.signal}${isStandard(m) ? '' : ', small requests'}`;
-      rows.push([`${f.target === 'collector' ? 'collector' : 'null receiver'}, ${what}`, ...named.map((v) => sig(v)), sig(other), sig(f.cpuSecondsPerMillionItems)]);
+      const row = threadRow(`${f.target === 'collector' ? 'collector' : 'null receiver'}, ${what}`, f, THREADS);
+      if (row) rows.push(row);
     }
   }
   if (rows.length === 0) return '';
@@ -482,6 +491,7 @@ function backendsSection(r: BenchResults): string {
   const written = b.runs
     .filter((x) => x.figures)
     .map((x) => `${x.backend}: ${num(x.figures!.writtenItemsPerSDuringLoad ?? NaN)} spans/s written during the load, drained in ${sig(x.figures!.drainS ?? NaN)} s`);
+  const threadRows = [...(grpc ? [threadRow('collector (memory)', grpc.collector, BACKEND_THREADS)] : []), ...b.runs.map((x) => x.figures && threadRow(`collector (${x.backend})`, x.figures, BACKEND_THREADS))].filter((x) => x !== undefined);
   return [
     '## Storage backends behind the collector (OTLP/gRPC, traces, maximum rate)',
     '',
@@ -494,6 +504,16 @@ function backendsSection(r: BenchResults): string {
     '',
     ...(written.length ? [written.join('; ') + '.', ''] : []),
     ...(notes.length ? ['Not run:', '', ...notes, ''] : []),
+    ...(threadRows.length
+      ? [
+          '### CPU by thread, per backend',
+          '',
+          "The same runs' CPU-s per million spans split by thread, as in \"CPU by thread\" above, with the SQLite store's write thread apart from the decode workers. On ClickHouse \"other\" is chdb's engine (its inserts, merges and pools, in threads of its own names) running inside the collector: the collector's own CPU is the process total less it.",
+          '',
+          table(['run', ...BACKEND_THREADS.map(([, l]) => l), 'other', 'process total'], threadRows),
+          '',
+        ]
+      : []),
   ].join('\n');
 }
 
