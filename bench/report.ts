@@ -394,7 +394,7 @@ const THREADS: [name: string, label: string][] = [
   ['libuv-worker', 'libuv pool (files)'],
 ];
 
-/** The backends' runs add the SQLite write thread, which Node 24 names after its Worker (src/storage/sqlite/index.ts). */
+/** The backends' runs add the SQLite write thread, which Node 24 names after its Worker (WRITE_THREAD_NAME, src/storage/sqlite/index.ts). */
 const BACKEND_THREADS: [name: string, label: string][] = [...THREADS.slice(0, 2), ['sqlite-write', 'SQLite write thread'], ...THREADS.slice(2)];
 
 /** A run's CPU per million items by thread as a table row: `threads` in order, the rest as "other", the process total; none without a split. */

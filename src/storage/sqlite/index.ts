@@ -34,8 +34,8 @@ export interface SqliteOptions {
 
 /** Unreadable items remembered so that each is counted once (index.ts, SqliteBackend.unreadable). */
 const UNREADABLE_KEYS_KEPT = 100_000;
-/** The write thread's name, which is also its OS thread's (at most 15 characters). */
-export const WRITE_THREAD_NAME = 'sqlite-write';
+/** The write thread's name, which Node gives its OS thread too (at most 15 characters): top -H, perf and the bench's split by thread tell it from the decode workers. */
+const WRITE_THREAD_NAME = 'sqlite-write';
 
 class SqliteBackend implements StorageBackend, StoreStats {
   readonly name = 'sqlite';
@@ -103,7 +103,6 @@ class SqliteBackend implements StorageBackend, StoreStats {
   /** The write thread, started on first use and again after it dies. */
   private writeThread(): Worker {
     if (this.thread) return this.thread;
-    // Named (the OS thread's name too): top -H, perf and the bench's split by thread tell it from the decode workers.
     const thread = new Worker(new URL('./write-thread.ts', import.meta.url), { name: WRITE_THREAD_NAME, workerData: { path: this.path, attributeIndex: this.attributeIndex, cacheMiB: this.cacheMiB, checkpointMiB: this.checkpointMiB } });
     const fail = (err: Error) => {
       if (this.thread !== thread) return;

@@ -7,7 +7,7 @@ import type { ReadOp, Unreadable } from './reads.ts';
 import type { ReadReply, ReadRequest } from './read-thread.ts';
 
 /** The read threads' name, which is also their OS threads' (at most 15 characters). */
-export const READ_THREAD_NAME = 'sqlite-read';
+const READ_THREAD_NAME = 'sqlite-read';
 
 /** A read stopped after the time budget (query.timeoutMs); the read API answers it 503. */
 export class QueryTimeout extends Error {
