@@ -508,7 +508,7 @@ function backendsSection(r: BenchResults): string {
       ? [
           '### CPU by thread, per backend',
           '',
-          "The same runs' CPU-s per million spans split by thread, as in \"CPU by thread\" above, with the SQLite store's write thread apart from the decode workers. On ClickHouse \"other\" is chdb's engine (its inserts, merges and pools, in threads of its own names) running inside the collector: the collector's own CPU is the process total less it.",
+          "The same runs' CPU-s per million spans split by thread, as in \"CPU by thread\" above, with the SQLite store's write thread apart from the decode workers. On ClickHouse the split does not separate the engine from the collector: chdb runs inside the collector, renames the libuv pool threads its queries run on (where the write-ahead log's writes and the adapter's files also run) and starts threads of its own named MainThread, so \"other\" is mostly chdb's but not only, and libuv's share shows there.",
           '',
           table(['run', ...BACKEND_THREADS.map(([, l]) => l), 'other', 'process total'], threadRows),
           '',
