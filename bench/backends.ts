@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { chartMemoryLimitBytes, memoryGroup, type MemoryGroup } from './cgroup.ts';
 import type { BenchContext } from './context.ts';
+import { medianRun } from './ingest-max.ts';
 import { runIngest, type IngestFigures } from './ingest.ts';
 import { defaultSpec } from './traffic.ts';
 
@@ -47,12 +48,6 @@ export const SQLITE_CURRENT_TIMES = 'sqlite, current timestamps';
  * this machine's idle memory for each new page of the file.
  */
 export const SQLITE_CHART_LIMIT = 'sqlite, chart memory limit';
-
-/** The run with the median CPU per item (the lower middle of an even count). */
-export function medianCpuRun(runs: IngestFigures[]): IngestFigures {
-  const sorted = [...runs].sort((a, b) => a.cpuSecondsPerMillionItems - b.cpuSecondsPerMillionItems);
-  return sorted[(sorted.length - 1) >> 1]!;
-}
 
 /** Max-rate gRPC traces into each available backend. */
 export async function run(ctx: BenchContext, targets: BackendTargets): Promise<BackendsFigures> {
@@ -97,7 +92,7 @@ export async function run(ctx: BenchContext, targets: BackendTargets): Promise<B
       runs.push(failed('sqlite', err));
       return;
     }
-    runs.push({ backend: 'sqlite', figures: medianCpuRun(reps), ...(reps.length > 1 ? { repetitions: reps } : {}) });
+    runs.push({ backend: 'sqlite', figures: medianRun(reps, (r) => r.cpuSecondsPerMillionItems), ...(reps.length > 1 ? { repetitions: reps } : {}) });
   };
 
   const dir = mkdtempSync(join(ctx.outDir, 'db-'));

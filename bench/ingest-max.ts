@@ -35,11 +35,13 @@ function middle(xs: number[]): number {
   return [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1]!;
 }
 
-/** The run with the median accepted rate. */
-function medianRun(runs: IngestFigures[]): IngestFigures {
-  const rate = middle(runs.map((r) => r.acceptedItemsPerS));
-  return runs.find((r) => r.acceptedItemsPerS === rate)!;
+/** The run whose figure `by` is the median (the lower middle of an even count): one of the runs, its figures together. */
+export function medianRun(runs: IngestFigures[], by: (r: IngestFigures) => number): IngestFigures {
+  const m = middle(runs.map(by));
+  return runs.find((r) => by(r) === m)!;
 }
+
+const acceptedRate = (r: IngestFigures): number => r.acceptedItemsPerS;
 
 /** Runs the scenario for one transport and signal. */
 export async function run(
@@ -74,8 +76,8 @@ export async function run(
   }
   const nulls = runs.filter((r) => r.target === 'null receiver');
   const ours = runs.filter((r) => r.target === 'collector');
-  const baseline = medianRun(nulls);
-  const collector = medianRun(ours);
+  const baseline = medianRun(nulls, acceptedRate);
+  const collector = medianRun(ours, acceptedRate);
   const cpuMedian = { baseline: middle(nulls.map((r) => r.cpuSecondsPerMillionItems)), collector: middle(ours.map((r) => r.cpuSecondsPerMillionItems)) };
   return {
     transport: o.transport,

@@ -2,7 +2,7 @@
 // (its own process, memory backend) for two seconds; everything acknowledged must be stored and
 // every figure must be a number. The null receiver baseline gets a one-second run the same way.
 import { describe, expect, it } from 'vitest';
-import { medianCpuRun } from '../../bench/backends.ts';
+import { medianRun } from '../../bench/ingest-max.ts';
 import { runIngest, type IngestFigures } from '../../bench/ingest.ts';
 import { renderReport, TARGETS, type BenchResults } from '../../bench/report.ts';
 import type { TrafficSpec } from '../../bench/traffic.ts';
@@ -98,7 +98,7 @@ describe('bench harness smoke', () => {
 
     // The SQLite target is judged on the median of its repetitions, each named beside it.
     const reps = [9.5, 7.5, 8.5].map((cpu) => ({ ...collector, backend: 'sqlite', cpuSecondsPerMillionItems: cpu }));
-    const judged = renderReport({ ...results, backends: { runs: [{ backend: 'sqlite', figures: medianCpuRun(reps), repetitions: reps }] } }, 'bench/out/smoke.json');
+    const judged = renderReport({ ...results, backends: { runs: [{ backend: 'sqlite', figures: medianRun(reps, (r) => r.cpuSecondsPerMillionItems), repetitions: reps }] } }, 'bench/out/smoke.json');
     const sqliteRow = judged.split('\n').find((l) => l.includes('OTLP/gRPC traces → SQLite'));
     expect(sqliteRow).toContain('| 8.50 at ');
     expect(sqliteRow).toContain('median of 3 runs (9.50, 7.50, 8.50)');
