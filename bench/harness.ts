@@ -64,8 +64,11 @@ export function threadCpuSeconds(pid: number): { tid: string; name: string; seco
     let stat: string;
     try {
       stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    } catch {
-      continue; // ended between the listing and the read
+    } catch (err) {
+      // A thread that ended between the listing and the read is left out; anything else is an error.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ESRCH') continue;
+      throw err;
     }
     out.push({ tid, name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), seconds: statCpuSeconds(stat) });
   }

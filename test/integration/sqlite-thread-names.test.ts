@@ -1,10 +1,10 @@
 // The SQLite backend's threads carry names of their own, down to the operating system's thread
 // name: an operator's `top -H` or `perf` (and the bench's split of CPU by thread) tells its write
 // and read threads from the decode workers, which Node names all alike (WorkerThread).
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { threadCpuSeconds } from '../../bench/harness.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 import { createEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
@@ -15,15 +15,7 @@ import { makeSpan } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 /** This process's thread names, as `top -H` shows them (a thread that ends between the listing and its read is left out). */
-const threadNames = (): string[] =>
-  readdirSync('/proc/self/task').flatMap((t) => {
-    try {
-      return [readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim()];
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ESRCH') return [];
-      throw err;
-    }
-  });
+const threadNames = (): string[] => threadCpuSeconds(process.pid).map((t) => t.name);
 
 describe.runIf(process.platform === 'linux')('sqlite thread names', () => {
   it('names its write thread sqlite-write and its read threads sqlite-read while they run', async () => {
