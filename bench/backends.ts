@@ -24,6 +24,12 @@ export interface BackendRun {
   repetitions?: IngestFigures[];
 }
 
+/** How a backend run differs from the plain one: current timestamps, or inside a memory cgroup. */
+interface RunHow {
+  currentTimes?: boolean;
+  group?: MemoryGroup;
+}
+
 export interface BackendsFigures {
   runs: BackendRun[];
 }
@@ -61,14 +67,14 @@ export async function run(ctx: BenchContext, targets: BackendTargets): Promise<B
     mode: { kind: 'max', concurrency: ctx.concurrency } as const,
     connections: ctx.connections,
   };
-  const measure = async (backend: string, options: Record<string, string>, label: string, how: { currentTimes?: boolean; group?: MemoryGroup }): Promise<IngestFigures> => {
+  const measure = async (backend: string, options: Record<string, string>, label: string, how: RunHow): Promise<IngestFigures> => {
     const target = { kind: 'collector', nodeArgs: how.group?.nodeArgs ?? [], options: { 'storage.backend': backend, ...options } } as const;
     const figures = await runIngest({ ...common, currentTimes: how.currentTimes === true, name: `collector (${label}), grpc, traces`, target });
     // The tables name a run by its figures' backend: the label, which says how this run differs.
     return { ...figures, backend: label };
   };
   const failed = (label: string, err: unknown): BackendRun => ({ backend: label, note: `failed: ${(err as Error).message.split('\n').slice(0, 6).join(' ').slice(0, 600)}` });
-  const attempt = async (backend: string, options: Record<string, string>, label = backend, how: { currentTimes?: boolean; group?: MemoryGroup } = {}): Promise<void> => {
+  const attempt = async (backend: string, options: Record<string, string>, label = backend, how: RunHow = {}): Promise<void> => {
     ctx.log(`backend ${label}: collector at max rate`);
     try {
       runs.push({ backend: label, figures: await measure(backend, options, label, how), ...(how.group ? { memoryLimitBytes: how.group.limitBytes } : {}) });
