@@ -132,7 +132,6 @@ export async function writeSpans(backend: StorageBackend, rows: SpanRow[], batch
   expectSuccess(await writeChunks(backend, 'traces', (await encoderOf(backend)).encodeSpans(rows), batchId));
 }
 
-/** Encodes log records with the backend's encoder and writes them; throws unless every write succeeds. */
 /** Encodes spans with the backend's encoder and writes them as one tenant's batch. */
 export async function writeSpansAs(backend: StorageBackend, tenant: string, rows: SpanRow[]): Promise<void> {
   expectSuccess(await writeChunks(backend, 'traces', (await encoderOf(backend)).encodeSpans(rows), undefined, tenant));
@@ -143,6 +142,7 @@ export async function writeLogsAs(backend: StorageBackend, tenant: string, rows:
   expectSuccess(await writeChunks(backend, 'logs', (await encoderOf(backend)).encodeLogs(rows), undefined, tenant));
 }
 
+/** Encodes log records with the backend's encoder and writes them; throws unless every write succeeds. */
 export async function writeLogs(backend: StorageBackend, rows: LogRow[], batchId?: string): Promise<void> {
   expectSuccess(await writeChunks(backend, 'logs', (await encoderOf(backend)).encodeLogs(rows), batchId));
 }
