@@ -249,6 +249,14 @@ interface CachedOperation<T> {
 const OPERATION_CACHE_SLOTS = 4096;
 
 /**
+ * The longest span name an OperationCache keeps, in bytes. A slot outlives its operation's spans
+ * (until another operation takes it), uncounted by the store's bounds, so what the slots hold must
+ * be small whatever the names are: at most ~4,096 × (this, a string of it and ~100 bytes), ~3 MiB.
+ * Longer names (an SQL statement, a URL) are looked up by name each time.
+ */
+export const MAX_CACHED_NAME_BYTES = 256;
+
+/**
  * What a store keeps per operation (T), for the span records whose operation it met lately: found
  * by the bytes of a span's name, its kind and its group's service, so that a span whose operation
  * is known needs no name string and no map lookup. A slot holds the last operation put after a
@@ -282,6 +290,7 @@ export class OperationCache<T> {
     }
     const at = record + SPAN_HEAD_BYTES + view.getUint32(record + S_NAME_OFFSET, true);
     const len = view.getUint32(record + S_NAME_LEN, true);
+    if (len > MAX_CACHED_NAME_BYTES) return undefined;
     const kind = view.getInt32(record + S_KIND, true);
     const end = at + len;
     const whole = end - (len & 3);
@@ -300,10 +309,12 @@ export class OperationCache<T> {
     return op.value;
   }
 
-  /** Keeps `value` as the operation of the span record the last get() missed (the same service, buf and record); returns it. */
+  /** Keeps `value` as the operation of the span record the last get() missed (the same service, buf and record), unless its name is too long to keep; returns it. */
   put(service: string, buf: Buffer, record: number, value: T): T {
+    const len = spanNameLength(buf, record);
+    if (len > MAX_CACHED_NAME_BYTES) return value;
     const at = spanNameStart(buf, record);
-    const name = new Uint8Array(buf.subarray(at, at + spanNameLength(buf, record)));
+    const name = new Uint8Array(buf.subarray(at, at + len));
     this.slots[this.slot] = { service, kind: spanKind(buf, record), name, nameView: new DataView(name.buffer), value };
     return value;
   }
