@@ -363,6 +363,39 @@ describe('memory store log records', () => {
     }
   });
 
+  it('evicts log records past maxLogs before it evicts spans for bytes: spans that fit once they are gone stay', async () => {
+    const deps = () => ({ logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    const unbounded = { maxSpans: 1e6, maxLogs: 1e6, maxBytes: 1e12, maxAgeMs: 0 };
+    const stored = async (s: StorageBackend, signal: string) => (await s.stats!()).signals.find((x) => x.signal === signal)!;
+    const spans = makeTrace(60);
+    const logs = Array.from({ length: 40 }, (_, i) => makeLog({ serviceName: 'svc', body: { stringValue: `r${i}` } }));
+    // What the spans and the log records are charged, from a store without a bound.
+    const probe = createMemoryBackend(unbounded, deps());
+    await writeSpans(probe, spans);
+    await writeLogs(probe, logs, 'logs');
+    const spanBytes = (await stored(probe, 'traces')).bytes!;
+    const logBytes = (await stored(probe, 'logs')).bytes!;
+    await probe.shutdown();
+    // Room for every span and 10 log records' worth, not for all 40 (their bytes stay below the spans').
+    expect(logBytes).toBeLessThan(spanBytes);
+    const maxBytes = spanBytes + Math.ceil(logBytes / 4);
+    const metrics = createMetrics();
+    const b = createMemoryBackend({ ...unbounded, maxLogs: 10, maxBytes }, { logger: pino({ level: 'silent' }), metrics });
+    await b.start();
+    try {
+      await writeSpans(b, spans);
+      await writeLogs(b, logs, 'logs');
+      expect((await stored(b, 'traces')).rows).toBe(60);
+      expect(await b.getTrace(DEFAULT_TENANT, spans[0]!.traceId)).toHaveLength(60);
+      expect((await stored(b, 'logs')).rows).toBe(10);
+      const evicted = (await metrics.evictedRows.get()).values;
+      expect(evicted.find((v) => v.labels['signal'] === 'traces')?.value ?? 0).toBe(0);
+      expect(evicted.find((v) => v.labels['signal'] === 'logs')?.value).toBe(30);
+    } finally {
+      await b.shutdown();
+    }
+  });
+
   it('evicts the oldest records past maxBytes and no more than the bound asks, part of a chunk or several at once', async () => {
     const deps = () => ({ logger: pino({ level: 'silent' }), metrics: createMetrics() });
     const unbounded = { maxSpans: 1e6, maxLogs: 1e6, maxBytes: 1e12, maxAgeMs: 0 };

@@ -301,8 +301,10 @@ class MemoryBackend implements StorageBackend, StoreStats {
 
   private evict(): void {
     let spans = 0;
-    let logs = 0;
     const oldest = this.maxAgeMs > 0 ? this.now() - this.maxAgeMs : -Infinity;
+    // Log records past their count or age go first: what they free may make the bytes fit
+    // without evicting spans.
+    let logs = this.evictLogs(oldest, false);
     for (let b = this.spans.oldest(); b !== undefined && (this.spans.length > this.maxSpans || b.storedMs < oldest || (this.spans.bytes + this.logs.bytes > this.maxBytes && this.spans.bytes >= this.logs.bytes)); b = this.spans.oldest()) {
       const i = this.spans.oldestIndex;
       const t = b.trace(i);
@@ -323,14 +325,25 @@ class MemoryBackend implements StorageBackend, StoreStats {
       this.chunkRefs.drop(b.buf);
       spans++;
     }
-    // Log records need nothing undone one by one (no trace, no operation): they leave a block's
-    // worth at a time, as many of the oldest block's as the age, the count and the bytes ask, and
-    // their batch's count is taken down once per run of one batch.
+    logs += this.evictLogs(oldest, true);
+    this.chunkRefs.settle();
+    if (spans > 0) this.deps.metrics.evictedRows.inc({ signal: 'traces' }, spans);
+    if (logs > 0) this.deps.metrics.evictedRows.inc({ signal: 'logs' }, logs);
+  }
+
+  /**
+   * Evicts the oldest log records past maxLogs or older than `oldest`, and, if byBytes, as many
+   * more as the stored bytes are over maxBytes; returns how many. Log records need nothing undone
+   * one by one (no trace, no operation): they leave a block's worth at a time, and their batch's
+   * count is taken down once per run of one batch.
+   */
+  private evictLogs(oldest: number, byBytes: boolean): number {
+    let logs = 0;
     let batchId = '';
     let run = 0;
     for (let b = this.logs.oldest(); b !== undefined; b = this.logs.oldest()) {
       const left = b.n - this.logs.oldestIndex;
-      const over = this.spans.bytes + this.logs.bytes - this.maxBytes;
+      const over = byBytes ? this.spans.bytes + this.logs.bytes - this.maxBytes : 0;
       const n = b.storedMs < oldest ? left : Math.min(left, Math.max(this.logs.length - this.maxLogs, over > 0 ? Math.ceil(over / b.bytes) : 0));
       if (n <= 0) break;
       if (b.batchId !== batchId) {
@@ -344,9 +357,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
       logs += n;
     }
     this.forgetLogs(batchId, run);
-    this.chunkRefs.settle();
-    if (spans > 0) this.deps.metrics.evictedRows.inc({ signal: 'traces' }, spans);
-    if (logs > 0) this.deps.metrics.evictedRows.inc({ signal: 'logs' }, logs);
+    return logs;
   }
 
   /** n records of the batch are gone: when it has none left, a write of it again stores it anew. */
