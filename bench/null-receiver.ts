@@ -47,9 +47,9 @@ export async function startNullReceiver(grpcPort = 0, httpPort = 0): Promise<Nul
     server.bindAsync(`127.0.0.1:${grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
   );
 
-  // The receiver's default windows.
+  // The receiver's default windows; its streams are not charged to any queue (no watcher).
   const defaults = loadConfig();
-  const stopTuning = tuneGrpcSessions(() => boundGrpc, { streamBytes: defaults['receiver.grpc.streamWindowBytes'], connectionBytes: defaults['receiver.grpc.connectionWindowBytes'] });
+  const stopTuning = tuneGrpcSessions(() => boundGrpc, { streamBytes: defaults['receiver.grpc.streamWindowBytes'], connectionBytes: defaults['receiver.grpc.connectionWindowBytes'] }, () => {});
 
   const httpServer: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];

@@ -2,13 +2,16 @@
 // grpc-health-check, following the collector's readiness) and server reflection (grpcurl list).
 // Requests arrive as raw bytes (identity deserializer) and go to the decode workers untouched;
 // grpc-js handles gzip and deflate and enforces the size limit after decompression.
+import { randomBytes } from 'node:crypto';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as HEALTH_PROTO_PATH, type ServingStatus } from 'grpc-health-check';
-import { REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals.ts';
+import { GRPC_CODE, REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals.ts';
 import type { Signal } from '../model/signal.ts';
 import type { Ingest } from '../pipeline/ingest.ts';
+import type { Reservation } from '../pipeline/writer.ts';
 import { OPEN, type Authenticator } from '../security/auth.ts';
 import type { TlsCertificates } from '../security/tls.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -23,6 +26,71 @@ const identity = (b: Buffer): Buffer => b;
  * (overwriting anything a client sent under that name) on every admitted call.
  */
 const TENANT_METADATA = 'x-tracehouse-tenant';
+
+/**
+ * Header (and so metadata) through which an Export stream's ReceiveCharge reaches its call: set on
+ * every Export stream as it is created, overwriting anything a client sent under that name, to a
+ * key that holds the receiver's random prefix, which no client sees.
+ */
+const STREAM_METADATA = 'x-tracehouse-stream';
+
+/**
+ * An Export call's request bytes as they arrive on its stream: counted from the first DATA
+ * frame, and charged to the queue budget from its admission on (per byte what its rows will take,
+ * Ingest.decodeCharge, as OTLP/HTTP bodies are), until the handler takes the room over for its
+ * rows. grpc-js buffers each message whole before the handler runs: without the charge, what it
+ * buffered was bounded only by receiver.grpc.maxReceivingCalls × receiver.maxMessageBytes.
+ */
+class ReceiveCharge {
+  private received = 0;
+  private reservation: Reservation | undefined;
+  /** Arriving bytes grow the reservation (between admission and the message's hand-over). */
+  private growing = false;
+  private onFull: (() => void) | undefined;
+  private readonly perByte: number;
+
+  constructor(perByte: number) {
+    this.perByte = perByte;
+  }
+
+  /** A DATA frame's bytes arrived. */
+  add(bytes: number): void {
+    this.received += bytes;
+    if (this.growing && !this.reservation!.grow(Math.ceil(bytes * this.perByte))) this.full();
+  }
+
+  /** Admitted with this room: what arrived so far and what arrives until stop() is charged to it; onFull when the queue has no room for it. */
+  start(reservation: Reservation, onFull: () => void): void {
+    this.reservation = reservation;
+    this.onFull = onFull;
+    this.growing = true;
+    if (this.received > 0 && !reservation.grow(Math.ceil(this.received * this.perByte))) this.full();
+  }
+
+  /** The message is whole: nothing more is charged until the handler takes the room. */
+  stop(): void {
+    this.growing = false;
+  }
+
+  /** The room taken so far, now the caller's to commit or release. */
+  take(): Reservation | undefined {
+    const r = this.reservation;
+    this.reservation = undefined;
+    this.growing = false;
+    return r;
+  }
+
+  release(): void {
+    this.take()?.release();
+  }
+
+  private full(): void {
+    const onFull = this.onFull;
+    this.release();
+    this.onFull = undefined;
+    onFull?.();
+  }
+}
 
 const TRACE_SERVICE = 'opentelemetry.proto.collector.trace.v1.TraceService';
 const LOGS_SERVICE = 'opentelemetry.proto.collector.logs.v1.LogsService';
@@ -79,6 +147,10 @@ export class GrpcReceiver {
   private readonly watchers = new Set<grpc.ServerWritableStream<unknown, unknown>>();
   /** Export calls admitted whose message has not been handed over yet (grpc-js buffers each whole). */
   private receiving = 0;
+  /** The open Export streams' charges, by their STREAM_METADATA key. */
+  private readonly charges = new Map<string, ReceiveCharge>();
+  private readonly streamKeyPrefix = randomBytes(12).toString('base64url') + '-';
+  private streamSeq = 0;
   private readonly opts: GrpcReceiverOptions;
   private readonly ingest: Ingest;
   private readonly logger: Logger;
@@ -95,9 +167,11 @@ export class GrpcReceiver {
       const tenant = call.metadata.get(TENANT_METADATA)[0];
       // Admission sets it on every Export call; without it, refuse rather than guess a tenant.
       if (typeof tenant !== 'string') return callback({ code: grpc.status.INTERNAL, details: REFUSALS.internal.message });
+      // The room its bytes took as they arrived becomes its rows' (handle grows it to their charge).
+      const reservation = this.chargeOf(call.metadata)?.take();
       // grpc-js hands over a message it no longer reads: one assembled from several frames has an
       // ArrayBuffer of its own and moves to the worker without a copy (pool.decode copies anything else).
-      this.ingest.handle({ transport: 'grpc', signal, format: 'protobuf', body: call.request, owned: true, tenant }).then(
+      this.ingest.handle({ transport: 'grpc', signal, format: 'protobuf', body: call.request, owned: true, tenant, ...(reservation ? { reservation } : {}) }).then(
         (out) => {
           if (out.kind === 'ok') return callback(null, Buffer.from(encodeExportResponse(signal, out.rejected, out.errorMessage)));
           return callback(this.refusalStatus(out.reason, out.message));
@@ -110,42 +184,82 @@ export class GrpcReceiver {
     };
   }
 
+  private chargeOf(metadata: grpc.Metadata): ReceiveCharge | undefined {
+    const key = metadata.get(STREAM_METADATA)[0];
+    return typeof key === 'string' ? this.charges.get(key) : undefined;
+  }
+
+  /**
+   * Sees each stream of the server before grpc-js does. An Export stream gets a ReceiveCharge that
+   * counts its DATA frames as they arrive (read alongside grpc-js, which pauses and resumes the
+   * stream as it reads) and is let go when the stream closes. A RESOURCE_EXHAUSTED it closes with
+   * is grpc-js's size limit (nothing of ours answers with it), which grpc-js sends itself, past
+   * any interceptor: it is counted here.
+   */
+  private watchStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    delete headers[STREAM_METADATA];
+    if (!headers[':path']?.endsWith('/Export')) return;
+    const key = this.streamKeyPrefix + ++this.streamSeq;
+    const charge = new ReceiveCharge(this.ingest.decodeCharge('protobuf'));
+    headers[STREAM_METADATA] = key;
+    this.charges.set(key, charge);
+    // Paused before the listener is added, so adding it does not start the flow before grpc-js's is there.
+    stream.pause();
+    stream.on('data', (chunk: Buffer) => charge.add(chunk.byteLength));
+    stream.once('close', () => {
+      this.charges.delete(key);
+      charge.release();
+      const status = stream.sentTrailers?.['grpc-status'] ?? stream.sentHeaders['grpc-status'];
+      if (Number(status) === GRPC_CODE.RESOURCE_EXHAUSTED) this.ingest.refuse('grpc', 'too_large');
+    });
+  }
+
   /**
    * Admission before a call's message is buffered: grpc-js reads each message whole before the
    * handler runs, so an overloaded collector, or one already receiving maxReceivingCalls
    * messages, refuses at the headers, and the bytes are never read. The bearer token is checked
-   * here too, so an unauthenticated client cannot make the server buffer a message either.
+   * here too, so an unauthenticated client cannot make the server buffer a message either. An
+   * admitted call's bytes are charged to the queue as they arrive (ReceiveCharge); one the queue
+   * has no room for is refused as they arrive, and its stream reset.
    */
   private admission(): grpc.ServerInterceptor {
     const auth = this.opts.auth ?? OPEN;
     return (method, call) => {
       if (!method.path.endsWith('/Export')) return new grpc.ServerInterceptingCall(call);
       let holding = false;
+      let charge: ReceiveCharge | undefined;
       const letGo = (): void => {
         if (holding) this.receiving--;
         holding = false;
+      };
+      const refuse = (reason: RefusalReason): void => {
+        const out = this.ingest.refuse('grpc', reason);
+        if (out.kind === 'refused') call.sendStatus(this.refusalStatus(out.reason, out.message));
       };
       const listener = new grpc.ServerListenerBuilder()
         .withOnReceiveMetadata((metadata, next) => {
           const header = metadata.get('authorization')[0];
           const who = auth.check(typeof header === 'string' ? header : undefined, 'ingest');
-          if (who.kind !== 'allowed') {
-            const out = this.ingest.refuse('grpc', who.kind === 'forbidden' ? 'forbidden' : 'unauthenticated');
-            if (out.kind === 'refused') call.sendStatus(this.refusalStatus(out.reason, out.message));
-            return;
-          }
+          if (who.kind !== 'allowed') return refuse(who.kind === 'forbidden' ? 'forbidden' : 'unauthenticated');
           metadata.set(TENANT_METADATA, who.tenant);
           const reason = this.ingest.admissionRefusal() ?? (this.receiving >= this.opts.maxReceivingCalls ? 'receivers_busy' : undefined);
-          if (reason === undefined) {
-            holding = true;
-            this.receiving++;
-            return next(metadata);
-          }
-          const out = this.ingest.refuse('grpc', reason);
-          if (out.kind === 'refused') call.sendStatus(this.refusalStatus(out.reason, out.message));
+          if (reason !== undefined) return refuse(reason);
+          // A stream the watcher did not see (its session closing as it came) is charged only
+          // when its message is handed over, as before the watcher.
+          charge = this.chargeOf(metadata);
+          const reservation = charge === undefined ? undefined : this.ingest.reserve(0);
+          if (charge !== undefined && reservation === undefined) return refuse('queue_full');
+          holding = true;
+          this.receiving++;
+          charge?.start(reservation!, () => {
+            letGo();
+            refuse('queue_full');
+          });
+          if (holding) next(metadata);
         })
         .withOnReceiveMessage((message, next) => {
           letGo();
+          charge?.stop();
           next(message);
         })
         .withOnCancel(letGo)
@@ -216,7 +330,7 @@ export class GrpcReceiver {
       server.bindAsync(this.opts.listen, this.opts.tls?.grpcCredentials() ?? grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
     );
     this.server = server;
-    this.stopTuning = tuneGrpcSessions(() => this.boundPort, o.windows);
+    this.stopTuning = tuneGrpcSessions(() => this.boundPort, o.windows, (stream, headers) => this.watchStream(stream, headers));
     this.health = health;
     // Serving until the first readiness answer says otherwise; without a readiness source, always.
     this.setHealth('SERVING');

@@ -11,15 +11,16 @@
 // 'http2.server.stream.created' diagnostics channel; grpc-js keeps its sessions to itself): the
 // connection window with setLocalWindowSize, the stream window with a SETTINGS frame, which
 // applies to the streams already open too. What a client may send unread grows to the windows;
-// what the receiver buffers is bounded as before, by admission at the headers
-// (receiver.grpc.maxReceivingCalls) and the message size limit, since grpc-js reads every
+// what the receiver buffers is bounded by admission at the headers
+// (receiver.grpc.maxReceivingCalls), the message size limit, and the queue budget each call's
+// bytes are charged to as they arrive (the receiver's onStream, below), since grpc-js reads every
 // admitted message whole anyway.
 //
 // Refusals. A call answered at its headers (refused) leaves the rest of its request to be read
 // and discarded by Node: a refused export still crossed the network whole. Its stream is reset
 // with NO_ERROR once the answer is sent, which tells the client to stop sending.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { constants, type ServerHttp2Stream } from 'node:http2';
+import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 
 const STREAM_CREATED = 'http2.server.stream.created';
 
@@ -32,11 +33,19 @@ export interface FlowControlWindows {
 }
 
 /**
- * Widens the receive windows of every HTTP/2 server session accepted on local port `port()` (the
- * gRPC server's: the process serves no other HTTP/2), and resets the streams of calls answered
- * before their request ended. Returns the function that stops both.
+ * What sees each stream of the server as it is created, before grpc-js does: its headers may be
+ * changed (grpc-js makes the call's metadata from them), and the stream may be read alongside
+ * grpc-js's own reading.
  */
-export function tuneGrpcSessions(port: () => number, windows: FlowControlWindows): () => void {
+export type StreamWatcher = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void;
+
+/**
+ * Widens the receive windows of every HTTP/2 server session accepted on local port `port()` (the
+ * gRPC server's: the process serves no other HTTP/2), hands each of its streams to onStream, and
+ * resets the streams of calls answered before their request ended. Returns the function that
+ * stops all three.
+ */
+export function tuneGrpcSessions(port: () => number, windows: FlowControlWindows, onStream: StreamWatcher): () => void {
   /** Sessions seen, and whether they are the server's (widened). */
   const seen = new WeakMap<object, boolean>();
   const ours = (session: ServerHttp2Stream['session']): boolean => {
@@ -57,9 +66,10 @@ export function tuneGrpcSessions(port: () => number, windows: FlowControlWindows
     seen.set(session, mine);
     return mine;
   };
-  const onStream = (message: unknown): void => {
-    const stream = (message as { stream: ServerHttp2Stream }).stream;
+  const onCreated = (message: unknown): void => {
+    const { stream, headers } = message as { stream: ServerHttp2Stream; headers: IncomingHttpHeaders };
     if (!ours(stream.session)) return;
+    onStream(stream, headers);
     // A unary call is answered once its request is read, so a response that ends first is a
     // refusal: RST_STREAM(NO_ERROR) after a complete response tells the client to stop sending
     // (RFC 9113, section 8.1) and keeps the answer it has.
@@ -67,6 +77,6 @@ export function tuneGrpcSessions(port: () => number, windows: FlowControlWindows
       if (!stream.readableEnded && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
     });
   };
-  subscribe(STREAM_CREATED, onStream);
-  return () => unsubscribe(STREAM_CREATED, onStream);
+  subscribe(STREAM_CREATED, onCreated);
+  return () => unsubscribe(STREAM_CREATED, onCreated);
 }

@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { connect, type ClientHttp2Session } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
+import { eventually, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
 import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
 
 function traces(): Uint8Array {
@@ -12,8 +12,8 @@ function traces(): Uint8Array {
   return encodeTraces({ resourceSpans: [{ scopeSpans: [{ spans: [span] }] }] });
 }
 
-/** Opens an Export call and sends only the start of a message that announces `announced` bytes. */
-function trickle(session: ClientHttp2Session, announced: number) {
+/** Opens an Export call and sends only the start of a message that announces `announced` bytes (and `sent` of them). */
+function trickle(session: ClientHttp2Session, announced: number, sent = 100) {
   const stream = session.request({
     ':method': 'POST',
     ':path': '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
@@ -22,9 +22,23 @@ function trickle(session: ClientHttp2Session, announced: number) {
   });
   const prefix = Buffer.alloc(5);
   prefix.writeUInt32BE(announced, 1);
-  stream.write(Buffer.concat([prefix, Buffer.alloc(100)]));
+  stream.write(Buffer.concat([prefix, Buffer.alloc(sent)]));
   stream.on('error', () => {});
   return stream;
+}
+
+/** The gRPC status a stream was answered with (trailers-only or in trailers), once it has closed. */
+function answered(stream: ReturnType<typeof trickle>): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    let status: number | undefined;
+    const note = (h: Record<string, unknown>): void => {
+      if (h['grpc-status'] !== undefined) status = Number(h['grpc-status']);
+    };
+    stream.on('response', note);
+    stream.on('trailers', note);
+    stream.resume();
+    stream.on('close', () => resolve(status));
+  });
 }
 
 describe('OTLP/gRPC against hostile clients', () => {
@@ -71,5 +85,45 @@ describe('OTLP/gRPC against hostile clients', () => {
     const times = await Promise.all(closed);
     for (const t of times) expect(t).toBeLessThan(5000);
     for (const s of sessions) s.destroy();
+  });
+});
+
+describe('OTLP/gRPC messages still arriving', () => {
+  const MiB = 1024 * 1024;
+  let c: TestCollector;
+  beforeAll(async () => {
+    c = await startCollector({ 'writer.maxQueueBytes': String(4 * MiB), 'receiver.maxMessageBytes': String(16 * MiB) });
+  });
+  afterAll(async () => {
+    await c?.stop();
+  });
+  const queued = () => metricValue(c.opsUrl, 'tracehouse_queue_size_bytes');
+
+  it('are charged to writer.maxQueueBytes as their bytes arrive; one the queue has no room for is refused with UNAVAILABLE as it arrives', async () => {
+    const session = connect(`http://${c.grpcAddress}`);
+    session.on('error', () => {});
+    try {
+      // 1 MiB of a 3 MiB message, held: charged 1.25 bytes per byte (the memory store's rows).
+      const held = trickle(session, 3 * MiB, MiB);
+      await eventually(async () => ((await queued()) >= 1.25 * MiB ? true : undefined), 10_000, 'the held bytes in the queue');
+      // A second one sending all of its 3 MiB does not fit beside it.
+      const big = trickle(session, 3 * MiB, 3 * MiB);
+      expect(await answered(big)).toBe(grpc.status.UNAVAILABLE);
+      expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { transport: 'grpc', reason: 'queue_full' })).toBe(1);
+      // Its room goes back; the one held keeps its own, and gives it back when cancelled.
+      expect(await queued()).toBeLessThan(2 * MiB);
+      expect(await queued()).toBeGreaterThanOrEqual(1.25 * MiB);
+      held.close(0x8); // CANCEL
+      await eventually(async () => ((await queued()) === 0 ? true : undefined), 10_000, 'an empty queue');
+      // A whole export is served again.
+      const client = new RawOtlpClient(c.grpcAddress);
+      try {
+        expect((await client.traces(traces())).error).toBeNull();
+      } finally {
+        client.close();
+      }
+    } finally {
+      session.destroy();
+    }
   });
 });

@@ -182,6 +182,8 @@ describe('OTLP/gRPC raw requests', () => {
     const res = await gz.traces(big);
     gz.close();
     expect(res.error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    // Both counted, as OTLP/HTTP counts its 413s (grpc-js answers them itself, past any interceptor).
+    await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { transport: 'grpc', reason: 'too_large' })) === 2 ? true : undefined));
   });
 
   it('serves the standard gRPC health check for what it serves, NOT_FOUND for anything else', async () => {
