@@ -3,6 +3,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { cpSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -45,6 +47,10 @@ function batchOf(chunks: EncodedChunk[], signal: 'traces' | 'logs' = 'traces'): 
 }
 
 const bytesOf = (u: Uint8Array): string => Buffer.from(u).toString('hex');
+
+// A real gc() for measuring what is held, not what is merely garbage not yet collected.
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 describe('write-ahead log', () => {
   it('reads back every appended entry, in order, with its signal, partition and rows', async () => {
@@ -356,6 +362,42 @@ describe('write-ahead log', () => {
     const replay = await wal(dir, { segmentBytes: 3_000 }).start();
     expect(replay.batches).toEqual([]);
     expect(replay.chunks.map((c) => c.data.byteLength)).toEqual([10, 10]);
+  });
+
+  it('opens a log held back by one old entry holding a segment at a time and what it replays, not the whole log', async () => {
+    const dir = tempDir('wal-');
+    const MiB = 1 << 20;
+    const o = { maxBytes: 256 * MiB, segmentBytes: 4 * MiB };
+    const w = wal(dir, o);
+    await w.start();
+    // The oldest entry is never stored, so no segment after it can be deleted: 96 MiB stay on disk.
+    const old = chunk(1000);
+    await w.append('traces', [old]);
+    for (let i = 0; i < 24; i++) {
+      const c = chunk(4 * MiB);
+      const seq = await w.append('traces', [c]);
+      w.markStored(await w.recordBatch(batchOf([c]), [{ entry: seq, index: 0 }]));
+    }
+    await w.shutdown();
+    expect(segments(dir).length).toBeGreaterThanOrEqual(24);
+    gc();
+    const base = process.memoryUsage().arrayBuffers;
+    let peak = 0;
+    const sampler = setInterval(() => {
+      gc();
+      peak = Math.max(peak, process.memoryUsage().arrayBuffers - base);
+    }, 1);
+    let replay;
+    try {
+      replay = await wal(dir, o).start();
+    } finally {
+      clearInterval(sampler);
+    }
+    expect(replay.batches).toEqual([]);
+    expect(replay.chunks.map((c) => bytesOf(c.data))).toEqual([bytesOf(old.data)]);
+    // A segment file being read (and the one before it, not yet collected), nowhere near the 96 MiB.
+    expect(peak, `peak ${(peak / MiB).toFixed(1)} MiB of ArrayBuffers while opening`).toBeLessThan(3 * o.segmentBytes);
+    expect(peak).toBeGreaterThan(0);
   });
 
   it("writes a new segment into a stored segment's file, and never reads that file's earlier records again", async () => {

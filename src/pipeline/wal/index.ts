@@ -169,6 +169,9 @@ interface Pending {
 }
 
 
+/** An entry's chunk as the log's first reading keeps it: its bytes are read again only if it is replayed. */
+type ChunkShape = Omit<EncodedChunk, 'data'>;
+
 /** A replayed chunk's own copy: a view would keep its whole segment file in memory. */
 function own(data: Uint8Array): Uint8Array {
   return new Uint8Array(data);
@@ -247,11 +250,18 @@ export class WriteAheadLog {
     return this.starting;
   }
 
+  /**
+   * Reads the segments twice, one at a time, so that start-up holds one segment file and what is
+   * left to replay, not the whole log (a log held back by one old batch can be walMaxBytes). The
+   * first pass learns every record but keeps no chunk's bytes; the second reads again only the
+   * segments whose entries hold chunks to replay, and copies those.
+   */
   private async open(): Promise<WalReplay> {
     const { dir } = this.opts;
     await mkdir(dir, { recursive: true });
     const names = (await readdir(dir)).filter((n) => SEGMENT_NAME.test(n)).sort();
-    const entryChunks = new Map<number, { signal: Signal; tenant: string; chunks: EncodedChunk[]; seg: Segment }>();
+    /** Entries' chunks without their bytes. */
+    const entryChunks = new Map<number, { signal: Signal; tenant: string; chunks: ChunkShape[]; seg: Segment }>();
     const recorded = new Map<number, { seg: Segment; signal: Signal; tenant: string; partition: number; batchId: string; refs: WalChunkRef[] }>();
     const stored = new Set<number>();
     let maxSeq = 0;
@@ -286,7 +296,7 @@ export class WriteAheadLog {
       }
       for (const r of records) {
         if (r.type === ENTRY) {
-          entryChunks.set(r.seq, { signal: r.signal, tenant: r.tenant, chunks: r.chunks, seg });
+          entryChunks.set(r.seq, { signal: r.signal, tenant: r.tenant, chunks: r.chunks.map(({ partition, rows }) => ({ partition, rows })), seg });
           maxSeq = Math.max(maxSeq, r.seq);
         } else if (r.type === BATCH) {
           recorded.set(r.seq, { seg, signal: r.signal, tenant: r.tenant, partition: r.partition, batchId: r.batchId, refs: r.refs });
@@ -318,6 +328,17 @@ export class WriteAheadLog {
       this.entries.set(seq, { seg: e.seg, remaining });
       e.seg.live++;
     }
+    // The bytes of the chunks to replay: those of batches not stored, and of live entries in no batch.
+    const wanted = new Set<string>();
+    for (const [seq, b] of recorded) if (!stored.has(seq)) for (const r of b.refs) wanted.add(key(r));
+    for (const [seq, e] of entryChunks) {
+      if (!this.entries.has(seq)) continue;
+      e.chunks.forEach((_, index) => {
+        const k = key({ entry: seq, index });
+        if (!covered.has(k) && !held.has(k)) wanted.add(k);
+      });
+    }
+    const data = await this.readChunks(wanted, entryChunks);
     const replay: WalReplay = { batches: [], chunks: [] };
     let missing = 0;
     for (const [seq, b] of [...recorded].sort((x, y) => x[0] - y[0])) {
@@ -327,11 +348,12 @@ export class WriteAheadLog {
       let rows = 0;
       for (const r of b.refs) {
         const c = entryChunks.get(r.entry)?.chunks[r.index];
-        if (!c) {
+        const bytes = data.get(key(r));
+        if (!c || !bytes) {
           missing++;
           continue;
         }
-        chunks.push(own(c.data));
+        chunks.push(bytes);
         refs.push(r);
         rows += c.rows;
       }
@@ -350,7 +372,8 @@ export class WriteAheadLog {
       const e = entryChunks.get(seq)!;
       e.chunks.forEach((c, index) => {
         const k = key({ entry: seq, index });
-        if (!covered.has(k) && !held.has(k)) replay.chunks.push({ ...c, data: own(c.data), signal: e.signal, tenant: e.tenant, ref: { entry: seq, index } });
+        const bytes = !covered.has(k) && !held.has(k) ? data.get(k) : undefined;
+        if (bytes) replay.chunks.push({ ...c, data: bytes, signal: e.signal, tenant: e.tenant, ref: { entry: seq, index } });
       });
     }
 
@@ -364,6 +387,31 @@ export class WriteAheadLog {
     await this.collect();
     if (!(await this.writeReserve())) this.opts.logger?.warn({ dir }, 'write-ahead log: no room for its reserve file; a full disk may stall it until space is freed');
     return replay;
+  }
+
+  /**
+   * Own copies of the chunks named in `wanted` ("entry/index"), read again from the segments that
+   * hold their entries, one segment at a time.
+   */
+  private async readChunks(wanted: ReadonlySet<string>, entries: ReadonlyMap<number, { seg: Segment }>): Promise<Map<string, Uint8Array>> {
+    const segments = new Set<Segment>();
+    for (const k of wanted) {
+      const seg = entries.get(Number(k.slice(0, k.indexOf('/'))))?.seg;
+      if (seg) segments.add(seg);
+    }
+    const out = new Map<string, Uint8Array>();
+    for (const seg of this.segments) {
+      if (!segments.has(seg)) continue;
+      // Its damage was reported by the first reading; the same records are read again.
+      for (const r of scanSegment(await readFile(seg.path), seg.base).records) {
+        if (r.type !== ENTRY) continue;
+        r.chunks.forEach((c, index) => {
+          const k = `${r.seq}/${index}`;
+          if (wanted.has(k)) out.set(k, own(c.data));
+        });
+      }
+    }
+    return out;
   }
 
   private async openSegment(base: number): Promise<void> {
