@@ -402,12 +402,20 @@ export function getOperations(db: DatabaseSync, tenant: string, q: OperationQuer
 }
 
 /**
+ * Spans getDependencies holds at most before it resolves the calls it has read (three numbers
+ * each, ~240 bytes with their traces' entries): a day's window of a busy store would otherwise be
+ * held whole (150 MiB at 600k spans).
+ */
+export const DEPENDENCY_SPANS_HELD = 65_536;
+
+/**
  * Service-to-service calls in a time range: among the rows of spans (DEPENDENCIES_SQL), then for
  * the children in the runs of records that reach into the range and the rows of spans whose parent
  * is not a row (ROW_CHILDREN_SQL), their parent found among the spans of the runs read, or else
- * among its trace's.
+ * among its trace's. The runs are read in batches of about `heldSpans` spans, each batch's calls
+ * resolved before the next is read: a parent in a run of another batch is found among its trace's.
  */
-export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQuery): DependencyLink[] {
+export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQuery, heldSpans = DEPENDENCY_SPANS_HELD): DependencyLink[] {
   const start = clampNs(q.startNano);
   const end = clampNs(q.endNano);
   const links = new Map<string, DependencyLink>();
@@ -422,6 +430,29 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
   // service, and each child in the range whose parent is not in its own run (a parent in its run
   // has its service) as its parent's words and its service.
   const traces = new Map<string, { spans: number[]; services: string[]; children: number[] }>();
+  const factsOf = traceFacts(db);
+  /** Numbers held in the traces' spans and children (three per span). */
+  let held = 0;
+  const resolve = (): void => {
+    for (const [traceId, t] of traces) {
+      if (t.children.length === 0) continue;
+      const found = serviceFinder(t.spans, t.services);
+      /** The spans of the trace outside the runs read (older, in another batch, or rows of spans), once. */
+      let whole: typeof found | undefined;
+      for (let i = 0; i < t.children.length; i += 3) {
+        const [lo, hi] = [t.children[i]!, t.children[i + 1]!];
+        let parentService = found(lo, hi);
+        if (parentService === undefined) {
+          whole ??= wholeTrace(factsOf(tenant, traceId));
+          parentService = whole(lo, hi);
+        }
+        const service = t.services[t.children[i + 2]!]!;
+        if (parentService !== undefined && parentService !== service) call(parentService, service, 1);
+      }
+    }
+    traces.clear();
+    held = 0;
+  };
   const runs = db.prepare(`SELECT r.rowid AS id, r.span_count AS count, r.trace_id AS trace, r.service_name AS service, b.records AS records FROM span_runs r INDEXED BY span_runs_tenant_newest
     JOIN run_spans b ON b.run = r.rowid WHERE ${RUNS_IN_RANGE}`);
   /** The run's span ids, low word to high word (a low word two ids share leaves one: the other's children are then looked up by the trace). */
@@ -430,6 +461,7 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
     let trace = traces.get(run.trace);
     if (!trace) traces.set(run.trace, (trace = { spans: [], services: [], children: [] }));
     const t = trace;
+    const before = t.spans.length + t.children.length;
     const service = t.services.push(run.service) - 1;
     inRun.clear();
     runRecords(run, (buf, r) => {
@@ -441,6 +473,8 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
       const s = clampNs(spanStart(buf, r));
       if (s >= start && s <= end) t.children.push(buf.readInt32LE(r + S_PARENT), buf.readInt32LE(r + S_PARENT + 4), service);
     });
+    held += t.spans.length + t.children.length - before;
+    if (held >= 3 * heldSpans) resolve();
   }
   // Children among rows of spans whose parent is not one: looked up as the runs' children are.
   for (const o of db.prepare(ROW_CHILDREN_SQL).iterate(tenant, start, end) as Iterable<{ trace: string; parent: string; service: string }>) {
@@ -449,24 +483,10 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
     let t = traces.get(o.trace);
     if (!t) traces.set(o.trace, (t = { spans: [], services: [], children: [] }));
     t.children.push(parent.readInt32LE(0), parent.readInt32LE(4), t.services.push(o.service) - 1);
+    held += 3;
+    if (held >= 3 * heldSpans) resolve();
   }
-  const factsOf = traceFacts(db);
-  for (const [traceId, t] of traces) {
-    if (t.children.length === 0) continue;
-    const found = serviceFinder(t.spans, t.services);
-    /** The spans of the trace outside the runs read (older, or rows of spans), once. */
-    let whole: typeof found | undefined;
-    for (let i = 0; i < t.children.length; i += 3) {
-      const [lo, hi] = [t.children[i]!, t.children[i + 1]!];
-      let parentService = found(lo, hi);
-      if (parentService === undefined) {
-        whole ??= wholeTrace(factsOf(tenant, traceId));
-        parentService = whole(lo, hi);
-      }
-      const service = t.services[t.children[i + 2]!]!;
-      if (parentService !== undefined && parentService !== service) call(parentService, service, 1);
-    }
-  }
+  resolve();
   return [...links.values()].sort((a, b) => (a.parent < b.parent ? -1 : a.parent > b.parent ? 1 : a.child < b.child ? -1 : a.child > b.child ? 1 : 0));
 }
 
