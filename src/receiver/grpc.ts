@@ -209,7 +209,9 @@ export class GrpcReceiver {
     stream.once('close', () => {
       this.charges.delete(key);
       charge.release();
-      const status = stream.sentTrailers?.['grpc-status'] ?? stream.sentHeaders['grpc-status'];
+      // A stream closed before any answer has sent no headers (Node's types say otherwise).
+      const sent = stream.sentTrailers ?? (stream.sentHeaders as typeof stream.sentHeaders | undefined);
+      const status = sent?.['grpc-status'];
       if (Number(status) === GRPC_CODE.RESOURCE_EXHAUSTED) this.ingest.refuse('grpc', 'too_large');
     });
   }

@@ -99,6 +99,22 @@ describe('OTLP/gRPC messages still arriving', () => {
   });
   const queued = () => metricValue(c.opsUrl, 'tracehouse_queue_size_bytes');
 
+  it('give their room back when the client goes away mid-message, unanswered', async () => {
+    const session = connect(`http://${c.grpcAddress}`);
+    session.on('error', () => {});
+    trickle(session, 3 * MiB, MiB);
+    await eventually(async () => ((await queued()) >= 1.25 * MiB ? true : undefined), 10_000, 'the held bytes in the queue');
+    // The connection drops: the stream closes with nothing sent on it.
+    session.destroy();
+    await eventually(async () => ((await queued()) === 0 ? true : undefined), 10_000, 'an empty queue');
+    const client = new RawOtlpClient(c.grpcAddress);
+    try {
+      expect((await client.traces(traces())).error).toBeNull();
+    } finally {
+      client.close();
+    }
+  });
+
   it('are charged to writer.maxQueueBytes as their bytes arrive; one the queue has no room for is refused with UNAVAILABLE as it arrives', async () => {
     const session = connect(`http://${c.grpcAddress}`);
     session.on('error', () => {});
