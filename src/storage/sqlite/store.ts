@@ -10,7 +10,7 @@ import { type SlicingBuffer, WireReader } from '../../pipeline/decode/wire.ts';
 import type { WriteResult } from '../backend.ts';
 import {
   type GroupRef, groupParts, isOtlpChunk, L_LEN, LOG_HEAD_BYTES, logSeverity, logTime, logTraceId, OperationCache, readLogChunk, readSpanChunk, readSpanRecords,
-  S_SPAN, sameTraceId, SPAN_HEAD_BYTES, spanEnd, spanId, spanKind, spanName, spanNameLength, spanNameStart, spanRecordEnd, spanStart, spanTraceId,
+  S_SPAN, S_TRACE, sameTraceId, SPAN_HEAD_BYTES, spanEnd, spanId, spanKind, spanName, spanNameLength, spanNameStart, spanRecordEnd, spanStart, spanTraceId,
 } from '../otlp-chunks.ts';
 import { chunkLineRefs, docText, type LogHeader, spanFromJson, type SpanHeader } from '../rowjson.ts';
 import { RunTerms } from './terms.ts';
@@ -715,6 +715,136 @@ function packRuns(runs: readonly PendingRun[], leaf: LeafPages): PendingRun[] {
   return out;
 }
 
+/** Span id words RecentTraces holds, over all its traces (~2.9 s of the bench's maximum rate). */
+const RECENT_WORDS = 1 << 19;
+/** Traces RecentTraces finds by id: an open-addressed table at most half full, emptied when it is. */
+const RECENT_TRACE_SLOTS = 1 << 17;
+/** A trace with more spans than this is not kept in RecentTraces: its spans are checked against the file, as before it. */
+const RECENT_TRACE_WORDS = 4096;
+/** Positions count words written; past this (a small integer still) they start again, with nothing kept. */
+const RECENT_POSITIONS = 1 << 30;
+/** A slot's head: no trace (EMPTY), or one not kept for its length (LONG). */
+const EMPTY = -1;
+const LONG = -2;
+
+/**
+ * A word of every span id stored (or written in the open batch) for each trace the store wrote
+ * lately, by tenant and trace id: a run of a trace met again (another service's spans, a later
+ * export) none of whose ids' words is among its trace's needs no read of the trace's stored
+ * records to leave out the spans stored before. Reading them cost ~2 CPU-µs per span of the
+ * store's write when each service of a trace arrives in a batch of its own. A trace is kept only
+ * with every stored span's word: from its first run, or from a read of all its spans. Words of
+ * spans that were not stored after all (a transaction rolled back, retention) only send a run to
+ * the read; other writers to the file empty it (SQLite's data_version), as do the rows of an
+ * older version's log, which are written past it.
+ *
+ * Typed arrays only (~7 MiB), since the garbage collector marks and moves every object kept:
+ * a table of traces keyed by tenant and trace id, each holding the position of its newest word
+ * in a ring of the last RECENT_WORDS words, each word the position of its trace's word before
+ * it. A trace one of whose words the ring has passed is not known. Kept in a Map of trace id
+ * strings to arrays, it cost traces that each arrive whole ~5 % of the store's write; this
+ * ~2.5 % (docs/performance.md, phase AM).
+ */
+class RecentTraces {
+  private readonly words = new Int32Array(RECENT_WORDS);
+  /** The position of the same trace's word before each (EMPTY: its first). */
+  private readonly prev = new Int32Array(RECENT_WORDS);
+  /** Words written so far. */
+  private pos = 0;
+  /** Per slot: the tenant's number and the trace id's four words. */
+  private readonly keys = new Int32Array(RECENT_TRACE_SLOTS * 5);
+  /** Per slot: the position of the trace's newest word, EMPTY or LONG. */
+  private readonly heads = new Int32Array(RECENT_TRACE_SLOTS).fill(EMPTY);
+  private used = 0;
+  private readonly tenants = new Map<string, number>();
+
+  /** The number standing for a tenant in the keys. */
+  tenant(tenant: string): number {
+    let n = this.tenants.get(tenant);
+    if (n === undefined) this.tenants.set(tenant, (n = this.tenants.size));
+    return n;
+  }
+
+  /**
+   * Whether one of the run's words is its trace's (the trace id is the 16 bytes at buf[at]), or
+   * undefined when the trace is not known (never added, too long, or its oldest words passed).
+   */
+  mayHold(tenant: number, buf: Buffer, at: number, run: ReadonlySet<number>): boolean | undefined {
+    const slot = this.slot(tenant, buf, at);
+    let p = this.heads[slot]!;
+    if (p < 0) return undefined;
+    const oldest = this.pos - RECENT_WORDS;
+    for (let n = 0; p >= 0; p = this.prev[p & (RECENT_WORDS - 1)]!) {
+      if (p < oldest) return undefined;
+      if (++n > RECENT_TRACE_WORDS) {
+        this.heads[slot] = LONG;
+        return undefined;
+      }
+      if (run.has(this.words[p & (RECENT_WORDS - 1)]!)) return true;
+    }
+    return false;
+  }
+
+  /** Adds `count` words to the trace's; with `anew`, they are all its spans, and replace what it had. */
+  add(tenant: number, buf: Buffer, at: number, words: Iterable<number>, count: number, anew: boolean): void {
+    if (this.pos + count >= RECENT_POSITIONS) {
+      this.clear();
+      // What the trace had is gone: it is known again only from all its spans.
+      if (!anew) return;
+    }
+    let slot = this.slot(tenant, buf, at);
+    const head = this.heads[slot];
+    if (head === LONG) return;
+    if (head === EMPTY) {
+      if (!anew) return;
+      if (++this.used > RECENT_TRACE_SLOTS / 2) {
+        this.clear();
+        slot = this.slot(tenant, buf, at);
+        this.used = 1;
+      }
+      const k = slot * 5;
+      this.keys[k] = tenant;
+      for (let i = 0; i < 4; i++) this.keys[k + 1 + i] = buf.readInt32LE(at + 4 * i);
+    }
+    let last = anew ? EMPTY : this.heads[slot]!;
+    if (count > RECENT_TRACE_WORDS) last = LONG;
+    else {
+      for (const w of words) {
+        const i = this.pos & (RECENT_WORDS - 1);
+        this.words[i] = w;
+        this.prev[i] = last;
+        last = this.pos++;
+      }
+    }
+    this.heads[slot] = last;
+  }
+
+  /** The trace's slot: where its key is, or the empty one where it would go. */
+  private slot(tenant: number, buf: Buffer, at: number): number {
+    const w0 = buf.readInt32LE(at);
+    const w1 = buf.readInt32LE(at + 4);
+    const w2 = buf.readInt32LE(at + 8);
+    const w3 = buf.readInt32LE(at + 12);
+    let h = Math.imul(tenant ^ 0x811c9dc5, 0x01000193);
+    h = Math.imul(h ^ w0, 0x01000193);
+    h = Math.imul(h ^ w1, 0x01000193);
+    h = Math.imul(h ^ w2, 0x01000193);
+    h = Math.imul(h ^ w3, 0x01000193);
+    const keys = this.keys;
+    for (let i = (h ^ (h >>> 16)) & (RECENT_TRACE_SLOTS - 1); ; i = (i + 1) & (RECENT_TRACE_SLOTS - 1)) {
+      if (this.heads[i] === EMPTY) return i;
+      const k = i * 5;
+      if (keys[k] === tenant && keys[k + 1] === w0 && keys[k + 2] === w1 && keys[k + 3] === w2 && keys[k + 4] === w3) return i;
+    }
+  }
+
+  clear(): void {
+    this.heads.fill(EMPTY);
+    this.used = 0;
+    this.pos = 0;
+  }
+}
+
 /**
  * The run of records being written (see RUN_SPANS_SCHEMA): span records that follow one another in
  * a chunk, of one trace and one group (the spans of a trace arrive together in most requests), with
@@ -729,6 +859,11 @@ class RecordRunWriter {
   private readonly traceHasRun: StatementSync;
   private readonly traceRecords: StatementSync;
   private readonly traceRows: StatementSync;
+  private readonly dataVersion: StatementSync;
+  private lastDataVersion = -1;
+  private readonly recent = new RecentTraces();
+  /** The batch's tenant, as RecentTraces numbers it. */
+  private recentTenant = 0;
   /** The run's terms (absent: no filters written). */
   private readonly terms: RunTerms | undefined;
   private tenant = '';
@@ -762,6 +897,7 @@ class RecordRunWriter {
     this.traceHasRun = db.prepare(`SELECT 1 FROM ${TRACE_INDEX}.trace_runs WHERE tenant = ? AND trace_id = ? LIMIT 1`);
     this.traceRecords = db.prepare(`SELECT b.records AS records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE ${runOfTrace('r')}`);
     this.traceRows = db.prepare('SELECT span_id AS id FROM spans WHERE tenant = ? AND trace_id = ?');
+    this.dataVersion = db.prepare('PRAGMA data_version');
     this.terms = terms;
     this.leaf = leafPages((db.prepare('PRAGMA page_size').get() as { page_size: number }).page_size);
   }
@@ -772,6 +908,16 @@ class RecordRunWriter {
     this.groups = groups;
     this.n = 0;
     this.pendingOfTrace.clear();
+    // Another connection committed since the last batch: the recent traces may miss its spans.
+    const version = Number((this.dataVersion.get() as { data_version: number | bigint }).data_version);
+    if (version !== this.lastDataVersion) this.recent.clear();
+    this.lastDataVersion = version;
+    this.recentTenant = this.recent.tenant(tenant);
+  }
+
+  /** Spans were stored past the recent traces (rows of an older version's log). */
+  forgetRecent(): void {
+    this.recent.clear();
   }
 
   /** Whether the span record at r (of group g) continues the open run. */
@@ -817,12 +963,16 @@ class RecordRunWriter {
     let count = this.n;
     this.n = 0;
     const ofTrace = this.pendingOfTrace.get(this.trace);
-    if (this.repeated || ofTrace !== undefined || this.traceHasRun.get(this.tenant, this.trace) !== undefined) {
-      const kept = this.unstored(buf, ofTrace);
+    const traceAt = this.first + S_TRACE;
+    const known = this.repeated ? true : this.recent.mayHold(this.recentTenant, buf, traceAt, this.idWords);
+    if (known ?? (ofTrace !== undefined || this.traceHasRun.get(this.tenant, this.trace) !== undefined)) {
+      // All the trace's words: it is known from here on.
+      const { kept, words } = this.unstored(buf, ofTrace);
+      this.recent.add(this.recentTenant, buf, traceAt, words, words.length, true);
       if (kept.length === 0) return;
       if (kept.length < count) records = Buffer.concat(kept);
       count = kept.length;
-    }
+    } else this.recent.add(this.recentTenant, buf, traceAt, this.idWords, this.idWords.size, known === undefined);
     const run: PendingRun = {
       trace: this.trace,
       service: this.groupRef!.service,
@@ -853,14 +1003,24 @@ class RecordRunWriter {
     this.pendingOfTrace.clear();
   }
 
-  /** The run's records whose span is not stored yet (nor in the batch's runs of its trace, nor earlier in the run), with its times and terms made anew. */
-  private unstored(buf: SlicingBuffer, batchRuns: readonly PendingRun[] | undefined): Buffer[] {
+  /**
+   * The run's records whose span is not stored yet (nor in the batch's runs of its trace, nor
+   * earlier in the run), with its times and terms made anew; and the first word of every span of
+   * the trace once they are (RecentTraces).
+   */
+  private unstored(buf: SlicingBuffer, batchRuns: readonly PendingRun[] | undefined): { kept: Buffer[]; words: number[] } {
     const stored = new Set<string>();
-    for (const { records } of this.traceRecords.iterate(this.tenant, this.trace) as Iterable<{ records: Uint8Array }>) {
-      readSpanRecords(records, (b, r) => stored.add(spanId(b, r)));
+    const words: number[] = [];
+    const note = (b: SlicingBuffer, r: number): void => {
+      stored.add(spanId(b, r));
+      words.push(b.readInt32LE(r + S_SPAN));
+    };
+    for (const { records } of this.traceRecords.iterate(this.tenant, this.trace) as Iterable<{ records: Uint8Array }>) readSpanRecords(records, note);
+    for (const run of batchRuns ?? []) readSpanRecords(run.records, note);
+    for (const { id } of this.traceRows.iterate(this.tenant, this.trace) as Iterable<{ id: string }>) {
+      stored.add(id);
+      words.push(Buffer.from(id, 'hex').readInt32LE(0));
     }
-    for (const run of batchRuns ?? []) readSpanRecords(run.records, (b, r) => stored.add(spanId(b, r)));
-    for (const { id } of this.traceRows.iterate(this.tenant, this.trace) as Iterable<{ id: string }>) stored.add(id);
     const kept: Buffer[] = [];
     this.terms?.begin();
     this.maxDuration = 0n;
@@ -875,9 +1035,10 @@ class RecordRunWriter {
       const duration = recordDuration(buf, r, start);
       if (duration > this.maxDuration) this.maxDuration = duration;
       kept.push(buf.subarray(r, end));
+      words.push(buf.readInt32LE(r + S_SPAN));
       if (this.terms) addRecordTerms(this.terms, this.reader!, buf, r, end);
     }
-    return kept;
+    return { kept, words };
   }
 }
 
@@ -1087,7 +1248,10 @@ export class SqliteStore {
       }
       this.recordRuns.finish();
       groups.close();
-      if (lines) this.writeSpanLines(lines, tenant, ops);
+      if (lines) {
+        this.writeSpanLines(lines, tenant, ops);
+        this.recordRuns.forgetRecent();
+      }
       this.runs.flush();
       ops.write(this.upsertOperation, tenant);
       this.noteIndexedRuns.run();
