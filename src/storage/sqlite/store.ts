@@ -726,6 +726,8 @@ const RECENT_POSITIONS = 1 << 30;
 /** A slot's head: no trace (EMPTY), or one not kept for its length (LONG). */
 const EMPTY = -1;
 const LONG = -2;
+/** Int32s per slot of RecentTraces' table (one cache line or two). */
+const SLOT_INTS = 6;
 
 /**
  * A word of every span id stored (or written in the open batch) for each trace the store wrote
@@ -742,21 +744,20 @@ const LONG = -2;
  * a table of traces keyed by tenant and trace id, each holding the position of its newest word
  * in a ring of the last RECENT_WORDS words, each word the position of its trace's word before
  * it. A trace one of whose words the ring has passed is not known. Kept in a Map of trace id
- * strings to arrays, it cost traces that each arrive whole ~5 % of the store's write; this
- * ~2.5 % (docs/performance.md, phase AM).
+ * strings to arrays, it cost traces that each arrive whole ~5 % of the store's write; this ~2 %
+ * (`node bench/sqlite-split-traces.ts`, docs/performance.md phase AM).
  */
 class RecentTraces {
-  private readonly words = new Int32Array(RECENT_WORDS);
-  /** The position of the same trace's word before each (EMPTY: its first). */
-  private readonly prev = new Int32Array(RECENT_WORDS);
+  /** Per word: the word, and the position of its trace's word before it (EMPTY: its first). */
+  private readonly ring = new Int32Array(RECENT_WORDS * 2);
   /** Words written so far. */
   private pos = 0;
-  /** Per slot: the tenant's number and the trace id's four words. */
-  private readonly keys = new Int32Array(RECENT_TRACE_SLOTS * 5);
-  /** Per slot: the position of the trace's newest word, EMPTY or LONG. */
-  private readonly heads = new Int32Array(RECENT_TRACE_SLOTS).fill(EMPTY);
+  /** Per slot (SLOT_INTS): the position of its trace's newest word (or EMPTY, LONG), its tenant's number, the trace id's four words. */
+  private readonly table = new Int32Array(RECENT_TRACE_SLOTS * SLOT_INTS).fill(EMPTY);
   private used = 0;
   private readonly tenants = new Map<string, number>();
+  /** The slot open() readied for the words being added. */
+  private adding = 0;
 
   /** The number standing for a tenant in the keys. */
   tenant(tenant: string): number {
@@ -766,61 +767,84 @@ class RecentTraces {
   }
 
   /**
-   * Whether one of the run's words is its trace's (the trace id is the 16 bytes at buf[at]), or
-   * undefined when the trace is not known (never added, too long, or its oldest words passed).
+   * Whether one of the run's words is its trace's (the trace's slot()), or undefined when the
+   * trace is not known (never added, too long, or its oldest words passed).
    */
-  mayHold(tenant: number, buf: Buffer, at: number, run: ReadonlySet<number>): boolean | undefined {
-    const slot = this.slot(tenant, buf, at);
-    let p = this.heads[slot]!;
+  mayHold(slot: number, run: ReadonlySet<number>): boolean | undefined {
+    let p = this.table[slot * SLOT_INTS]!;
     if (p < 0) return undefined;
     const oldest = this.pos - RECENT_WORDS;
-    for (let n = 0; p >= 0; p = this.prev[p & (RECENT_WORDS - 1)]!) {
+    for (let n = 0; p >= 0; p = this.ring[2 * (p & (RECENT_WORDS - 1)) + 1]!) {
       if (p < oldest) return undefined;
       if (++n > RECENT_TRACE_WORDS) {
-        this.heads[slot] = LONG;
+        this.table[slot * SLOT_INTS] = LONG;
         return undefined;
       }
-      if (run.has(this.words[p & (RECENT_WORDS - 1)]!)) return true;
+      if (run.has(this.ring[2 * (p & (RECENT_WORDS - 1))]!)) return true;
     }
     return false;
   }
 
-  /** Adds `count` words to the trace's; with `anew`, they are all its spans, and replace what it had. */
-  add(tenant: number, buf: Buffer, at: number, words: Iterable<number>, count: number, anew: boolean): void {
+  /** Adds the words of the span records buf[first, end), `count` of them (see open()). */
+  addRun(slot: number, tenant: number, buf: Buffer, at: number, first: number, end: number, count: number, anew: boolean): void {
+    let last = this.open(slot, tenant, buf, at, count, anew);
+    if (last === undefined) return;
+    for (let r = first; r < end; r = spanRecordEnd(buf, r)) last = this.push(buf.readInt32LE(r + S_SPAN), last);
+    this.table[this.adding * SLOT_INTS] = last;
+  }
+
+  /** Adds these words (see open()). */
+  addWords(slot: number, tenant: number, buf: Buffer, at: number, words: readonly number[], anew: boolean): void {
+    let last = this.open(slot, tenant, buf, at, words.length, anew);
+    if (last === undefined) return;
+    for (const w of words) last = this.push(w, last);
+    this.table[this.adding * SLOT_INTS] = last;
+  }
+
+  /**
+   * Readies the trace's slot (slot(), of the tenant and the trace id at buf[at]) for `count` more
+   * words: with `anew` they are all its spans and replace what it had. Returns the position its
+   * first word follows, or undefined when the words are not kept.
+   */
+  private open(slot: number, tenant: number, buf: Buffer, at: number, count: number, anew: boolean): number | undefined {
+    const table = this.table;
     if (this.pos + count >= RECENT_POSITIONS) {
       this.clear();
       // What the trace had is gone: it is known again only from all its spans.
-      if (!anew) return;
+      if (!anew) return undefined;
+      slot = this.slot(tenant, buf, at);
     }
-    let slot = this.slot(tenant, buf, at);
-    const head = this.heads[slot];
-    if (head === LONG) return;
+    const head = table[slot * SLOT_INTS]!;
+    if (head === LONG) return undefined;
     if (head === EMPTY) {
-      if (!anew) return;
+      if (!anew) return undefined;
       if (++this.used > RECENT_TRACE_SLOTS / 2) {
         this.clear();
         slot = this.slot(tenant, buf, at);
         this.used = 1;
       }
-      const k = slot * 5;
-      this.keys[k] = tenant;
-      for (let i = 0; i < 4; i++) this.keys[k + 1 + i] = buf.readInt32LE(at + 4 * i);
+      const k = slot * SLOT_INTS;
+      table[k + 1] = tenant;
+      for (let i = 0; i < 4; i++) table[k + 2 + i] = buf.readInt32LE(at + 4 * i);
     }
-    let last = anew ? EMPTY : this.heads[slot]!;
-    if (count > RECENT_TRACE_WORDS) last = LONG;
-    else {
-      for (const w of words) {
-        const i = this.pos & (RECENT_WORDS - 1);
-        this.words[i] = w;
-        this.prev[i] = last;
-        last = this.pos++;
-      }
+    if (count > RECENT_TRACE_WORDS) {
+      table[slot * SLOT_INTS] = LONG;
+      return undefined;
     }
-    this.heads[slot] = last;
+    this.adding = slot;
+    return anew ? EMPTY : head;
   }
 
-  /** The trace's slot: where its key is, or the empty one where it would go. */
-  private slot(tenant: number, buf: Buffer, at: number): number {
+  /** Writes a word after `last` (its trace's newest); returns its position. */
+  private push(word: number, last: number): number {
+    const i = 2 * (this.pos & (RECENT_WORDS - 1));
+    this.ring[i] = word;
+    this.ring[i + 1] = last;
+    return this.pos++;
+  }
+
+  /** The slot of the tenant's trace whose id is the 16 bytes at buf[at]: where its key is, or the empty one where it would go. */
+  slot(tenant: number, buf: Buffer, at: number): number {
     const w0 = buf.readInt32LE(at);
     const w1 = buf.readInt32LE(at + 4);
     const w2 = buf.readInt32LE(at + 8);
@@ -830,16 +854,16 @@ class RecentTraces {
     h = Math.imul(h ^ w1, 0x01000193);
     h = Math.imul(h ^ w2, 0x01000193);
     h = Math.imul(h ^ w3, 0x01000193);
-    const keys = this.keys;
+    const table = this.table;
     for (let i = (h ^ (h >>> 16)) & (RECENT_TRACE_SLOTS - 1); ; i = (i + 1) & (RECENT_TRACE_SLOTS - 1)) {
-      if (this.heads[i] === EMPTY) return i;
-      const k = i * 5;
-      if (keys[k] === tenant && keys[k + 1] === w0 && keys[k + 2] === w1 && keys[k + 3] === w2 && keys[k + 4] === w3) return i;
+      const k = i * SLOT_INTS;
+      if (table[k] === EMPTY) return i;
+      if (table[k + 1] === tenant && table[k + 2] === w0 && table[k + 3] === w1 && table[k + 4] === w2 && table[k + 5] === w3) return i;
     }
   }
 
   clear(): void {
-    this.heads.fill(EMPTY);
+    for (let k = 0; k < this.table.length; k += SLOT_INTS) this.table[k] = EMPTY;
     this.used = 0;
     this.pos = 0;
   }
@@ -963,16 +987,18 @@ class RecordRunWriter {
     let count = this.n;
     this.n = 0;
     const ofTrace = this.pendingOfTrace.get(this.trace);
+    const recent = this.recent;
     const traceAt = this.first + S_TRACE;
-    const known = this.repeated ? true : this.recent.mayHold(this.recentTenant, buf, traceAt, this.idWords);
+    const slot = recent.slot(this.recentTenant, buf, traceAt);
+    const known = this.repeated ? true : recent.mayHold(slot, this.idWords);
     if (known ?? (ofTrace !== undefined || this.traceHasRun.get(this.tenant, this.trace) !== undefined)) {
       // All the trace's words: it is known from here on.
       const { kept, words } = this.unstored(buf, ofTrace);
-      this.recent.add(this.recentTenant, buf, traceAt, words, words.length, true);
+      recent.addWords(slot, this.recentTenant, buf, traceAt, words, true);
       if (kept.length === 0) return;
       if (kept.length < count) records = Buffer.concat(kept);
       count = kept.length;
-    } else this.recent.add(this.recentTenant, buf, traceAt, this.idWords, this.idWords.size, known === undefined);
+    } else recent.addRun(slot, this.recentTenant, buf, traceAt, this.first, this.end, count, known === undefined);
     const run: PendingRun = {
       trace: this.trace,
       service: this.groupRef!.service,
