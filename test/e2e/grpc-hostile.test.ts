@@ -98,21 +98,27 @@ describe('OTLP/gRPC messages still arriving', () => {
     await c?.stop();
   });
   const queued = () => metricValue(c.opsUrl, 'tracehouse_queue_size_bytes');
-
-  it('give their room back when the client goes away mid-message, unanswered', async () => {
-    const session = connect(`http://${c.grpcAddress}`);
-    session.on('error', () => {});
-    trickle(session, 3 * MiB, MiB);
-    await eventually(async () => ((await queued()) >= 1.25 * MiB ? true : undefined), 10_000, 'the held bytes in the queue');
-    // The connection drops: the stream closes with nothing sent on it.
-    session.destroy();
-    await eventually(async () => ((await queued()) === 0 ? true : undefined), 10_000, 'an empty queue');
+  const heldInQueue = () => eventually(async () => ((await queued()) >= 1.25 * MiB ? true : undefined), 10_000, 'the held bytes in the queue');
+  const emptyQueue = () => eventually(async () => ((await queued()) === 0 ? true : undefined), 10_000, 'an empty queue');
+  /** A whole export is served. */
+  const servesAnExport = async () => {
     const client = new RawOtlpClient(c.grpcAddress);
     try {
       expect((await client.traces(traces())).error).toBeNull();
     } finally {
       client.close();
     }
+  };
+
+  it('give their room back when the client goes away mid-message, unanswered', async () => {
+    const session = connect(`http://${c.grpcAddress}`);
+    session.on('error', () => {});
+    trickle(session, 3 * MiB, MiB);
+    await heldInQueue();
+    // The connection drops: the stream closes with nothing sent on it.
+    session.destroy();
+    await emptyQueue();
+    await servesAnExport();
   });
 
   it('are charged to writer.maxQueueBytes as their bytes arrive; one the queue has no room for is refused with UNAVAILABLE as it arrives', async () => {
@@ -121,7 +127,7 @@ describe('OTLP/gRPC messages still arriving', () => {
     try {
       // 1 MiB of a 3 MiB message, held: charged 1.25 bytes per byte (the memory store's rows).
       const held = trickle(session, 3 * MiB, MiB);
-      await eventually(async () => ((await queued()) >= 1.25 * MiB ? true : undefined), 10_000, 'the held bytes in the queue');
+      await heldInQueue();
       // A second one sending all of its 3 MiB does not fit beside it.
       const big = trickle(session, 3 * MiB, 3 * MiB);
       expect(await answered(big)).toBe(grpc.status.UNAVAILABLE);
@@ -130,14 +136,8 @@ describe('OTLP/gRPC messages still arriving', () => {
       expect(await queued()).toBeLessThan(2 * MiB);
       expect(await queued()).toBeGreaterThanOrEqual(1.25 * MiB);
       held.close(0x8); // CANCEL
-      await eventually(async () => ((await queued()) === 0 ? true : undefined), 10_000, 'an empty queue');
-      // A whole export is served again.
-      const client = new RawOtlpClient(c.grpcAddress);
-      try {
-        expect((await client.traces(traces())).error).toBeNull();
-      } finally {
-        client.close();
-      }
+      await emptyQueue();
+      await servesAnExport();
     } finally {
       session.destroy();
     }

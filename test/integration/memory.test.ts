@@ -12,6 +12,13 @@ import { makeLog, makeSpan, makeTrace, writeLogs, writeSpans, writeSpansAs } fro
 import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
 
+/** A started memory store with this storage.memory.maxBytes and the other bounds as configured by default. */
+async function storeOfBytes(maxBytes: number): Promise<StorageBackend> {
+  const b = createMemoryBackend(memoryOptions(loadConfig({ flags: { 'storage.backend': 'memory', 'storage.memory.maxBytes': String(maxBytes) } })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+  await b.start();
+  return b;
+}
+
 describe('memory store retention by age', () => {
   it('evicts rows once they are older than maxAgeMs, counting them, and keeps younger ones', async () => {
     const metrics = createMetrics();
@@ -226,8 +233,7 @@ describe('memory store indexes', () => {
 describe('memory store memory', () => {
   it('gives an evicted chunk its memory back at once, not at a garbage collection, and keeps reading what it holds', async () => {
     const maxBytes = 4 << 20;
-    const b = createMemoryBackend(memoryOptions(loadConfig({ flags: { 'storage.backend': 'memory', 'storage.memory.maxBytes': String(maxBytes) } })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
-    await b.start();
+    const b = await storeOfBytes(maxBytes);
     try {
       const big = 'x'.repeat(2000);
       const before = process.memoryUsage().arrayBuffers;
@@ -263,8 +269,7 @@ const heldBytes = (): number => {
 describe('memory store memory, span names', () => {
   it('keeps within maxBytes when every span has its own long name: evicted operations leave nothing behind', async () => {
     const maxBytes = 4 << 20;
-    const b = createMemoryBackend(memoryOptions(loadConfig({ flags: { 'storage.backend': 'memory', 'storage.memory.maxBytes': String(maxBytes) } })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
-    await b.start();
+    const b = await storeOfBytes(maxBytes);
     try {
       const service = 'svc-long-names';
       const before = heldBytes();
@@ -291,8 +296,7 @@ describe('memory store memory, span names', () => {
 describe('memory store memory, resends', () => {
   it('counts a chunk whole against maxBytes when only a few of its spans are new, the rest resent', async () => {
     const maxBytes = 4 << 20;
-    const b = createMemoryBackend(memoryOptions(loadConfig({ flags: { 'storage.backend': 'memory', 'storage.memory.maxBytes': String(maxBytes) } })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
-    await b.start();
+    const b = await storeOfBytes(maxBytes);
     try {
       const big = 'x'.repeat(2000);
       const resent = makeTrace(400, { attributes: [{ key: 'blob', value: { stringValue: big } }] });
