@@ -10,12 +10,13 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as HEALTH_PROTO_PATH, type ServingStatus } from 'grpc-health-check';
 import { GRPC_CODE, REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals.ts';
 import type { Signal } from '../model/signal.ts';
-import type { Ingest } from '../pipeline/ingest.ts';
+import type { Ingest, IngestOutcome } from '../pipeline/ingest.ts';
 import type { Reservation } from '../pipeline/writer.ts';
 import { OPEN, type Authenticator } from '../security/auth.ts';
 import type { TlsCertificates } from '../security/tls.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Readiness } from '../telemetry/ops.ts';
+import { BodyError, inflateMessage } from './http.ts';
 import { tuneGrpcSessions, type FlowControlWindows } from './http2-sessions.ts';
 import { LOGS_SERVICE_PROTO, PROTO_DIR, TRACE_SERVICE_PROTO, encodeExportResponse, encodeStatus } from './otlp-messages.ts';
 
@@ -42,6 +43,10 @@ const STREAM_METADATA = 'x-tracehouse-stream';
  * buffered was bounded only by receiver.grpc.maxReceivingCalls × receiver.maxMessageBytes.
  */
 class ReceiveCharge {
+  /** The stream's grpc-encoding when it is one the receiver inflates itself (not grpc-js: see watchStream). */
+  encoding: 'gzip' | 'deflate' | undefined;
+  /** Whether its message's compressed flag is set (the first byte of its first DATA frame). */
+  private compressed = false;
   private received = 0;
   private reservation: Reservation | undefined;
   /** Arriving bytes grow the reservation (between admission and the message's hand-over). */
@@ -54,9 +59,15 @@ class ReceiveCharge {
   }
 
   /** A DATA frame's bytes arrived. */
-  add(bytes: number): void {
-    this.received += bytes;
-    if (this.growing && !this.reservation!.grow(Math.ceil(bytes * this.perByte))) this.full();
+  add(chunk: Buffer): void {
+    if (this.received === 0 && chunk.byteLength > 0) this.compressed = chunk[0] === 1;
+    this.received += chunk.byteLength;
+    if (this.growing && !this.reservation!.grow(Math.ceil(chunk.byteLength * this.perByte))) this.full();
+  }
+
+  /** How the message handed over is compressed, when it is. */
+  get messageEncoding(): 'gzip' | 'deflate' | undefined {
+    return this.compressed ? this.encoding : undefined;
   }
 
   /** Admitted with this room: what arrived so far and what arrives until stop() is charged to it; onFull when the queue has no room for it. */
@@ -167,12 +178,13 @@ export class GrpcReceiver {
       const tenant = call.metadata.get(TENANT_METADATA)[0];
       // Admission sets it on every Export call; without it, refuse rather than guess a tenant.
       if (typeof tenant !== 'string') return callback({ code: grpc.status.INTERNAL, details: REFUSALS.internal.message });
+      const charge = this.chargeOf(call.metadata);
+      const encoding = charge?.messageEncoding;
       // The room its bytes took as they arrived becomes its rows' (handle grows it to their charge).
-      const reservation = this.chargeOf(call.metadata)?.take();
-      // grpc-js hands over a message it no longer reads: one assembled from several frames has an
-      // ArrayBuffer of its own and moves to the worker without a copy (pool.decode copies anything else).
-      this.ingest.handle({ transport: 'grpc', signal, format: 'protobuf', body: call.request, owned: true, tenant, ...(reservation ? { reservation } : {}) }).then(
+      const reservation = charge?.take();
+      this.export(signal, tenant, call.request, encoding, reservation).then(
         (out) => {
+          if ('code' in out) return callback(out);
           if (out.kind === 'ok') return callback(null, Buffer.from(encodeExportResponse(signal, out.rejected, out.errorMessage)));
           return callback(this.refusalStatus(out.reason, out.message));
         },
@@ -182,6 +194,33 @@ export class GrpcReceiver {
         },
       );
     };
+  }
+
+  /**
+   * One Export message to the pipeline: inflated first when it came compressed with an encoding
+   * the receiver inflates itself, its output charged to the queue as it comes. A message that
+   * inflates past the size limit is answered RESOURCE_EXHAUSTED (counted by watchStream, as
+   * grpc-js's own are).
+   */
+  private async export(signal: Signal, tenant: string, message: Buffer, encoding: 'gzip' | 'deflate' | undefined, reservation: Reservation | undefined): Promise<IngestOutcome | grpc.StatusObject> {
+    let body: Uint8Array = message;
+    if (encoding !== undefined) {
+      const room = reservation ?? this.ingest.reserve(0);
+      if (room === undefined) return this.ingest.refuse('grpc', 'queue_full');
+      reservation = room;
+      try {
+        body = await inflateMessage(message, encoding, { limit: this.opts.maxMessageBytes, reservation: room, charge: this.ingest.decodeCharge('protobuf') });
+      } catch (err) {
+        room.release();
+        if (!(err instanceof BodyError)) throw err;
+        if (err.reason === 'too_large') return { code: grpc.status.RESOURCE_EXHAUSTED, details: err.message, metadata: new grpc.Metadata() };
+        return this.ingest.refuse('grpc', err.reason, err.message);
+      }
+    }
+    // grpc-js hands over a message it no longer reads: one assembled from several frames has an
+    // ArrayBuffer of its own and moves to the worker without a copy (pool.decode copies anything
+    // else), as does one inflated here.
+    return this.ingest.handle({ transport: 'grpc', signal, format: 'protobuf', body, owned: true, tenant, ...(reservation ? { reservation } : {}) });
   }
 
   private chargeOf(metadata: grpc.Metadata): ReceiveCharge | undefined {
@@ -201,11 +240,19 @@ export class GrpcReceiver {
     if (!headers[':path']?.endsWith('/Export')) return;
     const key = this.streamKeyPrefix + ++this.streamSeq;
     const charge = new ReceiveCharge(this.ingest.decodeCharge('protobuf'));
+    // gzip and deflate are inflated by the handler, charged as they inflate: grpc-js would inflate
+    // a message whole before anything could charge it. Without its grpc-encoding, grpc-js hands the
+    // compressed bytes over as they are.
+    const encoding = headers['grpc-encoding'];
+    if (encoding === 'gzip' || encoding === 'deflate') {
+      charge.encoding = encoding;
+      delete headers['grpc-encoding'];
+    }
     headers[STREAM_METADATA] = key;
     this.charges.set(key, charge);
     // Paused before the listener is added, so adding it does not start the flow before grpc-js's is there.
     stream.pause();
-    stream.on('data', (chunk: Buffer) => charge.add(chunk.byteLength));
+    stream.on('data', (chunk: Buffer) => charge.add(chunk));
     stream.once('close', () => {
       this.charges.delete(key);
       charge.release();

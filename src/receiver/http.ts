@@ -78,7 +78,7 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 /** Why a body could not be read in full: one refusal reason of the catalogue. */
-class BodyError extends Error {
+export class BodyError extends Error {
   readonly reason: RefusalReason;
   constructor(reason: RefusalReason, message: string) {
     super(message);
@@ -139,10 +139,7 @@ function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
       } else resolve(value!);
     };
     const tooLarge = (what: string): void => finish(new BodyError('too_large', `request ${what} is over the limit of ${o.limit} bytes`));
-    const keep = (chunk: Uint8Array, what: string): void => {
-      if (body.bytes + chunk.byteLength > o.limit) return tooLarge(what);
-      if (!body.push(chunk)) finish(new BodyError('queue_full', REFUSALS.queue_full.message));
-    };
+    const keep = keeper(body, o.limit, finish);
 
     const timer = setTimeout(() => finish(new BodyError('timeout', `request body not received within ${o.timeoutMs} ms`)), o.timeoutMs);
 
@@ -167,11 +164,50 @@ function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
     if (o.encoding !== 'identity') {
       const gz = INFLATERS[o.encoding]();
       inflater = gz;
-      gz.on('data', (chunk: Buffer) => keep(chunk, 'after decompression'));
-      gz.on('end', () => finish(undefined, body.take()));
-      gz.on('error', (err: Error) => finish(new BodyError('bad_encoding', `${o.encoding} body could not be inflated: ${err.message}`)));
+      inflateInto(gz, body, o.encoding, keep, finish);
       req.pipe(gz);
     }
+  });
+}
+
+/** Keeps a chunk in the body, or ends with too_large past the limit or queue_full when the budget has no room. */
+function keeper(body: BodyBuffer, limit: number, finish: (err: Error) => void): (chunk: Uint8Array, what: string) => void {
+  return (chunk, what) => {
+    if (body.bytes + chunk.byteLength > limit) return finish(new BodyError('too_large', `request ${what} is over the limit of ${limit} bytes`));
+    if (!body.push(chunk)) finish(new BodyError('queue_full', REFUSALS.queue_full.message));
+  };
+}
+
+/** Keeps what the inflater puts out, and ends with the body, or bad_encoding. */
+function inflateInto(gz: Transform, body: BodyBuffer, encoding: string, keep: (chunk: Uint8Array, what: string) => void, finish: (err: Error | undefined, value?: Uint8Array) => void): void {
+  gz.on('data', (chunk: Buffer) => keep(chunk, 'after decompression'));
+  gz.on('end', () => finish(undefined, body.take()));
+  gz.on('error', (err: Error) => finish(new BodyError('bad_encoding', `${encoding} body could not be inflated: ${err.message}`)));
+}
+
+/**
+ * Inflates a whole compressed message as readBody inflates a body: into one buffer of its own,
+ * its output charged to the reservation as it comes (`charge` per byte) and stopped at the first
+ * chunk past the limit, so a bomb is never inflated whole. Rejects with a BodyError: too_large,
+ * queue_full or bad_encoding.
+ */
+export function inflateMessage(message: Uint8Array, encoding: 'gzip' | 'deflate', o: { limit: number; reservation: Reservation; charge: number }): Promise<Uint8Array> {
+  return new Promise<Uint8Array>((resolve, reject) => {
+    const gz = INFLATERS[encoding]();
+    let settled = false;
+    const finish = (err: Error | undefined, value?: Uint8Array): void => {
+      if (settled) return;
+      settled = true;
+      gz.removeAllListeners('data');
+      gz.on('error', () => {});
+      if (err) {
+        gz.destroy();
+        reject(err);
+      } else resolve(value!);
+    };
+    const body = new BodyBuffer(o.reservation, undefined, false, o.charge);
+    inflateInto(gz, body, encoding, keeper(body, o.limit, finish), finish);
+    gz.end(message);
   });
 }
 

@@ -3,6 +3,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { connect, type ClientHttp2Session } from 'node:http2';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
 import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
@@ -26,6 +29,10 @@ function trickle(session: ClientHttp2Session, announced: number, sent = 100) {
   stream.on('error', () => {});
   return stream;
 }
+
+// A real gc() for measuring from a clean start.
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 /** The gRPC status a stream was answered with (trailers-only or in trailers), once it has closed. */
 function answered(stream: ReturnType<typeof trickle>): Promise<number | undefined> {
@@ -141,5 +148,45 @@ describe('OTLP/gRPC messages still arriving', () => {
     } finally {
       session.destroy();
     }
+  });
+  it('are charged as they inflate when gzip-compressed: side by side, they are refused before they are inflated whole', async () => {
+    // Eight 12 MiB messages in ~12 KB of gzip each. grpc-js would inflate them all before any
+    // could be charged (132-156 MiB of ArrayBuffers at the peak, measured); inflated by the
+    // receiver, one fills the 4 MiB queue (a request alone in it may go past) and the others are
+    // refused at their first bytes over it (18-30 MiB).
+    const request = encodeTraces({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: randomBytes(16), spanId: randomBytes(8), name: 'x'.repeat(12 * MiB), startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000100000000' }] }] }] });
+    // Sent as raw frames, so that the client holds ~12 KB, not a copy of each message.
+    const gz = gzipSync(request);
+    const prefix = Buffer.alloc(5);
+    prefix[0] = 1; // compressed
+    prefix.writeUInt32BE(gz.byteLength, 1);
+    const session = connect(`http://${c.grpcAddress}`);
+    session.on('error', () => {});
+    // Garbage of earlier tests collected first, or its collection would hide the growth.
+    gc();
+    const base = process.memoryUsage().arrayBuffers;
+    let peak = 0;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().arrayBuffers - base);
+    }, 1);
+    try {
+      const codes = await Promise.all(
+        Array.from({ length: 8 }, () => {
+          const stream = session.request({ ':method': 'POST', ':path': '/opentelemetry.proto.collector.trace.v1.TraceService/Export', 'content-type': 'application/grpc', 'grpc-encoding': 'gzip', te: 'trailers' });
+          stream.on('error', () => {});
+          const status = answered(stream);
+          stream.end(Buffer.concat([prefix, gz]));
+          return status;
+        }),
+      );
+      expect(codes).toContain(grpc.status.OK);
+      expect(codes).toContain(grpc.status.UNAVAILABLE);
+      expect(codes.every((code) => code === grpc.status.OK || code === grpc.status.UNAVAILABLE)).toBe(true);
+    } finally {
+      clearInterval(sampler);
+      session.destroy();
+    }
+    expect(peak, `ArrayBuffers at their peak: ${(peak / MiB).toFixed(0)} MiB`).toBeLessThan(64 * MiB);
+    await emptyQueue();
   });
 });
