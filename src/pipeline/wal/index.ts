@@ -172,6 +172,9 @@ interface Pending {
 /** An entry's chunk as the log's first reading keeps it: its bytes are read again only if it is replayed. */
 type ChunkShape = Omit<EncodedChunk, 'data'>;
 
+/** A chunk's key in the sets and maps of a log's opening. */
+const chunkKey = (r: WalChunkRef): string => `${r.entry}/${r.index}`;
+
 /** A replayed chunk's own copy: a view would keep its whole segment file in memory. */
 function own(data: Uint8Array): Uint8Array {
   return new Uint8Array(data);
@@ -319,26 +322,33 @@ export class WriteAheadLog {
     // Which chunks a stored batch covers, and which a pending batch holds.
     const covered = new Set<string>();
     const held = new Set<string>();
-    const key = (r: WalChunkRef): string => `${r.entry}/${r.index}`;
-    for (const [seq, b] of recorded) for (const r of b.refs) (stored.has(seq) ? covered : held).add(key(r));
+    for (const [seq, b] of recorded) for (const r of b.refs) (stored.has(seq) ? covered : held).add(chunkKey(r));
 
     for (const [seq, e] of entryChunks) {
-      const remaining = e.chunks.filter((_, index) => !covered.has(key({ entry: seq, index }))).length;
+      const remaining = e.chunks.filter((_, index) => !covered.has(chunkKey({ entry: seq, index }))).length;
       if (remaining === 0) continue;
       this.entries.set(seq, { seg: e.seg, remaining });
       e.seg.live++;
     }
-    // The bytes of the chunks to replay: those of batches not stored, and of live entries in no batch.
+    // The bytes of the chunks to replay, and the segments that hold them: those of batches not
+    // stored, and of live entries in no batch.
     const wanted = new Set<string>();
-    for (const [seq, b] of recorded) if (!stored.has(seq)) for (const r of b.refs) wanted.add(key(r));
+    const holding = new Set<Segment>();
+    const want = (r: WalChunkRef, k = chunkKey(r)): void => {
+      const seg = entryChunks.get(r.entry)?.seg;
+      if (seg === undefined) return;
+      wanted.add(k);
+      holding.add(seg);
+    };
+    for (const [seq, b] of recorded) if (!stored.has(seq)) for (const r of b.refs) want(r);
     for (const [seq, e] of entryChunks) {
       if (!this.entries.has(seq)) continue;
       e.chunks.forEach((_, index) => {
-        const k = key({ entry: seq, index });
-        if (!covered.has(k) && !held.has(k)) wanted.add(k);
+        const k = chunkKey({ entry: seq, index });
+        if (!covered.has(k) && !held.has(k)) want({ entry: seq, index }, k);
       });
     }
-    const data = await this.readChunks(wanted, entryChunks);
+    const data = await this.readChunks(wanted, holding);
     const replay: WalReplay = { batches: [], chunks: [] };
     let missing = 0;
     for (const [seq, b] of [...recorded].sort((x, y) => x[0] - y[0])) {
@@ -348,7 +358,7 @@ export class WriteAheadLog {
       let rows = 0;
       for (const r of b.refs) {
         const c = entryChunks.get(r.entry)?.chunks[r.index];
-        const bytes = data.get(key(r));
+        const bytes = data.get(chunkKey(r));
         if (!c || !bytes) {
           missing++;
           continue;
@@ -371,7 +381,7 @@ export class WriteAheadLog {
     for (const seq of [...this.entries.keys()].sort((a, b) => a - b)) {
       const e = entryChunks.get(seq)!;
       e.chunks.forEach((c, index) => {
-        const k = key({ entry: seq, index });
+        const k = chunkKey({ entry: seq, index });
         const bytes = !covered.has(k) && !held.has(k) ? data.get(k) : undefined;
         if (bytes) replay.chunks.push({ ...c, data: bytes, signal: e.signal, tenant: e.tenant, ref: { entry: seq, index } });
       });
@@ -390,23 +400,18 @@ export class WriteAheadLog {
   }
 
   /**
-   * Own copies of the chunks named in `wanted` ("entry/index"), read again from the segments that
-   * hold their entries, one segment at a time.
+   * Own copies of the chunks named in `wanted` (by chunkKey), read again from `holding`, the
+   * segments that hold their entries, one segment at a time.
    */
-  private async readChunks(wanted: ReadonlySet<string>, entries: ReadonlyMap<number, { seg: Segment }>): Promise<Map<string, Uint8Array>> {
-    const segments = new Set<Segment>();
-    for (const k of wanted) {
-      const seg = entries.get(Number(k.slice(0, k.indexOf('/'))))?.seg;
-      if (seg) segments.add(seg);
-    }
+  private async readChunks(wanted: ReadonlySet<string>, holding: ReadonlySet<Segment>): Promise<Map<string, Uint8Array>> {
     const out = new Map<string, Uint8Array>();
     for (const seg of this.segments) {
-      if (!segments.has(seg)) continue;
+      if (!holding.has(seg)) continue;
       // Its damage was reported by the first reading; the same records are read again.
       for (const r of scanSegment(await readFile(seg.path), seg.base).records) {
         if (r.type !== ENTRY) continue;
         r.chunks.forEach((c, index) => {
-          const k = `${r.seq}/${index}`;
+          const k = chunkKey({ entry: r.seq, index });
           if (wanted.has(k)) out.set(k, own(c.data));
         });
       }
