@@ -1,7 +1,8 @@
 // OTLP/gRPC receiver (4317): TraceService/Export and LogsService/Export, grpc.health.v1 (from
 // grpc-health-check, following the collector's readiness) and server reflection (grpcurl list).
-// Requests arrive as raw bytes (identity deserializer) and go to the decode workers untouched;
-// grpc-js handles gzip and deflate and enforces the size limit after decompression.
+// Requests arrive as raw bytes (identity deserializer) and go to the decode workers untouched.
+// Their bytes are charged to the queue as they arrive (ReceiveCharge); gzip and deflate messages
+// are inflated here, charged as they inflate, and grpc-js enforces the size limit of the rest.
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
