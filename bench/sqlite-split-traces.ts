@@ -8,7 +8,9 @@
 //   - whole: every trace's spans in one batch (what the bench's traffic does);
 //   - services: three services per trace (4, 3 and 3 spans), each service's spans a batch
 //     after the one before;
-//   - spans: each span of a trace a batch after the one before (a long trace fed a span at a time).
+//   - spans: each span of a trace a batch after the one before (a long trace fed a span at a time);
+//   - long: the same spans as ten traces of a tenth each, every batch 100 spans of each (a long
+//     job's trace, exported as it runs: past RecentTraces' length, so each run reads its trace).
 // Each layout's batches are encoded once, into a file, and written through a store in a child
 // process of its own per run, `--runs` times (a new database each time), so that nothing the
 // encoder runs shares a module with the store; with --base-tree=<checkout> that checkout's store is
@@ -72,7 +74,8 @@ const BASE_TREE = cliFlag('base-tree');
 const SPANS = 10;
 const BATCH = 1000;
 const PER_BATCH = BATCH / SPANS;
-const ALL_LAYOUTS = ['whole', 'services', 'spans'] as const;
+const ALL_LAYOUTS = ['whole', 'services', 'spans', 'long'] as const;
+const LONG_TRACES = 10;
 type Layout = (typeof ALL_LAYOUTS)[number];
 const LAYOUTS = (cliFlag('layouts')?.split(',') ?? ALL_LAYOUTS) as Layout[];
 for (const l of LAYOUTS) if (!ALL_LAYOUTS.includes(l)) throw new Error(`--layouts takes ${ALL_LAYOUTS.join(', ')}, not ${l}`);
@@ -84,13 +87,18 @@ const serviceOf = (layout: Layout, i: number): number => (layout === 'services' 
 // One resource and scope per service, as in a request.
 const templates = [0, 1, 2].map((s) => makeSpan({ serviceName: `svc-${s}`, events: [], links: [] }));
 const now = BigInt(Date.now()) * 1_000_000n;
-const traces = Array.from({ length: TRACES }, () => ({ id: randomBytes(16).toString('hex'), spans: Array.from({ length: SPANS }, () => randomBytes(8).toString('hex')) }));
+const newTraces = (count: number, spans: number) => Array.from({ length: count }, () => ({ id: randomBytes(16).toString('hex'), spans: Array.from({ length: spans }, () => randomBytes(8).toString('hex')) }));
+const traces = newTraces(TRACES, SPANS);
+const longTraces = newTraces(LONG_TRACES, (TRACES * SPANS) / LONG_TRACES);
 
 /** The (trace, span) pairs of each batch, in the layout's order. */
 function order(layout: Layout): [number, number][][] {
   const out: [number, number][] = [];
   if (layout === 'whole') for (let t = 0; t < TRACES; t++) for (let i = 0; i < SPANS; i++) out.push([t, i]);
-  else {
+  else if (layout === 'long') {
+    const each = BATCH / LONG_TRACES;
+    for (let first = 0; first < longTraces[0]!.spans.length; first += each) for (let t = 0; t < LONG_TRACES; t++) for (let i = first; i < first + each; i++) out.push([t, i]);
+  } else {
     // Batch k holds part p of the traces that started k - p batches ago.
     const parts = layout === 'services' ? 3 : SPANS;
     const part = (i: number): number => (layout === 'services' ? serviceOf(layout, i) : i);
@@ -118,7 +126,7 @@ function encode(layout: Layout, file: string): void {
   for (const batch of order(layout)) {
     const spans: SpanRow[] = batch.map(([t, i]) => {
       const tpl = templates[serviceOf(layout, i)]!;
-      const tr = traces[t]!;
+      const tr = (layout === 'long' ? longTraces : traces)[t]!;
       const start = now + BigInt(t * 1000 + i);
       return { ...tpl, traceId: tr.id, spanId: tr.spans[i]!, parentSpanId: i === 0 ? '' : tr.spans[0]!, startTimeUnixNano: start, endTimeUnixNano: start + 5000n, durationNano: 5000n };
     });
