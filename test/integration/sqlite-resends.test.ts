@@ -112,6 +112,40 @@ describe('sqlite span resends', () => {
     }
   });
 
+  it('stores each span of long traces once, fed as they run, with resends, a second connection and room for two', () => {
+    // Traces past RecentTraces' length (4,096 spans) have sets of their own; this bound holds two of
+    // these traces' sets, so the third forgets the least recently used one.
+    const TRACES = 3;
+    const LENGTH = 6000;
+    // One step: [trace, resend (0) or the next spans (1-3), spans, how far back a resend starts, connection (15: the second)].
+    const step = fc.tuple(fc.nat(TRACES - 1), fc.nat(3), fc.integer({ min: 1, max: 900 }), fc.nat(3000), fc.nat(15));
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 60, maxLength: 90 }), (steps) => {
+        const path = join(tempDir(), 'long-random.db');
+        const dbs = [openDatabase(path), openDatabase(path)];
+        const stores = dbs.map((db) => new SqliteStore(db, { longTraceInts: 1 << 15 }));
+        try {
+          const next = new Array<number>(TRACES).fill(0);
+          for (const [t, kind, n, back, conn] of steps) {
+            // A resend repeats spans sent before (a retried export): a range ending at most where the trace is.
+            const from = kind === 0 ? Math.max(0, next[t]! - n - back) : next[t]!;
+            const to = Math.min(LENGTH, from + n, kind === 0 ? next[t]! : LENGTH);
+            if (to <= from) continue;
+            write(stores[conn === 15 ? 1 : 0]!, Array.from({ length: to - from }, (_, k) => span(t, from + k, 'svc')), 't');
+            next[t] = Math.max(next[t]!, to);
+          }
+          for (let t = 0; t < TRACES; t++) {
+            const stored = getTrace(dbs[0]!, 't', hex(t + 1, 32)).map((s) => spanNumber(s.spanId));
+            expect(stored.sort((a, b) => a - b)).toEqual(Array.from({ length: next[t]! }, (_, s) => s));
+          }
+        } finally {
+          for (const db of dbs) db.close();
+        }
+      }),
+      { numRuns: 6 },
+    );
+  });
+
   it('stores each span of a trace longer than it remembers once, a batch of it resent', () => {
     const db = openDatabase(join(tempDir(), 'long.db'));
     const store = new SqliteStore(db);

@@ -719,11 +719,13 @@ function packRuns(runs: readonly PendingRun[], leaf: LeafPages): PendingRun[] {
 const RECENT_WORDS = 1 << 19;
 /** Traces RecentTraces finds by id: an open-addressed table at most half full, emptied when it is. */
 const RECENT_TRACE_SLOTS = 1 << 17;
-/** A trace with more spans than this is not kept in RecentTraces: its spans are checked against the file, as before it. */
+/** A trace with more spans than this is kept in a LongTrace of its own, not in the ring (its chain would be walked at every run). */
 const RECENT_TRACE_WORDS = 4096;
+/** Int32s the long traces' sets hold at most, over all of them (8 MiB, ~1M words at most half full): past it the least recently used are forgotten. */
+const LONG_TRACE_INTS = 1 << 21;
 /** Positions count words written; past this (a small integer still) they start again, with nothing kept. */
 const RECENT_POSITIONS = 1 << 30;
-/** A slot's head: no trace (EMPTY), or one not kept for its length (LONG). */
+/** A slot's head: no trace (EMPTY), or one kept in a LongTrace for its length (LONG: known while RecentTraces.long has it). */
 const EMPTY = -1;
 const LONG = -2;
 /** Int32s per slot of RecentTraces' table (one cache line or two). */
@@ -746,6 +748,12 @@ const SLOT_INTS = 6;
  * it. A trace one of whose words the ring has passed is not known. Kept in a Map of trace id
  * strings to arrays, it cost traces that each arrive whole ~5 % of the store's write; this ~2 %
  * (`node bench/sqlite-split-traces.ts`, docs/performance.md phase AM).
+ *
+ * A trace of more than RECENT_TRACE_WORDS spans (a long job's, exported as it runs) has its words
+ * in a set of its own instead (LongTrace), so that a run costs a lookup per span, not a walk of
+ * the trace; without it each run of such a trace read all its stored spans, ~10x the write of a
+ * span (phase AN). The sets are bounded together (LONG_TRACE_INTS); one forgotten for room is
+ * known again from the next read of its trace.
  */
 class RecentTraces {
   /** Per word: the word, and the position of its trace's word before it (EMPTY: its first). */
@@ -758,6 +766,14 @@ class RecentTraces {
   private readonly tenants = new Map<string, number>();
   /** The slot open() readied for the words being added. */
   private adding = 0;
+  /** The words of the LONG traces known, by slot, least recently used first. */
+  private readonly long = new Map<number, LongTrace>();
+  private longInts = 0;
+  private readonly maxLongInts: number;
+
+  constructor(maxLongInts = LONG_TRACE_INTS) {
+    this.maxLongInts = maxLongInts;
+  }
 
   /** The number standing for a tenant in the keys. */
   tenant(tenant: string): number {
@@ -772,23 +788,95 @@ class RecentTraces {
    */
   mayHold(slot: number, run: ReadonlySet<number>): boolean | undefined {
     let p = this.table[slot * SLOT_INTS]!;
+    if (p === LONG) {
+      const words = this.longOf(slot);
+      if (words === undefined) return undefined;
+      for (const w of run) if (words.has(w)) return true;
+      return false;
+    }
     if (p < 0) return undefined;
     const oldest = this.pos - RECENT_WORDS;
     for (let n = 0; p >= 0; p = this.ring[2 * (p & (RECENT_WORDS - 1)) + 1]!) {
       if (p < oldest) return undefined;
       if (++n > RECENT_TRACE_WORDS) {
-        this.table[slot * SLOT_INTS] = LONG;
-        return undefined;
+        // Too long to walk at every run: its words go to a set of their own, if the ring holds them all.
+        const words = new LongTrace();
+        for (let q = this.table[slot * SLOT_INTS]!; q >= 0; q = this.ring[2 * (q & (RECENT_WORDS - 1)) + 1]!) {
+          if (q < oldest) {
+            this.table[slot * SLOT_INTS] = LONG;
+            return undefined;
+          }
+          words.add(this.ring[2 * (q & (RECENT_WORDS - 1))]!);
+        }
+        this.makeLong(slot, words);
+        return this.mayHold(slot, run);
       }
       if (run.has(this.ring[2 * (p & (RECENT_WORDS - 1))]!)) return true;
     }
     return false;
   }
 
+  /** A LONG trace's words, when known (and now the most recently used). */
+  private longOf(slot: number): LongTrace | undefined {
+    const words = this.long.get(slot);
+    if (words !== undefined) {
+      this.long.delete(slot);
+      this.long.set(slot, words);
+    }
+    return words;
+  }
+
+  /** Keeps the slot's trace as LONG with these words, forgetting the least recently used others past the bound. */
+  private makeLong(slot: number, words: LongTrace): void {
+    this.table[slot * SLOT_INTS] = LONG;
+    this.dropLong(slot);
+    this.long.set(slot, words);
+    this.longInts += words.ints;
+    this.fitLong(slot);
+  }
+
+  private dropLong(slot: number): void {
+    const old = this.long.get(slot);
+    if (old === undefined) return;
+    this.long.delete(slot);
+    this.longInts -= old.ints;
+  }
+
+  /** Forgets the least recently used long traces until their sets fit the bound, `keep` last (alone past the bound, it is not known either). */
+  private fitLong(keep: number): void {
+    for (const [slot, words] of this.long) {
+      if (this.longInts <= this.maxLongInts) return;
+      if (slot === keep) continue;
+      this.long.delete(slot);
+      this.longInts -= words.ints;
+    }
+    if (this.longInts > this.maxLongInts) this.dropLong(keep);
+  }
+
+  /** Adds words to a LONG trace's set (anew: they replace it); unknown and not anew, it stays unknown. */
+  private addLong(slot: number, words: Iterable<number>, anew: boolean): void {
+    let set = anew ? undefined : this.longOf(slot);
+    if (set === undefined) {
+      if (!anew) return;
+      set = new LongTrace();
+      for (const w of words) set.add(w);
+      this.makeLong(slot, set);
+      return;
+    }
+    const before = set.ints;
+    for (const w of words) set.add(w);
+    this.longInts += set.ints - before;
+    this.fitLong(slot);
+  }
+
   /** Adds the words of the span records buf[first, end), `count` of them (see open()). */
   addRun(slot: number, tenant: number, buf: Buffer, at: number, first: number, end: number, count: number, anew: boolean): void {
     let last = this.open(slot, tenant, buf, at, count, anew);
     if (last === undefined) return;
+    if (last === LONG) {
+      this.addLong(this.adding, recordWords(buf, first, end), anew);
+      return;
+    }
     for (let r = first; r < end; r = spanRecordEnd(buf, r)) last = this.push(buf.readInt32LE(r + S_SPAN), last);
     this.table[this.adding * SLOT_INTS] = last;
   }
@@ -797,6 +885,10 @@ class RecentTraces {
   addWords(slot: number, tenant: number, buf: Buffer, at: number, words: readonly number[], anew: boolean): void {
     let last = this.open(slot, tenant, buf, at, words.length, anew);
     if (last === undefined) return;
+    if (last === LONG) {
+      this.addLong(this.adding, words, anew);
+      return;
+    }
     for (const w of words) last = this.push(w, last);
     this.table[this.adding * SLOT_INTS] = last;
   }
@@ -804,7 +896,7 @@ class RecentTraces {
   /**
    * Readies the trace's slot (slot(), of the tenant and the trace id at buf[at]) for `count` more
    * words: with `anew` they are all its spans and replace what it had. Returns the position its
-   * first word follows, or undefined when the words are not kept.
+   * first word follows, LONG when they go to its LongTrace, or undefined when they are not kept.
    */
   private open(slot: number, tenant: number, buf: Buffer, at: number, count: number, anew: boolean): number | undefined {
     const table = this.table;
@@ -815,7 +907,8 @@ class RecentTraces {
       slot = this.slot(tenant, buf, at);
     }
     const head = table[slot * SLOT_INTS]!;
-    if (head === LONG) return undefined;
+    this.adding = slot;
+    if (head === LONG) return LONG;
     if (head === EMPTY) {
       if (!anew) return undefined;
       if (++this.used > RECENT_TRACE_SLOTS / 2) {
@@ -826,12 +919,13 @@ class RecentTraces {
       const k = slot * SLOT_INTS;
       table[k + 1] = tenant;
       for (let i = 0; i < 4; i++) table[k + 2 + i] = buf.readInt32LE(at + 4 * i);
+      this.adding = slot;
     }
     if (count > RECENT_TRACE_WORDS) {
+      // Not walked past its length (mayHold) either: a set of its own, from all its words.
       table[slot * SLOT_INTS] = LONG;
-      return undefined;
+      return anew ? LONG : undefined;
     }
-    this.adding = slot;
     return anew ? EMPTY : head;
   }
 
@@ -866,7 +960,71 @@ class RecentTraces {
     for (let k = 0; k < this.table.length; k += SLOT_INTS) this.table[k] = EMPTY;
     this.used = 0;
     this.pos = 0;
+    this.long.clear();
+    this.longInts = 0;
   }
+}
+
+/** The first word of each span id of the records buf[first, end). */
+function* recordWords(buf: Buffer, first: number, end: number): Iterable<number> {
+  for (let r = first; r < end; r = spanRecordEnd(buf, r)) yield buf.readInt32LE(r + S_SPAN);
+}
+
+/** A set of int32 words: open addressing in an Int32Array at most half full, 0 standing for an empty place (the word 0 is a flag). */
+class LongTrace {
+  private keys = new Int32Array(RECENT_TRACE_WORDS * 4);
+  private size = 0;
+  private zero = false;
+
+  /** Int32s it takes. */
+  get ints(): number {
+    return this.keys.length;
+  }
+
+  has(word: number): boolean {
+    if (word === 0) return this.zero;
+    const keys = this.keys;
+    const mask = keys.length - 1;
+    for (let i = wordHash(word) & mask; ; i = (i + 1) & mask) {
+      const k = keys[i]!;
+      if (k === word) return true;
+      if (k === 0) return false;
+    }
+  }
+
+  add(word: number): void {
+    if (word === 0) {
+      this.zero = true;
+      return;
+    }
+    if (2 * (this.size + 1) > this.keys.length) {
+      const old = this.keys;
+      this.keys = new Int32Array(old.length * 2);
+      this.size = 0;
+      for (const k of old) if (k !== 0) this.insert(k);
+    }
+    this.insert(word);
+  }
+
+  private insert(word: number): void {
+    const keys = this.keys;
+    const mask = keys.length - 1;
+    for (let i = wordHash(word) & mask; ; i = (i + 1) & mask) {
+      const k = keys[i]!;
+      if (k === word) return;
+      if (k === 0) {
+        keys[i] = word;
+        this.size++;
+        return;
+      }
+    }
+  }
+}
+
+/** Spreads a word's bits to the low ones a table's mask keeps. */
+function wordHash(word: number): number {
+  const h = Math.imul(word, 0x9e3779b1);
+  return h ^ (h >>> 15);
 }
 
 /**
@@ -885,7 +1043,7 @@ class RecordRunWriter {
   private readonly traceRows: StatementSync;
   private readonly dataVersion: StatementSync;
   private lastDataVersion = -1;
-  private readonly recent = new RecentTraces();
+  private readonly recent: RecentTraces;
   /** The batch's tenant, as RecentTraces numbers it. */
   private recentTenant = 0;
   /** The run's terms (absent: no filters written). */
@@ -913,7 +1071,8 @@ class RecordRunWriter {
   /** run_spans' leaf pages, as packRuns sees them. */
   private readonly leaf: LeafPages;
 
-  constructor(db: DatabaseSync, indexRun: StatementSync, terms: RunTerms | undefined) {
+  constructor(db: DatabaseSync, indexRun: StatementSync, terms: RunTerms | undefined, longTraceInts?: number) {
+    this.recent = new RecentTraces(longTraceInts);
     this.insertRun = db.prepare(`INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid, attr_filter, group_id, span_count, max_duration_ns)
       VALUES (?, ?, ?, ?, ?, ${RECORD_RUN_RANGE}, ?, ?, ?, ?)`);
     this.insertRecords = db.prepare('INSERT INTO run_spans (run, records) VALUES (?, ?)');
@@ -1152,7 +1311,8 @@ export class SqliteStore {
   private readonly recordRuns: RecordRunWriter;
 
   /** `indexAttributes: false` writes no runs' filters (storage.sqlite.attributeIndex off, or the benchmark's baseline). */
-  constructor(db: DatabaseSync, options: { indexAttributes?: boolean } = {}) {
+  /** longTraceInts: the bound of RecentTraces' sets of long traces (LONG_TRACE_INTS), smaller in tests. */
+  constructor(db: DatabaseSync, options: { indexAttributes?: boolean; longTraceInts?: number } = {}) {
     this.db = db;
     this.maxGroupId = db.prepare('SELECT coalesce(max(gid), 0) AS m FROM item_groups');
     this.noteIndexedRuns = db.prepare(noteIndexed(INDEXED_RUNS));
@@ -1169,7 +1329,7 @@ export class SqliteStore {
       indexRun,
       terms,
     );
-    this.recordRuns = new RecordRunWriter(db, indexRun, terms);
+    this.recordRuns = new RecordRunWriter(db, indexRun, terms, options.longTraceInts);
     this.insertGroup = db.prepare('INSERT INTO item_groups (gid, max_ns, resource, scope) VALUES (?, ?, ?, ?)');
     this.upsertOperation = db.prepare(
       `INSERT INTO operations (tenant, service_name, name, kind, last_start_ns) VALUES (?, ?, ?, ?, ?)
