@@ -236,6 +236,11 @@ class SqliteBackend implements StorageBackend, StoreStats {
     const thread = this.thread;
     this.thread = undefined;
     await thread?.terminate();
+    // Writes the thread did not answer settle too (its exit handler no longer does: it is not the
+    // current thread): retryable, since one may have committed. Their batch ids keep a retry from
+    // storing a span or log batch twice.
+    for (const [id, resolve] of this.pending) resolve({ id, result: { kind: 'retryable', message: 'the sqlite backend shut down before the write was answered' } });
+    this.pending.clear();
     await this.readPool?.close();
     this.readPool = undefined;
     this.db?.close();
