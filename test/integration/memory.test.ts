@@ -5,6 +5,7 @@ import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
+import { createEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { createMemoryBackend } from '../../src/storage/memory/index.ts';
 import { memoryOptions } from '../../src/storage/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
@@ -212,6 +213,22 @@ describe('memory store indexes', () => {
       expect((await b.getOperations(DEFAULT_TENANT, { service: young[0]!.serviceName })).map((o) => o.name).sort()).toEqual([...new Set(young.map((s) => s.name))].sort());
       expect(await b.getOperations(DEFAULT_TENANT, { service: 'old-svc' })).toEqual([]);
       expect((await metrics.evictedRows.get()).values.find((v) => v.labels['signal'] === 'traces')?.value).toBe(3);
+    } finally {
+      await b.shutdown();
+    }
+  });
+
+  it('keeps within maxSpans when a write stores spans before a malformed one and fails', async () => {
+    const { b, metrics } = await open({ 'storage.memory.maxSpans': '4' });
+    try {
+      await writeSpans(b, makeTrace(3));
+      // Cut inside its last span: the two before it are stored, and the write fails.
+      const [whole] = createEncoder({}).encodeSpans(makeTrace(3));
+      const cut = whole!.data.slice(0, whole!.data.length - 5);
+      const r = await b.write({ signal: 'traces', partition: 0, tenant: DEFAULT_TENANT, rows: 3, bytes: cut.byteLength, chunks: [cut], batchId: 'cut' });
+      expect(r.kind).toBe('permanent');
+      expect((await b.stats!()).signals.find((s) => s.signal === 'traces')?.rows).toBe(4);
+      expect((await metrics.evictedRows.get()).values.find((v) => v.labels['signal'] === 'traces')?.value).toBe(1);
     } finally {
       await b.shutdown();
     }

@@ -158,8 +158,10 @@ class MemoryBackend implements StorageBackend, StoreStats {
       // Bytes of another format (a write-ahead log written by another version): never storable.
       if (err instanceof ChunkFormatError) return { kind: 'permanent', error: err };
       throw err;
+    } finally {
+      // Rows stored before a malformed one count against the bounds too.
+      this.evict();
     }
-    this.evict();
     return { kind: 'success' };
   }
 
