@@ -37,7 +37,7 @@ describe('sqlite shutdown', () => {
       for (const trace of [traces[0]!, traces[399]!]) {
         expect((await second.getTrace(DEFAULT_TENANT, trace[0]!.traceId)).map((s) => s.spanId).sort()).toEqual(trace.map((s) => s.spanId).sort());
       }
-      expect((await second.stats()).signals.find((s) => s.signal === 'traces')?.rows).toBe(20_000);
+      expect((await second.stats!()).signals.find((s) => s.signal === 'traces')?.rows).toBe(20_000);
     } finally {
       await second.shutdown();
     }
