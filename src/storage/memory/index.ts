@@ -17,7 +17,7 @@ import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { releaseBuffer, soleUser } from '../../common/release.ts';
 import type { RowsInOrder } from './blocks.ts';
 import { LogBlock, LogBlockRows, LogRows, type LogView, type UnreadableReport } from './logs.ts';
-import { BlockRows, ID0, ID1, idBit, IDS_SET_FROM, idKey, newTrace, type OpCount, SPAN_STRIDE, SpanBlock, spanIdKey, SpanRows, SpanView, type TraceEntry, TraceWalk } from './spans.ts';
+import { BlockRows, ID0, ID1, idBit, IDS_SET_FROM, newTrace, type OpCount, SPAN_STRIDE, SpanBlock, SpanIdSet, SpanRows, SpanView, type TraceEntry, TraceWalk } from './spans.ts';
 import { CHUNK_HEAD_BYTES, ChunkFormatError, chunkRecordCount, logAt, OperationCache, readLogChunk, REC_GROUP, sameTraceId, spanAt, spanCursor, spanIdWord, spanKind, spanName, spanTraceId } from '../otlp-chunks.ts';
 
 /** Operations by service, then by name (usually one kind each). */
@@ -207,7 +207,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
           if (op === undefined || op.spans === 0) op = opCache.put(group.service, buf, record, operationOf(ops, group.service, spanName(buf, record), spanKind(buf, record)));
           op.spans++;
           rows.add(group.at, record, this.spanSeq++, t, id0, id1, op);
-          if (t.ids !== undefined) t.ids.add(idKey(id0, id1));
+          if (t.ids !== undefined) t.ids.add(id0, id1);
           else if (t.count >= IDS_SET_FROM) t.ids = this.idSet(t, rows, seq0);
         }
       } finally {
@@ -223,7 +223,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
 
   /** Whether trace t holds a span with this id (its two int32 words), stored or among rows, the chunk being stored (numbered from seq0 on). */
   private hasSpan(t: TraceEntry, id0: number, id1: number, rows: BlockRows, seq0: number): boolean {
-    if (t.ids !== undefined) return t.ids.has(idKey(id0, id1));
+    if (t.ids !== undefined) return t.ids.has(id0, id1);
     if ((t.idBits & idBit(id0, id1)) === 0) return false;
     const w = this.walk;
     w.start(t, rows, seq0);
@@ -232,11 +232,11 @@ class MemoryBackend implements StorageBackend, StoreStats {
   }
 
   /** The span ids of trace t as set keys, for a trace with enough spans that a set is cheaper than a walk. */
-  private idSet(t: TraceEntry, rows: BlockRows, seq0: number): Set<string> {
-    const ids = new Set<string>();
+  private idSet(t: TraceEntry, rows: BlockRows, seq0: number): SpanIdSet {
+    const ids = new SpanIdSet();
     const w = this.walk;
     w.start(t, rows, seq0);
-    while (w.next()) ids.add(spanIdKey(w.cols, w.at));
+    while (w.next()) ids.add(w.cols[w.at + ID0]!, w.cols[w.at + ID1]!);
     return ids;
   }
 
@@ -311,7 +311,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
       const i = this.spans.oldestIndex;
       const t = b.trace(i);
       // Its trace's oldest span: the trace's chain now ends before it.
-      if (t.ids !== undefined) t.ids.delete(spanIdKey(b.cols, i * SPAN_STRIDE));
+      if (t.ids !== undefined) t.ids.delete(b.cols[i * SPAN_STRIDE + ID0]!, b.cols[i * SPAN_STRIDE + ID1]!);
       if (--t.count === 0) {
         const traces = this.traces.get(b.tenant)!;
         traces.delete(t.id);

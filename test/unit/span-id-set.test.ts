@@ -1,0 +1,38 @@
+// The memory store's set of a trace's span ids (SpanIdSet): open addressing whose deletes shift
+// probe runs back. Checked against a JavaScript Set over random adds, deletes and lookups. Few ids
+// (up to 28, so the table stays at its first 64 places, and runs often wrap around its end), or
+// any ids (so it grows), the all-zero id among them.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { SpanIdSet } from '../../src/storage/memory/spans.ts';
+
+const few = fc.tuple(fc.integer({ min: -3, max: 24 }), fc.constant(0));
+const any = fc.tuple(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }));
+
+describe('SpanIdSet', () => {
+  it.each([
+    ['few ids', few],
+    ['any ids', fc.oneof(few, any)],
+  ])('answers as a Set over random adds and deletes: %s', (_, id) => {
+    const op = fc.tuple(fc.constantFrom('add', 'add', 'delete'), id);
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 100, maxLength: 400, size: 'max' }), (ops) => {
+        const set = new SpanIdSet();
+        const model = new Map<string, [number, number]>();
+        for (const [kind, [id0, id1]] of ops) {
+          if (kind === 'add') {
+            set.add(id0, id1);
+            model.set(`${id0},${id1}`, [id0, id1]);
+          } else {
+            set.delete(id0, id1);
+            model.delete(`${id0},${id1}`);
+            expect(set.has(id0, id1)).toBe(false);
+            // What the delete moved back is still found.
+            for (const [a, b] of model.values()) expect(set.has(a, b)).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
