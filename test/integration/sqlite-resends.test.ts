@@ -123,7 +123,7 @@ describe('sqlite span resends', () => {
       fc.property(fc.array(step, { minLength: 60, maxLength: 90 }), (steps) => {
         const path = join(tempDir(), 'long-random.db');
         const dbs = [openDatabase(path), openDatabase(path)];
-        const stores = dbs.map((db) => new SqliteStore(db, { longTraceInts: 1 << 15 }));
+        const stores = dbs.map((db) => new SqliteStore(db, { longTraceInts: 1 << 16 }));
         try {
           const next = new Array<number>(TRACES).fill(0);
           for (const [t, kind, n, back, conn] of steps) {

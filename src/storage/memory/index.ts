@@ -17,7 +17,8 @@ import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { releaseBuffer, soleUser } from '../../common/release.ts';
 import type { RowsInOrder } from './blocks.ts';
 import { LogBlock, LogBlockRows, LogRows, type LogView, type UnreadableReport } from './logs.ts';
-import { BlockRows, ID0, ID1, idBit, IDS_SET_FROM, newTrace, type OpCount, SPAN_STRIDE, SpanBlock, SpanIdSet, SpanRows, SpanView, type TraceEntry, TraceWalk } from './spans.ts';
+import { IdSet } from '../id-set.ts';
+import { BlockRows, ID0, ID1, idBit, IDS_SET_FROM, newTrace, type OpCount, SPAN_STRIDE, SpanBlock, SpanRows, SpanView, type TraceEntry, TraceWalk } from './spans.ts';
 import { CHUNK_HEAD_BYTES, ChunkFormatError, chunkRecordCount, logAt, OperationCache, readLogChunk, REC_GROUP, sameTraceId, spanAt, spanCursor, spanIdWord, spanKind, spanName, spanTraceId } from '../otlp-chunks.ts';
 
 /** Operations by service, then by name (usually one kind each). */
@@ -232,8 +233,8 @@ class MemoryBackend implements StorageBackend, StoreStats {
   }
 
   /** The span ids of trace t as set keys, for a trace with enough spans that a set is cheaper than a walk. */
-  private idSet(t: TraceEntry, rows: BlockRows, seq0: number): SpanIdSet {
-    const ids = new SpanIdSet();
+  private idSet(t: TraceEntry, rows: BlockRows, seq0: number): IdSet {
+    const ids = new IdSet(2 * IDS_SET_FROM);
     const w = this.walk;
     w.start(t, rows, seq0);
     while (w.next()) ids.add(w.cols[w.at + ID0]!, w.cols[w.at + ID1]!);

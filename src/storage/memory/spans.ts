@@ -4,6 +4,7 @@
 import type { Operation } from '../backend.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import type { SpanFacts } from '../query-helpers.ts';
+import type { IdSet } from '../id-set.ts';
 import { spanEnd, spanId, spanParentId, spanStart, spanStatus } from '../otlp-chunks.ts';
 import { BlockQueue, ChunkBlock, RowColumns, RowView, type Stamped, StampedRefs } from './blocks.ts';
 
@@ -119,7 +120,7 @@ export interface TraceEntry extends Stamped {
   count: number;
   /** A bit per span id it has held (idBit()): a span id whose bit is clear is not among its spans, without a walk. Never cleared. */
   idBits: number;
-  ids: SpanIdSet | undefined;
+  ids: IdSet | undefined;
 }
 
 /** A span id's bit in its trace's idBits: one of 32, from its words' low bits (ids are random). */
@@ -150,87 +151,6 @@ export class SpanRows extends BlockQueue<SpanBlock, SpanView> {
   }
 }
 
-/**
- * A trace's span ids as their two int32 words: open addressing with linear probing in an
- * Int32Array at most half full, a delete shifting the probe run back (no tombstones). The id of
- * two zero words, which marks a free place, is a flag. No object per span: kept as a Set of
- * strings, a trace of 100 spans cost the store's write ~3x a trace of ten per span (phase AN).
- */
-export class SpanIdSet {
-  /** Two int32s per place. */
-  private slots = new Int32Array(4 * IDS_SET_FROM);
-  private size = 0;
-  private zero = false;
-
-  has(id0: number, id1: number): boolean {
-    if ((id0 | id1) === 0) return this.zero;
-    return this.find(id0, id1) >= 0;
-  }
-
-  add(id0: number, id1: number): void {
-    if ((id0 | id1) === 0) {
-      this.zero = true;
-      return;
-    }
-    if (4 * (this.size + 1) > this.slots.length) {
-      const old = this.slots;
-      this.slots = new Int32Array(old.length * 2);
-      this.size = 0;
-      for (let i = 0; i < old.length; i += 2) if ((old[i]! | old[i + 1]!) !== 0) this.put(old[i]!, old[i + 1]!);
-    }
-    if (this.find(id0, id1) < 0) this.put(id0, id1);
-  }
-
-  delete(id0: number, id1: number): void {
-    if ((id0 | id1) === 0) {
-      this.zero = false;
-      return;
-    }
-    let i = this.find(id0, id1);
-    if (i < 0) return;
-    this.size--;
-    const slots = this.slots;
-    const mask = (slots.length >> 1) - 1;
-    // Move back each later entry of the run whose home is not between the freed place and it.
-    for (let j = (i + 1) & mask; (slots[2 * j]! | slots[2 * j + 1]!) !== 0; j = (j + 1) & mask) {
-      const home = idHome(slots[2 * j]!, slots[2 * j + 1]!) & mask;
-      if (i <= j ? i < home && home <= j : i < home || home <= j) continue;
-      slots[2 * i] = slots[2 * j]!;
-      slots[2 * i + 1] = slots[2 * j + 1]!;
-      i = j;
-    }
-    slots[2 * i] = 0;
-    slots[2 * i + 1] = 0;
-  }
-
-  /** The place holding the id, or -1. */
-  private find(id0: number, id1: number): number {
-    const slots = this.slots;
-    const mask = (slots.length >> 1) - 1;
-    for (let i = idHome(id0, id1) & mask; ; i = (i + 1) & mask) {
-      const a = slots[2 * i]!;
-      const b = slots[2 * i + 1]!;
-      if (a === id0 && b === id1) return i;
-      if ((a | b) === 0) return -1;
-    }
-  }
-
-  private put(id0: number, id1: number): void {
-    const slots = this.slots;
-    const mask = (slots.length >> 1) - 1;
-    let i = idHome(id0, id1) & mask;
-    while ((slots[2 * i]! | slots[2 * i + 1]!) !== 0) i = (i + 1) & mask;
-    slots[2 * i] = id0;
-    slots[2 * i + 1] = id1;
-    this.size++;
-  }
-}
-
-/** A span id's place before masking: its words mixed (they are random, but a client's may not be). */
-function idHome(id0: number, id1: number): number {
-  const h = Math.imul(id0 ^ Math.imul(id1, 0x85ebca6b), 0x9e3779b1);
-  return h ^ (h >>> 16);
-}
 
 /**
  * Walks a trace's spans newest first through their PREV columns: in the rows of the chunk being

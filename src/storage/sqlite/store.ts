@@ -13,6 +13,7 @@ import {
   S_SPAN, S_TRACE, sameTraceId, SPAN_HEAD_BYTES, spanEnd, spanId, spanKind, spanName, spanNameLength, spanNameStart, spanRecordEnd, spanStart, spanTraceId,
 } from '../otlp-chunks.ts';
 import { chunkLineRefs, docText, type LogHeader, spanFromJson, type SpanHeader } from '../rowjson.ts';
+import { IdSet } from '../id-set.ts';
 import { RunTerms } from './terms.ts';
 
 const INT64_MAX = (1n << 63n) - 1n;
@@ -719,13 +720,13 @@ function packRuns(runs: readonly PendingRun[], leaf: LeafPages): PendingRun[] {
 const RECENT_WORDS = 1 << 19;
 /** Traces RecentTraces finds by id: an open-addressed table at most half full, emptied when it is. */
 const RECENT_TRACE_SLOTS = 1 << 17;
-/** A trace with more spans than this is kept in a LongTrace of its own, not in the ring (its chain would be walked at every run). */
+/** A trace with more spans than this has its words in a set of its own (longTrace()), not in the ring (its chain would be walked at every run). */
 const RECENT_TRACE_WORDS = 4096;
-/** Int32s the long traces' sets hold at most, over all of them (8 MiB, ~1M words at most half full): past it the least recently used are forgotten. */
+/** Int32s the long traces' sets take at most, over all of them (8 MiB: ~500k words, two int32s a place, at most half full): past it the least recently used are forgotten. */
 const LONG_TRACE_INTS = 1 << 21;
 /** Positions count words written; past this (a small integer still) they start again, with nothing kept. */
 const RECENT_POSITIONS = 1 << 30;
-/** A slot's head: no trace (EMPTY), or one kept in a LongTrace for its length (LONG: known while RecentTraces.long has it). */
+/** A slot's head: no trace (EMPTY), or one whose words are in a set for its length (LONG: known while RecentTraces.long has it). */
 const EMPTY = -1;
 const LONG = -2;
 /** Int32s per slot of RecentTraces' table (one cache line or two). */
@@ -750,7 +751,7 @@ const SLOT_INTS = 6;
  * (`node bench/sqlite-split-traces.ts`, docs/performance.md phase AM).
  *
  * A trace of more than RECENT_TRACE_WORDS spans (a long job's, exported as it runs) has its words
- * in a set of its own instead (LongTrace), so that a run costs a lookup per span, not a walk of
+ * in a set of its own instead (longTrace()), so that a run costs a lookup per span, not a walk of
  * the trace; without it each run of such a trace read all its stored spans, ~10x the write of a
  * span (phase AN). The sets are bounded together (LONG_TRACE_INTS); one forgotten for room is
  * known again from the next read of its trace.
@@ -767,7 +768,7 @@ class RecentTraces {
   /** The slot open() readied for the words being added. */
   private adding = 0;
   /** The words of the LONG traces known, by slot, least recently used first. */
-  private readonly long = new Map<number, LongTrace>();
+  private readonly long = new Map<number, IdSet>();
   private longInts = 0;
   private readonly maxLongInts: number;
 
@@ -791,7 +792,7 @@ class RecentTraces {
     if (p === LONG) {
       const words = this.longOf(slot);
       if (words === undefined) return undefined;
-      for (const w of run) if (words.has(w)) return true;
+      for (const w of run) if (words.has(w, 0)) return true;
       return false;
     }
     if (p < 0) return undefined;
@@ -800,13 +801,13 @@ class RecentTraces {
       if (p < oldest) return undefined;
       if (++n > RECENT_TRACE_WORDS) {
         // Too long to walk at every run: its words go to a set of their own, if the ring holds them all.
-        const words = new LongTrace();
+        const words = longTrace();
         for (let q = this.table[slot * SLOT_INTS]!; q >= 0; q = this.ring[2 * (q & (RECENT_WORDS - 1)) + 1]!) {
           if (q < oldest) {
             this.table[slot * SLOT_INTS] = LONG;
             return undefined;
           }
-          words.add(this.ring[2 * (q & (RECENT_WORDS - 1))]!);
+          words.add(this.ring[2 * (q & (RECENT_WORDS - 1))]!, 0);
         }
         this.makeLong(slot, words);
         return this.mayHold(slot, run);
@@ -817,7 +818,7 @@ class RecentTraces {
   }
 
   /** A LONG trace's words, when known (and now the most recently used). */
-  private longOf(slot: number): LongTrace | undefined {
+  private longOf(slot: number): IdSet | undefined {
     const words = this.long.get(slot);
     if (words !== undefined) {
       this.long.delete(slot);
@@ -827,7 +828,7 @@ class RecentTraces {
   }
 
   /** Keeps the slot's trace as LONG with these words, forgetting the least recently used others past the bound. */
-  private makeLong(slot: number, words: LongTrace): void {
+  private makeLong(slot: number, words: IdSet): void {
     this.table[slot * SLOT_INTS] = LONG;
     this.dropLong(slot);
     this.long.set(slot, words);
@@ -858,13 +859,13 @@ class RecentTraces {
     let set = anew ? undefined : this.longOf(slot);
     if (set === undefined) {
       if (!anew) return;
-      set = new LongTrace();
-      for (const w of words) set.add(w);
+      set = longTrace();
+      for (const w of words) set.add(w, 0);
       this.makeLong(slot, set);
       return;
     }
     const before = set.ints;
-    for (const w of words) set.add(w);
+    for (const w of words) set.add(w, 0);
     this.longInts += set.ints - before;
     this.fitLong(slot);
   }
@@ -896,7 +897,7 @@ class RecentTraces {
   /**
    * Readies the trace's slot (slot(), of the tenant and the trace id at buf[at]) for `count` more
    * words: with `anew` they are all its spans and replace what it had. Returns the position its
-   * first word follows, LONG when they go to its LongTrace, or undefined when they are not kept.
+   * first word follows, LONG when they go to its set, or undefined when they are not kept.
    */
   private open(slot: number, tenant: number, buf: Buffer, at: number, count: number, anew: boolean): number | undefined {
     const table = this.table;
@@ -965,67 +966,16 @@ class RecentTraces {
   }
 }
 
+/** A long trace's set of words, each kept as the id (word, 0); it starts with room for twice RECENT_TRACE_WORDS. */
+function longTrace(): IdSet {
+  return new IdSet(4 * RECENT_TRACE_WORDS);
+}
+
 /** The first word of each span id of the records buf[first, end). */
 function* recordWords(buf: Buffer, first: number, end: number): Iterable<number> {
   for (let r = first; r < end; r = spanRecordEnd(buf, r)) yield buf.readInt32LE(r + S_SPAN);
 }
 
-/** A set of int32 words: open addressing in an Int32Array at most half full, 0 standing for an empty place (the word 0 is a flag). */
-class LongTrace {
-  private keys = new Int32Array(RECENT_TRACE_WORDS * 4);
-  private size = 0;
-  private zero = false;
-
-  /** Int32s it takes. */
-  get ints(): number {
-    return this.keys.length;
-  }
-
-  has(word: number): boolean {
-    if (word === 0) return this.zero;
-    const keys = this.keys;
-    const mask = keys.length - 1;
-    for (let i = wordHash(word) & mask; ; i = (i + 1) & mask) {
-      const k = keys[i]!;
-      if (k === word) return true;
-      if (k === 0) return false;
-    }
-  }
-
-  add(word: number): void {
-    if (word === 0) {
-      this.zero = true;
-      return;
-    }
-    if (2 * (this.size + 1) > this.keys.length) {
-      const old = this.keys;
-      this.keys = new Int32Array(old.length * 2);
-      this.size = 0;
-      for (const k of old) if (k !== 0) this.insert(k);
-    }
-    this.insert(word);
-  }
-
-  private insert(word: number): void {
-    const keys = this.keys;
-    const mask = keys.length - 1;
-    for (let i = wordHash(word) & mask; ; i = (i + 1) & mask) {
-      const k = keys[i]!;
-      if (k === word) return;
-      if (k === 0) {
-        keys[i] = word;
-        this.size++;
-        return;
-      }
-    }
-  }
-}
-
-/** Spreads a word's bits to the low ones a table's mask keeps. */
-function wordHash(word: number): number {
-  const h = Math.imul(word, 0x9e3779b1);
-  return h ^ (h >>> 15);
-}
 
 /**
  * The run of records being written (see RUN_SPANS_SCHEMA): span records that follow one another in

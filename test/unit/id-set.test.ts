@@ -1,15 +1,15 @@
-// The memory store's set of a trace's span ids (SpanIdSet): open addressing whose deletes shift
-// probe runs back. Checked against a JavaScript Set over random adds, deletes and lookups. Few ids
-// (up to 28, so the table stays at its first 64 places, and runs often wrap around its end), or
+// The stores' set of a trace's span ids (IdSet): open addressing whose deletes shift probe runs
+// back. Checked against a JavaScript Set over random adds, deletes and lookups. Few ids
+// (up to 28, so a table of 64 places stays at that size, and runs often wrap around its end), or
 // any ids (so it grows), the all-zero id among them.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SpanIdSet } from '../../src/storage/memory/spans.ts';
+import { IdSet } from '../../src/storage/id-set.ts';
 
 const few = fc.tuple(fc.integer({ min: -3, max: 24 }), fc.constant(0));
 const any = fc.tuple(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }));
 
-describe('SpanIdSet', () => {
+describe('IdSet', () => {
   it.each([
     ['few ids', few],
     ['any ids', fc.oneof(few, any)],
@@ -17,7 +17,7 @@ describe('SpanIdSet', () => {
     const op = fc.tuple(fc.constantFrom('add', 'add', 'delete'), id);
     fc.assert(
       fc.property(fc.array(op, { minLength: 100, maxLength: 400, size: 'max' }), (ops) => {
-        const set = new SpanIdSet();
+        const set = new IdSet(64);
         const model = new Map<string, [number, number]>();
         for (const [kind, [id0, id1]] of ops) {
           if (kind === 'add') {
