@@ -1260,8 +1260,11 @@ export class SqliteStore {
   private readonly runs: SpanRunWriter;
   private readonly recordRuns: RecordRunWriter;
 
-  /** `indexAttributes: false` writes no runs' filters (storage.sqlite.attributeIndex off, or the benchmark's baseline). */
-  /** longTraceInts: the bound of RecentTraces' sets of long traces (LONG_TRACE_INTS), smaller in tests. */
+  /**
+   * `indexAttributes: false` writes no runs' filters (storage.sqlite.attributeIndex off, or the
+   * benchmark's baseline); `longTraceInts` bounds RecentTraces' sets of long traces
+   * (LONG_TRACE_INTS), smaller in tests.
+   */
   constructor(db: DatabaseSync, options: { indexAttributes?: boolean; longTraceInts?: number } = {}) {
     this.db = db;
     this.maxGroupId = db.prepare('SELECT coalesce(max(gid), 0) AS m FROM item_groups');
