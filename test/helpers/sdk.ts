@@ -80,7 +80,8 @@ export function expectedLog(r: ReadableLogRecord): Json {
   };
 }
 
-function exportAll<T>(exporter: { export(items: T[], cb: (r: ExportResult) => void): void }, items: T[]): Promise<void> {
+/** Exports the items in one call of the exporter; rejects unless it reports success. */
+export function exportAll<T>(exporter: { export(items: T[], cb: (r: ExportResult) => void): void }, items: T[]): Promise<void> {
   return new Promise((resolve, reject) =>
     exporter.export(items, (r) => (r.code === ExportResultCode.SUCCESS ? resolve() : reject(r.error ?? new Error('export failed')))),
   );
