@@ -1,9 +1,9 @@
 // A long job's trace, exported as it runs: the real SDK's gRPC exporter sends a trace of 6,000
-// spans in 30 exports of 200, and two of them again (a client's retry), into memory, SQLite and
-// PostgreSQL. The trace reads back whole, each span once. Past 4,096 spans SQLite keeps the
-// trace's span ids in a set of its own, and past 32 the memory store does (src/storage/id-set.ts).
-// ClickHouse is left out: its tables keep what each insert carries, deduplicated per batch id,
-// which a client's resend does not share.
+// spans in 30 exports of 200, and two of them again (a client's retry), into every store. The
+// trace reads back whole, each span once. Past 4,096 spans SQLite keeps the trace's span ids in a
+// set of its own, and past 32 the memory store does (src/storage/id-set.ts); PostgreSQL has a
+// unique index; ClickHouse keeps both copies (its dedupe is per batch id, which a client's resend
+// does not share) and its trace reads return each span id once.
 import { context, trace } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -14,15 +14,15 @@ import { eventually, getJson, startCollector, type TestCollector } from '../help
 import { exportAll } from '../helpers/sdk.ts';
 import { storeFlags } from '../helpers/stores.ts';
 
-const { memory, sqlite, postgres } = storeFlags('long', 1);
+const BACKENDS = storeFlags('long', 1);
 const SPANS = 6000;
 const PER_EXPORT = 200;
 
-for (const [backend, options] of Object.entries({ memory, sqlite, postgres })) {
+for (const [backend, options] of Object.entries(BACKENDS)) {
   describe(`a long trace exported as it runs into ${backend}`, () => {
     let c: TestCollector;
     beforeAll(async () => {
-      c = await startCollector({ 'storage.backend': backend, ...(await options!()) });
+      c = await startCollector({ 'storage.backend': backend, ...(await options()) });
     });
     afterAll(async () => c?.stop());
 

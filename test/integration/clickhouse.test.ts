@@ -97,6 +97,19 @@ describe('clickhouse deduplication', () => {
     expect(await select(client, `SELECT count() FROM ${db}.otel_traces`)).toEqual([[10]]);
   });
 
+  it('reads a trace a client sent twice (two batch ids, two copies stored) with each span once', async () => {
+    const db = uniqueDatabase('resent');
+    const b = await backend([db]);
+    const spans = makeTrace(5, { serviceName: 'resent' });
+    await writeSpans(b, spans, randomUUID());
+    await writeSpans(b, spans.slice(0, 3), randomUUID());
+    expect(await select(client, `SELECT count() FROM ${db}.otel_traces`)).toEqual([[8]]);
+    const got = await b.getTrace(TENANT, spans[0]!.traceId);
+    expect(got.map((s) => s.spanId).sort()).toEqual(spans.map((s) => s.spanId).sort());
+    const [summary] = await b.searchTraces(TENANT, { service: 'resent', limit: 10 });
+    expect(summary).toMatchObject({ traceId: spans[0]!.traceId, spanCount: 5 });
+  });
+
   it('takes concurrent writes on one shard (the writer keeps several batches in flight)', async () => {
     const db = uniqueDatabase('concurrent');
     const b = await backend([db]);

@@ -56,14 +56,19 @@ function lookupBounds(o: SchemaOptions, idsCondition: string): string {
 // index analysis (26.x drops matching rows).
 const WITHIN_BOUNDS = `Timestamp >= toDateTime64(lo, 9) AND (hi >= ${MAX_DATETIME} OR Timestamp < toDateTime64(hi, 9) + INTERVAL 1 SECOND)`;
 
-/** Every span of one trace on this shard; the lookup table bounds the partitions scanned. */
+/**
+ * Every span of one trace on this shard, each span id once; the lookup table bounds the
+ * partitions scanned. The tables keep every copy a client sent (their dedupe is per batch id,
+ * which a client's resend does not share); the other stores keep one, and so do reads here.
+ */
 export async function getTraceOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, traceId: string): Promise<SpanRow[]> {
   const traces = qualified(o, tableNames(o).traces);
   // The lookup table has no tenant: its bounds cover every tenant's spans of the id, a superset.
   const sql = `${lookupBounds(o, 'TraceId = {id:String}')}
 SELECT ${SPAN_SELECT}
 FROM ${traces}
-WHERE ${TENANT_COND} AND TraceId = {id:String} AND ${WITHIN_BOUNDS}`;
+WHERE ${TENANT_COND} AND TraceId = {id:String} AND ${WITHIN_BOUNDS}
+LIMIT 1 BY SpanId`;
   return (await rows(client, sql, { id: traceId, tenant })).map(decodeSpan);
 }
 
@@ -120,7 +125,7 @@ SELECT
     TraceId,
     toString(min(toUnixTimestamp64Nano(Timestamp))),
     toString(max(toInt128(toUnixTimestamp64Nano(Timestamp)) + Duration) - min(toUnixTimestamp64Nano(Timestamp))),
-    count(),
+    uniqExact(SpanId),
     countIf(StatusCode = 'Error') > 0,
     countIf(ParentSpanId = '') > 0,
     argMinIf(ServiceName, (Timestamp, SpanId), ParentSpanId = ''),
