@@ -128,9 +128,7 @@ function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
       req.off('error', onClose);
       if (inflater) {
         req.unpipe(inflater);
-        inflater.removeAllListeners('data');
-        inflater.on('error', () => {});
-        inflater.destroy();
+        stopInflater(inflater);
       }
       if (err) {
         // The rest of the body is not read: the answer closes the connection.
@@ -138,7 +136,7 @@ function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
         reject(err);
       } else resolve(value!);
     };
-    const tooLarge = (what: string): void => finish(new BodyError('too_large', `request ${what} is over the limit of ${o.limit} bytes`));
+    const tooLarge = (what: string): void => finish(tooLargeError(what, o.limit));
     const keep = keeper(body, o.limit, finish);
 
     const timer = setTimeout(() => finish(new BodyError('timeout', `request body not received within ${o.timeoutMs} ms`)), o.timeoutMs);
@@ -170,12 +168,24 @@ function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
   });
 }
 
+/** A body (`what`: "body", "after decompression") past the size limit. */
+function tooLargeError(what: string, limit: number): BodyError {
+  return new BodyError('too_large', `request ${what} is over the limit of ${limit} bytes`);
+}
+
 /** Keeps a chunk in the body, or ends with too_large past the limit or queue_full when the budget has no room. */
 function keeper(body: BodyBuffer, limit: number, finish: (err: Error) => void): (chunk: Uint8Array, what: string) => void {
   return (chunk, what) => {
-    if (body.bytes + chunk.byteLength > limit) return finish(new BodyError('too_large', `request ${what} is over the limit of ${limit} bytes`));
+    if (body.bytes + chunk.byteLength > limit) return finish(tooLargeError(what, limit));
     if (!body.push(chunk)) finish(new BodyError('queue_full', REFUSALS.queue_full.message));
   };
+}
+
+/** Stops an inflater that finished or is given up: no more output is kept, and a late error is ignored. */
+function stopInflater(gz: Transform): void {
+  gz.removeAllListeners('data');
+  gz.on('error', () => {});
+  gz.destroy();
 }
 
 /** Keeps what the inflater puts out, and ends with the body, or bad_encoding. */
@@ -198,12 +208,9 @@ export function inflateMessage(message: Uint8Array, encoding: 'gzip' | 'deflate'
     const finish = (err: Error | undefined, value?: Uint8Array): void => {
       if (settled) return;
       settled = true;
-      gz.removeAllListeners('data');
-      gz.on('error', () => {});
-      if (err) {
-        gz.destroy();
-        reject(err);
-      } else resolve(value!);
+      stopInflater(gz);
+      if (err) reject(err);
+      else resolve(value!);
     };
     const body = new BodyBuffer(o.reservation, undefined, false, o.charge);
     inflateInto(gz, body, encoding, keeper(body, o.limit, finish), finish);
