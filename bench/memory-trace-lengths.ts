@@ -15,10 +15,10 @@
 //   node bench/memory-trace-lengths.ts [--runs=3] [--layouts=whole,t100,long] [--base-tree=<checkout>]
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { cliFlag } from './harness.ts';
-import { median } from './stats.ts';
+import { alternateTrees, benchTrees, layoutsFlag, printMedians } from './tree-pairs.ts';
 
 const ALL_LAYOUTS = ['whole', 't100', 'long'] as const;
 type Layout = (typeof ALL_LAYOUTS)[number];
@@ -76,22 +76,10 @@ if (CHILD_LAYOUT !== undefined) {
 }
 
 const RUNS = Number(cliFlag('runs') ?? 3);
-const LAYOUTS = (cliFlag('layouts')?.split(',') ?? ALL_LAYOUTS) as Layout[];
-for (const l of LAYOUTS) if (!ALL_LAYOUTS.includes(l)) throw new Error(`--layouts takes ${ALL_LAYOUTS.join(', ')}, not ${l}`);
-const stores: [string, string][] = [['this', resolve(fileURLToPath(new URL('..', import.meta.url)))]];
-const BASE_TREE = cliFlag('base-tree');
-if (BASE_TREE !== undefined) stores.push(['base', resolve(BASE_TREE)]);
-
+const stores = benchTrees();
 const results = new Map<string, number[]>();
-for (const layout of LAYOUTS) {
-  for (let run = 0; run < RUNS; run++) {
-    // Alternate which store goes first.
-    for (const [name, tree] of run % 2 === 0 ? stores : [...stores].reverse()) {
-      const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), `--child-layout=${layout}`, `--tree=${tree}`], { encoding: 'utf8' });
-      const key = `${layout} ${name}`;
-      results.set(key, [...(results.get(key) ?? []), Number(out.trim())]);
-    }
-  }
+for (const layout of layoutsFlag(ALL_LAYOUTS)) {
+  alternateTrees(results, layout, RUNS, stores, (tree) => Number(execFileSync(process.execPath, [fileURLToPath(import.meta.url), `--child-layout=${layout}`, `--tree=${tree}`], { encoding: 'utf8' }).trim()));
 }
 console.log(`${SPANS} spans in batches of ${BATCH}, written ${ROUNDS} times through a store of 70,000: the write in CPU-µs per span (median of ${RUNS}; every run):`);
-for (const [key, runs] of results) console.log(`  ${key.padEnd(11)} ${median(runs).toFixed(3)}   (${runs.map((r) => r.toFixed(3)).join(', ')})`);
+printMedians(results, 3);

@@ -23,12 +23,12 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { SpanRow } from '../src/model/rows.ts';
 import type { SqliteStore, openDatabase } from '../src/storage/sqlite/store.ts';
 import { cliFlag } from './harness.ts';
-import { median } from './stats.ts';
+import { alternateTrees, benchTrees, layoutsFlag, printMedians } from './tree-pairs.ts';
 
 type StoreModule = { openDatabase: typeof openDatabase; SqliteStore: typeof SqliteStore };
 
@@ -66,22 +66,17 @@ if (CHILD_BATCHES !== undefined) {
 
 const { createEncoder } = await import('../src/pipeline/transcode/otlp/rows.ts');
 const { makeSpan } = await import('../test/helpers/rows.ts');
-const THIS_TREE = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
 const TRACES = Number(cliFlag('traces') ?? 20_000);
 const RUNS = Number(cliFlag('runs') ?? 5);
-const BASE_TREE = cliFlag('base-tree');
 const SPANS = 10;
 const BATCH = 1000;
 const PER_BATCH = BATCH / SPANS;
 const ALL_LAYOUTS = ['whole', 'services', 'spans', 'long'] as const;
 const LONG_TRACES = 10;
 type Layout = (typeof ALL_LAYOUTS)[number];
-const LAYOUTS = (cliFlag('layouts')?.split(',') ?? ALL_LAYOUTS) as Layout[];
-for (const l of LAYOUTS) if (!ALL_LAYOUTS.includes(l)) throw new Error(`--layouts takes ${ALL_LAYOUTS.join(', ')}, not ${l}`);
-
-const stores: [string, string][] = [['this', THIS_TREE]];
-if (BASE_TREE !== undefined) stores.push(['base', resolve(BASE_TREE)]);
+const LAYOUTS = layoutsFlag(ALL_LAYOUTS);
+const stores = benchTrees();
 
 const serviceOf = (layout: Layout, i: number): number => (layout === 'services' ? (i < 4 ? 0 : i < 7 ? 1 : 2) : 0);
 // One resource and scope per service, as in a request.
@@ -143,20 +138,16 @@ try {
   for (const layout of LAYOUTS) {
     const batches = join(dir, `${layout}.batches`);
     encode(layout, batches);
-    for (let run = 0; run < RUNS; run++) {
-      // Alternate which store goes first.
-      for (const [name, tree] of run % 2 === 0 ? stores : [...stores].reverse()) {
-        const db = join(dir, `${layout}-${name}-${run}.db`);
-        const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), `--batches=${batches}`, `--tree=${tree}`, `--db=${db}`], { encoding: 'utf8' });
-        rmSync(db, { force: true });
-        rmSync(`${db}-traces`, { force: true });
-        const key = `${layout} ${name}`;
-        results.set(key, [...(results.get(key) ?? []), Number(out.trim())]);
-      }
-    }
+    alternateTrees(results, layout, RUNS, stores, (tree, name, run) => {
+      const db = join(dir, `${layout}-${name}-${run}.db`);
+      const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), `--batches=${batches}`, `--tree=${tree}`, `--db=${db}`], { encoding: 'utf8' });
+      rmSync(db, { force: true });
+      rmSync(`${db}-traces`, { force: true });
+      return Number(out.trim());
+    });
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 console.log(`${TRACES * SPANS} spans in batches of ${BATCH}, the store's write in CPU-µs per span (median of ${RUNS}; every run):`);
-for (const [key, runs] of results) console.log(`  ${key.padEnd(14)} ${median(runs).toFixed(2)}   (${runs.map((r) => r.toFixed(2)).join(', ')})`);
+printMedians(results, 2);
