@@ -2,7 +2,9 @@
 // function and per source file, summed over the files given, optionally only the samples inside
 // a time window (the measured load, without start-up and shutdown). V8 samples wall-clock
 // stacks, so time a thread spends blocked is left out by name: (idle) is the event loop waiting,
-// piscina's atomicsWaitLoop is a worker blocked in Atomics.wait for its next task.
+// piscina's atomicsWaitLoop is a worker blocked in Atomics.wait for its next task. Time a thread
+// is ready to run but switched out is not left out: it counts to the function it was in, most
+// often one that has just woken another thread (piscina's postTask; docs/performance.md, phase AO).
 //
 //   node bench/cpuprofile.ts DIR_OR_FILES... [--top=10]
 import { readdirSync, readFileSync, statSync } from 'node:fs';

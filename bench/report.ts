@@ -663,6 +663,7 @@ function profileSection(r: BenchResults): string {
     '',
     `The OTLP/gRPC → memory max-rate run again with the collector under \`node --cpu-prof\` (profiles in ${p.dir}/, one per thread), samples cut to the load window. ` +
       `Busy time sampled: ${num(s.busyMs / 1000, 1)} s (${threads}); the idle frames (the event loop waiting, piscina workers blocked in Atomics.wait) are left out. ` +
+      'V8 samples a thread\'s stack on a timer, so time a thread is ready but not running counts to the function it was in: on this two-core machine most of it follows a wake-up of another thread, as in piscina\'s `postTask`, which wakes a worker and is often switched out for it (docs/performance.md, phase AO). ' +
       `Under the profiler the collector accepted ${num(p.run.acceptedItemsPerS)} spans/s at ${sig(p.run.cpuSecondsPerMillionItems)} CPU-s per million` +
       (grpc ? ` (unprofiled: ${num(grpc.collector.acceptedItemsPerS)} spans/s, ${sig(grpc.collector.cpuSecondsPerMillionItems)} CPU-s per million).` : '.'),
     '',
