@@ -56,8 +56,7 @@ export class IdSet {
     const mask = (slots.length >> 1) - 1;
     // Move back each later entry of the run whose home is not between the freed place and it.
     for (let j = (i + 1) & mask; (slots[2 * j]! | slots[2 * j + 1]!) !== 0; j = (j + 1) & mask) {
-      const home = idHome(slots[2 * j]!, slots[2 * j + 1]!) & mask;
-      if (i <= j ? i < home && home <= j : i < home || home <= j) continue;
+      if (staysPut(i, j, idHome(slots[2 * j]!, slots[2 * j + 1]!) & mask)) continue;
       slots[2 * i] = slots[2 * j]!;
       slots[2 * i + 1] = slots[2 * j + 1]!;
       i = j;
@@ -87,6 +86,15 @@ export class IdSet {
     slots[2 * i + 1] = id1;
     this.size++;
   }
+}
+
+/**
+ * Whether, once place `freed` of a linear-probing table is emptied, the entry at place `at` of the
+ * same probe run stays put: its home lies after the freed place and at or before its own (the run
+ * may wrap around the table's end). Otherwise it moves back into the freed place.
+ */
+export function staysPut(freed: number, at: number, home: number): boolean {
+  return freed <= at ? freed < home && home <= at : freed < home || home <= at;
 }
 
 /** An id's place before masking: its words mixed (span ids are random, but a client's may not be). */

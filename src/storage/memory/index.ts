@@ -18,8 +18,9 @@ import { releaseBuffer, soleUser } from '../../common/release.ts';
 import type { RowsInOrder } from './blocks.ts';
 import { LogBlock, LogBlockRows, LogRows, type LogView, type UnreadableReport } from './logs.ts';
 import { IdSet } from '../id-set.ts';
+import { TraceTable } from './trace-table.ts';
 import { BlockRows, ID0, ID1, idBit, IDS_SET_FROM, newTrace, type OpCount, SPAN_STRIDE, SpanBlock, SpanRows, SpanView, type TraceEntry, TraceWalk } from './spans.ts';
-import { CHUNK_HEAD_BYTES, ChunkFormatError, chunkRecordCount, logAt, OperationCache, readLogChunk, REC_GROUP, sameTraceId, spanAt, spanCursor, spanIdWord, spanKind, spanName, spanTraceId } from '../otlp-chunks.ts';
+import { CHUNK_HEAD_BYTES, ChunkFormatError, chunkRecordCount, logAt, OperationCache, readLogChunk, REC_GROUP, sameTraceId, spanAt, spanCursor, spanIdWord, spanKind, spanName, S_TRACE } from '../otlp-chunks.ts';
 
 /** Operations by service, then by name (usually one kind each). */
 type ServiceOps = Map<string, Map<string, OpCount[]>>;
@@ -121,7 +122,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
   private readonly opCache = new OperationCache<OpCount>();
   private opCacheTenant: string | undefined;
   /** Traces by tenant, then trace id. */
-  private readonly traces = new Map<string, Map<string, TraceEntry>>();
+  private readonly traces = new Map<string, TraceTable>();
   /** Operations by tenant. */
   private readonly operations = new Map<string, ServiceOps>();
   /** Live log rows per write batch id: bounded by the rows kept, forgotten with the last of them. */
@@ -169,7 +170,8 @@ class MemoryBackend implements StorageBackend, StoreStats {
   private storeSpans(batch: WriteBatch): void {
     const storedMs = this.now();
     const tenant = batch.tenant;
-    const traces = this.tenantMap(this.traces, tenant);
+    let traces = this.traces.get(tenant);
+    if (traces === undefined) this.traces.set(tenant, (traces = new TraceTable()));
     const ops = this.tenantMap(this.operations, tenant);
     const rows = this.blockRows;
     const opCache = this.opCache;
@@ -194,13 +196,10 @@ class MemoryBackend implements StorageBackend, StoreStats {
           const group = cursor.group!;
           const id0 = spanIdWord(buf, record, 0);
           const id1 = spanIdWord(buf, record, 1);
-          let t = lastTrace !== undefined && sameTraceId(buf, record, lastRecord) ? lastTrace : traces.get(spanTraceId(buf, record));
+          let t = lastTrace !== undefined && sameTraceId(buf, record, lastRecord) ? lastTrace : traces.find(buf, record + S_TRACE);
           // A retried batch or a client's resend carries spans already stored: keep one copy.
           if (t !== undefined && this.hasSpan(t, id0, id1, rows, seq0)) continue;
-          if (t === undefined) {
-            const traceId = spanTraceId(buf, record);
-            traces.set(traceId, (t = newTrace(traceId)));
-          }
+          if (t === undefined) traces.addMissed((t = newTrace()));
           lastTrace = t;
           lastRecord = record;
           // Operations are recognized by their name's bytes; only one not met lately makes a string.
@@ -315,7 +314,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
       if (t.ids !== undefined) t.ids.delete(b.cols[i * SPAN_STRIDE + ID0]!, b.cols[i * SPAN_STRIDE + ID1]!);
       if (--t.count === 0) {
         const traces = this.traces.get(b.tenant)!;
-        traces.delete(t.id);
+        traces.delete(t);
         if (traces.size === 0) this.traces.delete(b.tenant);
       }
       const op = b.op(i);

@@ -5,7 +5,7 @@ import type { Operation } from '../backend.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import type { SpanFacts } from '../query-helpers.ts';
 import type { IdSet } from '../id-set.ts';
-import { spanEnd, spanId, spanParentId, spanStart, spanStatus } from '../otlp-chunks.ts';
+import { spanEnd, spanId, spanParentId, spanStart, spanStatus, spanTraceId } from '../otlp-chunks.ts';
 import { BlockQueue, ChunkBlock, RowColumns, RowView, type Stamped, StampedRefs } from './blocks.ts';
 
 /**
@@ -76,7 +76,7 @@ export class BlockRows extends RowColumns {
 /** One stored span, read from its block on demand (made by reads, never kept). */
 export class SpanView extends RowView<SpanBlock> implements SpanFacts {
   get traceId(): string {
-    return this.block.trace(this.i).id;
+    return spanTraceId(this.block.buf, this.record);
   }
   get spanId(): string {
     return spanId(this.block.buf, this.record);
@@ -115,7 +115,8 @@ export class SpanView extends RowView<SpanBlock> implements SpanFacts {
  * first), how many are live, and their span ids as set keys once there are enough to want a set.
  */
 export interface TraceEntry extends Stamped {
-  id: string;
+  /** Its place in its tenant's TraceTable. */
+  slot: number;
   newest: number;
   count: number;
   /** A bit per span id it has held (idBit()): a span id whose bit is clear is not among its spans, without a walk. Never cleared. */
@@ -129,8 +130,8 @@ export function idBit(id0: number, id1: number): number {
 }
 
 /** A trace with no spans yet. */
-export function newTrace(id: string): TraceEntry {
-  return { id, newest: -1, count: 0, idBits: 0, ids: undefined, build: 0, place: 0 };
+export function newTrace(): TraceEntry {
+  return { slot: -1, newest: -1, count: 0, idBits: 0, ids: undefined, build: 0, place: 0 };
 }
 
 /** Spans a trace may have before its ids are kept in a set (below it, a scan is cheaper than the set). */
