@@ -6,6 +6,13 @@ import type { DependencyLink, DependencyQuery, LogQuery, Operation, TraceQuery, 
 /** The columns of a span that searches and summaries use (a store may hold only these, plus the document). */
 export type SpanFacts = Pick<SpanRow, 'traceId' | 'spanId' | 'parentSpanId' | 'serviceName' | 'name' | 'startTimeUnixNano' | 'endTimeUnixNano' | 'durationNano' | 'statusCode'>;
 
+const TRACE_ID_HEX = /^[0-9a-f]{32}$/;
+
+/** Whether a read's trace id is in the form the stores keep (32 lowercase hex digits); any other finds nothing. */
+export function isTraceIdHex(id: string): boolean {
+  return TRACE_ID_HEX.test(id);
+}
+
 /** The conditions of a query other than attributes. */
 export function spanFactsMatch(s: SpanFacts, q: TraceQuery): boolean {
   if (q.service !== undefined && s.serviceName !== q.service) return false;

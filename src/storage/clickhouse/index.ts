@@ -6,7 +6,7 @@ import type { Signal } from '../../model/signal.ts';
 import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import type { EncoderSpec } from '../encoders.ts';
 import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, SignalStats, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
-import { byNewestLog, byNewestTrace, byOperation, dependencyList } from '../query-helpers.ts';
+import { byNewestLog, byNewestTrace, byOperation, dependencyList, isTraceIdHex } from '../query-helpers.ts';
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError } from './errors.ts';
 import { appliedVersions, runMigrations } from './migrate.ts';
@@ -258,7 +258,7 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
 
   async getTrace(tenant: string, traceId: string): Promise<SpanRow[]> {
     const id = traceId.toLowerCase();
-    if (!/^[0-9a-f]{32}$/.test(id)) return [];
+    if (!isTraceIdHex(id)) return [];
     const parts = await Promise.all(this.#readShards().map((s) => getTraceOnShard(s.shard.client, s.schema, tenant, id)));
     return parts.flat();
   }
@@ -283,7 +283,7 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     const q: LogQuery = { ...query, limit };
     if (q.traceId !== undefined) {
       const id = q.traceId.toLowerCase();
-      if (!/^[0-9a-f]{32}$/.test(id)) return [];
+      if (!isTraceIdHex(id)) return [];
       q.traceId = id;
     }
     const parts = await Promise.all(this.#readShards().map((s) => searchLogsOnShard(s.shard.client, s.schema, tenant, q)));

@@ -1,9 +1,8 @@
 // One tenant's traces in the memory store, found by the 16 bytes of their id as a span record
 // holds them, without a string per trace.
 import { staysPut } from '../id-set.ts';
+import { isTraceIdHex } from '../query-helpers.ts';
 import type { TraceEntry } from './spans.ts';
-
-const HEX32 = /^[0-9a-f]{32}$/;
 
 /**
  * Traces by id: open addressing with linear probing, the id's four int32 words in an Int32Array
@@ -42,7 +41,7 @@ export class TraceTable {
 
   /** The trace whose id is this lowercase hex (a read's). */
   get(hex: string): TraceEntry | undefined {
-    if (!HEX32.test(hex)) return undefined;
+    if (!isTraceIdHex(hex)) return undefined;
     const b = Buffer.from(hex, 'hex');
     return this.find(b, 0);
   }
