@@ -24,6 +24,15 @@ import { CHUNK_HEAD_BYTES, ChunkFormatError, chunkRecordCount, logAt, OperationC
 
 /** Operations by service, then by name (usually one kind each). */
 type ServiceOps = Map<string, Map<string, OpCount[]>>;
+const newServiceOps = (): ServiceOps => new Map();
+const newTraceTable = (): TraceTable => new TraceTable();
+
+/** One tenant's entry of a store's map by tenant, made on first use. */
+function ofTenant<T>(byTenant: Map<string, T>, tenant: string, make: () => T): T {
+  let v = byTenant.get(tenant);
+  if (v === undefined) byTenant.set(tenant, (v = make()));
+  return v;
+}
 
 /** The memory store's bounds; the oldest rows are evicted past any of them. */
 export interface MemoryOptions {
@@ -170,9 +179,8 @@ class MemoryBackend implements StorageBackend, StoreStats {
   private storeSpans(batch: WriteBatch): void {
     const storedMs = this.now();
     const tenant = batch.tenant;
-    let traces = this.traces.get(tenant);
-    if (traces === undefined) this.traces.set(tenant, (traces = new TraceTable()));
-    const ops = this.tenantMap(this.operations, tenant);
+    const traces = ofTenant(this.traces, tenant, newTraceTable);
+    const ops = ofTenant(this.operations, tenant, newServiceOps);
     const rows = this.blockRows;
     const opCache = this.opCache;
     if (tenant !== this.opCacheTenant) {
@@ -292,13 +300,6 @@ class MemoryBackend implements StorageBackend, StoreStats {
   /** Milliseconds since the store was made, on the monotonic clock: a wall clock set forward (NTP, a VM resumed) must not age out what was just stored. */
   private now(): number {
     return performance.now() - this.createdMs;
-  }
-
-  /** The map of one tenant's things, made on first use. */
-  private tenantMap<V>(maps: Map<string, Map<string, V>>, tenant: string): Map<string, V> {
-    let m = maps.get(tenant);
-    if (m === undefined) maps.set(tenant, (m = new Map()));
-    return m;
   }
 
   private evict(): void {
