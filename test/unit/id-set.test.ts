@@ -4,6 +4,7 @@
 // any ids (so it grows), the all-zero id among them.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { addsAndDeletes } from '../helpers/table-ops.ts';
 import { IdSet } from '../../src/storage/id-set.ts';
 
 const few = fc.tuple(fc.integer({ min: -3, max: 24 }), fc.constant(0));
@@ -14,9 +15,8 @@ describe('IdSet', () => {
     ['few ids', few],
     ['any ids', fc.oneof(few, any)],
   ])('answers as a Set over random adds and deletes: %s', (_, id) => {
-    const op = fc.tuple(fc.constantFrom('add', 'add', 'delete'), id);
     fc.assert(
-      fc.property(fc.array(op, { minLength: 100, maxLength: 400, size: 'max' }), (ops) => {
+      fc.property(addsAndDeletes(id), (ops) => {
         const set = new IdSet(64);
         const model = new Map<string, [number, number]>();
         for (const [kind, [id0, id1]] of ops) {

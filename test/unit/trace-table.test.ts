@@ -5,6 +5,7 @@
 // shrinks back).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { addsAndDeletes } from '../helpers/table-ops.ts';
 import { newTrace, type TraceEntry } from '../../src/storage/memory/spans.ts';
 import { TraceTable } from '../../src/storage/memory/trace-table.ts';
 
@@ -23,9 +24,8 @@ describe('TraceTable', () => {
     ['ids from a small pool', few],
     ['any ids', fc.oneof(few, any)],
   ])('finds what a Map holds over random adds and deletes: %s', (_, id) => {
-    const op = fc.tuple(fc.constantFrom('add', 'add', 'delete'), id);
     fc.assert(
-      fc.property(fc.array(op, { minLength: 100, maxLength: 400, size: 'max' }), (ops) => {
+      fc.property(addsAndDeletes(id), (ops) => {
         const table = new TraceTable(8);
         const model = new Map<string, TraceEntry>();
         for (const [kind, w] of ops) {
