@@ -49,6 +49,28 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       expect(await backend.getTrace(TENANT, spans[0]!.traceId)).toHaveLength(4);
     });
 
+    it("reads once a trace a client sent again in a new request: trace, search, scan and dependencies", async () => {
+      // An exporter that timed out waiting for an answer sends the same spans again; the
+      // collector gives the new request a new batch id. Every read counts each span once.
+      const base = 1_100_000_000_000_000_000n + BigInt(Math.floor(Math.random() * 1e9)) * 1000n;
+      const [web, api] = ['web', 'api'].map((n) => `resent-${n}-${randomUUID()}`) as [string, string];
+      const root = makeSpan({ serviceName: web, name: 'GET /', startTimeUnixNano: base, endTimeUnixNano: base + 9n * MS });
+      const children = [1, 2].map((i) =>
+        makeSpan({ traceId: root.traceId, parentSpanId: root.spanId, serviceName: api, name: 'get', startTimeUnixNano: base + BigInt(i) * MS, endTimeUnixNano: base + BigInt(i + 1) * MS }),
+      );
+      const spans = [root, ...children];
+      await writeSpans(backend, spans, randomUUID());
+      await writeSpans(backend, spans, randomUUID());
+
+      expect(canonical([...(await backend.getTrace(TENANT, root.traceId))].sort(byStart))).toEqual(canonical(spans));
+      const [summary] = await backend.searchTraces(TENANT, { service: api, limit: 5 });
+      expect(summary?.traceId).toBe(root.traceId);
+      expect(summary?.spanCount).toBe(3);
+      const scanned = await scanAll((q) => backend.scanSpans(TENANT, q), { service: api }, 1);
+      expect(scanned.rows.map((r) => r.spanId).sort()).toEqual(children.map((s) => s.spanId).sort());
+      expect(await backend.getDependencies(TENANT, { startNano: base, endNano: base + 10n * MS })).toEqual([{ parent: web, child: api, callCount: 2 }]);
+    });
+
     it('keeps extreme but representable times exact: epoch 0 and end before start', async () => {
       const epoch = makeSpan({ startTimeUnixNano: 0n, endTimeUnixNano: 1n });
       const backwards = makeSpan({ startTimeUnixNano: 2_000_000_000_000_000_000n, endTimeUnixNano: 1_999_999_999_999_999_999n, durationNano: 0n });

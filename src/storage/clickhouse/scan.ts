@@ -1,7 +1,10 @@
 // Keyset scans for export and copy. The tables have no unique key (MergeTree keeps every row), so
 // the scan key is (time in ns, a, b): spans (Timestamp, TraceId, SpanId), log records (Timestamp,
-// a hash of the record). Rows sharing a key are told apart by how many of them the cursor has
-// already passed, so none is skipped at a page boundary. Each shard is scanned on its own cursor
+// a hash of the record). A span's key is the one PostgreSQL keeps each span once by: the copies a
+// client sent again in another request share it, and a scan gives one of them (LIMIT 1 BY), as
+// every other store keeps one. Log records have no id, and every store keeps each one sent; rows
+// sharing a key are told apart by how many of them the cursor has already passed, so none is
+// skipped at a page boundary. Each shard is scanned on its own cursor
 // and pages are merged by key; the cursor is the JSON list of the shard cursors.
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
@@ -67,7 +70,7 @@ async function scanShard<T>(client: ClickHouseClient, o: SchemaOptions, signal: 
   const sql = `SELECT ${select}, ${k1}, ${k2}, ${k3}
 FROM ${table}
 ${where.length > 0 ? `WHERE ${where.join('\n  AND ')}` : ''}
-ORDER BY toInt128(${k1}), ${k2}, ${k3}
+ORDER BY toInt128(${k1}), ${k2}, ${k3}${signal === 'traces' ? `\nLIMIT 1 BY ${k1}, ${k2}, ${k3}` : ''}
 LIMIT {limit:UInt32}`;
   const out: Keyed<T>[] = [];
   for (const r of await rows(client, sql, params)) {
