@@ -211,9 +211,9 @@ export interface NullReceiverProcess extends ServerProcess {
   httpUrl: string;
 }
 
-/** Starts bench/null-receiver.ts as a process, with the V8 heap flags the collector's launcher gives the collector. */
-export async function startNullReceiverProcess(): Promise<NullReceiverProcess> {
-  const proc = await spawnJsonLines([...HEAP_FLAGS, 'bench/null-receiver.ts'], (ls) => ls.some((l) => l['msg'] === 'null receiver listening'), 'null receiver');
+/** Starts bench/null-receiver.ts as a process, with the V8 heap flags the collector's launcher gives the collector; its gRPC side on grpc-js unless told otherwise. */
+export async function startNullReceiverProcess(grpcStack: 'grpc-js' | 'node-http2' = 'grpc-js'): Promise<NullReceiverProcess> {
+  const proc = await spawnJsonLines([...HEAP_FLAGS, 'bench/null-receiver.ts', `--grpc-stack=${grpcStack}`], (ls) => ls.some((l) => l['msg'] === 'null receiver listening'), 'null receiver');
   const l = proc.lines.find((x) => x['msg'] === 'null receiver listening')!;
   return { ...proc, grpcAddress: `127.0.0.1:${l['grpcPort'] as number}`, httpUrl: `http://127.0.0.1:${l['httpPort'] as number}` };
 }

@@ -27,7 +27,7 @@ export const DEFAULT_CACHE_DIR = join(REPO_DIR, 'bench', 'out', 'traffic');
 
 export type IngestTarget =
   | { kind: 'collector'; options: Record<string, string>; nodeArgs?: string[]; /** The checkout whose collector runs (default: this one). */ repoDir?: string }
-  | { kind: 'null' };
+  | { kind: 'null'; /** The null receiver's gRPC stack (default grpc-js, the collector's). */ grpcStack?: 'grpc-js' | 'node-http2' };
 
 export interface IngestRunOptions {
   name: string;
@@ -117,7 +117,7 @@ export async function runIngest(o: IngestRunOptions): Promise<IngestFigures> {
   const target =
     o.target.kind === 'collector'
       ? await startCollectorProcess({ 'log.level': 'info', ...o.target.options }, o.target.nodeArgs ?? [], o.target.repoDir)
-      : await startNullReceiverProcess();
+      : await startNullReceiverProcess(o.target.grpcStack);
   const opsUrl = 'opsUrl' in target ? (target.opsUrl as string) : '';
   const address = o.transport === 'grpc' ? target.grpcAddress : target.httpUrl;
   const loadgen = forkLoadgen({
