@@ -49,7 +49,7 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       expect(await backend.getTrace(TENANT, spans[0]!.traceId)).toHaveLength(4);
     });
 
-    it("reads once a trace a client sent again in a new request: trace, search, scan and dependencies", async () => {
+    it('reads once a trace a client sent again in a new request: trace, search, scan and dependencies', async () => {
       // An exporter that timed out waiting for an answer sends the same spans again; the
       // collector gives the new request a new batch id. Every read counts each span once.
       const base = 1_100_000_000_000_000_000n + BigInt(Math.floor(Math.random() * 1e9)) * 1000n;

@@ -4,8 +4,8 @@
 // client sent again in another request share it, and a scan gives one of them (LIMIT 1 BY), as
 // every other store keeps one. Log records have no id, and every store keeps each one sent; rows
 // sharing a key are told apart by how many of them the cursor has already passed, so none is
-// skipped at a page boundary. Each shard is scanned on its own cursor
-// and pages are merged by key; the cursor is the JSON list of the shard cursors.
+// skipped at a page boundary. Each shard is scanned on its own cursor and pages are merged by
+// key; the cursor is the JSON list of the shard cursors.
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { ScanPage, ScanQuery } from '../backend.ts';
