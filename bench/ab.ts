@@ -31,6 +31,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_DIR, TRANSCODER_SPECS } from './harness.ts';
 import { runIngest, type IngestFigures } from './ingest.ts';
+import { mean, sig3 as round } from './stats.ts';
 import { defaultSpec, smallSpec, type BenchSignal } from './traffic.ts';
 
 const { values: args } = parseArgs({
@@ -173,14 +174,6 @@ async function compareCollectors(sides: Sides): Promise<void> {
     const threads = [...byThread].filter(([, vs]) => mean(vs) >= 0.005).map(([t, vs]) => `${t} ${round(mean(vs))}`);
     console.log(`${side}: mean ${round(mean(runs[side].map((f) => f.cpuSecondsPerMillionItems)))} CPU-s per million at ${Math.round(mean(runs[side].map((f) => f.acceptedItemsPerS)))} items/s; by thread (means): ${threads.join(', ')}`);
   }
-}
-
-function mean(xs: readonly number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / xs.length;
-}
-
-function round(x: number): number {
-  return Number(x.toPrecision(3));
 }
 
 function roundAll(o: Record<string, number>): Record<string, number> {

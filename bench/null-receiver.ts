@@ -67,6 +67,8 @@ async function startHttp2Grpc(port: number, windows: { streamBytes: number; conn
     session.setLocalWindowSize(windows.connectionBytes);
   });
   server.on('stream', (stream: ServerHttp2Stream, headers) => {
+    // A client that goes away resets its streams: that ends the call, not the receiver.
+    stream.on('error', () => {});
     if (!EXPORT_PATHS.has(headers[':path'] ?? '')) {
       stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12' }, { endStream: true });
       return;

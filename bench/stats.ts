@@ -45,3 +45,13 @@ export function median(xs: readonly number[]): number {
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
+
+/** The arithmetic mean. */
+export function mean(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** Three significant figures, as the comparison scripts print their figures. */
+export function sig3(x: number): number {
+  return Number(x.toPrecision(3));
+}

@@ -7,6 +7,7 @@
 //   node bench/transport-floor.ts [--pairs=3] [--small] [--seconds=10]
 import { parseArgs } from 'node:util';
 import { runIngest, type IngestFigures } from './ingest.ts';
+import { mean, sig3 as round } from './stats.ts';
 import { defaultSpec, smallSpec } from './traffic.ts';
 
 const { values: args } = parseArgs({
@@ -50,12 +51,4 @@ for (let p = 0; p < pairs; p++) {
 for (const stack of STACKS) {
   const rs = runs[stack];
   console.log(`${stack}: mean ${round(mean(rs.map((f) => f.cpuSecondsPerMillionItems)))} CPU-s per million at ${Math.round(mean(rs.map((f) => f.acceptedItemsPerS)))} spans/s`);
-}
-
-function mean(xs: readonly number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / xs.length;
-}
-
-function round(x: number): number {
-  return Number(x.toPrecision(3));
 }
