@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_DIR, TRANSCODER_SPECS } from './harness.ts';
 import { runIngest, type IngestFigures } from './ingest.ts';
-import { mean, sig3 as round } from './stats.ts';
+import { inAlternatingOrder, mean, sig3 as round } from './stats.ts';
 import { defaultSpec, smallSpec, type BenchSignal } from './traffic.ts';
 
 const { values: args } = parseArgs({
@@ -111,8 +111,8 @@ try {
 type Sides = { base: string; change: string };
 
 /** Alternates which side goes first: a host that speeds up or slows down during a pair favours neither side every time. */
-function orderOf(pair: number): (keyof Sides)[] {
-  return pair % 2 === 0 ? ['base', 'change'] : ['change', 'base'];
+function orderOf(pair: number): readonly (keyof Sides)[] {
+  return inAlternatingOrder(pair, ['base', 'change'] as const);
 }
 
 function compareMemoryWrites(sides: Sides): void {

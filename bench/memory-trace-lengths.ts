@@ -1,6 +1,6 @@
 // Scenario: the memory store's write by the length of traces and how they arrive. To keep each
 // span once it checks a trace's stored span ids: by a walk of the trace up to IDS_SET_FROM spans,
-// past that in a set of the trace's ids (SpanIdSet in src/storage/memory/spans.ts). The bench's
+// past that in a set of the trace's ids (IdSet in src/storage/id-set.ts). The bench's
 // traffic (traces of 3-30 spans) never reaches the set; this does, in three layouts of 200k spans
 // in batches of 1,000, written three times over through a store that holds 70,000 spans (so
 // eviction takes ids out of the sets too):

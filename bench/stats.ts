@@ -55,3 +55,11 @@ export function mean(xs: readonly number[]): number {
 export function sig3(x: number): number {
   return Number(x.toPrecision(3));
 }
+
+/**
+ * The sides of pair (or run) number `pair` in the order they run: as given for even pairs,
+ * reversed for odd ones, so that a host speeding up or slowing down favours no side every time.
+ */
+export function inAlternatingOrder<T>(pair: number, sides: readonly T[]): readonly T[] {
+  return pair % 2 === 0 ? sides : [...sides].reverse();
+}

@@ -7,7 +7,7 @@
 //   node bench/transport-floor.ts [--pairs=3] [--small] [--seconds=10]
 import { parseArgs } from 'node:util';
 import { runIngest, type IngestFigures } from './ingest.ts';
-import { mean, sig3 as round } from './stats.ts';
+import { inAlternatingOrder, mean, sig3 as round } from './stats.ts';
 import { defaultSpec, smallSpec } from './traffic.ts';
 
 const { values: args } = parseArgs({
@@ -27,8 +27,7 @@ const traffic = args.small ? smallSpec('traces') : defaultSpec('traces');
 const runs: Record<(typeof STACKS)[number], IngestFigures[]> = { 'grpc-js': [], 'node-http2': [] };
 console.log(`null receiver, traces over gRPC, ${args.small ? 'small' : 'standard'} requests, ${seconds} s a run, ${pairs} pair${pairs === 1 ? '' : 's'}`);
 for (let p = 0; p < pairs; p++) {
-  // Alternate which goes first: a host that speeds up or slows down favours neither every time.
-  for (const stack of p % 2 === 0 ? STACKS : [...STACKS].reverse()) {
+  for (const stack of inAlternatingOrder(p, STACKS)) {
     const f = await runIngest({
       name: `null receiver on ${stack}`,
       transport: 'grpc',

@@ -3,7 +3,7 @@
 // checkout's, each run a child process of its own, the two alternating which goes first.
 import { resolve } from 'node:path';
 import { cliFlag, REPO_DIR } from './harness.ts';
-import { median } from './stats.ts';
+import { inAlternatingOrder, median } from './stats.ts';
 
 /** The layouts --layouts names (all of them by default), each checked against `all`. */
 export function layoutsFlag<L extends string>(all: readonly L[]): L[] {
@@ -26,7 +26,7 @@ export function benchTrees(): [name: string, tree: string][] {
  */
 export function alternateTrees(results: Map<string, number[]>, label: string, runs: number, trees: readonly [string, string][], measure: (tree: string, name: string, run: number) => number): void {
   for (let run = 0; run < runs; run++) {
-    for (const [name, tree] of run % 2 === 0 ? trees : [...trees].reverse()) {
+    for (const [name, tree] of inAlternatingOrder(run, trees)) {
       const key = `${label} ${name}`;
       results.set(key, [...(results.get(key) ?? []), measure(tree, name, run)]);
     }

@@ -152,7 +152,6 @@ export class SpanRows extends BlockQueue<SpanBlock, SpanView> {
   }
 }
 
-
 /**
  * Walks a trace's spans newest first through their PREV columns: in the rows of the chunk being
  * stored (numbered from rowsSeq0 on) when given, then in the stored blocks, until the chain ends

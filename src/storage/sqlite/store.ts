@@ -976,7 +976,6 @@ function* recordWords(buf: Buffer, first: number, end: number): Iterable<number>
   for (let r = first; r < end; r = spanRecordEnd(buf, r)) yield buf.readInt32LE(r + S_SPAN);
 }
 
-
 /**
  * The run of records being written (see RUN_SPANS_SCHEMA): span records that follow one another in
  * a chunk, of one trace and one group (the spans of a trace arrive together in most requests), with
