@@ -123,7 +123,11 @@ export interface ScanPage<T> {
   rows: T[];
   /** Cursor after the last row (the query's own `after` when the page is empty); resuming from it later also finds rows written since. */
   next: string | undefined;
-  /** Fewer than `limit` rows: nothing more is stored after `next` for now. */
+  /**
+   * Nothing more is stored after `next` for now (the page then has fewer than `limit` rows; a page
+   * may also have fewer without ending the scan, as ClickHouse's does when it leaves out copies of
+   * a resent span).
+   */
   done: boolean;
   /** How far through the stored rows the scan is, 0..1, where the store can tell cheaply (for an ETA). */
   position?: number;

@@ -66,8 +66,11 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       const [summary] = await backend.searchTraces(TENANT, { service: api, limit: 5 });
       expect(summary?.traceId).toBe(root.traceId);
       expect(summary?.spanCount).toBe(3);
-      const scanned = await scanAll((q) => backend.scanSpans(TENANT, q), { service: api }, 1);
-      expect(scanned.rows.map((r) => r.spanId).sort()).toEqual(children.map((s) => s.spanId).sort());
+      // Pages of one (copies at every page boundary), of two (a page's copies of one span fill it) and of all.
+      for (const limit of [1, 2, 100]) {
+        const scanned = await scanAll((q) => backend.scanSpans(TENANT, q), { service: api }, limit);
+        expect(scanned.rows.map((r) => r.spanId).sort()).toEqual(children.map((s) => s.spanId).sort());
+      }
       expect(await backend.getDependencies(TENANT, { startNano: base, endNano: base + 10n * MS })).toEqual([{ parent: web, child: api, callCount: 2 }]);
     });
 

@@ -45,19 +45,19 @@ export async function operationsOnShard(client: ClickHouseClient, o: SchemaOptio
 /**
  * Parent → child service calls whose child span starts in the range. Both sides of the join are
  * limited to the traces with a span in the range (the TraceId bloom filter skips the rest);
- * traces live on one shard, so each shard's answer is complete for its traces. Each side takes a
- * span id of a trace once: the table keeps every copy a client sent again, and a call is counted
- * once, as the other stores count it.
+ * traces live on one shard, so each shard's answer is complete for its traces. A call is a child
+ * span, counted once (uniqExact of its trace and span id) however many copies of it and of its
+ * parent the table keeps from a client's resends, as the other stores count it. (A LIMIT 1 BY on
+ * each side of the join counted the same and cost a third more.)
  */
 export async function dependenciesOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, q: DependencyQuery): Promise<DependencyLink[]> {
   const traces = qualified(o, tableNames(o).traces);
   const range = `${TENANT_COND} AND Timestamp >= fromUnixTimestamp64Nano({startNano:Int64}) AND Timestamp <= fromUnixTimestamp64Nano({endNano:Int64})`;
-  const sql = `SELECT p.ServiceName, c.ServiceName, count()
-FROM (SELECT TraceId, ParentSpanId, ServiceName FROM ${traces} WHERE ${range} AND ParentSpanId != '' LIMIT 1 BY TraceId, SpanId) AS c
+  const sql = `SELECT p.ServiceName, c.ServiceName, uniqExact(c.TraceId, c.SpanId)
+FROM (SELECT TraceId, SpanId, ParentSpanId, ServiceName FROM ${traces} WHERE ${range} AND ParentSpanId != '') AS c
 INNER JOIN (
   SELECT TraceId, SpanId, ServiceName FROM ${traces}
   WHERE ${TENANT_COND} AND TraceId IN (SELECT TraceId FROM ${traces} WHERE ${range} AND ParentSpanId != '')
-  LIMIT 1 BY TraceId, SpanId
 ) AS p ON p.TraceId = c.TraceId AND p.SpanId = c.ParentSpanId
 WHERE p.ServiceName != c.ServiceName
 GROUP BY p.ServiceName, c.ServiceName`;

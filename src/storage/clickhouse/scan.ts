@@ -1,8 +1,10 @@
 // Keyset scans for export and copy. The tables have no unique key (MergeTree keeps every row), so
 // the scan key is (time in ns, a, b): spans (Timestamp, TraceId, SpanId), log records (Timestamp,
 // a hash of the record). A span's key is the one PostgreSQL keeps each span once by: the copies a
-// client sent again in another request share it, and a scan gives one of them (LIMIT 1 BY), as
-// every other store keeps one. Log records have no id, and every store keeps each one sent; rows
+// client sent again in another request share it and come one after another, and a scan gives the
+// first of them, as every other store keeps one; a spans' cursor has passed its key whole. (Not
+// with LIMIT 1 BY: it keeps the engine from sorting only the page's rows, and every page sorted
+// all the rows after its cursor.) Log records have no id, and every store keeps each one sent; rows
 // sharing a key are told apart by how many of them the cursor has already passed, so none is
 // skipped at a page boundary. Each shard is scanned on its own cursor and pages are merged by
 // key; the cursor is the JSON list of the shard cursors.
@@ -51,51 +53,64 @@ interface Keyed<T> {
   row: T;
 }
 
-async function scanShard<T>(client: ClickHouseClient, o: SchemaOptions, signal: 'traces' | 'logs', tenant: string, q: ScanQuery, cursor: ShardCursor, shard: number, decode: (r: unknown[]) => T): Promise<Keyed<T>[]> {
+/** A shard's rows of a page, and whether it has none after them (it gave fewer rows than asked). */
+interface ShardPage<T> {
+  rows: Keyed<T>[];
+  exhausted: boolean;
+}
+
+async function scanShard<T>(client: ClickHouseClient, o: SchemaOptions, signal: 'traces' | 'logs', tenant: string, q: ScanQuery, cursor: ShardCursor, shard: number, decode: (r: unknown[]) => T): Promise<ShardPage<T>> {
   const names = tableNames(o);
-  const table = qualified(o, signal === 'traces' ? names.traces : names.logs);
+  const spans = signal === 'traces';
+  const table = qualified(o, spans ? names.traces : names.logs);
   const [k1, k2, k3] = KEYS[signal];
   const where: string[] = [`${TENANT_COLUMN} = {tenant:String}`];
   const params: Record<string, unknown> = { tenant };
   addServiceAndTime(where, params, q);
   let skip = 0;
   if (cursor) {
-    // toInt128: the key's time is compared as a number, not as text.
-    where.push(`(toInt128(${k1}), ${k2}, ${k3}) >= (toInt128({ct:String}), {ca:String}, {cb:String})`);
+    // toInt128: the key's time is compared as a number, not as text. A spans' cursor has passed its key whole.
+    where.push(`(toInt128(${k1}), ${k2}, ${k3}) ${spans ? '>' : '>='} (toInt128({ct:String}), {ca:String}, {cb:String})`);
     Object.assign(params, { ct: cursor[0], ca: cursor[1], cb: cursor[2] });
-    skip = cursor[3];
+    if (!spans) skip = cursor[3];
   }
-  params['limit'] = q.limit + skip;
-  const select = signal === 'traces' ? SPAN_SELECT : LOG_SELECT;
-  const sql = `SELECT ${select}, ${k1}, ${k2}, ${k3}
+  const limit = q.limit + skip;
+  params['limit'] = limit;
+  const sql = `SELECT ${spans ? SPAN_SELECT : LOG_SELECT}, ${k1}, ${k2}, ${k3}
 FROM ${table}
 ${where.length > 0 ? `WHERE ${where.join('\n  AND ')}` : ''}
-ORDER BY toInt128(${k1}), ${k2}, ${k3}${signal === 'traces' ? `\nLIMIT 1 BY ${k1}, ${k2}, ${k3}` : ''}
+ORDER BY toInt128(${k1}), ${k2}, ${k3}
 LIMIT {limit:UInt32}`;
+  const found = await rows(client, sql, params);
   const out: Keyed<T>[] = [];
-  for (const r of await rows(client, sql, params)) {
+  let last: string[] | undefined;
+  for (const r of found) {
     const key = r.slice(-3) as string[];
     // Rows of the cursor's own key come first; the cursor has passed `skip` of them.
     if (skip > 0 && cursor && cmp(key, cursor) === 0) {
       skip--;
       continue;
     }
+    // The copies of a span a client sent again: the first one is given.
+    if (spans && last !== undefined && cmp(key, last) === 0) continue;
+    last = key;
     out.push({ shard, key, row: decode(r.slice(0, -3)) });
   }
-  return out;
+  return { rows: out, exhausted: found.length < limit };
 }
 
 async function scan<T>(clients: { client: ClickHouseClient; schema: SchemaOptions }[], signal: 'traces' | 'logs', tenant: string, q: ScanQuery, decode: (r: unknown[]) => T): Promise<ScanPage<T>> {
   const cursors = parseCursor(q.after, clients.length);
   const limit = Math.max(1, Math.floor(q.limit));
   const parts = await Promise.all(clients.map((c, i) => scanShard(c.client, c.schema, signal, tenant, { ...q, limit }, cursors[i]!, i, decode)));
-  const merged = parts.flat().sort((a, b) => cmp(a.key, b.key));
+  const merged = parts.flatMap((p) => p.rows).sort((a, b) => cmp(a.key, b.key));
   const page = merged.slice(0, limit);
   for (const r of page) {
     const c = cursors[r.shard];
     cursors[r.shard] = c && cmp(c, r.key) === 0 ? [c[0], c[1], c[2], c[3] + 1] : [r.key[0]!, r.key[1]!, r.key[2]!, 1];
   }
-  return { rows: page.map((r) => r.row), next: JSON.stringify(cursors), done: merged.length < limit };
+  // A page short of copies it left out does not end the scan: only shards that ran out do.
+  return { rows: page.map((r) => r.row), next: JSON.stringify(cursors), done: merged.length < limit && parts.every((p) => p.exhausted) };
 }
 
 /** One page of spans across the shards. */
