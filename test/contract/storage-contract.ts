@@ -375,6 +375,18 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
         expect(await backend.getDependencies(acme, range)).toEqual([{ parent: acmeWeb, child: acmeDb, callCount: 1 }]);
         expect(await backend.getDependencies(globex, range)).toEqual([]);
       });
+
+      it("exports and copies only its tenant's spans and log records (scans)", async () => {
+        const range = { startNano: base, endNano: base + 10n * MS };
+        const spanIds = async (tenant: string) => (await scanAll((q) => backend.scanSpans(tenant, q), range, 1)).rows.map((r) => r.spanId).sort();
+        expect(await spanIds(acme)).toEqual([root.spanId, child.spanId].sort());
+        expect(canonical((await scanAll((q) => backend.scanSpans(globex, q), range, 1)).rows)).toEqual(canonical([theirs]));
+        expect(await spanIds(TENANT)).toEqual([]);
+        const logsOf = async (tenant: string) => (await scanAll((q) => backend.scanLogs(tenant, q), range, 1)).rows;
+        expect(canonical(await logsOf(acme))).toEqual(canonical([acmeLog]));
+        expect(canonical(await logsOf(globex))).toEqual(canonical([globexLog]));
+        expect(await logsOf(TENANT)).toEqual([]);
+      });
     });
   
     it('measures what it holds: rows, size and the oldest stored time per signal (storage metrics)', async () => {
