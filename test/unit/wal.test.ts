@@ -364,6 +364,48 @@ describe('write-ahead log', () => {
     expect(replay.chunks.map((c) => c.data.byteLength)).toEqual([10, 10]);
   });
 
+  it('deletes a segment only once the STORED mark of the batch that emptied it is on disk', async () => {
+    const dir = tempDir('wal-');
+    const w = wal(dir, { segmentBytes: 1_000 });
+    await w.start();
+    // Segment 1: entry e1, then it rotates. Segment 2: entry e2, whose second chunk stays unbatched.
+    const c1 = chunk(2_000);
+    const c2 = chunk(10);
+    const e1 = await w.append('logs', [c1]);
+    const e2 = await w.append('logs', [c2, chunk(10)]);
+    const batch = batchOf([c1, c2], 'logs');
+    const seq = await w.recordBatch(batch, [{ entry: e1, index: 0 }, { entry: e2, index: 0 }]);
+    expect(segments(dir)).toHaveLength(2);
+    // The store answers while a group-commit round (another append) is being written; the crash
+    // comes just before the next round, the one carrying the STORED mark, reaches the disk.
+    const log = w as unknown as { writeRound: (round: unknown[]) => Promise<void> };
+    const writeRound = log.writeRound.bind(w);
+    let rounds = 0;
+    let crashed = '';
+    log.writeRound = (round) => {
+      rounds++;
+      if (rounds === 1) {
+        const written = writeRound(round);
+        w.markStored(seq);
+        return written;
+      }
+      if (rounds === 2) {
+        crashed = tempDir('wal-');
+        cpSync(dir, crashed, { recursive: true });
+      }
+      return writeRound(round);
+    };
+    await w.append('logs', [chunk(10)]);
+    await w.flush();
+    expect(crashed).not.toBe('');
+    // The batch may be replayed only whole under its own id (the store keeps one copy): part of it
+    // under a new id would store c2 a second time.
+    const replay = await wal(crashed, { segmentBytes: 1_000 }).start();
+    expect(replay.batches.map((b) => [b.batch.batchId, b.batch.chunks.map(bytesOf)])).toEqual([[batch.batchId, [bytesOf(c1.data), bytesOf(c2.data)]]]);
+    // Once the mark is on disk the segment goes.
+    expect(segments(dir)).toHaveLength(1);
+  });
+
   it('opens a log held back by one old entry holding a segment at a time and what it replays, not the whole log', async () => {
     const dir = tempDir('wal-');
     const MiB = 1 << 20;

@@ -157,6 +157,12 @@ interface LiveBatch {
   refs: WalChunkRef[];
 }
 
+/** A batch marked stored, its STORED mark not yet on disk. */
+interface StoredMark {
+  seq: number;
+  batch: LiveBatch;
+}
+
 interface Pending {
   parts: Uint8Array[];
   bytes: number;
@@ -210,7 +216,10 @@ export class WriteAheadLog {
   private readonly batches = new Map<number, LiveBatch>();
   private nextSeq = 1;
   private queue: Pending[] = [];
-  private storedQueue: number[] = [];
+  /** Batches marked stored whose STORED marks are not on disk yet. */
+  private storedQueue: StoredMark[] = [];
+  /** Marks of a round that failed: written with the next round something else starts (not at once, which a failing disk would spin on). */
+  private unwrittenMarks: StoredMark[] = [];
   private flushing: Promise<void> | undefined;
   /** Segment bytes on disk plus bounded records queued. */
   private usedBytes = 0;
@@ -487,12 +496,21 @@ export class WriteAheadLog {
 
   /**
    * Marks a recorded batch stored (or given up on for good, which the caller counts as dropped):
-   * its entries' segments can go once nothing else in them is pending. Does not wait for disk.
+   * once its STORED mark is on disk, its entries' segments can go when nothing else in them is
+   * pending. Does not wait for disk.
    */
   markStored(batchSeq: number): void {
     const b = this.batches.get(batchSeq);
     if (!b || this.stopping) return;
     this.batches.delete(batchSeq);
+    // Its segments are released only once the STORED mark is on disk (flushLoop): deleted before,
+    // a crash would replay the batch without the chunks they held, under a new id.
+    this.storedQueue.push({ seq: batchSeq, batch: b });
+    this.kick();
+  }
+
+  /** A batch's STORED mark is on disk: its own record and its entries no longer hold their segments. */
+  private release(b: LiveBatch): void {
     b.seg.live--;
     for (const r of b.refs) {
       const e = this.entries.get(r.entry);
@@ -502,8 +520,6 @@ export class WriteAheadLog {
         e.seg.live--;
       }
     }
-    this.storedQueue.push(batchSeq);
-    this.kick();
   }
 
   private unusable(): Error | undefined {
@@ -535,10 +551,23 @@ export class WriteAheadLog {
     while (this.queue.length > 0 || this.storedQueue.length > 0) {
       const round = this.queue;
       this.queue = [];
-      if (this.storedQueue.length > 0) {
-        const stored = encodeStored(this.storedQueue);
+      if (this.storedQueue.length > 0 || this.unwrittenMarks.length > 0) {
+        const marks = [...this.unwrittenMarks, ...this.storedQueue];
+        this.unwrittenMarks = [];
         this.storedQueue = [];
-        round.push({ parts: stored, bytes: bytesOf(stored), bounded: false, resolve: () => {}, reject: () => {} });
+        const stored = encodeStored(marks.map((m) => m.seq));
+        round.push({
+          parts: stored,
+          bytes: bytesOf(stored),
+          bounded: false,
+          register: () => {
+            for (const m of marks) this.release(m.batch);
+          },
+          resolve: () => {},
+          reject: () => {
+            this.unwrittenMarks.push(...marks);
+          },
+        });
       }
       try {
         if (this.broken) throw this.broken;
