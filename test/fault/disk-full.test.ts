@@ -106,6 +106,33 @@ describe.skipIf(!canMount)(`disk full (tmpfs${canMount ? '' : `: cannot mount he
     expectAllStoredOnce(acked, db, service);
   }, 100_000);
 
+  it('write-ahead log disk filled by another file: accepts again once that file is gone, with no segment deleted', async () => {
+    const walFs = tinyFs('2m') as string;
+    const db = join(tempDir('fault-disk-'), 'th.db');
+    const c = await startCollector({
+      'storage.backend': 'sqlite',
+      'storage.sqlite.path': db,
+      'delivery.walDir': join(walFs, 'wal'),
+      'delivery.walMaxBytes': String(64 << 20),
+      'delivery.walSegmentBytes': String(64 << 10),
+      'receiver.maxMessageBytes': String(1 << 20),
+    });
+    const service = 'wal-disk-other-file';
+    const l = startLoad(c.httpUrl, { concurrency: 2, spansPerRequest: SPANS_PER_REQUEST, logsPerRequest: 5, service });
+    await eventually(async () => (l.acked.traces.length >= 10 ? true : undefined), 20_000, 'accepting');
+    // Another file on the log's volume takes its room (a database beside it, say); the store keeps
+    // up, so the log soon holds nothing unstored, and no segment of it is left to delete.
+    const ballast = fill(walFs);
+    await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { reason: 'wal_unavailable' })) > 0 ? true : undefined), 20_000, 'refusals once the disk is full');
+    rmSync(ballast);
+    const before = l.acked.traces.length;
+    await eventually(async () => (l.acked.traces.length >= before + 20 ? true : undefined), 20_000, 'accepting again once the other file is gone');
+    const acked = await l.stop();
+    expect(acked.unanswered).toBe(0);
+    expect(await c.stop()).toBe(0);
+    expectAllStoredOnce(acked, db, service);
+  }, 60_000);
+
   it('SQLite disk full: writes retried, exports refused once the queue is full, everything acknowledged stored once space returns', async () => {
     // Room for the rows sent after space returns; the ballast takes all of it before.
     const dbFs = tinyFs('32m') as string;

@@ -47,7 +47,9 @@
 // The first write that finds no space deletes it and refuses entries from then on, so the space
 // it frees takes only BATCH and STORED records: the writer can still record and store what the
 // log holds, stored segments are deleted, and once the reserve can be written again entries are
-// taken again. Without it a disk filled by entries holds only batches nobody can record.
+// taken again: tried when a stored segment is deleted, and by refused appends at most once a
+// second (space can come back from another file on the volume, with no segment to delete).
+// Without it a disk filled by entries holds only batches nobody can record.
 //
 // Framing and the reading of damaged segments: see records.ts.
 //
@@ -65,6 +67,8 @@ import { BATCH, ENTRY, baseSeed, bytesOf, encodeBatch, encodeEntry, encodeStored
 
 const SEGMENT_NAME = /^(\d{20})\.wal$/;
 const RESERVE_NAME = 'reserve';
+/** Longest a full disk's refused appends wait between tries of the reserve (space can come back without a segment deleted). */
+const RESERVE_RETRY_MS = 1000;
 /** A stored segment's file kept for reuse (not a segment: never read at start). */
 const SPARE_NAME = /^spare-\d+$/;
 /** Stored segments' files kept for reuse: one per rotation is what a steady load frees. */
@@ -226,6 +230,8 @@ export class WriteAheadLog {
   private broken: Error | undefined;
   /** The disk is full and the reserve was given to control records: entries are refused. */
   private diskFull: Error | undefined;
+  /** When a refused append may next try to write the reserve again (retryReserve). */
+  private reserveRetryAt = 0;
   private starting: Promise<WalReplay> | undefined;
   private stopping: Promise<void> | undefined;
   private readonly counters = { fsyncs: 0, rounds: 0, appends: 0, tornBytes: 0, corruptBytes: 0, corruptRegions: 0 };
@@ -460,6 +466,7 @@ export class WriteAheadLog {
    * record is fsynced. Rejects with WalFullError when maxBytes leaves no room.
    */
   append(signal: Signal, chunks: readonly EncodedChunk[], tenant: string = DEFAULT_TENANT): Promise<number> {
+    if (this.diskFull) this.retryReserve();
     const unusable = this.unusable() ?? this.diskFull;
     if (unusable) return Promise.reject(unusable);
     const seq = this.nextSeq;
@@ -649,10 +656,7 @@ export class WriteAheadLog {
         freed = true;
       }
     }
-    if (freed && this.diskFull && (await this.writeReserve())) {
-      this.diskFull = undefined;
-      this.opts.logger?.info({ dir: this.opts.dir }, 'write-ahead log: disk space is back; taking entries again');
-    }
+    if (freed && this.diskFull && (await this.writeReserve())) this.spaceIsBack();
   }
 
   /**
@@ -701,15 +705,39 @@ export class WriteAheadLog {
     }
   }
 
+  /**
+   * Space can come back without a segment of the log deleted (another file on the volume shrank,
+   * or the log is its active segment alone): refused appends try the reserve again, at most once
+   * every RESERVE_RETRY_MS, and the first that finds it written takes entries again.
+   */
+  private retryReserve(): void {
+    const now = Date.now();
+    if (now < this.reserveRetryAt || this.stopping) return;
+    this.reserveRetryAt = now + RESERVE_RETRY_MS;
+    void this.writeReserve().then((ok) => {
+      if (ok) this.spaceIsBack();
+    });
+  }
+
+  /** The reserve is written again: entries are taken again. */
+  private spaceIsBack(): void {
+    if (!this.diskFull) return;
+    this.diskFull = undefined;
+    this.opts.logger?.info({ dir: this.opts.dir }, 'write-ahead log: disk space is back; taking entries again');
+  }
+
   /** The disk is full: entries are refused until space returns, and the reserve's room goes to control records. */
   private async releaseReserve(err: unknown): Promise<void> {
     if (this.diskFull) return;
-    this.diskFull = new Error(`write-ahead log disk full (${err instanceof Error ? err.message : String(err)}); refusing new requests until stored segments free space`);
+    // No retryReserve() until this one has deleted the reserve.
+    this.reserveRetryAt = Infinity;
+    this.diskFull = new Error(`write-ahead log disk full (${err instanceof Error ? err.message : String(err)}); refusing new requests until the disk has room again`);
     // A full disk needs the spares' room.
     this.yieldSpares(Infinity);
     await this.removingSpares;
     await rm(join(this.opts.dir, RESERVE_NAME), { force: true }).catch(() => undefined);
-    this.opts.logger?.warn({ dir: this.opts.dir }, 'write-ahead log: disk full; released its reserve for batch records and refusing new requests until stored segments free space');
+    this.reserveRetryAt = Date.now() + RESERVE_RETRY_MS;
+    this.opts.logger?.warn({ dir: this.opts.dir }, 'write-ahead log: disk full; released its reserve for batch records and refusing new requests until the disk has room again');
   }
 
   /** Resolves once everything queued (STORED marks included) is on disk and stored segments are deleted. */
