@@ -511,6 +511,40 @@ describe('write-ahead log', () => {
     expect(torn[0]!.offset + torn[0]!.bytes).toBe(lastAt + last.data.byteLength);
   });
 
+  it.each([
+    ['rotated past', true],
+    ['still the last segment', false],
+  ])("reports no damage after a clean stop when a reused file's new records end inside an old one (%s)", async (_, rotate) => {
+    const dir = tempDir('wal-');
+    const opts = { maxBytes: 1 << 20, segmentBytes: 4_000 };
+    const w = wal(dir, opts);
+    await w.start();
+    // An ENTRY record of one chunk is 44 bytes besides its data. Segment 1: four records of 1,012
+    // bytes (4,048: it rotates), all stored, so its file becomes a spare.
+    const record = (bytes: number) => chunk(bytes - 44);
+    const old = Array.from({ length: 4 }, () => record(1_012));
+    const seqs: number[] = [];
+    for (const c of old) seqs.push(await w.append('traces', [c]));
+    w.markStored(await w.recordBatch(batchOf(old), seqs.map((entry) => ({ entry, index: 0 }))));
+    await w.flush();
+    expect(readdirSync(dir).filter((n) => n.startsWith('spare-'))).toHaveLength(1);
+    // Segment 2 fills and rotates into the spare's file, old records and all.
+    while (segments(dir).length < 2) await w.append('traces', [record(1_000)]);
+    expect(statSync(join(dir, segments(dir)[1]!)).size).toBe(4_048);
+    // New records ending inside the file's last old record (3,036-4,048): four of 1,000 bytes end
+    // at 4,000 and rotate; three of 1,100 end at 3,300 and leave it the last segment.
+    for (let i = 0; i < (rotate ? 4 : 3); i++) await w.append('traces', [record(rotate ? 1_000 : 1_100)]);
+    expect(segments(dir)).toHaveLength(rotate ? 3 : 2);
+    await w.shutdown();
+
+    const found: WalCorruption[] = [];
+    const log = capturedLogger();
+    const replay = await wal(dir, { ...opts, onCorruption: (c) => found.push(c), logger: log.logger }).start();
+    expect(replay.chunks.length).toBe(rotate ? 4 + 4 : 4 + 3);
+    expect(found).toEqual([]);
+    expect(log.lines().filter((l) => /checksum|torn/.test(String(l.msg)))).toEqual([]);
+  });
+
   it('reads the segments of versions before reuse (records whose checksum does not cover the segment), and deletes them once stored', async () => {
     const dir = tempDir('wal-');
     // An ENTRY record as those versions framed it: magic, length, type 1, three zero bytes, then

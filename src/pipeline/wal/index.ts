@@ -631,6 +631,7 @@ export class WriteAheadLog {
       if (!p.bounded) this.usedBytes += p.bytes;
     }
     if (seg.size >= this.opts.segmentBytes) {
+      await this.cutEarlierUse(seg, fh);
       // Rotate right away, not at the next append: a full segment whose rows are all stored can
       // then go at once, even when a full log refuses the appends that would have rotated it.
       // Names sort after older segments; +1 because a segment of STORED records alone takes no
@@ -638,6 +639,22 @@ export class WriteAheadLog {
       await this.openSegment(Math.max(this.nextSeq, seg.base + 1)).catch((err: unknown) =>
         this.opts.logger?.warn({ err: String(err), dir: this.opts.dir }, 'write-ahead log: could not start a new segment; will try again'),
       );
+    }
+  }
+
+  /**
+   * Cuts a reused file's earlier records off past a segment no longer written to: a start cannot
+   * tell a piece of one (where the new records end inside it) from damage, and would count it as
+   * corrupt, or as a torn tail in the last segment. A failure leaves only that misreport.
+   */
+  private async cutEarlierUse(seg: Segment, fh: FileHandle): Promise<void> {
+    if (seg.fileBytes <= seg.size) return;
+    try {
+      await fh.truncate(seg.size);
+      await fh.datasync();
+      seg.fileBytes = seg.size;
+    } catch (err) {
+      this.opts.logger?.warn({ err: String(err), path: seg.path }, 'write-ahead log: could not cut the earlier records of a reused segment file');
     }
   }
 
@@ -751,6 +768,7 @@ export class WriteAheadLog {
     this.stopping ??= (async () => {
       await this.starting?.catch(() => undefined);
       await this.flush();
+      if (this.active && this.fh && !this.broken) await this.cutEarlierUse(this.active, this.fh);
       await this.fh?.close();
       this.fh = undefined;
     })();
