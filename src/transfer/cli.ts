@@ -15,7 +15,7 @@ import { TransferSink } from './sink.ts';
 export const TRANSFER_COMMANDS = ['export', 'import', 'copy'] as const;
 
 /** Flags of the transfer commands (the rest are configuration options). */
-const OWN_FLAGS = new Set(['out', 'signal', 'start', 'end', 'service', 'on-error', 'quiet', 'to-config', 'checkpoint', 'config']);
+const OWN_FLAGS = new Set(['tenant', 'out', 'signal', 'start', 'end', 'service', 'on-error', 'quiet', 'to-config', 'checkpoint', 'config']);
 const BOOLEAN_FLAGS = new Set(['quiet']);
 
 export const TRANSFER_HELP = `Backup, restore and migration (OTLP/JSON lines, the OpenTelemetry Collector's file format):

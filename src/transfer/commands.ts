@@ -1,8 +1,9 @@
 // export, import and copy: what each does with a store, a file and a progress display. The CLI
-// (cli-args.ts) parses their flags; these functions take typed options so tests call them directly.
+// (cli.ts) parses their flags; these functions take typed options so tests call them directly.
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import type { LogRow, SpanRow } from '../model/rows.ts';
 import { SIGNALS, type Signal } from '../model/signal.ts';
+import { DEFAULT_TENANT } from '../model/tenant.ts';
 import { renderLogs, renderTraces } from '../query/render-otlp.ts';
 import type { ScanPage, ScanQuery, StoreReader } from '../storage/backend.ts';
 import { FileCorruptError, openOtlpFileWriter, readOtlpFile } from './otlp-file.ts';
@@ -197,13 +198,15 @@ export async function importFiles(sink: TransferSink, o: ImportOptions): Promise
 interface Checkpoint {
   version: 1;
   /** Which source store (a hash of its settings: cursors mean nothing in another store). */
-  filters: { source: string; signals: Signal[]; service?: string; start?: string; end?: string };
+  filters: { source: string; tenant?: string; signals: Signal[]; service?: string; start?: string; end?: string };
   cursors: Partial<Record<Signal, string>>;
 }
 
 function checkpointFilters(f: TransferFilters & { source: string }): Checkpoint['filters'] {
   return {
     source: f.source,
+    // Cursors are of one tenant's rows; the default tenant's checkpoints read as before tenants.
+    ...(f.tenant === DEFAULT_TENANT ? {} : { tenant: f.tenant }),
     signals: [...f.signals],
     ...(f.service === undefined ? {} : { service: f.service }),
     ...(f.startNano === undefined ? {} : { start: f.startNano.toString() }),

@@ -82,6 +82,33 @@ describe('tracehouse export / import / copy', () => {
     expect(count(join(dir, 'copy.db'), 'logs')).toBe(2);
   });
 
+  it("imports, exports and copies one tenant's data with --tenant, and keeps the tenant in copy's checkpoint", () => {
+    const dir = tempDir();
+    const a = join(dir, 'a.db');
+    const imp = run(['import', FIXTURE, '--tenant', 'acme', '--quiet', `--storage.sqlite.path=${a}`, '--workers.threads=1']);
+    expect(imp.stderr).not.toContain('unknown option');
+    expect(count(a, 'spans')).toBe(2);
+    const spansOf = (tenant: string[]) => {
+      const r = run(['export', '--out', '-', '--signal', 'traces', '--quiet', ...tenant, `--storage.sqlite.path=${a}`]);
+      expect(r.status).toBe(0);
+      return r.stdout.trim() === '' ? 0 : r.stdout.trim().split('\n').reduce((n, l) => n + JSON.parse(l).resourceSpans[0].scopeSpans[0].spans.length, 0);
+    };
+    expect(spansOf(['--tenant', 'acme'])).toBe(2);
+    expect(spansOf([])).toBe(0);
+
+    const other = join(dir, 'other.yaml');
+    writeFileSync(other, `storage:\n  backend: sqlite\n  sqlite:\n    path: ${join(dir, 'copy.db')}\nworkers:\n  threads: 1\n`);
+    const checkpoint = join(dir, 'cp.json');
+    const copy = (tenant: string) => run(['copy', '--to-config', other, '--checkpoint', checkpoint, '--tenant', tenant, `--storage.sqlite.path=${a}`]);
+    const r = copy('acme');
+    expect(r.stderr).toMatch(/copy: 2 spans, 2 log records/);
+    expect(JSON.parse(readFileSync(checkpoint, 'utf8')).filters).toMatchObject({ tenant: 'acme' });
+    // Another tenant's copy does not resume at acme's cursors.
+    const b = copy('globex');
+    expect(b.status).toBe(1);
+    expect(b.stderr).toContain('belongs to a copy from another source or with other filters');
+  });
+
   it('answers bad flags naming the flag and the value', () => {
     const db = join(tempDir(), 'x.db');
     const self = join(tempDir(), 'self.yaml');
