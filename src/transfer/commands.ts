@@ -263,6 +263,8 @@ export async function copyStore(reader: StoreReader, sink: TransferSink, o: Copy
   const counts: TransferCounts = { spans: 0, logs: 0, bytes: 0 };
   let pages = 0;
   let stopped = false;
+  /** A page the target refused (not retried by the sink): the checkpoint must not pass it. */
+  let refused = false;
   const every = o.pagesPerCheckpoint ?? 20;
   const signals = SIGNALS.filter((s) => o.signals.includes(s));
   outer: for (const [i, signal] of signals.entries()) {
@@ -280,8 +282,10 @@ export async function copyStore(reader: StoreReader, sink: TransferSink, o: Copy
         const line = Buffer.from(renderLine(signal, page.rows));
         counts.bytes += line.length;
         await sink.send(signal, 'json', line, (r) => {
-          if (r.kind === 'refused') problems.add(`copy: a page of ${signal} after cursor ${after ?? '(start)'} was not written: ${r.message}`);
-          else {
+          if (r.kind === 'refused') {
+            refused = true;
+            problems.add(`copy: a page of ${signal} after cursor ${after ?? '(start)'} was not written: ${r.message}`);
+          } else {
             if (signal === 'traces') counts.spans += r.accepted;
             else counts.logs += r.accepted;
             if (r.rejected > 0) problems.add(`copy: ${r.rejected} ${signal === 'traces' ? 'spans' : 'log records'} rejected by the target: ${r.errorMessage}`);
@@ -292,11 +296,11 @@ export async function copyStore(reader: StoreReader, sink: TransferSink, o: Copy
       }
       after = page.next;
       if (page.done || pages % every === 0) {
-        // The checkpoint moves only past rows that are stored: after a write failure it stays,
-        // so the next run sends those rows again.
+        // The checkpoint moves only past rows that are stored: after a write failure or a page the
+        // target refused it stays, so the next run sends those rows again.
         await sink.drain();
         const lost = await sink.dropped();
-        if (lost.traces + lost.logs > 0) {
+        if (lost.traces + lost.logs > 0 || refused) {
           stopped = true;
           break outer;
         }

@@ -175,6 +175,31 @@ describe('copy between stores', () => {
       await target.shutdown();
     }
   }, 60_000);
+
+  it('keeps its checkpoint before a page the target refused, so the next run copies it', async () => {
+    const source = await backendOf(await storeConfig('sqlite'));
+    await source.start();
+    const target = await sinkInto(await storeConfig('memory'));
+    try {
+      const service = 'copy-refused-' + randomUUID();
+      await writeLogs(source, Array.from({ length: 6 }, (_, i) => makeLog({ serviceName: service, body: { stringValue: `n${i}` } })));
+      // The target's decode worker dies on the first page (out of memory, say): refused as retryable.
+      const pool = (target as unknown as { pool: { decode: (...a: unknown[]) => Promise<unknown> } }).pool;
+      const decode = pool.decode.bind(pool);
+      let failures = 1;
+      pool.decode = (...a: unknown[]) => (failures-- > 0 ? Promise.reject(new Error('worker exited')) : decode(...a));
+      const o = { tenant: DEFAULT_TENANT, signals: ['logs'] as const, service, checkpoint: join(tempDir(), 'cp.json'), source: 'sqlite:test', pageRows: 2, ...quiet };
+      const first = await copyStore(source, target, o);
+      expect(first).toMatchObject({ problems: 1, stopped: true });
+      // Run again, as the summary says: every record reaches the target.
+      const second = await copyStore(source, target, o);
+      expect(second).toMatchObject({ problems: 0, stopped: false });
+      expect(await target.backend.searchLogs(DEFAULT_TENANT, { service, limit: 100 })).toHaveLength(6);
+    } finally {
+      await source.shutdown();
+      await target.shutdown();
+    }
+  });
 });
 
 describe('export beside a running collector', () => {
