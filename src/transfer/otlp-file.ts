@@ -311,7 +311,11 @@ export function openOtlpFileWriter(path: string): OtlpFileWriter {
   let bytes = 0;
   let failed: Error | undefined;
   const onError = (err: Error) => (failed ??= err);
-  sink.on('error', onError);
+  sink.on('error', (err: Error) => {
+    onError(err);
+    // The compressor waits for the file's 'drain' or its own 'end' otherwise, and never gets either.
+    compressor?.destroy(err);
+  });
   compressor?.on('error', onError);
   const counter = compressor ?? sink;
   if (compressor) {
@@ -337,6 +341,10 @@ export function openOtlpFileWriter(path: string): OtlpFileWriter {
       if (failed) throw failed;
     },
     async close() {
+      if (failed) {
+        if (sink !== process.stdout) sink.destroy();
+        throw failed;
+      }
       if (compressor) {
         await new Promise<void>((resolve, reject) => {
           compressor.once('end', resolve);
@@ -345,9 +353,10 @@ export function openOtlpFileWriter(path: string): OtlpFileWriter {
         });
       }
       if (sink !== process.stdout) {
+        // end's callback hears of a failed last write (ENOSPC as the file is flushed), which
+        // 'error' may report only after it has called back.
         await new Promise<void>((resolve, reject) => {
-          sink.once('error', reject);
-          sink.end(resolve);
+          sink.end((err?: Error | null) => (err ? reject(err) : resolve()));
         });
       }
       if (failed) throw failed;

@@ -2,7 +2,7 @@
 // length-delimited protobuf, per-message zstd), and broken files: a garbage line, a truncated
 // .gz, --on-error stop. Into a real SQLite store through the real decode workers and writer.
 import { randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
@@ -189,5 +189,33 @@ describe('import of broken files', () => {
     expect(term.text()).toContain('missing.jsonl: cannot read');
     expect(term.text()).toContain(`${gz}:1: skipped`);
     expect(term.text()).toContain(`${gz}:3: skipped`);
+  });
+});
+
+describe('export into a file that cannot be written', () => {
+  /** What an export of a few spans into this path comes to: resolved, rejected (and why), or still waiting after 5 s. */
+  async function exportInto(out: string): Promise<string> {
+    const b = await createBackend(loadConfig({ flags: { 'storage.backend': 'memory' } }), { logger: silent, metrics: createMetrics() });
+    await b.start();
+    try {
+      await writeSpans(b, makeTrace(3));
+      const done = exportStore(b, { out, tenant: DEFAULT_TENANT, signals: ['traces'], quiet: true, stream: capture().stream }).then(
+        () => 'resolved',
+        (err: Error) => `rejected: ${err.message}`,
+      );
+      return await Promise.race([done, new Promise<string>((r) => setTimeout(() => r('still waiting'), 5000))]);
+    } finally {
+      await b.shutdown();
+    }
+  }
+
+  it.each(['full.jsonl', 'full.jsonl.gz', 'full.jsonl.zst'])('fails with ENOSPC on a full disk, neither waiting for ever nor reporting success (%s)', async (name) => {
+    const out = join(tempDir(), name);
+    symlinkSync('/dev/full', out);
+    expect(await exportInto(out)).toMatch(/^rejected: .*ENOSPC/);
+  });
+
+  it('fails naming the path when the compressed file cannot be opened', async () => {
+    expect(await exportInto(join(tempDir(), 'no-such-dir', 'backup.jsonl.gz'))).toMatch(/^rejected: .*ENOENT.*no-such-dir/);
   });
 });
