@@ -55,6 +55,15 @@ export function parseGoDuration(param: string, v: string): bigint {
   return total;
 }
 
+/** A lookback as the Jaeger UI words it: a Go duration, or whole days (2d) or weeks (2w). */
+function parseLookback(v: string): bigint {
+  const m = /^(\d{1,6})([dw])$/.exec(v);
+  if (!m) return parseGoDuration('lookback', v);
+  return BigInt(m[1]!) * (m[2] === 'd' ? 24n : 168n) * 3_600_000_000_000n;
+}
+
+const atMostInt64 = (ns: bigint): bigint => (ns > INT64_MAX ? INT64_MAX : ns);
+
 function one(params: URLSearchParams, name: string): string | undefined {
   const all = params.getAll(name);
   if (all.length > 1) throw new JaegerParamError(name, 'given more than once');
@@ -115,17 +124,28 @@ export function parseTraceRequest(params: URLSearchParams, maxLimit: number, now
   const q: TraceQuery = { service, limit: Math.min(DEFAULT_LIMIT, maxLimit) };
   const operation = one(params, 'operation');
   if (operation !== undefined) q.name = operation;
-  const end = parseEpoch(params, 'end', NS_PER_US) ?? nowNs;
-  const lookback = one(params, 'lookback');
-  const lookbackNs = lookback === undefined || lookback === 'custom' ? DEFAULT_LOOKBACK_NS : parseGoDuration('lookback', lookback);
-  const start = parseEpoch(params, 'start', NS_PER_US) ?? (end > lookbackNs ? end - lookbackNs : 0n);
+  const endUs = parseEpoch(params, 'end', NS_PER_US);
+  const end = endUs ?? nowNs;
+  // The Jaeger UI sends its lookback (1h, 2d, 2w, custom) beside start and end; start decides.
+  let start = parseEpoch(params, 'start', NS_PER_US);
+  if (start === undefined) {
+    const lookback = one(params, 'lookback');
+    const lookbackNs = lookback === undefined || lookback === 'custom' ? DEFAULT_LOOKBACK_NS : parseLookback(lookback);
+    start = end > lookbackNs ? end - lookbackNs : 0n;
+  }
   if (start > end) throw new JaegerParamError('start', 'after end');
   q.startNano = start;
-  q.endNano = end;
+  // Jaeger's times and durations are whole microseconds (as this API shows them): an end, or a
+  // longest duration, takes in every span within its microsecond.
+  q.endNano = endUs === undefined ? end : atMostInt64(end + NS_PER_US - 1n);
   const minD = one(params, 'minDuration');
   const maxD = one(params, 'maxDuration');
   if (minD !== undefined) q.minDurationNano = parseGoDuration('minDuration', minD);
-  if (maxD !== undefined) q.maxDurationNano = parseGoDuration('maxDuration', maxD);
+  if (maxD !== undefined) {
+    const max = parseGoDuration('maxDuration', maxD);
+    // As in Jaeger, 0 is no bound.
+    if (max > 0n) q.maxDurationNano = atMostInt64((max / NS_PER_US) * NS_PER_US + NS_PER_US - 1n);
+  }
   if (q.minDurationNano !== undefined && q.maxDurationNano !== undefined && q.minDurationNano > q.maxDurationNano) throw new JaegerParamError('minDuration', 'greater than maxDuration');
   const limit = one(params, 'limit');
   if (limit !== undefined) {

@@ -117,15 +117,16 @@ describe('Jaeger API parameters', () => {
   });
 
   it('reads a search as the Jaeger UI sends it', () => {
-    const r = parse('service=shop&operation=GET%20%2F&tags=%7B%22http.status_code%22%3A500%7D&tag=a%3Ab%3Ac&start=1699999990000000&end=1700000000000000&minDuration=1ms&maxDuration=2s&limit=5&lookback=1h');
+    const r = parse('service=shop&operation=GET%20%2F&tags=%7B%22http.status_code%22%3A500%7D&tag=a%3Ab%3Ac&start=1699999990000000&end=1700000000000000&minDuration=1ms&maxDuration=2s&limit=5&lookback=2d');
     expect(r).toEqual({
       search: {
         service: 'shop',
         name: 'GET /',
         startNano: 1_699_999_990_000_000_000n,
-        endNano: 1_700_000_000_000_000_000n,
+        // Through the end's microsecond and the longest duration's: Jaeger's times are whole microseconds.
+        endNano: 1_700_000_000_000_000_999n,
         minDurationNano: 1_000_000n,
-        maxDurationNano: 2_000_000_000n,
+        maxDurationNano: 2_000_000_999n,
         limit: 5,
         attributes: [
           { key: 'http.status_code', value: '500' },
@@ -133,6 +134,17 @@ describe('Jaeger API parameters', () => {
         ],
       },
     });
+  });
+
+  it("reads the Jaeger UI's lookbacks in days and weeks when no start is given", () => {
+    expect(parse('service=s&lookback=2d')).toMatchObject({ search: { startNano: NOW - 2n * 86_400_000_000_000n, endNano: NOW } });
+    expect(parse('service=s&lookback=1w')).toMatchObject({ search: { startNano: NOW - 7n * 86_400_000_000_000n } });
+  });
+
+  it('reads maxDuration 0 as no bound, as Jaeger does', () => {
+    const r = parse('service=s&minDuration=1s&maxDuration=0');
+    expect(r).toMatchObject({ search: { minDurationNano: 1_000_000_000n } });
+    expect('search' in r && r.search.maxDurationNano).toBeUndefined();
   });
 
   it('ignores parameters it does not know, as Jaeger does', () => {
