@@ -32,6 +32,9 @@ const DEFAULT_LIMIT = 20;
 const MAX_TRACE_IDS = 100;
 const MAX_TAGS = 50;
 
+/** The tags toJaegerTrace makes of a span's status (jaeger.ts), as the status codes a search asks for. */
+const STATUS_TAGS = new Map([['error=true', 2], ['otel.status_code=ERROR', 2], ['otel.status_code=OK', 1]]);
+
 const GO_UNITS: Record<string, bigint> = { ns: 1n, us: 1000n, µs: 1000n, μs: 1000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n };
 
 /** Parses a Go duration string ("1.5s", "100ms", "1h30m") into nanoseconds, as Jaeger does for minDuration/maxDuration. */
@@ -154,7 +157,14 @@ export function parseTraceRequest(params: URLSearchParams, maxLimit: number, now
     // Jaeger reads 0 as "the default".
     if (n > 0) q.limit = n;
   }
-  const tags = parseTags(params);
+  const tags = parseTags(params).filter((t) => {
+    // The tags this API makes of a span's status are conditions on the status, not attributes.
+    const code = STATUS_TAGS.get(`${t.key}=${t.value}`);
+    if (code === undefined) return true;
+    // Two different statuses asked for: no span has both (-1 matches none).
+    q.statusCode = q.statusCode === undefined || q.statusCode === code ? code : -1;
+    return false;
+  });
   if (tags.length > 0) q.attributes = tags;
   return { search: q };
 }

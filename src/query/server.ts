@@ -22,6 +22,8 @@ const HEX32 = /^[0-9a-fA-F]{32}$/;
 const INT64_MAX = (1n << 63n) - 1n;
 const DEFAULT_LIMIT = 20;
 const MAX_DURATION_MS = INT64_MAX / 1_000_000n;
+/** /v1/traces?status=: the OTLP status code a matching span has. */
+const STATUS_CODES = new Map([['unset', 0], ['ok', 1], ['error', 2]]);
 
 /** Nanoseconds from decimal unix nanoseconds or an ISO 8601 / RFC 3339 date. */
 export function parseTime(name: string, v: string): bigint {
@@ -70,7 +72,7 @@ function checkKnown(params: URLSearchParams, known: readonly string[]): void {
 
 /** Parses /v1/traces search parameters. */
 export function parseTraceQuery(params: URLSearchParams, maxLimit: number): TraceQuery {
-  checkKnown(params, ['service', 'name', 'start', 'end', 'minDurationMs', 'maxDurationMs', 'limit', 'attr']);
+  checkKnown(params, ['service', 'name', 'start', 'end', 'minDurationMs', 'maxDurationMs', 'status', 'limit', 'attr']);
   const q: TraceQuery = { limit: DEFAULT_LIMIT };
   const service = single(params, 'service');
   const name = single(params, 'name');
@@ -79,6 +81,7 @@ export function parseTraceQuery(params: URLSearchParams, maxLimit: number): Trac
   const minD = single(params, 'minDurationMs');
   const maxD = single(params, 'maxDurationMs');
   const limit = single(params, 'limit');
+  const status = single(params, 'status');
   if (service !== undefined) q.service = service;
   if (name !== undefined) q.name = name;
   if (start !== undefined) q.startNano = parseTime('start', start);
@@ -86,6 +89,11 @@ export function parseTraceQuery(params: URLSearchParams, maxLimit: number): Trac
   if (minD !== undefined) q.minDurationNano = parseMs('minDurationMs', minD);
   if (maxD !== undefined) q.maxDurationNano = parseMs('maxDurationMs', maxD);
   if (limit !== undefined) q.limit = parseIntParam('limit', limit, 1, maxLimit);
+  if (status !== undefined) {
+    const code = STATUS_CODES.get(status);
+    if (code === undefined) throw new BadParameter(`status: expected error, ok or unset, got '${status}'`);
+    q.statusCode = code;
+  }
   const attrs = params.getAll('attr');
   if (attrs.length > 0) {
     q.attributes = attrs.map((a) => {

@@ -56,6 +56,8 @@ export interface TraceQuery {
   endNano?: bigint;
   minDurationNano?: bigint;
   maxDurationNano?: bigint;
+  /** OTLP status code of a matching span (2: error, what Jaeger's error=true asks for; 1: ok; 0: unset). */
+  statusCode?: number;
   /** A trace matches when one span carries an attribute with this key whose value renders to this string. */
   attributes?: { key: string; value: string }[];
   limit: number;

@@ -21,6 +21,7 @@ export function spanFactsMatch(s: SpanFacts, q: TraceQuery): boolean {
   if (q.endNano !== undefined && s.startTimeUnixNano > q.endNano) return false;
   if (q.minDurationNano !== undefined && s.durationNano < q.minDurationNano) return false;
   if (q.maxDurationNano !== undefined && s.durationNano > q.maxDurationNano) return false;
+  if (q.statusCode !== undefined && s.statusCode !== q.statusCode) return false;
   return true;
 }
 

@@ -124,6 +124,22 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       expect(await ids({ service, startNano: base, endNano: base + 2000n * MS, limit: 10 })).toEqual([fast.traceId, slow.traceId].sort());
     });
 
+    it('searches traces by the status of a span (Jaeger error=true): error, ok, unset', async () => {
+      const service = 'svc-' + randomUUID();
+      const t = BigInt(Date.now()) * MS;
+      // The failing span is a child: the trace matches through any of its spans.
+      const failing = makeTrace(3, { serviceName: service, startTimeUnixNano: t - 10n * MS, endTimeUnixNano: t - 9n * MS });
+      failing[2] = { ...failing[2]!, statusCode: 2, statusMessage: 'boom' };
+      const ok = makeTrace(2, { serviceName: service, statusCode: 1, startTimeUnixNano: t - 20n * MS, endTimeUnixNano: t - 19n * MS });
+      await writeSpans(backend, [...failing, ...ok]);
+      const ids = async (statusCode: number) => (await backend.searchTraces(TENANT, { service, statusCode, limit: 10 })).map((x) => x.traceId);
+      expect(await ids(2)).toEqual([failing[0]!.traceId]);
+      expect(await ids(1)).toEqual([ok[0]!.traceId]);
+      expect(await ids(0)).toEqual([failing[0]!.traceId]);
+      const found = await backend.searchTraces(TENANT, { service, statusCode: 2, limit: 10 });
+      expect(found.map((x) => [x.spanCount, x.hasError])).toEqual([[3, true]]);
+    });
+
     it('ranks traces by their newest matching span, then returns them newest trace first', async () => {
       const service = 'svc-' + randomUUID();
       const t = BigInt(Date.now()) * MS;

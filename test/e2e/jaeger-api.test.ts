@@ -146,6 +146,11 @@ describe('Jaeger query API with the real SDK', () => {
     expect((await find('operation=nope')).data).toHaveLength(0);
     expect((await find('tags=' + encodeURIComponent('{"http.status_code":"200"}'))).data).toHaveLength(1);
     expect((await find('tags=' + encodeURIComponent('{"http.status_code":"404"}'))).data).toHaveLength(0);
+    // The SDK trace's child failed: error=true (a tag this API shows for it) finds it, and the Jaeger UI's lookback rides along.
+    expect((await find('lookback=2d&tags=' + encodeURIComponent('{"error":"true"}'))).data.map((t: Json) => t.traceID)).toEqual([traceId]);
+    expect((await find('tags=' + encodeURIComponent('{"error":"true"}'))).data).toHaveLength(1);
+    expect((await getJson(c.queryUrl, `/api/traces?service=${web}&${window}&tags=${encodeURIComponent('{"error":"true"}')}`)).body.data).toHaveLength(0);
+    expect((await getJson(c.queryUrl, `/v1/traces?service=${encodeURIComponent(sent.service)}&start=0&status=error`)).body.traces.map((t: Json) => t.traceId)).toEqual([traceId]);
     expect((await find('minDuration=500ms')).data).toHaveLength(1);
     expect((await find('minDuration=2s')).data).toHaveLength(0);
     // Without start, the default window is the last hour: the root span (started in 2023) is outside it.

@@ -141,6 +141,14 @@ describe('Jaeger API parameters', () => {
     expect(parse('service=s&lookback=1w')).toMatchObject({ search: { startNano: NOW - 7n * 86_400_000_000_000n } });
   });
 
+  it("reads the tags it shows for a span's status (error=true, otel.status_code) as a condition on the status", () => {
+    expect(parse('service=s&tags=%7B%22error%22%3A%22true%22%2C%22http.route%22%3A%22%2Fa%22%7D')).toMatchObject({ search: { statusCode: 2, attributes: [{ key: 'http.route', value: '/a' }] } });
+    expect(parse('service=s&tag=otel.status_code%3AOK')).toMatchObject({ search: { statusCode: 1 } });
+    expect(parse('service=s&tag=error%3Atrue')).toEqual(parse('service=s&tags=%7B%22error%22%3A%22true%22%7D'));
+    // Two statuses at once: no span has both.
+    expect(parse('service=s&tag=error%3Atrue&tag=otel.status_code%3AOK')).toMatchObject({ search: { statusCode: -1 } });
+  });
+
   it('reads maxDuration 0 as no bound, as Jaeger does', () => {
     const r = parse('service=s&minDuration=1s&maxDuration=0');
     expect(r).toMatchObject({ search: { minDurationNano: 1_000_000_000n } });

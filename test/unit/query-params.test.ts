@@ -51,6 +51,13 @@ describe('parseTraceQuery', () => {
     expect(badParameter(() => trace('start=2&end=1'))).toBe('start: after end');
     expect(badParameter(() => trace('nope=1'))).toMatch(/^nope: unknown parameter/);
   });
+
+  it('reads the status a span must have as its OTLP code, and refuses other words', () => {
+    expect(trace('status=error').statusCode).toBe(2);
+    expect(trace('status=ok').statusCode).toBe(1);
+    expect(trace('status=unset').statusCode).toBe(0);
+    for (const bad of ['ERROR', 'constructor', '2']) expect(badParameter(() => trace(`status=${bad}`))).toMatch(/^status: expected error, ok or unset/);
+  });
 });
 
 describe('parseLogQuery', () => {

@@ -101,6 +101,8 @@ export async function searchTracesOnShard(client: ClickHouseClient, o: SchemaOpt
   addCond(where, params, 'SpanName = {name:String}', 'name', q.name);
   addCond(where, params, 'Duration >= {minDuration:UInt64}', 'minDuration', q.minDurationNano === undefined ? undefined : clampU64(q.minDurationNano));
   addCond(where, params, 'Duration <= {maxDuration:UInt64}', 'maxDuration', q.maxDurationNano === undefined ? undefined : clampU64(q.maxDurationNano));
+  // The exporter's schema keeps the status as its word; a code without one matches nothing.
+  addCond(where, params, 'StatusCode = {status:String}', 'status', q.statusCode === undefined ? undefined : (STATUS_CODES[q.statusCode] ?? ''));
   (q.attributes ?? []).forEach((a, i) => {
     where.push(`mapContains(SpanAttributes, {ak${i}:String}) AND SpanAttributes[{ak${i}:String}] = {av${i}:String}`);
     params[`ak${i}`] = a.key;

@@ -244,6 +244,7 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
   add(spans, 'start_ns <= ?', endNano);
   add(spans, 'duration_ns >= ?', q.minDurationNano);
   add(spans, 'duration_ns <= ?', q.maxDurationNano === undefined ? undefined : clampNs(q.maxDurationNano));
+  add(spans, 'status_code = ?', q.statusCode);
   const wantAttrs = (q.attributes?.length ?? 0) > 0;
   const terms = wantAttrs ? new SpanTermCheck(q.attributes!) : undefined;
   // The filter of a run of records holds its spans' names too (not that of a run of rows).
@@ -272,6 +273,7 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
   const conditions: SpanConditions = {
     name: q.name, startNano: q.startNano, endNano, minDurationNano: q.minDurationNano,
     maxDurationNano: q.maxDurationNano === undefined ? undefined : clampNs(q.maxDurationNano),
+    statusCode: q.statusCode,
   };
   /** The newest matching start of each trace found. */
   const newest = new Map<string, bigint>();
@@ -342,12 +344,14 @@ interface SpanConditions {
   endNano: bigint | undefined;
   minDurationNano: bigint | undefined;
   maxDurationNano: bigint | undefined;
+  statusCode: number | undefined;
 }
 
 /** Whether the span record at r (its start clamped) meets the conditions. */
 function recordMatches(buf: SlicingBuffer, r: number, start: bigint, q: SpanConditions): boolean {
   if ((q.startNano !== undefined && start < q.startNano) || (q.endNano !== undefined && start > q.endNano)) return false;
   if (q.name !== undefined && spanName(buf, r) !== q.name) return false;
+  if (q.statusCode !== undefined && spanStatus(buf, r) !== q.statusCode) return false;
   if (q.minDurationNano === undefined && q.maxDurationNano === undefined) return true;
   const duration = recordDuration(buf, r, start);
   return (q.minDurationNano === undefined || duration >= q.minDurationNano) && (q.maxDurationNano === undefined || duration <= q.maxDurationNano);

@@ -285,7 +285,9 @@ async function runSearch(params: URLSearchParams, results: HTMLElement): Promise
   for (const t of (params.get('tags') ?? '').split(/\s+/)) {
     if (t === '') continue;
     if (!/^[^=]+=/.test(t)) return showError(results, new Error(`tag '${t}': expected key=value`));
-    q.append('attr', t);
+    // error=true is the span's status (as the trace view shows it), not an attribute.
+    if (t === 'error=true') q.set('status', 'error');
+    else q.append('attr', t);
   }
   results.replaceChildren(h('p', { class: 'muted' }, 'Searching…'));
   let found: { traces: Summary[] };
