@@ -123,7 +123,12 @@ export interface ScanQuery {
 /** One page of a scan: rows in scan order, the cursor after them, and whether the scan reached the end. */
 export interface ScanPage<T> {
   rows: T[];
-  /** Cursor after the last row (the query's own `after` when the page is empty); resuming from it later also finds rows written since. */
+  /**
+   * Cursor after the last row (the query's own `after` when the page is empty). Resuming from it
+   * later also finds rows written since: every one in stores that scan in the order rows were
+   * stored (memory, SQLite), those whose time is after the cursor's in stores that scan in time
+   * order (PostgreSQL, ClickHouse).
+   */
   next: string | undefined;
   /**
    * Nothing more is stored after `next` for now (the page then has fewer than `limit` rows; a page
