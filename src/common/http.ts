@@ -51,10 +51,15 @@ export interface HttpServiceOptions {
   server?: ServerOptions;
   /** Serve HTTPS with these certificates (kept current on rotation); plain HTTP when absent. */
   tls?: TlsCertificates | undefined;
+  /** Answers a request target longer than MAX_URL_BYTES (default: 414 with a JSON error). */
+  onTargetTooLong?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 /** Longest request target accepted; longer ones get 414 (headers past maxHeaderSize get 431). */
 export const MAX_URL_BYTES = 8 * 1024;
+
+/** Whether a request's target is longer than MAX_URL_BYTES. */
+export const targetTooLong = (req: IncomingMessage): boolean => (req.url ?? '').length > MAX_URL_BYTES;
 
 /**
  * Limits every listener has unless it says otherwise: headers must arrive within 10 s, a whole
@@ -92,8 +97,9 @@ export class HttpService {
   async start(): Promise<void> {
     if (this.server) return;
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
-      if ((req.url ?? '').length > MAX_URL_BYTES) {
+      if (targetTooLong(req)) {
         res.shouldKeepAlive = false;
+        if (this.opts.onTargetTooLong) return this.opts.onTargetTooLong(req, res);
         return sendJson(res, 414, { error: `request target longer than ${MAX_URL_BYTES} bytes` });
       }
       this.onRequest(req, res);

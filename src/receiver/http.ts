@@ -5,7 +5,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Transform } from 'node:stream';
 import { createGunzip, createInflate, createZstdDecompress } from 'node:zlib';
-import { HttpService } from '../common/http.ts';
+import { HttpService, MAX_URL_BYTES, targetTooLong } from '../common/http.ts';
 import { releaseBuffer, wholeBuffer } from '../common/release.ts';
 import { REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals.ts';
 import type { Signal } from '../model/signal.ts';
@@ -346,7 +346,15 @@ export class HttpReceiver {
       connectionsCheckingInterval: Math.min(30_000, Math.max(1_000, this.bodyTimeoutMs)),
     };
     this.http = new HttpService(
-      { name: 'OTLP/HTTP receiver', listen: options.listen, shutdownGraceMs: SHUTDOWN_GRACE_MS, maxConnectionsPerClient: options.maxConnectionsPerClient, server: serverOptions, tls: options.tls },
+      {
+        name: 'OTLP/HTTP receiver',
+        listen: options.listen,
+        shutdownGraceMs: SHUTDOWN_GRACE_MS,
+        maxConnectionsPerClient: options.maxConnectionsPerClient,
+        server: serverOptions,
+        tls: options.tls,
+        onTargetTooLong: (req, res) => this.refuseLongTarget(req, res),
+      },
       logger,
       (req, res) => this.onRequest(req, res, false),
       (server) => this.configure(server),
@@ -359,7 +367,8 @@ export class HttpReceiver {
 
   private configure(server: Server): void {
     // Expect: 100-continue is answered only once the headers pass, so an oversized upload is refused before it is sent.
-    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res, true));
+    // 'checkContinue' goes around HttpService's handler, so its target check is made here too.
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => (targetTooLong(req) ? this.refuseLongTarget(req, res) : this.onRequest(req, res, true)));
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT';
       if (timeout) this.ingest.refuse('http', 'timeout');
@@ -389,7 +398,9 @@ export class HttpReceiver {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
-    const url = req.url ?? '/';
+    let url = req.url ?? '/';
+    // RFC 9112 3.2.2: a server takes the absolute form (POST http://host/v1/traces) too.
+    if (/^https?:\/\//i.test(url)) url = URL.canParse(url) ? new URL(url).pathname : url;
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     // One trailing slash is tolerated: some exporters join endpoint and path that way.
@@ -446,6 +457,12 @@ export class HttpReceiver {
     // The body buffer is ours alone (readBody sized it), so it moves to the worker without a copy.
     const outcome = await this.ingest.handle({ transport: 'http', signal, format, body, owned: true, reservation, tenant: who.tenant });
     this.answer(req, res, signal, format, outcome);
+  }
+
+  /** 414 as a google.rpc.Status in the request's content type, the connection closed after it. */
+  private refuseLongTarget(req: IncomingMessage, res: ServerResponse): void {
+    res.shouldKeepAlive = false;
+    this.refuse(req, res, formatOf(req.headers['content-type']) ?? 'json', 'target_too_long', `request target longer than ${MAX_URL_BYTES} bytes`);
   }
 
   /** Counts a refusal and answers it. */

@@ -266,6 +266,34 @@ describe('OTLP/HTTP status codes', () => {
     expect(await refused(c, 'not_found')).toBe(before);
   });
 
+  it('answers 414 for an overlong target as a Status in the request content type, with Expect: 100-continue too', async () => {
+    const path = '/v1/traces?pad=' + 'a'.repeat(9000);
+    const plain = await post(c.httpUrl, path, PB, new Uint8Array(0));
+    expect(plain.status).toBe(414);
+    expect(plain.headers['content-type']).toBe(PB);
+    expect(statusOf(plain).code).toBe(3);
+    const body = '{}';
+    const e = await raw(c.httpUrl, {
+      path,
+      headers: { 'content-type': JSON_CT, 'content-length': body.length, expect: '100-continue' },
+      write: async (req) => {
+        req.flushHeaders();
+        req.once('continue', () => req.end(body));
+      },
+    });
+    expect(e.continued).toBe(false);
+    expect(e.status).toBe(414);
+    expect(statusOf(e).message).toMatch(/request target longer than 8192 bytes/);
+  });
+
+  it('takes a request target in absolute form (RFC 9112 3.2.2)', async () => {
+    const url = new URL(c.httpUrl);
+    const traceId = randHex(16);
+    const r = await post(c.httpUrl, `http://${url.host}/v1/traces?x=1`, PB, pbTraces('absolute-form', [pbSpan(traceId, randHex(8), 'a')]));
+    expect(r.status).toBe(200);
+    expect(await traceSpans(c, traceId, 1)).toHaveLength(1);
+  });
+
   it('answers 405 with Allow for other methods', async () => {
     for (const method of ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
       const r = await raw(c.httpUrl, { method, path: '/v1/traces', headers: { 'content-type': JSON_CT } });
