@@ -36,6 +36,18 @@ describe('parseTraceQuery', () => {
     expect(badParameter(() => trace('start=-1'))).toMatch(/^start: expected unix nanoseconds/);
   });
 
+  it('reads RFC 3339 times exactly: every fraction digit, the offset, and only dates that exist', () => {
+    expect(trace('end=2023-11-14T22:13:20.000500Z').endNano).toBe(1_700_000_000_000_500_000n);
+    expect(trace('end=2023-11-14T22:13:20.123456789Z').endNano).toBe(1_700_000_000_123_456_789n);
+    expect(trace('start=2023-11-15T00:13:20%2B02:00').startNano).toBe(1_700_000_000_000_000_000n);
+    expect(trace('start=2023-11-14t17:13:20-05:00').startNano).toBe(1_700_000_000_000_000_000n);
+    expect(trace('start=2023-11-14').startNano).toBe(1_699_920_000_000_000_000n);
+    // Without an offset the time would be read in the server's time zone: refused, not guessed.
+    for (const bad of ['2023-02-30T00:00:00Z', '2023-02-29', '2023-11-14T24:00:00Z', '2023-11-14T22:13:20', '2023-11-14T22:13:20+25:00', '2023-11-14T22:13Z', 'yesterday']) {
+      expect(badParameter(() => trace(`start=${encodeURIComponent(bad)}`)), bad).toMatch(/^start: expected unix nanoseconds or an RFC 3339 time/);
+    }
+  });
+
   it('accepts durations up to int64 nanoseconds and refuses longer ones, naming the parameter', () => {
     expect(trace('minDurationMs=9200000000000').minDurationNano).toBe(9_200_000_000_000_000_000n);
     expect(trace('maxDurationMs=9223372036854').maxDurationNano).toBe(9_223_372_036_854_000_000n);
