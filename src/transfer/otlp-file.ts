@@ -31,10 +31,15 @@ export class FileCorruptError extends Error {
   override readonly name = 'FileCorruptError';
 }
 
-/** Pulls bytes from a stream on demand. */
+/**
+ * Pulls bytes from a stream on demand. Chunks are kept as they came and joined only when taken
+ * or looked at whole, so a long line read chunk by chunk costs its bytes once, not once per chunk.
+ */
 class ByteSource {
   private readonly it: AsyncIterator<Buffer>;
-  private buf: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  /** Bytes buffered (in chunks). */
+  length = 0;
   ended = false;
   /** Bytes consumed so far, for error messages. */
   offset = 0;
@@ -43,25 +48,43 @@ class ByteSource {
     this.it = stream[Symbol.asyncIterator]();
   }
 
+  /** The buffered bytes as one buffer (joined once, here). */
   get buffered(): Buffer {
-    return this.buf;
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.length)];
+    return this.chunks[0] ?? EMPTY;
   }
 
   /** Reads until at least n bytes are buffered or the stream ends; false at the end. */
   async fill(n: number): Promise<boolean> {
-    while (this.buf.length < n && !this.ended) {
+    while (this.length < n && !this.ended) {
       const r = await this.it.next();
       if (r.done) this.ended = true;
-      else this.buf = this.buf.length === 0 ? r.value : Buffer.concat([this.buf, r.value]);
+      else if (r.value.length > 0) {
+        this.chunks.push(r.value);
+        this.length += r.value.length;
+      }
     }
-    return this.buf.length >= n;
+    return this.length >= n;
   }
 
   /** Reads one more chunk; false at the end. */
   async more(): Promise<boolean> {
-    const before = this.buf.length;
+    const before = this.length;
     await this.fill(before + 1);
-    return this.buf.length > before;
+    return this.length > before;
+  }
+
+  /** The first position of byte b at or after `from` in the buffered bytes, or -1; joins nothing. */
+  indexOf(b: number, from: number): number {
+    let base = 0;
+    for (const c of this.chunks) {
+      if (from < base + c.length) {
+        const i = c.indexOf(b, Math.max(0, from - base));
+        if (i >= 0) return base + i;
+      }
+      base += c.length;
+    }
+    return -1;
   }
 
   /** Ends the iteration early: a stream's iterator destroys the stream (and a decompressor with it). */
@@ -69,13 +92,20 @@ class ByteSource {
     await this.it.return?.();
   }
 
+  /** The next n buffered bytes (n at most length), consumed. */
   take(n: number): Buffer {
-    const out = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
+    if (n === 0) return EMPTY;
+    // Joined only when the bytes span chunks.
+    const head = this.chunks[0]!.length >= n ? this.chunks[0]! : this.buffered;
+    if (head.length === n) this.chunks.shift();
+    else this.chunks[0] = head.subarray(n);
+    this.length -= n;
     this.offset += n;
-    return out;
+    return head.subarray(0, n);
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** The stream as the first bytes say: gunzipped, zstd-decompressed, or as it is. */
 async function decompressed(raw: Readable): Promise<AsyncIterable<Buffer>> {
@@ -100,8 +130,8 @@ async function decompressed(raw: Readable): Promise<AsyncIterable<Buffer>> {
 }
 
 async function* prefixed(src: ByteSource): AsyncGenerator<Buffer> {
-  if (src.buffered.length > 0) yield src.take(src.buffered.length);
-  while (await src.more()) yield src.take(src.buffered.length);
+  if (src.length > 0) yield src.take(src.length);
+  while (await src.more()) yield src.take(src.length);
 }
 
 function isSpace(b: number): boolean {
@@ -256,29 +286,30 @@ export async function* readOtlpFile(path: string, maxBytes: number, onRead?: (by
         const size = src.buffered.readUInt32BE(0);
         if (size > maxBytes) throw new FileCorruptError(`message ${index}: length prefix says ${size} bytes, more than the ${maxBytes} allowed (not a length-delimited OTLP file?)`);
         src.take(4);
-        if (!(await src.fill(size))) throw new FileCorruptError(`message ${index}: the file ends ${size - src.buffered.length} bytes short of the message`);
+        if (!(await src.fill(size))) throw new FileCorruptError(`message ${index}: the file ends ${size - src.length} bytes short of the message`);
         yield message(index, Buffer.from(src.take(size)), maxBytes, false);
       }
       return;
     }
     for (;;) {
-      let nl = src.buffered.indexOf(0x0a);
-      while (nl < 0 && src.buffered.length <= maxBytes && (await src.more())) nl = src.buffered.indexOf(0x0a);
-      if (nl < 0 && src.buffered.length > maxBytes) {
+      // Each chunk is searched once: from where the last search ended.
+      let nl = src.indexOf(0x0a, 0);
+      for (let searched = src.length; nl < 0 && src.length <= maxBytes && (await src.more()); searched = src.length) nl = src.indexOf(0x0a, searched);
+      if (nl < 0 && src.length > maxBytes) {
         index++;
         // Skip the rest of the overlong line without keeping it.
         while (nl < 0) {
-          src.take(src.buffered.length);
+          src.take(src.length);
           if (!(await src.more())) break;
-          nl = src.buffered.indexOf(0x0a);
+          nl = src.indexOf(0x0a, 0);
         }
         if (nl >= 0) src.take(nl + 1);
         yield { index, problem: `line longer than ${maxBytes} bytes (receiver.maxMessageBytes)` };
         continue;
       }
-      if (nl < 0 && src.buffered.length === 0) return;
+      if (nl < 0 && src.length === 0) return;
       index++;
-      const line = Buffer.from(src.take(nl < 0 ? src.buffered.length : nl + 1));
+      const line = Buffer.from(src.take(nl < 0 ? src.length : nl + 1));
       let end = line.length;
       while (end > 0 && isSpace(line[end - 1]!)) end--;
       if (end === 0) continue; // blank lines separate nothing

@@ -141,6 +141,30 @@ describe('import of broken files', () => {
     expect(term.text()).toMatch(new RegExp(`${file}:2: not imported: .+`));
   });
 
+  it('imports lines of many read chunks and skips one over the limit, plain and gzip, keeping the lines around them', async () => {
+    const lines = readFileSync(FIXTURE, 'utf8').split('\n');
+    const big = (service: string, bytes: number) => {
+      const line = JSON.parse(lines[0]!);
+      line.resourceSpans[0].resource.attributes.push({ key: 'padding', value: { stringValue: 'x'.repeat(bytes) } });
+      line.resourceSpans[0].resource.attributes.find((a: { key: string }) => a.key === 'service.name').value.stringValue = service;
+      return JSON.stringify(line);
+    };
+    const service = 'long-' + randomUUID();
+    // 700 KiB (about eleven 64 KiB reads) under the 1 MiB limit, 1.5 MiB over it.
+    const text = [lines[2], big(service, 700 << 10), big('too-long', 1536 << 10), lines[2], ''].join('\n');
+    for (const [name, bytes] of [['long.jsonl', Buffer.from(text)], ['long.jsonl.gz', gzipSync(text)]] as const) {
+      const sink = await sqliteSink();
+      const file = join(tempDir(), name);
+      writeFileSync(file, bytes);
+      const term = capture();
+      const r = await importFiles(sink, opts([file], { stream: term.stream }));
+      expect(r, name).toMatchObject({ spans: 2, logs: 4, problems: 1 });
+      expect(term.text()).toContain(`${file}:3: skipped: line longer than ${1 << 20} bytes`);
+      const [found] = await sink.backend.searchTraces(DEFAULT_TENANT, { service, limit: 10 });
+      expect(found?.spanCount, name).toBe(2);
+    }
+  });
+
   it('stops at the first problem with --on-error stop', async () => {
     const sink = await sqliteSink();
     const lines = readFileSync(FIXTURE, 'utf8').split('\n');
