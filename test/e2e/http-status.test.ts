@@ -78,6 +78,17 @@ function raw(base: string, o: RawOptions): Promise<Reply> {
 const post = (base: string, path: string, contentType: string, body: Uint8Array | string, headers: Record<string, string> = {}) =>
   raw(base, { path, headers: { 'content-type': contentType, ...headers }, body });
 
+/** A POST with Expect: 100-continue whose body is sent only once the server says 100 Continue. */
+const postOnContinue = (base: string, path: string, contentType: string, body: Uint8Array | string) =>
+  raw(base, {
+    path,
+    headers: { 'content-type': contentType, 'content-length': Buffer.byteLength(body), expect: '100-continue' },
+    write: async (req) => {
+      req.flushHeaders();
+      req.once('continue', () => req.end(body));
+    },
+  });
+
 /** google.protobuf.Any is one of protobufjs's built-in types and keeps its snake_case field name. */
 function statusOf(r: Reply): { code: number; message: string; details?: { type_url: string; value: Uint8Array }[] } {
   if (String(r.headers['content-type']).startsWith(PB)) return Status.toObject(Status.decode(r.body), { defaults: true }) as never;
@@ -272,15 +283,7 @@ describe('OTLP/HTTP status codes', () => {
     expect(plain.status).toBe(414);
     expect(plain.headers['content-type']).toBe(PB);
     expect(statusOf(plain).code).toBe(3);
-    const body = '{}';
-    const e = await raw(c.httpUrl, {
-      path,
-      headers: { 'content-type': JSON_CT, 'content-length': body.length, expect: '100-continue' },
-      write: async (req) => {
-        req.flushHeaders();
-        req.once('continue', () => req.end(body));
-      },
-    });
+    const e = await postOnContinue(c.httpUrl, path, JSON_CT, '{}');
     expect(e.continued).toBe(false);
     expect(e.status).toBe(414);
     expect(statusOf(e).message).toMatch(/request target longer than 8192 bytes/);
@@ -357,15 +360,7 @@ describe('OTLP/HTTP status codes', () => {
   });
 
   it('sends 100 Continue when the headers pass', async () => {
-    const body = pbTraces('continue', [pbSpan(randHex(16), randHex(8), 'c')]);
-    const r = await raw(c.httpUrl, {
-      path: '/v1/traces',
-      headers: { 'content-type': PB, 'content-length': body.byteLength, expect: '100-continue' },
-      write: async (req) => {
-        req.flushHeaders();
-        req.once('continue', () => req.end(body));
-      },
-    });
+    const r = await postOnContinue(c.httpUrl, '/v1/traces', PB, pbTraces('continue', [pbSpan(randHex(16), randHex(8), 'c')]));
     expect(r.continued).toBe(true);
     expect(r.status).toBe(200);
   });

@@ -59,6 +59,19 @@ function fill(dir: string): string {
   }
 }
 
+/** A collector on SQLite (db) whose write-ahead log is on the tiny filesystem walFs. */
+function walOnTinyFs(walFs: string, db: string): Record<string, string> {
+  return {
+    'storage.backend': 'sqlite',
+    'storage.sqlite.path': db,
+    'delivery.walDir': join(walFs, 'wal'),
+    // The filesystem (2 MiB) fills long before the log's own bound would refuse.
+    'delivery.walMaxBytes': String(64 << 20),
+    'delivery.walSegmentBytes': String(64 << 10),
+    'receiver.maxMessageBytes': String(1 << 20),
+  };
+}
+
 function expectAllStoredOnce(acked: Acked, db: string, service: string): void {
   const { spansByTrace, logCopies } = storedInSqlite(db, service);
   expect(acked.traces.filter((t) => spansByTrace.get(t) !== SPANS_PER_REQUEST)).toEqual([]);
@@ -75,18 +88,7 @@ describe.skipIf(!canMount)(`disk full (tmpfs${canMount ? '' : `: cannot mount he
     const sqlite = createSqliteBackend(sqliteOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
     await sqlite.start();
     const gate = gated(sqlite);
-    const c = await startCollector(
-      {
-        'storage.backend': 'sqlite',
-        'storage.sqlite.path': db,
-        'delivery.walDir': join(walFs, 'wal'),
-        // The filesystem (2 MiB) fills long before the log's own bound would refuse.
-        'delivery.walMaxBytes': String(64 << 20),
-        'delivery.walSegmentBytes': String(64 << 10),
-        'receiver.maxMessageBytes': String(1 << 20),
-      },
-      { backend: gate.backend },
-    );
+    const c = await startCollector(walOnTinyFs(walFs, db), { backend: gate.backend });
     // The store stalls, so nothing leaves the log and its disk fills.
     gate.close();
     const service = 'wal-disk-full';
@@ -109,14 +111,7 @@ describe.skipIf(!canMount)(`disk full (tmpfs${canMount ? '' : `: cannot mount he
   it('write-ahead log disk filled by another file: accepts again once that file is gone, with no segment deleted', async () => {
     const walFs = tinyFs('2m') as string;
     const db = join(tempDir('fault-disk-'), 'th.db');
-    const c = await startCollector({
-      'storage.backend': 'sqlite',
-      'storage.sqlite.path': db,
-      'delivery.walDir': join(walFs, 'wal'),
-      'delivery.walMaxBytes': String(64 << 20),
-      'delivery.walSegmentBytes': String(64 << 10),
-      'receiver.maxMessageBytes': String(1 << 20),
-    });
+    const c = await startCollector(walOnTinyFs(walFs, db));
     const service = 'wal-disk-other-file';
     const l = startLoad(c.httpUrl, { concurrency: 2, spansPerRequest: SPANS_PER_REQUEST, logsPerRequest: 5, service });
     await eventually(async () => (l.acked.traces.length >= 10 ? true : undefined), 20_000, 'accepting');
