@@ -5,26 +5,29 @@
 //   node scripts/gen-helm-schema.ts           rewrite the schema file
 //   node scripts/gen-helm-schema.ts --check   exit 1 when the committed file is stale
 import { readFileSync, writeFileSync } from 'node:fs';
-import { OPTIONS, type OptionDef, type OptionType } from '../src/config/options.ts';
+import { intMax, OPTIONS, takesSizeUnit, type OptionDef } from '../src/config/options.ts';
 
 export const SCHEMA_FILE = new URL('../helm/tracehouse/values.schema.json', import.meta.url);
 
 type JsonSchema = Record<string, unknown>;
 
 // The forms src/config/index.ts accepts besides native YAML types: sizes with a unit suffix for
-// every integer, "true"/"1"/"false"/"0" for booleans, comma-separated strings for lists.
+// byte counts (…Bytes), "true"/"1"/"false"/"0" for booleans, comma-separated strings for lists.
 const SIZE = '^\\s*-?[0-9]+\\s*([bB]|[kKmMgG]([iI]?[bB])?)?\\s*$';
+const DIGITS = '^\\s*-?[0-9]+\\s*$';
 const BOOL_TEXT = ['true', 'false', 'TRUE', 'FALSE', 'True', 'False', '1', '0'];
 const LISTEN = '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):[0-9]{1,5}$';
 
-function leaf(t: OptionType): JsonSchema {
+function leaf(o: OptionDef): JsonSchema {
+  const t = o.type;
   switch (t.kind) {
     case 'string':
       return { type: 'string' };
     case 'int': {
       const n: JsonSchema = { type: 'integer', minimum: t.min };
-      if (t.max !== undefined) n['maximum'] = t.max;
-      return { anyOf: [n, { type: 'string', pattern: SIZE }] };
+      const max = intMax({ ...o, type: t });
+      if (max !== undefined) n['maximum'] = max;
+      return takesSizeUnit(o) ? { anyOf: [n, { type: 'string', pattern: SIZE }] } : { anyOf: [n, { type: 'string', pattern: DIGITS }] };
     }
     case 'bool':
       return { anyOf: [{ type: 'boolean' }, { enum: BOOL_TEXT }] };
@@ -54,10 +57,10 @@ function section(options: readonly OptionDef[], path: string[]): JsonSchema {
   const children = new Set<string>();
   for (const o of below) {
     const rest = o.key.split('.').slice(path.length);
-    if (rest.length === 1) properties[rest[0]!] = { description: describe(o), ...leaf(o.type) };
+    if (rest.length === 1) properties[rest[0]!] = { description: describe(o), ...leaf(o) };
     else {
       children.add(rest[0]!);
-      properties[rest.join('.')] = { description: describe(o), ...leaf(o.type) };
+      properties[rest.join('.')] = { description: describe(o), ...leaf(o) };
     }
   }
   for (const c of children) properties[c] = section(options, [...path, c]);

@@ -5,10 +5,13 @@
 import { parseArgs } from 'node:util';
 import { Collector } from './app.ts';
 import { ConfigError, helpText, loadConfig } from './config/index.ts';
+import { OPTIONS } from './config/options.ts';
 import { createBackend } from './storage/index.ts';
 import { createLogger } from './telemetry/logger.ts';
 import { createMetrics } from './telemetry/metrics.ts';
 import { TRANSFER_COMMANDS, TRANSFER_HELP, runTransferCommand } from './transfer/cli.ts';
+
+const LIST_KEYS = new Set<string>(OPTIONS.filter((o) => o.type.kind === 'list').map((o) => o.key));
 
 /** Splits argv into the command, --config, --help and option flags (--key=value or --key value). */
 export function parseCli(argv: string[]): { command: string; help: boolean; configFile?: string; flags: Record<string, string> } {
@@ -29,6 +32,8 @@ export function parseCli(argv: string[]): { command: string; help: boolean; conf
       } else value = 'true';
     }
     if (t.name === 'config') configFile = value;
+    // A list option given again adds to it (--storage.clickhouse.urls per shard); any other, the last wins.
+    else if (LIST_KEYS.has(t.name) && flags[t.name] !== undefined) flags[t.name] += `,${value}`;
     else flags[t.name] = value;
   }
   const out = { command: positionals[0] ?? 'start', help: values['help'] === true || values['h'] === true, flags };
@@ -97,8 +102,12 @@ async function main(): Promise<number> {
   try {
     await collector.start();
   } catch (err) {
-    logger.fatal({ err: (err as Error).message }, 'start-up failed');
     await collector.shutdown().catch(() => {});
+    if (err instanceof ConfigError) {
+      process.stderr.write(`tracehouse: ${err.message}\n`);
+      return 2;
+    }
+    logger.fatal({ err: (err as Error).message }, 'start-up failed');
     return 1;
   }
   return -1; // keep running
@@ -110,6 +119,12 @@ if (import.meta.main) {
       if (code >= 0) process.exitCode = code;
     },
     (err: Error) => {
+      // A setting found wrong while the collector is built (a certificate or tokens file, say)
+      // stops start-up as one found while loading does: its message, exit 2, no stack.
+      if (err instanceof ConfigError) {
+        process.stderr.write(`tracehouse: ${err.message}\n`);
+        process.exit(2);
+      }
       process.stderr.write(`tracehouse: ${err.stack ?? err.message}\n`);
       process.exit(1);
     },

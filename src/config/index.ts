@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { OPTIONS, type OptionDef, type OptionType } from './options.ts';
+import { intMax, OPTIONS, takesSizeUnit, type OptionDef, type OptionType } from './options.ts';
 
 type Opt = (typeof OPTIONS)[number];
 type ValueOf<T extends OptionType> = T extends { kind: 'int' }
@@ -26,7 +26,8 @@ export class ConfigError extends Error {
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
 
-function schemaFor(t: OptionType): z.ZodType {
+function schemaFor(o: OptionDef): z.ZodType {
+  const t = o.type;
   switch (t.kind) {
     case 'string':
       return z.string();
@@ -35,10 +36,11 @@ function schemaFor(t: OptionType): z.ZodType {
         if (typeof v !== 'string') return v;
         const m = /^\s*(-?\d+)\s*([a-zA-Z]*)\s*$/.exec(v);
         if (!m) return v;
-        const unit = SIZE_UNITS[m[2]!.toLowerCase()];
+        const unit = m[2] === '' ? 1 : takesSizeUnit(o) ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
         return unit === undefined ? v : Number(m[1]) * unit;
       }, z.number().int().min(t.min));
-      return t.max === undefined ? n : n.pipe(z.number().max(t.max));
+      const max = intMax({ ...o, type: t });
+      return max === undefined ? n : n.pipe(z.number().max(max));
     }
     case 'bool':
       return z.preprocess((v) => {
@@ -54,17 +56,23 @@ function schemaFor(t: OptionType): z.ZodType {
     case 'enum':
       return z.enum(t.values as [string, ...string[]]);
     case 'listen':
-      return z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'expected host:port');
+      return z
+        .string()
+        .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'expected host:port')
+        .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'expected a port from 0 to 65535');
   }
 }
 
 const BY_KEY = new Map<string, OptionDef>(OPTIONS.map((o) => [o.key, o]));
-const SCHEMA = z.object(Object.fromEntries(OPTIONS.map((o) => [o.key, schemaFor(o.type)]))).strict();
+const SCHEMA = z.object(Object.fromEntries(OPTIONS.map((o) => [o.key, schemaFor(o)]))).strict();
 
-/** TRACEHOUSE_WRITER_MAX_QUEUE_BYTES for writer.maxQueueBytes. */
+/** TRACEHOUSE_WRITER_MAX_QUEUE_BYTES for writer.maxQueueBytes; a MiB suffix is one word (…_CACHE_MIB). */
 export function envName(key: string): string {
-  return 'TRACEHOUSE_' + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase();
+  return 'TRACEHOUSE_' + key.replace(/MiB$/, 'Mib').replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase();
 }
+
+/** The name --help gave a MiB key before (TRACEHOUSE_STORAGE_SQLITE_CACHE_MI_B), still read. */
+const oldEnvName = (key: string): string | undefined => (key.endsWith('MiB') ? envName(key).replace(/MIB$/, 'MI_B') : undefined);
 
 function flatten(obj: unknown, prefix: string, out: Map<string, unknown>): void {
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
@@ -108,8 +116,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
   const env = sources.env ?? {};
   for (const o of OPTIONS) {
-    const v = env[envName(o.key)];
-    if (v !== undefined) raw.set(o.key, { value: v, from: `env ${envName(o.key)}` });
+    const name = [envName(o.key), oldEnvName(o.key)].find((n) => n !== undefined && env[n] !== undefined);
+    if (name !== undefined) raw.set(o.key, { value: env[name], from: `env ${name}` });
   }
   for (const [k, v] of Object.entries(sources.flags ?? {})) {
     if (!BY_KEY.has(k)) throw new ConfigError(`unknown option '--${k}' (see --help)`);
@@ -150,7 +158,7 @@ export function helpText(): string {
   const lines = [
     'Usage: tracehouse [start|migrate] [--config file.yaml] [--key=value ...]',
     '',
-    'Precedence: flags > TRACEHOUSE_* environment > YAML file > defaults. Sizes accept KiB/MiB/GiB.',
+    'Precedence: flags > TRACEHOUSE_* environment > YAML file > defaults. Byte sizes (…Bytes) accept KiB/MiB/GiB.',
     '',
     'Options:',
   ];

@@ -62,7 +62,7 @@ export const OPTIONS = [
   { key: 'writer.maxQueueBytes', type: int(1024), default: 256 * MiB, help: 'Bytes accepted and not yet written (while a request decodes, the rows it is expected to make in the store\'s format, or eight times its bytes for OTLP/JSON; its encoded rows after); beyond it receivers answer UNAVAILABLE / 503' },
   { key: 'writer.retryInitialMs', type: int(1), default: 100, help: 'First retry delay of a failed write (jittered, doubling)' },
   { key: 'writer.retryMaxMs', type: int(1), default: 5_000, help: 'Longest delay between retries' },
-  { key: 'writer.retryMaxElapsedMs', type: int(0), default: 600_000, help: 'Give up on a batch after retrying this long (0: never); dropped rows are counted' },
+  { key: 'writer.retryMaxElapsedMs', type: int(0, Number.MAX_SAFE_INTEGER), default: 600_000, help: 'Give up on a batch after retrying this long (0: never); dropped rows are counted' },
   { key: 'delivery.ack', type: { kind: 'enum', values: ['queued', 'durable', 'stored'] }, default: 'durable', help: 'When an export is acknowledged: queued (in the memory queue), durable (fsynced in the write-ahead log) or stored (after the storage write holding its rows commits). Unset with storage.backend = memory: queued (a crash loses that store whole, so a log would only replay what it had not taken yet); see README, Delivery guarantees' },
   { key: 'writer.writeTimeoutMs', type: int(100), default: 30_000, help: 'A storage write taking longer fails and is retried' },
   { key: 'limits.memorySoftBytes', type: int(-1), default: -1, help: 'Refuse new data (UNAVAILABLE / 503) while the process RSS is above this, before the OOM killer acts (-1: 80% of the cgroup memory limit when there is one, else off; 0: off)' },
@@ -101,7 +101,7 @@ export const OPTIONS = [
   { key: 'storage.memory.maxSpans', type: int(1, 1_000_000_000), default: 1_000_000, help: 'Spans kept in memory (at most 10^9); oldest evicted first' },
   { key: 'storage.memory.maxLogs', type: int(1), default: 1_000_000, help: 'Log records kept in memory; oldest evicted first' },
   { key: 'storage.memory.maxBytes', type: int(1024), default: 512 * MiB, help: 'Memory the stored rows may take (their bytes as they arrived plus about 0.2 KiB of index per row); oldest evicted first' },
-  { key: 'storage.memory.maxAgeMs', type: int(0), default: 0, help: 'Evict rows this long after they were stored (0: only the size bounds evict)' },
+  { key: 'storage.memory.maxAgeMs', type: int(0, Number.MAX_SAFE_INTEGER), default: 0, help: 'Evict rows this long after they were stored (0: only the size bounds evict)' },
   { key: 'storage.postgres.url', type: str, default: 'postgres://localhost:5432/tracehouse', help: 'PostgreSQL connection URL' },
   { key: 'storage.postgres.schema', type: str, default: 'tracehouse', help: 'PostgreSQL schema for Tracehouse tables' },
   { key: 'storage.postgres.poolSize', type: int(1, 1000), default: 8, help: 'PostgreSQL connections' },
@@ -126,3 +126,18 @@ export const OPTIONS = [
 ] as const satisfies readonly OptionDef[];
 
 export type OptionKey = (typeof OPTIONS)[number]['key'];
+
+/** setTimeout's longest delay: Node fires a longer one after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * The largest value of an integer option: its own, or for a millisecond key (…Ms) without one the
+ * longest timer delay, since those are delays (the two that are only compared with elapsed time,
+ * writer.retryMaxElapsedMs and storage.memory.maxAgeMs, say their own).
+ */
+export function intMax(o: OptionDef & { type: { kind: 'int' } }): number | undefined {
+  return o.type.max ?? (o.key.endsWith('Ms') ? MAX_TIMER_MS : undefined);
+}
+
+/** Whether an integer option takes a size unit (64MiB, 1g): the byte counts (…Bytes) alone; 5m on a …Ms key is refused, not read as 5 MiB. */
+export const takesSizeUnit = (o: OptionDef): boolean => o.key.endsWith('Bytes');

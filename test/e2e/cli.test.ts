@@ -42,6 +42,17 @@ describe('tracehouse command line', () => {
     expect(fromFile.status).toBe(2);
     expect(fromFile.stderr).toContain(`receiver.grpc.listen = "nowhere" (from file ${file})`);
 
+    // Settings found wrong while the collector is built (files they name, keys that need another).
+    for (const [args, message] of [
+      [['--ops.requireAuth=true'], 'ops.requireAuth = true needs auth.tokensFile'],
+      [['--tls.certFile=/nope.pem', '--tls.keyFile=/nope.key'], 'tls.certFile = "/nope.pem"'],
+    ] as const) {
+      const r = run(['--storage.backend=memory', ...args]);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+
     writeFileSync(file, 'writer:\n  maxBatchRowz: 5\n');
     const unknown = run(['--config', file]);
     expect(unknown.status).toBe(2);

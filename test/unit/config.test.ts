@@ -58,9 +58,28 @@ describe('configuration', () => {
     [{ 'receiver.grpc.streamWindowBytes': '1000' }, 'receiver.grpc.streamWindowBytes = "1000"'],
     [{ 'storage.memory.maxSpans': '3000000000' }, 'storage.memory.maxSpans = "3000000000"'],
     [{ 'receiver.grpc.connectionWindowBytes': '4GiB' }, 'receiver.grpc.connectionWindowBytes = "4GiB"'],
+    // A size unit belongs to byte counts: 5m on a millisecond key is not 5 MiB of milliseconds.
+    [{ 'storage.postgres.maintenanceIntervalMs': '5m' }, 'storage.postgres.maintenanceIntervalMs = "5m"'],
+    [{ 'storage.sqlite.cacheMiB': '64MiB' }, 'storage.sqlite.cacheMiB = "64MiB"'],
+    // Node fires a timer longer than 2^31 - 1 ms after 1 ms.
+    [{ 'shutdown.timeoutMs': '3000000000' }, 'shutdown.timeoutMs = "3000000000"'],
+    [{ 'writer.writeTimeoutMs': '2147483648' }, 'writer.writeTimeoutMs = "2147483648"'],
+    [{ 'ops.listen': '127.0.0.1:70000' }, 'ops.listen = "127.0.0.1:70000"'],
   ])('rejects %o naming key and value', (flags, message) => {
     expect(() => loadConfig({ flags })).toThrow(ConfigError);
     expect(() => loadConfig({ flags })).toThrow(message);
+  });
+
+  it('takes the longest timer on millisecond keys, and longer ages where a key is only compared with elapsed time', () => {
+    expect(loadConfig({ flags: { 'shutdown.timeoutMs': String(2 ** 31 - 1) } })['shutdown.timeoutMs']).toBe(2 ** 31 - 1);
+    const thirtyDays = String(30 * 86_400_000);
+    expect(loadConfig({ flags: { 'storage.memory.maxAgeMs': thirtyDays, 'writer.retryMaxElapsedMs': thirtyDays } })['storage.memory.maxAgeMs']).toBe(30 * 86_400_000);
+  });
+
+  it('reads a MiB key from its environment name, and from the name --help gave before', () => {
+    expect(envName('storage.sqlite.checkpointMiB')).toBe('TRACEHOUSE_STORAGE_SQLITE_CHECKPOINT_MIB');
+    expect(loadConfig({ env: { TRACEHOUSE_STORAGE_SQLITE_CHECKPOINT_MIB: '64' } })['storage.sqlite.checkpointMiB']).toBe(64);
+    expect(loadConfig({ env: { TRACEHOUSE_STORAGE_SQLITE_CACHE_MI_B: '256' } })['storage.sqlite.cacheMiB']).toBe(256);
   });
 
   it('rejects unknown keys in files and flags', () => {
@@ -85,6 +104,11 @@ describe('configuration', () => {
       flags: { 'storage.backend': 'postgres', 'log.level': 'debug' },
     });
     expect(parseCli(['--help']).help).toBe(true);
+    // A list given twice keeps both (a ClickHouse shard each); another option given twice, the last.
+    expect(parseCli(['--storage.clickhouse.urls=http://a:8123', '--storage.clickhouse.urls', 'http://b:8123', '--log.level=info', '--log.level=debug']).flags).toEqual({
+      'storage.clickhouse.urls': 'http://a:8123,http://b:8123',
+      'log.level': 'debug',
+    });
     expect(parseCli([]).command).toBe('start');
   });
 });
