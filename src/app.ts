@@ -48,6 +48,9 @@ interface Component {
   shutdown(): Promise<unknown>;
 }
 
+/** How often tracehouse_ready is brought up to date when OTLP/gRPC's health poll is off. */
+const READY_POLL_MS = 1000;
+
 /** Writes failing this long make the collector not ready (one failed attempt is not yet a trend). */
 const UNREADY_AFTER_FAILING_MS = 2000;
 
@@ -77,6 +80,8 @@ export class Collector {
   private readonly pool: DecodePool;
   private started = false;
   private stopping: Promise<number> | undefined;
+  /** Keeps tracehouse_ready current when no gRPC health poll does (OTLP/gRPC off). */
+  private readyPoll: NodeJS.Timeout | undefined;
 
   private constructor(config: Config, backend: StorageBackend, logger: Logger, metrics: Metrics, security: Security) {
     this.config = config;
@@ -200,6 +205,12 @@ export class Collector {
     this.started = true;
     // Health until now said SERVING by default; from here on it follows readiness.
     await this.grpc?.refreshHealth();
+    // The gRPC receiver asks for readiness each second, which also sets tracehouse_ready; without
+    // it nothing would but a /readyz request, and the gauge (and its alert) would go stale.
+    if (!this.grpc) {
+      await this.notReadyReason();
+      this.readyPoll = setInterval(() => void this.notReadyReason().catch(() => undefined), READY_POLL_MS).unref();
+    }
     this.logger.info({ backend: this.backend.name, ack: this.config['delivery.ack'] }, 'tracehouse started');
   }
 
@@ -211,6 +222,7 @@ export class Collector {
 
   private async doShutdown(): Promise<number> {
     const deadline = Date.now() + this.config['shutdown.timeoutMs'];
+    clearInterval(this.readyPoll);
     // Receivers first: their in-flight requests finish and are queued before the writer drains.
     await Promise.all([this.grpc?.shutdown(), this.http?.shutdown()]);
     // Anything still decoding after the receivers closed is refused, not queued behind the drain.

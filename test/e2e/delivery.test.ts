@@ -71,4 +71,18 @@ describe('readiness', () => {
       await c.stop();
     }
   });
+
+  it('keeps tracehouse_ready current with OTLP/gRPC off and nobody asking /readyz', async () => {
+    const gate = gated(await memoryBackend());
+    const c = await startCollector({ 'receiver.grpc.enabled': 'false', 'writer.retryInitialMs': '50', 'writer.retryMaxMs': '100' }, { backend: gate.backend });
+    try {
+      expect(await metricValue(c.opsUrl, 'tracehouse_ready')).toBe(1);
+      gate.failNext(1_000_000, { kind: 'retryable', error: new Error('disk full') });
+      expect((await fetch(`${c.httpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: traces(randomBytes(16), 2) })).status).toBe(200);
+      await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_ready')) === 0 ? true : undefined), 8000, 'the gauge saying not ready');
+    } finally {
+      gate.open();
+      await c.stop();
+    }
+  });
 });
