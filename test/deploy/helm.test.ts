@@ -93,6 +93,8 @@ describe('helm chart', () => {
     [['--set', 'config.storage.backend=postgres'], "at '/secrets/postgresUrl': minLength: got 0, want 1"],
     [['--set', 'config.storage\\.backend=postgres'], "at '/secrets/postgresUrl': minLength: got 0, want 1"],
     [['--set', 'replicaz=2'], "additional properties 'replicaz' not allowed"],
+    // A size unit on a millisecond key: the collector refuses it, and the grace period would read it as 0.
+    [['--set-string', 'config.shutdown.timeoutMs=2m'], "at '/config/shutdown/timeoutMs'"],
   ])('values schema refuses %j', (args, message) => {
     const r = template(args);
     expect(r.status).not.toBe(0);
@@ -132,6 +134,15 @@ describe('helm chart', () => {
     const memory = template(['-f', join(CHART, 'ci/memory-values.yaml')]).stdout;
     expect(envOf(dep(memory))['TRACEHOUSE_QUERY_LISTEN']).toBe('0.0.0.0:9999');
     expect(memory).toContain('containerPort: 9999');
+  });
+
+  it('leaves out the read API port when query.enabled is off in any spelling the collector reads', () => {
+    for (const off of ['false', 'FALSE', '0']) {
+      const rendered = template(['--set-string', `config.query.enabled=${off}`]);
+      expect(rendered.status, off).toBe(0);
+      expect(rendered.stdout, off).not.toContain('containerPort: 16686');
+    }
+    expect(template([]).stdout).toContain('containerPort: 16686');
   });
 
   it('deletes the migration Secret holding the database URL once the hooks succeeded', () => {

@@ -129,11 +129,11 @@ values, so the result is stored, with its type, under "value" in the dict given 
 {{- regexReplaceAll "^.*:" (toString $r.value) "" }}
 {{- end }}
 
-{{/* "true" when a component is enabled in config. */}}
+{{/* "true" when a component is enabled in config (off as the collector reads it: false or 0, any case). */}}
 {{- define "tracehouse.enabled" -}}
 {{- $r := dict }}
 {{- include "tracehouse.cfg" (list (index . 0) (index . 1) true $r) }}
-{{- if ne (toString $r.value) "false" }}true{{ end }}
+{{- if not (has (lower (toString $r.value)) (list "false" "0")) }}true{{ end }}
 {{- end }}
 
 {{/* "true" when the migration Job runs: postgres or clickhouse with autoMigrate false. */}}
