@@ -362,6 +362,9 @@ describe('postgres concurrency and maintenance', () => {
     const ancient = makeSpan({ startTimeUnixNano: dayStart(today() - 400) });
     await mustWrite(keeper, batchOf('traces', [...old, ...edge, ...fresh, ancient]));
     await mustWrite(keeper, batchOf('logs', [makeLog({ timeUnixNano: dayStart(today() - 9) }), makeLog({ timeUnixNano: dayStart(today()) })]));
+    // Another tenant's fresh trace under the old trace's id: retention of the old one leaves it be.
+    const theirs = makeTrace(2, { traceId: old[0]!.traceId, startTimeUnixNano: dayStart(today()) + 7n });
+    await mustWrite(keeper, { ...batchOf('traces', theirs), tenant: 'other' });
     await keeper.shutdown();
     expect(await partitionsOf(url, 'spans')).toContain(`spans_p${ymd(today() - 9)}`);
 
@@ -379,8 +382,9 @@ describe('postgres concurrency and maintenance', () => {
       expect(await b.getTrace(TENANT, ancient.traceId)).toEqual([]);
       expect(await b.getTrace(TENANT, edge[0]!.traceId)).toHaveLength(2);
       expect(await b.getTrace(TENANT, fresh[0]!.traceId)).toHaveLength(2);
+      expect(await b.getTrace('other', old[0]!.traceId)).toHaveLength(2);
       const idx = await sql<{ n: string }>(url, 'SELECT count(*)::text AS n FROM tracehouse.trace_index');
-      expect(idx[0]!.n).toBe('2');
+      expect(idx[0]!.n).toBe('3');
       expect(await b.searchLogs(TENANT, { limit: 10 })).toHaveLength(1);
       // Data older than retention that arrives late goes to the default partition, which
       // retention also empties.

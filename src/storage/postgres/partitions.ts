@@ -188,8 +188,8 @@ export class Partitions {
     // In slices, so a large backlog does not hold one long transaction.
     for (;;) {
       const r = await this.pool.query(
-        `DELETE FROM ${s}.trace_index WHERE trace_id IN (
-           SELECT trace_id FROM ${s}.trace_index WHERE last_start_unix_nano >= 0 AND last_start_unix_nano < ${cutoff} LIMIT 50000)`,
+        `DELETE FROM ${s}.trace_index WHERE (tenant, trace_id) IN (
+           SELECT tenant, trace_id FROM ${s}.trace_index WHERE last_start_unix_nano >= 0 AND last_start_unix_nano < ${cutoff} LIMIT 50000)`,
       );
       if ((r.rowCount ?? 0) < 50000) break;
     }
