@@ -255,8 +255,9 @@ describe('clickhouse schema', () => {
   it('generates cluster DDL the engine parses', async () => {
     const o = { database: 'otel', tracesTable: 'otel_traces', logsTable: 'otel_logs', ttlDays: 30, codec: 'ZSTD(1)', cluster: 'prod' };
     const statements = [...bootstrapStatements(o), ...migrations(o).flatMap((m) => m.statements)];
-    // Bootstrap 2, version 1: 4 tables + 3 Distributed, version 2: tenant column and index on 2 local tables, column on 2 Distributed.
-    expect(statements).toHaveLength(15);
+    // Bootstrap 2, version 1: 4 tables + 3 Distributed, version 2: tenant column and index on 2
+    // local tables, column on 2 Distributed, version 3: the lookup table's TTL.
+    expect(statements).toHaveLength(16);
     for (const q of statements) {
       const [[formatted]] = (await select(client, 'SELECT formatQuery({q:String})', { q })) as [[string]];
       expect(formatted).toContain('ON CLUSTER prod');
@@ -330,6 +331,7 @@ describe('clickhouse migrations and lifecycle', () => {
     expect(await select(client, `SELECT Version, Name FROM ${db}.tracehouse_migrations ORDER BY Version`)).toEqual([
       [1, 'otel exporter tables with Tracehouse extras'],
       [2, 'tenant of every span and log record'],
+      [3, "a trace's lookup row expires with its newest span"],
     ]);
   });
 
@@ -337,10 +339,24 @@ describe('clickhouse migrations and lifecycle', () => {
     const db = uniqueDatabase('manual');
     const b = createClickhouseBackend(clickhouseOptions(chdbConfig([db], { 'storage.clickhouse.autoMigrate': 'false' })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
     backends.push(b);
-    await expect(b.start()).rejects.toThrow(/version 0, this build needs 2: run `tracehouse migrate`/);
+    await expect(b.start()).rejects.toThrow(/version 0, this build needs 3: run `tracehouse migrate`/);
     await b.migrate!(); // the `tracehouse migrate` command: no start() needed
     await b.start();
     expect((await b.health()).ok).toBe(true);
+  });
+
+  it('with ttlDays, reads a trace by id while its newer spans are kept, its oldest gone', async () => {
+    const db = uniqueDatabase('ttl');
+    const b = await backend([db], { 'storage.clickhouse.ttlDays': '1' });
+    const hour = 3_600_000n * MS;
+    const now = BigInt(Date.now()) * MS;
+    const root = makeSpan({ startTimeUnixNano: now - 30n * hour, endTimeUnixNano: now - hour / 2n });
+    const child = makeSpan({ traceId: root.traceId, parentSpanId: root.spanId, startTimeUnixNano: now - hour, endTimeUnixNano: now - hour + 1000n });
+    await writeSpans(b, [root, child]);
+    await client.command({ query: `OPTIMIZE TABLE ${db}.otel_traces_trace_id_ts FINAL` });
+    await client.command({ query: `OPTIMIZE TABLE ${db}.otel_traces FINAL` });
+    expect(await select(client, `SELECT SpanId FROM ${db}.otel_traces`)).toEqual([[child.spanId]]);
+    expect((await b.getTrace(TENANT, root.traceId)).map((s) => s.spanId)).toEqual([child.spanId]);
   });
 
   it('answers writes with results, never throws: bad data permanent, missing table or stopped backend retryable', async () => {

@@ -221,6 +221,13 @@ ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)${ttl(o, 'toDa
 ${settings(o, true)}`;
 }
 
+/**
+ * A trace's lookup row expires with its newest span (End: the latest span start), as the spans do
+ * each at its own start: getTrace bounds its scan by the row, so a row gone with the trace's oldest
+ * span would hide the newer spans still stored. (The exporter's table expires it by Start.)
+ */
+const LOOKUP_TTL = 'toDateTime(End)';
+
 function lookupDdl(o: SchemaOptions): string {
   const n = tableNames(o);
   return `CREATE TABLE IF NOT EXISTS ${qualified(o, n.lookupLocal)}${onCluster(o)}
@@ -231,7 +238,7 @@ function lookupDdl(o: SchemaOptions): string {
 )
 ENGINE = ${engine(o, 'AggregatingMergeTree')}
 PARTITION BY toStartOfWeek(Start)
-ORDER BY TraceId${ttl(o, 'toDateTime(Start)')}
+ORDER BY TraceId${ttl(o, LOOKUP_TTL)}
 ${settings(o, false)}`;
 }
 
@@ -319,9 +326,12 @@ export function migrations(o: SchemaOptions): Migration[] {
   ];
   const v2 = [...tenant(n.tracesLocal, true), ...tenant(n.logsLocal, true)];
   if (o.cluster !== '') v2.push(...tenant(n.traces, false), ...tenant(n.logs, false));
+  // Tables made before version 3 expire a trace's lookup row with its oldest span.
+  const v3 = o.ttlDays > 0 ? [`ALTER TABLE ${qualified(o, n.lookupLocal)}${onCluster(o)} MODIFY ${ttl(o, LOOKUP_TTL).trimStart()}`] : [];
   return [
     { version: 1, name: 'otel exporter tables with Tracehouse extras', statements: v1 },
     { version: 2, name: 'tenant of every span and log record', statements: v2 },
+    { version: 3, name: "a trace's lookup row expires with its newest span", statements: v3 },
   ];
 }
 
