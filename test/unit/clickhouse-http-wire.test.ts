@@ -37,8 +37,8 @@ describe('clickhouse over HTTP', () => {
         const body = Buffer.concat(parts);
         const s: Seen = { query: u.searchParams.get('query') ?? body.toString('utf8'), body, auth: req.headers.authorization };
         seen.push(s);
-        // The migrations check: schema versions 1 and 2 are there.
-        if (s.query.includes('SELECT DISTINCT Version')) return void res.end('[1]\n[2]\n');
+        // The migrations check: schema versions 1 to 3 are there.
+        if (s.query.includes('SELECT DISTINCT Version')) return void res.end('[1]\n[2]\n[3]\n');
         // The insert columns' types, asked once before the first insert of a tenant other than the default.
         if (s.query.includes('FROM system.columns')) {
           return void res.end(TRACE_COLUMNS.map((c) => JSON.stringify([c, c === 'Timestamp' ? 'DateTime64(9)' : 'String'])).join('\n') + '\n');

@@ -49,7 +49,9 @@ describe('clickhouse DDL', () => {
     const all = ddl({ database: 'tel', tracesTable: 'spans', logsTable: 'records', ttlDays: 7, codec: 'LZ4' }).map(oneLine);
     expect(all.some((s) => s.includes('`tel`.`spans` (') && s.includes('TTL toDateTime(Timestamp) + toIntervalDay(7)'))).toBe(true);
     expect(all.some((s) => s.includes('`tel`.`records` (') && s.includes('TTL TimestampTime + toIntervalDay(7)'))).toBe(true);
-    expect(all.some((s) => s.includes('`tel`.`spans_trace_id_ts` (') && s.includes('TTL toDateTime(Start) + toIntervalDay(7)'))).toBe(true);
+    // A trace's lookup row lives as long as its newest span (End), on new tables and by migration 3.
+    expect(all.some((s) => s.includes('`tel`.`spans_trace_id_ts` (') && s.includes('TTL toDateTime(End) + toIntervalDay(7)'))).toBe(true);
+    expect(all).toContain('ALTER TABLE `tel`.`spans_trace_id_ts` MODIFY TTL toDateTime(End) + toIntervalDay(7)');
     expect(all.some((s) => s.includes('`tel`.`spans_trace_id_ts_mv` TO `tel`.`spans_trace_id_ts`'))).toBe(true);
     expect(all.join('\n')).toContain('`SpanName` LowCardinality(String) CODEC(LZ4)');
     expect(all.join('\n')).toContain('CODEC(Delta(8), LZ4)');
