@@ -113,10 +113,15 @@ export function anyValueToString(v: AnyValue): string {
   return '';
 }
 
+/** JSON.rawJSON (Node 22+), not yet in TypeScript's lib: a value JSON.stringify writes as this text. */
+const rawJson = (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON;
+
 function anyValueToJson(v: AnyValue): unknown {
   if ('stringValue' in v) return v.stringValue;
   if ('boolValue' in v) return v.boolValue;
-  if ('intValue' in v) return Number(v.intValue);
+  // Its exact digits, as Go's encoding/json writes an int64 (the ClickHouse exporter's maps): a
+  // Number would round past 2^53.
+  if ('intValue' in v) return rawJson(v.intValue);
   if ('doubleValue' in v) return v.doubleValue;
   if ('bytesValue' in v) return v.bytesValue;
   if ('arrayValue' in v) return v.arrayValue.values.map(anyValueToJson);

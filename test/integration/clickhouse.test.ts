@@ -250,6 +250,17 @@ describe('clickhouse schema', () => {
     expect(
       await select(client, `SELECT Body, SeverityNumber, SeverityText, TraceFlags, LogAttributes['int.big'], TimestampTime = toDateTime(Timestamp), EventName FROM ${db}.otel_logs WHERE TraceId = {id:String}`, { id: l.traceId }),
     ).toEqual([['plain body', 17, 'ERROR', 1, '9223372036854775807', 1, 'app.event']]);
+    // An int64 inside an array or a map keeps its digits, as Go's encoding/json writes it.
+    const big = makeSpan({
+      attributes: [
+        { key: 'ids', value: { arrayValue: { values: [{ intValue: '9223372036854775807' }, { intValue: '9007199254740993' }] } } },
+        { key: 'm', value: { kvlistValue: { values: [{ key: 'n', value: { intValue: '-9223372036854775808' } }] } } },
+      ],
+    });
+    await writeSpans(b, [big]);
+    expect(await select(client, `SELECT SpanAttributes['ids'], SpanAttributes['m'] FROM ${db}.otel_traces WHERE TraceId = {id:String}`, { id: big.traceId })).toEqual([
+      ['[9223372036854775807,9007199254740993]', '{"n":-9223372036854775808}'],
+    ]);
   });
 
   it('generates cluster DDL the engine parses', async () => {
