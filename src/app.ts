@@ -114,6 +114,7 @@ export class Collector {
             maxMessageBytes,
             maxConcurrentStreams: c['receiver.grpc.maxConcurrentStreams'],
             maxReceivingCalls: c['receiver.grpc.maxReceivingCalls'],
+            receiveTimeoutMs: c['receiver.grpc.receiveTimeoutMs'],
             maxConnectionIdleMs: c['receiver.grpc.maxConnectionIdleMs'],
             maxConnectionAgeMs: c['receiver.grpc.maxConnectionAgeMs'],
             keepaliveTimeMs: c['receiver.grpc.keepaliveTimeMs'],

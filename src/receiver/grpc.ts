@@ -4,7 +4,7 @@
 // Their bytes are charged to the queue as they arrive (ReceiveCharge); gzip and deflate messages
 // are inflated here, charged as they inflate, and grpc-js enforces the size limit of the rest.
 import { randomBytes } from 'node:crypto';
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { constants as http2Constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
@@ -126,6 +126,24 @@ function rawExportService(name: string): grpc.ServiceDefinition {
   return { Export: { ...exp, requestDeserialize: identity, responseSerialize: identity } };
 }
 
+/**
+ * Request bytes a call other than an export (health, reflection) may send: theirs are a service
+ * name or a symbol. grpc-js would otherwise buffer messages of up to receiver.maxMessageBytes for
+ * them, from anyone, token or not, outside admission and the queue's budget.
+ */
+const SMALL_CALL_BYTES = 64 * 1024;
+
+/** Resets a stream (ENHANCE_YOUR_CALM) once it has sent more than SMALL_CALL_BYTES. */
+function capSmallCall(stream: ServerHttp2Stream): void {
+  let bytes = 0;
+  // Paused before the listener is added, as an Export stream's (watchStream).
+  stream.pause();
+  stream.on('data', (chunk: Buffer) => {
+    bytes += chunk.byteLength;
+    if (bytes > SMALL_CALL_BYTES && !stream.destroyed) stream.close(http2Constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  });
+}
+
 /** The gRPC receiver's settings. */
 export interface GrpcReceiverOptions {
   listen: string;
@@ -134,6 +152,8 @@ export interface GrpcReceiverOptions {
   maxConcurrentStreams: number;
   /** Export calls still receiving their message, over all connections. */
   maxReceivingCalls: number;
+  /** Time an admitted Export call's message may take to arrive before DEADLINE_EXCEEDED frees its slot. */
+  receiveTimeoutMs: number;
   maxConnectionIdleMs: number;
   /** 0: connections are never aged out. */
   maxConnectionAgeMs: number;
@@ -238,7 +258,7 @@ export class GrpcReceiver {
    */
   private watchStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     delete headers[STREAM_METADATA];
-    if (!headers[':path']?.endsWith('/Export')) return;
+    if (!headers[':path']?.endsWith('/Export')) return capSmallCall(stream);
     const key = this.streamKeyPrefix + ++this.streamSeq;
     const charge = new ReceiveCharge(this.ingest.decodeCharge('protobuf'));
     // gzip and deflate are inflated by the handler, charged as they inflate: grpc-js would inflate
@@ -278,9 +298,11 @@ export class GrpcReceiver {
       if (!method.path.endsWith('/Export')) return new grpc.ServerInterceptingCall(call);
       let holding = false;
       let charge: ReceiveCharge | undefined;
+      let receiveTimer: NodeJS.Timeout | undefined;
       const letGo = (): void => {
         if (holding) this.receiving--;
         holding = false;
+        clearTimeout(receiveTimer);
       };
       const refuse = (reason: RefusalReason): void => {
         const out = this.ingest.refuse('grpc', reason);
@@ -301,6 +323,14 @@ export class GrpcReceiver {
           if (charge !== undefined && reservation === undefined) return refuse('queue_full');
           holding = true;
           this.receiving++;
+          // A message that stops arriving would hold its slot (and its room in the queue) for as
+          // long as the client keeps the connection open: every other exporter would hear
+          // UNAVAILABLE. DEADLINE_EXCEEDED frees it; OTLP clients retry it.
+          receiveTimer = setTimeout(() => {
+            letGo();
+            charge?.stop();
+            refuse('timeout');
+          }, this.opts.receiveTimeoutMs).unref();
           charge?.start(reservation!, () => {
             letGo();
             refuse('queue_full');

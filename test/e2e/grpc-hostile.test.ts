@@ -95,6 +95,55 @@ describe('OTLP/gRPC against hostile clients', () => {
   });
 });
 
+describe('OTLP/gRPC calls that stall or are not exports', () => {
+  let c: TestCollector;
+  beforeAll(async () => {
+    c = await startCollector({ 'receiver.grpc.maxReceivingCalls': '2', 'receiver.grpc.receiveTimeoutMs': '1000' });
+  });
+  afterAll(async () => {
+    await c?.stop();
+  });
+
+  it('answers DEADLINE_EXCEEDED to a message that stops arriving, freeing its slot for other exporters', async () => {
+    const session = connect(`http://${c.grpcAddress}`);
+    session.on('error', () => {});
+    const client = new RawOtlpClient(c.grpcAddress);
+    try {
+      const stalled = [trickle(session, 1000, 10), trickle(session, 1000, 10)].map(answered);
+      expect(await Promise.all(stalled)).toEqual([grpc.status.DEADLINE_EXCEEDED, grpc.status.DEADLINE_EXCEEDED]);
+      expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { transport: 'grpc', reason: 'timeout' })).toBe(2);
+      // The connection stays open, and the slots are free.
+      expect((await client.traces(traces())).error).toBeNull();
+    } finally {
+      client.close();
+      session.destroy();
+    }
+  });
+
+  it('resets a health or reflection call that sends more than a small request, buffering none of it', async () => {
+    const session = connect(`http://${c.grpcAddress}`);
+    session.on('error', () => {});
+    try {
+      const stream = session.request({ ':method': 'POST', ':path': '/grpc.health.v1.Health/Check', 'content-type': 'application/grpc', te: 'trailers' });
+      stream.on('error', () => {});
+      const big = Buffer.alloc(4 * 1024 * 1024 + 5);
+      big.writeUInt32BE(4 * 1024 * 1024, 1);
+      stream.write(big);
+      await new Promise((resolve) => stream.on('close', resolve));
+      expect(stream.rstCode).toBe(0xb); // ENHANCE_YOUR_CALM
+      // A health check of its usual size is answered.
+      const health = new grpc.Client(c.grpcAddress, grpc.credentials.createInsecure());
+      const check = await new Promise<Buffer>((resolve, reject) =>
+        health.makeUnaryRequest('/grpc.health.v1.Health/Check', (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), (err, out) => (err ? reject(err) : resolve(out!))),
+      );
+      health.close();
+      expect([...check]).toEqual([0x08, 0x01]); // status: SERVING
+    } finally {
+      session.destroy();
+    }
+  });
+});
+
 describe('OTLP/gRPC messages still arriving', () => {
   const MiB = 1024 * 1024;
   let c: TestCollector;
