@@ -1,6 +1,7 @@
 // export, import and copy: what each does with a store, a file and a progress display. The CLI
 // (cli.ts) parses their flags; these functions take typed options so tests call them directly.
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { LogRow, SpanRow } from '../model/rows.ts';
 import { SIGNALS, type Signal } from '../model/signal.ts';
 import { DEFAULT_TENANT } from '../model/tenant.ts';
@@ -60,7 +61,8 @@ export interface ExportOptions extends TransferFilters {
 
 /** Writes what the store holds to a file, one request per page of rows; returns the counts. */
 export async function exportStore(reader: StoreReader, o: ExportOptions): Promise<TransferCounts & { summary: string }> {
-  const file = openOtlpFileWriter(o.out);
+  const target = exportTarget(o.out);
+  const file = openOtlpFileWriter(target.writing, o.out);
   const progress = new Progress({ verb: 'export', quiet: o.quiet, ...(o.stream ? { stream: o.stream } : {}) });
   const counts: TransferCounts = { spans: 0, logs: 0, bytes: 0 };
   try {
@@ -78,12 +80,36 @@ export async function exportStore(reader: StoreReader, o: ExportOptions): Promis
         after = page.next;
       }
     }
-  } finally {
-    await file.close();
+  } catch (err) {
+    await file.close().catch(() => undefined);
+    if (target.writing !== target.final) rmSync(target.writing, { force: true });
+    throw err;
   }
+  await file.close().catch((err: unknown) => {
+    if (target.writing !== target.final) rmSync(target.writing, { force: true });
+    throw err;
+  });
+  if (target.writing !== target.final) renameSync(target.writing, target.final);
   counts.bytes = file.bytes;
   progress.update(counts);
   return { ...counts, summary: progress.finish() };
+}
+
+/**
+ * Where an export writes, and the file it becomes. A regular file (or a new one) is written beside
+ * itself and renamed over at the end, so an export that fails midway leaves the previous backup
+ * whole; stdout, a device or a pipe is written as it is.
+ */
+function exportTarget(out: string): { writing: string; final: string } {
+  if (out === '-') return { writing: out, final: out };
+  let final = out;
+  try {
+    if (!statSync(out).isFile()) return { writing: out, final: out };
+    final = realpathSync(out);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  return { writing: join(dirname(final), `.${basename(final)}.partial-${process.pid}`), final };
 }
 
 /** Collects the problems of a transfer: printed one by one up to a bound, all counted. */

@@ -335,10 +335,10 @@ export interface OtlpFileWriter {
   close(): Promise<void>;
 }
 
-/** Opens FILE for export; compression follows the suffix (.gz gzip, .zst zstd). */
-export function openOtlpFileWriter(path: string): OtlpFileWriter {
+/** Opens FILE for export; compression follows the suffix of `named` (.gz gzip, .zst zstd), the file's own name unless given. */
+export function openOtlpFileWriter(path: string, named = path): OtlpFileWriter {
   const sink: Writable = path === '-' ? process.stdout : createWriteStream(path);
-  const compressor: (Writable & Readable) | undefined = path.endsWith('.gz') ? createGzip() : path.endsWith('.zst') ? createZstdCompress() : undefined;
+  const compressor: (Writable & Readable) | undefined = named.endsWith('.gz') ? createGzip() : named.endsWith('.zst') ? createZstdCompress() : undefined;
   let bytes = 0;
   let failed: Error | undefined;
   const onError = (err: Error) => (failed ??= err);

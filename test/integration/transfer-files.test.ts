@@ -2,13 +2,14 @@
 // length-delimited protobuf, per-message zstd), and broken files: a garbage line, a truncated
 // .gz, --on-error stop. Into a real SQLite store through the real decode workers and writer.
 import { randomUUID } from 'node:crypto';
-import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
+import type { ScanQuery } from '../../src/storage/backend.ts';
 import { createBackend } from '../../src/storage/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { exportStore, importFiles, type ImportOptions } from '../../src/transfer/commands.ts';
@@ -237,6 +238,30 @@ describe('export into a file that cannot be written', () => {
     const out = join(tempDir(), name);
     symlinkSync('/dev/full', out);
     expect(await exportInto(out)).toMatch(/^rejected: .*ENOSPC/);
+  });
+
+  it('leaves the previous file whole, and no partial one, when an export fails midway', async () => {
+    const b = await createBackend(loadConfig({ flags: { 'storage.backend': 'memory' } }), { logger: silent, metrics: createMetrics() });
+    await b.start();
+    try {
+      await writeSpans(b, Array.from({ length: 5 }, () => makeTrace(2)).flat());
+      const dir = tempDir();
+      for (const name of ['backup.jsonl', 'backup.jsonl.gz']) {
+        const out = join(dir, name);
+        writeFileSync(out, 'the previous backup\n');
+        // The store goes away after the first page.
+        const failing = { ...b, scanSpans: (tenant: string, q: ScanQuery) => (q.after === undefined ? b.scanSpans(tenant, q) : Promise.reject(new Error('store went away'))) };
+        await expect(exportStore(failing, { out, tenant: DEFAULT_TENANT, signals: ['traces'], quiet: true, pageRows: 2, stream: capture().stream })).rejects.toThrow('store went away');
+        expect(readFileSync(out, 'utf8')).toBe('the previous backup\n');
+        expect(readdirSync(dir).sort()).toEqual(['backup.jsonl', 'backup.jsonl.gz'].filter((n) => n <= name));
+        // A whole export replaces it.
+        await exportStore(b, { out, tenant: DEFAULT_TENANT, signals: ['traces'], quiet: true, stream: capture().stream });
+        expect(readFileSync(out).length).toBeGreaterThan(100);
+        expect(readdirSync(dir).sort()).toEqual(['backup.jsonl', 'backup.jsonl.gz'].filter((n) => n <= name));
+      }
+    } finally {
+      await b.shutdown();
+    }
   });
 
   it('fails naming the path when the compressed file cannot be opened', async () => {
