@@ -15,6 +15,7 @@ declare const document: { querySelectorAll(s: string): ArrayLike<{ textContent: 
 const CHROMIUM = process.env['TRACEHOUSE_CHROMIUM'] ?? '/usr/bin/chromium';
 const ACME = 'acme-token-' + randomBytes(8).toString('hex');
 const GLOBEX = 'globex-token-' + randomBytes(8).toString('hex');
+const INGEST_ONLY = 'ingest-token-' + randomBytes(8).toString('hex');
 
 async function send(c: TestCollector, token: string, service: string): Promise<void> {
   const now = BigInt(Date.now()) * 1_000_000n;
@@ -37,7 +38,7 @@ describe('web UI behind tokens', () => {
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set TRACEHOUSE_CHROMIUM)`);
     const file = join(tempDir('tracehouse-ui-auth-'), 'tokens.yaml');
-    writeFileSync(file, `tokens:\n  - token: "${ACME}"\n    tenant: acme\n    scopes: [ingest, read]\n  - token: "${GLOBEX}"\n    tenant: globex\n    scopes: [ingest, read]\n`);
+    writeFileSync(file, `tokens:\n  - token: "${ACME}"\n    tenant: acme\n    scopes: [ingest, read]\n  - token: "${GLOBEX}"\n    tenant: globex\n    scopes: [ingest, read]\n  - token: "${INGEST_ONLY}"\n    tenant: acme\n    scopes: [ingest]\n`);
     c = await startCollector({ 'auth.tokensFile': file });
     await send(c, ACME, 'acme-shop');
     await send(c, GLOBEX, 'globex-shop');
@@ -69,6 +70,21 @@ describe('web UI behind tokens', () => {
     await page.goto(c.queryUrl + '/logs', { waitUntil: 'domcontentloaded' });
     await page.waitForSelector('#app[data-ready="true"]', { timeout: 15_000 });
     expect(prompts).toEqual(['This Tracehouse needs a read token:']);
+    await page.close();
+  });
+
+  it('asks again after a token without the read scope, instead of keeping it for the tab', async () => {
+    const page = await browser.newPage();
+    const answers = [INGEST_ONLY, ACME];
+    const prompts: string[] = [];
+    page.on('dialog', (d) => {
+      prompts.push(d.message());
+      void d.accept(answers.shift() ?? '');
+    });
+    await page.goto(c.queryUrl + '/', { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('#app[data-ready="true"]', { timeout: 15_000 });
+    expect(await page.evaluate(() => Array.from(document.querySelectorAll('select[name=service] option'), (o) => o.textContent))).toContain('acme-shop');
+    expect(prompts).toEqual(['This Tracehouse needs a read token:', 'That token does not have the read scope. Read token:']);
     await page.close();
   });
 });

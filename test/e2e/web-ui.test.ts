@@ -8,6 +8,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -261,5 +262,99 @@ describe('web UI in headless Chromium', () => {
     console.log(`10,000-span trace: page ready in ${loadMs} ms (fetch + tree + first paint ${renderMs} ms in the page), collapse ${collapseMs} ms`);
     expect(renderMs).toBeLessThan(5_000);
     expect(problems).toEqual([]);
+  });
+});
+
+describe('web UI with data as it comes: types, short ids, damaged parents, deep links', () => {
+  let c: TestCollector;
+  let browser: Browser;
+  let page: Page;
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+  const str = (key: string, v: string) => ({ key, value: { stringValue: v } });
+  const span = (traceId: string, spanId: string, parentSpanId: string, name: string, startNs: bigint, durNs: bigint, extra: Record<string, unknown> = {}) => ({
+    traceId, spanId, parentSpanId, name, kind: 1, startTimeUnixNano: String(startNs), endTimeUnixNano: String(startNs + durNs), ...extra,
+  });
+  /** Spans as OTLP/JSON over HTTP, then read back until stored. */
+  async function send(service: string, spans: ReturnType<typeof span>[]): Promise<void> {
+    const body = { resourceSpans: [{ resource: { attributes: [str('service.name', service)] }, scopeSpans: [{ scope: { name: 'ui-test' }, spans }] }] };
+    expect((await fetch(c.httpUrl + '/v1/traces', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })).status).toBe(200);
+    for (const traceId of new Set(spans.map((s) => s.traceId))) {
+      const n = spans.filter((s) => s.traceId === traceId).length;
+      await eventually(async () => ((await getJson(c.queryUrl, `/api/traces/${traceId}`)).body?.data?.[0]?.spans.length >= n ? true : undefined));
+    }
+  }
+  const ready = async (path: string) => {
+    await page.goto(c.queryUrl + path, { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('#app[data-ready="true"]', { timeout: 15_000 });
+  };
+  const rowIds = () => page.$$eval('.row', (els) => els.map((e) => e.getAttribute('data-span-id')));
+
+  beforeAll(async () => {
+    c = await startCollector({ 'storage.backend': 'memory' });
+    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 800 });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await c?.stop();
+  });
+
+  it('shows attribute values with their types: an integer bare, a string that looks like one as text', async () => {
+    const traceId = hex(16);
+    const spanId = hex(8);
+    await send('ui-types', [
+      span(traceId, spanId, '', 'GET /x', now, 5_000_000n, {
+        attributes: [
+          { key: 'http.status_code', value: { intValue: '500' } },
+          { key: 'retry.codes', value: { arrayValue: { values: [{ intValue: '1' }, { intValue: '2' }] } } },
+          str('code.as.string', '500'),
+        ],
+      }),
+    ]);
+    await ready(`/trace/${traceId}`);
+    await page.click(`.row[data-span-id="${spanId}"]`);
+    await page.waitForSelector('.details table.kv');
+    const cells = await page.$$eval('.details table.kv tr', (trs) => Object.fromEntries(trs.map((tr) => [tr.querySelector('th')?.textContent, tr.querySelector('td')?.textContent])));
+    expect(cells).toMatchObject({ 'http.status_code': '500', 'retry.codes': '[1,2]', 'code.as.string': '500' });
+  });
+
+  it('opens a link with a 16-digit trace id (Jaeger drops the leading zeros of 64-bit ids)', async () => {
+    const short = hex(8);
+    const spanId = hex(8);
+    await send('ui-short', [span(short.padStart(32, '0'), spanId, '', 'zipkin op', now, 1_000_000n)]);
+    await ready(`/trace/${short}`);
+    expect(await page.$('.error')).toBeNull();
+    expect(await rowIds()).toEqual([spanId]);
+  });
+
+  it('shows every stored span when parent ids form a cycle, and titles the page with the root', async () => {
+    const traceId = hex(16);
+    const [root, a, b] = [hex(8), hex(8), hex(8)];
+    // a and b name each other as parent (damaged data); an orphan of a lost parent starts first.
+    await send('ui-cycle', [
+      span(traceId, root, '', 'GET /home', now + 10_000_000n, 50_000_000n),
+      span(traceId, a, b, 'a', now + 20_000_000n, 1_000_000n),
+      span(traceId, b, a, 'b', now + 21_000_000n, 1_000_000n),
+    ]);
+    await send('ui-worker', [span(traceId, hex(8), hex(8), 'background job', now, 5_000_000n)]);
+    await ready(`/trace/${traceId}`);
+    expect(await page.$eval('.trace-head .meta', (e) => e.textContent)).toContain('4 spans');
+    expect((await rowIds()).filter((id) => [root, a, b].includes(id!)).sort()).toEqual([root, a, b].sort());
+    expect(await page.$eval('.trace-head h1', (e) => e.textContent)).toBe('ui-cycle: GET /home');
+  });
+
+  it('shows the time range a search link searched, also one its list lacks', async () => {
+    const traceId = hex(16);
+    await send('ui-range', [span(traceId, hex(8), '', 'old op', now - 30n * 60_000_000_000n, 1_000_000n)]);
+    await ready('/search?service=ui-range&lookback=2h');
+    expect(await page.$eval('select[name=lookback]', (s) => (s as any).value)).toBe('2h');
+    expect(await page.$$eval('.trace-result', (els) => els.map((e) => e.getAttribute('data-trace-id')))).toEqual([traceId]);
+    // A range it cannot read searches the default hour, and says so.
+    await ready('/search?service=ui-range&lookback=soon');
+    expect(await page.$eval('select[name=lookback]', (s) => (s as any).value)).toBe('1h');
+    expect(await page.$$eval('.trace-result', (els) => els.map((e) => e.getAttribute('data-trace-id')))).toEqual([traceId]);
   });
 });

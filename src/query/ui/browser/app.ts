@@ -130,12 +130,13 @@ function fetchJson(path: string): Promise<Response> {
 
 async function getJson<T>(path: string): Promise<T> {
   let res = await fetchJson(path);
-  if (res.status === 401) {
-    const token = window.prompt(sessionStorage.getItem(TOKEN_KEY) ? 'That token was not accepted. Read token:' : 'This Tracehouse needs a read token:');
-    if (token) {
-      sessionStorage.setItem(TOKEN_KEY, token.trim());
-      res = await fetchJson(path);
-    }
+  // Asked again while the answer says the token is missing, unknown, or (403 to a token of ours)
+  // lacks the read scope: kept, such a token would lock the tab out. Cancelling stops asking.
+  for (let asked = 0; asked < 3 && (res.status === 401 || (res.status === 403 && sessionStorage.getItem(TOKEN_KEY))); asked++) {
+    const token = window.prompt(res.status === 403 ? 'That token does not have the read scope. Read token:' : sessionStorage.getItem(TOKEN_KEY) ? 'That token was not accepted. Read token:' : 'This Tracehouse needs a read token:');
+    if (!token) break;
+    sessionStorage.setItem(TOKEN_KEY, token.trim());
+    res = await fetchJson(path);
   }
   const text = await res.text();
   if (!res.ok) {
@@ -151,20 +152,20 @@ async function getJson<T>(path: string): Promise<T> {
   return JSON.parse(text) as T;
 }
 
+/**
+ * A value as JSON text, its types kept: an int64 (a decimal string in OTLP/JSON) and a double
+ * (NaN and the infinities strings too) bare, strings and bytes quoted.
+ */
 function anyText(v: AnyValue | undefined): string {
-  return JSON.stringify(anyJson(v)) ?? '';
-}
-
-function anyJson(v: AnyValue | undefined): unknown {
-  if (!v) return null;
-  if (v.stringValue !== undefined) return v.stringValue;
-  if (v.boolValue !== undefined) return v.boolValue;
-  if (v.intValue !== undefined) return v.intValue;
-  if (v.doubleValue !== undefined) return v.doubleValue;
-  if (v.bytesValue !== undefined) return v.bytesValue;
-  if (v.arrayValue) return (v.arrayValue.values ?? []).map(anyJson);
-  if (v.kvlistValue) return Object.fromEntries((v.kvlistValue.values ?? []).map((kv) => [kv.key, anyJson(kv.value)]));
-  return null;
+  if (!v) return 'null';
+  if (v.stringValue !== undefined) return JSON.stringify(v.stringValue);
+  if (v.boolValue !== undefined) return String(v.boolValue);
+  if (v.intValue !== undefined) return String(v.intValue);
+  if (v.doubleValue !== undefined) return String(v.doubleValue);
+  if (v.bytesValue !== undefined) return JSON.stringify(v.bytesValue);
+  if (v.arrayValue) return `[${(v.arrayValue.values ?? []).map(anyText).join(',')}]`;
+  if (v.kvlistValue) return `{${(v.kvlistValue.values ?? []).map((kv) => `${JSON.stringify(kv.key)}:${anyText(kv.value)}`).join(',')}}`;
+  return 'null';
 }
 
 /** A value as a user reads it: strings bare, the rest as JSON. */
@@ -202,6 +203,19 @@ function lookbackNs(v: string): bigint | undefined {
   if (!m) return undefined;
   const unit = m[2] === 'm' ? 60n : m[2] === 'h' ? 3600n : 86400n;
   return BigInt(m[1]!) * unit * 1_000_000_000n;
+}
+
+/** The lookback a page searches: its link's when lookbackNs reads it (or all), else the 1h default. */
+function lookbackOf(params: URLSearchParams): string {
+  const asked = params.get('lookback') ?? '1h';
+  return asked === 'all' || lookbackNs(asked) !== undefined ? asked : '1h';
+}
+
+/** The time-range control, showing the lookback searched even when its list lacks it (a link's 2h). */
+function lookbackSelect(params: URLSearchParams): HTMLSelectElement {
+  const value = lookbackOf(params);
+  const options = LOOKBACKS.some(([v]) => v === value) ? LOOKBACKS : [...LOOKBACKS, [value, `Last ${value}`] as [string, string]];
+  return select('lookback', options, value, 'Time range');
 }
 
 function select(name: string, options: [string, string][], value: string, label: string): HTMLSelectElement {
@@ -244,7 +258,7 @@ async function searchPage(params: URLSearchParams): Promise<void> {
     field('Tags', input('tags', params.get('tags') ?? '', { placeholder: 'http.status_code=500 error=true' })),
     field('Min duration (ms)', input('minDurationMs', params.get('minDurationMs') ?? '', { inputmode: 'decimal', size: '6' })),
     field('Max duration (ms)', input('maxDurationMs', params.get('maxDurationMs') ?? '', { inputmode: 'decimal', size: '6' })),
-    field('Time range', select('lookback', LOOKBACKS, params.get('lookback') ?? '1h', 'Time range')),
+    field('Time range', lookbackSelect(params)),
     field('Limit', input('limit', params.get('limit') ?? '20', { inputmode: 'numeric', size: '4' })),
     h('button', { type: 'submit' }, 'Find traces'),
   );
@@ -280,7 +294,7 @@ async function runSearch(params: URLSearchParams, results: HTMLElement): Promise
   }
   const limit = Math.min(maxLimit, Math.max(1, Number(params.get('limit')) || 20));
   q.set('limit', String(limit));
-  const back = lookbackNs(params.get('lookback') ?? '1h');
+  const back = lookbackNs(lookbackOf(params));
   if (back !== undefined) q.set('start', String(BigInt(Date.now()) * 1_000_000n - back));
   for (const t of (params.get('tags') ?? '').split(/\s+/)) {
     if (t === '') continue;
@@ -355,15 +369,30 @@ function buildTree(doc: OtlpTrace): { rows: UiSpan[]; total: number; start: bigi
     }
   }
   const byStart = (a: UiSpan, b: UiSpan) => a.offset - b.offset || (a.span.spanId < b.span.spanId ? -1 : 1);
-  roots.sort(byStart);
   for (const u of all) u.children.sort(byStart);
   // Depths by an explicit stack: a 10,000-deep chain must not overflow the call stack.
-  const stack = roots.map((r) => ({ u: r, depth: 0 }));
-  while (stack.length > 0) {
-    const { u, depth } = stack.pop()!;
-    u.depth = depth;
-    for (const c of u.children) stack.push({ u: c, depth: depth + 1 });
+  const reached = new Set<UiSpan>();
+  const walk = (from: UiSpan): void => {
+    const stack = [{ u: from, depth: 0 }];
+    while (stack.length > 0) {
+      const { u, depth } = stack.pop()!;
+      reached.add(u);
+      u.depth = depth;
+      for (const c of u.children) stack.push({ u: c, depth: depth + 1 });
+    }
+  };
+  for (const r of roots) walk(r);
+  // Spans whose parent ids form a cycle (damaged data) are reached from no root: each cycle is
+  // cut at one of its spans, shown as an orphan.
+  for (const u of all) {
+    if (reached.has(u)) continue;
+    const parent = byId.get(u.span.parentSpanId)!;
+    parent.children.splice(parent.children.indexOf(u), 1);
+    u.orphan = true;
+    roots.push(u);
+    walk(u);
   }
+  roots.sort(byStart);
   const services = [...new Set(all.map((u) => u.service))].sort();
   return { rows: roots, total: end !== undefined && end > t0 ? Number(end - t0) : 0, start: t0, services };
 }
@@ -380,7 +409,9 @@ function visibleRows(roots: UiSpan[]): UiSpan[] {
   return out;
 }
 
-async function tracePage(traceId: string): Promise<void> {
+async function tracePage(pathId: string): Promise<void> {
+  // Jaeger drops the leading zeros of 64-bit ids (links from it do too); the read API wants 32 digits.
+  const traceId = pathId.toLowerCase().padStart(32, '0');
   document.title = `Trace ${traceId} · Tracehouse`;
   app.replaceChildren(h('p', { class: 'muted' }, 'Loading trace…'));
   const t0 = performance.now();
@@ -395,7 +426,8 @@ async function tracePage(traceId: string): Promise<void> {
   const spanCount = rows.length;
   const errors = rows.filter((u) => u.span.status.code === 2).length;
   const total = Math.max(1, tree.total);
-  const root = tree.rows[0];
+  // The root, as the search list titles the trace; an orphan may start before it.
+  const root = tree.rows.find((u) => u.span.parentSpanId === '') ?? tree.rows[0];
 
   const legend = h('ul', { class: 'legend' }, ...tree.services.map((s) => {
     const li = h('li', {}, h('span', { class: 'swatch' }), s);
@@ -550,7 +582,7 @@ async function logsPage(params: URLSearchParams): Promise<void> {
     { class: 'filters', action: '/logs', method: 'get' },
     field('Service', service),
     field('Severity', select('minSeverity', SEVERITIES, params.get('minSeverity') ?? '', 'Severity')),
-    field('Time range', select('lookback', LOOKBACKS, params.get('lookback') ?? '1h', 'Time range')),
+    field('Time range', lookbackSelect(params)),
     field('Trace id', input('traceId', params.get('traceId') ?? '', { size: '34', pattern: '[0-9a-fA-F]{32}', placeholder: '32 hex digits' })),
     field('Limit', input('limit', params.get('limit') ?? '100', { inputmode: 'numeric', size: '4' })),
     h('button', { type: 'submit' }, 'Show logs'),
@@ -571,7 +603,7 @@ async function logsPage(params: URLSearchParams): Promise<void> {
     if (v) q.set(k, v);
   }
   q.set('limit', String(Math.min(maxLimit, Math.max(1, Number(params.get('limit')) || 100))));
-  const back = lookbackNs(params.get('lookback') ?? '1h');
+  const back = lookbackNs(lookbackOf(params));
   if (back !== undefined) q.set('start', String(BigInt(Date.now()) * 1_000_000n - back));
   let rows: { log: OtlpLog; service: string }[];
   try {
