@@ -65,10 +65,15 @@ export async function retryWithBackoff(
   onFailure: (result: Exclude<WriteResult, { kind: 'success' }>) => void,
 ): Promise<RetryOutcome> {
   const started = Date.now();
+  let lastError: Error | undefined;
   for (let n = 0; ; n++) {
+    // Given up (shutdown past its timeout): a write started now would land while its rows are
+    // counted as dropped, and perhaps after the store is closed.
+    if (abort.aborted) return { kind: 'dropped', reason: 'shutdown', error: lastError ?? new Error('shut down before the write began') };
     const result = await attempt();
     if (result.kind === 'success') return { kind: 'stored', attempts: n + 1 };
     onFailure(result);
+    lastError = result.error;
     if (result.kind === 'permanent') return { kind: 'dropped', reason: 'permanent_error', error: result.error };
     if (policy.retryMaxElapsedMs > 0 && Date.now() - started >= policy.retryMaxElapsedMs) {
       return { kind: 'dropped', reason: 'retries_exhausted', error: result.error };

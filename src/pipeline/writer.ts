@@ -216,6 +216,8 @@ export class Writer {
   private readonly ctx: PipelineContext;
   /** Pipelines whose writes are failing, with when the failures began (logged once when it starts, once when it ends). */
   private readonly failing = new Map<string, number>();
+  /** Batches of each pipeline between their first failed attempt and their end (stored or dropped). */
+  private readonly retrying = new Map<string, number>();
   /** Rows given up at shutdown: logged once, in total, when shutdown ends. */
   private droppedAtShutdown = 0;
   /** Rows given up (at shutdown or after retries) that the write-ahead log keeps for the next start. */
@@ -361,9 +363,14 @@ export class Writer {
       this.metrics.batchDuration.observe(labels, (performance.now() - t0) / 1000);
       return result;
     };
+    let failedOnce = false;
     try {
       const outcome = await retryWithBackoff(attempt, this.opts, this.abort.signal, (failed) => {
         this.metrics.failedBatches.inc({ ...labels, kind: failed.kind });
+        if (!failedOnce) {
+          failedOnce = true;
+          this.retrying.set(key, (this.retrying.get(key) ?? 0) + 1);
+        }
         if (this.failing.has(key)) return;
         this.failing.set(key, Date.now());
         this.logger.warn({ ...labels, partition: batch.partition, kind: failed.kind, err: failed.error.message }, 'storage write failed; retrying transient failures until they pass');
@@ -384,7 +391,21 @@ export class Writer {
       return false;
     } finally {
       this.account(-batch.bytes);
+      if (failedOnce) this.doneRetrying(key);
     }
+  }
+
+  /**
+   * A batch of pipeline `key` that had failed is stored or dropped. With none of its batches left
+   * retrying, the pipeline is not failing any more: a batch dropped (bad data, retries exhausted)
+   * of a pipeline that then sends nothing would otherwise keep the collector unready for good. An
+   * unreachable store still shows in readiness, through its health check.
+   */
+  private doneRetrying(key: string): void {
+    const left = this.retrying.get(key)! - 1;
+    if (left > 0) return void this.retrying.set(key, left);
+    this.retrying.delete(key);
+    this.failing.delete(key);
   }
 
   /** Counts and logs rows that will never be stored (at shutdown: logged once, in total, by shutdown()). */

@@ -286,6 +286,36 @@ describe('writer', () => {
     expect(await age()).toBe(0);
   });
 
+  it('is not failing once nothing retries: a dropped batch of a pipeline that sends nothing more does not keep it so', async () => {
+    // Readiness goes false after 2 s of failing writes: one batch dropped for bad data, or given up
+    // after retryMaxElapsedMs, must not hold it there for good.
+    const { writer, put, gate } = await setup({ retryMaxElapsedMs: 30 });
+    gate.failNext(1, { kind: 'permanent', error: new Error('bad data') });
+    put(1);
+    await writer.drain();
+    expect(writer.writesFailingForMs).toBe(0);
+    gate.failNext(1_000_000, { kind: 'retryable', error: new Error('down') });
+    put(1);
+    await new Promise((r) => setTimeout(r, 15));
+    expect(writer.writesFailingForMs).toBeGreaterThan(0);
+    await writer.drain();
+    expect(writer.writesFailingForMs).toBe(0);
+  });
+
+  it('starts no write once shutdown has given up: what waited behind a stalled write is dropped unwritten', async () => {
+    const { writer, put, gate, stored } = await setup({ maxBatchRows: 1, maxInFlightBatches: 1, writeTimeoutMs: 60_000 });
+    gate.close();
+    put(1);
+    put(1);
+    put(1);
+    expect(await writer.shutdown(50)).toBe(3);
+    // Only the write running at the timeout reached the store; the two behind it were not started.
+    expect(gate.attempts).toBe(1);
+    gate.open();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await stored()).toBeLessThanOrEqual(1);
+  });
+
   it('shutdown gives up on a store that stays down and says how many accepted rows it dropped', async () => {
     const { writer, put, gate, metric } = await setup();
     gate.failNext(1_000_000, { kind: 'retryable', error: new Error('down') });
