@@ -713,6 +713,8 @@ const DAY_ODD = 1_318_359_375;
 /** The partition key of the tuple being written, shifted right by 16 bits. */
 let keyShifted = 0;
 let days: number[] = [];
+/** The days in `days`: a request of spans each on another day must not scan the list per span. */
+const daySet = new Set<number>();
 /** The last day added, as [dayFrom, dayTo) of shifted keys: consecutive tuples mostly fall in it. */
 let dayFrom = 0;
 let dayTo = 0;
@@ -729,7 +731,9 @@ function addDay(): void {
   const day = Math.floor(keyShifted / DAY_ODD);
   dayFrom = day * DAY_ODD;
   dayTo = dayFrom + DAY_ODD;
-  if (!days.includes(day)) days.push(day);
+  if (daySet.has(day)) return;
+  daySet.add(day);
+  days.push(day);
 }
 
 /** The request walk for items written by `item` (false: rejected, its tuple discarded). */
@@ -949,6 +953,7 @@ function transcode(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, singular
   const rej = new Rejections(limits.maxNestingDepth);
   accepted = 0;
   days = [];
+  daySet.clear();
   dayTo = 0;
   out.start(bytes.byteLength * STORE_BYTES_PER_REQUEST_BYTE.postgres);
   w = out;
