@@ -92,7 +92,7 @@ export class Collector {
     const tokens = security.tokens;
     // Each component gets its own options, sliced from the configuration here.
     const c = config;
-    this.pool = new DecodePool({ threads: c['workers.threads'], maxPendingTasks: c['workers.maxPendingTasks'], maxNestingDepth: c['receiver.maxNestingDepth'] }, backend.encoder);
+    this.pool = new DecodePool({ threads: c['workers.threads'], maxPendingTasks: c['workers.maxPendingTasks'], maxNestingDepth: c['receiver.maxNestingDepth'], maxStoreBytes: c['writer.maxQueueBytes'] }, backend.encoder);
     this.log = c['delivery.ack'] === 'durable'
       ? new DurableLog({ dir: walDir(c), maxBytes: c['delivery.walMaxBytes'], segmentBytes: c['delivery.walSegmentBytes'] }, metrics, logger)
       : undefined;

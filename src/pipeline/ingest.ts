@@ -174,6 +174,10 @@ export class Ingest {
       reservation.release();
       return this.refuse(transport, 'undecodable', out.message);
     }
+    if (out.kind === 'too_large') {
+      reservation.release();
+      return this.refuse(transport, 'too_large', out.message);
+    }
     if (this.ack === 'durable' && out.chunks.length > 0) {
       // In the log and fsynced before the writer sees the rows, or not acknowledged at all.
       const refused = await this.parts.log!.append(signal, out.chunks, req.tenant);

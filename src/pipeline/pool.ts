@@ -60,7 +60,9 @@ export interface WorkerHeap {
 
 export type DecodeOutput =
   | { kind: 'ok'; accepted: number; rejected: number; errorMessage: string; chunks: EncodedChunk[]; seconds: number; heap: WorkerHeap }
-  | { kind: 'invalid'; message: string; seconds: number; heap: WorkerHeap };
+  | { kind: 'invalid'; message: string; seconds: number; heap: WorkerHeap }
+  /** Its store bytes would pass their bound (OutputTooLargeError): refused as too large. */
+  | { kind: 'too_large'; message: string; seconds: number; heap: WorkerHeap };
 
 /** What a worker answers for one request of a batch: its output, or the error that request alone met (a bug, not the client's). */
 export type TaskOutput = DecodeOutput | { kind: 'failed'; message: string };
@@ -87,6 +89,8 @@ export interface PoolOptions {
   /** Requests waiting for a worker before decode() refuses with PoolBusyError. */
   maxPendingTasks: number;
   maxNestingDepth: number;
+  /** The writer's queue budget: a request's store bytes past it (and past 16 times its size) are refused (DecodeLimits). */
+  maxStoreBytes?: number;
 }
 
 /** What each worker is started with. */
@@ -113,7 +117,7 @@ export class DecodePool {
   constructor(options: PoolOptions, encoder: EncoderSpec) {
     this.threads = options.threads || availableParallelism();
     this.maxQueue = options.maxPendingTasks;
-    this.workerData = { encoder, limits: { maxNestingDepth: options.maxNestingDepth } };
+    this.workerData = { encoder, limits: { maxNestingDepth: options.maxNestingDepth, ...(options.maxStoreBytes === undefined ? {} : { maxStoreBytes: options.maxStoreBytes }) } };
   }
 
   /** The store format the workers write. */

@@ -7,6 +7,7 @@ import { releaseBuffer, soleUser } from '../common/release.ts';
 import type { EncodedChunk } from '../storage/backend.ts';
 import { DecodeError } from './decode/index.ts';
 import type { DecodeBatch, DecodeTask, DecodeOutput, TaskOutput, WorkerHeap, WorkerSetup } from './pool.ts';
+import { OutputTooLargeError } from './transcode/byte-out.ts';
 import { loadRequestEncoder } from './transcode/registry.ts';
 
 const { encoder: spec, limits } = workerData as WorkerSetup;
@@ -34,6 +35,7 @@ function run(task: DecodeTask, heap: () => WorkerHeap): DecodeOutput {
     return { kind: 'ok', accepted, rejected, errorMessage, chunks, seconds: (performance.now() - t0) / 1000, heap: heap() };
   } catch (err: unknown) {
     if (err instanceof DecodeError) return { kind: 'invalid', message: err.message, seconds: (performance.now() - t0) / 1000, heap: heap() };
+    if (err instanceof OutputTooLargeError) return { kind: 'too_large', message: err.message, seconds: (performance.now() - t0) / 1000, heap: heap() };
     throw err;
   }
 }

@@ -48,7 +48,7 @@ export class TransferSink {
     this.backend = backend;
     this.tenant = tenant;
     this.metrics = metrics;
-    this.pool = new DecodePool({ threads: config['workers.threads'], maxPendingTasks: config['workers.maxPendingTasks'], maxNestingDepth: config['receiver.maxNestingDepth'] }, backend.encoder);
+    this.pool = new DecodePool({ threads: config['workers.threads'], maxPendingTasks: config['workers.maxPendingTasks'], maxNestingDepth: config['receiver.maxNestingDepth'], maxStoreBytes: config['writer.maxQueueBytes'] }, backend.encoder);
     this.writer = new Writer(backend, writerOptions(config), metrics, logger);
     this.ingest = new Ingest(this.pool, this.writer, metrics, logger);
     // Enough requests decoding at once to keep every worker busy; the writer's byte budget bounds the rest.

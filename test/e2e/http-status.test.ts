@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
+import { WireWriter } from '../../src/pipeline/decode/index.ts';
 import { PROTO_DIR } from '../../src/receiver/otlp-messages.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
 import { createBackend } from '../../src/storage/index.ts';
@@ -152,6 +153,33 @@ async function traceSpans(c: TestCollector, traceId: string, count: number): Pro
 }
 
 const refused = (c: TestCollector, reason: string) => metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { transport: 'http', reason });
+
+describe('OTLP/HTTP: a request whose store bytes pass their bound', () => {
+  let c: TestCollector;
+  beforeAll(async () => {
+    c = await startCollector({ 'writer.maxQueueBytes': '4MiB' });
+  });
+  afterAll(async () => {
+    await c?.stop();
+  });
+
+  it('answers 413 for a small request whose store bytes would pass their bound (a huge resource repeated per item)', async () => {
+    const before = await refused(c, 'too_large');
+    // One 32 KiB resource over 600 scopes of one span: 56 KB asks for ~19 MB of store bytes, past
+    // the queue's 4 MiB and 64 times its size.
+    const w = new WireWriter().fork();
+    w.fork().fork().stringField(1, 'service.name').fork().stringField(1, 'x'.repeat(32 * 1024)).join(2).join(1).join(1);
+    for (let s = 0; s < 600; s++) w.fork().fork().bytesField(1, hexBuf(randHex(16))).bytesField(2, hexBuf(randHex(8))).join(2).join(2);
+    const body = w.join(1).finish();
+    const r = await post(c.httpUrl, '/v1/traces', PB, body);
+    expect(r.status).toBe(413);
+    expect(statusOf(r).message).toMatch(/would take more than 4194304 bytes in the store/);
+    expect(await refused(c, 'too_large')).toBe(before + 1);
+    // Not retryable, and the collector goes on serving.
+    expect(r.headers['retry-after']).toBeUndefined();
+    expect((await post(c.httpUrl, '/v1/traces', PB, pbTraces('after-413', [pbSpan(randHex(16), randHex(8), 'ok')]))).status).toBe(200);
+  });
+});
 
 describe('OTLP/HTTP status codes', () => {
   let c: TestCollector;

@@ -8,6 +8,12 @@ export interface DecodeLimits {
    * a value nested deeper is rejected; the rest of the request is kept.
    */
   maxNestingDepth: number;
+  /**
+   * A request's store bytes may reach this (the writer's queue budget, writer.maxQueueBytes), or
+   * OUTPUT_FACTOR times the request's own bytes if more; past both it is refused as too large
+   * (transcode/byte-out.ts). Absent: 256 MiB, the budget's default.
+   */
+  maxStoreBytes?: number;
 }
 
 export interface DecodeResult<T> {

@@ -68,9 +68,30 @@ export function asciiInto(out: Uint8Array, p: number, s: string): number {
 const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000];
 
 /** A growing byte buffer with writers for the pieces store formats are made of. */
+/**
+ * Every store repeats a resource per scope or row, so a small request of one huge resource over
+ * many items would grow a decode worker's output without bound (294 KB became 262 MB, ×892). A
+ * request's store bytes may reach the writer's queue budget (DecodeLimits.maxStoreBytes: more
+ * could never be queued beside anything else), or OUTPUT_FACTOR times its own size if more.
+ */
+export const OUTPUT_FACTOR = 64;
+const DEFAULT_MAX_STORE_BYTES = 256 << 20;
+
+/** The most store bytes a request of requestBytes may take. */
+export function storeBytesBound(requestBytes: number, maxStoreBytes = DEFAULT_MAX_STORE_BYTES): number {
+  return Math.max(maxStoreBytes, OUTPUT_FACTOR * requestBytes);
+}
+
+/** A request whose store bytes would pass its bound (refused whole: 413 / RESOURCE_EXHAUSTED). */
+export class OutputTooLargeError extends Error {
+  override readonly name = 'OutputTooLargeError';
+}
+
 export class ByteOut {
   buf: Uint8Array;
   pos = 0;
+  /** Bytes this output may grow to for the request being written (start's limitBytes). */
+  private limit = Infinity;
   /** Whether the last jsonStringUtf8 met invalid UTF-8. */
   invalidUtf8 = false;
   /** Whether the last jsonStringUtf8's bytes were all ASCII (so each byte is its UTF-16 code unit). */
@@ -120,9 +141,10 @@ export class ByteOut {
    * a new buffer of exactly that size: not one grown by doubling (the old and the new held at
    * once), and the tail it leaves unused is never written, so its pages are never resident.
    */
-  start(expectedBytes: number): void {
+  start(expectedBytes: number, limitBytes = Infinity): void {
     const n = Math.ceil(expectedBytes);
     this.pos = 0;
+    this.limit = limitBytes;
     if (n >= HAND_OVER_BYTES && n > this.buf.length) this.setBuffer(new Uint8Array(n));
     else this.ensure(n);
   }
@@ -131,6 +153,7 @@ export class ByteOut {
   ensure(n: number): void {
     const need = this.pos + n;
     if (need <= this.buf.length) return;
+    if (need > this.limit) throw new OutputTooLargeError(`the request would take more than ${this.limit} bytes in the store (a resource repeated for each of many items?)`);
     let size = this.buf.length * 2;
     while (size < need) size *= 2;
     const next = new Uint8Array(size);

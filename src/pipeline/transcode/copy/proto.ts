@@ -22,7 +22,7 @@ import { KNOWN_ANYVALUE, KNOWN_LIST, readNestedValue } from '../../decode/otlp-p
 import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
 import { EVENT, GROUP, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, FieldRanges, KeyStamps, sameRange, STRING_ELEMENTS, stringElements, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
-import { ascii, ByteOut, piece } from '../byte-out.ts';
+import { ascii, ByteOut, piece, storeBytesBound } from '../byte-out.ts';
 import { STORE_BYTES_PER_REQUEST_BYTE } from '../../../storage/encoders.ts';
 import type { EncodedRequest, RequestEncoder } from '../encoder.ts';
 
@@ -955,7 +955,7 @@ function transcode(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, singular
   days = [];
   daySet.clear();
   dayTo = 0;
-  out.start(bytes.byteLength * STORE_BYTES_PER_REQUEST_BYTE.postgres);
+  out.start(bytes.byteLength * STORE_BYTES_PER_REQUEST_BYTE.postgres, storeBytesBound(bytes.byteLength, limits.maxStoreBytes));
   w = out;
   groupColumnsStart = -1;
   walkRequest(new WireReader(bytes), walk, rej);

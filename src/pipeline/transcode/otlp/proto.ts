@@ -8,7 +8,7 @@ import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeL
 import { checkEnd, unknownField, type WireReader } from '../../decode/wire.ts';
 import { CHUNK_MAGIC, REC_GROUP, REC_LOG, REC_SPAN } from '../../../storage/otlp-chunks.ts';
 import { EVENT, ID_BAD, ID_OK, GROUP_ATTRS, keyValueInPlace, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, walkOrRowPathError, type Walk, keepSpan, type FieldRanges } from '../wire-scan.ts';
-import { ascii, ByteOut } from '../byte-out.ts';
+import { ascii, ByteOut, storeBytesBound } from '../byte-out.ts';
 import { STORE_BYTES_PER_REQUEST_BYTE } from '../../../storage/encoders.ts';
 import type { EncodedRequest } from '../encoder.ts';
 
@@ -413,7 +413,7 @@ function transcode(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, singular
   const rej = new Rejections(limits.maxNestingDepth);
   accepted = 0;
   // Room for the chunk up front: a record is an item's bytes behind a header of tens of bytes.
-  out.start(bytes.byteLength * STORE_BYTES_PER_REQUEST_BYTE.otlp);
+  out.start(bytes.byteLength * STORE_BYTES_PER_REQUEST_BYTE.otlp, storeBytesBound(bytes.byteLength, limits.maxStoreBytes));
   out.byte(CHUNK_MAGIC);
   // The record count, known at the end: a store can take the chunk's records without walking them.
   out.uint32le(0);

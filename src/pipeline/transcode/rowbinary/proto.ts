@@ -19,7 +19,7 @@ import { dedupeAttributes, REASON_TIME, Rejections, UNKNOWN_SERVICE, type Decode
 import { isUtf8 as isUtf8Bytes } from 'node:buffer';
 import { KNOWN_ANYVALUE, readKeyValueObject, readNestedValue } from '../../decode/otlp-proto.ts';
 import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
-import { ascii, ByteOut, HAND_OVER_BYTES } from '../byte-out.ts';
+import { ascii, ByteOut, HAND_OVER_BYTES, storeBytesBound } from '../byte-out.ts';
 import { STORE_BYTES_PER_REQUEST_BYTE } from '../../../storage/encoders.ts';
 import type { EncodedRequest, RequestEncoder } from '../encoder.ts';
 import {
@@ -1133,7 +1133,7 @@ function transcode(bytes: Uint8Array, limits: DecodeLimits, shardCount: number, 
   shards = shardCount;
   const rej = new Rejections(limits.maxNestingDepth);
   accepted = 0;
-  out.start(bytes.byteLength * STORE_BYTES_PER_REQUEST_BYTE.clickhouse);
+  out.start(bytes.byteLength * STORE_BYTES_PER_REQUEST_BYTE.clickhouse, storeBytesBound(bytes.byteLength, limits.maxStoreBytes));
   o = out;
   walkRequest(new WireReader(bytes), walk, rej);
   const result = { accepted, rejected: rej.total, errorMessage: rej.message(singular, plural), chunks: chunks() };
