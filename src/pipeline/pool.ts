@@ -89,7 +89,7 @@ export interface PoolOptions {
   /** Requests waiting for a worker before decode() refuses with PoolBusyError. */
   maxPendingTasks: number;
   maxNestingDepth: number;
-  /** The writer's queue budget: a request's store bytes past it (and past 16 times its size) are refused (DecodeLimits). */
+  /** The writer's queue budget: a request's store bytes past it (and past 64 times its size) are refused (DecodeLimits). */
   maxStoreBytes?: number;
 }
 

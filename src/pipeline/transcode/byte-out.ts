@@ -67,7 +67,6 @@ export function asciiInto(out: Uint8Array, p: number, s: string): number {
 /** 10^p for the places after the point a short decimal may have (ByteOut.shortDecimal). */
 const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000];
 
-/** A growing byte buffer with writers for the pieces store formats are made of. */
 /**
  * Every store repeats a resource per scope or row, so a small request of one huge resource over
  * many items would grow a decode worker's output without bound (294 KB became 262 MB, ×892). A
@@ -87,6 +86,7 @@ export class OutputTooLargeError extends Error {
   override readonly name = 'OutputTooLargeError';
 }
 
+/** A growing byte buffer with writers for the pieces store formats are made of. */
 export class ByteOut {
   buf: Uint8Array;
   pos = 0;
