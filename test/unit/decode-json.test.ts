@@ -147,6 +147,17 @@ describe('decodeTracesJson', () => {
     ]);
   });
 
+  it('keeps int64 and fixed64 exact beyond 2^53 when written with a zero fraction or an exponent, and refuses a fraction', () => {
+    for (const v of ['1234567890123456789.0', '1.234567890123456789e18', '12345678901234567890e-1']) {
+      const text = `{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"${SPAN.traceId}","spanId":"${SPAN.spanId}","startTimeUnixNano":${v},"attributes":[{"key":"i","value":{"intValue":${v}}}]}]}]}]}`;
+      const { rows } = traces(text);
+      expect(rows[0].startTimeUnixNano, v).toBe(1234567890123456789n);
+      expect(rows[0].attributes[0].value, v).toStrictEqual({ intValue: '1234567890123456789' });
+    }
+    // Not an integer: refused, never rounded.
+    expect(() => traces(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"${SPAN.traceId}","spanId":"${SPAN.spanId}","startTimeUnixNano":1234567890123456789.5}]}]}]}`)).toThrow(DecodeError);
+  });
+
   it('refuses int64 values out of range or not integers', () => {
     expect(() => traces(withSpan({ ...SPAN, attributes: [{ key: 'x', value: { intValue: '9223372036854775808' } }] }))).toThrow(/intValue: expected a 64-bit integer/);
     expect(() => traces(withSpan({ ...SPAN, attributes: [{ key: 'x', value: { intValue: 1.5 } }] }))).toThrow(DecodeError);

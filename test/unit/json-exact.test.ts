@@ -5,13 +5,36 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseExactIntegers } from '../../src/pipeline/decode/json-exact.ts';
 
-function reviverParse(text: string): unknown {
-  return JSON.parse(text, (_k, v: unknown, ctx?: { source?: string }) =>
-    typeof v === 'number' && !Number.isSafeInteger(v) && ctx?.source !== undefined && /^-?\d+$/.test(ctx.source) ? BigInt(ctx.source) : v,
-  );
+/** The integer a literal denotes when it is one (mantissa times a power of ten, by bigints), else undefined. */
+function integerOf(source: string): bigint | undefined {
+  const m = /^(-?\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(source);
+  if (!m) return undefined;
+  const mantissa = BigInt(m[1]! + (m[2] ?? ''));
+  const exp = BigInt(m[3] ?? '0') - BigInt((m[2] ?? '').length);
+  if (exp >= 0n) return mantissa * 10n ** exp;
+  const div = 10n ** -exp;
+  return mantissa % div === 0n ? mantissa / div : undefined;
 }
 
-const bigLiteral = fc.oneof(fc.bigInt({ min: -(1n << 70n), max: 1n << 70n }), fc.bigInt({ min: (1n << 53n) - 3n, max: (1n << 53n) + 3n })).map((b) => b.toString());
+function reviverParse(text: string): unknown {
+  return JSON.parse(text, (_k, v: unknown, ctx?: { source?: string }) => {
+    if (typeof v !== 'number' || Number.isSafeInteger(v) || ctx?.source === undefined) return v;
+    // Integers beyond 2^53, also written with a zero fraction or an exponent (past 2^65 no int64 or uint64 field takes them).
+    const exact = /^-?\d+$/.test(ctx.source) || Math.abs(v) <= 2 ** 65 ? integerOf(ctx.source) : undefined;
+    return exact ?? v;
+  });
+}
+
+const bigInteger = fc.oneof(fc.bigInt({ min: -(1n << 70n), max: 1n << 70n }), fc.bigInt({ min: (1n << 53n) - 3n, max: (1n << 53n) + 3n }));
+// As written, and with a zero fraction or an exponent (1234567890123456789.0, 1.234567890123456789e18).
+const bigLiteral = fc.oneof(
+  bigInteger.map((b) => b.toString()),
+  bigInteger.map((b) => `${b}.000`),
+  bigInteger.filter((b) => b > 9n || b < -9n).map((b) => {
+    const digits = (b < 0n ? -b : b).toString();
+    return `${b < 0n ? '-' : ''}${digits[0]}.${digits.slice(1)}e${digits.length - 1}`;
+  }),
+);
 
 describe('parseExactIntegers', () => {
   it('gives what JSON.parse with the source-text reviver gives, on random documents', () => {

@@ -5,14 +5,37 @@
 // so it does not validate.
 
 const INTEGER_SOURCE = /^-?\d+$/;
+const NUMBER_PARTS = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
+
+/**
+ * The exact integer a number literal beyond 2^53 denotes, written with a fraction or an exponent
+ * too (1234567890123456789.0, 1.234567890123456789e18); undefined when its fraction is not zero.
+ */
+function exactInteger(source: string, n: number): bigint | undefined {
+  if (INTEGER_SOURCE.test(source)) return BigInt(source);
+  // Past 2^65 no int64 or uint64 field can take it: no digits need writing out.
+  if (!Number.isInteger(n) || Math.abs(n) > 2 ** 65) return undefined;
+  const m = NUMBER_PARTS.exec(source);
+  if (m === null) return undefined;
+  const frac = m[3] ?? '';
+  let digits = m[2]! + frac;
+  const exp = Number(m[4] ?? '0') - frac.length;
+  if (exp >= 0) digits += '0'.repeat(exp);
+  else {
+    if (!/^0*$/.test(digits.slice(exp))) return undefined;
+    digits = digits.slice(0, exp) || '0';
+  }
+  return BigInt(m[1]! + digits);
+}
 
 function isWhitespace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
 /**
- * Parses text that JSON.parse accepts into the same value, except that integer literals beyond
- * ±2^53 come back as exact bigints (where JSON.parse would round them to a number).
+ * Parses text that JSON.parse accepts into the same value, except that integers beyond ±2^53 come
+ * back as exact bigints (where JSON.parse would round them to a number), also when written with a
+ * zero fraction or an exponent; one with a fraction that is not zero stays a (rounded) number.
  */
 export function parseExactIntegers(text: string): unknown {
   const open: (unknown[] | Record<string, unknown>)[] = [];
@@ -89,7 +112,7 @@ export function parseExactIntegers(text: string): unknown {
       }
       const source = text.slice(start, i);
       const n = Number(source);
-      put(!Number.isSafeInteger(n) && INTEGER_SOURCE.test(source) ? BigInt(source) : n);
+      put((Number.isSafeInteger(n) ? undefined : exactInteger(source, n)) ?? n);
     }
     if (opened) continue;
     // After a value: commas go on to the next value, closers end containers.

@@ -82,9 +82,13 @@ function parse(text: string): unknown {
   }
 }
 
-/** A JSON number in an int64 position: exact when safe or already a bigint, else a re-parse. */
-export function integerNumber(v: number): bigint {
-  if (Number.isSafeInteger(v) || exact) return BigInt(v);
+/**
+ * A JSON number in an int64 position: exact when safe, else a re-parse. In the exact parse every
+ * integer beyond 2^53 is a bigint already, so a number still here had a fraction (undefined).
+ */
+export function integerNumber(v: number): bigint | undefined {
+  if (Number.isSafeInteger(v)) return BigInt(v);
+  if (exact) return undefined;
   throw NEED_EXACT;
 }
 
@@ -208,6 +212,7 @@ export function int64Text(v: unknown): string | undefined {
     if (!Number.isInteger(v)) return undefined;
     if (Number.isSafeInteger(v)) return String(v === 0 ? 0 : v);
     v = integerNumber(v);
+    if (v === undefined) return undefined;
   }
   if (typeof v === 'bigint' && BigInt.asIntN(64, v) === v) return v.toString();
   return undefined;
