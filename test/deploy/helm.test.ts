@@ -136,6 +136,18 @@ describe('helm chart', () => {
     expect(memory).toContain('containerPort: 9999');
   });
 
+  it('refuses shutdown.timeoutMs set past config, which the grace period would not follow', () => {
+    for (const args of [
+      ['--set', 'extraArgs[0]=--shutdown.timeoutMs=120000'],
+      ['--set', 'extraEnv[0].name=TRACEHOUSE_SHUTDOWN_TIMEOUT_MS', '--set-string', 'extraEnv[0].value=120000'],
+    ]) {
+      const r = template(args);
+      expect(r.status, args.join(' ')).not.toBe(0);
+      expect(r.stderr).toContain('set config.shutdown.timeoutMs instead');
+    }
+    expect(template(['--set', 'config.shutdown.timeoutMs=120000']).stdout).toMatch(/terminationGracePeriodSeconds: 1[2-9]\d/);
+  });
+
   it('leaves out the read API port when query.enabled is off in any spelling the collector reads', () => {
     for (const off of ['false', 'FALSE', '0']) {
       const rendered = template(['--set-string', `config.query.enabled=${off}`]);

@@ -182,6 +182,17 @@ values, so the result is stored, with its type, under "value" in the dict given 
 {{- if and .Values.autoscaling.enabled (gt (int64 .Values.autoscaling.minReplicas) (int64 .Values.autoscaling.maxReplicas)) }}
 {{- fail "autoscaling.minReplicas is greater than autoscaling.maxReplicas" }}
 {{- end }}
+{{- /* The grace period follows config.shutdown.timeoutMs: one set past it would outlast the pod. */}}
+{{- range .Values.extraArgs }}
+{{- if hasPrefix "--shutdown.timeoutMs" (toString .) }}
+{{- fail (printf "extraArgs: %q sets shutdown.timeoutMs, which terminationGracePeriodSeconds is derived from: set config.shutdown.timeoutMs instead" (toString .)) }}
+{{- end }}
+{{- end }}
+{{- range .Values.extraEnv }}
+{{- if eq (toString .name) "TRACEHOUSE_SHUTDOWN_TIMEOUT_MS" }}
+{{- fail "extraEnv: TRACEHOUSE_SHUTDOWN_TIMEOUT_MS sets shutdown.timeoutMs, which terminationGracePeriodSeconds is derived from: set config.shutdown.timeoutMs instead" }}
+{{- end }}
+{{- end }}
 {{- $_ := include "tracehouse.terminationGrace" . }}
 {{- end }}
 
