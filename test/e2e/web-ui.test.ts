@@ -340,6 +340,8 @@ describe('web UI with data as it comes: types, short ids, damaged parents, deep 
       span(traceId, b, a, 'b', now + 21_000_000n, 1_000_000n),
     ]);
     await send('ui-worker', [span(traceId, hex(8), hex(8), 'background job', now, 5_000_000n)]);
+    // The two requests are written separately: all four spans stored before the page loads.
+    await eventually(async () => ((await getJson(c.queryUrl, `/api/traces/${traceId}`)).body?.data?.[0]?.spans.length === 4 ? true : undefined));
     await ready(`/trace/${traceId}`);
     expect(await page.$eval('.trace-head .meta', (e) => e.textContent)).toContain('4 spans');
     expect((await rowIds()).filter((id) => [root, a, b].includes(id!)).sort()).toEqual([root, a, b].sort());
