@@ -55,17 +55,9 @@ async function main(): Promise<number> {
     process.stderr.write(`tracehouse: unknown command '${cli.command}' (start, migrate, export, import, copy; see --help)\n`);
     return 2;
   }
-  let config;
-  try {
-    const file = cli.configFile ?? process.env['TRACEHOUSE_CONFIG'];
-    config = loadConfig({ flags: cli.flags, env: process.env, ...(file ? { file } : {}) });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`tracehouse: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const file = cli.configFile ?? process.env['TRACEHOUSE_CONFIG'];
+  // A ConfigError, here or while the collector is built or started, ends main: see its handler.
+  const config = loadConfig({ flags: cli.flags, env: process.env, ...(file ? { file } : {}) });
   const logger = createLogger(config['log.level']);
 
   if (cli.command === 'migrate') {
@@ -103,10 +95,7 @@ async function main(): Promise<number> {
     await collector.start();
   } catch (err) {
     await collector.shutdown().catch(() => {});
-    if (err instanceof ConfigError) {
-      process.stderr.write(`tracehouse: ${err.message}\n`);
-      return 2;
-    }
+    if (err instanceof ConfigError) throw err;
     logger.fatal({ err: (err as Error).message }, 'start-up failed');
     return 1;
   }
@@ -119,8 +108,8 @@ if (import.meta.main) {
       if (code >= 0) process.exitCode = code;
     },
     (err: Error) => {
-      // A setting found wrong while the collector is built (a certificate or tokens file, say)
-      // stops start-up as one found while loading does: its message, exit 2, no stack.
+      // A setting found wrong, when loaded or while the collector is built (a certificate or
+      // tokens file, say): its message, exit 2, no stack.
       if (err instanceof ConfigError) {
         process.stderr.write(`tracehouse: ${err.message}\n`);
         process.exit(2);
