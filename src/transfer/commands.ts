@@ -63,6 +63,10 @@ export interface ExportOptions extends TransferFilters {
 export async function exportStore(reader: StoreReader, o: ExportOptions): Promise<TransferCounts & { summary: string }> {
   const target = exportTarget(o.out);
   const file = openOtlpFileWriter(target.writing, o.out);
+  /** A failed export leaves no partial file beside the previous one. */
+  const discard = (): void => {
+    if (target.writing !== target.final) rmSync(target.writing, { force: true });
+  };
   const progress = new Progress({ verb: 'export', quiet: o.quiet, ...(o.stream ? { stream: o.stream } : {}) });
   const counts: TransferCounts = { spans: 0, logs: 0, bytes: 0 };
   try {
@@ -82,11 +86,11 @@ export async function exportStore(reader: StoreReader, o: ExportOptions): Promis
     }
   } catch (err) {
     await file.close().catch(() => undefined);
-    if (target.writing !== target.final) rmSync(target.writing, { force: true });
+    discard();
     throw err;
   }
   await file.close().catch((err: unknown) => {
-    if (target.writing !== target.final) rmSync(target.writing, { force: true });
+    discard();
     throw err;
   });
   if (target.writing !== target.final) renameSync(target.writing, target.final);
