@@ -25,7 +25,7 @@ function leaf(o: OptionDef): JsonSchema {
       return { type: 'string' };
     case 'int': {
       const n: JsonSchema = { type: 'integer', minimum: t.min };
-      const max = intMax({ ...o, type: t });
+      const max = intMax(o.key, t.max);
       if (max !== undefined) n['maximum'] = max;
       return takesSizeUnit(o) ? { anyOf: [n, { type: 'string', pattern: SIZE }] } : { anyOf: [n, { type: 'string', pattern: DIGITS }] };
     }

@@ -39,7 +39,7 @@ function schemaFor(o: OptionDef): z.ZodType {
         const unit = m[2] === '' ? 1 : takesSizeUnit(o) ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
         return unit === undefined ? v : Number(m[1]) * unit;
       }, z.number().int().min(t.min));
-      const max = intMax({ ...o, type: t });
+      const max = intMax(o.key, t.max);
       return max === undefined ? n : n.pipe(z.number().max(max));
     }
     case 'bool':

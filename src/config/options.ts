@@ -132,12 +132,12 @@ export type OptionKey = (typeof OPTIONS)[number]['key'];
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
- * The largest value of an integer option: its own, or for a millisecond key (…Ms) without one the
- * longest timer delay, since those are delays (the two that are only compared with elapsed time,
- * writer.retryMaxElapsedMs and storage.memory.maxAgeMs, say their own).
+ * The largest value of integer option `key`: its type's own `max`, or for a millisecond key (…Ms)
+ * without one the longest timer delay, since those are delays (the two that are only compared
+ * with elapsed time, writer.retryMaxElapsedMs and storage.memory.maxAgeMs, say their own).
  */
-export function intMax(o: OptionDef & { type: { kind: 'int' } }): number | undefined {
-  return o.type.max ?? (o.key.endsWith('Ms') ? MAX_TIMER_MS : undefined);
+export function intMax(key: string, max: number | undefined): number | undefined {
+  return max ?? (key.endsWith('Ms') ? MAX_TIMER_MS : undefined);
 }
 
 /** Whether an integer option takes a size unit (64MiB, 1g): the byte counts (…Bytes) alone; 5m on a …Ms key is refused, not read as 5 MiB. */
