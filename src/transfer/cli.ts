@@ -3,6 +3,7 @@
 // flag stops the command naming flag and value (exit 2).
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { timeNs } from '../common/time.ts';
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
 import { DEFAULT_TENANT } from '../model/tenant.ts';
 import type { Signal } from '../model/signal.ts';
@@ -20,7 +21,7 @@ const BOOLEAN_FLAGS = new Set(['quiet']);
 
 export const TRANSFER_HELP = `Backup, restore and migration (OTLP/JSON lines, the OpenTelemetry Collector's file format):
   tracehouse export --out FILE [--tenant T] [--signal traces|logs|all] [--start T] [--end T] [--service S] [--quiet]
-      FILE '-' is stdout; a .gz or .zst suffix compresses. T: RFC 3339 time or Unix nanoseconds.
+      FILE '-' is stdout; a .gz or .zst suffix compresses. T: RFC 3339 time with its offset, or Unix nanoseconds.
   tracehouse import FILE... [--tenant T] [--on-error skip|stop] [--quiet]
       JSON lines or length-delimited protobuf, plain, gzip or zstd ('-' is stdin).
   tracehouse copy --to-config OTHER.yaml [--checkpoint FILE] [filters as export] [--quiet]
@@ -67,15 +68,11 @@ export function parseTransferArgs(argv: readonly string[]): TransferArgs {
   return { command, files, own, configFlags };
 }
 
-/** A time flag: RFC 3339 (or any date Date.parse reads) or an integer of Unix nanoseconds. */
+/** A time flag: RFC 3339 or an integer of Unix nanoseconds, read as the read API reads them. */
 export function parseTime(flag: string, v: string): bigint {
-  if (/^\d+$/.test(v)) return BigInt(v);
-  const ms = Date.parse(v);
-  if (Number.isNaN(ms)) throw new UsageError(`--${flag} ${JSON.stringify(v)}: not a time (use RFC 3339 like 2026-01-31T12:00:00Z, or Unix nanoseconds)`);
-  // Fractions below the millisecond are kept from the text when present.
-  const frac = /\.(\d{4,9})/.exec(v);
-  const extraNs = frac ? BigInt(frac[1]!.padEnd(9, '0').slice(3)) : 0n;
-  return BigInt(ms) * 1_000_000n + extraNs;
+  const t = timeNs(v);
+  if ('error' in t) throw new UsageError(`--${flag} ${JSON.stringify(v)}: ${t.error}`);
+  return t.ns;
 }
 
 /** --tenant: whose data a transfer reads or writes (the default tenant unless given). */
