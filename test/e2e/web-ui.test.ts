@@ -10,7 +10,7 @@ import { LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-log
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import puppeteer, { type Browser, type HTTPRequest, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, getJson, startCollector, type TestCollector } from '../helpers/collector.ts';
 
@@ -213,6 +213,30 @@ describe('web UI in headless Chromium', () => {
     expect(details).toContain('payment provider said: card declined');
     expect(details).not.toContain('checkout started');
     await page.screenshot({ path: new URL('trace.png', SCREENSHOTS).pathname as `${string}.png` });
+  });
+
+  it('keeps span details when its logs fail to load, and asks again for the next span', async () => {
+    await ready(`/trace/${traceId}`);
+    await page.setRequestInterception(true);
+    let failed = 0;
+    const once = (r: HTTPRequest) => {
+      if (r.url().includes('/v1/logs') && failed++ === 0) void r.respond({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: 'store unavailable' }) });
+      else void r.continue();
+    };
+    page.on('request', once);
+    try {
+      await page.click(`.row[data-span-id="${failingSpanId}"]`);
+      await page.waitForFunction(() => document.querySelector('.span-logs')?.textContent?.includes('store unavailable'));
+      expect(await page.$eval('.details', (e) => e.textContent ?? '')).toContain('error: card declined');
+      await page.click(`.row[data-span-id="${shopSpans.find((s) => s.name === 'POST /checkout')!.spanContext().spanId}"]`);
+      await page.waitForFunction(() => document.querySelector('.span-logs')?.textContent?.includes('checkout started'));
+      expect(failed).toBe(2);
+    } finally {
+      page.off('request', once);
+      await page.setRequestInterception(false);
+    }
+    expect(problems).toEqual(['error: Failed to load resource: the server responded with a status of 503 (Service Unavailable)']);
+    problems.length = 0;
   });
 
   it('logs: filters by service, severity and trace', async () => {

@@ -550,7 +550,15 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string): Promi
     logsBox,
   );
   traceLogs ??= getJson<LogsDoc>(`/v1/logs?traceId=${traceId}&limit=${maxLimit}`).then((d) => flattenLogs(d).map((x) => x.log));
-  const mine = (await traceLogs).filter((l) => l.spanId === s.spanId);
+  let logs: OtlpLog[];
+  try {
+    logs = await traceLogs;
+  } catch (e) {
+    // The span's details stay; the next span selected asks again instead of this failure.
+    traceLogs = undefined;
+    return showError(logsBox, e);
+  }
+  const mine = logs.filter((l) => l.spanId === s.spanId);
   logsBox.replaceChildren(mine.length === 0 ? h('p', { class: 'muted' }, 'No log records for this span.') : h('ol', { class: 'span-log-list' }, ...mine.map((l) => h('li', { class: `sev sev-${severityClass(l.severityNumber)}` }, h('time', {}, fmtTime(l.timeUnixNano !== '0' ? l.timeUnixNano : l.observedTimeUnixNano)), ' ', h('span', { class: 'sev-text' }, l.severityText || String(l.severityNumber)), ' ', h('span', { class: 'body' }, valueText(l.body))))));
 }
 
