@@ -3,7 +3,7 @@
 // and the SQLite file's disk filling up: exports are refused as retryable, nothing acknowledged
 // is lost, and once space returns everything acknowledged is stored, once.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,11 +12,14 @@ import { sqliteOptions } from '../../src/storage/index.ts';
 import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { gated } from '../helpers/backends.ts';
+import { capturedLogger } from '../helpers/logger.ts';
 import { eventually, getJson, metricValue, startCollector } from '../helpers/collector.ts';
 import { startLoad, storedInSqlite, type Acked } from '../helpers/process.ts';
+import { makeSpan, writeSpans } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const SPANS_PER_REQUEST = 20;
+const DAY = 86_400_000_000_000n;
 const mounts: string[] = [];
 
 /** A fresh tmpfs of this size, or the reason there cannot be one. */
@@ -165,4 +168,37 @@ describe.skipIf(!canMount)(`disk full (tmpfs${canMount ? '' : `: cannot mount he
     await (await startCollector(flags)).stop();
     expectAllStoredOnce(acked, db, service);
   }, 90_000);
+
+  it('SQLite retention on a full disk: the failed pass is logged as such and the write thread goes on', async () => {
+    // Deleting rows writes pages into SQLite's WAL, so on a full disk a retention pass fails;
+    // before, it threw on the write thread, which died and was started again.
+    const dbFs = tinyFs('32m') as string;
+    const path = join(dbFs, 'th.db');
+    const sqlite = (retentionDays: number, logger = pino({ level: 'silent' })) =>
+      createSqliteBackend(sqliteOptions(loadConfig({ flags: { 'storage.backend': 'sqlite', 'storage.sqlite.path': path, 'storage.sqlite.retentionDays': String(retentionDays) } })), { logger, metrics: createMetrics() });
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const old = Array.from({ length: 3000 }, (_, i) => makeSpan({ name: `old ${i}`, startTimeUnixNano: now - 10n * DAY + BigInt(i), endTimeUnixNano: now - 10n * DAY + BigInt(i) + 1n }));
+    const first = sqlite(0);
+    await first.start();
+    await writeSpans(first, old);
+    await first.shutdown();
+    const ballast = fill(dbFs);
+    // Room for the connections' shared memory, not for the deletions.
+    truncateSync(ballast, Math.max(0, statSync(ballast).size - (256 << 10)));
+    const { logger, lines } = capturedLogger();
+    const backend = sqlite(7, logger);
+    await backend.start();
+    try {
+      const failed = await eventually(async () => lines().find((l) => l.msg.startsWith('sqlite retention failed')), 20_000, 'the retention pass to fail');
+      expect(failed).toMatchObject({ level: 50, retentionDays: 7, err: expect.stringMatching(/full/i) });
+      rmSync(ballast);
+      const fresh = makeSpan({ startTimeUnixNano: now, endTimeUnixNano: now + 1n });
+      await writeSpans(backend, [fresh]);
+      expect(lines().filter((l) => /write thread stopped/.test(l.msg))).toEqual([]);
+      expect((await backend.getTrace('default', old[0]!.traceId)).map((s) => s.name)).toEqual(['old 0']);
+      expect((await backend.getTrace('default', fresh.traceId)).map((s) => s.spanId)).toEqual([fresh.spanId]);
+    } finally {
+      await backend.shutdown();
+    }
+  }, 60_000);
 });

@@ -36,6 +36,9 @@ export interface SqliteOptions {
 const UNREADABLE_KEYS_KEPT = 100_000;
 /** The write thread's name, which Node gives its OS thread too (at most 15 characters): top -H, perf and the bench's split by thread tell it from the decode workers. */
 const WRITE_THREAD_NAME = 'sqlite-write';
+/** Retention passes: one at start, then hourly; a failed pass is tried again sooner. */
+const RETENTION_INTERVAL_MS = 3_600_000;
+const RETENTION_RETRY_MS = 60_000;
 
 class SqliteBackend implements StorageBackend, StoreStats {
   readonly name = 'sqlite';
@@ -48,6 +51,8 @@ class SqliteBackend implements StorageBackend, StoreStats {
   private nextId = 0;
   private readonly pending = new Map<number, (reply: WriteReply) => void>();
   private retentionTimer: NodeJS.Timeout | undefined;
+  /** Whether retention passes are scheduled: from start to shutdown. */
+  private retaining = false;
   private readonly path: string;
   private readonly retentionDays: number;
   private readonly readThreads: number;
@@ -73,10 +78,8 @@ class SqliteBackend implements StorageBackend, StoreStats {
     // The schema exists before the other connections open; this one then serves health checks only.
     this.db = openDatabase(this.path, { attributeIndex: this.attributeIndex });
     this.readPool = new ReadPool({ path: this.path, threads: this.readThreads, timeoutMs: this.timeoutMs, logger: this.deps.logger, onUnreadable: (items) => this.unreadable(items) });
-    if (this.retentionDays > 0) {
-      this.applyRetention();
-      this.retentionTimer = setInterval(() => this.applyRetention(), 3_600_000).unref();
-    }
+    this.retaining = this.retentionDays > 0;
+    if (this.retaining) this.applyRetention();
   }
 
   /** Stored items reads found malformed, by key (reads.ts, Unreadable): each is counted and logged once, however many reads meet it. */
@@ -130,12 +133,17 @@ class SqliteBackend implements StorageBackend, StoreStats {
     });
   }
 
+  /** One retention pass now, and the next in an hour, or in a minute after a pass that failed. */
   private applyRetention(): void {
-    this.request({ id: this.nextId++, op: 'retention', retentionDays: this.retentionDays }).then((reply) => {
-      if ('deleted' in reply && reply.deleted.spans + reply.deleted.logs > 0) {
-        this.deps.logger.info({ ...reply.deleted, retentionDays: this.retentionDays }, 'sqlite retention deleted old rows');
+    void this.request({ id: this.nextId++, op: 'retention', retentionDays: this.retentionDays }).then((reply) => {
+      if (!this.retaining) return;
+      if ('deleted' in reply) {
+        if (reply.deleted.spans + reply.deleted.logs > 0) this.deps.logger.info({ ...reply.deleted, retentionDays: this.retentionDays }, 'sqlite retention deleted old rows');
+      } else {
+        this.deps.logger.error({ err: reply.result.message, retentionDays: this.retentionDays, retryInMs: RETENTION_RETRY_MS }, 'sqlite retention failed: old rows stay until a pass succeeds');
       }
-    }, () => {});
+      this.retentionTimer = setTimeout(() => this.applyRetention(), 'deleted' in reply ? RETENTION_INTERVAL_MS : RETENTION_RETRY_MS).unref();
+    });
   }
 
   private open(): DatabaseSync {
@@ -231,7 +239,8 @@ class SqliteBackend implements StorageBackend, StoreStats {
   }
 
   async shutdown(): Promise<void> {
-    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    this.retaining = false;
+    clearTimeout(this.retentionTimer);
     this.retentionTimer = undefined;
     const thread = this.thread;
     this.thread = undefined;

@@ -20,7 +20,15 @@ const store = new SqliteStore(db, { indexAttributes: attributeIndex });
 
 parentPort!.on('message', (req: WriteRequest) => {
   if (req.op === 'retention') {
-    parentPort!.postMessage({ id: req.id, deleted: store.applyRetention(req.retentionDays) } satisfies WriteReply);
+    // A pass that fails (the file locked by another process past the busy timeout, the disk full)
+    // is answered, not thrown: the thread and the writes queued behind the pass go on.
+    let reply: WriteReply;
+    try {
+      reply = { id: req.id, deleted: store.applyRetention(req.retentionDays) };
+    } catch (err) {
+      reply = { id: req.id, result: { kind: 'retryable', message: (err as Error).message } };
+    }
+    parentPort!.postMessage(reply);
     return;
   }
   const r = req.op === 'traces' ? store.writeSpans(req.chunks, req.tenant) : store.writeLogs(req.chunks, req.batchId, req.tenant);
