@@ -220,6 +220,14 @@ describe('decodeTracesJson', () => {
     const { rows } = traces(withSpan({ ...SPAN, attributes: [{ key: 'std', value: { bytesValue: '+/8=' } }, { key: 'url', value: { bytesValue: '-_8' } }] }));
     expect(rows[0].attributes.map((a) => a.value)).toStrictEqual([{ bytesValue: '+/8=' }, { bytesValue: '+/8=' }]);
     expect(() => traces(withSpan({ ...SPAN, attributes: [{ key: 'x', value: { bytesValue: 'not base64!' } }] }))).toThrow(/bytesValue/);
+    // Text of base64's alphabet that is not whole quantums: Buffer.from would drop what dangles
+    // ('QUJDR' stored as 'QUJD', 'A' and 'Q=' as no bytes) and the sender get 200.
+    const stored = (b64: string) => traces(withSpan({ ...SPAN, attributes: [{ key: 'b', value: { bytesValue: b64 } }] })).rows[0].attributes[0].value;
+    expect(stored('QUJDRA')).toStrictEqual({ bytesValue: 'QUJDRA==' });
+    expect(stored('')).toStrictEqual({ bytesValue: '' });
+    for (const bad of ['QUJDR', 'A', 'Q=', 'QUJD=', 'QUJDRA=', 'QUJDRA===', 'QU=D']) {
+      expect(() => stored(bad), bad).toThrow(/bytesValue/);
+    }
   });
 
   it('accepts the non-finite doubles as strings', () => {
