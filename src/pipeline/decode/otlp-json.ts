@@ -236,7 +236,7 @@ const BASE64_TEXT = /^[A-Za-z0-9+/_-]*={0,2}$/;
 export function base64Value(v: unknown): string | undefined {
   if (typeof v !== 'string' || !BASE64_TEXT.test(v)) return undefined;
   // Whole quantums: 2 or 3 characters may end the text (their padding optional), 1 cannot, and padding only completes a quantum.
-  const pad = v.length - v.replace(/=+$/, '').length;
+  const pad = v.endsWith('==') ? 2 : v.endsWith('=') ? 1 : 0;
   const data = v.length - pad;
   if (data % 4 === 1 || (pad > 0 && (data % 4 === 0 || v.length % 4 !== 0))) return undefined;
   // Accepts the URL-safe alphabet and missing padding; stores canonical base64.
