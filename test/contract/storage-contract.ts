@@ -193,6 +193,14 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       expect(await backend.searchLogs(TENANT, { service, limit: 2 })).toHaveLength(2);
     });
 
+    it('filters log records by the severity number reads return, also one outside 0..255 (an int32 enum)', async () => {
+      const service = 'svc-' + randomUUID();
+      const t0 = BigInt(Date.now()) * MS - 600_000n * MS;
+      await writeLogs(backend, [-3, 9, 17, 265].map((severityNumber, i) => makeLog({ serviceName: service, severityNumber, timeUnixNano: t0 + BigInt(i) * MS })));
+      expect((await backend.searchLogs(TENANT, { service, limit: 10 })).map((l) => l.severityNumber)).toEqual([265, 17, 9, -3]);
+      expect((await backend.searchLogs(TENANT, { service, minSeverity: 17, limit: 10 })).map((l) => l.severityNumber)).toEqual([265, 17]);
+    });
+
     // Scans (export and copy): every matching row once, page by page, whatever is written meanwhile.
     async function scanAll<T>(scan: (q: ScanQuery) => Promise<ScanPage<T>>, q: Omit<ScanQuery, 'limit' | 'after'>, limit: number, between?: () => Promise<void>): Promise<{ rows: T[]; pages: number }> {
       const rows: T[] = [];

@@ -168,7 +168,8 @@ export async function searchLogsOnShard(client: ClickHouseClient, o: SchemaOptio
   const params: Params = { limit: q.limit, tenant };
   addCond(where, params, 'TraceId = {traceId:String}', 'traceId', q.traceId);
   addServiceAndTime(where, params, q);
-  addCond(where, params, 'SeverityNumber >= {minSeverity:UInt8}', 'minSeverity', q.minSeverity === undefined ? undefined : Math.max(0, Math.min(255, Math.floor(q.minSeverity))));
+  // SeverityNumber keeps the low byte; a number outside 0..255 is exact in TracehouseExtra's sv.
+  addCond(where, params, "if(JSONHas(TracehouseExtra, 'sv'), JSONExtractInt(TracehouseExtra, 'sv'), toInt64(SeverityNumber)) >= {minSeverity:Int32}", 'minSeverity', q.minSeverity);
   const sql = `SELECT ${LOG_SELECT}
 FROM ${logs}
 WHERE ${where.join('\n  AND ')}
