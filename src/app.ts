@@ -35,6 +35,7 @@ export function writerOptions(c: Config): WriterOptions {
     retryMaxElapsedMs: c['writer.retryMaxElapsedMs'],
     writeTimeoutMs: c['writer.writeTimeoutMs'],
     keptByLog: c['delivery.ack'] === 'durable',
+    refusedWhenGivenUp: c['delivery.ack'] === 'stored',
   };
 }
 

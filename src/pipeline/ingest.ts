@@ -126,6 +126,11 @@ export class Ingest {
     return { kind: 'refused', reason, message };
   }
 
+  /** Counts the items of a decoded request refused whole (a request refused before decoding has no count: refused_requests_total only). */
+  private countRefusedItems(transport: Transport, signal: Signal, reason: RefusalReason, items: number): void {
+    if (items > 0) (signal === 'traces' ? this.metrics.refusedSpans : this.metrics.refusedLogs).inc({ transport, reason }, items);
+  }
+
   /** Keeps the worker-heap gauge at the sum of each worker's latest report. */
   private noteWorkerHeap(h: WorkerHeap): void {
     this.workerHeaps.set(h.threadId, h.bytes);
@@ -166,6 +171,7 @@ export class Ingest {
     if (this.closed) {
       // Decoded after the writer began draining: the client is told to retry, nothing is queued.
       reservation.release();
+      if (out.kind === 'ok') this.countRefusedItems(transport, signal, 'shutting_down', out.accepted + out.rejected);
       return this.refuse(transport, 'shutting_down');
     }
     this.metrics.decodeDuration.observe({ signal }, out.seconds);
@@ -183,13 +189,17 @@ export class Ingest {
       const refused = await this.parts.log!.append(signal, out.chunks, req.tenant);
       if (refused) {
         reservation.release();
+        this.countRefusedItems(transport, signal, refused, out.accepted + out.rejected);
         return this.refuse(transport, refused);
       }
     }
     const stored = reservation.commit(signal, out.chunks, req.tenant, req.batchId);
     // With ack=stored the client hears back only once the write holding its rows committed; rows
     // the writer gave up on are refused as retryable rather than acknowledged.
-    if (this.ack === 'stored' && !(await stored)) return this.refuse(transport, 'not_stored');
+    if (this.ack === 'stored' && !(await stored)) {
+      this.countRefusedItems(transport, signal, 'not_stored', out.accepted + out.rejected);
+      return this.refuse(transport, 'not_stored');
+    }
     const accepted = signal === 'traces' ? this.metrics.acceptedSpans : this.metrics.acceptedLogs;
     const refused = signal === 'traces' ? this.metrics.refusedSpans : this.metrics.refusedLogs;
     if (out.accepted > 0) accepted.inc({ transport }, out.accepted);

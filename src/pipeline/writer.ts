@@ -37,6 +37,11 @@ export interface WriterOptions extends BatchOptions, RetryPolicy {
    * replayed at the next start: counted and logged as kept, not as lost.
    */
   keptByLog?: boolean;
+  /**
+   * Every row's request waits for its write and is refused (503 not_stored) when the writer gives
+   * up on it (delivery.ack = stored): the client still holds those rows, so they are not lost.
+   */
+  refusedWhenGivenUp?: boolean;
 }
 
 /** Room taken in the queue budget for one request, from before it is decoded until its rows are queued. */
@@ -415,6 +420,11 @@ export class Writer {
       // permanently failed batches) and the next start writes it under the same id.
       this.keptInLog += batch.rows;
       if (reason !== 'shutdown') this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, err: error.message }, 'gave up writing a batch for now; its rows stay in the write-ahead log and are written at the next start');
+      return;
+    }
+    if (this.opts.refusedWhenGivenUp) {
+      // Not acknowledged, not lost: ingest refuses the requests as retryable (counted there).
+      this.logger.warn({ signal: batch.signal, partition: batch.partition, rows: batch.rows, reason, err: error.message }, 'gave up writing a batch; its requests are refused as retryable');
       return;
     }
     this.metrics.droppedRows.inc({ backend: this.store.name, signal: batch.signal, reason }, batch.rows);

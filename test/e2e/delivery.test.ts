@@ -37,11 +37,32 @@ describe('delivery.ack=stored', () => {
       const refused = await client.traces(traces(randomBytes(16), 2));
       expect(refused.error?.code).toBe(grpc.status.UNAVAILABLE);
       expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { reason: 'not_stored' })).toBe(1);
+      // The client still holds the rows it was told to retry: refused, not dropped.
+      expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_spans_total', { reason: 'not_stored' })).toBe(2);
+      expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total')).toBe(0);
     } finally {
       client.close();
       gate.open();
       await c.stop();
     }
+  });
+
+  it('counts rows it gave up on after retries as refused (503), not as dropped, and exits 0', async () => {
+    const gate = gated(await memoryBackend());
+    const c = await startCollector({ 'delivery.ack': 'stored', 'writer.retryInitialMs': '20', 'writer.retryMaxMs': '40', 'writer.retryMaxElapsedMs': '200' }, { backend: gate.backend });
+    const client = new RawOtlpClient(c.grpcAddress);
+    try {
+      gate.failNext(1_000_000, { kind: 'retryable', error: new Error('store down') });
+      expect((await client.traces(traces(randomBytes(16), 5))).error?.code).toBe(grpc.status.UNAVAILABLE);
+      expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { reason: 'not_stored' })).toBe(1);
+      expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_spans_total', { reason: 'not_stored' })).toBe(5);
+      expect(await metricValue(c.opsUrl, 'tracehouse_receiver_accepted_spans_total')).toBe(0);
+      expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total')).toBe(0);
+    } finally {
+      client.close();
+      gate.failNext(0, { kind: 'success' });
+    }
+    expect(await c.stop()).toBe(0);
   });
 });
 
