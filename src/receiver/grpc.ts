@@ -46,6 +46,8 @@ const STREAM_METADATA = 'x-tracehouse-stream';
 class ReceiveCharge {
   /** The stream's grpc-encoding when it is one the receiver inflates itself (not grpc-js: see watchStream). */
   encoding: 'gzip' | 'deflate' | undefined;
+  /** Its RESOURCE_EXHAUSTED answer was counted already (a refusal of ingest's), so watchStream must not count it again. */
+  refusalCounted = false;
   /** Whether its message's compressed flag is set (the first byte of its first DATA frame). */
   private compressed = false;
   private received = 0;
@@ -207,6 +209,7 @@ export class GrpcReceiver {
         (out) => {
           if ('code' in out) return callback(out);
           if (out.kind === 'ok') return callback(null, Buffer.from(encodeExportResponse(signal, out.rejected, out.errorMessage)));
+          if (charge) charge.refusalCounted = true;
           return callback(this.refusalStatus(out.reason, out.message));
         },
         (err: Error) => {
@@ -280,7 +283,7 @@ export class GrpcReceiver {
       // A stream closed before any answer has sent no headers (Node's types say otherwise).
       const sent = stream.sentTrailers ?? (stream.sentHeaders as typeof stream.sentHeaders | undefined);
       const status = sent?.['grpc-status'];
-      if (Number(status) === GRPC_CODE.RESOURCE_EXHAUSTED) this.ingest.refuse('grpc', 'too_large');
+      if (Number(status) === GRPC_CODE.RESOURCE_EXHAUSTED && !charge.refusalCounted) this.ingest.refuse('grpc', 'too_large');
     });
   }
 

@@ -1,6 +1,7 @@
 // Raw OTLP/HTTP requests against a running collector: every status code the receiver answers,
 // google.rpc.Status bodies in both encodings, partial success, OTLP/JSON edge cases, CORS,
 // overload (503 + Retry-After) and shutdown with a request in flight.
+import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,6 +16,7 @@ import type { StorageBackend } from '../../src/storage/backend.ts';
 import { createBackend } from '../../src/storage/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { eventually, getJson, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
+import { RawOtlpClient } from '../helpers/otlp-proto.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 import { STORE_BYTES_PER_REQUEST_BYTE } from '../../src/storage/encoders.ts';
 
@@ -178,6 +180,16 @@ describe('OTLP/HTTP: a request whose store bytes pass their bound', () => {
     // Not retryable, and the collector goes on serving.
     expect(r.headers['retry-after']).toBeUndefined();
     expect((await post(c.httpUrl, '/v1/traces', PB, pbTraces('after-413', [pbSpan(randHex(16), randHex(8), 'ok')]))).status).toBe(200);
+    // Over gRPC: RESOURCE_EXHAUSTED, counted once as well (the stream's close also sees the code).
+    const grpcBefore = await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { transport: 'grpc', reason: 'too_large' });
+    const client = new RawOtlpClient(c.grpcAddress);
+    try {
+      expect((await client.traces(body)).error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      expect((await client.traces(pbTraces('after-grpc-refusal', [pbSpan(randHex(16), randHex(8), 'ok')]))).error).toBeNull();
+    } finally {
+      client.close();
+    }
+    expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { transport: 'grpc', reason: 'too_large' })).toBe(grpcBefore + 1);
   });
 });
 
