@@ -238,7 +238,7 @@ export class Collector {
     await Promise.all([this.query?.shutdown(), this.ops.shutdown(), this.pool.shutdown(), this.storageStats?.shutdown()]);
     await this.backend.shutdown();
     this.security.shutdown();
-    this.logger.info({ queueBytes: this.writer.queueBytes, droppedRows: dropped, keptInLogRows: this.writer.keptRows }, 'tracehouse stopped');
+    this.logger.info({ queueBytes: this.writer.queueBytes, droppedRows: dropped, keptInLogRows: this.writer.keptRows + (this.log?.keptRows ?? 0) }, 'tracehouse stopped');
     return dropped;
   }
 }

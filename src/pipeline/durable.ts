@@ -5,11 +5,16 @@
 // store stays for the next start.
 //
 // Policy for batches the writer gives up on while running (retries exhausted after
-// writer.retryMaxElapsedMs): they are kept in the log, not abandoned. A user who asked for
-// `durable` asked not to lose acknowledged rows; keeping them costs log space (a long outage
-// fills the log and ingest answers 503 until the store is back and the collector restarts) but
-// never data. The writer counts them as kept, not dropped (Writer keptByLog).
-import type { EncodedChunk, StoreWriter } from '../storage/backend.ts';
+// writer.retryMaxElapsedMs): they are kept in the log, not abandoned, and written again. A user
+// who asked for `durable` asked not to lose acknowledged rows; keeping them costs log space (a
+// long outage fills the log and ingest answers 503) but never data. The writer counts them as
+// kept, not dropped (Writer keptByLog), and hands them here (Writer.onKept): after KEPT_RETRY_MS
+// their chunks are read back from the log and submitted again under their own ids, a slice of
+// the queue budget at a time, until stored. Before, they waited for the next start, and as the
+// log deletes segments only from its oldest, a batch given up in a short outage kept every later
+// segment: the log filled while the store took every write, and ingest refused until a restart.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { EncodedChunk, StoreWriter, WriteBatch } from '../storage/backend.ts';
 import type { Signal } from '../model/signal.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
@@ -22,6 +27,9 @@ export interface DurableLogOptions {
   maxBytes: number;
   segmentBytes: number;
 }
+
+/** How long a batch the writer gave up on waits before it is written again (its retries took retryMaxElapsedMs already). */
+const KEPT_RETRY_MS = 5000;
 
 /** Why an append was refused: the log is full (wait for the store) or the disk failed. */
 export type AppendRefusal = 'wal_full' | 'wal_unavailable';
@@ -36,6 +44,11 @@ export class DurableLog {
   private replaying: Promise<void> | undefined;
   private stopped = false;
   private loggedFailure = 0;
+  /** Batches the writer gave up on while running, without their chunks (the log has them), oldest first. */
+  private kept: WriteBatch[] = [];
+  private rewriting: Promise<void> | undefined;
+  /** Ends the wait before a rewrite when the collector stops. */
+  private readonly stopping = new AbortController();
 
   constructor(opts: DurableLogOptions, metrics: Metrics, logger: Logger) {
     this.logger = logger;
@@ -79,6 +92,7 @@ export class DurableLog {
    * wait instead.
    */
   feed(writer: Writer, maxQueueBytes: number): void {
+    writer.onKept((batch) => this.keep(writer, batch, maxQueueBytes));
     const replay = this.replay;
     this.replay = undefined;
     if (!replay) return;
@@ -124,15 +138,74 @@ export class DurableLog {
     }
   }
 
-  /** Stops feeding the replay; call before the writer shuts down. */
-  stopFeeding(): void {
-    this.stopped = true;
+  /** Rows of batches given up on and waiting to be written again: at shutdown, kept for the next start. */
+  get keptRows(): number {
+    return this.kept.reduce((n, b) => n + b.rows, 0);
   }
 
-  /** Waits for the replay feed to end, then writes the last marks and closes the log. */
-  async shutdown(): Promise<void> {
+  /** A batch the writer gave up on (its chunks let go): written again from the log, after the ones before it. */
+  private keep(writer: Writer, batch: WriteBatch, maxQueueBytes: number): void {
+    if (this.stopped) return;
+    this.kept.push({ ...batch, chunks: [] });
+    this.startRewrite(writer, Math.max(1, Math.floor(maxQueueBytes / 2)));
+  }
+
+  private startRewrite(writer: Writer, slice: number): void {
+    if (this.rewriting || this.stopped) return;
+    this.rewriting = this.rewrite(writer, slice).finally(() => {
+      this.rewriting = undefined;
+      // One kept between the loop's last look and now.
+      if (this.kept.length > 0) this.startRewrite(writer, slice);
+    });
+  }
+
+  /**
+   * Writes the kept batches again, oldest first, in slices of `slice` bytes: each slice's chunks read
+   * from the log at once, submitted under their own ids, and the next slice once these are stored or
+   * given up on again (the writer then hands them back, to the end of the line).
+   */
+  private async rewrite(writer: Writer, slice: number): Promise<void> {
+    while (this.kept.length > 0 && !this.stopped) {
+      await sleep(KEPT_RETRY_MS, undefined, { signal: this.stopping.signal }).catch(() => {});
+      if (this.stopped) return;
+      let bytes = 0;
+      let n = 0;
+      while (n < this.kept.length && (n === 0 || bytes + this.kept[n]!.bytes <= slice)) bytes += this.kept[n++]!.bytes;
+      const part = this.kept.splice(0, n);
+      const seqs = await Promise.all(part.map((b) => this.recorder.recordOf(b.batchId)?.catch(() => undefined)));
+      let chunks: Map<number, Uint8Array[]>;
+      try {
+        chunks = await this.wal.rereadBatches(seqs.filter((s) => s !== undefined));
+      } catch (err) {
+        // Read again at the next try; the rows stay in the log meanwhile.
+        this.logger.error({ err: (err as Error).message, batches: part.length }, 'write-ahead log: could not read back batches given up on; trying again');
+        this.kept.unshift(...part);
+        continue;
+      }
+      if (this.stopped) {
+        // Left for the next start, which replays them.
+        this.kept.unshift(...part);
+        return;
+      }
+      await Promise.all(part.map((b, i) => {
+        const c = seqs[i] === undefined ? undefined : chunks.get(seqs[i]);
+        // Stored meanwhile (or no longer recorded): nothing left to write.
+        if (c === undefined) return undefined;
+        return writer.submit({ ...b, chunks: c, bytes: c.reduce((s, x) => s + x.byteLength, 0) });
+      }));
+    }
+  }
+
+  /** Stops feeding the replay and writing kept batches again; call before the writer shuts down. */
+  stopFeeding(): void {
     this.stopped = true;
-    await this.replaying;
+    this.stopping.abort();
+  }
+
+  /** Waits for the replay feed and the rewrites to end, then writes the last marks and closes the log. */
+  async shutdown(): Promise<void> {
+    this.stopFeeding();
+    await Promise.all([this.replaying, this.rewriting]);
     await this.wal.shutdown();
   }
 }

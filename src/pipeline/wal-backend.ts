@@ -58,6 +58,11 @@ export class WalRecorder {
     if (seq !== undefined) this.wal.markStored(seq);
   }
 
+  /** The sequence number of a batch's record while it is not stored (a batch the writer gave up on for now, say). */
+  recordOf(batchId: string): Promise<number> | undefined {
+    return this.recorded.get(batchId);
+  }
+
   /** The store's writes, recorded in the log (the writer sees only this). */
   wrap(inner: StoreWriter): StoreWriter {
     return { name: inner.name, copiesChunks: inner.copiesChunks === true, write: (b) => this.write(b, () => inner.write(b)) };

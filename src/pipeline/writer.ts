@@ -225,8 +225,10 @@ export class Writer {
   private readonly retrying = new Map<string, number>();
   /** Rows given up at shutdown: logged once, in total, when shutdown ends. */
   private droppedAtShutdown = 0;
-  /** Rows given up (at shutdown or after retries) that the write-ahead log keeps for the next start. */
+  /** Rows given up (at shutdown, or after retries with no one to write them again) that the write-ahead log keeps for the next start. */
   private keptInLog = 0;
+  /** Takes batches given up after retries that the write-ahead log keeps, to write them again (onKept). */
+  private keeper: ((batch: WriteBatch) => void) | undefined;
   private queuedBytes = 0;
   private idleWaiters: (() => void)[] = [];
 
@@ -342,6 +344,14 @@ export class Writer {
     return this.keptInLog;
   }
 
+  /**
+   * With keptByLog: hands each batch given up after retries (retryMaxElapsedMs) to `keep`, which
+   * writes it again later from the log (DurableLog), instead of leaving it for the next start.
+   */
+  onKept(keep: (batch: WriteBatch) => void): void {
+    this.keeper = keep;
+  }
+
   private account(delta: number): void {
     this.queuedBytes += delta;
     this.metrics.queueSize.set(this.queuedBytes);
@@ -417,7 +427,13 @@ export class Writer {
   private drop(batch: WriteBatch, reason: (typeof DROP_REASONS)[number], error: Error): void {
     if (this.opts.keptByLog && (reason === 'shutdown' || reason === 'retries_exhausted')) {
       // Not lost: the batch stays in the write-ahead log (WalRecorder marks only stored or
-      // permanently failed batches) and the next start writes it under the same id.
+      // permanently failed batches), which writes it again under the same id: later while
+      // running (onKept), else at the next start.
+      if (reason === 'retries_exhausted' && this.keeper) {
+        this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, err: error.message }, 'gave up writing a batch for now; its rows stay in the write-ahead log, which writes them again');
+        this.keeper(batch);
+        return;
+      }
       this.keptInLog += batch.rows;
       if (reason !== 'shutdown') this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, err: error.message }, 'gave up writing a batch for now; its rows stay in the write-ahead log and are written at the next start');
       return;

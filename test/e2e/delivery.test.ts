@@ -66,6 +66,38 @@ describe('delivery.ack=stored', () => {
   });
 });
 
+describe('delivery.ack=durable', () => {
+  it('writes a batch given up on in an outage again once the store is back, without a restart, and its log drains', async () => {
+    const gate = gated(await memoryBackend());
+    const flags = {
+      'delivery.ack': 'durable',
+      'delivery.walMaxBytes': String(1 << 20),
+      'delivery.walSegmentBytes': String(64 << 10),
+      'receiver.maxMessageBytes': String(256 << 10),
+      'writer.retryInitialMs': '20',
+      'writer.retryMaxMs': '40',
+      'writer.retryMaxElapsedMs': '200',
+    };
+    const c = await startCollector(flags, { backend: gate.backend });
+    const client = new RawOtlpClient(c.grpcAddress);
+    try {
+      // An outage longer than retryMaxElapsedMs: the writer gives the batch up for now; the log keeps it.
+      gate.failNext(1_000_000, { kind: 'retryable', error: new Error('store down') });
+      const kept = randomBytes(16);
+      expect((await client.traces(traces(kept, 3))).error).toBeNull();
+      await new Promise((r) => setTimeout(r, 800));
+      gate.failNext(0, { kind: 'success' });
+      await eventually(async () => ((await getJson(c.queryUrl, `/v1/traces/${kept.toString('hex')}`)).body?.resourceSpans?.[0]?.scopeSpans?.[0]?.spans?.length === 3 ? true : undefined), 20_000, 'the kept batch to be stored');
+      // Stored, its segment goes: five times the log's size passes through it, none refused.
+      for (let i = 0; i < 60; i++) expect((await client.traces(traces(randomBytes(16), 1500))).error, `request ${i}`).toBeNull();
+    } finally {
+      client.close();
+      gate.failNext(0, { kind: 'success' });
+    }
+    expect(await c.stop()).toBe(0);
+  }, 60_000);
+});
+
 describe('readiness', () => {
   it('goes not ready while storage writes keep failing, and ready again when they recover', async () => {
     const gate = gated(await memoryBackend());

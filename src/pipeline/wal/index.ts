@@ -420,7 +420,8 @@ export class WriteAheadLog {
    */
   private async readChunks(wanted: ReadonlySet<string>, holding: ReadonlySet<Segment>): Promise<Map<string, Uint8Array>> {
     const out = new Map<string, Uint8Array>();
-    for (const seg of this.segments) {
+    // A copy: while running (rereadBatches), stored segments may leave the list meanwhile.
+    for (const seg of [...this.segments]) {
       if (!holding.has(seg)) continue;
       // Its damage was reported by the first reading; the same records are read again.
       for (const r of scanSegment(await readFile(seg.path), seg.base).records) {
@@ -499,6 +500,36 @@ export class WriteAheadLog {
       this.batches.set(seq, { seg, refs: own });
       seg.live++;
     }).then(() => seq);
+  }
+
+  /**
+   * The chunks of recorded batches not yet stored, read again from their segments (one reading of
+   * each segment for all of them), to write them again while running; a batch no longer pending
+   * (stored since) is left out.
+   */
+  async rereadBatches(seqs: readonly number[]): Promise<Map<number, Uint8Array[]>> {
+    const wanted = new Set<string>();
+    const holding = new Set<Segment>();
+    const pending = new Map<number, WalChunkRef[]>();
+    for (const seq of seqs) {
+      const b = this.batches.get(seq);
+      if (!b) continue;
+      pending.set(seq, b.refs);
+      for (const r of b.refs) {
+        wanted.add(chunkKey(r));
+        const e = this.entries.get(r.entry);
+        if (e) holding.add(e.seg);
+      }
+    }
+    const data = pending.size === 0 ? new Map<string, Uint8Array>() : await this.readChunks(wanted, holding);
+    const out = new Map<number, Uint8Array[]>();
+    for (const [seq, refs] of pending) {
+      // A replayed batch may name chunks whose entries failed their checksum at start: it was
+      // written without them (open), and is again.
+      const chunks = refs.map((r) => data.get(chunkKey(r))).filter((c) => c !== undefined);
+      if (chunks.length > 0) out.set(seq, chunks);
+    }
+    return out;
   }
 
   /**
