@@ -180,6 +180,8 @@ export class Collector {
     if (!this.started || this.stopping) return 'not started';
     if (this.writer.isFull) return 'write queue full';
     if (this.memory.overLimit) return 'memory over limits.memorySoftBytes';
+    const log = this.log?.refusing;
+    if (log) return log === 'wal_full' ? 'write-ahead log full' : 'write-ahead log cannot write';
     const failingMs = this.writer.writesFailingForMs;
     if (failingMs >= UNREADY_AFTER_FAILING_MS) return `storage writes failing for ${Math.round(failingMs / 1000)} s`;
     const h = await this.backend.health();

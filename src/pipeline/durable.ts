@@ -49,6 +49,8 @@ export class DurableLog {
   private rewriting: Promise<void> | undefined;
   /** Ends the wait before a rewrite when the collector stops. */
   private readonly stopping = new AbortController();
+  /** Why the last append was refused (and the log's size then), until an append succeeds or the log shrinks. */
+  private refused: { reason: AppendRefusal; bytes: number } | undefined;
 
   constructor(opts: DurableLogOptions, metrics: Metrics, logger: Logger) {
     this.logger = logger;
@@ -126,8 +128,10 @@ export class DurableLog {
     try {
       const seq = await this.wal.append(signal, chunks, tenant);
       this.recorder.track(seq, chunks);
+      this.refused = undefined;
       return undefined;
     } catch (err) {
+      this.refused = { reason: err instanceof WalFullError ? 'wal_full' : 'wal_unavailable', bytes: this.wal.bytes };
       if (err instanceof WalFullError) return 'wal_full';
       const now = Date.now();
       if (now - this.loggedFailure > 60_000) {
@@ -194,6 +198,12 @@ export class DurableLog {
         return writer.submit({ ...b, chunks: c, bytes: c.reduce((s, x) => s + x.byteLength, 0) });
       }));
     }
+  }
+
+  /** Why appends are being refused (readiness), or undefined: cleared by a successful append or once the log has shrunk. */
+  get refusing(): AppendRefusal | undefined {
+    if (this.refused && this.wal.bytes < this.refused.bytes) this.refused = undefined;
+    return this.refused?.reason;
   }
 
   /** Stops feeding the replay and writing kept batches again; call before the writer shuts down. */

@@ -99,6 +99,28 @@ describe('delivery.ack=durable', () => {
 });
 
 describe('readiness', () => {
+  it('goes not ready while a full write-ahead log refuses exports, and ready again once it drains', async () => {
+    const gate = gated(await memoryBackend());
+    const c = await startCollector({ 'delivery.ack': 'durable', 'delivery.walMaxBytes': String(1 << 20), 'delivery.walSegmentBytes': String(64 << 10), 'receiver.maxMessageBytes': String(256 << 10) }, { backend: gate.backend });
+    const client = new RawOtlpClient(c.grpcAddress);
+    try {
+      // The store stalls (no write fails, so nothing else says so): the log fills up.
+      gate.close();
+      let refusal: grpc.ServiceError | null = null;
+      for (let i = 0; i < 100 && !refusal; i++) refusal = (await client.traces(traces(randomBytes(16), 1500))).error;
+      expect(refusal?.details).toMatch(/write-ahead log is full/);
+      const notReady = await getJson(c.opsUrl, '/readyz');
+      expect(notReady.status).toBe(503);
+      expect(notReady.body.reason).toBe('write-ahead log full');
+      gate.open();
+      await eventually(async () => ((await getJson(c.opsUrl, '/readyz')).status === 200 ? true : undefined), 10_000, 'ready again');
+    } finally {
+      client.close();
+      gate.open();
+      await c.stop();
+    }
+  });
+
   it('goes not ready while storage writes keep failing, and ready again when they recover', async () => {
     const gate = gated(await memoryBackend());
     const c = await startCollector({ 'writer.retryInitialMs': '50', 'writer.retryMaxMs': '100' }, { backend: gate.backend });
