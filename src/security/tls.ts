@@ -54,7 +54,13 @@ export function resolveTls(config: TlsConfig, listener: TlsListener): TlsSetting
     throw new ConfigError(`invalid configuration: ${missing} is empty but ${missing === 'tls.certFile' ? 'tls.keyFile' : 'tls.certFile'} is set; set both or neither`);
   }
   if (certFile.path === '') {
-    if (mode === 'inherit') return undefined;
+    if (mode === 'inherit') {
+      // A client CA asks for client certificates: serving plain instead would take any client.
+      const caKey = config[`${p}.tls.clientCaFile`] !== '' ? `${p}.tls.clientCaFile` : 'tls.clientCaFile';
+      const ca = config[caKey as 'tls.clientCaFile'];
+      if (ca !== '') throw new ConfigError(`invalid configuration: ${caKey} = ${JSON.stringify(ca)} asks for client certificates, but the ${p} listener has no certificate: set tls.certFile and tls.keyFile (or ${p}.tls.certFile and ${p}.tls.keyFile), or ${p}.tls.mode = "off" to serve it plain`);
+      return undefined;
+    }
     throw new ConfigError(`invalid configuration: ${p}.tls.mode = "${mode}" needs a certificate: set tls.certFile and tls.keyFile (or ${p}.tls.certFile and ${p}.tls.keyFile)`);
   }
   const ownCa = config[`${p}.tls.clientCaFile`];

@@ -132,6 +132,14 @@ describe('resolveTls', () => {
     expect(() => resolveTls(cfg({ 'ops.tls.keyFile': '/k.pem' }), 'ops')).toThrow(/ops\.tls\.certFile is empty/);
     expect(() => resolveTls(cfg({ 'query.tls.mode': 'tls' }), 'query')).toThrow(/query\.tls\.mode = "tls" needs a certificate/);
     expect(() => resolveTls(cfg({ 'tls.certFile': '/c', 'tls.keyFile': '/k', 'receiver.grpc.tls.mode': 'mtls' }), 'receiver.grpc')).toThrow(/receiver\.grpc\.tls\.mode = "mtls" needs a client CA/);
+    // A client CA without a certificate: before, the listener served plain and took any client.
+    expect(() => resolveTls(cfg({ 'tls.clientCaFile': '/ca.pem' }), 'receiver.http')).toThrow('tls.clientCaFile = "/ca.pem" asks for client certificates, but the receiver.http listener has no certificate');
+    expect(() => resolveTls(cfg({ 'receiver.http.tls.clientCaFile': '/ca.pem' }), 'receiver.http')).toThrow('receiver.http.tls.clientCaFile = "/ca.pem" asks for client certificates, but the receiver.http listener has no certificate');
+    // Only where it would apply: a listener turned off is plain as asked.
+    const one = cfg({ 'tls.clientCaFile': '/ca.pem', 'receiver.grpc.tls.certFile': '/g.pem', 'receiver.grpc.tls.keyFile': '/gk.pem', 'receiver.http.tls.mode': 'off' });
+    expect(resolveTls(one, 'receiver.grpc')!.clientCaFile).toEqual({ key: 'tls.clientCaFile', path: '/ca.pem' });
+    expect(resolveTls(one, 'receiver.http')).toBeUndefined();
+    expect(() => resolveTls(one, 'query')).toThrow(/the query listener has no certificate/);
   });
 
   it('stops start-up naming the key and path of a missing or unusable file', () => {
