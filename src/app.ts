@@ -83,6 +83,8 @@ export class Collector {
   private stopping: Promise<number> | undefined;
   /** Keeps tracehouse_ready current when no gRPC health poll does (OTLP/gRPC off). */
   private readyPoll: NodeJS.Timeout | undefined;
+  /** The store's last failed health check's detail, logged once per change. */
+  private unhealthyDetail: string | undefined;
 
   private constructor(config: Config, backend: StorageBackend, logger: Logger, metrics: Metrics, security: Security) {
     this.config = config;
@@ -184,8 +186,16 @@ export class Collector {
     if (log) return log === 'wal_full' ? 'write-ahead log full' : 'write-ahead log cannot write';
     const failingMs = this.writer.writesFailingForMs;
     if (failingMs >= UNREADY_AFTER_FAILING_MS) return `storage writes failing for ${Math.round(failingMs / 1000)} s`;
-    const h = await this.backend.health();
-    return h.ok ? null : `storage ${this.backend.name} unhealthy: ${h.detail ?? 'unknown'}`;
+    const h = await this.backend.health().catch((err: Error) => ({ ok: false, detail: err.message }));
+    if (h.ok) {
+      this.unhealthyDetail = undefined;
+      return null;
+    }
+    // The driver's text (addresses, host and user names) goes to the log, once per change, never
+    // into /readyz: the probes are open to anyone who reaches the operations port.
+    if (h.detail !== this.unhealthyDetail) this.logger.warn({ backend: this.backend.name, detail: h.detail }, 'storage unhealthy');
+    this.unhealthyDetail = h.detail;
+    return `storage ${this.backend.name} unhealthy`;
   }
 
   private get components(): Component[] {

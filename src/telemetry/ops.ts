@@ -57,7 +57,8 @@ export class OpsServer {
     } else if (path === '/readyz') {
       this.readiness.notReadyReason().then(
         (reason) => (reason === null ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not ready', reason })),
-        (err: Error) => sendJson(res, 503, { status: 'not ready', reason: err.message }),
+        // Its message is not for a port anyone may reach (the store's health is caught and logged before).
+        () => sendJson(res, 503, { status: 'not ready', reason: 'readiness check failed' }),
       );
     } else {
       sendJson(res, 404, { error: `no route ${path}` });

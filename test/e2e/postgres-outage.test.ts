@@ -49,6 +49,13 @@ describe('postgres outage under load', () => {
     };
     await send(100);
     await server.stop();
+    const down = await eventually(async () => {
+      const r = await getJson(c.opsUrl, '/readyz');
+      return r.status === 503 ? r.body : undefined;
+    }, 15_000, 'not ready');
+    // The probe is open to anyone who reaches the port: its reason names the store, never the
+    // driver's text (the database's address; host and user names in other failures).
+    expect(down).toEqual({ status: 'not ready', reason: 'storage postgres unhealthy' });
     // While the server is down, keep sending until the queue is full and requests are refused.
     for (let i = 0; i < 200 && refused === 0; i++) await send(100);
     expect(refused).toBeGreaterThan(0);
