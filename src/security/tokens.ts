@@ -14,6 +14,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError } from '../config/index.ts';
+import { TENANT_NAME } from '../model/tenant.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { FileWatch } from './watch.ts';
 
@@ -34,8 +35,6 @@ interface Entry {
   scopes: readonly Scope[];
 }
 
-// Bounded and label-safe: tenants end up in stored rows, logs and possibly metric labels.
-const TENANT = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 const MIN_TOKEN_CHARS = 16;
 const MAX_TOKEN_CHARS = 4096;
@@ -92,7 +91,7 @@ export function parseTokens(text: string): Map<string, Entry> {
       digest = Buffer.from(d, 'hex');
     }
     const tenant = e['tenant'];
-    if (typeof tenant !== 'string' || !TENANT.test(tenant)) {
+    if (typeof tenant !== 'string' || !TENANT_NAME.test(tenant)) {
       throw new TokensFileError(`${at}.tenant: expected 1 to 63 letters, digits, '_', '.' or '-' starting with a letter or digit${typeof tenant === 'string' ? `, got ${JSON.stringify(tenant.slice(0, 80))}` : ''}`);
     }
     const scopes = e['scopes'];

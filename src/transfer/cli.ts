@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { timeNs } from '../common/time.ts';
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
-import { DEFAULT_TENANT } from '../model/tenant.ts';
+import { DEFAULT_TENANT, TENANT_NAME } from '../model/tenant.ts';
 import type { Signal } from '../model/signal.ts';
 import { clickhouseOptions, createBackend, memoryOptions, postgresOptions, sqliteOptions } from '../storage/index.ts';
 import { createLogger } from '../telemetry/logger.ts';
@@ -79,6 +79,8 @@ export function parseTime(flag: string, v: string): bigint {
 function tenantFlag(own: Record<string, string>): string {
   const t = own['tenant'] ?? DEFAULT_TENANT;
   if (t === '' || t === 'true') throw new UsageError('--tenant needs a tenant name');
+  // A name no tokens file can hold would store rows no read can reach.
+  if (!TENANT_NAME.test(t)) throw new UsageError(`--tenant ${JSON.stringify(t)}: expected 1 to 63 letters, digits, '_', '.' or '-' starting with a letter or digit, as in the tokens file`);
   return t;
 }
 

@@ -121,6 +121,9 @@ describe('tracehouse export / import / copy', () => {
       [['import', `--storage.sqlite.path=${db}`], 'import needs at least one FILE'],
       [['import', 'nope.jsonl', `--storage.sqlite.path=${db}`], 'no such file "nope.jsonl"'],
       [['import', FIXTURE, '--on-error', 'ignore', `--storage.sqlite.path=${db}`], '--on-error "ignore"'],
+      // A name no tokens file can hold: its rows no read could reach.
+      [['import', FIXTURE, '--tenant', 'acme ', `--storage.sqlite.path=${db}`], '--tenant "acme ": expected 1 to 63 letters'],
+      [['export', '--out', 'x', '--tenant', 'acme/prod', `--storage.sqlite.path=${db}`], '--tenant "acme/prod"'],
       [['copy', `--storage.sqlite.path=${db}`], 'copy needs --to-config'],
       [['export', '--out', 'x', '--writer.maxBatchRows=lots'], 'writer.maxBatchRows = "lots"'],
     ];
