@@ -6,9 +6,8 @@
 // send extras, and refusing them would break those clients.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendJson } from '../common/http.ts';
-import type { SpanRow } from '../model/rows.ts';
 import type { StoreReader, TraceQuery } from '../storage/backend.ts';
-import { capTrace } from './cap.ts';
+import { readCapped } from './cap.ts';
 import { envelope, errorEnvelope, spanKindNumber, toJaegerDependencies, toJaegerOperations, toJaegerTrace, type JaegerTrace } from './jaeger.ts';
 
 /** A parameter the Jaeger API does not accept; answered 400 naming it. */
@@ -192,9 +191,10 @@ export class JaegerApi {
     this.onStorageError = onStorageError;
   }
 
-  /** A trace in Jaeger's shape, cut to query.maxSpansPerTrace with a trace warning saying so. */
-  private trace(spans: SpanRow[]): JaegerTrace {
-    const capped = capTrace(spans, this.maxSpansPerTrace);
+  /** A trace in Jaeger's shape, cut to query.maxSpansPerTrace with a trace warning saying so; undefined when unknown. */
+  private async trace(tenant: string, traceId: string): Promise<JaegerTrace | undefined> {
+    const capped = await readCapped(this.backend, tenant, traceId, this.maxSpansPerTrace);
+    if (capped.spans.length === 0) return undefined;
     const t = toJaegerTrace(capped.spans);
     if (capped.warning !== undefined) t.warnings = [capped.warning, ...(t.warnings ?? [])];
     return t;
@@ -244,17 +244,17 @@ export class JaegerApi {
     if (path === '/api/traces') {
       const r = parseTraceRequest(params, this.maxLimit, BigInt(Date.now()) * NS_PER_MS);
       const ids = 'traceIds' in r ? r.traceIds : (await this.backend.searchTraces(tenant, r.search)).map((t) => t.traceId);
-      const traces = await Promise.all(ids.map((id) => this.backend.getTrace(tenant, id)));
-      return [200, envelope(traces.filter((t) => t.length > 0).map((t) => this.trace(t)))];
+      const traces = await Promise.all(ids.map((id) => this.trace(tenant, id)));
+      return [200, envelope(traces.filter((t) => t !== undefined))];
     }
     const traceMatch = /^\/api\/traces\/([^/]+)$/.exec(path);
     if (traceMatch) {
       parseEpoch(params, 'start', NS_PER_US);
       parseEpoch(params, 'end', NS_PER_US);
       const id = parseTraceId('traceID', decode('traceID', traceMatch[1]!));
-      const spans: SpanRow[] = await this.backend.getTrace(tenant, id);
-      if (spans.length === 0) return [404, errorEnvelope(404, 'trace not found')];
-      return [200, envelope([this.trace(spans)])];
+      const t = await this.trace(tenant, id);
+      if (t === undefined) return [404, errorEnvelope(404, 'trace not found')];
+      return [200, envelope([t])];
     }
     if (path === '/api/dependencies') {
       const end = parseEpoch(params, 'endTs', NS_PER_MS) ?? BigInt(Date.now()) * NS_PER_MS;

@@ -9,7 +9,7 @@ import type { LogQuery, StoreReader, TraceQuery } from '../storage/backend.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Registry } from 'prom-client';
 import { JaegerApi } from './jaeger-api.ts';
-import { capTrace } from './cap.ts';
+import { readCapped } from './cap.ts';
 import { ReadMetrics } from './metrics.ts';
 import { renderLogs, renderSummaries, renderTraces } from './render-otlp.ts';
 import { WebUi } from './ui/index.ts';
@@ -196,11 +196,10 @@ export class QueryServer {
       throw new BadParameter(`traceId: malformed escape in '${raw}'`);
     }
     if (!HEX32.test(id)) throw new BadParameter(`traceId: expected 32 hex characters, got '${id}'`);
-    const spans = await this.store.getTrace(tenant, id.toLowerCase());
-    if (spans.length === 0) return send(res, 404, { error: `trace ${id.toLowerCase()} not found` });
-    const capped = capTrace(spans, this.maxSpansPerTrace);
+    const capped = await readCapped(this.store, tenant, id.toLowerCase(), this.maxSpansPerTrace);
+    if (capped.spans.length === 0) return send(res, 404, { error: `trace ${id.toLowerCase()} not found` });
     // OTLP/JSON has no place for warnings: a sibling of resourceSpans, which OTLP readers ignore.
-    return send(res, 200, capped.warning === undefined ? renderTraces(spans) : { ...renderTraces(capped.spans), warnings: [capped.warning] });
+    return send(res, 200, capped.warning === undefined ? renderTraces(capped.spans) : { ...renderTraces(capped.spans), warnings: [capped.warning] });
   }
 
   start(): Promise<void> {

@@ -140,6 +140,13 @@ export interface ScanPage<T> {
   position?: number;
 }
 
+/** A trace read cut to a number of spans (StoreReader.readTrace). */
+export interface TraceRead {
+  spans: SpanRow[];
+  /** The trace's number of spans: more than spans.length when it was cut. */
+  total: number;
+}
+
 export interface BackendHealth {
   ok: boolean;
   detail?: string;
@@ -152,6 +159,12 @@ export interface BackendHealth {
 export interface StoreReader {
   /** All spans of a trace (any order), or [] when unknown. */
   getTrace(tenant: string, traceId: string): Promise<SpanRow[]>;
+  /**
+   * The `maxSpans` earliest-starting spans of a trace (then by span id; in that order when it has
+   * more) and how many it has; no spans and 0 when unknown. Only those spans are decoded and handed over: the read API's
+   * query.maxSpansPerTrace, so a trace of a million spans costs its first thousands, not all.
+   */
+  readTrace(tenant: string, traceId: string, maxSpans: number): Promise<TraceRead>;
   /**
    * Matching traces: the `limit` traces whose newest matching span starts latest, returned
    * newest trace start first.

@@ -13,6 +13,25 @@ export function isTraceIdHex(id: string): boolean {
   return TRACE_ID_HEX.test(id);
 }
 
+/** Span order of a cut trace read (StoreReader.readTrace): earliest start first, then span id. */
+export function byStartThenId(a: Pick<SpanFacts, 'startTimeUnixNano' | 'spanId'>, b: Pick<SpanFacts, 'startTimeUnixNano' | 'spanId'>): number {
+  return a.startTimeUnixNano < b.startTimeUnixNano ? -1 : a.startTimeUnixNano > b.startTimeUnixNano ? 1 : a.spanId < b.spanId ? -1 : a.spanId > b.spanId ? 1 : 0;
+}
+
+/**
+ * The `max` first of spans in byStartThenId order (all of them, as they are, when they are no
+ * more). Each start is read once and an id only for a tie: a span may be a view over its record
+ * (the memory store), whose getters decode on every call.
+ */
+export function earliestSpans<T extends Pick<SpanFacts, 'startTimeUnixNano' | 'spanId'>>(spans: T[], max: number): T[] {
+  if (spans.length <= max) return spans;
+  const starts = spans.map((s) => s.startTimeUnixNano);
+  const ids: (string | undefined)[] = [];
+  const id = (i: number): string => (ids[i] ??= spans[i]!.spanId);
+  const order = spans.map((_, i) => i).sort((a, b) => (starts[a]! < starts[b]! ? -1 : starts[a]! > starts[b]! ? 1 : id(a) < id(b) ? -1 : id(a) > id(b) ? 1 : 0));
+  return order.slice(0, max).map((i) => spans[i]!);
+}
+
 /** The conditions of a query other than attributes. */
 export function spanFactsMatch(s: SpanFacts, q: TraceQuery): boolean {
   if (q.service !== undefined && s.serviceName !== q.service) return false;

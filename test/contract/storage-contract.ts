@@ -37,6 +37,27 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       for (const s of got) expect(typeof s.startTimeUnixNano).toBe('bigint');
     });
 
+    it('reads a trace cut to its earliest spans (start, then span id) with its number of spans, each once', async () => {
+      const t = 1_150_000_000_000_000_000n + BigInt(Math.floor(Math.random() * 1e9)) * 1000n;
+      const traceId = hex(16);
+      const at = (ms: number, spanId: string) => makeSpan({ traceId, spanId, name: `at ${ms} ${spanId.slice(0, 2)}`, startTimeUnixNano: t + BigInt(ms) * MS, endTimeUnixNano: t + BigInt(ms) * MS + 5n });
+      const first = [at(5, '05'.repeat(8)), at(3, 'bb'.repeat(8)), at(9, '09'.repeat(8))];
+      const second = [at(3, 'aa'.repeat(8)), at(1, '01'.repeat(8)), at(7, '07'.repeat(8)), at(2, '02'.repeat(8))];
+      await writeSpans(backend, first);
+      await writeSpans(backend, second);
+      // A client's resend, in a new request: counted and returned once.
+      await writeSpans(backend, first);
+      const cut = await backend.readTrace(TENANT, traceId, 3);
+      expect(cut.total).toBe(7);
+      expect(cut.spans.map((x) => x.name)).toEqual(['at 1 01', 'at 2 02', 'at 3 aa']);
+      expect(canonical(cut.spans)).toEqual(canonical([second[1]!, second[3]!, second[0]!]));
+      const whole = await backend.readTrace(TENANT, traceId, 7);
+      expect(whole.total).toBe(7);
+      expect(whole.spans.map((x) => x.name).sort()).toEqual([...first, ...second].map((x) => x.name).sort());
+      expect(await backend.readTrace(TENANT, hex(16), 3)).toEqual({ spans: [], total: 0 });
+      expect(await backend.readTrace('another-tenant', traceId, 3)).toEqual({ spans: [], total: 0 });
+    });
+
     it('answers an unknown trace id with no spans', async () => {
       expect(await backend.getTrace(TENANT, hex(16))).toEqual([]);
     });

@@ -613,6 +613,7 @@ async function stallingBackend(): Promise<{ backend: StorageBackend; open: () =>
       return inner.write(b);
     },
     getTrace: (t, id) => inner.getTrace(t, id),
+    readTrace: (t, id, max) => inner.readTrace(t, id, max),
     searchTraces: (t, q) => inner.searchTraces(t, q),
     searchLogs: (t, q) => inner.searchLogs(t, q),
     getServices: (t) => inner.getServices(t),

@@ -5,13 +5,13 @@ import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { Signal } from '../../model/signal.ts';
 import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import type { EncoderSpec } from '../encoders.ts';
-import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, SignalStats, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
-import { byNewestLog, byNewestTrace, byOperation, dependencyList, isTraceIdHex } from '../query-helpers.ts';
+import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, SignalStats, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import { byNewestLog, byNewestTrace, byOperation, dependencyList, earliestSpans, isTraceIdHex } from '../query-helpers.ts';
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError } from './errors.ts';
 import { appliedVersions, runMigrations } from './migrate.ts';
 import { dependenciesOnShard, operationsOnShard, servicesOnShard } from './listings.ts';
-import { getTraceOnShard, searchLogsOnShard, searchTracesOnShard } from './reads.ts';
+import { getTraceOnShard, readTraceOnShard, searchLogsOnShard, searchTracesOnShard } from './reads.ts';
 import { scanLogs, scanSpans } from './scan.ts';
 import { LOG_COLUMNS, TENANT_COLUMN, TRACE_COLUMNS, latestVersion, qualified, quoteIdent, quoteString, tableNames, validateSchemaOptions, type SchemaOptions } from './schema.ts';
 import { connectShard, type Shard } from './shard.ts';
@@ -261,6 +261,14 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     if (!isTraceIdHex(id)) return [];
     const parts = await Promise.all(this.#readShards().map((s) => getTraceOnShard(s.shard.client, s.schema, tenant, id)));
     return parts.flat();
+  }
+
+  async readTrace(tenant: string, traceId: string, maxSpans: number): Promise<TraceRead> {
+    const id = traceId.toLowerCase();
+    if (!isTraceIdHex(id)) return { spans: [], total: 0 };
+    // A trace is on one shard, unless the shards changed since it was written: merged the same way.
+    const parts = await Promise.all(this.#readShards().map((s) => readTraceOnShard(s.shard.client, s.schema, tenant, id, maxSpans)));
+    return { spans: earliestSpans(parts.flatMap((p) => p.spans), maxSpans), total: parts.reduce((n, p) => n + p.total, 0) };
   }
 
   async searchTraces(tenant: string, query: TraceQuery): Promise<TraceSummary[]> {

@@ -3,7 +3,7 @@
 // JavaScript number. Each function works on one shard; index.ts fans out and merges.
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { AnyValue, KeyValue, LogRow, SpanEvent, SpanLink, SpanRow } from '../../model/rows.ts';
-import type { LogQuery, TraceQuery, TraceSummary } from '../backend.ts';
+import type { LogQuery, TraceQuery, TraceRead, TraceSummary } from '../backend.ts';
 import { SPAN_KINDS, STATUS_CODES, type LogExtra, type NestedExtra, type SpanExtra } from './encoder.ts';
 import { TENANT_COLUMN, qualified, tableNames, type SchemaOptions } from './schema.ts';
 import { joinAttributes, joinValue, parseExact } from './values.ts';
@@ -62,14 +62,26 @@ const WITHIN_BOUNDS = `Timestamp >= toDateTime64(lo, 9) AND (hi >= ${MAX_DATETIM
  * which a client's resend does not share); the other stores keep one, and so do reads here.
  */
 export async function getTraceOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, traceId: string): Promise<SpanRow[]> {
-  const traces = qualified(o, tableNames(o).traces);
+  return (await rows(client, traceSql(o, SPAN_SELECT, 'LIMIT 1 BY SpanId'), { id: traceId, tenant })).map(decodeSpan);
+}
+
+/** StoreReader.readTrace on this shard: the earliest maxSpans spans (start, then id) only are sent, and the count of all when cut. */
+export async function readTraceOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, traceId: string, maxSpans: number): Promise<TraceRead> {
+  const params = { id: traceId, tenant };
+  const spans = (await rows(client, traceSql(o, SPAN_SELECT, 'ORDER BY Timestamp, SpanId LIMIT 1 BY SpanId LIMIT {limit:UInt32}'), { ...params, limit: maxSpans + 1 })).map(decodeSpan);
+  if (spans.length <= maxSpans) return { spans, total: spans.length };
+  const [count] = await rows(client, traceSql(o, 'toString(uniqExact(SpanId))', ''), params);
+  return { spans: spans.slice(0, maxSpans), total: Number(count![0]) };
+}
+
+/** A query of one trace's spans on a shard (parameters id and tenant), `select`ed and ended by `tail`. */
+function traceSql(o: SchemaOptions, select: string, tail: string): string {
   // The lookup table has no tenant: its bounds cover every tenant's spans of the id, a superset.
-  const sql = `${lookupBounds(o, 'TraceId = {id:String}')}
-SELECT ${SPAN_SELECT}
-FROM ${traces}
+  return `${lookupBounds(o, 'TraceId = {id:String}')}
+SELECT ${select}
+FROM ${qualified(o, tableNames(o).traces)}
 WHERE ${TENANT_COND} AND TraceId = {id:String} AND ${WITHIN_BOUNDS}
-LIMIT 1 BY SpanId`;
-  return (await rows(client, sql, { id: traceId, tenant })).map(decodeSpan);
+${tail}`;
 }
 
 /** Every read is of one tenant's rows (parameter `tenant`). */

@@ -11,8 +11,8 @@
 // Every row carries its batch's tenant; the trace and listing maps are keyed by tenant
 // first, so one tenant's reads never see another's rows.
 import type { LogRow, SpanRow } from '../../model/rows.ts';
-import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
-import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, logMatches, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
+import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, earliestSpans, logMatches, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { releaseBuffer, soleUser } from '../../common/release.ts';
 import type { RowsInOrder } from './blocks.ts';
@@ -390,6 +390,14 @@ class MemoryBackend implements StorageBackend, StoreStats {
   async getTrace(tenant: string, traceId: string): Promise<SpanRow[]> {
     const t = this.traces.get(tenant)?.get(traceId);
     return t === undefined ? [] : this.spansOf(t).map((e) => spanOf(e));
+  }
+
+  async readTrace(tenant: string, traceId: string, maxSpans: number): Promise<TraceRead> {
+    const t = this.traces.get(tenant)?.get(traceId);
+    if (t === undefined) return { spans: [], total: 0 };
+    // Chosen by their records' start and id; only the kept are decoded (on this, the main, thread).
+    const views = this.spansOf(t);
+    return { spans: earliestSpans(views, maxSpans).map((e) => spanOf(e)), total: views.length };
   }
 
   /** A trace's spans, oldest first, as views. */

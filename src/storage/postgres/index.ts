@@ -10,7 +10,7 @@ import type { Logger } from '../../telemetry/logger.ts';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import { SIGNALS, type Signal } from '../../model/signal.ts';
 import type { EncoderSpec } from '../encoders.ts';
-import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { LOG_COLUMNS, SPAN_COLUMNS, columnList, type CopyFormat } from './columns.ts';
 import { copyChunks } from './copy.ts';
 import { chunkDays } from './days.ts';
@@ -275,6 +275,10 @@ class PostgresBackend implements StorageBackend, StoreStats {
 
   async getTrace(tenant: string, traceId: string): Promise<SpanRow[]> {
     return this.readsOrThrow().getTrace(tenant, traceId);
+  }
+
+  async readTrace(tenant: string, traceId: string, maxSpans: number): Promise<TraceRead> {
+    return this.readsOrThrow().readTrace(tenant, traceId, maxSpans);
   }
 
   async searchTraces(tenant: string, query: TraceQuery): Promise<TraceSummary[]> {

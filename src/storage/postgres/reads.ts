@@ -4,7 +4,7 @@
 // tokens, otherwise by time. Every read is of one tenant, and every key and index leads with it.
 import type { Pool } from 'pg';
 import type { AnyValue, KeyValue, LogRow, ResourceInfo, ScopeInfo, SpanLink, SpanRow } from '../../model/rows.ts';
-import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, TraceQuery, TraceSummary } from '../backend.ts';
+import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, TraceQuery, TraceRead, TraceSummary } from '../backend.ts';
 import { escapeText } from './escape.ts';
 import { ident, int8Param, u64 } from './sql.ts';
 import { attributeToken } from './tokens.ts';
@@ -37,8 +37,8 @@ function scopeOf(j: Json): ScopeInfo {
 }
 
 /** SQL text of the trace-by-id span read ($1 trace id, $2..$3 start time range, $4 tenant); tests EXPLAIN it. */
-export function traceSpansSql(schema: string): string {
-  return `SELECT * FROM ${ident(schema)}.spans
+export function traceSpansSql(schema: string, columns = ''): string {
+  return `SELECT *${columns} FROM ${ident(schema)}.spans
            WHERE tenant = $4::text AND trace_id = $1 AND start_time_unix_nano BETWEEN $2::int8 AND $3::int8`;
 }
 
@@ -172,6 +172,19 @@ export class Reads {
   }
 
   async getTrace(tenant: string, traceId: string): Promise<SpanRow[]> {
+    return (await this.traceRows(tenant, traceId)).map(toSpan);
+  }
+
+  async readTrace(tenant: string, traceId: string, maxSpans: number): Promise<TraceRead> {
+    const rows = await this.traceRows(tenant, traceId, maxSpans);
+    return { spans: rows.map(toSpan), total: rows.length === 0 ? 0 : Number(rows[0]!.total_spans) };
+  }
+
+  /**
+   * A trace's spans within its indexed range (trace_index): all, or the earliest `limit` by start
+   * then id, only those sent and parsed, with the number of all in total_spans (counted in the database).
+   */
+  private async traceRows(tenant: string, traceId: string, limit?: number): Promise<(SpanDbRow & { total_spans?: bigint | string })[]> {
     const id = idBytes(traceId);
     if (!id) return [];
     const idx = await this.pool.query<{ first: bigint; last: bigint }>(
@@ -180,8 +193,10 @@ export class Reads {
     );
     const range = idx.rows[0];
     if (!range) return [];
-    const { rows } = await this.pool.query<SpanDbRow>(traceSpansSql(this.schema), [id, range.first.toString(), range.last.toString(), tenant]);
-    return rows.map(toSpan);
+    const params: unknown[] = [id, range.first.toString(), range.last.toString(), tenant];
+    const sql = limit === undefined ? traceSpansSql(this.schema) : `${traceSpansSql(this.schema, ', count(*) OVER () AS total_spans')} ORDER BY start_time_unix_nano, span_id LIMIT $5`;
+    if (limit !== undefined) params.push(limit);
+    return (await this.pool.query<SpanDbRow & { total_spans?: bigint | string }>(sql, params)).rows;
   }
 
   async searchTraces(tenant: string, q: TraceQuery): Promise<TraceSummary[]> {

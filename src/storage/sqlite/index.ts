@@ -9,7 +9,7 @@ import { stat } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { DatabaseSync } from 'node:sqlite';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
-import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { ReadPool } from './read-pool.ts';
 import type { tableStats, Unreadable } from './reads.ts';
 import { openDatabase, traceIndexPath } from './store.ts';
@@ -178,6 +178,10 @@ class SqliteBackend implements StorageBackend, StoreStats {
 
   getTrace(tenant: string, traceId: string): Promise<SpanRow[]> {
     return this.reads().run('getTrace', [tenant, traceId]);
+  }
+
+  readTrace(tenant: string, traceId: string, maxSpans: number): Promise<TraceRead> {
+    return this.reads().run('readTrace', [tenant, traceId, maxSpans]);
   }
 
   searchTraces(tenant: string, q: TraceQuery): Promise<TraceSummary[]> {

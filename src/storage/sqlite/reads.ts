@@ -6,9 +6,9 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { Signal } from '../../model/signal.ts';
-import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, TraceQuery, TraceSummary } from '../backend.ts';
+import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, TraceQuery, TraceRead, TraceSummary } from '../backend.ts';
 import { DecodeError, type SlicingBuffer } from '../../pipeline/decode/wire.ts';
-import { attributesMatch, byNewestTrace, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
+import { attributesMatch, byNewestTrace, byStartThenId, earliestSpans, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
 import {
   ChunkFormatError, logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
@@ -210,13 +210,28 @@ function traceFacts(db: DatabaseSync): (tenant: string, traceId: string) => Span
 const RUN_FILTER_FUNCTION = 'tracehouse_run_may_match';
 const newestFirst = (a: bigint, b: bigint): number => (a > b ? -1 : a < b ? 1 : 0);
 
-/** All spans of a trace: its rows of spans, then its runs of records. */
-export function getTrace(db: DatabaseSync, tenant: string, traceId: string): SpanRow[] {
-  const rows = db.prepare(`SELECT ${DOC_COLUMNS('spans')} FROM ${withGroup('spans')} WHERE tenant = ? AND trace_id = ?`).all(tenant, traceId) as unknown as (Doc & { id: number })[];
-  const out = readRows(rows, 'spans', spanOf);
+/** All spans of a trace, or those whose id `keep` holds: its rows of spans, then its runs of records. */
+export function getTrace(db: DatabaseSync, tenant: string, traceId: string, keep?: ReadonlySet<string>): SpanRow[] {
+  const rows = db.prepare(`SELECT ${DOC_COLUMNS('spans')}, spans.span_id AS spanId FROM ${withGroup('spans')} WHERE tenant = ? AND trace_id = ?`).all(tenant, traceId) as unknown as (Doc & { id: number; spanId: string })[];
+  const out = readRows(keep ? rows.filter((r) => keep.has(r.spanId)) : rows, 'spans', spanOf);
   const runs = db.prepare(`SELECT ${RECORD_RUN_COLUMNS} FROM ${RECORD_RUNS()} WHERE ${runOfTrace('r')} ORDER BY r.rowid`);
-  for (const run of runs.iterate(tenant, traceId) as Iterable<RecordRun>) recordSpans(run, out);
+  for (const run of runs.iterate(tenant, traceId) as Iterable<RecordRun>) recordSpans(run, out, keep && ((buf, r) => keep.has(spanId(buf, r))));
   return out;
+}
+
+/**
+ * StoreReader.readTrace: the start and id of every span first (the rows' columns and the records'
+ * headers, nothing decoded), then the earliest `maxSpans` decoded: only they go to the main thread.
+ */
+export function readTrace(db: DatabaseSync, tenant: string, traceId: string, maxSpans: number): TraceRead {
+  const rows = db.prepare('SELECT span_id AS spanId, start_ns AS startTimeUnixNano FROM spans WHERE tenant = ? AND trace_id = ?');
+  rows.setReadBigInts(true);
+  const keys = rows.all(tenant, traceId) as unknown as { spanId: string; startTimeUnixNano: bigint }[];
+  const runs = db.prepare(`SELECT r.rowid AS id, r.span_count AS count, b.records AS records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE ${runOfTrace('r')}`);
+  for (const run of runs.iterate(tenant, traceId) as Iterable<RecordRun>) runRecords(run, (buf, r) => keys.push({ spanId: spanId(buf, r), startTimeUnixNano: clampNs(spanStart(buf, r)) }));
+  if (keys.length <= maxSpans) return { spans: getTrace(db, tenant, traceId), total: keys.length };
+  const keep = new Set(earliestSpans(keys, maxSpans).map((k) => k.spanId));
+  return { spans: getTrace(db, tenant, traceId, keep).sort(byStartThenId), total: keys.length };
 }
 
 /**
@@ -618,6 +633,7 @@ export const READS = {
   scanSpans: (db: DatabaseSync, [tenant, q]: [string, ScanQuery]) => scanSpans(db, tenant, q),
   scanLogs: (db: DatabaseSync, [tenant, q]: [string, ScanQuery]) => scan(db, 'logs', 'time_ns', tenant, q, logOf),
   getTrace: (db: DatabaseSync, [tenant, traceId]: [string, string]) => getTrace(db, tenant, traceId),
+  readTrace: (db: DatabaseSync, [tenant, traceId, maxSpans]: [string, string, number]) => readTrace(db, tenant, traceId, maxSpans),
   searchTraces: (db: DatabaseSync, [tenant, q]: [string, TraceQuery]) => searchTraces(db, tenant, q),
   searchLogs: (db: DatabaseSync, [tenant, q]: [string, LogQuery]) => searchLogs(db, tenant, q),
   getServices: (db: DatabaseSync, [tenant]: [string]) => getServices(db, tenant),
