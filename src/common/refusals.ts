@@ -39,6 +39,7 @@ export const REFUSALS = {
   wal_full: { http: 503, grpc: GRPC_CODE.UNAVAILABLE, retryable: true, counted: true, message: 'the write-ahead log is full; the store is behind' },
   wal_unavailable: { http: 503, grpc: GRPC_CODE.UNAVAILABLE, retryable: true, counted: true, message: 'the write-ahead log cannot write to disk' },
   not_stored: { http: 503, grpc: GRPC_CODE.UNAVAILABLE, retryable: true, counted: true, message: 'the rows could not be stored; retry' },
+  rejected_by_store: { http: 500, grpc: GRPC_CODE.INTERNAL, retryable: false, counted: true, message: 'the store refused the rows for good; sending them again would not store them' },
   undecodable: { http: 400, grpc: GRPC_CODE.INVALID_ARGUMENT, retryable: false, counted: true, message: 'the request could not be decoded' },
   bad_encoding: { http: 400, grpc: GRPC_CODE.INVALID_ARGUMENT, retryable: false, counted: true, message: 'the compressed body could not be inflated' },
   too_large: { http: 413, grpc: GRPC_CODE.RESOURCE_EXHAUSTED, retryable: false, counted: true, message: 'the request is over the size limit' },

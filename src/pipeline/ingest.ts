@@ -195,10 +195,15 @@ export class Ingest {
     }
     const stored = reservation.commit(signal, out.chunks, req.tenant, req.batchId);
     // With ack=stored the client hears back only once the write holding its rows committed; rows
-    // the writer gave up on are refused as retryable rather than acknowledged.
-    if (this.ack === 'stored' && !(await stored)) {
-      this.countRefusedItems(transport, signal, 'not_stored', out.accepted + out.rejected);
-      return this.refuse(transport, 'not_stored');
+    // the writer gave up on are refused as retryable rather than acknowledged, and rows the store
+    // refused for good as not retryable (the writer counts those as dropped).
+    if (this.ack === 'stored') {
+      const delivered = await stored;
+      if (delivered !== true) {
+        const reason = delivered === 'permanent_error' ? 'rejected_by_store' : 'not_stored';
+        this.countRefusedItems(transport, signal, reason, out.accepted + out.rejected);
+        return this.refuse(transport, reason);
+      }
     }
     const accepted = signal === 'traces' ? this.metrics.acceptedSpans : this.metrics.acceptedLogs;
     const refused = signal === 'traces' ? this.metrics.refusedSpans : this.metrics.refusedLogs;

@@ -40,6 +40,7 @@ export interface WriterOptions extends BatchOptions, RetryPolicy {
   /**
    * Every row's request waits for its write and is refused (503 not_stored) when the writer gives
    * up on it (delivery.ack = stored): the client still holds those rows, so they are not lost.
+   * Rows the store refused for good (permanent_error) are refused as not retryable: dropped.
    */
   refusedWhenGivenUp?: boolean;
 }
@@ -51,18 +52,23 @@ export interface Reservation {
   grow(bytes: number): boolean;
   /**
    * Queues the request's encoded rows in place of the reservation (their own size is counted
-   * from now on). The promise says whether every row was stored (true) or some were dropped
-   * (false); callers that acknowledge on queueing need not wait for it. With a batchId the rows
+   * from now on). The promise says whether every row was stored (true) or why some were not (a
+   * drop reason: permanent_error before the others); callers that acknowledge on queueing need
+   * not wait for it. With a batchId the rows
    * become batches of their own, one per partition, with ids derived from it: a caller replaying
    * the same data (import) gets the same ids, which the stores recognize.
    */
-  commit(signal: Signal, chunks: readonly EncodedChunk[], tenant: string, batchId?: string): Promise<boolean>;
+  commit(signal: Signal, chunks: readonly EncodedChunk[], tenant: string, batchId?: string): Promise<Delivered>;
   /** Gives the room back; does nothing after commit() or a first release(). */
   release(): void;
 }
 
-/** Told once whether the batch holding a chunk was stored. */
-type Listener = (stored: boolean) => void;
+/** What became of a batch: stored (true), or why not. */
+export type Delivered = true | DropReason;
+type DropReason = (typeof DROP_REASONS)[number];
+
+/** Told once what became of the batch holding a chunk. */
+type Listener = (delivered: Delivered) => void;
 
 /** A batch on its way to the store, with when its oldest row was queued and who waits for it. */
 interface QueuedBatch {
@@ -74,8 +80,8 @@ interface QueuedBatch {
 /** What a batching pipeline needs from its writer: where full batches go. */
 interface PipelineContext {
   readonly opts: BatchOptions;
-  /** Stores a batch (retrying as needed); resolves true once stored, false once dropped. */
-  deliver(batch: WriteBatch): Promise<boolean>;
+  /** Stores a batch (retrying as needed); resolves true once stored, the reason once dropped. */
+  deliver(batch: WriteBatch): Promise<Delivered>;
   /** Called after each delivery has left the pipeline. */
   settled(): void;
 }
@@ -197,9 +203,9 @@ class Pipeline {
     while (this.inFlight.size < this.ctx.opts.maxInFlightBatches && this.ready.length > 0) {
       const q = this.ready.shift()!;
       this.inFlight.add(q);
-      void this.ctx.deliver(q.batch).then((stored) => {
+      void this.ctx.deliver(q.batch).then((delivered) => {
         this.inFlight.delete(q);
-        for (const l of q.listeners) l(stored);
+        for (const l of q.listeners) l(delivered);
         // Group commit: what arrived during the write goes out now, as one batch.
         if (this.ctx.opts.groupCommit && this.inFlight.size === 0 && this.ready.length === 0) this.flush();
         this.pump();
@@ -303,12 +309,12 @@ export class Writer {
         for (const c of chunks) encoded += c.data.byteLength;
         this.account(encoded - held);
         if (chunks.length === 0) return Promise.resolve(true);
-        return new Promise<boolean>((resolve) => {
-          let allStored = true;
+        return new Promise<Delivered>((resolve) => {
+          let outcome: Delivered = true;
           let waiting = 0;
-          const listener: Listener = (stored) => {
-            allStored &&= stored;
-            if (--waiting === 0) resolve(allStored);
+          const listener: Listener = (delivered) => {
+            if (delivered !== true && outcome !== 'permanent_error') outcome = delivered;
+            if (--waiting === 0) resolve(outcome);
           };
           if (batchId === undefined) {
             waiting = chunks.length;
@@ -336,7 +342,7 @@ export class Writer {
    */
   submit(batch: WriteBatch): Promise<boolean> {
     this.account(batch.bytes);
-    return new Promise<boolean>((resolve) => this.pipeline(batch.signal, batch.partition, batch.tenant).submit(batch, resolve));
+    return new Promise<boolean>((resolve) => this.pipeline(batch.signal, batch.partition, batch.tenant).submit(batch, (delivered) => resolve(delivered === true)));
   }
 
   /** Rows given up so far that the write-ahead log keeps for the next start (keptByLog). */
@@ -369,7 +375,7 @@ export class Writer {
   }
 
   /** Stores one batch with retries and a timeout per attempt, then gives its bytes back; true when stored. */
-  private async deliver(batch: WriteBatch): Promise<boolean> {
+  private async deliver(batch: WriteBatch): Promise<Delivered> {
     const labels = { backend: this.store.name, signal: batch.signal };
     const key = `${batch.signal}/${batch.partition}/${batch.tenant}`;
     const attempt = async () => {
@@ -392,7 +398,7 @@ export class Writer {
       });
       if (outcome.kind === 'dropped') {
         this.drop(batch, outcome.reason, outcome.error);
-        return false;
+        return outcome.reason;
       }
       this.metrics.writtenRows.inc(labels, batch.rows);
       // Freed now, not at V8's next full collection, which every 64 MiB of them would start
@@ -403,7 +409,7 @@ export class Writer {
       return true;
     } catch (err) {
       this.drop(batch, 'writer_error', asError(err));
-      return false;
+      return 'writer_error';
     } finally {
       this.account(-batch.bytes);
       if (failedOnce) this.doneRetrying(key);
@@ -438,8 +444,10 @@ export class Writer {
       if (reason !== 'shutdown') this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, err: error.message }, 'gave up writing a batch for now; its rows stay in the write-ahead log and are written at the next start');
       return;
     }
-    if (this.opts.refusedWhenGivenUp) {
-      // Not acknowledged, not lost: ingest refuses the requests as retryable (counted there).
+    if (this.opts.refusedWhenGivenUp && reason !== 'permanent_error') {
+      // Not acknowledged, not lost: ingest refuses the requests as retryable (counted there). Rows
+      // the store refused for good are refused as not retryable, so the client lets them go:
+      // those are lost, and counted below.
       this.logger.warn({ signal: batch.signal, partition: batch.partition, rows: batch.rows, reason, err: error.message }, 'gave up writing a batch; its requests are refused as retryable');
       return;
     }

@@ -13,7 +13,7 @@ function traces(traceId: Buffer, n: number): Uint8Array {
 }
 
 describe('delivery.ack=stored', () => {
-  it('acknowledges only once the rows are stored, and refuses as retryable what could not be stored', async () => {
+  it('acknowledges only once the rows are stored, and refuses what the store refused for good as not retryable', async () => {
     const gate = gated(await memoryBackend());
     const c = await startCollector({ 'delivery.ack': 'stored' }, { backend: gate.backend });
     const client = new RawOtlpClient(c.grpcAddress);
@@ -33,13 +33,15 @@ describe('delivery.ack=stored', () => {
       const got = await getJson(c.queryUrl, `/v1/traces/${traceId.toString('hex')}`);
       expect(got.body.resourceSpans[0].scopeSpans[0].spans).toHaveLength(3);
 
+      // Rows the store refuses for good: not retryable (resending would fail the same way), so
+      // the client lets them go, and they are counted as dropped.
       gate.failNext(1, { kind: 'permanent', error: new Error('rejected by the store') });
       const refused = await client.traces(traces(randomBytes(16), 2));
-      expect(refused.error?.code).toBe(grpc.status.UNAVAILABLE);
-      expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { reason: 'not_stored' })).toBe(1);
-      // The client still holds the rows it was told to retry: refused, not dropped.
-      expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_spans_total', { reason: 'not_stored' })).toBe(2);
-      expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total')).toBe(0);
+      expect(refused.error?.code).toBe(grpc.status.INTERNAL);
+      expect(refused.error?.details).toMatch(/refused the rows for good/);
+      expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { reason: 'rejected_by_store' })).toBe(1);
+      expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_spans_total', { reason: 'rejected_by_store' })).toBe(2);
+      expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total', { reason: 'permanent_error' })).toBe(2);
     } finally {
       client.close();
       gate.open();

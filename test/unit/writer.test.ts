@@ -261,12 +261,12 @@ describe('writer', () => {
     expect(writer.queueBytes).toBe(0);
   });
 
-  it('tells a committed request whether its rows were stored or dropped', async () => {
+  it('tells a committed request whether its rows were stored, or why they were dropped', async () => {
     const { writer, gate } = await setup();
     const chunks = () => encoder.encodeSpans([makeSpan({ serviceName: 'w' }), makeSpan({ serviceName: 'w' })]);
     expect(await writer.reserve(10)!.commit('traces', chunks(), TENANT)).toBe(true);
     gate.failNext(1, { kind: 'permanent', error: new Error('bad data') });
-    expect(await writer.reserve(10)!.commit('traces', chunks(), TENANT)).toBe(false);
+    expect(await writer.reserve(10)!.commit('traces', chunks(), TENANT)).toBe('permanent_error');
     expect(await writer.reserve(10)!.commit('traces', [], TENANT)).toBe(true);
   });
 
