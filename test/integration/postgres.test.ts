@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import type { LogRow, SpanRow } from '../../src/model/rows.ts';
-import type { StorageBackend, WriteBatch } from '../../src/storage/backend.ts';
+import type { StorageBackend, StoreStats, WriteBatch } from '../../src/storage/backend.ts';
 import { createEncoder } from '../../src/storage/postgres/encoder.ts';
 import { escapeText, unescapeText } from '../../src/storage/postgres/escape.ts';
 import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
@@ -414,5 +414,52 @@ describe('postgres concurrency and maintenance', () => {
   it('leaves hex ids it cannot store to the normalizer: the encoder refuses them', () => {
     const enc = createEncoder({ format: 'binary' });
     expect(() => enc.encodeSpans([makeSpan({ traceId: 'XYZ' + hex(14) })])).toThrow(/traceId/);
+  });
+});
+
+describe('postgres under slow writes, and its storage metrics', () => {
+  let url: string;
+  let b: StorageBackend;
+  beforeAll(async () => {
+    url = await createTestDatabase('pgslow');
+    // As few write connections as writes in flight: slow writes hold every one.
+    b = backend(url, { 'storage.postgres.poolSize': '2' });
+    await b.start();
+  });
+  afterAll(async () => {
+    await b?.shutdown();
+  });
+
+  it('stays healthy and answers reads while every write connection waits (on a lock here; a slow disk, a long DDL)', async () => {
+    const blocker = new pg.Client({ connectionString: url });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE tracehouse.spans IN EXCLUSIVE MODE');
+      const writes = [0, 1].map(() => b.write(batchOf('traces', [makeSpan()])));
+      await new Promise((r) => setTimeout(r, 300));
+      // Before, health timed out as "postgres unreachable" and reads as "timeout exceeded when trying to connect".
+      expect(await b.health()).toEqual({ ok: true });
+      expect(await b.searchLogs(TENANT, { limit: 10 })).toEqual([]);
+      await blocker.query('COMMIT');
+      for (const r of await Promise.all(writes)) expect(r.kind).toBe('success');
+    } finally {
+      await blocker.end();
+    }
+  });
+
+  it('measures the oldest span without a sequential scan of the spans partitions', async () => {
+    for (let i = 0; i < 4; i++) await mustWrite(b, batchOf('traces', Array.from({ length: 5000 }, () => makeSpan({ attributes: [], events: [], links: [] }))));
+    await sql(url, 'ANALYZE tracehouse.spans');
+    // The cumulative statistics are flushed at most once a second.
+    const seqScans = async () => {
+      await new Promise((r) => setTimeout(r, 1500));
+      return Number((await sql<{ n: string }>(url, "SELECT coalesce(sum(seq_scan), 0)::text AS n FROM pg_stat_user_tables WHERE schemaname = 'tracehouse' AND relname LIKE 'spans_p%'"))[0]!.n);
+    };
+    const before = await seqScans();
+    const stats = await (b as StorageBackend & StoreStats).stats();
+    expect(await seqScans(), 'sequential scans of spans partitions by one stats() call').toBe(before);
+    const oldest = (await sql<{ m: string }>(url, 'SELECT min(start_time_unix_nano)::text AS m FROM tracehouse.spans'))[0]!.m;
+    expect(stats.signals.find((s) => s.signal === 'traces')?.oldestUnixNano).toBe(BigInt(oldest));
   });
 });

@@ -77,6 +77,8 @@ class PostgresBackend implements StorageBackend, StoreStats {
   private readonly schema: string;
   private readonly format: CopyFormat;
   private pool: Pool | undefined;
+  /** Reads, scans, stats and the health check: connections writes cannot take. */
+  private readPool: Pool | undefined;
   private parts: Partitions | undefined;
   private reads: Reads | undefined;
   private started = false;
@@ -138,9 +140,8 @@ class PostgresBackend implements StorageBackend, StoreStats {
   private ensurePool(): Pool {
     if (this.pool) return this.pool;
     const timeout = this.config.statementTimeoutMs;
-    const pool = new pg.Pool({
+    const settings: pg.PoolConfig = {
       connectionString: this.config.url,
-      max: this.config.poolSize,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       idleTimeoutMillis: 30_000,
       keepAlive: true,
@@ -152,11 +153,18 @@ class PostgresBackend implements StorageBackend, StoreStats {
       // The staging table of a 10k-span batch is ~25 MB: keep it in memory (temp_buffers default 8 MB).
       options: '-c temp_buffers=32MB',
       types: TYPES,
-    });
+    };
+    const pool = new pg.Pool({ ...settings, max: this.config.poolSize });
+    // Reads have connections of their own: writes that are slow (a lock, a busy disk) hold every
+    // one of theirs, and the health check and reads then timed out as if the database were gone.
+    const readPool = new pg.Pool({ ...settings, max: Math.max(2, Math.ceil(this.config.poolSize / 4)) });
     // An idle (or checked-out but between queries) client whose connection breaks emits 'error';
     // without a listener that would crash the process. The pool drops such clients by itself.
-    pool.on('error', (err) => this.noteError(err));
-    pool.on('connect', (client) => client.on('error', (err) => this.noteError(err)));
+    for (const p of [pool, readPool]) {
+      p.on('error', (err) => this.noteError(err));
+      p.on('connect', (client) => client.on('error', (err) => this.noteError(err)));
+    }
+    this.readPool = readPool;
     this.pool = pool;
     this.parts = new Partitions(pool, {
       schema: this.schema,
@@ -164,7 +172,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
       retentionDays: this.config.retentionDays,
       logger: this.logger,
     });
-    this.reads = new Reads(pool, this.schema);
+    this.reads = new Reads(readPool, this.schema);
     return pool;
   }
 
@@ -303,24 +311,25 @@ class PostgresBackend implements StorageBackend, StoreStats {
 
   async scanSpans(tenant: string, query: ScanQuery): Promise<ScanPage<SpanRow>> {
     this.readsOrThrow();
-    return scanSpans(this.pool!, this.schema, tenant, query);
+    return scanSpans(this.readPool!, this.schema, tenant, query);
   }
 
   async scanLogs(tenant: string, query: ScanQuery): Promise<ScanPage<LogRow>> {
     this.readsOrThrow();
-    return scanLogs(this.pool!, this.schema, tenant, query);
+    return scanLogs(this.readPool!, this.schema, tenant, query);
   }
 
   /** Relation sizes, estimated rows and oldest times (stats.ts). */
   async stats(): Promise<StorageStats> {
     this.readsOrThrow();
-    return postgresStats(this.ensurePool(), this.schema);
+    this.ensurePool();
+    return postgresStats(this.readPool!, this.schema);
   }
 
   async health(): Promise<BackendHealth> {
     if (!this.started || this.closed || !this.pool) return { ok: false, detail: 'postgres backend is not running' };
     try {
-      await withTimeout(this.pool.query('SELECT 1'), HEALTH_TIMEOUT_MS, 'postgres health check');
+      await withTimeout(this.readPool!.query('SELECT 1'), HEALTH_TIMEOUT_MS, 'postgres health check');
       return { ok: true };
     } catch (err) {
       return { ok: false, detail: `postgres unreachable: ${toError(err).message}` };
@@ -334,8 +343,11 @@ class PostgresBackend implements StorageBackend, StoreStats {
     this.timer = undefined;
     await this.maintenanceRun?.catch(() => undefined);
     const pool = this.pool;
+    const readPool = this.readPool;
     this.pool = undefined;
+    this.readPool = undefined;
     if (pool) await pool.end().catch(() => undefined);
+    if (readPool) await readPool.end().catch(() => undefined);
   }
 }
 

@@ -1,7 +1,8 @@
 // Size, rows and age of the PostgreSQL store for the storage metrics. Sizes sum every partition
 // with its indexes and TOAST (pg_total_relation_size over pg_partition_tree); row counts are the
 // planner's estimate (reltuples), because count(*) over a large partitioned table is not cheap;
-// the oldest time is one descent of each partition's time index.
+// the oldest span time one descent of each partition's tenant-and-time index per tenant, the
+// oldest log time one of its time index.
 import type { Pool } from 'pg';
 import type { SignalStats, StorageStats } from '../backend.ts';
 import { ident } from './sql.ts';
@@ -18,7 +19,13 @@ function statsSql(schema: string): string {
     ${size('logs')}::text AS logs_bytes,
     ${rows('spans')}::text AS traces_rows,
     ${rows('logs')}::text AS logs_rows,
-    (SELECT min(start_time_unix_nano) FROM ${s}.spans)::text AS traces_oldest,
+    -- Per tenant, as every spans index leads with it (spans_tenant_time), the tenants found by a
+    -- skip scan of that index: a plain min() read every row of every partition.
+    (WITH RECURSIVE t AS (
+       (SELECT tenant FROM ${s}.spans ORDER BY tenant LIMIT 1)
+       UNION ALL
+       SELECT (SELECT sp.tenant FROM ${s}.spans sp WHERE sp.tenant > t.tenant ORDER BY sp.tenant LIMIT 1) FROM t WHERE t.tenant IS NOT NULL)
+     SELECT min((SELECT min(sp.start_time_unix_nano) FROM ${s}.spans sp WHERE sp.tenant = t.tenant)) FROM t WHERE t.tenant IS NOT NULL)::text AS traces_oldest,
     (SELECT min(ts_unix_nano) FROM ${s}.logs)::text AS logs_oldest`;
 }
 
