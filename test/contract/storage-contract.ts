@@ -130,6 +130,18 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       expect(await backend.searchTraces(TENANT, { service, limit: 1 })).toHaveLength(1);
     });
 
+    it('finds a service with a very long name by the name its listing gives', async () => {
+      const service = `svc-${randomUUID()}-${'x'.repeat(300)}`;
+      const span = makeSpan({ serviceName: service });
+      await writeSpans(backend, [span]);
+      await writeLogs(backend, [makeLog({ serviceName: service })]);
+      const listed = (await backend.getServices(TENANT)).find((s) => service.startsWith(s) && s.length >= 256);
+      expect(listed).toBeDefined();
+      expect((await backend.searchTraces(TENANT, { service: listed!, limit: 10 })).map((t) => t.traceId)).toEqual([span.traceId]);
+      expect(await backend.searchLogs(TENANT, { service: listed!, limit: 10 })).toHaveLength(1);
+      expect((await backend.getOperations(TENANT, { service: listed! })).map((o) => o.name)).toEqual([span.name]);
+    });
+
     it('searches traces by time range and duration', async () => {
       const service = 'svc-' + randomUUID();
       const base = BigInt(Date.now()) * MS - 3_600_000n * MS;

@@ -153,10 +153,14 @@ export class Params {
   }
 }
 
-/** The service condition served by the (left(service_name, 256), time) indexes. */
+/**
+ * The service condition served by the (left(service_name, 256), time) indexes. The listings keep
+ * a service's first 256 characters (operations): a name of that length finds the services it
+ * begins, or a service listed under it could not be searched.
+ */
 export function serviceCond(p: Params, service: string): string {
   const s = p.add(escapeText(service));
-  return `left(service_name, 256) = left(${s}::text, 256) AND service_name = ${s}::text`;
+  return `left(service_name, 256) = left(${s}::text, 256) AND (service_name = ${s}::text OR length(${s}::text) = 256)`;
 }
 
 /** The read operations of the port, on one schema. */
