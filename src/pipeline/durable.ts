@@ -19,7 +19,7 @@ import type { Signal } from '../model/signal.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { WalRecorder } from './wal-backend.ts';
-import { WalFullError, WriteAheadLog, type WalReplay } from './wal/index.ts';
+import { WalFullError, WriteAheadLog, type WalChunkRef, type WalReplay } from './wal/index.ts';
 import type { Writer } from './writer.ts';
 
 export interface DurableLogOptions {
@@ -30,6 +30,15 @@ export interface DurableLogOptions {
 
 /** How long a batch the writer gave up on waits before it is written again (its retries took retryMaxElapsedMs already). */
 const KEPT_RETRY_MS = 5000;
+
+/** A batch the writer gave up on, to be written again (DurableLog.keep). */
+interface KeptBatch {
+  batch: WriteBatch;
+  /** Where its chunks are in the log; absent for chunks the log does not hold, kept in the batch. */
+  refs?: WalChunkRef[];
+  /** Its own record was written: once the recorder no longer knows it, it was stored. */
+  recorded: boolean;
+}
 
 /** Why an append was refused: the log is full (wait for the store) or the disk failed. */
 export type AppendRefusal = 'wal_full' | 'wal_unavailable';
@@ -44,8 +53,8 @@ export class DurableLog {
   private replaying: Promise<void> | undefined;
   private stopped = false;
   private loggedFailure = 0;
-  /** Batches the writer gave up on while running, without their chunks (the log has them), oldest first. */
-  private kept: WriteBatch[] = [];
+  /** Batches the writer gave up on while running, oldest first: without their chunks, which the log has (refs), unless they are not in it. */
+  private kept: KeptBatch[] = [];
   private rewriting: Promise<void> | undefined;
   /** Ends the wait before a rewrite when the collector stops. */
   private readonly stopping = new AbortController();
@@ -144,14 +153,22 @@ export class DurableLog {
 
   /** Rows of batches given up on and waiting to be written again: at shutdown, kept for the next start. */
   get keptRows(): number {
-    return this.kept.reduce((n, b) => n + b.rows, 0);
+    return this.kept.reduce((n, k) => n + k.batch.rows, 0);
   }
 
-  /** A batch the writer gave up on (its chunks let go): written again from the log, after the ones before it. */
-  private keep(writer: Writer, batch: WriteBatch, maxQueueBytes: number): void {
-    if (this.stopped) return;
-    this.kept.push({ ...batch, chunks: [] });
+  /**
+   * A batch the writer gave up on: written again later, after the ones before it, its chunks let go
+   * meanwhile and read back from the log. False when stopping (the writer counts it as kept for the
+   * next start).
+   */
+  private keep(writer: Writer, batch: WriteBatch, maxQueueBytes: number): boolean {
+    if (this.stopped) return false;
+    // Where its chunks are: a batch whose own record was never written (the disk full for as long
+    // as the writer retried) is found by them too.
+    const refs = this.recorder.refsOf(batch.chunks);
+    this.kept.push(refs ? { batch: { ...batch, chunks: [] }, refs, recorded: this.recorder.isRecorded(batch.batchId) } : { batch, recorded: false });
     this.startRewrite(writer, Math.max(1, Math.floor(maxQueueBytes / 2)));
+    return true;
   }
 
   private startRewrite(writer: Writer, slice: number): void {
@@ -174,12 +191,11 @@ export class DurableLog {
       if (this.stopped) return;
       let bytes = 0;
       let n = 0;
-      while (n < this.kept.length && (n === 0 || bytes + this.kept[n]!.bytes <= slice)) bytes += this.kept[n++]!.bytes;
+      while (n < this.kept.length && (n === 0 || bytes + this.kept[n]!.batch.bytes <= slice)) bytes += this.kept[n++]!.batch.bytes;
       const part = this.kept.splice(0, n);
-      const seqs = await Promise.all(part.map((b) => this.recorder.recordOf(b.batchId)?.catch(() => undefined)));
-      let chunks: Map<number, Uint8Array[]>;
+      let chunks: (Uint8Array[] | undefined)[];
       try {
-        chunks = await this.wal.rereadBatches(seqs.filter((s) => s !== undefined));
+        chunks = await this.wal.reread(part.map((k) => k.refs ?? []));
       } catch (err) {
         // Read again at the next try; the rows stay in the log meanwhile.
         this.logger.error({ err: (err as Error).message, batches: part.length }, 'write-ahead log: could not read back batches given up on; trying again');
@@ -191,18 +207,22 @@ export class DurableLog {
         this.kept.unshift(...part);
         return;
       }
-      await Promise.all(part.map((b, i) => {
-        const c = seqs[i] === undefined ? undefined : chunks.get(seqs[i]);
-        // Stored meanwhile (or no longer recorded): nothing left to write.
-        if (c === undefined) return undefined;
-        return writer.submit({ ...b, chunks: c, bytes: c.reduce((s, x) => s + x.byteLength, 0) });
+      await Promise.all(part.map((k, i) => {
+        if (!k.refs) return writer.submit(k.batch);
+        const c = chunks[i];
+        // Stored meanwhile (a write that timed out committed after all): nothing left to write.
+        if (c === undefined || (k.recorded && !this.recorder.isRecorded(k.batch.batchId))) return undefined;
+        this.recorder.retrack(c, k.refs);
+        return writer.submit({ ...k.batch, chunks: c, bytes: c.reduce((s, x) => s + x.byteLength, 0) });
       }));
     }
   }
 
-  /** Why appends are being refused (readiness), or undefined: cleared by a successful append or once the log has shrunk. */
+  /** Why appends are being refused (readiness), or undefined: cleared by a successful append, once the log has shrunk, or once its disk takes entries again. */
   get refusing(): AppendRefusal | undefined {
     if (this.refused && this.wal.bytes < this.refused.bytes) this.refused = undefined;
+    // A disk with room again is found without waiting for an export to try it.
+    if (this.refused?.reason === 'wal_unavailable' && this.wal.takesEntries()) this.refused = undefined;
     return this.refused?.reason;
   }
 

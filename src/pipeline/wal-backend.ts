@@ -58,9 +58,25 @@ export class WalRecorder {
     if (seq !== undefined) this.wal.markStored(seq);
   }
 
-  /** The sequence number of a batch's record while it is not stored (a batch the writer gave up on for now, say). */
-  recordOf(batchId: string): Promise<number> | undefined {
-    return this.recorded.get(batchId);
+  /** Whether a batch is recorded and not stored (a batch the writer gave up on for now, say). */
+  isRecorded(batchId: string): boolean {
+    return this.recorded.has(batchId);
+  }
+
+  /** Where in the log each of a batch's chunks lives; undefined when one is not in the log. */
+  refsOf(chunks: readonly Uint8Array[]): WalChunkRef[] | undefined {
+    const refs: WalChunkRef[] = [];
+    for (const c of chunks) {
+      const r = this.refs.get(c);
+      if (!r) return undefined;
+      refs.push(r);
+    }
+    return refs;
+  }
+
+  /** Chunks read back from the log (WriteAheadLog.reread) are where they were read from. */
+  retrack(chunks: readonly Uint8Array[], refs: readonly WalChunkRef[]): void {
+    chunks.forEach((c, i) => this.refs.set(c, refs[i]!));
   }
 
   /** The store's writes, recorded in the log (the writer sees only this). */
@@ -71,12 +87,8 @@ export class WalRecorder {
   private async write(batch: WriteBatch, write: () => Promise<WriteResult>): Promise<WriteResult> {
     let record = this.recorded.get(batch.batchId);
     if (!record) {
-      const refs: WalChunkRef[] = [];
-      for (const c of batch.chunks) {
-        const r = this.refs.get(c);
-        if (!r) return write();
-        refs.push(r);
-      }
+      const refs = this.refsOf(batch.chunks);
+      if (!refs) return write();
       record = this.wal.recordBatch(batch, refs);
       this.recorded.set(batch.batchId, record);
     }

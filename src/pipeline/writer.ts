@@ -234,7 +234,7 @@ export class Writer {
   /** Rows given up (at shutdown, or after retries with no one to write them again) that the write-ahead log keeps for the next start. */
   private keptInLog = 0;
   /** Takes batches given up after retries that the write-ahead log keeps, to write them again (onKept). */
-  private keeper: ((batch: WriteBatch) => void) | undefined;
+  private keeper: ((batch: WriteBatch) => boolean) | undefined;
   private queuedBytes = 0;
   private idleWaiters: (() => void)[] = [];
 
@@ -352,9 +352,10 @@ export class Writer {
 
   /**
    * With keptByLog: hands each batch given up after retries (retryMaxElapsedMs) to `keep`, which
-   * writes it again later from the log (DurableLog), instead of leaving it for the next start.
+   * writes it again later from the log (DurableLog), instead of leaving it for the next start; a
+   * batch it does not take (false: stopping) is counted as kept for the next start.
    */
-  onKept(keep: (batch: WriteBatch) => void): void {
+  onKept(keep: (batch: WriteBatch) => boolean): void {
     this.keeper = keep;
   }
 
@@ -435,9 +436,8 @@ export class Writer {
       // Not lost: the batch stays in the write-ahead log (WalRecorder marks only stored or
       // permanently failed batches), which writes it again under the same id: later while
       // running (onKept), else at the next start.
-      if (reason === 'retries_exhausted' && this.keeper) {
+      if (reason === 'retries_exhausted' && this.keeper?.(batch)) {
         this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, err: error.message }, 'gave up writing a batch for now; its rows stay in the write-ahead log, which writes them again');
-        this.keeper(batch);
         return;
       }
       this.keptInLog += batch.rows;

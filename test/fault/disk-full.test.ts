@@ -2,8 +2,8 @@
 // works; elsewhere these tests are skipped and say why). The write-ahead log's disk filling up
 // and the SQLite file's disk filling up: exports are refused as retryable, nothing acknowledged
 // is lost, and once space returns everything acknowledged is stored, once.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,53 +14,17 @@ import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { gated } from '../helpers/backends.ts';
 import { capturedLogger } from '../helpers/logger.ts';
 import { eventually, getJson, metricValue, startCollector } from '../helpers/collector.ts';
+import { encodeTraces } from '../helpers/otlp-proto.ts';
 import { startLoad, storedInSqlite, type Acked } from '../helpers/process.ts';
 import { makeSpan, writeSpans } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { fill, mountProbe, tinyFs, unmountTinyFs } from '../helpers/tinyfs.ts';
 
 const SPANS_PER_REQUEST = 20;
 const DAY = 86_400_000_000_000n;
-const mounts: string[] = [];
+const { canMount, why } = mountProbe();
 
-/** A fresh tmpfs of this size, or the reason there cannot be one. */
-function tinyFs(size: string): string | Error {
-  const dir = tempDir('fault-fs-');
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'pipe' });
-  } catch (err) {
-    return err as Error;
-  }
-  mounts.push(dir);
-  return dir;
-}
-
-const probe = tinyFs('64k');
-const canMount = typeof probe === 'string';
-
-afterEach(() => {
-  for (const m of mounts.splice(0)) {
-    try {
-      execFileSync('umount', ['-l', m], { stdio: 'pipe' });
-    } catch {
-      // Already gone.
-    }
-  }
-});
-
-/** Fills a filesystem with a ballast file until it refuses; returns its path. */
-function fill(dir: string): string {
-  const path = join(dir, 'ballast');
-  const mib = Buffer.alloc(64 * 1024, 1);
-  let n = 0;
-  for (;;) {
-    try {
-      writeFileSync(path, mib, { flag: n === 0 ? 'w' : 'a' });
-      n++;
-    } catch {
-      return path;
-    }
-  }
-}
+afterEach(unmountTinyFs);
 
 /** A collector on SQLite (db) whose write-ahead log is on the tiny filesystem walFs. */
 function walOnTinyFs(walFs: string, db: string): Record<string, string> {
@@ -82,7 +46,7 @@ function expectAllStoredOnce(acked: Acked, db: string, service: string): void {
   expect([...logCopies.values()].every((n) => n === 1)).toBe(true);
 }
 
-describe.skipIf(!canMount)(`disk full (tmpfs${canMount ? '' : `: cannot mount here: ${(probe as Error).message.split('\n')[0]}`})`, () => {
+describe.skipIf(!canMount)(`disk full (tmpfs${canMount ? '' : `: cannot mount here: ${why}`})`, () => {
   it('write-ahead log disk full: refuses as retryable, loses nothing, accepts again once stored segments free space', async () => {
     const walFs = tinyFs('2m') as string;
     const dir = tempDir('fault-disk-');
@@ -201,4 +165,86 @@ describe.skipIf(!canMount)(`disk full (tmpfs${canMount ? '' : `: cannot mount he
       await backend.shutdown();
     }
   }, 60_000);
+
+  it('write-ahead log disk full past its reserve: a batch it could not record is written again once there is room', async () => {
+    // The batch's own record cannot be written (the volume took even the reserve's room), so the
+    // writer gives it up; the log writes it again from its entries' chunks. Before, a batch with
+    // no record was forgotten until a restart, and its entry kept every later segment: the log
+    // filled while the store took every write.
+    const walFs = tinyFs('4m') as string;
+    const { logger, lines } = capturedLogger();
+    const c = await startCollector({
+      'delivery.walDir': join(walFs, 'wal'),
+      'delivery.walMaxBytes': String(1 << 20),
+      'delivery.walSegmentBytes': String(64 << 10),
+      'receiver.maxMessageBytes': String(256 << 10),
+      // The accepted rows wait in the writer while the disk fills up.
+      'writer.flushIntervalMs': '1500',
+      'writer.retryInitialMs': '20',
+      'writer.retryMaxMs': '40',
+      'writer.retryMaxElapsedMs': '500',
+    }, { logger });
+    try {
+      const kept = randomBytes(16);
+      expect(await postTraces(c.httpUrl, traces('unrecorded', kept, 3))).toBe(200);
+      // tmpfs allocates whole pages: the segment file ends on a page boundary, so the batch's
+      // record needs a page of its own.
+      const walBytes = () => metricValue(c.opsUrl, 'tracehouse_wal_bytes');
+      for (let i = 0; i < 10 && (await walBytes()) % 4096 !== 0; i++) {
+        const before = await walBytes();
+        expect(await postTraces(c.httpUrl, traces('unrecorded', kept, 1, 200))).toBe(200);
+        const per = (await walBytes()) - before;
+        const left = 4096 - ((await walBytes()) % 4096);
+        if (left === 4096) break;
+        // An entry with a name padded by p takes about per - 200 + p bytes.
+        const pad = left - (per - 200);
+        if (pad >= 0) expect(await postTraces(c.httpUrl, traces('unrecorded', kept, 1, pad))).toBe(200);
+      }
+      expect((await walBytes()) % 4096).toBe(0);
+      // The volume fills: the next entry fails and the log gives its reserve to batch records,
+      // and the volume takes that room too.
+      const ballast = fill(walFs);
+      expect(await postTraces(c.httpUrl, traces('unrecorded', randomBytes(16), 1500))).toBe(503);
+      fill(walFs);
+      await eventually(async () => (lines().some((l) => /gave up writing a batch/.test(l.msg)) ? true : undefined), 10_000, 'the batch given up on');
+      rmSync(ballast);
+      const stored = async () => (await getJson(c.queryUrl, `/v1/traces/${kept.toString('hex')}`)).body?.resourceSpans?.[0]?.scopeSpans?.[0]?.spans?.length >= 3;
+      const deadline = Date.now() + 15_000;
+      while (!(await stored()) && Date.now() < deadline) await postTraces(c.httpUrl, traces('unrecorded', randomBytes(16), 1500));
+      expect(await stored()).toBe(true);
+    } finally {
+      await c.stop();
+    }
+  }, 60_000);
+
+  it('write-ahead log disk full: ready again once the disk has room, without an export to find out', async () => {
+    const walFs = tinyFs('2m') as string;
+    const c = await startCollector(walOnTinyFs(walFs, join(tempDir('fault-disk-'), 'th.db')));
+    try {
+      for (let i = 0; i < 5; i++) expect(await postTraces(c.httpUrl, traces('sticky', randomBytes(16), 20))).toBe(200);
+      const ballast = fill(walFs);
+      // Refused once the log finds its disk full (the first failing round gives up its reserve).
+      let status = 0;
+      for (let i = 0; i < 50 && status !== 503; i++) status = await postTraces(c.httpUrl, traces('sticky', randomBytes(16), 20));
+      expect(status).toBe(503);
+      // What the store took is marked and its segments go; one more refusal: the log is settled.
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(await postTraces(c.httpUrl, traces('sticky', randomBytes(16), 20))).toBe(503);
+      expect((await getJson(c.opsUrl, '/readyz')).body.reason).toBe('write-ahead log cannot write');
+      // Room again, and no export comes: readiness finds out by itself (a pod not ready gets none).
+      rmSync(ballast);
+      await eventually(async () => ((await getJson(c.opsUrl, '/readyz')).status === 200 ? true : undefined), 10_000, 'ready again');
+    } finally {
+      await c.stop();
+    }
+  }, 60_000);
 });
+
+function traces(service: string, traceId: Buffer, n: number, pad = 0): Uint8Array {
+  const spans = Array.from({ length: n }, (_, i) => ({ traceId, spanId: randomBytes(8), name: `s${i}${'p'.repeat(pad)}`, startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000100000000' }));
+  return encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeSpans: [{ scope: { name: 's' }, spans }] }] });
+}
+
+async function postTraces(url: string, body: Uint8Array): Promise<number> {
+  return (await fetch(`${url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body })).status;
+}

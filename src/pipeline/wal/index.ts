@@ -420,7 +420,7 @@ export class WriteAheadLog {
    */
   private async readChunks(wanted: ReadonlySet<string>, holding: ReadonlySet<Segment>): Promise<Map<string, Uint8Array>> {
     const out = new Map<string, Uint8Array>();
-    // A copy: while running (rereadBatches), stored segments may leave the list meanwhile.
+    // A copy: while running (reread), stored segments may leave the list meanwhile.
     for (const seg of [...this.segments]) {
       if (!holding.has(seg)) continue;
       // Its damage was reported by the first reading; the same records are read again.
@@ -503,33 +503,32 @@ export class WriteAheadLog {
   }
 
   /**
-   * The chunks of recorded batches not yet stored, read again from their segments (one reading of
-   * each segment for all of them), to write them again while running; a batch no longer pending
-   * (stored since) is left out.
+   * Chunks read again from their entries (one reading of each segment for all of them), to write
+   * batches the writer gave up on again while running: for each list of refs, its chunks in order,
+   * or undefined when one is no longer in the log (its entry stored since).
    */
-  async rereadBatches(seqs: readonly number[]): Promise<Map<number, Uint8Array[]>> {
+  async reread(batches: readonly (readonly WalChunkRef[])[]): Promise<(Uint8Array[] | undefined)[]> {
     const wanted = new Set<string>();
     const holding = new Set<Segment>();
-    const pending = new Map<number, WalChunkRef[]>();
-    for (const seq of seqs) {
-      const b = this.batches.get(seq);
-      if (!b) continue;
-      pending.set(seq, b.refs);
-      for (const r of b.refs) {
-        wanted.add(chunkKey(r));
+    for (const refs of batches) {
+      for (const r of refs) {
         const e = this.entries.get(r.entry);
-        if (e) holding.add(e.seg);
+        if (!e) continue;
+        wanted.add(chunkKey(r));
+        holding.add(e.seg);
       }
     }
-    const data = pending.size === 0 ? new Map<string, Uint8Array>() : await this.readChunks(wanted, holding);
-    const out = new Map<number, Uint8Array[]>();
-    for (const [seq, refs] of pending) {
-      // A replayed batch may name chunks whose entries failed their checksum at start: it was
-      // written without them (open), and is again.
-      const chunks = refs.map((r) => data.get(chunkKey(r))).filter((c) => c !== undefined);
-      if (chunks.length > 0) out.set(seq, chunks);
-    }
-    return out;
+    const data = wanted.size === 0 ? new Map<string, Uint8Array>() : await this.readChunks(wanted, holding);
+    return batches.map((refs) => {
+      const chunks = refs.map((r) => data.get(chunkKey(r)));
+      return chunks.every((c) => c !== undefined) ? chunks : undefined;
+    });
+  }
+
+  /** Whether an append would be taken now as far as the disk goes (a full disk's reserve is tried again, at most once a second). */
+  takesEntries(): boolean {
+    if (this.diskFull) this.retryReserve();
+    return (this.unusable() ?? this.diskFull) === undefined;
   }
 
   /**
