@@ -54,6 +54,8 @@ const READY_POLL_MS = 1000;
 
 /** Writes failing this long make the collector not ready (one failed attempt is not yet a trend). */
 const UNREADY_AFTER_FAILING_MS = 2000;
+/** Longest the receivers wait at a stop for requests in flight; less when shutdown.timeoutMs leaves less. */
+const RECEIVER_GRACE_MS = 10_000;
 
 export interface CollectorOptions {
   logger?: Logger;
@@ -237,8 +239,10 @@ export class Collector {
   private async doShutdown(): Promise<number> {
     const deadline = Date.now() + this.config['shutdown.timeoutMs'];
     clearInterval(this.readyPoll);
-    // Receivers first: their in-flight requests finish and are queued before the writer drains.
-    await Promise.all([this.grpc?.shutdown(), this.http?.shutdown()]);
+    // Receivers first: their in-flight requests finish and are queued before the writer drains,
+    // within half of what is left of the deadline (at most their own 10 s), the rest the drain's.
+    const grace = Math.min(RECEIVER_GRACE_MS, Math.max(500, Math.floor((deadline - Date.now()) / 2)));
+    await Promise.all([this.grpc?.shutdown(grace), this.http?.shutdown(grace)]);
     // Anything still decoding after the receivers closed is refused, not queued behind the drain.
     this.ingest.close();
     this.memory.shutdown();

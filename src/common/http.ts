@@ -166,11 +166,11 @@ export class HttpService {
     });
   }
 
-  /** Stops accepting connections and waits for requests in flight (up to the grace period). */
-  shutdown(): Promise<void> {
+  /** Stops accepting connections and waits for requests in flight (up to the grace period, or graceMs). */
+  shutdown(graceMs = this.opts.shutdownGraceMs): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    if (server) this.stopping = closeHttp(server, this.opts.shutdownGraceMs);
+    if (server) this.stopping = closeHttp(server, graceMs);
     return this.stopping ?? Promise.resolve();
   }
 }

@@ -35,6 +35,8 @@ const TENANT_METADATA = 'x-tracehouse-tenant';
  * key that holds the receiver's random prefix, which no client sees.
  */
 const STREAM_METADATA = 'x-tracehouse-stream';
+/** Longest a stop waits for calls in flight (less when shutdown.timeoutMs leaves less). */
+const SHUTDOWN_GRACE_MS = 10_000;
 
 /**
  * An Export call's request bytes as they arrive on its stream: counted from the first DATA
@@ -425,8 +427,8 @@ export class GrpcReceiver {
     this.logger.info({ listen: this.opts.listen, tls: tls ? (tls.mutual ? 'mtls' : 'tls') : 'off', port: this.boundPort }, 'OTLP/gRPC receiver listening');
   }
 
-  /** Stops accepting calls and waits for in-flight ones to finish. */
-  async shutdown(): Promise<void> {
+  /** Stops accepting calls and waits for in-flight ones to finish, for up to graceMs. */
+  async shutdown(graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
@@ -438,7 +440,13 @@ export class GrpcReceiver {
     for (const w of this.watchers) w.end();
     this.watchers.clear();
     await new Promise<void>((resolve) => {
-      const force = setTimeout(() => server.forceShutdown(), 10_000);
+      // After the grace, stop waiting too: forceShutdown destroys the sessions, but one closed
+      // gracefully first only ends its socket (Node's finishSessionClose), and tryShutdown's
+      // callback waits for a peer that may never close its side (a frozen or vanished client).
+      const force = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, graceMs);
       server.tryShutdown(() => {
         clearTimeout(force);
         resolve();

@@ -383,10 +383,10 @@ export class HttpReceiver {
     return this.http.start();
   }
 
-  /** Stops accepting connections and waits for requests in flight to be answered (they are queued by then). */
-  shutdown(): Promise<void> {
+  /** Stops accepting connections and waits for requests in flight to be answered (they are queued by then), for up to graceMs. */
+  shutdown(graceMs?: number): Promise<void> {
     this.closing = true;
-    return this.http.shutdown();
+    return this.http.shutdown(graceMs);
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
