@@ -3,6 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import type { StorageBackend, WriteBatch, WriteResult } from '../../src/storage/backend.ts';
 import { gated, memoryBackend } from '../helpers/backends.ts';
 import { eventually, getJson, metricValue, startCollector } from '../helpers/collector.ts';
 import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
@@ -45,6 +46,52 @@ describe('delivery.ack=stored', () => {
     } finally {
       client.close();
       gate.open();
+      await c.stop();
+    }
+  });
+
+  it('does not tell a request batched with rows the store refused for good that its own rows can never be stored', async () => {
+    const inner = await memoryBackend();
+    let release!: () => void;
+    let blocked: Promise<void> | undefined = new Promise((r) => (release = r));
+    let attempts = 0;
+    // The first write waits (a write in flight, so the next requests share a batch: group commit),
+    // and a batch holding request A's 2 rows (alone: 2 rows; with B's 3: 5) is refused for good.
+    const backend: StorageBackend = Object.create(inner, {
+      write: {
+        value: async (b: WriteBatch): Promise<WriteResult> => {
+          attempts++;
+          if (blocked) await blocked;
+          if (b.rows === 2 || b.rows === 5) return { kind: 'permanent', error: new Error('invalid value in a row') };
+          return inner.write(b);
+        },
+      },
+    });
+    const c = await startCollector({ 'delivery.ack': 'stored' }, { backend });
+    const client = new RawOtlpClient(c.grpcAddress);
+    try {
+      const traceId = randomBytes(16);
+      const named = (names: string[]) => encodeTraces({ resourceSpans: [{ scopeSpans: [{ spans: names.map((name) => ({ traceId, spanId: randomBytes(8), name, startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000100000000' })) }] }] });
+      const x = client.traces(named(['x']));
+      while (attempts === 0) await new Promise((r) => setTimeout(r, 10));
+      const a = client.traces(named(['a-bad', 'a-bad']));
+      const b = client.traces(named(['b0', 'b1', 'b2']));
+      await new Promise((r) => setTimeout(r, 500));
+      blocked = undefined;
+      release();
+      expect((await x).error).toBeNull();
+      // Which request's rows the store refused is not known: both are asked to send again.
+      expect((await a).error?.code).toBe(grpc.status.UNAVAILABLE);
+      expect((await b).error?.code).toBe(grpc.status.UNAVAILABLE);
+      expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total')).toBe(0);
+      // Sent again on their own: A's rows are refused for good (and counted), B's stored.
+      expect((await client.traces(named(['a-bad', 'a-bad']))).error?.code).toBe(grpc.status.INTERNAL);
+      expect((await client.traces(named(['b0', 'b1', 'b2']))).error).toBeNull();
+      expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total', { reason: 'permanent_error' })).toBe(2);
+    } finally {
+      client.close();
+      blocked = undefined;
+      release();
       await c.stop();
     }
   });
