@@ -124,4 +124,29 @@ describe('sqlite store: stored items that no longer decode', () => {
       await b.shutdown();
     }
   });
+
+  it('leave a trace read cut to its earliest spans with the earliest readable ones, not with none', async () => {
+    const path = join(tempDir(), 'damaged.db');
+    const b = createSqliteBackend(sqliteOptions(loadConfig({ flags: { 'storage.backend': 'sqlite', 'storage.sqlite.path': path } })), { logger: capturedLogger().logger, metrics: createMetrics() });
+    await b.start();
+    try {
+      const t0 = BigInt(Date.now()) * 1_000_000n;
+      const early = makeSpan({ serviceName: 'early' });
+      const late = makeSpan({ serviceName: 'late', traceId: early.traceId });
+      // Two services: two runs of records; the early one's spans start first.
+      const a = [0, 1].map((i) => makeSpan({ ...early, spanId: `a${i}`.padEnd(16, '0'), startTimeUnixNano: t0 + BigInt(i), endTimeUnixNano: t0 + 100n }));
+      const c = [0, 1].map((i) => makeSpan({ ...late, spanId: `c${i}`.padEnd(16, '0'), startTimeUnixNano: t0 + 1000n + BigInt(i), endTimeUnixNano: t0 + 2000n }));
+      await write(b, 'traces', [...a, ...c], 'b1');
+      // The early run's group (its resource and scope) is gone, as in a damaged file.
+      const db = new DatabaseSync(path);
+      db.prepare("DELETE FROM item_groups WHERE gid = (SELECT group_id FROM span_runs WHERE trace_id = ? AND service_name = 'early')").run(early.traceId);
+      db.close();
+      expect(ids(await b.getTrace(DEFAULT_TENANT, early.traceId))).toEqual(ids(c));
+      expect(ids((await b.readTrace(DEFAULT_TENANT, early.traceId, 10)).spans)).toEqual(ids(c));
+      // Cut to 2: before, the two earliest ids chosen did not decode, and the read API answered 404.
+      expect((await b.readTrace(DEFAULT_TENANT, early.traceId, 2)).spans.map((s) => s.spanId)).toEqual(c.map((s) => s.spanId));
+    } finally {
+      await b.shutdown();
+    }
+  });
 });

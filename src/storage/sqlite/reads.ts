@@ -231,7 +231,10 @@ export function readTrace(db: DatabaseSync, tenant: string, traceId: string, max
   for (const run of runs.iterate(tenant, traceId) as Iterable<RecordRun>) runRecords(run, (buf, r) => keys.push({ spanId: spanId(buf, r), startTimeUnixNano: clampNs(spanStart(buf, r)) }));
   if (keys.length <= maxSpans) return { spans: getTrace(db, tenant, traceId), total: keys.length };
   const keep = new Set(earliestSpans(keys, maxSpans).map((k) => k.spanId));
-  return { spans: getTrace(db, tenant, traceId, keep).sort(byStartThenId), total: keys.length };
+  const spans = getTrace(db, tenant, traceId, keep);
+  // Some of the earliest do not decode (a damaged file): the earliest of those that do, as getTrace reads them.
+  if (spans.length < maxSpans) return { spans: earliestSpans(getTrace(db, tenant, traceId), maxSpans).sort(byStartThenId), total: keys.length };
+  return { spans: spans.sort(byStartThenId), total: keys.length };
 }
 
 /**
