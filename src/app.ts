@@ -251,6 +251,9 @@ export class Collector {
     const dropped = await this.writer.shutdown(Math.max(1000, deadline - Date.now()));
     // After the writer: its last stored marks are written; what it could not store stays.
     await this.log?.shutdown();
+    // Batches given up on while running and waiting for their rewrite are not the writer's to count.
+    const waiting = this.log?.keptRows ?? 0;
+    if (waiting > 0) this.logger.warn({ rows: waiting }, `${waiting} accepted rows given up on while running could not be stored; they are kept in the write-ahead log and written at the next start`);
     await Promise.all([this.query?.shutdown(), this.ops.shutdown(), this.pool.shutdown(), this.storageStats?.shutdown()]);
     await this.backend.shutdown();
     this.security.shutdown();

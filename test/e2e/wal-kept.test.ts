@@ -97,6 +97,22 @@ describe('delivery.ack=durable: batches given up on, at a stop', () => {
     expect(stopped?.['keptInLogRows']).toBe(20);
     await storedOnceAfterRestart(db, wal, sent);
   }, 60_000);
+
+  it('a stop before the rewrite warns that the rows given up on are kept for the next start, which stores them once', async () => {
+    const dir = tempDir('wal-kept-');
+    const db = join(dir, 'th.db');
+    const wal = join(dir, 'wal');
+    const gate = gated(await sqlite(db));
+    const { logger, lines } = capturedLogger();
+    const c = await startCollector(flagsFor(db, wal, { 'writer.retryMaxElapsedMs': '200' }), { backend: gate.backend, logger });
+    gate.failNext(1_000_000, { kind: 'retryable', error: new Error('store down') });
+    const sent = [await sendSome(c.httpUrl, 'd')];
+    await eventually(async () => (lines().filter((l) => /gave up writing a batch/.test(l.msg)).length >= 2 ? true : undefined), 5000, 'batches given up on');
+    expect(await c.stop()).toBe(0);
+    expect(lines().find((l) => l.msg === 'tracehouse stopped')?.['keptInLogRows']).toBe(10);
+    expect(lines().some((l) => /10 accepted rows given up on while running could not be stored; they are kept in the write-ahead log/.test(l.msg))).toBe(true);
+    await storedOnceAfterRestart(db, wal, sent);
+  }, 60_000);
 });
 
 describe('delivery.ack=durable: batches given up on, written again', () => {
