@@ -186,8 +186,11 @@ export class DurableLog {
    * given up on again (the writer then hands them back, to the end of the line).
    */
   private async rewrite(writer: Writer, slice: number): Promise<void> {
+    // A wait before the first slice, and after one the writer gave up on again; the store took
+    // the last one: the next goes at once.
+    let wait = true;
     while (this.kept.length > 0 && !this.stopped) {
-      await sleep(KEPT_RETRY_MS, undefined, { signal: this.stopping.signal }).catch(() => {});
+      if (wait) await sleep(KEPT_RETRY_MS, undefined, { signal: this.stopping.signal }).catch(() => {});
       if (this.stopped) return;
       let bytes = 0;
       let n = 0;
@@ -207,7 +210,7 @@ export class DurableLog {
         this.kept.unshift(...part);
         return;
       }
-      await Promise.all(part.map((k, i) => {
+      const stored = await Promise.all(part.map((k, i) => {
         if (!k.refs) return writer.submit(k.batch);
         const c = chunks[i];
         // Stored meanwhile (a write that timed out committed after all): nothing left to write.
@@ -215,6 +218,7 @@ export class DurableLog {
         this.recorder.retrack(c, k.refs);
         return writer.submit({ ...k.batch, chunks: c, bytes: c.reduce((s, x) => s + x.byteLength, 0) });
       }));
+      wait = stored.includes(false);
     }
   }
 

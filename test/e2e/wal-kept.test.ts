@@ -168,4 +168,34 @@ describe('delivery.ack=durable: batches given up on, written again', () => {
     const copies = storedInSqlite(db, SERVICE).logCopies;
     expect(bodies.filter((b) => copies.get(b) !== 1)).toEqual([]);
   }, 60_000);
+
+  it('writes a backlog of many slices one after another once the store takes them, not one slice per wait', async () => {
+    const dir = tempDir('wal-kept-');
+    const db = join(dir, 'th.db');
+    const gate = gated(await sqlite(db));
+    const { logger, lines } = capturedLogger();
+    // A slice is half the queue: 64 KiB, so the sixteen requests' batches take several.
+    const c = await startCollector(flagsFor(db, join(dir, 'wal'), { 'writer.retryMaxElapsedMs': '200', 'writer.maxQueueBytes': String(128 << 10) }), { backend: gate.backend, logger });
+    try {
+      gate.failNext(1_000_000, { kind: 'retryable', error: new Error('store down') });
+      const sent: { traceId: string; bodies: string[] }[] = [];
+      for (let i = 0; i < 16; i++) {
+        sent.push(await sendSome(c.httpUrl, `e${i}-${'x'.repeat(4000)}`));
+        // Given up on after 200 ms, its room in the queue is free again.
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      await eventually(async () => (lines().filter((l) => /gave up writing a batch/.test(l.msg)).length >= 32 ? true : undefined), 10_000, 'every batch given up on');
+      gate.failNext(0, { kind: 'success' });
+      const t0 = Date.now();
+      await eventually(async () => {
+        const { spansByTrace } = storedInSqlite(db, SERVICE);
+        return sent.every((x) => spansByTrace.get(x.traceId) === 5) ? true : undefined;
+      }, 30_000, 'the backlog stored');
+      // One wait of 5 s before the first slice; before, each slice waited 5 s of its own.
+      expect(Date.now() - t0).toBeLessThan(12_000);
+    } finally {
+      gate.failNext(0, { kind: 'success' });
+      await c.stop();
+    }
+  }, 60_000);
 });
