@@ -267,8 +267,9 @@ describe('clickhouse schema', () => {
     const o = { database: 'otel', tracesTable: 'otel_traces', logsTable: 'otel_logs', ttlDays: 30, codec: 'ZSTD(1)', cluster: 'prod' };
     const statements = [...bootstrapStatements(o), ...migrations(o).flatMap((m) => m.statements)];
     // Bootstrap 2, version 1: 4 tables + 3 Distributed, version 2: tenant column and index on 2
-    // local tables, column on 2 Distributed, version 3: the lookup table's TTL.
-    expect(statements).toHaveLength(16);
+    // local tables, column on 2 Distributed, version 3: the lookup table's TTL, version 4: 4 columns
+    // on the local tables and on the Distributed ones.
+    expect(statements).toHaveLength(24);
     for (const q of statements) {
       const [[formatted]] = (await select(client, 'SELECT formatQuery({q:String})', { q })) as [[string]];
       expect(formatted).toContain('ON CLUSTER prod');
@@ -333,6 +334,57 @@ WHERE ServiceName = {svc:String} AND timestamp >= now() - INTERVAL 1 HOUR AND bo
   });
 });
 
+describe('clickhouse writes and scans at the edges', () => {
+  it('stores a batch whose rows fall on more than 100 days (a client with a bad clock, a copy of old data)', async () => {
+    // PARTITION BY toDate(Timestamp): 101 days are 101 partitions, past ClickHouse's default limit
+    // of 100 per insert, which failed the batch on every retry (TOO_MANY_PARTS, taken for overload).
+    const b = await backend([uniqueDatabase('days')]);
+    const base = 1_700_000_000_000_000_000n;
+    const service = 'days-' + randomUUID();
+    const spans = Array.from({ length: 101 }, (_, i) => makeSpan({ serviceName: service, startTimeUnixNano: base - BigInt(i) * 86_400_000_000_000n, endTimeUnixNano: base - BigInt(i) * 86_400_000_000_000n + 1000n }));
+    await writeSpans(b, spans);
+    expect(await b.searchTraces(TENANT, { service, limit: 200 })).toHaveLength(101);
+  });
+
+  it('scans log records of one time that differ only in severity each once, page by page', async () => {
+    const b = await backend([uniqueDatabase('scankeys')]);
+    // Each record in a request of its own, so each sits in its own part: their order is not fixed.
+    for (let k = 0; k < 10; k++) {
+      const service = 'scan-' + randomUUID();
+      const a = makeLog({ serviceName: service, timeUnixNano: 1_650_000_000_000_000_000n + BigInt(k), severityNumber: 9, traceId: '', spanId: '' });
+      for (const severityNumber of [9, 10, 11]) await writeLogs(b, [{ ...a, severityNumber }]);
+      const got: number[] = [];
+      let after: string | undefined;
+      for (let page = 0; page < 10; page++) {
+        const p = await b.scanLogs(TENANT, { service, limit: 1, ...(after === undefined ? {} : { after }) });
+        got.push(...p.rows.map((r) => r.severityNumber));
+        if (p.done) break;
+        after = p.next;
+      }
+      expect(got.sort((x, y) => x - y), `round ${k}`).toEqual([9, 10, 11]);
+    }
+  });
+
+  it("starts on tables the OpenTelemetry exporter created, adding Tracehouse's columns, and writes into them", async () => {
+    // The exporter's DDL: version 1 without the columns Tracehouse adds (and EventName, which older
+    // exporter releases lack). Version 1's IF NOT EXISTS left such tables as they were, and every
+    // insert, naming TracehouseExtra, failed for ever.
+    const db = uniqueDatabase('exporter');
+    await client.command({ query: `CREATE DATABASE ${db}` });
+    const o = { database: db, tracesTable: 'otel_traces', logsTable: 'otel_logs', ttlDays: 0, codec: 'ZSTD(1)', cluster: '' };
+    for (const q of migrations(o)[0]!.statements) {
+      await client.command({ query: q.split('\n').filter((l) => !/TracehouseExtra|ObservedTimestamp|EventName/.test(l)).join('\n'), clickhouse_settings: { flatten_nested: 1 } });
+    }
+    const b = await backend([db]);
+    const spans = makeTrace(2);
+    const log = makeLog();
+    await writeSpans(b, spans);
+    await writeLogs(b, [log]);
+    expect(canonical(await b.getTrace(TENANT, spans[0]!.traceId))).toEqual(canonical(spans));
+    expect(await b.searchLogs(TENANT, { traceId: log.traceId, limit: 10 })).toEqual([log]);
+  });
+});
+
 describe('clickhouse migrations and lifecycle', () => {
   it('records versions once, however often migrate runs', async () => {
     const db = uniqueDatabase('migrate');
@@ -343,6 +395,7 @@ describe('clickhouse migrations and lifecycle', () => {
       [1, 'otel exporter tables with Tracehouse extras'],
       [2, 'tenant of every span and log record'],
       [3, "a trace's lookup row expires with its newest span"],
+      [4, "Tracehouse's columns on tables the exporter made"],
     ]);
   });
 
@@ -350,7 +403,7 @@ describe('clickhouse migrations and lifecycle', () => {
     const db = uniqueDatabase('manual');
     const b = createClickhouseBackend(clickhouseOptions(chdbConfig([db], { 'storage.clickhouse.autoMigrate': 'false' })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
     backends.push(b);
-    await expect(b.start()).rejects.toThrow(/version 0, this build needs 3: run `tracehouse migrate`/);
+    await expect(b.start()).rejects.toThrow(/version 0, this build needs 4: run `tracehouse migrate`/);
     await b.migrate!(); // the `tracehouse migrate` command: no start() needed
     await b.start();
     expect((await b.health()).ok).toBe(true);

@@ -37,8 +37,8 @@ describe('clickhouse over HTTP', () => {
         const body = Buffer.concat(parts);
         const s: Seen = { query: u.searchParams.get('query') ?? body.toString('utf8'), body, auth: req.headers.authorization };
         seen.push(s);
-        // The migrations check: schema versions 1 to 3 are there.
-        if (s.query.includes('SELECT DISTINCT Version')) return void res.end('[1]\n[2]\n[3]\n');
+        // The migrations check: schema versions 1 to 4 are there.
+        if (s.query.includes('SELECT DISTINCT Version')) return void res.end('[1]\n[2]\n[3]\n[4]\n');
         // The insert columns' types, asked once before the first insert of a tenant other than the default.
         if (s.query.includes('FROM system.columns')) {
           return void res.end(TRACE_COLUMNS.map((c) => JSON.stringify([c, c === 'Timestamp' ? 'DateTime64(9)' : 'String'])).join('\n') + '\n');
@@ -77,7 +77,7 @@ describe('clickhouse over HTTP', () => {
     const [w] = seen;
     expect(w!.body).toEqual(Buffer.from([1, 2, 3, 4, 5, 0, 255]));
     expect(w!.query).toMatch(/^INSERT INTO `tel`\.`otel_traces` \(`Timestamp`, `TraceId`, .*`Events\.Timestamp`.*`TracehouseExtra`\) SETTINGS /);
-    expect(w!.query).toContain(`insert_deduplication_token = '${batchId}', insert_deduplicate = 1, async_insert = 0 FORMAT RowBinary`);
+    expect(w!.query).toContain(`insert_deduplication_token = '${batchId}', insert_deduplicate = 1, max_partitions_per_insert_block = 0, async_insert = 0 FORMAT RowBinary`);
     expect(w!.auth).toBe('Basic ' + Buffer.from('alice:pw').toString('base64'));
     expect((await b.health()).ok).toBe(true);
     await b.shutdown();
@@ -103,7 +103,7 @@ describe('clickhouse over HTTP', () => {
     seen.length = 0;
     await b.write({ signal: 'logs', partition: 0, tenant: TENANT, rows: 1, bytes: 1, chunks: [Uint8Array.from([9])], batchId: "it's" });
     expect(seen[0]!.query).toMatch(/^INSERT INTO `tel`\.`otel_logs` \(/);
-    expect(seen[0]!.query).toContain("insert_deduplication_token = 'it\\'s', insert_deduplicate = 1, async_insert = 1, wait_for_async_insert = 1, async_insert_deduplicate = 1 FORMAT RowBinary");
+    expect(seen[0]!.query).toContain("insert_deduplication_token = 'it\\'s', insert_deduplicate = 1, max_partitions_per_insert_block = 0, async_insert = 1, wait_for_async_insert = 1, async_insert_deduplicate = 1 FORMAT RowBinary");
     await b.shutdown();
   });
 

@@ -230,6 +230,9 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
       // Retries of a batch carry the same token: the server keeps one copy.
       `insert_deduplication_token = ${quoteString(batch.batchId)}`,
       'insert_deduplicate = 1',
+      // A batch may hold rows of any number of days (PARTITION BY toDate): the default limit of
+      // 100 partitions per insert would fail it on every retry.
+      'max_partitions_per_insert_block = 0',
       ...(this.#s.asyncInsert
         ? // Without waiting, an acknowledged async insert can still be lost.
           ['async_insert = 1', 'wait_for_async_insert = 1', 'async_insert_deduplicate = 1']

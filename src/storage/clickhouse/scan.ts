@@ -21,7 +21,8 @@ const KEYS = {
   traces: ['toString(toUnixTimestamp64Nano(Timestamp))', 'TraceId', 'SpanId'],
   logs: [
     'toString(toUnixTimestamp64Nano(Timestamp))',
-    'toString(cityHash64(TraceId, SpanId, Body, EventName, SeverityText, ServiceName, TracehouseExtra, toString(ObservedTimestamp), toString(LogAttributes), toString(ResourceAttributes), toString(ScopeAttributes), ScopeName))',
+    // Every column: rows of one time and one hash are then the same record, whichever a page passes.
+    'toString(cityHash64(TraceId, SpanId, TraceFlags, Body, EventName, SeverityText, SeverityNumber, ServiceName, TracehouseExtra, toString(ObservedTimestamp), toString(LogAttributes), toString(ResourceAttributes), toString(ScopeAttributes), ScopeName, ScopeVersion, ResourceSchemaUrl, ScopeSchemaUrl))',
     "''",
   ],
 } as const;

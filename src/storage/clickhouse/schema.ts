@@ -328,10 +328,22 @@ export function migrations(o: SchemaOptions): Migration[] {
   if (o.cluster !== '') v2.push(...tenant(n.traces, false), ...tenant(n.logs, false));
   // Tables made before version 3 expire a trace's lookup row with its oldest span.
   const v3 = o.ttlDays > 0 ? [`ALTER TABLE ${qualified(o, n.lookupLocal)}${onCluster(o)} MODIFY ${ttl(o, LOOKUP_TTL).trimStart()}`] : [];
+  // Tables the exporter created before Tracehouse started on them (v1's IF NOT EXISTS left them
+  // as they were): the columns every insert names that the exporter's tables lack.
+  const addCol = (table: string, local: boolean, col: string, type: string) =>
+    `ALTER TABLE ${qualified(o, table)}${onCluster(o)} ADD COLUMN IF NOT EXISTS ${quoteIdent(col)} ${type}${local ? ` CODEC(${o.codec})` : ''}`;
+  const extras = (traces: string, logs: string, local: boolean) => [
+    addCol(traces, local, 'TracehouseExtra', 'String'),
+    addCol(logs, local, 'EventName', 'String'),
+    addCol(logs, local, 'ObservedTimestamp', 'DateTime64(9)'),
+    addCol(logs, local, 'TracehouseExtra', 'String'),
+  ];
+  const v4 = [...extras(n.tracesLocal, n.logsLocal, true), ...(o.cluster !== '' ? extras(n.traces, n.logs, false) : [])];
   return [
     { version: 1, name: 'otel exporter tables with Tracehouse extras', statements: v1 },
     { version: 2, name: 'tenant of every span and log record', statements: v2 },
     { version: 3, name: "a trace's lookup row expires with its newest span", statements: v3 },
+    { version: 4, name: "Tracehouse's columns on tables the exporter made", statements: v4 },
   ];
 }
 
