@@ -99,7 +99,7 @@ export class Collector {
     const c = config;
     this.pool = new DecodePool({ threads: c['workers.threads'], maxPendingTasks: c['workers.maxPendingTasks'], maxNestingDepth: c['receiver.maxNestingDepth'], maxStoreBytes: c['writer.maxQueueBytes'] }, backend.encoder);
     this.log = c['delivery.ack'] === 'durable'
-      ? new DurableLog({ dir: walDir(c), maxBytes: c['delivery.walMaxBytes'], segmentBytes: c['delivery.walSegmentBytes'] }, metrics, logger)
+      ? new DurableLog({ dir: walDir(c), exclusive: true, maxBytes: c['delivery.walMaxBytes'], segmentBytes: c['delivery.walSegmentBytes'] }, metrics, logger)
       : undefined;
     this.memory = new MemoryLimiter({
       softBytes: defaultMemorySoftBytes(c['limits.memorySoftBytes'], cgroupMemoryLimitBytes()),

@@ -26,6 +26,8 @@ export interface DurableLogOptions {
   dir: string;
   maxBytes: number;
   segmentBytes: number;
+  /** Refuse a second process on the same directory (WalOptions.exclusive). */
+  exclusive?: boolean;
 }
 
 /** How long a batch the writer gave up on waits before it is written again (its retries took retryMaxElapsedMs already). */

@@ -60,6 +60,7 @@ import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import type { Signal } from '../../model/signal.ts';
 import type { EncodedChunk, WriteBatch } from '../../storage/backend.ts';
 import type { Logger } from '../../telemetry/logger.ts';
@@ -123,6 +124,8 @@ export interface WalOptions {
   logger?: Logger;
   /** Called for each corrupt region or torn tail found at start (wire it to a counter). */
   onCorruption?: (c: WalCorruption) => void;
+  /** Hold the directory's lock while open, refusing a second process (the collector's log; tests that simulate a crash in-process leave it off). */
+  exclusive?: boolean;
 }
 
 /** The log has no room for an entry: refuse the request as retryable (UNAVAILABLE / 503). */
@@ -277,6 +280,7 @@ export class WriteAheadLog {
   private async open(): Promise<WalReplay> {
     const { dir } = this.opts;
     await mkdir(dir, { recursive: true });
+    if (this.opts.exclusive) this.lockDir(dir);
     const names = (await readdir(dir)).filter((n) => SEGMENT_NAME.test(n)).sort();
     /** Entries' chunks without their bytes. */
     const entryChunks = new Map<number, { signal: Signal; tenant: string; chunks: ChunkShape[]; seg: Segment }>();
@@ -793,6 +797,21 @@ export class WriteAheadLog {
     await this.removingSpares;
   }
 
+  /** The lock that keeps a second process out of this directory, held until shutdown (the OS lets go of it when the process dies, SIGKILL too). */
+  private lock: DatabaseSync | undefined;
+
+  /** Takes the directory's lock (an SQLite file's exclusive lock, kept: locking_mode = EXCLUSIVE), or throws naming the directory. */
+  private lockDir(dir: string): void {
+    const db = new DatabaseSync(join(dir, 'lock'));
+    try {
+      db.exec('PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT');
+    } catch (err) {
+      db.close();
+      throw new Error(`write-ahead log directory ${dir} is in use by another process (${(err as Error).message}): one collector per directory; set delivery.walDir`);
+    }
+    this.lock = db;
+  }
+
   /** Writes what is queued, fsyncs and closes; idempotent and safe before start. */
   shutdown(): Promise<void> {
     this.stopping ??= (async () => {
@@ -801,6 +820,8 @@ export class WriteAheadLog {
       if (this.active && this.fh && !this.broken) await this.cutEarlierUse(this.active, this.fh);
       await this.fh?.close();
       this.fh = undefined;
+      this.lock?.close();
+      this.lock = undefined;
     })();
     return this.stopping;
   }
