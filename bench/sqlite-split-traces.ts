@@ -10,7 +10,9 @@
 //     after the one before;
 //   - spans: each span of a trace a batch after the one before (a long trace fed a span at a time);
 //   - long: the same spans as ten traces of a tenth each, every batch 100 spans of each (a long
-//     job's trace, exported as it runs: past RecentTraces' length, so each run reads its trace).
+//     job's trace, exported as it runs: past RecentTraces' length, so each run reads its trace);
+//   - counter: long, with span ids from a counter (0000000000000001, ...), whose first four bytes
+//     are the same for every span.
 // Each layout's batches are encoded once, into a file, and written through a store in a child
 // process of its own per run, `--runs` times (a new database each time), so that nothing the
 // encoder runs shares a module with the store; with --base-tree=<checkout> that checkout's store is
@@ -72,7 +74,7 @@ const RUNS = Number(cliFlag('runs') ?? 5);
 const SPANS = 10;
 const BATCH = 1000;
 const PER_BATCH = BATCH / SPANS;
-const ALL_LAYOUTS = ['whole', 'services', 'spans', 'long'] as const;
+const ALL_LAYOUTS = ['whole', 'services', 'spans', 'long', 'counter'] as const;
 const LONG_TRACES = 10;
 type Layout = (typeof ALL_LAYOUTS)[number];
 const LAYOUTS = layoutsFlag(ALL_LAYOUTS);
@@ -85,12 +87,13 @@ const now = BigInt(Date.now()) * 1_000_000n;
 const newTraces = (count: number, spans: number) => Array.from({ length: count }, () => ({ id: randomBytes(16).toString('hex'), spans: Array.from({ length: spans }, () => randomBytes(8).toString('hex')) }));
 const traces = newTraces(TRACES, SPANS);
 const longTraces = newTraces(LONG_TRACES, (TRACES * SPANS) / LONG_TRACES);
+const counterTraces = longTraces.map((t, n) => ({ id: t.id, spans: t.spans.map((_, i) => (n * t.spans.length + i + 1).toString(16).padStart(16, '0')) }));
 
 /** The (trace, span) pairs of each batch, in the layout's order. */
 function order(layout: Layout): [number, number][][] {
   const out: [number, number][] = [];
   if (layout === 'whole') for (let t = 0; t < TRACES; t++) for (let i = 0; i < SPANS; i++) out.push([t, i]);
-  else if (layout === 'long') {
+  else if (layout === 'long' || layout === 'counter') {
     const each = BATCH / LONG_TRACES;
     for (let first = 0; first < longTraces[0]!.spans.length; first += each) for (let t = 0; t < LONG_TRACES; t++) for (let i = first; i < first + each; i++) out.push([t, i]);
   } else {
@@ -121,7 +124,7 @@ function encode(layout: Layout, file: string): void {
   for (const batch of order(layout)) {
     const spans: SpanRow[] = batch.map(([t, i]) => {
       const tpl = templates[serviceOf(layout, i)]!;
-      const tr = (layout === 'long' ? longTraces : traces)[t]!;
+      const tr = (layout === 'long' ? longTraces : layout === 'counter' ? counterTraces : traces)[t]!;
       const start = now + BigInt(t * 1000 + i);
       return { ...tpl, traceId: tr.id, spanId: tr.spans[i]!, parentSpanId: i === 0 ? '' : tr.spans[0]!, startTimeUnixNano: start, endTimeUnixNano: start + 5000n, durationNano: 5000n };
     });

@@ -878,7 +878,7 @@ class RecentTraces {
       this.addLong(this.adding, recordWords(buf, first, end), anew);
       return;
     }
-    for (let r = first; r < end; r = spanRecordEnd(buf, r)) last = this.push(buf.readInt32LE(r + S_SPAN), last);
+    for (let r = first; r < end; r = spanRecordEnd(buf, r)) last = this.push(idWord(buf, r + S_SPAN), last);
     this.table[this.adding * SLOT_INTS] = last;
   }
 
@@ -971,9 +971,17 @@ function longTrace(): IdSet {
   return new IdSet(4 * RECENT_TRACE_WORDS);
 }
 
+/**
+ * The word of a span id at buf[at] that RecentTraces and a run compare: both halves folded, so ids
+ * that share their first bytes (a counter, a 32-bit id zero-padded) still differ in it.
+ */
+function idWord(buf: Buffer, at: number): number {
+  return buf.readInt32LE(at) ^ buf.readInt32LE(at + 4);
+}
+
 /** The first word of each span id of the records buf[first, end). */
 function* recordWords(buf: Buffer, first: number, end: number): Iterable<number> {
-  for (let r = first; r < end; r = spanRecordEnd(buf, r)) yield buf.readInt32LE(r + S_SPAN);
+  for (let r = first; r < end; r = spanRecordEnd(buf, r)) yield idWord(buf, r + S_SPAN);
 }
 
 /**
@@ -1079,7 +1087,7 @@ class RecordRunWriter {
     else if (start > this.max) this.max = start;
     const duration = recordDuration(buf, r, start);
     if (duration > this.maxDuration) this.maxDuration = duration;
-    const word = buf.readInt32LE(r + S_SPAN);
+    const word = idWord(buf, r + S_SPAN);
     if (this.idWords.has(word)) this.repeated = true;
     else this.idWords.add(word);
     this.end = end;
@@ -1147,13 +1155,13 @@ class RecordRunWriter {
     const words: number[] = [];
     const note = (b: SlicingBuffer, r: number): void => {
       stored.add(spanId(b, r));
-      words.push(b.readInt32LE(r + S_SPAN));
+      words.push(idWord(b, r + S_SPAN));
     };
     for (const { records } of this.traceRecords.iterate(this.tenant, this.trace) as Iterable<{ records: Uint8Array }>) readSpanRecords(records, note);
     for (const run of batchRuns ?? []) readSpanRecords(run.records, note);
     for (const { id } of this.traceRows.iterate(this.tenant, this.trace) as Iterable<{ id: string }>) {
       stored.add(id);
-      words.push(Buffer.from(id, 'hex').readInt32LE(0));
+      words.push(idWord(Buffer.from(id, 'hex'), 0));
     }
     const kept: Buffer[] = [];
     this.terms?.begin();
@@ -1169,7 +1177,7 @@ class RecordRunWriter {
       const duration = recordDuration(buf, r, start);
       if (duration > this.maxDuration) this.maxDuration = duration;
       kept.push(buf.subarray(r, end));
-      words.push(buf.readInt32LE(r + S_SPAN));
+      words.push(idWord(buf, r + S_SPAN));
       if (this.terms) addRecordTerms(this.terms, this.reader!, buf, r, end);
     }
     return { kept, words };
