@@ -4,9 +4,10 @@
 // shared ingest path. Every refusal is a google.rpc.Status in the request's content type.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Transform } from 'node:stream';
-import { createGunzip, createInflate, createZstdDecompress } from 'node:zlib';
+import { createGunzip, createInflate } from 'node:zlib';
 import { HttpService, MAX_URL_BYTES, targetTooLong } from '../common/http.ts';
 import { releaseBuffer, wholeBuffer } from '../common/release.ts';
+import { createZstdFrames } from '../common/zstd.ts';
 import { REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals.ts';
 import type { Signal } from '../model/signal.ts';
 import type { Ingest, IngestOutcome } from '../pipeline/ingest.ts';
@@ -47,7 +48,7 @@ export type BodyEncoding = 'identity' | 'gzip' | 'deflate' | 'zstd';
 const INFLATERS: Record<Exclude<BodyEncoding, 'identity'>, () => Transform> = {
   gzip: createGunzip,
   deflate: createInflate,
-  zstd: createZstdDecompress,
+  zstd: createZstdFrames,
 };
 
 /** The body encoding a Content-Encoding header names, or undefined for one the receiver does not accept. */

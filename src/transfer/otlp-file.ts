@@ -9,7 +9,8 @@
 // Reading tells the layouts apart by their first bytes, not by the file name.
 import { createReadStream, createWriteStream } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { createGunzip, createGzip, createZstdCompress, createZstdDecompress, zstdDecompressSync } from 'node:zlib';
+import { createGunzip, createGzip, createZstdCompress, zstdDecompressSync } from 'node:zlib';
+import { createZstdFrames } from '../common/zstd.ts';
 import type { Signal } from '../model/signal.ts';
 import type { OtlpFormat } from '../pipeline/pool.ts';
 
@@ -114,7 +115,7 @@ async function decompressed(raw: Readable): Promise<AsyncIterable<Buffer>> {
   const head = src.buffered;
   let inner: Writable & Readable;
   if (startsWith(head, GZIP_MAGIC)) inner = createGunzip();
-  else if (startsWith(head, ZSTD_MAGIC)) inner = createZstdDecompress();
+  else if (startsWith(head, ZSTD_MAGIC)) inner = createZstdFrames();
   else return prefixed(src);
   // Feed by hand so the source's own errors (a missing file) and the decompressor's (truncated
   // data) both come out of the iteration.

@@ -258,6 +258,18 @@ describe('OTLP/HTTP status codes', () => {
     await traceSpans(c, t2, 1);
   });
 
+  it('reads every frame of a zstd body (RFC 8878: one or more frames), and refuses bytes after a frame that are none', async () => {
+    // Node's decompressor ends at its first frame and dropped what followed: 200 with one span of two.
+    const traceId = randHex(16);
+    const frames = Buffer.concat([zstdCompressSync(pbTraces('zstd-frames', [pbSpan(traceId, randHex(8), 'frame-1')])), zstdCompressSync(pbTraces('zstd-frames', [pbSpan(traceId, randHex(8), 'frame-2')]))]);
+    expect((await post(c.httpUrl, '/v1/traces', PB, frames, { 'content-encoding': 'zstd' })).status).toBe(200);
+    await traceSpans(c, traceId, 2);
+    const trailing = Buffer.concat([zstdCompressSync(pbTraces('zstd-frames', [pbSpan(randHex(16), randHex(8), 'only')])), Buffer.from('trailing bytes that are not zstd')]);
+    const bad = await post(c.httpUrl, '/v1/traces', PB, trailing, { 'content-encoding': 'zstd' });
+    expect(bad.status).toBe(400);
+    expect(statusOf(bad).message).toContain('zstd');
+  });
+
   it('answers 413 when zstd or deflate inflates past the limit, and 400 for a body that is not what it claims', async () => {
     const inflated = Buffer.alloc(LIMIT * 4, 0x0a);
     for (const [enc, body] of [['zstd', zstdCompressSync(inflated)], ['deflate', deflateSync(inflated)]] as const) {

@@ -112,6 +112,17 @@ describe('import of the Collector file exporter format', () => {
   });
 });
 
+describe('import of a zstd file of several frames', () => {
+  it('reads every frame (a file of concatenated .zst parts), not only the first', async () => {
+    const sink = await sqliteSink();
+    const lines = readFileSync(FIXTURE, 'utf8').split('\n').filter(Boolean);
+    const dir = tempDir();
+    // Each line a frame of its own, as `cat a.zst b.zst` or a zstd writer flushing per line makes.
+    writeFileSync(join(dir, 'frames.jsonl.zst'), Buffer.concat(lines.map((l) => zstdCompressSync(Buffer.from(l + '\n')))));
+    expect(await importFiles(sink, opts([join(dir, 'frames.jsonl.zst')]))).toMatchObject({ spans: 2, logs: 2, problems: 1 });
+  });
+});
+
 describe('import into tenants', () => {
   it('imports the same file into a second tenant whole, logs included, and a second time into either without duplicates', async () => {
     const path = join(tempDir(), 'th.db');

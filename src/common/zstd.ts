@@ -1,0 +1,51 @@
+// zstd data of one or more frames (RFC 8878, section 3.1: "Zstandard compressed data is made of
+// one or more frames"; the Collector's decoder reads them all). Node's decompressor ends at the end
+// of its frame and drops whatever followed it in the same write: an OTLP/HTTP body or an import
+// file of two frames was read as its first, with no error. Here the rest of such a write starts a
+// decompressor of its own.
+import { Transform, type TransformCallback } from 'node:stream';
+import { createZstdDecompress, type ZstdDecompress } from 'node:zlib';
+
+/** Frames that may start inside a write (each costs a decompressor): more is input built to burn CPU. */
+const MAX_FRAMES = 1024;
+
+class ZstdFrames extends Transform {
+  private frames = 1;
+  private d = this.frame();
+
+  private frame(): ZstdDecompress {
+    const d = createZstdDecompress();
+    d.on('data', (c: Buffer) => this.push(c));
+    d.on('error', (err: Error) => this.destroy(err));
+    return d;
+  }
+
+  override _transform(chunk: Buffer, enc: BufferEncoding, cb: TransformCallback): void {
+    const d = this.d;
+    const before = d.bytesWritten;
+    d.write(chunk, (err) => {
+      if (err) return cb(err);
+      const used = d.bytesWritten - before;
+      if (used >= chunk.byteLength) return cb();
+      // The frame ended inside this chunk: what follows it is the next frame (or not zstd: its error).
+      if (++this.frames > MAX_FRAMES) return cb(new Error(`more than ${MAX_FRAMES} zstd frames`));
+      this.d = this.frame();
+      this._transform(chunk.subarray(used), enc, cb);
+    });
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.d.once('end', () => cb());
+    this.d.end();
+  }
+
+  override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
+    this.d.destroy();
+    cb(err);
+  }
+}
+
+/** A streaming zstd decompressor that reads every frame of its input. */
+export function createZstdFrames(): Transform {
+  return new ZstdFrames();
+}
