@@ -74,7 +74,12 @@ export function tuneGrpcSessions(port: () => number, windows: FlowControlWindows
     // refusal: RST_STREAM(NO_ERROR) after a complete response tells the client to stop sending
     // (RFC 9113, section 8.1) and keeps the answer it has.
     stream.once('finish', () => {
-      if (!stream.readableEnded && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
+      if (stream.readableEnded || stream.destroyed) return;
+      // A call grpc-js answered without reading it (UNIMPLEMENTED for a method not served, such
+      // as MetricsService/Export) is still paused by the watcher: its unread bytes would keep the
+      // stream open, counted against maxConcurrentStreams, until the connection closes.
+      stream.resume();
+      stream.close(constants.NGHTTP2_NO_ERROR);
     });
   };
   subscribe(STREAM_CREATED, onCreated);

@@ -213,6 +213,26 @@ describe('OTLP/gRPC raw requests', () => {
   });
 });
 
+describe('OTLP/gRPC calls to a service it does not serve (MetricsService/Export)', () => {
+  // Each answered UNIMPLEMENTED without its request read; its stream stayed open until the
+  // connection closed. An SDK pointed at the collector for every signal sends one a minute on the
+  // connection its exporters share: past maxConcurrentStreams, trace and log exports failed too.
+  it('let their streams go: exports on the same connection go through after more of them than the stream limit', async () => {
+    const c = await startCollector({ 'receiver.grpc.maxConcurrentStreams': '4' });
+    const client = new RawOtlpClient(c.grpcAddress);
+    try {
+      for (let i = 0; i < 6; i++) expect((await client.metrics(new Uint8Array(10))).error?.code, `metrics call ${i}`).toBe(grpc.status.UNIMPLEMENTED);
+      expect((await client.traces(traceRequest([spanObj(id(16), id(8))]))).error).toBeNull();
+    } finally {
+      client.close();
+    }
+    // Nor do they hold the stop for the receivers' whole grace (10 s).
+    const t0 = Date.now();
+    await c.stop();
+    expect(Date.now() - t0).toBeLessThan(5000);
+  }, 30_000);
+});
+
 describe('OTLP/gRPC when the write queue is full', () => {
   it('answers UNAVAILABLE with RetryInfo, then accepts again once storage catches up, losing nothing', async () => {
     const gate = gated(await memoryBackend());

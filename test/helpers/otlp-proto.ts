@@ -38,6 +38,8 @@ const RawClient = grpc.makeGenericClientConstructor(
   {
     Traces: { path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export', requestStream: false, responseStream: false, requestSerialize: bytes, requestDeserialize: bytes, responseSerialize: bytes, responseDeserialize: bytes },
     Logs: { path: '/opentelemetry.proto.collector.logs.v1.LogsService/Export', requestStream: false, responseStream: false, requestSerialize: bytes, requestDeserialize: bytes, responseSerialize: bytes, responseDeserialize: bytes },
+    // Not served (UNIMPLEMENTED): an SDK pointed at the collector for every signal calls it too.
+    Metrics: { path: '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export', requestStream: false, responseStream: false, requestSerialize: bytes, requestDeserialize: bytes, responseSerialize: bytes, responseDeserialize: bytes },
   },
   'RawOtlp',
 );
@@ -53,7 +55,7 @@ export class RawOtlpClient {
   constructor(address: string, options: grpc.ChannelOptions = {}, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()) {
     this.client = new RawClient(address, credentials, options) as never;
   }
-  private call(method: 'Traces' | 'Logs', body: Uint8Array, metadata = new grpc.Metadata()): Promise<RawResult> {
+  private call(method: 'Traces' | 'Logs' | 'Metrics', body: Uint8Array, metadata = new grpc.Metadata()): Promise<RawResult> {
     return new Promise((resolve) => this.client[method](Buffer.from(body), metadata, (error: grpc.ServiceError | null, response?: Buffer) => resolve({ error, response })));
   }
   traces(body: Uint8Array, metadata?: grpc.Metadata): Promise<RawResult> {
@@ -61,6 +63,9 @@ export class RawOtlpClient {
   }
   logs(body: Uint8Array, metadata?: grpc.Metadata): Promise<RawResult> {
     return this.call('Logs', body, metadata);
+  }
+  metrics(body: Uint8Array, metadata?: grpc.Metadata): Promise<RawResult> {
+    return this.call('Metrics', body, metadata);
   }
   close(): void {
     this.client.close();
