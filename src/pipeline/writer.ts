@@ -80,8 +80,8 @@ interface QueuedBatch {
 /** What a batching pipeline needs from its writer: where full batches go. */
 interface PipelineContext {
   readonly opts: BatchOptions;
-  /** Stores a batch (retrying as needed); resolves true once stored, the reason once dropped. `shared`: it holds several requests' rows. */
-  deliver(batch: WriteBatch, shared: boolean): Promise<Delivered>;
+  /** Stores a batch (retrying as needed); resolves true once stored, the reason once dropped. `shared`: whether it holds several requests' rows (asked only when dropped). */
+  deliver(batch: WriteBatch, shared: () => boolean): Promise<Delivered>;
   /** Called after each delivery has left the pipeline. */
   settled(): void;
 }
@@ -203,12 +203,12 @@ class Pipeline {
     while (this.inFlight.size < this.ctx.opts.maxInFlightBatches && this.ready.length > 0) {
       const q = this.ready.shift()!;
       this.inFlight.add(q);
-      const shared = new Set(q.listeners).size > 1;
+      const shared = (): boolean => new Set(q.listeners).size > 1;
       void this.ctx.deliver(q.batch, shared).then((delivered) => {
         this.inFlight.delete(q);
         // Refused for good with several requests' rows: which request's rows the store refused is
         // unknown, so none is told they can never be stored; each one's resend is judged alone.
-        const told: Delivered = delivered === 'permanent_error' && shared ? 'retries_exhausted' : delivered;
+        const told: Delivered = delivered === 'permanent_error' && shared() ? 'retries_exhausted' : delivered;
         for (const l of q.listeners) l(told);
         // Group commit: what arrived during the write goes out now, as one batch.
         if (this.ctx.opts.groupCommit && this.inFlight.size === 0 && this.ready.length === 0) this.flush();
@@ -380,7 +380,7 @@ export class Writer {
   }
 
   /** Stores one batch with retries and a timeout per attempt, then gives its bytes back; true when stored. */
-  private async deliver(batch: WriteBatch, shared = false): Promise<Delivered> {
+  private async deliver(batch: WriteBatch, shared: () => boolean = () => false): Promise<Delivered> {
     const labels = { backend: this.store.name, signal: batch.signal };
     const key = `${batch.signal}/${batch.partition}/${batch.tenant}`;
     const attempt = async () => {
@@ -435,7 +435,7 @@ export class Writer {
   }
 
   /** Counts and logs rows that will never be stored (at shutdown: logged once, in total, by shutdown()). */
-  private drop(batch: WriteBatch, reason: (typeof DROP_REASONS)[number], error: Error, shared = false): void {
+  private drop(batch: WriteBatch, reason: (typeof DROP_REASONS)[number], error: Error, shared: () => boolean = () => false): void {
     if (this.opts.keptByLog && (reason === 'shutdown' || reason === 'retries_exhausted')) {
       // Not lost: the batch stays in the write-ahead log (WalRecorder marks only stored or
       // permanently failed batches), which writes it again under the same id: later while
@@ -448,7 +448,7 @@ export class Writer {
       if (reason !== 'shutdown') this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, err: error.message }, 'gave up writing a batch for now; its rows stay in the write-ahead log and are written at the next start');
       return;
     }
-    if (this.opts.refusedWhenGivenUp && (reason !== 'permanent_error' || shared)) {
+    if (this.opts.refusedWhenGivenUp && (reason !== 'permanent_error' || shared())) {
       // Not acknowledged, not lost: ingest refuses the requests as retryable (counted there). Rows
       // the store refused for good are refused as not retryable, so the client lets them go:
       // those are lost, and counted below; unless the batch held several requests' rows, which
