@@ -54,9 +54,9 @@ export interface Reservation {
    * Queues the request's encoded rows in place of the reservation (their own size is counted
    * from now on). The promise says whether every row was stored (true) or why some were not (a
    * drop reason: permanent_error before the others); callers that acknowledge on queueing need
-   * not wait for it. With a batchId the rows
-   * become batches of their own, one per partition, with ids derived from it: a caller replaying
-   * the same data (import) gets the same ids, which the stores recognize.
+   * not wait for it. With a batchId the rows become batches of their own, one per partition, with
+   * ids derived from it: a caller replaying the same data (import) gets the same ids, which the
+   * stores recognize.
    */
   commit(signal: Signal, chunks: readonly EncodedChunk[], tenant: string, batchId?: string): Promise<Delivered>;
   /** Gives the room back; does nothing after commit() or a first release(). */
@@ -379,7 +379,7 @@ export class Writer {
     return p;
   }
 
-  /** Stores one batch with retries and a timeout per attempt, then gives its bytes back; true when stored. */
+  /** Stores one batch with retries and a timeout per attempt, then gives its bytes back; true when stored, else why not. */
   private async deliver(batch: WriteBatch, shared: () => boolean = () => false): Promise<Delivered> {
     const labels = { backend: this.store.name, signal: batch.signal };
     const key = `${batch.signal}/${batch.partition}/${batch.tenant}`;
