@@ -89,6 +89,9 @@ export interface RowsInOrder<E> {
   after(seq: number): Iterable<E>;
 }
 
+/** Rows past which the columns a chunk was gathered in are not kept for the next chunk (a large request's would stay for good). */
+const SHRINK_ABOVE_ROWS = 1 << 16;
+
 /** The columns of the rows of the chunk being stored, gathered before its block is made (one per kind of row, reused). */
 export class RowColumns {
   readonly stride: number;
@@ -114,9 +117,11 @@ export class RowColumns {
     return at;
   }
 
-  /** A copy of the rows' columns, for the block made of them. */
+  /** A copy of the rows' columns, for the block made of them; columns grown past SHRINK_ABOVE_ROWS by a large chunk are let go. */
   taken(): Int32Array {
-    return this.cols.slice(0, this.n * this.stride);
+    const cols = this.cols.slice(0, this.n * this.stride);
+    if (this.cols.length > SHRINK_ABOVE_ROWS * this.stride) this.cols = new Int32Array(1024 * this.stride);
+    return cols;
   }
 }
 

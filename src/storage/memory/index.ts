@@ -59,12 +59,21 @@ export interface MemoryOptions {
 export const ROW_OVERHEAD_BYTES = 192;
 
 /**
- * What each of the n rows kept from chunk c is charged: its share of the chunk, which stays alive
- * while any of them does, plus its index entry. Shared among the rows kept, not the rows sent: a
+ * What a chunk's block costs besides its rows, whatever their number: the block, its Buffer and
+ * column array (each a JS object over an ArrayBuffer of its own), its lists of traces and
+ * operations (or services), the chunk's entry in ChunkRefs. ~1.1 KB measured (heap used and array
+ * buffers, one span or log record a request): uncharged, a store fed one item a request held 3.5
+ * times maxBytes.
+ */
+export const BLOCK_OVERHEAD_BYTES = 1024;
+
+/**
+ * What each of the n rows kept from chunk c is charged: its share of the chunk and of its block,
+ * which stay alive while any of them does, plus its index entry. Shared among the rows kept, not the rows sent: a
  * resend whose spans are mostly stored already keeps its whole chunk for the few that are new.
  */
 function rowCharge(c: Uint8Array, n: number): number {
-  return Math.ceil(c.byteLength / n) + ROW_OVERHEAD_BYTES;
+  return Math.ceil((c.byteLength + BLOCK_OVERHEAD_BYTES) / n) + ROW_OVERHEAD_BYTES;
 }
 
 /**
