@@ -365,6 +365,18 @@ describe('clickhouse writes and scans at the edges', () => {
     }
   });
 
+  it('refuses a log scan cursor saved before the key took every column, saying what to do, rather than skip and repeat records', async () => {
+    const b = await backend([uniqueDatabase('oldcursor')]);
+    const service = 'old-cursor-' + randomUUID();
+    await writeLogs(b, Array.from({ length: 3 }, (_, i) => makeLog({ serviceName: service, timeUnixNano: 1_650_000_000_000_000_000n + BigInt(i) })));
+    // What a copy checkpoint of the build before kept: the bare list of shard cursors.
+    const old = JSON.stringify([['1650000000000000000', '12345', '', 1]]);
+    await expect(b.scanLogs(TENANT, { service, limit: 1, after: old })).rejects.toThrow(/from before the scan key took every column.*remove the copy checkpoint and copy again/);
+    // A cursor of this build resumes.
+    const first = await b.scanLogs(TENANT, { service, limit: 1 });
+    expect((await b.scanLogs(TENANT, { service, limit: 5, after: first.next! })).rows).toHaveLength(2);
+  });
+
   it("starts on tables the OpenTelemetry exporter created, adding Tracehouse's columns, and writes into them", async () => {
     // The exporter's DDL: version 1 without the columns Tracehouse adds (and EventName, which older
     // exporter releases lack). Version 1's IF NOT EXISTS left such tables as they were, and every

@@ -7,7 +7,8 @@
 // all the rows after its cursor.) Log records have no id, and every store keeps each one sent; rows
 // sharing a key are told apart by how many of them the cursor has already passed, so none is
 // skipped at a page boundary. Each shard is scanned on its own cursor and pages are merged by
-// key; the cursor is the JSON list of the shard cursors.
+// key; the cursor is the JSON list of the shard cursors (for log records, under LOG_KEY_VERSION: a
+// cursor of another key would pass other rows than it counted).
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { ScanPage, ScanQuery } from '../backend.ts';
@@ -27,13 +28,20 @@ const KEYS = {
   ],
 } as const;
 
-function parseCursor(after: string | undefined, shards: number): ShardCursor[] {
+/** The log records' scan key (KEYS.logs) since its hash took every column (c09020d); cursors of the key before carry none. */
+const LOG_KEY_VERSION = 2;
+
+function parseCursor(after: string | undefined, shards: number, signal: 'traces' | 'logs'): ShardCursor[] {
   if (after === undefined) return new Array<ShardCursor>(shards).fill(null);
   let v: unknown;
   try {
     v = JSON.parse(after);
   } catch {
     v = undefined;
+  }
+  if (signal === 'logs') {
+    if (Array.isArray(v)) throw new Error('a clickhouse log scan cursor from before the scan key took every column: it would skip and repeat records; remove the copy checkpoint and copy again (with --start at its time to copy less)');
+    v = (v as { logKey?: unknown } | undefined)?.logKey === LOG_KEY_VERSION ? (v as { shards: unknown }).shards : undefined;
   }
   if (!Array.isArray(v) || v.length !== shards) throw new Error(`not a clickhouse scan cursor for ${shards} shard(s): ${JSON.stringify(after)}`);
   return v as ShardCursor[];
@@ -101,7 +109,7 @@ LIMIT {limit:UInt32}`;
 }
 
 async function scan<T>(clients: { client: ClickHouseClient; schema: SchemaOptions }[], signal: 'traces' | 'logs', tenant: string, q: ScanQuery, decode: (r: unknown[]) => T): Promise<ScanPage<T>> {
-  const cursors = parseCursor(q.after, clients.length);
+  const cursors = parseCursor(q.after, clients.length, signal);
   const limit = Math.max(1, Math.floor(q.limit));
   const parts = await Promise.all(clients.map((c, i) => scanShard(c.client, c.schema, signal, tenant, { ...q, limit }, cursors[i]!, i, decode)));
   const merged = parts.flatMap((p) => p.rows).sort((a, b) => cmp(a.key, b.key));
@@ -111,7 +119,8 @@ async function scan<T>(clients: { client: ClickHouseClient; schema: SchemaOption
     cursors[r.shard] = c && cmp(c, r.key) === 0 ? [c[0], c[1], c[2], c[3] + 1] : [r.key[0]!, r.key[1]!, r.key[2]!, 1];
   }
   // A page short of copies it left out does not end the scan: only shards that ran out do.
-  return { rows: page.map((r) => r.row), next: JSON.stringify(cursors), done: merged.length < limit && parts.every((p) => p.exhausted) };
+  const next = JSON.stringify(signal === 'logs' ? { logKey: LOG_KEY_VERSION, shards: cursors } : cursors);
+  return { rows: page.map((r) => r.row), next, done: merged.length < limit && parts.every((p) => p.exhausted) };
 }
 
 /** One page of spans across the shards. */
