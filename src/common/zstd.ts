@@ -15,7 +15,10 @@ class ZstdFrames extends Transform {
 
   private frame(): ZstdDecompress {
     const d = createZstdDecompress();
-    d.on('data', (c: Buffer) => this.push(c));
+    // A reader that does not keep up pauses the decompressor (node:zlib stops inflating then).
+    d.on('data', (c: Buffer) => {
+      if (!this.push(c)) d.pause();
+    });
     d.on('error', (err: Error) => this.destroy(err));
     return d;
   }
@@ -25,13 +28,25 @@ class ZstdFrames extends Transform {
     const before = d.bytesWritten;
     d.write(chunk, (err) => {
       if (err) return cb(err);
+      // Destroyed meanwhile (the receiver stopped it at its limit): the rest is not inflated.
+      if (this.destroyed) return cb();
       const used = d.bytesWritten - before;
       if (used >= chunk.byteLength) return cb();
       // The frame ended inside this chunk: what follows it is the next frame (or not zstd: its error).
       if (++this.frames > MAX_FRAMES) return cb(new Error(`more than ${MAX_FRAMES} zstd frames`));
-      this.d = this.frame();
-      this._transform(chunk.subarray(used), enc, cb);
+      const next = (): void => {
+        this.d = this.frame();
+        this._transform(chunk.subarray(used), enc, cb);
+      };
+      // Its last output may still wait for the reader: the next frame's goes after it.
+      if (d.readableLength === 0) next();
+      else d.once('end', next);
     });
+  }
+
+  override _read(size: number): void {
+    this.d.resume();
+    super._read(size);
   }
 
   override _flush(cb: TransformCallback): void {

@@ -4,7 +4,7 @@
 import { request } from 'node:http';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { createGunzip, crc32, deflateRawSync, constants as zc } from 'node:zlib';
+import { createGunzip, crc32, deflateRawSync, zstdCompressSync, constants as zc } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
 
@@ -117,5 +117,48 @@ describe('OTLP/HTTP gzip bomb', () => {
     expect(peakBuffers - before.arrayBuffers).toBeLessThan(LIMIT + bomb.byteLength + 2 * MiB);
     expect(peak - before.rss).toBeLessThan(LIMIT + 4 * MiB);
     expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { transport: 'http', reason: 'too_large' })).toBe(2);
+  });
+});
+
+function postZstd(base: string, body: Buffer): Promise<number> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, method: 'POST', path: '/v1/traces', agent: false, headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'zstd', 'content-length': body.byteLength } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** One zstd frame of `blocks` RLE blocks of 128 KiB of zeros: 4 bytes each. */
+function zstdZeros(blocks: number): Buffer {
+  const head = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x50]);
+  const body = Buffer.alloc(blocks * 4);
+  for (let i = 0; i < blocks; i++) body.writeUIntLE(((128 << 10) << 3) | (1 << 1) | (i === blocks - 1 ? 1 : 0), i * 4, 3);
+  return Buffer.concat([head, body]);
+}
+
+describe('OTLP/HTTP zstd bomb', () => {
+  let c: TestCollector;
+  beforeAll(async () => {
+    c = await startCollector({ 'receiver.maxMessageBytes': String(1024 * 1024) });
+  });
+  afterAll(async () => {
+    await c?.stop();
+  });
+
+  it('answers 413 and inflates nothing more: the frame after the one the limit stopped in is not begun', async () => {
+    // 65 frames of 16 KiB (one output chunk each): the 65th ends just past the 1 MiB limit, then
+    // 1.9 GiB of zeros in one frame. Before, the rest went on inflating on libuv's pool after the 413.
+    const small = zstdCompressSync(Buffer.alloc(16 << 10));
+    const bomb = Buffer.concat([...Array.from({ length: 65 }, () => small), zstdZeros(15 * 1024)]);
+    expect(bomb.byteLength).toBeLessThan(64 * 1024);
+    expect(await postZstd(c.httpUrl, bomb)).toBe(413);
+    const cpu0 = process.cpuUsage();
+    await new Promise((r) => setTimeout(r, 1000));
+    const cpu = process.cpuUsage(cpu0);
+    expect((cpu.user + cpu.system) / 1000).toBeLessThan(200);
   });
 });
