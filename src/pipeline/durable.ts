@@ -205,6 +205,7 @@ export class DurableLog {
         // Read again at the next try; the rows stay in the log meanwhile.
         this.logger.error({ err: (err as Error).message, batches: part.length }, 'write-ahead log: could not read back batches given up on; trying again');
         this.kept.unshift(...part);
+        wait = true;
         continue;
       }
       if (this.stopped) {
