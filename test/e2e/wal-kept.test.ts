@@ -3,6 +3,7 @@
 // attempt lands too, when the collector stops in the middle (the next start stores what is left,
 // logged as kept), and when it is killed.
 import { randomBytes } from 'node:crypto';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { pino } from 'pino';
@@ -11,7 +12,8 @@ import { loadConfig } from '../../src/config/index.ts';
 import { sqliteOptions } from '../../src/storage/index.ts';
 import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
-import { gated } from '../helpers/backends.ts';
+import type { WriteBatch, WriteResult } from '../../src/storage/backend.ts';
+import { gated, memoryBackend } from '../helpers/backends.ts';
 import { eventually, startCollector } from '../helpers/collector.ts';
 import { capturedLogger } from '../helpers/logger.ts';
 import { encodeLogs, encodeTraces } from '../helpers/otlp-proto.ts';
@@ -198,4 +200,39 @@ describe('delivery.ack=durable: batches given up on, written again', () => {
       await c.stop();
     }
   }, 60_000);
+
+  it('reads a slice that cannot be read back again once per wait, not in a loop', async () => {
+    const wal = join(tempDir('wal-kept-'), 'wal');
+    const inner = await memoryBackend();
+    let down = true;
+    let removed = false;
+    const backend = Object.create(inner, {
+      write: {
+        value: async (b: WriteBatch): Promise<WriteResult> => {
+          if (down) return { kind: 'retryable', error: new Error('store down') };
+          const r = await inner.write(b);
+          // The first slice stored; the segment holding the next one is gone (a disk error reading it back).
+          if (!removed) {
+            removed = true;
+            for (const n of readdirSync(wal)) if (n.endsWith('.wal')) rmSync(join(wal, n));
+          }
+          return r;
+        },
+      },
+    });
+    const { logger, lines } = capturedLogger();
+    const c = await startCollector({ 'delivery.walDir': wal, 'writer.retryInitialMs': '20', 'writer.retryMaxMs': '40', 'writer.retryMaxElapsedMs': '200', 'writer.maxQueueBytes': '1024', 'shutdown.timeoutMs': '1000' }, { backend, logger });
+    try {
+      await sendSome(c.httpUrl, 'spin');
+      await eventually(async () => (lines().filter((l) => /gave up writing a batch/.test(l.msg)).length >= 2 ? true : undefined), 5000, 'batches given up on');
+      down = false;
+      // The rewrite starts 5 s after the first was given up on.
+      await eventually(async () => (removed ? true : undefined), 10_000, 'the first slice stored');
+      await new Promise((r) => setTimeout(r, 2000));
+      // One try, then a wait of KEPT_RETRY_MS (5 s) before the next: before, 49,340 tries in 2 s.
+      expect(lines().filter((l) => /could not read back batches given up on/.test(l.msg)).length).toBeLessThanOrEqual(1);
+    } finally {
+      await c.stop();
+    }
+  }, 30_000);
 });
