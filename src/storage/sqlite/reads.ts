@@ -477,7 +477,7 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
   };
   const runs = db.prepare(`SELECT r.rowid AS id, r.span_count AS count, r.trace_id AS trace, r.service_name AS service, b.records AS records FROM span_runs r INDEXED BY span_runs_tenant_newest
     JOIN run_spans b ON b.run = r.rowid WHERE ${RUNS_IN_RANGE}`);
-  /** The run's span ids, low word to high word (a low word two ids share leaves one: the other's children are then looked up by the trace). */
+  /** The run's span ids, by their two words folded to the low word (a fold two ids share leaves one: the other's children are then looked up by the trace). */
   const inRun = new Map<number, number>();
   for (const run of runs.iterate(tenant, start, end) as Iterable<RecordRun & { trace: string; service: string }>) {
     let trace = traces.get(run.trace);
@@ -488,10 +488,10 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
     inRun.clear();
     runRecords(run, (buf, r) => {
       t.spans.push(buf.readInt32LE(r + S_SPAN), buf.readInt32LE(r + S_SPAN + 4), service);
-      inRun.set(buf.readInt32LE(r + S_SPAN), buf.readInt32LE(r + S_SPAN + 4));
+      inRun.set(buf.readInt32LE(r + S_SPAN) ^ buf.readInt32LE(r + S_SPAN + 4), buf.readInt32LE(r + S_SPAN));
     });
     runRecords(run, (buf, r) => {
-      if (buf[r + S_PARENT_LEN] === 0 || inRun.get(buf.readInt32LE(r + S_PARENT)) === buf.readInt32LE(r + S_PARENT + 4)) return;
+      if (buf[r + S_PARENT_LEN] === 0 || inRun.get(buf.readInt32LE(r + S_PARENT) ^ buf.readInt32LE(r + S_PARENT + 4)) === buf.readInt32LE(r + S_PARENT)) return;
       const s = clampNs(spanStart(buf, r));
       if (s >= start && s <= end) t.children.push(buf.readInt32LE(r + S_PARENT), buf.readInt32LE(r + S_PARENT + 4), service);
     });
@@ -514,15 +514,17 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
 
 /**
  * The service of a span by its id's two 32-bit words, among spans given as [lo, hi, service
- * index] triples: a map by the low word, with a scan for the rare ids that share one.
+ * index] triples: a map by the two words folded (lo ^ hi), with a scan for the rare ids that share
+ * a fold. Keyed by the low word alone, ids from a counter (whose low words are all 0) made every
+ * lookup a scan of the trace.
  */
 function serviceFinder(spans: readonly number[], services: readonly string[]): (lo: number, hi: number) => string | undefined {
-  const byLow = new Map<number, number>();
-  for (let i = spans.length - 3; i >= 0; i -= 3) byLow.set(spans[i]!, i);
+  const byFold = new Map<number, number>();
+  for (let i = spans.length - 3; i >= 0; i -= 3) byFold.set(spans[i]! ^ spans[i + 1]!, i);
   return (lo, hi) => {
-    const at = byLow.get(lo);
+    const at = byFold.get(lo ^ hi);
     if (at === undefined) return undefined;
-    if (spans[at + 1] === hi) return services[spans[at + 2]!];
+    if (spans[at] === lo && spans[at + 1] === hi) return services[spans[at + 2]!];
     for (let i = 0; i < spans.length; i += 3) if (spans[i] === lo && spans[i + 1] === hi) return services[spans[i + 2]!];
     return undefined;
   };
