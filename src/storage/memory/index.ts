@@ -38,7 +38,7 @@ function ofTenant<T>(byTenant: Map<string, T>, tenant: string, make: () => T): T
 export interface MemoryOptions {
   maxSpans: number;
   maxLogs: number;
-  /** Memory the stored rows may take: their bytes as they arrived plus ROW_OVERHEAD_BYTES of index each. */
+  /** Memory the stored rows may take: their bytes as they arrived, ROW_OVERHEAD_BYTES of index each, and BLOCK_OVERHEAD_BYTES per chunk they came in. */
   maxBytes: number;
   /** Rows are evicted this long after they were stored (0: kept until a size bound evicts them). */
   maxAgeMs: number;
