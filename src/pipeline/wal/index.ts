@@ -235,6 +235,8 @@ export class WriteAheadLog {
   private diskFull: Error | undefined;
   /** When a refused append may next try to write the reserve again (retryReserve). */
   private reserveRetryAt = 0;
+  /** The lock that keeps a second process out of this directory, held until shutdown (the OS lets go of it when the process dies, SIGKILL too). */
+  private lock: DatabaseSync | undefined;
   private starting: Promise<WalReplay> | undefined;
   private stopping: Promise<void> | undefined;
   private readonly counters = { fsyncs: 0, rounds: 0, appends: 0, tornBytes: 0, corruptBytes: 0, corruptRegions: 0 };
@@ -471,8 +473,7 @@ export class WriteAheadLog {
    * record is fsynced. Rejects with WalFullError when maxBytes leaves no room.
    */
   append(signal: Signal, chunks: readonly EncodedChunk[], tenant: string = DEFAULT_TENANT): Promise<number> {
-    if (this.diskFull) this.retryReserve();
-    const unusable = this.unusable() ?? this.diskFull;
+    const unusable = this.refusesEntries();
     if (unusable) return Promise.reject(unusable);
     const seq = this.nextSeq;
     const parts = encodeEntry(seq, signal, chunks, tenant);
@@ -531,8 +532,13 @@ export class WriteAheadLog {
 
   /** Whether an append would be taken now as far as the disk goes (a full disk's reserve is tried again, at most once a second). */
   takesEntries(): boolean {
+    return this.refusesEntries() === undefined;
+  }
+
+  /** Why entries are refused now (not started, stopping, broken, the disk full), trying a full disk's reserve again first; undefined when taken. */
+  private refusesEntries(): Error | undefined {
     if (this.diskFull) this.retryReserve();
-    return (this.unusable() ?? this.diskFull) === undefined;
+    return this.unusable() ?? this.diskFull;
   }
 
   /**
@@ -796,9 +802,6 @@ export class WriteAheadLog {
     while (this.flushing) await this.flushing;
     await this.removingSpares;
   }
-
-  /** The lock that keeps a second process out of this directory, held until shutdown (the OS lets go of it when the process dies, SIGKILL too). */
-  private lock: DatabaseSync | undefined;
 
   /** Takes the directory's lock (an SQLite file's exclusive lock, kept: locking_mode = EXCLUSIVE), or throws naming the directory. */
   private lockDir(dir: string): void {
