@@ -5,7 +5,7 @@ import type { Config } from './config/index.ts';
 import { DurableLog } from './pipeline/durable.ts';
 import { Ingest } from './pipeline/ingest.ts';
 import { cgroupMemoryLimitBytes, defaultMemorySoftBytes, MemoryLimiter } from './pipeline/memory-limiter.ts';
-import { DecodePool } from './pipeline/pool.ts';
+import { DecodePool, type PoolOptions } from './pipeline/pool.ts';
 import { Writer, type WriterOptions } from './pipeline/writer.ts';
 import { QueryServer } from './query/server.ts';
 import { GrpcReceiver } from './receiver/grpc.ts';
@@ -18,6 +18,11 @@ import { createLogger, type Logger } from './telemetry/logger.ts';
 import { createMetrics, type Metrics } from './telemetry/metrics.ts';
 import { OpsServer } from './telemetry/ops.ts';
 import { StorageStatsPoller, storeStatsOf } from './telemetry/storage-stats.ts';
+
+/** Decode pool options from the configuration (the collector's, and the transfer commands' sink). */
+export function poolOptions(c: Config): PoolOptions {
+  return { threads: c['workers.threads'], maxPendingTasks: c['workers.maxPendingTasks'], maxNestingDepth: c['receiver.maxNestingDepth'], maxStoreBytes: c['writer.maxQueueBytes'] };
+}
 
 /** Writer options from the configuration. */
 export function writerOptions(c: Config): WriterOptions {
@@ -97,7 +102,7 @@ export class Collector {
     const tokens = security.tokens;
     // Each component gets its own options, sliced from the configuration here.
     const c = config;
-    this.pool = new DecodePool({ threads: c['workers.threads'], maxPendingTasks: c['workers.maxPendingTasks'], maxNestingDepth: c['receiver.maxNestingDepth'], maxStoreBytes: c['writer.maxQueueBytes'] }, backend.encoder);
+    this.pool = new DecodePool(poolOptions(c), backend.encoder);
     this.log = c['delivery.ack'] === 'durable'
       ? new DurableLog({ dir: walDir(c), exclusive: true, maxBytes: c['delivery.walMaxBytes'], segmentBytes: c['delivery.walSegmentBytes'] }, metrics, logger)
       : undefined;

@@ -4,7 +4,7 @@
 // idempotency. Every request carries a batch id derived from its content, so the same data sent
 // again (an import run twice, a copy resumed) gets the same write batch ids.
 import { createHash } from 'node:crypto';
-import { writerOptions } from '../app.ts';
+import { poolOptions, writerOptions } from '../app.ts';
 import type { Config } from '../config/index.ts';
 import { DEFAULT_TENANT } from '../model/tenant.ts';
 import type { Signal } from '../model/signal.ts';
@@ -48,7 +48,7 @@ export class TransferSink {
     this.backend = backend;
     this.tenant = tenant;
     this.metrics = metrics;
-    this.pool = new DecodePool({ threads: config['workers.threads'], maxPendingTasks: config['workers.maxPendingTasks'], maxNestingDepth: config['receiver.maxNestingDepth'], maxStoreBytes: config['writer.maxQueueBytes'] }, backend.encoder);
+    this.pool = new DecodePool(poolOptions(config), backend.encoder);
     // No write-ahead log here, whatever delivery.ack says: rows the writer gives up on are lost, and counted.
     this.writer = new Writer(backend, { ...writerOptions(config), keptByLog: false, refusedWhenGivenUp: false }, metrics, logger);
     this.ingest = new Ingest(this.pool, this.writer, metrics, logger);
