@@ -712,9 +712,8 @@ let accepted = 0;
 const DAY_ODD = 1_318_359_375;
 /** The partition key of the tuple being written, shifted right by 16 bits. */
 let keyShifted = 0;
-let days: number[] = [];
-/** The days in `days`: a request of spans each on another day must not scan the list per span. */
-const daySet = new Set<number>();
+/** In the order first met (a Set: a request of spans each on another day must not scan a list per span). */
+const days = new Set<number>();
 /** The last day added, as [dayFrom, dayTo) of shifted keys: consecutive tuples mostly fall in it. */
 let dayFrom = 0;
 let dayTo = 0;
@@ -731,9 +730,7 @@ function addDay(): void {
   const day = Math.floor(keyShifted / DAY_ODD);
   dayFrom = day * DAY_ODD;
   dayTo = dayFrom + DAY_ODD;
-  if (daySet.has(day)) return;
-  daySet.add(day);
-  days.push(day);
+  days.add(day);
 }
 
 /** The request walk for items written by `item` (false: rejected, its tuple discarded). */
@@ -952,14 +949,13 @@ function transcode(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, singular
   maxDepth = limits.maxNestingDepth;
   const rej = new Rejections(limits.maxNestingDepth);
   accepted = 0;
-  days = [];
-  daySet.clear();
+  days.clear();
   dayTo = 0;
   out.start(bytes.byteLength * STORE_BYTES_PER_REQUEST_BYTE.postgres, storeBytesBound(bytes.byteLength, limits.maxStoreBytes));
   w = out;
   groupColumnsStart = -1;
   walkRequest(new WireReader(bytes), walk, rej);
-  const chunks = accepted === 0 ? [] : [{ partition: 0, rows: accepted, data: out.take(), days }];
+  const chunks = accepted === 0 ? [] : [{ partition: 0, rows: accepted, data: out.take(), days: [...days] }];
   out.shrink();
   return { accepted, rejected: rej.total, errorMessage: rej.message(singular, plural), chunks };
 }
