@@ -1,6 +1,7 @@
 // The collector assembled: backend, decode pool, writer, receivers, read API and operations,
 // started in dependency order and shut down in reverse, draining what was accepted.
 import { dirname, join } from 'node:path';
+import { RECEIVER_GRACE_MS } from './common/http.ts';
 import type { Config } from './config/index.ts';
 import { DurableLog } from './pipeline/durable.ts';
 import { Ingest } from './pipeline/ingest.ts';
@@ -59,8 +60,6 @@ const READY_POLL_MS = 1000;
 
 /** Writes failing this long make the collector not ready (one failed attempt is not yet a trend). */
 const UNREADY_AFTER_FAILING_MS = 2000;
-/** Longest the receivers wait at a stop for requests in flight; less when shutdown.timeoutMs leaves less. */
-const RECEIVER_GRACE_MS = 10_000;
 
 export interface CollectorOptions {
   logger?: Logger;

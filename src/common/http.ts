@@ -55,6 +55,9 @@ export interface HttpServiceOptions {
   onTargetTooLong?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
+/** Longest an OTLP receiver waits at a stop for requests in flight (the collector passes less when shutdown.timeoutMs leaves less). */
+export const RECEIVER_GRACE_MS = 10_000;
+
 /** Longest request target accepted; longer ones get 414 (headers past maxHeaderSize get 431). */
 export const MAX_URL_BYTES = 8 * 1024;
 

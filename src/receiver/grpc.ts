@@ -9,6 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as HEALTH_PROTO_PATH, type ServingStatus } from 'grpc-health-check';
+import { RECEIVER_GRACE_MS } from '../common/http.ts';
 import { GRPC_CODE, REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals.ts';
 import type { Signal } from '../model/signal.ts';
 import type { Ingest, IngestOutcome } from '../pipeline/ingest.ts';
@@ -35,8 +36,6 @@ const TENANT_METADATA = 'x-tracehouse-tenant';
  * key that holds the receiver's random prefix, which no client sees.
  */
 const STREAM_METADATA = 'x-tracehouse-stream';
-/** Longest a stop waits for calls in flight (less when shutdown.timeoutMs leaves less). */
-const SHUTDOWN_GRACE_MS = 10_000;
 
 /**
  * An Export call's request bytes as they arrive on its stream: counted from the first DATA
@@ -428,7 +427,7 @@ export class GrpcReceiver {
   }
 
   /** Stops accepting calls and waits for in-flight ones to finish, for up to graceMs. */
-  async shutdown(graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
+  async shutdown(graceMs = RECEIVER_GRACE_MS): Promise<void> {
     const server = this.server;
     this.server = undefined;
     if (!server) return;

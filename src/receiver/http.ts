@@ -5,7 +5,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Transform } from 'node:stream';
 import { createGunzip, createInflate } from 'node:zlib';
-import { HttpService, MAX_URL_BYTES, targetTooLong } from '../common/http.ts';
+import { HttpService, MAX_URL_BYTES, RECEIVER_GRACE_MS, targetTooLong } from '../common/http.ts';
 import { releaseBuffer, wholeBuffer } from '../common/release.ts';
 import { createZstdFrames } from '../common/zstd.ts';
 import { REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals.ts';
@@ -29,8 +29,6 @@ const CONTENT_TYPES: ReadonlyMap<string, OtlpFormat> = new Map([
   ['application/json', 'json'],
 ]);
 
-/** How long shutdown waits for requests in flight before closing their connections. */
-const SHUTDOWN_GRACE_MS = 10_000;
 /** Preflight answers are cached this long by browsers. */
 const CORS_MAX_AGE_S = 7200;
 
@@ -350,7 +348,7 @@ export class HttpReceiver {
       {
         name: 'OTLP/HTTP receiver',
         listen: options.listen,
-        shutdownGraceMs: SHUTDOWN_GRACE_MS,
+        shutdownGraceMs: RECEIVER_GRACE_MS,
         maxConnectionsPerClient: options.maxConnectionsPerClient,
         server: serverOptions,
         tls: options.tls,
