@@ -322,7 +322,6 @@ class PostgresBackend implements StorageBackend, StoreStats {
   /** Relation sizes, estimated rows and oldest times (stats.ts). */
   async stats(): Promise<StorageStats> {
     this.readsOrThrow();
-    this.ensurePool();
     return postgresStats(this.readPool!, this.schema);
   }
 
