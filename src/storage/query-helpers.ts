@@ -18,18 +18,28 @@ export function byStartThenId(a: Pick<SpanFacts, 'startTimeUnixNano' | 'spanId'>
   return a.startTimeUnixNano < b.startTimeUnixNano ? -1 : a.startTimeUnixNano > b.startTimeUnixNano ? 1 : a.spanId < b.spanId ? -1 : a.spanId > b.spanId ? 1 : 0;
 }
 
+/** A span's sort key for earliestSpans: its start read once, its id only when a tie asks (then kept). */
+class StartKey<T extends Pick<SpanFacts, 'startTimeUnixNano' | 'spanId'>> {
+  readonly span: T;
+  readonly startTimeUnixNano: bigint;
+  private id: string | undefined;
+  constructor(span: T) {
+    this.span = span;
+    this.startTimeUnixNano = span.startTimeUnixNano;
+  }
+  get spanId(): string {
+    return (this.id ??= this.span.spanId);
+  }
+}
+
 /**
  * The `max` first of spans in byStartThenId order (all of them, as they are, when they are no
- * more). Each start is read once and an id only for a tie: a span may be a view over its record
- * (the memory store), whose getters decode on every call.
+ * more). A span may be a view over its record (the memory store), whose getters decode on every
+ * call: sorted by StartKeys.
  */
 export function earliestSpans<T extends Pick<SpanFacts, 'startTimeUnixNano' | 'spanId'>>(spans: T[], max: number): T[] {
   if (spans.length <= max) return spans;
-  const starts = spans.map((s) => s.startTimeUnixNano);
-  const ids: (string | undefined)[] = [];
-  const id = (i: number): string => (ids[i] ??= spans[i]!.spanId);
-  const order = spans.map((_, i) => i).sort((a, b) => (starts[a]! < starts[b]! ? -1 : starts[a]! > starts[b]! ? 1 : id(a) < id(b) ? -1 : id(a) > id(b) ? 1 : 0));
-  return order.slice(0, max).map((i) => spans[i]!);
+  return spans.map((s) => new StartKey(s)).sort(byStartThenId).slice(0, max).map((k) => k.span);
 }
 
 /** The conditions of a query other than attributes. */
