@@ -161,8 +161,9 @@ export interface StoreReader {
   getTrace(tenant: string, traceId: string): Promise<SpanRow[]>;
   /**
    * The `maxSpans` earliest-starting spans of a trace (then by span id; in that order when it has
-   * more) and how many it has; no spans and 0 when unknown. Only those spans are decoded and handed over: the read API's
-   * query.maxSpansPerTrace, so a trace of a million spans costs its first thousands, not all.
+   * more) and how many it has; no spans and 0 when unknown. Only those spans are decoded and
+   * handed over: the read API's query.maxSpansPerTrace, so a trace of a million spans costs its
+   * first thousands, not all.
    */
   readTrace(tenant: string, traceId: string, maxSpans: number): Promise<TraceRead>;
   /**

@@ -69,8 +69,9 @@ export const BLOCK_OVERHEAD_BYTES = 1024;
 
 /**
  * What each of the n rows kept from chunk c is charged: its share of the chunk and of its block,
- * which stay alive while any of them does, plus its index entry. Shared among the rows kept, not the rows sent: a
- * resend whose spans are mostly stored already keeps its whole chunk for the few that are new.
+ * which stay alive while any of them does, plus its index entry. Shared among the rows kept, not
+ * the rows sent: a resend whose spans are mostly stored already keeps its whole chunk for the few
+ * that are new.
  */
 function rowCharge(c: Uint8Array, n: number): number {
   return Math.ceil((c.byteLength + BLOCK_OVERHEAD_BYTES) / n) + ROW_OVERHEAD_BYTES;
