@@ -126,8 +126,11 @@ export class Ingest {
     return { kind: 'refused', reason, message };
   }
 
-  /** Counts the items of a decoded request refused whole (a request refused before decoding has no count: refused_requests_total only). */
-  private countRefusedItems(transport: Transport, signal: Signal, reason: RefusalReason, items: number): void {
+  /**
+   * Counts refused items of a decoded request: its invalid ones (invalid_item), or all of them when
+   * it is refused whole (a request refused before decoding has no count: refused_requests_total only).
+   */
+  private countRefusedItems(transport: Transport, signal: Signal, reason: RefusalReason | 'invalid_item', items: number): void {
     if (items > 0) (signal === 'traces' ? this.metrics.refusedSpans : this.metrics.refusedLogs).inc({ transport, reason }, items);
   }
 
@@ -206,9 +209,8 @@ export class Ingest {
       }
     }
     const accepted = signal === 'traces' ? this.metrics.acceptedSpans : this.metrics.acceptedLogs;
-    const refused = signal === 'traces' ? this.metrics.refusedSpans : this.metrics.refusedLogs;
     if (out.accepted > 0) accepted.inc({ transport }, out.accepted);
-    if (out.rejected > 0) refused.inc({ transport, reason: 'invalid_item' }, out.rejected);
+    this.countRefusedItems(transport, signal, 'invalid_item', out.rejected);
     return { kind: 'ok', accepted: out.accepted, rejected: out.rejected, errorMessage: out.errorMessage };
   }
 }
