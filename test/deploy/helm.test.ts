@@ -3,12 +3,15 @@
 // values schema refusing what would otherwise crash-loop, and the `helm test` pod's round trip
 // run against a real collector. helm comes from .ci/run ($HOME/go/bin).
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { SCHEMA_FILE, renderSchemaFile } from '../../scripts/gen-helm-schema.ts';
+import { envName } from '../../src/config/index.ts';
+import { OPTIONS } from '../../src/config/options.ts';
+import { makeCa, makeCert } from '../helpers/certs.ts';
 import { startCollector, type TestCollector } from '../helpers/collector.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -17,6 +20,7 @@ const CHART = join(ROOT, 'helm/tracehouse');
 const CI_VALUES = readdirSync(join(CHART, 'ci')).filter((f) => f.endsWith('.yaml')).map((f) => join(CHART, 'ci', f));
 // Binaries built from source by go install carry no Kubernetes version; the chart wants >= 1.25.
 const KUBE = ['--kube-version', '1.34.0'];
+const TLS_VALUES = join(CHART, 'ci/tls-values.yaml');
 
 function findHelm(): string {
   const cached = join(homedir(), 'go/bin/helm');
@@ -45,6 +49,34 @@ interface K8sObject {
 
 function objects(manifest: string): K8sObject[] {
   return parseAllDocuments(manifest).map((d) => d.toJS() as K8sObject | null).filter((o): o is K8sObject => o !== null);
+}
+
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string } };
+}
+interface Container {
+  command: string[];
+  env: EnvVar[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[];
+}
+interface PodSpec {
+  containers: Container[];
+  volumes?: { name: string; secret?: { secretName: string; items?: { key: string; path: string }[] } }[];
+}
+
+/** The ingest pods' spec and the `helm test` pod's, as rendered with args. */
+function pods(args: string[]): { ingest: PodSpec; test: PodSpec | undefined } {
+  const all = objects(template(args).stdout);
+  const dep = all.find((o) => o.kind === 'Deployment')!;
+  const test = all.find((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test');
+  return { ingest: (dep.spec as { template: { spec: PodSpec } }).template.spec, test: test?.spec as PodSpec | undefined };
+}
+
+/** A container's plain environment variables. */
+function plainEnv(c: Container): Record<string, string> {
+  return Object.fromEntries(c.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
 }
 
 let decoder = '';
@@ -120,20 +152,15 @@ describe('helm chart', () => {
   });
 
   it('binds every listener on 0.0.0.0 unless the values say otherwise', () => {
-    const dep = (manifest: string) => objects(manifest).find((o) => o.kind === 'Deployment')!;
-    const envOf = (o: K8sObject) => {
-      const c = (o.spec as { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } }).template.spec.containers[0]!;
-      return Object.fromEntries(c.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
-    };
-    expect(envOf(dep(template([]).stdout))).toMatchObject({
+    expect(plainEnv(pods([]).ingest.containers[0]!)).toMatchObject({
       TRACEHOUSE_RECEIVER_GRPC_LISTEN: '0.0.0.0:4317',
       TRACEHOUSE_RECEIVER_HTTP_LISTEN: '0.0.0.0:4318',
       TRACEHOUSE_QUERY_LISTEN: '0.0.0.0:16686',
       TRACEHOUSE_OPS_LISTEN: '0.0.0.0:8888',
     });
-    const memory = template(['-f', join(CHART, 'ci/memory-values.yaml')]).stdout;
-    expect(envOf(dep(memory))['TRACEHOUSE_QUERY_LISTEN']).toBe('0.0.0.0:9999');
-    expect(memory).toContain('containerPort: 9999');
+    const memory = ['-f', join(CHART, 'ci/memory-values.yaml')];
+    expect(plainEnv(pods(memory).ingest.containers[0]!)['TRACEHOUSE_QUERY_LISTEN']).toBe('0.0.0.0:9999');
+    expect(template(memory).stdout).toContain('containerPort: 9999');
   });
 
   it('refuses shutdown.timeoutMs set past config, which the grace period would not follow', () => {
@@ -166,6 +193,41 @@ describe('helm chart', () => {
     expect(config.metadata.annotations?.['helm.sh/hook-delete-policy']?.split(',')).toContain('hook-succeeded');
   });
 
+  it('mounts the TLS and tokens Secrets as folders (so renewals reach the pod) and points the collector at their files', () => {
+    const { ingest } = pods(['-f', TLS_VALUES]);
+    const c = ingest.containers[0]!;
+    const mounts = new Map(c.volumeMounts!.map((m) => [m.name, m]));
+    expect(mounts.get('tls')).toEqual({ name: 'tls', mountPath: '/etc/tracehouse-tls', readOnly: true });
+    expect(mounts.get('auth')).toEqual({ name: 'auth', mountPath: '/etc/tracehouse-auth', readOnly: true });
+    expect(mounts.get('extra-ca')).toEqual({ name: 'extra-ca', mountPath: '/etc/corporate-ca', readOnly: true });
+    const volumes = new Map(ingest.volumes!.map((v) => [v.name, v]));
+    expect(volumes.get('tls')?.secret?.secretName).toBe('tracehouse-tls');
+    expect(volumes.get('auth')?.secret?.secretName).toBe('tracehouse-tokens');
+    expect(volumes.has('extra-ca')).toBe(true);
+    expect(plainEnv(c)).toMatchObject({
+      TRACEHOUSE_TLS_CERT_FILE: '/etc/tracehouse-tls/tls.crt',
+      TRACEHOUSE_TLS_KEY_FILE: '/etc/tracehouse-tls/tls.key',
+      TRACEHOUSE_TLS_CLIENT_CA_FILE: '/etc/tracehouse-tls/ca.crt',
+      TRACEHOUSE_AUTH_TOKENS_FILE: '/etc/tracehouse-auth/tokens.yaml',
+      // The kubelet's probes and Prometheus speak plain HTTP to the ops port.
+      TRACEHOUSE_OPS_TLS_MODE: 'off',
+    });
+    // ops TLS as config asks, and no TLS files without the Secrets.
+    expect(plainEnv(pods(['-f', TLS_VALUES, '--set', 'config.ops.tls.mode=tls']).ingest.containers[0]!)['TRACEHOUSE_OPS_TLS_MODE']).toBeUndefined();
+    expect(Object.keys(plainEnv(pods([]).ingest.containers[0]!)).filter((k) => /_TLS_|_AUTH_/.test(k))).toEqual([]);
+  });
+
+  it.each([
+    [['--set', 'config.tls.certFile=/x/cert.pem'], 'config.tls.certFile: "/x/cert.pem" is set as well as tls.existingSecret'],
+    [['--set', 'config.auth.tokensFile=/x/tokens.yaml'], 'config.auth.tokensFile: "/x/tokens.yaml" is set as well as auth.existingSecret'],
+    [['--set', 'tests.tokenSecret.name='], 'tests.tokenSecret.name: empty while auth.existingSecret is set'],
+    [['--set', 'tests.clientCertSecret='], 'tests.clientCertSecret: empty while tls.clientCaKey requires client certificates'],
+  ])('refuses TLS and tokens values that could not work: %j', (args, message) => {
+    const r = template(['-f', TLS_VALUES, ...args]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(message);
+  });
+
   it('renders no NetworkPolicy, Ingress or other opt-in object by default', () => {
     const kinds = objects(template([]).stdout).map((o) => o.kind);
     expect(kinds).not.toContain('NetworkPolicy');
@@ -174,6 +236,24 @@ describe('helm chart', () => {
   });
 });
 
+/** The `helm test` pod's script, as rendered with args. */
+function testScript(args: string[]): string {
+  const pod = pods(args).test;
+  expect(pod, 'a helm.sh/hook: test Pod').toBeDefined();
+  const command = pod!.containers[0]!.command;
+  expect(command.slice(0, 2)).toEqual(['node', '-e']);
+  return command[2]!;
+}
+
+// Asynchronous: the collector runs in this process and must keep answering while the pod script runs.
+function runPodScript(script: string, env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
+      resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
+    });
+  });
+}
+
 describe('helm test pod', () => {
   let c: TestCollector;
   beforeAll(async () => {
@@ -181,25 +261,8 @@ describe('helm test pod', () => {
   });
   afterAll(() => c?.stop());
 
-  // Asynchronous: the collector runs in this process and must keep answering while the pod script runs.
-  function runPodScript(env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      execFile(process.execPath, ['-e', testScript()], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
-        resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
-      });
-    });
-  }
-
-  function testScript(): string {
-    const pod = objects(template([]).stdout).find((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test');
-    expect(pod, 'a helm.sh/hook: test Pod').toBeDefined();
-    const command = (pod!.spec as { containers: { command: string[] }[] }).containers[0]!.command;
-    expect(command.slice(0, 2)).toEqual(['node', '-e']);
-    return command[2]!;
-  }
-
   it('sends one span and reads it back from a real collector', async () => {
-    const r = await runPodScript({ OTLP_URL: `${c.httpUrl}/v1/traces`, QUERY_URL: `${c.queryUrl}/v1/traces/`, TIMEOUT_SECONDS: '20' });
+    const r = await runPodScript(testScript([]), { OTLP_URL: `${c.httpUrl}/v1/traces`, QUERY_URL: `${c.queryUrl}/v1/traces/`, TIMEOUT_SECONDS: '20' });
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/^span [0-9a-f]{32} sent over OTLP\/HTTP and read back from the read API/);
     expect(r.status).toBe(0);
@@ -207,8 +270,85 @@ describe('helm test pod', () => {
 
   it('fails, saying why, when the span does not come back', async () => {
     // A trace id with a leading 0: one the read API refuses, so the span never comes back.
-    const r = await runPodScript({ OTLP_URL: `${c.httpUrl}/v1/traces`, QUERY_URL: `${c.queryUrl}/v1/traces/0`, TIMEOUT_SECONDS: '3' });
+    const r = await runPodScript(testScript([]), { OTLP_URL: `${c.httpUrl}/v1/traces`, QUERY_URL: `${c.queryUrl}/v1/traces/0`, TIMEOUT_SECONDS: '3' });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/round trip failed for trace [0-9a-f]{32}: read: HTTP 4\d\d/);
+  });
+});
+
+// The chart's TLS, mTLS and tokens as an operator sets them (ci/tls-values.yaml): the collector is
+// started with the very variables the Deployment sets, its Secrets' folders made here, and the
+// `helm test` pod's script runs with the variables and files its pod gets.
+describe('helm test pod with TLS, mTLS and bearer tokens', () => {
+  const TOKEN = 'helm-test-token-0123456789abcdef';
+  let c: TestCollector;
+  let dir = '';
+  let podEnv: Record<string, string> = {};
+
+  /** A path in a pod, at its Secret's copy under dir. */
+  const local = (path: string) => path.replace(/^\/etc\//, `${dir}/`);
+
+  beforeAll(async () => {
+    dir = tempDir('tracehouse-helm-tls-');
+    const ca = makeCa(dir, 'helm-ca');
+    const server = makeCert(dir, ca, 'localhost');
+    const client = makeCert(dir, ca, 'helm-test', 'client');
+    // The Secrets as the kubelet mounts them: one file per key.
+    for (const [folder, files] of Object.entries({
+      'tracehouse-tls': { 'tls.crt': server.certFile, 'tls.key': server.keyFile, 'ca.crt': ca.certFile },
+      'tracehouse-test/ca': { 'ca.crt': ca.certFile },
+      'tracehouse-test/client': { 'tls.crt': client.certFile, 'tls.key': client.keyFile },
+    })) {
+      mkdirSync(join(dir, folder), { recursive: true });
+      for (const [name, from] of Object.entries(files)) copyFileSync(from, join(dir, folder, name));
+    }
+    mkdirSync(join(dir, 'tracehouse-auth'));
+    writeFileSync(join(dir, 'tracehouse-auth/tokens.yaml'), `tokens:\n  - token: "${TOKEN}"\n    tenant: helm\n    scopes: [ingest, read]\n`);
+
+    const { ingest, test } = pods(['-f', TLS_VALUES]);
+    const byEnv = new Map(OPTIONS.map((o) => [envName(o.key), o.key]));
+    const options: Record<string, string> = { 'storage.backend': 'memory' };
+    for (const [name, value] of Object.entries(plainEnv(ingest.containers[0]!))) {
+      const key = byEnv.get(name);
+      expect(key, `${name} is an option the collector reads`).toBeDefined();
+      if (!key!.endsWith('.listen')) options[key!] = local(value);
+    }
+    c = await startCollector(options);
+
+    const rendered = plainEnv(test!.containers[0]!);
+    expect(rendered['OTLP_URL']).toBe('https://th-tracehouse:4318/v1/traces');
+    expect(rendered['QUERY_URL']).toBe('https://th-tracehouse:16686/v1/traces/');
+    const origin = (url: string) => url.replace('http://', 'https://');
+    podEnv = {
+      ...Object.fromEntries(Object.entries(rendered).map(([k, v]) => [k, local(v)])),
+      OTLP_URL: `${origin(c.httpUrl)}/v1/traces`,
+      QUERY_URL: `${origin(c.queryUrl)}/v1/traces/`,
+      TIMEOUT_SECONDS: '20',
+    };
+    // The token comes from tests.tokenSecret.
+    expect(test!.containers[0]!.env.find((e) => e.name === 'TOKEN')?.valueFrom?.secretKeyRef).toEqual({ name: 'tracehouse-test-token', key: 'token' });
+  });
+  afterAll(() => c?.stop());
+
+  it('sends one span with its token and client certificate and reads it back over HTTPS', async () => {
+    const r = await runPodScript(testScript(['-f', TLS_VALUES]), { ...podEnv, TOKEN });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^span [0-9a-f]{32} sent over OTLP\/HTTP and read back from the read API/);
+    expect(r.status).toBe(0);
+    // The ops port stays plain for the kubelet's probes.
+    expect((await fetch(`${c.opsUrl}/readyz`)).status).toBe(200);
+  });
+
+  it('fails without the client certificate that tls.clientCaKey requires', async () => {
+    const withoutClient = Object.fromEntries(Object.entries(podEnv).filter(([k]) => !k.startsWith('CLIENT_')));
+    const r = await runPodScript(testScript(['-f', TLS_VALUES]), { ...withoutClient, TOKEN, TIMEOUT_SECONDS: '3' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/round trip failed for trace [0-9a-f]{32}: Error: /);
+  });
+
+  it('fails, saying why, without the token', async () => {
+    const r = await runPodScript(testScript(['-f', TLS_VALUES]), { ...podEnv, TIMEOUT_SECONDS: '3' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/round trip failed for trace [0-9a-f]{32}: export: HTTP 401/);
   });
 });

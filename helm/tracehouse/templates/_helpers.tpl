@@ -194,6 +194,25 @@ values, so the result is stored, with its type, under "value" in the dict given 
 {{- end }}
 {{- end }}
 {{- $_ := include "tracehouse.terminationGrace" . }}
+{{- /* The chart's Secrets set these files; a second value in config would be silently overridden. */}}
+{{- $files := list }}
+{{- if .Values.tls.existingSecret }}{{ $files = list "tls.certFile" "tls.keyFile" "tls.clientCaFile" }}{{ end }}
+{{- if .Values.auth.existingSecret }}{{ $files = append $files "auth.tokensFile" }}{{ end }}
+{{- range $k := $files }}
+{{- $r := dict }}
+{{- include "tracehouse.cfg" (list $ $k "" $r) }}
+{{- if $r.value }}
+{{- fail (printf "config.%s: %q is set as well as %s.existingSecret, which points it at the Secret's file: set one of them" $k (toString $r.value) (index (splitList "." $k) 0)) }}
+{{- end }}
+{{- end }}
+{{- if eq (include "tracehouse.testPod" .) "true" }}
+{{- if and .Values.auth.existingSecret (not .Values.tests.tokenSecret.name) }}
+{{- fail "tests.tokenSecret.name: empty while auth.existingSecret is set: the helm test pod needs a token with the ingest and read scopes (a Secret you manage and its key, tests.tokenSecret.key), or set tests.enabled=false" }}
+{{- end }}
+{{- if and .Values.tls.existingSecret .Values.tls.clientCaKey (not .Values.tests.clientCertSecret) }}
+{{- fail "tests.clientCertSecret: empty while tls.clientCaKey requires client certificates: the helm test pod needs a kubernetes.io/tls Secret with a client certificate signed by that CA, or set tests.enabled=false" }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/* The Secret holding database credentials, or "" when there is none. */}}
@@ -248,9 +267,65 @@ which a Service cannot reach. As environment variables they also override the im
       name: {{ $secret }}
       key: {{ $s.clickhousePasswordKey }}
 {{- end }}
+{{- if gt (len .) 2 }}
+{{- include "tracehouse.securityEnv" $root }}
+{{- end }}
 {{- with $root.Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
+{{- end }}
+
+{{/* Where the ingest pods mount tls.existingSecret and auth.existingSecret (folders, so updates reach them). */}}
+{{- define "tracehouse.tlsDir" -}}/etc/tracehouse-tls{{- end }}
+{{- define "tracehouse.authDir" -}}/etc/tracehouse-auth{{- end }}
+
+{{/*
+The collector's TLS and tokens files from the Secrets the chart mounts (the ingest pods only: the
+migration Job serves nothing). The ops port stays plain unless config says otherwise: the
+kubelet's probes and Prometheus reach it over HTTP.
+*/}}
+{{- define "tracehouse.securityEnv" -}}
+{{- $t := .Values.tls }}
+{{- if $t.existingSecret }}
+- name: TRACEHOUSE_TLS_CERT_FILE
+  value: {{ printf "%s/%s" (include "tracehouse.tlsDir" .) $t.certKey | quote }}
+- name: TRACEHOUSE_TLS_KEY_FILE
+  value: {{ printf "%s/%s" (include "tracehouse.tlsDir" .) $t.keyKey | quote }}
+{{- if $t.clientCaKey }}
+- name: TRACEHOUSE_TLS_CLIENT_CA_FILE
+  value: {{ printf "%s/%s" (include "tracehouse.tlsDir" .) $t.clientCaKey | quote }}
+{{- end }}
+{{- $r := dict }}
+{{- include "tracehouse.cfg" (list . "ops.tls.mode" "" $r) }}
+{{- if eq (toString $r.value) "" }}
+- name: TRACEHOUSE_OPS_TLS_MODE
+  value: "off"
+{{- end }}
+{{- end }}
+{{- if .Values.auth.existingSecret }}
+- name: TRACEHOUSE_AUTH_TOKENS_FILE
+  value: {{ printf "%s/%s" (include "tracehouse.authDir" .) .Values.auth.key | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when a listener ("receiver.http", "query") serves TLS as the collector decides it: its
+tls.mode tls or mtls, or inherit with a certificate from the chart's Secret or from config.
+*/}}
+{{- define "tracehouse.listenerTls" -}}
+{{- $root := index . 0 }}
+{{- $l := index . 1 }}
+{{- $mode := dict }}{{- include "tracehouse.cfg" (list $root (printf "%s.tls.mode" $l) "inherit" $mode) }}
+{{- $own := dict }}{{- include "tracehouse.cfg" (list $root (printf "%s.tls.certFile" $l) "" $own) }}
+{{- $global := dict }}{{- include "tracehouse.cfg" (list $root "tls.certFile" "" $global) }}
+{{- if has (toString $mode.value) (list "tls" "mtls") }}true
+{{- else if and (eq (toString $mode.value) "inherit") (or $root.Values.tls.existingSecret $own.value $global.value) }}true
+{{- end }}
+{{- end }}
+
+{{/* "true" when the `helm test` pod is rendered. */}}
+{{- define "tracehouse.testPod" -}}
+{{- if and .Values.tests.enabled (eq (include "tracehouse.enabled" (list . "receiver.http.enabled")) "true") (eq (include "tracehouse.enabled" (list . "query.enabled")) "true") }}true{{ end }}
 {{- end }}
 
 {{/* The rendered config.yaml. */}}
