@@ -64,7 +64,7 @@ function checkKnown(params: URLSearchParams, known: readonly string[]): void {
 /** Parses /v1/traces search parameters. */
 export function parseTraceQuery(params: URLSearchParams, maxLimit: number): TraceQuery {
   checkKnown(params, ['service', 'name', 'start', 'end', 'minDurationMs', 'maxDurationMs', 'status', 'limit', 'attr']);
-  const q: TraceQuery = { limit: DEFAULT_LIMIT };
+  const q: TraceQuery = { limit: Math.min(DEFAULT_LIMIT, maxLimit) };
   const service = single(params, 'service');
   const name = single(params, 'name');
   const start = single(params, 'start');
@@ -101,7 +101,7 @@ export function parseTraceQuery(params: URLSearchParams, maxLimit: number): Trac
 /** Parses /v1/logs search parameters. */
 export function parseLogQuery(params: URLSearchParams, maxLimit: number): LogQuery {
   checkKnown(params, ['traceId', 'service', 'start', 'end', 'minSeverity', 'limit']);
-  const q: LogQuery = { limit: DEFAULT_LIMIT };
+  const q: LogQuery = { limit: Math.min(DEFAULT_LIMIT, maxLimit) };
   const traceId = single(params, 'traceId');
   const service = single(params, 'service');
   const start = single(params, 'start');
