@@ -183,7 +183,11 @@ export class TlsCertificates {
       return this.failed((err as Error).message);
     }
     const cur = this.material;
-    if (next.cert.equals(cur.cert) && next.key.equals(cur.key) && (next.ca?.equals(cur.ca ?? Buffer.alloc(0)) ?? cur.ca === undefined)) return;
+    if (next.cert.equals(cur.cert) && next.key.equals(cur.key) && (next.ca?.equals(cur.ca ?? Buffer.alloc(0)) ?? cur.ca === undefined)) {
+      // Back to the files in use (a bad rotation undone): the next bad one is news again.
+      this.lastFailure = '';
+      return;
+    }
     const problem = this.check(next);
     if (problem !== undefined) return this.failed(`${this.settings.certFile.path}: ${problem}`);
     this.material = next;

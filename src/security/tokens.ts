@@ -176,7 +176,11 @@ export class TokenStore {
     } catch (err) {
       return this.failed(`cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
-    if (text === this.lastText) return;
+    // Back to the tokens in use (a bad edit reverted): the next bad edit is news again.
+    if (text === this.lastText) {
+      this.lastFailure = '';
+      return;
+    }
     let next: Map<string, Entry>;
     try {
       next = parseTokens(text);

@@ -1,0 +1,75 @@
+// A tokens file or certificate that turns bad is said in the log, also the second time
+// it does, after it was put back to the version in use in between.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TlsCertificates } from '../../src/security/tls.ts';
+import { TokenStore } from '../../src/security/tokens.ts';
+import { makeCa, makeCert } from '../helpers/certs.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+function capturingLogger() {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(chunk.toString());
+      cb();
+    },
+  });
+  return { logger: pino({ level: 'info' }, stream), lines };
+}
+
+const stops: (() => void)[] = [];
+afterEach(() => {
+  for (const s of stops.splice(0)) s();
+});
+
+describe('a bad reload is logged each time the file turns bad', () => {
+  it('tokens file: good, bad, good again (reverted), the same bad edit again: warned twice', () => {
+    const file = join(tempDir(), 'tokens.yaml');
+    const GOOD = 'tokens:\n  - token: "acme-secret-token-0123456789"\n    tenant: acme\n    scopes: [ingest, read]\n';
+    const BAD = 'tokens:\n  - token: "acme-secret-token-0123456789"\n    tenant: acme\n    scopes: [ingest, admin]\n';
+    writeFileSync(file, GOOD);
+    const { logger, lines } = capturingLogger();
+    const results: string[] = [];
+    const s = new TokenStore(file, 60_000, logger, (r) => results.push(r));
+    stops.push(() => s.shutdown());
+    const warnings = () => lines.filter((l) => l.includes('keeping the previous tokens')).length;
+
+    writeFileSync(file, BAD);
+    s.reload();
+    expect(warnings()).toBe(1);
+    writeFileSync(file, GOOD); // the operator puts the file back
+    s.reload();
+    writeFileSync(file, BAD); // and later makes the same edit again
+    s.reload();
+    expect(results).toEqual(['failed', 'failed']);
+    expect(warnings()).toBe(2);
+  });
+
+  it('certificate: good, half-rotated, good again, half-rotated again: warned twice', () => {
+    const dir = tempDir();
+    const ca = makeCa(dir, 'ca');
+    const a = makeCert(dir, ca, 'server-a');
+    const b = makeCert(dir, ca, 'server-b');
+    const certFile = join(dir, 'tls.crt');
+    const keyFile = join(dir, 'tls.key');
+    writeFileSync(certFile, a.cert);
+    writeFileSync(keyFile, a.key);
+    const { logger, lines } = capturingLogger();
+    const certs = new TlsCertificates({ listener: 'query', certFile: { key: 'tls.certFile', path: certFile }, keyFile: { key: 'tls.keyFile', path: keyFile }, minVersion: 'TLSv1.2', reloadCheckIntervalMs: 60_000 }, logger);
+    stops.push(() => certs.shutdown());
+    const warnings = () => lines.filter((l) => l.includes('keeping the previous certificate')).length;
+
+    writeFileSync(certFile, b.cert); // key of a, certificate of b
+    certs.reload();
+    expect(warnings()).toBe(1);
+    writeFileSync(certFile, a.cert); // put back
+    certs.reload();
+    writeFileSync(certFile, b.cert); // the same half-done rotation again
+    certs.reload();
+    expect(warnings()).toBe(2);
+  });
+});
