@@ -43,6 +43,18 @@ export function createSecurity(config: SecurityConfig, logger: Logger, registry:
   const tokens = file === '' ? undefined : new TokenStore(file, config['auth.reloadCheckIntervalMs'], logger, (result) => metrics.reloads.inc({ file: 'tokens', result }));
   // Protecting /metrics with nothing to check tokens against would silently leave it open.
   if (config['ops.requireAuth'] && file === '') throw new ConfigError('invalid configuration: ops.requireAuth = true needs auth.tokensFile');
+  // Every label set this configuration can count starts at 0 (as the collector's other counters
+  // do): a series born at 1 shows no increase, so the first refusal or failed reload would be missed.
+  for (const listener of Object.keys(tls) as TlsListener[]) {
+    for (const result of ['applied', 'failed'] as const) metrics.reloads.inc({ file: 'tls', result }, 0);
+    // The gRPC port's handshakes are not counted (grpc-js keeps its server to itself).
+    if (listener !== 'receiver.grpc') metrics.tlsHandshakeFailures.inc({ listener }, 0);
+  }
+  if (tokens) {
+    for (const result of ['applied', 'failed'] as const) metrics.reloads.inc({ file: 'tokens', result }, 0);
+    const listeners = ['grpc', 'http', 'query', ...(config['ops.requireAuth'] ? ['ops' as const] : [])] as const;
+    for (const listener of listeners) for (const reason of ['missing', 'malformed', 'unknown', 'forbidden'] as const) metrics.refusedAuth.inc({ listener, reason }, 0);
+  }
   let started = false;
   return {
     tls,
