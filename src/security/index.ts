@@ -26,8 +26,8 @@ export interface Security {
 
 /** Loads and checks every certificate and the tokens file; throws ConfigError naming the key and path. */
 export function createSecurity(config: SecurityConfig, logger: Logger, registry: Registry): Security {
-  const metrics = createSecurityMetrics(registry);
   const tls: Partial<Record<TlsListener, TlsCertificates>> = {};
+  const metrics = createSecurityMetrics(registry, () => Object.entries(tls).map(([listener, t]) => [listener, t.expiresAt()]));
   for (const listener of TLS_LISTENERS) {
     const settings = resolveTls(config, listener);
     if (settings) {

@@ -3,6 +3,7 @@
 // certificates when the files change (cert-manager rotation) without dropping connections:
 // node:https / node:tls servers get server.setSecureContext, grpc-js servers a ServerCredentials
 // whose secure context is pushed to the server the same way.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContextOptions, type Server as TlsServer, type TlsOptions } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
@@ -129,6 +130,11 @@ export class TlsCertificates {
     }
     const files = [settings.certFile.path, settings.keyFile.path, ...(settings.clientCaFile ? [settings.clientCaFile.path] : [])];
     this.watch = new FileWatch(files, settings.reloadCheckIntervalMs, () => this.reload());
+  }
+
+  /** When the certificate served now (the chain's first) expires, in Unix seconds. */
+  expiresAt(): number {
+    return new X509Certificate(this.material.cert).validToDate.getTime() / 1000;
   }
 
   /** True when client certificates are required and verified (mTLS). */

@@ -25,14 +25,14 @@ export function makeCa(dir: string, cn: string): Pem {
   return { cert: readFileSync(certFile), key: readFileSync(keyFile), certFile, keyFile };
 }
 
-/** A certificate for cn signed by ca, for servers (localhost, 127.0.0.1) or clients. */
-export function makeCert(dir: string, ca: Pem, cn: string, use: 'server' | 'client' = 'server'): Pem {
+/** A certificate for cn signed by ca, for servers (localhost, 127.0.0.1) or clients, valid for days. */
+export function makeCert(dir: string, ca: Pem, cn: string, use: 'server' | 'client' = 'server', days = 1): Pem {
   const certFile = join(dir, `${cn}.crt`);
   const keyFile = join(dir, `${cn}.key`);
   const csr = join(dir, `${cn}.csr`);
   const ext = join(dir, `${cn}.ext`);
   writeFileSync(ext, use === 'server' ? 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' : 'extendedKeyUsage=clientAuth\n');
   openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', csr, '-subj', `/CN=${cn}`]);
-  openssl(['x509', '-req', '-in', csr, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-out', certFile, '-days', '1', '-extfile', ext]);
+  openssl(['x509', '-req', '-in', csr, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-out', certFile, '-days', String(days), '-extfile', ext]);
   return { cert: readFileSync(certFile), key: readFileSync(keyFile), certFile, keyFile };
 }

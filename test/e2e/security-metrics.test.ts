@@ -1,0 +1,87 @@
+// The security metrics as Prometheus scrapes them: the counters start at 0 for every label set the
+// collector can count, as the other counters do (src/telemetry/metrics.ts), so that
+// rate()/increase() see the first refusal, failed reload or failed handshake (a series born at 1
+// shows an increase of 0); and each TLS listener's certificate expiry follows rotations.
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { makeCa, makeCert } from '../helpers/certs.ts';
+import { eventually, startCollector } from '../helpers/collector.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+function scrape(url: string, ca: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ca }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('security counters before their first event', () => {
+  it('are exported at 0 for each label set the configuration can count', async () => {
+    const dir = tempDir('tracehouse-secmetrics-');
+    const ca = makeCa(dir, 'ca');
+    const server = makeCert(dir, ca, 'localhost');
+    const tokens = join(dir, 'tokens.yaml');
+    writeFileSync(tokens, `tokens:\n  - token: "t-${randomBytes(12).toString('hex')}"\n    tenant: acme\n    scopes: [ingest, read]\n`);
+    const c = await startCollector({ 'tls.certFile': server.certFile, 'tls.keyFile': server.keyFile, 'auth.tokensFile': tokens });
+    try {
+      const text = await scrape(`https://127.0.0.1:${c.collector.ops.boundPort}/metrics`, ca.cert);
+      const has = (series: string) => text.split('\n').includes(`${series} 0`);
+      const missing = [
+        'tracehouse_security_reloads_total{file="tokens",result="failed"}',
+        'tracehouse_security_reloads_total{file="tls",result="failed"}',
+        'tracehouse_auth_refused_requests_total{listener="grpc",reason="unknown"}',
+        'tracehouse_auth_refused_requests_total{listener="http",reason="missing"}',
+        'tracehouse_auth_refused_requests_total{listener="query",reason="forbidden"}',
+        'tracehouse_tls_handshake_failures_total{listener="receiver.http"}',
+        'tracehouse_tls_handshake_failures_total{listener="query"}',
+      ].filter((s) => !has(s));
+      expect(missing).toEqual([]);
+    } finally {
+      await c.stop();
+    }
+  });
+
+  it('exports when each listener\'s certificate expires, and follows a rotation', async () => {
+    const dir = tempDir('tracehouse-expiry-');
+    const ca = makeCa(dir, 'ca');
+    const shortLived = makeCert(dir, ca, 'localhost', 'server', 1);
+    const renewed = makeCert(dir, ca, 'renewed', 'server', 30);
+    const certFile = join(dir, 'tls.crt');
+    const keyFile = join(dir, 'tls.key');
+    writeFileSync(certFile, shortLived.cert);
+    writeFileSync(keyFile, shortLived.key);
+    const c = await startCollector({ 'tls.certFile': certFile, 'tls.keyFile': keyFile, 'ops.tls.mode': 'off', 'tls.reloadCheckIntervalMs': '100' });
+    try {
+      const expiry = async (listener: string) => {
+        const text = await (await fetch(`${c.opsUrl}/metrics`)).text();
+        const line = text.split('\n').find((l) => l.startsWith(`tracehouse_tls_certificate_expiry_timestamp_seconds{listener="${listener}"} `));
+        return line === undefined ? undefined : Number(line.split(' ')[1]);
+      };
+      const day = 86_400;
+      const now = Date.now() / 1000;
+      for (const listener of ['receiver.grpc', 'receiver.http', 'query']) {
+        const e = await expiry(listener);
+        expect(e, listener).toBeDefined();
+        expect(Math.abs(e! - (now + day)), listener).toBeLessThan(120);
+      }
+      // The ops port serves plain: no certificate to expire.
+      expect(await expiry('ops')).toBeUndefined();
+
+      // A renewal (key first, then the certificate, as a Secret swap delivers both).
+      writeFileSync(keyFile, renewed.key);
+      writeFileSync(certFile, readFileSync(renewed.certFile));
+      await eventually(async () => (((await expiry('query')) ?? 0) > now + 29 * day ? true : undefined), 10_000, 'the renewed expiry');
+      expect((await expiry('receiver.grpc'))!).toBeGreaterThan(now + 29 * day);
+    } finally {
+      await c.stop();
+    }
+  });
+});
