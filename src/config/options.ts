@@ -75,6 +75,7 @@ export const OPTIONS = [
   { key: 'query.listen', type: listen, default: '127.0.0.1:16686', help: 'Read API listen address; loopback unless set' },
   { key: 'query.maxLimit', type: int(1), default: 1000, help: 'Largest limit a read API search accepts' },
   { key: 'query.timeoutMs', type: int(0), default: 10_000, help: 'Time budget of one SQLite read: a longer query is stopped and the read API answers 503 (0: no limit; PostgreSQL has storage.postgres.statementTimeoutMs)' },
+  { key: 'query.maxSpansPerSearch', type: int(1), default: 50_000, help: 'Most spans one Jaeger API /api/traces answer holds over all its traces (a search, or a list of trace ids); the traces after it are left out and the last one kept says so, so a search of huge traces cannot run the collector out of memory' },
   { key: 'query.maxSpansPerTrace', type: int(1), default: 20_000, help: 'Most spans a trace read returns (earliest first); a larger trace is cut with a warning in the answer, so one huge trace cannot hold the read API in one long serialization' },
   { key: 'ops.listen', type: listen, default: '127.0.0.1:8888', help: 'Metrics and health listen address; loopback unless set' },
   { key: 'ops.requireAuth', type: bool, default: false, help: 'Require a bearer token with the read scope for /metrics (/healthz and /readyz stay open)' },

@@ -11,8 +11,8 @@ export interface CappedTrace {
   warning: string | undefined;
 }
 
-/** A trace's earliest `max` spans, and the warning when it has more; no spans when unknown. */
-export async function readCapped(store: StoreReader, tenant: string, traceId: string, max: number): Promise<CappedTrace> {
+/** A trace's earliest `max` spans, and the warning (naming the option that set max) when it has more; no spans when unknown. */
+export async function readCapped(store: StoreReader, tenant: string, traceId: string, max: number, option = 'query.maxSpansPerTrace'): Promise<CappedTrace> {
   const { spans, total } = await store.readTrace(tenant, traceId, max);
-  return { spans, warning: total > max ? `trace truncated: showing the ${spans.length} earliest of its ${total} spans (query.maxSpansPerTrace)` : undefined };
+  return { spans, warning: total > max ? `trace truncated: showing the ${spans.length} earliest of its ${total} spans (${option})` : undefined };
 }

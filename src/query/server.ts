@@ -127,6 +127,8 @@ export interface QueryOptions {
   maxLimit: number;
   /** Most spans a trace read answers (query.maxSpansPerTrace). */
   maxSpansPerTrace: number;
+  /** Most spans a Jaeger API /api/traces answer holds over all its traces (query.maxSpansPerSearch). */
+  maxSpansPerSearch: number;
   /** HTTPS with these certificates; plain when absent. */
   tls?: TlsCertificates | undefined;
   /** Who may read, and which tenant's data; everyone reads the default tenant when absent. */
@@ -151,7 +153,7 @@ export class QueryServer {
     this.logger = logger;
     this.maxLimit = options.maxLimit;
     this.maxSpansPerTrace = options.maxSpansPerTrace;
-    this.jaeger = new JaegerApi(store, this.maxLimit, this.maxSpansPerTrace, (err) => this.logger.error({ err: err.message }, 'Jaeger API read failed'));
+    this.jaeger = new JaegerApi(store, options, (err) => this.logger.error({ err: err.message }, 'Jaeger API read failed'));
     this.ui = new WebUi({ maxLimit: this.maxLimit });
     const readMetrics = registry ? new ReadMetrics(registry) : undefined;
     this.http = new HttpService({ name: 'read API', listen: options.listen, shutdownGraceMs: 2000, tls: options.tls }, logger, (req, res) => {

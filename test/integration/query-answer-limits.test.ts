@@ -1,0 +1,73 @@
+// What one read API answer may hold, as a user of the API or of Grafana's Jaeger data source sees
+// it: a search without `limit` answers at most query.maxLimit items ("limit defaults to 20, at most
+// query.maxLimit"), and a Jaeger /api/traces answer holds at most query.maxSpansPerSearch spans over
+// all its traces, saying what it left out.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { QueryServer } from '../../src/query/server.ts';
+import type { StorageBackend } from '../../src/storage/backend.ts';
+import { memoryBackend } from '../helpers/backends.ts';
+import { makeLog, makeSpan, writeLogs, writeSpans } from '../helpers/rows.ts';
+
+const MS = 1_000_000n;
+const BASE = 1_700_000_000_000_000_000n;
+
+describe('read API answers within the query limits', () => {
+  let store: StorageBackend;
+  let server: QueryServer;
+  let url: string;
+  /** Trace ids of the big traces, newest first (as searches rank them). */
+  const big: string[] = [];
+  beforeAll(async () => {
+    store = await memoryBackend();
+    server = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 5, maxSpansPerTrace: 100, maxSpansPerSearch: 250 }, store, pino({ level: 'silent' }));
+    await server.start();
+    url = `http://127.0.0.1:${server.boundPort}`;
+    for (let i = 0; i < 10; i++) {
+      await writeSpans(store, [makeSpan({ serviceName: 'svc', startTimeUnixNano: BASE + BigInt(i) * MS, endTimeUnixNano: BASE + BigInt(i + 1) * MS })]);
+      await writeLogs(store, [makeLog({ serviceName: 'svc', timeUnixNano: BASE + BigInt(i) * MS })]);
+    }
+    // Four traces of 100 spans each, the newest last.
+    for (let t = 0; t < 4; t++) {
+      const first = makeSpan({ serviceName: 'big', startTimeUnixNano: BASE + BigInt(t) * 1000n * MS });
+      const spans = Array.from({ length: 100 }, (_, i) => ({ ...makeSpan({ serviceName: 'big', startTimeUnixNano: first.startTimeUnixNano + BigInt(i) * MS }), traceId: first.traceId }));
+      await writeSpans(store, spans);
+      big.unshift(first.traceId);
+    }
+  });
+  afterAll(async () => {
+    await server.shutdown();
+    await store.shutdown();
+  });
+
+  const jaeger = async (path: string) => (await (await fetch(`${url}${path}`)).json()) as { data: { traceID: string; spans: unknown[]; warnings: string[] | null }[] };
+
+  it('answers at most query.maxLimit traces and log records when no limit is given', async () => {
+    const traces = (await (await fetch(`${url}/v1/traces?service=svc`)).json()) as any;
+    expect(traces.traces).toHaveLength(5);
+    const logs = (await (await fetch(`${url}/v1/logs?service=svc`)).json()) as any;
+    expect(logs.resourceLogs.flatMap((r: any) => r.scopeLogs.flatMap((s: any) => s.logRecords))).toHaveLength(5);
+    expect((await jaeger('/api/traces?service=svc&start=0')).data).toHaveLength(5);
+  });
+
+  it('holds at most query.maxSpansPerSearch spans in a Jaeger search answer, and says which traces it left out', async () => {
+    const { data } = await jaeger('/api/traces?service=big&start=0&limit=4');
+    // 100 + 100 + the earliest 50 of the third; the fourth left out.
+    expect(data.map((t) => t.traceID)).toEqual(big.slice(0, 3));
+    expect(data.map((t) => t.spans.length)).toEqual([100, 100, 50]);
+    expect(data[0]!.warnings).toBeNull();
+    expect(data[2]!.warnings).toEqual([
+      'trace truncated: showing the 50 earliest of its 100 spans (query.maxSpansPerSearch)',
+      'search answer cut at query.maxSpansPerSearch (250 spans): 1 more trace left out; narrow the search or lower its limit',
+    ]);
+  });
+
+  it('holds the same bound for a list of trace ids, passing over unknown ones', async () => {
+    const unknown = 'f'.repeat(32);
+    const { data } = await jaeger(`/api/traces?traceID=${unknown}&traceID=${big[3]}&traceID=${big[2]}&traceID=${big[1]}`);
+    expect(data.map((t) => t.spans.length)).toEqual([100, 100, 50]);
+    expect(data.map((t) => t.traceID)).toEqual([big[3], big[2], big[1]]);
+    // A single trace read is cut by query.maxSpansPerTrace only.
+    expect((await jaeger(`/api/traces/${big[0]}`)).data[0]!.spans).toHaveLength(100);
+  });
+});
