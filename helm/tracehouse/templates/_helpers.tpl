@@ -54,31 +54,32 @@ app.kubernetes.io/part-of: tracehouse
 {{- end }}
 
 {{/*
-A configuration value by dotted key ("storage.backend"), looked up in .Values.config either as a
-flat key or as nested sections, with the Tracehouse default otherwise. Templates cannot return
-values, so the result is stored, with its type, under "value" in the dict given last:
+A configuration value by dotted key ("storage.backend"), looked up in .Values.config as the
+collector flattens YAML: a key is found flat, nested by its dots, or flat below any section
+(storage: {"postgres.url": x}), the spellings the values schema accepts; the Tracehouse default
+otherwise. Templates cannot return values, so the result is stored, with its type, under "value"
+in the dict given last:
   {{- $r := dict }}{{- include "tracehouse.cfg" (list . "shutdown.timeoutMs" 30000 $r) }}{{ $r.value }}
 */}}
 {{- define "tracehouse.cfg" -}}
 {{- $root := index . 0 }}
-{{- $key := index . 1 }}
 {{- $out := index . 3 }}
 {{- $_ := set $out "value" (index . 2) }}
-{{- $cfg := $root.Values.config | default dict }}
-{{- if hasKey $cfg $key }}
-{{- $_ := set $out "value" (index $cfg $key) }}
-{{- else }}
-{{- $cur := $cfg }}
-{{- $found := true }}
-{{- range $part := splitList "." $key }}
-{{- if and $found (kindIs "map" $cur) (hasKey $cur $part) }}
-{{- $cur = index $cur $part }}
-{{- else }}
-{{- $found = false }}
+{{- include "tracehouse.cfgFind" (list ($root.Values.config | default dict) (index . 1) $out) }}
 {{- end }}
+
+{{/* Sets "value" in the dict given last when the map holds the dotted key, flat or below any of its sections. */}}
+{{- define "tracehouse.cfgFind" -}}
+{{- $map := index . 0 }}
+{{- $key := index . 1 }}
+{{- $out := index . 2 }}
+{{- if hasKey $map $key }}
+{{- $_ := set $out "value" (index $map $key) }}
+{{- else }}
+{{- range $k, $v := $map }}
+{{- if and (kindIs "map" $v) (hasPrefix (printf "%s." $k) $key) }}
+{{- include "tracehouse.cfgFind" (list $v (trimPrefix (printf "%s." $k) $key) $out) }}
 {{- end }}
-{{- if $found }}
-{{- $_ := set $out "value" $cur }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -142,7 +143,8 @@ values, so the result is stored, with its type, under "value" in the dict given 
 {{- if or (eq $backend "postgres") (eq $backend "clickhouse") }}
 {{- $r := dict }}
 {{- include "tracehouse.cfg" (list . (printf "storage.%s.autoMigrate" $backend) true $r) }}
-{{- if eq (toString $r.value) "false" }}true{{ end }}
+{{- /* Off as the collector reads it: false or 0, any case. */}}
+{{- if has (lower (toString $r.value)) (list "false" "0") }}true{{ end }}
 {{- end }}
 {{- end }}
 

@@ -1,0 +1,52 @@
+// The chart's derived values (migration Job, embedded store, container ports) read the config the
+// way the collector reads it: every spelling the values schema accepts.
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { tempDir } from '../helpers/tmp.ts';
+
+const CHART = join(new URL('../../', import.meta.url).pathname, 'helm/tracehouse');
+const HELM = existsSync(join(homedir(), 'go/bin/helm')) ? join(homedir(), 'go/bin/helm') : 'helm';
+
+function template(values: string): { status: number | null; stdout: string; stderr: string } {
+  const file = join(tempDir(), 'values.yaml');
+  writeFileSync(file, values);
+  return spawnSync(HELM, ['template', 'th', CHART, '--kube-version', '1.34.0', '-f', file], { encoding: 'utf8', timeout: 60_000 });
+}
+
+const kinds = (manifest: string): string[] =>
+  parseAllDocuments(manifest).map((d) => d.toJS() as { kind: string; metadata: { name: string } } | null).filter((o) => o !== null).map((o) => `${o.kind}/${o.metadata.name}`);
+
+const POSTGRES = 'config:\n  storage:\n    backend: postgres\nsecrets:\n  postgresUrl: postgres://u:p@db:5432/t\n';
+
+describe('helm chart derived values', () => {
+  it('runs the migration Job for autoMigrate off in every spelling the collector reads as false', () => {
+    for (const off of ['false', '"false"', '"False"', '"FALSE"', '"0"']) {
+      const r = template(POSTGRES.replace('backend: postgres\n', `backend: postgres\n    postgres:\n      autoMigrate: ${off}\n`));
+      expect(r.stderr, off).toBe('');
+      expect(kinds(r.stdout), off).toContain('Job/th-tracehouse-migrate');
+    }
+    expect(kinds(template(POSTGRES).stdout)).not.toContain('Job/th-tracehouse-migrate');
+  });
+
+  it('reads keys flat below a section, as the values schema and the collector accept them', () => {
+    // storage: {"postgres.autoMigrate": false} is storage.postgres.autoMigrate for the collector.
+    const job = template(POSTGRES.replace('backend: postgres\n', 'backend: postgres\n    postgres.autoMigrate: false\n'));
+    expect(job.stderr).toBe('');
+    expect(kinds(job.stdout)).toContain('Job/th-tracehouse-migrate');
+
+    // The in-process ClickHouse engine is a single-writer store inside the pod: one replica, on the PVC.
+    const chdb = template('replicaCount: 3\nconfig:\n  storage:\n    backend: clickhouse\n    clickhouse.urls: chdb:///app/data/ch\n');
+    expect(chdb.status).not.toBe(0);
+    expect(chdb.stderr).toContain('replicaCount=3 with clickhouse on chdb://');
+
+    // The listen address set in the file is the one the pod uses, not overridden by the chart's env.
+    const grpc = template('config:\n  receiver:\n    grpc.listen: 0.0.0.0:5317\n');
+    expect(grpc.stderr).toBe('');
+    expect(grpc.stdout).toContain('containerPort: 5317');
+    expect(grpc.stdout).toMatch(/name: TRACEHOUSE_RECEIVER_GRPC_LISTEN\n\s+value: "0\.0\.0\.0:5317"/);
+  });
+});
