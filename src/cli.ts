@@ -29,6 +29,10 @@ export function parseCli(argv: string[]): { command: string; help: boolean; conf
         value = next.value;
         positionals.splice(positionals.indexOf(next.value), 1);
         i++;
+      } else if (next?.kind === 'option' && /^-\d/.test(argv[next.index]!)) {
+        // `--limits.memorySoftBytes -1`: parseArgs reads a negative number as short options.
+        value = argv[next.index]!;
+        while (tokens[i + 1]?.index === next.index) i++;
       } else value = 'true';
     }
     if (t.name === 'config') configFile = value;

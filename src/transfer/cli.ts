@@ -2,9 +2,11 @@
 // configuration (--config, --key=value flags, TRACEHOUSE_* env), parsed and checked here; a bad
 // flag stops the command naming flag and value (exit 2).
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { timeNs } from '../common/time.ts';
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
+import { OPTIONS } from '../config/options.ts';
 import { DEFAULT_TENANT, TENANT_NAME } from '../model/tenant.ts';
 import type { Signal } from '../model/signal.ts';
 import { clickhouseOptions, createBackend, memoryOptions, postgresOptions, sqliteOptions } from '../storage/index.ts';
@@ -18,6 +20,14 @@ export const TRANSFER_COMMANDS = ['export', 'import', 'copy'] as const;
 /** Flags of the transfer commands (the rest are configuration options). */
 const OWN_FLAGS = new Set(['tenant', 'out', 'signal', 'start', 'end', 'service', 'on-error', 'quiet', 'to-config', 'checkpoint', 'config']);
 const BOOLEAN_FLAGS = new Set(['quiet']);
+/** The own flags each command takes: another is refused, not silently ignored. */
+const FILTER_FLAGS = ['tenant', 'signal', 'start', 'end', 'service', 'quiet', 'config'];
+const COMMAND_FLAGS: Record<string, ReadonlySet<string>> = {
+  export: new Set([...FILTER_FLAGS, 'out']),
+  import: new Set(['tenant', 'on-error', 'quiet', 'config']),
+  copy: new Set([...FILTER_FLAGS, 'to-config', 'checkpoint']),
+};
+const LIST_KEYS = new Set<string>(OPTIONS.filter((o) => o.type.kind === 'list').map((o) => o.key));
 
 export const TRANSFER_HELP = `Backup, restore and migration (OTLP/JSON lines, the OpenTelemetry Collector's file format):
   tracehouse export --out FILE [--tenant T] [--signal traces|logs|all] [--start T] [--end T] [--service S] [--quiet]
@@ -63,8 +73,14 @@ export function parseTransferArgs(argv: readonly string[]): TransferArgs {
       value = next;
       i++;
     }
-    (OWN_FLAGS.has(name) ? own : configFlags)[name] = value;
+    if (OWN_FLAGS.has(name)) {
+      if (COMMAND_FLAGS[command] && !COMMAND_FLAGS[command].has(name)) throw new UsageError(`--${name}: ${command} does not take it (see --help)`);
+      own[name] = value;
+    } else if (LIST_KEYS.has(name) && configFlags[name] !== undefined) configFlags[name] += `,${value}`;
+    // A list option given again adds to it, as for start (--storage.clickhouse.urls per shard).
+    else configFlags[name] = value;
   }
+  if (files.length > 0 && command !== 'import') throw new UsageError(`${command} takes no FILE argument (${JSON.stringify(files[0])}); ${command === 'export' ? 'use --out FILE' : 'see --help'}`);
   return { command, files, own, configFlags };
 }
 
@@ -109,6 +125,21 @@ function sourceId(c: Config): string {
   const o = b === 'sqlite' ? sqliteOptions(c) : b === 'postgres' ? postgresOptions(c) : b === 'clickhouse' ? clickhouseOptions(c) : memoryOptions(c);
   const where = 'path' in o ? o.path : 'url' in o ? `${o.url}/${o.schema}` : 'urls' in o ? `${o.urls.join(',')}/${o.database}` : '';
   return `${b}:${createHash('sha256').update(where).digest('hex').slice(0, 16)}`;
+}
+
+/** Whether two configurations name one store: a SQLite file however its path is spelled (./a.db, a.db, a symlink). */
+function sameStore(a: Config, b: Config): boolean {
+  if (a['storage.backend'] === 'sqlite' && b['storage.backend'] === 'sqlite') {
+    const real = (p: string): string => {
+      try {
+        return realpathSync(p);
+      } catch {
+        return resolve(p);
+      }
+    };
+    return real(a['storage.sqlite.path']) === real(b['storage.sqlite.path']);
+  }
+  return sourceId(a) === sourceId(b);
 }
 
 function loadFrom(file: string | undefined, flags: Record<string, string>, env: NodeJS.ProcessEnv): Config {
@@ -169,7 +200,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
     const targetConfig = loadFrom(target, {}, {});
     // Copying a store into itself would never end: every page of log records written would be
     // new rows ahead of the scan.
-    if (sourceId(config) === sourceId(targetConfig)) throw new UsageError(`copy: --to-config ${target} names the store being copied from`);
+    if (sameStore(config, targetConfig)) throw new UsageError(`copy: --to-config ${target} names the store being copied from`);
     const checkpoint = args.own['checkpoint'] ?? 'tracehouse-copy.checkpoint.json';
     const source = await createBackend(config, { logger, metrics: createMetrics() });
     const metrics = createMetrics();

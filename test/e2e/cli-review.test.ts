@@ -1,0 +1,64 @@
+// Command-line defects found in review: each case runs the real CLI on real SQLite files.
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { describe, expect, it } from 'vitest';
+import { parseCli } from '../../src/cli.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { parseTransferArgs } from '../../src/transfer/cli.ts';
+import { tableStats } from '../../src/storage/sqlite/reads.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
+const FIXTURE = new URL('../fixtures/collector-fileexporter-json.jsonl', import.meta.url).pathname;
+
+function run(args: string[], cwd?: string) {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, ...(cwd ? { cwd } : {}), env: { ...process.env, TRACEHOUSE_CONFIG: '' } });
+}
+
+function count(db: string, table: 'spans' | 'logs'): number {
+  const d = new DatabaseSync(db);
+  try {
+    return tableStats(d)[table];
+  } finally {
+    d.close();
+  }
+}
+
+describe('tracehouse command line (review)', () => {
+  it('takes a negative number after a flag as its value (--limits.memorySoftBytes -1)', () => {
+    expect(parseCli(['--limits.memorySoftBytes', '-1', '--storage.backend', 'memory']).flags).toEqual({ 'limits.memorySoftBytes': '-1', 'storage.backend': 'memory' });
+    const r = run(['migrate', '--storage.backend', 'memory', '--limits.memorySoftBytes', '-1']);
+    expect(r.stderr).not.toContain("unknown option '--1'");
+    expect(r.status).toBe(0);
+  });
+
+  it('adds a list option given again in export / import / copy, as start does', () => {
+    const argv = ['--storage.clickhouse.urls', 'http://a:8123', '--storage.clickhouse.urls=http://b:8123'];
+    const start = loadConfig({ flags: parseCli(argv).flags });
+    const exp = loadConfig({ flags: parseTransferArgs(['export', '--out', 'x', ...argv]).configFlags });
+    expect(start['storage.clickhouse.urls']).toEqual(['http://a:8123', 'http://b:8123']);
+    expect(exp['storage.clickhouse.urls']).toEqual(start['storage.clickhouse.urls']);
+  });
+
+  it('refuses a transfer flag the command does not take instead of ignoring it', () => {
+    const db = join(tempDir(), 'a.db');
+    // import has no --signal: it must not import the log records anyway and exit as if it had filtered.
+    const r = run(['import', FIXTURE, '--signal', 'traces', '--quiet', `--storage.sqlite.path=${db}`, '--workers.threads=1']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--signal');
+  });
+
+  it('refuses to copy a SQLite store into itself named by another spelling of its path', () => {
+    const dir = tempDir();
+    const imp = run(['import', FIXTURE, '--quiet', '--storage.sqlite.path=d/a.db', '--workers.threads=1'], dir);
+    expect(imp.status).toBe(1); // the fixture's metrics line
+    expect(count(join(dir, 'd/a.db'), 'logs')).toBe(2);
+    writeFileSync(join(dir, 'self.yaml'), `storage:\n  sqlite:\n    path: ./d/a.db\nworkers:\n  threads: 1\n`);
+    const r = run(['copy', '--to-config', 'self.yaml', '--storage.sqlite.path=d/a.db', '--workers.threads=1'], dir);
+    expect(r.stderr).toContain('names the store being copied from');
+    expect(r.status).toBe(2);
+    expect(count(join(dir, 'd/a.db'), 'logs')).toBe(2);
+  });
+});
