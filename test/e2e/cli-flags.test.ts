@@ -1,4 +1,6 @@
-// Command-line defects found in review: each case runs the real CLI on real SQLite files.
+// The command line as users type it: negative values after a flag, list flags given again, flags a
+// transfer command does not take, and a copy into its own store named another way; each case runs
+// the real CLI on real SQLite files.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,7 +28,7 @@ function count(db: string, table: 'spans' | 'logs'): number {
   }
 }
 
-describe('tracehouse command line (review)', () => {
+describe('tracehouse command line flags', () => {
   it('takes a negative number after a flag as its value (--limits.memorySoftBytes -1)', () => {
     expect(parseCli(['--limits.memorySoftBytes', '-1', '--storage.backend', 'memory']).flags).toEqual({ 'limits.memorySoftBytes': '-1', 'storage.backend': 'memory' });
     const r = run(['migrate', '--storage.backend', 'memory', '--limits.memorySoftBytes', '-1']);
