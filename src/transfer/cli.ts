@@ -76,8 +76,8 @@ export function parseTransferArgs(argv: readonly string[]): TransferArgs {
     if (OWN_FLAGS.has(name)) {
       if (COMMAND_FLAGS[command] && !COMMAND_FLAGS[command].has(name)) throw new UsageError(`--${name}: ${command} does not take it (see --help)`);
       own[name] = value;
+      // A list option given again adds to it, as for start (--storage.clickhouse.urls per shard).
     } else if (LIST_KEYS.has(name) && configFlags[name] !== undefined) configFlags[name] += `,${value}`;
-    // A list option given again adds to it, as for start (--storage.clickhouse.urls per shard).
     else configFlags[name] = value;
   }
   if (files.length > 0 && command !== 'import') throw new UsageError(`${command} takes no FILE argument (${JSON.stringify(files[0])}); ${command === 'export' ? 'use --out FILE' : 'see --help'}`);
