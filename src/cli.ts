@@ -12,6 +12,11 @@ import { createMetrics } from './telemetry/metrics.ts';
 import { TRANSFER_COMMANDS, TRANSFER_HELP, runTransferCommand } from './transfer/cli.ts';
 
 const LIST_KEYS = new Set<string>(OPTIONS.filter((o) => o.type.kind === 'list').map((o) => o.key));
+/** Flags that stand alone (--quiet, --query.enabled): the next word is theirs only when it reads as a boolean. */
+const SWITCHES = new Set<string>([...OPTIONS.filter((o) => o.type.kind === 'bool').map((o) => o.key), 'quiet']);
+/** Flags that need a value: the options that are not booleans, and --config. */
+const VALUED = new Set<string>([...OPTIONS.filter((o) => o.type.kind !== 'bool').map((o) => o.key), 'config']);
+const BOOLEAN_WORD = /^(true|false|1|0)$/i;
 
 /** Splits argv into the command, --config, --help and option flags (--key=value or --key value). */
 export function parseCli(argv: string[]): { command: string; help: boolean; configFile?: string; flags: Record<string, string> } {
@@ -24,8 +29,9 @@ export function parseCli(argv: string[]): { command: string; help: boolean; conf
     let value = t.value;
     if (value === undefined) {
       const next = tokens[i + 1];
-      // `--flag value`: parseArgs (strict: false) sees the value as a positional.
-      if (next?.kind === 'positional') {
+      // `--flag value`: parseArgs (strict: false) sees the value as a positional; after a switch
+      // (`--quiet import f.jsonl`) a word that is not a boolean is the command.
+      if (next?.kind === 'positional' && (!SWITCHES.has(t.name) || BOOLEAN_WORD.test(next.value))) {
         value = next.value;
         positionals.splice(positionals.indexOf(next.value), 1);
         i++;
@@ -33,6 +39,9 @@ export function parseCli(argv: string[]): { command: string; help: boolean; conf
         // `--limits.memorySoftBytes -1`: parseArgs reads a negative number as short options.
         value = argv[next.index]!;
         while (tokens[i + 1]?.index === next.index) i++;
+      } else if (VALUED.has(t.name)) {
+        // `--storage.sqlite.path --log.level=debug` would otherwise store into a file named "true".
+        throw new ConfigError(`invalid configuration: --${t.name} needs a value (--${t.name}=VALUE or --${t.name} VALUE)`);
       } else value = 'true';
     }
     if (t.name === 'config') configFile = value;

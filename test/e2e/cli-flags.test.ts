@@ -36,6 +36,18 @@ describe('tracehouse command line flags', () => {
     expect(r.status).toBe(0);
   });
 
+  it('refuses an option that needs a value given none, and lets a switch stand before the command', () => {
+    expect(() => parseCli(['--storage.sqlite.path', '--log.level=debug'])).toThrow('invalid configuration: --storage.sqlite.path needs a value');
+    expect(() => parseCli(['start', '--config'])).toThrow('--config needs a value');
+    const r = run(['--storage.sqlite.path', '--storage.backend=memory']);
+    expect(r.stderr).toBe('tracehouse: invalid configuration: --storage.sqlite.path needs a value (--storage.sqlite.path=VALUE or --storage.sqlite.path VALUE)\n');
+    expect(r.status).toBe(2);
+    // A switch takes a following boolean word, and leaves the command alone.
+    expect(parseCli(['--query.enabled', 'false', 'migrate'])).toMatchObject({ command: 'migrate', flags: { 'query.enabled': 'false' } });
+    expect(parseCli(['--quiet', 'import', 'a.jsonl'])).toMatchObject({ command: 'import', flags: { quiet: 'true' } });
+    expect(parseCli(['--query.enabled', 'migrate'])).toMatchObject({ command: 'migrate', flags: { 'query.enabled': 'true' } });
+  });
+
   it('adds a list option given again in export / import / copy, as start does', () => {
     const argv = ['--storage.clickhouse.urls', 'http://a:8123', '--storage.clickhouse.urls=http://b:8123'];
     const start = loadConfig({ flags: parseCli(argv).flags });
