@@ -80,6 +80,8 @@ interface UiSpan {
   children: UiSpan[];
   collapsed: boolean;
   orphan: boolean;
+  /** Its parent is stored, but the parent ids form a cycle: cut there and shown as a root. */
+  inCycle?: boolean;
 }
 
 const ROW_HEIGHT = 24;
@@ -180,10 +182,16 @@ function attr(kvs: KeyValue[], key: string): string | undefined {
 }
 
 function fmtDuration(ns: number): string {
+  if (ns < 0) return `-${fmtDuration(-ns)}`;
   if (ns < 1_000) return `${ns} ns`;
   if (ns < 1_000_000) return `${(ns / 1_000).toFixed(2)} µs`;
   if (ns < 1_000_000_000) return `${(ns / 1_000_000).toFixed(2)} ms`;
   return `${(ns / 1_000_000_000).toFixed(2)} s`;
+}
+
+/** A time from a span's start, signed: an event of a skewed clock can come before it. */
+function fmtOffset(ns: number): string {
+  return ns < 0 ? fmtDuration(ns) : `+${fmtDuration(ns)}`;
 }
 
 function fmtTime(unixNano: string): string {
@@ -348,7 +356,9 @@ function buildTree(doc: OtlpTrace): { rows: UiSpan[]; total: number; start: bigi
         const s = BigInt(span.startTimeUnixNano);
         const e = BigInt(span.endTimeUnixNano);
         if (start === undefined || s < start) start = s;
-        if (end === undefined || e > end) end = e;
+        // A span that ends before it starts (a skewed clock) is drawn as zero-length at its start.
+        const last = e > s ? e : s;
+        if (end === undefined || last > end) end = last;
         all.push({ span, service, resource: rs.resource.attributes, scope: ss.scope, offset: 0, duration: e > s ? Number(e - s) : 0, depth: 0, children: [], collapsed: false, orphan: false });
       }
     }
@@ -383,12 +393,12 @@ function buildTree(doc: OtlpTrace): { rows: UiSpan[]; total: number; start: bigi
   };
   for (const r of roots) walk(r);
   // Spans whose parent ids form a cycle (damaged data) are reached from no root: each cycle is
-  // cut at one of its spans, shown as an orphan.
+  // cut at one of its spans, shown as a root.
   for (const u of all) {
     if (reached.has(u)) continue;
     const parent = byId.get(u.span.parentSpanId)!;
     parent.children.splice(parent.children.indexOf(u), 1);
-    u.orphan = true;
+    u.inCycle = true;
     roots.push(u);
     walk(u);
   }
@@ -447,7 +457,7 @@ async function tracePage(pathId: string): Promise<void> {
       'div',
       { class: 'trace-head' },
       h('h1', {}, root ? `${root.service}: ${root.span.name}` : 'Trace'),
-      h('p', { class: 'meta' }, h('code', { class: 'trace-id' }, traceId), ` · ${spanCount} spans · ${tree.services.length} services · ${fmtDuration(tree.total)} · started ${fmtTime(tree.start.toString())}`, errors > 0 ? h('span', { class: 'badge error-badge' }, `${errors} error${errors === 1 ? '' : 's'}`) : null, ' · ', h('a', { href: `/logs?traceId=${traceId}&lookback=all` }, 'logs of this trace')),
+      h('p', { class: 'meta' }, h('code', { class: 'trace-id' }, traceId), ` · ${spanCount} span${spanCount === 1 ? '' : 's'} · ${tree.services.length} service${tree.services.length === 1 ? '' : 's'} · ${fmtDuration(tree.total)} · started ${fmtTime(tree.start.toString())}`, errors > 0 ? h('span', { class: 'badge error-badge' }, `${errors} error${errors === 1 ? '' : 's'}`) : null, ' · ', h('a', { href: `/logs?traceId=${traceId}&lookback=all` }, 'logs of this trace')),
       legend,
       ...(doc.warnings ?? []).map((w) => h('p', { class: 'warning', role: 'status' }, w)),
     ),
@@ -531,7 +541,7 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string): Promi
       { class: 'facts' },
       h('dt', {}, 'Service'), h('dd', {}, u.service),
       h('dt', {}, 'Span id'), h('dd', {}, h('code', {}, s.spanId)),
-      h('dt', {}, 'Parent'), h('dd', {}, s.parentSpanId ? h('code', {}, s.parentSpanId) : 'root', u.orphan ? ' (not stored)' : ''),
+      h('dt', {}, 'Parent'), h('dd', {}, s.parentSpanId ? h('code', {}, s.parentSpanId) : 'root', u.orphan ? ' (not stored)' : u.inCycle ? ' (its parents form a cycle)' : ''),
       h('dt', {}, 'Kind'), h('dd', {}, KINDS[s.kind] ?? String(s.kind)),
       h('dt', {}, 'Start'), h('dd', {}, `${fmtTime(s.startTimeUnixNano)} (+${fmtDuration(u.offset)})`),
       h('dt', {}, 'Duration'), h('dd', {}, fmtDuration(u.duration)),
@@ -541,7 +551,7 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string): Promi
     h('h3', {}, `Attributes (${s.attributes.length})`),
     kvTable(s.attributes),
     h('h3', {}, `Events (${s.events.length})`),
-    s.events.length === 0 ? h('p', { class: 'muted' }, 'none') : h('ol', { class: 'events' }, ...s.events.map((e) => h('li', {}, h('strong', {}, e.name), ` at +${fmtDuration(Number(BigInt(e.timeUnixNano) - BigInt(s.startTimeUnixNano)))}`, kvTable(e.attributes)))),
+    s.events.length === 0 ? h('p', { class: 'muted' }, 'none') : h('ol', { class: 'events' }, ...s.events.map((e) => h('li', {}, h('strong', {}, e.name), ` at ${fmtOffset(Number(BigInt(e.timeUnixNano) - BigInt(s.startTimeUnixNano)))}`, kvTable(e.attributes)))),
     h('h3', {}, `Links (${s.links.length})`),
     s.links.length === 0 ? h('p', { class: 'muted' }, 'none') : h('ul', { class: 'links' }, ...s.links.map((l) => h('li', {}, h('a', { href: `/trace/${l.traceId}` }, h('code', {}, `${l.traceId}/${l.spanId}`)), kvTable(l.attributes)))),
     h('h3', {}, 'Resource'),
