@@ -123,8 +123,17 @@ function h(tag: string, attrs: Record<string, string> = {}, ...children: Child[]
 // can make the browser send it.
 const TOKEN_KEY = 'tracehouse.readToken';
 
+/** What fetch can put in a header and the server reads as a token: no spaces, ISO-8859-1 only. */
+const TOKEN_CHARS = /^[\x21-\x7e\xa0-\xff]+$/;
+
 function fetchJson(path: string): Promise<Response> {
-  const token = sessionStorage.getItem(TOKEN_KEY);
+  let token = sessionStorage.getItem(TOKEN_KEY);
+  // A token fetch cannot send would make every call throw before it leaves, and a reload would
+  // not ask again: forgotten, so the 401 that follows asks for another.
+  if (token !== null && !TOKEN_CHARS.test(token)) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    token = null;
+  }
   const headers: Record<string, string> = { accept: 'application/json' };
   if (token) headers['authorization'] = `Bearer ${token}`;
   return fetch(path, { headers });
@@ -273,10 +282,14 @@ async function searchPage(params: URLSearchParams): Promise<void> {
   const results = h('section', { class: 'results', 'aria-live': 'polite' });
   app.replaceChildren(h('h1', {}, 'Traces'), form, results);
 
+  // Only the last service chosen fills the list: an earlier answer that comes back late is dropped.
+  let opsAsked = 0;
   const loadOperations = async (svc: string, wanted: string) => {
+    const asked = ++opsAsked;
     operation.replaceChildren(h('option', { value: '' }, 'All operations'));
     if (svc === '') return;
     const ops = await getJson<{ data: string[] }>(`/api/services/${encodeURIComponent(svc)}/operations`);
+    if (asked !== opsAsked) return;
     for (const op of ops.data) operation.append(h('option', { value: op }, op));
     operation.value = ops.data.includes(wanted) ? wanted : '';
   };
@@ -304,9 +317,19 @@ async function runSearch(params: URLSearchParams, results: HTMLElement): Promise
   q.set('limit', String(limit));
   const back = lookbackNs(lookbackOf(params));
   if (back !== undefined) q.set('start', String(BigInt(Date.now()) * 1_000_000n - back));
-  for (const t of (params.get('tags') ?? '').split(/\s+/)) {
-    if (t === '') continue;
-    if (!/^[^=]+=/.test(t)) return showError(results, new Error(`tag '${t}': expected key=value`));
+  // Space-separated key=value, as logfmt: a value with spaces is quoted (key="a b").
+  for (const [raw] of (params.get('tags') ?? '').matchAll(/(?:[^\s"]+|"(?:[^"\\]|\\.)*"?)+/g)) {
+    const m = /^([^="]+)=(.*)$/s.exec(raw);
+    if (!m) return showError(results, new Error(`tag '${raw}': expected key=value`));
+    let value = m[2]!;
+    if (value.startsWith('"')) {
+      try {
+        value = JSON.parse(value) as string;
+      } catch {
+        return showError(results, new Error(`tag '${raw}': unclosed quote`));
+      }
+    }
+    const t = `${m[1]}=${value}`;
     // error=true is the span's status (as the trace view shows it), not an attribute.
     if (t === 'error=true') q.set('status', 'error');
     else q.append('attr', t);
