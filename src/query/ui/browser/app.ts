@@ -533,6 +533,11 @@ async function tracePage(pathId: string): Promise<void> {
   viewport.addEventListener('scroll', () => {
     if (frame === 0) frame = requestAnimationFrame(paint);
   });
+  const choose = (u: UiSpan): void => {
+    selected = u;
+    for (const [i, el] of rendered) el.classList.toggle('selected', rows[i] === u);
+    void showSpan(u, details, traceId).catch((e: unknown) => showError(details, e));
+  };
   viewport.addEventListener('click', (ev) => {
     const target = ev.target as HTMLElement;
     const row = target.closest('.row') as HTMLElement | null;
@@ -544,9 +549,28 @@ async function tracePage(pathId: string): Promise<void> {
       rows = visibleRows(tree.rows);
       return repaintAll();
     }
-    selected = u;
-    for (const el of rendered.values()) el.classList.toggle('selected', el === row);
-    void showSpan(u, details, traceId).catch((e: unknown) => showError(details, e));
+    choose(u);
+  });
+  // The tree by keyboard: up and down select the previous or next span, left and right collapse and expand it.
+  viewport.addEventListener('keydown', (ev) => {
+    const at = selected ? rows.indexOf(selected) : -1;
+    if ((ev.key === 'ArrowLeft' || ev.key === 'ArrowRight') && selected && selected.children.length > 0) {
+      ev.preventDefault();
+      const collapse = ev.key === 'ArrowLeft';
+      if (selected.collapsed === collapse) return;
+      selected.collapsed = collapse;
+      rows = visibleRows(tree.rows);
+      return repaintAll();
+    }
+    if (ev.key !== 'ArrowDown' && ev.key !== 'ArrowUp') return;
+    ev.preventDefault();
+    const next = ev.key === 'ArrowDown' ? Math.min(rows.length - 1, at + 1) : Math.max(0, at - 1);
+    if (next === at || !rows[next]) return;
+    choose(rows[next]);
+    const top = next * ROW_HEIGHT;
+    if (top < viewport.scrollTop) viewport.scrollTop = top;
+    else if (top + ROW_HEIGHT > viewport.scrollTop + viewport.clientHeight) viewport.scrollTop = top + ROW_HEIGHT - viewport.clientHeight;
+    paint();
   });
   repaintAll();
   app.dataset['renderMs'] = (performance.now() - t0).toFixed(1);
