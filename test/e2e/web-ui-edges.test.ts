@@ -1,0 +1,224 @@
+// The web UI in headless Chromium (Debian's, through puppeteer-core) against the data and the
+// hands a user brings: skewed clocks, parent cycles, deep and wide traces, quoted tags, a slow
+// store, the keyboard, and a token pasted with characters no header can carry.
+import { randomBytes } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import puppeteer, { type Browser, type HTTPRequest, type Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, startCollector, type TestCollector } from '../helpers/collector.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+declare const document: any;
+
+const CHROMIUM = process.env['TRACEHOUSE_CHROMIUM'] ?? '/usr/bin/chromium';
+const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+const str = (key: string, v: string) => ({ key, value: { stringValue: v } });
+const now = BigInt(Date.now()) * 1_000_000n;
+const span = (traceId: string, spanId: string, parentSpanId: string, name: string, startNs: bigint, durNs: bigint, extra: Record<string, unknown> = {}) => ({
+  traceId, spanId, parentSpanId, name, kind: 1, startTimeUnixNano: String(startNs), endTimeUnixNano: String(startNs + durNs), ...extra,
+});
+
+async function send(c: TestCollector, service: string, spans: ReturnType<typeof span>[], token?: string): Promise<void> {
+  const body = { resourceSpans: [{ resource: { attributes: [str('service.name', service)] }, scopeSpans: [{ scope: { name: 'ui-edges' }, spans }] }] };
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (token) headers['authorization'] = `Bearer ${token}`;
+  expect((await fetch(c.httpUrl + '/v1/traces', { method: 'POST', body: JSON.stringify(body), headers })).status).toBe(200);
+  for (const traceId of new Set(spans.map((s) => s.traceId))) {
+    const n = spans.filter((s) => s.traceId === traceId).length;
+    await eventually(async () => {
+      const r = await fetch(`${c.queryUrl}/v1/traces/${traceId}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+      if (r.status !== 200) return undefined;
+      const d = (await r.json()) as any;
+      return d.resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((ss: any) => ss.spans)).length >= n ? true : undefined;
+    });
+  }
+}
+
+const launch = () => puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+
+describe('web UI: odd data and odd hands', () => {
+  let c: TestCollector;
+  let browser: Browser;
+  let page: Page;
+  const ready = async (path: string) => {
+    await page.goto(c.queryUrl + path, { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('#app[data-ready="true"]', { timeout: 15_000 });
+  };
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}`);
+    c = await startCollector({ 'storage.backend': 'memory' });
+    browser = await launch();
+    page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 800 });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await c?.stop();
+  });
+
+  it('clock skew: an event stamped 1.5 ms before its span starts reads as a duration, not raw nanoseconds', async () => {
+    const traceId = hex(16);
+    const spanId = hex(8);
+    await send(c, 'ui-skew', [span(traceId, spanId, '', 'skewed', now, 5_000_000n, { events: [{ timeUnixNano: String(now - 1_500_000n), name: 'early.event', attributes: [] }] })]);
+    await ready(`/trace/${traceId}`);
+    await page.click(`.row[data-span-id="${spanId}"]`);
+    await page.waitForFunction(() => document.querySelector('.details')?.textContent?.includes('early.event'));
+    const text = await page.$eval('.events li', (e) => e.textContent ?? '');
+    expect(text).not.toContain('1500000 ns');
+    expect(text).toContain('1.50 ms');
+  });
+
+  it('clock skew: a span whose end is stamped before its start still has its bar inside the time axis', async () => {
+    const traceId = hex(16);
+    const [root, late] = [hex(8), hex(8)];
+    await send(c, 'ui-negative', [
+      span(traceId, root, '', 'root', now, 10_000_000n),
+      // Ends 5 ms before it starts (a skewed clock), starting after every other span ends.
+      { ...span(traceId, late, root, 'skewed child', now + 20_000_000n, 0n), endTimeUnixNano: String(now + 15_000_000n) },
+    ]);
+    await ready(`/trace/${traceId}`);
+    const box = await page.$eval(`.row[data-span-id="${late}"]`, (r: any) => {
+      const lane = r.querySelector('.lane').getBoundingClientRect();
+      const bar = r.querySelector('.bar').getBoundingClientRect();
+      return { laneLeft: lane.left, laneRight: lane.right, barLeft: bar.left, barRight: bar.right };
+    });
+    expect(box.barLeft).toBeGreaterThanOrEqual(box.laneLeft);
+    expect(box.barRight).toBeLessThanOrEqual(box.laneRight + 1);
+  });
+
+  it('a span cut out of a parent cycle does not claim its stored parent is "not stored"', async () => {
+    const traceId = hex(16);
+    const [a, b] = [hex(8), hex(8)];
+    await send(c, 'ui-cycle', [span(traceId, a, b, 'a', now, 2_000_000n), span(traceId, b, a, 'b', now + 1000n, 1_000_000n)]);
+    await ready(`/trace/${traceId}`);
+    for (const id of [a, b]) {
+      await page.click(`.row[data-span-id="${id}"]`);
+      await page.waitForFunction((want: string) => document.querySelector('.details .facts')?.textContent?.includes(want), {}, id);
+      const parent = await page.$$eval('.details .facts dt', (dts: any[]) => dts.find((d) => d.textContent === 'Parent').nextElementSibling.textContent);
+      expect(parent).not.toContain('not stored');
+    }
+  });
+
+  it('a one-span trace says "1 span · 1 service"', async () => {
+    const traceId = hex(16);
+    await send(c, 'ui-one', [span(traceId, hex(8), '', 'only', now, 1_000_000n)]);
+    await ready(`/trace/${traceId}`);
+    const meta = await page.$eval('.trace-head .meta', (e) => e.textContent ?? '');
+    expect(meta).toContain(' · 1 span · 1 service · ');
+  });
+
+  it('a deep trace (40 nested spans): every row still shows its span name in the name column', async () => {
+    const traceId = hex(16);
+    const ids = Array.from({ length: 40 }, () => hex(8));
+    await send(c, 'ui-deep', ids.map((id, i) => span(traceId, id, i === 0 ? '' : ids[i - 1]!, `call-${i}`, now + BigInt(i) * 1000n, 1_000_000n - BigInt(i) * 1000n)));
+    await ready(`/trace/${traceId}`);
+    const hidden = await page.$$eval('.row', (rows: any[]) =>
+      rows
+        .filter((r) => {
+          const name = r.querySelector('.name').getBoundingClientRect();
+          const op = r.querySelector('.op').getBoundingClientRect();
+          return op.left >= name.right - 20; // not even 20 px of the name in view
+        })
+        .map((r) => r.querySelector('.op').textContent),
+    );
+    expect(hidden).toEqual([]);
+  });
+
+  it('a search result with a long unbroken root span name stays inside the page', async () => {
+    const traceId = hex(16);
+    await send(c, 'ui-long', [span(traceId, hex(8), '', 'GET /' + 'segment/'.repeat(60) + '?q=' + 'x'.repeat(200), now, 1_000_000n)]);
+    await ready('/search?service=ui-long&lookback=1h');
+    const overflow = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+    expect(overflow.scroll).toBeLessThanOrEqual(overflow.client);
+    await ready(`/trace/${traceId}`);
+    const overflow2 = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+    expect(overflow2.scroll).toBeLessThanOrEqual(overflow2.client);
+  });
+
+  it('tags: a value with a space can be searched, quoted', async () => {
+    const traceId = hex(16);
+    await send(c, 'ui-tags', [span(traceId, hex(8), '', 'lookup', now, 1_000_000n, { attributes: [str('customer.name', 'Ada Lovelace')] })]);
+    await ready(`/search?service=ui-tags&lookback=1h&tags=${encodeURIComponent('customer.name="Ada Lovelace"')}`);
+    expect(await page.$('.results .error')).toBeNull();
+    expect(await page.$$eval('.trace-result', (els) => els.map((e) => e.getAttribute('data-trace-id')))).toEqual([traceId]);
+  });
+
+  it('operations: switching service twice quickly lists only the last service’s operations', async () => {
+    await send(c, 'ui-ops-a', [span(hex(16), hex(8), '', 'op-of-a', now, 1_000_000n)]);
+    await send(c, 'ui-ops-b', [span(hex(16), hex(8), '', 'op-of-b', now, 1_000_000n)]);
+    await ready('/search?lookback=1h');
+    await page.setRequestInterception(true);
+    // The first service's operations come back late (a slow store), after the second's.
+    const slow = (r: HTTPRequest) => {
+      if (r.url().includes('/api/services/ui-ops-a/operations')) setTimeout(() => void r.continue(), 500);
+      else void r.continue();
+    };
+    page.on('request', slow);
+    try {
+      await page.select('select[name=service]', 'ui-ops-a');
+      await page.select('select[name=service]', 'ui-ops-b');
+      await new Promise((r) => setTimeout(r, 1500));
+      const ops = await page.$$eval('select[name=name] option', (os) => os.map((o) => o.textContent));
+      expect(ops).toEqual(['All operations', 'op-of-b']);
+    } finally {
+      page.off('request', slow);
+      await page.setRequestInterception(false);
+    }
+  });
+
+  it('keyboard: the span tree can be walked and a span opened without a mouse', async () => {
+    const traceId = hex(16);
+    const [a, b] = [hex(8), hex(8)];
+    await send(c, 'ui-keys', [span(traceId, a, '', 'root', now, 2_000_000n), span(traceId, b, a, 'child', now + 1000n, 1_000_000n)]);
+    await ready(`/trace/${traceId}`);
+    await page.focus('.rows');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Enter');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await page.$eval('.details', (e) => e.querySelector('h2')?.textContent ?? '')).toBe('child');
+  });
+});
+
+describe('web UI: tokens', () => {
+  let c: TestCollector;
+  let browser: Browser;
+  const TOKEN = 'acme-token-' + hex(8);
+
+  beforeAll(async () => {
+    const file = join(tempDir('tracehouse-ui-edges-'), 'tokens.yaml');
+    writeFileSync(file, `tokens:\n  - token: "${TOKEN}"\n    tenant: acme\n    scopes: [ingest, read]\n`);
+    c = await startCollector({ 'auth.tokensFile': file });
+    await send(c, 'acme-shop', [span(hex(16), hex(8), '', 'op', now, 1000n)], TOKEN);
+    browser = await launch();
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await c?.stop();
+  });
+
+  it('a mistyped token with a character no HTTP header can carry does not lock the tab out', async () => {
+    const page = await browser.newPage();
+    const answers = ['tök€n “pasted”', TOKEN];
+    const prompts: string[] = [];
+    page.on('dialog', (d) => {
+      prompts.push(d.message());
+      void d.accept(answers.shift() ?? '');
+    });
+    await page.goto(c.queryUrl + '/', { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('#app[data-ready="true"], #app .error', { timeout: 15_000 });
+    if (await page.$('#app .error')) {
+      // The page gave up: a reload should ask again.
+      await page.reload({ waitUntil: 'domcontentloaded' });
+      await page.waitForSelector('#app[data-ready="true"], #app .error', { timeout: 15_000 });
+    }
+    const error = await page.$eval('#app', (e) => e.querySelector('.error')?.textContent ?? '');
+    const services = await page.$$eval('select[name=service] option', (os) => os.map((o) => o.textContent));
+    expect({ error, prompts: prompts.length, services }).toEqual({ error: '', prompts: 2, services: ['All services', 'acme-shop'] });
+    await page.close();
+  });
+});
