@@ -102,6 +102,15 @@ describe('web UI: odd data and odd hands', () => {
     }
   });
 
+  it('a mistyped trace link shows the UI\'s error, not the server\'s raw JSON', async () => {
+    for (const id of ['a'.repeat(33), 'not-a-trace']) {
+      await page.goto(`${c.queryUrl}/trace/${id}`, { waitUntil: 'domcontentloaded' });
+      await page.waitForSelector('#app .error', { timeout: 15_000 });
+      expect(await page.$eval('#app .error', (e) => e.textContent ?? ''), id).toMatch(/400/);
+      expect(await page.$('.top'), id).not.toBeNull();
+    }
+  });
+
   it('a one-span trace says "1 span · 1 service"', async () => {
     const traceId = hex(16);
     await send(c, 'ui-one', [span(traceId, hex(8), '', 'only', now, 1_000_000n)]);

@@ -28,7 +28,7 @@ const SECURITY_HEADERS = {
   'x-frame-options': 'DENY',
 };
 
-const PAGE = /^\/(?:|search|logs|trace\/[0-9a-fA-F]{1,32})$/;
+const PAGE = /^\/(?:|search|logs|trace\/[^/]{1,200})$/;
 
 function asset(body: string | Buffer, type: string): Asset {
   const buf = typeof body === 'string' ? Buffer.from(body) : body;
