@@ -87,6 +87,46 @@ function flatten(obj: unknown, prefix: string, out: Map<string, unknown>): void 
   }
 }
 
+/**
+ * TRACEHOUSE_* names that are not options and not a typo: the config file's, Kubernetes' service
+ * links of a Service named tracehouse (TRACEHOUSE_SERVICE_HOST, TRACEHOUSE_PORT_4317_TCP_ADDR, …)
+ * and the test suite's and benches' own.
+ */
+const NOT_OPTIONS = /^TRACEHOUSE_(CONFIG|SERVICE_(HOST|PORT(_\w+)?)|PORT(_\d+_(TCP|UDP|SCTP)(_\w+)?)?|TEST_\w+|BENCH_\w+|CHROMIUM)$/;
+
+/** Edit distance of two names, for the suggestion of a mistyped one. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * TRACEHOUSE_* variables that name no option, each with the option's variable it most likely
+ * meant: loadConfig ignores them, so the collector warns rather than run on a default unseen
+ * (TRACEHOUSE_STORAGE_BAKEND=postgres would otherwise store into SQLite).
+ */
+export function strayEnvNames(env: NodeJS.ProcessEnv): string[] {
+  const known = OPTIONS.flatMap((o) => [envName(o.key), oldEnvName(o.key)]).filter((n): n is string => n !== undefined);
+  const names = new Set(known);
+  return Object.keys(env)
+    .filter((n) => n.startsWith('TRACEHOUSE_') && !names.has(n) && !NOT_OPTIONS.test(n))
+    .sort()
+    .map((n) => {
+      let best = '';
+      let bestDistance = 4;
+      for (const k of known) {
+        const d = distance(n, k);
+        if (d < bestDistance) [best, bestDistance] = [k, d];
+      }
+      return best === '' ? n : `${n} (${best}?)`;
+    });
+}
+
 export interface ConfigSources {
   /** CLI flags already split into key → raw value (without leading dashes). */
   flags?: Record<string, string>;

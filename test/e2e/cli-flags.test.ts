@@ -48,6 +48,19 @@ describe('tracehouse command line flags', () => {
     expect(parseCli(['--query.enabled', 'migrate'])).toMatchObject({ command: 'migrate', flags: { 'query.enabled': 'true' } });
   });
 
+  it('warns of a TRACEHOUSE_ variable that names no option, with the one it likely meant', () => {
+    const r = spawnSync(process.execPath, [CLI, 'migrate', '--storage.backend=memory'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      // A typo, and what must not be warned of: Kubernetes' service links of a Service named tracehouse.
+      env: { ...process.env, TRACEHOUSE_CONFIG: '', TRACEHOUSE_STORAGE_BAKEND: 'postgres', TRACEHOUSE_SERVICE_HOST: '10.0.0.1', TRACEHOUSE_PORT_4317_TCP_ADDR: '10.0.0.1', TRACEHOUSE_SERVICE_PORT_OTLP_GRPC: '4317' },
+    });
+    expect(r.status).toBe(0);
+    const warning = r.stdout.split('\n').filter((l) => l.includes('no option are ignored')).map((l) => JSON.parse(l) as { level: number; variables: string[] });
+    expect(warning).toHaveLength(1);
+    expect(warning[0]!.variables).toEqual(['TRACEHOUSE_STORAGE_BAKEND (TRACEHOUSE_STORAGE_BACKEND?)']);
+  });
+
   it('adds a list option given again in export / import / copy, as start does', () => {
     const argv = ['--storage.clickhouse.urls', 'http://a:8123', '--storage.clickhouse.urls=http://b:8123'];
     const start = loadConfig({ flags: parseCli(argv).flags });
