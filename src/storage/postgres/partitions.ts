@@ -185,11 +185,14 @@ export class Partitions {
       }
       await this.pool.query(`DELETE FROM ${s}.${table}_default WHERE ${key} >= 0 AND ${key} < ${cutoff}`);
     }
-    // In slices, so a large backlog does not hold one long transaction.
+    // In slices, so a large backlog does not hold one long transaction. The outer condition is
+    // repeated: a write that extends a trace concurrently updates its row, and PostgreSQL rechecks
+    // only the outer condition on the updated row (the subquery's row is the old version).
     for (;;) {
       const r = await this.pool.query(
         `DELETE FROM ${s}.trace_index WHERE (tenant, trace_id) IN (
-           SELECT tenant, trace_id FROM ${s}.trace_index WHERE last_start_unix_nano >= 0 AND last_start_unix_nano < ${cutoff} LIMIT 50000)`,
+           SELECT tenant, trace_id FROM ${s}.trace_index WHERE last_start_unix_nano >= 0 AND last_start_unix_nano < ${cutoff} LIMIT 50000)
+           AND last_start_unix_nano >= 0 AND last_start_unix_nano < ${cutoff}`,
       );
       if ((r.rowCount ?? 0) < 50000) break;
     }
