@@ -10,12 +10,14 @@ import { ident } from './sql.ts';
 /** The statement measuring one schema's tables; text so bigints survive. */
 function statsSql(schema: string): string {
   const s = ident(schema);
-  const tree = (table: string, expr: string) => `(SELECT ${expr} FROM pg_partition_tree('${s}.${table}'::regclass) t JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf)`;
-  const size = (table: string) => `(SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('${s}.${table}'::regclass))`;
+  // A relation name as a string literal (regclass input): a schema name may hold a quote.
+  const rel = (table: string) => `'${`${s}.${table}`.replace(/'/g, "''")}'`;
+  const tree = (table: string, expr: string) => `(SELECT ${expr} FROM pg_partition_tree(${rel(table)}::regclass) t JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf)`;
+  const size = (table: string) => `(SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree(${rel(table)}::regclass))`;
   // reltuples is -1 for a table never vacuumed or analyzed: then the estimate is unknown, not 0.
   const rows = (table: string) => tree(table, 'CASE WHEN bool_and(c.reltuples >= 0) THEN sum(c.reltuples)::int8 END');
   return `SELECT
-    (${size('spans')} + pg_total_relation_size('${s}.trace_index') + pg_total_relation_size('${s}.operations'))::text AS traces_bytes,
+    (${size('spans')} + pg_total_relation_size(${rel('trace_index')}) + pg_total_relation_size(${rel('operations')}))::text AS traces_bytes,
     ${size('logs')}::text AS logs_bytes,
     ${rows('spans')}::text AS traces_rows,
     ${rows('logs')}::text AS logs_rows,
