@@ -408,6 +408,7 @@ describe('clickhouse migrations and lifecycle', () => {
       [2, 'tenant of every span and log record'],
       [3, "a trace's lookup row expires with its newest span"],
       [4, "Tracehouse's columns on tables the exporter made"],
+      [5, 'deduplication window on tables the exporter made'],
     ]);
   });
 
@@ -415,7 +416,7 @@ describe('clickhouse migrations and lifecycle', () => {
     const db = uniqueDatabase('manual');
     const b = createClickhouseBackend(clickhouseOptions(chdbConfig([db], { 'storage.clickhouse.autoMigrate': 'false' })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
     backends.push(b);
-    await expect(b.start()).rejects.toThrow(/version 0, this build needs 4: run `tracehouse migrate`/);
+    await expect(b.start()).rejects.toThrow(/version 0, this build needs 5: run `tracehouse migrate`/);
     await b.migrate!(); // the `tracehouse migrate` command: no start() needed
     await b.start();
     expect((await b.health()).ok).toBe(true);

@@ -339,11 +339,16 @@ export function migrations(o: SchemaOptions): Migration[] {
     addCol(logs, local, 'TracehouseExtra', 'String'),
   ];
   const v4 = [...extras(n.tracesLocal, n.logsLocal, true), ...(o.cluster !== '' ? extras(n.traces, n.logs, false) : [])];
+  // The exporter's plain MergeTree tables have no deduplication window, so the batch token did
+  // nothing there and a retried batch was stored twice (Replicated tables deduplicate anyway).
+  const dedup = (table: string) => `ALTER TABLE ${qualified(o, table)} MODIFY SETTING non_replicated_deduplication_window = ${o.dedupWindow ?? DEFAULT_DEDUP_WINDOW}`;
+  const v5 = o.cluster === '' ? [dedup(n.tracesLocal), dedup(n.logsLocal)] : [];
   return [
     { version: 1, name: 'otel exporter tables with Tracehouse extras', statements: v1 },
     { version: 2, name: 'tenant of every span and log record', statements: v2 },
     { version: 3, name: "a trace's lookup row expires with its newest span", statements: v3 },
     { version: 4, name: "Tracehouse's columns on tables the exporter made", statements: v4 },
+    { version: 5, name: 'deduplication window on tables the exporter made', statements: v5 },
   ];
 }
 
