@@ -159,6 +159,8 @@ describe('OTLP/HTTP zstd bomb', () => {
     const cpu0 = process.cpuUsage();
     await new Promise((r) => setTimeout(r, 1000));
     const cpu = process.cpuUsage(cpu0);
-    expect((cpu.user + cpu.system) / 1000).toBeLessThan(200);
+    // The rest inflating costs ~1,100 ms of CPU in that second on this machine; the process idles at
+    // ~120-170 ms of it (its collector, vitest), ~340 ms seen in a loaded CI run.
+    expect((cpu.user + cpu.system) / 1000).toBeLessThan(600);
   });
 });
