@@ -42,7 +42,7 @@ export const OPTIONS = [
   { key: 'receiver.grpc.listen', type: listen, default: '127.0.0.1:4317', help: 'OTLP/gRPC listen address (host:port); loopback unless set, 0.0.0.0 to accept other hosts' },
   { key: 'receiver.grpc.maxConcurrentStreams', type: int(1, 10_000), default: 100, help: 'Concurrent calls one gRPC connection may have open (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS)' },
   { key: 'receiver.grpc.maxReceivingCalls', type: int(1, 100_000), default: 64, help: 'Export calls whose message is still arriving, over all connections; beyond it new calls get UNAVAILABLE before their bytes are buffered' },
-  { key: 'receiver.grpc.receiveTimeoutMs', type: int(100), default: 30_000, help: 'Time an admitted export call\'s message may take to arrive before DEADLINE_EXCEEDED, which frees its receiver.grpc.maxReceivingCalls slot' },
+  { key: 'receiver.grpc.receiveTimeoutMs', type: int(100), default: 30_000, help: 'Time an admitted export call\'s message may take to arrive and its stream to half-close before DEADLINE_EXCEEDED, which frees its receiver.grpc.maxReceivingCalls slot and its room in the queue' },
   { key: 'receiver.grpc.maxConnectionIdleMs', type: int(1000), default: 120_000, help: 'A gRPC connection with no call for this long is closed (GOAWAY)' },
   { key: 'receiver.grpc.maxConnectionAgeMs', type: int(0), default: 0, help: 'A gRPC connection older than this is closed gracefully, so clients rebalance across pods (0: never)' },
   { key: 'receiver.grpc.keepaliveTimeMs', type: int(1000), default: 60_000, help: 'The server pings a connection silent this long, and closes it when the ping is not answered within 20 s' },

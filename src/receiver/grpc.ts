@@ -342,9 +342,15 @@ export class GrpcReceiver {
           if (holding) next(metadata);
         })
         .withOnReceiveMessage((message, next) => {
-          letGo();
+          // Whole: nothing more is charged. The slot and the receive timer stay until the
+          // half-close, when grpc-js runs the handler: a stream left open after its message
+          // would otherwise hold the message's room in the queue for as long as the client likes.
           charge?.stop();
           next(message);
+        })
+        .withOnReceiveHalfClose((next) => {
+          letGo();
+          next();
         })
         .withOnCancel(letGo)
         .build();
