@@ -50,6 +50,9 @@ export class DurableLog {
   private readonly wal: WriteAheadLog;
   private readonly recorder: WalRecorder;
   private readonly logger: Logger;
+  private readonly metrics: Metrics;
+  /** The store's name (the dropped_rows backend label), known once wrap() is given it. */
+  private storeName = '';
   private readonly dir: string;
   private replay: WalReplay | undefined;
   private replaying: Promise<void> | undefined;
@@ -65,6 +68,7 @@ export class DurableLog {
 
   constructor(opts: DurableLogOptions, metrics: Metrics, logger: Logger) {
     this.logger = logger;
+    this.metrics = metrics;
     this.dir = opts.dir;
     this.wal = new WriteAheadLog({
       ...opts,
@@ -77,6 +81,7 @@ export class DurableLog {
 
   /** The store's writes, recorded in the log: give this to the writer instead of the store. */
   wrap(store: StoreWriter): StoreWriter {
+    this.storeName = store.name;
     return this.recorder.wrap(store);
   }
 
@@ -168,7 +173,9 @@ export class DurableLog {
     // Where its chunks are: a batch whose own record was never written (the disk full for as long
     // as the writer retried) is found by them too.
     const refs = this.recorder.refsOf(batch.chunks);
-    this.kept.push(refs ? { batch: { ...batch, chunks: [] }, refs, recorded: this.recorder.isRecorded(batch.batchId) } : { batch, recorded: false });
+    const recorded = refs !== undefined && this.recorder.isRecorded(batch.batchId);
+    if (recorded) this.recorder.watch(batch.batchId);
+    this.kept.push(refs ? { batch: { ...batch, chunks: [] }, refs, recorded } : { batch, recorded: false });
     this.startRewrite(writer, Math.max(1, Math.floor(maxQueueBytes / 2)));
     return true;
   }
@@ -216,8 +223,17 @@ export class DurableLog {
       const stored = await Promise.all(part.map((k, i) => {
         if (!k.refs) return writer.submit(k.batch);
         const c = chunks[i];
-        // Stored meanwhile (a write that timed out committed after all): nothing left to write.
-        if (c === undefined || (k.recorded && !this.recorder.isRecorded(k.batch.batchId))) return undefined;
+        // Ended meanwhile by an attempt that had timed out: stored after all (nothing left to
+        // write), or refused for good, its rows dropped: counted and logged as the writer would.
+        if (c === undefined || (k.recorded && !this.recorder.isRecorded(k.batch.batchId))) {
+          if (k.recorded && this.recorder.refusedForGood(k.batch.batchId)) {
+            const { signal, partition, rows } = k.batch;
+            this.metrics.droppedRows.inc({ backend: this.storeName, signal, reason: 'permanent_error' }, rows);
+            this.logger.error({ signal, partition, rows, reason: 'permanent_error' }, 'dropped a batch of accepted rows: an attempt that had timed out was refused for good');
+          }
+          return undefined;
+        }
+        if (k.recorded) this.recorder.refusedForGood(k.batch.batchId);
         this.recorder.retrack(c, k.refs);
         return writer.submit({ ...k.batch, chunks: c, bytes: c.reduce((s, x) => s + x.byteLength, 0) });
       }));

@@ -21,6 +21,8 @@ export class WalRecorder {
   private readonly refs = new WeakMap<Uint8Array, WalChunkRef>();
   /** Batch id → its record's sequence number, while the batch is being written. */
   private readonly recorded = new Map<string, Promise<number>>();
+  /** Batches the writer gave up on (watch), with whether an attempt still running then was refused for good. */
+  private readonly watched = new Map<string, boolean>();
 
   constructor(wal: WriteAheadLog) {
     this.wal = wal;
@@ -63,6 +65,21 @@ export class WalRecorder {
     return this.recorded.has(batchId);
   }
 
+  /**
+   * Follows a batch the writer gave up on while an attempt of it may still be running: that
+   * attempt may end it (isRecorded turns false) by storing it or by being refused for good.
+   */
+  watch(batchId: string): void {
+    this.watched.set(batchId, false);
+  }
+
+  /** Whether a watched batch was ended by a permanent refusal (its rows dropped, not stored); stops watching it. */
+  refusedForGood(batchId: string): boolean {
+    const refused = this.watched.get(batchId) === true;
+    this.watched.delete(batchId);
+    return refused;
+  }
+
   /** Where in the log each of a batch's chunks lives; undefined when one is not in the log. */
   refsOf(chunks: readonly Uint8Array[]): WalChunkRef[] | undefined {
     const refs: WalChunkRef[] = [];
@@ -103,6 +120,7 @@ export class WalRecorder {
     }
     const result = await write();
     if (result.kind !== 'retryable') {
+      if (result.kind === 'permanent' && this.watched.has(batch.batchId)) this.watched.set(batch.batchId, true);
       this.wal.markStored(seq);
       this.recorded.delete(batch.batchId);
     }
