@@ -171,7 +171,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
       const backend = await createBackend(config, { logger, metrics: createMetrics() });
       await backend.start();
       try {
-        await exportStore(backend, { ...filters, out, quiet });
+        await exportStore(backend, { ...filters, out, quiet, maxLineBytes: config['receiver.maxMessageBytes'] });
       } finally {
         await backend.shutdown();
       }

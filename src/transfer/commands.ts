@@ -51,11 +51,25 @@ function renderLine(signal: Signal, rows: readonly (SpanRow | LogRow)[]): string
   return JSON.stringify(signal === 'traces' ? renderTraces(rows as SpanRow[]) : renderLogs(rows as LogRow[])) + '\n';
 }
 
+/**
+ * One page as OTLP/JSON request lines of at most maxBytes each (the import's
+ * receiver.maxMessageBytes): a page of large rows is split in halves until each part fits, so the
+ * file restores with the configuration that stored the data. A single row larger than that stays one line.
+ */
+function renderLines(signal: Signal, rows: readonly (SpanRow | LogRow)[], maxBytes: number): string[] {
+  const line = renderLine(signal, rows);
+  if (rows.length <= 1 || Buffer.byteLength(line) <= maxBytes) return [line];
+  const half = Math.ceil(rows.length / 2);
+  return [...renderLines(signal, rows.slice(0, half), maxBytes), ...renderLines(signal, rows.slice(half), maxBytes)];
+}
+
 export interface ExportOptions extends TransferFilters {
   /** File path ('-': stdout); .gz / .zst compress. */
   out: string;
   quiet: boolean;
   pageRows?: number;
+  /** Largest line written when a page can be split (receiver.maxMessageBytes: what import accepts). */
+  maxLineBytes?: number;
   stream?: NodeJS.WriteStream;
 }
 
@@ -67,6 +81,21 @@ export async function exportStore(reader: StoreReader, o: ExportOptions): Promis
   const discard = (): void => {
     if (target.writing !== target.final) rmSync(target.writing, { force: true });
   };
+  // Interrupted (Ctrl-C, a supervisor's SIGTERM), an export removes its partial file as a failed one does.
+  const interrupted = (signal: NodeJS.Signals): void => {
+    discard();
+    process.exit(signal === 'SIGINT' ? 130 : signal === 'SIGHUP' ? 129 : 143);
+  };
+  const stopSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  if (target.writing !== target.final) for (const s of stopSignals) process.on(s, interrupted);
+  try {
+    return await writeExport(reader, o, file, target, discard);
+  } finally {
+    for (const s of stopSignals) process.off(s, interrupted);
+  }
+}
+
+async function writeExport(reader: StoreReader, o: ExportOptions, file: ReturnType<typeof openOtlpFileWriter>, target: { writing: string; final: string }, discard: () => void): Promise<TransferCounts & { summary: string }> {
   const progress = new Progress({ verb: 'export', quiet: o.quiet, ...(o.stream ? { stream: o.stream } : {}) });
   const counts: TransferCounts = { spans: 0, logs: 0, bytes: 0 };
   try {
@@ -75,7 +104,7 @@ export async function exportStore(reader: StoreReader, o: ExportOptions): Promis
       let after: string | undefined;
       for (;;) {
         const page = await scan(scanQuery(o, after, o.pageRows ?? PAGE_ROWS));
-        if (page.rows.length > 0) await file.write(renderLine(signal, page.rows));
+        if (page.rows.length > 0) for (const line of renderLines(signal, page.rows, o.maxLineBytes ?? Infinity)) await file.write(line);
         if (signal === 'traces') counts.spans += page.rows.length;
         else counts.logs += page.rows.length;
         counts.bytes = file.bytes;

@@ -1,0 +1,97 @@
+// export / import at their edges, through the real command line and real SQLite stores: a backup
+// of large rows restored with the settings that stored them, a file saved with a byte order mark,
+// and an export interrupted by Ctrl-C.
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { describe, expect, it } from 'vitest';
+import { tableStats } from '../../src/storage/sqlite/reads.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
+const FIXTURE = new URL('../fixtures/collector-fileexporter-json.jsonl', import.meta.url).pathname;
+
+function run(args: string[], input?: string) {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000, maxBuffer: 256 << 20, ...(input === undefined ? {} : { input }), env: { ...process.env, TRACEHOUSE_CONFIG: '' } });
+}
+
+function count(db: string, table: 'spans' | 'logs'): number {
+  const d = new DatabaseSync(db);
+  try {
+    return tableStats(d)[table];
+  } finally {
+    d.close();
+  }
+}
+
+const hex = (n: number, i: number) => i.toString(16).padStart(n * 2, '0');
+
+/** One OTLP/JSON traces request of one span carrying a large string attribute. */
+function bigSpanLine(i: number, attrBytes: number): string {
+  const span = {
+    traceId: hex(16, i + 1), spanId: hex(8, i + 1), name: 'llm.call', kind: 1,
+    startTimeUnixNano: String(1544712660000000000n + BigInt(i)), endTimeUnixNano: String(1544712661000000000n + BigInt(i)),
+    attributes: [{ key: 'gen_ai.prompt', value: { stringValue: 'x'.repeat(attrBytes) } }],
+  };
+  return JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'llm' } }] }, scopeSpans: [{ scope: { name: 's' }, spans: [span] }] }] });
+}
+
+describe('tracehouse export / import at the edges', () => {
+  it('restores its own export with the configuration that stored the data (lines within receiver.maxMessageBytes)', () => {
+    const dir = tempDir();
+    const limit = ['--receiver.maxMessageBytes=1048576', '--workers.threads=1'];
+    const src = join(dir, 'in.jsonl');
+    // Each request is 300 KiB: well within the 1 MiB limit the collector runs with.
+    writeFileSync(src, Array.from({ length: 8 }, (_, i) => bigSpanLine(i, 300 * 1024)).join('\n') + '\n');
+    const a = join(dir, 'a.db');
+    const imp = run(['import', src, '--quiet', `--storage.sqlite.path=${a}`, ...limit]);
+    expect(imp.stderr).toBe('');
+    expect(imp.status).toBe(0);
+    expect(count(a, 'spans')).toBe(8);
+
+    const file = join(dir, 'backup.jsonl');
+    const exp = run(['export', '--out', file, '--quiet', `--storage.sqlite.path=${a}`, ...limit]);
+    expect(exp.status).toBe(0);
+
+    const b = join(dir, 'b.db');
+    const back = run(['import', file, `--storage.sqlite.path=${b}`, ...limit]);
+    expect(back.stderr).not.toContain('skipped');
+    expect(back.status).toBe(0);
+    expect(count(b, 'spans')).toBe(8);
+  });
+
+  it('imports a file saved with a UTF-8 byte order mark (and CRLF line ends) whole', () => {
+    const dir = tempDir();
+    const file = join(dir, 'bom.jsonl');
+    const text = readFileSync(FIXTURE, 'utf8').trim().split('\n').join('\r\n') + '\r\n';
+    writeFileSync(file, '\ufeff' + text);
+    const a = join(dir, 'a.db');
+    const r = run(['import', file, `--storage.sqlite.path=${a}`, '--workers.threads=1']);
+    // Only the metrics line is a problem, as for the file without the mark.
+    expect(r.stderr).not.toContain(`${file}:1:`);
+    expect(r.stderr).toMatch(/import: 2 spans, 2 log records, \d+ bytes, [\d.]+ s, 1 problems/);
+    expect(count(a, 'spans')).toBe(2);
+  });
+
+  it('leaves no partial file behind when an export is interrupted (Ctrl-C)', async () => {
+    const dir = tempDir();
+    const a = join(dir, 'a.db');
+    // 60,000 log records: an export that takes a moment.
+    const rec = (i: number) => ({ timeUnixNano: String(1544712660000000000n + BigInt(i)), severityNumber: 9, body: { stringValue: `record ${i} ` + 'y'.repeat(200) } });
+    const lines = Array.from({ length: 60 }, (_, l) => JSON.stringify({ resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'bulk' } }] }, scopeLogs: [{ scope: { name: 's' }, logRecords: Array.from({ length: 1000 }, (_, i) => rec(l * 1000 + i)) }] }] }));
+    const src = join(dir, 'bulk.jsonl');
+    writeFileSync(src, lines.join('\n') + '\n');
+    expect(run(['import', src, '--quiet', `--storage.sqlite.path=${a}`, '--workers.threads=1']).status).toBe(0);
+    const out = join(dir, 'backup.jsonl.zst');
+    const child = spawn(process.execPath, [CLI, 'export', '--out', out, '--quiet', `--storage.sqlite.path=${a}`], { env: { ...process.env, TRACEHOUSE_CONFIG: '' }, stdio: 'ignore' });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const t0 = Date.now();
+    while (!readdirSync(dir).some((f) => f.includes('.partial-')) && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 5));
+    expect(readdirSync(dir).some((f) => f.includes('.partial-'))).toBe(true);
+    child.kill('SIGINT');
+    const code = await exited;
+    expect(code).not.toBe(0);
+    expect(readdirSync(dir).filter((f) => f.includes('backup'))).toEqual([]);
+  }, 120_000);
+});
