@@ -16,6 +16,7 @@ import type { OtlpFormat } from '../pipeline/pool.ts';
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
+const UTF8_BOM = [0xef, 0xbb, 0xbf];
 
 function startsWith(b: Uint8Array, magic: readonly number[]): boolean {
   return b.length >= magic.length && magic.every((m, i) => b[i] === m);
@@ -271,6 +272,9 @@ export async function* readOtlpFile(path: string, maxBytes: number, onRead?: (by
   let src: ByteSource | undefined;
   try {
     src = new ByteSource(await decompressed(raw));
+    // A UTF-8 byte order mark (a file saved by a Windows editor or PowerShell) is not part of the first line.
+    await src.fill(UTF8_BOM.length);
+    if (startsWith(src.buffered, UTF8_BOM)) src.take(UTF8_BOM.length);
     await src.fill(1);
     let i = 0;
     while (i < src.buffered.length && isSpace(src.buffered[i]!)) {
