@@ -19,7 +19,8 @@ import type { Signal } from '../model/signal.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { WalRecorder } from './wal-backend.ts';
-import { WalFullError, WriteAheadLog, type WalChunkRef, type WalReplay } from './wal/index.ts';
+import { bytesOf } from './wal/records.ts';
+import { WalFullError, WriteAheadLog, type PlannedChunk, type ReplayPlan, type WalChunkRef } from './wal/index.ts';
 import type { Writer } from './writer.ts';
 
 export interface DurableLogOptions {
@@ -42,6 +43,14 @@ interface KeptBatch {
   recorded: boolean;
 }
 
+/** Items from `from` on whose sizes add up to at most `max` (at least one): a slice of a replay. */
+function sliceOf<T>(items: readonly T[], from: number, max: number, size: (item: T) => number): T[] {
+  let bytes = 0;
+  let to = from;
+  while (to < items.length && (to === from || bytes + size(items[to]!) <= max)) bytes += size(items[to++]!);
+  return items.slice(from, to);
+}
+
 /** Why an append was refused: the log is full (wait for the store) or the disk failed. */
 export type AppendRefusal = 'wal_full' | 'wal_unavailable';
 
@@ -54,7 +63,7 @@ export class DurableLog {
   /** The store's name (the dropped_rows backend label), known once wrap() is given it. */
   private storeName = '';
   private readonly dir: string;
-  private replay: WalReplay | undefined;
+  private replay: ReplayPlan | undefined;
   private replaying: Promise<void> | undefined;
   private stopped = false;
   private loggedFailure = 0;
@@ -88,7 +97,7 @@ export class DurableLog {
   /** Opens the log (cutting a torn tail) and keeps what must be replayed for feed(). */
   async start(): Promise<void> {
     try {
-      this.replay = await this.wal.start();
+      this.replay = await this.wal.open();
     } catch (err) {
       // Say which setting points at the unusable directory.
       throw new Error(`delivery.walDir = ${JSON.stringify(this.dir)}: cannot open the write-ahead log: ${(err as Error).message}`, { cause: err });
@@ -103,40 +112,75 @@ export class DurableLog {
 
   /**
    * Hands the replay to the writer without blocking start-up (a store that is down would hold
-   * the receivers closed): recorded batches as they are, loose chunks in slices of half the
-   * queue budget, one at a time: the next once the last is stored (or given up on), never once
-   * the writer is idle, which a steady load never lets it be. Each slice takes its room whether
-   * or not new requests left any: its rows were accepted before the restart, and new requests
-   * wait instead.
+   * the receivers closed), a slice of half the queue budget at a time, read back from the log
+   * only then (after a long outage the log holds up to delivery.walMaxBytes, more than the pod's
+   * memory): recorded batches as they are, then loose chunks batched anew, the next slice once the
+   * last is stored (or given up on), never once the writer is idle, which a steady load never lets
+   * it be. Each slice takes its room whether or not new requests left any: its rows were accepted
+   * before the restart, and new requests wait instead.
    */
   feed(writer: Writer, maxQueueBytes: number): void {
     writer.onKept((batch) => this.keep(writer, batch, maxQueueBytes));
-    const replay = this.replay;
+    const plan = this.replay;
     this.replay = undefined;
-    if (!replay) return;
-    for (const b of replay.batches) void writer.submit(b.batch);
+    if (!plan) return;
     const slice = Math.max(1, Math.floor(maxQueueBytes / 2));
     this.replaying = (async () => {
-      const groups = new Map<string, { signal: Signal; tenant: string; chunks: EncodedChunk[] }>();
-      for (const c of replay.chunks) {
+      for (let i = 0; i < plan.batches.length && !this.stopped; ) {
+        const part = sliceOf(plan.batches, i, slice, (b) => b.batch.bytes);
+        i += part.length;
+        const data = await this.readBack(part.map((b) => b.refs));
+        if (!data) return;
+        await Promise.all(part.map((b, j) => {
+          const chunks = data[j];
+          if (!chunks) return this.unreadable(b.batch.rows);
+          this.recorder.retrack(chunks, b.refs);
+          return writer.submit({ ...b.batch, chunks });
+        }));
+      }
+      const groups = new Map<string, { signal: Signal; tenant: string; chunks: PlannedChunk[] }>();
+      for (const c of plan.chunks) {
         const k = `${c.signal}/${c.tenant}`;
         let g = groups.get(k);
         if (!g) groups.set(k, (g = { signal: c.signal, tenant: c.tenant, chunks: [] }));
         g.chunks.push(c);
       }
       for (const { signal, tenant, chunks } of groups.values()) {
-        let i = 0;
-        while (i < chunks.length && !this.stopped) {
-          let bytes = 0;
-          const part: EncodedChunk[] = [];
-          while (i < chunks.length && (part.length === 0 || bytes + chunks[i]!.data.byteLength <= slice)) {
-            bytes += chunks[i]!.data.byteLength;
-            part.push(chunks[i++]!);
-          }
-          await writer.reserve(bytes, true)!.commit(signal, part, tenant);
+        for (let i = 0; i < chunks.length && !this.stopped; ) {
+          const part = sliceOf(chunks, i, slice, (c) => c.bytes);
+          i += part.length;
+          const data = await this.readBack(part.map((c) => [c.ref]));
+          if (!data) return;
+          const read: EncodedChunk[] = [];
+          part.forEach(({ bytes: _bytes, signal: _signal, tenant: _tenant, ref, ...shape }, j) => {
+            const bytes = data[j]?.[0];
+            if (!bytes) return this.unreadable(shape.rows);
+            this.recorder.retrack([bytes], [ref]);
+            read.push({ ...shape, data: bytes });
+          });
+          await writer.reserve(bytesOf(read.map((c) => c.data)), true)!.commit(signal, read, tenant);
         }
       }
     })();
+  }
+
+  /** Chunks of the replay read back from the log, tried again after a failed read; undefined once stopping. */
+  private async readBack(refs: readonly (readonly WalChunkRef[])[]): Promise<(Uint8Array[] | undefined)[] | undefined> {
+    while (!this.stopped) {
+      try {
+        return await this.wal.reread(refs);
+      } catch (err) {
+        // The rows stay in the log meanwhile (and for the next start, should this one stop).
+        this.logger.error({ err: (err as Error).message }, 'write-ahead log: could not read back rows to replay; trying again');
+        await sleep(KEPT_RETRY_MS, undefined, { signal: this.stopping.signal }).catch(() => {});
+      }
+    }
+    return undefined;
+  }
+
+  /** Rows of the replay whose chunks the log no longer holds whole: left to the next start's reading, and said. */
+  private unreadable(rows: number): void {
+    this.logger.error({ rows }, 'write-ahead log: rows to replay could not be read back whole; left in the log for the next start');
   }
 
   /** Appends a decoded request's chunks (fsynced) and tells the recorder where they are; resolves to a refusal reason instead of throwing. */

@@ -13,7 +13,7 @@
 // written through untouched: recording a batch of which only some chunks are in the log would
 // let a replay reuse its id for other rows.
 import type { EncodedChunk, StoreWriter, WriteBatch, WriteResult } from '../storage/backend.ts';
-import type { WalChunkRef, WalReplay, WriteAheadLog } from './wal/index.ts';
+import type { ReplayPlan, WalChunkRef, WriteAheadLog } from './wal/index.ts';
 
 /** Records the writer's batches in the write-ahead log around a backend's writes. */
 export class WalRecorder {
@@ -34,15 +34,11 @@ export class WalRecorder {
   }
 
   /**
-   * Takes over what start() replayed: replayed batches are known by id (write them as they are,
-   * not re-batched), replayed chunks are tracked like newly appended ones.
+   * Takes over what the log's opening found: replayed batches are known by id (write them as they
+   * are, not re-batched); replayed chunks are tracked once read back (retrack).
    */
-  adopt(replay: WalReplay): void {
-    for (const c of replay.chunks) this.refs.set(c.data, c.ref);
-    for (const b of replay.batches) {
-      b.batch.chunks.forEach((data, i) => this.refs.set(data, b.refs[i]!));
-      this.recorded.set(b.batch.batchId, Promise.resolve(b.seq));
-    }
+  adopt(replay: ReplayPlan): void {
+    for (const b of replay.batches) this.recorded.set(b.batch.batchId, Promise.resolve(b.seq));
   }
 
   /**

@@ -65,9 +65,11 @@ async function accept(wal: WriteAheadLog, recorder: WalRecorder, writer: Writer,
   void reservation!.commit(signal, chunks, TENANT);
 }
 
-/** What start-up does with a replay: recorded batches as they are, other chunks through the writer. */
+/** What start-up does with a replay (read back whole here): recorded batches as they are, other chunks through the writer. */
 async function replayInto(replay: WalReplay, recorder: WalRecorder, backend: StoreWriter, writer: Writer): Promise<void> {
-  recorder.adopt(replay);
+  recorder.adopt({ batches: replay.batches, chunks: [] });
+  for (const b of replay.batches) recorder.retrack(b.batch.chunks, b.refs);
+  for (const c of replay.chunks) recorder.retrack([c.data], [c.ref]);
   for (const { batch } of replay.batches) {
     const r = await backend.write(batch);
     expect(r.kind).toBe('success');

@@ -644,8 +644,9 @@ describe('write-ahead log', () => {
     await never.shutdown();
     await expect(never.append('traces', [chunk(1)])).rejects.toThrow(/not started/);
     const w = wal(dir);
-    const [p1, p2] = await Promise.all([w.start(), w.start()]);
+    const [p1, p2] = await Promise.all([w.open(), w.open()]);
     expect(p1).toBe(p2);
+    expect(await w.start()).toEqual({ batches: [], chunks: [] });
     const pending = w.append('traces', [chunk(100)]);
     await w.shutdown();
     await w.shutdown();

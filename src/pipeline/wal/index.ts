@@ -99,7 +99,30 @@ export interface ReplayBatch {
   refs: WalChunkRef[];
 }
 
-/** What start() found on disk. */
+/** A chunk to replay as open() finds it: where it is and its size, its bytes left on disk. */
+export interface PlannedChunk extends Omit<ReplayChunk, 'data'> {
+  bytes: number;
+}
+
+/** A batch to replay as open() finds it: its chunks' bytes left on disk (read them with reread). */
+export interface PlannedBatch {
+  seq: number;
+  batch: Omit<WriteBatch, 'chunks'>;
+  refs: WalChunkRef[];
+}
+
+/**
+ * What open() found on disk, without the chunks' bytes: after a long outage the log holds up to
+ * delivery.walMaxBytes of them, more than a pod's memory, so they are read slice by slice.
+ */
+export interface ReplayPlan {
+  /** Batches recorded and not stored, in sequence order. */
+  batches: PlannedBatch[];
+  /** Chunks of entries not stored and in no batch, in sequence order. */
+  chunks: PlannedChunk[];
+}
+
+/** What start() found on disk, with every chunk's bytes. */
 export interface WalReplay {
   /** Batches recorded and not stored, in sequence order. */
   batches: ReplayBatch[];
@@ -183,7 +206,7 @@ interface Pending {
 
 
 /** An entry's chunk as the log's first reading keeps it: its bytes are read again only if it is replayed. */
-type ChunkShape = Omit<EncodedChunk, 'data'>;
+type ChunkShape = Omit<EncodedChunk, 'data'> & { bytes: number };
 
 /** A chunk's key in the sets and maps of a log's opening. */
 const chunkKey = (r: WalChunkRef): string => `${r.entry}/${r.index}`;
@@ -237,7 +260,7 @@ export class WriteAheadLog {
   private reserveRetryAt = 0;
   /** The lock that keeps a second process out of this directory, held until shutdown (the OS lets go of it when the process dies, SIGKILL too). */
   private lock: DatabaseSync | undefined;
-  private starting: Promise<WalReplay> | undefined;
+  private starting: Promise<ReplayPlan> | undefined;
   private stopping: Promise<void> | undefined;
   private readonly counters = { fsyncs: 0, rounds: 0, appends: 0, tornBytes: 0, corruptBytes: 0, corruptRegions: 0 };
 
@@ -267,19 +290,34 @@ export class WriteAheadLog {
     return this.entries.size;
   }
 
-  /** Opens the log and returns what must be replayed; idempotent. */
-  start(): Promise<WalReplay> {
-    this.starting ??= this.open();
+  /** Opens the log and returns what must be replayed, its bytes left on disk (reread reads them); idempotent. */
+  open(): Promise<ReplayPlan> {
+    this.starting ??= this.scan();
     return this.starting;
   }
 
+  /** open() with every chunk's bytes read at once: for callers that replay little (tests, tools). */
+  async start(): Promise<WalReplay> {
+    const plan = await this.open();
+    const [batches, chunks] = await Promise.all([this.reread(plan.batches.map((b) => b.refs)), this.reread(plan.chunks.map((c) => [c.ref]))]);
+    const replay: WalReplay = { batches: [], chunks: [] };
+    plan.batches.forEach((b, i) => {
+      const data = batches[i];
+      if (data) replay.batches.push({ seq: b.seq, refs: b.refs, batch: { ...b.batch, chunks: data } });
+    });
+    plan.chunks.forEach(({ bytes: _bytes, ...c }, i) => {
+      const data = chunks[i]?.[0];
+      if (data) replay.chunks.push({ ...c, data });
+    });
+    return replay;
+  }
+
   /**
-   * Reads the segments twice, one at a time, so that start-up holds one segment file and what is
-   * left to replay, not the whole log (a log held back by one old batch can be walMaxBytes). The
-   * first pass learns every record but keeps no chunk's bytes; the second reads again only the
-   * segments whose entries hold chunks to replay, and copies those.
+   * Reads the segments one at a time and keeps no chunk's bytes, so that start-up holds one
+   * segment file, not the log (a log held back by one old batch, or filled in an outage, can be
+   * walMaxBytes): what must be replayed is read back later, slice by slice (reread).
    */
-  private async open(): Promise<WalReplay> {
+  private async scan(): Promise<ReplayPlan> {
     const { dir } = this.opts;
     await mkdir(dir, { recursive: true });
     if (this.opts.exclusive) this.lockDir(dir);
@@ -320,7 +358,7 @@ export class WriteAheadLog {
       }
       for (const r of records) {
         if (r.type === ENTRY) {
-          entryChunks.set(r.seq, { signal: r.signal, tenant: r.tenant, chunks: r.chunks.map(({ partition, rows }) => ({ partition, rows })), seg });
+          entryChunks.set(r.seq, { signal: r.signal, tenant: r.tenant, chunks: r.chunks.map(({ partition, rows, data }) => ({ partition, rows, bytes: data.byteLength })), seg });
           maxSeq = Math.max(maxSeq, r.seq);
         } else if (r.type === BATCH) {
           recorded.set(r.seq, { seg, signal: r.signal, tenant: r.tenant, partition: r.partition, batchId: r.batchId, refs: r.refs });
@@ -351,60 +389,39 @@ export class WriteAheadLog {
       this.entries.set(seq, { seg: e.seg, remaining });
       e.seg.live++;
     }
-    // The bytes of the chunks to replay, and the segments that hold them: those of batches not
-    // stored, and of live entries in no batch.
-    const wanted = new Set<string>();
-    const holding = new Set<Segment>();
-    const want = (r: WalChunkRef, k = chunkKey(r)): void => {
-      const seg = entryChunks.get(r.entry)?.seg;
-      if (seg === undefined) return;
-      wanted.add(k);
-      holding.add(seg);
-    };
-    for (const [seq, b] of recorded) if (!stored.has(seq)) for (const r of b.refs) want(r);
-    for (const [seq, e] of entryChunks) {
-      if (!this.entries.has(seq)) continue;
-      e.chunks.forEach((_, index) => {
-        const k = chunkKey({ entry: seq, index });
-        if (!covered.has(k) && !held.has(k)) want({ entry: seq, index }, k);
-      });
-    }
-    const data = await this.readChunks(wanted, holding);
-    const replay: WalReplay = { batches: [], chunks: [] };
+    const replay: ReplayPlan = { batches: [], chunks: [] };
     let missing = 0;
     for (const [seq, b] of [...recorded].sort((x, y) => x[0] - y[0])) {
       if (stored.has(seq)) continue;
-      const chunks: Uint8Array[] = [];
       const refs: WalChunkRef[] = [];
       let rows = 0;
+      let bytes = 0;
       for (const r of b.refs) {
         const c = entryChunks.get(r.entry)?.chunks[r.index];
-        const bytes = data.get(chunkKey(r));
-        if (!c || !bytes) {
+        if (!c) {
           missing++;
           continue;
         }
-        chunks.push(bytes);
         refs.push(r);
         rows += c.rows;
+        bytes += c.bytes;
       }
       // A batch none of whose chunks survived has nothing to replay and nothing to wait for.
-      if (chunks.length === 0) continue;
+      if (refs.length === 0) continue;
       this.batches.set(seq, { seg: b.seg, refs: b.refs });
       b.seg.live++;
       // A batch that lost chunks must not reuse its id: the stores would take the survivors for
       // rows already stored (ClickHouse's token, PostgreSQL's row positions) and drop them. A new
       // id risks storing them twice instead, the lesser harm.
       const batchId = refs.length === b.refs.length ? b.batchId : randomUUID();
-      replay.batches.push({ seq, refs, batch: { signal: b.signal, partition: b.partition, tenant: b.tenant, rows, bytes: bytesOf(chunks), chunks, batchId } });
+      replay.batches.push({ seq, refs, batch: { signal: b.signal, partition: b.partition, tenant: b.tenant, rows, bytes, batchId } });
     }
     if (missing > 0) this.opts.logger?.error({ dir, chunks: missing }, 'write-ahead log: batches name chunks whose entries failed their checksum; replaying the rest');
     for (const seq of [...this.entries.keys()].sort((a, b) => a - b)) {
       const e = entryChunks.get(seq)!;
       e.chunks.forEach((c, index) => {
         const k = chunkKey({ entry: seq, index });
-        const bytes = !covered.has(k) && !held.has(k) ? data.get(k) : undefined;
-        if (bytes) replay.chunks.push({ ...c, data: bytes, signal: e.signal, tenant: e.tenant, ref: { entry: seq, index } });
+        if (!covered.has(k) && !held.has(k)) replay.chunks.push({ ...c, signal: e.signal, tenant: e.tenant, ref: { entry: seq, index } });
       });
     }
 
