@@ -29,6 +29,17 @@ function httpsStatus(port: string, ca: Buffer): Promise<number> {
   });
 }
 
+function httpsBody(port: string, path: string, ca: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path, ca }, (res) => {
+      let t = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (t += d));
+      res.on('end', () => resolve(t));
+    }).on('error', reject).end();
+  });
+}
+
 describe('deploy/Dockerfile with TLS', () => {
   it('HEALTHCHECK passes on a running collector whose ops port serves TLS, and fails once it stopped', async () => {
     const dir = tempDir();
@@ -44,5 +55,21 @@ describe('deploy/Dockerfile with TLS', () => {
       await c.stop();
     }
     expect(await runHealthcheck(env)).toBe(1);
+  });
+
+  it('counts no failed TLS handshake at each check (it asks over HTTPS first)', async () => {
+    const dir = tempDir();
+    const ca = makeCa(dir, 'ca');
+    const server = makeCert(dir, ca, 'server');
+    const c = await startCollector({ 'storage.backend': 'memory', 'tls.certFile': server.certFile, 'tls.keyFile': server.keyFile });
+    const port = new URL(c.opsUrl).port;
+    try {
+      expect(await runHealthcheck({ TRACEHOUSE_OPS_LISTEN: `0.0.0.0:${port}` })).toBe(0);
+      await new Promise((r) => setTimeout(r, 200));
+      const metrics = await httpsBody(port, '/metrics', ca.cert);
+      expect(/tracehouse_tls_handshake_failures_total\{listener="ops"\} (\d+)/.exec(metrics)?.[1]).toBe('0');
+    } finally {
+      await c.stop();
+    }
   });
 });
