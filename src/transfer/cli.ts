@@ -19,7 +19,9 @@ export const TRANSFER_COMMANDS = ['export', 'import', 'copy'] as const;
 
 /** Flags of the transfer commands (the rest are configuration options). */
 const OWN_FLAGS = new Set(['tenant', 'out', 'signal', 'start', 'end', 'service', 'on-error', 'quiet', 'to-config', 'checkpoint', 'config']);
-const BOOLEAN_FLAGS = new Set(['quiet']);
+/** Flags that stand alone: the next word is theirs only when it reads as a boolean (as for start). */
+const BOOLEAN_FLAGS = new Set(['quiet', ...OPTIONS.filter((o) => o.type.kind === 'bool').map((o) => o.key)]);
+const BOOLEAN_WORD = /^(true|false|1|0)$/i;
 /** The own flags each command takes: another is refused, not silently ignored. */
 const FILTER_FLAGS = ['tenant', 'signal', 'start', 'end', 'service', 'quiet', 'config'];
 const COMMAND_FLAGS: Record<string, ReadonlySet<string>> = {
@@ -66,10 +68,16 @@ export function parseTransferArgs(argv: readonly string[]): TransferArgs {
     const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
     let value: string;
     if (eq >= 0) value = a.slice(eq + 1);
-    else if (BOOLEAN_FLAGS.has(name)) value = 'true';
-    else {
+    else if (BOOLEAN_FLAGS.has(name)) {
       const next = argv[i + 1];
-      if (next === undefined) throw new UsageError(`--${name} needs a value`);
+      if (next !== undefined && BOOLEAN_WORD.test(next)) {
+        value = next;
+        i++;
+      } else value = 'true';
+    } else {
+      const next = argv[i + 1];
+      // `--out --quiet` would otherwise write to a file named "--quiet".
+      if (next === undefined || next.startsWith('--')) throw new UsageError(`--${name} needs a value`);
       value = next;
       i++;
     }

@@ -2,7 +2,7 @@
 // transfer command does not take, and a copy into its own store named another way; each case runs
 // the real CLI on real SQLite files.
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
@@ -59,6 +59,18 @@ describe('tracehouse command line flags', () => {
     const warning = r.stdout.split('\n').filter((l) => l.includes('no option are ignored')).map((l) => JSON.parse(l) as { level: number; variables: string[] });
     expect(warning).toHaveLength(1);
     expect(warning[0]!.variables).toEqual(['TRACEHOUSE_STORAGE_BAKEND (TRACEHOUSE_STORAGE_BACKEND?)']);
+  });
+
+  it('reads transfer flags as start does: a switch before FILE leaves it alone, a valued flag before another flag stops', () => {
+    const dir = tempDir();
+    const imp = run(['import', `--storage.sqlite.path=${join(dir, 'a.db')}`, '--storage.sqlite.attributeIndex', FIXTURE, '--quiet', '--workers.threads=1']);
+    expect(imp.stderr).not.toContain('invalid configuration');
+    // The fixture's metrics line is the one problem (exit 1); its spans and log records are in.
+    expect(imp.stderr).toContain('import: 2 spans, 2 log records');
+    const exp = run(['export', `--storage.sqlite.path=${join(dir, 'a.db')}`, '--out', '--quiet'], dir);
+    expect(existsSync(join(dir, '--quiet'))).toBe(false);
+    expect(exp.stderr).toContain('--out needs a value');
+    expect(exp.status).toBe(2);
   });
 
   it('adds a list option given again in export / import / copy, as start does', () => {
