@@ -228,6 +228,16 @@ describe('helm chart', () => {
     expect(r.stderr).toContain(message);
   });
 
+  it('takes a client CA named in config (from extraVolumes) beside the certificate of tls.existingSecret', () => {
+    const args = ['--set', 'tls.existingSecret=tracehouse-tls', '--set', 'config.tls.clientCaFile=/etc/corporate-ca/ca.crt', '--set', 'tests.clientCertSecret=test-client'];
+    const r = template(args);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const env = plainEnv(pods(args).ingest.containers[0]!);
+    expect(env['TRACEHOUSE_TLS_CERT_FILE']).toBe('/etc/tracehouse-tls/tls.crt');
+    expect(env['TRACEHOUSE_TLS_CLIENT_CA_FILE']).toBeUndefined();
+  });
+
   it('renders no NetworkPolicy, Ingress or other opt-in object by default', () => {
     const kinds = objects(template([]).stdout).map((o) => o.kind);
     expect(kinds).not.toContain('NetworkPolicy');

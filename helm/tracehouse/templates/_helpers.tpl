@@ -198,7 +198,9 @@ in the dict given last:
 {{- $_ := include "tracehouse.terminationGrace" . }}
 {{- /* The chart's Secrets set these files; a second value in config would be silently overridden. */}}
 {{- $files := list }}
-{{- if .Values.tls.existingSecret }}{{ $files = list "tls.certFile" "tls.keyFile" "tls.clientCaFile" }}{{ end }}
+{{- if .Values.tls.existingSecret }}{{ $files = list "tls.certFile" "tls.keyFile" }}{{ end }}
+{{- /* The client CA comes from the Secret only with tls.clientCaKey; else config may name one (extraVolumes). */}}
+{{- if and .Values.tls.existingSecret .Values.tls.clientCaKey }}{{ $files = append $files "tls.clientCaFile" }}{{ end }}
 {{- if .Values.auth.existingSecret }}{{ $files = append $files "auth.tokensFile" }}{{ end }}
 {{- range $k := $files }}
 {{- $r := dict }}
