@@ -89,10 +89,10 @@ function flatten(obj: unknown, prefix: string, out: Map<string, unknown>): void 
 
 /**
  * TRACEHOUSE_* names that are not options and not a typo: the config file's, Kubernetes' service
- * links of a Service named tracehouse (TRACEHOUSE_SERVICE_HOST, TRACEHOUSE_PORT_4317_TCP_ADDR, …)
- * and the test suite's and benches' own.
+ * links of a Service named tracehouse or tracehouse-… (TRACEHOUSE_SERVICE_HOST,
+ * TRACEHOUSE_POSTGRES_PORT_5432_TCP_ADDR, …) and the test suite's and benches' own.
  */
-const NOT_OPTIONS = /^TRACEHOUSE_(CONFIG|SERVICE_(HOST|PORT(_\w+)?)|PORT(_\d+_(TCP|UDP|SCTP)(_\w+)?)?|TEST_\w+|BENCH_\w+|CHROMIUM)$/;
+const NOT_OPTIONS = /^TRACEHOUSE_(CONFIG|(\w+_)?(SERVICE_(HOST|PORT(_\w+)?)|PORT(_\d+_(TCP|UDP|SCTP)(_\w+)?)?)|TEST_\w+|BENCH_\w+|CHROMIUM)$/;
 
 /** Edit distance of two names, for the suggestion of a mistyped one. */
 function distance(a: string, b: string): number {

@@ -52,8 +52,8 @@ describe('tracehouse command line flags', () => {
     const r = spawnSync(process.execPath, [CLI, 'migrate', '--storage.backend=memory'], {
       encoding: 'utf8',
       timeout: 60_000,
-      // A typo, and what must not be warned of: Kubernetes' service links of a Service named tracehouse.
-      env: { ...process.env, TRACEHOUSE_CONFIG: '', TRACEHOUSE_STORAGE_BAKEND: 'postgres', TRACEHOUSE_SERVICE_HOST: '10.0.0.1', TRACEHOUSE_PORT_4317_TCP_ADDR: '10.0.0.1', TRACEHOUSE_SERVICE_PORT_OTLP_GRPC: '4317' },
+      // A typo, and what must not be warned of: Kubernetes' service links of Services named tracehouse and tracehouse-postgres.
+      env: { ...process.env, TRACEHOUSE_CONFIG: '', TRACEHOUSE_STORAGE_BAKEND: 'postgres', TRACEHOUSE_SERVICE_HOST: '10.0.0.1', TRACEHOUSE_PORT_4317_TCP_ADDR: '10.0.0.1', TRACEHOUSE_SERVICE_PORT_OTLP_GRPC: '4317', TRACEHOUSE_POSTGRES_SERVICE_HOST: '10.0.0.2', TRACEHOUSE_POSTGRES_PORT_5432_TCP: 'tcp://10.0.0.2:5432' },
     });
     expect(r.status).toBe(0);
     const warning = r.stdout.split('\n').filter((l) => l.includes('no option are ignored')).map((l) => JSON.parse(l) as { level: number; variables: string[] });
