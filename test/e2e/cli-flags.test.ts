@@ -4,29 +4,16 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { parseCli } from '../../src/cli.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { parseTransferArgs } from '../../src/transfer/cli.ts';
-import { tableStats } from '../../src/storage/sqlite/reads.ts';
+import { CLI, runCli, sqliteCount as count } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
-const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 const FIXTURE = new URL('../fixtures/collector-fileexporter-json.jsonl', import.meta.url).pathname;
 
-function run(args: string[], cwd?: string) {
-  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, ...(cwd ? { cwd } : {}), env: { ...process.env, TRACEHOUSE_CONFIG: '' } });
-}
-
-function count(db: string, table: 'spans' | 'logs'): number {
-  const d = new DatabaseSync(db);
-  try {
-    return tableStats(d)[table];
-  } finally {
-    d.close();
-  }
-}
+const run = (args: string[], cwd?: string) => runCli(args, cwd === undefined ? {} : { cwd });
 
 describe('tracehouse command line flags', () => {
   it('takes a negative number after a flag as its value (--limits.memorySoftBytes -1)', () => {

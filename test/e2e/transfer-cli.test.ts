@@ -1,29 +1,14 @@
 // The real command line for export, import and copy: SQLite files, a compressed file and stdout,
 // the summary line, exit codes, and bad flags answered naming flag and value.
-import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
-import { tableStats } from '../../src/storage/sqlite/reads.ts';
+import { runCli, sqliteCount as count } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
-const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 const FIXTURE = new URL('../fixtures/collector-fileexporter-json.jsonl', import.meta.url).pathname;
 
-function run(args: string[], input?: string) {
-  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, ...(input === undefined ? {} : { input }), env: { ...process.env, TRACEHOUSE_CONFIG: '' } });
-}
-
-/** Spans or log records a SQLite file holds, as the store's metrics count them. */
-function count(db: string, table: 'spans' | 'logs'): number {
-  const d = new DatabaseSync(db);
-  try {
-    return tableStats(d)[table];
-  } finally {
-    d.close();
-  }
-}
+const run = (args: string[], input?: string) => runCli(args, input === undefined ? {} : { input });
 
 describe('tracehouse export / import / copy', () => {
   it('imports a Collector file, exports it compressed and to stdout, and imports the export elsewhere', () => {

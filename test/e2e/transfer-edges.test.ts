@@ -1,29 +1,16 @@
 // export / import at their edges, through the real command line and real SQLite stores: a backup
 // of large rows restored with the settings that stored them, a file saved with a byte order mark,
 // and an export interrupted by Ctrl-C.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
-import { tableStats } from '../../src/storage/sqlite/reads.ts';
+import { CLI, runCli, sqliteCount as count } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
-const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 const FIXTURE = new URL('../fixtures/collector-fileexporter-json.jsonl', import.meta.url).pathname;
 
-function run(args: string[], input?: string) {
-  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000, maxBuffer: 256 << 20, ...(input === undefined ? {} : { input }), env: { ...process.env, TRACEHOUSE_CONFIG: '' } });
-}
-
-function count(db: string, table: 'spans' | 'logs'): number {
-  const d = new DatabaseSync(db);
-  try {
-    return tableStats(d)[table];
-  } finally {
-    d.close();
-  }
-}
+const run = (args: string[], input?: string) => runCli(args, input === undefined ? {} : { input });
 
 const hex = (n: number, i: number) => i.toString(16).padStart(n * 2, '0');
 

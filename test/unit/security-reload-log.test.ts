@@ -2,24 +2,12 @@
 // it does, after it was put back to the version in use in between.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TlsCertificates } from '../../src/security/tls.ts';
 import { TokenStore } from '../../src/security/tokens.ts';
 import { makeCa, makeCert } from '../helpers/certs.ts';
+import { capturedLogger } from '../helpers/logger.ts';
 import { tempDir } from '../helpers/tmp.ts';
-
-function capturingLogger() {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(chunk.toString());
-      cb();
-    },
-  });
-  return { logger: pino({ level: 'info' }, stream), lines };
-}
 
 const stops: (() => void)[] = [];
 afterEach(() => {
@@ -32,11 +20,11 @@ describe('a bad reload is logged each time the file turns bad', () => {
     const GOOD = 'tokens:\n  - token: "acme-secret-token-0123456789"\n    tenant: acme\n    scopes: [ingest, read]\n';
     const BAD = 'tokens:\n  - token: "acme-secret-token-0123456789"\n    tenant: acme\n    scopes: [ingest, admin]\n';
     writeFileSync(file, GOOD);
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = capturedLogger();
     const results: string[] = [];
     const s = new TokenStore(file, 60_000, logger, (r) => results.push(r));
     stops.push(() => s.shutdown());
-    const warnings = () => lines.filter((l) => l.includes('keeping the previous tokens')).length;
+    const warnings = () => lines().filter((l) => JSON.stringify(l).includes('keeping the previous tokens')).length;
 
     writeFileSync(file, BAD);
     s.reload();
@@ -58,10 +46,10 @@ describe('a bad reload is logged each time the file turns bad', () => {
     const keyFile = join(dir, 'tls.key');
     writeFileSync(certFile, a.cert);
     writeFileSync(keyFile, a.key);
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = capturedLogger();
     const certs = new TlsCertificates({ listener: 'query', certFile: { key: 'tls.certFile', path: certFile }, keyFile: { key: 'tls.keyFile', path: keyFile }, minVersion: 'TLSv1.2', reloadCheckIntervalMs: 60_000 }, logger);
     stops.push(() => certs.shutdown());
-    const warnings = () => lines.filter((l) => l.includes('keeping the previous certificate')).length;
+    const warnings = () => lines().filter((l) => JSON.stringify(l).includes('keeping the previous certificate')).length;
 
     writeFileSync(certFile, b.cert); // key of a, certificate of b
     certs.reload();
