@@ -74,6 +74,16 @@ class ReceiveCharge {
     return this.compressed ? this.encoding : undefined;
   }
 
+  /**
+   * Whether the message's compressed flag is set on a call that names no encoding the receiver
+   * inflates (none, or identity: any other grpc-js refuses itself). PROTOCOL-HTTP2.md: the flag
+   * means compressed "using the mechanism declared by the Message-Encoding header"; grpc-js hands
+   * such bytes over as they are.
+   */
+  get compressedWithoutEncoding(): boolean {
+    return this.compressed && this.encoding === undefined;
+  }
+
   /** Admitted with this room: what arrived so far and what arrives until stop() is charged to it; onFull when the queue has no room for it. */
   start(reservation: Reservation, onFull: () => void): void {
     this.reservation = reservation;
@@ -203,6 +213,13 @@ export class GrpcReceiver {
       // Admission sets it on every Export call; without it, refuse rather than guess a tenant.
       if (typeof tenant !== 'string') return callback({ code: grpc.status.INTERNAL, details: REFUSALS.internal.message });
       const charge = this.chargeOf(call.metadata);
+      if (charge?.compressedWithoutEncoding) {
+        charge.release();
+        charge.refusalCounted = true;
+        const message = 'the message has its compressed flag set, but the call names no grpc-encoding (or identity)';
+        this.ingest.refuse('grpc', 'undecodable', message);
+        return callback(this.refusalStatus('undecodable', message));
+      }
       const encoding = charge?.messageEncoding;
       // The room its bytes took as they arrived becomes its rows' (handle grows it to their charge).
       const reservation = charge?.take();
