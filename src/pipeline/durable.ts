@@ -113,7 +113,7 @@ export class DurableLog {
   /**
    * Hands the replay to the writer without blocking start-up (a store that is down would hold
    * the receivers closed), a slice of half the queue budget at a time, read back from the log
-   * only then (after a long outage the log holds up to delivery.walMaxBytes, more than the pod's
+   * only then (after a long outage the log holds up to delivery.walMaxBytes, as much as a pod's
    * memory): recorded batches as they are, then loose chunks batched anew, the next slice once the
    * last is stored (or given up on), never once the writer is idle, which a steady load never lets
    * it be. Each slice takes its room whether or not new requests left any: its rows were accepted

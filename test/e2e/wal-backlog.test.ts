@@ -1,7 +1,7 @@
 // delivery.ack = durable after a long outage: the write-ahead log holds far more than the writer's
-// queue budget (up to delivery.walMaxBytes, 1 GiB by default, more than a pod's memory). The next
-// start must read that backlog back a slice at a time, not all of it into memory and the queue at
-// once, and still store every acknowledged row once.
+// queue budget (up to delivery.walMaxBytes, 1 GiB by default, the chart's whole memory limit). The
+// next start must read that backlog back a slice at a time, not all of it into memory and the
+// queue at once, and still store every acknowledged row once.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { pino } from 'pino';

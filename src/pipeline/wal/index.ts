@@ -113,7 +113,8 @@ export interface PlannedBatch {
 
 /**
  * What open() found on disk, without the chunks' bytes: after a long outage the log holds up to
- * delivery.walMaxBytes of them, more than a pod's memory, so they are read slice by slice.
+ * delivery.walMaxBytes of them (1 GiB by default, the chart's whole memory limit), so they are
+ * read slice by slice.
  */
 export interface ReplayPlan {
   /** Batches recorded and not stored, in sequence order. */
