@@ -12,7 +12,9 @@
 //   - long: the same spans as ten traces of a tenth each, every batch 100 spans of each (a long
 //     job's trace, exported as it runs: past RecentTraces' length, so each run reads its trace);
 //   - counter: long, with span ids from a counter (0000000000000001, ...), whose first four bytes
-//     are the same for every span.
+//     are the same for every span;
+//   - resent: long, each batch sent again right after it with its spans in runs of one span (the
+//     traces interleaved, as an SDK's batch has them): a retried export of long traces.
 // Each layout's batches are encoded once, into a file, and written through a store in a child
 // process of its own per run, `--runs` times (a new database each time), so that nothing the
 // encoder runs shares a module with the store; with --base-tree=<checkout> that checkout's store is
@@ -74,7 +76,7 @@ const RUNS = Number(cliFlag('runs') ?? 5);
 const SPANS = 10;
 const BATCH = 1000;
 const PER_BATCH = BATCH / SPANS;
-const ALL_LAYOUTS = ['whole', 'services', 'spans', 'long', 'counter'] as const;
+const ALL_LAYOUTS = ['whole', 'services', 'spans', 'long', 'counter', 'resent'] as const;
 const LONG_TRACES = 10;
 type Layout = (typeof ALL_LAYOUTS)[number];
 const LAYOUTS = layoutsFlag(ALL_LAYOUTS);
@@ -93,9 +95,12 @@ const counterTraces = longTraces.map((t, n) => ({ id: t.id, spans: t.spans.map((
 function order(layout: Layout): [number, number][][] {
   const out: [number, number][] = [];
   if (layout === 'whole') for (let t = 0; t < TRACES; t++) for (let i = 0; i < SPANS; i++) out.push([t, i]);
-  else if (layout === 'long' || layout === 'counter') {
+  else if (layout === 'long' || layout === 'counter' || layout === 'resent') {
     const each = BATCH / LONG_TRACES;
-    for (let first = 0; first < longTraces[0]!.spans.length; first += each) for (let t = 0; t < LONG_TRACES; t++) for (let i = first; i < first + each; i++) out.push([t, i]);
+    for (let first = 0; first < longTraces[0]!.spans.length; first += each) {
+      for (let t = 0; t < LONG_TRACES; t++) for (let i = first; i < first + each; i++) out.push([t, i]);
+      if (layout === 'resent') for (let i = first; i < first + each; i++) for (let t = 0; t < LONG_TRACES; t++) out.push([t, i]);
+    }
   } else {
     // Batch k holds part p of the traces that started k - p batches ago.
     const parts = layout === 'services' ? 3 : SPANS;
@@ -124,7 +129,7 @@ function encode(layout: Layout, file: string): void {
   for (const batch of order(layout)) {
     const spans: SpanRow[] = batch.map(([t, i]) => {
       const tpl = templates[serviceOf(layout, i)]!;
-      const tr = (layout === 'long' ? longTraces : layout === 'counter' ? counterTraces : traces)[t]!;
+      const tr = (layout === 'long' || layout === 'resent' ? longTraces : layout === 'counter' ? counterTraces : traces)[t]!;
       const start = now + BigInt(t * 1000 + i);
       return { ...tpl, traceId: tr.id, spanId: tr.spans[i]!, parentSpanId: i === 0 ? '' : tr.spans[0]!, startTimeUnixNano: start, endTimeUnixNano: start + 5000n, durationNano: 5000n };
     });
