@@ -1025,6 +1025,13 @@ class RecordRunWriter {
   private repeated = false;
   /** The batch's runs by trace, written when it ends (finish). */
   private readonly pendingOfTrace = new Map<string, PendingRun[]>();
+  /**
+   * Per trace that unstored() read in this batch: the ids of its spans stored or pending, and the
+   * words of them all. A later run of the trace in the batch reads no stored span again: a resent
+   * request whose spans of a long trace come in many short runs (interleaved with other traces, as
+   * an SDK's batch has them) read the whole trace once per run.
+   */
+  private readonly storedOfTrace = new Map<string, { ids: Set<string>; words: number[] }>();
   /** run_spans' leaf pages, as packRuns sees them. */
   private readonly leaf: LeafPages;
 
@@ -1048,6 +1055,7 @@ class RecordRunWriter {
     this.groups = groups;
     this.n = 0;
     this.pendingOfTrace.clear();
+    this.storedOfTrace.clear();
     // Another connection committed since the last batch: the recent traces may miss its spans.
     const version = Number((this.dataVersion.get() as { data_version: number | bigint }).data_version);
     if (version !== this.lastDataVersion) this.recent.clear();
@@ -1114,7 +1122,17 @@ class RecordRunWriter {
       if (kept.length === 0) return;
       if (kept.length < count) records = Buffer.concat(kept);
       count = kept.length;
-    } else recent.addRun(slot, this.recentTenant, buf, traceAt, this.first, this.end, count, known === undefined);
+    } else {
+      recent.addRun(slot, this.recentTenant, buf, traceAt, this.first, this.end, count, known === undefined);
+      // A trace read in this batch already: these spans are pending too.
+      const read = this.storedOfTrace.get(this.trace);
+      if (read) {
+        readSpanRecords(records, (b, r) => {
+          read.ids.add(spanId(b, r));
+          read.words.push(idWord(b, r + S_SPAN));
+        });
+      }
+    }
     const run: PendingRun = {
       trace: this.trace,
       service: this.groupRef!.service,
@@ -1143,6 +1161,7 @@ class RecordRunWriter {
       this.indexRun.run(this.tenant, run.trace, id);
     }
     this.pendingOfTrace.clear();
+    this.storedOfTrace.clear();
   }
 
   /**
@@ -1151,18 +1170,22 @@ class RecordRunWriter {
    * the trace once they are (RecentTraces).
    */
   private unstored(buf: SlicingBuffer, batchRuns: readonly PendingRun[] | undefined): { kept: Buffer[]; words: number[] } {
-    const stored = new Set<string>();
-    const words: number[] = [];
-    const note = (b: SlicingBuffer, r: number): void => {
-      stored.add(spanId(b, r));
-      words.push(idWord(b, r + S_SPAN));
-    };
-    for (const { records } of this.traceRecords.iterate(this.tenant, this.trace) as Iterable<{ records: Uint8Array }>) readSpanRecords(records, note);
-    for (const run of batchRuns ?? []) readSpanRecords(run.records, note);
-    for (const { id } of this.traceRows.iterate(this.tenant, this.trace) as Iterable<{ id: string }>) {
-      stored.add(id);
-      words.push(idWord(Buffer.from(id, 'hex'), 0));
+    let read = this.storedOfTrace.get(this.trace);
+    if (!read) {
+      const r0 = { ids: new Set<string>(), words: [] as number[] };
+      const note = (b: SlicingBuffer, r: number): void => {
+        r0.ids.add(spanId(b, r));
+        r0.words.push(idWord(b, r + S_SPAN));
+      };
+      for (const { records } of this.traceRecords.iterate(this.tenant, this.trace) as Iterable<{ records: Uint8Array }>) readSpanRecords(records, note);
+      for (const run of batchRuns ?? []) readSpanRecords(run.records, note);
+      for (const { id } of this.traceRows.iterate(this.tenant, this.trace) as Iterable<{ id: string }>) {
+        r0.ids.add(id);
+        r0.words.push(idWord(Buffer.from(id, 'hex'), 0));
+      }
+      this.storedOfTrace.set(this.trace, (read = r0));
     }
+    const { ids: stored, words } = read;
     const kept: Buffer[] = [];
     this.terms?.begin();
     this.maxDuration = 0n;
