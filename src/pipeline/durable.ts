@@ -129,7 +129,7 @@ export class DurableLog {
       for (let i = 0; i < plan.batches.length && !this.stopped; ) {
         const part = sliceOf(plan.batches, i, slice, (b) => b.batch.bytes);
         i += part.length;
-        const data = await this.readBack(part.map((b) => b.refs));
+        const data = await this.readBack(part.map((b) => b.refs), 'rows to replay');
         if (!data) return;
         await Promise.all(part.map((b, j) => {
           const chunks = data[j];
@@ -149,7 +149,7 @@ export class DurableLog {
         for (let i = 0; i < chunks.length && !this.stopped; ) {
           const part = sliceOf(chunks, i, slice, (c) => c.bytes);
           i += part.length;
-          const data = await this.readBack(part.map((c) => [c.ref]));
+          const data = await this.readBack(part.map((c) => [c.ref]), 'rows to replay');
           if (!data) return;
           const read: EncodedChunk[] = [];
           part.forEach(({ bytes: _bytes, signal: _signal, tenant: _tenant, ref, ...shape }, j) => {
@@ -164,14 +164,14 @@ export class DurableLog {
     })();
   }
 
-  /** Chunks of the replay read back from the log, tried again after a failed read; undefined once stopping. */
-  private async readBack(refs: readonly (readonly WalChunkRef[])[]): Promise<(Uint8Array[] | undefined)[] | undefined> {
+  /** Chunks read back from the log (rows to replay, or batches given up on), tried again after a failed read; undefined once stopping. */
+  private async readBack(refs: readonly (readonly WalChunkRef[])[], what: string): Promise<(Uint8Array[] | undefined)[] | undefined> {
     while (!this.stopped) {
       try {
         return await this.wal.reread(refs);
       } catch (err) {
         // The rows stay in the log meanwhile (and for the next start, should this one stop).
-        this.logger.error({ err: (err as Error).message }, 'write-ahead log: could not read back rows to replay; trying again');
+        this.logger.error({ err: (err as Error).message, lists: refs.length }, `write-ahead log: could not read back ${what}; trying again`);
         await sleep(KEPT_RETRY_MS, undefined, { signal: this.stopping.signal }).catch(() => {});
       }
     }
@@ -245,21 +245,10 @@ export class DurableLog {
     while (this.kept.length > 0 && !this.stopped) {
       if (wait) await sleep(KEPT_RETRY_MS, undefined, { signal: this.stopping.signal }).catch(() => {});
       if (this.stopped) return;
-      let bytes = 0;
-      let n = 0;
-      while (n < this.kept.length && (n === 0 || bytes + this.kept[n]!.batch.bytes <= slice)) bytes += this.kept[n++]!.batch.bytes;
-      const part = this.kept.splice(0, n);
-      let chunks: (Uint8Array[] | undefined)[];
-      try {
-        chunks = await this.wal.reread(part.map((k) => k.refs ?? []));
-      } catch (err) {
-        // Read again at the next try; the rows stay in the log meanwhile.
-        this.logger.error({ err: (err as Error).message, batches: part.length }, 'write-ahead log: could not read back batches given up on; trying again');
-        this.kept.unshift(...part);
-        wait = true;
-        continue;
-      }
-      if (this.stopped) {
+      const part = sliceOf(this.kept, 0, slice, (k) => k.batch.bytes);
+      this.kept.splice(0, part.length);
+      const chunks = await this.readBack(part.map((k) => k.refs ?? []), 'batches given up on');
+      if (!chunks || this.stopped) {
         // Left for the next start, which replays them.
         this.kept.unshift(...part);
         return;
@@ -279,7 +268,7 @@ export class DurableLog {
         }
         if (k.recorded) this.recorder.refusedForGood(k.batch.batchId);
         this.recorder.retrack(c, k.refs);
-        return writer.submit({ ...k.batch, chunks: c, bytes: c.reduce((s, x) => s + x.byteLength, 0) });
+        return writer.submit({ ...k.batch, chunks: c, bytes: bytesOf(c) });
       }));
       wait = stored.includes(false);
     }

@@ -300,14 +300,15 @@ export class WriteAheadLog {
   /** open() with every chunk's bytes read at once: for callers that replay little (tests, tools). */
   async start(): Promise<WalReplay> {
     const plan = await this.open();
-    const [batches, chunks] = await Promise.all([this.reread(plan.batches.map((b) => b.refs)), this.reread(plan.chunks.map((c) => [c.ref]))]);
+    // One reading of the segments for both: the batches' refs, then each loose chunk's.
+    const read = await this.reread([...plan.batches.map((b) => b.refs), ...plan.chunks.map((c) => [c.ref])]);
     const replay: WalReplay = { batches: [], chunks: [] };
     plan.batches.forEach((b, i) => {
-      const data = batches[i];
+      const data = read[i];
       if (data) replay.batches.push({ seq: b.seq, refs: b.refs, batch: { ...b.batch, chunks: data } });
     });
     plan.chunks.forEach(({ bytes: _bytes, ...c }, i) => {
-      const data = chunks[i]?.[0];
+      const data = read[plan.batches.length + i]?.[0];
       if (data) replay.chunks.push({ ...c, data });
     });
     return replay;
