@@ -13,7 +13,7 @@ import {
   ChunkFormatError, logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
-import { clampNs, logOfTrace, recordDuration, runOfTrace, startFrom, startUntil, TENANTS_SQL, timeBucket } from './store.ts';
+import { clampNs, idWord, logOfTrace, recordDuration, runOfTrace, startFrom, startUntil, TENANTS_SQL, timeBucket } from './store.ts';
 import { bloomHas, nameTerm, SpanTermCheck } from './terms.ts';
 
 interface Filter {
@@ -477,7 +477,7 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
   };
   const runs = db.prepare(`SELECT r.rowid AS id, r.span_count AS count, r.trace_id AS trace, r.service_name AS service, b.records AS records FROM span_runs r INDEXED BY span_runs_tenant_newest
     JOIN run_spans b ON b.run = r.rowid WHERE ${RUNS_IN_RANGE}`);
-  /** The run's span ids, by their two words folded to the low word (a fold two ids share leaves one: the other's children are then looked up by the trace). */
+  /** The run's span ids, by their two words folded (idWord) to the low word (a fold two ids share leaves one: the other's children are then looked up by the trace). */
   const inRun = new Map<number, number>();
   for (const run of runs.iterate(tenant, start, end) as Iterable<RecordRun & { trace: string; service: string }>) {
     let trace = traces.get(run.trace);
@@ -488,10 +488,10 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
     inRun.clear();
     runRecords(run, (buf, r) => {
       t.spans.push(buf.readInt32LE(r + S_SPAN), buf.readInt32LE(r + S_SPAN + 4), service);
-      inRun.set(buf.readInt32LE(r + S_SPAN) ^ buf.readInt32LE(r + S_SPAN + 4), buf.readInt32LE(r + S_SPAN));
+      inRun.set(idWord(buf, r + S_SPAN), buf.readInt32LE(r + S_SPAN));
     });
     runRecords(run, (buf, r) => {
-      if (buf[r + S_PARENT_LEN] === 0 || inRun.get(buf.readInt32LE(r + S_PARENT) ^ buf.readInt32LE(r + S_PARENT + 4)) === buf.readInt32LE(r + S_PARENT)) return;
+      if (buf[r + S_PARENT_LEN] === 0 || inRun.get(idWord(buf, r + S_PARENT)) === buf.readInt32LE(r + S_PARENT)) return;
       const s = clampNs(spanStart(buf, r));
       if (s >= start && s <= end) t.children.push(buf.readInt32LE(r + S_PARENT), buf.readInt32LE(r + S_PARENT + 4), service);
     });

@@ -975,7 +975,7 @@ function longTrace(): IdSet {
  * The word of a span id at buf[at] that RecentTraces and a run compare: both halves folded, so ids
  * that share their first bytes (a counter, a 32-bit id zero-padded) still differ in it.
  */
-function idWord(buf: Buffer, at: number): number {
+export function idWord(buf: Buffer, at: number): number {
   return buf.readInt32LE(at) ^ buf.readInt32LE(at + 4);
 }
 
