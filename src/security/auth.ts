@@ -8,6 +8,9 @@ import { type AuthResult, type Scope, type TokenStore } from './tokens.ts';
 /** The listeners that check tokens, as the `listener` label of tracehouse_auth_refused_requests_total. */
 export type AuthListener = 'grpc' | 'http' | 'query' | 'ops';
 
+/** Why a request is refused, as the `reason` label of tracehouse_auth_refused_requests_total. */
+const REFUSAL_REASONS = ['missing', 'malformed', 'unknown', 'forbidden'] as const;
+
 /** Authorizes requests of one listener; without a token store every request is the default tenant. */
 export class Authenticator {
   private readonly tokens: TokenStore | undefined;
@@ -22,6 +25,9 @@ export class Authenticator {
     this.tokens = tokens;
     this.metrics = metrics;
     this.logger = logger;
+    // Its refusals' series start at 0 (as the collector's other counters do): a series born at 1
+    // shows no increase, so the first refused token would be missed.
+    if (tokens) for (const reason of REFUSAL_REASONS) metrics?.refusedAuth.inc({ listener, reason }, 0);
   }
 
   /** True when requests must carry a token (auth.tokensFile is set). */
@@ -38,7 +44,7 @@ export class Authenticator {
   }
 
   /** Counts a refusal; says so in the log at most once a minute, with the count (never the token). */
-  private refused(reason: 'missing' | 'malformed' | 'unknown' | 'forbidden'): void {
+  private refused(reason: (typeof REFUSAL_REASONS)[number]): void {
     this.metrics?.refusedAuth.inc({ listener: this.listener, reason });
     this.refusedSinceLog++;
     const now = Date.now();
