@@ -5,18 +5,16 @@
 import { parseArgs } from 'node:util';
 import { Collector } from './app.ts';
 import { ConfigError, helpText, loadConfig, strayEnvNames } from './config/index.ts';
-import { OPTIONS } from './config/options.ts';
+import { BOOL_KEYS, BOOLEAN_WORD, LIST_KEYS, OPTIONS } from './config/options.ts';
 import { createBackend } from './storage/index.ts';
 import { createLogger } from './telemetry/logger.ts';
 import { createMetrics } from './telemetry/metrics.ts';
 import { TRANSFER_COMMANDS, TRANSFER_HELP, runTransferCommand } from './transfer/cli.ts';
 
-const LIST_KEYS = new Set<string>(OPTIONS.filter((o) => o.type.kind === 'list').map((o) => o.key));
 /** Flags that stand alone (--quiet, --query.enabled): the next word is theirs only when it reads as a boolean. */
-const SWITCHES = new Set<string>([...OPTIONS.filter((o) => o.type.kind === 'bool').map((o) => o.key), 'quiet']);
+const SWITCHES = new Set<string>([...BOOL_KEYS, 'quiet']);
 /** Flags that need a value: the options that are not booleans, and --config. */
-const VALUED = new Set<string>([...OPTIONS.filter((o) => o.type.kind !== 'bool').map((o) => o.key), 'config']);
-const BOOLEAN_WORD = /^(true|false|1|0)$/i;
+const VALUED = new Set<string>([...OPTIONS.map((o) => o.key).filter((k) => !BOOL_KEYS.has(k)), 'config']);
 
 /** Splits argv into the command, --config, --help and option flags (--key=value or --key value). */
 export function parseCli(argv: string[]): { command: string; help: boolean; configFile?: string; flags: Record<string, string> } {

@@ -129,6 +129,13 @@ export const OPTIONS = [
 
 export type OptionKey = (typeof OPTIONS)[number]['key'];
 
+/** The boolean options: on the command line they stand alone or take a BOOLEAN_WORD after them. */
+export const BOOL_KEYS: ReadonlySet<string> = new Set(OPTIONS.filter((o) => o.type.kind === 'bool').map((o) => o.key));
+/** The list options: given again on the command line, they add to the list (a ClickHouse shard each). */
+export const LIST_KEYS: ReadonlySet<string> = new Set(OPTIONS.filter((o) => o.type.kind === 'list').map((o) => o.key));
+/** A word the command lines take as a boolean option's value (loadConfig reads the same, any case). */
+export const BOOLEAN_WORD = /^(true|false|1|0)$/i;
+
 /** setTimeout's longest delay: Node fires a longer one after 1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 

@@ -6,7 +6,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { timeNs } from '../common/time.ts';
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
-import { OPTIONS } from '../config/options.ts';
+import { BOOL_KEYS, BOOLEAN_WORD, LIST_KEYS } from '../config/options.ts';
 import { DEFAULT_TENANT, TENANT_NAME } from '../model/tenant.ts';
 import type { Signal } from '../model/signal.ts';
 import { clickhouseOptions, createBackend, memoryOptions, postgresOptions, sqliteOptions } from '../storage/index.ts';
@@ -20,8 +20,7 @@ export const TRANSFER_COMMANDS = ['export', 'import', 'copy'] as const;
 /** Flags of the transfer commands (the rest are configuration options). */
 const OWN_FLAGS = new Set(['tenant', 'out', 'signal', 'start', 'end', 'service', 'on-error', 'quiet', 'to-config', 'checkpoint', 'config']);
 /** Flags that stand alone: the next word is theirs only when it reads as a boolean (as for start). */
-const BOOLEAN_FLAGS = new Set(['quiet', ...OPTIONS.filter((o) => o.type.kind === 'bool').map((o) => o.key)]);
-const BOOLEAN_WORD = /^(true|false|1|0)$/i;
+const BOOLEAN_FLAGS = new Set(['quiet', ...BOOL_KEYS]);
 /** The own flags each command takes: another is refused, not silently ignored. */
 const FILTER_FLAGS = ['tenant', 'signal', 'start', 'end', 'service', 'quiet', 'config'];
 const COMMAND_FLAGS: Record<string, ReadonlySet<string>> = {
@@ -29,7 +28,6 @@ const COMMAND_FLAGS: Record<string, ReadonlySet<string>> = {
   import: new Set(['tenant', 'on-error', 'quiet', 'config']),
   copy: new Set([...FILTER_FLAGS, 'to-config', 'checkpoint']),
 };
-const LIST_KEYS = new Set<string>(OPTIONS.filter((o) => o.type.kind === 'list').map((o) => o.key));
 
 export const TRANSFER_HELP = `Backup, restore and migration (OTLP/JSON lines, the OpenTelemetry Collector's file format):
   tracehouse export --out FILE [--tenant T] [--signal traces|logs|all] [--start T] [--end T] [--service S] [--quiet]
