@@ -16,7 +16,7 @@ import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-
 import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeCa, makeCert, type Pem } from '../helpers/certs.ts';
+import { makeCa, makeCert, servedCertificates, type Pem } from '../helpers/certs.ts';
 import { eventually, startCollector, type TestCollector } from '../helpers/collector.ts';
 import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
 import { sendSdkLogs, sendSdkTrace } from '../helpers/sdk.ts';
@@ -295,14 +295,7 @@ describe('mTLS: client certificates required and verified', () => {
 
 describe('certificate rotation through the collector', () => {
   it('serves the rotated certificate on all four ports without a restart', async () => {
-    const dir = tempDir('tracehouse-rotate-');
-    const ca = makeCa(dir, 'rotate-ca');
-    const a = makeCert(dir, ca, 'server-a');
-    const b = makeCert(dir, ca, 'server-b');
-    const certFile = join(dir, 'tls.crt');
-    const keyFile = join(dir, 'tls.key');
-    writeFileSync(certFile, a.cert);
-    writeFileSync(keyFile, a.key);
+    const { ca, b, certFile, keyFile } = servedCertificates(tempDir('tracehouse-rotate-'), 'rotate-ca');
     const c = await startCollector({ 'tls.certFile': certFile, 'tls.keyFile': keyFile, 'tls.reloadCheckIntervalMs': '100' });
     try {
       const ports = [c.collector.grpc!.boundPort, c.collector.http!.boundPort, c.collector.query!.boundPort, c.collector.ops.boundPort];

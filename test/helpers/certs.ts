@@ -36,3 +36,15 @@ export function makeCert(dir: string, ca: Pem, cn: string, use: 'server' | 'clie
   openssl(['x509', '-req', '-in', csr, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-out', certFile, '-days', String(days), '-extfile', ext]);
   return { cert: readFileSync(certFile), key: readFileSync(keyFile), certFile, keyFile };
 }
+
+/** A CA, two server certificates it signed (a, b), and tls.crt / tls.key in dir holding a: the files a rotation rewrites. */
+export function servedCertificates(dir: string, caName = 'ca'): { ca: Pem; a: Pem; b: Pem; certFile: string; keyFile: string } {
+  const ca = makeCa(dir, caName);
+  const a = makeCert(dir, ca, 'server-a');
+  const b = makeCert(dir, ca, 'server-b');
+  const certFile = join(dir, 'tls.crt');
+  const keyFile = join(dir, 'tls.key');
+  writeFileSync(certFile, a.cert);
+  writeFileSync(keyFile, a.key);
+  return { ca, a, b, certFile, keyFile };
+}

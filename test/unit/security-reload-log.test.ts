@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TlsCertificates } from '../../src/security/tls.ts';
 import { TokenStore } from '../../src/security/tokens.ts';
-import { makeCa, makeCert } from '../helpers/certs.ts';
+import { servedCertificates } from '../helpers/certs.ts';
 import { capturedLogger } from '../helpers/logger.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -38,14 +38,7 @@ describe('a bad reload is logged each time the file turns bad', () => {
   });
 
   it('certificate: good, half-rotated, good again, half-rotated again: warned twice', () => {
-    const dir = tempDir();
-    const ca = makeCa(dir, 'ca');
-    const a = makeCert(dir, ca, 'server-a');
-    const b = makeCert(dir, ca, 'server-b');
-    const certFile = join(dir, 'tls.crt');
-    const keyFile = join(dir, 'tls.key');
-    writeFileSync(certFile, a.cert);
-    writeFileSync(keyFile, a.key);
+    const { a, b, certFile, keyFile } = servedCertificates(tempDir());
     const { logger, lines } = capturedLogger();
     const certs = new TlsCertificates({ listener: 'query', certFile: { key: 'tls.certFile', path: certFile }, keyFile: { key: 'tls.keyFile', path: keyFile }, minVersion: 'TLSv1.2', reloadCheckIntervalMs: 60_000 }, logger);
     stops.push(() => certs.shutdown());
