@@ -1,7 +1,7 @@
 // The pipeline's front door: what both receivers do with a request once its bytes are in hand.
 // Admit it against the queue budget, decode it on a worker, queue the rows, and say what the
 // client should be told. Transports only map the outcome to their status codes (REFUSALS).
-import { REFUSALS, type RefusalReason } from '../common/refusals.ts';
+import { REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals.ts';
 import type { Signal } from '../model/signal.ts';
 import type { EncodedChunk } from '../storage/backend.ts';
 import { STORE_BYTES_PER_REQUEST_BYTE } from '../storage/encoders.ts';
@@ -43,7 +43,7 @@ export interface IngestLog {
 /** Optional parts of Ingest: the log for ack = durable, and the memory limiter. */
 export interface IngestParts {
   log?: IngestLog;
-  memory?: { readonly overLimit: boolean };
+  memory?: { readonly overLimit: boolean; readonly retryAfterMs: number };
 }
 
 /**
@@ -101,6 +101,14 @@ export class Ingest {
     if (this.closed) return 'shutting_down';
     if (this.parts.memory?.overLimit) return 'memory_limited';
     return this.writer.isFull ? 'queue_full' : undefined;
+  }
+
+  /**
+   * How long a client refused for `reason` is asked to wait: the memory limiter's own hint (two of
+   * its samples, so the retry meets a fresh one), the transports' default otherwise.
+   */
+  retryAfterMs(reason: RefusalReason): number {
+    return reason === 'memory_limited' && this.parts.memory ? this.parts.memory.retryAfterMs : RETRY_AFTER_MS;
   }
 
   /** Refuses all further requests (shutdown: the writer is about to drain). */

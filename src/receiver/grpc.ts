@@ -10,7 +10,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as HEALTH_PROTO_PATH, type ServingStatus } from 'grpc-health-check';
 import { RECEIVER_GRACE_MS } from '../common/http.ts';
-import { GRPC_CODE, REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals.ts';
+import { GRPC_CODE, REFUSALS, type RefusalReason } from '../common/refusals.ts';
 import type { Signal } from '../model/signal.ts';
 import type { Ingest, IngestOutcome } from '../pipeline/ingest.ts';
 import type { Reservation } from '../pipeline/writer.ts';
@@ -387,7 +387,7 @@ export class GrpcReceiver {
     const refusal = REFUSALS[reason];
     if (!refusal.retryable) return { code: refusal.grpc, details: message };
     const metadata = new grpc.Metadata();
-    metadata.set('grpc-status-details-bin', Buffer.from(encodeStatus(refusal.grpc, message, RETRY_AFTER_MS)));
+    metadata.set('grpc-status-details-bin', Buffer.from(encodeStatus(refusal.grpc, message, this.ingest.retryAfterMs(reason))));
     return { code: refusal.grpc, details: message, metadata };
   }
 

@@ -8,7 +8,7 @@ import { createGunzip, createInflate } from 'node:zlib';
 import { HttpService, MAX_URL_BYTES, RECEIVER_GRACE_MS, targetTooLong } from '../common/http.ts';
 import { releaseBuffer, wholeBuffer } from '../common/release.ts';
 import { createZstdFrames } from '../common/zstd.ts';
-import { REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals.ts';
+import { REFUSALS, type RefusalReason } from '../common/refusals.ts';
 import type { Signal } from '../model/signal.ts';
 import type { Ingest, IngestOutcome } from '../pipeline/ingest.ts';
 import type { OtlpFormat } from '../pipeline/pool.ts';
@@ -482,7 +482,7 @@ export class HttpReceiver {
   private sendRefusal(req: IncomingMessage, res: ServerResponse, format: OtlpFormat, reason: RefusalReason, message: string): void {
     const refusal = REFUSALS[reason];
     // 503, not 429, for overload: the collector is overloaded, not this client throttled; both are retried.
-    const delayMs = refusal.retryable ? RETRY_AFTER_MS : undefined;
+    const delayMs = refusal.retryable ? this.ingest.retryAfterMs(reason) : undefined;
     if (delayMs !== undefined) res.setHeader('retry-after', String(Math.max(1, Math.ceil(delayMs / 1000))));
     const body = format === 'json' ? JSON.stringify(statusObject(refusal.grpc, message, delayMs)) : encodeStatus(refusal.grpc, message, delayMs);
     this.send(req, res, refusal.http, format, body);

@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { getJson, metricValue, startCollector } from '../helpers/collector.ts';
-import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
+import { RawOtlpClient, RetryInfo, RpcStatus, encodeTraces } from '../helpers/otlp-proto.ts';
 
 const body = encodeTraces({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans: [{ traceId: randomBytes(16), spanId: randomBytes(8), name: 'op', startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000000001000' }] }] }] });
 
@@ -37,6 +37,19 @@ describe('memory limiter', () => {
     const ready = await getJson(c.opsUrl, '/readyz');
     expect(ready.status).toBe(503);
     expect(JSON.stringify(ready.body)).toContain('memory');
+  });
+
+  it('asks clients to wait two of its samples, on both receivers', async () => {
+    // With samples 4 s apart a retry after the default 1 s meets the same sample and is refused
+    // again: the hint follows limits.memoryCheckIntervalMs.
+    const c = await startCollector({ 'limits.memorySoftBytes': String(1 << 20), 'limits.memoryCheckIntervalMs': '4000' });
+    onTestFinished(async () => void (await c.stop()));
+    const { http, grpc: err } = await exportBoth(c);
+    expect(http.status).toBe(503);
+    expect(http.headers.get('retry-after')).toBe('8');
+    const status = RpcStatus.decode(err!.metadata.get('grpc-status-details-bin')[0] as Buffer) as unknown as { details: { type_url: string; value: Uint8Array }[] };
+    const retry = RetryInfo.toObject(RetryInfo.decode(status.details[0]!.value), { longs: Number }) as { retryDelay: { seconds?: number } };
+    expect(retry.retryDelay.seconds).toBe(8);
   });
 
   it('accepts the same exports with the limiter off', async () => {
