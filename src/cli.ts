@@ -4,7 +4,7 @@
 // every option.
 import { parseArgs } from 'node:util';
 import { Collector } from './app.ts';
-import { ConfigError, helpText, loadConfig, strayEnvNames } from './config/index.ts';
+import { ConfigError, helpText, loadConfig, warnStrayEnv } from './config/index.ts';
 import { BOOL_KEYS, BOOLEAN_WORD, LIST_KEYS, OPTIONS } from './config/options.ts';
 import { createBackend } from './storage/index.ts';
 import { createLogger } from './telemetry/logger.ts';
@@ -70,8 +70,7 @@ async function main(): Promise<number> {
   // A ConfigError, here or while the collector is built or started, ends main: see its handler.
   const config = loadConfig({ flags: cli.flags, env: process.env, ...(file ? { file } : {}) });
   const logger = createLogger(config['log.level']);
-  const stray = strayEnvNames(process.env);
-  if (stray.length > 0) logger.warn({ variables: stray }, 'environment variables named TRACEHOUSE_ that are no option are ignored (see --help)');
+  warnStrayEnv(logger, process.env);
 
   if (cli.command === 'migrate') {
     const backend = await createBackend(config, { logger, metrics: createMetrics() });

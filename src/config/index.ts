@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import type { Logger } from '../telemetry/logger.ts';
 import { intMax, OPTIONS, takesSizeUnit, type OptionDef, type OptionType } from './options.ts';
 
 type Opt = (typeof OPTIONS)[number];
@@ -125,6 +126,12 @@ export function strayEnvNames(env: NodeJS.ProcessEnv): string[] {
       }
       return best === '' ? n : `${n} (${best}?)`;
     });
+}
+
+/** Warns once of the environment's stray TRACEHOUSE_ variables (strayEnvNames), on every command that reads options from it. */
+export function warnStrayEnv(logger: Logger, env: NodeJS.ProcessEnv): void {
+  const stray = strayEnvNames(env);
+  if (stray.length > 0) logger.warn({ variables: stray }, 'environment variables named TRACEHOUSE_ that are no option are ignored (see --help)');
 }
 
 export interface ConfigSources {

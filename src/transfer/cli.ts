@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { timeNs } from '../common/time.ts';
-import { ConfigError, loadConfig, type Config } from '../config/index.ts';
+import { ConfigError, loadConfig, warnStrayEnv, type Config } from '../config/index.ts';
 import { BOOL_KEYS, BOOLEAN_WORD, LIST_KEYS } from '../config/options.ts';
 import { DEFAULT_TENANT, TENANT_NAME } from '../model/tenant.ts';
 import type { Signal } from '../model/signal.ts';
@@ -168,6 +168,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
     throw err;
   }
   const logger = createLogger(config['log.level'], 2);
+  warnStrayEnv(logger, process.env);
   try {
     const quiet = quietFlag(args.own);
     if (args.command === 'export') {

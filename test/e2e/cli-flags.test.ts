@@ -48,6 +48,18 @@ describe('tracehouse command line flags', () => {
     expect(warning[0]!.variables).toEqual(['TRACEHOUSE_STORAGE_BAKEND (TRACEHOUSE_STORAGE_BACKEND?)']);
   });
 
+  it('warns of the same variable on export, import and copy, on stderr', () => {
+    const dir = tempDir();
+    const db = join(dir, 'a.db');
+    const env = { TRACEHOUSE_STORAGE_BAKEND: 'postgres' };
+    const target = join(dir, 'target.yaml');
+    writeFileSync(target, `storage:\n  sqlite:\n    path: ${join(dir, 'b.db')}\n`);
+    for (const args of [['import', FIXTURE], ['export', '--out', join(dir, 'out.jsonl')], ['copy', '--to-config', target, '--checkpoint', join(dir, 'cp.json')]]) {
+      const r = runCli([...args, `--storage.sqlite.path=${db}`, '--quiet'], { env });
+      expect(r.stderr, args[0]).toContain('TRACEHOUSE_STORAGE_BAKEND (TRACEHOUSE_STORAGE_BACKEND?)');
+    }
+  });
+
   it('reads transfer flags as start does: a switch before FILE leaves it alone, a valued flag before another flag stops', () => {
     const dir = tempDir();
     const imp = run(['import', `--storage.sqlite.path=${join(dir, 'a.db')}`, '--storage.sqlite.attributeIndex', FIXTURE, '--quiet', '--workers.threads=1']);

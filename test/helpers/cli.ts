@@ -6,15 +6,15 @@ import { tableStats } from '../../src/storage/sqlite/reads.ts';
 
 export const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 
-/** Runs `tracehouse ARGS` to its end, in cwd, with input on its stdin. */
-export function runCli(args: string[], o: { cwd?: string; input?: string } = {}): SpawnSyncReturns<string> {
+/** Runs `tracehouse ARGS` to its end, in cwd, with input on its stdin and env added to the environment. */
+export function runCli(args: string[], o: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {}): SpawnSyncReturns<string> {
   return spawnSync(process.execPath, [CLI, ...args], {
     encoding: 'utf8',
     timeout: 120_000,
     maxBuffer: 256 << 20,
     ...(o.cwd === undefined ? {} : { cwd: o.cwd }),
     ...(o.input === undefined ? {} : { input: o.input }),
-    env: { ...process.env, TRACEHOUSE_CONFIG: '' },
+    env: { ...process.env, TRACEHOUSE_CONFIG: '', ...o.env },
   });
 }
 
