@@ -103,7 +103,7 @@ export class Collector {
     const c = config;
     this.pool = new DecodePool(poolOptions(c), backend.encoder);
     this.log = c['delivery.ack'] === 'durable'
-      ? new DurableLog({ dir: walDir(c), exclusive: true, maxBytes: c['delivery.walMaxBytes'], segmentBytes: c['delivery.walSegmentBytes'] }, metrics, logger)
+      ? new DurableLog({ dir: walDir(c), exclusive: true, maxBytes: c['delivery.walMaxBytes'], segmentBytes: c['delivery.walSegmentBytes'], encoder: backend.encoder }, metrics, logger)
       : undefined;
     this.memory = new MemoryLimiter({
       softBytes: defaultMemorySoftBytes(c['limits.memorySoftBytes'], cgroupMemoryLimitBytes()),

@@ -13,8 +13,12 @@
 // the queue budget at a time, until stored. Before, they waited for the next start, and as the
 // log deletes segments only from its oldest, a batch given up in a short outage kept every later
 // segment: the log filled while the store took every write, and ingest refused until a restart.
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ConfigError } from '../config/index.ts';
 import type { EncodedChunk, StoreWriter, WriteBatch } from '../storage/backend.ts';
+import type { EncoderSpec } from '../storage/encoders.ts';
 import type { Signal } from '../model/signal.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
@@ -29,7 +33,16 @@ export interface DurableLogOptions {
   segmentBytes: number;
   /** Refuse a second process on the same directory (WalOptions.exclusive). */
   exclusive?: boolean;
+  /**
+   * How the store encodes rows: the log holds chunks in it, which another store cannot take.
+   * Written beside the segments (ENCODING_NAME); a start whose store encodes otherwise while the
+   * log holds rows stops (DurableLog.start).
+   */
+  encoder?: EncoderSpec;
 }
+
+/** The file in the log's directory naming the encoding of the rows in it: {"store", "encoder"}. */
+const ENCODING_NAME = 'encoding.json';
 
 /** How long a batch the writer gave up on waits before it is written again (its retries took retryMaxElapsedMs already). */
 const KEPT_RETRY_MS = 5000;
@@ -63,6 +76,7 @@ export class DurableLog {
   /** The store's name (the dropped_rows backend label), known once wrap() is given it. */
   private storeName = '';
   private readonly dir: string;
+  private readonly opts: DurableLogOptions;
   private replay: ReplayPlan | undefined;
   private replaying: Promise<void> | undefined;
   private stopped = false;
@@ -79,6 +93,7 @@ export class DurableLog {
     this.logger = logger;
     this.metrics = metrics;
     this.dir = opts.dir;
+    this.opts = opts;
     this.wal = new WriteAheadLog({
       ...opts,
       logger,
@@ -102,12 +117,42 @@ export class DurableLog {
       // Say which setting points at the unusable directory.
       throw new Error(`delivery.walDir = ${JSON.stringify(this.dir)}: cannot open the write-ahead log: ${(err as Error).message}`, { cause: err });
     }
-    this.recorder.adopt(this.replay);
     const { batches, chunks } = this.replay;
+    const rows = batches.reduce((n, b) => n + b.batch.rows, 0) + chunks.reduce((n, c) => n + c.rows, 0);
+    await this.checkEncoding(rows);
+    this.recorder.adopt(this.replay);
     if (batches.length + chunks.length > 0) {
-      const rows = batches.reduce((n, b) => n + b.batch.rows, 0) + chunks.reduce((n, c) => n + c.rows, 0);
       this.logger.info({ batches: batches.length, chunks: chunks.length, rows }, 'write-ahead log: replaying rows accepted before the last stop');
     }
+  }
+
+  /**
+   * Stops a start whose store cannot take the rows the log holds: they were encoded for the store
+   * configured when they were accepted (storage.backend changed from sqlite to postgres, say, with
+   * rows still in the log after a crash or an outage), and every replayed batch would be refused
+   * for good, acknowledged rows dropped. The operator decides: start once with the old store to
+   * write them, or move the directory away. A log without rows takes the new encoding.
+   */
+  private async checkEncoding(rows: number): Promise<void> {
+    const encoder = this.opts.encoder;
+    if (!encoder) return;
+    const path = join(this.dir, ENCODING_NAME);
+    const current = JSON.stringify({ store: this.storeName, encoder });
+    let was: { store?: string; encoder?: unknown } | undefined;
+    try {
+      was = JSON.parse(await readFile(path, 'utf8')) as typeof was;
+    } catch {
+      // None (a new log, or one written before this file was), or unreadable: nothing to compare.
+    }
+    if (rows > 0 && was !== undefined && JSON.stringify(was.encoder) !== JSON.stringify(encoder)) {
+      throw new ConfigError(
+        `storage.backend = ${JSON.stringify(this.storeName)}: delivery.walDir = ${JSON.stringify(this.dir)} holds ${rows} accepted rows encoded for the ${String(was.store)} store, which ${JSON.stringify(this.storeName)} cannot take; ` +
+          `start once with the store they were accepted for to write them, or move the directory away (the rows are then lost)`,
+      );
+    }
+    if (was !== undefined && JSON.stringify(was) === current) return;
+    await writeFile(path + '.tmp', current);
+    await rename(path + '.tmp', path);
   }
 
   /**

@@ -1,0 +1,77 @@
+// delivery.ack = durable across a change of store: the write-ahead log holds rows encoded for the
+// store that accepted them (JSON for SQLite, COPY rows for PostgreSQL…). A start on another store
+// while rows are still in the log (after a crash, or a stop during an outage) must stop and say
+// so, not replay them into a store that refuses each batch for good; the rows stay in the log for
+// a start on their own store. An empty log takes the new store.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { Collector } from '../../src/app.ts';
+import { ConfigError, loadConfig } from '../../src/config/index.ts';
+import { sqliteOptions } from '../../src/storage/index.ts';
+import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
+import { createMetrics } from '../../src/telemetry/metrics.ts';
+import { gated } from '../helpers/backends.ts';
+import { eventually, metricValue, startCollector } from '../helpers/collector.ts';
+import { encodeTraces } from '../helpers/otlp-proto.ts';
+import { createTestDatabase } from '../helpers/postgres.ts';
+import { storedInSqlite } from '../helpers/process.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const SERVICE = 'wal-store-switch';
+const LISTEN = { 'receiver.grpc.listen': '127.0.0.1:0', 'receiver.http.listen': '127.0.0.1:0', 'query.listen': '127.0.0.1:0', 'ops.listen': '127.0.0.1:0', 'workers.threads': '1' };
+
+async function sqlite(db: string) {
+  const b = createSqliteBackend(sqliteOptions(loadConfig({ flags: { 'storage.backend': 'sqlite', 'storage.sqlite.path': db } })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+  await b.start();
+  return b;
+}
+
+/** Starts a collector on PostgreSQL with the given log directory; shuts it down whatever start does. */
+async function startOnPostgres(wal: string, url: string): Promise<void> {
+  const config = loadConfig({ flags: { ...LISTEN, 'storage.backend': 'postgres', 'storage.postgres.url': url, 'delivery.ack': 'durable', 'delivery.walDir': wal } });
+  const collector = await Collector.create(config, { logger: pino({ level: 'silent' }) });
+  try {
+    await collector.start();
+  } finally {
+    await collector.shutdown();
+  }
+}
+
+describe('delivery.ack = durable: a start on another store', () => {
+  it('stops, naming the store and the log, while the log holds rows of the old one; they are stored by the old one after', async () => {
+    const dir = tempDir('wal-switch-');
+    const db = join(dir, 'th.db');
+    const wal = join(dir, 'wal');
+    const flags = { 'storage.backend': 'sqlite', 'storage.sqlite.path': db, 'delivery.walDir': wal, 'writer.retryInitialMs': '20', 'writer.retryMaxMs': '40' };
+
+    // SQLite is down for the whole first run: the accepted export stays in the log.
+    const down = gated(await sqlite(db));
+    down.failNext(Number.MAX_SAFE_INTEGER, { kind: 'retryable', error: new Error('store down') });
+    const first = await startCollector({ ...flags, 'writer.retryMaxElapsedMs': '200', 'shutdown.timeoutMs': '1000' }, { backend: down.backend });
+    const traceId = randomBytes(16);
+    const spans = Array.from({ length: 3 }, () => ({ traceId, spanId: randomBytes(8), name: 'op', startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000000001000' }));
+    const body = encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: SERVICE } }] }, scopeSpans: [{ spans }] }] });
+    expect((await fetch(first.httpUrl + '/v1/traces', { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body })).status).toBe(200);
+    await first.stop();
+
+    const url = await createTestDatabase('wal_switch');
+    const refused = startOnPostgres(wal, url);
+    await expect(refused).rejects.toThrow(ConfigError);
+    await expect(refused).rejects.toThrow(`storage.backend = "postgres": delivery.walDir = ${JSON.stringify(wal)} holds 3 accepted rows encoded for the sqlite store`);
+
+    // Back on SQLite, the rows the refused start left alone are stored.
+    const back = await startCollector(flags);
+    try {
+      await eventually(async () => (storedInSqlite(db, SERVICE).spansByTrace.get(traceId.toString('hex')) === 3 ? true : undefined), 10_000, 'the kept rows stored');
+      expect(await metricValue(back.opsUrl, 'tracehouse_writer_dropped_rows_total')).toBe(0);
+      await eventually(async () => ((await metricValue(back.opsUrl, 'tracehouse_wal_pending_entries')) === 0 ? true : undefined), 10_000, 'the log emptied');
+    } finally {
+      await back.stop();
+    }
+
+    // The log is empty now: PostgreSQL takes it over.
+    await startOnPostgres(wal, url);
+  }, 60_000);
+});
