@@ -146,7 +146,8 @@ export class DurableLog {
     }
     if (rows > 0 && was !== undefined && JSON.stringify(was.encoder) !== JSON.stringify(encoder)) {
       throw new ConfigError(
-        `storage.backend = ${JSON.stringify(this.storeName)}: delivery.walDir = ${JSON.stringify(this.dir)} holds ${rows} accepted rows encoded for the ${String(was.store)} store, which ${JSON.stringify(this.storeName)} cannot take; ` +
+        `delivery.walDir = ${JSON.stringify(this.dir)} holds ${rows} accepted rows encoded for the ${String(was.store)} store (${JSON.stringify(was.encoder)}), ` +
+          `which storage.backend = ${JSON.stringify(this.storeName)} (${JSON.stringify(encoder)}; the shard count of storage.clickhouse.urls counts too) cannot take; ` +
           `start once with the store they were accepted for to write them, or move the directory away (the rows are then lost)`,
       );
     }

@@ -59,7 +59,8 @@ describe('delivery.ack = durable: a start on another store', () => {
     const url = await createTestDatabase('wal_switch');
     const refused = startOnPostgres(wal, url);
     await expect(refused).rejects.toThrow(ConfigError);
-    await expect(refused).rejects.toThrow(`storage.backend = "postgres": delivery.walDir = ${JSON.stringify(wal)} holds 3 accepted rows encoded for the sqlite store`);
+    await expect(refused).rejects.toThrow(`delivery.walDir = ${JSON.stringify(wal)} holds 3 accepted rows encoded for the sqlite store`);
+    await expect(refused).rejects.toThrow('which storage.backend = "postgres"');
 
     // Back on SQLite, the rows the refused start left alone are stored.
     const back = await startCollector(flags);
