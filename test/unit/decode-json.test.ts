@@ -201,7 +201,7 @@ describe('decodeTracesJson', () => {
                 { ...SPAN, spanId: Buffer.from(SPAN.spanId, 'hex').toString('base64') },
                 { ...SPAN, spanId: 12345 },
                 { ...SPAN, parentSpanId: 'eee19b7e' },
-                { ...SPAN, parentSpanId: '0000000000000000' },
+                { ...SPAN, parentSpanId: '0000000000000000', name: 'zero parent: a root' },
                 { ...SPAN, links: [{ traceId: 'abc', spanId: SPAN.spanId }] },
                 { ...SPAN, name: 'kept' },
               ],
@@ -211,9 +211,9 @@ describe('decodeTracesJson', () => {
       ],
     };
     const { rows, rejected, errorMessage } = traces(json);
-    expect(rows.map((r) => r.name)).toEqual(['kept']);
-    expect(rejected).toBe(8);
-    expect(errorMessage).toBe('8 spans rejected: invalid trace id (3), invalid span id (2), invalid parent span id (2), invalid link id (1)');
+    expect(rows.map((r) => [r.name, r.parentSpanId])).toEqual([['zero parent: a root', ''], ['kept', '']]);
+    expect(rejected).toBe(7);
+    expect(errorMessage).toBe('7 spans rejected: invalid trace id (3), invalid span id (2), invalid parent span id (1), invalid link id (1)');
   });
 
   it('stores bytesValue as canonical base64 and refuses what is not base64', () => {

@@ -178,13 +178,15 @@ describe('decodeTracesProto', () => {
       sampleSpan({ spanId: new Uint8Array(8) }),
       sampleSpan({ spanId: hexBytes('01'.repeat(7)) }),
       sampleSpan({ parentSpanId: hexBytes('01'.repeat(7)) }),
-      sampleSpan({ parentSpanId: new Uint8Array(8) }),
+      // An all-zero parent is the invalid-id sentinel some exporters write for a root: a root.
+      sampleSpan({ spanId: hexBytes('0000000000000002'), parentSpanId: new Uint8Array(8) }),
       sampleSpan({ spanId: hexBytes('0000000000000001') }),
     ];
     const { rows, rejected, errorMessage } = decodeTracesProto(encodeTraces(tracesOf(spans)), LIMITS);
-    expect(rows.map((r) => r.spanId)).toEqual(['eee19b7ec3c1b174', '0000000000000001']);
-    expect(rejected).toBe(7);
-    expect(errorMessage).toBe('7 spans rejected: invalid trace id (3), invalid span id (2), invalid parent span id (2)');
+    expect(rows.map((r) => r.spanId)).toEqual(['eee19b7ec3c1b174', '0000000000000002', '0000000000000001']);
+    expect(rows[1].parentSpanId).toBe('');
+    expect(rejected).toBe(6);
+    expect(errorMessage).toBe('6 spans rejected: invalid trace id (3), invalid span id (2), invalid parent span id (1)');
   });
 
   it('rejects a span whose link has an id of the wrong length; all-zero link ids become empty', () => {

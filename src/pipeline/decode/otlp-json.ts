@@ -421,8 +421,8 @@ export const SPAN_HEAD: { traceId: string | null; spanId: string | null; parentS
 export function readSpanHead(v: Json): void {
   SPAN_HEAD.traceId = hexId(v, 'traceId', 'trace_id', 16);
   SPAN_HEAD.spanId = hexId(v, 'spanId', 'span_id', 8);
-  const parentRaw = get(v, 'parentSpanId', 'parent_span_id');
-  SPAN_HEAD.parentSpanId = parentRaw === undefined || parentRaw === '' ? '' : hexId(v, 'parentSpanId', 'parent_span_id', 8) || null;
+  // Empty or all zero (the invalid-id sentinel some exporters write for a root): a root span.
+  SPAN_HEAD.parentSpanId = hexId(v, 'parentSpanId', 'parent_span_id', 8);
   SPAN_HEAD.start = uint64Field(v, 'startTimeUnixNano', 'start_time_unix_nano');
   SPAN_HEAD.end = uint64Field(v, 'endTimeUnixNano', 'end_time_unix_nano');
   SPAN_HEAD.status = objectField(v, 'status', 'status');

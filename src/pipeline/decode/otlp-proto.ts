@@ -546,15 +546,11 @@ function readSpan(
       case 26:
         traceState = readString(r);
         break;
-      case 34: {
-        // parent_span_id: empty means a root span; all zero is not a valid id
-        const e = r.lenEnd();
-        const s = r.pos;
-        r.pos = e;
-        const id = spanIdAt(r, s, e);
-        parentSpanId = id === '' && e !== s ? null : id;
+      case 34:
+        // parent_span_id: empty or all zero (the invalid-id sentinel some exporters write for a
+        // root, which the OpenTelemetry Collector reads as none) means a root span
+        parentSpanId = readSpanId(r);
         break;
-      }
       case 42:
         name = readString(r);
         break;

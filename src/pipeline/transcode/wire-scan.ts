@@ -162,10 +162,9 @@ export function scanSpan(r: WireReader, start: number, end: number): void {
         r.pos = tsEnd;
         break;
       case 34:
-        // parent_span_id: empty means a root span; all zero is not a valid id
+        // parent_span_id: empty or all zero means a root span, as in the row decoder
         parentState = idField(r, 8);
         parentStart = idStart;
-        if (parentState === ID_EMPTY && idEnd !== idStart) parentState = ID_BAD;
         break;
       case 42:
         nameEnd = r.lenEnd();
