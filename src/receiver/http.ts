@@ -3,6 +3,7 @@
 // limit while receiving and while inflating (so a compression bomb stops at the limit), and hands the body to the
 // shared ingest path. Every refusal is a google.rpc.Status in the request's content type.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Transform } from 'node:stream';
 import { createGunzip, createInflate } from 'node:zlib';
 import { HttpService, MAX_URL_BYTES, RECEIVER_GRACE_MS, targetTooLong } from '../common/http.ts';
@@ -370,7 +371,9 @@ export class HttpReceiver {
     server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => (targetTooLong(req) ? this.refuseLongTarget(req, res) : this.onRequest(req, res, true)));
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT';
-      if (timeout) this.ingest.refuse('http', 'timeout');
+      // Node times out a fresh connection that never sent a byte too (browsers and proxies open
+      // spare ones ahead of use): no request began, so none was refused.
+      if (timeout && (socket as Socket).bytesRead > 0) this.ingest.refuse('http', 'timeout');
       if (!socket.writable || socket.destroyed || err.code === 'ECONNRESET') return void socket.destroy();
       const line = timeout ? '408 Request Timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
       socket.end(`HTTP/1.1 ${line}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);

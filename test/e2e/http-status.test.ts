@@ -4,6 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { request, type IncomingHttpHeaders } from 'node:http';
+import { createConnection } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
 import { pino } from 'pino';
@@ -479,6 +480,28 @@ describe('OTLP/HTTP status codes', () => {
     });
     expect(r.status).toBe(408);
     expect(r.headers['content-type']).toBe(JSON_CT);
+  });
+
+  it('does not count a connection that never sent a byte as a timed-out request; one that began a request still counts', async () => {
+    const url = new URL(c.httpUrl);
+    // Node ends a connection whose request has not arrived within headersTimeout (bodyTimeoutMs
+    // here) through clientError; resolves with what the server wrote before closing it.
+    const idleFor = (sent: string) =>
+      new Promise<string>((resolve) => {
+        const s = createConnection({ host: url.hostname, port: Number(url.port) });
+        let got = '';
+        s.on('data', (d) => (got += d));
+        s.on('error', () => {});
+        s.once('close', () => resolve(got));
+        if (sent) s.write(sent);
+      });
+    const before = await refused(c, 'timeout');
+    // A spare connection (browsers and proxies open them ahead of use) made no request.
+    await idleFor('');
+    expect(await refused(c, 'timeout')).toBe(before);
+    // Headers that stop half-way are a request that timed out.
+    expect(await idleFor('POST /v1/traces HTTP/1.1\r\nHost: x\r\n')).toMatch(/^HTTP\/1.1 408/);
+    expect(await refused(c, 'timeout')).toBe(before + 1);
   });
 
   it('counts a client that goes away mid-body and keeps serving', async () => {
