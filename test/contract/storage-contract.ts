@@ -142,6 +142,19 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       expect((await backend.getOperations(TENANT, { service: listed! })).map((o) => o.name)).toEqual([span.name]);
     });
 
+    it('finds a span with a very long name by the name its operations listing gives', async () => {
+      // A database client's span named after its whole statement, say: the Jaeger UI and the web
+      // UI search by the operation name the listing gave them.
+      const service = 'svc-' + randomUUID();
+      const name = `SELECT ${'c, '.repeat(150)}x FROM t`;
+      const span = makeSpan({ serviceName: service, name });
+      await writeSpans(backend, [span, makeSpan({ serviceName: service, name: 'short' })]);
+      const listed = (await backend.getOperations(TENANT, { service })).find((o) => name.startsWith(o.name) && o.name.length >= 256);
+      expect(listed).toBeDefined();
+      expect((await backend.searchTraces(TENANT, { service, name: listed!.name, limit: 10 })).map((t) => t.traceId)).toEqual([span.traceId]);
+      expect((await backend.searchTraces(TENANT, { service, name, limit: 10 })).map((t) => t.traceId)).toEqual([span.traceId]);
+    });
+
     it('searches traces by time range and duration', async () => {
       const service = 'svc-' + randomUUID();
       const base = BigInt(Date.now()) * MS - 3_600_000n * MS;

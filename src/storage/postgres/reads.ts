@@ -159,8 +159,16 @@ export class Params {
  * begins, or a service listed under it could not be searched.
  */
 export function serviceCond(p: Params, service: string): string {
-  const s = p.add(escapeText(service));
-  return `left(service_name, 256) = left(${s}::text, 256) AND (service_name = ${s}::text OR length(${s}::text) = 256)`;
+  return listedCond(p, 'service_name', service);
+}
+
+/**
+ * A column the operations listing keeps to its first 256 characters (service_name, name): equal
+ * to the value, or beginning with it when the value has that length (a name as listed).
+ */
+function listedCond(p: Params, column: 'service_name' | 'name', value: string): string {
+  const s = p.add(escapeText(value));
+  return `left(${column}, 256) = left(${s}::text, 256) AND (${column} = ${s}::text OR length(${s}::text) = 256)`;
 }
 
 /** The read operations of the port, on one schema. */
@@ -216,7 +224,8 @@ export class Reads {
     const p = new Params();
     const conds: string[] = [`tenant = ${p.add(tenant)}::text`];
     if (q.service !== undefined) conds.push(serviceCond(p, q.service));
-    if (q.name !== undefined) conds.push(`name = ${p.add(escapeText(q.name))}::text`);
+    // The operations listing keeps a span name's first 256 characters: a name of that length finds the names it begins.
+    if (q.name !== undefined) conds.push(listedCond(p, 'name', q.name));
     if (q.startNano !== undefined) conds.push(`start_time_unix_nano >= ${p.add(int8Param(q.startNano))}::int8`);
     if (q.endNano !== undefined) conds.push(`start_time_unix_nano <= ${p.add(int8Param(q.endNano))}::int8`);
     if (q.minDurationNano !== undefined) conds.push(`duration_nano >= ${p.add(int8Param(q.minDurationNano))}::int8`);
