@@ -78,6 +78,33 @@ describe('clickhouse sharding', () => {
     expect(logs.map((l) => l.traceId)).toEqual(traces.slice(0, 5).map((t) => t[0]!.traceId));
     expect(await b.searchLogs(TENANT, { traceId: traces[12]![0]!.traceId.toUpperCase(), limit: 5 })).toHaveLength(1);
   });
+
+  it('searches a trace split over two shards (a shard added while it was written) as one trace', async () => {
+    const [first, added] = [uniqueDatabase('grow0'), uniqueDatabase('grow1')];
+    const service = 'svc-' + randomUUID();
+    const t = BigInt(Date.now()) * MS;
+    // A trace id that the two-shard store routes to the added shard.
+    let traceId = hex(16);
+    while (shardOf(traceId, 2) !== 1) traceId = hex(16);
+    const root = makeSpan({ traceId, serviceName: service, name: 'root', startTimeUnixNano: t, endTimeUnixNano: t + 100n * MS });
+    const before = makeSpan({ traceId, parentSpanId: root.spanId, serviceName: service, name: 'before', startTimeUnixNano: t + MS, endTimeUnixNano: t + 2n * MS });
+    const after = makeSpan({ traceId, parentSpanId: root.spanId, serviceName: service, name: 'after', startTimeUnixNano: t + 150n * MS, endTimeUnixNano: t + 300n * MS, statusCode: 2 });
+    const other = makeTrace(2, { serviceName: service, startTimeUnixNano: t - 1000n * MS, endTimeUnixNano: t - 999n * MS });
+    await writeSpans(await backend([first]), [root, before, ...other]);
+    const grown = await backend([first, added]);
+    await writeSpans(grown, [after]);
+    expect(await select(client, `SELECT count() FROM ${added}.otel_traces`)).toEqual([[1]]);
+
+    expect(await grown.readTrace(TENANT, traceId, 10)).toMatchObject({ total: 3 });
+    const found = await grown.searchTraces(TENANT, { service, limit: 10 });
+    expect(found).toEqual([
+      { traceId, rootServiceName: service, rootSpanName: 'root', startTimeUnixNano: t, durationNano: 300n * MS, spanCount: 3, hasError: true },
+      expect.objectContaining({ traceId: other[0]!.traceId, spanCount: 2 }),
+    ]);
+    // One slot of the limit per trace: the split trace does not crowd out the next one.
+    expect((await grown.searchTraces(TENANT, { service, limit: 2 })).map((x) => x.traceId)).toEqual([traceId, other[0]!.traceId]);
+    expect((await grown.searchTraces(TENANT, { service, name: 'before', limit: 10 })).map((x) => [x.traceId, x.spanCount, x.rootSpanName])).toEqual([[traceId, 3, 'root']]);
+  });
 });
 
 describe('clickhouse deduplication', () => {

@@ -11,7 +11,7 @@ import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError } from './errors.ts';
 import { appliedVersions, runMigrations } from './migrate.ts';
 import { dependenciesOnShard, operationsOnShard, servicesOnShard } from './listings.ts';
-import { getTraceOnShard, readTraceOnShard, searchLogsOnShard, searchTracesOnShard } from './reads.ts';
+import { getTraceOnShard, matchingTracesOnShard, mergeSummaries, readTraceOnShard, searchLogsOnShard, summariesOnShard, type ShardSummary } from './reads.ts';
 import { scanLogs, scanSpans } from './scan.ts';
 import { LOG_COLUMNS, TENANT_COLUMN, TRACE_COLUMNS, latestVersion, qualified, quoteIdent, quoteString, tableNames, validateSchemaOptions, type SchemaOptions } from './schema.ts';
 import { connectShard, type Shard } from './shard.ts';
@@ -278,14 +278,31 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     const limit = Math.max(0, Math.floor(query.limit));
     if (limit === 0) return [];
     const q = { ...query, limit };
-    const parts = await Promise.all(this.#readShards().map((s) => searchTracesOnShard(s.shard.client, s.schema, tenant, q)));
-    // Merge by the port's ranking (newest matching span), cut to the limit, then order by trace start.
-    return parts
-      .flat()
-      .sort((a, b) => (a.newestMatch === b.newestMatch ? (a.traceId < b.traceId ? -1 : 1) : a.newestMatch > b.newestMatch ? -1 : 1))
+    const shards = this.#readShards();
+    // The newest matching span of each trace on any shard ranks it (the port's ranking): each
+    // shard's `limit` newest hold the `limit` newest of all.
+    const newest = new Map<string, bigint>();
+    for (const part of await Promise.all(shards.map((s) => matchingTracesOnShard(s.shard.client, s.schema, tenant, q)))) {
+      for (const c of part) {
+        const seen = newest.get(c.traceId);
+        if (seen === undefined || c.newestMatch > seen) newest.set(c.traceId, c.newestMatch);
+      }
+    }
+    if (newest.size === 0) return [];
+    const ids = [...newest]
+      .sort((a, b) => (a[1] === b[1] ? (a[0] < b[0] ? -1 : 1) : a[1] > b[1] ? -1 : 1))
       .slice(0, limit)
-      .map(({ newestMatch: _, ...summary }) => summary)
-      .sort(byNewestTrace);
+      .map(([id]) => id);
+    // Every shard summarizes its spans of them: a trace is on one shard unless the shards changed
+    // while it was written, and then its parts are merged.
+    const byTrace = new Map<string, ShardSummary>();
+    for (const part of await Promise.all(shards.map((s) => summariesOnShard(s.shard.client, s.schema, tenant, ids)))) {
+      for (const x of part) {
+        const seen = byTrace.get(x.traceId);
+        byTrace.set(x.traceId, seen === undefined ? x : mergeSummaries(seen, x));
+      }
+    }
+    return [...byTrace.values()].map(({ hasRoot: _h, rootStart: _r, ...summary }) => summary).sort(byNewestTrace);
   }
 
   async searchLogs(tenant: string, query: LogQuery): Promise<LogRow[]> {

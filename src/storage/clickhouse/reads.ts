@@ -101,11 +101,11 @@ export function addServiceAndTime(where: string[], params: Params, q: { service?
   addCond(where, params, 'Timestamp <= fromUnixTimestamp64Nano({endNano:Int64})', 'endNano', q.endNano === undefined ? undefined : clampI64(q.endNano));
 }
 
-/** A shard's trace summary with the start of its newest matching span, by which shards' results merge. */
-export type RankedSummary = TraceSummary & { newestMatch: bigint };
-
-/** Summaries of the newest matching traces on this shard (at most query.limit). */
-export async function searchTracesOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, q: TraceQuery): Promise<RankedSummary[]> {
+/**
+ * The newest matching traces on this shard (at most query.limit), each with the start of its
+ * newest matching span here: the port's ranking, by which index.ts merges the shards' candidates.
+ */
+export async function matchingTracesOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, q: TraceQuery): Promise<{ traceId: string; newestMatch: bigint }[]> {
   const traces = qualified(o, tableNames(o).traces);
   const where = [TENANT_COND, "TraceId != ''"];
   const params: Params = { limit: q.limit, tenant };
@@ -120,9 +120,7 @@ export async function searchTracesOnShard(client: ClickHouseClient, o: SchemaOpt
     params[`ak${i}`] = a.key;
     params[`av${i}`] = a.value;
   });
-  // Candidates: the traces whose newest matching span is newest (the port's ranking, as every
-  // backend does it); the summaries below cover every span of each candidate.
-  const candidates = await rows(
+  const found = await rows(
     client,
     `SELECT TraceId, toString(max(toUnixTimestamp64Nano(Timestamp))) FROM ${traces}
 WHERE ${where.join('\n  AND ')}
@@ -131,9 +129,18 @@ ORDER BY max(Timestamp) DESC, TraceId
 LIMIT {limit:UInt32}`,
     params,
   );
-  if (candidates.length === 0) return [];
-  const ids = candidates.map((r) => r[0] as string);
-  const rank = new Map(candidates.map((r) => [r[0] as string, BigInt(r[1] as string)]));
+  return found.map((r) => ({ traceId: r[0] as string, newestMatch: BigInt(r[1] as string) }));
+}
+
+/** A summary of a trace's spans on one shard, with what merging it with another shard's needs (mergeSummaries). */
+export type ShardSummary = TraceSummary & { hasRoot: boolean; rootStart: bigint };
+
+/**
+ * Summaries of the spans of these traces on this shard (those it holds of them). A trace is on one
+ * shard unless the shards changed while it was written: then each shard summarizes its part.
+ */
+export async function summariesOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, ids: string[]): Promise<ShardSummary[]> {
+  const traces = qualified(o, tableNames(o).traces);
   const sql = `${lookupBounds(o, 'has({ids:Array(String)}, TraceId)')}
 SELECT
     TraceId,
@@ -145,14 +152,14 @@ SELECT
     argMinIf(ServiceName, (Timestamp, SpanId), ParentSpanId = ''),
     argMinIf(SpanName, (Timestamp, SpanId), ParentSpanId = ''),
     argMin(ServiceName, (Timestamp, SpanId)),
-    argMin(SpanName, (Timestamp, SpanId))
+    argMin(SpanName, (Timestamp, SpanId)),
+    toString(toUnixTimestamp64Nano(minIf(Timestamp, ParentSpanId = '')))
 FROM ${traces}
 WHERE ${TENANT_COND} AND has({ids:Array(String)}, TraceId) AND ${WITHIN_BOUNDS}
 GROUP BY TraceId`;
   return (await rows(client, sql, { ids, tenant })).map((r) => {
     const hasRoot = Boolean(r[5]);
     return {
-      newestMatch: rank.get(r[0] as string) ?? 0n,
       traceId: r[0] as string,
       startTimeUnixNano: BigInt(r[1] as string),
       durationNano: BigInt(r[2] as string),
@@ -160,8 +167,30 @@ GROUP BY TraceId`;
       hasError: Boolean(r[4]),
       rootServiceName: (hasRoot ? r[6] : r[8]) as string,
       rootSpanName: (hasRoot ? r[7] : r[9]) as string,
+      hasRoot,
+      rootStart: BigInt(r[10] as string),
     };
   });
+}
+
+/** One trace's summaries from two shards as one: its spans are those of both, its root the earlier parentless span (else the earliest span). */
+export function mergeSummaries(a: ShardSummary, b: ShardSummary): ShardSummary {
+  const start = a.startTimeUnixNano < b.startTimeUnixNano ? a.startTimeUnixNano : b.startTimeUnixNano;
+  const endA = a.startTimeUnixNano + a.durationNano;
+  const endB = b.startTimeUnixNano + b.durationNano;
+  const end = endA > endB ? endA : endB;
+  const rootOf = a.hasRoot !== b.hasRoot ? (a.hasRoot ? a : b) : a.hasRoot ? (a.rootStart <= b.rootStart ? a : b) : a.startTimeUnixNano <= b.startTimeUnixNano ? a : b;
+  return {
+    traceId: a.traceId,
+    rootServiceName: rootOf.rootServiceName,
+    rootSpanName: rootOf.rootSpanName,
+    startTimeUnixNano: start,
+    durationNano: end - start,
+    spanCount: a.spanCount + b.spanCount,
+    hasError: a.hasError || b.hasError,
+    hasRoot: a.hasRoot || b.hasRoot,
+    rootStart: rootOf.rootStart,
+  };
 }
 
 /** The columns decodeLog reads. */
