@@ -2,7 +2,7 @@
 // what `delivery.ack = durable` will do once ingest appends before acknowledging. Counts are
 // exact: every acknowledged row stored, none twice, across an outage and across crashes.
 import { randomUUID } from 'node:crypto';
-import { cpSync } from 'node:fs';
+import { cpSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -18,6 +18,7 @@ import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { gated } from '../helpers/backends.ts';
 import { eventually } from '../helpers/collector.ts';
+import { capturedLogger } from '../helpers/logger.ts';
 import { makeLog, makeSpan } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { sqliteOptions } from '../../src/storage/index.ts';
@@ -276,4 +277,63 @@ describe('write-ahead log behind the writer', () => {
     await log.shutdown();
     expect((await counts(store, during)).spans).toBeGreaterThan(0);
   });
+});
+
+describe('write-ahead log behind the writer: a batch stored by an attempt that had timed out', () => {
+  it('lets go of the log after a restart when a later attempt recorded the stored batch again before a crash', async () => {
+    const dir = tempDir('walw-');
+    const store = await sqlite(join(dir, 'db.sqlite'));
+    const walDir = join(dir, 'wal');
+    const crashDir = join(dir, 'wal-at-crash');
+    const service = 'late-' + randomUUID();
+    const { wal } = await openWal(walDir);
+    const recorder = new WalRecorder(wal);
+    // The first attempt lands after it timed out (100 ms); the attempts meanwhile find the store
+    // unreachable; the one after it landed records the batch again, and the process dies during it.
+    let landed = false;
+    let crashed = false;
+    const slow: StoreWriter = {
+      name: store.name,
+      write: async (b) => {
+        if (!landed && !crashed) {
+          if (calls++ > 0) return { kind: 'retryable', error: new Error('store unreachable') };
+          await new Promise((r) => setTimeout(r, 150));
+          const res = await store.write(b);
+          landed = true;
+          return res;
+        }
+        if (!crashed) {
+          await wal.flush();
+          cpSync(walDir, crashDir, { recursive: true });
+          crashed = true;
+        }
+        return store.write(b);
+      },
+    };
+    let calls = 0;
+    const writer = new Writer(recorder.wrap(slow), { ...opts, writeTimeoutMs: 100, retryMaxElapsedMs: 60_000, maxInFlightBatches: 1 }, createMetrics(), silent);
+    await accept(wal, recorder, writer, 'logs', requests(service, 1).logs[0]!);
+    await eventually(async () => (crashed ? true : undefined), 5_000, 'the third attempt');
+    await writer.shutdown(1_000);
+    expect(await counts(store, service)).toEqual({ spans: 0, logs: 5 });
+
+    // The restart from the log as the crash left it, then a steady trickle of new requests that
+    // rotates its segments: once everything is stored, the segments of before the crash go.
+    const atCrash = readdirSync(crashDir).filter((n) => n.endsWith('.wal'));
+    const { logger, lines } = capturedLogger();
+    const log = new DurableLog({ dir: crashDir, maxBytes: 64 << 20, segmentBytes: 32 * 1024 }, createMetrics(), logger);
+    await log.start();
+    cleanup.push(() => log.shutdown());
+    const writer2 = new Writer(log.wrap(store), opts, createMetrics(), silent);
+    log.feed(writer2, opts.maxQueueBytes);
+    for (const c of requests('after-' + service, 40).spans) {
+      const reservation = writer2.reserve(c.reduce((n, x) => n + x.data.byteLength, 0))!;
+      expect(await log.append('traces', c, TENANT)).toBeUndefined();
+      void reservation.commit('traces', c, TENANT);
+    }
+    await writer2.drain();
+    await eventually(async () => (readdirSync(crashDir).filter((n) => atCrash.includes(n)).length === 0 ? true : undefined), 5_000, 'the segments of before the crash deleted');
+    expect(lines().filter((l) => /could not be read back/.test(String(l.msg)))).toEqual([]);
+    expect(await counts(store, service)).toEqual({ spans: 0, logs: 5 });
+  }, 20_000);
 });

@@ -302,6 +302,25 @@ describe('write-ahead log', () => {
     expect(replay.batches[0]!.batch.batchId).not.toBe(batch.batchId);
   });
 
+  it('replays nothing of a batch recorded again after it was stored, and lets go of its segment', async () => {
+    const dir = tempDir('wal-');
+    const w = wal(dir);
+    await w.start();
+    const e = [chunk(100)];
+    const s = await w.append('traces', e);
+    const b = batchOf(e);
+    // Stored by one attempt, then recorded again under the same id by a later one (written by
+    // versions before the recorder remembered ended batches), and the process dies.
+    w.markStored(await w.recordBatch(b, [{ entry: s, index: 0 }]));
+    await w.flush();
+    await w.recordBatch(b, [{ entry: s, index: 0 }]);
+
+    const before = segments(dir);
+    const plan = await wal(dir).open();
+    expect(plan).toEqual({ batches: [], chunks: [] });
+    expect(segments(dir).filter((n) => before.includes(n))).toEqual([]);
+  });
+
   it('keeps batch ids stable across repeated crashes until the batch is marked stored', async () => {
     const dir = tempDir('wal-');
     const w = wal(dir);

@@ -399,6 +399,9 @@ export class WriteAheadLog {
       let rows = 0;
       let bytes = 0;
       for (const r of b.refs) {
+        // A chunk a stored batch covers is in the store already: a batch recorded again by an
+        // attempt that began after an earlier one (timed out, then landed) had stored it.
+        if (covered.has(chunkKey(r))) continue;
         const c = entryChunks.get(r.entry)?.chunks[r.index];
         if (!c) {
           missing++;
@@ -408,9 +411,11 @@ export class WriteAheadLog {
         rows += c.rows;
         bytes += c.bytes;
       }
-      // A batch none of whose chunks survived has nothing to replay and nothing to wait for.
+      // A batch none of whose chunks survived (or are still to store) has nothing to replay and
+      // nothing to wait for.
       if (refs.length === 0) continue;
-      this.batches.set(seq, { seg: b.seg, refs: b.refs });
+      // Its stored chunks are not counted in their entries' remaining ones: not released again.
+      this.batches.set(seq, { seg: b.seg, refs: b.refs.filter((r) => !covered.has(chunkKey(r))) });
       b.seg.live++;
       // A batch that lost chunks must not reuse its id: the stores would take the survivors for
       // rows already stored (ClickHouse's token, PostgreSQL's row positions) and drop them. A new
