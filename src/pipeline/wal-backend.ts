@@ -23,6 +23,13 @@ export class WalRecorder {
   private readonly recorded = new Map<string, Promise<number>>();
   /** Batches the writer gave up on (watch), with whether an attempt still running then was refused for good. */
   private readonly watched = new Map<string, boolean>();
+  /**
+   * Batches (the writer's objects, which it hands to every attempt) an attempt ended: stored or
+   * refused for good. A later attempt of one (begun after an earlier one timed out, then landed)
+   * writes through: recorded again, its record would name chunks the log has let go of, and hold
+   * its segment, and every later one, for good.
+   */
+  private readonly ended = new WeakSet<WriteBatch>();
 
   constructor(wal: WriteAheadLog) {
     this.wal = wal;
@@ -100,6 +107,7 @@ export class WalRecorder {
   private async write(batch: WriteBatch, write: () => Promise<WriteResult>): Promise<WriteResult> {
     let record = this.recorded.get(batch.batchId);
     if (!record) {
+      if (this.ended.has(batch)) return write();
       const refs = this.refsOf(batch.chunks);
       if (!refs) return write();
       record = this.wal.recordBatch(batch, refs);
@@ -119,6 +127,7 @@ export class WalRecorder {
       if (result.kind === 'permanent' && this.watched.has(batch.batchId)) this.watched.set(batch.batchId, true);
       this.wal.markStored(seq);
       this.recorded.delete(batch.batchId);
+      this.ended.add(batch);
     }
     return result;
   }

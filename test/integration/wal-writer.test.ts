@@ -337,3 +337,51 @@ describe('write-ahead log behind the writer: a batch stored by an attempt that h
     expect(await counts(store, service)).toEqual({ spans: 0, logs: 5 });
   }, 20_000);
 });
+
+describe('write-ahead log behind the writer: a batch given up on after an attempt that had timed out stored it', () => {
+  it('lets go of the log while running when the batch recorded again is given up on', async () => {
+    const dir = tempDir('walw-');
+    const store = await sqlite(join(dir, 'db.sqlite'));
+    const walDir = join(dir, 'wal');
+    const service = 'late-kept-' + randomUUID();
+    const { logger, lines } = capturedLogger();
+    const log = new DurableLog({ dir: walDir, maxBytes: 64 << 20, segmentBytes: 32 * 1024 }, createMetrics(), logger);
+    await log.start();
+    cleanup.push(() => log.shutdown());
+    // The first attempt of the first batch lands after it timed out (100 ms); every other attempt
+    // of it finds the store unreachable until the writer gives up (retryMaxElapsedMs) and the log
+    // keeps it. Everything else is written at once.
+    let first: string | undefined;
+    let landed = false;
+    const flaky: StoreWriter = {
+      name: store.name,
+      write: async (b) => {
+        first ??= b.batchId;
+        if (b.batchId !== first) return store.write(b);
+        if (landed) return { kind: 'retryable', error: new Error('store unreachable') };
+        landed = true;
+        await new Promise((r) => setTimeout(r, 150));
+        return store.write(b);
+      },
+    };
+    const writer = new Writer(log.wrap(flaky), { ...opts, writeTimeoutMs: 100, retryMaxElapsedMs: 600, keptByLog: true, maxInFlightBatches: 1 }, createMetrics(), logger);
+    log.feed(writer, opts.maxQueueBytes);
+    const send = async (s: string, n: number): Promise<void> => {
+      for (const c of requests(s, n).spans) {
+        const reservation = writer.reserve(c.reduce((m, x) => m + x.data.byteLength, 0))!;
+        expect(await log.append('traces', c, TENANT)).toBeUndefined();
+        void reservation.commit('traces', c, TENANT);
+      }
+    };
+    await send(service, 1);
+    await eventually(async () => (lines().some((l) => /gave up writing a batch/.test(String(l.msg))) ? true : undefined), 5_000, 'the batch given up on');
+    // The rewrite (5 s later) finds its rows stored; then a trickle of new requests rotates the
+    // segments, all stored: the log lets go of everything before.
+    await new Promise((r) => setTimeout(r, 5_500));
+    const before = readdirSync(walDir).filter((n) => n.endsWith('.wal'));
+    await send('after-' + service, 40);
+    await writer.drain();
+    await eventually(async () => (readdirSync(walDir).filter((n) => before.includes(n)).length === 0 ? true : undefined), 5_000, 'the segments of before deleted');
+    expect((await counts(store, service)).spans).toBe(10);
+  }, 30_000);
+});
