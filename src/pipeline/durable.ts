@@ -24,7 +24,7 @@ import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { WalRecorder } from './wal-backend.ts';
 import { bytesOf } from './wal/records.ts';
-import { WalFullError, WriteAheadLog, type PlannedChunk, type ReplayPlan, type WalChunkRef } from './wal/index.ts';
+import { WalEntryTooLargeError, WalFullError, WriteAheadLog, type PlannedChunk, type ReplayPlan, type WalChunkRef } from './wal/index.ts';
 import type { Writer } from './writer.ts';
 
 export interface DurableLogOptions {
@@ -64,8 +64,8 @@ function sliceOf<T>(items: readonly T[], from: number, max: number, size: (item:
   return items.slice(from, to);
 }
 
-/** Why an append was refused: the log is full (wait for the store) or the disk failed. */
-export type AppendRefusal = 'wal_full' | 'wal_unavailable';
+/** Why an append was refused: the log is full (wait for the store), the disk failed, or the request's rows are larger than the whole log (never taken). */
+export type AppendRefusal = 'wal_full' | 'wal_unavailable' | 'too_large';
 
 /** The write-ahead log as the collector uses it: replay at start, append before acknowledging. */
 export class DurableLog {
@@ -237,6 +237,8 @@ export class DurableLog {
       this.refused = undefined;
       return undefined;
     } catch (err) {
+      // Not the log's state: other requests are taken as before.
+      if (err instanceof WalEntryTooLargeError) return 'too_large';
       this.refused = { reason: err instanceof WalFullError ? 'wal_full' : 'wal_unavailable', bytes: this.wal.bytes };
       if (err instanceof WalFullError) return 'wal_full';
       const now = Date.now();

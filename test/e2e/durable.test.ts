@@ -78,6 +78,24 @@ describe('delivery.ack = durable', () => {
     expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total')).toBe(0);
   });
 
+  it('refuses a request whose rows could never fit in the log as too large, not as a full log to retry forever', async () => {
+    const c = await startCollector({ 'delivery.walDir': join(tempDir(), 'wal'), 'delivery.walMaxBytes': String(1 << 20), 'delivery.walSegmentBytes': String(64 << 10), 'receiver.maxMessageBytes': String(256 << 10) });
+    onTestFinished(async () => void (await c.stop()));
+    // 60 KB of resource over 40 scopes: a request of about 60 KB whose rows take a few MiB in the
+    // store (each scope's rows carry the resource), more than the whole log may hold.
+    const traceId = randomBytes(16);
+    const resource = { attributes: [{ key: 'service.name', value: { stringValue: 'durable' } }, { key: 'big', value: { stringValue: 'r'.repeat(60_000) } }] };
+    const scopeSpans = Array.from({ length: 40 }, (_, i) => ({ scope: { name: `s${i}` }, spans: [{ traceId, spanId: randomBytes(8), name: `op-${i}`, startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000000001000' }] }));
+    const body = encodeTraces({ resourceSpans: [{ resource, scopeSpans }] });
+    expect(body.byteLength).toBeLessThan(256 << 10);
+    const res = await post(c.httpUrl, body);
+    await res.arrayBuffer();
+    expect(await metricValue(c.opsUrl, 'tracehouse_wal_bytes')).toBeLessThan(1 << 19);
+    expect(res.status).toBe(413);
+    // A request that fits is taken at once: the log was never full.
+    expect((await post(c.httpUrl, exportBody(10))).status).toBe(200);
+  });
+
   it('queued mode never creates the log', async () => {
     const dir = join(tempDir(), 'wal');
     const c = await startCollector({ 'delivery.ack': 'queued', 'delivery.walDir': dir });

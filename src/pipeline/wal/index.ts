@@ -158,6 +158,12 @@ export class WalFullError extends Error {
   readonly code = 'WAL_FULL';
 }
 
+/** An entry larger than the whole log (maxBytes): it could never be taken, so refuse it for good (413 / RESOURCE_EXHAUSTED). */
+export class WalEntryTooLargeError extends Error {
+  override readonly name = 'WalEntryTooLargeError';
+  readonly code = 'WAL_ENTRY_TOO_LARGE';
+}
+
 /** The log cannot write (a disk error it could not undo): refuse requests until restart. */
 export class WalBrokenError extends Error {
   override readonly name = 'WalBrokenError';
@@ -494,7 +500,8 @@ export class WriteAheadLog {
 
   /**
    * Appends one accepted request's chunks; resolves with the entry's sequence number once the
-   * record is fsynced. Rejects with WalFullError when maxBytes leaves no room.
+   * record is fsynced. Rejects with WalFullError when maxBytes leaves no room now, and with
+   * WalEntryTooLargeError when the entry is larger than maxBytes (it never will).
    */
   append(signal: Signal, chunks: readonly EncodedChunk[], tenant: string = DEFAULT_TENANT): Promise<number> {
     const unusable = this.refusesEntries();
@@ -502,6 +509,9 @@ export class WriteAheadLog {
     const seq = this.nextSeq;
     const parts = encodeEntry(seq, signal, chunks, tenant);
     const bytes = bytesOf(parts);
+    if (bytes > this.opts.maxBytes) {
+      return Promise.reject(new WalEntryTooLargeError(`write-ahead log entry of ${bytes} bytes is larger than the whole log (${this.opts.maxBytes} bytes, delivery.walMaxBytes)`));
+    }
     if (this.usedBytes + bytes > this.opts.maxBytes) {
       return Promise.reject(new WalFullError(`write-ahead log full: ${this.usedBytes} of ${this.opts.maxBytes} bytes used, entry needs ${bytes}`));
     }
