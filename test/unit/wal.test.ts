@@ -1,7 +1,7 @@
 // The write-ahead log on real files in a temporary directory: durability is only what a new
 // instance reads back from disk, so every check reopens the directory.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { cpSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -159,6 +159,42 @@ describe('write-ahead log', () => {
       await w.flush();
       expect(w.bytes).toBeLessThan(20_000);
     }
+  });
+
+  it('takes entries again once a segment that could not be started can be: a full log of stored rows is not kept for good', async () => {
+    const dir = tempDir('wal-');
+    const w = wal(dir, { maxBytes: 40_000, segmentBytes: 10_000 });
+    await w.start();
+    // The next segments cannot be created for a while (a directory where each file would go,
+    // as EMFILE or EIO would fail them): the log keeps writing to its first one.
+    const blocked = Array.from({ length: 50 }, (_, i) => join(dir, `${String(i + 2).padStart(20, '0')}.wal`));
+    for (const b of blocked) mkdirSync(b);
+    const refs: WalChunkRef[] = [];
+    const cs: EncodedChunk[] = [];
+    for (;;) {
+      const c = chunk(5_000);
+      try {
+        refs.push({ entry: await w.append('logs', [c]), index: 0 });
+        cs.push(c);
+      } catch (err) {
+        expect(err).toBeInstanceOf(WalFullError);
+        break;
+      }
+    }
+    expect(refs.length).toBeGreaterThanOrEqual(6);
+    // Everything is stored while segments still cannot be created; then they can again.
+    w.markStored(await w.recordBatch(batchOf(cs, 'logs'), refs));
+    await w.flush();
+    for (const b of blocked) rmSync(b, { recursive: true });
+    const deadline = Date.now() + 5_000;
+    let taken = false;
+    while (!taken && Date.now() < deadline) {
+      taken = await w.append('logs', [chunk(5_000)]).then(() => true, (err: unknown) => (expect(err).toBeInstanceOf(WalFullError), false));
+      if (!taken) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(taken).toBe(true);
+    await w.flush();
+    expect(w.bytes).toBeLessThan(20_000);
   });
 
   it('refuses appends when the disk fails a write, keeps what it acknowledged, and does not crash', async () => {

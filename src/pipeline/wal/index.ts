@@ -265,6 +265,8 @@ export class WriteAheadLog {
   private diskFull: Error | undefined;
   /** When a refused append may next try to write the reserve again (retryReserve). */
   private reserveRetryAt = 0;
+  /** When a refused append may next try to start the segment a failed rotation did not (retryRotation). */
+  private rotateRetryAt = 0;
   /** The lock that keeps a second process out of this directory, held until shutdown (the OS lets go of it when the process dies, SIGKILL too). */
   private lock: DatabaseSync | undefined;
   private starting: Promise<ReplayPlan> | undefined;
@@ -513,6 +515,7 @@ export class WriteAheadLog {
       return Promise.reject(new WalEntryTooLargeError(`write-ahead log entry of ${bytes} bytes is larger than the whole log (${this.opts.maxBytes} bytes, delivery.walMaxBytes)`));
     }
     if (this.usedBytes + bytes > this.opts.maxBytes) {
+      this.retryRotation();
       return Promise.reject(new WalFullError(`write-ahead log full: ${this.usedBytes} of ${this.opts.maxBytes} bytes used, entry needs ${bytes}`));
     }
     this.nextSeq++;
@@ -704,16 +707,42 @@ export class WriteAheadLog {
       p.register?.(seg);
       if (!p.bounded) this.usedBytes += p.bytes;
     }
-    if (seg.size >= this.opts.segmentBytes) {
-      await this.cutEarlierUse(seg, fh);
-      // Rotate right away, not at the next append: a full segment whose rows are all stored can
-      // then go at once, even when a full log refuses the appends that would have rotated it.
-      // Names sort after older segments; +1 because a segment of STORED records alone takes no
-      // sequence number. A failed rotation leaves the round written; the next round tries again.
-      await this.openSegment(Math.max(this.nextSeq, seg.base + 1)).catch((err: unknown) =>
-        this.opts.logger?.warn({ err: String(err), dir: this.opts.dir }, 'write-ahead log: could not start a new segment; will try again'),
-      );
-    }
+    // Rotate right away, not at the next append: a full segment whose rows are all stored can
+    // then go at once, even when a full log refuses the appends that would have rotated it.
+    if (seg.size >= this.opts.segmentBytes) await this.rotate(seg, fh);
+  }
+
+  /**
+   * Starts the next segment after a full one. Names sort after older segments; +1 because a
+   * segment of STORED records alone takes no sequence number. A failed rotation leaves the round
+   * written; the next round tries again, and so do refused appends (retryRotation): a full log
+   * whose rows are all stored has no next round.
+   */
+  private async rotate(seg: Segment, fh: FileHandle): Promise<void> {
+    await this.cutEarlierUse(seg, fh);
+    await this.openSegment(Math.max(this.nextSeq, seg.base + 1)).catch((err: unknown) =>
+      this.opts.logger?.warn({ err: String(err), dir: this.opts.dir }, 'write-ahead log: could not start a new segment; will try again'),
+    );
+  }
+
+  /**
+   * A refused append finds the active segment full (its rotation failed, and the log is full so no
+   * round comes to try again): starts the next segment now, at most once every RESERVE_RETRY_MS,
+   * and deletes what is stored.
+   */
+  private retryRotation(): void {
+    const seg = this.active;
+    const fh = this.fh;
+    const now = Date.now();
+    if (!seg || !fh || seg.size < this.opts.segmentBytes || this.flushing || this.stopping || this.broken || now < this.rotateRetryAt) return;
+    this.rotateRetryAt = now + RESERVE_RETRY_MS;
+    this.flushing = this.rotate(seg, fh)
+      .then(() => this.collect())
+      .catch((err: unknown) => this.opts.logger?.warn({ err: String(err), dir: this.opts.dir }, 'write-ahead log: could not delete a stored segment; will try again'))
+      .finally(() => {
+        this.flushing = undefined;
+        if (this.queue.length > 0 || this.storedQueue.length > 0) this.kick();
+      });
   }
 
   /**
