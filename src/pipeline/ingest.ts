@@ -6,7 +6,7 @@ import type { Signal } from '../model/signal.ts';
 import type { EncodedChunk } from '../storage/backend.ts';
 import { STORE_BYTES_PER_REQUEST_BYTE } from '../storage/encoders.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import type { Metrics, Transport } from '../telemetry/metrics.ts';
+import type { ITEM_REFUSAL_REASONS, Metrics, Transport } from '../telemetry/metrics.ts';
 import { PoolBusyError, type DecodePool, type OtlpFormat, type WorkerHeap } from './pool.ts';
 import type { Reservation, Writer } from './writer.ts';
 
@@ -37,7 +37,7 @@ export type AckMode = 'queued' | 'durable' | 'stored';
 
 /** What ingest needs for ack = durable: an fsynced append, refused with a reason instead of throwing. */
 export interface IngestLog {
-  append(signal: Signal, chunks: readonly EncodedChunk[], tenant: string): Promise<RefusalReason | undefined>;
+  append(signal: Signal, chunks: readonly EncodedChunk[], tenant: string): Promise<'wal_full' | 'wal_unavailable' | undefined>;
 }
 
 /** Optional parts of Ingest: the log for ack = durable, and the memory limiter. */
@@ -138,7 +138,7 @@ export class Ingest {
    * Counts refused items of a decoded request: its invalid ones (invalid_item), or all of them when
    * it is refused whole (a request refused before decoding has no count: refused_requests_total only).
    */
-  private countRefusedItems(transport: Transport, signal: Signal, reason: RefusalReason | 'invalid_item', items: number): void {
+  private countRefusedItems(transport: Transport, signal: Signal, reason: (typeof ITEM_REFUSAL_REASONS)[number], items: number): void {
     if (items > 0) (signal === 'traces' ? this.metrics.refusedSpans : this.metrics.refusedLogs).inc({ transport, reason }, items);
   }
 

@@ -10,6 +10,12 @@ import { SIGNALS } from '../model/signal.ts';
 export type Transport = 'grpc' | 'http' | 'file';
 const TRANSPORTS: readonly Transport[] = ['grpc', 'http', 'file'];
 
+/**
+ * Why items are counted in the refused_spans / refused_log_records counters: invalid ones, and
+ * those of a decoded request refused whole (Ingest.countRefusedItems).
+ */
+export const ITEM_REFUSAL_REASONS = ['invalid_item', 'wal_full', 'wal_unavailable', 'not_stored', 'rejected_by_store', 'shutting_down'] as const;
+
 /** Why the writer gave up on rows (the dropped_rows `reason` label). */
 export const DROP_REASONS = ['permanent_error', 'retries_exhausted', 'shutdown', 'writer_error', 'unreadable'] as const;
 
@@ -73,7 +79,7 @@ export function createMetrics() {
   m.buildInfo.set({ version: VERSION, node: process.version }, 1);
   for (const transport of TRANSPORTS) {
     for (const c of [m.acceptedSpans, m.acceptedLogs]) c.inc({ transport }, 0);
-    for (const c of [m.refusedSpans, m.refusedLogs]) c.inc({ transport, reason: 'invalid_item' }, 0);
+    for (const c of [m.refusedSpans, m.refusedLogs]) for (const reason of ITEM_REFUSAL_REASONS) c.inc({ transport, reason }, 0);
     for (const reason of COUNTED_REASONS) m.refusedRequests.inc({ transport, reason }, 0);
   }
   for (const signal of SIGNALS) m.evictedRows.inc({ signal }, 0);
