@@ -14,6 +14,7 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 const ALERTS = join(ROOT, 'deploy/prometheus/alerts.yaml');
 const ALERT_TESTS = join(ROOT, 'deploy/prometheus/alerts.test.yaml');
 const DASHBOARD = join(ROOT, 'deploy/grafana/tracehouse.json');
+const README = join(ROOT, 'README.md');
 
 // Series that come from elsewhere: Prometheus itself.
 const EXTERNAL = new Set(['up']);
@@ -109,9 +110,10 @@ describe('deploy/grafana/tracehouse.json', () => {
 describe('metrics used by the alerts and the dashboard', () => {
   let c: TestCollector;
   let exported: Set<string>;
+  let text: string;
   beforeAll(async () => {
     c = await startCollector({ 'storage.backend': 'memory' });
-    const text = await (await fetch(`${c.opsUrl}/metrics`)).text();
+    text = await (await fetch(`${c.opsUrl}/metrics`)).text();
     exported = new Set();
     // # TYPE lines list every registered metric, also labelled ones that have seen no event yet.
     for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
@@ -126,5 +128,23 @@ describe('metrics used by the alerts and the dashboard', () => {
     expect(used.has('tracehouse_writer_dropped_rows_total')).toBe(true);
     const missing = [...used].filter((n) => !EXTERNAL.has(n) && !exported.has(n));
     expect(missing).toEqual([]);
+  });
+
+  it('are each listed in the README\'s metrics table, with the labels they are exported with', () => {
+    // Rows of "| `name` | `label`, `label` | meaning |"; "`a_seconds` / `_failures_total`" names two.
+    const documented = new Map<string, string[]>();
+    for (const row of readFileSync(README, 'utf8').matchAll(/^\| `(tracehouse_\w+)`(?: \/ `(_\w+)`)? \|([^|]*)\|/gm)) {
+      const labels = [...row[3]!.matchAll(/`(\w+)`/g)].map((m) => m[1]!).sort();
+      documented.set(row[1]!, labels);
+      if (row[2]) documented.set(row[1]!.replace(/_[a-z]+_seconds$/, '') + row[2], labels);
+    }
+    const ours = [...text.matchAll(/^# TYPE (tracehouse_\w+) (\w+)$/gm)].map((m) => m[1]!);
+    expect(ours.filter((n) => !documented.has(n))).toEqual([]);
+    // Labels of the series a collector with the memory store exports (the security ones need TLS or tokens).
+    for (const n of ours) {
+      const labels = new Set<string>();
+      for (const m of text.matchAll(new RegExp(`^${n}(?:_bucket|_sum|_count)?\\{([^}]*)\\}`, 'gm'))) for (const l of m[1]!.matchAll(/(\w+)="/g)) if (l[1] !== 'le') labels.add(l[1]!);
+      if (labels.size > 0) expect([...labels].sort(), n).toEqual(documented.get(n));
+    }
   });
 });
