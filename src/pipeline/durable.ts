@@ -307,6 +307,7 @@ export class DurableLog {
         // Ended meanwhile by an attempt that had timed out: stored after all (nothing left to
         // write), or refused for good, its rows dropped: counted and logged as the writer would.
         if (c === undefined || (k.recorded && !this.recorder.isRecorded(k.batch.batchId))) {
+          writer.forgetKept(k.batch.batchId);
           if (k.recorded && this.recorder.refusedForGood(k.batch.batchId)) {
             const { signal, partition, rows } = k.batch;
             this.metrics.droppedRows.inc({ backend: this.storeName, signal, reason: 'permanent_error' }, rows);

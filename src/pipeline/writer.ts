@@ -81,7 +81,7 @@ interface QueuedBatch {
 interface PipelineContext {
   readonly opts: BatchOptions;
   /** Stores a batch (retrying as needed); resolves true once stored, the reason once dropped. `shared`: whether it holds several requests' rows (asked only when dropped). */
-  deliver(batch: WriteBatch, shared: () => boolean): Promise<Delivered>;
+  deliver(batch: WriteBatch, shared: () => boolean, sinceMs: number): Promise<Delivered>;
   /** Called after each delivery has left the pipeline. */
   settled(): void;
 }
@@ -132,9 +132,9 @@ class Pipeline {
     return oldest;
   }
 
-  /** Queues a batch formed elsewhere (a write-ahead log replay) as it is, keeping its id. */
-  submit(batch: WriteBatch, listener: Listener): void {
-    this.ready.push({ batch, sinceMs: Date.now(), listeners: [listener] });
+  /** Queues a batch formed elsewhere (a write-ahead log replay) as it is, keeping its id; sinceMs: when its rows were queued. */
+  submit(batch: WriteBatch, listener: Listener, sinceMs: number): void {
+    this.ready.push({ batch, sinceMs, listeners: [listener] });
     this.pump();
   }
 
@@ -204,7 +204,7 @@ class Pipeline {
       const q = this.ready.shift()!;
       this.inFlight.add(q);
       const shared = (): boolean => new Set(q.listeners).size > 1;
-      void this.ctx.deliver(q.batch, shared).then((delivered) => {
+      void this.ctx.deliver(q.batch, shared, q.sinceMs).then((delivered) => {
         this.inFlight.delete(q);
         // Refused for good with several requests' rows: which request's rows the store refused is
         // unknown, so none is told they can never be stored; each one's resend is judged alone.
@@ -239,6 +239,12 @@ export class Writer {
   private keptInLog = 0;
   /** Takes batches given up after retries that the write-ahead log keeps, to write them again (onKept). */
   private keeper: ((batch: WriteBatch) => boolean) | undefined;
+  /**
+   * When the rows of each batch handed to the keeper were first queued, by batch id, until it is
+   * submitted again (which queues it under that time) or forgotten (forgetKept): its rows are
+   * still not stored, so tracehouse_queue_oldest_age_seconds goes on counting them.
+   */
+  private readonly keptSince = new Map<string, number>();
   private queuedBytes = 0;
   private idleWaiters: (() => void)[] = [];
 
@@ -247,7 +253,7 @@ export class Writer {
     this.opts = opts;
     this.metrics = metrics;
     this.logger = logger;
-    this.ctx = { opts, deliver: (batch, shared) => this.deliver(batch, shared), settled: () => this.notifyIdle() };
+    this.ctx = { opts, deliver: (batch, shared, sinceMs) => this.deliver(batch, shared, sinceMs), settled: () => this.notifyIdle() };
     metrics.queueCapacity.set(opts.maxQueueBytes);
     metrics.queueSize.set(0);
     initWriterMetrics(metrics, store.name);
@@ -273,9 +279,10 @@ export class Writer {
     return first === undefined ? 0 : Date.now() - first;
   }
 
-  /** When the oldest accepted row not yet stored was queued (epoch ms), or undefined. */
+  /** When the oldest accepted row not yet stored was queued (epoch ms), or undefined; batches the keeper holds count too. */
   private get oldestSinceMs(): number | undefined {
     let oldest: number | undefined;
+    for (const t of this.keptSince.values()) if (oldest === undefined || t < oldest) oldest = t;
     for (const p of this.pipelines.values()) {
       const t = p.oldestSinceMs;
       if (t !== undefined && (oldest === undefined || t < oldest)) oldest = t;
@@ -346,7 +353,15 @@ export class Writer {
    */
   submit(batch: WriteBatch): Promise<boolean> {
     this.account(batch.bytes);
-    return new Promise<boolean>((resolve) => this.pipeline(batch.signal, batch.partition, batch.tenant).submit(batch, (delivered) => resolve(delivered === true)));
+    // A batch given up on before keeps the time its rows were first queued.
+    const sinceMs = this.keptSince.get(batch.batchId) ?? Date.now();
+    this.keptSince.delete(batch.batchId);
+    return new Promise<boolean>((resolve) => this.pipeline(batch.signal, batch.partition, batch.tenant).submit(batch, (delivered) => resolve(delivered === true), sinceMs));
+  }
+
+  /** A batch handed to the keeper ended without being submitted again (stored or refused by an earlier attempt after all). */
+  forgetKept(batchId: string): void {
+    this.keptSince.delete(batchId);
   }
 
   /** Rows given up so far that the write-ahead log keeps for the next start (keptByLog). */
@@ -380,7 +395,7 @@ export class Writer {
   }
 
   /** Stores one batch with retries and a timeout per attempt, then gives its bytes back; true when stored, else why not. */
-  private async deliver(batch: WriteBatch, shared: () => boolean = () => false): Promise<Delivered> {
+  private async deliver(batch: WriteBatch, shared: () => boolean, sinceMs: number): Promise<Delivered> {
     const labels = { backend: this.store.name, signal: batch.signal };
     const key = `${batch.signal}/${batch.partition}/${batch.tenant}`;
     const attempt = async () => {
@@ -402,7 +417,7 @@ export class Writer {
         this.logger.warn({ ...labels, partition: batch.partition, kind: failed.kind, err: failed.error.message }, 'storage write failed; retrying transient failures until they pass');
       });
       if (outcome.kind === 'dropped') {
-        this.drop(batch, outcome.reason, outcome.error, shared);
+        this.drop(batch, outcome.reason, outcome.error, shared, sinceMs);
         return outcome.reason;
       }
       this.metrics.writtenRows.inc(labels, batch.rows);
@@ -435,15 +450,17 @@ export class Writer {
   }
 
   /** Counts and logs rows that will never be stored (at shutdown: logged once, in total, by shutdown()). */
-  private drop(batch: WriteBatch, reason: (typeof DROP_REASONS)[number], error: Error, shared: () => boolean = () => false): void {
+  private drop(batch: WriteBatch, reason: (typeof DROP_REASONS)[number], error: Error, shared: () => boolean = () => false, sinceMs = Date.now()): void {
     if (this.opts.keptByLog && (reason === 'shutdown' || reason === 'retries_exhausted')) {
       // Not lost: the batch stays in the write-ahead log (WalRecorder marks only stored or
       // permanently failed batches), which writes it again under the same id: later while
       // running (onKept), else at the next start.
+      if (reason === 'retries_exhausted') this.keptSince.set(batch.batchId, sinceMs);
       if (reason === 'retries_exhausted' && this.keeper?.(batch)) {
         this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, err: error.message }, 'gave up writing a batch for now; its rows stay in the write-ahead log, which writes them again');
         return;
       }
+      this.keptSince.delete(batch.batchId);
       this.keptInLog += batch.rows;
       if (reason !== 'shutdown') this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, err: error.message }, 'gave up writing a batch for now; its rows stay in the write-ahead log and are written at the next start');
       return;
