@@ -14,8 +14,10 @@ function statsSql(schema: string): string {
   const rel = (table: string) => `'${`${s}.${table}`.replace(/'/g, "''")}'`;
   const tree = (table: string, expr: string) => `(SELECT ${expr} FROM pg_partition_tree(${rel(table)}::regclass) t JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf)`;
   const size = (table: string) => `(SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree(${rel(table)}::regclass))`;
-  // reltuples is -1 for a table never vacuumed or analyzed: then the estimate is unknown, not 0.
-  const rows = (table: string) => tree(table, 'CASE WHEN bool_and(c.reltuples >= 0) THEN sum(c.reltuples)::int8 END');
+  // reltuples is -1 for a table never vacuumed or analyzed. Autovacuum analyzes only partitions
+  // rows went into: those made ahead of today and the default one stay empty and at -1, so they
+  // count as 0; the estimate is unknown (absent) only while no partition has been analyzed.
+  const rows = (table: string) => tree(table, 'CASE WHEN bool_or(c.reltuples >= 0) THEN sum(greatest(c.reltuples, 0))::int8 END');
   return `SELECT
     (${size('spans')} + pg_total_relation_size(${rel('trace_index')}) + pg_total_relation_size(${rel('operations')}))::text AS traces_bytes,
     ${size('logs')}::text AS logs_bytes,
