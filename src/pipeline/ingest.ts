@@ -37,7 +37,7 @@ export type AckMode = 'queued' | 'durable' | 'stored';
 
 /** What ingest needs for ack = durable: an fsynced append, refused with a reason instead of throwing. */
 export interface IngestLog {
-  append(signal: Signal, chunks: readonly EncodedChunk[], tenant: string): Promise<'wal_full' | 'wal_unavailable' | undefined>;
+  append(signal: Signal, chunks: readonly EncodedChunk[], tenant: string): Promise<'wal_full' | 'wal_unavailable' | 'too_large' | undefined>;
 }
 
 /** Optional parts of Ingest: the log for ack = durable, and the memory limiter. */

@@ -14,7 +14,7 @@ const TRANSPORTS: readonly Transport[] = ['grpc', 'http', 'file'];
  * Why items are counted in the refused_spans / refused_log_records counters: invalid ones, and
  * those of a decoded request refused whole (Ingest.countRefusedItems).
  */
-export const ITEM_REFUSAL_REASONS = ['invalid_item', 'wal_full', 'wal_unavailable', 'not_stored', 'rejected_by_store', 'shutting_down'] as const;
+export const ITEM_REFUSAL_REASONS = ['invalid_item', 'wal_full', 'wal_unavailable', 'too_large', 'not_stored', 'rejected_by_store', 'shutting_down'] as const;
 
 /** Why the writer gave up on rows (the dropped_rows `reason` label). */
 export const DROP_REASONS = ['permanent_error', 'retries_exhausted', 'shutdown', 'writer_error', 'unreadable'] as const;

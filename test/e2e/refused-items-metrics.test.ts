@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCollector, type TestCollector } from '../helpers/collector.ts';
 
 // README, Operations and metrics: the reasons of tracehouse_receiver_refused_spans_total.
-const REASONS = ['invalid_item', 'wal_full', 'wal_unavailable', 'not_stored', 'rejected_by_store', 'shutting_down'];
+const REASONS = ['invalid_item', 'wal_full', 'wal_unavailable', 'too_large', 'not_stored', 'rejected_by_store', 'shutting_down'];
 
 describe('refused items counters before their first event', () => {
   let c: TestCollector;
