@@ -257,6 +257,10 @@ which a Service cannot reach. As environment variables they also override the im
 - name: {{ index $l 2 }}
   value: {{ toString $r.value | quote }}
 {{- end }}
+{{- if eq (include "tracehouse.ackStored" $root) "true" }}
+- name: TRACEHOUSE_DELIVERY_ACK
+  value: stored
+{{- end }}
 {{- if and $secret (eq $backend "postgres") (or $s.existingSecret $s.postgresUrl) }}
 - name: TRACEHOUSE_STORAGE_POSTGRES_URL
   valueFrom:
@@ -277,6 +281,27 @@ which a Service cannot reach. As environment variables they also override the im
 {{- with $root.Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
+{{- end }}
+
+{{/*
+"true" when the chart sets delivery.ack = stored: PostgreSQL or ClickHouse over http(s), where
+/app/data is an emptyDir. The collector's default, durable, acknowledges rows once they are in its
+write-ahead log (a wal directory in /app/data) and keeps there at a stop what the database did not
+take, for the next start: the next pod starts on an empty emptyDir, so those rows would be lost.
+Not when config, extraEnv or extraArgs choose delivery.ack or delivery.walDir.
+*/}}
+{{- define "tracehouse.ackStored" -}}
+{{- $backend := include "tracehouse.backend" . }}
+{{- $ack := dict }}{{- include "tracehouse.cfg" (list . "delivery.ack" "" $ack) }}
+{{- $dir := dict }}{{- include "tracehouse.cfg" (list . "delivery.walDir" "" $dir) }}
+{{- $set := false }}
+{{- range .Values.extraEnv }}
+{{- if has (toString .name) (list "TRACEHOUSE_DELIVERY_ACK" "TRACEHOUSE_DELIVERY_WAL_DIR") }}{{ $set = true }}{{ end }}
+{{- end }}
+{{- range .Values.extraArgs }}
+{{- if or (hasPrefix "--delivery.ack" (toString .)) (hasPrefix "--delivery.walDir" (toString .)) }}{{ $set = true }}{{ end }}
+{{- end }}
+{{- if and (has $backend (list "postgres" "clickhouse")) (ne (include "tracehouse.usesChdb" .) "true") (eq (toString $ack.value) "") (eq (toString $dir.value) "") (not $set) }}true{{ end }}
 {{- end }}
 
 {{/* Where the ingest pods mount tls.existingSecret and auth.existingSecret (folders, so updates reach them). */}}

@@ -1,0 +1,98 @@
+// The chart's pods as they would run: the configuration each container ends up with (its
+// config.yaml and the environment the chart sets, read by the collector's own loadConfig) checked
+// against the volumes and ports the chart gives it, for every ci/ values file and the defaults.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, posix } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { walDir } from '../../src/app.ts';
+import { loadConfig, type Config } from '../../src/config/index.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const CHART = join(new URL('../../', import.meta.url).pathname, 'helm/tracehouse');
+const HELM = existsSync(join(homedir(), 'go/bin/helm')) ? join(homedir(), 'go/bin/helm') : 'helm';
+const CI_VALUES = readdirSync(join(CHART, 'ci')).filter((f) => f.endsWith('.yaml')).map((f) => join(CHART, 'ci', f));
+/** The image's WORKDIR (deploy/Dockerfile): relative paths in the configuration start there. */
+const WORKDIR = '/app';
+
+interface EnvVar {
+  name: string;
+  value?: string;
+}
+interface Container {
+  args: string[];
+  env?: EnvVar[];
+  volumeMounts?: { name: string; mountPath: string }[];
+}
+interface Volume {
+  name: string;
+  emptyDir?: unknown;
+  persistentVolumeClaim?: { claimName: string };
+  configMap?: { name: string };
+}
+interface PodSpec {
+  containers: Container[];
+  volumes?: Volume[];
+}
+interface K8sObject {
+  kind: string;
+  metadata: { name: string; annotations?: Record<string, string> };
+  spec?: { template?: { spec: PodSpec } };
+  data?: Record<string, string>;
+}
+
+function template(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(HELM, ['template', 'th', CHART, '--kube-version', '1.34.0', ...args], { encoding: 'utf8', timeout: 60_000 });
+}
+
+function render(args: string[]): K8sObject[] {
+  const r = template(args);
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  return parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject | null).filter((o): o is K8sObject => o !== null);
+}
+
+/** The configuration a workload's container runs with: its ConfigMap's config.yaml, then its plain environment. */
+function effectiveConfig(all: K8sObject[], kind: 'Deployment' | 'Job'): { config: Config; pod: PodSpec } {
+  const pod = all.find((o) => o.kind === kind)!.spec!.template!.spec;
+  const c = pod.containers[0]!;
+  const mount = c.volumeMounts!.find((m) => m.mountPath === posix.dirname(c.args[c.args.indexOf('--config') + 1]!))!;
+  const configMap = all.find((o) => o.kind === 'ConfigMap' && o.metadata.name === pod.volumes!.find((v) => v.name === mount.name)!.configMap!.name)!;
+  const file = join(tempDir(), 'config.yaml');
+  writeFileSync(file, configMap.data!['config.yaml']!);
+  const env = Object.fromEntries((c.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
+  return { config: loadConfig({ file, env }), pod };
+}
+
+/** The volume holding path in the pod's first container, by the longest mount path containing it. */
+function volumeAt(pod: PodSpec, path: string): Volume | undefined {
+  const abs = posix.resolve(WORKDIR, path);
+  const mounts = pod.containers[0]!.volumeMounts!.filter((m) => abs === m.mountPath || abs.startsWith(`${m.mountPath}/`));
+  const mount = mounts.sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+  return mount && pod.volumes!.find((v) => v.name === mount.name);
+}
+
+describe('helm chart pods as they run', () => {
+  it.each(['(defaults)', ...CI_VALUES])('keeps an acknowledged write-ahead log only on a volume that outlives the pod: %s', (file) => {
+    const all = render(file === '(defaults)' ? [] : ['-f', file]);
+    const { config, pod } = effectiveConfig(all, 'Deployment');
+    if (config['delivery.ack'] !== 'durable') return;
+    // durable acknowledges rows once they are in the log, and a stop keeps in it what the store
+    // did not take for the next start to write: on an emptyDir the next pod starts on an empty log.
+    const volume = volumeAt(pod, walDir(config));
+    expect(volume, `the log directory ${walDir(config)} is on a volume`).toBeDefined();
+    // The store itself on an emptyDir (sqlite without persistence) loses everything with the pod anyway.
+    const store = config['storage.backend'] === 'sqlite' ? volumeAt(pod, config['storage.sqlite.path']) : undefined;
+    if (store?.emptyDir !== undefined) return;
+    expect(volume!.emptyDir, `delivery.ack = durable with ${config['storage.backend']}: the log ${walDir(config)} is on an emptyDir`).toBeUndefined();
+  });
+
+  it('leaves delivery.ack and delivery.walDir to the values that set them', () => {
+    const postgres = ['-f', join(CHART, 'ci/postgres-values.yaml')];
+    expect(effectiveConfig(render(postgres), 'Deployment').config['delivery.ack']).toBe('stored');
+    expect(effectiveConfig(render([...postgres, '--set', 'config.delivery.ack=queued']), 'Deployment').config['delivery.ack']).toBe('queued');
+    expect(effectiveConfig(render([...postgres, '--set', 'config.delivery.walDir=/wal']), 'Deployment').config['delivery.ack']).toBe('durable');
+  });
+});
