@@ -95,4 +95,22 @@ describe('helm chart pods as they run', () => {
     expect(effectiveConfig(render([...postgres, '--set', 'config.delivery.ack=queued']), 'Deployment').config['delivery.ack']).toBe('queued');
     expect(effectiveConfig(render([...postgres, '--set', 'config.delivery.walDir=/wal']), 'Deployment').config['delivery.ack']).toBe('durable');
   });
+
+  it('migrates the store the ingest pods use, or refuses: never an in-pod chdb directory the Job cannot reach', () => {
+    const args = ['-f', join(CHART, 'ci/chdb-values.yaml'), '--set', 'config.storage.clickhouse.autoMigrate=false'];
+    const r = template(args);
+    if (r.status === 0) {
+      // A Job rendered: its chdb:// directory must be the ingest pods' volume, or the pods find an unmigrated store and refuse to start.
+      const all = render(args);
+      const dir = (urls: readonly string[]) => new URL(urls[0]!).pathname;
+      const ingest = effectiveConfig(all, 'Deployment');
+      const job = effectiveConfig(all, 'Job');
+      const claim = (e: { config: Config; pod: PodSpec }) => volumeAt(e.pod, dir(e.config['storage.clickhouse.urls']))?.persistentVolumeClaim?.claimName;
+      expect(claim(ingest)).toBe('th-tracehouse-data');
+      expect(claim(job), 'the migration Job migrates the chdb directory on the ingest pods\' volume').toBe(claim(ingest));
+    } else {
+      expect(r.stderr).toContain('config.storage.clickhouse.autoMigrate');
+      expect(r.stderr).toContain('chdb://');
+    }
+  });
 });

@@ -174,6 +174,9 @@ in the dict given last:
 {{- if gt (int64 .Values.replicaCount) 1 }}
 {{- fail (printf "replicaCount=%d with %s: the store is a single-writer file inside the pod, so run one replica. To scale out, set config.storage.backend to postgres or clickhouse (http:// URLs)" (int64 .Values.replicaCount) $what) }}
 {{- end }}
+{{- if eq (include "tracehouse.migrationJob" .) "true" }}
+{{- fail "config.storage.clickhouse.autoMigrate: false with chdb:// URLs: the store is a directory on the ingest pod's own volume, which the pre-install/pre-upgrade migration Job cannot reach (the pod then refuses the unmigrated store); leave autoMigrate on, the one pod migrates it at start-up" }}
+{{- end }}
 {{- if .Values.autoscaling.enabled }}
 {{- fail (printf "autoscaling.enabled with %s: the store is a single-writer file inside the pod, so run one replica. To scale out, set config.storage.backend to postgres or clickhouse (http:// URLs)" $what) }}
 {{- end }}
