@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { walDir } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config/index.ts';
+import { resolveTls } from '../../src/security/tls.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const CHART = join(new URL('../../', import.meta.url).pathname, 'helm/tracehouse');
@@ -21,8 +22,14 @@ interface EnvVar {
   name: string;
   value?: string;
 }
+interface Probe {
+  httpGet?: { path: string; port: string | number; scheme?: string };
+}
 interface Container {
   args: string[];
+  startupProbe?: Probe;
+  livenessProbe?: Probe;
+  readinessProbe?: Probe;
   env?: EnvVar[];
   volumeMounts?: { name: string; mountPath: string }[];
 }
@@ -111,6 +118,29 @@ describe('helm chart pods as they run', () => {
     } else {
       expect(r.stderr).toContain('config.storage.clickhouse.autoMigrate');
       expect(r.stderr).toContain('chdb://');
+    }
+  });
+
+  // TLS set up in config from files of extraVolumes, as the chart README offers, and the
+  // certificate of tls.existingSecret: each with the kubelet's probes as the chart renders them.
+  const CONFIG_TLS = [
+    '--set', 'config.tls.certFile=/etc/certs/tls.crt', '--set', 'config.tls.keyFile=/etc/certs/tls.key',
+    '--set', 'extraVolumes[0].name=certs', '--set', 'extraVolumes[0].secret.secretName=my-certs',
+    '--set', 'extraVolumeMounts[0].name=certs', '--set', 'extraVolumeMounts[0].mountPath=/etc/certs',
+  ];
+  it.each([
+    ['(defaults)', []],
+    ...CI_VALUES.map((f) => [f, ['-f', f]] as [string, string[]]),
+    ['TLS from config and extraVolumes', CONFIG_TLS],
+    ['TLS from config on the memory store', [...CONFIG_TLS, '-f', join(CHART, 'ci/memory-values.yaml')]],
+  ])('probes the ops port in the scheme it serves: %s', (_what, args) => {
+    const { config, pod } = effectiveConfig(render(args), 'Deployment');
+    const opsTls = resolveTls(config, 'ops') !== undefined;
+    const c = pod.containers[0]!;
+    for (const probe of [c.startupProbe, c.livenessProbe, c.readinessProbe]) {
+      expect(probe?.httpGet?.port).toBe('ops');
+      // The kubelet speaks plain HTTP unless the probe says HTTPS: a plain request to a TLS port fails every time.
+      expect((probe!.httpGet!.scheme ?? 'HTTP') === 'HTTPS', `ops serves ${opsTls ? 'TLS' : 'plain HTTP'}, the probe ${probe!.httpGet!.scheme ?? 'HTTP'}`).toBe(opsTls);
     }
   });
 });

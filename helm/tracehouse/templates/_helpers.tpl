@@ -313,8 +313,9 @@ Not when config, extraEnv or extraArgs choose delivery.ack or delivery.walDir.
 
 {{/*
 The collector's TLS and tokens files from the Secrets the chart mounts (the ingest pods only: the
-migration Job serves nothing). The ops port stays plain unless config says otherwise: the
-kubelet's probes and Prometheus reach it over HTTP.
+migration Job serves nothing). The ops port stays plain unless config sets ops.tls.mode, whether
+the certificate comes from tls.existingSecret or from config: the kubelet's probes and Prometheus
+reach it over HTTP.
 */}}
 {{- define "tracehouse.securityEnv" -}}
 {{- $t := .Values.tls }}
@@ -327,12 +328,15 @@ kubelet's probes and Prometheus reach it over HTTP.
 - name: TRACEHOUSE_TLS_CLIENT_CA_FILE
   value: {{ printf "%s/%s" (include "tracehouse.tlsDir" .) $t.clientCaKey | quote }}
 {{- end }}
+{{- end }}
+{{- /* Also with a certificate named in config (extraVolumes): the ops port would inherit it. */}}
 {{- $r := dict }}
 {{- include "tracehouse.cfg" (list . "ops.tls.mode" "" $r) }}
-{{- if eq (toString $r.value) "" }}
+{{- $cert := dict }}
+{{- include "tracehouse.cfg" (list . "tls.certFile" "" $cert) }}
+{{- if and (eq (toString $r.value) "") (or $t.existingSecret $cert.value) }}
 - name: TRACEHOUSE_OPS_TLS_MODE
   value: "off"
-{{- end }}
 {{- end }}
 {{- if .Values.auth.existingSecret }}
 - name: TRACEHOUSE_AUTH_TOKENS_FILE
