@@ -143,4 +143,24 @@ describe('helm chart pods as they run', () => {
       expect((probe!.httpGet!.scheme ?? 'HTTP') === 'HTTPS', `ops serves ${opsTls ? 'TLS' : 'plain HTTP'}, the probe ${probe!.httpGet!.scheme ?? 'HTTP'}`).toBe(opsTls);
     }
   });
+
+  it('gives the migration Job the volumes its configuration and environment name, as the ingest pods have them', () => {
+    // PostgreSQL verified against a private CA: the URL names the CA file (pg reads sslrootcert),
+    // and Node trusts it for https too (NODE_EXTRA_CA_CERTS), both from a volume of extraVolumes.
+    const args = [
+      '-f', join(CHART, 'ci/postgres-values.yaml'),
+      '--set', 'secrets.postgresUrl=',
+      '--set', 'config.storage.postgres.url=postgres://tracehouse@db.example.com:5432/tracehouse?sslmode=verify-full&sslrootcert=/etc/db-ca/ca.crt',
+      '--set', 'extraEnv[0].name=NODE_EXTRA_CA_CERTS', '--set', 'extraEnv[0].value=/etc/db-ca/ca.crt',
+      '--set', 'extraVolumes[0].name=db-ca', '--set', 'extraVolumes[0].configMap.name=db-ca',
+      '--set', 'extraVolumeMounts[0].name=db-ca', '--set', 'extraVolumeMounts[0].mountPath=/etc/db-ca',
+    ];
+    const all = render(args);
+    for (const kind of ['Deployment', 'Job'] as const) {
+      const { config, pod } = effectiveConfig(all, kind);
+      const env = Object.fromEntries((pod.containers[0]!.env ?? []).map((e) => [e.name, e.value]));
+      const files = [new URL(config['storage.postgres.url']).searchParams.get('sslrootcert')!, env['NODE_EXTRA_CA_CERTS']!];
+      for (const file of files) expect(volumeAt(pod, file)?.configMap?.name, `${kind}: ${file}`).toBe('db-ca');
+    }
+  });
 });
