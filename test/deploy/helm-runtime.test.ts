@@ -163,4 +163,23 @@ describe('helm chart pods as they run', () => {
       for (const file of files) expect(volumeAt(pod, file)?.configMap?.name, `${kind}: ${file}`).toBe('db-ca');
     }
   });
+
+  it.each([
+    ['(defaults)', []],
+    ...CI_VALUES.map((f) => [f, ['-f', f]] as [string, string[]]),
+    ['TLS from config and extraVolumes', CONFIG_TLS],
+    ['TLS on the read API only', [...CONFIG_TLS, '--set', 'config.receiver.grpc.tls.mode=off', '--set', 'config.receiver.http.tls.mode=off']],
+    ['TLS on the ops port too', ['-f', join(CHART, 'ci/tls-values.yaml'), '--set', 'config.ops.tls.mode=tls']],
+  ])('declares the application protocol each Service port serves, TLS or not: %s', (_what, args) => {
+    const all = render(args);
+    const { config } = effectiveConfig(all, 'Deployment');
+    const service = all.find((o) => o.kind === 'Service') as unknown as { spec: { ports: { name: string; appProtocol?: string }[] } };
+    const listener = { 'otlp-grpc': 'receiver.grpc', 'otlp-http': 'receiver.http', query: 'query', ops: 'ops' } as const;
+    for (const port of service.spec.ports) {
+      const tls = resolveTls(config, listener[port.name as keyof typeof listener]) !== undefined;
+      // A mesh or gateway takes http / grpc for cleartext and parses the bytes as such: a TLS port declared so is broken through it.
+      if (tls) expect(port.appProtocol, `${port.name} serves TLS`).toBe('https');
+      else expect(port.appProtocol, `${port.name} serves cleartext`).toBe(port.name === 'otlp-grpc' ? 'grpc' : 'http');
+    }
+  });
 });
