@@ -182,4 +182,21 @@ describe('helm chart pods as they run', () => {
       else expect(port.appProtocol, `${port.name} serves cleartext`).toBe(port.name === 'otlp-grpc' ? 'grpc' : 'http');
     }
   });
+
+  it.each([
+    ['ci/postgres-values.yaml', ['-f', join(CHART, 'ci/postgres-values.yaml')]],
+    ['/metrics behind a token', ['-f', join(CHART, 'ci/tls-values.yaml'), '--set', 'serviceMonitor.enabled=true', '--set', 'config.ops.requireAuth=true']],
+    ['/metrics behind a token, the scrape with one', ['-f', join(CHART, 'ci/tls-values.yaml'), '--set', 'serviceMonitor.enabled=true', '--set-string', 'config.ops.requireAuth=TRUE', '--set', 'serviceMonitor.tokenSecret.name=scrape-token']],
+  ])('has the ServiceMonitor scrape /metrics with what the collector asks of a scrape: %s', (_what, args) => {
+    const r = template(args);
+    // Refusing the combination is an answer too.
+    if (r.status !== 0) return expect(r.stderr).toContain('ops.requireAuth');
+    const all = render(args);
+    const { config } = effectiveConfig(all, 'Deployment');
+    const monitor = all.find((o) => o.kind === 'ServiceMonitor') as unknown as { spec: { endpoints: { port: string; authorization?: { type?: string; credentials?: { name: string; key: string } } }[] } };
+    const endpoint = monitor.spec.endpoints.find((e) => e.port === 'ops')!;
+    // With ops.requireAuth /metrics answers 401 to a scrape without a token: the target stays down.
+    if (config['ops.requireAuth']) expect(endpoint.authorization?.credentials, 'a bearer token for /metrics').toBeDefined();
+    else expect(endpoint.authorization).toBeUndefined();
+  });
 });

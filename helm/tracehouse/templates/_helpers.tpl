@@ -212,6 +212,13 @@ in the dict given last:
 {{- fail (printf "config.%s: %q is set as well as %s.existingSecret, which points it at the Secret's file: set one of them" $k (toString $r.value) (index (splitList "." $k) 0)) }}
 {{- end }}
 {{- end }}
+{{- if and .Values.serviceMonitor.enabled (not .Values.serviceMonitor.tokenSecret.name) }}
+{{- $r := dict }}
+{{- include "tracehouse.cfg" (list . "ops.requireAuth" false $r) }}
+{{- if has (lower (toString $r.value)) (list "true" "1") }}
+{{- fail "serviceMonitor.tokenSecret.name: empty while config ops.requireAuth makes /metrics answer 401 without a token: every scrape would fail. Name a Secret in the ServiceMonitor's namespace whose key serviceMonitor.tokenSecret.key holds a token with the read scope" }}
+{{- end }}
+{{- end }}
 {{- if eq (include "tracehouse.testPod" .) "true" }}
 {{- if and .Values.auth.existingSecret (not .Values.tests.tokenSecret.name) }}
 {{- fail "tests.tokenSecret.name: empty while auth.existingSecret is set: the helm test pod needs a token with the ingest and read scopes (a Secret you manage and its key, tests.tokenSecret.key), or set tests.enabled=false" }}
