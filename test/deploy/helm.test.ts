@@ -146,6 +146,26 @@ describe('helm chart', () => {
     expect(r.status).toBe(0);
   });
 
+  it.each([
+    ['an HPA on memory alone', ['--set', 'config.storage.backend=postgres', '--set', 'secrets.existingSecret=db', '--set', 'autoscaling.enabled=true', '--set', 'autoscaling.targetCPUUtilizationPercentage=null', '--set', 'autoscaling.targetMemoryUtilizationPercentage=80'], 'HorizontalPodAutoscaler'],
+    ['an Ingress without hosts', ['--set', 'ingress.enabled=true', '--set', 'ingress.hosts=null'], 'Ingress'],
+  ])('renders %s as an object the API types decode strictly', (_what, args, kind) => {
+    const rendered = template(args);
+    expect(rendered.stderr).toBe('');
+    const decoded = spawnSync(decoder, [], { input: rendered.stdout, encoding: 'utf8' });
+    expect(decoded.stdout).not.toContain('ERROR');
+    expect(decoded.status).toBe(0);
+    const o = objects(rendered.stdout).find((x) => x.kind === kind)!;
+    if (kind === 'HorizontalPodAutoscaler') expect((o.spec!['metrics'] as { resource: { name: string } }[]).map((m) => m.resource.name)).toEqual(['memory']);
+    else expect(o.spec!['defaultBackend']).toEqual({ service: { name: 'th-tracehouse', port: { name: 'query' } } });
+  });
+
+  it('refuses an HPA with neither a CPU nor a memory target', () => {
+    const r = template(['--set', 'config.storage.backend=postgres', '--set', 'secrets.existingSecret=db', '--set', 'autoscaling.enabled=true', '--set', 'autoscaling.targetCPUUtilizationPercentage=null']);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('autoscaling.enabled needs autoscaling.targetCPUUtilizationPercentage or autoscaling.targetMemoryUtilizationPercentage');
+  });
+
   it('the committed values.schema.json matches the options table (node scripts/gen-helm-schema.ts)', () => {
     const committed = readFileSync(SCHEMA_FILE, 'utf8');
     expect(renderSchemaFile(committed)).toBe(committed);
