@@ -1,9 +1,10 @@
 // Renders stored rows in the JSON shapes of Jaeger's query service (its UI model, internal/uimodel
 // in jaegertracing/jaeger): what the Jaeger UI and Grafana's Jaeger data source read. OTLP fields
 // map the way Jaeger's own OTLP translator maps them (span kind, status, scope and trace state
-// become tags; events become logs; links become FOLLOWS_FROM references); what has no place in
+// become tags; events become logs; links become references, FOLLOWS_FROM unless their
+// opentracing.ref_type says child_of); what has no place in
 // Jaeger's model is named in the span's warnings instead of being dropped silently.
-import type { AnyValue, KeyValue, SpanRow } from '../model/rows.ts';
+import type { AnyValue, KeyValue, SpanLink, SpanRow } from '../model/rows.ts';
 import type { DependencyLink, Operation } from '../storage/backend.ts';
 import { anyValueToString } from '../model/rows.ts';
 
@@ -135,14 +136,29 @@ function spanTags(s: SpanRow, warn: (w: string) => void): JaegerKeyValue[] {
   return tags;
 }
 
+/** The link attribute in which OTLP keeps a Jaeger / OpenTracing reference's type (the Collector's Jaeger receiver writes it). */
+const REF_TYPE = 'opentracing.ref_type';
+
+/** A link's reference type as Jaeger's translator reads it: CHILD_OF when opentracing.ref_type is child_of, else FOLLOWS_FROM. */
+function linkRefType(l: SpanLink): JaegerReference['refType'] {
+  const v = l.attributes.find((kv) => kv.key === REF_TYPE)?.value;
+  return v !== undefined && 'stringValue' in v && v.stringValue === 'child_of' ? 'CHILD_OF' : 'FOLLOWS_FROM';
+}
+
 function spanJson(s: SpanRow, processID: string): JaegerSpan {
   const warnings: string[] = [];
   const warn = (w: string) => warnings.push(w);
   const references: JaegerReference[] = [];
-  if (s.parentSpanId !== '') references.push({ refType: 'CHILD_OF', traceID: s.traceId, spanID: s.parentSpanId });
+  const parent: JaegerReference | undefined = s.parentSpanId === '' ? undefined : { refType: 'CHILD_OF', traceID: s.traceId, spanID: s.parentSpanId };
+  if (parent !== undefined) references.push(parent);
   for (const l of s.links) {
-    references.push({ refType: 'FOLLOWS_FROM', traceID: l.traceId, spanID: l.spanId });
-    if (l.attributes.length > 0 || l.traceState !== '') warn(`link to ${l.traceId}/${l.spanId}: its attributes and trace state have no place in a Jaeger reference`);
+    const refType = linkRefType(l);
+    // As Jaeger's translator: a link to the parent itself gives the parent reference its type
+    // (a FOLLOWS_FROM parent from a Jaeger client) instead of referencing the parent twice.
+    if (parent !== undefined && l.traceId === s.traceId && l.spanId === s.parentSpanId) parent.refType = refType;
+    else references.push({ refType, traceID: l.traceId, spanID: l.spanId });
+    // opentracing.ref_type is carried by the reference's type.
+    if (l.attributes.some((kv) => kv.key !== REF_TYPE) || l.traceState !== '') warn(`link to ${l.traceId}/${l.spanId}: its attributes and trace state have no place in a Jaeger reference`);
   }
   const tags = spanTags(s, warn);
   const logs = s.events.map((e) => {

@@ -1,0 +1,61 @@
+// The Jaeger API's spans against what Jaeger's own OTLP translator (opentelemetry-collector-contrib
+// pkg/translator/jaeger, which Jaeger's query service runs on OTLP data) makes of the same OTLP,
+// for the cases the SDK round trip in jaeger-api.test.ts does not reach: spans that came from
+// Jaeger or OpenTracing clients through the OpenTelemetry Collector's Jaeger receiver, whose
+// references become a parent and links carrying opentracing.ref_type.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, getJson, startCollector, type TestCollector } from '../helpers/collector.ts';
+
+type Json = any;
+
+const str = (key: string, v: string) => ({ key, value: { stringValue: v } });
+
+/** Posts spans of one resource as OTLP/JSON and waits until the Jaeger API answers their trace. */
+async function send(c: TestCollector, traceId: string, spans: Json[]): Promise<Json> {
+  const body = JSON.stringify({ resourceSpans: [{ resource: { attributes: [str('service.name', 'jaeger-client')] }, scopeSpans: [{ scope: { name: 'lib' }, spans }] }] });
+  const res = await fetch(c.httpUrl + '/v1/traces', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  expect(res.status).toBe(200);
+  return eventually(async () => {
+    const r = await getJson(c.queryUrl, `/api/traces/${traceId}`);
+    return r.status === 200 && r.body.data[0].spans.length === spans.length ? r.body.data[0] : undefined;
+  }, 5000, `trace ${traceId}`);
+}
+
+const span = (traceId: string, spanId: string, o: Json = {}): Json => ({ traceId, spanId, name: 'op-' + spanId, kind: 1, startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000100000000', ...o });
+
+describe.each(['memory', 'sqlite'])('Jaeger API span mapping as Jaeger translates OTLP (%s)', (backend) => {
+  let c: TestCollector;
+  beforeAll(async () => {
+    c = await startCollector({ 'storage.backend': backend });
+  });
+  afterAll(async () => {
+    await c?.stop();
+  });
+
+  it('makes references of links by their opentracing.ref_type, the parent once', async () => {
+    const T = 'a1'.repeat(16);
+    const other = 'b2'.repeat(16);
+    const refType = (v: string) => [str('opentracing.ref_type', v)];
+    // What the Collector's Jaeger receiver makes of a span with references
+    // [FOLLOWS_FROM root] (a producer/consumer hand-off: the only reference becomes the parent,
+    // and a link to it keeps its type) and of one with [CHILD_OF root, CHILD_OF other-trace span].
+    const t = await send(c, T, [
+      span(T, '1000000000000001'),
+      span(T, '1000000000000002', { parentSpanId: '1000000000000001', links: [{ traceId: T, spanId: '1000000000000001', attributes: refType('follows_from') }] }),
+      span(T, '1000000000000003', { parentSpanId: '1000000000000001', links: [{ traceId: other, spanId: '2000000000000001', attributes: refType('child_of') }] }),
+      span(T, '1000000000000004', { parentSpanId: '1000000000000001', links: [{ traceId: other, spanId: '2000000000000002' }] }),
+    ]);
+    const byId = (id: string) => t.spans.find((s: Json) => s.spanID === id);
+    expect(byId('1000000000000002').references).toEqual([{ refType: 'FOLLOWS_FROM', traceID: T, spanID: '1000000000000001' }]);
+    expect(byId('1000000000000003').references).toEqual([
+      { refType: 'CHILD_OF', traceID: T, spanID: '1000000000000001' },
+      { refType: 'CHILD_OF', traceID: other, spanID: '2000000000000001' },
+    ]);
+    expect(byId('1000000000000004').references).toEqual([
+      { refType: 'CHILD_OF', traceID: T, spanID: '1000000000000001' },
+      { refType: 'FOLLOWS_FROM', traceID: other, spanID: '2000000000000002' },
+    ]);
+    // The reference type is carried by the reference: nothing was left out.
+    for (const id of ['1000000000000002', '1000000000000003']) expect(byId(id).warnings).toBeNull();
+  });
+});
