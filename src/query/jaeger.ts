@@ -163,7 +163,13 @@ function spanJson(s: SpanRow, processID: string): JaegerSpan {
   const tags = spanTags(s, warn);
   const logs = s.events.map((e) => {
     if (e.droppedAttributesCount > 0) warn(`event ${e.name}: the sender dropped ${e.droppedAttributesCount} attributes`);
-    return { timestamp: micros(e.timeUnixNano), fields: [{ key: 'event', type: 'string' as const, value: e.name }, ...keyValues(e.attributes, warn)] };
+    const fields = keyValues(e.attributes, warn);
+    // As Jaeger's translator: the name goes in an `event` field unless it is empty (OpenTracing
+    // logs arrive unnamed) or an `event` attribute already holds that field.
+    if (e.attributes.some((kv) => kv.key === 'event')) {
+      if (e.name !== '') warn(`event ${e.name}: its attribute "event" is shown in place of its name`);
+    } else if (e.name !== '') fields.unshift({ key: 'event', type: 'string', value: e.name });
+    return { timestamp: micros(e.timeUnixNano), fields };
   });
   if (s.droppedAttributesCount > 0) warn(`the sender dropped ${s.droppedAttributesCount} attributes`);
   if (s.droppedEventsCount > 0) warn(`the sender dropped ${s.droppedEventsCount} events`);

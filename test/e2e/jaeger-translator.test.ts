@@ -58,4 +58,27 @@ describe.each(['memory', 'sqlite'])('Jaeger API span mapping as Jaeger translate
     // The reference type is carried by the reference: nothing was left out.
     for (const id of ['1000000000000002', '1000000000000003']) expect(byId(id).warnings).toBeNull();
   });
+
+  it('names an event in an event field only when it has a name and no event attribute', async () => {
+    const T = 'c3'.repeat(16);
+    // OpenTracing logs come through the Jaeger receiver as unnamed events (their fields as
+    // attributes), or named from their own event field.
+    const t = await send(c, T, [
+      span(T, '3000000000000001', {
+        events: [
+          { timeUnixNano: '1700000000010000000', name: '', attributes: [str('message', 'cache miss')] },
+          { timeUnixNano: '1700000000020000000', name: 'retry', attributes: [str('attempt', '2')] },
+          { timeUnixNano: '1700000000030000000', name: 'error', attributes: [str('event', 'timeout')] },
+        ],
+      }),
+    ]);
+    const [s] = t.spans;
+    expect(s.logs).toEqual([
+      { timestamp: 1700000000010000, fields: [{ key: 'message', type: 'string', value: 'cache miss' }] },
+      { timestamp: 1700000000020000, fields: [{ key: 'event', type: 'string', value: 'retry' }, { key: 'attempt', type: 'string', value: '2' }] },
+      { timestamp: 1700000000030000, fields: [{ key: 'event', type: 'string', value: 'timeout' }] },
+    ]);
+    // The name the event attribute stands in for is not dropped silently.
+    expect(s.warnings).toEqual([expect.stringMatching(/event error: its attribute "event" is shown in place of its name/)]);
+  });
 });
