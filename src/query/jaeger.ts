@@ -89,6 +89,15 @@ export function errorEnvelope(code: number, msg: string): JaegerResponse<null> {
   return { data: null, total: 0, limit: 0, offset: 0, errors: [{ code, msg }] };
 }
 
+/**
+ * A trace id as Jaeger writes it: a 64-bit id (high half zero, as Jaeger and Zipkin clients make
+ * them) is 16 hex digits, not 32 with a run of zeros. The Jaeger UI shows an id's first 7 digits;
+ * parseTraceId reads either form back.
+ */
+export function jaegerTraceId(id: string): string {
+  return id.length === 32 && id.startsWith('0000000000000000') ? id.slice(16) : id;
+}
+
 /** Nanoseconds → whole microseconds, as a JSON-safe number (exact to 2^53 µs, year 2255). */
 function micros(ns: bigint): number {
   return Number(ns / 1000n);
@@ -149,14 +158,14 @@ function spanJson(s: SpanRow, processID: string): JaegerSpan {
   const warnings: string[] = [];
   const warn = (w: string) => warnings.push(w);
   const references: JaegerReference[] = [];
-  const parent: JaegerReference | undefined = s.parentSpanId === '' ? undefined : { refType: 'CHILD_OF', traceID: s.traceId, spanID: s.parentSpanId };
+  const parent: JaegerReference | undefined = s.parentSpanId === '' ? undefined : { refType: 'CHILD_OF', traceID: jaegerTraceId(s.traceId), spanID: s.parentSpanId };
   if (parent !== undefined) references.push(parent);
   for (const l of s.links) {
     const refType = linkRefType(l);
     // As Jaeger's translator: a link to the parent itself gives the parent reference its type
     // (a FOLLOWS_FROM parent from a Jaeger client) instead of referencing the parent twice.
     if (parent !== undefined && l.traceId === s.traceId && l.spanId === s.parentSpanId) parent.refType = refType;
-    else references.push({ refType, traceID: l.traceId, spanID: l.spanId });
+    else references.push({ refType, traceID: jaegerTraceId(l.traceId), spanID: l.spanId });
     // opentracing.ref_type is carried by the reference's type.
     if (l.attributes.some((kv) => kv.key !== REF_TYPE) || l.traceState !== '') warn(`link to ${l.traceId}/${l.spanId}: its attributes and trace state have no place in a Jaeger reference`);
   }
@@ -175,7 +184,7 @@ function spanJson(s: SpanRow, processID: string): JaegerSpan {
   if (s.droppedEventsCount > 0) warn(`the sender dropped ${s.droppedEventsCount} events`);
   if (s.droppedLinksCount > 0) warn(`the sender dropped ${s.droppedLinksCount} links`);
   const span: JaegerSpan = {
-    traceID: s.traceId,
+    traceID: jaegerTraceId(s.traceId),
     spanID: s.spanId,
     operationName: s.name,
     references,
@@ -211,7 +220,7 @@ export function toJaegerTrace(spans: readonly SpanRow[]): JaegerTrace {
     }
     out.push(spanJson(s, pid));
   }
-  return { traceID: sorted[0]?.traceId ?? '', spans: out, processes, warnings: traceWarnings.length > 0 ? traceWarnings : null };
+  return { traceID: jaegerTraceId(sorted[0]?.traceId ?? ''), spans: out, processes, warnings: traceWarnings.length > 0 ? traceWarnings : null };
 }
 
 /** Operations as /api/operations returns them. */

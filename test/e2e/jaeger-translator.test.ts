@@ -81,4 +81,29 @@ describe.each(['memory', 'sqlite'])('Jaeger API span mapping as Jaeger translate
     // The name the event attribute stands in for is not dropped silently.
     expect(s.warnings).toEqual([expect.stringMatching(/event error: its attribute "event" is shown in place of its name/)]);
   });
+
+  it('writes a 64-bit trace id as Jaeger does: 16 hex digits, not padded with zeros', async () => {
+    // Jaeger and Zipkin (B3) clients make 64-bit trace ids; through OTLP they arrive as 16 bytes
+    // whose high half is zero. Jaeger writes such an id as 16 hex digits: the Jaeger UI shows an
+    // id's first 7 characters, which for the padded form are 0000000 for every such trace, and
+    // the id users copy to find the trace's logs is the one the client logged.
+    const low = 'd4'.repeat(8);
+    const otherLow = 'e5'.repeat(8);
+    const T = '0'.repeat(16) + low;
+    const t = await send(c, low, [
+      span(T, '4000000000000001'),
+      span(T, '4000000000000002', { parentSpanId: '4000000000000001', links: [{ traceId: '0'.repeat(16) + otherLow, spanId: '5000000000000001' }] }),
+    ]);
+    expect(t.traceID).toBe(low);
+    expect(t.spans.map((s: Json) => s.traceID)).toEqual([low, low]);
+    expect(t.spans[1].references).toEqual([
+      { refType: 'CHILD_OF', traceID: low, spanID: '4000000000000001' },
+      { refType: 'FOLLOWS_FROM', traceID: otherLow, spanID: '5000000000000001' },
+    ]);
+    // Either form finds it, by id and in a search; a search answers the short form.
+    expect((await getJson(c.queryUrl, `/api/traces/${T}`)).body.data[0].traceID).toBe(low);
+    expect((await getJson(c.queryUrl, `/api/traces?traceID=${low}`)).body.data.map((x: Json) => x.traceID)).toEqual([low]);
+    const found = await getJson(c.queryUrl, '/api/traces?service=jaeger-client&start=1699999999000000&end=1700000001000000&operation=op-4000000000000002');
+    expect(found.body.data.map((x: Json) => x.traceID)).toEqual([low]);
+  });
 });
