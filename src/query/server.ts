@@ -173,7 +173,8 @@ export class QueryServer {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    // A client's base URL ending in "/" makes "//api/…", which URL reads as a host named "api".
+    const url = new URL((req.url ?? '/').replace(/^\/{2,}/, '/'), 'http://localhost');
     const path = url.pathname;
     // The UI's page shell and assets hold no data and stay open, so a browser can load them
     // before it has a token; every data call (/api/, /v1/) needs a read token.

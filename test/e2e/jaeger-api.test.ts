@@ -109,6 +109,16 @@ describe('Jaeger query API with the real SDK', () => {
     expect(clients.body.data).toEqual([{ name: 'SELECT orders', spanKind: 'client' }]);
   });
 
+  it('answers a data source whose URL ends in a slash (//api/services), as Jaeger does', async () => {
+    // Grafana joins the data source URL and the path: "http://tracehouse:16686/" gives "//api/…",
+    // which a URL parser reads as a host named "api".
+    const services = await getJson(c.queryUrl, '//api/services');
+    expect(services.status).toBe(200);
+    expect(services.body.data).toEqual(expect.arrayContaining([sent.service]));
+    const ops = await getJson(c.queryUrl, `//api/services/${encodeURIComponent(sent.service)}/operations`);
+    expect(ops.body.data).toEqual(['GET /orders', 'SELECT orders', 'publish']);
+  });
+
   it('returns a trace by id with every span as the SDK made it, field for field', async () => {
     const traceId = sent.spans[0]!.spanContext().traceId;
     const r = await getJson(c.queryUrl, `/api/traces/${traceId}`);
