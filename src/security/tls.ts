@@ -41,8 +41,10 @@ export function resolveTls(config: TlsConfig, listener: TlsListener): TlsSetting
   const p = listener;
   const mode = config[`${p}.tls.mode`];
   if (mode === 'off') return undefined;
-  const ownCert = config[`${p}.tls.certFile`];
-  const ownKey = config[`${p}.tls.keyFile`];
+  // Empty or 'inherit' (the word minVersion and mode take) falls back to the global tls.* file.
+  const own = (k: `${TlsListener}.tls.${'certFile' | 'keyFile' | 'clientCaFile'}`): string => (config[k] === 'inherit' ? '' : config[k]);
+  const ownCert = own(`${p}.tls.certFile`);
+  const ownKey = own(`${p}.tls.keyFile`);
   // A listener's own certificate with the global key (or the reverse) is a typo, never a plan.
   if ((ownCert === '') !== (ownKey === '')) {
     const missing = ownCert === '' ? `${p}.tls.certFile` : `${p}.tls.keyFile`;
@@ -57,14 +59,14 @@ export function resolveTls(config: TlsConfig, listener: TlsListener): TlsSetting
   if (certFile.path === '') {
     if (mode === 'inherit') {
       // A client CA asks for client certificates: serving plain instead would take any client.
-      const caKey = config[`${p}.tls.clientCaFile`] !== '' ? `${p}.tls.clientCaFile` : 'tls.clientCaFile';
+      const caKey = own(`${p}.tls.clientCaFile`) !== '' ? `${p}.tls.clientCaFile` : 'tls.clientCaFile';
       const ca = config[caKey as 'tls.clientCaFile'];
       if (ca !== '') throw new ConfigError(`invalid configuration: ${caKey} = ${JSON.stringify(ca)} asks for client certificates, but the ${p} listener has no certificate: set tls.certFile and tls.keyFile (or ${p}.tls.certFile and ${p}.tls.keyFile), or ${p}.tls.mode = "off" to serve it plain`);
       return undefined;
     }
     throw new ConfigError(`invalid configuration: ${p}.tls.mode = "${mode}" needs a certificate: set tls.certFile and tls.keyFile (or ${p}.tls.certFile and ${p}.tls.keyFile)`);
   }
-  const ownCa = config[`${p}.tls.clientCaFile`];
+  const ownCa = own(`${p}.tls.clientCaFile`);
   const ca: KeyedFile | undefined = ownCa !== '' ? { key: `${p}.tls.clientCaFile`, path: ownCa } : config['tls.clientCaFile'] !== '' ? { key: 'tls.clientCaFile', path: config['tls.clientCaFile'] } : undefined;
   if (mode === 'mtls' && ca === undefined) {
     throw new ConfigError(`invalid configuration: ${p}.tls.mode = "mtls" needs a client CA: set tls.clientCaFile or ${p}.tls.clientCaFile`);

@@ -127,6 +127,15 @@ describe('resolveTls', () => {
     expect(resolveTls(c, 'receiver.grpc')!.minVersion).toBe('TLSv1.2');
   });
 
+  it('reads inherit in a listener file key as the global file, as it does for minVersion (README, TLS)', () => {
+    const c = cfg({
+      'tls.certFile': '/c.pem', 'tls.keyFile': '/k.pem', 'tls.clientCaFile': '/ca.pem',
+      'query.tls.certFile': 'inherit', 'query.tls.keyFile': 'inherit', 'query.tls.clientCaFile': 'inherit', 'query.tls.minVersion': 'inherit',
+    });
+    expect(resolveTls(c, 'query')).toMatchObject({ certFile: { key: 'tls.certFile', path: '/c.pem' }, keyFile: { key: 'tls.keyFile', path: '/k.pem' }, clientCaFile: { key: 'tls.clientCaFile', path: '/ca.pem' }, minVersion: 'TLSv1.2' });
+    expect(resolveTls(cfg({ 'ops.tls.certFile': 'inherit', 'ops.tls.keyFile': 'inherit' }), 'ops')).toBeUndefined();
+  });
+
   it('names the key when the configuration cannot work', () => {
     expect(() => resolveTls(cfg({ 'tls.certFile': '/c.pem' }), 'query')).toThrow(/tls\.keyFile is empty but tls\.certFile is set/);
     expect(() => resolveTls(cfg({ 'ops.tls.keyFile': '/k.pem' }), 'ops')).toThrow(/ops\.tls\.certFile is empty/);
