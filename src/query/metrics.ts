@@ -46,7 +46,9 @@ export class ReadMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     });
-    for (const route of READ_ROUTES) this.duration.zero({ route, code: '2xx' });
+    // The classes an alert watches start at 0 for every route, so rate() and increase() of a
+    // route's 4xx or 5xx see the first one (3xx is only the UI's 304 Not Modified).
+    for (const route of READ_ROUTES) for (const code of ['2xx', '4xx', '5xx']) this.duration.zero({ route, code });
   }
 
   /** Starts timing a request; the observation is made when its response finishes (or its connection closes first). */
