@@ -2,8 +2,8 @@
 // started in dependency order and shut down in reverse, draining what was accepted.
 import { dirname, join } from 'node:path';
 import { RECEIVER_GRACE_MS } from './common/http.ts';
-import type { Config } from './config/index.ts';
-import { DurableLog } from './pipeline/durable.ts';
+import { ConfigError, type Config } from './config/index.ts';
+import { DurableLog, rowsLeftInLog } from './pipeline/durable.ts';
 import { Ingest } from './pipeline/ingest.ts';
 import { cgroupMemoryLimitBytes, defaultMemorySoftBytes, MemoryLimiter } from './pipeline/memory-limiter.ts';
 import { DecodePool, type PoolOptions } from './pipeline/pool.ts';
@@ -216,6 +216,7 @@ export class Collector {
     if (this.started) return;
     // The log opens (and cuts a torn tail) once the store runs and before anything is accepted;
     // its replay is queued in the writer ahead of the first new request.
+    if (!this.log) await this.refuseUnreadLog();
     const [store, ...rest] = this.components;
     await store!.start();
     await this.log?.start();
@@ -232,6 +233,21 @@ export class Collector {
       this.readyPoll = setInterval(() => void this.notReadyReason().catch(() => undefined), READY_POLL_MS).unref();
     }
     this.logger.info({ backend: this.backend.name, ack: this.config['delivery.ack'] }, 'tracehouse started');
+  }
+
+  /**
+   * A start without the log (delivery.ack = queued or stored) stops while the log directory holds
+   * rows a durable run acknowledged and could not store: nothing else would write them, or say
+   * they wait. The operator decides, as on a change of store (DurableLog.checkEncoding).
+   */
+  private async refuseUnreadLog(): Promise<void> {
+    const dir = walDir(this.config);
+    const rows = await rowsLeftInLog(dir, this.logger);
+    if (rows === 0) return;
+    throw new ConfigError(
+      `delivery.ack = ${JSON.stringify(this.config['delivery.ack'])}: delivery.walDir = ${JSON.stringify(dir)} holds ${rows} accepted rows a run with delivery.ack = durable could not store, which this mode does not read; ` +
+        `start once with delivery.ack = durable to write them, or move the directory away (the rows are then lost)`,
+    );
   }
 
   /** Stops accepting, drains everything accepted into the backend, then closes. Idempotent; resolves to the accepted rows it had to drop. */

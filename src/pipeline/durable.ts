@@ -13,7 +13,7 @@
 // the queue budget at a time, until stored. Before, they waited for the next start, and as the
 // log deletes segments only from its oldest, a batch given up in a short outage kept every later
 // segment: the log filled while the store took every write, and ingest refused until a restart.
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../config/index.ts';
@@ -66,6 +66,32 @@ function sliceOf<T>(items: readonly T[], from: number, max: number, size: (item:
 
 /** Why an append was refused: the log is full (wait for the store), the disk failed, or the request's rows are larger than the whole log (never taken). */
 export type AppendRefusal = 'wal_full' | 'wal_unavailable' | 'too_large';
+
+/**
+ * Accepted rows a write-ahead log in dir still holds, for a start with delivery.ack = queued or
+ * stored: that start neither opens the log nor replays it, so rows a durable run left there (a
+ * crash, a stop during an outage) would wait unwritten without a word. 0 when dir holds no
+ * segment, or when another process has the log open (its log, not this start's to read).
+ */
+export async function rowsLeftInLog(dir: string, logger: Logger): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return 0;
+  }
+  if (!names.some((n) => /^\d{20}\.wal$/.test(n))) return 0;
+  // Bounds only matter for appends, which this never makes.
+  const wal = new WriteAheadLog({ dir, exclusive: true, maxBytes: 2 ** 40, segmentBytes: 64 << 20, logger });
+  try {
+    const { batches, chunks } = await wal.open();
+    return batches.reduce((n, b) => n + b.batch.rows, 0) + chunks.reduce((n, c) => n + c.rows, 0);
+  } catch {
+    return 0;
+  } finally {
+    await wal.shutdown().catch(() => undefined);
+  }
+}
 
 /** The write-ahead log as the collector uses it: replay at start, append before acknowledging. */
 export class DurableLog {

@@ -76,3 +76,40 @@ describe('delivery.ack = durable: a start on another store', () => {
     await startOnPostgres(wal, url);
   }, 60_000);
 });
+
+describe('delivery.ack = durable, then a start without the log (queued or stored)', () => {
+  // README, Delivery guarantees: under durable, what the store did not take at a stop "stays in
+  // the log ...; the next start writes it". A start with queued or stored opens no log, so it
+  // would neither write those rows nor say they wait.
+  it('stops, naming delivery.ack and the log, while the log holds rows; a durable start stores them after', async () => {
+    const dir = tempDir('wal-ack-switch-');
+    const db = join(dir, 'th.db');
+    const wal = join(dir, 'wal');
+    const flags = { 'storage.backend': 'sqlite', 'storage.sqlite.path': db, 'delivery.walDir': wal, 'writer.retryInitialMs': '20', 'writer.retryMaxMs': '40' };
+
+    const down = gated(await sqlite(db));
+    down.failNext(Number.MAX_SAFE_INTEGER, { kind: 'retryable', error: new Error('store down') });
+    const first = await startCollector({ ...flags, 'writer.retryMaxElapsedMs': '200', 'shutdown.timeoutMs': '1000' }, { backend: down.backend });
+    const traceId = randomBytes(16);
+    const spans = Array.from({ length: 3 }, () => ({ traceId, spanId: randomBytes(8), name: 'op', startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000000001000' }));
+    const body = encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: SERVICE } }] }, scopeSpans: [{ spans }] }] });
+    expect((await fetch(first.httpUrl + '/v1/traces', { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body })).status).toBe(200);
+    await first.stop();
+
+    for (const ack of ['queued', 'stored']) {
+      const refused = startCollector({ ...flags, 'delivery.ack': ack });
+      await expect(refused).rejects.toThrow(ConfigError);
+      await expect(refused).rejects.toThrow(`delivery.ack = "${ack}": delivery.walDir = ${JSON.stringify(wal)} holds 3 accepted rows`);
+    }
+
+    const back = await startCollector(flags);
+    try {
+      await eventually(async () => (storedInSqlite(db, SERVICE).spansByTrace.get(traceId.toString('hex')) === 3 ? true : undefined), 10_000, 'the kept rows stored');
+    } finally {
+      await back.stop();
+    }
+    // The log is empty now: a queued start is welcome.
+    const queued = await startCollector({ ...flags, 'delivery.ack': 'queued' });
+    await queued.stop();
+  }, 60_000);
+});
