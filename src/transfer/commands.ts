@@ -230,7 +230,8 @@ export async function importFiles(sink: TransferSink, o: ImportOptions): Promise
           if (m.signal === 'traces') counts.spans += r.accepted;
           else counts.logs += r.accepted;
           if (r.rejected > 0) {
-            problems.add(`${file}:${m.index}: ${r.rejected} ${m.signal === 'traces' ? 'spans' : 'log records'} rejected: ${r.errorMessage}`);
+            // The partial success's message counts them itself ("2 spans rejected: invalid trace id (2)").
+            problems.add(`${file}:${m.index}: ${r.errorMessage || `${r.rejected} ${m.signal === 'traces' ? 'spans' : 'log records'} rejected`}`);
             if (o.onError === 'stop') stopped = true;
           }
           progress.update(counts, fraction());

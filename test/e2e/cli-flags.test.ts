@@ -60,6 +60,16 @@ describe('tracehouse command line flags', () => {
     }
   });
 
+  it('says once how many items of a line were rejected and why', () => {
+    const dir = tempDir();
+    const file = join(dir, 'bad.jsonl');
+    const span = (traceId: string) => ({ traceId, spanId: '0102030405060708', name: 'op', startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000000001000' });
+    writeFileSync(file, JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [span('0102030405060708090a0b0c0d0e0f10'), span('zz')] }] }] }) + '\n');
+    const r = run(['import', file, `--storage.sqlite.path=${join(dir, 'a.db')}`, '--quiet']);
+    expect(r.stderr).toContain(`${file}:1: 1 span rejected: invalid trace id (1)\n`);
+    expect(r.status).toBe(1);
+  });
+
   it('reads transfer flags as start does: a switch before FILE leaves it alone, a valued flag before another flag stops', () => {
     const dir = tempDir();
     const imp = run(['import', `--storage.sqlite.path=${join(dir, 'a.db')}`, '--storage.sqlite.attributeIndex', FIXTURE, '--quiet', '--workers.threads=1']);
