@@ -78,8 +78,15 @@ async function main(): Promise<number> {
       logger.info({ backend: backend.name }, 'backend has no migrations');
       return 0;
     }
-    await backend.migrate();
-    await backend.shutdown();
+    try {
+      await backend.migrate();
+    } catch (err) {
+      // A database that cannot be reached or refuses: one line naming the store, not a stack.
+      process.stderr.write(`tracehouse migrate: ${backend.name} migrations failed: ${(err as Error).message}\n`);
+      return 1;
+    } finally {
+      await backend.shutdown().catch(() => undefined);
+    }
     logger.info({ backend: backend.name }, 'migrations applied');
     return 0;
   }

@@ -60,6 +60,12 @@ describe('tracehouse command line flags', () => {
     }
   });
 
+  it('migrate says in one line why a database it cannot reach was not migrated', () => {
+    const r = run(['migrate', '--storage.backend=postgres', '--storage.postgres.url=postgres://u:p@127.0.0.1:1/x']);
+    expect(r.stderr).toBe('tracehouse migrate: postgres migrations failed: connect ECONNREFUSED 127.0.0.1:1\n');
+    expect(r.status).toBe(1);
+  });
+
   it('says once how many items of a line were rejected and why', () => {
     const dir = tempDir();
     const file = join(dir, 'bad.jsonl');
