@@ -75,7 +75,7 @@ export function envName(key: string): string {
 /** The name --help gave a MiB key before (TRACEHOUSE_STORAGE_SQLITE_CACHE_MI_B), still read. */
 const oldEnvName = (key: string): string | undefined => (key.endsWith('MiB') ? envName(key).replace(/MIB$/, 'MI_B') : undefined);
 
-function flatten(obj: unknown, prefix: string, out: Map<string, unknown>): void {
+function flatten(obj: unknown, prefix: string, out: Map<string, unknown>, depth = 0, depths = new Map<string, number>()): void {
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
     out.set(prefix, obj);
     return;
@@ -83,8 +83,14 @@ function flatten(obj: unknown, prefix: string, out: Map<string, unknown>): void 
   for (const [k, v] of Object.entries(obj)) {
     const key = prefix ? `${prefix}.${k}` : k;
     // A nested object is a section unless the key itself is an option.
-    if (v !== null && typeof v === 'object' && !Array.isArray(v) && !BY_KEY.has(key)) flatten(v, key, out);
-    else out.set(key, v);
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && !BY_KEY.has(key)) flatten(v, key, out, depth + 1, depths);
+    // One key spelled twice (`writer: {maxQueueBytes: …}` and `writer.maxQueueBytes: …`, as a
+    // Helm values merge of the chart's defaults and a user's dotted override writes it): the
+    // flatter spelling wins, wherever it stands in the file, as the chart reads it.
+    else if ((depths.get(key) ?? Infinity) > depth) {
+      out.set(key, v);
+      depths.set(key, depth);
+    }
   }
 }
 

@@ -87,6 +87,15 @@ describe('configuration', () => {
     expect(() => loadConfig({ flags: { 'no.such': '1' } })).toThrow("unknown option '--no.such'");
   });
 
+  it('takes the flatter spelling of a key a file sets twice, wherever it stands (as the Helm chart reads it)', () => {
+    // What a Helm values merge writes: the chart's nested default, and a user's dotted override,
+    // in either order.
+    expect(loadConfig({ file: yaml('writer:\n  maxQueueBytes: 64MiB\nwriter.maxQueueBytes: 1GiB\n') })['writer.maxQueueBytes']).toBe(1 << 30);
+    expect(loadConfig({ file: yaml('writer.maxQueueBytes: 1GiB\nwriter:\n  maxQueueBytes: 64MiB\n') })['writer.maxQueueBytes']).toBe(1 << 30);
+    expect(loadConfig({ file: yaml('storage:\n  sqlite:\n    path: /a.db\n  sqlite.path: /b.db\n') })['storage.sqlite.path']).toBe('/b.db');
+    expect(loadConfig({ file: yaml('storage:\n  sqlite.path: /b.db\n  sqlite:\n    path: /a.db\n') })['storage.sqlite.path']).toBe('/b.db');
+  });
+
   it('derives environment names and lists every option in --help', () => {
     expect(envName('writer.maxQueueBytes')).toBe('TRACEHOUSE_WRITER_MAX_QUEUE_BYTES');
     const help = helpText();
