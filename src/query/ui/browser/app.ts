@@ -279,6 +279,14 @@ async function searchPage(params: URLSearchParams): Promise<void> {
     field('Limit', input('limit', params.get('limit') ?? '20', { inputmode: 'numeric', size: '4' })),
     h('button', { type: 'submit' }, 'Find traces'),
   );
+  // A form's own GET turns each line break of a value into CRLF: a service or span name picked
+  // from the lists goes into the link as stored, so a multi-line name (an SQL statement) matches.
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const q = new URLSearchParams();
+    for (const [k, v] of new FormData(form as HTMLFormElement)) q.append(k, String(v));
+    location.assign(`/search?${q}`);
+  });
   const results = h('section', { class: 'results', 'aria-live': 'polite' });
   app.replaceChildren(h('h1', {}, 'Traces'), form, results);
 
@@ -309,8 +317,9 @@ async function searchPage(params: URLSearchParams): Promise<void> {
 
 async function runSearch(params: URLSearchParams, results: HTMLElement): Promise<void> {
   const q = new URLSearchParams();
+  // Service and span name as picked (a stored name may start or end with a space); numbers trimmed.
   for (const k of ['service', 'name', 'minDurationMs', 'maxDurationMs']) {
-    const v = params.get(k)?.trim();
+    const v = k === 'service' || k === 'name' ? params.get(k) : params.get(k)?.trim();
     if (v) q.set(k, v);
   }
   const limit = Math.min(maxLimit, Math.max(1, Number(params.get('limit')) || 20));

@@ -1,0 +1,66 @@
+// The web UI's search page and logs view in headless Chromium (Debian's, through puppeteer-core)
+// against values as services really store them: names with stray whitespace and line breaks,
+// services that send only logs, multi-line log bodies, long unbroken names.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, startCollector, type TestCollector } from '../helpers/collector.ts';
+
+const CHROMIUM = process.env['TRACEHOUSE_CHROMIUM'] ?? '/usr/bin/chromium';
+const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+const str = (key: string, v: string) => ({ key, value: { stringValue: v } });
+const now = BigInt(Date.now()) * 1_000_000n;
+
+async function post(c: TestCollector, signal: 'traces' | 'logs', body: unknown): Promise<void> {
+  const r = await fetch(`${c.httpUrl}/v1/${signal}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  expect(r.status).toBe(200);
+}
+
+async function sendSpan(c: TestCollector, service: string, name: string): Promise<string> {
+  const traceId = hex(16);
+  const span = { traceId, spanId: hex(8), name, kind: 3, startTimeUnixNano: String(now), endTimeUnixNano: String(now + 1_000_000n) };
+  await post(c, 'traces', { resourceSpans: [{ resource: { attributes: [str('service.name', service)] }, scopeSpans: [{ spans: [span] }] }] });
+  await eventually(async () => ((await fetch(`${c.queryUrl}/v1/traces/${traceId}`)).status === 200 ? true : undefined));
+  return traceId;
+}
+
+describe('web UI: search page and logs view', () => {
+  let c: TestCollector;
+  let browser: Browser;
+  let page: Page;
+  const ready = async (path: string) => {
+    await page.goto(c.queryUrl + path, { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('#app[data-ready="true"]', { timeout: 15_000 });
+  };
+  const submit = async () => {
+    await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), page.click('form.filters button[type=submit]')]);
+    await page.waitForSelector('#app[data-ready="true"], #app .error', { timeout: 15_000 });
+  };
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}`);
+    c = await startCollector({ 'storage.backend': 'memory' });
+    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 800 });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await c?.stop();
+  });
+
+  it('search: an operation picked from the list finds its trace when its name ends in a space or spans lines', async () => {
+    const names = ['GET /users ', 'SELECT id\nFROM users'];
+    const ids = new Map<string, string>();
+    for (const name of names) ids.set(name, await sendSpan(c, 'ui-names', name));
+    for (const name of names) {
+      await ready('/search?service=ui-names&lookback=1h');
+      await page.select('select[name=name]', name);
+      await submit();
+      const found = await page.$$eval('.trace-result', (els: any[]) => els.map((e) => e.getAttribute('data-trace-id')));
+      expect(found, JSON.stringify(name)).toEqual([ids.get(name)]);
+    }
+  });
+});
