@@ -25,6 +25,15 @@ async function sendSpan(c: TestCollector, service: string, name: string): Promis
   return traceId;
 }
 
+async function sendLog(c: TestCollector, service: string, body: unknown): Promise<void> {
+  const log = { timeUnixNano: String(now), severityNumber: 9, severityText: 'INFO', body };
+  await post(c, 'logs', { resourceLogs: [{ resource: { attributes: [str('service.name', service)] }, scopeLogs: [{ logRecords: [log] }] }] });
+  await eventually(async () => {
+    const d = (await (await fetch(`${c.queryUrl}/v1/logs?service=${encodeURIComponent(service)}`)).json()) as any;
+    return d.resourceLogs.length > 0 ? true : undefined;
+  });
+}
+
 describe('web UI: search page and logs view', () => {
   let c: TestCollector;
   let browser: Browser;
@@ -62,5 +71,15 @@ describe('web UI: search page and logs view', () => {
       const found = await page.$$eval('.trace-result', (els: any[]) => els.map((e) => e.getAttribute('data-trace-id')));
       expect(found, JSON.stringify(name)).toEqual([ids.get(name)]);
     }
+  });
+
+  it('logs: a service that sends only logs (no spans) can be chosen in the logs view', async () => {
+    await sendLog(c, 'ui-logs-only', { stringValue: 'a log of a service without traces' });
+    await ready('/logs?lookback=1h');
+    await page.focus('form.filters [name=service]');
+    await page.keyboard.type('ui-logs-only');
+    await submit();
+    expect(new URL(page.url()).searchParams.get('service')).toBe('ui-logs-only');
+    expect(await page.$$eval('.log-row .body', (els: any[]) => els.map((e) => e.textContent))).toEqual(['a log of a service without traces']);
   });
 });

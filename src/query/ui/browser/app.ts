@@ -650,11 +650,15 @@ function flattenLogs(d: LogsDoc): { log: OtlpLog; service: string }[] {
 
 async function logsPage(params: URLSearchParams): Promise<void> {
   document.title = 'Logs · Tracehouse';
-  const service = select('service', [['', 'All services']], '', 'Service');
+  // Typed, with the services of stored spans offered: /api/services knows no service that sends
+  // only logs, and a list of those alone would leave such a service unreachable here.
+  const service = input('service', params.get('service') ?? '', { list: 'log-services', placeholder: 'All services', autocomplete: 'off', 'aria-label': 'Service' });
+  const known = h('datalist', { id: 'log-services' });
   const form = h(
     'form',
     { class: 'filters', action: '/logs', method: 'get' },
     field('Service', service),
+    known,
     field('Severity', select('minSeverity', SEVERITIES, params.get('minSeverity') ?? '', 'Severity')),
     field('Time range', lookbackSelect(params)),
     field('Trace id', input('traceId', params.get('traceId') ?? '', { size: '34', pattern: '[0-9a-fA-F]{32}', placeholder: '32 hex digits' })),
@@ -665,9 +669,7 @@ async function logsPage(params: URLSearchParams): Promise<void> {
   app.replaceChildren(h('h1', {}, 'Logs'), form, results);
   try {
     const services = await getJson<{ data: string[] }>('/api/services');
-    const wanted = params.get('service') ?? '';
-    for (const s of new Set([...services.data, ...(wanted ? [wanted] : [])])) service.append(h('option', { value: s }, s));
-    service.value = wanted;
+    for (const s of services.data) known.append(h('option', { value: s }));
   } catch (e) {
     return showError(results, e);
   }
