@@ -82,4 +82,12 @@ describe('web UI: search page and logs view', () => {
     expect(new URL(page.url()).searchParams.get('service')).toBe('ui-logs-only');
     expect(await page.$$eval('.log-row .body', (els: any[]) => els.map((e) => e.textContent))).toEqual(['a log of a service without traces']);
   });
+
+  it('logs: a multi-line body (a stack trace) is shown with its line breaks and tabs', async () => {
+    const trace = 'java.lang.IllegalStateException: closed\n\tat com.shop.Cart.add(Cart.java:42)\n\tat com.shop.Api.post(Api.java:7)';
+    await sendLog(c, 'ui-multiline', { stringValue: trace });
+    await ready('/logs?service=ui-multiline&lookback=1h');
+    // innerText is the text as laid out: the lines a user reads.
+    expect(await page.$eval('.log-row .body', (e: any) => e.innerText)).toBe(trace);
+  });
 });
