@@ -90,4 +90,12 @@ describe('web UI: search page and logs view', () => {
     // innerText is the text as laid out: the lines a user reads.
     expect(await page.$eval('.log-row .body', (e: any) => e.innerText)).toBe(trace);
   });
+
+  it('logs: an event record (an event name, no body) shows its event name, not the word null', async () => {
+    const log = { timeUnixNano: String(now), severityNumber: 9, eventName: 'session.start', attributes: [str('user.id', 'u-7')] };
+    await post(c, 'logs', { resourceLogs: [{ resource: { attributes: [str('service.name', 'ui-events')] }, scopeLogs: [{ logRecords: [log] }] }] });
+    await eventually(async () => (((await (await fetch(`${c.queryUrl}/v1/logs?service=ui-events`)).json()) as any).resourceLogs.length > 0 ? true : undefined));
+    await ready('/logs?service=ui-events&lookback=1h');
+    expect(await page.$eval('.log-row .body', (e: any) => e.textContent)).toBe('session.start');
+  });
 });

@@ -64,6 +64,8 @@ interface OtlpLog {
   attributes: KeyValue[];
   traceId: string;
   spanId: string;
+  /** Set on an event record (OTel Events), which often has no body. */
+  eventName?: string;
 }
 interface LogsDoc {
   resourceLogs: { resource: { attributes: KeyValue[] }; scopeLogs: { logRecords: OtlpLog[] }[] }[];
@@ -630,6 +632,13 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string): Promi
 
 // ---------------------------------------------------------------- logs
 
+/** A log record's body as read, led by its event name when it has one; nothing for no body (not 'null'). */
+function logBody(l: OtlpLog): Child[] {
+  const body = l.body && Object.keys(l.body).length > 0 ? valueText(l.body) : '';
+  if (!l.eventName) return [body];
+  return [h('strong', { class: 'event-name' }, l.eventName), body ? ' ' : '', body];
+}
+
 function severityClass(n: number): string {
   return n >= 17 ? 'error' : n >= 13 ? 'warn' : n >= 9 ? 'info' : 'debug';
 }
@@ -701,7 +710,7 @@ async function logsPage(params: URLSearchParams): Promise<void> {
           h('td', {}, h('time', {}, fmtTime(log.timeUnixNano !== '0' ? log.timeUnixNano : log.observedTimeUnixNano))),
           h('td', { class: 'sev-text' }, log.severityText || String(log.severityNumber)),
           h('td', {}, svc),
-          h('td', { class: 'body' }, valueText(log.body)),
+          h('td', { class: 'body' }, ...logBody(log)),
           h('td', { class: 'attrs' }, log.attributes.map((a) => `${a.key}=${valueText(a.value)}`).join(' ')),
           h('td', {}, log.traceId ? h('a', { href: `/trace/${log.traceId}` }, h('code', {}, log.traceId.slice(0, 8) + '…')) : ''),
         ),
