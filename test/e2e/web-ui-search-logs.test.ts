@@ -3,7 +3,7 @@
 // services that send only logs, multi-line log bodies, long unbroken names.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import puppeteer, { type Browser, type HTTPRequest, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startCollector, type TestCollector } from '../helpers/collector.ts';
 
@@ -97,5 +97,27 @@ describe('web UI: search page and logs view', () => {
     await eventually(async () => (((await (await fetch(`${c.queryUrl}/v1/logs?service=ui-events`)).json()) as any).resourceLogs.length > 0 ? true : undefined));
     await ready('/logs?service=ui-events&lookback=1h');
     expect(await page.$eval('.log-row .body', (e: any) => e.textContent)).toBe('session.start');
+  });
+
+  it('logs: a slow log search says it is searching, as the trace search does, instead of a blank page', async () => {
+    await page.setRequestInterception(true);
+    let held: HTTPRequest | undefined;
+    const hold = (r: HTTPRequest) => {
+      if (r.url().includes('/v1/logs')) held = r;
+      else void r.continue();
+    };
+    page.on('request', hold);
+    try {
+      await page.goto(c.queryUrl + '/logs?lookback=1h', { waitUntil: 'domcontentloaded' });
+      await page.waitForSelector('form.filters');
+      for (let i = 0; i < 100 && !held; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(held, 'the page asked for logs').toBeDefined();
+      expect(await page.$eval('.results', (e: any) => e.textContent)).toMatch(/Searching/);
+      await held!.continue();
+      await page.waitForSelector('#app[data-ready="true"]');
+    } finally {
+      page.off('request', hold);
+      await page.setRequestInterception(false);
+    }
   });
 });

@@ -690,6 +690,7 @@ async function logsPage(params: URLSearchParams): Promise<void> {
   q.set('limit', String(Math.min(maxLimit, Math.max(1, Number(params.get('limit')) || 100))));
   const back = lookbackNs(lookbackOf(params));
   if (back !== undefined) q.set('start', String(BigInt(Date.now()) * 1_000_000n - back));
+  results.replaceChildren(h('p', { class: 'muted' }, 'Searching…'));
   let rows: { log: OtlpLog; service: string }[];
   try {
     rows = flattenLogs(await getJson<LogsDoc>(`/v1/logs?${q}`));
