@@ -120,4 +120,11 @@ describe('web UI: search page and logs view', () => {
       await page.setRequestInterception(false);
     }
   });
+
+  it('logs: a link with a severity the list lacks (1: TRACE and above) shows the severity it filters by', async () => {
+    await ready('/logs?minSeverity=1&lookback=1h');
+    const shown = await page.$eval('select[name=minSeverity]', (s: any) => ({ value: s.value, text: s.selectedOptions[0]?.textContent }));
+    expect(shown.value).toBe('1');
+    expect(shown.text).not.toBe('Any severity');
+  });
 });

@@ -237,6 +237,16 @@ function lookbackSelect(params: URLSearchParams): HTMLSelectElement {
   return select('lookback', options, value, 'Time range');
 }
 
+/** The severity control, showing the severity searched even when its list lacks it (a link's 1, TRACE and above). */
+function severitySelect(params: URLSearchParams): HTMLSelectElement {
+  const value = params.get('minSeverity') ?? '';
+  if (value === '' || SEVERITIES.some(([v]) => v === value)) return select('minSeverity', SEVERITIES, value, 'Severity');
+  const n = Number(value);
+  const step = (n - 1) % 4;
+  const label = /^\d+$/.test(value) && n >= 1 && n <= 24 ? `${['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'][Math.floor((n - 1) / 4)]}${step > 0 ? step + 1 : ''} and above` : `Severity ${value}`;
+  return select('minSeverity', [...SEVERITIES, [value, label]], value, 'Severity');
+}
+
 function select(name: string, options: [string, string][], value: string, label: string): HTMLSelectElement {
   const s = h('select', { name, 'aria-label': label }) as HTMLSelectElement;
   for (const [v, text] of options) s.append(h('option', { value: v }, text));
@@ -668,7 +678,7 @@ async function logsPage(params: URLSearchParams): Promise<void> {
     { class: 'filters', action: '/logs', method: 'get' },
     field('Service', service),
     known,
-    field('Severity', select('minSeverity', SEVERITIES, params.get('minSeverity') ?? '', 'Severity')),
+    field('Severity', severitySelect(params)),
     field('Time range', lookbackSelect(params)),
     field('Trace id', input('traceId', params.get('traceId') ?? '', { size: '34', pattern: '[0-9a-fA-F]{32}', placeholder: '32 hex digits' })),
     field('Limit', input('limit', params.get('limit') ?? '100', { inputmode: 'numeric', size: '4' })),
