@@ -127,4 +127,11 @@ describe('web UI: search page and logs view', () => {
     expect(shown.value).toBe('1');
     expect(shown.text).not.toBe('Any severity');
   });
+
+  it('search: a link to a service with no stored spans says which service found nothing, not "All services"', async () => {
+    await sendSpan(c, 'ui-renamed-to', 'op');
+    await ready('/search?service=ui-renamed-from&lookback=1h');
+    expect(await page.$eval('.results', (e: any) => e.textContent)).toContain('No traces match.');
+    expect(await page.$eval('select[name=service]', (s: any) => s.value)).toBe('ui-renamed-from');
+  });
 });

@@ -316,9 +316,11 @@ async function searchPage(params: URLSearchParams): Promise<void> {
   service.addEventListener('change', () => void loadOperations(service.value, '').catch((e: unknown) => showError(results, e)));
   try {
     const services = await getJson<{ data: string[] }>('/api/services');
-    for (const s of services.data) service.append(h('option', { value: s }, s));
+    // A link's service is searched even when none of its spans is stored (any more): listed, so
+    // the form shows the filter that found nothing and submitting it again keeps it.
     const wanted = params.get('service') ?? '';
-    service.value = services.data.includes(wanted) ? wanted : '';
+    for (const s of new Set([...services.data, ...(wanted ? [wanted] : [])])) service.append(h('option', { value: s }, s));
+    service.value = wanted;
     await loadOperations(service.value, params.get('name') ?? '');
   } catch (e) {
     showError(results, e);
