@@ -134,4 +134,30 @@ describe('web UI: search page and logs view', () => {
     expect(await page.$eval('.results', (e: any) => e.textContent)).toContain('No traces match.');
     expect(await page.$eval('select[name=service]', (s: any) => s.value)).toBe('ui-renamed-from');
   });
+
+  it('search: a late failure of a service no longer picked does not replace the results with its error', async () => {
+    await sendSpan(c, 'ui-slow-a', 'op-a');
+    await sendSpan(c, 'ui-fast-b', 'op-b');
+    await ready('/search?lookback=1h');
+    const before = await page.$$eval('.trace-result', (els: any[]) => els.length);
+    expect(before).toBeGreaterThan(0);
+    await page.setRequestInterception(true);
+    // The first service's operations fail late (a store timing out), after the second's arrived.
+    const slow = (r: HTTPRequest) => {
+      if (r.url().includes('/api/services/ui-slow-a/operations')) setTimeout(() => void r.respond({ status: 503, contentType: 'application/json', body: JSON.stringify({ data: null, errors: [{ code: 503, msg: 'storage unavailable; retry later' }] }) }), 500);
+      else void r.continue();
+    };
+    page.on('request', slow);
+    try {
+      await page.select('select[name=service]', 'ui-slow-a');
+      await page.select('select[name=service]', 'ui-fast-b');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(await page.$eval('.results', (e: any) => e.querySelector('.error')?.textContent ?? '')).toBe('');
+      expect(await page.$$eval('.trace-result', (els: any[]) => els.length)).toBe(before);
+      expect(await page.$$eval('select[name=name] option', (os: any[]) => os.map((o) => o.textContent))).toEqual(['All operations', 'op-b']);
+    } finally {
+      page.off('request', slow);
+      await page.setRequestInterception(false);
+    }
+  });
 });

@@ -302,13 +302,20 @@ async function searchPage(params: URLSearchParams): Promise<void> {
   const results = h('section', { class: 'results', 'aria-live': 'polite' });
   app.replaceChildren(h('h1', {}, 'Traces'), form, results);
 
-  // Only the last service chosen fills the list: an earlier answer that comes back late is dropped.
+  // Only the last service chosen fills the list: an earlier answer (or failure) that comes back late is dropped.
   let opsAsked = 0;
   const loadOperations = async (svc: string, wanted: string) => {
     const asked = ++opsAsked;
     operation.replaceChildren(h('option', { value: '' }, 'All operations'));
     if (svc === '') return;
-    const ops = await getJson<{ data: string[] }>(`/api/services/${encodeURIComponent(svc)}/operations`);
+    let ops: { data: string[] };
+    try {
+      ops = await getJson<{ data: string[] }>(`/api/services/${encodeURIComponent(svc)}/operations`);
+    } catch (e) {
+      // A late failure for a service no longer picked is dropped like a late answer.
+      if (asked !== opsAsked) return;
+      throw e;
+    }
     if (asked !== opsAsked) return;
     for (const op of ops.data) operation.append(h('option', { value: op }, op));
     operation.value = ops.data.includes(wanted) ? wanted : '';
