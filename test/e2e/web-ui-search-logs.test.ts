@@ -160,4 +160,24 @@ describe('web UI: search page and logs view', () => {
       await page.setRequestInterception(false);
     }
   });
+
+  it('search: a right-to-left service name does not reorder the span name shown after it', async () => {
+    for (const service of ['\u202Eui-override', 'חנות 2']) {
+      await sendSpan(c, service, 'GET /cart');
+      await ready(`/search?service=${encodeURIComponent(service)}&lookback=1h`);
+      // Where the span name's first and last letters are drawn: left to right as it reads.
+      const order = await page.$eval('.trace-result .title', (t: any) => {
+        const node = t.lastChild;
+        const at = (i: number) => {
+          const r = t.ownerDocument.createRange();
+          r.setStart(node, i);
+          r.setEnd(node, i + 1);
+          return r.getBoundingClientRect().left;
+        };
+        return { text: node.textContent, first: at(0), last: at(node.textContent.length - 1) };
+      });
+      expect(order.text).toBe('GET /cart');
+      expect(order.first, JSON.stringify(service)).toBeLessThan(order.last);
+    }
+  });
 });
