@@ -45,7 +45,7 @@ export const REFUSALS = {
   too_large: { http: 413, grpc: GRPC_CODE.RESOURCE_EXHAUSTED, retryable: false, counted: true, message: 'the request is over the size limit' },
   timeout: { http: 408, grpc: GRPC_CODE.DEADLINE_EXCEEDED, retryable: false, counted: true, message: 'the request body did not arrive in time' },
   unsupported_media_type: { http: 415, grpc: GRPC_CODE.INVALID_ARGUMENT, retryable: false, counted: true, message: 'unsupported Content-Type; use application/x-protobuf or application/json' },
-  unsupported_encoding: { http: 415, grpc: GRPC_CODE.INVALID_ARGUMENT, retryable: false, counted: true, message: 'unsupported Content-Encoding; use gzip, deflate, zstd or identity' },
+  unsupported_encoding: { http: 415, grpc: GRPC_CODE.UNIMPLEMENTED, retryable: false, counted: true, message: 'unsupported Content-Encoding; use gzip, deflate, zstd or identity' },
   client_aborted: { http: 400, grpc: GRPC_CODE.INVALID_ARGUMENT, retryable: false, counted: true, message: 'the client went away before sending the whole body' },
   target_too_long: { http: 414, grpc: GRPC_CODE.INVALID_ARGUMENT, retryable: false, counted: false, message: 'the request target is too long' },
   not_found: { http: 404, grpc: GRPC_CODE.NOT_FOUND, retryable: false, counted: false, message: 'no OTLP endpoint here; use /v1/traces or /v1/logs' },

@@ -1,8 +1,9 @@
 // OTLP/gRPC receiver (4317): TraceService/Export and LogsService/Export, grpc.health.v1 (from
 // grpc-health-check, following the collector's readiness) and server reflection (grpcurl list).
 // Requests arrive as raw bytes (identity deserializer) and go to the decode workers untouched.
-// Their bytes are charged to the queue as they arrive (ReceiveCharge); gzip and deflate messages
-// are inflated here, charged as they inflate, and grpc-js enforces the size limit of the rest.
+// Their bytes are charged to the queue as they arrive (ReceiveCharge); gzip, deflate and zstd
+// messages are inflated here, charged as they inflate, and grpc-js enforces the size limit of the
+// rest. A call naming another grpc-encoding is refused UNIMPLEMENTED at its headers.
 import { randomBytes } from 'node:crypto';
 import { constants as http2Constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
@@ -23,6 +24,12 @@ import { tuneGrpcSessions, type FlowControlWindows } from './http2-sessions.ts';
 import { LOGS_SERVICE_PROTO, PROTO_DIR, TRACE_SERVICE_PROTO, encodeExportResponse, encodeStatus } from './otlp-messages.ts';
 
 const identity = (b: Buffer): Buffer => b;
+
+/** The grpc-encodings the receiver inflates itself (the Collector's otlp exporter sends zstd too; snappy is not here). */
+type MessageEncoding = 'gzip' | 'deflate' | 'zstd';
+const MESSAGE_ENCODINGS: ReadonlySet<string> = new Set<MessageEncoding>(['gzip', 'deflate', 'zstd']);
+/** grpc-accept-encoding of an UNIMPLEMENTED answer to an encoding not served (gRPC's compression.md). */
+const ACCEPT_ENCODING = 'identity,gzip,deflate,zstd';
 
 /**
  * Metadata key through which admission hands the authenticated tenant to the Export handler; set
@@ -46,7 +53,9 @@ const STREAM_METADATA = 'x-tracehouse-stream';
  */
 class ReceiveCharge {
   /** The stream's grpc-encoding when it is one the receiver inflates itself (not grpc-js: see watchStream). */
-  encoding: 'gzip' | 'deflate' | undefined;
+  encoding: MessageEncoding | undefined;
+  /** The grpc-encoding the call names when it is none the receiver has (admission refuses it). */
+  unsupportedEncoding: string | undefined;
   /** Its RESOURCE_EXHAUSTED answer was counted already (a refusal of ingest's), so watchStream must not count it again. */
   refusalCounted = false;
   /** Whether its message's compressed flag is set (the first byte of its first DATA frame). */
@@ -70,7 +79,7 @@ class ReceiveCharge {
   }
 
   /** How the message handed over is compressed, when it is. */
-  get messageEncoding(): 'gzip' | 'deflate' | undefined {
+  get messageEncoding(): MessageEncoding | undefined {
     return this.compressed ? this.encoding : undefined;
   }
 
@@ -244,7 +253,7 @@ export class GrpcReceiver {
    * inflates past the size limit is answered RESOURCE_EXHAUSTED (counted by watchStream, as
    * grpc-js's own are).
    */
-  private async export(signal: Signal, tenant: string, message: Buffer, encoding: 'gzip' | 'deflate' | undefined, reservation: Reservation | undefined): Promise<IngestOutcome | grpc.StatusObject> {
+  private async export(signal: Signal, tenant: string, message: Buffer, encoding: MessageEncoding | undefined, reservation: Reservation | undefined): Promise<IngestOutcome | grpc.StatusObject> {
     let body: Uint8Array = message;
     if (encoding !== undefined) {
       const room = reservation ?? this.ingest.reserve(0);
@@ -282,12 +291,14 @@ export class GrpcReceiver {
     if (!headers[':path']?.endsWith('/Export')) return capSmallCall(stream);
     const key = this.streamKeyPrefix + ++this.streamSeq;
     const charge = new ReceiveCharge(this.ingest.decodeCharge('protobuf'));
-    // gzip and deflate are inflated by the handler, charged as they inflate: grpc-js would inflate
-    // a message whole before anything could charge it. Without its grpc-encoding, grpc-js hands the
-    // compressed bytes over as they are.
+    // gzip, deflate and zstd are inflated by the handler, charged as they inflate: grpc-js would
+    // inflate a message whole before anything could charge it (and has no zstd). Without its
+    // grpc-encoding, grpc-js hands the compressed bytes over as they are. Any other is refused by
+    // admission, counted, with grpc-accept-encoding (grpc-js would answer it uncounted, without).
     const encoding = headers['grpc-encoding'];
-    if (encoding === 'gzip' || encoding === 'deflate') {
-      charge.encoding = encoding;
+    if (typeof encoding === 'string' && encoding !== 'identity') {
+      if (MESSAGE_ENCODINGS.has(encoding)) charge.encoding = encoding as MessageEncoding;
+      else charge.unsupportedEncoding = encoding;
       delete headers['grpc-encoding'];
     }
     headers[STREAM_METADATA] = key;
@@ -325,9 +336,12 @@ export class GrpcReceiver {
         holding = false;
         clearTimeout(receiveTimer);
       };
-      const refuse = (reason: RefusalReason): void => {
-        const out = this.ingest.refuse('grpc', reason);
-        if (out.kind === 'refused') call.sendStatus(this.refusalStatus(out.reason, out.message));
+      const refuse = (reason: RefusalReason, message?: string, metadata?: grpc.Metadata): void => {
+        const out = this.ingest.refuse('grpc', reason, message);
+        if (out.kind !== 'refused') return;
+        const status = this.refusalStatus(out.reason, out.message);
+        if (metadata) status.metadata = metadata;
+        call.sendStatus(status);
       };
       const listener = new grpc.ServerListenerBuilder()
         .withOnReceiveMetadata((metadata, next) => {
@@ -335,6 +349,13 @@ export class GrpcReceiver {
           const who = auth.check(typeof header === 'string' ? header : undefined, 'ingest');
           if (who.kind !== 'allowed') return refuse(who.kind === 'forbidden' ? 'forbidden' : 'unauthenticated');
           metadata.set(TENANT_METADATA, who.tenant);
+          const unsupported = this.chargeOf(metadata)?.unsupportedEncoding;
+          if (unsupported !== undefined) {
+            // grpc-go answers so at the headers, whatever the messages' compressed flag.
+            const answer = new grpc.Metadata();
+            answer.set('grpc-accept-encoding', ACCEPT_ENCODING);
+            return refuse('unsupported_encoding', `grpc-encoding ${JSON.stringify(unsupported)} is not supported; use ${ACCEPT_ENCODING}`, answer);
+          }
           const reason = this.ingest.admissionRefusal() ?? (this.receiving >= this.opts.maxReceivingCalls ? 'receivers_busy' : undefined);
           if (reason !== undefined) return refuse(reason);
           // A stream the watcher did not see (its session closing as it came) is charged only

@@ -201,7 +201,7 @@ function inflateInto(gz: Transform, body: BodyBuffer, encoding: string, keep: (c
  * chunk past the limit, so a bomb is never inflated whole. Rejects with a BodyError: too_large,
  * queue_full or bad_encoding.
  */
-export function inflateMessage(message: Uint8Array, encoding: 'gzip' | 'deflate', o: { limit: number; reservation: Reservation; charge: number }): Promise<Uint8Array> {
+export function inflateMessage(message: Uint8Array, encoding: Exclude<BodyEncoding, 'identity'>, o: { limit: number; reservation: Reservation; charge: number }): Promise<Uint8Array> {
   return new Promise<Uint8Array>((resolve, reject) => {
     const gz = INFLATERS[encoding]();
     let settled = false;
