@@ -62,7 +62,7 @@ class ReceiveCharge {
   private compressed = false;
   private received = 0;
   private reservation: Reservation | undefined;
-  /** Arriving bytes grow the reservation (between admission and the message's hand-over). */
+  /** Arriving bytes grow the reservation (between admission and the handler taking it over). */
   private growing = false;
   private onFull: (() => void) | undefined;
   private readonly perByte: number;
@@ -101,7 +101,7 @@ class ReceiveCharge {
     if (this.received > 0 && !reservation.grow(Math.ceil(this.received * this.perByte))) this.full();
   }
 
-  /** The message is whole: nothing more is charged until the handler takes the room. */
+  /** The call is being refused: nothing more is charged (the room goes back at the stream's close). */
   stop(): void {
     this.growing = false;
   }
@@ -380,10 +380,12 @@ export class GrpcReceiver {
           if (holding) next(metadata);
         })
         .withOnReceiveMessage((message, next) => {
-          // Whole: nothing more is charged. The slot and the receive timer stay until the
-          // half-close, when grpc-js runs the handler: a stream left open after its message
-          // would otherwise hold the message's room in the queue for as long as the client likes.
-          charge?.stop();
+          // Whole, but still charged for what follows: grpc-js reads on after a unary call's
+          // message and buffers a second one whole before it answers UNIMPLEMENTED, so bytes
+          // after it were held outside the queue budget. The slot and the receive timer stay
+          // until the half-close, when grpc-js runs the handler (and it takes the room over): a
+          // stream left open after its message would otherwise hold the message's room in the
+          // queue for as long as the client likes.
           next(message);
         })
         .withOnReceiveHalfClose((next) => {
