@@ -55,6 +55,17 @@ interface Component {
   shutdown(): Promise<unknown>;
 }
 
+/** True when `p` resolves within ms (its rejection is thrown), false when the time ran out first. */
+async function resolvesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** How often tracehouse_ready is brought up to date when OTLP/gRPC's health poll is off. */
 const READY_POLL_MS = 1000;
 
@@ -275,7 +286,12 @@ export class Collector {
     const waiting = this.log?.keptRows ?? 0;
     if (waiting > 0) this.logger.warn({ rows: waiting }, `${waiting} accepted rows given up on while running could not be stored; they are kept in the write-ahead log and written at the next start`);
     await Promise.all([this.query?.shutdown(), this.ops.shutdown(), this.pool.shutdown(), this.storageStats?.shutdown()]);
-    await this.backend.shutdown();
+    // A write the writer gave up on at the deadline may still hold the store (a PostgreSQL
+    // statement waiting on a lock keeps its pooled connection, and closing the pool waits for it):
+    // the deadline bounds the close too; the process ends and the store lets go of it then.
+    if (!(await resolvesWithin(this.backend.shutdown(), Math.max(500, deadline - Date.now())))) {
+      this.logger.warn({ backend: this.backend.name }, 'the store did not close within shutdown.timeoutMs; stopping without waiting for it');
+    }
     this.security.shutdown();
     this.logger.info({ queueBytes: this.writer.queueBytes, droppedRows: dropped, keptInLogRows: this.writer.keptRows + (this.log?.keptRows ?? 0) }, 'tracehouse stopped');
     return dropped;
