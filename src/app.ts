@@ -190,7 +190,9 @@ export class Collector {
 
   /** Null when ready, else why not; every answer also sets tracehouse_ready (gRPC health asks each second). */
   private async notReadyReason(): Promise<string | null> {
-    const reason = await this.whyNotReady();
+    let reason = await this.whyNotReady();
+    // A stop that began while the health check was out is not ready either.
+    if (this.stopping) reason ??= 'not started';
     this.metrics.ready.set(reason === null ? 1 : 0);
     return reason;
   }
@@ -270,6 +272,8 @@ export class Collector {
   private async doShutdown(): Promise<number> {
     const deadline = Date.now() + this.config['shutdown.timeoutMs'];
     clearInterval(this.readyPoll);
+    // Not ready from here on (/readyz says 'not started'): no poll keeps the gauge current now.
+    this.metrics.ready.set(0);
     // Receivers first: their in-flight requests finish and are queued before the writer drains,
     // within half of what is left of the deadline (at most their own 10 s), the rest the drain's.
     const grace = Math.min(RECEIVER_GRACE_MS, Math.max(500, Math.floor((deadline - Date.now()) / 2)));
