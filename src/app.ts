@@ -227,12 +227,14 @@ export class Collector {
 
   async start(): Promise<void> {
     if (this.started) return;
-    // The log opens (and cuts a torn tail) once the store runs and before anything is accepted;
-    // its replay is queued in the writer ahead of the first new request.
+    // The log opens first (its directory's lock refuses a second collector before that one
+    // touches the store; a torn tail is cut), its replay is fed to the writer once the store
+    // runs, ahead of the first new request.
     if (!this.log) await this.refuseUnreadLog();
-    const [store, ...rest] = this.components;
-    await store!.start();
+    const [security, store, ...rest] = this.components;
+    await security!.start();
     await this.log?.start();
+    await store!.start();
     this.log?.feed(this.writer, this.config['writer.maxQueueBytes']);
     for (const c of rest) await c.start();
     this.memory.start();

@@ -1,0 +1,38 @@
+// The write-ahead log's replay waits for the store to run. Collector.start took the first of its
+// components for the store, but that is the security component: the log opened and fed its replay
+// to the writer before the backend had started, so after every crash with rows in the log the
+// first writes failed ('postgres backend is not running'), were logged as a storage failure and
+// counted in tracehouse_writer_failed_batches_total, and were
+// retried with backoff.
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { expect, it, onTestFinished } from 'vitest';
+import { eventually, metricValue, startCollector } from '../helpers/collector.ts';
+import { capturedLogger } from '../helpers/logger.ts';
+import { encodeTraces } from '../helpers/otlp-proto.ts';
+import { createTestDatabase } from '../helpers/postgres.ts';
+import { spawnCollector } from '../helpers/process.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+it('replays a crashed collector\'s log into PostgreSQL once the store runs, with no failed write', async () => {
+  const url = await createTestDatabase('replay_before_store');
+  const walDir = join(tempDir('replay-pg-'), 'wal');
+  // A flush interval of ten minutes keeps the acknowledged rows in the log when the kill comes.
+  const flags = { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'delivery.ack': 'durable', 'delivery.walDir': walDir, 'writer.flushIntervalMs': '600000' };
+  const first = await spawnCollector(flags);
+  const now = String(BigInt(Date.now()) * 1_000_000n);
+  for (let i = 0; i < 5; i++) {
+    const spans = Array.from({ length: 10 }, (_, k) => ({ traceId: randomBytes(16), spanId: randomBytes(8), name: `op-${k}`, startTimeUnixNano: now, endTimeUnixNano: now }));
+    const res = await fetch(`${first.httpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: encodeTraces({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans }] }] }) });
+    expect(res.status).toBe(200);
+  }
+  first.child.kill('SIGKILL');
+  await first.exited;
+
+  const { logger, lines } = capturedLogger();
+  const c = await startCollector({ ...flags, 'writer.flushIntervalMs': '20' }, { logger });
+  onTestFinished(async () => void (await c.stop()));
+  await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_writer_written_rows_total')) === 50 ? true : undefined), 15_000, 'the replayed rows stored');
+  expect(lines().filter((l) => l.msg.startsWith('storage write failed')).map((l) => l['err'])).toEqual([]);
+  expect(await metricValue(c.opsUrl, 'tracehouse_writer_failed_batches_total')).toBe(0);
+}, 60_000);
