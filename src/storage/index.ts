@@ -1,7 +1,7 @@
 // Picks the adapter named by storage.backend and gives it its own options, sliced from the
 // configuration here: adapters never read the configuration themselves. Adapters load lazily
 // so that pg or chdb are only imported when configured.
-import type { Config } from '../config/index.ts';
+import { ConfigError, type Config } from '../config/index.ts';
 import type { BackendDeps, StorageBackend } from './backend.ts';
 import type { ClickhouseOptions } from './clickhouse/index.ts';
 import type { MemoryOptions } from './memory/index.ts';
@@ -61,8 +61,16 @@ export async function createBackend(config: Config, deps: BackendDeps): Promise<
       return (await import('./sqlite/index.ts')).createSqliteBackend(sqliteOptions(config), deps);
     case 'postgres':
       return (await import('./postgres/index.ts')).createPostgresBackend(postgresOptions(config), deps);
-    case 'clickhouse':
-      return (await import('./clickhouse/index.ts')).createClickhouseBackend(clickhouseOptions(config), deps);
+    case 'clickhouse': {
+      const { createClickhouseBackend } = await import('./clickhouse/index.ts');
+      try {
+        return createClickhouseBackend(clickhouseOptions(config), deps);
+      } catch (err) {
+        // Its settings are checked here (endpoints, identifiers, cluster): a bad one is a
+        // configuration error, exit 2 with its message, like the ones loadConfig finds.
+        throw new ConfigError(`invalid configuration: ${(err as Error).message}`, { cause: err });
+      }
+    }
     default:
       throw new Error(`unknown storage.backend ${String(config['storage.backend'])}`);
   }

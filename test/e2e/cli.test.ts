@@ -52,6 +52,19 @@ describe('tracehouse command line', () => {
       expect(r.stderr).toContain(message);
       expect(r.stderr).not.toMatch(/\n\s+at /);
     }
+    // ClickHouse settings checked when its backend is built, by `start` and by `migrate`.
+    for (const [args, message] of [
+      [['--storage.clickhouse.urls=ftp://h'], 'storage.clickhouse.urls: "ftp://h": unsupported scheme ftp:'],
+      [['--storage.clickhouse.tracesTable=bad-name'], 'storage.clickhouse.tracesTable = "bad-name": expected an identifier'],
+      [['--storage.clickhouse.urls=chdb:///tmp/x', '--storage.clickhouse.cluster=c'], 'storage.clickhouse.cluster cannot be used with chdb://'],
+    ] as const) {
+      for (const command of [[], ['migrate']]) {
+        const r = run([...command, '--storage.backend=clickhouse', ...args]);
+        expect(r.status, [...command, ...args].join(' ')).toBe(2);
+        expect(r.stderr).toContain(message);
+        expect(r.stderr).not.toMatch(/\n\s+at /);
+      }
+    }
 
     writeFileSync(file, 'writer:\n  maxBatchRowz: 5\n');
     const unknown = run(['--config', file]);
