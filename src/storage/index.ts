@@ -52,6 +52,11 @@ export function clickhouseOptions(c: Config): ClickhouseOptions {
   };
 }
 
+/** A connection string as it may be shown: a password in it (user:password@) replaced by ***. */
+function redactUrl(url: string): string {
+  return url.replace(/([^:/@]+):[^@/]*@/, '$1:***@');
+}
+
 /** Creates (not starts) the configured backend. */
 export async function createBackend(config: Config, deps: BackendDeps): Promise<StorageBackend> {
   switch (config['storage.backend']) {
@@ -59,8 +64,15 @@ export async function createBackend(config: Config, deps: BackendDeps): Promise<
       return (await import('./memory/index.ts')).createMemoryBackend(memoryOptions(config), deps);
     case 'sqlite':
       return (await import('./sqlite/index.ts')).createSqliteBackend(sqliteOptions(config), deps);
-    case 'postgres':
+    case 'postgres': {
+      const url = config['storage.postgres.url'];
+      // pg reads anything else against a dummy base URL: 'notaurl' became the host "base", and
+      // start-up failed later with 'getaddrinfo ENOTFOUND base', naming neither key nor value.
+      if (!url.startsWith('/') && !/^(postgres|postgresql|socket):/i.test(url)) {
+        throw new ConfigError(`invalid configuration: storage.postgres.url = ${JSON.stringify(redactUrl(url))}: expected postgres://user:password@host:port/database (or postgresql://, socket:, a socket directory)`);
+      }
       return (await import('./postgres/index.ts')).createPostgresBackend(postgresOptions(config), deps);
+    }
     case 'clickhouse': {
       const { createClickhouseBackend } = await import('./clickhouse/index.ts');
       try {

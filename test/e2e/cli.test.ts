@@ -52,14 +52,16 @@ describe('tracehouse command line', () => {
       expect(r.stderr).toContain(message);
       expect(r.stderr).not.toMatch(/\n\s+at /);
     }
-    // ClickHouse settings checked when its backend is built, by `start` and by `migrate`.
+    // Backend settings checked when the backend is built, by `start` and by `migrate`.
     for (const [args, message] of [
+      [['--storage.backend=postgres', '--storage.postgres.url=notaurl'], 'storage.postgres.url = "notaurl": expected postgres://'],
+      [['--storage.backend=postgres', '--storage.postgres.url=th:s3cret@dbhost:5432/traces'], 'storage.postgres.url = "th:***@dbhost:5432/traces"'],
       [['--storage.clickhouse.urls=ftp://h'], 'storage.clickhouse.urls: "ftp://h": unsupported scheme ftp:'],
       [['--storage.clickhouse.tracesTable=bad-name'], 'storage.clickhouse.tracesTable = "bad-name": expected an identifier'],
       [['--storage.clickhouse.urls=chdb:///tmp/x', '--storage.clickhouse.cluster=c'], 'storage.clickhouse.cluster cannot be used with chdb://'],
     ] as const) {
       for (const command of [[], ['migrate']]) {
-        const r = run([...command, '--storage.backend=clickhouse', ...args]);
+        const r = run([...command, ...(args[0].startsWith('--storage.backend') ? [] : ['--storage.backend=clickhouse']), ...args]);
         expect(r.status, [...command, ...args].join(' ')).toBe(2);
         expect(r.stderr).toContain(message);
         expect(r.stderr).not.toMatch(/\n\s+at /);
