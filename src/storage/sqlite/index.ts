@@ -75,6 +75,11 @@ class SqliteBackend implements StorageBackend, StoreStats {
 
   async start(): Promise<void> {
     if (this.db) return;
+    // Every connection (the write thread's, each read thread's) opens the path: one that gives each
+    // its own database would take writes that no read sees.
+    if (this.path === '' || this.path === ':memory:') {
+      throw new Error(`storage.sqlite.path = ${JSON.stringify(this.path)} names no file: the store's write and read threads would each open a database of their own; give a file path, or use storage.backend = memory`);
+    }
     // The schema exists before the other connections open; this one then serves health checks only.
     this.db = openDatabase(this.path, { attributeIndex: this.attributeIndex });
     this.readPool = new ReadPool({ path: this.path, threads: this.readThreads, timeoutMs: this.timeoutMs, logger: this.deps.logger, onUnreadable: (items) => this.unreadable(items) });
