@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createEncoder as createRecordEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { createEncoder } from '../../src/storage/rowjson.ts';
-import { DEPENDENCIES_SQL } from '../../src/storage/sqlite/reads.ts';
+import { DEPENDENCIES_SQL, getOperations, getServices, getTrace } from '../../src/storage/sqlite/reads.ts';
 import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { makeSpan } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -40,6 +40,27 @@ describe('sqlite listings', () => {
     ]);
     store.applyRetention(7);
     expect(ops()).toEqual([{ service_name: 'new', name: 'op', kind: 2 }]);
+  });
+
+  it('lists only what stored spans hold: a span sent again with another name, kind or service adds no operation or service', async () => {
+    // The store keeps a span's first copy; a later one under the same id (a client that reuses
+    // span ids, or rewrote a span before sending it again) is left out, and so is its operation:
+    // listed, a search for it would find nothing.
+    const db = openDatabase(join(tempDir(), 'resent-ops.db'));
+    const store = new SqliteStore(db);
+    const enc = createRecordEncoder({});
+    const first = makeSpan({ serviceName: 'shop', name: 'checkout', kind: 2 });
+    const sibling = makeSpan({ traceId: first.traceId, resource: first.resource, scope: first.scope, serviceName: 'shop', name: 'pay', kind: 3 });
+    expect(store.writeSpans(enc.encodeSpans([first]).map((c) => c.data)).kind).toBe('success');
+    const resent = [
+      { ...first, name: 'renamed' },
+      { ...first, kind: 4 },
+      { ...makeSpan({ serviceName: 'elsewhere', name: 'checkout', kind: 2 }), traceId: first.traceId, spanId: first.spanId },
+    ];
+    for (const again of resent) expect(store.writeSpans(enc.encodeSpans([again, sibling]).map((c) => c.data)).kind).toBe('success');
+    expect(getTrace(db, 'default', first.traceId).map((s) => [s.serviceName, s.name, s.kind]).sort()).toEqual([['shop', 'checkout', 2], ['shop', 'pay', 3]]);
+    expect(getServices(db, 'default')).toEqual(['shop']);
+    expect(getOperations(db, 'default', { service: 'shop' })).toEqual([{ name: 'checkout', kind: 2 }, { name: 'pay', kind: 3 }]);
   });
 
   it('keeps the newest start of every operation of span records, however many a batch holds', () => {

@@ -1009,6 +1009,10 @@ class RecordRunWriter {
   private groups: BatchGroups | undefined;
   private buf: SlicingBuffer | undefined;
   private reader: WireReader | undefined;
+  /** A DataView of buf (OperationsSeen.addRecord). */
+  private view: DataView | undefined;
+  /** The batch's operations: those of the spans it stores, not of those stored before (a span sent again under another name, kind or service lists none). */
+  private ops: OperationsSeen | undefined;
   private groupRef: GroupRef | undefined;
   private group = 0;
   private trace = '';
@@ -1050,9 +1054,10 @@ class RecordRunWriter {
   }
 
   /** A batch's transaction begins (a run left by a failed one is not written). */
-  begin(tenant: string, groups: BatchGroups): void {
+  begin(tenant: string, groups: BatchGroups, ops: OperationsSeen): void {
     this.tenant = tenant;
     this.groups = groups;
+    this.ops = ops;
     this.n = 0;
     this.pendingOfTrace.clear();
     this.storedOfTrace.clear();
@@ -1079,6 +1084,7 @@ class RecordRunWriter {
     if (buf !== this.buf) {
       this.buf = buf;
       this.reader = new WireReader(buf);
+      this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     }
     if (this.n === 0) {
       this.groupRef = g;
@@ -1123,6 +1129,7 @@ class RecordRunWriter {
       if (kept.length < count) records = Buffer.concat(kept);
       count = kept.length;
     } else {
+      for (let r = this.first; r < this.end; r = spanRecordEnd(buf, r)) this.ops!.addRecord(this.groupRef!.service, buf, this.view!, r, clampNs(spanStart(buf, r)));
       recent.addRun(slot, this.recentTenant, buf, traceAt, this.first, this.end, count, known === undefined);
       // A trace read in this batch already: these spans are pending too.
       const read = this.storedOfTrace.get(this.trace);
@@ -1201,6 +1208,7 @@ class RecordRunWriter {
       if (duration > this.maxDuration) this.maxDuration = duration;
       kept.push(buf.subarray(r, end));
       words.push(idWord(buf, r + S_SPAN));
+      this.ops!.addRecord(this.groupRef!.service, buf, this.view!, r, start);
       if (this.terms) addRecordTerms(this.terms, this.reader!, buf, r, end);
     }
     return { kept, words };
@@ -1409,11 +1417,11 @@ export class SqliteStore {
       this.runs.clear();
       const ops = new OperationsSeen();
       const groups = this.groups();
-      this.recordRuns.begin(tenant, groups);
+      this.recordRuns.begin(tenant, groups, ops);
       let lines: Uint8Array[] | undefined;
       for (const c of chunks) {
         if (c.length > 0 && !isOtlpChunk(c)) (lines ??= []).push(c);
-        else this.writeArrivedSpans(c, ops, groups);
+        else this.writeArrivedSpans(c, groups);
       }
       this.recordRuns.finish();
       groups.close();
@@ -1428,16 +1436,14 @@ export class SqliteStore {
   }
 
   /** The spans of one `otlp` chunk, by runs of records. */
-  private writeArrivedSpans(c: Uint8Array, ops: OperationsSeen, groups: BatchGroups): void {
+  private writeArrivedSpans(c: Uint8Array, groups: BatchGroups): void {
     const runs = this.recordRuns;
-    const view = new DataView(c.buffer, c.byteOffset, c.byteLength);
     readSpanChunk(c, (g, buf, r) => {
       // A run ends before its group closes (the group's row needs its newest time).
       if (!runs.continues(buf, r, g)) runs.flush();
       const start = clampNs(spanStart(buf, r));
+      // Its operation is noted when the run is flushed, for the spans it stores.
       runs.add(buf, r, g, groups.id(buf, g), start);
-      // An operation is noted also for a span stored before: its operation is stored with it.
-      ops.addRecord(g.service, buf, view, r, start);
     });
     runs.flush();
   }
