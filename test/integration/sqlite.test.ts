@@ -35,6 +35,18 @@ describe('sqlite store', () => {
     expect(tableStats(db)).toMatchObject({ spans: 2, logs: 1, oldestSpanNs: now - 2n * DAY });
   });
 
+  it('keeps everything, without failing, under a retention longer than the time since 1970 (storage.sqlite.retentionDays = 999999)', () => {
+    // The option has no upper bound, and a large number reads as "keep for good"; its cutoff went
+    // past what SQLite's INTEGER binds, so every pass failed and logged an error once a minute.
+    const db = openDatabase(join(tempDir(), 'long.db'));
+    const store = new SqliteStore(db);
+    const enc = createProtoEncoder({});
+    expect(store.writeSpans(enc.encodeSpans([makeSpan({ startTimeUnixNano: 1n, endTimeUnixNano: 2n })]).map((c) => c.data)).kind).toBe('success');
+    expect(store.writeLogs(enc.encodeLogs([makeLog({ timeUnixNano: 1n })]).map((c) => c.data), 'long-retention').kind).toBe('success');
+    for (const days of [25_000, 200_000, 999_999]) expect(store.applyRetention(days)).toEqual({ spans: 0, logs: 0 });
+    expect(tableStats(db)).toMatchObject({ spans: 1, logs: 1 });
+  });
+
   it('gives the write connection the page cache it is configured with, other connections SQLite\'s default', () => {
     const path = join(tempDir(), 'cache.db');
     const cacheKiB = (db: DatabaseSync) => -(db.prepare('PRAGMA cache_size').get() as { cache_size: number }).cache_size;

@@ -1520,6 +1520,9 @@ export class SqliteStore {
   /** Deletes rows older than retentionDays; returns how many. */
   applyRetention(retentionDays: number, nowMs = Date.now()): { spans: number; logs: number } {
     const cutoff = BigInt(nowMs) * 1_000_000n - BigInt(retentionDays) * NS_PER_DAY;
+    // No stored time is before 1970 (the columns hold unsigned times): a retention reaching back
+    // further deletes nothing, and its cutoff may be below what SQLite's INTEGER can bind.
+    if (cutoff <= 0n) return { spans: 0, logs: 0 };
     return this.inTransaction(() => this.deleteBefore(cutoff));
   }
 
