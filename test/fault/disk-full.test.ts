@@ -16,7 +16,10 @@ import { capturedLogger } from '../helpers/logger.ts';
 import { eventually, getJson, metricValue, startCollector } from '../helpers/collector.ts';
 import { encodeTraces } from '../helpers/otlp-proto.ts';
 import { startLoad, storedInSqlite, type Acked } from '../helpers/process.ts';
-import { makeSpan, writeSpans } from '../helpers/rows.ts';
+import { makeLog, makeSpan, makeTrace, writeSpans } from '../helpers/rows.ts';
+import { createEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
+import { getTrace, tableStats } from '../../src/storage/sqlite/reads.ts';
+import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { fill, mountProbe, tinyFs, unmountTinyFs } from '../helpers/tinyfs.ts';
 
@@ -165,6 +168,40 @@ describe.skipIf(!canMount)(`disk full (tmpfs${canMount ? '' : `: cannot mount he
       await backend.shutdown();
     }
   }, 60_000);
+
+  it('SQLite retention frees a nearly full disk: a pass deletes in slices, so the WAL needs room for a slice, not for all it deletes', async () => {
+    // An operator whose disk fills lowers the retention: the first pass then deletes most of the
+    // file. In one transaction, every page it changed went to the WAL first (about the size of
+    // what it deleted), so on a disk with less room than that the pass failed every minute and
+    // never freed anything. checkpointMiB's help promises the WAL at most twice it on disk.
+    const dbFs = tinyFs('96m') as string;
+    const path = join(dbFs, 'th.db');
+    const db = openDatabase(path, { checkpointMiB: 1 });
+    const store = new SqliteStore(db);
+    const enc = createEncoder({});
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const services = ['web', 'api', 'db'].map((s) => makeSpan({ serviceName: `${s}-retention-slices` }));
+    for (let b = 0; b < 60; b++) {
+      const at = (i: number) => now - 10n * DAY + BigInt(b * 1000 + i) * 1_000_000_000n;
+      const spans = Array.from({ length: 20 }, (_, i) => makeTrace(25, { resource: services[i % 3]!.resource, scope: services[i % 3]!.scope, serviceName: services[i % 3]!.serviceName, startTimeUnixNano: at(i) })).flat();
+      expect(store.writeSpans(enc.encodeSpans(spans).map((c) => c.data)).kind).toBe('success');
+      const logs = Array.from({ length: 200 }, (_, i) => makeLog({ serviceName: 'web-retention-slices', timeUnixNano: at(i) }));
+      expect(store.writeLogs(enc.encodeLogs(logs).map((c) => c.data), `old-${b}`).kind).toBe('success');
+    }
+    const fresh = makeTrace(5, { startTimeUnixNano: now - DAY });
+    expect(store.writeSpans(enc.encodeSpans(fresh).map((c) => c.data)).kind).toBe('success');
+    db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    const stored = statSync(path).size;
+    expect(stored).toBeGreaterThan(24 << 20);
+    const ballast = fill(dbFs);
+    // Room for a few MiB of WAL: a fraction of what the pass deletes.
+    truncateSync(ballast, Math.max(0, statSync(ballast).size - (8 << 20)));
+    expect(store.applyRetention(7)).toEqual({ spans: 30_000, logs: 12_000 });
+    expect(tableStats(db)).toMatchObject({ spans: 5, logs: 0 });
+    expect(getTrace(db, 'default', fresh[0]!.traceId)).toHaveLength(5);
+    expect(statSync(`${path}-wal`).size).toBeLessThanOrEqual(2 << 20);
+    db.close();
+  }, 120_000);
 
   it('write-ahead log disk full past its reserve: a batch it could not record is written again once there is room', async () => {
     // The batch's own record cannot be written (the volume took even the reserve's room), so the
