@@ -634,18 +634,37 @@ function scanRecordRuns(db: DatabaseSync, tenant: string, q: ScanQuery): ScanPag
   return page;
 }
 
+/**
+ * Runs a read's statements in one read transaction, so that they all see the file as it was at
+ * the first (WAL keeps that snapshot for it): each statement on its own sees the file as of when it
+ * started, and a batch committed between two (a trace read's span count and its spans, a search's
+ * runs and its summaries) was in one and not the other.
+ */
+function inSnapshot<T>(db: DatabaseSync, read: () => T): T {
+  db.exec('BEGIN');
+  let result: T;
+  try {
+    result = read();
+  } catch (err) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw err;
+  }
+  db.exec('COMMIT');
+  return result;
+}
+
 export const READS = {
-  scanSpans: (db: DatabaseSync, [tenant, q]: [string, ScanQuery]) => scanSpans(db, tenant, q),
-  scanLogs: (db: DatabaseSync, [tenant, q]: [string, ScanQuery]) => scan(db, 'logs', 'time_ns', tenant, q, logOf),
-  getTrace: (db: DatabaseSync, [tenant, traceId]: [string, string]) => getTrace(db, tenant, traceId),
-  readTrace: (db: DatabaseSync, [tenant, traceId, maxSpans]: [string, string, number]) => readTrace(db, tenant, traceId, maxSpans),
-  searchTraces: (db: DatabaseSync, [tenant, q]: [string, TraceQuery]) => searchTraces(db, tenant, q),
+  scanSpans: (db: DatabaseSync, [tenant, q]: [string, ScanQuery]) => inSnapshot(db, () => scanSpans(db, tenant, q)),
+  scanLogs: (db: DatabaseSync, [tenant, q]: [string, ScanQuery]) => inSnapshot(db, () => scan(db, 'logs', 'time_ns', tenant, q, logOf)),
+  getTrace: (db: DatabaseSync, [tenant, traceId]: [string, string]) => inSnapshot(db, () => getTrace(db, tenant, traceId)),
+  readTrace: (db: DatabaseSync, [tenant, traceId, maxSpans]: [string, string, number]) => inSnapshot(db, () => readTrace(db, tenant, traceId, maxSpans)),
+  searchTraces: (db: DatabaseSync, [tenant, q]: [string, TraceQuery]) => inSnapshot(db, () => searchTraces(db, tenant, q)),
   searchLogs: (db: DatabaseSync, [tenant, q]: [string, LogQuery]) => searchLogs(db, tenant, q),
   getServices: (db: DatabaseSync, [tenant]: [string]) => getServices(db, tenant),
   getOperations: (db: DatabaseSync, [tenant, q]: [string, OperationQuery]) => getOperations(db, tenant, q),
-  getDependencies: (db: DatabaseSync, [tenant, q]: [string, DependencyQuery]) => getDependencies(db, tenant, q),
+  getDependencies: (db: DatabaseSync, [tenant, q]: [string, DependencyQuery]) => inSnapshot(db, () => getDependencies(db, tenant, q)),
   health: (db: DatabaseSync) => void db.prepare('SELECT 1').get(),
-  tableStats: (db: DatabaseSync) => tableStats(db),
+  tableStats: (db: DatabaseSync) => inSnapshot(db, () => tableStats(db)),
 };
 
 export type ReadOp = keyof typeof READS;
