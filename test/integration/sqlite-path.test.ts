@@ -5,7 +5,7 @@
 // them: the store refuses it at start.
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.ts';
+import { ConfigError, loadConfig } from '../../src/config/index.ts';
 import { sqliteOptions } from '../../src/storage/index.ts';
 import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
@@ -21,6 +21,8 @@ describe('sqlite storage.sqlite.path', () => {
         await b.start();
       } catch (err) {
         started = false;
+        // A configuration error: exit 2 with its message, as the options' own checks do.
+        expect(err).toBeInstanceOf(ConfigError);
         expect((err as Error).message).toMatch(/storage\.sqlite\.path/);
       }
       if (started) {

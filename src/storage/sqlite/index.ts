@@ -8,6 +8,7 @@
 import { stat } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { DatabaseSync } from 'node:sqlite';
+import { ConfigError } from '../../config/index.ts';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { ReadPool } from './read-pool.ts';
@@ -78,7 +79,7 @@ class SqliteBackend implements StorageBackend, StoreStats {
     // Every connection (the write thread's, each read thread's) opens the path: one that gives each
     // its own database would take writes that no read sees.
     if (this.path === '' || this.path === ':memory:') {
-      throw new Error(`storage.sqlite.path = ${JSON.stringify(this.path)} names no file: the store's write and read threads would each open a database of their own; give a file path, or use storage.backend = memory`);
+      throw new ConfigError(`invalid configuration: storage.sqlite.path = ${JSON.stringify(this.path)} names no file: the store's write and read threads would each open a database of their own; give a file path, or use storage.backend = memory`);
     }
     // The schema exists before the other connections open; this one then serves health checks only.
     this.db = openDatabase(this.path, { attributeIndex: this.attributeIndex });
