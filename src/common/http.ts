@@ -2,6 +2,7 @@
 // listener lifecycle for all three (plain or TLS), and JSON replies.
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
 import type { TlsCertificates } from '../security/tls.ts';
 import type { Logger } from '../telemetry/logger.ts';
 
@@ -25,10 +26,18 @@ async function listenHttp(server: Server, addr: string): Promise<number> {
   return (server.address() as { port: number }).port;
 }
 
-/** Closes a server: idle connections at once, busy ones after graceMs (a slow client cannot hold shutdown). */
-async function closeHttp(server: Server, graceMs = 2000): Promise<void> {
+/**
+ * Closes a server: idle connections at once, busy ones after graceMs (a slow client cannot hold
+ * shutdown). sockets holds every connection accepted: with TLS, one whose handshake never
+ * finished is not among the server's HTTP connections, and would hold close() until Node's
+ * handshake timeout (120 s).
+ */
+async function closeHttp(server: Server, sockets: ReadonlySet<Socket>, graceMs = 2000): Promise<void> {
   server.closeIdleConnections();
-  const force = setTimeout(() => server.closeAllConnections(), graceMs);
+  const force = setTimeout(() => {
+    server.closeAllConnections();
+    for (const s of sockets) s.destroy();
+  }, graceMs);
   await new Promise<void>((resolve) => server.close(() => resolve()));
   clearTimeout(force);
 }
@@ -83,6 +92,8 @@ const DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 256;
 /** One HTTP listener with the component lifecycle: start() listens once; shutdown() is idempotent and safe before start. */
 export class HttpService {
   private server: Server | undefined;
+  /** Every open connection of the server, HTTP or still in its TLS handshake. */
+  private readonly sockets = new Set<Socket>();
   private stopping: Promise<void> | undefined;
   private readonly opts: HttpServiceOptions;
   private readonly logger: Logger;
@@ -117,6 +128,10 @@ export class HttpService {
       this.countHandshakeFailures(https, certs);
       server = https;
     } else server = createServer(options, handler);
+    server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
     this.limitConnectionsPerClient(server);
     this.configure?.(server);
     this.boundPort = await listenHttp(server, this.opts.listen);
@@ -173,7 +188,7 @@ export class HttpService {
   shutdown(graceMs = this.opts.shutdownGraceMs): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    if (server) this.stopping = closeHttp(server, graceMs);
+    if (server) this.stopping = closeHttp(server, this.sockets, graceMs);
     return this.stopping ?? Promise.resolve();
   }
 }
