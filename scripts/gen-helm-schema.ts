@@ -34,7 +34,7 @@ function leaf(o: OptionDef): JsonSchema {
     case 'list':
       return { anyOf: [{ type: 'array', items: { type: 'string' } }, { type: 'string' }] };
     case 'enum':
-      return { enum: [...t.values] };
+      return { enum: t.empty === undefined ? [...t.values] : [...t.values, ''] };
     case 'listen':
       return { type: 'string', pattern: LISTEN };
   }

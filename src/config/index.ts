@@ -54,8 +54,13 @@ function schemaFor(o: OptionDef): z.ZodType {
         (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter((s) => s !== '') : v),
         z.array(z.string()),
       );
-    case 'enum':
-      return z.enum(t.values as [string, ...string[]]);
+    case 'enum': {
+      const e = z.enum(t.values as [string, ...string[]]);
+      // A listener's tls.minVersion reads empty as inherit, as an empty certFile does (README:
+      // "empty or inherit means the global value").
+      const empty = t.empty;
+      return empty === undefined ? e : z.preprocess((v) => (v === '' ? empty : v), e);
+    }
     case 'listen':
       return z
         .string()

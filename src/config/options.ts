@@ -6,7 +6,7 @@ export type OptionType =
   | { kind: 'int'; min: number; max?: number }
   | { kind: 'bool' }
   | { kind: 'list' }
-  | { kind: 'enum'; values: readonly string[] }
+  | { kind: 'enum'; values: readonly string[]; /** The value an empty string stands for. */ empty?: string }
   | { kind: 'listen' };
 
 export interface OptionDef {
@@ -34,7 +34,7 @@ const tlsOverrides = <const P extends string>(p: P, what: string) =>
     { key: `${p}.tls.certFile`, type: str, default: '', help: `PEM certificate chain of the ${what} port (empty: tls.certFile)` },
     { key: `${p}.tls.keyFile`, type: str, default: '', help: `PEM private key of the ${what} port (empty: tls.keyFile)` },
     { key: `${p}.tls.clientCaFile`, type: str, default: '', help: `PEM CA bundle verifying client certificates on the ${what} port (empty: tls.clientCaFile)` },
-    { key: `${p}.tls.minVersion`, type: { kind: 'enum', values: ['inherit', ...TLS_VERSIONS] }, default: 'inherit', help: `Oldest TLS version the ${what} port accepts (inherit: tls.minVersion)` },
+    { key: `${p}.tls.minVersion`, type: { kind: 'enum', values: ['inherit', ...TLS_VERSIONS], empty: 'inherit' }, default: 'inherit', help: `Oldest TLS version the ${what} port accepts (inherit or empty: tls.minVersion)` },
   ] as const;
 
 export const OPTIONS = [

@@ -136,6 +136,19 @@ describe('resolveTls', () => {
     expect(resolveTls(cfg({ 'ops.tls.certFile': 'inherit', 'ops.tls.keyFile': 'inherit' }), 'ops')).toBeUndefined();
   });
 
+  it('reads an empty minVersion as the global one, as README says of every override (flag, env, file)', () => {
+    const file = join(dir, 'empty-overrides.yaml');
+    writeFileSync(file, 'tls:\n  minVersion: TLSv1.3\nquery:\n  tls:\n    minVersion: ""\n');
+    const global = { 'tls.certFile': '/c.pem', 'tls.keyFile': '/k.pem', 'tls.minVersion': 'TLSv1.3' };
+    for (const c of [
+      cfg({ ...global, 'query.tls.minVersion': '' }),
+      loadConfig({ flags: global, env: { TRACEHOUSE_QUERY_TLS_MIN_VERSION: '' } }),
+      loadConfig({ file, flags: { 'tls.certFile': '/c.pem', 'tls.keyFile': '/k.pem' } }),
+    ]) {
+      expect(resolveTls(c, 'query')).toMatchObject({ certFile: { path: '/c.pem' }, minVersion: 'TLSv1.3' });
+    }
+  });
+
   it('names the key when the configuration cannot work', () => {
     expect(() => resolveTls(cfg({ 'tls.certFile': '/c.pem' }), 'query')).toThrow(/tls\.keyFile is empty but tls\.certFile is set/);
     expect(() => resolveTls(cfg({ 'ops.tls.keyFile': '/k.pem' }), 'ops')).toThrow(/ops\.tls\.certFile is empty/);
