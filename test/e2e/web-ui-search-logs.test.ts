@@ -83,6 +83,14 @@ describe('web UI: search page and logs view', () => {
     expect(await page.$$eval('.log-row .body', (els: any[]) => els.map((e) => e.textContent))).toEqual(['a log of a service without traces']);
   });
 
+  it('logs: a service whose name ends in a space finds its logs, as the search page finds its traces', async () => {
+    const service = 'ui-logs-trailing ';
+    await sendLog(c, service, { stringValue: 'a log of a service named with a trailing space' });
+    await ready(`/logs?service=${encodeURIComponent(service)}&lookback=1h`);
+    expect(await page.$eval('form.filters [name=service]', (e: any) => e.value)).toBe(service);
+    expect(await page.$$eval('.log-row .body', (els: any[]) => els.map((e) => e.textContent))).toEqual(['a log of a service named with a trailing space']);
+  });
+
   it('logs: a multi-line body (a stack trace) is shown with its line breaks and tabs', async () => {
     const trace = 'java.lang.IllegalStateException: closed\n\tat com.shop.Cart.add(Cart.java:42)\n\tat com.shop.Api.post(Api.java:7)';
     await sendLog(c, 'ui-multiline', { stringValue: trace });

@@ -702,8 +702,9 @@ async function logsPage(params: URLSearchParams): Promise<void> {
     return showError(results, e);
   }
   const q = new URLSearchParams();
+  // The service as picked or typed (a stored name may start or end with a space, as on the search page); the rest trimmed.
   for (const k of ['service', 'minSeverity', 'traceId']) {
-    const v = params.get(k)?.trim();
+    const v = k === 'service' ? params.get(k) : params.get(k)?.trim();
     if (v) q.set(k, v);
   }
   q.set('limit', String(Math.min(maxLimit, Math.max(1, Number(params.get('limit')) || 100))));
