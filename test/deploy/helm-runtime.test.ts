@@ -170,6 +170,9 @@ describe('helm chart pods as they run', () => {
     ['TLS from config and extraVolumes', CONFIG_TLS],
     ['TLS on the read API only', [...CONFIG_TLS, '--set', 'config.receiver.grpc.tls.mode=off', '--set', 'config.receiver.http.tls.mode=off']],
     ['TLS on the ops port too', ['-f', join(CHART, 'ci/tls-values.yaml'), '--set', 'config.ops.tls.mode=tls']],
+    // 'inherit' in a listener's file keys is the global file (README, TLS): none here, so plain.
+    ['listener files spelled inherit, no certificate', ['--set', 'config.query.tls.certFile=inherit', '--set', 'config.query.tls.keyFile=inherit', '--set', 'config.receiver.http.tls.certFile=inherit', '--set', 'config.receiver.http.tls.keyFile=inherit']],
+    ['listener files spelled inherit, the global certificate from config', [...CONFIG_TLS, '--set', 'config.query.tls.certFile=inherit', '--set', 'config.query.tls.keyFile=inherit']],
   ])('declares the application protocol each Service port serves, TLS or not: %s', (_what, args) => {
     const all = render(args);
     const { config } = effectiveConfig(all, 'Deployment');

@@ -361,8 +361,10 @@ tls.mode tls or mtls, or inherit with a certificate from the chart's Secret or f
 {{- $mode := dict }}{{- include "tracehouse.cfg" (list $root (printf "%s.tls.mode" $l) "inherit" $mode) }}
 {{- $own := dict }}{{- include "tracehouse.cfg" (list $root (printf "%s.tls.certFile" $l) "" $own) }}
 {{- $global := dict }}{{- include "tracehouse.cfg" (list $root "tls.certFile" "" $global) }}
+{{- /* A certFile of "inherit" is the global one (as the collector reads it), not a file of its own. */}}
+{{- $ownCert := ternary "" (toString ($own.value | default "")) (eq (toString $own.value) "inherit") }}
 {{- if has (toString $mode.value) (list "tls" "mtls") }}true
-{{- else if and (eq (toString $mode.value) "inherit") (or $root.Values.tls.existingSecret $own.value $global.value) }}true
+{{- else if and (eq (toString $mode.value) "inherit") (or $root.Values.tls.existingSecret $ownCert $global.value) }}true
 {{- end }}
 {{- end }}
 
