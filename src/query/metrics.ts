@@ -54,7 +54,8 @@ export class ReadMetrics {
   /** Starts timing a request; the observation is made when its response finishes (or its connection closes first). */
   track(req: IncomingMessage, res: ServerResponse): void {
     const t = performance.now();
-    const route = readRoute((req.url ?? '/').split('?')[0]!);
+    // Leading slashes collapsed as the server routes them (QueryServer.route): //api/services is /api/services.
+    const route = readRoute((req.url ?? '/').split('?')[0]!.replace(/^\/{2,}/, '/'));
     res.once('close', () => {
       const code = `${Math.min(5, Math.max(1, Math.floor(res.statusCode / 100)))}xx`;
       this.duration.observe({ route, code }, (performance.now() - t) / 1000);

@@ -63,4 +63,13 @@ describe('storage metrics, read latency and capped trace reads (SQLite)', () => 
     const text = await (await fetch(`${c.opsUrl}/metrics`)).text();
     expect(text).not.toContain(traceId);
   });
+
+  it('times a request whose path begins with // (a data source URL ending in a slash) under the route it is answered as', async () => {
+    const count = (route: string, code: string) => metricValue(c.opsUrl, 'tracehouse_query_request_duration_seconds_count', { route, code });
+    const before = await count('jaeger_services', '2xx');
+    const otherBefore = await count('other', '2xx');
+    expect((await getJson(c.queryUrl, '//api/services')).status).toBe(200);
+    await eventually(async () => ((await count('jaeger_services', '2xx')) === before + 1 ? true : undefined), 2_000, '//api/services counted as jaeger_services');
+    expect(await count('other', '2xx')).toBe(otherBefore);
+  });
 });
