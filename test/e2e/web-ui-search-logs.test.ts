@@ -91,6 +91,17 @@ describe('web UI: search page and logs view', () => {
     expect(await page.$$eval('.log-row .body', (els: any[]) => els.map((e) => e.textContent))).toEqual(['a log of a service named with a trailing space']);
   });
 
+  it('logs: a 64-bit trace id as the Jaeger API and Grafana show it (16 digits) finds the trace\'s logs, as the trace page takes it', async () => {
+    const short = hex(8);
+    const traceId = '0'.repeat(16) + short;
+    const log = { timeUnixNano: String(now), severityNumber: 9, traceId, spanId: hex(8), body: { stringValue: 'a log of a 64-bit trace' } };
+    await post(c, 'logs', { resourceLogs: [{ resource: { attributes: [str('service.name', 'ui-jaeger-ids')] }, scopeLogs: [{ logRecords: [log] }] }] });
+    await eventually(async () => (((await (await fetch(`${c.queryUrl}/v1/logs?traceId=${traceId}`)).json()) as any).resourceLogs.length > 0 ? true : undefined));
+    await ready(`/logs?traceId=${short}&lookback=all`);
+    expect(await page.$eval('form.filters [name=traceId]', (e: any) => e.checkValidity())).toBe(true);
+    expect(await page.$$eval('.log-row .body', (els: any[]) => els.map((e) => e.textContent))).toEqual(['a log of a 64-bit trace']);
+  });
+
   it('logs: a multi-line body (a stack trace) is shown with its line breaks and tabs', async () => {
     const trace = 'java.lang.IllegalStateException: closed\n\tat com.shop.Cart.add(Cart.java:42)\n\tat com.shop.Api.post(Api.java:7)';
     await sendLog(c, 'ui-multiline', { stringValue: trace });

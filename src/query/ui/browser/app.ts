@@ -689,7 +689,8 @@ async function logsPage(params: URLSearchParams): Promise<void> {
     known,
     field('Severity', severitySelect(params)),
     field('Time range', lookbackSelect(params)),
-    field('Trace id', input('traceId', params.get('traceId') ?? '', { size: '34', pattern: '[0-9a-fA-F]{32}', placeholder: '32 hex digits' })),
+    // Up to 32 digits: a 64-bit id as the Jaeger API and Grafana write it (16) is left-padded, as the trace page does.
+    field('Trace id', input('traceId', params.get('traceId') ?? '', { size: '34', pattern: '[0-9a-fA-F]{1,32}', placeholder: '32 hex digits' })),
     field('Limit', input('limit', params.get('limit') ?? '100', { inputmode: 'numeric', size: '4' })),
     h('button', { type: 'submit' }, 'Show logs'),
   );
@@ -705,7 +706,7 @@ async function logsPage(params: URLSearchParams): Promise<void> {
   // The service as picked or typed (a stored name may start or end with a space, as on the search page); the rest trimmed.
   for (const k of ['service', 'minSeverity', 'traceId']) {
     const v = k === 'service' ? params.get(k) : params.get(k)?.trim();
-    if (v) q.set(k, v);
+    if (v) q.set(k, k === 'traceId' && /^[0-9a-fA-F]{1,31}$/.test(v) ? v.padStart(32, '0') : v);
   }
   q.set('limit', String(Math.min(maxLimit, Math.max(1, Number(params.get('limit')) || 100))));
   const back = lookbackNs(lookbackOf(params));
