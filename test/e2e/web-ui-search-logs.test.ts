@@ -180,6 +180,32 @@ describe('web UI: search page and logs view', () => {
     }
   });
 
+  it('trace page: a right-to-left service name does not reorder the span name shown after it, in the title and in the span tree', async () => {
+    for (const service of ['\u202Eui-override-trace', 'חנות 3']) {
+      const traceId = await sendSpan(c, service, 'GET /cart');
+      await ready(`/trace/${traceId}`);
+      // Where the span name's first and last letters are drawn: left to right as it reads.
+      const order = await page.evaluate(() => {
+        const doc = (globalThis as any).document;
+        const measure = (node: any, from: number) => {
+          const at = (i: number) => {
+            const r = doc.createRange();
+            r.setStart(node, i);
+            r.setEnd(node, i + 1);
+            return r.getBoundingClientRect().left;
+          };
+          return { first: at(from), last: at(from + 'GET /cart'.length - 1) };
+        };
+        const textNodes = (el: any): any[] => [...el.childNodes].flatMap((n: any) => (n.nodeType === 3 ? [n] : textNodes(n)));
+        const inTitle = textNodes(doc.querySelector('h1')).find((n: any) => n.textContent.includes('GET /cart'));
+        const inTree = textNodes(doc.querySelector('.row .name .op')).find((n: any) => n.textContent.includes('GET /cart'));
+        return { title: measure(inTitle, inTitle.textContent.indexOf('GET /cart')), tree: measure(inTree, inTree.textContent.indexOf('GET /cart')) };
+      });
+      expect(order.title.first, `title, ${JSON.stringify(service)}`).toBeLessThan(order.title.last);
+      expect(order.tree.first, `span tree, ${JSON.stringify(service)}`).toBeLessThan(order.tree.last);
+    }
+  });
+
   it('search: a right-to-left service name does not reorder the span name shown after it', async () => {
     for (const service of ['\u202Eui-override', 'חנות 2']) {
       await sendSpan(c, service, 'GET /cart');

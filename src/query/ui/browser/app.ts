@@ -509,7 +509,8 @@ async function tracePage(pathId: string): Promise<void> {
     h(
       'div',
       { class: 'trace-head' },
-      h('h1', {}, root ? `${root.service}: ${root.span.name}` : 'Trace'),
+      // The service its own bidi run, as in the search results: a right-to-left one cannot reorder the span name.
+      root ? h('h1', {}, h('span', { class: 'svc' }, root.service), `: ${root.span.name}`) : h('h1', {}, 'Trace'),
       h('p', { class: 'meta' }, h('code', { class: 'trace-id' }, traceId), ` · ${spanCount} span${spanCount === 1 ? '' : 's'} · ${tree.services.length} service${tree.services.length === 1 ? '' : 's'} · ${fmtDuration(tree.total)} · started ${fmtTime(tree.start.toString())}`, errors > 0 ? h('span', { class: 'badge error-badge' }, `${errors} error${errors === 1 ? '' : 's'}`) : null, ' · ', h('a', { href: `/logs?traceId=${traceId}&lookback=all` }, 'logs of this trace')),
       legend,
       ...(doc.warnings ?? []).map((w) => h('p', { class: 'warning', role: 'status' }, w)),
