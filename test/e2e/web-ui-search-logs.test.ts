@@ -154,6 +154,15 @@ describe('web UI: search page and logs view', () => {
     expect(await page.$eval('select[name=service]', (s: any) => s.value)).toBe('ui-renamed-from');
   });
 
+  it('search: a link to an operation with no stored spans says which operation found nothing, not "All operations"', async () => {
+    await sendSpan(c, 'ui-op-renamed', 'op-new');
+    for (const link of ['/search?service=ui-op-renamed&name=op-old&lookback=1h', '/search?name=op-old&lookback=1h']) {
+      await ready(link);
+      expect(await page.$eval('.results', (e: any) => e.textContent), link).toContain('No traces match.');
+      expect(await page.$eval('select[name=name]', (s: any) => s.value), link).toBe('op-old');
+    }
+  });
+
   it('search: a late failure of a service no longer picked does not replace the results with its error', async () => {
     await sendSpan(c, 'ui-slow-a', 'op-a');
     await sendSpan(c, 'ui-fast-b', 'op-b');

@@ -307,7 +307,12 @@ async function searchPage(params: URLSearchParams): Promise<void> {
   const loadOperations = async (svc: string, wanted: string) => {
     const asked = ++opsAsked;
     operation.replaceChildren(h('option', { value: '' }, 'All operations'));
-    if (svc === '') return;
+    if (svc === '') {
+      // A link's operation searched across every service: shown as its filter.
+      if (wanted) operation.append(h('option', { value: wanted }, wanted));
+      operation.value = wanted;
+      return;
+    }
     let ops: { data: string[] };
     try {
       ops = await getJson<{ data: string[] }>(`/api/services/${encodeURIComponent(svc)}/operations`);
@@ -317,8 +322,10 @@ async function searchPage(params: URLSearchParams): Promise<void> {
       throw e;
     }
     if (asked !== opsAsked) return;
-    for (const op of ops.data) operation.append(h('option', { value: op }, op));
-    operation.value = ops.data.includes(wanted) ? wanted : '';
+    // A link's operation is searched even when none of its spans is stored (any more): listed, as
+    // its service is, so the form shows the filter that found nothing.
+    for (const op of new Set([...ops.data, ...(wanted ? [wanted] : [])])) operation.append(h('option', { value: op }, op));
+    operation.value = wanted;
   };
   service.addEventListener('change', () => void loadOperations(service.value, '').catch((e: unknown) => showError(results, e)));
   try {
