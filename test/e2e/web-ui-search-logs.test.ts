@@ -118,6 +118,26 @@ describe('web UI: search page and logs view', () => {
     expect(await page.$eval('.log-row .body', (e: any) => e.textContent)).toBe('session.start');
   });
 
+  it('trace page: a span\'s log records show an event record\'s event name (not null) and a multi-line body\'s lines, as the logs view does', async () => {
+    const traceId = hex(16);
+    const spanId = hex(8);
+    const span = { traceId, spanId, name: 'checkout', kind: 2, startTimeUnixNano: String(now), endTimeUnixNano: String(now + 1_000_000n) };
+    await post(c, 'traces', { resourceSpans: [{ resource: { attributes: [str('service.name', 'ui-span-logs')] }, scopeSpans: [{ spans: [span] }] }] });
+    const stack = 'java.lang.IllegalStateException: closed\n\tat com.shop.Cart.add(Cart.java:42)';
+    const logs = [
+      { timeUnixNano: String(now + 1000n), severityNumber: 9, traceId, spanId, eventName: 'session.start', attributes: [str('user.id', 'u-7')] },
+      { timeUnixNano: String(now + 2000n), severityNumber: 17, traceId, spanId, body: { stringValue: stack } },
+    ];
+    await post(c, 'logs', { resourceLogs: [{ resource: { attributes: [str('service.name', 'ui-span-logs')] }, scopeLogs: [{ logRecords: logs }] }] });
+    await eventually(async () => (((await (await fetch(`${c.queryUrl}/v1/logs?traceId=${traceId}`)).json()) as any).resourceLogs.length > 0 ? true : undefined));
+    await eventually(async () => ((await fetch(`${c.queryUrl}/v1/traces/${traceId}`)).status === 200 ? true : undefined));
+    await ready(`/trace/${traceId}`);
+    await page.click(`.row[data-span-id="${spanId}"]`);
+    await page.waitForSelector('.span-log-list');
+    const bodies = await page.$$eval('.span-log-list .body', (els: any[]) => els.map((e) => e.innerText));
+    expect([...bodies].sort()).toEqual([stack, 'session.start'].sort());
+  });
+
   it('logs: a slow log search says it is searching, as the trace search does, instead of a blank page', async () => {
     await page.setRequestInterception(true);
     let held: HTTPRequest | undefined;

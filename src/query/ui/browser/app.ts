@@ -654,7 +654,7 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string): Promi
     return showError(logsBox, e);
   }
   const mine = logs.filter((l) => l.spanId === s.spanId);
-  logsBox.replaceChildren(mine.length === 0 ? h('p', { class: 'muted' }, 'No log records for this span.') : h('ol', { class: 'span-log-list' }, ...mine.map((l) => h('li', { class: `sev sev-${severityClass(l.severityNumber)}` }, h('time', {}, fmtTime(l.timeUnixNano !== '0' ? l.timeUnixNano : l.observedTimeUnixNano)), ' ', h('span', { class: 'sev-text' }, l.severityText || String(l.severityNumber)), ' ', h('span', { class: 'body' }, valueText(l.body))))));
+  logsBox.replaceChildren(mine.length === 0 ? h('p', { class: 'muted' }, 'No log records for this span.') : h('ol', { class: 'span-log-list' }, ...mine.map((l) => h('li', { class: `sev sev-${severityClass(l.severityNumber)}` }, h('time', {}, fmtTime(l.timeUnixNano !== '0' ? l.timeUnixNano : l.observedTimeUnixNano)), ' ', h('span', { class: 'sev-text' }, l.severityText || String(l.severityNumber)), ' ', h('span', { class: 'body' }, ...logBody(l))))));
 }
 
 // ---------------------------------------------------------------- logs
