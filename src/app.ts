@@ -257,7 +257,7 @@ export class Collector {
    */
   private async refuseUnreadLog(): Promise<void> {
     const dir = walDir(this.config);
-    const rows = await rowsLeftInLog(dir, this.logger);
+    const rows = await rowsLeftInLog(dir, this.logger, this.metrics);
     if (rows === 0) return;
     throw new ConfigError(
       `delivery.ack = ${JSON.stringify(this.config['delivery.ack'])}: delivery.walDir = ${JSON.stringify(dir)} holds ${rows} accepted rows a run with delivery.ack = durable could not store, which this mode does not read; ` +

@@ -73,7 +73,7 @@ export type AppendRefusal = 'wal_full' | 'wal_unavailable' | 'too_large';
  * crash, a stop during an outage) would wait unwritten without a word. 0 when dir holds no
  * segment, or when another process has the log open (its log, not this start's to read).
  */
-export async function rowsLeftInLog(dir: string, logger: Logger): Promise<number> {
+export async function rowsLeftInLog(dir: string, logger: Logger, metrics?: Metrics): Promise<number> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -82,7 +82,9 @@ export async function rowsLeftInLog(dir: string, logger: Logger): Promise<number
   }
   if (!names.some((n) => /^\d{20}\.wal$/.test(n))) return 0;
   // Bounds only matter for appends, which this never makes.
-  const wal = new WriteAheadLog({ dir, exclusive: true, maxBytes: 2 ** 40, segmentBytes: 64 << 20, logger });
+  // Damaged records found here are counted as a durable start counts them (the rows in them are
+  // lost, and the segments holding them may go now): tracehouse_wal_corrupt_bytes_total.
+  const wal = new WriteAheadLog({ dir, exclusive: true, maxBytes: 2 ** 40, segmentBytes: 64 << 20, logger, ...(metrics ? { onCorruption: (c) => metrics.walCorruptBytes.inc({ kind: c.kind }, c.bytes) } : {}) });
   try {
     const { batches, chunks } = await wal.open();
     return batches.reduce((n, b) => n + b.batch.rows, 0) + chunks.reduce((n, c) => n + c.rows, 0);

@@ -3,12 +3,16 @@
 // while rows are still in the log (after a crash, or a stop during an outage) must stop and say
 // so, not replay them into a store that refuses each batch for good; the rows stay in the log for
 // a start on their own store. An empty log takes the new store.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { Collector } from '../../src/app.ts';
 import { ConfigError, loadConfig } from '../../src/config/index.ts';
+import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
+import { WriteAheadLog } from '../../src/pipeline/wal/index.ts';
+import type { EncodedChunk } from '../../src/storage/backend.ts';
 import { sqliteOptions } from '../../src/storage/index.ts';
 import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
@@ -112,4 +116,36 @@ describe('delivery.ack = durable, then a start without the log (queued or stored
     const queued = await startCollector({ ...flags, 'delivery.ack': 'queued' });
     await queued.stop();
   }, 60_000);
+});
+
+describe('a start without the log (queued or stored) on a log with damaged records', () => {
+  // deploy/prometheus/alerts.yaml TracehouseWalRecordsLost watches tracehouse_wal_corrupt_bytes_total
+  // {kind="corrupt"}: acknowledged rows lost to records that failed their checksum when the log was
+  // read at a start. A queued or stored start reads the log too (to refuse while it holds rows).
+  it('counts the damaged records it found, as a durable start does', async () => {
+    const dir = tempDir('wal-ack-damaged-');
+    const wal = join(dir, 'wal');
+    const w = new WriteAheadLog({ dir: wal, maxBytes: 64 << 20, segmentBytes: 64 << 20 });
+    await w.start();
+    const chunk = (): EncodedChunk => ({ partition: 0, rows: 1, data: randomBytes(1000) });
+    const cs = [chunk(), chunk(), chunk()];
+    const seqs: number[] = [];
+    for (const c of cs) seqs.push(await w.append('traces', [c]));
+    // The first and last are stored; the middle one's record is then damaged on disk.
+    const batch = { signal: 'traces' as const, partition: 0, tenant: DEFAULT_TENANT, rows: 2, bytes: 2000, chunks: [cs[0]!.data, cs[2]!.data], batchId: randomUUID() };
+    w.markStored(await w.recordBatch(batch, [{ entry: seqs[0]!, index: 0 }, { entry: seqs[2]!, index: 0 }]));
+    await w.flush();
+    await w.shutdown();
+    const segment = join(wal, readdirSync(wal).find((n) => n.endsWith('.wal'))!);
+    const buf = readFileSync(segment);
+    buf[1500]! ^= 0x01;
+    writeFileSync(segment, buf);
+
+    const c = await startCollector({ 'storage.backend': 'memory', 'delivery.ack': 'queued', 'delivery.walDir': wal });
+    try {
+      expect(await metricValue(c.opsUrl, 'tracehouse_wal_corrupt_bytes_total', { kind: 'corrupt' })).toBeGreaterThan(0);
+    } finally {
+      await c.stop();
+    }
+  });
 });
