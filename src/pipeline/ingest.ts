@@ -201,6 +201,8 @@ export class Ingest {
       if (refused) {
         reservation.release();
         this.countRefusedItems(transport, signal, refused, out.accepted + out.rejected);
+        // Within receiver.maxMessageBytes, yet never to be taken: say which bound it is over.
+        if (refused === 'too_large') return this.refuse(transport, refused, 'the request\'s rows are larger than the whole write-ahead log (delivery.walMaxBytes): it can never be taken; send smaller requests');
         return this.refuse(transport, refused);
       }
     }

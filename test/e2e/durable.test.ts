@@ -96,6 +96,20 @@ describe('delivery.ack = durable', () => {
     expect((await post(c.httpUrl, exportBody(10))).status).toBe(200);
   });
 
+  it('says why a request whose rows could never fit in the log is too large: the log, not receiver.maxMessageBytes', async () => {
+    const c = await startCollector({ 'delivery.walDir': join(tempDir(), 'wal'), 'delivery.walMaxBytes': String(1 << 20), 'delivery.walSegmentBytes': String(64 << 10), 'receiver.maxMessageBytes': String(256 << 10) });
+    onTestFinished(async () => void (await c.stop()));
+    const traceId = randomBytes(16).toString('hex');
+    const resource = { attributes: [{ key: 'service.name', value: { stringValue: 'durable' } }, { key: 'big', value: { stringValue: 'r'.repeat(60_000) } }] };
+    const scopeSpans = Array.from({ length: 40 }, (_, i) => ({ scope: { name: `s${i}` }, spans: [{ traceId, spanId: randomBytes(8).toString('hex'), name: `op-${i}`, startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000000001000' }] }));
+    const body = JSON.stringify({ resourceSpans: [{ resource, scopeSpans }] });
+    // Well within receiver.maxMessageBytes: "over the size limit" would send the operator to the wrong setting.
+    expect(body.length).toBeLessThan(256 << 10);
+    const res = await fetch(c.httpUrl + '/v1/traces', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { message: string }).message).toContain('delivery.walMaxBytes');
+  });
+
   it('queued mode never creates the log', async () => {
     const dir = join(tempDir(), 'wal');
     const c = await startCollector({ 'delivery.ack': 'queued', 'delivery.walDir': dir });
