@@ -91,8 +91,10 @@ function flatten(obj: unknown, prefix: string, out: Map<string, unknown>, depth 
     if (v !== null && typeof v === 'object' && !Array.isArray(v) && !BY_KEY.has(key)) flatten(v, key, out, depth + 1, depths);
     // One key spelled twice (`writer: {maxQueueBytes: …}` and `writer.maxQueueBytes: …`, as a
     // Helm values merge of the chart's defaults and a user's dotted override writes it): the
-    // flatter spelling wins, wherever it stands in the file, as the chart reads it.
-    else if ((depths.get(key) ?? Infinity) > depth) {
+    // flatter spelling wins, wherever it stands in the file, as the chart reads it; of two as
+    // flat (storage: {sqlite.path} and storage.sqlite: {path}), the later, as the chart (whose
+    // config.yaml has its keys sorted) reads it.
+    else if ((depths.get(key) ?? Infinity) >= depth) {
       out.set(key, v);
       depths.set(key, depth);
     }

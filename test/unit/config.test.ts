@@ -94,6 +94,8 @@ describe('configuration', () => {
     expect(loadConfig({ file: yaml('writer.maxQueueBytes: 1GiB\nwriter:\n  maxQueueBytes: 64MiB\n') })['writer.maxQueueBytes']).toBe(1 << 30);
     expect(loadConfig({ file: yaml('storage:\n  sqlite:\n    path: /a.db\n  sqlite.path: /b.db\n') })['storage.sqlite.path']).toBe('/b.db');
     expect(loadConfig({ file: yaml('storage:\n  sqlite.path: /b.db\n  sqlite:\n    path: /a.db\n') })['storage.sqlite.path']).toBe('/b.db');
+    // Two spellings as flat as each other: the later one, as the chart reads its sorted config.yaml.
+    expect(loadConfig({ file: yaml('storage:\n  sqlite.path: /a.db\nstorage.sqlite:\n  path: /b.db\n') })['storage.sqlite.path']).toBe('/b.db');
   });
 
   it('derives environment names and lists every option in --help', () => {
