@@ -81,6 +81,7 @@ async function main(): Promise<number> {
     try {
       await backend.migrate();
     } catch (err) {
+      if (err instanceof ConfigError) throw err;
       // A database that cannot be reached or refuses: one line naming the store, not a stack.
       process.stderr.write(`tracehouse migrate: ${backend.name} migrations failed: ${(err as Error).message}\n`);
       return 1;
