@@ -43,6 +43,22 @@ async function startOnPostgres(wal: string, url: string): Promise<void> {
   }
 }
 
+/**
+ * A durable run on SQLite that is down for its whole life: one export of 3 spans accepted, kept in
+ * the log at the stop. Returns the trace id.
+ */
+async function leaveRowsInLog(flags: Record<string, string>, db: string): Promise<Buffer> {
+  const down = gated(await sqlite(db));
+  down.failNext(Number.MAX_SAFE_INTEGER, { kind: 'retryable', error: new Error('store down') });
+  const first = await startCollector({ ...flags, 'writer.retryMaxElapsedMs': '200', 'shutdown.timeoutMs': '1000' }, { backend: down.backend });
+  const traceId = randomBytes(16);
+  const spans = Array.from({ length: 3 }, () => ({ traceId, spanId: randomBytes(8), name: 'op', startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000000001000' }));
+  const body = encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: SERVICE } }] }, scopeSpans: [{ spans }] }] });
+  expect((await fetch(first.httpUrl + '/v1/traces', { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body })).status).toBe(200);
+  await first.stop();
+  return traceId;
+}
+
 describe('delivery.ack = durable: a start on another store', () => {
   it('stops, naming the store and the log, while the log holds rows of the old one; they are stored by the old one after', async () => {
     const dir = tempDir('wal-switch-');
@@ -50,15 +66,7 @@ describe('delivery.ack = durable: a start on another store', () => {
     const wal = join(dir, 'wal');
     const flags = { 'storage.backend': 'sqlite', 'storage.sqlite.path': db, 'delivery.walDir': wal, 'writer.retryInitialMs': '20', 'writer.retryMaxMs': '40' };
 
-    // SQLite is down for the whole first run: the accepted export stays in the log.
-    const down = gated(await sqlite(db));
-    down.failNext(Number.MAX_SAFE_INTEGER, { kind: 'retryable', error: new Error('store down') });
-    const first = await startCollector({ ...flags, 'writer.retryMaxElapsedMs': '200', 'shutdown.timeoutMs': '1000' }, { backend: down.backend });
-    const traceId = randomBytes(16);
-    const spans = Array.from({ length: 3 }, () => ({ traceId, spanId: randomBytes(8), name: 'op', startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000000001000' }));
-    const body = encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: SERVICE } }] }, scopeSpans: [{ spans }] }] });
-    expect((await fetch(first.httpUrl + '/v1/traces', { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body })).status).toBe(200);
-    await first.stop();
+    const traceId = await leaveRowsInLog(flags, db);
 
     const url = await createTestDatabase('wal_switch');
     const refused = startOnPostgres(wal, url);
@@ -91,14 +99,7 @@ describe('delivery.ack = durable, then a start without the log (queued or stored
     const wal = join(dir, 'wal');
     const flags = { 'storage.backend': 'sqlite', 'storage.sqlite.path': db, 'delivery.walDir': wal, 'writer.retryInitialMs': '20', 'writer.retryMaxMs': '40' };
 
-    const down = gated(await sqlite(db));
-    down.failNext(Number.MAX_SAFE_INTEGER, { kind: 'retryable', error: new Error('store down') });
-    const first = await startCollector({ ...flags, 'writer.retryMaxElapsedMs': '200', 'shutdown.timeoutMs': '1000' }, { backend: down.backend });
-    const traceId = randomBytes(16);
-    const spans = Array.from({ length: 3 }, () => ({ traceId, spanId: randomBytes(8), name: 'op', startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000000001000' }));
-    const body = encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: SERVICE } }] }, scopeSpans: [{ spans }] }] });
-    expect((await fetch(first.httpUrl + '/v1/traces', { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body })).status).toBe(200);
-    await first.stop();
+    const traceId = await leaveRowsInLog(flags, db);
 
     for (const ack of ['queued', 'stored']) {
       const refused = startCollector({ ...flags, 'delivery.ack': ack });

@@ -1,10 +1,11 @@
 // The web UI with auth.tokensFile set, in headless Chromium: the page loads without a token, asks
 // for a read token on its first 401, and then shows only that token's tenant's services.
 import { randomBytes } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import puppeteer, { type Browser } from 'puppeteer-core';
+import { type Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../helpers/browser.ts';
 import { eventually, startCollector, type TestCollector } from '../helpers/collector.ts';
 import { encodeTraces } from '../helpers/otlp-proto.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -12,7 +13,6 @@ import { tempDir } from '../helpers/tmp.ts';
 // Functions passed to page.evaluate run in the browser.
 declare const document: { querySelectorAll(s: string): ArrayLike<{ textContent: string | null }> };
 
-const CHROMIUM = process.env['TRACEHOUSE_CHROMIUM'] ?? '/usr/bin/chromium';
 const ACME = 'acme-token-' + randomBytes(8).toString('hex');
 const GLOBEX = 'globex-token-' + randomBytes(8).toString('hex');
 const INGEST_ONLY = 'ingest-token-' + randomBytes(8).toString('hex');
@@ -36,7 +36,6 @@ describe('web UI behind tokens', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set TRACEHOUSE_CHROMIUM)`);
     const file = join(tempDir('tracehouse-ui-auth-'), 'tokens.yaml');
     writeFileSync(file, `tokens:\n  - token: "${ACME}"\n    tenant: acme\n    scopes: [ingest, read]\n  - token: "${GLOBEX}"\n    tenant: globex\n    scopes: [ingest, read]\n  - token: "${INGEST_ONLY}"\n    tenant: acme\n    scopes: [ingest]\n`);
     c = await startCollector({ 'auth.tokensFile': file });
@@ -46,7 +45,7 @@ describe('web UI behind tokens', () => {
       const r = await fetch(`${c.queryUrl}/api/services`, { headers: { authorization: `Bearer ${ACME}` } });
       return ((await r.json()) as { data: string[] }).data.includes('acme-shop') ? true : undefined;
     });
-    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {

@@ -2,16 +2,16 @@
 // hands a user brings: skewed clocks, parent cycles, deep and wide traces, quoted tags, a slow
 // store, the keyboard, and a token pasted with characters no header can carry.
 import { randomBytes } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import puppeteer, { type Browser, type HTTPRequest, type Page } from 'puppeteer-core';
+import { type Browser, type HTTPRequest, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, uiPage } from '../helpers/browser.ts';
 import { eventually, startCollector, type TestCollector } from '../helpers/collector.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 declare const document: any;
 
-const CHROMIUM = process.env['TRACEHOUSE_CHROMIUM'] ?? '/usr/bin/chromium';
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 const str = (key: string, v: string) => ({ key, value: { stringValue: v } });
 const now = BigInt(Date.now()) * 1_000_000n;
@@ -35,7 +35,6 @@ async function send(c: TestCollector, service: string, spans: ReturnType<typeof 
   }
 }
 
-const launch = () => puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
 
 describe('web UI: odd data and odd hands', () => {
   let c: TestCollector;
@@ -47,11 +46,9 @@ describe('web UI: odd data and odd hands', () => {
   };
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}`);
     c = await startCollector({ 'storage.backend': 'memory' });
-    browser = await launch();
-    page = await browser.newPage();
-    await page.setViewport({ width: 1280, height: 800 });
+    browser = await launchChromium();
+    page = await uiPage(browser);
   }, 60_000);
 
   afterAll(async () => {
@@ -202,7 +199,7 @@ describe('web UI: tokens', () => {
     writeFileSync(file, `tokens:\n  - token: "${TOKEN}"\n    tenant: acme\n    scopes: [ingest, read]\n`);
     c = await startCollector({ 'auth.tokensFile': file });
     await send(c, 'acme-shop', [span(hex(16), hex(8), '', 'op', now, 1000n)], TOKEN);
-    browser = await launch();
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {

@@ -2,12 +2,11 @@
 // against values as services really store them: names with stray whitespace and line breaks,
 // services that send only logs, multi-line log bodies, long unbroken names.
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import puppeteer, { type Browser, type HTTPRequest, type Page } from 'puppeteer-core';
+import { type Browser, type HTTPRequest, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, uiPage } from '../helpers/browser.ts';
 import { eventually, startCollector, type TestCollector } from '../helpers/collector.ts';
 
-const CHROMIUM = process.env['TRACEHOUSE_CHROMIUM'] ?? '/usr/bin/chromium';
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 const str = (key: string, v: string) => ({ key, value: { stringValue: v } });
 const now = BigInt(Date.now()) * 1_000_000n;
@@ -48,11 +47,9 @@ describe('web UI: search page and logs view', () => {
   };
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}`);
     c = await startCollector({ 'storage.backend': 'memory' });
-    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
-    page = await browser.newPage();
-    await page.setViewport({ width: 1280, height: 800 });
+    browser = await launchChromium();
+    page = await uiPage(browser);
   }, 60_000);
 
   afterAll(async () => {

@@ -9,9 +9,10 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
-import puppeteer, { type Browser, type HTTPRequest, type Page } from 'puppeteer-core';
+import { mkdirSync } from 'node:fs';
+import { type Browser, type HTTPRequest, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, uiPage } from '../helpers/browser.ts';
 import { eventually, getJson, startCollector, type TestCollector } from '../helpers/collector.ts';
 
 // Functions passed to page.evaluate run in the browser: these name its globals without adding
@@ -19,7 +20,6 @@ import { eventually, getJson, startCollector, type TestCollector } from '../help
 declare const document: any;
 declare const requestAnimationFrame: (cb: () => void) => number;
 
-const CHROMIUM = process.env['TRACEHOUSE_CHROMIUM'] ?? '/usr/bin/chromium';
 const SCREENSHOTS = new URL('../../docs/screenshots/', import.meta.url);
 const BIG_TRACE_SPANS = 10_000;
 
@@ -58,7 +58,6 @@ describe('web UI in headless Chromium', () => {
   let bigTraceId = '';
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set TRACEHOUSE_CHROMIUM)`);
     c = await startCollector({ 'storage.backend': 'sqlite' });
     const base = Date.now();
     const at = (ms: number): [number, number] => [Math.floor((base + ms) / 1000), ((base + ms) % 1000) * 1_000_000];
@@ -114,9 +113,8 @@ describe('web UI in headless Chromium', () => {
       return r.body?.traces?.[0]?.spanCount === BIG_TRACE_SPANS ? true : undefined;
     }, 30_000, 'the 10,000-span trace to be stored');
 
-    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
-    page = await browser.newPage();
-    await page.setViewport({ width: 1280, height: 800 });
+    browser = await launchChromium();
+    page = await uiPage(browser);
     page.on('console', (m) => {
       if (m.type() === 'error' || m.type() === 'warn') problems.push(`${m.type()}: ${m.text()}`);
     });
@@ -316,9 +314,8 @@ describe('web UI with data as it comes: types, short ids, damaged parents, deep 
 
   beforeAll(async () => {
     c = await startCollector({ 'storage.backend': 'memory' });
-    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
-    page = await browser.newPage();
-    await page.setViewport({ width: 1280, height: 800 });
+    browser = await launchChromium();
+    page = await uiPage(browser);
   }, 60_000);
 
   afterAll(async () => {
