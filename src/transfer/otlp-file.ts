@@ -18,6 +18,14 @@ const GZIP_MAGIC = [0x1f, 0x8b];
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
 const UTF8_BOM = [0xef, 0xbb, 0xbf];
 
+/**
+ * How much longer than receiver.maxMessageBytes a JSON line may be. A request the receiver took as
+ * protobuf within the limit takes more bytes as OTLP/JSON (ids in hex, bytes in base64, quotes and
+ * control characters escaped, every value wrapped in its kind), and export writes a row it cannot
+ * split as one line: its backup must restore with the settings that stored it.
+ */
+export const JSON_LINE_FACTOR = 4;
+
 function startsWith(b: Uint8Array, magic: readonly number[]): boolean {
   return b.length >= magic.length && magic.every((m, i) => b[i] === m);
 }
@@ -262,7 +270,8 @@ function message(index: number, bytes: Buffer, maxBytes: number, line: boolean):
 /**
  * The messages of a file ('-' for stdin) in order. Problems with one message are yielded for the
  * caller to report; a file that breaks off throws FileCorruptError after the messages before it.
- * No message larger than maxBytes is held in memory: a longer line is skipped as a problem.
+ * No frame larger than maxBytes, and no line larger than JSON_LINE_FACTOR × maxBytes, is held in
+ * memory: a longer one is skipped as a problem.
  * onRead hears of every chunk read from the file (before decompression), for progress.
  */
 export async function* readOtlpFile(path: string, maxBytes: number, onRead?: (bytes: number) => void): AsyncGenerator<FileMessage> {
@@ -296,11 +305,12 @@ export async function* readOtlpFile(path: string, maxBytes: number, onRead?: (by
       }
       return;
     }
+    const maxLine = maxBytes * JSON_LINE_FACTOR;
     for (;;) {
       // Each chunk is searched once: from where the last search ended.
       let nl = src.indexOf(0x0a, 0);
-      for (let searched = src.length; nl < 0 && src.length <= maxBytes && (await src.more()); searched = src.length) nl = src.indexOf(0x0a, searched);
-      if (nl < 0 && src.length > maxBytes) {
+      for (let searched = src.length; nl < 0 && src.length <= maxLine && (await src.more()); searched = src.length) nl = src.indexOf(0x0a, searched);
+      if (nl < 0 && src.length > maxLine) {
         index++;
         // Skip the rest of the overlong line without keeping it.
         while (nl < 0) {
@@ -309,7 +319,7 @@ export async function* readOtlpFile(path: string, maxBytes: number, onRead?: (by
           nl = src.indexOf(0x0a, 0);
         }
         if (nl >= 0) src.take(nl + 1);
-        yield { index, problem: `line longer than ${maxBytes} bytes (receiver.maxMessageBytes)` };
+        yield { index, problem: `line longer than ${maxLine} bytes (${JSON_LINE_FACTOR} × receiver.maxMessageBytes)` };
         continue;
       }
       if (nl < 0 && src.length === 0) return;

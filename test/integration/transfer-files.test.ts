@@ -141,6 +141,33 @@ describe('import into tenants', () => {
   });
 });
 
+describe('restore of a backup of large rows', () => {
+  it('restores a span the collector took as protobuf within receiver.maxMessageBytes, whose JSON is longer than that', async () => {
+    const maxMessageBytes = 1 << 20;
+    const service = 'big-' + randomUUID();
+    const traceId = Buffer.from(randomUUID().replace(/-/g, ''), 'hex');
+    // 900 KiB of bytes: the request is under 1 MiB as protobuf, the span 1.2 MiB as OTLP/JSON (base64).
+    const request = encodeTraces({
+      resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeSpans: [{ spans: [{ traceId, spanId: Buffer.from('0102030405060708', 'hex'), name: 'upload', kind: 2, startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000100000000', attributes: [{ key: 'payload', value: { bytesValue: Buffer.alloc(900 << 10, 7) } }] }] }] }],
+    });
+    expect(request.length).toBeLessThan(maxMessageBytes);
+    const dir = tempDir();
+    writeFileSync(join(dir, 'in.bin'), framed([request]));
+    const source = await sqliteSink();
+    expect(await importFiles(source, opts([join(dir, 'in.bin')], { maxMessageBytes }))).toMatchObject({ spans: 1, problems: 0 });
+
+    const backup = join(dir, 'backup.jsonl');
+    await exportStore(source.backend, { out: backup, tenant: DEFAULT_TENANT, signals: ['traces'], quiet: true, maxLineBytes: maxMessageBytes });
+    const target = await sqliteSink();
+    const term = capture();
+    const r = await importFiles(target, opts([backup], { maxMessageBytes, stream: term.stream }));
+    expect(term.text()).toBe('');
+    expect(r).toMatchObject({ spans: 1, problems: 0 });
+    const [span] = await target.backend.getTrace(DEFAULT_TENANT, traceId.toString('hex'));
+    expect(span?.attributes).toEqual([{ key: 'payload', value: { bytesValue: Buffer.alloc(900 << 10, 7).toString('base64') } }]);
+  });
+});
+
 describe('import of broken files', () => {
   it('reports a garbage line with its file and line number and imports the others', async () => {
     const sink = await sqliteSink();
@@ -162,14 +189,14 @@ describe('import of broken files', () => {
       return JSON.stringify(line);
     };
     const service = 'long-' + randomUUID();
-    // 700 KiB (about eleven 64 KiB reads) under the 1 MiB limit, 1.5 MiB over it.
+    // 700 KiB (about eleven 64 KiB reads) under the 1 MiB limit (4 × maxMessageBytes of 256 KiB), 1.5 MiB over it.
     const text = [lines[2], big(service, 700 << 10), big('too-long', 1536 << 10), lines[2], ''].join('\n');
     for (const [name, bytes] of [['long.jsonl', Buffer.from(text)], ['long.jsonl.gz', gzipSync(text)]] as const) {
       const sink = await sqliteSink();
       const file = join(tempDir(), name);
       writeFileSync(file, bytes);
       const term = capture();
-      const r = await importFiles(sink, opts([file], { stream: term.stream }));
+      const r = await importFiles(sink, opts([file], { stream: term.stream, maxMessageBytes: 256 << 10 }));
       expect(r, name).toMatchObject({ spans: 2, logs: 4, problems: 1 });
       expect(term.text()).toContain(`${file}:3: skipped: line longer than ${1 << 20} bytes`);
       const [found] = await sink.backend.searchTraces(DEFAULT_TENANT, { service, limit: 10 });
