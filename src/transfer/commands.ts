@@ -221,7 +221,13 @@ export async function importFiles(sink: TransferSink, o: ImportOptions): Promise
           continue;
         }
         counts.bytes += m.bytes.length;
+        // With --on-error stop a line's outcome is awaited before the next is sent: a line the
+        // store refuses (bad JSON, invalid items) is found only once decoded, and the lines after
+        // it must not be imported meanwhile.
+        let heard: (() => void) | undefined;
+        const outcome = o.onError === 'stop' ? new Promise<void>((r) => (heard = r)) : undefined;
         await sink.send(m.signal, m.format, m.bytes, (r) => {
+          heard?.();
           if (r.kind === 'refused') {
             problems.add(`${file}:${m.index}: not imported: ${r.message}`);
             if (o.onError === 'stop') stopped = true;
@@ -236,6 +242,7 @@ export async function importFiles(sink: TransferSink, o: ImportOptions): Promise
           }
           progress.update(counts, fraction());
         });
+        await outcome;
         progress.update(counts, fraction());
       }
     } catch (err) {

@@ -215,6 +215,19 @@ describe('import of broken files', () => {
     expect(term.text()).toContain(`${file}:2: skipped: not an OTLP/JSON traces or logs request`);
   });
 
+  it('with --on-error stop imports nothing after a line the decoder refuses', async () => {
+    const sink = await sqliteSink();
+    const lines = readFileSync(FIXTURE, 'utf8').split('\n');
+    const file = join(tempDir(), 'bad-json-line.jsonl');
+    // Line 2 looks like a traces request until it is parsed; lines 3 to 5 hold two log records each.
+    writeFileSync(file, [lines[0], '{"resourceSpans": [ this is not json', lines[2], lines[2], lines[2], ''].join('\n'));
+    const term = capture();
+    const r = await importFiles(sink, opts([file], { onError: 'stop', stream: term.stream }));
+    expect(term.text()).toMatch(new RegExp(`${file}:2: not imported: `));
+    expect(r).toMatchObject({ spans: 2, logs: 0, problems: 1, stopped: true });
+    expect(await sink.backend.searchLogs(DEFAULT_TENANT, { service: 'checkout', limit: 10 })).toHaveLength(0);
+  });
+
   it('reports a truncated .gz after importing what came before it, without crashing', async () => {
     const source = await sqliteSink();
     const service = 'gz-' + randomUUID();
