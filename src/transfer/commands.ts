@@ -1,6 +1,6 @@
 // export, import and copy: what each does with a store, a file and a progress display. The CLI
 // (cli.ts) parses their flags; these functions take typed options so tests call them directly.
-import { readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { LogRow, SpanRow } from '../model/rows.ts';
 import { SIGNALS, type Signal } from '../model/signal.ts';
@@ -76,6 +76,11 @@ export interface ExportOptions extends TransferFilters {
 /** Writes what the store holds to a file, one request per page of rows; returns the counts. */
 export async function exportStore(reader: StoreReader, o: ExportOptions): Promise<TransferCounts & { summary: string }> {
   const target = exportTarget(o.out);
+  // The new file keeps the permissions of the one it replaces (a backup kept private, 0600, stays private).
+  if (target.mode !== undefined) {
+    writeFileSync(target.writing, '', { mode: 0o600 });
+    chmodSync(target.writing, target.mode);
+  }
   const file = openOtlpFileWriter(target.writing, o.out);
   /** A failed export leaves no partial file beside the previous one. */
   const discard = (): void => {
@@ -133,16 +138,19 @@ async function writeExport(reader: StoreReader, o: ExportOptions, file: ReturnTy
  * itself and renamed over at the end, so an export that fails midway leaves the previous backup
  * whole; stdout, a device or a pipe is written as it is.
  */
-function exportTarget(out: string): { writing: string; final: string } {
+function exportTarget(out: string): { writing: string; final: string; mode?: number } {
   if (out === '-') return { writing: out, final: out };
   let final = out;
+  let mode: number | undefined;
   try {
-    if (!statSync(out).isFile()) return { writing: out, final: out };
+    const st = statSync(out);
+    if (!st.isFile()) return { writing: out, final: out };
     final = realpathSync(out);
+    mode = st.mode & 0o7777;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  return { writing: join(dirname(final), `.${basename(final)}.partial-${process.pid}`), final };
+  return { writing: join(dirname(final), `.${basename(final)}.partial-${process.pid}`), final, ...(mode === undefined ? {} : { mode }) };
 }
 
 /** Collects the problems of a transfer: printed one by one up to a bound, all counted. */

@@ -2,7 +2,7 @@
 // length-delimited protobuf, per-message zstd), and broken files: a garbage line, a truncated
 // .gz, --on-error stop. Into a real SQLite store through the real decode workers and writer.
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
@@ -310,6 +310,22 @@ describe('export into a file that cannot be written', () => {
         expect(readFileSync(out).length).toBeGreaterThan(100);
         expect(readdirSync(dir).sort()).toEqual(['backup.jsonl', 'backup.jsonl.gz'].filter((n) => n <= name));
       }
+    } finally {
+      await b.shutdown();
+    }
+  });
+
+  it('keeps the permissions of the backup it replaces (a private backup stays private)', async () => {
+    const b = await createBackend(loadConfig({ flags: { 'storage.backend': 'memory' } }), { logger: silent, metrics: createMetrics() });
+    await b.start();
+    try {
+      await writeSpans(b, makeTrace(3));
+      const out = join(tempDir(), 'private.jsonl.gz');
+      writeFileSync(out, 'the previous backup\n', { mode: 0o600 });
+      chmodSync(out, 0o600);
+      await exportStore(b, { out, tenant: DEFAULT_TENANT, signals: ['traces'], quiet: true, stream: capture().stream });
+      expect(readFileSync(out).length).toBeGreaterThan(20);
+      expect((statSync(out).mode & 0o777).toString(8)).toBe('600');
     } finally {
       await b.shutdown();
     }
