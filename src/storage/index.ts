@@ -52,9 +52,12 @@ export function clickhouseOptions(c: Config): ClickhouseOptions {
   };
 }
 
-/** A connection string as it may be shown: a password in it (user:password@) replaced by ***. */
+/**
+ * A connection string as it may be shown: a password in it replaced by ***, whether as
+ * user:password@ (a slash in it too), a password= parameter (JDBC) or key (a libpq string).
+ */
 function redactUrl(url: string): string {
-  return url.replace(/([^:/@]+):[^@/]*@/, '$1:***@');
+  return url.replace(/(^(?!.*\/\/)|\/\/)([^:/@\s]+):[^@\s]*@/, '$1$2:***@').replace(/(password\s*=\s*)('[^']*'|[^&;\s]*)/gi, '$1***');
 }
 
 /** Creates (not starts) the configured backend. */

@@ -123,3 +123,22 @@ describe('configuration', () => {
     expect(parseCli([]).command).toBe('start');
   });
 });
+
+describe('storage.postgres.url refused at start', () => {
+  it('never shows the password of a URL it refuses (a JDBC URL, a libpq string, a password with a slash)', async () => {
+    const { createBackend } = await import('../../src/storage/index.ts');
+    const { createMetrics } = await import('../../src/telemetry/metrics.ts');
+    const pino = (await import('pino')).default;
+    for (const url of [
+      'jdbc:postgresql://db:5432/traces?user=th&password=s3cret',
+      'host=db port=5432 dbname=traces user=th password=s3cret',
+      'th:s3/cret@db:5432/traces',
+    ]) {
+      const c = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url } });
+      const err = await createBackend(c, { logger: pino({ level: 'silent' }), metrics: createMetrics() }).then(() => undefined, (e: unknown) => e);
+      expect(err, url).toBeInstanceOf(ConfigError);
+      expect((err as Error).message, url).toContain('storage.postgres.url');
+      expect((err as Error).message, url).not.toContain('s3');
+    }
+  });
+});
