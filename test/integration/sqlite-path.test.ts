@@ -12,7 +12,8 @@ import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { makeTrace, writeSpans } from '../helpers/rows.ts';
 
 describe('sqlite storage.sqlite.path', () => {
-  for (const path of [':memory:', '']) {
+  // SQLite's URI filenames (node:sqlite opens them) name in-memory databases too: a private one per connection.
+  for (const path of [':memory:', '', 'file::memory:', 'file:th.db?mode=memory']) {
     it(`refuses ${JSON.stringify(path)} at start, naming the option, instead of storing what no read finds`, async () => {
       const config = loadConfig({ flags: { 'storage.sqlite.path': path } });
       const b = createSqliteBackend(sqliteOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });

@@ -78,7 +78,8 @@ class SqliteBackend implements StorageBackend, StoreStats {
     if (this.db) return;
     // Every connection (the write thread's, each read thread's) opens the path: one that gives each
     // its own database would take writes that no read sees.
-    if (this.path === '' || this.path === ':memory:') {
+    // node:sqlite opens SQLite's URI filenames too: file::memory: and mode=memory are in memory as well.
+    if (this.path === '' || this.path === ':memory:' || /^file:(:memory:|[^?#]*\?(?:[^#]*&)?mode=memory(?:[&#]|$))/i.test(this.path)) {
       throw new ConfigError(`invalid configuration: storage.sqlite.path = ${JSON.stringify(this.path)} names no file: the store's write and read threads would each open a database of their own; give a file path, or use storage.backend = memory`);
     }
     // The schema exists before the other connections open; this one then serves health checks only.
