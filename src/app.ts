@@ -291,7 +291,11 @@ export class Collector {
     // Batches given up on while running and waiting for their rewrite are not the writer's to count.
     const waiting = this.log?.keptRows ?? 0;
     if (waiting > 0) this.logger.warn({ rows: waiting }, `${waiting} accepted rows given up on while running could not be stored; they are kept in the write-ahead log and written at the next start`);
-    await Promise.all([this.query?.shutdown(), this.ops.shutdown(), this.pool.shutdown(), this.storageStats?.shutdown()]);
+    // A storage stats measurement in flight waits on the store as a write does (behind a lock, say):
+    // bounded by the deadline too, as the store's close is.
+    if (!(await resolvesWithin(Promise.all([this.query?.shutdown(), this.ops.shutdown(), this.pool.shutdown(), this.storageStats?.shutdown()]), Math.max(500, deadline - Date.now())))) {
+      this.logger.warn({ backend: this.backend.name }, 'the read API, operations port, decode workers or storage stats measurement did not stop within shutdown.timeoutMs; stopping without waiting for them');
+    }
     // A write the writer gave up on at the deadline may still hold the store (a PostgreSQL
     // statement waiting on a lock keeps its pooled connection, and closing the pool waits for it):
     // the deadline bounds the close too; the process ends and the store lets go of it then.

@@ -86,3 +86,36 @@ it('exits within shutdown.timeoutMs after SIGTERM during start-up while the sche
     await other.end();
   }
 }, 60_000);
+
+it('exits within shutdown.timeoutMs after SIGTERM while a storage stats measurement waits on a lock', async () => {
+  // The tracehouse_storage_* measurement (every storage.statsIntervalMs) reads the tables' sizes and
+  // oldest times: behind a lock another session holds it waits as a write does, and the stop waited
+  // for it (until statement_timeout, or for ever without one) before it reached the bounded close.
+  const url = await createTestDatabase('hung_stats');
+  const c = await spawnCollector({
+    'storage.backend': 'postgres',
+    'storage.postgres.url': url,
+    'storage.statsIntervalMs': '100',
+    'delivery.ack': 'queued',
+    'delivery.walDir': join(tempDir('hung-pg-'), 'wal'),
+    'shutdown.timeoutMs': String(TIMEOUT_MS),
+  });
+  const locker = new pg.Client({ connectionString: url });
+  await locker.connect();
+  try {
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE tracehouse.spans IN ACCESS EXCLUSIVE MODE');
+    await eventually(async () => {
+      const { rows } = await locker.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'tracehouse' AND wait_event_type = 'Lock'");
+      return rows[0]!.n > 0 ? true : undefined;
+    }, 10_000, 'a measurement waiting on the lock');
+    const t0 = Date.now();
+    c.child.kill('SIGTERM');
+    const code = await Promise.race([c.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 20_000))]);
+    expect(code, c.output()).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(TIMEOUT_MS + 1500);
+  } finally {
+    await locker.query('ROLLBACK').catch(() => undefined);
+    await locker.end();
+  }
+}, 60_000);
