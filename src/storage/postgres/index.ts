@@ -151,7 +151,9 @@ class PostgresBackend implements StorageBackend, StoreStats {
       ...(timeout > 0 ? { query_timeout: timeout + 10_000 } : {}),
       idle_in_transaction_session_timeout: 120_000,
       // The staging table of a 10k-span batch is ~25 MB: keep it in memory (temp_buffers default 8 MB).
-      options: '-c temp_buffers=32MB',
+      // A statement_timeout of 0 goes here: pg leaves a 0 statement_timeout unsent, and the
+      // database's or role's default would then apply instead of "none".
+      options: timeout > 0 ? '-c temp_buffers=32MB' : '-c temp_buffers=32MB -c statement_timeout=0',
       types: TYPES,
     };
     const pool = new pg.Pool({ ...settings, max: this.config.poolSize });

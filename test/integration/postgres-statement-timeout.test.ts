@@ -1,0 +1,81 @@
+// storage.postgres.statementTimeoutMs=0 promises no statement timeout. A database or role default
+// (ALTER DATABASE … SET statement_timeout, common on managed servers) must not cut the
+// collector's statements short then: a write waiting on a lock longer than that default failed.
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.ts';
+import type { SpanRow } from '../../src/model/rows.ts';
+import type { StorageBackend, WriteBatch } from '../../src/storage/backend.ts';
+import { createEncoder } from '../../src/storage/postgres/encoder.ts';
+import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
+import { createMetrics } from '../../src/telemetry/metrics.ts';
+import { createTestDatabase } from '../helpers/postgres.ts';
+import { makeSpan } from '../helpers/rows.ts';
+import { postgresOptions } from '../../src/storage/index.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
+
+function backend(url: string, flags: Record<string, string> = {}): StorageBackend {
+  const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '2', ...flags } });
+  return createPostgresBackend(postgresOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+}
+
+function spanBatch(rows: SpanRow[]): WriteBatch {
+  const chunks = createEncoder({ format: 'binary' }).encodeSpans(rows);
+  return { signal: 'traces', partition: 0, tenant: TENANT, rows: rows.length, bytes: chunks.reduce((n, c) => n + c.data.byteLength, 0), chunks: chunks.map((c) => c.data), batchId: randomUUID() };
+}
+
+describe('postgres: statementTimeoutMs 0', () => {
+  let url: string;
+  let store: StorageBackend;
+
+  beforeAll(async () => {
+    url = await createTestDatabase('pgstmtnone');
+    const db = new URL(url).pathname.slice(1);
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    await admin.query(`ALTER DATABASE "${db}" SET statement_timeout = '300ms'`);
+    await admin.end();
+    store = backend(url, { 'storage.postgres.statementTimeoutMs': '0' });
+    await store.start();
+  });
+  afterAll(async () => {
+    await store?.shutdown();
+  });
+
+  it('lets a write wait on a lock longer than the database default statement_timeout', async () => {
+    const locker = new pg.Client({ connectionString: url });
+    await locker.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE tracehouse.spans IN ACCESS EXCLUSIVE MODE');
+      const span = makeSpan();
+      const pending = store.write(spanBatch([span]));
+      await new Promise((r) => setTimeout(r, 1_000));
+      await locker.query('COMMIT');
+      const r = await pending;
+      expect(r.kind === 'success' ? 'success' : `${r.kind}: ${r.error.message}`).toBe('success');
+      expect(await store.getTrace(TENANT, span.traceId)).toHaveLength(1);
+    } finally {
+      await locker.end();
+    }
+  });
+
+  it('still applies a timeout that is set (shorter than the database default here)', async () => {
+    const short = backend(url, { 'storage.postgres.statementTimeoutMs': '100' });
+    await short.start();
+    const locker = new pg.Client({ connectionString: url });
+    await locker.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE tracehouse.spans IN ACCESS EXCLUSIVE MODE');
+      const r = await short.write(spanBatch([makeSpan()]));
+      expect(r.kind === 'success' ? 'success' : `${r.kind}: ${r.error.message}`).toBe('retryable: canceling statement due to statement timeout');
+    } finally {
+      await locker.query('COMMIT');
+      await locker.end();
+      await short.shutdown();
+    }
+  });
+});
