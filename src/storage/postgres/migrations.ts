@@ -114,7 +114,10 @@ export function runMigrations(pool: Pool, schema: string): Promise<number[]> {
   return withTransaction(pool, async (client) => {
     await client.query('SET LOCAL statement_timeout = 0');
     await client.query('SELECT pg_advisory_xact_lock($1::int8)', [advisoryKey('migrate', schema)]);
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+    // Only when missing: CREATE SCHEMA IF NOT EXISTS checks CREATE on the database before it looks
+    // for the schema, and a role given a schema of its own by the DBA usually lacks that privilege.
+    const schemaExists = await client.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [schema]);
+    if (schemaExists.rowCount === 0) await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
     await client.query(
       `CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (
          version int4 PRIMARY KEY,

@@ -1,0 +1,73 @@
+// A database someone else runs (README: "a database you already run") usually gives the
+// collector's role a schema of its own, made by the DBA (CREATE SCHEMA … AUTHORIZATION role), and
+// no CREATE on the database. The collector must start and migrate inside that schema: CREATE
+// SCHEMA IF NOT EXISTS checks the database privilege before it looks whether the schema exists,
+// so every start failed with "permission denied for database".
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.ts';
+import type { StorageBackend } from '../../src/storage/backend.ts';
+import { createEncoder } from '../../src/storage/postgres/encoder.ts';
+import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
+import { createMetrics } from '../../src/telemetry/metrics.ts';
+import { createTestDatabase } from '../helpers/postgres.ts';
+import { makeSpan } from '../helpers/rows.ts';
+import { postgresOptions } from '../../src/storage/index.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
+
+function backend(url: string, flags: Record<string, string> = {}): StorageBackend {
+  const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '2', ...flags } });
+  return createPostgresBackend(postgresOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+}
+
+describe('postgres: a schema the DBA made for the collector', () => {
+  let adminUrl: string;
+  let roleUrl: string;
+  const role = `th_${process.pid}_${Date.now().toString(36)}`;
+  const schema = 'th_owned';
+
+  beforeAll(async () => {
+    adminUrl = await createTestDatabase('pgschemaowner');
+    const admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE ROLE ${role} LOGIN`);
+      await admin.query(`CREATE SCHEMA ${schema} AUTHORIZATION ${role}`);
+    } finally {
+      await admin.end();
+    }
+    const u = new URL(adminUrl);
+    u.username = role;
+    roleUrl = u.toString();
+  });
+  afterAll(async () => {
+    const admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`).catch(() => undefined);
+    await admin.query(`DROP ROLE ${role}`).catch(() => undefined);
+    await admin.end();
+  });
+
+  it('migrates into it, starts and stores without CREATE on the database', async () => {
+    const store = backend(roleUrl, { 'storage.postgres.schema': schema });
+    try {
+      await store.start();
+      const span = makeSpan();
+      const chunks = createEncoder({ format: 'binary' }).encodeSpans([span]);
+      const r = await store.write({ signal: 'traces', partition: 0, tenant: TENANT, rows: 1, bytes: chunks[0]!.data.byteLength, chunks: chunks.map((c) => c.data), batchId: randomUUID() });
+      expect(r.kind).toBe('success');
+      expect(await store.getTrace(TENANT, span.traceId)).toHaveLength(1);
+    } finally {
+      await store.shutdown();
+    }
+    // A second start (schema already migrated) too.
+    const again = backend(roleUrl, { 'storage.postgres.schema': schema });
+    try {
+      await again.start();
+    } finally {
+      await again.shutdown();
+    }
+  });
+});
