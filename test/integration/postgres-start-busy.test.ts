@@ -1,0 +1,55 @@
+// An instance starting while the spans table is busy (a long read, another instance's DDL) could
+// not create its partitions ahead within the DDL lock timeout; start-up then failed, and the
+// collector exited, although writes create a missing partition on demand and maintenance runs
+// again. Like retention, creation ahead that fails must not fail start-up.
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { pino } from 'pino';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.ts';
+import type { StorageBackend } from '../../src/storage/backend.ts';
+import { createEncoder } from '../../src/storage/postgres/encoder.ts';
+import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
+import { createMetrics } from '../../src/telemetry/metrics.ts';
+import { createTestDatabase } from '../helpers/postgres.ts';
+import { makeSpan } from '../helpers/rows.ts';
+import { postgresOptions } from '../../src/storage/index.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
+
+function backend(url: string, flags: Record<string, string> = {}): StorageBackend {
+  const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '2', ...flags } });
+  return createPostgresBackend(postgresOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+}
+
+describe('postgres: start-up while the spans table is busy', () => {
+  let url: string;
+  beforeAll(async () => {
+    url = await createTestDatabase('pgstartbusy');
+    const first = backend(url);
+    await first.start();
+    await first.shutdown();
+  });
+
+  it('starts, and stores, when its partitions ahead cannot be created yet', { timeout: 60_000 }, async () => {
+    const reader = new pg.Client({ connectionString: url });
+    await reader.connect();
+    const store = backend(url, { 'storage.postgres.partitionsAheadDays': '5' });
+    try {
+      // A long read holds the spans table.
+      await reader.query('BEGIN');
+      await reader.query('SELECT count(*) FROM tracehouse.spans');
+      const started = store.start().then(() => 'started', (err: unknown) => `failed: ${(err as Error).message}`);
+      const outcome = await Promise.race([started, new Promise<string>((r) => setTimeout(() => r('still starting'), 15_000))]);
+      await reader.query('COMMIT');
+      expect(outcome).toBe('started');
+      const span = makeSpan();
+      const chunks = createEncoder({ format: 'binary' }).encodeSpans([span]);
+      const r = await store.write({ signal: 'traces', partition: 0, tenant: TENANT, rows: 1, bytes: chunks[0]!.data.byteLength, chunks: chunks.map((c) => c.data), batchId: randomUUID() });
+      expect(r.kind).toBe('success');
+      expect(await store.getTrace(TENANT, span.traceId)).toHaveLength(1);
+    } finally {
+      await reader.end();
+      await store.shutdown();
+    }
+  });
+});
