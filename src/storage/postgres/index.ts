@@ -173,6 +173,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
       aheadDays: this.config.partitionsAheadDays,
       retentionDays: this.config.retentionDays,
       logger: this.logger,
+      stopped: () => this.closed,
     });
     this.reads = new Reads(readPool, this.schema);
     return pool;

@@ -3,7 +3,7 @@
 // Rows outside the window land in the default partition, whose old rows retention deletes.
 // All partition DDL runs under one advisory lock per schema, so any number of writers and
 // instances can race to create or drop the same partition.
-import type { Pool, PoolClient } from 'pg';
+import type { Pool, PoolClient, QueryResult } from 'pg';
 import type { Logger } from '../../telemetry/logger.ts';
 import { SIGNALS, type Signal } from '../../model/signal.ts';
 import { NS_PER_DAY } from './columns.ts';
@@ -15,6 +15,8 @@ const EARLY_MARGIN_DAYS = 7;
 /** How far back late data gets its own partition when retention is off. */
 const LATE_DAYS_WITHOUT_RETENTION = 31;
 const DDL_LOCK_TIMEOUT = '10s';
+/** Rows one retention statement deletes at most. */
+const RETENTION_SLICE = 50_000;
 
 interface SignalTable {
   table: string;
@@ -31,6 +33,8 @@ export interface PartitionOptions {
   aheadDays: number;
   retentionDays: number;
   logger: Logger;
+  /** True once the store shuts down: retention stops between slices. */
+  stopped?: () => boolean;
   /** Today as a day number; tests move the clock. */
   today?: () => number;
 }
@@ -183,22 +187,41 @@ export class Partitions {
         this.known[signal].delete(day);
         dropped.push(name);
       }
-      await this.pool.query(`DELETE FROM ${s}.${table}_default WHERE ${key} >= 0 AND ${key} < ${cutoff}`);
+      // In slices too: the default partition holds whatever arrived outside the window (an import
+      // of old data, a client with a wrong clock), possibly far more than one statement deletes.
+      for (;;) {
+        const r = await this.unbounded(
+          `DELETE FROM ${s}.${table}_default WHERE ctid = ANY(ARRAY(
+             SELECT ctid FROM ${s}.${table}_default WHERE ${key} >= 0 AND ${key} < ${cutoff} LIMIT ${RETENTION_SLICE}))`,
+        );
+        if ((r.rowCount ?? 0) < RETENTION_SLICE || this.opts.stopped?.()) break;
+      }
     }
     // In slices, so a large backlog does not hold one long transaction. The outer condition is
     // repeated: a write that extends a trace concurrently updates its row, and PostgreSQL rechecks
     // only the outer condition on the updated row (the subquery's row is the old version).
     for (;;) {
-      const r = await this.pool.query(
+      const r = await this.unbounded(
         `DELETE FROM ${s}.trace_index WHERE (tenant, trace_id) IN (
-           SELECT tenant, trace_id FROM ${s}.trace_index WHERE last_start_unix_nano >= 0 AND last_start_unix_nano < ${cutoff} LIMIT 50000)
+           SELECT tenant, trace_id FROM ${s}.trace_index WHERE last_start_unix_nano >= 0 AND last_start_unix_nano < ${cutoff} LIMIT ${RETENTION_SLICE})
            AND last_start_unix_nano >= 0 AND last_start_unix_nano < ${cutoff}`,
       );
-      if ((r.rowCount ?? 0) < 50000) break;
+      if ((r.rowCount ?? 0) < RETENTION_SLICE || this.opts.stopped?.()) break;
     }
-    await this.pool.query(`DELETE FROM ${s}.operations WHERE last_start_unix_nano >= 0 AND last_start_unix_nano < ${cutoff}`);
+    await this.unbounded(`DELETE FROM ${s}.operations WHERE last_start_unix_nano >= 0 AND last_start_unix_nano < ${cutoff}`);
     if (dropped.length > 0) this.opts.logger.info({ partitions: dropped.length, cutoffDay: dayName(cutoffDay) }, 'postgres retention dropped partitions');
     return dropped;
+  }
+
+  /**
+   * One retention statement, free of storage.postgres.statementTimeoutMs (a bound for the writes
+   * and reads): a backlog that takes one slice longer than that must not fail every run.
+   */
+  private unbounded(sql: string): Promise<QueryResult> {
+    return withTransaction(this.pool, async (c) => {
+      await c.query('SET LOCAL statement_timeout = 0');
+      return c.query(sql);
+    });
   }
 
   /** Days with a partition, for tests and diagnostics. */
