@@ -3,17 +3,15 @@
 // no CREATE on the database. The collector must start and migrate inside that schema: CREATE
 // SCHEMA IF NOT EXISTS checks the database privilege before it looks whether the schema exists,
 // so every start failed with "permission denied for database".
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
-import { createEncoder } from '../../src/storage/postgres/encoder.ts';
 import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
-import { makeSpan } from '../helpers/rows.ts';
+import { makeSpan, writeSpans } from '../helpers/rows.ts';
 import { postgresOptions } from '../../src/storage/index.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
@@ -55,9 +53,7 @@ describe('postgres: a schema the DBA made for the collector', () => {
     try {
       await store.start();
       const span = makeSpan();
-      const chunks = createEncoder({ format: 'binary' }).encodeSpans([span]);
-      const r = await store.write({ signal: 'traces', partition: 0, tenant: TENANT, rows: 1, bytes: chunks[0]!.data.byteLength, chunks: chunks.map((c) => c.data), batchId: randomUUID() });
-      expect(r.kind).toBe('success');
+      await writeSpans(store, [span]);
       expect(await store.getTrace(TENANT, span.traceId)).toHaveLength(1);
     } finally {
       await store.shutdown();

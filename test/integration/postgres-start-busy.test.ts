@@ -2,17 +2,15 @@
 // not create its partitions ahead within the DDL lock timeout; start-up then failed, and the
 // collector exited, although writes create a missing partition on demand and maintenance runs
 // again. Like retention, creation ahead that fails must not fail start-up.
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
-import { createEncoder } from '../../src/storage/postgres/encoder.ts';
 import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
-import { makeSpan } from '../helpers/rows.ts';
+import { makeSpan, writeSpans } from '../helpers/rows.ts';
 import { postgresOptions } from '../../src/storage/index.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
@@ -43,9 +41,7 @@ describe('postgres: start-up while the spans table is busy', () => {
       await reader.query('COMMIT');
       expect(outcome).toBe('started');
       const span = makeSpan();
-      const chunks = createEncoder({ format: 'binary' }).encodeSpans([span]);
-      const r = await store.write({ signal: 'traces', partition: 0, tenant: TENANT, rows: 1, bytes: chunks[0]!.data.byteLength, chunks: chunks.map((c) => c.data), batchId: randomUUID() });
-      expect(r.kind).toBe('success');
+      await writeSpans(store, [span]);
       expect(await store.getTrace(TENANT, span.traceId)).toHaveLength(1);
     } finally {
       await reader.end();
