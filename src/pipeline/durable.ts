@@ -24,7 +24,7 @@ import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { WalRecorder } from './wal-backend.ts';
 import { bytesOf } from './wal/records.ts';
-import { WalEntryTooLargeError, WalFullError, WriteAheadLog, type PlannedChunk, type ReplayPlan, type WalChunkRef } from './wal/index.ts';
+import { SEGMENT_NAME, WalEntryTooLargeError, WalFullError, WriteAheadLog, type PlannedChunk, type ReplayPlan, type WalChunkRef, type WalCorruption } from './wal/index.ts';
 import type { Writer } from './writer.ts';
 
 export interface DurableLogOptions {
@@ -64,6 +64,16 @@ function sliceOf<T>(items: readonly T[], from: number, max: number, size: (item:
   return items.slice(from, to);
 }
 
+/** The rows a replay plan holds: its batches' and its loose chunks'. */
+function planRows(plan: ReplayPlan): number {
+  return plan.batches.reduce((n, b) => n + b.batch.rows, 0) + plan.chunks.reduce((n, c) => n + c.rows, 0);
+}
+
+/** Counts damaged records a log's opening cut (tracehouse_wal_corrupt_bytes_total), for every opening of a log. */
+function countCorruption(metrics: Metrics): (c: WalCorruption) => void {
+  return (c) => metrics.walCorruptBytes.inc({ kind: c.kind }, c.bytes);
+}
+
 /** Why an append was refused: the log is full (wait for the store), the disk failed, or the request's rows are larger than the whole log (never taken). */
 export type AppendRefusal = 'wal_full' | 'wal_unavailable' | 'too_large';
 
@@ -73,21 +83,20 @@ export type AppendRefusal = 'wal_full' | 'wal_unavailable' | 'too_large';
  * crash, a stop during an outage) would wait unwritten without a word. 0 when dir holds no
  * segment, or when another process has the log open (its log, not this start's to read).
  */
-export async function rowsLeftInLog(dir: string, logger: Logger, metrics?: Metrics): Promise<number> {
+export async function rowsLeftInLog(dir: string, logger: Logger, metrics: Metrics): Promise<number> {
   let names: string[];
   try {
     names = await readdir(dir);
   } catch {
     return 0;
   }
-  if (!names.some((n) => /^\d{20}\.wal$/.test(n))) return 0;
+  if (!names.some((n) => SEGMENT_NAME.test(n))) return 0;
   // Bounds only matter for appends, which this never makes.
   // Damaged records found here are counted as a durable start counts them (the rows in them are
   // lost, and the segments holding them may go now): tracehouse_wal_corrupt_bytes_total.
-  const wal = new WriteAheadLog({ dir, exclusive: true, maxBytes: 2 ** 40, segmentBytes: 64 << 20, logger, ...(metrics ? { onCorruption: (c) => metrics.walCorruptBytes.inc({ kind: c.kind }, c.bytes) } : {}) });
+  const wal = new WriteAheadLog({ dir, exclusive: true, maxBytes: 2 ** 40, segmentBytes: 64 << 20, logger, onCorruption: countCorruption(metrics) });
   try {
-    const { batches, chunks } = await wal.open();
-    return batches.reduce((n, b) => n + b.batch.rows, 0) + chunks.reduce((n, c) => n + c.rows, 0);
+    return planRows(await wal.open());
   } catch {
     return 0;
   } finally {
@@ -125,7 +134,7 @@ export class DurableLog {
     this.wal = new WriteAheadLog({
       ...opts,
       logger,
-      onCorruption: (c) => metrics.walCorruptBytes.inc({ kind: c.kind }, c.bytes),
+      onCorruption: countCorruption(metrics),
     });
     this.recorder = new WalRecorder(this.wal);
     metrics.walState.read = () => ({ bytes: this.wal.bytes, pendingEntries: this.wal.pendingEntries, fsyncs: this.wal.stats.fsyncs });
@@ -146,7 +155,7 @@ export class DurableLog {
       throw new Error(`delivery.walDir = ${JSON.stringify(this.dir)}: cannot open the write-ahead log: ${(err as Error).message}`, { cause: err });
     }
     const { batches, chunks } = this.replay;
-    const rows = batches.reduce((n, b) => n + b.batch.rows, 0) + chunks.reduce((n, c) => n + c.rows, 0);
+    const rows = planRows(this.replay);
     await this.checkEncoding(rows);
     this.recorder.adopt(this.replay);
     if (batches.length + chunks.length > 0) {

@@ -66,7 +66,8 @@ import type { EncodedChunk, WriteBatch } from '../../storage/backend.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import { BATCH, ENTRY, baseSeed, bytesOf, encodeBatch, encodeEntry, encodeStored, scanSegment, seal, type WalChunkRef } from './records.ts';
 
-const SEGMENT_NAME = /^(\d{20})\.wal$/;
+/** A segment's file name: its first sequence number, 20 digits, so that names sort as segments do. */
+export const SEGMENT_NAME = /^(\d{20})\.wal$/;
 const RESERVE_NAME = 'reserve';
 /** Longest a full disk's refused appends wait between tries of the reserve (space can come back without a segment deleted). */
 const RESERVE_RETRY_MS = 1000;
@@ -404,12 +405,15 @@ export class WriteAheadLog {
     for (const [seq, b] of [...recorded].sort((x, y) => x[0] - y[0])) {
       if (stored.has(seq)) continue;
       const refs: WalChunkRef[] = [];
+      /** Its chunks no stored batch covers, read or not: those its storing releases. */
+      const live: WalChunkRef[] = [];
       let rows = 0;
       let bytes = 0;
       for (const r of b.refs) {
         // A chunk a stored batch covers is in the store already: a batch recorded again by an
         // attempt that began after an earlier one (timed out, then landed) had stored it.
         if (covered.has(chunkKey(r))) continue;
+        live.push(r);
         const c = entryChunks.get(r.entry)?.chunks[r.index];
         if (!c) {
           missing++;
@@ -423,7 +427,7 @@ export class WriteAheadLog {
       // nothing to wait for.
       if (refs.length === 0) continue;
       // Its stored chunks are not counted in their entries' remaining ones: not released again.
-      this.batches.set(seq, { seg: b.seg, refs: b.refs.filter((r) => !covered.has(chunkKey(r))) });
+      this.batches.set(seq, { seg: b.seg, refs: live });
       b.seg.live++;
       // A batch that lost chunks must not reuse its id: the stores would take the survivors for
       // rows already stored (ClickHouse's token, PostgreSQL's row positions) and drop them. A new
