@@ -19,6 +19,14 @@ export const READ_ROUTES = [
 ] as const;
 export type ReadRoute = (typeof READ_ROUTES)[number];
 
+/**
+ * A request target as the read API routes it: leading slashes collapsed (a client's base URL
+ * ending in "/" makes "//api/…", which URL would read as a host named "api").
+ */
+export function routedTarget(target: string): string {
+  return target.replace(/^\/{2,}/, '/');
+}
+
 /** The bounded route name of a read API path. */
 export function readRoute(path: string): ReadRoute {
   if (path === '/v1/traces') return 'otlp_search_traces';
@@ -54,8 +62,7 @@ export class ReadMetrics {
   /** Starts timing a request; the observation is made when its response finishes (or its connection closes first). */
   track(req: IncomingMessage, res: ServerResponse): void {
     const t = performance.now();
-    // Leading slashes collapsed as the server routes them (QueryServer.route): //api/services is /api/services.
-    const route = readRoute((req.url ?? '/').split('?')[0]!.replace(/^\/{2,}/, '/'));
+    const route = readRoute(routedTarget(req.url ?? '/').split('?')[0]!);
     res.once('close', () => {
       const code = `${Math.min(5, Math.max(1, Math.floor(res.statusCode / 100)))}xx`;
       this.duration.observe({ route, code }, (performance.now() - t) / 1000);

@@ -10,7 +10,7 @@ import type { Logger } from '../telemetry/logger.ts';
 import type { Registry } from 'prom-client';
 import { JaegerApi } from './jaeger-api.ts';
 import { readCapped } from './cap.ts';
-import { ReadMetrics } from './metrics.ts';
+import { ReadMetrics, routedTarget } from './metrics.ts';
 import { renderLogs, renderSummaries, renderTraces } from './render-otlp.ts';
 import { WebUi } from './ui/index.ts';
 
@@ -173,8 +173,7 @@ export class QueryServer {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    // A client's base URL ending in "/" makes "//api/…", which URL reads as a host named "api".
-    const url = new URL((req.url ?? '/').replace(/^\/{2,}/, '/'), 'http://localhost');
+    const url = new URL(routedTarget(req.url ?? '/'), 'http://localhost');
     const path = url.pathname;
     // The UI's page shell and assets hold no data and stay open, so a browser can load them
     // before it has a token; every data call (/api/, /v1/) needs a read token.
