@@ -225,9 +225,7 @@ export class GrpcReceiver {
       if (charge?.compressedWithoutEncoding) {
         charge.release();
         charge.refusalCounted = true;
-        const message = 'the message has its compressed flag set, but the call names no grpc-encoding (or identity)';
-        this.ingest.refuse('grpc', 'undecodable', message);
-        return callback(this.refusalStatus('undecodable', message));
+        return callback(this.refused('undecodable', 'the message has its compressed flag set, but the call names no grpc-encoding (or identity)'));
       }
       const encoding = charge?.messageEncoding;
       // The room its bytes took as they arrived becomes its rows' (handle grows it to their charge).
@@ -337,9 +335,7 @@ export class GrpcReceiver {
         clearTimeout(receiveTimer);
       };
       const refuse = (reason: RefusalReason, message?: string, metadata?: grpc.Metadata): void => {
-        const out = this.ingest.refuse('grpc', reason, message);
-        if (out.kind !== 'refused') return;
-        const status = this.refusalStatus(out.reason, out.message);
+        const status = this.refused(reason, message);
         if (metadata) status.metadata = metadata;
         call.sendStatus(status);
       };
@@ -403,6 +399,12 @@ export class GrpcReceiver {
         .build();
       return new grpc.ServerInterceptingCall(call, responder);
     };
+  }
+
+  /** Counts a refusal (Ingest.refuse) and answers it as a gRPC status (refusalStatus). */
+  private refused(reason: RefusalReason, message: string = REFUSALS[reason].message): { code: grpc.status; details: string; metadata?: grpc.Metadata } {
+    this.ingest.refuse('grpc', reason, message);
+    return this.refusalStatus(reason, message);
   }
 
   /** A refusal as a gRPC status; retryable ones carry a google.rpc.RetryInfo detail, which OTLP exporters honour. */
