@@ -45,13 +45,13 @@ export function createSecurity(config: SecurityConfig, logger: Logger, registry:
   if (config['ops.requireAuth'] && file === '') throw new ConfigError('invalid configuration: ops.requireAuth = true needs auth.tokensFile');
   // Every label set this configuration can count starts at 0 (as the collector's other counters
   // do): a series born at 1 shows no increase, so the first refusal or failed reload would be missed.
-  for (const listener of Object.keys(tls) as TlsListener[]) {
-    for (const result of ['applied', 'failed'] as const) metrics.reloads.inc({ file: 'tls', result }, 0);
-    // The gRPC port's handshakes are not counted (grpc-js keeps its server to itself).
-    if (listener !== 'receiver.grpc') metrics.tlsHandshakeFailures.inc({ listener }, 0);
-  }
+  const listeners = Object.keys(tls) as TlsListener[];
+  // The gRPC port's handshakes are not counted (grpc-js keeps its server to itself).
+  for (const listener of listeners) if (listener !== 'receiver.grpc') metrics.tlsHandshakeFailures.inc({ listener }, 0);
   // Refused tokens' series start at 0 in each listener's Authenticator.
-  if (tokens) for (const result of ['applied', 'failed'] as const) metrics.reloads.inc({ file: 'tokens', result }, 0);
+  for (const [file, watched] of [['tls', listeners.length > 0], ['tokens', tokens !== undefined]] as const) {
+    if (watched) for (const result of ['applied', 'failed'] as const) metrics.reloads.inc({ file, result }, 0);
+  }
   let started = false;
   return {
     tls,
