@@ -247,6 +247,16 @@ function severitySelect(params: URLSearchParams): HTMLSelectElement {
   return select('minSeverity', [...SEVERITIES, [value, label]], value, 'Severity');
 }
 
+/**
+ * Adds names to a list and selects wanted, listed too when the names lack it: a link's service or
+ * operation is searched even when none of its spans is stored (any more), so the form shows the
+ * filter that found nothing and submitting it again keeps it.
+ */
+function offer(list: HTMLSelectElement, names: readonly string[], wanted: string): void {
+  for (const n of new Set([...names, ...(wanted ? [wanted] : [])])) list.append(h('option', { value: n }, n));
+  list.value = wanted;
+}
+
 function select(name: string, options: [string, string][], value: string, label: string): HTMLSelectElement {
   const s = h('select', { name, 'aria-label': label }) as HTMLSelectElement;
   for (const [v, text] of options) s.append(h('option', { value: v }, text));
@@ -307,12 +317,8 @@ async function searchPage(params: URLSearchParams): Promise<void> {
   const loadOperations = async (svc: string, wanted: string) => {
     const asked = ++opsAsked;
     operation.replaceChildren(h('option', { value: '' }, 'All operations'));
-    if (svc === '') {
-      // A link's operation searched across every service: shown as its filter.
-      if (wanted) operation.append(h('option', { value: wanted }, wanted));
-      operation.value = wanted;
-      return;
-    }
+    // A link's operation searched across every service: shown as its filter.
+    if (svc === '') return offer(operation, [], wanted);
     let ops: { data: string[] };
     try {
       ops = await getJson<{ data: string[] }>(`/api/services/${encodeURIComponent(svc)}/operations`);
@@ -322,19 +328,12 @@ async function searchPage(params: URLSearchParams): Promise<void> {
       throw e;
     }
     if (asked !== opsAsked) return;
-    // A link's operation is searched even when none of its spans is stored (any more): listed, as
-    // its service is, so the form shows the filter that found nothing.
-    for (const op of new Set([...ops.data, ...(wanted ? [wanted] : [])])) operation.append(h('option', { value: op }, op));
-    operation.value = wanted;
+    offer(operation, ops.data, wanted);
   };
   service.addEventListener('change', () => void loadOperations(service.value, '').catch((e: unknown) => showError(results, e)));
   try {
     const services = await getJson<{ data: string[] }>('/api/services');
-    // A link's service is searched even when none of its spans is stored (any more): listed, so
-    // the form shows the filter that found nothing and submitting it again keeps it.
-    const wanted = params.get('service') ?? '';
-    for (const s of new Set([...services.data, ...(wanted ? [wanted] : [])])) service.append(h('option', { value: s }, s));
-    service.value = wanted;
+    offer(service, services.data, params.get('service') ?? '');
     await loadOperations(service.value, params.get('name') ?? '');
   } catch (e) {
     showError(results, e);
