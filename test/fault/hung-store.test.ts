@@ -5,7 +5,7 @@
 // connection, until the statement timeout (a minute by default) or for ever without one: the
 // schema migration at start-up runs without one, so a SIGTERM while it waited for another
 // instance's migration never ended the process.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -19,6 +19,22 @@ import { tempDir } from '../helpers/tmp.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 const TIMEOUT_MS = 2000;
+
+/** Until one of the collector's sessions waits on a lock (seen from another session, client). */
+function waitingOnLock(client: pg.Client, what: string, timeoutMs = 10_000): Promise<true> {
+  return eventually(async () => {
+    const { rows } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'tracehouse' AND wait_event_type = 'Lock'");
+    return rows[0]!.n > 0 ? true : undefined;
+  }, timeoutMs, what);
+}
+
+/** SIGTERM, then the exit code ('still running' 20 s on) and how long the stop took. */
+async function terminate(child: ChildProcess, exited: Promise<number | null>): Promise<{ code: number | null | string; took: number }> {
+  const t0 = Date.now();
+  child.kill('SIGTERM');
+  const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 20_000))]);
+  return { code, took: Date.now() - t0 };
+}
 
 for (const ack of ['queued', 'durable'] as const) {
   it(`exits within shutdown.timeoutMs after SIGTERM while a PostgreSQL write hangs on a lock (${ack}: exit ${ack === 'queued' ? 3 : 0})`, async () => {
@@ -42,14 +58,8 @@ for (const ack of ['queued', 'durable'] as const) {
       const res = await fetch(`${c.httpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: encodeTraces({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans }] }] }) });
       expect(res.status).toBe(200);
       // The write is under way and waits on the lock.
-      await eventually(async () => {
-        const { rows } = await locker.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'tracehouse' AND wait_event_type = 'Lock'");
-        return rows[0]!.n > 0 ? true : undefined;
-      }, 10_000, 'a write waiting on the lock');
-      const t0 = Date.now();
-      c.child.kill('SIGTERM');
-      const code = await Promise.race([c.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 20_000))]);
-      const took = Date.now() - t0;
+      await waitingOnLock(locker, 'a write waiting on the lock');
+      const { code, took } = await terminate(c.child, c.exited);
       expect(code).toBe(ack === 'queued' ? 3 : 0);
       expect(took).toBeLessThan(TIMEOUT_MS + 1500);
       if (ack === 'queued') expect(c.output().split('\n').filter((l) => l.includes('shutdown gave up on 10 accepted rows'))).toHaveLength(1);
@@ -73,15 +83,10 @@ it('exits within shutdown.timeoutMs after SIGTERM during start-up while the sche
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    await eventually(async () => {
-      const { rows } = await other.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'tracehouse' AND wait_event_type = 'Lock'");
-      return rows[0]!.n > 0 ? true : undefined;
-    }, 20_000, 'the migration waiting on the lock');
-    const t0 = Date.now();
-    child.kill('SIGTERM');
-    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 20_000))]);
+    await waitingOnLock(other, 'the migration waiting on the lock', 20_000);
+    const { code, took } = await terminate(child, exited);
     expect(code, out).not.toBe('still running');
-    expect(Date.now() - t0).toBeLessThan(TIMEOUT_MS + 1500);
+    expect(took).toBeLessThan(TIMEOUT_MS + 1500);
   } finally {
     await other.end();
   }
@@ -105,15 +110,10 @@ it('exits within shutdown.timeoutMs after SIGTERM while a storage stats measurem
   try {
     await locker.query('BEGIN');
     await locker.query('LOCK TABLE tracehouse.spans IN ACCESS EXCLUSIVE MODE');
-    await eventually(async () => {
-      const { rows } = await locker.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'tracehouse' AND wait_event_type = 'Lock'");
-      return rows[0]!.n > 0 ? true : undefined;
-    }, 10_000, 'a measurement waiting on the lock');
-    const t0 = Date.now();
-    c.child.kill('SIGTERM');
-    const code = await Promise.race([c.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 20_000))]);
+    await waitingOnLock(locker, 'a measurement waiting on the lock');
+    const { code, took } = await terminate(c.child, c.exited);
     expect(code, c.output()).toBe(0);
-    expect(Date.now() - t0).toBeLessThan(TIMEOUT_MS + 1500);
+    expect(took).toBeLessThan(TIMEOUT_MS + 1500);
   } finally {
     await locker.query('ROLLBACK').catch(() => undefined);
     await locker.end();
