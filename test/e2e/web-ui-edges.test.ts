@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, type HTTPRequest, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, uiPage } from '../helpers/browser.ts';
+import { launchChromium, memoryStoreUi } from '../helpers/browser.ts';
 import { eventually, startCollector, type TestCollector } from '../helpers/collector.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -38,23 +38,8 @@ async function send(c: TestCollector, service: string, spans: ReturnType<typeof 
 
 describe('web UI: odd data and odd hands', () => {
   let c: TestCollector;
-  let browser: Browser;
   let page: Page;
-  const ready = async (path: string) => {
-    await page.goto(c.queryUrl + path, { waitUntil: 'domcontentloaded' });
-    await page.waitForSelector('#app[data-ready="true"]', { timeout: 15_000 });
-  };
-
-  beforeAll(async () => {
-    c = await startCollector({ 'storage.backend': 'memory' });
-    browser = await launchChromium();
-    page = await uiPage(browser);
-  }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await c?.stop();
-  });
+  const ready = memoryStoreUi((ui) => ({ c, page } = ui));
 
   it('clock skew: an event stamped 1.5 ms before its span starts reads as a duration, not raw nanoseconds', async () => {
     const traceId = hex(16);

@@ -2,10 +2,10 @@
 // against values as services really store them: names with stray whitespace and line breaks,
 // services that send only logs, multi-line log bodies, long unbroken names.
 import { randomBytes } from 'node:crypto';
-import { type Browser, type HTTPRequest, type Page } from 'puppeteer-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, uiPage } from '../helpers/browser.ts';
-import { eventually, startCollector, type TestCollector } from '../helpers/collector.ts';
+import { type HTTPRequest, type Page } from 'puppeteer-core';
+import { describe, expect, it } from 'vitest';
+import { memoryStoreUi } from '../helpers/browser.ts';
+import { eventually, type TestCollector } from '../helpers/collector.ts';
 
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 const str = (key: string, v: string) => ({ key, value: { stringValue: v } });
@@ -35,27 +35,12 @@ async function sendLog(c: TestCollector, service: string, body: unknown): Promis
 
 describe('web UI: search page and logs view', () => {
   let c: TestCollector;
-  let browser: Browser;
   let page: Page;
-  const ready = async (path: string) => {
-    await page.goto(c.queryUrl + path, { waitUntil: 'domcontentloaded' });
-    await page.waitForSelector('#app[data-ready="true"]', { timeout: 15_000 });
-  };
+  const ready = memoryStoreUi((ui) => ({ c, page } = ui));
   const submit = async () => {
     await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), page.click('form.filters button[type=submit]')]);
     await page.waitForSelector('#app[data-ready="true"], #app .error', { timeout: 15_000 });
   };
-
-  beforeAll(async () => {
-    c = await startCollector({ 'storage.backend': 'memory' });
-    browser = await launchChromium();
-    page = await uiPage(browser);
-  }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await c?.stop();
-  });
 
   it('search: an operation picked from the list finds its trace when its name ends in a space or spans lines', async () => {
     const names = ['GET /users ', 'SELECT id\nFROM users'];

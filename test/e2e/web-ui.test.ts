@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { type Browser, type HTTPRequest, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, uiPage } from '../helpers/browser.ts';
+import { launchChromium, memoryStoreUi, uiPage } from '../helpers/browser.ts';
 import { eventually, getJson, startCollector, type TestCollector } from '../helpers/collector.ts';
 
 // Functions passed to page.evaluate run in the browser: these name its globals without adding
@@ -289,7 +289,6 @@ describe('web UI in headless Chromium', () => {
 
 describe('web UI with data as it comes: types, short ids, damaged parents, deep links', () => {
   let c: TestCollector;
-  let browser: Browser;
   let page: Page;
   const now = BigInt(Date.now()) * 1_000_000n;
   const hex = (bytes: number) => randomBytes(bytes).toString('hex');
@@ -306,22 +305,8 @@ describe('web UI with data as it comes: types, short ids, damaged parents, deep 
       await eventually(async () => ((await getJson(c.queryUrl, `/api/traces/${traceId}`)).body?.data?.[0]?.spans.length >= n ? true : undefined));
     }
   }
-  const ready = async (path: string) => {
-    await page.goto(c.queryUrl + path, { waitUntil: 'domcontentloaded' });
-    await page.waitForSelector('#app[data-ready="true"]', { timeout: 15_000 });
-  };
+  const ready = memoryStoreUi((ui) => ({ c, page } = ui));
   const rowIds = () => page.$$eval('.row', (els) => els.map((e) => e.getAttribute('data-span-id')));
-
-  beforeAll(async () => {
-    c = await startCollector({ 'storage.backend': 'memory' });
-    browser = await launchChromium();
-    page = await uiPage(browser);
-  }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await c?.stop();
-  });
 
   it('shows attribute values with their types: an integer bare, a string that looks like one as text', async () => {
     const traceId = hex(16);
