@@ -28,6 +28,20 @@ function waitingOnLock(client: pg.Client, what: string, timeoutMs = 10_000): Pro
   }, timeoutMs, what);
 }
 
+/** Runs body while another session holds tracehouse.spans in ACCESS EXCLUSIVE mode (every write and measurement waits), then lets go. */
+async function withSpansLocked(url: string, body: (locker: pg.Client) => Promise<void>): Promise<void> {
+  const locker = new pg.Client({ connectionString: url });
+  await locker.connect();
+  try {
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE tracehouse.spans IN ACCESS EXCLUSIVE MODE');
+    await body(locker);
+  } finally {
+    await locker.query('ROLLBACK').catch(() => undefined);
+    await locker.end();
+  }
+}
+
 /** SIGTERM, then the exit code ('still running' 20 s on) and how long the stop took. */
 async function terminate(child: ChildProcess, exited: Promise<number | null>): Promise<{ code: number | null | string; took: number }> {
   const t0 = Date.now();
@@ -47,11 +61,7 @@ for (const ack of ['queued', 'durable'] as const) {
       'writer.flushIntervalMs': '50',
       'shutdown.timeoutMs': String(TIMEOUT_MS),
     });
-    const locker = new pg.Client({ connectionString: url });
-    await locker.connect();
-    try {
-      await locker.query('BEGIN');
-      await locker.query('LOCK TABLE tracehouse.spans IN ACCESS EXCLUSIVE MODE');
+    await withSpansLocked(url, async (locker) => {
       const traceId = randomBytes(16);
       const now = String(BigInt(Date.now()) * 1_000_000n);
       const spans = Array.from({ length: 10 }, (_, i) => ({ traceId, spanId: randomBytes(8), name: `op-${i}`, startTimeUnixNano: now, endTimeUnixNano: now }));
@@ -63,10 +73,7 @@ for (const ack of ['queued', 'durable'] as const) {
       expect(code).toBe(ack === 'queued' ? 3 : 0);
       expect(took).toBeLessThan(TIMEOUT_MS + 1500);
       if (ack === 'queued') expect(c.output().split('\n').filter((l) => l.includes('shutdown gave up on 10 accepted rows'))).toHaveLength(1);
-    } finally {
-      await locker.query('ROLLBACK').catch(() => undefined);
-      await locker.end();
-    }
+    });
   }, 60_000);
 }
 
@@ -105,17 +112,10 @@ it('exits within shutdown.timeoutMs after SIGTERM while a storage stats measurem
     'delivery.walDir': join(tempDir('hung-pg-'), 'wal'),
     'shutdown.timeoutMs': String(TIMEOUT_MS),
   });
-  const locker = new pg.Client({ connectionString: url });
-  await locker.connect();
-  try {
-    await locker.query('BEGIN');
-    await locker.query('LOCK TABLE tracehouse.spans IN ACCESS EXCLUSIVE MODE');
+  await withSpansLocked(url, async (locker) => {
     await waitingOnLock(locker, 'a measurement waiting on the lock');
     const { code, took } = await terminate(c.child, c.exited);
     expect(code, c.output()).toBe(0);
     expect(took).toBeLessThan(TIMEOUT_MS + 1500);
-  } finally {
-    await locker.query('ROLLBACK').catch(() => undefined);
-    await locker.end();
-  }
+  });
 }, 60_000);
