@@ -19,6 +19,15 @@ export const ITEM_REFUSAL_REASONS = ['invalid_item', 'wal_full', 'wal_unavailabl
 /** Why the writer gave up on rows (the dropped_rows `reason` label). */
 export const DROP_REASONS = ['permanent_error', 'retries_exhausted', 'shutdown', 'writer_error', 'unreadable'] as const;
 
+/**
+ * Buckets of one storage write: up to a minute, past writer.writeTimeoutMs's default (30 s) and
+ * PostgreSQL's statement timeout (60 s), so a store slowing towards its timeouts shows in
+ * histogram_quantile() instead of vanishing into +Inf beyond 10 s.
+ */
+const WRITE_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** Buckets of one request's decode: a request of receiver.maxMessageBytes (64 MiB) takes seconds. */
+const DECODE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5, 5, 10];
+
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** Creates the metrics of one collector instance (tests create several in one process). */
@@ -69,8 +78,8 @@ export function createMetrics() {
     writtenRows: new Counter({ name: 'tracehouse_writer_written_rows_total', help: 'Rows stored', labelNames: ['backend', 'signal'] as const, ...reg }),
     failedBatches: new Counter({ name: 'tracehouse_writer_failed_batches_total', help: 'Storage writes that failed (each attempt)', labelNames: ['backend', 'signal', 'kind'] as const, ...reg }),
     droppedRows: new Counter({ name: 'tracehouse_writer_dropped_rows_total', help: 'Accepted rows lost: permanent write failure, retries exhausted, or stored but unreadable (a malformed chunk found on read)', labelNames: ['backend', 'signal', 'reason'] as const, ...reg }),
-    batchDuration: new Histogram({ name: 'tracehouse_writer_batch_duration_seconds', help: 'Duration of one storage write', labelNames: ['backend', 'signal'] as const, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], ...reg }),
-    decodeDuration: new Histogram({ name: 'tracehouse_worker_decode_duration_seconds', help: 'Decode, normalize and encode time of one request in a worker', labelNames: ['signal'] as const, buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], ...reg }),
+    batchDuration: new Histogram({ name: 'tracehouse_writer_batch_duration_seconds', help: 'Duration of one storage write', labelNames: ['backend', 'signal'] as const, buckets: WRITE_BUCKETS, ...reg }),
+    decodeDuration: new Histogram({ name: 'tracehouse_worker_decode_duration_seconds', help: 'Decode, normalize and encode time of one request in a worker', labelNames: ['signal'] as const, buckets: DECODE_BUCKETS, ...reg }),
     workerHeapBytes: new Gauge({ name: 'tracehouse_worker_heap_bytes', help: 'V8 heap size of the decode worker threads, summed (as last reported by each)', ...reg }),
     evictedRows: new Counter({ name: 'tracehouse_storage_evicted_rows_total', help: 'Rows evicted by a bounded store (memory backend)', labelNames: ['signal'] as const, ...reg }),
     ready: new Gauge({ name: 'tracehouse_ready', help: '1 while /readyz would answer 200, else 0 (as last checked; gRPC health checks each second)', ...reg }),
