@@ -72,7 +72,7 @@ describe('deploy/prometheus/alerts.yaml', () => {
 
   it('covers queue filling, failing writes, dropped rows, refusals, readiness, certificates and reloads, each with severity and text', () => {
     expect(rules.map((r) => r.alert).sort()).toEqual(
-      ['TracehouseCertificateExpiring', 'TracehouseDown', 'TracehouseDroppingRows', 'TracehouseNotReady', 'TracehouseQueueFilling', 'TracehouseQueueFull', 'TracehouseRefusingLogRecords', 'TracehouseRefusingRequests', 'TracehouseRefusingSpans', 'TracehouseSecurityReloadFailing', 'TracehouseWalRecordsLost', 'TracehouseWritesFailing'],
+      ['TracehouseAbsent', 'TracehouseCertificateExpiring', 'TracehouseDown', 'TracehouseDroppingRows', 'TracehouseNotReady', 'TracehouseQueueFilling', 'TracehouseQueueFull', 'TracehouseRefusingLogRecords', 'TracehouseRefusingRequests', 'TracehouseRefusingSpans', 'TracehouseSecurityReloadFailing', 'TracehouseWalRecordsLost', 'TracehouseWritesFailing'],
     );
     for (const r of rules) {
       expect(['warning', 'critical'], r.alert).toContain(r.labels.severity);
