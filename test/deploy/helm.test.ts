@@ -183,15 +183,24 @@ describe('helm chart', () => {
     expect(template(memory).stdout).toContain('containerPort: 9999');
   });
 
-  it('refuses shutdown.timeoutMs set past config, which the grace period would not follow', () => {
-    for (const args of [
-      ['--set', 'extraArgs[0]=--shutdown.timeoutMs=120000'],
-      ['--set', 'extraEnv[0].name=TRACEHOUSE_SHUTDOWN_TIMEOUT_MS', '--set-string', 'extraEnv[0].value=120000'],
-    ]) {
-      const r = template(args);
+  it('refuses the options it renders from set past config, which its manifests would not follow', () => {
+    // A certificate in the environment gave the ops port TLS while the probes speak HTTP: pods
+    // restarted forever. ops.requireAuth there made every ServiceMonitor scrape 401.
+    for (const [key, args] of [
+      ['shutdown.timeoutMs', ['--set', 'extraArgs[0]=--shutdown.timeoutMs=120000']],
+      ['shutdown.timeoutMs', ['--set', 'extraEnv[0].name=TRACEHOUSE_SHUTDOWN_TIMEOUT_MS', '--set-string', 'extraEnv[0].value=120000']],
+      ['tls.certFile', ['--set', 'extraEnv[0].name=TRACEHOUSE_TLS_CERT_FILE', '--set', 'extraEnv[0].value=/etc/certs/tls.crt']],
+      ['ops.requireAuth', ['--set', 'extraArgs[0]=--ops.requireAuth']],
+      ['receiver.http.tls.mode', ['--set', 'extraArgs[0]=--receiver.http.tls.mode=tls']],
+      ['query.enabled', ['--set', 'extraEnv[0].name=TRACEHOUSE_QUERY_ENABLED', '--set-string', 'extraEnv[0].value=false']],
+      ['storage.backend', ['--set', 'extraEnv[0].name=TRACEHOUSE_STORAGE_BACKEND', '--set', 'extraEnv[0].value=postgres']],
+    ] as const) {
+      const r = template([...args]);
       expect(r.status, args.join(' ')).not.toBe(0);
-      expect(r.stderr).toContain('set config.shutdown.timeoutMs instead');
+      expect(r.stderr, args.join(' ')).toContain(`set config.${key} instead`);
     }
+    // Options the chart does not read stay free.
+    expect(template(['--set', 'extraArgs[0]=--log.level=debug', '--set', 'extraEnv[0].name=TRACEHOUSE_WRITER_MAX_QUEUE_BYTES', '--set', 'extraEnv[0].value=64MiB']).status).toBe(0);
     expect(template(['--set', 'config.shutdown.timeoutMs=120000']).stdout).toMatch(/terminationGracePeriodSeconds: 1[2-9]\d/);
   });
 

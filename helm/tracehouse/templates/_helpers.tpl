@@ -187,15 +187,33 @@ in the dict given last:
 {{- if and .Values.autoscaling.enabled (gt (int64 .Values.autoscaling.minReplicas) (int64 .Values.autoscaling.maxReplicas)) }}
 {{- fail "autoscaling.minReplicas is greater than autoscaling.maxReplicas" }}
 {{- end }}
-{{- /* The grace period follows config.shutdown.timeoutMs: one set past it would outlast the pod. */}}
-{{- range .Values.extraArgs }}
-{{- if hasPrefix "--shutdown.timeoutMs" (toString .) }}
-{{- fail (printf "extraArgs: %q sets shutdown.timeoutMs, which terminationGracePeriodSeconds is derived from: set config.shutdown.timeoutMs instead" (toString .)) }}
+{{- /*
+The options the manifests are rendered from (README, "The chart reads a few options"): set in
+extraArgs or extraEnv, which override the file inside the pod, the pod would do one thing and its
+manifests another (a grace period shorter than the drain, probes speaking HTTP to a port the
+environment gave TLS, a ServiceMonitor without the token the environment requires, Service ports
+to nothing, a PersistentVolumeClaim for a store elsewhere).
+*/}}
+{{- $read := dict "shutdown.timeoutMs" "terminationGracePeriodSeconds" "storage.backend" "the data volume and replica count" "storage.clickhouse.urls" "the data volume and replica count" "storage.postgres.autoMigrate" "the migration Job" "storage.clickhouse.autoMigrate" "the migration Job" "ops.requireAuth" "the ServiceMonitor's token" "tls.certFile" "the probes' and Services' schemes" }}
+{{- range $l := list "receiver.grpc" "receiver.http" "query" "ops" }}
+{{- $_ := set $read (printf "%s.listen" $l) "container ports and probes" }}
+{{- $_ := set $read (printf "%s.tls.mode" $l) "the probes' and Services' schemes" }}
+{{- $_ := set $read (printf "%s.tls.certFile" $l) "the probes' and Services' schemes" }}
+{{- end }}
+{{- range $l := list "receiver.grpc" "receiver.http" "query" }}
+{{- $_ := set $read (printf "%s.enabled" $l) "the Service's ports" }}
+{{- end }}
+{{- range $key, $what := $read }}
+{{- $env := printf "TRACEHOUSE_%s" (upper (replace "." "_" (regexReplaceAll "([a-z0-9])([A-Z])" $key "${1}_${2}"))) }}
+{{- range $.Values.extraArgs }}
+{{- if or (eq (toString .) (printf "--%s" $key)) (hasPrefix (printf "--%s=" $key) (toString .)) }}
+{{- fail (printf "extraArgs: %q sets %s, which the chart renders %s from: set config.%s instead" (toString .) $key $what $key) }}
 {{- end }}
 {{- end }}
-{{- range .Values.extraEnv }}
-{{- if eq (toString .name) "TRACEHOUSE_SHUTDOWN_TIMEOUT_MS" }}
-{{- fail "extraEnv: TRACEHOUSE_SHUTDOWN_TIMEOUT_MS sets shutdown.timeoutMs, which terminationGracePeriodSeconds is derived from: set config.shutdown.timeoutMs instead" }}
+{{- range $.Values.extraEnv }}
+{{- if eq (toString .name) $env }}
+{{- fail (printf "extraEnv: %s sets %s, which the chart renders %s from: set config.%s instead" $env $key $what $key) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- $_ := include "tracehouse.terminationGrace" . }}
