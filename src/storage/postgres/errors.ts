@@ -1,6 +1,7 @@
 // Maps what PostgreSQL (or the network) said into what the writer should do next.
 import pg from 'pg';
 import type { WriteResult } from '../backend.ts';
+import { ConnectError } from './sql.ts';
 
 // SQLSTATE classes and codes worth retrying: the same batch can succeed later.
 const RETRYABLE_CLASSES = new Set([
@@ -20,6 +21,8 @@ const RETRYABLE_CODES = new Set([
 
 /** True for errors where retrying the same batch later can succeed. */
 export function isRetryable(err: unknown): boolean {
+  // No connection (a login refused: class 28, 3D000, 55000 …): the rows were never sent.
+  if (err instanceof ConnectError) return true;
   if (err instanceof pg.DatabaseError) {
     const code = err.code ?? '';
     return RETRYABLE_CODES.has(code) || RETRYABLE_CLASSES.has(code.slice(0, 2));

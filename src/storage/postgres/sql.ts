@@ -42,12 +42,31 @@ export const TYPES = {
 };
 
 /**
+ * A connection could not be had (refused, timed out, or the server refused the login: a password
+ * rotated before the configuration, a role set NOLOGIN, the database being recreated, too many
+ * connections). Nothing was sent, so whatever was to be written is not at fault: retryable
+ * (errors.ts), whatever SQLSTATE the server gave.
+ */
+export class ConnectError extends Error {
+  override readonly name = 'ConnectError';
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+  }
+}
+
+/**
  * Runs fn inside BEGIN … COMMIT on a connection of its own. `prepare` runs first, outside the
  * transaction (per-connection setup). On any failure the transaction is rolled back and the
- * connection discarded rather than returned to the pool: its state is unknown.
+ * connection discarded rather than returned to the pool: its state is unknown. A failure to get a
+ * connection throws a ConnectError.
  */
 export async function withTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>, prepare?: (c: PoolClient) => Promise<void>): Promise<T> {
-  const client = await pool.connect();
+  let client: PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (err) {
+    throw new ConnectError(err);
+  }
   let ok = false;
   try {
     await prepare?.(client);
