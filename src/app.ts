@@ -66,6 +66,10 @@ async function resolvesWithin(p: Promise<unknown>, ms: number): Promise<boolean>
   }
 }
 
+/** Backoff of start-up's attempts to reach a store (startStore). */
+const START_RETRY_FIRST_MS = 250;
+const START_RETRY_MAX_MS = 5000;
+
 /** How often tracehouse_ready is brought up to date when OTLP/gRPC's health poll is off. */
 const READY_POLL_MS = 1000;
 
@@ -234,7 +238,7 @@ export class Collector {
     const [security, store, ...rest] = this.components;
     await security!.start();
     await this.log?.start();
-    await store!.start();
+    await this.startStore(store!);
     this.log?.feed(this.writer, this.config['writer.maxQueueBytes']);
     for (const c of rest) await c.start();
     this.memory.start();
@@ -248,6 +252,31 @@ export class Collector {
       this.readyPoll = setInterval(() => void this.notReadyReason().catch(() => undefined), READY_POLL_MS).unref();
     }
     this.logger.info({ backend: this.backend.name, ack: this.config['delivery.ack'] }, 'tracehouse started');
+  }
+
+  /**
+   * Starts the store. One that cannot be reached yet (a database started beside the collector) is
+   * tried again with backoff for storage.startWaitMs, said once in the log, before start-up fails;
+   * a stop meanwhile ends the wait. Nothing listens until the store runs, so clients retry.
+   */
+  private async startStore(store: Component): Promise<void> {
+    const waitMs = this.config['storage.startWaitMs'];
+    const until = Date.now() + waitMs;
+    let waited = false;
+    for (let delayMs = START_RETRY_FIRST_MS; ; delayMs = Math.min(delayMs * 2, START_RETRY_MAX_MS)) {
+      if (this.stopping) throw new Error('stopped while starting');
+      try {
+        await store.start();
+        if (waited) this.logger.info({ backend: this.backend.name }, 'storage reached');
+        return;
+      } catch (err) {
+        const left = until - Date.now();
+        if (this.stopping || left <= 0 || !this.backend.unreachable?.(err)) throw err;
+        if (!waited) this.logger.warn({ backend: this.backend.name, err: (err as Error).message, waitMs }, 'storage not reachable yet; start-up waits for it (storage.startWaitMs)');
+        waited = true;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(delayMs, left)));
+      }
+    }
   }
 
   /**

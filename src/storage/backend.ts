@@ -215,6 +215,12 @@ export interface StoreLifecycle {
   migrate?(): Promise<void>;
   health(): Promise<BackendHealth>;
   shutdown(): Promise<void>;
+  /**
+   * True when start() failed because the store cannot be reached yet (nothing listening, a server
+   * starting up or out of connections), not because it refused what it was asked: start-up tries
+   * again for storage.startWaitMs. Absent where the store is in-process.
+   */
+  unreachable?(err: unknown): boolean;
 }
 
 /** What a store holds of one signal, for the storage metrics. */

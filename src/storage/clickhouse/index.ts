@@ -6,6 +6,7 @@ import type { Signal } from '../../model/signal.ts';
 import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import type { EncoderSpec } from '../encoders.ts';
 import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, SignalStats, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import { isNetworkFailure } from '../reach.ts';
 import { byNewestLog, byNewestTrace, byOperation, dependencyList, earliestSpans, isTraceIdHex } from '../query-helpers.ts';
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError } from './errors.ts';
@@ -162,8 +163,9 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
         let have = 0;
         try {
           have = Math.max(0, ...(await appliedVersions(s.shard.client, s.schema)));
-        } catch {
-          // No migrations table: nothing applied.
+        } catch (err) {
+          // No migrations table: nothing applied. A server not reached says nothing of it.
+          if (isNetworkFailure(err)) throw err;
         }
         if (have < want) {
           throw new Error(
@@ -361,6 +363,10 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
       return { signal, bytes, rows, ...(oldest === undefined ? {} : { oldestUnixNano: oldest }) };
     });
     return { signals };
+  }
+
+  unreachable(err: unknown): boolean {
+    return isNetworkFailure(err);
   }
 
   async health(): Promise<BackendHealth> {

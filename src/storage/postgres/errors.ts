@@ -1,6 +1,7 @@
 // Maps what PostgreSQL (or the network) said into what the writer should do next.
 import pg from 'pg';
 import type { WriteResult } from '../backend.ts';
+import { isNetworkFailure } from '../reach.ts';
 import { ConnectError } from './sql.ts';
 
 // SQLSTATE classes and codes worth retrying: the same batch can succeed later.
@@ -36,6 +37,20 @@ export function isRetryable(err: unknown): boolean {
 /** True when the connection itself is suspect and must not go back to the pool. */
 export function isConnectionError(err: unknown): boolean {
   return !(err instanceof pg.DatabaseError) || (err.code ?? '').startsWith('08') || (err.code ?? '').startsWith('57');
+}
+
+/**
+ * True when the server could not be reached or will not take a connection yet (starting up, out
+ * of connections): StorageBackend.unreachable. A refused login or a missing database is not.
+ */
+export function isUnreachable(err: unknown): boolean {
+  const e = err instanceof ConnectError ? err.cause : err;
+  if (e instanceof pg.DatabaseError) {
+    const code = e.code ?? '';
+    return code === '57P03' || code === '53300' || code.startsWith('08');
+  }
+  // pg's own words for a connection cut or timed out before the server answered.
+  return isNetworkFailure(e) || (e instanceof Error && /^Connection terminated|timeout exceeded when trying to connect/.test(e.message));
 }
 
 /** The thrown value as an Error. */

@@ -14,7 +14,7 @@ import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQu
 import { LOG_COLUMNS, SPAN_COLUMNS, columnList, type CopyFormat } from './columns.ts';
 import { copyChunks } from './copy.ts';
 import { chunkDays } from './days.ts';
-import { failure, isConnectionError, isRetryable, toError } from './errors.ts';
+import { failure, isConnectionError, isRetryable, isUnreachable, toError } from './errors.ts';
 import { LATEST_VERSION, currentVersion, runMigrations } from './migrations.ts';
 import { Partitions } from './partitions.ts';
 import { Reads } from './reads.ts';
@@ -332,6 +332,10 @@ class PostgresBackend implements StorageBackend, StoreStats {
   async stats(): Promise<StorageStats> {
     this.readsOrThrow();
     return postgresStats(this.readPool!, this.schema);
+  }
+
+  unreachable(err: unknown): boolean {
+    return isUnreachable(err);
   }
 
   async health(): Promise<BackendHealth> {
