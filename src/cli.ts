@@ -17,7 +17,7 @@ const SWITCHES = new Set<string>([...BOOL_KEYS, 'quiet']);
 const VALUED = new Set<string>([...OPTIONS.map((o) => o.key).filter((k) => !BOOL_KEYS.has(k)), 'config']);
 
 /** Splits argv into the command, --config, --help and option flags (--key=value or --key value). */
-export function parseCli(argv: string[]): { command: string; help: boolean; configFile?: string; flags: Record<string, string> } {
+export function parseCli(argv: string[]): { command: string; help: boolean; configFile?: string; flags: Record<string, string>; operands?: string[] } {
   const { values, positionals, tokens } = parseArgs({ args: argv, strict: false, allowPositionals: true, tokens: true });
   const flags: Record<string, string> = {};
   let configFile: string | undefined;
@@ -48,7 +48,9 @@ export function parseCli(argv: string[]): { command: string; help: boolean; conf
     else flags[t.name] = value;
   }
   const out = { command: positionals[0] ?? 'start', help: values['help'] === true || values['h'] === true, flags };
-  return configFile === undefined ? out : { ...out, configFile };
+  // Words after the command: the files of import; start and migrate take none (see main).
+  const operands = positionals.slice(1);
+  return { ...out, ...(configFile === undefined ? {} : { configFile }), ...(operands.length > 0 ? { operands } : {}) };
 }
 
 async function main(): Promise<number> {
@@ -64,6 +66,12 @@ async function main(): Promise<number> {
   }
   if (cli.command !== 'start' && cli.command !== 'migrate') {
     process.stderr.write(`tracehouse: unknown command '${cli.command}' (start, migrate, export, import, copy; see --help)\n`);
+    return 2;
+  }
+  // `tracehouse migrate postgres.yaml` would otherwise migrate (or start) the default store, the
+  // file never read: a configuration file is given with --config.
+  if (cli.operands) {
+    process.stderr.write(`tracehouse: ${cli.command} takes no argument (${JSON.stringify(cli.operands[0])}); give a configuration file with --config FILE (see --help)\n`);
     return 2;
   }
   const file = cli.configFile ?? process.env['TRACEHOUSE_CONFIG'];

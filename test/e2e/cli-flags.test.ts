@@ -35,6 +35,22 @@ describe('tracehouse command line flags', () => {
     expect(parseCli(['--query.enabled', 'migrate'])).toMatchObject({ command: 'migrate', flags: { 'query.enabled': 'true' } });
   });
 
+  it('refuses a word after start or migrate (a configuration file given without --config) instead of running on the defaults', () => {
+    const dir = tempDir();
+    const file = join(dir, 'postgres.yaml');
+    writeFileSync(file, 'storage:\n  backend: postgres\n  postgres:\n    url: postgres://u@127.0.0.1:1/x\n');
+    // Without the check, migrate said "backend has no migrations" of the default SQLite store and exited 0.
+    const migrate = run(['migrate', file], dir);
+    expect(migrate.stderr).toContain(`migrate takes no argument (${JSON.stringify(file)}); give a configuration file with --config FILE`);
+    expect(migrate.status).toBe(2);
+    // start would run a collector on the default store, the file never read.
+    const listen = ['receiver.grpc', 'receiver.http', 'query', 'ops'].map((l) => `--${l}.listen=127.0.0.1:0`);
+    const start = spawnSync(process.execPath, [CLI, 'start', file, '--storage.backend=memory', ...listen], { cwd: dir, encoding: 'utf8', timeout: 20_000, env: { ...process.env, TRACEHOUSE_CONFIG: '' } });
+    expect(start.stderr).toContain('start takes no argument');
+    expect(start.status).toBe(2);
+    expect(existsSync(join(dir, 'data'))).toBe(false);
+  });
+
   it('warns of a TRACEHOUSE_ variable that names no option, with the one it likely meant', () => {
     const r = spawnSync(process.execPath, [CLI, 'migrate', '--storage.backend=memory'], {
       encoding: 'utf8',
