@@ -463,6 +463,37 @@ describe('clickhouse migrations and lifecycle', () => {
     expect((await b.getTrace(TENANT, root.traceId)).map((s) => s.spanId)).toEqual([child.spanId]);
   });
 
+  it('applies a ttlDays changed after the tables were made, at start and by migrate; 0 keeps a TTL the tables have', async () => {
+    const db = uniqueDatabase('ttlchange');
+    const ttls = async (): Promise<Record<string, string>> =>
+      Object.fromEntries(
+        (await select(client, `SELECT name, engine_full FROM system.tables WHERE database = '${db}' AND name IN ('otel_traces', 'otel_traces_trace_id_ts', 'otel_logs') ORDER BY name`)).map(([name, engine]) => [name, /TTL (.*?) SETTINGS/.exec(engine as string)?.[1] ?? '']),
+      );
+    const first = createClickhouseBackend(clickhouseOptions(chdbConfig([db], { 'storage.clickhouse.ttlDays': '3' })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    await first.start();
+    await first.shutdown();
+    // Raised later (the disk allows more): the next start must not keep deleting after 3 days.
+    await (await backend([db], { 'storage.clickhouse.ttlDays': '9' })).shutdown();
+    expect(await ttls()).toEqual({
+      otel_logs: 'TimestampTime + toIntervalDay(9)',
+      otel_traces: 'toDateTime(Timestamp) + toIntervalDay(9)',
+      otel_traces_trace_id_ts: 'toDateTime(End) + toIntervalDay(9)',
+    });
+    // `tracehouse migrate` (no start) with a shorter one.
+    const migrate = createClickhouseBackend(clickhouseOptions(chdbConfig([db], { 'storage.clickhouse.ttlDays': '2', 'storage.clickhouse.autoMigrate': 'false' })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    await migrate.migrate!();
+    await migrate.shutdown();
+    expect(Object.values(await ttls()).every((t) => t.endsWith('toIntervalDay(2)'))).toBe(true);
+    // 0 does not remove a TTL (the exporter's, an operator's): it says how to.
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
+    const keep = createClickhouseBackend(clickhouseOptions(chdbConfig([db])), { logger, metrics: createMetrics() });
+    await keep.start();
+    await keep.shutdown();
+    expect(Object.values(await ttls()).every((t) => t.endsWith('toIntervalDay(2)'))).toBe(true);
+    expect(lines.filter((l) => l.includes('REMOVE TTL'))).toHaveLength(3);
+  });
+
   it('answers writes with results, never throws: bad data permanent, missing table or stopped backend retryable', async () => {
     const db = uniqueDatabase('results');
     const config = chdbConfig([db]);

@@ -10,7 +10,7 @@ import { isNetworkFailure } from '../reach.ts';
 import { byNewestLog, byNewestTrace, byOperation, dependencyList, earliestSpans, isTraceIdHex } from '../query-helpers.ts';
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError } from './errors.ts';
-import { appliedVersions, runMigrations } from './migrate.ts';
+import { appliedVersions, applyTtl, runMigrations } from './migrate.ts';
 import { dependenciesOnShard, operationsOnShard, servicesOnShard } from './listings.ts';
 import { getTraceOnShard, matchingTracesOnShard, mergeSummaries, readTraceOnShard, searchLogsOnShard, summariesOnShard, type ShardSummary } from './reads.ts';
 import { scanLogs, scanSpans } from './scan.ts';
@@ -187,6 +187,14 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
       const applied = await runMigrations(s.shard.client, s.schema);
       if (applied.length > 0) {
         this.#deps.logger.info({ shard: s.shard.endpoint.display, database: s.schema.database, versions: applied }, 'clickhouse migrations applied');
+      }
+      // Migrations write the TTL only into the tables they create: a ttlDays changed since is applied here.
+      const ttl = await applyTtl(s.shard.client, s.schema);
+      for (const c of ttl.changed) {
+        this.#deps.logger.info({ shard: s.shard.endpoint.display, database: s.schema.database, table: c.table, from: c.from || 'none', to: c.to }, 'clickhouse table TTL set from storage.clickhouse.ttlDays');
+      }
+      for (const k of ttl.kept) {
+        this.#deps.logger.warn({ shard: s.shard.endpoint.display, database: s.schema.database, table: k.table, ttl: k.ttl }, `storage.clickhouse.ttlDays = 0 leaves this table's TTL in place; to keep its rows for ever: ${k.statement}`);
       }
     }
   }

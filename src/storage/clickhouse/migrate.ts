@@ -2,7 +2,7 @@
 // statement is idempotent (IF NOT EXISTS), so two ingest pods migrating at once do no harm; the
 // worst case is a version recorded twice, which reads ignore.
 import type { ClickHouseClient } from '@clickhouse/client';
-import { bootstrapStatements, migrations, qualified, quoteString, tableNames, type SchemaOptions } from './schema.ts';
+import { bootstrapStatements, migrations, qualified, quoteString, tableNames, ttlTargets, type SchemaOptions } from './schema.ts';
 
 // Nested columns must be flattened (Events.Timestamp, …) the way the exporter's are.
 const DDL_SETTINGS = { flatten_nested: 1 } as const;
@@ -31,4 +31,33 @@ export async function runMigrations(client: ClickHouseClient, o: SchemaOptions):
     done.push(m.version);
   }
   return done;
+}
+
+/**
+ * Gives the tables the TTL storage.clickhouse.ttlDays sets when it differs from theirs (a ttlDays
+ * changed after the tables were created); returns the tables changed, and those that keep a TTL
+ * while ttlDays is 0 (one the exporter or an operator set: not removed, said).
+ */
+export async function applyTtl(client: ClickHouseClient, o: SchemaOptions): Promise<{ changed: { table: string; from: string; to: string }[]; kept: { table: string; ttl: string; statement: string }[] }> {
+  const rs = await client.query({
+    query: 'SELECT name, engine_full FROM system.tables WHERE database = {db:String}',
+    query_params: { db: o.database },
+    format: 'JSONEachRow',
+  });
+  const engines = new Map((await rs.json<{ name: string; engine_full: string }>()).map((r) => [r.name, r.engine_full]));
+  const changed: { table: string; from: string; to: string }[] = [];
+  const kept: { table: string; ttl: string; statement: string }[] = [];
+  for (const t of ttlTargets(o)) {
+    const engine = engines.get(t.table);
+    if (engine === undefined) continue;
+    const have = / TTL (.*?)(?: SETTINGS |$)/.exec(engine)?.[1] ?? '';
+    if (have === t.ttl) continue;
+    if (t.ttl === '') {
+      kept.push({ table: t.table, ttl: have, statement: t.statement });
+      continue;
+    }
+    await client.command({ query: t.statement, clickhouse_settings: DDL_SETTINGS });
+    changed.push({ table: t.table, from: have, to: t.ttl });
+  }
+  return { changed, kept };
 }

@@ -352,6 +352,24 @@ export function migrations(o: SchemaOptions): Migration[] {
   ];
 }
 
+/**
+ * The TTL of each table rows expire from, as storage.clickhouse.ttlDays asks for it: `TTL` is the
+ * clause ClickHouse shows in system.tables.engine_full (empty: none), `statement` the ALTER that
+ * gives a table it. Migrations write the TTL only when they create a table, so a ttlDays changed
+ * afterwards is brought to the tables by this (ClickhouseBackend.migrate).
+ */
+export function ttlTargets(o: SchemaOptions): { table: string; ttl: string; statement: string }[] {
+  const n = tableNames(o);
+  return ([[n.tracesLocal, 'toDateTime(Timestamp)'], [n.lookupLocal, LOOKUP_TTL], [n.logsLocal, 'TimestampTime']] as const).map(([table, expr]) => {
+    const clause = ttl(o, expr).trimStart();
+    return {
+      table,
+      ttl: clause.replace(/^TTL /, ''),
+      statement: `ALTER TABLE ${qualified(o, table)}${onCluster(o)} ${clause === '' ? 'REMOVE TTL' : `MODIFY ${clause}`}`,
+    };
+  });
+}
+
 /** The latest schema version this build knows. */
 export function latestVersion(o: SchemaOptions): number {
   return Math.max(...migrations(o).map((m) => m.version));
