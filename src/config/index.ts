@@ -70,6 +70,8 @@ function schemaFor(o: OptionDef): z.ZodType {
 }
 
 const BY_KEY = new Map<string, OptionDef>(OPTIONS.map((o) => [o.key, o]));
+/** The sections of the YAML layout: every dotted prefix of a key (storage, storage.postgres, …). */
+const SECTIONS = new Set(OPTIONS.flatMap((o) => o.key.split('.').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('.'))));
 const SCHEMA = z.object(Object.fromEntries(OPTIONS.map((o) => [o.key, schemaFor(o)]))).strict();
 
 /** TRACEHOUSE_WRITER_MAX_QUEUE_BYTES for writer.maxQueueBytes; a MiB suffix is one word (…_CACHE_MIB). */
@@ -87,6 +89,8 @@ function flatten(obj: unknown, prefix: string, out: Map<string, unknown>, depth 
   }
   for (const [k, v] of Object.entries(obj)) {
     const key = prefix ? `${prefix}.${k}` : k;
+    // A section left empty (`writer:` with every line below it commented out) is YAML's null: no settings.
+    if (v === null && SECTIONS.has(key)) continue;
     // A nested object is a section unless the key itself is an option.
     if (v !== null && typeof v === 'object' && !Array.isArray(v) && !BY_KEY.has(key)) flatten(v, key, out, depth + 1, depths);
     // One key spelled twice (`writer: {maxQueueBytes: …}` and `writer.maxQueueBytes: …`, as a

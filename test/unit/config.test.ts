@@ -82,6 +82,15 @@ describe('configuration', () => {
     expect(loadConfig({ env: { TRACEHOUSE_STORAGE_SQLITE_CACHE_MI_B: '256' } })['storage.sqlite.cacheMiB']).toBe(256);
   });
 
+  it('reads a section left empty (its lines commented out) as no settings, not as an unknown key', () => {
+    const c = loadConfig({ file: yaml('storage:\n  backend: memory\n  postgres:\n    # url: postgres://db/x\nwriter:\n  # maxBatchRows: 5000\n') });
+    expect(c['storage.backend']).toBe('memory');
+    expect(c['writer.maxBatchRows']).toBe(10_000);
+    // An option left empty is still a bad value, and a scalar where a section belongs still unknown.
+    expect(() => loadConfig({ file: yaml('storage:\n  backend:\n') })).toThrow('storage.backend = null');
+    expect(() => loadConfig({ file: yaml('writer: 5\n') })).toThrow("unknown key 'writer'");
+  });
+
   it('rejects unknown keys in files and flags', () => {
     expect(() => loadConfig({ file: yaml('storage:\n  backnd: memory\n') })).toThrow("unknown key 'storage.backnd'");
     expect(() => loadConfig({ flags: { 'no.such': '1' } })).toThrow("unknown option '--no.such'");
