@@ -148,6 +148,17 @@ function sameStore(a: Config, b: Config): boolean {
   return sourceId(a) === sourceId(b);
 }
 
+/**
+ * export and copy read the configured store: a SQLite file that is not there is a mistyped path or
+ * another working directory (the default ./data/tracehouse.db from a cron job's), not an empty
+ * store. Opening it would create it and write an empty backup, exit 0.
+ */
+function sourceExists(config: Config, command: string): void {
+  const path = config['storage.sqlite.path'];
+  if (config['storage.backend'] !== 'sqlite' || /^file:/i.test(path) || existsSync(path)) return;
+  throw new UsageError(`${command}: storage.sqlite.path = ${JSON.stringify(path)}: no such file (from ${process.cwd()}); ${command} reads an existing store`);
+}
+
 function loadFrom(file: string | undefined, flags: Record<string, string>, env: NodeJS.ProcessEnv): Config {
   return loadConfig({ flags, env, ...(file ? { file } : {}) });
 }
@@ -175,6 +186,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
       const out = args.own['out'];
       if (out === undefined) throw new UsageError('export needs --out FILE (or --out - for stdout)');
       const filters = parseFilters(args.own);
+      sourceExists(config, 'export');
       const backend = await createBackend(config, { logger, metrics: createMetrics() });
       await backend.start();
       try {
@@ -208,6 +220,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
     // Copying a store into itself would never end: every page of log records written would be
     // new rows ahead of the scan.
     if (sameStore(config, targetConfig)) throw new UsageError(`copy: --to-config ${target} names the store being copied from`);
+    sourceExists(config, 'copy');
     const checkpoint = args.own['checkpoint'] ?? 'tracehouse-copy.checkpoint.json';
     const source = await createBackend(config, { logger, metrics: createMetrics() });
     const metrics = createMetrics();

@@ -1,6 +1,6 @@
 // The real command line for export, import and copy: SQLite files, a compressed file and stdout,
 // the summary line, exit codes, and bad flags answered naming flag and value.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, sqliteCount as count } from '../helpers/cli.ts';
@@ -92,6 +92,21 @@ describe('tracehouse export / import / copy', () => {
     const b = copy('globex');
     expect(b.status).toBe(1);
     expect(b.stderr).toContain('belongs to a copy from another source or with other filters');
+  });
+
+  it('refuses to export or copy from a SQLite file that is not there instead of writing an empty backup', () => {
+    const dir = tempDir();
+    const target = join(dir, 'target.yaml');
+    writeFileSync(target, `storage:\n  sqlite:\n    path: ${join(dir, 'b.db')}\n`);
+    // The default ./data/tracehouse.db, run from another directory (a cron job's), or a mistyped path.
+    for (const args of [['export', '--out', join(dir, 'backup.jsonl')], ['copy', '--to-config', target, '--checkpoint', join(dir, 'cp.json')]]) {
+      for (const path of [[], [`--storage.sqlite.path=${join(dir, 'typo.db')}`]]) {
+        const r = runCli([...args, ...path, '--quiet'], { cwd: dir });
+        expect(r.stderr, [...args, ...path].join(' ')).toContain(`${args[0]}: storage.sqlite.path = ${JSON.stringify(path.length === 0 ? './data/tracehouse.db' : join(dir, 'typo.db'))}: no such file`);
+        expect(r.status).toBe(2);
+      }
+    }
+    expect(readdirSync(dir).sort()).toEqual(['target.yaml']);
   });
 
   it('answers bad flags naming the flag and the value', () => {
