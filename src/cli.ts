@@ -42,6 +42,8 @@ export function parseCli(argv: string[]): { command: string; help: boolean; conf
         throw new ConfigError(`invalid configuration: --${t.name} needs a value (--${t.name}=VALUE or --${t.name} VALUE)`);
       } else value = 'true';
     }
+    // `--config="$CONFIG"` with the variable unset would otherwise run on the defaults, no file read.
+    if (t.name === 'config' && value === '') throw new ConfigError('invalid configuration: --config needs a value (--config=FILE or --config FILE)');
     if (t.name === 'config') configFile = value;
     // A list option given again adds to it (--storage.clickhouse.urls per shard); any other, the last wins.
     else if (LIST_KEYS.has(t.name) && flags[t.name] !== undefined) flags[t.name] += `,${value}`;

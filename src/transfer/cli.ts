@@ -19,6 +19,8 @@ export const TRANSFER_COMMANDS = ['export', 'import', 'copy'] as const;
 
 /** Flags of the transfer commands (the rest are configuration options). */
 const OWN_FLAGS = new Set(['tenant', 'out', 'signal', 'start', 'end', 'service', 'on-error', 'quiet', 'to-config', 'checkpoint', 'config']);
+/** Own flags naming a file: an empty value is refused. */
+const FILE_FLAGS = new Set(['out', 'to-config', 'checkpoint', 'config']);
 /** Flags that stand alone: the next word is theirs only when it reads as a boolean (as for start). */
 const BOOLEAN_FLAGS = new Set(['quiet', ...BOOL_KEYS]);
 /** The own flags each command takes: another is refused, not silently ignored. */
@@ -79,6 +81,9 @@ export function parseTransferArgs(argv: readonly string[]): TransferArgs {
       value = next;
       i++;
     }
+    // `--config="$CONFIG"` with the variable unset would read no file; an empty --out or
+    // --checkpoint would fail only after the work, leaving its temporary file behind.
+    if (FILE_FLAGS.has(name) && value === '') throw new UsageError(`--${name} needs a value`);
     if (OWN_FLAGS.has(name)) {
       if (COMMAND_FLAGS[command] && !COMMAND_FLAGS[command].has(name)) throw new UsageError(`--${name}: ${command} does not take it (see --help)`);
       own[name] = value;

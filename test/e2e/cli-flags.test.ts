@@ -2,7 +2,7 @@
 // transfer command does not take, and a copy into its own store named another way; each case runs
 // the real CLI on real SQLite files.
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCli } from '../../src/cli.ts';
@@ -49,6 +49,26 @@ describe('tracehouse command line flags', () => {
     expect(start.stderr).toContain('start takes no argument');
     expect(start.status).toBe(2);
     expect(existsSync(join(dir, 'data'))).toBe(false);
+  });
+
+  it('refuses an empty --config (an unset variable in --config="$CONFIG") and an empty file flag of export / copy', () => {
+    const dir = tempDir();
+    expect(() => parseCli(['--config='])).toThrow('--config needs a value');
+    // Without the check, the collector ran on the defaults: no file read, nothing said.
+    const migrate = run(['migrate', '--config=', '--storage.backend=memory']);
+    expect(migrate.stderr).toContain('--config needs a value');
+    expect(migrate.status).toBe(2);
+    const db = join(dir, 'a.db');
+    expect(run(['import', FIXTURE, `--storage.sqlite.path=${db}`, '--quiet', '--workers.threads=1']).status).toBe(1); // the fixture's metrics line
+    writeFileSync(join(dir, 'target.yaml'), `storage:\n  sqlite:\n    path: ${join(dir, 'b.db')}\n`);
+    for (const args of [['export', '--out=x.jsonl', '--config='], ['export', '--out='], ['copy', '--to-config='], ['copy', '--to-config=target.yaml', '--checkpoint=']]) {
+      const r = run([...args, `--storage.sqlite.path=${db}`, '--quiet'], dir);
+      const flag = args.find((a) => a.endsWith('='))!;
+      expect(r.stderr, args.join(' ')).toContain(`${flag.slice(0, -1)} needs a value`);
+      expect(r.status, args.join(' ')).toBe(2);
+    }
+    // Nothing written, no temporary file left behind.
+    expect(readdirSync(dir).sort()).toEqual(['a.db', 'a.db-traces', 'target.yaml']);
   });
 
   it('warns of a TRACEHOUSE_ variable that names no option, with the one it likely meant', () => {
