@@ -8,7 +8,7 @@ import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { Signal } from '../../model/signal.ts';
 import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, TraceQuery, TraceRead, TraceSummary } from '../backend.ts';
 import { DecodeError, type SlicingBuffer } from '../../pipeline/decode/wire.ts';
-import { attributesMatch, byNewestTrace, byStartThenId, earliestSpans, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
+import { attributesMatch, byNewestTrace, byOperation, byStartThenId, earliestSpans, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
 import {
   ChunkFormatError, logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
@@ -410,7 +410,9 @@ export function searchLogs(db: DatabaseSync, tenant: string, q: LogQuery): LogRo
 export function getServices(db: DatabaseSync, tenant: string): string[] {
   // DISTINCT over the operations primary key: one step per service, not per span.
   const rows = db.prepare('SELECT DISTINCT service_name FROM operations WHERE tenant = ? ORDER BY service_name').all(tenant) as { service_name: string }[];
-  return rows.map((r) => r.service_name);
+  // In the port's order, as the other stores list them: SQLite orders text by its UTF-8 bytes,
+  // JavaScript by UTF-16 code units, and the two differ for characters past U+FFFF.
+  return rows.map((r) => r.service_name).sort();
 }
 
 /** A service's operations from the operations table. */
@@ -420,7 +422,8 @@ export function getOperations(db: DatabaseSync, tenant: string, q: OperationQuer
   add(f, 'service_name = ?', q.service);
   add(f, 'kind = ?', q.kind);
   const rows = db.prepare(`SELECT name, kind FROM operations ${whereSql(f)} ORDER BY name, kind`).all(...f.params) as { name: string; kind: number }[];
-  return rows.map((r) => ({ name: r.name, kind: r.kind }));
+  // In the port's order (byOperation), not SQLite's by UTF-8 bytes (see getServices).
+  return rows.map((r) => ({ name: r.name, kind: r.kind })).sort(byOperation);
 }
 
 /**
