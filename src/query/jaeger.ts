@@ -142,6 +142,7 @@ function spanTags(s: SpanRow, warn: (w: string) => void): JaegerKeyValue[] {
   if (s.scope.version !== '') tags.push({ key: 'otel.scope.version', type: 'string', value: s.scope.version });
   if (s.traceState !== '') tags.push({ key: 'w3c.tracestate', type: 'string', value: s.traceState });
   if (s.scope.attributes.length > 0) warn(`instrumentation scope attributes (${s.scope.attributes.length}) have no place in Jaeger's model`);
+  if (s.scope.droppedAttributesCount > 0) warn(`instrumentation scope: the sender dropped ${s.scope.droppedAttributesCount} attributes`);
   return tags;
 }
 
@@ -168,6 +169,7 @@ function spanJson(s: SpanRow, processID: string): JaegerSpan {
     else references.push({ refType, traceID: jaegerTraceId(l.traceId), spanID: l.spanId });
     // opentracing.ref_type is carried by the reference's type.
     if (l.attributes.some((kv) => kv.key !== REF_TYPE) || l.traceState !== '') warn(`link to ${l.traceId}/${l.spanId}: its attributes and trace state have no place in a Jaeger reference`);
+    if (l.droppedAttributesCount > 0) warn(`link to ${l.traceId}/${l.spanId}: the sender dropped ${l.droppedAttributesCount} attributes`);
   }
   const tags = spanTags(s, warn);
   const logs = s.events.map((e) => {

@@ -99,6 +99,17 @@ describe('toJaegerTrace', () => {
     expect(w).toMatch(/scope attributes \(1\)/);
   });
 
+  it('names the dropped counts of a link and of the scope', () => {
+    // A link with nothing else Jaeger cannot carry (no attributes, no trace state): its dropped count alone.
+    const link = { traceId: 'ab'.repeat(16), spanId: 'cd'.repeat(8), traceState: '', flags: 0, attributes: [], droppedAttributesCount: 3 };
+    const s = makeSpan({ links: [link], droppedAttributesCount: 0, droppedEventsCount: 0, droppedLinksCount: 0, events: [] });
+    s.scope = { ...s.scope, attributes: [], droppedAttributesCount: 2 };
+    const t = toJaegerTrace([s]);
+    const w = t.spans[0]!.warnings!.join('\n');
+    expect(w).toMatch(/link to (ab){16}\/(cd){8}: the sender dropped 3 attributes/);
+    expect(w).toMatch(/instrumentation scope: the sender dropped 2 attributes/);
+  });
+
   it('words span kinds as Jaeger does', () => {
     expect(toJaegerOperations([0, 1, 2, 3, 4, 5].map((kind) => ({ name: 'op', kind }))).map((o) => o.spanKind)).toEqual(['unspecified', 'internal', 'server', 'client', 'producer', 'consumer']);
   });
