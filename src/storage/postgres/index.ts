@@ -27,6 +27,8 @@ const HEALTH_TIMEOUT_MS = 3_000;
 const CONNECT_TIMEOUT_MS = 5_000;
 /** Connection problems are logged at most this often (they are counted by the writer's metrics). */
 const ERROR_LOG_INTERVAL_MS = 30_000;
+/** Least time between two migrations for a schema or table found missing under writes (remigrate). */
+const REMIGRATE_INTERVAL_MS = 10_000;
 
 const STAGING: Record<Signal, string> = { traces: 'tracehouse_staging_spans', logs: 'tracehouse_staging_logs' };
 const SPAN_COLS = columnList(SPAN_COLUMNS);
@@ -85,6 +87,8 @@ class PostgresBackend implements StorageBackend, StoreStats {
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private maintenanceRun: Promise<void> | undefined;
+  private remigration: Promise<void> | undefined;
+  private remigratedAt = 0;
   /** Connections that already have their staging tables. */
   private readonly staged = new WeakSet<PoolClient>();
   private lastErrorLog = 0;
@@ -281,8 +285,31 @@ class PostgresBackend implements StorageBackend, StoreStats {
       return SUCCESS;
     } catch (err) {
       if (isConnectionError(err)) this.noteError(err);
+      this.remigrate(err);
       return failure(err);
     }
+  }
+
+  /**
+   * The schema or a table went away under running writes (a schema dropped, a database restored
+   * without it): the writer retries such batches (errors.ts), which only a migration lets land.
+   * With autoMigrate it runs again, at most once per REMIGRATE_INTERVAL_MS, and the partitions
+   * known are read anew.
+   */
+  private remigrate(err: unknown): void {
+    const code = err instanceof pg.DatabaseError ? err.code : undefined;
+    if (!this.config.autoMigrate || (code !== '3F000' && code !== '42P01') || this.closed) return;
+    if (this.remigration || Date.now() - this.remigratedAt < REMIGRATE_INTERVAL_MS) return;
+    this.remigratedAt = Date.now();
+    this.logger.warn({ schema: this.schema, err: toError(err).message }, 'postgres schema or table missing under writes; migrating again (storage.postgres.autoMigrate)');
+    this.remigration = (async () => {
+      await this.migrate();
+      await this.maintain();
+    })()
+      .catch((e: unknown) => this.logger.warn({ schema: this.schema, err: toError(e).message }, 'postgres migration after a missing schema failed; tried again at a later failed write'))
+      .finally(() => {
+        this.remigration = undefined;
+      });
   }
 
   private readsOrThrow(): Reads {
@@ -354,6 +381,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.maintenanceRun?.catch(() => undefined);
+    await this.remigration;
     const pool = this.pool;
     const readPool = this.readPool;
     this.pool = undefined;
