@@ -3,6 +3,7 @@
 // terminated and replaced; the other queries that were queued on it are sent to the new thread.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../telemetry/logger.ts';
+import { unpackDeep } from './deep-reply.ts';
 import type { ReadOp, Unreadable } from './reads.ts';
 import type { ReadReply, ReadRequest } from './read-thread.ts';
 
@@ -24,6 +25,8 @@ interface Pending {
 interface Slot {
   worker: Worker | undefined;
   pending: Map<number, Pending>;
+  /** The query the thread said it started and has not answered: a thread runs one at a time. */
+  running: Pending | undefined;
 }
 
 /** A fixed set of read threads; each query goes to the one with the fewest queued. */
@@ -42,7 +45,7 @@ export class ReadPool {
     this.timeoutMs = opts.timeoutMs;
     this.logger = opts.logger;
     this.onUnreadable = opts.onUnreadable;
-    this.slots = Array.from({ length: Math.max(1, opts.threads) }, () => ({ worker: undefined, pending: new Map() }));
+    this.slots = Array.from({ length: Math.max(1, opts.threads) }, () => ({ worker: undefined, pending: new Map(), running: undefined }));
   }
 
   /** Runs one read on a read thread. */
@@ -65,17 +68,36 @@ export class ReadPool {
       const p = slot.pending.get(reply.id);
       if (!p) return;
       if ('started' in reply) {
+        slot.running = p;
         if (this.timeoutMs > 0) p.timer = setTimeout(() => this.timeOut(slot, p), this.timeoutMs);
         return;
       }
       slot.pending.delete(reply.id);
+      slot.running = undefined;
       clearTimeout(p.timer);
-      if (reply.ok) p.resolve(reply.value);
+      if (reply.ok) p.resolve(reply.deep ? unpackDeep(reply.value) : reply.value);
       else p.reject(new Error(reply.message));
+    });
+    // An answer this thread could not rebuild (nested deeper than its stack allows, deep-reply.ts):
+    // the query that was running is asked again with its deep parts sent as text.
+    worker.on('messageerror', (err: Error) => {
+      const p = slot.running;
+      if (slot.worker !== worker || !p || !slot.pending.has(p.req.id)) return;
+      slot.running = undefined;
+      clearTimeout(p.timer);
+      p.timer = undefined;
+      if (p.req.deep) {
+        slot.pending.delete(p.req.id);
+        p.reject(new Error(`the read's answer could not be passed from its thread: ${err.message}`));
+        return;
+      }
+      p.req = { ...p.req, deep: true };
+      worker.postMessage(p.req);
     });
     const died = (err: Error) => {
       if (slot.worker !== worker) return;
       slot.worker = undefined;
+      slot.running = undefined;
       if (!this.closed) this.logger.error({ err: err.message }, 'sqlite read thread stopped; reads go to a new one');
       for (const p of slot.pending.values()) {
         clearTimeout(p.timer);
@@ -95,6 +117,7 @@ export class ReadPool {
     // Stop the thread running it; queries queued behind it start again on a new thread.
     const old = slot.worker;
     slot.worker = undefined;
+    slot.running = undefined;
     if (old) void old.terminate();
     if (slot.pending.size === 0) return;
     const worker = this.workerOf(slot);

@@ -2,6 +2,7 @@
 // answering one query at a time so a slow search never blocks the main event loop.
 import type { DatabaseSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
+import { packDeep } from './deep-reply.ts';
 import { READS, takeUnreadable, type ReadOp, type Unreadable } from './reads.ts';
 import { openReadOnly } from './store.ts';
 
@@ -9,10 +10,12 @@ export interface ReadRequest {
   id: number;
   op: ReadOp;
   arg?: unknown;
+  /** Asked again after its answer failed to arrive: the answer's deep parts travel as JSON text (packDeep). */
+  deep?: true;
 }
 
-/** A query's answer, with the stored items it found malformed and left out (reads.ts, Unreadable). */
-export type ReadReply = { id: number; started: true } | { id: number; ok: true; value: unknown; unreadable: Unreadable[] | undefined } | { id: number; ok: false; message: string; unreadable: Unreadable[] | undefined };
+/** A query's answer, with the stored items it found malformed and left out (reads.ts, Unreadable); `deep` when its value went through packDeep. */
+export type ReadReply = { id: number; started: true } | { id: number; ok: true; value: unknown; unreadable: Unreadable[] | undefined; deep?: true } | { id: number; ok: false; message: string; unreadable: Unreadable[] | undefined };
 
 // The main thread created the schema (and the trace index's file) before starting this thread; reads need no write access.
 const db = openReadOnly((workerData as { path: string }).path);
@@ -23,7 +26,8 @@ parentPort!.on('message', (req: ReadRequest) => {
   try {
     const fn = READS[req.op] as (db: DatabaseSync, arg: unknown) => unknown;
     const value = fn(db, req.arg);
-    parentPort!.postMessage({ id: req.id, ok: true, value, unreadable: takeUnreadable() } satisfies ReadReply);
+    if (req.deep) parentPort!.postMessage({ id: req.id, ok: true, value: packDeep(value), unreadable: takeUnreadable(), deep: true } satisfies ReadReply);
+    else parentPort!.postMessage({ id: req.id, ok: true, value, unreadable: takeUnreadable() } satisfies ReadReply);
   } catch (err) {
     parentPort!.postMessage({ id: req.id, ok: false, message: (err as Error).message, unreadable: takeUnreadable() } satisfies ReadReply);
   }
