@@ -8,6 +8,7 @@ import { STORE_BYTES_PER_REQUEST_BYTE } from '../storage/encoders.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { ITEM_REFUSAL_REASONS, Metrics, Transport } from '../telemetry/metrics.ts';
 import { PoolBusyError, type DecodePool, type OtlpFormat, type WorkerHeap } from './pool.ts';
+import { JSON_DECODE_CHARGE } from './decode/common.ts';
 import type { Reservation, Writer } from './writer.ts';
 
 export type IngestOutcome =
@@ -45,18 +46,6 @@ export interface IngestParts {
   log?: IngestLog;
   memory?: { readonly overLimit: boolean; readonly retryAfterMs: number };
 }
-
-/**
- * Queue-budget bytes an OTLP/JSON request is charged per byte of its body until its rows are
- * queued. Decoding it takes 7-10 times the body at its peak (its text, JSON.parse's tree and the
- * rows made from it; `node bench/json-memory.ts`), against 1.1-1.2 times a protobuf body that is
- * less than half as large for the same items (into memory or SQLite). Charged only its body, each
- * decode worker could hold half a gigabyte for one 64 MiB JSON body, outside the budget that is to
- * bound memory. So large JSON bodies wait their turn (503 and Retry-After while the queue holds
- * others; one alone is still admitted, as reserve() does), and small ones, as browsers send, pass
- * as before.
- */
-const JSON_DECODE_CHARGE = 8;
 
 /** Shared request handling for the OTLP receivers. */
 export class Ingest {

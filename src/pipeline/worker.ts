@@ -1,10 +1,11 @@
 // Decode worker (piscina): OTLP bytes in, backend-encoded row chunks out. Runs off the main
 // thread; what it returns is transferred, never structured-cloned span by span.
 import { getHeapStatistics } from 'node:v8';
-import { threadId } from 'node:worker_threads';
+import { resourceLimits, threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { releaseBuffer, soleUser } from '../common/release.ts';
 import type { EncodedChunk } from '../storage/backend.ts';
+import { JSON_DECODE_CHARGE } from './decode/common.ts';
 import { DecodeError } from './decode/index.ts';
 import type { DecodeBatch, DecodeTask, DecodeOutput, TaskOutput, WorkerHeap, WorkerSetup } from './pool.ts';
 import { OutputTooLargeError } from './transcode/byte-out.ts';
@@ -14,6 +15,14 @@ const { encoder: spec, limits } = workerData as WorkerSetup;
 // Transcodes wire bytes to store bytes where the store's format has a transcoder (what arrived,
 // for memory and SQLite; RowBinary for ClickHouse); other stores decode to rows and encode those.
 const encoder = await loadRequestEncoder(spec, limits);
+
+const MiB = 2 ** 20;
+
+/**
+ * This worker's old generation, which a request's decoding must fit in: its V8 heap limit (from
+ * --max-old-space-size, or sized by V8 from the container's memory) less the young generation.
+ */
+const OLD_SPACE_BYTES = getHeapStatistics().heap_size_limit - (resourceLimits.maxYoungGenerationSizeMb ?? 0) * MiB;
 
 /** A chunk whose bytes share an ArrayBuffer with anything else is copied, so transferring it moves nothing else. */
 function ownBuffer(c: EncodedChunk): EncodedChunk {
@@ -29,6 +38,13 @@ function heapOfThisThread(): WorkerHeap {
 function run(task: DecodeTask, heap: () => WorkerHeap): DecodeOutput {
   const t0 = performance.now();
   const body = new Uint8Array(task.body, task.bodyOffset, task.bodyLength);
+  // An OTLP/JSON body whose decoding would not fit in this heap is refused as too large (not
+  // retried): decoded, it runs the worker out of memory (answered as retryable, so sent again and
+  // again), and V8 can abort the whole process when it cannot stop the worker in time.
+  if (task.format === 'json' && task.bodyLength * JSON_DECODE_CHARGE > OLD_SPACE_BYTES) {
+    const message = `decoding this ${(task.bodyLength / MiB).toFixed(1)} MiB OTLP/JSON request takes about ${Math.ceil((task.bodyLength * JSON_DECODE_CHARGE) / MiB)} MiB, more than a decode worker's heap (${Math.floor(OLD_SPACE_BYTES / MiB)} MiB); send smaller requests or OTLP/protobuf, or give the collector more memory`;
+    return { kind: 'too_large', message, seconds: (performance.now() - t0) / 1000, heap: heap() };
+  }
   try {
     const { accepted, rejected, errorMessage, chunks: encoded } = encoder.encode(task.signal, task.format, body);
     const chunks = encoded.map(ownBuffer);

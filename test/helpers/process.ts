@@ -21,8 +21,8 @@ export interface CollectorChild {
   exited: Promise<number | null>;
 }
 
-/** Spawns `node src/cli.ts` with these options on ephemeral loopback ports; resolves once it logged 'tracehouse started'. */
-export async function spawnCollector(flags: Record<string, string>, startTimeoutMs = 20_000): Promise<CollectorChild> {
+/** Spawns `node src/cli.ts` with these options on ephemeral loopback ports (and `nodeArgs` for node itself); resolves once it logged 'tracehouse started'. */
+export async function spawnCollector(flags: Record<string, string>, startTimeoutMs = 20_000, nodeArgs: string[] = []): Promise<CollectorChild> {
   const args = Object.entries({
     'receiver.grpc.enabled': 'false',
     'receiver.http.listen': '127.0.0.1:0',
@@ -31,7 +31,7 @@ export async function spawnCollector(flags: Record<string, string>, startTimeout
     'workers.threads': '1',
     ...flags,
   }).map(([k, v]) => `--${k}=${v}`);
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   // Never leave a collector behind, whatever fails.
   const reap = (): void => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -16,6 +16,19 @@ export interface DecodeLimits {
   maxStoreBytes?: number;
 }
 
+/**
+ * Bytes an OTLP/JSON request takes per byte of its body while it decodes: its text, JSON.parse's
+ * tree and the rows made from it take 7-10 times the body at the peak (`node bench/json-memory.ts`),
+ * against 1.1-1.2 times a protobuf body that is less than half as large for the same items (into
+ * memory or SQLite). Ingest charges it against the queue budget until the rows are queued: charged
+ * only its body, each decode worker could hold half a gigabyte for one 64 MiB JSON body, outside
+ * the budget that is to bound memory. So large JSON bodies wait their turn (503 and Retry-After
+ * while the queue holds others; one alone is still admitted, as reserve() does), and small ones,
+ * as browsers send, pass as before. A decode worker refuses a body whose charge is more than its
+ * heap's old generation (worker.ts): it would run the worker out of memory.
+ */
+export const JSON_DECODE_CHARGE = 8;
+
 export interface DecodeResult<T> {
   rows: T[];
   /** Items dropped by validation (OTLP partial success `rejected_spans` / `rejected_log_records`). */
