@@ -105,11 +105,7 @@ export function anyValueToString(v: AnyValue): string {
   if ('doubleValue' in v) return String(v.doubleValue);
   if ('bytesValue' in v) return v.bytesValue;
   if ('arrayValue' in v) return JSON.stringify(v.arrayValue.values.map(anyValueToJson));
-  if ('kvlistValue' in v) {
-    const o: Record<string, unknown> = {};
-    for (const kv of v.kvlistValue.values) o[kv.key] = anyValueToJson(kv.value);
-    return JSON.stringify(o);
-  }
+  if ('kvlistValue' in v) return JSON.stringify(kvlistObject(v.kvlistValue.values));
   return '';
 }
 
@@ -125,10 +121,16 @@ function anyValueToJson(v: AnyValue): unknown {
   if ('doubleValue' in v) return v.doubleValue;
   if ('bytesValue' in v) return v.bytesValue;
   if ('arrayValue' in v) return v.arrayValue.values.map(anyValueToJson);
-  if ('kvlistValue' in v) {
-    const o: Record<string, unknown> = {};
-    for (const kv of v.kvlistValue.values) o[kv.key] = anyValueToJson(kv.value);
-    return o;
-  }
+  if ('kvlistValue' in v) return kvlistObject(v.kvlistValue.values);
   return null;
+}
+
+/**
+ * A kvlist as a JSON object. Without a prototype, so a `__proto__` key is a key like any other
+ * (on a plain object its assignment sets the prototype and the entry vanished from the text).
+ */
+function kvlistObject(values: readonly KeyValue[]): Record<string, unknown> {
+  const o = Object.create(null) as Record<string, unknown>;
+  for (const kv of values) o[kv.key] = anyValueToJson(kv.value);
+  return o;
 }

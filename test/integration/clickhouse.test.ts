@@ -290,6 +290,20 @@ describe('clickhouse schema', () => {
     ]);
   });
 
+  it("renders a kvlist's __proto__ key into the exporter's string map as Go's encoding/json does, not dropped", async () => {
+    const inner: AnyValue = { kvlistValue: { values: [{ key: 'polluted', value: { boolValue: true } }] } };
+    const s = makeSpan({
+      attributes: [
+        { key: 'm', value: { kvlistValue: { values: [{ key: '__proto__', value: inner }, { key: 'a', value: { stringValue: 'x' } }] } } },
+        { key: 'n', value: { kvlistValue: { values: [{ key: '__proto__', value: { stringValue: 's' } }] } } },
+      ],
+    });
+    await writeSpans(b, [s]);
+    expect(await select(client, `SELECT SpanAttributes['m'], SpanAttributes['n'] FROM ${db}.otel_traces WHERE TraceId = {id:String}`, { id: s.traceId })).toEqual([
+      ['{"__proto__":{"polluted":true},"a":"x"}', '{"__proto__":"s"}'],
+    ]);
+  });
+
   it('generates cluster DDL the engine parses', async () => {
     const o = { database: 'otel', tracesTable: 'otel_traces', logsTable: 'otel_logs', ttlDays: 30, codec: 'ZSTD(1)', cluster: 'prod' };
     const statements = [...bootstrapStatements(o), ...migrations(o).flatMap((m) => m.statements)];
