@@ -453,6 +453,26 @@ describe('clickhouse migrations and lifecycle', () => {
     ]);
   });
 
+  it('creates the tables of other table names in a database already migrated for the default ones, and stores into them', async () => {
+    // The migrations table is per database, the tables per configuration (storage.clickhouse.tracesTable /
+    // logsTable renamed, or a second deployment's tables in the same database): the versions recorded
+    // for otel_traces left staging_traces uncreated, and every write failed (retryable) for ever.
+    const db = uniqueDatabase('names');
+    await backend([db]);
+    const names = { 'storage.clickhouse.tracesTable': 'staging_traces', 'storage.clickhouse.logsTable': 'staging_logs' };
+    const manual = createClickhouseBackend(clickhouseOptions(chdbConfig([db], { ...names, 'storage.clickhouse.autoMigrate': 'false' })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    backends.push(manual);
+    await expect(manual.start()).rejects.toThrow(/version 0, this build needs 5: run `tracehouse migrate`/);
+    const b = await backend([db], names);
+    const spans = makeTrace(2);
+    const log = makeLog();
+    await writeSpans(b, spans);
+    await writeLogs(b, [log]);
+    expect(canonical(await b.getTrace(TENANT, spans[0]!.traceId))).toEqual(canonical(spans));
+    expect(await b.searchLogs(TENANT, { traceId: log.traceId, limit: 10 })).toEqual([log]);
+    expect(await select(client, `SELECT count() FROM ${db}.otel_traces`)).toEqual([[0]]);
+  });
+
   it('refuses to start on an unmigrated database without autoMigrate, and starts once migrated', async () => {
     const db = uniqueDatabase('manual');
     const b = createClickhouseBackend(clickhouseOptions(chdbConfig([db], { 'storage.clickhouse.autoMigrate': 'false' })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });

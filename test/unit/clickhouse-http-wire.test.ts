@@ -20,6 +20,8 @@ const VERSIONS = migrations({ database: 'tel', tracesTable: 'otel_traces', logsT
   .map((m) => `[${m.version}]\n`)
   .join('');
 
+const TABLES = ['otel_traces', 'otel_traces_trace_id_ts', 'otel_traces_trace_id_ts_mv', 'otel_logs'].map((t) => `["${t}"]\n`).join('');
+
 interface Seen {
   query: string;
   body: Buffer;
@@ -44,6 +46,8 @@ describe('clickhouse over HTTP', () => {
         seen.push(s);
         // The migrations check: every schema version of this build is there.
         if (s.query.includes('SELECT DISTINCT Version')) return void res.end(VERSIONS);
+        // ... and the tables they made are there.
+        if (s.query.includes('FROM system.tables')) return void res.end(TABLES);
         // The insert columns' types, asked once before the first insert of a tenant other than the default.
         if (s.query.includes('FROM system.columns')) {
           return void res.end(TRACE_COLUMNS.map((c) => JSON.stringify([c, c === 'Timestamp' ? 'DateTime64(9)' : 'String'])).join('\n') + '\n');

@@ -7,14 +7,28 @@ import { bootstrapStatements, migrations, qualified, quoteString, tableNames, tt
 // Nested columns must be flattened (Events.Timestamp, …) the way the exporter's are.
 const DDL_SETTINGS = { flatten_nested: 1 } as const;
 
-/** Versions recorded as applied (empty when the migrations table does not exist yet). */
+/**
+ * Versions recorded as applied (empty when the migrations table does not exist yet). The record is
+ * per database, the tables per configuration: while any of this configuration's tables is missing
+ * (storage.clickhouse.tracesTable / logsTable renamed, or another deployment's tables in the same
+ * database), the versions recorded for other names do not count, and nothing is applied for these.
+ */
 export async function appliedVersions(client: ClickHouseClient, o: SchemaOptions): Promise<Set<number>> {
+  const n = tableNames(o);
   const rs = await client.query({
-    query: `SELECT DISTINCT Version FROM ${qualified(o, tableNames(o).migrations)}`,
+    query: `SELECT DISTINCT Version FROM ${qualified(o, n.migrations)}`,
     format: 'JSONCompactEachRow',
   });
-  const rows = await rs.json<[number | string]>();
-  return new Set(rows.map((r) => Number(r[0])));
+  const versions = new Set((await rs.json<[number | string]>()).map((r) => Number(r[0])));
+  if (versions.size === 0) return versions;
+  const tables = [n.tracesLocal, n.lookupLocal, n.lookupView, n.logsLocal, ...(o.cluster === '' ? [] : [n.traces, n.lookup, n.logs])];
+  const found = await client.query({
+    query: 'SELECT name FROM system.tables WHERE database = {db:String} AND has({names:Array(String)}, name)',
+    query_params: { db: o.database, names: tables },
+    format: 'JSONCompactEachRow',
+  });
+  const have = new Set((await found.json<[string]>()).map((r) => r[0]));
+  return tables.every((t) => have.has(t)) ? versions : new Set();
 }
 
 /** Creates the database and migrations table, then applies the missing versions in order; returns them. */
