@@ -309,8 +309,9 @@ describe('clickhouse schema', () => {
     const statements = [...bootstrapStatements(o), ...migrations(o).flatMap((m) => m.statements)];
     // Bootstrap 2, version 1: 4 tables + 3 Distributed, version 2: tenant column and index on 2
     // local tables, column on 2 Distributed, version 3: the lookup table's TTL, version 4: 4 columns
-    // on the local tables and on the Distributed ones.
-    expect(statements).toHaveLength(24);
+    // on the local tables and on the Distributed ones, version 6: 2 columns on the local spans table
+    // and on its Distributed one.
+    expect(statements).toHaveLength(28);
     for (const q of statements) {
       const [[formatted]] = (await select(client, 'SELECT formatQuery({q:String})', { q })) as [[string]];
       expect(formatted).toContain('ON CLUSTER prod');
@@ -438,6 +439,37 @@ describe('clickhouse writes and scans at the edges', () => {
   });
 });
 
+describe('clickhouse on span tables of older exporter releases', () => {
+  it('adds the ScopeName and ScopeVersion columns they lack, and writes and reads spans there', async () => {
+    // The exporter's span tables of 2023: no ScopeName / ScopeVersion (the scope went into
+    // SpanAttributes), Duration Int64, a lookup table of DateTime64 on plain MergeTree. Every insert
+    // names the scope columns, so every span batch failed (retryable) for ever.
+    const db = uniqueDatabase('exporter2023');
+    await client.command({ query: `CREATE DATABASE ${db}` });
+    const map = 'Map(LowCardinality(String), String)';
+    await client.command({
+      query: `CREATE TABLE ${db}.otel_traces (
+  Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)), TraceId String, SpanId String, ParentSpanId String, TraceState String,
+  SpanName LowCardinality(String), SpanKind LowCardinality(String), ServiceName LowCardinality(String),
+  ResourceAttributes ${map}, SpanAttributes ${map}, Duration Int64, StatusCode LowCardinality(String), StatusMessage String,
+  Events Nested (Timestamp DateTime64(9), Name LowCardinality(String), Attributes ${map}),
+  Links Nested (TraceId String, SpanId String, TraceState String, Attributes ${map})
+) ENGINE = MergeTree PARTITION BY toDate(Timestamp) ORDER BY (ServiceName, SpanName, toUnixTimestamp(Timestamp), TraceId)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
+      clickhouse_settings: { flatten_nested: 1 },
+    });
+    await client.command({ query: `CREATE TABLE ${db}.otel_traces_trace_id_ts (TraceId String, Start DateTime64(9), End DateTime64(9)) ENGINE = MergeTree ORDER BY (TraceId, toUnixTimestamp(Start))` });
+    await client.command({
+      query: `CREATE MATERIALIZED VIEW ${db}.otel_traces_trace_id_ts_mv TO ${db}.otel_traces_trace_id_ts AS SELECT TraceId, min(Timestamp) AS Start, max(Timestamp) AS End FROM ${db}.otel_traces WHERE TraceId != '' GROUP BY TraceId`,
+    });
+    const b = await backend([db]);
+    const spans = makeTrace(2);
+    await writeSpans(b, spans);
+    expect(canonical(await b.getTrace(TENANT, spans[0]!.traceId))).toEqual(canonical(spans));
+    expect(await select(client, `SELECT ScopeName, ScopeVersion FROM ${db}.otel_traces WHERE SpanId = {id:String}`, { id: spans[0]!.spanId })).toEqual([['test-scope', '1.2.3']]);
+  });
+});
+
 describe('clickhouse migrations and lifecycle', () => {
   it('records versions once, however often migrate runs', async () => {
     const db = uniqueDatabase('migrate');
@@ -450,6 +482,7 @@ describe('clickhouse migrations and lifecycle', () => {
       [3, "a trace's lookup row expires with its newest span"],
       [4, "Tracehouse's columns on tables the exporter made"],
       [5, 'deduplication window on tables the exporter made'],
+      [6, 'scope columns on span tables of older exporter releases'],
     ]);
   });
 
@@ -462,7 +495,7 @@ describe('clickhouse migrations and lifecycle', () => {
     const names = { 'storage.clickhouse.tracesTable': 'staging_traces', 'storage.clickhouse.logsTable': 'staging_logs' };
     const manual = createClickhouseBackend(clickhouseOptions(chdbConfig([db], { ...names, 'storage.clickhouse.autoMigrate': 'false' })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
     backends.push(manual);
-    await expect(manual.start()).rejects.toThrow(/version 0, this build needs 5: run `tracehouse migrate`/);
+    await expect(manual.start()).rejects.toThrow(/version 0, this build needs 6: run `tracehouse migrate`/);
     const b = await backend([db], names);
     const spans = makeTrace(2);
     const log = makeLog();
@@ -477,7 +510,7 @@ describe('clickhouse migrations and lifecycle', () => {
     const db = uniqueDatabase('manual');
     const b = createClickhouseBackend(clickhouseOptions(chdbConfig([db], { 'storage.clickhouse.autoMigrate': 'false' })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
     backends.push(b);
-    await expect(b.start()).rejects.toThrow(/version 0, this build needs 5: run `tracehouse migrate`/);
+    await expect(b.start()).rejects.toThrow(/version 0, this build needs 6: run `tracehouse migrate`/);
     await b.migrate!(); // the `tracehouse migrate` command: no start() needed
     await b.start();
     expect((await b.health()).ok).toBe(true);

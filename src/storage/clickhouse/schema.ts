@@ -343,12 +343,17 @@ export function migrations(o: SchemaOptions): Migration[] {
   // nothing there and a retried batch was stored twice (Replicated tables deduplicate anyway).
   const dedup = (table: string) => `ALTER TABLE ${qualified(o, table)} MODIFY SETTING non_replicated_deduplication_window = ${o.dedupWindow ?? DEFAULT_DEDUP_WINDOW}`;
   const v5 = o.cluster === '' ? [dedup(n.tracesLocal), dedup(n.logsLocal)] : [];
+  // Span tables of the exporter's 2023 releases have no ScopeName / ScopeVersion, which every
+  // insert names (version 4 missed them: a database it ran on may be stuck without them).
+  const scope = (traces: string, local: boolean) => [addCol(traces, local, 'ScopeName', 'String'), addCol(traces, local, 'ScopeVersion', 'String')];
+  const v6 = [...scope(n.tracesLocal, true), ...(o.cluster !== '' ? scope(n.traces, false) : [])];
   return [
     { version: 1, name: 'otel exporter tables with Tracehouse extras', statements: v1 },
     { version: 2, name: 'tenant of every span and log record', statements: v2 },
     { version: 3, name: "a trace's lookup row expires with its newest span", statements: v3 },
     { version: 4, name: "Tracehouse's columns on tables the exporter made", statements: v4 },
     { version: 5, name: 'deduplication window on tables the exporter made', statements: v5 },
+    { version: 6, name: 'scope columns on span tables of older exporter releases', statements: v6 },
   ];
 }
 
