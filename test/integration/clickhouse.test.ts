@@ -10,10 +10,10 @@ import type { AnyValue, KeyValue, LogRow, SpanRow } from '../../src/model/rows.t
 import type { StorageBackend } from '../../src/storage/backend.ts';
 import { shardOf } from '../../src/storage/clickhouse/encoder.ts';
 import { createClickhouseBackend } from '../../src/storage/clickhouse/index.ts';
-import { bootstrapStatements, migrations } from '../../src/storage/clickhouse/schema.ts';
+import { bootstrapStatements, COLUMN_TYPES, LOG_COLUMNS, migrations, TRACE_COLUMNS } from '../../src/storage/clickhouse/schema.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { chdbBackend, chdbClient, chdbConfig, removeChdbDir, select, uniqueDatabase } from '../helpers/clickhouse.ts';
-import { canonical, hex, makeLog, makeSpan, makeTrace, writeLogs, writeSpans } from '../helpers/rows.ts';
+import { canonical, hex, makeLog, makeSpan, makeTrace, writeLogs, writeLogsAs, writeSpans } from '../helpers/rows.ts';
 import { clickhouseOptions } from '../../src/storage/index.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
@@ -244,6 +244,12 @@ describe('clickhouse schema', () => {
       'idx_tenant set(256)',
       'idx_trace_id bloom_filter(0.001)',
     ]);
+    // The encoder's RowBinary types are the tables' own: inserts go in as they are, not converted.
+    for (const [table, ours] of [['otel_traces', COLUMN_TYPES.traces], ['otel_logs', COLUMN_TYPES.logs]] as const) {
+      const got = new Map((await select(client, 'SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String}', { db, t: table })).map((r) => [r[0] as string, r[1] as string]));
+      expect(Object.keys(ours).sort()).toEqual([...(table === 'otel_traces' ? TRACE_COLUMNS : LOG_COLUMNS)].sort());
+      for (const [c, type] of Object.entries(ours)) expect([c, got.get(c)]).toEqual([c, type]);
+    }
     // Rows written before the tenant column existed read as the default tenant's (the column DEFAULT).
     const [[fallback]] = (await select(client, 'SELECT default_expression FROM system.columns WHERE database = {db:String} AND table = {t:String} AND name = {c:String}', { db, t: 'otel_logs', c: 'TenantId' })) as [[string]];
     expect(fallback).toBe("'default'");
@@ -439,7 +445,7 @@ describe('clickhouse writes and scans at the edges', () => {
   });
 });
 
-describe('clickhouse on span tables of older exporter releases', () => {
+describe('clickhouse on tables of older exporter releases', () => {
   it('adds the ScopeName and ScopeVersion columns they lack, and writes and reads spans there', async () => {
     // The exporter's span tables of 2023: no ScopeName / ScopeVersion (the scope went into
     // SpanAttributes), Duration Int64, a lookup table of DateTime64 on plain MergeTree. Every insert
@@ -467,6 +473,34 @@ SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
     await writeSpans(b, spans);
     expect(canonical(await b.getTrace(TENANT, spans[0]!.traceId))).toEqual(canonical(spans));
     expect(await select(client, `SELECT ScopeName, ScopeVersion FROM ${db}.otel_traces WHERE SpanId = {id:String}`, { id: spans[0]!.spanId })).toEqual([['test-scope', '1.2.3']]);
+  });
+
+  it('writes log records into their TraceFlags UInt32 / SeverityNumber Int32 columns, converted, not misread and dropped', async () => {
+    // The exporter's log tables of 2023 (and many copies of its DDL): TraceFlags UInt32,
+    // SeverityNumber Int32, no TimestampTime. The encoder's RowBinary has UInt8 there, which the
+    // server read with the table's types: 'Cannot read all data', a permanent failure, so every
+    // log batch was dropped.
+    const db = uniqueDatabase('exporterlogs2023');
+    await client.command({ query: `CREATE DATABASE ${db}` });
+    const map = 'Map(LowCardinality(String), String)';
+    await client.command({
+      query: `CREATE TABLE ${db}.otel_logs (
+  Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)), TraceId String, SpanId String, TraceFlags UInt32, SeverityText LowCardinality(String),
+  SeverityNumber Int32, ServiceName LowCardinality(String), Body String, ResourceSchemaUrl String, ResourceAttributes ${map},
+  ScopeSchemaUrl String, ScopeName String, ScopeVersion String, ScopeAttributes ${map}, LogAttributes ${map}
+) ENGINE = MergeTree PARTITION BY toDate(Timestamp) ORDER BY (ServiceName, SeverityText, toUnixTimestamp(Timestamp), TraceId)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
+    });
+    const b = await backend([db]);
+    const log = makeLog({ severityNumber: 17, severityText: 'ERROR' });
+    const other = makeLog({ severityNumber: 21 });
+    await writeLogs(b, [log]);
+    await writeLogsAs(b, 'acme', [other]);
+    expect(await b.searchLogs(TENANT, { traceId: log.traceId, limit: 10 })).toEqual([log]);
+    expect(await b.searchLogs('acme', { traceId: other.traceId, limit: 10 })).toEqual([other]);
+    expect(await select(client, `SELECT TraceFlags, SeverityNumber, Body FROM ${db}.otel_logs WHERE TraceId = {id:String}`, { id: log.traceId })).toEqual([
+      [1, 17, '{"msg":"hello","n":9007199254740993}'],
+    ]);
   });
 });
 

@@ -13,7 +13,7 @@ import { createClickhouseBackend } from '../../src/storage/clickhouse/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { clickhouseOptions } from '../../src/storage/index.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
-import { migrations, TRACE_COLUMNS } from '../../src/storage/clickhouse/schema.ts';
+import { COLUMN_TYPES, migrations } from '../../src/storage/clickhouse/schema.ts';
 
 /** Every migration's version, one JSON row each, as the server answers the migrations check. */
 const VERSIONS = migrations({ database: 'tel', tracesTable: 'otel_traces', logsTable: 'otel_logs', ttlDays: 0, codec: 'ZSTD(1)', cluster: '' })
@@ -33,6 +33,8 @@ describe('clickhouse over HTTP', () => {
   let url: string;
   const seen: Seen[] = [];
   let answer: (req: Seen, res: ServerResponse) => void = (_r, res) => res.end();
+  /** Log columns whose type the server's table has other than the encoder's. */
+  let logTypes: Record<string, string> = {};
 
   beforeAll(async () => {
     server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -48,9 +50,11 @@ describe('clickhouse over HTTP', () => {
         if (s.query.includes('SELECT DISTINCT Version')) return void res.end(VERSIONS);
         // ... and the tables they made are there.
         if (s.query.includes('FROM system.tables')) return void res.end(TABLES);
-        // The insert columns' types, asked once before the first insert of a tenant other than the default.
+        // The insert columns' types, asked once per shard and signal before the first insert: the table's
+        // are the encoder's (the tables Tracehouse makes).
         if (s.query.includes('FROM system.columns')) {
-          return void res.end(TRACE_COLUMNS.map((c) => JSON.stringify([c, c === 'Timestamp' ? 'DateTime64(9)' : 'String'])).join('\n') + '\n');
+          const types = u.searchParams.get('param_table') === 'otel_logs' ? { ...COLUMN_TYPES.logs, ...logTypes } : COLUMN_TYPES.traces;
+          return void res.end(Object.entries(types).map((e) => JSON.stringify(e)).join('\n') + '\n');
         }
         answer(s, res);
       });
@@ -83,7 +87,7 @@ describe('clickhouse over HTTP', () => {
     const chunks = [Uint8Array.from([1, 2, 3]), Uint8Array.from([4, 5]), Uint8Array.from([0, 255])];
     const batchId = randomUUID();
     expect(await b.write({ signal: 'traces', partition: 0, tenant: TENANT, rows: 3, bytes: 7, chunks, batchId })).toEqual({ kind: 'success' });
-    const [w] = seen;
+    const [w] = seen.filter((x) => x.query.startsWith('INSERT'));
     expect(w!.body).toEqual(Buffer.from([1, 2, 3, 4, 5, 0, 255]));
     expect(w!.query).toMatch(/^INSERT INTO `tel`\.`otel_traces` \(`Timestamp`, `TraceId`, .*`Events\.Timestamp`.*`TracehouseExtra`\) SETTINGS /);
     expect(w!.query).toContain(`insert_deduplication_token = '${batchId}', insert_deduplicate = 1, max_partitions_per_insert_block = 0, async_insert = 0 FORMAT RowBinary`);
@@ -107,12 +111,30 @@ describe('clickhouse over HTTP', () => {
     await b.shutdown();
   });
 
+  it("converts rows for a table of other column types on the server (SELECT * FROM input() with the encoder's types)", async () => {
+    // The exporter's earlier log tables: TraceFlags UInt32, SeverityNumber Int32.
+    logTypes = { TraceFlags: 'UInt32', SeverityNumber: 'Int32' };
+    try {
+      const b = await start();
+      seen.length = 0;
+      const batch = { signal: 'logs' as const, partition: 0, tenant: TENANT, rows: 1, bytes: 2, chunks: [Uint8Array.from([7, 8])] };
+      expect(await b.write({ ...batch, batchId: randomUUID() })).toEqual({ kind: 'success' });
+      const [w] = seen.filter((x) => x.query.startsWith('INSERT'));
+      expect(w!.query).toMatch(/^INSERT INTO `tel`\.`otel_logs` \(`Timestamp`, .*`TracehouseExtra`\) SETTINGS .* SELECT \* FROM input\('`Timestamp` DateTime64\(9\), .*`TraceFlags` UInt8, .*`SeverityNumber` UInt8, .*'\) FORMAT RowBinary$/);
+      expect(w!.body).toEqual(Buffer.from([7, 8]));
+      await b.shutdown();
+    } finally {
+      logTypes = {};
+    }
+  });
+
   it('asks for async inserts only together with waiting for them', async () => {
     const b = await start({ 'storage.clickhouse.asyncInsert': 'true' });
     seen.length = 0;
     await b.write({ signal: 'logs', partition: 0, tenant: TENANT, rows: 1, bytes: 1, chunks: [Uint8Array.from([9])], batchId: "it's" });
-    expect(seen[0]!.query).toMatch(/^INSERT INTO `tel`\.`otel_logs` \(/);
-    expect(seen[0]!.query).toContain("insert_deduplication_token = 'it\\'s', insert_deduplicate = 1, max_partitions_per_insert_block = 0, async_insert = 1, wait_for_async_insert = 1, async_insert_deduplicate = 1 FORMAT RowBinary");
+    const [w] = seen.filter((x) => x.query.startsWith('INSERT'));
+    expect(w!.query).toMatch(/^INSERT INTO `tel`\.`otel_logs` \(/);
+    expect(w!.query).toContain("insert_deduplication_token = 'it\\'s', insert_deduplicate = 1, max_partitions_per_insert_block = 0, async_insert = 1, wait_for_async_insert = 1, async_insert_deduplicate = 1 FORMAT RowBinary");
     await b.shutdown();
   });
 

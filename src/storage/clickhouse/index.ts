@@ -14,7 +14,7 @@ import { appliedVersions, applyTtl, runMigrations } from './migrate.ts';
 import { dependenciesOnShard, operationsOnShard, servicesOnShard } from './listings.ts';
 import { getTraceOnShard, matchingTracesOnShard, mergeSummaries, readTraceOnShard, searchLogsOnShard, summariesOnShard, type ShardSummary } from './reads.ts';
 import { scanLogs, scanSpans } from './scan.ts';
-import { LOG_COLUMNS, TENANT_COLUMN, TRACE_COLUMNS, latestVersion, qualified, quoteIdent, quoteString, tableNames, validateSchemaOptions, type SchemaOptions } from './schema.ts';
+import { COLUMN_TYPES, LOG_COLUMNS, TENANT_COLUMN, TRACE_COLUMNS, latestVersion, qualified, quoteIdent, quoteString, sameRowBinary, tableNames, validateSchemaOptions, type SchemaOptions } from './schema.ts';
 import { connectShard, type Shard } from './shard.ts';
 import { statsOnShard } from './stats.ts';
 
@@ -84,6 +84,14 @@ export function createClickhouseBackend(options: ClickhouseOptions, deps: Backen
   return new ClickhouseBackend(clickhouseSettings(options), deps);
 }
 
+/** How a shard's table takes the encoder's RowBinary rows (see ClickhouseBackend.#layout). */
+interface InsertLayout {
+  /** The insert columns with the encoder's types. */
+  structure: string;
+  /** The table's columns have those types. */
+  same: boolean;
+}
+
 interface ShardState {
   shard: Shard;
   /** This shard's schema options (its own database). */
@@ -102,8 +110,8 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
   #started = false;
   #closed = false;
   readonly #insertTargets: (schema: SchemaOptions) => Record<Signal, string>;
-  /** RowBinary structure of each shard's insert columns, by "partition/signal", read once from system.columns. */
-  readonly #structures = new Map<string, Promise<string>>();
+  /** How each shard's table takes the encoder's rows, by "partition/signal", read once from system.columns. */
+  readonly #layouts = new Map<string, Promise<InsertLayout>>();
 
   constructor(s: ClickhouseSettings, deps: BackendDeps) {
     this.#s = s;
@@ -199,10 +207,15 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     }
   }
 
-  /** The names and types of a signal's insert columns on a shard, as input()/file() want them. */
-  #structure(partition: number, s: ShardState, signal: Signal): Promise<string> {
+  /**
+   * The encoder's columns with their RowBinary types, as input()/file() want them, and whether the
+   * shard's table has those types (then the rows go in as they are). A table the exporter made in an
+   * earlier release has other types for some (TraceFlags UInt32, SeverityNumber Int32): its rows are
+   * read with the encoder's types and converted by the server, not misread with the table's.
+   */
+  #layout(partition: number, s: ShardState, signal: Signal): Promise<InsertLayout> {
     const key = `${partition}/${signal}`;
-    let p = this.#structures.get(key);
+    let p = this.#layouts.get(key);
     if (!p) {
       p = (async () => {
         const n = tableNames(s.schema);
@@ -212,17 +225,21 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
           format: 'JSONCompactEachRow',
         });
         const types = new Map((await rs.json<[string, string]>()).map(([name, type]) => [name, type]));
-        return (signal === 'traces' ? TRACE_COLUMNS : LOG_COLUMNS)
+        let same = true;
+        const ours: Record<string, string> = COLUMN_TYPES[signal];
+        const structure = (signal === 'traces' ? TRACE_COLUMNS : LOG_COLUMNS)
           .map((c) => {
             const t = types.get(c);
             if (t === undefined) throw new Error(`ClickHouse table ${n[signal === 'traces' ? 'traces' : 'logs']} has no column ${c}`);
-            return `${quoteIdent(c)} ${t}`;
+            if (!sameRowBinary(t, ours[c]!)) same = false;
+            return `${quoteIdent(c)} ${ours[c]}`;
           })
           .join(', ');
+        return { structure, same };
       })();
       // A failed lookup (the server unreachable) is tried again with the next batch.
-      p.catch(() => this.#structures.delete(key));
-      this.#structures.set(key, p);
+      p.catch(() => this.#layouts.delete(key));
+      this.#layouts.set(key, p);
     }
     return p;
   }
@@ -250,13 +267,16 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
       ...(this.#s.schema.cluster !== '' ? ['insert_distributed_sync = 1'] : []),
     ];
     try {
-      // The default tenant is the column's DEFAULT, so its inserts stay plain RowBinary; another
-      // tenant's rows are read through input()/file() with the tenant appended to each row.
-      if (batch.tenant === DEFAULT_TENANT) await s.shard.insertRowBinary(this.#insertTargets(s.schema)[batch.signal], settings, batch.chunks);
+      // The default tenant is the column's DEFAULT, so its inserts stay plain RowBinary where the
+      // table has the encoder's types; another tenant's rows (or rows for a table of other types)
+      // are read through input()/file() with the tenant appended to each row.
+      const layout = await this.#layout(batch.partition, s, batch.signal);
+      const target = this.#insertTargets(s.schema)[batch.signal];
+      if (batch.tenant === DEFAULT_TENANT && layout.same) await s.shard.insertRowBinary(target, settings, batch.chunks);
+      else if (batch.tenant === DEFAULT_TENANT) await s.shard.insertRowBinary(target, settings, batch.chunks, { structure: layout.structure, values: '' });
       else {
-        const structure = await this.#structure(batch.partition, s, batch.signal);
-        const target = this.#insertTargets(s.schema)[batch.signal].replace(/\)$/, `, ${quoteIdent(TENANT_COLUMN)})`);
-        await s.shard.insertRowBinary(target, settings, batch.chunks, { structure, values: quoteString(batch.tenant) });
+        const withTenant = target.replace(/\)$/, `, ${quoteIdent(TENANT_COLUMN)})`);
+        await s.shard.insertRowBinary(withTenant, settings, batch.chunks, { structure: layout.structure, values: quoteString(batch.tenant) });
       }
       return { kind: 'success' };
     } catch (err) {

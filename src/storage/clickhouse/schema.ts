@@ -79,6 +79,68 @@ export const LOG_COLUMNS = [
   'TracehouseExtra',
 ] as const;
 
+const ATTR_MAP = 'Map(LowCardinality(String), String)';
+
+/** The type of each insert column as the encoder writes it (its RowBinary layout), as in the DDL below. */
+const SHARED_TYPES = {
+  Timestamp: 'DateTime64(9)',
+  TraceId: 'String',
+  SpanId: 'String',
+  ServiceName: 'LowCardinality(String)',
+  ResourceAttributes: ATTR_MAP,
+  ScopeName: 'String',
+  TracehouseExtra: 'String',
+} as const;
+
+export const COLUMN_TYPES: {
+  traces: Record<(typeof TRACE_COLUMNS)[number], string>;
+  logs: Record<(typeof LOG_COLUMNS)[number], string>;
+} = {
+  traces: {
+    ...SHARED_TYPES,
+    ParentSpanId: 'String',
+    TraceState: 'String',
+    SpanName: 'LowCardinality(String)',
+    SpanKind: 'LowCardinality(String)',
+    ScopeVersion: 'String',
+    SpanAttributes: ATTR_MAP,
+    Duration: 'UInt64',
+    StatusCode: 'LowCardinality(String)',
+    StatusMessage: 'String',
+    'Events.Timestamp': 'Array(DateTime64(9))',
+    'Events.Name': 'Array(LowCardinality(String))',
+    'Events.Attributes': `Array(${ATTR_MAP})`,
+    'Links.TraceId': 'Array(String)',
+    'Links.SpanId': 'Array(String)',
+    'Links.TraceState': 'Array(String)',
+    'Links.Attributes': `Array(${ATTR_MAP})`,
+  },
+  logs: {
+    ...SHARED_TYPES,
+    TraceFlags: 'UInt8',
+    SeverityText: 'LowCardinality(String)',
+    SeverityNumber: 'UInt8',
+    Body: 'String',
+    ResourceSchemaUrl: 'LowCardinality(String)',
+    ScopeSchemaUrl: 'LowCardinality(String)',
+    ScopeVersion: 'LowCardinality(String)',
+    ScopeAttributes: ATTR_MAP,
+    LogAttributes: ATTR_MAP,
+    EventName: 'String',
+    ObservedTimestamp: 'DateTime64(9)',
+  },
+};
+
+/**
+ * Whether a column of this type reads the encoder's RowBinary of that type as it is: the same type
+ * up to LowCardinality (same bytes) and a DateTime64(9)'s time zone. Tables the exporter made in
+ * its earlier releases differ (logs: TraceFlags UInt32, SeverityNumber Int32).
+ */
+export function sameRowBinary(tableType: string, ours: string): boolean {
+  const norm = (t: string) => t.replace(/LowCardinality\(([^()]*)\)/g, '$1').replace(/DateTime64\(9, '[^']*'\)/g, 'DateTime64(9)').replace(/\s+/g, '');
+  return norm(tableType) === norm(ours);
+}
+
 export const MIGRATIONS_TABLE = 'tracehouse_migrations';
 /** The tenant column (migration 2); rows stored before it, and the default tenant's, hold DEFAULT_TENANT. */
 export const TENANT_COLUMN = 'TenantId';

@@ -37,7 +37,7 @@ export interface Shard {
 export interface ExtraColumns {
   /** Names and types of the RowBinary data's columns, e.g. "`Timestamp` DateTime64(9), …". */
   structure: string;
-  /** SQL literals of the extra columns, e.g. "'acme'". */
+  /** SQL literals of the extra columns, e.g. "'acme'"; '' for none (the data converted to the table's types only). */
   values: string;
 }
 
@@ -48,6 +48,11 @@ export async function connectShard(endpoint: Endpoint, options: ShardOptions): P
 
 function settingsClause(settings: readonly string[]): string {
   return settings.length === 0 ? '' : ` SETTINGS ${settings.join(', ')}`;
+}
+
+/** The select list of an insert through input() / file(): the data's columns, then the extra values. */
+function selectList(extra: ExtraColumns): string {
+  return extra.values === '' ? '*' : `*, ${extra.values}`;
 }
 
 function connectHttp(endpoint: HttpEndpoint, options: ShardOptions): Shard {
@@ -67,7 +72,7 @@ function connectHttp(endpoint: HttpEndpoint, options: ShardOptions): Shard {
     endpoint,
     client,
     async insertRowBinary(target, settings, chunks, extra) {
-      const source = extra ? ` SELECT *, ${extra.values} FROM input(${quoteString(extra.structure)})` : '';
+      const source = extra ? ` SELECT ${selectList(extra)} FROM input(${quoteString(extra.structure)})` : '';
       // The chunks are streamed as the request body as they are: no concatenation.
       const res = await client.exec({
         query: `INSERT INTO ${target}${settingsClause(settings)}${source} FORMAT RowBinary`,
@@ -138,7 +143,7 @@ async function connectChdb(endpoint: ChdbEndpoint, options: ShardOptions): Promi
         }
         await client.command({
           query: extra
-            ? `INSERT INTO ${target}${settingsClause(settings)} SELECT *, ${extra.values} FROM file(${quoteString(file)}, 'RowBinary', ${quoteString(extra.structure)})`
+            ? `INSERT INTO ${target}${settingsClause(settings)} SELECT ${selectList(extra)} FROM file(${quoteString(file)}, 'RowBinary', ${quoteString(extra.structure)})`
             : `INSERT INTO ${target} FROM INFILE ${quoteString(file)}${settingsClause(settings)} FORMAT RowBinary`,
         });
       } finally {
