@@ -173,7 +173,13 @@ export class QueryServer {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(routedTarget(req.url ?? '/'), 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(routedTarget(req.url ?? '/'), 'http://localhost');
+    } catch {
+      // An absolute-form target that is no URL (`GET http://[bad/…`): the client's fault.
+      throw new BadParameter(`request target ${JSON.stringify(req.url)} is not a valid URL`);
+    }
     const path = url.pathname;
     // The UI's page shell and assets hold no data and stay open, so a browser can load them
     // before it has a token; every data call (/api/, /v1/) needs a read token.

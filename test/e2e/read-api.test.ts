@@ -1,5 +1,6 @@
 // The read API and the operations endpoints as a user calls them.
 import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, getJson, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
 import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
@@ -82,6 +83,22 @@ describe('read API and operations endpoints', () => {
     const r = await getJson(c.queryUrl, path);
     expect(r.status).toBe(400);
     expect(r.body.error.startsWith(param + ':')).toBe(true);
+  });
+
+  it('answers a request target that is no URL with 400, not as a store failure', async () => {
+    // Absolute-form targets (a proxy's), malformed: new URL threw, which read as 503 "storage unavailable".
+    for (const target of ['http://[bad/v1/traces', 'http://a:b@/api/services']) {
+      const { port } = new URL(c.queryUrl);
+      const status = await new Promise<number | undefined>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path: target }, (res) => {
+          res.resume();
+          resolve(res.statusCode);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(status, target).toBe(400);
+    }
   });
 
   it('answers unknown paths with 404 and other methods with 405', async () => {
