@@ -46,7 +46,7 @@ function schemaFor(o: OptionDef): z.ZodType {
     case 'bool':
       return z.preprocess((v) => {
         if (typeof v !== 'string') return v;
-        const s = v.toLowerCase();
+        const s = v.trim().toLowerCase();
         return s === 'true' || s === '1' ? true : s === 'false' || s === '0' ? false : v;
       }, z.boolean());
     case 'list':
@@ -58,8 +58,12 @@ function schemaFor(o: OptionDef): z.ZodType {
       const e = z.enum(t.values as [string, ...string[]]);
       // A listener's tls.minVersion reads empty as inherit, as an empty certFile does (README:
       // "empty or inherit means the global value").
+      // Spaces around a value are dropped, as numbers' are (a Secret's value ending in a newline).
       const empty = t.empty;
-      return empty === undefined ? e : z.preprocess((v) => (v === '' ? empty : v), e);
+      return z.preprocess((v) => {
+        const s = typeof v === 'string' ? v.trim() : v;
+        return s === '' && empty !== undefined ? empty : s;
+      }, e);
     }
     case 'listen':
       return z

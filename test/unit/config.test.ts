@@ -47,6 +47,15 @@ describe('configuration', () => {
     expect(c['storage.clickhouse.urls']).toEqual(['http://a:8123', 'http://b:8123']);
   });
 
+  it('reads booleans and choices with spaces around them, as it reads numbers (a Secret value ending in a newline)', () => {
+    const c = loadConfig({ env: { TRACEHOUSE_QUERY_ENABLED: 'false\n', TRACEHOUSE_STORAGE_BACKEND: ' memory\n', TRACEHOUSE_WRITER_MAX_BATCH_ROWS: '500\n' } });
+    expect(c['query.enabled']).toBe(false);
+    expect(c['storage.backend']).toBe('memory');
+    expect(c['writer.maxBatchRows']).toBe(500);
+    // An empty choice that means "inherit" still does.
+    expect(loadConfig({ flags: { 'query.tls.minVersion': ' ' } })['query.tls.minVersion']).toBe('inherit');
+  });
+
   it.each([
     [{ 'writer.maxBatchRows': '0' }, 'writer.maxBatchRows = "0"'],
     [{ 'writer.maxBatchRows': '1.5' }, 'writer.maxBatchRows = "1.5"'],
