@@ -62,6 +62,8 @@ export function encodingOf(contentEncoding: string | undefined): BodyEncoding | 
 /** A matcher for Origin headers: exact origins, '*' for any, or patterns such as https://*.example.com. */
 export function originMatcher(allowed: readonly string[]): (origin: string) => boolean {
   if (allowed.includes('*')) return () => true;
+  // An Origin header never ends in '/', and an origin copied from the address bar often does.
+  allowed = allowed.map((a) => a.replace(/\/+$/, ''));
   const exact = new Set(allowed.filter((a) => !a.includes('*')).map((a) => a.toLowerCase()));
   const patterns = allowed
     .filter((a) => a.includes('*'))

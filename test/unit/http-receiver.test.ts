@@ -44,6 +44,12 @@ describe('originMatcher', () => {
     expect(m('http://app.example.com')).toBe(false);
     expect(m('https://app.example.com.evil.net')).toBe(false);
   });
+  it('takes an origin written with a trailing slash as the origin (the Origin header has none)', () => {
+    const m = originMatcher(['https://app.example.com/', 'https://*.example.org/']);
+    expect(m('https://app.example.com')).toBe(true);
+    expect(m('https://ui.example.org')).toBe(true);
+    expect(m('https://evil.net')).toBe(false);
+  });
   it('matches wildcard subdomains without crossing into paths or other hosts', () => {
     const m = originMatcher(['https://*.example.org']);
     expect(m('https://ui.example.org')).toBe(true);
