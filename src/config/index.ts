@@ -226,6 +226,7 @@ export function helpText(): string {
   const lines = [
     'Usage: tracehouse [start|migrate] [--config file.yaml] [--key=value ...]',
     '',
+    'The YAML file is --config, else the file TRACEHOUSE_CONFIG names.',
     'Precedence: flags > TRACEHOUSE_* environment > YAML file > defaults. Byte sizes (…Bytes) accept KiB/MiB/GiB.',
     '',
     'Options:',

@@ -123,6 +123,8 @@ describe('configuration', () => {
       expect(help).toContain(`--${o.key}=`);
       expect(help).toContain(envName(o.key));
     }
+    // README's other way to name the file.
+    expect(help).toContain('TRACEHOUSE_CONFIG');
   });
 
   it('parses the command line', () => {
