@@ -204,6 +204,22 @@ describe('helm chart', () => {
     expect(template(['--set', 'config.shutdown.timeoutMs=120000']).stdout).toMatch(/terminationGracePeriodSeconds: 1[2-9]\d/);
   });
 
+  it('refuses an embedded store outside the data volume, which a replaced pod would lose', () => {
+    for (const [key, args] of [
+      ['storage.sqlite.path', ['--set', 'config.storage.sqlite.path=/tmp/tracehouse.db']],
+      ['storage.sqlite.path', ['--set', 'config.storage.sqlite.path=./data/../tracehouse.db']],
+      ['storage.clickhouse.urls', ['-f', join(CHART, 'ci/chdb-values.yaml'), '--set', 'config.storage.clickhouse.urls=chdb:///var/lib/ch?database=a']],
+    ] as const) {
+      const r = template([...args]);
+      expect(r.status, args.join(' ')).not.toBe(0);
+      expect(r.stderr, args.join(' ')).toContain(`config.${key}`);
+      expect(r.stderr, args.join(' ')).toContain('outside /app/data');
+    }
+    for (const args of [[], ['--set', 'config.storage.sqlite.path=data/sub/t.db'], ['-f', join(CHART, 'ci/chdb-values.yaml'), '--set', 'config.storage.clickhouse.urls=chdb://./data/ch?database=a']]) {
+      expect(template(args).status, args.join(' ')).toBe(0);
+    }
+  });
+
   it('leaves out the read API port when query.enabled is off in any spelling the collector reads', () => {
     for (const off of ['false', 'FALSE', '0']) {
       const rendered = template(['--set-string', `config.query.enabled=${off}`]);

@@ -171,6 +171,27 @@ in the dict given last:
 {{- end }}
 {{- if eq (include "tracehouse.embedded" .) "true" }}
 {{- $what := ternary "sqlite" "clickhouse on chdb:// (the in-process engine)" (eq $backend "sqlite") }}
+{{- /* The data volume is /app/data (the image's working directory is /app): a store elsewhere lives in the container and goes with it. */}}
+{{- $paths := list }}
+{{- if eq $backend "sqlite" }}
+{{- $p := dict }}{{- include "tracehouse.cfg" (list . "storage.sqlite.path" "./data/tracehouse.db" $p) }}
+{{- if not (hasPrefix "file:" (toString $p.value)) }}{{ $paths = append $paths (list "storage.sqlite.path" (toString $p.value)) }}{{ end }}
+{{- else }}
+{{- $u := dict }}{{- include "tracehouse.cfg" (list . "storage.clickhouse.urls" (list) $u) }}
+{{- $urls := $u.value }}
+{{- if kindIs "string" $urls }}{{ $urls = splitList "," $urls }}{{ end }}
+{{- range $urls }}
+{{- $url := trim (toString .) }}
+{{- if hasPrefix "chdb://" $url }}{{ $paths = append $paths (list "storage.clickhouse.urls" (regexReplaceAll "\\?.*$" (trimPrefix "chdb://" $url) "")) }}{{ end }}
+{{- end }}
+{{- end }}
+{{- range $paths }}
+{{- $path := index . 1 }}
+{{- $abs := clean (ternary $path (printf "/app/%s" $path) (hasPrefix "/" $path)) }}
+{{- if not (hasPrefix "/app/data/" $abs) }}
+{{- fail (printf "config.%s: %q is outside /app/data, the data volume: the store would live in the container and be lost with the pod. Keep it under ./data/ (or /app/data/)" (index . 0) $path) }}
+{{- end }}
+{{- end }}
 {{- if gt (int64 .Values.replicaCount) 1 }}
 {{- fail (printf "replicaCount=%d with %s: the store is a single-writer file inside the pod, so run one replica. To scale out, set config.storage.backend to postgres or clickhouse (http:// URLs)" (int64 .Values.replicaCount) $what) }}
 {{- end }}
