@@ -234,7 +234,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
     try {
       await sink.start();
       try {
-        const r = await copyStore(source, sink, { ...filters, checkpoint, quiet, source: sourceId(config) });
+        const r = await copyStore(source, sink, { ...filters, checkpoint, quiet, source: sourceId(config), target: sourceId(targetConfig) });
         return r.problems > 0 || r.stopped ? 1 : 0;
       } finally {
         await sink.shutdown();

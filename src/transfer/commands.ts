@@ -273,13 +273,15 @@ export async function importFiles(sink: TransferSink, o: ImportOptions): Promise
 interface Checkpoint {
   version: 1;
   /** Which source store (a hash of its settings: cursors mean nothing in another store). */
-  filters: { source: string; tenant?: string; signals: Signal[]; service?: string; start?: string; end?: string };
+  filters: { source: string; target?: string; tenant?: string; signals: Signal[]; service?: string; start?: string; end?: string };
   cursors: Partial<Record<Signal, string>>;
 }
 
-function checkpointFilters(f: TransferFilters & { source: string }): Checkpoint['filters'] {
+function checkpointFilters(f: TransferFilters & { source: string; target?: string }): Checkpoint['filters'] {
   return {
     source: f.source,
+    // The rows before the cursors are in this target: another one has none of them.
+    ...(f.target === undefined ? {} : { target: f.target }),
     // Cursors are of one tenant's rows; the default tenant's checkpoints read as before tenants.
     ...(f.tenant === DEFAULT_TENANT ? {} : { tenant: f.tenant }),
     signals: [...f.signals],
@@ -299,7 +301,13 @@ function readCheckpoint(path: string, f: CopyOptions): Checkpoint['cursors'] {
     throw err;
   }
   const cp = JSON.parse(text) as Checkpoint;
-  if (JSON.stringify(cp.filters) !== JSON.stringify(checkpointFilters(f))) {
+  const own = checkpointFilters(f);
+  // A checkpoint written before the target counted names none: it is taken as this target's.
+  if (cp.filters?.target === undefined) delete own.target;
+  else if (own.target !== undefined && cp.filters.target !== own.target) {
+    throw new Error(`checkpoint ${path} belongs to a copy into another target store; remove it or use --checkpoint with another file (a checkpoint per target)`);
+  }
+  if (JSON.stringify(cp.filters) !== JSON.stringify(own)) {
     throw new Error(`checkpoint ${path} belongs to a copy from another source or with other filters (${JSON.stringify(cp.filters)}); remove it or use --checkpoint with another file`);
   }
   return cp.cursors;
@@ -316,6 +324,8 @@ export interface CopyOptions extends TransferFilters {
   checkpoint: string;
   /** Identifies the source store in the checkpoint (not secret: a hash of its settings). */
   source: string;
+  /** Identifies the target store in the checkpoint, as source does. */
+  target?: string;
   quiet: boolean;
   pageRows?: number;
   /** Pages sent between checkpoints (each checkpoint waits for everything before it to be stored). */

@@ -61,7 +61,7 @@ describe('tracehouse export / import / copy', () => {
     expect(r.stderr).toMatch(/copy: 2 spans, 2 log records/);
     expect(r.status).toBe(0);
     expect(count(join(dir, 'copy.db'), 'spans')).toBe(2);
-    expect(JSON.parse(readFileSync(checkpoint, 'utf8')).filters).toEqual({ source: expect.stringMatching(/^sqlite:[0-9a-f]{16}$/), signals: ['traces', 'logs'], service: 'checkout' });
+    expect(JSON.parse(readFileSync(checkpoint, 'utf8')).filters).toEqual({ source: expect.stringMatching(/^sqlite:[0-9a-f]{16}$/), target: expect.stringMatching(/^sqlite:[0-9a-f]{16}$/), signals: ['traces', 'logs'], service: 'checkout' });
     const again = run(['copy', '--to-config', other, '--checkpoint', checkpoint, '--service', 'checkout', `--storage.sqlite.path=${a}`]);
     expect(again.stderr).toMatch(/copy: 0 spans, 0 log records/);
     expect(count(join(dir, 'copy.db'), 'logs')).toBe(2);
