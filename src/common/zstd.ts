@@ -6,12 +6,18 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { createZstdDecompress, type ZstdDecompress } from 'node:zlib';
 
-/** Frames that may start inside a write (each costs a decompressor): more is input built to burn CPU. */
+/** Frames an HTTP body may hold (each costs a decompressor): more is input built to burn CPU. */
 const MAX_FRAMES = 1024;
 
 class ZstdFrames extends Transform {
   private frames = 1;
+  private readonly maxFrames: number;
   private d = this.frame();
+
+  constructor(maxFrames: number) {
+    super();
+    this.maxFrames = maxFrames;
+  }
 
   private frame(): ZstdDecompress {
     const d = createZstdDecompress();
@@ -33,7 +39,7 @@ class ZstdFrames extends Transform {
       const used = d.bytesWritten - before;
       if (used >= chunk.byteLength) return cb();
       // The frame ended inside this chunk: what follows it is the next frame (or not zstd: its error).
-      if (++this.frames > MAX_FRAMES) return cb(new Error(`more than ${MAX_FRAMES} zstd frames`));
+      if (++this.frames > this.maxFrames) return cb(new Error(`more than ${this.maxFrames} zstd frames`));
       const next = (): void => {
         this.d = this.frame();
         this._transform(chunk.subarray(used), enc, cb);
@@ -60,7 +66,11 @@ class ZstdFrames extends Transform {
   }
 }
 
-/** A streaming zstd decompressor that reads every frame of its input. */
-export function createZstdFrames(): Transform {
-  return new ZstdFrames();
+/**
+ * A streaming zstd decompressor that reads every frame of its input, up to maxFrames (an import
+ * file, whose frames an operator made, passes Infinity: `pzstd` writes a frame per chunk of input,
+ * and backups appended to one file with `>>` are a frame each).
+ */
+export function createZstdFrames(maxFrames = MAX_FRAMES): Transform {
+  return new ZstdFrames(maxFrames);
 }

@@ -124,7 +124,7 @@ async function decompressed(raw: Readable): Promise<AsyncIterable<Buffer>> {
   const head = src.buffered;
   let inner: Writable & Readable;
   if (startsWith(head, GZIP_MAGIC)) inner = createGunzip();
-  else if (startsWith(head, ZSTD_MAGIC)) inner = createZstdFrames();
+  else if (startsWith(head, ZSTD_MAGIC)) inner = createZstdFrames(Infinity);
   else return prefixed(src);
   // Feed by hand so the source's own errors (a missing file) and the decompressor's (truncated
   // data) both come out of the iteration.
