@@ -159,6 +159,8 @@ function sameStore(a: Config, b: Config): boolean {
  * store. Opening it would create it and write an empty backup, exit 0.
  */
 function sourceExists(config: Config, command: string): void {
+  // The memory store of this process is new and empty: the collector's rows are in the collector.
+  if (config['storage.backend'] === 'memory') throw new UsageError(`${command}: storage.backend = "memory": the memory store holds nothing outside the collector process that wrote it (a new, empty one here); ${command} reads an existing store`);
   const path = config['storage.sqlite.path'];
   if (config['storage.backend'] !== 'sqlite' || /^file:/i.test(path) || existsSync(path)) return;
   throw new UsageError(`${command}: storage.sqlite.path = ${JSON.stringify(path)}: no such file (from ${process.cwd()}); ${command} reads an existing store`);
@@ -225,6 +227,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
     // Copying a store into itself would never end: every page of log records written would be
     // new rows ahead of the scan.
     if (sameStore(config, targetConfig)) throw new UsageError(`copy: --to-config ${target} names the store being copied from`);
+    if (targetConfig['storage.backend'] === 'memory') throw new UsageError(`copy: --to-config ${target} names the memory store: what copy writes into it is gone when copy ends`);
     sourceExists(config, 'copy');
     const checkpoint = args.own['checkpoint'] ?? 'tracehouse-copy.checkpoint.json';
     const source = await createBackend(config, { logger, metrics: createMetrics() });
