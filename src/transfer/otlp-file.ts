@@ -228,9 +228,12 @@ function firstLen(b: Uint8Array, start: number, end: number, field: number): [nu
 export function protobufSignal(b: Uint8Array): Signal | undefined {
   for (const [f, w, rs, re] of fields(b, 0, b.length)) {
     if (f !== 1 || w !== 2) continue;
-    const scope = firstLen(b, rs, re, 2);
-    if (!scope) continue;
-    const item = firstLen(b, scope[0], scope[1], 2);
+    // The first item of any scope: a scope before it may hold none.
+    let item: [number, number] | undefined;
+    for (const [sf, sw, ss, se] of fields(b, rs, re)) {
+      if (sf === 2 && sw === 2) item = firstLen(b, ss, se, 2);
+      if (item) break;
+    }
     if (!item) continue;
     let bytes1 = false;
     let bytes2 = false;
