@@ -9,6 +9,7 @@ import { ConfigError, loadConfig, warnStrayEnv, type Config } from '../config/in
 import { BOOL_KEYS, BOOLEAN_WORD, LIST_KEYS } from '../config/options.ts';
 import { DEFAULT_TENANT, TENANT_NAME } from '../model/tenant.ts';
 import type { Signal } from '../model/signal.ts';
+import { parseEndpoints } from '../storage/clickhouse/endpoints.ts';
 import { clickhouseOptions, createBackend, memoryOptions, postgresOptions, sqliteOptions } from '../storage/index.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import { createMetrics } from '../telemetry/metrics.ts';
@@ -161,6 +162,14 @@ function sameStore(a: Config, b: Config): boolean {
 function sourceExists(config: Config, command: string): void {
   // The memory store of this process is new and empty: the collector's rows are in the collector.
   if (config['storage.backend'] === 'memory') throw new UsageError(`${command}: storage.backend = "memory": the memory store holds nothing outside the collector process that wrote it (a new, empty one here); ${command} reads an existing store`);
+  // The in-process ClickHouse engine creates its directory as SQLite creates its file.
+  if (config['storage.backend'] === 'clickhouse') {
+    const o = clickhouseOptions(config);
+    for (const e of parseEndpoints(o.urls, o)) {
+      if (e.kind === 'chdb' && !existsSync(e.path)) throw new UsageError(`${command}: storage.clickhouse.urls = ${JSON.stringify(e.display)}: no such directory (from ${process.cwd()}); ${command} reads an existing store`);
+    }
+    return;
+  }
   const path = config['storage.sqlite.path'];
   if (config['storage.backend'] !== 'sqlite' || /^file:/i.test(path) || existsSync(path)) return;
   throw new UsageError(`${command}: storage.sqlite.path = ${JSON.stringify(path)}: no such file (from ${process.cwd()}); ${command} reads an existing store`);

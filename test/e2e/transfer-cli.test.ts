@@ -107,6 +107,11 @@ describe('tracehouse export / import / copy', () => {
       }
     }
     expect(readdirSync(dir).sort()).toEqual(['target.yaml']);
+    // The in-process ClickHouse engine's directory likewise (it would be created, empty).
+    const ch = runCli(['export', '--out', join(dir, 'backup.jsonl'), '--storage.backend=clickhouse', `--storage.clickhouse.urls=chdb://${join(dir, 'nochdb')}`, '--quiet'], { cwd: dir });
+    expect(ch.stderr).toContain('no such directory');
+    expect(ch.status).toBe(2);
+    expect(readdirSync(dir).sort()).toEqual(['target.yaml']);
   });
 
   it('answers bad flags naming the flag and the value', () => {
