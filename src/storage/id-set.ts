@@ -1,5 +1,6 @@
 // An open-addressed set of two-word ids, shared by the memory and SQLite stores' checks for
 // spans stored before.
+import { randomBytes } from 'node:crypto';
 
 /**
  * A set of ids of two int32 words each (a span id; or a word and 0): open addressing with linear
@@ -97,8 +98,19 @@ export function staysPut(freed: number, at: number, home: number): boolean {
   return freed <= at ? freed < home && home <= at : freed < home || home <= at;
 }
 
-/** An id's place before masking: its words mixed (span ids are random, but a client's may not be). */
+/**
+ * The key of this process's id mixes (idHome, and the memory store's trace table). Ids are the
+ * client's: under a fixed mix of their words, one word chosen from the others puts every id in
+ * one place, and each add then probes the whole run (a few requests of such ids held the main
+ * thread for seconds, growing with the square of the ids). Keyed, and each word mixed into what
+ * the key made of the words before it, the places are not known outside the process.
+ */
+export const ID_MIX_KEY = randomBytes(4).readInt32LE(0);
+
+/** An id's place before masking: its words mixed under ID_MIX_KEY. */
 function idHome(id0: number, id1: number): number {
-  const h = Math.imul(id0 ^ Math.imul(id1, 0x85ebca6b), 0x9e3779b1);
+  let h = Math.imul(ID_MIX_KEY ^ id0, 0xcc9e2d51);
+  h = Math.imul(h ^ (h >>> 15) ^ id1, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return h ^ (h >>> 16);
 }
