@@ -108,7 +108,7 @@ export function staysPut(freed: number, at: number, home: number): boolean {
 export const ID_MIX_KEY = randomBytes(4).readInt32LE(0);
 
 /** An id's place before masking: its words mixed under ID_MIX_KEY. */
-function idHome(id0: number, id1: number): number {
+export function idHome(id0: number, id1: number): number {
   let h = Math.imul(ID_MIX_KEY ^ id0, 0xcc9e2d51);
   h = Math.imul(h ^ (h >>> 15) ^ id1, 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);

@@ -65,7 +65,7 @@ export class TraceTable {
     this.count--;
     // Move back each later trace of the run whose home is not between the freed place and it.
     for (let j = (i + 1) & mask; traces[j] !== undefined; j = (j + 1) & mask) {
-      if (staysPut(i, j, home(words[4 * j]!, words[4 * j + 1]!, words[4 * j + 2]!, words[4 * j + 3]!) & mask)) continue;
+      if (staysPut(i, j, traceHome(words[4 * j]!, words[4 * j + 1]!, words[4 * j + 2]!, words[4 * j + 3]!) & mask)) continue;
       words.copyWithin(4 * i, 4 * j, 4 * j + 4);
       const moved = traces[j]!;
       traces[i] = moved;
@@ -86,7 +86,7 @@ export class TraceTable {
     const words = this.words;
     const traces = this.traces;
     const mask = traces.length - 1;
-    for (let i = home(w0, w1, w2, w3) & mask; ; i = (i + 1) & mask) {
+    for (let i = traceHome(w0, w1, w2, w3) & mask; ; i = (i + 1) & mask) {
       const t = traces[i];
       if (t === undefined) {
         this.missAt = i;
@@ -104,7 +104,7 @@ export class TraceTable {
   private put(w0: number, w1: number, w2: number, w3: number, t: TraceEntry): void {
     const traces = this.traces;
     const mask = traces.length - 1;
-    let i = home(w0, w1, w2, w3) & mask;
+    let i = traceHome(w0, w1, w2, w3) & mask;
     while (traces[i] !== undefined) i = (i + 1) & mask;
     this.place(i, w0, w1, w2, w3, t);
   }
@@ -140,7 +140,7 @@ export class TraceTable {
  * words before it made (SDKs' ids are random, but a client's may be crafted: under the former
  * fixed mix, w0 chosen from w1..w3 put every trace in one place; id-set.ts, ID_MIX_KEY).
  */
-function home(w0: number, w1: number, w2: number, w3: number): number {
+export function traceHome(w0: number, w1: number, w2: number, w3: number): number {
   let h = Math.imul(ID_MIX_KEY ^ w0, 0xcc9e2d51);
   h = Math.imul(h ^ (h >>> 15) ^ w1, 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13) ^ w2, 0xc2b2ae35);
