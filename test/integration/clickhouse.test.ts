@@ -502,6 +502,35 @@ SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
       [1, 17, '{"msg":"hello","n":9007199254740993}'],
     ]);
   });
+  it('starts with a ttlDays on log tables without TimestampTime, and gives them a TTL on Timestamp', async () => {
+    // The exporter's log tables of 2023 have no TimestampTime: the TTL the start gives existing
+    // tables (applyTtl) named it, the ALTER failed ('Missing columns'), and start-up failed, where
+    // before the same configuration started and stored.
+    const db = uniqueDatabase('exporterlogsttl');
+    await client.command({ query: `CREATE DATABASE ${db}` });
+    const map = 'Map(LowCardinality(String), String)';
+    await client.command({
+      query: `CREATE TABLE ${db}.otel_logs (
+  Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)), TraceId String, SpanId String, TraceFlags UInt32, SeverityText LowCardinality(String),
+  SeverityNumber Int32, ServiceName LowCardinality(String), Body String, ResourceSchemaUrl String, ResourceAttributes ${map},
+  ScopeSchemaUrl String, ScopeName String, ScopeVersion String, ScopeAttributes ${map}, LogAttributes ${map}
+) ENGINE = MergeTree PARTITION BY toDate(Timestamp) ORDER BY (ServiceName, SeverityText, toUnixTimestamp(Timestamp), TraceId)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
+    });
+    const b = await backend([db], { 'storage.clickhouse.ttlDays': '7' });
+    const log = makeLog();
+    await writeLogs(b, [log]);
+    expect(await b.searchLogs(TENANT, { traceId: log.traceId, limit: 10 })).toEqual([log]);
+    const [[engine]] = (await select(client, `SELECT engine_full FROM system.tables WHERE database = '${db}' AND name = 'otel_logs'`)) as [[string]];
+    expect(/TTL (.*?) SETTINGS/.exec(engine)?.[1]).toBe('toDateTime(Timestamp) + toIntervalDay(7)');
+    // A second start leaves it as it is (nothing altered again).
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+    const again = createClickhouseBackend(clickhouseOptions(chdbConfig([db], { 'storage.clickhouse.ttlDays': '7' })), { logger, metrics: createMetrics() });
+    await again.start();
+    await again.shutdown();
+    expect(lines.filter((l) => l.includes('TTL set from'))).toEqual([]);
+  });
 });
 
 describe('clickhouse migrations and lifecycle', () => {

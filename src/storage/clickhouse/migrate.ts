@@ -59,9 +59,15 @@ export async function applyTtl(client: ClickHouseClient, o: SchemaOptions): Prom
     format: 'JSONEachRow',
   });
   const engines = new Map((await rs.json<{ name: string; engine_full: string }>()).map((r) => [r.name, r.engine_full]));
+  const cols = await client.query({
+    query: 'SELECT count() FROM system.columns WHERE database = {db:String} AND table = {t:String} AND name = {c:String}',
+    query_params: { db: o.database, t: tableNames(o).logsLocal, c: 'TimestampTime' },
+    format: 'JSONCompactEachRow',
+  });
+  const logsHaveTimestampTime = Number((await cols.json<[number | string]>())[0]?.[0] ?? 0) > 0;
   const changed: { table: string; from: string; to: string }[] = [];
   const kept: { table: string; ttl: string; statement: string }[] = [];
-  for (const t of ttlTargets(o)) {
+  for (const t of ttlTargets(o, logsHaveTimestampTime)) {
     const engine = engines.get(t.table);
     if (engine === undefined) continue;
     const have = / TTL (.*?)(?: SETTINGS |$)/.exec(engine)?.[1] ?? '';

@@ -425,9 +425,11 @@ export function migrations(o: SchemaOptions): Migration[] {
  * gives a table it. Migrations write the TTL only when they create a table, so a ttlDays changed
  * afterwards is brought to the tables by this (ClickhouseBackend.migrate).
  */
-export function ttlTargets(o: SchemaOptions): { table: string; ttl: string; statement: string }[] {
+export function ttlTargets(o: SchemaOptions, logsHaveTimestampTime = true): { table: string; ttl: string; statement: string }[] {
   const n = tableNames(o);
-  return ([[n.tracesLocal, 'toDateTime(Timestamp)'], [n.lookupLocal, LOOKUP_TTL], [n.logsLocal, 'TimestampTime']] as const).map(([table, expr]) => {
+  // The exporter's log tables of 2023 have no TimestampTime: their rows expire by Timestamp.
+  const logsTime = logsHaveTimestampTime ? 'TimestampTime' : 'toDateTime(Timestamp)';
+  return ([[n.tracesLocal, 'toDateTime(Timestamp)'], [n.lookupLocal, LOOKUP_TTL], [n.logsLocal, logsTime]] as const).map(([table, expr]) => {
     const clause = ttl(o, expr).trimStart();
     return {
       table,
