@@ -9,8 +9,8 @@ import { eventually, getJson, startCollector } from '../helpers/collector.ts';
 import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
 
-function traces(traceId: Buffer): Uint8Array {
-  const now = BigInt(Date.now()) * 1_000_000n;
+function traces(traceId: Buffer, agoMs = 0): Uint8Array {
+  const now = BigInt(Date.now() - agoMs) * 1_000_000n;
   const spans = [0, 1].map((i) => ({ traceId, spanId: randomBytes(8), name: `s${i}`, startTimeUnixNano: String(now), endTimeUnixNano: String(now + 1000n) }));
   return encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'dropped' } }] }, scopeSpans: [{ spans }] }] });
 }
@@ -35,6 +35,31 @@ describe('postgres: the schema dropped while the collector runs', () => {
       const after = randomBytes(16);
       expect((await client.traces(traces(after))).error).toBeNull();
       expect(await read(after)).toBe(2);
+    } finally {
+      client.close();
+      await admin.end();
+      await c.stop();
+    }
+  }, 30_000);
+
+  it('is migrated again when the rows after the drop are of a day it had no partition for', async () => {
+    // Late spans (two days ago: within retention, so they get a partition of their own) went to
+    // creating that partition first, which failed in the missing schema; that failure was retried
+    // as "creating partitions" and never started the migration, so they waited for ever.
+    const url = await createTestDatabase('schema_dropped_late');
+    const c = await startCollector({ 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.schema': 'gone_late', 'writer.retryInitialMs': '50', 'writer.retryMaxMs': '500' });
+    const client = new RawOtlpClient(c.grpcAddress);
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await admin.query('DROP SCHEMA gone_late CASCADE');
+      const late = randomBytes(16);
+      expect((await client.traces(traces(late, 2 * 86_400_000))).error).toBeNull();
+      const n = await eventually(async () => {
+        const r = await getJson(c.queryUrl, `/v1/traces/${late.toString('hex')}`);
+        return r.status === 200 ? r.body.resourceSpans[0].scopeSpans[0].spans.length : undefined;
+      }, 15_000, `trace ${late.toString('hex')} readable`);
+      expect(n).toBe(2);
     } finally {
       client.close();
       await admin.end();

@@ -261,7 +261,9 @@ class PostgresBackend implements StorageBackend, StoreStats {
         await this.parts.ensure(signal, days);
       } catch (err) {
         // Creating a partition can race other instances or clocks at the window edges; the rows
-        // are not at fault, so the batch is retried rather than dropped.
+        // are not at fault, so the batch is retried rather than dropped. A schema gone is
+        // migrated again here too: a batch of a day with no partition yet fails first here.
+        this.remigrate(err);
         return { kind: 'retryable', error: new Error(`postgres: creating partitions for a ${signal} batch: ${toError(err).message}`) };
       }
       const pool = this.pool;
