@@ -10,7 +10,8 @@ import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
 import { dependenciesSql } from '../../src/storage/postgres/reads.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
-import { makeSpan, makeTrace, writeSpans } from '../helpers/rows.ts';
+import { makeSpan, makeTrace, writeSpans, writeSpansAs } from '../helpers/rows.ts';
+import { byDependency, byOperation } from '../../src/storage/query-helpers.ts';
 import { postgresOptions } from '../../src/storage/index.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
@@ -46,6 +47,30 @@ describe('postgres listings', () => {
     // 8 services × (root + 4 children) + the long one, whose name is kept to 256 characters.
     expect(Number(rows[0]!.n)).toBe(8 * 5 + 1);
     expect(await backend.getServices(TENANT)).toEqual([...Array.from({ length: 8 }, (_, i) => `svc-${i}`), 'x'.repeat(256)]);
+  });
+
+  it('lists services, operations and dependencies in the port\'s order, as the other stores do', async () => {
+    // U+FF46 (fullwidth f) sorts after an emoji by UTF-8 bytes (COLLATE "C") and before it by
+    // UTF-16 code units (JavaScript, the memory, SQLite and ClickHouse stores): the Jaeger UI's
+    // service list and the listings differed from store to store.
+    const tenant = 'order-' + Date.now();
+    const services = ['checkout', 'ｆrontend', '🚀rocket'];
+    const spans: SpanRow[] = [];
+    for (const parent of services) {
+      const root = makeSpan({ serviceName: parent, name: parent === 'checkout' ? 'ｆetch' : 'x' });
+      spans.push(root);
+      for (const child of services.filter((c) => c !== parent)) spans.push(makeSpan({ traceId: root.traceId, parentSpanId: root.spanId, serviceName: child, name: 'child' }));
+    }
+    spans.push(makeSpan({ serviceName: 'checkout', name: '🚀launch' }));
+    await writeSpansAs(backend, tenant, spans);
+    expect(await backend.getServices(tenant)).toEqual([...services].sort());
+    const ops = await backend.getOperations(tenant, { service: 'checkout' });
+    expect(ops.map((o) => o.name)).toEqual([...ops].sort(byOperation).map((o) => o.name));
+    expect(ops.map((o) => o.name)).toEqual(['child', '🚀launch', 'ｆetch']);
+    const now = BigInt(Date.now()) * MS;
+    const deps = await backend.getDependencies(tenant, { startNano: now - 3_600_000n * MS, endNano: now + 3_600_000n * MS });
+    expect(deps).toHaveLength(6);
+    expect(deps).toEqual([...deps].sort(byDependency));
   });
 
   it('plans services, operations and dependencies on indexes, never a sequential scan of spans', async () => {

@@ -5,6 +5,7 @@
 import type { Pool } from 'pg';
 import type { AnyValue, KeyValue, LogRow, ResourceInfo, ScopeInfo, SpanLink, SpanRow } from '../../model/rows.ts';
 import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, TraceQuery, TraceRead, TraceSummary } from '../backend.ts';
+import { byDependency, byOperation } from '../query-helpers.ts';
 import { escapeText } from './escape.ts';
 import { ident, int8Param, u64 } from './sql.ts';
 import { attributeToken } from './tokens.ts';
@@ -345,7 +346,9 @@ export class Reads {
        SELECT service_name FROM svc WHERE service_name IS NOT NULL`,
       [tenant],
     );
-    return rows.map((r) => r.service_name);
+    // In the port's order (JavaScript's, by UTF-16 code units), as the other stores list them: the
+    // index's COLLATE "C" is UTF-8 byte order, which differs for characters past U+FFFF.
+    return rows.map((r) => r.service_name).sort();
   }
 
   async getOperations(tenant: string, q: OperationQuery): Promise<Operation[]> {
@@ -356,12 +359,12 @@ export class Reads {
       `SELECT name, kind FROM ${this.s}.operations WHERE ${conds.join(' AND ')} ORDER BY name, kind`,
       p.values,
     );
-    return rows.map((r) => ({ name: r.name, kind: r.kind }));
+    return rows.map((r) => ({ name: r.name, kind: r.kind })).sort(byOperation);
   }
 
   async getDependencies(tenant: string, q: DependencyQuery): Promise<DependencyLink[]> {
     const { rows } = await this.pool.query<{ parent: string; child: string; n: bigint }>(dependenciesSql(this.schema), [int8Param(q.startNano), int8Param(q.endNano), tenant]);
-    return rows.map((r) => ({ parent: r.parent, child: r.child, callCount: Number(r.n) }));
+    return rows.map((r) => ({ parent: r.parent, child: r.child, callCount: Number(r.n) })).sort(byDependency);
   }
 }
 
