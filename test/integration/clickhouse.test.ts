@@ -622,6 +622,17 @@ describe('clickhouse migrations and lifecycle', () => {
     await keep.shutdown();
     expect(Object.values(await ttls()).every((t) => t.endsWith('toIntervalDay(2)'))).toBe(true);
     expect(lines.filter((l) => l.includes('REMOVE TTL'))).toHaveLength(3);
+    // An operator's TTL of other rules (a DELETE WHERE, a move to a volume) is not replaced at each start: said instead.
+    await client.command({ query: `ALTER TABLE ${db}.otel_traces MODIFY TTL toDateTime(Timestamp) + toIntervalDay(2) DELETE WHERE ServiceName = 'noisy'` });
+    const own = (await ttls()).otel_traces;
+    lines.length = 0;
+    const again = createClickhouseBackend(clickhouseOptions(chdbConfig([db], { 'storage.clickhouse.ttlDays': '5' })), { logger, metrics: createMetrics() });
+    await again.start();
+    await again.shutdown();
+    const after = await ttls();
+    expect(after.otel_traces).toBe(own);
+    expect(after.otel_logs).toBe('TimestampTime + toIntervalDay(5)');
+    expect(lines.filter((l) => l.includes('rules of its own') && l.includes('otel_traces'))).toHaveLength(1);
   });
 
   it('answers writes with results, never throws: bad data permanent, missing table or stopped backend retryable', async () => {

@@ -202,7 +202,11 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
         this.#deps.logger.info({ shard: s.shard.endpoint.display, database: s.schema.database, table: c.table, from: c.from || 'none', to: c.to }, 'clickhouse table TTL set from storage.clickhouse.ttlDays');
       }
       for (const k of ttl.kept) {
-        this.#deps.logger.warn({ shard: s.shard.endpoint.display, database: s.schema.database, table: k.table, ttl: k.ttl }, `storage.clickhouse.ttlDays = 0 leaves this table's TTL in place; to keep its rows for ever: ${k.statement}`);
+        const what =
+          k.why === 'zero'
+            ? `storage.clickhouse.ttlDays = 0 leaves this table's TTL in place; to keep its rows for ever: ${k.statement}`
+            : `this table's TTL has rules of its own, which storage.clickhouse.ttlDays does not replace; to give it ttlDays alone: ${k.statement}`;
+        this.#deps.logger.warn({ shard: s.shard.endpoint.display, database: s.schema.database, table: k.table, ttl: k.ttl }, what);
       }
     }
   }

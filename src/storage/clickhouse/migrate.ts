@@ -48,11 +48,27 @@ export async function runMigrations(client: ClickHouseClient, o: SchemaOptions):
 }
 
 /**
- * Gives the tables the TTL storage.clickhouse.ttlDays sets when it differs from theirs (a ttlDays
- * changed after the tables were created); returns the tables changed, and those that keep a TTL
- * while ttlDays is 0 (one the exporter or an operator set: not removed, said).
+ * A TTL of the one rule Tracehouse and the exporter write (`<time> + toInterval…(n)`), or none:
+ * one of other rules (moves to a volume, DELETE WHERE, several) is an operator's, which applyTtl
+ * does not replace.
  */
-export async function applyTtl(client: ClickHouseClient, o: SchemaOptions): Promise<{ changed: { table: string; from: string; to: string }[]; kept: { table: string; ttl: string; statement: string }[] }> {
+const PLAIN_TTL = /^[^,]+ \+ toInterval[A-Za-z]+\(\d+\)$/;
+
+/** A table whose TTL applyTtl left as it is: with ttlDays 0 (`zero`), or one of other rules (`rules`). */
+export interface KeptTtl {
+  table: string;
+  ttl: string;
+  statement: string;
+  why: 'zero' | 'rules';
+}
+
+/**
+ * Gives the tables the TTL storage.clickhouse.ttlDays sets when it differs from theirs (a ttlDays
+ * changed after the tables were created); returns the tables changed, and those that keep their
+ * TTL: while ttlDays is 0 (one the exporter or an operator set: not removed, said), or a TTL of
+ * other rules than the one Tracehouse writes (an operator's: not replaced, said).
+ */
+export async function applyTtl(client: ClickHouseClient, o: SchemaOptions): Promise<{ changed: { table: string; from: string; to: string }[]; kept: KeptTtl[] }> {
   const rs = await client.query({
     query: 'SELECT name, engine_full FROM system.tables WHERE database = {db:String}',
     query_params: { db: o.database },
@@ -66,14 +82,14 @@ export async function applyTtl(client: ClickHouseClient, o: SchemaOptions): Prom
   });
   const logsHaveTimestampTime = Number((await cols.json<[number | string]>())[0]?.[0] ?? 0) > 0;
   const changed: { table: string; from: string; to: string }[] = [];
-  const kept: { table: string; ttl: string; statement: string }[] = [];
+  const kept: KeptTtl[] = [];
   for (const t of ttlTargets(o, logsHaveTimestampTime)) {
     const engine = engines.get(t.table);
     if (engine === undefined) continue;
     const have = / TTL (.*?)(?: SETTINGS |$)/.exec(engine)?.[1] ?? '';
     if (have === t.ttl) continue;
-    if (t.ttl === '') {
-      kept.push({ table: t.table, ttl: have, statement: t.statement });
+    if (t.ttl === '' || (have !== '' && !PLAIN_TTL.test(have))) {
+      kept.push({ table: t.table, ttl: have, statement: t.statement, why: t.ttl === '' ? 'zero' : 'rules' });
       continue;
     }
     await client.command({ query: t.statement, clickhouse_settings: DDL_SETTINGS });
