@@ -208,6 +208,8 @@ class PostgresBackend implements StorageBackend, StoreStats {
       }
     }
     await this.maintain();
+    // Shut down meanwhile (a stop during start-up): no timer left behind.
+    if (this.closed) return;
     const interval = this.config.maintenanceIntervalMs;
     this.timer = setInterval(() => {
       void this.maintain().catch((err: unknown) => this.logger.warn({ err: toError(err).message }, 'postgres maintenance failed'));

@@ -58,7 +58,7 @@ CREATE TABLE ${s}.logs_default PARTITION OF ${s}.logs DEFAULT;
     name: 'operations listing (services, span names and kinds)',
     sql: (schema) => {
       const s = ident(schema);
-      // Byte order (COLLATE "C"), as the other stores sort. Names are kept to 256 characters, as in the service index: a megabyte-long name must not
+      // Byte order (COLLATE "C"): an index no locale changes (reads sort in the port's order, reads.ts). Names are kept to 256 characters, as in the service index: a megabyte-long name must not
       // exceed the btree row limit and fail a batch. Filled from the stored spans once, then by
       // every span write (see the insert in index.ts).
       return `
