@@ -111,5 +111,22 @@ describe('start-up with a store not reachable yet', () => {
       ).rejects.toThrow(/ECONNREFUSED/);
       expect(Date.now() - t0, autoMigrate).toBeGreaterThanOrEqual(1400);
     }
+    // A server that takes the connection and never answers: the client's request timeout.
+    const held = new Set<Socket>();
+    const silent = createServer((s) => {
+      held.add(s);
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    try {
+      const t0 = Date.now();
+      await expect(
+        startCollector({ 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': `http://127.0.0.1:${(silent.address() as { port: number }).port}`, 'storage.clickhouse.requestTimeoutMs': '300', 'storage.startWaitMs': '1500' }),
+      ).rejects.toThrow(/Timeout error/);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1400);
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise<void>((r) => silent.close(() => r()));
+    }
   }, 30_000);
 });

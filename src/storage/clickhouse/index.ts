@@ -398,7 +398,8 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
   }
 
   unreachable(err: unknown): boolean {
-    return isNetworkFailure(err);
+    // @clickhouse/client's words for a request the server did not answer within requestTimeoutMs.
+    return isNetworkFailure(err) || (err instanceof Error && err.message === 'Timeout error.');
   }
 
   async health(): Promise<BackendHealth> {
