@@ -172,8 +172,9 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
         try {
           have = Math.max(0, ...(await appliedVersions(s.shard.client, s.schema)));
         } catch (err) {
-          // No migrations table: nothing applied. A server not reached says nothing of it.
-          if (isNetworkFailure(err)) throw err;
+          // No migrations table: nothing applied. A server not reached, or not answering in
+          // time, says nothing of it (start-up waits for it: unreachable).
+          if (this.unreachable(err)) throw err;
         }
         if (have < want) {
           throw new Error(
