@@ -220,6 +220,35 @@ describe('helm chart', () => {
     }
   });
 
+  it('takes an embedded store on a volume of extraVolumeMounts, as values of earlier releases had it', () => {
+    // An operator's own PVC (another StorageClass, say) mounted beside the data volume: the store
+    // there outlives the pod, and these values rendered before the chart checked the path.
+    const dir = tempDir('helm-extra-mount');
+    const values = join(dir, 'values.yaml');
+    writeFileSync(
+      values,
+      [
+        'extraVolumes:',
+        '  - name: store',
+        '    persistentVolumeClaim: { claimName: fast-ssd }',
+        'extraVolumeMounts:',
+        '  - name: store',
+        '    mountPath: /var/lib/tracehouse/',
+      ].join('\n'),
+    );
+    for (const args of [
+      ['--set', 'config.storage.sqlite.path=/var/lib/tracehouse/tracehouse.db'],
+      ['-f', join(CHART, 'ci/chdb-values.yaml'), '--set', 'config.storage.clickhouse.urls=chdb:///var/lib/tracehouse'],
+    ]) {
+      const r = template(['-f', values, ...args]);
+      expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    }
+    // Beside the mount, not in it: still refused.
+    const r = template(['-f', values, '--set', 'config.storage.sqlite.path=/var/lib/tracehouse-other/t.db']);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('outside /app/data');
+  });
+
   it('leaves out the read API port when query.enabled is off in any spelling the collector reads', () => {
     for (const off of ['false', 'FALSE', '0']) {
       const rendered = template(['--set-string', `config.query.enabled=${off}`]);

@@ -185,11 +185,16 @@ in the dict given last:
 {{- if hasPrefix "chdb://" $url }}{{ $paths = append $paths (list "storage.clickhouse.urls" (regexReplaceAll "\\?.*$" (trimPrefix "chdb://" $url) "")) }}{{ end }}
 {{- end }}
 {{- end }}
+{{- /* A volume of the operator's own (extraVolumeMounts: a PVC of another class, say) keeps it too. */}}
+{{- $mounts := list "/app/data" }}
+{{- range .Values.extraVolumeMounts }}{{ if .mountPath }}{{ $mounts = append $mounts (clean (toString .mountPath)) }}{{ end }}{{ end }}
 {{- range $paths }}
 {{- $path := index . 1 }}
 {{- $abs := clean (ternary $path (printf "/app/%s" $path) (hasPrefix "/" $path)) }}
-{{- if not (hasPrefix "/app/data/" $abs) }}
-{{- fail (printf "config.%s: %q is outside /app/data, the data volume: the store would live in the container and be lost with the pod. Keep it under ./data/ (or /app/data/)" (index . 0) $path) }}
+{{- $kept := false }}
+{{- range $mounts }}{{ if or (eq $abs .) (hasPrefix (printf "%s/" (trimSuffix "/" .)) $abs) }}{{ $kept = true }}{{ end }}{{ end }}
+{{- if not $kept }}
+{{- fail (printf "config.%s: %q is outside /app/data, the data volume (and any extraVolumeMounts): the store would live in the container and be lost with the pod. Keep it under ./data/ (or /app/data/)" (index . 0) $path) }}
 {{- end }}
 {{- end }}
 {{- if gt (int64 .Values.replicaCount) 1 }}
