@@ -220,6 +220,15 @@ describe('helm chart', () => {
     }
   });
 
+  it("takes SQLite's in-memory database, which is no path on any volume", () => {
+    // node:sqlite opens ':memory:' in memory, as the collector does a file: URI with mode=memory:
+    // nothing lives in the container's file system, and these values rendered before the check.
+    for (const path of [':memory:', 'file::memory:']) {
+      const r = template(['--set-string', `config.storage.sqlite.path=${path}`]);
+      expect(r.status, `${path}: ${r.stderr}`).toBe(0);
+    }
+  });
+
   it('takes an embedded store on a volume of extraVolumeMounts, as values of earlier releases had it', () => {
     // An operator's own PVC (another StorageClass, say) mounted beside the data volume: the store
     // there outlives the pod, and these values rendered before the chart checked the path.

@@ -175,7 +175,8 @@ in the dict given last:
 {{- $paths := list }}
 {{- if eq $backend "sqlite" }}
 {{- $p := dict }}{{- include "tracehouse.cfg" (list . "storage.sqlite.path" "./data/tracehouse.db" $p) }}
-{{- if not (hasPrefix "file:" (toString $p.value)) }}{{ $paths = append $paths (list "storage.sqlite.path" (toString $p.value)) }}{{ end }}
+{{- /* file: URIs, ':memory:' and an empty path are SQLite's, not a file's path (in memory: nothing to keep). */}}
+{{- if not (or (hasPrefix "file:" (toString $p.value)) (has (toString $p.value) (list "" ":memory:"))) }}{{ $paths = append $paths (list "storage.sqlite.path" (toString $p.value)) }}{{ end }}
 {{- else }}
 {{- $u := dict }}{{- include "tracehouse.cfg" (list . "storage.clickhouse.urls" (list) $u) }}
 {{- $urls := $u.value }}
