@@ -220,6 +220,20 @@ describe('helm chart', () => {
     }
   });
 
+  it('refuses a chdb:// directory outside the data volume in every spelling the collector reads as chdb', () => {
+    // new URL() takes the scheme in any case and chdb:/dir without the slashes: the collector runs
+    // the embedded engine on /var/lib/ch for each of these.
+    for (const url of ['CHDB:///var/lib/ch', 'chdb:/var/lib/ch', 'Chdb:///var/lib/ch#x']) {
+      const r = template(['-f', join(CHART, 'ci/chdb-values.yaml'), '--set-string', `config.storage.clickhouse.urls=${url}`]);
+      expect(r.status, url).not.toBe(0);
+      expect(r.stderr, url).toContain('outside /app/data');
+    }
+    for (const url of ['CHDB:///app/data/ch', 'chdb:/app/data/ch?database=a', 'chdb:data/ch']) {
+      const r = template(['-f', join(CHART, 'ci/chdb-values.yaml'), '--set-string', `config.storage.clickhouse.urls=${url}`]);
+      expect(r.status, `${url}: ${r.stderr}`).toBe(0);
+    }
+  });
+
   it("takes SQLite's in-memory database, which is no path on any volume", () => {
     // node:sqlite opens ':memory:' in memory, as the collector does a file: URI with mode=memory:
     // nothing lives in the container's file system, and these values rendered before the check.

@@ -101,7 +101,7 @@ in the dict given last:
 {{- end }}
 {{- $chdb := false }}
 {{- range $u := $urls }}
-{{- if hasPrefix "chdb:" (trim (toString $u)) }}
+{{- if regexMatch "^(?i)chdb:" (trim (toString $u)) }}
 {{- $chdb = true }}
 {{- end }}
 {{- end }}
@@ -183,7 +183,8 @@ in the dict given last:
 {{- if kindIs "string" $urls }}{{ $urls = splitList "," $urls }}{{ end }}
 {{- range $urls }}
 {{- $url := trim (toString .) }}
-{{- if hasPrefix "chdb://" $url }}{{ $paths = append $paths (list "storage.clickhouse.urls" (regexReplaceAll "\\?.*$" (trimPrefix "chdb://" $url) "")) }}{{ end }}
+{{- /* As the collector's URL parser reads them: any case of the scheme, chdb:/dir and chdb:dir too. */}}
+{{- if regexMatch "^(?i)chdb:" $url }}{{ $paths = append $paths (list "storage.clickhouse.urls" (regexReplaceAll "[?#].*$" (regexReplaceAll "^(?i)chdb:(//)?" $url "") "")) }}{{ end }}
 {{- end }}
 {{- end }}
 {{- /* A volume of the operator's own (extraVolumeMounts: a PVC of another class, say) keeps it too. */}}
