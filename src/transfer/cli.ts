@@ -217,6 +217,8 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
       const onError = args.own['on-error'] ?? 'skip';
       if (onError !== 'skip' && onError !== 'stop') throw new UsageError(`--on-error ${JSON.stringify(onError)}: use skip or stop`);
       for (const f of args.files) if (f !== '-' && !existsSync(f)) throw new UsageError(`import: no such file ${JSON.stringify(f)}`);
+      // This process's memory store is not the collector's, and is gone when import ends.
+      if (config['storage.backend'] === 'memory') throw new UsageError('import: storage.backend = "memory": the memory store is the collector process\'s own; import writes into a new one of its own, gone when import ends (import into a SQLite file, PostgreSQL or ClickHouse, or send the rows to the collector over OTLP)');
       const metrics = createMetrics();
       const sink = new TransferSink(config, await createBackend(config, { logger, metrics }), metrics, logger, tenantFlag(args.own));
       await sink.start();

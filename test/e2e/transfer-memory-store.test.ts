@@ -27,6 +27,17 @@ describe('export and copy with the memory store', () => {
     expect(existsSync(join(dir, 'cp.json'))).toBe(false);
   });
 
+  it('refuses to import into the memory store instead of reporting rows imported into nothing', () => {
+    // `docker exec` into a demo container (TRACEHOUSE_STORAGE_BACKEND=memory) runs the import in a
+    // process of its own: its memory store is not the collector's and is gone when import ends.
+    const dir = tempDir();
+    for (const how of [{ env: { TRACEHOUSE_STORAGE_BACKEND: 'memory' }, flags: [] }, { env: {}, flags: ['--storage.backend=memory'] }]) {
+      const r = runCli(['import', FIXTURE, ...how.flags, '--quiet', '--workers.threads=1'], { cwd: dir, env: how.env });
+      expect(r.stderr).toContain('import: storage.backend = "memory"');
+      expect(r.status).toBe(2);
+    }
+  });
+
   it('refuses to copy into the memory store', () => {
     const dir = tempDir();
     const a = join(dir, 'a.db');
