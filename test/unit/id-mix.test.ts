@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { idHome } from '../../src/storage/id-set.ts';
+import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { traceHome } from '../../src/storage/memory/trace-table.ts';
 
 const word = () => randomBytes(4).readInt32LE(0);
@@ -34,5 +35,27 @@ describe('id mixes', () => {
       return traceHome(0x1234567 ^ Math.imul(w1, 0x85ebca6b) ^ Math.imul(w2, 0xc2b2ae35) ^ Math.imul(w3, 0x27d4eb2f), w1, w2, w3);
     });
     expect(slots(homes)).toBeGreaterThan(8_500);
+  });
+});
+
+describe("the SQLite store's table of recent traces", () => {
+  it('spreads trace ids whose last word was chosen from the others to collide under a fixed mix', () => {
+    // RecentTraces (sqlite/store.ts) finds a trace by tenant and id in an open-addressed table of
+    // 131,072 slots, as the memory store's trace table does: under its fixed FNV-1a mix, w3 chosen
+    // from the words before it put every trace on one slot, and each new trace probed the whole
+    // run on the write thread (up to 65,536 long) while every tenant's writes waited.
+    const store = new SqliteStore(openDatabase(':memory:'));
+    const recent = (store as unknown as { recordRuns: { recent: { tenant(t: string): number; slot(tenant: number, buf: Buffer, at: number): number } } }).recordRuns.recent;
+    const tenant = recent.tenant('default');
+    const fnv = (h: number, w: number) => Math.imul(h ^ w, 0x01000193);
+    const homes = Array.from({ length: N }, () => {
+      const [w0, w1, w2] = [word(), word(), word()];
+      const h = fnv(fnv(fnv(Math.imul(tenant ^ 0x811c9dc5, 0x01000193), w0), w1), w2);
+      const id = Buffer.alloc(16);
+      [w0, w1, w2, h ^ 0x1234567].forEach((w, i) => id.writeInt32LE(w, 4 * i));
+      // The table is empty: the slot given is the id's home.
+      return recent.slot(tenant, id, 0);
+    });
+    expect(new Set(homes).size).toBeGreaterThan(8_500);
   });
 });

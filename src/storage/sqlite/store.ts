@@ -13,7 +13,7 @@ import {
   S_SPAN, S_TRACE, sameTraceId, SPAN_HEAD_BYTES, spanEnd, spanId, spanKind, spanName, spanNameLength, spanNameStart, spanRecordEnd, spanStart, spanTraceId,
 } from '../otlp-chunks.ts';
 import { chunkLineRefs, docText, type LogHeader, spanFromJson, type SpanHeader } from '../rowjson.ts';
-import { IdSet } from '../id-set.ts';
+import { ID_MIX_KEY, IdSet } from '../id-set.ts';
 import { RunTerms } from './terms.ts';
 
 const INT64_MAX = (1n << 63n) - 1n;
@@ -952,13 +952,17 @@ class RecentTraces {
     const w1 = buf.readInt32LE(at + 4);
     const w2 = buf.readInt32LE(at + 8);
     const w3 = buf.readInt32LE(at + 12);
-    let h = Math.imul(tenant ^ 0x811c9dc5, 0x01000193);
-    h = Math.imul(h ^ w0, 0x01000193);
-    h = Math.imul(h ^ w1, 0x01000193);
-    h = Math.imul(h ^ w2, 0x01000193);
-    h = Math.imul(h ^ w3, 0x01000193);
+    // Keyed, each word mixed into what the words before it made (id-set.ts, ID_MIX_KEY): under the
+    // former fixed FNV-1a mix, w3 chosen from the others put every trace on one slot, and each new
+    // trace probed the whole run on the write thread.
+    let h = Math.imul(ID_MIX_KEY ^ tenant, 0xcc9e2d51);
+    h = Math.imul(h ^ (h >>> 15) ^ w0, 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13) ^ w1, 0xc2b2ae35);
+    h = Math.imul(h ^ (h >>> 16) ^ w2, 0x27d4eb2f);
+    h = Math.imul(h ^ (h >>> 15) ^ w3, 0x9e3779b1);
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
     const table = this.table;
-    for (let i = (h ^ (h >>> 16)) & (RECENT_TRACE_SLOTS - 1); ; i = (i + 1) & (RECENT_TRACE_SLOTS - 1)) {
+    for (let i = (h ^ (h >>> 13)) & (RECENT_TRACE_SLOTS - 1); ; i = (i + 1) & (RECENT_TRACE_SLOTS - 1)) {
       const k = i * SLOT_INTS;
       if (table[k] === EMPTY) return i;
       if (table[k + 1] === tenant && table[k + 2] === w0 && table[k + 3] === w1 && table[k + 4] === w2 && table[k + 5] === w3) return i;
