@@ -295,10 +295,11 @@ class PostgresBackend implements StorageBackend, StoreStats {
   }
 
   /**
-   * The schema or a table went away under running writes (a schema dropped, a database restored
-   * without it): the writer retries such batches (errors.ts), which only a migration lets land.
-   * With autoMigrate it runs again, at most once per REMIGRATE_INTERVAL_MS, and the partitions
-   * known are read anew.
+   * The schema went away under running writes (dropped, a database restored without it): the
+   * writer retries such batches (errors.ts), which only a migration lets land. With autoMigrate it
+   * runs again, at most once per REMIGRATE_INTERVAL_MS, and the partitions known are read anew. A
+   * table dropped alone, the schema's versions table left, is not made again: every version reads
+   * as applied.
    */
   private remigrate(err: unknown): void {
     const code = err instanceof pg.DatabaseError ? err.code : undefined;
