@@ -445,6 +445,19 @@ describe('clickhouse writes and scans at the edges', () => {
   });
 });
 
+/** The exporter's log table of its 2023 releases (and many copies of its DDL): TraceFlags UInt32, SeverityNumber Int32, no TimestampTime. */
+async function exporter2023Logs(db: string): Promise<void> {
+  const map = 'Map(LowCardinality(String), String)';
+  await client.command({
+    query: `CREATE TABLE ${db}.otel_logs (
+  Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)), TraceId String, SpanId String, TraceFlags UInt32, SeverityText LowCardinality(String),
+  SeverityNumber Int32, ServiceName LowCardinality(String), Body String, ResourceSchemaUrl String, ResourceAttributes ${map},
+  ScopeSchemaUrl String, ScopeName String, ScopeVersion String, ScopeAttributes ${map}, LogAttributes ${map}
+) ENGINE = MergeTree PARTITION BY toDate(Timestamp) ORDER BY (ServiceName, SeverityText, toUnixTimestamp(Timestamp), TraceId)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
+  });
+}
+
 describe('clickhouse on tables of older exporter releases', () => {
   it('adds the ScopeName and ScopeVersion columns they lack, and writes and reads spans there', async () => {
     // The exporter's span tables of 2023: no ScopeName / ScopeVersion (the scope went into
@@ -482,15 +495,7 @@ SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
     // log batch was dropped.
     const db = uniqueDatabase('exporterlogs2023');
     await client.command({ query: `CREATE DATABASE ${db}` });
-    const map = 'Map(LowCardinality(String), String)';
-    await client.command({
-      query: `CREATE TABLE ${db}.otel_logs (
-  Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)), TraceId String, SpanId String, TraceFlags UInt32, SeverityText LowCardinality(String),
-  SeverityNumber Int32, ServiceName LowCardinality(String), Body String, ResourceSchemaUrl String, ResourceAttributes ${map},
-  ScopeSchemaUrl String, ScopeName String, ScopeVersion String, ScopeAttributes ${map}, LogAttributes ${map}
-) ENGINE = MergeTree PARTITION BY toDate(Timestamp) ORDER BY (ServiceName, SeverityText, toUnixTimestamp(Timestamp), TraceId)
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
-    });
+    await exporter2023Logs(db);
     const b = await backend([db]);
     const log = makeLog({ severityNumber: 17, severityText: 'ERROR' });
     const other = makeLog({ severityNumber: 21 });
@@ -502,21 +507,14 @@ SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
       [1, 17, '{"msg":"hello","n":9007199254740993}'],
     ]);
   });
+
   it('starts with a ttlDays on log tables without TimestampTime, and gives them a TTL on Timestamp', async () => {
     // The exporter's log tables of 2023 have no TimestampTime: the TTL the start gives existing
     // tables (applyTtl) named it, the ALTER failed ('Missing columns'), and start-up failed, where
     // before the same configuration started and stored.
     const db = uniqueDatabase('exporterlogsttl');
     await client.command({ query: `CREATE DATABASE ${db}` });
-    const map = 'Map(LowCardinality(String), String)';
-    await client.command({
-      query: `CREATE TABLE ${db}.otel_logs (
-  Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)), TraceId String, SpanId String, TraceFlags UInt32, SeverityText LowCardinality(String),
-  SeverityNumber Int32, ServiceName LowCardinality(String), Body String, ResourceSchemaUrl String, ResourceAttributes ${map},
-  ScopeSchemaUrl String, ScopeName String, ScopeVersion String, ScopeAttributes ${map}, LogAttributes ${map}
-) ENGINE = MergeTree PARTITION BY toDate(Timestamp) ORDER BY (ServiceName, SeverityText, toUnixTimestamp(Timestamp), TraceId)
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
-    });
+    await exporter2023Logs(db);
     const b = await backend([db], { 'storage.clickhouse.ttlDays': '7' });
     const log = makeLog();
     await writeLogs(b, [log]);
