@@ -175,8 +175,13 @@ in the dict given last:
 {{- $paths := list }}
 {{- if eq $backend "sqlite" }}
 {{- $p := dict }}{{- include "tracehouse.cfg" (list . "storage.sqlite.path" "./data/tracehouse.db" $p) }}
-{{- /* file: URIs, ':memory:' and an empty path are SQLite's, not a file's path (in memory: nothing to keep). */}}
-{{- if not (or (hasPrefix "file:" (toString $p.value)) (has (toString $p.value) (list "" ":memory:"))) }}{{ $paths = append $paths (list "storage.sqlite.path" (toString $p.value)) }}{{ end }}
+{{- $sqlite := toString $p.value }}
+{{- /* The collector refuses a database in memory (each of its threads would open one of its own): said here, not by a pod failing at start. */}}
+{{- if or (has $sqlite (list "" ":memory:")) (regexMatch "^(?i)file:(:memory:|[^?#]*\\?([^#]*&)?mode=memory([&#]|$))" $sqlite) }}
+{{- fail (printf "config.storage.sqlite.path: %q names no file: the collector's write and read threads would each open a database of their own, and it refuses to start; give a path under ./data/, or use storage.backend: memory" $sqlite) }}
+{{- end }}
+{{- /* file: URIs are SQLite's own spelling of a path; not checked here. */}}
+{{- if not (hasPrefix "file:" $sqlite) }}{{ $paths = append $paths (list "storage.sqlite.path" $sqlite) }}{{ end }}
 {{- else }}
 {{- $u := dict }}{{- include "tracehouse.cfg" (list . "storage.clickhouse.urls" (list) $u) }}
 {{- $urls := $u.value }}
