@@ -189,25 +189,19 @@ export class Partitions {
       }
       // In slices too: the default partition holds whatever arrived outside the window (an import
       // of old data, a client with a wrong clock), possibly far more than one statement deletes.
-      for (;;) {
-        const r = await this.unbounded(
-          `DELETE FROM ${s}.${table}_default WHERE ctid = ANY(ARRAY(
-             SELECT ctid FROM ${s}.${table}_default WHERE ${key} >= 0 AND ${key} < ${cutoff} LIMIT ${RETENTION_SLICE}))`,
-        );
-        if ((r.rowCount ?? 0) < RETENTION_SLICE || this.opts.stopped?.()) break;
-      }
+      await this.inSlices(
+        `DELETE FROM ${s}.${table}_default WHERE ctid = ANY(ARRAY(
+           SELECT ctid FROM ${s}.${table}_default WHERE ${key} >= 0 AND ${key} < ${cutoff} LIMIT ${RETENTION_SLICE}))`,
+      );
     }
     // In slices, so a large backlog does not hold one long transaction. The outer condition is
     // repeated: a write that extends a trace concurrently updates its row, and PostgreSQL rechecks
     // only the outer condition on the updated row (the subquery's row is the old version).
-    for (;;) {
-      const r = await this.unbounded(
-        `DELETE FROM ${s}.trace_index WHERE (tenant, trace_id) IN (
-           SELECT tenant, trace_id FROM ${s}.trace_index WHERE last_start_unix_nano >= 0 AND last_start_unix_nano < ${cutoff} LIMIT ${RETENTION_SLICE})
-           AND last_start_unix_nano >= 0 AND last_start_unix_nano < ${cutoff}`,
-      );
-      if ((r.rowCount ?? 0) < RETENTION_SLICE || this.opts.stopped?.()) break;
-    }
+    await this.inSlices(
+      `DELETE FROM ${s}.trace_index WHERE (tenant, trace_id) IN (
+         SELECT tenant, trace_id FROM ${s}.trace_index WHERE last_start_unix_nano >= 0 AND last_start_unix_nano < ${cutoff} LIMIT ${RETENTION_SLICE})
+         AND last_start_unix_nano >= 0 AND last_start_unix_nano < ${cutoff}`,
+    );
     await this.unbounded(`DELETE FROM ${s}.operations WHERE last_start_unix_nano >= 0 AND last_start_unix_nano < ${cutoff}`);
     if (dropped.length > 0) this.opts.logger.info({ partitions: dropped.length, cutoffDay: dayName(cutoffDay) }, 'postgres retention dropped partitions');
     return dropped;
@@ -222,6 +216,14 @@ export class Partitions {
       await c.query('SET LOCAL statement_timeout = 0');
       return c.query(sql);
     });
+  }
+
+  /** Runs a DELETE of at most RETENTION_SLICE rows (unbounded) until one deletes fewer, or the store stops. */
+  private async inSlices(sql: string): Promise<void> {
+    for (;;) {
+      const r = await this.unbounded(sql);
+      if ((r.rowCount ?? 0) < RETENTION_SLICE || this.opts.stopped?.()) return;
+    }
   }
 
   /** Days with a partition, for tests and diagnostics. */
