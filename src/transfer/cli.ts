@@ -160,8 +160,7 @@ function sameStore(a: Config, b: Config): boolean {
  * store. Opening it would create it and write an empty backup, exit 0.
  */
 function sourceExists(config: Config, command: string): void {
-  // The memory store of this process is new and empty: the collector's rows are in the collector.
-  if (config['storage.backend'] === 'memory') throw new UsageError(`${command}: storage.backend = "memory": the memory store holds nothing outside the collector process that wrote it (a new, empty one here); ${command} reads an existing store`);
+  refuseMemoryStore(config, `${command}: storage.backend = "memory"`);
   // The in-process ClickHouse engine creates its directory as SQLite creates its file.
   if (config['storage.backend'] === 'clickhouse') {
     const o = clickhouseOptions(config);
@@ -173,6 +172,16 @@ function sourceExists(config: Config, command: string): void {
   const path = config['storage.sqlite.path'];
   if (config['storage.backend'] !== 'sqlite' || /^file:/i.test(path) || existsSync(path)) return;
   throw new UsageError(`${command}: storage.sqlite.path = ${JSON.stringify(path)}: no such file (from ${process.cwd()}); ${command} reads an existing store`);
+}
+
+/**
+ * A transfer command's memory store is its own, not a collector's (whose rows are in the
+ * collector's process): new and empty to read from, gone when the command ends to write into.
+ * `what` says which setting names it.
+ */
+function refuseMemoryStore(config: Config, what: string): void {
+  if (config['storage.backend'] !== 'memory') return;
+  throw new UsageError(`${what}: the memory store here is this command's own, new and empty to read from and gone when the command ends to write into (a collector's rows are in the collector's process); use a SQLite file, PostgreSQL or ClickHouse, or send the rows to the collector over OTLP`);
 }
 
 function loadFrom(file: string | undefined, flags: Record<string, string>, env: NodeJS.ProcessEnv): Config {
@@ -217,8 +226,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
       const onError = args.own['on-error'] ?? 'skip';
       if (onError !== 'skip' && onError !== 'stop') throw new UsageError(`--on-error ${JSON.stringify(onError)}: use skip or stop`);
       for (const f of args.files) if (f !== '-' && !existsSync(f)) throw new UsageError(`import: no such file ${JSON.stringify(f)}`);
-      // This process's memory store is not the collector's, and is gone when import ends.
-      if (config['storage.backend'] === 'memory') throw new UsageError('import: storage.backend = "memory": the memory store is the collector process\'s own; import writes into a new one of its own, gone when import ends (import into a SQLite file, PostgreSQL or ClickHouse, or send the rows to the collector over OTLP)');
+      refuseMemoryStore(config, 'import: storage.backend = "memory"');
       const metrics = createMetrics();
       const sink = new TransferSink(config, await createBackend(config, { logger, metrics }), metrics, logger, tenantFlag(args.own));
       await sink.start();
@@ -238,7 +246,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
     // Copying a store into itself would never end: every page of log records written would be
     // new rows ahead of the scan.
     if (sameStore(config, targetConfig)) throw new UsageError(`copy: --to-config ${target} names the store being copied from`);
-    if (targetConfig['storage.backend'] === 'memory') throw new UsageError(`copy: --to-config ${target} names the memory store: what copy writes into it is gone when copy ends`);
+    refuseMemoryStore(targetConfig, `copy: --to-config ${target} names the memory store`);
     sourceExists(config, 'copy');
     const checkpoint = args.own['checkpoint'] ?? 'tracehouse-copy.checkpoint.json';
     const source = await createBackend(config, { logger, metrics: createMetrics() });
