@@ -25,6 +25,7 @@ import type { Metrics } from '../telemetry/metrics.ts';
 import { WalRecorder } from './wal-backend.ts';
 import { bytesOf } from './wal/records.ts';
 import { SEGMENT_NAME, WalEntryTooLargeError, WalFullError, WriteAheadLog, type PlannedChunk, type ReplayPlan, type WalChunkRef, type WalCorruption } from './wal/index.ts';
+import type { AppendRefusal } from './ingest.ts';
 import type { Writer } from './writer.ts';
 
 export interface DurableLogOptions {
@@ -73,9 +74,6 @@ function planRows(plan: ReplayPlan): number {
 function countCorruption(metrics: Metrics): (c: WalCorruption) => void {
   return (c) => metrics.walCorruptBytes.inc({ kind: c.kind }, c.bytes);
 }
-
-/** Why an append was refused: the log is full (wait for the store), the disk failed, or the request's rows are larger than the whole log (never taken). */
-export type AppendRefusal = 'wal_full' | 'wal_unavailable' | 'too_large';
 
 /**
  * Accepted rows a write-ahead log in dir still holds, for a start with delivery.ack = queued or

@@ -36,9 +36,12 @@ export interface IngestRequest {
 /** When a request is acknowledged: once queued in memory, once fsynced in the write-ahead log, or once its rows are stored. */
 export type AckMode = 'queued' | 'durable' | 'stored';
 
+/** Why an append was refused: the log is full (wait for the store), the disk failed, or the request's rows are larger than the whole log (never taken). */
+export type AppendRefusal = 'wal_full' | 'wal_unavailable' | 'too_large';
+
 /** What ingest needs for ack = durable: an fsynced append, refused with a reason instead of throwing. */
 export interface IngestLog {
-  append(signal: Signal, chunks: readonly EncodedChunk[], tenant: string): Promise<'wal_full' | 'wal_unavailable' | 'too_large' | undefined>;
+  append(signal: Signal, chunks: readonly EncodedChunk[], tenant: string): Promise<AppendRefusal | undefined>;
 }
 
 /** Optional parts of Ingest: the log for ack = durable, and the memory limiter. */
