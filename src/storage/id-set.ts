@@ -99,7 +99,7 @@ export function staysPut(freed: number, at: number, home: number): boolean {
 }
 
 /**
- * The key of this process's id mixes (idHome, and the memory store's trace table). Ids are the
+ * The key of this process's id mixes (idHome, traceHome). Ids are the
  * client's: under a fixed mix of their words, one word chosen from the others puts every id in
  * one place, and each add then probes the whole run (a few requests of such ids held the main
  * thread for seconds, growing with the square of the ids). Keyed, and each word mixed into what
@@ -112,5 +112,20 @@ export function idHome(id0: number, id1: number): number {
   let h = Math.imul(ID_MIX_KEY ^ id0, 0xcc9e2d51);
   h = Math.imul(h ^ (h >>> 15) ^ id1, 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/**
+ * A trace id's place before masking (the memory store's trace table, SQLite's recent traces): its
+ * four words mixed under ID_MIX_KEY, each into what the words before it made (SDKs' ids are
+ * random, but a client's may be crafted: under a fixed mix, one word chosen from the others put
+ * every trace in one place).
+ */
+export function traceHome(w0: number, w1: number, w2: number, w3: number): number {
+  let h = Math.imul(ID_MIX_KEY ^ w0, 0xcc9e2d51);
+  h = Math.imul(h ^ (h >>> 15) ^ w1, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ w2, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16) ^ w3, 0x27d4eb2f);
+  h = Math.imul(h ^ (h >>> 15), 0x9e3779b1);
   return h ^ (h >>> 16);
 }

@@ -7,9 +7,8 @@
 // random ones do.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { idHome } from '../../src/storage/id-set.ts';
+import { idHome, traceHome } from '../../src/storage/id-set.ts';
 import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
-import { traceHome } from '../../src/storage/memory/trace-table.ts';
 
 const word = () => randomBytes(4).readInt32LE(0);
 const N = 10_000;

@@ -1,6 +1,6 @@
 // One tenant's traces in the memory store, found by the 16 bytes of their id as a span record
 // holds them, without a string per trace.
-import { ID_MIX_KEY, staysPut } from '../id-set.ts';
+import { staysPut, traceHome } from '../id-set.ts';
 import { isTraceIdHex } from '../query-helpers.ts';
 import type { TraceEntry } from './spans.ts';
 
@@ -133,18 +133,4 @@ export class TraceTable {
       if (t !== undefined) this.put(words[4 * i]!, words[4 * i + 1]!, words[4 * i + 2]!, words[4 * i + 3]!, t);
     }
   }
-}
-
-/**
- * A trace id's place before masking: its words mixed under the process's key, each into what the
- * words before it made (SDKs' ids are random, but a client's may be crafted: under the former
- * fixed mix, w0 chosen from w1..w3 put every trace in one place; id-set.ts, ID_MIX_KEY).
- */
-export function traceHome(w0: number, w1: number, w2: number, w3: number): number {
-  let h = Math.imul(ID_MIX_KEY ^ w0, 0xcc9e2d51);
-  h = Math.imul(h ^ (h >>> 15) ^ w1, 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13) ^ w2, 0xc2b2ae35);
-  h = Math.imul(h ^ (h >>> 16) ^ w3, 0x27d4eb2f);
-  h = Math.imul(h ^ (h >>> 15), 0x9e3779b1);
-  return h ^ (h >>> 16);
 }

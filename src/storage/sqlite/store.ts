@@ -13,7 +13,7 @@ import {
   S_SPAN, S_TRACE, sameTraceId, SPAN_HEAD_BYTES, spanEnd, spanId, spanKind, spanName, spanNameLength, spanNameStart, spanRecordEnd, spanStart, spanTraceId,
 } from '../otlp-chunks.ts';
 import { chunkLineRefs, docText, type LogHeader, spanFromJson, type SpanHeader } from '../rowjson.ts';
-import { ID_MIX_KEY, IdSet } from '../id-set.ts';
+import { IdSet, traceHome } from '../id-set.ts';
 import { RunTerms } from './terms.ts';
 
 const INT64_MAX = (1n << 63n) - 1n;
@@ -952,17 +952,11 @@ class RecentTraces {
     const w1 = buf.readInt32LE(at + 4);
     const w2 = buf.readInt32LE(at + 8);
     const w3 = buf.readInt32LE(at + 12);
-    // Keyed, each word mixed into what the words before it made (id-set.ts, ID_MIX_KEY): under the
+    // The keyed mix of trace ids (id-set.ts), the tenant folded into the first word: under the
     // former fixed FNV-1a mix, w3 chosen from the others put every trace on one slot, and each new
     // trace probed the whole run on the write thread.
-    let h = Math.imul(ID_MIX_KEY ^ tenant, 0xcc9e2d51);
-    h = Math.imul(h ^ (h >>> 15) ^ w0, 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 13) ^ w1, 0xc2b2ae35);
-    h = Math.imul(h ^ (h >>> 16) ^ w2, 0x27d4eb2f);
-    h = Math.imul(h ^ (h >>> 15) ^ w3, 0x9e3779b1);
-    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
     const table = this.table;
-    for (let i = (h ^ (h >>> 13)) & (RECENT_TRACE_SLOTS - 1); ; i = (i + 1) & (RECENT_TRACE_SLOTS - 1)) {
+    for (let i = traceHome(w0 ^ Math.imul(tenant, 0x9e3779b1), w1, w2, w3) & (RECENT_TRACE_SLOTS - 1); ; i = (i + 1) & (RECENT_TRACE_SLOTS - 1)) {
       const k = i * SLOT_INTS;
       if (table[k] === EMPTY) return i;
       if (table[k + 1] === tenant && table[k + 2] === w0 && table[k + 3] === w1 && table[k + 4] === w2 && table[k + 5] === w3) return i;
