@@ -91,21 +91,31 @@ in the dict given last:
 {{- $r.value }}
 {{- end }}
 
-{{/* "true" when storage.clickhouse.urls names the in-process engine (chdb://). */}}
-{{- define "tracehouse.usesChdb" -}}
+{{/*
+The directories of the chdb:// URLs in storage.clickhouse.urls, as the collector's URL parser
+reads them (any case of the scheme, chdb:/dir and chdb:dir too; no ?query or #fragment), as a list
+under "value" in the dict given last: (list . $out).
+*/}}
+{{- define "tracehouse.chdbDirs" -}}
 {{- $r := dict }}
-{{- include "tracehouse.cfg" (list . "storage.clickhouse.urls" (list "http://localhost:8123") $r) }}
+{{- include "tracehouse.cfg" (list (index . 0) "storage.clickhouse.urls" (list "http://localhost:8123") $r) }}
 {{- $urls := $r.value }}
 {{- if kindIs "string" $urls }}
 {{- $urls = splitList "," $urls }}
 {{- end }}
-{{- $chdb := false }}
-{{- range $u := $urls }}
-{{- if regexMatch "^(?i)chdb:" (trim (toString $u)) }}
-{{- $chdb = true }}
+{{- $dirs := list }}
+{{- range $urls }}
+{{- $url := trim (toString .) }}
+{{- if regexMatch "^(?i)chdb:" $url }}{{ $dirs = append $dirs (regexReplaceAll "[?#].*$" (regexReplaceAll "^(?i)chdb:(//)?" $url "") "") }}{{ end }}
 {{- end }}
+{{- $_ := set (index . 1) "value" $dirs }}
 {{- end }}
-{{- if and (eq (include "tracehouse.backend" .) "clickhouse") $chdb }}true{{ end }}
+
+{{/* "true" when storage.clickhouse.urls names the in-process engine (chdb://). */}}
+{{- define "tracehouse.usesChdb" -}}
+{{- $d := dict }}
+{{- include "tracehouse.chdbDirs" (list . $d) }}
+{{- if and (eq (include "tracehouse.backend" .) "clickhouse") (gt (len $d.value) 0) }}true{{ end }}
 {{- end }}
 
 {{/* "true" when the data lives inside the pod: sqlite, or clickhouse on chdb://. One writer only. */}}
@@ -183,14 +193,8 @@ in the dict given last:
 {{- /* file: URIs are SQLite's own spelling of a path; not checked here. */}}
 {{- if not (hasPrefix "file:" $sqlite) }}{{ $paths = append $paths (list "storage.sqlite.path" $sqlite) }}{{ end }}
 {{- else }}
-{{- $u := dict }}{{- include "tracehouse.cfg" (list . "storage.clickhouse.urls" (list) $u) }}
-{{- $urls := $u.value }}
-{{- if kindIs "string" $urls }}{{ $urls = splitList "," $urls }}{{ end }}
-{{- range $urls }}
-{{- $url := trim (toString .) }}
-{{- /* As the collector's URL parser reads them: any case of the scheme, chdb:/dir and chdb:dir too. */}}
-{{- if regexMatch "^(?i)chdb:" $url }}{{ $paths = append $paths (list "storage.clickhouse.urls" (regexReplaceAll "[?#].*$" (regexReplaceAll "^(?i)chdb:(//)?" $url "") "")) }}{{ end }}
-{{- end }}
+{{- $d := dict }}{{- include "tracehouse.chdbDirs" (list . $d) }}
+{{- range $d.value }}{{ $paths = append $paths (list "storage.clickhouse.urls" .) }}{{ end }}
 {{- end }}
 {{- /* A volume of the operator's own (extraVolumeMounts: a PVC of another class, say) keeps it too. */}}
 {{- $mounts := list "/app/data" }}
