@@ -1,6 +1,7 @@
 // The collector assembled: backend, decode pool, writer, receivers, read API and operations,
 // started in dependency order and shut down in reverse, draining what was accepted.
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { RECEIVER_GRACE_MS } from './common/http.ts';
 import { ConfigError, type Config } from './config/index.ts';
 import { DurableLog, rowsLeftInLog } from './pipeline/durable.ts';
@@ -274,7 +275,7 @@ export class Collector {
         if (this.stopping || left <= 0 || !this.backend.unreachable?.(err)) throw err;
         if (!waited) this.logger.warn({ backend: this.backend.name, err: (err as Error).message, waitMs }, 'storage not reachable yet; start-up waits for it (storage.startWaitMs)');
         waited = true;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(delayMs, left)));
+        await sleep(Math.min(delayMs, left));
       }
     }
   }
