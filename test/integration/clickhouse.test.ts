@@ -436,14 +436,19 @@ describe('clickhouse writes and scans at the edges', () => {
       await client.command({ query: q.split('\n').filter((l) => !/TracehouseExtra|ObservedTimestamp|EventName/.test(l)).join('\n'), clickhouse_settings: { flatten_nested: 1 } });
     }
     const b = await backend([db]);
-    const spans = makeTrace(2);
-    const log = makeLog();
-    await writeSpans(b, spans);
-    await writeLogs(b, [log]);
-    expect(canonical(await b.getTrace(TENANT, spans[0]!.traceId))).toEqual(canonical(spans));
-    expect(await b.searchLogs(TENANT, { traceId: log.traceId, limit: 10 })).toEqual([log]);
+    await storesAndReads(b);
   });
 });
+
+/** Writes a trace and a log record into b and reads them back as written. */
+async function storesAndReads(b: StorageBackend): Promise<void> {
+  const spans = makeTrace(2);
+  const log = makeLog();
+  await writeSpans(b, spans);
+  await writeLogs(b, [log]);
+  expect(canonical(await b.getTrace(TENANT, spans[0]!.traceId))).toEqual(canonical(spans));
+  expect(await b.searchLogs(TENANT, { traceId: log.traceId, limit: 10 })).toEqual([log]);
+}
 
 /** The exporter's log table of its 2023 releases (and many copies of its DDL): TraceFlags UInt32, SeverityNumber Int32, no TimestampTime. */
 async function exporter2023Logs(db: string): Promise<void> {
@@ -558,12 +563,7 @@ describe('clickhouse migrations and lifecycle', () => {
     backends.push(manual);
     await expect(manual.start()).rejects.toThrow(/version 0, this build needs 6: run `tracehouse migrate`/);
     const b = await backend([db], names);
-    const spans = makeTrace(2);
-    const log = makeLog();
-    await writeSpans(b, spans);
-    await writeLogs(b, [log]);
-    expect(canonical(await b.getTrace(TENANT, spans[0]!.traceId))).toEqual(canonical(spans));
-    expect(await b.searchLogs(TENANT, { traceId: log.traceId, limit: 10 })).toEqual([log]);
+    await storesAndReads(b);
     expect(await select(client, `SELECT count() FROM ${db}.otel_traces`)).toEqual([[0]]);
   });
 
