@@ -9,9 +9,10 @@ import { ConfigError, loadConfig, warnStrayEnv, type Config } from '../config/in
 import { BOOL_KEYS, BOOLEAN_WORD, LIST_KEYS } from '../config/options.ts';
 import { DEFAULT_TENANT, TENANT_NAME } from '../model/tenant.ts';
 import type { Signal } from '../model/signal.ts';
+import type { StorageBackend } from '../storage/backend.ts';
 import { parseEndpoints } from '../storage/clickhouse/endpoints.ts';
 import { clickhouseOptions, createBackend, memoryOptions, postgresOptions, sqliteOptions } from '../storage/index.ts';
-import { createLogger } from '../telemetry/logger.ts';
+import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { createMetrics } from '../telemetry/metrics.ts';
 import { copyStore, exportStore, importFiles, type TransferFilters } from './commands.ts';
 import { TransferSink } from './sink.ts';
@@ -175,6 +176,23 @@ function sourceExists(config: Config, command: string): void {
 }
 
 /**
+ * The store export and copy read, started without migrating it: a mistyped PostgreSQL schema or
+ * ClickHouse database would be created empty (and an empty backup written, exit 0), and a store
+ * of an older version would be migrated under the collector still running on it.
+ */
+async function openSource(config: Config, command: string, logger: Logger): Promise<StorageBackend> {
+  sourceExists(config, command);
+  const backend = await createBackend({ ...config, 'storage.postgres.autoMigrate': false, 'storage.clickhouse.autoMigrate': false }, { logger, metrics: createMetrics() });
+  try {
+    await backend.start();
+  } catch (err) {
+    await backend.shutdown().catch(() => undefined);
+    throw new Error(`${command} reads an existing store and migrates nothing: ${(err as Error).message}`);
+  }
+  return backend;
+}
+
+/**
  * A transfer command's memory store is its own, not a collector's (whose rows are in the
  * collector's process): new and empty to read from, gone when the command ends to write into.
  * `what` says which setting names it.
@@ -211,9 +229,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
       const out = args.own['out'];
       if (out === undefined) throw new UsageError('export needs --out FILE (or --out - for stdout)');
       const filters = parseFilters(args.own);
-      sourceExists(config, 'export');
-      const backend = await createBackend(config, { logger, metrics: createMetrics() });
-      await backend.start();
+      const backend = await openSource(config, 'export', logger);
       try {
         await exportStore(backend, { ...filters, out, quiet, maxLineBytes: config['receiver.maxMessageBytes'] });
       } finally {
@@ -247,13 +263,11 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
     // new rows ahead of the scan.
     if (sameStore(config, targetConfig)) throw new UsageError(`copy: --to-config ${target} names the store being copied from`);
     refuseMemoryStore(targetConfig, `copy: --to-config ${target} names the memory store`);
-    sourceExists(config, 'copy');
     const checkpoint = args.own['checkpoint'] ?? 'tracehouse-copy.checkpoint.json';
-    const source = await createBackend(config, { logger, metrics: createMetrics() });
-    const metrics = createMetrics();
-    const sink = new TransferSink(targetConfig, await createBackend(targetConfig, { logger, metrics }), metrics, logger, filters.tenant);
-    await source.start();
+    const source = await openSource(config, 'copy', logger);
     try {
+      const metrics = createMetrics();
+      const sink = new TransferSink(targetConfig, await createBackend(targetConfig, { logger, metrics }), metrics, logger, filters.tenant);
       await sink.start();
       try {
         const r = await copyStore(source, sink, { ...filters, checkpoint, quiet, source: sourceId(config), target: sourceId(targetConfig) });

@@ -2,8 +2,10 @@
 // the summary line, exit codes, and bad flags answered naming flag and value.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { runCli, sqliteCount as count } from '../helpers/cli.ts';
+import { createTestDatabase } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const FIXTURE = new URL('../fixtures/collector-fileexporter-json.jsonl', import.meta.url).pathname;
@@ -113,6 +115,46 @@ describe('tracehouse export / import / copy', () => {
     expect(ch.status).toBe(2);
     expect(readdirSync(dir).sort()).toEqual(['target.yaml']);
   });
+
+  it('refuses to export or copy from a PostgreSQL schema or ClickHouse database that is not there, and creates none', async () => {
+    const dir = tempDir();
+    const url = await createTestDatabase('transfer_cli');
+    // The fixture's times are of 2018: kept past the default retention.
+    const pgFlags = ['--storage.backend=postgres', `--storage.postgres.url=${url}`, '--storage.postgres.retentionDays=0'];
+    const imported = runCli(['import', FIXTURE, ...pgFlags, '--quiet']);
+    expect(imported.stderr).toContain('import: 2 spans, 2 log records'); // and the fixture's metrics line skipped
+    const backup = join(dir, 'backup.jsonl');
+    // A mistyped schema: before, it was created empty and an empty backup written, exit 0.
+    const typo = runCli(['export', '--out', backup, ...pgFlags, '--storage.postgres.schema=tracehous', '--quiet']);
+    expect(typo.stderr).toContain('export reads an existing store and migrates nothing: postgres schema tracehous has no migration applied (missing, or never migrated)');
+    expect(typo.status).toBe(1);
+    const target = join(dir, 'target.yaml');
+    writeFileSync(target, `storage:\n  sqlite:\n    path: ${join(dir, 'b.db')}\n`);
+    const copy = runCli(['copy', '--to-config', target, '--checkpoint', join(dir, 'cp.json'), ...pgFlags, '--storage.postgres.schema=tracehous', '--quiet']);
+    expect(copy.stderr).toContain('copy reads an existing store');
+    expect(copy.status).toBe(1);
+    expect(readdirSync(dir).sort()).toEqual(['target.yaml']);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tracehous%' ORDER BY 1`);
+      expect(rows.map((r) => r.nspname)).toEqual(['tracehouse']);
+    } finally {
+      await client.end();
+    }
+    // The schema that is there exports as before.
+    const ok = runCli(['export', '--out', backup, ...pgFlags, '--quiet']);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(readFileSync(backup, 'utf8').length).toBeGreaterThan(0);
+    // ClickHouse: a database the chdb directory does not hold.
+    const chdb = `chdb://${join(dir, 'chdb')}`;
+    expect(runCli(['import', FIXTURE, '--storage.backend=clickhouse', `--storage.clickhouse.urls=${chdb}?database=otel`, '--quiet']).stderr).toContain('import: 2 spans, 2 log records');
+    const ch = runCli(['export', '--out', join(dir, 'ch.jsonl'), '--storage.backend=clickhouse', `--storage.clickhouse.urls=${chdb}?database=otle`, '--quiet']);
+    expect(ch.stderr).toContain('export reads an existing store and migrates nothing: ClickHouse schema');
+    expect(ch.stderr).toContain('(database otle) has no migration applied (missing, or never migrated)');
+    expect(ch.status).toBe(1);
+    expect(readdirSync(dir)).not.toContain('ch.jsonl');
+  }, 120_000);
 
   it('answers bad flags naming the flag and the value', () => {
     const db = join(tempDir(), 'x.db');

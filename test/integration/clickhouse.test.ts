@@ -561,7 +561,7 @@ describe('clickhouse migrations and lifecycle', () => {
     const names = { 'storage.clickhouse.tracesTable': 'staging_traces', 'storage.clickhouse.logsTable': 'staging_logs' };
     const manual = createClickhouseBackend(clickhouseOptions(chdbConfig([db], { ...names, 'storage.clickhouse.autoMigrate': 'false' })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
     backends.push(manual);
-    await expect(manual.start()).rejects.toThrow(/version 0, this build needs 6: run `tracehouse migrate`/);
+    await expect(manual.start()).rejects.toThrow(/has no migration applied \(missing, or never migrated\), this build needs version 6: run `tracehouse migrate`/);
     const b = await backend([db], names);
     await storesAndReads(b);
     expect(await select(client, `SELECT count() FROM ${db}.otel_traces`)).toEqual([[0]]);
@@ -571,7 +571,7 @@ describe('clickhouse migrations and lifecycle', () => {
     const db = uniqueDatabase('manual');
     const b = createClickhouseBackend(clickhouseOptions(chdbConfig([db], { 'storage.clickhouse.autoMigrate': 'false' })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
     backends.push(b);
-    await expect(b.start()).rejects.toThrow(/version 0, this build needs 6: run `tracehouse migrate`/);
+    await expect(b.start()).rejects.toThrow(/has no migration applied \(missing, or never migrated\), this build needs version 6: run `tracehouse migrate`/);
     await b.migrate!(); // the `tracehouse migrate` command: no start() needed
     await b.start();
     expect((await b.health()).ok).toBe(true);

@@ -178,7 +178,7 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
         }
         if (have < want) {
           throw new Error(
-            `ClickHouse schema of ${s.shard.endpoint.display} (database ${s.schema.database}) is at version ${have}, this build needs ${want}: run \`tracehouse migrate\` or set storage.clickhouse.autoMigrate=true`,
+            `ClickHouse schema of ${s.shard.endpoint.display} (database ${s.schema.database}) ${have === 0 ? 'has no migration applied (missing, or never migrated)' : `is at version ${have}`}, this build needs version ${want}: run \`tracehouse migrate\` or set storage.clickhouse.autoMigrate=true`,
           );
         }
       }

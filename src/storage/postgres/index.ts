@@ -203,7 +203,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
       const v = await currentVersion(pool, this.schema);
       if (v < LATEST_VERSION) {
         throw new Error(
-          `postgres schema ${this.schema} is at version ${v}, this build needs ${LATEST_VERSION}: run 'tracehouse migrate' or set storage.postgres.autoMigrate=true`,
+          `postgres schema ${this.schema} ${v === 0 ? 'has no migration applied (missing, or never migrated)' : `is at version ${v}`}, this build needs version ${LATEST_VERSION}: run 'tracehouse migrate' or set storage.postgres.autoMigrate=true`,
         );
       }
     }
