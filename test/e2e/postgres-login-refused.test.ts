@@ -19,6 +19,8 @@ describe('postgres: the role is refused new connections for a while', () => {
   let admin: pg.Client;
   let role: string;
   let url: string;
+  /** The superuser in the test's database (grants are per database). */
+  let adminUrl: string;
   beforeAll(async () => {
     const server = await testPostgresUrl();
     const db = await createTestDatabase('login_refused', server);
@@ -28,7 +30,8 @@ describe('postgres: the role is refused new connections for a while', () => {
     await admin.connect();
     await admin.query(`CREATE ROLE ${role} LOGIN`);
     await admin.query(`ALTER DATABASE ${name} OWNER TO ${role}`);
-    const u = new URL(withDatabase(server, name));
+    adminUrl = withDatabase(server, name);
+    const u = new URL(adminUrl);
     u.username = role;
     url = u.toString();
   });
@@ -79,6 +82,54 @@ describe('postgres: the role is refused new connections for a while', () => {
       } finally {
         client.close();
         await admin.query(`ALTER ROLE ${role} LOGIN`).catch(() => undefined);
+        await c.stop();
+      }
+    }, 30_000);
+  }
+
+  // The role loses INSERT on the tables for a while (a restore without the grants, a REVOKE run
+  // for the wrong role): 42501 is not the rows' fault either. Dropped as refused for good, every
+  // acknowledged span written meanwhile was lost; retried, all are stored once the grant is back.
+  for (const ack of ['durable', 'stored'] as const) {
+    it(`delivery.ack=${ack}: spans refused for want of a privilege are stored once it is granted again`, async () => {
+      const schema = `p_${ack}`;
+      const c: TestCollector = await startCollector({
+        'delivery.ack': ack,
+        'storage.backend': 'postgres',
+        'storage.postgres.url': url,
+        'storage.postgres.schema': schema,
+        'writer.retryInitialMs': '50',
+        'writer.retryMaxMs': '200',
+        'writer.flushIntervalMs': '20',
+      });
+      const client = new RawOtlpClient(c.grpcAddress);
+      const traceId = randomBytes(16);
+      let acked = 0;
+      const send = async (n: number): Promise<void> => {
+        const r = await client.traces(traces(traceId, n));
+        if (r.error === null) acked += n;
+      };
+      const grants = new pg.Client({ connectionString: adminUrl });
+      await grants.connect();
+      try {
+        await grants.query(`REVOKE INSERT ON ALL TABLES IN SCHEMA ${schema} FROM ${role}`);
+        const pending = send(7);
+        await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_writer_failed_batches_total', { signal: 'traces' })) >= 1 ? true : undefined), 10_000, 'failed writes');
+        expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total')).toBe(0);
+        await grants.query(`GRANT INSERT ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
+        await pending;
+        expect(acked).toBe(7);
+        const spans = await eventually(async () => {
+          const r = await getJson(c.queryUrl, `/v1/traces/${traceId.toString('hex')}`);
+          const n = r.body?.resourceSpans?.reduce((a: number, rs: any) => a + rs.scopeSpans.reduce((b: number, ss: any) => b + ss.spans.length, 0), 0) ?? 0;
+          return n >= 7 ? n : undefined;
+        }, 15_000, 'every acknowledged span readable');
+        expect(spans).toBe(7);
+        expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total')).toBe(0);
+      } finally {
+        client.close();
+        await grants.query(`GRANT INSERT ON ALL TABLES IN SCHEMA ${schema} TO ${role}`).catch(() => undefined);
+        await grants.end();
         await c.stop();
       }
     }, 30_000);

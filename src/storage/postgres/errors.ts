@@ -18,6 +18,7 @@ const RETRYABLE_CODES = new Set([
   '55006', // object_in_use
   '42P01', // undefined_table: schema being (re)migrated or a partition dropped under us
   '3F000', // invalid_schema_name: idem
+  '42501', // insufficient_privilege: a grant missing (a restore without it, a REVOKE) is the operator's to mend, not the rows' fault
 ]);
 
 /** True for errors where retrying the same batch later can succeed. */
