@@ -102,6 +102,26 @@ describe('clickhouse endpoints', () => {
     expect(parseEndpoints(['http://h:8123'], d)[0]).toMatchObject({ database: 'otel' });
   });
 
+  it('never shows a password, whatever characters it holds or however the URL is refused', () => {
+    // URL percent-encodes ^ | { } ; = in a password: the URL as written still holds it raw.
+    const [e] = parseEndpoints(['http://default:s3cr^t|x{y}@ch:8123/otel'], d);
+    expect(e).toMatchObject({ password: 's3cr^t|x{y}', display: 'http://default:***@ch:8123/otel' });
+    expect(parseEndpoints(['http://u:p@ss@ch:8123'], d)[0]).toMatchObject({ password: 'p@ss', display: 'http://u:***@ch:8123' });
+    const message = (urls: string[]): string => {
+      try {
+        parseEndpoints(urls, d);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      throw new Error('not refused');
+    };
+    for (const urls of [['http://default:hunter2secret@ch:99999'], ['clickhouse://default:hunter2secret@ch:9000'], ['http://a:hunter2secret@h:8123', 'http://b:hunter2secret@h:8123/otel']]) {
+      const m = message(urls);
+      expect(m).toMatch(/storage\.clickhouse\.urls/);
+      expect(m).not.toContain('hunter2');
+    }
+  });
+
   it('parses chdb URLs: one directory, a database per shard', () => {
     const es = parseEndpoints(['chdb:///data/ch?database=s0', 'chdb:///data/ch?database=s1'], d);
     expect(es.map((e) => [e.kind, e.kind === 'chdb' ? e.path : '', e.database])).toEqual([

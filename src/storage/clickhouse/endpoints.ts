@@ -34,7 +34,16 @@ export interface EndpointDefaults {
   password: string;
 }
 
-/** Parses and checks storage.clickhouse.urls; throws an Error naming the bad URL. */
+/**
+ * A URL as written, its user:password@ password replaced by ***: whatever its characters (URL
+ * gives the password percent-encoded, so it is not found in the text as written by that), and
+ * whether or not the URL parses at all (its errors quote it).
+ */
+export function hidePassword(raw: string): string {
+  return raw.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#:]*:)[^/?#]*@/, '$1***@');
+}
+
+/** Parses and checks storage.clickhouse.urls; throws an Error naming the bad URL (its password hidden). */
 export function parseEndpoints(urls: readonly string[], defaults: EndpointDefaults): Endpoint[] {
   if (urls.length === 0) throw new Error('storage.clickhouse.urls is empty: give at least one endpoint');
   const out = urls.map((raw) => parseEndpoint(raw, defaults));
@@ -63,7 +72,7 @@ function parseEndpoint(raw: string, defaults: EndpointDefaults): Endpoint {
   try {
     u = new URL(raw);
   } catch {
-    throw new Error(`storage.clickhouse.urls: ${JSON.stringify(raw)} is not a URL (expected http(s)://host:port or chdb:///dir)`);
+    throw new Error(`storage.clickhouse.urls: ${JSON.stringify(hidePassword(raw))} is not a URL (expected http(s)://host:port or chdb:///dir)`);
   }
   const dbParam = u.searchParams.get('database');
   if (u.protocol === 'chdb:') {
@@ -72,12 +81,12 @@ function parseEndpoint(raw: string, defaults: EndpointDefaults): Endpoint {
     return { kind: 'chdb', path, database: dbParam ?? defaults.database, display: raw };
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    throw new Error(`storage.clickhouse.urls: ${JSON.stringify(raw)}: unsupported scheme ${u.protocol} (expected http, https or chdb)`);
+    throw new Error(`storage.clickhouse.urls: ${JSON.stringify(hidePassword(raw))}: unsupported scheme ${u.protocol} (expected http, https or chdb)`);
   }
   const pathDb = decodeURIComponent(u.pathname.replace(/^\/+|\/+$/g, ''));
   const username = u.username !== '' ? decodeURIComponent(u.username) : defaults.username;
   const password = u.password !== '' ? decodeURIComponent(u.password) : defaults.password;
-  const display = u.password !== '' ? raw.replace(`:${u.password}@`, ':***@') : raw;
+  const display = hidePassword(raw);
   return {
     kind: 'http',
     url: `${u.protocol}//${u.host}`,
