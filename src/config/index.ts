@@ -155,6 +155,18 @@ export function warnStrayEnv(logger: Logger, env: NodeJS.ProcessEnv): void {
   if (stray.length > 0) logger.warn({ variables: stray }, 'environment variables named TRACEHOUSE_ that are no option are ignored (see --help)');
 }
 
+/** Options whose value is a secret: a refusal names the option and the problem, never the value. */
+const SECRET_KEYS = new Set(['storage.clickhouse.password']);
+/** Options whose values are URLs, which may carry a user:password@. */
+const URL_KEYS = new Set(['storage.postgres.url', 'storage.clickhouse.urls']);
+
+/** A refused value as its error quotes it: a secret's hidden, a URL's password replaced by ***. */
+function shownValue(key: string, value: unknown): string | undefined {
+  if (SECRET_KEYS.has(key)) return '(hidden)';
+  const text = JSON.stringify(value);
+  return URL_KEYS.has(key) ? text?.replace(/(\/\/[^/?#:@"\s]*:)[^/?#"\s]*@/g, '$1***@') : text;
+}
+
 export interface ConfigSources {
   /** CLI flags already split into key → raw value (without leading dashes). */
   flags?: Record<string, string>;
@@ -199,7 +211,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     const key = String(issue.path[0] ?? '');
     const src = raw.get(key);
     throw new ConfigError(
-      `invalid configuration: ${key} = ${JSON.stringify(src?.value)} (from ${src?.from ?? 'unknown'}): ${issue.message}`,
+      `invalid configuration: ${key} = ${shownValue(key, src?.value)} (from ${src?.from ?? 'unknown'}): ${issue.message}`,
     );
   }
   const cfg = parsed.data as Record<string, unknown>;

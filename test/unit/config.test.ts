@@ -161,4 +161,23 @@ describe('storage.postgres.url refused at start', () => {
       expect((err as Error).message, url).not.toContain('s3');
     }
   });
+
+  it('never shows the ClickHouse password a file gives as a number (YAML reads 987654321 as one), nor a URL password', () => {
+    const refusal = (text: string): string => {
+      try {
+        loadConfig({ file: yaml(text) });
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as Error).message;
+      }
+      throw new Error('not refused');
+    };
+    const m = refusal('storage:\n  clickhouse:\n    password: 987654321\n');
+    expect(m).toContain('storage.clickhouse.password');
+    expect(m).toContain('expected string');
+    expect(m).not.toContain('987654321');
+    const u = refusal('storage:\n  postgres:\n    url:\n      - postgres://th:s3cret@db/traces\n');
+    expect(u).toContain('storage.postgres.url');
+    expect(u).not.toContain('s3cret');
+  });
 });
