@@ -2,7 +2,7 @@
 // validated by one zod schema built from OPTIONS, then frozen. Errors name the key, the value
 // and where it came from.
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import type { Logger } from '../telemetry/logger.ts';
 import { intMax, OPTIONS, takesSizeUnit, type OptionDef, type OptionType } from './options.ts';
@@ -185,6 +185,12 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     try {
       doc = parseYaml(readFileSync(sources.file, 'utf8'));
     } catch (err) {
+      // The parser's message quotes the lines around the fault, which may hold a password (as
+      // the tokens file's do a token): a syntax error is told by its position and code only.
+      if (err instanceof YAMLParseError) {
+        const at = err.linePos?.[0];
+        throw new ConfigError(`config file ${sources.file}: not valid YAML${at ? ` at line ${at.line}, column ${at.col}` : ''} (${err.code})`);
+      }
       throw new ConfigError(`config file ${sources.file}: ${(err as Error).message}`);
     }
     const flat = new Map<string, unknown>();

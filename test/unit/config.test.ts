@@ -180,4 +180,23 @@ describe('storage.postgres.url refused at start', () => {
     expect(u).toContain('storage.postgres.url');
     expect(u).not.toContain('s3cret');
   });
+
+  it('reports a config file that is no valid YAML by position, without quoting the lines that may hold a password', () => {
+    for (const text of [
+      'storage:\n  postgres:\n    url: "postgres://th:s3cret@db/traces\n  backend: postgres\n',
+      'storage:\n  postgres:\n    url: postgres://th:s3cret@db/traces\n   backend: postgres\n',
+    ]) {
+      const f = yaml(text);
+      let message = '';
+      try {
+        loadConfig({ file: f });
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        message = (err as Error).message;
+      }
+      expect(message).toContain(`config file ${f}`);
+      expect(message).toMatch(/line \d+, column \d+/);
+      expect(message).not.toContain('s3cret');
+    }
+  });
 });
