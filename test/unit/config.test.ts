@@ -145,7 +145,7 @@ describe('configuration', () => {
 });
 
 describe('storage.postgres.url refused at start', () => {
-  it('never shows the password of a URL it refuses (a JDBC URL, a libpq string, a password with a slash)', async () => {
+  it('never shows the password of a URL it refuses (a JDBC URL, a libpq string, a password with a slash or an @)', async () => {
     const { createBackend } = await import('../../src/storage/index.ts');
     const { createMetrics } = await import('../../src/telemetry/metrics.ts');
     const pino = (await import('pino')).default;
@@ -153,6 +153,8 @@ describe('storage.postgres.url refused at start', () => {
       'jdbc:postgresql://db:5432/traces?user=th&password=s3cret',
       'host=db port=5432 dbname=traces user=th password=s3cret',
       'th:s3/cret@db:5432/traces',
+      // A scheme typo, and an @ in the password (pg takes it unescaped: the last @ ends it).
+      'postgress://th:p@s3cret@db:5432/traces',
     ]) {
       const c = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url } });
       const err = await createBackend(c, { logger: pino({ level: 'silent' }), metrics: createMetrics() }).then(() => undefined, (e: unknown) => e);
