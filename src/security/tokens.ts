@@ -91,6 +91,8 @@ export function parseTokens(text: string): Map<string, Entry> {
       digest = Buffer.from(d, 'hex');
     }
     const tenant = e['tenant'];
+    // tenant: 1042 (a customer number) is a YAML number, and 0042 would read as 42: quoting is the only safe reading.
+    if (typeof tenant === 'number') throw new TokensFileError(`${at}.tenant: YAML reads ${tenant} as a number; quote it as written (tenant: "…") so it is read as a name`);
     if (typeof tenant !== 'string' || !TENANT_NAME.test(tenant)) {
       throw new TokensFileError(`${at}.tenant: expected 1 to 63 letters, digits, '_', '.' or '-' starting with a letter or digit${typeof tenant === 'string' ? `, got ${JSON.stringify(tenant.slice(0, 80))}` : ''}`);
     }

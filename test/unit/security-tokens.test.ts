@@ -66,6 +66,8 @@ describe('parseTokens', () => {
     [`tokens:\n  - tokenSha256: "abc"\n    tenant: a\n    scopes: [read]`, /^tokens\[0\]\.tokenSha256: expected 64 hexadecimal/],
     [`tokens:\n  - token: "${ACME}"\n    tenant: "a b"\n    scopes: [read]`, /^tokens\[0\]\.tenant: expected 1 to 63/],
     [`tokens:\n  - token: "${ACME}"\n    scopes: [read]`, /^tokens\[0\]\.tenant:/],
+    // A tenant of digits (a customer number) is a YAML number unquoted: said so, not "expected digits".
+    [`tokens:\n  - token: "${ACME}"\n    tenant: 1042\n    scopes: [read]`, /^tokens\[0\]\.tenant: YAML reads 1042 as a number; quote it/],
     [`tokens:\n  - token: "${ACME}"\n    tenant: a\n    scopes: [write]`, /^tokens\[0\]\.scopes: unknown scope "write"/],
     [`tokens:\n  - token: "${ACME}"\n    tenant: a\n    scopes: []`, /^tokens\[0\]\.scopes: expected a non-empty list/],
     [`tokens:\n  - token: "${ACME}"\n    tenant: a\n    scope: [read]`, /^tokens\[0\]\.scope: unknown field/],
