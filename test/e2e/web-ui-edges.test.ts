@@ -84,6 +84,25 @@ describe('web UI: odd data and odd hands', () => {
     }
   });
 
+  it('span details: a multi-line attribute (an exception event\'s stack trace, an SQL statement) or status message is shown with its line breaks', async () => {
+    const traceId = hex(16);
+    const spanId = hex(8);
+    const stack = 'java.lang.IllegalStateException: closed\n\tat com.shop.Cart.add(Cart.java:42)\n\tat com.shop.Api.post(Api.java:7)';
+    const sql = 'SELECT id\nFROM orders\nWHERE id = ?';
+    await send(c, 'ui-multiline-attrs', [span(traceId, spanId, '', 'query', now, 1_000_000n, {
+      attributes: [str('db.statement', sql)],
+      status: { code: 2, message: 'closed\nat Cart.add' },
+      events: [{ timeUnixNano: String(now + 1000n), name: 'exception', attributes: [str('exception.stacktrace', stack)] }],
+    })]);
+    await ready(`/trace/${traceId}`);
+    await page.click(`.row[data-span-id="${spanId}"]`);
+    await page.waitForSelector('.details .events table.kv td');
+    // innerText is the text as laid out: the lines a user reads.
+    expect(await page.$eval('.details .events table.kv td', (e: any) => e.innerText)).toBe(stack);
+    expect(await page.$eval('.details > table.kv td', (e: any) => e.innerText)).toBe(sql);
+    expect(await page.$$eval('.details .facts dt', (dts: any[]) => dts.find((d) => d.textContent === 'Status').nextElementSibling.innerText)).toBe('error: closed\nat Cart.add');
+  });
+
   it('a mistyped trace link shows the UI\'s error, not the server\'s raw JSON', async () => {
     for (const id of ['a'.repeat(33), 'not-a-trace']) {
       await page.goto(`${c.queryUrl}/trace/${id}`, { waitUntil: 'domcontentloaded' });
