@@ -103,6 +103,26 @@ describe('web UI: odd data and odd hands', () => {
     expect(await page.$$eval('.details .facts dt', (dts: any[]) => dts.find((d) => d.textContent === 'Status').nextElementSibling.innerText)).toBe('error: closed\nat Cart.add');
   });
 
+  it('a window made taller shows the waterfall rows that come into view, not blank space', async () => {
+    const traceId = hex(16);
+    const root = hex(8);
+    await send(c, 'ui-resize', [span(traceId, root, '', 'root', now, 100_000_000n), ...Array.from({ length: 99 }, (_, i) => span(traceId, hex(8), root, `child-${i}`, now + BigInt(i + 1) * 1000n, 1_000_000n))]);
+    await ready(`/trace/${traceId}`);
+    try {
+      await page.setViewport({ width: 1280, height: 1800 });
+      await new Promise((r) => setTimeout(r, 300));
+      const view = await page.$eval('.rows', (v: any) => {
+        const shown = new Set([...v.querySelectorAll('.row')].map((r: any) => Number(r.dataset.index)));
+        const inView = Math.ceil(v.clientHeight / 24);
+        return { inView, missing: Array.from({ length: inView }, (_, i) => i).filter((i) => !shown.has(i)) };
+      });
+      expect(view.inView).toBeGreaterThan(60);
+      expect(view.missing).toEqual([]);
+    } finally {
+      await page.setViewport({ width: 1280, height: 800 });
+    }
+  });
+
   it('a mistyped trace link shows the UI\'s error, not the server\'s raw JSON', async () => {
     for (const id of ['a'.repeat(33), 'not-a-trace']) {
       await page.goto(`${c.queryUrl}/trace/${id}`, { waitUntil: 'domcontentloaded' });

@@ -567,9 +567,12 @@ async function tracePage(pathId: string): Promise<void> {
     spacer.style.setProperty('height', `${rows.length * ROW_HEIGHT}px`);
     paint();
   };
-  viewport.addEventListener('scroll', () => {
+  const schedulePaint = () => {
     if (frame === 0) frame = requestAnimationFrame(paint);
-  });
+  };
+  viewport.addEventListener('scroll', schedulePaint);
+  // A taller window (or pane) brings rows into view without a scroll: painted then too.
+  new ResizeObserver(schedulePaint).observe(viewport);
   const choose = (u: UiSpan): void => {
     selected = u;
     for (const [i, el] of rendered) el.classList.toggle('selected', rows[i] === u);
