@@ -123,6 +123,33 @@ describe('web UI: odd data and odd hands', () => {
     }
   });
 
+  it('many services: every service of a trace gets its own colour (the OpenTelemetry demo\'s checkout trace)', async () => {
+    const traceId = hex(16);
+    const root = hex(8);
+    // Services of the demo's checkout; cart and fraud-detection, accounting and orders hash to the same hue.
+    const services = ['frontend', 'checkout', 'cart', 'payment', 'currency', 'shipping', 'email', 'accounting', 'orders', 'fraud-detection'];
+    await send(c, services[0]!, [span(traceId, root, '', 'POST /api/checkout', now, 50_000_000n)]);
+    for (const [i, svc] of services.slice(1).entries()) await send(c, svc, [span(traceId, hex(8), root, `${svc}-call`, now + BigInt(i + 1) * 1_000_000n, 1_000_000n)]);
+    await eventually(async () => {
+      const d = (await (await fetch(`${c.queryUrl}/v1/traces/${traceId}`)).json()) as any;
+      return d.resourceSpans.length === services.length ? true : undefined;
+    });
+    await ready(`/trace/${traceId}`);
+    const hues = await page.$$eval('.legend li', (lis: any[]) => lis.map((li) => [li.textContent, Number(li.style.getPropertyValue('--hue'))]));
+    expect(hues.map(([s]) => s).sort()).toEqual([...services].sort());
+    // Hues closer than 15 degrees read as one colour.
+    const close: string[] = [];
+    for (const [i, [a, ha]] of hues.entries()) {
+      for (const [b, hb] of hues.slice(i + 1)) {
+        const d = Math.abs(Number(ha) - Number(hb)) % 360;
+        if (Math.min(d, 360 - d) < 15) close.push(`${a}/${b}`);
+      }
+    }
+    expect(close).toEqual([]);
+    const rowHues = await page.$$eval('.row', (rows: any[]) => rows.map((r) => [r.querySelector('.svc').textContent, Number(r.style.getPropertyValue('--hue'))]));
+    for (const [svc, hue] of rowHues) expect(hue, svc).toBe(Object.fromEntries(hues)[svc]);
+  });
+
   it('a mistyped trace link shows the UI\'s error, not the server\'s raw JSON', async () => {
     for (const id of ['a'.repeat(33), 'not-a-trace']) {
       await page.goto(`${c.queryUrl}/trace/${id}`, { waitUntil: 'domcontentloaded' });

@@ -497,10 +497,14 @@ async function tracePage(pathId: string): Promise<void> {
   const total = Math.max(1, tree.total);
   // The root, as the search list titles the trace; an orphan may start before it.
   const root = tree.rows.find((u) => u.span.parentSpanId === '') ?? tree.rows[0];
+  // The trace's services spread evenly round the colour wheel: hues from a hash of the names
+  // put some services a few degrees apart or on the same hue (cart and fraud-detection).
+  const hues = new Map(tree.services.map((s, i) => [s, String(Math.round(210 + (i * 360) / tree.services.length) % 360)]));
+  const hueOf = (s: string): string => hues.get(s) ?? serviceHue(s);
 
   const legend = h('ul', { class: 'legend' }, ...tree.services.map((s) => {
     const li = h('li', {}, h('span', { class: 'swatch' }), s);
-    li.style.setProperty('--hue', serviceHue(s));
+    li.style.setProperty('--hue', hueOf(s));
     return li;
   }));
   const axis = h('div', { class: 'axis' }, h('div', { class: 'axis-name' }, 'Service · operation'), h('div', { class: 'axis-lane' }, ...[0, 0.25, 0.5, 0.75, 1].map((f) => {
@@ -539,7 +543,7 @@ async function tracePage(pathId: string): Promise<void> {
     // Right of the bar, in the lane's right margin when the bar reaches the end.
     label.style.setProperty('left', `${Math.min(100, ((u.offset + u.duration) / total) * 100)}%`);
     const row = h('div', { class: 'row' + (err ? ' error' : '') + (u === selected ? ' selected' : ''), role: 'treeitem', 'data-span-id': s.spanId, 'data-index': String(i), 'aria-level': String(u.depth + 1) }, name, h('div', { class: 'lane' }, bar, label));
-    row.style.setProperty('--hue', serviceHue(u.service));
+    row.style.setProperty('--hue', hueOf(u.service));
     row.style.setProperty('top', `${i * ROW_HEIGHT}px`);
     return row;
   };
