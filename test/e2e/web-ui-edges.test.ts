@@ -150,6 +150,18 @@ describe('web UI: odd data and odd hands', () => {
     for (const [svc, hue] of rowHues) expect(hue, svc).toBe(Object.fromEntries(hues)[svc]);
   });
 
+  it('a span that names itself as its parent does not claim its parent is "not stored"', async () => {
+    const traceId = hex(16);
+    const self = hex(8);
+    await send(c, 'ui-self-parent', [span(traceId, self, self, 'own parent', now, 1_000_000n)]);
+    await ready(`/trace/${traceId}`);
+    await page.click(`.row[data-span-id="${self}"]`);
+    await page.waitForFunction((want: string) => document.querySelector('.details .facts')?.textContent?.includes(want), {}, self);
+    const parent = await page.$$eval('.details .facts dt', (dts: any[]) => dts.find((d) => d.textContent === 'Parent').nextElementSibling.textContent);
+    expect(parent).not.toContain('not stored');
+    expect(parent).toContain('cycle');
+  });
+
   it('a mistyped trace link shows the UI\'s error, not the server\'s raw JSON', async () => {
     for (const id of ['a'.repeat(33), 'not-a-trace']) {
       await page.goto(`${c.queryUrl}/trace/${id}`, { waitUntil: 'domcontentloaded' });

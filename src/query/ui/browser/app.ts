@@ -433,7 +433,9 @@ function buildTree(doc: OtlpTrace): { rows: UiSpan[]; total: number; start: bigi
     const parent = u.span.parentSpanId === '' ? undefined : byId.get(u.span.parentSpanId);
     if (parent && parent !== u) parent.children.push(u);
     else {
-      u.orphan = u.span.parentSpanId !== '';
+      // A span naming itself as its parent is a cycle of one: its parent is stored.
+      if (parent === u) u.inCycle = true;
+      else u.orphan = u.span.parentSpanId !== '';
       roots.push(u);
     }
   }
