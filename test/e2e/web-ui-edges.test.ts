@@ -162,6 +162,25 @@ describe('web UI: odd data and odd hands', () => {
     expect(parent).toContain('cycle');
   });
 
+  it('a span under a parent cycle stays nested under its stored parent, not cut out as a root of the cycle', async () => {
+    const traceId = hex(16);
+    const [root, child, a, b] = [hex(8), hex(8), hex(8), hex(8)];
+    // The child's service is listed first (its root starts first); its parent a is in a cycle with b.
+    await send(c, 'ui-under-cycle-x', [span(traceId, root, '', 'x root', now, 5_000_000n), span(traceId, child, a, 'under a', now + 3_000_000n, 1_000_000n)]);
+    await send(c, 'ui-under-cycle-y', [span(traceId, a, b, 'a', now + 1_000_000n, 3_000_000n), span(traceId, b, a, 'b', now + 2_000_000n, 1_000_000n)]);
+    await eventually(async () => {
+      const d = (await (await fetch(`${c.queryUrl}/v1/traces/${traceId}`)).json()) as any;
+      return d.resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((ss: any) => ss.spans)).length === 4 ? true : undefined;
+    });
+    await ready(`/trace/${traceId}`);
+    const level = (id: string) => page.$eval(`.row[data-span-id="${id}"]`, (r: any) => Number(r.getAttribute('aria-level')));
+    expect(await level(child)).toBe((await level(a)) + 1);
+    await page.click(`.row[data-span-id="${child}"]`);
+    await page.waitForFunction((want: string) => document.querySelector('.details .facts')?.textContent?.includes(want), {}, child);
+    const parent = await page.$$eval('.details .facts dt', (dts: any[]) => dts.find((d) => d.textContent === 'Parent').nextElementSibling.textContent);
+    expect(parent).toBe(a);
+  });
+
   it('a mistyped trace link shows the UI\'s error, not the server\'s raw JSON', async () => {
     for (const id of ['a'.repeat(33), 'not-a-trace']) {
       await page.goto(`${c.queryUrl}/trace/${id}`, { waitUntil: 'domcontentloaded' });

@@ -454,9 +454,16 @@ function buildTree(doc: OtlpTrace): { rows: UiSpan[]; total: number; start: bigi
   };
   for (const r of roots) walk(r);
   // Spans whose parent ids form a cycle (damaged data) are reached from no root: each cycle is
-  // cut at one of its spans, shown as a root.
-  for (const u of all) {
-    if (reached.has(u)) continue;
+  // cut at one of its spans, shown as a root. The cut is made on the cycle itself, found up the
+  // parents of a span reached from no root: a span hanging under the cycle stays under its parent.
+  for (const from of all) {
+    if (reached.has(from)) continue;
+    const up = new Set<UiSpan>();
+    let u = from;
+    while (!up.has(u)) {
+      up.add(u);
+      u = byId.get(u.span.parentSpanId)!;
+    }
     const parent = byId.get(u.span.parentSpanId)!;
     parent.children.splice(parent.children.indexOf(u), 1);
     u.inCycle = true;
