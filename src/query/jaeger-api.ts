@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendJson } from '../common/http.ts';
 import type { StoreReader, TraceQuery } from '../storage/backend.ts';
 import { readCapped } from './cap.ts';
-import { envelope, errorEnvelope, spanKindNumber, toJaegerDependencies, toJaegerOperations, toJaegerTrace, type JaegerTrace } from './jaeger.ts';
+import { JAEGER_SPAN_KINDS, envelope, errorEnvelope, spanKindNumber, toJaegerDependencies, toJaegerOperations, toJaegerTrace, type JaegerTrace } from './jaeger.ts';
 
 /** A parameter the Jaeger API does not accept; answered 400 naming it. */
 export class JaegerParamError extends Error {
@@ -33,6 +33,9 @@ const MAX_TAGS = 50;
 
 /** The tags toJaegerTrace makes of a span's status (jaeger.ts), as the status codes a search asks for. */
 const STATUS_TAGS = new Map([['error=true', 2], ['otel.status_code=ERROR', 2], ['otel.status_code=OK', 1]]);
+
+/** The span.kind tag values toJaegerTrace writes (every kind but unspecified, which has no tag), as OTLP SpanKind numbers. */
+const KIND_TAGS = new Map<string, number>(JAEGER_SPAN_KINDS.flatMap((word, kind) => (kind === 0 ? [] : [[word, kind] as const])));
 
 const GO_UNITS: Record<string, bigint> = { ns: 1n, us: 1000n, µs: 1000n, μs: 1000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n };
 
@@ -157,6 +160,12 @@ export function parseTraceRequest(params: URLSearchParams, maxLimit: number, now
     if (n > 0) q.limit = n;
   }
   const tags = parseTags(params).filter((t) => {
+    // The span.kind tag this API makes of a span's kind is a condition on the kind, not an attribute.
+    const kind = t.key === 'span.kind' ? KIND_TAGS.get(t.value) : undefined;
+    if (kind !== undefined) {
+      q.kind = q.kind === undefined || q.kind === kind ? kind : -1;
+      return false;
+    }
     // The tags this API makes of a span's status are conditions on the status, not attributes.
     const code = STATUS_TAGS.get(`${t.key}=${t.value}`);
     if (code === undefined) return true;

@@ -58,6 +58,8 @@ export interface TraceQuery {
   maxDurationNano?: bigint;
   /** OTLP status code of a matching span (2: error, what Jaeger's error=true asks for; 1: ok; 0: unset). */
   statusCode?: number;
+  /** OTLP SpanKind number of a matching span (what Jaeger's span.kind=server asks for). */
+  kind?: number;
   /** A trace matches when one span carries an attribute with this key whose value renders to this string. */
   attributes?: { key: string; value: string }[];
   limit: number;

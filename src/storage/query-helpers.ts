@@ -6,6 +6,9 @@ import type { DependencyLink, DependencyQuery, LogQuery, Operation, TraceQuery, 
 /** The columns of a span that searches and summaries use (a store may hold only these, plus the document). */
 export type SpanFacts = Pick<SpanRow, 'traceId' | 'spanId' | 'parentSpanId' | 'serviceName' | 'name' | 'startTimeUnixNano' | 'endTimeUnixNano' | 'durationNano' | 'statusCode'>;
 
+/** What spanFactsMatch reads of a span: its facts and its kind. */
+export type SpanSearchFacts = SpanFacts & Pick<SpanRow, 'kind'>;
+
 const TRACE_ID_HEX = /^[0-9a-f]{32}$/;
 
 /** Whether a read's trace id is in the form the stores keep (32 lowercase hex digits); any other finds nothing. */
@@ -43,7 +46,7 @@ export function earliestSpans<T extends Pick<SpanFacts, 'startTimeUnixNano' | 's
 }
 
 /** The conditions of a query other than attributes. */
-export function spanFactsMatch(s: SpanFacts, q: TraceQuery): boolean {
+export function spanFactsMatch(s: SpanSearchFacts, q: TraceQuery): boolean {
   if (q.service !== undefined && s.serviceName !== q.service) return false;
   if (q.name !== undefined && s.name !== q.name) return false;
   if (q.startNano !== undefined && s.startTimeUnixNano < q.startNano) return false;
@@ -51,6 +54,7 @@ export function spanFactsMatch(s: SpanFacts, q: TraceQuery): boolean {
   if (q.minDurationNano !== undefined && s.durationNano < q.minDurationNano) return false;
   if (q.maxDurationNano !== undefined && s.durationNano > q.maxDurationNano) return false;
   if (q.statusCode !== undefined && s.statusCode !== q.statusCode) return false;
+  if (q.kind !== undefined && s.kind !== q.kind) return false;
   return true;
 }
 

@@ -186,6 +186,24 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       expect(found.map((x) => [x.spanCount, x.hasError])).toEqual([[3, true]]);
     });
 
+    it('searches traces by the kind of a span (Jaeger span.kind=server): the kind of the same span as the other conditions', async () => {
+      const service = 'svc-' + randomUUID();
+      const t = BigInt(Date.now()) * MS;
+      // A server root with a client child; a producer root alone.
+      const called = makeTrace(2, { serviceName: service, kind: 2, startTimeUnixNano: t - 10n * MS, endTimeUnixNano: t - 9n * MS });
+      const produced = makeTrace(1, { serviceName: service, kind: 4, startTimeUnixNano: t - 20n * MS, endTimeUnixNano: t - 19n * MS });
+      await writeSpans(backend, [...called, ...produced]);
+      const ids = async (q: Omit<Parameters<StorageBackend['searchTraces']>[1], 'limit'>) => (await backend.searchTraces(TENANT, { service, limit: 10, ...q })).map((x) => x.traceId);
+      expect(await ids({ kind: 2 })).toEqual([called[0]!.traceId]);
+      expect(await ids({ kind: 3 })).toEqual([called[0]!.traceId]);
+      expect(await ids({ kind: 4 })).toEqual([produced[0]!.traceId]);
+      expect(await ids({ kind: 5 })).toEqual([]);
+      expect(await ids({ kind: -1 })).toEqual([]);
+      // The client span is named child-1: kind and name must hold for one span.
+      expect(await ids({ kind: 3, name: 'child-1' })).toEqual([called[0]!.traceId]);
+      expect(await ids({ kind: 2, name: 'child-1' })).toEqual([]);
+    });
+
     it('ranks traces by their newest matching span, then returns them newest trace first', async () => {
       const service = 'svc-' + randomUUID();
       const t = BigInt(Date.now()) * MS;

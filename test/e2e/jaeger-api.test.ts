@@ -161,6 +161,12 @@ describe('Jaeger query API with the real SDK', () => {
     expect((await find('tags=' + encodeURIComponent('{"error":"true"}'))).data).toHaveLength(1);
     expect((await getJson(c.queryUrl, `/api/traces?service=${web}&${window}&tags=${encodeURIComponent('{"error":"true"}')}`)).body.data).toHaveLength(0);
     expect((await getJson(c.queryUrl, `/v1/traces?service=${encodeURIComponent(sent.service)}&start=0&status=error`)).body.traces.map((t: Json) => t.traceId)).toEqual([traceId]);
+    // span.kind, a tag this API shows for a span's kind, finds the kind (as Jaeger's own stores find it).
+    expect((await find('tags=' + encodeURIComponent('{"span.kind":"client"}'))).data.map((t: Json) => t.traceID)).toEqual([traceId]);
+    expect((await find('tags=' + encodeURIComponent('{"span.kind":"client"}') + '&operation=SELECT%20orders')).data).toHaveLength(1);
+    expect((await find('tags=' + encodeURIComponent('{"span.kind":"client"}') + '&operation=publish')).data).toHaveLength(0);
+    expect((await find('tags=' + encodeURIComponent('{"span.kind":"consumer"}'))).data).toHaveLength(0);
+    expect((await find('tag=span.kind:producer')).data).toHaveLength(1);
     expect((await find('minDuration=500ms')).data).toHaveLength(1);
     expect((await find('minDuration=2s')).data).toHaveLength(0);
     // Without start, the default window is the last hour: the root span (started in 2023) is outside it.

@@ -115,6 +115,9 @@ export async function matchingTracesOnShard(client: ClickHouseClient, o: SchemaO
   addCond(where, params, 'Duration <= {maxDuration:UInt64}', 'maxDuration', q.maxDurationNano === undefined ? undefined : clampU64(q.maxDurationNano));
   // The exporter's schema keeps the status as its word; a code without one matches nothing.
   addCond(where, params, 'StatusCode = {status:String}', 'status', q.statusCode === undefined ? undefined : (STATUS_CODES[q.statusCode] ?? ''));
+  // The kind's word, or its number in TracehouseExtra's k where no word names it (decodeSpan).
+  addCond(where, params, "if(JSONHas(TracehouseExtra, 'k'), JSONExtractInt(TracehouseExtra, 'k'), greatest(toInt64(indexOf({kinds:Array(String)}, SpanKind)) - 1, 0)) = {kind:Int64}", 'kind', q.kind);
+  if (q.kind !== undefined) params.kinds = [...SPAN_KINDS];
   (q.attributes ?? []).forEach((a, i) => {
     where.push(`mapContains(SpanAttributes, {ak${i}:String}) AND SpanAttributes[{ak${i}:String}] = {av${i}:String}`);
     params[`ak${i}`] = a.key;

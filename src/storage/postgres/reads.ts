@@ -232,6 +232,7 @@ export class Reads {
     if (q.minDurationNano !== undefined) conds.push(`duration_nano >= ${p.add(int8Param(q.minDurationNano))}::int8`);
     if (q.maxDurationNano !== undefined) conds.push(`duration_nano <= ${p.add(int8Param(q.maxDurationNano))}::int8`);
     if (q.statusCode !== undefined) conds.push(`status_code = ${p.add(q.statusCode)}::int4`);
+    if (q.kind !== undefined) conds.push(`kind = ${p.add(q.kind)}::int4`);
     if (q.attributes && q.attributes.length > 0) {
       const tokens = q.attributes.map(({ key, value }) => attributeToken(key, value).toString());
       conds.push(`attr_tokens @> ${p.add(tokens)}::int8[]`);

@@ -10,7 +10,7 @@ import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQue
 import { DecodeError, type SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { attributesMatch, byNewestTrace, byOperation, byStartThenId, earliestSpans, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
 import {
-  ChunkFormatError, logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
+  ChunkFormatError, logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
 import { clampNs, idWord, logOfTrace, recordDuration, runOfTrace, startFrom, startUntil, TENANTS_SQL, timeBucket } from './store.ts';
@@ -283,15 +283,16 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
   // A run's spans are all of its trace: the rows need only their rowid and start.
   const spanStmt = db.prepare(`SELECT spans.rowid AS id, start_ns FROM spans ${whereSql(spans)}`);
   spanStmt.setReadBigInts(true);
-  // A document is read only for a span that could still change the result.
-  const docStmt = wantAttrs ? db.prepare(`SELECT ${DOC_COLUMNS('spans')} FROM ${withGroup('spans')} WHERE spans.rowid = ?`) : undefined;
+  // A document is read only for a span that could still change the result. A row of spans has
+  // no column of its kind: its document tells it.
+  const docStmt = wantAttrs || q.kind !== undefined ? db.prepare(`SELECT ${DOC_COLUMNS('spans')} FROM ${withGroup('spans')} WHERE spans.rowid = ?`) : undefined;
   const recordsStmt = db.prepare('SELECT records FROM run_spans WHERE run = ?');
   const groupOf = groupReader(db);
   /** The span conditions but attributes, as the rows' columns compare them. */
   const conditions: SpanConditions = {
     name: q.name, startNano: q.startNano, endNano, minDurationNano: q.minDurationNano,
     maxDurationNano: q.maxDurationNano === undefined ? undefined : clampNs(q.maxDurationNano),
-    statusCode: q.statusCode,
+    statusCode: q.statusCode, kind: q.kind,
   };
   /** The newest matching start of each trace found. */
   const newest = new Map<string, bigint>();
@@ -339,7 +340,9 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
         const doc = docStmt.get(row.id) as unknown as Doc & { id: bigint };
         try {
           if (terms && typeof doc.doc !== 'string' && !terms.mayMatch(doc.doc)) continue;
-          if (!attributesMatch(spanOf(doc).attributes, q)) continue;
+          const span = spanOf(doc);
+          if (q.kind !== undefined && span.kind !== q.kind) continue;
+          if (!attributesMatch(span.attributes, q)) continue;
         } catch (err) {
           unreadable(err, `spans ${doc.id}`, 'traces', 1);
           continue;
@@ -363,6 +366,7 @@ interface SpanConditions {
   minDurationNano: bigint | undefined;
   maxDurationNano: bigint | undefined;
   statusCode: number | undefined;
+  kind: number | undefined;
 }
 
 /** Whether the span record at r (its start clamped) meets the conditions. */
@@ -370,6 +374,7 @@ function recordMatches(buf: SlicingBuffer, r: number, start: bigint, q: SpanCond
   if ((q.startNano !== undefined && start < q.startNano) || (q.endNano !== undefined && start > q.endNano)) return false;
   if (q.name !== undefined && spanName(buf, r) !== q.name) return false;
   if (q.statusCode !== undefined && spanStatus(buf, r) !== q.statusCode) return false;
+  if (q.kind !== undefined && spanKind(buf, r) !== q.kind) return false;
   if (q.minDurationNano === undefined && q.maxDurationNano === undefined) return true;
   const duration = recordDuration(buf, r, start);
   return (q.minDurationNano === undefined || duration >= q.minDurationNano) && (q.maxDurationNano === undefined || duration <= q.maxDurationNano);
