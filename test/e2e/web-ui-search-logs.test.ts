@@ -82,6 +82,9 @@ describe('web UI: search page and logs view', () => {
     await ready(`/logs?traceId=${short}&lookback=all`);
     expect(await page.$eval('form.filters [name=traceId]', (e: any) => e.checkValidity())).toBe(true);
     expect(await page.$$eval('.log-row .body', (els: any[]) => els.map((e) => e.textContent))).toEqual(['a log of a 64-bit trace']);
+    // Pasted with the spaces around it that a copy from a table or a log line brings: the form
+    // takes it (the page trims it), the browser does not refuse to submit it.
+    expect(await page.$eval('form.filters [name=traceId]', (e: any, v: string) => ((e.value = v), e.checkValidity()), ` ${short}\t`)).toBe(true);
   });
 
   it('logs: a multi-line body (a stack trace) is shown with its line breaks and tabs', async () => {

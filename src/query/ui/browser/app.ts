@@ -713,7 +713,7 @@ async function logsPage(params: URLSearchParams): Promise<void> {
     field('Severity', severitySelect(params)),
     field('Time range', lookbackSelect(params)),
     // Up to 32 digits: a 64-bit id as the Jaeger API and Grafana write it (16) is left-padded, as the trace page does.
-    field('Trace id', input('traceId', params.get('traceId') ?? '', { size: '34', pattern: '[0-9a-fA-F]{1,32}', placeholder: '32 hex digits' })),
+    field('Trace id', input('traceId', params.get('traceId') ?? '', { size: '34', pattern: '\\s*[0-9a-fA-F]{1,32}\\s*', placeholder: '32 hex digits' })),
     field('Limit', input('limit', params.get('limit') ?? '100', { inputmode: 'numeric', size: '4' })),
     h('button', { type: 'submit' }, 'Show logs'),
   );
