@@ -211,7 +211,9 @@ export class DurableLog {
         const part = sliceOf(plan.batches, i, slice, (b) => b.batch.bytes);
         i += part.length;
         const data = await this.readBack(part.map((b) => b.refs), 'rows to replay');
-        if (!data) return;
+        // Stopped while reading: the writer may have drained already, and nothing would bound a
+        // write handed to it now; the rows stay in the log for the next start.
+        if (!data || this.stopped) return;
         await Promise.all(part.map((b, j) => {
           const chunks = data[j];
           if (!chunks) return this.unreadable(b.batch.rows);
@@ -231,7 +233,7 @@ export class DurableLog {
           const part = sliceOf(chunks, i, slice, (c) => c.bytes);
           i += part.length;
           const data = await this.readBack(part.map((c) => [c.ref]), 'rows to replay');
-          if (!data) return;
+          if (!data || this.stopped) return;
           const read: EncodedChunk[] = [];
           part.forEach(({ bytes: _bytes, signal: _signal, tenant: _tenant, ref, ...shape }, j) => {
             const bytes = data[j]?.[0];

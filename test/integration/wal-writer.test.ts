@@ -385,3 +385,34 @@ describe('write-ahead log behind the writer: a batch given up on after an attemp
     expect((await counts(store, service)).spans).toBe(10);
   }, 30_000);
 });
+
+describe('write-ahead log behind the writer: a stop while the start-up replay reads its rows back', () => {
+  it('hands nothing to the writer after the stop, so the stop does not wait for a store that is down', async () => {
+    const dir = tempDir('walw-');
+    const store = await sqlite(join(dir, 'db.sqlite'));
+    const walDir = join(dir, 'wal');
+    const service = 'stop-feed-' + randomUUID();
+    // The dead process: requests appended, nothing stored.
+    const dead = new WriteAheadLog({ dir: walDir, maxBytes: 64 << 20, segmentBytes: 32 * 1024 });
+    await dead.start();
+    for (const c of requests(service, 4).spans) await dead.append('traces', c);
+    await dead.shutdown();
+
+    // The restart finds the store down (every write retryable), and is stopped at once: the
+    // replay's first read-back is under way when the writer drains.
+    const gate = gated(store);
+    gate.failNext(1_000_000, { kind: 'retryable', error: new Error('database is down') });
+    const log = new DurableLog({ dir: walDir, maxBytes: 64 << 20, segmentBytes: 32 * 1024 }, createMetrics(), silent);
+    await log.start();
+    const writer = new Writer(log.wrap(gate.backend), { ...opts, retryMaxElapsedMs: 30_000, keptByLog: true }, createMetrics(), silent);
+    log.feed(writer, opts.maxQueueBytes);
+    log.stopFeeding();
+    await writer.shutdown(100);
+    const t0 = Date.now();
+    const stopped = await Promise.race([log.shutdown().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 3_000))]);
+    expect({ stopped, withinMs: Date.now() - t0 < 3_000 }).toEqual({ stopped: true, withinMs: true });
+    // What was not written stays for the next start.
+    const next = await openWal(walDir);
+    expect(next.replay.chunks.reduce((n, c) => n + c.rows, 0) + next.replay.batches.reduce((n, b) => n + b.batch.rows, 0)).toBe(40);
+  }, 40_000);
+});
