@@ -408,6 +408,9 @@ export class Writer {
     try {
       const outcome = await retryWithBackoff(attempt, this.opts, this.abort.signal, (failed) => {
         this.metrics.failedBatches.inc({ ...labels, kind: failed.kind });
+        // Refused for good: the batch's fault, not a store to wait for. Nothing is retried and
+        // drop() logs it, once; the pipeline is not failing for readiness either.
+        if (failed.kind === 'permanent') return;
         if (!failedOnce) {
           failedOnce = true;
           this.retrying.set(key, (this.retrying.get(key) ?? 0) + 1);

@@ -11,6 +11,7 @@ import { sqliteOptions } from '../../src/storage/index.ts';
 import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
 import { gated, memoryBackend } from '../helpers/backends.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { capturedLogger } from '../helpers/logger.ts';
 import { join } from 'node:path';
 import { makeSpan } from '../helpers/rows.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
@@ -145,6 +146,16 @@ describe('writer', () => {
     await writer.drain();
     expect(await stored()).toBe(0);
     expect(await metric('tracehouse_writer_dropped_rows_total')).toBe(4);
+  });
+
+  it('logs a batch the store refused for good once, as dropped, not as a failure it retries', async () => {
+    const gate = gated(await memoryBackend());
+    const { logger, lines } = capturedLogger();
+    const writer = new Writer(gate.backend, opts, createMetrics(), logger);
+    gate.failNext(1, { kind: 'permanent', error: new Error('bad data') });
+    const chunks = encoder.encodeSpans([makeSpan({ serviceName: 'w' })]);
+    expect(await writer.reserve(10)!.commit('traces', chunks, TENANT)).toBe('permanent_error');
+    expect(lines().filter((l) => Number(l['level']) >= 40).map((l) => l.msg)).toEqual(['dropped a batch of accepted rows']);
   });
 
   it('gives up after retryMaxElapsedMs and counts the rows', async () => {
