@@ -97,6 +97,24 @@ describe('sqlite store', () => {
     expect(store.writeSpans(createEncoder().encodeSpans(spans).map((c) => c.data)).kind).toBe('success');
   });
 
+  it('answers a database it may not write as retryable: the store is at fault, not the rows', () => {
+    // SQLITE_READONLY: a file system remounted read-only after an error, the file's mode or owner
+    // changed, the file moved or deleted under the collector (READONLY_DBMOVED). Refused for good,
+    // every acknowledged row was dropped while the collector went on taking more; retried, the
+    // write-ahead log keeps them and clients are told to wait once it fills. query_only is the
+    // way a test makes SQLite answer that code.
+    const db = openDatabase(join(tempDir(), 'ro.db'));
+    const store = new SqliteStore(db);
+    const spans = Array.from({ length: 20 }, () => makeSpan());
+    db.exec('PRAGMA query_only = 1');
+    const r = store.writeSpans(createEncoder().encodeSpans(spans).map((c) => c.data));
+    expect(r.kind).toBe('retryable');
+    expect(r.kind !== 'success' && r.error.message).toMatch(/readonly/i);
+    db.exec('PRAGMA query_only = 0');
+    expect(store.writeSpans(createEncoder().encodeSpans(spans).map((c) => c.data)).kind).toBe('success');
+    expect(tableStats(db).spans).toBe(20);
+  });
+
   it('answers trace-by-id and service+time searches from indexes', () => {
     const db = openDatabase(join(tempDir(), 'i.db'));
     const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join(' | ');

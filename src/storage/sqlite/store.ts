@@ -459,8 +459,13 @@ function upgradeSchema(db: DatabaseSync): void {
  */
 export const TENANTS_SQL = 'SELECT DISTINCT tenant FROM operations';
 
-/** SQLite result codes that pass with time or space: BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN, PROTOCOL. */
-const TRANSIENT = new Set([5, 6, 7, 10, 13, 14, 15]);
+/**
+ * SQLite result codes that pass with time or space, or that are the store's fault and not the
+ * rows' (an operator mends them, the rows wait in the write-ahead log): BUSY, LOCKED, NOMEM,
+ * READONLY (a file system remounted read-only, the file's mode changed or the file moved), IOERR,
+ * FULL, CANTOPEN, PROTOCOL.
+ */
+const TRANSIENT = new Set([5, 6, 7, 8, 10, 13, 14, 15]);
 /** SQLITE_FULL: the disk (or the file's size limit) is full. */
 const SQLITE_FULL = 13;
 /**
