@@ -321,6 +321,8 @@ export class Collector {
     // Batches given up on while running and waiting for their rewrite are not the writer's to count.
     const waiting = this.log?.keptRows ?? 0;
     if (waiting > 0) this.logger.warn({ rows: waiting }, `${waiting} accepted rows given up on while running could not be stored; they are kept in the write-ahead log and written at the next start`);
+    const unfed = this.log?.unfedRows ?? 0;
+    if (unfed > 0) this.logger.warn({ rows: unfed }, `${unfed} rows of the write-ahead log's replay were not written before the stop; they are kept in the log and written at the next start`);
     // A storage stats measurement in flight waits on the store as a write does (behind a lock, say):
     // bounded by the deadline too, as the store's close is.
     if (!(await resolvesWithin(Promise.all([this.query?.shutdown(), this.ops.shutdown(), this.pool.shutdown(), this.storageStats?.shutdown()]), Math.max(500, deadline - Date.now())))) {
@@ -333,7 +335,7 @@ export class Collector {
       this.logger.warn({ backend: this.backend.name }, 'the store did not close within shutdown.timeoutMs; stopping without waiting for it');
     }
     this.security.shutdown();
-    this.logger.info({ queueBytes: this.writer.queueBytes, droppedRows: dropped, keptInLogRows: this.writer.keptRows + (this.log?.keptRows ?? 0) }, 'tracehouse stopped');
+    this.logger.info({ queueBytes: this.writer.queueBytes, droppedRows: dropped, keptInLogRows: this.writer.keptRows + waiting + unfed }, 'tracehouse stopped');
     return dropped;
   }
 }

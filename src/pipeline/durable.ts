@@ -114,6 +114,8 @@ export class DurableLog {
   private readonly opts: DurableLogOptions;
   private replay: ReplayPlan | undefined;
   private replaying: Promise<void> | undefined;
+  /** Rows of the start-up replay not yet handed to the writer (at a stop, kept for the next start). */
+  private unfed = 0;
   private stopped = false;
   private loggedFailure = 0;
   /** Batches the writer gave up on while running, oldest first: without their chunks, which the log has (refs), unless they are not in it. */
@@ -205,6 +207,7 @@ export class DurableLog {
     const plan = this.replay;
     this.replay = undefined;
     if (!plan) return;
+    this.unfed = plan.batches.reduce((n, b) => n + b.batch.rows, 0) + plan.chunks.reduce((n, c) => n + c.rows, 0);
     const slice = Math.max(1, Math.floor(maxQueueBytes / 2));
     this.replaying = (async () => {
       for (let i = 0; i < plan.batches.length && !this.stopped; ) {
@@ -214,6 +217,7 @@ export class DurableLog {
         // Stopped while reading: the writer may have drained already, and nothing would bound a
         // write handed to it now; the rows stay in the log for the next start.
         if (!data || this.stopped) return;
+        this.unfed -= part.reduce((n, b) => n + b.batch.rows, 0);
         await Promise.all(part.map((b, j) => {
           const chunks = data[j];
           if (!chunks) return this.unreadable(b.batch.rows);
@@ -234,6 +238,7 @@ export class DurableLog {
           i += part.length;
           const data = await this.readBack(part.map((c) => [c.ref]), 'rows to replay');
           if (!data || this.stopped) return;
+          this.unfed -= part.reduce((n, c) => n + c.rows, 0);
           const read: EncodedChunk[] = [];
           part.forEach(({ bytes: _bytes, signal: _signal, tenant: _tenant, ref, ...shape }, j) => {
             const bytes = data[j]?.[0];
@@ -290,6 +295,11 @@ export class DurableLog {
   /** Rows of batches given up on and waiting to be written again: at shutdown, kept for the next start. */
   get keptRows(): number {
     return this.kept.reduce((n, k) => n + k.batch.rows, 0);
+  }
+
+  /** Rows of the start-up replay not handed to the writer yet: at shutdown, kept for the next start. */
+  get unfedRows(): number {
+    return this.unfed;
   }
 
   /**

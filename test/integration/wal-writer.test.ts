@@ -411,7 +411,8 @@ describe('write-ahead log behind the writer: a stop while the start-up replay re
     const t0 = Date.now();
     const stopped = await Promise.race([log.shutdown().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 3_000))]);
     expect({ stopped, withinMs: Date.now() - t0 < 3_000 }).toEqual({ stopped: true, withinMs: true });
-    // What was not written stays for the next start.
+    // Said at the stop (tracehouse stopped's keptInLogRows), and what was not written stays for the next start.
+    expect(log.unfedRows + writer.keptRows).toBe(40);
     const next = await openWal(walDir);
     expect(next.replay.chunks.reduce((n, c) => n + c.rows, 0) + next.replay.batches.reduce((n, b) => n + b.batch.rows, 0)).toBe(40);
   }, 40_000);
