@@ -89,6 +89,12 @@ CREATE TABLE IF NOT EXISTS logs (
   seq INTEGER,
   group_id INTEGER
 );
+-- The largest rowid of span_runs and of logs before a retention pass deleted rows of them. SQLite
+-- gives a new row the table's largest rowid plus one, so once retention deleted the rows written
+-- last (old times: an imported backup, a late client), new rows took those rowids again, behind
+-- the cursor of a scan (export, copy) that had passed them: rows written after are given rowids
+-- above it (RowidFloor).
+CREATE TABLE IF NOT EXISTS rowid_floor (tbl TEXT PRIMARY KEY, max_rowid INTEGER NOT NULL) WITHOUT ROWID;
 `;
 
 /**
@@ -485,6 +491,37 @@ function walPages(db: DatabaseSync, bytes: number): number {
 export function clampNs(ns: bigint): bigint {
   return ns > INT64_MAX ? INT64_MAX : ns;
 }
+
+/**
+ * The rowid for a transaction's first new row of a table (span_runs or logs): one above its
+ * rowid_floor while the table's largest rowid is below that, else null (SQLite's own: the largest
+ * plus one, which the rows after the first follow).
+ */
+class RowidFloor {
+  private readonly above: StatementSync;
+  /** The rowid the next insert takes (null: SQLite's); take() it, used() once a row took it. */
+  next: number | null = null;
+
+  constructor(db: DatabaseSync, table: 'span_runs' | 'logs') {
+    this.above = db.prepare(`SELECT max_rowid + 1 AS n FROM rowid_floor WHERE tbl = '${table}' AND max_rowid > (SELECT coalesce(max(rowid), 0) FROM main.${table})`);
+  }
+
+  /** Reads the floor at a write transaction's start. */
+  begin(): void {
+    const row = this.above.get() as { n: number | bigint } | undefined;
+    this.next = row === undefined ? null : Number(row.n);
+  }
+
+  /** A row was inserted: the rows after it follow it. */
+  used(): void {
+    this.next = null;
+  }
+}
+
+/** Notes span_runs' and logs' largest rowids in rowid_floor (before retention deletes rows of them). */
+const NOTE_ROWID_FLOORS = `INSERT INTO rowid_floor (tbl, max_rowid)
+  SELECT tbl, m FROM (SELECT 'span_runs' AS tbl, (SELECT max(rowid) FROM span_runs) AS m UNION ALL SELECT 'logs', (SELECT max(rowid) FROM logs)) WHERE m IS NOT NULL
+  ON CONFLICT (tbl) DO UPDATE SET max_rowid = max(max_rowid, excluded.max_rowid)`;
 
 /** Opens (creating when needed) the database file in WAL mode with the current schema. */
 export function openDatabase(path: string, options: { attributeIndex?: boolean; cacheMiB?: number; checkpointMiB?: number } = {}): DatabaseSync {
@@ -1050,10 +1087,14 @@ class RecordRunWriter {
   /** run_spans' leaf pages, as packRuns sees them. */
   private readonly leaf: LeafPages;
 
-  constructor(db: DatabaseSync, indexRun: StatementSync, terms: RunTerms | undefined, longTraceInts?: number) {
+  /** span_runs' rowid floor (shared with the runs of rows). */
+  private readonly floor: RowidFloor;
+
+  constructor(db: DatabaseSync, indexRun: StatementSync, terms: RunTerms | undefined, floor: RowidFloor, longTraceInts?: number) {
     this.recent = new RecentTraces(longTraceInts);
-    this.insertRun = db.prepare(`INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid, attr_filter, group_id, span_count, max_duration_ns)
-      VALUES (?, ?, ?, ?, ?, ${RECORD_RUN_RANGE}, ?, ?, ?, ?)`);
+    this.floor = floor;
+    this.insertRun = db.prepare(`INSERT INTO span_runs (rowid, tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid, attr_filter, group_id, span_count, max_duration_ns)
+      VALUES (?, ?, ?, ?, ?, ?, ${RECORD_RUN_RANGE}, ?, ?, ?, ?)`);
     this.insertRecords = db.prepare('INSERT INTO run_spans (run, records) VALUES (?, ?)');
     this.indexRun = indexRun;
     this.traceHasRun = db.prepare(`SELECT 1 FROM ${TRACE_INDEX}.trace_runs WHERE tenant = ? AND trace_id = ? LIMIT 1`);
@@ -1174,7 +1215,8 @@ class RecordRunWriter {
    */
   finish(): void {
     for (const run of packRuns([...this.pendingOfTrace.values()].flat(), this.leaf)) {
-      const id = this.insertRun.run(this.tenant, run.trace, run.service, run.min, run.max, run.filter, run.group, run.count, run.maxDuration).lastInsertRowid;
+      const id = this.insertRun.run(this.floor.next, this.tenant, run.trace, run.service, run.min, run.max, run.filter, run.group, run.count, run.maxDuration).lastInsertRowid;
+      this.floor.used();
       this.insertRecords.run(id, run.records);
       this.indexRun.run(this.tenant, run.trace, id);
     }
@@ -1247,8 +1289,12 @@ class SpanRunWriter {
   /** Spans in the open run. */
   private n = 0;
 
-  constructor(insert: StatementSync, indexRun: StatementSync, terms: RunTerms | undefined) {
+  /** span_runs' rowid floor (shared with the runs of records). */
+  private readonly floor: RowidFloor;
+
+  constructor(insert: StatementSync, indexRun: StatementSync, terms: RunTerms | undefined, floor: RowidFloor) {
     this.insert = insert;
+    this.floor = floor;
     this.indexRun = indexRun;
     this.terms = terms;
   }
@@ -1280,7 +1326,8 @@ class SpanRunWriter {
   /** Writes the open run (call before the transaction commits). */
   flush(): void {
     if (this.n === 0) return;
-    const run = this.insert.run(this.tenant, this.trace, this.service, this.min, this.max, this.first, this.last, this.terms?.filter() ?? null);
+    const run = this.insert.run(this.floor.next, this.tenant, this.trace, this.service, this.min, this.max, this.first, this.last, this.terms?.filter() ?? null);
+    this.floor.used();
     this.indexRun.run(this.tenant, this.trace, run.lastInsertRowid);
     this.n = 0;
   }
@@ -1312,6 +1359,10 @@ export class SqliteStore {
   private readonly tenants: StatementSync;
   private readonly nthRunEnd: StatementSync;
   private readonly nthLogTime: StatementSync;
+  /** Rowid floors (RowidFloor), and their note before retention deletes. */
+  private readonly runFloor: RowidFloor;
+  private readonly logFloor: RowidFloor;
+  private readonly noteFloors: StatementSync;
 
   /**
    * `indexAttributes: false` writes no runs' filters (storage.sqlite.attributeIndex off, or the
@@ -1330,19 +1381,23 @@ export class SqliteStore {
     const terms = options.indexAttributes !== false ? new RunTerms() : undefined;
     // Both run writers add their runs to the trace index with one statement.
     const indexRun = db.prepare(indexRow(INDEXED_RUNS));
+    this.runFloor = new RowidFloor(db, 'span_runs');
+    this.logFloor = new RowidFloor(db, 'logs');
+    this.noteFloors = db.prepare(NOTE_ROWID_FLOORS);
     this.runs = new SpanRunWriter(
-      db.prepare('INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid, attr_filter) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      db.prepare('INSERT INTO span_runs (rowid, tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid, attr_filter) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       indexRun,
       terms,
+      this.runFloor,
     );
-    this.recordRuns = new RecordRunWriter(db, indexRun, terms, options.longTraceInts);
+    this.recordRuns = new RecordRunWriter(db, indexRun, terms, this.runFloor, options.longTraceInts);
     this.insertGroup = db.prepare('INSERT INTO item_groups (gid, max_ns, resource, scope) VALUES (?, ?, ?, ?)');
     this.upsertOperation = db.prepare(
       `INSERT INTO operations (tenant, service_name, name, kind, last_start_ns) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT DO UPDATE SET last_start_ns = excluded.last_start_ns WHERE excluded.last_start_ns > last_start_ns`,
     );
     this.insertLog = db.prepare(
-      'INSERT OR IGNORE INTO logs (tenant, time_ns, trace_id, service_name, severity_number, doc, batch_key, seq, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT OR IGNORE INTO logs (id, tenant, time_ns, trace_id, service_name, severity_number, doc, batch_key, seq, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.tenants = db.prepare(TENANTS_SQL);
     // Through the time indexes (TIME_INDEXES, LOG_TIME_INDEXES), oldest bucket first.
@@ -1436,6 +1491,7 @@ export class SqliteStore {
   writeSpans(chunks: readonly Uint8Array[], tenant: string = DEFAULT_TENANT): WriteResult {
     return this.transaction(() => {
       this.runs.clear();
+      this.runFloor.begin();
       const ops = new OperationsSeen();
       const groups = this.groups();
       this.recordRuns.begin(tenant, groups, ops);
@@ -1488,12 +1544,17 @@ export class SqliteStore {
     return this.transaction(() => {
       let seq = 0;
       const groups = this.groups();
+      const floor = this.logFloor;
+      floor.begin();
       for (const c of chunks) {
         if (c.length > 0 && !isOtlpChunk(c)) {
           for (const line of chunkLineRefs<LogHeader>([c])) {
             const h = line.header;
-            const result = this.insertLog.run(tenant, clampNs(BigInt(h[0])), h[1], h[2], h[3], docText(line), key, seq++, null);
-            if (Number(result.changes) > 0) this.indexLog.run(tenant, h[1], result.lastInsertRowid);
+            const result = this.insertLog.run(floor.next, tenant, clampNs(BigInt(h[0])), h[1], h[2], h[3], docText(line), key, seq++, null);
+            if (Number(result.changes) > 0) {
+              floor.used();
+              this.indexLog.run(tenant, h[1], result.lastInsertRowid);
+            }
           }
           continue;
         }
@@ -1503,9 +1564,12 @@ export class SqliteStore {
           const docStart = r + LOG_HEAD_BYTES;
           const doc = buf.subarray(docStart, docStart + buf.readUInt32LE(r + L_LEN));
           const traceId = logTraceId(buf, r);
-          const result = this.insertLog.run(tenant, time, traceId, g.service, logSeverity(buf, r), doc, key, seq++, groupId);
+          const result = this.insertLog.run(floor.next, tenant, time, traceId, g.service, logSeverity(buf, r), doc, key, seq++, groupId);
           const inserted = Number(result.changes) > 0;
-          if (inserted) this.indexLog.run(tenant, traceId, result.lastInsertRowid);
+          if (inserted) {
+            floor.used();
+            this.indexLog.run(tenant, traceId, result.lastInsertRowid);
+          }
           groups.item(inserted, time);
         });
       }
@@ -1588,6 +1652,7 @@ export class SqliteStore {
     // whose newest is old goes with its spans. A run of rows that keeps newer spans is narrowed to
     // those, so its range never covers rowids the table may hand out again (the largest ones, if
     // deleted); a run of records that does keeps only their records.
+    this.noteFloors.run();
     const oldRuns = `tenant IN (${TENANTS_SQL}) AND ${startBefore('min_start_ns', '?1')}`;
     const oldSpans = `SELECT s.rowid FROM span_runs r JOIN spans s ON s.rowid BETWEEN r.first_rowid AND r.last_rowid
       WHERE r.tenant IN (${TENANTS_SQL}) AND ${startBefore('r.min_start_ns', '?1')} AND s.start_ns < ?1`;
