@@ -1,5 +1,6 @@
 // SQLite listings beside the contract: the operations table answers from its key, dependencies
 // from the span indexes, retention prunes listings, and a file from before the table gets it filled.
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createEncoder as createRecordEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
@@ -93,5 +94,28 @@ describe('sqlite listings', () => {
       { service_name: 'legacy', name: 'a', kind: 4 },
       { service_name: 'legacy', name: 'b', kind: 5 },
     ]);
+  });
+
+  it('fills the operations table of a file written before it existed when the first open of it stopped half way', () => {
+    const path = join(tempDir(), 'upgrade-stopped.db');
+    let db = openDatabase(path);
+    const old = BigInt(Date.now()) * 1_000_000n - 10n * DAY;
+    const spans = [makeSpan({ serviceName: 'legacy', name: 'a', kind: 4, startTimeUnixNano: old, endTimeUnixNano: old + 1n }), makeSpan({ serviceName: 'legacy', name: 'b', kind: 5 })];
+    new SqliteStore(db).writeSpans(createEncoder().encodeSpans(spans).map((c) => c.data));
+    db.exec('DROP TABLE operations');
+    db.close();
+    // The first open of the upgraded file fails after it made the table and before it filled it
+    // (here the trace index's file cannot be opened; a full disk or a kill during a long open
+    // stops it there too). The next open fills it: the services and operations are listed, and
+    // retention, which finds tenants through the table, reaches the spans.
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}-traces${suffix}`, { force: true });
+    mkdirSync(`${path}-traces`);
+    expect(() => openDatabase(path)).toThrow();
+    rmSync(`${path}-traces`, { recursive: true });
+    db = openDatabase(path);
+    expect(getServices(db, 'default')).toEqual(['legacy']);
+    expect(getOperations(db, 'default', { service: 'legacy' })).toEqual([{ name: 'a', kind: 4 }, { name: 'b', kind: 5 }]);
+    expect(new SqliteStore(db).applyRetention(7).spans).toBe(1);
+    db.close();
   });
 });

@@ -548,11 +548,9 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean; 
   db.exec(`PRAGMA wal_autocheckpoint = ${walPages(db, checkpointBytes)}; PRAGMA journal_size_limit = ${2 * checkpointBytes};`);
   // The write connection's page cache (storage.sqlite.cacheMiB); others keep SQLite's 2 MiB.
   if (options.cacheMiB !== undefined) db.exec(`PRAGMA cache_size = ${-Math.round(options.cacheMiB * 1024)}`);
-  const hadSpans = hasSchemaObject(db, 'spans');
   const lacksTenant = (table: string): boolean => hasSchemaObject(db, table) && !hasColumn(db, table, 'tenant');
   const before = { spans: lacksTenant('spans'), logs: lacksTenant('logs') };
   if (before.spans || before.logs) addTenants(db, before);
-  const hadOperations = hasSchemaObject(db, 'operations');
   db.exec(SCHEMA);
   // Files from before kept an index on start_ns alone, for retention and the oldest span; both go
   // through the tenant-led index now (TENANTS_SQL), and one index fewer is cheaper per span.
@@ -569,8 +567,13 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean; 
   // Off, runs get no filter (searches check every span of a run). Turned on again later, the runs
   // written meanwhile get theirs here, as do those of a file from before the filters.
   if (options.attributeIndex !== false) fillRunFilters(db);
-  // A file written before the operations table (or tenants) existed: fill it once from the stored spans.
-  if (hadSpans && !hadOperations) {
+  // A file written before the operations table (or tenants) existed: fill it once from the stored
+  // spans. Told by what the table holds, not by whether it existed when this open began: an open
+  // of such a file that stopped before this point (killed during a long migration, a full disk)
+  // left the table made and empty, and the next open found it and never filled it (no services or
+  // operations listed, and retention, which finds tenants through it, passed over their spans).
+  // Every stored span's operation is in the table otherwise (TENANTS_SQL).
+  if ((db.prepare('SELECT NOT EXISTS (SELECT 1 FROM operations) AND EXISTS (SELECT 1 FROM spans) AS fill').get() as { fill: number }).fill) {
     db.exec(`INSERT OR IGNORE INTO operations (tenant, service_name, name, kind, last_start_ns)
              SELECT tenant, service_name, name, coalesce(json_extract(doc, '$.kind'), 0), max(start_ns) FROM spans GROUP BY 1, 2, 3, 4`);
   }
