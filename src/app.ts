@@ -168,7 +168,7 @@ export class Collector {
       : undefined;
     this.query = c['query.enabled']
       ? new QueryServer(
-          { listen: c['query.listen'], maxLimit: c['query.maxLimit'], maxSpansPerTrace: c['query.maxSpansPerTrace'], maxSpansPerSearch: c['query.maxSpansPerSearch'], tls: security.tls.query, auth: new Authenticator('query', tokens, security.metrics, logger) },
+          { listen: c['query.listen'], allowedHosts: c['query.allowedHosts'], maxLimit: c['query.maxLimit'], maxSpansPerTrace: c['query.maxSpansPerTrace'], maxSpansPerSearch: c['query.maxSpansPerSearch'], tls: security.tls.query, auth: new Authenticator('query', tokens, security.metrics, logger) },
           backend,
           logger,
           metrics.registry,

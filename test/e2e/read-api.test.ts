@@ -101,6 +101,45 @@ describe('read API and operations endpoints', () => {
     }
   });
 
+  it("on its loopback listener, answers this machine's names and refuses a web page's rebound to 127.0.0.1 (DNS rebinding)", async () => {
+    const withHost = (url: string, host: string, path: string) => new Promise<{ status: number | undefined; body: string }>((resolve, reject) => {
+      const { port } = new URL(url);
+      const req = request({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve({ status: res.statusCode, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const { port } = new URL(c.queryUrl);
+    const path = `/api/traces/${traceId.toString('hex')}`;
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, `app.localhost:${port}`, 'LOCALHOST.']) {
+      expect((await withHost(c.queryUrl, host, path)).status, host).toBe(200);
+    }
+    // The page's name, as the browser sends it once the name resolves to 127.0.0.1: refused, the UI's shell too.
+    for (const p of [path, '/v1/traces', '/']) {
+      const r = await withHost(c.queryUrl, `rebind.attacker.example:${port}`, p);
+      expect(r.status, p).toBe(403);
+      expect(r.body).toContain('query.allowedHosts');
+    }
+    // A proxy on this machine that passes its own Host is named in query.allowedHosts.
+    const proxied = await startCollector({ 'query.allowedHosts': 'traces.internal.example' });
+    try {
+      expect((await withHost(proxied.queryUrl, 'traces.internal.example', '/api/services')).status).toBe(200);
+      expect((await withHost(proxied.queryUrl, 'other.example', '/api/services')).status).toBe(403);
+    } finally {
+      await proxied.stop();
+    }
+    // On an address other hosts reach, names are the network's business (a Service, an Ingress).
+    const open = await startCollector({ 'query.listen': '0.0.0.0:0' });
+    try {
+      const { port: openPort } = new URL(open.queryUrl);
+      expect((await withHost(`http://127.0.0.1:${openPort}`, 'tracehouse.monitoring.svc', '/api/services')).status).toBe(200);
+    } finally {
+      await open.stop();
+    }
+  });
+
   it('answers unknown paths with 404 and other methods with 405', async () => {
     expect((await fetch(c.queryUrl + '/v2/whatever')).status).toBe(404);
     const post = await fetch(c.queryUrl + '/v1/traces', { method: 'POST', body: '{}' });
