@@ -56,8 +56,14 @@ class ReceiveCharge {
   encoding: MessageEncoding | undefined;
   /** The grpc-encoding the call names when it is none the receiver has (admission refuses it). */
   unsupportedEncoding: string | undefined;
-  /** Its RESOURCE_EXHAUSTED answer was counted already (a refusal of ingest's), so watchStream must not count it again. */
+  /** Its refusal was counted already (by admission or ingest), so watchStream must not count its answer again. */
   refusalCounted = false;
+  /** Admission let it in (start). */
+  admitted = false;
+  /** The handler took the call over (its whole message arrived): what becomes of it is ingest's to count. */
+  handedOver = false;
+  /** The message's 5-byte prefix: compressed flag and length. */
+  private readonly prefix = Buffer.alloc(5);
   /** Whether its message's compressed flag is set (the first byte of its first DATA frame). */
   private compressed = false;
   private received = 0;
@@ -74,8 +80,14 @@ class ReceiveCharge {
   /** A DATA frame's bytes arrived. */
   add(chunk: Buffer): void {
     if (this.received === 0 && chunk.byteLength > 0) this.compressed = chunk[0] === 1;
+    if (this.received < 5) chunk.copy(this.prefix, this.received, 0, Math.min(chunk.byteLength, 5 - this.received));
     this.received += chunk.byteLength;
     if (this.growing && !this.reservation!.grow(Math.ceil(chunk.byteLength * this.perByte))) this.full();
+  }
+
+  /** Whether the message arrived whole: its prefix and the bytes it announces. */
+  get messageArrived(): boolean {
+    return this.received >= 5 && this.received >= 5 + this.prefix.readUInt32BE(1);
   }
 
   /** How the message handed over is compressed, when it is. */
@@ -95,6 +107,7 @@ class ReceiveCharge {
 
   /** Admitted with this room: what arrived so far and what arrives until stop() is charged to it; onFull when the queue has no room for it. */
   start(reservation: Reservation, onFull: () => void): void {
+    this.admitted = true;
     this.reservation = reservation;
     this.onFull = onFull;
     this.growing = true;
@@ -106,16 +119,21 @@ class ReceiveCharge {
     this.growing = false;
   }
 
-  /** The room taken so far, now the caller's to commit or release. */
+  /** The room taken so far, now the handler's to commit or release. */
   take(): Reservation | undefined {
+    this.handedOver = true;
+    return this.letGo();
+  }
+
+  release(): void {
+    this.letGo()?.release();
+  }
+
+  private letGo(): Reservation | undefined {
     const r = this.reservation;
     this.reservation = undefined;
     this.growing = false;
     return r;
-  }
-
-  release(): void {
-    this.take()?.release();
   }
 
   private full(): void {
@@ -310,7 +328,16 @@ export class GrpcReceiver {
       // A stream closed before any answer has sent no headers (Node's types say otherwise).
       const sent = stream.sentTrailers ?? (stream.sentHeaders as typeof stream.sentHeaders | undefined);
       const status = sent?.['grpc-status'];
-      if (Number(status) === GRPC_CODE.RESOURCE_EXHAUSTED && !charge.refusalCounted) this.ingest.refuse('grpc', 'too_large');
+      if (charge.refusalCounted) return;
+      if (Number(status) === GRPC_CODE.RESOURCE_EXHAUSTED) return void this.ingest.refuse('grpc', 'too_large');
+      // An admitted call whose message never became the handler's is refused as an OTLP/HTTP
+      // body that never all arrives is: grpc-js's DEADLINE_EXCEEDED when the client's
+      // grpc-timeout passed first (answered past any interceptor); cut short when the client
+      // cancelled the call or its connection dropped mid-message. Once the handler has the
+      // message, ingest counts what becomes of it.
+      if (!charge.admitted || charge.handedOver) return;
+      if (Number(status) === GRPC_CODE.DEADLINE_EXCEEDED) this.ingest.refuse('grpc', 'timeout', 'the client\'s deadline (grpc-timeout) passed before its message arrived');
+      else if (!charge.messageArrived) this.ingest.refuse('grpc', 'client_aborted');
     });
   }
 
@@ -335,6 +362,8 @@ export class GrpcReceiver {
         clearTimeout(receiveTimer);
       };
       const refuse = (reason: RefusalReason, message?: string, metadata?: grpc.Metadata): void => {
+        // Counted here: the stream's close must not count its answer again.
+        if (charge) charge.refusalCounted = true;
         const status = this.refused(reason, message);
         if (metadata) status.metadata = metadata;
         call.sendStatus(status);
