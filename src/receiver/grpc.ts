@@ -1,5 +1,5 @@
 // OTLP/gRPC receiver (4317): TraceService/Export and LogsService/Export, grpc.health.v1 (from
-// grpc-health-check, following the collector's readiness) and server reflection (grpcurl list).
+// grpc-health-check, following the collector's readiness) and server reflection (grpcurl list, describe and calls).
 // Requests arrive as raw bytes (identity deserializer) and go to the decode workers untouched.
 // Their bytes are charged to the queue as they arrive (ReceiveCharge); gzip, deflate and zstd
 // messages are inflated here, charged as they inflate, and grpc-js enforces the size limit of the
@@ -22,6 +22,7 @@ import type { Readiness } from '../telemetry/ops.ts';
 import { BodyError, inflateMessage } from './http.ts';
 import { tuneGrpcSessions, type FlowControlWindows } from './http2-sessions.ts';
 import { LOGS_SERVICE_PROTO, PROTO_DIR, TRACE_SERVICE_PROTO, encodeExportResponse, encodeStatus } from './otlp-messages.ts';
+import { reflectionDefinition } from './reflection-descriptors.ts';
 
 const identity = (b: Buffer): Buffer => b;
 
@@ -152,7 +153,7 @@ const HEALTH_SERVICES = ['', TRACE_SERVICE, LOGS_SERVICE] as const;
 /** Everything the server serves, in one package definition: the export services and what reflection describes. */
 const PACKAGE = protoLoader.loadSync([TRACE_SERVICE_PROTO, LOGS_SERVICE_PROTO, HEALTH_PROTO_PATH], {
   includeDirs: [PROTO_DIR],
-  keepCase: false,
+  keepCase: true,
   longs: String,
   enums: Number,
   defaults: false,
@@ -486,7 +487,7 @@ export class GrpcReceiver {
         });
       },
     });
-    new ReflectionService(PACKAGE).addToServer(server);
+    new ReflectionService(reflectionDefinition(PACKAGE)).addToServer(server);
     this.boundPort = await new Promise<number>((resolve, reject) =>
       server.bindAsync(this.opts.listen, this.opts.tls?.grpcCredentials() ?? grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
     );
