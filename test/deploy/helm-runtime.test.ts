@@ -96,6 +96,44 @@ describe('helm chart pods as they run', () => {
     expect(volume!.emptyDir, `delivery.ack = durable with ${config['storage.backend']}: the log ${walDir(config)} is on an emptyDir`).toBeUndefined();
   });
 
+  // A write-ahead log (or an embedded store) on a PersistentVolumeClaim of extraVolumes, as the
+  // chart README offers for delivery.walDir: every pod of the Deployment mounts that one claim, and
+  // the log's directory lock admits one collector. A rolling update starts the new pod beside the
+  // old (maxUnavailable 0): it cannot take the lock, restarts for ever, and the rollout never ends.
+  const WAL_CLAIM = [
+    '-f', join(CHART, 'ci/postgres-values.yaml'), '--set', 'replicaCount=1', '--set', 'config.delivery.walDir=/var/lib/tracehouse-wal',
+    '--set', 'extraVolumes[0].name=wal', '--set', 'extraVolumes[0].persistentVolumeClaim.claimName=tracehouse-wal',
+    '--set', 'extraVolumeMounts[0].name=wal', '--set', 'extraVolumeMounts[0].mountPath=/var/lib/tracehouse-wal',
+  ];
+  const STORE_CLAIM = [
+    '--set', 'persistence.enabled=false', '--set', 'config.storage.sqlite.path=/var/lib/tracehouse/tracehouse.db',
+    '--set', 'extraVolumes[0].name=store', '--set', 'extraVolumes[0].persistentVolumeClaim.claimName=fast-ssd',
+    '--set', 'extraVolumeMounts[0].name=store', '--set', 'extraVolumeMounts[0].mountPath=/var/lib/tracehouse',
+  ];
+  it.each([
+    ['(defaults)', []],
+    ...CI_VALUES.map((f) => [f, ['-f', f]] as [string, string[]]),
+    ['the write-ahead log on a claim of extraVolumes', WAL_CLAIM],
+    ['the write-ahead log on a claim of extraVolumes, three replicas', [...WAL_CLAIM, '--set', 'replicaCount=3']],
+    ['the write-ahead log on a claim of extraVolumes, autoscaled', [...WAL_CLAIM, '--set', 'autoscaling.enabled=true']],
+    ['the SQLite file on a claim of extraVolumes', STORE_CLAIM],
+  ])('runs one pod at a time on a claim its write-ahead log or store holds: %s', (_what, args) => {
+    const r = template(args);
+    // Refusing the combination, naming the option, is an answer too.
+    if (r.status !== 0) return expect(r.stderr).toMatch(/config\.(delivery\.walDir|storage\.sqlite\.path)/);
+    const all = render(args);
+    const { config, pod } = effectiveConfig(all, 'Deployment');
+    const held = [
+      ...(config['delivery.ack'] === 'durable' ? [walDir(config)] : []),
+      ...(config['storage.backend'] === 'sqlite' ? [config['storage.sqlite.path']] : []),
+    ].filter((path) => volumeAt(pod, path)?.persistentVolumeClaim !== undefined);
+    if (held.length === 0) return;
+    const spec = all.find((o) => o.kind === 'Deployment')!.spec as unknown as { replicas?: number; strategy: { type: string } };
+    expect(spec.strategy.type, `${held.join(', ')} on a claim: the old pod must let go of it before the new one starts`).toBe('Recreate');
+    expect(spec.replicas, `${held.join(', ')} on a claim every replica mounts`).toBe(1);
+    expect(all.map((o) => o.kind)).not.toContain('HorizontalPodAutoscaler');
+  });
+
   it('leaves delivery.ack and delivery.walDir to the values that set them', () => {
     const postgres = ['-f', join(CHART, 'ci/postgres-values.yaml')];
     expect(effectiveConfig(render(postgres), 'Deployment').config['delivery.ack']).toBe('stored');

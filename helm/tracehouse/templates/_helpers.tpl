@@ -128,6 +128,61 @@ under "value" in the dict given last: (list . $out).
 {{- if and .Values.persistence.enabled (eq (include "tracehouse.embedded" .) "true") }}true{{ end }}
 {{- end }}
 
+{{/*
+The option whose directory lies on a PersistentVolumeClaim ("storage.sqlite.path",
+"storage.clickhouse.urls" or "delivery.walDir"), or "": the embedded store, and the write-ahead
+log when acknowledgements are durable (as far as config shows: delivery.ack or delivery.walDir set
+in extraEnv or extraArgs are not judged). The claim is the chart's data volume or a volume of
+extraVolumes; every pod of the Deployment mounts the same claim, and the store and the log's
+directory lock take one collector, so one pod runs at a time (Recreate, one replica).
+*/}}
+{{- define "tracehouse.claimHeld" -}}
+{{- $backend := include "tracehouse.backend" . }}
+{{- $paths := list }}
+{{- $sqlite := dict }}{{- include "tracehouse.cfg" (list . "storage.sqlite.path" "./data/tracehouse.db" $sqlite) }}
+{{- $sqlitePath := toString $sqlite.value }}
+{{- if eq $backend "sqlite" }}
+{{- if not (hasPrefix "file:" $sqlitePath) }}{{ $paths = append $paths (list "storage.sqlite.path" $sqlitePath) }}{{ end }}
+{{- else if eq (include "tracehouse.usesChdb" .) "true" }}
+{{- $d := dict }}{{- include "tracehouse.chdbDirs" (list . $d) }}
+{{- range $d.value }}{{ $paths = append $paths (list "storage.clickhouse.urls" .) }}{{ end }}
+{{- end }}
+{{- $ack := dict }}{{- include "tracehouse.cfg" (list . "delivery.ack" "" $ack) }}
+{{- $ackValue := lower (trim (toString $ack.value)) }}
+{{- $outside := false }}
+{{- range .Values.extraEnv }}{{ if has (toString .name) (list "TRACEHOUSE_DELIVERY_ACK" "TRACEHOUSE_DELIVERY_WAL_DIR") }}{{ $outside = true }}{{ end }}{{ end }}
+{{- range .Values.extraArgs }}{{ if or (hasPrefix "--delivery.ack" (toString .)) (hasPrefix "--delivery.walDir" (toString .)) }}{{ $outside = true }}{{ end }}{{ end }}
+{{- $durable := ternary (ne $backend "memory") (eq $ackValue "durable") (eq $ackValue "") }}
+{{- if and $durable (not $outside) (ne (include "tracehouse.ackStored" .) "true") }}
+{{- $dir := dict }}{{- include "tracehouse.cfg" (list . "delivery.walDir" "" $dir) }}
+{{- $wal := toString $dir.value }}
+{{- if eq $wal "" }}
+{{- if not (hasPrefix "file:" $sqlitePath) }}{{ $paths = append $paths (list "delivery.walDir" (printf "%s/wal" (dir $sqlitePath))) }}{{ end }}
+{{- else }}
+{{- $paths = append $paths (list "delivery.walDir" $wal) }}
+{{- end }}
+{{- end }}
+{{- /* Each mount and whether its volume is a claim; a path is on the longest mount holding it. */}}
+{{- $mounts := list (list "/app/data" (eq (include "tracehouse.persistent" .) "true")) }}
+{{- range $m := .Values.extraVolumeMounts }}
+{{- $claim := false }}
+{{- range $.Values.extraVolumes }}{{ if and (eq (toString .name) (toString $m.name)) (hasKey . "persistentVolumeClaim") }}{{ $claim = true }}{{ end }}{{ end }}
+{{- if $m.mountPath }}{{ $mounts = append $mounts (list (clean (toString $m.mountPath)) $claim) }}{{ end }}
+{{- end }}
+{{- $held := "" }}
+{{- range $paths }}
+{{- $path := index . 1 }}
+{{- $abs := clean (ternary $path (printf "/app/%s" $path) (hasPrefix "/" $path)) }}
+{{- $best := "" }}{{- $claim := false }}
+{{- range $mounts }}
+{{- $at := index . 0 }}
+{{- if and (or (eq $abs $at) (hasPrefix (printf "%s/" (trimSuffix "/" $at)) $abs)) (gt (len $at) (len $best)) }}{{ $best = $at }}{{ $claim = index . 1 }}{{ end }}
+{{- end }}
+{{- if and $claim (eq $held "") }}{{ $held = index . 0 }}{{ end }}
+{{- end }}
+{{- $held }}
+{{- end }}
+
 {{- define "tracehouse.pvcName" -}}
 {{- default (printf "%s-data" (include "tracehouse.fullname" .)) .Values.persistence.existingClaim }}
 {{- end }}
@@ -216,6 +271,11 @@ under "value" in the dict given last: (list . $out).
 {{- end }}
 {{- if .Values.autoscaling.enabled }}
 {{- fail (printf "autoscaling.enabled with %s: the store is a single-writer file inside the pod, so run one replica. To scale out, set config.storage.backend to postgres or clickhouse (http:// URLs)" $what) }}
+{{- end }}
+{{- end }}
+{{- with include "tracehouse.claimHeld" . }}
+{{- if or (gt (int64 $.Values.replicaCount) 1) $.Values.autoscaling.enabled }}
+{{- fail (printf "config.%s is on a PersistentVolumeClaim, which every replica of the Deployment mounts, and one collector at a time can use it (the write-ahead log's directory lock, the store's single writer): run one replica without autoscaling, or keep delivery.walDir on no claim (with postgres or clickhouse the chart acknowledges on commit: delivery.ack = stored)" .) }}
 {{- end }}
 {{- end }}
 {{- if and .Values.secrets.existingSecret (or .Values.secrets.postgresUrl .Values.secrets.clickhousePassword) }}
