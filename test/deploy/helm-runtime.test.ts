@@ -138,7 +138,9 @@ describe('helm chart pods as they run', () => {
     const postgres = ['-f', join(CHART, 'ci/postgres-values.yaml')];
     expect(effectiveConfig(render(postgres), 'Deployment').config['delivery.ack']).toBe('stored');
     expect(effectiveConfig(render([...postgres, '--set', 'config.delivery.ack=queued']), 'Deployment').config['delivery.ack']).toBe('queued');
-    expect(effectiveConfig(render([...postgres, '--set', 'config.delivery.walDir=/wal']), 'Deployment').config['delivery.ack']).toBe('durable');
+    // The log on a claim of the operator's own (one pod at a time: see below).
+    const wal = ['--set', 'replicaCount=1', '--set', 'extraVolumes[0].name=wal', '--set', 'extraVolumes[0].persistentVolumeClaim.claimName=wal', '--set', 'extraVolumeMounts[0].name=wal', '--set', 'extraVolumeMounts[0].mountPath=/wal'];
+    expect(effectiveConfig(render([...postgres, ...wal, '--set', 'config.delivery.walDir=/wal']), 'Deployment').config['delivery.ack']).toBe('durable');
   });
 
   it('migrates the store the ingest pods use, or refuses: never an in-pod chdb directory the Job cannot reach', () => {

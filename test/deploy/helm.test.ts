@@ -220,6 +220,33 @@ describe('helm chart', () => {
     }
   });
 
+  it('refuses a durable write-ahead log outside every volume, where the read-only root filesystem takes no file', () => {
+    // delivery.ack = durable acknowledges rows once they are in the log: a directory in the
+    // container cannot be created (readOnlyRootFilesystem: the pod restarts for ever), or, made
+    // writable, loses the acknowledged rows with the container.
+    for (const args of [
+      ['--set', 'config.delivery.walDir=/var/lib/tracehouse-wal'],
+      ['--set', 'config.delivery.walDir=./wal'],
+      ['-f', join(CHART, 'ci/postgres-values.yaml'), '--set', 'config.delivery.walDir=/wal'],
+    ]) {
+      const r = template(args);
+      expect(r.status, args.join(' ')).not.toBe(0);
+      expect(r.stderr, args.join(' ')).toContain('config.delivery.walDir');
+      expect(r.stderr, args.join(' ')).toContain('outside');
+    }
+    for (const args of [
+      ['--set', 'config.delivery.walDir=./data/wal-elsewhere'],
+      ['--set', 'config.delivery.walDir=/app/data/wal'],
+      ['-f', join(CHART, 'ci/postgres-values.yaml'), '--set', 'config.delivery.walDir=/wal', '--set', 'extraVolumes[0].name=wal', '--set', 'extraVolumes[0].persistentVolumeClaim.claimName=wal', '--set', 'extraVolumeMounts[0].name=wal', '--set', 'extraVolumeMounts[0].mountPath=/wal', '--set', 'replicaCount=1'],
+      // Acknowledged before the log, or after the store: no log.
+      ['--set', 'config.delivery.walDir=/wal', '--set', 'config.delivery.ack=queued'],
+      ['-f', join(CHART, 'ci/memory-values.yaml'), '--set', 'config.delivery\\.walDir=/wal'],
+    ]) {
+      const r = template(args);
+      expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    }
+  });
+
   it('refuses a chdb:// directory outside the data volume in every spelling the collector reads as chdb', () => {
     // new URL() takes the scheme in any case and chdb:/dir without the slashes: the collector runs
     // the embedded engine on /var/lib/ch for each of these.

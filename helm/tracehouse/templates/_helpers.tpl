@@ -129,14 +129,13 @@ under "value" in the dict given last: (list . $out).
 {{- end }}
 
 {{/*
-The option whose directory lies on a PersistentVolumeClaim ("storage.sqlite.path",
-"storage.clickhouse.urls" or "delivery.walDir"), or "": the embedded store, and the write-ahead
-log when acknowledgements are durable (as far as config shows: delivery.ack or delivery.walDir set
-in extraEnv or extraArgs are not judged). The claim is the chart's data volume or a volume of
-extraVolumes; every pod of the Deployment mounts the same claim, and the store and the log's
-directory lock take one collector, so one pod runs at a time (Recreate, one replica).
+The directories one collector holds, as (list option path) under "value" in the dict given last:
+the embedded store's, and the write-ahead log's when acknowledgements are durable as config shows
+them (delivery.ack or delivery.walDir set in extraEnv or extraArgs are not judged).
 */}}
-{{- define "tracehouse.claimHeld" -}}
+{{- define "tracehouse.heldPaths" -}}
+{{- $root := index . 0 }}
+{{- with $root }}
 {{- $backend := include "tracehouse.backend" . }}
 {{- $paths := list }}
 {{- $sqlite := dict }}{{- include "tracehouse.cfg" (list . "storage.sqlite.path" "./data/tracehouse.db" $sqlite) }}
@@ -162,6 +161,19 @@ directory lock take one collector, so one pod runs at a time (Recreate, one repl
 {{- $paths = append $paths (list "delivery.walDir" $wal) }}
 {{- end }}
 {{- end }}
+{{- $_ := set (index $ 1) "value" $paths }}
+{{- end }}
+{{- end }}
+
+{{/*
+The option of tracehouse.heldPaths whose directory lies on a PersistentVolumeClaim, or "". The
+claim is the chart's data volume or a volume of extraVolumes; every pod of the Deployment mounts
+the same claim, and the store and the log's directory lock take one collector, so one pod runs at
+a time (Recreate, one replica).
+*/}}
+{{- define "tracehouse.claimHeld" -}}
+{{- $p := dict }}{{- include "tracehouse.heldPaths" (list . $p) }}
+{{- $paths := $p.value }}
 {{- /* Each mount and whether its volume is a claim; a path is on the longest mount holding it. */}}
 {{- $mounts := list (list "/app/data" (eq (include "tracehouse.persistent" .) "true")) }}
 {{- range $m := .Values.extraVolumeMounts }}
@@ -271,6 +283,21 @@ directory lock take one collector, so one pod runs at a time (Recreate, one repl
 {{- end }}
 {{- if .Values.autoscaling.enabled }}
 {{- fail (printf "autoscaling.enabled with %s: the store is a single-writer file inside the pod, so run one replica. To scale out, set config.storage.backend to postgres or clickhouse (http:// URLs)" $what) }}
+{{- end }}
+{{- end }}
+{{- /* The durable write-ahead log too: the root filesystem is read-only, and a log in the container would go with it. */}}
+{{- $held := dict }}{{- include "tracehouse.heldPaths" (list . $held) }}
+{{- $walMounts := list "/app/data" }}
+{{- range .Values.extraVolumeMounts }}{{ if .mountPath }}{{ $walMounts = append $walMounts (clean (toString .mountPath)) }}{{ end }}{{ end }}
+{{- range $held.value }}
+{{- if eq (index . 0) "delivery.walDir" }}
+{{- $path := index . 1 }}
+{{- $abs := clean (ternary $path (printf "/app/%s" $path) (hasPrefix "/" $path)) }}
+{{- $kept := false }}
+{{- range $walMounts }}{{ if or (eq $abs .) (hasPrefix (printf "%s/" (trimSuffix "/" .)) $abs) }}{{ $kept = true }}{{ end }}{{ end }}
+{{- if not $kept }}
+{{- fail (printf "config.delivery.walDir: %q is outside /app/data (and any extraVolumeMounts): with delivery.ack = durable the write-ahead log holds acknowledged rows, and the container's read-only root filesystem takes no file (writable, the log would be lost with the container). Put it on a volume, or leave it empty" $path) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- with include "tracehouse.claimHeld" . }}
