@@ -194,6 +194,10 @@ describe('helm chart', () => {
       ['receiver.http.tls.mode', ['--set', 'extraArgs[0]=--receiver.http.tls.mode=tls']],
       ['query.enabled', ['--set', 'extraEnv[0].name=TRACEHOUSE_QUERY_ENABLED', '--set-string', 'extraEnv[0].value=false']],
       ['storage.backend', ['--set', 'extraEnv[0].name=TRACEHOUSE_STORAGE_BACKEND', '--set', 'extraEnv[0].value=postgres']],
+      // The store's file is checked against the data volume: from the environment or a flag it
+      // went unchecked, into /tmp (an emptyDir, lost with the pod) or the read-only root.
+      ['storage.sqlite.path', ['--set', 'extraArgs[0]=--storage.sqlite.path=/tmp/tracehouse.db']],
+      ['storage.sqlite.path', ['--set', 'extraEnv[0].name=TRACEHOUSE_STORAGE_SQLITE_PATH', '--set', 'extraEnv[0].value=/tmp/tracehouse.db']],
     ] as const) {
       const r = template([...args]);
       expect(r.status, args.join(' ')).not.toBe(0);

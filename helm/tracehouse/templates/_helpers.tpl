@@ -318,7 +318,7 @@ manifests another (a grace period shorter than the drain, probes speaking HTTP t
 environment gave TLS, a ServiceMonitor without the token the environment requires, Service ports
 to nothing, a PersistentVolumeClaim for a store elsewhere).
 */}}
-{{- $read := dict "shutdown.timeoutMs" "terminationGracePeriodSeconds" "storage.backend" "the data volume and replica count" "storage.clickhouse.urls" "the data volume and replica count" "storage.postgres.autoMigrate" "the migration Job" "storage.clickhouse.autoMigrate" "the migration Job" "ops.requireAuth" "the ServiceMonitor's token" "tls.certFile" "the probes' and Services' schemes" }}
+{{- $read := dict "shutdown.timeoutMs" "terminationGracePeriodSeconds" "storage.backend" "the data volume and replica count" "storage.clickhouse.urls" "the data volume and replica count" "storage.sqlite.path" "the data volume check" "storage.postgres.autoMigrate" "the migration Job" "storage.clickhouse.autoMigrate" "the migration Job" "ops.requireAuth" "the ServiceMonitor's token" "tls.certFile" "the probes' and Services' schemes" }}
 {{- range $l := list "receiver.grpc" "receiver.http" "query" "ops" }}
 {{- $_ := set $read (printf "%s.listen" $l) "container ports and probes" }}
 {{- $_ := set $read (printf "%s.tls.mode" $l) "the probes' and Services' schemes" }}
