@@ -168,11 +168,15 @@ describe('helm chart pods as they run', () => {
     '--set', 'extraVolumes[0].name=certs', '--set', 'extraVolumes[0].secret.secretName=my-certs',
     '--set', 'extraVolumeMounts[0].name=certs', '--set', 'extraVolumeMounts[0].mountPath=/etc/certs',
   ];
+  // The ops port's own certificate (ops.tls.certFile, mode left to inherit): the README keeps the
+  // ops port plain unless config sets ops.tls.mode, for the kubelet's probes and Prometheus.
+  const OPS_CERT = ['--set', 'config.ops.tls.certFile=/etc/certs/tls.crt', '--set', 'config.ops.tls.keyFile=/etc/certs/tls.key', ...CONFIG_TLS.slice(4)];
   it.each([
     ['(defaults)', []],
     ...CI_VALUES.map((f) => [f, ['-f', f]] as [string, string[]]),
     ['TLS from config and extraVolumes', CONFIG_TLS],
     ['TLS from config on the memory store', [...CONFIG_TLS, '-f', join(CHART, 'ci/memory-values.yaml')]],
+    ['a certificate of the ops port\'s own in config', OPS_CERT],
   ])('probes the ops port in the scheme it serves: %s', (_what, args) => {
     const { config, pod } = effectiveConfig(render(args), 'Deployment');
     const opsTls = resolveTls(config, 'ops') !== undefined;
@@ -210,6 +214,7 @@ describe('helm chart pods as they run', () => {
     ['TLS from config and extraVolumes', CONFIG_TLS],
     ['TLS on the read API only', [...CONFIG_TLS, '--set', 'config.receiver.grpc.tls.mode=off', '--set', 'config.receiver.http.tls.mode=off']],
     ['TLS on the ops port too', ['-f', join(CHART, 'ci/tls-values.yaml'), '--set', 'config.ops.tls.mode=tls']],
+    ['a certificate of the ops port\'s own in config', OPS_CERT],
     // 'inherit' in a listener's file keys is the global file (README, TLS): none here, so plain.
     ['listener files spelled inherit, no certificate', ['--set', 'config.query.tls.certFile=inherit', '--set', 'config.query.tls.keyFile=inherit', '--set', 'config.receiver.http.tls.certFile=inherit', '--set', 'config.receiver.http.tls.keyFile=inherit']],
     ['listener files spelled inherit, the global certificate from config', [...CONFIG_TLS, '--set', 'config.query.tls.certFile=inherit', '--set', 'config.query.tls.keyFile=inherit']],

@@ -483,7 +483,11 @@ reach it over HTTP.
 {{- include "tracehouse.cfg" (list . "ops.tls.mode" "" $r) }}
 {{- $cert := dict }}
 {{- include "tracehouse.cfg" (list . "tls.certFile" "" $cert) }}
-{{- if and (eq (toString $r.value) "") (or $t.existingSecret $cert.value) }}
+{{- /* Or one of the ops port's own (ops.tls.certFile; "inherit" is the global one). */}}
+{{- $opsCert := dict }}
+{{- include "tracehouse.cfg" (list . "ops.tls.certFile" "" $opsCert) }}
+{{- $ownOpsCert := and $opsCert.value (ne (toString $opsCert.value) "inherit") }}
+{{- if and (eq (toString $r.value) "") (or $t.existingSecret $cert.value $ownOpsCert) }}
 - name: TRACEHOUSE_OPS_TLS_MODE
   value: "off"
 {{- end }}
