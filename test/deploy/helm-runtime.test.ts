@@ -188,6 +188,27 @@ describe('helm chart pods as they run', () => {
     }
   });
 
+  it('schedules the migration Job where the values place the ingest pods', () => {
+    // Node affinity keeps pods on nodes of the image's architecture, or in the zone that reaches
+    // the database: a Job scheduled elsewhere fails (exec format error, no route), and with it
+    // every install and upgrade.
+    const affinity = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values: ['amd64'] }] }] } } };
+    const dir = tempDir();
+    writeFileSync(join(dir, 'values.yaml'), JSON.stringify({ affinity, nodeSelector: { pool: 'db-access' }, tolerations: [{ key: 'dedicated', operator: 'Exists' }] }));
+    const all = render(['-f', join(CHART, 'ci/postgres-values.yaml'), '-f', join(dir, 'values.yaml')]);
+    const placement = (kind: string) => {
+      const spec = (all.find((o) => o.kind === kind)!.spec!.template!.spec as unknown as Record<string, unknown>);
+      return { affinity: spec['affinity'], nodeSelector: spec['nodeSelector'], tolerations: spec['tolerations'] };
+    };
+    expect(placement('Deployment')).toEqual({ affinity, nodeSelector: { pool: 'db-access' }, tolerations: [{ key: 'dedicated', operator: 'Exists' }] });
+    expect(placement('Job')).toEqual(placement('Deployment'));
+    // Pod (anti-)affinity places the ingest pods among themselves: a Job kept off their nodes
+    // could find none left.
+    writeFileSync(join(dir, 'values.yaml'), JSON.stringify({ affinity: { ...affinity, podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'tracehouse' } } }] } } }));
+    const spread = render(['-f', join(CHART, 'ci/postgres-values.yaml'), '-f', join(dir, 'values.yaml')]);
+    expect((spread.find((o) => o.kind === 'Job')!.spec!.template!.spec as unknown as Record<string, unknown>)['affinity']).toEqual(affinity);
+  });
+
   it('gives the migration Job the volumes its configuration and environment name, as the ingest pods have them', () => {
     // PostgreSQL verified against a private CA: the URL names the CA file (pg reads sslrootcert),
     // and Node trusts it for https too (NODE_EXTRA_CA_CERTS), both from a volume of extraVolumes.
