@@ -188,7 +188,7 @@ describe('helm chart pods as they run', () => {
     }
   });
 
-  it('schedules the migration Job where the values place the ingest pods', () => {
+  it('schedules the migration Job and the helm test pod where the values place the ingest pods', () => {
     // Node affinity keeps pods on nodes of the image's architecture, or in the zone that reaches
     // the database: a Job scheduled elsewhere fails (exec format error, no route), and with it
     // every install and upgrade.
@@ -197,11 +197,14 @@ describe('helm chart pods as they run', () => {
     writeFileSync(join(dir, 'values.yaml'), JSON.stringify({ affinity, nodeSelector: { pool: 'db-access' }, tolerations: [{ key: 'dedicated', operator: 'Exists' }] }));
     const all = render(['-f', join(CHART, 'ci/postgres-values.yaml'), '-f', join(dir, 'values.yaml')]);
     const placement = (kind: string) => {
-      const spec = (all.find((o) => o.kind === kind)!.spec!.template!.spec as unknown as Record<string, unknown>);
+      const o = all.find((x) => x.kind === kind && (kind !== 'Pod' || x.metadata.annotations?.['helm.sh/hook'] === 'test'))!;
+      const spec = (kind === 'Pod' ? o.spec : o.spec!.template!.spec) as unknown as Record<string, unknown>;
       return { affinity: spec['affinity'], nodeSelector: spec['nodeSelector'], tolerations: spec['tolerations'] };
     };
     expect(placement('Deployment')).toEqual({ affinity, nodeSelector: { pool: 'db-access' }, tolerations: [{ key: 'dedicated', operator: 'Exists' }] });
     expect(placement('Job')).toEqual(placement('Deployment'));
+    // The `helm test` pod runs the same image.
+    expect(placement('Pod')).toEqual(placement('Deployment'));
     // Pod (anti-)affinity places the ingest pods among themselves: a Job kept off their nodes
     // could find none left.
     writeFileSync(join(dir, 'values.yaml'), JSON.stringify({ affinity: { ...affinity, podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'tracehouse' } } }] } } }));
