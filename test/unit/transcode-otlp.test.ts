@@ -252,6 +252,15 @@ describe('memory-store row encoder: rows written directly read back the same', (
     const chunks = rowEncoder.encodeSpans(rows);
     expect(readBack('traces', chunks).map((x) => (x as { row: SpanRow }).row)).toStrictEqual(rows);
   });
+
+  it('gives up the request buffer a large OTLP/JSON request grew, as the transcoders give up theirs', () => {
+    // Rows whose request takes ~40 MiB of protobuf (a large OTLP/JSON request, say one carrying
+    // payloads as bytesValue): the buffer they are written into grows to 64 MiB.
+    const payload = Buffer.alloc(40 << 20, 7).toString('base64');
+    rowEncoder.encodeSpans([makeSpan({ attributes: [kv('payload', { bytesValue: payload })] })]);
+    // A worker that took one such request must not hold that much for good (resident, in RSS).
+    expect(tracesRequest([makeSpan()]).buffer.byteLength).toBeLessThanOrEqual(32 << 20);
+  });
 });
 
 describe('memory-store row encoder: ids', () => {

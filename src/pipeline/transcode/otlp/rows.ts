@@ -300,6 +300,8 @@ export function logsRequest(rows: readonly LogRow[]): Uint8Array {
 function chunksOf(n: number, body: Uint8Array, transcode: typeof transcodeTracesProto): EncodedChunk[] {
   if (n === 0) return [];
   const r = transcode(body, LIMITS);
+  // The transcoder copied what it keeps: a buffer one huge request grew is not held for good.
+  w.shrink();
   if (r.accepted !== n) throw new Error(`memory-store encoding kept ${r.accepted} of ${n} rows (${r.errorMessage})`);
   return r.chunks;
 }
