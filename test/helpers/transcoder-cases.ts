@@ -4,6 +4,8 @@
 // repeat, reorder, duplicate and corrupt fields, under nesting limits of 1–4 (all but refusals and
 // the transcoder's own rare shapes on the transcoder itself).
 import fc from 'fast-check';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { expect, it } from 'vitest';
 import type { Signal } from '../../src/model/signal.ts';
 import type { DecodeLimits } from '../../src/pipeline/decode/common.ts';
@@ -179,5 +181,42 @@ export function handOverCase(transcoder: RequestEncoder, expectSame: ExpectSame)
     const kept = Buffer.from(chunk!.data);
     expect(transcoder.encode('traces', 'protobuf', encodeTraces(fc.sample(arbTraces, { numRuns: 1, seed: 5 })[0]!)).accepted).toBeGreaterThan(0);
     expect(Buffer.from(chunk!.data).equals(kept)).toBe(true);
+  });
+}
+
+/**
+ * One span with a 40 MiB string value (inside `where`: the resource, a kvlist attribute, an array
+ * attribute) through the transcoder (inside a describe): each scratch buffer it wrote the value
+ * into grew past 32 MiB, and a decode worker that took one such request must not hold them for
+ * good. ArrayBuffer bytes the encoder still holds once the request and its chunks are gone are
+ * measured after a collection.
+ */
+export function largeValueCase(transcoder: RequestEncoder): void {
+  it('gives up the scratch buffers a request with a 40 MiB value grew (resource, kvlist and array values)', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const request = (value: string, where: 'resource' | 'kvlist' | 'array'): Uint8Array => {
+      const w = new WireWriter().fork().fork();
+      w.fork().stringField(1, 'service.name').fork().stringField(1, 'svc').join(2).join(1);
+      if (where === 'resource') w.fork().stringField(1, 'big').fork().stringField(1, value).join(2).join(1);
+      w.join(1).fork().fork();
+      w.bytesField(1, new Uint8Array(16).fill(1)).bytesField(2, new Uint8Array(8).fill(2)).stringField(5, 'op');
+      w.fixed64Field(7, 1_700_000_000_000_000_000n).fixed64Field(8, 1_700_000_000_000_000_001n);
+      if (where === 'kvlist') w.fork().stringField(1, 'big').fork().fork().fork().stringField(1, 'k').fork().stringField(1, value).join(2).join(1).join(6).join(2).join(9);
+      if (where === 'array') w.fork().stringField(1, 'big').fork().fork().fork().stringField(1, value).join(1).join(5).join(2).join(9);
+      return w.join(2).join(2).join(1).finish();
+    };
+    for (const where of ['resource', 'kvlist', 'array'] as const) {
+      const small = request('x', where);
+      expect(transcoder.encode('traces', 'protobuf', small).accepted).toBe(1);
+      gc();
+      gc();
+      const before = process.memoryUsage().arrayBuffers;
+      expect(transcoder.encode('traces', 'protobuf', request('y'.repeat(40 << 20), where)).accepted).toBe(1);
+      expect(transcoder.encode('traces', 'protobuf', small).accepted).toBe(1);
+      gc();
+      gc();
+      expect(process.memoryUsage().arrayBuffers - before, where).toBeLessThan(8 << 20);
+    }
   });
 }

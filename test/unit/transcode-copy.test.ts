@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fixtureBytes } from '../helpers/fixtures.ts';
-import { handOverCase, largeTracesRequest, outcome, rowPathCases } from '../helpers/transcoder-cases.ts';
+import { handOverCase, largeTracesRequest, largeValueCase, outcome, rowPathCases } from '../helpers/transcoder-cases.ts';
 import type { Signal as RequestSignal } from '../../src/model/signal.ts';
 import { fromRowEncoder, type RequestEncoder, type RequestFormat } from '../../src/pipeline/transcode/encoder.ts';
 import { createEncoder } from '../../src/pipeline/transcode/copy/index.ts';
@@ -93,6 +93,7 @@ describe('COPY transcoder: same tuples as the row path', () => {
 
   rowPathCases(PAIR.transcoder, (signal, format, body, limits) => expectSame(signal, format, body, limits === undefined ? PAIR : pair(limits)), () => proto.fallbacks);
   handOverCase(PAIR.transcoder, (signal, format, body) => expectSame(signal, format, body));
+  largeValueCase(PAIR.transcoder);
 
   it('a span whose attributes repeat a key takes the row path (its tokens follow the deduplicated list)', () => {
     const before = proto.fallbacks;

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fixtureBytes } from '../helpers/fixtures.ts';
-import { copiesPastHandOver, handOverCase, largeTracesRequest, outcome, rowPathCases } from '../helpers/transcoder-cases.ts';
+import { copiesPastHandOver, handOverCase, largeTracesRequest, largeValueCase, outcome, rowPathCases } from '../helpers/transcoder-cases.ts';
 import type { Signal as RequestSignal } from '../../src/model/signal.ts';
 import { fromRowEncoder, type RequestEncoder, type RequestFormat } from '../../src/pipeline/transcode/encoder.ts';
 import { createEncoder } from '../../src/pipeline/transcode/rowbinary/index.ts';
@@ -46,6 +46,7 @@ describe('RowBinary transcoder: same chunks as the row path', () => {
   rowPathCases(PAIRS.get(3)!.transcoder, (signal, format, body, limits) => expectSame(signal, format, body, limits === undefined ? undefined : [pair(SHARDS[turn++ % SHARDS.length]!, limits)]), () => proto.fallbacks);
   // One shard writes one chunk, which takes the buffer (several shards: the case further down).
   handOverCase(PAIRS.get(1)!.transcoder, (signal, format, body) => expectSame(signal, format, body, [PAIRS.get(1)!]));
+  largeValueCase(PAIRS.get(1)!.transcoder);
 
   it('repeated keys take the transcoder; deep nesting the row path', () => {
     const enc = PAIRS.get(3)!.transcoder;

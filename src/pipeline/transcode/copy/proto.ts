@@ -960,6 +960,9 @@ function transcode(bytes: Uint8Array, limits: DecodeLimits, walk: Walk, singular
   return { accepted, rejected: rej.total, errorMessage: rej.message(singular, plural), chunks };
 }
 
+/** The scratch outputs a request writes values into: one huge value grows them as it grows `out`. */
+const SCRATCH = [group, service, listCopy, sc];
+
 /** OTLP protobuf requests as binary COPY tuples, the bytes and results the row path (`rowPath`) gives; rare shapes go through rowPath itself. */
 export function transcodeProto(signal: 'traces' | 'logs', bytes: Uint8Array, limits: DecodeLimits, rowPath: RequestEncoder): EncodedRequest {
   try {
@@ -971,5 +974,8 @@ export function transcodeProto(signal: 'traces' | 'logs', bytes: Uint8Array, lim
     // The row path gives the exact results, or throws the row decoder's own error for a malformed request.
     fallbacks++;
     return rowPath.encode(signal, 'protobuf', bytes);
+  } finally {
+    // As `out`: a buffer one huge request grew is not held by the worker for good (each use starts at 0).
+    for (const b of SCRATCH) b.shrink();
   }
 }

@@ -1141,6 +1141,9 @@ function transcode(bytes: Uint8Array, limits: DecodeLimits, shardCount: number, 
   return result;
 }
 
+/** The scratch outputs a request writes values into: one huge value grows them as it grows `out`. */
+const SCRATCH = [grp, xb, nx, tg, wl, wj, sc, dd, nxFields];
+
 /** OTLP protobuf requests as ClickHouse RowBinary chunks, the bytes and results the row path (`rowPath`) gives; rare shapes go through rowPath itself. */
 export function transcodeProto(signal: 'traces' | 'logs', bytes: Uint8Array, limits: DecodeLimits, shardCount: number, rowPath: RequestEncoder): EncodedRequest {
   try {
@@ -1151,5 +1154,8 @@ export function transcodeProto(signal: 'traces' | 'logs', bytes: Uint8Array, lim
     // The row path gives the exact results, or throws the row decoder's own error for a malformed request.
     fallbacks++;
     return rowPath.encode(signal, 'protobuf', bytes);
+  } finally {
+    // As `out`: a buffer one huge request grew is not held by the worker for good (each use starts at 0).
+    for (const b of SCRATCH) b.shrink();
   }
 }
