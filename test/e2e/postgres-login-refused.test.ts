@@ -15,6 +15,15 @@ function traces(traceId: Buffer, n: number): Uint8Array {
   return encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'login-refused' } }] }, scopeSpans: [{ spans }] }] });
 }
 
+/** The spans of a trace the read API returns, once there are at least n (every acknowledged span readable). */
+function readable(c: TestCollector, traceId: Buffer, n: number): Promise<number> {
+  return eventually(async () => {
+    const r = await getJson(c.queryUrl, `/v1/traces/${traceId.toString('hex')}`);
+    const got: number = r.body?.resourceSpans?.reduce((a: number, rs: any) => a + rs.scopeSpans.reduce((b: number, ss: any) => b + ss.spans.length, 0), 0) ?? 0;
+    return got >= n ? got : undefined;
+  }, 15_000, 'every acknowledged span readable');
+}
+
 describe('postgres: the role is refused new connections for a while', () => {
   let admin: pg.Client;
   let role: string;
@@ -72,12 +81,7 @@ describe('postgres: the role is refused new connections for a while', () => {
         await admin.query(`ALTER ROLE ${role} LOGIN`);
         await pending;
         expect(acked).toBe(12);
-        const spans = await eventually(async () => {
-          const r = await getJson(c.queryUrl, `/v1/traces/${traceId.toString('hex')}`);
-          const n = r.body?.resourceSpans?.reduce((a: number, rs: any) => a + rs.scopeSpans.reduce((b: number, ss: any) => b + ss.spans.length, 0), 0) ?? 0;
-          return n >= 12 ? n : undefined;
-        }, 15_000, 'every acknowledged span readable');
-        expect(spans).toBe(12);
+        expect(await readable(c, traceId, 12)).toBe(12);
         expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total')).toBe(0);
       } finally {
         client.close();
@@ -119,12 +123,7 @@ describe('postgres: the role is refused new connections for a while', () => {
         await grants.query(`GRANT INSERT ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
         await pending;
         expect(acked).toBe(7);
-        const spans = await eventually(async () => {
-          const r = await getJson(c.queryUrl, `/v1/traces/${traceId.toString('hex')}`);
-          const n = r.body?.resourceSpans?.reduce((a: number, rs: any) => a + rs.scopeSpans.reduce((b: number, ss: any) => b + ss.spans.length, 0), 0) ?? 0;
-          return n >= 7 ? n : undefined;
-        }, 15_000, 'every acknowledged span readable');
-        expect(spans).toBe(7);
+        expect(await readable(c, traceId, 7)).toBe(7);
         expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total')).toBe(0);
       } finally {
         client.close();
