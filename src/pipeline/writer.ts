@@ -245,6 +245,12 @@ export class Writer {
    * still not stored, so tracehouse_queue_oldest_age_seconds goes on counting them.
    */
   private readonly keptSince = new Map<string, number>();
+  /**
+   * The pipeline (key) of each batch handed to the keeper and not yet submitted again or
+   * forgotten: its failure has not ended (no write of it succeeded), so its pipeline stays failing
+   * for readiness until one does, or until the batch is let go of (forgetKept).
+   */
+  private readonly keptFrom = new Map<string, string>();
   private queuedBytes = 0;
   private idleWaiters: (() => void)[] = [];
 
@@ -356,12 +362,22 @@ export class Writer {
     // A batch given up on before keeps the time its rows were first queued.
     const sinceMs = this.keptSince.get(batch.batchId) ?? Date.now();
     this.keptSince.delete(batch.batchId);
+    this.keptFrom.delete(batch.batchId);
     return new Promise<boolean>((resolve) => this.pipeline(batch.signal, batch.partition, batch.tenant).submit(batch, (delivered) => resolve(delivered === true), sinceMs));
   }
 
   /** A batch handed to the keeper ended without being submitted again (stored or refused by an earlier attempt after all). */
   forgetKept(batchId: string): void {
     this.keptSince.delete(batchId);
+    const key = this.keptFrom.get(batchId);
+    this.keptFrom.delete(batchId);
+    if (key !== undefined && !this.retrying.has(key) && !this.holdsKept(key)) this.failing.delete(key);
+  }
+
+  /** Whether a batch of pipeline `key` is with the keeper, waiting to be written again. */
+  private holdsKept(key: string): boolean {
+    for (const k of this.keptFrom.values()) if (k === key) return true;
+    return false;
   }
 
   /** Rows given up so far that the write-ahead log keeps for the next start (keptByLog). */
@@ -449,7 +465,8 @@ export class Writer {
     const left = this.retrying.get(key)! - 1;
     if (left > 0) return void this.retrying.set(key, left);
     this.retrying.delete(key);
-    this.failing.delete(key);
+    // A batch the write-ahead log took to write again later is still failing: not stored yet.
+    if (!this.holdsKept(key)) this.failing.delete(key);
   }
 
   /** Counts and logs rows that will never be stored (at shutdown: logged once, in total, by shutdown()). */
@@ -460,6 +477,7 @@ export class Writer {
       // running (onKept), else at the next start.
       if (reason === 'retries_exhausted') this.keptSince.set(batch.batchId, sinceMs);
       if (reason === 'retries_exhausted' && this.keeper?.(batch)) {
+        this.keptFrom.set(batch.batchId, `${batch.signal}/${batch.partition}/${batch.tenant}`);
         this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, err: error.message }, 'gave up writing a batch for now; its rows stay in the write-ahead log, which writes them again');
         return;
       }
