@@ -123,12 +123,15 @@ class Pipeline {
     return this.pending.length === 0 && this.ready.length === 0 && this.inFlight.size === 0;
   }
 
-  /** When the oldest row not yet stored was queued (epoch ms), or undefined when nothing waits. */
+  /**
+   * When the oldest row not yet stored was queued (epoch ms), or undefined when nothing waits.
+   * Every waiting batch is looked at, not the first only: one submitted again (a batch the
+   * write-ahead log kept) joins the end of the line with the time its rows were first queued.
+   */
   get oldestSinceMs(): number | undefined {
     let oldest = this.pending.length > 0 ? this.pendingSinceMs : undefined;
     for (const q of this.inFlight) if (oldest === undefined || q.sinceMs < oldest) oldest = q.sinceMs;
-    const first = this.ready[0];
-    if (first && (oldest === undefined || first.sinceMs < oldest)) oldest = first.sinceMs;
+    for (const q of this.ready) if (oldest === undefined || q.sinceMs < oldest) oldest = q.sinceMs;
     return oldest;
   }
 

@@ -4,7 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { Writer, backoffMs, type WriterOptions } from '../../src/pipeline/writer.ts';
 import { writerOptions } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/index.ts';
-import type { StoreWriter } from '../../src/storage/backend.ts';
+import type { StoreWriter, WriteBatch } from '../../src/storage/backend.ts';
 import { createEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { sqliteOptions } from '../../src/storage/index.ts';
@@ -294,6 +294,28 @@ describe('writer', () => {
     gate.failNext(0, { kind: 'success' });
     await writer.drain();
     expect(writer.writesFailingForMs).toBe(0);
+    expect(await age()).toBe(0);
+  });
+
+  it('counts a batch the write-ahead log hands back in the oldest row\'s age while newer batches wait ahead of it', async () => {
+    // With delivery.ack = durable a batch given up after retryMaxElapsedMs goes to the log and is
+    // submitted again later, to the end of its pipeline's line, behind batches queued after it.
+    // Its rows are the oldest not stored, so tracehouse_queue_oldest_age_seconds must count them.
+    const { writer, put, gate, metrics } = await setup({ keptByLog: true, retryMaxElapsedMs: 400, maxInFlightBatches: 1, maxBatchRows: 1, retryInitialMs: 5, retryMaxMs: 10 });
+    const age = async () => Number((await metrics.registry.getSingleMetricAsString('tracehouse_queue_oldest_age_seconds')).split('\n').find((l) => !l.startsWith('#'))!.split(' ')[1]);
+    const kept: WriteBatch[] = [];
+    writer.onKept((b) => (kept.push(b), true));
+    gate.failNext(1_000_000, { kind: 'retryable', error: new Error('down') });
+    const t0 = Date.now();
+    put(1);
+    await new Promise((r) => setTimeout(r, 250));
+    put(1);
+    put(1);
+    await vi.waitFor(() => expect(kept).toHaveLength(1), { timeout: 2000, interval: 5 });
+    void writer.submit(kept[0]!);
+    expect(await age()).toBeGreaterThanOrEqual((Date.now() - t0 - 20) / 1000);
+    gate.failNext(0, { kind: 'success' });
+    await writer.drain();
     expect(await age()).toBe(0);
   });
 
