@@ -204,7 +204,7 @@ export class Collector {
 
   private async whyNotReady(): Promise<string | null> {
     if (!this.started || this.stopping) return 'not started';
-    if (this.writer.isFull) return 'write queue full';
+    if (this.writer.lacksRoom) return 'write queue full';
     if (this.memory.overLimit) return 'memory over limits.memorySoftBytes';
     const log = this.log?.refusing;
     if (log) return log === 'wal_full' ? 'write-ahead log full' : 'write-ahead log cannot write';

@@ -255,6 +255,12 @@ export class Writer {
    */
   private readonly keptFrom = new Map<string, string>();
   private queuedBytes = 0;
+  /**
+   * The queue's bytes (less the refused request's own) when a request last found no room in it,
+   * until the queue holds less: readiness says full meanwhile (lacksRoom), as a queue stopped
+   * short of maxQueueBytes by less than a request's charge refuses every request all the same.
+   */
+  private refusedAtBytes: number | undefined;
   private idleWaiters: (() => void)[] = [];
 
   constructor(store: StoreWriter, opts: WriterOptions, metrics: Metrics, logger: Logger) {
@@ -279,6 +285,12 @@ export class Writer {
 
   get isFull(): boolean {
     return this.queuedBytes >= this.opts.maxQueueBytes;
+  }
+
+  /** Full, or a request found no room and nothing has been stored (or let go of) since: readiness. */
+  get lacksRoom(): boolean {
+    if (this.refusedAtBytes !== undefined && this.queuedBytes < this.refusedAtBytes) this.refusedAtBytes = undefined;
+    return this.isFull || this.refusedAtBytes !== undefined;
   }
 
   /** How long writes of some pipeline have been failing without a success in between (0: none failing). */
@@ -306,7 +318,10 @@ export class Writer {
    * get theirs, as submit() does: they count against the budget, and new requests wait.
    */
   reserve(bytes: number, acceptedBefore = false): Reservation | undefined {
-    if (!acceptedBefore && this.queuedBytes + bytes > this.opts.maxQueueBytes && this.queuedBytes > 0) return undefined;
+    if (!acceptedBefore && this.queuedBytes + bytes > this.opts.maxQueueBytes && this.queuedBytes > 0) {
+      this.refusedAtBytes = this.queuedBytes;
+      return undefined;
+    }
     this.account(bytes);
     let held = bytes;
     let open = true;
@@ -317,7 +332,10 @@ export class Writer {
       grow: (more) => {
         if (!open) return false;
         // Like reserve(): a request alone in the queue may grow past the budget, never starve.
-        if (this.queuedBytes + more > this.opts.maxQueueBytes && this.queuedBytes > held) return false;
+        if (this.queuedBytes + more > this.opts.maxQueueBytes && this.queuedBytes > held) {
+          this.refusedAtBytes = this.queuedBytes - held;
+          return false;
+        }
         held += more;
         this.account(more);
         return true;
