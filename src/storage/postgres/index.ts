@@ -81,6 +81,8 @@ class PostgresBackend implements StorageBackend, StoreStats {
   private pool: Pool | undefined;
   /** Reads, scans, stats and the health check: connections writes cannot take. */
   private readPool: Pool | undefined;
+  /** The health check's connection, which neither writes nor reads can take. */
+  private healthPool: Pool | undefined;
   private parts: Partitions | undefined;
   private reads: Reads | undefined;
   private started = false;
@@ -164,13 +166,18 @@ class PostgresBackend implements StorageBackend, StoreStats {
     // Reads have connections of their own: writes that are slow (a lock, a busy disk) hold every
     // one of theirs, and the health check and reads then timed out as if the database were gone.
     const readPool = new pg.Pool({ ...settings, max: Math.max(2, Math.ceil(this.config.poolSize / 4)) });
+    // And the health check one of its own: slow reads (searches running up to the statement
+    // timeout) would hold every read connection, and the check then timed out as if the database
+    // were gone, making a collector whose database and writes are fine not ready.
+    const healthPool = new pg.Pool({ ...settings, max: 1 });
     // An idle (or checked-out but between queries) client whose connection breaks emits 'error';
     // without a listener that would crash the process. The pool drops such clients by itself.
-    for (const p of [pool, readPool]) {
+    for (const p of [pool, readPool, healthPool]) {
       p.on('error', (err) => this.noteError(err));
       p.on('connect', (client) => client.on('error', (err) => this.noteError(err)));
     }
     this.readPool = readPool;
+    this.healthPool = healthPool;
     this.pool = pool;
     this.parts = new Partitions(pool, {
       schema: this.schema,
@@ -373,7 +380,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
   async health(): Promise<BackendHealth> {
     if (!this.started || this.closed || !this.pool) return { ok: false, detail: 'postgres backend is not running' };
     try {
-      await withTimeout(this.readPool!.query('SELECT 1'), HEALTH_TIMEOUT_MS, 'postgres health check');
+      await withTimeout(this.healthPool!.query('SELECT 1'), HEALTH_TIMEOUT_MS, 'postgres health check');
       return { ok: true };
     } catch (err) {
       return { ok: false, detail: `postgres unreachable: ${toError(err).message}` };
@@ -389,10 +396,13 @@ class PostgresBackend implements StorageBackend, StoreStats {
     await this.remigration;
     const pool = this.pool;
     const readPool = this.readPool;
+    const healthPool = this.healthPool;
     this.pool = undefined;
     this.readPool = undefined;
+    this.healthPool = undefined;
     if (pool) await pool.end().catch(() => undefined);
     if (readPool) await readPool.end().catch(() => undefined);
+    if (healthPool) await healthPool.end().catch(() => undefined);
   }
 }
 
