@@ -91,7 +91,10 @@ export function createMetrics() {
     for (const c of [m.refusedSpans, m.refusedLogs]) for (const reason of ITEM_REFUSAL_REASONS) c.inc({ transport, reason }, 0);
     for (const reason of COUNTED_REASONS) m.refusedRequests.inc({ transport, reason }, 0);
   }
-  for (const signal of SIGNALS) m.evictedRows.inc({ signal }, 0);
+  for (const signal of SIGNALS) {
+    m.evictedRows.inc({ signal }, 0);
+    m.decodeDuration.zero({ signal });
+  }
   for (const kind of ['torn_tail', 'corrupt'] as const) m.walCorruptBytes.inc({ kind }, 0);
   m.memoryLimited.set(0);
   return m;
@@ -103,6 +106,7 @@ export type Metrics = ReturnType<typeof createMetrics>;
 export function initWriterMetrics(m: Metrics, backend: string): void {
   for (const signal of SIGNALS) {
     m.writtenRows.inc({ backend, signal }, 0);
+    m.batchDuration.zero({ backend, signal });
     for (const kind of ['retryable', 'permanent'] as const) m.failedBatches.inc({ backend, signal, kind }, 0);
     for (const reason of DROP_REASONS) m.droppedRows.inc({ backend, signal, reason }, 0);
   }
