@@ -178,11 +178,15 @@ function sourceExists(config: Config, command: string): void {
 /**
  * The store export and copy read, started without migrating it: a mistyped PostgreSQL schema or
  * ClickHouse database would be created empty (and an empty backup written, exit 0), and a store
- * of an older version would be migrated under the collector still running on it.
+ * of an older version would be migrated under the collector still running on it. Nor does it run
+ * retention: the store's start runs a pass, and a command line naming the store alone has the
+ * default retention (PostgreSQL's 7 days), which deleted a keep-everything store's older rows
+ * before they were read (an empty backup, exit 0). Retention is the collector's to run.
  */
 async function openSource(config: Config, command: string, logger: Logger): Promise<StorageBackend> {
   sourceExists(config, command);
-  const backend = await createBackend({ ...config, 'storage.postgres.autoMigrate': false, 'storage.clickhouse.autoMigrate': false }, { logger, metrics: createMetrics() });
+  const readOnly = { 'storage.postgres.autoMigrate': false, 'storage.clickhouse.autoMigrate': false, 'storage.postgres.retentionDays': 0, 'storage.sqlite.retentionDays': 0 };
+  const backend = await createBackend({ ...config, ...readOnly }, { logger, metrics: createMetrics() });
   try {
     await backend.start();
   } catch (err) {

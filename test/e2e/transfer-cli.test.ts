@@ -156,6 +156,39 @@ describe('tracehouse export / import / copy', () => {
     expect(readdirSync(dir)).not.toContain('ch.jsonl');
   }, 120_000);
 
+
+  it('deletes nothing from the PostgreSQL store it exports or copies from: its retention is the collector\'s to run', async () => {
+    const dir = tempDir();
+    const url = await createTestDatabase('transfer_keep');
+    const store = ['--storage.backend=postgres', `--storage.postgres.url=${url}`];
+    // A collector that keeps everything (retentionDays 0) stored the fixture's spans of 2018.
+    const imported = runCli(['import', FIXTURE, ...store, '--storage.postgres.retentionDays=0', '--quiet']);
+    expect(imported.stderr).toContain('import: 2 spans, 2 log records');
+    const counts = async (): Promise<string[]> => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ n: string }>(`SELECT (SELECT count(*) FROM tracehouse.spans)::text AS n UNION ALL SELECT (SELECT count(*) FROM tracehouse.logs)::text`);
+        return rows.map((r) => r.n);
+      } finally {
+        await client.end();
+      }
+    };
+    expect(await counts()).toEqual(['2', '2']);
+    // A backup with the store's URL alone (storage.postgres.retentionDays left at its default, 7):
+    // the backup holds the rows, and the store still does.
+    const backup = join(dir, 'backup.jsonl');
+    const exp = runCli(['export', '--out', backup, ...store]);
+    expect(exp.status, exp.stderr).toBe(0);
+    expect(exp.stderr).toMatch(/export: 2 spans, 2 log records/);
+    expect(await counts()).toEqual(['2', '2']);
+    const target = join(dir, 'target.yaml');
+    writeFileSync(target, `storage:\n  sqlite:\n    path: ${join(dir, 'b.db')}\nworkers:\n  threads: 1\n`);
+    const copy = runCli(['copy', '--to-config', target, '--checkpoint', join(dir, 'cp.json'), ...store, '--quiet']);
+    expect(copy.status, copy.stderr).toBe(0);
+    expect(count(join(dir, 'b.db'), 'spans')).toBe(2);
+    expect(await counts()).toEqual(['2', '2']);
+  }, 120_000);
   it('answers bad flags naming the flag and the value', () => {
     const db = join(tempDir(), 'x.db');
     const self = join(tempDir(), 'self.yaml');
