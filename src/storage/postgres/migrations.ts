@@ -4,7 +4,7 @@
 import type { Pool } from 'pg';
 import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import { LOG_COLUMNS, SPAN_COLUMNS, columnDefs } from './columns.ts';
-import { advisoryKey, ident, withTransaction } from './sql.ts';
+import { advisoryKey, ident, withUnboundedTransaction } from './sql.ts';
 
 export interface Migration {
   version: number;
@@ -111,8 +111,7 @@ export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 /** Applies pending migrations; returns the versions applied (empty when up to date). */
 export function runMigrations(pool: Pool, schema: string): Promise<number[]> {
   const s = ident(schema);
-  return withTransaction(pool, async (client) => {
-    await client.query('SET LOCAL statement_timeout = 0');
+  return withUnboundedTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1::int8)', [advisoryKey('migrate', schema)]);
     // Only when missing: CREATE SCHEMA IF NOT EXISTS checks CREATE on the database before it looks
     // for the schema, and a role given a schema of its own by the DBA usually lacks that privilege.

@@ -7,7 +7,7 @@ import type { Pool, PoolClient, QueryResult } from 'pg';
 import type { Logger } from '../../telemetry/logger.ts';
 import { SIGNALS, type Signal } from '../../model/signal.ts';
 import { NS_PER_DAY } from './columns.ts';
-import { advisoryKey, ident, withTransaction } from './sql.ts';
+import { advisoryKey, ident, withUnboundedTransaction } from './sql.ts';
 
 const MS_PER_DAY = 86_400_000;
 /** Days beyond partitionsAheadDays for which early data still gets its own partition. */
@@ -55,9 +55,8 @@ export function partitionName(signal: Signal, day: number): string {
 
 /** Runs fn in a transaction holding the schema's partition DDL lock. */
 function withDdlLock<T>(pool: Pool, schema: string, fn: (c: PoolClient) => Promise<T>): Promise<T> {
-  return withTransaction(pool, async (client) => {
+  return withUnboundedTransaction(pool, async (client) => {
     await client.query(`SET LOCAL lock_timeout = '${DDL_LOCK_TIMEOUT}'`);
-    await client.query('SET LOCAL statement_timeout = 0');
     await client.query('SELECT pg_advisory_xact_lock($1::int8)', [advisoryKey('partitions', schema)]);
     return fn(client);
   });
@@ -212,10 +211,7 @@ export class Partitions {
    * and reads): a backlog that takes one slice longer than that must not fail every run.
    */
   private unbounded(sql: string): Promise<QueryResult> {
-    return withTransaction(this.pool, async (c) => {
-      await c.query('SET LOCAL statement_timeout = 0');
-      return c.query(sql);
-    });
+    return withUnboundedTransaction(this.pool, (c) => c.query(sql));
   }
 
   /** Runs a DELETE of at most RETENTION_SLICE rows (unbounded) until one deletes fewer, or the store stops. */

@@ -80,3 +80,28 @@ export async function withTransaction<T>(pool: Pool, fn: (c: PoolClient) => Prom
     client.release(!ok);
   }
 }
+
+/** pg keeps a connection's query_timeout here (not in its types). */
+interface ClientTimeouts {
+  connectionParameters?: { query_timeout?: number | undefined };
+}
+
+/**
+ * withTransaction for statements with no time bound (migrations, partition DDL, retention):
+ * statement_timeout 0 in the database, and the pool's client-side query_timeout
+ * (statementTimeoutMs + 10 s, for a server that stopped answering) lifted for fn's statements, or
+ * the client would give up on them all the same and roll them back.
+ */
+export function withUnboundedTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+  return withTransaction(pool, async (client) => {
+    const params = (client as unknown as ClientTimeouts).connectionParameters;
+    const saved = params?.query_timeout;
+    if (params) params.query_timeout = undefined;
+    try {
+      await client.query('SET LOCAL statement_timeout = 0');
+      return await fn(client);
+    } finally {
+      if (params) params.query_timeout = saved;
+    }
+  });
+}
