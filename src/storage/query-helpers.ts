@@ -152,15 +152,24 @@ export function countDependencies(
     if (s.parentSpanId === '' || s.startTimeUnixNano < q.startNano || s.startTimeUnixNano > q.endNano) continue;
     const parent = serviceOf.get(s.parentSpanId);
     if (parent === undefined || parent === s.serviceName) continue;
-    const key = parent + '\u0000' + s.serviceName;
+    const key = dependencyKey(parent, s.serviceName);
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
+}
+
+/**
+ * The key of a (parent, child) pair in dependency counts. JSON, not the names joined by a
+ * separator: a service name may hold any character (U+0000 too), and a joined key then split the
+ * names in the wrong place and merged ("a\0b", "c") with ("a", "b\0c").
+ */
+export function dependencyKey(parent: string, child: string): string {
+  return JSON.stringify([parent, child]);
 }
 
 /** The links of countDependencies' counts, in the port's order. */
 export function dependencyList(counts: Map<string, number>): DependencyLink[] {
   return [...counts].map(([k, callCount]) => {
-    const i = k.indexOf('\u0000');
-    return { parent: k.slice(0, i), child: k.slice(i + 1), callCount };
+    const [parent, child] = JSON.parse(k) as [string, string];
+    return { parent, child, callCount };
   }).sort(byDependency);
 }

@@ -460,3 +460,23 @@ describe('memory store log records', () => {
     }
   });
 });
+
+describe('memory store dependencies', () => {
+  it('keeps service names with U+0000 whole in the dependency links, and two such pairs apart', async () => {
+    const b = await storeOfBytes(64 << 20);
+    try {
+      // ("a\0b" calls "c") and ("a" calls "b\0c"): each link once, under its own names.
+      const start = BigInt(Date.now()) * 1_000_000n;
+      for (const [parent, child] of [['a\u0000b', 'c'], ['a', 'b\u0000c']] as const) {
+        const root = makeSpan({ serviceName: parent, startTimeUnixNano: start });
+        await writeSpans(b, [root, makeSpan({ traceId: root.traceId, parentSpanId: root.spanId, serviceName: child, startTimeUnixNano: start + 1n })]);
+      }
+      expect(await b.getDependencies(DEFAULT_TENANT, { startNano: start - 1n, endNano: start + 10n })).toEqual([
+        { parent: 'a', child: 'b\u0000c', callCount: 1 },
+        { parent: 'a\u0000b', child: 'c', callCount: 1 },
+      ]);
+    } finally {
+      await b.shutdown();
+    }
+  });
+});

@@ -7,7 +7,7 @@ import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import type { EncoderSpec } from '../encoders.ts';
 import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, SignalStats, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { isNetworkFailure } from '../reach.ts';
-import { byNewestLog, byNewestTrace, byOperation, dependencyList, earliestSpans, isTraceIdHex } from '../query-helpers.ts';
+import { byNewestLog, byNewestTrace, byOperation, dependencyKey, dependencyList, earliestSpans, isTraceIdHex } from '../query-helpers.ts';
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError } from './errors.ts';
 import { appliedVersions, applyTtl, runMigrations } from './migrate.ts';
@@ -367,7 +367,10 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
   async getDependencies(tenant: string, query: DependencyQuery): Promise<DependencyLink[]> {
     const parts = await Promise.all(this.#readShards().map((s) => dependenciesOnShard(s.shard.client, s.schema, tenant, query)));
     const counts = new Map<string, number>();
-    for (const d of parts.flat()) counts.set(d.parent + '\u0000' + d.child, (counts.get(d.parent + '\u0000' + d.child) ?? 0) + d.callCount);
+    for (const d of parts.flat()) {
+      const key = dependencyKey(d.parent, d.child);
+      counts.set(key, (counts.get(key) ?? 0) + d.callCount);
+    }
     return dependencyList(counts);
   }
 
