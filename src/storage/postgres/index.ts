@@ -29,6 +29,12 @@ const CONNECT_TIMEOUT_MS = 5_000;
 const ERROR_LOG_INTERVAL_MS = 30_000;
 /** Least time between two migrations for a schema or table found missing under writes (remigrate). */
 const REMIGRATE_INTERVAL_MS = 10_000;
+/**
+ * Longest start-up waits for its maintenance run (partitions ahead, then retention) before it goes
+ * on with the run behind: nothing listens until the store has started, and a first retention pass
+ * can take long (retentionDays lowered on a busy store, an old backup imported) or wait on a lock.
+ */
+const START_MAINTENANCE_WAIT_MS = 10_000;
 
 const STAGING: Record<Signal, string> = { traces: 'tracehouse_staging_spans', logs: 'tracehouse_staging_logs' };
 const SPAN_COLS = columnList(SPAN_COLUMNS);
@@ -214,7 +220,16 @@ class PostgresBackend implements StorageBackend, StoreStats {
         );
       }
     }
-    await this.maintain();
+    const run = this.maintain();
+    let timer: NodeJS.Timeout | undefined;
+    const done = await Promise.race([
+      run.then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), START_MAINTENANCE_WAIT_MS))),
+    ]).finally(() => clearTimeout(timer));
+    if (!done) {
+      this.logger.info({ waitedMs: START_MAINTENANCE_WAIT_MS }, 'postgres maintenance (retention) still running; start-up goes on without it');
+      run.catch((err: unknown) => this.logger.warn({ err: toError(err).message }, 'postgres maintenance failed'));
+    }
     // Shut down meanwhile (a stop during start-up): no timer left behind.
     if (this.closed) return;
     const interval = this.config.maintenanceIntervalMs;
