@@ -13,7 +13,7 @@ import type { StorageBackend } from '../storage/backend.ts';
 import { parseEndpoints } from '../storage/clickhouse/endpoints.ts';
 import { clickhouseOptions, createBackend, memoryOptions, postgresOptions, sqliteOptions } from '../storage/index.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
-import { createMetrics } from '../telemetry/metrics.ts';
+import { createMetrics, type Metrics } from '../telemetry/metrics.ts';
 import { copyStore, exportStore, importFiles, type TransferFilters } from './commands.ts';
 import { TransferSink } from './sink.ts';
 
@@ -176,17 +176,29 @@ function sourceExists(config: Config, command: string): void {
 }
 
 /**
- * The store export and copy read, started without migrating it: a mistyped PostgreSQL schema or
- * ClickHouse database would be created empty (and an empty backup written, exit 0), and a store
- * of an older version would be migrated under the collector still running on it. Nor does it run
- * retention: the store's start runs a pass, and a command line naming the store alone has the
- * default retention (PostgreSQL's 7 days), which deleted a keep-everything store's older rows
- * before they were read (an empty backup, exit 0). Retention is the collector's to run.
+ * A transfer command's store runs no retention: a store's start runs a pass, and a command line
+ * naming the store alone has the default retention (PostgreSQL's 7 days), which deleted a
+ * keep-everything store's older rows, before an export read them (an empty backup, exit 0) or as
+ * an import or copy into it began. Retention is the collector's to run.
+ */
+function withoutRetention(config: Config): Config {
+  return { ...config, 'storage.postgres.retentionDays': 0, 'storage.sqlite.retentionDays': 0 };
+}
+
+/** The store import or copy writes into: migrated as the collector would, and no retention run. */
+function createTarget(config: Config, logger: Logger, metrics: Metrics): Promise<StorageBackend> {
+  return createBackend(withoutRetention(config), { logger, metrics });
+}
+
+/**
+ * The store export and copy read, started without migrating it (nor retention: withoutRetention):
+ * a mistyped PostgreSQL schema or ClickHouse database would be created empty (and an empty backup
+ * written, exit 0), and a store of an older version would be migrated under the collector still
+ * running on it.
  */
 async function openSource(config: Config, command: string, logger: Logger): Promise<StorageBackend> {
   sourceExists(config, command);
-  const readOnly = { 'storage.postgres.autoMigrate': false, 'storage.clickhouse.autoMigrate': false, 'storage.postgres.retentionDays': 0, 'storage.sqlite.retentionDays': 0 };
-  const backend = await createBackend({ ...config, ...readOnly }, { logger, metrics: createMetrics() });
+  const backend = await createBackend({ ...withoutRetention(config), 'storage.postgres.autoMigrate': false, 'storage.clickhouse.autoMigrate': false }, { logger, metrics: createMetrics() });
   try {
     await backend.start();
   } catch (err) {
@@ -248,7 +260,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
       for (const f of args.files) if (f !== '-' && !existsSync(f)) throw new UsageError(`import: no such file ${JSON.stringify(f)}`);
       refuseMemoryStore(config, 'import: storage.backend = "memory"');
       const metrics = createMetrics();
-      const sink = new TransferSink(config, await createBackend(config, { logger, metrics }), metrics, logger, tenantFlag(args.own));
+      const sink = new TransferSink(config, await createTarget(config, logger, metrics), metrics, logger, tenantFlag(args.own));
       await sink.start();
       try {
         const r = await importFiles(sink, { files: args.files, onError, quiet, maxMessageBytes: config['receiver.maxMessageBytes'] });
@@ -271,7 +283,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
     const source = await openSource(config, 'copy', logger);
     try {
       const metrics = createMetrics();
-      const sink = new TransferSink(targetConfig, await createBackend(targetConfig, { logger, metrics }), metrics, logger, filters.tenant);
+      const sink = new TransferSink(targetConfig, await createTarget(targetConfig, logger, metrics), metrics, logger, filters.tenant);
       await sink.start();
       try {
         const r = await copyStore(source, sink, { ...filters, checkpoint, quiet, source: sourceId(config), target: sourceId(targetConfig) });

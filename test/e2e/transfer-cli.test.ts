@@ -157,7 +157,7 @@ describe('tracehouse export / import / copy', () => {
   }, 120_000);
 
 
-  it('deletes nothing from the PostgreSQL store it exports or copies from: its retention is the collector\'s to run', async () => {
+  it('deletes nothing from the PostgreSQL store it exports or copies from, or imports or copies into: its retention is the collector\'s to run', async () => {
     const dir = tempDir();
     const url = await createTestDatabase('transfer_keep');
     const store = ['--storage.backend=postgres', `--storage.postgres.url=${url}`];
@@ -188,6 +188,21 @@ describe('tracehouse export / import / copy', () => {
     expect(copy.status, copy.stderr).toBe(0);
     expect(count(join(dir, 'b.db'), 'spans')).toBe(2);
     expect(await counts()).toEqual(['2', '2']);
+    // Nor does a restore into it with its URL alone, an import or a copy: its 2018 rows stay.
+    const fresh = join(dir, 'fresh.jsonl');
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const span = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', name: 'now', startTimeUnixNano: String(now), endTimeUnixNano: String(now + 1000n) };
+    writeFileSync(fresh, JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'fresh' } }] }, scopeSpans: [{ spans: [span] }] }] }) + '\n');
+    const restored = runCli(['import', fresh, ...store, '--quiet']);
+    expect(restored.status, restored.stderr).toBe(0);
+    expect(await counts()).toEqual(['3', '2']);
+    const into = join(dir, 'into-postgres.yaml');
+    writeFileSync(into, `storage:\n  backend: postgres\n  postgres:\n    url: ${JSON.stringify(url)}\n`);
+    // From a SQLite file holding the new span alone (stored once: the store has it).
+    expect(runCli(['import', fresh, `--storage.sqlite.path=${join(dir, 'c.db')}`, '--quiet']).status).toBe(0);
+    const back = runCli(['copy', '--to-config', into, '--checkpoint', join(dir, 'back.json'), `--storage.sqlite.path=${join(dir, 'c.db')}`, '--quiet']);
+    expect(back.status, back.stderr).toBe(0);
+    expect(await counts()).toEqual(['3', '2']);
   }, 120_000);
   it('answers bad flags naming the flag and the value', () => {
     const db = join(tempDir(), 'x.db');
