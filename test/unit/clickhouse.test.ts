@@ -122,6 +122,22 @@ describe('clickhouse endpoints', () => {
     }
   });
 
+  it('never shows a password holding / ? or # (which end the URL\'s host part, so the URL is refused as not a URL)', () => {
+    for (const raw of ['http://default:ab/cd@ch:8123', 'http://default:pa?ss@ch:8123', 'http://default:pa#ss@ch:8123', 'clickhouse://default:ab/cd@ch:9000']) {
+      let m = '';
+      try {
+        parseEndpoints([raw], d);
+      } catch (err) {
+        m = (err as Error).message;
+      }
+      expect(m, raw).toMatch(/storage\.clickhouse\.urls/);
+      expect(m, raw).toContain('default:***@');
+      for (const part of ['ab/cd', 'cd@', 'pa?ss', 'pa#ss']) expect(m, raw).not.toContain(part);
+    }
+    // A URL that parses keeps its host and query in the display.
+    expect(parseEndpoints(['http://u:pw@ch:8123/?database=a@b'], d)[0]).toMatchObject({ display: 'http://u:***@ch:8123/?database=a@b' });
+  });
+
   it('parses chdb URLs: one directory, a database per shard', () => {
     const es = parseEndpoints(['chdb:///data/ch?database=s0', 'chdb:///data/ch?database=s1'], d);
     expect(es.map((e) => [e.kind, e.kind === 'chdb' ? e.path : '', e.database])).toEqual([

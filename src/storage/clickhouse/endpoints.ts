@@ -40,7 +40,10 @@ export interface EndpointDefaults {
  * whether or not the URL parses at all (its errors quote it).
  */
 export function hidePassword(raw: string): string {
-  return raw.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#:]*:)[^/?#]*@/, '$1***@');
+  // In a URL that parses, the password ends at the @ before the host (no / ? or # in it). One
+  // that holds / ? or # ends the host part early, and the URL is refused, quoted: up to the last @.
+  if (URL.canParse(raw)) return raw.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#:]*:)[^/?#]*@/, '$1***@');
+  return raw.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#:@]*:)\S*@/, '$1***@');
 }
 
 /** Parses and checks storage.clickhouse.urls; throws an Error naming the bad URL (its password hidden). */
