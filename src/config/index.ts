@@ -164,7 +164,8 @@ const URL_KEYS = new Set(['storage.postgres.url', 'storage.clickhouse.urls']);
 function shownValue(key: string, value: unknown): string | undefined {
   if (SECRET_KEYS.has(key)) return '(hidden)';
   const text = JSON.stringify(value);
-  return URL_KEYS.has(key) ? text?.replace(/(\/\/[^/?#:@"\s]*:)[^/?#"\s]*@/g, '$1***@') : text;
+  // Up to the last @ of the quoted URL: a password may hold / ? # or @ (redactUrl's reading).
+  return URL_KEYS.has(key) ? text?.replace(/(\/\/[^/?#:@"\s]*:)[^"\s]*@/g, '$1***@') : text;
 }
 
 export interface ConfigSources {

@@ -183,6 +183,25 @@ describe('storage.postgres.url refused at start', () => {
     expect(u).not.toContain('s3cret');
   });
 
+  it('never shows any of a refused URL\'s password that holds an @ or a /', () => {
+    for (const [key, text] of [
+      ['storage.postgres.url', 'storage:\n  postgres:\n    url:\n      - postgres://th:s3c@ret@db/traces\n'],
+      ['storage.postgres.url', 'storage:\n  postgres:\n    url:\n      - postgres://th:s3c/ret@db/traces\n'],
+      ['storage.clickhouse.urls', 'storage:\n  clickhouse:\n    urls:\n      - url: http://default:s3c@ret@ch:8123\n'],
+    ] as const) {
+      let m = '';
+      try {
+        loadConfig({ file: yaml(text) });
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        m = (err as Error).message;
+      }
+      expect(m, text).toContain(key);
+      expect(m, text).not.toContain('ret@');
+      expect(m, text).not.toContain('s3c');
+    }
+  });
+
   it('reports a config file that is no valid YAML by position, without quoting the lines that may hold a password', () => {
     for (const text of [
       'storage:\n  postgres:\n    url: "postgres://th:s3cret@db/traces\n  backend: postgres\n',
