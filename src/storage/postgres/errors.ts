@@ -35,6 +35,14 @@ export function isRetryable(err: unknown): boolean {
   return true;
 }
 
+/**
+ * True for a missing privilege (42501): retried for a batch (a grant restored lets it land), but at
+ * start-up it is the role's configuration, not a moment to wait out.
+ */
+export function isPrivilegeError(err: unknown): boolean {
+  return err instanceof pg.DatabaseError && err.code === '42501';
+}
+
 /** True when the connection itself is suspect and must not go back to the pool. */
 export function isConnectionError(err: unknown): boolean {
   return !(err instanceof pg.DatabaseError) || (err.code ?? '').startsWith('08') || (err.code ?? '').startsWith('57');

@@ -14,7 +14,7 @@ import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQu
 import { LOG_COLUMNS, SPAN_COLUMNS, columnList, type CopyFormat } from './columns.ts';
 import { copyChunks } from './copy.ts';
 import { chunkDays } from './days.ts';
-import { failure, isConnectionError, isRetryable, isUnreachable, toError } from './errors.ts';
+import { failure, isConnectionError, isPrivilegeError, isRetryable, isUnreachable, toError } from './errors.ts';
 import { LATEST_VERSION, currentVersion, runMigrations } from './migrations.ts';
 import { Partitions } from './partitions.ts';
 import { Reads } from './reads.ts';
@@ -256,7 +256,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
       // holding the table) is tried again next time, and writes create a missing day on demand:
       // it must not fail start-up either. Other errors (no privilege, say) still do.
       await parts.createAhead().catch((err: unknown) => {
-        if (!isRetryable(err)) throw err;
+        if (!isRetryable(err) || isPrivilegeError(err)) throw err;
         this.logger.warn({ err: toError(err).message }, 'postgres partitions ahead not created yet');
       });
       // Retention that fails (a lock it waited for too long, say) is tried again next time; it

@@ -1,0 +1,67 @@
+// A role that may write the tables but not create their day partitions (a schema migrated by the
+// DBA, the collector's role given SELECT and INSERT only, autoMigrate off) must not start: every
+// batch would then fail on its day's partition and be retried for ever, the collector ready all
+// along. Start-up refuses it, naming the privilege (partition creation ahead, PostgresBackend
+// maintain: "Other errors (no privilege, say) still do" fail start-up).
+import pg from 'pg';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.ts';
+import type { StorageBackend } from '../../src/storage/backend.ts';
+import { postgresOptions } from '../../src/storage/index.ts';
+import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
+import { createMetrics } from '../../src/telemetry/metrics.ts';
+import { createTestDatabase } from '../helpers/postgres.ts';
+
+function backend(url: string, flags: Record<string, string> = {}): StorageBackend & { migrate(): Promise<void> } {
+  const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '2', ...flags } });
+  return createPostgresBackend(postgresOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() }) as StorageBackend & { migrate(): Promise<void> };
+}
+
+describe('postgres: a role that may not create partitions', () => {
+  let adminUrl: string;
+  let roleUrl: string;
+  const role = `thp_${process.pid}_${Date.now().toString(36)}`;
+  const schema = 'th_granted';
+
+  beforeAll(async () => {
+    adminUrl = await createTestDatabase('pgpartpriv');
+    // The DBA migrates the schema (no day partition made yet) and grants the role its rows only.
+    const dba = backend(adminUrl, { 'storage.postgres.schema': schema });
+    try {
+      await dba.migrate();
+    } finally {
+      await dba.shutdown();
+    }
+    const admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE ROLE ${role} LOGIN`);
+      await admin.query(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`);
+      await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
+      await admin.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${schema} TO ${role}`);
+    } finally {
+      await admin.end();
+    }
+    const u = new URL(adminUrl);
+    u.username = role;
+    roleUrl = u.toString();
+  });
+  afterAll(async () => {
+    const admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`).catch(() => undefined);
+    await admin.query(`DROP OWNED BY ${role}`).catch(() => undefined);
+    await admin.query(`DROP ROLE ${role}`).catch(() => undefined);
+    await admin.end();
+  });
+
+  it('refuses to start, naming the missing privilege, instead of starting to retry every batch', async () => {
+    const store = backend(roleUrl, { 'storage.postgres.schema': schema, 'storage.postgres.autoMigrate': 'false' });
+    try {
+      await expect(store.start()).rejects.toThrow(/owner|permission denied/);
+    } finally {
+      await store.shutdown();
+    }
+  });
+});
