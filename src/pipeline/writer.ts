@@ -43,6 +43,11 @@ export interface WriterOptions extends BatchOptions, RetryPolicy {
    * Rows the store refused for good (permanent_error) are refused as not retryable: dropped.
    */
   refusedWhenGivenUp?: boolean;
+  /**
+   * A write the store refused for want of a privilege (WriteResult denied) is refused for good,
+   * not retried: import and copy, whose rows no log keeps and whose operator is waiting.
+   */
+  deniedIsPermanent?: boolean;
 }
 
 /** Room taken in the queue budget for one request, from before it is decoded until its rows are queued. */
@@ -439,7 +444,7 @@ export class Writer {
       const t0 = performance.now();
       const result = await attemptWithTimeout(() => this.store.write(batch), this.opts.writeTimeoutMs, this.abort.signal);
       this.metrics.batchDuration.observe(labels, (performance.now() - t0) / 1000);
-      return result;
+      return this.opts.deniedIsPermanent && result.kind === 'retryable' && result.denied ? { kind: 'permanent' as const, error: result.error } : result;
     };
     let failedOnce = false;
     try {

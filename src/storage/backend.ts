@@ -44,7 +44,12 @@ export interface WriteBatch {
 /** What a write tells the writer to do next (opentelemetry-js ExportResponse style). */
 export type WriteResult =
   | { kind: 'success' }
-  | { kind: 'retryable'; error: Error; retryAfterMs?: number }
+  /**
+   * `denied`: the store refused the role (or file) the write itself, a missing privilege: retried
+   * for a collector, whose write-ahead log keeps the rows until an operator mends it; a transfer
+   * command, which has no log and an operator waiting on it, fails the batch at once.
+   */
+  | { kind: 'retryable'; error: Error; retryAfterMs?: number; denied?: boolean }
   | { kind: 'permanent'; error: Error };
 
 export interface TraceQuery {

@@ -50,7 +50,7 @@ export class TransferSink {
     this.metrics = metrics;
     this.pool = new DecodePool(poolOptions(config), backend.encoder);
     // No write-ahead log here, whatever delivery.ack says: rows the writer gives up on are lost, and counted.
-    this.writer = new Writer(backend, { ...writerOptions(config), keptByLog: false, refusedWhenGivenUp: false }, metrics, logger);
+    this.writer = new Writer(backend, { ...writerOptions(config), keptByLog: false, refusedWhenGivenUp: false, deniedIsPermanent: true }, metrics, logger);
     this.ingest = new Ingest(this.pool, this.writer, metrics, logger);
     // Enough requests decoding at once to keep every worker busy; the writer's byte budget bounds the rest.
     this.maxInFlight = Math.max(2, config['workers.threads'] || 4) * 2;

@@ -70,5 +70,6 @@ export function toError(err: unknown): Error {
 /** The write result for a failure. */
 export function failure(err: unknown): WriteResult {
   const error = toError(err);
+  if (isPrivilegeError(err)) return { kind: 'retryable', error, denied: true };
   return isRetryable(err) ? { kind: 'retryable', error } : { kind: 'permanent', error };
 }
