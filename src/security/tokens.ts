@@ -12,8 +12,8 @@
 // reported by line and column only, since the parser's excerpt could hold a token).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { ConfigError } from '../config/index.ts';
+import { YAMLParseError } from 'yaml';
+import { ConfigError, parseYamlQuietly } from '../config/index.ts';
 import { TENANT_NAME } from '../model/tenant.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { FileWatch } from './watch.ts';
@@ -53,7 +53,7 @@ function sha256(s: string): Buffer {
 export function parseTokens(text: string): Map<string, Entry> {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = parseYamlQuietly(text, 'tokens file');
   } catch (err) {
     if (err instanceof YAMLParseError) {
       const at = err.linePos?.[0];

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ConfigError, envName, helpText, loadConfig } from '../../src/config/index.ts';
 import { OPTIONS } from '../../src/config/options.ts';
 import { parseCli } from '../../src/cli.ts';
@@ -181,6 +181,20 @@ describe('storage.postgres.url refused at start', () => {
     const u = refusal('storage:\n  postgres:\n    url:\n      - postgres://th:s3cret@db/traces\n');
     expect(u).toContain('storage.postgres.url');
     expect(u).not.toContain('s3cret');
+  });
+
+  it('prints a YAML warning of the config file (a tag it does not know) by position, without the line that holds a password', () => {
+    const emitted: string[] = [];
+    const spy = vi.spyOn(process, 'emitWarning').mockImplementation((w: string | Error) => void emitted.push(String(w instanceof Error ? w.message : w)));
+    try {
+      const c = loadConfig({ file: yaml('storage:\n  clickhouse:\n    password: !vault s3cretpw\n') });
+      expect(c['storage.clickhouse.password']).toBe('s3cretpw');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(emitted.length).toBeGreaterThan(0);
+    expect(emitted.join('\n')).toMatch(/line 3/);
+    for (const w of emitted) expect(w).not.toContain('s3cretpw');
   });
 
   it('never shows any of a refused URL\'s password that holds an @ or a /', () => {

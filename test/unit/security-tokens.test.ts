@@ -5,7 +5,7 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../src/config/index.ts';
 import { bearerToken, parseTokens, TokensFileError, TokenStore, wwwAuthenticate } from '../../src/security/tokens.ts';
 import { eventually } from '../helpers/collector.ts';
@@ -92,6 +92,19 @@ describe('parseTokens', () => {
     } catch (e) {
       expect((e as Error).message).not.toContain('acme-secret');
     }
+  });
+
+  it('reports a YAML warning (a tag it does not know) by position, without printing the line that holds a token', () => {
+    const emitted: string[] = [];
+    const spy = vi.spyOn(process, 'emitWarning').mockImplementation((w: string | Error) => void emitted.push(String(w instanceof Error ? w.message : w)));
+    try {
+      const m = parseTokens(`tokens:\n  - token: !plain ${ACME}\n    tenant: acme\n    scopes: [ingest]\n`);
+      expect(m.size).toBe(1);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(emitted.length).toBeGreaterThan(0);
+    for (const w of emitted) expect(w).not.toContain('acme-secret');
   });
 });
 
