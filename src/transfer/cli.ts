@@ -203,7 +203,9 @@ async function openSource(config: Config, command: string, logger: Logger): Prom
     await backend.start();
   } catch (err) {
     await backend.shutdown().catch(() => undefined);
-    throw new Error(`${command} reads an existing store and migrates nothing: ${(err as Error).message}`);
+    // The store's refusal offers autoMigrate, which this command overrides: only migrate helps.
+    const message = (err as Error).message.replace(/ or set storage\.(?:postgres|clickhouse)\.autoMigrate=true/, '');
+    throw new Error(`${command} reads an existing store and migrates nothing: ${message}`);
   }
   return backend;
 }

@@ -237,6 +237,18 @@ describe('tracehouse export / import / copy', () => {
     expect(Date.now() - t0).toBeLessThan(60_000);
   }, 180_000);
 
+  it('refusing a PostgreSQL source it would have to migrate, advises nothing export ignores (it migrates nothing whatever autoMigrate says)', async () => {
+    const url = await createTestDatabase('transfer_advice');
+    const backup = join(tempDir(), 'backup.jsonl');
+    for (const extra of [[], ['--storage.postgres.autoMigrate=true']]) {
+      const r = runCli(['export', '--out', backup, '--storage.backend=postgres', `--storage.postgres.url=${url}`, '--storage.postgres.schema=tracehous', ...extra, '--quiet']);
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr).toContain('has no migration applied');
+      expect(r.stderr).toContain('tracehouse migrate');
+      expect(r.stderr).not.toContain('autoMigrate=true');
+    }
+  }, 60_000);
+
   it('answers bad flags naming the flag and the value', () => {
     const db = join(tempDir(), 'x.db');
     const self = join(tempDir(), 'self.yaml');
