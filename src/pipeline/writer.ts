@@ -294,7 +294,6 @@ export class Writer {
 
   /** Full, or a request found no room and nothing has been stored (or let go of) since: readiness. */
   get lacksRoom(): boolean {
-    if (this.refusedAtBytes !== undefined && this.queuedBytes < this.refusedAtBytes) this.refusedAtBytes = undefined;
     return this.isFull || this.refusedAtBytes !== undefined;
   }
 
@@ -422,6 +421,8 @@ export class Writer {
 
   private account(delta: number): void {
     this.queuedBytes += delta;
+    // The queue held less than at the last refusal: room again, whatever it holds by the next look.
+    if (this.refusedAtBytes !== undefined && this.queuedBytes < this.refusedAtBytes) this.refusedAtBytes = undefined;
     this.metrics.queueSize.set(this.queuedBytes);
   }
 

@@ -194,6 +194,27 @@ describe('writer', () => {
     expect(writer.isFull).toBe(true);
   });
 
+  it('says it lacks room only until the queue has held less than when a request found none, even if it holds more again by the next look', async () => {
+    // Readiness (lacksRoom) after a refusal: "until it shrinks". The queue drained meanwhile (the
+    // stalled writes went through) and steady traffic filled it again above the level it had at
+    // the refusal: the pod went on answering not ready while it took every request.
+    const { writer, put, gate } = await setup({ maxQueueBytes: 20_000 });
+    gate.close();
+    put(1);
+    const level = writer.queueBytes;
+    expect(writer.reserve(20_000)).toBeUndefined();
+    expect(writer.lacksRoom).toBe(true);
+    gate.open();
+    await writer.drain();
+    expect(writer.queueBytes).toBe(0);
+    // New requests arrive before the next readiness probe: the queue holds more than at the refusal.
+    gate.close();
+    while (writer.queueBytes <= level * 2) put(1);
+    expect(writer.reserve(1000)).toBeDefined();
+    expect(writer.lacksRoom).toBe(false);
+    gate.open();
+  });
+
   it('with group commit (delivery.ack = stored), writes a partial batch once no write is in flight, and what arrives during it as one batch when it ends', async () => {
     // The interval is a minute: without group commit, nothing would be written in this test's time.
     const { writer, put, stored, gate } = await setup({ groupCommit: true, flushIntervalMs: 60_000 });
