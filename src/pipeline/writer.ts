@@ -479,6 +479,9 @@ export class Writer {
     } finally {
       this.account(-batch.bytes);
       if (failedOnce) this.doneRetrying(key);
+      // A batch the write-ahead log handed back (its pipeline failing since) that ends at its first
+      // attempt, refused for good: nothing of the pipeline is left to write, so the failure ends too.
+      else if (this.failing.has(key) && !this.retrying.has(key) && !this.holdsKept(key)) this.failing.delete(key);
     }
   }
 

@@ -356,6 +356,24 @@ describe('writer', () => {
     expect(writer.writesFailingForMs).toBe(0);
   });
 
+  it('is not failing once a batch the write-ahead log handed back is refused for good on its rewrite', async () => {
+    // delivery.ack = durable: a batch given up after retryMaxElapsedMs goes to the log, and its
+    // pipeline stays failing until it is written again. Its rewrite refused for good (its rows
+    // dropped, permanent_error) ends it as a drop of bad data does: nothing of the pipeline is
+    // left to write, so readiness must not stay lost for good.
+    const { writer, put, gate } = await setup({ keptByLog: true, retryMaxElapsedMs: 30 });
+    const kept: WriteBatch[] = [];
+    writer.onKept((b) => (kept.push(b), true));
+    gate.failNext(1_000_000, { kind: 'retryable', error: new Error('down') });
+    put(1);
+    await vi.waitFor(() => expect(kept).toHaveLength(1), { timeout: 2000, interval: 5 });
+    expect(writer.writesFailingForMs).toBeGreaterThan(0);
+    gate.failNext(1, { kind: 'permanent', error: new Error('bad data') });
+    expect(await writer.submit(kept[0]!)).toBe(false);
+    await writer.drain();
+    expect(writer.writesFailingForMs).toBe(0);
+  });
+
   it('starts no write once shutdown has given up: what waited behind a stalled write is dropped unwritten', async () => {
     const { writer, put, gate, stored } = await setup({ maxBatchRows: 1, maxInFlightBatches: 1, writeTimeoutMs: 60_000 });
     gate.close();
