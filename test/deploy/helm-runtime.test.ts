@@ -134,6 +134,23 @@ describe('helm chart pods as they run', () => {
     expect(all.map((o) => o.kind)).not.toContain('HorizontalPodAutoscaler');
   });
 
+  it('leaves the claim the ingest pod\'s write-ahead log holds out of the migration Job, which runs beside that pod', () => {
+    // The Job is a pre-upgrade hook: it runs while the old ingest pod still holds the log's claim
+    // (ReadWriteOnce: attached to that pod's node). Scheduled on another node, the Job's pod waits
+    // for the volume (Multi-Attach error; with ReadWriteOncePod it is never scheduled), the hook
+    // times out and every `helm upgrade` fails. The Job migrates the database: it needs no log.
+    const all = render([...WAL_CLAIM, '--set', 'config.storage.postgres.autoMigrate=false']);
+    const claims = (kind: 'Deployment' | 'Job') => (effectiveConfig(all, kind).pod.volumes ?? []).flatMap((v) => (v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : []));
+    const mounts = (kind: 'Deployment' | 'Job') => effectiveConfig(all, kind).pod.containers[0]!.volumeMounts!.map((m) => m.mountPath);
+    expect(claims('Deployment')).toContain('tracehouse-wal');
+    expect(claims('Job')).not.toContain('tracehouse-wal');
+    expect(mounts('Job')).not.toContain('/var/lib/tracehouse-wal');
+    // Other volumes of extraVolumes (a database CA, say) stay the Job's.
+    const ca = render([...WAL_CLAIM, '--set', 'config.storage.postgres.autoMigrate=false', '--set', 'extraVolumes[1].name=db-ca', '--set', 'extraVolumes[1].configMap.name=db-ca', '--set', 'extraVolumeMounts[1].name=db-ca', '--set', 'extraVolumeMounts[1].mountPath=/etc/db-ca']);
+    const job = effectiveConfig(ca, 'Job').pod;
+    expect(volumeAt(job, '/etc/db-ca/ca.crt')?.configMap?.name).toBe('db-ca');
+  });
+
   it('leaves delivery.ack and delivery.walDir to the values that set them', () => {
     const postgres = ['-f', join(CHART, 'ci/postgres-values.yaml')];
     expect(effectiveConfig(render(postgres), 'Deployment').config['delivery.ack']).toBe('stored');

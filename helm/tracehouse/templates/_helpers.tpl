@@ -195,6 +195,37 @@ a time (Recreate, one replica).
 {{- $held }}
 {{- end }}
 
+{{/*
+The names of the volumes of extraVolumes that are claims holding a path of tracehouse.heldPaths
+(the ingest pod's store or write-ahead log), as a list under "value" in the dict given last. The
+migration Job leaves them out: a pre-upgrade hook runs while the old ingest pod holds them.
+*/}}
+{{- define "tracehouse.heldClaimVolumes" -}}
+{{- $root := index . 0 }}
+{{- $names := list }}
+{{- with $root }}
+{{- $p := dict }}{{- include "tracehouse.heldPaths" (list . $p) }}
+{{- /* Each mount: (path, volume name of extraVolumes or "" for the chart's data volume, claim). */}}
+{{- $mounts := list (list "/app/data" "" false) }}
+{{- range $m := .Values.extraVolumeMounts }}
+{{- $claim := false }}
+{{- range $root.Values.extraVolumes }}{{ if and (eq (toString .name) (toString $m.name)) (hasKey . "persistentVolumeClaim") }}{{ $claim = true }}{{ end }}{{ end }}
+{{- if $m.mountPath }}{{ $mounts = append $mounts (list (clean (toString $m.mountPath)) (toString $m.name) $claim) }}{{ end }}
+{{- end }}
+{{- range $p.value }}
+{{- $path := index . 1 }}
+{{- $abs := clean (ternary $path (printf "/app/%s" $path) (hasPrefix "/" $path)) }}
+{{- $best := "" }}{{- $name := "" }}{{- $claim := false }}
+{{- range $mounts }}
+{{- $at := index . 0 }}
+{{- if and (or (eq $abs $at) (hasPrefix (printf "%s/" (trimSuffix "/" $at)) $abs)) (gt (len $at) (len $best)) }}{{ $best = $at }}{{ $name = index . 1 }}{{ $claim = index . 2 }}{{ end }}
+{{- end }}
+{{- if and $claim (ne $name "") }}{{ $names = append $names $name }}{{ end }}
+{{- end }}
+{{- end }}
+{{- $_ := set (index . 1) "value" $names }}
+{{- end }}
+
 {{- define "tracehouse.pvcName" -}}
 {{- default (printf "%s-data" (include "tracehouse.fullname" .)) .Values.persistence.existingClaim }}
 {{- end }}
