@@ -55,6 +55,9 @@ export function parseCli(argv: string[]): { command: string; help: boolean; conf
   return { ...out, ...(configFile === undefined ? {} : { configFile }), ...(operands.length > 0 ? { operands } : {}) };
 }
 
+/** A signal repeated within this long of the first is its copy (npm forwarding a Ctrl-C the process group got too), not a second signal. */
+const SAME_STOP_MS = 1000;
+
 async function main(): Promise<number> {
   const cli = parseCli(process.argv.slice(2));
   if (cli.help) {
@@ -103,12 +106,16 @@ async function main(): Promise<number> {
   }
 
   const collector = await Collector.create(config, { logger });
-  let signals = 0;
+  let first: { signal: string; atMs: number } | undefined;
   const stop = (signal: string) => {
-    if (++signals > 1) {
+    // Ctrl-C under `npm start` sends SIGINT to the whole process group, and npm forwards its own
+    // copy to the collector: the same signal again within a second is that one stop, not a second.
+    if (first && first.signal === signal && Date.now() - first.atMs < SAME_STOP_MS) return;
+    if (first) {
       logger.warn({ signal }, 'second signal: exiting without draining');
       process.exit(1);
     }
+    first = { signal, atMs: Date.now() };
     logger.info({ signal }, 'shutting down: draining accepted data');
     collector.shutdown().then(
       // Non-zero when accepted data was given up: a supervisor should know nothing was lost.

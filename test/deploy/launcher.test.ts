@@ -106,4 +106,30 @@ describe('npm start', () => {
     expect(out).toContain('"signal":"SIGTERM","msg":"shutting down: draining accepted data"');
     expect(out).toContain('tracehouse stopped');
   });
+
+  it('drains and exits 0 on Ctrl-C: the terminal\'s SIGINT and the copy npm forwards are one stop, not a second signal', async () => {
+    const dir = tempDir();
+    const db = join(dir, 'npm-ctrl-c.db');
+    // Its own process group, as a shell gives a foreground job: Ctrl-C sends SIGINT to the group.
+    const npm = spawn('npm', ['start', '--', '--receiver.grpc.enabled=false', '--receiver.http.listen=127.0.0.1:0', '--query.enabled=false', '--ops.listen=127.0.0.1:0', `--storage.sqlite.path=${db}`, '--workers.threads=1'], {
+      cwd: ROOT,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PATH: `${join(process.execPath, '..')}:${process.env['PATH'] ?? ''}` },
+    });
+    onTestFinished(() => {
+      for (const p of processesWith(db)) process.kill(Number(p.split(' ')[0]), 'SIGKILL');
+    });
+    let out = '';
+    npm.stdout.on('data', (d) => (out += d));
+    npm.stderr.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => npm.on('exit', (code) => resolve(code)));
+    await eventually(async () => (out.includes('tracehouse started') ? true : undefined), 30_000, `collector start (output: ${out})`);
+
+    process.kill(-npm.pid!, 'SIGINT');
+    expect(await exited, out).toBe(0);
+    expect(out).toContain('"signal":"SIGINT","msg":"shutting down: draining accepted data"');
+    expect(out).not.toContain('second signal');
+    expect(out).toContain('tracehouse stopped');
+  });
 });
