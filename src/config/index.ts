@@ -3,6 +3,7 @@
 // and where it came from.
 import { readFileSync } from 'node:fs';
 import { parseDocument, YAMLParseError } from 'yaml';
+import { parseListen } from '../common/http.ts';
 import { z } from 'zod';
 import type { Logger } from '../telemetry/logger.ts';
 import { intMax, OPTIONS, takesSizeUnit, type OptionDef, type OptionType } from './options.ts';
@@ -251,8 +252,40 @@ export function loadConfig(sources: ConfigSources = {}): Config {
       `invalid configuration: delivery.walMaxBytes = ${walMax} (from ${src?.from ?? 'default'}) must be at least 4 × receiver.maxMessageBytes (${maxMessage}) with delivery.ack = durable`,
     );
   }
+  refuseSharedPorts(cfg, raw);
   for (const v of Object.values(cfg)) if (Array.isArray(v)) Object.freeze(v);
   return Object.freeze(cfg) as Config;
+}
+
+/** The listeners with the option that turns each on (the operations port is always on). */
+const LISTENERS = [
+  ['receiver.grpc.listen', 'receiver.grpc.enabled'],
+  ['receiver.http.listen', 'receiver.http.enabled'],
+  ['query.listen', 'query.enabled'],
+  ['ops.listen', undefined],
+] as const;
+
+/** A wildcard address takes the port on every address (on Linux, `::` on IPv4 too). */
+const WILDCARD = new Set(['0.0.0.0', '::', '']);
+
+/**
+ * Two of the collector's own listeners on one port: the second would fail to bind with "address
+ * already in use", naming neither option, after the store and the write-ahead log were opened.
+ */
+function refuseSharedPorts(cfg: Record<string, unknown>, raw: Map<string, { value: unknown; from: string }>): void {
+  const on = LISTENERS.filter(([, enabled]) => enabled === undefined || cfg[enabled] === true).map(([key]) => {
+    const { host, port } = parseListen(cfg[key] as string);
+    return { key, host: host.toLowerCase(), port };
+  });
+  for (let i = 0; i < on.length; i++) {
+    for (let j = i + 1; j < on.length; j++) {
+      const a = on[i]!;
+      const b = on[j]!;
+      if (a.port === 0 || a.port !== b.port || (a.host !== b.host && !WILDCARD.has(a.host) && !WILDCARD.has(b.host))) continue;
+      const shown = (k: string) => `${k} = ${JSON.stringify(cfg[k])} (from ${raw.get(k)?.from ?? 'default'})`;
+      throw new ConfigError(`invalid configuration: ${shown(a.key)} and ${shown(b.key)} are the same port: give each listener its own`);
+    }
+  }
 }
 
 /** The --help text: every option with its default and environment variable. */

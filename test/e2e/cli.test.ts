@@ -2,7 +2,7 @@
 // into the embedded SQLite default before exit 0.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 import { READS } from '../../src/storage/sqlite/reads.ts';
@@ -72,6 +72,25 @@ describe('tracehouse command line', () => {
     const unknown = run(['--config', file]);
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toContain("unknown key 'writer.maxBatchRowz'");
+  });
+
+  it('refuses two of its own listeners on one port as a bad configuration, naming both, before opening anything', () => {
+    const dir = tempDir();
+    const db = join(dir, 'data', 'tracehouse.db');
+    // Free ports all but the two put on one: what fails is the collector's own configuration.
+    const base = ['--receiver.grpc.listen=127.0.0.1:0', '--receiver.http.listen=127.0.0.1:0', `--storage.sqlite.path=${db}`];
+    for (const [args, first, second] of [
+      [['--query.listen=127.0.0.1:44391', '--ops.listen=127.0.0.1:44391'], 'query.listen = "127.0.0.1:44391" (from flag --query.listen)', 'ops.listen = "127.0.0.1:44391" (from flag --ops.listen)'],
+      // A wildcard address takes the port on every address, loopback too.
+      [['--query.listen=0.0.0.0:44392', '--ops.listen=127.0.0.1:44392'], 'query.listen = "0.0.0.0:44392"', 'ops.listen = "127.0.0.1:44392"'],
+    ] as const) {
+      const r = run([...base, ...args]);
+      expect(r.status, r.stdout + r.stderr).toBe(2);
+      expect(r.stderr).toContain(first);
+      expect(r.stderr).toContain(second);
+      // Refused before the store or the write-ahead log was opened.
+      expect(existsSync(join(dir, 'data'))).toBe(false);
+    }
   });
 
   it('drains every accepted span into SQLite on SIGTERM and exits 0', async () => {

@@ -27,6 +27,17 @@ describe('configuration', () => {
     expect(() => ((c as any)['storage.backend'] = 'memory')).toThrow();
   });
 
+  it('refuses two enabled listeners on one port, and takes one that is off, port 0 or two addresses', () => {
+    expect(() => loadConfig({ flags: { 'receiver.http.listen': '127.0.0.1:9000', 'query.listen': '127.0.0.1:9000' } })).toThrow(ConfigError);
+    expect(() => loadConfig({ flags: { 'receiver.grpc.listen': '[::]:9000', 'ops.listen': '127.0.0.1:9000' } })).toThrow(/receiver.grpc.listen = "\[::\]:9000" \(from flag --receiver.grpc.listen\) and ops.listen = "127.0.0.1:9000"/);
+    for (const flags of [
+      { 'query.enabled': 'false', 'query.listen': '127.0.0.1:9000', 'ops.listen': '127.0.0.1:9000' },
+      { 'receiver.grpc.enabled': 'false', 'receiver.grpc.listen': '127.0.0.1:9000', 'ops.listen': '127.0.0.1:9000' },
+      { 'receiver.http.listen': '127.0.0.1:0', 'ops.listen': '127.0.0.1:0' },
+      { 'receiver.http.listen': '127.0.0.1:9000', 'ops.listen': '10.1.2.3:9000' },
+    ]) expect(() => loadConfig({ flags }), JSON.stringify(flags)).not.toThrow();
+  });
+
   it('applies flags over env over file over defaults', () => {
     const file = yaml('writer:\n  maxBatchRows: 100\n  flushIntervalMs: 50\n  maxInFlightBatches: 2\nstorage:\n  backend: memory\n');
     const c = loadConfig({
