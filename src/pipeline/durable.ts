@@ -299,7 +299,8 @@ export class DurableLog {
 
   /** Rows of the start-up replay not handed to the writer yet: at shutdown, kept for the next start. */
   get unfedRows(): number {
-    return this.unfed;
+    // A stop before feed() (start-up still waiting for the store) leaves the whole replay unfed.
+    return this.unfed + (this.replay ? planRows(this.replay) : 0);
   }
 
   /**
