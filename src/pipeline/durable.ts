@@ -207,7 +207,7 @@ export class DurableLog {
     const plan = this.replay;
     this.replay = undefined;
     if (!plan) return;
-    this.unfed = plan.batches.reduce((n, b) => n + b.batch.rows, 0) + plan.chunks.reduce((n, c) => n + c.rows, 0);
+    this.unfed = planRows(plan);
     const slice = Math.max(1, Math.floor(maxQueueBytes / 2));
     this.replaying = (async () => {
       for (let i = 0; i < plan.batches.length && !this.stopped; ) {
