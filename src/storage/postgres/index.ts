@@ -85,7 +85,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
   private readonly schema: string;
   private readonly format: CopyFormat;
   private pool: Pool | undefined;
-  /** Reads, scans, stats and the health check: connections writes cannot take. */
+  /** Reads, scans and stats: connections writes cannot take. */
   private readPool: Pool | undefined;
   /** The health check's connection, which neither writes nor reads can take. */
   private healthPool: Pool | undefined;
@@ -170,7 +170,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
     };
     const pool = new pg.Pool({ ...settings, max: this.config.poolSize });
     // Reads have connections of their own: writes that are slow (a lock, a busy disk) hold every
-    // one of theirs, and the health check and reads then timed out as if the database were gone.
+    // one of theirs, and reads then timed out as if the database were gone.
     const readPool = new pg.Pool({ ...settings, max: Math.max(2, Math.ceil(this.config.poolSize / 4)) });
     // And the health check one of its own: slow reads (searches running up to the statement
     // timeout) would hold every read connection, and the check then timed out as if the database
