@@ -17,10 +17,13 @@ import { tempDir } from '../helpers/tmp.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 
-it('replays a crashed collector\'s log into PostgreSQL once the store runs, with no failed write', async () => {
-  const url = await createTestDatabase('replay_before_store');
+/**
+ * A collector on PostgreSQL killed with 50 acknowledged spans in its log and none stored (a flush
+ * interval of ten minutes keeps them in the log when the kill comes); its flags, for the restart.
+ */
+async function crashedWithRowsInLog(database: string): Promise<Record<string, string>> {
+  const url = await createTestDatabase(database);
   const walDir = join(tempDir('replay-pg-'), 'wal');
-  // A flush interval of ten minutes keeps the acknowledged rows in the log when the kill comes.
   const flags = { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'delivery.ack': 'durable', 'delivery.walDir': walDir, 'writer.flushIntervalMs': '600000' };
   const first = await spawnCollector(flags);
   const now = String(BigInt(Date.now()) * 1_000_000n);
@@ -31,6 +34,11 @@ it('replays a crashed collector\'s log into PostgreSQL once the store runs, with
   }
   first.child.kill('SIGKILL');
   await first.exited;
+  return flags;
+}
+
+it('replays a crashed collector\'s log into PostgreSQL once the store runs, with no failed write', async () => {
+  const flags = await crashedWithRowsInLog('replay_before_store');
 
   const { logger, lines } = capturedLogger();
   const c = await startCollector({ ...flags, 'writer.flushIntervalMs': '20' }, { logger });
@@ -41,21 +49,10 @@ it('replays a crashed collector\'s log into PostgreSQL once the store runs, with
 }, 60_000);
 
 it('a stop while start-up waits for the store says the log\'s rows are kept for the next start, and counts them', async () => {
-  const url = await createTestDatabase('replay_stop_waiting');
-  const walDir = join(tempDir('replay-pg-'), 'wal');
-  const flags = { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'delivery.ack': 'durable', 'delivery.walDir': walDir, 'writer.flushIntervalMs': '600000' };
-  const first = await spawnCollector(flags);
-  const now = String(BigInt(Date.now()) * 1_000_000n);
-  for (let i = 0; i < 5; i++) {
-    const spans = Array.from({ length: 10 }, (_, k) => ({ traceId: randomBytes(16), spanId: randomBytes(8), name: `op-${k}`, startTimeUnixNano: now, endTimeUnixNano: now }));
-    const res = await fetch(`${first.httpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: encodeTraces({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans }] }] }) });
-    expect(res.status).toBe(200);
-  }
-  first.child.kill('SIGKILL');
-  await first.exited;
+  const flags = await crashedWithRowsInLog('replay_stop_waiting');
 
   // The database still down at the restart (nothing listens where the URL points): start-up waits.
-  const down = new URL(url);
+  const down = new URL(flags['storage.postgres.url']!);
   down.port = '1';
   const child = spawn(process.execPath, [CLI, ...Object.entries({ ...flags, 'storage.postgres.url': down.href, 'receiver.grpc.enabled': 'false', 'receiver.http.listen': '127.0.0.1:0', 'query.enabled': 'false', 'ops.listen': '127.0.0.1:0' }).map(([k, v]) => `--${k}=${v}`)], { stdio: ['ignore', 'pipe', 'pipe'] });
   onTestFinished(() => void (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')));
