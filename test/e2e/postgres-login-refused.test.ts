@@ -15,6 +15,28 @@ function traces(traceId: Buffer, n: number): Uint8Array {
   return encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'login-refused' } }] }, scopeSpans: [{ spans }] }] });
 }
 
+/** A collector on the role's URL and its own schema, retrying quickly, and a sender of one trace's spans that counts those acknowledged. */
+async function sending(url: string, ack: string, schema: string, flags: Record<string, string> = {}) {
+  const c: TestCollector = await startCollector({
+    'delivery.ack': ack,
+    'storage.backend': 'postgres',
+    'storage.postgres.url': url,
+    'storage.postgres.schema': schema,
+    'writer.retryInitialMs': '50',
+    'writer.retryMaxMs': '200',
+    'writer.flushIntervalMs': '20',
+    ...flags,
+  });
+  const client = new RawOtlpClient(c.grpcAddress);
+  const traceId = randomBytes(16);
+  let acked = 0;
+  const send = async (n: number): Promise<void> => {
+    const r = await client.traces(traces(traceId, n));
+    if (r.error === null) acked += n;
+  };
+  return { c, client, traceId, send, acked: () => acked };
+}
+
 /** The spans of a trace the read API returns, once there are at least n (every acknowledged span readable). */
 function readable(c: TestCollector, traceId: Buffer, n: number): Promise<number> {
   return eventually(async () => {
@@ -51,23 +73,7 @@ describe('postgres: the role is refused new connections for a while', () => {
 
   for (const ack of ['durable', 'stored', 'queued'] as const) {
     it(`delivery.ack=${ack}: no acknowledged span is dropped, all are stored once logins work again`, async () => {
-      const c: TestCollector = await startCollector({
-        'delivery.ack': ack,
-        'storage.backend': 'postgres',
-        'storage.postgres.url': url,
-        'storage.postgres.schema': `s_${ack}`,
-        'storage.postgres.poolSize': '1',
-        'writer.retryInitialMs': '50',
-        'writer.retryMaxMs': '200',
-        'writer.flushIntervalMs': '20',
-      });
-      const client = new RawOtlpClient(c.grpcAddress);
-      const traceId = randomBytes(16);
-      let acked = 0;
-      const send = async (n: number): Promise<void> => {
-        const r = await client.traces(traces(traceId, n));
-        if (r.error === null) acked += n;
-      };
+      const { c, client, traceId, send, acked } = await sending(url, ack, `s_${ack}`, { 'storage.postgres.poolSize': '1' });
       try {
         await send(5);
         await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_writer_written_rows_total', { signal: 'traces' })) === 5 ? true : undefined));
@@ -80,7 +86,7 @@ describe('postgres: the role is refused new connections for a while', () => {
         expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total')).toBe(0);
         await admin.query(`ALTER ROLE ${role} LOGIN`);
         await pending;
-        expect(acked).toBe(12);
+        expect(acked()).toBe(12);
         expect(await readable(c, traceId, 12)).toBe(12);
         expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total')).toBe(0);
       } finally {
@@ -97,22 +103,7 @@ describe('postgres: the role is refused new connections for a while', () => {
   for (const ack of ['durable', 'stored'] as const) {
     it(`delivery.ack=${ack}: spans refused for want of a privilege are stored once it is granted again`, async () => {
       const schema = `p_${ack}`;
-      const c: TestCollector = await startCollector({
-        'delivery.ack': ack,
-        'storage.backend': 'postgres',
-        'storage.postgres.url': url,
-        'storage.postgres.schema': schema,
-        'writer.retryInitialMs': '50',
-        'writer.retryMaxMs': '200',
-        'writer.flushIntervalMs': '20',
-      });
-      const client = new RawOtlpClient(c.grpcAddress);
-      const traceId = randomBytes(16);
-      let acked = 0;
-      const send = async (n: number): Promise<void> => {
-        const r = await client.traces(traces(traceId, n));
-        if (r.error === null) acked += n;
-      };
+      const { c, client, traceId, send, acked } = await sending(url, ack, schema);
       const grants = new pg.Client({ connectionString: adminUrl });
       await grants.connect();
       try {
@@ -122,7 +113,7 @@ describe('postgres: the role is refused new connections for a while', () => {
         expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total')).toBe(0);
         await grants.query(`GRANT INSERT ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
         await pending;
-        expect(acked).toBe(7);
+        expect(acked()).toBe(7);
         expect(await readable(c, traceId, 7)).toBe(7);
         expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total')).toBe(0);
       } finally {
