@@ -2,6 +2,7 @@
 // validated by one zod schema built from OPTIONS, then frozen. Errors name the key, the value
 // and where it came from.
 import { readFileSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
 import { parseDocument, YAMLParseError } from 'yaml';
 import { parseListen } from '../common/http.ts';
 import { z } from 'zod';
@@ -268,6 +269,15 @@ const LISTENERS = [
 /** A wildcard address takes the port on every address (on Linux, `::` on IPv4 too). */
 const WILDCARD = new Set(['0.0.0.0', '::', '']);
 
+/** Whether two listeners' hosts take a port in common: 0.0.0.0 takes IPv4 addresses only, not an IPv6 one. */
+function overlap(a: string, b: string): boolean {
+  if (a === b) return true;
+  if (!WILDCARD.has(a) && !WILDCARD.has(b)) return false;
+  // An IPv6 address other than `::` (which takes IPv4 too) binds beside 0.0.0.0.
+  const v6 = (h: string) => h !== '::' && isIPv6(h) && !h.startsWith('::ffff:');
+  return !((a === '0.0.0.0' && v6(b)) || (b === '0.0.0.0' && v6(a)));
+}
+
 /**
  * Two of the collector's own listeners on one port: the second would fail to bind with "address
  * already in use", naming neither option, after the store and the write-ahead log were opened.
@@ -281,7 +291,7 @@ function refuseSharedPorts(cfg: Record<string, unknown>, raw: Map<string, { valu
     for (let j = i + 1; j < on.length; j++) {
       const a = on[i]!;
       const b = on[j]!;
-      if (a.port === 0 || a.port !== b.port || (a.host !== b.host && !WILDCARD.has(a.host) && !WILDCARD.has(b.host))) continue;
+      if (a.port === 0 || a.port !== b.port || !overlap(a.host, b.host)) continue;
       const shown = (k: string) => `${k} = ${JSON.stringify(cfg[k])} (from ${raw.get(k)?.from ?? 'default'})`;
       throw new ConfigError(`invalid configuration: ${shown(a.key)} and ${shown(b.key)} are the same port: give each listener its own`);
     }

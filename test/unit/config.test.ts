@@ -38,6 +38,16 @@ describe('configuration', () => {
     ]) expect(() => loadConfig({ flags }), JSON.stringify(flags)).not.toThrow();
   });
 
+  it('takes the IPv4 wildcard and an IPv6 address on one port: they bind side by side', () => {
+    // 0.0.0.0 takes the port on IPv4 addresses only: [::1]:9000 binds beside it (Linux, Node).
+    for (const flags of [
+      { 'query.listen': '0.0.0.0:9000', 'ops.listen': '[::1]:9000' },
+      { 'receiver.http.listen': '[fd00::5]:9000', 'ops.listen': '0.0.0.0:9000' },
+    ]) expect(() => loadConfig({ flags }), JSON.stringify(flags)).not.toThrow();
+    // `::` (dual stack) still takes the IPv4 addresses too.
+    expect(() => loadConfig({ flags: { 'query.listen': '[::]:9000', 'ops.listen': '0.0.0.0:9000' } })).toThrow(ConfigError);
+  });
+
   it('applies flags over env over file over defaults', () => {
     const file = yaml('writer:\n  maxBatchRows: 100\n  flushIntervalMs: 50\n  maxInFlightBatches: 2\nstorage:\n  backend: memory\n');
     const c = loadConfig({
