@@ -265,4 +265,6 @@ export interface StorageBackend extends StoreReader, StoreWriter, StoreLifecycle
 export interface BackendDeps {
   logger: Logger;
   metrics: Metrics;
+  /** A store only read (export's and copy's source): PostgreSQL creates no day partition in it. */
+  readOnly?: boolean;
 }

@@ -198,7 +198,7 @@ function createTarget(config: Config, logger: Logger, metrics: Metrics): Promise
  */
 async function openSource(config: Config, command: string, logger: Logger): Promise<StorageBackend> {
   sourceExists(config, command);
-  const backend = await createBackend({ ...withoutRetention(config), 'storage.postgres.autoMigrate': false, 'storage.clickhouse.autoMigrate': false }, { logger, metrics: createMetrics() });
+  const backend = await createBackend({ ...withoutRetention(config), 'storage.postgres.autoMigrate': false, 'storage.clickhouse.autoMigrate': false }, { logger, metrics: createMetrics(), readOnly: true });
   try {
     await backend.start();
   } catch (err) {

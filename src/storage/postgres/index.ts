@@ -102,9 +102,11 @@ class PostgresBackend implements StorageBackend, StoreStats {
   private lastErrorLog = 0;
   private suppressedErrors = 0;
   private readonly insertSql: Record<Signal, string>;
+  private readonly readOnly: boolean;
 
   constructor(config: PostgresOptions, deps: BackendDeps) {
     this.config = config;
+    this.readOnly = deps.readOnly === true;
     this.logger = deps.logger;
     this.schema = config.schema;
     this.format = config.copyFormat;
@@ -255,7 +257,8 @@ class PostgresBackend implements StorageBackend, StoreStats {
       // Creation ahead that waited too long for a lock (a long read or another instance's DDL
       // holding the table) is tried again next time, and writes create a missing day on demand:
       // it must not fail start-up either. Other errors (no privilege, say) still do.
-      await parts.createAhead().catch((err: unknown) => {
+      // A store only read (export, copy's source) gets none: its role may hold no right to create them.
+      if (!this.readOnly) await parts.createAhead().catch((err: unknown) => {
         if (!isRetryable(err) || isPrivilegeError(err)) throw err;
         this.logger.warn({ err: toError(err).message }, 'postgres partitions ahead not created yet');
       });
