@@ -214,6 +214,12 @@ describe('clickhouse write errors', () => {
     expect(classifyWriteError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })).kind).toBe('retryable');
     expect(classifyWriteError('weird').kind).toBe('retryable');
   });
+
+  it('marks a write the user may not make as denied: an import or copy fails it at once instead of retrying it for minutes', () => {
+    // ACCESS_DENIED (no INSERT grant), READONLY (a readonly profile), DATABASE_ACCESS_DENIED.
+    for (const code of ['497', '164', '291']) expect(classifyWriteError(chError(code)), code).toMatchObject({ kind: 'retryable', denied: true });
+    expect(classifyWriteError(chError('60'))).not.toHaveProperty('denied');
+  });
 });
 
 describe('clickhouse exact values', () => {

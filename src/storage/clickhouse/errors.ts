@@ -35,6 +35,16 @@ const OVERLOAD = new Set([
 
 const OVERLOAD_DELAY_MS = 1000;
 
+/**
+ * The user may not write (WriteResult denied): retried by a collector, whose write-ahead log keeps
+ * the rows until a grant is mended; refused at once by import and copy.
+ */
+const DENIED = new Set([
+  164, // READONLY (a readonly profile)
+  291, // DATABASE_ACCESS_DENIED
+  497, // ACCESS_DENIED (no INSERT grant)
+]);
+
 /** The numeric ClickHouse error code of an error from @clickhouse/client or chdb, if any. */
 export function clickhouseCode(err: unknown): number | undefined {
   if (err === null || typeof err !== 'object') return undefined;
@@ -49,6 +59,7 @@ export function classifyWriteError(err: unknown): WriteResult {
   const error = err instanceof Error ? err : new Error(String(err));
   const code = clickhouseCode(err);
   if (code !== undefined && DATA_ERRORS.has(code)) return { kind: 'permanent', error };
+  if (code !== undefined && DENIED.has(code)) return { kind: 'retryable', error, denied: true };
   if (code !== undefined && OVERLOAD.has(code)) return { kind: 'retryable', error, retryAfterMs: OVERLOAD_DELAY_MS };
   return { kind: 'retryable', error };
 }
