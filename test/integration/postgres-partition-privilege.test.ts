@@ -15,7 +15,7 @@ import { createTestDatabase } from '../helpers/postgres.ts';
 import { runCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 
 function backend(url: string, flags: Record<string, string> = {}): StorageBackend & { migrate(): Promise<void> } {
   const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '2', ...flags } });
@@ -76,4 +76,23 @@ describe('postgres: a role that may not create partitions', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(existsSync(out)).toBe(true);
   }, 60_000);
+  it('fails an import at once when a day it brings needs a partition the role may not create, as when it may not insert', async () => {
+    // The collector's (owner) role made today's partitions and those ahead: the import's role starts.
+    const dba = backend(adminUrl, { 'storage.postgres.schema': schema });
+    try {
+      await dba.start();
+    } finally {
+      await dba.shutdown();
+    }
+    // Spans of ten days ago: a day the import (which runs no retention) gives a partition of its own.
+    const file = join(tempDir(), 'old.jsonl');
+    const t = BigInt(Date.now() - 10 * 86_400_000) * 1_000_000n;
+    const span = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', name: 'old', startTimeUnixNano: String(t), endTimeUnixNano: String(t + 1000n) };
+    writeFileSync(file, JSON.stringify({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans: [span] }] }] }) + '\n');
+    const t0 = Date.now();
+    const r = runCli(['import', file, '--storage.backend=postgres', `--storage.postgres.url=${roleUrl}`, `--storage.postgres.schema=${schema}`, '--storage.postgres.autoMigrate=false', '--storage.postgres.poolSize=2', '--writer.retryMaxElapsedMs=60000', '--quiet']);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/owner|permission denied/);
+    expect(Date.now() - t0).toBeLessThan(30_000);
+  }, 120_000);
 });

@@ -291,7 +291,8 @@ class PostgresBackend implements StorageBackend, StoreStats {
         // are not at fault, so the batch is retried rather than dropped. A schema gone is
         // migrated again here too: a batch of a day with no partition yet fails first here.
         this.remigrate(err);
-        return { kind: 'retryable', error: new Error(`postgres: creating partitions for a ${signal} batch: ${toError(err).message}`) };
+        // A role that may not create it is denied, as one that may not insert (import fails at once).
+        return { kind: 'retryable', error: new Error(`postgres: creating partitions for a ${signal} batch: ${toError(err).message}`), ...(isPrivilegeError(err) ? { denied: true } : {}) };
       }
       const pool = this.pool;
       await withTransaction(
