@@ -138,6 +138,22 @@ describe('clickhouse endpoints', () => {
     expect(parseEndpoints(['http://u:pw@ch:8123/?database=a@b'], d)[0]).toMatchObject({ display: 'http://u:***@ch:8123/?database=a@b' });
   });
 
+  it('never shows a password whose / ? or # comes first or after digits, which the URL reads as a port and a path, query or fragment', () => {
+    // http://default:/s3cret@ch:8123 parses (host "default", empty port, path "/s3cret@ch:8123"):
+    // taken as written, the path became the database, refused quoting it, password included.
+    for (const raw of ['http://default:/s3cret@ch:8123', 'http://default:2024/s3cret@ch:8123', 'http://default:#s3cret@ch:8123', 'http://default:?s3cret@ch:8123']) {
+      let m = '';
+      try {
+        const es = parseEndpoints([raw], d);
+        validateSchemaOptions({ ...base, database: es[0]!.database });
+        m = es.map((e) => e.display).join(' ');
+      } catch (err) {
+        m = (err as Error).message;
+      }
+      expect(m, raw).not.toContain('s3cret');
+    }
+  });
+
   it('parses chdb URLs: one directory, a database per shard', () => {
     const es = parseEndpoints(['chdb:///data/ch?database=s0', 'chdb:///data/ch?database=s1'], d);
     expect(es.map((e) => [e.kind, e.kind === 'chdb' ? e.path : '', e.database])).toEqual([

@@ -86,6 +86,12 @@ function parseEndpoint(raw: string, defaults: EndpointDefaults): Endpoint {
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
     throw new Error(`storage.clickhouse.urls: ${JSON.stringify(hidePassword(raw))}: unsupported scheme ${u.protocol} (expected http, https or chdb)`);
   }
+  // user:pass@ whose password starts with / ? or # (or digits and one of them) parses as the host
+  // "user", a port and a path, query or fragment holding "…@host": a password written unescaped.
+  // Refused as not a URL, quoted up to its last @, never taken as a host and a database name.
+  if (u.username === '' && (u.pathname + u.search + u.hash).includes('@') && /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#:@]*:\d*[/?#]/.test(raw)) {
+    throw new Error(`storage.clickhouse.urls: ${JSON.stringify(raw.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#:@]*:)\S*@/, '$1***@'))} is not a URL (a password holding / ? # or @ must be percent-encoded)`);
+  }
   const pathDb = decodeURIComponent(u.pathname.replace(/^\/+|\/+$/g, ''));
   const username = u.username !== '' ? decodeURIComponent(u.username) : defaults.username;
   const password = u.password !== '' ? decodeURIComponent(u.password) : defaults.password;
