@@ -1,9 +1,10 @@
 // The real command line for export, import and copy: SQLite files, a compressed file and stdout,
 // the summary line, exit codes, and bad flags answered naming flag and value.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { runCli, sqliteCount as count } from '../helpers/cli.ts';
 import { createTestDatabase, testPostgresUrl } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -236,6 +237,21 @@ describe('tracehouse export / import / copy', () => {
     expect(again.stderr).toContain('permission denied');
     expect(Date.now() - t0).toBeLessThan(60_000);
   }, 180_000);
+
+  it('fails an import at once, not after retrying every batch for minutes, when its SQLite file may not be written', () => {
+    const db = join(tempDir(), 'ro.db');
+    expect(run(['import', FIXTURE, `--storage.sqlite.path=${db}`, '--quiet']).stderr).toContain('import: 2 spans, 2 log records');
+    // The file made read-only (its mode; as root, which the mode does not stop, immutable).
+    if (process.getuid?.() === 0) {
+      expect(spawnSync('chattr', ['+i', db]).status, 'chattr +i (root: the file mode does not stop root)').toBe(0);
+      onTestFinished(() => void spawnSync('chattr', ['-i', db]));
+    } else chmodSync(db, 0o444);
+    const t0 = Date.now();
+    const again = run(['import', FIXTURE, `--storage.sqlite.path=${db}`, '--writer.retryMaxElapsedMs=60000', '--quiet']);
+    expect(again.status, again.stderr).toBe(1);
+    expect(again.stderr).toContain('readonly database');
+    expect(Date.now() - t0).toBeLessThan(30_000);
+  }, 120_000);
 
   it('refusing a PostgreSQL source it would have to migrate, advises nothing export ignores (it migrates nothing whatever autoMigrate says)', async () => {
     const url = await createTestDatabase('transfer_advice');

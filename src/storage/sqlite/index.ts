@@ -169,7 +169,8 @@ class SqliteBackend implements StorageBackend, StoreStats {
     if (!p) {
       p = this.request({ id: this.nextId++, op, chunks: batch.chunks, batchId: batch.batchId, tenant: batch.tenant }).then((reply): WriteResult => {
         if (!('result' in reply)) return { kind: 'permanent', error: new Error('unexpected reply from the sqlite write thread') };
-        const { kind, message } = reply.result;
+        const { kind, message, denied } = reply.result;
+        if (kind === 'retryable' && denied) return { kind, error: new Error(message ?? 'sqlite write failed'), denied };
         return kind === 'success' ? { kind } : { kind, error: new Error(message ?? 'sqlite write failed') };
       });
       this.inFlight.set(key, p);

@@ -472,6 +472,8 @@ export const TENANTS_SQL = 'SELECT DISTINCT tenant FROM operations';
  * FULL, CANTOPEN, PROTOCOL.
  */
 const TRANSIENT = new Set([5, 6, 7, 8, 10, 13, 14, 15]);
+/** SQLITE_READONLY: the file may not be written (its mode, a read-only mount): WriteResult denied. */
+const SQLITE_READONLY = 8;
 /** SQLITE_FULL: the disk (or the file's size limit) is full. */
 const SQLITE_FULL = 13;
 /**
@@ -1436,6 +1438,7 @@ export class SqliteStore {
       const error = err instanceof Error ? err : new Error(String(err));
       const code = Number((err as { errcode?: number }).errcode) & 0xff;
       if (code === SQLITE_FULL) this.checkpointWhenFull();
+      if (code === SQLITE_READONLY) return { kind: 'retryable', error, denied: true };
       return TRANSIENT.has(code) ? { kind: 'retryable', error } : { kind: 'permanent', error };
     }
   }

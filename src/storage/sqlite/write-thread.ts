@@ -11,7 +11,7 @@ export type WriteRequest =
   | { id: number; op: 'retention'; retentionDays: number };
 
 export type WriteReply =
-  | { id: number; result: { kind: WriteResult['kind']; message?: string } }
+  | { id: number; result: { kind: WriteResult['kind']; message?: string; denied?: boolean } }
   | { id: number; deleted: { spans: number; logs: number } };
 
 const { path, attributeIndex, cacheMiB, checkpointMiB } = workerData as { path: string; attributeIndex: boolean; cacheMiB: number; checkpointMiB: number };
@@ -34,6 +34,6 @@ parentPort!.on('message', (req: WriteRequest) => {
   const r = req.op === 'traces' ? store.writeSpans(req.chunks, req.tenant) : store.writeLogs(req.chunks, req.batchId, req.tenant);
   // The chunks are this thread's copies (a retry posts them again): free them now.
   for (const c of req.chunks) releaseBuffer(c.buffer);
-  parentPort!.postMessage({ id: req.id, result: r.kind === 'success' ? { kind: r.kind } : { kind: r.kind, message: r.error.message } } satisfies WriteReply);
+  parentPort!.postMessage({ id: req.id, result: r.kind === 'success' ? { kind: r.kind } : { kind: r.kind, message: r.error.message, ...(r.kind === 'retryable' && r.denied ? { denied: true } : {}) } } satisfies WriteReply);
 });
 parentPort!.on('close', () => db.close());
