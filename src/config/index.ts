@@ -269,8 +269,23 @@ const LISTENERS = [
 /** A wildcard address takes the port on every address (on Linux, `::` on IPv4 too). */
 const WILDCARD = new Set(['0.0.0.0', '::', '']);
 
+/**
+ * An IPv6 address as the kernel binds it: `::0` and `0:0:0:0:0:0:0:0` are `::`, and an IPv4-mapped
+ * address (`::ffff:7f00:1`, `0:0:0:0:0:ffff:127.0.0.1`) takes its IPv4 address's port. Other hosts as written.
+ */
+function canonicalHost(h: string): string {
+  if (!isIPv6(h) || h.includes('%')) return h;
+  const c = new URL(`http://[${h}]/`).hostname.slice(1, -1);
+  const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(c);
+  if (!m) return c;
+  const [hi, lo] = [parseInt(m[1]!, 16), parseInt(m[2]!, 16)];
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+}
+
 /** Whether two listeners' hosts take a port in common: 0.0.0.0 takes IPv4 addresses only, not an IPv6 one. */
 function overlap(a: string, b: string): boolean {
+  a = canonicalHost(a);
+  b = canonicalHost(b);
   if (a === b) return true;
   if (!WILDCARD.has(a) && !WILDCARD.has(b)) return false;
   // An IPv6 address other than `::` (which takes IPv4 too) binds beside 0.0.0.0.

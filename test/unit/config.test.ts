@@ -48,6 +48,14 @@ describe('configuration', () => {
     expect(() => loadConfig({ flags: { 'query.listen': '[::]:9000', 'ops.listen': '0.0.0.0:9000' } })).toThrow(ConfigError);
   });
 
+  it('refuses the IPv4 wildcard beside `::` or an IPv4-mapped address however the IPv6 address is spelled: they cannot bind side by side', () => {
+    // [::0] and [0:0:0:0:0:0:0:0] are `::` (dual stack); a mapped address takes an IPv4 address's port.
+    for (const v6 of ['[::0]', '[0:0:0:0:0:0:0:0]', '[0:0:0:0:0:ffff:127.0.0.1]', '[::ffff:7f00:1]']) {
+      expect(() => loadConfig({ flags: { 'query.listen': '0.0.0.0:9000', 'ops.listen': `${v6}:9000` } }), v6).toThrow(ConfigError);
+    }
+    expect(() => loadConfig({ flags: { 'query.listen': '127.0.0.1:9000', 'ops.listen': '[::ffff:127.0.0.1]:9000' } })).toThrow(ConfigError);
+  });
+
   it('applies flags over env over file over defaults', () => {
     const file = yaml('writer:\n  maxBatchRows: 100\n  flushIntervalMs: 50\n  maxInFlightBatches: 2\nstorage:\n  backend: memory\n');
     const c = loadConfig({
