@@ -63,10 +63,8 @@ class ReceiveCharge {
   admitted = false;
   /** The handler took the call over (its whole message arrived): what becomes of it is ingest's to count. */
   handedOver = false;
-  /** The message's 5-byte prefix: compressed flag and length. */
+  /** The message's 5-byte prefix (zeros until it arrives): compressed flag and length. */
   private readonly prefix = Buffer.alloc(5);
-  /** Whether its message's compressed flag is set (the first byte of its first DATA frame). */
-  private compressed = false;
   private received = 0;
   private reservation: Reservation | undefined;
   /** Arriving bytes grow the reservation (between admission and the handler taking it over). */
@@ -80,10 +78,14 @@ class ReceiveCharge {
 
   /** A DATA frame's bytes arrived. */
   add(chunk: Buffer): void {
-    if (this.received === 0 && chunk.byteLength > 0) this.compressed = chunk[0] === 1;
     if (this.received < 5) chunk.copy(this.prefix, this.received, 0, Math.min(chunk.byteLength, 5 - this.received));
     this.received += chunk.byteLength;
     if (this.growing && !this.reservation!.grow(Math.ceil(chunk.byteLength * this.perByte))) this.full();
+  }
+
+  /** Whether its message's compressed flag is set (the prefix's first byte). */
+  private get compressed(): boolean {
+    return this.prefix[0] === 1;
   }
 
   /** Whether the message arrived whole: its prefix and the bytes it announces. */
