@@ -50,6 +50,11 @@ export interface WriterOptions extends BatchOptions, RetryPolicy {
   deniedIsPermanent?: boolean;
 }
 
+/** The key of a batch's pipeline (signal, partition, tenant) in the writer's maps. */
+function pipelineKey(b: Pick<WriteBatch, 'signal' | 'partition' | 'tenant'>): string {
+  return `${b.signal}/${b.partition}/${b.tenant}`;
+}
+
 /** Room taken in the queue budget for one request, from before it is decoded until its rows are queued. */
 export interface Reservation {
   readonly bytes: number;
@@ -428,7 +433,7 @@ export class Writer {
 
   private pipeline(signal: Signal, partition: number, tenant: string): Pipeline {
     // Tenants are bounded by the tokens file, so the number of pipelines is too.
-    const key = `${signal}/${partition}/${tenant}`;
+    const key = pipelineKey({ signal, partition, tenant });
     let p = this.pipelines.get(key);
     if (!p) {
       p = new Pipeline(this.ctx, signal, partition, tenant);
@@ -440,7 +445,7 @@ export class Writer {
   /** Stores one batch with retries and a timeout per attempt, then gives its bytes back; true when stored, else why not. */
   private async deliver(batch: WriteBatch, shared: () => boolean, sinceMs: number): Promise<Delivered> {
     const labels = { backend: this.store.name, signal: batch.signal };
-    const key = `${batch.signal}/${batch.partition}/${batch.tenant}`;
+    const key = pipelineKey(batch);
     const attempt = async () => {
       const t0 = performance.now();
       const result = await attemptWithTimeout(() => this.store.write(batch), this.opts.writeTimeoutMs, this.abort.signal);
@@ -507,7 +512,7 @@ export class Writer {
       // running (onKept), else at the next start.
       if (reason === 'retries_exhausted') this.keptSince.set(batch.batchId, sinceMs);
       if (reason === 'retries_exhausted' && this.keeper?.(batch)) {
-        this.keptFrom.set(batch.batchId, `${batch.signal}/${batch.partition}/${batch.tenant}`);
+        this.keptFrom.set(batch.batchId, pipelineKey(batch));
         this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, err: error.message }, 'gave up writing a batch for now; its rows stay in the write-ahead log, which writes them again');
         return;
       }
