@@ -3,6 +3,7 @@
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RECEIVER_GRACE_MS } from './common/http.ts';
+import { resolvesWithin } from './common/wait.ts';
 import { ConfigError, type Config } from './config/index.ts';
 import { DurableLog, rowsLeftInLog } from './pipeline/durable.ts';
 import { Ingest } from './pipeline/ingest.ts';
@@ -54,17 +55,6 @@ export function walDir(c: Config): string {
 interface Component {
   start(): Promise<void>;
   shutdown(): Promise<unknown>;
-}
-
-/** True when `p` resolves within ms (its rejection is thrown), false when the time ran out first. */
-async function resolvesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([p.then(() => true), late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Backoff of start-up's attempts to reach a store (startStore). */

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Pool, PoolClient } from 'pg';
+import { resolvesWithin } from '../../common/wait.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import { SIGNALS, type Signal } from '../../model/signal.ts';
@@ -223,12 +224,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
       }
     }
     const run = this.maintain();
-    let timer: NodeJS.Timeout | undefined;
-    const done = await Promise.race([
-      run.then(() => true),
-      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), START_MAINTENANCE_WAIT_MS))),
-    ]).finally(() => clearTimeout(timer));
-    if (!done) {
+    if (!(await resolvesWithin(run, START_MAINTENANCE_WAIT_MS))) {
       this.logger.info({ waitedMs: START_MAINTENANCE_WAIT_MS }, 'postgres maintenance (retention) still running; start-up goes on without it');
       run.catch((err: unknown) => this.logger.warn({ err: toError(err).message }, 'postgres maintenance failed'));
     }
