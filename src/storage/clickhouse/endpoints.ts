@@ -43,6 +43,11 @@ export function hidePassword(raw: string): string {
   // In a URL that parses, the password ends at the @ before the host (no / ? or # in it). One
   // that holds / ? or # ends the host part early, and the URL is refused, quoted: up to the last @.
   if (URL.canParse(raw)) return raw.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#:]*:)[^/?#]*@/, '$1***@');
+  return hideToLastAt(raw);
+}
+
+/** A URL whose password was written unescaped, everything from the user's colon to its last @ replaced by ***. */
+function hideToLastAt(raw: string): string {
   return raw.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#:@]*:)\S*@/, '$1***@');
 }
 
@@ -90,7 +95,7 @@ function parseEndpoint(raw: string, defaults: EndpointDefaults): Endpoint {
   // "user", a port and a path, query or fragment holding "…@host": a password written unescaped.
   // Refused as not a URL, quoted up to its last @, never taken as a host and a database name.
   if (u.username === '' && (u.pathname + u.search + u.hash).includes('@') && /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#:@]*:\d*[/?#]/.test(raw)) {
-    throw new Error(`storage.clickhouse.urls: ${JSON.stringify(raw.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#:@]*:)\S*@/, '$1***@'))} is not a URL (a password holding / ? # or @ must be percent-encoded)`);
+    throw new Error(`storage.clickhouse.urls: ${JSON.stringify(hideToLastAt(raw))} is not a URL (a password holding / ? # or @ must be percent-encoded)`);
   }
   const pathDb = decodeURIComponent(u.pathname.replace(/^\/+|\/+$/g, ''));
   const username = u.username !== '' ? decodeURIComponent(u.username) : defaults.username;
