@@ -501,22 +501,34 @@ export function clampNs(ns: bigint): bigint {
  */
 class RowidFloor {
   private readonly above: StatementSync;
-  /** The rowid the next insert takes (null: SQLite's); take() it, used() once a row took it. */
+  /**
+   * Whether the floor may lie above the table's rows: at open, and after retention noted it
+   * (arm). Once a transaction's start finds the table's rows past it they stay past it (rows go
+   * only through retention), and writes read it no more: no statement per write transaction.
+   */
+  private armed = true;
+  /** The rowid the next insert takes (null: SQLite's); used() once a row took it. */
   next: number | null = null;
 
   constructor(db: DatabaseSync, table: 'span_runs' | 'logs') {
     this.above = db.prepare(`SELECT max_rowid + 1 AS n FROM rowid_floor WHERE tbl = '${table}' AND max_rowid > (SELECT coalesce(max(rowid), 0) FROM main.${table})`);
   }
 
-  /** Reads the floor at a write transaction's start. */
+  /** Reads the floor at a write transaction's start, while it may matter. */
   begin(): void {
-    const row = this.above.get() as { n: number | bigint } | undefined;
+    const row = this.armed ? (this.above.get() as { n: number | bigint } | undefined) : undefined;
+    if (row === undefined) this.armed = false;
     this.next = row === undefined ? null : Number(row.n);
   }
 
   /** A row was inserted: the rows after it follow it. */
   used(): void {
     this.next = null;
+  }
+
+  /** Retention noted the table's largest rowid before deleting rows of it: read the floor again. */
+  arm(): void {
+    this.armed = true;
   }
 }
 
@@ -1659,6 +1671,8 @@ export class SqliteStore {
     // those, so its range never covers rowids the table may hand out again (the largest ones, if
     // deleted); a run of records that does keeps only their records.
     this.noteFloors.run();
+    this.runFloor.arm();
+    this.logFloor.arm();
     const oldRuns = `tenant IN (${TENANTS_SQL}) AND ${startBefore('min_start_ns', '?1')}`;
     const oldSpans = `SELECT s.rowid FROM span_runs r JOIN spans s ON s.rowid BETWEEN r.first_rowid AND r.last_rowid
       WHERE r.tenant IN (${TENANTS_SQL}) AND ${startBefore('r.min_start_ns', '?1')} AND s.start_ns < ?1`;
