@@ -2,32 +2,19 @@
 // but the trace can no longer be read by id.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.ts';
-import type { SpanRow } from '../../src/model/rows.ts';
-import type { StorageBackend, WriteBatch } from '../../src/storage/backend.ts';
-import { createEncoder } from '../../src/storage/postgres/encoder.ts';
+import type { StorageBackend } from '../../src/storage/backend.ts';
 import { SPAN_COLUMNS } from '../../src/storage/postgres/columns.ts';
-import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
-import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
+import { postgresBackend, spanBatch } from '../helpers/postgres-store.ts';
 import { makeSpan } from '../helpers/rows.ts';
-import { postgresOptions } from '../../src/storage/index.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const DAY_NS = 86_400_000_000_000n;
 const today = (): number => Math.floor(Date.now() / 86_400_000);
 const dayStart = (day: number): bigint => BigInt(day) * DAY_NS;
 
-function backend(url: string, flags: Record<string, string> = {}): StorageBackend {
-  const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '4', ...flags } });
-  return createPostgresBackend(postgresOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
-}
-function spanBatch(rows: SpanRow[]): WriteBatch {
-  const chunks = createEncoder({ format: 'binary' }).encodeSpans(rows);
-  return { signal: 'traces', partition: 0, tenant: TENANT, rows: rows.length, bytes: chunks.reduce((n, c) => n + c.data.byteLength, 0), chunks: chunks.map((c) => c.data), batchId: randomUUID() };
-}
+const backend = (url: string, flags: Record<string, string> = {}): StorageBackend => postgresBackend(url, { 'storage.postgres.poolSize': '4', ...flags });
 async function waitUntilBlocked(c: pg.Client, like: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
     const r = await c.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`, [like]);

@@ -4,33 +4,15 @@
 // into the default partition) or one waiting on a lock kept every collector of the database from
 // accepting data for as long, and past the chart's startup probe (5 minutes) the pods restarted
 // in a loop. Start-up now waits a bounded time for it; the pass goes on behind.
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.ts';
-import type { SpanRow } from '../../src/model/rows.ts';
-import type { StorageBackend, WriteBatch } from '../../src/storage/backend.ts';
-import { createEncoder } from '../../src/storage/postgres/encoder.ts';
-import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
-import { postgresOptions } from '../../src/storage/index.ts';
-import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
+import { postgresBackend as backend, spanBatch } from '../helpers/postgres-store.ts';
 import { makeSpan } from '../helpers/rows.ts';
 
 const DAY_NS = 86_400_000_000_000n;
 const today = (): number => Math.floor(Date.now() / 86_400_000);
-
-function backend(url: string, flags: Record<string, string> = {}): StorageBackend {
-  const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '2', ...flags } });
-  return createPostgresBackend(postgresOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
-}
-
-function spanBatch(rows: SpanRow[]): WriteBatch {
-  const chunks = createEncoder({ format: 'binary' }).encodeSpans(rows);
-  return { signal: 'traces', partition: 0, tenant: TENANT, rows: rows.length, bytes: chunks.reduce((n, c) => n + c.data.byteLength, 0), chunks: chunks.map((c) => c.data), batchId: randomUUID() };
-}
 
 describe('postgres: start-up and a long retention pass', () => {
   it('starts and stores while its first retention pass is still running', { timeout: 90_000 }, async () => {

@@ -1,30 +1,13 @@
 // storage.postgres.statementTimeoutMs=0 promises no statement timeout. A database or role default
 // (ALTER DATABASE … SET statement_timeout, common on managed servers) must not cut the
 // collector's statements short then: a write waiting on a lock longer than that default failed.
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.ts';
-import type { SpanRow } from '../../src/model/rows.ts';
-import type { StorageBackend, WriteBatch } from '../../src/storage/backend.ts';
-import { createEncoder } from '../../src/storage/postgres/encoder.ts';
-import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
-import { createMetrics } from '../../src/telemetry/metrics.ts';
+import type { StorageBackend } from '../../src/storage/backend.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
+import { postgresBackend as backend, spanBatch } from '../helpers/postgres-store.ts';
 import { makeSpan } from '../helpers/rows.ts';
-import { postgresOptions } from '../../src/storage/index.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
-
-function backend(url: string, flags: Record<string, string> = {}): StorageBackend {
-  const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '2', ...flags } });
-  return createPostgresBackend(postgresOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
-}
-
-function spanBatch(rows: SpanRow[]): WriteBatch {
-  const chunks = createEncoder({ format: 'binary' }).encodeSpans(rows);
-  return { signal: 'traces', partition: 0, tenant: TENANT, rows: rows.length, bytes: chunks.reduce((n, c) => n + c.data.byteLength, 0), chunks: chunks.map((c) => c.data), batchId: randomUUID() };
-}
 
 describe('postgres: statementTimeoutMs 0', () => {
   let url: string;

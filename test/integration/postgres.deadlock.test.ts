@@ -1,30 +1,19 @@
 // Several ingest instances writing overlapping spans to one PostgreSQL at once (a client resends
 // to another pod, or two pods retry the same data) must never deadlock: each instance takes its
 // row locks in key order, so they queue up behind one another instead of waiting in a circle.
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.ts';
-import type { SpanRow } from '../../src/model/rows.ts';
-import type { StorageBackend, WriteBatch, WriteResult } from '../../src/storage/backend.ts';
-import { createEncoder } from '../../src/storage/postgres/encoder.ts';
-import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
-import { createMetrics } from '../../src/telemetry/metrics.ts';
+import type { StorageBackend, WriteResult } from '../../src/storage/backend.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
+import { postgresBackend, spanBatch } from '../helpers/postgres-store.ts';
 import { makeTrace } from '../helpers/rows.ts';
-import { postgresOptions } from '../../src/storage/index.ts';
-import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const INSTANCES = 4;
 const ROUNDS = 6;
 const TRACES = 60;
 const SPANS_PER_TRACE = 10;
 
-function backend(url: string): StorageBackend {
-  const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '3' } });
-  return createPostgresBackend(postgresOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
-}
+const backend = (url: string): StorageBackend => postgresBackend(url, { 'storage.postgres.poolSize': '3' });
 
 function shuffled<T>(xs: readonly T[]): T[] {
   const out = [...xs];
@@ -33,19 +22,6 @@ function shuffled<T>(xs: readonly T[]): T[] {
     [out[i], out[j]] = [out[j]!, out[i]!];
   }
   return out;
-}
-
-function spanBatch(rows: SpanRow[]): WriteBatch {
-  const chunks = createEncoder({ format: 'binary' }).encodeSpans(rows);
-  return {
-    signal: 'traces',
-    partition: 0,
-    tenant: TENANT,
-    rows: rows.length,
-    bytes: chunks.reduce((n, c) => n + c.data.byteLength, 0),
-    chunks: chunks.map((c) => c.data),
-    batchId: randomUUID(),
-  };
 }
 
 async function deadlocksSoFar(url: string): Promise<number> {
