@@ -4,22 +4,12 @@
 // failed on every run, the default partition kept growing, and the trace index and operations
 // (cleaned after it) were never cleaned either.
 import pg from 'pg';
-import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.ts';
-import type { StorageBackend } from '../../src/storage/backend.ts';
-import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
-import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
-import { postgresOptions } from '../../src/storage/index.ts';
+import { postgresBackend as backend } from '../helpers/postgres-store.ts';
 
 const DAY_NS = 86_400_000_000_000n;
 const today = (): number => Math.floor(Date.now() / 86_400_000);
-
-function backend(url: string, flags: Record<string, string> = {}): StorageBackend {
-  const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '2', ...flags } });
-  return createPostgresBackend(postgresOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
-}
 
 async function query<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
   const c = new pg.Client({ connectionString: url });

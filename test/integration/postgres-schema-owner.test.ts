@@ -4,21 +4,11 @@
 // SCHEMA IF NOT EXISTS checks the database privilege before it looks whether the schema exists,
 // so every start failed with "permission denied for database".
 import pg from 'pg';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.ts';
-import type { StorageBackend } from '../../src/storage/backend.ts';
-import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
-import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
+import { postgresBackend as backend } from '../helpers/postgres-store.ts';
 import { makeSpan, writeSpans } from '../helpers/rows.ts';
-import { postgresOptions } from '../../src/storage/index.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
-
-function backend(url: string, flags: Record<string, string> = {}): StorageBackend {
-  const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '2', ...flags } });
-  return createPostgresBackend(postgresOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
-}
 
 describe('postgres: a schema the DBA made for the collector', () => {
   let adminUrl: string;

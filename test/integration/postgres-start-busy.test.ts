@@ -3,21 +3,11 @@
 // collector exited, although writes create a missing partition on demand and maintenance runs
 // again. Like retention, creation ahead that fails must not fail start-up.
 import pg from 'pg';
-import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.ts';
-import type { StorageBackend } from '../../src/storage/backend.ts';
-import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
-import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
+import { postgresBackend as backend } from '../helpers/postgres-store.ts';
 import { makeSpan, writeSpans } from '../helpers/rows.ts';
-import { postgresOptions } from '../../src/storage/index.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
-
-function backend(url: string, flags: Record<string, string> = {}): StorageBackend {
-  const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '2', ...flags } });
-  return createPostgresBackend(postgresOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
-}
 
 describe('postgres: start-up while the spans table is busy', () => {
   let url: string;

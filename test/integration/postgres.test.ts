@@ -3,20 +3,16 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import pg from 'pg';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.ts';
 import type { LogRow, SpanRow } from '../../src/model/rows.ts';
 import type { StorageBackend, StoreStats, WriteBatch } from '../../src/storage/backend.ts';
 import { createEncoder } from '../../src/storage/postgres/encoder.ts';
 import { escapeText, unescapeText } from '../../src/storage/postgres/escape.ts';
-import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
 import { traceSpansSql } from '../../src/storage/postgres/reads.ts';
 import { attributeToken } from '../../src/storage/postgres/tokens.ts';
-import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
+import { postgresBackend } from '../helpers/postgres-store.ts';
 import { canonical, hex, makeLog, makeSpan, makeTrace } from '../helpers/rows.ts';
-import { postgresOptions } from '../../src/storage/index.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const DAY_NS = 86_400_000_000_000n;
@@ -25,10 +21,7 @@ const today = (): number => Math.floor(Date.now() / 86_400_000);
 const dayStart = (day: number): bigint => BigInt(day) * DAY_NS;
 const ymd = (day: number): string => new Date(day * 86_400_000).toISOString().slice(0, 10).replace(/-/g, '');
 
-function backend(url: string, flags: Record<string, string> = {}): StorageBackend {
-  const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '4', ...flags } });
-  return createPostgresBackend(postgresOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
-}
+const backend = (url: string, flags: Record<string, string> = {}): StorageBackend => postgresBackend(url, { 'storage.postgres.poolSize': '4', ...flags });
 
 function batchOf(signal: 'traces' | 'logs', rows: SpanRow[] | LogRow[], format: 'binary' | 'text' = 'binary', batchId = randomUUID()): WriteBatch {
   const enc = createEncoder({ format });
