@@ -1,6 +1,6 @@
 // The first five minutes: the bin launcher tells an old Node.js what to do, and `npm start`
 // stops cleanly when a supervisor sends SIGTERM to npm (no collector left orphaned, ports closed).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, readFileSync, readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -73,25 +73,36 @@ describe('bin/tracehouse.js', () => {
   });
 });
 
+/**
+ * `npm start -- ARGS` on a SQLite file at db (its path picks this test's processes out of every one
+ * on the machine, and any left are killed when the test ends), once the collector said it started.
+ */
+async function npmStart(db: string, args: string[], o: { detached?: boolean } = {}): Promise<{ npm: ChildProcess; output: () => string; exited: Promise<number | null> }> {
+  const npm = spawn('npm', ['start', '--', ...args, `--storage.sqlite.path=${db}`, '--workers.threads=1'], {
+    cwd: ROOT,
+    detached: o.detached === true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PATH: `${join(process.execPath, '..')}:${process.env['PATH'] ?? ''}` },
+  });
+  onTestFinished(() => {
+    // Whatever failed, do not leave this test's processes behind.
+    for (const p of processesWith(db)) process.kill(Number(p.split(' ')[0]), 'SIGKILL');
+  });
+  let out = '';
+  npm.stdout!.on('data', (d) => (out += d));
+  npm.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => npm.on('exit', (code) => resolve(code)));
+  await eventually(async () => (out.includes('tracehouse started') ? true : undefined), 30_000, `collector start (output: ${out})`);
+  return { npm, output: () => out, exited };
+}
+
 describe('npm start', () => {
   it('drains and leaves no process and no open port when npm gets SIGTERM', async () => {
     const dir = tempDir();
     // A unique path identifies this test's collector among every process on the machine.
     const db = join(dir, 'npm-start.db');
-    const npm = spawn('npm', ['start', '--', '--receiver.grpc.listen=127.0.0.1:0', '--receiver.http.listen=127.0.0.1:0', '--query.listen=127.0.0.1:0', '--ops.listen=127.0.0.1:0', `--storage.sqlite.path=${db}`, '--workers.threads=1'], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, PATH: `${join(process.execPath, '..')}:${process.env['PATH'] ?? ''}` },
-    });
-    onTestFinished(() => {
-      // Whatever failed, do not leave this test's processes behind.
-      for (const p of processesWith(db)) process.kill(Number(p.split(' ')[0]), 'SIGKILL');
-    });
-    let out = '';
-    npm.stdout.on('data', (d) => (out += d));
-    npm.stderr.on('data', (d) => (out += d));
-    const exited = new Promise<void>((resolve) => npm.on('exit', () => resolve()));
-    await eventually(async () => (out.includes('tracehouse started') ? true : undefined), 30_000, `collector start (output: ${out})`);
+    const { npm, output, exited } = await npmStart(db, ['--receiver.grpc.listen=127.0.0.1:0', '--receiver.http.listen=127.0.0.1:0', '--query.listen=127.0.0.1:0', '--ops.listen=127.0.0.1:0']);
+    const out = output();
     const ports = [...out.matchAll(/"port":(\d+),"msg":"[^"]*listening"/g)].map((m) => Number(m[1]));
     expect(ports).toHaveLength(4);
     for (const p of ports) expect(await portOpen(p)).toBe(true);
@@ -103,31 +114,19 @@ describe('npm start', () => {
     await exited;
     await eventually(async () => (processesWith(db).length === 0 ? true : undefined), 15_000, `collector exit (still running: ${processesWith(db).join('; ')})`);
     for (const p of ports) expect(await portOpen(p), `port ${p}`).toBe(false);
-    expect(out).toContain('"signal":"SIGTERM","msg":"shutting down: draining accepted data"');
-    expect(out).toContain('tracehouse stopped');
+    expect(output()).toContain('"signal":"SIGTERM","msg":"shutting down: draining accepted data"');
+    expect(output()).toContain('tracehouse stopped');
   });
 
   it('drains and exits 0 on Ctrl-C: the terminal\'s SIGINT and the copy npm forwards are one stop, not a second signal', async () => {
     const dir = tempDir();
     const db = join(dir, 'npm-ctrl-c.db');
     // Its own process group, as a shell gives a foreground job: Ctrl-C sends SIGINT to the group.
-    const npm = spawn('npm', ['start', '--', '--receiver.grpc.enabled=false', '--receiver.http.listen=127.0.0.1:0', '--query.enabled=false', '--ops.listen=127.0.0.1:0', `--storage.sqlite.path=${db}`, '--workers.threads=1'], {
-      cwd: ROOT,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, PATH: `${join(process.execPath, '..')}:${process.env['PATH'] ?? ''}` },
-    });
-    onTestFinished(() => {
-      for (const p of processesWith(db)) process.kill(Number(p.split(' ')[0]), 'SIGKILL');
-    });
-    let out = '';
-    npm.stdout.on('data', (d) => (out += d));
-    npm.stderr.on('data', (d) => (out += d));
-    const exited = new Promise<number | null>((resolve) => npm.on('exit', (code) => resolve(code)));
-    await eventually(async () => (out.includes('tracehouse started') ? true : undefined), 30_000, `collector start (output: ${out})`);
+    const { npm, output, exited } = await npmStart(db, ['--receiver.grpc.enabled=false', '--receiver.http.listen=127.0.0.1:0', '--query.enabled=false', '--ops.listen=127.0.0.1:0'], { detached: true });
 
     process.kill(-npm.pid!, 'SIGINT');
-    expect(await exited, out).toBe(0);
+    expect(await exited, output()).toBe(0);
+    const out = output();
     expect(out).toContain('"signal":"SIGINT","msg":"shutting down: draining accepted data"');
     expect(out).not.toContain('second signal');
     expect(out).toContain('tracehouse stopped');
