@@ -126,8 +126,9 @@ async function main(): Promise<number> {
       },
     );
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  // SIGHUP too: the terminal of a collector started by hand went away (an ssh session dropped).
+  // Node's default for it is to exit at once, losing what was accepted but not yet written.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => stop(signal));
   try {
     await collector.start();
   } catch (err) {

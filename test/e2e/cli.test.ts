@@ -1,4 +1,4 @@
-// The real command line: configuration errors, --help, and SIGTERM draining everything accepted
+// The real command line: configuration errors, --help, and SIGTERM (or SIGHUP) draining everything accepted
 // into the embedded SQLite default before exit 0.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -93,7 +93,8 @@ describe('tracehouse command line', () => {
     }
   });
 
-  it('drains every accepted span into SQLite on SIGTERM and exits 0', async () => {
+  // SIGHUP: the terminal of a collector started by hand closed (an ssh session dropped).
+  it.each(['SIGTERM', 'SIGHUP'] as const)('drains every accepted span into SQLite on %s and exits 0', async (signal) => {
     const dir = tempDir();
     const db = join(dir, 'th.db');
     const child = spawn(process.execPath, [CLI, '--receiver.grpc.listen=127.0.0.1:0', '--receiver.http.enabled=false', '--query.enabled=false', '--ops.listen=127.0.0.1:0', `--storage.sqlite.path=${db}`, '--writer.flushIntervalMs=600000', '--writer.maxBatchRows=1000000'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -122,7 +123,7 @@ describe('tracehouse command line', () => {
     }
     client.close();
     // The flush interval is ten minutes: everything accepted is still queued when the signal arrives.
-    child.kill('SIGTERM');
+    child.kill(signal);
     expect(await exited).toBe(0);
     expect(READS.getTrace(openReadOnly(db), [DEFAULT_TENANT, traceId.toString('hex')])).toHaveLength(500);
     expect(out).toContain('shutting down');
