@@ -231,7 +231,7 @@ export class Collector {
     await this.log?.start();
     await this.startStore(store!);
     this.log?.feed(this.writer, this.config['writer.maxQueueBytes']);
-    for (const c of rest) await c.start();
+    for (const c of rest) await this.startListening(c);
     this.memory.start();
     this.started = true;
     // Health until now said SERVING by default; from here on it follows readiness.
@@ -243,6 +243,22 @@ export class Collector {
       this.readyPoll = setInterval(() => void this.notReadyReason().catch(() => undefined), READY_POLL_MS).unref();
     }
     this.logger.info({ backend: this.backend.name, ack: this.config['delivery.ack'] }, 'tracehouse started');
+  }
+
+  /**
+   * Starts a component; a listener whose address cannot be taken (another process holds the port,
+   * a privileged port, an address this host lacks) fails start-up naming its option and value.
+   */
+  private async startListening(c: Component): Promise<void> {
+    try {
+      await c.start();
+    } catch (err) {
+      const key = c === this.grpc ? 'receiver.grpc.listen' : c === this.http ? 'receiver.http.listen' : c === this.query ? 'query.listen' : c === this.ops ? 'ops.listen' : undefined;
+      const why = /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL)\b/.exec((err as Error).message)?.[1];
+      if (key === undefined || why === undefined) throw err;
+      const cause = why === 'EADDRINUSE' ? 'the port is in use by another process' : why === 'EACCES' ? 'this user may not listen on that port' : 'this host has no such address';
+      throw new Error(`${key} = ${JSON.stringify(this.config[key])}: cannot listen: ${cause} (${(err as Error).message})`);
+    }
   }
 
   /**

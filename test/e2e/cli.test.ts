@@ -3,6 +3,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 import { READS } from '../../src/storage/sqlite/reads.ts';
@@ -16,6 +17,18 @@ const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 
 function run(args: string[], env: Record<string, string> = {}) {
   return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
+}
+
+/** As run, without blocking this process's event loop (a server of the test's own stays open). */
+function runAsync(args: string[]): Promise<{ status: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, out }));
+  });
 }
 
 describe('tracehouse command line', () => {
@@ -90,6 +103,21 @@ describe('tracehouse command line', () => {
       expect(r.stderr).toContain(second);
       // Refused before the store or the write-ahead log was opened.
       expect(existsSync(join(dir, 'data'))).toBe(false);
+    }
+  });
+
+  it('fails start-up naming the option of a listener whose port another process holds', async () => {
+    const dir = tempDir();
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => void holder.close());
+    const taken = `127.0.0.1:${(holder.address() as AddressInfo).port}`;
+    for (const key of ['receiver.grpc.listen', 'receiver.http.listen'] as const) {
+      const others = ['receiver.grpc.listen', 'receiver.http.listen', 'query.listen', 'ops.listen'].filter((k) => k !== key).map((k) => `--${k}=127.0.0.1:0`);
+      const r = await runAsync([`--${key}=${taken}`, ...others, '--storage.backend=memory', `--delivery.walDir=${join(dir, 'wal')}`]);
+      expect(r.status, r.out).toBe(1);
+      const fatal = r.out.split('\n').filter((l) => l.includes('"start-up failed"')).map((l) => JSON.parse(l) as { err: string });
+      expect(fatal.map((l) => l.err.split(' (')[0]), r.out).toEqual([`${key} = ${JSON.stringify(taken)}: cannot listen: the port is in use by another process`]);
     }
   });
 
