@@ -246,8 +246,14 @@ export class Writer {
   private readonly failing = new Map<string, number>();
   /** Batches of each pipeline between their first failed attempt and their end (stored or dropped). */
   private readonly retrying = new Map<string, number>();
-  /** Rows given up at shutdown: logged once, in total, when shutdown ends. */
+  /**
+   * Rows given up at shutdown (cut off at its timeout, or given up for another reason while it
+   * drains: they were queued at the stop and are not stored): logged once, in total, when
+   * shutdown ends, and its result (exit code 3).
+   */
   private droppedAtShutdown = 0;
+  /** shutdown() has begun: rows dropped from now on were queued at the stop. */
+  private stopping = false;
   /** Rows given up (at shutdown, or after retries with no one to write them again) that the write-ahead log keeps for the next start. */
   private keptInLog = 0;
   /** Takes batches given up after retries that the write-ahead log keeps, to write them again (onKept). */
@@ -530,8 +536,9 @@ export class Writer {
       return;
     }
     this.metrics.droppedRows.inc({ backend: this.store.name, signal: batch.signal, reason }, batch.rows);
-    if (reason === 'shutdown') this.droppedAtShutdown += batch.rows;
-    else this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, reason, err: error.message }, 'dropped a batch of accepted rows');
+    // With refusedWhenGivenUp the rows' requests were refused, not acknowledged: not the stop's to count.
+    if (reason === 'shutdown' || (this.stopping && !this.opts.refusedWhenGivenUp)) this.droppedAtShutdown += batch.rows;
+    if (reason !== 'shutdown') this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, reason, err: error.message }, 'dropped a batch of accepted rows');
   }
 
   private notifyIdle(): void {
@@ -562,9 +569,11 @@ export class Writer {
 
   /**
    * Flushes and waits for the queue to drain, up to timeoutMs; then stops retries, their rows
-   * counted as dropped. Resolves to the number of accepted rows dropped that way.
+   * counted as dropped. Resolves to the number of accepted rows dropped meanwhile: those and any
+   * given up while it drained (retries exhausted, refused for good), all queued at the stop.
    */
   async shutdown(timeoutMs = 30_000): Promise<number> {
+    this.stopping = true;
     const timer = setTimeout(() => this.abort.abort(), timeoutMs);
     try {
       await this.drain();

@@ -262,6 +262,23 @@ describe('writer', () => {
     expect(await metric('tracehouse_writer_dropped_rows_total')).toBe(3);
   });
 
+  it('counts rows queued at the stop that run out of retries while it drains as dropped at shutdown (exit 3), not as a clean stop', async () => {
+    // writer.retryMaxElapsedMs shorter than what is left of shutdown.timeoutMs: during an outage
+    // every batch queued at the stop is given up while the stop waits for it. Those rows were
+    // queued at the stop and not stored: the stop must say so (README, exit codes).
+    const gate = gated(await memoryBackend());
+    const { logger, lines } = capturedLogger();
+    const metrics = createMetrics();
+    const writer = new Writer(gate.backend, { ...opts, retryMaxElapsedMs: 200 }, metrics, logger);
+    gate.failNext(1_000_000, { kind: 'retryable', error: new Error('down') });
+    const chunks = encoder.encodeSpans(Array.from({ length: 4 }, () => makeSpan({ serviceName: 'w' })));
+    void writer.reserve(10)!.commit('traces', chunks, TENANT);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await writer.shutdown(5000)).toBe(4);
+    expect(lines().filter((l) => /^shutdown gave up on 4 accepted rows/.test(l.msg))).toHaveLength(1);
+    expect(writer.queueBytes).toBe(0);
+  });
+
   it('backs off exponentially with jitter, capped', () => {
     for (let a = 0; a < 20; a++) {
       const d = backoffMs(a, 100, 5000);
