@@ -25,7 +25,7 @@ export function asError(e: unknown): Error {
   return e instanceof Error ? e : new Error(`backend failed with a non-error value: ${String(e)}`);
 }
 
-/** Full-jitter exponential backoff: a random delay up to min(max, initial·2^attempt). */
+/** Equal-jitter exponential backoff: a random delay between half of min(max, initial·2^attempt) and all of it. */
 export function backoffMs(attempt: number, initialMs: number, maxMs: number): number {
   const cap = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
   return Math.max(1, Math.round(cap / 2 + (Math.random() * cap) / 2));
