@@ -67,8 +67,17 @@ describe('delivery.ack=stored', () => {
         },
       },
     });
-    const c = await startCollector({ 'delivery.ack': 'stored' }, { backend });
+    // flushIntervalMs long: with a write in flight, rows that arrive wait this long and then go as
+    // a batch of their own beside it (maxInFlightBatches 4). At the default 20 ms, B decoded 20 ms
+    // after A (a loaded machine) made A's rows a batch alone, refused for good as A's own.
+    const c = await startCollector({ 'delivery.ack': 'stored', 'writer.flushIntervalMs': '60000' }, { backend });
     const client = new RawOtlpClient(c.grpcAddress);
+    // Rows queued in the pipelines and not yet handed to the store (Pipeline.pendingRows).
+    const pendingRows = (): number => {
+      let n = 0;
+      for (const p of (c.collector.writer as unknown as { pipelines: Map<string, { pendingRows: number }> }).pipelines.values()) n += p.pendingRows;
+      return n;
+    };
     try {
       const traceId = randomBytes(16);
       const named = (names: string[]) => encodeTraces({ resourceSpans: [{ scopeSpans: [{ spans: names.map((name) => ({ traceId, spanId: randomBytes(8), name, startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000100000000' })) }] }] });
@@ -76,7 +85,8 @@ describe('delivery.ack=stored', () => {
       while (attempts === 0) await new Promise((r) => setTimeout(r, 10));
       const a = client.traces(named(['a-bad', 'a-bad']));
       const b = client.traces(named(['b0', 'b1', 'b2']));
-      await new Promise((r) => setTimeout(r, 500));
+      // Both requests' rows wait behind the blocked write (a fixed 500 ms was not always enough).
+      await eventually(async () => (pendingRows() === 5 ? true : undefined), 10_000, "A's and B's rows queued behind the blocked write");
       blocked = undefined;
       release();
       expect((await x).error).toBeNull();
