@@ -61,17 +61,22 @@ describe('OTLP/gRPC against hostile clients', () => {
     const session = connect(`http://${c.grpcAddress}`);
     session.on('error', () => {});
     const slow = [trickle(session, 1_000_000), trickle(session, 1_000_000)];
-    await new Promise((r) => setTimeout(r, 200));
     const client = new RawOtlpClient(c.grpcAddress);
     try {
-      const refused = await client.traces(traces());
+      // The two slow calls hold both slots once the server has read their headers, which a fixed
+      // 200 ms did not promise on a loaded machine: send until a call is refused (a call let
+      // through before is stored, and not refused).
+      const refused = await eventually(async () => {
+        const r = await client.traces(traces());
+        return r.error ? r : undefined;
+      }, 10_000, 'a call refused while two messages are arriving');
       expect(refused.error?.code).toBe(grpc.status.UNAVAILABLE);
       expect(refused.error?.details).toMatch(/too many requests/);
       expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { transport: 'grpc', reason: 'receivers_busy' })).toBe(1);
       for (const s of slow) s.close(0x8); // CANCEL
       session.close();
-      await new Promise((r) => setTimeout(r, 200));
-      expect((await client.traces(traces())).error).toBeNull();
+      // Served again once the server has seen the cancels (not at a fixed 200 ms).
+      await eventually(async () => ((await client.traces(traces())).error === null ? true : undefined), 10_000, 'a call served after the slow ones ended');
     } finally {
       client.close();
       session.destroy();
