@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, constants, type SecureClientSessionOptions } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCa, makeCert } from '../helpers/certs.ts';
-import { metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
+import { eventually, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
 import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -126,7 +126,14 @@ describe('OTLP/gRPC refused exports', () => {
       const prefix = Buffer.alloc(5);
       prefix.writeUInt32BE(1_000_000, 1);
       holder.write(Buffer.concat([prefix, Buffer.alloc(100)]));
-      await new Promise((r) => setTimeout(r, 200));
+      // The holder holds the slot once the server has read its headers, which a fixed 200 ms did
+      // not promise on a loaded machine: wait until a call on another connection is refused.
+      const probe = new RawOtlpClient(c.grpcAddress);
+      try {
+        await eventually(async () => ((await probe.traces(traces(1))).error?.code === 14 ? true : undefined), 10_000, 'the holder in the only receiving slot');
+      } finally {
+        probe.close();
+      }
 
       const body = Buffer.alloc(8 * 1024 * 1024);
       const refused = session.request(headers);
