@@ -110,12 +110,18 @@ describe('web UI: odd data and odd hands', () => {
     await ready(`/trace/${traceId}`);
     try {
       await page.setViewport({ width: 1280, height: 1800 });
-      await new Promise((r) => setTimeout(r, 300));
-      const view = await page.$eval('.rows', (v: any) => {
+      const look = (v: any) => {
         const shown = new Set([...v.querySelectorAll('.row')].map((r: any) => Number(r.dataset.index)));
         const inView = Math.ceil(v.clientHeight / 24);
         return { inView, missing: Array.from({ length: inView }, (_, i) => i).filter((i) => !shown.has(i)) };
-      });
+      };
+      // The page paints the new rows on the frame after its ResizeObserver fires; a loaded machine
+      // can take longer than the fixed 300 ms this waited. Wait (up to 10 s) for a taller view with
+      // every row in it painted, then look once more: rows never painted still fail below.
+      await page
+        .waitForFunction(`(${look.toString()})(document.querySelector('.rows')).inView > 60 && (${look.toString()})(document.querySelector('.rows')).missing.length === 0`, { timeout: 10_000 })
+        .catch(() => undefined);
+      const view = await page.$eval('.rows', look);
       expect(view.inView).toBeGreaterThan(60);
       expect(view.missing).toEqual([]);
     } finally {
