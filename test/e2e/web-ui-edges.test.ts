@@ -250,15 +250,25 @@ describe('web UI: odd data and odd hands', () => {
       if (r.url().includes('/api/services/ui-ops-a/operations')) setTimeout(() => void r.continue(), 500);
       else void r.continue();
     };
+    let lateAnswered = false;
+    const finished = (r: HTTPRequest) => void (r.url().includes('/api/services/ui-ops-a/operations') && (lateAnswered = true));
     page.on('request', slow);
+    page.on('requestfinished', finished);
+    page.on('requestfailed', finished);
     try {
       await page.select('select[name=service]', 'ui-ops-a');
       await page.select('select[name=service]', 'ui-ops-b');
-      await new Promise((r) => setTimeout(r, 1500));
+      // Not a fixed 1.5 s: on a loaded machine the second service's operations could still be on
+      // their way. Wait for them, and for the late answer to have arrived, before looking.
+      await page.waitForFunction(`[...document.querySelectorAll('select[name=name] option')].some((o) => o.textContent === 'op-of-b')`, { timeout: 10_000 }).catch(() => undefined);
+      await eventually(async () => (lateAnswered ? true : undefined), 10_000, 'the late answer arrived');
+      await new Promise((r) => setTimeout(r, 300));
       const ops = await page.$$eval('select[name=name] option', (os) => os.map((o) => o.textContent));
       expect(ops).toEqual(['All operations', 'op-of-b']);
     } finally {
       page.off('request', slow);
+      page.off('requestfinished', finished);
+      page.off('requestfailed', finished);
       await page.setRequestInterception(false);
     }
   });
