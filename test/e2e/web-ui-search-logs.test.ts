@@ -134,7 +134,7 @@ describe('web UI: search page and logs view', () => {
     try {
       await page.goto(c.queryUrl + '/logs?lookback=1h', { waitUntil: 'domcontentloaded' });
       await page.waitForSelector('form.filters');
-      for (let i = 0; i < 100 && !held; i++) await new Promise((r) => setTimeout(r, 20));
+      await eventually(async () => (held ? true : undefined), 10_000, 'the page asking for logs').catch(() => undefined);
       expect(held, 'the page asked for logs').toBeDefined();
       expect(await page.$eval('.results', (e: any) => e.textContent)).toMatch(/Searching/);
       await held!.continue();
@@ -176,15 +176,20 @@ describe('web UI: search page and logs view', () => {
     expect(before).toBeGreaterThan(0);
     await page.setRequestInterception(true);
     // The first service's operations fail late (a store timing out), after the second's arrived.
+    let lateAnswered = false;
     const slow = (r: HTTPRequest) => {
-      if (r.url().includes('/api/services/ui-slow-a/operations')) setTimeout(() => void r.respond({ status: 503, contentType: 'application/json', body: JSON.stringify({ data: null, errors: [{ code: 503, msg: 'storage unavailable; retry later' }] }) }), 500);
+      if (r.url().includes('/api/services/ui-slow-a/operations')) setTimeout(() => void r.respond({ status: 503, contentType: 'application/json', body: JSON.stringify({ data: null, errors: [{ code: 503, msg: 'storage unavailable; retry later' }] }) }).then(() => (lateAnswered = true)), 500);
       else void r.continue();
     };
     page.on('request', slow);
     try {
       await page.select('select[name=service]', 'ui-slow-a');
       await page.select('select[name=service]', 'ui-fast-b');
-      await new Promise((r) => setTimeout(r, 1000));
+      // Not a fixed 1 s: on a loaded machine the second service's operations could still be on
+      // their way. Wait for them, and for the late failure to have been answered, before looking.
+      await page.waitForFunction(`[...document.querySelectorAll('select[name=name] option')].some((o) => o.textContent === 'op-b')`, { timeout: 10_000 }).catch(() => undefined);
+      await eventually(async () => (lateAnswered ? true : undefined), 10_000, 'the late failure answered');
+      await new Promise((r) => setTimeout(r, 300));
       expect(await page.$eval('.results', (e: any) => e.querySelector('.error')?.textContent ?? '')).toBe('');
       expect(await page.$$eval('.trace-result', (els: any[]) => els.length)).toBe(before);
       expect(await page.$$eval('select[name=name] option', (os: any[]) => os.map((o) => o.textContent))).toEqual(['All operations', 'op-b']);
