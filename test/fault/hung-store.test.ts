@@ -19,6 +19,13 @@ import { tempDir } from '../helpers/tmp.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 const TIMEOUT_MS = 2000;
+/**
+ * What a stop may take past shutdown.timeoutMs: the bounded close of the pool after the deadline
+ * (the stops here took 2.52-2.55 s, also with three CPU burners on two cores) and the process's
+ * own exit. The fault was a stop of a minute or for ever; 1.5 s left under 1 s of slack on a
+ * loaded CI machine, so 3 s.
+ */
+const EXIT_SLACK_MS = 3000;
 
 /** Until one of the collector's sessions waits on a lock (seen from another session, client). */
 function waitingOnLock(client: pg.Client, what: string, timeoutMs = 10_000): Promise<true> {
@@ -71,7 +78,7 @@ for (const ack of ['queued', 'durable'] as const) {
       await waitingOnLock(locker, 'a write waiting on the lock');
       const { code, took } = await terminate(c.child, c.exited);
       expect(code).toBe(ack === 'queued' ? 3 : 0);
-      expect(took).toBeLessThan(TIMEOUT_MS + 1500);
+      expect(took).toBeLessThan(TIMEOUT_MS + EXIT_SLACK_MS);
       if (ack === 'queued') expect(c.output().split('\n').filter((l) => l.includes('shutdown gave up on 10 accepted rows'))).toHaveLength(1);
     });
   }, 60_000);
@@ -93,7 +100,7 @@ it('exits within shutdown.timeoutMs after SIGTERM during start-up while the sche
     await waitingOnLock(other, 'the migration waiting on the lock', 20_000);
     const { code, took } = await terminate(child, exited);
     expect(code, out).not.toBe('still running');
-    expect(took).toBeLessThan(TIMEOUT_MS + 1500);
+    expect(took).toBeLessThan(TIMEOUT_MS + EXIT_SLACK_MS);
   } finally {
     await other.end();
   }
@@ -116,6 +123,6 @@ it('exits within shutdown.timeoutMs after SIGTERM while a storage stats measurem
     await waitingOnLock(locker, 'a measurement waiting on the lock');
     const { code, took } = await terminate(c.child, c.exited);
     expect(code, c.output()).toBe(0);
-    expect(took).toBeLessThan(TIMEOUT_MS + 1500);
+    expect(took).toBeLessThan(TIMEOUT_MS + EXIT_SLACK_MS);
   });
 }, 60_000);
