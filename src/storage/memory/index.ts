@@ -68,6 +68,14 @@ export const ROW_OVERHEAD_BYTES = 192;
 export const BLOCK_OVERHEAD_BYTES = 1024;
 
 /**
+ * What a tenant with spans stored costs besides its rows, however few: its trace table at its
+ * smallest (16 places), its operations' maps and their entries in the store's maps by tenant.
+ * ~1.5 KB measured (heap used and array buffers, one span a tenant): uncharged, a store of one
+ * span a request from each of thousands of tenants held twice maxBytes.
+ */
+export const TENANT_OVERHEAD_BYTES = 2048;
+
+/**
  * What each of the n rows kept from chunk c is charged: its share of the chunk and of its block,
  * which stay alive while any of them does, plus its index entry. Shared among the rows kept, not
  * the rows sent: a resend whose spans are mostly stored already keeps its whole chunk for the few
@@ -312,13 +320,18 @@ class MemoryBackend implements StorageBackend, StoreStats {
     return performance.now() - this.createdMs;
   }
 
+  /** What the spans count against maxBytes: their rows' charges, and each tenant's that has some. */
+  private get spanBytes(): number {
+    return this.spans.bytes + this.traces.size * TENANT_OVERHEAD_BYTES;
+  }
+
   private evict(): void {
     let spans = 0;
     const oldest = this.maxAgeMs > 0 ? this.now() - this.maxAgeMs : -Infinity;
     // Log records past their count or age go first: what they free may make the bytes fit
     // without evicting spans.
     let logs = this.evictLogs(oldest, false);
-    for (let b = this.spans.oldest(); b !== undefined && (this.spans.length > this.maxSpans || b.storedMs < oldest || (this.spans.bytes + this.logs.bytes > this.maxBytes && this.spans.bytes >= this.logs.bytes)); b = this.spans.oldest()) {
+    for (let b = this.spans.oldest(); b !== undefined && (this.spans.length > this.maxSpans || b.storedMs < oldest || (this.spanBytes + this.logs.bytes > this.maxBytes && this.spanBytes >= this.logs.bytes)); b = this.spans.oldest()) {
       const i = this.spans.oldestIndex;
       const t = b.trace(i);
       // Its trace's oldest span: the trace's chain now ends before it.
@@ -356,7 +369,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
     let run = 0;
     for (let b = this.logs.oldest(); b !== undefined; b = this.logs.oldest()) {
       const left = b.n - this.logs.oldestIndex;
-      const over = byBytes ? this.spans.bytes + this.logs.bytes - this.maxBytes : 0;
+      const over = byBytes ? this.spanBytes + this.logs.bytes - this.maxBytes : 0;
       const n = b.storedMs < oldest ? left : Math.min(left, Math.max(this.logs.length - this.maxLogs, over > 0 ? Math.ceil(over / b.bytes) : 0));
       if (n <= 0) break;
       if (b.batchId !== batchId) {
@@ -481,7 +494,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
     for (const l of this.logs) if (oldestLog === undefined || l.time < oldestLog) oldestLog = l.time;
     return {
       signals: [
-        { signal: 'traces', bytes: this.spans.bytes, rows: this.spans.length, ...(oldestSpan === undefined ? {} : { oldestUnixNano: oldestSpan }) },
+        { signal: 'traces', bytes: this.spanBytes, rows: this.spans.length, ...(oldestSpan === undefined ? {} : { oldestUnixNano: oldestSpan }) },
         { signal: 'logs', bytes: this.logs.bytes, rows: this.logs.length, ...(oldestLog === undefined ? {} : { oldestUnixNano: oldestLog }) },
       ],
     };

@@ -23,8 +23,12 @@ export class TraceTable {
   private miss2 = 0;
   private miss3 = 0;
 
-  /** places: a power of two, the places it starts with (it doubles them when half full and halves them when an eighth full). */
-  constructor(places = 1024) {
+  /**
+   * places: a power of two, the places it starts with and never goes below (it doubles them when
+   * half full and halves them when an eighth full). Small: the store keeps a table for each tenant
+   * with spans stored, and 1,024 places (24 KiB) each held ten times a many-tenant store's maxBytes.
+   */
+  constructor(places = 16) {
     this.minPlaces = places;
     this.words = new Int32Array(4 * places);
     this.traces = new Array<TraceEntry | undefined>(places).fill(undefined);
