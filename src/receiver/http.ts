@@ -50,12 +50,17 @@ const INFLATERS: Record<Exclude<BodyEncoding, 'identity'>, () => Transform> = {
   zstd: createZstdFrames,
 };
 
-/** The body encoding a Content-Encoding header names, or undefined for one the receiver does not accept. */
+/**
+ * The body encoding a Content-Encoding header names, or undefined for one the receiver does not
+ * accept. `zlib` is deflate by another name: the Collector's otlphttp exporter with
+ * `compression: zlib` sends it, and its receiver reads it as deflate.
+ */
 export function encodingOf(contentEncoding: string | undefined): BodyEncoding | undefined {
   const e = (contentEncoding ?? '').trim().toLowerCase();
   if (e === '' || e === 'identity') return 'identity';
   if (e === 'gzip' || e === 'x-gzip') return 'gzip';
-  if (e === 'deflate' || e === 'zstd') return e;
+  if (e === 'deflate' || e === 'zlib') return 'deflate';
+  if (e === 'zstd') return e;
   return undefined;
 }
 
@@ -431,7 +436,7 @@ export class HttpReceiver {
       return this.refuse(req, res, 'json', 'unsupported_media_type', `unsupported Content-Type ${got}; use application/x-protobuf or application/json`);
     }
     const encoding = encodingOf(req.headers['content-encoding']);
-    if (!encoding) return this.refuse(req, res, format, 'unsupported_encoding', `unsupported Content-Encoding ${req.headers['content-encoding'] ?? ''}; use gzip, deflate, zstd or identity`);
+    if (!encoding) return this.refuse(req, res, format, 'unsupported_encoding', `unsupported Content-Encoding ${req.headers['content-encoding'] ?? ''}; use gzip, deflate (zlib), zstd or identity`);
     const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
     if (declared !== undefined && declared > this.maxMessageBytes) {
       return this.refuse(req, res, format, 'too_large', `request of ${declared} bytes is over the limit of ${this.maxMessageBytes} bytes`);

@@ -259,6 +259,15 @@ describe('OTLP/HTTP status codes', () => {
     await traceSpans(c, t2, 1);
   });
 
+  it("accepts Content-Encoding: zlib, what the Collector's otlphttp exporter sends with compression: zlib", async () => {
+    // The Collector's compressRoundTripper names its compression type as the Content-Encoding, and
+    // its receiver takes zlib as deflate: a 415 here is not retried, so the export would be lost.
+    const traceId = randHex(16);
+    const r = await post(c.httpUrl, '/v1/traces', PB, deflateSync(pbTraces('raw-zlib', [pbSpan(traceId, randHex(8), 'zl')])), { 'content-encoding': 'zlib' });
+    expect(r.status).toBe(200);
+    await traceSpans(c, traceId, 1);
+  });
+
   it('reads every frame of a zstd body (RFC 8878: one or more frames), and refuses bytes after a frame that are none', async () => {
     // Node's decompressor ends at its first frame and dropped what followed: 200 with one span of two.
     const traceId = randHex(16);

@@ -24,6 +24,7 @@ describe('encodingOf', () => {
     expect(encodingOf('GZIP')).toBe('gzip');
     expect(encodingOf('x-gzip')).toBe('gzip');
     expect(encodingOf('deflate')).toBe('deflate');
+    expect(encodingOf('zlib')).toBe('deflate');
     expect(encodingOf('ZSTD')).toBe('zstd');
   });
   it('refuses other encodings', () => {
