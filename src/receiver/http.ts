@@ -225,15 +225,25 @@ export function inflateMessage(message: Uint8Array, encoding: Exclude<BodyEncodi
   });
 }
 
+/** Pieces shorter than this are copied into a shared tail buffer rather than kept one by one. */
+const SMALL_PIECE_BYTES = 4096;
+/** Size of the tail buffer small pieces are gathered in. */
+const TAIL_BYTES = 64 * 1024;
+
 /**
  * Body bytes gathered into one buffer of its own (not a slice of Node's buffer pool), every byte
  * reserved in the queue budget before it is held (`charge` bytes of it per byte). Chunks are kept
  * as they arrive; once half of a declared identity body is in, a buffer of exactly the declared
  * size takes them, so a large body is never held twice, and a client that sends a few bytes and
- * stalls holds only those.
+ * stalls holds only those. Small pieces (a chunked body can come one byte per chunk, each a Buffer
+ * of its own from Node's parser, ~100 bytes of heap each) are copied into a tail buffer, so what a
+ * body holds stays about its size, as its charge says.
  */
 export class BodyBuffer {
   private list: Uint8Array[] = [];
+  /** Where small pieces are gathered; its first tailBytes bytes follow everything in list. */
+  private tail: Uint8Array | undefined;
+  private tailBytes = 0;
   private exact: Uint8Array | undefined;
   private readonly reservation: Reservation;
   private readonly expected: number | undefined;
@@ -265,14 +275,14 @@ export class BodyBuffer {
       this.exact = undefined;
     }
     if (!this.reservation.grow(Math.ceil(chunk.byteLength * this.charge))) return false;
-    this.list.push(chunk);
+    this.keep(chunk);
     this.bytes = need;
     const e = this.expected;
     if (e !== undefined && need * 2 >= e && need < e && this.reservation.grow(Math.ceil((e - need) * this.charge))) {
       // Not zero-filled: every byte is written before the body is used (take() copies a short one).
       const exact = Buffer.allocUnsafeSlow(e);
       let at = 0;
-      for (const c of this.list) {
+      for (const c of this.pieces()) {
         exact.set(c, at);
         at += c.byteLength;
         this.freeCopied(c);
@@ -281,6 +291,41 @@ export class BodyBuffer {
       this.list = [];
     }
     return true;
+  }
+
+  /**
+   * Holds a piece: as it is when it is large, or the first; else copied into the tail (a new
+   * tail when it is full), the piece freed if it is ours. A large piece closes the tail: its bytes
+   * move to a buffer of their own size, and the tail is used again for the pieces after it.
+   */
+  private keep(chunk: Uint8Array): void {
+    const n = chunk.byteLength;
+    if (n >= SMALL_PIECE_BYTES || (this.list.length === 0 && this.tailBytes === 0)) {
+      if (this.tailBytes > 0) {
+        const closed = Buffer.allocUnsafeSlow(this.tailBytes);
+        closed.set(this.tail!.subarray(0, this.tailBytes));
+        this.list.push(closed);
+        this.tailBytes = 0;
+      }
+      this.list.push(chunk);
+      return;
+    }
+    if (this.tail === undefined || this.tailBytes + n > this.tail.byteLength) {
+      if (this.tailBytes > 0) this.list.push(this.tail!.subarray(0, this.tailBytes));
+      this.tail = Buffer.allocUnsafeSlow(TAIL_BYTES);
+      this.tailBytes = 0;
+    }
+    this.tail.set(chunk, this.tailBytes);
+    this.tailBytes += n;
+    this.freeCopied(chunk);
+  }
+
+  /** Every piece held, in order (the tail's bytes last); the tail is let go. */
+  private pieces(): Uint8Array[] {
+    if (this.tailBytes > 0) this.list.push(this.tail!.subarray(0, this.tailBytes));
+    this.tail = undefined;
+    this.tailBytes = 0;
+    return this.list;
   }
 
   /**
@@ -297,7 +342,7 @@ export class BodyBuffer {
   /** The body, in a buffer of exactly its size. */
   take(): Uint8Array {
     if (this.exact && this.bytes === this.exact.byteLength) return this.exact;
-    const parts = this.exact ? [this.exact.subarray(0, this.bytes)] : this.list;
+    const parts = this.exact ? [this.exact.subarray(0, this.bytes)] : this.pieces();
     if (parts.length === 1 && wholeBuffer(parts[0]!)) return parts[0]!;
     const out = Buffer.allocUnsafeSlow(this.bytes);
     let at = 0;

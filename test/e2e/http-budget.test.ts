@@ -3,6 +3,8 @@
 // is bounded and given back when it is abandoned.
 import { request, type ClientRequest } from 'node:http';
 import { createConnection, type Socket } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
 
@@ -54,6 +56,43 @@ describe('OTLP/HTTP body budget', () => {
     await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_queue_size_bytes')) === 0 ? true : undefined), 5000, 'released');
     const after = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: new Uint8Array(0) });
     expect(after.status).toBe(200);
+  });
+});
+
+// A real gc() for measuring what a held body takes, not garbage not yet collected.
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+describe('OTLP/HTTP body sent in tiny chunks', () => {
+  let c: TestCollector;
+  beforeAll(async () => {
+    c = await startCollector({ 'receiver.http.bodyTimeoutMs': '60000' });
+  });
+  afterAll(async () => c?.stop());
+
+  it('holds a chunked body of one-byte chunks in memory of about its size, not hundreds of bytes per byte', async () => {
+    // Each chunk of a chunked body is a Buffer of its own from Node's parser: kept one by one,
+    // a byte cost ~200 bytes of heap while the queue was charged 2, so one request well inside
+    // receiver.maxMessageBytes and writer.maxQueueBytes could run the collector out of memory.
+    const CHUNKS = 1_000_000;
+    gc();
+    const before = process.memoryUsage();
+    const s = createConnection({ host: '127.0.0.1', port: Number(new URL(c.httpUrl).port) });
+    s.on('error', () => {});
+    try {
+      await new Promise((r) => s.once('connect', r));
+      s.write('POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n');
+      const piece = Buffer.from('1\r\n\n\r\n'.repeat(10_000));
+      for (let i = 0; i < CHUNKS / 10_000; i++) if (!s.write(piece)) await new Promise((r) => s.once('drain', r));
+      await eventually(async () => (c.collector.writer.queueBytes >= CHUNKS ? true : undefined), 30_000, 'every chunk held');
+      gc();
+      const after = process.memoryUsage();
+      const grown = after.heapUsed - before.heapUsed + (after.arrayBuffers - before.arrayBuffers);
+      expect(grown, `${(grown / 2 ** 20).toFixed(1)} MiB held for ${CHUNKS} body bytes`).toBeLessThan(16 * CHUNKS);
+    } finally {
+      s.destroy();
+    }
+    await eventually(async () => (c.collector.writer.queueBytes === 0 ? true : undefined), 5000, 'released');
   });
 });
 

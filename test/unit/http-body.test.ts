@@ -90,6 +90,19 @@ describe('BodyBuffer', () => {
     }
   });
 
+  it('keeps small and large pieces in order, gathering the small ones, with or without a declared length', () => {
+    // Sizes around the small-piece bound and the tail's size, mixed, so tails fill, close on a
+    // large piece and start again.
+    const sizes = [1, 1, 3, 5000, 1, 2, 4095, 4096, 7, ...Array.from({ length: 40 }, (_, i) => (i * 977) % 3000 + 1), 70_000, 1, 65_535, 2, 3];
+    const pieces = sizes.map((n, i) => Buffer.alloc(n, i + 1));
+    const whole = Buffer.concat(pieces);
+    for (const declared of [undefined, whole.length]) {
+      const b = new BodyBuffer(room, declared, true);
+      for (const p of pieces) expect(b.push(Buffer.from(p))).toBe(true);
+      expect(Buffer.from(b.take()).equals(whole), `declared ${declared}`).toBe(true);
+    }
+  });
+
   it('never frees a view into a larger buffer, nor the body it returns', () => {
     const shared = Buffer.allocUnsafeSlow(64);
     shared.fill(7);
