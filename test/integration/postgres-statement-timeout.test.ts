@@ -62,3 +62,27 @@ describe('postgres: statementTimeoutMs 0', () => {
     }
   });
 });
+
+// The largest statementTimeoutMs the configuration accepts (2^31 - 1, the longest timer) must
+// work: pg's client-side query_timeout, statementTimeoutMs + 10 s, went past Node's longest
+// timer, which Node fires after 1 ms, so every statement failed with "Query read timeout".
+describe('postgres: statementTimeoutMs at its largest', () => {
+  let url: string;
+
+  beforeAll(async () => {
+    url = await createTestDatabase('pgstmtmax');
+  });
+
+  it('starts, writes and reads with storage.postgres.statementTimeoutMs = 2147483647', async () => {
+    const store = backend(url, { 'storage.postgres.statementTimeoutMs': String(2 ** 31 - 1) });
+    try {
+      await store.start();
+      const span = makeSpan();
+      const r = await store.write(spanBatch([span]));
+      expect(r.kind === 'success' ? 'success' : `${r.kind}: ${r.error.message}`).toBe('success');
+      expect(await store.getTrace(TENANT, span.traceId)).toHaveLength(1);
+    } finally {
+      await store.shutdown();
+    }
+  });
+});

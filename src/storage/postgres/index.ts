@@ -30,6 +30,8 @@ const CONNECT_TIMEOUT_MS = 5_000;
 const ERROR_LOG_INTERVAL_MS = 30_000;
 /** Least time between two migrations for a schema or table found missing under writes (remigrate). */
 const REMIGRATE_INTERVAL_MS = 10_000;
+/** setTimeout's longest delay (pg's query_timeout is one). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /**
  * Longest start-up waits for its maintenance run (partitions ahead, then retention) before it goes
  * on with the run behind: nothing listens until the store has started, and a first retention pass
@@ -162,8 +164,10 @@ class PostgresBackend implements StorageBackend, StoreStats {
       keepAlive: true,
       application_name: 'tracehouse',
       statement_timeout: timeout > 0 ? timeout : false,
-      // A client-side bound too, for a server that stopped answering without closing the socket.
-      ...(timeout > 0 ? { query_timeout: timeout + 10_000 } : {}),
+      // A client-side bound too, for a server that stopped answering without closing the socket;
+      // no longer than Node's longest timer, which a longer delay would fire after 1 ms (the
+      // largest statementTimeoutMs accepted, 2^31 - 1, plus 10 s failed every statement).
+      ...(timeout > 0 ? { query_timeout: Math.min(timeout + 10_000, MAX_TIMER_MS) } : {}),
       idle_in_transaction_session_timeout: 120_000,
       // The staging table of a 10k-span batch is ~25 MB: keep it in memory (temp_buffers default 8 MB).
       // A statement_timeout of 0 goes here: pg leaves a 0 statement_timeout unsent, and the
