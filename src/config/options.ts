@@ -17,6 +17,12 @@ export interface OptionDef {
 }
 
 const MiB = 1024 * 1024;
+/**
+ * The longest receiver.grpc.maxConnectionAgeMs: grpc-js arms each connection's timer at the age
+ * plus up to 10 % jitter, and Node fires a delay past its longest (2^31 - 1 ms) after 1 ms, so a
+ * longer age (24 days, say) closed a share of the connections as soon as they opened.
+ */
+const MAX_CONNECTION_AGE_MS = Math.floor((2 ** 31 - 1) / 1.1);
 const int = (min: number, max?: number): { kind: 'int'; min: number; max?: number } =>
   max === undefined ? { kind: 'int', min } : { kind: 'int', min, max };
 const str = { kind: 'string' } as const;
@@ -44,7 +50,7 @@ export const OPTIONS = [
   { key: 'receiver.grpc.maxReceivingCalls', type: int(1, 100_000), default: 64, help: 'Export calls whose message is still arriving, over all connections; beyond it new calls get UNAVAILABLE before their bytes are buffered' },
   { key: 'receiver.grpc.receiveTimeoutMs', type: int(100), default: 30_000, help: 'Time an admitted export call\'s message may take to arrive and its stream to half-close before DEADLINE_EXCEEDED, which frees its receiver.grpc.maxReceivingCalls slot and its room in the queue' },
   { key: 'receiver.grpc.maxConnectionIdleMs', type: int(1000), default: 120_000, help: 'A gRPC connection with no call for this long is closed (GOAWAY)' },
-  { key: 'receiver.grpc.maxConnectionAgeMs', type: int(0), default: 0, help: 'A gRPC connection older than this is closed gracefully, so clients rebalance across pods (0: never)' },
+  { key: 'receiver.grpc.maxConnectionAgeMs', type: int(0, MAX_CONNECTION_AGE_MS), default: 0, help: 'A gRPC connection older than this (±10 % jitter) is closed gracefully, so clients rebalance across pods (0: never; at most 1952257860, 22.6 days)' },
   { key: 'receiver.grpc.keepaliveTimeMs', type: int(1000), default: 60_000, help: 'The server pings a connection silent this long, and closes it when the ping is not answered within 20 s' },
   { key: 'receiver.grpc.streamWindowBytes', type: int(65_535, 2 ** 31 - 1), default: MiB, help: 'HTTP/2 receive window of each gRPC call: bytes a client sends before waiting for the server (grpc-js alone keeps 64 KiB)' },
   { key: 'receiver.grpc.connectionWindowBytes', type: int(65_535, 2 ** 31 - 1), default: 16 * MiB, help: 'HTTP/2 receive window of each gRPC connection, shared by its calls' },
