@@ -266,6 +266,8 @@ const LISTENERS = [
   ['ops.listen', undefined],
 ] as const;
 
+/** Names of the loopback addresses: a listener on one takes the port on 127.0.0.1 (and ::1). */
+const LOCALHOST = new Set(['localhost', 'localhost.']);
 /** A wildcard address takes the port on every address (on Linux, `::` on IPv4 too). */
 const WILDCARD = new Set(['0.0.0.0', '::', '']);
 
@@ -287,6 +289,9 @@ function overlap(a: string, b: string): boolean {
   a = canonicalHost(a);
   b = canonicalHost(b);
   if (a === b) return true;
+  // localhost is bound as the loopback addresses it names (Node's lookup; grpc-js binds each).
+  const named = (h: string): string[] => (LOCALHOST.has(h) ? ['127.0.0.1', '::1'] : [h]);
+  if (named(a).some((h) => named(b).includes(h))) return true;
   if (!WILDCARD.has(a) && !WILDCARD.has(b)) return false;
   // An IPv6 address other than `::` (which takes IPv4 too) binds beside 0.0.0.0.
   const v6 = (h: string) => h !== '::' && isIPv6(h) && !h.startsWith('::ffff:');

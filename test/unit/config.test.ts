@@ -38,6 +38,19 @@ describe('configuration', () => {
     ]) expect(() => loadConfig({ flags }), JSON.stringify(flags)).not.toThrow();
   });
 
+  it('refuses localhost beside a loopback address on one port: the name binds that address', () => {
+    // Node and grpc-js bind localhost as 127.0.0.1 (and ::1): the second listener failed with
+    // EADDRINUSE after the store had opened, exit 1, naming neither option.
+    for (const [a, b] of [
+      ['localhost:9000', '127.0.0.1:9000'],
+      ['LOCALHOST:9000', '[::1]:9000'],
+      ['localhost:9000', 'localhost:9000'],
+    ]) {
+      expect(() => loadConfig({ flags: { 'query.listen': a!, 'ops.listen': b! } }), `${a} ${b}`).toThrow(/query.listen = .* and ops.listen = .* are the same port/);
+    }
+    expect(() => loadConfig({ flags: { 'query.listen': 'localhost:9000', 'ops.listen': '10.1.2.3:9000' } })).not.toThrow();
+  });
+
   it('takes the IPv4 wildcard and an IPv6 address on one port: they bind side by side', () => {
     // 0.0.0.0 takes the port on IPv4 addresses only: [::1]:9000 binds beside it (Linux, Node).
     for (const flags of [
