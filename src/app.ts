@@ -3,6 +3,7 @@
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RECEIVER_GRACE_MS } from './common/http.ts';
+import { sqliteFilePath } from './common/sqlite-path.ts';
 import { resolvesWithin } from './common/wait.ts';
 import { ConfigError, type Config } from './config/index.ts';
 import { DurableLog, rowsLeftInLog } from './pipeline/durable.ts';
@@ -49,7 +50,7 @@ export function writerOptions(c: Config): WriterOptions {
 
 /** Where the write-ahead log lives: delivery.walDir, else a wal directory beside the SQLite file (the data directory). */
 export function walDir(c: Config): string {
-  return c['delivery.walDir'] !== '' ? c['delivery.walDir'] : join(dirname(c['storage.sqlite.path']), 'wal');
+  return c['delivery.walDir'] !== '' ? c['delivery.walDir'] : join(dirname(sqliteFilePath(c['storage.sqlite.path'])), 'wal');
 }
 
 interface Component {

@@ -3,13 +3,19 @@
 // for SQLite's private temporary file) would let writes succeed into the write thread's database
 // that no read ever sees, and with delivery.ack = durable the write-ahead log would let go of
 // them: the store refuses it at start.
+import { existsSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/index.ts';
 import { sqliteOptions } from '../../src/storage/index.ts';
 import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
+import { eventually, getJson, startCollector } from '../helpers/collector.ts';
+import { encodeTraces } from '../helpers/otlp-proto.ts';
 import { makeTrace, writeSpans } from '../helpers/rows.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 describe('sqlite storage.sqlite.path', () => {
   // SQLite's URI filenames (node:sqlite opens them) name in-memory databases too: a private one per connection.
@@ -34,6 +40,38 @@ describe('sqlite storage.sqlite.path', () => {
         await b.shutdown();
         expect.fail(`started on ${JSON.stringify(path)}: a write succeeded, then reading it back gave ${JSON.stringify(read)}`);
       }
+    });
+  }
+});
+
+// A URI filename naming a file (file:/dir/th.db, file:/dir/th.db?cache=shared) is a file like
+// any, which the store opens; but its directory was made, and the write-ahead log's default
+// directory put, under the URI's dirname (a directory named "file:…" under the working
+// directory; start-up failed, exit 1), and the trace index's file was the URI with -traces after
+// its query ("no such cache mode: shared-traces", exit 1). The chart passes such a path on.
+describe('sqlite storage.sqlite.path as a URI filename', () => {
+  for (const query of ['', '?cache=shared']) {
+    it(`starts with the default log, stores and reads back: file:DIR/data/th.db${query}, data not there yet`, async () => {
+      const dir = join(tempDir('sqlite-uri-'), 'data');
+      const stray = join(process.cwd(), 'file:');
+      const strayBefore = existsSync(stray);
+      const c = await startCollector({ 'storage.backend': 'sqlite', 'storage.sqlite.path': `file:${dir}/th.db${query}` }).finally(() => {
+        if (!strayBefore) rmSync(stray, { recursive: true, force: true });
+      });
+      onTestFinished(async () => void (await c.stop()));
+      const traceId = randomBytes(16);
+      const res = await fetch(c.httpUrl + '/v1/traces', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-protobuf' },
+        body: encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'uri' } }] }, scopeSpans: [{ spans: [{ traceId, spanId: randomBytes(8), name: 'op', startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000000001000' }] }] }] }),
+      });
+      expect(res.status).toBe(200);
+      // Acknowledged once in the log: stored a moment later.
+      await eventually(async () => ((await getJson(c.queryUrl, `/v1/traces/${traceId.toString('hex')}`)).status === 200 ? true : undefined), 10_000, 'the span read back');
+      // The log and the trace index beside the file the URI names, nothing under the working directory.
+      expect(existsSync(join(dir, 'wal'))).toBe(true);
+      expect(existsSync(join(dir, 'th.db-traces'))).toBe(true);
+      expect(strayBefore || !existsSync(stray)).toBe(true);
     });
   }
 });

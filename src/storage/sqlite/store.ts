@@ -15,6 +15,7 @@ import {
 import { chunkLineRefs, docText, type LogHeader, spanFromJson, type SpanHeader } from '../rowjson.ts';
 import { IdSet, traceHome } from '../id-set.ts';
 import { RunTerms } from './terms.ts';
+import { sqliteFilePath, sqlitePathWithSuffix } from '../../common/sqlite-path.ts';
 
 const INT64_MAX = (1n << 63n) - 1n;
 const NS_PER_DAY = 86_400_000_000_000n;
@@ -309,7 +310,8 @@ const noteIndexed = (t: TraceIndexed): string => `INSERT INTO ${TRACE_INDEX}.sta
 
 /** The trace index's file for a store's file (':memory:' for ':memory:'). */
 export function traceIndexPath(path: string): string {
-  return path === ':memory:' ? path : `${path}-traces`;
+  // A URI filename's index is the file beside the one it names, with the same query (cache=shared, say).
+  return path === ':memory:' ? path : sqlitePathWithSuffix(path, '-traces');
 }
 
 /** Attaches the trace index's file to a connection of the store's file (read-only for a read-only connection). */
@@ -539,7 +541,7 @@ const NOTE_ROWID_FLOORS = `INSERT INTO rowid_floor (tbl, max_rowid)
 
 /** Opens (creating when needed) the database file in WAL mode with the current schema. */
 export function openDatabase(path: string, options: { attributeIndex?: boolean; cacheMiB?: number; checkpointMiB?: number } = {}): DatabaseSync {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') mkdirSync(dirname(sqliteFilePath(path)), { recursive: true });
   const db = new DatabaseSync(path);
   // Large pages keep multi-kilobyte documents out of overflow chains (page_size applies when the
   // file is created); 4 KiB -> 32 KiB pages measured 1.9x the write rate on top (bench/sqlite.ts).

@@ -1,0 +1,23 @@
+// storage.sqlite.path may be one of SQLite's URI filenames (file:/dir/th.db?cache=shared), which
+// node:sqlite opens: the file it names is its path part (after an empty or localhost authority,
+// before the query), percent-decoded. Files kept beside the store follow that file, not the URI text.
+
+/** file: and an empty or localhost authority; the path; the query and fragment. */
+const URI = /^(file:(?:\/\/(?:localhost)?(?=\/))?)([^?#]*)([\s\S]*)$/;
+
+/** The file a storage.sqlite.path names: itself, or a URI filename's path. */
+export function sqliteFilePath(path: string): string {
+  const m = URI.exec(path);
+  if (!m) return path;
+  try {
+    return decodeURIComponent(m[2]!);
+  } catch {
+    return m[2]!;
+  }
+}
+
+/** A storage.sqlite.path naming the file beside it with `suffix` appended: a URI's query kept after its path. */
+export function sqlitePathWithSuffix(path: string, suffix: string): string {
+  const m = URI.exec(path);
+  return m ? `${m[1]}${m[2]}${suffix}${m[3]}` : `${path}${suffix}`;
+}
