@@ -171,6 +171,20 @@ describe('clickhouse endpoints', () => {
     expect(() => parseEndpoints([], d)).toThrow(/empty/);
   });
 
+  it('refuses a parameter other than database= (a mistyped one went to the default database), naming it and no value', () => {
+    for (const raw of ['http://h:8123/?databse=prod', 'http://h:8123?user=bob&password=hunter2secret', 'chdb:///data/ch?db=s1', 'http://h:8123?database=a&database=b']) {
+      let m = '';
+      try {
+        m = JSON.stringify(parseEndpoints([raw], d));
+      } catch (err) {
+        m = (err as Error).message;
+      }
+      expect(m, raw).toMatch(/^storage\.clickhouse\.urls: .*(unknown parameter "(databse|user|db)"|database= given more than once)/);
+      expect(m, raw).not.toContain('hunter2');
+    }
+    expect(parseEndpoints(['http://h:8123/?database=prod'], d)[0]).toMatchObject({ database: 'prod' });
+  });
+
   it('refuses cluster mode on the embedded engine', () => {
     const config = loadConfig({ flags: { 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': 'chdb:///tmp/x', 'storage.clickhouse.cluster': 'c' } });
     expect(() => clickhouseSettings(clickhouseOptions(config))).toThrow(/cluster cannot be used with chdb/);

@@ -75,6 +75,19 @@ export function parseEndpoints(urls: readonly string[], defaults: EndpointDefaul
   return out;
 }
 
+/**
+ * database= is the one parameter read: another (a mistyped ?databse=prod, or ?user= and
+ * ?password=, which ClickHouse's HTTP interface reads) would be ignored, the default database or
+ * user taken in silence. Named, not quoted: its value may be a password.
+ */
+function refuseOtherParameters(u: URL, raw: string): void {
+  const names = [...u.searchParams.keys()];
+  const unknown = names.find((k) => k !== 'database') ?? (names.length > 1 ? 'database' : undefined);
+  if (unknown === undefined) return;
+  const at = hidePassword(raw).replace(/[?#][\s\S]*$/, '');
+  throw new Error(`storage.clickhouse.urls: ${JSON.stringify(at)}: ${unknown === 'database' ? 'database= given more than once' : `unknown parameter ${JSON.stringify(unknown.slice(0, 40))}`} (the one parameter read is ?database=name)`);
+}
+
 function parseEndpoint(raw: string, defaults: EndpointDefaults): Endpoint {
   let u: URL;
   try {
@@ -86,6 +99,7 @@ function parseEndpoint(raw: string, defaults: EndpointDefaults): Endpoint {
   if (u.protocol === 'chdb:') {
     const path = decodeURIComponent(u.host + u.pathname);
     if (path === '' || path === '/') throw new Error(`storage.clickhouse.urls: ${raw} names no directory (expected chdb:///path/to/dir)`);
+    refuseOtherParameters(u, raw);
     return { kind: 'chdb', path, database: dbParam ?? defaults.database, display: raw };
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
@@ -97,6 +111,7 @@ function parseEndpoint(raw: string, defaults: EndpointDefaults): Endpoint {
   if (u.username === '' && (u.pathname + u.search + u.hash).includes('@') && /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#:@]*:\d*[/?#]/.test(raw)) {
     throw new Error(`storage.clickhouse.urls: ${JSON.stringify(hideToLastAt(raw))} is not a URL (a password holding / ? # or @ must be percent-encoded)`);
   }
+  refuseOtherParameters(u, raw);
   const pathDb = decodeURIComponent(u.pathname.replace(/^\/+|\/+$/g, ''));
   const username = u.username !== '' ? decodeURIComponent(u.username) : defaults.username;
   const password = u.password !== '' ? decodeURIComponent(u.password) : defaults.password;
