@@ -211,6 +211,12 @@ export function loadConfig(sources: ConfigSources = {}): Config {
       }
       throw new ConfigError(`config file ${sources.file}: ${(err as Error).message}`);
     }
+    // A properties file (key=value lines) is one YAML string: say so, not "unknown key ''". Not
+    // quoted: it may hold a password.
+    if (doc !== null && doc !== undefined && (typeof doc !== 'object' || Array.isArray(doc))) {
+      const what = Array.isArray(doc) ? 'a list' : typeof doc === 'string' ? 'a string' : typeof doc === 'number' ? 'a number' : `a ${typeof doc}`;
+      throw new ConfigError(`config file ${sources.file}: expected a mapping of options (key: value), not ${what}`);
+    }
     const flat = new Map<string, unknown>();
     if (doc !== null && doc !== undefined) flatten(doc, '', flat);
     for (const [k, v] of flat) {

@@ -142,6 +142,17 @@ describe('configuration', () => {
     expect(() => loadConfig({ file: yaml('writer: 5\n') })).toThrow("unknown key 'writer'");
   });
 
+  it('refuses a file that is not a mapping of options, saying what it is instead of an unknown key \'\'', () => {
+    // A properties file (key=value lines) reads as one YAML string, a list of settings as a list.
+    for (const [text, what] of [
+      ['storage.backend=postgres\n', 'a string'],
+      ['- storage.backend: postgres\n', 'a list'],
+      ['42\n', 'a number'],
+    ] as const) {
+      expect(() => loadConfig({ file: yaml(text) }), text).toThrow(new RegExp(`config file .*: expected a mapping of options \\(key: value\\), not ${what}`));
+    }
+  });
+
   it('rejects unknown keys in files and flags', () => {
     expect(() => loadConfig({ file: yaml('storage:\n  backnd: memory\n') })).toThrow("unknown key 'storage.backnd'");
     expect(() => loadConfig({ flags: { 'no.such': '1' } })).toThrow("unknown option '--no.such'");
