@@ -127,7 +127,7 @@ export const OPTIONS = [
   { key: 'storage.clickhouse.password', type: str, default: '', help: 'ClickHouse password' },
   { key: 'storage.clickhouse.tracesTable', type: str, default: 'otel_traces', help: 'Spans table name' },
   { key: 'storage.clickhouse.logsTable', type: str, default: 'otel_logs', help: 'Logs table name' },
-  { key: 'storage.clickhouse.ttlDays', type: int(0), default: 0, help: 'TTL retention in days (0: keep)' },
+  { key: 'storage.clickhouse.ttlDays', type: int(0), default: 0, help: 'TTL retention in days (0: keep; a TTL past 2106-02-07, the end of ClickHouse\'s DateTime, is refused)' },
   { key: 'storage.clickhouse.cluster', type: str, default: '', help: 'Cluster name: DDL ON CLUSTER, Replicated engines, Distributed tables' },
   { key: 'storage.clickhouse.compressionCodec', type: str, default: 'ZSTD(1)', help: 'Codec for wide columns' },
   { key: 'storage.clickhouse.asyncInsert', type: bool, default: false, help: 'Use async_insert=1 (always with wait_for_async_insert=1)' },

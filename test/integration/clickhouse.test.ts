@@ -14,7 +14,8 @@ import { bootstrapStatements, COLUMN_TYPES, LOG_COLUMNS, migrations, TRACE_COLUM
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { chdbBackend, chdbClient, chdbConfig, removeChdbDir, select, uniqueDatabase } from '../helpers/clickhouse.ts';
 import { canonical, hex, makeLog, makeSpan, makeTrace, writeLogs, writeLogsAs, writeSpans } from '../helpers/rows.ts';
-import { clickhouseOptions } from '../../src/storage/index.ts';
+import { clickhouseOptions, createBackend } from '../../src/storage/index.ts';
+import { ConfigError } from '../../src/config/index.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const MS = 1_000_000n;
@@ -589,6 +590,28 @@ describe('clickhouse migrations and lifecycle', () => {
     await client.command({ query: `OPTIMIZE TABLE ${db}.otel_traces FINAL` });
     expect(await select(client, `SELECT SpanId FROM ${db}.otel_traces`)).toEqual([[child.spanId]]);
     expect((await b.getTrace(TENANT, root.traceId)).map((s) => s.spanId)).toEqual([child.spanId]);
+  });
+
+  it('never deletes today\'s rows for a ttlDays past 2106 (100 years): refused naming key and value, or the rows kept', async () => {
+    // The TTL is a DateTime (seconds to 2106-02-07): ClickHouse wraps a later one into the past,
+    // so every row had expired at once. 36500 is how "keep for ever" gets written.
+    expect(await select(client, 'SELECT toDateTime(now()) + toIntervalDay(36500) < now()')).toEqual([[1]]);
+    const db = uniqueDatabase('ttlwrap');
+    const config = chdbConfig([db], { 'storage.clickhouse.ttlDays': '36500' });
+    let b: StorageBackend;
+    try {
+      b = await createBackend(config, { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toMatch(/storage\.clickhouse\.ttlDays = 36500/);
+      return;
+    }
+    backends.push(b);
+    await b.start();
+    const trace = makeTrace(3);
+    await writeSpans(b, trace);
+    await client.command({ query: `OPTIMIZE TABLE ${db}.otel_traces FINAL` });
+    expect((await b.getTrace(TENANT, trace[0]!.traceId)).length).toBe(3);
   });
 
   it('applies a ttlDays changed after the tables were made, at start and by migrate; 0 keeps a TTL the tables have', async () => {

@@ -163,6 +163,12 @@ export function validateSchemaOptions(o: SchemaOptions): void {
     if (!IDENT.test(v)) throw new Error(`${key} = ${JSON.stringify(v)}: expected an identifier ([A-Za-z_][A-Za-z0-9_]*)`);
   }
   if (o.tracesTable === o.logsTable) throw new Error('storage.clickhouse.tracesTable and logsTable must differ');
+  // The TTL is a DateTime (seconds to 2106-02-07): ClickHouse wraps a later one into the past, so
+  // every row would have expired at once, today's included (36500, "keep for ever", did that).
+  const longest = Math.floor((MAX_DATETIME_SECONDS - Date.now() / 1000) / 86_400);
+  if (o.ttlDays > longest) {
+    throw new Error(`storage.clickhouse.ttlDays = ${o.ttlDays}: rows would expire after 2106-02-07, the last time a ClickHouse DateTime holds, which ClickHouse wraps into the past and so deletes every row at once; give at most ${longest} days, or 0 to keep rows for ever`);
+  }
   if (o.cluster !== '' && !CLUSTER_NAME.test(o.cluster)) {
     throw new Error(`storage.clickhouse.cluster = ${JSON.stringify(o.cluster)}: expected a cluster name ([A-Za-z0-9_.-])`);
   }
