@@ -75,3 +75,17 @@ describe('sqlite storage.sqlite.path as a URI filename', () => {
     });
   }
 });
+
+describe('sqlite storage metrics of a URI filename', () => {
+  it('measures the files the URI names, not 0 bytes (file:DIR/th.db?cache=shared)', async () => {
+    const dir = tempDir('sqlite-uri-stats-');
+    const config = loadConfig({ flags: { 'storage.sqlite.path': `file:${dir}/th.db?cache=shared` } });
+    const b = createSqliteBackend(sqliteOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    await b.start();
+    onTestFinished(async () => void (await b.shutdown()));
+    await writeSpans(b, makeTrace(3));
+    const files = Object.fromEntries((await b.stats!()).files!.map((f) => [f.file, f.bytes]));
+    expect(files['main']).toBeGreaterThan(0);
+    expect(files['traces']).toBeGreaterThan(0);
+  });
+});

@@ -13,6 +13,7 @@ import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { ReadPool } from './read-pool.ts';
 import type { tableStats, Unreadable } from './reads.ts';
+import { sqliteFilePath } from '../../common/sqlite-path.ts';
 import { openDatabase, traceIndexPath } from './store.ts';
 import type { WriteReply, WriteRequest } from './write-thread.ts';
 
@@ -225,8 +226,10 @@ class SqliteBackend implements StorageBackend, StoreStats {
     const t = await this.reads().run<ReturnType<typeof tableStats>>('tableStats');
     const files: { file: string; bytes: number }[] = [];
     if (this.path !== ':memory:') {
-      const traces = traceIndexPath(this.path);
-      for (const [file, path] of [['main', this.path], ['wal', `${this.path}-wal`], ['traces', traces], ['traces_wal', `${traces}-wal`]] as const) {
+      // The files on disk: a URI filename's (file:/dir/th.db?cache=shared) are its path's.
+      const main = sqliteFilePath(this.path);
+      const traces = sqliteFilePath(traceIndexPath(this.path));
+      for (const [file, path] of [['main', main], ['wal', `${main}-wal`], ['traces', traces], ['traces_wal', `${traces}-wal`]] as const) {
         // The WAL file is absent after a clean close or a checkpoint that truncated it: 0 bytes.
         files.push({ file, bytes: await stat(path).then((s) => s.size, () => 0) });
       }
