@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { sqliteFilePath } from '../common/sqlite-path.ts';
 import { timeNs } from '../common/time.ts';
 import { ConfigError, loadConfig, warnStrayEnv, type Config } from '../config/index.ts';
 import { BOOL_KEYS, BOOLEAN_WORD, LIST_KEYS } from '../config/options.ts';
@@ -171,7 +172,8 @@ function sourceExists(config: Config, command: string): void {
     return;
   }
   const path = config['storage.sqlite.path'];
-  if (config['storage.backend'] !== 'sqlite' || /^file:/i.test(path) || existsSync(path)) return;
+  // A URI filename (file:/dir/th.db?cache=shared) is the file its path names.
+  if (config['storage.backend'] !== 'sqlite' || existsSync(sqliteFilePath(path))) return;
   throw new UsageError(`${command}: storage.sqlite.path = ${JSON.stringify(path)}: no such file (from ${process.cwd()}); ${command} reads an existing store`);
 }
 

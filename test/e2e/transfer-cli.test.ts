@@ -110,6 +110,13 @@ describe('tracehouse export / import / copy', () => {
       }
     }
     expect(readdirSync(dir).sort()).toEqual(['target.yaml']);
+    // A URI filename (which the store opens) names its file by its path: file:DIR/typo.db was
+    // created empty, its directory made, and an empty backup written, exit 0.
+    const uri = `file:${join(dir, 'data', 'typo.db')}?cache=shared`;
+    const u = runCli(['export', '--out', join(dir, 'backup.jsonl'), `--storage.sqlite.path=${uri}`, '--quiet'], { cwd: dir });
+    expect(u.stderr).toContain(`export: storage.sqlite.path = ${JSON.stringify(uri)}: no such file`);
+    expect(u.status).toBe(2);
+    expect(readdirSync(dir).sort()).toEqual(['target.yaml']);
     // The in-process ClickHouse engine's directory likewise (it would be created, empty).
     const ch = runCli(['export', '--out', join(dir, 'backup.jsonl'), '--storage.backend=clickhouse', `--storage.clickhouse.urls=chdb://${join(dir, 'nochdb')}`, '--quiet'], { cwd: dir });
     expect(ch.stderr).toContain('no such directory');
