@@ -53,11 +53,14 @@ export async function operationsOnShard(client: ClickHouseClient, o: SchemaOptio
 export async function dependenciesOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, q: DependencyQuery): Promise<DependencyLink[]> {
   const traces = qualified(o, tableNames(o).traces);
   const range = `${TENANT_COND} AND Timestamp >= fromUnixTimestamp64Nano({startNano:Int64}) AND Timestamp <= fromUnixTimestamp64Nano({endNano:Int64})`;
+  // In cluster mode both are Distributed tables: a plain IN over one inside a query of the other is
+  // refused (distributed_product_mode = 'deny'); GLOBAL IN runs the subquery once and ships its ids.
+  const inTraces = o.cluster === '' ? 'IN' : 'GLOBAL IN';
   const sql = `SELECT p.ServiceName, c.ServiceName, uniqExact(c.TraceId, c.SpanId)
 FROM (SELECT TraceId, SpanId, ParentSpanId, ServiceName FROM ${traces} WHERE ${range} AND ParentSpanId != '') AS c
 INNER JOIN (
   SELECT TraceId, SpanId, ServiceName FROM ${traces}
-  WHERE ${TENANT_COND} AND TraceId IN (SELECT TraceId FROM ${traces} WHERE ${range} AND ParentSpanId != '')
+  WHERE ${TENANT_COND} AND TraceId ${inTraces} (SELECT TraceId FROM ${traces} WHERE ${range} AND ParentSpanId != '')
 ) AS p ON p.TraceId = c.TraceId AND p.SpanId = c.ParentSpanId
 WHERE p.ServiceName != c.ServiceName
 GROUP BY p.ServiceName, c.ServiceName`;
