@@ -10,12 +10,11 @@ import type { AnyValue, KeyValue, LogRow, SpanRow } from '../../src/model/rows.t
 import type { StorageBackend } from '../../src/storage/backend.ts';
 import { shardOf } from '../../src/storage/clickhouse/encoder.ts';
 import { createClickhouseBackend } from '../../src/storage/clickhouse/index.ts';
-import { bootstrapStatements, COLUMN_TYPES, LOG_COLUMNS, migrations, TRACE_COLUMNS } from '../../src/storage/clickhouse/schema.ts';
+import { bootstrapStatements, COLUMN_TYPES, LOG_COLUMNS, maxTtlDays, migrations, TRACE_COLUMNS } from '../../src/storage/clickhouse/schema.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { chdbBackend, chdbClient, chdbConfig, removeChdbDir, select, uniqueDatabase } from '../helpers/clickhouse.ts';
 import { canonical, hex, makeLog, makeSpan, makeTrace, writeLogs, writeLogsAs, writeSpans } from '../helpers/rows.ts';
-import { clickhouseOptions, createBackend } from '../../src/storage/index.ts';
-import { ConfigError } from '../../src/config/index.ts';
+import { clickhouseOptions } from '../../src/storage/index.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const MS = 1_000_000n;
@@ -592,26 +591,22 @@ describe('clickhouse migrations and lifecycle', () => {
     expect((await b.getTrace(TENANT, root.traceId)).map((s) => s.spanId)).toEqual([child.spanId]);
   });
 
-  it('never deletes today\'s rows for a ttlDays past 2106 (100 years): refused naming key and value, or the rows kept', async () => {
-    // The TTL is a DateTime (seconds to 2106-02-07): ClickHouse wraps a later one into the past,
-    // so every row had expired at once. 36500 is how "keep for ever" gets written.
-    expect(await select(client, 'SELECT toDateTime(now()) + toIntervalDay(36500) < now()')).toEqual([[1]]);
+  it('refuses a ttlDays that runs past 2106 (the TTL would wrap into the past and delete every row at once), keeps rows with the largest it takes', async () => {
+    // The TTL is a DateTime (toDateTime(Timestamp) + toIntervalDay(n)), which ends on 2106-02-07
+    // and wraps past it: with "keep for 100 years" every row stored today expired at its part's
+    // first merge.
     const db = uniqueDatabase('ttlwrap');
-    const config = chdbConfig([db], { 'storage.clickhouse.ttlDays': '36500' });
-    let b: StorageBackend;
-    try {
-      b = await createBackend(config, { logger: pino({ level: 'silent' }), metrics: createMetrics() });
-    } catch (err) {
-      expect(err).toBeInstanceOf(ConfigError);
-      expect((err as Error).message).toMatch(/storage\.clickhouse\.ttlDays = 36500/);
-      return;
-    }
-    backends.push(b);
-    await b.start();
-    const trace = makeTrace(3);
-    await writeSpans(b, trace);
-    await client.command({ query: `OPTIMIZE TABLE ${db}.otel_traces FINAL` });
-    expect((await b.getTrace(TENANT, trace[0]!.traceId)).length).toBe(3);
+    await expect(backend([db], { 'storage.clickhouse.ttlDays': '36500' })).rejects.toThrow(/storage\.clickhouse\.ttlDays = 36500: .*2106.*at most \d+/);
+    expect(await select(client, `SELECT count() FROM system.tables WHERE database = '${db}'`)).toEqual([[0]]);
+    const b = await backend([db], { 'storage.clickhouse.ttlDays': String(maxTtlDays()) });
+    const now = BigInt(Date.now()) * MS;
+    const spans = makeTrace(2, { startTimeUnixNano: now, endTimeUnixNano: now + MS });
+    const log = makeLog({ timeUnixNano: now });
+    await writeSpans(b, spans);
+    await writeLogs(b, [log]);
+    for (const t of ['otel_traces', 'otel_traces_trace_id_ts', 'otel_logs']) await client.command({ query: `OPTIMIZE TABLE ${db}.${t} FINAL` });
+    expect(await b.getTrace(TENANT, spans[0]!.traceId)).toHaveLength(2);
+    expect(await b.searchLogs(TENANT, { traceId: log.traceId, limit: 10 })).toHaveLength(1);
   });
 
   it('applies a ttlDays changed after the tables were made, at start and by migrate; 0 keeps a TTL the tables have', async () => {

@@ -152,6 +152,16 @@ const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const CLUSTER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 const CODEC = /^[A-Za-z0-9_]+(\(\s*\d+\s*(,\s*\d+\s*)*\))?(\s*,\s*[A-Za-z0-9_]+(\(\s*\d+\s*(,\s*\d+\s*)*\))?)*$/;
 
+/**
+ * The largest storage.clickhouse.ttlDays: a row's TTL is a DateTime (`toDateTime(time) +
+ * toIntervalDay(n)`), which ends on 2106-02-07 and wraps into the past beyond it, so a row whose
+ * TTL passes that day expires at once. This many days from a row stored within the coming year stay
+ * before it.
+ */
+export function maxTtlDays(nowMs: number = Date.now()): number {
+  return Math.floor((MAX_DATETIME_SECONDS - Math.floor(nowMs / 1000)) / 86_400) - 366;
+}
+
 /** Throws an Error naming the option when a name or codec could not be used safely in DDL. */
 export function validateSchemaOptions(o: SchemaOptions): void {
   const names: [string, string][] = [
@@ -163,14 +173,13 @@ export function validateSchemaOptions(o: SchemaOptions): void {
     if (!IDENT.test(v)) throw new Error(`${key} = ${JSON.stringify(v)}: expected an identifier ([A-Za-z_][A-Za-z0-9_]*)`);
   }
   if (o.tracesTable === o.logsTable) throw new Error('storage.clickhouse.tracesTable and logsTable must differ');
-  // The TTL is a DateTime (seconds to 2106-02-07): ClickHouse wraps a later one into the past, so
-  // every row would have expired at once, today's included (36500, "keep for ever", did that).
-  const longest = Math.floor((MAX_DATETIME_SECONDS - Date.now() / 1000) / 86_400);
-  if (o.ttlDays > longest) {
-    throw new Error(`storage.clickhouse.ttlDays = ${o.ttlDays}: rows would expire after 2106-02-07, the last time a ClickHouse DateTime holds, which ClickHouse wraps into the past and so deletes every row at once; give at most ${longest} days, or 0 to keep rows for ever`);
-  }
   if (o.cluster !== '' && !CLUSTER_NAME.test(o.cluster)) {
     throw new Error(`storage.clickhouse.cluster = ${JSON.stringify(o.cluster)}: expected a cluster name ([A-Za-z0-9_.-])`);
+  }
+  if (o.ttlDays > maxTtlDays()) {
+    throw new Error(
+      `storage.clickhouse.ttlDays = ${o.ttlDays}: ClickHouse's TTL is a DateTime, which ends on 2106-02-07 and wraps into the past beyond it, so every row would expire at once; use at most ${maxTtlDays()} (or 0 to keep rows for ever)`,
+    );
   }
   if (!CODEC.test(o.codec)) {
     throw new Error(`storage.clickhouse.compressionCodec = ${JSON.stringify(o.codec)}: expected codecs such as ZSTD(1) or LZ4`);
