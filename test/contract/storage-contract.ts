@@ -58,6 +58,20 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       expect(await backend.readTrace('another-tenant', traceId, 3)).toEqual({ spans: [], total: 0 });
     });
 
+    it('reads a whole trace and finds traces and logs with caps and limits of 2^32 and beyond (query.maxSpansPerTrace, query.maxLimit set high)', async () => {
+      const service = 'big-cap-' + randomUUID();
+      const spans = makeTrace(3, { serviceName: service });
+      const log = makeLog({ serviceName: service });
+      await writeSpans(backend, spans);
+      await writeLogs(backend, [log]);
+      for (const n of [2 ** 32 - 1, 2 ** 32, 2 ** 40]) {
+        const read = await backend.readTrace(TENANT, spans[0]!.traceId, n);
+        expect([read.total, read.spans.length], `maxSpans ${n}`).toEqual([3, 3]);
+        expect((await backend.searchTraces(TENANT, { service, limit: n })).map((t) => t.traceId), `limit ${n}`).toEqual([spans[0]!.traceId]);
+        expect(await backend.searchLogs(TENANT, { service, limit: n }), `limit ${n}`).toHaveLength(1);
+      }
+    });
+
     it('answers an unknown trace id with no spans', async () => {
       expect(await backend.getTrace(TENANT, hex(16))).toEqual([]);
     });

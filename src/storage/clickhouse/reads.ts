@@ -68,7 +68,7 @@ export async function getTraceOnShard(client: ClickHouseClient, o: SchemaOptions
 /** StoreReader.readTrace on this shard: the earliest maxSpans spans (start, then id) only are sent, and the count of all when cut. */
 export async function readTraceOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, traceId: string, maxSpans: number): Promise<TraceRead> {
   const params = { id: traceId, tenant };
-  const spans = (await rows(client, traceSql(o, SPAN_SELECT, 'ORDER BY Timestamp, SpanId LIMIT 1 BY SpanId LIMIT {limit:UInt32}'), { ...params, limit: maxSpans + 1 })).map(decodeSpan);
+  const spans = (await rows(client, traceSql(o, SPAN_SELECT, 'ORDER BY Timestamp, SpanId LIMIT 1 BY SpanId LIMIT {limit:UInt64}'), { ...params, limit: maxSpans + 1 })).map(decodeSpan);
   if (spans.length <= maxSpans) return { spans, total: spans.length };
   const [count] = await rows(client, traceSql(o, 'toString(uniqExact(SpanId))', ''), params);
   return { spans: spans.slice(0, maxSpans), total: Number(count![0]) };
@@ -129,7 +129,7 @@ export async function matchingTracesOnShard(client: ClickHouseClient, o: SchemaO
 WHERE ${where.join('\n  AND ')}
 GROUP BY TraceId
 ORDER BY max(Timestamp) DESC, TraceId
-LIMIT {limit:UInt32}`,
+LIMIT {limit:UInt64}`,
     params,
   );
   return found.map((r) => ({ traceId: r[0] as string, newestMatch: BigInt(r[1] as string) }));
@@ -218,7 +218,7 @@ export async function searchLogsOnShard(client: ClickHouseClient, o: SchemaOptio
 FROM ${logs}
 WHERE ${where.join('\n  AND ')}
 ORDER BY Timestamp DESC
-LIMIT {limit:UInt32}`;
+LIMIT {limit:UInt64}`;
   return (await rows(client, sql, params)).map(decodeLog);
 }
 

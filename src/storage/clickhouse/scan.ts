@@ -89,7 +89,7 @@ async function scanShard<T>(client: ClickHouseClient, o: SchemaOptions, signal: 
 FROM ${table}
 ${where.length > 0 ? `WHERE ${where.join('\n  AND ')}` : ''}
 ORDER BY toInt128(${k1}), ${k2}, ${k3}
-LIMIT {limit:UInt32}`;
+LIMIT {limit:UInt64}`;
   const found = await rows(client, sql, params);
   const out: Keyed<T>[] = [];
   let last: string[] | undefined;
