@@ -248,16 +248,18 @@ export class Collector {
 
   /**
    * Starts a component; a listener whose address cannot be taken (another process holds the port,
-   * a privileged port, an address this host lacks) fails start-up naming its option and value.
+   * a privileged port, an address this host lacks, a host name that does not resolve) fails
+   * start-up naming its option and value.
    */
   private async startListening(c: Component): Promise<void> {
     try {
       await c.start();
     } catch (err) {
       const key = c === this.grpc ? 'receiver.grpc.listen' : c === this.http ? 'receiver.http.listen' : c === this.query ? 'query.listen' : c === this.ops ? 'ops.listen' : undefined;
-      const why = /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL)\b/.exec((err as Error).message)?.[1];
+      // Node's codes; grpc-js words a host name that does not resolve as "Name resolution failed".
+      const why = /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL|ENOTFOUND|EAI_AGAIN|Name resolution failed)\b/.exec((err as Error).message)?.[1];
       if (key === undefined || why === undefined) throw err;
-      const cause = why === 'EADDRINUSE' ? 'the port is in use by another process' : why === 'EACCES' ? 'this user may not listen on that port' : 'this host has no such address';
+      const cause = why === 'EADDRINUSE' ? 'the port is in use by another process' : why === 'EACCES' ? 'this user may not listen on that port' : why === 'EADDRNOTAVAIL' ? 'this host has no such address' : 'the host name does not resolve';
       throw new Error(`${key} = ${JSON.stringify(this.config[key])}: cannot listen: ${cause} (${(err as Error).message})`);
     }
   }

@@ -106,7 +106,7 @@ describe('tracehouse command line', () => {
     }
   });
 
-  it('fails start-up naming the option of a listener whose port another process holds', async () => {
+  it('fails start-up naming the option of a listener whose port another process holds, or whose host does not resolve', async () => {
     const dir = tempDir();
     const holder = createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
@@ -118,6 +118,11 @@ describe('tracehouse command line', () => {
       expect(r.status, r.out).toBe(1);
       const fatal = r.out.split('\n').filter((l) => l.includes('"start-up failed"')).map((l) => JSON.parse(l) as { err: string });
       expect(fatal.map((l) => l.err.split(' (')[0]), r.out).toEqual([`${key} = ${JSON.stringify(taken)}: cannot listen: the port is in use by another process`]);
+      // A host name that does not resolve (.invalid never does, RFC 6761).
+      const unknown = await runAsync([`--${key}=no-such-host.invalid:0`, ...others, '--storage.backend=memory', `--delivery.walDir=${join(dir, 'wal')}`]);
+      const failed = unknown.out.split('\n').filter((l) => l.includes('"start-up failed"')).map((l) => JSON.parse(l) as { err: string });
+      expect(unknown.status, unknown.out).toBe(1);
+      expect(failed.map((l) => l.err.split(' (')[0]), unknown.out).toEqual([`${key} = "no-such-host.invalid:0": cannot listen: the host name does not resolve`]);
     }
   });
 
