@@ -76,7 +76,7 @@ export const OPTIONS = [
   { key: 'limits.memoryCheckIntervalMs', type: int(10), default: 1_000, help: 'How often memory is sampled against limits.memorySoftBytes' },
   { key: 'delivery.walDir', type: str, default: '', help: 'Directory of the write-ahead log (delivery.ack = durable); empty: a wal directory beside storage.sqlite.path' },
   { key: 'delivery.walMaxBytes', type: int(MiB), default: 1024 * MiB, help: 'Bytes the write-ahead log may hold; beyond it receivers answer UNAVAILABLE / 503 (nothing is dropped); at least 4 × receiver.maxMessageBytes' },
-  { key: 'delivery.walSegmentBytes', type: int(64 * 1024), default: 64 * MiB, help: 'Write-ahead log segment file size; stored segments are deleted whole' },
+  { key: 'delivery.walSegmentBytes', type: int(64 * 1024), default: 64 * MiB, help: 'Write-ahead log segment file size, at most a quarter of delivery.walMaxBytes (a larger one is cut to that, so a full log spans several segments); stored segments are deleted whole' },
   { key: 'query.enabled', type: bool, default: true, help: 'Serve the read API' },
   { key: 'query.listen', type: listen, default: '127.0.0.1:16686', help: 'Read API listen address; loopback unless set' },
   { key: 'query.allowedHosts', type: list, default: [], help: 'Host names the read API answers on a loopback query.listen besides localhost and IP addresses (a proxy on this host that passes its own Host header); others get 403, so a web page whose name is rebound to 127.0.0.1 cannot read it through a local browser' },
