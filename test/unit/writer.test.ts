@@ -421,7 +421,10 @@ describe('writer', () => {
     await sqlite.start();
     const memory = await memoryBackend();
     const write = async (store: StoreWriter, service: string) => {
-      const writer = new Writer(store, opts, createMetrics(), pino({ level: 'silent' }));
+      // No write timeout within reach: a first attempt that times out is retried and leaves its
+      // chunks to V8 (the third case below), and a fresh SQLite store's first write on a loaded
+      // machine can take longer than the 1 s of opts.writeTimeoutMs.
+      const writer = new Writer(store, { ...opts, writeTimeoutMs: 60_000 }, createMetrics(), pino({ level: 'silent' }));
       // Chunks that own their buffers, as the decode workers hand them over.
       const chunks = encoder.encodeSpans(Array.from({ length: 3 }, () => makeSpan({ serviceName: service }))).map((c) => ({ ...c, data: new Uint8Array(c.data) }));
       void writer.reserve(chunks.reduce((s, c) => s + c.data.byteLength, 0))!.commit('traces', chunks, TENANT);
