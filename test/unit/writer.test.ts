@@ -360,15 +360,16 @@ describe('writer', () => {
   it('is not failing once nothing retries: a dropped batch of a pipeline that sends nothing more does not keep it so', async () => {
     // Readiness goes false after 2 s of failing writes: one batch dropped for bad data, or given up
     // after retryMaxElapsedMs, must not hold it there for good.
-    const { writer, put, gate } = await setup({ retryMaxElapsedMs: 30 });
+    // A retry window wide enough to see the failing state on a loaded machine: with 30 ms a timer
+    // delayed past it found the batch already given up on (and writesFailingForMs rightly 0).
+    const { writer, put, gate } = await setup({ retryMaxElapsedMs: 1_000 });
     gate.failNext(1, { kind: 'permanent', error: new Error('bad data') });
     put(1);
     await writer.drain();
     expect(writer.writesFailingForMs).toBe(0);
     gate.failNext(1_000_000, { kind: 'retryable', error: new Error('down') });
     put(1);
-    await new Promise((r) => setTimeout(r, 15));
-    expect(writer.writesFailingForMs).toBeGreaterThan(0);
+    await vi.waitFor(() => expect(writer.writesFailingForMs).toBeGreaterThan(0), { timeout: 900, interval: 1 });
     await writer.drain();
     expect(writer.writesFailingForMs).toBe(0);
   });
