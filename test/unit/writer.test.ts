@@ -171,8 +171,9 @@ describe('writer', () => {
     const { writer, put, gate, stored } = await setup({ writeTimeoutMs: 100 });
     gate.close();
     put(2);
-    await new Promise((r) => setTimeout(r, 250));
-    expect(gate.attempts).toBeGreaterThanOrEqual(2);
+    // Waits for the retry itself: a fixed 250 ms sleep raced the 100 ms timeout plus the retry's
+    // own timer when the event loop was held up past both on a loaded machine.
+    await vi.waitFor(() => expect(gate.attempts).toBeGreaterThanOrEqual(2), { timeout: 5_000, interval: 10 });
     gate.open();
     await writer.drain();
     expect(await stored()).toBe(2);
