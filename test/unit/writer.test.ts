@@ -326,9 +326,13 @@ describe('writer', () => {
     expect(writer.writesFailingForMs).toBe(0);
     expect(await age()).toBe(0);
     gate.failNext(1_000_000, { kind: 'retryable', error: new Error('down') });
+    const t0 = Date.now();
     put(3);
-    await new Promise((r) => setTimeout(r, 150));
-    expect(writer.writesFailingForMs).toBeGreaterThanOrEqual(50);
+    // Waits for the failing state to be 50 ms old rather than sleeping 150 ms: the first attempt
+    // waits for the 5 ms flush timer, and a loop held up past both timers ran them in one pass,
+    // the first failure then only just before the check.
+    await vi.waitFor(() => expect(writer.writesFailingForMs).toBeGreaterThanOrEqual(50), { timeout: 5_000, interval: 10 });
+    await vi.waitFor(() => expect(Date.now() - t0).toBeGreaterThanOrEqual(150), { timeout: 5_000, interval: 10 });
     expect(await age()).toBeGreaterThanOrEqual(0.1);
     gate.failNext(0, { kind: 'success' });
     await writer.drain();
