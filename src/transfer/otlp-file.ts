@@ -258,7 +258,9 @@ function message(index: number, bytes: Buffer, maxBytes: number, line: boolean):
   }
   let i = 0;
   while (i < body.length && isSpace(body[i]!)) i++;
-  if (body[i] === 0x7b) {
+  // A frame that starts with whitespace may be protobuf: its first byte is 0x0a (field 1, a
+  // newline as text) and the next its length, "{" for 123 bytes. It is JSON only if not a request.
+  if (body[i] === 0x7b && (line || i === 0 || protobufSignal(body) === undefined)) {
     const signal = jsonSignal(body);
     if (signal === 'metrics') return { index, problem: 'metrics are not stored (only traces and logs)' };
     if (!signal) return { index, problem: 'not an OTLP/JSON traces or logs request (no resourceSpans or resourceLogs)' };

@@ -110,6 +110,25 @@ describe('import of the Collector file exporter format', () => {
     expect(await sink.backend.getTrace(DEFAULT_TENANT, traceId.toString('hex'))).toHaveLength(1);
     expect(await sink.backend.searchLogs(DEFAULT_TENANT, { service, limit: 10 })).toHaveLength(1);
   });
+
+  it('imports a protobuf message whose first resource is 123 bytes long (its length byte reads as "{")', async () => {
+    const sink = await sqliteSink();
+    const traceId = Buffer.from(randomUUID().replace(/-/g, ''), 'hex');
+    // The message starts 0x0a (field 1, a newline as text) and its length: 123 is "{" as text.
+    const request = (service: string) =>
+      encodeTraces({
+        resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeSpans: [{ spans: [{ traceId, spanId: Buffer.from('0102030405060708', 'hex'), name: 'op', kind: 2, startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000100000000' }] }] }],
+      });
+    let service = 'p';
+    while (request(service)[1] !== 0x7b) service += 'p';
+    const file = join(tempDir(), 'first-resource-123.bin');
+    writeFileSync(file, framed([request(service)]));
+    const term = capture();
+    const r = await importFiles(sink, opts([file], { stream: term.stream }));
+    expect(term.text()).toBe('');
+    expect(r).toMatchObject({ spans: 1, problems: 0 });
+    expect(await sink.backend.getTrace(DEFAULT_TENANT, traceId.toString('hex'))).toHaveLength(1);
+  });
 });
 
 describe('import of a zstd file of several frames', () => {
