@@ -290,7 +290,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
       const sink = new TransferSink(targetConfig, await createTarget(targetConfig, logger, metrics), metrics, logger, filters.tenant);
       await sink.start();
       try {
-        const r = await copyStore(source, sink, { ...filters, checkpoint, quiet, source: sourceId(config), target: sourceId(targetConfig) });
+        const r = await copyStore(source, sink, { ...filters, checkpoint, quiet, source: sourceId(config), target: sourceId(targetConfig), maxLineBytes: targetConfig['receiver.maxMessageBytes'] });
         return r.problems > 0 || r.stopped ? 1 : 0;
       } finally {
         await sink.shutdown();

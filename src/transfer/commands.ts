@@ -328,6 +328,8 @@ export interface CopyOptions extends TransferFilters {
   target?: string;
   quiet: boolean;
   pageRows?: number;
+  /** Largest request sent when a page can be split (the target's receiver.maxMessageBytes), as export's lines. */
+  maxLineBytes?: number;
   /** Pages sent between checkpoints (each checkpoint waits for everything before it to be stored). */
   pagesPerCheckpoint?: number;
   stream?: NodeJS.WriteStream;
@@ -363,13 +365,16 @@ export async function copyStore(reader: StoreReader, sink: TransferSink, o: Copy
       const page = await scan(scanQuery(o, after, o.pageRows ?? PAGE_ROWS));
       const fraction = overall(i, signals.length, page);
       if (fraction !== undefined) progress.update(counts, fraction);
-      if (page.rows.length > 0) {
-        const line = Buffer.from(renderLine(signal, page.rows));
+      // A page of large rows goes in parts within the target's limit: one request of it all may be
+      // more than the target's decode workers take, refused at every run.
+      const from = after;
+      for (const text of page.rows.length > 0 ? renderLines(signal, page.rows, o.maxLineBytes ?? Infinity) : []) {
+        const line = Buffer.from(text);
         counts.bytes += line.length;
         await sink.send(signal, 'json', line, (r) => {
           if (r.kind === 'refused') {
             refused = true;
-            problems.add(`copy: a page of ${signal} after cursor ${after ?? '(start)'} was not written: ${r.message}`);
+            problems.add(`copy: a page of ${signal} after cursor ${from ?? '(start)'} was not written: ${r.message}`);
           } else {
             if (signal === 'traces') counts.spans += r.accepted;
             else counts.logs += r.accepted;
@@ -377,8 +382,8 @@ export async function copyStore(reader: StoreReader, sink: TransferSink, o: Copy
           }
           progress.update(counts);
         });
-        pages++;
       }
+      if (page.rows.length > 0) pages++;
       after = page.next;
       if (page.done || pages % every === 0) {
         // The checkpoint moves only past rows that are stored: after a write failure or a page the

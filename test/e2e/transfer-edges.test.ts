@@ -48,6 +48,27 @@ describe('tracehouse export / import at the edges', () => {
     expect(count(b, 'spans')).toBe(8);
   });
 
+  it("copies a store of large rows in requests within the target's receiver.maxMessageBytes, as export writes its lines", () => {
+    const dir = tempDir();
+    const limit = ['--receiver.maxMessageBytes=1048576', '--workers.threads=1'];
+    // A 192 MiB heap (a small container's): a decode worker refuses an OTLP/JSON request over
+    // about 24 MiB, and a page of 1,000 spans of 30 KiB each is 30 MiB as one request.
+    const env = { NODE_OPTIONS: '--max-old-space-size=192' };
+    const src = join(dir, 'in.jsonl');
+    writeFileSync(src, Array.from({ length: 1000 }, (_, i) => bigSpanLine(i, 30 * 1024)).join('\n') + '\n');
+    const a = join(dir, 'a.db');
+    expect(runCli(['import', src, '--quiet', `--storage.sqlite.path=${a}`, ...limit], { env }).status).toBe(0);
+    expect(count(a, 'spans')).toBe(1000);
+
+    const b = join(dir, 'b.db');
+    const target = join(dir, 'b.yaml');
+    writeFileSync(target, `storage:\n  backend: sqlite\n  sqlite:\n    path: ${b}\nreceiver:\n  maxMessageBytes: 1048576\nworkers:\n  threads: 1\n`);
+    const copy = runCli(['copy', '--to-config', target, '--checkpoint', join(dir, 'cp.json'), '--quiet', `--storage.sqlite.path=${a}`, ...limit], { env });
+    expect(copy.stderr).toBe('');
+    expect(copy.status).toBe(0);
+    expect(count(b, 'spans')).toBe(1000);
+  }, 120_000);
+
   it('imports a file saved with a UTF-8 byte order mark (and CRLF line ends) whole', () => {
     const dir = tempDir();
     const file = join(dir, 'bom.jsonl');
