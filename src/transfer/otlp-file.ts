@@ -30,6 +30,14 @@ function startsWith(b: Uint8Array, magic: readonly number[]): boolean {
   return b.length >= magic.length && magic.every((m, i) => b[i] === m);
 }
 
+/**
+ * zstd data: a frame, or a skippable frame (RFC 8878, 3.1.2: magic 0x184D2A50 to 0x184D2A5F,
+ * little-endian), which `pzstd` writes before each of its frames.
+ */
+function isZstd(b: Uint8Array): boolean {
+  return startsWith(b, ZSTD_MAGIC) || (b.length >= 4 && (b[0]! & 0xf0) === 0x50 && b[1] === 0x2a && b[2] === 0x4d && b[3] === 0x18);
+}
+
 /** One message read from a file; `index` counts from 1 (the line number of a JSON-lines file). */
 export type FileMessage =
   | { index: number; format: OtlpFormat; signal: Signal; bytes: Buffer }
@@ -124,7 +132,7 @@ async function decompressed(raw: Readable): Promise<AsyncIterable<Buffer>> {
   const head = src.buffered;
   let inner: Writable & Readable;
   if (startsWith(head, GZIP_MAGIC)) inner = createGunzip();
-  else if (startsWith(head, ZSTD_MAGIC)) inner = createZstdFrames(Infinity);
+  else if (isZstd(head)) inner = createZstdFrames(Infinity);
   else return prefixed(src);
   // Feed by hand so the source's own errors (a missing file) and the decompressor's (truncated
   // data) both come out of the iteration.

@@ -140,6 +140,29 @@ describe('import of a zstd file of several frames', () => {
     writeFileSync(join(dir, 'frames.jsonl.zst'), Buffer.concat(lines.map((l) => zstdCompressSync(Buffer.from(l + '\n')))));
     expect(await importFiles(sink, opts([join(dir, 'frames.jsonl.zst')]))).toMatchObject({ spans: 2, logs: 2, problems: 1 });
   });
+
+  it('reads a file pzstd wrote: each frame after a skippable frame holding its size', async () => {
+    const sink = await sqliteSink();
+    const lines = readFileSync(FIXTURE, 'utf8').split('\n').filter(Boolean);
+    // RFC 8878, 3.1.2: magic 0x184D2A50 (little-endian), a 4-byte size, then that many bytes to skip.
+    const skippable = (payload: Buffer) => {
+      const head = Buffer.alloc(8);
+      head.writeUInt32LE(0x184d2a50, 0);
+      head.writeUInt32LE(payload.length, 4);
+      return Buffer.concat([head, payload]);
+    };
+    const parts = lines.flatMap((l) => {
+      const frame = zstdCompressSync(Buffer.from(l + '\n'));
+      const size = Buffer.alloc(4);
+      size.writeUInt32LE(frame.length);
+      return [skippable(size), frame];
+    });
+    const file = join(tempDir(), 'pzstd.jsonl.zst');
+    writeFileSync(file, Buffer.concat(parts));
+    const term = capture();
+    expect(await importFiles(sink, opts([file], { stream: term.stream }))).toMatchObject({ spans: 2, logs: 2, problems: 1 });
+    expect(term.text()).toContain(`${file}:2: skipped: metrics are not stored`);
+  });
 });
 
 describe('import into tenants', () => {
