@@ -311,8 +311,16 @@ export async function* readOtlpFile(path: string, maxBytes: number, onRead?: (by
         index++;
         if (!(await src.fill(4))) throw new FileCorruptError(`message ${index}: the file ends inside a 4-byte length prefix`);
         const size = src.buffered.readUInt32BE(0);
-        if (size > maxBytes) throw new FileCorruptError(`message ${index}: length prefix says ${size} bytes, more than the ${maxBytes} allowed (not a length-delimited OTLP file?)`);
         src.take(4);
+        if (size > maxBytes) {
+          // Skipped as an overlong line is, without holding it: the messages after it are read on.
+          for (let left = size; left > 0; ) {
+            if (src.length === 0 && !(await src.more())) throw new FileCorruptError(`message ${index}: the file ends ${left} bytes short of the message (not a length-delimited OTLP file?)`);
+            left -= src.take(Math.min(left, src.length)).length;
+          }
+          yield { index, problem: `message of ${size} bytes, more than the ${maxBytes} allowed (receiver.maxMessageBytes)` };
+          continue;
+        }
         if (!(await src.fill(size))) throw new FileCorruptError(`message ${index}: the file ends ${size - src.length} bytes short of the message`);
         yield message(index, Buffer.from(src.take(size)), maxBytes, false);
       }

@@ -297,6 +297,24 @@ describe('import of broken files', () => {
     expect((await target.backend.scanSpans(DEFAULT_TENANT, { service, limit: 1000 })).rows).toHaveLength(200);
   });
 
+  it('skips a length-delimited message over the limit and imports the messages after it', async () => {
+    const sink = await sqliteSink();
+    const service = 'framed-big-' + randomUUID();
+    const traceId = Buffer.from(randomUUID().replace(/-/g, ''), 'hex');
+    const resource = { attributes: [{ key: 'service.name', value: { stringValue: service } }] };
+    const span = (id: string, attributes: unknown[] = []) => ({ traceId, spanId: Buffer.from(id, 'hex'), name: 'op', kind: 2, startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000100000000', attributes });
+    const small = encodeTraces({ resourceSpans: [{ resource, scopeSpans: [{ spans: [span('0102030405060708')] }] }] });
+    const big = encodeTraces({ resourceSpans: [{ resource, scopeSpans: [{ spans: [span('1112131415161718', [{ key: 'payload', value: { stringValue: 'x'.repeat(300 << 10) } }])] }] }] });
+    const logs = encodeLogs({ resourceLogs: [{ resource, scopeLogs: [{ logRecords: [{ timeUnixNano: '1700000000000000000', severityNumber: 9, body: { stringValue: 'after' } }] }] }] });
+    const file = join(tempDir(), 'framed-big.bin');
+    writeFileSync(file, framed([small, big, logs]));
+    const term = capture();
+    const r = await importFiles(sink, opts([file], { stream: term.stream, maxMessageBytes: 256 << 10 }));
+    expect(r).toMatchObject({ spans: 1, logs: 1, problems: 1 });
+    expect(term.text()).toContain(`${file}:2: skipped: message of ${big.length} bytes, more than the ${256 << 10} allowed`);
+    expect(await sink.backend.searchLogs(DEFAULT_TENANT, { service, limit: 10 })).toHaveLength(1);
+  });
+
   it('reports a file that is not there, and a gzip file of garbage', async () => {
     const sink = await sqliteSink();
     const gz = join(tempDir(), 'bad-garbage.jsonl.gz');
