@@ -1,6 +1,6 @@
 // The read API (16686): traces by id, trace search and log search, as OTLP/JSON.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { HttpService, parseListen, sendJson as send } from '../common/http.ts';
 import { timeNs } from '../common/time.ts';
 import { OPEN, type Authenticator } from '../security/auth.ts';
@@ -144,10 +144,17 @@ function rebound(host: string | undefined, allowed: ReadonlySet<string>): string
   return name;
 }
 
-/** Whether a listen address reaches this machine only. */
+/**
+ * Whether a listen address reaches this machine only, in any spelling that binds loopback:
+ * LOCALHOST, localhost., [0:0:0:0:0:0:0:1], [::ffff:127.0.0.1] too.
+ */
 function isLoopback(listen: string): boolean {
-  const { host } = parseListen(listen);
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+  const host = parseListen(listen).host.toLowerCase().replace(/\.$/, '');
+  if (host === 'localhost' || isIPv4(host)) return host === 'localhost' || host.startsWith('127.');
+  if (!isIPv6(host) || host.includes('%')) return false;
+  const c = new URL(`http://[${host}]/`).hostname.slice(1, -1);
+  // ::ffff:127.x.y.z in canonical form: ::ffff:7fxx:yyzz.
+  return c === '::1' || /^::ffff:7f[0-9a-f]{2}:/.test(c);
 }
 
 /** The read API's settings. */

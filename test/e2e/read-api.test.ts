@@ -103,8 +103,8 @@ describe('read API and operations endpoints', () => {
 
   it("on its loopback listener, answers this machine's names and refuses a web page's rebound to 127.0.0.1 (DNS rebinding)", async () => {
     const withHost = (url: string, host: string, path: string) => new Promise<{ status: number | undefined; body: string }>((resolve, reject) => {
-      const { port } = new URL(url);
-      const req = request({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
+      const { hostname, port } = new URL(url);
+      const req = request({ host: hostname.replace(/^\[(.*)\]$/, '$1'), port, path, headers: { host } }, (res) => {
         let body = '';
         res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve({ status: res.statusCode, body }));
       });
@@ -129,6 +129,16 @@ describe('read API and operations endpoints', () => {
       expect((await withHost(proxied.queryUrl, 'other.example', '/api/services')).status).toBe(403);
     } finally {
       await proxied.stop();
+    }
+    // Loopback spelled otherwise is loopback all the same.
+    for (const listen of ['LOCALHOST:0', '[0:0:0:0:0:0:0:1]:0', '[::ffff:127.0.0.1]:0']) {
+      const other = await startCollector({ 'query.listen': listen });
+      try {
+        const url = listen.startsWith('[0:') ? `http://[::1]:${other.collector.query!.boundPort}` : `http://127.0.0.1:${other.collector.query!.boundPort}`;
+        expect((await withHost(url, 'rebind.attacker.example', '/api/services')).status, listen).toBe(403);
+      } finally {
+        await other.stop();
+      }
     }
     // On an address other hosts reach, names are the network's business (a Service, an Ingress).
     const open = await startCollector({ 'query.listen': '0.0.0.0:0' });
