@@ -141,19 +141,35 @@ function sourceId(c: Config): string {
   return `${b}:${createHash('sha256').update(where).digest('hex').slice(0, 16)}`;
 }
 
+/** A file's path however it is spelled (./a.db, a.db, a symlink); as given, made absolute, when it is not there. */
+function realPath(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return resolve(p);
+  }
+}
+
 /** Whether two configurations name one store: a SQLite file however its path is spelled (./a.db, a.db, a symlink). */
 function sameStore(a: Config, b: Config): boolean {
   if (a['storage.backend'] === 'sqlite' && b['storage.backend'] === 'sqlite') {
-    const real = (p: string): string => {
-      try {
-        return realpathSync(p);
-      } catch {
-        return resolve(p);
-      }
-    };
-    return real(a['storage.sqlite.path']) === real(b['storage.sqlite.path']);
+    return realPath(a['storage.sqlite.path']) === realPath(b['storage.sqlite.path']);
   }
   return sourceId(a) === sourceId(b);
+}
+
+/**
+ * export's --out naming one of the SQLite store's own files (a slip of the shell: the store's path
+ * where the backup's goes): the finished backup would be renamed over the database, the store lost.
+ */
+function refuseOutOverStore(config: Config, out: string): void {
+  if (out === '-' || config['storage.backend'] !== 'sqlite' || config['storage.sqlite.path'] === ':memory:') return;
+  const main = sqliteFilePath(config['storage.sqlite.path']);
+  // The database, its trace index beside it (store.ts traceIndexPath), and SQLite's files of each.
+  const own = [main, `${main}-traces`].flatMap((f) => [f, `${f}-wal`, `${f}-shm`]);
+  const target = realPath(out);
+  const hit = own.find((f) => realPath(f) === target);
+  if (hit !== undefined) throw new UsageError(`export: --out ${JSON.stringify(out)} is the store's own file ${JSON.stringify(hit)} (storage.sqlite.path = ${JSON.stringify(config['storage.sqlite.path'])}); the backup would replace it: give another file`);
 }
 
 /**
@@ -248,6 +264,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
     if (args.command === 'export') {
       const out = args.own['out'];
       if (out === undefined) throw new UsageError('export needs --out FILE (or --out - for stdout)');
+      refuseOutOverStore(config, out);
       const filters = parseFilters(args.own);
       const backend = await openSource(config, 'export', logger);
       try {

@@ -124,6 +124,23 @@ describe('tracehouse export / import / copy', () => {
     expect(readdirSync(dir).sort()).toEqual(['target.yaml']);
   });
 
+  it("refuses an export whose --out is one of the SQLite store's own files, which the backup would replace", () => {
+    const dir = tempDir();
+    const db = join(dir, 'a.db');
+    expect(run(['import', FIXTURE, `--storage.sqlite.path=${db}`, '--workers.threads=1', '--quiet']).status).toBe(1);
+    for (const out of [db, join(dir, '.', 'a.db-traces'), `${db}-wal`]) {
+      const r = runCli(['export', '--out', out, `--storage.sqlite.path=${db}`, '--quiet'], { cwd: dir });
+      expect(r.stderr, out).toContain(`export: --out ${JSON.stringify(out)} is the store's own file`);
+      expect(r.status, out).toBe(2);
+      expect(count(db, 'spans'), out).toBe(2);
+    }
+    // Spelled relatively from the working directory, the same file.
+    const rel = runCli(['export', '--out', 'a.db', `--storage.sqlite.path=${db}`, '--quiet'], { cwd: dir });
+    expect(rel.status).toBe(2);
+    expect(count(db, 'spans')).toBe(2);
+    expect(runCli(['export', '--out', join(dir, 'backup.jsonl'), `--storage.sqlite.path=${db}`, '--quiet'], { cwd: dir }).status).toBe(0);
+  });
+
   it('refuses to export or copy from a PostgreSQL schema or ClickHouse database that is not there, and creates none', async () => {
     const dir = tempDir();
     const url = await createTestDatabase('transfer_cli');
