@@ -260,6 +260,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     );
   }
   refuseSharedPorts(cfg, raw);
+  refuseOriginsWithoutScheme(cfg, raw);
   for (const v of Object.values(cfg)) if (Array.isArray(v)) Object.freeze(v);
   return Object.freeze(cfg) as Config;
 }
@@ -322,6 +323,19 @@ function refuseSharedPorts(cfg: Record<string, unknown>, raw: Map<string, { valu
       throw new ConfigError(`invalid configuration: ${shown(a.key)} and ${shown(b.key)} are the same port: give each listener its own`);
     }
   }
+}
+
+/**
+ * A CORS origin is scheme://host[:port], as browsers send it: an entry without the scheme
+ * (`*.example.com`, `example.com`, which the Collector's CORS library matches for a wildcard)
+ * would match no browser here, and browser exporters would be refused without a word.
+ */
+function refuseOriginsWithoutScheme(cfg: Record<string, unknown>, raw: Map<string, { value: unknown; from: string }>): void {
+  const key = 'receiver.http.corsAllowedOrigins';
+  // '*' allows any origin; 'null' is the origin a file:// page or a sandboxed frame sends.
+  const bad = (cfg[key] as string[]).find((o) => o !== '*' && o !== 'null' && !/^[a-z][a-z0-9+.-]*:\/\//i.test(o));
+  if (bad === undefined) return;
+  throw new ConfigError(`invalid configuration: ${key} entry ${JSON.stringify(bad)} (from ${raw.get(key)?.from ?? 'default'}) has no scheme, so no browser's Origin matches it: write it as a browser sends it, e.g. ${JSON.stringify(`https://${bad.replace(/^\/+/, '')}`)} (* stands for any characters but /), or * for any origin`);
 }
 
 /** The --help text: every option with its default and environment variable. */

@@ -38,6 +38,17 @@ describe('configuration', () => {
     ]) expect(() => loadConfig({ flags }), JSON.stringify(flags)).not.toThrow();
   });
 
+  it('refuses a CORS origin without a scheme, which no browser Origin would match', () => {
+    for (const origin of ['*.example.com', 'example.com', 'localhost:3000']) {
+      expect(() => loadConfig({ flags: { 'receiver.http.corsAllowedOrigins': `https://ok.example,${origin}` } }), origin).toThrow(
+        `receiver.http.corsAllowedOrigins entry ${JSON.stringify(origin)} (from flag --receiver.http.corsAllowedOrigins) has no scheme`,
+      );
+    }
+    for (const origins of ['*', 'https://*.example.com,http://localhost:3000', 'null', 'chrome-extension://abcdef']) {
+      expect(loadConfig({ flags: { 'receiver.http.corsAllowedOrigins': origins } })['receiver.http.corsAllowedOrigins'].length, origins).toBeGreaterThan(0);
+    }
+  });
+
   it('refuses localhost beside a loopback address on one port: the name binds that address', () => {
     // Node and grpc-js bind localhost as 127.0.0.1 (and ::1): the second listener failed with
     // EADDRINUSE after the store had opened, exit 1, naming neither option.
