@@ -4,6 +4,7 @@
 // that no read ever sees, and with delivery.ack = durable the write-ahead log would let go of
 // them: the store refuses it at start.
 import { existsSync, rmSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -44,13 +45,13 @@ describe('sqlite storage.sqlite.path', () => {
   }
 });
 
-// A URI filename naming a file (file:/dir/th.db, file:/dir/th.db?cache=shared) is a file like
+// A URI filename naming a file (file:/dir/th.db, file:/dir/th.db?cache=private) is a file like
 // any, which the store opens; but its directory was made, and the write-ahead log's default
 // directory put, under the URI's dirname (a directory named "file:…" under the working
 // directory; start-up failed, exit 1), and the trace index's file was the URI with -traces after
 // its query ("no such cache mode: shared-traces", exit 1). The chart passes such a path on.
 describe('sqlite storage.sqlite.path as a URI filename', () => {
-  for (const query of ['', '?cache=shared']) {
+  for (const query of ['', '?cache=private']) {
     it(`starts with the default log, stores and reads back: file:DIR/data/th.db${query}, data not there yet`, async () => {
       const dir = join(tempDir('sqlite-uri-'), 'data');
       const stray = join(process.cwd(), 'file:');
@@ -77,9 +78,9 @@ describe('sqlite storage.sqlite.path as a URI filename', () => {
 });
 
 describe('sqlite storage metrics of a URI filename', () => {
-  it('measures the files the URI names, not 0 bytes (file:DIR/th.db?cache=shared)', async () => {
+  it('measures the files the URI names, not 0 bytes (file:DIR/th.db?cache=private)', async () => {
     const dir = tempDir('sqlite-uri-stats-');
-    const config = loadConfig({ flags: { 'storage.sqlite.path': `file:${dir}/th.db?cache=shared` } });
+    const config = loadConfig({ flags: { 'storage.sqlite.path': `file:${dir}/th.db?cache=private` } });
     const b = createSqliteBackend(sqliteOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
     await b.start();
     onTestFinished(async () => void (await b.shutdown()));
@@ -87,5 +88,37 @@ describe('sqlite storage metrics of a URI filename', () => {
     const files = Object.fromEntries((await b.stats!()).files!.map((f) => [f.file, f.bytes]));
     expect(files['main']).toBeGreaterThan(0);
     expect(files['traces']).toBeGreaterThan(0);
+  });
+});
+
+// cache=shared puts every connection of the process on one page cache with table-level locks:
+// a read meeting the write thread's open transaction fails at once ("database table is locked",
+// SQLITE_LOCKED, which no busy_timeout waits out), where WAL mode lets it read the last commit.
+describe('sqlite storage.sqlite.path with cache=shared', () => {
+  it('is refused at start, naming the option, instead of failing reads that meet a write', async () => {
+    const dir = tempDir('sqlite-uri-shared-');
+    const path = `file:${dir}/th.db?cache=shared`;
+    const config = loadConfig({ flags: { 'storage.sqlite.path': path } });
+    const b = createSqliteBackend(sqliteOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    let started = true;
+    try {
+      await b.start();
+    } catch (err) {
+      started = false;
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toMatch(/storage\.sqlite\.path/);
+    }
+    if (started) {
+      const trace = makeTrace(2);
+      await writeSpans(b, trace);
+      // A write transaction open on the file, as the write thread's is while it commits a batch.
+      const w = new DatabaseSync(path);
+      w.exec('BEGIN IMMEDIATE; DELETE FROM span_runs');
+      const read = await b.getTrace('default', trace[0]!.traceId).then((s) => s.length, (err: Error) => err.message);
+      w.exec('ROLLBACK');
+      w.close();
+      await b.shutdown();
+      expect(read).toBe(2);
+    }
   });
 });

@@ -83,6 +83,11 @@ class SqliteBackend implements StorageBackend, StoreStats {
     if (this.path === '' || this.path === ':memory:' || /^file:(:memory:|[^?#]*\?(?:[^#]*&)?mode=memory(?:[&#]|$))/i.test(this.path)) {
       throw new ConfigError(`invalid configuration: storage.sqlite.path = ${JSON.stringify(this.path)} names no file: the store's write and read threads would each open a database of their own; give a file path, or use storage.backend = memory`);
     }
+    // cache=shared puts the write and read threads on one cache with table locks: a read meeting a
+    // write's open transaction failed at once (SQLITE_LOCKED, which busy_timeout does not wait out).
+    if (/^file:[^?#]*\?(?:[^#]*&)?cache=shared(?:[&#]|$)/i.test(this.path)) {
+      throw new ConfigError(`invalid configuration: storage.sqlite.path = ${JSON.stringify(this.path)}: cache=shared makes a read that meets a write fail ("database table is locked"); leave it out (each connection reads the last commit in WAL mode)`);
+    }
     // The schema exists before the other connections open; this one then serves health checks only.
     this.db = openDatabase(this.path, { attributeIndex: this.attributeIndex });
     this.readPool = new ReadPool({ path: this.path, threads: this.readThreads, timeoutMs: this.timeoutMs, logger: this.deps.logger, onUnreadable: (items) => this.unreadable(items) });
