@@ -150,10 +150,11 @@ function realPath(p: string): string {
   }
 }
 
-/** Whether two configurations name one store: a SQLite file however its path is spelled (./a.db, a.db, a symlink). */
+/** Whether two configurations name one store: a SQLite file however its path is spelled (./a.db, a.db, a symlink, file:a.db). */
 function sameStore(a: Config, b: Config): boolean {
   if (a['storage.backend'] === 'sqlite' && b['storage.backend'] === 'sqlite') {
-    return realPath(a['storage.sqlite.path']) === realPath(b['storage.sqlite.path']);
+    // A URI filename (file:/dir/th.db?cache=private) is the file its path names.
+    return realPath(sqliteFilePath(a['storage.sqlite.path'])) === realPath(sqliteFilePath(b['storage.sqlite.path']));
   }
   return sourceId(a) === sourceId(b);
 }

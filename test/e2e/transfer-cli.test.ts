@@ -289,6 +289,22 @@ describe('tracehouse export / import / copy', () => {
     }
   }, 60_000);
 
+  it('refuses to copy a store into itself named once by its path and once as a URI filename', () => {
+    const dir = tempDir();
+    const db = join(dir, 'a.db');
+    expect(run(['import', FIXTURE, `--storage.sqlite.path=${db}`, '--quiet']).stderr).toContain('import: 2 spans, 2 log records');
+    const self = join(dir, 'self.yaml');
+    writeFileSync(self, `storage:\n  sqlite:\n    path: ${db}\n`);
+    // The store opens file:DIR/a.db as DIR/a.db: the copy read its own writes, each log record
+    // stored again (a store of many pages: never ending, as a plain path's self-copy would).
+    for (const uri of [`file:${db}`, `file:${db}?cache=private`]) {
+      const r = runCli(['copy', '--to-config', self, `--storage.sqlite.path=${uri}`, '--checkpoint', join(dir, 'cp.json'), '--quiet'], { cwd: dir });
+      expect(r.stderr, uri).toContain('names the store being copied from');
+      expect(r.status).toBe(2);
+    }
+    expect(count(db, 'logs')).toBe(2);
+  });
+
   it('answers bad flags naming the flag and the value', () => {
     const db = join(tempDir(), 'x.db');
     const self = join(tempDir(), 'self.yaml');
