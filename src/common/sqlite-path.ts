@@ -21,3 +21,15 @@ export function sqlitePathWithSuffix(path: string, suffix: string): string {
   const m = URI.exec(path);
   return m ? `${m[1]}${m[2]}${suffix}${m[3]}` : `${path}${suffix}`;
 }
+
+/**
+ * A storage.sqlite.path as a read-only connection opens it: a URI's mode=rw or mode=rwc (which
+ * SQLite refuses with a read-only open, "access mode not allowed") read as mode=ro.
+ */
+export function sqliteReadOnlyPath(path: string): string {
+  const m = URI.exec(path);
+  if (!m) return path;
+  const hash = m[3]!.indexOf('#');
+  const [query, fragment] = hash < 0 ? [m[3]!, ''] : [m[3]!.slice(0, hash), m[3]!.slice(hash)];
+  return `${m[1]}${m[2]}${query.replace(/([?&])mode=rwc?(?=&|$)/g, '$1mode=ro')}${fragment}`;
+}

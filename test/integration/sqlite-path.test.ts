@@ -122,3 +122,27 @@ describe('sqlite storage.sqlite.path with cache=shared', () => {
     }
   });
 });
+
+// The read threads open the file read-only, which SQLite refuses for a URI asking for more
+// ("access mode not allowed: rwc"): with mode=rwc (SQLite's default spelled out) or mode=rw
+// the store started and took every write, and every read failed.
+describe('sqlite storage.sqlite.path with mode=rw or mode=rwc', () => {
+  for (const mode of ['rwc', 'rw']) {
+    it(`reads back what it stored: file:DIR/th.db?mode=${mode}`, async () => {
+      const dir = tempDir('sqlite-uri-mode-');
+      // mode=rw opens an existing file only: made by a first start with the plain path.
+      if (mode === 'rw') {
+        const first = createSqliteBackend(sqliteOptions(loadConfig({ flags: { 'storage.sqlite.path': `${dir}/th.db` } })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+        await first.start();
+        await first.shutdown();
+      }
+      const config = loadConfig({ flags: { 'storage.sqlite.path': `file:${dir}/th.db?mode=${mode}` } });
+      const b = createSqliteBackend(sqliteOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+      await b.start();
+      onTestFinished(async () => void (await b.shutdown()));
+      const trace = makeTrace(2);
+      await writeSpans(b, trace);
+      expect(await b.getTrace('default', trace[0]!.traceId).then((s) => s.length, (err: Error) => err.message)).toBe(2);
+    });
+  }
+});

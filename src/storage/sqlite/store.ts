@@ -15,7 +15,7 @@ import {
 import { chunkLineRefs, docText, type LogHeader, spanFromJson, type SpanHeader } from '../rowjson.ts';
 import { IdSet, traceHome } from '../id-set.ts';
 import { RunTerms } from './terms.ts';
-import { sqliteFilePath, sqlitePathWithSuffix } from '../../common/sqlite-path.ts';
+import { sqliteFilePath, sqlitePathWithSuffix, sqliteReadOnlyPath } from '../../common/sqlite-path.ts';
 
 const INT64_MAX = (1n << 63n) - 1n;
 const NS_PER_DAY = 86_400_000_000_000n;
@@ -321,6 +321,8 @@ function attachTraceIndex(db: DatabaseSync, path: string): void {
 
 /** A read-only connection to a store's file (made by openDatabase before), with its trace index: a read thread's. */
 export function openReadOnly(path: string): DatabaseSync {
+  // A URI's mode=rw(c) is refused with a read-only open (and ATTACH): read as mode=ro.
+  path = sqliteReadOnlyPath(path);
   const db = new DatabaseSync(path, { readOnly: true });
   db.exec('PRAGMA busy_timeout = 5000');
   attachTraceIndex(db, path);
