@@ -1,4 +1,4 @@
-// storage.sqlite.path may be one of SQLite's URI filenames (file:/dir/th.db?cache=shared), which
+// storage.sqlite.path may be one of SQLite's URI filenames (file:/dir/th.db?mode=rwc), which
 // node:sqlite opens: the file it names is its path part (after an empty or localhost authority,
 // before the query), percent-decoded. Files kept beside the store follow that file, not the URI text.
 

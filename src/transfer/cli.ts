@@ -189,7 +189,7 @@ function sourceExists(config: Config, command: string): void {
     return;
   }
   const path = config['storage.sqlite.path'];
-  // A URI filename (file:/dir/th.db?cache=shared) is the file its path names.
+  // A URI filename (file:/dir/th.db?mode=rwc) is the file its path names.
   if (config['storage.backend'] !== 'sqlite' || existsSync(sqliteFilePath(path))) return;
   throw new UsageError(`${command}: storage.sqlite.path = ${JSON.stringify(path)}: no such file (from ${process.cwd()}); ${command} reads an existing store`);
 }

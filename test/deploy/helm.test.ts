@@ -274,7 +274,11 @@ describe('helm chart', () => {
       expect(r.stderr, path).toContain('names no file');
       expect(r.stderr, path).not.toContain('outside /app/data');
     }
-    expect(template(['--set-string', 'config.storage.sqlite.path=file:data/t.db?cache=shared']).status).toBe(0);
+    expect(template(['--set-string', 'config.storage.sqlite.path=file:data/t.db?mode=rwc']).status).toBe(0);
+    // Refused at start too (reads that meet a write fail): said here, not by a pod failing.
+    const shared = template(['--set-string', 'config.storage.sqlite.path=file:data/t.db?cache=shared']);
+    expect(shared.status).not.toBe(0);
+    expect(shared.stderr).toContain('cache=shared makes');
   });
 
   it('takes an embedded store on a volume of extraVolumeMounts, as values of earlier releases had it', () => {

@@ -288,6 +288,9 @@ migration Job leaves them out: a pre-upgrade hook runs while the old ingest pod 
 {{- if or (has $sqlite (list "" ":memory:")) (regexMatch "^(?i)file:(:memory:|[^?#]*\\?([^#]*&)?mode=memory([&#]|$))" $sqlite) }}
 {{- fail (printf "config.storage.sqlite.path: %q names no file: the collector's write and read threads would each open a database of their own, and it refuses to start; give a path under ./data/, or use storage.backend: memory" $sqlite) }}
 {{- end }}
+{{- if regexMatch "^(?i)file:[^?#]*\\?([^#]*&)?cache=shared([&#]|$)" $sqlite }}
+{{- fail (printf "config.storage.sqlite.path: %q: cache=shared makes the collector's reads fail when they meet a write, and it refuses to start; leave it out" $sqlite) }}
+{{- end }}
 {{- /* file: URIs are SQLite's own spelling of a path; not checked here. */}}
 {{- if not (hasPrefix "file:" $sqlite) }}{{ $paths = append $paths (list "storage.sqlite.path" $sqlite) }}{{ end }}
 {{- else }}

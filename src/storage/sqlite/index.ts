@@ -231,7 +231,7 @@ class SqliteBackend implements StorageBackend, StoreStats {
     const t = await this.reads().run<ReturnType<typeof tableStats>>('tableStats');
     const files: { file: string; bytes: number }[] = [];
     if (this.path !== ':memory:') {
-      // The files on disk: a URI filename's (file:/dir/th.db?cache=shared) are its path's.
+      // The files on disk: a URI filename's (file:/dir/th.db?mode=rwc) are its path's.
       const main = sqliteFilePath(this.path);
       const traces = sqliteFilePath(traceIndexPath(this.path));
       for (const [file, path] of [['main', main], ['wal', `${main}-wal`], ['traces', traces], ['traces_wal', `${traces}-wal`]] as const) {
