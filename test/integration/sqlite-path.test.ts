@@ -18,22 +18,29 @@ import { encodeTraces } from '../helpers/otlp-proto.ts';
 import { makeTrace, writeSpans } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
+/**
+ * A SQLite store started on `path`, or undefined when start-up refused it as a configuration error
+ * naming the option (exit 2 with its message, as the options' own checks do).
+ */
+async function startedUnlessRefused(path: string): Promise<ReturnType<typeof createSqliteBackend> | undefined> {
+  const config = loadConfig({ flags: { 'storage.sqlite.path': path } });
+  const b = createSqliteBackend(sqliteOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+  try {
+    await b.start();
+    return b;
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(/storage\.sqlite\.path/);
+    return undefined;
+  }
+}
+
 describe('sqlite storage.sqlite.path', () => {
   // SQLite's URI filenames (node:sqlite opens them) name in-memory databases too: a private one per connection.
   for (const path of [':memory:', '', 'file::memory:', 'file:th.db?mode=memory']) {
     it(`refuses ${JSON.stringify(path)} at start, naming the option, instead of storing what no read finds`, async () => {
-      const config = loadConfig({ flags: { 'storage.sqlite.path': path } });
-      const b = createSqliteBackend(sqliteOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
-      let started = true;
-      try {
-        await b.start();
-      } catch (err) {
-        started = false;
-        // A configuration error: exit 2 with its message, as the options' own checks do.
-        expect(err).toBeInstanceOf(ConfigError);
-        expect((err as Error).message).toMatch(/storage\.sqlite\.path/);
-      }
-      if (started) {
+      const b = await startedUnlessRefused(path);
+      if (b) {
         // What it would do: acknowledge the write, then find nothing (or fail every read).
         const trace = makeTrace(2);
         await writeSpans(b, trace);
@@ -98,17 +105,8 @@ describe('sqlite storage.sqlite.path with cache=shared', () => {
   it('is refused at start, naming the option, instead of failing reads that meet a write', async () => {
     const dir = tempDir('sqlite-uri-shared-');
     const path = `file:${dir}/th.db?cache=shared`;
-    const config = loadConfig({ flags: { 'storage.sqlite.path': path } });
-    const b = createSqliteBackend(sqliteOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
-    let started = true;
-    try {
-      await b.start();
-    } catch (err) {
-      started = false;
-      expect(err).toBeInstanceOf(ConfigError);
-      expect((err as Error).message).toMatch(/storage\.sqlite\.path/);
-    }
-    if (started) {
+    const b = await startedUnlessRefused(path);
+    if (b) {
       const trace = makeTrace(2);
       await writeSpans(b, trace);
       // A write transaction open on the file, as the write thread's is while it commits a batch.
