@@ -13,6 +13,7 @@ import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { loadRequestEncoder } from '../../src/pipeline/transcode/registry.ts';
+import type { SignalStats } from '../../src/storage/backend.ts';
 import { createMemoryBackend } from '../../src/storage/memory/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { LogsRequest, TraceRequest, loadProtoRoot } from '../helpers/otlp-build.ts';
@@ -44,6 +45,35 @@ function request(signal: 'traces' | 'logs', i: number, per: number): Uint8Array 
   return LogsRequest.encode(LogsRequest.fromObject({ resourceLogs: [{ resource, scopeLogs: [{ scope: { name: 's' }, logRecords }] }] })).finish();
 }
 
+type MemoryStore = ReturnType<typeof createMemoryBackend>;
+type Encoder = Awaited<ReturnType<typeof loadRequestEncoder>>;
+
+/**
+ * Starts a memory store of maxBytes, fills it, and checks that what it holds (what the process
+ * holds with it, less what it holds once the store is dropped) is within maxBytes + 25 %.
+ * Resolves to the signal's stats row, taken before the store was dropped.
+ */
+async function heldWithinBound(signal: 'traces' | 'logs', maxBytes: number, fill: (store: MemoryStore, encoder: Encoder) => Promise<void>): Promise<SignalStats> {
+  let store: MemoryStore | undefined = createMemoryBackend({ maxSpans: 1e9, maxLogs: 1e9, maxBytes, maxAgeMs: 0 }, { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+  await store.start();
+  // Chunks as the decode workers make them (their own buffers, which the store frees with their last row).
+  const encoder = await loadRequestEncoder(store.encoder, { maxNestingDepth: 100 });
+  try {
+    await fill(store, encoder);
+    const st = (await store.stats!()).signals.find((s) => s.signal === signal)!;
+    const withStore = heldBytes();
+    await store.shutdown();
+    store = undefined;
+    const held = withStore - heldBytes();
+    const said = `${st.rows} kept, ${(st.bytes! / 2 ** 20).toFixed(1)} MiB counted, ${(held / 2 ** 20).toFixed(1)} MiB held`;
+    console.log(signal, said);
+    expect(held, said).toBeLessThanOrEqual(1.25 * maxBytes);
+    return st;
+  } finally {
+    await store?.shutdown();
+  }
+}
+
 describe('memory store: what it holds when every request carries one item', () => {
   it.each([
     ['traces', 20],
@@ -52,55 +82,30 @@ describe('memory store: what it holds when every request carries one item', () =
     ['logs', 1],
   ] as const)('holds about maxBytes (+25 percent) when every %s request carries %i items', async (signal, per) => {
     const maxBytes = 8 << 20;
-    let store: ReturnType<typeof createMemoryBackend> | undefined = createMemoryBackend({ maxSpans: 1e9, maxLogs: 1e9, maxBytes, maxAgeMs: 0 }, { logger: pino({ level: 'silent' }), metrics: createMetrics() });
-    await store.start();
-    // Chunks as the decode workers make them (their own buffers, which the store frees with their last row).
-    const encoder = await loadRequestEncoder(store.encoder, { maxNestingDepth: 100 });
-    try {
+    const st = await heldWithinBound(signal, maxBytes, async (store, encoder) => {
       for (let i = 0; i < 80_000 / per; i++) {
         const out = encoder.encode(signal, 'protobuf', request(signal, i, per));
         const r = await store.write({ signal, partition: 0, tenant: 'default', rows: out.accepted, bytes: 0, chunks: out.chunks.map((c) => c.data), batchId: `b${i}` });
         expect(r.kind).toBe('success');
       }
-      const st = (await store.stats!()).signals.find((s) => s.signal === signal)!;
-      expect(st.bytes).toBeLessThanOrEqual(maxBytes);
-      expect(st.rows).toBeLessThan(80_000); // full: it evicted
-      // What the store holds: what the process holds with it, less what it holds once the store is dropped.
-      const withStore = heldBytes();
-      await store.shutdown();
-      store = undefined;
-      const held = withStore - heldBytes();
-      console.log(signal, per, `${st.rows} kept, ${(st.bytes! / 2 ** 20).toFixed(1)} MiB counted, ${(held / 2 ** 20).toFixed(1)} MiB held`);
-      expect(held, `${st.rows} kept, ${(st.bytes! / 2 ** 20).toFixed(1)} MiB counted, ${(held / 2 ** 20).toFixed(1)} MiB held`).toBeLessThanOrEqual(1.25 * maxBytes);
-    } finally {
-      await store?.shutdown();
-    }
+    });
+    expect(st.bytes).toBeLessThanOrEqual(maxBytes);
+    expect(st.rows).toBeLessThan(80_000); // full: it evicted
   }, 120_000);
 });
 
 describe('memory store: what it holds for many tenants', () => {
   it('holds about maxBytes (+25 percent) when each of 9,000 tenants sends one span', async () => {
     const maxBytes = 8 << 20;
-    let store: ReturnType<typeof createMemoryBackend> | undefined = createMemoryBackend({ maxSpans: 1e9, maxLogs: 1e9, maxBytes, maxAgeMs: 0 }, { logger: pino({ level: 'silent' }), metrics: createMetrics() });
-    await store.start();
-    const encoder = await loadRequestEncoder(store.encoder, { maxNestingDepth: 100 });
-    try {
+    const st = await heldWithinBound('traces', maxBytes, async (store, encoder) => {
       for (let i = 0; i < 9_000; i++) {
         const out = encoder.encode('traces', 'protobuf', request('traces', i, 1));
         const r = await store.write({ signal: 'traces', partition: 0, tenant: `tenant-${i}`, rows: out.accepted, bytes: 0, chunks: out.chunks.map((c) => c.data), batchId: `b${i}` });
         expect(r.kind).toBe('success');
       }
-      const st = (await store.stats!()).signals.find((s) => s.signal === 'traces')!;
-      expect(st.bytes).toBeLessThanOrEqual(maxBytes);
-      expect(st.rows).toBeLessThan(9_000); // full: it evicted
-      const withStore = heldBytes();
-      await store.shutdown();
-      store = undefined;
-      const held = withStore - heldBytes();
-      expect(held, `${st.rows} kept, ${(st.bytes! / 2 ** 20).toFixed(1)} MiB counted, ${(held / 2 ** 20).toFixed(1)} MiB held`).toBeLessThanOrEqual(1.25 * maxBytes);
-    } finally {
-      await store?.shutdown();
-    }
+    });
+    expect(st.bytes).toBeLessThanOrEqual(maxBytes);
+    expect(st.rows).toBeLessThan(9_000); // full: it evicted
   }, 120_000);
 });
 
@@ -129,10 +134,7 @@ function spansRequest(from: number, n: number): Uint8Array {
 describe('memory store: what it holds after one large request', () => {
   it('gives back what it gathered a large chunk in once the chunk is stored', async () => {
     const maxBytes = 8 << 20;
-    let store: ReturnType<typeof createMemoryBackend> | undefined = createMemoryBackend({ maxSpans: 1e9, maxLogs: 1e9, maxBytes, maxAgeMs: 0 }, { logger: pino({ level: 'silent' }), metrics: createMetrics() });
-    await store.start();
-    const encoder = await loadRequestEncoder(store.encoder, { maxNestingDepth: 100 });
-    try {
+    const st = await heldWithinBound('traces', maxBytes, async (store, encoder) => {
       // One request of 300,000 spans (~22 MiB of protobuf: under receiver.maxMessageBytes, 64 MiB), then small ones that evict all of it.
       const big = encoder.encode('traces', 'protobuf', spansRequest(0, 300_000));
       expect(big.chunks).toHaveLength(1);
@@ -141,15 +143,7 @@ describe('memory store: what it holds after one large request', () => {
         const out = encoder.encode('traces', 'protobuf', spansRequest(1_000_000 + i * 100, 100));
         await store.write({ signal: 'traces', partition: 0, tenant: 'default', rows: out.accepted, bytes: 0, chunks: out.chunks.map((c) => c.data), batchId: `b${i}` });
       }
-      const st = (await store.stats!()).signals.find((s) => s.signal === 'traces')!;
-      expect(st.rows).toBeLessThanOrEqual(40_000); // none of the large request is left
-      const withStore = heldBytes();
-      await store.shutdown();
-      store = undefined;
-      const held = withStore - heldBytes();
-      expect(held, `${st.rows} kept, ${(st.bytes! / 2 ** 20).toFixed(1)} MiB counted, ${(held / 2 ** 20).toFixed(1)} MiB held`).toBeLessThanOrEqual(1.25 * maxBytes);
-    } finally {
-      await store?.shutdown();
-    }
+    });
+    expect(st.rows).toBeLessThanOrEqual(40_000); // none of the large request is left
   }, 120_000);
 });
