@@ -227,8 +227,10 @@ export function inflateMessage(message: Uint8Array, encoding: Exclude<BodyEncodi
 
 /** Pieces shorter than this are copied into a shared tail buffer rather than kept one by one. */
 const SMALL_PIECE_BYTES = 4096;
-/** Size of the tail buffer small pieces are gathered in. */
+/** Largest tail buffer small pieces are gathered in. */
 const TAIL_BYTES = 64 * 1024;
+/** Smallest tail buffer: a tail is sized to the body so far (doubling), so a short body holds about its size. */
+const MIN_TAIL_BYTES = 64;
 
 /**
  * Body bytes gathered into one buffer of its own (not a slice of Node's buffer pool), every byte
@@ -295,7 +297,7 @@ export class BodyBuffer {
 
   /**
    * Holds a piece: as it is when it is large, or the first; else copied into the tail (a new
-   * tail when it is full), the piece freed if it is ours. A large piece closes the tail: its bytes
+   * tail, sized to the body so far up to 64 KiB, when it is full), the piece freed if it is ours. A large piece closes the tail: its bytes
    * move to a buffer of their own size, and the tail is used again for the pieces after it.
    */
   private keep(chunk: Uint8Array): void {
@@ -312,7 +314,10 @@ export class BodyBuffer {
     }
     if (this.tail === undefined || this.tailBytes + n > this.tail.byteLength) {
       if (this.tailBytes > 0) this.list.push(this.tail!.subarray(0, this.tailBytes));
-      this.tail = Buffer.allocUnsafeSlow(TAIL_BYTES);
+      // As large as the body so far with this piece (a power of two), so a body that stops after
+      // a few bytes holds about those, and a long one gets 64 KiB tails.
+      const want = Math.max(MIN_TAIL_BYTES, this.bytes + n);
+      this.tail = Buffer.allocUnsafeSlow(Math.min(TAIL_BYTES, 2 ** Math.ceil(Math.log2(want))));
       this.tailBytes = 0;
     }
     this.tail.set(chunk, this.tailBytes);

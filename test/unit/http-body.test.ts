@@ -103,6 +103,23 @@ describe('BodyBuffer', () => {
     }
   });
 
+  it('holds about what a body of a few small pieces sent, not a whole tail buffer each', () => {
+    // A client that sends a couple of one-byte chunks and stalls (up to receiver.http's body
+    // timeout) is charged 2 bytes of queue room: what the body holds must stay near that, or
+    // many such connections hold memory no budget sees.
+    const before = process.memoryUsage().arrayBuffers;
+    const bodies: BodyBuffer[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const b = new BodyBuffer(room, undefined, true);
+      expect(b.push(Buffer.alloc(1, 1))).toBe(true);
+      expect(b.push(Buffer.alloc(1, 2))).toBe(true);
+      bodies.push(b);
+    }
+    const held = process.memoryUsage().arrayBuffers - before;
+    expect(held).toBeLessThan(1024 * 1024);
+    for (const b of bodies) expect(Buffer.from(b.take()).equals(Buffer.from([1, 2]))).toBe(true);
+  });
+
   it('never frees a view into a larger buffer, nor the body it returns', () => {
     const shared = Buffer.allocUnsafeSlow(64);
     shared.fill(7);
