@@ -5,5 +5,26 @@ export type { Logger };
 
 /** The process logger (JSON lines on stdout; on stderr with fd 2, for commands whose stdout is data). */
 export function createLogger(level: string, fd: 1 | 2 = 1): Logger {
-  return fd === 1 ? pino({ level, base: { service: 'tracehouse' } }) : pino({ level, base: { service: 'tracehouse' } }, pino.destination(2));
+  const logger = fd === 1 ? pino({ level, base: { service: 'tracehouse' } }) : pino({ level, base: { service: 'tracehouse' } }, pino.destination(2));
+  letGoWhenUnwritable(logger);
+  return logger;
+}
+
+/**
+ * A log destination that fails (EIO from the terminal a collector was started in, once it hung
+ * up) stops being written to, as pino does for EPIPE. Otherwise its error is thrown from the
+ * next log call (the SIGHUP handler's), and at exit pino's flush retries the write for ever: the
+ * collector neither drains nor exits.
+ */
+function letGoWhenUnwritable(logger: Logger): void {
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { on?: (e: string, f: () => void) => void } & Record<string, unknown>;
+  if (typeof stream?.on !== 'function') return;
+  const noop = (): void => {};
+  stream.on('error', () => {
+    stream['write'] = () => true;
+    stream['flushSync'] = noop;
+    stream['flush'] = noop;
+    stream['end'] = noop;
+    stream['destroy'] = noop;
+  });
 }

@@ -161,4 +161,52 @@ describe('tracehouse command line', () => {
     expect(READS.getTrace(openReadOnly(db), [DEFAULT_TENANT, traceId.toString('hex')])).toHaveLength(500);
     expect(out).toContain('shutting down');
   });
+
+  // The terminal a collector was started from by hand goes away (an ssh session dropped): the
+  // kernel sends SIGHUP, and from then on every write to stdout, the dead terminal, fails with
+  // EIO. A pseudo-terminal (python3's pty module; Node has none) stands in for it.
+  const python = spawnSync('python3', ['-c', 'import pty'], { encoding: 'utf8' }).status === 0;
+  it.skipIf(!python)('drains every accepted span and exits 0 when the terminal it logs to hangs up', async () => {
+    const dir = tempDir();
+    const db = join(dir, 'th.db');
+    // Runs the collector on a pseudo-terminal, echoes what it writes until it has started, then on
+    // a line from the test closes the terminal and says how the collector ended (`hung`: not
+    // within 20 s; it is killed then).
+    const pty = [
+      'import os, pty, sys, time, signal, select',
+      'pid, fd = pty.fork()',
+      'if pid == 0: os.execv(sys.argv[1], sys.argv[1:])',
+      'out = b""',
+      'while b"tracehouse started" not in out:',
+      '  out += os.read(fd, 65536)',
+      'sys.stdout.write(out.decode()); sys.stdout.flush()',
+      'sys.stdin.readline()',
+      'os.close(fd)',
+      'end = time.time() + 20',
+      'while time.time() < end:',
+      '  p, status = os.waitpid(pid, os.WNOHANG)',
+      '  if p: print("exit", os.waitstatus_to_exitcode(status)); sys.exit(0)',
+      '  time.sleep(0.05)',
+      'os.kill(pid, signal.SIGKILL); print("hung")',
+    ].join('\n');
+    const child = spawn('python3', ['-c', pty, process.execPath, CLI, '--receiver.grpc.listen=127.0.0.1:0', '--receiver.http.enabled=false', '--query.enabled=false', '--ops.listen=127.0.0.1:0', `--storage.sqlite.path=${db}`, '--writer.flushIntervalMs=600000', '--writer.maxBatchRows=1000000'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    onTestFinished(() => void child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+    await eventually(async () => (out.includes('tracehouse started') ? true : undefined), 20_000, 'collector start');
+    const port = Number(/"port":(\d+),"msg":"OTLP\/gRPC receiver listening"/.exec(out)![1]);
+
+    const client = new RawOtlpClient(`127.0.0.1:${port}`);
+    const traceId = randomBytes(16);
+    const spans = Array.from({ length: 200 }, (_, i) => ({ traceId, spanId: randomBytes(8), name: `op-${i}`, startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000000001000' }));
+    expect((await client.traces(encodeTraces({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans }] }] }))).error).toBeNull();
+    client.close();
+    // The flush interval is ten minutes: everything accepted is still queued when the terminal goes.
+    child.stdin.end('hangup\n');
+    await closed;
+    expect(out.trim().split('\n').at(-1), out).toBe('exit 0');
+    expect(READS.getTrace(openReadOnly(db), [DEFAULT_TENANT, traceId.toString('hex')])).toHaveLength(200);
+  }, 60_000);
 });
