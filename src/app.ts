@@ -315,6 +315,8 @@ export class Collector {
     clearInterval(this.readyPoll);
     // Not ready from here on (/readyz says 'not started'): no poll keeps the gauge current now.
     this.metrics.ready.set(0);
+    // Rows given up from here on were queued at the stop, while the receivers finish too.
+    this.writer.stopBegun();
     // Receivers first: their in-flight requests finish and are queued before the writer drains,
     // within half of what is left of the deadline (at most their own 10 s), the rest the drain's.
     const grace = Math.min(RECEIVER_GRACE_MS, Math.max(500, Math.floor((deadline - Date.now()) / 2)));

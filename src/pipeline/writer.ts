@@ -568,12 +568,20 @@ export class Writer {
   async start(): Promise<void> {}
 
   /**
+   * The stop has begun (the receivers are finishing their requests before shutdown() drains):
+   * rows dropped from now on were queued at the stop, and count in shutdown()'s result.
+   */
+  stopBegun(): void {
+    this.stopping = true;
+  }
+
+  /**
    * Flushes and waits for the queue to drain, up to timeoutMs; then stops retries, their rows
    * counted as dropped. Resolves to the number of accepted rows dropped meanwhile: those and any
    * given up while it drained (retries exhausted, refused for good), all queued at the stop.
    */
   async shutdown(timeoutMs = 30_000): Promise<number> {
-    this.stopping = true;
+    this.stopBegun();
     const timer = setTimeout(() => this.abort.abort(), timeoutMs);
     try {
       await this.drain();

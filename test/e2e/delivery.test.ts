@@ -2,6 +2,7 @@
 // failing writes, against a real collector whose memory store can be stalled or failed.
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { StorageBackend, WriteBatch, WriteResult } from '../../src/storage/backend.ts';
 import { gated, memoryBackend } from '../helpers/backends.ts';
@@ -122,6 +123,30 @@ describe('delivery.ack=stored', () => {
       gate.failNext(0, { kind: 'success' });
     }
     expect(await c.stop()).toBe(0);
+  });
+});
+
+describe('delivery.ack=queued', () => {
+  it('counts rows queued at the stop and given up while the receivers finish their requests as dropped at shutdown (exit 3)', async () => {
+    const gate = gated(await memoryBackend());
+    const c = await startCollector({ 'delivery.ack': 'queued', 'writer.retryInitialMs': '20', 'writer.retryMaxMs': '40', 'writer.retryMaxElapsedMs': '300', 'shutdown.timeoutMs': '6000' }, { backend: gate.backend });
+    gate.failNext(1_000_000, { kind: 'retryable', error: new Error('store down') });
+    const client = new RawOtlpClient(c.grpcAddress);
+    expect((await client.traces(traces(randomBytes(16), 5))).error).toBeNull();
+    client.close();
+    // A request still being sent at the stop: the receivers wait for it (up to their grace) before
+    // the writer drains, and the 5 rows queued at the stop run out of retries meanwhile.
+    const port = Number(new URL(c.httpUrl).port);
+    const slow = connect(port, '127.0.0.1');
+    slow.on('error', () => {});
+    await new Promise<void>((resolve) => slow.once('connect', () => resolve()));
+    await new Promise<void>((resolve) => slow.write('POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\n0123456789', () => resolve()));
+    try {
+      // README, exit codes: 0 only when everything still queued at the stop was stored.
+      expect(await c.stop()).toBe(5);
+    } finally {
+      slow.destroy();
+    }
   });
 });
 
