@@ -111,6 +111,12 @@ async function main(): Promise<number> {
     // Ctrl-C under `npm start` sends SIGINT to the whole process group, and npm forwards its own
     // copy to the collector: the same signal again within a second is that one stop, not a second.
     if (first && first.signal === signal && Date.now() - first.atMs < SAME_STOP_MS) return;
+    // After a hang-up no one at a terminal asked twice: a session's SIGTERM that follows its
+    // SIGHUP (or the reverse) is the same stop, and does not cut the drain short.
+    if (first && (first.signal === 'SIGHUP' || signal === 'SIGHUP')) {
+      logger.info({ signal, first: first.signal }, 'already draining');
+      return;
+    }
     if (first) {
       logger.warn({ signal }, 'second signal: exiting without draining');
       process.exit(1);

@@ -127,7 +127,9 @@ describe('tracehouse command line', () => {
   });
 
   // SIGHUP: the terminal of a collector started by hand closed (an ssh session dropped).
-  it.each(['SIGTERM', 'SIGHUP'] as const)('drains every accepted span into SQLite on %s and exits 0', async (signal) => {
+  // SIGHUP then SIGTERM: a session ended, its hang-up followed by its manager's stop; one stop.
+  it.each(['SIGTERM', 'SIGHUP', 'SIGHUP then SIGTERM'])('drains every accepted span into SQLite on %s and exits 0', async (sent) => {
+    const signals = sent.split(' then ') as NodeJS.Signals[];
     const dir = tempDir();
     const db = join(dir, 'th.db');
     const child = spawn(process.execPath, [CLI, '--receiver.grpc.listen=127.0.0.1:0', '--receiver.http.enabled=false', '--query.enabled=false', '--ops.listen=127.0.0.1:0', `--storage.sqlite.path=${db}`, '--writer.flushIntervalMs=600000', '--writer.maxBatchRows=1000000'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -156,7 +158,7 @@ describe('tracehouse command line', () => {
     }
     client.close();
     // The flush interval is ten minutes: everything accepted is still queued when the signal arrives.
-    child.kill(signal);
+    for (const signal of signals) child.kill(signal);
     expect(await exited).toBe(0);
     expect(READS.getTrace(openReadOnly(db), [DEFAULT_TENANT, traceId.toString('hex')])).toHaveLength(500);
     expect(out).toContain('shutting down');
