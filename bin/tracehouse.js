@@ -41,6 +41,6 @@ try {
   // Platforms without execve (Windows): run it as a child and pass the signals on.
   if (!err || err.code !== 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM') throw err;
   const child = spawn(process.execPath, [...heapFlags, ...process.execArgv, cli, ...process.argv.slice(2)], { stdio: 'inherit' });
-  for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => child.kill(sig));
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => child.kill(sig));
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 }
