@@ -103,6 +103,37 @@ describe('web UI: odd data and odd hands', () => {
     expect(await page.$$eval('.details .facts dt', (dts: any[]) => dts.find((d) => d.textContent === 'Status').nextElementSibling.innerText)).toBe('error: closed\nat Cart.add');
   });
 
+  it('span details: what the sender dropped (SDK attribute, event and link limits) and the scope\'s attributes are shown, as the Jaeger API names them', async () => {
+    const traceId = hex(16);
+    const spanId = hex(8);
+    const body = {
+      resourceSpans: [{
+        resource: { attributes: [str('service.name', 'ui-dropped')], droppedAttributesCount: 2 },
+        scopeSpans: [{
+          scope: { name: 'io.shop.cart', version: '1.2', attributes: [str('library.flavour', 'vanilla')] },
+          spans: [span(traceId, spanId, '', 'add to cart', now, 1_000_000n, {
+            attributes: [str('cart.id', '42')], droppedAttributesCount: 72,
+            events: [{ timeUnixNano: String(now + 1000n), name: 'retry', attributes: [], droppedAttributesCount: 3 }], droppedEventsCount: 128,
+            droppedLinksCount: 5,
+          })],
+        }],
+      }],
+    };
+    expect((await fetch(c.httpUrl + '/v1/traces', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })).status).toBe(200);
+    await eventually(async () => ((await fetch(`${c.queryUrl}/v1/traces/${traceId}`)).status === 200 ? true : undefined));
+    await ready(`/trace/${traceId}`);
+    await page.click(`.row[data-span-id="${spanId}"]`);
+    await page.waitForFunction(() => document.querySelector('.details')?.textContent?.includes('add to cart'));
+    const text: string = await page.$eval('.details', (e: any) => e.innerText);
+    expect(text).toMatch(/Attributes \(1, 72 dropped by the sender\)/i);
+    expect(text).toMatch(/Events \(1, 128 dropped by the sender\)/i);
+    expect(text).toMatch(/Links \(0, 5 dropped by the sender\)/i);
+    expect(text).toContain('3 attributes dropped by the sender');
+    expect(text).toMatch(/Resource \(2 attributes dropped by the sender\)/i);
+    expect(text).toContain('library.flavour');
+    expect(text).toContain('vanilla');
+  });
+
   it('a window made taller shows the waterfall rows that come into view, not blank space', async () => {
     const traceId = hex(16);
     const root = hex(8);

@@ -22,11 +22,19 @@ interface OtlpEvent {
   timeUnixNano: string;
   name: string;
   attributes: KeyValue[];
+  droppedAttributesCount?: number;
 }
 interface OtlpLink {
   traceId: string;
   spanId: string;
   attributes: KeyValue[];
+  droppedAttributesCount?: number;
+}
+/** An instrumentation scope as the read API returns it. */
+interface OtlpScope {
+  name: string;
+  version: string;
+  attributes?: KeyValue[];
 }
 interface OtlpSpan {
   traceId: string;
@@ -39,10 +47,14 @@ interface OtlpSpan {
   attributes: KeyValue[];
   events: OtlpEvent[];
   links: OtlpLink[];
+  /** What the sender left out (SDK limits): counted in the span details, as the Jaeger API's warnings name them. */
+  droppedAttributesCount?: number;
+  droppedEventsCount?: number;
+  droppedLinksCount?: number;
   status: { code: number; message: string };
 }
 interface OtlpTrace {
-  resourceSpans: { resource: { attributes: KeyValue[] }; scopeSpans: { scope: { name: string; version: string }; spans: OtlpSpan[] }[] }[];
+  resourceSpans: { resource: { attributes: KeyValue[]; droppedAttributesCount?: number }; scopeSpans: { scope: OtlpScope; spans: OtlpSpan[] }[] }[];
   /** Set when the read was cut (query.maxSpansPerTrace): what the page shows is not the whole trace. */
   warnings?: string[];
 }
@@ -74,7 +86,9 @@ interface UiSpan {
   span: OtlpSpan;
   service: string;
   resource: KeyValue[];
-  scope: { name: string; version: string };
+  /** Attributes the sender dropped from the resource. */
+  resourceDropped: number;
+  scope: OtlpScope;
   /** Nanoseconds from the trace's first start. */
   offset: number;
   duration: number;
@@ -278,6 +292,16 @@ function showError(where: HTMLElement, err: unknown): void {
   where.replaceChildren(h('p', { class: 'error', role: 'alert' }, (err as Error).message));
 }
 
+/** A section's heading with its count, and what the sender dropped (an SDK's limits) beside it. */
+function counted(title: string, n: number, dropped: number | undefined): string {
+  return `${title} (${n}${dropped ? `, ${dropped} dropped by the sender` : ''})`;
+}
+
+/** A line saying how many attributes the sender dropped from an event, link or resource; nothing when none. */
+function droppedNote(dropped: number | undefined): HTMLElement | null {
+  return dropped ? h('p', { class: 'muted' }, `${dropped} attribute${dropped === 1 ? '' : 's'} dropped by the sender`) : null;
+}
+
 function kvTable(kvs: KeyValue[]): HTMLElement {
   if (kvs.length === 0) return h('p', { class: 'muted' }, 'none');
   return h('table', { class: 'kv' }, ...kvs.map((kv) => h('tr', {}, h('th', {}, kv.key), h('td', {}, valueText(kv.value)))));
@@ -418,7 +442,7 @@ function buildTree(doc: OtlpTrace): { rows: UiSpan[]; total: number; start: bigi
         // A span that ends before it starts (a skewed clock) is drawn as zero-length at its start.
         const last = e > s ? e : s;
         if (end === undefined || last > end) end = last;
-        all.push({ span, service, resource: rs.resource.attributes, scope: ss.scope, offset: 0, duration: e > s ? Number(e - s) : 0, depth: 0, children: [], collapsed: false, orphan: false });
+        all.push({ span, service, resource: rs.resource.attributes, resourceDropped: rs.resource.droppedAttributesCount ?? 0, scope: ss.scope, offset: 0, duration: e > s ? Number(e - s) : 0, depth: 0, children: [], collapsed: false, orphan: false });
       }
     }
   }
@@ -648,14 +672,15 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string): Promi
       h('dt', {}, 'Status'), h('dd', { class: s.status.code === 2 ? 'status-error' : '' }, ['unset', 'ok', 'error'][s.status.code] ?? String(s.status.code), s.status.message ? `: ${s.status.message}` : ''),
       h('dt', {}, 'Scope'), h('dd', {}, `${u.scope.name}${u.scope.version ? ' ' + u.scope.version : ''}`),
     ),
-    h('h3', {}, `Attributes (${s.attributes.length})`),
+    h('h3', {}, counted('Attributes', s.attributes.length, s.droppedAttributesCount)),
     kvTable(s.attributes),
-    h('h3', {}, `Events (${s.events.length})`),
-    s.events.length === 0 ? h('p', { class: 'muted' }, 'none') : h('ol', { class: 'events' }, ...s.events.map((e) => h('li', {}, h('strong', {}, e.name), ` at ${fmtOffset(Number(BigInt(e.timeUnixNano) - BigInt(s.startTimeUnixNano)))}`, kvTable(e.attributes)))),
-    h('h3', {}, `Links (${s.links.length})`),
-    s.links.length === 0 ? h('p', { class: 'muted' }, 'none') : h('ul', { class: 'links' }, ...s.links.map((l) => h('li', {}, h('a', { href: `/trace/${l.traceId}` }, h('code', {}, `${l.traceId}/${l.spanId}`)), kvTable(l.attributes)))),
-    h('h3', {}, 'Resource'),
+    h('h3', {}, counted('Events', s.events.length, s.droppedEventsCount)),
+    s.events.length === 0 ? h('p', { class: 'muted' }, 'none') : h('ol', { class: 'events' }, ...s.events.map((e) => h('li', {}, h('strong', {}, e.name), ` at ${fmtOffset(Number(BigInt(e.timeUnixNano) - BigInt(s.startTimeUnixNano)))}`, kvTable(e.attributes), droppedNote(e.droppedAttributesCount)))),
+    h('h3', {}, counted('Links', s.links.length, s.droppedLinksCount)),
+    s.links.length === 0 ? h('p', { class: 'muted' }, 'none') : h('ul', { class: 'links' }, ...s.links.map((l) => h('li', {}, h('a', { href: `/trace/${l.traceId}` }, h('code', {}, `${l.traceId}/${l.spanId}`)), kvTable(l.attributes), droppedNote(l.droppedAttributesCount)))),
+    h('h3', {}, u.resourceDropped ? `Resource (${u.resourceDropped} attribute${u.resourceDropped === 1 ? '' : 's'} dropped by the sender)` : 'Resource'),
     kvTable(u.resource),
+    ...(u.scope.attributes?.length ? [h('h3', {}, 'Scope attributes'), kvTable(u.scope.attributes)] : []),
     h('h3', {}, 'Logs'),
     logsBox,
   );
