@@ -357,3 +357,39 @@ describe('web UI: tokens', () => {
     await page.close();
   });
 });
+
+describe('web UI: a trace with more log records than one read returns (query.maxLimit)', () => {
+  let c: TestCollector;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    c = await startCollector({ 'storage.backend': 'memory', 'query.maxLimit': '5' });
+    browser = await launchChromium();
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await c?.stop();
+  });
+
+  it('an early span still shows its log record, not "No log records for this span", when later spans logged more than the limit', async () => {
+    const traceId = hex(16);
+    const [root, early] = [hex(8), hex(8)];
+    await send(c, 'ui-many-logs', [span(traceId, root, '', 'batch job', now, 10_000_000n), span(traceId, early, root, 'load input', now + 1_000_000n, 1_000_000n)]);
+    const log = (spanId: string, at: bigint, body: string) => ({ timeUnixNano: String(at), severityNumber: 9, severityText: 'INFO', body: { stringValue: body }, traceId, spanId });
+    const records = [log(early, now + 1_500_000n, 'input loaded'), ...[5, 6, 7, 8, 9].map((ms) => log(root, now + BigInt(ms) * 1_000_000n, `step ${ms}`))];
+    const r = await fetch(`${c.httpUrl}/v1/logs`, { method: 'POST', body: JSON.stringify({ resourceLogs: [{ resource: { attributes: [str('service.name', 'ui-many-logs')] }, scopeLogs: [{ logRecords: records }] }] }), headers: { 'content-type': 'application/json' } });
+    expect(r.status).toBe(200);
+    await eventually(async () => {
+      const d = (await (await fetch(`${c.queryUrl}/v1/logs?traceId=${traceId}&start=${now + 1_000_000n}&end=${now + 2_000_000n}`)).json()) as any;
+      return d.resourceLogs.length > 0 ? true : undefined;
+    });
+    const page = await browser.newPage();
+    await page.goto(`${c.queryUrl}/trace/${traceId}`, { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('#app[data-ready="true"]', { timeout: 15_000 });
+    await page.click(`.row[data-span-id="${early}"]`);
+    await page.waitForFunction(() => !document.querySelector('.span-logs')?.textContent?.includes('Loading'));
+    expect(await page.$eval('.span-logs', (e: any) => e.innerText)).toContain('input loaded');
+    await page.close();
+  });
+});

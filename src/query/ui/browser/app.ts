@@ -686,15 +686,31 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string): Promi
   );
   traceLogs ??= getJson<LogsDoc>(`/v1/logs?traceId=${traceId}&limit=${maxLimit}`).then((d) => flattenLogs(d).map((x) => x.log));
   let logs: OtlpLog[];
+  let cut = false;
   try {
     logs = await traceLogs;
+    // One read holds the trace's newest maxLimit records only: a trace that logged more has the
+    // records of its earlier spans cut off. Those of this span are asked for by its own time too.
+    if (logs.length >= maxLimit) {
+      const end = BigInt(s.endTimeUnixNano) > BigInt(s.startTimeUnixNano) ? s.endTimeUnixNano : s.startTimeUnixNano;
+      const q = new URLSearchParams({ traceId, start: s.startTimeUnixNano, end, limit: String(maxLimit) });
+      const during = flattenLogs(await getJson<LogsDoc>(`/v1/logs?${q}`)).map((x) => x.log);
+      const seen = new Set(logs.map((l) => JSON.stringify(l)));
+      logs = [...logs, ...during.filter((l) => !seen.has(JSON.stringify(l)))];
+      cut = during.length >= maxLimit;
+    }
   } catch (e) {
     // The span's details stay; the next span selected asks again instead of this failure.
     traceLogs = undefined;
     return showError(logsBox, e);
   }
-  const mine = logs.filter((l) => l.spanId === s.spanId);
-  logsBox.replaceChildren(mine.length === 0 ? h('p', { class: 'muted' }, 'No log records for this span.') : h('ol', { class: 'span-log-list' }, ...mine.map((l) => h('li', { class: `sev sev-${severityClass(l.severityNumber)}` }, h('time', {}, fmtTime(l.timeUnixNano !== '0' ? l.timeUnixNano : l.observedTimeUnixNano)), ' ', h('span', { class: 'sev-text' }, l.severityText || String(l.severityNumber)), ' ', h('span', { class: 'body' }, ...logBody(l))))));
+  const mine = logs.filter((l) => l.spanId === s.spanId).sort((a, b) => {
+    const ta = BigInt(a.timeUnixNano !== '0' ? a.timeUnixNano : a.observedTimeUnixNano);
+    const tb = BigInt(b.timeUnixNano !== '0' ? b.timeUnixNano : b.observedTimeUnixNano);
+    return ta === tb ? 0 : ta > tb ? -1 : 1;
+  });
+  const note = cut ? [h('p', { class: 'muted' }, `The trace logged more than ${maxLimit} records (query.maxLimit) during this span: some of this span's may not be shown.`)] : [];
+  logsBox.replaceChildren(...note, mine.length === 0 ? h('p', { class: 'muted' }, 'No log records for this span.') : h('ol', { class: 'span-log-list' }, ...mine.map((l) => h('li', { class: `sev sev-${severityClass(l.severityNumber)}` }, h('time', {}, fmtTime(l.timeUnixNano !== '0' ? l.timeUnixNano : l.observedTimeUnixNano)), ' ', h('span', { class: 'sev-text' }, l.severityText || String(l.severityNumber)), ' ', h('span', { class: 'body' }, ...logBody(l))))));
 }
 
 // ---------------------------------------------------------------- logs
