@@ -373,6 +373,31 @@ describe('helm chart', () => {
     expect(env['TRACEHOUSE_TLS_CLIENT_CA_FILE']).toBeUndefined();
   });
 
+  it('lets the helm test pod through a NetworkPolicy that lists who may send OTLP and read', () => {
+    // ci/exposed-values.yaml admits OTLP from the namespace "apps" only: the test pod, in the
+    // release's namespace, must still reach the OTLP/HTTP and read API ports or `helm test` fails.
+    const args = ['-f', join(CHART, 'ci/exposed-values.yaml'), '--set', 'networkPolicy.queryFrom[0].ipBlock.cidr=10.0.0.0/8'];
+    const all = objects(template(args).stdout);
+    const test = all.find((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test') as unknown as { metadata: { labels: Record<string, string> } };
+    expect(test).toBeDefined();
+    type Peer = { podSelector?: { matchLabels?: Record<string, string> }; namespaceSelector?: unknown; ipBlock?: unknown };
+    type Rule = { ports: { port: string }[]; from?: Peer[] };
+    const policy = all.find((o) => o.kind === 'NetworkPolicy')!;
+    const rules = (policy.spec as { ingress: Rule[] }).ingress;
+    // A peer with a podSelector alone selects pods of the policy's namespace, the test pod's.
+    const admitsTestPod = (port: string): boolean => {
+      const rule = rules.find((r) => r.ports.some((p) => p.port === port))!;
+      if (rule.from === undefined) return true;
+      return rule.from.some((p) => p.podSelector !== undefined && p.namespaceSelector === undefined && p.ipBlock === undefined
+        && Object.entries(p.podSelector.matchLabels ?? {}).every(([k, v]) => test.metadata.labels[k] === v));
+    };
+    expect(admitsTestPod('otlp-http')).toBe(true);
+    expect(admitsTestPod('query')).toBe(true);
+    // Without the test pod, the lists stay as given.
+    const without = objects(template([...args, '--set', 'tests.enabled=false']).stdout).find((o) => o.kind === 'NetworkPolicy')!;
+    expect((without.spec as { ingress: Rule[] }).ingress.map((r) => r.from?.length)).toEqual([1, 1, 1]);
+  });
+
   it('renders no NetworkPolicy, Ingress or other opt-in object by default', () => {
     const kinds = objects(template([]).stdout).map((o) => o.kind);
     expect(kinds).not.toContain('NetworkPolicy');
