@@ -273,6 +273,24 @@ describe('helm chart pods as they run', () => {
   });
 
   it.each([
+    ['no tokens at all', ['--set', 'config.ops.requireAuth=true'], false],
+    ['no tokens, requireAuth spelled 1', ['--set-string', 'config.ops.requireAuth=1'], false],
+    ['an empty tokens file variable', ['--set', 'config.ops.requireAuth=true', '--set', 'extraEnv[0].name=TRACEHOUSE_AUTH_TOKENS_FILE', '--set', 'extraEnv[0].value='], false],
+    ['tokens from auth.existingSecret', ['--set', 'config.ops.requireAuth=true', '--set', 'auth.existingSecret=tokens', '--set', 'tests.enabled=false'], true],
+    ['tokens named in config (extraVolumes)', ['--set', 'config.ops.requireAuth=true', '--set', 'config.auth.tokensFile=/etc/tokens/tokens.yaml', '--set', 'tests.enabled=false'], true],
+  ])('renders /metrics behind a token only with tokens to check it against, as the collector starts: %s', (_what, args, renders) => {
+    const r = template(args as string[]);
+    if (!renders) {
+      // The collector refuses ops.requireAuth without auth.tokensFile at start: the pod would restart for ever.
+      expect(r.status).not.toBe(0);
+      return expect(r.stderr).toContain('config.ops.requireAuth');
+    }
+    const { config } = effectiveConfig(render(args as string[]), 'Deployment');
+    expect(config['ops.requireAuth']).toBe(true);
+    expect(config['auth.tokensFile']).not.toBe('');
+  });
+
+  it.each([
     ['ci/postgres-values.yaml', ['-f', join(CHART, 'ci/postgres-values.yaml')]],
     ['/metrics behind a token', ['-f', join(CHART, 'ci/tls-values.yaml'), '--set', 'serviceMonitor.enabled=true', '--set', 'config.ops.requireAuth=true']],
     ['/metrics behind a token, the scrape with one', ['-f', join(CHART, 'ci/tls-values.yaml'), '--set', 'serviceMonitor.enabled=true', '--set-string', 'config.ops.requireAuth=TRUE', '--set', 'serviceMonitor.tokenSecret.name=scrape-token']],

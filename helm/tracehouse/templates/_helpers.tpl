@@ -388,6 +388,17 @@ to nothing, a PersistentVolumeClaim for a store elsewhere).
 {{- fail (printf "config.%s: %q is set as well as %s.existingSecret, which points it at the Secret's file: set one of them" $k (toString $r.value) (index (splitList "." $k) 0)) }}
 {{- end }}
 {{- end }}
+{{- /* The collector refuses ops.requireAuth with no tokens file to check tokens against: said here, not by a pod failing at start. extraEnvFrom is not seen into. */}}
+{{- $requireAuth := dict }}{{- include "tracehouse.cfg" (list . "ops.requireAuth" false $requireAuth) }}
+{{- if and (has (lower (toString $requireAuth.value)) (list "true" "1")) (not .Values.auth.existingSecret) (not .Values.extraEnvFrom) }}
+{{- $tokens := dict }}{{- include "tracehouse.cfg" (list . "auth.tokensFile" "" $tokens) }}
+{{- $named := ne (toString $tokens.value) "" }}
+{{- range .Values.extraEnv }}{{ if and (eq (toString .name) "TRACEHOUSE_AUTH_TOKENS_FILE") (or .valueFrom (ne (toString .value) "")) }}{{ $named = true }}{{ end }}{{ end }}
+{{- range .Values.extraArgs }}{{ if hasPrefix "--auth.tokensFile" (toString .) }}{{ $named = true }}{{ end }}{{ end }}
+{{- if not $named }}
+{{- fail "config.ops.requireAuth: true needs tokens to check /metrics requests against, and there is no tokens file (auth.existingSecret, or config.auth.tokensFile): the collector refuses to start without one. Set auth.existingSecret, or leave ops.requireAuth off" }}
+{{- end }}
+{{- end }}
 {{- if and .Values.serviceMonitor.enabled (not .Values.serviceMonitor.tokenSecret.name) }}
 {{- $r := dict }}
 {{- include "tracehouse.cfg" (list . "ops.requireAuth" false $r) }}
