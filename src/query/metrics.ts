@@ -27,6 +27,20 @@ export function routedTarget(target: string): string {
   return target.replace(/^\/{2,}/, '/');
 }
 
+/**
+ * The path a request target is routed by, as the read API's router reads it (a URL against a
+ * base): an absolute-form target (RFC 9112 3.2.2, `GET http://host/api/services`) is its path,
+ * dot segments are resolved. A target that is no URL is left as it is (answered 400).
+ */
+export function routedPath(target: string): string {
+  const t = routedTarget(target);
+  try {
+    return new URL(t, 'http://localhost').pathname;
+  } catch {
+    return t.split('?')[0]!;
+  }
+}
+
 /** The bounded route name of a read API path. */
 export function readRoute(path: string): ReadRoute {
   if (path === '/v1/traces') return 'otlp_search_traces';
@@ -62,7 +76,7 @@ export class ReadMetrics {
   /** Starts timing a request; the observation is made when its response finishes (or its connection closes first). */
   track(req: IncomingMessage, res: ServerResponse): void {
     const t = performance.now();
-    const route = readRoute(routedTarget(req.url ?? '/').split('?')[0]!);
+    const route = readRoute(routedPath(req.url ?? '/'));
     res.once('close', () => {
       const code = `${Math.min(5, Math.max(1, Math.floor(res.statusCode / 100)))}xx`;
       this.duration.observe({ route, code }, (performance.now() - t) / 1000);

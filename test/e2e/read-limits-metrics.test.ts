@@ -1,5 +1,6 @@
 // Storage and read metrics on /metrics, and trace reads capped by query.maxSpansPerTrace, as a
 // user sees them: the real SDK exporter sends, the read API answers, Prometheus' text is parsed.
+import { request } from 'node:http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, getJson, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
@@ -74,6 +75,24 @@ describe('storage metrics, read latency and capped trace reads (SQLite)', () => 
     const otherBefore = await count('other', '2xx');
     expect((await getJson(c.queryUrl, '//api/services')).status).toBe(200);
     await eventually(async () => ((await count('jaeger_services', '2xx')) === before + 1 ? true : undefined), 10_000, '//api/services counted as jaeger_services');
+    expect(await count('other', '2xx')).toBe(otherBefore);
+  });
+
+  it('times a request whose target is in absolute form (RFC 9112 3.2.2) under the route it is answered as', async () => {
+    const count = (route: string, code: string) => metricValue(c.opsUrl, 'tracehouse_query_request_duration_seconds_count', { route, code });
+    const before = await count('jaeger_services', '2xx');
+    const otherBefore = await count('other', '2xx');
+    const url = new URL(c.queryUrl);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: url.hostname, port: url.port, path: `http://${url.host}/api/services` }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(status).toBe(200);
+    await eventually(async () => ((await count('jaeger_services', '2xx')) === before + 1 ? true : undefined), 10_000, 'absolute-form /api/services counted as jaeger_services');
     expect(await count('other', '2xx')).toBe(otherBefore);
   });
 });
