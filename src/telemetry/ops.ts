@@ -39,7 +39,11 @@ export class OpsServer {
   }
 
   private route(req: IncomingMessage, res: ServerResponse): void {
-    const path = (req.url ?? '/').split('?')[0];
+    let target = req.url ?? '/';
+    // RFC 9112 3.2.2: a server takes the absolute form (GET http://host:8888/metrics) too, as a
+    // forwarding proxy may pass a scrape or probe on.
+    if (/^https?:\/\//i.test(target) && URL.canParse(target)) target = new URL(target).pathname;
+    const path = target.split('?')[0];
     if (path === '/metrics') {
       // Probes (/healthz, /readyz) stay open: a kubelet has no token.
       const who = this.metricsAuth.check(req.headers.authorization, 'read');
