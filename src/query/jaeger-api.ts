@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendJson } from '../common/http.ts';
 import type { StoreReader, TraceQuery } from '../storage/backend.ts';
 import { readCapped } from './cap.ts';
-import { JAEGER_SPAN_KINDS, envelope, errorEnvelope, spanKindNumber, toJaegerDependencies, toJaegerOperations, toJaegerTrace, type JaegerTrace } from './jaeger.ts';
+import { JAEGER_SPAN_KINDS, addTraceWarning, envelope, errorEnvelope, spanKindNumber, toJaegerDependencies, toJaegerOperations, toJaegerTrace, type JaegerTrace } from './jaeger.ts';
 
 /** A parameter the Jaeger API does not accept; answered 400 naming it. */
 export class JaegerParamError extends Error {
@@ -207,7 +207,7 @@ export class JaegerApi {
     const capped = await readCapped(this.backend, tenant, traceId, max, option);
     if (capped.spans.length === 0) return undefined;
     const t = toJaegerTrace(capped.spans);
-    if (capped.warning !== undefined) t.warnings = [capped.warning, ...(t.warnings ?? [])];
+    if (capped.warning !== undefined) addTraceWarning(t, capped.warning, 'start');
     return t;
   }
 
@@ -230,7 +230,7 @@ export class JaegerApi {
     const last = out.at(-1);
     if (next < ids.length && last !== undefined) {
       const n = ids.length - next;
-      last.warnings = [...(last.warnings ?? []), `search answer cut at query.maxSpansPerSearch (${this.maxSpansPerSearch} spans): ${n} more ${n === 1 ? 'trace' : 'traces'} left out; narrow the search or lower its limit`];
+      addTraceWarning(last, `search answer cut at query.maxSpansPerSearch (${this.maxSpansPerSearch} spans): ${n} more ${n === 1 ? 'trace' : 'traces'} left out; narrow the search or lower its limit`);
     }
     return out;
   }

@@ -213,16 +213,36 @@ export function toJaegerTrace(spans: readonly SpanRow[]): JaegerTrace {
   for (const s of sorted) {
     const key = JSON.stringify([s.serviceName, s.resource.attributes]);
     let pid = processIds.get(key);
+    const processWarnings: string[] = [];
     if (pid === undefined) {
       pid = `p${processIds.size + 1}`;
       processIds.set(key, pid);
-      const warn = (w: string) => traceWarnings.push(`process ${pid}: ${w}`);
+      const warn = (w: string) => processWarnings.push(`process ${pid}: ${w}`);
       // service.name is the process's serviceName; Jaeger does not repeat it as a tag.
       processes[pid] = { serviceName: s.serviceName, tags: keyValues(s.resource.attributes.filter((kv) => kv.key !== 'service.name'), warn) };
     }
-    out.push(spanJson(s, pid));
+    const span = spanJson(s, pid);
+    // A process's warnings are shown on its first span too: the Jaeger UI and Grafana read no trace's own.
+    if (processWarnings.length > 0) {
+      traceWarnings.push(...processWarnings);
+      span.warnings = [...processWarnings, ...(span.warnings ?? [])];
+    }
+    out.push(span);
   }
   return { traceID: jaegerTraceId(sorted[0]?.traceId ?? ''), spans: out, processes, warnings: traceWarnings.length > 0 ? traceWarnings : null };
+}
+
+/**
+ * Adds a warning about the whole trace (at the start or the end of the list): in the trace's
+ * warnings, and in those of its first span (the earliest kept), because neither the Jaeger UI
+ * (transformTraceData) nor Grafana's Jaeger data source reads a trace's own warnings, only its
+ * spans': a trace cut short would otherwise show as if whole.
+ */
+export function addTraceWarning(t: JaegerTrace, warning: string, at: 'start' | 'end' = 'end'): void {
+  const add = (list: string[] | null): string[] => (at === 'start' ? [warning, ...(list ?? [])] : [...(list ?? []), warning]);
+  t.warnings = add(t.warnings);
+  const first = t.spans[0];
+  if (first !== undefined) first.warnings = add(first.warnings);
 }
 
 /** Operations as /api/operations returns them. */

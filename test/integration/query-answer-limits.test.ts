@@ -40,7 +40,7 @@ describe('read API answers within the query limits', () => {
     await store.shutdown();
   });
 
-  const jaeger = async (path: string) => (await (await fetch(`${url}${path}`)).json()) as { data: { traceID: string; spans: unknown[]; warnings: string[] | null }[] };
+  const jaeger = async (path: string) => (await (await fetch(`${url}${path}`)).json()) as { data: { traceID: string; spans: { warnings: string[] | null }[]; warnings: string[] | null }[] };
 
   it('answers at most query.maxLimit traces and log records when no limit is given', async () => {
     const traces = (await (await fetch(`${url}/v1/traces?service=svc`)).json()) as any;
@@ -60,6 +60,26 @@ describe('read API answers within the query limits', () => {
       'trace truncated: showing the 50 earliest of its 100 spans (query.maxSpansPerSearch)',
       'search answer cut at query.maxSpansPerSearch (250 spans): 1 more trace left out; narrow the search or lower its limit',
     ]);
+  });
+
+  it("says a trace was cut on its first span too, as the Jaeger UI and Grafana show only spans' warnings", async () => {
+    // Neither the Jaeger UI (transformTraceData) nor Grafana's Jaeger data source reads a trace's
+    // own warnings: a cut trace whose notice is only there shows as if it were whole.
+    const { data } = await jaeger('/api/traces?service=big&start=0&limit=4');
+    const notices = (w: string[] | null) => (w ?? []).filter((x) => x.startsWith('trace truncated') || x.startsWith('search answer cut'));
+    expect(data[0]!.spans.flatMap((s) => notices(s.warnings))).toEqual([]);
+    expect(notices(data[2]!.spans[0]!.warnings)).toEqual(data[2]!.warnings);
+    expect(data[2]!.spans.slice(1).flatMap((s) => notices(s.warnings))).toEqual([]);
+    const server2 = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 5, maxSpansPerTrace: 30, maxSpansPerSearch: 250 }, store, pino({ level: 'silent' }));
+    await server2.start();
+    try {
+      const one = (await (await fetch(`http://127.0.0.1:${server2.boundPort}/api/traces/${big[0]}`)).json()) as { data: { spans: { warnings: string[] | null }[]; warnings: string[] | null }[] };
+      expect(one.data[0]!.spans).toHaveLength(30);
+      expect(one.data[0]!.warnings).toEqual(['trace truncated: showing the 30 earliest of its 100 spans (query.maxSpansPerTrace)']);
+      expect(notices(one.data[0]!.spans[0]!.warnings)).toEqual(one.data[0]!.warnings);
+    } finally {
+      await server2.shutdown();
+    }
   });
 
   it('holds the same bound for a list of trace ids, passing over unknown ones', async () => {

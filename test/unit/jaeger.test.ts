@@ -99,6 +99,16 @@ describe('toJaegerTrace', () => {
     expect(w).toMatch(/scope attributes \(1\)/);
   });
 
+  it("names what a process cannot carry on the process's first span too, where the Jaeger UI and Grafana show it", () => {
+    const resource = { attributes: [{ key: 'service.name', value: { stringValue: 'web' } }, { key: 'host.id', value: { intValue: '9223372036854775807' } }], droppedAttributesCount: 0, schemaUrl: '' };
+    const root = makeSpan({ serviceName: 'web', resource, startTimeUnixNano: T0 + 10n, links: [] });
+    const child = makeSpan({ traceId: root.traceId, parentSpanId: root.spanId, serviceName: 'web', resource, startTimeUnixNano: T0 + 20n, links: [] });
+    const t = toJaegerTrace([child, root]);
+    expect(t.warnings).toEqual(['process p1: attribute host.id: int64 9223372036854775807 is beyond 2^53, sent as a string']);
+    expect(t.spans[0]!.warnings).toContain(t.warnings![0]);
+    expect(t.spans[1]!.warnings ?? []).not.toContain(t.warnings![0]);
+  });
+
   it('names the dropped counts of a link and of the scope', () => {
     // A link with nothing else Jaeger cannot carry (no attributes, no trace state): its dropped count alone.
     const link = { traceId: 'ab'.repeat(16), spanId: 'cd'.repeat(8), traceState: '', flags: 0, attributes: [], droppedAttributesCount: 3 };
