@@ -345,6 +345,12 @@ export async function* readOtlpFile(path: string, maxBytes: number, onRead?: (by
       }
       if (nl < 0 && src.length === 0) return;
       index++;
+      if (nl > maxLine) {
+        // The same limit for a line that arrived within the reads already buffered.
+        src.take(nl + 1);
+        yield { index, problem: `line longer than ${maxLine} bytes (${JSON_LINE_FACTOR} × receiver.maxMessageBytes)` };
+        continue;
+      }
       const line = Buffer.from(src.take(nl < 0 ? src.length : nl + 1));
       let end = line.length;
       while (end > 0 && isSpace(line[end - 1]!)) end--;

@@ -246,6 +246,21 @@ describe('import of broken files', () => {
     }
   });
 
+  it('skips a line over 4 × receiver.maxMessageBytes that arrives in one read, as one that spans reads', async () => {
+    const lines = readFileSync(FIXTURE, 'utf8').split('\n');
+    const line = JSON.parse(lines[0]!);
+    line.resourceSpans[0].resource.attributes.push({ key: 'padding', value: { stringValue: 'x'.repeat(6000) } });
+    line.resourceSpans[0].resource.attributes.find((a: { key: string }) => a.key === 'service.name').value.stringValue = 'too-long-' + randomUUID();
+    // About 7 KiB: over the 4 KiB limit of maxMessageBytes 1024, well inside one 64 KiB read.
+    const sink = await sqliteSink();
+    const file = join(tempDir(), 'short-read.jsonl');
+    writeFileSync(file, [lines[2], JSON.stringify(line), lines[2], ''].join('\n'));
+    const term = capture();
+    const r = await importFiles(sink, opts([file], { stream: term.stream, maxMessageBytes: 1024 }));
+    expect(term.text()).toContain(`${file}:2: skipped: line longer than 4096 bytes`);
+    expect(r).toMatchObject({ spans: 0, logs: 4, problems: 1 });
+  });
+
   it('stops at the first problem with --on-error stop', async () => {
     const sink = await sqliteSink();
     const lines = readFileSync(FIXTURE, 'utf8').split('\n');
