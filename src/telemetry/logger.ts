@@ -1,5 +1,6 @@
 // Structured JSON logs. Per-item problems are counted in metrics; logs say a thing once.
 import { pino, type Logger } from 'pino';
+import { writeSync } from 'node:fs';
 
 export type { Logger };
 
@@ -17,10 +18,20 @@ export function createLogger(level: string, fd: 1 | 2 = 1): Logger {
  * collector neither drains nor exits.
  */
 function letGoWhenUnwritable(logger: Logger): void {
-  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { on?: (e: string, f: () => void) => void } & Record<string, unknown>;
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { on?: (e: string, f: (err?: Error) => void) => void } & Record<string, unknown>;
   if (typeof stream?.on !== 'function') return;
   const noop = (): void => {};
-  stream.on('error', () => {
+  let failed = false;
+  stream.on('error', (err?: Error) => {
+    // Writes already under way may fail after the first: one line, one let-go.
+    if (failed) return;
+    failed = true;
+    // Said once where it may still be read (stderr, when stdout went to a file on a full disk).
+    try {
+      writeSync(2, `tracehouse: the log destination failed (${err?.message ?? 'error'}); no more log lines are written\n`);
+    } catch {
+      // stderr is gone too (the same hung-up terminal).
+    }
     stream['write'] = () => true;
     stream['flushSync'] = noop;
     stream['flush'] = noop;

@@ -2,7 +2,7 @@
 // into the embedded SQLite default before exit 0.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
@@ -162,6 +162,26 @@ describe('tracehouse command line', () => {
     expect(await exited).toBe(0);
     expect(READS.getTrace(openReadOnly(db), [DEFAULT_TENANT, traceId.toString('hex')])).toHaveLength(500);
     expect(out).toContain('shutting down');
+  });
+
+  it('says once on stderr that its log destination failed, then runs, drains and exits 0 without it', async () => {
+    const dir = tempDir();
+    const db = join(dir, 'th.db');
+    // stdout on /dev/full: every write fails (ENOSPC), as a log file on a full disk does.
+    const full = openSync('/dev/full', 'w');
+    const child = spawn(process.execPath, [CLI, '--receiver.grpc.listen=127.0.0.1:0', '--receiver.http.enabled=false', '--query.enabled=false', '--ops.listen=127.0.0.1:0', `--storage.sqlite.path=${db}`], { stdio: ['ignore', full, 'pipe'] });
+    closeSync(full);
+    onTestFinished(() => void child.kill('SIGKILL'));
+    let err = '';
+    child.stderr!.on('data', (d) => (err += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await eventually(async () => (err.includes('the log destination failed') ? true : undefined), 20_000, 'the failure said on stderr');
+    // Still running without its log, and a stop still drains and exits 0.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(child.exitCode).toBeNull();
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(err.match(/the log destination failed/g)).toHaveLength(1);
   });
 
   // The terminal a collector was started from by hand goes away (an ssh session dropped): the
