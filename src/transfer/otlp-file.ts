@@ -327,6 +327,7 @@ export async function* readOtlpFile(path: string, maxBytes: number, onRead?: (by
       return;
     }
     const maxLine = maxBytes * JSON_LINE_FACTOR;
+    const overlong = `line longer than ${maxLine} bytes (${JSON_LINE_FACTOR} × receiver.maxMessageBytes)`;
     for (;;) {
       // Each chunk is searched once: from where the last search ended.
       let nl = src.indexOf(0x0a, 0);
@@ -340,7 +341,7 @@ export async function* readOtlpFile(path: string, maxBytes: number, onRead?: (by
           nl = src.indexOf(0x0a, 0);
         }
         if (nl >= 0) src.take(nl + 1);
-        yield { index, problem: `line longer than ${maxLine} bytes (${JSON_LINE_FACTOR} × receiver.maxMessageBytes)` };
+        yield { index, problem: overlong };
         continue;
       }
       if (nl < 0 && src.length === 0) return;
@@ -348,7 +349,7 @@ export async function* readOtlpFile(path: string, maxBytes: number, onRead?: (by
       if (nl > maxLine) {
         // The same limit for a line that arrived within the reads already buffered.
         src.take(nl + 1);
-        yield { index, problem: `line longer than ${maxLine} bytes (${JSON_LINE_FACTOR} × receiver.maxMessageBytes)` };
+        yield { index, problem: overlong };
         continue;
       }
       const line = Buffer.from(src.take(nl < 0 ? src.length : nl + 1));
