@@ -297,8 +297,9 @@ export class BodyBuffer {
 
   /**
    * Holds a piece: as it is when it is large, or the first; else copied into the tail (a new
-   * tail, sized to the body so far up to 64 KiB, when it is full), the piece freed if it is ours. A large piece closes the tail: its bytes
-   * move to a buffer of their own size, and the tail is used again for the pieces after it.
+   * tail, sized to the body so far up to 64 KiB, when it is full), the piece freed if it is ours.
+   * A large piece closes the tail: its bytes move to a buffer of their own size, and the tail is
+   * used again for the pieces after it.
    */
   private keep(chunk: Uint8Array): void {
     const n = chunk.byteLength;
