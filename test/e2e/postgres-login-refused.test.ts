@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, getJson, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
 import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
-import { createTestDatabase, testPostgresUrl, withDatabase } from '../helpers/postgres.ts';
+import { createTestDatabase, testPostgresUrl, withDatabase, withUser } from '../helpers/postgres.ts';
 
 function traces(traceId: Buffer, n: number): Uint8Array {
   const now = BigInt(Date.now()) * 1_000_000n;
@@ -62,9 +62,7 @@ describe('postgres: the role is refused new connections for a while', () => {
     await admin.query(`CREATE ROLE ${role} LOGIN`);
     await admin.query(`ALTER DATABASE ${name} OWNER TO ${role}`);
     adminUrl = withDatabase(server, name);
-    const u = new URL(adminUrl);
-    u.username = role;
-    url = u.toString();
+    url = withUser(adminUrl, role);
   });
   afterAll(async () => {
     await admin?.query(`ALTER ROLE ${role} LOGIN`).catch(() => undefined);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { runCli, sqliteCount as count } from '../helpers/cli.ts';
-import { createTestDatabase, testPostgresUrl } from '../helpers/postgres.ts';
+import { createLoginRole, createTestDatabase, testPostgresUrl, withUser } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const FIXTURE = new URL('../fixtures/collector-fileexporter-json.jsonl', import.meta.url).pathname;
@@ -234,16 +234,8 @@ describe('tracehouse export / import / copy', () => {
     const db = await createTestDatabase('transfer_denied', server);
     const name = new URL(db).pathname.slice(1);
     const role = `r_${name}`.slice(0, 60);
-    const admin = new pg.Client({ connectionString: server });
-    await admin.connect();
-    try {
-      await admin.query(`CREATE ROLE ${role} LOGIN`);
-      await admin.query(`ALTER DATABASE ${name} OWNER TO ${role}`);
-    } finally {
-      await admin.end();
-    }
-    const u = new URL(db);
-    u.username = role;
+    await createLoginRole(server, role, [`ALTER DATABASE ${name} OWNER TO ${role}`]);
+    const u = withUser(db, role);
     const pgFlags = ['--storage.backend=postgres', `--storage.postgres.url=${u}`, '--storage.postgres.retentionDays=0'];
     expect(runCli(['import', FIXTURE, ...pgFlags, '--quiet']).stderr).toContain('import: 2 spans, 2 log records');
     // The role loses INSERT (a grant script run against the wrong role): an import run by hand

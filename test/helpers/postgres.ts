@@ -222,6 +222,36 @@ export function withDatabase(url: string, database: string): string {
   return u.toString();
 }
 
+/** Replaces the user in a postgres:// URL (a role made with createLoginRole, no password). */
+export function withUser(url: string, user: string): string {
+  const u = new URL(url);
+  u.username = user;
+  return u.toString();
+}
+
+/**
+ * Creates a login role on the server `adminUrl` reaches, then runs `rights` there as that admin
+ * (grants, a schema or database made the role's): the role a test's collector logs in as.
+ */
+export async function createLoginRole(adminUrl: string, role: string, rights: readonly string[] = []): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE ROLE ${role} LOGIN`);
+    for (const statement of rights) await admin.query(statement);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Drops what createLoginRole made in the database `adminUrl` names: the schema, what the role owns, the role; each as far as it goes. */
+export async function dropLoginRole(adminUrl: string, role: string, schema: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  for (const statement of [`DROP SCHEMA ${schema} CASCADE`, `DROP OWNED BY ${role}`, `DROP ROLE ${role}`]) await admin.query(statement).catch(() => undefined);
+  await admin.end();
+}
+
 let counter = 0;
 
 /** Creates an empty database on the test server and returns its URL. */

@@ -3,7 +3,6 @@
 // batch would then fail on its day's partition and be retried for ever, the collector ready all
 // along. Start-up refuses it, naming the privilege (partition creation ahead, PostgresBackend
 // maintain: "Other errors (no privilege, say) still do" fail start-up).
-import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
@@ -11,7 +10,7 @@ import type { StorageBackend } from '../../src/storage/backend.ts';
 import { postgresOptions } from '../../src/storage/index.ts';
 import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
-import { createTestDatabase } from '../helpers/postgres.ts';
+import { createLoginRole, createTestDatabase, dropLoginRole, withUser } from '../helpers/postgres.ts';
 import { runCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { join } from 'node:path';
@@ -37,28 +36,14 @@ describe('postgres: a role that may not create partitions', () => {
     } finally {
       await dba.shutdown();
     }
-    const admin = new pg.Client({ connectionString: adminUrl });
-    await admin.connect();
-    try {
-      await admin.query(`CREATE ROLE ${role} LOGIN`);
-      await admin.query(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`);
-      await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
-      await admin.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${schema} TO ${role}`);
-    } finally {
-      await admin.end();
-    }
-    const u = new URL(adminUrl);
-    u.username = role;
-    roleUrl = u.toString();
+    await createLoginRole(adminUrl, role, [
+      `GRANT USAGE ON SCHEMA ${schema} TO ${role}`,
+      `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${role}`,
+      `GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${schema} TO ${role}`,
+    ]);
+    roleUrl = withUser(adminUrl, role);
   });
-  afterAll(async () => {
-    const admin = new pg.Client({ connectionString: adminUrl });
-    await admin.connect();
-    await admin.query(`DROP SCHEMA ${schema} CASCADE`).catch(() => undefined);
-    await admin.query(`DROP OWNED BY ${role}`).catch(() => undefined);
-    await admin.query(`DROP ROLE ${role}`).catch(() => undefined);
-    await admin.end();
-  });
+  afterAll(() => dropLoginRole(adminUrl, role, schema));
 
   it('refuses to start, naming the missing privilege, instead of starting to retry every batch', async () => {
     const store = backend(roleUrl, { 'storage.postgres.schema': schema, 'storage.postgres.autoMigrate': 'false' });

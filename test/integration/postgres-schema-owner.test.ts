@@ -3,9 +3,8 @@
 // no CREATE on the database. The collector must start and migrate inside that schema: CREATE
 // SCHEMA IF NOT EXISTS checks the database privilege before it looks whether the schema exists,
 // so every start failed with "permission denied for database".
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from '../helpers/postgres.ts';
+import { createLoginRole, createTestDatabase, dropLoginRole, withUser } from '../helpers/postgres.ts';
 import { postgresBackend as backend } from '../helpers/postgres-store.ts';
 import { makeSpan, writeSpans } from '../helpers/rows.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
@@ -18,25 +17,10 @@ describe('postgres: a schema the DBA made for the collector', () => {
 
   beforeAll(async () => {
     adminUrl = await createTestDatabase('pgschemaowner');
-    const admin = new pg.Client({ connectionString: adminUrl });
-    await admin.connect();
-    try {
-      await admin.query(`CREATE ROLE ${role} LOGIN`);
-      await admin.query(`CREATE SCHEMA ${schema} AUTHORIZATION ${role}`);
-    } finally {
-      await admin.end();
-    }
-    const u = new URL(adminUrl);
-    u.username = role;
-    roleUrl = u.toString();
+    await createLoginRole(adminUrl, role, [`CREATE SCHEMA ${schema} AUTHORIZATION ${role}`]);
+    roleUrl = withUser(adminUrl, role);
   });
-  afterAll(async () => {
-    const admin = new pg.Client({ connectionString: adminUrl });
-    await admin.connect();
-    await admin.query(`DROP SCHEMA ${schema} CASCADE`).catch(() => undefined);
-    await admin.query(`DROP ROLE ${role}`).catch(() => undefined);
-    await admin.end();
-  });
+  afterAll(() => dropLoginRole(adminUrl, role, schema));
 
   it('migrates into it, starts and stores without CREATE on the database', async () => {
     const store = backend(roleUrl, { 'storage.postgres.schema': schema });
