@@ -2,9 +2,32 @@
 // listener lifecycle for all three (plain or TLS), and JSON replies.
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { Socket } from 'node:net';
+import { isIPv6, type Socket } from 'node:net';
 import type { TlsCertificates } from '../security/tls.ts';
 import type { Logger } from '../telemetry/logger.ts';
+
+/**
+ * An IPv6 address as the kernel binds it: `::0` and `0:0:0:0:0:0:0:0` are `::`, and an IPv4-mapped
+ * address (`::ffff:7f00:1`, `0:0:0:0:0:ffff:127.0.0.1`) takes its IPv4 address's port. Other hosts as written.
+ */
+export function canonicalHost(h: string): string {
+  if (!isIPv6(h) || h.includes('%')) return h;
+  const c = new URL(`http://[${h}]/`).hostname.slice(1, -1);
+  const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(c);
+  if (!m) return c;
+  const [hi, lo] = [parseInt(m[1]!, 16), parseInt(m[2]!, 16)];
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+}
+
+/**
+ * A request target's path, without its query: the origin form's as sent, and the absolute form's
+ * (RFC 9112 3.2.2: `POST http://host/v1/traces`, as a forwarding proxy may pass one on) path.
+ */
+export function targetPath(target: string): string {
+  const url = /^https?:\/\//i.test(target) && URL.canParse(target) ? new URL(target).pathname : target;
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
 
 /** Splits "host:port" (or "[::1]:port") into what net.listen wants. */
 export function parseListen(addr: string): { host: string; port: number } {

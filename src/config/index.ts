@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { parseDocument, YAMLParseError } from 'yaml';
-import { parseListen } from '../common/http.ts';
+import { canonicalHost, parseListen } from '../common/http.ts';
 import { z } from 'zod';
 import type { Logger } from '../telemetry/logger.ts';
 import { intMax, OPTIONS, takesSizeUnit, type OptionDef, type OptionType } from './options.ts';
@@ -277,19 +277,6 @@ const LISTENERS = [
 const LOCALHOST = new Set(['localhost', 'localhost.']);
 /** A wildcard address takes the port on every address (on Linux, `::` on IPv4 too). */
 const WILDCARD = new Set(['0.0.0.0', '::', '']);
-
-/**
- * An IPv6 address as the kernel binds it: `::0` and `0:0:0:0:0:0:0:0` are `::`, and an IPv4-mapped
- * address (`::ffff:7f00:1`, `0:0:0:0:0:ffff:127.0.0.1`) takes its IPv4 address's port. Other hosts as written.
- */
-function canonicalHost(h: string): string {
-  if (!isIPv6(h) || h.includes('%')) return h;
-  const c = new URL(`http://[${h}]/`).hostname.slice(1, -1);
-  const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(c);
-  if (!m) return c;
-  const [hi, lo] = [parseInt(m[1]!, 16), parseInt(m[2]!, 16)];
-  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-}
 
 /** Whether two listeners' hosts take a port in common: 0.0.0.0 takes IPv4 addresses only, not an IPv6 one. */
 function overlap(a: string, b: string): boolean {

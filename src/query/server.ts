@@ -1,7 +1,7 @@
 // The read API (16686): traces by id, trace search and log search, as OTLP/JSON.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isIP, isIPv4, isIPv6 } from 'node:net';
-import { HttpService, parseListen, sendJson as send } from '../common/http.ts';
+import { isIP, isIPv4 } from 'node:net';
+import { canonicalHost, HttpService, parseListen, sendJson as send } from '../common/http.ts';
 import { timeNs } from '../common/time.ts';
 import { OPEN, type Authenticator } from '../security/auth.ts';
 import type { TlsCertificates } from '../security/tls.ts';
@@ -149,12 +149,9 @@ function rebound(host: string | undefined, allowed: ReadonlySet<string>): string
  * LOCALHOST, localhost., [0:0:0:0:0:0:0:1], [::ffff:127.0.0.1] too.
  */
 function isLoopback(listen: string): boolean {
-  const host = parseListen(listen).host.toLowerCase().replace(/\.$/, '');
-  if (host === 'localhost' || isIPv4(host)) return host === 'localhost' || host.startsWith('127.');
-  if (!isIPv6(host) || host.includes('%')) return false;
-  const c = new URL(`http://[${host}]/`).hostname.slice(1, -1);
-  // ::ffff:127.x.y.z in canonical form: ::ffff:7fxx:yyzz.
-  return c === '::1' || /^::ffff:7f[0-9a-f]{2}:/.test(c);
+  // An IPv4-mapped address in its IPv4 form, other IPv6 spellings as the kernel reads them.
+  const host = canonicalHost(parseListen(listen).host.toLowerCase().replace(/\.$/, ''));
+  return host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.'));
 }
 
 /** The read API's settings. */

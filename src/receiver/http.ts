@@ -6,7 +6,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Transform } from 'node:stream';
 import { createGunzip, createInflate } from 'node:zlib';
-import { HttpService, MAX_URL_BYTES, RECEIVER_GRACE_MS, targetTooLong } from '../common/http.ts';
+import { HttpService, MAX_URL_BYTES, RECEIVER_GRACE_MS, targetPath, targetTooLong } from '../common/http.ts';
 import { releaseBuffer, wholeBuffer } from '../common/release.ts';
 import { createZstdFrames } from '../common/zstd.ts';
 import { REFUSALS, type RefusalReason } from '../common/refusals.ts';
@@ -458,11 +458,7 @@ export class HttpReceiver {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
-    let url = req.url ?? '/';
-    // RFC 9112 3.2.2: a server takes the absolute form (POST http://host/v1/traces) too.
-    if (/^https?:\/\//i.test(url)) url = URL.canParse(url) ? new URL(url).pathname : url;
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
+    const path = targetPath(req.url ?? '/');
     // One trailing slash is tolerated: some exporters join endpoint and path that way.
     const signal = ROUTES.get(path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path);
     const format = formatOf(req.headers['content-type']);

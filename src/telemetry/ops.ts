@@ -1,7 +1,7 @@
 // Operations endpoints (8888): /metrics for Prometheus, /healthz (alive), /readyz (backend
 // reachable and the write queue has room).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HttpService, sendJson } from '../common/http.ts';
+import { HttpService, sendJson, targetPath } from '../common/http.ts';
 import { OPEN, type Authenticator } from '../security/auth.ts';
 import type { TlsCertificates } from '../security/tls.ts';
 import { wwwAuthenticate } from '../security/tokens.ts';
@@ -39,11 +39,8 @@ export class OpsServer {
   }
 
   private route(req: IncomingMessage, res: ServerResponse): void {
-    let target = req.url ?? '/';
-    // RFC 9112 3.2.2: a server takes the absolute form (GET http://host:8888/metrics) too, as a
-    // forwarding proxy may pass a scrape or probe on.
-    if (/^https?:\/\//i.test(target) && URL.canParse(target)) target = new URL(target).pathname;
-    const path = target.split('?')[0];
+    // The absolute form (GET http://host:8888/metrics) too: a forwarding proxy may pass a scrape or probe on.
+    const path = targetPath(req.url ?? '/');
     if (path === '/metrics') {
       // Probes (/healthz, /readyz) stay open: a kubelet has no token.
       const who = this.metricsAuth.check(req.headers.authorization, 'read');
