@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { ConfigError, envName, helpText, loadConfig } from '../../src/config/index.ts';
@@ -296,6 +296,19 @@ describe('storage.postgres.url refused at start', () => {
       expect(message).toContain(`config file ${f}`);
       expect(message).toMatch(/line \d+, column \d+/);
       expect(message).not.toContain('s3cret');
+    }
+  });
+});
+
+describe('the example configurations (deploy/examples)', () => {
+  const dir = join(import.meta.dirname, '../../deploy/examples');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+
+  it('each starts as written, and a PostgreSQL or ClickHouse one keeps its write-ahead log off the SQLite data directory', () => {
+    expect(files.length).toBeGreaterThanOrEqual(3);
+    for (const f of files) {
+      const c = loadConfig({ file: join(dir, f) });
+      if (c['storage.backend'] !== 'sqlite' && c['delivery.ack'] === 'durable') expect(c['delivery.walDir'], f).not.toBe('');
     }
   });
 });
