@@ -1,4 +1,5 @@
 // Streams a batch of encoded chunks through COPY.
+import pg from 'pg';
 import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { BINARY_HEADER, BINARY_TRAILER, type CopyFormat } from './columns.ts';
@@ -11,6 +12,11 @@ import { BINARY_HEADER, BINARY_TRAILER, type CopyFormat } from './columns.ts';
  * and pg-copy-streams lets go of the connection then. Chunks it still held queued for the
  * socket's next drain were written to that connection anyway, a TypeError thrown from a socket
  * event that ended the process. Nothing is written after an error.
+ *
+ * An error of the client's own (the query_timeout that bounds a server that stopped answering,
+ * a broken socket) leaves the COPY the connection's active query, and whatever the server sends
+ * once it answers again (a network stall that ends) went to the stream that let go of the
+ * connection: the same TypeError. The connection is cut then; it is discarded anyway.
  */
 export async function copyChunks(
   client: PoolClient,
@@ -24,6 +30,7 @@ export async function copyChunks(
   await new Promise<void>((resolve, reject) => {
     let failed = false;
     stream.on('error', (err) => {
+      if (!failed && !(err instanceof pg.DatabaseError)) client.connection.stream.destroy();
       failed = true;
       reject(err);
     });
