@@ -17,7 +17,7 @@ import { READS, getTrace, searchLogs, searchTraces } from '../../src/storage/sql
 import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { attributeTerm, bloomHas, renderedValue, type Term } from '../../src/storage/sqlite/terms.ts';
 import { arbTraces, encodeTraces, LIMITS, type MSpan, type MTraces } from '../helpers/otlp-build.ts';
-import { canonical, makeLog, makeSpan } from '../helpers/rows.ts';
+import { canonical, makeLog, makeSpan, makeTrace } from '../helpers/rows.ts';
 import { writeSpanRows } from '../helpers/sqlite-rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -134,6 +134,27 @@ describe('sqlite store of what arrived', () => {
     const scanned = READS.scanSpans(db, [DEFAULT_TENANT, { limit: 10 }]);
     expect(byId(scanned.rows)).toEqual(byId([oldSpan, newSpan, rowSpan]));
     expect(canonical(READS.scanLogs(db, [DEFAULT_TENANT, { limit: 10 }]).rows)).toEqual(canonical<LogRow[]>([oldLog, newLog]));
+    db.close();
+  });
+
+  it('keeps one copy of a span stored as a record and then replayed from an older version\'s write-ahead log line', () => {
+    // An upgrade: the older version logged a request as JSON lines and acknowledged it; its client
+    // sent it again (the acknowledgement lost), this version stored it, then the replay came.
+    const db = openDatabase(join(tempDir(), 'resent.db'));
+    const store = new SqliteStore(db);
+    const spans = [makeSpan(), makeSpan()];
+    spans.push(makeSpan({ traceId: spans[0]!.traceId, parentSpanId: spans[0]!.spanId }));
+    const extra = makeSpan({ traceId: spans[0]!.traceId, parentSpanId: spans[0]!.spanId });
+    expect(store.writeSpans(data(proto.encodeSpans(spans))).kind).toBe('success');
+    expect(store.writeSpans(data(lines.encodeSpans([...spans, extra]))).kind).toBe('success');
+    // And a batch carrying both: the lines after its records.
+    const both = makeTrace(2);
+    expect(store.writeSpans([...data(proto.encodeSpans(both)), ...data(lines.encodeSpans(both))]).kind).toBe('success');
+    const byId = (rows: SpanRow[]) => canonical([...rows].sort((a, b) => a.spanId.localeCompare(b.spanId)));
+    expect(byId(getTrace(db, DEFAULT_TENANT, spans[0]!.traceId))).toEqual(byId([spans[0]!, spans[2]!, extra]));
+    expect(byId(getTrace(db, DEFAULT_TENANT, spans[1]!.traceId))).toEqual(byId([spans[1]!]));
+    expect(byId(getTrace(db, DEFAULT_TENANT, both[0]!.traceId))).toEqual(byId(both));
+    expect(count(db, 'SELECT count(*) AS n FROM spans')).toBe(1);
     db.close();
   });
 

@@ -1364,6 +1364,8 @@ class SpanRunWriter {
 export class SqliteStore {
   private readonly db: DatabaseSync;
   private readonly insertSpan: StatementSync;
+  /** The span records of a trace's runs of records (?1 tenant, ?2 trace id). */
+  private readonly traceRecords: StatementSync;
   private readonly insertLog: StatementSync;
   private readonly insertGroup: StatementSync;
   private readonly upsertOperation: StatementSync;
@@ -1399,6 +1401,7 @@ export class SqliteStore {
     this.insertSpan = db.prepare(
       'INSERT OR IGNORE INTO spans (tenant, trace_id, span_id, parent_span_id, service_name, name, start_ns, end_ns, duration_ns, status_code, doc, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
+    this.traceRecords = db.prepare(`SELECT b.records AS records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE ${runOfTrace('r')}`);
     const terms = options.indexAttributes !== false ? new RunTerms() : undefined;
     // Both run writers add their runs to the trace index with one statement.
     const indexRun = db.prepare(indexRow(INDEXED_RUNS));
@@ -1547,10 +1550,24 @@ export class SqliteStore {
     runs.flush();
   }
 
-  /** JSON-line chunks (an older version's write-ahead log): their attributes are read from the parsed document. */
+  /**
+   * JSON-line chunks (an older version's write-ahead log): their attributes are read from the
+   * parsed document. The spans table's unique index keeps a span once among rows of spans; a span
+   * already stored in a run of records (a client's resend that this version took before the
+   * replay reached the line) is left out too, as a run of records leaves out rows of spans.
+   */
   private writeSpanLines(chunks: readonly Uint8Array[], tenant: string, ops: OperationsSeen): void {
+    /** The span ids of each trace's runs of records, read once per trace in the batch (after its runs were written). */
+    const recorded = new Map<string, Set<string>>();
     for (const line of chunkLineRefs<SpanHeader>(chunks)) {
       const h = line.header;
+      let ids = recorded.get(h[0]);
+      if (ids === undefined) {
+        const found = new Set<string>();
+        for (const { records } of this.traceRecords.iterate(tenant, h[0]) as Iterable<{ records: Uint8Array }>) readSpanRecords(records, (b, r) => void found.add(spanId(b, r)));
+        recorded.set(h[0], (ids = found));
+      }
+      if (ids.has(h[1])) continue;
       const start = clampNs(BigInt(h[5]));
       const doc = docText(line);
       const result = this.insertSpan.run(tenant, h[0], h[1], h[2], h[3], h[4], start, clampNs(BigInt(h[6])), clampNs(BigInt(h[7])), h[8], doc, null);
