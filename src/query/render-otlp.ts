@@ -11,8 +11,13 @@ function scopeJson(s: ScopeInfo) {
   return { name: s.name, version: s.version, attributes: s.attributes, droppedAttributesCount: s.droppedAttributesCount };
 }
 
-/** Groups rows by resource, then scope, keeping first-seen order. */
-function group<T extends { resource: ResourceInfo; scope: ScopeInfo }>(rows: readonly T[]) {
+/**
+ * Groups rows by resource, then scope, keeping first-seen order. With `inOrder`, only rows that
+ * follow one another share a group, so reading the groups' rows in document order gives the rows'
+ * own order (a resource or scope may then appear more than once).
+ */
+function group<T extends { resource: ResourceInfo; scope: ScopeInfo }>(rows: readonly T[], inOrder = false) {
+  if (inOrder) return groupRuns(rows);
   const resources = new Map<string, { resource: ResourceInfo; scopes: Map<string, { scope: ScopeInfo; rows: T[] }> }>();
   for (const row of rows) {
     const rk = JSON.stringify(row.resource);
@@ -24,6 +29,29 @@ function group<T extends { resource: ResourceInfo; scope: ScopeInfo }>(rows: rea
     s.rows.push(row);
   }
   return [...resources.values()].map((r) => ({ resource: r.resource, scopes: [...r.scopes.values()] }));
+}
+
+/** group() of rows that follow one another: a new resource or scope entry wherever the next row's differs. */
+function groupRuns<T extends { resource: ResourceInfo; scope: ScopeInfo }>(rows: readonly T[]) {
+  const out: { resource: ResourceInfo; scopes: { scope: ScopeInfo; rows: T[] }[] }[] = [];
+  let rk: string | undefined;
+  let sk: string | undefined;
+  for (const row of rows) {
+    const r = JSON.stringify(row.resource);
+    const sc = JSON.stringify(row.scope);
+    if (r !== rk) {
+      out.push({ resource: row.resource, scopes: [] });
+      rk = r;
+      sk = undefined;
+    }
+    const scopes = out[out.length - 1]!.scopes;
+    if (sc !== sk) {
+      scopes.push({ scope: row.scope, rows: [] });
+      sk = sc;
+    }
+    scopes[scopes.length - 1]!.rows.push(row);
+  }
+  return out;
 }
 
 function spanJson(s: SpanRow) {
@@ -75,10 +103,14 @@ function logJson(l: LogRow) {
   };
 }
 
-/** {"resourceLogs": [...]} keeping the given order (newest first from searches). */
-export function renderLogs(logs: readonly LogRow[]) {
+/**
+ * {"resourceLogs": [...]}. With `inOrder` (a search's answer, newest first), the records read in
+ * document order keep the given order: records of another resource or scope in between start a
+ * new entry rather than joining the first one's.
+ */
+export function renderLogs(logs: readonly LogRow[], inOrder = false) {
   return {
-    resourceLogs: group(logs).map((r) => ({
+    resourceLogs: group(logs, inOrder).map((r) => ({
       resource: resourceJson(r.resource),
       schemaUrl: r.resource.schemaUrl,
       scopeLogs: r.scopes.map((s) => ({ scope: scopeJson(s.scope), schemaUrl: s.scope.schemaUrl, logRecords: s.rows.map(logJson) })),

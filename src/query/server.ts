@@ -238,7 +238,7 @@ export class QueryServer {
       return send(res, 405, { error: `method ${req.method} not allowed` });
     }
     if (path === '/v1/traces') return send(res, 200, renderSummaries(await this.store.searchTraces(tenant, parseTraceQuery(url.searchParams, this.maxLimit))));
-    if (path === '/v1/logs') return send(res, 200, renderLogs(await this.store.searchLogs(tenant, parseLogQuery(url.searchParams, this.maxLimit))));
+    if (path === '/v1/logs') return send(res, 200, renderLogs(await this.store.searchLogs(tenant, parseLogQuery(url.searchParams, this.maxLimit)), true));
     const raw = path.slice('/v1/traces/'.length);
     let id: string;
     try {
