@@ -850,10 +850,14 @@ describe('OTLP/HTTP shutdown', () => {
     const traceId = randHex(16);
     const body = pbTraces('shutdown', [pbSpan(traceId, randHex(8), 'in flight')]);
     let stopping: Promise<number> | undefined;
+    // The stop comes once the server has the request (its 100 Continue), not after a fixed 100 ms:
+    // a loaded machine could run the stop before the connection was accepted, and it was reset.
     const r = await raw(c.httpUrl, {
       path: '/v1/traces',
-      headers: { 'content-type': PB, 'content-length': body.byteLength },
+      headers: { 'content-type': PB, 'content-length': body.byteLength, expect: '100-continue' },
       write: async (req) => {
+        req.flushHeaders();
+        await new Promise((resolve) => req.once('continue', resolve));
         req.write(body.subarray(0, 5));
         await sleep(100);
         stopping = c.stop();
