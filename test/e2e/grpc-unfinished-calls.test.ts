@@ -74,7 +74,10 @@ describe('OTLP/gRPC export calls whose message never all arrives', () => {
     other.on('error', () => {});
     const call = exportCall(other);
     call.stream.write(framed(100_000).subarray(0, 50_000));
-    await new Promise((r) => setTimeout(r, 100));
+    // The PING's answer comes after the server read the frames sent before it (the call's headers
+    // and data): a fixed 100 ms left a loaded machine dropping a connection the server never saw.
+    if (other.connecting) await new Promise((resolve) => other.once('connect', resolve));
+    await new Promise<void>((resolve, reject) => other.ping((err) => (err ? reject(err) : resolve())));
     other.destroy();
     await call.status;
     await counted('client_aborted', 2);
