@@ -517,10 +517,15 @@ describe('OTLP/HTTP status codes', () => {
     const before = await refused(c, 'client_aborted');
     await new Promise<void>((resolve) => {
       const url = new URL(c.httpUrl);
-      const req = request({ host: url.hostname, port: url.port, method: 'POST', path: '/v1/traces', agent: false, headers: { 'content-type': PB, 'content-length': 1000 } });
+      // Part of the body once the server has the request (its 100 Continue), not on a fixed 50 ms:
+      // a loaded machine could go away before the collector (in this process) saw the request.
+      const req = request({ host: url.hostname, port: url.port, method: 'POST', path: '/v1/traces', agent: false, headers: { 'content-type': PB, 'content-length': 1000, expect: '100-continue' } });
       req.on('error', () => resolve());
-      req.write(Buffer.alloc(100, 0x0a));
-      setTimeout(() => req.destroy(), 50);
+      req.once('continue', () => {
+        req.write(Buffer.alloc(100, 0x0a));
+        setTimeout(() => req.destroy(), 50);
+      });
+      req.flushHeaders();
     });
     await eventually(async () => ((await refused(c, 'client_aborted')) === before + 1 ? true : undefined), 5000, 'client_aborted counted');
   });
