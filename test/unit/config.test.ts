@@ -304,11 +304,18 @@ describe('the example configurations (deploy/examples)', () => {
   const dir = join(import.meta.dirname, '../../deploy/examples');
   const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
 
-  it('each starts as written, and a PostgreSQL or ClickHouse one keeps its write-ahead log off the SQLite data directory', () => {
+  // The examples are started from a checkout by its user, or in the image as UID 1000, which may
+  // write only its working directory's data/ (/app/data): a directory elsewhere (/var/lib/…) is
+  // one the collector cannot create at start, and it stops.
+  it('each loads as written, names its write-ahead log with a PostgreSQL or ClickHouse store, and writes only under ./data', () => {
     expect(files.length).toBeGreaterThanOrEqual(3);
     for (const f of files) {
       const c = loadConfig({ file: join(dir, f) });
       if (c['storage.backend'] !== 'sqlite' && c['delivery.ack'] === 'durable') expect(c['delivery.walDir'], f).not.toBe('');
+      for (const key of ['delivery.walDir', 'storage.sqlite.path'] as const) {
+        const path = c[key];
+        if (path !== '') expect(path, `${f} ${key}`).toMatch(/^\.\/data\//);
+      }
     }
   });
 });
