@@ -64,11 +64,25 @@ export function encodingOf(contentEncoding: string | undefined): BodyEncoding | 
   return undefined;
 }
 
+/**
+ * An allowed origin as a browser serializes its Origin header: an entry copied from the address
+ * bar may end in '/' or a path, and one written as a URL may name its scheme's default port
+ * (https://app.example.com:443) or an IDN host; the header has none of these, and a punycode host.
+ * URL parsing keeps '*' in a host, so patterns such as https://*.example.com:443 are read the same
+ * way; what it cannot read (http://localhost:*, 'null') or gives no origin for (non-special
+ * schemes such as chrome-extension://) is kept as written.
+ */
+function serializedOrigin(entry: string): string {
+  const trimmed = entry.replace(/\/+$/, '');
+  if (!URL.canParse(trimmed)) return trimmed;
+  const origin = new URL(trimmed).origin;
+  return origin === 'null' ? trimmed : origin;
+}
+
 /** A matcher for Origin headers: exact origins, '*' for any, or patterns such as https://*.example.com. */
 export function originMatcher(allowed: readonly string[]): (origin: string) => boolean {
   if (allowed.includes('*')) return () => true;
-  // An Origin header never ends in '/', and an origin copied from the address bar often does.
-  allowed = allowed.map((a) => a.replace(/\/+$/, ''));
+  allowed = allowed.map(serializedOrigin);
   const exact = new Set(allowed.filter((a) => !a.includes('*')).map((a) => a.toLowerCase()));
   const patterns = allowed
     .filter((a) => a.includes('*'))

@@ -51,6 +51,18 @@ describe('originMatcher', () => {
     expect(m('https://ui.example.org')).toBe(true);
     expect(m('https://evil.net')).toBe(false);
   });
+  it('matches an origin written as a URL rather than as the browser serializes it: default port, path, IDN', () => {
+    // A browser's Origin omits its scheme's default port and any path, and spells an IDN host in punycode.
+    const m = originMatcher(['https://app.example.com:443', 'http://localhost:80/', 'https://*.example.org:443', 'https://ui.example.net/app/', 'https://bücher.example']);
+    expect(m('https://app.example.com')).toBe(true);
+    expect(m('http://localhost')).toBe(true);
+    expect(m('https://ui.example.org')).toBe(true);
+    expect(m('https://ui.example.net')).toBe(true);
+    expect(m('https://xn--bcher-kva.example')).toBe(true);
+    expect(m('https://app.example.com:8443')).toBe(false);
+    expect(m('http://localhost:8080')).toBe(false);
+    expect(m('https://evil.net')).toBe(false);
+  });
   it('matches wildcard subdomains without crossing into paths or other hosts', () => {
     const m = originMatcher(['https://*.example.org']);
     expect(m('https://ui.example.org')).toBe(true);
