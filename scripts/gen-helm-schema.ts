@@ -49,7 +49,8 @@ function describe(o: OptionDef): string {
  * The schema of `config` below path (a list of key segments): each next segment as a nested
  * section, and every remaining dotted suffix as a flat key, because the collector flattens YAML
  * by joining keys with dots (`storage: {backend: x}`, `storage.backend: x` and
- * `storage: {"postgres.url": x}` are all the same option). Unknown keys are refused.
+ * `storage: {"postgres.url": x}` are all the same option). Unknown keys are refused; a section
+ * may be null (its lines commented out), as the collector reads it.
  */
 function section(options: readonly OptionDef[], path: string[]): JsonSchema {
   const properties: Record<string, JsonSchema> = {};
@@ -65,7 +66,9 @@ function section(options: readonly OptionDef[], path: string[]): JsonSchema {
   }
   for (const c of children) properties[c] = section(options, [...path, c]);
   const sorted = Object.fromEntries(Object.entries(properties).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return { type: 'object', properties: sorted, additionalProperties: false };
+  // A section left empty (`writer:` with every line below it commented out) is YAML's null, which
+  // the collector reads as no settings: refused here, a values file it would run on fails to install.
+  return { type: ['object', 'null'], properties: sorted, additionalProperties: false };
 }
 
 /** The JSON schema of the chart's `config` value, generated from OPTIONS. */

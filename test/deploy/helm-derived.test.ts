@@ -6,6 +6,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { loadConfig } from '../../src/config/index.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const CHART = join(new URL('../../', import.meta.url).pathname, 'helm/tracehouse');
@@ -30,6 +31,26 @@ describe('helm chart derived values', () => {
       expect(kinds(r.stdout), off).toContain('Job/th-tracehouse-migrate');
     }
     expect(kinds(template(POSTGRES).stdout)).not.toContain('Job/th-tracehouse-migrate');
+  });
+
+  it('takes a section left empty (its lines commented out), as the collector reads it: no settings', () => {
+    // YAML reads `writer:` followed by comments only as null; the collector takes a null section as
+    // no settings (src/config/index.ts), so install must not refuse what start-up accepts.
+    const r = template('config:\n  storage:\n    backend: sqlite\n    sqlite:\n      # path: ./data/other.db\n  writer:\n    # maxBatchRows: 5000\n  receiver:\n    grpc:\n      # enabled: false\n');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const configMap = parseAllDocuments(r.stdout).map((d) => d.toJS() as { kind: string; data?: Record<string, string> } | null).find((o) => o?.kind === 'ConfigMap')!;
+    const file = join(tempDir(), 'config.yaml');
+    writeFileSync(file, configMap.data!['config.yaml']!);
+    const config = loadConfig({ file });
+    expect(config['writer.maxBatchRows']).toBe(10_000);
+    expect(config['storage.sqlite.path']).toBe('./data/tracehouse.db');
+    expect(config['receiver.grpc.enabled']).toBe(true);
+    expect(r.stdout).toContain('name: otlp-grpc');
+    // An empty postgres section names no URL: PostgreSQL still needs one from somewhere.
+    const noUrl = template('config:\n  storage:\n    backend: postgres\n    postgres:\n      # url: postgres://db/x\n');
+    expect(noUrl.status).not.toBe(0);
+    expect(template(POSTGRES.replace('backend: postgres\n', 'backend: postgres\n    postgres:\n      # autoMigrate: false\n')).status).toBe(0);
   });
 
   it('reads keys flat below a section, as the values schema and the collector accept them', () => {
