@@ -2,7 +2,7 @@
 // plugs into createClient). Reads and DDL go through the client the same way for both; only the
 // RowBinary insert differs (see insertRowBinary).
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -124,18 +124,31 @@ async function connectChdb(endpoint: ChdbEndpoint, options: ShardOptions): Promi
   // insert accepts text formats only. The engine reads files itself, though: the batch goes to a
   // temporary file and INSERT … FROM INFILE loads it, bytes intact.
   let dir: Promise<string> | undefined;
+  /** A new file in the shard's directory, made again when it was removed under the process. */
+  const createFile = async (): Promise<{ file: string; fh: FileHandle }> => {
+    for (let attempt = 0; ; attempt++) {
+      // One directory per shard, made by whichever insert comes first (concurrent ones share it).
+      const d = (dir ??= mkdtemp(join(tmpdir(), 'tracehouse-chdb-')).catch((err: unknown) => {
+        dir = undefined; // try again with the next batch
+        throw err;
+      }));
+      const file = join(await d, `${randomUUID()}.rowbinary`);
+      try {
+        return { file, fh: await open(file, 'w') };
+      } catch (err) {
+        // The directory is gone (a /tmp cleaner after days without writes, an operator clearing
+        // /tmp): kept as it was, every later insert of the process would fail the same way.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 0) throw err;
+        if (dir === d) dir = undefined;
+      }
+    }
+  };
   return {
     endpoint,
     client,
     async insertRowBinary(target, settings, chunks, extra) {
-      // One directory per shard, made by whichever insert comes first (concurrent ones share it).
-      dir ??= mkdtemp(join(tmpdir(), 'tracehouse-chdb-')).catch((err: unknown) => {
-        dir = undefined; // try again with the next batch
-        throw err;
-      });
-      const file = join(await dir, `${randomUUID()}.rowbinary`);
+      const { file, fh } = await createFile();
       try {
-        const fh = await open(file, 'w');
         try {
           await fh.writev(chunks as Uint8Array[]);
         } finally {
