@@ -42,13 +42,21 @@ export async function spawnCollector(flags: Record<string, string>, startTimeout
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close' comes once its output is read to the end too ('exit' may come before the last of it).
+  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  // An exit ends the wait at once: thrown inside eventually() it was only remembered, and the
+  // failed start said so after the whole startTimeoutMs.
   const ports = await eventually(async () => {
-    if (child.exitCode !== null) throw new Error(`collector exited with ${child.exitCode}: ${out}`);
+    if (child.exitCode !== null) return { exitCode: child.exitCode };
     if (!out.includes('tracehouse started')) return undefined;
     const http = /"port":(\d+),"msg":"OTLP\/HTTP receiver listening"/.exec(out);
     const ops = /"port":(\d+),"msg":"operations endpoints listening"/.exec(out);
     return http && ops ? { http: Number(http[1]), ops: Number(ops[1]) } : undefined;
   }, startTimeoutMs, 'collector start');
+  if ('exitCode' in ports) {
+    await closed;
+    throw new Error(`collector exited with ${ports.exitCode}: ${out}`);
+  }
   return { child, httpUrl: `http://127.0.0.1:${ports.http}`, opsUrl: `http://127.0.0.1:${ports.ops}`, output: () => out, exited };
 }
 
