@@ -53,6 +53,23 @@ describe('helm chart derived values', () => {
     expect(template(POSTGRES.replace('backend: postgres\n', 'backend: postgres\n    postgres:\n      # autoMigrate: false\n')).status).toBe(0);
   });
 
+  it('keeps the chart\'s decode worker count when the workers section is left empty', () => {
+    // `workers:` with its lines commented out is YAML's null, which Helm reads as "delete the
+    // chart's default": the collector would then start one decode worker per core of the node
+    // (workers.threads 0), which values.yaml says to keep near the pod's CPU request.
+    const configOf = (values: string): Record<string, unknown> => {
+      const r = template(values);
+      expect(r.stderr).toBe('');
+      const configMap = parseAllDocuments(r.stdout).map((d) => d.toJS() as { kind: string; data?: Record<string, string> } | null).find((o) => o?.kind === 'ConfigMap')!;
+      const file = join(tempDir(), 'config.yaml');
+      writeFileSync(file, configMap.data!['config.yaml']!);
+      return loadConfig({ file });
+    };
+    expect(configOf('config:\n  workers:\n    # threads: 4\n')['workers.threads']).toBe(2);
+    expect(configOf('config:\n  workers:\n    threads: 4\n')['workers.threads']).toBe(4);
+    expect(configOf('config:\n  workers.threads: 0\n')['workers.threads']).toBe(0);
+  });
+
   it('reads keys flat below a section, as the values schema and the collector accept them', () => {
     // storage: {"postgres.autoMigrate": false} is storage.postgres.autoMigrate for the collector.
     const job = template(POSTGRES.replace('backend: postgres\n', 'backend: postgres\n    postgres.autoMigrate: false\n'));

@@ -567,5 +567,14 @@ tls.mode tls or mtls, or inherit with a certificate from the chart's Secret or f
 {{/* The rendered config.yaml. */}}
 {{- define "tracehouse.configYaml" -}}
 {{- /* Listen addresses come in as environment variables (tracehouse.env), so the file stays as given. */ -}}
-{{- toYaml (.Values.config | default dict) }}
+{{- $config := deepCopy (.Values.config | default dict) }}
+{{- /* A `workers:` section left empty (its lines commented out) is YAML's null, which Helm takes as
+"delete the chart's default": the collector would start one decode worker per core of the node.
+Keep values.yaml's workers.threads unless a value names its own. */}}
+{{- $threads := dict }}
+{{- include "tracehouse.cfg" (list . "workers.threads" "" $threads) }}
+{{- if and (eq (toString $threads.value) "") (not (hasKey $config "workers")) }}
+{{- $_ := set $config "workers" (dict "threads" 2) }}
+{{- end }}
+{{- toYaml $config }}
 {{- end }}
