@@ -23,6 +23,16 @@ const kinds = (manifest: string): string[] =>
 
 const POSTGRES = 'config:\n  storage:\n    backend: postgres\nsecrets:\n  postgresUrl: postgres://u:p@db:5432/t\n';
 
+/** The collector's configuration from a render's config.yaml, read as the pod's start reads it. */
+function renderedConfig(r: ReturnType<typeof template>) {
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  const configMap = parseAllDocuments(r.stdout).map((d) => d.toJS() as { kind: string; data?: Record<string, string> } | null).find((o) => o?.kind === 'ConfigMap')!;
+  const file = join(tempDir(), 'config.yaml');
+  writeFileSync(file, configMap.data!['config.yaml']!);
+  return loadConfig({ file });
+}
+
 describe('helm chart derived values', () => {
   it('runs the migration Job for autoMigrate off in every spelling the collector reads as false', () => {
     for (const off of ['false', '"false"', '"False"', '"FALSE"', '"0"']) {
@@ -37,12 +47,7 @@ describe('helm chart derived values', () => {
     // YAML reads `writer:` followed by comments only as null; the collector takes a null section as
     // no settings (src/config/index.ts), so install must not refuse what start-up accepts.
     const r = template('config:\n  storage:\n    backend: sqlite\n    sqlite:\n      # path: ./data/other.db\n  writer:\n    # maxBatchRows: 5000\n  receiver:\n    grpc:\n      # enabled: false\n');
-    expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
-    const configMap = parseAllDocuments(r.stdout).map((d) => d.toJS() as { kind: string; data?: Record<string, string> } | null).find((o) => o?.kind === 'ConfigMap')!;
-    const file = join(tempDir(), 'config.yaml');
-    writeFileSync(file, configMap.data!['config.yaml']!);
-    const config = loadConfig({ file });
+    const config = renderedConfig(r);
     expect(config['writer.maxBatchRows']).toBe(10_000);
     expect(config['storage.sqlite.path']).toBe('./data/tracehouse.db');
     expect(config['receiver.grpc.enabled']).toBe(true);
@@ -57,14 +62,7 @@ describe('helm chart derived values', () => {
     // `workers:` with its lines commented out is YAML's null, which Helm reads as "delete the
     // chart's default": the collector would then start one decode worker per core of the node
     // (workers.threads 0), which values.yaml says to keep near the pod's CPU request.
-    const configOf = (values: string): Record<string, unknown> => {
-      const r = template(values);
-      expect(r.stderr).toBe('');
-      const configMap = parseAllDocuments(r.stdout).map((d) => d.toJS() as { kind: string; data?: Record<string, string> } | null).find((o) => o?.kind === 'ConfigMap')!;
-      const file = join(tempDir(), 'config.yaml');
-      writeFileSync(file, configMap.data!['config.yaml']!);
-      return loadConfig({ file });
-    };
+    const configOf = (values: string) => renderedConfig(template(values));
     expect(configOf('config:\n  workers:\n    # threads: 4\n')['workers.threads']).toBe(2);
     expect(configOf('config:\n  workers:\n    threads: 4\n')['workers.threads']).toBe(4);
     expect(configOf('config:\n  workers.threads: 0\n')['workers.threads']).toBe(0);
