@@ -704,13 +704,10 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string): Promi
     traceLogs = undefined;
     return showError(logsBox, e);
   }
-  const mine = logs.filter((l) => l.spanId === s.spanId).sort((a, b) => {
-    const ta = BigInt(a.timeUnixNano !== '0' ? a.timeUnixNano : a.observedTimeUnixNano);
-    const tb = BigInt(b.timeUnixNano !== '0' ? b.timeUnixNano : b.observedTimeUnixNano);
-    return ta === tb ? 0 : ta > tb ? -1 : 1;
-  });
+  // The second read's records were merged in after the first's.
+  const mine = logs.filter((l) => l.spanId === s.spanId).sort(newestFirst);
   const note = cut ? [h('p', { class: 'muted' }, `The trace logged more than ${maxLimit} records (query.maxLimit) during this span: some of this span's may not be shown.`)] : [];
-  logsBox.replaceChildren(...note, mine.length === 0 ? h('p', { class: 'muted' }, 'No log records for this span.') : h('ol', { class: 'span-log-list' }, ...mine.map((l) => h('li', { class: `sev sev-${severityClass(l.severityNumber)}` }, h('time', {}, fmtTime(l.timeUnixNano !== '0' ? l.timeUnixNano : l.observedTimeUnixNano)), ' ', h('span', { class: 'sev-text' }, l.severityText || String(l.severityNumber)), ' ', h('span', { class: 'body' }, ...logBody(l))))));
+  logsBox.replaceChildren(...note, mine.length === 0 ? h('p', { class: 'muted' }, 'No log records for this span.') : h('ol', { class: 'span-log-list' }, ...mine.map((l) => h('li', { class: `sev sev-${severityClass(l.severityNumber)}` }, h('time', {}, fmtTime(logTime(l))), ' ', h('span', { class: 'sev-text' }, l.severityText || String(l.severityNumber)), ' ', h('span', { class: 'body' }, ...logBody(l))))));
 }
 
 // ---------------------------------------------------------------- logs
@@ -720,6 +717,18 @@ function logBody(l: OtlpLog): Child[] {
   const body = l.body && Object.keys(l.body).length > 0 ? valueText(l.body) : '';
   if (!l.eventName) return [body];
   return [h('strong', { class: 'event-name' }, l.eventName), body ? ' ' : '', body];
+}
+
+/** When a log record happened: its own time, else when it was observed (a record with time 0). */
+function logTime(l: OtlpLog): string {
+  return l.timeUnixNano !== '0' ? l.timeUnixNano : l.observedTimeUnixNano;
+}
+
+/** Orders log records newest first by logTime. */
+function newestFirst(a: OtlpLog, b: OtlpLog): number {
+  const ta = BigInt(logTime(a));
+  const tb = BigInt(logTime(b));
+  return ta === tb ? 0 : ta > tb ? -1 : 1;
 }
 
 function severityClass(n: number): string {
@@ -732,12 +741,8 @@ function flattenLogs(d: LogsDoc): { log: OtlpLog; service: string }[] {
     const service = attr(rl.resource.attributes, 'service.name') ?? 'unknown_service';
     for (const sl of rl.scopeLogs) for (const log of sl.logRecords) out.push({ log, service });
   }
-  // Grouping by resource mixes the order: newest first again.
-  return out.sort((a, b) => {
-    const ta = BigInt(a.log.timeUnixNano !== '0' ? a.log.timeUnixNano : a.log.observedTimeUnixNano);
-    const tb = BigInt(b.log.timeUnixNano !== '0' ? b.log.timeUnixNano : b.log.observedTimeUnixNano);
-    return ta === tb ? 0 : ta > tb ? -1 : 1;
-  });
+  // Newest first by the time the page shows, whatever the answer's grouping.
+  return out.sort((a, b) => newestFirst(a.log, b.log));
 }
 
 async function logsPage(params: URLSearchParams): Promise<void> {
@@ -793,7 +798,7 @@ async function logsPage(params: URLSearchParams): Promise<void> {
         h(
           'tr',
           { class: `log-row sev-${severityClass(log.severityNumber)}` },
-          h('td', {}, h('time', {}, fmtTime(log.timeUnixNano !== '0' ? log.timeUnixNano : log.observedTimeUnixNano))),
+          h('td', {}, h('time', {}, fmtTime(logTime(log)))),
           h('td', { class: 'sev-text' }, log.severityText || String(log.severityNumber)),
           h('td', {}, svc),
           h('td', { class: 'body' }, ...logBody(log)),
