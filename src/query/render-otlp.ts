@@ -11,13 +11,8 @@ function scopeJson(s: ScopeInfo) {
   return { name: s.name, version: s.version, attributes: s.attributes, droppedAttributesCount: s.droppedAttributesCount };
 }
 
-/**
- * Groups rows by resource, then scope, keeping first-seen order. With `inOrder`, only rows that
- * follow one another share a group, so reading the groups' rows in document order gives the rows'
- * own order (a resource or scope may then appear more than once).
- */
-function group<T extends { resource: ResourceInfo; scope: ScopeInfo }>(rows: readonly T[], inOrder = false) {
-  if (inOrder) return groupRuns(rows);
+/** Groups rows by resource, then scope, keeping first-seen order. */
+function group<T extends { resource: ResourceInfo; scope: ScopeInfo }>(rows: readonly T[]) {
   const resources = new Map<string, { resource: ResourceInfo; scopes: Map<string, { scope: ScopeInfo; rows: T[] }> }>();
   for (const row of rows) {
     const rk = JSON.stringify(row.resource);
@@ -31,7 +26,11 @@ function group<T extends { resource: ResourceInfo; scope: ScopeInfo }>(rows: rea
   return [...resources.values()].map((r) => ({ resource: r.resource, scopes: [...r.scopes.values()] }));
 }
 
-/** group() of rows that follow one another: a new resource or scope entry wherever the next row's differs. */
+/**
+ * group() of rows that follow one another: a new resource or scope entry wherever the next row's
+ * differs, so reading the groups' rows in document order gives the rows' own order (a resource or
+ * scope may then appear more than once).
+ */
 function groupRuns<T extends { resource: ResourceInfo; scope: ScopeInfo }>(rows: readonly T[]) {
   const out: { resource: ResourceInfo; scopes: { scope: ScopeInfo; rows: T[] }[] }[] = [];
   let rk: string | undefined;
@@ -110,7 +109,7 @@ function logJson(l: LogRow) {
  */
 export function renderLogs(logs: readonly LogRow[], inOrder = false) {
   return {
-    resourceLogs: group(logs, inOrder).map((r) => ({
+    resourceLogs: (inOrder ? groupRuns(logs) : group(logs)).map((r) => ({
       resource: resourceJson(r.resource),
       schemaUrl: r.resource.schemaUrl,
       scopeLogs: r.scopes.map((s) => ({ scope: scopeJson(s.scope), schemaUrl: s.scope.schemaUrl, logRecords: s.rows.map(logJson) })),
