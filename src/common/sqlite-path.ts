@@ -17,9 +17,15 @@ export function sqliteFilePath(path: string): string {
 }
 
 /** A storage.sqlite.path naming the file beside it with `suffix` appended: a URI's query kept after its path. */
-export function sqlitePathWithSuffix(path: string, suffix: string): string {
+function sqlitePathWithSuffix(path: string, suffix: string): string {
   const m = URI.exec(path);
   return m ? `${m[1]}${m[2]}${suffix}${m[3]}` : `${path}${suffix}`;
+}
+
+/** The trace index's file for a store's file (':memory:' for ':memory:'). */
+export function traceIndexPath(path: string): string {
+  // A URI filename's index is the file beside the one it names, with the same query (cache=shared, say).
+  return path === ':memory:' ? path : sqlitePathWithSuffix(path, '-traces');
 }
 
 /**

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { sqliteFilePath } from '../common/sqlite-path.ts';
+import { sqliteFilePath, traceIndexPath } from '../common/sqlite-path.ts';
 import { timeNs } from '../common/time.ts';
 import { ConfigError, loadConfig, warnStrayEnv, type Config } from '../config/index.ts';
 import { BOOL_KEYS, BOOLEAN_WORD, LIST_KEYS } from '../config/options.ts';
@@ -164,13 +164,13 @@ function sameStore(a: Config, b: Config): boolean {
  * where the backup's goes): the finished backup would be renamed over the database, the store lost.
  */
 function refuseOutOverStore(config: Config, out: string): void {
-  if (out === '-' || config['storage.backend'] !== 'sqlite' || config['storage.sqlite.path'] === ':memory:') return;
-  const main = sqliteFilePath(config['storage.sqlite.path']);
-  // The database, its trace index beside it (store.ts traceIndexPath), and SQLite's files of each.
-  const own = [main, `${main}-traces`].flatMap((f) => [f, `${f}-wal`, `${f}-shm`]);
+  const path = config['storage.sqlite.path'];
+  if (out === '-' || config['storage.backend'] !== 'sqlite' || path === ':memory:') return;
+  // The database, its trace index beside it, and SQLite's files of each.
+  const own = [path, traceIndexPath(path)].map(sqliteFilePath).flatMap((f) => [f, `${f}-wal`, `${f}-shm`]);
   const target = realPath(out);
   const hit = own.find((f) => realPath(f) === target);
-  if (hit !== undefined) throw new UsageError(`export: --out ${JSON.stringify(out)} is the store's own file ${JSON.stringify(hit)} (storage.sqlite.path = ${JSON.stringify(config['storage.sqlite.path'])}); the backup would replace it: give another file`);
+  if (hit !== undefined) throw new UsageError(`export: --out ${JSON.stringify(out)} is the store's own file ${JSON.stringify(hit)} (storage.sqlite.path = ${JSON.stringify(path)}); the backup would replace it: give another file`);
 }
 
 /**

@@ -12,7 +12,8 @@ import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 import { createEncoder as createProtoEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { createEncoder as createLineEncoder } from '../../src/storage/rowjson.ts';
 import { getTrace, searchLogs } from '../../src/storage/sqlite/reads.ts';
-import { SqliteStore, openDatabase, openReadOnly, traceIndexPath } from '../../src/storage/sqlite/store.ts';
+import { traceIndexPath } from '../../src/common/sqlite-path.ts';
+import { SqliteStore, openDatabase, openReadOnly } from '../../src/storage/sqlite/store.ts';
 import { makeLog, makeTrace } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
 

@@ -13,8 +13,8 @@ import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { ReadPool } from './read-pool.ts';
 import type { tableStats, Unreadable } from './reads.ts';
-import { sqliteFilePath } from '../../common/sqlite-path.ts';
-import { openDatabase, traceIndexPath } from './store.ts';
+import { sqliteFilePath, traceIndexPath } from '../../common/sqlite-path.ts';
+import { openDatabase } from './store.ts';
 import type { WriteReply, WriteRequest } from './write-thread.ts';
 
 /** Where the SQLite store keeps its file, how long it keeps data, and how it reads. */

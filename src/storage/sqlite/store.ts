@@ -15,7 +15,7 @@ import {
 import { chunkLineRefs, docText, type LogHeader, spanFromJson, type SpanHeader } from '../rowjson.ts';
 import { IdSet, traceHome } from '../id-set.ts';
 import { RunTerms } from './terms.ts';
-import { sqliteFilePath, sqlitePathWithSuffix, sqliteReadOnlyPath } from '../../common/sqlite-path.ts';
+import { sqliteFilePath, sqliteReadOnlyPath, traceIndexPath } from '../../common/sqlite-path.ts';
 
 const INT64_MAX = (1n << 63n) - 1n;
 const NS_PER_DAY = 86_400_000_000_000n;
@@ -307,12 +307,6 @@ const TRACE_INDEX_CACHE_KIB = 8192;
 /** Sets the trace index's largest indexed rowid of a table to the table's (in the transaction that changed it). */
 const noteIndexed = (t: TraceIndexed): string => `INSERT INTO ${TRACE_INDEX}.state (tbl, max_rowid) VALUES ('${t.table}', (SELECT coalesce(max(rowid), 0) FROM main.${t.table}))
   ON CONFLICT (tbl) DO UPDATE SET max_rowid = excluded.max_rowid`;
-
-/** The trace index's file for a store's file (':memory:' for ':memory:'). */
-export function traceIndexPath(path: string): string {
-  // A URI filename's index is the file beside the one it names, with the same query (cache=shared, say).
-  return path === ':memory:' ? path : sqlitePathWithSuffix(path, '-traces');
-}
 
 /** Attaches the trace index's file to a connection of the store's file (read-only for a read-only connection). */
 function attachTraceIndex(db: DatabaseSync, path: string): void {
