@@ -176,9 +176,10 @@ export function validateSchemaOptions(o: SchemaOptions): void {
   if (o.cluster !== '' && !CLUSTER_NAME.test(o.cluster)) {
     throw new Error(`storage.clickhouse.cluster = ${JSON.stringify(o.cluster)}: expected a cluster name ([A-Za-z0-9_.-])`);
   }
-  if (o.ttlDays > maxTtlDays()) {
+  const maxTtl = maxTtlDays();
+  if (o.ttlDays > maxTtl) {
     throw new Error(
-      `storage.clickhouse.ttlDays = ${o.ttlDays}: ClickHouse's TTL is a DateTime, which ends on 2106-02-07 and wraps into the past beyond it, so every row would expire at once; use at most ${maxTtlDays()} (or 0 to keep rows for ever)`,
+      `storage.clickhouse.ttlDays = ${o.ttlDays}: ClickHouse's TTL is a DateTime, which ends on 2106-02-07 and wraps into the past beyond it, so every row would expire at once; use at most ${maxTtl} (or 0 to keep rows for ever)`,
     );
   }
   if (!CODEC.test(o.codec)) {
