@@ -149,6 +149,7 @@ export class Collector {
             maxMessageBytes,
             bodyTimeoutMs: c['receiver.http.bodyTimeoutMs'],
             corsAllowedOrigins: c['receiver.http.corsAllowedOrigins'],
+            allowedHosts: c['receiver.http.allowedHosts'],
             maxConnectionsPerClient: c['receiver.http.maxConnectionsPerClient'],
             tls: security.tls['receiver.http'],
             auth: new Authenticator('http', tokens, security.metrics, logger),
@@ -170,6 +171,7 @@ export class Collector {
     this.ops = new OpsServer(config['ops.listen'], metrics, { notReadyReason: () => this.notReadyReason() }, logger, {
       tls: security.tls.ops,
       metricsAuth: security.opsRequireAuth ? new Authenticator('ops', tokens, security.metrics, logger) : undefined,
+      allowedHosts: config['ops.allowedHosts'],
     });
   }
 

@@ -2,7 +2,7 @@
 // listener lifecycle for all three (plain or TLS), and JSON replies.
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { isIPv6, type Socket } from 'node:net';
+import { isIP, isIPv4, isIPv6, type Socket } from 'node:net';
 import type { TlsCertificates } from '../security/tls.ts';
 import type { Logger } from '../telemetry/logger.ts';
 
@@ -34,6 +34,40 @@ export function parseListen(addr: string): { host: string; port: number } {
   const i = addr.lastIndexOf(':');
   const host = addr.slice(0, i).replace(/^\[(.*)\]$/, '$1');
   return { host, port: Number(addr.slice(i + 1)) };
+}
+
+/**
+ * The name a Host header gives, lowercased, without its port, brackets or a trailing dot; absent
+ * without a Host header (HTTP/1.0), which no browser sends.
+ */
+export function hostName(host: string | undefined): string | undefined {
+  if (host === undefined) return undefined;
+  const m = /^(\[[^\]]*\]|[^:]*)(?::\d*)?$/.exec(host.trim());
+  return (m ? m[1]! : host).replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '').toLowerCase();
+}
+
+/**
+ * Whether a listen address reaches this machine only, in any spelling that binds loopback:
+ * LOCALHOST, localhost., [0:0:0:0:0:0:0:1], [::ffff:127.0.0.1] too.
+ */
+function isLoopback(listen: string): boolean {
+  // An IPv4-mapped address in its IPv4 form, other IPv6 spellings as the kernel reads them.
+  const host = canonicalHost(parseListen(listen).host.toLowerCase().replace(/\.$/, ''));
+  return host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.'));
+}
+
+/**
+ * Which Host names a listener answers (HttpServiceOptions.hosts). On loopback, a request naming
+ * another host is a web page whose own name was pointed at 127.0.0.1 once loaded (DNS
+ * rebinding): through the browser of someone on this machine it reaches the listener as its own
+ * server, same-origin, so neither CORS nor a preflight stops it. Such a request carries the
+ * page's name; localhost, *.localhost and an IP address (which no page can rebind) are this
+ * machine's, and `allowed` names the rest (a proxy on this host that passes its own Host).
+ */
+export interface HostRule {
+  allowed: readonly string[];
+  /** The setting that names `allowed`, for the refusal's message (query.allowedHosts, say). */
+  option: string;
 }
 
 /** Listens on "host:port" and resolves to the bound port (useful with port 0 in tests). */
@@ -85,6 +119,10 @@ export interface HttpServiceOptions {
   tls?: TlsCertificates | undefined;
   /** Answers a request target longer than MAX_URL_BYTES (default: 414 with a JSON error). */
   onTargetTooLong?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** On a loopback listen address, refuse requests for other hosts than these (HostRule); off elsewhere. */
+  hosts?: HostRule;
+  /** Answers a request refused by `hosts`, with its message (default: 403 with a JSON error). */
+  onForeignHost?: (req: IncomingMessage, res: ServerResponse, message: string) => void;
 }
 
 /** Longest an OTLP receiver waits at a stop for requests in flight (the collector passes less when shutdown.timeoutMs leaves less). */
@@ -122,6 +160,8 @@ export class HttpService {
   private readonly logger: Logger;
   private readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
   private readonly configure: ((server: Server) => void) | undefined;
+  /** On a loopback listener with a HostRule, the names it answers besides this machine's; absent otherwise. */
+  private readonly hosts: ReadonlySet<string> | undefined;
   boundPort = 0;
 
   constructor(opts: HttpServiceOptions, logger: Logger, onRequest: (req: IncomingMessage, res: ServerResponse) => void, configure?: (server: Server) => void) {
@@ -129,6 +169,21 @@ export class HttpService {
     this.logger = logger;
     this.onRequest = onRequest;
     this.configure = configure;
+    this.hosts = opts.hosts && isLoopback(opts.listen) ? new Set(opts.hosts.allowed.map((h) => hostName(h)!)) : undefined;
+  }
+
+  /**
+   * Why a request is refused for the host it names (HttpServiceOptions.hosts), or undefined when
+   * answered. For handlers that go around the service's own (Node's 'checkContinue').
+   */
+  foreignHost(req: IncomingMessage): string | undefined {
+    if (!this.hosts) return undefined;
+    const name = hostName(req.headers.host);
+    if (name === undefined || isIP(name) !== 0 || name === 'localhost' || name.endsWith('.localhost') || this.hosts.has(name)) return undefined;
+    return (
+      `host ${JSON.stringify(name)} is not this machine's: on a loopback address this port answers localhost and IP addresses only ` +
+      `(a web page rebound to 127.0.0.1 must not reach it); a proxy on this host that passes its own Host needs it in ${this.opts.hosts!.option}`
+    );
   }
 
   async start(): Promise<void> {
@@ -138,6 +193,11 @@ export class HttpService {
         res.shouldKeepAlive = false;
         if (this.opts.onTargetTooLong) return this.opts.onTargetTooLong(req, res);
         return sendJson(res, 414, { error: `request target longer than ${MAX_URL_BYTES} bytes` });
+      }
+      const foreign = this.foreignHost(req);
+      if (foreign !== undefined) {
+        if (this.opts.onForeignHost) return this.opts.onForeignHost(req, res, foreign);
+        return sendJson(res, 403, { error: foreign });
       }
       this.onRequest(req, res);
     };

@@ -1,7 +1,6 @@
 // The read API (16686): traces by id, trace search and log search, as OTLP/JSON.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isIP, isIPv4 } from 'node:net';
-import { canonicalHost, HttpService, parseListen, sendJson as send } from '../common/http.ts';
+import { HttpService, sendJson as send } from '../common/http.ts';
 import { timeNs } from '../common/time.ts';
 import { OPEN, type Authenticator } from '../security/auth.ts';
 import type { TlsCertificates } from '../security/tls.ts';
@@ -121,39 +120,6 @@ export function parseLogQuery(params: URLSearchParams, maxLimit: number): LogQue
   return q;
 }
 
-/**
- * The name a Host header gives, lowercased, without its port, brackets or a trailing dot; absent
- * without a Host header (HTTP/1.0), which no browser sends.
- */
-function hostName(host: string | undefined): string | undefined {
-  if (host === undefined) return undefined;
-  const m = /^(\[[^\]]*\]|[^:]*)(?::\d*)?$/.exec(host.trim());
-  return (m ? m[1]! : host).replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '').toLowerCase();
-}
-
-/**
- * Whether a request to a loopback listener names a host other than this machine: a web page
- * whose own name was pointed at 127.0.0.1 once loaded (DNS rebinding) reads the collector through
- * the browser of someone on this machine, as its own server. Such a request carries the page's
- * name; localhost, *.localhost and an IP address (which no page can rebind) are this machine's,
- * and `allowed` names the rest (query.allowedHosts: a proxy on this host that passes its own Host).
- */
-function rebound(host: string | undefined, allowed: ReadonlySet<string>): string | undefined {
-  const name = hostName(host);
-  if (name === undefined || isIP(name) !== 0 || name === 'localhost' || name.endsWith('.localhost') || allowed.has(name)) return undefined;
-  return name;
-}
-
-/**
- * Whether a listen address reaches this machine only, in any spelling that binds loopback:
- * LOCALHOST, localhost., [0:0:0:0:0:0:0:1], [::ffff:127.0.0.1] too.
- */
-function isLoopback(listen: string): boolean {
-  // An IPv4-mapped address in its IPv4 form, other IPv6 spellings as the kernel reads them.
-  const host = canonicalHost(parseListen(listen).host.toLowerCase().replace(/\.$/, ''));
-  return host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.'));
-}
-
 /** The read API's settings. */
 export interface QueryOptions {
   listen: string;
@@ -181,21 +147,18 @@ export class QueryServer {
   private readonly jaeger: JaegerApi;
   private readonly ui: WebUi;
   private readonly auth: Authenticator;
-  /** On a loopback listener, the host names it answers besides this machine's; absent on others. */
-  private readonly hosts: ReadonlySet<string> | undefined;
 
   /** With a registry, request durations go to tracehouse_query_request_duration_seconds. */
   constructor(options: QueryOptions, store: StoreReader, logger: Logger, registry?: Registry) {
     this.store = store;
     this.auth = options.auth ?? OPEN;
-    this.hosts = isLoopback(options.listen) ? new Set((options.allowedHosts ?? []).map((h) => hostName(h)!)) : undefined;
     this.logger = logger;
     this.maxLimit = options.maxLimit;
     this.maxSpansPerTrace = options.maxSpansPerTrace;
     this.jaeger = new JaegerApi(store, options, (err) => this.logger.error({ err: err.message }, 'Jaeger API read failed'));
     this.ui = new WebUi({ maxLimit: this.maxLimit });
     const readMetrics = registry ? new ReadMetrics(registry) : undefined;
-    this.http = new HttpService({ name: 'read API', listen: options.listen, shutdownGraceMs: 2000, tls: options.tls }, logger, (req, res) => {
+    this.http = new HttpService({ name: 'read API', listen: options.listen, shutdownGraceMs: 2000, tls: options.tls, hosts: { allowed: options.allowedHosts ?? [], option: 'query.allowedHosts' } }, logger, (req, res) => {
       readMetrics?.track(req, res);
       this.route(req, res).catch((err: Error) => {
         if (err instanceof BadParameter) return send(res, 400, { error: err.message });
@@ -220,10 +183,6 @@ export class QueryServer {
       throw new BadParameter(`request target ${JSON.stringify(req.url)} is not a valid URL`);
     }
     const path = url.pathname;
-    const foreign = this.hosts && rebound(req.headers.host, this.hosts);
-    if (foreign) {
-      return send(res, 403, { error: `host ${JSON.stringify(foreign)} is not this machine's: the read API listens on loopback and answers localhost and IP addresses (a web page rebound to 127.0.0.1 must not read it); a proxy on this host that passes its own Host needs it in query.allowedHosts` });
-    }
     // The UI's page shell and assets hold no data and stay open, so a browser can load them
     // before it has a token; every data call (/api/, /v1/) needs a read token.
     if (this.ui.owns(path)) return this.ui.handle(req, res, path);

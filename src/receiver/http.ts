@@ -385,6 +385,8 @@ export interface HttpReceiverOptions {
   bodyTimeoutMs: number;
   /** Origins allowed by CORS; empty turns CORS off. */
   corsAllowedOrigins: readonly string[];
+  /** Host names answered on a loopback listener besides localhost and IP addresses (receiver.http.allowedHosts). */
+  allowedHosts?: readonly string[];
   maxConnectionsPerClient: number;
   /** HTTPS with these certificates; plain when absent. */
   tls?: TlsCertificates | undefined;
@@ -426,6 +428,8 @@ export class HttpReceiver {
         server: serverOptions,
         tls: options.tls,
         onTargetTooLong: (req, res) => this.refuseLongTarget(req, res),
+        hosts: { allowed: options.allowedHosts ?? [], option: 'receiver.http.allowedHosts' },
+        onForeignHost: (req, res, message) => this.refuseForeignHost(req, res, message),
       },
       logger,
       (req, res) => this.onRequest(req, res, false),
@@ -440,7 +444,12 @@ export class HttpReceiver {
   private configure(server: Server): void {
     // Expect: 100-continue is answered only once the headers pass, so an oversized upload is refused before it is sent.
     // 'checkContinue' goes around HttpService's handler, so its target check is made here too.
-    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => (targetTooLong(req) ? this.refuseLongTarget(req, res) : this.onRequest(req, res, true)));
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      if (targetTooLong(req)) return this.refuseLongTarget(req, res);
+      const foreign = this.http.foreignHost(req);
+      if (foreign !== undefined) return this.refuseForeignHost(req, res, foreign);
+      this.onRequest(req, res, true);
+    });
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT';
       // Node times out a fresh connection that never sent a byte too (browsers and proxies open
@@ -533,6 +542,12 @@ export class HttpReceiver {
   private refuseLongTarget(req: IncomingMessage, res: ServerResponse): void {
     res.shouldKeepAlive = false;
     this.refuse(req, res, formatOf(req.headers['content-type']) ?? 'json', 'target_too_long', `request target longer than ${MAX_URL_BYTES} bytes`);
+  }
+
+  /** A request for another host than this machine's on a loopback listener (HttpService.foreignHost): its body is not read. */
+  private refuseForeignHost(req: IncomingMessage, res: ServerResponse, message: string): void {
+    res.shouldKeepAlive = false;
+    this.refuse(req, res, formatOf(req.headers['content-type']) ?? 'json', 'forbidden', message);
   }
 
   /** Counts a refusal and answers it. */

@@ -18,6 +18,8 @@ export interface OpsSecurity {
   tls?: TlsCertificates | undefined;
   /** Set when ops.requireAuth: /metrics needs a token with the read scope. */
   metricsAuth?: Authenticator | undefined;
+  /** Host names answered on a loopback listener besides localhost and IP addresses (ops.allowedHosts). */
+  allowedHosts?: readonly string[];
 }
 
 /** The operations HTTP server. */
@@ -31,7 +33,7 @@ export class OpsServer {
     this.metrics = metrics;
     this.readiness = readiness;
     this.metricsAuth = security.metricsAuth ?? OPEN;
-    this.http = new HttpService({ name: 'operations endpoints', listen, shutdownGraceMs: 2000, tls: security.tls }, logger, (req, res) => this.route(req, res));
+    this.http = new HttpService({ name: 'operations endpoints', listen, shutdownGraceMs: 2000, tls: security.tls, hosts: { allowed: security.allowedHosts ?? [], option: 'ops.allowedHosts' } }, logger, (req, res) => this.route(req, res));
   }
 
   get boundPort(): number {

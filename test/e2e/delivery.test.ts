@@ -140,7 +140,7 @@ describe('delivery.ack=queued', () => {
     const slow = connect(port, '127.0.0.1');
     slow.on('error', () => {});
     await new Promise<void>((resolve) => slow.once('connect', () => resolve()));
-    await new Promise<void>((resolve) => slow.write('POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\n0123456789', () => resolve()));
+    await new Promise<void>((resolve) => slow.write('POST /v1/traces HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\n0123456789', () => resolve()));
     try {
       // README, exit codes: 0 only when everything still queued at the stop was stored.
       expect(await c.stop()).toBe(5);

@@ -81,7 +81,7 @@ describe('OTLP/HTTP body sent in tiny chunks', () => {
     s.on('error', () => {});
     try {
       await new Promise((r) => s.once('connect', r));
-      s.write('POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n');
+      s.write('POST /v1/traces HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n');
       const piece = Buffer.from('1\r\n\n\r\n'.repeat(10_000));
       for (let i = 0; i < CHUNKS / 10_000; i++) if (!s.write(piece)) await new Promise((r) => s.once('drain', r));
       await eventually(async () => (c.collector.writer.queueBytes >= CHUNKS ? true : undefined), 30_000, 'every chunk held');
