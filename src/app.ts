@@ -98,6 +98,8 @@ export class Collector {
   private readyPoll: NodeJS.Timeout | undefined;
   /** The store's last failed health check's detail, logged once per change. */
   private unhealthyDetail: string | undefined;
+  /** The readiness check out now, which callers meanwhile share (notReadyReason). */
+  private readinessCheck: Promise<string | null> | undefined;
 
   private constructor(config: Config, backend: StorageBackend, logger: Logger, metrics: Metrics, security: Security) {
     this.config = config;
@@ -186,8 +188,18 @@ export class Collector {
     return new Collector(config, backend, logger, metrics, security);
   }
 
-  /** Null when ready, else why not; every answer also sets tracehouse_ready (gRPC health asks each second). */
-  private async notReadyReason(): Promise<string | null> {
+  /**
+   * Null when ready, else why not; every answer also sets tracehouse_ready (gRPC health asks each
+   * second). Callers while a check is out share it: a store that answers its health check slowly
+   * (a network that drops packets, a check waiting its whole timeout) would otherwise be asked
+   * again by every poll and probe meanwhile, checks piling up on its connections.
+   */
+  private notReadyReason(): Promise<string | null> {
+    this.readinessCheck ??= this.checkReadiness().finally(() => (this.readinessCheck = undefined));
+    return this.readinessCheck;
+  }
+
+  private async checkReadiness(): Promise<string | null> {
     let reason = await this.whyNotReady();
     // A stop that began while the health check was out is not ready either.
     if (this.stopping) reason ??= 'not started';
