@@ -40,7 +40,7 @@ export function parseListen(addr: string): { host: string; port: number } {
  * The name a Host header gives, lowercased, without its port, brackets or a trailing dot; absent
  * without a Host header (HTTP/1.0), which no browser sends.
  */
-export function hostName(host: string | undefined): string | undefined {
+function hostName(host: string | undefined): string | undefined {
   if (host === undefined) return undefined;
   const m = /^(\[[^\]]*\]|[^:]*)(?::\d*)?$/.exec(host.trim());
   return (m ? m[1]! : host).replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '').toLowerCase();
