@@ -35,6 +35,7 @@ interface OtlpScope {
   name: string;
   version: string;
   attributes?: KeyValue[];
+  droppedAttributesCount?: number;
 }
 interface OtlpSpan {
   traceId: string;
@@ -680,7 +681,8 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string): Promi
     s.links.length === 0 ? h('p', { class: 'muted' }, 'none') : h('ul', { class: 'links' }, ...s.links.map((l) => h('li', {}, h('a', { href: `/trace/${l.traceId}` }, h('code', {}, `${l.traceId}/${l.spanId}`)), kvTable(l.attributes), droppedNote(l.droppedAttributesCount)))),
     h('h3', {}, u.resourceDropped ? `Resource (${u.resourceDropped} attribute${u.resourceDropped === 1 ? '' : 's'} dropped by the sender)` : 'Resource'),
     kvTable(u.resource),
-    ...(u.scope.attributes?.length ? [h('h3', {}, 'Scope attributes'), kvTable(u.scope.attributes)] : []),
+    // Counted as the resource's are: a scope whose every attribute the sender dropped still says so.
+    ...(u.scope.attributes?.length || u.scope.droppedAttributesCount ? [h('h3', {}, counted('Scope attributes', u.scope.attributes?.length ?? 0, u.scope.droppedAttributesCount)), kvTable(u.scope.attributes ?? [])] : []),
     h('h3', {}, 'Logs'),
     logsBox,
   );

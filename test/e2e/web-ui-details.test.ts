@@ -1,0 +1,53 @@
+// The web UI in headless Chromium (Debian's, through puppeteer-core): what the span details and
+// the logs view show of what was stored, against the README's word for it.
+import { randomBytes } from 'node:crypto';
+import { type Page } from 'puppeteer-core';
+import { describe, expect, it } from 'vitest';
+import { memoryStoreUi } from '../helpers/browser.ts';
+import { eventually, type TestCollector } from '../helpers/collector.ts';
+
+declare const document: any;
+
+const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+const str = (key: string, v: string) => ({ key, value: { stringValue: v } });
+const now = BigInt(Date.now()) * 1_000_000n;
+
+async function post(c: TestCollector, signal: 'traces' | 'logs', body: unknown): Promise<void> {
+  const r = await fetch(`${c.httpUrl}/v1/${signal}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  expect(r.status).toBe(200);
+}
+
+describe('web UI: span details and log rows', () => {
+  let c: TestCollector;
+  let page: Page;
+  const ready = memoryStoreUi((ui) => ({ c, page } = ui));
+
+  it("span details: the scope's dropped attributes are counted, as the resource's are (README: how many of each the sender dropped)", async () => {
+    const traceId = hex(16);
+    const [a, b] = [hex(8), hex(8)];
+    const span = (spanId: string, name: string) => ({ traceId, spanId, name, kind: 1, startTimeUnixNano: String(now), endTimeUnixNano: String(now + 1_000_000n) });
+    await post(c, 'traces', {
+      resourceSpans: [{
+        resource: { attributes: [str('service.name', 'ui-scope-dropped')] },
+        scopeSpans: [
+          // One scope with attributes and some dropped, one whose every attribute was dropped.
+          { scope: { name: 'io.shop.cart', version: '1.2', attributes: [str('library.flavour', 'vanilla')], droppedAttributesCount: 4 }, spans: [span(a, 'with some')] },
+          { scope: { name: 'io.shop.pay', droppedAttributesCount: 7 }, spans: [span(b, 'with none left')] },
+        ],
+      }],
+    });
+    await eventually(async () => {
+      const r = await fetch(`${c.queryUrl}/v1/traces/${traceId}`);
+      if (r.status !== 200) return undefined;
+      const d = (await r.json()) as any;
+      return d.resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((ss: any) => ss.spans)).length === 2 ? true : undefined;
+    });
+    await ready(`/trace/${traceId}`);
+    for (const [id, name, want] of [[a, 'with some', /scope attributes \(1, 4 dropped by the sender\)/i], [b, 'with none left', /scope attributes \(0, 7 dropped by the sender\)/i]] as const) {
+      await page.click(`.row[data-span-id="${id}"]`);
+      await page.waitForFunction((n: string) => document.querySelector('.details h2')?.textContent === n, {}, name);
+      const text: string = await page.$eval('.details', (e: any) => e.innerText);
+      expect(text, name).toMatch(want);
+    }
+  });
+});
