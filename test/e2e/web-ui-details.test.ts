@@ -50,4 +50,16 @@ describe('web UI: span details and log rows', () => {
       expect(text, name).toMatch(want);
     }
   });
+
+  it('logs: a 64-bit trace id (Jaeger, Zipkin) links with its own digits, not the zeros every such id starts with', async () => {
+    const ids = [hex(8), hex(8)];
+    const logRecords = ids.map((short, i) => ({ timeUnixNano: String(now + BigInt(i)), severityNumber: 9, traceId: '0'.repeat(16) + short, spanId: hex(8), body: { stringValue: `log ${i}` } }));
+    await post(c, 'logs', { resourceLogs: [{ resource: { attributes: [str('service.name', 'ui-64-bit-logs')] }, scopeLogs: [{ logRecords }] }] });
+    await eventually(async () => (((await (await fetch(`${c.queryUrl}/v1/logs?service=ui-64-bit-logs`)).json()) as any).resourceLogs.length > 0 ? true : undefined));
+    await ready('/logs?service=ui-64-bit-logs&lookback=1h');
+    const shown: string[] = await page.$$eval('.log-row td:last-child a', (els: any[]) => els.map((e) => e.textContent));
+    expect(shown).toHaveLength(2);
+    // Newest first: log 1, then log 0; each shows the start of the id as Jaeger writes it.
+    expect(shown).toEqual([`${ids[1]!.slice(0, 8)}…`, `${ids[0]!.slice(0, 8)}…`]);
+  });
 });

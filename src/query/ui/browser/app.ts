@@ -733,6 +733,11 @@ function newestFirst(a: OtlpLog, b: OtlpLog): number {
   return ta === tb ? 0 : ta > tb ? -1 : 1;
 }
 
+/** A trace id as Jaeger writes it: a 64-bit one (16 leading zeros) by its own 16 digits, which tell such traces apart. */
+function jaegerId(traceId: string): string {
+  return traceId.length === 32 && traceId.startsWith('0000000000000000') ? traceId.slice(16) : traceId;
+}
+
 function severityClass(n: number): string {
   return n >= 17 ? 'error' : n >= 13 ? 'warn' : n >= 9 ? 'info' : 'debug';
 }
@@ -805,7 +810,7 @@ async function logsPage(params: URLSearchParams): Promise<void> {
           h('td', {}, svc),
           h('td', { class: 'body' }, ...logBody(log)),
           h('td', { class: 'attrs' }, log.attributes.map((a) => `${a.key}=${valueText(a.value)}`).join(' ')),
-          h('td', {}, log.traceId ? h('a', { href: `/trace/${log.traceId}` }, h('code', {}, log.traceId.slice(0, 8) + '…')) : ''),
+          h('td', {}, log.traceId ? h('a', { href: `/trace/${log.traceId}` }, h('code', {}, jaegerId(log.traceId).slice(0, 8) + '…')) : ''),
         ),
       ),
     ),
