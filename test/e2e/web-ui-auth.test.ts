@@ -86,4 +86,18 @@ describe('web UI behind tokens', () => {
     expect(prompts).toEqual(['This Tracehouse needs a read token:', 'That token does not have the read scope. Read token:']);
     await page.close();
   });
+
+  it('takes a token pasted with its "Bearer " from a curl line', async () => {
+    const page = await browser.newPage();
+    const prompts: string[] = [];
+    page.on('dialog', (d) => {
+      prompts.push(d.message());
+      void d.accept(prompts.length === 1 ? `  Bearer ${GLOBEX} ` : '');
+    });
+    await page.goto(c.queryUrl + '/', { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('#app[data-ready="true"]', { timeout: 15_000 });
+    expect(await page.evaluate(() => Array.from(document.querySelectorAll('select[name=service] option'), (o) => o.textContent))).toContain('globex-shop');
+    expect(prompts).toEqual(['This Tracehouse needs a read token:']);
+    await page.close();
+  });
 });
