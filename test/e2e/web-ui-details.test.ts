@@ -62,4 +62,26 @@ describe('web UI: span details and log rows', () => {
     // Newest first: log 1, then log 0; each shows the start of the id as Jaeger writes it.
     expect(shown).toEqual([`${ids[1]!.slice(0, 8)}…`, `${ids[0]!.slice(0, 8)}…`]);
   });
+
+  it("span details: the span's log records show their attributes, as the logs view does", async () => {
+    const traceId = hex(16);
+    const spanId = hex(8);
+    await post(c, 'traces', { resourceSpans: [{ resource: { attributes: [str('service.name', 'ui-span-log-attrs')] }, scopeSpans: [{ spans: [{ traceId, spanId, name: 'checkout', kind: 2, startTimeUnixNano: String(now), endTimeUnixNano: String(now + 5_000_000n) }] }] }] });
+    await post(c, 'logs', {
+      resourceLogs: [{
+        resource: { attributes: [str('service.name', 'ui-span-log-attrs')] },
+        scopeLogs: [{ logRecords: [
+          { timeUnixNano: String(now + 1_000_000n), severityNumber: 17, traceId, spanId, body: { stringValue: 'card declined' }, attributes: [str('payment.provider', 'acme-pay'), { key: 'retry', value: { intValue: '2' } }] },
+          { timeUnixNano: String(now + 2_000_000n), severityNumber: 9, traceId, spanId, body: { stringValue: 'gave up' } },
+        ] }],
+      }],
+    });
+    await eventually(async () => (((await (await fetch(`${c.queryUrl}/v1/logs?service=ui-span-log-attrs`)).json()) as any).resourceLogs?.[0]?.scopeLogs?.[0]?.logRecords?.length === 2 ? true : undefined));
+    await ready(`/trace/${traceId}`);
+    await page.click(`.row[data-span-id="${spanId}"]`);
+    await page.waitForFunction(() => document.querySelectorAll('.span-log-list li').length === 2);
+    const items: string[] = await page.$$eval('.span-log-list li', (els: any[]) => els.map((e) => e.innerText));
+    expect(items.find((t) => t.includes('card declined'))).toContain('payment.provider=acme-pay retry=2');
+    expect(items.find((t) => t.includes('gave up'))).not.toContain('=');
+  });
 });

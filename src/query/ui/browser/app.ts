@@ -710,7 +710,7 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string): Promi
   // The second read's records were merged in after the first's.
   const mine = logs.filter((l) => l.spanId === s.spanId).sort(newestFirst);
   const note = cut ? [h('p', { class: 'muted' }, `The trace logged more than ${maxLimit} records (query.maxLimit) during this span: some of this span's may not be shown.`)] : [];
-  logsBox.replaceChildren(...note, mine.length === 0 ? h('p', { class: 'muted' }, 'No log records for this span.') : h('ol', { class: 'span-log-list' }, ...mine.map((l) => h('li', { class: `sev sev-${severityClass(l.severityNumber)}` }, h('time', {}, fmtTime(logTime(l))), ' ', h('span', { class: 'sev-text' }, l.severityText || String(l.severityNumber)), ' ', h('span', { class: 'body' }, ...logBody(l))))));
+  logsBox.replaceChildren(...note, mine.length === 0 ? h('p', { class: 'muted' }, 'No log records for this span.') : h('ol', { class: 'span-log-list' }, ...mine.map((l) => h('li', { class: `sev sev-${severityClass(l.severityNumber)}` }, h('time', {}, fmtTime(logTime(l))), ' ', h('span', { class: 'sev-text' }, l.severityText || String(l.severityNumber)), ' ', h('span', { class: 'body' }, ...logBody(l)), ...logAttrs(l)))));
 }
 
 // ---------------------------------------------------------------- logs
@@ -732,6 +732,16 @@ function newestFirst(a: OtlpLog, b: OtlpLog): number {
   const ta = BigInt(logTime(a));
   const tb = BigInt(logTime(b));
   return ta === tb ? 0 : ta > tb ? -1 : 1;
+}
+
+/** A log record's attributes as the logs view lists them: key=value, space-separated. */
+function attrsText(l: OtlpLog): string {
+  return l.attributes.map((a) => `${a.key}=${valueText(a.value)}`).join(' ');
+}
+
+/** A span's log record's attributes after its body, as the logs view shows them; nothing without any. */
+function logAttrs(l: OtlpLog): Child[] {
+  return l.attributes.length === 0 ? [] : [' ', h('span', { class: 'attrs' }, attrsText(l))];
 }
 
 /** A trace id as Jaeger writes it: a 64-bit one (16 leading zeros) by its own 16 digits, which tell such traces apart. */
@@ -810,7 +820,7 @@ async function logsPage(params: URLSearchParams): Promise<void> {
           h('td', { class: 'sev-text' }, log.severityText || String(log.severityNumber)),
           h('td', {}, svc),
           h('td', { class: 'body' }, ...logBody(log)),
-          h('td', { class: 'attrs' }, log.attributes.map((a) => `${a.key}=${valueText(a.value)}`).join(' ')),
+          h('td', { class: 'attrs' }, attrsText(log)),
           h('td', {}, log.traceId ? h('a', { href: `/trace/${log.traceId}` }, h('code', {}, jaegerId(log.traceId).slice(0, 8) + '…')) : ''),
         ),
       ),
