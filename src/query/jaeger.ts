@@ -220,6 +220,7 @@ export function toJaegerTrace(spans: readonly SpanRow[]): JaegerTrace {
       const warn = (w: string) => processWarnings.push(`process ${pid}: ${w}`);
       // service.name is the process's serviceName; Jaeger does not repeat it as a tag.
       processes[pid] = { serviceName: s.serviceName, tags: keyValues(s.resource.attributes.filter((kv) => kv.key !== 'service.name'), warn) };
+      if (s.resource.droppedAttributesCount > 0) warn(`the sender dropped ${s.resource.droppedAttributesCount} attributes`);
     }
     const span = spanJson(s, pid);
     // A process's warnings are shown on its first span too: the Jaeger UI and Grafana read no trace's own.

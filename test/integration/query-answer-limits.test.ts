@@ -11,6 +11,8 @@ import { makeLog, makeSpan, writeLogs, writeSpans } from '../helpers/rows.ts';
 
 const MS = 1_000_000n;
 const BASE = 1_700_000_000_000_000_000n;
+/** The big traces' resource: nothing the sender dropped, so their only trace warnings are the cut notices. */
+const BIG_RESOURCE = { attributes: [{ key: 'service.name', value: { stringValue: 'big' } }], droppedAttributesCount: 0, schemaUrl: '' };
 
 describe('read API answers within the query limits', () => {
   let store: StorageBackend;
@@ -29,8 +31,8 @@ describe('read API answers within the query limits', () => {
     }
     // Four traces of 100 spans each, the newest last.
     for (let t = 0; t < 4; t++) {
-      const first = makeSpan({ serviceName: 'big', startTimeUnixNano: BASE + BigInt(t) * 1000n * MS });
-      const spans = Array.from({ length: 100 }, (_, i) => ({ ...makeSpan({ serviceName: 'big', startTimeUnixNano: first.startTimeUnixNano + BigInt(i) * MS }), traceId: first.traceId }));
+      const first = makeSpan({ serviceName: 'big', resource: BIG_RESOURCE, startTimeUnixNano: BASE + BigInt(t) * 1000n * MS });
+      const spans = Array.from({ length: 100 }, (_, i) => ({ ...makeSpan({ serviceName: 'big', resource: BIG_RESOURCE, startTimeUnixNano: first.startTimeUnixNano + BigInt(i) * MS }), traceId: first.traceId }));
       await writeSpans(store, spans);
       big.unshift(first.traceId);
     }

@@ -120,6 +120,17 @@ describe('toJaegerTrace', () => {
     expect(w).toMatch(/instrumentation scope: the sender dropped 2 attributes/);
   });
 
+  it("names the resource's dropped attribute count as the process's, on its first span too", () => {
+    // A resource with nothing else Jaeger cannot carry: its dropped count alone.
+    const resource = { attributes: [{ key: 'service.name', value: { stringValue: 'web' } }, { key: 'host.name', value: { stringValue: 'a' } }], droppedAttributesCount: 4, schemaUrl: '' };
+    const root = makeSpan({ serviceName: 'web', resource, startTimeUnixNano: T0 + 10n, links: [], droppedAttributesCount: 0, droppedEventsCount: 0, droppedLinksCount: 0, events: [] });
+    const child = makeSpan({ traceId: root.traceId, parentSpanId: root.spanId, serviceName: 'web', resource, startTimeUnixNano: T0 + 20n, links: [] });
+    const t = toJaegerTrace([child, root]);
+    expect(t.warnings).toEqual(['process p1: the sender dropped 4 attributes']);
+    expect(t.spans[0]!.warnings).toContain('process p1: the sender dropped 4 attributes');
+    expect(t.spans[1]!.warnings ?? []).not.toContain('process p1: the sender dropped 4 attributes');
+  });
+
   it('words span kinds as Jaeger does', () => {
     expect(toJaegerOperations([0, 1, 2, 3, 4, 5].map((kind) => ({ name: 'op', kind }))).map((o) => o.spanKind)).toEqual(['unspecified', 'internal', 'server', 'client', 'producer', 'consumer']);
   });
