@@ -71,9 +71,11 @@ class ReceiveCharge {
   private growing = false;
   private onFull: (() => void) | undefined;
   private readonly perByte: number;
+  private readonly maxMessageBytes: number;
 
-  constructor(perByte: number) {
+  constructor(perByte: number, maxMessageBytes: number) {
     this.perByte = perByte;
+    this.maxMessageBytes = maxMessageBytes;
   }
 
   /** A DATA frame's bytes arrived. */
@@ -86,6 +88,14 @@ class ReceiveCharge {
   /** Whether its message's compressed flag is set (the prefix's first byte). */
   private get compressed(): boolean {
     return this.prefix[0] === 1;
+  }
+
+  /**
+   * Whether the message's prefix announces more than receiver.maxMessageBytes: grpc-js answers it
+   * RESOURCE_EXHAUSTED itself, past any interceptor (watchStream counts it as too_large).
+   */
+  private get oversized(): boolean {
+    return this.received >= 5 && this.prefix.readUInt32BE(1) > this.maxMessageBytes;
   }
 
   /** Whether the message arrived whole: its prefix and the bytes it announces. */
@@ -143,7 +153,9 @@ class ReceiveCharge {
     const onFull = this.onFull;
     this.release();
     this.onFull = undefined;
-    onFull?.();
+    // A message over the size limit is refused by grpc-js (RESOURCE_EXHAUSTED, the answer the
+    // client gets): refusing it for queue room too would count it as queue_full.
+    if (!this.oversized) onFull?.();
   }
 }
 
@@ -309,7 +321,7 @@ export class GrpcReceiver {
     delete headers[STREAM_METADATA];
     if (!headers[':path']?.endsWith('/Export')) return capSmallCall(stream);
     const key = this.streamKeyPrefix + ++this.streamSeq;
-    const charge = new ReceiveCharge(this.ingest.decodeCharge('protobuf'));
+    const charge = new ReceiveCharge(this.ingest.decodeCharge('protobuf'), this.opts.maxMessageBytes);
     // gzip, deflate and zstd are inflated by the handler, charged as they inflate: grpc-js would
     // inflate a message whole before anything could charge it (and has no zstd). Without its
     // grpc-encoding, grpc-js hands the compressed bytes over as they are. Any other is refused by
