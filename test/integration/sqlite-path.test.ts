@@ -3,7 +3,7 @@
 // for SQLite's private temporary file) would let writes succeed into the write thread's database
 // that no read ever sees, and with delivery.ack = durable the write-ahead log would let go of
 // them: the store refuses it at start.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -141,6 +141,38 @@ describe('sqlite storage.sqlite.path with mode=rw or mode=rwc', () => {
       const trace = makeTrace(2);
       await writeSpans(b, trace);
       expect(await b.getTrace('default', trace[0]!.traceId).then((s) => s.length, (err: Error) => err.message)).toBe(2);
+    });
+  }
+});
+
+// A path SQLite cannot open as a store (a directory: `./data/` for `./data/th.db`, a file under
+// a file, a file that is no database) stopped start-up with SQLite's or the file system's words
+// alone ("start-up failed: unable to open database file"), naming neither the option nor the
+// path, unlike every other setting start-up refuses.
+describe('sqlite storage.sqlite.path that cannot be opened', () => {
+  const cases: Array<[string, (dir: string) => string]> = [
+    ['a directory', (dir) => `${dir}/`],
+    ['a file under a file', (dir) => {
+      writeFileSync(join(dir, 'plain'), 'x');
+      return join(dir, 'plain', 'th.db');
+    }],
+    ['a file that is no database', (dir) => {
+      writeFileSync(join(dir, 'notes.txt'), 'not a database, just some text long enough to fill a header page '.repeat(20));
+      return join(dir, 'notes.txt');
+    }],
+  ];
+  for (const [what, make] of cases) {
+    it(`is refused at start naming the option and the path: ${what}`, async () => {
+      const path = make(tempDir('sqlite-unopenable-'));
+      const b = await startedUnlessRefused(path);
+      if (b) {
+        await b.shutdown();
+        expect.fail(`started on ${JSON.stringify(path)}`);
+      }
+      const err = await createSqliteBackend(sqliteOptions(loadConfig({ flags: { 'storage.sqlite.path': path } })), { logger: pino({ level: 'silent' }), metrics: createMetrics() })
+        .start()
+        .then(() => undefined, (e: Error) => e);
+      expect(err?.message).toContain(JSON.stringify(path));
     });
   }
 });

@@ -42,6 +42,28 @@ const WRITE_THREAD_NAME = 'sqlite-write';
 const RETENTION_INTERVAL_MS = 3_600_000;
 const RETENTION_RETRY_MS = 60_000;
 
+/** SQLite's result codes of a path that names no store it can open: SQLITE_CANTOPEN, SQLITE_NOTADB. */
+const UNOPENABLE_SQLITE = new Set([14, 26]);
+/** File system errors of making the store's directory that come of the path itself. */
+const UNOPENABLE_FS = new Set(['ENOTDIR', 'EISDIR', 'EEXIST', 'EACCES', 'EPERM', 'EROFS', 'ENAMETOOLONG']);
+
+/**
+ * Opens the store's file; a path that cannot be one (a directory, a file under a file, a file
+ * that is no database, no permission) is refused naming the option and the path, which SQLite's
+ * own words ("unable to open database file") name neither of.
+ */
+function openStore(path: string, attributeIndex: boolean): DatabaseSync {
+  try {
+    return openDatabase(path, { attributeIndex });
+  } catch (err) {
+    const e = err as { errcode?: unknown; code?: unknown; message: string };
+    if (UNOPENABLE_SQLITE.has(e.errcode as number) || UNOPENABLE_FS.has(e.code as string)) {
+      throw new ConfigError(`invalid configuration: storage.sqlite.path = ${JSON.stringify(path)}: cannot open the SQLite store: ${e.message}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
 class SqliteBackend implements StorageBackend, StoreStats {
   readonly name = 'sqlite';
   /** The write thread gets a copy of each chunk (request). */
@@ -89,7 +111,7 @@ class SqliteBackend implements StorageBackend, StoreStats {
       throw new ConfigError(`invalid configuration: storage.sqlite.path = ${JSON.stringify(this.path)}: cache=shared makes a read that meets a write fail ("database table is locked"); leave it out (each connection reads the last commit in WAL mode)`);
     }
     // The schema exists before the other connections open; this one then serves health checks only.
-    this.db = openDatabase(this.path, { attributeIndex: this.attributeIndex });
+    this.db = openStore(this.path, this.attributeIndex);
     this.readPool = new ReadPool({ path: this.path, threads: this.readThreads, timeoutMs: this.timeoutMs, logger: this.deps.logger, onUnreadable: (items) => this.unreadable(items) });
     this.retaining = this.retentionDays > 0;
     if (this.retaining) this.applyRetention();
