@@ -2,7 +2,7 @@
 // validated by one zod schema built from OPTIONS, then frozen. Errors name the key, the value
 // and where it came from.
 import { readFileSync } from 'node:fs';
-import { isIPv6 } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 import { parseDocument, YAMLParseError } from 'yaml';
 import { canonicalHost, parseListen } from '../common/http.ts';
 import { z } from 'zod';
@@ -261,6 +261,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
   refuseSharedPorts(cfg, raw);
   refuseOriginsWithoutScheme(cfg, raw);
+  refuseAllowedHostsThatAreNoHost(cfg, raw);
   for (const v of Object.values(cfg)) if (Array.isArray(v)) Object.freeze(v);
   return Object.freeze(cfg) as Config;
 }
@@ -323,6 +324,18 @@ function refuseOriginsWithoutScheme(cfg: Record<string, unknown>, raw: Map<strin
   const bad = (cfg[key] as string[]).find((o) => o !== '*' && o !== 'null' && !/^[a-z][a-z0-9+.-]*:\/\//i.test(o));
   if (bad === undefined) return;
   throw new ConfigError(`invalid configuration: ${key} entry ${JSON.stringify(bad)} (from ${raw.get(key)?.from ?? 'default'}) has no scheme, so no browser's Origin matches it: write it as a browser sends it, e.g. ${JSON.stringify(`https://${bad.replace(/^\/+/, '')}`)} (* stands for any characters but /), or * for any origin`);
+}
+
+/**
+ * query.allowedHosts is compared with the Host header's name (its port, brackets and a trailing
+ * dot left out, src/query/server.ts): an entry written as a URL (`http://proxy`), with a path or
+ * a wildcard matched no request, and the proxy it was written for got 403 without a word here.
+ */
+function refuseAllowedHostsThatAreNoHost(cfg: Record<string, unknown>, raw: Map<string, { value: unknown; from: string }>): void {
+  const key = 'query.allowedHosts';
+  const bad = (cfg[key] as string[]).find((h) => isIP(h) === 0 && !/^(\[[0-9a-fA-F:.]+\]|[^\s:/\\*?#@[\]]+)(:\d*)?$/.test(h));
+  if (bad === undefined) return;
+  throw new ConfigError(`invalid configuration: ${key} entry ${JSON.stringify(bad)} (from ${raw.get(key)?.from ?? 'default'}) is no host name, so no request's Host matches it: write the name alone, as a client sends it in Host (e.g. ${JSON.stringify(bad.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/[/?#].*$/, '').replace(/:\d*$/, '').replace(/^\*\.?/, '') || 'proxy.example')}), one entry per name`);
 }
 
 /** The --help text: every option with its default and environment variable. */

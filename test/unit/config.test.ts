@@ -49,6 +49,20 @@ describe('configuration', () => {
     }
   });
 
+  it('refuses a query.allowedHosts entry that is no host name, which no Host header would match', () => {
+    // The read API compares each entry with the Host header's name (its port, brackets and a
+    // trailing dot left out): a URL or a wildcard there matched nothing, and the proxy it was
+    // written for got 403 telling it to add itself to query.allowedHosts.
+    for (const entry of ['http://proxy.example', 'https://proxy.example:8443/', '*.example.com', 'proxy.example/ui']) {
+      expect(() => loadConfig({ flags: { 'query.allowedHosts': `ok.example,${entry}` } }), entry).toThrow(
+        `query.allowedHosts entry ${JSON.stringify(entry)} (from flag --query.allowedHosts) is no host name`,
+      );
+    }
+    for (const hosts of ['proxy.example', 'proxy.example:8080,Other.Example.', 'tracehouse.internal,[::1],::1,127.0.0.2']) {
+      expect(loadConfig({ flags: { 'query.allowedHosts': hosts } })['query.allowedHosts'].length, hosts).toBeGreaterThan(0);
+    }
+  });
+
   it('refuses localhost beside a loopback address on one port: the name binds that address', () => {
     // Node and grpc-js bind localhost as 127.0.0.1 (and ::1): the second listener failed with
     // EADDRINUSE after the store had opened, exit 1, naming neither option.
