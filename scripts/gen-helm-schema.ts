@@ -34,7 +34,8 @@ function leaf(o: OptionDef): JsonSchema {
     case 'list':
       return { anyOf: [{ type: 'array', items: { type: 'string' } }, { type: 'string' }] };
     case 'enum':
-      return { enum: t.empty === undefined ? [...t.values] : [...t.values, ''] };
+      // `off` unquoted in a values file is YAML 1.1's false to Helm, which the collector reads as off.
+      return { enum: [...t.values, ...(t.empty === undefined ? [] : [''] as const), ...(t.values.includes('off') ? [false] : [])] };
     case 'listen':
       return { type: 'string', pattern: LISTEN };
   }

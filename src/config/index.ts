@@ -62,7 +62,11 @@ function schemaFor(o: OptionDef): z.ZodType {
       // "empty or inherit means the global value").
       // Spaces around a value are dropped, as numbers' are (a Secret's value ending in a newline).
       const empty = t.empty;
+      // A listener's tls.mode `off` written unquoted in a Helm values file is YAML 1.1's false
+      // (Helm's YAML reader), which the chart renders into the config file as false: read as off.
+      const off = t.values.includes('off');
       return z.preprocess((v) => {
+        if (v === false && off) return 'off';
         const s = typeof v === 'string' ? v.trim() : v;
         return s === '' && empty !== undefined ? empty : s;
       }, e);

@@ -43,6 +43,20 @@ describe('helm chart derived values', () => {
     expect(kinds(template(POSTGRES).stdout)).not.toContain('Job/th-tracehouse-migrate');
   });
 
+  it('takes a listener\'s tls.mode off written unquoted, which Helm\'s YAML reads as false, as the collector\'s off', () => {
+    // The chart's README writes `ops.tls.mode: off`; in a values file Helm reads that as YAML 1.1's
+    // boolean false. The schema refused it ("value must be one of 'inherit', 'off', 'tls', 'mtls'")
+    // and, let through, the collector would have refused the false the chart renders.
+    for (const [listener, port] of [['ops', 'ops'], ['receiver.grpc', 'otlp-grpc']] as const) {
+      const nested = listener.split('.').reduceRight((inner, k) => `${k}:\n${inner.replace(/^/gm, '  ')}`, 'tls:\n  mode: off');
+      const r = template(`config:\n${nested.replace(/^/gm, '  ')}\n`);
+      expect(r.stderr, listener).toBe('');
+      const config = renderedConfig(r);
+      expect(config[`${listener}.tls.mode`]).toBe('off');
+      expect(r.stdout, listener).toContain(`name: ${port}`);
+    }
+  });
+
   it('takes a section left empty (its lines commented out), as the collector reads it: no settings', () => {
     // YAML reads `writer:` followed by comments only as null; the collector takes a null section as
     // no settings (src/config/index.ts), so install must not refuse what start-up accepts.
