@@ -120,7 +120,13 @@ function flatten(obj: unknown, prefix: string, out: Map<string, unknown>, depth 
  * links of a Service named tracehouse or tracehouse-… (TRACEHOUSE_SERVICE_HOST,
  * TRACEHOUSE_POSTGRES_PORT_5432_TCP_ADDR, …) and the test suite's and benches' own.
  */
-const NOT_OPTIONS = /^TRACEHOUSE_(CONFIG|(\w+_)?(SERVICE_(HOST|PORT(_\w+)?)|PORT(_\d+_(TCP|UDP|SCTP)(_\w+)?)?)|TEST_\w+|BENCH_\w+|CHROMIUM)$/;
+const NOT_OPTIONS = /^TRACEHOUSE_(CONFIG|(\w+_)?(SERVICE_(HOST|PORT(_\w+)?)|PORT_\d+_(TCP|UDP|SCTP)(_\w+)?)|TEST_\w+|BENCH_\w+|CHROMIUM)$/;
+/**
+ * A service link's bare {NAME}_PORT, told by its value (tcp://10.0.0.1:4317): a port number
+ * there is a guess at an option (TRACEHOUSE_OPS_PORT=9090), which nothing reads.
+ */
+const SERVICE_LINK_PORT = (name: string, value: string | undefined): boolean =>
+  /^TRACEHOUSE_(\w+_)?PORT$/.test(name) && /^(tcp|udp|sctp):\/\//i.test(value ?? '');
 
 /** Edit distance of two names, for the suggestion of a mistyped one. */
 function distance(a: string, b: string): number {
@@ -142,7 +148,7 @@ export function strayEnvNames(env: NodeJS.ProcessEnv): string[] {
   const known = OPTIONS.flatMap((o) => [envName(o.key), oldEnvName(o.key)]).filter((n): n is string => n !== undefined);
   const names = new Set(known);
   return Object.keys(env)
-    .filter((n) => n.startsWith('TRACEHOUSE_') && !names.has(n) && !NOT_OPTIONS.test(n))
+    .filter((n) => n.startsWith('TRACEHOUSE_') && !names.has(n) && !NOT_OPTIONS.test(n) && !SERVICE_LINK_PORT(n, env[n]))
     .sort()
     .map((n) => {
       let best = '';

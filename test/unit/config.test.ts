@@ -1,7 +1,7 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { ConfigError, envName, helpText, loadConfig } from '../../src/config/index.ts';
+import { ConfigError, envName, helpText, loadConfig, strayEnvNames } from '../../src/config/index.ts';
 import { OPTIONS } from '../../src/config/options.ts';
 import { parseCli } from '../../src/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -61,6 +61,20 @@ describe('configuration', () => {
     for (const hosts of ['proxy.example', 'proxy.example:8080,Other.Example.', 'tracehouse.internal,[::1],::1,127.0.0.2']) {
       expect(loadConfig({ flags: { 'query.allowedHosts': hosts } })['query.allowedHosts'].length, hosts).toBeGreaterThan(0);
     }
+  });
+
+  it('tells a guessed port variable (TRACEHOUSE_OPS_PORT=9090) from a Kubernetes service link (tcp://…), warning of the first', () => {
+    // A Service's link {NAME}_PORT is always proto://address:port; a port number there is someone
+    // guessing at an option (the port is part of ops.listen), which nothing reads.
+    const stray = strayEnvNames({
+      TRACEHOUSE_OPS_PORT: '9090',
+      TRACEHOUSE_QUERY_PORT: '16687',
+      TRACEHOUSE_PORT: 'tcp://10.0.0.1:4317',
+      TRACEHOUSE_POSTGRES_PORT: 'tcp://10.0.0.2:5432',
+      TRACEHOUSE_SERVICE_PORT: '4317',
+      TRACEHOUSE_PORT_4317_TCP_PORT: '4317',
+    });
+    expect(stray).toEqual(['TRACEHOUSE_OPS_PORT', 'TRACEHOUSE_QUERY_PORT']);
   });
 
   it('refuses localhost beside a loopback address on one port: the name binds that address', () => {
