@@ -337,15 +337,17 @@ function refuseOriginsWithoutScheme(cfg: Record<string, unknown>, raw: Map<strin
 }
 
 /**
- * query.allowedHosts is compared with the Host header's name (its port, brackets and a trailing
- * dot left out, src/query/server.ts): an entry written as a URL (`http://proxy`), with a path or
- * a wildcard matched no request, and the proxy it was written for got 403 without a word here.
+ * The allowedHosts options are compared with the Host header's name (its port, brackets and a
+ * trailing dot left out, HttpService in src/common/http.ts): an entry written as a URL
+ * (`http://proxy`), with a path or a wildcard matched no request, and the proxy it was written
+ * for got 403 without a word here.
  */
 function refuseAllowedHostsThatAreNoHost(cfg: Record<string, unknown>, raw: Map<string, { value: unknown; from: string }>): void {
-  const key = 'query.allowedHosts';
-  const bad = (cfg[key] as string[]).find((h) => isIP(h) === 0 && !/^(\[[0-9a-fA-F:.]+\]|[^\s:/\\*?#@[\]]+)(:\d*)?$/.test(h));
-  if (bad === undefined) return;
-  throw new ConfigError(`invalid configuration: ${key} entry ${JSON.stringify(bad)} (from ${raw.get(key)?.from ?? 'default'}) is no host name, so no request's Host matches it: write the name alone, as a client sends it in Host (e.g. ${JSON.stringify(bad.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/[/?#].*$/, '').replace(/:\d*$/, '').replace(/^\*\.?/, '') || 'proxy.example')}), one entry per name`);
+  for (const key of ['query.allowedHosts', 'receiver.http.allowedHosts', 'ops.allowedHosts']) {
+    const bad = (cfg[key] as string[]).find((h) => isIP(h) === 0 && !/^(\[[0-9a-fA-F:.]+\]|[^\s:/\\*?#@[\]]+)(:\d*)?$/.test(h));
+    if (bad === undefined) continue;
+    throw new ConfigError(`invalid configuration: ${key} entry ${JSON.stringify(bad)} (from ${raw.get(key)?.from ?? 'default'}) is no host name, so no request's Host matches it: write the name alone, as a client sends it in Host (e.g. ${JSON.stringify(bad.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/[/?#].*$/, '').replace(/:\d*$/, '').replace(/^\*\.?/, '') || 'proxy.example')}), one entry per name`);
+  }
 }
 
 /** The --help text: every option with its default and environment variable. */

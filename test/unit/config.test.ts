@@ -49,17 +49,19 @@ describe('configuration', () => {
     }
   });
 
-  it('refuses a query.allowedHosts entry that is no host name, which no Host header would match', () => {
-    // The read API compares each entry with the Host header's name (its port, brackets and a
+  it('refuses an allowedHosts entry that is no host name, which no Host header would match', () => {
+    // Each listener compares each entry with the Host header's name (its port, brackets and a
     // trailing dot left out): a URL or a wildcard there matched nothing, and the proxy it was
-    // written for got 403 telling it to add itself to query.allowedHosts.
-    for (const entry of ['http://proxy.example', 'https://proxy.example:8443/', '*.example.com', 'proxy.example/ui']) {
-      expect(() => loadConfig({ flags: { 'query.allowedHosts': `ok.example,${entry}` } }), entry).toThrow(
-        `query.allowedHosts entry ${JSON.stringify(entry)} (from flag --query.allowedHosts) is no host name`,
-      );
-    }
-    for (const hosts of ['proxy.example', 'proxy.example:8080,Other.Example.', 'tracehouse.internal,[::1],::1,127.0.0.2']) {
-      expect(loadConfig({ flags: { 'query.allowedHosts': hosts } })['query.allowedHosts'].length, hosts).toBeGreaterThan(0);
+    // written for got 403 telling it to add itself to the option.
+    for (const key of ['query.allowedHosts', 'receiver.http.allowedHosts', 'ops.allowedHosts'] as const) {
+      for (const entry of ['http://proxy.example', 'https://proxy.example:8443/', '*.example.com', 'proxy.example/ui']) {
+        expect(() => loadConfig({ flags: { [key]: `ok.example,${entry}` } }), entry).toThrow(
+          `${key} entry ${JSON.stringify(entry)} (from flag --${key}) is no host name`,
+        );
+      }
+      for (const hosts of ['proxy.example', 'proxy.example:8080,Other.Example.', 'tracehouse.internal,[::1],::1,127.0.0.2']) {
+        expect(loadConfig({ flags: { [key]: hosts } })[key].length, hosts).toBeGreaterThan(0);
+      }
     }
   });
 
