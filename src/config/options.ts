@@ -112,7 +112,7 @@ export const OPTIONS = [
   { key: 'storage.sqlite.retentionDays', type: int(0), default: 0, help: 'Delete data older than this many days (0: keep)' },
   { key: 'storage.memory.maxSpans', type: int(1, 1_000_000_000), default: 1_000_000, help: 'Spans kept in memory (at most 10^9); oldest evicted first' },
   { key: 'storage.memory.maxLogs', type: int(1), default: 1_000_000, help: 'Log records kept in memory; oldest evicted first' },
-  { key: 'storage.memory.maxBytes', type: int(1024), default: 512 * MiB, help: 'Memory the stored rows may take (their bytes as they arrived, about 0.2 KiB of index per row, 1 KiB for each part of a request they came in, and 2 KiB for each tenant whose spans it holds); oldest evicted first' },
+  { key: 'storage.memory.maxBytes', type: int(1024), default: 512 * MiB, help: 'Memory the stored rows may take (their bytes as they arrived, about 0.2 KiB of index per row, 1 KiB for each part of a request they came in, 2 KiB for each tenant whose spans it holds, and 0.5 KiB for each span name and kind it lists); oldest evicted first' },
   { key: 'storage.memory.maxAgeMs', type: int(0, Number.MAX_SAFE_INTEGER), default: 0, help: 'Evict rows this long after they were stored, checked on every write and at least every minute: a row can be read up to a minute longer (0: only the size bounds evict)' },
   { key: 'storage.postgres.url', type: str, default: 'postgres://localhost:5432/tracehouse', help: 'PostgreSQL connection URL' },
   { key: 'storage.postgres.schema', type: str, default: 'tracehouse', help: 'PostgreSQL schema for Tracehouse tables' },

@@ -76,6 +76,18 @@ export const BLOCK_OVERHEAD_BYTES = 1024;
 export const TENANT_OVERHEAD_BYTES = 2048;
 
 /**
+ * What an operation listed for its spans (getServices, getOperations) costs besides its name's
+ * characters, however few spans it has: its count and Operation objects, its place in its
+ * service's map by name and its list by kind. With a span name of its own for each span (an HTTP
+ * route with ids in it, a SQL statement) every span makes one: uncharged, a store of such spans
+ * held 2.4 times maxBytes.
+ */
+export const OPERATION_OVERHEAD_BYTES = 512;
+
+/** What a service listed for its spans costs besides its name's characters: its map of operations and its entry in its tenant's map (a service of its own for each span: 2.8 times maxBytes uncharged). */
+export const SERVICE_OVERHEAD_BYTES = 256;
+
+/**
  * What each of the n rows kept from chunk c is charged: its share of the chunk and of its block,
  * which stay alive while any of them does, plus its index entry. Shared among the rows kept, not
  * the rows sent: a resend whose spans are mostly stored already keeps its whole chunk for the few
@@ -152,6 +164,8 @@ class MemoryBackend implements StorageBackend, StoreStats {
   private readonly traces = new Map<string, TraceTable>();
   /** Operations by tenant. */
   private readonly operations = new Map<string, ServiceOps>();
+  /** What the listed operations and services count against maxBytes (OPERATION_OVERHEAD_BYTES, SERVICE_OVERHEAD_BYTES and their names). */
+  private opBytes = 0;
   /** Live log rows per write batch id: bounded by the rows kept, forgotten with the last of them. */
   private readonly logBatches = new Map<string, number>();
   /** Insertion numbers: of spans (numbered without gaps, blocks rely on it), and of log records. */
@@ -230,7 +244,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
           lastRecord = record;
           // Operations are recognized by their name's bytes; only one not met lately makes a string.
           let op = opCache.get(group.service, buf, view, record);
-          if (op === undefined || op.spans === 0) op = opCache.put(group.service, buf, record, operationOf(ops, group.service, spanName(buf, record), spanKind(buf, record)));
+          if (op === undefined || op.spans === 0) op = opCache.put(group.service, buf, record, this.operationOf(ops, group.service, spanName(buf, record), spanKind(buf, record)));
           op.spans++;
           rows.add(group.at, record, this.spanSeq++, t, id0, id1, op);
           if (t.ids !== undefined) t.ids.add(id0, id1);
@@ -320,9 +334,27 @@ class MemoryBackend implements StorageBackend, StoreStats {
     return performance.now() - this.createdMs;
   }
 
-  /** What the spans count against maxBytes: their rows' charges, and each tenant's that has some. */
+  /** What the spans count against maxBytes: their rows' charges, each tenant's that has some, and their operations' and services'. */
   private get spanBytes(): number {
-    return this.spans.bytes + this.traces.size * TENANT_OVERHEAD_BYTES;
+    return this.spans.bytes + this.traces.size * TENANT_OVERHEAD_BYTES + this.opBytes;
+  }
+
+  /** An operation's live count, made (at 0, and charged) on first use; the caller counts its span in, and the span keeps it. */
+  private operationOf(ops: ServiceOps, service: string, name: string, kind: number): OpCount {
+    let names = ops.get(service);
+    if (names === undefined) {
+      ops.set(service, (names = new Map()));
+      this.opBytes += SERVICE_OVERHEAD_BYTES + service.length;
+    }
+    let kinds = names.get(name);
+    if (kinds === undefined) names.set(name, (kinds = []));
+    let c: OpCount | undefined;
+    for (const k of kinds) if (k.op.kind === kind) c = k;
+    if (c === undefined) {
+      kinds.push((c = { service, op: { name, kind }, spans: 0, build: 0, place: 0 }));
+      this.opBytes += OPERATION_OVERHEAD_BYTES + name.length;
+    }
+    return c;
   }
 
   private evict(): void {
@@ -344,7 +376,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
       const op = b.op(i);
       if (--op.spans === 0) {
         const ops = this.operations.get(b.tenant)!;
-        forgetOperation(ops, op);
+        this.opBytes -= forgetOperation(ops, op);
         if (ops.size === 0) this.operations.delete(b.tenant);
       }
       this.spans.shift();
@@ -518,25 +550,18 @@ function logOf(e: LogView): LogRow {
   return logAt(e.buf, e.group, e.record);
 }
 
-/** An operation's live count, made (at 0) on first use; the caller counts its span in, and the span keeps it. */
-function operationOf(ops: ServiceOps, service: string, name: string, kind: number): OpCount {
-  let names = ops.get(service);
-  if (names === undefined) ops.set(service, (names = new Map()));
-  let kinds = names.get(name);
-  if (kinds === undefined) names.set(name, (kinds = []));
-  let c: OpCount | undefined;
-  for (const k of kinds) if (k.op.kind === kind) c = k;
-  if (c === undefined) kinds.push((c = { service, op: { name, kind }, spans: 0, build: 0, place: 0 }));
-  return c;
-}
-
-/** Removes an operation whose last span was evicted, and the levels it leaves empty. */
-function forgetOperation(ops: ServiceOps, c: OpCount): void {
+/** Removes an operation whose last span was evicted, and the levels it leaves empty; returns what they were charged (MemoryBackend.operationOf). */
+function forgetOperation(ops: ServiceOps, c: OpCount): number {
   const names = ops.get(c.service)!;
   const kinds = names.get(c.op.name)!;
   kinds.splice(kinds.indexOf(c), 1);
+  let freed = OPERATION_OVERHEAD_BYTES + c.op.name.length;
   if (kinds.length === 0) names.delete(c.op.name);
-  if (names.size === 0) ops.delete(c.service);
+  if (names.size === 0) {
+    ops.delete(c.service);
+    freed += SERVICE_OVERHEAD_BYTES + c.service.length;
+  }
+  return freed;
 }
 
 /** Creates the bounded in-memory backend. */
