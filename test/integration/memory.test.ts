@@ -58,6 +58,33 @@ describe('memory store retention by age', () => {
     }
   });
 
+  it('stores anew what a client sends again after its first copy aged out, though no timer has evicted that copy yet', async () => {
+    // The timer runs every minute at most: for up to a minute a row past maxAgeMs is still there.
+    // A resend then (a client's retry queue, a collector replaying after an outage) must not be
+    // taken for a copy of it and dropped, only for the old copy to be evicted by the same write.
+    let clock = performance.now();
+    const now = vi.spyOn(performance, 'now').mockImplementation(() => clock);
+    const b = createMemoryBackend(memoryOptions(loadConfig({ flags: { 'storage.backend': 'memory', 'storage.memory.maxAgeMs': '120000' } })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    await b.start();
+    try {
+      const spans = makeTrace(3);
+      const log = makeLog();
+      await writeSpans(b, spans);
+      await writeLogs(b, [log], 'log-batch');
+      clock += 121_000; // aged out; the next timer run is a minute away
+      await writeSpans(b, spans);
+      await writeLogs(b, [log], 'log-batch'); // the same batch again (a write-ahead log's replay)
+      expect(await b.getTrace(DEFAULT_TENANT, spans[0]!.traceId)).toHaveLength(3);
+      expect(await b.searchLogs(DEFAULT_TENANT, { service: log.serviceName, limit: 10 })).toHaveLength(1);
+      clock += 60_000; // the resent copies are a minute old: kept
+      await writeSpans(b, makeTrace(1));
+      expect(await b.getTrace(DEFAULT_TENANT, spans[0]!.traceId)).toHaveLength(3);
+    } finally {
+      now.mockRestore();
+      await b.shutdown();
+    }
+  });
+
   it('rejects a negative age at start-up naming the key', () => {
     expect(() => loadConfig({ flags: { 'storage.memory.maxAgeMs': '-1' } })).toThrow(/storage\.memory\.maxAgeMs = "-1"/);
   });

@@ -194,6 +194,9 @@ class MemoryBackend implements StorageBackend, StoreStats {
   }
 
   async write(batch: WriteBatch): Promise<WriteResult> {
+    // Rows past maxAgeMs go first (the timer may not have run yet): a row sent again after its
+    // first copy aged out is stored anew, not taken for a copy of one this write then evicts.
+    if (this.maxAgeMs > 0) this.evict();
     try {
       if (batch.signal === 'traces') this.storeSpans(batch);
       else if (!this.logBatches.has(batch.batchId)) this.storeLogs(batch);
