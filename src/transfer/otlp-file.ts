@@ -141,7 +141,10 @@ async function decompressed(raw: Readable): Promise<AsyncIterable<Buffer>> {
       for await (const chunk of prefixed(src)) if (!inner.write(chunk)) await new Promise<void>((r) => inner.once('drain', () => r()));
       inner.end();
     } catch (err) {
-      inner.destroy(err as Error);
+      // Already read to its end (gunzip ends at zero bytes padding its data, which gzip reads past
+      // too): the file is closed under this loop on purpose, and no reader listens for an error.
+      if (inner.readableEnded) inner.destroy();
+      else inner.destroy(err as Error);
     }
   })();
   return inner;
