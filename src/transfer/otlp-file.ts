@@ -411,9 +411,18 @@ export function openOtlpFileWriter(path: string, named = path): OtlpFileWriter {
     async write(line) {
       if (failed) throw failed;
       if (!compressor) bytes += Buffer.byteLength(line);
+      // Each wait takes its listeners off again: one left per line would pile up over an export.
       if (!counter.write(line)) await new Promise<void>((resolve, reject) => {
-        counter.once('drain', resolve);
-        counter.once('error', reject);
+        const drained = (): void => {
+          counter.off('error', broke);
+          resolve();
+        };
+        const broke = (err: Error): void => {
+          counter.off('drain', drained);
+          reject(err);
+        };
+        counter.once('drain', drained);
+        counter.once('error', broke);
       });
       if (failed) throw failed;
     },
