@@ -7,6 +7,7 @@
 // - Either of them inside one gzip or zstd stream (our `.gz` / `.zst` output, the exporter's
 //   native compression).
 // Reading tells the layouts apart by their first bytes, not by the file name.
+import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { createGunzip, createGzip, createZstdCompress, zstdDecompressSync } from 'node:zlib';
@@ -411,19 +412,8 @@ export function openOtlpFileWriter(path: string, named = path): OtlpFileWriter {
     async write(line) {
       if (failed) throw failed;
       if (!compressor) bytes += Buffer.byteLength(line);
-      // Each wait takes its listeners off again: one left per line would pile up over an export.
-      if (!counter.write(line)) await new Promise<void>((resolve, reject) => {
-        const drained = (): void => {
-          counter.off('error', broke);
-          resolve();
-        };
-        const broke = (err: Error): void => {
-          counter.off('drain', drained);
-          reject(err);
-        };
-        counter.once('drain', drained);
-        counter.once('error', broke);
-      });
+      // events.once takes its 'drain' and 'error' listeners off again: one left per line would pile up over an export.
+      if (!counter.write(line)) await once(counter, 'drain');
       if (failed) throw failed;
     },
     async close() {
