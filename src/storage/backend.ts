@@ -267,4 +267,10 @@ export interface BackendDeps {
   metrics: Metrics;
   /** A store only read (export's and copy's source): PostgreSQL creates no day partition in it. */
   readOnly?: boolean;
+  /**
+   * A transfer's target (import's, copy's): its retention is the collector's. ClickHouse makes
+   * new tables with the configured TTL but gives existing ones none from the command's
+   * storage.clickhouse.ttlDays (a stale configuration would shorten the collector's and delete rows).
+   */
+  keepRetention?: boolean;
 }

@@ -204,9 +204,12 @@ function withoutRetention(config: Config): Config {
   return { ...config, 'storage.postgres.retentionDays': 0, 'storage.sqlite.retentionDays': 0 };
 }
 
-/** The store import or copy writes into: migrated as the collector would, and no retention run. */
+/**
+ * The store import or copy writes into: migrated as the collector would, and no retention run nor
+ * changed (ClickHouse's existing tables keep their TTL whatever this command's ttlDays says).
+ */
 function createTarget(config: Config, logger: Logger, metrics: Metrics): Promise<StorageBackend> {
-  return createBackend(withoutRetention(config), { logger, metrics });
+  return createBackend(withoutRetention(config), { logger, metrics, keepRetention: true });
 }
 
 /**

@@ -197,7 +197,9 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
       if (applied.length > 0) {
         this.#deps.logger.info({ shard: s.shard.endpoint.display, database: s.schema.database, versions: applied }, 'clickhouse migrations applied');
       }
-      // Migrations write the TTL only into the tables they create: a ttlDays changed since is applied here.
+      // Migrations write the TTL only into the tables they create: a ttlDays changed since is
+      // applied here, though not by a transfer command (the collector's retention is not its to change).
+      if (this.#deps.keepRetention) continue;
       const ttl = await applyTtl(s.shard.client, s.schema);
       for (const c of ttl.changed) {
         this.#deps.logger.info({ shard: s.shard.endpoint.display, database: s.schema.database, table: c.table, from: c.from || 'none', to: c.to }, 'clickhouse table TTL set from storage.clickhouse.ttlDays');
