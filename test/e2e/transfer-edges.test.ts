@@ -1,11 +1,14 @@
 // export / import at their edges, through the real command line and real SQLite stores: a backup
-// of large rows restored with the settings that stored them, a file saved with a byte order mark,
-// and an export interrupted by Ctrl-C.
+// of large rows restored with the settings that stored them (and a row too large for a decode
+// worker's heap as OTLP/JSON, restored only with a larger heap), a file saved with a byte order
+// mark, and an export interrupted by Ctrl-C.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI, runCli, sqliteCount as count } from '../helpers/cli.ts';
+import { encodeTraces } from '../helpers/otlp-proto.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const FIXTURE = new URL('../fixtures/collector-fileexporter-json.jsonl', import.meta.url).pathname;
@@ -67,6 +70,48 @@ describe('tracehouse export / import at the edges', () => {
     expect(copy.stderr).toBe('');
     expect(copy.status).toBe(0);
     expect(count(b, 'spans')).toBe(1000);
+  }, 120_000);
+
+  it('restores a row stored from protobuf whose OTLP/JSON line is over an eighth of a decode worker\'s heap only with a larger heap', () => {
+    const dir = tempDir();
+    // A 128 MiB heap (a small container's): a decode worker refuses an OTLP/JSON request over
+    // about 16 MiB (decoding it takes eight times that), and protobuf is not decoded that way.
+    const small = { NODE_OPTIONS: '--max-old-space-size=128' };
+    const limit = ['--workers.threads=1'];
+    // One span with a 24 MiB bytes attribute: 24 MiB as protobuf, within receiver.maxMessageBytes
+    // (64 MiB); 32 MiB as OTLP/JSON (base64), within the 4 x 64 MiB import takes as a line.
+    const now = String(BigInt(Date.now()) * 1_000_000n);
+    const message = Buffer.from(encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'blob' } }] }, scopeSpans: [{ scope: { name: 's' }, spans: [{ traceId: randomBytes(16), spanId: randomBytes(8), name: 'upload', startTimeUnixNano: now, endTimeUnixNano: now, attributes: [{ key: 'payload', value: { bytesValue: randomBytes(24 << 20) } }] }] }] }] }));
+    const size = Buffer.alloc(4);
+    size.writeUInt32BE(message.length);
+    // The Collector's length-delimited protobuf: stored through the same path as an OTLP/protobuf export.
+    const src = join(dir, 'in.binpb');
+    writeFileSync(src, Buffer.concat([size, message]));
+    const a = join(dir, 'a.db');
+    expect(runCli(['import', src, '--quiet', `--storage.sqlite.path=${a}`, ...limit], { env: small }).status).toBe(0);
+    expect(count(a, 'spans')).toBe(1);
+
+    const file = join(dir, 'backup.jsonl');
+    expect(runCli(['export', '--out', file, '--quiet', `--storage.sqlite.path=${a}`, ...limit], { env: small }).status).toBe(0);
+
+    // With the same heap the line is reported, not imported (exit 1); copy stops before it alike.
+    const b = join(dir, 'b.db');
+    const same = runCli(['import', file, `--storage.sqlite.path=${b}`, ...limit], { env: small });
+    expect(same.stderr).toMatch(/backup\.jsonl:1: not imported: .*more than a decode worker's heap/);
+    expect(same.status).toBe(1);
+    expect(count(b, 'spans')).toBe(0);
+    const target = join(dir, 'c.yaml');
+    writeFileSync(target, `storage:\n  backend: sqlite\n  sqlite:\n    path: ${join(dir, 'c.db')}\nworkers:\n  threads: 1\n`);
+    const copy = runCli(['copy', '--to-config', target, '--checkpoint', join(dir, 'cp.json'), '--quiet', `--storage.sqlite.path=${a}`, ...limit], { env: small });
+    expect(copy.stderr).toMatch(/was not written: .*more than a decode worker's heap/);
+    expect(copy.status).toBe(1);
+
+    // With a heap eight times the line holds, it restores.
+    const large = { NODE_OPTIONS: '--max-old-space-size=512' };
+    const back = runCli(['import', file, '--quiet', `--storage.sqlite.path=${b}`, ...limit], { env: large });
+    expect(back.stderr).toBe('');
+    expect(back.status).toBe(0);
+    expect(count(b, 'spans')).toBe(1);
   }, 120_000);
 
   it('imports a file saved with a UTF-8 byte order mark (and CRLF line ends) whole', () => {
