@@ -10,14 +10,37 @@
 // pool alone, bench/dispatch.ts: 65 against 36 µs of main-thread CPU per 100-span request, 3.45
 // against 2.9 µs of process CPU per span).
 import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { giveBuffer, wholeBuffer } from '../common/release.ts';
 import type { Signal } from '../model/signal.ts';
 import type { EncodedChunk } from '../storage/backend.ts';
 import type { EncoderSpec } from '../storage/encoders.ts';
+import { JSON_DECODE_CHARGE } from './decode/common.ts';
 import type { DecodeLimits } from './decode/index.ts';
 
 export type OtlpFormat = 'protobuf' | 'json';
+
+/**
+ * The largest OTLP/JSON body a decode worker of this process decodes (worker.ts refuses a longer
+ * one as too large): its old generation, as a worker measures it, over JSON_DECODE_CHARGE. The
+ * main thread cannot tell its workers' young generation, so a short-lived worker measures it.
+ */
+export async function jsonBodyLimitOfWorkers(): Promise<number> {
+  const source = `const { getHeapStatistics } = require('node:v8');
+const { parentPort, resourceLimits } = require('node:worker_threads');
+parentPort.postMessage(getHeapStatistics().heap_size_limit - (resourceLimits.maxYoungGenerationSizeMb ?? 0) * 1048576);`;
+  const worker = new Worker(source, { eval: true });
+  try {
+    const oldSpace = await new Promise<number>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    return Math.floor(oldSpace / JSON_DECODE_CHARGE);
+  } finally {
+    await worker.terminate();
+  }
+}
 
 export interface DecodeTask {
   signal: Signal;

@@ -8,6 +8,7 @@ import { sqliteFilePath, traceIndexPath } from '../common/sqlite-path.ts';
 import { timeNs } from '../common/time.ts';
 import { ConfigError, loadConfig, warnStrayEnv, type Config } from '../config/index.ts';
 import { BOOL_KEYS, BOOLEAN_WORD, LIST_KEYS } from '../config/options.ts';
+import { jsonBodyLimitOfWorkers } from '../pipeline/pool.ts';
 import { DEFAULT_TENANT, TENANT_NAME } from '../model/tenant.ts';
 import type { Signal } from '../model/signal.ts';
 import type { StorageBackend } from '../storage/backend.ts';
@@ -259,6 +260,17 @@ function refuseMemoryStore(config: Config, what: string): void {
   throw new UsageError(`${what}: the memory store here is this command's own, new and empty to read from and gone when the command ends to write into (a collector's rows are in the collector's process); use a SQLite file, PostgreSQL or ClickHouse, or send the rows to the collector over OTLP`);
 }
 
+/**
+ * The longest line export writes, and copy sends, where a page can be split: what the importing
+ * collector takes (receiver.maxMessageBytes), and what a decode worker with this process's heap
+ * decodes as OTLP/JSON (an eighth of its heap), so that the backup of a store filled with these
+ * settings restores with them: a page of 1,000 rows of 20 KiB, one 20 MiB line, was refused
+ * whole by a 128 MiB heap's workers, though its rows fit in smaller lines.
+ */
+async function lineLimit(config: Config): Promise<number> {
+  return Math.min(config['receiver.maxMessageBytes'], await jsonBodyLimitOfWorkers());
+}
+
 function loadFrom(file: string | undefined, flags: Record<string, string>, env: NodeJS.ProcessEnv): Config {
   return loadConfig({ flags, env, ...(file ? { file } : {}) });
 }
@@ -290,7 +302,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
       const sourceMetrics = createMetrics();
       const backend = await openSource(config, 'export', logger, sourceMetrics);
       try {
-        await exportStore(backend, { ...filters, out, quiet, maxLineBytes: config['receiver.maxMessageBytes'] });
+        await exportStore(backend, { ...filters, out, quiet, maxLineBytes: await lineLimit(config) });
       } finally {
         await backend.shutdown();
       }
@@ -330,7 +342,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
       const sink = new TransferSink(targetConfig, await createTarget(targetConfig, logger, metrics), metrics, logger, filters.tenant);
       await sink.start();
       try {
-        const r = await copyStore(source, sink, { ...filters, checkpoint, quiet, source: sourceId(config), target: sourceId(targetConfig), maxLineBytes: targetConfig['receiver.maxMessageBytes'] });
+        const r = await copyStore(source, sink, { ...filters, checkpoint, quiet, source: sourceId(config), target: sourceId(targetConfig), maxLineBytes: await lineLimit(targetConfig) });
         const unreadable = await reportUnreadable(sourceMetrics, 'copy');
         return r.problems > 0 || r.stopped || unreadable ? 1 : 0;
       } finally {

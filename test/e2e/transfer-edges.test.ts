@@ -72,6 +72,35 @@ describe('tracehouse export / import at the edges', () => {
     expect(count(b, 'spans')).toBe(1000);
   }, 120_000);
 
+  it('restores a store of many rows with the heap that filled it: lines of a page within what a decode worker decodes', () => {
+    const dir = tempDir();
+    // A 128 MiB heap (a small container's), receiver.maxMessageBytes as it comes (64 MiB): a
+    // decode worker refuses an OTLP/JSON request over 16 MiB, and a page of 1,000 spans of 20 KiB
+    // each is 20 MiB as one line.
+    const env = { NODE_OPTIONS: '--max-old-space-size=128' };
+    const limit = ['--workers.threads=1'];
+    const src = join(dir, 'in.jsonl');
+    writeFileSync(src, Array.from({ length: 1000 }, (_, i) => bigSpanLine(i, 20 * 1024)).join('\n') + '\n');
+    const a = join(dir, 'a.db');
+    expect(runCli(['import', src, '--quiet', `--storage.sqlite.path=${a}`, ...limit], { env }).status).toBe(0);
+    expect(count(a, 'spans')).toBe(1000);
+
+    const file = join(dir, 'backup.jsonl');
+    expect(runCli(['export', '--out', file, '--quiet', `--storage.sqlite.path=${a}`, ...limit], { env }).status).toBe(0);
+    const b = join(dir, 'b.db');
+    const back = runCli(['import', file, `--storage.sqlite.path=${b}`, ...limit], { env });
+    expect(back.stderr).not.toContain('not imported');
+    expect(back.status).toBe(0);
+    expect(count(b, 'spans')).toBe(1000);
+
+    const target = join(dir, 'c.yaml');
+    writeFileSync(target, `storage:\n  backend: sqlite\n  sqlite:\n    path: ${join(dir, 'c.db')}\nworkers:\n  threads: 1\n`);
+    const copy = runCli(['copy', '--to-config', target, '--checkpoint', join(dir, 'cp.json'), '--quiet', `--storage.sqlite.path=${a}`, ...limit], { env });
+    expect(copy.stderr).toBe('');
+    expect(copy.status).toBe(0);
+    expect(count(join(dir, 'c.db'), 'spans')).toBe(1000);
+  }, 120_000);
+
   it('restores a row stored from protobuf whose OTLP/JSON line is over an eighth of a decode worker\'s heap only with a larger heap', () => {
     const dir = tempDir();
     // A 128 MiB heap (a small container's): a decode worker refuses an OTLP/JSON request over
