@@ -228,9 +228,18 @@ async function openSource(config: Config, command: string, logger: Logger, metri
     await backend.shutdown().catch(() => undefined);
     // The store's refusal offers autoMigrate, which this command overrides: only migrate helps.
     const message = (err as Error).message.replace(/ or set storage\.(?:postgres|clickhouse)\.autoMigrate=true/, '');
-    throw new Error(`${command} reads an existing store and migrates nothing: ${message}`);
+    // One process at a time opens a chdb:// directory: a collector running on it holds it.
+    const held = config['storage.backend'] === 'clickhouse' && /Failed to create connection/.test(message) && chdbDirectories(config).length > 0;
+    const hint = held ? ` (a chdb:// directory is opened by one process at a time: stop the collector running on ${chdbDirectories(config).join(', ')} first)` : '';
+    throw new Error(`${command} reads an existing store and migrates nothing: ${message}${hint}`);
   }
   return backend;
+}
+
+/** The chdb:// directories storage.clickhouse.urls names. */
+function chdbDirectories(config: Config): string[] {
+  const o = clickhouseOptions(config);
+  return parseEndpoints(o.urls, o).flatMap((e) => (e.kind === 'chdb' ? [e.path] : []));
 }
 
 /**

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { runCli, sqliteCount as count } from '../helpers/cli.ts';
+import { spawnCollector } from '../helpers/process.ts';
 import { createLoginRole, createTestDatabase, testPostgresUrl, withUser } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -296,6 +297,18 @@ describe('tracehouse export / import / copy', () => {
     }
     expect(count(db, 'logs')).toBe(2);
   });
+
+  it('refuses to export from a chdb:// directory a running collector holds, saying to stop it, and writes no backup', async () => {
+    const dir = tempDir();
+    const chdb = `chdb://${join(dir, 'chdb')}`;
+    const c = await spawnCollector({ 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': chdb, 'delivery.walDir': join(dir, 'wal') }, 60_000);
+    const out = join(dir, 'backup.jsonl');
+    const r = runCli(['export', '--out', out, '--storage.backend=clickhouse', `--storage.clickhouse.urls=${chdb}`, '--quiet']);
+    expect(r.stderr).toContain(`a chdb:// directory is opened by one process at a time: stop the collector running on ${join(dir, 'chdb')} first`);
+    expect(r.status).toBe(1);
+    expect(readdirSync(dir).filter((f) => f.includes('backup'))).toEqual([]);
+    c.child.kill('SIGTERM');
+  }, 120_000);
 
   it('answers bad flags naming the flag and the value', () => {
     const db = join(tempDir(), 'x.db');
