@@ -123,7 +123,11 @@ export class TokenStore {
   private readonly logger: Logger;
   private readonly onReload: (result: 'applied' | 'failed') => void;
   private readonly watch: FileWatch;
-  private lastText: string;
+  /**
+   * SHA-256 of the file's text in use, to tell a change from a rewrite of the same text: the text
+   * itself holds the tokens written in clear, which the store never keeps (only their digests).
+   */
+  private lastTextDigest: string;
   private lastFailure = '';
 
   /** Loads the file at start-up; a missing or invalid file throws ConfigError naming auth.tokensFile, the path and the entry. */
@@ -131,13 +135,15 @@ export class TokenStore {
     this.file = file;
     this.logger = logger;
     this.onReload = onReload;
+    let text: string;
     try {
-      this.lastText = readFileSync(file, 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch (err) {
       throw new ConfigError(`invalid configuration: auth.tokensFile = ${JSON.stringify(file)}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
+    this.lastTextDigest = sha256(text).toString('hex');
     try {
-      this.entries = parseTokens(this.lastText);
+      this.entries = parseTokens(text);
     } catch (err) {
       throw new ConfigError(`invalid configuration: auth.tokensFile = ${JSON.stringify(file)}: ${(err as Error).message}`);
     }
@@ -179,7 +185,8 @@ export class TokenStore {
       return this.failed(`cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
     // Back to the tokens in use (a bad edit reverted): the next bad edit is news again.
-    if (text === this.lastText) {
+    const textDigest = sha256(text).toString('hex');
+    if (textDigest === this.lastTextDigest) {
       this.lastFailure = '';
       return;
     }
@@ -190,7 +197,7 @@ export class TokenStore {
       return this.failed((err as Error).message);
     }
     this.entries = next;
-    this.lastText = text;
+    this.lastTextDigest = textDigest;
     this.lastFailure = '';
     this.onReload('applied');
     this.logger.info({ file: this.file, tokens: next.size }, 'tokens file reloaded');

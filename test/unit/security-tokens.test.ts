@@ -170,4 +170,37 @@ describe('TokenStore', () => {
     // No log line ever carries a token.
     for (const l of lines) for (const t of [ACME, GLOBEX, NEW]) expect(l).not.toContain(t);
   });
+
+  it('holds no token in clear, only SHA-256 digests, before and after a reload (README, Security)', () => {
+    // Every string the store reaches through its own fields (the logger aside): a heap or core
+    // dump of the collector must not hand over the tokens of a file that lists them in clear.
+    const reachable = (root: object): string[] => {
+      const out: string[] = [];
+      const seen = new Set<unknown>();
+      const walk = (v: unknown, depth: number): void => {
+        if (typeof v === 'string') return void out.push(v);
+        if (v === null || typeof v !== 'object' || seen.has(v) || depth > 8 || Buffer.isBuffer(v)) return;
+        seen.add(v);
+        if (v instanceof Map) {
+          for (const [k, x] of v) {
+            walk(k, depth + 1);
+            walk(x, depth + 1);
+          }
+        }
+        else if (v instanceof Set) for (const x of v) walk(x, depth + 1);
+        else for (const [k, x] of Object.entries(v)) if (k !== 'logger') walk(x, depth + 1);
+      };
+      walk(root, 0);
+      return out;
+    };
+    const file = tokensFile(GOOD);
+    const { s } = store(file);
+    expect(s.authorize(`Bearer ${ACME}`, 'read').kind).toBe('allowed');
+    for (const text of reachable(s)) expect(text).not.toContain(ACME);
+    const NEW = 'initech-new-token-0123456789';
+    writeFileSync(file, `tokens:\n  - token: "${NEW}"\n    tenant: initech\n    scopes: [ingest]\n`);
+    s.reload();
+    expect(s.authorize(`Bearer ${NEW}`, 'ingest').kind).toBe('allowed');
+    for (const text of reachable(s)) expect(text).not.toContain(NEW);
+  });
 });
