@@ -89,6 +89,28 @@ describe('loopback listeners and the Host they are asked for', () => {
     }
   });
 
+  it('a loopback address in another spelling (127.1, or a name of this machine that resolves to 127.0.0.1) is loopback too', async () => {
+    // Node binds such a listen address as 127.0.0.1: the listener is as reachable by a rebound page.
+    const spelled = await startCollector({ 'receiver.http.listen': '127.1:0', 'query.listen': '127.1:0', 'ops.listen': '127.1:0' });
+    try {
+      const { body, traceId } = exportBody('rebound-127.1');
+      const otlp = await withHost(`${spelled.httpUrl}/v1/traces`, 'rebind.attacker.example', body);
+      expect(otlp.status).toBe(403);
+      expect(otlp.body).toContain('receiver.http.allowedHosts');
+      expect(await stored(spelled, traceId)).toBe(0);
+      const ops = await withHost(`${spelled.opsUrl}/metrics`, 'rebind.attacker.example');
+      expect(ops.status).toBe(403);
+      expect(ops.body).toContain('ops.allowedHosts');
+      const read = await withHost(`${spelled.queryUrl}/api/services`, 'rebind.attacker.example');
+      expect(read.status).toBe(403);
+      expect(read.body).toContain('query.allowedHosts');
+      // This machine's names are still answered.
+      expect((await withHost(`${spelled.opsUrl}/healthz`, 'localhost')).status).toBe(200);
+    } finally {
+      await spelled.stop();
+    }
+  });
+
   it('on an address other hosts reach, names are the network’s business', async () => {
     const open = await startCollector({ 'receiver.http.listen': '0.0.0.0:0', 'ops.listen': '0.0.0.0:0' });
     try {
