@@ -46,17 +46,7 @@ function hostName(host: string | undefined): string | undefined {
   return (m ? m[1]! : host).replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '').toLowerCase();
 }
 
-/**
- * Whether a listen address reaches this machine only, in any spelling that binds loopback:
- * LOCALHOST, localhost., [0:0:0:0:0:0:0:1], [::ffff:127.0.0.1] too.
- */
-function isLoopback(listen: string): boolean {
-  // An IPv4-mapped address in its IPv4 form, other IPv6 spellings as the kernel reads them.
-  const host = canonicalHost(parseListen(listen).host.toLowerCase().replace(/\.$/, ''));
-  return host === 'localhost' || isLoopbackAddress(host);
-}
-
-/** Whether an IP address (as a server reports the one it bound) is a loopback one. */
+/** Whether an IP address (as a server reports the one it bound) is a loopback one: ::ffff:127.0.0.1 too. */
 function isLoopbackAddress(address: string): boolean {
   const host = canonicalHost(address);
   return host === '::1' || (isIPv4(host) && host.startsWith('127.'));
@@ -166,7 +156,7 @@ export class HttpService {
   private readonly logger: Logger;
   private readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
   private readonly configure: ((server: Server) => void) | undefined;
-  /** On a loopback listener with a HostRule, the names it answers besides this machine's; absent otherwise. */
+  /** On a loopback listener with a HostRule, the names it answers besides this machine's (set once bound); absent otherwise. */
   private hosts: ReadonlySet<string> | undefined;
   boundPort = 0;
 
@@ -175,11 +165,6 @@ export class HttpService {
     this.logger = logger;
     this.onRequest = onRequest;
     this.configure = configure;
-    this.hosts = opts.hosts && isLoopback(opts.listen) ? this.allowedHosts(opts.hosts) : undefined;
-  }
-
-  private allowedHosts(rule: HostRule): ReadonlySet<string> {
-    return new Set(rule.allowed.map((h) => hostName(h)!));
   }
 
   /**
@@ -228,10 +213,11 @@ export class HttpService {
     this.limitConnectionsPerClient(server);
     this.configure?.(server);
     this.boundPort = await listenHttp(server, this.opts.listen);
-    // Loopback by the address bound too, not only by its spelling: 127.1, or a name of this
-    // machine that resolves to 127.0.0.1 (its own in /etc/hosts), binds loopback as well.
+    // Loopback by the address bound, whatever its spelling: LOCALHOST, 127.1, [::ffff:127.0.0.1],
+    // or a name of this machine that resolves to 127.0.0.1 (its own in /etc/hosts).
     const bound = (server.address() as { address?: string } | null)?.address;
-    if (this.opts.hosts && !this.hosts && bound !== undefined && isLoopbackAddress(bound)) this.hosts = this.allowedHosts(this.opts.hosts);
+    const rule = this.opts.hosts;
+    this.hosts = rule && bound !== undefined && isLoopbackAddress(bound) ? new Set(rule.allowed.map((h) => hostName(h)!)) : undefined;
     this.server = server;
     this.stopping = undefined;
     this.logger.info({ listen: this.opts.listen, tls: certs ? (certs.mutual ? 'mtls' : 'tls') : 'off', port: this.boundPort }, `${this.opts.name} listening`);
