@@ -158,7 +158,13 @@ export class QueryServer {
     this.jaeger = new JaegerApi(store, options, (err) => this.logger.error({ err: err.message }, 'Jaeger API read failed'));
     this.ui = new WebUi({ maxLimit: this.maxLimit });
     const readMetrics = registry ? new ReadMetrics(registry) : undefined;
-    this.http = new HttpService({ name: 'read API', listen: options.listen, shutdownGraceMs: 2000, tls: options.tls, hosts: { allowed: options.allowedHosts ?? [], option: 'query.allowedHosts' } }, logger, (req, res) => {
+    const hosts = { allowed: options.allowedHosts ?? [], option: 'query.allowedHosts' };
+    // A request refused for the Host it names is timed as the read API's others are.
+    const onForeignHost = (req: IncomingMessage, res: ServerResponse, message: string): void => {
+      readMetrics?.track(req, res);
+      send(res, 403, { error: message });
+    };
+    this.http = new HttpService({ name: 'read API', listen: options.listen, shutdownGraceMs: 2000, tls: options.tls, hosts, onForeignHost }, logger, (req, res) => {
       readMetrics?.track(req, res);
       this.route(req, res).catch((err: Error) => {
         if (err instanceof BadParameter) return send(res, 400, { error: err.message });

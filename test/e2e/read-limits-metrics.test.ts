@@ -95,4 +95,20 @@ describe('storage metrics, read latency and capped trace reads (SQLite)', () => 
     await eventually(async () => ((await count('jaeger_services', '2xx')) === before + 1 ? true : undefined), 10_000, 'absolute-form /api/services counted as jaeger_services');
     expect(await count('other', '2xx')).toBe(otherBefore);
   });
+
+  it('times a request refused for the Host it names (a page rebound to 127.0.0.1) as a 4xx of its route', async () => {
+    const count = (route: string, code: string) => metricValue(c.opsUrl, 'tracehouse_query_request_duration_seconds_count', { route, code });
+    const before = await count('jaeger_services', '4xx');
+    const url = new URL(c.queryUrl);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: url.hostname, port: url.port, path: '/api/services', headers: { host: `rebind.attacker.example:${url.port}` } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(status).toBe(403);
+    await eventually(async () => ((await count('jaeger_services', '4xx')) === before + 1 ? true : undefined), 10_000, 'the refusal counted as a jaeger_services 4xx');
+  });
 });
