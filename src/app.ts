@@ -16,7 +16,7 @@ import { GrpcReceiver } from './receiver/grpc.ts';
 import { HttpReceiver } from './receiver/http.ts';
 import { Authenticator } from './security/auth.ts';
 import { createSecurity, type Security } from './security/index.ts';
-import type { StorageBackend } from './storage/backend.ts';
+import type { BackendHealth, StorageBackend } from './storage/backend.ts';
 import { createBackend } from './storage/index.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { createMetrics, type Metrics } from './telemetry/metrics.ts';
@@ -98,8 +98,8 @@ export class Collector {
   private readyPoll: NodeJS.Timeout | undefined;
   /** The store's last failed health check's detail, logged once per change. */
   private unhealthyDetail: string | undefined;
-  /** The readiness check out now, which callers meanwhile share (notReadyReason). */
-  private readinessCheck: Promise<string | null> | undefined;
+  /** The store's health check out now, which readiness callers meanwhile share (storeHealth). */
+  private healthCheck: Promise<BackendHealth> | undefined;
 
   private constructor(config: Config, backend: StorageBackend, logger: Logger, metrics: Metrics, security: Security) {
     this.config = config;
@@ -188,18 +188,8 @@ export class Collector {
     return new Collector(config, backend, logger, metrics, security);
   }
 
-  /**
-   * Null when ready, else why not; every answer also sets tracehouse_ready (gRPC health asks each
-   * second). Callers while a check is out share it: a store that answers its health check slowly
-   * (a network that drops packets, a check waiting its whole timeout) would otherwise be asked
-   * again by every poll and probe meanwhile, checks piling up on its connections.
-   */
-  private notReadyReason(): Promise<string | null> {
-    this.readinessCheck ??= this.checkReadiness().finally(() => (this.readinessCheck = undefined));
-    return this.readinessCheck;
-  }
-
-  private async checkReadiness(): Promise<string | null> {
+  /** Null when ready, else why not; every answer also sets tracehouse_ready (gRPC health asks each second). */
+  private async notReadyReason(): Promise<string | null> {
     let reason = await this.whyNotReady();
     // A stop that began while the health check was out is not ready either.
     if (this.stopping) reason ??= 'not started';
@@ -215,7 +205,7 @@ export class Collector {
     if (log) return log === 'wal_full' ? 'write-ahead log full' : 'write-ahead log cannot write';
     const failingMs = this.writer.writesFailingForMs;
     if (failingMs >= UNREADY_AFTER_FAILING_MS) return `storage writes failing for ${Math.round(failingMs / 1000)} s`;
-    const h = await this.backend.health().catch((err: Error) => ({ ok: false, detail: err.message }));
+    const h = await this.storeHealth();
     if (h.ok) {
       this.unhealthyDetail = undefined;
       return null;
@@ -225,6 +215,21 @@ export class Collector {
     if (h.detail !== this.unhealthyDetail) this.logger.warn({ backend: this.backend.name, detail: h.detail }, 'storage unhealthy');
     this.unhealthyDetail = h.detail;
     return `storage ${this.backend.name} unhealthy`;
+  }
+
+  /**
+   * The store's health; callers while a check is out share it: a store that answers its health
+   * check slowly (a network that drops packets, a check waiting its whole timeout) would otherwise
+   * be asked again by every poll and probe meanwhile, checks piling up on its connections. Only
+   * the store's answer is shared: the queue, memory and log are looked at by each caller, so a
+   * queue that fills while a check is out is not ready at once.
+   */
+  private storeHealth(): Promise<BackendHealth> {
+    this.healthCheck ??= this.backend
+      .health()
+      .catch((err: Error) => ({ ok: false, detail: err.message }))
+      .finally(() => (this.healthCheck = undefined));
+    return this.healthCheck;
   }
 
   private get components(): Component[] {
