@@ -547,7 +547,7 @@ export class HttpReceiver {
   /** A request for another host than this machine's on a loopback listener (HttpService.foreignHost): its body is not read. */
   private refuseForeignHost(req: IncomingMessage, res: ServerResponse, message: string): void {
     res.shouldKeepAlive = false;
-    this.refuse(req, res, formatOf(req.headers['content-type']) ?? 'json', 'forbidden', message);
+    this.refuse(req, res, formatOf(req.headers['content-type']) ?? 'json', 'foreign_host', message);
   }
 
   /** Counts a refusal and answers it. */

@@ -63,7 +63,7 @@ describe('loopback listeners and the Host they are asked for', () => {
       expect((await withHost(`${c.httpUrl}/v1/traces`, host, body)).status, host).toBe(200);
       expect(await stored(c, traceId), host).toBe(1);
     }
-    const before = await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { transport: 'http', reason: 'forbidden' });
+    const before = await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { transport: 'http', reason: 'foreign_host' });
     for (const expectContinue of [false, true]) {
       const { body, traceId } = exportBody('rebound');
       const r = await withHost(`${c.httpUrl}/v1/traces`, `rebind.attacker.example:${port}`, body, expectContinue);
@@ -71,7 +71,20 @@ describe('loopback listeners and the Host they are asked for', () => {
       expect(r.body).toContain('receiver.http.allowedHosts');
       expect(await stored(c, traceId)).toBe(0);
     }
-    expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { transport: 'http', reason: 'forbidden' })).toBe(before + 2);
+    expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { transport: 'http', reason: 'foreign_host' })).toBe(before + 2);
+  });
+
+  it('counts a refusal for the Host apart from a bearer token without the ingest scope', async () => {
+    // reason="forbidden" is a token without the ingest scope (README, Security): an operator who
+    // sees it rise looks at tokens, not at a proxy's Host missing from receiver.http.allowedHosts.
+    const { port } = new URL(c.httpUrl);
+    const labels = (reason: string) => ({ transport: 'http', reason });
+    const forbidden = await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', labels('forbidden'));
+    const foreign = await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', labels('foreign_host'));
+    const { body } = exportBody('rebound');
+    expect((await withHost(`${c.httpUrl}/v1/traces`, `rebind.attacker.example:${port}`, body)).status).toBe(403);
+    expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', labels('forbidden'))).toBe(forbidden);
+    expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', labels('foreign_host'))).toBe(foreign + 1);
   });
 
   it('the operations endpoints answer this machine and a named proxy, and refuse a page rebound to 127.0.0.1', async () => {
