@@ -53,6 +53,13 @@ function isLoopbackAddress(address: string): boolean {
 }
 
 /**
+ * The names a container on this machine reaches it by: Docker Desktop's and Podman's, which
+ * reach the host's loopback and which their own resolvers answer, so no web page can rebind them
+ * (an app in docker compose exporting to a collector started with npm start).
+ */
+const CONTAINER_HOST_NAMES: ReadonlySet<string> = new Set(['host.docker.internal', 'host.containers.internal']);
+
+/**
  * Which Host names a listener answers (HttpServiceOptions.hosts). On loopback, a request naming
  * another host is a web page whose own name was pointed at 127.0.0.1 once loaded (DNS
  * rebinding): through the browser of someone on this machine it reaches the listener as its own
@@ -174,9 +181,9 @@ export class HttpService {
   foreignHost(req: IncomingMessage): string | undefined {
     if (!this.hosts) return undefined;
     const name = hostName(req.headers.host);
-    if (name === undefined || isIP(name) !== 0 || name === 'localhost' || name.endsWith('.localhost') || this.hosts.has(name)) return undefined;
+    if (name === undefined || isIP(name) !== 0 || name === 'localhost' || name.endsWith('.localhost') || CONTAINER_HOST_NAMES.has(name) || this.hosts.has(name)) return undefined;
     return (
-      `host ${JSON.stringify(name)} is not this machine's: on a loopback address this port answers localhost and IP addresses only ` +
+      `host ${JSON.stringify(name)} is not this machine's: on a loopback address this port answers localhost, IP addresses and host.docker.internal (or host.containers.internal) only ` +
       `(a web page rebound to 127.0.0.1 must not reach it); a proxy on this host that passes its own Host needs it in ${this.opts.hosts!.option}`
     );
   }

@@ -58,7 +58,8 @@ describe('loopback listeners and the Host they are asked for', () => {
 
   it('the OTLP/HTTP receiver stores what this machine names send and refuses a page rebound to 127.0.0.1', async () => {
     const { port } = new URL(c.httpUrl);
-    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `app.localhost:${port}`, 'otlp.internal.example']) {
+    // An app in a container (Docker Desktop, Podman) exports to the host by a name of their own.
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `app.localhost:${port}`, 'otlp.internal.example', `host.docker.internal:${port}`, 'host.containers.internal']) {
       const { body, traceId } = exportBody('own');
       expect((await withHost(`${c.httpUrl}/v1/traces`, host, body)).status, host).toBe(200);
       expect(await stored(c, traceId), host).toBe(1);
