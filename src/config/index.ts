@@ -344,7 +344,8 @@ function refuseOriginsWithoutScheme(cfg: Record<string, unknown>, raw: Map<strin
  */
 function refuseAllowedHostsThatAreNoHost(cfg: Record<string, unknown>, raw: Map<string, { value: unknown; from: string }>): void {
   for (const key of ['query.allowedHosts', 'receiver.http.allowedHosts', 'ops.allowedHosts']) {
-    const bad = (cfg[key] as string[]).find((h) => isIP(h) === 0 && !/^(\[[0-9a-fA-F:.]+\]|[^\s:/\\*?#@[\]]+)(:\d*)?$/.test(h));
+    // Spaces around an entry (a quoted YAML item) are dropped where it is compared, as here.
+    const bad = (cfg[key] as string[]).find((h) => isIP(h.trim()) === 0 && !/^(\[[0-9a-fA-F:.]+\]|[^\s:/\\*?#@[\]]+)(:\d*)?$/.test(h.trim()));
     if (bad === undefined) continue;
     throw new ConfigError(`invalid configuration: ${key} entry ${JSON.stringify(bad)} (from ${raw.get(key)?.from ?? 'default'}) is no host name, so no request's Host matches it: write the name alone, as a client sends it in Host (e.g. ${JSON.stringify(bad.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/[/?#].*$/, '').replace(/:\d*$/, '').replace(/^\*\.?/, '') || 'proxy.example')}), one entry per name`);
   }

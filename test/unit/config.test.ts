@@ -62,6 +62,11 @@ describe('configuration', () => {
       for (const hosts of ['proxy.example', 'proxy.example:8080,Other.Example.', 'tracehouse.internal,[::1],::1,127.0.0.2']) {
         expect(loadConfig({ flags: { [key]: hosts } })[key].length, hosts).toBeGreaterThan(0);
       }
+      // A quoted YAML item with spaces around it: the comparison drops them, so does the check.
+      const [section, option] = key.split('.') as [string, string];
+      const file = join(tempDir(), 'hosts.yaml');
+      writeFileSync(file, section === 'receiver' ? `receiver:\n  http:\n    allowedHosts: [" proxy.example "]\n` : `${section}:\n  ${option}: [" proxy.example "]\n`);
+      expect(loadConfig({ file })[key]).toEqual([' proxy.example ']);
     }
   });
 
