@@ -211,7 +211,8 @@ export function toJaegerTrace(spans: readonly SpanRow[]): JaegerTrace {
   const traceWarnings: string[] = [];
   const out: JaegerSpan[] = [];
   for (const s of sorted) {
-    const key = JSON.stringify([s.serviceName, s.resource.attributes]);
+    // The dropped count too: a resource of the same attributes that dropped some is a process of its own, whose warning names them.
+    const key = JSON.stringify([s.serviceName, s.resource.attributes, s.resource.droppedAttributesCount]);
     let pid = processIds.get(key);
     const processWarnings: string[] = [];
     if (pid === undefined) {

@@ -131,6 +131,20 @@ describe('toJaegerTrace', () => {
     expect(t.spans[1]!.warnings ?? []).not.toContain('process p1: the sender dropped 4 attributes');
   });
 
+  it("names a resource's dropped count when an earlier span's resource of the same attributes dropped none", () => {
+    // Two instances of a service whose SDK's resource limit kept the same attributes: one dropped
+    // none, the other 3. The second's spans must not join the first's process and lose the count.
+    const attributes = [{ key: 'service.name', value: { stringValue: 'web' } }, { key: 'host.name', value: { stringValue: 'a' } }];
+    const whole = { attributes, droppedAttributesCount: 0, schemaUrl: '' };
+    const cut = { attributes, droppedAttributesCount: 3, schemaUrl: '' };
+    const root = makeSpan({ serviceName: 'web', resource: whole, startTimeUnixNano: T0 + 10n, links: [], droppedAttributesCount: 0, droppedEventsCount: 0, droppedLinksCount: 0, events: [] });
+    const child = makeSpan({ traceId: root.traceId, parentSpanId: root.spanId, serviceName: 'web', resource: cut, startTimeUnixNano: T0 + 20n, links: [], droppedAttributesCount: 0, droppedEventsCount: 0, droppedLinksCount: 0, events: [] });
+    const t = toJaegerTrace([root, child]);
+    expect(t.spans[1]!.processID).not.toBe(t.spans[0]!.processID);
+    expect(t.warnings).toEqual([`process ${t.spans[1]!.processID}: the sender dropped 3 attributes`]);
+    expect(t.spans[1]!.warnings).toContain(`process ${t.spans[1]!.processID}: the sender dropped 3 attributes`);
+  });
+
   it('words span kinds as Jaeger does', () => {
     expect(toJaegerOperations([0, 1, 2, 3, 4, 5].map((kind) => ({ name: 'op', kind }))).map((o) => o.spanKind)).toEqual(['unspecified', 'internal', 'server', 'client', 'producer', 'consumer']);
   });
