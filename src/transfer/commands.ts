@@ -275,6 +275,12 @@ interface Checkpoint {
   /** Which source store (a hash of its settings: cursors mean nothing in another store). */
   filters: { source: string; target?: string; tenant?: string; signals: Signal[]; service?: string; start?: string; end?: string };
   cursors: Partial<Record<Signal, string>>;
+  /**
+   * The line limit its pages were split by (maxLineBytes, when finite). A resumed copy splits no
+   * wider: its limit follows the heap (a rerun with more memory after running out), and a page sent
+   * again in other parts has other batch ids, so the target stored its log records twice.
+   */
+  lineBytes?: number;
 }
 
 function checkpointFilters(f: TransferFilters & { source: string; target?: string }): Checkpoint['filters'] {
@@ -292,12 +298,12 @@ function checkpointFilters(f: TransferFilters & { source: string; target?: strin
 }
 
 /** Reads a checkpoint; a file of another copy (other filters) is refused rather than silently reused. */
-function readCheckpoint(path: string, f: CopyOptions): Checkpoint['cursors'] {
+function readCheckpoint(path: string, f: CopyOptions): Pick<Checkpoint, 'cursors' | 'lineBytes'> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { cursors: {} };
     throw err;
   }
   const cp = JSON.parse(text) as Checkpoint;
@@ -310,12 +316,12 @@ function readCheckpoint(path: string, f: CopyOptions): Checkpoint['cursors'] {
   if (JSON.stringify(cp.filters) !== JSON.stringify(own)) {
     throw new Error(`checkpoint ${path} belongs to a copy from another source or with other filters (${JSON.stringify(cp.filters)}); remove it or use --checkpoint with another file`);
   }
-  return cp.cursors;
+  return { cursors: cp.cursors, ...(typeof cp.lineBytes === 'number' ? { lineBytes: cp.lineBytes } : {}) };
 }
 
 /** Writes the checkpoint atomically (write, then rename): an interruption leaves the old or the new one. */
-function writeCheckpoint(path: string, f: CopyOptions, cursors: Checkpoint['cursors']): void {
-  const cp: Checkpoint = { version: 1, filters: checkpointFilters(f), cursors };
+function writeCheckpoint(path: string, f: CopyOptions, cursors: Checkpoint['cursors'], lineBytes: number): void {
+  const cp: Checkpoint = { version: 1, filters: checkpointFilters(f), cursors, ...(Number.isFinite(lineBytes) ? { lineBytes } : {}) };
   writeFileSync(path + '.tmp', JSON.stringify(cp) + '\n');
   renameSync(path + '.tmp', path);
 }
@@ -345,7 +351,9 @@ export interface CopyOptions extends TransferFilters {
 export async function copyStore(reader: StoreReader, sink: TransferSink, o: CopyOptions): Promise<TransferReport> {
   const out = o.stream ?? process.stderr;
   const problems = new Problems(out, o.quiet);
-  const cursors = readCheckpoint(o.checkpoint, o);
+  const { cursors, lineBytes: resumedLineBytes } = readCheckpoint(o.checkpoint, o);
+  // Pages split as the run that wrote the checkpoint split them (same parts, same batch ids), unless this process takes less.
+  const maxLineBytes = Math.min(o.maxLineBytes ?? Infinity, resumedLineBytes ?? Infinity);
   const progress = new Progress({ verb: 'copy', quiet: o.quiet, stream: out });
   const counts: TransferCounts = { spans: 0, logs: 0, bytes: 0 };
   let pages = 0;
@@ -368,7 +376,7 @@ export async function copyStore(reader: StoreReader, sink: TransferSink, o: Copy
       // A page of large rows goes in parts within the target's limit: one request of it all may be
       // more than the target's decode workers take, refused at every run.
       const from = after;
-      for (const text of page.rows.length > 0 ? renderLines(signal, page.rows, o.maxLineBytes ?? Infinity) : []) {
+      for (const text of page.rows.length > 0 ? renderLines(signal, page.rows, maxLineBytes) : []) {
         const line = Buffer.from(text);
         counts.bytes += line.length;
         await sink.send(signal, 'json', line, (r) => {
@@ -395,7 +403,7 @@ export async function copyStore(reader: StoreReader, sink: TransferSink, o: Copy
           break outer;
         }
         if (after !== undefined) cursors[signal] = after;
-        writeCheckpoint(o.checkpoint, o, cursors);
+        writeCheckpoint(o.checkpoint, o, cursors, maxLineBytes);
       }
       if (page.done) break;
     }

@@ -176,6 +176,28 @@ describe('copy between stores', () => {
     }
   }, 60_000);
 
+  it('resumed with a larger line limit (more heap after an out-of-memory), sends the pages since the checkpoint as the first run did: no log record stored twice', async () => {
+    const source = await backendOf(await storeConfig('sqlite'));
+    await source.start();
+    const target = await sinkInto(await storeConfig('memory'));
+    try {
+      const service = 'copy-resplit-' + randomUUID();
+      // Records of about 1 KiB: a page of 4 is one line of about 4.5 KB, two lines under a 3,000-byte limit.
+      await writeLogs(source, Array.from({ length: 12 }, (_, i) => makeLog({ serviceName: service, body: { stringValue: `n${i} ` + 'x'.repeat(1000) } })));
+      const o = { tenant: DEFAULT_TENANT, signals: ['logs'] as const, service, checkpoint: join(tempDir(), 'cp.json'), source: 'sqlite:test', pageRows: 4, pagesPerCheckpoint: 2, ...quiet };
+      // The first run's process had a small heap: its pages went in halves; stopped one page past its checkpoint.
+      const first = await copyStore(source, target, { ...o, maxLineBytes: 3000, maxPages: 3 });
+      expect(first).toMatchObject({ stopped: true, logs: 12 });
+      // Run again with more heap (the line limit follows it): the third page is sent again.
+      const second = await copyStore(source, target, { ...o, maxLineBytes: 64 * 1024 * 1024 });
+      expect(second).toMatchObject({ stopped: false, problems: 0 });
+      expect(await target.backend.searchLogs(DEFAULT_TENANT, { service, limit: 100 })).toHaveLength(12);
+    } finally {
+      await source.shutdown();
+      await target.shutdown();
+    }
+  });
+
   it('keeps its checkpoint before a page the target refused, so the next run copies it', async () => {
     const source = await backendOf(await storeConfig('sqlite'));
     await source.start();
