@@ -228,12 +228,27 @@ async function openSource(config: Config, command: string, logger: Logger, metri
     await backend.shutdown().catch(() => undefined);
     // The store's refusal offers autoMigrate, which this command overrides: only migrate helps.
     const message = (err as Error).message.replace(/ or set storage\.(?:postgres|clickhouse)\.autoMigrate=true/, '');
-    // One process at a time opens a chdb:// directory: a collector running on it holds it.
-    const held = config['storage.backend'] === 'clickhouse' && /Failed to create connection/.test(message) && chdbDirectories(config).length > 0;
-    const hint = held ? ` (a chdb:// directory is opened by one process at a time: stop the collector running on ${chdbDirectories(config).join(', ')} first)` : '';
-    throw new Error(`${command} reads an existing store and migrates nothing: ${message}${hint}`);
+    throw new Error(`${command} reads an existing store and migrates nothing: ${message}${heldChdbHint(config, message)}`);
   }
   return backend;
+}
+
+/** What to do when a chdb:// directory would not open: one process at a time opens it, and a collector running on it holds it. */
+function heldChdbHint(config: Config, message: string): string {
+  const held = config['storage.backend'] === 'clickhouse' && /Failed to create connection/.test(message) && chdbDirectories(config).length > 0;
+  return held ? ` (a chdb:// directory is opened by one process at a time: stop the collector running on ${chdbDirectories(config).join(', ')} first)` : '';
+}
+
+/** Starts the sink of import or copy; a target chdb:// directory a collector holds is refused saying so, as a source is. */
+async function startSink(sink: TransferSink, config: Config): Promise<void> {
+  try {
+    await sink.start();
+  } catch (err) {
+    const message = (err as Error).message;
+    const hint = heldChdbHint(config, message);
+    if (hint === '') throw err;
+    throw new Error(`${message}${hint}`);
+  }
 }
 
 /** The chdb:// directories storage.clickhouse.urls names. */
@@ -325,7 +340,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
       refuseMemoryStore(config, 'import: storage.backend = "memory"');
       const metrics = createMetrics();
       const sink = new TransferSink(config, await createTarget(config, logger, metrics), metrics, logger, tenantFlag(args.own));
-      await sink.start();
+      await startSink(sink, config);
       try {
         const r = await importFiles(sink, { files: args.files, onError, quiet, maxMessageBytes: config['receiver.maxMessageBytes'] });
         return r.problems > 0 ? 1 : 0;
@@ -349,7 +364,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
     try {
       const metrics = createMetrics();
       const sink = new TransferSink(targetConfig, await createTarget(targetConfig, logger, metrics), metrics, logger, filters.tenant);
-      await sink.start();
+      await startSink(sink, targetConfig);
       try {
         const r = await copyStore(source, sink, { ...filters, checkpoint, quiet, source: sourceId(config), target: sourceId(targetConfig), maxLineBytes: await lineLimit(targetConfig) });
         const unreadable = await reportUnreadable(sourceMetrics, 'copy');

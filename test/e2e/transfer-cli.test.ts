@@ -310,6 +310,19 @@ describe('tracehouse export / import / copy', () => {
     c.child.kill('SIGTERM');
   }, 120_000);
 
+  it('refuses to import into a chdb:// directory a running collector holds, saying to stop it', async () => {
+    const dir = tempDir();
+    const chdb = `chdb://${join(dir, 'chdb')}`;
+    const c = await spawnCollector({ 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': chdb, 'delivery.walDir': join(dir, 'wal') }, 60_000);
+    try {
+      const r = runCli(['import', FIXTURE, '--storage.backend=clickhouse', `--storage.clickhouse.urls=${chdb}`, '--workers.threads=1', '--quiet']);
+      expect(r.stderr).toContain(`a chdb:// directory is opened by one process at a time: stop the collector running on ${join(dir, 'chdb')} first`);
+      expect(r.status).toBe(1);
+    } finally {
+      c.child.kill('SIGTERM');
+    }
+  }, 120_000);
+
   it('answers bad flags naming the flag and the value', () => {
     const db = join(tempDir(), 'x.db');
     const self = join(tempDir(), 'self.yaml');
