@@ -2,7 +2,7 @@
 // configuration (--config, --key=value flags, TRACEHOUSE_* env), parsed and checked here; a bad
 // flag stops the command naming flag and value (exit 2).
 import { createHash } from 'node:crypto';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { sqliteFilePath, traceIndexPath } from '../common/sqlite-path.ts';
 import { timeNs } from '../common/time.ts';
@@ -235,8 +235,13 @@ async function openSource(config: Config, command: string, logger: Logger, metri
 
 /** What to do when a chdb:// directory would not open: one process at a time opens it, and a collector running on it holds it. */
 function heldChdbHint(config: Config, message: string): string {
-  const held = config['storage.backend'] === 'clickhouse' && /Failed to create connection/.test(message) && chdbDirectories(config).length > 0;
-  return held ? ` (a chdb:// directory is opened by one process at a time: stop the collector running on ${chdbDirectories(config).join(', ')} first)` : '';
+  if (config['storage.backend'] !== 'clickhouse' || !/Failed to create connection/.test(message)) return '';
+  const dirs = chdbDirectories(config);
+  if (dirs.length === 0) return '';
+  // The engine says the same of a path that is a file (a SQLite file's path given as chdb://): no collector to stop.
+  const files = dirs.filter((d) => existsSync(d) && !statSync(d).isDirectory());
+  if (files.length > 0) return ` (${files.join(', ')} is a file, not a directory)`;
+  return ` (a chdb:// directory is opened by one process at a time: stop the collector running on ${dirs.join(', ')} first)`;
 }
 
 /** Starts the sink of import or copy; a target chdb:// directory a collector holds is refused saying so, as a source is. */

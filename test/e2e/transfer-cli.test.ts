@@ -323,6 +323,17 @@ describe('tracehouse export / import / copy', () => {
     }
   }, 120_000);
 
+  it('refuses a chdb:// URL naming a file, saying so rather than to stop a collector', () => {
+    const dir = tempDir();
+    // The SQLite file's path given as the chdb:// directory (a copied path).
+    const file = join(dir, 'tracehouse.db');
+    writeFileSync(file, 'not a directory');
+    const r = runCli(['export', '--out', join(dir, 'backup.jsonl'), '--storage.backend=clickhouse', `--storage.clickhouse.urls=chdb://${file}`, '--quiet']);
+    expect(r.stderr).not.toContain('stop the collector');
+    expect(r.stderr).toContain(`${file} is a file, not a directory`);
+    expect(r.status).toBe(1);
+  });
+
   it('answers bad flags naming the flag and the value', () => {
     const db = join(tempDir(), 'x.db');
     const self = join(tempDir(), 'self.yaml');
