@@ -87,17 +87,19 @@ describe('web UI behind tokens', () => {
     await page.close();
   });
 
-  it('takes a token pasted with its "Bearer " from a curl line', async () => {
-    const page = await browser.newPage();
-    const prompts: string[] = [];
-    page.on('dialog', (d) => {
-      prompts.push(d.message());
-      void d.accept(prompts.length === 1 ? `  Bearer ${GLOBEX} ` : '');
-    });
-    await page.goto(c.queryUrl + '/', { waitUntil: 'domcontentloaded' });
-    await page.waitForSelector('#app[data-ready="true"]', { timeout: 15_000 });
-    expect(await page.evaluate(() => Array.from(document.querySelectorAll('select[name=service] option'), (o) => o.textContent))).toContain('globex-shop');
-    expect(prompts).toEqual(['This Tracehouse needs a read token:']);
-    await page.close();
+  it('takes a token pasted with its "Bearer ", or as the whole header, from a curl line', async () => {
+    for (const pasted of [`  Bearer ${GLOBEX} `, `Authorization: Bearer ${GLOBEX}`]) {
+      const page = await browser.newPage();
+      const prompts: string[] = [];
+      page.on('dialog', (d) => {
+        prompts.push(d.message());
+        void d.accept(prompts.length === 1 ? pasted : '');
+      });
+      await page.goto(c.queryUrl + '/', { waitUntil: 'domcontentloaded' });
+      await page.waitForSelector('#app[data-ready="true"]', { timeout: 15_000 });
+      expect(await page.evaluate(() => Array.from(document.querySelectorAll('select[name=service] option'), (o) => o.textContent)), pasted).toContain('globex-shop');
+      expect(prompts, pasted).toEqual(['This Tracehouse needs a read token:']);
+      await page.close();
+    }
   });
 });

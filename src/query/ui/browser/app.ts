@@ -163,8 +163,8 @@ async function getJson<T>(path: string): Promise<T> {
   for (let asked = 0; asked < 3 && (res.status === 401 || (res.status === 403 && sessionStorage.getItem(TOKEN_KEY))); asked++) {
     const token = window.prompt(res.status === 403 ? 'That token does not have the read scope. Read token:' : sessionStorage.getItem(TOKEN_KEY) ? 'That token was not accepted. Read token:' : 'This Tracehouse needs a read token:');
     if (!token) break;
-    // A token copied with the header's scheme (from a curl line, say) is the token after it.
-    sessionStorage.setItem(TOKEN_KEY, token.trim().replace(/^bearer\s+/i, ''));
+    // A token copied with the header's scheme, or the whole header (from a curl line, say), is the token after it.
+    sessionStorage.setItem(TOKEN_KEY, token.trim().replace(/^(authorization:\s*)?bearer\s+/i, ''));
     res = await fetchJson(path);
   }
   const text = await res.text();
