@@ -28,8 +28,10 @@ export class OpsServer {
   private readonly metrics: Metrics;
   private readonly readiness: Readiness;
   private readonly metricsAuth: Authenticator;
+  private readonly logger: Logger;
 
   constructor(listen: string, metrics: Metrics, readiness: Readiness, logger: Logger, security: OpsSecurity = {}) {
+    this.logger = logger;
     this.metrics = metrics;
     this.readiness = readiness;
     this.metricsAuth = security.metricsAuth ?? OPEN;
@@ -53,7 +55,11 @@ export class OpsServer {
           res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
           res.end(text);
         },
-        (err: Error) => sendJson(res, 500, { error: err.message }),
+        // Its message stays in the log, as every listener's internal errors do (README, Answers).
+        (err: Error) => {
+          this.logger.error({ err: err.message }, 'metrics collection failed');
+          sendJson(res, 500, { error: 'metrics collection failed; see the collector log' });
+        },
       );
     } else if (path === '/healthz') {
       sendJson(res, 200, { status: 'ok' });
