@@ -2,7 +2,7 @@
 // configuration (--config, --key=value flags, TRACEHOUSE_* env), parsed and checked here; a bad
 // flag stops the command naming flag and value (exit 2).
 import { createHash } from 'node:crypto';
-import { existsSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { sqliteFilePath, traceIndexPath } from '../common/sqlite-path.ts';
 import { timeNs } from '../common/time.ts';
@@ -228,38 +228,9 @@ async function openSource(config: Config, command: string, logger: Logger, metri
     await backend.shutdown().catch(() => undefined);
     // The store's refusal offers autoMigrate, which this command overrides: only migrate helps.
     const message = (err as Error).message.replace(/ or set storage\.(?:postgres|clickhouse)\.autoMigrate=true/, '');
-    throw new Error(`${command} reads an existing store and migrates nothing: ${message}${heldChdbHint(config, message)}`);
+    throw new Error(`${command} reads an existing store and migrates nothing: ${message}`);
   }
   return backend;
-}
-
-/** What to do when a chdb:// directory would not open: one process at a time opens it, and a collector running on it holds it. */
-function heldChdbHint(config: Config, message: string): string {
-  if (config['storage.backend'] !== 'clickhouse' || !/Failed to create connection/.test(message)) return '';
-  const dirs = chdbDirectories(config);
-  if (dirs.length === 0) return '';
-  // The engine says the same of a path that is a file (a SQLite file's path given as chdb://): no collector to stop.
-  const files = dirs.filter((d) => existsSync(d) && !statSync(d).isDirectory());
-  if (files.length > 0) return ` (${files.join(', ')} is a file, not a directory)`;
-  return ` (a chdb:// directory is opened by one process at a time: stop the collector running on ${dirs.join(', ')} first)`;
-}
-
-/** Starts the sink of import or copy; a target chdb:// directory a collector holds is refused saying so, as a source is. */
-async function startSink(sink: TransferSink, config: Config): Promise<void> {
-  try {
-    await sink.start();
-  } catch (err) {
-    const message = (err as Error).message;
-    const hint = heldChdbHint(config, message);
-    if (hint === '') throw err;
-    throw new Error(`${message}${hint}`);
-  }
-}
-
-/** The chdb:// directories storage.clickhouse.urls names. */
-function chdbDirectories(config: Config): string[] {
-  const o = clickhouseOptions(config);
-  return parseEndpoints(o.urls, o).flatMap((e) => (e.kind === 'chdb' ? [e.path] : []));
 }
 
 /**
@@ -345,7 +316,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
       refuseMemoryStore(config, 'import: storage.backend = "memory"');
       const metrics = createMetrics();
       const sink = new TransferSink(config, await createTarget(config, logger, metrics), metrics, logger, tenantFlag(args.own));
-      await startSink(sink, config);
+      await sink.start();
       try {
         const r = await importFiles(sink, { files: args.files, onError, quiet, maxMessageBytes: config['receiver.maxMessageBytes'] });
         return r.problems > 0 ? 1 : 0;
@@ -369,7 +340,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
     try {
       const metrics = createMetrics();
       const sink = new TransferSink(targetConfig, await createTarget(targetConfig, logger, metrics), metrics, logger, filters.tenant);
-      await startSink(sink, targetConfig);
+      await sink.start();
       try {
         const r = await copyStore(source, sink, { ...filters, checkpoint, quiet, source: sourceId(config), target: sourceId(targetConfig), maxLineBytes: await lineLimit(targetConfig) });
         const unreadable = await reportUnreadable(sourceMetrics, 'copy');

@@ -323,6 +323,23 @@ describe('tracehouse export / import / copy', () => {
     }
   }, 120_000);
 
+  it('a second collector started on a chdb:// directory one holds stops naming the option and saying why', async () => {
+    const dir = tempDir();
+    const chdb = `chdb://${join(dir, 'chdb')}`;
+    const c = await spawnCollector({ 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': chdb, 'delivery.walDir': join(dir, 'wal') }, 60_000);
+    try {
+      const flags = ['--storage.backend=clickhouse', `--storage.clickhouse.urls=${chdb}`, `--delivery.walDir=${join(dir, 'wal2')}`];
+      const listen = ['receiver.grpc', 'receiver.http', 'query', 'ops'].map((l) => `--${l}.listen=127.0.0.1:0`);
+      const r = runCli(['start', ...flags, ...listen]);
+      // The collector's own log (stdout) says why it did not start.
+      expect(r.stdout).toContain(`storage.clickhouse.urls names ${chdb}`);
+      expect(r.stdout).toContain(`stop the collector running on ${join(dir, 'chdb')} first`);
+      expect(r.status).toBe(1);
+    } finally {
+      c.child.kill('SIGTERM');
+    }
+  }, 120_000);
+
   it('refuses a chdb:// URL naming a file, saying so rather than to stop a collector', () => {
     const dir = tempDir();
     // The SQLite file's path given as the chdb:// directory (a copied path).

@@ -2,6 +2,7 @@
 // plugs into createClient). Reads and DDL go through the client the same way for both; only the
 // RowBinary insert differs (see insertRowBinary).
 import { randomUUID } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,9 +113,31 @@ export async function loadChdb(specifier = 'chdb/connection'): Promise<ChdbConne
   }
 }
 
+/**
+ * chdb's connection to a directory; one that will not open (the engine says only 'Failed to create
+ * connection for path …') is refused naming the option and, as far as can be told, why: the path
+ * is a file (a SQLite file's path given as chdb://), or the directory is held by the one process
+ * that may open it at a time (a collector running on it, for an export, an import or a second start).
+ */
+function openChdb(mod: ChdbConnectionModule, endpoint: ChdbEndpoint): unknown {
+  try {
+    return mod.createChdbConnection({ path: endpoint.path });
+  } catch (err) {
+    const isFile = ((): boolean => {
+      try {
+        return !statSync(endpoint.path).isDirectory();
+      } catch {
+        return false;
+      }
+    })();
+    const why = isFile ? `${endpoint.path} is a file, not a directory` : `a chdb:// directory is opened by one process at a time: stop the collector running on ${endpoint.path} first`;
+    throw new Error(`storage.clickhouse.urls names ${endpoint.display}: ${(err as Error).message} (${why})`, { cause: err });
+  }
+}
+
 async function connectChdb(endpoint: ChdbEndpoint, options: ShardOptions): Promise<Shard> {
   const mod = await loadChdb();
-  const connection = mod.createChdbConnection({ path: endpoint.path });
+  const connection = openChdb(mod, endpoint);
   const client = createClient({
     connection: connection as NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>,
     request_timeout: options.requestTimeoutMs,
