@@ -98,10 +98,28 @@ export function walkJsonRequest<T>(bytes: Uint8Array, limits: DecodeLimits, fn: 
   return walk(bytes, fn);
 }
 
+/**
+ * Set while walking a request whose text has an escaped UTF-16 surrogate (\ud800-\udfff): only
+ * such an escape can give a string a lone surrogate (bytes that are not UTF-8 decode to U+FFFD).
+ */
+let surrogateEscapes = false;
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+/**
+ * The string as protobuf carries it: OTLP strings are UTF-8, which has no lone surrogates, so one
+ * becomes U+FFFD, as in the request's protobuf form and the OpenTelemetry Collector's JSON decoder.
+ * Every store then keeps the same text (PostgreSQL's json columns and ClickHouse's structured
+ * values kept the surrogate, where no attribute search could match it).
+ */
+function utf8Text(s: string): string {
+  return surrogateEscapes && !s.isWellFormed() ? s.toWellFormed() : s;
+}
+
 /** Runs a walk over the parsed request, again over an exact parse if the first one needs it. */
 function walk<T>(bytes: Uint8Array, fn: (root: unknown) => T): T {
   if (bytes.length === 0) return fn({});
   const text = textDecoder.decode(bytes);
+  surrogateEscapes = SURROGATE_ESCAPE.test(text);
   exact = false;
   try {
     return fn(parse(text));
@@ -152,7 +170,7 @@ export function stringField(o: Json, camel: string, snake: string): string {
   const v = get(o, camel, snake);
   if (v === undefined) return '';
   if (typeof v !== 'string') fail(camel, 'a string', v);
-  return v;
+  return utf8Text(v);
 }
 
 const UINT32_TEXT = /^\d{1,10}$/;
@@ -264,7 +282,7 @@ function anyValue(v: unknown, depth: number): AnyValue {
   let x = get(v, 'stringValue', 'string_value');
   if (x !== undefined) {
     if (typeof x !== 'string') fail('stringValue', 'a string', x);
-    return { stringValue: x };
+    return { stringValue: utf8Text(x) };
   }
   x = get(v, 'boolValue', 'bool_value');
   if (x !== undefined) {
@@ -320,7 +338,7 @@ function keyValues(list: unknown[], depth: number): KeyValue[] {
     if (!isObject(kv)) fail('attributes', 'KeyValue objects', kv);
     const key = kv.key ?? '';
     if (typeof key !== 'string') fail('key', 'a string', key);
-    out[i] = { key, value: anyValue(kv.value, depth) };
+    out[i] = { key: utf8Text(key), value: anyValue(kv.value, depth) };
   }
   return dedupeAttributes(out);
 }

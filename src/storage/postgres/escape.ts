@@ -7,8 +7,8 @@
 // json columns need none of this: JSON.stringify writes U+0000 as the escape "\u0000", which the
 // json type (unlike jsonb) accepts and keeps verbatim; ad-hoc SQL that extracts such a value
 // as text (->>) gets PostgreSQL's "unsupported Unicode escape sequence" error, our reads parse
-// the JSON in the client and never do. Lone UTF-16 surrogates survive in json the same way; in
-// text columns Buffer.write turns them into U+FFFD (UTF-8 cannot encode them), the one lossy case.
+// the JSON in the client and never do. Lone UTF-16 surrogates (only OTLP/JSON escapes can make one)
+// are U+FFFD by then: the JSON decoder makes them so, as protobuf strings are UTF-8.
 
 const NEEDS_ESCAPE = /[\0\uffff]/;
 const ESCAPE = /[\0\uffff]/g;
