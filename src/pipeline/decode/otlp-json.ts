@@ -99,27 +99,20 @@ export function walkJsonRequest<T>(bytes: Uint8Array, limits: DecodeLimits, fn: 
 }
 
 /**
- * Set while walking a request whose text has an escaped UTF-16 surrogate (\ud800-\udfff): only
- * such an escape can give a string a lone surrogate (bytes that are not UTF-8 decode to U+FFFD).
- */
-let surrogateEscapes = false;
-const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
-
-/**
- * The string as protobuf carries it: OTLP strings are UTF-8, which has no lone surrogates, so one
- * becomes U+FFFD, as in the request's protobuf form and the OpenTelemetry Collector's JSON decoder.
- * Every store then keeps the same text (PostgreSQL's json columns and ClickHouse's structured
- * values kept the surrogate, where no attribute search could match it).
+ * The string as protobuf carries it: OTLP strings are UTF-8, which has no lone surrogates (only a
+ * "\ud83d" escape makes one: half an emoji an SDK's length limit cut), so one becomes U+FFFD, as
+ * in the request's protobuf form and the OpenTelemetry Collector's JSON decoder. Every store then
+ * keeps the same text (PostgreSQL's json columns and ClickHouse's structured values kept the
+ * surrogate, where no attribute search could match it and strict JSON readers refuse it).
  */
 function utf8Text(s: string): string {
-  return surrogateEscapes && !s.isWellFormed() ? s.toWellFormed() : s;
+  return s.isWellFormed() ? s : s.toWellFormed();
 }
 
 /** Runs a walk over the parsed request, again over an exact parse if the first one needs it. */
 function walk<T>(bytes: Uint8Array, fn: (root: unknown) => T): T {
   if (bytes.length === 0) return fn({});
   const text = textDecoder.decode(bytes);
-  surrogateEscapes = SURROGATE_ESCAPE.test(text);
   exact = false;
   try {
     return fn(parse(text));
