@@ -351,6 +351,19 @@ describe('tracehouse export / import / copy', () => {
     expect(r.status).toBe(1);
   });
 
+  it('refuses a chdb:// directory that cannot be made without telling to stop a collector', () => {
+    const dir = tempDir();
+    // A path under a file (or on a read-only or foreign-owned disk): no collector holds it.
+    const file = join(dir, 'tracehouse.db');
+    writeFileSync(file, 'not a directory');
+    const path = join(file, 'chdb');
+    const r = runCli(['import', FIXTURE, '--storage.backend=clickhouse', `--storage.clickhouse.urls=chdb://${path}`, '--quiet']);
+    expect(r.stderr).toContain(`storage.clickhouse.urls names chdb://${path}`);
+    expect(r.stderr).not.toContain('stop the collector');
+    expect(r.stderr).toContain(`${path} cannot be created`);
+    expect(r.status).toBe(1);
+  });
+
   it('answers bad flags naming the flag and the value', () => {
     const db = join(tempDir(), 'x.db');
     const self = join(tempDir(), 'self.yaml');

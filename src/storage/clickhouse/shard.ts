@@ -2,7 +2,7 @@
 // plugs into createClient). Reads and DDL go through the client the same way for both; only the
 // RowBinary insert differs (see insertRowBinary).
 import { randomUUID } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,14 +123,17 @@ function openChdb(mod: ChdbConnectionModule, endpoint: ChdbEndpoint): unknown {
   try {
     return mod.createChdbConnection({ path: endpoint.path });
   } catch (err) {
-    const isFile = ((): boolean => {
+    const why = ((): string => {
       try {
-        return !statSync(endpoint.path).isDirectory();
-      } catch {
-        return false;
+        if (!statSync(endpoint.path).isDirectory()) return `${endpoint.path} is a file, not a directory`;
+        accessSync(endpoint.path, constants.R_OK | constants.W_OK);
+      } catch (e) {
+        // No directory to hold, or one this process may not write: no collector to stop.
+        const code = (e as NodeJS.ErrnoException).code ?? 'error';
+        return code === 'ENOENT' || code === 'ENOTDIR' ? `${endpoint.path} cannot be created (${code})` : `${endpoint.path} cannot be written by this process (${code})`;
       }
+      return `a chdb:// directory is opened by one process at a time: stop the collector running on ${endpoint.path} first`;
     })();
-    const why = isFile ? `${endpoint.path} is a file, not a directory` : `a chdb:// directory is opened by one process at a time: stop the collector running on ${endpoint.path} first`;
     throw new Error(`storage.clickhouse.urls names ${endpoint.display}: ${(err as Error).message} (${why})`, { cause: err });
   }
 }
