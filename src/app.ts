@@ -197,7 +197,8 @@ export class Collector {
     return reason;
   }
 
-  private async whyNotReady(): Promise<string | null> {
+  /** Why not ready by what this process sees itself (queue, memory, log, writes), without asking the store. */
+  private whyNotReadyHere(): string | null {
     if (!this.started || this.stopping) return 'not started';
     if (this.writer.lacksRoom) return 'write queue full';
     if (this.memory.overLimit) return 'memory over limits.memorySoftBytes';
@@ -205,10 +206,18 @@ export class Collector {
     if (log) return log === 'wal_full' ? 'write-ahead log full' : 'write-ahead log cannot write';
     const failingMs = this.writer.writesFailingForMs;
     if (failingMs >= UNREADY_AFTER_FAILING_MS) return `storage writes failing for ${Math.round(failingMs / 1000)} s`;
+    return null;
+  }
+
+  private async whyNotReady(): Promise<string | null> {
+    const here = this.whyNotReadyHere();
+    if (here !== null) return here;
     const h = await this.storeHealth();
     if (h.ok) {
       this.unhealthyDetail = undefined;
-      return null;
+      // The queue may have filled (or memory, the log) while the store answered: a slow store is
+      // the one writes back up behind, and "ready" then would outlive the answers given meanwhile.
+      return this.whyNotReadyHere();
     }
     // The driver's text (addresses, host and user names) goes to the log, once per change, never
     // into /readyz: the probes are open to anyone who reaches the operations port.

@@ -118,3 +118,56 @@ describe('readiness while a slow health check is out and the write queue fills',
     }
   }, 20_000);
 });
+
+describe('a readiness answer that waited on a slow health check while the write queue filled', () => {
+  let c: TestCollector;
+  let open: (() => void) | undefined;
+  let slow = false;
+  beforeAll(async () => {
+    const inner = await createBackend(loadConfig({ flags: { 'storage.backend': 'memory' } }), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    const backend = new Proxy(inner, {
+      get(target, key) {
+        if (key === 'health') {
+          return async () => {
+            if (slow) await new Promise<void>((resolve) => (open = resolve));
+            return target.health();
+          };
+        }
+        const v = Reflect.get(target, key) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    }) as StorageBackend;
+    c = await startCollector({ 'writer.maxQueueBytes': String(256 * 1024), 'receiver.http.bodyTimeoutMs': '10000' }, { backend });
+  });
+  afterAll(async () => {
+    slow = false;
+    open?.();
+    await c?.stop();
+  });
+
+  it('is "write queue full" once the store answers, not "ready", and the ready gauge stays 0', async () => {
+    expect((await fetch(`${c.opsUrl}/readyz`)).status).toBe(200);
+    slow = true;
+    // A probe whose store health check is out (held) while the queue still has room.
+    const first = fetch(`${c.opsUrl}/readyz`).then(async (r) => ({ status: r.status, body: (await r.json()) as { reason?: string } }));
+    await new Promise((r) => setTimeout(r, 100));
+    // The queue fills meanwhile: a slow upload holds its first bytes, a large one finds no room.
+    const url = new URL(c.httpUrl + '/v1/traces');
+    const held = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/x-protobuf', 'content-length': 60_000_000 } });
+    held.on('error', () => {});
+    held.write(Buffer.alloc(10));
+    try {
+      await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_queue_size_bytes')) > 0 ? true : undefined), 5000, 'first bytes held');
+      const big = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: new Uint8Array(300 * 1024) });
+      expect(big.status).toBe(503);
+      expect((await fetch(`${c.opsUrl}/readyz`)).status).toBe(503);
+      // The store answers "healthy" now; the queue still has no room.
+      slow = false;
+      open?.();
+      expect(await first).toEqual({ status: 503, body: { status: 'not ready', reason: 'write queue full' } });
+      expect(await metricValue(c.opsUrl, 'tracehouse_ready')).toBe(0);
+    } finally {
+      held.destroy();
+    }
+  }, 20_000);
+});
