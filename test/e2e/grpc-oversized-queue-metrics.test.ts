@@ -7,37 +7,18 @@
 // too_large stayed at 0, and an operator looking for why exports were lost saw overload instead
 // of clients sending messages over the limit.
 import * as grpc from '@grpc/grpc-js';
-import { randomBytes } from 'node:crypto';
 import { connect, type ClientHttp2Session } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gated, memoryBackend, type Gate } from '../helpers/backends.ts';
 import { eventually, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
-import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
-
-/** One Export message with its gRPC frame header, about `bytes` long. */
-function framed(bytes: number): Buffer {
-  const span = { traceId: randomBytes(16), spanId: randomBytes(8), name: 'x'.repeat(bytes), startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000100000000' };
-  const message = encodeTraces({ resourceSpans: [{ scopeSpans: [{ spans: [span] }] }] });
-  const prefix = Buffer.alloc(5);
-  prefix.writeUInt32BE(message.byteLength, 1);
-  return Buffer.concat([prefix, message]);
-}
+import { exportCall, framed } from '../helpers/grpc-calls.ts';
+import { RawOtlpClient } from '../helpers/otlp-proto.ts';
 
 /** Sends one whole Export call (headers and message at once); resolves to its gRPC status. */
-function exportCall(session: ClientHttp2Session, message: Buffer): Promise<number | undefined> {
-  const stream = session.request({ ':method': 'POST', ':path': '/opentelemetry.proto.collector.trace.v1.TraceService/Export', 'content-type': 'application/grpc', te: 'trailers' });
-  stream.on('error', () => {});
-  return new Promise((resolve) => {
-    let code: number | undefined;
-    const note = (h: Record<string, unknown>): void => {
-      if (h['grpc-status'] !== undefined) code = Number(h['grpc-status']);
-    };
-    stream.on('response', note);
-    stream.on('trailers', note);
-    stream.resume();
-    stream.on('close', () => resolve(code));
-    stream.end(message);
-  });
+function sent(session: ClientHttp2Session, message: Buffer): Promise<number | undefined> {
+  const call = exportCall(session);
+  call.stream.end(message);
+  return call.status;
 }
 
 describe('OTLP/gRPC export over the size limit while the write queue is nearly full', () => {
@@ -67,14 +48,14 @@ describe('OTLP/gRPC export over the size limit while the write queue is nearly f
   const refused = (reason: string) => metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { transport: 'grpc', reason });
 
   it('counts the RESOURCE_EXHAUSTED answer as too_large, not as queue_full', async () => {
-    expect(await exportCall(session, framed(200_000))).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(await sent(session, framed(200_000))).toBe(grpc.status.RESOURCE_EXHAUSTED);
     await eventually(async () => ((await refused('too_large')) === 1 ? true : undefined), 5000, 'one refusal too_large');
     expect(await refused('queue_full')).toBe(0);
   });
 
   it('still counts a message within the limit that the queue has no room for as queue_full', async () => {
     const [queueFull, tooLarge] = [await refused('queue_full'), await refused('too_large')];
-    expect(await exportCall(session, framed(50_000))).toBe(grpc.status.UNAVAILABLE);
+    expect(await sent(session, framed(50_000))).toBe(grpc.status.UNAVAILABLE);
     await eventually(async () => ((await refused('queue_full')) === queueFull + 1 ? true : undefined), 5000, 'one more refusal queue_full');
     expect(await refused('too_large')).toBe(tooLarge);
   });

@@ -3,37 +3,11 @@
 // operator sees them in tracehouse_receiver_refused_requests_total as OTLP/HTTP bodies that never
 // all arrive are counted (client_aborted, timeout).
 import * as grpc from '@grpc/grpc-js';
-import { randomBytes } from 'node:crypto';
 import { connect, type ClientHttp2Session } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
-import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
-
-/** One Export message with its gRPC frame header, about `bytes` long. */
-function framed(bytes: number): Buffer {
-  const span = { traceId: randomBytes(16), spanId: randomBytes(8), name: 'x'.repeat(bytes), startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000100000000' };
-  const message = encodeTraces({ resourceSpans: [{ scopeSpans: [{ spans: [span] }] }] });
-  const prefix = Buffer.alloc(5);
-  prefix.writeUInt32BE(message.byteLength, 1);
-  return Buffer.concat([prefix, message]);
-}
-
-/** Opens an Export call; resolves to its gRPC status (undefined when none came) once the stream closes. */
-function exportCall(session: ClientHttp2Session, headers: Record<string, string> = {}) {
-  const stream = session.request({ ':method': 'POST', ':path': '/opentelemetry.proto.collector.trace.v1.TraceService/Export', 'content-type': 'application/grpc', te: 'trailers', ...headers });
-  stream.on('error', () => {});
-  const status = new Promise<number | undefined>((resolve) => {
-    let code: number | undefined;
-    const note = (h: Record<string, unknown>): void => {
-      if (h['grpc-status'] !== undefined) code = Number(h['grpc-status']);
-    };
-    stream.on('response', note);
-    stream.on('trailers', note);
-    stream.resume();
-    stream.on('close', () => resolve(code));
-  });
-  return { stream, status };
-}
+import { exportCall, framed } from '../helpers/grpc-calls.ts';
+import { RawOtlpClient } from '../helpers/otlp-proto.ts';
 
 describe('OTLP/gRPC export calls whose message never all arrives', () => {
   let c: TestCollector;

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Page } from 'puppeteer-core';
 import { describe, expect, it } from 'vitest';
-import { memoryStoreUi } from '../helpers/browser.ts';
+import { memoryStoreUi, postOtlpJson } from '../helpers/browser.ts';
 import { eventually, type TestCollector } from '../helpers/collector.ts';
 
 declare const document: any;
@@ -12,10 +12,7 @@ const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 const str = (key: string, v: string) => ({ key, value: { stringValue: v } });
 const now = BigInt(Date.now()) * 1_000_000n;
 
-async function post(c: TestCollector, signal: 'traces' | 'logs', body: unknown): Promise<void> {
-  const r = await fetch(`${c.httpUrl}/v1/${signal}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-  expect(r.status).toBe(200);
-}
+const post = postOtlpJson;
 
 describe('web UI: span details and log rows', () => {
   let c: TestCollector;

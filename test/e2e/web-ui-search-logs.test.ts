@@ -4,17 +4,14 @@
 import { randomBytes } from 'node:crypto';
 import { type HTTPRequest, type Page } from 'puppeteer-core';
 import { describe, expect, it } from 'vitest';
-import { memoryStoreUi } from '../helpers/browser.ts';
+import { memoryStoreUi, postOtlpJson } from '../helpers/browser.ts';
 import { eventually, type TestCollector } from '../helpers/collector.ts';
 
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 const str = (key: string, v: string) => ({ key, value: { stringValue: v } });
 const now = BigInt(Date.now()) * 1_000_000n;
 
-async function post(c: TestCollector, signal: 'traces' | 'logs', body: unknown): Promise<void> {
-  const r = await fetch(`${c.httpUrl}/v1/${signal}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-  expect(r.status).toBe(200);
-}
+const post = postOtlpJson;
 
 async function sendSpan(c: TestCollector, service: string, name: string): Promise<string> {
   const traceId = hex(16);

@@ -2,7 +2,7 @@
 // that downloads itself (TRACEHOUSE_CHROMIUM names another binary).
 import { existsSync } from 'node:fs';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { startCollector, type TestCollector } from './collector.ts';
 
 export const CHROMIUM = process.env['TRACEHOUSE_CHROMIUM'] ?? '/usr/bin/chromium';
@@ -43,4 +43,10 @@ export function memoryStoreUi(set: (ui: { c: TestCollector; page: Page }) => voi
     await page!.goto(c!.queryUrl + path, { waitUntil: 'domcontentloaded' });
     await page!.waitForSelector('#app[data-ready="true"]', { timeout: 15_000 });
   };
+}
+
+/** Posts an OTLP/JSON request to the collector's OTLP/HTTP receiver, which must take it whole. */
+export async function postOtlpJson(c: TestCollector, signal: 'traces' | 'logs', body: unknown): Promise<void> {
+  const r = await fetch(`${c.httpUrl}/v1/${signal}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  expect(r.status).toBe(200);
 }
