@@ -27,10 +27,7 @@ export type OtlpFormat = 'protobuf' | 'json';
  * main thread cannot tell its workers' young generation, so a short-lived worker measures it.
  */
 export async function jsonBodyLimitOfWorkers(): Promise<number> {
-  const source = `const { getHeapStatistics } = require('node:v8');
-const { parentPort, resourceLimits } = require('node:worker_threads');
-parentPort.postMessage(getHeapStatistics().heap_size_limit - (resourceLimits.maxYoungGenerationSizeMb ?? 0) * 1048576);`;
-  const worker = new Worker(source, { eval: true });
+  const worker = new Worker(new URL('./heap-probe.ts', import.meta.url));
   try {
     const oldSpace = await new Promise<number>((resolve, reject) => {
       worker.once('message', resolve);

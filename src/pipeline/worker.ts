@@ -1,11 +1,11 @@
 // Decode worker (piscina): OTLP bytes in, backend-encoded row chunks out. Runs off the main
 // thread; what it returns is transferred, never structured-cloned span by span.
 import { getHeapStatistics } from 'node:v8';
-import { resourceLimits, threadId } from 'node:worker_threads';
+import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { releaseBuffer, soleUser } from '../common/release.ts';
 import type { EncodedChunk } from '../storage/backend.ts';
-import { JSON_DECODE_CHARGE } from './decode/common.ts';
+import { JSON_DECODE_CHARGE, oldSpaceBytes } from './decode/common.ts';
 import { DecodeError } from './decode/index.ts';
 import type { DecodeBatch, DecodeTask, DecodeOutput, TaskOutput, WorkerHeap, WorkerSetup } from './pool.ts';
 import { OutputTooLargeError } from './transcode/byte-out.ts';
@@ -18,11 +18,8 @@ const encoder = await loadRequestEncoder(spec, limits);
 
 const MiB = 2 ** 20;
 
-/**
- * This worker's old generation, which a request's decoding must fit in: its V8 heap limit (from
- * --max-old-space-size, or sized by V8 from the container's memory) less the young generation.
- */
-const OLD_SPACE_BYTES = getHeapStatistics().heap_size_limit - (resourceLimits.maxYoungGenerationSizeMb ?? 0) * MiB;
+/** This worker's old generation, which a request's decoding must fit in. */
+const OLD_SPACE_BYTES = oldSpaceBytes();
 
 /** A chunk whose bytes share an ArrayBuffer with anything else is copied, so transferring it moves nothing else. */
 function ownBuffer(c: EncodedChunk): EncodedChunk {

@@ -1,5 +1,7 @@
 // What the protobuf and JSON decoders share: limits, results, per-item rejection bookkeeping and
 // the normalizations both apply (duplicate attribute keys, service name).
+import { getHeapStatistics } from 'node:v8';
+import { resourceLimits } from 'node:worker_threads';
 import type { KeyValue } from '../../model/rows.ts';
 
 export interface DecodeLimits {
@@ -28,6 +30,15 @@ export interface DecodeLimits {
  * heap's old generation (worker.ts): it would run the worker out of memory.
  */
 export const JSON_DECODE_CHARGE = 8;
+
+/**
+ * This thread's old generation, which a request's decoding must fit in: its V8 heap limit (from
+ * --max-old-space-size, or sized by V8 from the container's memory) less the young generation (a
+ * worker's resourceLimits). A decode worker's, measured in one (worker.ts, pool.ts).
+ */
+export function oldSpaceBytes(): number {
+  return getHeapStatistics().heap_size_limit - (resourceLimits.maxYoungGenerationSizeMb ?? 0) * 2 ** 20;
+}
 
 export interface DecodeResult<T> {
   rows: T[];
