@@ -82,7 +82,7 @@ export const TENANT_OVERHEAD_BYTES = 2048;
 /**
  * What an operation listed for its spans (getServices, getOperations) costs besides its name's
  * characters, however few spans it has: its count and Operation objects, its place in its
- * service's map by name and its list by kind. With a span name of its own for each span (an HTTP
+ * service's map by name and its name's map by kind. With a span name of its own for each span (an HTTP
  * route with ids in it, a SQL statement) every span makes one: uncharged, a store of such spans
  * held 2.4 times maxBytes.
  */
