@@ -228,7 +228,8 @@ async function openSource(config: Config, command: string, logger: Logger, metri
     await backend.shutdown().catch(() => undefined);
     // The store's refusal offers autoMigrate, which this command overrides: only migrate helps.
     const message = (err as Error).message.replace(/ or set storage\.(?:postgres|clickhouse)\.autoMigrate=true/, '');
-    throw new Error(`${command} reads an existing store and migrates nothing: ${message}`);
+    // Said of a schema to migrate, not of a store that would not open or answer.
+    throw new Error(message.includes('tracehouse migrate') ? `${command} reads an existing store and migrates nothing: ${message}` : message, { cause: err });
   }
   return backend;
 }

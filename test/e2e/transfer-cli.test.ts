@@ -305,6 +305,8 @@ describe('tracehouse export / import / copy', () => {
     const out = join(dir, 'backup.jsonl');
     const r = runCli(['export', '--out', out, '--storage.backend=clickhouse', `--storage.clickhouse.urls=${chdb}`, '--quiet']);
     expect(r.stderr).toContain(`a chdb:// directory is opened by one process at a time: stop the collector running on ${join(dir, 'chdb')} first`);
+    // Nothing to migrate was the matter.
+    expect(r.stderr).not.toContain('migrates nothing');
     expect(r.status).toBe(1);
     expect(readdirSync(dir).filter((f) => f.includes('backup'))).toEqual([]);
     c.child.kill('SIGTERM');
