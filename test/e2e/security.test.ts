@@ -142,7 +142,8 @@ describe('TLS and bearer tokens on every listener, tenants through the read API'
 
   it('takes traces from the SDK OTLP/HTTP exporter over TLS with its bearer token, and reads them back as that tenant only', async () => {
     const caFile = join(dir, 'test-ca.crt');
-    const env = { OTEL_EXPORTER_OTLP_CERTIFICATE: caFile, OTEL_EXPORTER_OTLP_HEADERS: `Authorization=Bearer ${TOKENS.acme}` };
+    // The space percent-encoded, as README and the chart's NOTES write it (the variable is W3C Baggage).
+    const env = { OTEL_EXPORTER_OTLP_CERTIFICATE: caFile, OTEL_EXPORTER_OTLP_HEADERS: `Authorization=Bearer%20${TOKENS.acme}` };
     const { spans, service } = await withEnv(env, () => sendSdkTrace(new ProtoTraceExporter({ url: `${https(c.httpUrl)}/v1/traces`, timeoutMillis: 10_000 })));
     const traceId = spans[0]!.spanContext().traceId;
     const mine = await eventually(async () => {
