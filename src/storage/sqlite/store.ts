@@ -1361,6 +1361,11 @@ export class SqliteStore {
   /** The span records of a trace's runs of records (?1 tenant, ?2 trace id). */
   private readonly traceRecords: StatementSync;
   private readonly insertLog: StatementSync;
+  /**
+   * Versions of 2026-12-01 kept the ids of stored log batches in a table (log_batches), not a key on
+   * the records: a batch of theirs that a write-ahead log replays after the upgrade is found there.
+   */
+  private readonly legacyLogBatch: StatementSync | undefined;
   private readonly insertGroup: StatementSync;
   private readonly upsertOperation: StatementSync;
   private readonly maxGroupId: StatementSync;
@@ -1414,6 +1419,7 @@ export class SqliteStore {
       `INSERT INTO operations (tenant, service_name, name, kind, last_start_ns) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT DO UPDATE SET last_start_ns = excluded.last_start_ns WHERE excluded.last_start_ns > last_start_ns`,
     );
+    this.legacyLogBatch = hasSchemaObject(db, 'log_batches') ? db.prepare('SELECT 1 FROM log_batches WHERE batch_id = ?') : undefined;
     this.insertLog = db.prepare(
       'INSERT OR IGNORE INTO logs (id, tenant, time_ns, trace_id, service_name, severity_number, doc, batch_key, seq, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
@@ -1575,6 +1581,7 @@ export class SqliteStore {
   writeLogs(chunks: readonly Uint8Array[], batchId: string, tenant: string = DEFAULT_TENANT): WriteResult {
     const key = batchKey(batchId);
     return this.transaction(() => {
+      if (this.legacyLogBatch?.get(batchId) !== undefined) return;
       let seq = 0;
       const groups = this.groups();
       const floor = this.logFloor;
