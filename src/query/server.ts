@@ -1,5 +1,6 @@
 // The read API (16686): traces by id, trace search and log search, as OTLP/JSON.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { getHeapStatistics } from 'node:v8';
 import { HttpService, sendJson as send } from '../common/http.ts';
 import { timeNs } from '../common/time.ts';
 import { OPEN, type Authenticator } from '../security/auth.ts';
@@ -144,6 +145,13 @@ export class QueryServer {
   private readonly logger: Logger;
   private readonly maxLimit: number;
   private readonly maxSpansPerTrace: number;
+  /**
+   * Stored bytes of log records a log search answers at most: a sixteenth of the V8 heap (the
+   * records become rows, then OTLP/JSON, on the heap of the thread that reads them and on the
+   * main thread's), so that a search at query.maxLimit of large records cannot run either out of
+   * memory. The web UI asks for a trace's logs at query.maxLimit.
+   */
+  private readonly maxLogBytes = Math.floor(getHeapStatistics().heap_size_limit / 16);
   private readonly jaeger: JaegerApi;
   private readonly ui: WebUi;
   private readonly auth: Authenticator;
@@ -203,7 +211,12 @@ export class QueryServer {
       return send(res, 405, { error: `method ${req.method} not allowed` });
     }
     if (path === '/v1/traces') return send(res, 200, renderSummaries(await this.store.searchTraces(tenant, parseTraceQuery(url.searchParams, this.maxLimit))));
-    if (path === '/v1/logs') return send(res, 200, renderLogs(await this.store.searchLogs(tenant, parseLogQuery(url.searchParams, this.maxLimit)), true));
+    if (path === '/v1/logs') {
+      const logs = await this.store.searchLogs(tenant, { ...parseLogQuery(url.searchParams, this.maxLimit), maxBytes: this.maxLogBytes });
+      // OTLP/JSON has no place for warnings: a sibling of resourceLogs, as a cut trace read's.
+      const warnings = logs.cut ? [`log search cut: showing the ${logs.length} newest matching records, the most the read API answers in one search (${this.maxLogBytes} stored bytes); narrow the search (end, service, minSeverity) for older ones`] : undefined;
+      return send(res, 200, warnings === undefined ? renderLogs(logs, true) : { ...renderLogs(logs, true), warnings });
+    }
     const raw = path.slice('/v1/traces/'.length);
     let id: string;
     try {

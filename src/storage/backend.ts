@@ -88,7 +88,16 @@ export interface LogQuery {
   endNano?: bigint;
   minSeverity?: number;
   limit: number;
+  /**
+   * Stop once the records returned hold this many stored bytes (the first is returned whatever
+   * its size), so that a search of large records at a large limit cannot run the reading thread
+   * out of heap; a search cut so says it with `cut` on its answer. No bound when absent.
+   */
+  maxBytes?: number;
 }
+
+/** What searchLogs answers: matching records, newest first; `cut` when LogQuery.maxBytes left some out. */
+export type LogSearch = LogRow[] & { cut?: boolean };
 
 /** A span name seen for a service, with the OTLP SpanKind number it was sent with. */
 export interface Operation {
@@ -179,7 +188,7 @@ export interface StoreReader {
    */
   searchTraces(tenant: string, query: TraceQuery): Promise<TraceSummary[]>;
   /** Matching log records, newest first. */
-  searchLogs(tenant: string, query: LogQuery): Promise<LogRow[]>;
+  searchLogs(tenant: string, query: LogQuery): Promise<LogSearch>;
 
   // Listings for the Jaeger query API and the web UI (reader side; one block so it moves as one).
   /** Names of the services with stored spans, sorted (may include services whose spans aged out since the last retention pass). */

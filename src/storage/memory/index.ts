@@ -11,7 +11,7 @@
 // Every row carries its batch's tenant; the trace and listing maps are keyed by tenant
 // first, so one tenant's reads never see another's rows.
 import type { LogRow, SpanRow } from '../../model/rows.ts';
-import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, earliestSpans, logMatches, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { releaseBuffer, soleUser } from '../../common/release.ts';
@@ -490,11 +490,21 @@ class MemoryBackend implements StorageBackend, StoreStats {
       .sort(byNewestTrace);
   }
 
-  async searchLogs(tenant: string, q: LogQuery): Promise<LogRow[]> {
+  async searchLogs(tenant: string, q: LogQuery): Promise<LogSearch> {
     const out: { e: LogView; time: bigint }[] = [];
     for (const e of this.logs) if (e.tenant === tenant && logMatches(e, q)) out.push({ e, time: e.time });
     out.sort((a, b) => (a.time === b.time ? b.e.seq - a.e.seq : a.time > b.time ? -1 : 1));
-    return out.slice(0, q.limit).map((x) => logOf(x.e));
+    const rows: LogSearch = [];
+    let bytes = 0;
+    for (const x of out.slice(0, q.limit)) {
+      bytes += x.e.bytes;
+      if (q.maxBytes !== undefined && rows.length > 0 && bytes > q.maxBytes) {
+        rows.cut = true;
+        break;
+      }
+      rows.push(logOf(x.e));
+    }
+    return rows;
   }
 
   private scan<E extends { seq: number; serviceName: string; tenant: string }, T>(fifo: RowsInOrder<E>, time: (e: E) => bigint, tenant: string, q: ScanQuery, parse: (e: E) => T): ScanPage<T> {

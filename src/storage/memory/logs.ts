@@ -3,7 +3,7 @@
 // million objects for the garbage collector to mark before this.
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import type { LogFacts } from '../query-helpers.ts';
-import { logSeverity, logTime, logTraceId, readLogChunk } from '../otlp-chunks.ts';
+import { L_LEN, logSeverity, logTime, logTraceId, readLogChunk } from '../otlp-chunks.ts';
 import { BlockQueue, BlockRefs, ChunkBlock, RowColumns, RowView } from './blocks.ts';
 
 /** A log record's column besides its offsets: its service's place in its block's services. */
@@ -86,6 +86,10 @@ export class LogView extends RowView<LogBlock> implements LogFacts {
   }
   get severityNumber(): number {
     return logSeverity(this.block.buf, this.record);
+  }
+  /** Its record's stored bytes (LogQuery.maxBytes). */
+  get bytes(): number {
+    return this.block.buf.readUInt32LE(this.record + L_LEN);
   }
 }
 

@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import type { DatabaseSync } from 'node:sqlite';
 import { ConfigError } from '../../config/index.ts';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
-import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { ReadPool } from './read-pool.ts';
 import type { tableStats, Unreadable } from './reads.ts';
 import { sqliteFilePath, traceIndexPath } from '../../common/sqlite-path.ts';
@@ -224,8 +224,10 @@ class SqliteBackend implements StorageBackend, StoreStats {
     return this.reads().run('searchTraces', [tenant, q]);
   }
 
-  searchLogs(tenant: string, q: LogQuery): Promise<LogRow[]> {
-    return this.reads().run('searchLogs', [tenant, q]);
+  async searchLogs(tenant: string, q: LogQuery): Promise<LogSearch> {
+    const { rows, cut }: { rows: LogSearch; cut: boolean } = await this.reads().run('searchLogs', [tenant, q]);
+    if (cut) rows.cut = true;
+    return rows;
   }
 
   getServices(tenant: string): Promise<string[]> {

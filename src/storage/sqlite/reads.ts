@@ -6,7 +6,7 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { Signal } from '../../model/signal.ts';
-import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, TraceQuery, TraceRead, TraceSummary } from '../backend.ts';
+import type { DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, TraceQuery, TraceRead, TraceSummary } from '../backend.ts';
 import { DecodeError, type SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { attributesMatch, byNewestTrace, byOperation, byStartThenId, earliestSpans, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
 import {
@@ -393,8 +393,8 @@ function groupReader(db: DatabaseSync): (gid: bigint | number | null) => { resou
   };
 }
 
-/** Matching log records, newest first. */
-export function searchLogs(db: DatabaseSync, tenant: string, q: LogQuery): LogRow[] {
+/** Matching log records, newest first (`cut` when q.maxBytes left some out). */
+export function searchLogs(db: DatabaseSync, tenant: string, q: LogQuery): LogSearch {
   const f = filter();
   if (q.traceId === undefined) add(f, 'tenant = ?', tenant);
   else {
@@ -407,8 +407,21 @@ export function searchLogs(db: DatabaseSync, tenant: string, q: LogQuery): LogRo
   timeBound(f, startFrom, 'time_ns', q.startNano);
   timeBound(f, startUntil, 'time_ns', q.endNano === undefined ? undefined : clampNs(q.endNano));
   add(f, 'severity_number >= ?', q.minSeverity);
-  const rows = db.prepare(`SELECT ${DOC_COLUMNS('logs')} FROM ${withGroup('logs')} ${whereSql(f)} ORDER BY ${timeBucket('time_ns')} DESC, time_ns DESC, logs.id DESC LIMIT ?`).all(...f.params, q.limit) as unknown as (Doc & { id: number })[];
-  return readRows(rows, 'logs', logOf);
+  // Row by row, to stop at q.maxBytes before the documents past it are read.
+  const docs: (Doc & { id: number })[] = [];
+  let bytes = 0;
+  let cut = false;
+  for (const d of db.prepare(`SELECT ${DOC_COLUMNS('logs')} FROM ${withGroup('logs')} ${whereSql(f)} ORDER BY ${timeBucket('time_ns')} DESC, time_ns DESC, logs.id DESC LIMIT ?`).iterate(...f.params, q.limit) as Iterable<Doc & { id: number }>) {
+    bytes += d.doc.length;
+    if (q.maxBytes !== undefined && docs.length > 0 && bytes > q.maxBytes) {
+      cut = true;
+      break;
+    }
+    docs.push(d);
+  }
+  const rows: LogSearch = readRows(docs, 'logs', logOf);
+  if (cut) rows.cut = true;
+  return rows;
 }
 
 /** Service names from the operations table. */
@@ -667,7 +680,11 @@ export const READS = {
   getTrace: (db: DatabaseSync, [tenant, traceId]: [string, string]) => inSnapshot(db, () => getTrace(db, tenant, traceId)),
   readTrace: (db: DatabaseSync, [tenant, traceId, maxSpans]: [string, string, number]) => inSnapshot(db, () => readTrace(db, tenant, traceId, maxSpans)),
   searchTraces: (db: DatabaseSync, [tenant, q]: [string, TraceQuery]) => inSnapshot(db, () => searchTraces(db, tenant, q)),
-  searchLogs: (db: DatabaseSync, [tenant, q]: [string, LogQuery]) => searchLogs(db, tenant, q),
+  // An array's own properties do not cross to the main thread: `cut` goes beside it.
+  searchLogs: (db: DatabaseSync, [tenant, q]: [string, LogQuery]) => {
+    const rows = searchLogs(db, tenant, q);
+    return { rows, cut: rows.cut === true };
+  },
   getServices: (db: DatabaseSync, [tenant]: [string]) => getServices(db, tenant),
   getOperations: (db: DatabaseSync, [tenant, q]: [string, OperationQuery]) => getOperations(db, tenant, q),
   getDependencies: (db: DatabaseSync, [tenant, q]: [string, DependencyQuery]) => inSnapshot(db, () => getDependencies(db, tenant, q)),

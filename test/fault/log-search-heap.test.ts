@@ -1,0 +1,57 @@
+// A log search whose records, at the search's limit, are more than the reading thread's heap holds.
+// The web UI asks for a trace's logs with limit=query.maxLimit (1000), and log records may be large
+// (each up to what a request carries): 800 records of 100 KB took the memory store's main thread
+// out of memory ("FATAL ERROR: ... JavaScript heap out of memory", exit by SIGABRT, and with it
+// every row the store held), and SQLite's read thread ("storage unavailable; retry later", the same
+// again at every retry). The answer is cut to a byte bound instead, newest records first, and says
+// so in its warnings, as a trace read cut to query.maxSpansPerTrace does.
+import { describe, expect, it } from 'vitest';
+import { getJson } from '../helpers/collector.ts';
+import { encodeLogs } from '../helpers/otlp-proto.ts';
+import { spawnCollector } from '../helpers/process.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const HEAP_MB = 96;
+const BODY = 'x'.repeat(100_000);
+
+describe('a log search of records larger than the heap holds', () => {
+  for (const backend of ['memory', 'sqlite'] as const) {
+    it(`is cut to a byte bound with a warning, and the collector stays up (${backend})`, async () => {
+      const dir = backend === 'sqlite' ? tempDir() : undefined;
+      const c = await spawnCollector(
+        { 'storage.backend': backend, 'delivery.ack': 'queued', 'limits.memorySoftBytes': '0', 'query.enabled': 'true', 'query.listen': '127.0.0.1:0', ...(dir ? { 'storage.sqlite.path': `${dir}/th.db` } : {}) },
+        20_000,
+        [`--max-old-space-size=${HEAP_MB}`],
+      );
+      const queryUrl = `http://127.0.0.1:${/"port":(\d+),"msg":"read API listening"/.exec(c.output())![1]}`;
+      const resource = { attributes: [{ key: 'service.name', value: { stringValue: 'big-logs' } }] };
+      const now = BigInt(Date.now()) * 1_000_000n;
+      // 800 records of 100 KB: 80 MB, in requests of 4 MB.
+      for (let i = 0; i < 20; i++) {
+        const logRecords = Array.from({ length: 40 }, (_, k) => ({ timeUnixNano: String(now + BigInt(i * 40 + k)), body: { stringValue: `${i}/${k}/${BODY}` } }));
+        const res = await fetch(c.httpUrl + '/v1/logs', { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: encodeLogs({ resourceLogs: [{ resource, scopeLogs: [{ logRecords }] }] }) });
+        await res.arrayBuffer();
+        expect(res.status).toBe(200);
+      }
+      const deadline = Date.now() + 10_000;
+      // Until the last request's records are stored (acknowledged once queued).
+      const newest = async () => (await getJson(queryUrl, '/v1/logs?limit=1')).body.resourceLogs?.[0]?.scopeLogs[0].logRecords[0].body.stringValue as string | undefined;
+      while (!(await newest())?.startsWith('19/39/') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+
+      const res = await getJson(queryUrl, '/v1/logs?limit=1000').catch((err: Error) => ({ status: 0, body: { error: err.message } }));
+      expect(c.output()).not.toMatch(/FATAL ERROR|heap out of memory/);
+      expect(c.child.exitCode).toBeNull();
+      expect(res.status).toBe(200);
+      const records = res.body.resourceLogs.flatMap((r: { scopeLogs: { logRecords: { body: { stringValue: string } }[] }[] }) => r.scopeLogs.flatMap((s) => s.logRecords));
+      expect(records.length).toBeGreaterThan(0);
+      expect(records.length).toBeLessThan(800);
+      // Newest first.
+      expect(records[0].body.stringValue.startsWith('19/39/')).toBe(true);
+      expect(res.body.warnings).toEqual([expect.stringMatching(/cut/)]);
+      // A small search is answered whole, without a warning.
+      const small = await getJson(queryUrl, '/v1/logs?limit=5');
+      expect(small.status).toBe(200);
+      expect(small.body.warnings).toBeUndefined();
+    }, 60_000);
+  }
+});
