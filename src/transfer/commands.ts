@@ -1,6 +1,5 @@
 // export, import and copy: what each does with a store, a file and a progress display. The CLI
 // (cli.ts) parses their flags; these functions take typed options so tests call them directly.
-import { getHeapStatistics } from 'node:v8';
 import { chmodSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { LogRow, SpanRow } from '../model/rows.ts';
@@ -28,17 +27,9 @@ export const PAGE_ROWS = 1000;
 /** Problems printed one by one before only their count is kept. */
 const MAX_PRINTED_PROBLEMS = 20;
 
-/**
- * Stored bytes of rows a page holds at most, besides PAGE_ROWS: a sixteenth of this process's V8
- * heap. A page becomes rows, then an OTLP/JSON line, on the heap: 1,000 log records of 100 KB, as
- * a collector with a 96 MiB heap stores them, ran export with the same heap out of memory.
- */
-const PAGE_BYTES = Math.floor(getHeapStatistics().heap_size_limit / 16);
-
 function scanQuery(f: TransferFilters, after: string | undefined, limit: number): ScanQuery {
   return {
     limit,
-    maxBytes: PAGE_BYTES,
     ...(f.service === undefined ? {} : { service: f.service }),
     ...(f.startNano === undefined ? {} : { startNano: f.startNano }),
     ...(f.endNano === undefined ? {} : { endNano: f.endNano }),
