@@ -117,6 +117,22 @@ export function logMatches(r: LogFacts, q: LogQuery): boolean {
   return true;
 }
 
+/**
+ * The items, in order, until they hold `maxBytes` (LogQuery.maxBytes): the first is kept whatever
+ * its size, and `cut` says some were left out. Reads no further than it keeps, so a lazy iterable
+ * (a statement's rows) is not read past the bound. No bound when `maxBytes` is absent.
+ */
+export function withinBytes<T>(items: Iterable<T>, size: (item: T) => number, maxBytes: number | undefined): { kept: T[]; cut: boolean } {
+  const kept: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    bytes += size(item);
+    if (maxBytes !== undefined && kept.length > 0 && bytes > maxBytes) return { kept, cut: true };
+    kept.push(item);
+  }
+  return { kept, cut: false };
+}
+
 /** A record's time for ordering and ranges: its timestamp, or the observed time when that is unset. */
 export function logTime(r: LogRow): bigint {
   return r.timeUnixNano !== 0n ? r.timeUnixNano : r.observedTimeUnixNano;

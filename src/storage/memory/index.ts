@@ -12,7 +12,7 @@
 // first, so one tenant's reads never see another's rows.
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
-import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, earliestSpans, logMatches, spanFactsMatch, summarizeTrace } from '../query-helpers.ts';
+import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, earliestSpans, logMatches, spanFactsMatch, summarizeTrace, withinBytes } from '../query-helpers.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { releaseBuffer, soleUser } from '../../common/release.ts';
 import type { RowsInOrder } from './blocks.ts';
@@ -498,17 +498,9 @@ class MemoryBackend implements StorageBackend, StoreStats {
     // records the store keeps by default ran a 96 MiB heap out of memory even at limit=1.
     const kept = new NewestFirst<{ e: LogView; time: bigint }>(q.limit, (a, b) => (a.time === b.time ? b.e.seq - a.e.seq : a.time > b.time ? -1 : 1));
     for (const e of this.logs) if (e.tenant === tenant && logMatches(e, q)) kept.offer({ e, time: e.time });
-    const out = kept.sorted();
-    const rows: LogSearch = [];
-    let bytes = 0;
-    for (const x of out.slice(0, q.limit)) {
-      bytes += x.e.bytes;
-      if (q.maxBytes !== undefined && rows.length > 0 && bytes > q.maxBytes) {
-        rows.cut = true;
-        break;
-      }
-      rows.push(logOf(x.e));
-    }
+    const within = withinBytes(kept.sorted(), (x) => x.e.bytes, q.maxBytes);
+    const rows: LogSearch = within.kept.map((x) => logOf(x.e));
+    if (within.cut) rows.cut = true;
     return rows;
   }
 

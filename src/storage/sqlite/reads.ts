@@ -8,7 +8,7 @@ import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { Signal } from '../../model/signal.ts';
 import type { DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, TraceQuery, TraceRead, TraceSummary } from '../backend.ts';
 import { DecodeError, type SlicingBuffer } from '../../pipeline/decode/wire.ts';
-import { attributesMatch, byNewestTrace, byOperation, byStartThenId, earliestSpans, summarizeTrace, type SpanFacts } from '../query-helpers.ts';
+import { attributesMatch, byNewestTrace, byOperation, byStartThenId, earliestSpans, summarizeTrace, withinBytes, type SpanFacts } from '../query-helpers.ts';
 import {
   ChunkFormatError, logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
@@ -408,18 +408,9 @@ export function searchLogs(db: DatabaseSync, tenant: string, q: LogQuery): LogSe
   timeBound(f, startUntil, 'time_ns', q.endNano === undefined ? undefined : clampNs(q.endNano));
   add(f, 'severity_number >= ?', q.minSeverity);
   // Row by row, to stop at q.maxBytes before the documents past it are read.
-  const docs: (Doc & { id: number })[] = [];
-  let bytes = 0;
-  let cut = false;
-  for (const d of db.prepare(`SELECT ${DOC_COLUMNS('logs')} FROM ${withGroup('logs')} ${whereSql(f)} ORDER BY ${timeBucket('time_ns')} DESC, time_ns DESC, logs.id DESC LIMIT ?`).iterate(...f.params, q.limit) as Iterable<Doc & { id: number }>) {
-    bytes += d.doc.length;
-    if (q.maxBytes !== undefined && docs.length > 0 && bytes > q.maxBytes) {
-      cut = true;
-      break;
-    }
-    docs.push(d);
-  }
-  const rows: LogSearch = readRows(docs, 'logs', logOf);
+  const stmt = db.prepare(`SELECT ${DOC_COLUMNS('logs')} FROM ${withGroup('logs')} ${whereSql(f)} ORDER BY ${timeBucket('time_ns')} DESC, time_ns DESC, logs.id DESC LIMIT ?`);
+  const { kept, cut } = withinBytes(stmt.iterate(...f.params, q.limit) as Iterable<Doc & { id: number }>, (d) => d.doc.length, q.maxBytes);
+  const rows: LogSearch = readRows(kept, 'logs', logOf);
   if (cut) rows.cut = true;
   return rows;
 }
