@@ -11,46 +11,32 @@ function scopeJson(s: ScopeInfo) {
   return { name: s.name, version: s.version, attributes: s.attributes, droppedAttributesCount: s.droppedAttributesCount };
 }
 
-/** Groups rows by resource, then scope, keeping first-seen order. */
-function group<T extends { resource: ResourceInfo; scope: ScopeInfo }>(rows: readonly T[]) {
-  const resources = new Map<string, { resource: ResourceInfo; scopes: Map<string, { scope: ScopeInfo; rows: T[] }> }>();
+/**
+ * Groups rows by resource, then scope, keeping first-seen order. With `runs`, only rows that
+ * follow one another share an entry: reading the entries' rows in document order then gives the
+ * rows' own order (a resource or scope may appear more than once).
+ */
+function group<T extends { resource: ResourceInfo; scope: ScopeInfo }>(rows: readonly T[], runs = false) {
+  type Scope = { scope: ScopeInfo; rows: T[] };
+  type Resource = { resource: ResourceInfo; scopes: Scope[]; byScope: Map<string, Scope> };
+  const out: Resource[] = [];
+  const byResource = new Map<string, Resource>();
   for (const row of rows) {
     const rk = JSON.stringify(row.resource);
-    let r = resources.get(rk);
-    if (!r) resources.set(rk, (r = { resource: row.resource, scopes: new Map() }));
+    let r = byResource.get(rk);
+    if (!r || (runs && r !== out[out.length - 1])) {
+      out.push((r = { resource: row.resource, scopes: [], byScope: new Map() }));
+      byResource.set(rk, r);
+    }
     const sk = JSON.stringify(row.scope);
-    let s = r.scopes.get(sk);
-    if (!s) r.scopes.set(sk, (s = { scope: row.scope, rows: [] }));
-    s.rows.push(row);
-  }
-  return [...resources.values()].map((r) => ({ resource: r.resource, scopes: [...r.scopes.values()] }));
-}
-
-/**
- * group() of rows that follow one another: a new resource or scope entry wherever the next row's
- * differs, so reading the groups' rows in document order gives the rows' own order (a resource or
- * scope may then appear more than once).
- */
-function groupRuns<T extends { resource: ResourceInfo; scope: ScopeInfo }>(rows: readonly T[]) {
-  const out: { resource: ResourceInfo; scopes: { scope: ScopeInfo; rows: T[] }[] }[] = [];
-  let rk: string | undefined;
-  let sk: string | undefined;
-  for (const row of rows) {
-    const r = JSON.stringify(row.resource);
-    const sc = JSON.stringify(row.scope);
-    if (r !== rk) {
-      out.push({ resource: row.resource, scopes: [] });
-      rk = r;
-      sk = undefined;
+    let sc = r.byScope.get(sk);
+    if (!sc || (runs && sc !== r.scopes[r.scopes.length - 1])) {
+      r.scopes.push((sc = { scope: row.scope, rows: [] }));
+      r.byScope.set(sk, sc);
     }
-    const scopes = out[out.length - 1]!.scopes;
-    if (sc !== sk) {
-      scopes.push({ scope: row.scope, rows: [] });
-      sk = sc;
-    }
-    scopes[scopes.length - 1]!.rows.push(row);
+    sc.rows.push(row);
   }
-  return out;
+  return out.map((r) => ({ resource: r.resource, scopes: r.scopes }));
 }
 
 function spanJson(s: SpanRow) {
@@ -109,7 +95,7 @@ function logJson(l: LogRow) {
  */
 export function renderLogs(logs: readonly LogRow[], inOrder = false) {
   return {
-    resourceLogs: (inOrder ? groupRuns(logs) : group(logs)).map((r) => ({
+    resourceLogs: group(logs, inOrder).map((r) => ({
       resource: resourceJson(r.resource),
       schemaUrl: r.resource.schemaUrl,
       scopeLogs: r.scopes.map((s) => ({ scope: scopeJson(s.scope), schemaUrl: s.scope.schemaUrl, logRecords: s.rows.map(logJson) })),
