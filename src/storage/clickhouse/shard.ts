@@ -123,19 +123,21 @@ function openChdb(mod: ChdbConnectionModule, endpoint: ChdbEndpoint): unknown {
   try {
     return mod.createChdbConnection({ path: endpoint.path });
   } catch (err) {
-    const why = ((): string => {
-      try {
-        if (!statSync(endpoint.path).isDirectory()) return `${endpoint.path} is a file, not a directory`;
-        accessSync(endpoint.path, constants.R_OK | constants.W_OK);
-      } catch (e) {
-        // No directory to hold, or one this process may not write: no collector to stop.
-        const code = (e as NodeJS.ErrnoException).code ?? 'error';
-        return code === 'ENOENT' || code === 'ENOTDIR' ? `${endpoint.path} cannot be created (${code})` : `${endpoint.path} cannot be written by this process (${code})`;
-      }
-      return `a chdb:// directory is opened by one process at a time: stop the collector running on ${endpoint.path} first`;
-    })();
-    throw new Error(`storage.clickhouse.urls names ${endpoint.display}: ${(err as Error).message} (${why})`, { cause: err });
+    throw new Error(`storage.clickhouse.urls names ${endpoint.display}: ${(err as Error).message} (${whyChdbWontOpen(endpoint.path)})`, { cause: err });
   }
+}
+
+/** Why chdb would not open `path`, as far as the file system tells (openChdb). */
+function whyChdbWontOpen(path: string): string {
+  try {
+    if (!statSync(path).isDirectory()) return `${path} is a file, not a directory`;
+    accessSync(path, constants.R_OK | constants.W_OK);
+  } catch (e) {
+    // No directory to hold, or one this process may not write: no collector to stop.
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    return code === 'ENOENT' || code === 'ENOTDIR' ? `${path} cannot be created (${code})` : `${path} cannot be written by this process (${code})`;
+  }
+  return `a chdb:// directory is opened by one process at a time: stop the collector running on ${path} first`;
 }
 
 async function connectChdb(endpoint: ChdbEndpoint, options: ShardOptions): Promise<Shard> {
