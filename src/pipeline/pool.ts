@@ -16,24 +16,23 @@ import { giveBuffer, wholeBuffer } from '../common/release.ts';
 import type { Signal } from '../model/signal.ts';
 import type { EncodedChunk } from '../storage/backend.ts';
 import type { EncoderSpec } from '../storage/encoders.ts';
-import { JSON_DECODE_CHARGE } from './decode/common.ts';
 import type { DecodeLimits } from './decode/index.ts';
 
 export type OtlpFormat = 'protobuf' | 'json';
 
 /**
- * The largest OTLP/JSON body a decode worker of this process decodes (worker.ts refuses a longer
- * one as too large): its old generation, as a worker measures it, over JSON_DECODE_CHARGE. The
- * main thread cannot tell its workers' young generation, so a short-lived worker measures it.
+ * The V8 old generation of this process's threads (the main thread's and each decode worker's: V8's
+ * flags are the process's), measured in a short-lived worker. A thread's heap limit counts its young
+ * generation too (192 of 288 MiB under --max-old-space-size=96 on Node 24), whose size only a worker
+ * is told (resourceLimits).
  */
-export async function jsonBodyLimitOfWorkers(): Promise<number> {
+export async function oldSpaceOfThreads(): Promise<number> {
   const worker = new Worker(new URL('./heap-probe.ts', import.meta.url));
   try {
-    const oldSpace = await new Promise<number>((resolve, reject) => {
+    return await new Promise<number>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
     });
-    return Math.floor(oldSpace / JSON_DECODE_CHARGE);
   } finally {
     await worker.terminate();
   }

@@ -134,6 +134,12 @@ export interface ScanQuery {
   after?: string;
   /** Most rows in the page. */
   limit: number;
+  /**
+   * Stop the page once its rows hold this many stored bytes (the first row is in it whatever its
+   * size; the page is then not done), so that a page of large rows cannot run the reading process
+   * out of heap. No bound when absent.
+   */
+  maxBytes?: number;
 }
 
 /** One page of a scan: rows in scan order, the cursor after them, and whether the scan reached the end. */

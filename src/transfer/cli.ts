@@ -8,7 +8,8 @@ import { sqliteFilePath, traceIndexPath } from '../common/sqlite-path.ts';
 import { timeNs } from '../common/time.ts';
 import { ConfigError, loadConfig, warnStrayEnv, type Config } from '../config/index.ts';
 import { BOOL_KEYS, BOOLEAN_WORD, LIST_KEYS } from '../config/options.ts';
-import { jsonBodyLimitOfWorkers } from '../pipeline/pool.ts';
+import { JSON_DECODE_CHARGE } from '../pipeline/decode/common.ts';
+import { oldSpaceOfThreads } from '../pipeline/pool.ts';
 import { DEFAULT_TENANT, TENANT_NAME } from '../model/tenant.ts';
 import type { Signal } from '../model/signal.ts';
 import type { StorageBackend } from '../storage/backend.ts';
@@ -262,14 +263,18 @@ function refuseMemoryStore(config: Config, what: string): void {
 }
 
 /**
- * The longest line export writes, and copy sends, where a page can be split: what the importing
- * collector takes (receiver.maxMessageBytes), and what a decode worker with this process's heap
- * decodes as OTLP/JSON (an eighth of its heap), so that the backup of a store filled with these
- * settings restores with them: a page of 1,000 rows of 20 KiB, one 20 MiB line, was refused
- * whole by a 128 MiB heap's workers, though its rows fit in smaller lines.
+ * How export and copy read and write a page, from this process's heap (its old generation, the
+ * same as its decode workers'): lines no longer than what the importing collector takes
+ * (receiver.maxMessageBytes) and what a decode worker with this heap decodes as OTLP/JSON (an
+ * eighth of it), so that the backup of a store filled with these settings restores with them (a
+ * page of 1,000 rows of 20 KiB, one 20 MiB line, was refused whole by a 128 MiB heap's workers);
+ * and pages of at most a sixteenth of it in stored bytes, since a page's rows and then its lines
+ * are on the heap at once (1,000 log records of 100 KB, as a collector with a 96 MiB heap stores
+ * them, ran export with the same heap out of memory).
  */
-async function lineLimit(config: Config): Promise<number> {
-  return Math.min(config['receiver.maxMessageBytes'], await jsonBodyLimitOfWorkers());
+async function pageLimits(config: Config): Promise<{ maxLineBytes: number; pageBytes: number }> {
+  const heap = await oldSpaceOfThreads();
+  return { maxLineBytes: Math.min(config['receiver.maxMessageBytes'], Math.floor(heap / JSON_DECODE_CHARGE)), pageBytes: Math.floor(heap / 16) };
 }
 
 function loadFrom(file: string | undefined, flags: Record<string, string>, env: NodeJS.ProcessEnv): Config {
@@ -303,7 +308,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
       const sourceMetrics = createMetrics();
       const backend = await openSource(config, 'export', logger, sourceMetrics);
       try {
-        await exportStore(backend, { ...filters, out, quiet, maxLineBytes: await lineLimit(config) });
+        await exportStore(backend, { ...filters, out, quiet, ...(await pageLimits(config)) });
       } finally {
         await backend.shutdown();
       }
@@ -343,7 +348,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
       const sink = new TransferSink(targetConfig, await createTarget(targetConfig, logger, metrics), metrics, logger, filters.tenant);
       await sink.start();
       try {
-        const r = await copyStore(source, sink, { ...filters, checkpoint, quiet, source: sourceId(config), target: sourceId(targetConfig), maxLineBytes: await lineLimit(targetConfig) });
+        const r = await copyStore(source, sink, { ...filters, checkpoint, quiet, source: sourceId(config), target: sourceId(targetConfig), ...(await pageLimits(targetConfig)) });
         const unreadable = await reportUnreadable(sourceMetrics, 'copy');
         return r.problems > 0 || r.stopped || unreadable ? 1 : 0;
       } finally {

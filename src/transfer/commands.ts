@@ -27,9 +27,11 @@ export const PAGE_ROWS = 1000;
 /** Problems printed one by one before only their count is kept. */
 const MAX_PRINTED_PROBLEMS = 20;
 
-function scanQuery(f: TransferFilters, after: string | undefined, limit: number): ScanQuery {
+/** A page of at most `limit` rows, and fewer once they hold maxBytes stored bytes when given. */
+function scanQuery(f: TransferFilters, after: string | undefined, limit: number, maxBytes: number | undefined): ScanQuery {
   return {
     limit,
+    ...(maxBytes === undefined || !Number.isFinite(maxBytes) ? {} : { maxBytes }),
     ...(f.service === undefined ? {} : { service: f.service }),
     ...(f.startNano === undefined ? {} : { startNano: f.startNano }),
     ...(f.endNano === undefined ? {} : { endNano: f.endNano }),
@@ -57,8 +59,11 @@ function renderLine(signal: Signal, rows: readonly (SpanRow | LogRow)[]): string
  * file restores with the configuration that stored the data. A single row larger than that stays one line.
  */
 function renderLines(signal: Signal, rows: readonly (SpanRow | LogRow)[], maxBytes: number): string[] {
-  const line = renderLine(signal, rows);
+  let line: string | undefined = renderLine(signal, rows);
   if (rows.length <= 1 || Buffer.byteLength(line) <= maxBytes) return [line];
+  // The halves are rendered without the whole line still held: with the page's rows, both would
+  // be more than a small heap takes.
+  line = undefined;
   const half = Math.ceil(rows.length / 2);
   return [...renderLines(signal, rows.slice(0, half), maxBytes), ...renderLines(signal, rows.slice(half), maxBytes)];
 }
@@ -68,6 +73,8 @@ export interface ExportOptions extends TransferFilters {
   out: string;
   quiet: boolean;
   pageRows?: number;
+  /** Stored bytes a page holds at most (its rows, then its lines, are on the heap at once); none when absent. */
+  pageBytes?: number;
   /** Largest line written when a page can be split (receiver.maxMessageBytes: what import accepts). */
   maxLineBytes?: number;
   stream?: NodeJS.WriteStream;
@@ -108,7 +115,7 @@ async function writeExport(reader: StoreReader, o: ExportOptions, file: ReturnTy
       const scan = scanOf(reader, signal, o.tenant);
       let after: string | undefined;
       for (;;) {
-        const page = await scan(scanQuery(o, after, o.pageRows ?? PAGE_ROWS));
+        const page = await scan(scanQuery(o, after, o.pageRows ?? PAGE_ROWS, o.pageBytes));
         if (page.rows.length > 0) for (const line of renderLines(signal, page.rows, o.maxLineBytes ?? Infinity)) await file.write(line);
         if (signal === 'traces') counts.spans += page.rows.length;
         else counts.logs += page.rows.length;
@@ -281,6 +288,8 @@ interface Checkpoint {
    * again in other parts has other batch ids, so the target stored its log records twice.
    */
   lineBytes?: number;
+  /** The page bound its pages were read with (pageBytes, when finite): a page read again with another splits differently, as lineBytes. */
+  pageBytes?: number;
 }
 
 function checkpointFilters(f: TransferFilters & { source: string; target?: string }): Checkpoint['filters'] {
@@ -298,7 +307,7 @@ function checkpointFilters(f: TransferFilters & { source: string; target?: strin
 }
 
 /** Reads a checkpoint; a file of another copy (other filters) is refused rather than silently reused. */
-function readCheckpoint(path: string, f: CopyOptions): Pick<Checkpoint, 'cursors' | 'lineBytes'> {
+function readCheckpoint(path: string, f: CopyOptions): Pick<Checkpoint, 'cursors' | 'lineBytes' | 'pageBytes'> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -316,12 +325,12 @@ function readCheckpoint(path: string, f: CopyOptions): Pick<Checkpoint, 'cursors
   if (JSON.stringify(cp.filters) !== JSON.stringify(own)) {
     throw new Error(`checkpoint ${path} belongs to a copy from another source or with other filters (${JSON.stringify(cp.filters)}); remove it or use --checkpoint with another file`);
   }
-  return { cursors: cp.cursors, ...(typeof cp.lineBytes === 'number' ? { lineBytes: cp.lineBytes } : {}) };
+  return { cursors: cp.cursors, ...(typeof cp.lineBytes === 'number' ? { lineBytes: cp.lineBytes } : {}), ...(typeof cp.pageBytes === 'number' ? { pageBytes: cp.pageBytes } : {}) };
 }
 
 /** Writes the checkpoint atomically (write, then rename): an interruption leaves the old or the new one. */
-function writeCheckpoint(path: string, f: CopyOptions, cursors: Checkpoint['cursors'], lineBytes: number): void {
-  const cp: Checkpoint = { version: 1, filters: checkpointFilters(f), cursors, ...(Number.isFinite(lineBytes) ? { lineBytes } : {}) };
+function writeCheckpoint(path: string, f: CopyOptions, cursors: Checkpoint['cursors'], lineBytes: number, pageBytes: number): void {
+  const cp: Checkpoint = { version: 1, filters: checkpointFilters(f), cursors, ...(Number.isFinite(lineBytes) ? { lineBytes } : {}), ...(Number.isFinite(pageBytes) ? { pageBytes } : {}) };
   writeFileSync(path + '.tmp', JSON.stringify(cp) + '\n');
   renameSync(path + '.tmp', path);
 }
@@ -334,6 +343,8 @@ export interface CopyOptions extends TransferFilters {
   target?: string;
   quiet: boolean;
   pageRows?: number;
+  /** Stored bytes a page holds at most, as export's. */
+  pageBytes?: number;
   /** Largest request sent when a page can be split (the target's receiver.maxMessageBytes), as export's lines. */
   maxLineBytes?: number;
   /** Pages sent between checkpoints (each checkpoint waits for everything before it to be stored). */
@@ -351,9 +362,10 @@ export interface CopyOptions extends TransferFilters {
 export async function copyStore(reader: StoreReader, sink: TransferSink, o: CopyOptions): Promise<TransferReport> {
   const out = o.stream ?? process.stderr;
   const problems = new Problems(out, o.quiet);
-  const { cursors, lineBytes: resumedLineBytes } = readCheckpoint(o.checkpoint, o);
-  // Pages split as the run that wrote the checkpoint split them (same parts, same batch ids), unless this process takes less.
+  const { cursors, lineBytes: resumedLineBytes, pageBytes: resumedPageBytes } = readCheckpoint(o.checkpoint, o);
+  // Pages read and split as the run that wrote the checkpoint did (same parts, same batch ids), unless this process takes less.
   const maxLineBytes = Math.min(o.maxLineBytes ?? Infinity, resumedLineBytes ?? Infinity);
+  const pageBytes = Math.min(o.pageBytes ?? Infinity, resumedPageBytes ?? Infinity);
   const progress = new Progress({ verb: 'copy', quiet: o.quiet, stream: out });
   const counts: TransferCounts = { spans: 0, logs: 0, bytes: 0 };
   let pages = 0;
@@ -370,7 +382,7 @@ export async function copyStore(reader: StoreReader, sink: TransferSink, o: Copy
         stopped = true;
         break outer;
       }
-      const page = await scan(scanQuery(o, after, o.pageRows ?? PAGE_ROWS));
+      const page = await scan(scanQuery(o, after, o.pageRows ?? PAGE_ROWS, pageBytes));
       const fraction = overall(i, signals.length, page);
       if (fraction !== undefined) progress.update(counts, fraction);
       // A page of large rows goes in parts within the target's limit: one request of it all may be
@@ -403,7 +415,7 @@ export async function copyStore(reader: StoreReader, sink: TransferSink, o: Copy
           break outer;
         }
         if (after !== undefined) cursors[signal] = after;
-        writeCheckpoint(o.checkpoint, o, cursors, maxLineBytes);
+        writeCheckpoint(o.checkpoint, o, cursors, maxLineBytes, pageBytes);
       }
       if (page.done) break;
     }

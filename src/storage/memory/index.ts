@@ -504,7 +504,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
     return rows;
   }
 
-  private scan<E extends { seq: number; serviceName: string; tenant: string }, T>(fifo: RowsInOrder<E>, time: (e: E) => bigint, tenant: string, q: ScanQuery, parse: (e: E) => T): ScanPage<T> {
+  private scan<E extends { seq: number; serviceName: string; tenant: string; bytes: number }, T>(fifo: RowsInOrder<E>, time: (e: E) => bigint, tenant: string, q: ScanQuery, parse: (e: E) => T): ScanPage<T> {
     if (q.after !== undefined && !/^\d+$/.test(q.after)) throw new Error(`not a memory scan cursor: ${JSON.stringify(q.after)}`);
     const rows: T[] = [];
     let next = q.after;
@@ -512,12 +512,15 @@ class MemoryBackend implements StorageBackend, StoreStats {
     const lo = fifo.peek()?.seq ?? 0;
     const hi = fifo.newest()?.seq ?? 0;
     const position = () => (next === undefined || hi <= lo ? 0 : Math.min(1, Math.max(0, (Number(next) - lo) / (hi - lo))));
+    let bytes = 0;
     for (const e of fifo.after(q.after === undefined ? -1 : Number(q.after))) {
       if (rows.length >= q.limit) return { rows, next, done: false, position: position() };
+      if (q.maxBytes !== undefined && rows.length > 0 && bytes + e.bytes > q.maxBytes) return { rows, next, done: false, position: position() };
       next = String(e.seq);
       if (e.tenant !== tenant || (q.service !== undefined && e.serviceName !== q.service)) continue;
       const t = time(e);
       if ((q.startNano !== undefined && t < q.startNano) || (q.endNano !== undefined && t > q.endNano)) continue;
+      bytes += e.bytes;
       rows.push(parse(e));
     }
     return { rows, next, done: true, position: 1 };

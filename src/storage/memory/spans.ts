@@ -5,7 +5,7 @@ import type { Operation } from '../backend.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import type { SpanFacts } from '../query-helpers.ts';
 import type { IdSet } from '../id-set.ts';
-import { spanEnd, spanId, spanParentId, spanStart, spanStatus, spanTraceId } from '../otlp-chunks.ts';
+import { SPAN_HEAD_BYTES, spanEnd, spanId, spanParentId, spanRecordEnd, spanStart, spanStatus, spanTraceId } from '../otlp-chunks.ts';
 import { BlockQueue, ChunkBlock, RowColumns, RowView, type Stamped, StampedRefs } from './blocks.ts';
 
 /**
@@ -75,6 +75,10 @@ export class BlockRows extends RowColumns {
 
 /** One stored span, read from its block on demand (made by reads, never kept). */
 export class SpanView extends RowView<SpanBlock> implements SpanFacts {
+  /** Its record's stored bytes (ScanQuery.maxBytes). */
+  get bytes(): number {
+    return spanRecordEnd(this.block.buf, this.record) - this.record - SPAN_HEAD_BYTES;
+  }
   get traceId(): string {
     return spanTraceId(this.block.buf, this.record);
   }

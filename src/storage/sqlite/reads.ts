@@ -584,10 +584,21 @@ function scan<T>(db: DatabaseSync, table: 'spans' | 'logs', timeCol: string, ten
   // a service or time index would make every page sort all matching rows again.
   const stmt = db.prepare(`SELECT ${DOC_COLUMNS(table)} FROM ${withGroup(table, 'NOT INDEXED')} ${whereSql(f)} ORDER BY ${table}.rowid LIMIT ?`);
   stmt.setReadBigInts(true);
-  const rows = stmt.all(...f.params, q.limit) as unknown as ({ id: bigint } & Doc)[];
+  // Row by row, to stop at q.maxBytes before the documents past it are read.
+  const rows: ({ id: bigint } & Doc)[] = [];
+  let bytes = 0;
+  let cut = false;
+  for (const d of stmt.iterate(...f.params, q.limit) as Iterable<{ id: bigint } & Doc>) {
+    bytes += d.doc.length;
+    if (q.maxBytes !== undefined && rows.length > 0 && bytes > q.maxBytes) {
+      cut = true;
+      break;
+    }
+    rows.push(d);
+  }
   const last = rows[rows.length - 1];
   // A page is its rows read, the unreadable left out: the cursor and the end go by the rows read.
-  const page: ScanPage<T> = { rows: readRows(rows, table, parse), next: last ? last.id.toString() : q.after, done: rows.length < q.limit };
+  const page: ScanPage<T> = { rows: readRows(rows, table, parse), next: last ? last.id.toString() : q.after, done: !cut && rows.length < q.limit };
   // Position by rowid against the largest one (one index lookup), for an ETA.
   const max = (db.prepare(`SELECT max(rowid) AS m FROM ${table}`).get() as { m: number | null }).m;
   if (last && max) page.position = Math.min(1, Number(last.id) / max);
@@ -627,19 +638,27 @@ function scanRecordRuns(db: DatabaseSync, tenant: string, q: ScanQuery): ScanPag
   stmt.setReadBigInts(true);
   const rows: SpanRow[] = [];
   let next = q.after;
+  let bytes = 0;
+  let cut = false;
   for (const run of stmt.iterate(...f.params) as Iterable<RecordRun>) {
     let k = 0;
     recordSpans(run, rows, (buf, r) => {
       const i = k++;
-      if ((run.id === fromRun && i < passed) || rows.length >= q.limit) return false;
+      if ((run.id === fromRun && i < passed) || rows.length >= q.limit || cut) return false;
       const start = clampNs(spanStart(buf, r));
       if ((q.startNano !== undefined && start < q.startNano) || (endNano !== undefined && start > endNano)) return false;
+      const size = spanBytes(buf, r).length;
+      if (q.maxBytes !== undefined && rows.length > 0 && bytes + size > q.maxBytes) {
+        cut = true;
+        return false;
+      }
+      bytes += size;
       next = `r${run.id}.${i + 1}`;
       return true;
     });
-    if (rows.length >= q.limit) break;
+    if (rows.length >= q.limit || cut) break;
   }
-  const page: ScanPage<SpanRow> = { rows, next, done: rows.length < q.limit };
+  const page: ScanPage<SpanRow> = { rows, next, done: !cut && rows.length < q.limit };
   const max = (db.prepare('SELECT max(rowid) AS m FROM span_runs').get() as { m: number | null }).m;
   const last = RECORD_CURSOR.exec(next ?? '');
   if (last && max) page.position = Math.min(1, Number(last[1]) / max);
