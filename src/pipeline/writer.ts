@@ -14,6 +14,9 @@ import { asError, attemptWithTimeout, retryWithBackoff, type RetryPolicy } from 
 
 export { backoffMs } from './retry.ts';
 
+/** Failed storage writes are logged at most this often (each is counted in tracehouse_writer_failed_batches_total). */
+const FAILURE_LOG_INTERVAL_MS = 60_000;
+
 /** How rows are grouped into writes. */
 export interface BatchOptions {
   maxBatchRows: number;
@@ -242,8 +245,16 @@ export class Writer {
   private readonly abort = new AbortController();
   private readonly pipelines = new Map<string, Pipeline>();
   private readonly ctx: PipelineContext;
-  /** Pipelines whose writes are failing, with when the failures began (logged once when it starts, once when it ends). */
+  /** Pipelines whose writes are failing, with when the failures began (readiness). */
   private readonly failing = new Map<string, number>();
+  /**
+   * Pipelines whose failure was logged (only those are logged as recovered). A failure is logged
+   * at most once a minute, with the failed attempts since the last line: a store failing one write
+   * now and then, each passing at its retry, would otherwise log two lines per failed write.
+   */
+  private readonly failureLogged = new Set<string>();
+  private failureLoggedAtMs = 0;
+  private failuresSinceLog = 0;
   /** Batches of each pipeline between their first failed attempt and their end (stored or dropped). */
   private readonly retrying = new Map<string, number>();
   /**
@@ -407,7 +418,7 @@ export class Writer {
     this.keptSince.delete(batchId);
     const key = this.keptFrom.get(batchId);
     this.keptFrom.delete(batchId);
-    if (key !== undefined && !this.retrying.has(key) && !this.holdsKept(key)) this.failing.delete(key);
+    if (key !== undefined && !this.retrying.has(key) && !this.holdsKept(key)) this.endFailure(key);
   }
 
   /** Whether a batch of pipeline `key` is with the keeper, waiting to be written again. */
@@ -469,9 +480,17 @@ export class Writer {
           failedOnce = true;
           this.retrying.set(key, (this.retrying.get(key) ?? 0) + 1);
         }
-        if (this.failing.has(key)) return;
-        this.failing.set(key, Date.now());
-        this.logger.warn({ ...labels, partition: batch.partition, kind: failed.kind, err: failed.error.message }, 'storage write failed; retrying transient failures until they pass');
+        if (!this.failing.has(key)) this.failing.set(key, Date.now());
+        this.failuresSinceLog++;
+        const now = Date.now();
+        if (this.failureLogged.has(key) || now - this.failureLoggedAtMs < FAILURE_LOG_INTERVAL_MS) return;
+        this.failureLoggedAtMs = now;
+        this.failureLogged.add(key);
+        this.logger.warn(
+          { ...labels, partition: batch.partition, kind: failed.kind, err: failed.error.message, failedWrites: this.failuresSinceLog },
+          'storage write failed; retrying transient failures until they pass (logged at most once a minute, failedWrites: failed attempts since the last such line)',
+        );
+        this.failuresSinceLog = 0;
       });
       if (outcome.kind === 'dropped') {
         this.drop(batch, outcome.reason, outcome.error, shared, sinceMs);
@@ -482,7 +501,8 @@ export class Writer {
       // (common/release.ts). Only when the first attempt stored them: one that timed out may
       // still be reading its chunks while a later one succeeds.
       if (this.store.copiesChunks && outcome.attempts === 1) for (const c of batch.chunks) if (soleUser(c)) releaseBuffer(c.buffer);
-      if (this.failing.delete(key)) this.logger.info({ ...labels, partition: batch.partition, attempts: outcome.attempts }, 'storage writes recovered');
+      const logged = this.failureLogged.delete(key);
+      if (this.failing.delete(key) && logged) this.logger.info({ ...labels, partition: batch.partition, attempts: outcome.attempts }, 'storage writes recovered');
       return true;
     } catch (err) {
       this.drop(batch, 'writer_error', asError(err));
@@ -492,7 +512,7 @@ export class Writer {
       if (failedOnce) this.doneRetrying(key);
       // A batch the write-ahead log handed back (its pipeline failing since) that ends at its first
       // attempt, refused for good: nothing of the pipeline is left to write, so the failure ends too.
-      else if (this.failing.has(key) && !this.retrying.has(key) && !this.holdsKept(key)) this.failing.delete(key);
+      else if (this.failing.has(key) && !this.retrying.has(key) && !this.holdsKept(key)) this.endFailure(key);
     }
   }
 
@@ -507,7 +527,13 @@ export class Writer {
     if (left > 0) return void this.retrying.set(key, left);
     this.retrying.delete(key);
     // A batch the write-ahead log took to write again later is still failing: not stored yet.
-    if (!this.holdsKept(key)) this.failing.delete(key);
+    if (!this.holdsKept(key)) this.endFailure(key);
+  }
+
+  /** The pipeline's writes are no longer failing (readiness), without a success to log as recovered. */
+  private endFailure(key: string): void {
+    this.failing.delete(key);
+    this.failureLogged.delete(key);
   }
 
   /** Counts and logs rows that will never be stored (at shutdown: logged once, in total, by shutdown()). */
