@@ -117,6 +117,8 @@ export interface HttpServiceOptions {
   shutdownGraceMs: number;
   /** Open connections from one client address; more are closed at once (0: no limit). */
   maxConnectionsPerClient?: number;
+  /** Counts (and logs) a connection closed over maxConnectionsPerClient; without it the service logs them once a minute itself. */
+  onClientOverLimit?: (limit: number) => void;
   server?: ServerOptions;
   /** Serve HTTPS with these certificates (kept current on rotation); plain HTTP when absent. */
   tls?: TlsCertificates | undefined;
@@ -258,6 +260,7 @@ export class HttpService {
       const n = (open.get(client) ?? 0) + 1;
       if (n > limit) {
         socket.destroy();
+        if (this.opts.onClientOverLimit) return void this.opts.onClientOverLimit(limit);
         const now = Date.now();
         if (now - loggedAt > 60_000) {
           loggedAt = now;

@@ -32,6 +32,8 @@ interface Refusal {
 export const REFUSALS = {
   queue_full: { http: 503, grpc: GRPC_CODE.UNAVAILABLE, retryable: true, counted: true, message: 'the write queue is full' },
   shutting_down: { http: 503, grpc: GRPC_CODE.UNAVAILABLE, retryable: true, counted: true, message: 'the collector is shutting down' },
+  // Nothing is answered: the connection is closed as it opens (cheap under a flood); counted per connection.
+  connections_per_client: { http: 503, grpc: GRPC_CODE.UNAVAILABLE, retryable: true, counted: true, message: 'too many open connections from one client address' },
   receivers_busy: { http: 503, grpc: GRPC_CODE.UNAVAILABLE, retryable: true, counted: true, message: 'too many requests are arriving at once' },
   workers_busy: { http: 503, grpc: GRPC_CODE.UNAVAILABLE, retryable: true, counted: true, message: 'every decode worker is busy' },
   worker_failed: { http: 503, grpc: GRPC_CODE.UNAVAILABLE, retryable: true, counted: true, message: 'decoding failed on the server; retry' },

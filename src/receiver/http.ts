@@ -425,6 +425,8 @@ export class HttpReceiver {
         listen: options.listen,
         shutdownGraceMs: RECEIVER_GRACE_MS,
         maxConnectionsPerClient: options.maxConnectionsPerClient,
+        // Its exports are refused as surely as a 503 answer: counted as refused requests, one per connection.
+        onClientOverLimit: (limit) => void this.ingest.refuse('http', 'connections_per_client', `closing connections of a client address over receiver.http.maxConnectionsPerClient (${limit})`),
         server: serverOptions,
         tls: options.tls,
         onTargetTooLong: (req, res) => this.refuseLongTarget(req, res),
