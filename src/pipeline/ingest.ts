@@ -57,7 +57,8 @@ export class Ingest {
   private readonly writer: Writer;
   private readonly metrics: Metrics;
   private readonly logger: Logger;
-  private loggedOverload = 0;
+  /** When each retryable refusal reason was last logged: one line a minute for each, so one reason never hides another. */
+  private readonly loggedOverload = new Map<RefusalReason, number>();
   private loggedWorkerFailure = 0;
   private closed = false;
   private readonly workerHeaps = new Map<number, number>();
@@ -113,13 +114,13 @@ export class Ingest {
     return this.closed ? undefined : this.writer.reserve(bytes);
   }
 
-  /** Counts a refusal and builds its outcome; overload is logged at most once a minute (the counter has the rest). */
+  /** Counts a refusal and builds its outcome; overload is logged at most once a minute for each reason (the counter has the rest). */
   refuse(transport: Transport, reason: RefusalReason, message: string = REFUSALS[reason].message): IngestOutcome {
     if (REFUSALS[reason].counted) this.metrics.refusedRequests.inc({ transport, reason });
     if (REFUSALS[reason].retryable && reason !== 'worker_failed') {
       const now = Date.now();
-      if (now - this.loggedOverload > 60_000) {
-        this.loggedOverload = now;
+      if (now - (this.loggedOverload.get(reason) ?? 0) > 60_000) {
+        this.loggedOverload.set(reason, now);
         this.logger.warn({ transport, reason, queueBytes: this.writer.queueBytes }, 'refusing requests: ' + message);
       }
     }
