@@ -496,6 +496,12 @@ export class GrpcReceiver {
           watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
             this.watchers.add(call);
             call.on('cancelled', () => this.watchers.delete(call));
+            // grpc-health-check keeps a map entry per service name ever watched (emptied, never
+            // removed, at the cancel): a client watching names of its choosing grew the heap for
+            // good. A service not served never changes status, so its watch hears SERVICE_UNKNOWN
+            // once and stays open (grpc.health.v1), without an entry.
+            const service = (call.request as { service?: unknown } | undefined)?.service;
+            if (!(HEALTH_SERVICES as readonly unknown[]).includes(service ?? '')) return void call.write({ status: 'SERVICE_UNKNOWN' });
             watch(call);
           },
         });
