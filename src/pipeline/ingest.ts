@@ -135,8 +135,15 @@ export class Ingest {
     if (items > 0) (signal === 'traces' ? this.metrics.refusedSpans : this.metrics.refusedLogs).inc({ transport, reason }, items);
   }
 
-  /** Keeps the worker-heap gauge at the sum of each worker's latest report. */
+  /** Keeps the worker-heap gauge at the sum of each live worker's latest report. */
   private noteWorkerHeap(h: WorkerHeap): void {
+    // A worker that died (out of memory, a bug) is replaced by one with a thread id of its own:
+    // the dead ones' reports leave when a new one first reports, or the gauge (and this map)
+    // would grow by a worker's heap at every death, for as long as the process runs.
+    if (!this.workerHeaps.has(h.threadId)) {
+      const live = this.pool.liveThreadIds();
+      for (const id of this.workerHeaps.keys()) if (!live.has(id)) this.workerHeaps.delete(id);
+    }
     this.workerHeaps.set(h.threadId, h.bytes);
     let sum = 0;
     for (const b of this.workerHeaps.values()) sum += b;

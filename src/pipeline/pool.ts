@@ -139,6 +139,11 @@ export class DecodePool {
     this.workerData = { encoder, limits: { maxNestingDepth: options.maxNestingDepth, ...(options.maxStoreBytes === undefined ? {} : { maxStoreBytes: options.maxStoreBytes }) } };
   }
 
+  /** The thread ids of the workers running now (piscina replaces one that dies with a new thread). */
+  liveThreadIds(): Set<number> {
+    return new Set(this.pool?.threads.map((w) => w.threadId) ?? []);
+  }
+
   /** The store format the workers write. */
   get encoder(): EncoderSpec {
     return this.workerData.encoder;
