@@ -271,6 +271,28 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       expect(await backend.searchLogs(TENANT, { service, limit: 2 })).toHaveLength(2);
     });
 
+    // LogQuery.maxBytes (the read API's bound on a log search): the newest records whose stored
+    // bytes it holds (the first whatever its size), and `cut` when some were left out.
+    it('cuts a log search to maxBytes, newest records first, and says so', async () => {
+      const service = 'svc-' + randomUUID();
+      const t0 = BigInt(Date.now()) * MS - 600_000n * MS;
+      await writeLogs(backend, [0, 1, 2, 3, 4].map((i) => makeLog({ serviceName: service, timeUnixNano: t0 + BigInt(i) * MS, body: { stringValue: `${i}:${'x'.repeat(10_000)}` } })));
+      const bodies = (logs: LogRow[]) => logs.map((l) => ('stringValue' in l.body ? l.body.stringValue : '').split(':')[0]);
+      const cut = await backend.searchLogs(TENANT, { service, limit: 10, maxBytes: 25_000 });
+      expect(bodies(cut)).toEqual(['4', '3']);
+      expect(cut.cut).toBe(true);
+      const one = await backend.searchLogs(TENANT, { service, limit: 10, maxBytes: 1 });
+      expect(bodies(one)).toEqual(['4']);
+      expect(one.cut).toBe(true);
+      const whole = await backend.searchLogs(TENANT, { service, limit: 10, maxBytes: 1_000_000 });
+      expect(bodies(whole)).toEqual(['4', '3', '2', '1', '0']);
+      expect(whole.cut).toBeFalsy();
+      // The limit first: not cut by bytes.
+      const limited = await backend.searchLogs(TENANT, { service, limit: 2, maxBytes: 1_000_000 });
+      expect(bodies(limited)).toEqual(['4', '3']);
+      expect(limited.cut).toBeFalsy();
+    });
+
     it('filters log records by the severity number reads return, also one outside 0..255 (an int32 enum)', async () => {
       const service = 'svc-' + randomUUID();
       const t0 = BigInt(Date.now()) * MS - 600_000n * MS;

@@ -3,10 +3,13 @@
 // (each up to what a request carries): 800 records of 100 KB took the memory store's main thread
 // out of memory ("FATAL ERROR: ... JavaScript heap out of memory", exit by SIGABRT, and with it
 // every row the store held), and SQLite's read thread ("storage unavailable; retry later", the same
-// again at every retry). The answer is cut to a byte bound instead, newest records first, and says
-// so in its warnings, as a trace read cut to query.maxSpansPerTrace does.
+// again at every retry). PostgreSQL and ClickHouse fetched every row up to the limit too: the
+// PostgreSQL collector died the same way, the chdb one hung after its FATAL ERROR (alive, answering
+// nothing, not even /healthz). The answer is cut to a byte bound instead, newest records first, and
+// says so in its warnings, as a trace read cut to query.maxSpansPerTrace does.
 import { describe, expect, it } from 'vitest';
 import { getJson } from '../helpers/collector.ts';
+import { createTestDatabase } from '../helpers/postgres.ts';
 import { encodeLogs } from '../helpers/otlp-proto.ts';
 import { spawnCollector } from '../helpers/process.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -15,11 +18,17 @@ const HEAP_MB = 96;
 const BODY = 'x'.repeat(100_000);
 
 describe('a log search of records larger than the heap holds', () => {
-  for (const backend of ['memory', 'sqlite'] as const) {
+  const storeFlags: Record<string, () => Promise<Record<string, string>>> = {
+    memory: async () => ({}),
+    sqlite: async () => ({ 'storage.sqlite.path': `${tempDir()}/th.db` }),
+    postgres: async () => ({ 'storage.postgres.url': await createTestDatabase('log_search_heap') }),
+    // chdb in the collector's own process, on a directory of its own.
+    clickhouse: async () => ({ 'storage.clickhouse.urls': `chdb://${tempDir('tracehouse-chdb-')}?database=th` }),
+  };
+  for (const backend of ['memory', 'sqlite', 'postgres', 'clickhouse'] as const) {
     it(`is cut to a byte bound with a warning, and the collector stays up (${backend})`, async () => {
-      const dir = backend === 'sqlite' ? tempDir() : undefined;
       const c = await spawnCollector(
-        { 'storage.backend': backend, 'delivery.ack': 'queued', 'limits.memorySoftBytes': '0', 'query.enabled': 'true', 'query.listen': '127.0.0.1:0', ...(dir ? { 'storage.sqlite.path': `${dir}/th.db` } : {}) },
+        { 'storage.backend': backend, 'delivery.ack': 'queued', 'limits.memorySoftBytes': '0', 'query.enabled': 'true', 'query.listen': '127.0.0.1:0', ...(await storeFlags[backend]!()) },
         20_000,
         [`--max-old-space-size=${HEAP_MB}`],
       );
@@ -38,7 +47,10 @@ describe('a log search of records larger than the heap holds', () => {
       const newest = async () => (await getJson(queryUrl, '/v1/logs?limit=1')).body.resourceLogs?.[0]?.scopeLogs[0].logRecords[0].body.stringValue as string | undefined;
       while (!(await newest())?.startsWith('19/39/') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
 
-      const res = await getJson(queryUrl, '/v1/logs?limit=1000').catch((err: Error) => ({ status: 0, body: { error: err.message } }));
+      // Bounded: a collector that hangs instead of dying (chdb's) fails here, not at the test's timeout.
+      const res = await fetch(`${queryUrl}/v1/logs?limit=1000`, { signal: AbortSignal.timeout(15_000) })
+        .then(async (r): Promise<{ status: number; body: any }> => ({ status: r.status, body: await r.json() }))
+        .catch((err: Error) => ({ status: 0, body: { error: err.message } }));
       expect(c.output()).not.toMatch(/FATAL ERROR|heap out of memory/);
       expect(c.child.exitCode).toBeNull();
       expect(res.status).toBe(200);

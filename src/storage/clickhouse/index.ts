@@ -5,9 +5,9 @@ import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { Signal } from '../../model/signal.ts';
 import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import type { EncoderSpec } from '../encoders.ts';
-import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, SignalStats, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, SignalStats, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { isNetworkFailure } from '../reach.ts';
-import { byNewestLog, byNewestTrace, byOperation, dependencyKey, dependencyList, earliestSpans, isTraceIdHex } from '../query-helpers.ts';
+import { byNewestLog, byNewestTrace, byOperation, dependencyKey, dependencyList, earliestSpans, isTraceIdHex, withinBytes } from '../query-helpers.ts';
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError } from './errors.ts';
 import { appliedVersions, applyTtl, runMigrations } from './migrate.ts';
@@ -342,7 +342,7 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     return [...byTrace.values()].map(({ hasRoot: _h, rootStart: _r, ...summary }) => summary).sort(byNewestTrace);
   }
 
-  async searchLogs(tenant: string, query: LogQuery): Promise<LogRow[]> {
+  async searchLogs(tenant: string, query: LogQuery): Promise<LogSearch> {
     const limit = Math.max(0, Math.floor(query.limit));
     if (limit === 0) return [];
     const q: LogQuery = { ...query, limit };
@@ -352,7 +352,11 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
       q.traceId = id;
     }
     const parts = await Promise.all(this.#readShards().map((s) => searchLogsOnShard(s.shard.client, s.schema, tenant, q)));
-    return parts.flat().sort(byNewestLog).slice(0, limit);
+    const newest = parts.flat().sort((a, b) => byNewestLog(a.log, b.log)).slice(0, limit);
+    const { kept, cut } = withinBytes(newest, (x) => x.bytes, q.maxBytes);
+    const out: LogSearch = kept.map((x) => x.log);
+    if (cut) out.cut = true;
+    return out;
   }
 
   async getServices(tenant: string): Promise<string[]> {

@@ -205,8 +205,22 @@ export const LOG_SELECT = `
     mapKeys(LogAttributes), mapValues(LogAttributes),
     EventName, toString(toUnixTimestamp64Nano(ObservedTimestamp)), TracehouseExtra`;
 
-/** The newest matching log records on this shard (at most query.limit). */
-export async function searchLogsOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, q: LogQuery): Promise<LogRow[]> {
+/** A log search's record on one shard, with its bytes (LogQuery.maxBytes; 0 without a bound). */
+export interface ShardLog {
+  log: LogRow;
+  bytes: number;
+}
+
+/** A logs row's bytes for LogQuery.maxBytes: its columns that grow with what was sent, uncompressed. */
+const LOG_BYTES = 'byteSize(Body, ResourceAttributes, ScopeAttributes, LogAttributes, TracehouseExtra, SeverityText, ServiceName, EventName)';
+
+/**
+ * The newest matching log records on this shard (at most query.limit). With query.maxBytes, only
+ * those up to the first past it (bytes summed newest first; the first record kept whatever its
+ * size, so the second may be that one) come back, that one included, for withinBytes() to leave
+ * out: the rest never leave the server.
+ */
+export async function searchLogsOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, q: LogQuery): Promise<ShardLog[]> {
   const logs = qualified(o, tableNames(o).logs);
   const where: string[] = [TENANT_COND];
   const params: Params = { limit: q.limit, tenant };
@@ -214,12 +228,23 @@ export async function searchLogsOnShard(client: ClickHouseClient, o: SchemaOptio
   addServiceAndTime(where, params, q);
   // SeverityNumber keeps the low byte; a number outside 0..255 is exact in TracehouseExtra's sv.
   addCond(where, params, "if(JSONHas(TracehouseExtra, 'sv'), JSONExtractInt(TracehouseExtra, 'sv'), toInt64(SeverityNumber)) >= {minSeverity:Int32}", 'minSeverity', q.minSeverity);
-  const sql = `SELECT ${LOG_SELECT}
+  const matching = `SELECT *
 FROM ${logs}
 WHERE ${where.join('\n  AND ')}
 ORDER BY Timestamp DESC
 LIMIT {limit:UInt64}`;
-  return (await rows(client, sql, params)).map(decodeLog);
+  if (q.maxBytes === undefined) return (await rows(client, `SELECT ${LOG_SELECT} FROM (${matching})`, params)).map((r) => ({ log: decodeLog(r), bytes: 0 }));
+  params['maxBytes'] = q.maxBytes;
+  const sql = `SELECT ${LOG_SELECT}, toString(bytes)
+FROM (
+  SELECT *, ${LOG_BYTES} AS bytes,
+    sum(bytes) OVER (ORDER BY Timestamp DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before,
+    row_number() OVER (ORDER BY Timestamp DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n
+  FROM (${matching})
+)
+WHERE before <= {maxBytes:UInt64} OR n <= 2
+ORDER BY Timestamp DESC`;
+  return (await rows(client, sql, params)).map((r) => ({ log: decodeLog(r), bytes: Number(r[21]) }));
 }
 
 function extraOf<T>(s: unknown): T {

@@ -11,7 +11,7 @@ import type { Logger } from '../../telemetry/logger.ts';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import { SIGNALS, type Signal } from '../../model/signal.ts';
 import type { EncoderSpec } from '../encoders.ts';
-import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { LOG_COLUMNS, SPAN_COLUMNS, columnList, type CopyFormat } from './columns.ts';
 import { copyChunks } from './copy.ts';
 import { chunkDays } from './days.ts';
@@ -360,7 +360,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
     return this.readsOrThrow().searchTraces(tenant, query);
   }
 
-  async searchLogs(tenant: string, query: LogQuery): Promise<LogRow[]> {
+  async searchLogs(tenant: string, query: LogQuery): Promise<LogSearch> {
     return this.readsOrThrow().searchLogs(tenant, query);
   }
 

@@ -4,13 +4,16 @@
 // tokens, otherwise by time. Every read is of one tenant, and every key and index leads with it.
 import type { Pool } from 'pg';
 import type { AnyValue, KeyValue, LogRow, ResourceInfo, ScopeInfo, SpanLink, SpanRow } from '../../model/rows.ts';
-import type { DependencyLink, DependencyQuery, LogQuery, Operation, OperationQuery, TraceQuery, TraceRead, TraceSummary } from '../backend.ts';
-import { byDependency, byOperation } from '../query-helpers.ts';
+import type { DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, TraceQuery, TraceRead, TraceSummary } from '../backend.ts';
+import { byDependency, byOperation, withinBytes } from '../query-helpers.ts';
 import { escapeText } from './escape.ts';
 import { ident, int8Param, u64 } from './sql.ts';
 import { attributeToken } from './tokens.ts';
 
 const HEX_ID = /^[0-9a-f]+$/;
+
+/** A logs row's bytes for LogQuery.maxBytes: its text and JSON columns as stored. */
+const LOG_BYTES = 'octet_length(body::text) + octet_length(resource::text) + octet_length(scope::text) + octet_length(attributes::text) + octet_length(severity_text) + octet_length(event_name) + octet_length(service_name)';
 
 function idBytes(hex: string): Buffer | undefined {
   const h = hex.toLowerCase();
@@ -313,7 +316,7 @@ export class Reads {
     return out.slice(0, limit);
   }
 
-  async searchLogs(tenant: string, q: LogQuery): Promise<LogRow[]> {
+  async searchLogs(tenant: string, q: LogQuery): Promise<LogSearch> {
     const limit = Math.max(0, Math.floor(q.limit));
     if (limit === 0) return [];
     const p = new Params();
@@ -327,12 +330,24 @@ export class Reads {
     if (q.startNano !== undefined) conds.push(`ts_unix_nano >= ${p.add(int8Param(q.startNano))}::int8`);
     if (q.endNano !== undefined) conds.push(`ts_unix_nano <= ${p.add(int8Param(q.endNano))}::int8`);
     if (q.minSeverity !== undefined) conds.push(`severity_number >= ${p.add(q.minSeverity)}::int4`);
-    const { rows } = await this.pool.query<LogDbRow>(
-      `SELECT * FROM ${this.s}.logs WHERE ${conds.join(' AND ')}
-        ORDER BY ts_unix_nano DESC, batch_key DESC, seq DESC LIMIT ${limit}`,
+    const order = 'ts_unix_nano DESC, batch_key DESC, seq DESC';
+    const matching = `SELECT * FROM ${this.s}.logs WHERE ${conds.join(' AND ')} ORDER BY ${order} LIMIT ${limit}`;
+    if (q.maxBytes === undefined) return (await this.pool.query<LogDbRow>(matching, p.values)).rows.map(toLog);
+    // The server sends the records up to the first past q.maxBytes (their bytes as the JSON text
+    // stored, summed in order; the first record kept whatever its size, so the second may be that
+    // one), and withinBytes() leaves that one out: the rest are never read.
+    const { rows } = await this.pool.query<LogDbRow & { bytes: number }>(
+      `SELECT * FROM (
+         SELECT m.*, coalesce(sum(m.bytes) OVER w, 0) AS before, row_number() OVER w AS n
+           FROM (SELECT l.*, (${LOG_BYTES})::float8 AS bytes FROM (${matching}) l) m
+         WINDOW w AS (ORDER BY ${order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+       ) w WHERE before <= ${p.add(q.maxBytes)}::float8 OR n <= 2 ORDER BY ${order}`,
       p.values,
     );
-    return rows.map(toLog);
+    const { kept, cut } = withinBytes(rows, (r) => r.bytes, q.maxBytes);
+    const out: LogSearch = kept.map(toLog);
+    if (cut) out.cut = true;
+    return out;
   }
 
   async getServices(tenant: string): Promise<string[]> {
