@@ -9,7 +9,7 @@ import { ConfigError, type Config } from './config/index.ts';
 import { DurableLog, rowsLeftInLog } from './pipeline/durable.ts';
 import { Ingest } from './pipeline/ingest.ts';
 import { cgroupMemoryLimitBytes, defaultMemorySoftBytes, MemoryLimiter } from './pipeline/memory-limiter.ts';
-import { DecodePool, type PoolOptions } from './pipeline/pool.ts';
+import { DecodePool, oldSpaceOfThreads, type PoolOptions } from './pipeline/pool.ts';
 import { Writer, type WriterOptions } from './pipeline/writer.ts';
 import { QueryServer } from './query/server.ts';
 import { GrpcReceiver } from './receiver/grpc.ts';
@@ -101,7 +101,7 @@ export class Collector {
   /** The store's health check out now, which readiness callers meanwhile share (storeHealth). */
   private healthCheck: Promise<BackendHealth> | undefined;
 
-  private constructor(config: Config, backend: StorageBackend, logger: Logger, metrics: Metrics, security: Security) {
+  private constructor(config: Config, backend: StorageBackend, logger: Logger, metrics: Metrics, security: Security, oldSpaceBytes: number) {
     this.config = config;
     this.logger = logger;
     this.metrics = metrics;
@@ -119,6 +119,7 @@ export class Collector {
       checkIntervalMs: c['limits.memoryCheckIntervalMs'],
       logger,
       onChange: (limited) => metrics.memoryLimited.set(limited ? 1 : 0),
+      oldSpaceBytes,
     });
     this.writer = new Writer(this.log ? this.log.wrap(backend) : backend, writerOptions(c), metrics, logger);
     this.ingest = new Ingest(this.pool, this.writer, metrics, logger, c['delivery.ack'], {
@@ -162,7 +163,7 @@ export class Collector {
       : undefined;
     this.query = c['query.enabled']
       ? new QueryServer(
-          { listen: c['query.listen'], allowedHosts: c['query.allowedHosts'], maxLimit: c['query.maxLimit'], maxSpansPerTrace: c['query.maxSpansPerTrace'], maxSpansPerSearch: c['query.maxSpansPerSearch'], tls: security.tls.query, auth: new Authenticator('query', tokens, security.metrics, logger) },
+          { listen: c['query.listen'], allowedHosts: c['query.allowedHosts'], maxLimit: c['query.maxLimit'], maxSpansPerTrace: c['query.maxSpansPerTrace'], maxSpansPerSearch: c['query.maxSpansPerSearch'], tls: security.tls.query, auth: new Authenticator('query', tokens, security.metrics, logger), oldSpaceBytes },
           backend,
           logger,
           metrics.registry,
@@ -184,8 +185,9 @@ export class Collector {
     // Certificates and tokens are checked before the store is opened or any port listens: a
     // ConfigError here stops start-up with the key and path named.
     const security = createSecurity(config, logger, metrics.registry);
+    const oldSpaceBytes = await oldSpaceOfThreads();
     const backend = opts.backend ?? (await createBackend(config, { logger, metrics }));
-    return new Collector(config, backend, logger, metrics, security);
+    return new Collector(config, backend, logger, metrics, security, oldSpaceBytes);
   }
 
   /** Null when ready, else why not; every answer also sets tracehouse_ready (gRPC health asks each second). */

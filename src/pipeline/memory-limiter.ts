@@ -14,14 +14,14 @@
 import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
-import { getHeapStatistics } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 import type { Logger } from '../telemetry/logger.ts';
 
 /** Share of the cgroup limit used as the soft limit by default (see defaultMemorySoftBytes). */
 export const CGROUP_SOFT_FRACTION = 0.8;
 /** Limited state ends below this share of the soft limit. */
 export const RESUME_FRACTION = 0.9;
-/** Share of V8's heap_size_limit at which the main thread's heap counts as over the limit. */
+/** Share of the main thread's old generation at which its heap counts as over the limit. */
 export const HEAP_SOFT_FRACTION = 0.9;
 /** cgroup v1 writes "no limit" as a page-rounded 2^63 - 1; anything this large is no limit. */
 const UNLIMITED_FROM = 2 ** 62;
@@ -94,10 +94,20 @@ export interface MemorySample {
   heapLimitBytes: number;
 }
 
-/** The process's RSS and the main thread's V8 heap use and limit. */
-export function sampleMemory(): MemorySample {
-  const h = getHeapStatistics();
-  return { rssBytes: process.memoryUsage.rss(), heapUsedBytes: h.used_heap_size, heapLimitBytes: h.heap_size_limit };
+/** V8's young generation: what --max-old-space-size does not bound, and garbage there goes cheaply. */
+const YOUNG_SPACES = new Set(['new_space', 'new_large_object_space']);
+
+/**
+ * The process's RSS and the main thread's V8 old generation, in use and its limit: what
+ * --max-old-space-size bounds and what runs the process out of heap when full. The limit is
+ * measured in a worker (oldSpaceOfThreads); V8's heap_size_limit, the default, counts the young
+ * generation too (288 MiB under --max-old-space-size=96 on Node 24), whose share the old
+ * generation never reached: the process died before the limiter refused anything.
+ */
+export function sampleMemory(oldSpaceBytes = getHeapStatistics().heap_size_limit): MemorySample {
+  let used = 0;
+  for (const s of getHeapSpaceStatistics()) if (!YOUNG_SPACES.has(s.space_name)) used += s.space_used_size;
+  return { rssBytes: process.memoryUsage.rss(), heapUsedBytes: used, heapLimitBytes: oldSpaceBytes };
 }
 
 export interface MemoryLimiterOptions {
@@ -107,6 +117,8 @@ export interface MemoryLimiterOptions {
   logger?: Logger;
   /** Called when the limited state changes (wire it to a gauge). */
   onChange?: (limited: boolean, sample: MemorySample) => void;
+  /** The main thread's old generation (oldSpaceOfThreads), which its heap is measured against. */
+  oldSpaceBytes?: number;
   /** Where samples come from (the process by default). */
   sample?: () => MemorySample;
 }
@@ -121,7 +133,7 @@ export class MemoryLimiter {
 
   constructor(opts: MemoryLimiterOptions) {
     this.opts = opts;
-    this.sample = opts.sample ?? sampleMemory;
+    this.sample = opts.sample ?? (() => sampleMemory(opts.oldSpaceBytes));
   }
 
   /** True while memory is over the soft limit: refuse new data as retryable. */

@@ -26,7 +26,18 @@ export type OtlpFormat = 'protobuf' | 'json';
  * generation too (192 of 288 MiB under --max-old-space-size=96 on Node 24), whose size only a worker
  * is told (resourceLimits).
  */
-export async function oldSpaceOfThreads(): Promise<number> {
+export function oldSpaceOfThreads(): Promise<number> {
+  measuredOldSpace ??= probeOldSpace().catch((err: unknown) => {
+    measuredOldSpace = undefined;
+    throw err;
+  });
+  return measuredOldSpace;
+}
+
+/** The measurement, made once per process (V8's flags do not change). */
+let measuredOldSpace: Promise<number> | undefined;
+
+async function probeOldSpace(): Promise<number> {
   const worker = new Worker(new URL('./heap-probe.ts', import.meta.url));
   try {
     return await new Promise<number>((resolve, reject) => {

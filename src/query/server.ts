@@ -136,6 +136,8 @@ export interface QueryOptions {
   tls?: TlsCertificates | undefined;
   /** Who may read, and which tenant's data; everyone reads the default tenant when absent. */
   auth?: Authenticator;
+  /** This process's V8 old generation (oldSpaceOfThreads): a log search's bound follows it. */
+  oldSpaceBytes?: number;
 }
 
 /** The read API server. */
@@ -146,12 +148,12 @@ export class QueryServer {
   private readonly maxLimit: number;
   private readonly maxSpansPerTrace: number;
   /**
-   * Stored bytes of log records a log search answers at most: a sixteenth of the V8 heap (the
+   * Stored bytes of log records a log search answers at most: a sixteenth of the V8 heap's old generation (the
    * records become rows, then OTLP/JSON, on the heap of the thread that reads them and on the
    * main thread's), so that a search at query.maxLimit of large records cannot run either out of
    * memory. The web UI asks for a trace's logs at query.maxLimit.
    */
-  private readonly maxLogBytes = Math.floor(getHeapStatistics().heap_size_limit / 16);
+  private readonly maxLogBytes: number;
   private readonly jaeger: JaegerApi;
   private readonly ui: WebUi;
   private readonly auth: Authenticator;
@@ -163,6 +165,7 @@ export class QueryServer {
     this.logger = logger;
     this.maxLimit = options.maxLimit;
     this.maxSpansPerTrace = options.maxSpansPerTrace;
+    this.maxLogBytes = Math.floor((options.oldSpaceBytes ?? getHeapStatistics().heap_size_limit) / 16);
     this.jaeger = new JaegerApi(store, options, (err) => this.logger.error({ err: err.message }, 'Jaeger API read failed'));
     this.ui = new WebUi({ maxLimit: this.maxLimit });
     const readMetrics = registry ? new ReadMetrics(registry) : undefined;
