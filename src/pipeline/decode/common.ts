@@ -37,7 +37,24 @@ export const JSON_DECODE_CHARGE = 8;
  * worker's resourceLimits). A decode worker's, measured in one (worker.ts, pool.ts).
  */
 export function oldSpaceBytes(): number {
-  return getHeapStatistics().heap_size_limit - (resourceLimits.maxYoungGenerationSizeMb ?? 0) * 2 ** 20;
+  return getHeapStatistics().heap_size_limit - (flaggedYoungGenerationMb() ?? resourceLimits.maxYoungGenerationSizeMb ?? 0) * 2 ** 20;
+}
+
+/**
+ * The young generation V8's --max-semi-space-size sets, in MiB (three semi-spaces, each rounded up
+ * to a power of two), or undefined without it. The flag wins over a worker's resourceLimits, which
+ * still tell V8's default: under --max-old-space-size=96 --max-semi-space-size=16 (docs/performance.md's
+ * smaller young generation) the heap limit is 144 MiB, and less the default 192 the old generation
+ * was less than nothing, so the memory limiter refused everything from its first sample.
+ */
+function flaggedYoungGenerationMb(): number | undefined {
+  const args = [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)];
+  let semi: number | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const m = /^--max[-_]semi[-_]space[-_]size(?:=(.*))?$/.exec(args[i]!);
+    if (m) semi = Number(m[1] ?? args[i + 1]);
+  }
+  return semi !== undefined && semi > 0 ? 3 * 2 ** Math.ceil(Math.log2(semi)) : undefined;
 }
 
 export interface DecodeResult<T> {
