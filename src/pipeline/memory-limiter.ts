@@ -6,8 +6,8 @@
 // Two measures, because either can end the process first:
 // - RSS (every thread's heap, buffers, SQLite's cache…) against `softBytes`, what a container's
 //   memory limit counts;
-// - the main thread's V8 heap against V8's own heap_size_limit, which aborts the process
-//   ("JavaScript heap out of memory") whatever the container allows.
+// - the main thread's V8 old generation against its limit (oldSpaceBytes), which aborts the
+//   process ("JavaScript heap out of memory") whatever the container allows.
 // Hysteresis: limited from the soft line, free again only below RESUME_FRACTION of it, so a
 // process hovering at the line does not flip between accepting and refusing at each sample (RSS
 // falls slowly after a collection, and a flood of retries arrives the moment it accepts again).

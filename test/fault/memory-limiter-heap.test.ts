@@ -48,9 +48,10 @@ describe('the memory limiter under a small heap', () => {
   // docs/performance.md's way to a smaller heap: a smaller young generation. The old generation was
   // measured as V8's heap limit less the young generation a worker is told (resourceLimits, V8's
   // default, 192 MiB here), not the one the flag set: 96 + 48 - 192, less than nothing, so the
-  // heap was "over the limit" from the first sample and every export refused with 503.
-  it('takes data under a small young generation (--max-semi-space-size)', async () => {
-    const c = await spawnCollector({ 'storage.backend': 'memory', 'limits.memorySoftBytes': String(64 * 2 ** 30), 'limits.memoryCheckIntervalMs': '20' }, 20_000, ['--max-old-space-size=96', '--max-semi-space-size=16']);
+  // heap was "over the limit" from the first sample and every export refused with 503. Under
+  // --max-heap-size=128 the same subtraction gave -64 MiB.
+  it.each([[['--max-old-space-size=96', '--max-semi-space-size=16']], [['--max-heap-size=128']]])('takes data under V8 heap flags %j', async (flags) => {
+    const c = await spawnCollector({ 'storage.backend': 'memory', 'limits.memorySoftBytes': String(64 * 2 ** 30), 'limits.memoryCheckIntervalMs': '20' }, 20_000, flags);
     const now = BigInt(Date.now()) * 1_000_000n;
     const spans = [{ traceId: randomBytes(16), spanId: randomBytes(8), name: 'small', startTimeUnixNano: String(now), endTimeUnixNano: String(now + 1000n) }];
     await new Promise((r) => setTimeout(r, 100));

@@ -32,29 +32,40 @@ export interface DecodeLimits {
 export const JSON_DECODE_CHARGE = 8;
 
 /**
- * This thread's old generation, which a request's decoding must fit in: its V8 heap limit (from
- * --max-old-space-size, or sized by V8 from the container's memory) less the young generation (a
- * worker's resourceLimits). A decode worker's, measured in one (worker.ts, pool.ts).
+ * This thread's old generation, which a request's decoding (and the memory limiter's line, the read
+ * API's log bound, a transfer's pages) must fit in: --max-old-space-size when given; else its V8
+ * heap limit (sized by V8 from the container's memory, or by --max-heap-size) less the young
+ * generation: --max-semi-space-size's when given (three semi-spaces, each rounded up to a power of
+ * two), which wins over a worker's resourceLimits, else those (V8's default). A split this cannot
+ * tell (--max-heap-size with a young generation larger than the rest) gives the whole limit, as
+ * before: a line too high, never one every request is over. A decode worker's, measured in one
+ * (worker.ts, pool.ts); the main thread's is the same (V8's flags are the process's).
  */
 export function oldSpaceBytes(): number {
-  return getHeapStatistics().heap_size_limit - (flaggedYoungGenerationMb() ?? resourceLimits.maxYoungGenerationSizeMb ?? 0) * 2 ** 20;
+  const limit = getHeapStatistics().heap_size_limit;
+  const flags = v8SizeFlags();
+  if (flags.oldMb !== undefined) return Math.min(limit, flags.oldMb * 2 ** 20);
+  const youngMb = flags.semiMb !== undefined ? 3 * 2 ** Math.ceil(Math.log2(flags.semiMb)) : (resourceLimits.maxYoungGenerationSizeMb ?? 0);
+  const old = limit - youngMb * 2 ** 20;
+  return old > 0 ? old : limit;
 }
 
 /**
- * The young generation V8's --max-semi-space-size sets, in MiB (three semi-spaces, each rounded up
- * to a power of two), or undefined without it. The flag wins over a worker's resourceLimits, which
- * still tell V8's default: under --max-old-space-size=96 --max-semi-space-size=16 (docs/performance.md's
- * smaller young generation) the heap limit is 144 MiB, and less the default 192 the old generation
- * was less than nothing, so the memory limiter refused everything from its first sample.
+ * V8's heap size flags as this process was given them, in MiB: NODE_OPTIONS first, then the
+ * command line, the last of each winning (as Node applies them). A worker's execArgv are its parent's.
  */
-function flaggedYoungGenerationMb(): number | undefined {
-  const args = [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)];
-  let semi: number | undefined;
+function v8SizeFlags(): { oldMb?: number; semiMb?: number } {
+  const args = [...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/), ...process.execArgv];
+  const out: { oldMb?: number; semiMb?: number } = {};
   for (let i = 0; i < args.length; i++) {
-    const m = /^--max[-_]semi[-_]space[-_]size(?:=(.*))?$/.exec(args[i]!);
-    if (m) semi = Number(m[1] ?? args[i + 1]);
+    const m = /^--max[-_](old|semi)[-_]space[-_]size(?:=(.*))?$/.exec(args[i]!);
+    if (!m) continue;
+    const mb = Number(m[2] ?? args[i + 1]);
+    if (!(mb > 0)) continue;
+    if (m[1] === 'old') out.oldMb = mb;
+    else out.semiMb = mb;
   }
-  return semi !== undefined && semi > 0 ? 3 * 2 ** Math.ceil(Math.log2(semi)) : undefined;
+  return out;
 }
 
 export interface DecodeResult<T> {
