@@ -205,14 +205,17 @@ export const LOG_SELECT = `
     mapKeys(LogAttributes), mapValues(LogAttributes),
     EventName, toString(toUnixTimestamp64Nano(ObservedTimestamp)), TracehouseExtra`;
 
+/** A spans row's bytes for a byte bound (ScanQuery.maxBytes), as LOG_BYTES. */
+export const SPAN_BYTES = 'byteSize(SpanName, ServiceName, TraceState, StatusMessage, ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes, `Events.Name`, `Events.Attributes`, `Links.TraceState`, `Links.Attributes`, TracehouseExtra)';
+
 /** A log search's record on one shard, with its bytes (LogQuery.maxBytes; 0 without a bound). */
 export interface ShardLog {
   log: LogRow;
   bytes: number;
 }
 
-/** A logs row's bytes for LogQuery.maxBytes: its columns that grow with what was sent, uncompressed. */
-const LOG_BYTES = 'byteSize(Body, ResourceAttributes, ScopeAttributes, LogAttributes, TracehouseExtra, SeverityText, ServiceName, EventName)';
+/** A logs row's bytes for a byte bound (LogQuery.maxBytes, ScanQuery.maxBytes): its columns that grow with what was sent, uncompressed. */
+export const LOG_BYTES = 'byteSize(Body, ResourceAttributes, ScopeAttributes, LogAttributes, TracehouseExtra, SeverityText, ServiceName, EventName)';
 
 /**
  * The newest matching log records on this shard (at most query.limit). With query.maxBytes, only

@@ -12,7 +12,8 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { ScanPage, ScanQuery } from '../backend.ts';
-import { LOG_SELECT, SPAN_SELECT, addServiceAndTime, decodeLog, decodeSpan, rows } from './reads.ts';
+import { withinBytes } from '../query-helpers.ts';
+import { LOG_BYTES, LOG_SELECT, SPAN_BYTES, SPAN_SELECT, addServiceAndTime, decodeLog, decodeSpan, rows } from './reads.ts';
 import { TENANT_COLUMN, qualified, tableNames, type SchemaOptions } from './schema.ts';
 
 /** Key of a row and how many rows of that key have been passed: [ns, a, b, passed]. */
@@ -60,9 +61,11 @@ interface Keyed<T> {
   shard: number;
   key: string[];
   row: T;
+  /** Its bytes for ScanQuery.maxBytes (0 without one). */
+  bytes: number;
 }
 
-/** A shard's rows of a page, and whether it has none after them (it gave fewer rows than asked). */
+/** A shard's rows of a page, and whether it has none after them (it gave fewer rows than asked, none left out by a byte bound). */
 interface ShardPage<T> {
   rows: Keyed<T>[];
   exhausted: boolean;
@@ -85,16 +88,36 @@ async function scanShard<T>(client: ClickHouseClient, o: SchemaOptions, signal: 
   }
   const limit = q.limit + skip;
   params['limit'] = limit;
-  const sql = `SELECT ${spans ? SPAN_SELECT : LOG_SELECT}, ${k1}, ${k2}, ${k3}
+  const matching = `SELECT ${spans ? SPAN_SELECT : LOG_SELECT}, ${k1} AS scan_k1, ${k2} AS scan_k2, ${k3} AS scan_k3${q.maxBytes === undefined ? '' : `, ${spans ? SPAN_BYTES : LOG_BYTES} AS scan_bytes`}
 FROM ${table}
 ${where.length > 0 ? `WHERE ${where.join('\n  AND ')}` : ''}
 ORDER BY toInt128(${k1}), ${k2}, ${k3}
 LIMIT {limit:UInt64}`;
-  const found = await rows(client, sql, params);
+  // With a byte bound the server sends the rows up to the first past it (sizes summed in key
+  // order; the passed rows and the first two after them whatever their size), each with the count
+  // of rows before the cut (total): scan() cuts the merged page again.
+  let bounded = '';
+  if (q.maxBytes !== undefined) {
+    Object.assign(params, { maxBytes: q.maxBytes, keep: skip + 2 });
+    const order = 'ORDER BY toInt128(scan_k1), scan_k2, scan_k3';
+    bounded = `SELECT * FROM (
+  SELECT *,
+    sum(scan_bytes) OVER (${order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before,
+    row_number() OVER (${order} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n,
+    count() OVER () AS total
+  FROM (${matching})
+)
+WHERE before <= {maxBytes:UInt64} OR n <= {keep:UInt64}
+${order}`;
+  }
+  const found = await rows(client, bounded || matching, params);
+  // Without a bound a row is its columns and its key; with one, then its bytes, before, n and total.
+  const extra = bounded ? 4 : 0;
+  const total = bounded ? Number(found[0]?.[found[0].length - 1] ?? 0) : found.length;
   const out: Keyed<T>[] = [];
   let last: string[] | undefined;
   for (const r of found) {
-    const key = r.slice(-3) as string[];
+    const key = r.slice(r.length - extra - 3, r.length - extra) as string[];
     // Rows of the cursor's own key come first; the cursor has passed `skip` of them.
     if (skip > 0 && cursor && cmp(key, cursor) === 0) {
       skip--;
@@ -103,9 +126,9 @@ LIMIT {limit:UInt64}`;
     // The copies of a span a client sent again: the first one is given.
     if (spans && last !== undefined && cmp(key, last) === 0) continue;
     last = key;
-    out.push({ shard, key, row: decode(r.slice(0, -3)) });
+    out.push({ shard, key, row: decode(r.slice(0, r.length - extra - 3)), bytes: bounded ? Number(r[r.length - 4]) : 0 });
   }
-  return { rows: out, exhausted: found.length < limit };
+  return { rows: out, exhausted: total < limit && found.length === total };
 }
 
 async function scan<T>(clients: { client: ClickHouseClient; schema: SchemaOptions }[], signal: 'traces' | 'logs', tenant: string, q: ScanQuery, decode: (r: unknown[]) => T): Promise<ScanPage<T>> {
@@ -113,14 +136,14 @@ async function scan<T>(clients: { client: ClickHouseClient; schema: SchemaOption
   const limit = Math.max(1, Math.floor(q.limit));
   const parts = await Promise.all(clients.map((c, i) => scanShard(c.client, c.schema, signal, tenant, { ...q, limit }, cursors[i]!, i, decode)));
   const merged = parts.flatMap((p) => p.rows).sort((a, b) => cmp(a.key, b.key));
-  const page = merged.slice(0, limit);
+  const { kept: page, cut } = withinBytes(merged.slice(0, limit), (r) => r.bytes, q.maxBytes);
   for (const r of page) {
     const c = cursors[r.shard];
     cursors[r.shard] = c && cmp(c, r.key) === 0 ? [c[0], c[1], c[2], c[3] + 1] : [r.key[0]!, r.key[1]!, r.key[2]!, 1];
   }
   // A page short of copies it left out does not end the scan: only shards that ran out do.
   const next = JSON.stringify(signal === 'logs' ? { logKey: LOG_KEY_VERSION, shards: cursors } : cursors);
-  return { rows: page.map((r) => r.row), next, done: merged.length < limit && parts.every((p) => p.exhausted) };
+  return { rows: page.map((r) => r.row), next, done: !cut && merged.length < limit && parts.every((p) => p.exhausted) };
 }
 
 /** One page of spans across the shards. */

@@ -12,8 +12,29 @@ import { attributeToken } from './tokens.ts';
 
 const HEX_ID = /^[0-9a-f]+$/;
 
-/** A logs row's bytes for LogQuery.maxBytes: its text and JSON columns as stored. */
-const LOG_BYTES = 'octet_length(body::text) + octet_length(resource::text) + octet_length(scope::text) + octet_length(attributes::text) + octet_length(severity_text) + octet_length(event_name) + octet_length(service_name)';
+/** A logs row's bytes for a byte bound (LogQuery.maxBytes, ScanQuery.maxBytes): its text and JSON columns as stored. */
+export const LOG_BYTES = 'octet_length(body::text) + octet_length(resource::text) + octet_length(scope::text) + octet_length(attributes::text) + octet_length(severity_text) + octet_length(event_name) + octet_length(service_name)';
+
+/** A spans row's bytes for a byte bound (ScanQuery.maxBytes), as LOG_BYTES. */
+export const SPAN_BYTES = 'octet_length(name) + octet_length(trace_state) + octet_length(status_message) + octet_length(service_name) + octet_length(resource::text) + octet_length(scope::text) + octet_length(attributes::text) + octet_length(events::text) + octet_length(links::text)';
+
+/**
+ * The rows of `matching` (a query in `order`) within maxBytes of `bytes` (a row's size): the
+ * server sends the rows up to the first past the bound (sizes summed in order; the first row kept
+ * whatever its size, so the second may be that one), and withinBytes() leaves that one out and
+ * says `cut`: the rest are never read.
+ */
+export async function queryWithinBytes<R extends object>(pool: Pool, p: Params, matching: string, order: string, bytes: string, maxBytes: number): Promise<{ kept: R[]; cut: boolean }> {
+  const { rows } = await pool.query<R & { bytes: number }>(
+    `SELECT * FROM (
+       SELECT m.*, coalesce(sum(m.bytes) OVER w, 0) AS before, row_number() OVER w AS n
+         FROM (SELECT l.*, (${bytes})::float8 AS bytes FROM (${matching}) l) m
+       WINDOW w AS (ORDER BY ${order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+     ) w WHERE before <= ${p.add(maxBytes)}::float8 OR n <= 2 ORDER BY ${order}`,
+    p.values,
+  );
+  return withinBytes<R>(rows, (r) => (r as { bytes: number }).bytes, maxBytes);
+}
 
 function idBytes(hex: string): Buffer | undefined {
   const h = hex.toLowerCase();
@@ -333,18 +354,7 @@ export class Reads {
     const order = 'ts_unix_nano DESC, batch_key DESC, seq DESC';
     const matching = `SELECT * FROM ${this.s}.logs WHERE ${conds.join(' AND ')} ORDER BY ${order} LIMIT ${limit}`;
     if (q.maxBytes === undefined) return (await this.pool.query<LogDbRow>(matching, p.values)).rows.map(toLog);
-    // The server sends the records up to the first past q.maxBytes (their bytes as the JSON text
-    // stored, summed in order; the first record kept whatever its size, so the second may be that
-    // one), and withinBytes() leaves that one out: the rest are never read.
-    const { rows } = await this.pool.query<LogDbRow & { bytes: number }>(
-      `SELECT * FROM (
-         SELECT m.*, coalesce(sum(m.bytes) OVER w, 0) AS before, row_number() OVER w AS n
-           FROM (SELECT l.*, (${LOG_BYTES})::float8 AS bytes FROM (${matching}) l) m
-         WINDOW w AS (ORDER BY ${order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
-       ) w WHERE before <= ${p.add(q.maxBytes)}::float8 OR n <= 2 ORDER BY ${order}`,
-      p.values,
-    );
-    const { kept, cut } = withinBytes(rows, (r) => r.bytes, q.maxBytes);
+    const { kept, cut } = await queryWithinBytes<LogDbRow>(this.pool, p, matching, order, LOG_BYTES, q.maxBytes);
     const out: LogSearch = kept.map(toLog);
     if (cut) out.cut = true;
     return out;

@@ -5,7 +5,7 @@
 import type { Pool } from 'pg';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { ScanPage, ScanQuery } from '../backend.ts';
-import { Params, serviceCond, toLog, toSpan, type LogDbRow, type SpanDbRow } from './reads.ts';
+import { LOG_BYTES, Params, SPAN_BYTES, queryWithinBytes, serviceCond, toLog, toSpan, type LogDbRow, type SpanDbRow } from './reads.ts';
 import { ident, int8Param } from './sql.ts';
 
 /** A malformed cursor is the caller's mistake (a checkpoint file from another store, say): say so. */
@@ -23,6 +23,17 @@ function conditions(p: Params, tenant: string, q: ScanQuery, timeCol: string): s
   return conds;
 }
 
+const SPAN_ORDER = 'start_time_unix_nano, trace_id, span_id';
+const LOG_ORDER = 'ts_unix_nano, batch_key, seq';
+
+/** A page's rows of `from` (a SELECT and its WHERE) in `order`: at most `limit`, and within q.maxBytes of `bytes` when given (`cut` when that left rows out). */
+async function pageRows<R extends object>(pool: Pool, p: Params, q: ScanQuery, from: string, order: string, limit: number, bytes: string): Promise<{ rows: R[]; cut: boolean }> {
+  const matching = `${from} ORDER BY ${order} LIMIT ${limit}`;
+  if (q.maxBytes === undefined) return { rows: (await pool.query<R>(matching, p.values)).rows, cut: false };
+  const { kept, cut } = await queryWithinBytes<R>(pool, p, matching, order, bytes, q.maxBytes);
+  return { rows: kept, cut };
+}
+
 /** One page of spans after the cursor. */
 export async function scanSpans(pool: Pool, schema: string, tenant: string, q: ScanQuery): Promise<ScanPage<SpanRow>> {
   const p = new Params();
@@ -32,14 +43,10 @@ export async function scanSpans(pool: Pool, schema: string, tenant: string, q: S
     conds.push(`(start_time_unix_nano, trace_id, span_id) > (${p.add(t)}::int8, ${p.add(Buffer.from(tr!, 'hex'))}::bytea, ${p.add(Buffer.from(sp!, 'hex'))}::bytea)`);
   }
   const limit = Math.max(1, Math.floor(q.limit));
-  const { rows } = await pool.query<SpanDbRow>(
-    `SELECT * FROM ${ident(schema)}.spans ${conds.length > 0 ? 'WHERE ' + conds.join(' AND ') : ''}
-      ORDER BY start_time_unix_nano, trace_id, span_id LIMIT ${limit}`,
-    p.values,
-  );
+  const { rows, cut } = await pageRows<SpanDbRow>(pool, p, q, `SELECT * FROM ${ident(schema)}.spans ${conds.length > 0 ? 'WHERE ' + conds.join(' AND ') : ''}`, SPAN_ORDER, limit, SPAN_BYTES);
   const last = rows[rows.length - 1];
   const next = last ? `${last.start_time_unix_nano}:${last.trace_id.toString('hex')}:${last.span_id.toString('hex')}` : q.after;
-  return { rows: rows.map(toSpan), next, done: rows.length < limit };
+  return { rows: rows.map(toSpan), next, done: !cut && rows.length < limit };
 }
 
 /** One page of log records after the cursor. */
@@ -51,12 +58,8 @@ export async function scanLogs(pool: Pool, schema: string, tenant: string, q: Sc
     conds.push(`(ts_unix_nano, batch_key, seq) > (${p.add(t)}::int8, ${p.add(b)}::int8, ${p.add(s)}::int4)`);
   }
   const limit = Math.max(1, Math.floor(q.limit));
-  const { rows } = await pool.query<LogDbRow & { ts_unix_nano: bigint; batch_key: bigint; seq: number }>(
-    `SELECT * FROM ${ident(schema)}.logs ${conds.length > 0 ? 'WHERE ' + conds.join(' AND ') : ''}
-      ORDER BY ts_unix_nano, batch_key, seq LIMIT ${limit}`,
-    p.values,
-  );
+  const { rows, cut } = await pageRows<LogDbRow & { ts_unix_nano: bigint; batch_key: bigint; seq: number }>(pool, p, q, `SELECT * FROM ${ident(schema)}.logs ${conds.length > 0 ? 'WHERE ' + conds.join(' AND ') : ''}`, LOG_ORDER, limit, LOG_BYTES);
   const last = rows[rows.length - 1];
   const next = last ? `${last.ts_unix_nano}:${last.batch_key}:${last.seq}` : q.after;
-  return { rows: rows.map(toLog), next, done: rows.length < limit };
+  return { rows: rows.map(toLog), next, done: !cut && rows.length < limit };
 }

@@ -585,17 +585,7 @@ function scan<T>(db: DatabaseSync, table: 'spans' | 'logs', timeCol: string, ten
   const stmt = db.prepare(`SELECT ${DOC_COLUMNS(table)} FROM ${withGroup(table, 'NOT INDEXED')} ${whereSql(f)} ORDER BY ${table}.rowid LIMIT ?`);
   stmt.setReadBigInts(true);
   // Row by row, to stop at q.maxBytes before the documents past it are read.
-  const rows: ({ id: bigint } & Doc)[] = [];
-  let bytes = 0;
-  let cut = false;
-  for (const d of stmt.iterate(...f.params, q.limit) as Iterable<{ id: bigint } & Doc>) {
-    bytes += d.doc.length;
-    if (q.maxBytes !== undefined && rows.length > 0 && bytes > q.maxBytes) {
-      cut = true;
-      break;
-    }
-    rows.push(d);
-  }
+  const { kept: rows, cut } = withinBytes(stmt.iterate(...f.params, q.limit) as Iterable<{ id: bigint } & Doc>, (d) => d.doc.length, q.maxBytes);
   const last = rows[rows.length - 1];
   // A page is its rows read, the unreadable left out: the cursor and the end go by the rows read.
   const page: ScanPage<T> = { rows: readRows(rows, table, parse), next: last ? last.id.toString() : q.after, done: !cut && rows.length < q.limit };
