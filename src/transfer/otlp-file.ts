@@ -389,7 +389,11 @@ export function openOtlpFileWriter(path: string, named = path): OtlpFileWriter {
   let bytes = 0;
   let failed: Error | undefined;
   const onError = (err: Error) => (failed ??= err);
-  sink.on('error', (err: Error) => {
+  // A failed write names no file ("ENOSPC: no space left on device, write"): the error says which
+  // one, the one the user named (an open's error names the file it opened already).
+  const withFile = (err: Error): Error => (path === '-' || (err as NodeJS.ErrnoException).path !== undefined ? err : new Error(`cannot write ${named}: ${err.message}`, { cause: err }));
+  sink.on('error', (raw: Error) => {
+    const err = withFile(raw);
     onError(err);
     // The compressor waits for the file's 'drain' or its own 'end' otherwise, and never gets either.
     compressor?.destroy(err);
@@ -413,7 +417,8 @@ export function openOtlpFileWriter(path: string, named = path): OtlpFileWriter {
       if (failed) throw failed;
       if (!compressor) bytes += Buffer.byteLength(line);
       // events.once takes its 'drain' and 'error' listeners off again: one left per line would pile up over an export.
-      if (!counter.write(line)) await once(counter, 'drain');
+      // A failed write rejects the wait with the stream's own error: the one that names the file is thrown.
+      if (!counter.write(line)) await once(counter, 'drain').catch((err: unknown) => Promise.reject(failed ?? err));
       if (failed) throw failed;
     },
     async close() {
@@ -432,7 +437,7 @@ export function openOtlpFileWriter(path: string, named = path): OtlpFileWriter {
         // end's callback hears of a failed last write (ENOSPC as the file is flushed), which
         // 'error' may report only after it has called back.
         await new Promise<void>((resolve, reject) => {
-          sink.end((err?: Error | null) => (err ? reject(err) : resolve()));
+          sink.end((err?: Error | null) => (err ? reject(withFile(err)) : resolve()));
         });
       }
       if (failed) throw failed;

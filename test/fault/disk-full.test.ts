@@ -3,7 +3,7 @@
 // and the SQLite file's disk filling up: exports are refused as retryable, nothing acknowledged
 // is lost, and once space returns everything acknowledged is stored, once.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -21,6 +21,10 @@ import { createEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { getTrace, tableStats } from '../../src/storage/sqlite/reads.ts';
 import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { exportStore } from '../../src/transfer/commands.ts';
+import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
+import { createBackend } from '../../src/storage/index.ts';
+import { Writable } from 'node:stream';
 import { fill, mountProbe, tinyFs, unmountTinyFs } from '../helpers/tinyfs.ts';
 
 const SPANS_PER_REQUEST = 20;
@@ -279,6 +283,25 @@ describe.skipIf(!canMount)(`disk full (tmpfs${canMount ? '' : `: cannot mount he
       await c.stop();
     }
   }, 60_000);
+});
+
+describe.skipIf(!canMount)(`export onto a full disk (tmpfs${canMount ? '' : `: cannot mount here: ${why}`})`, () => {
+  it.each(['backup.jsonl', 'backup.jsonl.gz', 'backup.jsonl.zst'])('fails naming the file and leaves no partial file (%s)', async (name) => {
+    const fs = tinyFs('256k') as string;
+    const b = await createBackend(loadConfig({ flags: { 'storage.backend': 'memory' } }), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    await b.start();
+    try {
+      // Random names: neither gzip nor zstd makes them small enough to fit.
+      await writeSpans(b, Array.from({ length: 400 }, () => makeSpan({ name: randomBytes(600).toString('hex') })));
+      const out = join(fs, name);
+      const quiet = new Writable({ write: (_c, _e, cb) => cb() }) as unknown as NodeJS.WriteStream;
+      const err = await exportStore(b, { out, tenant: DEFAULT_TENANT, signals: ['traces'], quiet: true, stream: quiet }).then(() => undefined, (e: Error) => e);
+      expect(err?.message).toBe(`cannot write ${out}: ENOSPC: no space left on device, write`);
+      expect(readdirSync(fs)).toEqual([]);
+    } finally {
+      await b.shutdown();
+    }
+  });
 });
 
 function traces(service: string, traceId: Buffer, n: number, pad = 0): Uint8Array {
