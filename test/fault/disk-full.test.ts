@@ -285,6 +285,20 @@ describe.skipIf(!canMount)(`disk full (tmpfs${canMount ? '' : `: cannot mount he
   }, 60_000);
 });
 
+describe.skipIf(!canMount)(`SQLite store created on a full disk (tmpfs${canMount ? '' : `: cannot mount here: ${why}`})`, () => {
+  it('start-up fails naming storage.sqlite.path and the file, not SQLite\'s words alone', async () => {
+    // Before: "start-up failed: database or disk is full", and a copy's "tracehouse copy:
+    // database or disk is full", naming no file: the operator could not tell which volume.
+    const fs = tinyFs('1m') as string;
+    const path = join(fs, 'th.db');
+    fill(fs);
+    const backend = createSqliteBackend(sqliteOptions(loadConfig({ flags: { 'storage.backend': 'sqlite', 'storage.sqlite.path': path } })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    const err = await backend.start().then(() => undefined, (e: Error) => e);
+    await backend.shutdown();
+    expect(err?.message).toBe(`storage.sqlite.path = ${JSON.stringify(path)}: cannot open the SQLite store: database or disk is full`);
+  });
+});
+
 describe.skipIf(!canMount)(`export onto a full disk (tmpfs${canMount ? '' : `: cannot mount here: ${why}`})`, () => {
   it.each(['backup.jsonl', 'backup.jsonl.gz', 'backup.jsonl.zst'])('fails naming the file and leaves no partial file (%s)', async (name) => {
     const fs = tinyFs('256k') as string;

@@ -44,6 +44,8 @@ const RETENTION_RETRY_MS = 60_000;
 
 /** SQLite's result codes of a path that names no store it can open: SQLITE_CANTOPEN, SQLITE_NOTADB. */
 const UNOPENABLE_SQLITE = new Set([14, 26]);
+/** SQLite's result code of a full disk (SQLITE_FULL). */
+const SQLITE_FULL = 13;
 /** File system errors of making the store's directory that come of the path itself. */
 const UNOPENABLE_FS = new Set(['ENOTDIR', 'EISDIR', 'EEXIST', 'EACCES', 'EPERM', 'EROFS', 'ENAMETOOLONG']);
 
@@ -60,6 +62,8 @@ function openStore(path: string, attributeIndex: boolean): DatabaseSync {
     if (UNOPENABLE_SQLITE.has(e.errcode as number) || UNOPENABLE_FS.has(e.code as string)) {
       throw new ConfigError(`invalid configuration: storage.sqlite.path = ${JSON.stringify(path)}: cannot open the SQLite store: ${e.message}`, { cause: err });
     }
+    // A full disk is no fault of the setting, but SQLite's "database or disk is full" names no file.
+    if (e.errcode === SQLITE_FULL || e.code === 'ENOSPC') throw new Error(`storage.sqlite.path = ${JSON.stringify(path)}: cannot open the SQLite store: ${e.message}`, { cause: err });
     throw err;
   }
 }
