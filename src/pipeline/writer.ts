@@ -263,6 +263,13 @@ export class Writer {
    * shutdown ends, and its result (exit code 3).
    */
   private droppedAtShutdown = 0;
+  /**
+   * Batches given up after retries (retries_exhausted) since the first one of an outage, by
+   * signal: the first is logged, the rest counted here and logged in total once writes of the
+   * signal recover (or at shutdown). A store down for longer than writer.retryMaxElapsedMs (a
+   * full disk) drops a batch every few requests: one error line each flooded the log.
+   */
+  private readonly droppedUnlogged = new Map<Signal, { rows: number; batches: number }>();
   /** shutdown() has begun: rows dropped from now on were queued at the stop. */
   private stopping = false;
   /** Rows given up (at shutdown, or after retries with no one to write them again) that the write-ahead log keeps for the next start. */
@@ -503,6 +510,7 @@ export class Writer {
       if (this.store.copiesChunks && outcome.attempts === 1) for (const c of batch.chunks) if (soleUser(c)) releaseBuffer(c.buffer);
       const logged = this.failureLogged.delete(key);
       if (this.failing.delete(key) && logged) this.logger.info({ ...labels, partition: batch.partition, attempts: outcome.attempts }, 'storage writes recovered');
+      this.logDroppedSince(batch.signal);
       return true;
     } catch (err) {
       this.drop(batch, 'writer_error', asError(err));
@@ -564,7 +572,25 @@ export class Writer {
     this.metrics.droppedRows.inc({ backend: this.store.name, signal: batch.signal, reason }, batch.rows);
     // With refusedWhenGivenUp the rows' requests were refused, not acknowledged: not the stop's to count.
     if (reason === 'shutdown' || (this.stopping && !this.opts.refusedWhenGivenUp)) this.droppedAtShutdown += batch.rows;
-    if (reason !== 'shutdown') this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, reason, err: error.message }, 'dropped a batch of accepted rows');
+    if (reason === 'shutdown') return;
+    if (reason === 'retries_exhausted') {
+      const unlogged = this.droppedUnlogged.get(batch.signal);
+      if (unlogged) {
+        unlogged.rows += batch.rows;
+        unlogged.batches++;
+        return;
+      }
+      this.droppedUnlogged.set(batch.signal, { rows: 0, batches: 0 });
+    }
+    this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, reason, err: error.message }, 'dropped a batch of accepted rows');
+  }
+
+  /** Logs, in total, the batches of `signal` given up after retries since the first one was logged (droppedUnlogged). */
+  private logDroppedSince(signal: Signal): void {
+    const unlogged = this.droppedUnlogged.get(signal);
+    if (!unlogged) return;
+    this.droppedUnlogged.delete(signal);
+    if (unlogged.batches > 0) this.logger.error({ signal, rows: unlogged.rows, batches: unlogged.batches, reason: 'retries_exhausted' }, 'dropped more accepted rows after the first, while storage writes failed');
   }
 
   private notifyIdle(): void {
@@ -614,6 +640,7 @@ export class Writer {
     } finally {
       clearTimeout(timer);
     }
+    for (const signal of [...this.droppedUnlogged.keys()]) this.logDroppedSince(signal);
     if (this.keptInLog > 0) {
       this.logger.warn({ rows: this.keptInLog, timeoutMs }, `${this.keptInLog} accepted rows could not be stored; they are kept in the write-ahead log and written at the next start`);
     }

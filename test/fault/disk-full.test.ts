@@ -258,6 +258,32 @@ describe.skipIf(!canMount)(`disk full (tmpfs${canMount ? '' : `: cannot mount he
     }
   }, 60_000);
 
+  it('SQLite disk full with delivery.ack = queued: rows given up on are counted, and logged once with their total, not once a batch', async () => {
+    // queued keeps no log: after writer.retryMaxElapsedMs a batch is dropped. Before, each dropped
+    // batch logged an error of its own: 39 lines in 5 s from four clients here, a flood under load.
+    const dbFs = tinyFs('32m') as string;
+    mkdirSync(join(dbFs, 'data'));
+    const db = join(dbFs, 'data', 'th.db');
+    const { logger, lines } = capturedLogger();
+    const c = await startCollector({ 'storage.backend': 'sqlite', 'storage.sqlite.path': db, 'delivery.ack': 'queued', 'writer.retryMaxElapsedMs': '300', 'writer.retryMaxMs': '50' }, { logger });
+    const ballast = fill(dbFs);
+    const service = 'queued-disk-full';
+    const l = startLoad(c.httpUrl, { concurrency: 4, spansPerRequest: SPANS_PER_REQUEST, logsPerRequest: 5, service });
+    const dropped = () => metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total', { reason: 'retries_exhausted' });
+    await eventually(async () => ((await dropped()) >= 20 * SPANS_PER_REQUEST ? true : undefined), 20_000, 'batches dropped');
+    rmSync(ballast);
+    const before = l.acked.traces.length;
+    await eventually(async () => (l.acked.traces.length >= before + 20 ? true : undefined), 20_000, 'accepting again');
+    await l.stop();
+    await eventually(async () => (lines().some((x) => x.msg === 'storage writes recovered') ? true : undefined), 20_000, 'writes recovered');
+    const total = await dropped();
+    expect(await c.stop()).toBe(0);
+    const drops = lines().filter((x) => /^dropped .*accepted rows/.test(x.msg));
+    // The first drop, then one line per signal with the rest when writes recover.
+    expect(drops.length).toBeLessThanOrEqual(4);
+    expect(drops.reduce((n, x) => n + Number(x['rows']), 0)).toBe(total);
+  }, 60_000);
+
   it('write-ahead log disk full: ready again once the disk has room, without an export to find out', async () => {
     const walFs = tinyFs('2m') as string;
     const c = await startCollector(walOnTinyFs(walFs, join(tempDir('fault-disk-'), 'th.db')));
