@@ -25,6 +25,7 @@ import { exportStore } from '../../src/transfer/commands.ts';
 import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 import { createBackend } from '../../src/storage/index.ts';
 import { Writable } from 'node:stream';
+import { WriteAheadLog } from '../../src/pipeline/wal/index.ts';
 import { fill, mountProbe, tinyFs, unmountTinyFs } from '../helpers/tinyfs.ts';
 
 const SPANS_PER_REQUEST = 20;
@@ -322,6 +323,22 @@ describe.skipIf(!canMount)(`SQLite store created on a full disk (tmpfs${canMount
     const err = await backend.start().then(() => undefined, (e: Error) => e);
     await backend.shutdown();
     expect(err?.message).toBe(`storage.sqlite.path = ${JSON.stringify(path)}: cannot open the SQLite store: database or disk is full`);
+  });
+});
+
+describe.skipIf(!canMount)(`write-ahead log opened on a full disk (tmpfs${canMount ? '' : `: cannot mount here: ${why}`})`, () => {
+  it('says the disk is full, not that another process uses the directory', async () => {
+    // Before: "write-ahead log directory … is in use by another process (database or disk is
+    // full): one collector per directory; set delivery.walDir", sending the operator to look for
+    // a second collector that was not there.
+    const fs = tinyFs('256k') as string;
+    const dir = join(fs, 'wal');
+    mkdirSync(dir);
+    fill(fs);
+    const log = new WriteAheadLog({ dir, maxBytes: 64 << 20, segmentBytes: 8 << 20, exclusive: true });
+    const err = await log.start().then(() => undefined, (e: Error) => e);
+    await log.shutdown();
+    expect(err?.message).toBe(`write-ahead log directory ${dir}: cannot create its lock file: database or disk is full`);
   });
 });
 

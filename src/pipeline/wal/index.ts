@@ -69,6 +69,8 @@ import { BATCH, ENTRY, baseSeed, bytesOf, encodeBatch, encodeEntry, encodeStored
 /** A segment's file name: its first sequence number, 20 digits, so that names sort as segments do. */
 export const SEGMENT_NAME = /^(\d{20})\.wal$/;
 const RESERVE_NAME = 'reserve';
+/** SQLite's primary result codes of a lock another connection holds: SQLITE_BUSY, SQLITE_LOCKED. */
+const LOCK_HELD = new Set([5, 6]);
 /** Longest a full disk's refused appends wait between tries of the reserve (space can come back without a segment deleted). */
 const RESERVE_RETRY_MS = 1000;
 /** A stored segment's file kept for reuse (not a segment: never read at start). */
@@ -877,6 +879,9 @@ export class WriteAheadLog {
       db.exec('PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT');
     } catch (err) {
       db.close();
+      // Only a lock held elsewhere (SQLITE_BUSY, SQLITE_LOCKED) is another process: a full disk,
+      // say, fails here too, and sent the operator looking for a second collector.
+      if (!LOCK_HELD.has((err as { errcode?: number }).errcode! & 0xff)) throw new Error(`write-ahead log directory ${dir}: cannot create its lock file: ${(err as Error).message}`, { cause: err });
       throw new Error(`write-ahead log directory ${dir} is in use by another process (${(err as Error).message}): one collector per directory; set delivery.walDir`);
     }
     this.lock = db;
