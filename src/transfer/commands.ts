@@ -331,8 +331,14 @@ function readCheckpoint(path: string, f: CopyOptions): Pick<Checkpoint, 'cursors
 /** Writes the checkpoint atomically (write, then rename): an interruption leaves the old or the new one. */
 function writeCheckpoint(path: string, f: CopyOptions, cursors: Checkpoint['cursors'], lineBytes: number, pageBytes: number): void {
   const cp: Checkpoint = { version: 1, filters: checkpointFilters(f), cursors, ...(Number.isFinite(lineBytes) ? { lineBytes } : {}), ...(Number.isFinite(pageBytes) ? { pageBytes } : {}) };
-  writeFileSync(path + '.tmp', JSON.stringify(cp) + '\n');
-  renameSync(path + '.tmp', path);
+  try {
+    writeFileSync(path + '.tmp', JSON.stringify(cp) + '\n');
+    renameSync(path + '.tmp', path);
+  } catch (err) {
+    // A failed write (a full disk) names no file, and left the empty .tmp beside the checkpoint.
+    rmSync(path + '.tmp', { force: true });
+    throw new Error(`cannot write the checkpoint ${path} (--checkpoint): ${(err as Error).message}`, { cause: err });
+  }
 }
 
 export interface CopyOptions extends TransferFilters {

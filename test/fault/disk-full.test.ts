@@ -21,7 +21,8 @@ import { createEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { getTrace, tableStats } from '../../src/storage/sqlite/reads.ts';
 import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { exportStore } from '../../src/transfer/commands.ts';
+import { copyStore, exportStore } from '../../src/transfer/commands.ts';
+import { TransferSink } from '../../src/transfer/sink.ts';
 import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 import { createBackend } from '../../src/storage/index.ts';
 import { Writable } from 'node:stream';
@@ -357,6 +358,33 @@ describe.skipIf(!canMount)(`export onto a full disk (tmpfs${canMount ? '' : `: c
       expect(readdirSync(fs)).toEqual([]);
     } finally {
       await b.shutdown();
+    }
+  });
+});
+
+describe.skipIf(!canMount)(`copy with its checkpoint on a full disk (tmpfs${canMount ? '' : `: cannot mount here: ${why}`})`, () => {
+  it('fails naming the checkpoint file and leaves no .tmp beside it', async () => {
+    // Before: "tracehouse copy: ENOSPC: no space left on device, write", and an empty
+    // CHECKPOINT.tmp left on the full volume.
+    const fs = tinyFs('256k') as string;
+    const checkpoint = join(fs, 'copy.checkpoint.json');
+    const silent = pino({ level: 'silent' });
+    const source = await createBackend(loadConfig({ flags: { 'storage.backend': 'memory' } }), { logger: silent, metrics: createMetrics() });
+    await source.start();
+    const config = loadConfig({ flags: { 'storage.backend': 'sqlite', 'storage.sqlite.path': join(tempDir('fault-disk-'), 'th.db'), 'workers.threads': '1', 'writer.flushIntervalMs': '20' } });
+    const metrics = createMetrics();
+    const sink = new TransferSink(config, await createBackend(config, { logger: silent, metrics }), metrics, silent);
+    await sink.start();
+    try {
+      await writeSpans(source, makeTrace(3));
+      fill(fs);
+      const quiet = new Writable({ write: (_c, _e, cb) => cb() }) as unknown as NodeJS.WriteStream;
+      const err = await copyStore(source, sink, { tenant: DEFAULT_TENANT, signals: ['traces'], checkpoint, source: 'memory:test', quiet: true, stream: quiet }).then(() => undefined, (e: Error) => e);
+      expect(err?.message).toBe(`cannot write the checkpoint ${checkpoint} (--checkpoint): ENOSPC: no space left on device, write`);
+      expect(readdirSync(fs)).toEqual(['ballast']);
+    } finally {
+      await sink.shutdown();
+      await source.shutdown();
     }
   });
 });
