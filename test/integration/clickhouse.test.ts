@@ -413,6 +413,64 @@ describe('clickhouse writes and scans at the edges', () => {
     }
   });
 
+  it('finds a span and a log record of 2200 by a search of their time, and lists the trace at its real start', async () => {
+    // Timestamp holds 2106-02-07 for times past it (the exporter's keys wrap there), the exact
+    // time is in TracehouseExtra: searches of the real time found nothing, lists showed 2106.
+    const b = await backend([uniqueDatabase('c2106'), uniqueDatabase('c2106b')]);
+    const t = 7_258_118_400_000_000_000n; // 2200-01-01
+    const service = 'late-' + randomUUID();
+    const span = makeSpan({ serviceName: service, startTimeUnixNano: t, endTimeUnixNano: t + 5n });
+    const early = makeSpan({ serviceName: service, startTimeUnixNano: t - 1000n, endTimeUnixNano: t });
+    const normal = makeSpan({ serviceName: service, startTimeUnixNano: 1_700_000_000_000_000_000n, endTimeUnixNano: 1_700_000_000_000_000_005n });
+    const child = makeSpan({ serviceName: service + '-child', traceId: span.traceId, parentSpanId: span.spanId, startTimeUnixNano: t + 1n, endTimeUnixNano: t + 2n });
+    await writeSpans(b, [span, early, normal, child]);
+    await writeLogs(b, [makeLog({ serviceName: service, timeUnixNano: t }), makeLog({ serviceName: service, timeUnixNano: t - 1000n }), makeLog({ serviceName: service, timeUnixNano: 1_700_000_000_000_000_000n })]);
+    const found = await b.searchTraces(TENANT, { service, startNano: t - 1n, endNano: t + 1n, limit: 5 });
+    expect(found.map((s) => s.traceId)).toEqual([span.traceId]);
+    expect(found[0]!.startTimeUnixNano).toBe(t);
+    const logs = await b.searchLogs(TENANT, { service, startNano: t - 1n, endNano: t + 1n, limit: 5 });
+    expect(logs.map((l) => l.timeUnixNano)).toEqual([t]);
+    expect(await b.getDependencies(TENANT, { startNano: t - 1n, endNano: t + 1n })).toEqual([{ parent: service, child: service + '-child', callCount: 1 }]);
+    expect(await b.getDependencies(TENANT, { startNano: t - 1000n * MS, endNano: t - 1n })).toEqual([]);
+    // No range: newest first by the real times, at their real starts.
+    const all = await b.searchTraces(TENANT, { service, limit: 5 });
+    expect(all.map((s) => [s.traceId, s.startTimeUnixNano])).toEqual([
+      [span.traceId, t],
+      [early.traceId, t - 1000n],
+      [normal.traceId, normal.startTimeUnixNano],
+    ]);
+    expect((await b.searchLogs(TENANT, { service, limit: 5 })).map((l) => l.timeUnixNano)).toEqual([t, t - 1000n, 1_700_000_000_000_000_000n]);
+    // A range ending before 2106 leaves them out; one starting after them too.
+    expect(await b.searchTraces(TENANT, { service, endNano: 4_000_000_000_000_000_000n, limit: 5 })).toHaveLength(1);
+    expect(await b.searchTraces(TENANT, { service, startNano: t + 1n, limit: 5 })).toEqual([]);
+    expect(await b.searchLogs(TENANT, { service, startNano: t + 1n, limit: 5 })).toEqual([]);
+    // Export and copy: in the order of the real times, a page at a time, a range of the real times.
+    for (const [range, want] of [
+      [{}, [normal.spanId, early.spanId, span.spanId]],
+      [{ startNano: t - 1n, endNano: t + 1n }, [span.spanId]],
+    ] as const) {
+      const got: string[] = [];
+      let after: string | undefined;
+      for (let page = 0; page < 10; page++) {
+        const p = await b.scanSpans(TENANT, { service, ...range, limit: 1, ...(after === undefined ? {} : { after }) });
+        got.push(...p.rows.map((r) => r.spanId));
+        if (p.done) break;
+        after = p.next;
+      }
+      expect(got).toEqual(want);
+    }
+    const scanned: bigint[] = [];
+    let after: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const p = await b.scanLogs(TENANT, { service, limit: 1, ...(after === undefined ? {} : { after }) });
+      scanned.push(...p.rows.map((r) => r.timeUnixNano));
+      if (p.done) break;
+      after = p.next;
+    }
+    expect(scanned).toEqual([1_700_000_000_000_000_000n, t - 1000n, t]);
+    expect((await b.scanLogs(TENANT, { service, startNano: t - 1n, limit: 5 })).rows.map((r) => r.timeUnixNano)).toEqual([t]);
+  });
+
   it('refuses a log scan cursor saved before the key took every column, saying what to do, rather than skip and repeat records', async () => {
     const b = await backend([uniqueDatabase('oldcursor')]);
     const service = 'old-cursor-' + randomUUID();

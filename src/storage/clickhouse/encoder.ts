@@ -176,7 +176,7 @@ function fitsDateTime64(t: bigint): boolean {
  * 2106-02-07 and then misleads partition pruning and primary-key analysis. Key timestamps are
  * clamped to that instant; the exact time goes to the extra.
  */
-const MAX_KEY_NS = 4294967295n * 1_000_000_000n;
+export const MAX_KEY_NS = 4294967295n * 1_000_000_000n;
 
 interface CachedMap<T> {
   owner: T;

@@ -4,17 +4,12 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { DependencyLink, DependencyQuery, Operation, OperationQuery } from '../backend.ts';
 import { SPAN_KINDS } from './encoder.ts';
+import { SPAN_TIME, timeRange } from './reads.ts';
 import { TENANT_COLUMN, qualified, tableNames, type SchemaOptions } from './schema.ts';
-
-const INT64_MAX = (1n << 63n) - 1n;
 
 async function rows(client: ClickHouseClient, query: string, params: Record<string, unknown> = {}): Promise<unknown[][]> {
   const rs = await client.query({ query, format: 'JSONCompactEachRow', query_params: params });
   return rs.json<unknown[]>();
-}
-
-function clampI64(v: bigint): string {
-  return String(v < 0n ? 0n : v > INT64_MAX ? INT64_MAX : v);
 }
 
 /** Every listing is of one tenant's spans (parameter `tenant`). */
@@ -52,7 +47,8 @@ export async function operationsOnShard(client: ClickHouseClient, o: SchemaOptio
  */
 export async function dependenciesOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, q: DependencyQuery): Promise<DependencyLink[]> {
   const traces = qualified(o, tableNames(o).traces);
-  const range = `${TENANT_COND} AND Timestamp >= fromUnixTimestamp64Nano({startNano:Int64}) AND Timestamp <= fromUnixTimestamp64Nano({endNano:Int64})`;
+  const params: Record<string, unknown> = { tenant };
+  const range = [TENANT_COND, ...timeRange(params, SPAN_TIME, q.startNano, q.endNano)].join(' AND ');
   // In cluster mode both are Distributed tables: a plain IN over one inside a query of the other is
   // refused (distributed_product_mode = 'deny'); GLOBAL IN runs the subquery once and ships its ids.
   const inTraces = o.cluster === '' ? 'IN' : 'GLOBAL IN';
@@ -64,6 +60,6 @@ INNER JOIN (
 ) AS p ON p.TraceId = c.TraceId AND p.SpanId = c.ParentSpanId
 WHERE p.ServiceName != c.ServiceName
 GROUP BY p.ServiceName, c.ServiceName`;
-  const found = await rows(client, sql, { startNano: clampI64(q.startNano), endNano: clampI64(q.endNano), tenant });
+  const found = await rows(client, sql, params);
   return found.map((r) => ({ parent: r[0] as string, child: r[1] as string, callCount: Number(r[2]) }));
 }

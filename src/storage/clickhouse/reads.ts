@@ -4,7 +4,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { AnyValue, KeyValue, LogRow, SpanEvent, SpanLink, SpanRow } from '../../model/rows.ts';
 import type { LogQuery, TraceQuery, TraceRead, TraceSummary } from '../backend.ts';
-import { SPAN_KINDS, STATUS_CODES, type LogExtra, type NestedExtra, type SpanExtra } from './encoder.ts';
+import { MAX_KEY_NS, SPAN_KINDS, STATUS_CODES, type LogExtra, type NestedExtra, type SpanExtra } from './encoder.ts';
 import { TENANT_COLUMN, qualified, tableNames, type SchemaOptions } from './schema.ts';
 import { joinAttributes, joinValue, parseExact } from './values.ts';
 
@@ -68,7 +68,7 @@ export async function getTraceOnShard(client: ClickHouseClient, o: SchemaOptions
 /** StoreReader.readTrace on this shard: the earliest maxSpans spans (start, then id) only are sent, and the count of all when cut. */
 export async function readTraceOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, traceId: string, maxSpans: number): Promise<TraceRead> {
   const params = { id: traceId, tenant };
-  const spans = (await rows(client, traceSql(o, SPAN_SELECT, 'ORDER BY Timestamp, SpanId LIMIT 1 BY SpanId LIMIT {limit:UInt64}'), { ...params, limit: maxSpans + 1 })).map(decodeSpan);
+  const spans = (await rows(client, traceSql(o, SPAN_SELECT, `ORDER BY Timestamp, ${SPAN_TIME}, SpanId LIMIT 1 BY SpanId LIMIT {limit:UInt64}`), { ...params, limit: maxSpans + 1 })).map(decodeSpan);
   if (spans.length <= maxSpans) return { spans, total: spans.length };
   const [count] = await rows(client, traceSql(o, 'toString(uniqExact(SpanId))', ''), params);
   return { spans: spans.slice(0, maxSpans), total: Number(count![0]) };
@@ -94,11 +94,43 @@ function addCond(where: string[], params: Params, sql: string, name: string, val
   params[name] = value;
 }
 
-/** The service and start/end conditions trace and log searches share. */
-export function addServiceAndTime(where: string[], params: Params, q: { service?: string; startNano?: bigint; endNano?: bigint }): void {
+/** Timestamp of a row past MAX_KEY_NS (2106-02-07): the encoder clamps to it and keeps the exact time in TracehouseExtra. */
+const CAPPED = `toDateTime64(${MAX_KEY_NS / 1_000_000_000n}, 9)`;
+
+/**
+ * A row's exact time in ns (Int128): Timestamp's, or for a row Timestamp holds clamped, the time
+ * TracehouseExtra keeps (`st` of a span, `ts` of a log record). Only such rows parse the JSON.
+ */
+function exactTime(field: 'st' | 'ts'): string {
+  return `if(Timestamp >= ${CAPPED} AND JSONHas(TracehouseExtra, '${field}'), toInt128(JSONExtractString(TracehouseExtra, '${field}')), toInt128(toUnixTimestamp64Nano(Timestamp)))`;
+}
+
+/** A span's exact start (see exactTime). */
+export const SPAN_TIME = exactTime('st');
+/** A log record's exact time (see exactTime). */
+export const LOG_TIME = exactTime('ts');
+
+/**
+ * Conditions keeping rows whose exact time (`time`: SPAN_TIME or LOG_TIME) is within [start, end],
+ * parameters named `${p}Start`… Timestamp bounds them, so the sort key and partitions prune as for
+ * any range; a range reaching past 2106-02-07 takes the clamped rows too and holds them (them only)
+ * to their exact times.
+ */
+export function timeRange(params: Params, time: string, start: bigint | undefined, end: bigint | undefined, p = 'time'): string[] {
+  const where: string[] = [];
+  addCond(where, params, `Timestamp >= fromUnixTimestamp64Nano({${p}Start:Int64})`, `${p}Start`, start === undefined ? undefined : clampI64(start < MAX_KEY_NS ? start : MAX_KEY_NS));
+  addCond(where, params, `Timestamp <= fromUnixTimestamp64Nano({${p}End:Int64})`, `${p}End`, end === undefined ? undefined : clampI64(end));
+  const exact: string[] = [];
+  if (start !== undefined && start > MAX_KEY_NS) addCond(exact, params, `${time} >= {${p}StartExact:Int128}`, `${p}StartExact`, String(start));
+  if (end !== undefined && end >= MAX_KEY_NS) addCond(exact, params, `${time} <= {${p}EndExact:Int128}`, `${p}EndExact`, String(end));
+  if (exact.length > 0) where.push(`(Timestamp < ${CAPPED} OR (${exact.join(' AND ')}))`);
+  return where;
+}
+
+/** The service and start/end conditions trace and log searches share (`time`: SPAN_TIME or LOG_TIME). */
+export function addServiceAndTime(where: string[], params: Params, q: { service?: string; startNano?: bigint; endNano?: bigint }, time: string): void {
   addCond(where, params, 'ServiceName = {service:String}', 'service', q.service);
-  addCond(where, params, 'Timestamp >= fromUnixTimestamp64Nano({startNano:Int64})', 'startNano', q.startNano === undefined ? undefined : clampI64(q.startNano));
-  addCond(where, params, 'Timestamp <= fromUnixTimestamp64Nano({endNano:Int64})', 'endNano', q.endNano === undefined ? undefined : clampI64(q.endNano));
+  where.push(...timeRange(params, time, q.startNano, q.endNano));
 }
 
 /**
@@ -109,7 +141,7 @@ export async function matchingTracesOnShard(client: ClickHouseClient, o: SchemaO
   const traces = qualified(o, tableNames(o).traces);
   const where = [TENANT_COND, "TraceId != ''"];
   const params: Params = { limit: q.limit, tenant };
-  addServiceAndTime(where, params, q);
+  addServiceAndTime(where, params, q, SPAN_TIME);
   addCond(where, params, 'SpanName = {name:String}', 'name', q.name);
   addCond(where, params, 'Duration >= {minDuration:UInt64}', 'minDuration', q.minDurationNano === undefined ? undefined : clampU64(q.minDurationNano));
   addCond(where, params, 'Duration <= {maxDuration:UInt64}', 'maxDuration', q.maxDurationNano === undefined ? undefined : clampU64(q.maxDurationNano));
@@ -125,10 +157,10 @@ export async function matchingTracesOnShard(client: ClickHouseClient, o: SchemaO
   });
   const found = await rows(
     client,
-    `SELECT TraceId, toString(max(toUnixTimestamp64Nano(Timestamp))) FROM ${traces}
+    `SELECT TraceId, toString(max(${SPAN_TIME}) AS newest) FROM ${traces}
 WHERE ${where.join('\n  AND ')}
 GROUP BY TraceId
-ORDER BY max(Timestamp) DESC, TraceId
+ORDER BY newest DESC, TraceId
 LIMIT {limit:UInt64}`,
     params,
   );
@@ -147,18 +179,17 @@ export async function summariesOnShard(client: ClickHouseClient, o: SchemaOption
   const sql = `${lookupBounds(o, 'has({ids:Array(String)}, TraceId)')}
 SELECT
     TraceId,
-    toString(min(toUnixTimestamp64Nano(Timestamp))),
-    toString(max(toInt128(toUnixTimestamp64Nano(Timestamp)) + Duration) - min(toUnixTimestamp64Nano(Timestamp))),
+    toString(min(start)),
+    toString(max(start + Duration) - min(start)),
     uniqExact(SpanId),
     countIf(StatusCode = 'Error') > 0,
     countIf(ParentSpanId = '') > 0,
-    argMinIf(ServiceName, (Timestamp, SpanId), ParentSpanId = ''),
-    argMinIf(SpanName, (Timestamp, SpanId), ParentSpanId = ''),
-    argMin(ServiceName, (Timestamp, SpanId)),
-    argMin(SpanName, (Timestamp, SpanId)),
-    toString(toUnixTimestamp64Nano(minIf(Timestamp, ParentSpanId = '')))
-FROM ${traces}
-WHERE ${TENANT_COND} AND has({ids:Array(String)}, TraceId) AND ${WITHIN_BOUNDS}
+    argMinIf(ServiceName, (start, SpanId), ParentSpanId = ''),
+    argMinIf(SpanName, (start, SpanId), ParentSpanId = ''),
+    argMin(ServiceName, (start, SpanId)),
+    argMin(SpanName, (start, SpanId)),
+    toString(minIf(start, ParentSpanId = ''))
+FROM (SELECT *, ${SPAN_TIME} AS start FROM ${traces} WHERE ${TENANT_COND} AND has({ids:Array(String)}, TraceId) AND ${WITHIN_BOUNDS})
 GROUP BY TraceId`;
   return (await rows(client, sql, { ids, tenant })).map((r) => {
     const hasRoot = Boolean(r[5]);
@@ -214,6 +245,9 @@ export interface ShardLog {
   bytes: number;
 }
 
+/** Newest log records first: by Timestamp (the sort key's order), those it holds clamped by their exact times. */
+const NEWEST_LOG = `Timestamp DESC, ${LOG_TIME} DESC`;
+
 /** A logs row's bytes for a byte bound (LogQuery.maxBytes, ScanQuery.maxBytes): its columns that grow with what was sent, uncompressed. */
 export const LOG_BYTES = 'byteSize(Body, ResourceAttributes, ScopeAttributes, LogAttributes, TracehouseExtra, SeverityText, ServiceName, EventName)';
 
@@ -228,25 +262,25 @@ export async function searchLogsOnShard(client: ClickHouseClient, o: SchemaOptio
   const where: string[] = [TENANT_COND];
   const params: Params = { limit: q.limit, tenant };
   addCond(where, params, 'TraceId = {traceId:String}', 'traceId', q.traceId);
-  addServiceAndTime(where, params, q);
+  addServiceAndTime(where, params, q, LOG_TIME);
   // SeverityNumber keeps the low byte; a number outside 0..255 is exact in TracehouseExtra's sv.
   addCond(where, params, "if(JSONHas(TracehouseExtra, 'sv'), JSONExtractInt(TracehouseExtra, 'sv'), toInt64(SeverityNumber)) >= {minSeverity:Int32}", 'minSeverity', q.minSeverity);
   const matching = `SELECT *
 FROM ${logs}
 WHERE ${where.join('\n  AND ')}
-ORDER BY Timestamp DESC
+ORDER BY ${NEWEST_LOG}
 LIMIT {limit:UInt64}`;
   if (q.maxBytes === undefined) return (await rows(client, `SELECT ${LOG_SELECT} FROM (${matching})`, params)).map((r) => ({ log: decodeLog(r), bytes: 0 }));
   params['maxBytes'] = q.maxBytes;
   const sql = `SELECT ${LOG_SELECT}, toString(bytes)
 FROM (
   SELECT *, ${LOG_BYTES} AS bytes,
-    sum(bytes) OVER (ORDER BY Timestamp DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before,
-    row_number() OVER (ORDER BY Timestamp DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n
+    sum(bytes) OVER (ORDER BY ${NEWEST_LOG} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before,
+    row_number() OVER (ORDER BY ${NEWEST_LOG} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n
   FROM (${matching})
 )
 WHERE before <= {maxBytes:UInt64} OR n <= 2
-ORDER BY Timestamp DESC`;
+ORDER BY ${NEWEST_LOG}`;
   return (await rows(client, sql, params)).map((r) => ({ log: decodeLog(r), bytes: Number(r[21]) }));
 }
 

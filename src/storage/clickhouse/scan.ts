@@ -1,6 +1,6 @@
 // Keyset scans for export and copy. The tables have no unique key (MergeTree keeps every row), so
-// the scan key is (time in ns, a, b): spans (Timestamp, TraceId, SpanId), log records (Timestamp,
-// a hash of the record). A span's key is the one PostgreSQL keeps each span once by: the copies a
+// the scan key is (time in ns, a, b): spans (start, TraceId, SpanId), log records (time, a hash of
+// the record), times exact (SPAN_TIME / LOG_TIME: past 2106 those TracehouseExtra keeps). A span's key is the one PostgreSQL keeps each span once by: the copies a
 // client sent again in another request share it and come one after another, and a scan gives the
 // first of them, as every other store keeps one; a spans' cursor has passed its key whole. (Not
 // with LIMIT 1 BY: it keeps the engine from sorting only the page's rows, and every page sorted
@@ -13,16 +13,16 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { ScanPage, ScanQuery } from '../backend.ts';
 import { withinBytes } from '../query-helpers.ts';
-import { LOG_BYTES, LOG_SELECT, SPAN_BYTES, SPAN_SELECT, addServiceAndTime, decodeLog, decodeSpan, rows } from './reads.ts';
+import { LOG_BYTES, LOG_SELECT, LOG_TIME, SPAN_BYTES, SPAN_SELECT, SPAN_TIME, addServiceAndTime, decodeLog, decodeSpan, rows } from './reads.ts';
 import { TENANT_COLUMN, qualified, tableNames, type SchemaOptions } from './schema.ts';
 
 /** Key of a row and how many rows of that key have been passed: [ns, a, b, passed]. */
 type ShardCursor = [string, string, string, number] | null;
 
 const KEYS = {
-  traces: ['toString(toUnixTimestamp64Nano(Timestamp))', 'TraceId', 'SpanId'],
+  traces: [`toString(${SPAN_TIME})`, 'TraceId', 'SpanId'],
   logs: [
-    'toString(toUnixTimestamp64Nano(Timestamp))',
+    `toString(${LOG_TIME})`,
     // Every column: rows of one time and one hash are then the same record, whichever a page passes.
     'toString(cityHash64(TraceId, SpanId, TraceFlags, Body, EventName, SeverityText, SeverityNumber, ServiceName, TracehouseExtra, toString(ObservedTimestamp), toString(LogAttributes), toString(ResourceAttributes), toString(ScopeAttributes), ScopeName, ScopeVersion, ResourceSchemaUrl, ScopeSchemaUrl))',
     "''",
@@ -78,7 +78,7 @@ async function scanShard<T>(client: ClickHouseClient, o: SchemaOptions, signal: 
   const [k1, k2, k3] = KEYS[signal];
   const where: string[] = [`${TENANT_COLUMN} = {tenant:String}`];
   const params: Record<string, unknown> = { tenant };
-  addServiceAndTime(where, params, q);
+  addServiceAndTime(where, params, q, spans ? SPAN_TIME : LOG_TIME);
   let skip = 0;
   if (cursor) {
     // toInt128: the key's time is compared as a number, not as text. A spans' cursor has passed its key whole.
