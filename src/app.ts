@@ -116,6 +116,7 @@ export class Collector {
       : undefined;
     this.memory = new MemoryLimiter({
       softBytes: defaultMemorySoftBytes(c['limits.memorySoftBytes'], cgroupMemoryLimitBytes()),
+      heapCheck: c['limits.memorySoftBytes'] !== 0,
       checkIntervalMs: c['limits.memoryCheckIntervalMs'],
       logger,
       onChange: (limited) => metrics.memoryLimited.set(limited ? 1 : 0),

@@ -79,7 +79,7 @@ export function cgroupMemoryLimitBytes(paths: CgroupPaths = {}, machineBytes = t
 
 /**
  * The soft limit for `limits.memorySoftBytes`: as configured when ≥ 0 (0: off); for -1 (auto),
- * 80% of the cgroup limit, else off. 80% leaves a fifth of the container for what can grow
+ * 80% of the cgroup limit, else no RSS limit (the heap is still checked). 80% leaves a fifth of the container for what can grow
  * between two samples and for memory the collector frees only lazily — the Collector's default
  * spike allowance is the same 20% of its limit.
  */
@@ -111,8 +111,13 @@ export function sampleMemory(oldSpaceBytes = getHeapStatistics().heap_size_limit
 }
 
 export interface MemoryLimiterOptions {
-  /** RSS soft limit in bytes; 0 turns the limiter off (the heap check included). */
+  /** RSS soft limit in bytes; 0: no RSS check. */
   softBytes: number;
+  /**
+   * Whether the main thread's heap is checked too (limits.memorySoftBytes not 0): also with no RSS
+   * limit (no cgroup), since the heap's limit ends the process whatever the machine has.
+   */
+  heapCheck?: boolean;
   checkIntervalMs: number;
   logger?: Logger;
   /** Called when the limited state changes (wire it to a gauge). */
@@ -157,9 +162,8 @@ export class MemoryLimiter {
     this.last = s;
     const soft = this.opts.softBytes;
     const heapLine = s.heapLimitBytes * HEAP_SOFT_FRACTION;
-    const over = soft <= 0 ? false : this.limited
-      ? s.rssBytes >= soft * RESUME_FRACTION || s.heapUsedBytes >= heapLine * RESUME_FRACTION
-      : s.rssBytes >= soft || s.heapUsedBytes >= heapLine;
+    const share = this.limited ? RESUME_FRACTION : 1;
+    const over = (soft > 0 && s.rssBytes >= soft * share) || (this.checksHeap && s.heapUsedBytes >= heapLine * share);
     if (over !== this.limited) {
       this.limited = over;
       const fields = { rssBytes: s.rssBytes, softBytes: soft, heapUsedBytes: s.heapUsedBytes, heapLimitBytes: s.heapLimitBytes };
@@ -170,9 +174,14 @@ export class MemoryLimiter {
     return this.limited;
   }
 
-  /** Samples once, then every checkIntervalMs; does nothing when softBytes is 0. Idempotent. */
+  /** The heap is checked: by default whenever RSS is (softBytes), and with heapCheck without it. */
+  private get checksHeap(): boolean {
+    return this.opts.heapCheck ?? this.opts.softBytes > 0;
+  }
+
+  /** Samples once, then every checkIntervalMs; does nothing when there is nothing to check. Idempotent. */
   start(): void {
-    if (this.timer || this.opts.softBytes <= 0) return;
+    if (this.timer || (this.opts.softBytes <= 0 && !this.checksHeap)) return;
     this.check();
     this.timer = setInterval(() => this.check(), this.opts.checkIntervalMs);
     this.timer.unref();

@@ -109,6 +109,13 @@ describe('memory limiter', () => {
     expect(m.check()).toBe(true);
   });
 
+  it('checks the heap with no RSS limit (no cgroup) unless turned off, and never refuses on RSS then', () => {
+    const full = () => ({ rssBytes: 100 * GiB, heapUsedBytes: 0.95 * 2 * GiB, heapLimitBytes: 2 * GiB });
+    expect(new MemoryLimiter({ softBytes: 0, heapCheck: true, checkIntervalMs: 1000, sample: full }).check()).toBe(true);
+    expect(new MemoryLimiter({ softBytes: 0, heapCheck: true, checkIntervalMs: 1000, sample: () => ({ ...full(), heapUsedBytes: GiB }) }).check()).toBe(false);
+    expect(new MemoryLimiter({ softBytes: 0, heapCheck: false, checkIntervalMs: 1000, sample: full }).check()).toBe(false);
+  });
+
   it('samples on its interval, stops at shutdown, and does nothing when off', async () => {
     let calls = 0;
     const counting = () => {
