@@ -538,10 +538,13 @@ export class Writer {
     if (!this.holdsKept(key)) this.endFailure(key);
   }
 
-  /** The pipeline's writes are no longer failing (readiness), without a success to log as recovered. */
+  /**
+   * The pipeline's writes are no longer failing (readiness), without a success to log as recovered:
+   * a logged failure stays logged, so the next success says "recovered" (a batch given up after
+   * retries ends the failure for readiness while the store is still down).
+   */
   private endFailure(key: string): void {
     this.failing.delete(key);
-    this.failureLogged.delete(key);
   }
 
   /** Counts and logs rows that will never be stored (at shutdown: logged once, in total, by shutdown()). */

@@ -39,3 +39,29 @@ describe('writer: transient write failures now and then', () => {
     expect({ warned: warned.length, recovered: recovered.length }).toEqual({ warned: 1, recovered: 1 });
   });
 });
+
+describe('writer: an outage longer than the retries', () => {
+  // The first failure is logged; its batch is given up after retryMaxElapsedMs; the next batch
+  // fails too (within the minute: not logged again) and then is stored. The operator saw "storage
+  // write failed" and "dropped a batch", and nothing ever said the store took writes again.
+  it('logs "storage writes recovered" once the store takes writes again after a batch was given up', async () => {
+    const gate = gated(await memoryBackend());
+    const metrics = createMetrics();
+    const { logger, lines } = capturedLogger();
+    const writer = new Writer(gate.backend, { ...opts, retryMaxElapsedMs: 30 }, metrics, logger);
+    const send = () => {
+      const chunks = encoder.encodeSpans(Array.from({ length: 5 }, () => makeSpan({ serviceName: 'outage' })));
+      void writer.reserve(chunks.reduce((s, c) => s + c.data.byteLength, 0))!.commit('traces', chunks, TENANT);
+    };
+    gate.failNext(1_000_000, { kind: 'retryable', error: new Error('disk full') });
+    send();
+    await writer.drain();
+    expect(lines().filter((l) => l.msg.startsWith('dropped a batch'))).toHaveLength(1);
+    gate.failNext(1, { kind: 'retryable', error: new Error('disk full') });
+    send();
+    await writer.drain();
+    expect((await metrics.writtenRows.get()).values.reduce((s, v) => s + v.value, 0)).toBe(5);
+    expect(lines().filter((l) => l.msg.startsWith('storage write failed'))).toHaveLength(1);
+    expect(lines().filter((l) => l.msg.startsWith('storage writes recovered'))).toHaveLength(1);
+  });
+});
