@@ -37,14 +37,18 @@ export const JSON_DECODE_CHARGE = 8;
  * heap limit (sized by V8 from the container's memory, or by --max-heap-size) less the young
  * generation: --max-semi-space-size's when given (three semi-spaces, each rounded up to a power of
  * two), which wins over a worker's resourceLimits, else those (V8's default). A split this cannot
- * tell (--max-heap-size with a young generation larger than the rest) gives the whole limit, as
- * before: a line too high, never one every request is over. A decode worker's, measured in one
+ * tell (--max-heap-size, or a young generation larger than the rest) gives the whole limit, as
+ * before: a line too high, never one requests are refused at long before the heap is full. A decode worker's, measured in one
  * (worker.ts, pool.ts); the main thread's is the same (V8's flags are the process's).
  */
 export function oldSpaceBytes(): number {
   const limit = getHeapStatistics().heap_size_limit;
   const flags = v8SizeFlags();
   if (flags.oldMb !== undefined) return Math.min(limit, flags.oldMb * 2 ** 20);
+  // V8 splits --max-heap-size by rules of its own (16 MiB semi-spaces under 300 MiB, where the
+  // default young generation here is 192): less that default, 300 MiB came out at 108, a line
+  // the heap is over long before it is full.
+  if (flags.heapMb !== undefined) return limit;
   const youngMb = flags.semiMb !== undefined ? 3 * 2 ** Math.ceil(Math.log2(flags.semiMb)) : (resourceLimits.maxYoungGenerationSizeMb ?? 0);
   const old = limit - youngMb * 2 ** 20;
   return old > 0 ? old : limit;
@@ -54,16 +58,17 @@ export function oldSpaceBytes(): number {
  * V8's heap size flags as this process was given them, in MiB: NODE_OPTIONS first, then the
  * command line, the last of each winning (as Node applies them). A worker's execArgv are its parent's.
  */
-function v8SizeFlags(): { oldMb?: number; semiMb?: number } {
+function v8SizeFlags(): { oldMb?: number; semiMb?: number; heapMb?: number } {
   const args = [...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/), ...process.execArgv];
-  const out: { oldMb?: number; semiMb?: number } = {};
+  const out: { oldMb?: number; semiMb?: number; heapMb?: number } = {};
   for (let i = 0; i < args.length; i++) {
-    const m = /^--max[-_](old|semi)[-_]space[-_]size(?:=(.*))?$/.exec(args[i]!);
+    const m = /^--max[-_](old[-_]space|semi[-_]space|heap)[-_]size(?:=(.*))?$/.exec(args[i]!);
     if (!m) continue;
     const mb = Number(m[2] ?? args[i + 1]);
     if (!(mb > 0)) continue;
-    if (m[1] === 'old') out.oldMb = mb;
-    else out.semiMb = mb;
+    if (m[1]!.startsWith('old')) out.oldMb = mb;
+    else if (m[1]!.startsWith('semi')) out.semiMb = mb;
+    else out.heapMb = mb;
   }
   return out;
 }
