@@ -192,45 +192,55 @@ export class JaegerApi {
   private readonly onStorageError: (err: Error) => void;
   private readonly maxSpansPerTrace: number;
   private readonly maxSpansPerSearch: number;
+  /** Stored bytes one answer holds at most over all its traces (the read API's byte bound); none when absent. */
+  private readonly maxReadBytes: number | undefined;
 
   /** onStorageError hears the failures answered 503, whose details stay out of the answer. */
-  constructor(backend: StoreReader, limits: { maxLimit: number; maxSpansPerTrace: number; maxSpansPerSearch: number }, onStorageError: (err: Error) => void = () => {}) {
+  constructor(backend: StoreReader, limits: { maxLimit: number; maxSpansPerTrace: number; maxSpansPerSearch: number; maxReadBytes?: number }, onStorageError: (err: Error) => void = () => {}) {
     this.backend = backend;
     this.maxLimit = limits.maxLimit;
     this.maxSpansPerTrace = limits.maxSpansPerTrace;
     this.maxSpansPerSearch = limits.maxSpansPerSearch;
+    this.maxReadBytes = limits.maxReadBytes;
     this.onStorageError = onStorageError;
   }
 
-  /** A trace in Jaeger's shape, cut to max spans with a trace warning naming option; undefined when unknown. */
-  private async trace(tenant: string, traceId: string, max = this.maxSpansPerTrace, option?: string): Promise<JaegerTrace | undefined> {
-    const capped = await readCapped(this.backend, tenant, traceId, max, option);
+  /** A trace in Jaeger's shape, cut to max spans and maxBytes with a trace warning naming option; undefined when unknown. */
+  private async trace(tenant: string, traceId: string, max = this.maxSpansPerTrace, option?: string, maxBytes = this.maxReadBytes): Promise<{ trace: JaegerTrace; bytes: number } | undefined> {
+    // Less than the bound: what a search answer has left of it.
+    const bytesOption = maxBytes !== undefined && maxBytes < this.maxReadBytes! ? `the most the read API answers of one search: ${this.maxReadBytes} stored bytes` : undefined;
+    const capped = await readCapped(this.backend, tenant, traceId, max, option, maxBytes, bytesOption);
     if (capped.spans.length === 0) return undefined;
     const t = toJaegerTrace(capped.spans);
     if (capped.warning !== undefined) addTraceWarning(t, capped.warning, 'start');
-    return t;
+    return { trace: t, bytes: capped.bytes };
   }
 
   /**
    * The traces of ids in their order, each cut as a trace read is, and together at
-   * query.maxSpansPerSearch: once that many spans are read the rest are left out, and the last
-   * trace kept says so. One read after another, so no more than that is held while the answer is
-   * built (a search of 20 traces of 20,000 spans would otherwise hold 400,000 at once).
+   * query.maxSpansPerSearch and at the read API's byte bound: once that many spans or bytes are
+   * read the rest are left out, and the last trace kept says so. One read after another, so no
+   * more than that is held while the answer is built (a search of 20 traces of 20,000 spans would
+   * otherwise hold 400,000 at once).
    */
   private async traces(tenant: string, ids: readonly string[]): Promise<JaegerTrace[]> {
     const out: JaegerTrace[] = [];
     let left = this.maxSpansPerSearch;
+    let bytesLeft = this.maxReadBytes ?? Infinity;
     let next = 0;
-    for (; next < ids.length && left > 0; next++) {
-      const t = left < this.maxSpansPerTrace ? await this.trace(tenant, ids[next]!, left, 'query.maxSpansPerSearch') : await this.trace(tenant, ids[next]!);
+    for (; next < ids.length && left > 0 && bytesLeft > 0; next++) {
+      const maxBytes = this.maxReadBytes === undefined ? undefined : bytesLeft;
+      const t = left < this.maxSpansPerTrace ? await this.trace(tenant, ids[next]!, left, 'query.maxSpansPerSearch', maxBytes) : await this.trace(tenant, ids[next]!, undefined, undefined, maxBytes);
       if (t === undefined) continue;
-      out.push(t);
-      left -= t.spans.length;
+      out.push(t.trace);
+      left -= t.trace.spans.length;
+      bytesLeft -= t.bytes;
     }
     const last = out.at(-1);
     if (next < ids.length && last !== undefined) {
       const n = ids.length - next;
-      addTraceWarning(last, `search answer cut at query.maxSpansPerSearch (${this.maxSpansPerSearch} spans): ${n} more ${n === 1 ? 'trace' : 'traces'} left out; narrow the search or lower its limit`);
+      const bound = left > 0 ? `the read API's byte bound (${this.maxReadBytes} stored bytes)` : `query.maxSpansPerSearch (${this.maxSpansPerSearch} spans)`;
+      addTraceWarning(last, `search answer cut at ${bound}: ${n} more ${n === 1 ? 'trace' : 'traces'} left out; narrow the search or lower its limit`);
     }
     return out;
   }
@@ -288,7 +298,7 @@ export class JaegerApi {
       const id = parseTraceId('traceID', decode('traceID', traceMatch[1]!));
       const t = await this.trace(tenant, id);
       if (t === undefined) return [404, errorEnvelope(404, 'trace not found')];
-      return [200, envelope([t])];
+      return [200, envelope([t.trace])];
     }
     if (path === '/api/dependencies') {
       const end = parseEpoch(params, 'endTs', NS_PER_MS) ?? BigInt(Date.now()) * NS_PER_MS;

@@ -136,7 +136,7 @@ export interface QueryOptions {
   tls?: TlsCertificates | undefined;
   /** Who may read, and which tenant's data; everyone reads the default tenant when absent. */
   auth?: Authenticator;
-  /** This process's V8 old generation (oldSpaceOfThreads): a log search's bound follows it. */
+  /** This process's V8 old generation (oldSpaceOfThreads): the byte bound of a log search and a trace read follows it. */
   oldSpaceBytes?: number;
 }
 
@@ -148,12 +148,13 @@ export class QueryServer {
   private readonly maxLimit: number;
   private readonly maxSpansPerTrace: number;
   /**
-   * Stored bytes of log records a log search answers at most: a sixteenth of the V8 heap's old generation (the
-   * records become rows, then OTLP/JSON, on the heap of the thread that reads them and on the
-   * main thread's), so that a search at query.maxLimit of large records cannot run either out of
-   * memory. The web UI asks for a trace's logs at query.maxLimit.
+   * Stored bytes a log search, or a trace read, answers at most: a sixteenth of the V8 heap's old
+   * generation (the records and spans become rows, then JSON, on the heap of the thread that reads
+   * them and on the main thread's), so that a search at query.maxLimit of large records, or a trace
+   * of a few hundred large spans, cannot run either out of memory. The web UI asks for a trace's
+   * logs at query.maxLimit, and for the whole trace.
    */
-  private readonly maxLogBytes: number;
+  private readonly maxReadBytes: number;
   private readonly jaeger: JaegerApi;
   private readonly ui: WebUi;
   private readonly auth: Authenticator;
@@ -165,8 +166,8 @@ export class QueryServer {
     this.logger = logger;
     this.maxLimit = options.maxLimit;
     this.maxSpansPerTrace = options.maxSpansPerTrace;
-    this.maxLogBytes = Math.floor((options.oldSpaceBytes ?? getHeapStatistics().heap_size_limit) / 16);
-    this.jaeger = new JaegerApi(store, options, (err) => this.logger.error({ err: err.message }, 'Jaeger API read failed'));
+    this.maxReadBytes = Math.floor((options.oldSpaceBytes ?? getHeapStatistics().heap_size_limit) / 16);
+    this.jaeger = new JaegerApi(store, { ...options, maxReadBytes: this.maxReadBytes }, (err) => this.logger.error({ err: err.message }, 'Jaeger API read failed'));
     this.ui = new WebUi({ maxLimit: this.maxLimit });
     const readMetrics = registry ? new ReadMetrics(registry) : undefined;
     const hosts = { allowed: options.allowedHosts ?? [], option: 'query.allowedHosts' };
@@ -215,9 +216,9 @@ export class QueryServer {
     }
     if (path === '/v1/traces') return send(res, 200, renderSummaries(await this.store.searchTraces(tenant, parseTraceQuery(url.searchParams, this.maxLimit))));
     if (path === '/v1/logs') {
-      const logs = await this.store.searchLogs(tenant, { ...parseLogQuery(url.searchParams, this.maxLimit), maxBytes: this.maxLogBytes });
+      const logs = await this.store.searchLogs(tenant, { ...parseLogQuery(url.searchParams, this.maxLimit), maxBytes: this.maxReadBytes });
       // OTLP/JSON has no place for warnings: a sibling of resourceLogs, as a cut trace read's.
-      const warnings = logs.cut ? [`log search cut: showing the ${logs.length} newest matching records, the most the read API answers in one search (${this.maxLogBytes} stored bytes); narrow the search (end, service, minSeverity) for older ones`] : undefined;
+      const warnings = logs.cut ? [`log search cut: showing the ${logs.length} newest matching records, the most the read API answers in one search (${this.maxReadBytes} stored bytes); narrow the search (end, service, minSeverity) for older ones`] : undefined;
       return send(res, 200, warnings === undefined ? renderLogs(logs, true) : { ...renderLogs(logs, true), warnings });
     }
     const raw = path.slice('/v1/traces/'.length);
@@ -228,7 +229,7 @@ export class QueryServer {
       throw new BadParameter(`traceId: malformed escape in '${raw}'`);
     }
     if (!HEX32.test(id)) throw new BadParameter(`traceId: expected 32 hex characters, got '${id}'`);
-    const capped = await readCapped(this.store, tenant, id.toLowerCase(), this.maxSpansPerTrace);
+    const capped = await readCapped(this.store, tenant, id.toLowerCase(), this.maxSpansPerTrace, undefined, this.maxReadBytes);
     if (capped.spans.length === 0) return send(res, 404, { error: `trace ${id.toLowerCase()} not found` });
     // OTLP/JSON has no place for warnings: a sibling of resourceSpans, which OTLP readers ignore.
     return send(res, 200, capped.warning === undefined ? renderTraces(capped.spans) : { ...renderTraces(capped.spans), warnings: [capped.warning] });

@@ -162,11 +162,15 @@ export interface ScanPage<T> {
   position?: number;
 }
 
-/** A trace read cut to a number of spans (StoreReader.readTrace). */
+/** A trace read cut to a number of spans, and to stored bytes when asked (StoreReader.readTrace). */
 export interface TraceRead {
   spans: SpanRow[];
   /** The trace's number of spans: more than spans.length when it was cut. */
   total: number;
+  /** With maxBytes: the stored bytes of the spans returned (what a read of several traces counts against its bound). */
+  bytes?: number;
+  /** With maxBytes: set when the bytes left out spans that maxSpans kept. */
+  cut?: boolean;
 }
 
 export interface BackendHealth {
@@ -185,9 +189,11 @@ export interface StoreReader {
    * The `maxSpans` earliest-starting spans of a trace (then by span id; in that order when it has
    * more) and how many it has; no spans and 0 when unknown. Only those spans are decoded and
    * handed over: the read API's query.maxSpansPerTrace, so a trace of a million spans costs its
-   * first thousands, not all.
+   * first thousands, not all. With maxBytes, no more of those earliest spans than hold that many
+   * stored bytes (the first whatever its size; `cut` says so, withinBytes()), so a trace of a
+   * few hundred large spans cannot run the reading thread out of heap either.
    */
-  readTrace(tenant: string, traceId: string, maxSpans: number): Promise<TraceRead>;
+  readTrace(tenant: string, traceId: string, maxSpans: number, maxBytes?: number): Promise<TraceRead>;
   /**
    * Matching traces: the `limit` traces whose newest matching span starts latest, returned
    * newest trace start first.

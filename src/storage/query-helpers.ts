@@ -45,6 +45,24 @@ export function earliestSpans<T extends Pick<SpanFacts, 'startTimeUnixNano' | 's
   return spans.map((s) => new StartKey(s)).sort(byStartThenId).slice(0, max).map((k) => k.span);
 }
 
+/**
+ * StoreReader.readTrace's choice: the earliest `maxSpans` of spans (earliestSpans), then of those,
+ * in byStartThenId order, no more than `maxBytes` of stored bytes hold (withinBytes: the first
+ * whatever its size). `bytes` is what the kept hold; `cut` says the bytes left some out. Sorted
+ * only when cut by either bound (as earliestSpans).
+ */
+export function earliestWithinBytes<T extends Pick<SpanFacts, 'startTimeUnixNano' | 'spanId'>>(spans: T[], maxSpans: number, size: (span: T) => number, maxBytes: number | undefined): { kept: T[]; bytes: number; cut: boolean } {
+  const first = earliestSpans(spans, maxSpans);
+  let bytes = 0;
+  for (const s of first) bytes += size(s);
+  if (maxBytes === undefined || bytes <= maxBytes || first.length <= 1) return { kept: first, bytes, cut: false };
+  const ordered = first === spans ? first.map((s) => new StartKey(s)).sort(byStartThenId).map((k) => k.span) : first;
+  const { kept } = withinBytes(ordered, size, maxBytes);
+  bytes = 0;
+  for (const s of kept) bytes += size(s);
+  return { kept, bytes, cut: true };
+}
+
 /** The conditions of a query other than attributes. */
 export function spanFactsMatch(s: SpanSearchFacts, q: TraceQuery): boolean {
   if (q.service !== undefined && s.serviceName !== q.service) return false;

@@ -58,6 +58,28 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       expect(await backend.readTrace('another-tenant', traceId, 3)).toEqual({ spans: [], total: 0 });
     });
 
+    // readTrace's maxBytes (the read API's bound on a trace read): of the earliest maxSpans spans,
+    // those whose stored bytes it holds (the first whatever its size), `cut` when some were left out.
+    it('cuts a trace read to maxBytes, earliest spans first, and says so', async () => {
+      const t = 1_160_000_000_000_000_000n + BigInt(Math.floor(Math.random() * 1e9)) * 1000n;
+      const traceId = hex(16);
+      const at = (i: number) => makeSpan({ traceId, spanId: hex(8), name: `at ${i}`, startTimeUnixNano: t + BigInt(i) * MS, endTimeUnixNano: t + BigInt(i) * MS + 5n, attributes: [{ key: 'big', value: { stringValue: 'x'.repeat(10_000) } }] });
+      await writeSpans(backend, [at(3), at(1), at(4)]);
+      await writeSpans(backend, [at(0), at(2)]);
+      const names = (r: { spans: SpanRow[] }) => r.spans.map((x) => x.name);
+      const cut = await backend.readTrace(TENANT, traceId, 10, 25_000);
+      expect([names(cut), cut.total, cut.cut]).toEqual([['at 0', 'at 1'], 5, true]);
+      expect(cut.bytes).toBeGreaterThan(20_000);
+      expect(cut.bytes).toBeLessThanOrEqual(25_000);
+      const one = await backend.readTrace(TENANT, traceId, 10, 1);
+      expect([names(one), one.total, one.cut]).toEqual([['at 0'], 5, true]);
+      const whole = await backend.readTrace(TENANT, traceId, 10, 1_000_000);
+      expect([names(whole).sort(), whole.total, whole.cut ?? false]).toEqual([['at 0', 'at 1', 'at 2', 'at 3', 'at 4'], 5, false]);
+      // The span count first: not cut by bytes.
+      const counted = await backend.readTrace(TENANT, traceId, 2, 1_000_000);
+      expect([names(counted), counted.total, counted.cut ?? false]).toEqual([['at 0', 'at 1'], 5, false]);
+    });
+
     it('reads a whole trace and finds traces and logs with caps and limits of 2^32 and beyond (query.maxSpansPerTrace, query.maxLimit set high)', async () => {
       const service = 'big-cap-' + randomUUID();
       const spans = makeTrace(3, { serviceName: service });

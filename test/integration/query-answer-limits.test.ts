@@ -8,6 +8,7 @@ import { QueryServer } from '../../src/query/server.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
 import { memoryBackend } from '../helpers/backends.ts';
 import { makeLog, makeSpan, writeLogs, writeSpans } from '../helpers/rows.ts';
+import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 
 const MS = 1_000_000n;
 const BASE = 1_700_000_000_000_000_000n;
@@ -79,6 +80,31 @@ describe('read API answers within the query limits', () => {
       expect(one.data[0]!.spans).toHaveLength(30);
       expect(one.data[0]!.warnings).toEqual(['trace truncated: showing the 30 earliest of its 100 spans (query.maxSpansPerTrace)']);
       expect(notices(one.data[0]!.spans[0]!.warnings)).toEqual(one.data[0]!.warnings);
+    } finally {
+      await server2.shutdown();
+    }
+  });
+
+  it('holds at most the byte bound of stored span bytes in a Jaeger search answer and in a trace read, and says so', async () => {
+    // The bound (a sixteenth of the old generation) at one and a half of these traces' bytes.
+    const bytes = (await store.readTrace(DEFAULT_TENANT, big[0]!, 1000, Number.MAX_SAFE_INTEGER)).bytes!;
+    const server2 = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 5, maxSpansPerTrace: 100, maxSpansPerSearch: 250, oldSpaceBytes: Math.floor(bytes * 1.5) * 16 }, store, pino({ level: 'silent' }));
+    await server2.start();
+    try {
+      const base = `http://127.0.0.1:${server2.boundPort}`;
+      const { data } = (await (await fetch(`${base}/api/traces?service=big&start=0&limit=4`)).json()) as Awaited<ReturnType<typeof jaeger>>;
+      // The first whole, the earliest half of the second; the other two left out.
+      expect(data.map((t) => t.traceID)).toEqual(big.slice(0, 2));
+      expect(data[0]!.spans).toHaveLength(100);
+      expect(data[1]!.spans.length).toBeGreaterThanOrEqual(49);
+      expect(data[1]!.spans.length).toBeLessThanOrEqual(51);
+      expect(data[1]!.warnings).toEqual([
+        expect.stringMatching(/^trace truncated: showing the \d+ earliest of its 100 spans \(the most the read API answers of one search: \d+ stored bytes\)$/),
+        expect.stringMatching(/^search answer cut at the read API's byte bound \(\d+ stored bytes\): 2 more traces left out; narrow the search or lower its limit$/),
+      ]);
+      // A trace read holds the bound too: a whole trace is within it.
+      const read = (await (await fetch(`${base}/v1/traces/${big[0]}`)).json()) as { warnings?: string[] };
+      expect(read.warnings).toBeUndefined();
     } finally {
       await server2.shutdown();
     }

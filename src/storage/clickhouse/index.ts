@@ -7,7 +7,7 @@ import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import type { EncoderSpec } from '../encoders.ts';
 import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, SignalStats, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { isNetworkFailure } from '../reach.ts';
-import { byNewestLog, byNewestTrace, byOperation, dependencyKey, dependencyList, earliestSpans, isTraceIdHex, withinBytes } from '../query-helpers.ts';
+import { byNewestLog, byNewestTrace, byOperation, dependencyKey, dependencyList, earliestWithinBytes, isTraceIdHex, withinBytes } from '../query-helpers.ts';
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError } from './errors.ts';
 import { appliedVersions, applyTtl, runMigrations } from './migrate.ts';
@@ -303,12 +303,17 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     return parts.flat();
   }
 
-  async readTrace(tenant: string, traceId: string, maxSpans: number): Promise<TraceRead> {
+  async readTrace(tenant: string, traceId: string, maxSpans: number, maxBytes?: number): Promise<TraceRead> {
     const id = traceId.toLowerCase();
     if (!isTraceIdHex(id)) return { spans: [], total: 0 };
-    // A trace is on one shard, unless the shards changed since it was written: merged the same way.
-    const parts = await Promise.all(this.#readShards().map((s) => readTraceOnShard(s.shard.client, s.schema, tenant, id, maxSpans)));
-    return { spans: earliestSpans(parts.flatMap((p) => p.spans), maxSpans), total: parts.reduce((n, p) => n + p.total, 0) };
+    // A trace is on one shard, unless the shards changed since it was written: merged the same way,
+    // and cut again (each shard's spans are within the bounds, not all of them).
+    const parts = await Promise.all(this.#readShards().map((s) => readTraceOnShard(s.shard.client, s.schema, tenant, id, maxSpans, maxBytes)));
+    const { kept, bytes, cut } = earliestWithinBytes(parts.flatMap((p) => p.spans), maxSpans, (x) => x.bytes, maxBytes);
+    const read: TraceRead = { spans: kept.map((x) => x.span), total: parts.reduce((n, p) => n + p.total, 0) };
+    if (maxBytes !== undefined) read.bytes = bytes;
+    if (cut || parts.some((p) => p.cut)) read.cut = true;
+    return read;
   }
 
   async searchTraces(tenant: string, query: TraceQuery): Promise<TraceSummary[]> {

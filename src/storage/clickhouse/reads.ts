@@ -3,10 +3,11 @@
 // JavaScript number. Each function works on one shard; index.ts fans out and merges.
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { AnyValue, KeyValue, LogRow, SpanEvent, SpanLink, SpanRow } from '../../model/rows.ts';
-import type { LogQuery, TraceQuery, TraceRead, TraceSummary } from '../backend.ts';
+import type { LogQuery, TraceQuery, TraceSummary } from '../backend.ts';
 import { MAX_KEY_NS, SPAN_KINDS, STATUS_CODES, type LogExtra, type NestedExtra, type SpanExtra } from './encoder.ts';
 import { TENANT_COLUMN, qualified, tableNames, type SchemaOptions } from './schema.ts';
 import { joinAttributes, joinValue, parseExact } from './values.ts';
+import { withinBytes } from '../query-helpers.ts';
 
 const INT64_MAX = (1n << 63n) - 1n;
 const UINT64_MAX = (1n << 64n) - 1n;
@@ -44,6 +45,9 @@ export const SPAN_SELECT = `
     arrayMap(m -> mapKeys(m), \`Links.Attributes\`), arrayMap(m -> mapValues(m), \`Links.Attributes\`),
     TracehouseExtra`;
 
+/** How many columns SPAN_SELECT has (decodeSpan reads them; a column after them is the query's own). */
+const SPAN_COLUMN_COUNT = 27;
+
 /** The time bounds of the traces in `ids` from the lookup table (an upper bound of the clamped maximum means none). */
 function lookupBounds(o: SchemaOptions, idsCondition: string): string {
   const lookup = qualified(o, tableNames(o).lookup);
@@ -65,13 +69,45 @@ export async function getTraceOnShard(client: ClickHouseClient, o: SchemaOptions
   return (await rows(client, traceSql(o, SPAN_SELECT, 'LIMIT 1 BY SpanId'), { id: traceId, tenant })).map(decodeSpan);
 }
 
-/** StoreReader.readTrace on this shard: the earliest maxSpans spans (start, then id) only are sent, and the count of all when cut. */
-export async function readTraceOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, traceId: string, maxSpans: number): Promise<TraceRead> {
+/** A span read on one shard, with its bytes (StoreReader.readTrace's maxBytes; 0 without a bound) and what ordering it needs. */
+export interface ShardSpan {
+  span: SpanRow;
+  bytes: number;
+  startTimeUnixNano: bigint;
+  spanId: string;
+}
+
+/**
+ * StoreReader.readTrace on this shard: the earliest maxSpans spans (start, then id) only are sent,
+ * and the count of all when cut. With maxBytes, only those up to the first past it (bytes summed
+ * earliest first; the first kept whatever its size, so the second may be that one), that one
+ * included, for withinBytes() (earliestWithinBytes()) to leave out: the rest never leave the server.
+ */
+export async function readTraceOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, traceId: string, maxSpans: number, maxBytes?: number): Promise<{ spans: ShardSpan[]; total: number; cut: boolean }> {
   const params = { id: traceId, tenant };
-  const spans = (await rows(client, traceSql(o, SPAN_SELECT, `ORDER BY Timestamp, ${SPAN_TIME}, SpanId LIMIT 1 BY SpanId LIMIT {limit:UInt64}`), { ...params, limit: maxSpans + 1 })).map(decodeSpan);
-  if (spans.length <= maxSpans) return { spans, total: spans.length };
+  const earliest = `ORDER BY Timestamp, ${SPAN_TIME}, SpanId LIMIT 1 BY SpanId LIMIT {limit:UInt64}`;
+  const sized = (r: unknown[], bytes: number): ShardSpan => {
+    const span = decodeSpan(r);
+    return { span, bytes, startTimeUnixNano: span.startTimeUnixNano, spanId: span.spanId };
+  };
+  let got: ShardSpan[];
+  if (maxBytes === undefined) got = (await rows(client, traceSql(o, SPAN_SELECT, earliest), { ...params, limit: maxSpans + 1 })).map((r) => sized(r, 0));
+  else {
+    const window = `OVER (ORDER BY Timestamp, ${SPAN_TIME}, SpanId ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)`;
+    const sql = `SELECT ${SPAN_SELECT}, toString(bytes)
+FROM (
+  SELECT *, ${SPAN_BYTES} AS bytes, sum(bytes) ${window} AS before, row_number() ${window} AS n
+  FROM (${traceSql(o, '*', earliest)})
+)
+WHERE before <= {maxBytes:UInt64} OR n <= 2
+ORDER BY Timestamp, ${SPAN_TIME}, SpanId`;
+    got = (await rows(client, sql, { ...params, limit: maxSpans + 1, maxBytes })).map((r) => sized(r, Number(r[SPAN_COLUMN_COUNT])));
+  }
+  // One past maxSpans says the count cut the trace; one past the bytes, that they did.
+  const { kept, cut } = withinBytes(got.slice(0, maxSpans), (x) => x.bytes, maxBytes);
+  if (!cut && got.length <= maxSpans) return { spans: got, total: got.length, cut };
   const [count] = await rows(client, traceSql(o, 'toString(uniqExact(SpanId))', ''), params);
-  return { spans: spans.slice(0, maxSpans), total: Number(count![0]) };
+  return { spans: kept, total: Number(count![0]), cut };
 }
 
 /** A query of one trace's spans on a shard (parameters id and tenant), `select`ed and ended by `tail`. */
@@ -236,7 +272,7 @@ export const LOG_SELECT = `
     mapKeys(LogAttributes), mapValues(LogAttributes),
     EventName, toString(toUnixTimestamp64Nano(ObservedTimestamp)), TracehouseExtra`;
 
-/** A spans row's bytes for a byte bound (ScanQuery.maxBytes), as LOG_BYTES. */
+/** A spans row's bytes for a byte bound (ScanQuery.maxBytes, StoreReader.readTrace's maxBytes), as LOG_BYTES. */
 export const SPAN_BYTES = 'byteSize(SpanName, ServiceName, TraceState, StatusMessage, ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes, `Events.Name`, `Events.Attributes`, `Links.TraceState`, `Links.Attributes`, TracehouseExtra)';
 
 /** A log search's record on one shard, with its bytes (LogQuery.maxBytes; 0 without a bound). */

@@ -12,7 +12,7 @@
 // first, so one tenant's reads never see another's rows.
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
-import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, earliestSpans, logMatches, spanFactsMatch, summarizeTrace, withinBytes } from '../query-helpers.ts';
+import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, earliestWithinBytes, logMatches, spanFactsMatch, summarizeTrace, withinBytes } from '../query-helpers.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { releaseBuffer, soleUser } from '../../common/release.ts';
 import type { RowsInOrder } from './blocks.ts';
@@ -453,12 +453,16 @@ class MemoryBackend implements StorageBackend, StoreStats {
     return t === undefined ? [] : this.spansOf(t).map((e) => spanOf(e));
   }
 
-  async readTrace(tenant: string, traceId: string, maxSpans: number): Promise<TraceRead> {
+  async readTrace(tenant: string, traceId: string, maxSpans: number, maxBytes?: number): Promise<TraceRead> {
     const t = this.traces.get(tenant)?.get(traceId);
     if (t === undefined) return { spans: [], total: 0 };
-    // Chosen by their records' start and id; only the kept are decoded (on this, the main, thread).
+    // Chosen by their records' start, id and size; only the kept are decoded (on this, the main, thread).
     const views = this.spansOf(t);
-    return { spans: earliestSpans(views, maxSpans).map((e) => spanOf(e)), total: views.length };
+    const { kept, bytes, cut } = earliestWithinBytes(views, maxSpans, (e) => e.bytes, maxBytes);
+    const read: TraceRead = { spans: kept.map((e) => spanOf(e)), total: views.length };
+    if (maxBytes !== undefined) read.bytes = bytes;
+    if (cut) read.cut = true;
+    return read;
   }
 
   /** A trace's spans, oldest first, as views. */

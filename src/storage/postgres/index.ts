@@ -352,8 +352,8 @@ class PostgresBackend implements StorageBackend, StoreStats {
     return this.readsOrThrow().getTrace(tenant, traceId);
   }
 
-  async readTrace(tenant: string, traceId: string, maxSpans: number): Promise<TraceRead> {
-    return this.readsOrThrow().readTrace(tenant, traceId, maxSpans);
+  async readTrace(tenant: string, traceId: string, maxSpans: number, maxBytes?: number): Promise<TraceRead> {
+    return this.readsOrThrow().readTrace(tenant, traceId, maxSpans, maxBytes);
   }
 
   async searchTraces(tenant: string, query: TraceQuery): Promise<TraceSummary[]> {

@@ -15,7 +15,7 @@ const HEX_ID = /^[0-9a-f]+$/;
 /** A logs row's bytes for a byte bound (LogQuery.maxBytes, ScanQuery.maxBytes): its text and JSON columns as stored. */
 export const LOG_BYTES = 'octet_length(body::text) + octet_length(resource::text) + octet_length(scope::text) + octet_length(attributes::text) + octet_length(severity_text) + octet_length(event_name) + octet_length(service_name)';
 
-/** A spans row's bytes for a byte bound (ScanQuery.maxBytes), as LOG_BYTES. */
+/** A spans row's bytes for a byte bound (ScanQuery.maxBytes, StoreReader.readTrace's maxBytes), as LOG_BYTES. */
 export const SPAN_BYTES = 'octet_length(name) + octet_length(trace_state) + octet_length(status_message) + octet_length(service_name) + octet_length(resource::text) + octet_length(scope::text) + octet_length(attributes::text) + octet_length(events::text) + octet_length(links::text)';
 
 /**
@@ -196,6 +196,9 @@ function listedCond(p: Params, column: 'service_name' | 'name', value: string): 
   return `left(${column}, 256) = left(${s}::text, 256) AND (${column} = ${s}::text OR length(${s}::text) = 256)`;
 }
 
+/** A span row of a trace read, with the count of the trace's spans and its bytes when asked for. */
+type TraceDbRow = SpanDbRow & { total_spans?: bigint | string; bytes?: number };
+
 /** The read operations of the port, on one schema. */
 export class Reads {
   private readonly pool: Pool;
@@ -209,31 +212,41 @@ export class Reads {
   }
 
   async getTrace(tenant: string, traceId: string): Promise<SpanRow[]> {
-    return (await this.traceRows(tenant, traceId)).map(toSpan);
+    return (await this.traceRows(tenant, traceId)).rows.map(toSpan);
   }
 
-  async readTrace(tenant: string, traceId: string, maxSpans: number): Promise<TraceRead> {
-    const rows = await this.traceRows(tenant, traceId, maxSpans);
-    return { spans: rows.map(toSpan), total: rows.length === 0 ? 0 : Number(rows[0]!.total_spans) };
+  async readTrace(tenant: string, traceId: string, maxSpans: number, maxBytes?: number): Promise<TraceRead> {
+    const { rows, cut } = await this.traceRows(tenant, traceId, maxSpans, maxBytes);
+    const read: TraceRead = { spans: rows.map(toSpan), total: rows.length === 0 ? 0 : Number(rows[0]!.total_spans) };
+    if (maxBytes === undefined) return read;
+    read.bytes = rows.reduce((n, r) => n + Number(r.bytes), 0);
+    if (cut) read.cut = true;
+    return read;
   }
 
   /**
    * A trace's spans within its indexed range (trace_index): all, or the earliest `limit` by start
-   * then id, only those sent and parsed, with the number of all in total_spans (counted in the database).
+   * then id, only those sent and parsed, with the number of all in total_spans (counted in the
+   * database). With maxBytes too, those within it (queryWithinBytes; `cut` when that left some out).
    */
-  private async traceRows(tenant: string, traceId: string, limit?: number): Promise<(SpanDbRow & { total_spans?: bigint | string })[]> {
+  private async traceRows(tenant: string, traceId: string, limit?: number, maxBytes?: number): Promise<{ rows: TraceDbRow[]; cut: boolean }> {
     const id = idBytes(traceId);
-    if (!id) return [];
+    if (!id) return { rows: [], cut: false };
     const idx = await this.pool.query<{ first: bigint; last: bigint }>(
       `SELECT first_start_unix_nano AS first, last_start_unix_nano AS last FROM ${this.s}.trace_index WHERE tenant = $2::text AND trace_id = $1`,
       [id, tenant],
     );
     const range = idx.rows[0];
-    if (!range) return [];
-    const params: unknown[] = [id, range.first.toString(), range.last.toString(), tenant];
-    const sql = limit === undefined ? traceSpansSql(this.schema) : `${traceSpansSql(this.schema, ', count(*) OVER () AS total_spans')} ORDER BY start_time_unix_nano, span_id LIMIT $5`;
-    if (limit !== undefined) params.push(limit);
-    return (await this.pool.query<SpanDbRow & { total_spans?: bigint | string }>(sql, params)).rows;
+    if (!range) return { rows: [], cut: false };
+    // traceSpansSql's $1..$4.
+    const p = new Params();
+    for (const v of [id, range.first.toString(), range.last.toString(), tenant]) p.add(v);
+    const order = 'start_time_unix_nano, span_id';
+    if (limit === undefined) return { rows: (await this.pool.query<TraceDbRow>(traceSpansSql(this.schema), p.values)).rows, cut: false };
+    const sql = `${traceSpansSql(this.schema, ', count(*) OVER () AS total_spans')} ORDER BY ${order} LIMIT ${p.add(limit)}`;
+    if (maxBytes === undefined) return { rows: (await this.pool.query<TraceDbRow>(sql, p.values)).rows, cut: false };
+    const { kept, cut } = await queryWithinBytes<TraceDbRow>(this.pool, p, sql, order, SPAN_BYTES, maxBytes);
+    return { rows: kept, cut };
   }
 
   async searchTraces(tenant: string, q: TraceQuery): Promise<TraceSummary[]> {

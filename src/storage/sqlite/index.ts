@@ -220,8 +220,8 @@ class SqliteBackend implements StorageBackend, StoreStats {
     return this.reads().run('getTrace', [tenant, traceId]);
   }
 
-  readTrace(tenant: string, traceId: string, maxSpans: number): Promise<TraceRead> {
-    return this.reads().run('readTrace', [tenant, traceId, maxSpans]);
+  readTrace(tenant: string, traceId: string, maxSpans: number, maxBytes?: number): Promise<TraceRead> {
+    return this.reads().run('readTrace', [tenant, traceId, maxSpans, maxBytes]);
   }
 
   searchTraces(tenant: string, q: TraceQuery): Promise<TraceSummary[]> {

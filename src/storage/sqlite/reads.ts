@@ -8,7 +8,7 @@ import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { Signal } from '../../model/signal.ts';
 import type { DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, TraceQuery, TraceRead, TraceSummary } from '../backend.ts';
 import { DecodeError, type SlicingBuffer } from '../../pipeline/decode/wire.ts';
-import { attributesMatch, byNewestTrace, byOperation, byStartThenId, earliestSpans, summarizeTrace, withinBytes, type SpanFacts } from '../query-helpers.ts';
+import { attributesMatch, byNewestTrace, byOperation, byStartThenId, earliestSpans, earliestWithinBytes, summarizeTrace, withinBytes, type SpanFacts } from '../query-helpers.ts';
 import {
   ChunkFormatError, logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
@@ -220,21 +220,29 @@ export function getTrace(db: DatabaseSync, tenant: string, traceId: string, keep
 }
 
 /**
- * StoreReader.readTrace: the start and id of every span first (the rows' columns and the records'
- * headers, nothing decoded), then the earliest `maxSpans` decoded: only they go to the main thread.
+ * StoreReader.readTrace: the start, id and size of every span first (the rows' columns and the
+ * records' headers, nothing decoded), then the earliest `maxSpans` within `maxBytes` decoded: only
+ * they go to the main thread.
  */
-export function readTrace(db: DatabaseSync, tenant: string, traceId: string, maxSpans: number): TraceRead {
-  const rows = db.prepare('SELECT span_id AS spanId, start_ns AS startTimeUnixNano FROM spans WHERE tenant = ? AND trace_id = ?');
+export function readTrace(db: DatabaseSync, tenant: string, traceId: string, maxSpans: number, maxBytes?: number): TraceRead {
+  const rows = db.prepare('SELECT span_id AS spanId, start_ns AS startTimeUnixNano, octet_length(doc) AS bytes FROM spans WHERE tenant = ? AND trace_id = ?');
   rows.setReadBigInts(true);
-  const keys = rows.all(tenant, traceId) as unknown as { spanId: string; startTimeUnixNano: bigint }[];
+  const keys = (rows.all(tenant, traceId) as unknown as { spanId: string; startTimeUnixNano: bigint; bytes: bigint }[]).map((k) => ({ spanId: k.spanId, startTimeUnixNano: k.startTimeUnixNano, bytes: Number(k.bytes) }));
   const runs = db.prepare(`SELECT r.rowid AS id, r.span_count AS count, b.records AS records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE ${runOfTrace('r')}`);
-  for (const run of runs.iterate(tenant, traceId) as Iterable<RecordRun>) runRecords(run, (buf, r) => keys.push({ spanId: spanId(buf, r), startTimeUnixNano: clampNs(spanStart(buf, r)) }));
-  if (keys.length <= maxSpans) return { spans: getTrace(db, tenant, traceId), total: keys.length };
-  const keep = new Set(earliestSpans(keys, maxSpans).map((k) => k.spanId));
+  for (const run of runs.iterate(tenant, traceId) as Iterable<RecordRun>) runRecords(run, (buf, r) => keys.push({ spanId: spanId(buf, r), startTimeUnixNano: clampNs(spanStart(buf, r)), bytes: spanBytes(buf, r).length }));
+  const { kept, bytes, cut } = earliestWithinBytes(keys, maxSpans, (k) => k.bytes, maxBytes);
+  const read = (spans: SpanRow[]): TraceRead => {
+    const out: TraceRead = { spans, total: keys.length };
+    if (maxBytes !== undefined) out.bytes = bytes;
+    if (cut) out.cut = true;
+    return out;
+  };
+  if (kept.length === keys.length) return read(getTrace(db, tenant, traceId));
+  const keep = new Set(kept.map((k) => k.spanId));
   const spans = getTrace(db, tenant, traceId, keep);
   // Some of the earliest do not decode (a damaged file): the earliest of those that do, as getTrace reads them.
-  if (spans.length < maxSpans) return { spans: earliestSpans(getTrace(db, tenant, traceId), maxSpans).sort(byStartThenId), total: keys.length };
-  return { spans: spans.sort(byStartThenId), total: keys.length };
+  if (spans.length < kept.length) return read(earliestSpans(getTrace(db, tenant, traceId), kept.length).sort(byStartThenId));
+  return read(spans.sort(byStartThenId));
 }
 
 /**
@@ -678,7 +686,7 @@ export const READS = {
   scanSpans: (db: DatabaseSync, [tenant, q]: [string, ScanQuery]) => inSnapshot(db, () => scanSpans(db, tenant, q)),
   scanLogs: (db: DatabaseSync, [tenant, q]: [string, ScanQuery]) => inSnapshot(db, () => scan(db, 'logs', 'time_ns', tenant, q, logOf)),
   getTrace: (db: DatabaseSync, [tenant, traceId]: [string, string]) => inSnapshot(db, () => getTrace(db, tenant, traceId)),
-  readTrace: (db: DatabaseSync, [tenant, traceId, maxSpans]: [string, string, number]) => inSnapshot(db, () => readTrace(db, tenant, traceId, maxSpans)),
+  readTrace: (db: DatabaseSync, [tenant, traceId, maxSpans, maxBytes]: [string, string, number, number?]) => inSnapshot(db, () => readTrace(db, tenant, traceId, maxSpans, maxBytes)),
   searchTraces: (db: DatabaseSync, [tenant, q]: [string, TraceQuery]) => inSnapshot(db, () => searchTraces(db, tenant, q)),
   // An array's own properties do not cross to the main thread: `cut` goes beside it.
   searchLogs: (db: DatabaseSync, [tenant, q]: [string, LogQuery]) => {
