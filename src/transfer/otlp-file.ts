@@ -391,7 +391,11 @@ export function openOtlpFileWriter(path: string, named = path): OtlpFileWriter {
   const onError = (err: Error) => (failed ??= err);
   // A failed write names no file ("ENOSPC: no space left on device, write"): the error says which
   // one, the one the user named (an open's error names the file it opened already).
-  const withFile = (err: Error): Error => (path === '-' || (err as NodeJS.ErrnoException).path !== undefined ? err : new Error(`cannot write ${named}: ${err.message}`, { cause: err }));
+  const withFile = (err: Error): Error => {
+    // `export --out - | head`: the reader went away ("write EPIPE" alone said nothing of why).
+    if (path === '-') return new Error((err as NodeJS.ErrnoException).code === 'EPIPE' ? 'standard output was closed before the export ended (the command reading it stopped): it has part of the export only' : `cannot write to standard output: ${err.message}`, { cause: err });
+    return (err as NodeJS.ErrnoException).path !== undefined ? err : new Error(`cannot write ${named}: ${err.message}`, { cause: err });
+  };
   sink.on('error', (raw: Error) => {
     const err = withFile(raw);
     onError(err);

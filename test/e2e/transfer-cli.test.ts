@@ -1,11 +1,11 @@
 // The real command line for export, import and copy: SQLite files, a compressed file and stdout,
 // the summary line, exit codes, and bad flags answered naming flag and value.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { runCli, sqliteCount as count } from '../helpers/cli.ts';
+import { CLI, runCli, sqliteCount as count } from '../helpers/cli.ts';
 import { spawnCollector } from '../helpers/process.ts';
 import { createLoginRole, createTestDatabase, testPostgresUrl, withUser } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -52,6 +52,19 @@ describe('tracehouse export / import / copy', () => {
     expect(piped.status).toBe(0);
     expect(count(c, 'logs')).toBe(2);
     expect(count(c, 'spans')).toBe(0);
+  });
+
+  it('export --out - to a reader that stops (| head) says the output was cut short, not "write EPIPE"', async () => {
+    const a = join(tempDir(), 'a.db');
+    expect(run(['import', FIXTURE, `--storage.sqlite.path=${a}`, '--workers.threads=1']).status).toBe(1); // the fixture's metrics line
+    const child = spawn(process.execPath, [CLI, 'export', '--out', '-', '--quiet', `--storage.sqlite.path=${a}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TRACEHOUSE_CONFIG: '' } });
+    // The reader is gone before the command writes anything.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const status = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    expect(status).toBe(1);
+    expect(stderr).toContain('tracehouse export: standard output was closed before the export ended');
   });
 
   it('copies into the store another config file names, resumable through its checkpoint', () => {
