@@ -82,6 +82,15 @@ function readGroup(buf: Buffer, at: number): GroupRef & { end: number } {
   return { at, service, resourceStart, resourceEnd, scopeStart, scopeEnd, end: scopeEnd };
 }
 
+/**
+ * The bytes of the resource and scope of the group record at `at`: what each of its items carries
+ * once read as a row (a byte bound on rows read counts them with each item's own bytes).
+ */
+export function groupPartsBytes(buf: Buffer, at: number): number {
+  const g = readGroup(buf, at);
+  return g.resourceEnd - g.resourceStart + (g.scopeEnd - g.scopeStart);
+}
+
 /** The u32 length at byte `p` of the group record at `at`, refused if the chunk ends before it. */
 function groupLength(buf: Buffer, p: number, at: number): number {
   if (p + 4 > buf.length) throw new ChunkFormatError(`the group record at byte ${at} is cut short`);

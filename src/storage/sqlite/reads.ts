@@ -225,11 +225,14 @@ export function getTrace(db: DatabaseSync, tenant: string, traceId: string, keep
  * they go to the main thread.
  */
 export function readTrace(db: DatabaseSync, tenant: string, traceId: string, maxSpans: number, maxBytes?: number): TraceRead {
-  const rows = db.prepare('SELECT span_id AS spanId, start_ns AS startTimeUnixNano, octet_length(doc) AS bytes FROM spans WHERE tenant = ? AND trace_id = ?');
+  // A span's size is its document's and its group's resource and scope, which each row read holds a
+  // copy of: spans of a large resource are small records but large rows.
+  const groupBytes = 'coalesce(octet_length(g.resource), 0) + coalesce(octet_length(g.scope), 0)';
+  const rows = db.prepare(`SELECT spans.span_id AS spanId, start_ns AS startTimeUnixNano, octet_length(doc) + ${groupBytes} AS bytes FROM ${withGroup('spans')} WHERE tenant = ? AND trace_id = ?`);
   rows.setReadBigInts(true);
   const keys = (rows.all(tenant, traceId) as unknown as { spanId: string; startTimeUnixNano: bigint; bytes: bigint }[]).map((k) => ({ spanId: k.spanId, startTimeUnixNano: k.startTimeUnixNano, bytes: Number(k.bytes) }));
-  const runs = db.prepare(`SELECT r.rowid AS id, r.span_count AS count, b.records AS records FROM span_runs r JOIN run_spans b ON b.run = r.rowid WHERE ${runOfTrace('r')}`);
-  for (const run of runs.iterate(tenant, traceId) as Iterable<RecordRun>) runRecords(run, (buf, r) => keys.push({ spanId: spanId(buf, r), startTimeUnixNano: clampNs(spanStart(buf, r)), bytes: spanBytes(buf, r).length }));
+  const runs = db.prepare(`SELECT r.rowid AS id, r.span_count AS count, b.records AS records, ${groupBytes} AS groupBytes FROM ${RECORD_RUNS()} WHERE ${runOfTrace('r')}`);
+  for (const run of runs.iterate(tenant, traceId) as Iterable<RecordRun & { groupBytes: number }>) runRecords(run, (buf, r) => keys.push({ spanId: spanId(buf, r), startTimeUnixNano: clampNs(spanStart(buf, r)), bytes: spanBytes(buf, r).length + run.groupBytes }));
   const { kept, bytes, cut } = earliestWithinBytes(keys, maxSpans, (k) => k.bytes, maxBytes);
   const read = (spans: SpanRow[]): TraceRead => {
     const out: TraceRead = { spans, total: keys.length };
