@@ -105,6 +105,28 @@ describe('clickhouse sharding', () => {
     expect((await grown.searchTraces(TENANT, { service, limit: 2 })).map((x) => x.traceId)).toEqual([traceId, other[0]!.traceId]);
     expect((await grown.searchTraces(TENANT, { service, name: 'before', limit: 10 })).map((x) => [x.traceId, x.spanCount, x.rootSpanName])).toEqual([[traceId, 3, 'root']]);
   });
+
+  // A trace read cut at a byte bound keeps the earliest spans (StoreReader.readTrace): each shard
+  // sent its earliest within the bound, and a later span of the other shard filled the room one
+  // shard's bound had left, so the answer had a span later than one it left out, and a warning
+  // calling its spans the earliest.
+  it('cuts a trace split over two shards at a byte bound to its earliest spans', async () => {
+    const [first, added] = [uniqueDatabase('cut0'), uniqueDatabase('cut1')];
+    const service = 'svc-' + randomUUID();
+    const t = BigInt(Date.now()) * MS;
+    let traceId = hex(16);
+    while (shardOf(traceId, 2) !== 1) traceId = hex(16);
+    const root = makeSpan({ traceId, serviceName: service, name: 'root', startTimeUnixNano: t, endTimeUnixNano: t + 100n * MS });
+    const big = makeSpan({ traceId, parentSpanId: root.spanId, serviceName: service, name: 'big', startTimeUnixNano: t + MS, endTimeUnixNano: t + 2n * MS, attributes: [{ key: 'big', value: { stringValue: 'b'.repeat(20_000) } }] });
+    const later = makeSpan({ traceId, parentSpanId: root.spanId, serviceName: service, name: 'later', startTimeUnixNano: t + 50n * MS, endTimeUnixNano: t + 60n * MS });
+    await writeSpans(await backend([first]), [root, big]);
+    const grown = await backend([first, added]);
+    await writeSpans(grown, [later]);
+    const read = await grown.readTrace(TENANT, traceId, 10, 10_000);
+    expect([read.spans.map((s) => s.name), read.total, read.cut]).toEqual([['root'], 3, true]);
+    const whole = await grown.readTrace(TENANT, traceId, 10, 100_000);
+    expect([whole.spans.map((s) => s.name), whole.total, whole.cut ?? false]).toEqual([['root', 'big', 'later'], 3, false]);
+  });
 });
 
 describe('clickhouse deduplication', () => {

@@ -7,12 +7,12 @@ import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import type { EncoderSpec } from '../encoders.ts';
 import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, SignalStats, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { isNetworkFailure } from '../reach.ts';
-import { byNewestLog, byNewestTrace, byOperation, dependencyKey, dependencyList, earliestWithinBytes, isTraceIdHex, withinBytes } from '../query-helpers.ts';
+import { byNewestLog, byNewestTrace, byOperation, byStartThenId, dependencyKey, dependencyList, earliestWithinBytes, isTraceIdHex, withinBytes } from '../query-helpers.ts';
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError } from './errors.ts';
 import { appliedVersions, applyTtl, runMigrations } from './migrate.ts';
 import { dependenciesOnShard, operationsOnShard, servicesOnShard } from './listings.ts';
-import { getTraceOnShard, matchingTracesOnShard, mergeSummaries, readTraceOnShard, searchLogsOnShard, summariesOnShard, type ShardSummary } from './reads.ts';
+import { getTraceOnShard, matchingTracesOnShard, mergeSummaries, readTraceOnShard, searchLogsOnShard, summariesOnShard, type ShardSpan, type ShardSummary } from './reads.ts';
 import { scanLogs, scanSpans } from './scan.ts';
 import { COLUMN_TYPES, LOG_COLUMNS, TENANT_COLUMN, TRACE_COLUMNS, latestVersion, qualified, quoteIdent, quoteString, sameRowBinary, tableNames, validateSchemaOptions, type SchemaOptions } from './schema.ts';
 import { connectShard, type Shard } from './shard.ts';
@@ -309,7 +309,12 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     // A trace is on one shard, unless the shards changed since it was written: merged the same way,
     // and cut again (each shard's spans are within the bounds, not all of them).
     const parts = await Promise.all(this.#readShards().map((s) => readTraceOnShard(s.shard.client, s.schema, tenant, id, maxSpans, maxBytes)));
-    const { kept, bytes, cut } = earliestWithinBytes(parts.flatMap((p) => p.spans), maxSpans, (x) => x.bytes, maxBytes);
+    // A shard cut by the bytes left out its spans from its first past them on: another shard's
+    // from there on are not among the earliest either (they would fill the room that span left).
+    let stop: ShardSpan | undefined;
+    for (const p of parts) if (p.leftOut && (stop === undefined || byStartThenId(p.leftOut, stop) < 0)) stop = p.leftOut;
+    const merged = parts.flatMap((p) => p.spans);
+    const { kept, bytes, cut } = earliestWithinBytes(stop === undefined ? merged : merged.filter((x) => byStartThenId(x, stop) < 0), maxSpans, (x) => x.bytes, maxBytes);
     const read: TraceRead = { spans: kept.map((x) => x.span), total: parts.reduce((n, p) => n + p.total, 0) };
     if (maxBytes !== undefined) read.bytes = bytes;
     if (cut || parts.some((p) => p.cut)) read.cut = true;

@@ -82,8 +82,10 @@ export interface ShardSpan {
  * and the count of all when cut. With maxBytes, only those up to the first past it (bytes summed
  * earliest first; the first kept whatever its size, so the second may be that one), that one
  * included, for withinBytes() (earliestWithinBytes()) to leave out: the rest never leave the server.
+ * When the bytes cut, `leftOut` is that first span left out: of a trace on several shards, no span
+ * of another shard from it on is among the earliest within the bound.
  */
-export async function readTraceOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, traceId: string, maxSpans: number, maxBytes?: number): Promise<{ spans: ShardSpan[]; total: number; cut: boolean }> {
+export async function readTraceOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, traceId: string, maxSpans: number, maxBytes?: number): Promise<{ spans: ShardSpan[]; total: number; cut: boolean; leftOut?: ShardSpan }> {
   const params = { id: traceId, tenant };
   const earliest = `ORDER BY Timestamp, ${SPAN_TIME}, SpanId LIMIT 1 BY SpanId LIMIT {limit:UInt64}`;
   const sized = (r: unknown[], bytes: number): ShardSpan => {
@@ -107,7 +109,9 @@ ORDER BY Timestamp, ${SPAN_TIME}, SpanId`;
   const { kept, cut } = withinBytes(got.slice(0, maxSpans), (x) => x.bytes, maxBytes);
   if (!cut && got.length <= maxSpans) return { spans: got, total: got.length, cut };
   const [count] = await rows(client, traceSql(o, 'toString(uniqExact(SpanId))', ''), params);
-  return { spans: kept, total: Number(count![0]), cut };
+  const out: { spans: ShardSpan[]; total: number; cut: boolean; leftOut?: ShardSpan } = { spans: kept, total: Number(count![0]), cut };
+  if (cut) out.leftOut = got[kept.length]!;
+  return out;
 }
 
 /** A query of one trace's spans on a shard (parameters id and tenant), `select`ed and ended by `tail`. */
