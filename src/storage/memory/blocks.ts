@@ -3,6 +3,7 @@
 // numbered in insertion order without gaps, evicted oldest first, and read through short-lived
 // views made on demand.
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
+import { groupPartsBytes } from '../otlp-chunks.ts';
 import { Queue } from './queue.ts';
 
 /**
@@ -79,6 +80,14 @@ export class RowView<B extends ChunkBlock> {
   /** Offset of its group's record (resource and scope) in buf. */
   get group(): number {
     return this.block.cols[this.i * this.block.stride + GROUP]!;
+  }
+  /**
+   * Its group's resource and scope bytes, which each row read holds a copy of: a byte bound on
+   * rows read counts them with the row's own (spans or log records of a large resource are small
+   * records but large rows).
+   */
+  get groupBytes(): number {
+    return groupPartsBytes(this.block.buf, this.group);
   }
 }
 

@@ -20,7 +20,7 @@ import { LogBlock, LogBlockRows, LogRows, type LogView, type UnreadableReport } 
 import { IdSet } from '../id-set.ts';
 import { TraceTable } from './trace-table.ts';
 import { BlockRows, ID0, ID1, idBit, IDS_SET_FROM, newTrace, type OpCount, SPAN_STRIDE, SpanBlock, SpanRows, SpanView, type TraceEntry, TraceWalk } from './spans.ts';
-import { CHUNK_HEAD_BYTES, ChunkFormatError, chunkRecordCount, groupPartsBytes, logAt, OperationCache, readLogChunk, REC_GROUP, sameTraceId, spanAt, spanCursor, spanIdWord, spanKind, spanName, S_TRACE } from '../otlp-chunks.ts';
+import { CHUNK_HEAD_BYTES, ChunkFormatError, chunkRecordCount, logAt, OperationCache, readLogChunk, REC_GROUP, sameTraceId, spanAt, spanCursor, spanIdWord, spanKind, spanName, S_TRACE } from '../otlp-chunks.ts';
 
 /**
  * Operations by service, then by name, then by kind (usually one). By kind in a map, not a list
@@ -457,10 +457,8 @@ class MemoryBackend implements StorageBackend, StoreStats {
     const t = this.traces.get(tenant)?.get(traceId);
     if (t === undefined) return { spans: [], total: 0 };
     // Chosen by their records' start, id and size; only the kept are decoded (on this, the main, thread).
-    // A span's size is its record's and its group's resource and scope, which each row read holds a
-    // copy of: spans of a large resource are small records but large rows.
     const views = this.spansOf(t);
-    const { kept, bytes, cut } = earliestWithinBytes(views, maxSpans, (e) => e.bytes + groupPartsBytes(e.buf, e.group), maxBytes);
+    const { kept, bytes, cut } = earliestWithinBytes(views, maxSpans, (e) => e.bytes, maxBytes);
     const read: TraceRead = { spans: kept.map((e) => spanOf(e)), total: views.length };
     if (maxBytes !== undefined) read.bytes = bytes;
     if (cut) read.cut = true;

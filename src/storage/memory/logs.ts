@@ -87,9 +87,9 @@ export class LogView extends RowView<LogBlock> implements LogFacts {
   get severityNumber(): number {
     return logSeverity(this.block.buf, this.record);
   }
-  /** Its record's stored bytes (LogQuery.maxBytes). */
+  /** Its bytes read as a row (LogQuery.maxBytes, ScanQuery.maxBytes): its record's and its group's. */
   get bytes(): number {
-    return this.block.buf.readUInt32LE(this.record + L_LEN);
+    return this.block.buf.readUInt32LE(this.record + L_LEN) + this.groupBytes;
   }
 }
 

@@ -75,9 +75,9 @@ export class BlockRows extends RowColumns {
 
 /** One stored span, read from its block on demand (made by reads, never kept). */
 export class SpanView extends RowView<SpanBlock> implements SpanFacts {
-  /** Its record's stored bytes (ScanQuery.maxBytes). */
+  /** Its bytes read as a row (ScanQuery.maxBytes, readTrace's): its record's and its group's. */
   get bytes(): number {
-    return spanRecordEnd(this.block.buf, this.record) - this.record - SPAN_HEAD_BYTES;
+    return spanRecordEnd(this.block.buf, this.record) - this.record - SPAN_HEAD_BYTES + this.groupBytes;
   }
   get traceId(): string {
     return spanTraceId(this.block.buf, this.record);

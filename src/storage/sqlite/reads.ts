@@ -109,6 +109,13 @@ interface Doc {
   scope: Uint8Array | null;
 }
 
+/**
+ * A Doc's bytes read as a row (a byte bound on reads): its document's and its group's resource and
+ * scope, which each row read holds a copy of (records of a large resource are small documents but
+ * large rows).
+ */
+const docBytes = (d: Doc): number => d.doc.length + (d.resource?.length ?? 0) + (d.scope?.length ?? 0);
+
 /** The columns of a Doc, from a table joined to its group as `g`, with the row's rowid as `id`. */
 const DOC_COLUMNS = (table: 'spans' | 'logs') => `${table}.rowid AS id, doc, g.resource AS resource, g.scope AS scope`;
 const withGroup = (table: 'spans' | 'logs', notIndexed = '') => `${table} ${notIndexed} LEFT JOIN item_groups g ON g.gid = ${table}.group_id`;
@@ -420,7 +427,7 @@ export function searchLogs(db: DatabaseSync, tenant: string, q: LogQuery): LogSe
   add(f, 'severity_number >= ?', q.minSeverity);
   // Row by row, to stop at q.maxBytes before the documents past it are read.
   const stmt = db.prepare(`SELECT ${DOC_COLUMNS('logs')} FROM ${withGroup('logs')} ${whereSql(f)} ORDER BY ${timeBucket('time_ns')} DESC, time_ns DESC, logs.id DESC LIMIT ?`);
-  const { kept, cut } = withinBytes(stmt.iterate(...f.params, q.limit) as Iterable<Doc & { id: number }>, (d) => d.doc.length, q.maxBytes);
+  const { kept, cut } = withinBytes(stmt.iterate(...f.params, q.limit) as Iterable<Doc & { id: number }>, docBytes, q.maxBytes);
   const rows: LogSearch = readRows(kept, 'logs', logOf);
   if (cut) rows.cut = true;
   return rows;
@@ -596,7 +603,7 @@ function scan<T>(db: DatabaseSync, table: 'spans' | 'logs', timeCol: string, ten
   const stmt = db.prepare(`SELECT ${DOC_COLUMNS(table)} FROM ${withGroup(table, 'NOT INDEXED')} ${whereSql(f)} ORDER BY ${table}.rowid LIMIT ?`);
   stmt.setReadBigInts(true);
   // Row by row, to stop at q.maxBytes before the documents past it are read.
-  const { kept: rows, cut } = withinBytes(stmt.iterate(...f.params, q.limit) as Iterable<{ id: bigint } & Doc>, (d) => d.doc.length, q.maxBytes);
+  const { kept: rows, cut } = withinBytes(stmt.iterate(...f.params, q.limit) as Iterable<{ id: bigint } & Doc>, docBytes, q.maxBytes);
   const last = rows[rows.length - 1];
   // A page is its rows read, the unreadable left out: the cursor and the end go by the rows read.
   const page: ScanPage<T> = { rows: readRows(rows, table, parse), next: last ? last.id.toString() : q.after, done: !cut && rows.length < q.limit };
@@ -648,7 +655,7 @@ function scanRecordRuns(db: DatabaseSync, tenant: string, q: ScanQuery): ScanPag
       if ((run.id === fromRun && i < passed) || rows.length >= q.limit || cut) return false;
       const start = clampNs(spanStart(buf, r));
       if ((q.startNano !== undefined && start < q.startNano) || (endNano !== undefined && start > endNano)) return false;
-      const size = spanBytes(buf, r).length;
+      const size = spanBytes(buf, r).length + (run.resource?.length ?? 0) + (run.scope?.length ?? 0);
       if (q.maxBytes !== undefined && rows.length > 0 && bytes + size > q.maxBytes) {
         cut = true;
         return false;
