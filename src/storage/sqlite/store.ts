@@ -1,7 +1,7 @@
 // The SQLite schema and the write side, used by the write thread (one connection owns all
 // writes; SQLite has a single writer) and for schema creation before readers open the file.
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { KeyValue } from '../../model/rows.ts';
@@ -1375,6 +1375,8 @@ export class SqliteStore {
   private readonly indexLog: StatementSync;
   /** False after a transaction failed: the trace index may lack runs the store's file committed. */
   private indexInStep = true;
+  /** The -wal files of the store's file and its trace index, with their size limits (resetOvergrownWal). */
+  private readonly walFiles: { file: string; bound: number; retryAt: number; size: number }[] = [];
   private readonly runs: SpanRunWriter;
   private readonly recordRuns: RecordRunWriter;
   /** Retention's slices (sliceEnd): the tenants, a tenant's run with the n-th oldest newest start, the n-th oldest log record's time. */
@@ -1393,6 +1395,11 @@ export class SqliteStore {
    */
   constructor(db: DatabaseSync, options: { indexAttributes?: boolean; longTraceInts?: number } = {}) {
     this.db = db;
+    for (const schema of ['main', TRACE_INDEX]) {
+      const file = db.location(schema);
+      const limit = (db.prepare(`PRAGMA ${schema}.journal_size_limit`).get() as { journal_size_limit: number }).journal_size_limit;
+      if (file && limit > 0) this.walFiles.push({ file: `${file}-wal`, bound: limit, retryAt: limit, size: 0 });
+    }
     this.maxGroupId = db.prepare('SELECT coalesce(max(gid), 0) AS m FROM item_groups');
     this.noteIndexedRuns = db.prepare(noteIndexed(INDEXED_RUNS));
     this.noteIndexedLogs = db.prepare(noteIndexed(INDEXED_LOGS));
@@ -1436,17 +1443,52 @@ export class SqliteStore {
    * (catchUpTraceIndex: the failure may have come between the two files' commits).
    */
   private inTransaction<T>(fn: () => T): T {
+    let result: T;
     try {
-      const result = inTransaction(this.db, () => {
+      result = inTransaction(this.db, () => {
         if (!this.indexInStep) catchUpTraceIndex(this.db);
         return fn();
       });
       this.indexInStep = true;
-      return result;
     } catch (err) {
       this.indexInStep = false;
       throw err;
     }
+    this.resetOvergrownWal();
+    return result;
+  }
+
+  /**
+   * After a commit: a -wal file past its size limit (journal_size_limit, twice
+   * storage.sqlite.checkpointMiB) is checkpointed with TRUNCATE. SQLite's own checkpoint after a
+   * commit is PASSIVE: it copies back only the frames no open read needs, and the WAL starts over
+   * only after one copied them all while no read was on it. With reads always in flight (two read
+   * threads each serving a search that outlasts the gap between them), every commit lands inside
+   * some read's snapshot and the -wal grew by every write, without bound. TRUNCATE waits (the
+   * connection's busy_timeout) for the reads then in flight to end, new ones meanwhile reading the
+   * database file, then empties the file. A read outlasting the wait leaves it as it was: tried
+   * again once the file has grown by another checkpoint interval, not after every write.
+   */
+  private resetOvergrownWal(): void {
+    let over = false;
+    for (const w of this.walFiles) {
+      let size = 0;
+      try {
+        size = statSync(w.file).size;
+      } catch {
+        // No -wal file (just truncated, or an in-memory database): nothing to reset.
+      }
+      if (size > w.retryAt) over = true;
+      w.size = size;
+    }
+    if (!over) return;
+    let busy = true;
+    try {
+      busy = (this.db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number }).busy !== 0;
+    } catch {
+      // A checkpoint that cannot write (a full disk) is tried again as a busy one is.
+    }
+    for (const w of this.walFiles) w.retryAt = busy ? Math.max(w.bound, w.size + w.bound / 2) : w.bound;
   }
 
   private transaction(fn: () => void): WriteResult {

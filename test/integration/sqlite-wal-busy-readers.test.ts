@@ -1,0 +1,66 @@
+// The store's -wal file is promised to stay within twice storage.sqlite.checkpointMiB. SQLite's
+// automatic checkpoint is PASSIVE: it copies back only the frames no open read needs, and the WAL
+// starts over from its beginning only once a checkpoint copied every frame while no read was on
+// the WAL. With reads always in flight (the web UI, Grafana's Jaeger data source and the read API
+// polling searches that take a second each on two read threads, one starting before the other
+// ends), every commit lands inside some read's snapshot: no checkpoint completes and the -wal grew
+// by every write, without bound (145 MiB in 12 s of such reads with checkpointMiB = 1). Once the
+// -wal is past its bound, the write thread now checkpoints with RESTART/TRUNCATE, which waits for
+// the reads then in flight to end (new reads meanwhile read the database file) and resets it.
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.ts';
+import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
+import { createEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
+import { sqliteOptions } from '../../src/storage/index.ts';
+import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
+import { openReadOnly } from '../../src/storage/sqlite/store.ts';
+import { createMetrics } from '../../src/telemetry/metrics.ts';
+import { makeTrace } from '../helpers/rows.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const encoder = createEncoder({});
+const MiB = 2 ** 20;
+
+describe('sqlite WAL under reads always in flight', () => {
+  it('keeps the -wal file within twice storage.sqlite.checkpointMiB', async () => {
+    const path = join(tempDir(), 'busy.db');
+    const config = loadConfig({ flags: { 'storage.sqlite.path': path, 'storage.sqlite.checkpointMiB': '1' } });
+    const b = createSqliteBackend(sqliteOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    await b.start();
+    // Two read connections, as the two read threads: each holds a snapshot for 100 ms (a search's
+    // read transaction), the other starting halfway through, so a read is always open.
+    const readers = [openReadOnly(path), openReadOnly(path)];
+    let reading = true;
+    const read = async (k: number): Promise<void> => {
+      const db = readers[k]!;
+      if (k === 1) await new Promise((r) => setTimeout(r, 50));
+      while (reading) {
+        db.exec('BEGIN');
+        db.prepare('SELECT count(*) FROM span_runs').get();
+        await new Promise((r) => setTimeout(r, 100));
+        db.exec('COMMIT');
+      }
+    };
+    const loops = [read(0), read(1)];
+    let largest = 0;
+    try {
+      // ~15 MiB of spans in batches of ~250 KiB: fifteen times the checkpoint interval.
+      for (let i = 0; i < 60; i++) {
+        const chunks = encoder.encodeSpans(makeTrace(100, { attributes: [{ key: 'pad', value: { stringValue: 'x'.repeat(2000) } }] })).map((c) => c.data);
+        const bytes = chunks.reduce((n, c) => n + c.byteLength, 0);
+        expect(await b.write({ signal: 'traces', partition: 0, tenant: DEFAULT_TENANT, rows: 100, bytes, chunks, batchId: `b${i}` })).toEqual({ kind: 'success' });
+        largest = Math.max(largest, statSync(`${path}-wal`).size);
+      }
+    } finally {
+      reading = false;
+      await Promise.all(loops);
+      for (const db of readers) db.close();
+      await b.shutdown();
+    }
+    // Twice the interval, and one batch's frames written past it before its commit's checkpoint.
+    expect(largest).toBeLessThan(2 * MiB + 1 * MiB);
+  }, 30_000);
+});
