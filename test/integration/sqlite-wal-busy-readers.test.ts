@@ -63,4 +63,41 @@ describe('sqlite WAL under reads always in flight', () => {
     // Twice the interval, and one batch's frames written past it before its commit's checkpoint.
     expect(largest).toBeLessThan(2 * MiB + 1 * MiB);
   }, 30_000);
+
+  // A batch of writer.maxBatchRows (10,000) spans makes ~25 MiB of WAL in its one commit: past
+  // twice the default interval by itself, with the WAL starting over at every commit (no read
+  // holding it). Such a commit is not the unbounded growth above, and must not wait for a read in
+  // flight (a search of the web UI): it waited out each, ingest stalled for every read's length.
+  it('does not make a commit of one large batch wait for a read in flight', async () => {
+    const path = join(tempDir(), 'large.db');
+    const config = loadConfig({ flags: { 'storage.sqlite.path': path } });
+    const b = createSqliteBackend(sqliteOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
+    await b.start();
+    const batch = (i: number) => {
+      const rows = [];
+      for (let t = 0; t < 100; t++) rows.push(...makeTrace(100, { attributes: [{ key: 'pad', value: { stringValue: 'x'.repeat(1000) } }] }));
+      const chunks = encoder.encodeSpans(rows).map((c) => c.data);
+      return { signal: 'traces' as const, partition: 0, tenant: DEFAULT_TENANT, rows: rows.length, bytes: chunks.reduce((n, c) => n + c.byteLength, 0), chunks, batchId: `l${i}` };
+    };
+    const reader = openReadOnly(path);
+    try {
+      for (let i = 0; i < 3; i++) expect(await b.write(batch(i))).toEqual({ kind: 'success' });
+      const next = batch(3);
+      // A search's read transaction, 3 s long, open while the batch is written.
+      reader.exec('BEGIN');
+      reader.prepare('SELECT count(*) FROM span_runs').get();
+      let readEnded = false;
+      const read = new Promise<void>((r) => setTimeout(() => {
+        reader.exec('COMMIT');
+        readEnded = true;
+        r();
+      }, 3000));
+      expect(await b.write(next)).toEqual({ kind: 'success' });
+      expect(readEnded).toBe(false);
+      await read;
+    } finally {
+      reader.close();
+      await b.shutdown();
+    }
+  }, 30_000);
 });

@@ -1,7 +1,7 @@
 // The SQLite schema and the write side, used by the write thread (one connection owns all
 // writes; SQLite has a single writer) and for schema creation before readers open the file.
 import { createHash } from 'node:crypto';
-import { mkdirSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { KeyValue } from '../../model/rows.ts';
@@ -286,6 +286,8 @@ const RUN_SPANS_SCHEMA = 'CREATE TABLE IF NOT EXISTS run_spans (run INTEGER PRIM
  * so: an entry per record, not per run (docs/performance.md, phase AC).
  */
 const TRACE_INDEX = 'trace_index';
+/** A -wal file's header: its checkpoint sequence (bytes 12-15) and salts (16-23) change when the WAL starts over. */
+const WAL_HEADER_BYTES = 32;
 
 /** A table of the store's file whose rows the trace index finds by trace: its entries' table there, and their rowid column. */
 interface TraceIndexed {
@@ -1376,7 +1378,7 @@ export class SqliteStore {
   /** False after a transaction failed: the trace index may lack runs the store's file committed. */
   private indexInStep = true;
   /** The -wal files of the store's file and its trace index, with their size limits (resetOvergrownWal). */
-  private readonly walFiles: { file: string; bound: number; retryAt: number; size: number }[] = [];
+  private readonly walFiles: { file: string; bound: number; retryAt: number; size: number; salt: string }[] = [];
   private readonly runs: SpanRunWriter;
   private readonly recordRuns: RecordRunWriter;
   /** Retention's slices (sliceEnd): the tenants, a tenant's run with the n-th oldest newest start, the n-th oldest log record's time. */
@@ -1398,7 +1400,7 @@ export class SqliteStore {
     for (const schema of ['main', TRACE_INDEX]) {
       const file = db.location(schema);
       const limit = (db.prepare(`PRAGMA ${schema}.journal_size_limit`).get() as { journal_size_limit: number }).journal_size_limit;
-      if (file && limit > 0) this.walFiles.push({ file: `${file}-wal`, bound: limit, retryAt: limit, size: 0 });
+      if (file && limit > 0) this.walFiles.push({ file: `${file}-wal`, bound: limit, retryAt: limit, size: 0, salt: '' });
     }
     this.maxGroupId = db.prepare('SELECT coalesce(max(gid), 0) AS m FROM item_groups');
     this.noteIndexedRuns = db.prepare(noteIndexed(INDEXED_RUNS));
@@ -1473,13 +1475,27 @@ export class SqliteStore {
     let over = false;
     for (const w of this.walFiles) {
       let size = 0;
+      let salt = '';
       try {
-        size = statSync(w.file).size;
+        const fd = openSync(w.file, 'r');
+        try {
+          size = fstatSync(fd).size;
+          const head = Buffer.alloc(WAL_HEADER_BYTES);
+          if (readSync(fd, head, 0, WAL_HEADER_BYTES, 0) === WAL_HEADER_BYTES) salt = head.toString('hex', 12, 24);
+        } finally {
+          closeSync(fd);
+        }
       } catch {
         // No -wal file (just truncated, or an in-memory database): nothing to reset.
       }
-      if (size > w.retryAt) over = true;
+      // Past its limit with the WAL not started over since the last commit (its header's
+      // checkpoint sequence and salts unchanged): appended to, as reads always in flight make it.
+      // A commit larger than the limit by itself (a batch of writer.maxBatchRows large spans)
+      // leaves the file past it too, the WAL starting over at every commit: checkpointing that
+      // waited for any read in flight, and ingest stalled for each read's length.
+      if (size > w.retryAt && salt !== '' && salt === w.salt) over = true;
       w.size = size;
+      w.salt = salt;
     }
     if (!over) return;
     let busy = true;
@@ -1488,7 +1504,10 @@ export class SqliteStore {
     } catch {
       // A checkpoint that cannot write (a full disk) is tried again as a busy one is.
     }
-    for (const w of this.walFiles) w.retryAt = busy ? Math.max(w.bound, w.size + w.bound / 2) : w.bound;
+    for (const w of this.walFiles) {
+      w.retryAt = busy ? Math.max(w.bound, w.size + w.bound / 2) : w.bound;
+      if (!busy) w.salt = '';
+    }
   }
 
   private transaction(fn: () => void): WriteResult {
