@@ -60,8 +60,10 @@ describe('sqlite WAL under reads always in flight', () => {
       for (const db of readers) db.close();
       await b.shutdown();
     }
-    // Twice the interval, and one batch's frames written past it before its commit's checkpoint.
-    expect(largest).toBeLessThan(2 * MiB + 1 * MiB);
+    // Twice the interval, one batch's frames written past it before its commit's checkpoint, and
+    // on a loaded machine a few half intervals more: a checkpoint whose wait (busy_timeout) a read
+    // outlasts is tried again after half an interval's growth. Without the checkpoint: ~50 MiB.
+    expect(largest).toBeLessThan(8 * MiB);
   }, 30_000);
 
   // A batch of writer.maxBatchRows (10,000) spans makes ~25 MiB of WAL in its one commit: past
