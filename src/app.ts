@@ -204,7 +204,7 @@ export class Collector {
   private whyNotReadyHere(): string | null {
     if (!this.started || this.stopping) return 'not started';
     if (this.writer.lacksRoom) return 'write queue full';
-    if (this.memory.overLimit) return 'memory over limits.memorySoftBytes';
+    if (this.memory.overLimit) return this.memory.overWhat!;
     const log = this.log?.refusing;
     if (log) return log === 'wal_full' ? 'write-ahead log full' : 'write-ahead log cannot write';
     const failingMs = this.writer.writesFailingForMs;

@@ -133,6 +133,8 @@ export class MemoryLimiter {
   private readonly opts: MemoryLimiterOptions;
   private readonly sample: () => MemorySample;
   private limited = false;
+  /** The last sample found the heap over its line and RSS under its own (or none). */
+  private heapOnly = false;
   private timer: NodeJS.Timeout | undefined;
   private last: MemorySample | undefined;
 
@@ -144,6 +146,12 @@ export class MemoryLimiter {
   /** True while memory is over the soft limit: refuse new data as retryable. */
   get overLimit(): boolean {
     return this.limited;
+  }
+
+  /** Why overLimit, for readiness: RSS over softBytes, or the main thread's heap alone (with no RSS limit, softBytes says 0). */
+  get overWhat(): string | undefined {
+    if (!this.limited) return undefined;
+    return this.heapOnly ? "the main thread's V8 heap near its limit (--max-old-space-size)" : 'memory over limits.memorySoftBytes';
   }
 
   /** How long a refused client should wait: two samples, at least a second. */
@@ -163,10 +171,12 @@ export class MemoryLimiter {
     const soft = this.opts.softBytes;
     const heapLine = s.heapLimitBytes * HEAP_SOFT_FRACTION;
     const share = this.limited ? RESUME_FRACTION : 1;
-    const over = (soft > 0 && s.rssBytes >= soft * share) || (this.checksHeap && s.heapUsedBytes >= heapLine * share);
+    const rssOver = soft > 0 && s.rssBytes >= soft * share;
+    const over = rssOver || (this.checksHeap && s.heapUsedBytes >= heapLine * share);
+    this.heapOnly = over && !rssOver;
     if (over !== this.limited) {
       this.limited = over;
-      const fields = { rssBytes: s.rssBytes, softBytes: soft, heapUsedBytes: s.heapUsedBytes, heapLimitBytes: s.heapLimitBytes };
+      const fields = { over: over ? (rssOver ? 'rss' : 'heap') : undefined, rssBytes: s.rssBytes, softBytes: soft, heapUsedBytes: s.heapUsedBytes, heapLimitBytes: s.heapLimitBytes };
       if (over) this.opts.logger?.warn(fields, 'memory over the soft limit: refusing new data until it falls below');
       else this.opts.logger?.info(fields, 'memory back under the soft limit: accepting data again');
       this.opts.onChange?.(over, s);

@@ -111,7 +111,13 @@ describe('memory limiter', () => {
 
   it('checks the heap with no RSS limit (no cgroup) unless turned off, and never refuses on RSS then', () => {
     const full = () => ({ rssBytes: 100 * GiB, heapUsedBytes: 0.95 * 2 * GiB, heapLimitBytes: 2 * GiB });
-    expect(new MemoryLimiter({ softBytes: 0, heapCheck: true, checkIntervalMs: 1000, sample: full }).check()).toBe(true);
+    const heapOnly = new MemoryLimiter({ softBytes: 0, heapCheck: true, checkIntervalMs: 1000, sample: full });
+    expect(heapOnly.check()).toBe(true);
+    // Readiness says which: limits.memorySoftBytes (0 here) did not set it off.
+    expect(heapOnly.overWhat).toMatch(/heap/);
+    const rss = new MemoryLimiter({ softBytes: GiB, checkIntervalMs: 1000, sample: full });
+    expect(rss.check()).toBe(true);
+    expect(rss.overWhat).toBe('memory over limits.memorySoftBytes');
     expect(new MemoryLimiter({ softBytes: 0, heapCheck: true, checkIntervalMs: 1000, sample: () => ({ ...full(), heapUsedBytes: GiB }) }).check()).toBe(false);
     expect(new MemoryLimiter({ softBytes: 0, heapCheck: false, checkIntervalMs: 1000, sample: full }).check()).toBe(false);
   });
