@@ -95,15 +95,8 @@ export async function readTraceOnShard(client: ClickHouseClient, o: SchemaOption
   let got: ShardSpan[];
   if (maxBytes === undefined) got = (await rows(client, traceSql(o, SPAN_SELECT, earliest), { ...params, limit: maxSpans + 1 })).map((r) => sized(r, 0));
   else {
-    const window = `OVER (ORDER BY Timestamp, ${SPAN_TIME}, SpanId ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)`;
-    const sql = `SELECT ${SPAN_SELECT}, toString(bytes)
-FROM (
-  SELECT *, ${SPAN_BYTES} AS bytes, sum(bytes) ${window} AS before, row_number() ${window} AS n
-  FROM (${traceSql(o, '*', earliest)})
-)
-WHERE before <= {maxBytes:UInt64} OR n <= 2
-ORDER BY Timestamp, ${SPAN_TIME}, SpanId`;
-    got = (await rows(client, sql, { ...params, limit: maxSpans + 1, maxBytes })).map((r) => sized(r, Number(r[SPAN_COLUMN_COUNT])));
+    const sql = upToBytes(`${SPAN_SELECT}, toString(bytes)`, `SELECT *, ${SPAN_BYTES} AS bytes FROM (${traceSql(o, '*', earliest)})`, `Timestamp, ${SPAN_TIME}, SpanId`);
+    got = (await rows(client, sql, { ...params, limit: maxSpans + 1, maxBytes, keep: 2 })).map((r) => sized(r, Number(r[SPAN_COLUMN_COUNT])));
   }
   // One past maxSpans says the count cut the trace; one past the bytes, that they did.
   const { kept, cut } = withinBytes(got.slice(0, maxSpans), (x) => x.bytes, maxBytes);
@@ -292,6 +285,25 @@ const NEWEST_LOG = `Timestamp DESC, ${LOG_TIME} DESC`;
 export const LOG_BYTES = 'byteSize(Body, ResourceAttributes, ScopeAttributes, LogAttributes, TracehouseExtra, SeverityText, ServiceName, EventName)';
 
 /**
+ * A query of the rows of `ordered` (in `order`, each row's size in a column `bytes`) up to the first
+ * past {maxBytes:UInt64}: sizes summed in that order, the first {keep:UInt64} rows whatever their
+ * size, so that withinBytes() can leave out the one past the bound and say so; the rest never leave
+ * the server. `select` is what each row sends; `more` adds window columns (a scan's count of the
+ * rows before the cut). The byte bounds of log searches, trace reads and scans.
+ */
+export function upToBytes(select: string, ordered: string, order: string, more = ''): string {
+  return `SELECT ${select}
+FROM (
+  SELECT *,
+    sum(bytes) OVER (ORDER BY ${order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before,
+    row_number() OVER (ORDER BY ${order} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n${more}
+  FROM (${ordered})
+)
+WHERE before <= {maxBytes:UInt64} OR n <= {keep:UInt64}
+ORDER BY ${order}`;
+}
+
+/**
  * The newest matching log records on this shard (at most query.limit). With query.maxBytes, only
  * those up to the first past it (bytes summed newest first; the first record kept whatever its
  * size, so the second may be that one) come back, that one included, for withinBytes() to leave
@@ -311,16 +323,8 @@ WHERE ${where.join('\n  AND ')}
 ORDER BY ${NEWEST_LOG}
 LIMIT {limit:UInt64}`;
   if (q.maxBytes === undefined) return (await rows(client, `SELECT ${LOG_SELECT} FROM (${matching})`, params)).map((r) => ({ log: decodeLog(r), bytes: 0 }));
-  params['maxBytes'] = q.maxBytes;
-  const sql = `SELECT ${LOG_SELECT}, toString(bytes)
-FROM (
-  SELECT *, ${LOG_BYTES} AS bytes,
-    sum(bytes) OVER (ORDER BY ${NEWEST_LOG} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before,
-    row_number() OVER (ORDER BY ${NEWEST_LOG} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n
-  FROM (${matching})
-)
-WHERE before <= {maxBytes:UInt64} OR n <= 2
-ORDER BY ${NEWEST_LOG}`;
+  Object.assign(params, { maxBytes: q.maxBytes, keep: 2 });
+  const sql = upToBytes(`${LOG_SELECT}, toString(bytes)`, `SELECT *, ${LOG_BYTES} AS bytes FROM (${matching})`, NEWEST_LOG);
   return (await rows(client, sql, params)).map((r) => ({ log: decodeLog(r), bytes: Number(r[21]) }));
 }
 

@@ -13,7 +13,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { ScanPage, ScanQuery } from '../backend.ts';
 import { withinBytes } from '../query-helpers.ts';
-import { LOG_BYTES, LOG_SELECT, LOG_TIME, SPAN_BYTES, SPAN_SELECT, SPAN_TIME, addServiceAndTime, decodeLog, decodeSpan, rows } from './reads.ts';
+import { LOG_BYTES, LOG_SELECT, LOG_TIME, SPAN_BYTES, SPAN_SELECT, SPAN_TIME, addServiceAndTime, decodeLog, decodeSpan, rows, upToBytes } from './reads.ts';
 import { TENANT_COLUMN, qualified, tableNames, type SchemaOptions } from './schema.ts';
 
 /** Key of a row and how many rows of that key have been passed: [ns, a, b, passed]. */
@@ -88,7 +88,7 @@ async function scanShard<T>(client: ClickHouseClient, o: SchemaOptions, signal: 
   }
   const limit = q.limit + skip;
   params['limit'] = limit;
-  const matching = `SELECT ${spans ? SPAN_SELECT : LOG_SELECT}, ${k1} AS scan_k1, ${k2} AS scan_k2, ${k3} AS scan_k3${q.maxBytes === undefined ? '' : `, ${spans ? SPAN_BYTES : LOG_BYTES} AS scan_bytes`}
+  const matching = `SELECT ${spans ? SPAN_SELECT : LOG_SELECT}, ${k1} AS scan_k1, ${k2} AS scan_k2, ${k3} AS scan_k3${q.maxBytes === undefined ? '' : `, ${spans ? SPAN_BYTES : LOG_BYTES} AS bytes`}
 FROM ${table}
 ${where.length > 0 ? `WHERE ${where.join('\n  AND ')}` : ''}
 ORDER BY toInt128(${k1}), ${k2}, ${k3}
@@ -99,16 +99,7 @@ LIMIT {limit:UInt64}`;
   let bounded = '';
   if (q.maxBytes !== undefined) {
     Object.assign(params, { maxBytes: q.maxBytes, keep: skip + 2 });
-    const order = 'ORDER BY toInt128(scan_k1), scan_k2, scan_k3';
-    bounded = `SELECT * FROM (
-  SELECT *,
-    sum(scan_bytes) OVER (${order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before,
-    row_number() OVER (${order} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n,
-    count() OVER () AS total
-  FROM (${matching})
-)
-WHERE before <= {maxBytes:UInt64} OR n <= {keep:UInt64}
-${order}`;
+    bounded = upToBytes('*', matching, 'toInt128(scan_k1), scan_k2, scan_k3', ',\n    count() OVER () AS total');
   }
   const found = await rows(client, bounded || matching, params);
   // Without a bound a row is its columns and its key; with one, then its bytes, before, n and total.
