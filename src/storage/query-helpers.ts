@@ -1,7 +1,7 @@
 // Query semantics shared by the adapters that evaluate queries in JavaScript (memory, and the
 // trace summaries of sqlite): one definition of "matches" and of a trace summary.
 import { anyValueToString, type KeyValue, type LogRow, type SpanRow } from '../model/rows.ts';
-import type { DependencyLink, DependencyQuery, LogQuery, Operation, TraceQuery, TraceSummary } from './backend.ts';
+import type { DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, TraceQuery, TraceRead, TraceSummary } from './backend.ts';
 
 /** The columns of a span that searches and summaries use (a store may hold only these, plus the document). */
 export type SpanFacts = Pick<SpanRow, 'traceId' | 'spanId' | 'parentSpanId' | 'serviceName' | 'name' | 'startTimeUnixNano' | 'endTimeUnixNano' | 'durationNano' | 'statusCode'>;
@@ -43,6 +43,21 @@ class StartKey<T extends Pick<SpanFacts, 'startTimeUnixNano' | 'spanId'>> {
 export function earliestSpans<T extends Pick<SpanFacts, 'startTimeUnixNano' | 'spanId'>>(spans: T[], max: number): T[] {
   if (spans.length <= max) return spans;
   return spans.map((s) => new StartKey(s)).sort(byStartThenId).slice(0, max).map((k) => k.span);
+}
+
+/** StoreReader.readTrace's answer: `spans` of the trace's `total`, and with a byte bound asked for (maxBytes) their bytes and whether it cut. */
+export function traceRead(spans: SpanRow[], total: number, maxBytes: number | undefined, bytes: number, cut: boolean): TraceRead {
+  const read: TraceRead = { spans, total };
+  if (maxBytes !== undefined) read.bytes = bytes;
+  if (cut) read.cut = true;
+  return read;
+}
+
+/** StoreReader.searchLogs's answer: the records, `cut` set when a byte bound left some out. */
+export function logSearch(rows: LogRow[], cut: boolean): LogSearch {
+  const out: LogSearch = rows;
+  if (cut) out.cut = true;
+  return out;
 }
 
 /**

@@ -7,7 +7,7 @@ import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import type { EncoderSpec } from '../encoders.ts';
 import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, SignalStats, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { isNetworkFailure } from '../reach.ts';
-import { byNewestLog, byNewestTrace, byOperation, byStartThenId, dependencyKey, dependencyList, earliestWithinBytes, isTraceIdHex, withinBytes } from '../query-helpers.ts';
+import { byNewestLog, byNewestTrace, byOperation, byStartThenId, dependencyKey, dependencyList, earliestWithinBytes, isTraceIdHex, logSearch, traceRead, withinBytes } from '../query-helpers.ts';
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError } from './errors.ts';
 import { appliedVersions, applyTtl, runMigrations } from './migrate.ts';
@@ -315,10 +315,13 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     for (const p of parts) if (p.leftOut && (stop === undefined || byStartThenId(p.leftOut, stop) < 0)) stop = p.leftOut;
     const merged = parts.flatMap((p) => p.spans);
     const { kept, bytes, cut } = earliestWithinBytes(stop === undefined ? merged : merged.filter((x) => byStartThenId(x, stop) < 0), maxSpans, (x) => x.bytes, maxBytes);
-    const read: TraceRead = { spans: kept.map((x) => x.span), total: parts.reduce((n, p) => n + p.total, 0) };
-    if (maxBytes !== undefined) read.bytes = bytes;
-    if (cut || parts.some((p) => p.cut)) read.cut = true;
-    return read;
+    return traceRead(
+      kept.map((x) => x.span),
+      parts.reduce((n, p) => n + p.total, 0),
+      maxBytes,
+      bytes,
+      cut || parts.some((p) => p.cut),
+    );
   }
 
   async searchTraces(tenant: string, query: TraceQuery): Promise<TraceSummary[]> {
@@ -364,9 +367,7 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     const parts = await Promise.all(this.#readShards().map((s) => searchLogsOnShard(s.shard.client, s.schema, tenant, q)));
     const newest = parts.flat().sort((a, b) => byNewestLog(a.log, b.log)).slice(0, limit);
     const { kept, cut } = withinBytes(newest, (x) => x.bytes, q.maxBytes);
-    const out: LogSearch = kept.map((x) => x.log);
-    if (cut) out.cut = true;
-    return out;
+    return logSearch(kept.map((x) => x.log), cut);
   }
 
   async getServices(tenant: string): Promise<string[]> {

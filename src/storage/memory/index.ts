@@ -12,7 +12,7 @@
 // first, so one tenant's reads never see another's rows.
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
-import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, earliestWithinBytes, logMatches, spanFactsMatch, summarizeTrace, withinBytes } from '../query-helpers.ts';
+import { attributesMatch, byNewestTrace, byOperation, countDependencies, dependencyList, earliestWithinBytes, logMatches, logSearch, spanFactsMatch, summarizeTrace, traceRead, withinBytes } from '../query-helpers.ts';
 import type { SlicingBuffer } from '../../pipeline/decode/wire.ts';
 import { releaseBuffer, soleUser } from '../../common/release.ts';
 import type { RowsInOrder } from './blocks.ts';
@@ -459,10 +459,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
     // Chosen by their records' start, id and size; only the kept are decoded (on this, the main, thread).
     const views = this.spansOf(t);
     const { kept, bytes, cut } = earliestWithinBytes(views, maxSpans, (e) => e.bytes, maxBytes);
-    const read: TraceRead = { spans: kept.map((e) => spanOf(e)), total: views.length };
-    if (maxBytes !== undefined) read.bytes = bytes;
-    if (cut) read.cut = true;
-    return read;
+    return traceRead(kept.map((e) => spanOf(e)), views.length, maxBytes, bytes, cut);
   }
 
   /** A trace's spans, oldest first, as views. */
@@ -503,9 +500,7 @@ class MemoryBackend implements StorageBackend, StoreStats {
     const kept = new NewestFirst<{ e: LogView; time: bigint }>(q.limit, (a, b) => (a.time === b.time ? b.e.seq - a.e.seq : a.time > b.time ? -1 : 1));
     for (const e of this.logs) if (e.tenant === tenant && logMatches(e, q)) kept.offer({ e, time: e.time });
     const within = withinBytes(kept.sorted(), (x) => x.e.bytes, q.maxBytes);
-    const rows: LogSearch = within.kept.map((x) => logOf(x.e));
-    if (within.cut) rows.cut = true;
-    return rows;
+    return logSearch(within.kept.map((x) => logOf(x.e)), within.cut);
   }
 
   private scan<E extends { seq: number; serviceName: string; tenant: string; bytes: number }, T>(fifo: RowsInOrder<E>, time: (e: E) => bigint, tenant: string, q: ScanQuery, parse: (e: E) => T): ScanPage<T> {

@@ -5,7 +5,7 @@
 import type { Pool } from 'pg';
 import type { AnyValue, KeyValue, LogRow, ResourceInfo, ScopeInfo, SpanLink, SpanRow } from '../../model/rows.ts';
 import type { DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, TraceQuery, TraceRead, TraceSummary } from '../backend.ts';
-import { byDependency, byOperation, withinBytes } from '../query-helpers.ts';
+import { byDependency, byOperation, logSearch, traceRead, withinBytes } from '../query-helpers.ts';
 import { escapeText } from './escape.ts';
 import { ident, int8Param, u64 } from './sql.ts';
 import { attributeToken } from './tokens.ts';
@@ -217,11 +217,8 @@ export class Reads {
 
   async readTrace(tenant: string, traceId: string, maxSpans: number, maxBytes?: number): Promise<TraceRead> {
     const { rows, cut } = await this.traceRows(tenant, traceId, maxSpans, maxBytes);
-    const read: TraceRead = { spans: rows.map(toSpan), total: rows.length === 0 ? 0 : Number(rows[0]!.total_spans) };
-    if (maxBytes === undefined) return read;
-    read.bytes = rows.reduce((n, r) => n + Number(r.bytes), 0);
-    if (cut) read.cut = true;
-    return read;
+    const total = rows.length === 0 ? 0 : Number(rows[0]!.total_spans);
+    return traceRead(rows.map(toSpan), total, maxBytes, maxBytes === undefined ? 0 : rows.reduce((n, r) => n + Number(r.bytes), 0), cut);
   }
 
   /**
@@ -368,9 +365,7 @@ export class Reads {
     const matching = `SELECT * FROM ${this.s}.logs WHERE ${conds.join(' AND ')} ORDER BY ${order} LIMIT ${limit}`;
     if (q.maxBytes === undefined) return (await this.pool.query<LogDbRow>(matching, p.values)).rows.map(toLog);
     const { kept, cut } = await queryWithinBytes<LogDbRow>(this.pool, p, matching, order, LOG_BYTES, q.maxBytes);
-    const out: LogSearch = kept.map(toLog);
-    if (cut) out.cut = true;
-    return out;
+    return logSearch(kept.map(toLog), cut);
   }
 
   async getServices(tenant: string): Promise<string[]> {

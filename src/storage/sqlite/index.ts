@@ -11,6 +11,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { ConfigError } from '../../config/index.ts';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import { logSearch } from '../query-helpers.ts';
 import { ReadPool } from './read-pool.ts';
 import type { tableStats, Unreadable } from './reads.ts';
 import { sqliteFilePath, traceIndexPath } from '../../common/sqlite-path.ts';
@@ -229,9 +230,8 @@ class SqliteBackend implements StorageBackend, StoreStats {
   }
 
   async searchLogs(tenant: string, q: LogQuery): Promise<LogSearch> {
-    const { rows, cut }: { rows: LogSearch; cut: boolean } = await this.reads().run('searchLogs', [tenant, q]);
-    if (cut) rows.cut = true;
-    return rows;
+    const { rows, cut }: { rows: LogRow[]; cut: boolean } = await this.reads().run('searchLogs', [tenant, q]);
+    return logSearch(rows, cut);
   }
 
   getServices(tenant: string): Promise<string[]> {

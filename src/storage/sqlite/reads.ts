@@ -8,7 +8,7 @@ import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { Signal } from '../../model/signal.ts';
 import type { DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, TraceQuery, TraceRead, TraceSummary } from '../backend.ts';
 import { DecodeError, type SlicingBuffer } from '../../pipeline/decode/wire.ts';
-import { attributesMatch, byNewestTrace, byOperation, byStartThenId, earliestSpans, earliestWithinBytes, summarizeTrace, withinBytes, type SpanFacts } from '../query-helpers.ts';
+import { attributesMatch, byNewestTrace, byOperation, byStartThenId, earliestSpans, earliestWithinBytes, logSearch, summarizeTrace, traceRead, withinBytes, type SpanFacts } from '../query-helpers.ts';
 import {
   ChunkFormatError, logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
@@ -241,12 +241,7 @@ export function readTrace(db: DatabaseSync, tenant: string, traceId: string, max
   const runs = db.prepare(`SELECT r.rowid AS id, r.span_count AS count, b.records AS records, ${groupBytes} AS groupBytes FROM ${RECORD_RUNS()} WHERE ${runOfTrace('r')}`);
   for (const run of runs.iterate(tenant, traceId) as Iterable<RecordRun & { groupBytes: number }>) runRecords(run, (buf, r) => keys.push({ spanId: spanId(buf, r), startTimeUnixNano: clampNs(spanStart(buf, r)), bytes: spanBytes(buf, r).length + run.groupBytes }));
   const { kept, bytes, cut } = earliestWithinBytes(keys, maxSpans, (k) => k.bytes, maxBytes);
-  const read = (spans: SpanRow[]): TraceRead => {
-    const out: TraceRead = { spans, total: keys.length };
-    if (maxBytes !== undefined) out.bytes = bytes;
-    if (cut) out.cut = true;
-    return out;
-  };
+  const read = (spans: SpanRow[]): TraceRead => traceRead(spans, keys.length, maxBytes, bytes, cut);
   if (kept.length === keys.length) return read(getTrace(db, tenant, traceId));
   const keep = new Set(kept.map((k) => k.spanId));
   const spans = getTrace(db, tenant, traceId, keep);
@@ -428,9 +423,7 @@ export function searchLogs(db: DatabaseSync, tenant: string, q: LogQuery): LogSe
   // Row by row, to stop at q.maxBytes before the documents past it are read.
   const stmt = db.prepare(`SELECT ${DOC_COLUMNS('logs')} FROM ${withGroup('logs')} ${whereSql(f)} ORDER BY ${timeBucket('time_ns')} DESC, time_ns DESC, logs.id DESC LIMIT ?`);
   const { kept, cut } = withinBytes(stmt.iterate(...f.params, q.limit) as Iterable<Doc & { id: number }>, docBytes, q.maxBytes);
-  const rows: LogSearch = readRows(kept, 'logs', logOf);
-  if (cut) rows.cut = true;
-  return rows;
+  return logSearch(readRows(kept, 'logs', logOf), cut);
 }
 
 /** Service names from the operations table. */
