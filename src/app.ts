@@ -1,7 +1,6 @@
 // The collector assembled: backend, decode pool, writer, receivers, read API and operations,
 // started in dependency order and shut down in reverse, draining what was accepted.
 import { dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { RECEIVER_GRACE_MS } from './common/http.ts';
 import { sqliteFilePath } from './common/sqlite-path.ts';
 import { resolvesWithin } from './common/wait.ts';
@@ -17,7 +16,8 @@ import { HttpReceiver } from './receiver/http.ts';
 import { Authenticator } from './security/auth.ts';
 import { createSecurity, type Security } from './security/index.ts';
 import type { BackendHealth, StorageBackend } from './storage/backend.ts';
-import { createBackend } from './storage/index.ts';
+import { createBackend, storeEndpoint } from './storage/index.ts';
+import { whenReachable } from './storage/reach.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { createMetrics, type Metrics } from './telemetry/metrics.ts';
 import { OpsServer } from './telemetry/ops.ts';
@@ -57,10 +57,6 @@ interface Component {
   start(): Promise<void>;
   shutdown(): Promise<unknown>;
 }
-
-/** Backoff of start-up's attempts to reach a store (startStore). */
-const START_RETRY_FIRST_MS = 250;
-const START_RETRY_MAX_MS = 5000;
 
 /** How often tracehouse_ready is brought up to date when OTLP/gRPC's health poll is off. */
 const READY_POLL_MS = 1000;
@@ -258,10 +254,10 @@ export class Collector {
     // touches the store; a torn tail is cut), its replay is fed to the writer once the store
     // runs, ahead of the first new request.
     if (!this.log) await this.refuseUnreadLog();
-    const [security, store, ...rest] = this.components;
+    const [security, , ...rest] = this.components;
     await security!.start();
     await this.log?.start();
-    await this.startStore(store!);
+    await this.startStore(this.backend);
     this.log?.feed(this.writer, this.config['writer.maxQueueBytes']);
     for (const c of rest) await this.startListening(c);
     this.memory.start();
@@ -295,29 +291,14 @@ export class Collector {
     }
   }
 
-  /**
-   * Starts the store. One that cannot be reached yet (a database started beside the collector) is
-   * tried again with backoff for storage.startWaitMs, said once in the log, before start-up fails;
-   * a stop meanwhile ends the wait. Nothing listens until the store runs, so clients retry.
-   */
-  private async startStore(store: Component): Promise<void> {
-    const waitMs = this.config['storage.startWaitMs'];
-    const until = Date.now() + waitMs;
-    let waited = false;
-    for (let delayMs = START_RETRY_FIRST_MS; ; delayMs = Math.min(delayMs * 2, START_RETRY_MAX_MS)) {
-      if (this.stopping) throw new Error('stopped while starting');
-      try {
-        await store.start();
-        if (waited) this.logger.info({ backend: this.backend.name }, 'storage reached');
-        return;
-      } catch (err) {
-        const left = until - Date.now();
-        if (this.stopping || left <= 0 || !this.backend.unreachable?.(err)) throw err;
-        if (!waited) this.logger.warn({ backend: this.backend.name, err: (err as Error).message, waitMs }, 'storage not reachable yet; start-up waits for it (storage.startWaitMs)');
-        waited = true;
-        await sleep(Math.min(delayMs, left));
-      }
-    }
+  /** Starts the store, waiting for one not reachable yet (whenReachable); a stop meanwhile ends the wait. Nothing listens until the store runs, so clients retry. */
+  private startStore(store: StorageBackend): Promise<void> {
+    return whenReachable(() => store.start(), store, {
+      waitMs: this.config['storage.startWaitMs'],
+      endpoint: storeEndpoint(this.config),
+      logger: this.logger,
+      stopped: () => this.stopping !== undefined,
+    });
   }
 
   /**

@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util';
 import { Collector } from './app.ts';
 import { ConfigError, helpText, loadConfig, warnStrayEnv } from './config/index.ts';
 import { BOOL_KEYS, BOOLEAN_WORD, LIST_KEYS, OPTIONS } from './config/options.ts';
-import { createBackend } from './storage/index.ts';
+import { createBackend, storeEndpoint } from './storage/index.ts';
+import { whenReachable } from './storage/reach.ts';
 import { createLogger } from './telemetry/logger.ts';
 import { createMetrics } from './telemetry/metrics.ts';
 import { TRANSFER_COMMANDS, TRANSFER_HELP, runTransferCommand } from './transfer/cli.ts';
@@ -92,7 +93,8 @@ async function main(): Promise<number> {
       return 0;
     }
     try {
-      await backend.migrate();
+      // A Job started beside its database (a Helm pre-install hook) waits for it as the collector does.
+      await whenReachable(() => backend.migrate!(), backend, { waitMs: config['storage.startWaitMs'], endpoint: storeEndpoint(config), logger });
     } catch (err) {
       if (err instanceof ConfigError) throw err;
       // A database that cannot be reached or refuses: one line naming the store, not a stack.

@@ -102,7 +102,7 @@ export const OPTIONS = [
   { key: 'log.level', type: { kind: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] }, default: 'info', help: 'Log level' },
   { key: 'shutdown.timeoutMs', type: int(100), default: 30_000, help: 'Longest graceful shutdown before exit' },
   { key: 'storage.backend', type: { kind: 'enum', values: ['sqlite', 'memory', 'postgres', 'clickhouse'] }, default: 'sqlite', help: 'Where data is stored' },
-  { key: 'storage.startWaitMs', type: int(0), default: 120_000, help: 'How long start-up waits for a PostgreSQL or ClickHouse server it cannot reach yet (nothing listening, no answer in time; PostgreSQL starting up or out of connections), trying again with backoff, before it fails; a refused login or a missing database fails at once (0: no wait)' },
+  { key: 'storage.startWaitMs', type: int(0), default: 120_000, help: 'How long start-up (and `tracehouse migrate`) waits for a PostgreSQL or ClickHouse server it cannot reach yet (nothing listening, no answer in time; PostgreSQL starting up or out of connections), trying again with backoff, before it fails; a refused login or a missing database fails at once (0: no wait)' },
   { key: 'storage.statsIntervalMs', type: int(0), default: 60_000, help: 'How often the store is measured for the tracehouse_storage_* metrics (size, rows, oldest time); scrapes read the last measurement (0: off)' },
   { key: 'storage.sqlite.path', type: str, default: './data/tracehouse.db', help: 'SQLite database file' },
   { key: 'storage.sqlite.readThreads', type: int(1, 64), default: 2, help: 'Threads running SQLite reads, each with its own connection (reads never run on the main thread)' },

@@ -61,6 +61,18 @@ function redactUrl(url: string): string {
   return url.replace(/(^(?!.*\/\/)|\/\/)([^:/@\s]+):\S*@/, '$1$2:***@').replace(/(password\s*=\s*)('[^']*'|[^&;\s]*)/gi, '$1***');
 }
 
+/** Where a store over the network is looked for, as its key and value say it (password hidden): for start-up's messages. */
+export function storeEndpoint(config: Config): string | undefined {
+  switch (config['storage.backend']) {
+    case 'postgres':
+      return `storage.postgres.url = ${JSON.stringify(redactUrl(config['storage.postgres.url']))}`;
+    case 'clickhouse':
+      return `storage.clickhouse.urls = ${JSON.stringify(config['storage.clickhouse.urls'].map(redactUrl).join(','))}`;
+    default:
+      return undefined;
+  }
+}
+
 /** Creates (not starts) the configured backend. */
 export async function createBackend(config: Config, deps: BackendDeps): Promise<StorageBackend> {
   switch (config['storage.backend']) {

@@ -97,8 +97,8 @@ describe('tracehouse command line flags', () => {
   });
 
   it('migrate says in one line why a database it cannot reach was not migrated', () => {
-    const r = run(['migrate', '--storage.backend=postgres', '--storage.postgres.url=postgres://u:p@127.0.0.1:1/x']);
-    expect(r.stderr).toBe('tracehouse migrate: postgres migrations failed: connect ECONNREFUSED 127.0.0.1:1\n');
+    const r = run(['migrate', '--storage.backend=postgres', '--storage.postgres.url=postgres://u:p@127.0.0.1:1/x', '--storage.startWaitMs=0']);
+    expect(r.stderr).toBe('tracehouse migrate: postgres migrations failed: storage.postgres.url = "postgres://u:***@127.0.0.1:1/x": not reachable (storage.startWaitMs = 0: no wait): connect ECONNREFUSED 127.0.0.1:1\n');
     expect(r.status).toBe(1);
   });
 

@@ -1,10 +1,14 @@
 // A collector started beside its database (docker compose, a pod and its PostgreSQL starting
 // together) found nothing listening and exited 1 at once: without a supervisor that restarts it,
 // the collector stayed down. Start-up now waits for a store it cannot reach (storage.startWaitMs),
-// while a refused login still stops it at once.
+// while a refused login still stops it at once. `tracehouse migrate` (the chart's pre-install Job)
+// waits the same way, and when the wait ends the message names the key and value it looked at.
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { promisify } from 'node:util';
+import { CLI } from '../helpers/cli.ts';
 import { eventually, getJson, startCollector, type TestCollector } from '../helpers/collector.ts';
 import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
@@ -98,8 +102,36 @@ describe('start-up with a store not reachable yet', () => {
     expect(Date.now() - t0).toBeLessThan(10_000);
     const closed = new URL(db);
     closed.host = `127.0.0.1:${await freePort()}`;
-    await expect(startCollector({ 'storage.backend': 'postgres', 'storage.postgres.url': closed.toString(), 'storage.startWaitMs': '0' })).rejects.toThrow(/ECONNREFUSED/);
+    // The key and its value (password hidden), and the option that would have waited.
+    const failed = await startCollector({ 'storage.backend': 'postgres', 'storage.postgres.url': closed.toString(), 'storage.startWaitMs': '0' }).then(
+      (c) => c.stop(),
+      (err: Error) => err.message,
+    );
+    expect(failed).toMatch(new RegExp(`^storage\\.postgres\\.url = "postgres://[^"]*127\\.0\\.0\\.1:${closed.port}/[^"]+": not reachable \\(storage\\.startWaitMs = 0: no wait\\): .*ECONNREFUSED`));
+    if (closed.password) expect(failed).not.toContain(closed.password);
   }, 30_000);
+
+  it('has `tracehouse migrate` wait for a PostgreSQL that comes up after it', async () => {
+    const port = await freePort();
+    const url = new URL(db);
+    url.host = `127.0.0.1:${port}`;
+    const t0 = Date.now();
+    const migrate = promisify(execFile)(process.execPath, [CLI, 'migrate', '--storage.backend=postgres', `--storage.postgres.url=${url.toString()}`, '--storage.postgres.schema=late_migrate', '--storage.startWaitMs=30000'], {
+      env: { ...process.env, TRACEHOUSE_CONFIG: '' },
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    const proxy = await forward(port, db);
+    try {
+      // Exits 0 (execFile rejects otherwise, with the command's output).
+      await migrate;
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1500);
+    } finally {
+      await proxy.close();
+    }
+    // Migrated: a collector that applies no migration of its own starts on that schema.
+    const c = await startCollector({ 'storage.backend': 'postgres', 'storage.postgres.url': db.toString(), 'storage.postgres.schema': 'late_migrate', 'storage.postgres.autoMigrate': 'false' });
+    await c.stop();
+  }, 40_000);
 
   it('waits for ClickHouse the same way, and names the refused connection when the wait ends', async () => {
     const closed = `http://127.0.0.1:${await freePort()}`;
@@ -108,7 +140,7 @@ describe('start-up with a store not reachable yet', () => {
       await expect(
         startCollector({ 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': closed, 'storage.clickhouse.autoMigrate': autoMigrate, 'storage.clickhouse.requestTimeoutMs': '1000', 'storage.startWaitMs': '1500' }),
         autoMigrate,
-      ).rejects.toThrow(/ECONNREFUSED/);
+      ).rejects.toThrow(new RegExp(`^storage\\.clickhouse\\.urls = "${closed}": not reachable within storage\\.startWaitMs = 1500 ms: .*ECONNREFUSED`));
       expect(Date.now() - t0, autoMigrate).toBeGreaterThanOrEqual(1400);
     }
     // A server that takes the connection and never answers: the client's request timeout.
