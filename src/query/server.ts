@@ -180,10 +180,13 @@ export class QueryServer {
       readMetrics?.track(req, res);
       this.route(req, res).catch((err: Error) => {
         if (err instanceof BadParameter) return send(res, 400, { error: err.message });
+        // A read stopped by its time budget says so, and is the reader's to narrow: not logged
+        // (as the Jaeger API does), or each refresh of a heavy search would be a log line.
+        if (err.name === 'QueryTimeout') return send(res, 503, { error: err.message }, { 'retry-after': '1' });
+        // Anything else is the store failing, and the exception text stays in the log: it can
+        // carry SQL, paths or driver internals.
         this.logger.error({ err: err.message, url: req.url }, 'read API request failed');
-        // A read stopped by its time budget says so; anything else is the store failing, and the
-        // exception text stays in the log: it can carry SQL, paths or driver internals.
-        send(res, 503, { error: err.name === 'QueryTimeout' ? err.message : 'storage unavailable; retry later' }, { 'retry-after': '1' });
+        send(res, 503, { error: 'storage unavailable; retry later' }, { 'retry-after': '1' });
       });
     });
   }

@@ -1,0 +1,50 @@
+// What the read API's failures put in the collector's log. A search stopped at query.timeoutMs is
+// the reader's to narrow (the 503 says so), not the collector's fault: the Jaeger API answers it
+// without a log line, and the OTLP read API did the same only for the Jaeger half, logging every
+// timed-out /v1/traces search at error level with its URL (8 KiB each): a dashboard's heavy search
+// refreshed by a few browsers filled the log with one line a request.
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEncoder } from '../../src/storage/rowjson.ts';
+import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
+import { startCollector, type TestCollector } from '../helpers/collector.ts';
+import { capturedLogger } from '../helpers/logger.ts';
+import { makeSpan } from '../helpers/rows.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const SPANS = 20_000;
+
+describe('read API failures in the log', () => {
+  const path = join(tempDir(), 'reads.db');
+  const { logger, lines } = capturedLogger();
+  let c: TestCollector;
+
+  beforeAll(async () => {
+    const db = openDatabase(path);
+    const store = new SqliteStore(db);
+    const enc = createEncoder();
+    const now = BigInt(Date.now()) * 1_000_000n;
+    for (let i = 0; i < SPANS; i += 5000) {
+      const spans = Array.from({ length: 5000 }, (_, k) => makeSpan({ serviceName: 'heavy', startTimeUnixNano: now - BigInt(i + k) * 1_000_000_000n }));
+      expect(store.writeSpans(enc.encodeSpans(spans).map((d) => d.data)).kind).toBe('success');
+    }
+    db.close();
+    // 1 ms: an attribute search the index cannot answer parses every span's document, far longer.
+    c = await startCollector({ 'storage.backend': 'sqlite', 'storage.sqlite.path': path, 'query.timeoutMs': '1', 'storage.sqlite.readThreads': '1' }, { logger });
+  }, 60_000);
+  afterAll(() => c?.stop());
+
+  it('does not log a search stopped by query.timeoutMs, on either API', async () => {
+    const pad = 'p'.repeat(4000);
+    for (let i = 0; i < 5; i++) {
+      const otlp = await fetch(`${c.queryUrl}/v1/traces?attr=double=0.5&attr=pad=${pad}`);
+      expect(otlp.status).toBe(503);
+      expect(await otlp.text()).toContain('query.timeoutMs');
+      const jaeger = await fetch(`${c.queryUrl}/api/traces?service=heavy&tags=${encodeURIComponent(JSON.stringify({ double: '0.5', pad }))}`);
+      expect(jaeger.status).toBe(503);
+      expect(await jaeger.text()).toContain('query.timeoutMs');
+    }
+    const failed = lines().filter((l) => /read/i.test(l.msg) && /fail/i.test(l.msg));
+    expect(failed.map((l) => [l.msg, String(l['err']).slice(0, 80)])).toEqual([]);
+  });
+});
