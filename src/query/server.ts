@@ -158,6 +158,9 @@ export class QueryServer {
   private readonly jaeger: JaegerApi;
   private readonly ui: WebUi;
   private readonly auth: Authenticator;
+  /** Reads failed since the last 'read API request failed' line, and when that was (readFailed). */
+  private failedSinceLog = 0;
+  private failureLoggedAt = 0;
 
   /** With a registry, request durations go to tracehouse_query_request_duration_seconds. */
   constructor(options: QueryOptions, store: StoreReader, logger: Logger, registry?: Registry) {
@@ -167,7 +170,7 @@ export class QueryServer {
     this.maxLimit = options.maxLimit;
     this.maxSpansPerTrace = options.maxSpansPerTrace;
     this.maxReadBytes = Math.floor((options.oldSpaceBytes ?? getHeapStatistics().heap_size_limit) / 16);
-    this.jaeger = new JaegerApi(store, { ...options, maxReadBytes: this.maxReadBytes }, (err) => this.logger.error({ err: err.message }, 'Jaeger API read failed'));
+    this.jaeger = new JaegerApi(store, { ...options, maxReadBytes: this.maxReadBytes }, (err) => this.readFailed(err, undefined));
     this.ui = new WebUi({ maxLimit: this.maxLimit });
     const readMetrics = registry ? new ReadMetrics(registry) : undefined;
     const hosts = { allowed: options.allowedHosts ?? [], option: 'query.allowedHosts' };
@@ -185,7 +188,7 @@ export class QueryServer {
         if (err.name === 'QueryTimeout') return send(res, 503, { error: err.message }, { 'retry-after': '1' });
         // Anything else is the store failing, and the exception text stays in the log: it can
         // carry SQL, paths or driver internals.
-        this.logger.error({ err: err.message, url: req.url }, 'read API request failed');
+        this.readFailed(err, req.url);
         send(res, 503, { error: 'storage unavailable; retry later' }, { 'retry-after': '1' });
       });
     });
@@ -193,6 +196,20 @@ export class QueryServer {
 
   get boundPort(): number {
     return this.http.boundPort;
+  }
+
+  /**
+   * Logs a read the store failed at most once a minute, with the count since the last line: a
+   * store that is down fails every read, and each reader's refresh would be a line of its own
+   * (the 503s are counted in tracehouse_query_request_duration_seconds).
+   */
+  private readFailed(err: Error, url: string | undefined): void {
+    this.failedSinceLog++;
+    const now = Date.now();
+    if (now - this.failureLoggedAt < 60_000) return;
+    this.failureLoggedAt = now;
+    this.logger.error({ err: err.message, url, failedReads: this.failedSinceLog }, 'read API request failed (logged at most once a minute; failedReads: reads failed since the last such line)');
+    this.failedSinceLog = 0;
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {

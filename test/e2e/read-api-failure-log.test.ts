@@ -48,3 +48,29 @@ describe('read API failures in the log', () => {
     expect(failed.map((l) => [l.msg, String(l['err']).slice(0, 80)])).toEqual([]);
   });
 });
+
+// A store that fails every read (a database gone) logged one error line per read request on both
+// APIs, where the writer says the same of writes once a minute with a count.
+describe('read API store failures in the log', () => {
+  it('are logged at most once a minute with a count, not once a request', async () => {
+    const { logger, lines } = capturedLogger();
+    const c = await startCollector({ 'storage.backend': 'sqlite' }, { logger });
+    try {
+      // The store failing every read, as a database gone under the collector does.
+      const path = (c.collector as unknown as { config: Record<string, string> }).config['storage.sqlite.path']!;
+      const db = openDatabase(path);
+      db.exec('DROP TABLE logs; DROP TABLE operations; DROP TABLE span_runs; DROP TABLE run_spans; DROP TABLE spans');
+      db.close();
+      for (let i = 0; i < 5; i++) {
+        const otlp = await fetch(`${c.queryUrl}/v1/logs?service=s${i}`);
+        expect(otlp.status).toBe(503);
+        const jaeger = await fetch(`${c.queryUrl}/api/services`);
+        expect(jaeger.status).toBe(503);
+      }
+      const failed = lines().filter((l) => /read/i.test(l.msg) && /fail/i.test(l.msg));
+      expect(failed).toHaveLength(1);
+    } finally {
+      await c.stop();
+    }
+  });
+});
