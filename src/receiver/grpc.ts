@@ -394,7 +394,7 @@ export class GrpcReceiver {
             // grpc-go answers so at the headers, whatever the messages' compressed flag.
             const answer = new grpc.Metadata();
             answer.set('grpc-accept-encoding', ACCEPT_ENCODING);
-            return refuse('unsupported_encoding', `grpc-encoding ${JSON.stringify(unsupported)} is not supported; use ${ACCEPT_ENCODING}`, answer);
+            return refuse('unsupported_encoding', `grpc-encoding ${JSON.stringify(unsupported.length > 64 ? `${unsupported.slice(0, 64)}…` : unsupported)} is not supported; use ${ACCEPT_ENCODING}`, answer);
           }
           const reason = this.ingest.admissionRefusal() ?? (this.receiving >= this.opts.maxReceivingCalls ? 'receivers_busy' : undefined);
           if (reason !== undefined) return refuse(reason);

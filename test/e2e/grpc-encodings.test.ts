@@ -63,4 +63,13 @@ describe('OTLP/gRPC grpc-encoding other than gzip and deflate', () => {
     expect(String(answer['grpc-accept-encoding']).split(',')).toEqual(expect.arrayContaining(['gzip', 'zstd']));
     expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { transport: 'grpc', reason: 'unsupported_encoding' })).toBe(before + 1);
   });
+
+  it('quotes a long unsupported grpc-encoding cut short, not back at six times its size', async () => {
+    // Each 'é' is percent-encoded in grpc-message: 10,000 of them made ~60 KB of answer headers.
+    const answer = await call(c.grpcAddress, { 'grpc-encoding': 'é'.repeat(10_000) }, frame(Buffer.from('x'), true));
+    expect(Number(answer['grpc-status'])).toBe(grpc.status.UNIMPLEMENTED);
+    const message = decodeURIComponent(String(answer['grpc-message']));
+    expect(message).toMatch(/^grpc-encoding "é{64}…" is not supported; use /);
+    expect(String(answer['grpc-message']).length).toBeLessThan(1024);
+  });
 });
