@@ -5,11 +5,10 @@
 // refreshed by a few browsers filled the log with one line a request.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEncoder } from '../../src/storage/rowjson.ts';
 import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { startCollector, type TestCollector } from '../helpers/collector.ts';
 import { capturedLogger } from '../helpers/logger.ts';
-import { makeSpan } from '../helpers/rows.ts';
+import { writeSpansOneASecond } from '../helpers/sqlite-fill.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const SPANS = 20_000;
@@ -21,13 +20,7 @@ describe('read API failures in the log', () => {
 
   beforeAll(async () => {
     const db = openDatabase(path);
-    const store = new SqliteStore(db);
-    const enc = createEncoder();
-    const now = BigInt(Date.now()) * 1_000_000n;
-    for (let i = 0; i < SPANS; i += 5000) {
-      const spans = Array.from({ length: 5000 }, (_, k) => makeSpan({ serviceName: 'heavy', startTimeUnixNano: now - BigInt(i + k) * 1_000_000_000n }));
-      expect(store.writeSpans(enc.encodeSpans(spans).map((d) => d.data)).kind).toBe('success');
-    }
+    writeSpansOneASecond(new SqliteStore(db), SPANS, 'heavy');
     db.close();
     // 1 ms: an attribute search the index cannot answer parses every span's document, far longer.
     c = await startCollector({ 'storage.backend': 'sqlite', 'storage.sqlite.path': path, 'query.timeoutMs': '1', 'storage.sqlite.readThreads': '1' }, { logger });

@@ -6,12 +6,11 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import type { StorageBackend, TraceQuery } from '../../src/storage/backend.ts';
-import { createEncoder } from '../../src/storage/rowjson.ts';
 import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
 import { searchTraces } from '../../src/storage/sqlite/reads.ts';
 import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
-import { makeSpan } from '../helpers/rows.ts';
+import { writeSpansOneASecond } from '../helpers/sqlite-fill.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { sqliteOptions } from '../../src/storage/index.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
@@ -34,17 +33,10 @@ describe('sqlite read threads', () => {
 
   beforeAll(() => {
     const db = openDatabase(path);
-    const store = new SqliteStore(db);
-    const enc = createEncoder();
     // A trace a second over the last ~8 hours: the attribute search walks them all whatever their
     // times, and a newest-first search sorts only the newest time bucket's few runs (30,000 runs
     // in one ~4.3 s bucket take it 3-8 ms, a fair part of this file's 20 ms budget on a busy host).
-    const now = BigInt(Date.now()) * 1_000_000n;
-    for (let i = 0; i < SPANS; i += 5000) {
-      const spans = Array.from({ length: 5000 }, (_, k) => makeSpan({ serviceName: 'heavy', startTimeUnixNano: now - BigInt(i + k) * 1_000_000_000n }));
-      const r = store.writeSpans(enc.encodeSpans(spans).map((c) => c.data));
-      expect(r.kind).toBe('success');
-    }
+    writeSpansOneASecond(new SqliteStore(db), SPANS, 'heavy');
     // The same search on the main thread, to show what the read threads spare the event loop.
     const t = performance.now();
     expect(searchTraces(db, TENANT, HEAVY)).toEqual([]);
