@@ -168,7 +168,7 @@ export class Partitions {
   /**
    * Drops whole partitions older than retentionDays (today's and retentionDays full days before
    * it are kept), deletes as old rows from the default partitions and the trace index.
-   * Returns the partitions dropped.
+   * Returns the partitions this instance dropped (another one running it too may drop some first).
    */
   async applyRetention(): Promise<string[]> {
     if (this.opts.retentionDays <= 0) return [];
@@ -181,10 +181,17 @@ export class Partitions {
       for (const day of [...this.known[signal]].sort((a, b) => a - b)) {
         if (day >= cutoffDay) continue;
         const name = partitionName(signal, day);
-        // One transaction per partition keeps the parent's exclusive lock short.
-        await withDdlLock(this.pool, this.opts.schema, (c) => c.query(`DROP TABLE IF EXISTS ${s}.${ident(name)}`));
+        // One transaction per partition keeps the parent's exclusive lock short. Another instance
+        // running retention too may have dropped it since this one read the catalog: only a drop
+        // of its own is reported (each pod logged every partition of the database as dropped).
+        const own = await withDdlLock(this.pool, this.opts.schema, async (c) => {
+          const exists = await c.query(`SELECT to_regclass($1) IS NOT NULL AS e`, [`${s}.${ident(name)}`]);
+          if (!exists.rows[0].e) return false;
+          await c.query(`DROP TABLE ${s}.${ident(name)}`);
+          return true;
+        });
         this.known[signal].delete(day);
-        dropped.push(name);
+        if (own) dropped.push(name);
       }
       // In slices too: the default partition holds whatever arrived outside the window (an import
       // of old data, a client with a wrong clock), possibly far more than one statement deletes.
