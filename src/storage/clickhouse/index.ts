@@ -12,13 +12,27 @@ import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError } from './errors.ts';
 import { appliedVersions, applyTtl, runMigrations } from './migrate.ts';
 import { dependenciesOnShard, operationsOnShard, servicesOnShard } from './listings.ts';
-import { getTraceOnShard, matchingTracesOnShard, mergeSummaries, readTraceOnShard, searchLogsOnShard, summariesOnShard, type ShardSpan, type ShardSummary } from './reads.ts';
+import { getTraceOnShard, matchingTracesOnShard, mergeSummaries, readTraceOnShard, searchLogsOnShard, spanIdsOnShard, summariesOnShard, type ShardSpan, type ShardSummary } from './reads.ts';
 import { scanLogs, scanSpans } from './scan.ts';
 import { COLUMN_TYPES, LOG_COLUMNS, TENANT_COLUMN, TRACE_COLUMNS, latestVersion, qualified, quoteIdent, quoteString, sameRowBinary, tableNames, validateSchemaOptions, type SchemaOptions } from './schema.ts';
 import { connectShard, type Shard } from './shard.ts';
 import { statsOnShard } from './stats.ts';
 
 export { bootstrapStatements, migrations, tableNames, type SchemaOptions } from './schema.ts';
+
+/** The first of each span id, in order (the items as they are when they hold none twice: one shard's). */
+function onePerSpanId<T>(items: T[], spanId: (x: T) => string): T[] {
+  const seen = new Set<string>();
+  for (const x of items) seen.add(spanId(x));
+  if (seen.size === items.length) return items;
+  seen.clear();
+  return items.filter((x) => {
+    const k = spanId(x);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
 
 /** Everything the adapter reads from storage.clickhouse.* (plus the writer's concurrency). */
 export interface ClickhouseSettings {
@@ -300,7 +314,7 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     const id = traceId.toLowerCase();
     if (!isTraceIdHex(id)) return [];
     const parts = await Promise.all(this.#readShards().map((s) => getTraceOnShard(s.shard.client, s.schema, tenant, id)));
-    return parts.flat();
+    return onePerSpanId(parts.flat(), (x) => x.spanId);
   }
 
   async readTrace(tenant: string, traceId: string, maxSpans: number, maxBytes?: number): Promise<TraceRead> {
@@ -308,16 +322,27 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     if (!isTraceIdHex(id)) return { spans: [], total: 0 };
     // A trace is on one shard, unless the shards changed since it was written: merged the same way,
     // and cut again (each shard's spans are within the bounds, not all of them).
-    const parts = await Promise.all(this.#readShards().map((s) => readTraceOnShard(s.shard.client, s.schema, tenant, id, maxSpans, maxBytes)));
+    const shards = this.#readShards();
+    const parts = await Promise.all(shards.map((s) => readTraceOnShard(s.shard.client, s.schema, tenant, id, maxSpans, maxBytes)));
     // A shard cut by the bytes left out its spans from its first past them on: another shard's
     // from there on are not among the earliest either (they would fill the room that span left).
     let stop: ShardSpan | undefined;
     for (const p of parts) if (p.leftOut && (stop === undefined || byStartThenId(p.leftOut, stop) < 0)) stop = p.leftOut;
-    const merged = parts.flatMap((p) => p.spans);
+    // A span a client resent to a collector of another shard list has a copy on each shard: once.
+    const merged = onePerSpanId(parts.flatMap((p) => p.spans), (x) => x.spanId);
     const { kept, bytes, cut } = earliestWithinBytes(stop === undefined ? merged : merged.filter((x) => byStartThenId(x, stop) < 0), maxSpans, (x) => x.bytes, maxBytes);
+    // Counted once too: from the spans read when every shard sent all of its own, else by their ids.
+    const holding = parts.flatMap((p, i) => (p.total > 0 ? [{ p, s: shards[i]! }] : []));
+    let total = holding.reduce((n, h) => n + h.p.total, 0);
+    if (holding.length > 1) {
+      const ids = holding.every((h) => h.p.spans.length === h.p.total)
+        ? holding.flatMap((h) => h.p.spans.map((x) => x.spanId))
+        : (await Promise.all(holding.map((h) => spanIdsOnShard(h.s.shard.client, h.s.schema, tenant, id)))).flat();
+      total = new Set(ids).size;
+    }
     return traceRead(
       kept.map((x) => x.span),
-      parts.reduce((n, p) => n + p.total, 0),
+      total,
       maxBytes,
       bytes,
       cut || parts.some((p) => p.cut),

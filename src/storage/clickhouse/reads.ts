@@ -107,6 +107,11 @@ export async function readTraceOnShard(client: ClickHouseClient, o: SchemaOption
   return out;
 }
 
+/** The ids of one trace's spans on this shard, each once: of a trace on several shards, what counts its spans once across them. */
+export async function spanIdsOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, traceId: string): Promise<string[]> {
+  return (await rows(client, traceSql(o, 'DISTINCT SpanId', ''), { id: traceId, tenant })).map((r) => r[0] as string);
+}
+
 /** A query of one trace's spans on a shard (parameters id and tenant), `select`ed and ended by `tail`. */
 function traceSql(o: SchemaOptions, select: string, tail: string): string {
   // The lookup table has no tenant: its bounds cover every tenant's spans of the id, a superset.
