@@ -3,7 +3,7 @@
 // resending an export whose answer it lost reaches another pod, and under the other shard list the
 // copy of its spans lands on another shard than the first. Each shard's read keeps one copy of a
 // span id, but the merge of the shards kept both: the trace view showed every such span twice and
-// counted it twice. The merge now keeps each span id once.
+// counted it twice, and a search listed it with twice its spans. Each span id now counts once.
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
@@ -45,5 +45,20 @@ describe('clickhouse: a trace resent to a pod of another shard list', () => {
     const cut = await newer.readTrace(TENANT, traceId, 2);
     const earliest = [...spans].sort((a, b) => (a.startTimeUnixNano === b.startTimeUnixNano ? (a.spanId < b.spanId ? -1 : 1) : a.startTimeUnixNano < b.startTimeUnixNano ? -1 : 1)).slice(0, 2);
     expect([cut.spans.map((s) => s.spanId), cut.total]).toEqual([earliest.map((s) => s.spanId), 4]);
+  });
+
+  it('lists it in a search with each span counted once', async () => {
+    const [first, added] = [uniqueDatabase('listed0'), uniqueDatabase('listed1')];
+    const older = await pod([first]);
+    const newer = await pod([first, added]);
+    let traceId = hex(16);
+    while (shardOf(traceId, 2) !== 1) traceId = hex(16);
+    const service = 'svc-' + randomUUID();
+    const spans = makeTrace(4, { traceId, serviceName: service });
+    // The first three sent to the older pod, all four (three again) to the newer one.
+    await writeSpans(older, spans.slice(0, 3));
+    await writeSpans(newer, spans);
+    const [summary] = await newer.searchTraces(TENANT, { service, limit: 10 });
+    expect(summary).toMatchObject({ traceId, spanCount: 4 });
   });
 });

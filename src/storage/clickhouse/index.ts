@@ -371,12 +371,23 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     // Every shard summarizes its spans of them: a trace is on one shard unless the shards changed
     // while it was written, and then its parts are merged.
     const byTrace = new Map<string, ShardSummary>();
-    for (const part of await Promise.all(shards.map((s) => summariesOnShard(s.shard.client, s.schema, tenant, ids)))) {
+    const holders = new Map<string, ShardState[]>();
+    const summaries = await Promise.all(shards.map((s) => summariesOnShard(s.shard.client, s.schema, tenant, ids)));
+    for (const [i, part] of summaries.entries()) {
       for (const x of part) {
         const seen = byTrace.get(x.traceId);
         byTrace.set(x.traceId, seen === undefined ? x : mergeSummaries(seen, x));
+        holders.set(x.traceId, [...(holders.get(x.traceId) ?? []), shards[i]!]);
       }
     }
+    // A trace on several shards may have a span on more than one (a client resent it to a
+    // collector of another shard list): its spans counted by id, each once.
+    await Promise.all(
+      [...holders].filter(([, on]) => on.length > 1).map(async ([traceId, on]) => {
+        const spanIds = await Promise.all(on.map((s) => spanIdsOnShard(s.shard.client, s.schema, tenant, traceId)));
+        byTrace.get(traceId)!.spanCount = new Set(spanIds.flat()).size;
+      }),
+    );
     return [...byTrace.values()].map(({ hasRoot: _h, rootStart: _r, ...summary }) => summary).sort(byNewestTrace);
   }
 
