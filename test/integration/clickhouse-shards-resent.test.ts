@@ -3,7 +3,8 @@
 // resending an export whose answer it lost reaches another pod, and under the other shard list the
 // copy of its spans lands on another shard than the first. Each shard's read keeps one copy of a
 // span id, but the merge of the shards kept both: the trace view showed every such span twice and
-// counted it twice, and a search listed it with twice its spans. Each span id now counts once.
+// counted it twice, a search listed it with twice its spans, and export gave it twice. Each span
+// id now counts once.
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
@@ -60,5 +61,28 @@ describe('clickhouse: a trace resent to a pod of another shard list', () => {
     await writeSpans(newer, spans);
     const [summary] = await newer.searchTraces(TENANT, { service, limit: 10 });
     expect(summary).toMatchObject({ traceId, spanCount: 4 });
+  });
+
+  it('scans it (export, copy) with each span once, whatever the page size', async () => {
+    const [first, added] = [uniqueDatabase('scan0'), uniqueDatabase('scan1')];
+    const older = await pod([first]);
+    const newer = await pod([first, added]);
+    let traceId = hex(16);
+    while (shardOf(traceId, 2) !== 1) traceId = hex(16);
+    const spans = makeTrace(5, { traceId });
+    await writeSpans(older, spans);
+    await writeSpans(newer, spans);
+    const ids = spans.map((s) => s.spanId).sort();
+    for (const limit of [1, 2, 3, 100]) {
+      const got: string[] = [];
+      let after: string | undefined;
+      for (let page = 0; page < 50; page++) {
+        const p = await newer.scanSpans(TENANT, { limit, ...(after === undefined ? {} : { after }) });
+        got.push(...p.rows.map((s) => s.spanId));
+        after = p.next;
+        if (p.done) break;
+      }
+      expect([limit, got.sort()]).toEqual([limit, ids]);
+    }
   });
 });

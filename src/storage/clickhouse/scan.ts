@@ -127,8 +127,24 @@ async function scan<T>(clients: { client: ClickHouseClient; schema: SchemaOption
   const limit = Math.max(1, Math.floor(q.limit));
   const parts = await Promise.all(clients.map((c, i) => scanShard(c.client, c.schema, signal, tenant, { ...q, limit }, cursors[i]!, i, decode)));
   const merged = parts.flatMap((p) => p.rows).sort((a, b) => cmp(a.key, b.key));
-  const { kept: page, cut } = withinBytes(merged.slice(0, limit), (r) => r.bytes, q.maxBytes);
-  for (const r of page) {
+  // A span on two shards (a client resent it to a collector of another shard list) is given once:
+  // a copy has the key of the span given last, on this page or at the end of the one before (the
+  // furthest cursor); its shard's cursor passes it all the same.
+  const given: Keyed<T>[] = [];
+  const copies: Keyed<T>[] = [];
+  let last: readonly (string | number)[] | undefined;
+  if (signal === 'traces') for (const c of cursors) if (c && (last === undefined || cmp(c, last) > 0)) last = c;
+  for (const r of merged.slice(0, limit)) {
+    if (signal === 'traces' && last !== undefined && cmp(r.key, last) === 0) copies.push(r);
+    else {
+      given.push(r);
+      if (signal === 'traces') last = r.key;
+    }
+  }
+  const { kept: page, cut } = withinBytes(given, (r) => r.bytes, q.maxBytes);
+  const end = page[page.length - 1];
+  const passed = copies.filter((r) => end === undefined || cmp(r.key, end.key) <= 0);
+  for (const r of [...page, ...passed]) {
     const c = cursors[r.shard];
     cursors[r.shard] = c && cmp(c, r.key) === 0 ? [c[0], c[1], c[2], c[3] + 1] : [r.key[0]!, r.key[1]!, r.key[2]!, 1];
   }
