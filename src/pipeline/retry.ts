@@ -13,7 +13,7 @@ export interface RetryPolicy {
 
 /** How a write ended after its retries. */
 export type RetryOutcome =
-  | { kind: 'stored'; attempts: number }
+  | { kind: 'stored'; attempts: number; dropped?: { rows: number; error: Error }; chunksInUse?: boolean }
   | { kind: 'dropped'; reason: 'permanent_error' | 'retries_exhausted' | 'shutdown'; error: Error };
 
 class TimeoutError extends Error {
@@ -71,7 +71,7 @@ export async function retryWithBackoff(
     // counted as dropped, and perhaps after the store is closed.
     if (abort.aborted) return { kind: 'dropped', reason: 'shutdown', error: lastError ?? new Error('shut down before the write began') };
     const result = await attempt();
-    if (result.kind === 'success') return { kind: 'stored', attempts: n + 1 };
+    if (result.kind === 'success') return { kind: 'stored', attempts: n + 1, ...(result.dropped && { dropped: result.dropped }), ...(result.chunksInUse && { chunksInUse: true }) };
     onFailure(result);
     lastError = result.error;
     if (result.kind === 'permanent') return { kind: 'dropped', reason: 'permanent_error', error: result.error };

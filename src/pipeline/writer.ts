@@ -503,11 +503,18 @@ export class Writer {
         this.drop(batch, outcome.reason, outcome.error, shared, sinceMs);
         return outcome.reason;
       }
-      this.metrics.writtenRows.inc(labels, batch.rows);
+      const left = outcome.dropped?.rows ?? 0;
+      this.metrics.writtenRows.inc(labels, batch.rows - left);
+      if (outcome.dropped) {
+        // The store took the batch but for rows it can never take: lost, counted and logged here.
+        this.metrics.droppedRows.inc({ ...labels, reason: 'permanent_error' }, left);
+        this.logger.error({ ...labels, partition: batch.partition, rows: left, reason: 'permanent_error', err: outcome.dropped.error.message }, 'dropped rows of a batch the store refused for good; the rest of the batch was stored');
+      }
       // Freed now, not at V8's next full collection, which every 64 MiB of them would start
       // (common/release.ts). Only when the first attempt stored them: one that timed out may
-      // still be reading its chunks while a later one succeeds.
-      if (this.store.copiesChunks && outcome.attempts === 1) for (const c of batch.chunks) if (soleUser(c)) releaseBuffer(c.buffer);
+      // still be reading its chunks while a later one succeeds (as may a request the store was
+      // answered before it had sent them all: chunksInUse).
+      if (this.store.copiesChunks && outcome.attempts === 1 && !outcome.chunksInUse) for (const c of batch.chunks) if (soleUser(c)) releaseBuffer(c.buffer);
       const logged = this.failureLogged.delete(key);
       if (this.failing.delete(key) && logged) this.logger.info({ ...labels, partition: batch.partition, attempts: outcome.attempts }, 'storage writes recovered');
       this.logDroppedSince(batch.signal);

@@ -43,7 +43,13 @@ export interface WriteBatch {
 
 /** What a write tells the writer to do next (opentelemetry-js ExportResponse style). */
 export type WriteResult =
-  | { kind: 'success' }
+  /**
+   * `dropped`: rows of the batch the store could never take (a ClickHouse row over a proxy's body
+   * limit), the rest stored; the writer counts and logs them as dropped (permanent_error).
+   * `chunksInUse`: an earlier request of this write was answered before it had sent its body whole
+   * (a proxy's 413), and may still be sending the chunks: not to be freed (copiesChunks) now.
+   */
+  | { kind: 'success'; dropped?: { rows: number; error: Error }; chunksInUse?: boolean }
   /**
    * `denied`: the store refused the role (or file) the write itself, a missing privilege: retried
    * for a collector, whose write-ahead log keeps the rows until an operator mends it; a transfer

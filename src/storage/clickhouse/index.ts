@@ -10,6 +10,7 @@ import { isNetworkFailure } from '../reach.ts';
 import { byNewestLog, byNewestTrace, byOperation, byStartThenId, dependencyKey, dependencyList, earliestWithinBytes, isTraceIdHex, logSearch, traceRead, withinBytes } from '../query-helpers.ts';
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError } from './errors.ts';
+import { insertInParts, refusedAsTooLarge, rowsOf } from './split.ts';
 import { appliedVersions, applyTtl, runMigrations } from './migrate.ts';
 import { dependenciesOnShard, operationsOnShard, servicesOnShard } from './listings.ts';
 import { getTraceOnShard, matchingTracesOnShard, mergeSummaries, readTraceOnShard, searchLogsOnShard, spanIdsOnShard, summariesOnShard, type ShardSpan, type ShardSummary } from './reads.ts';
@@ -126,6 +127,8 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
   readonly #insertTargets: (schema: SchemaOptions) => Record<Signal, string>;
   /** How each shard's table takes the encoder's rows, by "partition/signal", read once from system.columns. */
   readonly #layouts = new Map<string, Promise<InsertLayout>>();
+  /** A batch refused as too large (HTTP 413) has been logged. */
+  #splitLogged = false;
 
   constructor(s: ClickhouseSettings, deps: BackendDeps) {
     this.#s = s;
@@ -275,8 +278,6 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     }
     if (batch.rows === 0 || batch.chunks.length === 0) return { kind: 'success' };
     const settings = [
-      // Retries of a batch carry the same token: the server keeps one copy.
-      `insert_deduplication_token = ${quoteString(batch.batchId)}`,
       'insert_deduplicate = 1',
       // A batch may hold rows of any number of days (PARTITION BY toDate): the default limit of
       // 100 partitions per insert would fail it on every retry.
@@ -293,16 +294,48 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
       // are read through input()/file() with the tenant appended to each row.
       const layout = await this.#layout(batch.partition, s, batch.signal);
       const target = this.#insertTargets(s.schema)[batch.signal];
-      if (batch.tenant === DEFAULT_TENANT && layout.same) await s.shard.insertRowBinary(target, settings, batch.chunks);
-      else if (batch.tenant === DEFAULT_TENANT) await s.shard.insertRowBinary(target, settings, batch.chunks, { structure: layout.structure, values: '' });
-      else {
-        const withTenant = target.replace(/\)$/, `, ${quoteIdent(TENANT_COLUMN)})`);
-        await s.shard.insertRowBinary(withTenant, settings, batch.chunks, { structure: layout.structure, values: quoteString(batch.tenant) });
+      const insert = async (chunks: Uint8Array[], token: string): Promise<void> => {
+        // Retries of a batch (or of one of its parts) carry the same token: the server keeps one copy.
+        const withToken = [`insert_deduplication_token = ${quoteString(token)}`, ...settings];
+        if (batch.tenant === DEFAULT_TENANT && layout.same) await s.shard.insertRowBinary(target, withToken, chunks);
+        else if (batch.tenant === DEFAULT_TENANT) await s.shard.insertRowBinary(target, withToken, chunks, { structure: layout.structure, values: '' });
+        else {
+          const withTenant = target.replace(/\)$/, `, ${quoteIdent(TENANT_COLUMN)})`);
+          await s.shard.insertRowBinary(withTenant, withToken, chunks, { structure: layout.structure, values: quoteString(batch.tenant) });
+        }
+      };
+      try {
+        await insert([...batch.chunks], batch.batchId);
+        return { kind: 'success' };
+      } catch (err) {
+        if (!refusedAsTooLarge(err)) throw err;
+        return await this.#insertInParts(batch, s, err as Error, insert);
       }
-      return { kind: 'success' };
     } catch (err) {
       return classifyWriteError(err);
     }
+  }
+
+  /**
+   * A batch refused for its size on the way to ClickHouse (a proxy's 413), inserted in parts
+   * (split.ts). The first refusal is logged once per process: each such batch costs more
+   * requests, which a larger body limit or smaller batches spare.
+   */
+  async #insertInParts(batch: WriteBatch, s: ShardState, refusal: Error, insert: (chunks: Uint8Array[], token: string) => Promise<void>): Promise<WriteResult> {
+    if (!this.#splitLogged) {
+      this.#splitLogged = true;
+      this.#deps.logger.warn(
+        { shard: s.shard.endpoint.display, signal: batch.signal, rows: batch.rows, bytes: batch.bytes, err: refusal.message },
+        'a batch was refused as too large on its way to ClickHouse (HTTP 413: a proxy\'s request body limit); such batches are split until their parts pass (logged once): raise the proxy\'s limit (nginx: client_max_body_size) or lower writer.maxBatchRows',
+      );
+    }
+    // The refused request may still be sending the chunks (a proxy reads the rest and discards it).
+    const left = await insertInParts(rowsOf(batch.signal, batch.chunks), batch.batchId, insert);
+    if (left === undefined) return { kind: 'success', chunksInUse: true };
+    const error = new Error(
+      `${left.rows} ${batch.signal === 'traces' ? 'span' : 'log record'} row(s) of up to ${left.bytes} bytes each are too large alone for the request body limit on the way to ClickHouse ${s.shard.endpoint.display} (${left.error.message}): raise the proxy's limit (nginx: client_max_body_size) to store such rows`,
+    );
+    return { kind: 'success', dropped: { rows: left.rows, error }, chunksInUse: true };
   }
 
   #readShards(): ShardState[] {

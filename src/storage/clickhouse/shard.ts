@@ -8,9 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseError, ClickHouseLogLevel, createClient, parseError, type ClickHouseClient } from '@clickhouse/client';
 import type { ChdbEndpoint, Endpoint, HttpEndpoint } from './endpoints.ts';
 import { quoteString } from './schema.ts';
+import { HttpStatusError } from './split.ts';
 
 export interface ShardOptions {
   requestTimeoutMs: number;
@@ -74,16 +75,46 @@ function connectHttp(endpoint: HttpEndpoint, options: ShardOptions): Shard {
     client,
     async insertRowBinary(target, settings, chunks, extra) {
       const source = extra ? ` SELECT ${selectList(extra)} FROM input(${quoteString(extra.structure)})` : '';
-      // The chunks are streamed as the request body as they are: no concatenation.
+      // The chunks are streamed as the request body as they are: no concatenation. A failed
+      // answer is read here, not by the client, which keeps its text and drops its HTTP status:
+      // a proxy's 413 (body too large) must be told from a ClickHouse error or an outage.
       const res = await client.exec({
         query: `INSERT INTO ${target}${settingsClause(settings)}${source} FORMAT RowBinary`,
         values: Readable.from(chunks, { objectMode: false }),
+        ignore_error_response: true,
       });
-      res.stream.resume();
-      await finished(res.stream);
+      const status = res.http_status_code ?? 200;
+      if (status >= 200 && status < 300 && res.response_headers['x-clickhouse-exception-code'] === undefined) {
+        res.stream.resume();
+        await finished(res.stream);
+        return;
+      }
+      throw answerError(endpoint, status, await text(res.stream));
     },
     close: () => client.close(),
   };
+}
+
+/** A response body as text, at most its first 64 KiB (an error page is not kept whole). */
+async function text(stream: Readable): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const c of stream) {
+    if (size < 65536) parts.push(c as Buffer);
+    size += (c as Buffer).byteLength;
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+
+/**
+ * The error of a failed insert's answer: ClickHouse's own (its code kept, as the client gives it),
+ * or, from something else on the way (a proxy's HTML page), the status and the page's title.
+ */
+function answerError(endpoint: HttpEndpoint, status: number, body: string): HttpStatusError {
+  const ch = parseError(body);
+  if (ch instanceof ClickHouseError) return new HttpStatusError(ch.message, status, Number(ch.code));
+  const title = /<title>([^<]*)<\/title>/i.exec(body)?.[1]?.trim() ?? body.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 200);
+  return new HttpStatusError(`HTTP ${status} from ${endpoint.display}, not from ClickHouse${title === '' ? '' : `: ${title}`}`, status);
 }
 
 /** The parts of chdb Tracehouse uses (typed here: chdb is optional). */

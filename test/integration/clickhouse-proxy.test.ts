@@ -1,0 +1,159 @@
+// The ClickHouse adapter over HTTP through what stands between a collector and the server in
+// production: a reverse proxy (nginx's client_max_body_size answering 413 with its HTML page).
+// chdb runs in this process with no HTTP server of its own, so a listener of the helpers serves
+// ClickHouse's HTTP interface over it (serveChdbOverHttp) and each test puts its own proxy in front.
+import type { ClickHouseClient } from '@clickhouse/client';
+import { request, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
+import { Writer } from '../../src/pipeline/writer.ts';
+import type { StorageBackend } from '../../src/storage/backend.ts';
+import { createClickhouseBackend } from '../../src/storage/clickhouse/index.ts';
+import { loadRowEncoder } from '../../src/storage/encoders.ts';
+import { clickhouseOptions } from '../../src/storage/index.ts';
+import { createMetrics, type Metrics } from '../../src/telemetry/metrics.ts';
+import { chdbBackend, chdbClient, removeChdbDir, select, uniqueDatabase } from '../helpers/clickhouse.ts';
+import { serveChdbOverHttp, type ChdbHttp } from '../helpers/clickhouse-http.ts';
+import { capturedLogger } from '../helpers/logger.ts';
+import { makeLog } from '../helpers/rows.ts';
+
+const NGINX_413 = '<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n<center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n';
+
+const NGINX_502 = '<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n';
+
+/**
+ * A reverse proxy in front of `upstream` that refuses a request body over `maxBody` bytes as nginx
+ * does (413 and its HTML page, the rest of the body read and discarded: lingering close).
+ */
+async function bodyLimitProxy(upstream: string, maxBody: number): Promise<{ url: string; server: Server; refused: () => number; badGateway: (after: number) => void }> {
+  let refused = 0;
+  /** Inserts to pass before one is answered 502 (-1: none). */
+  let badGatewayAfter = -1;
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (c: Buffer) => {
+      size += c.byteLength;
+      if (over) return;
+      if (size > maxBody) {
+        over = true;
+        refused++;
+        res.writeHead(413, { 'Content-Type': 'text/html', Server: 'nginx' });
+        res.end(NGINX_413);
+        return;
+      }
+      parts.push(c);
+    });
+    req.on('end', () => {
+      if (over) return;
+      if (badGatewayAfter >= 0 && (req.url ?? '').includes('query=INSERT') && badGatewayAfter-- === 0) {
+        res.writeHead(502, { 'Content-Type': 'text/html', Server: 'nginx' });
+        return void res.end(NGINX_502);
+      }
+      // The body goes on whole, with its length (not chunked as it came).
+      const headers = { ...req.headers };
+      delete headers['transfer-encoding'];
+      const up = request(upstream + (req.url ?? '/'), { method: req.method, headers: { ...headers, 'content-length': String(size) } }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      up.end(Buffer.concat(parts));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, refused: () => refused, badGateway: (n) => void (badGatewayAfter = n) };
+}
+
+let client: ClickHouseClient;
+let chdbHttp: ChdbHttp;
+const closers: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  client = await chdbClient();
+  chdbHttp = await serveChdbOverHttp(client);
+});
+
+afterAll(async () => {
+  for (const c of closers.reverse()) await c();
+  await chdbHttp.close();
+  await client.close();
+  removeChdbDir();
+});
+
+/** A database migrated on chdb, and a ClickHouse backend reaching it over HTTP at `url`. */
+async function httpBackend(url: string, metrics: Metrics, logger = pino({ level: 'silent' })): Promise<{ b: StorageBackend; db: string }> {
+  const db = uniqueDatabase('proxy');
+  const made = await chdbBackend([db]);
+  await made.shutdown();
+  const config = loadConfig({ flags: { 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': `${url}/?database=${db}`, 'storage.clickhouse.autoMigrate': 'false', 'storage.clickhouse.requestTimeoutMs': '5000' } });
+  const b = createClickhouseBackend(clickhouseOptions(config), { logger, metrics });
+  await b.start();
+  closers.push(() => b.shutdown());
+  return { b, db };
+}
+
+const metricSum = async (metrics: Metrics, name: string, match = ''): Promise<number> =>
+  (await metrics.registry.getSingleMetricAsString(name))
+    .split('\n')
+    .filter((l) => !l.startsWith('#') && l.includes(match))
+    .reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+
+describe('clickhouse behind a proxy with a body limit (nginx client_max_body_size)', () => {
+  it('stores a batch the proxy refuses as too large in smaller inserts, and drops (counted, logged once) only a row too large alone', async () => {
+    const proxy = await bodyLimitProxy(chdbHttp.url, 32 * 1024);
+    closers.push(() => new Promise((r) => proxy.server.close(r)));
+    const metrics = createMetrics();
+    const { logger, lines } = capturedLogger();
+    const { b, db } = await httpBackend(proxy.url, metrics, logger);
+    const encoder = await loadRowEncoder(b.encoder);
+    const small = Array.from({ length: 60 }, (_, i) => makeLog({ serviceName: 'small', body: { stringValue: `${i} ${'x'.repeat(1000)}` } }));
+    const big = makeLog({ serviceName: 'big', body: { stringValue: 'y'.repeat(40 * 1024) } });
+    // Two requests' chunks in one batch: the big record among the small ones of the second.
+    const chunks = [...encoder.encodeLogs(small.slice(0, 30)), ...encoder.encodeLogs([...small.slice(30, 45), big, ...small.slice(45)])];
+    const writer = new Writer(b, { maxBatchRows: 1000, flushIntervalMs: 5, maxInFlightBatches: 1, maxQueueBytes: 64 << 20, retryInitialMs: 5, retryMaxMs: 20, retryMaxElapsedMs: 3000, writeTimeoutMs: 5000 }, metrics, logger);
+    const bytes = chunks.reduce((n, c) => n + c.data.byteLength, 0);
+    const delivered = writer.reserve(bytes)!.commit('logs', chunks, TENANT);
+    await writer.drain();
+    expect(await delivered).toBe(true);
+    expect(proxy.refused()).toBeGreaterThan(0);
+    // Every small record stored once, none of them cut or repeated.
+    expect((await select(client, `SELECT ServiceName, count(), uniqExact(Body) FROM ${db}.otel_logs GROUP BY ServiceName`)).map((r) => r.map(String))).toEqual([['small', '60', '60']]);
+    expect(await metricSum(metrics, 'tracehouse_writer_written_rows_total', 'signal="logs"')).toBe(60);
+    expect(await metricSum(metrics, 'tracehouse_writer_dropped_rows_total', 'reason="permanent_error"')).toBe(1);
+    expect(await metricSum(metrics, 'tracehouse_writer_dropped_rows_total', 'reason="retries_exhausted"')).toBe(0);
+    const dropLines = lines().filter((l) => /drop/i.test(l.msg));
+    expect(dropLines).toHaveLength(1);
+    expect(JSON.stringify(dropLines[0])).toMatch(/413/);
+    expect(JSON.stringify(dropLines[0])).toMatch(/client_max_body_size/);
+    await writer.shutdown(1000);
+  });
+
+  it('stores each part once when the batch is retried after some of its parts were stored', async () => {
+    const proxy = await bodyLimitProxy(chdbHttp.url, 16 * 1024);
+    closers.push(() => new Promise((r) => proxy.server.close(r)));
+    const metrics = createMetrics();
+    const { logger, lines } = capturedLogger();
+    const { b, db } = await httpBackend(proxy.url, metrics, logger);
+    const encoder = await loadRowEncoder(b.encoder);
+    const logs = Array.from({ length: 40 }, (_, i) => makeLog({ serviceName: 'parts', body: { stringValue: `${i} ${'z'.repeat(1000)}` } }));
+    const chunks = encoder.encodeLogs(logs);
+    const batch = { signal: 'logs' as const, partition: 0, tenant: TENANT, rows: 40, bytes: chunks.reduce((n, c) => n + c.data.byteLength, 0), chunks: chunks.map((c) => c.data), batchId: 'retried-batch' };
+    // The first part passes, the second meets a proxy whose upstream is away (nginx's 502 page).
+    proxy.badGateway(1);
+    const failed = await b.write(batch);
+    expect(failed.kind).toBe('retryable');
+    // The proxy's page is named by its status and title, not logged as an HTML page.
+    expect(failed.kind === 'retryable' && failed.error.message).toMatch(/^HTTP 502 from http:\/\/127\.0\.0\.1:\d+\/\?database=\w+, not from ClickHouse: 502 Bad Gateway$/);
+    expect(Number((await select(client, `SELECT count() FROM ${db}.otel_logs`))[0]![0])).toBeGreaterThan(0);
+    const stored = await b.write(batch);
+    expect(stored.kind === 'success' && stored.dropped).toBeFalsy();
+    expect(stored.kind).toBe('success');
+    expect((await select(client, `SELECT count(), uniqExact(Body) FROM ${db}.otel_logs`)).map((r) => r.map(String))).toEqual([['40', '40']]);
+    expect(lines().filter((l) => /split/.test(l.msg))).toHaveLength(1);
+  });
+});
