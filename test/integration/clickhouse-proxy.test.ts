@@ -17,6 +17,7 @@ import { clickhouseOptions } from '../../src/storage/index.ts';
 import { createMetrics, type Metrics } from '../../src/telemetry/metrics.ts';
 import { chdbBackend, chdbClient, removeChdbDir, select, uniqueDatabase } from '../helpers/clickhouse.ts';
 import { serveChdbOverHttp, type ChdbHttp } from '../helpers/clickhouse-http.ts';
+import { startCollector } from '../helpers/collector.ts';
 import { capturedLogger } from '../helpers/logger.ts';
 import { makeLog } from '../helpers/rows.ts';
 
@@ -67,6 +68,32 @@ async function bodyLimitProxy(upstream: string, maxBody: number): Promise<{ url:
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, refused: () => refused, badGateway: (n) => void (badGatewayAfter = n) };
+}
+
+/** A proxy answering nginx's 502 page (its upstream not up yet) until `up()`, then passing requests on. */
+async function gatewayProxy(upstream: string): Promise<{ url: string; server: Server; up: () => void }> {
+  let down = true;
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      if (down) {
+        res.writeHead(502, { 'Content-Type': 'text/html', Server: 'nginx' });
+        return void res.end(NGINX_502);
+      }
+      const headers = { ...req.headers };
+      delete headers['transfer-encoding'];
+      const body = Buffer.concat(parts);
+      const up = request(upstream + (req.url ?? '/'), { method: req.method, headers: { ...headers, 'content-length': String(body.length) } }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      up.end(body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, up: () => void (down = false) };
 }
 
 let client: ClickHouseClient;
@@ -157,3 +184,31 @@ describe('clickhouse behind a proxy with a body limit (nginx client_max_body_siz
     expect(lines().filter((l) => /split/.test(l.msg))).toHaveLength(1);
   });
 });
+
+describe('clickhouse behind a proxy whose upstream is not up yet (502)', () => {
+  it('waits for it at start (storage.startWaitMs) as for a server not reached, with autoMigrate on or off', async () => {
+    for (const autoMigrate of ['true', 'false']) {
+      const db = uniqueDatabase('gw');
+      if (autoMigrate === 'false') await (await chdbBackend([db])).shutdown();
+      const proxy = await gatewayProxy(chdbHttp.url);
+      closers.push(() => new Promise((r) => proxy.server.close(r)));
+      const t0 = Date.now();
+      setTimeout(proxy.up, 800);
+      const c = await startCollector({ 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': `${proxy.url}/?database=${db}`, 'storage.clickhouse.autoMigrate': autoMigrate, 'storage.startWaitMs': '10000' });
+      closers.push(() => c.stop());
+      expect(Date.now() - t0, autoMigrate).toBeGreaterThanOrEqual(700);
+    }
+  }, 30_000);
+
+  it('names the proxy\'s answer when the wait ends, not a schema to migrate', async () => {
+    const db = uniqueDatabase('gw');
+    await (await chdbBackend([db])).shutdown();
+    const proxy = await gatewayProxy(chdbHttp.url);
+    closers.push(() => new Promise((r) => proxy.server.close(r)));
+    for (const autoMigrate of ['true', 'false']) {
+      const started = startCollector({ 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': `${proxy.url}/?database=${db}`, 'storage.clickhouse.autoMigrate': autoMigrate, 'storage.startWaitMs': '300' });
+      await expect(started, autoMigrate).rejects.toThrow(/HTTP 502 from http:\/\/127\.0\.0\.1:\d+\/\?database=\w+, not from ClickHouse: 502 Bad Gateway/);
+    }
+  }, 30_000);
+});
+

@@ -10,7 +10,7 @@ import { isNetworkFailure } from '../reach.ts';
 import { byNewestLog, byNewestTrace, byOperation, byStartThenId, dependencyKey, dependencyList, earliestWithinBytes, isTraceIdHex, logSearch, traceRead, withinBytes } from '../query-helpers.ts';
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError } from './errors.ts';
-import { insertInParts, refusedAsTooLarge, rowsOf } from './split.ts';
+import { gatewayNotReady, insertInParts, refusedAsTooLarge, rowsOf } from './split.ts';
 import { appliedVersions, applyTtl, runMigrations } from './migrate.ts';
 import { dependenciesOnShard, operationsOnShard, servicesOnShard } from './listings.ts';
 import { getTraceOnShard, matchingTracesOnShard, mergeSummaries, readTraceOnShard, searchLogsOnShard, spanIdsOnShard, summariesOnShard, type ShardSpan, type ShardSummary } from './reads.ts';
@@ -180,6 +180,9 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     if (this.#closed) throw new Error('clickhouse backend is shut down');
     if (this.#started) return;
     const shards = await this.#connect();
+    // A proxy answering for a server not up yet (502) is told here, before the schema checks read
+    // its page as a failed migration or a missing schema: start-up waits for it (unreachable).
+    for (const s of shards) await s.shard.reach();
     if (this.#s.autoMigrate) {
       await this.migrate();
     } else {
@@ -489,7 +492,7 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
 
   unreachable(err: unknown): boolean {
     // @clickhouse/client's words for a request the server did not answer within requestTimeoutMs.
-    return isNetworkFailure(err) || (err instanceof Error && err.message === 'Timeout error.');
+    return isNetworkFailure(err) || (err instanceof Error && err.message === 'Timeout error.') || gatewayNotReady(err);
   }
 
   async health(): Promise<BackendHealth> {

@@ -28,6 +28,12 @@ export interface Shard {
    * `target` is the qualified table with its column list; `settings` are `name = value` items.
    */
   insertRowBinary(target: string, settings: readonly string[], chunks: readonly Uint8Array[], extra?: ExtraColumns): Promise<void>;
+  /**
+   * Resolves once ClickHouse answers a query (whatever its answer, an error of its own included:
+   * that one is thrown with its code). Over HTTP something else may answer instead: a proxy's
+   * 502 while the server behind it is not up yet, thrown as an HttpStatusError without a code.
+   */
+  reach(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -90,6 +96,13 @@ function connectHttp(endpoint: HttpEndpoint, options: ShardOptions): Shard {
         return;
       }
       throw answerError(endpoint, status, await text(res.stream));
+    },
+    async reach() {
+      const res = await client.exec({ query: 'SELECT 1', ignore_error_response: true });
+      const status = res.http_status_code ?? 200;
+      const body = await text(res.stream);
+      if (status >= 200 && status < 300 && res.response_headers['x-clickhouse-exception-code'] === undefined) return;
+      throw answerError(endpoint, status, body);
     },
     close: () => client.close(),
   };
@@ -222,6 +235,7 @@ async function connectChdb(endpoint: ChdbEndpoint, options: ShardOptions): Promi
         await rm(file, { force: true });
       }
     },
+    reach: async () => undefined,
     async close() {
       try {
         await client.close();

@@ -28,6 +28,14 @@ export function refusedAsTooLarge(err: unknown): boolean {
   return err instanceof HttpStatusError && err.status === 413 && err.code === undefined;
 }
 
+/**
+ * Whether an HTTP answer came from something on the way that says ClickHouse is not there yet (a
+ * proxy's 502, 503 or 504 while the server behind it starts, or its 429): start-up waits for it.
+ */
+export function gatewayNotReady(err: unknown): boolean {
+  return err instanceof HttpStatusError && err.code === undefined && [429, 502, 503, 504].includes(err.status);
+}
+
 type Skip = (b: Uint8Array, at: number) => number;
 
 function varint(b: Uint8Array, at: number): [value: number, next: number] {
