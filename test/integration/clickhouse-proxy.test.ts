@@ -3,8 +3,10 @@
 // chdb runs in this process with no HTTP server of its own, so a listener of the helpers serves
 // ClickHouse's HTTP interface over it (serveChdbOverHttp) and each test puts its own proxy in front.
 import type { ClickHouseClient } from '@clickhouse/client';
+import { execFile } from 'node:child_process';
 import { request, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
@@ -17,6 +19,7 @@ import { clickhouseOptions } from '../../src/storage/index.ts';
 import { createMetrics, type Metrics } from '../../src/telemetry/metrics.ts';
 import { chdbBackend, chdbClient, removeChdbDir, select, uniqueDatabase } from '../helpers/clickhouse.ts';
 import { serveChdbOverHttp, type ChdbHttp } from '../helpers/clickhouse-http.ts';
+import { CLI } from '../helpers/cli.ts';
 import { startCollector } from '../helpers/collector.ts';
 import { capturedLogger } from '../helpers/logger.ts';
 import { makeLog } from '../helpers/rows.ts';
@@ -71,13 +74,15 @@ async function bodyLimitProxy(upstream: string, maxBody: number): Promise<{ url:
 }
 
 /** A proxy answering nginx's 502 page (its upstream not up yet) until `up()`, then passing requests on. */
-async function gatewayProxy(upstream: string): Promise<{ url: string; server: Server; up: () => void }> {
+async function gatewayProxy(upstream: string): Promise<{ url: string; server: Server; up: () => void; badGateways: () => number }> {
   let down = true;
+  let badGateways = 0;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const parts: Buffer[] = [];
     req.on('data', (c: Buffer) => parts.push(c));
     req.on('end', () => {
       if (down) {
+        badGateways++;
         res.writeHead(502, { 'Content-Type': 'text/html', Server: 'nginx' });
         return void res.end(NGINX_502);
       }
@@ -93,7 +98,7 @@ async function gatewayProxy(upstream: string): Promise<{ url: string; server: Se
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, up: () => void (down = false) };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, up: () => void (down = false), badGateways: () => badGateways };
 }
 
 let client: ClickHouseClient;
@@ -198,6 +203,22 @@ describe('clickhouse behind a proxy whose upstream is not up yet (502)', () => {
       closers.push(() => c.stop());
       expect(Date.now() - t0, autoMigrate).toBeGreaterThanOrEqual(700);
     }
+  }, 30_000);
+
+  it('has `tracehouse migrate` wait for it too', async () => {
+    const db = uniqueDatabase('gw');
+    const proxy = await gatewayProxy(chdbHttp.url);
+    closers.push(() => new Promise((r) => proxy.server.close(r)));
+    // Up once the command has been answered 502 (its start takes a second or more).
+    const poll = setInterval(() => proxy.badGateways() > 0 && proxy.up(), 50);
+    closers.push(async () => clearInterval(poll));
+    // Exits 0 (execFile rejects otherwise, with the command's output).
+    await promisify(execFile)(process.execPath, [CLI, 'migrate', '--storage.backend=clickhouse', `--storage.clickhouse.urls=${proxy.url}/?database=${db}`, '--storage.startWaitMs=10000'], {
+      env: { ...process.env, TRACEHOUSE_CONFIG: '' },
+    });
+    // Migrated: a collector that applies no migration of its own starts on it.
+    const c = await startCollector({ 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': `${proxy.url}/?database=${db}`, 'storage.clickhouse.autoMigrate': 'false' });
+    await c.stop();
   }, 30_000);
 
   it('names the proxy\'s answer when the wait ends, not a schema to migrate', async () => {

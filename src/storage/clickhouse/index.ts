@@ -180,12 +180,10 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     if (this.#closed) throw new Error('clickhouse backend is shut down');
     if (this.#started) return;
     const shards = await this.#connect();
-    // A proxy answering for a server not up yet (502) is told here, before the schema checks read
-    // its page as a failed migration or a missing schema: start-up waits for it (unreachable).
-    for (const s of shards) await s.shard.reach();
     if (this.#s.autoMigrate) {
       await this.migrate();
     } else {
+      await this.#reach(shards);
       for (const s of this.#schemaTargets(shards)) {
         const want = latestVersion(s.schema);
         let have = 0;
@@ -210,8 +208,18 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     );
   }
 
+  /**
+   * Asks every shard to answer. A proxy answering for a server not up yet (502) is told here,
+   * before the schema checks read its page as a failed migration or a missing schema: start-up
+   * and `tracehouse migrate` wait for it (unreachable).
+   */
+  async #reach(shards: ShardState[]): Promise<void> {
+    for (const s of shards) await s.shard.reach();
+  }
+
   async migrate(): Promise<void> {
     const shards = await this.#connect();
+    await this.#reach(shards);
     for (const s of this.#schemaTargets(shards)) {
       const applied = await runMigrations(s.shard.client, s.schema);
       if (applied.length > 0) {
