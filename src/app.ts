@@ -58,6 +58,9 @@ interface Component {
   shutdown(): Promise<unknown>;
 }
 
+/** What a stop keeps for the store's close after the read API's last reads (shutdown.timeoutMs allowing). */
+const READ_CLOSE_MARGIN_MS = 500;
+
 /** How often tracehouse_ready is brought up to date when OTLP/gRPC's health poll is off. */
 const READY_POLL_MS = 1000;
 
@@ -348,7 +351,11 @@ export class Collector {
     if (unfed > 0) this.logger.warn({ rows: unfed }, `${unfed} rows of the write-ahead log's replay were not written before the stop; they are kept in the log and written at the next start`);
     // A storage stats measurement in flight waits on the store as a write does (behind a lock, say):
     // bounded by the deadline too, as the store's close is.
-    if (!(await resolvesWithin(Promise.all([this.query?.shutdown(), this.ops.shutdown(), this.pool.shutdown(), this.storageStats?.shutdown()]), Math.max(500, deadline - Date.now())))) {
+    // Reads in flight (a store slow to answer one) have what is left of the deadline, less a
+    // moment for the store's close: the read API's own grace (2 s) cut them while the stop then
+    // waited for the store to finish those very reads.
+    const readGrace = Math.max(500, deadline - Date.now() - READ_CLOSE_MARGIN_MS);
+    if (!(await resolvesWithin(Promise.all([this.query?.shutdown(readGrace), this.ops.shutdown(), this.pool.shutdown(), this.storageStats?.shutdown()]), Math.max(500, deadline - Date.now())))) {
       this.logger.warn({ backend: this.backend.name }, 'the read API, operations port, decode workers or storage stats measurement did not stop within shutdown.timeoutMs; stopping without waiting for them');
     }
     // A write the writer gave up on at the deadline may still hold the store (a PostgreSQL

@@ -161,6 +161,8 @@ export class HttpService {
   /** Every open connection of the server, HTTP or still in its TLS handshake. */
   private readonly sockets = new Set<Socket>();
   private stopping: Promise<void> | undefined;
+  /** Requests being answered, whose answers close their connection once a stop begins. */
+  private readonly answering = new Set<ServerResponse>();
   private readonly opts: HttpServiceOptions;
   private readonly logger: Logger;
   private readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
@@ -202,6 +204,13 @@ export class HttpService {
       if (foreign !== undefined) {
         if (this.opts.onForeignHost) return this.opts.onForeignHost(req, res, foreign);
         return sendJson(res, 403, { error: foreign });
+      }
+      // During a stop the answer closes its connection: a client reading again and again on a
+      // kept-alive one would otherwise hold the stop for the whole grace.
+      if (this.stopping) res.shouldKeepAlive = false;
+      else {
+        this.answering.add(res);
+        res.once('close', () => this.answering.delete(res));
       }
       this.onRequest(req, res);
     };
@@ -281,7 +290,11 @@ export class HttpService {
   shutdown(graceMs = this.opts.shutdownGraceMs): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    if (server) this.stopping = closeHttp(server, this.sockets, graceMs);
+    if (server) {
+      for (const res of this.answering) if (!res.headersSent) res.shouldKeepAlive = false;
+      this.answering.clear();
+      this.stopping = closeHttp(server, this.sockets, graceMs);
+    }
     return this.stopping ?? Promise.resolve();
   }
 }

@@ -259,7 +259,8 @@ export class QueryServer {
     return this.http.start();
   }
 
-  shutdown(): Promise<void> {
-    return this.http.shutdown();
+  /** Stops listening; reads in flight are answered for up to graceMs (2 s by default). */
+  shutdown(graceMs?: number): Promise<void> {
+    return this.http.shutdown(graceMs);
   }
 }
