@@ -58,6 +58,9 @@ interface Component {
   shutdown(): Promise<unknown>;
 }
 
+/** How long before the receivers' grace ends a stop answers the requests still waiting for the store (ack = stored). */
+const ANSWER_BEFORE_GRACE_END_MS = 250;
+
 /** What a stop keeps for the store's close after the read API's last reads (shutdown.timeoutMs allowing). */
 const READ_CLOSE_MARGIN_MS = 500;
 
@@ -335,7 +338,11 @@ export class Collector {
     // Receivers first: their in-flight requests finish and are queued before the writer drains,
     // within half of what is left of the deadline (at most their own 10 s), the rest the drain's.
     const grace = Math.min(RECEIVER_GRACE_MS, Math.max(500, Math.floor((deadline - Date.now()) / 2)));
+    // Requests waiting for their rows to be stored (ack = stored; a store that is down) are
+    // answered 503 before the grace ends: closing their connections at its end cut them unanswered.
+    const answerWaiting = setTimeout(() => this.ingest.stopWaiting(), Math.max(0, grace - ANSWER_BEFORE_GRACE_END_MS));
     await Promise.all([this.grpc?.shutdown(grace), this.http?.shutdown(grace)]);
+    clearTimeout(answerWaiting);
     // Anything still decoding after the receivers closed is refused, not queued behind the drain.
     this.ingest.close();
     this.memory.shutdown();

@@ -61,6 +61,9 @@ export class Ingest {
   private readonly loggedOverload = new Map<RefusalReason, number>();
   private loggedWorkerFailure = 0;
   private closed = false;
+  /** Ends the waits of requests whose rows are not stored yet (ack = stored), at a stop; set once stopWaiting() ran. */
+  private readonly storeWaits = new Set<() => void>();
+  private waitsStopped = false;
   private readonly workerHeaps = new Map<number, number>();
   private readonly parts: IngestParts;
 
@@ -107,6 +110,18 @@ export class Ingest {
   /** Refuses all further requests (shutdown: the writer is about to drain). */
   close(): void {
     this.closed = true;
+  }
+
+  /**
+   * Answers every request still waiting for its rows to be stored (ack = stored), and those that
+   * would wait from now on, as refused for the stop (retryable): called before the receivers'
+   * grace ends, so that they are answered rather than cut with their connections. Their rows stay
+   * queued: the drain may still store them.
+   */
+  stopWaiting(): void {
+    this.waitsStopped = true;
+    for (const end of this.storeWaits) end();
+    this.storeWaits.clear();
   }
 
   /** Takes queue room for a body before it is read; undefined when the queue is full or closed. */
@@ -211,7 +226,16 @@ export class Ingest {
     // the writer gave up on are refused as retryable rather than acknowledged, and rows the store
     // refused for good as not retryable (the writer counts those as dropped).
     if (this.ack === 'stored') {
-      const delivered = await stored;
+      let end!: () => void;
+      const ended = new Promise<'stop'>((resolve) => (end = () => resolve('stop')));
+      if (this.waitsStopped) end();
+      else this.storeWaits.add(end);
+      const delivered = await Promise.race([stored, ended]);
+      this.storeWaits.delete(end);
+      if (delivered === 'stop') {
+        this.countRefusedItems(transport, signal, 'shutting_down', out.accepted + out.rejected);
+        return this.refuse(transport, 'shutting_down');
+      }
       if (delivered !== true) {
         const reason = delivered === 'permanent_error' ? 'rejected_by_store' : 'not_stored';
         this.countRefusedItems(transport, signal, reason, out.accepted + out.rejected);
