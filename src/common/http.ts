@@ -2,7 +2,7 @@
 // listener lifecycle for all three (plain or TLS), and JSON replies.
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { isIP, isIPv4, isIPv6, type Socket } from 'node:net';
+import { isIP, isIPv4, isIPv6, Server as NetServer, type Socket } from 'node:net';
 import type { TlsCertificates } from '../security/tls.ts';
 import type { Logger } from '../telemetry/logger.ts';
 
@@ -93,14 +93,26 @@ async function listenHttp(server: Server, addr: string): Promise<number> {
  * handshake timeout (120 s).
  */
 async function closeHttp(server: Server, sockets: ReadonlySet<Socket>, graceMs = 2000): Promise<void> {
-  server.closeIdleConnections();
+  // Node's Server.close() closes the connections it sees idle at once, and under load a kept-alive
+  // connection is "idle" while the next request its client just wrote waits unread: that request
+  // met a closed connection. The listener closes now (net.Server's close, without that); the
+  // connections idle still after a moment go then, by when the requests written on the others
+  // were read and are answered with Connection: close (HttpService.shutdown).
+  const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+  const idle = setTimeout(() => server.closeIdleConnections(), Math.min(IDLE_LINGER_MS, graceMs / 2));
   const force = setTimeout(() => {
     server.closeAllConnections();
     for (const s of sockets) s.destroy();
   }, graceMs);
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await closed;
+  clearTimeout(idle);
   clearTimeout(force);
+  // Server.close() now only stops the server's connection checks (its listener is closed: the error is expected).
+  server.close(() => undefined);
 }
+
+/** How long a stop leaves kept-alive connections that look idle open, for requests already on their way (closeHttp). */
+const IDLE_LINGER_MS = 300;
 
 /** Sends a JSON body with its length. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
