@@ -24,7 +24,10 @@ const KEYS = {
   logs: [
     `toString(${LOG_TIME})`,
     // Every column: rows of one time and one hash are then the same record, whichever a page passes.
-    'toString(cityHash64(TraceId, SpanId, TraceFlags, Body, EventName, SeverityText, SeverityNumber, ServiceName, TracehouseExtra, toString(ObservedTimestamp), toString(LogAttributes), toString(ResourceAttributes), toString(ScopeAttributes), ScopeName, ScopeVersion, ResourceSchemaUrl, ScopeSchemaUrl))',
+    // ObservedTimestamp as text in UTC, whatever the server's (or session's) zone: a cursor saved in
+    // one zone is read in another (a copy resumed elsewhere), and a zone's repeated autumn hour
+    // would print two times alike. Under a UTC server the hash is the one version 2 had.
+    "toString(cityHash64(TraceId, SpanId, TraceFlags, Body, EventName, SeverityText, SeverityNumber, ServiceName, TracehouseExtra, toString(ObservedTimestamp, 'UTC'), toString(LogAttributes), toString(ResourceAttributes), toString(ScopeAttributes), ScopeName, ScopeVersion, ResourceSchemaUrl, ScopeSchemaUrl))",
     "''",
   ],
 } as const;
