@@ -164,10 +164,19 @@ export async function loadChdb(specifier = 'chdb/connection'): Promise<ChdbConne
  * that may open it at a time (a collector running on it, for an export, an import or a second start).
  */
 function openChdb(mod: ChdbConnectionModule, endpoint: ChdbEndpoint): unknown {
+  // The engine takes its time zone from TZ as it starts, and will not start on one it cannot load
+  // that the C library and Node take (a POSIX rule such as `<+0530>-5:30`, a zone newer than its
+  // tzdata): every time Tracehouse stores and reads is UTC nanoseconds, so the engine runs in UTC,
+  // whatever the process's zone (its day partitions are then UTC days, as PostgreSQL's are).
+  const tz = process.env['TZ'];
+  process.env['TZ'] = 'UTC';
   try {
     return mod.createChdbConnection({ path: endpoint.path });
   } catch (err) {
     throw new Error(`storage.clickhouse.urls names ${endpoint.display}: ${(err as Error).message} (${whyChdbWontOpen(endpoint.path)})`, { cause: err });
+  } finally {
+    if (tz === undefined) delete process.env['TZ'];
+    else process.env['TZ'] = tz;
   }
 }
 
