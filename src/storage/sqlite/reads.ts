@@ -13,7 +13,7 @@ import {
   ChunkFormatError, logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
-import { clampNs, idWord, logOfTrace, recordDuration, runOfTrace, startFrom, startUntil, TENANTS_SQL, timeBucket } from './store.ts';
+import { clampNs, idWord, INT64_MAX, logOfTrace, recordDuration, RUN_REACH, runOfTrace, startFrom, startUntil, TENANTS_SQL, timeBucket } from './store.ts';
 import { bloomHas, nameTerm, SpanTermCheck } from './terms.ts';
 
 interface Filter {
@@ -43,6 +43,25 @@ function timeBound(f: Filter, bound: (column: string, param: string) => string, 
 
 function whereSql(f: Filter): string {
   return f.where.length ? `WHERE ${f.where.join(' AND ')}` : '';
+}
+
+/**
+ * The newest start a run holding a span at `end` or earlier can have: end plus the longest reach of
+ * any run (store.ts, RUN_REACH); past int64, int64's largest. A file without the table (opened
+ * read-only before an open by this version made it) bounds nothing.
+ */
+function runsUntil(db: DatabaseSync, end: bigint): bigint {
+  let reach: bigint;
+  try {
+    const stmt = db.prepare(`SELECT ns FROM ${RUN_REACH} WHERE id = 0`);
+    stmt.setReadBigInts(true);
+    reach = (stmt.get() as { ns: bigint } | undefined)?.ns ?? INT64_MAX;
+  } catch (err) {
+    if (!/no such table/.test((err as Error).message)) throw err;
+    reach = INT64_MAX;
+  }
+  const until = end + reach;
+  return until > INT64_MAX ? INT64_MAX : until;
 }
 
 /** Run r reaches into the time range (?1 tenant, ?2 and ?3 the range). */
@@ -266,6 +285,8 @@ export function searchTraces(db: DatabaseSync, tenant: string, q: TraceQuery): T
   add(runs, 'service_name = ?', q.service);
   timeBound(runs, startFrom, 'max_start_ns', q.startNano);
   add(runs, 'min_start_ns <= ?', endNano);
+  // The newest start of a run reaching into the range is at most its end plus the runs' longest reach: the walk of the index ends there too.
+  add(runs, `${timeBucket('max_start_ns')} <= ${timeBucket('?')}`, endNano === undefined ? undefined : runsUntil(db, endNano));
   // A run of records keeps its longest span's duration.
   add(runs, '(span_count IS NULL OR max_duration_ns >= ?)', q.minDurationNano);
   const spans = filter();

@@ -17,7 +17,7 @@ import { IdSet, traceHome } from '../id-set.ts';
 import { RunTerms } from './terms.ts';
 import { sqliteFilePath, sqliteReadOnlyPath, traceIndexPath } from '../../common/sqlite-path.ts';
 
-const INT64_MAX = (1n << 63n) - 1n;
+export const INT64_MAX = (1n << 63n) - 1n;
 const NS_PER_DAY = 86_400_000_000_000n;
 /**
  * Runs of spans (of a tenant) and log records one retention transaction deletes, about: a few
@@ -189,6 +189,29 @@ const TIME_INDEXES = `
 CREATE INDEX IF NOT EXISTS span_runs_tenant_service_newest ON span_runs (tenant, service_name, ${timeBucket('max_start_ns')});
 CREATE INDEX IF NOT EXISTS span_runs_tenant_newest ON span_runs (tenant, ${timeBucket('max_start_ns')});
 CREATE INDEX IF NOT EXISTS span_runs_tenant_oldest ON span_runs (tenant, ${timeBucket('min_start_ns')});`;
+
+/**
+ * The longest reach of any run, from its oldest start to its newest (a run of a trace's spans from
+ * one batch, which may hold a span of days ago beside one of now): a run with a span at or before a
+ * time t has its newest start at t plus this or earlier. A search of a past range bounds its walk of
+ * the runs' newest-start indexes by its end plus this (reads.ts, runsUntil), or it walked every run
+ * written since its range (days of runs for an hour of yesterday). Kept by a trigger on every run
+ * written, whatever writes it; never lowered (retention only narrows runs), so at most too wide.
+ */
+export const RUN_REACH = 'run_reach';
+const RUN_REACH_TRIGGER = `CREATE TRIGGER IF NOT EXISTS span_runs_reach AFTER INSERT ON span_runs
+  WHEN new.max_start_ns - new.min_start_ns > (SELECT ns FROM ${RUN_REACH} WHERE id = 0)
+  BEGIN UPDATE ${RUN_REACH} SET ns = new.max_start_ns - new.min_start_ns WHERE id = 0; END`;
+
+/** Creates run_reach and its trigger, learning the reach of the runs a file already holds (one pass over span_runs, once). */
+function ensureRunReach(db: DatabaseSync): void {
+  if (hasSchemaObject(db, RUN_REACH) && db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'span_runs_reach'").get() !== undefined) return;
+  inTransaction(db, () => {
+    db.exec(`CREATE TABLE IF NOT EXISTS ${RUN_REACH} (id INTEGER PRIMARY KEY CHECK (id = 0), ns INTEGER NOT NULL);
+             INSERT OR REPLACE INTO ${RUN_REACH} (id, ns) SELECT 0, coalesce(max(max_start_ns - min_start_ns), 0) FROM span_runs;
+             ${RUN_REACH_TRIGGER};`);
+  }, 'BEGIN IMMEDIATE');
+}
 
 /** The time indexes of files from before TIME_INDEXES, keyed by the times themselves. */
 const TIME_INDEXES_BEFORE = ['span_runs_tenant_service_max', 'span_runs_tenant_max', 'span_runs_tenant_min'];
@@ -571,6 +594,7 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean; 
   db.exec('DROP INDEX IF EXISTS spans_start');
   upgradeSchema(db);
   ensureSpanRuns(db);
+  ensureRunReach(db);
   ensureTimeIndexes(db, TIME_INDEXES_BEFORE, TIME_INDEXES, 'span_runs_tenant_oldest');
   ensureTimeIndexes(db, LOG_TIME_INDEXES_BEFORE, LOG_TIME_INDEXES, 'logs_bucket');
   db.exec(RUN_SPANS_SCHEMA);

@@ -1,0 +1,91 @@
+// A trace search of a past range (Grafana's time picker, the Jaeger UI's custom range, /v1/traces
+// with an `end`) reads the runs that reach into that range, not every run stored since: the walk
+// of the runs' time index is bounded above by the range's end, as well as below by its start.
+import { join } from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
+import type { TraceQuery } from '../../src/storage/backend.ts';
+import { createEncoder } from '../../src/storage/rowjson.ts';
+import { searchTraces } from '../../src/storage/sqlite/reads.ts';
+import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
+import { hex, makeSpan } from '../helpers/rows.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import type { SpanRow } from '../../src/model/rows.ts';
+
+const MINUTE = 60_000_000_000n;
+const HOUR = 60n * MINUTE;
+const DAY = 24n * HOUR;
+const NOW = BigInt(Date.now()) * 1_000_000n;
+
+function write(store: SqliteStore, spans: SpanRow[]): void {
+  const enc = createEncoder();
+  for (let i = 0; i < spans.length; i += 5000) expect(store.writeSpans(enc.encodeSpans(spans.slice(i, i + 5000)).map((c) => c.data)).kind).toBe('success');
+}
+
+/** The statements a search prepares, and the plan SQLite gives the runs' walk. */
+function runWalkPlan(db: DatabaseSync, q: TraceQuery): { plan: string; found: ReturnType<typeof searchTraces> } {
+  const prepared: string[] = [];
+  const prepare = db.prepare.bind(db);
+  db.prepare = ((sql: string) => {
+    prepared.push(sql);
+    return prepare(sql);
+  }) as typeof db.prepare;
+  let found: ReturnType<typeof searchTraces>;
+  try {
+    found = searchTraces(db, TENANT, q);
+  } finally {
+    delete (db as { prepare?: unknown }).prepare;
+  }
+  const walk = prepared.find((sql) => /FROM span_runs .*ORDER BY/.test(sql));
+  expect(walk).toBeDefined();
+  const plan = (db.prepare(`EXPLAIN QUERY PLAN ${walk!}`).all() as { detail: string }[]).map((r) => r.detail).join(' | ');
+  return { plan, found };
+}
+
+describe('sqlite: a trace search of a past range', () => {
+  let db: DatabaseSync | undefined;
+  afterEach(() => db?.close());
+
+  it('walks the service runs of that range, not those of every day since', () => {
+    db = openDatabase(join(tempDir(), 'past.db'));
+    const store = new SqliteStore(db);
+    // A trace a minute for three days, of one service among others.
+    const spans: SpanRow[] = [];
+    for (let m = 0n; m < 3n * 24n * 60n; m++) {
+      spans.push(makeSpan({ serviceName: 'checkout', startTimeUnixNano: NOW - m * MINUTE }));
+      spans.push(makeSpan({ serviceName: `other-${m % 7n}`, startTimeUnixNano: NOW - m * MINUTE }));
+    }
+    write(store, spans);
+    // An hour two days ago.
+    const q: TraceQuery = { service: 'checkout', startNano: NOW - 2n * DAY - HOUR, endNano: NOW - 2n * DAY, limit: 20 };
+    const { plan, found } = runWalkPlan(db, q);
+    expect(found).toHaveLength(20);
+    for (const t of found) expect(t.startTimeUnixNano <= q.endNano! && t.startTimeUnixNano >= q.startNano!).toBe(true);
+    expect(found[0]!.startTimeUnixNano).toBe(q.endNano);
+    // Bounded on both sides of the time bucket: not every run newer than the range's start.
+    expect(plan).toMatch(/span_runs_tenant_service_newest \(tenant=\? AND service_name=\? AND <expr>>\? AND <expr><\?\)/);
+    // The same without a service: the tenant's time index, bounded alike.
+    const any = runWalkPlan(db, { startNano: q.startNano!, endNano: q.endNano!, limit: 20 });
+    expect(any.found).toHaveLength(20);
+    expect(any.plan).toMatch(/span_runs_tenant_newest \(tenant=\? AND <expr>>\? AND <expr><\?\)/);
+  });
+
+  it('still finds a span of the range in a run whose newest span is days later, also in a file from before the bound', () => {
+    const path = join(tempDir(), 'spread.db');
+    db = openDatabase(path);
+    // One batch holding a trace's span of two days ago and its span of now: one run of both.
+    const trace = hex(16);
+    const old = makeSpan({ traceId: trace, serviceName: 'batch-job', name: 'old', startTimeUnixNano: NOW - 2n * DAY - 30n * MINUTE });
+    const fresh = makeSpan({ traceId: trace, serviceName: 'batch-job', name: 'fresh', startTimeUnixNano: NOW });
+    write(new SqliteStore(db), [old, fresh]);
+    expect((db.prepare('SELECT count(*) AS n FROM span_runs').get() as { n: number }).n).toBe(1);
+    const q: TraceQuery = { service: 'batch-job', startNano: NOW - 2n * DAY - HOUR, endNano: NOW - 2n * DAY, limit: 20 };
+    expect(searchTraces(db, TENANT, q).map((t) => t.traceId)).toEqual([trace]);
+    // A file written before the store kept its runs' longest reach: learnt at the next open.
+    db.exec('DROP TRIGGER span_runs_reach; DROP TABLE run_reach');
+    db.close();
+    db = openDatabase(path);
+    expect(searchTraces(db, TENANT, q).map((t) => t.traceId)).toEqual([trace]);
+  });
+});
