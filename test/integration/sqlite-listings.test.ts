@@ -19,7 +19,7 @@ describe('sqlite listings', () => {
     expect(plan("SELECT DISTINCT service_name FROM operations WHERE tenant = 't' ORDER BY service_name")).not.toMatch(/spans|TEMP B-TREE/);
     expect(plan("SELECT name, kind FROM operations WHERE tenant = 't' AND service_name = 'a' ORDER BY name, kind")).toMatch(/SEARCH operations USING PRIMARY KEY \(tenant=\? AND service_name=\?\)/);
     const deps = plan(DEPENDENCIES_SQL);
-    expect(deps).toMatch(/SEARCH r USING INDEX span_runs_tenant_newest \(tenant=\? AND <expr>>\?\)/);
+    expect(deps).toMatch(/SEARCH r USING INDEX span_runs_tenant_newest \(tenant=\? AND <expr>>\? AND <expr><\?\)/);
     expect(deps).toMatch(/SEARCH c USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)/);
     expect(deps).toMatch(/SEARCH p USING INDEX spans_tenant_trace_span \(tenant=\? AND trace_id=\? AND span_id=\?\)/);
     expect(deps).not.toMatch(/SCAN (r|c|p)\b/);

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 import type { TraceQuery } from '../../src/storage/backend.ts';
 import { createEncoder } from '../../src/storage/rowjson.ts';
-import { searchTraces } from '../../src/storage/sqlite/reads.ts';
+import { getDependencies, searchTraces } from '../../src/storage/sqlite/reads.ts';
 import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { hex, makeSpan } from '../helpers/rows.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -16,6 +16,7 @@ import type { SpanRow } from '../../src/model/rows.ts';
 const MINUTE = 60_000_000_000n;
 const HOUR = 60n * MINUTE;
 const DAY = 24n * HOUR;
+const STEP = 3n * MINUTE;
 const NOW = BigInt(Date.now()) * 1_000_000n;
 
 function write(store: SqliteStore, spans: SpanRow[]): void {
@@ -23,24 +24,30 @@ function write(store: SqliteStore, spans: SpanRow[]): void {
   for (let i = 0; i < spans.length; i += 5000) expect(store.writeSpans(enc.encodeSpans(spans.slice(i, i + 5000)).map((c) => c.data)).kind).toBe('success');
 }
 
-/** The statements a search prepares, and the plan SQLite gives the runs' walk. */
-function runWalkPlan(db: DatabaseSync, q: TraceQuery): { plan: string; found: ReturnType<typeof searchTraces> } {
+/** What read() answers, and the statements it prepared with the plan SQLite gives each. */
+function withPlans<T>(db: DatabaseSync, read: () => T): { plans: Map<string, string>; found: T } {
   const prepared: string[] = [];
   const prepare = db.prepare.bind(db);
   db.prepare = ((sql: string) => {
     prepared.push(sql);
     return prepare(sql);
   }) as typeof db.prepare;
-  let found: ReturnType<typeof searchTraces>;
+  let found: T;
   try {
-    found = searchTraces(db, TENANT, q);
+    found = read();
   } finally {
     delete (db as { prepare?: unknown }).prepare;
   }
-  const walk = prepared.find((sql) => /FROM span_runs .*ORDER BY/.test(sql));
+  const plans = new Map(prepared.map((sql) => [sql, (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join(' | ')]));
+  return { plans, found };
+}
+
+/** The plan SQLite gives a search's walk of the runs, and what the search found. */
+function runWalkPlan(db: DatabaseSync, q: TraceQuery): { plan: string; found: ReturnType<typeof searchTraces> } {
+  const { plans, found } = withPlans(db, () => searchTraces(db, TENANT, q));
+  const walk = [...plans.keys()].find((sql) => /FROM span_runs .*ORDER BY/.test(sql));
   expect(walk).toBeDefined();
-  const plan = (db.prepare(`EXPLAIN QUERY PLAN ${walk!}`).all() as { detail: string }[]).map((r) => r.detail).join(' | ');
-  return { plan, found };
+  return { plan: plans.get(walk!)!, found };
 }
 
 describe('sqlite: a trace search of a past range', () => {
@@ -50,11 +57,11 @@ describe('sqlite: a trace search of a past range', () => {
   it('walks the service runs of that range, not those of every day since', () => {
     db = openDatabase(join(tempDir(), 'past.db'));
     const store = new SqliteStore(db);
-    // A trace a minute for three days, of one service among others.
+    // A trace every three minutes for three days, of one service among others.
     const spans: SpanRow[] = [];
-    for (let m = 0n; m < 3n * 24n * 60n; m++) {
-      spans.push(makeSpan({ serviceName: 'checkout', startTimeUnixNano: NOW - m * MINUTE }));
-      spans.push(makeSpan({ serviceName: `other-${m % 7n}`, startTimeUnixNano: NOW - m * MINUTE }));
+    for (let m = 0n; m < 3n * DAY; m += STEP) {
+      spans.push(makeSpan({ serviceName: 'checkout', startTimeUnixNano: NOW - m }));
+      spans.push(makeSpan({ serviceName: `other-${(m / STEP) % 7n}`, startTimeUnixNano: NOW - m }));
     }
     write(store, spans);
     // An hour two days ago.
@@ -69,6 +76,25 @@ describe('sqlite: a trace search of a past range', () => {
     const any = runWalkPlan(db, { startNano: q.startNano!, endNano: q.endNano!, limit: 20 });
     expect(any.found).toHaveLength(20);
     expect(any.plan).toMatch(/span_runs_tenant_newest \(tenant=\? AND <expr>>\? AND <expr><\?\)/);
+  });
+
+  it('reads the calls between services of a past range from the runs of that range', () => {
+    db = openDatabase(join(tempDir(), 'deps.db'));
+    const store = new SqliteStore(db);
+    // A call from web to checkout every three minutes for three days.
+    const spans: SpanRow[] = [];
+    for (let m = 0n; m < 3n * DAY; m += STEP) {
+      const parent = makeSpan({ serviceName: 'web', startTimeUnixNano: NOW - m });
+      spans.push(parent, makeSpan({ traceId: parent.traceId, parentSpanId: parent.spanId, serviceName: 'checkout', startTimeUnixNano: NOW - m + 1000n }));
+    }
+    write(store, spans);
+    const d = db;
+    const { plans, found } = withPlans(d, () => getDependencies(d, TENANT, { startNano: NOW - 2n * DAY - HOUR, endNano: NOW - 2n * DAY }));
+    expect(found).toEqual([{ parent: 'web', child: 'checkout', callCount: 20 }]);
+    const walks = [...plans.values()].filter((p) => /span_runs_tenant_newest/.test(p));
+    // The runs of records, the rows of spans joined to their parent, and the rows without one.
+    expect(walks).toHaveLength(3);
+    for (const p of walks) expect(p).toMatch(/span_runs_tenant_newest \(tenant=\? AND <expr>>\? AND <expr><\?\)/);
   });
 
   it('still finds a span of the range in a run whose newest span is days later, also in a file from before the bound', () => {

@@ -64,8 +64,8 @@ function runsUntil(db: DatabaseSync, end: bigint): bigint {
   return until > INT64_MAX ? INT64_MAX : until;
 }
 
-/** Run r reaches into the time range (?1 tenant, ?2 and ?3 the range). */
-const RUNS_IN_RANGE = `r.tenant = ?1 AND ${startFrom('r.max_start_ns', '?2')} AND r.min_start_ns <= ?3`;
+/** Run r reaches into the time range (?1 tenant, ?2 and ?3 the range; ?4 the newest start such a run can have, runsUntil of ?3: the walk of the index ends there). */
+const RUNS_IN_RANGE = `r.tenant = ?1 AND ${startFrom('r.max_start_ns', '?2')} AND ${timeBucket('r.max_start_ns')} <= ${timeBucket('?4')} AND r.min_start_ns <= ?3`;
 /** Rows of spans c through their runs r. */
 const ROW_SPANS = 'span_runs r INDEXED BY span_runs_tenant_newest JOIN spans c ON c.rowid BETWEEN r.first_rowid AND r.last_rowid';
 /** Row of spans c, reached through run r, is a child in the range (?1 tenant, ?2 and ?3 the range). */
@@ -77,8 +77,8 @@ const ROW_PARENT = 'p.tenant = c.tenant AND p.trace_id = c.trace_id AND p.span_i
  * Child spans in the time range among the rows of spans, through the runs that reach into it
  * (span_runs_tenant_newest: the runs newer than the range's start, as queries are mostly of recent
  * hours; then each run's rowids), joined to their parent through the unique (trace_id, span_id)
- * index: work grows with the spans in and after the range, never the whole table. ?1 tenant, ?2
- * and ?3 the range. Runs of records have no rows in their range (getDependencies reads them).
+ * index: work grows with the spans in the range (and runs reaching into it), never the whole table. ?1 tenant, ?2
+ * and ?3 the range, ?4 runsUntil of ?3. Runs of records have no rows in their range (getDependencies reads them).
  */
 export const DEPENDENCIES_SQL = `SELECT p.service_name AS parent, c.service_name AS child, count(*) AS callCount
   FROM ${ROW_SPANS}
@@ -491,7 +491,8 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
     if (link) link.callCount += n;
     else links.set(key, { parent, child, callCount: n });
   };
-  for (const r of db.prepare(DEPENDENCIES_SQL).all(tenant, start, end) as { parent: string; child: string; callCount: number }[]) call(r.parent, r.child, r.callCount);
+  const until = runsUntil(db, end);
+  for (const r of db.prepare(DEPENDENCIES_SQL).all(tenant, start, end, until) as { parent: string; child: string; callCount: number }[]) call(r.parent, r.child, r.callCount);
   // By trace, without a string per span: each span read as its id's two 32-bit words and its
   // service, and each child in the range whose parent is not in its own run (a parent in its run
   // has its service) as its parent's words and its service.
@@ -523,7 +524,7 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
     JOIN run_spans b ON b.run = r.rowid WHERE ${RUNS_IN_RANGE}`);
   /** The run's span ids, by their two words folded (idWord) to the low word (a fold two ids share leaves one: the other's children are then looked up by the trace). */
   const inRun = new Map<number, number>();
-  for (const run of runs.iterate(tenant, start, end) as Iterable<RecordRun & { trace: string; service: string }>) {
+  for (const run of runs.iterate(tenant, start, end, until) as Iterable<RecordRun & { trace: string; service: string }>) {
     let trace = traces.get(run.trace);
     if (!trace) traces.set(run.trace, (trace = { spans: [], services: [], children: [] }));
     const t = trace;
@@ -543,7 +544,7 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
     if (held >= 3 * heldSpans) resolve();
   }
   // Children among rows of spans whose parent is not one: looked up as the runs' children are.
-  for (const o of db.prepare(ROW_CHILDREN_SQL).iterate(tenant, start, end) as Iterable<{ trace: string; parent: string; service: string }>) {
+  for (const o of db.prepare(ROW_CHILDREN_SQL).iterate(tenant, start, end, until) as Iterable<{ trace: string; parent: string; service: string }>) {
     const parent = Buffer.from(o.parent, 'hex');
     if (parent.length !== 8) continue;
     let t = traces.get(o.trace);
