@@ -13,7 +13,7 @@ import { classifyWriteError } from './errors.ts';
 import { gatewayNotReady, insertInParts, refusedAsTooLarge, rowsOf } from './split.ts';
 import { appliedVersions, applyTtl, runMigrations } from './migrate.ts';
 import { dependenciesOnShard, operationsOnShard, servicesOnShard } from './listings.ts';
-import { getTraceOnShard, matchingTracesOnShard, mergeSummaries, readTraceOnShard, searchLogsOnShard, spanIdsOnShard, summariesOnShard, type ShardSpan, type ShardSummary } from './reads.ts';
+import { getTraceOnShard, logsKeyedByTime, matchingTracesOnShard, mergeSummaries, readTraceOnShard, searchLogsOnShard, spanIdsOnShard, summariesOnShard, type ShardSpan, type ShardSummary } from './reads.ts';
 import { scanLogs, scanSpans } from './scan.ts';
 import { COLUMN_TYPES, LOG_COLUMNS, TENANT_COLUMN, TRACE_COLUMNS, latestVersion, qualified, quoteIdent, quoteString, sameRowBinary, tableNames, validateSchemaOptions, type SchemaOptions } from './schema.ts';
 import { connectShard, type Shard } from './shard.ts';
@@ -349,6 +349,21 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     return { kind: 'success', dropped: { rows: left.rows, error }, chunksInUse: true };
   }
 
+  /** Whether each shard's log table has TimestampTime (the exporter's tables of 2023 do not), read once from system.columns. */
+  readonly #logTimeKeys = new WeakMap<ShardState, Promise<boolean>>();
+
+  /** Whether a shard's log table has TimestampTime, by which it is partitioned and keyed (reads.ts, timestampTimeRange). */
+  #logsKeyedByTime(s: ShardState): Promise<boolean> {
+    let p = this.#logTimeKeys.get(s);
+    if (!p) {
+      p = logsKeyedByTime(s.shard.client, s.schema);
+      // A failed lookup (the server unreachable) is tried again with the next search.
+      p.catch(() => this.#logTimeKeys.delete(s));
+      this.#logTimeKeys.set(s, p);
+    }
+    return p;
+  }
+
   #readShards(): ShardState[] {
     if (this.#shards === undefined || this.#closed) throw new Error('clickhouse backend is not running');
     return this.#readTargets();
@@ -444,7 +459,7 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
       if (!isTraceIdHex(id)) return [];
       q.traceId = id;
     }
-    const parts = await Promise.all(this.#readShards().map((s) => searchLogsOnShard(s.shard.client, s.schema, tenant, q)));
+    const parts = await Promise.all(this.#readShards().map(async (s) => searchLogsOnShard(s.shard.client, s.schema, tenant, q, await this.#logsKeyedByTime(s))));
     const newest = parts.flat().sort((a, b) => byNewestLog(a.log, b.log)).slice(0, limit);
     const { kept, cut } = withinBytes(newest, (x) => x.bytes, q.maxBytes);
     return logSearch(kept.map((x) => x.log), cut);

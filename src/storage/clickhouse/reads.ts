@@ -308,18 +308,46 @@ WHERE before <= {maxBytes:UInt64} OR n <= {keep:UInt64}
 ORDER BY ${order}`;
 }
 
+/** Whether the log table has TimestampTime (the exporter's tables of 2023 do not: partitioned and keyed by Timestamp), by which timestampTimeRange bounds a search. */
+export async function logsKeyedByTime(client: ClickHouseClient, o: SchemaOptions): Promise<boolean> {
+  const [count] = await rows(client, "SELECT count() FROM system.columns WHERE database = {db:String} AND table = {table:String} AND name = 'TimestampTime'", { db: o.database, table: tableNames(o).logs });
+  return Number(count?.[0] ?? 0) > 0;
+}
+
+/** DateTime's largest second (2106-02-07 06:28:15). */
+const MAX_DATETIME_S = 4294967295n;
+
+/**
+ * The range [start, end] on the logs' TimestampTime (DateTime, toDateTime(Timestamp)), a second
+ * wider each side: the exporter's otel_logs is partitioned (toDate) and keyed by TimestampTime,
+ * and ClickHouse prunes neither partitions nor granules by a condition on Timestamp alone (a
+ * search of an hour read every day's parts). Implied by the Timestamp conditions, so it keeps
+ * every row they keep; parameters keyStart and keyEnd.
+ */
+export function timestampTimeRange(params: Params, start: bigint | undefined, end: bigint | undefined): string[] {
+  const second = (ns: bigint, by: bigint): string => {
+    const s = (ns < 0n ? 0n : ns) / 1_000_000_000n + by;
+    return String(s < 0n ? 0n : s > MAX_DATETIME_S ? MAX_DATETIME_S : s);
+  };
+  const where: string[] = [];
+  addCond(where, params, 'TimestampTime >= toDateTime({keyStart:UInt32})', 'keyStart', start === undefined ? undefined : second(start, -1n));
+  addCond(where, params, 'TimestampTime <= toDateTime({keyEnd:UInt32})', 'keyEnd', end === undefined ? undefined : second(end, 1n));
+  return where;
+}
+
 /**
  * The newest matching log records on this shard (at most query.limit). With query.maxBytes, only
  * those up to the first past it (bytes summed newest first; the first record kept whatever its
  * size, so the second may be that one) come back, that one included, for withinBytes() to leave
  * out: the rest never leave the server.
  */
-export async function searchLogsOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, q: LogQuery): Promise<ShardLog[]> {
+export async function searchLogsOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, q: LogQuery, keyedByTimestampTime = false): Promise<ShardLog[]> {
   const logs = qualified(o, tableNames(o).logs);
   const where: string[] = [TENANT_COND];
   const params: Params = { limit: q.limit, tenant };
   addCond(where, params, 'TraceId = {traceId:String}', 'traceId', q.traceId);
   addServiceAndTime(where, params, q, LOG_TIME);
+  if (keyedByTimestampTime) where.push(...timestampTimeRange(params, q.startNano, q.endNano));
   // SeverityNumber keeps the low byte; a number outside 0..255 is exact in TracehouseExtra's sv.
   addCond(where, params, "if(JSONHas(TracehouseExtra, 'sv'), JSONExtractInt(TracehouseExtra, 'sv'), toInt64(SeverityNumber)) >= {minSeverity:Int32}", 'minSeverity', q.minSeverity);
   const matching = `SELECT *
