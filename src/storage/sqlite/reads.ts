@@ -13,7 +13,7 @@ import {
   ChunkFormatError, logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
-import { clampNs, idWord, INT64_MAX, logOfTrace, recordDuration, RUN_REACH, runOfTrace, startFrom, startUntil, TENANTS_SQL, timeBucket } from './store.ts';
+import { clampNs, idWord, INT64_MAX, logOfTrace, REACH_PAST_UPTO, recordDuration, RUN_REACH, runOfTrace, startFrom, startUntil, TENANTS_SQL, timeBucket } from './store.ts';
 import { bloomHas, nameTerm, SpanTermCheck } from './terms.ts';
 
 interface Filter {
@@ -47,13 +47,14 @@ function whereSql(f: Filter): string {
 
 /**
  * The newest start a run holding a span at `end` or earlier can have: end plus the longest reach of
- * any run (store.ts, RUN_REACH); past int64, int64's largest. A file without the table (opened
- * read-only before an open by this version made it) bounds nothing.
+ * any run (store.ts, RUN_REACH, with the runs written past its `upto`); past int64, int64's
+ * largest. A file without the table (opened read-only before an open by this version made it)
+ * bounds nothing.
  */
 function runsUntil(db: DatabaseSync, end: bigint): bigint {
   let reach: bigint;
   try {
-    const stmt = db.prepare(`SELECT ns FROM ${RUN_REACH} WHERE id = 0`);
+    const stmt = db.prepare(`SELECT max(r.ns, ${REACH_PAST_UPTO}) AS ns FROM ${RUN_REACH} r WHERE id = 0`);
     stmt.setReadBigInts(true);
     reach = (stmt.get() as { ns: bigint } | undefined)?.ns ?? INT64_MAX;
   } catch (err) {

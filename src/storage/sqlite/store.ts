@@ -195,21 +195,28 @@ CREATE INDEX IF NOT EXISTS span_runs_tenant_oldest ON span_runs (tenant, ${timeB
  * one batch, which may hold a span of days ago beside one of now): a run with a span at or before a
  * time t has its newest start at t plus this or earlier. A search of a past range bounds its walk of
  * the runs' newest-start indexes by its end plus this (reads.ts, runsUntil), or it walked every run
- * written since its range (days of runs for an hour of yesterday). Kept by a trigger on every run
- * written, whatever writes it; never lowered (retention only narrows runs), so at most too wide.
+ * written since its range (days of runs for an hour of yesterday). `upto` is the last run's rowid
+ * it covers: each span write raises both with one statement before its commit (RUN_REACH_CATCH_UP,
+ * over the runs it wrote: a trigger on every run cost the write thread ~1 CPU-µs a span, 14 % of
+ * the collector), and a read adds the runs past `upto` itself (runs an older version wrote after a
+ * downgrade). Never lowered (retention only narrows runs), so at most too wide; new runs' rowids
+ * are always past every earlier one's (RowidFloor).
  */
 export const RUN_REACH = 'run_reach';
-const RUN_REACH_TRIGGER = `CREATE TRIGGER IF NOT EXISTS span_runs_reach AFTER INSERT ON span_runs
-  WHEN new.max_start_ns - new.min_start_ns > (SELECT ns FROM ${RUN_REACH} WHERE id = 0)
-  BEGIN UPDATE ${RUN_REACH} SET ns = new.max_start_ns - new.min_start_ns WHERE id = 0; END`;
 
-/** Creates run_reach and its trigger, learning the reach of the runs a file already holds (one pass over span_runs, once). */
+/** The reach of the runs past run_reach's `upto` (none: 0), for run_reach r. */
+export const REACH_PAST_UPTO = 'coalesce((SELECT max(max_start_ns - min_start_ns) FROM span_runs WHERE rowid > r.upto), 0)';
+
+/** Brings run_reach up to the runs written since it was last (a span write's, before its commit). */
+const RUN_REACH_CATCH_UP = `UPDATE ${RUN_REACH} AS r SET ns = max(r.ns, ${REACH_PAST_UPTO}), upto = coalesce((SELECT max(rowid) FROM span_runs), r.upto) WHERE id = 0`;
+
+/** Creates run_reach, learning the reach of the runs a file already holds (one pass over span_runs, once). */
 function ensureRunReach(db: DatabaseSync): void {
-  if (hasSchemaObject(db, RUN_REACH) && db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'span_runs_reach'").get() !== undefined) return;
+  if (hasSchemaObject(db, RUN_REACH)) return;
   inTransaction(db, () => {
-    db.exec(`CREATE TABLE IF NOT EXISTS ${RUN_REACH} (id INTEGER PRIMARY KEY CHECK (id = 0), ns INTEGER NOT NULL);
-             INSERT OR REPLACE INTO ${RUN_REACH} (id, ns) SELECT 0, coalesce(max(max_start_ns - min_start_ns), 0) FROM span_runs;
-             ${RUN_REACH_TRIGGER};`);
+    db.exec(`CREATE TABLE IF NOT EXISTS ${RUN_REACH} (id INTEGER PRIMARY KEY CHECK (id = 0), ns INTEGER NOT NULL, upto INTEGER NOT NULL);
+             INSERT OR IGNORE INTO ${RUN_REACH} (id, ns, upto) VALUES (0, 0, 0);
+             ${RUN_REACH_CATCH_UP};`);
   }, 'BEGIN IMMEDIATE');
 }
 
@@ -1398,6 +1405,8 @@ export class SqliteStore {
   /** Note span_runs' and logs' largest rowids in the trace index, in each transaction that adds or removes their rows (see TRACE_INDEX). */
   private readonly noteIndexedRuns: StatementSync;
   private readonly noteIndexedLogs: StatementSync;
+  /** Brings run_reach up to the runs a span write added (RUN_REACH_CATCH_UP). */
+  private readonly catchUpRunReach: StatementSync;
   private readonly indexLog: StatementSync;
   /** False after a transaction failed: the trace index may lack runs the store's file committed. */
   private indexInStep = true;
@@ -1428,6 +1437,7 @@ export class SqliteStore {
     }
     this.maxGroupId = db.prepare('SELECT coalesce(max(gid), 0) AS m FROM item_groups');
     this.noteIndexedRuns = db.prepare(noteIndexed(INDEXED_RUNS));
+    this.catchUpRunReach = db.prepare(RUN_REACH_CATCH_UP);
     this.noteIndexedLogs = db.prepare(noteIndexed(INDEXED_LOGS));
     this.indexLog = db.prepare(indexRow(INDEXED_LOGS));
     this.insertSpan = db.prepare(
@@ -1619,6 +1629,7 @@ export class SqliteStore {
       this.runs.flush();
       ops.write(this.upsertOperation, tenant);
       this.noteIndexedRuns.run();
+      this.catchUpRunReach.run();
     });
   }
 
