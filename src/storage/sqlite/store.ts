@@ -196,10 +196,10 @@ CREATE INDEX IF NOT EXISTS span_runs_tenant_oldest ON span_runs (tenant, ${timeB
  * time t has its newest start at t plus this or earlier. A search of a past range bounds its walk of
  * the runs' newest-start indexes by its end plus this (reads.ts, runsUntil), or it walked every run
  * written since its range (days of runs for an hour of yesterday). `upto` is the last run's rowid
- * it covers: each span write raises both with one statement before its commit (RUN_REACH_CATCH_UP,
- * over the runs it wrote: a trigger on every run cost the write thread ~1 CPU-µs a span, 14 % of
- * the collector), and a read adds the runs past `upto` itself (runs an older version wrote after a
- * downgrade). Never lowered (retention only narrows runs), so at most too wide; new runs' rowids
+ * it covers: each span write raises both with one statement before its commit, from what its run
+ * writers noted of the runs they added (RUN_REACH_RAISE: a trigger on every run cost the write
+ * thread ~1 CPU-µs a span, 14 % of the collector, and reading the runs back ~0.2), and a read adds
+ * the runs past `upto` itself (runs an older version wrote after a downgrade). Never lowered (retention only narrows runs), so at most too wide; new runs' rowids
  * are always past every earlier one's (RowidFloor).
  */
 export const RUN_REACH = 'run_reach';
@@ -209,6 +209,33 @@ export const REACH_PAST_UPTO = 'coalesce((SELECT max(max_start_ns - min_start_ns
 
 /** Brings run_reach up to the runs written since it was last (a span write's, before its commit). */
 const RUN_REACH_CATCH_UP = `UPDATE ${RUN_REACH} AS r SET ns = max(r.ns, ${REACH_PAST_UPTO}), upto = coalesce((SELECT max(rowid) FROM span_runs), r.upto) WHERE id = 0`;
+
+/**
+ * Raises run_reach by the runs a span write added when run_reach covered every run before them
+ * (its `upto` at least the rowid before their first; ?1 their longest reach, ?2 that rowid, ?3
+ * their last): no read of the runs. Changes nothing when runs it does not cover lie between (an
+ * older version wrote them): RUN_REACH_CATCH_UP then reads them.
+ */
+const RUN_REACH_RAISE = `UPDATE ${RUN_REACH} SET ns = max(ns, ?1), upto = ?3 WHERE id = 0 AND upto >= ?2`;
+
+/** The runs one span write added, for run_reach: their longest reach and their first and last rowids. */
+class RunsAdded {
+  reach = 0n;
+  first = 0;
+  last = 0;
+
+  clear(): void {
+    this.reach = 0n;
+    this.first = 0;
+    this.last = 0;
+  }
+
+  add(min: bigint, max: bigint, rowid: number | bigint): void {
+    if (max - min > this.reach) this.reach = max - min;
+    if (this.first === 0) this.first = Number(rowid);
+    this.last = Number(rowid);
+  }
+}
 
 /** Creates run_reach, learning the reach of the runs a file already holds (one pass over span_runs, once). */
 function ensureRunReach(db: DatabaseSync): void {
@@ -1138,7 +1165,11 @@ class RecordRunWriter {
   /** span_runs' rowid floor (shared with the runs of rows). */
   private readonly floor: RowidFloor;
 
-  constructor(db: DatabaseSync, indexRun: StatementSync, terms: RunTerms | undefined, floor: RowidFloor, longTraceInts?: number) {
+  /** The runs this write added (run_reach; shared with the runs of rows). */
+  private readonly added: RunsAdded;
+
+  constructor(db: DatabaseSync, indexRun: StatementSync, terms: RunTerms | undefined, floor: RowidFloor, added: RunsAdded, longTraceInts?: number) {
+    this.added = added;
     this.recent = new RecentTraces(longTraceInts);
     this.floor = floor;
     this.insertRun = db.prepare(`INSERT INTO span_runs (rowid, tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid, attr_filter, group_id, span_count, max_duration_ns)
@@ -1265,6 +1296,7 @@ class RecordRunWriter {
     for (const run of packRuns([...this.pendingOfTrace.values()].flat(), this.leaf)) {
       const id = this.insertRun.run(this.floor.next, this.tenant, run.trace, run.service, run.min, run.max, run.filter, run.group, run.count, run.maxDuration).lastInsertRowid;
       this.floor.used();
+      this.added.add(run.min, run.max, id);
       this.insertRecords.run(id, run.records);
       this.indexRun.run(this.tenant, run.trace, id);
     }
@@ -1340,7 +1372,11 @@ class SpanRunWriter {
   /** span_runs' rowid floor (shared with the runs of records). */
   private readonly floor: RowidFloor;
 
-  constructor(insert: StatementSync, indexRun: StatementSync, terms: RunTerms | undefined, floor: RowidFloor) {
+  /** The runs this write added (run_reach; shared with the runs of records). */
+  private readonly added: RunsAdded;
+
+  constructor(insert: StatementSync, indexRun: StatementSync, terms: RunTerms | undefined, floor: RowidFloor, added: RunsAdded) {
+    this.added = added;
     this.insert = insert;
     this.floor = floor;
     this.indexRun = indexRun;
@@ -1376,6 +1412,7 @@ class SpanRunWriter {
     if (this.n === 0) return;
     const run = this.insert.run(this.floor.next, this.tenant, this.trace, this.service, this.min, this.max, this.first, this.last, this.terms?.filter() ?? null);
     this.floor.used();
+    this.added.add(this.min, this.max, run.lastInsertRowid);
     this.indexRun.run(this.tenant, this.trace, run.lastInsertRowid);
     this.n = 0;
   }
@@ -1405,8 +1442,10 @@ export class SqliteStore {
   /** Note span_runs' and logs' largest rowids in the trace index, in each transaction that adds or removes their rows (see TRACE_INDEX). */
   private readonly noteIndexedRuns: StatementSync;
   private readonly noteIndexedLogs: StatementSync;
-  /** Brings run_reach up to the runs a span write added (RUN_REACH_CATCH_UP). */
+  /** Bring run_reach up to the runs a span write added (RUN_REACH_RAISE, else RUN_REACH_CATCH_UP). */
+  private readonly raiseRunReach: StatementSync;
   private readonly catchUpRunReach: StatementSync;
+  private readonly runsAdded = new RunsAdded();
   private readonly indexLog: StatementSync;
   /** False after a transaction failed: the trace index may lack runs the store's file committed. */
   private indexInStep = true;
@@ -1438,6 +1477,7 @@ export class SqliteStore {
     this.maxGroupId = db.prepare('SELECT coalesce(max(gid), 0) AS m FROM item_groups');
     this.noteIndexedRuns = db.prepare(noteIndexed(INDEXED_RUNS));
     this.catchUpRunReach = db.prepare(RUN_REACH_CATCH_UP);
+    this.raiseRunReach = db.prepare(RUN_REACH_RAISE);
     this.noteIndexedLogs = db.prepare(noteIndexed(INDEXED_LOGS));
     this.indexLog = db.prepare(indexRow(INDEXED_LOGS));
     this.insertSpan = db.prepare(
@@ -1455,8 +1495,9 @@ export class SqliteStore {
       indexRun,
       terms,
       this.runFloor,
+      this.runsAdded,
     );
-    this.recordRuns = new RecordRunWriter(db, indexRun, terms, this.runFloor, options.longTraceInts);
+    this.recordRuns = new RecordRunWriter(db, indexRun, terms, this.runFloor, this.runsAdded, options.longTraceInts);
     this.insertGroup = db.prepare('INSERT INTO item_groups (gid, max_ns, resource, scope) VALUES (?, ?, ?, ?)');
     this.upsertOperation = db.prepare(
       `INSERT INTO operations (tenant, service_name, name, kind, last_start_ns) VALUES (?, ?, ?, ?, ?)
@@ -1611,6 +1652,7 @@ export class SqliteStore {
   writeSpans(chunks: readonly Uint8Array[], tenant: string = DEFAULT_TENANT): WriteResult {
     return this.transaction(() => {
       this.runs.clear();
+      this.runsAdded.clear();
       this.runFloor.begin();
       const ops = new OperationsSeen();
       const groups = this.groups();
@@ -1629,7 +1671,8 @@ export class SqliteStore {
       this.runs.flush();
       ops.write(this.upsertOperation, tenant);
       this.noteIndexedRuns.run();
-      this.catchUpRunReach.run();
+      const added = this.runsAdded;
+      if (added.last !== 0 && Number(this.raiseRunReach.run(added.reach, added.first - 1, added.last).changes) === 0) this.catchUpRunReach.run();
     });
   }
 
