@@ -121,4 +121,31 @@ describe('sqlite: a trace search of a past range', () => {
     db = openDatabase(path);
     expect(searchTraces(db, TENANT, q).map((t) => t.traceId)).toEqual([trace]);
   });
+
+  it('bounds the walk again by the runs left once retention took the widest run away', () => {
+    db = openDatabase(join(tempDir(), 'narrowed.db'));
+    const store = new SqliteStore(db);
+    // A client that left a span's start unset (1970) beside one of now, in one batch: one run of
+    // 56 years. A search of any past range then walks every run written since its start.
+    const unset = makeSpan({ serviceName: 'api', name: 'unset', startTimeUnixNano: 0n });
+    write(store, [unset, makeSpan({ traceId: unset.traceId, serviceName: 'api', name: 'now', startTimeUnixNano: NOW })]);
+    // A job's run of two days, which retention keeps.
+    const job = hex(16);
+    write(store, [makeSpan({ traceId: job, serviceName: 'batch-job', startTimeUnixNano: NOW - 2n * DAY }), makeSpan({ traceId: job, serviceName: 'batch-job', startTimeUnixNano: NOW })]);
+    const reach = (): bigint => {
+      const stmt = db!.prepare('SELECT ns FROM run_reach');
+      stmt.setReadBigInts(true);
+      return (stmt.get() as { ns: bigint }).ns;
+    };
+    expect(reach() > 50n * 365n * DAY).toBe(true);
+    // Retention deletes the span of 1970: the longest reach left is the job's, and the walk of a past range is bounded by it.
+    store.applyRetention(7);
+    expect(reach()).toBe(2n * DAY);
+    const q: TraceQuery = { startNano: NOW - 2n * DAY - HOUR, endNano: NOW - 2n * DAY, limit: 20 };
+    expect(searchTraces(db, TENANT, q).map((t) => t.traceId)).toEqual([job]);
+    // A write after it raises it again from there.
+    const later = hex(16);
+    write(store, [makeSpan({ traceId: later, serviceName: 'api', startTimeUnixNano: NOW - 3n * DAY }), makeSpan({ traceId: later, serviceName: 'api', startTimeUnixNano: NOW })]);
+    expect(reach()).toBe(3n * DAY);
+  });
 });

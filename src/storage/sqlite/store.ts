@@ -199,8 +199,11 @@ CREATE INDEX IF NOT EXISTS span_runs_tenant_oldest ON span_runs (tenant, ${timeB
  * it covers: each span write raises both with one statement before its commit, from what its run
  * writers noted of the runs they added (RUN_REACH_RAISE: a trigger on every run cost the write
  * thread ~1 CPU-µs a span, 14 % of the collector, and reading the runs back ~0.2), and a read adds
- * the runs past `upto` itself (runs an older version wrote after a downgrade). Never lowered (retention only narrows runs), so at most too wide; new runs' rowids
- * are always past every earlier one's (RowidFloor).
+ * the runs past `upto` itself (runs an older version wrote after a downgrade). Writes only raise it
+ * and retention only narrows runs, so it is at most too wide; retention learns it anew from the
+ * runs left (RUN_REACH_ANEW) once it deleted or narrowed the run that set it, or one span stamped
+ * 1970 beside one of now (a client that left its start unset) unbounded every past search for
+ * good. New runs' rowids are always past every earlier one's (RowidFloor).
  */
 export const RUN_REACH = 'run_reach';
 
@@ -217,6 +220,10 @@ const RUN_REACH_CATCH_UP = `UPDATE ${RUN_REACH} AS r SET ns = max(r.ns, ${REACH_
  * older version wrote them): RUN_REACH_CATCH_UP then reads them.
  */
 const RUN_REACH_RAISE = `UPDATE ${RUN_REACH} SET ns = max(ns, ?1), upto = ?3 WHERE id = 0 AND upto >= ?2`;
+
+/** Learns run_reach from every run (retention, after it deleted or narrowed the widest: one pass over span_runs). */
+const RUN_REACH_ANEW = `UPDATE ${RUN_REACH} SET ns = coalesce((SELECT max(max_start_ns - min_start_ns) FROM span_runs), 0),
+  upto = max(upto, coalesce((SELECT max(rowid) FROM span_runs), 0)) WHERE id = 0`;
 
 /** The runs one span write added, for run_reach: their longest reach and their first and last rowids. */
 class RunsAdded {
@@ -1446,6 +1453,8 @@ export class SqliteStore {
   private readonly raiseRunReach: StatementSync;
   private readonly catchUpRunReach: StatementSync;
   private readonly runsAdded = new RunsAdded();
+  /** A retention slice deleted or narrowed a run as wide as run_reach: the last slice learns it anew (RUN_REACH_ANEW). */
+  private widestRunGone = false;
   private readonly indexLog: StatementSync;
   /** False after a transaction failed: the trace index may lack runs the store's file committed. */
   private indexInStep = true;
@@ -1799,7 +1808,10 @@ export class SqliteStore {
       const d = this.inTransaction(() => this.deleteBefore(until, until >= cutoff));
       deleted.spans += d.spans;
       deleted.logs += d.logs;
-      if (until >= cutoff) return deleted;
+      if (until >= cutoff) {
+        this.widestRunGone = false;
+        return deleted;
+      }
     }
   }
 
@@ -1835,6 +1847,9 @@ export class SqliteStore {
     this.runFloor.arm();
     this.logFloor.arm();
     const oldRuns = `tenant IN (${TENANTS_SQL}) AND ${startBefore('min_start_ns', '?1')}`;
+    // Every run this slice deletes or narrows is among these: is the widest one of them?
+    const widest = `SELECT 1 FROM span_runs WHERE ${oldRuns} AND max_start_ns - min_start_ns >= (SELECT ns FROM ${RUN_REACH} WHERE id = 0 AND ns > 0) LIMIT 1`;
+    if (this.db.prepare(widest).get(cutoff) !== undefined) this.widestRunGone = true;
     const oldSpans = `SELECT s.rowid FROM span_runs r JOIN spans s ON s.rowid BETWEEN r.first_rowid AND r.last_rowid
       WHERE r.tenant IN (${TENANTS_SQL}) AND ${startBefore('r.min_start_ns', '?1')} AND s.start_ns < ?1`;
     let spans = Number(this.db.prepare(`DELETE FROM spans WHERE rowid IN (${oldSpans})`).run(cutoff).changes);
@@ -1847,6 +1862,7 @@ export class SqliteStore {
     const left = (agg: string) => `(SELECT ${agg} FROM spans WHERE rowid BETWEEN first_rowid AND last_rowid)`;
     this.db.prepare(`UPDATE span_runs SET min_start_ns = ${left('min(start_ns)')}, first_rowid = ${left('min(rowid)')}, last_rowid = ${left('max(rowid)')} WHERE ${oldRuns} AND span_count IS NULL`).run(cutoff);
     if (narrow) spans += this.narrowRecordRuns(oldRuns, cutoff);
+    if (narrow && this.widestRunGone) this.db.exec(RUN_REACH_ANEW);
     const goneLogs = startBefore('time_ns', '?1');
     this.db.prepare(unindexRows(INDEXED_LOGS, goneLogs)).run(cutoff);
     const logs = Number(this.db.prepare(`DELETE FROM logs WHERE ${goneLogs}`).run(cutoff).changes);
