@@ -233,3 +233,55 @@ describe('clickhouse behind a proxy whose upstream is not up yet (502)', () => {
   }, 30_000);
 });
 
+
+/**
+ * A server that has sent its headers (200, progress: send_progress_in_http_headers, set in a
+ * user's profile to keep a load balancer's idle timeout from cutting long inserts) before the
+ * insert failed: ClickHouse can then tell the failure in the body only, after the progress.
+ */
+async function progressHeadersProxy(upstream: string): Promise<{ url: string; server: Server }> {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      const headers = { ...req.headers };
+      delete headers['transfer-encoding'];
+      const body = Buffer.concat(parts);
+      const up = request(upstream + (req.url ?? '/'), { method: req.method, headers: { ...headers, 'content-length': String(body.length) } }, (r) => {
+        const failedInsert = (req.url ?? '').includes('query=INSERT') && (r.statusCode ?? 500) >= 300;
+        if (!failedInsert) {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          return void r.pipe(res);
+        }
+        res.writeHead(200, { 'X-ClickHouse-Progress': '{"read_rows":"0","read_bytes":"0","written_rows":"0","written_bytes":"0","total_rows_to_read":"0"}', 'Content-Type': 'text/plain; charset=UTF-8' });
+        r.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      up.end(body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+describe('clickhouse answering an insert 200 before it failed (progress headers sent)', () => {
+  it('takes the exception in the body as the failure it is, not as rows stored', async () => {
+    const proxy = await progressHeadersProxy(chdbHttp.url);
+    closers.push(() => new Promise((r) => proxy.server.close(r)));
+    const { b, db } = await httpBackend(proxy.url, createMetrics());
+    const encoder = await loadRowEncoder(b.encoder);
+    const chunks = encoder.encodeLogs([makeLog({ serviceName: 'cut' }), makeLog({ serviceName: 'cut' })]);
+    const data = chunks.map((c) => c.data);
+    // The last row cut short: ClickHouse refuses the insert (CANNOT_READ_ALL_DATA), stores nothing.
+    data[data.length - 1] = data[data.length - 1]!.subarray(0, data[data.length - 1]!.length - 3);
+    const result = await b.write({ signal: 'logs', partition: 0, tenant: TENANT, rows: 2, bytes: data.reduce((n, c) => n + c.byteLength, 0), chunks: data, batchId: 'cut-batch' });
+    expect(Number((await select(client, `SELECT count() FROM ${db}.otel_logs`))[0]![0])).toBe(0);
+    // Refused for good (its code kept), as the same answer with a 500 status is.
+    expect(result.kind).toBe('permanent');
+    expect(result.kind !== 'success' && result.error.message).toMatch(/Cannot read all data/);
+    // A good batch through the same proxy is still stored.
+    const good = encoder.encodeLogs([makeLog({ serviceName: 'whole' })]).map((c) => c.data);
+    expect((await b.write({ signal: 'logs', partition: 0, tenant: TENANT, rows: 1, bytes: good.reduce((n, c) => n + c.byteLength, 0), chunks: good, batchId: 'good-batch' })).kind).toBe('success');
+    expect(Number((await select(client, `SELECT count() FROM ${db}.otel_logs`))[0]![0])).toBe(1);
+  });
+});

@@ -7,7 +7,6 @@ import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import { ClickHouseError, ClickHouseLogLevel, createClient, parseError, type ClickHouseClient } from '@clickhouse/client';
 import type { ChdbEndpoint, Endpoint, HttpEndpoint } from './endpoints.ts';
 import { quoteString } from './schema.ts';
@@ -90,12 +89,14 @@ function connectHttp(endpoint: HttpEndpoint, options: ShardOptions): Shard {
         ignore_error_response: true,
       });
       const status = res.http_status_code ?? 200;
+      const body = await text(res.stream);
       if (status >= 200 && status < 300 && res.response_headers['x-clickhouse-exception-code'] === undefined) {
-        res.stream.resume();
-        await finished(res.stream);
-        return;
+        // An insert's success has an empty body. A server that sent its headers (200) before the
+        // insert failed (progress headers: send_progress_in_http_headers in the user's profile)
+        // can tell the failure only in the body: not rows stored.
+        if (body === '' || !(parseError(body) instanceof ClickHouseError)) return;
       }
-      throw answerError(endpoint, status, await text(res.stream));
+      throw answerError(endpoint, status, body);
     },
     async reach() {
       const res = await client.exec({ query: 'SELECT 1', ignore_error_response: true });
