@@ -505,7 +505,14 @@ export class Writer {
       }
       const left = outcome.dropped?.rows ?? 0;
       this.metrics.writtenRows.inc(labels, batch.rows - left);
-      if (outcome.dropped) {
+      // With ack=stored such rows are not acknowledged (returned below as permanent_error): one
+      // request's are refused as not retryable and counted; of several requests', which one's the
+      // store left out is unknown, so each is refused as retryable (Pipeline.pump) and its resend
+      // judged alone, nothing counted here (as drop() does for a batch refused whole).
+      const uncounted = outcome.dropped !== undefined && this.opts.refusedWhenGivenUp === true && shared();
+      if (outcome.dropped && uncounted) {
+        this.logger.warn({ ...labels, partition: batch.partition, rows: left, reason: 'permanent_error', err: outcome.dropped.error.message }, 'the store left rows of a batch out for good, the rest stored; its requests are refused as retryable');
+      } else if (outcome.dropped) {
         // The store took the batch but for rows it can never take: lost, counted and logged here.
         this.metrics.droppedRows.inc({ ...labels, reason: 'permanent_error' }, left);
         this.logger.error({ ...labels, partition: batch.partition, rows: left, reason: 'permanent_error', err: outcome.dropped.error.message }, 'dropped rows of a batch the store refused for good; the rest of the batch was stored');
@@ -518,7 +525,7 @@ export class Writer {
       const logged = this.failureLogged.delete(key);
       if (this.failing.delete(key) && logged) this.logger.info({ ...labels, partition: batch.partition, attempts: outcome.attempts }, 'storage writes recovered');
       this.logDroppedSince(batch.signal);
-      return true;
+      return outcome.dropped && this.opts.refusedWhenGivenUp ? 'permanent_error' : true;
     } catch (err) {
       this.drop(batch, 'writer_error', asError(err));
       return 'writer_error';

@@ -285,3 +285,30 @@ describe('clickhouse answering an insert 200 before it failed (progress headers 
     expect(Number((await select(client, `SELECT count() FROM ${db}.otel_logs`))[0]![0])).toBe(1);
   });
 });
+
+describe('clickhouse behind a proxy with a body limit, delivery.ack = stored', () => {
+  it('does not acknowledge a request whose record was too large alone for the proxy (refused as not retryable)', async () => {
+    const db = uniqueDatabase('ack');
+    await (await chdbBackend([db])).shutdown();
+    const proxy = await bodyLimitProxy(chdbHttp.url, 16 * 1024);
+    closers.push(() => new Promise((r) => proxy.server.close(r)));
+    const c = await startCollector({ 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': `${proxy.url}/?database=${db}`, 'storage.clickhouse.autoMigrate': 'false', 'delivery.ack': 'stored' });
+    closers.push(() => c.stop());
+    const send = (service: string, body: string) =>
+      fetch(`${c.httpUrl}/v1/logs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeLogs: [{ logRecords: [{ timeUnixNano: String(BigInt(Date.now()) * 1_000_000n), body: { stringValue: body } }] }] }] }),
+      });
+    const big = await send('big', 'y'.repeat(40 * 1024));
+    await big.text();
+    expect(proxy.refused()).toBeGreaterThan(0);
+    expect(Number((await select(client, `SELECT count() FROM ${db}.otel_logs`))[0]![0])).toBe(0);
+    // Acknowledged (200) it would be a record the client lets go and no store holds.
+    expect(big.status).toBe(500);
+    const small = await send('small', 'fits');
+    await small.text();
+    expect(small.status).toBe(200);
+    expect((await select(client, `SELECT ServiceName FROM ${db}.otel_logs`)).map((r) => r[0])).toEqual(['small']);
+  }, 30_000);
+});
