@@ -2,7 +2,7 @@
 // plugs into createClient). Reads and DDL go through the client the same way for both; only the
 // RowBinary insert differs (see insertRowBinary).
 import { randomUUID } from 'node:crypto';
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -165,19 +165,73 @@ export async function loadChdb(specifier = 'chdb/connection'): Promise<ChdbConne
  * that may open it at a time (a collector running on it, for an export, an import or a second start).
  */
 function openChdb(mod: ChdbConnectionModule, endpoint: ChdbEndpoint): unknown {
-  // The engine takes its time zone from TZ as it starts, and will not start on one it cannot load
-  // that the C library and Node take (a POSIX rule such as `<+0530>-5:30`, a zone newer than its
-  // tzdata): every time Tracehouse stores and reads is UTC nanoseconds, so the engine runs in UTC,
-  // whatever the process's zone (its day partitions are then UTC days, as PostgreSQL's are).
-  const tz = process.env['TZ'];
-  process.env['TZ'] = 'UTC';
+  // The engine takes its time zone from TZ as it starts; its day partitions (toDate of a time) are
+  // that zone's days, kept in each part: a directory opened in another zone than it was written in
+  // has its searches of a time range pass over the parts whose days differ (ClickHouse prunes by
+  // the partition's day). A new directory runs in UTC (every time Tracehouse stores and reads is
+  // UTC nanoseconds; its days are UTC days, as PostgreSQL's are), noted in it (ZONE_FILE); one
+  // written before that note by an earlier build was written in the process's zone, and stays in
+  // it, unless the engine cannot load that zone (a POSIX rule such as `<+0530>-5:30`, a zone newer
+  // than its tzdata, which the C library and Node take): then UTC, as it cannot do better.
+  const noted = notedZone(endpoint.path);
+  const open = (zone: string | undefined): unknown => {
+    const tz = process.env['TZ'];
+    if (zone !== undefined) process.env['TZ'] = zone;
+    try {
+      return mod.createChdbConnection({ path: endpoint.path });
+    } finally {
+      if (tz === undefined) delete process.env['TZ'];
+      else process.env['TZ'] = tz;
+    }
+  };
   try {
-    return mod.createChdbConnection({ path: endpoint.path });
+    let connection: unknown;
+    try {
+      connection = open(noted);
+    } catch (err) {
+      if (noted !== undefined) throw err;
+      try {
+        connection = open('UTC');
+      } catch {
+        throw err;
+      }
+    }
+    if (noted === 'UTC') noteZone(endpoint.path, noted);
+    return connection;
   } catch (err) {
     throw new Error(`storage.clickhouse.urls names ${endpoint.display}: ${(err as Error).message} (${whyChdbWontOpen(endpoint.path)})`, { cause: err });
-  } finally {
-    if (tz === undefined) delete process.env['TZ'];
-    else process.env['TZ'] = tz;
+  }
+}
+
+/** The file in a chdb:// directory naming the zone its engine runs in (openChdb). */
+const ZONE_FILE = 'tracehouse-timezone';
+
+/**
+ * The zone a chdb:// directory's engine runs in: the one noted in it; UTC for a new (or empty)
+ * directory; undefined (the process's, as earlier builds ran it) for one written before the note.
+ */
+function notedZone(path: string): string | undefined {
+  try {
+    const zone = readFileSync(join(path, ZONE_FILE), 'utf8').trim();
+    if (zone !== '') return zone;
+  } catch {
+    // No note: a new directory, or one of an earlier build.
+  }
+  let written = false;
+  try {
+    written = readdirSync(path).length > 0;
+  } catch {
+    // No directory yet: the engine makes it.
+  }
+  return written ? undefined : 'UTC';
+}
+
+function noteZone(path: string, zone: string): void {
+  try {
+    if (!existsSync(join(path, ZONE_FILE))) writeFileSync(join(path, ZONE_FILE), `${zone}\n`);
+  } catch {
+    // Unwritable: the engine wrote there, so this is not expected; the next open finds the
+    // directory written and without a note, and runs it in the process's zone.
   }
 }
 
