@@ -54,11 +54,11 @@ export function clickhouseOptions(c: Config): ClickhouseOptions {
 
 /**
  * A connection string as it may be shown: a password in it replaced by ***, whether as
- * user:password@ (a slash or an @ in it too: up to the last @, as URL reads it), a password=
- * parameter (JDBC) or key (a libpq string).
+ * user:password@ (a slash, an @ or a space in it too: up to the last @, as URL reads it; the user
+ * may be empty, `postgres://:password@host`), a password= parameter (JDBC) or key (a libpq string).
  */
 function redactUrl(url: string): string {
-  return url.replace(/(^(?!.*\/\/)|\/\/)([^:/@\s]+):\S*@/, '$1$2:***@').replace(/(password\s*=\s*)('[^']*'|[^&;\s]*)/gi, '$1***');
+  return url.replace(/(^(?!.*\/\/)|\/\/)([^:/@\s]*):.*@/, '$1$2:***@').replace(/(password\s*=\s*)('[^']*'|[^&;\s]*)/gi, '$1***');
 }
 
 /** Where a store over the network is looked for, as its key and value say it (password hidden): for start-up's messages. */
