@@ -113,10 +113,10 @@ export class Ingest {
   }
 
   /**
-   * Answers every request still waiting for its rows to be stored (ack = stored), and those that
-   * would wait from now on, as refused for the stop (retryable): called before the receivers'
-   * grace ends, so that they are answered rather than cut with their connections. Their rows stay
-   * queued: the drain may still store them.
+   * Answers every request still waiting for its rows to be stored (ack = stored) as refused for
+   * the stop (retryable): called before the receivers' grace ends, so that they are answered rather
+   * than cut with their connections. Their rows stay queued: the drain may still store them.
+   * Requests decoded from now on are refused the same way before their rows are queued.
    */
   stopWaiting(): void {
     this.waitsStopped = true;
@@ -194,8 +194,10 @@ export class Ingest {
       }
       return this.refuse(transport, 'worker_failed');
     }
-    if (this.closed) {
-      // Decoded after the writer began draining: the client is told to retry, nothing is queued.
+    // Decoded after the writer began draining, or (ack = stored) once the waits for the store
+    // were ended by the stop: the client is told to retry, nothing is queued (queued, its rows
+    // could be stored by the drain and stored again when the client resends them).
+    if (this.closed || (this.ack === 'stored' && this.waitsStopped)) {
       reservation.release();
       if (out.kind === 'ok') this.countRefusedItems(transport, signal, 'shutting_down', out.accepted + out.rejected);
       return this.refuse(transport, 'shutting_down');
