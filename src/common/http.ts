@@ -87,7 +87,7 @@ async function listenHttp(server: Server, addr: string): Promise<number> {
 }
 
 /**
- * Closes a server: idle connections at once, busy ones after graceMs (a slow client cannot hold
+ * Closes a server: idle connections (and those on which nothing was received) after a moment, busy ones after graceMs (a slow client cannot hold
  * shutdown). sockets holds every connection accepted: with TLS, one whose handshake never
  * finished is not among the server's HTTP connections, and would hold close() until Node's
  * handshake timeout (120 s).
@@ -99,7 +99,12 @@ async function closeHttp(server: Server, sockets: ReadonlySet<Socket>, graceMs =
   // connections idle still after a moment go then, by when the requests written on the others
   // were read and are answered with Connection: close (HttpService.shutdown).
   const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
-  const idle = setTimeout(() => server.closeIdleConnections(), Math.min(IDLE_LINGER_MS, graceMs / 2));
+  // A connection on which nothing was received (a browser's or a proxy's spare one) is not idle to
+  // Node, which waits for its first headers: it would hold the stop until its headers timeout.
+  const idle = setTimeout(() => {
+    server.closeIdleConnections();
+    for (const s of sockets) if (s.bytesRead === 0) s.destroy();
+  }, Math.min(IDLE_LINGER_MS, graceMs / 2));
   const force = setTimeout(() => {
     server.closeAllConnections();
     for (const s of sockets) s.destroy();
