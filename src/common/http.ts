@@ -92,18 +92,20 @@ async function listenHttp(server: Server, addr: string): Promise<number> {
  * finished is not among the server's HTTP connections, and would hold close() until Node's
  * handshake timeout (120 s).
  */
-async function closeHttp(server: Server, sockets: ReadonlySet<Socket>, graceMs = 2000): Promise<void> {
+async function closeHttp(server: Server, sockets: ReadonlySet<Socket>, graceMs: number, asked: () => (s: Socket) => boolean): Promise<void> {
   // Node's Server.close() closes the connections it sees idle at once, and under load a kept-alive
   // connection is "idle" while the next request its client just wrote waits unread: that request
   // met a closed connection. The listener closes now (net.Server's close, without that); the
   // connections idle still after a moment go then, by when the requests written on the others
   // were read and are answered with Connection: close (HttpService.shutdown).
   const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
-  // A connection on which nothing was received (a browser's or a proxy's spare one) is not idle to
-  // Node, which waits for its first headers: it would hold the stop until its headers timeout.
+  // A connection on which nothing was asked (a browser's or a proxy's spare one; with TLS, one whose
+  // handshake did not finish too) is not idle to Node, which waits for its first headers (or the
+  // handshake): it would hold the stop until its headers timeout (or the handshake's, 120 s).
   const idle = setTimeout(() => {
     server.closeIdleConnections();
-    for (const s of sockets) if (s.bytesRead === 0) s.destroy();
+    const wasAsked = asked();
+    for (const s of sockets) if (!wasAsked(s)) s.destroy();
   }, Math.min(IDLE_LINGER_MS, graceMs / 2));
   const force = setTimeout(() => {
     server.closeAllConnections();
@@ -177,6 +179,8 @@ export class HttpService {
   private server: Server | undefined;
   /** Every open connection of the server, HTTP or still in its TLS handshake. */
   private readonly sockets = new Set<Socket>();
+  /** With TLS, the connections whose handshake finished, as TLS sockets: what a client sent is counted there, not on the connection's own socket. */
+  private readonly secured = new Set<Socket>();
   private stopping: Promise<void> | undefined;
   /** Requests being answered, whose answers close their connection once a stop begins. */
   private readonly answering = new Set<ServerResponse>();
@@ -237,6 +241,10 @@ export class HttpService {
     let server: Server;
     if (certs) {
       const https = createHttpsServer({ ...options, ...certs.serverOptions() }, handler);
+      https.on('secureConnection', (tls: Socket) => {
+        this.secured.add(tls);
+        tls.once('close', () => this.secured.delete(tls));
+      });
       certs.attach(https);
       this.countHandshakeFailures(https, certs);
       server = https;
@@ -303,6 +311,19 @@ export class HttpService {
     });
   }
 
+  /**
+   * Which connections received something (a request begun, at least): a TLS connection's own
+   * socket counts its handshake, so it is told by its TLS socket, matched by the client's address
+   * and port, which both share.
+   */
+  private askedOn(): (s: Socket) => boolean {
+    if (!this.opts.tls) return (s) => s.bytesRead > 0;
+    const peer = (s: Socket): string => `${s.remoteAddress}|${s.remotePort}`;
+    const asked = new Set<string>();
+    for (const t of this.secured) if (t.bytesRead > 0) asked.add(peer(t));
+    return (s) => asked.has(peer(s));
+  }
+
   /** Stops accepting connections and waits for requests in flight (up to the grace period, or graceMs). */
   shutdown(graceMs = this.opts.shutdownGraceMs): Promise<void> {
     const server = this.server;
@@ -310,7 +331,7 @@ export class HttpService {
     if (server) {
       for (const res of this.answering) if (!res.headersSent) res.shouldKeepAlive = false;
       this.answering.clear();
-      this.stopping = closeHttp(server, this.sockets, graceMs);
+      this.stopping = closeHttp(server, this.sockets, graceMs, () => this.askedOn());
     }
     return this.stopping ?? Promise.resolve();
   }
