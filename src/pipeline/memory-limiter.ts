@@ -137,6 +137,8 @@ export class MemoryLimiter {
   private heapOnly = false;
   private timer: NodeJS.Timeout | undefined;
   private last: MemorySample | undefined;
+  /** A sample failed since the last one that did not (logged once per such run). */
+  private sampleFailing = false;
 
   constructor(opts: MemoryLimiterOptions) {
     this.opts = opts;
@@ -166,7 +168,19 @@ export class MemoryLimiter {
 
   /** Takes a sample now and updates the limited state. */
   check(): boolean {
-    const s = this.sample();
+    let s: MemorySample;
+    try {
+      s = this.sample();
+    } catch (err) {
+      // Node reads RSS from /proc, which needs a file descriptor: at the open-files limit
+      // (EMFILE) the sample throws, and thrown from the timer it ended the process. The
+      // state stays as the last sample left it until one succeeds again.
+      if (!this.sampleFailing) this.opts.logger?.warn({ err: String(err), limited: this.limited }, 'memory could not be sampled; keeping the last state until a sample succeeds');
+      this.sampleFailing = true;
+      return this.limited;
+    }
+    if (this.sampleFailing) this.opts.logger?.info('memory sampled again');
+    this.sampleFailing = false;
     this.last = s;
     const soft = this.opts.softBytes;
     const heapLine = s.heapLimitBytes * HEAP_SOFT_FRACTION;
