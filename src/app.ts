@@ -112,7 +112,7 @@ export class Collector {
     const tokens = security.tokens;
     // Each component gets its own options, sliced from the configuration here.
     const c = config;
-    this.pool = new DecodePool(poolOptions(c), backend.encoder);
+    this.pool = new DecodePool(poolOptions(c), backend.encoder, logger);
     this.log = c['delivery.ack'] === 'durable'
       ? new DurableLog({ dir: walDir(c), exclusive: true, maxBytes: c['delivery.walMaxBytes'], segmentBytes: c['delivery.walSegmentBytes'], encoder: backend.encoder }, metrics, logger)
       : undefined;

@@ -16,6 +16,7 @@ import { giveBuffer, wholeBuffer } from '../common/release.ts';
 import type { Signal } from '../model/signal.ts';
 import type { EncodedChunk } from '../storage/backend.ts';
 import type { EncoderSpec } from '../storage/encoders.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import type { DecodeLimits } from './decode/index.ts';
 
 export type OtlpFormat = 'protobuf' | 'json';
@@ -33,6 +34,9 @@ export function oldSpaceOfThreads(): Promise<number> {
   });
   return measuredOldSpace;
 }
+
+/** How long after a worker failed to start the pool is started again (DecodePool.workerFailed). */
+const WORKER_RESTART_MS = 1_000;
 
 /** The measurement, made once per process (V8's flags do not change). */
 let measuredOldSpace: Promise<number> | undefined;
@@ -143,8 +147,14 @@ export class DecodePool {
   private running = 0;
   /** Tasks handed to the workers so far: against the requests decoded, what batching saves. */
   tasks = 0;
+  private readonly logger: Logger | undefined;
+  /** A new pool is due (a worker could not start, workerFailed). */
+  private restartTimer: NodeJS.Timeout | undefined;
+  /** A worker failed to start since the pool last decoded something (logged once per such run). */
+  private startFailing = false;
 
-  constructor(options: PoolOptions, encoder: EncoderSpec) {
+  constructor(options: PoolOptions, encoder: EncoderSpec, logger?: Logger) {
+    this.logger = logger;
     this.threads = options.threads || availableParallelism();
     this.maxQueue = options.maxPendingTasks;
     this.workerData = { encoder, limits: { maxNestingDepth: options.maxNestingDepth, ...(options.maxStoreBytes === undefined ? {} : { maxStoreBytes: options.maxStoreBytes }) } };
@@ -161,7 +171,11 @@ export class DecodePool {
   }
 
   async start(): Promise<void> {
-    this.pool ??= new Piscina({
+    this.pool ??= this.createPool();
+  }
+
+  private createPool(): Piscina {
+    const pool = new Piscina({
       filename: new URL('./worker.ts', import.meta.url).href,
       minThreads: this.threads,
       maxThreads: this.threads,
@@ -170,6 +184,27 @@ export class DecodePool {
       workerData: this.workerData,
       recordTiming: false,
     });
+    pool.on('error', (err: unknown) => this.workerFailed(pool, err));
+    return pool;
+  }
+
+  /**
+   * Piscina's 'error': mostly a worker that could not start (the process at its open-files or
+   * thread limit: "Worker initialization failure: EMFILE"). Unheard, it ended the process. Piscina
+   * then starts no other worker, and the tasks queued for one wait for ever (and, those holding
+   * every dispatch slot, so does every later request): after a pause, a pool that is still short
+   * of workers is replaced by a new one, its queued tasks refused as retryable.
+   */
+  private workerFailed(pool: Piscina, err: unknown): void {
+    if (pool !== this.pool) return;
+    if (!this.startFailing) this.logger?.error({ err: err instanceof Error ? err.message : String(err), threads: this.threads }, 'a decode worker failed or could not start; starting the decode workers again every second until they run');
+    this.startFailing = true;
+    this.restartTimer ??= setTimeout(() => {
+      this.restartTimer = undefined;
+      if (this.pool !== pool || pool.threads.length >= this.threads) return;
+      this.pool = this.createPool();
+      void pool.destroy().catch(() => undefined);
+    }, WORKER_RESTART_MS).unref();
   }
 
   /**
@@ -235,13 +270,16 @@ export class DecodePool {
     pool
       .run({ tasks } satisfies DecodeBatch, { transferList: tasks.map((t) => t.body) })
       .then(
-        (outs: TaskOutput[]) =>
+        (outs: TaskOutput[]) => {
+          if (this.startFailing) this.logger?.info('decode workers running again');
+          this.startFailing = false;
           batch.forEach((w, i) => {
             const out = outs[i]!;
             if (out.kind === 'failed') return w.reject(new Error(out.message));
             if (out.kind === 'ok') out.chunks.forEach(ownedHere);
             w.resolve(out);
-          }),
+          });
+        },
         (err: unknown) => batch.forEach((w) => w.reject(err)),
       )
       .finally(() => {
@@ -253,6 +291,8 @@ export class DecodePool {
   async shutdown(): Promise<void> {
     const pool = this.pool;
     this.pool = undefined;
+    clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
     // Requests still waiting for a worker are answered (refused), not left hanging.
     for (const w of this.waiting.splice(0)) w.reject(new Error('decode pool is shut down'));
     await pool?.close();

@@ -48,7 +48,7 @@ export class TransferSink {
     this.backend = backend;
     this.tenant = tenant;
     this.metrics = metrics;
-    this.pool = new DecodePool(poolOptions(config), backend.encoder);
+    this.pool = new DecodePool(poolOptions(config), backend.encoder, logger);
     // No write-ahead log here, whatever delivery.ack says: rows the writer gives up on are lost, and counted.
     this.writer = new Writer(backend, { ...writerOptions(config), keptByLog: false, refusedWhenGivenUp: false, deniedIsPermanent: true }, metrics, logger);
     this.ingest = new Ingest(this.pool, this.writer, metrics, logger);
