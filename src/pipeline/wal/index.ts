@@ -270,6 +270,8 @@ export class WriteAheadLog {
   private reserveRetryAt = 0;
   /** When a refused append may next try to start the segment a failed rotation did not (retryRotation). */
   private rotateRetryAt = 0;
+  /** Segment starts failed in a row (rotate), for the line saying a segment started again. */
+  private rotateFailures = 0;
   /** The lock that keeps a second process out of this directory, held until shutdown (the OS lets go of it when the process dies, SIGKILL too). */
   private lock: DatabaseSync | undefined;
   private starting: Promise<ReplayPlan> | undefined;
@@ -726,8 +728,16 @@ export class WriteAheadLog {
    */
   private async rotate(seg: Segment, fh: FileHandle): Promise<void> {
     await this.cutEarlierUse(seg, fh);
-    await this.openSegment(Math.max(this.nextSeq, seg.base + 1)).catch((err: unknown) =>
-      this.opts.logger?.warn({ err: String(err), dir: this.opts.dir }, 'write-ahead log: could not start a new segment; will try again'),
+    // Each round tries again: at the open-files limit (EMFILE) that is hundreds of failures a
+    // second, so the first is logged and the count when a segment starts again.
+    await this.openSegment(Math.max(this.nextSeq, seg.base + 1)).then(
+      () => {
+        if (this.rotateFailures > 0) this.opts.logger?.info({ failedAttempts: this.rotateFailures, dir: this.opts.dir }, 'write-ahead log: started a new segment again');
+        this.rotateFailures = 0;
+      },
+      (err: unknown) => {
+        if (this.rotateFailures++ === 0) this.opts.logger?.warn({ err: String(err), dir: this.opts.dir }, 'write-ahead log: could not start a new segment; will try again (logged once until one starts)');
+      },
     );
   }
 
