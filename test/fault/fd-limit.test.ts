@@ -67,5 +67,6 @@ describe.skipIf(!hasPrlimit)('at the open-files limit', () => {
     // descriptors come and go at the limit, so there may be a few such runs.
     const out = c.output();
     expect(linesSaying(out, 'write-ahead log: could not start a new segment')).toBeLessThanOrEqual(linesSaying(out, 'write-ahead log: started a new segment again') + 1);
+    expect(linesSaying(out, 'sqlite write thread stopped')).toBeLessThanOrEqual(linesSaying(out, 'sqlite write thread answering again') + 1);
   }, 40_000);
 });

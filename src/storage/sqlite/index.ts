@@ -143,6 +143,9 @@ class SqliteBackend implements StorageBackend, StoreStats {
     }
   }
 
+  /** Write threads stopped (or not started) in a row since one last answered. */
+  private threadFailures = 0;
+
   /** The write thread, started on first use and again after it dies. */
   private writeThread(): Worker {
     if (this.thread) return this.thread;
@@ -150,11 +153,16 @@ class SqliteBackend implements StorageBackend, StoreStats {
     const fail = (err: Error) => {
       if (this.thread !== thread) return;
       this.thread = undefined;
-      this.deps.logger.error({ err: err.message }, 'sqlite write thread stopped; writes will be retried on a new one');
+      // Each write starts a new thread: one that cannot start (the open-files limit: "Worker
+      // initialization failure: EMFILE") fails at every retry, so the first is logged and the
+      // count once a thread answers again.
+      if (this.threadFailures++ === 0) this.deps.logger.error({ err: err.message }, 'sqlite write thread stopped; writes will be retried on a new one (logged once until one answers)');
       for (const [id, resolve] of this.pending) resolve({ id, result: { kind: 'retryable', message: err.message } });
       this.pending.clear();
     };
     thread.on('message', (reply: WriteReply) => {
+      if (this.threadFailures > 0) this.deps.logger.info({ failedThreads: this.threadFailures }, 'sqlite write thread answering again');
+      this.threadFailures = 0;
       const resolve = this.pending.get(reply.id);
       this.pending.delete(reply.id);
       resolve?.(reply);
