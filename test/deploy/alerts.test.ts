@@ -70,9 +70,9 @@ describe('deploy/prometheus/alerts.yaml', () => {
     expect(r.status).toBe(0);
   });
 
-  it('covers queue filling, failing writes, dropped rows, refusals, readiness, certificates and reloads, each with severity and text', () => {
+  it('covers queue filling, failing writes, dropped rows, failing reads, refusals, readiness, certificates and reloads, each with severity and text', () => {
     expect(rules.map((r) => r.alert).sort()).toEqual(
-      ['TracehouseAbsent', 'TracehouseCertificateExpiring', 'TracehouseDown', 'TracehouseDroppingRows', 'TracehouseNotReady', 'TracehouseQueueFilling', 'TracehouseQueueFull', 'TracehouseRefusingLogRecords', 'TracehouseRefusingRequests', 'TracehouseRefusingSpans', 'TracehouseSecurityReloadFailing', 'TracehouseWalRecordsLost', 'TracehouseWritesFailing'],
+      ['TracehouseAbsent', 'TracehouseCertificateExpiring', 'TracehouseDown', 'TracehouseDroppingRows', 'TracehouseNotReady', 'TracehouseQueueFilling', 'TracehouseQueueFull', 'TracehouseReadsFailing', 'TracehouseRefusingLogRecords', 'TracehouseRefusingRequests', 'TracehouseRefusingSpans', 'TracehouseSecurityReloadFailing', 'TracehouseWalRecordsLost', 'TracehouseWritesFailing'],
     );
     for (const r of rules) {
       expect(['warning', 'critical'], r.alert).toContain(r.labels.severity);
