@@ -97,6 +97,11 @@ describe('deploy/grafana/tracehouse.json', () => {
     for (const q of queries) expect(q.datasource.uid, q.panel).toBe('${datasource}');
   });
 
+  it('shows the read API\'s failed reads (the log says so once a minute only)', () => {
+    const reads = queries.filter((q) => q.expr.includes('tracehouse_query_request_duration_seconds_count') && /by \([^)]*\bcode\b/.test(q.expr));
+    expect(reads.map((q) => q.panel)).not.toEqual([]);
+  });
+
   it('every query parses as PromQL (promtool, with the dashboard variables filled in)', () => {
     const file = join(tempDir(), 'dashboard-queries.yaml');
     const fill = (e: string) => e.replaceAll('$__rate_interval', '5m').replaceAll('$namespace', '.*').replaceAll('$pod', '.*');
