@@ -43,6 +43,21 @@ describe('helm chart derived values', () => {
     expect(kinds(template(POSTGRES).stdout)).not.toContain('Job/th-tracehouse-migrate');
   });
 
+  it('lets the migration Job fail within Helm\'s default --timeout (5 m) when the database stays unreachable, each attempt waiting storage.startWaitMs', () => {
+    // `tracehouse migrate` waits storage.startWaitMs for a database it cannot reach before it
+    // exits 1; the Job then starts another pod after Kubernetes' back-off (10 s, doubling). Helm
+    // waits for a hook Job up to --timeout (5 m by default): past it, helm says only "timed out
+    // waiting for the condition" while the Job goes on retrying.
+    const r = template(POSTGRES.replace('backend: postgres\n', 'backend: postgres\n    postgres:\n      autoMigrate: false\n'));
+    const config = renderedConfig(r);
+    const job = parseAllDocuments(r.stdout).map((d) => d.toJS() as { kind: string; spec: { backoffLimit: number; activeDeadlineSeconds: number } } | null).find((o) => o?.kind === 'Job')!;
+    const attempts = job.spec.backoffLimit + 1;
+    let seconds = attempts * (config['storage.startWaitMs'] / 1000);
+    for (let i = 0; i < job.spec.backoffLimit; i++) seconds += 10 * 2 ** i;
+    expect(seconds).toBeLessThan(300);
+    expect(seconds).toBeLessThan(job.spec.activeDeadlineSeconds);
+  });
+
   it('takes a listener\'s tls.mode off written unquoted, which Helm\'s YAML reads as false, as the collector\'s off', () => {
     // The chart's README writes `ops.tls.mode: off`; in a values file Helm reads that as YAML 1.1's
     // boolean false. The schema refused it ("value must be one of 'inherit', 'off', 'tls', 'mtls'")
