@@ -87,14 +87,21 @@ type Listener = (delivered: Delivered) => void;
 interface QueuedBatch {
   batch: WriteBatch;
   sinceMs: number;
+  /** One per chunk of a batch the pipeline formed (perChunk), else one for the whole batch. */
   listeners: Listener[];
+  perChunk?: boolean;
+}
+
+/** Stored but for rows of these chunks (indexes in the batch), which the store can never take (ack = stored). */
+interface LeftOutChunks {
+  leftOut: readonly number[];
 }
 
 /** What a batching pipeline needs from its writer: where full batches go. */
 interface PipelineContext {
   readonly opts: BatchOptions;
   /** Stores a batch (retrying as needed); resolves true once stored, the reason once dropped. `shared`: whether it holds several requests' rows (asked only when dropped). */
-  deliver(batch: WriteBatch, shared: () => boolean, sinceMs: number): Promise<Delivered>;
+  deliver(batch: WriteBatch, shared: () => boolean, sinceMs: number): Promise<Delivered | LeftOutChunks>;
   /** Called after each delivery has left the pipeline. */
   settled(): void;
 }
@@ -206,7 +213,7 @@ class Pipeline {
       batchId: randomUUID(),
       ...(this.pendingDays && { days: [...this.pendingDays] }),
     };
-    this.ready.push({ batch, sinceMs: this.pendingSinceMs, listeners: this.pendingListeners });
+    this.ready.push({ batch, sinceMs: this.pendingSinceMs, listeners: this.pendingListeners, perChunk: this.pendingListeners.length === this.pending.length });
     this.pending = [];
     this.pendingDays = new Set();
     this.pendingListeners = [];
@@ -222,10 +229,17 @@ class Pipeline {
       const shared = (): boolean => new Set(q.listeners).size > 1;
       void this.ctx.deliver(q.batch, shared, q.sinceMs).then((delivered) => {
         this.inFlight.delete(q);
-        // Refused for good with several requests' rows: which request's rows the store refused is
-        // unknown, so none is told they can never be stored; each one's resend is judged alone.
-        const told: Delivered = delivered === 'permanent_error' && shared() ? 'retries_exhausted' : delivered;
-        for (const l of q.listeners) l(told);
+        if (typeof delivered === 'object') {
+          // Stored but for rows the store can never take (ack = stored): the requests holding
+          // them are refused for good, the others were stored whole (refused, they would be sent
+          // again and stored twice). A batch not formed here has one listener.
+          q.listeners.forEach((l, i) => l(!q.perChunk || delivered.leftOut.includes(i) ? 'permanent_error' : true));
+        } else {
+          // Refused for good with several requests' rows: which request's rows the store refused is
+          // unknown, so none is told they can never be stored; each one's resend is judged alone.
+          const told: Delivered = delivered === 'permanent_error' && shared() ? 'retries_exhausted' : delivered;
+          for (const l of q.listeners) l(told);
+        }
         // Group commit: what arrived during the write goes out now, as one batch.
         if (this.ctx.opts.groupCommit && this.inFlight.size === 0 && this.ready.length === 0) this.flush();
         this.pump();
@@ -467,7 +481,7 @@ export class Writer {
   }
 
   /** Stores one batch with retries and a timeout per attempt, then gives its bytes back; true when stored, else why not. */
-  private async deliver(batch: WriteBatch, shared: () => boolean, sinceMs: number): Promise<Delivered> {
+  private async deliver(batch: WriteBatch, shared: () => boolean, sinceMs: number): Promise<Delivered | LeftOutChunks> {
     const labels = { backend: this.store.name, signal: batch.signal };
     const key = pipelineKey(batch);
     const attempt = async () => {
@@ -505,14 +519,9 @@ export class Writer {
       }
       const left = outcome.dropped?.rows ?? 0;
       this.metrics.writtenRows.inc(labels, batch.rows - left);
-      // With ack=stored such rows are not acknowledged (returned below as permanent_error): one
-      // request's are refused as not retryable and counted; of several requests', which one's the
-      // store left out is unknown, so each is refused as retryable (Pipeline.pump) and its resend
-      // judged alone, nothing counted here (as drop() does for a batch refused whole).
-      const uncounted = outcome.dropped !== undefined && this.opts.refusedWhenGivenUp === true && shared();
-      if (outcome.dropped && uncounted) {
-        this.logger.warn({ ...labels, partition: batch.partition, rows: left, reason: 'permanent_error', err: outcome.dropped.error.message }, 'the store left rows of a batch out for good, the rest stored; its requests are refused as retryable');
-      } else if (outcome.dropped) {
+      // With ack=stored such rows are not acknowledged: the requests holding them are refused as
+      // not retryable (Pipeline.pump, from the chunks the store names), the others acknowledged.
+      if (outcome.dropped) {
         // The store took the batch but for rows it can never take: lost, counted and logged here.
         this.metrics.droppedRows.inc({ ...labels, reason: 'permanent_error' }, left);
         this.logger.error({ ...labels, partition: batch.partition, rows: left, reason: 'permanent_error', err: outcome.dropped.error.message }, 'dropped rows of a batch the store refused for good; the rest of the batch was stored');
@@ -525,7 +534,7 @@ export class Writer {
       const logged = this.failureLogged.delete(key);
       if (this.failing.delete(key) && logged) this.logger.info({ ...labels, partition: batch.partition, attempts: outcome.attempts }, 'storage writes recovered');
       this.logDroppedSince(batch.signal);
-      return outcome.dropped && this.opts.refusedWhenGivenUp ? 'permanent_error' : true;
+      return outcome.dropped && this.opts.refusedWhenGivenUp ? { leftOut: outcome.dropped.chunks } : true;
     } catch (err) {
       this.drop(batch, 'writer_error', asError(err));
       return 'writer_error';

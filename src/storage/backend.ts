@@ -46,10 +46,12 @@ export type WriteResult =
   /**
    * `dropped`: rows of the batch the store could never take (a ClickHouse row over a proxy's body
    * limit), the rest stored; the writer counts and logs them as dropped (permanent_error).
+   * `chunks`: the indexes (in the batch's chunks) of those holding them, so that with
+   * delivery.ack = stored only the requests whose rows were left out are refused.
    * `chunksInUse`: an earlier request of this write was answered before it had sent its body whole
    * (a proxy's 413), and may still be sending the chunks: not to be freed (copiesChunks) now.
    */
-  | { kind: 'success'; dropped?: { rows: number; error: Error }; chunksInUse?: boolean }
+  | { kind: 'success'; dropped?: { rows: number; error: Error; chunks: number[] }; chunksInUse?: boolean }
   /**
    * `denied`: the store refused the role (or file) the write itself, a missing privilege: retried
    * for a collector, whose write-ahead log keeps the rows until an operator mends it; a transfer

@@ -311,4 +311,30 @@ describe('clickhouse behind a proxy with a body limit, delivery.ack = stored', (
     expect(small.status).toBe(200);
     expect((await select(client, `SELECT ServiceName FROM ${db}.otel_logs`)).map((r) => r[0])).toEqual(['small']);
   }, 30_000);
+
+  it('acknowledges a request stored whole whose batch also held another request\'s record too large alone', async () => {
+    const proxy = await bodyLimitProxy(chdbHttp.url, 16 * 1024);
+    closers.push(() => new Promise((r) => proxy.server.close(r)));
+    const metrics = createMetrics();
+    const { logger } = capturedLogger();
+    const { b, db } = await httpBackend(proxy.url, metrics, logger);
+    const encoder = await loadRowEncoder(b.encoder);
+    const writer = new Writer(b, { maxBatchRows: 1000, flushIntervalMs: 5, maxInFlightBatches: 1, maxQueueBytes: 64 << 20, retryInitialMs: 5, retryMaxMs: 20, retryMaxElapsedMs: 3000, writeTimeoutMs: 5000, refusedWhenGivenUp: true }, metrics, logger);
+    const request = (logs: ReturnType<typeof makeLog>[]) => {
+      const chunks = encoder.encodeLogs(logs);
+      return writer.reserve(chunks.reduce((n, c) => n + c.data.byteLength, 0))!.commit('logs', chunks, TENANT);
+    };
+    // Two requests in one batch: three small records, and one too large alone for the proxy.
+    const small = request(Array.from({ length: 3 }, (_, i) => makeLog({ serviceName: 'small', body: { stringValue: `small ${i}` } })));
+    const big = request([makeLog({ serviceName: 'big', body: { stringValue: 'y'.repeat(40 * 1024) } })]);
+    await writer.drain();
+    expect(proxy.refused()).toBeGreaterThan(0);
+    expect((await select(client, `SELECT ServiceName, count() FROM ${db}.otel_logs GROUP BY ServiceName`)).map((r) => r.map(String))).toEqual([['small', '3']]);
+    // Its records are stored: refused as retryable, its client would send them again, stored twice.
+    expect(await small).toBe(true);
+    // The record no store holds is refused for good, counted dropped once.
+    expect(await big).toBe('permanent_error');
+    expect(await metricSum(metrics, 'tracehouse_writer_dropped_rows_total', 'reason="permanent_error"')).toBe(1);
+    await writer.shutdown(1000);
+  });
 });

@@ -341,12 +341,15 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
       );
     }
     // The refused request may still be sending the chunks (a proxy reads the rest and discards it).
-    const left = await insertInParts(rowsOf(batch.signal, batch.chunks), batch.batchId, insert);
+    // Each row's chunk: with delivery.ack = stored the writer refuses the requests of those left out only.
+    const perChunk = batch.chunks.map((c) => rowsOf(batch.signal, [c]));
+    const chunkOf = perChunk.flatMap((rows, i) => rows.map(() => i));
+    const left = await insertInParts(perChunk.flat(), batch.batchId, insert);
     if (left === undefined) return { kind: 'success', chunksInUse: true };
     const error = new Error(
       `${left.rows} ${batch.signal === 'traces' ? 'span' : 'log record'} row(s) of up to ${left.bytes} bytes each are too large alone for the request body limit on the way to ClickHouse ${s.shard.endpoint.display} (${left.error.message}): raise the proxy's limit (nginx: client_max_body_size) to store such rows`,
     );
-    return { kind: 'success', dropped: { rows: left.rows, error }, chunksInUse: true };
+    return { kind: 'success', dropped: { rows: left.rows, error, chunks: [...new Set(left.indexes.map((i) => chunkOf[i]!))] }, chunksInUse: true };
   }
 
   /** Whether each shard's log table has TimestampTime (the exporter's tables of 2023 do not), read once from system.columns. */

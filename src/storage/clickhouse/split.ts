@@ -132,6 +132,8 @@ export function asChunks(rows: readonly Uint8Array[]): Uint8Array[] {
 /** What a split insert left out: rows too large alone, and the last refusal. */
 export interface LeftOut {
   rows: number;
+  /** Their places among the rows given. */
+  indexes: number[];
   bytes: number;
   error: Error;
 }
@@ -148,7 +150,7 @@ export async function insertInParts(rows: readonly Uint8Array[], token: string, 
     } catch (err) {
       if (!refusedAsTooLarge(err)) throw err;
       if (hi - lo === 1) {
-        left = { rows: (left?.rows ?? 0) + 1, bytes: Math.max(left?.bytes ?? 0, rows[lo]!.byteLength), error: err as Error };
+        left = { rows: (left?.rows ?? 0) + 1, indexes: [...(left?.indexes ?? []), lo], bytes: Math.max(left?.bytes ?? 0, rows[lo]!.byteLength), error: err as Error };
         return;
       }
       const mid = lo + Math.ceil((hi - lo) / 2);
