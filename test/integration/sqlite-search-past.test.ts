@@ -148,4 +148,31 @@ describe('sqlite: a trace search of a past range', () => {
     write(store, [makeSpan({ traceId: later, serviceName: 'api', startTimeUnixNano: NOW - 3n * DAY }), makeSpan({ traceId: later, serviceName: 'api', startTimeUnixNano: NOW })]);
     expect(reach()).toBe(3n * DAY);
   });
+
+  it('bounds the walk again in a file an earlier build left with run_reach wider than any run', () => {
+    const path = join(tempDir(), 'upgraded.db');
+    db = openDatabase(path);
+    let store = new SqliteStore(db);
+    const unset = makeSpan({ serviceName: 'api', name: 'unset', startTimeUnixNano: 0n });
+    write(store, [unset, makeSpan({ traceId: unset.traceId, serviceName: 'api', name: 'now', startTimeUnixNano: NOW })]);
+    const job = hex(16);
+    write(store, [makeSpan({ traceId: job, serviceName: 'batch-job', startTimeUnixNano: NOW - 2n * DAY }), makeSpan({ traceId: job, serviceName: 'batch-job', startTimeUnixNano: NOW })]);
+    const reach = (): bigint => {
+      const stmt = db!.prepare('SELECT ns FROM run_reach');
+      stmt.setReadBigInts(true);
+      return (stmt.get() as { ns: bigint }).ns;
+    };
+    const wide = reach();
+    expect(wide > 50n * 365n * DAY).toBe(true);
+    // An earlier build's retention deleted the span of 1970 and narrowed its run, but kept
+    // run_reach: the file as such a build left it.
+    store.applyRetention(7);
+    db.prepare('UPDATE run_reach SET ns = ? WHERE id = 0').run(wide);
+    db.close();
+    // This build opens it: its retention brings run_reach back to the runs left.
+    db = openDatabase(path);
+    store = new SqliteStore(db);
+    store.applyRetention(7);
+    expect(reach()).toBe(2n * DAY);
+  });
 });

@@ -221,9 +221,13 @@ const RUN_REACH_CATCH_UP = `UPDATE ${RUN_REACH} AS r SET ns = max(r.ns, ${REACH_
  */
 const RUN_REACH_RAISE = `UPDATE ${RUN_REACH} SET ns = max(ns, ?1), upto = ?3 WHERE id = 0 AND upto >= ?2`;
 
-/** Learns run_reach from every run (retention, after it deleted or narrowed the widest: one pass over span_runs). */
+/**
+ * Learns run_reach from every run, when it is wider than ?1 (retention, after it deleted or
+ * narrowed the widest, ?1 = 0; or at a process's first pass, ?1 = the retention: a file an
+ * earlier build's retention narrowed kept it wider than any run left): one pass over span_runs.
+ */
 const RUN_REACH_ANEW = `UPDATE ${RUN_REACH} SET ns = coalesce((SELECT max(max_start_ns - min_start_ns) FROM span_runs), 0),
-  upto = max(upto, coalesce((SELECT max(rowid) FROM span_runs), 0)) WHERE id = 0`;
+  upto = max(upto, coalesce((SELECT max(rowid) FROM span_runs), 0)) WHERE id = 0 AND ns > ?1`;
 
 /** The runs one span write added, for run_reach: their longest reach and their first and last rowids. */
 class RunsAdded {
@@ -1455,6 +1459,12 @@ export class SqliteStore {
   private readonly runsAdded = new RunsAdded();
   /** A retention slice deleted or narrowed a run as wide as run_reach: the last slice learns it anew (RUN_REACH_ANEW). */
   private widestRunGone = false;
+  /**
+   * No retention pass of this store ran yet: its first learns run_reach anew if it is wider than
+   * the retention (an earlier build's retention narrowed the widest run and kept run_reach; every
+   * run left spans at most the retention then, but for starts stamped in the future).
+   */
+  private reachUnchecked = true;
   private readonly indexLog: StatementSync;
   /** False after a transaction failed: the trace index may lack runs the store's file committed. */
   private indexInStep = true;
@@ -1805,7 +1815,7 @@ export class SqliteStore {
     for (;;) {
       const until = this.sliceEnd(cutoff);
       // Runs that keep newer spans are narrowed once, by the last slice.
-      const d = this.inTransaction(() => this.deleteBefore(until, until >= cutoff));
+      const d = this.inTransaction(() => this.deleteBefore(until, until >= cutoff, BigInt(retentionDays) * NS_PER_DAY));
       deleted.spans += d.spans;
       deleted.logs += d.logs;
       if (until >= cutoff) {
@@ -1838,7 +1848,7 @@ export class SqliteStore {
   }
 
   /** Deletes rows older than cutoff (inside a transaction: spans and their runs change together). */
-  private deleteBefore(cutoff: bigint, narrow = true): { spans: number; logs: number } {
+  private deleteBefore(cutoff: bigint, narrow = true, retentionNs?: bigint): { spans: number; logs: number } {
     // The old spans are found through the runs that hold any (their oldest start is old). A run
     // whose newest is old goes with its spans. A run of rows that keeps newer spans is narrowed to
     // those, so its range never covers rowids the table may hand out again (the largest ones, if
@@ -1862,7 +1872,9 @@ export class SqliteStore {
     const left = (agg: string) => `(SELECT ${agg} FROM spans WHERE rowid BETWEEN first_rowid AND last_rowid)`;
     this.db.prepare(`UPDATE span_runs SET min_start_ns = ${left('min(start_ns)')}, first_rowid = ${left('min(rowid)')}, last_rowid = ${left('max(rowid)')} WHERE ${oldRuns} AND span_count IS NULL`).run(cutoff);
     if (narrow) spans += this.narrowRecordRuns(oldRuns, cutoff);
-    if (narrow && this.widestRunGone) this.db.exec(RUN_REACH_ANEW);
+    if (narrow && this.widestRunGone) this.db.prepare(RUN_REACH_ANEW).run(0);
+    else if (narrow && this.reachUnchecked && retentionNs !== undefined) this.db.prepare(RUN_REACH_ANEW).run(retentionNs);
+    if (narrow) this.reachUnchecked = false;
     const goneLogs = startBefore('time_ns', '?1');
     this.db.prepare(unindexRows(INDEXED_LOGS, goneLogs)).run(cutoff);
     const logs = Number(this.db.prepare(`DELETE FROM logs WHERE ${goneLogs}`).run(cutoff).changes);
