@@ -104,10 +104,10 @@ const YOUNG_SPACES = new Set(['new_space', 'new_large_object_space']);
  * generation too (288 MiB under --max-old-space-size=96 on Node 24), whose share the old
  * generation never reached: the process died before the limiter refused anything.
  */
-export function sampleMemory(oldSpaceBytes = getHeapStatistics().heap_size_limit): MemorySample {
+export function sampleMemory(oldSpaceBytes = getHeapStatistics().heap_size_limit, rssBytes?: number): MemorySample {
   let used = 0;
   for (const s of getHeapSpaceStatistics()) if (!YOUNG_SPACES.has(s.space_name)) used += s.space_used_size;
-  return { rssBytes: process.memoryUsage.rss(), heapUsedBytes: used, heapLimitBytes: oldSpaceBytes };
+  return { rssBytes: rssBytes ?? process.memoryUsage.rss(), heapUsedBytes: used, heapLimitBytes: oldSpaceBytes };
 }
 
 export interface MemoryLimiterOptions {
@@ -173,14 +173,24 @@ export class MemoryLimiter {
       s = this.sample();
     } catch (err) {
       // Node reads RSS from /proc, which needs a file descriptor: at the open-files limit
-      // (EMFILE) the sample throws, and thrown from the timer it ended the process. The
-      // state stays as the last sample left it until one succeeds again.
-      if (!this.sampleFailing) this.opts.logger?.warn({ err: String(err), limited: this.limited }, 'memory could not be sampled; keeping the last state until a sample succeeds');
+      // (EMFILE) the sample throws, and thrown from the timer it ended the process. RSS stays
+      // as the last sample read it until one succeeds again.
+      if (!this.sampleFailing) this.opts.logger?.warn({ err: String(err), limited: this.limited }, 'memory could not be sampled; keeping the last RSS until a sample succeeds (the heap is still checked)');
       this.sampleFailing = true;
-      return this.limited;
+      // The heap is read without a descriptor, and its limit ends the process whatever the
+      // descriptors (a collector at the open-files limit is one under load): still checked,
+      // beside the last RSS.
+      if (this.opts.sample !== undefined) return this.limited;
+      s = sampleMemory(this.opts.oldSpaceBytes, this.last?.rssBytes ?? 0);
+      return this.judge(s);
     }
     if (this.sampleFailing) this.opts.logger?.info('memory sampled again');
     this.sampleFailing = false;
+    return this.judge(s);
+  }
+
+  /** Updates the limited state from a sample. */
+  private judge(s: MemorySample): boolean {
     this.last = s;
     const soft = this.opts.softBytes;
     const heapLine = s.heapLimitBytes * HEAP_SOFT_FRACTION;

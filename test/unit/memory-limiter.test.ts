@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import { MemoryLimiter, cgroupMemoryLimitBytes, defaultMemorySoftBytes, sampleMemory, type MemorySample } from '../../src/pipeline/memory-limiter.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -150,5 +150,23 @@ describe('memory limiter', () => {
     expect(calls).toBe(0);
     expect(off.check()).toBe(false);
     off.shutdown();
+  });
+});
+
+describe('memory limiter when RSS cannot be read (the open-files limit)', () => {
+  it('still limits on the main thread heap, which needs no file descriptor', () => {
+    // Node reads RSS from /proc: at the open-files limit it throws, as Node words it.
+    const rss = vi.spyOn(process.memoryUsage, 'rss').mockImplementation(() => {
+      throw Object.assign(new Error('EMFILE: too many open files, uv_resident_set_memory'), { code: 'EMFILE' });
+    });
+    try {
+      // Meanwhile the heap reaches its line (here: a limit of 1 byte): the collector must refuse
+      // before V8 ends it, descriptors or not.
+      const tight = new MemoryLimiter({ softBytes: 0, heapCheck: true, checkIntervalMs: 1000, oldSpaceBytes: 1 });
+      expect(tight.check()).toBe(true);
+      expect(tight.overWhat).toMatch(/heap/);
+    } finally {
+      rss.mockRestore();
+    }
   });
 });
