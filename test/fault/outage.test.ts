@@ -3,51 +3,16 @@
 // collector is told to shut down (SIGTERM): with the write-ahead log nothing acknowledged is lost
 // and the exit is 0; without it the exit code says rows were dropped and the log says how many.
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, metricValue } from '../helpers/collector.ts';
-import { createTestDatabase, startEmbeddedPostgres, type EmbeddedServer } from '../helpers/postgres.ts';
+import { createTestDatabase, startEmbeddedPostgres, type EmbeddedServer, storedOfLoad } from '../helpers/postgres.ts';
 import { spawnCollector, startLoad, type Acked, type CollectorChild } from '../helpers/process.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const SPANS_PER_REQUEST = 20;
 const LOGS_PER_REQUEST = 5;
 
-interface Stored {
-  spans: number;
-  /** Acknowledged spans not stored. */
-  missingSpans: number;
-  logs: number;
-  missingLogs: number;
-  duplicateLogs: number;
-}
-
-async function stored(url: string, service: string, acked: Acked): Promise<Stored> {
-  const db = new pg.Client({ connectionString: url });
-  await db.connect();
-  try {
-    const spans = await db.query<{ t: string; n: number }>("SELECT encode(trace_id, 'hex') AS t, count(*)::int AS n FROM tracehouse.spans WHERE service_name = $1 GROUP BY 1", [service]);
-    const byTrace = new Map(spans.rows.map((r) => [r.t, r.n]));
-    const logs = await db.query<{ b: string; n: number }>("SELECT body->>'stringValue' AS b, count(*)::int AS n FROM tracehouse.logs WHERE service_name = $1 GROUP BY 1", [service]);
-    const copies = new Map(logs.rows.map((r) => [r.b, r.n]));
-    let missingSpans = 0;
-    for (const t of acked.traces) missingSpans += SPANS_PER_REQUEST - (byTrace.get(t) ?? 0);
-    let missingLogs = 0;
-    for (const b of acked.logs) if (!copies.has(b)) missingLogs++;
-    let duplicateLogs = 0;
-    for (const n of copies.values()) duplicateLogs += n - 1;
-    return {
-      spans: [...byTrace.values()].reduce((a, b) => a + b, 0),
-      missingSpans,
-      logs: [...copies.values()].reduce((a, b) => a + b, 0),
-      missingLogs,
-      duplicateLogs,
-    };
-  }
-  finally {
-    await db.end();
-  }
-}
+const stored = (url: string, service: string, acked: Acked) => storedOfLoad(url, service, acked, SPANS_PER_REQUEST);
 
 /** Waits until PostgreSQL holds every acknowledged span and log record. */
 async function allStored(url: string, service: string, acked: Acked, what: string): Promise<void> {

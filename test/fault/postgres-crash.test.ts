@@ -5,41 +5,16 @@
 // id, in batch_key, and the record's place in its batch, in seq, guard them). The kill between a
 // commit and the log's mark of it, made certain: postgres-commit-unacknowledged.test.ts.
 import { join } from 'node:path';
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/collector.ts';
-import { createTestDatabase } from '../helpers/postgres.ts';
+import { createTestDatabase, storedOfLoad } from '../helpers/postgres.ts';
 import { spawnCollector, startLoad, type Acked } from '../helpers/process.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const SPANS_PER_REQUEST = 20;
 const LOGS_PER_REQUEST = 10;
 
-interface Missing {
-  spans: number;
-  logs: number;
-  duplicateLogs: number;
-}
-
-async function missing(url: string, service: string, acked: Acked): Promise<Missing> {
-  const db = new pg.Client({ connectionString: url });
-  await db.connect();
-  try {
-    const spans = await db.query<{ t: string; n: number }>("SELECT encode(trace_id, 'hex') AS t, count(*)::int AS n FROM tracehouse.spans WHERE service_name = $1 GROUP BY 1", [service]);
-    const byTrace = new Map(spans.rows.map((r) => [r.t, r.n]));
-    const logs = await db.query<{ b: string; n: number }>("SELECT body->>'stringValue' AS b, count(*)::int AS n FROM tracehouse.logs WHERE service_name = $1 GROUP BY 1", [service]);
-    const copies = new Map(logs.rows.map((r) => [r.b, r.n]));
-    let m = 0;
-    for (const t of acked.traces) m += SPANS_PER_REQUEST - (byTrace.get(t) ?? 0);
-    let l = 0;
-    for (const b of acked.logs) if (!copies.has(b)) l++;
-    let d = 0;
-    for (const n of copies.values()) d += n - 1;
-    return { spans: m, logs: l, duplicateLogs: d };
-  } finally {
-    await db.end();
-  }
-}
+const stored = (url: string, service: string, acked: Acked) => storedOfLoad(url, service, acked, SPANS_PER_REQUEST);
 
 function flagsFor(url: string, dir: string, ack: string): Record<string, string> {
   return {
@@ -78,13 +53,13 @@ describe.each(['durable'] as const)('PostgreSQL: SIGKILL under load with deliver
 
     const third = await spawnCollector(flags);
     await eventually(async () => {
-      const a = await missing(url, service, runs[0]!);
-      const b = await missing(url, `${service}-2`, acked2);
-      return a.spans + a.logs + b.spans + b.logs === 0 ? true : undefined;
+      const a = await stored(url, service, runs[0]!);
+      const b = await stored(url, `${service}-2`, acked2);
+      return a.missingSpans + a.missingLogs + b.missingSpans + b.missingLogs === 0 ? true : undefined;
     }, 20_000, 'every acknowledged row stored');
     third.child.kill('SIGTERM');
     expect(await third.exited).toBe(0);
-    expect(await missing(url, service, runs[0]!)).toEqual({ spans: 0, logs: 0, duplicateLogs: 0 });
-    expect(await missing(url, `${service}-2`, acked2)).toEqual({ spans: 0, logs: 0, duplicateLogs: 0 });
+    expect(await stored(url, service, runs[0]!)).toMatchObject({ missingSpans: 0, missingLogs: 0, duplicateLogs: 0 });
+    expect(await stored(url, `${service}-2`, acked2)).toMatchObject({ missingSpans: 0, missingLogs: 0, duplicateLogs: 0 });
   }, 90_000);
 });

@@ -3,35 +3,16 @@
 // stored twice, the collector says it is not ready meanwhile and is ready again by itself, with
 // no restart of its own, and counts no drop.
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, metricValue } from '../helpers/collector.ts';
-import { createTestDatabase, startEmbeddedPostgres, type EmbeddedServer } from '../helpers/postgres.ts';
+import { createTestDatabase, startEmbeddedPostgres, type EmbeddedServer, storedOfLoad } from '../helpers/postgres.ts';
 import { spawnCollector, startLoad, type Acked } from '../helpers/process.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const SPANS_PER_REQUEST = 20;
 const LOGS_PER_REQUEST = 5;
 
-async function missing(url: string, service: string, acked: Acked): Promise<{ spans: number; logs: number; duplicateLogs: number }> {
-  const db = new pg.Client({ connectionString: url });
-  await db.connect();
-  try {
-    const spans = await db.query<{ t: string; n: number }>("SELECT encode(trace_id, 'hex') AS t, count(*)::int AS n FROM tracehouse.spans WHERE service_name = $1 GROUP BY 1", [service]);
-    const byTrace = new Map(spans.rows.map((r) => [r.t, r.n]));
-    const logs = await db.query<{ b: string; n: number }>("SELECT body->>'stringValue' AS b, count(*)::int AS n FROM tracehouse.logs WHERE service_name = $1 GROUP BY 1", [service]);
-    const copies = new Map(logs.rows.map((r) => [r.b, r.n]));
-    let m = 0;
-    for (const t of acked.traces) m += SPANS_PER_REQUEST - (byTrace.get(t) ?? 0);
-    let l = 0;
-    for (const b of acked.logs) if (!copies.has(b)) l++;
-    let d = 0;
-    for (const n of copies.values()) d += n - 1;
-    return { spans: m, logs: l, duplicateLogs: d };
-  } finally {
-    await db.end();
-  }
-}
+const stored = (url: string, service: string, acked: Acked) => storedOfLoad(url, service, acked, SPANS_PER_REQUEST);
 
 const ready = async (opsUrl: string): Promise<number> => (await fetch(`${opsUrl}/readyz`)).status;
 
@@ -73,8 +54,8 @@ describe('PostgreSQL killed hard under load', () => {
     await eventually(async () => (l.acked.traces.length >= before + 20 ? true : undefined), 15_000, 'load after the crash');
     const acked = await l.stop();
     await eventually(async () => {
-      const m = await missing(url, service, acked);
-      return m.spans + m.logs === 0 ? true : undefined;
+      const m = await stored(url, service, acked);
+      return m.missingSpans + m.missingLogs === 0 ? true : undefined;
     }, 20_000, 'every acknowledged row stored');
     expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total')).toBe(0);
     expect(await metricValue(c.opsUrl, 'tracehouse_writer_failed_batches_total')).toBeGreaterThan(0);
@@ -82,6 +63,6 @@ describe('PostgreSQL killed hard under load', () => {
     await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_queue_oldest_age_seconds')) === 0 ? true : undefined), 10_000, 'nothing left waiting');
     c.child.kill('SIGTERM');
     expect(await c.exited).toBe(0);
-    expect(await missing(url, service, acked)).toEqual({ spans: 0, logs: 0, duplicateLogs: 0 });
+    expect(await stored(url, service, acked)).toMatchObject({ missingSpans: 0, missingLogs: 0, duplicateLogs: 0 });
   }, 90_000);
 });

@@ -13,6 +13,7 @@ import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import type { Acked } from './process.ts';
 
 export interface EmbeddedServer {
   /** postgres://… of the 'postgres' database. */
@@ -271,5 +272,43 @@ export async function createTestDatabase(prefix: string, serverUrl?: string): Pr
 declare module 'vitest' {
   interface ProvidedContext {
     'tracehouse.postgres': { url: string; error?: string };
+  }
+}
+
+/** What a PostgreSQL store holds of one load's service (startLoad's service), against what it acknowledged. */
+export interface StoredOfLoad {
+  spans: number;
+  /** Acknowledged spans not stored. */
+  missingSpans: number;
+  logs: number;
+  missingLogs: number;
+  /** Log records stored more than once (log records have no natural key: batch ids guard them). */
+  duplicateLogs: number;
+}
+
+/** Counts a load's spans and log records in the store's schema `tracehouse` at url; each acknowledged request carried spansPerRequest spans of one trace. */
+export async function storedOfLoad(url: string, service: string, acked: Acked, spansPerRequest: number): Promise<StoredOfLoad> {
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  try {
+    const spans = await db.query<{ t: string; n: number }>("SELECT encode(trace_id, 'hex') AS t, count(*)::int AS n FROM tracehouse.spans WHERE service_name = $1 GROUP BY 1", [service]);
+    const byTrace = new Map(spans.rows.map((r) => [r.t, r.n]));
+    const logs = await db.query<{ b: string; n: number }>("SELECT body->>'stringValue' AS b, count(*)::int AS n FROM tracehouse.logs WHERE service_name = $1 GROUP BY 1", [service]);
+    const copies = new Map(logs.rows.map((r) => [r.b, r.n]));
+    let missingSpans = 0;
+    for (const t of acked.traces) missingSpans += spansPerRequest - (byTrace.get(t) ?? 0);
+    let missingLogs = 0;
+    for (const b of acked.logs) if (!copies.has(b)) missingLogs++;
+    let duplicateLogs = 0;
+    for (const n of copies.values()) duplicateLogs += n - 1;
+    return {
+      spans: [...byTrace.values()].reduce((a, b) => a + b, 0),
+      missingSpans,
+      logs: [...copies.values()].reduce((a, b) => a + b, 0),
+      missingLogs,
+      duplicateLogs,
+    };
+  } finally {
+    await db.end();
   }
 }
