@@ -2,21 +2,10 @@
 // the password hidden (storeEndpoint). Forms PostgreSQL's client takes as they are, a URL with no
 // user before the password's colon or a password holding a space, were printed whole, password
 // and all, into the Job's or the pod's log.
-import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.ts';
+import { freePort } from '../helpers/os.ts';
 
-/** A port nothing listens on. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 describe('an unreachable store named with its password hidden', () => {
   it.each([

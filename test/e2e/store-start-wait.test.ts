@@ -12,18 +12,8 @@ import { CLI } from '../helpers/cli.ts';
 import { eventually, getJson, startCollector, type TestCollector } from '../helpers/collector.ts';
 import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
+import { freePort } from '../helpers/os.ts';
 
-/** A port nothing listens on (yet). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Forwards connections on port to target (the database "coming up" there). */
 function forward(port: number, target: URL): Promise<{ server: Server; close: () => Promise<void> }> {

@@ -4,20 +4,12 @@
 // heard, the requests queued for the worker waited for ever and every later one was refused as
 // "every decode worker is busy". Run in a child process, whose open-files limit is lowered with
 // prlimit and filled, so the test runner's own descriptors are left alone.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { hasPrlimit } from '../helpers/os.ts';
 import { tempDir } from '../helpers/tmp.ts';
-
-const hasPrlimit = (() => {
-  try {
-    execFileSync('prlimit', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 const src = (p: string) => new URL(`../../${p}`, import.meta.url).pathname;
 

@@ -7,17 +7,9 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/collector.ts';
+import { hasPrlimit } from '../helpers/os.ts';
 import { spawnCollector, startLoad, storedInSqlite } from '../helpers/process.ts';
 import { tempDir } from '../helpers/tmp.ts';
-
-const hasPrlimit = (() => {
-  try {
-    execFileSync('prlimit', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 /** Opens `limit` connections to the port, so that the collector holds every descriptor it may open; resolves the sockets. */
 async function exhaust(pid: number, port: number, limit: number): Promise<Socket[]> {
