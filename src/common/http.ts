@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerOptions, ty
 import { createServer as createHttpsServer } from 'node:https';
 import { isIP, isIPv4, isIPv6, Server as NetServer, type Socket } from 'node:net';
 import type { TlsCertificates } from '../security/tls.ts';
-import type { Logger } from '../telemetry/logger.ts';
+import { RecurringLog, type Logger } from '../telemetry/logger.ts';
 
 /**
  * An IPv6 address as the kernel binds it: `::0` and `0:0:0:0:0:0:0:0` are `::`, and an IPv4-mapped
@@ -268,18 +268,12 @@ export class HttpService {
 
   /** Failed TLS handshakes (plain HTTP, an untrusted or missing client certificate) are counted, and logged once a minute with a count. */
   private countHandshakeFailures(server: Server, certs: TlsCertificates): void {
-    let failed = 0;
-    let loggedAt = 0;
+    const failures = new RecurringLog();
     server.on('tlsClientError', (err: Error, socket) => {
       socket.destroy();
       certs.handshakeFailed();
-      failed++;
-      const now = Date.now();
-      if (now - loggedAt > 60_000) {
-        loggedAt = now;
-        this.logger.warn({ listener: this.opts.name, failedSinceLast: failed, err: err.message }, 'TLS handshakes failed (plain requests, untrusted or missing client certificates)');
-        failed = 0;
-      }
+      const failedSinceLast = failures.note();
+      if (failedSinceLast !== undefined) this.logger.warn({ listener: this.opts.name, failedSinceLast, err: err.message }, 'TLS handshakes failed (plain requests, untrusted or missing client certificates)');
     });
   }
 
@@ -288,18 +282,14 @@ export class HttpService {
     const limit = this.opts.maxConnectionsPerClient ?? DEFAULT_MAX_CONNECTIONS_PER_CLIENT;
     if (limit <= 0) return;
     const open = new Map<string, number>();
-    let loggedAt = 0;
+    const closed = new RecurringLog();
     server.on('connection', (socket) => {
       const client = socket.remoteAddress ?? '';
       const n = (open.get(client) ?? 0) + 1;
       if (n > limit) {
         socket.destroy();
         if (this.opts.onClientOverLimit) return void this.opts.onClientOverLimit(limit);
-        const now = Date.now();
-        if (now - loggedAt > 60_000) {
-          loggedAt = now;
-          this.logger.warn({ listener: this.opts.name, limit }, 'closing connections of a client over its connection limit');
-        }
+        if (closed.note() !== undefined) this.logger.warn({ listener: this.opts.name, limit }, 'closing connections of a client over its connection limit');
         return;
       }
       open.set(client, n);

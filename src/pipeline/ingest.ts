@@ -5,7 +5,7 @@ import { REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals
 import type { Signal } from '../model/signal.ts';
 import type { EncodedChunk } from '../storage/backend.ts';
 import { STORE_BYTES_PER_REQUEST_BYTE } from '../storage/encoders.ts';
-import type { Logger } from '../telemetry/logger.ts';
+import { RecurringLog, type Logger } from '../telemetry/logger.ts';
 import type { ITEM_REFUSAL_REASONS, Metrics, Transport } from '../telemetry/metrics.ts';
 import { PoolBusyError, type DecodePool, type OtlpFormat, type WorkerHeap } from './pool.ts';
 import { JSON_DECODE_CHARGE } from './decode/common.ts';
@@ -58,8 +58,8 @@ export class Ingest {
   private readonly metrics: Metrics;
   private readonly logger: Logger;
   /** When each retryable refusal reason was last logged: one line a minute for each, so one reason never hides another. */
-  private readonly loggedOverload = new Map<RefusalReason, number>();
-  private loggedWorkerFailure = 0;
+  private readonly overloadLogs = new Map<RefusalReason, RecurringLog>();
+  private readonly workerFailures = new RecurringLog();
   private closed = false;
   /** Ends the waits of requests whose rows are not stored yet (ack = stored), at a stop; set once stopWaiting() ran. */
   private readonly storeWaits = new Set<() => void>();
@@ -133,11 +133,9 @@ export class Ingest {
   refuse(transport: Transport, reason: RefusalReason, message: string = REFUSALS[reason].message): IngestOutcome {
     if (REFUSALS[reason].counted) this.metrics.refusedRequests.inc({ transport, reason });
     if (REFUSALS[reason].retryable && reason !== 'worker_failed') {
-      const now = Date.now();
-      if (now - (this.loggedOverload.get(reason) ?? 0) > 60_000) {
-        this.loggedOverload.set(reason, now);
-        this.logger.warn({ transport, reason, queueBytes: this.writer.queueBytes }, 'refusing requests: ' + message);
-      }
+      let log = this.overloadLogs.get(reason);
+      if (!log) this.overloadLogs.set(reason, (log = new RecurringLog()));
+      if (log.note() !== undefined) this.logger.warn({ transport, reason, queueBytes: this.writer.queueBytes }, 'refusing requests: ' + message);
     }
     return { kind: 'refused', reason, message };
   }
@@ -187,11 +185,7 @@ export class Ingest {
       reservation.release();
       if (err instanceof PoolBusyError) return this.refuse(transport, 'workers_busy');
       // A worker that died (out of memory, a bug) is not the client's fault: ask it to retry.
-      const now = Date.now();
-      if (now - this.loggedWorkerFailure > 60_000) {
-        this.loggedWorkerFailure = now;
-        this.logger.error({ transport, signal, err: (err as Error).message }, 'a decode worker failed; the request was refused as retryable');
-      }
+      if (this.workerFailures.note() !== undefined) this.logger.error({ transport, signal, err: (err as Error).message }, 'a decode worker failed; the request was refused as retryable');
       return this.refuse(transport, 'worker_failed');
     }
     // Decoded after the writer began draining, or (ack = stored) once the waits for the store

@@ -7,15 +7,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Signal } from '../model/signal.ts';
 import type { EncodedChunk, StoreWriter, WriteBatch } from '../storage/backend.ts';
-import type { Logger } from '../telemetry/logger.ts';
+import { RecurringLog, type Logger } from '../telemetry/logger.ts';
 import { initWriterMetrics, type DROP_REASONS, type Metrics } from '../telemetry/metrics.ts';
 import { releaseBuffer, soleUser } from '../common/release.ts';
 import { asError, attemptWithTimeout, retryWithBackoff, type RetryPolicy } from './retry.ts';
 
 export { backoffMs } from './retry.ts';
-
-/** Failed storage writes are logged at most this often (each is counted in tracehouse_writer_failed_batches_total). */
-const FAILURE_LOG_INTERVAL_MS = 60_000;
 
 /** How rows are grouped into writes. */
 export interface BatchOptions {
@@ -267,8 +264,8 @@ export class Writer {
    * now and then, each passing at its retry, would otherwise log two lines per failed write.
    */
   private readonly failureLogged = new Set<string>();
-  private failureLoggedAtMs = 0;
-  private failuresSinceLog = 0;
+  /** Failed attempts (each counted in tracehouse_writer_failed_batches_total), logged at most once a minute. */
+  private readonly failures = new RecurringLog();
   /** Batches of each pipeline between their first failed attempt and their end (stored or dropped). */
   private readonly retrying = new Map<string, number>();
   /**
@@ -502,16 +499,15 @@ export class Writer {
           this.retrying.set(key, (this.retrying.get(key) ?? 0) + 1);
         }
         if (!this.failing.has(key)) this.failing.set(key, Date.now());
-        this.failuresSinceLog++;
-        const now = Date.now();
-        if (this.failureLogged.has(key) || now - this.failureLoggedAtMs < FAILURE_LOG_INTERVAL_MS) return;
-        this.failureLoggedAtMs = now;
+        this.failures.count();
+        if (this.failureLogged.has(key)) return;
+        const failedWrites = this.failures.take();
+        if (failedWrites === undefined) return;
         this.failureLogged.add(key);
         this.logger.warn(
-          { ...labels, partition: batch.partition, kind: failed.kind, err: failed.error.message, failedWrites: this.failuresSinceLog },
+          { ...labels, partition: batch.partition, kind: failed.kind, err: failed.error.message, failedWrites },
           'storage write failed; retrying transient failures until they pass (logged at most once a minute, failedWrites: failed attempts since the last such line)',
         );
-        this.failuresSinceLog = 0;
       });
       if (outcome.kind === 'dropped') {
         this.drop(batch, outcome.reason, outcome.error, shared, sinceMs);

@@ -7,7 +7,7 @@ import { OPEN, type Authenticator } from '../security/auth.ts';
 import type { TlsCertificates } from '../security/tls.ts';
 import { wwwAuthenticate } from '../security/tokens.ts';
 import type { LogQuery, StoreReader, TraceQuery } from '../storage/backend.ts';
-import type { Logger } from '../telemetry/logger.ts';
+import { RecurringLog, type Logger } from '../telemetry/logger.ts';
 import type { Registry } from 'prom-client';
 import { JaegerApi } from './jaeger-api.ts';
 import { readCapped } from './cap.ts';
@@ -158,9 +158,8 @@ export class QueryServer {
   private readonly jaeger: JaegerApi;
   private readonly ui: WebUi;
   private readonly auth: Authenticator;
-  /** Reads failed since the last 'read API request failed' line, and when that was (readFailed). */
-  private failedSinceLog = 0;
-  private failureLoggedAt = 0;
+  /** Reads the store failed, logged at most once a minute (readFailed). */
+  private readonly failedReads = new RecurringLog();
 
   /** With a registry, request durations go to tracehouse_query_request_duration_seconds. */
   constructor(options: QueryOptions, store: StoreReader, logger: Logger, registry?: Registry) {
@@ -204,12 +203,9 @@ export class QueryServer {
    * (the 503s are counted in tracehouse_query_request_duration_seconds).
    */
   private readFailed(err: Error, url: string | undefined): void {
-    this.failedSinceLog++;
-    const now = Date.now();
-    if (now - this.failureLoggedAt < 60_000) return;
-    this.failureLoggedAt = now;
-    this.logger.error({ err: err.message, url, failedReads: this.failedSinceLog }, 'read API request failed (logged at most once a minute; failedReads: reads failed since the last such line)');
-    this.failedSinceLog = 0;
+    const failedReads = this.failedReads.note();
+    if (failedReads === undefined) return;
+    this.logger.error({ err: err.message, url, failedReads }, 'read API request failed (logged at most once a minute; failedReads: reads failed since the last such line)');
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -1,6 +1,6 @@
 // Who a request is, for the listeners: one place that turns an Authorization header into a tenant
 // (or a refusal) and counts refusals by listener and bounded reason, never by token or tenant.
-import type { Logger } from '../telemetry/logger.ts';
+import { RecurringLog, type Logger } from '../telemetry/logger.ts';
 import type { SecurityMetrics } from './metrics.ts';
 import { DEFAULT_TENANT } from '../model/tenant.ts';
 import { type AuthResult, type Scope, type TokenStore } from './tokens.ts';
@@ -17,8 +17,7 @@ export class Authenticator {
   private readonly metrics: SecurityMetrics | undefined;
   private readonly listener: AuthListener;
   private readonly logger: Logger | undefined;
-  private refusedSinceLog = 0;
-  private loggedAt = 0;
+  private readonly refusals = new RecurringLog();
 
   constructor(listener: AuthListener, tokens: TokenStore | undefined, metrics: SecurityMetrics | undefined, logger?: Logger) {
     this.listener = listener;
@@ -46,13 +45,9 @@ export class Authenticator {
   /** Counts a refusal; says so in the log at most once a minute, with the count (never the token). */
   private refused(reason: (typeof REFUSAL_REASONS)[number]): void {
     this.metrics?.refusedAuth.inc({ listener: this.listener, reason });
-    this.refusedSinceLog++;
-    const now = Date.now();
-    if (this.logger && now - this.loggedAt > 60_000) {
-      this.logger.warn({ listener: this.listener, reason, refused: this.refusedSinceLog }, 'refusing requests without a valid bearer token (see tracehouse_auth_refused_requests_total)');
-      this.loggedAt = now;
-      this.refusedSinceLog = 0;
-    }
+    if (!this.logger) return;
+    const refused = this.refusals.note();
+    if (refused !== undefined) this.logger.warn({ listener: this.listener, reason, refused }, 'refusing requests without a valid bearer token (see tracehouse_auth_refused_requests_total)');
   }
 }
 

@@ -39,3 +39,36 @@ function letGoWhenUnwritable(logger: Logger): void {
     stream['destroy'] = noop;
   });
 }
+
+/** How often a recurring event's line is written at most (its metric counts each one). */
+const RECURRING_LOG_MS = 60_000;
+
+/**
+ * A recurring event (a refused request, a failed read or write) logged at most once a minute, with
+ * how many happened since its last line: one line per event flooded the log.
+ */
+export class RecurringLog {
+  private since = 0;
+  private loggedAtMs = 0;
+
+  /** Counts one event without asking for a line. */
+  count(): void {
+    this.since++;
+  }
+
+  /** The events since the last line, when a line is due now (then counted from 0 again); else undefined. */
+  take(): number | undefined {
+    const now = Date.now();
+    if (now - this.loggedAtMs <= RECURRING_LOG_MS) return undefined;
+    this.loggedAtMs = now;
+    const n = this.since;
+    this.since = 0;
+    return n;
+  }
+
+  /** Counts one event; the events since the last line (this one included) when a line is due, else undefined. */
+  note(): number | undefined {
+    this.count();
+    return this.take();
+  }
+}
