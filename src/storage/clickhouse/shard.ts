@@ -7,7 +7,7 @@ import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { ClickHouseError, ClickHouseLogLevel, createClient, parseError, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseError, ClickHouseLogLevel, createClient, parseError, type ClickHouseClient, type ExecResult } from '@clickhouse/client';
 import type { ChdbEndpoint, Endpoint, HttpEndpoint } from './endpoints.ts';
 import { quoteString } from './schema.ts';
 import { HttpStatusError } from './split.ts';
@@ -88,25 +88,27 @@ function connectHttp(endpoint: HttpEndpoint, options: ShardOptions): Shard {
         values: Readable.from(chunks, { objectMode: false }),
         ignore_error_response: true,
       });
-      const status = res.http_status_code ?? 200;
-      const body = await text(res.stream);
-      if (status >= 200 && status < 300 && res.response_headers['x-clickhouse-exception-code'] === undefined) {
-        // An insert's success has an empty body. A server that sent its headers (200) before the
-        // insert failed (progress headers: send_progress_in_http_headers in the user's profile)
-        // can tell the failure only in the body: not rows stored.
-        if (body === '' || !(parseError(body) instanceof ClickHouseError)) return;
-      }
-      throw answerError(endpoint, status, body);
+      await succeeded(endpoint, res);
     },
     async reach() {
-      const res = await client.exec({ query: 'SELECT 1', ignore_error_response: true });
-      const status = res.http_status_code ?? 200;
-      const body = await text(res.stream);
-      if (status >= 200 && status < 300 && res.response_headers['x-clickhouse-exception-code'] === undefined) return;
-      throw answerError(endpoint, status, body);
+      await succeeded(endpoint, await client.exec({ query: 'SELECT 1', ignore_error_response: true }));
     },
     close: () => client.close(),
   };
+}
+
+/**
+ * Reads an answer of exec (ignore_error_response) and throws it as an error unless it is
+ * ClickHouse's success. A server that sent its headers (200) before the query failed (progress
+ * headers: send_progress_in_http_headers in the user's profile) can tell the failure only in the
+ * body: an insert's success has an empty body, SELECT 1's holds "1".
+ */
+async function succeeded(endpoint: HttpEndpoint, res: ExecResult<Readable>): Promise<void> {
+  const status = res.http_status_code ?? 200;
+  const body = await text(res.stream);
+  const ok = status >= 200 && status < 300 && res.response_headers['x-clickhouse-exception-code'] === undefined;
+  if (ok && (body === '' || !(parseError(body) instanceof ClickHouseError))) return;
+  throw answerError(endpoint, status, body);
 }
 
 /** A response body as text, at most its first 64 KiB (an error page is not kept whole). */
