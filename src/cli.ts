@@ -120,7 +120,12 @@ async function main(): Promise<number> {
       return;
     }
     if (first) {
-      logger.warn({ signal }, 'second signal: exiting without draining');
+      // What the cut-short drain leaves unstored, and where it goes: an operator asked twice and
+      // should know what that cost (the stop's own count, 'tracehouse stopped', never comes).
+      const rows = collector.writer.queuedRows;
+      const ack = config['delivery.ack'];
+      const fate = ack === 'durable' ? 'are kept in the write-ahead log and written at the next start' : ack === 'stored' ? 'were not acknowledged; their senders send them again' : 'are lost';
+      logger.warn({ signal, unstoredRows: rows }, `second signal: exiting without draining; ${rows} accepted rows not yet stored ${fate}`);
       process.exit(1);
     }
     first = { signal, atMs: Date.now() };

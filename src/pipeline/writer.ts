@@ -152,6 +152,14 @@ class Pipeline {
     return oldest;
   }
 
+  /** Rows queued here and not yet stored: pending, waiting for a write, or being written. */
+  get rows(): number {
+    let rows = this.pendingRows;
+    for (const q of this.ready) rows += q.batch.rows;
+    for (const q of this.inFlight) rows += q.batch.rows;
+    return rows;
+  }
+
   /** Queues a batch formed elsewhere (a write-ahead log replay) as it is, keeping its id; sinceMs: when its rows were queued. */
   submit(batch: WriteBatch, listener: Listener, sinceMs: number): void {
     this.ready.push({ batch, sinceMs, listeners: [listener] });
@@ -326,6 +334,13 @@ export class Writer {
   /** Bytes accepted (or reserved by requests being decoded) and not yet written. */
   get queueBytes(): number {
     return this.queuedBytes;
+  }
+
+  /** Rows accepted and not yet stored (those of requests still being decoded are not rows yet; batches the keeper holds are in the log). */
+  get queuedRows(): number {
+    let rows = 0;
+    for (const p of this.pipelines.values()) rows += p.rows;
+    return rows;
   }
 
   get isFull(): boolean {
