@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
-import type { Logger } from '../telemetry/logger.ts';
+import { Outage, type Logger } from '../telemetry/logger.ts';
 
 /** Share of the cgroup limit used as the soft limit by default (see defaultMemorySoftBytes). */
 export const CGROUP_SOFT_FRACTION = 0.8;
@@ -137,8 +137,8 @@ export class MemoryLimiter {
   private heapOnly = false;
   private timer: NodeJS.Timeout | undefined;
   private last: MemorySample | undefined;
-  /** A sample failed since the last one that did not (logged once per such run). */
-  private sampleFailing = false;
+  /** Samples failed in a row: the first is logged, and the count once one succeeds. */
+  private readonly sampleFailures = new Outage();
 
   constructor(opts: MemoryLimiterOptions) {
     this.opts = opts;
@@ -175,8 +175,7 @@ export class MemoryLimiter {
       // Node reads RSS from /proc, which needs a file descriptor: at the open-files limit
       // (EMFILE) the sample throws, and thrown from the timer it ended the process. RSS stays
       // as the last sample read it until one succeeds again.
-      if (!this.sampleFailing) this.opts.logger?.warn({ err: String(err), limited: this.limited }, 'memory could not be sampled; keeping the last RSS until a sample succeeds (the heap is still checked)');
-      this.sampleFailing = true;
+      if (this.sampleFailures.failed()) this.opts.logger?.warn({ err: String(err), limited: this.limited }, 'memory could not be sampled; keeping the last RSS until a sample succeeds (the heap is still checked)');
       // The heap is read without a descriptor, and its limit ends the process whatever the
       // descriptors (a collector at the open-files limit is one under load): still checked,
       // beside the last RSS.
@@ -184,8 +183,8 @@ export class MemoryLimiter {
       s = sampleMemory(this.opts.oldSpaceBytes, this.last?.rssBytes ?? 0);
       return this.judge(s);
     }
-    if (this.sampleFailing) this.opts.logger?.info('memory sampled again');
-    this.sampleFailing = false;
+    const failedSamples = this.sampleFailures.ended();
+    if (failedSamples > 0) this.opts.logger?.info({ failedSamples }, 'memory sampled again');
     return this.judge(s);
   }
 

@@ -16,7 +16,7 @@ import { giveBuffer, wholeBuffer } from '../common/release.ts';
 import type { Signal } from '../model/signal.ts';
 import type { EncodedChunk } from '../storage/backend.ts';
 import type { EncoderSpec } from '../storage/encoders.ts';
-import type { Logger } from '../telemetry/logger.ts';
+import { Outage, type Logger } from '../telemetry/logger.ts';
 import type { DecodeLimits } from './decode/index.ts';
 
 export type OtlpFormat = 'protobuf' | 'json';
@@ -150,8 +150,8 @@ export class DecodePool {
   private readonly logger: Logger | undefined;
   /** A new pool is due (a worker could not start, workerFailed). */
   private restartTimer: NodeJS.Timeout | undefined;
-  /** A worker failed to start since the pool last decoded something (logged once per such run). */
-  private startFailing = false;
+  /** Workers failed (or could not start) since the pool last decoded something: the first is logged, and the count once it decodes. */
+  private readonly startFailures = new Outage();
 
   constructor(options: PoolOptions, encoder: EncoderSpec, logger?: Logger) {
     this.logger = logger;
@@ -197,8 +197,7 @@ export class DecodePool {
    */
   private workerFailed(pool: Piscina, err: unknown): void {
     if (pool !== this.pool) return;
-    if (!this.startFailing) this.logger?.error({ err: err instanceof Error ? err.message : String(err), threads: this.threads }, 'a decode worker failed or could not start; starting the decode workers again every second until they run');
-    this.startFailing = true;
+    if (this.startFailures.failed()) this.logger?.error({ err: err instanceof Error ? err.message : String(err), threads: this.threads }, 'a decode worker failed or could not start; starting the decode workers again every second until they run');
     this.restartTimer ??= setTimeout(() => {
       this.restartTimer = undefined;
       if (this.pool !== pool || pool.threads.length >= this.threads) return;
@@ -271,8 +270,8 @@ export class DecodePool {
       .run({ tasks } satisfies DecodeBatch, { transferList: tasks.map((t) => t.body) })
       .then(
         (outs: TaskOutput[]) => {
-          if (this.startFailing) this.logger?.info('decode workers running again');
-          this.startFailing = false;
+          const failures = this.startFailures.ended();
+          if (failures > 0) this.logger?.info({ failures }, 'decode workers running again');
           batch.forEach((w, i) => {
             const out = outs[i]!;
             if (out.kind === 'failed') return w.reject(new Error(out.message));

@@ -40,6 +40,26 @@ function letGoWhenUnwritable(logger: Logger): void {
   });
 }
 
+/**
+ * Failures in a row until a success (a resource that fails at every retry: the open-files
+ * limit): the first is logged, the rest counted, and the count logged once it works again.
+ */
+export class Outage {
+  private failures = 0;
+
+  /** Counts a failure; true for the first of an outage (log it). */
+  failed(): boolean {
+    return this.failures++ === 0;
+  }
+
+  /** A success: ends the outage, returning how many failures it had (0: none; log nothing). */
+  ended(): number {
+    const n = this.failures;
+    this.failures = 0;
+    return n;
+  }
+}
+
 /** How often a recurring event's line is written at most (its metric counts each one). */
 const RECURRING_LOG_MS = 60_000;
 

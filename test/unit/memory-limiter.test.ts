@@ -169,4 +169,23 @@ describe('memory limiter when RSS cannot be read (the open-files limit)', () => 
       rss.mockRestore();
     }
   });
+
+  it('logs the first failed sample of a run, and how many failed once one succeeds', () => {
+    const out: string[] = [];
+    const logger = pino({ level: 'info' }, new Writable({ write: (c: Buffer, _e, cb) => (out.push(c.toString()), cb()) }));
+    let calls = 0;
+    const m = new MemoryLimiter({
+      softBytes: 1000,
+      checkIntervalMs: 1000,
+      logger,
+      sample: () => {
+        if (++calls <= 3) throw new Error('EMFILE: too many open files, uv_resident_set_memory');
+        return { rssBytes: 10, heapUsedBytes: 0, heapLimitBytes: 1 };
+      },
+    });
+    for (let i = 0; i < 5; i++) m.check();
+    const lines = out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; failedSamples?: number });
+    expect(lines.map((l) => l.msg)).toEqual([expect.stringMatching(/could not be sampled/), 'memory sampled again']);
+    expect(lines[1]!.failedSamples).toBe(3);
+  });
 });

@@ -63,7 +63,7 @@ import { basename, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { Signal } from '../../model/signal.ts';
 import type { EncodedChunk, WriteBatch } from '../../storage/backend.ts';
-import type { Logger } from '../../telemetry/logger.ts';
+import { Outage, type Logger } from '../../telemetry/logger.ts';
 import { BATCH, ENTRY, baseSeed, bytesOf, encodeBatch, encodeEntry, encodeStored, scanSegment, seal, type WalChunkRef } from './records.ts';
 
 /** A segment's file name: its first sequence number, 20 digits, so that names sort as segments do. */
@@ -271,7 +271,7 @@ export class WriteAheadLog {
   /** When a refused append may next try to start the segment a failed rotation did not (retryRotation). */
   private rotateRetryAt = 0;
   /** Segment starts failed in a row (rotate), for the line saying a segment started again. */
-  private rotateFailures = 0;
+  private readonly rotateFailures = new Outage();
   /** The lock that keeps a second process out of this directory, held until shutdown (the OS lets go of it when the process dies, SIGKILL too). */
   private lock: DatabaseSync | undefined;
   private starting: Promise<ReplayPlan> | undefined;
@@ -732,11 +732,11 @@ export class WriteAheadLog {
     // second, so the first is logged and the count when a segment starts again.
     await this.openSegment(Math.max(this.nextSeq, seg.base + 1)).then(
       () => {
-        if (this.rotateFailures > 0) this.opts.logger?.info({ failedAttempts: this.rotateFailures, dir: this.opts.dir }, 'write-ahead log: started a new segment again');
-        this.rotateFailures = 0;
+        const failedAttempts = this.rotateFailures.ended();
+        if (failedAttempts > 0) this.opts.logger?.info({ failedAttempts, dir: this.opts.dir }, 'write-ahead log: started a new segment again');
       },
       (err: unknown) => {
-        if (this.rotateFailures++ === 0) this.opts.logger?.warn({ err: String(err), dir: this.opts.dir }, 'write-ahead log: could not start a new segment; will try again (logged once until one starts)');
+        if (this.rotateFailures.failed()) this.opts.logger?.warn({ err: String(err), dir: this.opts.dir }, 'write-ahead log: could not start a new segment; will try again (logged once until one starts)');
       },
     );
   }

@@ -15,6 +15,7 @@ import { logSearch } from '../query-helpers.ts';
 import { ReadPool } from './read-pool.ts';
 import type { tableStats, Unreadable } from './reads.ts';
 import { sqliteFilePath, traceIndexPath } from '../../common/sqlite-path.ts';
+import { Outage } from '../../telemetry/logger.ts';
 import { openDatabase } from './store.ts';
 import type { WriteReply, WriteRequest } from './write-thread.ts';
 
@@ -144,7 +145,7 @@ class SqliteBackend implements StorageBackend, StoreStats {
   }
 
   /** Write threads stopped (or not started) in a row since one last answered. */
-  private threadFailures = 0;
+  private readonly threadFailures = new Outage();
 
   /** The write thread, started on first use and again after it dies. */
   private writeThread(): Worker {
@@ -156,13 +157,13 @@ class SqliteBackend implements StorageBackend, StoreStats {
       // Each write starts a new thread: one that cannot start (the open-files limit: "Worker
       // initialization failure: EMFILE") fails at every retry, so the first is logged and the
       // count once a thread answers again.
-      if (this.threadFailures++ === 0) this.deps.logger.error({ err: err.message }, 'sqlite write thread stopped; writes will be retried on a new one (logged once until one answers)');
+      if (this.threadFailures.failed()) this.deps.logger.error({ err: err.message }, 'sqlite write thread stopped; writes will be retried on a new one (logged once until one answers)');
       for (const [id, resolve] of this.pending) resolve({ id, result: { kind: 'retryable', message: err.message } });
       this.pending.clear();
     };
     thread.on('message', (reply: WriteReply) => {
-      if (this.threadFailures > 0) this.deps.logger.info({ failedThreads: this.threadFailures }, 'sqlite write thread answering again');
-      this.threadFailures = 0;
+      const failedThreads = this.threadFailures.ended();
+      if (failedThreads > 0) this.deps.logger.info({ failedThreads }, 'sqlite write thread answering again');
       const resolve = this.pending.get(reply.id);
       this.pending.delete(reply.id);
       resolve?.(reply);
