@@ -272,8 +272,7 @@ export class HttpService {
     server.on('tlsClientError', (err: Error, socket) => {
       socket.destroy();
       certs.handshakeFailed();
-      const failedSinceLast = failures.note();
-      if (failedSinceLast !== undefined) this.logger.warn({ listener: this.opts.name, failedSinceLast, err: err.message }, 'TLS handshakes failed (plain requests, untrusted or missing client certificates)');
+      failures.log((failedSinceLast) => this.logger.warn({ listener: this.opts.name, failedSinceLast, err: err.message }, 'TLS handshakes failed (plain requests, untrusted or missing client certificates)'));
     });
   }
 
@@ -289,7 +288,7 @@ export class HttpService {
       if (n > limit) {
         socket.destroy();
         if (this.opts.onClientOverLimit) return void this.opts.onClientOverLimit(limit);
-        if (closed.note() !== undefined) this.logger.warn({ listener: this.opts.name, limit }, 'closing connections of a client over its connection limit');
+        closed.log((closedSinceLast) => this.logger.warn({ listener: this.opts.name, limit, closedSinceLast }, 'closing connections of a client over its connection limit'));
         return;
       }
       open.set(client, n);

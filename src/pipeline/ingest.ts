@@ -135,7 +135,8 @@ export class Ingest {
     if (REFUSALS[reason].retryable && reason !== 'worker_failed') {
       let log = this.overloadLogs.get(reason);
       if (!log) this.overloadLogs.set(reason, (log = new RecurringLog()));
-      if (log.note() !== undefined) this.logger.warn({ transport, reason, queueBytes: this.writer.queueBytes }, 'refusing requests: ' + message);
+      const queueBytes = this.writer.queueBytes;
+      log.log((refused) => this.logger.warn({ transport, reason, queueBytes, refused }, 'refusing requests: ' + message));
     }
     return { kind: 'refused', reason, message };
   }
@@ -185,7 +186,7 @@ export class Ingest {
       reservation.release();
       if (err instanceof PoolBusyError) return this.refuse(transport, 'workers_busy');
       // A worker that died (out of memory, a bug) is not the client's fault: ask it to retry.
-      if (this.workerFailures.note() !== undefined) this.logger.error({ transport, signal, err: (err as Error).message }, 'a decode worker failed; the request was refused as retryable');
+      this.workerFailures.log((failed) => this.logger.error({ transport, signal, err: (err as Error).message, failed }, 'a decode worker failed; the request was refused as retryable'));
       return this.refuse(transport, 'worker_failed');
     }
     // Decoded after the writer began draining, or (ack = stored) once the waits for the store

@@ -189,14 +189,14 @@ export class JaegerApi {
   private readonly backend: StoreReader;
   private readonly maxLimit: number;
 
-  private readonly onStorageError: (err: Error) => void;
+  private readonly onStorageError: (err: Error, url: string | undefined) => void;
   private readonly maxSpansPerTrace: number;
   private readonly maxSpansPerSearch: number;
   /** Stored bytes one answer holds at most over all its traces (the read API's byte bound); none when absent. */
   private readonly maxReadBytes: number | undefined;
 
   /** onStorageError hears the failures answered 503, whose details stay out of the answer. */
-  constructor(backend: StoreReader, limits: { maxLimit: number; maxSpansPerTrace: number; maxSpansPerSearch: number; maxReadBytes?: number }, onStorageError: (err: Error) => void = () => {}) {
+  constructor(backend: StoreReader, limits: { maxLimit: number; maxSpansPerTrace: number; maxSpansPerSearch: number; maxReadBytes?: number }, onStorageError: (err: Error, url: string | undefined) => void = () => {}) {
     this.backend = backend;
     this.maxLimit = limits.maxLimit;
     this.maxSpansPerTrace = limits.maxSpansPerTrace;
@@ -259,7 +259,7 @@ export class JaegerApi {
       if (err instanceof JaegerParamError) return send(res, 400, errorEnvelope(400, err.message), pretty);
       const e = err as Error;
       // The exception text can carry SQL, paths or driver internals: it goes to the log only.
-      if (e.name !== 'QueryTimeout') this.onStorageError(e);
+      if (e.name !== 'QueryTimeout') this.onStorageError(e, req.url);
       send(res, 503, errorEnvelope(503, e.name === 'QueryTimeout' ? e.message : 'storage unavailable; retry later'), pretty);
     }
   }

@@ -169,7 +169,7 @@ export class QueryServer {
     this.maxLimit = options.maxLimit;
     this.maxSpansPerTrace = options.maxSpansPerTrace;
     this.maxReadBytes = Math.floor((options.oldSpaceBytes ?? getHeapStatistics().heap_size_limit) / 16);
-    this.jaeger = new JaegerApi(store, { ...options, maxReadBytes: this.maxReadBytes }, (err) => this.readFailed(err, undefined));
+    this.jaeger = new JaegerApi(store, { ...options, maxReadBytes: this.maxReadBytes }, (err, url) => this.readFailed(err, url));
     this.ui = new WebUi({ maxLimit: this.maxLimit });
     const readMetrics = registry ? new ReadMetrics(registry) : undefined;
     const hosts = { allowed: options.allowedHosts ?? [], option: 'query.allowedHosts' };
@@ -203,9 +203,7 @@ export class QueryServer {
    * (the 503s are counted in tracehouse_query_request_duration_seconds).
    */
   private readFailed(err: Error, url: string | undefined): void {
-    const failedReads = this.failedReads.note();
-    if (failedReads === undefined) return;
-    this.logger.error({ err: err.message, url, failedReads }, 'read API request failed (logged at most once a minute; failedReads: reads failed since the last such line)');
+    this.failedReads.log((failedReads) => this.logger.error({ err: err.message, url, failedReads }, 'read API request failed (logged at most once a minute; failedReads: reads failed since the last such line)'));
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -46,8 +46,8 @@ export class Authenticator {
   private refused(reason: (typeof REFUSAL_REASONS)[number]): void {
     this.metrics?.refusedAuth.inc({ listener: this.listener, reason });
     if (!this.logger) return;
-    const refused = this.refusals.note();
-    if (refused !== undefined) this.logger.warn({ listener: this.listener, reason, refused }, 'refusing requests without a valid bearer token (see tracehouse_auth_refused_requests_total)');
+    const logger = this.logger;
+    this.refusals.log((refused) => logger.warn({ listener: this.listener, reason, refused }, 'refusing requests without a valid bearer token (see tracehouse_auth_refused_requests_total)'));
   }
 }
 

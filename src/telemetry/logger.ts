@@ -70,6 +70,9 @@ const RECURRING_LOG_MS = 60_000;
 export class RecurringLog {
   private since = 0;
   private loggedAtMs = 0;
+  /** The line of the last event not logged, written when the minute ends (log()). */
+  private unlogged: ((events: number) => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
 
   /** Counts one event without asking for a line. */
   count(): void {
@@ -86,9 +89,22 @@ export class RecurringLog {
     return n;
   }
 
-  /** Counts one event; the events since the last line (this one included) when a line is due, else undefined. */
-  note(): number | undefined {
+  /**
+   * Counts one event and writes its line with the events it stands for (this one included) when
+   * a line is due; else that line is written, for the last event, when the minute ends. Without
+   * that, a burst within a minute said 1 and the rest waited for an event that may never come.
+   */
+  log(line: (events: number) => void): void {
     this.count();
-    return this.take();
+    const events = this.take();
+    if (events !== undefined) return line(events);
+    this.unlogged = line;
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      const last = this.unlogged;
+      this.unlogged = undefined;
+      const n = this.take();
+      if (last !== undefined && n !== undefined && n > 0) last(n);
+    }, this.loggedAtMs + RECURRING_LOG_MS + 1 - Date.now()).unref();
   }
 }

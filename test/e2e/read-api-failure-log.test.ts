@@ -55,13 +55,15 @@ describe('read API store failures in the log', () => {
       db.exec('DROP TABLE logs; DROP TABLE operations; DROP TABLE span_runs; DROP TABLE run_spans; DROP TABLE spans');
       db.close();
       for (let i = 0; i < 5; i++) {
-        const otlp = await fetch(`${c.queryUrl}/v1/logs?service=s${i}`);
-        expect(otlp.status).toBe(503);
         const jaeger = await fetch(`${c.queryUrl}/api/services`);
         expect(jaeger.status).toBe(503);
+        const otlp = await fetch(`${c.queryUrl}/v1/logs?service=s${i}`);
+        expect(otlp.status).toBe(503);
       }
       const failed = lines().filter((l) => /read/i.test(l.msg) && /fail/i.test(l.msg));
       expect(failed).toHaveLength(1);
+      // The Jaeger API's failure names its request as the OTLP read API's does.
+      expect(failed[0]!['url']).toBe('/api/services');
     } finally {
       await c.stop();
     }
