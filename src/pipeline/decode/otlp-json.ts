@@ -285,8 +285,16 @@ function anyValue(v: unknown, depth: number): AnyValue {
   x = get(v, 'intValue', 'int_value');
   if (x !== undefined) {
     const t = int64Text(x);
-    if (t === undefined) fail('intValue', 'a 64-bit integer (string or number)', x);
-    return { intValue: t };
+    if (t !== undefined) return { intValue: t };
+    // The JS SDK's JSON serializer writes every integral JS number as intValue, 2 ** 64 and 1e21
+    // too (and -(2 ** 63) as -9223372036854776000); its protobuf serializer sends the double such
+    // a number is as an int64 when in range, else as doubleValue. Stored so, as over protobuf,
+    // rather than refusing the request (and the batch with it) for one attribute.
+    if ((typeof x === 'number' && Number.isInteger(x)) || typeof x === 'bigint') {
+      const d = Number(x);
+      return d >= -(2 ** 63) && d < 2 ** 63 ? { intValue: BigInt(d).toString() } : { doubleValue: jsonDouble(d) };
+    }
+    fail('intValue', 'a 64-bit integer (string or number)', x);
   }
   x = get(v, 'doubleValue', 'double_value');
   if (x !== undefined) {
