@@ -20,7 +20,7 @@ import { createMetrics, type Metrics } from '../../src/telemetry/metrics.ts';
 import { chdbBackend, chdbClient, removeChdbDir, select, uniqueDatabase } from '../helpers/clickhouse.ts';
 import { serveChdbOverHttp, type ChdbHttp } from '../helpers/clickhouse-http.ts';
 import { CLI } from '../helpers/cli.ts';
-import { startCollector } from '../helpers/collector.ts';
+import { eventually, startCollector } from '../helpers/collector.ts';
 import { capturedLogger } from '../helpers/logger.ts';
 import { makeLog } from '../helpers/rows.ts';
 
@@ -74,7 +74,7 @@ async function bodyLimitProxy(upstream: string, maxBody: number): Promise<{ url:
 }
 
 /** A proxy answering nginx's 502 page (its upstream not up yet) until `up()`, then passing requests on. */
-async function gatewayProxy(upstream: string): Promise<{ url: string; server: Server; up: () => void; badGateways: () => number }> {
+async function gatewayProxy(upstream: string): Promise<{ url: string; server: Server; up: () => void; down: () => void; badGateways: () => number }> {
   let down = true;
   let badGateways = 0;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -98,7 +98,7 @@ async function gatewayProxy(upstream: string): Promise<{ url: string; server: Se
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, up: () => void (down = false), badGateways: () => badGateways };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, up: () => void (down = false), down: () => void (down = true), badGateways: () => badGateways };
 }
 
 let client: ClickHouseClient;
@@ -230,6 +230,21 @@ describe('clickhouse behind a proxy whose upstream is not up yet (502)', () => {
       const started = startCollector({ 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': `${proxy.url}/?database=${db}`, 'storage.clickhouse.autoMigrate': autoMigrate, 'storage.startWaitMs': '300' });
       await expect(started, autoMigrate).rejects.toThrow(/HTTP 502 from http:\/\/127\.0\.0\.1:\d+\/\?database=\w+, not from ClickHouse: 502 Bad Gateway/);
     }
+  }, 30_000);
+
+  it('says what the proxy answered when the store goes unhealthy, not its whole HTML page', async () => {
+    const db = uniqueDatabase('gw');
+    const proxy = await gatewayProxy(chdbHttp.url);
+    closers.push(() => new Promise((r) => proxy.server.close(r)));
+    proxy.up();
+    const { logger, lines } = capturedLogger();
+    const c = await startCollector({ 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': `${proxy.url}/?database=${db}` }, { logger });
+    closers.push(() => c.stop());
+    proxy.down();
+    const res = await fetch(`${c.opsUrl}/readyz`);
+    expect(res.status).toBe(503);
+    const unhealthy = await eventually(async () => lines().find((l) => l.msg === 'storage unhealthy'), 5000, 'the unhealthy line');
+    expect(String(unhealthy['detail'])).toMatch(/^HTTP 502 from http:\/\/127\.0\.0\.1:\d+\/\?database=\w+, not from ClickHouse: 502 Bad Gateway$/);
   }, 30_000);
 });
 

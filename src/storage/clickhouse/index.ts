@@ -524,10 +524,14 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
   async health(): Promise<BackendHealth> {
     if (this.#shards === undefined || this.#closed) return { ok: false, detail: 'not started' };
     const results = await Promise.all(
-      this.#shards.map(async (s) => {
-        const r = await s.shard.client.ping();
-        return r.success ? undefined : `${s.shard.endpoint.display}: ${r.error.message}`;
-      }),
+      // A query, read as an insert's answer is (Shard.reach): a proxy's error page is told by its
+      // status and title, where the client's ping gave the page's whole HTML as the error.
+      this.#shards.map((s) =>
+        s.shard.reach().then(
+          () => undefined,
+          (err: Error) => (err.message.includes(s.shard.endpoint.display) ? err.message : `${s.shard.endpoint.display}: ${err.message}`),
+        ),
+      ),
     );
     const failed = results.filter((r): r is string => r !== undefined);
     return failed.length === 0 ? { ok: true } : { ok: false, detail: failed.join('; ') };
