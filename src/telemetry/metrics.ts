@@ -82,6 +82,7 @@ export function createMetrics() {
     decodeDuration: new Histogram({ name: 'tracehouse_worker_decode_duration_seconds', help: 'Decode, normalize and encode time of one request in a worker', labelNames: ['signal'] as const, buckets: DECODE_BUCKETS, ...reg }),
     workerHeapBytes: new Gauge({ name: 'tracehouse_worker_heap_bytes', help: 'V8 heap size of the decode worker threads, summed (as last reported by each)', ...reg }),
     evictedRows: new Counter({ name: 'tracehouse_storage_evicted_rows_total', help: 'Rows evicted by a bounded store (memory backend)', labelNames: ['signal'] as const, ...reg }),
+    splitBatches: new Counter({ name: 'tracehouse_storage_split_batches_total', help: "Batches refused as too large on the way to ClickHouse (a proxy's HTTP 413) and written in smaller inserts", labelNames: ['signal'] as const, ...reg }),
     ready: new Gauge({ name: 'tracehouse_ready', help: '1 while /readyz would answer 200, else 0 (as last checked; gRPC health checks each second)', ...reg }),
     buildInfo: new Gauge({ name: 'tracehouse_build_info', help: 'Always 1; the labels say which Tracehouse and Node.js run', labelNames: ['version', 'node'] as const, ...reg }),
   };

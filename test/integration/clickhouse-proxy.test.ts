@@ -158,6 +158,8 @@ describe('clickhouse behind a proxy with a body limit (nginx client_max_body_siz
     expect(await metricSum(metrics, 'tracehouse_writer_written_rows_total', 'signal="logs"')).toBe(60);
     expect(await metricSum(metrics, 'tracehouse_writer_dropped_rows_total', 'reason="permanent_error"')).toBe(1);
     expect(await metricSum(metrics, 'tracehouse_writer_dropped_rows_total', 'reason="retries_exhausted"')).toBe(0);
+    // The one warning is for the first such batch; the counter shows an operator whether they go on.
+    expect(await metricSum(metrics, 'tracehouse_storage_split_batches_total', 'signal="logs"')).toBe(1);
     const dropLines = lines().filter((l) => /drop/i.test(l.msg));
     expect(dropLines).toHaveLength(1);
     expect(JSON.stringify(dropLines[0])).toMatch(/413/);

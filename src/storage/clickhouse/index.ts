@@ -333,11 +333,12 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
    * requests, which a larger body limit or smaller batches spare.
    */
   async #insertInParts(batch: WriteBatch, s: ShardState, refusal: Error, insert: (chunks: Uint8Array[], token: string) => Promise<void>): Promise<WriteResult> {
+    this.#deps.metrics.splitBatches.inc({ signal: batch.signal });
     if (!this.#splitLogged) {
       this.#splitLogged = true;
       this.#deps.logger.warn(
         { shard: s.shard.endpoint.display, signal: batch.signal, rows: batch.rows, bytes: batch.bytes, err: refusal.message },
-        'a batch was refused as too large on its way to ClickHouse (HTTP 413: a proxy\'s request body limit); such batches are split until their parts pass (logged once): raise the proxy\'s limit (nginx: client_max_body_size) or lower writer.maxBatchRows',
+        'a batch was refused as too large on its way to ClickHouse (HTTP 413: a proxy\'s request body limit); such batches are split until their parts pass (logged once; tracehouse_storage_split_batches_total counts them): raise the proxy\'s limit (nginx: client_max_body_size) or lower writer.maxBatchRows',
       );
     }
     // The refused request may still be sending the chunks (a proxy reads the rest and discards it).
