@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendJson } from '../common/http.ts';
 import type { StoreReader, TraceQuery } from '../storage/backend.ts';
 import { readCapped } from './cap.ts';
-import { JAEGER_SPAN_KINDS, addTraceWarning, envelope, errorEnvelope, spanKindNumber, toJaegerDependencies, toJaegerOperations, toJaegerTrace, type JaegerTrace } from './jaeger.ts';
+import { JAEGER_SPAN_KINDS, addTraceWarning, envelope, errorEnvelope, jaegerTraceId, spanKindNumber, toJaegerDependencies, toJaegerOperations, toJaegerTrace, type JaegerError, type JaegerTrace } from './jaeger.ts';
 
 /** A parameter the Jaeger API does not accept; answered 400 naming it. */
 export class JaegerParamError extends Error {
@@ -223,15 +223,19 @@ export class JaegerApi {
    * more than that is held while the answer is built (a search of 20 traces of 20,000 spans would
    * otherwise hold 400,000 at once).
    */
-  private async traces(tenant: string, ids: readonly string[]): Promise<JaegerTrace[]> {
+  private async traces(tenant: string, ids: readonly string[]): Promise<{ traces: JaegerTrace[]; unknown: string[]; leftOut: string[] }> {
     const out: JaegerTrace[] = [];
+    const unknown: string[] = [];
     let left = this.maxSpansPerSearch;
     let bytesLeft = this.maxReadBytes ?? Infinity;
     let next = 0;
     for (; next < ids.length && left > 0 && bytesLeft > 0; next++) {
       const maxBytes = this.maxReadBytes === undefined ? undefined : bytesLeft;
       const t = left < this.maxSpansPerTrace ? await this.trace(tenant, ids[next]!, left, 'query.maxSpansPerSearch', maxBytes) : await this.trace(tenant, ids[next]!, undefined, undefined, maxBytes);
-      if (t === undefined) continue;
+      if (t === undefined) {
+        unknown.push(ids[next]!);
+        continue;
+      }
       out.push(t.trace);
       left -= t.trace.spans.length;
       bytesLeft -= t.bytes;
@@ -242,7 +246,7 @@ export class JaegerApi {
       const bound = left > 0 ? `the read API's byte bound (${this.maxReadBytes} stored bytes)` : `query.maxSpansPerSearch (${this.maxSpansPerSearch} spans)`;
       addTraceWarning(last, `search answer cut at ${bound}: ${n} more ${n === 1 ? 'trace' : 'traces'} left out; narrow the search or lower its limit`);
     }
-    return out;
+    return { traces: out, unknown, leftOut: ids.slice(next) };
   }
 
   /** Answers one /api/ request; storage failures answer 503 in Jaeger's error envelope. */
@@ -288,8 +292,15 @@ export class JaegerApi {
     }
     if (path === '/api/traces') {
       const r = parseTraceRequest(params, this.maxLimit, BigInt(Date.now()) * NS_PER_MS);
-      const ids = 'traceIds' in r ? r.traceIds : (await this.backend.searchTraces(tenant, r.search)).map((t) => t.traceId);
-      return [200, envelope(await this.traces(tenant, ids))];
+      if (!('traceIds' in r)) return [200, envelope((await this.traces(tenant, (await this.backend.searchTraces(tenant, r.search)).map((t) => t.traceId))).traces)];
+      // As Jaeger: each id asked for and not answered is named in errors (the Jaeger UI's trace
+      // compare view shows an id as loading until data or errors name it).
+      const { traces, unknown, leftOut } = await this.traces(tenant, r.traceIds);
+      const errors: JaegerError[] = [
+        ...unknown.map((id) => ({ code: 404, msg: 'trace not found', traceID: jaegerTraceId(id) })),
+        ...leftOut.map((id) => ({ code: 413, msg: 'trace left out: the answer reached its bound (see the last trace\'s warnings)', traceID: jaegerTraceId(id) })),
+      ];
+      return [200, { ...envelope(traces), errors: errors.length > 0 ? errors : null }];
     }
     const traceMatch = /^\/api\/traces\/([^/]+)$/.exec(path);
     if (traceMatch) {

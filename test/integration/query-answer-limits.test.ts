@@ -43,7 +43,7 @@ describe('read API answers within the query limits', () => {
     await store.shutdown();
   });
 
-  const jaeger = async (path: string) => (await (await fetch(`${url}${path}`)).json()) as { data: { traceID: string; spans: { warnings: string[] | null }[]; warnings: string[] | null }[] };
+  const jaeger = async (path: string) => (await (await fetch(`${url}${path}`)).json()) as { data: { traceID: string; spans: { warnings: string[] | null }[]; warnings: string[] | null }[]; errors: unknown[] | null };
 
   it('answers at most query.maxLimit traces and log records when no limit is given', async () => {
     const traces = (await (await fetch(`${url}/v1/traces?service=svc`)).json()) as any;
@@ -112,9 +112,14 @@ describe('read API answers within the query limits', () => {
 
   it('holds the same bound for a list of trace ids, passing over unknown ones', async () => {
     const unknown = 'f'.repeat(32);
-    const { data } = await jaeger(`/api/traces?traceID=${unknown}&traceID=${big[3]}&traceID=${big[2]}&traceID=${big[1]}`);
+    const { data, errors } = await jaeger(`/api/traces?traceID=${unknown}&traceID=${big[3]}&traceID=${big[2]}&traceID=${big[1]}&traceID=${big[0]}`);
     expect(data.map((t) => t.spans.length)).toEqual([100, 100, 50]);
     expect(data.map((t) => t.traceID)).toEqual([big[3], big[2], big[1]]);
+    // Each id not answered is named, as Jaeger names those it did not find.
+    expect(errors).toEqual([
+      { code: 404, msg: 'trace not found', traceID: unknown },
+      { code: 413, msg: expect.stringMatching(/^trace left out: the answer reached its bound/), traceID: big[0] },
+    ]);
     // A single trace read is cut by query.maxSpansPerTrace only.
     expect((await jaeger(`/api/traces/${big[0]}`)).data[0]!.spans).toHaveLength(100);
   });
