@@ -116,6 +116,19 @@ export function parseTraceId(param: string, v: string): string {
   return v.toLowerCase().padStart(32, '0');
 }
 
+/** The base64 (standard or URL-safe, padded or not) of 16 bytes, or of 8 (a 64-bit id). */
+const BASE64_ID = /^(?:[A-Za-z0-9+/]{22}|[A-Za-z0-9_-]{22})(?:==)?$|^(?:[A-Za-z0-9+/]{11}|[A-Za-z0-9_-]{11})=?$/;
+
+/**
+ * The trace id of /api/traces/{traceID}: hex as parseTraceId reads it, else its bytes in base64,
+ * as Jaeger reads it there (apiv3.TraceIDFromString): ids copied from OTLP protobuf JSON, which
+ * writes bytes in base64.
+ */
+export function parseTraceIdPath(v: string): string {
+  if (/^[0-9a-fA-F]{1,32}$/.test(v) || !BASE64_ID.test(v)) return parseTraceId('traceID', v);
+  return Buffer.from(v.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('hex').padStart(32, '0');
+}
+
 /** What /api/traces asks: trace ids, or a search. */
 export type TraceRequest = { traceIds: string[] } | { search: TraceQuery };
 
@@ -306,7 +319,7 @@ export class JaegerApi {
     if (traceMatch) {
       parseEpoch(params, 'start', NS_PER_US);
       parseEpoch(params, 'end', NS_PER_US);
-      const id = parseTraceId('traceID', decode('traceID', traceMatch[1]!));
+      const id = parseTraceIdPath(decode('traceID', traceMatch[1]!));
       const t = await this.trace(tenant, id);
       if (t === undefined) return [404, errorEnvelope(404, 'trace not found')];
       return [200, envelope([t.trace])];

@@ -45,4 +45,23 @@ describe('Jaeger API as the Jaeger UI calls it', () => {
       { code: 404, msg: 'trace not found', traceID: '0000000000000abc' },
     ]);
   });
+
+  it('reads a trace id given in base64 in /api/traces/{id}, as Jaeger does (ids copied from OTLP protobuf JSON)', async () => {
+    // Jaeger's parseTraceID (apiv3.TraceIDFromString): hex first, then standard or URL-safe
+    // base64, padded or not, of 16 bytes (or 8, a 64-bit id).
+    const bytes = Buffer.from(known.traceId, 'hex');
+    for (const id of [bytes.toString('base64'), bytes.toString('base64').replace(/=+$/, ''), bytes.toString('base64url'), bytes.toString('base64url') + '==']) {
+      const r = await get(`/api/traces/${encodeURIComponent(id)}`);
+      expect(r.status, id).toBe(200);
+      expect(r.body.data.map((t: Json) => t.traceID), id).toEqual([known.traceId]);
+    }
+    // A 64-bit id: 8 bytes.
+    expect((await get(`/api/traces/${encodeURIComponent(Buffer.from('0000000000000abc', 'hex').toString('base64'))}`)).body.errors).toEqual([{ code: 404, msg: 'trace not found' }]);
+    // Neither hex nor the base64 of 8 or 16 bytes.
+    for (const bad of ['not-hex', Buffer.from('hello world!').toString('base64'), 'A'.repeat(21) + '+_']) {
+      const r = await get(`/api/traces/${encodeURIComponent(bad)}`);
+      expect(r.status, bad).toBe(400);
+      expect(r.body.errors[0].msg).toMatch(/'traceID'/);
+    }
+  });
 });
