@@ -14,7 +14,8 @@ import { DEFAULT_TENANT, TENANT_NAME } from '../model/tenant.ts';
 import type { Signal } from '../model/signal.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { parseEndpoints } from '../storage/clickhouse/endpoints.ts';
-import { clickhouseOptions, createBackend, memoryOptions, postgresOptions, sqliteOptions } from '../storage/index.ts';
+import { clickhouseOptions, createBackend, memoryOptions, postgresOptions, sqliteOptions, storeEndpoint } from '../storage/index.ts';
+import { whenReachable } from '../storage/reach.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { createMetrics, type Metrics } from '../telemetry/metrics.ts';
 import { copyStore, exportStore, importFiles, type TransferFilters } from './commands.ts';
@@ -215,6 +216,21 @@ function createTarget(config: Config, logger: Logger, metrics: Metrics): Promise
 }
 
 /**
+ * Starts a store (run: its start, or the sink's that starts it) as start-up does: a PostgreSQL or
+ * ClickHouse server not answering yet is waited for storage.startWaitMs, and the error then names
+ * the key and value to correct (a bare "connect ECONNREFUSED 10.0.0.7:5432" named neither) and,
+ * given `which`, which of copy's two stores it is.
+ */
+async function startStore(config: Config, backend: StorageBackend, logger: Logger, run: () => Promise<void>, which?: string): Promise<void> {
+  try {
+    await whenReachable(run, backend, { waitMs: config['storage.startWaitMs'], endpoint: storeEndpoint(config), logger });
+  } catch (err) {
+    if (which === undefined) throw err;
+    throw new Error(`${which}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
  * The store export and copy read, started without migrating it (nor retention: withoutRetention):
  * a mistyped PostgreSQL schema or ClickHouse database would be created empty (and an empty backup
  * written, exit 0), and a store of an older version would be migrated under the collector still
@@ -224,7 +240,7 @@ async function openSource(config: Config, command: string, logger: Logger, metri
   sourceExists(config, command);
   const backend = await createBackend({ ...withoutRetention(config), 'storage.postgres.autoMigrate': false, 'storage.clickhouse.autoMigrate': false }, { logger, metrics, readOnly: true });
   try {
-    await backend.start();
+    await startStore(config, backend, logger, () => backend.start(), command === 'copy' ? 'the source' : undefined);
   } catch (err) {
     await backend.shutdown().catch(() => undefined);
     // The store's refusal offers autoMigrate, which this command overrides: only migrate helps.
@@ -322,7 +338,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
       refuseMemoryStore(config, 'import: storage.backend = "memory"');
       const metrics = createMetrics();
       const sink = new TransferSink(config, await createTarget(config, logger, metrics), metrics, logger, tenantFlag(args.own));
-      await sink.start();
+      await startStore(config, sink.backend, logger, () => sink.start());
       try {
         const r = await importFiles(sink, { files: args.files, onError, quiet, maxMessageBytes: config['receiver.maxMessageBytes'] });
         return r.problems > 0 ? 1 : 0;
@@ -346,7 +362,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
     try {
       const metrics = createMetrics();
       const sink = new TransferSink(targetConfig, await createTarget(targetConfig, logger, metrics), metrics, logger, filters.tenant);
-      await sink.start();
+      await startStore(targetConfig, sink.backend, logger, () => sink.start(), `the target (--to-config ${target})`);
       try {
         const r = await copyStore(source, sink, { ...filters, checkpoint, quiet, source: sourceId(config), target: sourceId(targetConfig), ...(await pageLimits(targetConfig)) });
         const unreadable = await reportUnreadable(sourceMetrics, 'copy');
