@@ -87,6 +87,16 @@ export async function createBackend(config: Config, deps: BackendDeps): Promise<
       if (!url.startsWith('/') && !/^(postgres|postgresql|socket):/i.test(url)) {
         throw new ConfigError(`invalid configuration: storage.postgres.url = ${JSON.stringify(redactUrl(url))}: expected postgres://user:password@host:port/database (or postgresql://, socket:, a socket directory)`);
       }
+      // pg reads the URL only when it first connects: one it cannot read (a # or / in a password
+      // not percent-encoded, a port past 65535, an sslcert file missing) failed start-up and
+      // `migrate` with "Invalid URL" alone, exit 1. A client made here (it does not connect) reads it now.
+      const pg = (await import('pg')).default;
+      try {
+        new pg.Client({ connectionString: url });
+      } catch (err) {
+        const hint = (err as { code?: string }).code === 'ERR_INVALID_URL' ? ' (percent-encode reserved characters of a password: # as %23, / as %2F, ? as %3F)' : '';
+        throw new ConfigError(`invalid configuration: storage.postgres.url = ${JSON.stringify(redactUrl(url))}: ${(err as Error).message}${hint}`, { cause: err });
+      }
       return (await import('./postgres/index.ts')).createPostgresBackend(postgresOptions(config), deps);
     }
     case 'clickhouse': {
