@@ -281,6 +281,25 @@ describe('helm chart', () => {
     expect(shared.stderr).toContain('cache=shared makes');
   });
 
+  it('refuses a database credential for a backend the values do not choose, which the pod would ignore', () => {
+    // secrets.postgresUrl with config.storage.backend left at its default rendered a Secret and an
+    // SQLite pod on a claim: installed, helm test passing, every span in SQLite, not PostgreSQL.
+    for (const [value, args] of [
+      ['secrets.postgresUrl', ['--set', 'secrets.postgresUrl=postgres://th:s3cret@db:5432/traces']],
+      ['secrets.postgresUrl', ['--set', 'secrets.postgresUrl=postgres://th:s3cret@db:5432/traces', '--set', 'config.storage.backend=memory']],
+      ['secrets.clickhousePassword', ['--set', 'secrets.clickhousePassword=s3cret']],
+    ] as const) {
+      const r = template([...args]);
+      expect(r.status, args.join(' ')).not.toBe(0);
+      expect(r.stderr, args.join(' ')).toContain(value);
+      expect(r.stderr, args.join(' ')).toContain('config.storage.backend');
+      expect(r.stderr, args.join(' ')).not.toContain('s3cret');
+    }
+    expect(template(['--set', 'config.storage.backend=postgres', '--set', 'secrets.postgresUrl=postgres://th:s3cret@db:5432/traces']).status).toBe(0);
+    // A Secret of the operator's own may hold both keys whatever the backend: not judged.
+    expect(template(['--set', 'secrets.existingSecret=db']).status).toBe(0);
+  });
+
   it('takes an embedded store on a volume of extraVolumeMounts, as values of earlier releases had it', () => {
     // An operator's own PVC (another StorageClass, say) mounted beside the data volume: the store
     // there outlives the pod, and these values rendered before the chart checked the path.

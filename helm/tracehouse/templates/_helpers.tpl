@@ -339,6 +339,13 @@ migration Job leaves them out: a pre-upgrade hook runs while the old ingest pod 
 {{- fail (printf "config.%s is on a PersistentVolumeClaim, which every replica of the Deployment mounts, and one collector at a time can use it (the write-ahead log's directory lock, the store's single writer): run one replica without autoscaling, or keep delivery.walDir on no claim (with postgres or clickhouse the chart acknowledges on commit: delivery.ack = stored)" .) }}
 {{- end }}
 {{- end }}
+{{- /* The collector is given these only with their backend: another backend (the default, sqlite, when
+storage.backend was forgotten) would install and run, storing into it, the credential ignored. Not quoted: secrets. */}}
+{{- range $b := list (list "postgres" "postgresUrl") (list "clickhouse" "clickhousePassword") }}
+{{- if and (index $.Values.secrets (index $b 1)) (ne $backend (index $b 0)) }}
+{{- fail (printf "secrets.%s: set while config.storage.backend is %s, which the collector stores into, the %s credential unused: set config.storage.backend: %s, or leave secrets.%s empty" (index $b 1) $backend (index $b 0) (index $b 0) (index $b 1)) }}
+{{- end }}
+{{- end }}
 {{- if and .Values.secrets.existingSecret (or .Values.secrets.postgresUrl .Values.secrets.clickhousePassword) }}
 {{- fail "secrets: set either secrets.existingSecret or secrets.postgresUrl / secrets.clickhousePassword, not both" }}
 {{- end }}
