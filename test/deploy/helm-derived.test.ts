@@ -43,6 +43,18 @@ describe('helm chart derived values', () => {
     expect(kinds(template(POSTGRES).stdout)).not.toContain('Job/th-tracehouse-migrate');
   });
 
+  it('gives the pod a grace period longer than the drain the collector reads from shutdown.timeoutMs, in every spelling the schema takes', () => {
+    // A quoted value with a space around it, or a leading zero, is 120000 to the collector; the
+    // chart read " 120000" as 0 and "0120000" as octal, and Kubernetes killed the pod 15 s (56 s)
+    // into a drain allowed 120 s.
+    for (const v of ['120000', '"120000"', '" 120000"', '"120000 "', '"0120000"']) {
+      const r = template(`config:\n  shutdown:\n    timeoutMs: ${v}\n`);
+      const drainSeconds = renderedConfig(r)['shutdown.timeoutMs'] / 1000;
+      const deployment = parseAllDocuments(r.stdout).map((d) => d.toJS() as { kind: string; spec: { template: { spec: { terminationGracePeriodSeconds: number } } } } | null).find((o) => o?.kind === 'Deployment')!;
+      expect(deployment.spec.template.spec.terminationGracePeriodSeconds, v).toBeGreaterThan(drainSeconds);
+    }
+  });
+
   it('lets the migration Job fail within Helm\'s default --timeout (5 m) when the database stays unreachable, each attempt waiting storage.startWaitMs', () => {
     // `tracehouse migrate` waits storage.startWaitMs for a database it cannot reach before it
     // exits 1; the Job then starts another pod after Kubernetes' back-off (10 s, doubling). Helm

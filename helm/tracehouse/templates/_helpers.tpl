@@ -260,7 +260,11 @@ migration Job leaves them out: a pre-upgrade hook runs while the old ingest pod 
 {{- define "tracehouse.terminationGrace" -}}
 {{- $r := dict }}
 {{- include "tracehouse.cfg" (list . "shutdown.timeoutMs" 30000 $r) }}
-{{- $drainSeconds := div (add (int64 $r.value) 999) 1000 }}
+{{- /* A string as the collector reads it: spaces around it dropped, decimal with any leading zero
+(int64 read " 120000" as 0 and "0120000" as octal, a grace period shorter than the drain). */}}
+{{- $ms := $r.value }}
+{{- if kindIs "string" $ms }}{{ $ms = regexReplaceAll "^(-?)0+([0-9])" (trim $ms) "${1}${2}" }}{{ end }}
+{{- $drainSeconds := div (add (int64 $ms) 999) 1000 }}
 {{- $min := add $drainSeconds (int64 .Values.preStopSleepSeconds) }}
 {{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
 {{- add $min (int64 .Values.terminationGraceExtraSeconds) }}
