@@ -122,6 +122,8 @@ describe('helm chart', () => {
     [['--set', 'config.storage.backend=oracle'], "at '/config/storage/backend'"],
     [['--set', 'config.writer.maxQueueBytes=lots'], "at '/config/writer/maxQueueBytes'"],
     [['--set', 'config.receiver.grpc.listen=nowhere'], "at '/config/receiver/grpc/listen': 'nowhere' does not match pattern"],
+    // A port past 65535: the collector refuses it at start.
+    [['--set', 'config.ops.listen=0.0.0.0:70000'], "at '/config/ops/listen': '0.0.0.0:70000' does not match pattern"],
     [['--set', 'config.storage.backend=postgres'], "at '/secrets/postgresUrl': minLength: got 0, want 1"],
     [['--set', 'config.storage\\.backend=postgres'], "at '/secrets/postgresUrl': minLength: got 0, want 1"],
     [['--set', 'replicaz=2'], "additional properties 'replicaz' not allowed"],
