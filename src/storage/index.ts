@@ -78,8 +78,13 @@ export async function createBackend(config: Config, deps: BackendDeps): Promise<
   switch (config['storage.backend']) {
     case 'memory':
       return (await import('./memory/index.ts')).createMemoryBackend(memoryOptions(config), deps);
-    case 'sqlite':
-      return (await import('./sqlite/index.ts')).createSqliteBackend(sqliteOptions(config), deps);
+    case 'sqlite': {
+      const { createSqliteBackend, refuseUnsharedPath } = await import('./sqlite/index.ts');
+      // Here too, not only at its start: the write-ahead log opens its directory beside the path
+      // before the store starts, and a refused path left a wal directory in the working directory.
+      refuseUnsharedPath(config['storage.sqlite.path']);
+      return createSqliteBackend(sqliteOptions(config), deps);
+    }
     case 'postgres': {
       const url = config['storage.postgres.url'];
       // pg reads anything else against a dummy base URL: 'notaurl' became the host "base", and

@@ -71,6 +71,19 @@ describe('tracehouse command line flags', () => {
     expect(readdirSync(dir).sort()).toEqual(['a.db', 'a.db-traces', 'target.yaml']);
   });
 
+  it('refuses an SQLite path that names no file before it writes anything (an unset variable in TRACEHOUSE_STORAGE_SQLITE_PATH)', () => {
+    // The refusal came after the write-ahead log had opened its default directory beside the
+    // "file": a wal directory with a lock, a segment and a 4 MiB reserve left in the working directory.
+    const listen = ['receiver.grpc', 'receiver.http', 'query', 'ops'].map((l) => `--${l}.listen=127.0.0.1:0`);
+    for (const path of ['', ':memory:', 'file:th.db?cache=shared']) {
+      const dir = tempDir();
+      const r = runCli(['start', ...listen], { cwd: dir, env: { TRACEHOUSE_STORAGE_SQLITE_PATH: path } });
+      expect(r.stderr, path).toContain(`storage.sqlite.path = ${JSON.stringify(path)}`);
+      expect(r.status, path).toBe(2);
+      expect(readdirSync(dir), path).toEqual([]);
+    }
+  });
+
   it('warns of a TRACEHOUSE_ variable that names no option, with the one it likely meant', () => {
     const r = spawnSync(process.execPath, [CLI, 'migrate', '--storage.backend=memory'], {
       encoding: 'utf8',

@@ -105,17 +105,7 @@ class SqliteBackend implements StorageBackend, StoreStats {
 
   async start(): Promise<void> {
     if (this.db) return;
-    // Every connection (the write thread's, each read thread's) opens the path: one that gives each
-    // its own database would take writes that no read sees.
-    // node:sqlite opens SQLite's URI filenames too: file::memory: and mode=memory are in memory as well.
-    if (this.path === '' || this.path === ':memory:' || /^file:(:memory:|[^?#]*\?(?:[^#]*&)?mode=memory(?:[&#]|$))/i.test(this.path)) {
-      throw new ConfigError(`invalid configuration: storage.sqlite.path = ${JSON.stringify(this.path)} names no file: the store's write and read threads would each open a database of their own; give a file path, or use storage.backend = memory`);
-    }
-    // cache=shared puts the write and read threads on one cache with table locks: a read meeting a
-    // write's open transaction failed at once (SQLITE_LOCKED, which busy_timeout does not wait out).
-    if (/^file:[^?#]*\?(?:[^#]*&)?cache=shared(?:[&#]|$)/i.test(this.path)) {
-      throw new ConfigError(`invalid configuration: storage.sqlite.path = ${JSON.stringify(this.path)}: cache=shared makes a read that meets a write fail ("database table is locked"); leave it out (each connection reads the last commit in WAL mode)`);
-    }
+    refuseUnsharedPath(this.path);
     // The schema exists before the other connections open; this one then serves health checks only.
     this.db = openStore(this.path, this.attributeIndex);
     this.readPool = new ReadPool({ path: this.path, threads: this.readThreads, timeoutMs: this.timeoutMs, logger: this.deps.logger, onUnreadable: (items) => this.unreadable(items) });
@@ -311,6 +301,24 @@ class SqliteBackend implements StorageBackend, StoreStats {
     this.readPool = undefined;
     this.db?.close();
     this.db = undefined;
+  }
+}
+
+/**
+ * Throws a ConfigError for a storage.sqlite.path the store's threads cannot share. Also called
+ * when the backend is built (storage/index.ts), before the write-ahead log opens its directory.
+ */
+export function refuseUnsharedPath(path: string): void {
+  // Every connection (the write thread's, each read thread's) opens the path: one that gives each
+  // its own database would take writes that no read sees.
+  // node:sqlite opens SQLite's URI filenames too: file::memory: and mode=memory are in memory as well.
+  if (path === '' || path === ':memory:' || /^file:(:memory:|[^?#]*\?(?:[^#]*&)?mode=memory(?:[&#]|$))/i.test(path)) {
+    throw new ConfigError(`invalid configuration: storage.sqlite.path = ${JSON.stringify(path)} names no file: the store's write and read threads would each open a database of their own; give a file path, or use storage.backend = memory`);
+  }
+  // cache=shared puts the write and read threads on one cache with table locks: a read meeting a
+  // write's open transaction failed at once (SQLITE_LOCKED, which busy_timeout does not wait out).
+  if (/^file:[^?#]*\?(?:[^#]*&)?cache=shared(?:[&#]|$)/i.test(path)) {
+    throw new ConfigError(`invalid configuration: storage.sqlite.path = ${JSON.stringify(path)}: cache=shared makes a read that meets a write fail ("database table is locked"); leave it out (each connection reads the last commit in WAL mode)`);
   }
 }
 
