@@ -126,4 +126,15 @@ describe('helm chart derived values', () => {
     expect(grpc.stdout).toContain('containerPort: 5317');
     expect(grpc.stdout).toMatch(/name: TRACEHOUSE_RECEIVER_GRPC_LISTEN\n\s+value: "0\.0\.0\.0:5317"/);
   });
+
+  it('renders a listen port written with a leading zero as the port the collector binds', () => {
+    // The collector binds 0.0.0.0:04317 as 4317; the chart wrote `containerPort: 04317`, which
+    // Kubernetes' YAML reads as octal 2255 (the probes then knocked on a port nothing listens on),
+    // and `containerPort: 08888`, no number at all.
+    for (const [listen, port] of [['0.0.0.0:04317', '4317'], ['0.0.0.0:08888', '8888']]) {
+      const r = template(`config:\n  ops:\n    listen: "${listen}"\n`);
+      expect(r.stderr, listen).toBe('');
+      expect(r.stdout, listen).toMatch(new RegExp(`- name: ops\\n\\s+containerPort: ${port}\\n`));
+    }
+  });
 });

@@ -235,7 +235,8 @@ migration Job leaves them out: a pre-upgrade hook runs while the old ingest pod 
 {{- $root := index . 0 }}
 {{- $r := dict }}
 {{- include "tracehouse.cfg" (list $root (index . 1) (index . 2) $r) }}
-{{- regexReplaceAll "^.*:" (toString $r.value) "" }}
+{{- /* Decimal, as the collector reads it: `containerPort: 04317` is octal 2255 to Kubernetes' YAML. */}}
+{{- regexReplaceAll "^0+([0-9])" (regexReplaceAll "^.*:" (toString $r.value) "") "${1}" }}
 {{- end }}
 
 {{/* "true" when a component is enabled in config (off as the collector reads it: false or 0, any case). */}}
