@@ -25,3 +25,62 @@ export async function readCapped(store: StoreReader, tenant: string, traceId: st
   const why = cut ? bytesOption : option;
   return { spans, bytes, warning: total > max || cut === true ? `trace truncated: showing the ${spans.length} earliest of its ${total} spans (${why})` : undefined };
 }
+
+/** The bounds of an answer of several traces (the Jaeger APIs' searches). */
+export interface SearchBounds {
+  maxSpansPerTrace: number;
+  /** query.maxSpansPerSearch: spans over all the traces. */
+  maxSpansPerSearch: number;
+  /** The read API's byte bound, over all the traces; none when absent. */
+  maxReadBytes?: number | undefined;
+}
+
+/** Traces read within SearchBounds. */
+export interface BoundedTraces {
+  /** The traces found, in the order asked, each with its truncation warning. */
+  traces: (CappedTrace & { traceId: string })[];
+  /** Ids asked for that no span has. */
+  unknown: string[];
+  /** Ids not read: the answer reached its bound first. */
+  leftOut: string[];
+  /** Why traces were left out, for the last trace kept (or the answer) to say; undefined when none were. */
+  cut: string | undefined;
+}
+
+/**
+ * The traces of ids in their order, each cut as a trace read is, and together at
+ * query.maxSpansPerSearch and at the read API's byte bound: once that many spans or bytes are
+ * read the rest are left out, and `cut` says so. One read after another, so no more than that is
+ * held while the answer is built (a search of 20 traces of 20,000 spans would otherwise hold
+ * 400,000 at once).
+ */
+export async function readBounded(store: StoreReader, tenant: string, ids: readonly string[], b: SearchBounds): Promise<BoundedTraces> {
+  const traces: BoundedTraces['traces'] = [];
+  const unknown: string[] = [];
+  let left = b.maxSpansPerSearch;
+  let bytesLeft = b.maxReadBytes ?? Infinity;
+  let next = 0;
+  for (; next < ids.length && left > 0 && bytesLeft > 0; next++) {
+    const traceId = ids[next]!;
+    const maxBytes = b.maxReadBytes === undefined ? undefined : bytesLeft;
+    // Less than the byte bound: what this answer has left of it.
+    const bytesOption = maxBytes !== undefined && maxBytes < b.maxReadBytes! ? `the most the read API answers of one search: ${b.maxReadBytes} stored bytes` : undefined;
+    const t = left < b.maxSpansPerTrace
+      ? await readCapped(store, tenant, traceId, left, 'query.maxSpansPerSearch', maxBytes, bytesOption)
+      : await readCapped(store, tenant, traceId, b.maxSpansPerTrace, undefined, maxBytes, bytesOption);
+    if (t.spans.length === 0) {
+      unknown.push(traceId);
+      continue;
+    }
+    traces.push({ ...t, traceId });
+    left -= t.spans.length;
+    bytesLeft -= t.bytes;
+  }
+  let cut: string | undefined;
+  if (next < ids.length && traces.length > 0) {
+    const n = ids.length - next;
+    const bound = left > 0 ? `the read API's byte bound (${b.maxReadBytes} stored bytes)` : `query.maxSpansPerSearch (${b.maxSpansPerSearch} spans)`;
+    cut = `search answer cut at ${bound}: ${n} more ${n === 1 ? 'trace' : 'traces'} left out; narrow the search or lower its limit`;
+  }
+  return { traces, unknown, leftOut: ids.slice(next), cut };
+}

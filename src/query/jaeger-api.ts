@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendJson } from '../common/http.ts';
 import type { StoreReader, TraceQuery } from '../storage/backend.ts';
-import { readCapped } from './cap.ts';
+import { readBounded, readCapped, type CappedTrace } from './cap.ts';
 import { JAEGER_SPAN_KINDS, addTraceWarning, envelope, errorEnvelope, jaegerTraceId, spanKindNumber, toJaegerDependencies, toJaegerOperations, toJaegerTrace, type JaegerError, type JaegerTrace } from './jaeger.ts';
 
 /** A parameter the Jaeger API does not accept; answered 400 naming it. */
@@ -190,6 +190,13 @@ export function parseTraceRequest(params: URLSearchParams, maxLimit: number, now
   return { search: q };
 }
 
+/** A read trace in Jaeger's shape, its truncation warning first. */
+function jaegerTrace(capped: CappedTrace): JaegerTrace {
+  const t = toJaegerTrace(capped.spans);
+  if (capped.warning !== undefined) addTraceWarning(t, capped.warning, 'start');
+  return t;
+}
+
 function send(res: ServerResponse, status: number, body: unknown, pretty: boolean): void {
   if (!pretty) return sendJson(res, status, body);
   const text = JSON.stringify(body, null, 4);
@@ -218,48 +225,23 @@ export class JaegerApi {
     this.onStorageError = onStorageError;
   }
 
-  /** A trace in Jaeger's shape, cut to max spans and maxBytes with a trace warning naming option; undefined when unknown. */
-  private async trace(tenant: string, traceId: string, max = this.maxSpansPerTrace, option?: string, maxBytes = this.maxReadBytes): Promise<{ trace: JaegerTrace; bytes: number } | undefined> {
-    // Less than the bound: what a search answer has left of it.
-    const bytesOption = maxBytes !== undefined && maxBytes < this.maxReadBytes! ? `the most the read API answers of one search: ${this.maxReadBytes} stored bytes` : undefined;
-    const capped = await readCapped(this.backend, tenant, traceId, max, option, maxBytes, bytesOption);
+  /** A trace in Jaeger's shape, cut as a trace read is; undefined when unknown. */
+  private async trace(tenant: string, traceId: string): Promise<JaegerTrace | undefined> {
+    const capped = await readCapped(this.backend, tenant, traceId, this.maxSpansPerTrace, undefined, this.maxReadBytes);
     if (capped.spans.length === 0) return undefined;
-    const t = toJaegerTrace(capped.spans);
-    if (capped.warning !== undefined) addTraceWarning(t, capped.warning, 'start');
-    return { trace: t, bytes: capped.bytes };
+    return jaegerTrace(capped);
   }
 
   /**
-   * The traces of ids in their order, each cut as a trace read is, and together at
-   * query.maxSpansPerSearch and at the read API's byte bound: once that many spans or bytes are
-   * read the rest are left out, and the last trace kept says so. One read after another, so no
-   * more than that is held while the answer is built (a search of 20 traces of 20,000 spans would
-   * otherwise hold 400,000 at once).
+   * The traces of ids in their order in Jaeger's shape, read within the search bounds
+   * (readBounded): when traces are left out, the last trace kept says so.
    */
   private async traces(tenant: string, ids: readonly string[]): Promise<{ traces: JaegerTrace[]; unknown: string[]; leftOut: string[] }> {
-    const out: JaegerTrace[] = [];
-    const unknown: string[] = [];
-    let left = this.maxSpansPerSearch;
-    let bytesLeft = this.maxReadBytes ?? Infinity;
-    let next = 0;
-    for (; next < ids.length && left > 0 && bytesLeft > 0; next++) {
-      const maxBytes = this.maxReadBytes === undefined ? undefined : bytesLeft;
-      const t = left < this.maxSpansPerTrace ? await this.trace(tenant, ids[next]!, left, 'query.maxSpansPerSearch', maxBytes) : await this.trace(tenant, ids[next]!, undefined, undefined, maxBytes);
-      if (t === undefined) {
-        unknown.push(ids[next]!);
-        continue;
-      }
-      out.push(t.trace);
-      left -= t.trace.spans.length;
-      bytesLeft -= t.bytes;
-    }
-    const last = out.at(-1);
-    if (next < ids.length && last !== undefined) {
-      const n = ids.length - next;
-      const bound = left > 0 ? `the read API's byte bound (${this.maxReadBytes} stored bytes)` : `query.maxSpansPerSearch (${this.maxSpansPerSearch} spans)`;
-      addTraceWarning(last, `search answer cut at ${bound}: ${n} more ${n === 1 ? 'trace' : 'traces'} left out; narrow the search or lower its limit`);
-    }
-    return { traces: out, unknown, leftOut: ids.slice(next) };
+    const read = await readBounded(this.backend, tenant, ids, { maxSpansPerTrace: this.maxSpansPerTrace, maxSpansPerSearch: this.maxSpansPerSearch, maxReadBytes: this.maxReadBytes });
+    const traces = read.traces.map(jaegerTrace);
+    const last = traces.at(-1);
+    if (read.cut !== undefined && last !== undefined) addTraceWarning(last, read.cut);
+    return { traces, unknown: read.unknown, leftOut: read.leftOut };
   }
 
   /** Answers one /api/ request; storage failures answer 503 in Jaeger's error envelope. */
@@ -322,7 +304,7 @@ export class JaegerApi {
       const id = parseTraceIdPath(decode('traceID', traceMatch[1]!));
       const t = await this.trace(tenant, id);
       if (t === undefined) return [404, errorEnvelope(404, 'trace not found')];
-      return [200, envelope([t.trace])];
+      return [200, envelope([t])];
     }
     if (path === '/api/dependencies') {
       const end = parseEpoch(params, 'endTs', NS_PER_MS) ?? BigInt(Date.now()) * NS_PER_MS;
