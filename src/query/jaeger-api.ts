@@ -124,9 +124,32 @@ const BASE64_ID = /^(?:[A-Za-z0-9+/]{22}|[A-Za-z0-9_-]{22})(?:==)?$|^(?:[A-Za-z0
  * as Jaeger reads it there (apiv3.TraceIDFromString): ids copied from OTLP protobuf JSON, which
  * writes bytes in base64.
  */
-export function parseTraceIdPath(v: string): string {
-  if (/^[0-9a-fA-F]{1,32}$/.test(v) || !BASE64_ID.test(v)) return parseTraceId('traceID', v);
+export function parseTraceIdPath(v: string, param = 'traceID'): string {
+  if (/^[0-9a-fA-F]{1,32}$/.test(v) || !BASE64_ID.test(v)) return parseTraceId(param, v);
   return Buffer.from(v.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('hex').padStart(32, '0');
+}
+
+/**
+ * Adds tags a search asks for to q: the tags this API makes of a span's kind and status
+ * (span.kind=server, error=true, otel.status_code=ERROR) are conditions on them, the others on
+ * attributes.
+ */
+export function applyTags(q: TraceQuery, tags: readonly { key: string; value: string }[]): void {
+  const attributes = tags.filter((t) => {
+    // The span.kind tag this API makes of a span's kind is a condition on the kind, not an attribute.
+    const kind = t.key === 'span.kind' ? KIND_TAGS.get(t.value) : undefined;
+    if (kind !== undefined) {
+      q.kind = q.kind === undefined || q.kind === kind ? kind : -1;
+      return false;
+    }
+    // The tags this API makes of a span's status are conditions on the status, not attributes.
+    const code = STATUS_TAGS.get(`${t.key}=${t.value}`);
+    if (code === undefined) return true;
+    // Two different statuses asked for: no span has both (-1 matches none).
+    q.statusCode = q.statusCode === undefined || q.statusCode === code ? code : -1;
+    return false;
+  });
+  if (attributes.length > 0) q.attributes = attributes;
 }
 
 /** What /api/traces asks: trace ids, or a search. */
@@ -172,21 +195,7 @@ export function parseTraceRequest(params: URLSearchParams, maxLimit: number, now
     // Jaeger reads 0 as "the default".
     if (n > 0) q.limit = n;
   }
-  const tags = parseTags(params).filter((t) => {
-    // The span.kind tag this API makes of a span's kind is a condition on the kind, not an attribute.
-    const kind = t.key === 'span.kind' ? KIND_TAGS.get(t.value) : undefined;
-    if (kind !== undefined) {
-      q.kind = q.kind === undefined || q.kind === kind ? kind : -1;
-      return false;
-    }
-    // The tags this API makes of a span's status are conditions on the status, not attributes.
-    const code = STATUS_TAGS.get(`${t.key}=${t.value}`);
-    if (code === undefined) return true;
-    // Two different statuses asked for: no span has both (-1 matches none).
-    q.statusCode = q.statusCode === undefined || q.statusCode === code ? code : -1;
-    return false;
-  });
-  if (tags.length > 0) q.attributes = tags;
+  applyTags(q, parseTags(params));
   return { search: q };
 }
 

@@ -13,6 +13,10 @@ export const READ_ROUTES = [
   'jaeger_traces',
   'jaeger_trace',
   'jaeger_dependencies',
+  'jaeger_v3_services',
+  'jaeger_v3_operations',
+  'jaeger_v3_traces',
+  'jaeger_v3_trace',
   'jaeger_other',
   'ui',
   'other',
@@ -46,6 +50,10 @@ export function readRoute(path: string): ReadRoute {
   if (path === '/v1/traces') return 'otlp_search_traces';
   if (path === '/v1/logs') return 'otlp_search_logs';
   if (path.startsWith('/v1/traces/')) return 'otlp_trace';
+  if (path === '/api/v3/services') return 'jaeger_v3_services';
+  if (path === '/api/v3/operations') return 'jaeger_v3_operations';
+  if (path === '/api/v3/traces') return 'jaeger_v3_traces';
+  if (/^\/api\/v3\/traces\/[^/]+$/.test(path)) return 'jaeger_v3_trace';
   if (path === '/api/services') return 'jaeger_services';
   if (path === '/api/operations' || /^\/api\/services\/[^/]+\/operations$/.test(path)) return 'jaeger_operations';
   if (path === '/api/traces') return 'jaeger_traces';

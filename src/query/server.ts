@@ -10,6 +10,7 @@ import type { LogQuery, StoreReader, TraceQuery } from '../storage/backend.ts';
 import { RecurringLog, type Logger } from '../telemetry/logger.ts';
 import type { Registry } from 'prom-client';
 import { JaegerApi } from './jaeger-api.ts';
+import { JaegerApiV3 } from './jaeger-api-v3.ts';
 import { readCapped } from './cap.ts';
 import { ReadMetrics, routedTarget } from './metrics.ts';
 import { renderLogs, renderSummaries, renderTraces } from './render-otlp.ts';
@@ -156,6 +157,7 @@ export class QueryServer {
    */
   private readonly maxReadBytes: number;
   private readonly jaeger: JaegerApi;
+  private readonly jaegerV3: JaegerApiV3;
   private readonly ui: WebUi;
   private readonly auth: Authenticator;
   /** Reads the store failed, logged at most once a minute (readFailed). */
@@ -170,6 +172,7 @@ export class QueryServer {
     this.maxSpansPerTrace = options.maxSpansPerTrace;
     this.maxReadBytes = Math.floor((options.oldSpaceBytes ?? getHeapStatistics().heap_size_limit) / 16);
     this.jaeger = new JaegerApi(store, { ...options, maxReadBytes: this.maxReadBytes }, (err, url) => this.readFailed(err, url));
+    this.jaegerV3 = new JaegerApiV3(store, { ...options, maxReadBytes: this.maxReadBytes }, (err, url) => this.readFailed(err, url));
     this.ui = new WebUi({ maxLimit: this.maxLimit });
     const readMetrics = registry ? new ReadMetrics(registry) : undefined;
     const hosts = { allowed: options.allowedHosts ?? [], option: 'query.allowedHosts' };
@@ -222,6 +225,7 @@ export class QueryServer {
     if (who.kind === 'unauthenticated') return send(res, 401, { error: 'a valid bearer token is required (Authorization: Bearer <token>)' }, { 'www-authenticate': wwwAuthenticate(who) });
     if (who.kind === 'forbidden') return send(res, 403, { error: 'the bearer token does not have the read scope' });
     const tenant = who.tenant;
+    if (path.startsWith('/api/v3/')) return this.jaegerV3.handle(req, res, url, tenant);
     if (path.startsWith('/api/')) return this.jaeger.handle(req, res, url, tenant);
     if (path !== '/v1/traces' && path !== '/v1/logs' && !path.startsWith('/v1/traces/')) return send(res, 404, { error: `no route ${path}` });
     if (req.method !== 'GET' && req.method !== 'HEAD') {
