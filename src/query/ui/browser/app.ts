@@ -82,6 +82,8 @@ interface OtlpLog {
 }
 interface LogsDoc {
   resourceLogs: { resource: { attributes: KeyValue[] }; scopeLogs: { logRecords: OtlpLog[] }[] }[];
+  /** Set when the search was cut to the read API's byte bound: older matching records were left out. */
+  warnings?: string[];
 }
 interface UiSpan {
   span: OtlpSpan;
@@ -803,12 +805,13 @@ async function logsPage(params: URLSearchParams): Promise<void> {
   const back = lookbackNs(lookbackOf(params));
   if (back !== undefined) q.set('start', String(BigInt(Date.now()) * 1_000_000n - back));
   results.replaceChildren(h('p', { class: 'muted' }, 'Searching…'));
-  let rows: { log: OtlpLog; service: string }[];
+  let doc: LogsDoc;
   try {
-    rows = flattenLogs(await getJson<LogsDoc>(`/v1/logs?${q}`));
+    doc = await getJson<LogsDoc>(`/v1/logs?${q}`);
   } catch (e) {
     return showError(results, e);
   }
+  const rows = flattenLogs(doc);
   const table = h(
     'table',
     { class: 'log-table' },
@@ -830,7 +833,9 @@ async function logsPage(params: URLSearchParams): Promise<void> {
       ),
     ),
   );
-  results.replaceChildren(h('p', { class: 'count' }, `${rows.length} log record${rows.length === 1 ? '' : 's'}, newest first`), rows.length > 0 ? table : h('p', { class: 'muted' }, 'No log records match.'));
+  // A search cut to the byte bound says so, as a cut trace does: the count alone reads as every match.
+  const warnings = (doc.warnings ?? []).map((w) => h('p', { class: 'warning', role: 'status' }, w));
+  results.replaceChildren(...warnings, h('p', { class: 'count' }, `${rows.length} log record${rows.length === 1 ? '' : 's'}, newest first`), rows.length > 0 ? table : h('p', { class: 'muted' }, 'No log records match.'));
 }
 
 // ---------------------------------------------------------------- router
