@@ -142,6 +142,32 @@ describe('web UI: search page and logs view', () => {
     }
   });
 
+  it('logs: records past the limit (or the byte bound) can be reached, page after page, also ones sharing a timestamp at a page\'s edge', async () => {
+    // Milliseconds apart, as most loggers stamp them; two in the same millisecond at the first page's edge.
+    const ms = 1_000_000n;
+    const times = [now, now - ms, now - ms, now - 2n * ms, now - 3n * ms];
+    const logRecords = times.map((t, i) => ({ timeUnixNano: String(t), severityNumber: 9, severityText: 'INFO', body: { stringValue: `record ${i}` } }));
+    await post(c, 'logs', { resourceLogs: [{ resource: { attributes: [str('service.name', 'ui-paged')] }, scopeLogs: [{ logRecords }] }] });
+    await eventually(async () => {
+      const d = (await (await fetch(`${c.queryUrl}/v1/logs?service=ui-paged&limit=10`)).json()) as any;
+      return d.resourceLogs.flatMap((r: any) => r.scopeLogs.flatMap((s: any) => s.logRecords)).length === times.length ? true : undefined;
+    });
+    await ready('/logs?service=ui-paged&lookback=1h&limit=2');
+    const seen = new Set<string>();
+    for (let pages = 0; pages < 10; pages++) {
+      for (const b of await page.$$eval('.log-row .body', (els: any[]) => els.map((e) => e.textContent as string))) seen.add(b);
+      const older = await page.$('a.older');
+      if (!older) break;
+      await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), older.click()]);
+      await page.waitForSelector('#app[data-ready="true"]', { timeout: 15_000 });
+    }
+    expect([...seen].sort()).toEqual(times.map((_, i) => `record ${i}`));
+    // A page that holds every match offers no older page, and shows nothing in its place.
+    await ready('/logs?service=ui-paged&lookback=1h&limit=10');
+    expect(await page.$('a.older')).toBeNull();
+    expect(await page.$eval('.results', (e: any) => [...e.childNodes].map((n: any) => n.nodeName))).toEqual(['P', 'TABLE']);
+  });
+
   it('logs: a link with a severity the list lacks (1: TRACE and above) shows the severity it filters by', async () => {
     await ready('/logs?minSeverity=1&lookback=1h');
     const shown = await page.$eval('select[name=minSeverity]', (s: any) => ({ value: s.value, text: s.selectedOptions[0]?.textContent }));

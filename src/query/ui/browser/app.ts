@@ -797,11 +797,13 @@ async function logsPage(params: URLSearchParams): Promise<void> {
   }
   const q = new URLSearchParams();
   // The service as picked or typed (a stored name may start or end with a space, as on the search page); the rest trimmed.
-  for (const k of ['service', 'minSeverity', 'traceId']) {
+  // end: set by the "Older records" link, the time the previous page's oldest record has.
+  for (const k of ['service', 'minSeverity', 'traceId', 'end']) {
     const v = k === 'service' ? params.get(k) : params.get(k)?.trim();
     if (v) q.set(k, k === 'traceId' && /^[0-9a-fA-F]{1,31}$/.test(v) ? v.padStart(32, '0') : v);
   }
-  q.set('limit', String(Math.min(maxLimit, Math.max(1, Number(params.get('limit')) || 100))));
+  const limit = Math.min(maxLimit, Math.max(1, Number(params.get('limit')) || 100));
+  q.set('limit', String(limit));
   const back = lookbackNs(lookbackOf(params));
   if (back !== undefined) q.set('start', String(BigInt(Date.now()) * 1_000_000n - back));
   results.replaceChildren(h('p', { class: 'muted' }, 'Searching…'));
@@ -835,7 +837,26 @@ async function logsPage(params: URLSearchParams): Promise<void> {
   );
   // A search cut to the byte bound says so, as a cut trace does: the count alone reads as every match.
   const warnings = (doc.warnings ?? []).map((w) => h('p', { class: 'warning', role: 'status' }, w));
-  results.replaceChildren(...warnings, h('p', { class: 'count' }, `${rows.length} log record${rows.length === 1 ? '' : 's'}, newest first`), rows.length > 0 ? table : h('p', { class: 'muted' }, 'No log records match.'));
+  // A full page (or one cut to the byte bound) leaves older matches out: the next page ends at this
+  // one's oldest record's time. The read API's end is inclusive, so records stamped in that same
+  // nanosecond (loggers stamp in milliseconds) are shown again rather than skipped; a page whose
+  // records all share one time ends just before it, or it would be its own next page.
+  const pages: Child[] = [];
+  const end = params.get('end')?.trim();
+  const last = rows[rows.length - 1];
+  if (last && (rows.length >= limit || warnings.length > 0)) {
+    const oldest = BigInt(logTime(last.log));
+    const next = new URLSearchParams(params);
+    next.set('end', String(oldest === BigInt(logTime(rows[0]!.log)) ? oldest - 1n : oldest));
+    pages.push(h('a', { class: 'older', href: `/logs?${next}` }, 'Older records'));
+  }
+  if (end) {
+    const newest = new URLSearchParams(params);
+    newest.delete('end');
+    pages.push(pages.length > 0 ? ' · ' : null, h('a', { class: 'newest', href: `/logs?${newest}` }, 'Newest records'));
+  }
+  const count = `${rows.length} log record${rows.length === 1 ? '' : 's'}${end ? ` up to ${/^\d+$/.test(end) ? fmtTime(end) : end}` : ''}, newest first`;
+  results.replaceChildren(...warnings, h('p', { class: 'count' }, count), rows.length > 0 ? table : h('p', { class: 'muted' }, 'No log records match.'), ...(pages.length > 0 ? [h('p', { class: 'pages' }, ...pages)] : []));
 }
 
 // ---------------------------------------------------------------- router
