@@ -316,6 +316,29 @@ describe('web UI: odd data and odd hands', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(await page.$eval('.details', (e) => e.querySelector('h2')?.textContent ?? '')).toBe('child');
   });
+
+  it('keyboard: a screen reader is told which span the arrow keys moved to, and whether it is expanded', async () => {
+    const traceId = hex(16);
+    const [a, b] = [hex(8), hex(8)];
+    await send(c, 'ui-aria', [span(traceId, a, '', 'root-op', now, 2_000_000n), span(traceId, b, a, 'child-op', now + 1000n, 1_000_000n)]);
+    await ready(`/trace/${traceId}`);
+    await page.focus('.rows');
+    // The item the focused tree points to (aria-activedescendant), as a screen reader reads it.
+    const focused = () =>
+      page.$eval('.rows', (tree: any) => {
+        const item = tree.ownerDocument.getElementById(tree.getAttribute('aria-activedescendant') ?? '');
+        if (!item) return { role: tree.getAttribute('role'), name: tree.getAttribute('aria-label') };
+        const flag = (a: string) => (item.hasAttribute(a) ? item.getAttribute(a) === 'true' : undefined);
+        return { role: item.getAttribute('role'), name: item.textContent as string, selected: flag('aria-selected'), expanded: flag('aria-expanded') };
+      });
+    await page.keyboard.press('ArrowDown');
+    expect(await focused()).toMatchObject({ role: 'treeitem', name: expect.stringContaining('root-op'), selected: true, expanded: true });
+    await page.keyboard.press('ArrowDown');
+    expect(await focused()).toMatchObject({ role: 'treeitem', name: expect.stringContaining('child-op'), selected: true });
+    await page.keyboard.press('ArrowUp');
+    await page.keyboard.press('ArrowLeft');
+    expect(await focused()).toMatchObject({ role: 'treeitem', name: expect.stringContaining('root-op'), expanded: false });
+  });
 });
 
 describe('web UI: tokens', () => {

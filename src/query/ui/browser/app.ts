@@ -579,10 +579,21 @@ async function tracePage(pathId: string): Promise<void> {
     const label = h('span', { class: 'bar-label' }, fmtDuration(u.duration));
     // Right of the bar, in the lane's right margin when the bar reaches the end.
     label.style.setProperty('left', `${Math.min(100, ((u.offset + u.duration) / total) * 100)}%`);
-    const row = h('div', { class: 'row' + (err ? ' error' : '') + (u === selected ? ' selected' : ''), role: 'treeitem', 'data-span-id': s.spanId, 'data-index': String(i), 'aria-level': String(u.depth + 1) }, name, h('div', { class: 'lane' }, bar, label));
+    // aria-selected and aria-expanded: what a screen reader says of the item the tree points to (point()).
+    const aria: Record<string, string> = { id: `span-row-${i}`, 'aria-level': String(u.depth + 1), 'aria-selected': String(u === selected) };
+    if (u.children.length > 0) aria['aria-expanded'] = String(!u.collapsed);
+    const row = h('div', { class: 'row' + (err ? ' error' : '') + (u === selected ? ' selected' : ''), role: 'treeitem', 'data-span-id': s.spanId, 'data-index': String(i), ...aria }, name, h('div', { class: 'lane' }, bar, label));
     row.style.setProperty('--hue', hueOf(u.service));
     row.style.setProperty('top', `${i * ROW_HEIGHT}px`);
     return row;
+  };
+  // The rows are not focusable (most are not in the DOM): the tree keeps the focus and points to
+  // the selected row, so a screen reader announces the span the arrow keys moved to.
+  const point = (): void => {
+    for (const [i, el] of rendered) {
+      if (rows[i] === selected) return viewport.setAttribute('aria-activedescendant', el.id);
+    }
+    viewport.removeAttribute('aria-activedescendant');
   };
   let frame = 0;
   const paint = () => {
@@ -601,6 +612,7 @@ async function tracePage(pathId: string): Promise<void> {
       rendered.set(i, el);
       viewport.append(el);
     }
+    point();
   };
   const repaintAll = () => {
     for (const el of rendered.values()) el.remove();
@@ -616,7 +628,11 @@ async function tracePage(pathId: string): Promise<void> {
   new ResizeObserver(schedulePaint).observe(viewport);
   const choose = (u: UiSpan): void => {
     selected = u;
-    for (const [i, el] of rendered) el.classList.toggle('selected', rows[i] === u);
+    for (const [i, el] of rendered) {
+      el.classList.toggle('selected', rows[i] === u);
+      el.setAttribute('aria-selected', String(rows[i] === u));
+    }
+    point();
     void showSpan(u, details, traceId).catch((e: unknown) => showError(details, e));
   };
   viewport.addEventListener('click', (ev) => {
