@@ -673,7 +673,8 @@ async function tracePage(pathId: string): Promise<void> {
   app.dataset['renderMs'] = (performance.now() - t0).toFixed(1);
 }
 
-let traceLogs: Promise<OtlpLog[]> | undefined;
+/** The trace's log records (one read for every span), and whether the read API cut them to its byte bound. */
+let traceLogs: Promise<{ logs: OtlpLog[]; cut: boolean }> | undefined;
 
 async function showSpan(u: UiSpan, details: HTMLElement, traceId: string): Promise<void> {
   const s = u.span;
@@ -705,20 +706,23 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string): Promi
     h('h3', {}, 'Logs'),
     logsBox,
   );
-  traceLogs ??= getJson<LogsDoc>(`/v1/logs?traceId=${traceId}&limit=${maxLimit}`).then((d) => flattenLogs(d).map((x) => x.log));
+  traceLogs ??= getJson<LogsDoc>(`/v1/logs?traceId=${traceId}&limit=${maxLimit}`).then((d) => ({ logs: flattenLogs(d).map((x) => x.log), cut: (d.warnings?.length ?? 0) > 0 }));
   let logs: OtlpLog[];
   let cut = false;
   try {
-    logs = await traceLogs;
-    // One read holds the trace's newest maxLimit records only: a trace that logged more has the
-    // records of its earlier spans cut off. Those of this span are asked for by its own time too.
-    if (logs.length >= maxLimit) {
+    const first = await traceLogs;
+    logs = first.logs;
+    // One read holds the trace's newest maxLimit records only, fewer when they fill the read API's
+    // byte bound (it says so in warnings): a trace that logged more has the records of its earlier
+    // spans cut off. Those of this span are asked for by its own time too.
+    if (first.cut || logs.length >= maxLimit) {
       const end = BigInt(s.endTimeUnixNano) > BigInt(s.startTimeUnixNano) ? s.endTimeUnixNano : s.startTimeUnixNano;
       const q = new URLSearchParams({ traceId, start: s.startTimeUnixNano, end, limit: String(maxLimit) });
-      const during = flattenLogs(await getJson<LogsDoc>(`/v1/logs?${q}`)).map((x) => x.log);
+      const duringDoc = await getJson<LogsDoc>(`/v1/logs?${q}`);
+      const during = flattenLogs(duringDoc).map((x) => x.log);
       const seen = new Set(logs.map((l) => JSON.stringify(l)));
       logs = [...logs, ...during.filter((l) => !seen.has(JSON.stringify(l)))];
-      cut = during.length >= maxLimit;
+      cut = during.length >= maxLimit || (duringDoc.warnings?.length ?? 0) > 0;
     }
   } catch (e) {
     // The span's details stay; the next span selected asks again instead of this failure.
@@ -727,7 +731,7 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string): Promi
   }
   // The second read's records were merged in after the first's.
   const mine = logs.filter((l) => l.spanId === s.spanId).sort(newestFirst);
-  const note = cut ? [h('p', { class: 'muted' }, `The trace logged more than ${maxLimit} records (query.maxLimit) during this span: some of this span's may not be shown.`)] : [];
+  const note = cut ? [h('p', { class: 'muted' }, `The trace logged more records during this span than one read returns (query.maxLimit, ${maxLimit}, or the read's byte bound): some of this span's may not be shown.`)] : [];
   logsBox.replaceChildren(...note, mine.length === 0 ? h('p', { class: 'muted' }, 'No log records for this span.') : h('ol', { class: 'span-log-list' }, ...mine.map((l) => h('li', { class: `sev sev-${severityClass(l.severityNumber)}` }, h('time', {}, fmtTime(logTime(l))), ' ', h('span', { class: 'sev-text' }, l.severityText || String(l.severityNumber)), ' ', h('span', { class: 'body' }, ...logBody(l)), ...logAttrs(l)))));
 }
 
