@@ -263,6 +263,23 @@ describe('web UI: odd data and odd hands', () => {
     expect(overflow2.scroll).toBeLessThanOrEqual(overflow2.client);
   });
 
+  it('a long unbroken service name, log body and attribute stay inside the page, on the trace page and in the logs view', async () => {
+    const service = 'svc-' + 'a1b2c3d4'.repeat(30);
+    const traceId = hex(16);
+    const spanId = hex(8);
+    await send(c, service, [span(traceId, spanId, '', 'op', now, 1_000_000n)]);
+    const record = { timeUnixNano: String(now), severityNumber: 9, severityText: 'INFO', body: { stringValue: 'token=' + 'Q'.repeat(400) }, attributes: [str('payload', 'Z'.repeat(400))], traceId, spanId };
+    const r = await fetch(`${c.httpUrl}/v1/logs`, { method: 'POST', body: JSON.stringify({ resourceLogs: [{ resource: { attributes: [str('service.name', service)] }, scopeLogs: [{ logRecords: [record] }] }] }), headers: { 'content-type': 'application/json' } });
+    expect(r.status).toBe(200);
+    await eventually(async () => (((await (await fetch(`${c.queryUrl}/v1/logs?traceId=${traceId}`)).json()) as any).resourceLogs.length > 0 ? true : undefined));
+    const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    await ready(`/trace/${traceId}`);
+    expect(await overflow(), 'trace page').toBeLessThanOrEqual(0);
+    await ready(`/logs?traceId=${traceId}&lookback=all`);
+    expect(await page.$$eval('.log-row', (els) => els.length)).toBe(1);
+    expect(await overflow(), 'logs view').toBeLessThanOrEqual(0);
+  });
+
   it('tags: a value with a space can be searched, quoted', async () => {
     const traceId = hex(16);
     await send(c, 'ui-tags', [span(traceId, hex(8), '', 'lookup', now, 1_000_000n, { attributes: [str('customer.name', 'Ada Lovelace')] })]);
