@@ -168,6 +168,18 @@ describe('web UI: search page and logs view', () => {
     expect(await page.$eval('.results', (e: any) => [...e.childNodes].map((n: any) => n.nodeName))).toEqual(['P', 'TABLE']);
   });
 
+  it('logs: a record sent with a severity number and no severity text shows the severity by name, not a bare number', async () => {
+    const logRecords = [17, 10, 0].map((n) => ({ timeUnixNano: String(now), severityNumber: n, body: { stringValue: `sev ${n}` } }));
+    await post(c, 'logs', { resourceLogs: [{ resource: { attributes: [str('service.name', 'ui-sev-numbers')] }, scopeLogs: [{ logRecords }] }] });
+    await eventually(async () => {
+      const d = (await (await fetch(`${c.queryUrl}/v1/logs?service=ui-sev-numbers`)).json()) as any;
+      return d.resourceLogs.flatMap((r: any) => r.scopeLogs.flatMap((s: any) => s.logRecords)).length === 3 ? true : undefined;
+    });
+    await ready('/logs?service=ui-sev-numbers&lookback=1h');
+    const shown = Object.fromEntries(await page.$$eval('.log-row', (rows: any[]) => rows.map((r) => [r.querySelector('.body').textContent, r.querySelector('.sev-text').textContent])));
+    expect(shown).toEqual({ 'sev 17': 'ERROR', 'sev 10': 'INFO2', 'sev 0': '' });
+  });
+
   it('logs: a link with a severity the list lacks (1: TRACE and above) shows the severity it filters by', async () => {
     await ready('/logs?minSeverity=1&lookback=1h');
     const shown = await page.$eval('select[name=minSeverity]', (s: any) => ({ value: s.value, text: s.selectedOptions[0]?.textContent }));

@@ -255,13 +255,19 @@ function lookbackSelect(params: URLSearchParams): HTMLSelectElement {
   return select('lookback', options, value, 'Time range');
 }
 
+/** An OTLP severity number's short name (OTel's data model: 9 INFO, 10 INFO2, 17 ERROR); '' for 0, unspecified. */
+function severityName(n: number): string {
+  if (!Number.isInteger(n) || n < 1 || n > 24) return n === 0 ? '' : String(n);
+  const step = (n - 1) % 4;
+  return `${['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'][Math.floor((n - 1) / 4)]}${step > 0 ? step + 1 : ''}`;
+}
+
 /** The severity control, showing the severity searched even when its list lacks it (a link's 1, TRACE and above). */
 function severitySelect(params: URLSearchParams): HTMLSelectElement {
   const value = params.get('minSeverity') ?? '';
   if (value === '' || SEVERITIES.some(([v]) => v === value)) return select('minSeverity', SEVERITIES, value, 'Severity');
   const n = Number(value);
-  const step = (n - 1) % 4;
-  const label = /^\d+$/.test(value) && n >= 1 && n <= 24 ? `${['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'][Math.floor((n - 1) / 4)]}${step > 0 ? step + 1 : ''} and above` : `Severity ${value}`;
+  const label = /^\d+$/.test(value) && n >= 1 && n <= 24 ? `${severityName(n)} and above` : `Severity ${value}`;
   return select('minSeverity', [...SEVERITIES, [value, label]], value, 'Severity');
 }
 
@@ -732,7 +738,7 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string): Promi
   // The second read's records were merged in after the first's.
   const mine = logs.filter((l) => l.spanId === s.spanId).sort(newestFirst);
   const note = cut ? [h('p', { class: 'muted' }, `The trace logged more records during this span than one read returns (query.maxLimit, ${maxLimit}, or the read's byte bound): some of this span's may not be shown.`)] : [];
-  logsBox.replaceChildren(...note, mine.length === 0 ? h('p', { class: 'muted' }, 'No log records for this span.') : h('ol', { class: 'span-log-list' }, ...mine.map((l) => h('li', { class: `sev sev-${severityClass(l.severityNumber)}` }, h('time', {}, fmtTime(logTime(l))), ' ', h('span', { class: 'sev-text' }, l.severityText || String(l.severityNumber)), ' ', h('span', { class: 'body' }, ...logBody(l)), ...logAttrs(l)))));
+  logsBox.replaceChildren(...note, mine.length === 0 ? h('p', { class: 'muted' }, 'No log records for this span.') : h('ol', { class: 'span-log-list' }, ...mine.map((l) => h('li', { class: `sev sev-${severityClass(l.severityNumber)}` }, h('time', {}, fmtTime(logTime(l))), ' ', h('span', { class: 'sev-text' }, l.severityText || severityName(l.severityNumber)), ' ', h('span', { class: 'body' }, ...logBody(l)), ...logAttrs(l)))));
 }
 
 // ---------------------------------------------------------------- logs
@@ -846,7 +852,7 @@ async function logsPage(params: URLSearchParams): Promise<void> {
           'tr',
           { class: `log-row sev-${severityClass(log.severityNumber)}` },
           h('td', {}, h('time', {}, fmtTime(logTime(log)))),
-          h('td', { class: 'sev-text' }, log.severityText || String(log.severityNumber)),
+          h('td', { class: 'sev-text' }, log.severityText || severityName(log.severityNumber)),
           h('td', {}, svc),
           h('td', { class: 'body' }, ...logBody(log)),
           h('td', { class: 'attrs' }, attrsText(log)),
