@@ -334,6 +334,21 @@ describe('web UI: odd data and odd hands', () => {
     expect(await page.$eval('.details', (e) => e.querySelector('h2')?.textContent ?? '')).toBe('child');
   });
 
+  it('keyboard: after a span is collapsed with the mouse, the arrow keys still walk the tree, and Tab does not stop at every toggle', async () => {
+    const traceId = hex(16);
+    const ids = [hex(8), hex(8), hex(8), hex(8)];
+    await send(c, 'ui-toggle', [span(traceId, ids[0]!, '', 'root-op', now, 4_000_000n), span(traceId, ids[1]!, ids[0]!, 'mid-op', now + 1000n, 2_000_000n), span(traceId, ids[2]!, ids[1]!, 'leaf-op', now + 2000n, 1_000_000n), span(traceId, ids[3]!, ids[0]!, 'second-op', now + 3_000_000n, 500_000n)]);
+    await ready(`/trace/${traceId}`);
+    await page.click(`.row[data-span-id="${ids[1]}"] button.toggle`);
+    expect(await page.$$eval('.row .op', (els) => els.map((e) => e.textContent))).toEqual(['root-op', 'mid-op', 'second-op']);
+    await page.keyboard.press('ArrowDown');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await page.$eval('.details', (e) => e.querySelector('h2')?.textContent ?? '')).toBe('root-op');
+    // From the tree, Tab leaves it (the toggles are reached by the left and right keys).
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement.closest('.rows') === null)).toBe(true);
+  });
+
   it('keyboard: a screen reader is told which span the arrow keys moved to, and whether it is expanded', async () => {
     const traceId = hex(16);
     const [a, b] = [hex(8), hex(8)];

@@ -576,7 +576,9 @@ async function tracePage(pathId: string): Promise<void> {
   const renderRow = (u: UiSpan, i: number): HTMLElement => {
     const s = u.span;
     const err = s.status.code === 2;
-    const toggle = u.children.length > 0 ? h('button', { class: 'toggle', type: 'button', 'aria-label': u.collapsed ? 'Expand' : 'Collapse' }, u.collapsed ? '▸' : '▾') : h('span', { class: 'toggle' });
+    // Not a tab stop: the keyboard collapses and expands with the left and right keys, and a tree of
+    // a few hundred spans would otherwise put as many stops between the tree and the details.
+    const toggle = u.children.length > 0 ? h('button', { class: 'toggle', type: 'button', tabindex: '-1', 'aria-label': u.collapsed ? 'Expand' : 'Collapse' }, u.collapsed ? '▸' : '▾') : h('span', { class: 'toggle' });
     const name = h('div', { class: 'name' }, toggle, h('span', { class: 'swatch' }), h('span', { class: 'svc' }, u.service), ' ', h('span', { class: 'op' }, s.name), err ? h('span', { class: 'err-mark', title: s.status.message || 'error' }, '!') : null);
     name.style.setProperty('--depth', String(u.depth));
     const bar = h('div', { class: 'bar' });
@@ -650,7 +652,10 @@ async function tracePage(pathId: string): Promise<void> {
     if (target.closest('button.toggle')) {
       u.collapsed = !u.collapsed;
       rows = visibleRows(tree.rows);
-      return repaintAll();
+      repaintAll();
+      // The clicked button was focused and is now gone (the rows are drawn anew): the focus goes
+      // back to the tree, whose arrow keys would otherwise do nothing until it is clicked again.
+      return viewport.focus({ preventScroll: true });
     }
     choose(u);
   });
