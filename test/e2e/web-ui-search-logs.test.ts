@@ -180,6 +180,23 @@ describe('web UI: search page and logs view', () => {
     expect(shown).toEqual({ 'sev 17': 'ERROR', 'sev 10': 'INFO2', 'sev 0': '' });
   });
 
+  it('logs: the records are searched and shown when the list of services (only the service field\'s suggestions) fails to load', async () => {
+    await sendLog(c, 'ui-no-suggestions', { stringValue: 'still shown' });
+    await page.setRequestInterception(true);
+    const fail = (r: HTTPRequest) => {
+      if (new URL(r.url()).pathname === '/api/services') void r.respond({ status: 503, contentType: 'application/json', body: JSON.stringify({ data: null, errors: [{ code: 503, msg: 'storage unavailable; retry later' }] }) });
+      else void r.continue();
+    };
+    page.on('request', fail);
+    try {
+      await ready('/logs?service=ui-no-suggestions&lookback=1h');
+      expect(await page.$$eval('.log-row .body', (els: any[]) => els.map((e) => e.textContent))).toEqual(['still shown']);
+    } finally {
+      page.off('request', fail);
+      await page.setRequestInterception(false);
+    }
+  });
+
   it('logs: a link with a severity the list lacks (1: TRACE and above) shows the severity it filters by', async () => {
     await ready('/logs?minSeverity=1&lookback=1h');
     const shown = await page.$eval('select[name=minSeverity]', (s: any) => ({ value: s.value, text: s.selectedOptions[0]?.textContent }));

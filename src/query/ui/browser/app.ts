@@ -820,12 +820,6 @@ async function logsPage(params: URLSearchParams): Promise<void> {
   );
   const results = h('section', { class: 'results', 'aria-live': 'polite' });
   app.replaceChildren(h('h1', {}, 'Logs'), form, results);
-  try {
-    const services = await getJson<{ data: string[] }>('/api/services');
-    for (const s of services.data) known.append(h('option', { value: s }));
-  } catch (e) {
-    return showError(results, e);
-  }
   const q = new URLSearchParams();
   // The service as picked or typed (a stored name may start or end with a space, as on the search page); the rest trimmed.
   // end: set by the "Older records" link, the time the previous page's oldest record has.
@@ -888,6 +882,15 @@ async function logsPage(params: URLSearchParams): Promise<void> {
   }
   const count = `${rows.length} log record${rows.length === 1 ? '' : 's'}${end ? ` up to ${/^\d+$/.test(end) ? fmtTime(end) : end}` : ''}, newest first`;
   results.replaceChildren(...warnings, h('p', { class: 'count' }, count), rows.length > 0 ? table : h('p', { class: 'muted' }, 'No log records match.'), ...(pages.length > 0 ? [h('p', { class: 'pages' }, ...pages)] : []));
+  // The service field's suggestions, asked for after the records (which asked for a token if one
+  // is needed): a failure to list services (a slow span table, a store busy) costs only the
+  // suggestions, as a typed name is searched all the same, never the records.
+  try {
+    const services = await getJson<{ data: string[] }>('/api/services');
+    for (const s of services.data) known.append(h('option', { value: s }));
+  } catch {
+    // No suggestions: the field still takes any name.
+  }
 }
 
 // ---------------------------------------------------------------- router
