@@ -197,6 +197,26 @@ describe('web UI: search page and logs view', () => {
     }
   });
 
+  it('search: a link\'s search is run and its filters kept when the list of services fails to load, which the page says', async () => {
+    const traceId = await sendSpan(c, 'ui-no-list', 'op-of-no-list');
+    await page.setRequestInterception(true);
+    const fail = (r: HTTPRequest) => {
+      if (new URL(r.url()).pathname === '/api/services') void r.respond({ status: 503, contentType: 'application/json', body: JSON.stringify({ data: null, errors: [{ code: 503, msg: 'storage unavailable; retry later' }] }) });
+      else void r.continue();
+    };
+    page.on('request', fail);
+    try {
+      await ready('/search?service=ui-no-list&name=op-of-no-list&lookback=1h');
+      expect(await page.$$eval('.trace-result', (els: any[]) => els.map((e) => e.getAttribute('data-trace-id')))).toEqual([traceId]);
+      expect(await page.$eval('select[name=service]', (s: any) => s.value)).toBe('ui-no-list');
+      expect(await page.$eval('select[name=name]', (s: any) => s.value)).toBe('op-of-no-list');
+      expect(await page.$eval('.results', (e: any) => e.querySelector('.error')?.textContent ?? '')).toMatch(/services.*503: storage unavailable/);
+    } finally {
+      page.off('request', fail);
+      await page.setRequestInterception(false);
+    }
+  });
+
   it('logs: a link with a severity the list lacks (1: TRACE and above) shows the severity it filters by', async () => {
     await ready('/logs?minSeverity=1&lookback=1h');
     const shown = await page.$eval('select[name=minSeverity]', (s: any) => ({ value: s.value, text: s.selectedOptions[0]?.textContent }));

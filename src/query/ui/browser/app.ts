@@ -158,6 +158,15 @@ function fetchJson(path: string): Promise<Response> {
   return fetch(path, { headers });
 }
 
+/** A read API answer that was not 2xx: its status kept, so a page can tell a missing token from a failing store. */
+class HttpError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
 async function getJson<T>(path: string): Promise<T> {
   let res = await fetchJson(path);
   // Asked again while the answer says the token is missing, unknown, or (403 to a token of ours)
@@ -178,7 +187,7 @@ async function getJson<T>(path: string): Promise<T> {
     } catch {
       // Not JSON: show the text as it came.
     }
-    throw new Error(`${res.status}: ${msg}`);
+    throw new HttpError(res.status, `${res.status}: ${msg}`);
   }
   return JSON.parse(text) as T;
 }
@@ -365,15 +374,28 @@ async function searchPage(params: URLSearchParams): Promise<void> {
     offer(operation, ops.data, wanted);
   };
   service.addEventListener('change', () => void loadOperations(service.value, '').catch((e: unknown) => showError(results, e)));
+  // The lists only offer names: when one fails (a listing that timed out, a store busy) the link's
+  // search is still run with its service and operation kept, and the page says the list failed.
+  // A token refused (or not given) is the page's error: the search would be refused the same.
+  let listFailed: unknown;
+  const refused = (e: unknown): boolean => e instanceof HttpError && (e.status === 401 || e.status === 403);
   try {
-    const services = await getJson<{ data: string[] }>('/api/services');
-    offer(service, services.data, params.get('service') ?? '');
+    offer(service, (await getJson<{ data: string[] }>('/api/services')).data, params.get('service') ?? '');
+  } catch (e) {
+    if (refused(e)) return showError(results, e);
+    listFailed = e;
+    offer(service, [], params.get('service') ?? '');
+  }
+  try {
     await loadOperations(service.value, params.get('name') ?? '');
   } catch (e) {
-    showError(results, e);
-    return;
+    if (refused(e)) return showError(results, e);
+    listFailed ??= e;
+    operation.replaceChildren(h('option', { value: '' }, 'All operations'));
+    offer(operation, [], params.get('name') ?? '');
   }
   await runSearch(params, results);
+  if (listFailed !== undefined) results.prepend(h('p', { class: 'error', role: 'alert' }, `The list of services or operations could not be read: ${(listFailed as Error).message}`));
 }
 
 async function runSearch(params: URLSearchParams, results: HTMLElement): Promise<void> {
