@@ -280,6 +280,15 @@ describe('web UI: odd data and odd hands', () => {
     expect(await overflow(), 'logs view').toBeLessThanOrEqual(0);
   });
 
+  it('a duration just under a unit reads in the larger unit (1.00 s, not 1000.00 ms)', async () => {
+    const traceId = hex(16);
+    const root = hex(8);
+    await send(c, 'ui-round', [span(traceId, root, '', 'almost a second', now, 999_999_000n), span(traceId, hex(8), root, 'almost a millisecond', now, 999_996n)]);
+    await ready(`/trace/${traceId}`);
+    expect(await page.$$eval('.row .bar-label', (els) => els.map((e) => e.textContent))).toEqual(['1.00 s', '1.00 ms']);
+    expect(await page.$eval('.trace-head .meta', (e) => e.textContent)).toContain(' · 1.00 s · ');
+  });
+
   it('tags: a value with a space can be searched, quoted', async () => {
     const traceId = hex(16);
     await send(c, 'ui-tags', [span(traceId, hex(8), '', 'lookup', now, 1_000_000n, { attributes: [str('customer.name', 'Ada Lovelace')] })]);

@@ -222,8 +222,9 @@ function attr(kvs: KeyValue[], key: string): string | undefined {
 function fmtDuration(ns: number): string {
   if (ns < 0) return `-${fmtDuration(-ns)}`;
   if (ns < 1_000) return `${ns} ns`;
-  if (ns < 1_000_000) return `${(ns / 1_000).toFixed(2)} µs`;
-  if (ns < 1_000_000_000) return `${(ns / 1_000_000).toFixed(2)} ms`;
+  // The unit is chosen after rounding to two decimals: 999,999 µs reads 1.00 s, not 1000.00 ms.
+  if (ns < 999_995) return `${(ns / 1_000).toFixed(2)} µs`;
+  if (ns < 999_995_000) return `${(ns / 1_000_000).toFixed(2)} ms`;
   return `${(ns / 1_000_000_000).toFixed(2)} s`;
 }
 
