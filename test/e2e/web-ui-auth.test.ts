@@ -72,6 +72,17 @@ describe('web UI behind tokens', () => {
     await page.close();
   });
 
+  it('says how to give a token after its prompt was dismissed, not only the API\'s Authorization header', async () => {
+    const page = await browser.newPage();
+    page.on('dialog', (d) => void d.dismiss());
+    await page.goto(c.queryUrl + '/', { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('#app .error', { timeout: 15_000 });
+    const shown = await page.evaluate(() => Array.from(document.querySelectorAll('#app .error'), (e) => e.textContent ?? '').join(' '));
+    expect(shown).toMatch(/read token/);
+    expect(shown).toMatch(/reload the page/i);
+    await page.close();
+  });
+
   it('asks again after a token without the read scope, instead of keeping it for the tab', async () => {
     const page = await browser.newPage();
     const answers = [INGEST_ONLY, ACME];

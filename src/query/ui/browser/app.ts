@@ -187,6 +187,10 @@ async function getJson<T>(path: string): Promise<T> {
     } catch {
       // Not JSON: show the text as it came.
     }
+    // The token's prompt was dismissed: the API's words name a header a browser user cannot set.
+    if (res.status === 401 || (res.status === 403 && sessionStorage.getItem(TOKEN_KEY))) {
+      throw new HttpError(res.status, `${res.status}: ${msg}. This Tracehouse needs a read token (one of auth.tokensFile's with the read scope): reload the page to enter one.`);
+    }
     throw new HttpError(res.status, `${res.status}: ${msg}`);
   }
   return JSON.parse(text) as T;
