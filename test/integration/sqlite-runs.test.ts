@@ -368,4 +368,35 @@ describe('sqlite span runs', () => {
     expect(tableStats(db).spans).toBe(4);
     db.close();
   });
+
+  it('finds, and retention deletes, the spans a first-release version (before tenants) wrote after a downgrade', () => {
+    const path = join(tempDir(), 'rollback.db');
+    let db = openDatabase(path);
+    const store = new SqliteStore(db);
+    const next = at({ serviceName: 'new', name: 'c', startTimeUnixNano: NOW });
+    write(store, [next]);
+    db.close();
+    // The version of 2026-11-23 opens the file: it makes its own indexes anew (none led by the
+    // tenant, whose column it does not know: its rows take the column's default) and writes rows
+    // of spans without runs, one of them older than the retention.
+    db = new DatabaseSync(path);
+    db.exec(`CREATE UNIQUE INDEX spans_trace_span ON spans (trace_id, span_id);
+             CREATE INDEX spans_service_start ON spans (service_name, start_ns);
+             CREATE INDEX spans_start ON spans (start_ns);`);
+    const DAY = 86_400_000_000_000n;
+    const older = [at({ serviceName: 'rolled back', name: 'd', startTimeUnixNano: NOW + 1n }), at({ serviceName: 'rolled back', name: 'e', startTimeUnixNano: NOW - 3n * DAY })];
+    writeSpanRows(db, older, { runs: false });
+    db.close();
+    // This version again: its searches find them, and its retention deletes the old one.
+    db = openDatabase(path);
+    expect(found(db, { service: 'rolled back', startNano: NOW - 4n * DAY, limit: 5 })).toEqual([older[0]!.traceId, older[1]!.traceId]);
+    expect(found(db, { limit: 1 })).toEqual([older[0]!.traceId]);
+    expect(new SqliteStore(db).applyRetention(1, Number(NOW / 1_000_000n))).toEqual({ spans: 1, logs: 0 });
+    expect(tableStats(db).spans).toBe(2);
+    expect(found(db, { service: 'rolled back', startNano: NOW - 4n * DAY, limit: 5 })).toEqual([older[0]!.traceId]);
+    // Its indexes not led by the tenant are gone (a unique one on the ids alone would refuse
+    // another tenant's span of the same ids).
+    expect(indexNames(db, 'spans')).toEqual(['spans_tenant_trace_span']);
+    db.close();
+  });
 });

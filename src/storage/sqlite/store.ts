@@ -289,16 +289,26 @@ function ensureTimeIndexes(db: DatabaseSync, before: readonly string[], create: 
 }
 
 /**
+ * Per-span indexes of versions before runs: the tenant-led time indexes, and those of the first
+ * release (before tenants: its unique key on the ids alone, its time indexes). Runs replace the
+ * time indexes; the ids' key is the tenant-led spans_tenant_trace_span. Found again in a file with
+ * runs, an older version opened it since and wrote spans without runs (ensureSpanRuns).
+ */
+const OLDER_SPAN_INDEXES = ['spans_tenant_service_start', 'spans_tenant_start', 'spans_trace_span', 'spans_service_start', 'spans_start'];
+
+/**
  * Creates span_runs, in one transaction with filling it for the spans a file already holds (one run
  * per span) and dropping the per-span time indexes it replaces: a file is either all before runs
  * or all after, also when two processes open it together or one dies half way. A file with runs
  * and the per-span time index again was written by an older version since (which made the index
- * anew and wrote spans without runs), and one whose runs lack the trace id was made by a build of
+ * anew and wrote spans without runs; a version from before tenants makes its own, not led by the
+ * tenant: OLDER_SPAN_INDEXES), and one whose runs lack the trace id was made by a build of
  * this change before it: their runs are made anew from their spans. Runs written before their
  * filter get the column (NULL: fillRunFilters).
  */
 function ensureSpanRuns(db: DatabaseSync): void {
-  const current = () => hasColumn(db, 'span_runs', 'trace_id') && !hasSchemaObject(db, 'spans_tenant_start', 'index');
+  const olderWroteSince = () => OLDER_SPAN_INDEXES.some((name) => hasSchemaObject(db, name, 'index'));
+  const current = () => hasColumn(db, 'span_runs', 'trace_id') && !olderWroteSince();
   const filtered = () => hasColumn(db, 'span_runs', 'attr_filter');
   const recorded = () => hasColumn(db, 'span_runs', 'max_duration_ns');
   if (current() && filtered() && recorded()) return;
@@ -309,7 +319,7 @@ function ensureSpanRuns(db: DatabaseSync): void {
       else db.exec(`DROP TABLE IF EXISTS span_runs; ${SPAN_RUNS_SCHEMA}`);
       db.exec(`INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid)
                SELECT tenant, trace_id, service_name, start_ns, start_ns, rowid, rowid FROM spans ORDER BY rowid`);
-      db.exec('DROP INDEX IF EXISTS spans_tenant_service_start; DROP INDEX IF EXISTS spans_tenant_start');
+      db.exec(OLDER_SPAN_INDEXES.map((name) => `DROP INDEX IF EXISTS ${name};`).join(' '));
     } else {
       if (!filtered()) db.exec('ALTER TABLE span_runs ADD COLUMN attr_filter BLOB');
       if (!recorded()) {
@@ -634,9 +644,6 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean; 
   const before = { spans: lacksTenant('spans'), logs: lacksTenant('logs') };
   if (before.spans || before.logs) addTenants(db, before);
   db.exec(SCHEMA);
-  // Files from before kept an index on start_ns alone, for retention and the oldest span; both go
-  // through the tenant-led index now (TENANTS_SQL), and one index fewer is cheaper per span.
-  db.exec('DROP INDEX IF EXISTS spans_start');
   upgradeSchema(db);
   ensureSpanRuns(db);
   ensureRunReach(db);
