@@ -4,6 +4,7 @@
 // runs on both chunk formats the store writes: the decode workers' `otlp` chunks (terms read from
 // the protobuf in the write thread) and JSON lines from an older version's write-ahead log (terms
 // from the parsed documents).
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
@@ -177,4 +178,24 @@ describe.each(FORMATS)('sqlite attribute index, %s', (_format, createEncoder) =>
     expect(searchTraces(on, DEFAULT_TENANT, { attributes: [{ key: 'k', value: 'v1' }], limit: 10 }).map((t) => t.traceId)).toEqual([a.traceId]);
     on.close();
   });
+});
+
+describe('sqlite attribute index filled at open', () => {
+  it('fills the filters of many runs within a small heap', () => {
+    // A file of 300,000 runs without filters (a version from before them: one run per stored
+    // span; or storage.sqlite.attributeIndex off for a while), opened by a process whose heap
+    // (32 MiB here) cannot hold them all at once: a large file's, in a pod's default heap.
+    const path = join(tempDir(), 'many.db');
+    const db = openDatabase(path);
+    db.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000)
+             INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid)
+             SELECT '${DEFAULT_TENANT}', printf('%032x', i), 'svc', i, i, 0, 0 FROM n`);
+    db.close();
+    const store = new URL('../../src/storage/sqlite/store.ts', import.meta.url).pathname;
+    const open = `import { openDatabase } from ${JSON.stringify(store)}; openDatabase(${JSON.stringify(path)}).close();`;
+    execFileSync(process.execPath, ['--max-old-space-size=32', '--input-type=module', '-e', open], { stdio: 'pipe' });
+    const after = new DatabaseSync(path);
+    expect(after.prepare('SELECT count(*) AS n, count(attr_filter) AS filtered FROM span_runs').get()).toEqual({ n: 300000, filtered: 300000 });
+    after.close();
+  }, 60_000);
 });

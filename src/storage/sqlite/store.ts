@@ -477,37 +477,53 @@ const RECORD_RUN_RANGE = '1, 0';
  */
 const UNFILTERED_RUNS_INDEX = 'CREATE INDEX IF NOT EXISTS span_runs_unfiltered ON span_runs (first_rowid) WHERE attr_filter IS NULL';
 
+/** Runs fillRunFilters reads and fills per transaction. */
+const FILL_PAGE_RUNS = 4096;
+
 /**
  * Writes the filter of every run without one (a file from before the filters, or written with
- * storage.sqlite.attributeIndex off): once, in one transaction (minutes for a large file). A run
- * with a JSON document that does not parse keeps none, and searches check its spans one by one.
+ * storage.sqlite.attributeIndex off): once, when the file is opened (minutes for a large file), a
+ * page of runs at a time in the partial index's order, each its own transaction. All of them at
+ * once held every run in the heap (a few hundred bytes each: 200,000 runs took more than 40 MiB,
+ * so a large file's start ran out of heap, at every start) and the WAL grew by the whole table;
+ * a start stopped half way keeps the pages done. A run with a JSON document that does not parse keeps
+ * none, and searches check its spans one by one.
  */
 function fillRunFilters(db: DatabaseSync): void {
-  const runs = db.prepare('SELECT rowid AS id, first_rowid AS first, last_rowid AS last, span_count AS count FROM span_runs WHERE attr_filter IS NULL');
-  if (runs.get() === undefined) return;
+  const page = db.prepare(`SELECT rowid AS id, first_rowid AS first, last_rowid AS last, span_count AS count FROM span_runs
+    WHERE attr_filter IS NULL AND (first_rowid, rowid) > (?, ?) ORDER BY first_rowid, rowid LIMIT ${FILL_PAGE_RUNS}`);
   const docs = db.prepare('SELECT doc FROM spans WHERE rowid BETWEEN ? AND ?');
   const records = db.prepare('SELECT records FROM run_spans WHERE run = ?');
   const update = db.prepare('UPDATE span_runs SET attr_filter = ? WHERE rowid = ?');
   const terms = new RunTerms();
-  inTransaction(db, () => {
-    for (const run of runs.all() as { id: number; first: number; last: number; count: number | null }[]) {
-      terms.begin();
-      try {
-        if (run.count !== null) {
-          const held = (records.get(run.id) as { records: Uint8Array } | undefined)?.records ?? new Uint8Array(0);
-          const reader = new WireReader(held);
-          readSpanRecords(held, (buf, r) => addRecordTerms(terms, reader, buf, r, spanRecordEnd(buf, r)));
+  // Past the last run of the page before: a run left without a filter stays in the index.
+  let after: [number, number] = [-1, -1];
+  if (page.get(...after) === undefined) return;
+  for (let more = true; more; ) {
+    more = inTransaction(db, () => {
+      const runs = page.all(...after) as { id: number; first: number; last: number; count: number | null }[];
+      for (const run of runs) {
+        terms.begin();
+        try {
+          if (run.count !== null) {
+            const held = (records.get(run.id) as { records: Uint8Array } | undefined)?.records ?? new Uint8Array(0);
+            const reader = new WireReader(held);
+            readSpanRecords(held, (buf, r) => addRecordTerms(terms, reader, buf, r, spanRecordEnd(buf, r)));
+          }
+          for (const { doc } of docs.iterate(run.first, run.last) as Iterable<{ doc: string | Uint8Array }>) {
+            if (typeof doc === 'string') terms.addAttributes(spanFromJson(doc).attributes);
+            else terms.add(new WireReader(doc), 0, doc.length);
+          }
+        } catch {
+          continue;
         }
-        for (const { doc } of docs.iterate(run.first, run.last) as Iterable<{ doc: string | Uint8Array }>) {
-          if (typeof doc === 'string') terms.addAttributes(spanFromJson(doc).attributes);
-          else terms.add(new WireReader(doc), 0, doc.length);
-        }
-      } catch {
-        continue;
+        update.run(terms.filter(), run.id);
       }
-      update.run(terms.filter(), run.id);
-    }
-  }, 'BEGIN IMMEDIATE');
+      const last = runs[runs.length - 1];
+      if (last !== undefined) after = [last.first, last.id];
+      return runs.length === FILL_PAGE_RUNS;
+    }, 'BEGIN IMMEDIATE');
+  }
 }
 
 /** Created after upgradeSchema, which adds the columns to files from before them. */
