@@ -16,7 +16,7 @@ import { LOG_COLUMNS, SPAN_COLUMNS, columnList, type CopyFormat } from './column
 import { copyChunks } from './copy.ts';
 import { chunkDays } from './days.ts';
 import { failure, isConnectionError, isPrivilegeError, isRetryable, isUnreachable, toError } from './errors.ts';
-import { LATEST_VERSION, currentVersion, runMigrations } from './migrations.ts';
+import { LATEST_VERSION, currentVersion, refuseNewer, runMigrations } from './migrations.ts';
 import { Partitions } from './partitions.ts';
 import { Reads } from './reads.ts';
 import { scanLogs, scanSpans } from './scan.ts';
@@ -221,6 +221,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
       await this.migrate();
     } else {
       const v = await currentVersion(pool, this.schema);
+      refuseNewer(this.schema, v);
       if (v < LATEST_VERSION) {
         throw new Error(
           `postgres schema ${this.schema} ${v === 0 ? 'has no migration applied (missing, or never migrated)' : `is at version ${v}`}, this build needs version ${LATEST_VERSION}: run 'tracehouse migrate' or set storage.postgres.autoMigrate=true`,

@@ -126,6 +126,7 @@ export function runMigrations(pool: Pool, schema: string): Promise<number[]> {
     );
     const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${s}.schema_migrations`);
     const applied = new Set(rows.map((r) => r.version));
+    refuseNewer(schema, Math.max(0, ...applied));
     const done: number[] = [];
     for (const m of MIGRATIONS) {
       if (applied.has(m.version)) continue;
@@ -135,6 +136,19 @@ export function runMigrations(pool: Pool, schema: string): Promise<number[]> {
     }
     return done;
   });
+}
+
+/**
+ * Throws when a newer Tracehouse has migrated the schema past what this build knows (a rollback,
+ * an older pod restarting during an upgrade): an older build writing to it had every batch
+ * refused for good (a constraint its writes name no longer exists) and dropped, and its reads
+ * may miss what the newer schema keeps elsewhere.
+ */
+export function refuseNewer(schema: string, version: number): void {
+  if (version <= LATEST_VERSION) return;
+  throw new Error(
+    `postgres schema ${schema} is at version ${version}, newer than this build knows (${LATEST_VERSION}): a newer Tracehouse migrated it; run that version or a later one (schema migrations are not undone)`,
+  );
 }
 
 /** The highest applied version, or 0 when the schema has never been migrated. */
