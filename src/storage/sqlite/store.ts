@@ -319,7 +319,16 @@ function ensureSpanRuns(db: DatabaseSync): void {
       else db.exec(`DROP TABLE IF EXISTS span_runs; ${SPAN_RUNS_SCHEMA}`);
       db.exec(`INSERT INTO span_runs (tenant, trace_id, service_name, min_start_ns, max_start_ns, first_rowid, last_rowid)
                SELECT tenant, trace_id, service_name, start_ns, start_ns, rowid, rowid FROM spans ORDER BY rowid`);
+      // The first release (its indexes not led by the tenant) knew no operations table: the services
+      // and operations of the spans it wrote (JSON documents) were listed nowhere, and retention
+      // could drop an operation whose newest span it wrote. The versions since keep it themselves.
+      const firstRelease = ['spans_trace_span', 'spans_service_start'].some((name) => hasSchemaObject(db, name, 'index'));
       db.exec(OLDER_SPAN_INDEXES.map((name) => `DROP INDEX IF EXISTS ${name};`).join(' '));
+      if (firstRelease) {
+        db.exec(`INSERT INTO operations (tenant, service_name, name, kind, last_start_ns)
+                 SELECT tenant, service_name, name, coalesce(json_extract(doc, '$.kind'), 0), max(start_ns) FROM spans WHERE typeof(doc) = 'text' GROUP BY 1, 2, 3, 4
+                 ON CONFLICT DO UPDATE SET last_start_ns = max(last_start_ns, excluded.last_start_ns)`);
+      }
     } else {
       if (!filtered()) db.exec('ALTER TABLE span_runs ADD COLUMN attr_filter BLOB');
       if (!recorded()) {
