@@ -322,6 +322,15 @@ export class Collector {
     );
   }
 
+  /**
+   * Accepted rows not stored yet: the writer's queue, and with delivery.ack = durable the rows only
+   * the write-ahead log holds now (batches given up on and waiting for their rewrite, the start-up
+   * replay not fed yet, batches given up during a stop), as 'tracehouse stopped' counts them.
+   */
+  get unstoredRows(): number {
+    return this.writer.queuedRows + this.writer.keptRows + (this.log?.keptRows ?? 0) + (this.log?.unfedRows ?? 0);
+  }
+
   /** Stops accepting, drains everything accepted into the backend, then closes. Idempotent; resolves to the accepted rows it had to drop. */
   shutdown(): Promise<number> {
     this.stopping ??= this.doShutdown();

@@ -122,7 +122,7 @@ async function main(): Promise<number> {
     if (first) {
       // What the cut-short drain leaves unstored, and where it goes: an operator asked twice and
       // should know what that cost (the stop's own count, 'tracehouse stopped', never comes).
-      const rows = collector.writer.queuedRows;
+      const rows = collector.unstoredRows;
       const ack = config['delivery.ack'];
       const fate = ack === 'durable' ? 'are kept in the write-ahead log and written at the next start' : ack === 'stored' ? 'were not acknowledged; their senders send them again' : 'are lost';
       logger.warn({ signal, unstoredRows: rows }, `second signal: exiting without draining; ${rows} accepted rows not yet stored ${fate}`);

@@ -50,3 +50,31 @@ for (const ack of ['queued', 'durable'] as const) {
     expect(await again.exited).toBe(0);
   }, 60_000);
 }
+
+// Durable: a batch the writer gave up on while running waits in the write-ahead log for its
+// rewrite, out of the writer's queue; the line counted only the queue and said 0 for those rows.
+it('a second signal counts the rows of a batch given up on while running and waiting in the log for its rewrite (durable)', async () => {
+  const dir = tempDir('second-signal-kept-');
+  const flags = { 'storage.sqlite.path': join(dir, 'th.db'), 'delivery.ack': 'durable', 'delivery.walDir': join(dir, 'wal'), 'writer.flushIntervalMs': '20', 'writer.writeTimeoutMs': '100', 'writer.retryMaxElapsedMs': '300', 'shutdown.timeoutMs': '30000' };
+  const c = await spawnCollector(flags);
+  const locker = new DatabaseSync(flags['storage.sqlite.path']);
+  locker.exec('BEGIN IMMEDIATE');
+  try {
+    const traceId = randomBytes(16);
+    const now = String(BigInt(Date.now()) * 1_000_000n);
+    const spans = Array.from({ length: SPANS }, (_, i) => ({ traceId, spanId: randomBytes(8), name: `op-${i}`, startTimeUnixNano: now, endTimeUnixNano: now }));
+    const res = await fetch(`${c.httpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: encodeTraces({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans }] }] }) });
+    expect(res.status).toBe(200);
+    await eventually(async () => (c.output().includes('gave up writing a batch for now') ? true : undefined), 10_000, 'the batch given up on');
+    c.child.kill('SIGTERM');
+    await eventually(async () => (c.output().includes('shutting down: draining accepted data') ? true : undefined), 10_000, 'the drain begun');
+    c.child.kill('SIGINT');
+    expect(await c.exited, c.output()).toBe(1);
+  } finally {
+    locker.exec('ROLLBACK');
+    locker.close();
+  }
+  const line = c.output().split('\n').find((l) => l.includes('second signal'));
+  expect(line, c.output()).toContain(`"unstoredRows":${SPANS}`);
+  expect(line).toContain(`${SPANS} accepted rows not yet stored are kept in the write-ahead log`);
+}, 60_000);
