@@ -189,6 +189,9 @@ describe('clickhouse behind a proxy with a body limit (nginx client_max_body_siz
     expect(stored.kind).toBe('success');
     expect((await select(client, `SELECT count(), uniqExact(Body) FROM ${db}.otel_logs`)).map((r) => r.map(String))).toEqual([['40', '40']]);
     expect(lines().filter((l) => /split/.test(l.msg))).toHaveLength(1);
+    // One batch split, whatever the attempts it took: the counter tells an operator whether batches
+    // are still being split, not how often one was retried.
+    expect(await metricSum(metrics, 'tracehouse_storage_split_batches_total', 'signal="logs"')).toBe(1);
   });
 });
 

@@ -333,7 +333,6 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
    * requests, which a larger body limit or smaller batches spare.
    */
   async #insertInParts(batch: WriteBatch, s: ShardState, refusal: Error, insert: (chunks: Uint8Array[], token: string) => Promise<void>): Promise<WriteResult> {
-    this.#deps.metrics.splitBatches.inc({ signal: batch.signal });
     if (!this.#splitLogged) {
       this.#splitLogged = true;
       this.#deps.logger.warn(
@@ -346,6 +345,9 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     const perChunk = batch.chunks.map((c) => rowsOf(batch.signal, [c]));
     const chunkOf = perChunk.flatMap((rows, i) => rows.map(() => i));
     const left = await insertInParts(perChunk.flat(), batch.batchId, insert);
+    // Counted once its parts are written, not at each attempt: a batch whose split failed part way
+    // (a 502, a timeout) is written again by the writer and split again, and it is one batch.
+    this.#deps.metrics.splitBatches.inc({ signal: batch.signal });
     if (left === undefined) return { kind: 'success', chunksInUse: true };
     const error = new Error(
       `${left.rows} ${batch.signal === 'traces' ? 'span' : 'log record'} row(s) of up to ${left.bytes} bytes each are too large alone for the request body limit on the way to ClickHouse ${s.shard.endpoint.display} (${left.error.message}): raise the proxy's limit (nginx: client_max_body_size) to store such rows`,
