@@ -18,7 +18,7 @@ import { createSecurity, type Security } from './security/index.ts';
 import type { BackendHealth, StorageBackend } from './storage/backend.ts';
 import { createBackend, storeEndpoint } from './storage/index.ts';
 import { whenReachable } from './storage/reach.ts';
-import { createLogger, type Logger } from './telemetry/logger.ts';
+import { createLogger, flushRecurringLogs, type Logger } from './telemetry/logger.ts';
 import { createMetrics, type Metrics } from './telemetry/metrics.ts';
 import { OpsServer } from './telemetry/ops.ts';
 import { StorageStatsPoller, storeStatsOf } from './telemetry/storage-stats.ts';
@@ -381,6 +381,9 @@ export class Collector {
       this.logger.warn({ backend: this.backend.name }, 'the store did not close within shutdown.timeoutMs; stopping without waiting for it');
     }
     this.security.shutdown();
+    // Refusals, failed reads and handshakes of the last minute still waiting for its end: the
+    // process ends before it.
+    flushRecurringLogs();
     this.logger.info({ queueBytes: this.writer.queueBytes, droppedRows: dropped, keptInLogRows: this.writer.keptRows + waiting + unfed }, 'tracehouse stopped');
     return dropped;
   }

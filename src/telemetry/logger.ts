@@ -63,6 +63,17 @@ export class Outage {
 /** How often a recurring event's line is written at most (its metric counts each one). */
 const RECURRING_LOG_MS = 60_000;
 
+/** The recurring logs holding a line for the end of their minute (RecurringLog.log), for flushRecurringLogs. */
+const waitingLines = new Set<RecurringLog>();
+
+/**
+ * Writes now the lines recurring logs keep for the end of their minute: a stop (Collector.shutdown)
+ * before it would leave those events out of the log for good.
+ */
+export function flushRecurringLogs(): void {
+  for (const log of [...waitingLines]) log.flush();
+}
+
 /**
  * A recurring event (a refused request, a failed read or write) logged at most once a minute, with
  * how many happened since its last line: one line per event flooded the log.
@@ -99,12 +110,28 @@ export class RecurringLog {
     const events = this.take();
     if (events !== undefined) return line(events);
     this.unlogged = line;
+    waitingLines.add(this);
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
+      waitingLines.delete(this);
       const last = this.unlogged;
       this.unlogged = undefined;
       const n = this.take();
       if (last !== undefined && n !== undefined && n > 0) last(n);
     }, this.loggedAtMs + RECURRING_LOG_MS + 1 - Date.now()).unref();
+  }
+
+  /** Writes the line kept for the end of the minute now, with the events since the last line (flushRecurringLogs). */
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    waitingLines.delete(this);
+    const last = this.unlogged;
+    this.unlogged = undefined;
+    const n = this.since;
+    if (last === undefined || n === 0) return;
+    this.since = 0;
+    this.loggedAtMs = Date.now();
+    last(n);
   }
 }
