@@ -94,6 +94,7 @@ export function createMetrics() {
   }
   for (const signal of SIGNALS) {
     m.evictedRows.inc({ signal }, 0);
+    m.splitBatches.inc({ signal }, 0);
     m.decodeDuration.zero({ signal });
   }
   for (const kind of ['torn_tail', 'corrupt'] as const) m.walCorruptBytes.inc({ kind }, 0);
