@@ -216,6 +216,19 @@ function createTarget(config: Config, logger: Logger, metrics: Metrics): Promise
 }
 
 /**
+ * copy's target store, its settings refused (a URL pg cannot read, an SQLite path no thread can
+ * share) naming the --to-config file: the key and value alone sent the operator to the source's.
+ */
+async function createCopyTarget(config: Config, file: string, logger: Logger, metrics: Metrics): Promise<StorageBackend> {
+  try {
+    return await createTarget(config, logger, metrics);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    throw new ConfigError(err.message.replace(/^(invalid configuration: )?/, `$1the target (--to-config ${file}): `), { cause: err });
+  }
+}
+
+/**
  * Starts a store (run: its start, or the sink's that starts it) as start-up does: a PostgreSQL or
  * ClickHouse server not answering yet is waited for storage.startWaitMs, and the error then names
  * the key and value to correct (a bare "connect ECONNREFUSED 10.0.0.7:5432" named neither) and,
@@ -361,7 +374,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
     const source = await openSource(config, 'copy', logger, sourceMetrics);
     try {
       const metrics = createMetrics();
-      const sink = new TransferSink(targetConfig, await createTarget(targetConfig, logger, metrics), metrics, logger, filters.tenant);
+      const sink = new TransferSink(targetConfig, await createCopyTarget(targetConfig, target, logger, metrics), metrics, logger, filters.tenant);
       await startStore(targetConfig, sink.backend, logger, () => sink.start(), `the target (--to-config ${target})`);
       try {
         const r = await copyStore(source, sink, { ...filters, checkpoint, quiet, source: sourceId(config), target: sourceId(targetConfig), ...(await pageLimits(targetConfig)) });

@@ -37,6 +37,20 @@ describe('transfer commands and a store that does not answer', () => {
     expect(imp.stderr).toContain(`tracehouse import: storage.postgres.url = "postgres://tracehouse:***@127.0.0.1:${port}/tracehouse": not reachable (storage.startWaitMs = 0: no wait)`);
   });
 
+  it('copy names the target file when the target store\'s own settings are refused', async () => {
+    // The store's checks (a URL pg cannot read, an SQLite path no thread can share) said the key
+    // and value alone: the operator looked for them in the source's configuration.
+    const dir = tempDir();
+    const a = join(dir, 'a.db');
+    runCli(['import', FIXTURE, '--quiet', `--storage.sqlite.path=${a}`, '--workers.threads=1'], { cwd: dir });
+    const target = join(dir, 'pg.yaml');
+    writeFileSync(target, `storage:\n  backend: postgres\n  postgres:\n    url: postgres://tracehouse:secret@127.0.0.1:99999/tracehouse\n`);
+    const copy = runCli(['copy', '--to-config', target, '--checkpoint', join(dir, 'cp.json'), `--storage.sqlite.path=${a}`], { cwd: dir });
+    expect(copy.status).toBe(2);
+    expect(copy.stderr).toContain(`tracehouse: invalid configuration: the target (--to-config ${target}): storage.postgres.url = "postgres://tracehouse:***@127.0.0.1:99999/tracehouse": Invalid URL`);
+    expect(copy.stderr).not.toContain('secret');
+  });
+
   it('copy names the source when it is the store that does not answer', async () => {
     const dir = tempDir();
     const port = await freePort();
