@@ -111,17 +111,10 @@ export class RecurringLog {
     if (events !== undefined) return line(events);
     this.unlogged = line;
     waitingLines.add(this);
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      waitingLines.delete(this);
-      const last = this.unlogged;
-      this.unlogged = undefined;
-      const n = this.take();
-      if (last !== undefined && n !== undefined && n > 0) last(n);
-    }, this.loggedAtMs + RECURRING_LOG_MS + 1 - Date.now()).unref();
+    this.timer ??= setTimeout(() => this.flush(), this.loggedAtMs + RECURRING_LOG_MS + 1 - Date.now()).unref();
   }
 
-  /** Writes the line kept for the end of the minute now, with the events since the last line (flushRecurringLogs). */
+  /** Writes the line kept for the end of the minute, with the events since the last line: when the minute ends, or now (flushRecurringLogs). */
   flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
