@@ -74,15 +74,17 @@ async function bodyLimitProxy(upstream: string, maxBody: number): Promise<{ url:
 }
 
 /** A proxy answering nginx's 502 page (its upstream not up yet) until `up()`, then passing requests on. */
-async function gatewayProxy(upstream: string): Promise<{ url: string; server: Server; up: () => void; down: () => void; badGateways: () => number }> {
+async function gatewayProxy(upstream: string): Promise<{ url: string; server: Server; up: () => void; down: () => void; badGateways: () => number; queries: () => number }> {
   let down = true;
   let badGateways = 0;
+  let queries = 0;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const parts: Buffer[] = [];
     req.on('data', (c: Buffer) => parts.push(c));
     req.on('end', () => {
       if (down) {
         badGateways++;
+        if (!(req.url ?? '').startsWith('/ping')) queries++;
         res.writeHead(502, { 'Content-Type': 'text/html', Server: 'nginx' });
         return void res.end(NGINX_502);
       }
@@ -98,7 +100,7 @@ async function gatewayProxy(upstream: string): Promise<{ url: string; server: Se
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, up: () => void (down = false), down: () => void (down = true), badGateways: () => badGateways };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, up: () => void (down = false), down: () => void (down = true), badGateways: () => badGateways, queries: () => queries };
 }
 
 let client: ClickHouseClient;
@@ -243,13 +245,15 @@ describe('clickhouse behind a proxy whose upstream is not up yet (502)', () => {
     closers.push(() => new Promise((r) => proxy.server.close(r)));
     proxy.up();
     const { logger, lines } = capturedLogger();
-    const c = await startCollector({ 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': `${proxy.url}/?database=${db}` }, { logger });
+    const c = await startCollector({ 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': `${proxy.url}/?database=${db}`, 'storage.statsIntervalMs': '0' }, { logger });
     closers.push(() => c.stop());
     proxy.down();
     const res = await fetch(`${c.opsUrl}/readyz`);
     expect(res.status).toBe(503);
     const unhealthy = await eventually(async () => lines().find((l) => l.msg === 'storage unhealthy'), 5000, 'the unhealthy line');
-    expect(String(unhealthy['detail'])).toMatch(/^HTTP 502 from http:\/\/127\.0\.0\.1:\d+\/\?database=\w+, not from ClickHouse: 502 Bad Gateway$/);
+    expect(String(unhealthy['detail'])).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?database=\w+: not ClickHouse's answer: 502 Bad Gateway$/);
+    // A ping, not a query: a poll a second would fill ClickHouse's query log.
+    expect(proxy.queries()).toBe(0);
   }, 30_000);
 });
 

@@ -16,7 +16,7 @@ import { dependenciesOnShard, operationsOnShard, servicesOnShard } from './listi
 import { getTraceOnShard, logsKeyedByTime, matchingTracesOnShard, mergeSummaries, readTraceOnShard, searchLogsOnShard, spanIdsOnShard, summariesOnShard, type ShardSpan, type ShardSummary } from './reads.ts';
 import { scanLogs, scanSpans } from './scan.ts';
 import { COLUMN_TYPES, LOG_COLUMNS, TENANT_COLUMN, TRACE_COLUMNS, latestVersion, qualified, quoteIdent, quoteString, sameRowBinary, tableNames, validateSchemaOptions, type SchemaOptions } from './schema.ts';
-import { connectShard, type Shard } from './shard.ts';
+import { connectShard, pageTitle, type Shard } from './shard.ts';
 import { statsOnShard } from './stats.ts';
 
 export { bootstrapStatements, migrations, tableNames, type SchemaOptions } from './schema.ts';
@@ -527,14 +527,14 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
   async health(): Promise<BackendHealth> {
     if (this.#shards === undefined || this.#closed) return { ok: false, detail: 'not started' };
     const results = await Promise.all(
-      // A query, read as an insert's answer is (Shard.reach): a proxy's error page is told by its
-      // status and title, where the client's ping gave the page's whole HTML as the error.
-      this.#shards.map((s) =>
-        s.shard.reach().then(
-          () => undefined,
-          (err: Error) => (err.message.includes(s.shard.endpoint.display) ? err.message : `${s.shard.endpoint.display}: ${err.message}`),
-        ),
-      ),
+      // /ping, not a query: a poll a second per pod would fill system.query_log and use the user's
+      // quota. A proxy's error page comes back as the failure's text, and is told by its title.
+      this.#shards.map(async (s) => {
+        const r = await s.shard.client.ping();
+        if (r.success) return undefined;
+        const text = r.error.message;
+        return `${s.shard.endpoint.display}: ${/<html|<title|<body/i.test(text) ? `not ClickHouse's answer: ${pageTitle(text)}` : text}`;
+      }),
     );
     const failed = results.filter((r): r is string => r !== undefined);
     return failed.length === 0 ? { ok: true } : { ok: false, detail: failed.join('; ') };

@@ -129,8 +129,13 @@ async function text(stream: Readable): Promise<string> {
 function answerError(endpoint: HttpEndpoint, status: number, body: string): HttpStatusError {
   const ch = parseError(body);
   if (ch instanceof ClickHouseError) return new HttpStatusError(ch.message, status, Number(ch.code));
-  const title = /<title>([^<]*)<\/title>/i.exec(body)?.[1]?.trim() ?? body.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 200);
+  const title = pageTitle(body);
   return new HttpStatusError(`HTTP ${status} from ${endpoint.display}, not from ClickHouse${title === '' ? '' : `: ${title}`}`, status);
+}
+
+/** An error page's title (or its text, without the markup, cut to 200 characters): what a proxy's page says, not its HTML. */
+export function pageTitle(body: string): string {
+  return /<title>([^<]*)<\/title>/i.exec(body)?.[1]?.trim() ?? body.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 200);
 }
 
 /** The parts of chdb Tracehouse uses (typed here: chdb is optional). */
