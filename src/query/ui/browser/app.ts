@@ -891,15 +891,22 @@ async function logsPage(params: URLSearchParams): Promise<void> {
   const warnings = (doc.warnings ?? []).map((w) => h('p', { class: 'warning', role: 'status' }, w));
   // A full page (or one cut to the byte bound) leaves older matches out: the next page ends at this
   // one's oldest record's time. The read API's end is inclusive, so records stamped in that same
-  // nanosecond (loggers stamp in milliseconds) are shown again rather than skipped; a page whose
-  // records all share one time ends just before it, or it would be its own next page.
+  // nanosecond (loggers stamp in milliseconds) are shown again rather than skipped. A page whose
+  // records all share one time would be its own next page, and more records may share that time
+  // than it holds (a burst within a millisecond): the next page reads them at query.maxLimit; at
+  // that limit (or cut to the byte bound) it ends just before that time, and says what it skips.
   const pages: Child[] = [];
+  const notes: Child[] = [];
   const end = params.get('end')?.trim();
   const last = rows[rows.length - 1];
   if (last && (rows.length >= limit || warnings.length > 0)) {
     const oldest = BigInt(logTime(last.log));
     const next = new URLSearchParams(params);
-    next.set('end', String(oldest === BigInt(logTime(rows[0]!.log)) ? oldest - 1n : oldest));
+    const oneTime = oldest === BigInt(logTime(rows[0]!.log));
+    const readWhole = oneTime && limit < maxLimit && warnings.length === 0;
+    if (readWhole) next.set('limit', String(maxLimit));
+    else if (oneTime) notes.push(h('p', { class: 'warning', role: 'status' }, `Every record shown is stamped ${fmtTime(String(oldest))}, and more may share that time than one page holds (query.maxLimit, ${maxLimit}, or the read's byte bound): older records start before it, and those of that time not shown here are skipped.`));
+    next.set('end', String(oneTime && !readWhole ? oldest - 1n : oldest));
     pages.push(h('a', { class: 'older', href: `/logs?${next}` }, 'Older records'));
   }
   if (end) {
@@ -908,7 +915,7 @@ async function logsPage(params: URLSearchParams): Promise<void> {
     pages.push(pages.length > 0 ? ' · ' : null, h('a', { class: 'newest', href: `/logs?${newest}` }, 'Newest records'));
   }
   const count = `${rows.length} log record${rows.length === 1 ? '' : 's'}${end ? ` up to ${/^\d+$/.test(end) ? fmtTime(end) : end}` : ''}, newest first`;
-  results.replaceChildren(...warnings, h('p', { class: 'count' }, count), rows.length > 0 ? table : h('p', { class: 'muted' }, 'No log records match.'), ...(pages.length > 0 ? [h('p', { class: 'pages' }, ...pages)] : []));
+  results.replaceChildren(...warnings, ...notes, h('p', { class: 'count' }, count), rows.length > 0 ? table : h('p', { class: 'muted' }, 'No log records match.'), ...(pages.length > 0 ? [h('p', { class: 'pages' }, ...pages)] : []));
   // The service field's suggestions, asked for after the records (which asked for a token if one
   // is needed): a failure to list services (a slow span table, a store busy) costs only the
   // suggestions, as a typed name is searched all the same, never the records.
