@@ -166,7 +166,9 @@ export class JaegerApiV3 {
       if (start !== undefined) parseTime(start);
       if (end !== undefined) parseTime(end);
       parseBool(param(params, 'rawTraces', 'raw_traces'));
-      return this.traces(tenant, [id], `trace ${id} not found`);
+      // One trace is a trace read (as GET /api/traces/{id}): cut at query.maxSpansPerTrace, not at
+      // query.maxSpansPerSearch, which bounds an answer of several.
+      return this.traces(tenant, [id], `trace ${id} not found`, { ...this.bounds, maxSpansPerSearch: this.bounds.maxSpansPerTrace });
     }
     return [404, v3Error(404, `no route ${path}`)];
   }
@@ -202,8 +204,8 @@ export class JaegerApiV3 {
    * turn; 404 (notFound) when none is found, as Jaeger answers, a search too. OTLP/JSON has no place for warnings: a trace
    * cut, or traces left out, are said in `warnings` beside `result`.
    */
-  private async traces(tenant: string, ids: readonly string[], notFound: string): Promise<[number, unknown]> {
-    const read = await readBounded(this.backend, tenant, ids, this.bounds);
+  private async traces(tenant: string, ids: readonly string[], notFound: string, bounds = this.bounds): Promise<[number, unknown]> {
+    const read = await readBounded(this.backend, tenant, ids, bounds);
     if (read.traces.length === 0) return [404, v3Error(404, notFound)];
     const resourceSpans = read.traces.flatMap((t) => renderTraces(t.spans).resourceSpans);
     const warnings = [...read.traces.flatMap((t) => (t.warning === undefined ? [] : [`trace ${t.traceId}: ${t.warning}`])), ...(read.cut === undefined ? [] : [read.cut])];

@@ -171,6 +171,27 @@ describe('Jaeger api_v3 bounds and failures, as the Jaeger API has them', () => 
     expect(deep.body.error.message).toMatch(/query\.search_depth.*query\.maxLimit/);
   });
 
+  it('answers a trace by id cut as a trace read is, at query.maxSpansPerTrace, also when query.maxSpansPerSearch is lower', async () => {
+    // maxSpansPerSearch bounds an answer of several traces (a search); one trace asked for by id is
+    // a trace read, as GET /api/traces/{id} and /v1/traces/{id} answer it.
+    const wide = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 10, maxSpansPerTrace: 5, maxSpansPerSearch: 2 }, store, pino({ level: 'silent' }));
+    await wide.start();
+    try {
+      const base = `http://127.0.0.1:${wide.boundPort}`;
+      const v1 = await getJson(base, `/api/traces/${trace[0]!.traceId}`);
+      expect(v1.body.data[0].spans).toHaveLength(5);
+      const v3 = await getJson(base, `/api/v3/traces/${trace[0]!.traceId}`);
+      expect(v3.status).toBe(200);
+      expect(v3.body.result.resourceSpans.flatMap((rs: Json) => rs.scopeSpans.flatMap((ss: Json) => ss.spans))).toHaveLength(5);
+      expect(v3.body.warnings).toBeUndefined();
+      // A search is still bound by maxSpansPerSearch.
+      const search = await getJson(base, '/api/v3/traces?query.service_name=bounded&query.start_time_min=2023-11-14T22:13:19Z&query.start_time_max=2023-11-14T22:13:21Z');
+      expect(search.body.result.resourceSpans.flatMap((rs: Json) => rs.scopeSpans.flatMap((ss: Json) => ss.spans))).toHaveLength(2);
+    } finally {
+      await wide.shutdown();
+    }
+  });
+
   it('answers 503 in api_v3 error shape when the store fails, the details in the log only', async () => {
     failing = true;
     try {
