@@ -280,6 +280,30 @@ describe('web UI: odd data and odd hands', () => {
     expect(await overflow(), 'logs view').toBeLessThanOrEqual(0);
   });
 
+  it('a log row beside a long message keeps its severity and trace link on one line each', async () => {
+    const traceId = hex(16);
+    const words = Array.from({ length: 120 }, (_, i) => `word${i}`).join(' ');
+    const record = { timeUnixNano: String(now), severityNumber: 13, severityText: 'WARNING', body: { stringValue: `request failed: ${words}` }, attributes: [str('http.url', 'https://example.com/' + 'segment/'.repeat(30))], traceId, spanId: hex(8) };
+    const r = await fetch(`${c.httpUrl}/v1/logs`, { method: 'POST', body: JSON.stringify({ resourceLogs: [{ resource: { attributes: [str('service.name', 'checkout')] }, scopeLogs: [{ logRecords: [record] }] }] }), headers: { 'content-type': 'application/json' } });
+    expect(r.status).toBe(200);
+    await eventually(async () => (((await (await fetch(`${c.queryUrl}/v1/logs?traceId=${traceId}`)).json()) as any).resourceLogs.length > 0 ? true : undefined));
+    await ready(`/logs?traceId=${traceId}&lookback=all`);
+    // Each cell's text as drawn: the number of line boxes its words take.
+    const lines = await page.$$eval('.log-row td', (els: any[]) =>
+      els.map((e) => {
+        const range = document.createRange();
+        range.selectNodeContents(e);
+        const line = parseFloat((globalThis as any).getComputedStyle(e).lineHeight) || 15;
+        return Math.round(range.getBoundingClientRect().height / line);
+      }),
+    );
+    // Time, severity, service, body, attributes, trace: the severity word and the trace link unbroken.
+    expect(lines[1], 'severity').toBe(1);
+    expect(lines[2], 'service').toBe(1);
+    expect(lines[5], 'trace link').toBe(1);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
+  });
+
   it('a duration just under a unit reads in the larger unit (1.00 s, not 1000.00 ms)', async () => {
     const traceId = hex(16);
     const root = hex(8);

@@ -879,7 +879,7 @@ async function logsPage(params: URLSearchParams): Promise<void> {
           { class: `log-row sev-${severityClass(log.severityNumber)}` },
           h('td', {}, h('time', {}, fmtTime(logTime(log)))),
           h('td', { class: 'sev-text' }, log.severityText || severityName(log.severityNumber)),
-          h('td', {}, svc),
+          h('td', { class: 'service' }, svc),
           h('td', { class: 'body' }, ...logBody(log)),
           h('td', { class: 'attrs' }, attrsText(log)),
           h('td', {}, log.traceId ? h('a', { href: `/trace/${log.traceId}` }, h('code', {}, jaegerId(log.traceId).slice(0, 8) + '…')) : ''),
