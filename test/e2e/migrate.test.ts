@@ -1,9 +1,13 @@
 // `tracehouse migrate` as an operator runs it before starting collectors with autoMigrate off.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
+import { writeSpansOneASecond } from '../helpers/sqlite-fill.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
@@ -36,5 +40,37 @@ describe('tracehouse migrate (postgres)', () => {
     }
     // Running it again is a no-op that still succeeds.
     expect(cli(['migrate', ...common]).status).toBe(0);
+  });
+});
+
+describe('tracehouse migrate (sqlite)', () => {
+  it('brings a file of an earlier version up to date before a collector starts on it, and creates none', () => {
+    const dir = tempDir();
+    // Runs without attribute filters (an earlier version's, or attributeIndex off): a start fills
+    // them when it opens the file, minutes for a large one.
+    const path = join(dir, 'old.db');
+    const old = openDatabase(path, { attributeIndex: false });
+    writeSpansOneASecond(new SqliteStore(old, { indexAttributes: false }), 100, 'before');
+    old.close();
+    const unfiltered = (): number => {
+      const db = new DatabaseSync(path);
+      try {
+        return (db.prepare('SELECT count(*) AS n FROM span_runs WHERE attr_filter IS NULL').get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    expect(unfiltered()).toBeGreaterThan(0);
+    const migrated = cli(['migrate', `--storage.sqlite.path=${path}`]);
+    expect(migrated.status, migrated.stderr).toBe(0);
+    expect(migrated.stdout).toContain('migrations applied');
+    expect(unfiltered()).toBe(0);
+
+    // A path with no file yet (a collector's first start makes it): nothing is created.
+    const missing = join(dir, 'none', 'new.db');
+    const none = cli(['migrate', `--storage.sqlite.path=${missing}`]);
+    expect(none.status, none.stderr).toBe(0);
+    expect(none.stdout).toContain('the collector creates it at its first start');
+    expect(existsSync(missing)).toBe(false);
   });
 });

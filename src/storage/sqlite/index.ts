@@ -5,6 +5,7 @@
 // (rows of older versions, one per span, some with a JSON document, are read as well). Writes run
 // on a write thread and reads on read threads (read-pool.ts), each with its own connection:
 // node:sqlite calls are synchronous and must never stall the main event loop.
+import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { DatabaseSync } from 'node:sqlite';
@@ -111,6 +112,20 @@ class SqliteBackend implements StorageBackend, StoreStats {
     this.readPool = new ReadPool({ path: this.path, threads: this.readThreads, timeoutMs: this.timeoutMs, logger: this.deps.logger, onUnreadable: (items) => this.unreadable(items) });
     this.retaining = this.retentionDays > 0;
     if (this.retaining) this.applyRetention();
+  }
+
+  /**
+   * `tracehouse migrate`: brings a file of an earlier version up to date (the upgrades a start runs
+   * when it opens the file: some take minutes on a large file, such as filling the runs' attribute
+   * filters) and closes it, so a collector started after it opens at once. Creates no file.
+   */
+  async migrate(): Promise<void> {
+    refuseUnsharedPath(this.path);
+    if (!existsSync(sqliteFilePath(this.path))) {
+      this.deps.logger.info({ path: this.path }, 'no sqlite file yet: the collector creates it at its first start');
+      return;
+    }
+    openStore(this.path, this.attributeIndex).close();
   }
 
   /** Stored items reads found malformed, by key (reads.ts, Unreadable): each is counted and logged once, however many reads meet it. */
