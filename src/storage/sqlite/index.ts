@@ -17,7 +17,7 @@ import { ReadPool } from './read-pool.ts';
 import type { tableStats, Unreadable } from './reads.ts';
 import { sqliteFilePath, traceIndexPath } from '../../common/sqlite-path.ts';
 import { Outage } from '../../telemetry/logger.ts';
-import { openDatabase } from './store.ts';
+import { OpenedFile, openDatabase } from './store.ts';
 import type { WriteReply, WriteRequest } from './write-thread.ts';
 
 /** Where the SQLite store keeps its file, how long it keeps data, and how it reads. */
@@ -77,6 +77,8 @@ class SqliteBackend implements StorageBackend, StoreStats {
   readonly copiesChunks = true;
   readonly encoder = { name: 'otlp', options: {} } as const;
   private db: DatabaseSync | undefined;
+  /** The store's file as opened: health fails once storage.sqlite.path names it no more. */
+  private openedFile: OpenedFile | undefined;
   private readPool: ReadPool | undefined;
   private thread: Worker | undefined;
   private nextId = 0;
@@ -109,6 +111,7 @@ class SqliteBackend implements StorageBackend, StoreStats {
     refuseUnsharedPath(this.path);
     // The schema exists before the other connections open; this one then serves health checks only.
     this.db = openStore(this.path, this.attributeIndex);
+    this.openedFile = new OpenedFile(this.db, this.path);
     this.readPool = new ReadPool({ path: this.path, threads: this.readThreads, timeoutMs: this.timeoutMs, logger: this.deps.logger, onUnreadable: (items) => this.unreadable(items) });
     this.retaining = this.retentionDays > 0;
     if (this.retaining) this.applyRetention();
@@ -294,7 +297,8 @@ class SqliteBackend implements StorageBackend, StoreStats {
   async health() {
     try {
       this.open().prepare('SELECT 1').get();
-      return { ok: true };
+      const moved = this.openedFile?.moved();
+      return moved === undefined ? { ok: true } : { ok: false, detail: moved };
     } catch (err) {
       return { ok: false, detail: (err as Error).message };
     }

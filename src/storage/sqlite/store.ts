@@ -1,7 +1,7 @@
 // The SQLite schema and the write side, used by the write thread (one connection owns all
 // writes; SQLite has a single writer) and for schema creation before readers open the file.
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { KeyValue } from '../../model/rows.ts';
@@ -639,6 +639,44 @@ class RowidFloor {
 const NOTE_ROWID_FLOORS = `INSERT INTO rowid_floor (tbl, max_rowid)
   SELECT tbl, m FROM (SELECT 'span_runs' AS tbl, (SELECT max(rowid) FROM span_runs) AS m UNION ALL SELECT 'logs', (SELECT max(rowid) FROM logs)) WHERE m IS NOT NULL
   ON CONFLICT (tbl) DO UPDATE SET max_rowid = max(max_rowid, excluded.max_rowid)`;
+
+/**
+ * The store's file as a connection opened it, to tell when storage.sqlite.path no longer names it:
+ * deleted (`rm data/tracehouse.db`), or moved away or replaced by another (`mv`, a rotation
+ * script). SQLite goes on writing into the file it has open, which no path reaches: every commit
+ * since was acknowledged, readiness stayed, nothing was logged, and the next start found an
+ * empty store at the path. One stat of the path per check (a write's transaction, a health check).
+ */
+export class OpenedFile {
+  private readonly file: string | undefined;
+  private readonly dev: number = 0;
+  private readonly ino: number = 0;
+  private readonly configured: string;
+
+  /** `configured`: storage.sqlite.path as given, for the message. */
+  constructor(db: DatabaseSync, configured: string) {
+    this.configured = configured;
+    const file = db.location('main') ?? '';
+    const st = file === '' ? undefined : statSync(file, { throwIfNoEntry: false });
+    if (!st) return;
+    this.file = file;
+    this.dev = st.dev;
+    this.ino = st.ino;
+  }
+
+  /** Undefined while the path names the opened file; else why not, naming the option. */
+  moved(): string | undefined {
+    if (this.file === undefined) return undefined;
+    let st;
+    try {
+      st = statSync(this.file, { throwIfNoEntry: false });
+    } catch {
+      return undefined; // The path cannot be looked at now (a permission of its directory): not known to be gone.
+    }
+    if (st && st.dev === this.dev && st.ino === this.ino) return undefined;
+    return `storage.sqlite.path = ${JSON.stringify(this.configured)}: the file is no longer at that path (${st ? 'another file is there now: moved or replaced' : 'deleted or moved away'}) since this collector opened it; writes into it are refused, as no start would find them: restart the collector to open the file at the path (or a new empty one)`;
+  }
+}
 
 /** Opens (creating when needed) the database file in WAL mode with the current schema. */
 export function openDatabase(path: string, options: { attributeIndex?: boolean; cacheMiB?: number; checkpointMiB?: number } = {}): DatabaseSync {
@@ -1498,6 +1536,8 @@ export class SqliteStore {
    */
   private reachUnchecked = true;
   private readonly indexLog: StatementSync;
+  /** The store's file as opened, when given its configured path: writes are refused once the path names it no more. */
+  private readonly openedFile: OpenedFile | undefined;
   /** False after a transaction failed: the trace index may lack runs the store's file committed. */
   private indexInStep = true;
   /** The -wal files of the store's file and its trace index, with their size limits (resetOvergrownWal). */
@@ -1518,8 +1558,9 @@ export class SqliteStore {
    * benchmark's baseline); `longTraceInts` bounds RecentTraces' sets of long traces
    * (LONG_TRACE_INTS), smaller in tests.
    */
-  constructor(db: DatabaseSync, options: { indexAttributes?: boolean; longTraceInts?: number } = {}) {
+  constructor(db: DatabaseSync, options: { indexAttributes?: boolean; longTraceInts?: number; path?: string } = {}) {
     this.db = db;
+    if (options.path !== undefined) this.openedFile = new OpenedFile(db, options.path);
     for (const schema of ['main', TRACE_INDEX]) {
       const file = db.location(schema);
       const limit = (db.prepare(`PRAGMA ${schema}.journal_size_limit`).get() as { journal_size_limit: number }).journal_size_limit;
@@ -1637,6 +1678,8 @@ export class SqliteStore {
   }
 
   private transaction(fn: () => void): WriteResult {
+    const moved = this.openedFile?.moved();
+    if (moved !== undefined) return { kind: 'retryable', error: new Error(moved) };
     try {
       this.inTransaction(fn);
       return { kind: 'success' };

@@ -16,7 +16,7 @@ export type WriteReply =
 
 const { path, attributeIndex, cacheMiB, checkpointMiB } = workerData as { path: string; attributeIndex: boolean; cacheMiB: number; checkpointMiB: number };
 const db = openDatabase(path, { attributeIndex, cacheMiB, checkpointMiB });
-const store = new SqliteStore(db, { indexAttributes: attributeIndex });
+const store = new SqliteStore(db, { indexAttributes: attributeIndex, path });
 
 parentPort!.on('message', (req: WriteRequest) => {
   if (req.op === 'retention') {

@@ -1,0 +1,52 @@
+// The SQLite file deleted (or moved away, or replaced by a `mv`) under a running collector: a
+// clean-up script's `rm data/tracehouse.db`, log rotation pointed at the wrong file. SQLite keeps
+// writing into the file it has open, which no path names any more: the collector acknowledged
+// every export, /readyz said ready, it logged nothing, and at the next start the path held an
+// empty store (every row written since the removal gone). Now each write first checks that the
+// path still names the open file: it is refused (retryable, so `durable` keeps the rows in its
+// write-ahead log for the next start) naming storage.sqlite.path, and readiness goes with it.
+import { copyFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { eventually } from '../helpers/collector.ts';
+import { encodeLogs } from '../helpers/otlp-proto.ts';
+import { spawnCollector, storedInSqlite } from '../helpers/process.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const SERVICE = 'file-removed';
+
+async function postLogs(url: string, bodies: string[]): Promise<number> {
+  const resource = { attributes: [{ key: 'service.name', value: { stringValue: SERVICE } }] };
+  const now = String(BigInt(Date.now()) * 1_000_000n);
+  const body = encodeLogs({ resourceLogs: [{ resource, scopeLogs: [{ logRecords: bodies.map((b) => ({ timeUnixNano: now, body: { stringValue: b } })) }] }] });
+  const res = await fetch(`${url}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body, signal: AbortSignal.timeout(10_000) });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+describe('the SQLite file removed under a running collector', () => {
+  it.each([
+    ['deleted (rm)', (db: string) => rmSync(db)],
+    ['moved away (mv)', (db: string) => renameSync(db, `${db}.old`)],
+    ['replaced by a copy (cp then mv over it)', (db: string) => (copyFileSync(db, `${db}.copy`), renameSync(`${db}.copy`, db))],
+  ])('%s: writes are refused naming storage.sqlite.path, not ready, and a restart stores what durable kept', async (_, remove) => {
+    const dir = tempDir('sqlite-removed-');
+    const db = join(dir, 'tracehouse.db');
+    const flags = { 'storage.sqlite.path': db, 'delivery.ack': 'durable', 'writer.flushIntervalMs': '50', 'shutdown.timeoutMs': '2000' };
+    const a = await spawnCollector(flags);
+    expect(await postLogs(a.httpUrl, ['before'])).toBe(200);
+    await eventually(async () => (storedInSqlite(db, SERVICE).logCopies.get('before') === 1 ? true : undefined), 5_000, 'first record stored');
+    remove(db);
+    // Accepted into the write-ahead log (durable), but never stored into the unlinked file.
+    expect(await postLogs(a.httpUrl, ['after'])).toBe(200);
+    await eventually(async () => (/storage\.sqlite\.path = \\?"[^"]*tracehouse\.db\\?": the file .*no longer/.test(a.output()) ? true : undefined), 5_000, 'the refusal logged');
+    await eventually(async () => ((await fetch(`${a.opsUrl}/readyz`)).status === 503 ? true : undefined), 5_000, 'not ready');
+    a.child.kill('SIGTERM');
+    await a.exited;
+    // The next start makes a new file at the path and writes what the log kept into it.
+    const b = await spawnCollector(flags);
+    await eventually(async () => (storedInSqlite(db, SERVICE).logCopies.get('after') === 1 ? true : undefined), 5_000, 'kept record stored after restart');
+    b.child.kill('SIGTERM');
+    expect(await b.exited).toBe(0);
+  }, 60_000);
+});
