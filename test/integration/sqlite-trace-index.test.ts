@@ -3,7 +3,7 @@
 // between the two commits, a lost file or an older copy would, and check that every trace is found
 // whole once the store is opened again, that retention keeps it to the store's runs, and that a
 // file from before it gives its in-file index up.
-import { existsSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
@@ -247,6 +247,41 @@ describe('sqlite trace index', () => {
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'span_runs_tenant_trace'").all()).toEqual([]);
     expectInStep(db);
     expectWhole(db, traces);
+    db.close();
+  });
+  it('indexes a store\'s file restored alone beside the -traces file of another store, so each of its traces is found whole', () => {
+    // A backup of the store's file alone (SQLite's backup, VACUUM INTO) put back into a data
+    // directory where another store ran meanwhile, with fewer runs than the backup: its index
+    // noted a rowid below the backup's largest, so only the backup's runs above it were indexed.
+    const dir = tempDir();
+    const backup = join(dir, 'backup.db');
+    let db = openDatabase(backup);
+    let store = new SqliteStore(db);
+    const old = Array.from({ length: 20 }, (_, i) => makeTrace(3, { serviceName: 'backed-up', startTimeUnixNano: NOW + BigInt(i) }));
+    for (const t of old) write(store, t);
+    db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    db.close();
+    const live = join(dir, 'tracehouse.db');
+    db = openDatabase(live);
+    store = new SqliteStore(db);
+    const other = Array.from({ length: 5 }, (_, i) => makeTrace(3, { serviceName: 'other', startTimeUnixNano: NOW + BigInt(i) }));
+    for (const t of other) write(store, t);
+    db.close();
+    copyFileSync(backup, live);
+    db = openDatabase(live);
+    expectInStep(db);
+    expectWhole(db, old);
+    expect(getTrace(db, DEFAULT_TENANT, other[0]![0]!.traceId)).toEqual([]);
+    // A resend of a backed-up trace is recognised, not stored again.
+    write(new SqliteStore(db), old[0]!);
+    expect(getTrace(db, DEFAULT_TENANT, old[0]![0]!.traceId)).toHaveLength(3);
+    db.close();
+    // Opened again, the index is the store's own: kept as it is.
+    const f = indexFile(live);
+    f.prepare('INSERT INTO trace_runs (tenant, trace_id, run) VALUES (?, ?, ?)').run(DEFAULT_TENANT, 'kept-mark', 1);
+    f.close();
+    db = openDatabase(live);
+    expect(db.prepare("SELECT count(*) AS n FROM trace_index.trace_runs WHERE trace_id = 'kept-mark'").get()).toEqual({ n: 1 });
     db.close();
   });
 });

@@ -1,6 +1,6 @@
 // The SQLite schema and the write side, used by the write thread (one connection owns all
 // writes; SQLite has a single writer) and for schema creation before readers open the file.
-import { createHash } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
@@ -450,9 +450,46 @@ function ensureTraceIndex(db: DatabaseSync, path: string): void {
   if (db.prepare(`SELECT 1 FROM pragma_table_info('state', '${TRACE_INDEX}') WHERE name = 'max_run'`).get() !== undefined) db.exec(`DROP TABLE ${TRACE_INDEX}.state`);
   db.exec(TRACE_INDEX_SCHEMA);
   inTransaction(db, () => {
+    if (!indexOfThisStore(db)) {
+      // Another store's index (see STORE_IDENTITY): its entries and noted rowids say nothing of this file's rows.
+      for (const t of [INDEXED_RUNS, INDEXED_LOGS]) db.exec(`DELETE FROM ${TRACE_INDEX}.${t.entries}`);
+      db.exec(`DELETE FROM ${TRACE_INDEX}.state`);
+    }
     catchUpTraceIndex(db);
+    db.prepare(`INSERT INTO ${TRACE_INDEX}.state (tbl, max_rowid) VALUES ('${STORE_IDENTITY}', (SELECT id FROM main.${STORE_IDENTITY}))
+                ON CONFLICT (tbl) DO UPDATE SET max_rowid = excluded.max_rowid`).run();
     for (const t of [INDEXED_RUNS, INDEXED_LOGS]) db.exec(`DROP INDEX IF EXISTS main.${t.before}`);
   }, 'BEGIN IMMEDIATE');
+}
+
+/**
+ * A random number the store's file gets once (kept by its copies: SQLite's backup, VACUUM INTO,
+ * a copy of the file), noted in its trace index's state (as the row of this name). The index's
+ * noted rowids tell an older or newer index of the same store; they could not tell the index of
+ * another store: a store's file restored (or copied) alone beside the -traces file another store
+ * left there, whose noted rowid was below the file's largest, had only its rows above that
+ * indexed, and the traces of the others were not found by id (and a resend of their spans was
+ * stored again).
+ */
+const STORE_IDENTITY = 'store_identity';
+
+/**
+ * Whether the attached trace index is this store's (STORE_IDENTITY), giving the store's file its
+ * identity when it has none (new, or from a version before it), inside the caller's transaction.
+ */
+function indexOfThisStore(db: DatabaseSync): boolean {
+  db.exec(`CREATE TABLE IF NOT EXISTS main.${STORE_IDENTITY} (id INTEGER NOT NULL)`);
+  let own = (db.prepare(`SELECT id FROM main.${STORE_IDENTITY}`).get() as { id: number } | undefined)?.id;
+  const made = own === undefined;
+  if (made) {
+    own = randomInt(1, 2 ** 48 - 1);
+    db.prepare(`INSERT INTO main.${STORE_IDENTITY} (id) VALUES (?)`).run(own);
+  }
+  const noted = (db.prepare(`SELECT max_rowid AS id FROM ${TRACE_INDEX}.state WHERE tbl = '${STORE_IDENTITY}'`).get() as { id: number } | undefined)?.id;
+  // A file without an identity until now, beside an index that notes none: both of a version
+  // before it, taken as each other's as they were then (the noted rowids still check them).
+  if (noted === undefined) return made;
+  return noted === own;
 }
 
 /**
