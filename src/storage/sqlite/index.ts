@@ -18,7 +18,7 @@ import type { tableStats, Unreadable } from './reads.ts';
 import { sqliteFilePath, traceIndexPath } from '../../common/sqlite-path.ts';
 import { Outage } from '../../telemetry/logger.ts';
 import { OpenedFile, openDatabase } from './store.ts';
-import type { WriteReply, WriteRequest } from './write-thread.ts';
+import type { WriteAnswer, WriteReply, WriteRequest } from './write-thread.ts';
 
 /** Where the SQLite store keeps its file, how long it keeps data, and how it reads. */
 export interface SqliteOptions {
@@ -82,7 +82,7 @@ class SqliteBackend implements StorageBackend, StoreStats {
   private readPool: ReadPool | undefined;
   private thread: Worker | undefined;
   private nextId = 0;
-  private readonly pending = new Map<number, (reply: WriteReply) => void>();
+  private readonly pending = new Map<number, (reply: WriteAnswer) => void>();
   private retentionTimer: NodeJS.Timeout | undefined;
   /** Whether retention passes are scheduled: from start to shutdown. */
   private retaining = false;
@@ -170,6 +170,18 @@ class SqliteBackend implements StorageBackend, StoreStats {
       this.pending.clear();
     };
     thread.on('message', (reply: WriteReply) => {
+      if ('walHeld' in reply) {
+        const { file, bytes, released } = reply.walHeld;
+        if (!released) {
+          this.deps.logger.warn(
+            { path: this.path, file, bytes },
+            'sqlite -wal file past its limit: a read transaction held open on the file (another process: a sqlite3 session, a dashboard, a backup) keeps the file from being reset, and it grows until that read ends',
+          );
+        } else {
+          this.deps.logger.info({ path: this.path, file }, 'sqlite -wal file reset again: the read that held it ended');
+        }
+        return;
+      }
       const failedThreads = this.threadFailures.ended();
       if (failedThreads > 0) this.deps.logger.info({ failedThreads }, 'sqlite write thread answering again');
       const resolve = this.pending.get(reply.id);
@@ -182,7 +194,7 @@ class SqliteBackend implements StorageBackend, StoreStats {
     return thread;
   }
 
-  private request(req: WriteRequest): Promise<WriteReply> {
+  private request(req: WriteRequest): Promise<WriteAnswer> {
     return new Promise((resolve) => {
       this.pending.set(req.id, resolve);
       // Chunks are copied, not transferred: the writer keeps them to retry a failed batch.
