@@ -3,7 +3,7 @@
 // for SQLite's private temporary file) would let writes succeed into the write thread's database
 // that no read ever sees, and with delivery.ack = durable the write-ahead log would let go of
 // them: the store refuses it at start.
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -12,6 +12,8 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/index.ts';
 import { sqliteOptions } from '../../src/storage/index.ts';
 import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
+import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
+import { createEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { eventually, getJson, startCollector } from '../helpers/collector.ts';
 import { encodeTraces } from '../helpers/otlp-proto.ts';
@@ -175,4 +177,25 @@ describe('sqlite storage.sqlite.path that cannot be opened', () => {
       expect(err?.message).toContain(JSON.stringify(path));
     });
   }
+});
+
+// A store's file cut short or half written (a `cp` of it taken while a checkpoint wrote it, a copy
+// that ran out of room): SQLite opens it and the first statement that meets a missing page fails
+// with "database disk image is malformed". Start-up said only "start-up failed: database disk image
+// is malformed", naming neither the option nor the file (a collector may have several). It now
+// names both, and what can be done.
+describe('sqlite storage.sqlite.path naming a damaged store', () => {
+  it('is refused at start naming the option and the path', async () => {
+    const path = join(tempDir('sqlite-damaged-'), 'th.db');
+    const db = openDatabase(path);
+    const spans = Array.from({ length: 40 }, () => makeTrace(50, { attributes: [{ key: 'pad', value: { stringValue: randomBytes(600).toString('hex') } }] })).flat();
+    expect(new SqliteStore(db).writeSpans(createEncoder({}).encodeSpans(spans).map((c) => c.data)).kind).toBe('success');
+    db.close();
+    truncateSync(path, Math.floor(statSync(path).size / 2 / 32768) * 32768);
+    const err = await createSqliteBackend(sqliteOptions(loadConfig({ flags: { 'storage.sqlite.path': path } })), { logger: pino({ level: 'silent' }), metrics: createMetrics() })
+      .start()
+      .then(() => undefined, (e: Error) => e);
+    expect(err?.message).toContain(`storage.sqlite.path = ${JSON.stringify(path)}`);
+    expect(err?.message).toMatch(/malformed/);
+  });
 });

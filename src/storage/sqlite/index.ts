@@ -49,6 +49,8 @@ const RETENTION_RETRY_MS = 60_000;
 const UNOPENABLE_SQLITE = new Set([14, 26]);
 /** SQLite's result code of a full disk (SQLITE_FULL). */
 const SQLITE_FULL = 13;
+/** SQLite's result code of a damaged file (SQLITE_CORRUPT): pages missing or not what they should be. */
+const SQLITE_CORRUPT = 11;
 /** File system errors of making the store's directory that come of the path itself. */
 const UNOPENABLE_FS = new Set(['ENOTDIR', 'EISDIR', 'EEXIST', 'EACCES', 'EPERM', 'EROFS', 'ENAMETOOLONG']);
 
@@ -67,6 +69,14 @@ function openStore(path: string, attributeIndex: boolean): DatabaseSync {
     }
     // A full disk is no fault of the setting, but SQLite's "database or disk is full" names no file.
     if (e.errcode === SQLITE_FULL || e.code === 'ENOSPC') throw new Error(`storage.sqlite.path = ${JSON.stringify(path)}: cannot open the SQLite store: ${e.message}`, { cause: err });
+    // A file cut short or half written (a cp of it taken while a checkpoint wrote it): SQLite's
+    // "database disk image is malformed" names neither the option nor the file.
+    if (((e.errcode as number) & 0xff) === SQLITE_CORRUPT) {
+      throw new Error(
+        `storage.sqlite.path = ${JSON.stringify(path)}: cannot open the SQLite store: ${e.message} (the file is damaged: put back a copy taken with SQLite's backup, or move it away to start a new store; sqlite3 FILE ".recover" may save its rows; a damaged -traces file beside it may be deleted instead: it is made anew)`,
+        { cause: err },
+      );
+    }
     throw err;
   }
 }
