@@ -185,7 +185,7 @@ class SqliteBackend implements StorageBackend, StoreStats {
         if (!released) {
           this.deps.logger.warn(
             { path: this.path, file, bytes },
-            'sqlite -wal file past its limit: a read transaction held open on the file (another process: a sqlite3 session, a dashboard, a backup) keeps the file from being reset, and it grows until that read ends',
+            'sqlite -wal file past its limit: a read transaction held open on the file (another process: a sqlite3 session, a dashboard, a backup; or a search by this collector, which runs up to query.timeoutMs) keeps the file from being reset, and it grows until that read ends',
           );
         } else {
           this.deps.logger.info({ path: this.path, file }, 'sqlite -wal file reset again: the read that held it ended');
