@@ -376,6 +376,9 @@ const TRACE_INDEX = 'trace_index';
 /** A -wal file's header: its checkpoint sequence (bytes 12-15) and salts (16-23) change when the WAL starts over. */
 const WAL_HEADER_BYTES = 32;
 
+/** The longest a checkpoint waits for reads between its full waits (resetOvergrownWal): a read held for good costs this per half interval. */
+const SHORT_CHECKPOINT_WAIT_MS = 1000;
+
 /** A table of the store's file whose rows the trace index finds by trace: its entries' table there, and their rowid column. */
 interface TraceIndexed {
   table: 'span_runs' | 'logs';
@@ -1684,10 +1687,10 @@ export class SqliteStore {
    * connection's busy_timeout) for the reads then in flight to end, new ones meanwhile reading the
    * database file, then empties the file. A read outlasting the wait leaves it as it was: tried
    * again once the file has grown by another checkpoint interval, not after every write, and
-   * without waiting until the file has doubled. A read held open for good (another process's: a
+   * with a short wait (SHORT_CHECKPOINT_WAIT_MS) until the file has doubled. A read held open for good (another process's: a
    * sqlite3 session left in a transaction, a dashboard) made each interval's attempt wait the
    * whole busy timeout, holding the write lock: ingest stalled 5 s per 4 MiB of WAL (28 times fewer
-   * spans stored under load). Now the waits are one per doubling, and the first is told
+   * spans stored under load). Now the full waits are one per doubling, and the first is told
    * (onWalHeld) so the collector says why the file grows.
    */
   private resetOvergrownWal(): void {
@@ -1724,11 +1727,14 @@ export class SqliteStore {
     }
     if (!over) return;
     // Waits for the reads in flight the first time, and again each time the file has doubled since.
+    // Between those a short wait (a fifth of the busy timeout, at most 1 s): reads of the
+    // collector's own that overlap (always one in flight) end within it, where none at all let the
+    // file grow to its double after one wait a read outlasted, past the bound.
     const wait = this.walFiles.some((w) => w.size > w.retryAt && w.size >= w.waitAt);
     const timeout = wait ? 0 : (this.db.prepare('PRAGMA busy_timeout').get() as { timeout: number }).timeout;
     let busy = true;
     try {
-      if (!wait) this.db.exec('PRAGMA busy_timeout = 0');
+      if (!wait) this.db.exec(`PRAGMA busy_timeout = ${Math.min(SHORT_CHECKPOINT_WAIT_MS, Math.floor(timeout / 5))}`);
       busy = (this.db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number }).busy !== 0;
     } catch {
       // A checkpoint that cannot write (a full disk) is tried again as a busy one is.
