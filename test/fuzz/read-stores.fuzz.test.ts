@@ -33,7 +33,7 @@ import { canonical, makeLog, makeSpan, writeLogs, writeLogsAs, writeSpans, write
 import { tempDir } from '../helpers/tmp.ts';
 
 const SEED = Number(process.env['DIFF_SEED'] ?? 20261207);
-const CASES = Number(process.env['DIFF_CASES'] ?? 60);
+const CASES = Number(process.env['DIFF_CASES'] ?? 30);
 const MS = 1_000_000n;
 const DAY = 86_400_000n * MS;
 const BASE = 1_765_000_000_000_000_000n;
