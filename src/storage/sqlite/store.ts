@@ -1664,10 +1664,14 @@ export class SqliteStore {
   private inTransaction<T>(fn: () => T): T {
     let result: T;
     try {
+      // IMMEDIATE: another connection writing the file (`tracehouse migrate` filling the runs'
+      // filters beside a running collector) is waited for (busy_timeout). A deferred transaction
+      // that read before taking the write lock was refused at once ("database is locked"), SQLite
+      // calling no busy handler for it: every write failed for as long as migrate ran.
       result = inTransaction(this.db, () => {
         if (!this.indexInStep) catchUpTraceIndex(this.db);
         return fn();
-      });
+      }, 'BEGIN IMMEDIATE');
       this.indexInStep = true;
     } catch (err) {
       this.indexInStep = false;
