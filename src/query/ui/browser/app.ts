@@ -896,7 +896,7 @@ async function logsPage(params: URLSearchParams): Promise<void> {
   // than it holds (a burst within a millisecond): the next page reads them at query.maxLimit; at
   // that limit (or cut to the byte bound) it ends just before that time, and says what it skips.
   const pages: Child[] = [];
-  const notes: Child[] = [];
+  const notes: HTMLElement[] = [];
   const end = params.get('end')?.trim();
   const last = rows[rows.length - 1];
   if (last && (rows.length >= limit || warnings.length > 0)) {
