@@ -14,30 +14,40 @@ import { tempDir } from '../helpers/tmp.ts';
 
 const SPANS = 10;
 
+/**
+ * Starts a collector with `flags` while another process holds the file's write lock (its writes
+ * wait, its rows stay unstored), exports SPANS spans, waits for `after` in its output (when given),
+ * then sends SIGTERM and a second signal; resolves to the second signal's line.
+ */
+async function secondSignalWhileLocked(flags: Record<string, string>, after?: string): Promise<string | undefined> {
+  const c = await spawnCollector(flags);
+  const locker = new DatabaseSync(flags['storage.sqlite.path']!);
+  locker.exec('BEGIN IMMEDIATE');
+  try {
+    const traceId = randomBytes(16);
+    const now = String(BigInt(Date.now()) * 1_000_000n);
+    const spans = Array.from({ length: SPANS }, (_, i) => ({ traceId, spanId: randomBytes(8), name: `op-${i}`, startTimeUnixNano: now, endTimeUnixNano: now }));
+    const res = await fetch(`${c.httpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: encodeTraces({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans }] }] }) });
+    expect(res.status).toBe(200);
+    if (after !== undefined) await eventually(async () => (c.output().includes(after) ? true : undefined), 10_000, after);
+    c.child.kill('SIGTERM');
+    await eventually(async () => (c.output().includes('shutting down: draining accepted data') ? true : undefined), 10_000, 'the drain begun');
+    c.child.kill('SIGINT');
+    expect(await c.exited, c.output()).toBe(1);
+  } finally {
+    locker.exec('ROLLBACK');
+    locker.close();
+  }
+  const line = c.output().split('\n').find((l) => l.includes('second signal'));
+  expect(line, c.output()).toContain(`"unstoredRows":${SPANS}`);
+  return line;
+}
+
 for (const ack of ['queued', 'durable'] as const) {
   it(`a second signal during the drain says how many accepted rows were not stored and where they went (${ack})`, async () => {
     const dir = tempDir('second-signal-');
     const flags = { 'storage.sqlite.path': join(dir, 'th.db'), 'delivery.ack': ack, 'delivery.walDir': join(dir, 'wal'), 'writer.flushIntervalMs': '20', 'shutdown.timeoutMs': '30000' };
-    const c = await spawnCollector(flags);
-    // Another process holds the file's write lock: the collector's writes wait, its rows stay queued.
-    const locker = new DatabaseSync(flags['storage.sqlite.path']);
-    locker.exec('BEGIN IMMEDIATE');
-    try {
-      const traceId = randomBytes(16);
-      const now = String(BigInt(Date.now()) * 1_000_000n);
-      const spans = Array.from({ length: SPANS }, (_, i) => ({ traceId, spanId: randomBytes(8), name: `op-${i}`, startTimeUnixNano: now, endTimeUnixNano: now }));
-      const res = await fetch(`${c.httpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: encodeTraces({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans }] }] }) });
-      expect(res.status).toBe(200);
-      c.child.kill('SIGTERM');
-      await eventually(async () => (c.output().includes('shutting down: draining accepted data') ? true : undefined), 10_000, 'the drain begun');
-      c.child.kill('SIGINT');
-      expect(await c.exited, c.output()).toBe(1);
-    } finally {
-      locker.exec('ROLLBACK');
-      locker.close();
-    }
-    const line = c.output().split('\n').find((l) => l.includes('second signal'));
-    expect(line, c.output()).toContain(`"unstoredRows":${SPANS}`);
+    const line = await secondSignalWhileLocked(flags);
     if (ack === 'queued') {
       expect(line).toContain(`${SPANS} accepted rows not yet stored are lost`);
       return;
@@ -56,25 +66,6 @@ for (const ack of ['queued', 'durable'] as const) {
 it('a second signal counts the rows of a batch given up on while running and waiting in the log for its rewrite (durable)', async () => {
   const dir = tempDir('second-signal-kept-');
   const flags = { 'storage.sqlite.path': join(dir, 'th.db'), 'delivery.ack': 'durable', 'delivery.walDir': join(dir, 'wal'), 'writer.flushIntervalMs': '20', 'writer.writeTimeoutMs': '100', 'writer.retryMaxElapsedMs': '300', 'shutdown.timeoutMs': '30000' };
-  const c = await spawnCollector(flags);
-  const locker = new DatabaseSync(flags['storage.sqlite.path']);
-  locker.exec('BEGIN IMMEDIATE');
-  try {
-    const traceId = randomBytes(16);
-    const now = String(BigInt(Date.now()) * 1_000_000n);
-    const spans = Array.from({ length: SPANS }, (_, i) => ({ traceId, spanId: randomBytes(8), name: `op-${i}`, startTimeUnixNano: now, endTimeUnixNano: now }));
-    const res = await fetch(`${c.httpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: encodeTraces({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans }] }] }) });
-    expect(res.status).toBe(200);
-    await eventually(async () => (c.output().includes('gave up writing a batch for now') ? true : undefined), 10_000, 'the batch given up on');
-    c.child.kill('SIGTERM');
-    await eventually(async () => (c.output().includes('shutting down: draining accepted data') ? true : undefined), 10_000, 'the drain begun');
-    c.child.kill('SIGINT');
-    expect(await c.exited, c.output()).toBe(1);
-  } finally {
-    locker.exec('ROLLBACK');
-    locker.close();
-  }
-  const line = c.output().split('\n').find((l) => l.includes('second signal'));
-  expect(line, c.output()).toContain(`"unstoredRows":${SPANS}`);
+  const line = await secondSignalWhileLocked(flags, 'gave up writing a batch for now');
   expect(line).toContain(`${SPANS} accepted rows not yet stored are kept in the write-ahead log`);
 }, 60_000);
