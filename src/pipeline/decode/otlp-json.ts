@@ -289,8 +289,10 @@ function anyValue(v: unknown, depth: number): AnyValue {
     // The JS SDK's JSON serializer writes every integral JS number as intValue, 2 ** 64 and 1e21
     // too (and -(2 ** 63) as -9223372036854776000); its protobuf serializer sends the double such
     // a number is as an int64 when in range, else as doubleValue. Stored so, as over protobuf,
-    // rather than refusing the request (and the batch with it) for one attribute.
-    if ((typeof x === 'number' && Number.isInteger(x)) || typeof x === 'bigint') {
+    // rather than refusing the request (and the batch with it) for one attribute. Only a number
+    // written as JSON writes a double (its shortest text): digits past a double's, such as
+    // 123456789012345678901234567890, were meant exact, and are refused as no int64.
+    if ((typeof x === 'number' && Number.isInteger(x)) || (typeof x === 'bigint' && String(Number(x)) === x.toString())) {
       const d = Number(x);
       return d >= -(2 ** 63) && d < 2 ** 63 ? { intValue: BigInt(d).toString() } : { doubleValue: jsonDouble(d) };
     }
