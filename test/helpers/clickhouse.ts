@@ -63,3 +63,16 @@ export async function chdbClient(): Promise<ClickHouseClient> {
 export async function select(client: ClickHouseClient, query: string, params: Record<string, unknown> = {}): Promise<unknown[][]> {
   return (await client.query({ query, format: 'JSONCompactEachRow', query_params: params })).json<unknown[]>();
 }
+
+/** The exporter's log table of its 2023 releases (and many copies of its DDL): TraceFlags UInt32, SeverityNumber Int32, no TimestampTime. */
+export async function exporter2023Logs(client: ClickHouseClient, db: string): Promise<void> {
+  const map = 'Map(LowCardinality(String), String)';
+  await client.command({
+    query: `CREATE TABLE ${db}.otel_logs (
+  Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)), TraceId String, SpanId String, TraceFlags UInt32, SeverityText LowCardinality(String),
+  SeverityNumber Int32, ServiceName LowCardinality(String), Body String, ResourceSchemaUrl String, ResourceAttributes ${map},
+  ScopeSchemaUrl String, ScopeName String, ScopeVersion String, ScopeAttributes ${map}, LogAttributes ${map}
+) ENGINE = MergeTree PARTITION BY toDate(Timestamp) ORDER BY (ServiceName, SeverityText, toUnixTimestamp(Timestamp), TraceId)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
+  });
+}

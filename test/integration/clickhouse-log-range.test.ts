@@ -7,7 +7,7 @@ import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 import type { LogQuery, StorageBackend } from '../../src/storage/backend.ts';
 import { logsKeyedByTime, searchLogsOnShard } from '../../src/storage/clickhouse/reads.ts';
 import type { SchemaOptions } from '../../src/storage/clickhouse/schema.ts';
-import { chdbBackend, chdbClient, removeChdbDir, select, uniqueDatabase } from '../helpers/clickhouse.ts';
+import { chdbBackend, chdbClient, exporter2023Logs, removeChdbDir, select, uniqueDatabase } from '../helpers/clickhouse.ts';
 import { makeLog, writeLogs } from '../helpers/rows.ts';
 
 const HOUR = 3_600_000_000_000n;
@@ -66,14 +66,7 @@ describe('clickhouse: a log search of a time range', () => {
   it('still searches a range of a log table without TimestampTime (the exporter\'s of 2023)', async () => {
     const db = uniqueDatabase('logrange2023');
     await client.command({ query: `CREATE DATABASE ${db}` });
-    const map = 'Map(LowCardinality(String), String)';
-    await client.command({
-      query: `CREATE TABLE ${db}.otel_logs (
-  Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)), TraceId String, SpanId String, TraceFlags UInt32, SeverityText LowCardinality(String),
-  SeverityNumber Int32, ServiceName LowCardinality(String), Body String, ResourceSchemaUrl String, ResourceAttributes ${map},
-  ScopeSchemaUrl String, ScopeName String, ScopeVersion String, ScopeAttributes ${map}, LogAttributes ${map}
-) ENGINE = MergeTree PARTITION BY toDate(Timestamp) ORDER BY (ServiceName, SeverityText, toUnixTimestamp(Timestamp), TraceId)`,
-    });
+    await exporter2023Logs(client, db);
     const old = await chdbBackend([db]);
     try {
       await writeLogs(old, [makeLog({ timeUnixNano: NOW - DAY }), makeLog({ timeUnixNano: NOW - 3n * DAY })]);

@@ -12,7 +12,7 @@ import { shardOf } from '../../src/storage/clickhouse/encoder.ts';
 import { createClickhouseBackend } from '../../src/storage/clickhouse/index.ts';
 import { bootstrapStatements, COLUMN_TYPES, LOG_COLUMNS, maxTtlDays, migrations, TRACE_COLUMNS } from '../../src/storage/clickhouse/schema.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
-import { chdbBackend, chdbClient, chdbConfig, removeChdbDir, select, uniqueDatabase } from '../helpers/clickhouse.ts';
+import { chdbBackend, chdbClient, chdbConfig, exporter2023Logs, removeChdbDir, select, uniqueDatabase } from '../helpers/clickhouse.ts';
 import { canonical, hex, makeLog, makeSpan, makeTrace, writeLogs, writeLogsAs, writeSpans } from '../helpers/rows.ts';
 import { clickhouseOptions } from '../../src/storage/index.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
@@ -530,19 +530,6 @@ async function storesAndReads(b: StorageBackend): Promise<void> {
   expect(await b.searchLogs(TENANT, { traceId: log.traceId, limit: 10 })).toEqual([log]);
 }
 
-/** The exporter's log table of its 2023 releases (and many copies of its DDL): TraceFlags UInt32, SeverityNumber Int32, no TimestampTime. */
-async function exporter2023Logs(db: string): Promise<void> {
-  const map = 'Map(LowCardinality(String), String)';
-  await client.command({
-    query: `CREATE TABLE ${db}.otel_logs (
-  Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)), TraceId String, SpanId String, TraceFlags UInt32, SeverityText LowCardinality(String),
-  SeverityNumber Int32, ServiceName LowCardinality(String), Body String, ResourceSchemaUrl String, ResourceAttributes ${map},
-  ScopeSchemaUrl String, ScopeName String, ScopeVersion String, ScopeAttributes ${map}, LogAttributes ${map}
-) ENGINE = MergeTree PARTITION BY toDate(Timestamp) ORDER BY (ServiceName, SeverityText, toUnixTimestamp(Timestamp), TraceId)
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
-  });
-}
-
 describe('clickhouse on tables of older exporter releases', () => {
   it('adds the ScopeName and ScopeVersion columns they lack, and writes and reads spans there', async () => {
     // The exporter's span tables of 2023: no ScopeName / ScopeVersion (the scope went into
@@ -580,7 +567,7 @@ SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
     // log batch was dropped.
     const db = uniqueDatabase('exporterlogs2023');
     await client.command({ query: `CREATE DATABASE ${db}` });
-    await exporter2023Logs(db);
+    await exporter2023Logs(client, db);
     const b = await backend([db]);
     const log = makeLog({ severityNumber: 17, severityText: 'ERROR' });
     const other = makeLog({ severityNumber: 21 });
@@ -599,7 +586,7 @@ SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
     // before the same configuration started and stored.
     const db = uniqueDatabase('exporterlogsttl');
     await client.command({ query: `CREATE DATABASE ${db}` });
-    await exporter2023Logs(db);
+    await exporter2023Logs(client, db);
     const b = await backend([db], { 'storage.clickhouse.ttlDays': '7' });
     const log = makeLog();
     await writeLogs(b, [log]);
