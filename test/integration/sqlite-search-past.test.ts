@@ -25,6 +25,25 @@ function write(store: SqliteStore, spans: SpanRow[]): void {
 }
 
 /** What read() answers, and the statements it prepared with the plan SQLite gives each. */
+/**
+ * A client's span with its start unset (1970) beside one of now, in one batch (one run of 56
+ * years), then a job's run of two days, which a 7-day retention keeps; the job's trace id.
+ */
+function writeUnsetAndJob(store: SqliteStore): string {
+  const unset = makeSpan({ serviceName: 'api', name: 'unset', startTimeUnixNano: 0n });
+  write(store, [unset, makeSpan({ traceId: unset.traceId, serviceName: 'api', name: 'now', startTimeUnixNano: NOW })]);
+  const job = hex(16);
+  write(store, [makeSpan({ traceId: job, serviceName: 'batch-job', startTimeUnixNano: NOW - 2n * DAY }), makeSpan({ traceId: job, serviceName: 'batch-job', startTimeUnixNano: NOW })]);
+  return job;
+}
+
+/** The file's run_reach: the longest reach of any run. */
+function reachOf(db: DatabaseSync): bigint {
+  const stmt = db.prepare('SELECT ns FROM run_reach');
+  stmt.setReadBigInts(true);
+  return (stmt.get() as { ns: bigint }).ns;
+}
+
 function withPlans<T>(db: DatabaseSync, read: () => T): { plans: Map<string, string>; found: T } {
   const prepared: string[] = [];
   const prepare = db.prepare.bind(db);
@@ -125,18 +144,10 @@ describe('sqlite: a trace search of a past range', () => {
   it('bounds the walk again by the runs left once retention took the widest run away', () => {
     db = openDatabase(join(tempDir(), 'narrowed.db'));
     const store = new SqliteStore(db);
-    // A client that left a span's start unset (1970) beside one of now, in one batch: one run of
-    // 56 years. A search of any past range then walks every run written since its start.
-    const unset = makeSpan({ serviceName: 'api', name: 'unset', startTimeUnixNano: 0n });
-    write(store, [unset, makeSpan({ traceId: unset.traceId, serviceName: 'api', name: 'now', startTimeUnixNano: NOW })]);
-    // A job's run of two days, which retention keeps.
-    const job = hex(16);
-    write(store, [makeSpan({ traceId: job, serviceName: 'batch-job', startTimeUnixNano: NOW - 2n * DAY }), makeSpan({ traceId: job, serviceName: 'batch-job', startTimeUnixNano: NOW })]);
-    const reach = (): bigint => {
-      const stmt = db!.prepare('SELECT ns FROM run_reach');
-      stmt.setReadBigInts(true);
-      return (stmt.get() as { ns: bigint }).ns;
-    };
+    // A client that left a span's start unset (1970) beside one of now: one run of 56 years. A
+    // search of any past range then walks every run written since its start. And a job's run of two days.
+    const job = writeUnsetAndJob(store);
+    const reach = (): bigint => reachOf(db!);
     expect(reach() > 50n * 365n * DAY).toBe(true);
     // Retention deletes the span of 1970: the longest reach left is the job's, and the walk of a past range is bounded by it.
     store.applyRetention(7);
@@ -153,15 +164,8 @@ describe('sqlite: a trace search of a past range', () => {
     const path = join(tempDir(), 'upgraded.db');
     db = openDatabase(path);
     let store = new SqliteStore(db);
-    const unset = makeSpan({ serviceName: 'api', name: 'unset', startTimeUnixNano: 0n });
-    write(store, [unset, makeSpan({ traceId: unset.traceId, serviceName: 'api', name: 'now', startTimeUnixNano: NOW })]);
-    const job = hex(16);
-    write(store, [makeSpan({ traceId: job, serviceName: 'batch-job', startTimeUnixNano: NOW - 2n * DAY }), makeSpan({ traceId: job, serviceName: 'batch-job', startTimeUnixNano: NOW })]);
-    const reach = (): bigint => {
-      const stmt = db!.prepare('SELECT ns FROM run_reach');
-      stmt.setReadBigInts(true);
-      return (stmt.get() as { ns: bigint }).ns;
-    };
+    writeUnsetAndJob(store);
+    const reach = (): bigint => reachOf(db!);
     const wide = reach();
     expect(wide > 50n * 365n * DAY).toBe(true);
     // An earlier build's retention deleted the span of 1970 and narrowed its run, but kept
