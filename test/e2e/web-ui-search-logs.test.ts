@@ -142,17 +142,19 @@ describe('web UI: search page and logs view', () => {
     }
   });
 
-  it('logs: records past the limit (or the byte bound) can be reached, page after page, also ones sharing a timestamp at a page\'s edge', async () => {
-    // Milliseconds apart, as most loggers stamp them; two in the same millisecond at the first page's edge.
-    const ms = 1_000_000n;
-    const times = [now, now - ms, now - ms, now - 2n * ms, now - 3n * ms];
-    const logRecords = times.map((t, i) => ({ timeUnixNano: String(t), severityNumber: 9, severityText: 'INFO', body: { stringValue: `record ${i}` } }));
-    await post(c, 'logs', { resourceLogs: [{ resource: { attributes: [str('service.name', 'ui-paged')] }, scopeLogs: [{ logRecords }] }] });
+  /**
+   * Sends one log record of `service` at each of `times` (bodies `${label} i`), waits until all are
+   * stored, opens the logs view two records a page and follows its older-records links: the bodies
+   * seen on the pages, sorted.
+   */
+  const pagedThrough = async (service: string, label: string, times: readonly bigint[]): Promise<string[]> => {
+    const logRecords = times.map((t, i) => ({ timeUnixNano: String(t), severityNumber: 9, severityText: 'INFO', body: { stringValue: `${label} ${i}` } }));
+    await post(c, 'logs', { resourceLogs: [{ resource: { attributes: [str('service.name', service)] }, scopeLogs: [{ logRecords }] }] });
     await eventually(async () => {
-      const d = (await (await fetch(`${c.queryUrl}/v1/logs?service=ui-paged&limit=10`)).json()) as any;
+      const d = (await (await fetch(`${c.queryUrl}/v1/logs?service=${service}&limit=10`)).json()) as any;
       return d.resourceLogs.flatMap((r: any) => r.scopeLogs.flatMap((s: any) => s.logRecords)).length === times.length ? true : undefined;
     });
-    await ready('/logs?service=ui-paged&lookback=1h&limit=2');
+    await ready(`/logs?service=${service}&lookback=1h&limit=2`);
     const seen = new Set<string>();
     for (let pages = 0; pages < 10; pages++) {
       for (const b of await page.$$eval('.log-row .body', (els: any[]) => els.map((e) => e.textContent as string))) seen.add(b);
@@ -161,7 +163,14 @@ describe('web UI: search page and logs view', () => {
       await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), older.click()]);
       await page.waitForSelector('#app[data-ready="true"]', { timeout: 15_000 });
     }
-    expect([...seen].sort()).toEqual(times.map((_, i) => `record ${i}`));
+    return [...seen].sort();
+  };
+
+  it('logs: records past the limit (or the byte bound) can be reached, page after page, also ones sharing a timestamp at a page\'s edge', async () => {
+    // Milliseconds apart, as most loggers stamp them; two in the same millisecond at the first page's edge.
+    const ms = 1_000_000n;
+    const times = [now, now - ms, now - ms, now - 2n * ms, now - 3n * ms];
+    expect(await pagedThrough('ui-paged', 'record', times)).toEqual(times.map((_, i) => `record ${i}`));
     // A page that holds every match offers no older page, and shows nothing in its place.
     await ready('/logs?service=ui-paged&lookback=1h&limit=10');
     expect(await page.$('a.older')).toBeNull();
@@ -172,22 +181,7 @@ describe('web UI: search page and logs view', () => {
     // A burst in one millisecond (a stack trace logged line by line): three records at t, more than a page of 2.
     const ms = 1_000_000n;
     const times = [now, now - ms, now - ms, now - ms, now - 2n * ms];
-    const logRecords = times.map((t, i) => ({ timeUnixNano: String(t), severityNumber: 9, severityText: 'INFO', body: { stringValue: `burst ${i}` } }));
-    await post(c, 'logs', { resourceLogs: [{ resource: { attributes: [str('service.name', 'ui-burst')] }, scopeLogs: [{ logRecords }] }] });
-    await eventually(async () => {
-      const d = (await (await fetch(`${c.queryUrl}/v1/logs?service=ui-burst&limit=10`)).json()) as any;
-      return d.resourceLogs.flatMap((r: any) => r.scopeLogs.flatMap((s: any) => s.logRecords)).length === times.length ? true : undefined;
-    });
-    await ready('/logs?service=ui-burst&lookback=1h&limit=2');
-    const seen = new Set<string>();
-    for (let pages = 0; pages < 10; pages++) {
-      for (const b of await page.$$eval('.log-row .body', (els: any[]) => els.map((e) => e.textContent as string))) seen.add(b);
-      const older = await page.$('a.older');
-      if (!older) break;
-      await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), older.click()]);
-      await page.waitForSelector('#app[data-ready="true"]', { timeout: 15_000 });
-    }
-    expect([...seen].sort()).toEqual(times.map((_, i) => `burst ${i}`));
+    expect(await pagedThrough('ui-burst', 'burst', times)).toEqual(times.map((_, i) => `burst ${i}`));
   });
 
   it('logs: a record sent with a severity number and no severity text shows the severity by name, not a bare number', async () => {
