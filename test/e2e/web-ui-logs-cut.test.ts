@@ -3,6 +3,7 @@
 // the page must say so too, or a user reads a partial list as every matching record.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { BIG_LOG_BODY, sendBigLogs } from '../helpers/big-logs.ts';
 import { launchChromium, uiPage } from '../helpers/browser.ts';
 import { getJson } from '../helpers/collector.ts';
 import { encodeLogs, encodeTraces } from '../helpers/otlp-proto.ts';
@@ -10,24 +11,12 @@ import { spawnCollector } from '../helpers/process.ts';
 
 declare const document: any;
 
-const BODY = 'x'.repeat(100_000);
-
 describe('web UI: a log search cut to the byte bound', () => {
   it('the logs view says the list was cut, not only how many records it shows', async () => {
     // A 96 MB heap: searches are cut at about 6 MB of records, 60 of these.
     const c = await spawnCollector({ 'storage.backend': 'memory', 'delivery.ack': 'queued', 'limits.memorySoftBytes': '0', 'query.enabled': 'true', 'query.listen': '127.0.0.1:0' }, 20_000, ['--max-old-space-size=96']);
     const queryUrl = `http://127.0.0.1:${/"port":(\d+),"msg":"read API listening"/.exec(c.output())![1]}`;
-    const resource = { attributes: [{ key: 'service.name', value: { stringValue: 'big-logs' } }] };
-    const now = BigInt(Date.now()) * 1_000_000n;
-    for (let i = 0; i < 3; i++) {
-      const logRecords = Array.from({ length: 40 }, (_, k) => ({ timeUnixNano: String(now + BigInt(i * 40 + k)), body: { stringValue: `${i}/${k}/${BODY}` } }));
-      const res = await fetch(c.httpUrl + '/v1/logs', { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: encodeLogs({ resourceLogs: [{ resource, scopeLogs: [{ logRecords }] }] }) });
-      await res.arrayBuffer();
-      expect(res.status).toBe(200);
-    }
-    const deadline = Date.now() + 10_000;
-    const newest = async () => (await getJson(queryUrl, '/v1/logs?limit=1')).body.resourceLogs?.[0]?.scopeLogs[0].logRecords[0].body.stringValue as string | undefined;
-    while (!(await newest())?.startsWith('2/39/') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await sendBigLogs(c, queryUrl, 3);
     // The read API cuts this search and says so.
     expect((await getJson(queryUrl, '/v1/logs?limit=1000')).body.warnings).toEqual([expect.stringMatching(/cut/)]);
 
@@ -63,7 +52,7 @@ describe('web UI: a log search cut to the byte bound', () => {
     expect(sent.status).toBe(200);
     // One small record of the early span, then 80 of 100 KB of the root's: about 8 MB, past the bound.
     const batches = [[{ timeUnixNano: now + 1_500_000n, body: { stringValue: 'input loaded' }, traceId, spanId: early }]];
-    for (let i = 0; i < 2; i++) batches.push(Array.from({ length: 40 }, (_, k) => ({ timeUnixNano: now + 5_000_000n + BigInt(i * 40 + k), body: { stringValue: `${i}/${k}/${BODY}` }, traceId, spanId: root })));
+    for (let i = 0; i < 2; i++) batches.push(Array.from({ length: 40 }, (_, k) => ({ timeUnixNano: now + 5_000_000n + BigInt(i * 40 + k), body: { stringValue: `${i}/${k}/${BIG_LOG_BODY}` }, traceId, spanId: root })));
     for (const logRecords of batches) {
       const res = await fetch(c.httpUrl + '/v1/logs', { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: encodeLogs({ resourceLogs: [{ resource, scopeLogs: [{ logRecords }] }] }) });
       await res.arrayBuffer();

@@ -10,12 +10,11 @@
 import { describe, expect, it } from 'vitest';
 import { getJson } from '../helpers/collector.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
-import { encodeLogs } from '../helpers/otlp-proto.ts';
+import { sendBigLogs } from '../helpers/big-logs.ts';
 import { spawnCollector } from '../helpers/process.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const HEAP_MB = 96;
-const BODY = 'x'.repeat(100_000);
 
 describe('a log search of records larger than the heap holds', () => {
   const storeFlags: Record<string, () => Promise<Record<string, string>>> = {
@@ -33,19 +32,8 @@ describe('a log search of records larger than the heap holds', () => {
         [`--max-old-space-size=${HEAP_MB}`],
       );
       const queryUrl = `http://127.0.0.1:${/"port":(\d+),"msg":"read API listening"/.exec(c.output())![1]}`;
-      const resource = { attributes: [{ key: 'service.name', value: { stringValue: 'big-logs' } }] };
-      const now = BigInt(Date.now()) * 1_000_000n;
       // 800 records of 100 KB: 80 MB, in requests of 4 MB.
-      for (let i = 0; i < 20; i++) {
-        const logRecords = Array.from({ length: 40 }, (_, k) => ({ timeUnixNano: String(now + BigInt(i * 40 + k)), body: { stringValue: `${i}/${k}/${BODY}` } }));
-        const res = await fetch(c.httpUrl + '/v1/logs', { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: encodeLogs({ resourceLogs: [{ resource, scopeLogs: [{ logRecords }] }] }) });
-        await res.arrayBuffer();
-        expect(res.status).toBe(200);
-      }
-      const deadline = Date.now() + 10_000;
-      // Until the last request's records are stored (acknowledged once queued).
-      const newest = async () => (await getJson(queryUrl, '/v1/logs?limit=1')).body.resourceLogs?.[0]?.scopeLogs[0].logRecords[0].body.stringValue as string | undefined;
-      while (!(await newest())?.startsWith('19/39/') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      await sendBigLogs(c, queryUrl, 20);
 
       // Bounded: a collector that hangs instead of dying (chdb's) fails here, not at the test's timeout.
       const res = await fetch(`${queryUrl}/v1/logs?limit=1000`, { signal: AbortSignal.timeout(15_000) })
