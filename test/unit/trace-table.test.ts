@@ -43,8 +43,9 @@ describe('TraceTable', () => {
             expect(table.find(b, 4)).toBeUndefined();
           }
           expect(table.size).toBe(model.size);
-          // What a delete moved back, or a resize put elsewhere, is still found, and by its hex too.
-          for (const [h, t] of model) expect(table.get(h)).toBe(t);
+          // What a delete moved back, or a resize put elsewhere, is still found, and by its hex too
+          // (one expect a step: one for each trace held took 16 million of them, 25 s).
+          expect([...model].filter(([h, t]) => table.get(h) !== t).map(([h]) => h)).toEqual([]);
         }
         expect(new Set(table.values())).toEqual(new Set(model.values()));
       }),
