@@ -1,4 +1,10 @@
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
+
+// The suite starts node hundreds of times (the command line, collectors, their worker threads):
+// Node's compile cache spares each one compiling the same modules again (about 0.15 s a start).
+// Set here, before the test processes start, it reaches every process they spawn.
+process.env['NODE_COMPILE_CACHE'] ??= join(import.meta.dirname, 'node_modules', '.cache', 'node-compile');
 
 export default defineConfig({
   test: {
