@@ -40,8 +40,9 @@ describe('ByteOut', () => {
       }),
       { numRuns: 5000 },
     );
-    // Most of the decimals are short ones: the check above is not only of refusals.
-    expect(written).toBeGreaterThan(1000);
+    // Most of the decimals are short ones: the check above is not only of refusals. (About 1,050
+    // of the 5,000 are written; a bound of 1,000 failed a CI run at 993.)
+    expect(written).toBeGreaterThan(500);
     for (const d of [0, -0, 0.000001, 123.45, -0.5, 999999999999999, 99999999.999999]) {
       o.pos = 0;
       expect(o.shortDecimal(d)).toBe(true);
