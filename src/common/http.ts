@@ -121,6 +121,32 @@ async function closeHttp(server: Server, sockets: ReadonlySet<Socket>, graceMs: 
 /** How long a stop leaves kept-alive connections that look idle open, for requests already on their way (closeHttp). */
 const IDLE_LINGER_MS = 300;
 
+/** Longest a connection answered with its request body unread goes on reading (and dropping) that body. */
+export const UNREAD_BODY_LINGER_MS = 2_000;
+
+/**
+ * Closes the connection after this answer without resetting it under a client still sending the
+ * body the server left unread (a lingering close, as Go's net/http and nginx make). Node destroys
+ * the socket once the answer is written, and bytes arriving after that get a TCP reset: Go's
+ * HTTP client, which writes the body while it waits, then reports the write's "broken pipe"
+ * instead of the answer. Here the answer is followed by a FIN, and what the client still sends is
+ * read and dropped until the body ends or the client closes, for at most UNREAD_BODY_LINGER_MS.
+ */
+export function closeAfterUnreadBody(req: IncomingMessage, res: ServerResponse): void {
+  res.shouldKeepAlive = false;
+  const socket = req.socket;
+  // What Node's server calls to end a connection after its last answer (resOnFinish).
+  socket.destroySoon = function lingeringClose(this: Socket): void {
+    if (this.writable) this.end();
+    if (this.destroyed) return;
+    if (req.readableEnded) return void this.destroy();
+    const timer = setTimeout(() => this.destroy(), UNREAD_BODY_LINGER_MS).unref();
+    this.once('close', () => clearTimeout(timer));
+    req.once('end', () => this.destroy());
+    req.resume();
+  };
+}
+
 /** Sends a JSON body with its length. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);

@@ -6,7 +6,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Transform } from 'node:stream';
 import { createGunzip, createInflate } from 'node:zlib';
-import { HttpService, MAX_URL_BYTES, RECEIVER_GRACE_MS, targetPath, targetTooLong } from '../common/http.ts';
+import { closeAfterUnreadBody, HttpService, MAX_URL_BYTES, RECEIVER_GRACE_MS, targetPath, targetTooLong } from '../common/http.ts';
 import { releaseBuffer, wholeBuffer } from '../common/release.ts';
 import { createZstdFrames } from '../common/zstd.ts';
 import { REFUSALS, type RefusalReason } from '../common/refusals.ts';
@@ -601,8 +601,10 @@ export class HttpReceiver {
 
   private send(req: IncomingMessage, res: ServerResponse, status: number, format: OtlpFormat | undefined, body: string | Uint8Array | undefined): void {
     if (res.headersSent) return;
-    // A body we did not read (refused early) is not drained: the connection closes after the answer.
-    if (this.closing || (!req.complete && hasBody(req))) res.shouldKeepAlive = false;
+    // A body we did not read (refused early) is not drained: the connection closes after the
+    // answer, taking what the client still sends for a moment, so the answer reaches it.
+    if (!req.complete && hasBody(req)) closeAfterUnreadBody(req, res);
+    else if (this.closing) res.shouldKeepAlive = false;
     if (format !== undefined && body !== undefined) {
       res.setHeader('content-type', format === 'json' ? 'application/json' : 'application/x-protobuf');
       res.setHeader('content-length', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
