@@ -139,10 +139,12 @@ export function closeAfterUnreadBody(req: IncomingMessage, res: ServerResponse):
   socket.destroySoon = function lingeringClose(this: Socket): void {
     if (this.writable) this.end();
     if (this.destroyed) return;
-    if (req.readableEnded) return void this.destroy();
+    // As Node's own destroySoon: not before the answer is all written out.
+    const close = (): void => void (this.writableFinished ? this.destroy() : this.once('finish', () => this.destroy()));
+    if (req.readableEnded) return close();
     const timer = setTimeout(() => this.destroy(), UNREAD_BODY_LINGER_MS).unref();
     this.once('close', () => clearTimeout(timer));
-    req.once('end', () => this.destroy());
+    req.once('end', close);
     req.resume();
   };
 }
