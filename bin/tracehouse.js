@@ -19,6 +19,8 @@ if (!(major >= REQUIRED_MAJOR)) {
 }
 
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+// Hears a stop signal from Node's start, before cli.ts and its modules are loaded (early-stop.js).
+const early = ['--import', new URL('./early-stop.js', import.meta.url).href];
 
 // V8 heap settings for a collector (docs/performance.md, "The main heap's floor"). With the
 // usual main heap of a collector writing to SQLite, PostgreSQL or ClickHouse (~25 MB live), V8
@@ -36,11 +38,11 @@ const heapFlags = HEAP_FLAGS.filter((f) => !process.execArgv.some((a) => a.start
 // the entry module, which is what makes it run (import.meta.main). A plain dynamic import would
 // load cli.ts without starting it.
 try {
-  process.execve(process.execPath, [process.execPath, ...heapFlags, ...process.execArgv, cli, ...process.argv.slice(2)], process.env);
+  process.execve(process.execPath, [process.execPath, ...heapFlags, ...process.execArgv, ...early, cli, ...process.argv.slice(2)], process.env);
 } catch (err) {
   // Platforms without execve (Windows): run it as a child and pass the signals on.
   if (!err || err.code !== 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM') throw err;
-  const child = spawn(process.execPath, [...heapFlags, ...process.execArgv, cli, ...process.argv.slice(2)], { stdio: 'inherit' });
+  const child = spawn(process.execPath, [...heapFlags, ...process.execArgv, ...early, cli, ...process.argv.slice(2)], { stdio: 'inherit' });
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => child.kill(sig));
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 }

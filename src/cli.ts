@@ -8,7 +8,7 @@ import { ConfigError, helpText, loadConfig, warnStrayEnv } from './config/index.
 import { BOOL_KEYS, BOOLEAN_WORD, LIST_KEYS, OPTIONS } from './config/options.ts';
 import { createBackend, storeEndpoint } from './storage/index.ts';
 import { whenReachable } from './storage/reach.ts';
-import { createLogger } from './telemetry/logger.ts';
+import { createLogger, type Logger } from './telemetry/logger.ts';
 import { createMetrics } from './telemetry/metrics.ts';
 import { TRANSFER_COMMANDS, TRANSFER_HELP, runTransferCommand } from './transfer/cli.ts';
 
@@ -59,8 +59,98 @@ export function parseCli(argv: string[]): { command: string; help: boolean; conf
 /** A signal repeated within this long of the first is its copy (npm forwarding a Ctrl-C the process group got too), not a second signal. */
 const SAME_STOP_MS = 1000;
 
+/**
+ * The signals that stop the collector. SIGHUP too: the terminal of a collector started by hand
+ * went away (an ssh session dropped); Node's default for it is to exit at once, losing what was
+ * accepted but not yet written.
+ */
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
+interface Stops {
+  /** True, said in the log, when a stop came before the collector was started. */
+  stopped(logger: Logger): boolean;
+  /** From here on a stop drains this collector. */
+  attach(collector: Collector, logger: Logger, ack: string): void;
+}
+
+/**
+ * The stop signals bin/early-stop.js heard while this process loaded (started by bin/tracehouse.js),
+ * in order; its listeners are removed.
+ */
+function takeEarlyStops(): string[] {
+  const take = (globalThis as Record<symbol, unknown>)[Symbol.for('tracehouse.earlyStops')] as (() => string[]) | undefined;
+  return take?.() ?? [];
+}
+
+/** Listens for the stop signals from now on, and acts on those heard before (takeEarlyStops); a stop before attach() is kept for main to act on. */
+function hearStops(): Stops {
+  let first: { signal: string; atMs: number } | undefined;
+  let running: { collector: Collector; logger: Logger; ack: string } | undefined;
+  const stop = (signal: string) => {
+    // Ctrl-C under `npm start` sends SIGINT to the whole process group, and npm forwards its own
+    // copy to the collector: the same signal again within a second is that one stop, not a second.
+    if (first && first.signal === signal && Date.now() - first.atMs < SAME_STOP_MS) return;
+    // After a hang-up no one at a terminal asked twice: a session's SIGTERM that follows its
+    // SIGHUP (or the reverse) is the same stop, and does not cut the drain short.
+    if (first && (first.signal === 'SIGHUP' || signal === 'SIGHUP')) {
+      running?.logger.info({ signal, first: first.signal }, 'already draining');
+      return;
+    }
+    if (first && !running) {
+      // Asked twice while still loading: nothing was accepted, nothing is lost.
+      process.stderr.write(`tracehouse: second signal (${signal}) before start-up: exiting\n`);
+      process.exit(1);
+    }
+    if (first && running) {
+      // What the cut-short drain leaves unstored, and where it goes: an operator asked twice and
+      // should know what that cost (the stop's own count, 'tracehouse stopped', never comes).
+      const rows = running.collector.unstoredRows;
+      const ack = running.ack;
+      const fate = ack === 'durable' ? 'are kept in the write-ahead log and written at the next start' : ack === 'stored' ? 'were not acknowledged; their senders send them again' : 'are lost';
+      running.logger.warn({ signal, unstoredRows: rows }, `second signal: exiting without draining; ${rows} accepted rows not yet stored ${fate}`);
+      process.exit(1);
+    }
+    first = { signal, atMs: Date.now() };
+    // Before the collector is built: main ends start-up at its next step (stopped()).
+    if (!running) return;
+    const { collector, logger } = running;
+    logger.info({ signal }, 'shutting down: draining accepted data');
+    collector.shutdown().then(
+      // Non-zero when accepted data was given up: a supervisor should know nothing was lost.
+      (droppedRows) => process.exit(droppedRows > 0 ? 3 : 0),
+      (err: Error) => {
+        logger.error({ err: err.message }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, () => stop(signal));
+  // Only now, with these listening: a signal without any listener meanwhile would be lost.
+  for (const signal of takeEarlyStops()) stop(signal);
+  return {
+    stopped: (logger) => {
+      if (!first) return false;
+      logger.info({ signal: first.signal }, 'stopped before start-up: nothing was accepted');
+      return true;
+    },
+    attach: (collector, logger, ack) => {
+      running = { collector, logger, ack };
+      // A stop that came while it was being built was answered by stopped(); none can come between.
+    },
+  };
+}
+
 async function main(): Promise<number> {
   const cli = parseCli(process.argv.slice(2));
+  // Heard from here on, and from Node's start when bin/tracehouse.js started this (early-stop.js):
+  // a stop asked for while the collector loads (a pod deleted just after it was created) ends
+  // start-up at its next step. Without a handler yet a signal killed the process,
+  // and in a container, where the collector is PID 1 and a signal without a handler is ignored,
+  // it was lost: the collector started, served, and was killed at the grace period's end.
+  const early = cli.command === 'start' && !cli.help ? hearStops() : undefined;
+  // Any other command ends by a stop signal as it would have without the early listener.
+  const heard = early ? [] : takeEarlyStops();
+  if (heard.length > 0) process.kill(process.pid, heard[0]);
   if (cli.help) {
     process.stdout.write(helpText() + '\n\n' + TRANSFER_HELP + '\n');
     return 0;
@@ -107,41 +197,14 @@ async function main(): Promise<number> {
     return 0;
   }
 
+  if (early!.stopped(logger)) return 0;
   const collector = await Collector.create(config, { logger });
-  let first: { signal: string; atMs: number } | undefined;
-  const stop = (signal: string) => {
-    // Ctrl-C under `npm start` sends SIGINT to the whole process group, and npm forwards its own
-    // copy to the collector: the same signal again within a second is that one stop, not a second.
-    if (first && first.signal === signal && Date.now() - first.atMs < SAME_STOP_MS) return;
-    // After a hang-up no one at a terminal asked twice: a session's SIGTERM that follows its
-    // SIGHUP (or the reverse) is the same stop, and does not cut the drain short.
-    if (first && (first.signal === 'SIGHUP' || signal === 'SIGHUP')) {
-      logger.info({ signal, first: first.signal }, 'already draining');
-      return;
-    }
-    if (first) {
-      // What the cut-short drain leaves unstored, and where it goes: an operator asked twice and
-      // should know what that cost (the stop's own count, 'tracehouse stopped', never comes).
-      const rows = collector.unstoredRows;
-      const ack = config['delivery.ack'];
-      const fate = ack === 'durable' ? 'are kept in the write-ahead log and written at the next start' : ack === 'stored' ? 'were not acknowledged; their senders send them again' : 'are lost';
-      logger.warn({ signal, unstoredRows: rows }, `second signal: exiting without draining; ${rows} accepted rows not yet stored ${fate}`);
-      process.exit(1);
-    }
-    first = { signal, atMs: Date.now() };
-    logger.info({ signal }, 'shutting down: draining accepted data');
-    collector.shutdown().then(
-      // Non-zero when accepted data was given up: a supervisor should know nothing was lost.
-      (droppedRows) => process.exit(droppedRows > 0 ? 3 : 0),
-      (err: Error) => {
-        logger.error({ err: err.message }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  // SIGHUP too: the terminal of a collector started by hand went away (an ssh session dropped).
-  // Node's default for it is to exit at once, losing what was accepted but not yet written.
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => stop(signal));
+  // Built, nothing started: the store it may have opened is closed again.
+  if (early!.stopped(logger)) {
+    await collector.shutdown();
+    return 0;
+  }
+  early!.attach(collector, logger, config['delivery.ack']);
   try {
     await collector.start();
   } catch (err) {

@@ -1,0 +1,31 @@
+// A stop asked for while the collector is still loading: a pod deleted right after it was created,
+// `docker stop` just after `docker run`. The signal handlers were installed only after every module
+// was loaded and the collector built (~1 s, more on a busy node): a SIGTERM before then killed a
+// process outright, and in a container, where the collector is PID 1 and a signal without a handler
+// is ignored, it was lost: the collector started, served, and was killed at the grace period's end.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it, onTestFinished } from 'vitest';
+import { tempDir } from '../helpers/tmp.ts';
+
+// The package's command (the container's entry point), which starts cli.ts hearing stops at once.
+const BIN = new URL('../../bin/tracehouse.js', import.meta.url).pathname;
+
+it('a SIGTERM while the collector is still loading stops it with exit 0, before it listens or opens its store', async () => {
+  const db = join(tempDir(), 'th.db');
+  const child = spawn(process.execPath, [BIN, 'start', '--receiver.grpc.enabled=false', '--receiver.http.listen=127.0.0.1:0', '--query.enabled=false', '--ops.listen=127.0.0.1:0', `--storage.sqlite.path=${db}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  onTestFinished(() => void (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')));
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  // Node itself is up by then (twice: the launcher execs it again, ~0.1 s each); loading the
+  // collector's modules takes longer (a second or more here).
+  await new Promise((r) => setTimeout(r, 400));
+  child.kill('SIGTERM');
+  expect(await exited, out).toEqual({ code: 0, signal: null });
+  expect(out).toContain('stopped before start-up');
+  expect(out).not.toContain('listening');
+  expect(existsSync(db)).toBe(false);
+}, 30_000);
