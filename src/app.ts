@@ -67,6 +67,9 @@ const READ_CLOSE_MARGIN_MS = 500;
 /** How often tracehouse_ready is brought up to date when OTLP/gRPC's health poll is off. */
 const READY_POLL_MS = 1000;
 
+/** Readiness's reason from a stop's start on (SIGTERM), while the collector drains. */
+const STOPPING = 'stopping: draining accepted data';
+
 /** Writes failing this long make the collector not ready (one failed attempt is not yet a trend). */
 const UNREADY_AFTER_FAILING_MS = 2000;
 
@@ -197,14 +200,16 @@ export class Collector {
   private async notReadyReason(): Promise<string | null> {
     let reason = await this.whyNotReady();
     // A stop that began while the health check was out is not ready either.
-    if (this.stopping) reason ??= 'not started';
+    if (this.stopping) reason = STOPPING;
     this.metrics.ready.set(reason === null ? 1 : 0);
     return reason;
   }
 
   /** Why not ready by what this process sees itself (queue, memory, log, writes), without asking the store. */
   private whyNotReadyHere(): string | null {
-    if (!this.started || this.stopping) return 'not started';
+    // A draining pod says so: 'not started' sent an operator looking for a start-up problem.
+    if (this.stopping) return STOPPING;
+    if (!this.started) return 'not started';
     if (this.writer.lacksRoom) return 'write queue full';
     if (this.memory.overLimit) return this.memory.overWhat!;
     const log = this.log?.refusing;
@@ -340,7 +345,7 @@ export class Collector {
   private async doShutdown(): Promise<number> {
     const deadline = Date.now() + this.config['shutdown.timeoutMs'];
     clearInterval(this.readyPoll);
-    // Not ready from here on (/readyz says 'not started'): no poll keeps the gauge current now.
+    // Not ready from here on (/readyz says 'stopping: draining accepted data'): no poll keeps the gauge current now.
     this.metrics.ready.set(0);
     // Rows given up from here on were queued at the stop, while the receivers finish too.
     this.writer.stopBegun();
