@@ -4,7 +4,7 @@
 // process outright, and in a container, where the collector is PID 1 and a signal without a handler
 // is ignored, it was lost: the collector started, served, and was killed at the grace period's end.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it, onTestFinished } from 'vitest';
 import { tempDir } from '../helpers/tmp.ts';
@@ -20,9 +20,16 @@ it('a SIGTERM while the collector is still loading stops it with exit 0, before 
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  // Node itself is up by then (twice: the launcher execs it again, ~0.1 s each); loading the
-  // collector's modules takes longer (a second or more here).
-  await new Promise((r) => setTimeout(r, 400));
+  // The moment a stop handler is in place, as the kernel shows it (SigCgt): SIGHUP's bit, which
+  // Node itself does not catch (it does SIGTERM's and SIGINT's from its start, to reset the
+  // terminal before dying of them). Now that is early-stop.js, loaded ~0.1 s after the launcher
+  // execs node again and long before the collector's modules are; before, it was cli.ts, once the
+  // collector was built.
+  const deadline = Date.now() + 20_000;
+  while (!(Number.parseInt(/^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]?.slice(-8) ?? '0', 16) & 1)) {
+    expect(Date.now(), 'a SIGHUP handler within 20 s').toBeLessThan(deadline);
+    await new Promise((r) => setTimeout(r, 2));
+  }
   child.kill('SIGTERM');
   expect(await exited, out).toEqual({ code: 0, signal: null });
   expect(out).toContain('stopped before start-up');
