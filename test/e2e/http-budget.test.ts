@@ -2,11 +2,14 @@
 // bodies hold nothing, so they cannot starve other clients, and what a slow upload really holds
 // is bounded and given back when it is abandoned.
 import { request, type ClientRequest } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import { createConnection, type Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
+import { gzipSync } from 'node:zlib';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
+import { encodeTraces } from '../helpers/otlp-proto.ts';
 
 function upload(url: URL, declared: number): ClientRequest {
   const r = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/x-protobuf', 'content-length': declared } });
@@ -34,6 +37,33 @@ describe('OTLP/HTTP body budget', () => {
       }
     } finally {
       for (const a of attackers) a.destroy();
+    }
+  });
+
+  it('serves a normal exporter while 16 connections hold gzip bodies of ~100 bytes that inflate to 64 KiB each, unfinished', async () => {
+    // Inflated as they arrived, these held the whole budget for bodyTimeoutMs for ~2 KB sent:
+    // a client renewing them kept every other exporter at 503 queue_full.
+    const url = new URL(c.httpUrl + '/v1/traces');
+    const gz = gzipSync(Buffer.alloc(64 * 1024));
+    const attackers: Socket[] = [];
+    for (let i = 0; i < 16; i++) {
+      const s = createConnection({ host: url.hostname, port: Number(url.port) });
+      s.on('error', () => {});
+      // All but the gzip trailer: the deflate data is whole, the body never ends.
+      s.write(`POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: gzip\r\nContent-Length: ${gz.byteLength}\r\n\r\n`);
+      s.write(gz.subarray(0, gz.byteLength - 8));
+      attackers.push(s);
+    }
+    try {
+      await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_queue_size_bytes')) > 0 ? true : undefined), 5000, 'attack bodies held');
+      await new Promise((r) => setTimeout(r, 300));
+      const span = { traceId: randomBytes(16), spanId: randomBytes(8), name: 'good', startTimeUnixNano: 1, endTimeUnixNano: 2, attributes: [{ key: 'k', value: { stringValue: 'v'.repeat(30 * 1024) } }] };
+      const body = encodeTraces({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans: [span] }] }] });
+      const ok = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body });
+      expect(ok.status).toBe(200);
+    } finally {
+      for (const a of attackers) a.destroy();
+      await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_queue_size_bytes')) === 0 ? true : undefined), 5000, 'released');
     }
   });
 
