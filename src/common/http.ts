@@ -202,6 +202,16 @@ const SERVER_DEFAULTS: ServerOptions = {
 /** Default per-client connection cap of every listener. */
 const DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 256;
 
+/**
+ * Requests one connection may have in flight at once (HTTP/1.1 pipelining); a connection with
+ * more is closed. Node hands the handler every request a received chunk holds (~1,500 short GETs
+ * in 64 KiB) before any is answered, and pauses a connection only for answers already written:
+ * an asynchronous handler (/metrics, a read API query) started them all together, and a few
+ * dozen connections flooding /metrics ran the process out of heap. Clients that pipeline at all
+ * send a few.
+ */
+export const MAX_PIPELINED_REQUESTS = 8;
+
 /** One HTTP listener with the component lifecycle: start() listens once; shutdown() is idempotent and safe before start. */
 export class HttpService {
   private server: Server | undefined;
@@ -218,6 +228,10 @@ export class HttpService {
   private readonly configure: ((server: Server) => void) | undefined;
   /** On a loopback listener with a HostRule, the names it answers besides this machine's (set once bound); absent otherwise. */
   private hosts: ReadonlySet<string> | undefined;
+  /** Requests each connection has in flight (MAX_PIPELINED_REQUESTS). */
+  private readonly inFlight = new WeakMap<Socket, number>();
+  /** Connections closed for pipelining more than MAX_PIPELINED_REQUESTS, logged at most once a minute. */
+  private readonly overPipelined = new RecurringLog();
   boundPort = 0;
 
   constructor(opts: HttpServiceOptions, logger: Logger, onRequest: (req: IncomingMessage, res: ServerResponse) => void, configure?: (server: Server) => void) {
@@ -244,6 +258,7 @@ export class HttpService {
   async start(): Promise<void> {
     if (this.server) return;
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
+      if (!this.admitPipelined(req, res)) return;
       if (targetTooLong(req)) {
         res.shouldKeepAlive = false;
         if (this.opts.onTargetTooLong) return this.opts.onTargetTooLong(req, res);
@@ -292,6 +307,26 @@ export class HttpService {
     this.server = server;
     this.stopping = undefined;
     this.logger.info({ listen: this.opts.listen, tls: certs ? (certs.mutual ? 'mtls' : 'tls') : 'off', port: this.boundPort }, `${this.opts.name} listening`);
+  }
+
+  /**
+   * Whether a request is answered: false for one on a connection already closed, or past
+   * MAX_PIPELINED_REQUESTS in flight on its connection, which is closed then (nothing to answer).
+   */
+  private admitPipelined(req: IncomingMessage, res: ServerResponse): boolean {
+    const socket = req.socket;
+    if (socket.destroyed) return false;
+    const n = (this.inFlight.get(socket) ?? 0) + 1;
+    if (n > MAX_PIPELINED_REQUESTS) {
+      socket.destroy();
+      this.overPipelined.log((closedSinceLast) =>
+        this.logger.warn({ listener: this.opts.name, limit: MAX_PIPELINED_REQUESTS, closedSinceLast }, 'closing connections with more requests pipelined than the limit (in flight at once)'),
+      );
+      return false;
+    }
+    this.inFlight.set(socket, n);
+    res.once('close', () => this.inFlight.set(socket, (this.inFlight.get(socket) ?? 1) - 1));
+    return true;
   }
 
   /** Failed TLS handshakes (plain HTTP, an untrusted or missing client certificate) are counted, and logged once a minute with a count. */

@@ -1,0 +1,52 @@
+// HTTP/1.1 pipelining as a flood: one write of thousands of requests on each connection. Node
+// parses every request a received chunk holds and hands each to the handler at once; its own
+// back-pressure only counts answers already written, so an asynchronous handler (/metrics, every
+// read API query) started them all together, and a few dozen connections ran the process out of heap.
+import { connect, type Socket } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { spawnCollector } from '../helpers/process.ts';
+
+/** Opens a connection and writes `count` pipelined GETs of `path` in one go, never reading the answers. */
+function flood(base: string, path: string, count: number): Socket {
+  const url = new URL(base);
+  const s = connect(Number(url.port), url.hostname);
+  s.on('error', () => {});
+  s.pause();
+  s.write(Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`.repeat(count)));
+  return s;
+}
+
+/** Writes `count` pipelined GETs of `path` on one connection and resolves to the status lines answered. */
+function pipelined(base: string, path: string, count: number): Promise<string[]> {
+  const url = new URL(base);
+  return new Promise((resolve) => {
+    const s = connect(Number(url.port), url.hostname);
+    let got = '';
+    s.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+      const lines = got.match(/^HTTP\/1\.1 \d+/gm) ?? [];
+      if (lines.length === count) s.end();
+    });
+    s.on('error', () => {});
+    s.on('close', () => resolve(got.match(/^HTTP\/1\.1 \d+/gm) ?? []));
+    s.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`.repeat(count));
+  });
+}
+
+describe('HTTP/1.1 pipelined request floods', () => {
+  it('do not run the collector out of memory: 40 connections of 20,000 pipelined /metrics scrapes, a 128 MiB heap', async () => {
+    const c = await spawnCollector({}, 20_000, ['--max-old-space-size=128']);
+    const attackers = Array.from({ length: 40 }, () => flood(c.opsUrl, '/metrics', 20_000));
+    try {
+      await new Promise((r) => setTimeout(r, 3000));
+      expect([c.child.exitCode, c.child.signalCode]).toEqual([null, null]);
+      expect((await fetch(`${c.opsUrl}/healthz`)).status).toBe(200);
+    } finally {
+      for (const a of attackers) a.destroy();
+    }
+    // A client that pipelines a few requests is still answered, in full.
+    expect(await pipelined(c.opsUrl, '/metrics', 4)).toEqual(Array(4).fill('HTTP/1.1 200'));
+    c.child.kill('SIGTERM');
+    await c.exited;
+  }, 30_000);
+});
