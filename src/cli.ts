@@ -82,6 +82,27 @@ function takeEarlyStops(): string[] {
   return take?.() ?? [];
 }
 
+/**
+ * For a command other than start: a stop signal heard while this process loaded ends it by that
+ * signal, as Node's default would have. A signal the kernel delivered during the loading may not
+ * have reached early-stop.js's listener yet (module loading does not run the event loop): removing
+ * that listener, the last of its signal, would drop it, and the command ran on. So a listener of
+ * our own takes over first, until the event loop has polled (every signal delivered before now
+ * has reached it), then the default is back.
+ */
+async function endByEarlyStops(): Promise<void> {
+  const reraise = (signal: NodeJS.Signals) => {
+    for (const s of STOP_SIGNALS) process.off(s, reraise);
+    process.kill(process.pid, signal);
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, reraise);
+  const heard = takeEarlyStops();
+  if (heard.length > 0) reraise(heard[0] as NodeJS.Signals);
+  // Before the command does anything: a stop asked for while it loaded ends it with nothing done.
+  await new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+  for (const s of STOP_SIGNALS) process.off(s, reraise);
+}
+
 /** Listens for the stop signals from now on, and acts on those heard before (takeEarlyStops); a stop before attach() is kept for main to act on. */
 function hearStops(): Stops {
   let first: { signal: string; atMs: number } | undefined;
@@ -149,8 +170,7 @@ async function main(): Promise<number> {
   // it was lost: the collector started, served, and was killed at the grace period's end.
   const early = cli.command === 'start' && !cli.help ? hearStops() : undefined;
   // Any other command ends by a stop signal as it would have without the early listener.
-  const heard = early ? [] : takeEarlyStops();
-  if (heard.length > 0) process.kill(process.pid, heard[0]);
+  if (!early) await endByEarlyStops();
   if (cli.help) {
     process.stdout.write(helpText() + '\n\n' + TRANSFER_HELP + '\n');
     return 0;

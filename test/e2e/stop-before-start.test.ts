@@ -12,6 +12,15 @@ import { tempDir } from '../helpers/tmp.ts';
 // The package's command (the container's entry point), which starts cli.ts hearing stops at once.
 const BIN = new URL('../../bin/tracehouse.js', import.meta.url).pathname;
 
+/** Until the kernel shows the process's SIGHUP handler (SigCgt): the early stop handler (see below). */
+async function untilStopHeard(pid: number): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(Number.parseInt(/^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]?.slice(-8) ?? '0', 16) & 1)) {
+    expect(Date.now(), 'a SIGHUP handler within 20 s').toBeLessThan(deadline);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
 it('a SIGTERM while the collector is still loading stops it with exit 0, before it listens or opens its store', async () => {
   const db = join(tempDir(), 'th.db');
   const child = spawn(process.execPath, [BIN, 'start', '--receiver.grpc.enabled=false', '--receiver.http.listen=127.0.0.1:0', '--query.enabled=false', '--ops.listen=127.0.0.1:0', `--storage.sqlite.path=${db}`], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -25,14 +34,27 @@ it('a SIGTERM while the collector is still loading stops it with exit 0, before 
   // terminal before dying of them). Now that is early-stop.js, loaded ~0.1 s after the launcher
   // execs node again and long before the collector's modules are; before, it was cli.ts, once the
   // collector was built.
-  const deadline = Date.now() + 20_000;
-  while (!(Number.parseInt(/^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]?.slice(-8) ?? '0', 16) & 1)) {
-    expect(Date.now(), 'a SIGHUP handler within 20 s').toBeLessThan(deadline);
-    await new Promise((r) => setTimeout(r, 2));
-  }
+  await untilStopHeard(child.pid!);
   child.kill('SIGTERM');
   expect(await exited, out).toEqual({ code: 0, signal: null });
   expect(out).toContain('stopped before start-up');
   expect(out).not.toContain('listening');
   expect(existsSync(db)).toBe(false);
+}, 30_000);
+
+// Ctrl-C on a command typed by mistake (an import of the wrong file, an export): while its modules
+// load, the early handler holds the signal, and it reaches no listener before cli.ts takes the
+// early handler away; the signal was then lost and the command ran on, to its end.
+it.each([['--help'], ['export', '--out', 'out.jsonl'], ['migrate']])('Ctrl-C while `tracehouse %s` is still loading ends it by the signal, as before the early handler', async (...command) => {
+  const dir = tempDir();
+  const child = spawn(process.execPath, [BIN, ...command, `--storage.sqlite.path=${join(dir, 'th.db')}`], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  onTestFinished(() => void (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')));
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  await untilStopHeard(child.pid!);
+  child.kill('SIGINT');
+  expect(await exited, out).toEqual({ code: null, signal: 'SIGINT' });
+  expect(out).toBe('');
 }, 30_000);
