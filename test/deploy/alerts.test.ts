@@ -102,6 +102,14 @@ describe('deploy/grafana/tracehouse.json', () => {
     expect(reads.map((q) => q.panel)).not.toEqual([]);
   });
 
+  it('shows what backs up before data is refused or lost: the write-ahead log, the oldest unstored row, readiness and the memory limit, the store\'s size', () => {
+    // During a store outage with delivery.ack = durable the queue may stay short of full while the
+    // log grows towards delivery.walMaxBytes; the operator must see that, and how late the data is.
+    const shown = new Set(queries.flatMap((q) => metricNames(q.expr)));
+    const wanted = ['tracehouse_wal_bytes', 'tracehouse_wal_pending_entries', 'tracehouse_queue_oldest_age_seconds', 'tracehouse_ready', 'tracehouse_memory_limited', 'tracehouse_storage_size_bytes', 'tracehouse_storage_file_size_bytes', 'tracehouse_storage_oldest_timestamp_seconds', 'tracehouse_storage_stats_refresh_failures_total'];
+    expect(wanted.filter((n) => !shown.has(n))).toEqual([]);
+  });
+
   it('every query parses as PromQL (promtool, with the dashboard variables filled in)', () => {
     const file = join(tempDir(), 'dashboard-queries.yaml');
     const fill = (e: string) => e.replaceAll('$__rate_interval', '5m').replaceAll('$namespace', '.*').replaceAll('$pod', '.*');
