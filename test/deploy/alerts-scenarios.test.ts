@@ -1,0 +1,86 @@
+// The shipped alerts against what a real collector exports in the scenario an alert names: the
+// collector is driven into it, /metrics is scraped, and the scraped values, held for the alert's
+// `for:`, are handed to `promtool test rules` with deploy/prometheus/alerts.yaml.
+import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify as stringifyYaml } from 'yaml';
+import { eventually, getJson, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
+import { RawOtlpClient, encodeTraces } from '../helpers/otlp-proto.ts';
+import { createTestDatabase, startEmbeddedPostgres, type EmbeddedServer } from '../helpers/postgres.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const ALERTS = new URL('../../deploy/prometheus/alerts.yaml', import.meta.url).pathname;
+const PROMTOOL = existsSync(join(homedir(), 'go/bin/promtool')) ? join(homedir(), 'go/bin/promtool') : 'promtool';
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** Runs one promtool alert test: the series (each held or grown over 20 minutes) and the alerts expected at eval. */
+function alertFires(series: { series: string; values: string }[], alertname: string, at: string, expected: { exp_labels: Record<string, string>; exp_annotations: Record<string, string> }[]): { ok: boolean; out: string } {
+  const file = join(tempDir(), `${alertname}.test.yaml`);
+  writeFileSync(file, stringifyYaml({ rule_files: [ALERTS], evaluation_interval: '1m', tests: [{ interval: '1m', input_series: series, alert_rule_test: [{ eval_time: at, alertname, exp_alerts: expected }] }] }));
+  const r = spawnSync(PROMTOOL, ['test', 'rules', file], { encoding: 'utf8', timeout: 60_000 });
+  return { ok: r.status === 0, out: r.stdout + r.stderr };
+}
+
+describe('TracehouseQueueFull on a stalled store', () => {
+  let server: EmbeddedServer;
+  let c: TestCollector;
+  let client: RawOtlpClient;
+  beforeAll(async () => {
+    server = await startEmbeddedPostgres();
+    const url = await createTestDatabase('alert_queue_full', server.url);
+    // The default queue (256 MiB) and 4 MiB OTLP/JSON requests (each reserves eight times its
+    // bytes before it is decoded), or 8 MiB protobuf batches of a gateway (four times, PostgreSQL's
+    // rows), scaled down 16 times: a request's charge is an eighth of the queue.
+    c = await startCollector({ 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '2', 'writer.maxQueueBytes': String(16 * MiB), 'writer.writeTimeoutMs': '2000', 'shutdown.timeoutMs': '2000' });
+    client = new RawOtlpClient(c.grpcAddress);
+  }, 120_000);
+  afterAll(async () => {
+    client?.close();
+    // The store is still down: the stop gives up on the queue after shutdown.timeoutMs (the log keeps it).
+    await c?.stop();
+    await server?.destroy();
+  });
+
+  it('fires once the queue refuses exports for lack of room, though a request\'s charge stops it short of 95%', async () => {
+    const request = () => {
+      const spans = Array.from({ length: 400 }, (_, i) => ({ traceId: randomBytes(16), spanId: randomBytes(8), name: `op-${i}`, startTimeUnixNano: String(BigInt(Date.now()) * 1_000_000n), endTimeUnixNano: String(BigInt(Date.now()) * 1_000_000n + 1000n), attributes: [{ key: 'pad', value: { stringValue: 'x'.repeat(1200) } }] }));
+      return encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'alert' } }] }, scopeSpans: [{ spans }] }] });
+    };
+    const body = request();
+    expect(body.byteLength).toBeGreaterThan(450 * KiB);
+    expect(body.byteLength).toBeLessThan(600 * KiB);
+    await server.stop();
+    await eventually(async () => ((await getJson(c.opsUrl, '/readyz')).status === 503 ? true : undefined), 15_000, 'not ready');
+    let refused = 0;
+    for (let i = 0; i < 200 && refused < 5; i++) if ((await client.traces(request())).error !== null) refused++;
+    expect(refused).toBe(5);
+    const refusals = await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { reason: 'queue_full' });
+    const size = await metricValue(c.opsUrl, 'tracehouse_queue_size_bytes');
+    const capacity = await metricValue(c.opsUrl, 'tracehouse_queue_capacity_bytes');
+    expect(refusals).toBeGreaterThanOrEqual(5);
+    // Every further export is refused, yet the queue is not over 95%: the next request's charge does not fit.
+    expect(size / capacity).toBeLessThan(0.95);
+    expect(size / capacity).toBeGreaterThan(0.5);
+
+    const at = { instance: 'a:8888', job: 'tracehouse' };
+    const sel = (name: string, labels: Record<string, string> = {}) => `${name}{${Object.entries({ ...at, ...labels }).map(([k, v]) => `${k}="${v}"`).join(',')}}`;
+    const r = alertFires(
+      [
+        { series: sel('tracehouse_queue_size_bytes'), values: `${size}x20` },
+        { series: sel('tracehouse_queue_capacity_bytes'), values: `${capacity}x20` },
+        // The exporters retry while the store is down: refused at the rate seen here, each minute.
+        { series: sel('tracehouse_receiver_refused_requests_total', { transport: 'grpc', reason: 'queue_full' }), values: `0+${refusals}x20` },
+      ],
+      'TracehouseQueueFull',
+      '10m',
+      [{ exp_labels: { severity: 'critical', instance: 'a:8888' }, exp_annotations: { summary: 'Tracehouse write queue full on a:8888: exports are being refused', description: 'The queue cannot take new exports (over 95% of writer.maxQueueBytes, or too full for the requests that arrive): they get UNAVAILABLE / 503 with Retry-After.' } }],
+    );
+    expect(r.out).toContain('SUCCESS');
+    expect(r.ok).toBe(true);
+  }, 90_000);
+});
