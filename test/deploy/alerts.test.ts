@@ -49,12 +49,17 @@ interface Panel {
 const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { uid: string; panels: Panel[]; templating: { list: { name: string }[] } };
 const queries = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, ...t })));
 
-/** Metric names in a PromQL expression (identifiers followed by { or ( or [ that are not functions). */
+/** Metric names in a PromQL expression: its identifiers, less functions, keywords, label matchers and lists, ranges and strings. */
 function metricNames(expr: string): string[] {
+  const bare = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, '')
+    .replace(/\[[^\]]*\]/g, '')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '');
+  const KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'inf', 'nan']);
   const names = new Set<string>();
-  for (const m of expr.matchAll(/\b([a-z_][a-z0-9_]*)\s*(\{|\[)/g)) names.add(m[1]!);
-  for (const m of expr.matchAll(/\(\s*([a-z_][a-z0-9_]*)\s*\/\s*([a-z_][a-z0-9_]*)\s*\)/g)) names.add(m[1]!).add(m[2]!);
-  return [...names].filter((n) => n !== 'by' && n !== 'without');
+  for (const m of bare.matchAll(/(?<![\w.])([a-zA-Z_:][\w:]*)(?![\w:]|\s*\()/g)) if (!KEYWORDS.has(m[1]!.toLowerCase())) names.add(m[1]!);
+  return [...names];
 }
 
 describe('deploy/prometheus/alerts.yaml', () => {
@@ -141,6 +146,32 @@ describe('metrics used by the alerts and the dashboard', () => {
     expect(used.has('tracehouse_writer_dropped_rows_total')).toBe(true);
     const missing = [...used].filter((n) => !EXTERNAL.has(n) && !exported.has(n));
     expect(missing).toEqual([]);
+  });
+
+  it('are rated only where they count (counters, histogram series), and grouped only by labels they have', () => {
+    const types = new Map<string, string>();
+    for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+      types.set(m[1]!, m[2]!);
+      if (m[2] === 'histogram') for (const s of ['_bucket', '_sum', '_count']) types.set(m[1]! + s, 'counter');
+    }
+    // A metric's labels: those of its samples here, and for those with none yet (TLS, tokens) the README's.
+    const labels = (name: string): Set<string> => {
+      const out = new Set<string>();
+      for (const m of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\}`, 'gm'))) for (const l of m[1]!.matchAll(/(\w+)="/g)) out.add(l[1]!);
+      const row = readFileSync(README, 'utf8').match(new RegExp(`^\\| \`${name.replace(/_(bucket|sum|count)$/, '')}\`[^|]*\\|([^|]*)\\|`, 'm'));
+      for (const l of row?.[1]!.matchAll(/`(\w+)`/g) ?? []) out.add(l[1]!);
+      return out;
+    };
+    // What the scrape adds (Kubernetes, a static config) and histograms' bucket bound.
+    const TARGET = ['namespace', 'pod', 'instance', 'job', 'le'];
+    const problems: string[] = [];
+    for (const { where, expr } of [...rules.map((r) => ({ where: r.alert, expr: r.expr })), ...queries.map((q) => ({ where: q.panel, expr: q.expr }))]) {
+      for (const m of expr.matchAll(/\b(rate|irate|increase)\(\s*([a-z_][a-z0-9_]*)/g)) if (types.get(m[2]!) !== 'counter') problems.push(`${where}: ${m[1]}(${m[2]}) of a ${types.get(m[2]!) ?? 'missing metric'}`);
+      const own = new Set([...TARGET, ...metricNames(expr).flatMap((n) => [...labels(n)])]);
+      for (const m of expr.matchAll(/\bby \(([^)]*)\)/g)) for (const l of m[1]!.split(',').map((x) => x.trim())) if (!own.has(l)) problems.push(`${where}: by (${l}), a label none of ${metricNames(expr).join(', ')} has`);
+      for (const m of expr.matchAll(/(\w+)=~?"/g)) if (!own.has(m[1]!)) problems.push(`${where}: selects on ${m[1]}, a label none of ${metricNames(expr).join(', ')} has`);
+    }
+    expect(problems).toEqual([]);
   });
 
   it('are each listed in the README\'s metrics table, with the labels they are exported with', () => {
