@@ -174,6 +174,22 @@ describe('metrics used by the alerts and the dashboard', () => {
     expect(problems).toEqual([]);
   });
 
+  it('are fed to the alerts\' unit tests with label values a collector exports (reasons, transports, kinds)', () => {
+    // A made-up reason in alerts.test.yaml would test an alert on series no collector sends.
+    const tests = parseYaml(readFileSync(ALERT_TESTS, 'utf8')) as { tests: { input_series: { series: string }[] }[] };
+    const wrong: string[] = [];
+    for (const { series } of tests.tests.flatMap((t) => t.input_series)) {
+      const [, name, body] = series.match(/^(\w+)\{(.*)\}$/) ?? [];
+      if (!name) continue;
+      for (const [, label, value] of body!.matchAll(/(\w+)="([^"]*)"/g)) {
+        if (['instance', 'job', 'namespace', 'pod', 'backend', 'le'].includes(label!)) continue;
+        const seen = new Set([...text.matchAll(new RegExp(`^${name}\\{[^}]*\\b${label}="([^"]*)"`, 'gm'))].map((m) => m[1]!));
+        if (seen.size > 0 && !seen.has(value!)) wrong.push(`${series}: ${label}="${value}" (exported: ${[...seen].join(', ')})`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
   it('are each listed in the README\'s metrics table, with the labels they are exported with', () => {
     // Rows of "| `name` | `label`, `label` | meaning |"; "`a_seconds` / `_failures_total`" names two.
     const documented = new Map<string, string[]>();
