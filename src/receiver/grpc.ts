@@ -21,7 +21,7 @@ import type { Logger } from '../telemetry/logger.ts';
 import type { Readiness } from '../telemetry/ops.ts';
 import { BodyError, inflateMessage } from './http.ts';
 import { tuneGrpcSessions, type FlowControlWindows } from './http2-sessions.ts';
-import { LOGS_SERVICE_PROTO, PROTO_DIR, TRACE_SERVICE_PROTO, encodeExportResponse, encodeStatus } from './otlp-messages.ts';
+import { LOGS_SERVICE_PROTO, PROTO_DIR, TRACE_SERVICE_PROTO, encodeExportResponse, encodeRetryInfo, encodeStatus } from './otlp-messages.ts';
 import { reflectionDefinition } from './reflection-descriptors.ts';
 
 const identity = (b: Buffer): Buffer => b;
@@ -451,12 +451,19 @@ export class GrpcReceiver {
     return this.refusalStatus(reason, message);
   }
 
-  /** A refusal as a gRPC status; retryable ones carry a google.rpc.RetryInfo detail, which OTLP exporters honour. */
+  /**
+   * A refusal as a gRPC status; retryable ones carry a google.rpc.RetryInfo detail, which OTLP
+   * exporters honour (Go's, the Collector's), and the same RetryInfo as the trailer
+   * google.rpc.retryinfo-bin, the one place the Python SDK's exporter reads a delay from (without
+   * it, its own backoff of 1, 2, 4 s).
+   */
   private refusalStatus(reason: RefusalReason, message: string): { code: grpc.status; details: string; metadata?: grpc.Metadata } {
     const refusal = REFUSALS[reason];
     if (!refusal.retryable) return { code: refusal.grpc, details: message };
+    const delayMs = this.ingest.retryAfterMs(reason);
     const metadata = new grpc.Metadata();
-    metadata.set('grpc-status-details-bin', Buffer.from(encodeStatus(refusal.grpc, message, this.ingest.retryAfterMs(reason))));
+    metadata.set('grpc-status-details-bin', Buffer.from(encodeStatus(refusal.grpc, message, delayMs)));
+    metadata.set('google.rpc.retryinfo-bin', Buffer.from(encodeRetryInfo(delayMs)));
     return { code: refusal.grpc, details: message, metadata };
   }
 

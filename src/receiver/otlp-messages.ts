@@ -40,13 +40,16 @@ export function statusObject(code: number, message: string, retryDelayMs?: numbe
   return { code, message, details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${retryDelayMs / 1000}s` }] };
 }
 
+/** Protobuf bytes of google.rpc.RetryInfo with this delay. */
+export function encodeRetryInfo(retryDelayMs: number): Uint8Array {
+  const delay = { seconds: Math.floor(retryDelayMs / 1000), nanos: (retryDelayMs % 1000) * 1_000_000 };
+  return RetryInfo.encode(RetryInfo.fromObject({ retryDelay: delay })).finish();
+}
+
 /** Protobuf bytes of google.rpc.Status, with a RetryInfo detail when a delay is given. */
 export function encodeStatus(code: number, message: string, retryDelayMs?: number): Uint8Array {
   const details = [];
-  if (retryDelayMs !== undefined) {
-    const delay = { seconds: Math.floor(retryDelayMs / 1000), nanos: (retryDelayMs % 1000) * 1_000_000 };
-    details.push({ type_url: 'type.googleapis.com/google.rpc.RetryInfo', value: RetryInfo.encode(RetryInfo.fromObject({ retryDelay: delay })).finish() });
-  }
+  if (retryDelayMs !== undefined) details.push({ type_url: 'type.googleapis.com/google.rpc.RetryInfo', value: encodeRetryInfo(retryDelayMs) });
   // protobufjs's bundled google.protobuf.Any keeps the proto field name type_url.
   return Status.encode(Status.fromObject({ code, message, details })).finish();
 }

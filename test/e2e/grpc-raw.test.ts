@@ -251,6 +251,10 @@ describe('OTLP/gRPC when the write queue is full', () => {
       expect(status.details[0].type_url).toBe('type.googleapis.com/google.rpc.RetryInfo');
       const retry = RetryInfo.toObject(RetryInfo.decode(status.details[0].value), { longs: Number }) as any;
       expect(retry.retryDelay.seconds * 1000 + (retry.retryDelay.nanos ?? 0) / 1e6).toBeGreaterThan(0);
+      // The same delay as the trailer the Python SDK's exporter reads (only there): without it,
+      // that exporter retried on its own 1, 2, 4 s.
+      const trailer = refused.error!.metadata.get('google.rpc.retryinfo-bin')[0] as Buffer;
+      expect(RetryInfo.toObject(RetryInfo.decode(trailer), { longs: Number })).toEqual(retry);
       expect((await getJson(c.opsUrl, '/readyz')).status).toBe(503);
       expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { reason: 'queue_full' })).toBe(1);
       // gRPC health follows readiness: a Watch stream hears NOT_SERVING, then SERVING again.
