@@ -124,6 +124,11 @@ const IDLE_LINGER_MS = 300;
 /** Longest a connection answered with its request body unread goes on reading (and dropping) that body. */
 export const UNREAD_BODY_LINGER_MS = 2_000;
 
+/** Connections in a lingering close (closeAfterUnreadBody), each with what cuts its linger short. */
+const lingering = new WeakMap<Socket, () => void>();
+/** Connections of a listener that is stopping: a lingering close on them lasts IDLE_LINGER_MS at most. */
+const hurried = new WeakSet<Socket>();
+
 /**
  * Closes the connection after this answer without resetting it under a client still sending the
  * body the server left unread (a lingering close, as Go's net/http and nginx make). Node destroys
@@ -142,11 +147,27 @@ export function closeAfterUnreadBody(req: IncomingMessage, res: ServerResponse):
     // As Node's own destroySoon: not before the answer is all written out.
     const close = (): void => void (this.writableFinished ? this.destroy() : this.once('finish', () => this.destroy()));
     if (req.readableEnded) return close();
-    const timer = setTimeout(() => this.destroy(), UNREAD_BODY_LINGER_MS).unref();
+    // A stop does not wait on what a refused client still sends: its linger is cut to a moment.
+    const deadline = Date.now() + (hurried.has(this) ? IDLE_LINGER_MS : UNREAD_BODY_LINGER_MS);
+    let timer = setTimeout(() => this.destroy(), deadline - Date.now()).unref();
+    lingering.set(this, () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => this.destroy(), Math.min(deadline - Date.now(), IDLE_LINGER_MS)).unref();
+    });
     this.once('close', () => clearTimeout(timer));
     req.once('end', close);
     req.resume();
   };
+}
+
+/**
+ * At a stop, a connection lingering after an early refusal (or one that will) is closed after
+ * IDLE_LINGER_MS at most, not UNREAD_BODY_LINGER_MS: its answer is out, and a client still sending
+ * must not hold the stop.
+ */
+function hurryLinger(socket: Socket): void {
+  hurried.add(socket);
+  lingering.get(socket)?.();
 }
 
 /** Sends a JSON body with its length. */
@@ -382,6 +403,8 @@ export class HttpService {
     this.server = undefined;
     if (server) {
       for (const res of this.answering) if (!res.headersSent) res.shouldKeepAlive = false;
+      for (const s of this.sockets) hurryLinger(s);
+      for (const s of this.secured) hurryLinger(s);
       this.answering.clear();
       this.stopping = closeHttp(server, this.sockets, graceMs, () => this.askedOn());
     }

@@ -82,3 +82,32 @@ describe('OTLP/HTTP: a refusal while the client is still sending its body', () =
     expect(r.status).toBe(200);
   });
 });
+
+describe('OTLP/HTTP: a stop while a refused client is still sending its body', () => {
+  it('does not wait out the lingering close (the client has its answer; the stop takes well under its 2 s)', async () => {
+    const c = await startCollector({ 'receiver.maxMessageBytes': String(LIMIT) });
+    const { hostname, port } = new URL(c.httpUrl);
+    const s = createConnection({ host: hostname, port: Number(port), allowHalfOpen: true });
+    let received = '';
+    s.on('error', () => undefined);
+    const answered = new Promise<void>((resolve) =>
+      s.on('data', (d: Buffer) => {
+        received += d.toString('latin1');
+        if (received.includes('\r\n\r\n')) resolve();
+      }),
+    );
+    s.write(`POST /v1/traces HTTP/1.1\r\nhost: ${hostname}:${port}\r\ncontent-type: application/protobuf\r\ncontent-length: ${1024 * LIMIT}\r\n\r\n`);
+    await answered;
+    // A client sending on (a large body at its own pace) while the collector stops.
+    const sending = setInterval(() => void (s.destroyed || s.write(CHUNK)), 10);
+    try {
+      const t0 = Date.now();
+      await c.stop();
+      expect(Date.now() - t0).toBeLessThan(1_000);
+    } finally {
+      clearInterval(sending);
+      s.destroy();
+    }
+    expect(received.split('\r\n')[0]).toBe('HTTP/1.1 415 Unsupported Media Type');
+  });
+});
