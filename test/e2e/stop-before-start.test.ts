@@ -21,14 +21,20 @@ async function untilStopHeard(pid: number): Promise<void> {
   }
 }
 
-it('a SIGTERM while the collector is still loading stops it with exit 0, before it listens or opens its store', async () => {
-  const db = join(tempDir(), 'th.db');
-  const child = spawn(process.execPath, [BIN, 'start', '--receiver.grpc.enabled=false', '--receiver.http.listen=127.0.0.1:0', '--query.enabled=false', '--ops.listen=127.0.0.1:0', `--storage.sqlite.path=${db}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs the bin with these arguments in cwd, its output gathered, and killed at the test's end if still running. */
+function runBin(args: string[], cwd?: string) {
+  const child = spawn(process.execPath, [BIN, ...args], { ...(cwd === undefined ? {} : { cwd }), stdio: ['ignore', 'pipe', 'pipe'] });
   onTestFinished(() => void (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')));
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return { child, exited, output: () => out };
+}
+
+it('a SIGTERM while the collector is still loading stops it with exit 0, before it listens or opens its store', async () => {
+  const db = join(tempDir(), 'th.db');
+  const { child, exited, output } = runBin(['start', '--receiver.grpc.enabled=false', '--receiver.http.listen=127.0.0.1:0', '--query.enabled=false', '--ops.listen=127.0.0.1:0', `--storage.sqlite.path=${db}`]);
   // The moment a stop handler is in place, as the kernel shows it (SigCgt): SIGHUP's bit, which
   // Node itself does not catch (it does SIGTERM's and SIGINT's from its start, to reset the
   // terminal before dying of them). Now that is early-stop.js, loaded ~0.1 s after the launcher
@@ -36,9 +42,9 @@ it('a SIGTERM while the collector is still loading stops it with exit 0, before 
   // collector was built.
   await untilStopHeard(child.pid!);
   child.kill('SIGTERM');
-  expect(await exited, out).toEqual({ code: 0, signal: null });
-  expect(out).toContain('stopped before start-up');
-  expect(out).not.toContain('listening');
+  expect(await exited, output()).toEqual({ code: 0, signal: null });
+  expect(output()).toContain('stopped before start-up');
+  expect(output()).not.toContain('listening');
   expect(existsSync(db)).toBe(false);
 }, 30_000);
 
@@ -47,14 +53,9 @@ it('a SIGTERM while the collector is still loading stops it with exit 0, before 
 // early handler away; the signal was then lost and the command ran on, to its end.
 it.each([['--help'], ['export', '--out', 'out.jsonl'], ['migrate']])('Ctrl-C while `tracehouse %s` is still loading ends it by the signal, as before the early handler', async (...command) => {
   const dir = tempDir();
-  const child = spawn(process.execPath, [BIN, ...command, `--storage.sqlite.path=${join(dir, 'th.db')}`], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  onTestFinished(() => void (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')));
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const { child, exited, output } = runBin([...command, `--storage.sqlite.path=${join(dir, 'th.db')}`], dir);
   await untilStopHeard(child.pid!);
   child.kill('SIGINT');
-  expect(await exited, out).toEqual({ code: null, signal: 'SIGINT' });
-  expect(out).toBe('');
+  expect(await exited, output()).toEqual({ code: null, signal: 'SIGINT' });
+  expect(output()).toBe('');
 }, 30_000);
