@@ -3,8 +3,10 @@
 // back-pressure only counts answers already written, so an asynchronous handler (/metrics, every
 // read API query) started them all together, and a few dozen connections ran the process out of heap.
 import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawnCollector } from '../helpers/process.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 /** Opens a connection and writes `count` pipelined GETs of `path` in one go, never reading the answers. */
 function flood(base: string, path: string, count: number): Socket {
@@ -35,7 +37,7 @@ function pipelined(base: string, path: string, count: number): Promise<string[]>
 
 describe('HTTP/1.1 pipelined request floods', () => {
   it('do not run the collector out of memory: 40 connections of 20,000 pipelined /metrics scrapes, a 128 MiB heap', async () => {
-    const c = await spawnCollector({}, 20_000, ['--max-old-space-size=128']);
+    const c = await spawnCollector({ 'storage.sqlite.path': join(tempDir('pipelined-flood-'), 'th.db') }, 20_000, ['--max-old-space-size=128']);
     const attackers = Array.from({ length: 40 }, () => flood(c.opsUrl, '/metrics', 20_000));
     try {
       await new Promise((r) => setTimeout(r, 3000));
