@@ -333,8 +333,10 @@ export class HttpService {
   /**
    * Whether a request is answered: false for one on a connection already closed, or past
    * MAX_PIPELINED_REQUESTS in flight on its connection, which is closed then (nothing to answer).
+   * A listener's own 'checkContinue' handler (Expect: 100-continue goes around the service's
+   * handler) calls it first too: without, such requests were not counted.
    */
-  private admitPipelined(req: IncomingMessage, res: ServerResponse): boolean {
+  admitPipelined(req: IncomingMessage, res: ServerResponse): boolean {
     const socket = req.socket;
     if (socket.destroyed) return false;
     const n = (this.inFlight.get(socket) ?? 0) + 1;

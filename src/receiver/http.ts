@@ -433,8 +433,9 @@ export class HttpReceiver {
 
   private configure(server: Server): void {
     // Expect: 100-continue is answered only once the headers pass, so an oversized upload is refused before it is sent.
-    // 'checkContinue' goes around HttpService's handler, so its target check is made here too.
+    // 'checkContinue' goes around HttpService's handler, so its pipelining count and target check are made here too.
     server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      if (!this.http.admitPipelined(req, res)) return;
       if (targetTooLong(req)) return this.refuseLongTarget(req, res);
       const foreign = this.http.foreignHost(req);
       if (foreign !== undefined) return this.refuseForeignHost(req, res, foreign);

@@ -3,18 +3,20 @@
 // back-pressure only counts answers already written, so an asynchronous handler (/metrics, every
 // read API query) started them all together, and a few dozen connections ran the process out of heap.
 import { connect, type Socket } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawnCollector } from '../helpers/process.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
-/** Opens a connection and writes `count` pipelined GETs of `path` in one go, never reading the answers. */
-function flood(base: string, path: string, count: number): Socket {
+/** Opens a connection and writes `count` pipelined GETs of `path` (or these request bytes) in one go, never reading the answers. */
+function flood(base: string, path: string | Buffer, count: number): Socket {
   const url = new URL(base);
   const s = connect(Number(url.port), url.hostname);
   s.on('error', () => {});
   s.pause();
-  s.write(Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`.repeat(count)));
+  const one = typeof path === 'string' ? Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`) : path;
+  s.write(Buffer.concat(Array<Buffer>(count).fill(one)));
   return s;
 }
 
@@ -48,6 +50,24 @@ describe('HTTP/1.1 pipelined request floods', () => {
     }
     // A client that pipelines a few requests is still answered, in full.
     expect(await pipelined(c.opsUrl, '/metrics', 4)).toEqual(Array(4).fill('HTTP/1.1 200'));
+    c.child.kill('SIGTERM');
+    await c.exited;
+  }, 30_000);
+
+  it('do not run it out of memory through Expect: 100-continue either: 200 connections of 4,000 pipelined gzip exports each asking to continue', async () => {
+    // The OTLP/HTTP receiver answers such requests from its own 'checkContinue' handler, which
+    // went around the count: each export's inflation ran at once, and the collector died (SIGABRT).
+    const c = await spawnCollector({ 'storage.sqlite.path': join(tempDir('pipelined-flood-'), 'th.db') }, 20_000, ['--max-old-space-size=128']);
+    const gz = gzipSync('{}');
+    const one = Buffer.concat([Buffer.from(`POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nExpect: 100-continue\r\nContent-Length: ${gz.byteLength}\r\n\r\n`), gz]);
+    const attackers = Array.from({ length: 200 }, () => flood(c.httpUrl, one, 4_000));
+    try {
+      await new Promise((r) => setTimeout(r, 3000));
+      expect([c.child.exitCode, c.child.signalCode]).toEqual([null, null]);
+      expect((await fetch(`${c.opsUrl}/healthz`)).status).toBe(200);
+    } finally {
+      for (const a of attackers) a.destroy();
+    }
     c.child.kill('SIGTERM');
     await c.exited;
   }, 30_000);
