@@ -187,6 +187,8 @@ export interface HttpServiceOptions {
   maxConnectionsPerClient?: number;
   /** Counts (and logs) a connection closed over maxConnectionsPerClient; without it the service logs them once a minute itself. */
   onClientOverLimit?: (limit: number) => void;
+  /** Counts (and logs) a connection closed for pipelining past MAX_PIPELINED_REQUESTS; without it the service logs them once a minute itself. */
+  onOverPipelined?: (limit: number) => void;
   server?: ServerOptions;
   /** Serve HTTPS with these certificates (kept current on rotation); plain HTTP when absent. */
   tls?: TlsCertificates | undefined;
@@ -342,9 +344,11 @@ export class HttpService {
     const n = (this.inFlight.get(socket) ?? 0) + 1;
     if (n > MAX_PIPELINED_REQUESTS) {
       socket.destroy();
-      this.overPipelined.log((closedSinceLast) =>
-        this.logger.warn({ listener: this.opts.name, limit: MAX_PIPELINED_REQUESTS, closedSinceLast }, 'closing connections with more requests pipelined than the limit (in flight at once)'),
-      );
+      if (this.opts.onOverPipelined) this.opts.onOverPipelined(MAX_PIPELINED_REQUESTS);
+      else
+        this.overPipelined.log((closedSinceLast) =>
+          this.logger.warn({ listener: this.opts.name, limit: MAX_PIPELINED_REQUESTS, closedSinceLast }, 'closing connections with more requests pipelined than the limit (in flight at once)'),
+        );
       return false;
     }
     this.inFlight.set(socket, n);

@@ -34,6 +34,8 @@ export const REFUSALS = {
   shutting_down: { http: 503, grpc: GRPC_CODE.UNAVAILABLE, retryable: true, counted: true, message: 'the collector is shutting down' },
   // Nothing is answered: the connection is closed as it opens (cheap under a flood); counted per connection.
   connections_per_client: { http: 503, grpc: GRPC_CODE.UNAVAILABLE, retryable: true, counted: true, message: 'too many open connections from one client address' },
+  // Nothing is answered: a connection with more requests pipelined than MAX_PIPELINED_REQUESTS is closed; counted per connection.
+  pipelined: { http: 503, grpc: GRPC_CODE.UNAVAILABLE, retryable: true, counted: true, message: 'too many requests pipelined on one connection' },
   receivers_busy: { http: 503, grpc: GRPC_CODE.UNAVAILABLE, retryable: true, counted: true, message: 'too many requests are arriving at once' },
   workers_busy: { http: 503, grpc: GRPC_CODE.UNAVAILABLE, retryable: true, counted: true, message: 'every decode worker is busy' },
   worker_failed: { http: 503, grpc: GRPC_CODE.UNAVAILABLE, retryable: true, counted: true, message: 'decoding failed on the server; retry' },

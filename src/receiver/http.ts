@@ -415,6 +415,8 @@ export class HttpReceiver {
         maxConnectionsPerClient: options.maxConnectionsPerClient,
         // Its exports are refused as surely as a 503 answer: counted as refused requests, one per connection.
         onClientOverLimit: (limit) => void this.ingest.refuse('http', 'connections_per_client', `closing connections of a client address over receiver.http.maxConnectionsPerClient (${limit})`),
+        // The exports pipelined past the limit on the closed connection are refused unanswered: counted, one per connection.
+        onOverPipelined: (limit) => void this.ingest.refuse('http', 'pipelined', `closing connections with more than ${limit} requests pipelined (in flight at once)`),
         server: serverOptions,
         tls: options.tls,
         onTargetTooLong: (req, res) => this.refuseLongTarget(req, res),

@@ -6,6 +6,7 @@ import { connect, type Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { metricValue } from '../helpers/collector.ts';
 import { spawnCollector } from '../helpers/process.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -65,6 +66,8 @@ describe('HTTP/1.1 pipelined request floods', () => {
       await new Promise((r) => setTimeout(r, 3000));
       expect([c.child.exitCode, c.child.signalCode]).toEqual([null, null]);
       expect((await fetch(`${c.opsUrl}/healthz`)).status).toBe(200);
+      // The exports left unanswered on the closed connections are counted as refused, one a connection.
+      expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { transport: 'http', reason: 'pipelined' })).toBeGreaterThan(0);
     } finally {
       for (const a of attackers) a.destroy();
     }
