@@ -53,6 +53,20 @@ export function partitionName(signal: Signal, day: number): string {
   return `${TABLES[signal].table}_p${dayName(day)}`;
 }
 
+/**
+ * Whether a table of the schema exists, read from pg_class as of this statement. Not to_regclass:
+ * that looks the name up in the connection's catalog cache, which waiting for the (advisory) DDL
+ * lock does not refresh, so it still saw a partition another instance had dropped meanwhile (or
+ * missed one it had made) once this connection had met that name.
+ */
+async function tableExists(c: PoolClient, schema: string, name: string): Promise<boolean> {
+  const r = await c.query(
+    `SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
+    [schema, name],
+  );
+  return (r.rowCount ?? 0) > 0;
+}
+
 /** Runs fn in a transaction holding the schema's partition DDL lock. */
 function withDdlLock<T>(pool: Pool, schema: string, fn: (c: PoolClient) => Promise<T>): Promise<T> {
   return withUnboundedTransaction(pool, async (client) => {
@@ -134,8 +148,7 @@ export class Partitions {
     const hi = lo + NS_PER_DAY;
     const s = this.s;
     const created = await withDdlLock(this.pool, this.opts.schema, async (c) => {
-      const exists = await c.query(`SELECT to_regclass($1) IS NOT NULL AS e`, [`${s}.${ident(name)}`]);
-      if (exists.rows[0].e) return false;
+      if (await tableExists(c, this.opts.schema, name)) return false;
       const inDefault = await c.query(
         `SELECT 1 FROM ${s}.${table}_default WHERE ${key} >= ${lo} AND ${key} < ${hi} LIMIT 1`,
       );
@@ -185,8 +198,7 @@ export class Partitions {
         // running retention too may have dropped it since this one read the catalog: only a drop
         // of its own is reported (each pod logged every partition of the database as dropped).
         const own = await withDdlLock(this.pool, this.opts.schema, async (c) => {
-          const exists = await c.query(`SELECT to_regclass($1) IS NOT NULL AS e`, [`${s}.${ident(name)}`]);
-          if (!exists.rows[0].e) return false;
+          if (!(await tableExists(c, this.opts.schema, name))) return false;
           await c.query(`DROP TABLE ${s}.${ident(name)}`);
           return true;
         });
