@@ -39,8 +39,10 @@ function pipelined(base: string, path: string, count: number): Promise<string[]>
 }
 
 describe('HTTP/1.1 pipelined request floods', () => {
-  it('do not run the collector out of memory: 40 connections of 20,000 pipelined /metrics scrapes, a 128 MiB heap', async () => {
-    const c = await spawnCollector({ 'storage.sqlite.path': join(tempDir('pipelined-flood-'), 'th.db') }, 20_000, ['--max-old-space-size=128']);
+  it('do not run the collector out of memory: 40 connections of 20,000 pipelined /metrics scrapes, a 192 MiB heap', async () => {
+    // 192 MiB: without the limit the collector still dies (3 of 3); 128 MiB was at the edge with
+    // it on a loaded machine (a CI run beside other work), as in the case below.
+    const c = await spawnCollector({ 'storage.sqlite.path': join(tempDir('pipelined-flood-'), 'th.db') }, 20_000, ['--max-old-space-size=192']);
     const attackers = Array.from({ length: 40 }, () => flood(c.opsUrl, '/metrics', 20_000));
     try {
       await new Promise((r) => setTimeout(r, 3000));
