@@ -137,7 +137,7 @@ export class DurableLog {
       onCorruption: countCorruption(metrics),
     });
     this.recorder = new WalRecorder(this.wal);
-    metrics.walState.read = () => ({ bytes: this.wal.bytes, pendingEntries: this.wal.pendingEntries, fsyncs: this.wal.stats.fsyncs });
+    metrics.walState.read = () => ({ bytes: this.wal.bytes, maxBytes: opts.maxBytes, pendingEntries: this.wal.pendingEntries, fsyncs: this.wal.stats.fsyncs });
   }
 
   /** The store's writes, recorded in the log: give this to the writer instead of the store. */

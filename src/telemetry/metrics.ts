@@ -38,7 +38,7 @@ export function createMetrics() {
   // Read at scrape time (a walk over a handful of writer pipelines), so it is never stale.
   const queueAge = { seconds: (): number => 0 };
   // The write-ahead log's figures, read at scrape time; DurableLog sets it (zeros without a log).
-  const walState = { read: (): { bytes: number; pendingEntries: number; fsyncs: number } => ({ bytes: 0, pendingEntries: 0, fsyncs: 0 }) };
+  const walState = { read: (): { bytes: number; maxBytes: number; pendingEntries: number; fsyncs: number } => ({ bytes: 0, maxBytes: 0, pendingEntries: 0, fsyncs: 0 }) };
   let fsyncsSeen = 0;
   const m = {
     /** Where tracehouse_queue_oldest_age_seconds comes from; the writer sets it. */
@@ -62,6 +62,7 @@ export function createMetrics() {
       },
     }),
     walBytes: new Gauge({ name: 'tracehouse_wal_bytes', help: 'Bytes the write-ahead log holds (segment files plus queued entries); appends beyond delivery.walMaxBytes are refused', ...reg, collect() { this.set(walState.read().bytes); } }),
+    walCapacity: new Gauge({ name: 'tracehouse_wal_capacity_bytes', help: 'delivery.walMaxBytes: an append that would take tracehouse_wal_bytes beyond it is refused (503 / UNAVAILABLE, wal_full); 0 without a write-ahead log', ...reg, collect() { this.set(walState.read().maxBytes); } }),
     walPendingEntries: new Gauge({ name: 'tracehouse_wal_pending_entries', help: 'Requests in the write-ahead log whose rows are not all stored yet', ...reg, collect() { this.set(walState.read().pendingEntries); } }),
     walFsyncs: new Counter({
       name: 'tracehouse_wal_fsyncs_total',

@@ -84,3 +84,73 @@ describe('TracehouseQueueFull on a stalled store', () => {
     expect(r.ok).toBe(true);
   }, 90_000);
 });
+
+describe('TracehouseWalFilling on a store that takes no writes', () => {
+  let server: EmbeddedServer;
+  let c: TestCollector;
+  let client: RawOtlpClient;
+  beforeAll(async () => {
+    server = await startEmbeddedPostgres();
+    const url = await createTestDatabase('alert_wal_filling', server.url);
+    // A 1 MiB log (the smallest 4 × receiver.maxMessageBytes allows) and the default queue: the
+    // log fills long before the queue does.
+    c = await startCollector({ 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '2', 'delivery.ack': 'durable', 'delivery.walDir': join(tempDir(), 'wal'), 'delivery.walMaxBytes': String(1 * MiB), 'delivery.walSegmentBytes': String(64 * KiB), 'receiver.maxMessageBytes': String(256 * KiB), 'writer.writeTimeoutMs': '2000', 'shutdown.timeoutMs': '2000' });
+    client = new RawOtlpClient(c.grpcAddress);
+  }, 120_000);
+  afterAll(async () => {
+    client?.close();
+    // The store is still down: the stop leaves the rows in the log.
+    await c?.stop();
+    await server?.destroy();
+  });
+
+  it('exports the log\'s capacity, and fires once the log passes 80% of it, before exports are refused as wal_full', async () => {
+    const request = () => {
+      const spans = Array.from({ length: 20 }, (_, i) => ({ traceId: randomBytes(16), spanId: randomBytes(8), name: `op-${i}`, startTimeUnixNano: String(BigInt(Date.now()) * 1_000_000n), endTimeUnixNano: String(BigInt(Date.now()) * 1_000_000n + 1000n), attributes: [{ key: 'pad', value: { stringValue: 'x'.repeat(1200) } }] }));
+      return encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'alert' } }] }, scopeSpans: [{ spans }] }] });
+    };
+    const at = { instance: 'a:8888', job: 'tracehouse' };
+    const sel = (name: string) => `${name}{${Object.entries(at).map(([k, v]) => `${k}="${v}"`).join(',')}}`;
+    const held = (bytes: number, capacity: number) => [
+      { series: sel('tracehouse_wal_bytes'), values: `${bytes}x20` },
+      { series: sel('tracehouse_wal_capacity_bytes'), values: `${capacity}x20` },
+    ];
+    expect(await metricValue(c.opsUrl, 'tracehouse_wal_capacity_bytes')).toBe(MiB);
+
+    // Healthy: the store takes the rows and the log lets them go; no alert.
+    for (let i = 0; i < 5; i++) expect((await client.traces(request())).error).toBeNull();
+    await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_wal_pending_entries')) === 0 ? true : undefined), 15_000, 'the log drained');
+    const healthy = await metricValue(c.opsUrl, 'tracehouse_wal_bytes');
+    expect(healthy / MiB).toBeLessThan(0.8);
+    const quiet = alertFires(held(healthy, MiB), 'TracehouseWalFilling', '10m', []);
+    expect(quiet.out).toContain('SUCCESS');
+
+    // The store goes away: the log keeps every acknowledged export until it is full.
+    await server.stop();
+    let full: string | undefined;
+    for (let i = 0; i < 200 && full === undefined; i++) {
+      const r = await client.traces(request());
+      if (r.error !== null) full = String(r.error);
+    }
+    expect(full).toBeDefined();
+    expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_requests_total', { reason: 'wal_full' })).toBeGreaterThanOrEqual(1);
+    const bytes = await metricValue(c.opsUrl, 'tracehouse_wal_bytes');
+    const capacity = await metricValue(c.opsUrl, 'tracehouse_wal_capacity_bytes');
+    expect(capacity).toBe(MiB);
+    expect(bytes / capacity).toBeGreaterThan(0.8);
+    expect(bytes).toBeLessThanOrEqual(capacity);
+
+    const pct = `${Math.round((bytes / capacity) * 10000) / 100}`;
+    const r = alertFires(held(bytes, capacity), 'TracehouseWalFilling', '10m', [
+      {
+        exp_labels: { severity: 'warning', instance: 'a:8888' },
+        exp_annotations: {
+          summary: `Tracehouse write-ahead log ${pct}% full on a:8888`,
+          description: 'The write-ahead log holds rows the store has not taken (an outage, or writes slower than the data arriving) and is over 80% of delivery.walMaxBytes. When full, the receivers answer UNAVAILABLE / 503 (wal_full) and exporters retry or drop; nothing accepted is lost. Check TracehouseWritesFailing and tracehouse_writer_failed_batches_total; to outlast a longer outage raise delivery.walMaxBytes (and the volume under delivery.walDir).',
+        },
+      },
+    ]);
+    expect(r.out).toContain('SUCCESS');
+    expect(r.ok).toBe(true);
+  }, 90_000);
+});

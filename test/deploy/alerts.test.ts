@@ -75,9 +75,9 @@ describe('deploy/prometheus/alerts.yaml', () => {
     expect(r.status).toBe(0);
   });
 
-  it('covers queue filling, failing writes, dropped rows, failing reads, refusals, readiness, certificates and reloads, each with severity and text', () => {
+  it('covers queue and write-ahead log filling, failing writes, dropped rows, failing reads, refusals, readiness, certificates and reloads, each with severity and text', () => {
     expect(rules.map((r) => r.alert).sort()).toEqual(
-      ['TracehouseAbsent', 'TracehouseCertificateExpiring', 'TracehouseDown', 'TracehouseDroppingRows', 'TracehouseNotReady', 'TracehouseQueueFilling', 'TracehouseQueueFull', 'TracehouseReadsFailing', 'TracehouseRefusingLogRecords', 'TracehouseRefusingRequests', 'TracehouseRefusingSpans', 'TracehouseSecurityReloadFailing', 'TracehouseWalRecordsLost', 'TracehouseWritesFailing'],
+      ['TracehouseAbsent', 'TracehouseCertificateExpiring', 'TracehouseDown', 'TracehouseDroppingRows', 'TracehouseNotReady', 'TracehouseQueueFilling', 'TracehouseQueueFull', 'TracehouseReadsFailing', 'TracehouseRefusingLogRecords', 'TracehouseRefusingRequests', 'TracehouseRefusingSpans', 'TracehouseSecurityReloadFailing', 'TracehouseWalFilling', 'TracehouseWalRecordsLost', 'TracehouseWritesFailing'],
     );
     for (const r of rules) {
       expect(['warning', 'critical'], r.alert).toContain(r.labels.severity);
@@ -111,7 +111,7 @@ describe('deploy/grafana/tracehouse.json', () => {
     // During a store outage with delivery.ack = durable the queue may stay short of full while the
     // log grows towards delivery.walMaxBytes; the operator must see that, and how late the data is.
     const shown = new Set(queries.flatMap((q) => metricNames(q.expr)));
-    const wanted = ['tracehouse_wal_bytes', 'tracehouse_wal_pending_entries', 'tracehouse_queue_oldest_age_seconds', 'tracehouse_ready', 'tracehouse_memory_limited', 'tracehouse_storage_size_bytes', 'tracehouse_storage_file_size_bytes', 'tracehouse_storage_oldest_timestamp_seconds', 'tracehouse_storage_stats_refresh_failures_total'];
+    const wanted = ['tracehouse_wal_bytes', 'tracehouse_wal_capacity_bytes', 'tracehouse_wal_pending_entries', 'tracehouse_queue_oldest_age_seconds', 'tracehouse_ready', 'tracehouse_memory_limited', 'tracehouse_storage_size_bytes', 'tracehouse_storage_file_size_bytes', 'tracehouse_storage_oldest_timestamp_seconds', 'tracehouse_storage_stats_refresh_failures_total'];
     expect(wanted.filter((n) => !shown.has(n))).toEqual([]);
   });
 
