@@ -242,6 +242,7 @@ export class Ingest {
     const accepted = signal === 'traces' ? this.metrics.acceptedSpans : this.metrics.acceptedLogs;
     if (out.accepted > 0) accepted.inc({ transport }, out.accepted);
     this.countRefusedItems(transport, signal, 'invalid_item', out.rejected);
+    this.metrics.acceptedRequests.inc({ transport });
     return { kind: 'ok', accepted: out.accepted, rejected: out.rejected, errorMessage: out.errorMessage };
   }
 }

@@ -119,6 +119,8 @@ describe('TracehouseWalFilling on a store that takes no writes', () => {
 
     // Healthy: the store takes the rows and the log lets them go; no alert.
     for (let i = 0; i < 5; i++) expect((await client.traces(request())).error).toBeNull();
+    // Each counts as a request received and taken (the other side of TracehouseRefusingRequests' share).
+    expect(await metricValue(c.opsUrl, 'tracehouse_receiver_accepted_requests_total', { transport: 'grpc' })).toBe(5);
     await eventually(async () => ((await metricValue(c.opsUrl, 'tracehouse_wal_pending_entries')) === 0 ? true : undefined), 15_000, 'the log drained');
     const healthy = await metricValue(c.opsUrl, 'tracehouse_wal_bytes');
     expect(healthy / MiB).toBeLessThan(0.8);
