@@ -115,6 +115,18 @@ describe('deploy/grafana/tracehouse.json', () => {
     expect(wanted.filter((n) => !shown.has(n))).toEqual([]);
   });
 
+  it('shows batches split for a proxy\'s 413, and dropped rows over a fixed window its title names (the same at every zoom)', () => {
+    expect(queries.filter((q) => metricNames(q.expr).includes('tracehouse_storage_split_batches_total')).map((q) => q.panel)).not.toEqual([]);
+    const dropped = queries.filter((q) => metricNames(q.expr).includes('tracehouse_writer_dropped_rows_total'));
+    expect(dropped).not.toEqual([]);
+    for (const q of dropped) {
+      // $__rate_interval and $__interval follow the zoom: increase() over them counts a different span at each.
+      expect(q.expr, q.panel).not.toMatch(/\$__(rate_)?interval|\$__range/);
+      expect(q.expr, q.panel).toMatch(/increase\([^)]*\[1h\]\)/);
+      expect(q.panel).toMatch(/last hour/);
+    }
+  });
+
   it('every query parses as PromQL (promtool, with the dashboard variables filled in)', () => {
     const file = join(tempDir(), 'dashboard-queries.yaml');
     const fill = (e: string) => e.replaceAll('$__rate_interval', '5m').replaceAll('$namespace', '.*').replaceAll('$pod', '.*');
