@@ -41,7 +41,7 @@ function schemaFor(o: OptionDef): z.ZodType {
         if (!m) return v;
         const unit = m[2] === '' ? 1 : takesSizeUnit(o) ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
         return unit === undefined ? v : Number(m[1]) * unit;
-      }, z.number().int().min(t.min));
+      }, z.number({ error: takesSizeUnit(o) ? 'expected a whole number of bytes, alone or with KiB, MiB or GiB (512MiB)' : 'expected a whole number' }).int().min(t.min));
       const max = intMax(o.key, t.max);
       return max === undefined ? n : n.pipe(z.number().max(max));
     }

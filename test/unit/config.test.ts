@@ -135,6 +135,16 @@ describe('configuration', () => {
     expect(c['storage.clickhouse.urls']).toEqual(['http://a:8123', 'http://b:8123']);
   });
 
+  it('says what a byte size or a count takes when a value is not one (README: byte sizes accept KiB/MiB/GiB)', () => {
+    // A user writing 0.5GiB or 10XB read "expected number, received string", which names no unit.
+    for (const v of ['0.5GiB', '10XB', '1 TiB']) {
+      expect(() => loadConfig({ flags: { 'writer.maxQueueBytes': v } }), v).toThrow(/writer\.maxQueueBytes = ".*" \(from flag --writer\.maxQueueBytes\): expected a whole number of bytes, alone or with KiB, MiB or GiB \(512MiB\)/);
+    }
+    expect(() => loadConfig({ file: yaml('writer:\n  maxBatchRows: 10k\n') })).toThrow(/writer\.maxBatchRows = "10k" .*: expected a whole number$/);
+    // 5m on a …Ms key is not 5 minutes: no unit is named there.
+    expect(() => loadConfig({ flags: { 'shutdown.timeoutMs': '5m' } })).toThrow(/shutdown\.timeoutMs = "5m" .*: expected a whole number$/);
+  });
+
   it('reads booleans and choices with spaces around them, as it reads numbers (a Secret value ending in a newline)', () => {
     const c = loadConfig({ env: { TRACEHOUSE_QUERY_ENABLED: 'false\n', TRACEHOUSE_STORAGE_BACKEND: ' memory\n', TRACEHOUSE_WRITER_MAX_BATCH_ROWS: '500\n' } });
     expect(c['query.enabled']).toBe(false);
