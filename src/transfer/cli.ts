@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { sqliteFilePath, traceIndexPath } from '../common/sqlite-path.ts';
 import { timeNs } from '../common/time.ts';
 import { ConfigError, loadConfig, warnStrayEnv, type Config } from '../config/index.ts';
-import { BOOL_KEYS, BOOLEAN_WORD, LIST_KEYS } from '../config/options.ts';
+import { BOOL_KEYS, BOOLEAN_WORD, LIST_KEYS, OPTIONS } from '../config/options.ts';
 import { JSON_DECODE_CHARGE } from '../pipeline/decode/common.ts';
 import { oldSpaceOfThreads } from '../pipeline/pool.ts';
 import { DEFAULT_TENANT, TENANT_NAME } from '../model/tenant.ts';
@@ -27,6 +27,7 @@ export const TRANSFER_COMMANDS = ['export', 'import', 'copy'] as const;
 const OWN_FLAGS = new Set(['tenant', 'out', 'signal', 'start', 'end', 'service', 'on-error', 'quiet', 'to-config', 'checkpoint', 'config']);
 /** Own flags naming a file: an empty value is refused. */
 const FILE_FLAGS = new Set(['out', 'to-config', 'checkpoint', 'config']);
+const OPTION_KEYS: ReadonlySet<string> = new Set(OPTIONS.map((o) => o.key));
 /** Flags that stand alone: the next word is theirs only when it reads as a boolean (as for start). */
 const BOOLEAN_FLAGS = new Set(['quiet', ...BOOL_KEYS]);
 /** The own flags each command takes: another is refused, not silently ignored. */
@@ -82,8 +83,12 @@ export function parseTransferArgs(argv: readonly string[]): TransferArgs {
       } else value = 'true';
     } else {
       const next = argv[i + 1];
-      // `--out --quiet` would otherwise write to a file named "--quiet".
-      if (next === undefined || next.startsWith('--')) throw new UsageError(`--${name} needs a value`);
+      // `--out --quiet` would otherwise write to a file named "--quiet". A name that is neither
+      // the command's flag nor an option (`--quite` at the end) is a misspelling, not a flag
+      // short of its value: say so, as start does.
+      if (next === undefined || next.startsWith('--')) {
+        throw new UsageError(OWN_FLAGS.has(name) || OPTION_KEYS.has(name) ? `--${name} needs a value` : `unknown option '--${name}' (see --help)`);
+      }
       value = next;
       i++;
     }

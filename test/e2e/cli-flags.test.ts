@@ -35,6 +35,19 @@ describe('tracehouse command line flags', () => {
     expect(parseCli(['--query.enabled', 'migrate'])).toMatchObject({ command: 'migrate', flags: { 'query.enabled': 'true' } });
   });
 
+  it('calls a misspelt flag of export, import or copy unknown, not one that needs a value (--quite for --quiet)', () => {
+    // `tracehouse export --out x --quite` said "--quite needs a value", sending the user after a value
+    // for a flag that does not exist; start says "unknown option" of the same flag.
+    expect(() => parseTransferArgs(['export', '--out', 'x.jsonl', '--quite'])).toThrow("unknown option '--quite' (see --help)");
+    expect(() => parseTransferArgs(['import', '--quite', '--tenant', 'acme', 'a.jsonl'])).toThrow("unknown option '--quite' (see --help)");
+    // Known flags and options still need their value.
+    expect(() => parseTransferArgs(['export', '--out'])).toThrow('--out needs a value');
+    expect(() => parseTransferArgs(['export', '--out', 'x', '--storage.sqlite.path'])).toThrow('--storage.sqlite.path needs a value');
+    const r = run(['export', '--out', 'x.jsonl', '--quite'], tempDir());
+    expect(r.stderr).toBe("tracehouse: unknown option '--quite' (see --help)\n");
+    expect(r.status).toBe(2);
+  });
+
   it('refuses a word after start or migrate (a configuration file given without --config) instead of running on the defaults', () => {
     const dir = tempDir();
     const file = join(dir, 'postgres.yaml');
