@@ -5,6 +5,7 @@
 // a few hundred large spans is cut the same way at a byte bound (the read API's, a sixteenth of the
 // V8 old generation), or it ran the collector out of heap.
 import type { SpanRow } from '../model/rows.ts';
+import type { ServerResponse } from 'node:http';
 import type { StoreReader } from '../storage/backend.ts';
 
 /** A trace's spans as a read answers them, with the warning to attach when they were cut. */
@@ -33,6 +34,12 @@ export interface SearchBounds {
   maxSpansPerSearch: number;
   /** The read API's byte bound, over all the traces; none when absent. */
   maxReadBytes?: number | undefined;
+  /**
+   * Aborted when the client is gone (its connection closed): no further trace is read, so a
+   * search the reader cancelled (Grafana, the Jaeger UI) does not keep the store's read threads
+   * on traces nobody will see.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 /** Traces read within SearchBounds. */
@@ -61,6 +68,7 @@ export async function readBounded(store: StoreReader, tenant: string, ids: reado
   let bytesLeft = b.maxReadBytes ?? Infinity;
   let next = 0;
   for (; next < ids.length && left > 0 && bytesLeft > 0; next++) {
+    if (b.signal?.aborted === true) break;
     const traceId = ids[next]!;
     const maxBytes = b.maxReadBytes === undefined ? undefined : bytesLeft;
     // Less than the byte bound: what this answer has left of it.
@@ -77,10 +85,22 @@ export async function readBounded(store: StoreReader, tenant: string, ids: reado
     bytesLeft -= t.bytes;
   }
   let cut: string | undefined;
-  if (next < ids.length && traces.length > 0) {
+  if (next < ids.length && traces.length > 0 && b.signal?.aborted !== true) {
     const n = ids.length - next;
     const bound = left > 0 ? `the read API's byte bound (${b.maxReadBytes} stored bytes)` : `query.maxSpansPerSearch (${b.maxSpansPerSearch} spans)`;
     cut = `search answer cut at ${bound}: ${n} more ${n === 1 ? 'trace' : 'traces'} left out; narrow the search or lower its limit`;
   }
   return { traces, unknown, leftOut: ids.slice(next), cut };
+}
+
+/**
+ * A signal aborted when the response's connection closes before the answer is sent (the client
+ * gave up: a cancelled Grafana query, a closed tab), for SearchBounds.signal.
+ */
+export function clientGone(res: ServerResponse): AbortSignal {
+  const gone = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) gone.abort();
+  });
+  return gone.signal;
 }

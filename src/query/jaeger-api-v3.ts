@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendJson } from '../common/http.ts';
 import { timeNs } from '../common/time.ts';
 import type { Operation, StoreReader, TraceQuery } from '../storage/backend.ts';
-import { readBounded, type SearchBounds } from './cap.ts';
+import { clientGone, readBounded, type SearchBounds } from './cap.ts';
 import { JaegerParamError, applyTags, parseGoDuration, parseTraceIdPath } from './jaeger-api.ts';
 import { JAEGER_SPAN_KINDS, spanKindNumber } from './jaeger.ts';
 import { renderTraces } from './render-otlp.ts';
@@ -129,7 +129,7 @@ export class JaegerApiV3 {
         res.setHeader('allow', 'GET, HEAD');
         return sendJson(res, 405, v3Error(405, `method ${req.method} not allowed`));
       }
-      const [status, body] = await this.route(url, tenant);
+      const [status, body] = await this.route(url, tenant, clientGone(res));
       sendJson(res, status, body);
     } catch (err) {
       if (err instanceof V3ParamError || err instanceof JaegerParamError) return sendJson(res, 400, v3Error(400, err.message));
@@ -141,14 +141,14 @@ export class JaegerApiV3 {
     }
   }
 
-  private async route(url: URL, tenant: string): Promise<[number, unknown]> {
+  private async route(url: URL, tenant: string, signal: AbortSignal): Promise<[number, unknown]> {
     const path = url.pathname;
     const params = url.searchParams;
     if (path === '/api/v3/services') return [200, { services: await this.backend.getServices(tenant) }];
     if (path === '/api/v3/operations') return [200, { operations: await this.operations(tenant, params) }];
     if (path === '/api/v3/traces') {
       const found = await this.backend.searchTraces(tenant, parseV3Search(params, this.maxLimit));
-      return this.traces(tenant, found.map((t) => t.traceId), 'No traces found');
+      return this.traces(tenant, found.map((t) => t.traceId), 'No traces found', { ...this.bounds, signal });
     }
     const traceMatch = /^\/api\/v3\/traces\/([^/]+)$/.exec(path);
     if (traceMatch) {

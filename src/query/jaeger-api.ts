@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendJson } from '../common/http.ts';
 import type { StoreReader, TraceQuery } from '../storage/backend.ts';
-import { readBounded, readCapped, type CappedTrace } from './cap.ts';
+import { clientGone, readBounded, readCapped, type CappedTrace } from './cap.ts';
 import { JAEGER_SPAN_KINDS, addTraceWarning, envelope, errorEnvelope, jaegerTraceId, spanKindNumber, toJaegerDependencies, toJaegerOperations, toJaegerTrace, type JaegerError, type JaegerTrace } from './jaeger.ts';
 
 /** A parameter the Jaeger API does not accept; answered 400 naming it. */
@@ -245,8 +245,8 @@ export class JaegerApi {
    * The traces of ids in their order in Jaeger's shape, read within the search bounds
    * (readBounded): when traces are left out, the last trace kept says so.
    */
-  private async traces(tenant: string, ids: readonly string[]): Promise<{ traces: JaegerTrace[]; unknown: string[]; leftOut: string[] }> {
-    const read = await readBounded(this.backend, tenant, ids, { maxSpansPerTrace: this.maxSpansPerTrace, maxSpansPerSearch: this.maxSpansPerSearch, maxReadBytes: this.maxReadBytes });
+  private async traces(tenant: string, ids: readonly string[], signal: AbortSignal): Promise<{ traces: JaegerTrace[]; unknown: string[]; leftOut: string[] }> {
+    const read = await readBounded(this.backend, tenant, ids, { maxSpansPerTrace: this.maxSpansPerTrace, maxSpansPerSearch: this.maxSpansPerSearch, maxReadBytes: this.maxReadBytes, signal });
     const traces = read.traces.map(jaegerTrace);
     const last = traces.at(-1);
     if (read.cut !== undefined && last !== undefined) addTraceWarning(last, read.cut);
@@ -261,7 +261,7 @@ export class JaegerApi {
         res.setHeader('allow', 'GET, HEAD');
         return send(res, 405, errorEnvelope(405, `method ${req.method} not allowed`), pretty);
       }
-      const [status, body] = await this.route(url, tenant);
+      const [status, body] = await this.route(url, tenant, clientGone(res));
       send(res, status, body, pretty);
     } catch (err) {
       if (err instanceof JaegerParamError) return send(res, 400, errorEnvelope(400, err.message), pretty);
@@ -272,7 +272,7 @@ export class JaegerApi {
     }
   }
 
-  private async route(url: URL, tenant: string): Promise<[number, unknown]> {
+  private async route(url: URL, tenant: string, signal: AbortSignal): Promise<[number, unknown]> {
     const path = url.pathname;
     const params = url.searchParams;
     if (path === '/api/services') {
@@ -296,10 +296,10 @@ export class JaegerApi {
     }
     if (path === '/api/traces') {
       const r = parseTraceRequest(params, this.maxLimit, BigInt(Date.now()) * NS_PER_MS);
-      if (!('traceIds' in r)) return [200, envelope((await this.traces(tenant, (await this.backend.searchTraces(tenant, r.search)).map((t) => t.traceId))).traces)];
+      if (!('traceIds' in r)) return [200, envelope((await this.traces(tenant, (await this.backend.searchTraces(tenant, r.search)).map((t) => t.traceId), signal)).traces)];
       // As Jaeger: each id asked for and not answered is named in errors (the Jaeger UI's trace
       // compare view shows an id as loading until data or errors name it).
-      const { traces, unknown, leftOut } = await this.traces(tenant, r.traceIds);
+      const { traces, unknown, leftOut } = await this.traces(tenant, r.traceIds, signal);
       const errors: JaegerError[] = [
         ...unknown.map((id) => ({ code: 404, msg: 'trace not found', traceID: jaegerTraceId(id) })),
         ...leftOut.map((id) => ({ code: 413, msg: 'trace left out: the answer reached its bound (see the last trace\'s warnings)', traceID: jaegerTraceId(id) })),
