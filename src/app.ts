@@ -169,7 +169,7 @@ export class Collector {
       : undefined;
     this.query = c['query.enabled']
       ? new QueryServer(
-          { listen: c['query.listen'], allowedHosts: c['query.allowedHosts'], maxLimit: c['query.maxLimit'], maxSpansPerTrace: c['query.maxSpansPerTrace'], maxSpansPerSearch: c['query.maxSpansPerSearch'], tls: security.tls.query, auth: new Authenticator('query', tokens, security.metrics, logger), oldSpaceBytes },
+          { listen: c['query.listen'], allowedHosts: c['query.allowedHosts'], maxLimit: c['query.maxLimit'], maxSpansPerTrace: c['query.maxSpansPerTrace'], maxSpansPerSearch: c['query.maxSpansPerSearch'], maxConcurrentReads: c['query.maxConcurrentReads'], tls: security.tls.query, auth: new Authenticator('query', tokens, security.metrics, logger), oldSpaceBytes },
           backend,
           logger,
           metrics.registry,

@@ -122,6 +122,36 @@ export function parseLogQuery(params: URLSearchParams, maxLimit: number): LogQue
   return q;
 }
 
+/** A request path whose answer is held to the byte bound (QueryOptions.maxConcurrentReads). */
+function isBoundedRead(target: string | undefined): boolean {
+  const path = routedTarget(target ?? '/').split('?', 1)[0]!;
+  return path.startsWith('/v1/traces/') || path === '/v1/logs' || path.startsWith('/api/traces') || path.startsWith('/api/v3/traces');
+}
+
+/** Runs at most `limit` answers at once, the others in arrival order. */
+class ReadTurns {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+  private readonly limit: number;
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  async run(res: ServerResponse, answer: () => Promise<void>): Promise<void> {
+    if (this.running >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    else this.running++;
+    try {
+      // The client left while it waited: nothing to answer.
+      if (res.destroyed) return;
+      await answer();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+}
+
 /** The read API's settings. */
 export interface QueryOptions {
   listen: string;
@@ -133,6 +163,15 @@ export interface QueryOptions {
   maxSpansPerTrace: number;
   /** Most spans a Jaeger API /api/traces answer holds over all its traces (query.maxSpansPerSearch). */
   maxSpansPerSearch: number;
+  /**
+   * Answers held to the byte bound (a trace, a Jaeger search's traces, a log search) running at
+   * once (query.maxConcurrentReads); the others wait their turn. Each may hold a sixteenth of the
+   * heap in stored bytes and two to three times that as rows and JSON while it is answered: without
+   * a limit, 8 readers opening a large trace at once (a dashboard's panels, a team on one
+   * incident) ran a ClickHouse collector out of heap, ingest with it (SQLite's 2 read threads and
+   * PostgreSQL's read pool held theirs to a few; the memory store answers one at a time). 4 by default.
+   */
+  maxConcurrentReads?: number;
   /** HTTPS with these certificates; plain when absent. */
   tls?: TlsCertificates | undefined;
   /** Who may read, and which tenant's data; everyone reads the default tenant when absent. */
@@ -160,6 +199,8 @@ export class QueryServer {
   private readonly jaegerV3: JaegerApiV3;
   private readonly ui: WebUi;
   private readonly auth: Authenticator;
+  /** Reads that may each hold maxReadBytes, QueryOptions.maxConcurrentReads at a time. */
+  private readonly boundedReads: ReadTurns;
   /** Reads the store failed, logged at most once a minute (readFailed). */
   private readonly failedReads = new RecurringLog();
 
@@ -170,6 +211,7 @@ export class QueryServer {
     this.logger = logger;
     this.maxLimit = options.maxLimit;
     this.maxSpansPerTrace = options.maxSpansPerTrace;
+    this.boundedReads = new ReadTurns(options.maxConcurrentReads ?? 4);
     this.maxReadBytes = Math.floor((options.oldSpaceBytes ?? getHeapStatistics().heap_size_limit) / 16);
     this.jaeger = new JaegerApi(store, { ...options, maxReadBytes: this.maxReadBytes }, (err, url) => this.readFailed(err, url));
     this.jaegerV3 = new JaegerApiV3(store, { ...options, maxReadBytes: this.maxReadBytes }, (err, url) => this.readFailed(err, url));
@@ -183,7 +225,8 @@ export class QueryServer {
     };
     this.http = new HttpService({ name: 'read API', listen: options.listen, shutdownGraceMs: 2000, tls: options.tls, hosts, onForeignHost }, logger, (req, res) => {
       readMetrics?.track(req, res);
-      this.route(req, res).catch((err: Error) => {
+      const answer = isBoundedRead(req.url) ? this.boundedReads.run(res, () => this.route(req, res)) : this.route(req, res);
+      answer.catch((err: Error) => {
         if (err instanceof BadParameter) return send(res, 400, { error: err.message });
         // A read stopped by its time budget says so, and is the reader's to narrow: not logged
         // (as the Jaeger API does), or each refresh of a heavy search would be a log line.
