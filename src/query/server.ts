@@ -12,7 +12,7 @@ import type { Registry } from 'prom-client';
 import { JaegerApi } from './jaeger-api.ts';
 import { JaegerApiV3 } from './jaeger-api-v3.ts';
 import { readCapped } from './cap.ts';
-import { ReadMetrics, routedTarget } from './metrics.ts';
+import { ReadMetrics, routedPath, routedTarget } from './metrics.ts';
 import { renderLogs, renderSummaries, renderTraces } from './render-otlp.ts';
 import { WebUi } from './ui/index.ts';
 
@@ -122,9 +122,12 @@ export function parseLogQuery(params: URLSearchParams, maxLimit: number): LogQue
   return q;
 }
 
-/** A request path whose answer is held to the byte bound (QueryOptions.maxConcurrentReads). */
+/**
+ * A request whose answer is held to the byte bound (QueryOptions.maxConcurrentReads), by its path
+ * as the router reads it (routedPath): an absolute-form target or dot segments are the same read.
+ */
 function isBoundedRead(target: string | undefined): boolean {
-  const path = routedTarget(target ?? '/').split('?', 1)[0]!;
+  const path = routedPath(target ?? '/');
   return path.startsWith('/v1/traces/') || path === '/v1/logs' || path.startsWith('/api/traces') || path.startsWith('/api/v3/traces');
 }
 

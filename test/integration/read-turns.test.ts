@@ -1,0 +1,97 @@
+// The read API answers at most query.maxConcurrentReads byte-bounded reads (a trace, a Jaeger
+// search's traces, a log search) at once; the others wait their turn. What a reader sees of it.
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { QueryServer } from '../../src/query/server.ts';
+import type { StorageBackend } from '../../src/storage/backend.ts';
+import { memoryBackend } from '../helpers/backends.ts';
+import { makeSpan, writeSpans } from '../helpers/rows.ts';
+
+/** Sends raw request bytes on one connection and resolves with what came back when it closes (or after `ms`). */
+function raw(port: number, text: string, ms = 3000): Promise<string> {
+  return new Promise((resolve) => {
+    let got = '';
+    const s = connect(port, '127.0.0.1', () => s.write(text));
+    s.on('data', (d) => (got += d.toString('latin1')));
+    const done = () => resolve(got);
+    s.on('close', done);
+    s.on('error', done);
+    setTimeout(() => {
+      s.destroy();
+    }, ms);
+  });
+}
+
+describe('read API turns for byte-bounded reads', () => {
+  let store: StorageBackend;
+  let server: QueryServer;
+  let port: number;
+  let traceId: string;
+  let running = 0;
+  let most = 0;
+  let reads = 0;
+  beforeAll(async () => {
+    store = await memoryBackend();
+    const span = makeSpan({ serviceName: 'svc' });
+    traceId = span.traceId;
+    await writeSpans(store, [span]);
+    const readTrace = store.readTrace.bind(store);
+    store.readTrace = async (...args) => {
+      reads++;
+      running++;
+      most = Math.max(most, running);
+      try {
+        await new Promise((r) => setTimeout(r, 150));
+        return await readTrace(...args);
+      } finally {
+        running--;
+      }
+    };
+    server = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 20, maxSpansPerTrace: 100, maxSpansPerSearch: 1000, maxConcurrentReads: 1 }, store, pino({ level: 'silent' }));
+    await server.start();
+    port = server.boundPort;
+  });
+  afterAll(async () => {
+    await server.shutdown();
+    await store.shutdown();
+  });
+
+  it('holds a trace read asked for with an absolute-form target to the same turns', async () => {
+    most = 0;
+    const ask = (target: string) => raw(port, `GET ${target} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nconnection: close\r\n\r\n`);
+    const answers = await Promise.all([
+      ask(`/v1/traces/${traceId}`),
+      ask(`http://127.0.0.1:${port}/v1/traces/${traceId}`),
+      ask(`/v1/./traces/${traceId}`),
+    ]);
+    for (const a of answers) expect(a).toMatch(/^HTTP\/1\.1 200/);
+    expect(most).toBe(1);
+  });
+
+  it('skips the read of a client that left while it waited, and answers the next', async () => {
+    reads = 0;
+    const req = (ms?: number) => raw(port, `GET /v1/traces/${traceId} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nconnection: close\r\n\r\n`, ms);
+    const first = req();
+    await new Promise((r) => setTimeout(r, 20));
+    const gone = req(40);
+    await new Promise((r) => setTimeout(r, 20));
+    const last = req();
+    expect(await first).toMatch(/^HTTP\/1\.1 200/);
+    expect(await gone).toBe('');
+    expect(await last).toMatch(/^HTTP\/1\.1 200/);
+    expect(reads).toBe(2);
+  });
+
+  it('skips the reads of a connection that left with several pipelined', async () => {
+    reads = 0;
+    const one = `GET /v1/traces/${traceId} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n\r\n`;
+    const busy = raw(port, one + 'GET /v1/traces/' + traceId + ' HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 20));
+    await raw(port, one + one + one, 40);
+    expect(await busy).toMatch(/^HTTP\/1\.1 200[^]*HTTP\/1\.1 200/);
+    // Long enough for three more reads of 150 ms each.
+    await new Promise((r) => setTimeout(r, 600));
+    expect(reads).toBe(2);
+  });
+});
