@@ -35,13 +35,17 @@ function schemaFor(o: OptionDef): z.ZodType {
     case 'string':
       return z.string();
     case 'int': {
+      // What a value that is no whole number is told; one out of range keeps zod's own message,
+      // which names the bound (zod gives this the issues of .int() and .min() too, whatever its
+      // types say).
+      const notANumber = takesSizeUnit(o) ? 'expected a whole number of bytes, alone or with KiB, MiB or GiB (512MiB)' : 'expected a whole number';
       const n = z.preprocess((v) => {
         if (typeof v !== 'string') return v;
         const m = /^\s*(-?\d+)\s*([a-zA-Z]*)\s*$/.exec(v);
         if (!m) return v;
         const unit = m[2] === '' ? 1 : takesSizeUnit(o) ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
         return unit === undefined ? v : Number(m[1]) * unit;
-      }, z.number({ error: takesSizeUnit(o) ? 'expected a whole number of bytes, alone or with KiB, MiB or GiB (512MiB)' : 'expected a whole number' }).int().min(t.min));
+      }, z.number({ error: (issue: { code: string }) => (issue.code === 'too_small' || issue.code === 'too_big' ? undefined : notANumber) }).int().min(t.min));
       const max = intMax(o.key, t.max);
       return max === undefined ? n : n.pipe(z.number().max(max));
     }

@@ -145,6 +145,14 @@ describe('configuration', () => {
     expect(() => loadConfig({ flags: { 'shutdown.timeoutMs': '5m' } })).toThrow(/shutdown\.timeoutMs = "5m" .*: expected a whole number$/);
   });
 
+  it('says a whole number below an option\'s least is too small, not that it is no number', () => {
+    // A byte size or count under its least (a queue of 512 bytes, 0 concurrent reads) read
+    // "expected a whole number of bytes, alone or with KiB, MiB or GiB": the value is one.
+    expect(() => loadConfig({ flags: { 'writer.maxQueueBytes': '512' } })).toThrow(/writer\.maxQueueBytes = "512" .*: Too small: expected number to be >=1024$/);
+    expect(() => loadConfig({ flags: { 'query.maxConcurrentReads': '0' } })).toThrow(/query\.maxConcurrentReads = "0" .*: Too small: expected number to be >=1$/);
+    expect(() => loadConfig({ env: { TRACEHOUSE_WRITER_MAX_BATCH_ROWS: '-3' } })).toThrow(/writer\.maxBatchRows = "-3" .*: Too small: expected number to be >=1$/);
+  });
+
   it('reads booleans and choices with spaces around them, as it reads numbers (a Secret value ending in a newline)', () => {
     const c = loadConfig({ env: { TRACEHOUSE_QUERY_ENABLED: 'false\n', TRACEHOUSE_STORAGE_BACKEND: ' memory\n', TRACEHOUSE_WRITER_MAX_BATCH_ROWS: '500\n' } });
     expect(c['query.enabled']).toBe(false);
