@@ -12,7 +12,7 @@ import type { Registry } from 'prom-client';
 import { JaegerApi } from './jaeger-api.ts';
 import { JaegerApiV3 } from './jaeger-api-v3.ts';
 import { readCapped } from './cap.ts';
-import { ReadMetrics, routedPath, routedTarget } from './metrics.ts';
+import { ReadMetrics, routedTarget } from './metrics.ts';
 import { renderLogs, renderSummaries, renderTraces } from './render-otlp.ts';
 import { WebUi } from './ui/index.ts';
 
@@ -122,12 +122,8 @@ export function parseLogQuery(params: URLSearchParams, maxLimit: number): LogQue
   return q;
 }
 
-/**
- * A request whose answer is held to the byte bound (QueryOptions.maxConcurrentReads), by its path
- * as the router reads it (routedPath): an absolute-form target or dot segments are the same read.
- */
-function isBoundedRead(target: string | undefined): boolean {
-  const path = routedPath(target ?? '/');
+/** A read whose answer is held to the byte bound (QueryOptions.maxConcurrentReads), by its routed path. */
+function isBoundedRead(path: string): boolean {
   return path.startsWith('/v1/traces/') || path === '/v1/logs' || path.startsWith('/api/traces') || path.startsWith('/api/v3/traces');
 }
 
@@ -141,10 +137,25 @@ class ReadTurns {
   }
 
   async run(res: ServerResponse, answer: () => Promise<void>): Promise<void> {
-    if (this.running >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
-    else this.running++;
+    if (this.running >= this.limit) {
+      // A client that leaves while it waits leaves the line: it neither holds a place nor takes a turn.
+      const turn = await new Promise<boolean>((resolve) => {
+        const take = (): void => {
+          res.off('close', leave);
+          resolve(true);
+        };
+        const leave = (): void => {
+          const at = this.waiting.indexOf(take);
+          if (at >= 0) this.waiting.splice(at, 1);
+          resolve(false);
+        };
+        this.waiting.push(take);
+        res.once('close', leave);
+      });
+      if (!turn) return;
+    } else this.running++;
     try {
-      // The client left while it waited: nothing to answer.
+      // The client left as its turn came: nothing to answer.
       if (res.destroyed) return;
       await answer();
     } finally {
@@ -228,8 +239,7 @@ export class QueryServer {
     };
     this.http = new HttpService({ name: 'read API', listen: options.listen, shutdownGraceMs: 2000, tls: options.tls, hosts, onForeignHost }, logger, (req, res) => {
       readMetrics?.track(req, res);
-      const answer = isBoundedRead(req.url) ? this.boundedReads.run(res, () => this.route(req, res)) : this.route(req, res);
-      answer.catch((err: Error) => {
+      this.route(req, res).catch((err: Error) => {
         if (err instanceof BadParameter) return send(res, 400, { error: err.message });
         // A read stopped by its time budget says so, and is the reader's to narrow: not logged
         // (as the Jaeger API does), or each refresh of a heavy search would be a log line.
@@ -270,7 +280,14 @@ export class QueryServer {
     const who = this.auth.check(req.headers.authorization, 'read');
     if (who.kind === 'unauthenticated') return send(res, 401, { error: 'a valid bearer token is required (Authorization: Bearer <token>)' }, { 'www-authenticate': wwwAuthenticate(who) });
     if (who.kind === 'forbidden') return send(res, 403, { error: 'the bearer token does not have the read scope' });
-    const tenant = who.tenant;
+    // After the token check: a request without one is answered 401 at once, not after the reads ahead of it.
+    if (isBoundedRead(path)) return this.boundedReads.run(res, () => this.answer(req, res, url, who.tenant));
+    return this.answer(req, res, url, who.tenant);
+  }
+
+  /** The answer to an authorized data request (route). */
+  private async answer(req: IncomingMessage, res: ServerResponse, url: URL, tenant: string): Promise<void> {
+    const path = url.pathname;
     if (path.startsWith('/api/v3/')) return this.jaegerV3.handle(req, res, url, tenant);
     if (path.startsWith('/api/')) return this.jaeger.handle(req, res, url, tenant);
     if (path !== '/v1/traces' && path !== '/v1/logs' && !path.startsWith('/v1/traces/')) return send(res, 404, { error: `no route ${path}` });

@@ -1,12 +1,17 @@
 // The read API answers at most query.maxConcurrentReads byte-bounded reads (a trace, a Jaeger
 // search's traces, a log search) at once; the others wait their turn. What a reader sees of it.
+import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { QueryServer } from '../../src/query/server.ts';
+import { Authenticator } from '../../src/security/auth.ts';
+import { TokenStore } from '../../src/security/tokens.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
 import { memoryBackend } from '../helpers/backends.ts';
 import { makeSpan, writeSpans } from '../helpers/rows.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 /** Sends raw request bytes on one connection and resolves with what came back when it closes (or after `ms`). */
 function raw(port: number, text: string, ms = 3000): Promise<string> {
@@ -93,5 +98,32 @@ describe('read API turns for byte-bounded reads', () => {
     // Long enough for three more reads of 150 ms each.
     await new Promise((r) => setTimeout(r, 600));
     expect(reads).toBe(2);
+  });
+
+  it('answers a read without a token 401 at once, not after the reads ahead of it', async () => {
+    const file = join(tempDir(), 'tokens.yaml');
+    const token = 'reader-token-0123456789';
+    writeFileSync(file, `tokens:\n  - token: "${token}"\n    tenant: default\n    scopes: [read]\n`);
+    const tokens = new TokenStore(file, 60_000, pino({ level: 'silent' }));
+    const guarded = new QueryServer(
+      { listen: '127.0.0.1:0', maxLimit: 20, maxSpansPerTrace: 100, maxSpansPerSearch: 1000, maxConcurrentReads: 1, auth: new Authenticator('query', tokens, undefined) },
+      store,
+      pino({ level: 'silent' }),
+    );
+    await guarded.start();
+    try {
+      const p = guarded.boundPort;
+      const ask = (auth: string) => raw(p, `GET /v1/traces/${traceId} HTTP/1.1\r\nhost: 127.0.0.1:${p}\r\n${auth}connection: close\r\n\r\n`);
+      const reading = ask(`authorization: Bearer ${token}\r\n`);
+      await new Promise((r) => setTimeout(r, 20));
+      const refused = await ask('');
+      expect(refused).toMatch(/^HTTP\/1\.1 401/);
+      // The read that holds the only turn is still going when the 401 arrives.
+      expect(running).toBe(1);
+      expect(await reading).toMatch(/^HTTP\/1\.1 200/);
+    } finally {
+      await guarded.shutdown();
+      tokens.shutdown();
+    }
   });
 });
