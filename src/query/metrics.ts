@@ -1,7 +1,7 @@
 // Read latency per API for /metrics. The route label is a fixed name chosen from the path's
 // shape, never the path itself: trace ids and service names in paths are unbounded input.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Histogram, type Registry } from 'prom-client';
+import { Gauge, Histogram, type Registry } from 'prom-client';
 
 /** The read API's routes as the latency histogram names them. */
 export const READ_ROUTES = [
@@ -68,7 +68,16 @@ export function readRoute(path: string): ReadRoute {
 export class ReadMetrics {
   private readonly duration: Histogram<'route' | 'code'>;
 
-  constructor(registry: Registry) {
+  /** `waiting`: the reads waiting their turn (query.maxConcurrentReads), read at scrape time. */
+  constructor(registry: Registry, waiting: () => number = () => 0) {
+    new Gauge({
+      name: 'tracehouse_query_waiting_reads',
+      help: 'Read API reads (traces, Jaeger searches, log searches) waiting for one of query.maxConcurrentReads turns; their wait counts in tracehouse_query_request_duration_seconds',
+      registers: [registry],
+      collect() {
+        this.set(waiting());
+      },
+    });
     this.duration = new Histogram({
       name: 'tracehouse_query_request_duration_seconds',
       help: 'Read API request duration by route and status class (2xx, 4xx, 5xx)',

@@ -132,6 +132,10 @@ class ReadTurns {
   private running = 0;
   private readonly waiting: (() => void)[] = [];
   private readonly limit: number;
+  /** Reads waiting their turn. */
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
   constructor(limit: number) {
     this.limit = limit;
   }
@@ -230,7 +234,7 @@ export class QueryServer {
     this.jaeger = new JaegerApi(store, { ...options, maxReadBytes: this.maxReadBytes }, (err, url) => this.readFailed(err, url));
     this.jaegerV3 = new JaegerApiV3(store, { ...options, maxReadBytes: this.maxReadBytes }, (err, url) => this.readFailed(err, url));
     this.ui = new WebUi({ maxLimit: this.maxLimit });
-    const readMetrics = registry ? new ReadMetrics(registry) : undefined;
+    const readMetrics = registry ? new ReadMetrics(registry, () => this.boundedReads.waitingCount) : undefined;
     const hosts = { allowed: options.allowedHosts ?? [], option: 'query.allowedHosts' };
     // A request refused for the Host it names is timed as the read API's others are.
     const onForeignHost = (req: IncomingMessage, res: ServerResponse, message: string): void => {

@@ -3,8 +3,9 @@
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import { QueryServer } from '../../src/query/server.ts';
 import { Authenticator } from '../../src/security/auth.ts';
 import { TokenStore } from '../../src/security/tokens.ts';
@@ -36,6 +37,9 @@ describe('read API turns for byte-bounded reads', () => {
   let running = 0;
   let most = 0;
   let reads = 0;
+  let delayMs = 150;
+  const registry = new Registry();
+  const waiting = async () => Number(/^tracehouse_query_waiting_reads (\d+)$/m.exec(await registry.metrics())?.[1]);
   beforeAll(async () => {
     store = await memoryBackend();
     const span = makeSpan({ serviceName: 'svc' });
@@ -47,13 +51,13 @@ describe('read API turns for byte-bounded reads', () => {
       running++;
       most = Math.max(most, running);
       try {
-        await new Promise((r) => setTimeout(r, 150));
+        await new Promise((r) => setTimeout(r, delayMs));
         return await readTrace(...args);
       } finally {
         running--;
       }
     };
-    server = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 20, maxSpansPerTrace: 100, maxSpansPerSearch: 1000, maxConcurrentReads: 1 }, store, pino({ level: 'silent' }));
+    server = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 20, maxSpansPerTrace: 100, maxSpansPerSearch: 1000, maxConcurrentReads: 1 }, store, pino({ level: 'silent' }), registry);
     await server.start();
     port = server.boundPort;
   });
@@ -76,16 +80,23 @@ describe('read API turns for byte-bounded reads', () => {
 
   it('skips the read of a client that left while it waited, and answers the next', async () => {
     reads = 0;
+    delayMs = 1500;
+    onTestFinished(() => {
+      delayMs = 150;
+    });
     const req = (ms?: number) => raw(port, `GET /v1/traces/${traceId} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nconnection: close\r\n\r\n`, ms);
     const first = req();
     await new Promise((r) => setTimeout(r, 20));
     const gone = req(40);
     await new Promise((r) => setTimeout(r, 20));
     const last = req();
-    expect(await first).toMatch(/^HTTP\/1\.1 200/);
+    // The one that left is out of the line at once (while the first read still runs); the last waits.
     expect(await gone).toBe('');
+    await expect.poll(waiting, { timeout: 2000 }).toBe(1);
+    expect(await first).toMatch(/^HTTP\/1\.1 200/);
     expect(await last).toMatch(/^HTTP\/1\.1 200/);
     expect(reads).toBe(2);
+    expect(await waiting()).toBe(0);
   });
 
   it('skips the reads of a connection that left with several pipelined', async () => {
