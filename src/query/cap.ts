@@ -21,8 +21,8 @@ export interface CappedTrace {
  * that set max, or the byte bound: bytesOption, when maxBytes is what is left of it) when it has
  * more; no spans when unknown.
  */
-export async function readCapped(store: StoreReader, tenant: string, traceId: string, max: number, option = 'query.maxSpansPerTrace', maxBytes?: number, bytesOption = `the most the read API answers of one read: ${maxBytes} stored bytes`): Promise<CappedTrace> {
-  const { spans, total, bytes = 0, cut } = await store.readTrace(tenant, traceId, max, maxBytes);
+export async function readCapped(store: StoreReader, tenant: string, traceId: string, max: number, option = 'query.maxSpansPerTrace', maxBytes?: number, bytesOption = `the most the read API answers of one read: ${maxBytes} stored bytes`, signal?: AbortSignal): Promise<CappedTrace> {
+  const { spans, total, bytes = 0, cut } = await store.readTrace(tenant, traceId, max, maxBytes, signal);
   const why = cut ? bytesOption : option;
   return { spans, bytes, warning: total > max || cut === true ? `trace truncated: showing the ${spans.length} earliest of its ${total} spans (${why})` : undefined };
 }
@@ -35,9 +35,9 @@ export interface SearchBounds {
   /** The read API's byte bound, over all the traces; none when absent. */
   maxReadBytes?: number | undefined;
   /**
-   * Aborted when the client is gone (its connection closed): no further trace is read, so a
-   * search the reader cancelled (Grafana, the Jaeger UI) does not keep the store's read threads
-   * on traces nobody will see.
+   * Aborted when the client is gone (its connection closed): the trace being read stops on the
+   * store and no further trace is read, so a search the reader cancelled (Grafana, the Jaeger UI)
+   * does not keep the store's read threads on traces nobody will see.
    */
   signal?: AbortSignal | undefined;
 }
@@ -74,8 +74,8 @@ export async function readBounded(store: StoreReader, tenant: string, ids: reado
     // Less than the byte bound: what this answer has left of it.
     const bytesOption = maxBytes !== undefined && maxBytes < b.maxReadBytes! ? `the most the read API answers of one search: ${b.maxReadBytes} stored bytes` : undefined;
     const t = left < b.maxSpansPerTrace
-      ? await readCapped(store, tenant, traceId, left, 'query.maxSpansPerSearch', maxBytes, bytesOption)
-      : await readCapped(store, tenant, traceId, b.maxSpansPerTrace, undefined, maxBytes, bytesOption);
+      ? await readCapped(store, tenant, traceId, left, 'query.maxSpansPerSearch', maxBytes, bytesOption, b.signal)
+      : await readCapped(store, tenant, traceId, b.maxSpansPerTrace, undefined, maxBytes, bytesOption, b.signal);
     if (t.spans.length === 0) {
       unknown.push(traceId);
       continue;
@@ -95,7 +95,9 @@ export async function readBounded(store: StoreReader, tenant: string, ids: reado
 
 /**
  * A signal aborted when the response's connection closes before the answer is sent (the client
- * gave up: a cancelled Grafana query, a closed tab), for SearchBounds.signal.
+ * gave up: a cancelled Grafana query, a closed tab), for SearchBounds.signal and the store's
+ * reads (StoreReader). A read that fails once it is aborted is not the store failing: nobody is
+ * answered and nothing is logged.
  */
 export function clientGone(res: ServerResponse): AbortSignal {
   const gone = new AbortController();

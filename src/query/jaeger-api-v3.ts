@@ -124,15 +124,18 @@ export class JaegerApiV3 {
 
   /** Answers one /api/v3/ request; storage failures answer 503 in api_v3's error shape. */
   async handle(req: IncomingMessage, res: ServerResponse, url: URL, tenant: string): Promise<void> {
+    const signal = clientGone(res);
     try {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.setHeader('allow', 'GET, HEAD');
         return sendJson(res, 405, v3Error(405, `method ${req.method} not allowed`));
       }
-      const [status, body] = await this.route(url, tenant, clientGone(res));
+      const [status, body] = await this.route(url, tenant, signal);
       sendJson(res, status, body);
     } catch (err) {
       if (err instanceof V3ParamError || err instanceof JaegerParamError) return sendJson(res, 400, v3Error(400, err.message));
+      // The client is gone and its read was stopped on the store: no failure, nobody to answer.
+      if (signal.aborted) return;
       const e = err as Error;
       // A read stopped by its time budget is the reader's to narrow: not logged. Anything else is
       // the store failing, and the exception text (SQL, paths, driver internals) goes to the log only.
@@ -147,7 +150,7 @@ export class JaegerApiV3 {
     if (path === '/api/v3/services') return [200, { services: await this.backend.getServices(tenant) }];
     if (path === '/api/v3/operations') return [200, { operations: await this.operations(tenant, params) }];
     if (path === '/api/v3/traces') {
-      const found = await this.backend.searchTraces(tenant, parseV3Search(params, this.maxLimit));
+      const found = await this.backend.searchTraces(tenant, parseV3Search(params, this.maxLimit), signal);
       return this.traces(tenant, found.map((t) => t.traceId), 'No traces found', { ...this.bounds, signal });
     }
     const traceMatch = /^\/api\/v3\/traces\/([^/]+)$/.exec(path);
@@ -168,7 +171,7 @@ export class JaegerApiV3 {
       parseBool(param(params, 'rawTraces', 'raw_traces'));
       // One trace is a trace read (as GET /api/traces/{id}): cut at query.maxSpansPerTrace, not at
       // query.maxSpansPerSearch, which bounds an answer of several.
-      return this.traces(tenant, [id], `trace ${id} not found`, { ...this.bounds, maxSpansPerSearch: this.bounds.maxSpansPerTrace });
+      return this.traces(tenant, [id], `trace ${id} not found`, { ...this.bounds, maxSpansPerSearch: this.bounds.maxSpansPerTrace, signal });
     }
     return [404, v3Error(404, `no route ${path}`)];
   }

@@ -235,8 +235,8 @@ export class JaegerApi {
   }
 
   /** A trace in Jaeger's shape, cut as a trace read is; undefined when unknown. */
-  private async trace(tenant: string, traceId: string): Promise<JaegerTrace | undefined> {
-    const capped = await readCapped(this.backend, tenant, traceId, this.maxSpansPerTrace, undefined, this.maxReadBytes);
+  private async trace(tenant: string, traceId: string, signal: AbortSignal): Promise<JaegerTrace | undefined> {
+    const capped = await readCapped(this.backend, tenant, traceId, this.maxSpansPerTrace, undefined, this.maxReadBytes, undefined, signal);
     if (capped.spans.length === 0) return undefined;
     return jaegerTrace(capped);
   }
@@ -256,15 +256,18 @@ export class JaegerApi {
   /** Answers one /api/ request; storage failures answer 503 in Jaeger's error envelope. */
   async handle(req: IncomingMessage, res: ServerResponse, url: URL, tenant: string): Promise<void> {
     const pretty = (url.searchParams.get('prettyPrint') ?? 'false') !== 'false' && url.searchParams.get('prettyPrint') !== '';
+    const signal = clientGone(res);
     try {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.setHeader('allow', 'GET, HEAD');
         return send(res, 405, errorEnvelope(405, `method ${req.method} not allowed`), pretty);
       }
-      const [status, body] = await this.route(url, tenant, clientGone(res));
+      const [status, body] = await this.route(url, tenant, signal);
       send(res, status, body, pretty);
     } catch (err) {
       if (err instanceof JaegerParamError) return send(res, 400, errorEnvelope(400, err.message), pretty);
+      // The client is gone and its read was stopped on the store: no failure, nobody to answer.
+      if (signal.aborted) return;
       const e = err as Error;
       // The exception text can carry SQL, paths or driver internals: it goes to the log only.
       if (e.name !== 'QueryTimeout') this.onStorageError(e, req.url);
@@ -296,7 +299,7 @@ export class JaegerApi {
     }
     if (path === '/api/traces') {
       const r = parseTraceRequest(params, this.maxLimit, BigInt(Date.now()) * NS_PER_MS);
-      if (!('traceIds' in r)) return [200, envelope((await this.traces(tenant, (await this.backend.searchTraces(tenant, r.search)).map((t) => t.traceId), signal)).traces)];
+      if (!('traceIds' in r)) return [200, envelope((await this.traces(tenant, (await this.backend.searchTraces(tenant, r.search, signal)).map((t) => t.traceId), signal)).traces)];
       // As Jaeger: each id asked for and not answered is named in errors (the Jaeger UI's trace
       // compare view shows an id as loading until data or errors name it).
       const { traces, unknown, leftOut } = await this.traces(tenant, r.traceIds, signal);
@@ -311,7 +314,7 @@ export class JaegerApi {
       parseEpoch(params, 'start', NS_PER_US);
       parseEpoch(params, 'end', NS_PER_US);
       const id = parseTraceIdPath(decode('traceID', traceMatch[1]!));
-      const t = await this.trace(tenant, id);
+      const t = await this.trace(tenant, id, signal);
       if (t === undefined) return [404, errorEnvelope(404, 'trace not found')];
       return [200, envelope([t])];
     }

@@ -11,7 +11,7 @@ import { RecurringLog, type Logger } from '../telemetry/logger.ts';
 import type { Registry } from 'prom-client';
 import { JaegerApi } from './jaeger-api.ts';
 import { JaegerApiV3 } from './jaeger-api-v3.ts';
-import { readCapped } from './cap.ts';
+import { clientGone, readCapped } from './cap.ts';
 import { ReadMetrics, routedTarget } from './metrics.ts';
 import { renderLogs, renderSummaries, renderTraces } from './render-otlp.ts';
 import { WebUi } from './ui/index.ts';
@@ -243,8 +243,11 @@ export class QueryServer {
     };
     this.http = new HttpService({ name: 'read API', listen: options.listen, shutdownGraceMs: 2000, tls: options.tls, hosts, onForeignHost }, logger, (req, res) => {
       readMetrics?.track(req, res);
-      this.route(req, res).catch((err: Error) => {
+      const gone = clientGone(res);
+      this.route(req, res, gone).catch((err: Error) => {
         if (err instanceof BadParameter) return send(res, 400, { error: err.message });
+        // The client is gone and its read was stopped on the store: no failure, nobody to answer.
+        if (gone.aborted) return;
         // A read stopped by its time budget says so, and is the reader's to narrow: not logged
         // (as the Jaeger API does), or each refresh of a heavy search would be a log line.
         if (err.name === 'QueryTimeout') return send(res, 503, { error: err.message }, { 'retry-after': '1' });
@@ -269,7 +272,7 @@ export class QueryServer {
     this.failedReads.log((failedReads) => this.logger.error({ err: err.message, url, failedReads }, 'read API request failed (logged at most once a minute; failedReads: reads failed since the last such line)'));
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async route(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
     let url: URL;
     try {
       url = new URL(routedTarget(req.url ?? '/'), 'http://localhost');
@@ -285,12 +288,12 @@ export class QueryServer {
     if (who.kind === 'unauthenticated') return send(res, 401, { error: 'a valid bearer token is required (Authorization: Bearer <token>)' }, { 'www-authenticate': wwwAuthenticate(who) });
     if (who.kind === 'forbidden') return send(res, 403, { error: 'the bearer token does not have the read scope' });
     // After the token check: a request without one is answered 401 at once, not after the reads ahead of it.
-    if (isBoundedRead(path)) return this.boundedReads.run(res, () => this.answer(req, res, url, who.tenant));
-    return this.answer(req, res, url, who.tenant);
+    if (isBoundedRead(path)) return this.boundedReads.run(res, () => this.answer(req, res, url, who.tenant, signal));
+    return this.answer(req, res, url, who.tenant, signal);
   }
 
   /** The answer to an authorized data request (route). */
-  private async answer(req: IncomingMessage, res: ServerResponse, url: URL, tenant: string): Promise<void> {
+  private async answer(req: IncomingMessage, res: ServerResponse, url: URL, tenant: string, signal: AbortSignal): Promise<void> {
     const path = url.pathname;
     if (path.startsWith('/api/v3/')) return this.jaegerV3.handle(req, res, url, tenant);
     if (path.startsWith('/api/')) return this.jaeger.handle(req, res, url, tenant);
@@ -299,9 +302,9 @@ export class QueryServer {
       res.setHeader('allow', 'GET, HEAD');
       return send(res, 405, { error: `method ${req.method} not allowed` });
     }
-    if (path === '/v1/traces') return send(res, 200, renderSummaries(await this.store.searchTraces(tenant, parseTraceQuery(url.searchParams, this.maxLimit))));
+    if (path === '/v1/traces') return send(res, 200, renderSummaries(await this.store.searchTraces(tenant, parseTraceQuery(url.searchParams, this.maxLimit), signal)));
     if (path === '/v1/logs') {
-      const logs = await this.store.searchLogs(tenant, { ...parseLogQuery(url.searchParams, this.maxLimit), maxBytes: this.maxReadBytes });
+      const logs = await this.store.searchLogs(tenant, { ...parseLogQuery(url.searchParams, this.maxLimit), maxBytes: this.maxReadBytes }, signal);
       // OTLP/JSON has no place for warnings: a sibling of resourceLogs, as a cut trace read's.
       const warnings = logs.cut ? [`log search cut: showing the ${logs.length} newest matching records, the most the read API answers in one search (${this.maxReadBytes} stored bytes); narrow the search (end, service, minSeverity) for older ones`] : undefined;
       return send(res, 200, warnings === undefined ? renderLogs(logs, true) : { ...renderLogs(logs, true), warnings });
@@ -314,7 +317,7 @@ export class QueryServer {
       throw new BadParameter(`traceId: malformed escape in '${raw}'`);
     }
     if (!HEX32.test(id)) throw new BadParameter(`traceId: expected 32 hex characters, got '${id}'`);
-    const capped = await readCapped(this.store, tenant, id.toLowerCase(), this.maxSpansPerTrace, undefined, this.maxReadBytes);
+    const capped = await readCapped(this.store, tenant, id.toLowerCase(), this.maxSpansPerTrace, undefined, this.maxReadBytes, undefined, signal);
     if (capped.spans.length === 0) return send(res, 404, { error: `trace ${id.toLowerCase()} not found` });
     // OTLP/JSON has no place for warnings: a sibling of resourceSpans, which OTLP readers ignore.
     return send(res, 200, capped.warning === undefined ? renderTraces(capped.spans) : { ...renderTraces(capped.spans), warnings: [capped.warning] });

@@ -189,6 +189,11 @@ export interface BackendHealth {
 /**
  * Reads stored data (the read API's view of a store). Every read is of one tenant's data: rows
  * of other tenants are never returned, so another tenant's trace id reads as unknown.
+ *
+ * The read API's reads take a `signal`, aborted when their client is gone (a cancelled Grafana
+ * query, a closed tab): the store then stops the read's work on the store (SQLite's read thread,
+ * PostgreSQL's statement, ClickHouse's query) and the read rejects, with an error the caller does
+ * not take for a store failure (it checks the signal). Reads without one run to their end.
  */
 export interface StoreReader {
   /** All spans of a trace (any order), or [] when unknown. */
@@ -201,14 +206,14 @@ export interface StoreReader {
    * stored bytes (the first whatever its size; `cut` says so, withinBytes()), so a trace of a
    * few hundred large spans cannot run the reading thread out of heap either.
    */
-  readTrace(tenant: string, traceId: string, maxSpans: number, maxBytes?: number): Promise<TraceRead>;
+  readTrace(tenant: string, traceId: string, maxSpans: number, maxBytes?: number, signal?: AbortSignal): Promise<TraceRead>;
   /**
    * Matching traces: the `limit` traces whose newest matching span starts latest, returned
    * newest trace start first.
    */
-  searchTraces(tenant: string, query: TraceQuery): Promise<TraceSummary[]>;
+  searchTraces(tenant: string, query: TraceQuery, signal?: AbortSignal): Promise<TraceSummary[]>;
   /** Matching log records, newest first. */
-  searchLogs(tenant: string, query: LogQuery): Promise<LogSearch>;
+  searchLogs(tenant: string, query: LogQuery, signal?: AbortSignal): Promise<LogSearch>;
 
   // Listings for the Jaeger query API and the web UI (reader side; one block so it moves as one).
   /** Names of the services with stored spans, sorted (may include services whose spans aged out since the last retention pass). */

@@ -260,16 +260,16 @@ class SqliteBackend implements StorageBackend, StoreStats {
     return this.reads().run('getTrace', [tenant, traceId]);
   }
 
-  readTrace(tenant: string, traceId: string, maxSpans: number, maxBytes?: number): Promise<TraceRead> {
-    return this.reads().run('readTrace', [tenant, traceId, maxSpans, maxBytes]);
+  readTrace(tenant: string, traceId: string, maxSpans: number, maxBytes?: number, signal?: AbortSignal): Promise<TraceRead> {
+    return this.reads().run('readTrace', [tenant, traceId, maxSpans, maxBytes], signal);
   }
 
-  searchTraces(tenant: string, q: TraceQuery): Promise<TraceSummary[]> {
-    return this.reads().run('searchTraces', [tenant, q]);
+  searchTraces(tenant: string, q: TraceQuery, signal?: AbortSignal): Promise<TraceSummary[]> {
+    return this.reads().run('searchTraces', [tenant, q], signal);
   }
 
-  async searchLogs(tenant: string, q: LogQuery): Promise<LogSearch> {
-    const { rows, cut }: { rows: LogRow[]; cut: boolean } = await this.reads().run('searchLogs', [tenant, q]);
+  async searchLogs(tenant: string, q: LogQuery, signal?: AbortSignal): Promise<LogSearch> {
+    const { rows, cut }: { rows: LogRow[]; cut: boolean } = await this.reads().run('searchLogs', [tenant, q], signal);
     return logSearch(rows, cut);
   }
 

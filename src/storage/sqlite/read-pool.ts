@@ -1,6 +1,8 @@
 // Read threads for the SQLite backend, each with its own connection. A query that outlives its
-// time budget cannot be interrupted inside node:sqlite's synchronous call, so its thread is
-// terminated and replaced; the other queries that were queued on it are sent to the new thread.
+// time budget, or whose reader is gone (its signal aborted), cannot be interrupted inside
+// node:sqlite's synchronous call, so its thread is terminated and replaced; the other queries
+// queued on it go to the new thread. A thread is sent one query at a time, so a query whose
+// reader leaves while it waits is dropped from its queue without ever running.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../telemetry/logger.ts';
 import { unpackDeep } from './deep-reply.ts';
@@ -9,6 +11,11 @@ import type { ReadReply, ReadRequest } from './read-thread.ts';
 
 /** The read threads' name, which is also their OS threads' (at most 15 characters). */
 const READ_THREAD_NAME = 'sqlite-read';
+
+/** A read stopped because its reader is gone (StoreReader's signal): no store failure, nobody to answer. */
+export class ReadAborted extends Error {
+  override readonly name = 'ReadAborted';
+}
 
 /** A read stopped after the time budget (query.timeoutMs); the read API answers it 503. */
 export class QueryTimeout extends Error {
@@ -20,11 +27,16 @@ interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout | undefined;
+  /** Stops listening to the read's signal once it is settled. */
+  unlisten: (() => void) | undefined;
 }
 
 interface Slot {
   worker: Worker | undefined;
+  /** Queries of this slot in arrival order, the one sent to the thread (the first) included. */
   pending: Map<number, Pending>;
+  /** The query sent to the thread and not answered: the others wait in pending until it is. */
+  sent: Pending | undefined;
   /** The query the thread said it started and has not answered: a thread runs one at a time. */
   running: Pending | undefined;
 }
@@ -45,19 +57,41 @@ export class ReadPool {
     this.timeoutMs = opts.timeoutMs;
     this.logger = opts.logger;
     this.onUnreadable = opts.onUnreadable;
-    this.slots = Array.from({ length: Math.max(1, opts.threads) }, () => ({ worker: undefined, pending: new Map(), running: undefined }));
+    this.slots = Array.from({ length: Math.max(1, opts.threads) }, () => ({ worker: undefined, pending: new Map(), sent: undefined, running: undefined }));
   }
 
-  /** Runs one read on a read thread. */
-  run<T>(op: ReadOp, arg?: unknown): Promise<T> {
+  /** Runs one read on a read thread; when signal aborts, the read stops (ReadAborted). */
+  run<T>(op: ReadOp, arg?: unknown, signal?: AbortSignal): Promise<T> {
     if (this.closed) return Promise.reject(new Error('sqlite backend is not running'));
+    if (signal?.aborted === true) return Promise.reject(new ReadAborted('the read was abandoned by its reader'));
     const slot = this.slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     return new Promise<T>((resolve, reject) => {
       const req: ReadRequest = arg === undefined ? { id: this.nextId++, op } : { id: this.nextId++, op, arg };
-      const p: Pending = { req, resolve: resolve as (v: unknown) => void, reject, timer: undefined };
+      const p: Pending = { req, resolve: resolve as (v: unknown) => void, reject, timer: undefined, unlisten: undefined };
+      if (signal) {
+        const abort = (): void => this.abort(slot, p);
+        signal.addEventListener('abort', abort, { once: true });
+        p.unlisten = () => signal.removeEventListener('abort', abort);
+        p.resolve = (v) => {
+          p.unlisten?.();
+          resolve(v as T);
+        };
+        p.reject = (e) => {
+          p.unlisten?.();
+          reject(e);
+        };
+      }
       slot.pending.set(req.id, p);
-      this.workerOf(slot).postMessage(req);
+      if (!slot.sent) this.sendNext(slot);
     });
+  }
+
+  /** Sends the slot's oldest waiting query to its thread (started when there is none). */
+  private sendNext(slot: Slot): void {
+    const next = slot.pending.values().next();
+    if (next.done === true) return;
+    slot.sent = next.value;
+    this.workerOf(slot).postMessage(next.value.req);
   }
 
   private workerOf(slot: Slot): Worker {
@@ -74,9 +108,11 @@ export class ReadPool {
       }
       slot.pending.delete(reply.id);
       slot.running = undefined;
+      slot.sent = undefined;
       clearTimeout(p.timer);
       if (reply.ok) p.resolve(reply.deep ? unpackDeep(reply.value) : reply.value);
       else p.reject(new Error(reply.message));
+      this.sendNext(slot);
     });
     // An answer this thread could not rebuild (nested deeper than its stack allows, deep-reply.ts):
     // the query that was running is asked again with its deep parts sent as text.
@@ -88,7 +124,9 @@ export class ReadPool {
       p.timer = undefined;
       if (p.req.deep) {
         slot.pending.delete(p.req.id);
+        slot.sent = undefined;
         p.reject(new Error(`the read's answer could not be passed from its thread: ${err.message}`));
+        this.sendNext(slot);
         return;
       }
       p.req = { ...p.req, deep: true };
@@ -98,6 +136,7 @@ export class ReadPool {
       if (slot.worker !== worker) return;
       slot.worker = undefined;
       slot.running = undefined;
+      slot.sent = undefined;
       if (!this.closed) this.logger.error({ err: err.message }, 'sqlite read thread stopped; reads go to a new one');
       for (const p of slot.pending.values()) {
         clearTimeout(p.timer);
@@ -112,21 +151,33 @@ export class ReadPool {
   }
 
   private timeOut(slot: Slot, p: Pending): void {
+    this.stop(slot, p, new QueryTimeout(`the query ran longer than query.timeoutMs (${this.timeoutMs} ms) and was stopped; narrow the search (service, time range) or raise query.timeoutMs`));
+  }
+
+  /**
+   * The reader of p is gone: a query waiting for its thread leaves the queue, and the thread
+   * running it is stopped (as at its time budget), so the next reader does not wait on a read
+   * nobody will see.
+   */
+  private abort(slot: Slot, p: Pending): void {
+    const err = new ReadAborted('the read was abandoned by its reader');
+    if (slot.sent === p) return this.stop(slot, p, err);
     if (!slot.pending.delete(p.req.id)) return;
-    p.reject(new QueryTimeout(`the query ran longer than query.timeoutMs (${this.timeoutMs} ms) and was stopped; narrow the search (service, time range) or raise query.timeoutMs`));
-    // Stop the thread running it; queries queued behind it start again on a new thread.
+    clearTimeout(p.timer);
+    p.reject(err);
+  }
+
+  /** Fails p, the query sent to the slot's thread, and stops that thread; the queries queued behind it go to a new one. */
+  private stop(slot: Slot, p: Pending, err: Error): void {
+    if (!slot.pending.delete(p.req.id)) return;
+    clearTimeout(p.timer);
+    p.reject(err);
     const old = slot.worker;
     slot.worker = undefined;
     slot.running = undefined;
+    slot.sent = undefined;
     if (old) void old.terminate();
-    if (slot.pending.size === 0) return;
-    const worker = this.workerOf(slot);
-    for (const q of slot.pending.values()) {
-      // Not started yet on the old thread; their budget starts again when the new one runs them.
-      clearTimeout(q.timer);
-      q.timer = undefined;
-      worker.postMessage(q.req);
-    }
+    this.sendNext(slot);
   }
 
   /** Stops every read thread; queries still pending fail. */
@@ -141,6 +192,8 @@ export class ReadPool {
           p.reject(new Error('sqlite backend shut down'));
         }
         slot.pending.clear();
+        slot.sent = undefined;
+        slot.running = undefined;
         await w?.terminate();
       }),
     );
