@@ -58,6 +58,22 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** 64-bit key of a write batch, part of the log records' idempotency key. */
+/**
+ * Cancels the statement a read's backend runs, for a read whose client is gone (Reads.cancellable):
+ * through a connection of its own, as the read pool's may all be taken by such reads. It fails
+ * quietly (the statement then ends at storage.postgres.statementTimeoutMs, as before).
+ */
+async function cancelBackend(settings: pg.ClientConfig, pid: number): Promise<void> {
+  const client = new pg.Client(settings);
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT pg_cancel_backend($1::int4)', [pid]);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 function batchKey(batchId: string): string {
   return createHash('sha256').update(batchId).digest().readBigInt64BE(0).toString();
 }
@@ -199,7 +215,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
       logger: this.logger,
       stopped: () => this.closed,
     });
-    this.reads = new Reads(readPool, this.schema);
+    this.reads = new Reads(readPool, this.schema, (pid) => cancelBackend(settings, pid));
     return pool;
   }
 
@@ -353,16 +369,16 @@ class PostgresBackend implements StorageBackend, StoreStats {
     return this.readsOrThrow().getTrace(tenant, traceId);
   }
 
-  async readTrace(tenant: string, traceId: string, maxSpans: number, maxBytes?: number): Promise<TraceRead> {
-    return this.readsOrThrow().readTrace(tenant, traceId, maxSpans, maxBytes);
+  async readTrace(tenant: string, traceId: string, maxSpans: number, maxBytes?: number, signal?: AbortSignal): Promise<TraceRead> {
+    return this.readsOrThrow().readTrace(tenant, traceId, maxSpans, maxBytes, signal);
   }
 
-  async searchTraces(tenant: string, query: TraceQuery): Promise<TraceSummary[]> {
-    return this.readsOrThrow().searchTraces(tenant, query);
+  async searchTraces(tenant: string, query: TraceQuery, signal?: AbortSignal): Promise<TraceSummary[]> {
+    return this.readsOrThrow().searchTraces(tenant, query, signal);
   }
 
-  async searchLogs(tenant: string, query: LogQuery): Promise<LogSearch> {
-    return this.readsOrThrow().searchLogs(tenant, query);
+  async searchLogs(tenant: string, query: LogQuery, signal?: AbortSignal): Promise<LogSearch> {
+    return this.readsOrThrow().searchLogs(tenant, query, signal);
   }
 
   async getServices(tenant: string): Promise<string[]> {

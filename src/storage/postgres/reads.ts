@@ -2,7 +2,7 @@
 // then the (trace_id, span_id, start) key within the pruned partitions; searches by service
 // through (left(service_name, 256), time), by attribute through the GIN index of attribute
 // tokens, otherwise by time. Every read is of one tenant, and every key and index leads with it.
-import type { Pool } from 'pg';
+import type { Pool, QueryResult, QueryResultRow } from 'pg';
 import type { AnyValue, KeyValue, LogRow, ResourceInfo, ScopeInfo, SpanLink, SpanRow } from '../../model/rows.ts';
 import type { DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, TraceQuery, TraceRead, TraceSummary } from '../backend.ts';
 import { byDependency, byOperation, logSearch, traceRead, withinBytes } from '../query-helpers.ts';
@@ -18,13 +18,24 @@ export const LOG_BYTES = 'octet_length(body::text) + octet_length(resource::text
 /** A spans row's bytes for a byte bound (ScanQuery.maxBytes, StoreReader.readTrace's maxBytes), as LOG_BYTES. */
 export const SPAN_BYTES = 'octet_length(name) + octet_length(trace_state) + octet_length(status_message) + octet_length(service_name) + octet_length(resource::text) + octet_length(scope::text) + octet_length(attributes::text) + octet_length(events::text) + octet_length(links::text)';
 
+/** What runs a read's statements: the read pool, or one connection of it for a read that can be cancelled (Reads.cancellable). */
+export interface Sql {
+  query<R extends QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
+}
+
+/** Cancels the statement the backend of this process id runs (pg_cancel_backend, on a connection of its own). */
+export type CancelBackend = (pid: number) => Promise<void>;
+
+/** PostgreSQL's query_canceled: the statement was cancelled and the connection is ready for the next. */
+const QUERY_CANCELED = '57014';
+
 /**
  * The rows of `matching` (a query in `order`) within maxBytes of `bytes` (a row's size): the
  * server sends the rows up to the first past the bound (sizes summed in order; the first row kept
  * whatever its size, so the second may be that one), and withinBytes() leaves that one out and
  * says `cut`: the rest are never read.
  */
-export async function queryWithinBytes<R extends object>(pool: Pool, p: Params, matching: string, order: string, bytes: string, maxBytes: number): Promise<{ kept: R[]; cut: boolean }> {
+export async function queryWithinBytes<R extends object>(pool: Sql, p: Params, matching: string, order: string, bytes: string, maxBytes: number): Promise<{ kept: R[]; cut: boolean }> {
   const { rows } = await pool.query<R & { bytes: number }>(
     `SELECT * FROM (
        SELECT m.*, coalesce(sum(m.bytes) OVER w, 0) AS before, row_number() OVER w AS n
@@ -205,18 +216,60 @@ export class Reads {
   private readonly s: string;
   private readonly schema: string;
 
-  constructor(pool: Pool, schema: string) {
+  private readonly cancel: CancelBackend | undefined;
+
+  constructor(pool: Pool, schema: string, cancel?: CancelBackend) {
     this.pool = pool;
     this.schema = schema;
     this.s = ident(schema);
+    this.cancel = cancel;
+  }
+
+  /**
+   * Runs read's statements on the read pool; with a signal, on one connection of it whose running
+   * statement is cancelled when the signal aborts (the read API's client is gone), so the read
+   * frees its backend and its connection at once instead of at storage.postgres.statementTimeoutMs.
+   * A statement not started by then is not sent. The connection goes back to the pool when the
+   * cancel has reached the server (a cancel that comes after the statement ended is ignored by a
+   * backend waiting for its next one), and is kept: a cancelled statement leaves it ready.
+   */
+  private async cancellable<T>(signal: AbortSignal | undefined, read: (db: Sql) => Promise<T>): Promise<T> {
+    if (signal === undefined || this.cancel === undefined) return read(this.pool);
+    signal.throwIfAborted();
+    const client = await this.pool.connect();
+    const cancel = this.cancel;
+    // pg's own field, set from the server's BackendKeyData when the connection opened.
+    const pid = (client as unknown as { processID: number | null }).processID;
+    let cancelling: Promise<void> | undefined;
+    const abort = (): void => {
+      if (pid !== null) cancelling = cancel(pid).catch(() => undefined);
+    };
+    signal.addEventListener('abort', abort, { once: true });
+    let broken: Error | undefined;
+    try {
+      return await read({
+        query: <R extends QueryResultRow>(text: string, values?: unknown[]) => {
+          signal.throwIfAborted();
+          return client.query<R>(text, values);
+        },
+      });
+    } catch (err) {
+      // As pool.query does, a connection whose statement failed is dropped, unless it was only cancelled (or never sent).
+      if (!(signal.aborted && (err === signal.reason || (err as { code?: unknown }).code === QUERY_CANCELED))) broken = err as Error;
+      throw err;
+    } finally {
+      signal.removeEventListener('abort', abort);
+      await cancelling;
+      client.release(broken);
+    }
   }
 
   async getTrace(tenant: string, traceId: string): Promise<SpanRow[]> {
     return (await this.traceRows(tenant, traceId)).rows.map(toSpan);
   }
 
-  async readTrace(tenant: string, traceId: string, maxSpans: number, maxBytes?: number): Promise<TraceRead> {
-    const { rows, cut } = await this.traceRows(tenant, traceId, maxSpans, maxBytes);
+  async readTrace(tenant: string, traceId: string, maxSpans: number, maxBytes?: number, signal?: AbortSignal): Promise<TraceRead> {
+    const { rows, cut } = await this.cancellable(signal, (db) => this.traceRows(tenant, traceId, maxSpans, maxBytes, db));
     const total = rows.length === 0 ? 0 : Number(rows[0]!.total_spans);
     return traceRead(rows.map(toSpan), total, maxBytes, maxBytes === undefined ? 0 : rows.reduce((n, r) => n + Number(r.bytes), 0), cut);
   }
@@ -226,10 +279,10 @@ export class Reads {
    * then id, only those sent and parsed, with the number of all in total_spans (counted in the
    * database). With maxBytes too, those within it (queryWithinBytes; `cut` when that left some out).
    */
-  private async traceRows(tenant: string, traceId: string, limit?: number, maxBytes?: number): Promise<{ rows: TraceDbRow[]; cut: boolean }> {
+  private async traceRows(tenant: string, traceId: string, limit?: number, maxBytes?: number, db: Sql = this.pool): Promise<{ rows: TraceDbRow[]; cut: boolean }> {
     const id = idBytes(traceId);
     if (!id) return { rows: [], cut: false };
-    const idx = await this.pool.query<{ first: bigint; last: bigint }>(
+    const idx = await db.query<{ first: bigint; last: bigint }>(
       `SELECT first_start_unix_nano AS first, last_start_unix_nano AS last FROM ${this.s}.trace_index WHERE tenant = $2::text AND trace_id = $1`,
       [id, tenant],
     );
@@ -239,23 +292,25 @@ export class Reads {
     const p = new Params();
     for (const v of [id, range.first.toString(), range.last.toString(), tenant]) p.add(v);
     const order = 'start_time_unix_nano, span_id';
-    if (limit === undefined) return { rows: (await this.pool.query<TraceDbRow>(traceSpansSql(this.schema), p.values)).rows, cut: false };
+    if (limit === undefined) return { rows: (await db.query<TraceDbRow>(traceSpansSql(this.schema), p.values)).rows, cut: false };
     const sql = `${traceSpansSql(this.schema, ', count(*) OVER () AS total_spans')} ORDER BY ${order} LIMIT ${p.add(limit)}`;
-    if (maxBytes === undefined) return { rows: (await this.pool.query<TraceDbRow>(sql, p.values)).rows, cut: false };
-    const { kept, cut } = await queryWithinBytes<TraceDbRow>(this.pool, p, sql, order, SPAN_BYTES, maxBytes);
+    if (maxBytes === undefined) return { rows: (await db.query<TraceDbRow>(sql, p.values)).rows, cut: false };
+    const { kept, cut } = await queryWithinBytes<TraceDbRow>(db, p, sql, order, SPAN_BYTES, maxBytes);
     return { rows: kept, cut };
   }
 
-  async searchTraces(tenant: string, q: TraceQuery): Promise<TraceSummary[]> {
+  async searchTraces(tenant: string, q: TraceQuery, signal?: AbortSignal): Promise<TraceSummary[]> {
     const limit = Math.max(0, Math.floor(q.limit));
     if (limit === 0) return [];
-    const ids = await this.matchingTraceIds(tenant, q, limit);
-    if (ids.length === 0) return [];
-    return this.summaries(tenant, ids, limit);
+    return this.cancellable(signal, async (db) => {
+      const ids = await this.matchingTraceIds(tenant, q, limit, db);
+      if (ids.length === 0) return [];
+      return this.summaries(tenant, ids, limit, db);
+    });
   }
 
   /** Trace ids with a matching span, newest matching span first. */
-  private async matchingTraceIds(tenant: string, q: TraceQuery, limit: number): Promise<Buffer[]> {
+  private async matchingTraceIds(tenant: string, q: TraceQuery, limit: number, db: Sql): Promise<Buffer[]> {
     const p = new Params();
     const conds: string[] = [`tenant = ${p.add(tenant)}::text`];
     if (q.service !== undefined) conds.push(serviceCond(p, q.service));
@@ -284,7 +339,7 @@ export class Reads {
       if (before !== undefined) where.push(`start_time_unix_nano <= ${rp.add(before.toString())}::int8`);
       if (seen.size > 0) where.push(`trace_id <> ALL(${rp.add([...seen.values()])}::bytea[])`);
       const fetch = Math.min(10_000, (limit - seen.size) * 4 + 16);
-      const { rows } = await this.pool.query<{ trace_id: Buffer; start: bigint }>(
+      const { rows } = await db.query<{ trace_id: Buffer; start: bigint }>(
         `SELECT trace_id, start_time_unix_nano AS start FROM ${this.s}.spans
           WHERE ${where.join(' AND ')}
           ORDER BY start_time_unix_nano DESC LIMIT ${fetch}`,
@@ -300,8 +355,8 @@ export class Reads {
     return [...seen.values()];
   }
 
-  private async summaries(tenant: string, ids: Buffer[], limit: number): Promise<TraceSummary[]> {
-    const idx = await this.pool.query<{ first: bigint; last: bigint }>(
+  private async summaries(tenant: string, ids: Buffer[], limit: number, db: Sql): Promise<TraceSummary[]> {
+    const idx = await db.query<{ first: bigint; last: bigint }>(
       `SELECT min(first_start_unix_nano) AS first, max(last_start_unix_nano) AS last
          FROM ${this.s}.trace_index WHERE tenant = $2::text AND trace_id = ANY($1::bytea[])`,
       [ids, tenant],
@@ -309,7 +364,7 @@ export class Reads {
     const range = idx.rows[0];
     if (!range || range.first === null) return [];
     // The root is the span without a parent, else the earliest one.
-    const { rows } = await this.pool.query<{
+    const { rows } = await db.query<{
       trace_id: Buffer;
       start: bigint;
       end_max: bigint;
@@ -347,7 +402,7 @@ export class Reads {
     return out.slice(0, limit);
   }
 
-  async searchLogs(tenant: string, q: LogQuery): Promise<LogSearch> {
+  async searchLogs(tenant: string, q: LogQuery, signal?: AbortSignal): Promise<LogSearch> {
     const limit = Math.max(0, Math.floor(q.limit));
     if (limit === 0) return [];
     const p = new Params();
@@ -363,9 +418,12 @@ export class Reads {
     if (q.minSeverity !== undefined) conds.push(`severity_number >= ${p.add(q.minSeverity)}::int4`);
     const order = 'ts_unix_nano DESC, batch_key DESC, seq DESC';
     const matching = `SELECT * FROM ${this.s}.logs WHERE ${conds.join(' AND ')} ORDER BY ${order} LIMIT ${limit}`;
-    if (q.maxBytes === undefined) return (await this.pool.query<LogDbRow>(matching, p.values)).rows.map(toLog);
-    const { kept, cut } = await queryWithinBytes<LogDbRow>(this.pool, p, matching, order, LOG_BYTES, q.maxBytes);
-    return logSearch(kept.map(toLog), cut);
+    const maxBytes = q.maxBytes;
+    return this.cancellable(signal, async (db) => {
+      if (maxBytes === undefined) return (await db.query<LogDbRow>(matching, p.values)).rows.map(toLog);
+      const { kept, cut } = await queryWithinBytes<LogDbRow>(db, p, matching, order, LOG_BYTES, maxBytes);
+      return logSearch(kept.map(toLog), cut);
+    });
   }
 
   async getServices(tenant: string): Promise<string[]> {

@@ -1,0 +1,107 @@
+// A read API client that goes away (Grafana cancels a query, a tab closes) must not keep a
+// PostgreSQL read connection and its backend on a statement until storage.postgres.statementTimeoutMs
+// (60 s by default): the read pool has max(2, poolSize / 4) connections, and the readers after
+// two such reads waited for one. The statement is cancelled on the server, the connection goes
+// back to the pool ready for the next read, and nothing is logged as a store failure.
+import { request } from 'node:http';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.ts';
+import { QueryServer } from '../../src/query/server.ts';
+import type { StorageBackend } from '../../src/storage/backend.ts';
+import { postgresOptions } from '../../src/storage/index.ts';
+import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
+import { createMetrics } from '../../src/telemetry/metrics.ts';
+import { capturedLogger } from '../helpers/logger.ts';
+import { createTestDatabase } from '../helpers/postgres.ts';
+import { spanBatch } from '../helpers/postgres-store.ts';
+import { makeSpan } from '../helpers/rows.ts';
+
+/** Sends a GET and closes the connection after ms, before any answer. */
+function getAndLeave(port: number, path: string, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path });
+    req.on('error', () => resolve());
+    req.on('close', () => resolve());
+    req.end();
+    setTimeout(() => req.destroy(), ms);
+  });
+}
+
+async function timedGet(port: number, path: string): Promise<{ status: number; ms: number }> {
+  const t = performance.now();
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5_000) });
+  await res.arrayBuffer();
+  return { status: res.status, ms: performance.now() - t };
+}
+
+describe('postgres: a read whose client is gone', () => {
+  const { logger, lines } = capturedLogger();
+  let url: string;
+  let store: StorageBackend;
+  let server: QueryServer;
+  let admin: pg.Client;
+
+  /** The collector's statements running on the server now. */
+  const activeReads = async (): Promise<{ pid: number; query: string }[]> =>
+    (await admin.query<{ pid: number; query: string }>("SELECT pid, query FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tracehouse' AND state = 'active'")).rows;
+
+  beforeAll(async () => {
+    url = await createTestDatabase('pgabandoned');
+    // Two read connections (max(2, poolSize / 4)).
+    const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '2' } });
+    store = createPostgresBackend(postgresOptions(config), { logger, metrics: createMetrics() });
+    await store.start();
+    expect((await store.write(spanBatch([makeSpan({ serviceName: 'svc' })]))).kind).toBe('success');
+    server = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 100, maxSpansPerTrace: 1000, maxSpansPerSearch: 10_000 }, store, logger);
+    await server.start();
+    admin = new pg.Client({ connectionString: url, application_name: 'test-admin' });
+    await admin.connect();
+  });
+  afterAll(async () => {
+    await admin?.end();
+    await server?.shutdown();
+    await store?.shutdown();
+  });
+
+  it('cancels the statement, frees its connection for the next reader, and keeps the connection', async () => {
+    const port = server.boundPort;
+    // A log search that takes long: it waits on a lock another session holds (as behind a
+    // migration or a slow partition drop), a statement active on the server all the while.
+    const locker = new pg.Client({ connectionString: url, application_name: 'test-locker' });
+    await locker.connect();
+    let waiting: number[] = [];
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE tracehouse.logs IN ACCESS EXCLUSIVE MODE');
+      // Two readers take both read connections, and leave.
+      const leaving = Promise.all([getAndLeave(port, '/v1/logs?service=svc', 400), getAndLeave(port, '/v1/logs?service=svc', 400)]);
+      await new Promise((r) => setTimeout(r, 250));
+      waiting = (await activeReads()).map((r) => r.pid);
+      expect(waiting).toHaveLength(2);
+      await leaving;
+      const t = performance.now();
+      let active = await activeReads();
+      while (active.length > 0 && performance.now() - t < 3000) {
+        await new Promise((r) => setTimeout(r, 50));
+        active = await activeReads();
+      }
+      console.log(`the abandoned reads' statements ended ${(performance.now() - t).toFixed(0)} ms after their clients left`);
+      expect(active).toEqual([]);
+      expect(performance.now() - t).toBeLessThan(1000);
+      // The next reader gets a connection at once (its read does not touch the locked table).
+      const t2 = performance.now();
+      const next = await fetch(`http://127.0.0.1:${port}/v1/traces?service=svc`, { signal: AbortSignal.timeout(5_000) });
+      expect(next.status).toBe(200);
+      expect(((await next.json()) as { traces: unknown[] }).traces).toHaveLength(1);
+      expect(performance.now() - t2).toBeLessThan(1000);
+    } finally {
+      await locker.query('COMMIT');
+      await locker.end();
+    }
+    // The connections the cancelled statements ran on are kept, and serve reads again.
+    expect((await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE pid = ANY($1::int4[])', [waiting])).rows).toHaveLength(2);
+    for (let i = 0; i < 3; i++) expect((await timedGet(port, '/v1/logs?service=svc')).status).toBe(200);
+    expect(lines().filter((l) => (l['level'] as number) >= 40)).toEqual([]);
+  }, 20_000);
+});
