@@ -382,13 +382,13 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     return onePerSpanId(parts.flat(), (x) => x.spanId);
   }
 
-  async readTrace(tenant: string, traceId: string, maxSpans: number, maxBytes?: number): Promise<TraceRead> {
+  async readTrace(tenant: string, traceId: string, maxSpans: number, maxBytes?: number, signal?: AbortSignal): Promise<TraceRead> {
     const id = traceId.toLowerCase();
     if (!isTraceIdHex(id)) return { spans: [], total: 0 };
     // A trace is on one shard, unless the shards changed since it was written: merged the same way,
     // and cut again (each shard's spans are within the bounds, not all of them).
     const shards = this.#readShards();
-    const parts = await Promise.all(shards.map((s) => readTraceOnShard(s.shard.client, s.schema, tenant, id, maxSpans, maxBytes)));
+    const parts = await Promise.all(shards.map((s) => readTraceOnShard(s.shard.client, s.schema, tenant, id, maxSpans, maxBytes, signal)));
     // A shard cut by the bytes left out its spans from its first past them on: another shard's
     // from there on are not among the earliest either (they would fill the room that span left).
     let stop: ShardSpan | undefined;
@@ -402,7 +402,7 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     if (holding.length > 1) {
       const ids = holding.every((h) => h.p.spans.length === h.p.total)
         ? holding.flatMap((h) => h.p.spans.map((x) => x.spanId))
-        : (await Promise.all(holding.map((h) => spanIdsOnShard(h.s.shard.client, h.s.schema, tenant, id)))).flat();
+        : (await Promise.all(holding.map((h) => spanIdsOnShard(h.s.shard.client, h.s.schema, tenant, id, signal)))).flat();
       total = new Set(ids).size;
     }
     return traceRead(
@@ -414,7 +414,7 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     );
   }
 
-  async searchTraces(tenant: string, query: TraceQuery): Promise<TraceSummary[]> {
+  async searchTraces(tenant: string, query: TraceQuery, signal?: AbortSignal): Promise<TraceSummary[]> {
     const limit = Math.max(0, Math.floor(query.limit));
     if (limit === 0) return [];
     const q = { ...query, limit };
@@ -422,7 +422,7 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     // The newest matching span of each trace on any shard ranks it (the port's ranking): each
     // shard's `limit` newest hold the `limit` newest of all.
     const newest = new Map<string, bigint>();
-    for (const part of await Promise.all(shards.map((s) => matchingTracesOnShard(s.shard.client, s.schema, tenant, q)))) {
+    for (const part of await Promise.all(shards.map((s) => matchingTracesOnShard(s.shard.client, s.schema, tenant, q, signal)))) {
       for (const c of part) {
         const seen = newest.get(c.traceId);
         if (seen === undefined || c.newestMatch > seen) newest.set(c.traceId, c.newestMatch);
@@ -437,7 +437,7 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     // while it was written, and then its parts are merged.
     const byTrace = new Map<string, ShardSummary>();
     const holders = new Map<string, ShardState[]>();
-    const summaries = await Promise.all(shards.map((s) => summariesOnShard(s.shard.client, s.schema, tenant, ids)));
+    const summaries = await Promise.all(shards.map((s) => summariesOnShard(s.shard.client, s.schema, tenant, ids, signal)));
     for (const [i, part] of summaries.entries()) {
       for (const x of part) {
         const seen = byTrace.get(x.traceId);
@@ -449,14 +449,14 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     // collector of another shard list): its spans counted by id, each once.
     await Promise.all(
       [...holders].filter(([, on]) => on.length > 1).map(async ([traceId, on]) => {
-        const spanIds = await Promise.all(on.map((s) => spanIdsOnShard(s.shard.client, s.schema, tenant, traceId)));
+        const spanIds = await Promise.all(on.map((s) => spanIdsOnShard(s.shard.client, s.schema, tenant, traceId, signal)));
         byTrace.get(traceId)!.spanCount = new Set(spanIds.flat()).size;
       }),
     );
     return [...byTrace.values()].map(({ hasRoot: _h, rootStart: _r, ...summary }) => summary).sort(byNewestTrace);
   }
 
-  async searchLogs(tenant: string, query: LogQuery): Promise<LogSearch> {
+  async searchLogs(tenant: string, query: LogQuery, signal?: AbortSignal): Promise<LogSearch> {
     const limit = Math.max(0, Math.floor(query.limit));
     if (limit === 0) return [];
     const q: LogQuery = { ...query, limit };
@@ -465,7 +465,7 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
       if (!isTraceIdHex(id)) return [];
       q.traceId = id;
     }
-    const parts = await Promise.all(this.#readShards().map(async (s) => searchLogsOnShard(s.shard.client, s.schema, tenant, q, await this.#logsKeyedByTime(s))));
+    const parts = await Promise.all(this.#readShards().map(async (s) => searchLogsOnShard(s.shard.client, s.schema, tenant, q, await this.#logsKeyedByTime(s), signal)));
     const newest = parts.flat().sort((a, b) => byNewestLog(a.log, b.log)).slice(0, limit);
     const { kept, cut } = withinBytes(newest, (x) => x.bytes, q.maxBytes);
     return logSearch(kept.map((x) => x.log), cut);

@@ -17,8 +17,14 @@ const MAX_DATETIME = 'toDateTime(4294967295)';
 type Params = Record<string, unknown>;
 
 /** Runs a query and returns its rows as arrays. */
-export async function rows(client: ClickHouseClient, query: string, params: Params): Promise<unknown[][]> {
-  const rs = await client.query({ query, format: 'JSONCompactEachRow', query_params: params });
+/**
+ * Runs a query and returns its rows as arrays. With a signal (the read API's client is gone), the
+ * query is abandoned when it aborts: over HTTP its request is closed (a server with
+ * cancel_http_readonly_queries_on_client_close, ClickHouse Cloud's default, stops the query then),
+ * on chdb a query still waiting for the engine is not started (chdb cannot stop one running).
+ */
+export async function rows(client: ClickHouseClient, query: string, params: Params, signal?: AbortSignal): Promise<unknown[][]> {
+  const rs = await client.query(signal === undefined ? { query, format: 'JSONCompactEachRow', query_params: params } : { query, format: 'JSONCompactEachRow', query_params: params, abort_signal: signal });
   return rs.json<unknown[]>();
 }
 
@@ -85,7 +91,7 @@ export interface ShardSpan {
  * When the bytes cut, `leftOut` is that first span left out: of a trace on several shards, no span
  * of another shard from it on is among the earliest within the bound.
  */
-export async function readTraceOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, traceId: string, maxSpans: number, maxBytes?: number): Promise<{ spans: ShardSpan[]; total: number; cut: boolean; leftOut?: ShardSpan }> {
+export async function readTraceOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, traceId: string, maxSpans: number, maxBytes?: number, signal?: AbortSignal): Promise<{ spans: ShardSpan[]; total: number; cut: boolean; leftOut?: ShardSpan }> {
   const params = { id: traceId, tenant };
   const earliest = `ORDER BY Timestamp, ${SPAN_TIME}, SpanId LIMIT 1 BY SpanId LIMIT {limit:UInt64}`;
   const sized = (r: unknown[], bytes: number): ShardSpan => {
@@ -93,23 +99,23 @@ export async function readTraceOnShard(client: ClickHouseClient, o: SchemaOption
     return { span, bytes, startTimeUnixNano: span.startTimeUnixNano, spanId: span.spanId };
   };
   let got: ShardSpan[];
-  if (maxBytes === undefined) got = (await rows(client, traceSql(o, SPAN_SELECT, earliest), { ...params, limit: maxSpans + 1 })).map((r) => sized(r, 0));
+  if (maxBytes === undefined) got = (await rows(client, traceSql(o, SPAN_SELECT, earliest), { ...params, limit: maxSpans + 1 }, signal)).map((r) => sized(r, 0));
   else {
     const sql = upToBytes(`${SPAN_SELECT}, toString(bytes)`, `SELECT *, ${SPAN_BYTES} AS bytes FROM (${traceSql(o, '*', earliest)})`, `Timestamp, ${SPAN_TIME}, SpanId`);
-    got = (await rows(client, sql, { ...params, limit: maxSpans + 1, maxBytes, keep: 2 })).map((r) => sized(r, Number(r[SPAN_COLUMN_COUNT])));
+    got = (await rows(client, sql, { ...params, limit: maxSpans + 1, maxBytes, keep: 2 }, signal)).map((r) => sized(r, Number(r[SPAN_COLUMN_COUNT])));
   }
   // One past maxSpans says the count cut the trace; one past the bytes, that they did.
   const { kept, cut } = withinBytes(got.slice(0, maxSpans), (x) => x.bytes, maxBytes);
   if (!cut && got.length <= maxSpans) return { spans: got, total: got.length, cut };
-  const [count] = await rows(client, traceSql(o, 'toString(uniqExact(SpanId))', ''), params);
+  const [count] = await rows(client, traceSql(o, 'toString(uniqExact(SpanId))', ''), params, signal);
   const out: { spans: ShardSpan[]; total: number; cut: boolean; leftOut?: ShardSpan } = { spans: kept, total: Number(count![0]), cut };
   if (cut) out.leftOut = got[kept.length]!;
   return out;
 }
 
 /** The ids of one trace's spans on this shard, each once: of a trace on several shards, what counts its spans once across them. */
-export async function spanIdsOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, traceId: string): Promise<string[]> {
-  return (await rows(client, traceSql(o, 'DISTINCT SpanId', ''), { id: traceId, tenant })).map((r) => r[0] as string);
+export async function spanIdsOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, traceId: string, signal?: AbortSignal): Promise<string[]> {
+  return (await rows(client, traceSql(o, 'DISTINCT SpanId', ''), { id: traceId, tenant }, signal)).map((r) => r[0] as string);
 }
 
 /** A query of one trace's spans on a shard (parameters id and tenant), `select`ed and ended by `tail`. */
@@ -175,7 +181,7 @@ export function addServiceAndTime(where: string[], params: Params, q: { service?
  * The newest matching traces on this shard (at most query.limit), each with the start of its
  * newest matching span here: the port's ranking, by which index.ts merges the shards' candidates.
  */
-export async function matchingTracesOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, q: TraceQuery): Promise<{ traceId: string; newestMatch: bigint }[]> {
+export async function matchingTracesOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, q: TraceQuery, signal?: AbortSignal): Promise<{ traceId: string; newestMatch: bigint }[]> {
   const traces = qualified(o, tableNames(o).traces);
   const where = [TENANT_COND, "TraceId != ''"];
   const params: Params = { limit: q.limit, tenant };
@@ -201,6 +207,7 @@ GROUP BY TraceId
 ORDER BY newest DESC, TraceId
 LIMIT {limit:UInt64}`,
     params,
+    signal,
   );
   return found.map((r) => ({ traceId: r[0] as string, newestMatch: BigInt(r[1] as string) }));
 }
@@ -212,7 +219,7 @@ export type ShardSummary = TraceSummary & { hasRoot: boolean; rootStart: bigint 
  * Summaries of the spans of these traces on this shard (those it holds of them). A trace is on one
  * shard unless the shards changed while it was written: then each shard summarizes its part.
  */
-export async function summariesOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, ids: string[]): Promise<ShardSummary[]> {
+export async function summariesOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, ids: string[], signal?: AbortSignal): Promise<ShardSummary[]> {
   const traces = qualified(o, tableNames(o).traces);
   const sql = `${lookupBounds(o, 'has({ids:Array(String)}, TraceId)')}
 SELECT
@@ -229,7 +236,7 @@ SELECT
     toString(minIf(start, ParentSpanId = ''))
 FROM (SELECT *, ${SPAN_TIME} AS start FROM ${traces} WHERE ${TENANT_COND} AND has({ids:Array(String)}, TraceId) AND ${WITHIN_BOUNDS})
 GROUP BY TraceId`;
-  return (await rows(client, sql, { ids, tenant })).map((r) => {
+  return (await rows(client, sql, { ids, tenant }, signal)).map((r) => {
     const hasRoot = Boolean(r[5]);
     return {
       traceId: r[0] as string,
@@ -341,7 +348,7 @@ export function timestampTimeRange(params: Params, start: bigint | undefined, en
  * size, so the second may be that one) come back, that one included, for withinBytes() to leave
  * out: the rest never leave the server.
  */
-export async function searchLogsOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, q: LogQuery, keyedByTimestampTime = false): Promise<ShardLog[]> {
+export async function searchLogsOnShard(client: ClickHouseClient, o: SchemaOptions, tenant: string, q: LogQuery, keyedByTimestampTime = false, signal?: AbortSignal): Promise<ShardLog[]> {
   const logs = qualified(o, tableNames(o).logs);
   const where: string[] = [TENANT_COND];
   const params: Params = { limit: q.limit, tenant };
@@ -355,10 +362,10 @@ FROM ${logs}
 WHERE ${where.join('\n  AND ')}
 ORDER BY ${NEWEST_LOG}
 LIMIT {limit:UInt64}`;
-  if (q.maxBytes === undefined) return (await rows(client, `SELECT ${LOG_SELECT} FROM (${matching})`, params)).map((r) => ({ log: decodeLog(r), bytes: 0 }));
+  if (q.maxBytes === undefined) return (await rows(client, `SELECT ${LOG_SELECT} FROM (${matching})`, params, signal)).map((r) => ({ log: decodeLog(r), bytes: 0 }));
   Object.assign(params, { maxBytes: q.maxBytes, keep: 2 });
   const sql = upToBytes(`${LOG_SELECT}, toString(bytes)`, `SELECT *, ${LOG_BYTES} AS bytes FROM (${matching})`, NEWEST_LOG);
-  return (await rows(client, sql, params)).map((r) => ({ log: decodeLog(r), bytes: Number(r[21]) }));
+  return (await rows(client, sql, params, signal)).map((r) => ({ log: decodeLog(r), bytes: Number(r[21]) }));
 }
 
 function extraOf<T>(s: unknown): T {
