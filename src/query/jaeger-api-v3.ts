@@ -6,13 +6,13 @@
 // and under the snake_case names older clients send (query.service_name), as Jaeger reads both.
 // Unknown parameters are ignored, as Jaeger ignores them.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendJson } from '../common/http.ts';
 import { timeNs } from '../common/time.ts';
 import type { Operation, StoreReader, TraceQuery } from '../storage/backend.ts';
 import { clientGone, readBounded, type SearchBounds } from './cap.ts';
 import { JaegerParamError, applyTags, parseGoDuration, parseTraceIdPath } from './jaeger-api.ts';
 import { JAEGER_SPAN_KINDS, spanKindNumber } from './jaeger.ts';
-import { renderTraces } from './render-otlp.ts';
+import { JsonArray, sendJsonSliced } from './json-stream.ts';
+import { slicedResourceSpans } from './render-otlp.ts';
 
 /** A parameter api_v3 does not accept; answered 400 naming it. */
 export class V3ParamError extends Error {
@@ -128,19 +128,21 @@ export class JaegerApiV3 {
     try {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.setHeader('allow', 'GET, HEAD');
-        return sendJson(res, 405, v3Error(405, `method ${req.method} not allowed`));
+        return sendJsonSliced(res, 405, v3Error(405, `method ${req.method} not allowed`));
       }
       const [status, body] = await this.route(url, tenant, signal);
-      sendJson(res, status, body);
+      await sendJsonSliced(res, status, body);
     } catch (err) {
-      if (err instanceof V3ParamError || err instanceof JaegerParamError) return sendJson(res, 400, v3Error(400, err.message));
       // The client is gone and its read was stopped on the store: no failure, nobody to answer.
       if (signal.aborted) return;
+      // Failed while the answer was written: its status is sent, and the response is destroyed.
+      if (res.headersSent) return this.onStorageError(err as Error, req.url);
+      if (err instanceof V3ParamError || err instanceof JaegerParamError) return sendJsonSliced(res, 400, v3Error(400, err.message));
       const e = err as Error;
       // A read stopped by its time budget is the reader's to narrow: not logged. Anything else is
       // the store failing, and the exception text (SQL, paths, driver internals) goes to the log only.
       if (e.name !== 'QueryTimeout') this.onStorageError(e, req.url);
-      sendJson(res, 503, v3Error(503, e.name === 'QueryTimeout' ? e.message : 'storage unavailable; retry later'), { 'retry-after': '1' });
+      return sendJsonSliced(res, 503, v3Error(503, e.name === 'QueryTimeout' ? e.message : 'storage unavailable; retry later'), { 'retry-after': '1' });
     }
   }
 
@@ -210,7 +212,10 @@ export class JaegerApiV3 {
   private async traces(tenant: string, ids: readonly string[], notFound: string, bounds = this.bounds): Promise<[number, unknown]> {
     const read = await readBounded(this.backend, tenant, ids, bounds);
     if (read.traces.length === 0) return [404, v3Error(404, notFound)];
-    const resourceSpans = read.traces.flatMap((t) => renderTraces(t.spans).resourceSpans);
+    // Each trace's resources made as the answer reaches them (sendJsonSliced).
+    const resourceSpans = new JsonArray((function* () {
+      for (const t of read.traces) yield* slicedResourceSpans(t.spans).items;
+    })());
     const warnings = [...read.traces.flatMap((t) => (t.warning === undefined ? [] : [`trace ${t.traceId}: ${t.warning}`])), ...(read.cut === undefined ? [] : [read.cut])];
     return [200, warnings.length > 0 ? { result: { resourceSpans }, warnings } : { result: { resourceSpans } }];
   }

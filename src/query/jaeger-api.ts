@@ -5,10 +5,10 @@
 // are ignored, as Jaeger ignores them: clients we do not control (Grafana versions, the Jaeger UI)
 // send extras, and refusing them would break those clients.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendJson } from '../common/http.ts';
 import type { StoreReader, TraceQuery } from '../storage/backend.ts';
 import { clientGone, readBounded, readCapped, type CappedTrace } from './cap.ts';
-import { JAEGER_SPAN_KINDS, addTraceWarning, envelope, errorEnvelope, jaegerTraceId, spanKindNumber, toJaegerDependencies, toJaegerOperations, toJaegerTrace, type JaegerError, type JaegerTrace } from './jaeger.ts';
+import { JAEGER_SPAN_KINDS, envelope, errorEnvelope, jaegerTraceId, slicedJaegerTrace, spanKindNumber, toJaegerDependencies, toJaegerOperations, type JaegerError } from './jaeger.ts';
+import { JsonArray, sendJsonSliced, type JsonObject } from './json-stream.ts';
 
 /** A parameter the Jaeger API does not accept; answered 400 naming it. */
 export class JaegerParamError extends Error {
@@ -199,18 +199,14 @@ export function parseTraceRequest(params: URLSearchParams, maxLimit: number, now
   return { search: q };
 }
 
-/** A read trace in Jaeger's shape, its truncation warning first. */
-function jaegerTrace(capped: CappedTrace): JaegerTrace {
-  const t = toJaegerTrace(capped.spans);
-  if (capped.warning !== undefined) addTraceWarning(t, capped.warning, 'start');
-  return t;
+/** A read trace in Jaeger's shape, its truncation warning first (and `last` last), made as it is written. */
+function jaegerTrace(capped: CappedTrace, last?: string): JsonObject {
+  return slicedJaegerTrace(capped.spans, capped.warning, last);
 }
 
-function send(res: ServerResponse, status: number, body: unknown, pretty: boolean): void {
-  if (!pretty) return sendJson(res, status, body);
-  const text = JSON.stringify(body, null, 4);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+/** Answers body as JSON (indented by 4 with prettyPrint), in slices (sendJsonSliced). */
+function send(res: ServerResponse, status: number, body: unknown, pretty: boolean): Promise<void> {
+  return sendJsonSliced(res, status, body, {}, pretty ? '    ' : '');
 }
 
 /** Serves /api/… from a backend. */
@@ -235,7 +231,7 @@ export class JaegerApi {
   }
 
   /** A trace in Jaeger's shape, cut as a trace read is; undefined when unknown. */
-  private async trace(tenant: string, traceId: string, signal: AbortSignal): Promise<JaegerTrace | undefined> {
+  private async trace(tenant: string, traceId: string, signal: AbortSignal): Promise<JsonObject | undefined> {
     const capped = await readCapped(this.backend, tenant, traceId, this.maxSpansPerTrace, undefined, this.maxReadBytes, undefined, signal);
     if (capped.spans.length === 0) return undefined;
     return jaegerTrace(capped);
@@ -245,11 +241,13 @@ export class JaegerApi {
    * The traces of ids in their order in Jaeger's shape, read within the search bounds
    * (readBounded): when traces are left out, the last trace kept says so.
    */
-  private async traces(tenant: string, ids: readonly string[], signal: AbortSignal): Promise<{ traces: JaegerTrace[]; unknown: string[]; leftOut: string[] }> {
+  private async traces(tenant: string, ids: readonly string[], signal: AbortSignal): Promise<{ traces: JsonArray; unknown: string[]; leftOut: string[] }> {
     const read = await readBounded(this.backend, tenant, ids, { maxSpansPerTrace: this.maxSpansPerTrace, maxSpansPerSearch: this.maxSpansPerSearch, maxReadBytes: this.maxReadBytes, signal });
-    const traces = read.traces.map(jaegerTrace);
-    const last = traces.at(-1);
-    if (read.cut !== undefined && last !== undefined) addTraceWarning(last, read.cut);
+    const n = read.traces.length;
+    // Each trace is made as the answer reaches it; the last kept says why others were left out.
+    const traces = new JsonArray((function* () {
+      for (let i = 0; i < n; i++) yield jaegerTrace(read.traces[i]!, i === n - 1 ? read.cut : undefined);
+    })());
     return { traces, unknown: read.unknown, leftOut: read.leftOut };
   }
 
@@ -263,15 +261,17 @@ export class JaegerApi {
         return send(res, 405, errorEnvelope(405, `method ${req.method} not allowed`), pretty);
       }
       const [status, body] = await this.route(url, tenant, signal);
-      send(res, status, body, pretty);
+      await send(res, status, body, pretty);
     } catch (err) {
-      if (err instanceof JaegerParamError) return send(res, 400, errorEnvelope(400, err.message), pretty);
       // The client is gone and its read was stopped on the store: no failure, nobody to answer.
       if (signal.aborted) return;
+      // Failed while the answer was written: its status is sent, and the response is destroyed.
+      if (res.headersSent) return this.onStorageError(err as Error, req.url);
+      if (err instanceof JaegerParamError) return send(res, 400, errorEnvelope(400, err.message), pretty);
       const e = err as Error;
       // The exception text can carry SQL, paths or driver internals: it goes to the log only.
       if (e.name !== 'QueryTimeout') this.onStorageError(e, req.url);
-      send(res, 503, errorEnvelope(503, e.name === 'QueryTimeout' ? e.message : 'storage unavailable; retry later'), pretty);
+      return send(res, 503, errorEnvelope(503, e.name === 'QueryTimeout' ? e.message : 'storage unavailable; retry later'), pretty);
     }
   }
 
@@ -316,7 +316,7 @@ export class JaegerApi {
       const id = parseTraceIdPath(decode('traceID', traceMatch[1]!));
       const t = await this.trace(tenant, id, signal);
       if (t === undefined) return [404, errorEnvelope(404, 'trace not found')];
-      return [200, envelope([t])];
+      return [200, envelope(new JsonArray([t]))];
     }
     if (path === '/api/dependencies') {
       const end = parseEpoch(params, 'endTs', NS_PER_MS) ?? BigInt(Date.now()) * NS_PER_MS;

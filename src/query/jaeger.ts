@@ -7,6 +7,7 @@
 import type { AnyValue, KeyValue, SpanLink, SpanRow } from '../model/rows.ts';
 import type { DependencyLink, Operation } from '../storage/backend.ts';
 import { anyValueToString } from '../model/rows.ts';
+import { Deferred, JsonArray, JsonObject } from './json-stream.ts';
 
 export type JaegerValueType = 'string' | 'bool' | 'int64' | 'float64' | 'binary';
 
@@ -203,13 +204,14 @@ function spanJson(s: SpanRow, processID: string): JaegerSpan {
   return span;
 }
 
-/** Renders the spans of one trace (any order) as a Jaeger trace: spans by start time, processes deduplicated as p1, p2, …. */
-export function toJaegerTrace(spans: readonly SpanRow[]): JaegerTrace {
-  const sorted = [...spans].sort((a, b) => (a.startTimeUnixNano < b.startTimeUnixNano ? -1 : a.startTimeUnixNano > b.startTimeUnixNano ? 1 : a.spanId < b.spanId ? -1 : 1));
-  const processes: Record<string, JaegerProcess> = {};
+/** A trace's spans in Jaeger's order: by start time, then span id. */
+function byStart(spans: readonly SpanRow[]): SpanRow[] {
+  return [...spans].sort((a, b) => (a.startTimeUnixNano < b.startTimeUnixNano ? -1 : a.startTimeUnixNano > b.startTimeUnixNano ? 1 : a.spanId < b.spanId ? -1 : 1));
+}
+
+/** Spans (sorted) as Jaeger spans, one at a time, filling processes and the trace's warnings as their processes are met. */
+function* jaegerSpans(sorted: readonly SpanRow[], processes: Record<string, JaegerProcess>, traceWarnings: string[]): Generator<JaegerSpan> {
   const processIds = new Map<string, string>();
-  const traceWarnings: string[] = [];
-  const out: JaegerSpan[] = [];
   for (const s of sorted) {
     // The dropped count too: a resource of the same attributes that dropped some is a process of its own, whose warning names them.
     const key = JSON.stringify([s.serviceName, s.resource.attributes, s.resource.droppedAttributesCount]);
@@ -229,9 +231,43 @@ export function toJaegerTrace(spans: readonly SpanRow[]): JaegerTrace {
       traceWarnings.push(...processWarnings);
       span.warnings = [...processWarnings, ...(span.warnings ?? [])];
     }
-    out.push(span);
+    yield span;
   }
+}
+
+/** Renders the spans of one trace (any order) as a Jaeger trace: spans by start time, processes deduplicated as p1, p2, …. */
+export function toJaegerTrace(spans: readonly SpanRow[]): JaegerTrace {
+  const sorted = byStart(spans);
+  const processes: Record<string, JaegerProcess> = {};
+  const traceWarnings: string[] = [];
+  const out = [...jaegerSpans(sorted, processes, traceWarnings)];
   return { traceID: jaegerTraceId(sorted[0]?.traceId ?? ''), spans: out, processes, warnings: traceWarnings.length > 0 ? traceWarnings : null };
+}
+
+/**
+ * toJaegerTrace(spans) with addTraceWarning(first, 'start') and addTraceWarning(last) as the
+ * writer makes it (sendJsonSliced): a span at a time, so a trace of 20,000 spans does not hold
+ * the event loop in one go. Its JSON text is toJaegerTrace's, warnings added, byte for byte.
+ */
+export function slicedJaegerTrace(spans: readonly SpanRow[], first?: string, last?: string): JsonObject {
+  const sorted = byStart(spans);
+  const processes: Record<string, JaegerProcess> = {};
+  const traceWarnings: string[] = [];
+  const around = (list: string[] | null): string[] | null => (first === undefined && last === undefined ? list : [...(first === undefined ? [] : [first]), ...(list ?? []), ...(last === undefined ? [] : [last])]);
+  function* spansOut(): Generator<JaegerSpan> {
+    let isFirst = true;
+    for (const span of jaegerSpans(sorted, processes, traceWarnings)) {
+      if (isFirst) span.warnings = around(span.warnings);
+      isFirst = false;
+      yield span;
+    }
+  }
+  return new JsonObject([
+    ['traceID', jaegerTraceId(sorted[0]?.traceId ?? '')],
+    ['spans', new JsonArray(spansOut())],
+    ['processes', new Deferred(() => processes)],
+    ['warnings', new Deferred(() => around(traceWarnings.length > 0 ? traceWarnings : null))],
+  ]);
 }
 
 /**

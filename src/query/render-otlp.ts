@@ -2,6 +2,7 @@
 // hex, 64-bit integers as decimal strings.
 import type { LogRow, ResourceInfo, ScopeInfo, SpanRow } from '../model/rows.ts';
 import type { TraceSummary } from '../storage/backend.ts';
+import { JsonArray, JsonObject, PAUSE } from './json-stream.ts';
 
 function resourceJson(r: ResourceInfo) {
   return { attributes: r.attributes, droppedAttributesCount: r.droppedAttributesCount };
@@ -11,21 +12,29 @@ function scopeJson(s: ScopeInfo) {
   return { name: s.name, version: s.version, attributes: s.attributes, droppedAttributesCount: s.droppedAttributesCount };
 }
 
+type Grouped<T> = { resource: ResourceInfo; scopes: { scope: ScopeInfo; rows: T[] }[] }[];
+
+/** Rows between two PAUSEs of groupInto. */
+const GROUP_SLICE = 1000;
+
 /**
- * Groups rows by resource, then scope, keeping first-seen order. With `runs`, only rows that
- * follow one another share an entry: reading the entries' rows in document order then gives the
- * rows' own order (a resource or scope may appear more than once).
+ * Groups rows by resource, then scope, keeping first-seen order, into out. With `runs`, only rows
+ * that follow one another share an entry: reading the entries' rows in document order then gives
+ * the rows' own order (a resource or scope may appear more than once). Yields PAUSE every
+ * GROUP_SLICE rows, for a writer to give the event loop back (sendJsonSliced).
  */
-function group<T extends { resource: ResourceInfo; scope: ScopeInfo }>(rows: readonly T[], runs = false) {
+function* groupInto<T extends { resource: ResourceInfo; scope: ScopeInfo }>(rows: readonly T[], runs: boolean, out: Grouped<T>): Generator<typeof PAUSE> {
   type Scope = { scope: ScopeInfo; rows: T[] };
   type Resource = { resource: ResourceInfo; scopes: Scope[]; byScope: Map<string, Scope> };
-  const out: Resource[] = [];
+  const all: Resource[] = [];
   const byResource = new Map<string, Resource>();
-  for (const row of rows) {
+  for (let i = 0; i < rows.length; i++) {
+    if (i > 0 && i % GROUP_SLICE === 0) yield PAUSE;
+    const row = rows[i]!;
     const rk = JSON.stringify(row.resource);
     let r = byResource.get(rk);
-    if (!r || (runs && r !== out[out.length - 1])) {
-      out.push((r = { resource: row.resource, scopes: [], byScope: new Map() }));
+    if (!r || (runs && r !== all[all.length - 1])) {
+      all.push((r = { resource: row.resource, scopes: [], byScope: new Map() }));
       byResource.set(rk, r);
     }
     const sk = JSON.stringify(row.scope);
@@ -36,7 +45,37 @@ function group<T extends { resource: ResourceInfo; scope: ScopeInfo }>(rows: rea
     }
     sc.rows.push(row);
   }
-  return out.map((r) => ({ resource: r.resource, scopes: r.scopes }));
+  for (const r of all) out.push({ resource: r.resource, scopes: r.scopes });
+}
+
+function group<T extends { resource: ResourceInfo; scope: ScopeInfo }>(rows: readonly T[], runs = false): Grouped<T> {
+  const out: Grouped<T> = [];
+  const grouping = groupInto(rows, runs, out);
+  while (grouping.next().done !== true);
+  return out;
+}
+
+function* mapped<T>(rows: readonly T[], f: (row: T) => unknown): Generator<unknown> {
+  for (const row of rows) yield f(row);
+}
+
+/**
+ * renderTraces(spans).resourceSpans or renderLogs(logs, inOrder).resourceLogs as the writer
+ * makes it (sendJsonSliced): grouped in slices, each span or record made as it is written; the
+ * same JSON text.
+ */
+function slicedResources<T extends { resource: ResourceInfo; scope: ScopeInfo }>(rows: () => readonly T[], runs: boolean, scopesKey: string, rowsKey: string, rowJson: (row: T) => unknown): JsonArray {
+  return new JsonArray((function* () {
+    const groups: Grouped<T> = [];
+    yield* groupInto(rows(), runs, groups);
+    for (const r of groups) {
+      yield new JsonObject([
+        ['resource', resourceJson(r.resource)],
+        ['schemaUrl', r.resource.schemaUrl],
+        [scopesKey, new JsonArray(r.scopes.map((s) => new JsonObject([['scope', scopeJson(s.scope)], ['schemaUrl', s.scope.schemaUrl], [rowsKey, new JsonArray(mapped(s.rows, rowJson))]])))],
+      ]);
+    }
+  })());
 }
 
 function spanJson(s: SpanRow) {
@@ -60,9 +99,21 @@ function spanJson(s: SpanRow) {
   };
 }
 
+const byStart = (spans: readonly SpanRow[]): SpanRow[] => [...spans].sort((a, b) => (a.startTimeUnixNano < b.startTimeUnixNano ? -1 : a.startTimeUnixNano > b.startTimeUnixNano ? 1 : 0));
+
+/** renderTraces(spans).resourceSpans, made as it is written (sendJsonSliced). */
+export function slicedResourceSpans(spans: readonly SpanRow[]): JsonArray {
+  return slicedResources(() => byStart(spans), false, 'scopeSpans', 'spans', spanJson);
+}
+
+/** renderLogs(logs, inOrder).resourceLogs, made as it is written (sendJsonSliced). */
+export function slicedResourceLogs(logs: readonly LogRow[], inOrder = false): JsonArray {
+  return slicedResources(() => logs, inOrder, 'scopeLogs', 'logRecords', logJson);
+}
+
 /** {"resourceSpans": [...]} for spans (ordered by start time within each scope). */
 export function renderTraces(spans: readonly SpanRow[]) {
-  const sorted = [...spans].sort((a, b) => (a.startTimeUnixNano < b.startTimeUnixNano ? -1 : a.startTimeUnixNano > b.startTimeUnixNano ? 1 : 0));
+  const sorted = byStart(spans);
   return {
     resourceSpans: group(sorted).map((r) => ({
       resource: resourceJson(r.resource),

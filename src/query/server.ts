@@ -13,7 +13,8 @@ import { JaegerApi } from './jaeger-api.ts';
 import { JaegerApiV3 } from './jaeger-api-v3.ts';
 import { clientGone, readCapped } from './cap.ts';
 import { ReadMetrics, routedTarget } from './metrics.ts';
-import { renderLogs, renderSummaries, renderTraces } from './render-otlp.ts';
+import { sendJsonSliced } from './json-stream.ts';
+import { renderSummaries, slicedResourceLogs, slicedResourceSpans } from './render-otlp.ts';
 import { WebUi } from './ui/index.ts';
 
 /** A request parameter that is not what the API accepts; answered with 400 naming it. */
@@ -245,9 +246,11 @@ export class QueryServer {
       readMetrics?.track(req, res);
       const gone = clientGone(res);
       this.route(req, res, gone).catch((err: Error) => {
-        if (err instanceof BadParameter) return send(res, 400, { error: err.message });
         // The client is gone and its read was stopped on the store: no failure, nobody to answer.
         if (gone.aborted) return;
+        // Failed while the answer was written (sendJsonSliced destroyed it): no second status.
+        if (res.headersSent) return this.readFailed(err, req.url);
+        if (err instanceof BadParameter) return send(res, 400, { error: err.message });
         // A read stopped by its time budget says so, and is the reader's to narrow: not logged
         // (as the Jaeger API does), or each refresh of a heavy search would be a log line.
         if (err.name === 'QueryTimeout') return send(res, 503, { error: err.message }, { 'retry-after': '1' });
@@ -307,7 +310,7 @@ export class QueryServer {
       const logs = await this.store.searchLogs(tenant, { ...parseLogQuery(url.searchParams, this.maxLimit), maxBytes: this.maxReadBytes }, signal);
       // OTLP/JSON has no place for warnings: a sibling of resourceLogs, as a cut trace read's.
       const warnings = logs.cut ? [`log search cut: showing the ${logs.length} newest matching records, the most the read API answers in one search (${this.maxReadBytes} stored bytes); narrow the search (end, service, minSeverity) for older ones`] : undefined;
-      return send(res, 200, warnings === undefined ? renderLogs(logs, true) : { ...renderLogs(logs, true), warnings });
+      return sendJsonSliced(res, 200, warnings === undefined ? { resourceLogs: slicedResourceLogs(logs, true) } : { resourceLogs: slicedResourceLogs(logs, true), warnings });
     }
     const raw = path.slice('/v1/traces/'.length);
     let id: string;
@@ -320,7 +323,7 @@ export class QueryServer {
     const capped = await readCapped(this.store, tenant, id.toLowerCase(), this.maxSpansPerTrace, undefined, this.maxReadBytes, undefined, signal);
     if (capped.spans.length === 0) return send(res, 404, { error: `trace ${id.toLowerCase()} not found` });
     // OTLP/JSON has no place for warnings: a sibling of resourceSpans, which OTLP readers ignore.
-    return send(res, 200, capped.warning === undefined ? renderTraces(capped.spans) : { ...renderTraces(capped.spans), warnings: [capped.warning] });
+    return sendJsonSliced(res, 200, capped.warning === undefined ? { resourceSpans: slicedResourceSpans(capped.spans) } : { resourceSpans: slicedResourceSpans(capped.spans), warnings: [capped.warning] });
   }
 
   start(): Promise<void> {
