@@ -57,7 +57,6 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
-/** 64-bit key of a write batch, part of the log records' idempotency key. */
 /**
  * Cancels the statement a read's backend runs, for a read whose client is gone (Reads.cancellable):
  * through a connection of its own, as the read pool's may all be taken by such reads. It fails
@@ -74,6 +73,7 @@ async function cancelBackend(settings: pg.ClientConfig, pid: number): Promise<vo
   }
 }
 
+/** 64-bit key of a write batch, part of the log records' idempotency key. */
 function batchKey(batchId: string): string {
   return createHash('sha256').update(batchId).digest().readBigInt64BE(0).toString();
 }
