@@ -4,6 +4,7 @@
 // versioned migrations and periodic partition maintenance. See columns.ts for the row layout,
 // escape.ts for how U+0000 is stored.
 import { createHash } from 'node:crypto';
+import { connect } from 'node:net';
 import pg from 'pg';
 import type { Pool, PoolClient } from 'pg';
 import { resolvesWithin } from '../../common/wait.ts';
@@ -18,7 +19,7 @@ import { chunkDays } from './days.ts';
 import { failure, isConnectionError, isPrivilegeError, isRetryable, isUnreachable, toError } from './errors.ts';
 import { LATEST_VERSION, currentVersion, refuseNewer, runMigrations } from './migrations.ts';
 import { Partitions } from './partitions.ts';
-import { Reads } from './reads.ts';
+import { Reads, type CancelTarget } from './reads.ts';
 import { scanLogs, scanSpans } from './scan.ts';
 import { postgresStats } from './stats.ts';
 import { TYPES, ident, withTransaction } from './sql.ts';
@@ -58,22 +59,33 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /**
- * Cancels the statement a read's backend runs, for a read whose client is gone (Reads.cancellable):
- * through a connection of its own, as the read pool's may all be taken by such reads. It fails
- * quietly (the statement then ends at storage.postgres.statementTimeoutMs, as before).
+ * Cancels the statement a read's connection runs, for a read whose client is gone
+ * (Reads.cancellable): PostgreSQL's cancel request (what psql's Ctrl-C sends: the connection's
+ * process id and secret key on a socket of its own), which the server answers before counting
+ * connections, so it works when the read pool's connections, the role's CONNECTION LIMIT or
+ * max_connections are all taken (a pg_cancel_backend needed a login of its own, refused then), and
+ * is routed by a pooler to the right server connection. It resolves once the server has taken it
+ * (it closes the socket then), and quietly on failure (the statement then ends at
+ * storage.postgres.statementTimeoutMs, as before).
  */
-async function cancelBackend(settings: pg.ClientConfig, pid: number): Promise<void> {
-  const client = new pg.Client(settings);
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.query('SELECT pg_cancel_backend($1::int4)', [pid]);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+function cancelStatement(target: CancelTarget): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = target.host.startsWith('/') ? connect(`${target.host}/.s.PGSQL.${target.port}`) : connect(target.port, target.host);
+    socket.setTimeout(CONNECT_TIMEOUT_MS, () => socket.destroy());
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve());
+    socket.on('connect', () => {
+      // CancelRequest: length 16, code 80877102, then the backend's process id and secret key.
+      const msg = Buffer.alloc(16);
+      msg.writeInt32BE(16, 0);
+      msg.writeInt32BE(80877102, 4);
+      msg.writeInt32BE(target.processID, 8);
+      msg.writeInt32BE(target.secretKey, 12);
+      socket.end(msg);
+    });
+  });
 }
 
-/** 64-bit key of a write batch, part of the log records' idempotency key. */
 function batchKey(batchId: string): string {
   return createHash('sha256').update(batchId).digest().readBigInt64BE(0).toString();
 }
@@ -215,7 +227,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
       logger: this.logger,
       stopped: () => this.closed,
     });
-    this.reads = new Reads(readPool, this.schema, (pid) => cancelBackend(settings, pid));
+    this.reads = new Reads(readPool, this.schema, cancelStatement);
     return pool;
   }
 

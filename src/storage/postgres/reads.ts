@@ -23,8 +23,16 @@ export interface Sql {
   query<R extends QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
 }
 
-/** Cancels the statement the backend of this process id runs (pg_cancel_backend, on a connection of its own). */
-export type CancelBackend = (pid: number) => Promise<void>;
+/** What cancels a connection's running statement: its server's address and the process id and secret key the server gave it (BackendKeyData). */
+export interface CancelTarget {
+  host: string;
+  port: number;
+  processID: number;
+  secretKey: number;
+}
+
+/** Cancels the statement the connection of this target runs (a cancel request, no connection of its own). */
+export type CancelBackend = (target: CancelTarget) => Promise<void>;
 
 /** PostgreSQL's query_canceled: the statement was cancelled and the connection is ready for the next. */
 const QUERY_CANCELED = '57014';
@@ -238,11 +246,11 @@ export class Reads {
     signal.throwIfAborted();
     const client = await this.pool.connect();
     const cancel = this.cancel;
-    // pg's own field, set from the server's BackendKeyData when the connection opened.
-    const pid = (client as unknown as { processID: number | null }).processID;
+    // pg's own fields: the address it connected to, and the server's BackendKeyData.
+    const { host, port, processID, secretKey } = client as unknown as { host: string; port: number; processID: number | null; secretKey: number | null };
     let cancelling: Promise<void> | undefined;
     const abort = (): void => {
-      if (pid !== null) cancelling = cancel(pid).catch(() => undefined);
+      if (processID !== null && secretKey !== null) cancelling = cancel({ host, port, processID, secretKey }).catch(() => undefined);
     };
     signal.addEventListener('abort', abort, { once: true });
     let broken: Error | undefined;
