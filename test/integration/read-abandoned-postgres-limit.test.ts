@@ -4,7 +4,6 @@
 // that needed a connection of its own (pg_cancel_backend) was refused then, and the statement ran
 // on until storage.postgres.statementTimeoutMs, holding its read connection. PostgreSQL's cancel
 // request (what psql's Ctrl-C sends) takes no connection slot.
-import { request } from 'node:http';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
@@ -17,17 +16,7 @@ import { capturedLogger } from '../helpers/logger.ts';
 import { createLoginRole, createTestDatabase, withUser } from '../helpers/postgres.ts';
 import { spanBatch } from '../helpers/postgres-store.ts';
 import { makeSpan } from '../helpers/rows.ts';
-
-/** Sends a GET and closes the connection after ms, before any answer. */
-function getAndLeave(port: number, path: string, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path });
-    req.on('error', () => resolve());
-    req.on('close', () => resolve());
-    req.end();
-    setTimeout(() => req.destroy(), ms);
-  });
-}
+import { getAndLeave } from '../helpers/abandon.ts';
 
 describe('postgres: a read whose client is gone, with no connection left for the role', () => {
   const { logger } = capturedLogger();

@@ -3,7 +3,6 @@
 // (60 s by default): the read pool has max(2, poolSize / 4) connections, and the readers after
 // two such reads waited for one. The statement is cancelled on the server, the connection goes
 // back to the pool ready for the next read, and nothing is logged as a store failure.
-import { request } from 'node:http';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
@@ -16,24 +15,7 @@ import { capturedLogger } from '../helpers/logger.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
 import { spanBatch } from '../helpers/postgres-store.ts';
 import { makeSpan } from '../helpers/rows.ts';
-
-/** Sends a GET and closes the connection after ms, before any answer. */
-function getAndLeave(port: number, path: string, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path });
-    req.on('error', () => resolve());
-    req.on('close', () => resolve());
-    req.end();
-    setTimeout(() => req.destroy(), ms);
-  });
-}
-
-async function timedGet(port: number, path: string): Promise<{ status: number; ms: number }> {
-  const t = performance.now();
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5_000) });
-  await res.arrayBuffer();
-  return { status: res.status, ms: performance.now() - t };
-}
+import { getAndLeave, timedGet } from '../helpers/abandon.ts';
 
 describe('postgres: a read whose client is gone', () => {
   const { logger, lines } = capturedLogger();
@@ -101,7 +83,7 @@ describe('postgres: a read whose client is gone', () => {
     }
     // The connections the cancelled statements ran on are kept, and serve reads again.
     expect((await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE pid = ANY($1::int4[])', [waiting])).rows).toHaveLength(2);
-    for (let i = 0; i < 3; i++) expect((await timedGet(port, '/v1/logs?service=svc')).status).toBe(200);
+    for (let i = 0; i < 3; i++) expect((await timedGet(port, '/v1/logs?service=svc', 5_000)).status).toBe(200);
     expect(lines().filter((l) => (l['level'] as number) >= 40)).toEqual([]);
   }, 20_000);
 });

@@ -2,7 +2,6 @@
 // read thread (storage.sqlite.readThreads, 2 by default) on its read until query.timeoutMs: the
 // readers after it waited behind a search nobody would see. Its read stops on the store, a read of
 // it still waiting for a thread never runs, and neither is logged as a store failure.
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,30 +16,13 @@ import { capturedLogger } from '../helpers/logger.ts';
 import { writeSpansOneASecond } from '../helpers/sqlite-fill.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
+import { getAndLeave, timedGet } from '../helpers/abandon.ts';
 
 const SPANS = 60_000;
 /** A search the attribute index cannot answer (sqlite-read-threads.test.ts): every span's document is parsed. */
 const HEAVY = `/v1/traces?attr=${encodeURIComponent('double=0.5')}&limit=20`;
 const HEAVY_JAEGER = `/api/traces?service=heavy&lookback=24h&limit=20&tags=${encodeURIComponent('{"double":"0.5"}')}`;
 const LIGHT = '/v1/traces?service=heavy&limit=1';
-
-/** Sends a GET and closes the connection after ms, before any answer. */
-function getAndLeave(port: number, path: string, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path });
-    req.on('error', () => resolve());
-    req.on('close', () => resolve());
-    req.end();
-    setTimeout(() => req.destroy(), ms);
-  });
-}
-
-async function timedGet(port: number, path: string): Promise<{ status: number; ms: number }> {
-  const t = performance.now();
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(15_000) });
-  await res.arrayBuffer();
-  return { status: res.status, ms: performance.now() - t };
-}
 
 describe('sqlite: a read whose client is gone', () => {
   const path = join(tempDir(), 'abandoned.db');
@@ -60,7 +42,7 @@ describe('sqlite: a read whose client is gone', () => {
     server = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 100, maxSpansPerTrace: 1000, maxSpansPerSearch: 10_000 }, store, logger, registry);
     await server.start();
     // What one heavy search takes when its client waits: the readers after it waited that long.
-    const heavy = await timedGet(server.boundPort, HEAVY);
+    const heavy = await timedGet(server.boundPort, HEAVY, 15_000);
     expect(heavy.status).toBe(200);
     heavyMs = heavy.ms;
   }, 120_000);
@@ -78,7 +60,7 @@ describe('sqlite: a read whose client is gone', () => {
       const second = getAndLeave(port, path, 300);
       await Promise.all([first, second]);
       // The next reader is answered at once, not after one or two heavy searches nobody sees.
-      const next = await timedGet(port, LIGHT);
+      const next = await timedGet(port, LIGHT, 15_000);
       expect(next.status).toBe(200);
       console.log(`heavy search ${heavyMs.toFixed(0)} ms; the reader after two that left answered in ${next.ms.toFixed(0)} ms`);
       expect(next.ms).toBeLessThan(Math.min(1000, heavyMs / 2));
@@ -104,7 +86,7 @@ describe('sqlite: a read whose client is gone', () => {
   }, 30_000);
 
   it('a read whose client waits still runs to its answer', async () => {
-    const r = await timedGet(server.boundPort, HEAVY);
+    const r = await timedGet(server.boundPort, HEAVY, 15_000);
     expect(r.status).toBe(200);
   }, 30_000);
 });
