@@ -113,12 +113,15 @@ export class JaegerApiV3 {
   private readonly maxLimit: number;
   private readonly bounds: SearchBounds;
   private readonly onStorageError: (err: Error, url: string | undefined) => void;
+  /** Longest a client may take nothing of its answer (sendJsonSliced; WRITE_STALL_MS when absent). */
+  private readonly writeStallMs: number | undefined;
 
   /** onStorageError hears the failures answered 503, whose details stay out of the answer. */
-  constructor(backend: StoreReader, limits: SearchBounds & { maxLimit: number }, onStorageError: (err: Error, url: string | undefined) => void = () => {}) {
+  constructor(backend: StoreReader, limits: SearchBounds & { maxLimit: number; writeStallMs?: number }, onStorageError: (err: Error, url: string | undefined) => void = () => {}) {
     this.backend = backend;
     this.maxLimit = limits.maxLimit;
     this.bounds = { maxSpansPerTrace: limits.maxSpansPerTrace, maxSpansPerSearch: limits.maxSpansPerSearch, maxReadBytes: limits.maxReadBytes };
+    this.writeStallMs = limits.writeStallMs;
     this.onStorageError = onStorageError;
   }
 
@@ -131,7 +134,7 @@ export class JaegerApiV3 {
         return sendJsonSliced(res, 405, v3Error(405, `method ${req.method} not allowed`));
       }
       const [status, body] = await this.route(url, tenant, signal);
-      await sendJsonSliced(res, status, body);
+      await sendJsonSliced(res, status, body, {}, '', this.writeStallMs);
     } catch (err) {
       // The client is gone and its read was stopped on the store: no failure, nobody to answer.
       if (signal.aborted) return;

@@ -205,8 +205,8 @@ function jaegerTrace(capped: CappedTrace, last?: string): JsonObject {
 }
 
 /** Answers body as JSON (indented by 4 with prettyPrint), in slices (sendJsonSliced). */
-function send(res: ServerResponse, status: number, body: unknown, pretty: boolean): Promise<void> {
-  return sendJsonSliced(res, status, body, {}, pretty ? '    ' : '');
+function send(res: ServerResponse, status: number, body: unknown, pretty: boolean, stallMs?: number): Promise<void> {
+  return sendJsonSliced(res, status, body, {}, pretty ? '    ' : '', stallMs);
 }
 
 /** Serves /api/… from a backend. */
@@ -219,14 +219,17 @@ export class JaegerApi {
   private readonly maxSpansPerSearch: number;
   /** Stored bytes one answer holds at most over all its traces (the read API's byte bound); none when absent. */
   private readonly maxReadBytes: number | undefined;
+  /** Longest a client may take nothing of its answer (sendJsonSliced; WRITE_STALL_MS when absent). */
+  private readonly writeStallMs: number | undefined;
 
   /** onStorageError hears the failures answered 503, whose details stay out of the answer. */
-  constructor(backend: StoreReader, limits: { maxLimit: number; maxSpansPerTrace: number; maxSpansPerSearch: number; maxReadBytes?: number }, onStorageError: (err: Error, url: string | undefined) => void = () => {}) {
+  constructor(backend: StoreReader, limits: { maxLimit: number; maxSpansPerTrace: number; maxSpansPerSearch: number; maxReadBytes?: number; writeStallMs?: number }, onStorageError: (err: Error, url: string | undefined) => void = () => {}) {
     this.backend = backend;
     this.maxLimit = limits.maxLimit;
     this.maxSpansPerTrace = limits.maxSpansPerTrace;
     this.maxSpansPerSearch = limits.maxSpansPerSearch;
     this.maxReadBytes = limits.maxReadBytes;
+    this.writeStallMs = limits.writeStallMs;
     this.onStorageError = onStorageError;
   }
 
@@ -261,7 +264,7 @@ export class JaegerApi {
         return send(res, 405, errorEnvelope(405, `method ${req.method} not allowed`), pretty);
       }
       const [status, body] = await this.route(url, tenant, signal);
-      await send(res, status, body, pretty);
+      await send(res, status, body, pretty, this.writeStallMs);
     } catch (err) {
       // The client is gone and its read was stopped on the store: no failure, nobody to answer.
       if (signal.aborted) return;

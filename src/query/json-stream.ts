@@ -95,14 +95,46 @@ const SLICE_MS = 10;
 /** Text gathered before a write. */
 const WRITE_CHARS = 64 * 1024;
 
-/** Resolves when the response can take more (drain) or has closed. */
-function writable(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
+/**
+ * Longest the writer waits for a client to take more of an answer (QueryOptions.writeStallMs by
+ * default): a client that reads nothing (a laptop closed mid-download, a pipe nobody reads) would
+ * otherwise hold its read turn (query.maxConcurrentReads) and the answer's rows until the kernel
+ * gave up on the connection, a quarter of an hour on Linux, and four such held every trace read.
+ */
+export const WRITE_STALL_MS = 30_000;
+
+/** A client that took nothing of its answer for stallMs: its connection is closed. */
+export class WriteStalled extends Error {
+  override name = 'WriteStalled';
+}
+
+/**
+ * Resolves when the response can take more (drain) or has closed; destroys it and rejects when
+ * neither comes within stallMs of its having the connection (an answer pipelined behind another
+ * on the same connection waits for that one, however long the client takes to read it).
+ */
+function writable(res: ServerResponse, stallMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const off = (): void => {
+      clearTimeout(timer);
+      res.off('socket', arm);
       res.off('drain', done);
       res.off('close', done);
+    };
+    const done = (): void => {
+      off();
       resolve();
     };
+    function arm(): void {
+      timer = setTimeout(() => {
+        off();
+        res.destroy();
+        reject(new WriteStalled(`the client took nothing of its answer for ${stallMs} ms; its connection was closed`));
+      }, stallMs);
+    }
+    if (res.socket) arm();
+    else res.once('socket', arm);
     res.on('drain', done);
     res.on('close', done);
   });
@@ -113,9 +145,10 @@ function writable(res: ServerResponse): Promise<void> {
  * JSON.stringify(body, null, gap) would, in slices of SLICE_MS. An answer made within the first
  * slice and write is sent whole with its Content-Length, as sendJson sends it; a larger one is
  * sent chunked. A client that leaves stops the work; a failure after the headers were sent
- * destroys the response (a second status cannot be sent) and is thrown for the caller to log.
+ * destroys the response (a second status cannot be sent) and is thrown for the caller to log, as
+ * is a client that takes nothing for stallMs (WriteStalled).
  */
-export async function sendJsonSliced(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, gap = ''): Promise<void> {
+export async function sendJsonSliced(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, gap = '', stallMs = WRITE_STALL_MS): Promise<void> {
   let text: string[] = [];
   let chars = 0;
   let sliceStart = performance.now();
@@ -134,7 +167,7 @@ export async function sendJsonSliced(res: ServerResponse, status: number, body: 
       const more = res.write(text.join(''));
       text = [];
       chars = 0;
-      if (!more) await writable(res);
+      if (!more) await writable(res, stallMs);
       else if (late) await nextTurn();
       // The client left: nothing more to make.
       if (res.destroyed) return;

@@ -191,6 +191,11 @@ export interface QueryOptions {
    * PostgreSQL's read pool held theirs to a few; the memory store answers one at a time). 4 by default.
    */
   maxConcurrentReads?: number;
+  /**
+   * Longest a client may take nothing of a large answer before its connection is closed and its
+   * read turn goes to the next (WRITE_STALL_MS, 30 s, by default).
+   */
+  writeStallMs?: number;
   /** HTTPS with these certificates; plain when absent. */
   tls?: TlsCertificates | undefined;
   /** Who may read, and which tenant's data; everyone reads the default tenant when absent. */
@@ -214,6 +219,8 @@ export class QueryServer {
    * logs at query.maxLimit, and for the whole trace.
    */
   private readonly maxReadBytes: number;
+  /** QueryOptions.writeStallMs. */
+  private readonly writeStallMs: number | undefined;
   private readonly jaeger: JaegerApi;
   private readonly jaegerV3: JaegerApiV3;
   private readonly ui: WebUi;
@@ -230,6 +237,7 @@ export class QueryServer {
     this.logger = logger;
     this.maxLimit = options.maxLimit;
     this.maxSpansPerTrace = options.maxSpansPerTrace;
+    this.writeStallMs = options.writeStallMs;
     this.boundedReads = new ReadTurns(options.maxConcurrentReads ?? 4);
     this.maxReadBytes = Math.floor((options.oldSpaceBytes ?? getHeapStatistics().heap_size_limit) / 16);
     this.jaeger = new JaegerApi(store, { ...options, maxReadBytes: this.maxReadBytes }, (err, url) => this.readFailed(err, url));
@@ -310,7 +318,7 @@ export class QueryServer {
       const logs = await this.store.searchLogs(tenant, { ...parseLogQuery(url.searchParams, this.maxLimit), maxBytes: this.maxReadBytes }, signal);
       // OTLP/JSON has no place for warnings: a sibling of resourceLogs, as a cut trace read's.
       const warnings = logs.cut ? [`log search cut: showing the ${logs.length} newest matching records, the most the read API answers in one search (${this.maxReadBytes} stored bytes); narrow the search (end, service, minSeverity) for older ones`] : undefined;
-      return sendJsonSliced(res, 200, warnings === undefined ? { resourceLogs: slicedResourceLogs(logs, true) } : { resourceLogs: slicedResourceLogs(logs, true), warnings });
+      return sendJsonSliced(res, 200, warnings === undefined ? { resourceLogs: slicedResourceLogs(logs, true) } : { resourceLogs: slicedResourceLogs(logs, true), warnings }, {}, '', this.writeStallMs);
     }
     const raw = path.slice('/v1/traces/'.length);
     let id: string;
@@ -323,7 +331,7 @@ export class QueryServer {
     const capped = await readCapped(this.store, tenant, id.toLowerCase(), this.maxSpansPerTrace, undefined, this.maxReadBytes, undefined, signal);
     if (capped.spans.length === 0) return send(res, 404, { error: `trace ${id.toLowerCase()} not found` });
     // OTLP/JSON has no place for warnings: a sibling of resourceSpans, which OTLP readers ignore.
-    return sendJsonSliced(res, 200, capped.warning === undefined ? { resourceSpans: slicedResourceSpans(capped.spans) } : { resourceSpans: slicedResourceSpans(capped.spans), warnings: [capped.warning] });
+    return sendJsonSliced(res, 200, capped.warning === undefined ? { resourceSpans: slicedResourceSpans(capped.spans) } : { resourceSpans: slicedResourceSpans(capped.spans), warnings: [capped.warning] }, {}, '', this.writeStallMs);
   }
 
   start(): Promise<void> {
