@@ -26,6 +26,18 @@ function alertFires(series: { series: string; values: string }[], alertname: str
   return { ok: r.status === 0, out: r.stdout + r.stderr };
 }
 
+/** An export of `n` spans of ~1.2 KB each (service "alert"), as protobuf. */
+function paddedRequest(n: number): Uint8Array {
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const spans = Array.from({ length: n }, (_, i) => ({ traceId: randomBytes(16), spanId: randomBytes(8), name: `op-${i}`, startTimeUnixNano: String(now), endTimeUnixNano: String(now + 1000n), attributes: [{ key: 'pad', value: { stringValue: 'x'.repeat(1200) } }] }));
+  return encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'alert' } }] }, scopeSpans: [{ spans }] }] });
+}
+
+/** A series selector of the scraped instance these scenarios hand to promtool. */
+function sel(name: string, labels: Record<string, string> = {}): string {
+  return `${name}{${Object.entries({ instance: 'a:8888', job: 'tracehouse', ...labels }).map(([k, v]) => `${k}="${v}"`).join(',')}}`;
+}
+
 describe('TracehouseQueueFull on a stalled store', () => {
   let server: EmbeddedServer;
   let c: TestCollector;
@@ -47,10 +59,7 @@ describe('TracehouseQueueFull on a stalled store', () => {
   });
 
   it('fires once the queue refuses exports for lack of room, though a request\'s charge stops it short of 95%', async () => {
-    const request = () => {
-      const spans = Array.from({ length: 400 }, (_, i) => ({ traceId: randomBytes(16), spanId: randomBytes(8), name: `op-${i}`, startTimeUnixNano: String(BigInt(Date.now()) * 1_000_000n), endTimeUnixNano: String(BigInt(Date.now()) * 1_000_000n + 1000n), attributes: [{ key: 'pad', value: { stringValue: 'x'.repeat(1200) } }] }));
-      return encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'alert' } }] }, scopeSpans: [{ spans }] }] });
-    };
+    const request = () => paddedRequest(400);
     const body = request();
     expect(body.byteLength).toBeGreaterThan(450 * KiB);
     expect(body.byteLength).toBeLessThan(600 * KiB);
@@ -67,8 +76,6 @@ describe('TracehouseQueueFull on a stalled store', () => {
     expect(size / capacity).toBeLessThan(0.95);
     expect(size / capacity).toBeGreaterThan(0.5);
 
-    const at = { instance: 'a:8888', job: 'tracehouse' };
-    const sel = (name: string, labels: Record<string, string> = {}) => `${name}{${Object.entries({ ...at, ...labels }).map(([k, v]) => `${k}="${v}"`).join(',')}}`;
     const r = alertFires(
       [
         { series: sel('tracehouse_queue_size_bytes'), values: `${size}x20` },
@@ -105,12 +112,7 @@ describe('TracehouseWalFilling on a store that takes no writes', () => {
   });
 
   it('exports the log\'s capacity, and fires once the log passes 80% of it, before exports are refused as wal_full', async () => {
-    const request = () => {
-      const spans = Array.from({ length: 20 }, (_, i) => ({ traceId: randomBytes(16), spanId: randomBytes(8), name: `op-${i}`, startTimeUnixNano: String(BigInt(Date.now()) * 1_000_000n), endTimeUnixNano: String(BigInt(Date.now()) * 1_000_000n + 1000n), attributes: [{ key: 'pad', value: { stringValue: 'x'.repeat(1200) } }] }));
-      return encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'alert' } }] }, scopeSpans: [{ spans }] }] });
-    };
-    const at = { instance: 'a:8888', job: 'tracehouse' };
-    const sel = (name: string) => `${name}{${Object.entries(at).map(([k, v]) => `${k}="${v}"`).join(',')}}`;
+    const request = () => paddedRequest(20);
     const held = (bytes: number, capacity: number) => [
       { series: sel('tracehouse_wal_bytes'), values: `${bytes}x20` },
       { series: sel('tracehouse_wal_capacity_bytes'), values: `${capacity}x20` },
