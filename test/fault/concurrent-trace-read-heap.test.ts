@@ -6,13 +6,11 @@
 // ("FATAL ERROR: ... JavaScript heap out of memory"), and ingest died with it. Such reads now run a
 // few at a time (query.maxConcurrentReads), the others waiting their turn, and every reader gets
 // its answer.
-import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { encodeTraces } from '../helpers/otlp-proto.ts';
+import { sendBigTrace } from '../helpers/big-spans.ts';
 import { spawnCollector } from '../helpers/process.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
-const BIG = 'y'.repeat(100_000);
 const READERS = 8;
 
 describe('many readers of a large trace at once', () => {
@@ -24,20 +22,8 @@ describe('many readers of a large trace at once', () => {
     );
     try {
       const queryUrl = `http://127.0.0.1:${/"port":(\d+),"msg":"read API listening"/.exec(c.output())![1]}`;
-      const resource = { attributes: [{ key: 'service.name', value: { stringValue: 'big-spans' } }] };
-      const traceId = randomBytes(16);
-      const now = BigInt(Date.now()) * 1_000_000n;
       // One trace of 160 spans of 100 KB: 16 MB, past the 6 MB byte bound of a 96 MiB heap.
-      for (let i = 0; i < 4; i++) {
-        const spans = Array.from({ length: 40 }, (_, k) => ({ traceId, spanId: randomBytes(8), name: 'op', kind: 2, startTimeUnixNano: String(now + BigInt(i * 40 + k)), endTimeUnixNano: String(now + BigInt(i * 40 + k + 5)), attributes: [{ key: 'big', value: { stringValue: `${i}/${k}/${BIG}` } }] }));
-        const res = await fetch(c.httpUrl + '/v1/traces', { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: encodeTraces({ resourceSpans: [{ resource, scopeSpans: [{ spans }] }] }) });
-        await res.arrayBuffer();
-        expect(res.status).toBe(200);
-      }
-      const deadline = Date.now() + 15_000;
-      const stored = async () => ((await fetch(`${queryUrl}/v1/traces?service=big-spans&limit=1`, { signal: AbortSignal.timeout(5000) }).then((r) => r.json(), () => ({}))) as { traces?: { spanCount: number }[] }).traces?.[0]?.spanCount ?? 0;
-      while ((await stored()) < 160 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      expect(await stored()).toBe(160);
+      const traceId = await sendBigTrace(c.httpUrl, queryUrl, 4);
 
       // The web UI's read and Jaeger's, half each, all at once.
       const hexId = traceId.toString('hex');

@@ -5,14 +5,12 @@
 // serialized all 800 and killed the collector ("FATAL ERROR: ... JavaScript heap out of memory"),
 // on every store. The read is cut to a byte bound instead (the earliest spans up to it, as the
 // span-count cut keeps), with the same truncation warning naming the bound.
-import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { encodeTraces } from '../helpers/otlp-proto.ts';
+import { sendBigTrace } from '../helpers/big-spans.ts';
 import { spawnCollector } from '../helpers/process.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
 
-const BIG = 'y'.repeat(100_000);
 const PATHS = ['/v1/traces/ID', '/api/traces/ID', '/api/traces?service=big-spans&limit=20'];
 
 describe('a trace read of spans larger than the heap holds', () => {
@@ -36,22 +34,8 @@ describe('a trace read of spans larger than the heap holds', () => {
         ['--max-old-space-size=96'],
       );
       const queryUrl = `http://127.0.0.1:${/"port":(\d+),"msg":"read API listening"/.exec(c.output())![1]}`;
-      const resource = { attributes: [{ key: 'service.name', value: { stringValue: 'big-spans' } }] };
-      const traceId = randomBytes(16);
-      const hexId = traceId.toString('hex');
-      const now = BigInt(Date.now()) * 1_000_000n;
       // One trace of 800 spans of 100 KB: 80 MB, in requests of 4 MB.
-      for (let i = 0; i < 20; i++) {
-        const spans = Array.from({ length: 40 }, (_, k) => ({ traceId, spanId: randomBytes(8), name: 'op', kind: 2, startTimeUnixNano: String(now + BigInt(i * 40 + k)), endTimeUnixNano: String(now + BigInt(i * 40 + k + 5)), attributes: [{ key: 'big', value: { stringValue: `${i}/${k}/${BIG}` } }] }));
-        const res = await fetch(c.httpUrl + '/v1/traces', { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: encodeTraces({ resourceSpans: [{ resource, scopeSpans: [{ spans }] }] }) });
-        await res.arrayBuffer();
-        expect(res.status).toBe(200);
-      }
-      // Until all 800 are stored (acknowledged once queued), by a search: its summary reads no span's attributes.
-      const deadline = Date.now() + 15_000;
-      const stored = async () => ((await fetch(`${queryUrl}/v1/traces?service=big-spans&limit=1`, { signal: AbortSignal.timeout(5000) }).then((r) => r.json(), () => ({}))) as { traces?: { spanCount: number }[] }).traces?.[0]?.spanCount ?? 0;
-      while ((await stored()) < 800 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-      expect(await stored()).toBe(800);
+      const hexId = (await sendBigTrace(c.httpUrl, queryUrl, 20)).toString('hex');
 
       // Bounded: a collector that hangs instead of dying fails here, not at the test's timeout.
       const res = await fetch(queryUrl + path.replace('ID', hexId), { signal: AbortSignal.timeout(15_000) })
