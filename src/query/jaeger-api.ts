@@ -206,7 +206,8 @@ function jaegerTrace(capped: CappedTrace, last?: string): JsonObject {
 
 /** Answers body as JSON (indented by 4 with prettyPrint), in slices (sendJsonSliced). */
 function send(res: ServerResponse, status: number, body: unknown, pretty: boolean, stallMs?: number): Promise<void> {
-  return sendJsonSliced(res, status, body, {}, pretty ? '    ' : '', stallMs);
+  // A 503 says when to try again, as the read API's other routes do.
+  return sendJsonSliced(res, status, body, status === 503 ? { 'retry-after': '1' } : {}, pretty ? '    ' : '', stallMs);
 }
 
 /** Serves /api/… from a backend. */

@@ -47,6 +47,7 @@ describe('a failing store read on each read route', () => {
     for (const path of routes()) {
       const res = await get(path);
       expect(res.status, path).toBe(503);
+      expect(res.headers.get('retry-after'), path).toBe('1');
       expect(await res.text(), path).toContain('query.timeoutMs (5 ms)');
     }
     expect(log.lines().filter((l) => (l.level as number) >= 50)).toEqual([]);
@@ -58,6 +59,7 @@ describe('a failing store read on each read route', () => {
       for (const method of ['GET', 'HEAD']) {
         const res = await get(path, { method });
         expect(res.status, `${method} ${path}`).toBe(503);
+        expect(res.headers.get('retry-after'), `${method} ${path}`).toBe('1');
         expect(await res.text(), path).not.toContain('secret');
       }
     }
