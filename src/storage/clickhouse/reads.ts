@@ -16,7 +16,6 @@ const MAX_DATETIME = 'toDateTime(4294967295)';
 
 type Params = Record<string, unknown>;
 
-/** Runs a query and returns its rows as arrays. */
 /**
  * Runs a query and returns its rows as arrays. With a signal (the read API's client is gone), the
  * query is abandoned when it aborts: over HTTP its request is closed (a server with
