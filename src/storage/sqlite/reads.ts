@@ -600,7 +600,6 @@ export function tableStats(db: DatabaseSync): { spans: number; logs: number; old
   return { spans: Number(r.spans), logs: Number(r.logs), oldestSpanNs: r.oldestSpanNs, oldestLogNs: r.oldestLogNs };
 }
 
-/** The reads a read thread answers, by name, with their argument and result types. */
 /**
  * One page of a scan in rowid order: new rows get larger rowids, so a concurrent writer only adds
  * rows ahead of the cursor. Each page is one statement (WAL: it never blocks the write thread,
@@ -708,6 +707,7 @@ function inSnapshot<T>(db: DatabaseSync, read: () => T): T {
   return result;
 }
 
+/** The reads a read thread answers, by name, with their argument and result types. */
 export const READS = {
   scanSpans: (db: DatabaseSync, [tenant, q]: [string, ScanQuery]) => inSnapshot(db, () => scanSpans(db, tenant, q)),
   scanLogs: (db: DatabaseSync, [tenant, q]: [string, ScanQuery]) => inSnapshot(db, () => scan(db, 'logs', 'time_ns', tenant, q, logOf)),
