@@ -296,8 +296,8 @@ export class HttpService {
       // kept-alive one would otherwise hold the stop for the whole grace.
       if (this.stopping) res.shouldKeepAlive = false;
       else {
+        // Taken out when it closes by admitPipelined's listener, which every request has.
         this.answering.add(res);
-        res.once('close', () => this.answering.delete(res));
       }
       this.onRequest(req, res);
     };
@@ -352,7 +352,11 @@ export class HttpService {
       return false;
     }
     this.inFlight.set(socket, n);
-    res.once('close', () => this.inFlight.set(socket, (this.inFlight.get(socket) ?? 1) - 1));
+    // One listener per request for both: its connection's count, and the answers a stop looks at.
+    res.once('close', () => {
+      this.inFlight.set(socket, (this.inFlight.get(socket) ?? 1) - 1);
+      this.answering.delete(res);
+    });
     return true;
   }
 
