@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timeNs } from '../common/time.ts';
 import type { Operation, StoreReader, TraceQuery } from '../storage/backend.ts';
-import { clientGone, readBounded, type SearchBounds } from './cap.ts';
+import { readBounded, type SearchBounds } from './cap.ts';
 import { JaegerParamError, applyTags, parseGoDuration, parseTraceIdPath } from './jaeger-api.ts';
 import { JAEGER_SPAN_KINDS, spanKindNumber } from './jaeger.ts';
 import { JsonArray, sendJsonSliced } from './json-stream.ts';
@@ -125,9 +125,11 @@ export class JaegerApiV3 {
     this.onStorageError = onStorageError;
   }
 
-  /** Answers one /api/v3/ request; storage failures answer 503 in api_v3's error shape. */
-  async handle(req: IncomingMessage, res: ServerResponse, url: URL, tenant: string): Promise<void> {
-    const signal = clientGone(res);
+  /**
+   * Answers one /api/v3/ request; storage failures answer 503 in api_v3's error shape.
+   * `signal` is the read server's clientGone(res), aborted when the client is gone.
+   */
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL, tenant: string, signal: AbortSignal): Promise<void> {
     try {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.setHeader('allow', 'GET, HEAD');

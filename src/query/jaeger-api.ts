@@ -6,7 +6,7 @@
 // send extras, and refusing them would break those clients.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { StoreReader, TraceQuery } from '../storage/backend.ts';
-import { clientGone, readBounded, readCapped, type CappedTrace } from './cap.ts';
+import { readBounded, readCapped, type CappedTrace } from './cap.ts';
 import { JAEGER_SPAN_KINDS, envelope, errorEnvelope, jaegerTraceId, slicedJaegerTrace, spanKindNumber, toJaegerDependencies, toJaegerOperations, type JaegerError } from './jaeger.ts';
 import { JsonArray, sendJsonSliced, type JsonObject } from './json-stream.ts';
 
@@ -255,10 +255,12 @@ export class JaegerApi {
     return { traces, unknown: read.unknown, leftOut: read.leftOut };
   }
 
-  /** Answers one /api/ request; storage failures answer 503 in Jaeger's error envelope. */
-  async handle(req: IncomingMessage, res: ServerResponse, url: URL, tenant: string): Promise<void> {
+  /**
+   * Answers one /api/ request; storage failures answer 503 in Jaeger's error envelope.
+   * `signal` is the read server's clientGone(res), aborted when the client is gone.
+   */
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL, tenant: string, signal: AbortSignal): Promise<void> {
     const pretty = (url.searchParams.get('prettyPrint') ?? 'false') !== 'false' && url.searchParams.get('prettyPrint') !== '';
-    const signal = clientGone(res);
     try {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.setHeader('allow', 'GET, HEAD');

@@ -306,8 +306,8 @@ export class QueryServer {
   /** The answer to an authorized data request (route). */
   private async answer(req: IncomingMessage, res: ServerResponse, url: URL, tenant: string, signal: AbortSignal): Promise<void> {
     const path = url.pathname;
-    if (path.startsWith('/api/v3/')) return this.jaegerV3.handle(req, res, url, tenant);
-    if (path.startsWith('/api/')) return this.jaeger.handle(req, res, url, tenant);
+    if (path.startsWith('/api/v3/')) return this.jaegerV3.handle(req, res, url, tenant, signal);
+    if (path.startsWith('/api/')) return this.jaeger.handle(req, res, url, tenant, signal);
     if (path !== '/v1/traces' && path !== '/v1/logs' && !path.startsWith('/v1/traces/')) return send(res, 404, { error: `no route ${path}` });
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
