@@ -132,10 +132,11 @@ interface ReadOptions {
  * bodies unfinished held the whole queue budget until receiver.http.bodyTimeoutMs for ~2 KB
  * sent, every other exporter answered 503 queue_full meanwhile.
  */
-async function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
-  if (o.encoding === 'identity') return receive(req, o);
-  const compressed = await receive(req, { ...o, charge: 1 });
-  return inflateMessage(compressed, o.encoding, { limit: o.limit, reservation: o.reservation, charge: o.charge });
+function readBody(req: IncomingMessage, o: ReadOptions): Promise<Uint8Array> {
+  const encoding = o.encoding;
+  // An identity body (the usual one) is the received one, with no promise around it.
+  if (encoding === 'identity') return receive(req, o);
+  return receive(req, { ...o, charge: 1 }).then((compressed) => inflateMessage(compressed, encoding, { limit: o.limit, reservation: o.reservation, charge: o.charge }));
 }
 
 /** Receives a body as sent, into one buffer of its own, refused past the limit, within the timeout. */
@@ -190,25 +191,11 @@ function keeper(body: BodyBuffer, limit: number, finish: (err: Error) => void): 
   };
 }
 
-/** Stops an inflater that finished or is given up: no more output is kept, and a late error is ignored. */
-function stopInflater(gz: Transform): void {
-  gz.removeAllListeners('data');
-  gz.on('error', () => {});
-  gz.destroy();
-}
-
-/** Keeps what the inflater puts out, and ends with the body, or bad_encoding. */
-function inflateInto(gz: Transform, body: BodyBuffer, encoding: string, keep: (chunk: Uint8Array, what: string) => void, finish: (err: Error | undefined, value?: Uint8Array) => void): void {
-  gz.on('data', (chunk: Buffer) => keep(chunk, 'after decompression'));
-  gz.on('end', () => finish(undefined, body.take()));
-  gz.on('error', (err: Error) => finish(new BodyError('bad_encoding', `${encoding} body could not be inflated: ${err.message}`)));
-}
-
 /**
- * Inflates a whole compressed message as readBody inflates a body: into one buffer of its own,
- * its output charged to the reservation as it comes (`charge` per byte) and stopped at the first
- * chunk past the limit, so a bomb is never inflated whole. Rejects with a BodyError: too_large,
- * queue_full or bad_encoding.
+ * Inflates a whole compressed message (a gRPC message, an OTLP/HTTP body once received) into one
+ * buffer of its own, its output charged to the reservation as it comes (`charge` per byte) and
+ * stopped at the first chunk past the limit, so a bomb is never inflated whole. Rejects with a
+ * BodyError: too_large, queue_full or bad_encoding.
  */
 export function inflateMessage(message: Uint8Array, encoding: Exclude<BodyEncoding, 'identity'>, o: { limit: number; reservation: Reservation; charge: number }): Promise<Uint8Array> {
   return new Promise<Uint8Array>((resolve, reject) => {
@@ -217,12 +204,18 @@ export function inflateMessage(message: Uint8Array, encoding: Exclude<BodyEncodi
     const finish = (err: Error | undefined, value?: Uint8Array): void => {
       if (settled) return;
       settled = true;
-      stopInflater(gz);
+      // Finished or given up: no more output is kept, and a late error is ignored.
+      gz.removeAllListeners('data');
+      gz.on('error', () => {});
+      gz.destroy();
       if (err) reject(err);
       else resolve(value!);
     };
     const body = new BodyBuffer(o.reservation, undefined, false, o.charge);
-    inflateInto(gz, body, encoding, keeper(body, o.limit, finish), finish);
+    const keep = keeper(body, o.limit, finish);
+    gz.on('data', (chunk: Buffer) => keep(chunk, 'after decompression'));
+    gz.on('end', () => finish(undefined, body.take()));
+    gz.on('error', (err: Error) => finish(new BodyError('bad_encoding', `${encoding} body could not be inflated: ${err.message}`)));
     gz.end(message);
   });
 }
