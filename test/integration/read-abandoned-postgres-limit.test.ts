@@ -6,17 +6,11 @@
 // request (what psql's Ctrl-C sends) takes no connection slot.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.ts';
-import { QueryServer } from '../../src/query/server.ts';
+import type { QueryServer } from '../../src/query/server.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
-import { postgresOptions } from '../../src/storage/index.ts';
-import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
-import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { capturedLogger } from '../helpers/logger.ts';
 import { createLoginRole, createTestDatabase, withUser } from '../helpers/postgres.ts';
-import { spanBatch } from '../helpers/postgres-store.ts';
-import { makeSpan } from '../helpers/rows.ts';
-import { getAndLeave } from '../helpers/abandon.ts';
+import { getAndLeave, postgresReadServer, untilNone, withLogsLocked } from '../helpers/abandon.ts';
 
 describe('postgres: a read whose client is gone, with no connection left for the role', () => {
   const { logger } = capturedLogger();
@@ -34,12 +28,7 @@ describe('postgres: a read whose client is gone, with no connection left for the
     const db = new URL(adminUrl).pathname.slice(1);
     // A plain role that owns its database and nothing else (no superuser, no pg_signal_backend).
     await createLoginRole(adminUrl, role, [`ALTER DATABASE ${db} OWNER TO ${role}`]);
-    const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': withUser(adminUrl, role), 'storage.postgres.poolSize': '2' } });
-    store = createPostgresBackend(postgresOptions(config), { logger, metrics: createMetrics() });
-    await store.start();
-    expect((await store.write(spanBatch([makeSpan({ serviceName: 'svc' })]))).kind).toBe('success');
-    server = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 100, maxSpansPerTrace: 1000, maxSpansPerSearch: 10_000 }, store, logger);
-    await server.start();
+    ({ store, server } = await postgresReadServer(withUser(adminUrl, role), logger));
     admin = new pg.Client({ connectionString: adminUrl, application_name: 'test-admin' });
     await admin.connect();
   });
@@ -52,11 +41,7 @@ describe('postgres: a read whose client is gone, with no connection left for the
 
   it('cancels the statement all the same', async () => {
     const port = server.boundPort;
-    const locker = new pg.Client({ connectionString: adminUrl, application_name: 'test-locker' });
-    await locker.connect();
-    try {
-      await locker.query('BEGIN');
-      await locker.query('LOCK TABLE tracehouse.logs IN ACCESS EXCLUSIVE MODE');
+    await withLogsLocked(adminUrl, async () => {
       const leaving = Promise.all([getAndLeave(port, '/v1/logs?service=svc', 600), getAndLeave(port, '/v1/logs?service=svc', 600)]);
       await new Promise((r) => setTimeout(r, 300));
       expect(await activeReads()).toBe(2);
@@ -64,16 +49,7 @@ describe('postgres: a read whose client is gone, with no connection left for the
       const { rows } = await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [role]);
       await admin.query(`ALTER ROLE ${role} CONNECTION LIMIT ${rows[0]!.n}`);
       await leaving;
-      const t = performance.now();
-      let active = await activeReads();
-      while (active > 0 && performance.now() - t < 3000) {
-        await new Promise((r) => setTimeout(r, 50));
-        active = await activeReads();
-      }
-      expect(active).toBe(0);
-    } finally {
-      await locker.query('COMMIT');
-      await locker.end();
-    }
+      expect(await untilNone(activeReads, 3000)).toBe(0);
+    });
   }, 20_000);
 });

@@ -5,17 +5,11 @@
 // back to the pool ready for the next read, and nothing is logged as a store failure.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.ts';
-import { QueryServer } from '../../src/query/server.ts';
+import type { QueryServer } from '../../src/query/server.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
-import { postgresOptions } from '../../src/storage/index.ts';
-import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
-import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { capturedLogger } from '../helpers/logger.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
-import { spanBatch } from '../helpers/postgres-store.ts';
-import { makeSpan } from '../helpers/rows.ts';
-import { getAndLeave, timedGet } from '../helpers/abandon.ts';
+import { getAndLeave, postgresReadServer, timedGet, untilNone, withLogsLocked } from '../helpers/abandon.ts';
 
 describe('postgres: a read whose client is gone', () => {
   const { logger, lines } = capturedLogger();
@@ -31,12 +25,7 @@ describe('postgres: a read whose client is gone', () => {
   beforeAll(async () => {
     url = await createTestDatabase('pgabandoned');
     // Two read connections (max(2, poolSize / 4)).
-    const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '2' } });
-    store = createPostgresBackend(postgresOptions(config), { logger, metrics: createMetrics() });
-    await store.start();
-    expect((await store.write(spanBatch([makeSpan({ serviceName: 'svc' })]))).kind).toBe('success');
-    server = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 100, maxSpansPerTrace: 1000, maxSpansPerSearch: 10_000 }, store, logger);
-    await server.start();
+    ({ store, server } = await postgresReadServer(url, logger));
     admin = new pg.Client({ connectionString: url, application_name: 'test-admin' });
     await admin.connect();
   });
@@ -50,12 +39,8 @@ describe('postgres: a read whose client is gone', () => {
     const port = server.boundPort;
     // A log search that takes long: it waits on a lock another session holds (as behind a
     // migration or a slow partition drop), a statement active on the server all the while.
-    const locker = new pg.Client({ connectionString: url, application_name: 'test-locker' });
-    await locker.connect();
     let waiting: number[] = [];
-    try {
-      await locker.query('BEGIN');
-      await locker.query('LOCK TABLE tracehouse.logs IN ACCESS EXCLUSIVE MODE');
+    await withLogsLocked(url, async () => {
       // Two readers take both read connections, and leave.
       const leaving = Promise.all([getAndLeave(port, '/v1/logs?service=svc', 400), getAndLeave(port, '/v1/logs?service=svc', 400)]);
       await new Promise((r) => setTimeout(r, 250));
@@ -63,13 +48,9 @@ describe('postgres: a read whose client is gone', () => {
       expect(waiting).toHaveLength(2);
       await leaving;
       const t = performance.now();
-      let active = await activeReads();
-      while (active.length > 0 && performance.now() - t < 3000) {
-        await new Promise((r) => setTimeout(r, 50));
-        active = await activeReads();
-      }
+      const active = await untilNone(async () => (await activeReads()).length, 3000);
       console.log(`the abandoned reads' statements ended ${(performance.now() - t).toFixed(0)} ms after their clients left`);
-      expect(active).toEqual([]);
+      expect(active).toBe(0);
       expect(performance.now() - t).toBeLessThan(1000);
       // The next reader gets a connection at once (its read does not touch the locked table).
       const t2 = performance.now();
@@ -77,10 +58,7 @@ describe('postgres: a read whose client is gone', () => {
       expect(next.status).toBe(200);
       expect(((await next.json()) as { traces: unknown[] }).traces).toHaveLength(1);
       expect(performance.now() - t2).toBeLessThan(1000);
-    } finally {
-      await locker.query('COMMIT');
-      await locker.end();
-    }
+    });
     // The connections the cancelled statements ran on are kept, and serve reads again.
     expect((await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE pid = ANY($1::int4[])', [waiting])).rows).toHaveLength(2);
     for (let i = 0; i < 3; i++) expect((await timedGet(port, '/v1/logs?service=svc', 5_000)).status).toBe(200);
