@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, getJson, startCollector, type TestCollector } from '../helpers/collector.ts';
 import type { StoreReader } from '../../src/storage/backend.ts';
+import { slowTraceReads, type SlowReads } from '../helpers/slow-reads.ts';
 
 const TRACES = 20;
 const SPANS = 200;
@@ -42,7 +43,7 @@ function getAndHangUp(url: string, started: () => boolean): Promise<void> {
 
 describe('a Jaeger search whose client hangs up', () => {
   let c: TestCollector;
-  let reads = 0;
+  let slow: SlowReads;
   beforeAll(async () => {
     c = await startCollector({ 'storage.backend': 'sqlite' });
     const now = BigInt(Date.now()) * 1_000_000n;
@@ -54,15 +55,8 @@ describe('a Jaeger search whose client hangs up', () => {
       const r = await getJson(c.queryUrl, `/v1/traces?service=${SERVICE}&limit=${TRACES}`);
       return r.body?.traces?.length === TRACES ? true : undefined;
     }, 10_000, 'every trace searchable');
-    // Counts the trace reads the store is asked for, each as slow as a trace of thousands of
-    // spans on a busy disk; the real store answers them.
-    const store = c.collector.backend as StoreReader;
-    const readTrace = store.readTrace.bind(store);
-    store.readTrace = async (...args) => {
-      reads++;
-      await new Promise((r) => setTimeout(r, 40));
-      return readTrace(...args);
-    };
+    // Counts the trace reads the store is asked for, each 40 ms.
+    slow = slowTraceReads(c.collector.backend as StoreReader, 40);
   });
   afterAll(async () => c?.stop());
 
@@ -71,17 +65,17 @@ describe('a Jaeger search whose client hangs up', () => {
     ['/api/v3/traces', `/api/v3/traces?query.service_name=${SERVICE}&query.search_depth=${TRACES}&query.start_time_min=${new Date(Date.now() - 3_600_000).toISOString()}&query.start_time_max=${new Date(Date.now() + 3_600_000).toISOString()}`],
   ] as const) {
     it(`${api}: stops reading traces once the client is gone`, async () => {
-      reads = 0;
-      await getAndHangUp(c.queryUrl + path, () => reads > 0);
+      slow.reads = 0;
+      await getAndHangUp(c.queryUrl + path, () => slow.reads > 0);
       // Long enough for the 20 reads (40 ms each) the search would do without its client.
       await new Promise((r) => setTimeout(r, 1200));
-      expect(reads).toBeGreaterThan(0);
-      expect(reads).toBeLessThanOrEqual(2);
+      expect(slow.reads).toBeGreaterThan(0);
+      expect(slow.reads).toBeLessThanOrEqual(2);
       // The search still answers whole for a client that waits.
-      reads = 0;
+      slow.reads = 0;
       const r = await getJson(c.queryUrl, path);
       expect(r.status).toBe(200);
-      expect(reads).toBe(TRACES);
+      expect(slow.reads).toBe(TRACES);
     });
   }
 });

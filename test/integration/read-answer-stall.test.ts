@@ -7,7 +7,7 @@ import { QueryServer } from '../../src/query/server.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
 import { memoryBackend } from '../helpers/backends.ts';
 import { capturedLogger } from '../helpers/logger.ts';
-import { makeSpan, makeTrace, writeSpans } from '../helpers/rows.ts';
+import { writeBigAndSmall } from '../helpers/slow-reads.ts';
 
 describe('a reader that stops reading', () => {
   let store: StorageBackend;
@@ -20,12 +20,7 @@ describe('a reader that stops reading', () => {
   beforeAll(async () => {
     store = await memoryBackend();
     // About 20 MB of Jaeger JSON: more than the kernel's socket buffers hold.
-    const pad = [{ key: 'pad', value: { stringValue: 'x'.repeat(4000) } }];
-    const spans = makeTrace(5000, { attributes: pad });
-    big = spans[0]!.traceId;
-    const one = makeSpan();
-    small = one.traceId;
-    await writeSpans(store, [...spans, one]);
+    ({ big, small } = await writeBigAndSmall(store, 5000));
     server = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 20, maxSpansPerTrace: 20_000, maxSpansPerSearch: 50_000, maxConcurrentReads: 1, writeStallMs: 1000 }, store, log.logger);
     await server.start();
     pipelining = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 20, maxSpansPerTrace: 20_000, maxSpansPerSearch: 50_000, writeStallMs: 1000 }, store, log.logger);

@@ -7,38 +7,21 @@ import { QueryServer } from '../../src/query/server.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
 import { memoryBackend } from '../helpers/backends.ts';
 import { capturedLogger } from '../helpers/logger.ts';
-import { makeSpan, makeTrace, writeSpans } from '../helpers/rows.ts';
+import { slowTraceReads, writeBigAndSmall, type SlowReads } from '../helpers/slow-reads.ts';
 
 describe('a client that pipelines large reads and leaves', () => {
   let store: StorageBackend;
   let server: QueryServer;
   let big: string;
   let small: string;
-  let running = 0;
-  let most = 0;
+  let slow: SlowReads;
   const sockets: Socket[] = [];
   const log = capturedLogger();
   beforeAll(async () => {
     store = await memoryBackend();
     // Several MB of Jaeger JSON each: more than the socket buffers hold.
-    const pad = [{ key: 'pad', value: { stringValue: 'x'.repeat(4000) } }];
-    const spans = makeTrace(2500, { attributes: pad });
-    big = spans[0]!.traceId;
-    const one = makeSpan();
-    small = one.traceId;
-    await writeSpans(store, [...spans, one]);
-    const readTrace = store.readTrace.bind(store);
-    store.readTrace = async (...args) => {
-      if (args[1] !== small) return readTrace(...args);
-      running++;
-      most = Math.max(most, running);
-      try {
-        await new Promise((r) => setTimeout(r, 300));
-        return await readTrace(...args);
-      } finally {
-        running--;
-      }
-    };
+    ({ big, small } = await writeBigAndSmall(store, 2500));
+    slow = slowTraceReads(store, 300, (id) => id === small);
     server = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 20, maxSpansPerTrace: 20_000, maxSpansPerSearch: 50_000, maxConcurrentReads: 2, writeStallMs: 500 }, store, log.logger);
     await server.start();
   }, 60_000);
@@ -69,6 +52,6 @@ describe('a client that pipelines large reads and leaves', () => {
       await res.arrayBuffer();
     };
     await Promise.all([read(), read()]);
-    expect(most).toBe(2);
+    expect(slow.most).toBe(2);
   }, 20_000);
 });

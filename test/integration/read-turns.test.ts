@@ -12,6 +12,7 @@ import { TokenStore } from '../../src/security/tokens.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
 import { memoryBackend } from '../helpers/backends.ts';
 import { makeSpan, writeSpans } from '../helpers/rows.ts';
+import { slowTraceReads, type SlowReads } from '../helpers/slow-reads.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 /** Sends raw request bytes on one connection and resolves with what came back when it closes (or after `ms`). */
@@ -34,10 +35,7 @@ describe('read API turns for byte-bounded reads', () => {
   let server: QueryServer;
   let port: number;
   let traceId: string;
-  let running = 0;
-  let most = 0;
-  let reads = 0;
-  let delayMs = 150;
+  let slow: SlowReads;
   const registry = new Registry();
   const waiting = async () => Number(/^tracehouse_query_waiting_reads (\d+)$/m.exec(await registry.metrics())?.[1]);
   beforeAll(async () => {
@@ -45,18 +43,7 @@ describe('read API turns for byte-bounded reads', () => {
     const span = makeSpan({ serviceName: 'svc' });
     traceId = span.traceId;
     await writeSpans(store, [span]);
-    const readTrace = store.readTrace.bind(store);
-    store.readTrace = async (...args) => {
-      reads++;
-      running++;
-      most = Math.max(most, running);
-      try {
-        await new Promise((r) => setTimeout(r, delayMs));
-        return await readTrace(...args);
-      } finally {
-        running--;
-      }
-    };
+    slow = slowTraceReads(store, 150);
     server = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 20, maxSpansPerTrace: 100, maxSpansPerSearch: 1000, maxConcurrentReads: 1 }, store, pino({ level: 'silent' }), registry);
     await server.start();
     port = server.boundPort;
@@ -67,7 +54,7 @@ describe('read API turns for byte-bounded reads', () => {
   });
 
   it('holds a trace read asked for with an absolute-form target to the same turns', async () => {
-    most = 0;
+    slow.most = 0;
     const ask = (target: string) => raw(port, `GET ${target} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nconnection: close\r\n\r\n`);
     const answers = await Promise.all([
       ask(`/v1/traces/${traceId}`),
@@ -75,14 +62,14 @@ describe('read API turns for byte-bounded reads', () => {
       ask(`/v1/./traces/${traceId}`),
     ]);
     for (const a of answers) expect(a).toMatch(/^HTTP\/1\.1 200/);
-    expect(most).toBe(1);
+    expect(slow.most).toBe(1);
   });
 
   it('skips the read of a client that left while it waited, and answers the next', async () => {
-    reads = 0;
-    delayMs = 1500;
+    slow.reads = 0;
+    slow.delayMs = 1500;
     onTestFinished(() => {
-      delayMs = 150;
+      slow.delayMs = 150;
     });
     const req = (ms?: number) => raw(port, `GET /v1/traces/${traceId} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nconnection: close\r\n\r\n`, ms);
     const first = req();
@@ -95,12 +82,12 @@ describe('read API turns for byte-bounded reads', () => {
     await expect.poll(waiting, { timeout: 2000 }).toBe(1);
     expect(await first).toMatch(/^HTTP\/1\.1 200/);
     expect(await last).toMatch(/^HTTP\/1\.1 200/);
-    expect(reads).toBe(2);
+    expect(slow.reads).toBe(2);
     expect(await waiting()).toBe(0);
   });
 
   it('skips the reads of a connection that left with several pipelined', async () => {
-    reads = 0;
+    slow.reads = 0;
     const one = `GET /v1/traces/${traceId} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n\r\n`;
     const busy = raw(port, one + 'GET /v1/traces/' + traceId + ' HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n');
     await new Promise((r) => setTimeout(r, 20));
@@ -108,7 +95,7 @@ describe('read API turns for byte-bounded reads', () => {
     expect(await busy).toMatch(/^HTTP\/1\.1 200[^]*HTTP\/1\.1 200/);
     // Long enough for three more reads of 150 ms each.
     await new Promise((r) => setTimeout(r, 600));
-    expect(reads).toBe(2);
+    expect(slow.reads).toBe(2);
   });
 
   it('answers a read without a token 401 at once, not after the reads ahead of it', async () => {
@@ -130,7 +117,7 @@ describe('read API turns for byte-bounded reads', () => {
       const refused = await ask('');
       expect(refused).toMatch(/^HTTP\/1\.1 401/);
       // The read that holds the only turn is still going when the 401 arrives.
-      expect(running).toBe(1);
+      expect(slow.running).toBe(1);
       expect(await reading).toMatch(/^HTTP\/1\.1 200/);
     } finally {
       await guarded.shutdown();
