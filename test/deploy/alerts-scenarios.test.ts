@@ -38,27 +38,36 @@ function sel(name: string, labels: Record<string, string> = {}): string {
   return `${name}{${Object.entries({ instance: 'a:8888', job: 'tracehouse', ...labels }).map(([k, v]) => `${k}="${v}"`).join(',')}}`;
 }
 
-describe('TracehouseQueueFull on a stalled store', () => {
-  let server: EmbeddedServer;
-  let c: TestCollector;
-  let client: RawOtlpClient;
+/**
+ * A collector on a PostgreSQL server of its own, which a scenario stops (two write connections,
+ * writes given up after 2 s, a stop bounded to 2 s), and a gRPC client to it: started before the
+ * describe's tests, stopped after them (the store still down: the stop gives up on the queue, or
+ * leaves its rows in the write-ahead log).
+ */
+function onOwnPostgres(database: string, flags: Record<string, string>): { server: EmbeddedServer; c: TestCollector; client: RawOtlpClient } {
+  const setup = {} as { server: EmbeddedServer; c: TestCollector; client: RawOtlpClient };
   beforeAll(async () => {
-    server = await startEmbeddedPostgres();
-    const url = await createTestDatabase('alert_queue_full', server.url);
-    // The default queue (256 MiB) and 4 MiB OTLP/JSON requests (each reserves eight times its
-    // bytes before it is decoded), or 8 MiB protobuf batches of a gateway (four times, PostgreSQL's
-    // rows), scaled down 16 times: a request's charge is an eighth of the queue.
-    c = await startCollector({ 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '2', 'writer.maxQueueBytes': String(16 * MiB), 'writer.writeTimeoutMs': '2000', 'shutdown.timeoutMs': '2000' });
-    client = new RawOtlpClient(c.grpcAddress);
+    setup.server = await startEmbeddedPostgres();
+    const url = await createTestDatabase(database, setup.server.url);
+    setup.c = await startCollector({ 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '2', 'writer.writeTimeoutMs': '2000', 'shutdown.timeoutMs': '2000', ...flags });
+    setup.client = new RawOtlpClient(setup.c.grpcAddress);
   }, 120_000);
   afterAll(async () => {
-    client?.close();
-    // The store is still down: the stop gives up on the queue after shutdown.timeoutMs (the log keeps it).
-    await c?.stop();
-    await server?.destroy();
+    setup.client?.close();
+    await setup.c?.stop();
+    await setup.server?.destroy();
   });
+  return setup;
+}
+
+describe('TracehouseQueueFull on a stalled store', () => {
+  // The default queue (256 MiB) and 4 MiB OTLP/JSON requests (each reserves eight times its
+  // bytes before it is decoded), or 8 MiB protobuf batches of a gateway (four times, PostgreSQL's
+  // rows), scaled down 16 times: a request's charge is an eighth of the queue.
+  const setup = onOwnPostgres('alert_queue_full', { 'writer.maxQueueBytes': String(16 * MiB) });
 
   it('fires once the queue refuses exports for lack of room, though a request\'s charge stops it short of 95%', async () => {
+    const { server, c, client } = setup;
     const request = () => paddedRequest(400);
     const body = request();
     expect(body.byteLength).toBeGreaterThan(450 * KiB);
@@ -93,25 +102,12 @@ describe('TracehouseQueueFull on a stalled store', () => {
 });
 
 describe('TracehouseWalFilling on a store that takes no writes', () => {
-  let server: EmbeddedServer;
-  let c: TestCollector;
-  let client: RawOtlpClient;
-  beforeAll(async () => {
-    server = await startEmbeddedPostgres();
-    const url = await createTestDatabase('alert_wal_filling', server.url);
-    // A 1 MiB log (the smallest 4 × receiver.maxMessageBytes allows) and the default queue: the
-    // log fills long before the queue does.
-    c = await startCollector({ 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '2', 'delivery.ack': 'durable', 'delivery.walDir': join(tempDir(), 'wal'), 'delivery.walMaxBytes': String(1 * MiB), 'delivery.walSegmentBytes': String(64 * KiB), 'receiver.maxMessageBytes': String(256 * KiB), 'writer.writeTimeoutMs': '2000', 'shutdown.timeoutMs': '2000' });
-    client = new RawOtlpClient(c.grpcAddress);
-  }, 120_000);
-  afterAll(async () => {
-    client?.close();
-    // The store is still down: the stop leaves the rows in the log.
-    await c?.stop();
-    await server?.destroy();
-  });
+  // A 1 MiB log (the smallest 4 × receiver.maxMessageBytes allows) and the default queue: the
+  // log fills long before the queue does.
+  const setup = onOwnPostgres('alert_wal_filling', { 'delivery.ack': 'durable', 'delivery.walDir': join(tempDir(), 'wal'), 'delivery.walMaxBytes': String(1 * MiB), 'delivery.walSegmentBytes': String(64 * KiB), 'receiver.maxMessageBytes': String(256 * KiB) });
 
   it('exports the log\'s capacity, and fires once the log passes 80% of it, before exports are refused as wal_full', async () => {
+    const { server, c, client } = setup;
     const request = () => paddedRequest(20);
     const held = (bytes: number, capacity: number) => [
       { series: sel('tracehouse_wal_bytes'), values: `${bytes}x20` },
