@@ -36,7 +36,10 @@ async function timedGet(port: number, path: string, method = 'GET'): Promise<{ s
   }, 10);
   try {
     const { status, headers, body } = await new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
-      request({ host: '127.0.0.1', port, path, method }, (res) => {
+      // A connection of its own: while this loop computes the expected text (seconds on a loaded
+      // machine), a kept-alive connection passes the server's keepAliveTimeout (5 s) and is closed,
+      // and the next request, written before the loop sees the close, is reset (ECONNRESET).
+      request({ host: '127.0.0.1', port, path, method, agent: false }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
