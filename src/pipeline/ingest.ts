@@ -60,6 +60,7 @@ export class Ingest {
   /** When each retryable refusal reason was last logged: one line a minute for each, so one reason never hides another. */
   private readonly overloadLogs = new Map<RefusalReason, RecurringLog>();
   private readonly workerFailures = new RecurringLog();
+  private readonly unansweredLog = new RecurringLog();
   private closed = false;
   /** Ends the waits of requests whose rows are not stored yet (ack = stored), at a stop; set once stopWaiting() ran. */
   private readonly storeWaits = new Set<() => void>();
@@ -139,6 +140,19 @@ export class Ingest {
       log.log((refused) => this.logger.warn({ transport, reason, queueBytes, refused }, 'refusing requests: ' + message));
     }
     return { kind: 'refused', reason, message };
+  }
+
+  /**
+   * Counts an export answered after its client had gone (a deadline passed, a cancel, a closed
+   * connection): its rows were taken or refused as `out` says, and the client, not knowing, may
+   * send them again. Logged at most once a minute.
+   */
+  unanswered(transport: Transport, out: IngestOutcome): void {
+    this.metrics.unansweredRequests.inc({ transport });
+    const answer = out.kind === 'ok' ? 'taken' : out.reason;
+    this.unansweredLog.log((unanswered) =>
+      this.logger.warn({ transport, answer, unanswered }, 'exports answered after their clients had gone (a deadline passed or the connection closed): clients may send them again; a slow store under delivery.ack = stored, or an exporter timeout shorter than the collector needs'),
+    );
   }
 
   /**

@@ -266,6 +266,8 @@ export class GrpcReceiver {
       this.export(signal, tenant, call.request, encoding, reservation).then(
         (out) => {
           if ('code' in out) return callback(out);
+          // grpc-js marks the call once its stream closed: the deadline's answer went out, or the client left.
+          if (call.cancelled) this.ingest.unanswered('grpc', out);
           if (out.kind === 'ok') return callback(null, Buffer.from(encodeExportResponse(signal, out.rejected, out.errorMessage)));
           if (charge) charge.refusalCounted = true;
           return callback(this.refusalStatus(out.reason, out.message));

@@ -521,6 +521,8 @@ export class HttpReceiver {
     }
     // The body buffer is ours alone (readBody sized it), so it moves to the worker without a copy.
     const outcome = await this.ingest.handle({ transport: 'http', signal, format, body, owned: true, reservation, tenant: who.tenant });
+    // The connection closed while the rows were handled: the answer has no one to go to.
+    if (res.destroyed) this.ingest.unanswered('http', outcome);
     this.answer(req, res, signal, format, outcome);
   }
 

@@ -99,6 +99,7 @@ export function createMetrics() {
     acceptedLogs: new Counter({ name: 'tracehouse_receiver_accepted_log_records_total', help: 'Log records accepted into the write queue', labelNames: ['transport'] as const, ...reg }),
     refusedLogs: new Counter({ name: 'tracehouse_receiver_refused_log_records_total', help: 'Log records refused, as tracehouse_receiver_refused_spans_total counts spans', labelNames: ['transport', 'reason'] as const, ...reg }),
     acceptedRequests: new Counter({ name: 'tracehouse_receiver_accepted_requests_total', help: 'Export requests answered as taken (also those with invalid items refused as partial success): with tracehouse_receiver_refused_requests_total, the requests received', labelNames: ['transport'] as const, ...reg }),
+    unansweredRequests: new Counter({ name: 'tracehouse_receiver_unanswered_requests_total', help: 'Export requests whose client had gone when the collector answered (its gRPC deadline passed, it cancelled, or it closed its connection): counted in accepted or refused as well; the client never heard back and may send the request again', labelNames: ['transport'] as const, ...reg }),
     refusedRequests: new Counter({ name: 'tracehouse_receiver_refused_requests_total', help: 'Requests refused as a whole, by reason', labelNames: ['transport', 'reason'] as const, ...reg }),
     queueSize: new Gauge({ name: 'tracehouse_queue_size_bytes', help: 'Bytes accepted (or reserved by requests being decoded) and not yet written', ...reg }),
     queueCapacity: new Gauge({ name: 'tracehouse_queue_capacity_bytes', help: 'writer.maxQueueBytes', ...reg }),
@@ -138,7 +139,7 @@ export function createMetrics() {
   };
   m.buildInfo.set({ version: VERSION, node: process.version }, 1);
   for (const transport of TRANSPORTS) {
-    for (const c of [m.acceptedSpans, m.acceptedLogs, m.acceptedRequests]) c.inc({ transport }, 0);
+    for (const c of [m.acceptedSpans, m.acceptedLogs, m.acceptedRequests, m.unansweredRequests]) c.inc({ transport }, 0);
     for (const c of [m.refusedSpans, m.refusedLogs]) for (const reason of ITEM_REFUSAL_REASONS) c.inc({ transport, reason }, 0);
     for (const reason of COUNTED_REASONS) m.refusedRequests.inc({ transport, reason }, 0);
   }
