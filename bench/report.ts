@@ -592,7 +592,7 @@ function memoryStoreSection(r: BenchResults): string {
     '## Memory store kept full',
     '',
     `bench/memory-store.ts in a process of its own: a memory store with storage.memory.maxBytes = ${mib(f.maxBytes)} is written ${num(f.spansWritten)} spans (the ingest runs' trace requests with fresh trace ids, one request a write, encoded as the decode workers encode them for the store), well past its bound, so it evicts all along. ` +
-      'The baseline is the same process\'s RSS after a full GC with the store started and empty; peak RSS is the highest sampled during the writes or the kernel\'s maxrss.' +
+      'The baseline is the same process\'s RSS after a full GC with the store started and empty; peak RSS is the highest sampled during the writes or the process\'s VmHWM.' +
       (f.exposedGc ? '' : ' This run had no --expose-gc: the figures include garbage.'),
     '',
     table(
