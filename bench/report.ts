@@ -155,6 +155,11 @@ function judgedCpu(m: MaxRateFigures): { baseline: number; collector: number } {
   return m.cpuMedian ?? { baseline: m.baseline.cpuSecondsPerMillionItems, collector: m.collector.cpuSecondsPerMillionItems };
 }
 
+/** Which of the two OTLP/gRPC traces → memory targets a max-rate run misses, as the Targets table judges them (bench/run.ts profiles the collector when one is missed). */
+export function grpcTracesMisses(m: MaxRateFigures, t: Targets = TARGETS): { cpu: boolean; ratio: boolean } {
+  return { cpu: judgedCpu(m).collector > t.cpuSecondsPerMillionSpans, ratio: m.throughputRatio < t.throughputRatio };
+}
+
 /** ", median of N runs" when the figure is a median of several repetitions. */
 function medianNote(m: MaxRateFigures): string {
   const n = m.runs.filter((r) => r.target === 'collector').length;

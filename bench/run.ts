@@ -23,7 +23,7 @@ import * as ingestMax from './ingest-max.ts';
 import * as ingestRate from './ingest-rate.ts';
 import * as overload from './overload.ts';
 import * as profile from './profile.ts';
-import { isStandard, renderReport, TARGETS, type BenchResults, type MemoryStoreResult } from './report.ts';
+import { grpcTracesMisses, isStandard, renderReport, TARGETS, type BenchResults, type MemoryStoreResult } from './report.ts';
 import * as storage from './storage.ts';
 import { defaultSpec, loadTraffic, trafficSummary } from './traffic.ts';
 
@@ -150,9 +150,8 @@ async function main(): Promise<void> {
     if (max) results.overload = await attempt('overload', () => overload.run(ctx, max));
     else results.skipped.push('overload: no max rate measured to double');
   }
-  const cpuMissed = grpcTraces ? grpcTraces.collector.cpuSecondsPerMillionItems > TARGETS.cpuSecondsPerMillionSpans : false;
-  const ratioMissed = grpcTraces ? grpcTraces.throughputRatio < TARGETS.throughputRatio : false;
-  if (only.has('profile') && (cpuMissed || ratioMissed || process.argv.includes('--profile'))) {
+  const misses = grpcTraces ? grpcTracesMisses(grpcTraces) : { cpu: false, ratio: false };
+  if (only.has('profile') && (misses.cpu || misses.ratio || process.argv.includes('--profile'))) {
     results.profile = await attempt('profile', () => profile.run(ctx));
   } else if (only.has('profile')) results.skipped.push('profile: both targets met (use --profile to profile anyway)');
   if (only.has('storage')) {

@@ -1,0 +1,96 @@
+// The bench report's verdicts (bench/report.ts): what bench/run.ts decides from a run (profile the
+// collector when a target is missed, else note "both targets met") must agree with the Targets
+// table, which judges the CPU target on the median CPU of the repetitions.
+import { describe, expect, it } from 'vitest';
+import type { MaxRateFigures } from '../../bench/ingest-max.ts';
+import type { IngestFigures } from '../../bench/ingest.ts';
+import { grpcTracesMisses, renderReport, TARGETS, type BenchResults } from '../../bench/report.ts';
+
+function figures(target: IngestFigures['target'], acceptedItemsPerS: number, cpuSecondsPerMillionItems: number): IngestFigures {
+  return {
+    name: target,
+    target,
+    backend: target === 'collector' ? 'memory' : 'none',
+    transport: 'grpc',
+    signal: 'traces',
+    mode: { kind: 'max', concurrency: 8 },
+    durationS: 12,
+    offeredItemsPerS: acceptedItemsPerS,
+    acceptedItemsPerS,
+    writtenItemsPerSDuringLoad: target === 'collector' ? acceptedItemsPerS : null,
+    cpuSeconds: (cpuSecondsPerMillionItems * acceptedItemsPerS * 12) / 1e6,
+    cpuSecondsPerMillionItems,
+    cpuPerMillionByThread: {},
+    latencyMs: { count: 1, meanMs: 1, p50Ms: 1, p90Ms: 1, p99Ms: 1, maxMs: 1 },
+    peakRssBytes: 1,
+    idleRssBytes: 1,
+    rssTimeline: [],
+    sentItems: acceptedItemsPerS * 12,
+    storedItems: target === 'collector' ? acceptedItemsPerS * 12 : null,
+    lostItems: target === 'collector' ? 0 : null,
+    drainS: target === 'collector' ? 0 : null,
+    droppedRows: target === 'collector' ? 0 : null,
+    refusedRequests: 0,
+    refusedItems: 0,
+    refusedByCode: {},
+    collectorRefusedByReason: null,
+    errorRequests: 0,
+    errorsByCode: {},
+    rejectedItems: 0,
+    skippedItems: 0,
+    loadgenCpuS: 1,
+    mainHeapAtLoadEnd: null,
+    machineBusyS: 1,
+    otherBusyS: 0,
+    windowUs: [0, 1],
+    command: '',
+    warnings: [],
+  };
+}
+
+function results(m: MaxRateFigures): BenchResults {
+  const traffic = { signal: 'traces' as const, requests: 1, seed: 1, minItems: 1, maxItems: 1 };
+  const totals = { requests: 1, items: 1, bytes: 1, meanItems: 1, meanBytesPerItem: 1 };
+  return {
+    version: 1,
+    startedAt: '2026-12-07T00:00:00.000Z',
+    finishedAt: '2026-12-07T00:10:00.000Z',
+    wallS: 600,
+    command: 'test',
+    quick: false,
+    machine: { cpuModel: 'test', cores: 2, memoryBytes: 1, node: process.version, os: 'test', loadAverageAtStart: [0, 0, 0], loadAverageAtEnd: [0, 0, 0] },
+    settings: { durationMs: 12_000, overloadDurationMs: 60_000, repetitions: 3, concurrency: 8, connections: 2 },
+    traffic: { spec: { traces: traffic, logs: { ...traffic, signal: 'logs' } }, traces: totals, logs: totals },
+    targets: TARGETS,
+    maxRate: [m],
+    fixedRate: [],
+    storage: [],
+    skipped: [],
+    errors: [],
+  };
+}
+
+describe('bench report verdicts', () => {
+  it('judges the gRPC CPU target on the median CPU of the runs, as the Targets table does', () => {
+    // Three collector runs: the one with the median rate used 4.8 CPU-s per million, the median CPU is 5.2.
+    const collectors = [figures('collector', 250_000, 4.8), figures('collector', 260_000, 5.2), figures('collector', 240_000, 5.3)];
+    const nulls = [figures('null receiver', 300_000, 1.1), figures('null receiver', 310_000, 1.1), figures('null receiver', 290_000, 1.1)];
+    const m: MaxRateFigures = {
+      transport: 'grpc',
+      signal: 'traces',
+      backend: 'memory',
+      concurrency: 8,
+      requests: 'standard',
+      baseline: nulls[0]!,
+      collector: collectors[0]!,
+      cpuMedian: { baseline: 1.1, collector: 5.2 },
+      throughputRatio: 250_000 / 300_000,
+      runs: [nulls[0]!, collectors[0]!, nulls[1]!, collectors[1]!, nulls[2]!, collectors[2]!],
+    };
+    const row = renderReport(results(m), 'x.json')
+      .split('\n')
+      .find((l) => l.includes('collector CPU-s per million spans, OTLP/gRPC traces → memory'));
+    expect(row).toContain('**missed**');
+    expect(grpcTracesMisses(m)).toEqual({ cpu: true, ratio: false });
+  });
+});
