@@ -20,10 +20,20 @@ import { SqliteStore, openDatabase } from '../src/storage/sqlite/store.ts';
 import { createMetrics } from '../src/telemetry/metrics.ts';
 import { exportStore, importFiles } from '../src/transfer/commands.ts';
 import { TransferSink } from '../src/transfer/sink.ts';
+import { memory } from './harness.ts';
 import { buildTraffic, defaultSpec, stampTraceIds } from './traffic.ts';
 import { DEFAULT_TENANT } from '../src/model/tenant.ts';
 
 const silent = pino({ level: 'silent' });
+
+/**
+ * This process's peak RSS, MiB: VmHWM, which exec resets. Not process.resourceUsage().maxRSS:
+ * ru_maxrss keeps over exec the peak of the process this one was started from (run(), after it
+ * filled the source store), which every phase then reported as its own.
+ */
+function ownPeakRssMiB(): number {
+  return memory(process.pid).peakRssBytes / 2 ** 20;
+}
 const SELF = new URL(import.meta.url).pathname;
 
 interface PhaseResult {
@@ -63,7 +73,7 @@ async function phaseExport(db: string, out: string): Promise<PhaseResult> {
   const r = await exportStore(backend, { out, tenant: DEFAULT_TENANT, signals: ['traces'], quiet: true });
   const seconds = (performance.now() - t0) / 1000;
   await backend.shutdown();
-  return { spans: r.spans, bytes: r.bytes, seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
+  return { spans: r.spans, bytes: r.bytes, seconds, maxRssMiB: ownPeakRssMiB() };
 }
 
 async function phaseImport(file: string, db: string): Promise<PhaseResult> {
@@ -76,7 +86,7 @@ async function phaseImport(file: string, db: string): Promise<PhaseResult> {
   const seconds = (performance.now() - t0) / 1000;
   await sink.shutdown();
   if (r.problems > 0) throw new Error(`import reported ${r.problems} problems`);
-  return { spans: r.spans, bytes: r.bytes, seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
+  return { spans: r.spans, bytes: r.bytes, seconds, maxRssMiB: ownPeakRssMiB() };
 }
 
 /** Baseline for export: as many bytes written to a file in writes of the same sizes as the export's lines (one line's bytes repeated, so the baseline holds no more than a line). */
@@ -95,7 +105,7 @@ async function phaseWriteBaseline(source: string, out: string): Promise<PhaseRes
     if (!w.write(sample.subarray(0, n))) await new Promise<void>((r) => w.once('drain', () => r()));
   }
   await new Promise<void>((r) => w.end(r));
-  return { spans: 0, bytes, seconds: (performance.now() - t0) / 1000, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
+  return { spans: 0, bytes, seconds: (performance.now() - t0) / 1000, maxRssMiB: ownPeakRssMiB() };
 }
 
 /** Baseline for import: reading the file and splitting it into lines. */
@@ -103,7 +113,7 @@ async function phaseReadBaseline(file: string): Promise<PhaseResult> {
   const t0 = performance.now();
   let bytes = 0;
   for await (const l of lineChunks(file)) bytes += l.length;
-  return { spans: 0, bytes, seconds: (performance.now() - t0) / 1000, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
+  return { spans: 0, bytes, seconds: (performance.now() - t0) / 1000, maxRssMiB: ownPeakRssMiB() };
 }
 
 async function* lineChunks(file: string): AsyncGenerator<Buffer> {
