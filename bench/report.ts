@@ -166,12 +166,18 @@ function medianNote(m: MaxRateFigures): string {
   return m.cpuMedian && n > 1 ? `, median of ${n} runs` : '';
 }
 
+/** A verdict's margin: as sig() writes figures, but never a nonzero margin as "0.000" (a ratio of 0.5996 is missed by 0.0004, not by 0.000). */
+function margin(x: number): string {
+  const t = sig(x);
+  return x !== 0 && /^[0.,]+$/.test(t) ? String(Number(x.toPrecision(2))) : t;
+}
+
 function atMost(value: number, target: number, what: string): string {
-  return value <= target ? `**met** (${sig(target - value)} under)` : `**missed** by ${sig(value - target)} ${what} (${sig(value / target)}× the target)`;
+  return value <= target ? `**met** (${margin(target - value)} under)` : `**missed** by ${margin(value - target)} ${what} (${sig(value / target)}× the target)`;
 }
 
 function atLeast(value: number, target: number): string {
-  return value >= target ? `**met** (${sig(value - target)} over)` : `**missed** by ${sig(target - value)}`;
+  return value >= target ? `**met** (${margin(value - target)} over)` : `**missed** by ${margin(target - value)}`;
 }
 
 /** A row whose figure this run does not have: no verdict. */

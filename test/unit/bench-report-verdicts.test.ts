@@ -93,4 +93,23 @@ describe('bench report verdicts', () => {
     expect(row).toContain('**missed**');
     expect(grpcTracesMisses(m)).toEqual({ cpu: true, ratio: false });
   });
+
+  it('says by how much a target is missed or met even when it is less than the figures show', () => {
+    const m = maxRate(0.5996);
+    const row = renderReport(results(m), 'x.json')
+      .split('\n')
+      .find((l) => l.includes("of the null receiver's throughput"));
+    expect(row).toContain('**missed** by 0.0004');
+    const met = renderReport(results(maxRate(0.6004)), 'x.json')
+      .split('\n')
+      .find((l) => l.includes("of the null receiver's throughput"));
+    expect(met).toContain('**met** (0.0004 over)');
+  });
 });
+
+/** A gRPC traces max-rate run of this throughput ratio, one repetition a side. */
+function maxRate(ratio: number): MaxRateFigures {
+  const baseline = figures('null receiver', 500_000, 1.1);
+  const collector = figures('collector', 500_000 * ratio, 4);
+  return { transport: 'grpc', signal: 'traces', backend: 'memory', concurrency: 8, requests: 'standard', baseline, collector, cpuMedian: { baseline: 1.1, collector: 4 }, throughputRatio: ratio, runs: [baseline, collector] };
+}
