@@ -11,9 +11,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { expect, it, onTestFinished } from 'vitest';
 import { advisoryKey } from '../../src/storage/postgres/sql.ts';
-import { eventually } from '../helpers/collector.ts';
 import { encodeTraces } from '../helpers/otlp-proto.ts';
-import { createTestDatabase } from '../helpers/postgres.ts';
+import { createTestDatabase, untilWaitingOnLock } from '../helpers/postgres.ts';
 import { spawnCollector } from '../helpers/process.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -26,22 +25,6 @@ const TIMEOUT_MS = 2000;
  * loaded CI machine, so 3 s.
  */
 const EXIT_SLACK_MS = 3000;
-
-/**
- * Until one of the collector's sessions waits on a lock (seen from another session, client). When
- * none does in time, the failure says what the collector logged and what its sessions were doing.
- */
-async function waitingOnLock(client: pg.Client, what: string, output: () => string, timeoutMs = 10_000): Promise<true> {
-  try {
-    return await eventually(async () => {
-      const { rows } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'tracehouse' AND wait_event_type = 'Lock'");
-      return rows[0]!.n > 0 ? true : undefined;
-    }, timeoutMs, what);
-  } catch (err) {
-    const { rows } = await client.query("SELECT application_name, state, wait_event_type, wait_event, left(query, 120) AS query FROM pg_stat_activity WHERE datname = current_database()");
-    throw new Error(`${(err as Error).message}\nsessions: ${JSON.stringify(rows)}\ncollector output:\n${output()}`, { cause: err });
-  }
-}
 
 /** Runs body while another session holds tracehouse.spans in ACCESS EXCLUSIVE mode (every write and measurement waits), then lets go. */
 async function withSpansLocked(url: string, body: (locker: pg.Client) => Promise<void>): Promise<void> {
@@ -83,7 +66,7 @@ for (const ack of ['queued', 'durable'] as const) {
       const res = await fetch(`${c.httpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: encodeTraces({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans }] }] }) });
       expect(res.status).toBe(200);
       // The write is under way and waits on the lock.
-      await waitingOnLock(locker, 'a write waiting on the lock', c.output);
+      await untilWaitingOnLock(locker, 'a write waiting on the lock', c.output);
       const { code, took } = await terminate(c.child, c.exited);
       expect(code).toBe(ack === 'queued' ? 3 : 0);
       expect(took).toBeLessThan(TIMEOUT_MS + EXIT_SLACK_MS);
@@ -105,7 +88,7 @@ it('exits within shutdown.timeoutMs after SIGTERM during start-up while the sche
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    await waitingOnLock(other, 'the migration waiting on the lock', () => out, 20_000);
+    await untilWaitingOnLock(other, 'the migration waiting on the lock', () => out, 20_000);
     const { code, took } = await terminate(child, exited);
     expect(code, out).not.toBe('still running');
     expect(took).toBeLessThan(TIMEOUT_MS + EXIT_SLACK_MS);
@@ -128,7 +111,7 @@ it('exits within shutdown.timeoutMs after SIGTERM while a storage stats measurem
     'shutdown.timeoutMs': String(TIMEOUT_MS),
   });
   await withSpansLocked(url, async (locker) => {
-    await waitingOnLock(locker, 'a measurement waiting on the lock', c.output);
+    await untilWaitingOnLock(locker, 'a measurement waiting on the lock', c.output);
     const { code, took } = await terminate(c.child, c.exited);
     expect(code, c.output()).toBe(0);
     expect(took).toBeLessThan(TIMEOUT_MS + EXIT_SLACK_MS);

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { expect, it } from 'vitest';
 import { eventually } from '../helpers/collector.ts';
 import { encodeTraces } from '../helpers/otlp-proto.ts';
-import { createTestDatabase } from '../helpers/postgres.ts';
+import { createTestDatabase, untilWaitingOnLock } from '../helpers/postgres.ts';
 import { spawnCollector } from '../helpers/process.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -37,10 +37,7 @@ it('answers a read that waits on the store past 2 s after SIGTERM, and exits 0 o
       (r) => r.status,
       (err: Error & { cause?: { code?: string } }) => err.cause?.code ?? err.message,
     );
-    await eventually(async () => {
-      const { rows } = await locker.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'tracehouse' AND wait_event_type = 'Lock'");
-      return rows[0]!.n > 0 ? true : undefined;
-    }, 10_000, 'the read waiting on the lock');
+    await untilWaitingOnLock(locker, 'the read waiting on the lock', c.output);
     const t0 = Date.now();
     c.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 3000));

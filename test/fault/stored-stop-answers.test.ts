@@ -8,9 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import pg from 'pg';
 import { expect, it } from 'vitest';
-import { eventually } from '../helpers/collector.ts';
 import { encodeTraces, RawOtlpClient } from '../helpers/otlp-proto.ts';
-import { createTestDatabase } from '../helpers/postgres.ts';
+import { createTestDatabase, untilWaitingOnLock } from '../helpers/postgres.ts';
 import { spawnCollector } from '../helpers/process.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -36,10 +35,7 @@ it('answers 503 to requests waiting for the store when a stop comes (delivery.ac
     });
     const spans = [{ traceId: randomBytes(16), spanId: randomBytes(8), name: 'op', startTimeUnixNano: now, endTimeUnixNano: now }];
     const call = grpc.traces(encodeTraces({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans }] }] })).then((r) => `${r.error?.code} ${r.error?.details}`);
-    await eventually(async () => {
-      const { rows } = await locker.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'tracehouse' AND wait_event_type = 'Lock'");
-      return rows[0]!.n > 0 ? true : undefined;
-    }, 10_000, 'the write waiting on the lock');
+    await untilWaitingOnLock(locker, 'the write waiting on the lock', c.output);
     const t0 = Date.now();
     c.child.kill('SIGTERM');
     expect(await Promise.all(answers), c.output()).toEqual([503, 503, 503]);

@@ -258,6 +258,28 @@ export async function createTestDatabase(prefix: string, serverUrl?: string): Pr
   return withDatabase(url, name);
 }
 
+/**
+ * Until one of the collector's sessions (application_name 'tracehouse') waits on a lock, as seen
+ * from client, for at most timeoutMs. PostgreSQL keeps the list of sessions a transaction first
+ * read from pg_stat_activity until that transaction ends (only their wait events are read anew):
+ * polled from the lock holder's own transaction, a session the collector opened after the first
+ * look (its first measurement's or write's connection, late on a loaded machine) was never seen,
+ * and the wait timed out. pg_stat_clear_snapshot() makes each look read the sessions of now. When
+ * none waits in time, the failure says what the sessions were doing and output() (the collector log).
+ */
+export async function untilWaitingOnLock(client: pg.Client, what: string, output?: () => string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await client.query('SELECT pg_stat_clear_snapshot()');
+    const { rows } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'tracehouse' AND wait_event_type = 'Lock'");
+    if (rows[0]!.n > 0) return;
+    if (Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const { rows } = await client.query("SELECT application_name, state, wait_event_type, wait_event, left(query, 120) AS query FROM pg_stat_activity WHERE datname = current_database()");
+  throw new Error(`timed out waiting for ${what}\nsessions: ${JSON.stringify(rows)}${output ? `\ncollector output:\n${output()}` : ''}`);
+}
+
 declare module 'vitest' {
   interface ProvidedContext {
     'tracehouse.postgres': { url: string; error?: string };
