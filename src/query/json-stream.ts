@@ -108,6 +108,18 @@ export class WriteStalled extends Error {
   override name = 'WriteStalled';
 }
 
+/** Answers cut after their headers were sent, and why: set before the response is destroyed. */
+const cutAnswers = new WeakMap<ServerResponse, 'failed' | 'stalled'>();
+
+/**
+ * Why sendJsonSliced cut res after its headers: `failed` (making the answer failed; the client got
+ * a broken answer under a 2xx status), `stalled` (the client took nothing for stallMs), or
+ * undefined when it did not (ReadMetrics).
+ */
+export function answerCut(res: ServerResponse): 'failed' | 'stalled' | undefined {
+  return cutAnswers.get(res);
+}
+
 /**
  * Resolves when the response can take more (drain) or has closed; destroys it and rejects when
  * neither comes within stallMs of its having the connection (an answer pipelined behind another
@@ -129,6 +141,7 @@ function writable(res: ServerResponse, stallMs: number): Promise<void> {
     function arm(): void {
       timer = setTimeout(() => {
         off();
+        cutAnswers.set(res, 'stalled');
         res.destroy();
         reject(new WriteStalled(`the client took nothing of its answer for ${stallMs} ms; its connection was closed`));
       }, stallMs);
@@ -175,6 +188,7 @@ export async function sendJsonSliced(res: ServerResponse, status: number, body: 
     }
   } catch (err) {
     if (!started) throw err;
+    if (!cutAnswers.has(res)) cutAnswers.set(res, 'failed');
     res.destroy();
     throw err;
   }

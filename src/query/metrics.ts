@@ -2,6 +2,7 @@
 // shape, never the path itself: trace ids and service names in paths are unbounded input.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Gauge, Histogram, type Registry } from 'prom-client';
+import { answerCut } from './json-stream.ts';
 
 /** The read API's routes as the latency histogram names them. */
 export const READ_ROUTES = [
@@ -80,22 +81,28 @@ export class ReadMetrics {
     });
     this.duration = new Histogram({
       name: 'tracehouse_query_request_duration_seconds',
-      help: 'Read API request duration by route and status class (2xx, 4xx, 5xx)',
+      help: 'Read API request duration by route and status class (2xx, 4xx, 5xx; an answer cut by a failure after its headers: 5xx), or abandoned: the connection closed before the answer was all sent (the client left, or took nothing of it for 30 s)',
       labelNames: ['route', 'code'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     });
     // The classes an alert watches start at 0 for every route, so rate() and increase() of a
     // route's 4xx or 5xx see the first one (3xx is only the UI's 304 Not Modified).
-    for (const route of READ_ROUTES) for (const code of ['2xx', '4xx', '5xx']) this.duration.zero({ route, code });
+    for (const route of READ_ROUTES) for (const code of ['2xx', '4xx', '5xx', 'abandoned']) this.duration.zero({ route, code });
   }
 
-  /** Starts timing a request; the observation is made when its response finishes (or its connection closes first). */
+  /**
+   * Starts timing a request; the observation is made when its response finishes (or its connection
+   * closes first). An answer not all sent is no success, whatever status was set or sent: one cut
+   * by a failure after its headers is 5xx (the server failed it), one whose connection closed first
+   * is `abandoned` (the client left, before its headers or mid-answer, or took nothing of it for
+   * QueryOptions.writeStallMs; or the collector stopped first), as nginx's 499.
+   */
   track(req: IncomingMessage, res: ServerResponse): void {
     const t = performance.now();
     const route = readRoute(routedPath(req.url ?? '/'));
     res.once('close', () => {
-      const code = `${Math.min(5, Math.max(1, Math.floor(res.statusCode / 100)))}xx`;
+      const code = res.writableFinished ? `${Math.min(5, Math.max(1, Math.floor(res.statusCode / 100)))}xx` : answerCut(res) === 'failed' ? '5xx' : 'abandoned';
       this.duration.observe({ route, code }, (performance.now() - t) / 1000);
     });
   }

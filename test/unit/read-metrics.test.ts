@@ -11,7 +11,7 @@ describe('ReadMetrics', () => {
     new ReadMetrics(registry);
     const text = await registry.getSingleMetricAsString('tracehouse_query_request_duration_seconds');
     for (const route of READ_ROUTES) {
-      for (const code of ['2xx', '4xx', '5xx']) {
+      for (const code of ['2xx', '4xx', '5xx', 'abandoned']) {
         expect(text).toContain(`tracehouse_query_request_duration_seconds_count{route="${route}",code="${code}"} 0`);
       }
     }
