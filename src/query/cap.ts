@@ -27,6 +27,14 @@ export async function readCapped(store: StoreReader, tenant: string, traceId: st
   return { spans, bytes, warning: total > max || cut === true ? `trace truncated: showing the ${spans.length} earliest of its ${total} spans (${why})` : undefined };
 }
 
+/**
+ * Whether the trace has a span, reading one: what a HEAD of a trace needs for its status (200 or
+ * 404), where building the answer it discards would read, translate and serialise every span.
+ */
+export async function traceFound(store: StoreReader, tenant: string, traceId: string, signal?: AbortSignal): Promise<boolean> {
+  return (await store.readTrace(tenant, traceId, 1, undefined, signal)).spans.length > 0;
+}
+
 /** The bounds of an answer of several traces (the Jaeger APIs' searches). */
 export interface SearchBounds {
   maxSpansPerTrace: number;

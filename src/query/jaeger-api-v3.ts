@@ -8,10 +8,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timeNs } from '../common/time.ts';
 import type { Operation, StoreReader, TraceQuery } from '../storage/backend.ts';
-import { readBounded, type SearchBounds } from './cap.ts';
+import { readBounded, traceFound, type SearchBounds } from './cap.ts';
 import { JaegerParamError, applyTags, parseGoDuration, parseTraceIdPath } from './jaeger-api.ts';
 import { JAEGER_SPAN_KINDS, spanKindNumber } from './jaeger.ts';
-import { JsonArray, sendJsonSliced } from './json-stream.ts';
+import { JsonArray, NO_BODY, sendJsonSliced } from './json-stream.ts';
 import { slicedResourceSpans } from './render-otlp.ts';
 
 /** A parameter api_v3 does not accept; answered 400 naming it. */
@@ -135,7 +135,7 @@ export class JaegerApiV3 {
         res.setHeader('allow', 'GET, HEAD');
         return sendJsonSliced(res, 405, v3Error(405, `method ${req.method} not allowed`));
       }
-      const [status, body] = await this.route(url, tenant, signal);
+      const [status, body] = await this.route(url, tenant, signal, req.method === 'HEAD');
       await sendJsonSliced(res, status, body, {}, '', this.writeStallMs);
     } catch (err) {
       // The client is gone and its read was stopped on the store: no failure, nobody to answer.
@@ -151,7 +151,7 @@ export class JaegerApiV3 {
     }
   }
 
-  private async route(url: URL, tenant: string, signal: AbortSignal): Promise<[number, unknown]> {
+  private async route(url: URL, tenant: string, signal: AbortSignal, head: boolean): Promise<[number, unknown]> {
     const path = url.pathname;
     const params = url.searchParams;
     if (path === '/api/v3/services') return [200, { services: await this.backend.getServices(tenant) }];
@@ -176,6 +176,8 @@ export class JaegerApiV3 {
       if (start !== undefined) parseTime(start);
       if (end !== undefined) parseTime(end);
       parseBool(param(params, 'rawTraces', 'raw_traces'));
+      // HEAD: the status only, from one span (NO_BODY).
+      if (head) return (await traceFound(this.backend, tenant, id, signal)) ? [200, NO_BODY] : [404, v3Error(404, `trace ${id} not found`)];
       // One trace is a trace read (as GET /api/traces/{id}): cut at query.maxSpansPerTrace, not at
       // query.maxSpansPerSearch, which bounds an answer of several.
       return this.traces(tenant, [id], `trace ${id} not found`, { ...this.bounds, maxSpansPerSearch: this.bounds.maxSpansPerTrace, signal });

@@ -6,9 +6,9 @@
 // send extras, and refusing them would break those clients.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { StoreReader, TraceQuery } from '../storage/backend.ts';
-import { readBounded, readCapped, type CappedTrace } from './cap.ts';
+import { readBounded, readCapped, traceFound, type CappedTrace } from './cap.ts';
 import { JAEGER_SPAN_KINDS, envelope, errorEnvelope, jaegerTraceId, slicedJaegerTrace, spanKindNumber, toJaegerDependencies, toJaegerOperations, type JaegerError } from './jaeger.ts';
-import { JsonArray, sendJsonSliced, type JsonObject } from './json-stream.ts';
+import { JsonArray, NO_BODY, sendJsonSliced, type JsonObject } from './json-stream.ts';
 
 /** A parameter the Jaeger API does not accept; answered 400 naming it. */
 export class JaegerParamError extends Error {
@@ -266,7 +266,7 @@ export class JaegerApi {
         res.setHeader('allow', 'GET, HEAD');
         return send(res, 405, errorEnvelope(405, `method ${req.method} not allowed`), pretty);
       }
-      const [status, body] = await this.route(url, tenant, signal);
+      const [status, body] = await this.route(url, tenant, signal, req.method === 'HEAD');
       await send(res, status, body, pretty, this.writeStallMs);
     } catch (err) {
       // The client is gone and its read was stopped on the store: no failure, nobody to answer.
@@ -281,7 +281,7 @@ export class JaegerApi {
     }
   }
 
-  private async route(url: URL, tenant: string, signal: AbortSignal): Promise<[number, unknown]> {
+  private async route(url: URL, tenant: string, signal: AbortSignal, head: boolean): Promise<[number, unknown]> {
     const path = url.pathname;
     const params = url.searchParams;
     if (path === '/api/services') {
@@ -320,6 +320,8 @@ export class JaegerApi {
       parseEpoch(params, 'start', NS_PER_US);
       parseEpoch(params, 'end', NS_PER_US);
       const id = parseTraceIdPath(decode('traceID', traceMatch[1]!));
+      // HEAD: the status only, from one span (NO_BODY).
+      if (head) return (await traceFound(this.backend, tenant, id, signal)) ? [200, NO_BODY] : [404, errorEnvelope(404, 'trace not found')];
       const t = await this.trace(tenant, id, signal);
       if (t === undefined) return [404, errorEnvelope(404, 'trace not found')];
       return [200, envelope(new JsonArray([t]))];

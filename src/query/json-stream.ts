@@ -30,6 +30,12 @@ export class Deferred {
   }
 }
 
+/**
+ * The body of a HEAD answer that was not made: sendJsonSliced sends the status and headers only,
+ * with no Content-Length, which only making the answer would tell (RFC 9110 9.3.2 allows it).
+ */
+export const NO_BODY: unique symbol = Symbol('no body');
+
 /** Yielded among a JsonArray's items by work that takes long before its next item (grouping rows). */
 export const PAUSE: unique symbol = Symbol('pause');
 
@@ -162,6 +168,11 @@ function writable(res: ServerResponse, stallMs: number): Promise<void> {
  * is a client that takes nothing for stallMs (WriteStalled).
  */
 export async function sendJsonSliced(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, gap = '', stallMs = WRITE_STALL_MS): Promise<void> {
+  if (body === NO_BODY) {
+    res.writeHead(status, { ...headers, 'content-type': 'application/json' });
+    res.end();
+    return;
+  }
   let text: string[] = [];
   let chars = 0;
   let sliceStart = performance.now();

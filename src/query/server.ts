@@ -11,9 +11,9 @@ import { RecurringLog, type Logger } from '../telemetry/logger.ts';
 import type { Registry } from 'prom-client';
 import { JaegerApi } from './jaeger-api.ts';
 import { JaegerApiV3 } from './jaeger-api-v3.ts';
-import { clientGone, readCapped } from './cap.ts';
+import { clientGone, readCapped, traceFound } from './cap.ts';
 import { ReadMetrics, routedTarget } from './metrics.ts';
-import { sendJsonSliced } from './json-stream.ts';
+import { NO_BODY, sendJsonSliced } from './json-stream.ts';
 import { renderSummaries, slicedResourceLogs, slicedResourceSpans } from './render-otlp.ts';
 import { WebUi } from './ui/index.ts';
 
@@ -328,6 +328,8 @@ export class QueryServer {
       throw new BadParameter(`traceId: malformed escape in '${raw}'`);
     }
     if (!HEX32.test(id)) throw new BadParameter(`traceId: expected 32 hex characters, got '${id}'`);
+    // HEAD: the status only, from one span; no answer is made to be thrown away.
+    if (req.method === 'HEAD') return (await traceFound(this.store, tenant, id.toLowerCase(), signal)) ? sendJsonSliced(res, 200, NO_BODY) : send(res, 404, { error: `trace ${id.toLowerCase()} not found` });
     const capped = await readCapped(this.store, tenant, id.toLowerCase(), this.maxSpansPerTrace, undefined, this.maxReadBytes, undefined, signal);
     if (capped.spans.length === 0) return send(res, 404, { error: `trace ${id.toLowerCase()} not found` });
     // OTLP/JSON has no place for warnings: a sibling of resourceSpans, which OTLP readers ignore.
