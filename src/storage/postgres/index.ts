@@ -372,6 +372,24 @@ class PostgresBackend implements StorageBackend, StoreStats {
       });
   }
 
+  /**
+   * A read's statement stopped by the server at storage.postgres.statementTimeoutMs (query_canceled,
+   * no cancel of the reader's own) as a read past its time budget (QueryTimeout): the reader's to
+   * narrow, answered 503 naming the option and not logged as the store failing, as SQLite's
+   * query.timeoutMs. It was 'storage unavailable; retry later' and a 'read API request failed' line.
+   */
+  private async budgeted<T>(read: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    try {
+      return await read();
+    } catch (err) {
+      const e = err as { code?: unknown; message?: unknown };
+      if (e.code === '57014' && signal?.aborted !== true && /statement timeout/.test(String(e.message))) {
+        throw Object.assign(new Error(`the query ran longer than storage.postgres.statementTimeoutMs (${this.config.statementTimeoutMs} ms) and was stopped; narrow the search (service, time range) or raise storage.postgres.statementTimeoutMs`), { name: 'QueryTimeout' });
+      }
+      throw err;
+    }
+  }
+
   private readsOrThrow(): Reads {
     if (!this.reads || this.closed) throw new Error('postgres backend is not running');
     return this.reads;
@@ -382,27 +400,27 @@ class PostgresBackend implements StorageBackend, StoreStats {
   }
 
   async readTrace(tenant: string, traceId: string, maxSpans: number, maxBytes?: number, signal?: AbortSignal): Promise<TraceRead> {
-    return this.readsOrThrow().readTrace(tenant, traceId, maxSpans, maxBytes, signal);
+    return this.budgeted(() => this.readsOrThrow().readTrace(tenant, traceId, maxSpans, maxBytes, signal), signal);
   }
 
   async searchTraces(tenant: string, query: TraceQuery, signal?: AbortSignal): Promise<TraceSummary[]> {
-    return this.readsOrThrow().searchTraces(tenant, query, signal);
+    return this.budgeted(() => this.readsOrThrow().searchTraces(tenant, query, signal), signal);
   }
 
   async searchLogs(tenant: string, query: LogQuery, signal?: AbortSignal): Promise<LogSearch> {
-    return this.readsOrThrow().searchLogs(tenant, query, signal);
+    return this.budgeted(() => this.readsOrThrow().searchLogs(tenant, query, signal), signal);
   }
 
   async getServices(tenant: string): Promise<string[]> {
-    return this.readsOrThrow().getServices(tenant);
+    return this.budgeted(() => this.readsOrThrow().getServices(tenant));
   }
 
   async getOperations(tenant: string, query: OperationQuery): Promise<Operation[]> {
-    return this.readsOrThrow().getOperations(tenant, query);
+    return this.budgeted(() => this.readsOrThrow().getOperations(tenant, query));
   }
 
   async getDependencies(tenant: string, query: DependencyQuery): Promise<DependencyLink[]> {
-    return this.readsOrThrow().getDependencies(tenant, query);
+    return this.budgeted(() => this.readsOrThrow().getDependencies(tenant, query));
   }
 
   async scanSpans(tenant: string, query: ScanQuery): Promise<ScanPage<SpanRow>> {
