@@ -1,7 +1,7 @@
 // The read API (16686): traces by id, trace search and log search, as OTLP/JSON.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getHeapStatistics } from 'node:v8';
-import { HttpService, sendJson as send } from '../common/http.ts';
+import { HttpService, MAX_URL_BYTES, sendJson as send } from '../common/http.ts';
 import { timeNs } from '../common/time.ts';
 import { OPEN, type Authenticator } from '../security/auth.ts';
 import type { TlsCertificates } from '../security/tls.ts';
@@ -250,7 +250,13 @@ export class QueryServer {
       readMetrics?.track(req, res);
       send(res, 403, { error: message });
     };
-    this.http = new HttpService({ name: 'read API', listen: options.listen, shutdownGraceMs: 2000, tls: options.tls, hosts, onForeignHost }, logger, (req, res) => {
+    // And one refused for its target's length (a Jaeger compare of hundreds of trace ids): a 4xx
+    // of its route, not a request the read API's metrics never saw.
+    const onTargetTooLong = (req: IncomingMessage, res: ServerResponse): void => {
+      readMetrics?.track(req, res);
+      send(res, 414, { error: `request target longer than ${MAX_URL_BYTES} bytes` });
+    };
+    this.http = new HttpService({ name: 'read API', listen: options.listen, shutdownGraceMs: 2000, tls: options.tls, hosts, onForeignHost, onTargetTooLong }, logger, (req, res) => {
       readMetrics?.track(req, res);
       const gone = clientGone(res);
       this.route(req, res, gone).catch((err: Error) => {

@@ -111,4 +111,14 @@ describe('storage metrics, read latency and capped trace reads (SQLite)', () => 
     expect(status).toBe(403);
     await eventually(async () => ((await count('jaeger_services', '4xx')) === before + 1 ? true : undefined), 10_000, 'the refusal counted as a jaeger_services 4xx');
   });
+
+  it('times a request refused for its target\'s length (a Jaeger compare of hundreds of trace ids) as a 4xx of its route', async () => {
+    const count = (route: string, code: string) => metricValue(c.opsUrl, 'tracehouse_query_request_duration_seconds_count', { route, code });
+    const before = await count('jaeger_traces', '4xx');
+    const ids = Array.from({ length: 300 }, (_, i) => `traceID=${i.toString(16).padStart(32, '0')}`).join('&');
+    const res = await fetch(`${c.queryUrl}/api/traces?${ids}`);
+    expect(res.status).toBe(414);
+    await res.arrayBuffer();
+    await eventually(async () => ((await count('jaeger_traces', '4xx')) === before + 1 ? true : undefined), 10_000, 'the 414 counted as a jaeger_traces 4xx');
+  });
 });
