@@ -568,6 +568,11 @@ export class HttpReceiver {
     res.setHeader('vary', 'Origin');
     if (!this.corsAllowed(origin)) return;
     res.setHeader('access-control-allow-origin', origin);
+    // navigator.sendBeacon always sends with credentials (cookies): without this a beacon of an
+    // application/json Blob (browser RUM scripts' way at page unload) failed its preflight and
+    // was dropped by the browser, unseen here. The receiver reads no cookie, so an allowed
+    // origin gains nothing else by it (the Collector's confighttp sends it too).
+    res.setHeader('access-control-allow-credentials', 'true');
     // Browser exporters read Retry-After to back off.
     res.setHeader('access-control-expose-headers', 'Retry-After');
   }

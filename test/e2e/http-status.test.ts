@@ -806,12 +806,15 @@ describe('OTLP/HTTP CORS', () => {
       expect(String(r.headers['access-control-allow-headers']).toLowerCase()).toContain('content-type');
       expect(String(r.headers['access-control-allow-headers']).toLowerCase()).toContain('x-api-key');
       expect(Number(r.headers['access-control-max-age'])).toBeGreaterThan(0);
+      // Beacons are sent with credentials: without it the browser drops them after the preflight.
+      expect(r.headers['access-control-allow-credentials']).toBe('true');
     }
   });
 
   it('gives a disallowed origin no CORS headers', async () => {
     const r = await preflight(cors.httpUrl, 'https://evil.example.net');
     expect(r.headers['access-control-allow-origin']).toBeUndefined();
+    expect(r.headers['access-control-allow-credentials']).toBeUndefined();
     const p = await post(cors.httpUrl, '/v1/traces', JSON_CT, '{}', { origin: 'https://evil.example.net' });
     expect(p.status).toBe(200);
     expect(p.headers['access-control-allow-origin']).toBeUndefined();
