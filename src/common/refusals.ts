@@ -56,6 +56,8 @@ export const REFUSALS = {
   method_not_allowed: { http: 405, grpc: GRPC_CODE.UNIMPLEMENTED, retryable: false, counted: false, message: 'method not allowed; use POST' },
   unauthenticated: { http: 401, grpc: GRPC_CODE.UNAUTHENTICATED, retryable: false, counted: true, message: 'a valid bearer token is required (Authorization: Bearer <token>)' },
   forbidden: { http: 403, grpc: GRPC_CODE.PERMISSION_DENIED, retryable: false, counted: true, message: 'the bearer token does not have the ingest scope' },
+  // A CORS preflight from an origin not in receiver.http.corsAllowedOrigins: answered without CORS headers, so the browser never sends the export.
+  origin_not_allowed: { http: 403, grpc: GRPC_CODE.PERMISSION_DENIED, retryable: false, counted: true, message: 'the page\'s origin is not in receiver.http.corsAllowedOrigins' },
   foreign_host: { http: 403, grpc: GRPC_CODE.PERMISSION_DENIED, retryable: false, counted: true, message: 'the request names another host than this machine on a loopback listener' },
   internal: { http: 500, grpc: GRPC_CODE.INTERNAL, retryable: false, counted: true, message: 'internal error' },
 } as const satisfies Record<string, Refusal>;

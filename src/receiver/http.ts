@@ -17,7 +17,7 @@ import type { Reservation } from '../pipeline/writer.ts';
 import { OPEN, type Authenticator } from '../security/auth.ts';
 import type { TlsCertificates } from '../security/tls.ts';
 import { wwwAuthenticate } from '../security/tokens.ts';
-import type { Logger } from '../telemetry/logger.ts';
+import { RecurringLog, type Logger } from '../telemetry/logger.ts';
 import { encodeExportResponse, encodeStatus, exportResponse, statusObject } from './otlp-messages.ts';
 
 const ROUTES: ReadonlyMap<string, Signal> = new Map([
@@ -385,6 +385,8 @@ export class HttpReceiver {
   private readonly bodyTimeoutMs: number;
   private readonly corsAllowed: ((origin: string) => boolean) | undefined;
   private readonly auth: Authenticator;
+  /** Preflights refused for their origin: logged at most once a minute. */
+  private readonly originLog = new RecurringLog();
 
   constructor(options: HttpReceiverOptions, ingest: Ingest, logger: Logger) {
     this.ingest = ingest;
@@ -586,7 +588,12 @@ export class HttpReceiver {
       res.setHeader('access-control-max-age', String(CORS_MAX_AGE_S));
       res.setHeader('vary', 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers');
     }
-    // A disallowed origin gets no CORS headers, which the browser treats as a refusal.
+    // A disallowed origin gets no CORS headers, which the browser treats as a refusal: the page's
+    // export is never sent, so it is counted and logged here, or a misspelt origin went unseen.
+    else if (origin !== undefined) {
+      this.ingest.refuse('http', 'origin_not_allowed');
+      this.originLog.log((refused) => this.logger.warn({ origin, refused }, `refusing CORS preflights from an origin not in receiver.http.corsAllowedOrigins: the browser does not send that page's exports`));
+    }
     this.send(req, res, 204, undefined, undefined);
   }
 

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Rum, RumSetup } from '../fixtures/browser-rum/page.ts';
 import { launchChromium } from '../helpers/browser.ts';
@@ -160,6 +161,35 @@ describe('a page on an allowed origin, the collector behind tokens', () => {
       expect(span.ok).toBe(false);
       expect(span.error).toMatch(/non-retryable status 401/);
       expect(await refused(c, 'unauthenticated')).toBe(before + 1);
+    } finally {
+      await page.close();
+    }
+  });
+});
+
+describe('a page on an origin not in receiver.http.corsAllowedOrigins', () => {
+  let c: TestCollector;
+  const lines: { msg: string; origin?: string }[] = [];
+  beforeAll(async () => {
+    const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
+    c = await startCollector({ 'receiver.http.corsAllowedOrigins': 'https://app.example.com' }, { logger });
+  });
+  afterAll(async () => {
+    await c?.stop();
+  });
+
+  it("refuses the exporter's preflight, which the exporter sees as a network error; counted and logged, nothing stored", async () => {
+    const before = await refused(c, 'origin_not_allowed');
+    const page = await openPage({ base: c.httpUrl, service: 'web', timeoutMillis: 1500 });
+    try {
+      const span = await page.evaluate(() => rum.span('elsewhere'));
+      expect(span.ok).toBe(false);
+      expect(span.error).toMatch(/Failed to fetch/);
+      // The exporter retries a network error until its timeout: each attempt's preflight is refused.
+      expect(await refused(c, 'origin_not_allowed')).toBeGreaterThan(before);
+      expect(await storedSpanNames(c, span.traceId)).toEqual([]);
+      const line = lines.find((l) => l.origin === site.origin);
+      expect(line?.msg).toMatch(/receiver\.http\.corsAllowedOrigins/);
     } finally {
       await page.close();
     }
