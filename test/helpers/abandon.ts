@@ -13,14 +13,15 @@ import type { Logger } from '../../src/telemetry/logger.ts';
 import { spanBatch } from './postgres-store.ts';
 import { makeSpan } from './rows.ts';
 
-/** Sends a GET and closes the connection after ms, before any answer. */
-export function getAndLeave(port: number, path: string, ms: number): Promise<void> {
+/** Sends a GET and closes the connection before any answer: after ms, or once `leave` settles. */
+export function getAndLeave(port: number, path: string, leave: number | Promise<unknown>): Promise<void> {
   return new Promise((resolve) => {
     const req = request({ host: '127.0.0.1', port, path });
     req.on('error', () => resolve());
     req.on('close', () => resolve());
     req.end();
-    setTimeout(() => req.destroy(), ms);
+    if (typeof leave === 'number') setTimeout(() => req.destroy(), leave);
+    else void leave.finally(() => req.destroy());
   });
 }
 

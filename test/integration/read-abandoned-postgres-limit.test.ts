@@ -8,6 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QueryServer } from '../../src/query/server.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
+import { eventually } from '../helpers/collector.ts';
 import { capturedLogger } from '../helpers/logger.ts';
 import { createLoginRole, createTestDatabase, withUser } from '../helpers/postgres.ts';
 import { getAndLeave, postgresReadServer, untilNone, withLogsLocked } from '../helpers/abandon.ts';
@@ -42,12 +43,19 @@ describe('postgres: a read whose client is gone, with no connection left for the
   it('cancels the statement all the same', async () => {
     const port = server.boundPort;
     await withLogsLocked(adminUrl, async () => {
-      const leaving = Promise.all([getAndLeave(port, '/v1/logs?service=svc', 600), getAndLeave(port, '/v1/logs?service=svc', 600)]);
-      await new Promise((r) => setTimeout(r, 300));
-      expect(await activeReads()).toBe(2);
-      // The role may open no more connections than it has now.
-      const { rows } = await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [role]);
-      await admin.query(`ALTER ROLE ${role} CONNECTION LIMIT ${rows[0]!.n}`);
+      // The readers leave once both statements are active and the limit is set (not after a fixed
+      // time: on a loaded machine the statements took past 300 ms to start).
+      let leave!: () => void;
+      const left = new Promise<void>((r) => (leave = r));
+      const leaving = Promise.all([getAndLeave(port, '/v1/logs?service=svc', left), getAndLeave(port, '/v1/logs?service=svc', left)]);
+      try {
+        await eventually(async () => ((await activeReads()) === 2 ? true : undefined), 10_000, 'both reads active on the server');
+        // The role may open no more connections than it has now.
+        const { rows } = await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [role]);
+        await admin.query(`ALTER ROLE ${role} CONNECTION LIMIT ${rows[0]!.n}`);
+      } finally {
+        leave();
+      }
       await leaving;
       expect(await untilNone(activeReads, 3000)).toBe(0);
     });

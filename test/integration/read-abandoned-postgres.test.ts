@@ -7,6 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QueryServer } from '../../src/query/server.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
+import { eventually } from '../helpers/collector.ts';
 import { capturedLogger } from '../helpers/logger.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
 import { getAndLeave, postgresReadServer, timedGet, untilNone, withLogsLocked } from '../helpers/abandon.ts';
@@ -41,10 +42,19 @@ describe('postgres: a read whose client is gone', () => {
     // migration or a slow partition drop), a statement active on the server all the while.
     let waiting: number[] = [];
     await withLogsLocked(url, async () => {
-      // Two readers take both read connections, and leave.
-      const leaving = Promise.all([getAndLeave(port, '/v1/logs?service=svc', 400), getAndLeave(port, '/v1/logs?service=svc', 400)]);
-      await new Promise((r) => setTimeout(r, 250));
-      waiting = (await activeReads()).map((r) => r.pid);
+      // Two readers take both read connections, and leave once both statements are seen active
+      // (not after a fixed time: on a loaded machine they took past 250 ms to start).
+      let leave!: () => void;
+      const left = new Promise<void>((r) => (leave = r));
+      const leaving = Promise.all([getAndLeave(port, '/v1/logs?service=svc', left), getAndLeave(port, '/v1/logs?service=svc', left)]);
+      try {
+        waiting = await eventually(async () => {
+          const pids = (await activeReads()).map((r) => r.pid);
+          return pids.length === 2 ? pids : undefined;
+        }, 10_000, 'both reads active on the server');
+      } finally {
+        leave();
+      }
       expect(waiting).toHaveLength(2);
       await leaving;
       const t = performance.now();
