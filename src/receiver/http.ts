@@ -572,8 +572,9 @@ export class HttpReceiver {
     res.setHeader('access-control-allow-origin', origin);
     // navigator.sendBeacon always sends with credentials (cookies): without this a beacon of an
     // application/json Blob (browser RUM scripts' way at page unload) failed its preflight and
-    // was dropped by the browser, unseen here. The receiver reads no cookie, so an allowed
-    // origin gains nothing else by it (the Collector's confighttp sends it too).
+    // was dropped by the browser, unseen here. The receiver reads no cookie, but a credentialed
+    // request also carries the browser's TLS client certificate: under mtls an allowed origin
+    // sends in its visitor's name (the README warns against '*' then; confighttp does the same).
     res.setHeader('access-control-allow-credentials', 'true');
     // Browser exporters read Retry-After to back off.
     res.setHeader('access-control-expose-headers', 'Retry-After');
