@@ -445,8 +445,16 @@ class PostgresBackend implements StorageBackend, StoreStats {
 
   async health(): Promise<BackendHealth> {
     if (!this.started || this.closed || !this.pool) return { ok: false, detail: 'postgres backend is not running' };
+    const pool = this.healthPool!;
+    // An idle connection the server side ended (idle_session_timeout, a proxy's or pgbouncer's
+    // idle timeout) fails the query sent before the pool heard of it: one more try, on a fresh
+    // connection, within the same timeout, or that one query made the collector not ready.
+    const check = pool.query('SELECT 1').catch((err: unknown) => {
+      if (!isConnectionError(err) || this.closed) throw err;
+      return pool.query('SELECT 1');
+    });
     try {
-      await withTimeout(this.healthPool!.query('SELECT 1'), HEALTH_TIMEOUT_MS, 'postgres health check');
+      await withTimeout(check, HEALTH_TIMEOUT_MS, 'postgres health check');
       return { ok: true };
     } catch (err) {
       return { ok: false, detail: `postgres unreachable: ${toError(err).message}` };
