@@ -377,13 +377,23 @@ class PostgresBackend implements StorageBackend, StoreStats {
    * no cancel of the reader's own) as a read past its time budget (QueryTimeout): the reader's to
    * narrow, answered 503 naming the option and not logged as the store failing, as SQLite's
    * query.timeoutMs. It was 'storage unavailable; retry later' and a 'read API request failed' line.
+   * Another 57014 is an administrator's pg_cancel_backend ('canceling statement due to user
+   * request'). The English text tells them apart; a server with translated messages (lc_messages
+   * is superuser-only: the collector cannot ask for English) is judged by the time the read took:
+   * a statement stopped by the timeout ran at least statementTimeoutMs, so a cancel sooner is not
+   * it (one later, in a read of several statements, is taken for it). It was judged by the English
+   * text alone, and a translated server's timeout got the generic answer and the log line.
    */
   private async budgeted<T>(read: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const started = performance.now();
     try {
       return await read();
     } catch (err) {
       const e = err as { code?: unknown; message?: unknown };
-      if (e.code === '57014' && signal?.aborted !== true && /statement timeout/.test(String(e.message))) {
+      const timeoutMs = this.config.statementTimeoutMs;
+      const english = /statement timeout|user request/.exec(String(e.message))?.[0];
+      const timedOut = english !== undefined ? english === 'statement timeout' : timeoutMs > 0 && performance.now() - started >= timeoutMs;
+      if (e.code === '57014' && signal?.aborted !== true && timedOut) {
         throw Object.assign(new Error(`the query ran longer than storage.postgres.statementTimeoutMs (${this.config.statementTimeoutMs} ms) and was stopped; narrow the search (service, time range) or raise storage.postgres.statementTimeoutMs`), { name: 'QueryTimeout' });
       }
       throw err;
