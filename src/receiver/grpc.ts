@@ -265,7 +265,6 @@ export class GrpcReceiver {
       const reservation = charge?.take();
       this.export(signal, tenant, call.request, encoding, reservation).then(
         (out) => {
-          if ('code' in out) return callback(out);
           // grpc-js marks the call once its stream closed: the deadline's answer went out, or the client left.
           if (call.cancelled) this.ingest.unanswered('grpc', out);
           if (out.kind === 'ok') return callback(null, Buffer.from(encodeExportResponse(signal, out.rejected, out.errorMessage)));
@@ -283,10 +282,12 @@ export class GrpcReceiver {
   /**
    * One Export message to the pipeline: inflated first when it came compressed with an encoding
    * the receiver inflates itself, its output charged to the queue as it comes. A message that
-   * inflates past the size limit is answered RESOURCE_EXHAUSTED (counted by watchStream, as
-   * grpc-js's own are).
+   * inflates past the size limit is refused too_large here, as any refusal of the handler's: it
+   * was left to watchStream, as grpc-js's own RESOURCE_EXHAUSTED are, which had already returned
+   * when the client's deadline passed during the inflation (DEADLINE_EXCEEDED sent, the message
+   * handed over), and the call was counted neither as too_large nor as unanswered.
    */
-  private async export(signal: Signal, tenant: string, message: Buffer, encoding: MessageEncoding | undefined, reservation: Reservation | undefined): Promise<IngestOutcome | grpc.StatusObject> {
+  private async export(signal: Signal, tenant: string, message: Buffer, encoding: MessageEncoding | undefined, reservation: Reservation | undefined): Promise<IngestOutcome> {
     let body: Uint8Array = message;
     if (encoding !== undefined) {
       const room = reservation ?? this.ingest.reserve(0);
@@ -297,7 +298,6 @@ export class GrpcReceiver {
       } catch (err) {
         room.release();
         if (!(err instanceof BodyError)) throw err;
-        if (err.reason === 'too_large') return { code: grpc.status.RESOURCE_EXHAUSTED, details: err.message, metadata: new grpc.Metadata() };
         return this.ingest.refuse('grpc', err.reason, err.message);
       }
     }
