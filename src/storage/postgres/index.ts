@@ -373,16 +373,13 @@ class PostgresBackend implements StorageBackend, StoreStats {
   }
 
   /**
-   * A read's statement stopped by the server at storage.postgres.statementTimeoutMs (query_canceled,
-   * no cancel of the reader's own) as a read past its time budget (QueryTimeout): the reader's to
-   * narrow, answered 503 naming the option and not logged as the store failing, as SQLite's
-   * query.timeoutMs. It was 'storage unavailable; retry later' and a 'read API request failed' line.
-   * Another 57014 is an administrator's pg_cancel_backend ('canceling statement due to user
-   * request'). The English text tells them apart; a server with translated messages (lc_messages
-   * is superuser-only: the collector cannot ask for English) is judged by the time the read took:
-   * a statement stopped by the timeout ran at least statementTimeoutMs, so a cancel sooner is not
-   * it (one later, in a read of several statements, is taken for it). It was judged by the English
-   * text alone, and a translated server's timeout got the generic answer and the log line.
+   * A read's statement stopped by the server at storage.postgres.statementTimeoutMs (SQLSTATE
+   * 57014, no abort of the reader's own) is a read past its time budget (QueryTimeout): answered
+   * 503 naming the option and not logged as the store failing, as SQLite's query.timeoutMs.
+   * Another 57014 is an administrator's pg_cancel_backend ('... due to user request'). The English
+   * text tells them apart; on a server with translated messages (lc_messages is superuser-only: the
+   * collector cannot ask for English) the read's time does: one the timeout stopped ran at least
+   * statementTimeoutMs (a cancel later than that, in a read of several statements, is taken for it).
    */
   private async budgeted<T>(read: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     const started = performance.now();
