@@ -282,10 +282,9 @@ export class GrpcReceiver {
   /**
    * One Export message to the pipeline: inflated first when it came compressed with an encoding
    * the receiver inflates itself, its output charged to the queue as it comes. A message that
-   * inflates past the size limit is refused too_large here, as any refusal of the handler's: it
-   * was left to watchStream, as grpc-js's own RESOURCE_EXHAUSTED are, which had already returned
-   * when the client's deadline passed during the inflation (DEADLINE_EXCEEDED sent, the message
-   * handed over), and the call was counted neither as too_large nor as unanswered.
+   * inflates past the size limit is refused too_large here, as the handler's other refusals are,
+   * so it is counted even when the client's deadline passed while it inflated (watchStream, which
+   * counts grpc-js's own RESOURCE_EXHAUSTED, has returned by then: the message was handed over).
    */
   private async export(signal: Signal, tenant: string, message: Buffer, encoding: MessageEncoding | undefined, reservation: Reservation | undefined): Promise<IngestOutcome> {
     let body: Uint8Array = message;
