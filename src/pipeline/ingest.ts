@@ -186,6 +186,10 @@ export class Ingest {
       return this.refuse(transport, 'shutting_down');
     }
     if (!req.reservation && this.parts.memory?.overLimit) return this.refuse(transport, 'memory_limited');
+    if (this.writer.failingShareFull(signal)) {
+      req.reservation?.release();
+      return this.refuse(transport, 'queue_full', `the write queue's share for ${signal} is full while its storage writes fail; retry later`);
+    }
     const charge = Math.ceil(this.decodeCharge(req.format) * req.body.byteLength);
     const reservation = req.reservation ?? this.writer.reserve(charge);
     if (!reservation) return this.refuse(transport, 'queue_full');

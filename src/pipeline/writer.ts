@@ -152,6 +152,14 @@ class Pipeline {
     return oldest;
   }
 
+  /** Bytes of the rows queued here and not yet stored. */
+  get bytes(): number {
+    let bytes = this.pendingBytes;
+    for (const q of this.ready) bytes += q.batch.bytes;
+    for (const q of this.inFlight) bytes += q.batch.bytes;
+    return bytes;
+  }
+
   /** Rows queued here and not yet stored: pending, waiting for a write, or being written. */
   get rows(): number {
     let rows = this.pendingRows;
@@ -350,6 +358,21 @@ export class Writer {
   /** Full, or a request found no room and nothing has been stored (or let go of) since: readiness. */
   get lacksRoom(): boolean {
     return this.isFull || this.refusedAtBytes !== undefined;
+  }
+
+  /**
+   * Whether `signal`'s writes are failing and its queued rows take half of maxQueueBytes or more:
+   * its new requests are then refused (queue_full), so that the rows of a signal the store cannot
+   * take (one table refusing writes) leave the other half of the queue to the signal it takes, as
+   * the Go Collector's queue per pipeline does. Rows accepted before a restart are not refused.
+   */
+  failingShareFull(signal: Signal): boolean {
+    let failing = false;
+    for (const key of this.failing.keys()) if (key.startsWith(`${signal}/`)) failing = true;
+    if (!failing) return false;
+    let bytes = 0;
+    for (const [key, p] of this.pipelines) if (key.startsWith(`${signal}/`)) bytes += p.bytes;
+    return bytes >= this.opts.maxQueueBytes / 2;
   }
 
   /** How long writes of some pipeline have been failing without a success in between (0: none failing). */

@@ -1,0 +1,76 @@
+// One signal's store path failing while the other's works: PostgreSQL refuses every log record
+// (a trigger raising a retryable error, as a full tablespace for the logs table would) while spans
+// go in. The Go Collector gives each pipeline its own queue; here the two signals share
+// writer.maxQueueBytes, and the logs' retried backlog filled it: every trace export was refused
+// 503 queue_full for as long as the logs failed (writer.retryMaxElapsedMs, 10 min by default).
+import { SeverityNumber } from '@opentelemetry/api';
+import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { eventually, getJson, startCollector } from '../helpers/collector.ts';
+import { createTestDatabase } from '../helpers/postgres.ts';
+
+function exportOnce<T>(exporter: { export(items: T[], cb: (r: { code: number; error?: Error }) => void): void }, items: T[]): Promise<Error | null> {
+  return new Promise((resolve) => exporter.export(items, (r) => resolve(r.code === 0 ? null : (r.error ?? new Error(`code ${r.code}`)))));
+}
+
+function makeLogs(n: number): ReadableLogRecord[] {
+  const mem = new InMemoryLogRecordExporter();
+  const provider = new LoggerProvider({ resource: resourceFromAttributes({ 'service.name': 'noisy' }), processors: [new SimpleLogRecordProcessor({ exporter: mem })] });
+  const logger = provider.getLogger('noisy');
+  for (let i = 0; i < n; i++) logger.emit({ severityNumber: SeverityNumber.INFO, body: `line ${i} ${'x'.repeat(400)}` });
+  return mem.getFinishedLogRecords();
+}
+
+function makeSpans(n: number): ReadableSpan[] {
+  const mem = new InMemorySpanExporter();
+  const provider = new TracerProvider({ resource: resourceFromAttributes({ 'service.name': 'quiet' }), spanProcessors: [new SimpleSpanProcessor({ exporter: mem })] });
+  const tracer = provider.getTracer('quiet');
+  for (let i = 0; i < n; i++) tracer.startSpan(`op${i}`).end();
+  return mem.getFinishedSpans();
+}
+
+describe('postgres: the logs table refusing writes while spans go in', () => {
+  it('keeps accepting and storing traces while the logs backlog holds half the queue', async () => {
+    const url = await createTestDatabase('signal_isolation');
+    const c = await startCollector({
+      'storage.backend': 'postgres',
+      'storage.postgres.url': url,
+      'writer.maxQueueBytes': '1048576',
+      'writer.retryInitialMs': '50',
+      'writer.retryMaxMs': '200',
+    });
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    const logExporter = new OTLPLogExporter({ url: `${c.httpUrl}/v1/logs`, timeoutMillis: 1000 });
+    const traceExporter = new OTLPTraceExporter({ url: `${c.httpUrl}/v1/traces`, timeoutMillis: 3000 });
+    try {
+      await admin.query(`CREATE FUNCTION refuse_logs() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'logs tablespace full' USING ERRCODE = '53100'; END $$`);
+      await admin.query(`CREATE TRIGGER refuse_logs BEFORE INSERT ON tracehouse.logs FOR EACH ROW EXECUTE FUNCTION refuse_logs()`);
+      // Logs until the collector refuses them: their backlog is retried and held.
+      const batch = makeLogs(50);
+      let refusedLogs = 0;
+      for (let i = 0; i < 400 && refusedLogs === 0; i++) if (await exportOnce(logExporter, batch)) refusedLogs++;
+      expect(refusedLogs).toBe(1);
+      // Spans, into a table that takes them: accepted, stored, readable.
+      const spans = makeSpans(512);
+      expect(await exportOnce(traceExporter, spans)).toBeNull();
+      const traceId = spans[0]!.spanContext().traceId;
+      const found = await eventually(async () => {
+        const r = await getJson(c.queryUrl, `/v1/traces/${traceId}`);
+        return r.status === 200 ? r.status : undefined;
+      }, 5000, 'trace readable');
+      expect(found).toBe(200);
+    } finally {
+      await logExporter.shutdown();
+      await traceExporter.shutdown();
+      await admin.query('DROP TRIGGER IF EXISTS refuse_logs ON tracehouse.logs').catch(() => undefined);
+      await admin.end();
+      await c.stop();
+    }
+  }, 30_000);
+});
