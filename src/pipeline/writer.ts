@@ -316,6 +316,8 @@ export class Writer {
    */
   private readonly keptFrom = new Map<string, string>();
   private queuedBytes = 0;
+  /** When a write (of any pipeline) last stored a batch: a failure that began before it is one signal's or tenant's, not the store's (readiness). */
+  private lastStoredMs = 0;
   /**
    * The queue's bytes (less the refused request's own) when a request last found no room in it,
    * until the queue holds less: readiness says full meanwhile (lacksRoom), as a queue stopped
@@ -375,10 +377,15 @@ export class Writer {
     return bytes >= this.opts.maxQueueBytes / 2;
   }
 
-  /** How long writes of some pipeline have been failing without a success in between (0: none failing). */
+  /**
+   * How long writes of some pipeline have been failing with no write of any pipeline stored since
+   * (0: none failing). A pipeline failing while another's writes are stored (the store refusing
+   * the logs table alone) is not counted: unready, every pod on that store would leave its
+   * Service, and the signal it takes with it.
+   */
   get writesFailingForMs(): number {
     let first: number | undefined;
-    for (const t of this.failing.values()) if (first === undefined || t < first) first = t;
+    for (const t of this.failing.values()) if (t >= this.lastStoredMs && (first === undefined || t < first)) first = t;
     return first === undefined ? 0 : Date.now() - first;
   }
 
@@ -551,6 +558,7 @@ export class Writer {
         this.drop(batch, outcome.reason, outcome.error, shared, sinceMs);
         return outcome.reason;
       }
+      this.lastStoredMs = Date.now();
       const left = outcome.dropped?.rows ?? 0;
       this.metrics.writtenRows.inc(labels, batch.rows - left);
       // With ack=stored such rows are not acknowledged: the requests holding them are refused as
