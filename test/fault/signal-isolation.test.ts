@@ -13,7 +13,8 @@ import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor, ty
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { eventually, getJson, startCollector } from '../helpers/collector.ts';
+import { eventually, getJson, startCollector, type TestCollector } from '../helpers/collector.ts';
+import { chdbClient, chdbUrls, uniqueDatabase } from '../helpers/clickhouse.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
 
 function exportOnce<T>(exporter: { export(items: T[], cb: (r: { code: number; error?: Error }) => void): void }, items: T[]): Promise<Error | null> {
@@ -36,49 +37,67 @@ function makeSpans(n: number): ReadableSpan[] {
   return mem.getFinishedSpans();
 }
 
-describe('postgres: the logs table refusing writes while spans go in', () => {
-  it('keeps accepting and storing traces, and stays ready', async () => {
+const QUEUE = { 'writer.maxQueueBytes': '1048576', 'writer.retryInitialMs': '50', 'writer.retryMaxMs': '200' };
+
+/** With the store refusing logs: logs are sent until refused, then traces must be accepted, stored, and the collector ready. */
+async function tracesGoOn(c: TestCollector): Promise<void> {
+  const logExporter = new OTLPLogExporter({ url: `${c.httpUrl}/v1/logs`, timeoutMillis: 1000 });
+  const traceExporter = new OTLPTraceExporter({ url: `${c.httpUrl}/v1/traces`, timeoutMillis: 3000 });
+  try {
+    // Logs until the collector refuses them: their backlog is retried and held.
+    const batch = makeLogs(50);
+    let refusedLogs = 0;
+    for (let i = 0; i < 400 && refusedLogs === 0; i++) if (await exportOnce(logExporter, batch)) refusedLogs++;
+    expect(refusedLogs).toBe(1);
+    // Spans, into a table that takes them: accepted, stored, readable.
+    const spans = makeSpans(512);
+    expect(await exportOnce(traceExporter, spans)).toBeNull();
+    const traceId = spans[0]!.spanContext().traceId;
+    const found = await eventually(async () => {
+      const r = await getJson(c.queryUrl, `/v1/traces/${traceId}`);
+      return r.status === 200 ? r.status : undefined;
+    }, 5000, 'trace readable');
+    expect(found).toBe(200);
+    // Past the 2 s readiness gives failing writes: the pod keeps its place behind the Service,
+    // where the traces it stores reach it (logs are refused by the queue already).
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await exportOnce(traceExporter, makeSpans(5))).toBeNull();
+    const ready = await fetch(`${c.opsUrl}/readyz`);
+    expect({ status: ready.status, body: await ready.text() }).toEqual({ status: 200, body: expect.not.stringContaining('failing') });
+  } finally {
+    await logExporter.shutdown();
+    await traceExporter.shutdown();
+  }
+}
+
+describe('one signal refused by the store while the other goes in', () => {
+  it('postgres, a trigger refusing the logs table: traces accepted, stored, and ready', async () => {
     const url = await createTestDatabase('signal_isolation');
-    const c = await startCollector({
-      'storage.backend': 'postgres',
-      'storage.postgres.url': url,
-      'writer.maxQueueBytes': '1048576',
-      'writer.retryInitialMs': '50',
-      'writer.retryMaxMs': '200',
-    });
+    const c = await startCollector({ 'storage.backend': 'postgres', 'storage.postgres.url': url, ...QUEUE });
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();
-    const logExporter = new OTLPLogExporter({ url: `${c.httpUrl}/v1/logs`, timeoutMillis: 1000 });
-    const traceExporter = new OTLPTraceExporter({ url: `${c.httpUrl}/v1/traces`, timeoutMillis: 3000 });
     try {
       await admin.query(`CREATE FUNCTION refuse_logs() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'logs tablespace full' USING ERRCODE = '53100'; END $$`);
       await admin.query(`CREATE TRIGGER refuse_logs BEFORE INSERT ON tracehouse.logs FOR EACH ROW EXECUTE FUNCTION refuse_logs()`);
-      // Logs until the collector refuses them: their backlog is retried and held.
-      const batch = makeLogs(50);
-      let refusedLogs = 0;
-      for (let i = 0; i < 400 && refusedLogs === 0; i++) if (await exportOnce(logExporter, batch)) refusedLogs++;
-      expect(refusedLogs).toBe(1);
-      // Spans, into a table that takes them: accepted, stored, readable.
-      const spans = makeSpans(512);
-      expect(await exportOnce(traceExporter, spans)).toBeNull();
-      const traceId = spans[0]!.spanContext().traceId;
-      const found = await eventually(async () => {
-        const r = await getJson(c.queryUrl, `/v1/traces/${traceId}`);
-        return r.status === 200 ? r.status : undefined;
-      }, 5000, 'trace readable');
-      expect(found).toBe(200);
-      // Past the 2 s readiness gives failing writes: the pod keeps its place behind the Service,
-      // where the traces it stores reach it (logs are refused by the queue already).
-      await new Promise((r) => setTimeout(r, 2500));
-      expect(await exportOnce(traceExporter, makeSpans(5))).toBeNull();
-      const ready = await fetch(`${c.opsUrl}/readyz`);
-      expect({ status: ready.status, body: await ready.text() }).toEqual({ status: 200, body: expect.not.stringContaining('failing') });
+      await tracesGoOn(c);
     } finally {
-      await logExporter.shutdown();
-      await traceExporter.shutdown();
       await admin.query('DROP TRIGGER IF EXISTS refuse_logs ON tracehouse.logs').catch(() => undefined);
       await admin.end();
       await c.stop();
+    }
+  }, 30_000);
+
+  it('clickhouse (chdb), the logs table renamed away: traces accepted, stored, and ready', async () => {
+    const db = uniqueDatabase('iso');
+    const c = await startCollector({ 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': chdbUrls([db]), ...QUEUE });
+    const client = await chdbClient();
+    try {
+      await client.command({ query: `RENAME TABLE ${db}.otel_logs TO ${db}.otel_logs_away` });
+      await tracesGoOn(c);
+    } finally {
+      await client.command({ query: `RENAME TABLE ${db}.otel_logs_away TO ${db}.otel_logs` }).catch(() => undefined);
+      await c.stop();
+      await client.close();
     }
   }, 30_000);
 });
