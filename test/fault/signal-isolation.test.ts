@@ -15,6 +15,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { eventually, getJson, startCollector, type TestCollector } from '../helpers/collector.ts';
 import { chdbClient, chdbUrls, uniqueDatabase } from '../helpers/clickhouse.ts';
+import { capturedLogger } from '../helpers/logger.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
 
 function exportOnce<T>(exporter: { export(items: T[], cb: (r: { code: number; error?: Error }) => void): void }, items: T[]): Promise<Error | null> {
@@ -89,11 +90,15 @@ describe('one signal refused by the store while the other goes in', () => {
 
   it('clickhouse (chdb), the logs table renamed away: traces accepted, stored, and ready', async () => {
     const db = uniqueDatabase('iso');
-    const c = await startCollector({ 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': chdbUrls([db]), ...QUEUE });
+    const { logger, lines } = capturedLogger();
+    const c = await startCollector({ 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': chdbUrls([db]), ...QUEUE }, { logger });
     const client = await chdbClient();
     try {
       await client.command({ query: `RENAME TABLE ${db}.otel_logs TO ${db}.otel_logs_away` });
       await tracesGoOn(c);
+      // The operator is told the table is missing, not sent looking for a column.
+      const failed = lines().find((l) => l.msg.startsWith('storage write failed') && l['signal'] === 'logs');
+      expect(failed?.['err']).toContain(`ClickHouse table ${db}.otel_logs does not exist`);
     } finally {
       await client.command({ query: `RENAME TABLE ${db}.otel_logs_away TO ${db}.otel_logs` }).catch(() => undefined);
       await c.stop();

@@ -260,12 +260,15 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
           format: 'JSONCompactEachRow',
         });
         const types = new Map((await rs.json<[string, string]>()).map(([name, type]) => [name, type]));
+        // Not "has no column Timestamp": a table dropped or renamed under a running collector.
+        const table = n[signal === 'traces' ? 'traces' : 'logs'];
+        if (types.size === 0) throw new Error(`ClickHouse table ${s.schema.database}.${table} does not exist (dropped or renamed since start-up; a start with storage.clickhouse.autoMigrate creates it)`);
         let same = true;
         const ours: Record<string, string> = COLUMN_TYPES[signal];
         const structure = (signal === 'traces' ? TRACE_COLUMNS : LOG_COLUMNS)
           .map((c) => {
             const t = types.get(c);
-            if (t === undefined) throw new Error(`ClickHouse table ${n[signal === 'traces' ? 'traces' : 'logs']} has no column ${c}`);
+            if (t === undefined) throw new Error(`ClickHouse table ${table} has no column ${c}`);
             if (!sameRowBinary(t, ours[c]!)) same = false;
             return `${quoteIdent(c)} ${ours[c]}`;
           })
