@@ -30,6 +30,7 @@ export function postgresOptions(c: Config): PostgresOptions {
     retentionDays: c['storage.postgres.retentionDays'],
     maintenanceIntervalMs: c['storage.postgres.maintenanceIntervalMs'],
     copyFormat: c['storage.postgres.copyFormat'],
+    writeLockTimeoutMs: c['writer.writeTimeoutMs'],
   };
 }
 

@@ -88,6 +88,43 @@ describe('one signal refused by the store while the other goes in', () => {
     }
   }, 30_000);
 
+  it('postgres, a lock held on the logs table: spans still get a connection and are stored', async () => {
+    // Each log write the writer timed out (writer.writeTimeoutMs) went on waiting for the lock at
+    // the server until the statement timeout (60 s by default), holding its pool connection; the
+    // retries took more, until every one of storage.postgres.poolSize waited on the logs table and
+    // spans, whose table was free, were not stored until the lock went.
+    const url = await createTestDatabase('signal_isolation_lock');
+    const c = await startCollector({ 'storage.backend': 'postgres', 'storage.postgres.url': url, 'writer.writeTimeoutMs': '300', 'storage.postgres.statementTimeoutMs': '5000', 'writer.retryInitialMs': '50', 'writer.retryMaxMs': '100' });
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    const logExporter = new OTLPLogExporter({ url: `${c.httpUrl}/v1/logs`, timeoutMillis: 2000 });
+    const traceExporter = new OTLPTraceExporter({ url: `${c.httpUrl}/v1/traces`, timeoutMillis: 2000 });
+    try {
+      await admin.query('BEGIN');
+      await admin.query('LOCK TABLE tracehouse.logs IN ACCESS EXCLUSIVE MODE');
+      // Several log batches (a flush every 20 ms), each retried while the lock is held.
+      for (let i = 0; i < 8; i++) {
+        expect(await exportOnce(logExporter, makeLogs(1))).toBeNull();
+        await new Promise((r) => setTimeout(r, 40));
+      }
+      await new Promise((r) => setTimeout(r, 1500));
+      const spans = makeSpans(1);
+      expect(await exportOnce(traceExporter, spans)).toBeNull();
+      const traceId = spans[0]!.spanContext().traceId;
+      const found = await eventually(async () => {
+        const r = await getJson(c.queryUrl, `/v1/traces/${traceId}`);
+        return r.status === 200 ? r.status : undefined;
+      }, 3000, 'trace readable while the logs table is locked');
+      expect(found).toBe(200);
+    } finally {
+      await admin.query('ROLLBACK').catch(() => undefined);
+      await logExporter.shutdown();
+      await traceExporter.shutdown();
+      await admin.end();
+      await c.stop();
+    }
+  }, 30_000);
+
   it('clickhouse (chdb), the logs table renamed away: traces accepted, stored, and ready', async () => {
     const db = uniqueDatabase('iso');
     const { logger, lines } = capturedLogger();

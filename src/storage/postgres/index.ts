@@ -103,6 +103,12 @@ export interface PostgresOptions {
   retentionDays: number;
   maintenanceIntervalMs: number;
   copyFormat: CopyFormat;
+  /**
+   * lock_timeout of a write's transaction (writer.writeTimeoutMs; 0 or absent: the server's): a
+   * write waiting on a lock past it (the logs table locked by an operator's ALTER) fails at the
+   * server when the writer has given up on it, and frees its connection for the other signal's.
+   */
+  writeLockTimeoutMs?: number;
 }
 
 class PostgresBackend implements StorageBackend, StoreStats {
@@ -327,6 +333,10 @@ class PostgresBackend implements StorageBackend, StoreStats {
       await withTransaction(
         pool,
         async (client) => {
+          // Without it a write timed out by the writer waited on for the lock until the statement
+          // timeout, holding its connection: a locked logs table took every one, and spans waited.
+          const lockMs = this.config.writeLockTimeoutMs ?? 0;
+          if (lockMs > 0) await client.query(`SET LOCAL lock_timeout = ${Math.floor(lockMs)}`);
           await copyChunks(client, `pg_temp.${STAGING[signal]}`, signal === 'traces' ? SPAN_COLS : LOG_COLS, batch.chunks, this.format);
           // The batch is one tenant's (the writer keeps a pipeline per tenant): one parameter tags every row.
           if (signal === 'traces') await client.query(this.insertSql.traces, [batch.tenant]);
