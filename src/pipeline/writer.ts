@@ -363,18 +363,25 @@ export class Writer {
   }
 
   /**
-   * Whether `signal`'s writes are failing and its queued rows take half of maxQueueBytes or more:
-   * its new requests are then refused (queue_full), so that the rows of a signal the store cannot
-   * take (one table refusing writes) leave the other half of the queue to the signal it takes, as
-   * the Go Collector's queue per pipeline does. Rows accepted before a restart are not refused.
+   * Whether `signal`'s writes are failing and its queued rows take half of maxQueueBytes or more
+   * while the collector takes the other signal too (it has a pipeline: rows of it were queued
+   * since the start): its new requests are then refused (queue_full), so that the rows of a signal
+   * the store cannot take (one table refusing writes) leave the other half of the queue to the
+   * signal it takes, as the Go Collector's queue per pipeline does. A collector sent one signal
+   * only keeps the whole queue for it through an outage. Rows accepted before a restart are not
+   * refused.
    */
   failingShareFull(signal: Signal): boolean {
     let failing = false;
     for (const key of this.failing.keys()) if (key.startsWith(`${signal}/`)) failing = true;
     if (!failing) return false;
     let bytes = 0;
-    for (const [key, p] of this.pipelines) if (key.startsWith(`${signal}/`)) bytes += p.bytes;
-    return bytes >= this.opts.maxQueueBytes / 2;
+    let otherSignal = false;
+    for (const [key, p] of this.pipelines) {
+      if (key.startsWith(`${signal}/`)) bytes += p.bytes;
+      else otherSignal = true;
+    }
+    return otherSignal && bytes >= this.opts.maxQueueBytes / 2;
   }
 
   /**

@@ -13,7 +13,7 @@ import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor, ty
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { eventually, getJson, startCollector, type TestCollector } from '../helpers/collector.ts';
+import { eventually, getJson, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
 import { chdbClient, chdbUrls, uniqueDatabase } from '../helpers/clickhouse.ts';
 import { capturedLogger } from '../helpers/logger.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
@@ -45,6 +45,8 @@ async function tracesGoOn(c: TestCollector): Promise<void> {
   const logExporter = new OTLPLogExporter({ url: `${c.httpUrl}/v1/logs`, timeoutMillis: 1000 });
   const traceExporter = new OTLPTraceExporter({ url: `${c.httpUrl}/v1/traces`, timeoutMillis: 3000 });
   try {
+    // Both signals flow, as a platform's SDKs send them: a first trace export is taken.
+    expect(await exportOnce(traceExporter, makeSpans(1))).toBeNull();
     // Logs until the collector refuses them: their backlog is retried and held.
     const batch = makeLogs(50);
     let refusedLogs = 0;
@@ -83,6 +85,31 @@ describe('one signal refused by the store while the other goes in', () => {
       await tracesGoOn(c);
     } finally {
       await admin.query('DROP TRIGGER IF EXISTS refuse_logs ON tracehouse.logs').catch(() => undefined);
+      await admin.end();
+      await c.stop();
+    }
+  }, 30_000);
+
+  it('postgres, a collector sent logs only: a store refusing them may fill the whole queue before logs are refused', async () => {
+    // With one signal there is no other to keep room for: an outage is buffered in all of
+    // writer.maxQueueBytes, not in half of it.
+    const url = await createTestDatabase('signal_isolation_one');
+    const c = await startCollector({ 'storage.backend': 'postgres', 'storage.postgres.url': url, ...QUEUE });
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    const logExporter = new OTLPLogExporter({ url: `${c.httpUrl}/v1/logs`, timeoutMillis: 1000 });
+    try {
+      await admin.query(`CREATE FUNCTION refuse_logs() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'logs tablespace full' USING ERRCODE = '53100'; END $$`);
+      await admin.query(`CREATE TRIGGER refuse_logs BEFORE INSERT ON tracehouse.logs FOR EACH ROW EXECUTE FUNCTION refuse_logs()`);
+      const batch = makeLogs(50);
+      let refused = false;
+      for (let i = 0; i < 400 && !refused; i++) refused = (await exportOnce(logExporter, batch)) !== null;
+      expect(refused).toBe(true);
+      const queued = await metricValue(c.opsUrl, 'tracehouse_queue_size_bytes');
+      expect(queued).toBeGreaterThan(0.75 * Number(QUEUE['writer.maxQueueBytes']));
+    } finally {
+      await admin.query('DROP TRIGGER IF EXISTS refuse_logs ON tracehouse.logs').catch(() => undefined);
+      await logExporter.shutdown();
       await admin.end();
       await c.stop();
     }
