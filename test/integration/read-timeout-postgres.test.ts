@@ -29,6 +29,16 @@ async function withLocked(url: string, table: string, body: () => Promise<void>)
   }
 }
 
+/** A PostgreSQL store at url with its statement timeout, and a read API over it. */
+async function readApiOn(url: string, statementTimeoutMs: number, logger: ReturnType<typeof capturedLogger>['logger']): Promise<{ store: StorageBackend; server: QueryServer }> {
+  const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.statementTimeoutMs': String(statementTimeoutMs) } });
+  const store = createPostgresBackend(postgresOptions(config), { logger, metrics: createMetrics() });
+  await store.start();
+  const server = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 100, maxSpansPerTrace: 1000, maxSpansPerSearch: 10_000 }, store, logger);
+  await server.start();
+  return { store, server };
+}
+
 describe('postgres: a read past storage.postgres.statementTimeoutMs', () => {
   const { logger, lines } = capturedLogger();
   let url: string;
@@ -36,11 +46,7 @@ describe('postgres: a read past storage.postgres.statementTimeoutMs', () => {
   let server: QueryServer;
   beforeAll(async () => {
     url = await createTestDatabase('pgreadtimeout');
-    const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.statementTimeoutMs': '300' } });
-    store = createPostgresBackend(postgresOptions(config), { logger, metrics: createMetrics() });
-    await store.start();
-    server = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 100, maxSpansPerTrace: 1000, maxSpansPerSearch: 10_000 }, store, logger);
-    await server.start();
+    ({ store, server } = await readApiOn(url, 300, logger));
   });
   afterAll(async () => {
     await server?.shutdown();
@@ -142,11 +148,7 @@ describe('postgres with translated messages: a read past storage.postgres.statem
     url = await createTestDatabase('pgreadtimeoutde');
     const german = await germanServer(url);
     proxy = german.server;
-    const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': german.url, 'storage.postgres.statementTimeoutMs': String(TIMEOUT_MS) } });
-    store = createPostgresBackend(postgresOptions(config), { logger, metrics: createMetrics() });
-    await store.start();
-    server = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 100, maxSpansPerTrace: 1000, maxSpansPerSearch: 10_000 }, store, logger);
-    await server.start();
+    ({ store, server } = await readApiOn(german.url, TIMEOUT_MS, logger));
   });
   afterAll(async () => {
     await server?.shutdown();
