@@ -53,9 +53,12 @@ describe('clickhouse (chdb): a read whose client is gone', () => {
     // The abandoned reads end when their readers leave, not when their searches would have.
     for (const ms of await Promise.all(left)) expect(ms).toBeLessThan(Math.min(heavyMs, 500));
     expect(await kept).toHaveLength(20);
-    // The light read waits for the search whose reader stayed, not also for the two abandoned ones.
+    // The light read waits for the search whose reader stayed, not also for the two abandoned ones:
+    // behind all three it answers about three searches after the start (3.0 times the search alone
+    // with the signals ignored), behind one about one; up to 1.9 times seen in CI beside the other
+    // forks, whose load slows this run's searches against the one measured before.
     const lightMs = await light;
     console.log(`heavy search ${heavyMs.toFixed(0)} ms; the light read behind one kept and two abandoned answered after ${lightMs.toFixed(0)} ms`);
-    expect(lightMs).toBeLessThan(heavyMs * 1.8);
+    expect(lightMs).toBeLessThan(heavyMs * 2.4);
   }, 30_000);
 });
