@@ -245,9 +245,12 @@ export function toJaegerTrace(spans: readonly SpanRow[]): JaegerTrace {
 }
 
 /**
- * toJaegerTrace(spans) with addTraceWarning(first, 'start') and addTraceWarning(last) as the
- * writer makes it (sendJsonSliced): a span at a time, so a trace of 20,000 spans does not hold
- * the event loop in one go. Its JSON text is toJaegerTrace's, warnings added, byte for byte.
+ * toJaegerTrace(spans) as the writer makes it (sendJsonSliced): a span at a time, so a trace of
+ * 20,000 spans does not hold the event loop in one go; its JSON text is toJaegerTrace's, byte for
+ * byte, but for warnings about the whole trace: `first` goes before the trace's warnings and
+ * `last` after them, both in the trace's warnings and in those of its first span (the earliest
+ * kept), because neither the Jaeger UI (transformTraceData) nor Grafana's Jaeger data source reads
+ * a trace's own warnings, only its spans': a trace cut short would otherwise show as if whole.
  */
 export function slicedJaegerTrace(spans: readonly SpanRow[], first?: string, last?: string): JsonObject {
   const sorted = byStart(spans);
@@ -268,19 +271,6 @@ export function slicedJaegerTrace(spans: readonly SpanRow[], first?: string, las
     ['processes', new Deferred(() => processes)],
     ['warnings', new Deferred(() => around(traceWarnings.length > 0 ? traceWarnings : null))],
   ]);
-}
-
-/**
- * Adds a warning about the whole trace (at the start or the end of the list): in the trace's
- * warnings, and in those of its first span (the earliest kept), because neither the Jaeger UI
- * (transformTraceData) nor Grafana's Jaeger data source reads a trace's own warnings, only its
- * spans': a trace cut short would otherwise show as if whole.
- */
-export function addTraceWarning(t: JaegerTrace, warning: string, at: 'start' | 'end' = 'end'): void {
-  const add = (list: string[] | null): string[] => (at === 'start' ? [warning, ...(list ?? [])] : [...(list ?? []), warning]);
-  t.warnings = add(t.warnings);
-  const first = t.spans[0];
-  if (first !== undefined) first.warnings = add(first.warnings);
 }
 
 /** Operations as /api/operations returns them. */
