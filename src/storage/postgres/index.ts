@@ -19,7 +19,7 @@ import { chunkDays } from './days.ts';
 import { failure, isConnectionError, isPrivilegeError, isRetryable, isUnreachable, toError } from './errors.ts';
 import { LATEST_VERSION, currentVersion, refuseNewer, runMigrations } from './migrations.ts';
 import { Partitions } from './partitions.ts';
-import { Reads, type CancelTarget } from './reads.ts';
+import { QUERY_CANCELED, Reads, type CancelTarget } from './reads.ts';
 import { scanLogs, scanSpans } from './scan.ts';
 import { postgresStats } from './stats.ts';
 import { TYPES, ident, withTransaction } from './sql.ts';
@@ -383,13 +383,14 @@ class PostgresBackend implements StorageBackend, StoreStats {
   }
 
   /**
-   * A read's statement stopped by the server at storage.postgres.statementTimeoutMs (SQLSTATE
-   * 57014, no abort of the reader's own) is a read past its time budget (QueryTimeout): answered
-   * 503 naming the option and not logged as the store failing, as SQLite's query.timeoutMs.
-   * Another 57014 is an administrator's pg_cancel_backend ('... due to user request'). The English
-   * text tells them apart; on a server with translated messages (lc_messages is superuser-only: the
-   * collector cannot ask for English) the read's time does: one the timeout stopped ran at least
-   * statementTimeoutMs (a cancel later than that, in a read of several statements, is taken for it).
+   * A read's statement stopped by the server at storage.postgres.statementTimeoutMs
+   * (QUERY_CANCELED, no abort of the reader's own) is a read past its time budget (QueryTimeout):
+   * answered 503 naming the option and not logged as the store failing, as SQLite's
+   * query.timeoutMs. Another QUERY_CANCELED is an administrator's pg_cancel_backend ('... due to
+   * user request'). The English text tells them apart; on a server with translated messages
+   * (lc_messages is superuser-only: the collector cannot ask for English) the read's time does: one
+   * the timeout stopped ran at least statementTimeoutMs (a cancel later than that, in a read of
+   * several statements, is taken for it).
    */
   private async budgeted<T>(read: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     const started = performance.now();
@@ -400,7 +401,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
       const timeoutMs = this.config.statementTimeoutMs;
       const english = /statement timeout|user request/.exec(String(e.message))?.[0];
       const timedOut = english !== undefined ? english === 'statement timeout' : timeoutMs > 0 && performance.now() - started >= timeoutMs;
-      if (e.code === '57014' && signal?.aborted !== true && timedOut) {
+      if (e.code === QUERY_CANCELED && signal?.aborted !== true && timedOut) {
         throw Object.assign(new Error(`the query ran longer than storage.postgres.statementTimeoutMs (${this.config.statementTimeoutMs} ms) and was stopped; narrow the search (service, time range) or raise storage.postgres.statementTimeoutMs`), { name: 'QueryTimeout' });
       }
       throw err;

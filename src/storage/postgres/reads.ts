@@ -35,7 +35,7 @@ export interface CancelTarget {
 export type CancelBackend = (target: CancelTarget) => Promise<void>;
 
 /** PostgreSQL's query_canceled: the statement was cancelled and the connection is ready for the next. */
-const QUERY_CANCELED = '57014';
+export const QUERY_CANCELED = '57014';
 
 /**
  * The rows of `matching` (a query in `order`) within maxBytes of `bytes` (a row's size): the
