@@ -27,8 +27,6 @@ interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout | undefined;
-  /** Stops listening to the read's signal once it is settled. */
-  unlisten: (() => void) | undefined;
 }
 
 interface Slot {
@@ -67,17 +65,17 @@ export class ReadPool {
     const slot = this.slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     return new Promise<T>((resolve, reject) => {
       const req: ReadRequest = arg === undefined ? { id: this.nextId++, op } : { id: this.nextId++, op, arg };
-      const p: Pending = { req, resolve: resolve as (v: unknown) => void, reject, timer: undefined, unlisten: undefined };
+      const p: Pending = { req, resolve: resolve as (v: unknown) => void, reject, timer: undefined };
       if (signal) {
+        // Listened to until the read is settled.
         const abort = (): void => this.abort(slot, p);
         signal.addEventListener('abort', abort, { once: true });
-        p.unlisten = () => signal.removeEventListener('abort', abort);
         p.resolve = (v) => {
-          p.unlisten?.();
+          signal.removeEventListener('abort', abort);
           resolve(v as T);
         };
         p.reject = (e) => {
-          p.unlisten?.();
+          signal.removeEventListener('abort', abort);
           reject(e);
         };
       }
