@@ -40,6 +40,38 @@ function makeSpans(n: number): ReadableSpan[] {
 
 const QUEUE = { 'writer.maxQueueBytes': '1048576', 'writer.retryInitialMs': '50', 'writer.retryMaxMs': '200' };
 
+/** Whether the collector refused one of at most 400 sends of batch (the logs' backlog held until it did). */
+async function logsUntilRefused(exporter: OTLPLogExporter, batch: ReadableLogRecord[]): Promise<boolean> {
+  for (let i = 0; i < 400; i++) if ((await exportOnce(exporter, batch)) !== null) return true;
+  return false;
+}
+
+/** Waits until the trace reads back from the read API within ms. */
+async function untilTraceReadable(c: TestCollector, traceId: string, ms: number, what: string): Promise<void> {
+  const found = await eventually(async () => {
+    const r = await getJson(c.queryUrl, `/v1/traces/${traceId}`);
+    return r.status === 200 ? r.status : undefined;
+  }, ms, what);
+  expect(found).toBe(200);
+}
+
+/** A collector on a new PostgreSQL database whose logs table a trigger refuses (a retryable error, as a full tablespace), for body. */
+async function onPostgresRefusingLogs(name: string, body: (c: TestCollector) => Promise<void>): Promise<void> {
+  const url = await createTestDatabase(name);
+  const c = await startCollector({ 'storage.backend': 'postgres', 'storage.postgres.url': url, ...QUEUE });
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE FUNCTION refuse_logs() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'logs tablespace full' USING ERRCODE = '53100'; END $$`);
+    await admin.query(`CREATE TRIGGER refuse_logs BEFORE INSERT ON tracehouse.logs FOR EACH ROW EXECUTE FUNCTION refuse_logs()`);
+    await body(c);
+  } finally {
+    await admin.query('DROP TRIGGER IF EXISTS refuse_logs ON tracehouse.logs').catch(() => undefined);
+    await admin.end();
+    await c.stop();
+  }
+}
+
 /** With the store refusing logs: logs are sent until refused, then traces must be accepted, stored, and the collector ready. */
 async function tracesGoOn(c: TestCollector): Promise<void> {
   const logExporter = new OTLPLogExporter({ url: `${c.httpUrl}/v1/logs`, timeoutMillis: 1000 });
@@ -48,19 +80,11 @@ async function tracesGoOn(c: TestCollector): Promise<void> {
     // Both signals flow, as a platform's SDKs send them: a first trace export is taken.
     expect(await exportOnce(traceExporter, makeSpans(1))).toBeNull();
     // Logs until the collector refuses them: their backlog is retried and held.
-    const batch = makeLogs(50);
-    let refusedLogs = 0;
-    for (let i = 0; i < 400 && refusedLogs === 0; i++) if (await exportOnce(logExporter, batch)) refusedLogs++;
-    expect(refusedLogs).toBe(1);
+    expect(await logsUntilRefused(logExporter, makeLogs(50))).toBe(true);
     // Spans, into a table that takes them: accepted, stored, readable.
     const spans = makeSpans(512);
     expect(await exportOnce(traceExporter, spans)).toBeNull();
-    const traceId = spans[0]!.spanContext().traceId;
-    const found = await eventually(async () => {
-      const r = await getJson(c.queryUrl, `/v1/traces/${traceId}`);
-      return r.status === 200 ? r.status : undefined;
-    }, 5000, 'trace readable');
-    expect(found).toBe(200);
+    await untilTraceReadable(c, spans[0]!.spanContext().traceId, 5000, 'trace readable');
     // Past the 2 s readiness gives failing writes: the pod keeps its place behind the Service,
     // where the traces it stores reach it (logs are refused by the queue already).
     await new Promise((r) => setTimeout(r, 2500));
@@ -75,44 +99,22 @@ async function tracesGoOn(c: TestCollector): Promise<void> {
 
 describe('one signal refused by the store while the other goes in', () => {
   it('postgres, a trigger refusing the logs table: traces accepted, stored, and ready', async () => {
-    const url = await createTestDatabase('signal_isolation');
-    const c = await startCollector({ 'storage.backend': 'postgres', 'storage.postgres.url': url, ...QUEUE });
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    try {
-      await admin.query(`CREATE FUNCTION refuse_logs() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'logs tablespace full' USING ERRCODE = '53100'; END $$`);
-      await admin.query(`CREATE TRIGGER refuse_logs BEFORE INSERT ON tracehouse.logs FOR EACH ROW EXECUTE FUNCTION refuse_logs()`);
-      await tracesGoOn(c);
-    } finally {
-      await admin.query('DROP TRIGGER IF EXISTS refuse_logs ON tracehouse.logs').catch(() => undefined);
-      await admin.end();
-      await c.stop();
-    }
+    await onPostgresRefusingLogs('signal_isolation', tracesGoOn);
   }, 30_000);
 
   it('postgres, a collector sent logs only: a store refusing them may fill the whole queue before logs are refused', async () => {
     // With one signal there is no other to keep room for: an outage is buffered in all of
     // writer.maxQueueBytes, not in half of it.
-    const url = await createTestDatabase('signal_isolation_one');
-    const c = await startCollector({ 'storage.backend': 'postgres', 'storage.postgres.url': url, ...QUEUE });
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    const logExporter = new OTLPLogExporter({ url: `${c.httpUrl}/v1/logs`, timeoutMillis: 1000 });
-    try {
-      await admin.query(`CREATE FUNCTION refuse_logs() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'logs tablespace full' USING ERRCODE = '53100'; END $$`);
-      await admin.query(`CREATE TRIGGER refuse_logs BEFORE INSERT ON tracehouse.logs FOR EACH ROW EXECUTE FUNCTION refuse_logs()`);
-      const batch = makeLogs(50);
-      let refused = false;
-      for (let i = 0; i < 400 && !refused; i++) refused = (await exportOnce(logExporter, batch)) !== null;
-      expect(refused).toBe(true);
-      const queued = await metricValue(c.opsUrl, 'tracehouse_queue_size_bytes');
-      expect(queued).toBeGreaterThan(0.75 * Number(QUEUE['writer.maxQueueBytes']));
-    } finally {
-      await admin.query('DROP TRIGGER IF EXISTS refuse_logs ON tracehouse.logs').catch(() => undefined);
-      await logExporter.shutdown();
-      await admin.end();
-      await c.stop();
-    }
+    await onPostgresRefusingLogs('signal_isolation_one', async (c) => {
+      const logExporter = new OTLPLogExporter({ url: `${c.httpUrl}/v1/logs`, timeoutMillis: 1000 });
+      try {
+        expect(await logsUntilRefused(logExporter, makeLogs(50))).toBe(true);
+        const queued = await metricValue(c.opsUrl, 'tracehouse_queue_size_bytes');
+        expect(queued).toBeGreaterThan(0.75 * Number(QUEUE['writer.maxQueueBytes']));
+      } finally {
+        await logExporter.shutdown();
+      }
+    });
   }, 30_000);
 
   it('postgres, a lock held on the logs table: spans still get a connection and are stored', async () => {
@@ -137,12 +139,7 @@ describe('one signal refused by the store while the other goes in', () => {
       await new Promise((r) => setTimeout(r, 1500));
       const spans = makeSpans(1);
       expect(await exportOnce(traceExporter, spans)).toBeNull();
-      const traceId = spans[0]!.spanContext().traceId;
-      const found = await eventually(async () => {
-        const r = await getJson(c.queryUrl, `/v1/traces/${traceId}`);
-        return r.status === 200 ? r.status : undefined;
-      }, 3000, 'trace readable while the logs table is locked');
-      expect(found).toBe(200);
+      await untilTraceReadable(c, spans[0]!.spanContext().traceId, 3000, 'trace readable while the logs table is locked');
     } finally {
       await admin.query('ROLLBACK').catch(() => undefined);
       await logExporter.shutdown();
