@@ -31,12 +31,16 @@ afterAll(async () => {
   await site?.close();
 });
 
-/** A fresh page of the site, its exporters set up. */
-async function openPage(setup: RumSetup): Promise<Page> {
+/** Runs body on a fresh page of the site, its exporters set up; the page is closed after. */
+async function onPage(setup: RumSetup, body: (page: Page) => Promise<void>): Promise<void> {
   const page = await browser.newPage();
-  await page.goto(site.origin + '/', { waitUntil: 'load' });
-  await page.evaluate((s) => rum.setup(s), setup);
-  return page;
+  try {
+    await page.goto(site.origin + '/', { waitUntil: 'load' });
+    await page.evaluate((s) => rum.setup(s), setup);
+    await body(page);
+  } finally {
+    await page.close();
+  }
 }
 
 async function storedSpanNames(c: TestCollector, traceId: string): Promise<string[]> {
@@ -70,8 +74,7 @@ describe('a page on an allowed origin', () => {
   });
 
   it('exports a span and a log record with the browser exporters, through the preflight', async () => {
-    const page = await openPage({ base: c.httpUrl, service: 'web' });
-    try {
+    await onPage({ base: c.httpUrl, service: 'web' }, async (page) => {
       const span = await page.evaluate(() => rum.span('click'));
       expect(span).toEqual({ traceId: span.traceId, ok: true });
       expect(await storedOnce(c, span.traceId)).toEqual(['click']);
@@ -80,45 +83,34 @@ describe('a page on an allowed origin', () => {
         const r = await getJson(c.queryUrl, '/v1/logs?service=web');
         return JSON.stringify(r.body).includes('page loaded') ? true : undefined;
       }, 5000, 'the log record');
-    } finally {
-      await page.close();
-    }
+    });
   });
 
   it('sends what is batched when the page goes away (the batch processor flushes when the page is hidden)', async () => {
-    const page = await openPage({ base: c.httpUrl, service: 'web' });
-    try {
+    await onPage({ base: c.httpUrl, service: 'web' }, async (page) => {
       const traceId = await page.evaluate(() => rum.pendingSpan('leaving'));
       await page.goto(site.origin + '/away', { waitUntil: 'load' });
       expect(await storedOnce(c, traceId)).toEqual(['leaving']);
-    } finally {
-      await page.close();
-    }
+    });
   });
 
   it('stores an OTLP/JSON beacon (navigator.sendBeacon of an application/json Blob, sent with credentials)', async () => {
-    const page = await openPage({ base: c.httpUrl, service: 'web' });
-    try {
+    await onPage({ base: c.httpUrl, service: 'web' }, async (page) => {
       const traceId = randomBytes(16).toString('hex');
       const queued = await page.evaluate((url, body) => navigator.sendBeacon(url, new Blob([body], { type: 'application/json' })), `${c.httpUrl}/v1/traces`, spanJson(traceId, 'beacon'));
       expect(queued).toBe(true);
       expect(await storedOnce(c, traceId)).toEqual(['beacon']);
-    } finally {
-      await page.close();
-    }
+    });
   });
 
   it('refuses a beacon of a string (text/plain) with 415, counted: the page never learns it', async () => {
-    const page = await openPage({ base: c.httpUrl, service: 'web' });
-    try {
+    await onPage({ base: c.httpUrl, service: 'web' }, async (page) => {
       const before = await refused(c, 'unsupported_media_type');
       const traceId = randomBytes(16).toString('hex');
       expect(await page.evaluate((url, body) => navigator.sendBeacon(url, body), `${c.httpUrl}/v1/traces`, spanJson(traceId, 'text'))).toBe(true);
       await eventually(async () => ((await refused(c, 'unsupported_media_type')) === before + 1 ? true : undefined), 5000, 'the 415 counted');
       expect(await storedSpanNames(c, traceId)).toEqual([]);
-    } finally {
-      await page.close();
-    }
+    });
   });
 });
 
@@ -143,27 +135,21 @@ describe('a page on an allowed origin, the collector behind tokens', () => {
   }
 
   it('stores what the exporter sends with an Authorization bearer token (allowed by the preflight)', async () => {
-    const page = await openPage({ base: c.httpUrl, service: 'web', headers: { Authorization: `Bearer ${TOKEN}` } });
-    try {
+    await onPage({ base: c.httpUrl, service: 'web', headers: { Authorization: `Bearer ${TOKEN}` } }, async (page) => {
       const span = await page.evaluate(() => rum.span('with token'));
       expect(span.ok).toBe(true);
       expect(await stored(span.traceId)).toEqual(['with token']);
-    } finally {
-      await page.close();
-    }
+    });
   });
 
   it('answers an export without a token 401, which the exporter sees and does not retry', async () => {
-    const page = await openPage({ base: c.httpUrl, service: 'web' });
-    try {
+    await onPage({ base: c.httpUrl, service: 'web' }, async (page) => {
       const before = await refused(c, 'unauthenticated');
       const span = await page.evaluate(() => rum.span('no token'));
       expect(span.ok).toBe(false);
       expect(span.error).toMatch(/non-retryable status 401/);
       expect(await refused(c, 'unauthenticated')).toBe(before + 1);
-    } finally {
-      await page.close();
-    }
+    });
   });
 });
 
@@ -180,8 +166,7 @@ describe('a page on an origin not in receiver.http.corsAllowedOrigins', () => {
 
   it("refuses the exporter's preflight, which the exporter sees as a network error; counted and logged, nothing stored", async () => {
     const before = await refused(c, 'origin_not_allowed');
-    const page = await openPage({ base: c.httpUrl, service: 'web', timeoutMillis: 1500 });
-    try {
+    await onPage({ base: c.httpUrl, service: 'web', timeoutMillis: 1500 }, async (page) => {
       const span = await page.evaluate(() => rum.span('elsewhere'));
       expect(span.ok).toBe(false);
       expect(span.error).toMatch(/Failed to fetch/);
@@ -190,8 +175,6 @@ describe('a page on an origin not in receiver.http.corsAllowedOrigins', () => {
       expect(await storedSpanNames(c, span.traceId)).toEqual([]);
       const line = lines.find((l) => l.origin === site.origin);
       expect(line?.msg).toMatch(/receiver\.http\.corsAllowedOrigins/);
-    } finally {
-      await page.close();
-    }
+    });
   });
 });
