@@ -334,10 +334,12 @@ export class QueryServer {
       throw new BadParameter(`traceId: malformed escape in '${raw}'`);
     }
     if (!HEX32.test(id)) throw new BadParameter(`traceId: expected 32 hex characters, got '${id}'`);
+    const traceId = id.toLowerCase();
+    const notFound = (): void => send(res, 404, { error: `trace ${traceId} not found` });
     // HEAD: the status only, from one span; no answer is made to be thrown away.
-    if (req.method === 'HEAD') return (await traceFound(this.store, tenant, id.toLowerCase(), signal)) ? sendJsonSliced(res, 200, NO_BODY) : send(res, 404, { error: `trace ${id.toLowerCase()} not found` });
-    const capped = await readCapped(this.store, tenant, id.toLowerCase(), this.maxSpansPerTrace, undefined, this.maxReadBytes, undefined, signal);
-    if (capped.spans.length === 0) return send(res, 404, { error: `trace ${id.toLowerCase()} not found` });
+    if (req.method === 'HEAD') return (await traceFound(this.store, tenant, traceId, signal)) ? sendJsonSliced(res, 200, NO_BODY) : notFound();
+    const capped = await readCapped(this.store, tenant, traceId, this.maxSpansPerTrace, undefined, this.maxReadBytes, undefined, signal);
+    if (capped.spans.length === 0) return notFound();
     // OTLP/JSON has no place for warnings: a sibling of resourceSpans, which OTLP readers ignore.
     return sendJsonSliced(res, 200, capped.warning === undefined ? { resourceSpans: slicedResourceSpans(capped.spans) } : { resourceSpans: slicedResourceSpans(capped.spans), warnings: [capped.warning] }, {}, '', this.writeStallMs);
   }
