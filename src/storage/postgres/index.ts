@@ -15,7 +15,7 @@ import type { EncoderSpec } from '../encoders.ts';
 import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { LOG_COLUMNS, SPAN_COLUMNS, columnList, type CopyFormat } from './columns.ts';
 import { copyChunks } from './copy.ts';
-import { chunkDays } from './days.ts';
+import { chunkDays, chunkRows } from './days.ts';
 import { failure, isConnectionError, isPrivilegeError, isRetryable, isUnreachable, toError } from './errors.ts';
 import { LATEST_VERSION, currentVersion, refuseNewer, runMigrations } from './migrations.ts';
 import { Partitions } from './partitions.ts';
@@ -182,8 +182,10 @@ class PostgresBackend implements StorageBackend, StoreStats {
       // in the batch: stable across retries of the same batch. No ORDER BY needed against
       // deadlocks: keys contain the batch's own key, so only copies of the same batch can meet,
       // and they take their keys in the same (COPY) order.
+      // $3: the rows of the batch before the staged ones (writeChunkByChunk), so seq stays the
+      // row's position in the whole batch however it is written.
       logs: `INSERT INTO ${s}.logs (${LOG_COLS}, batch_key, seq, tenant)
-             SELECT ${LOG_COLS}, $1::int8, (row_number() OVER ())::int4, $2::text FROM pg_temp.${STAGING.logs}
+             SELECT ${LOG_COLS}, $1::int8, (row_number() OVER () + $3::int8)::int4, $2::text FROM pg_temp.${STAGING.logs}
              ON CONFLICT (ts_unix_nano, batch_key, seq) DO NOTHING`,
     };
   }
@@ -329,34 +331,98 @@ class PostgresBackend implements StorageBackend, StoreStats {
         // A role that may not create it is denied, as one that may not insert (import fails at once).
         return { kind: 'retryable', error: new Error(`postgres: creating partitions for a ${signal} batch: ${toError(err).message}`), ...(isPrivilegeError(err) ? { denied: true } : {}) };
       }
-      const pool = this.pool;
-      await withTransaction(
-        pool,
-        async (client) => {
-          // Without it a write timed out by the writer waited on for the lock until the statement
-          // timeout, holding its connection: a locked logs table took every one, and spans waited.
-          const lockMs = this.config.writeLockTimeoutMs ?? 0;
-          if (lockMs > 0) await client.query(`SET LOCAL lock_timeout = ${Math.floor(lockMs)}`);
-          await copyChunks(client, `pg_temp.${STAGING[signal]}`, signal === 'traces' ? SPAN_COLS : LOG_COLS, batch.chunks, this.format);
-          // The batch is one tenant's (the writer keeps a pipeline per tenant): one parameter tags every row.
-          if (signal === 'traces') await client.query(this.insertSql.traces, [batch.tenant]);
-          else await client.query(this.insertSql.logs, [batchKey(batch.batchId), batch.tenant]);
-        },
-        // Both staging tables at once, once per connection: temporary, so unlogged and private.
-        // A connection whose write failed is discarded, so one whose staging tables vanished
-        // (DISCARD TEMP, a transaction-mode pooler) is not reused.
-        async (client) => {
-          if (this.staged.has(client)) return;
-          await client.query(STAGING_DDL);
-          this.staged.add(client);
-        },
-      );
+      await this.inTransaction(async (client) => {
+        await this.stage(client, batch, batch.chunks, 0);
+      });
       return SUCCESS;
     } catch (err) {
-      if (isConnectionError(err)) this.noteError(err);
-      this.remigrate(err);
+      this.writeFailed(err);
+      // Refused for good with several requests' rows (chunks) in it: the others' must not go with
+      // the one at fault.
+      if (batch.chunks.length > 1 && !isRetryable(err)) return this.writeChunkByChunk(batch, err);
       return failure(err);
     }
+  }
+
+  /**
+   * A batch the server refused for good (a value it cannot take, a trigger raising on one row),
+   * written again a chunk (one request's rows) at a time, in one transaction, each chunk under a
+   * savepoint: the chunks refused for good are left out, the rest stored, and the writer counts
+   * the rows left out as dropped (permanent_error) and, with delivery.ack = stored, refuses only
+   * their requests. Acknowledged rows of other requests (delivery.ack = durable) were lost with the
+   * whole batch before. Every row keeps the keys a write of the whole batch gives it (a log's seq,
+   * its position in the batch), so a resend stores nothing twice. Only after such a failure: a
+   * batch's common write stays one COPY and one INSERT. Its spans' keys are taken chunk by chunk,
+   * not in one order (insertSql): a deadlock with another instance's write is retried (40P01), as
+   * any.
+   */
+  private async writeChunkByChunk(batch: WriteBatch, first: unknown): Promise<WriteResult> {
+    const leftOut: number[] = [];
+    let leftRows = 0;
+    let error = toError(first);
+    try {
+      await this.inTransaction(async (client) => {
+        let before = 0;
+        for (const [i, chunk] of batch.chunks.entries()) {
+          const rows = chunkRows(chunk, this.format);
+          await client.query('SAVEPOINT chunk');
+          try {
+            await this.stage(client, batch, [chunk], before);
+            await client.query(`TRUNCATE pg_temp.${STAGING[batch.signal]}`);
+            await client.query('RELEASE SAVEPOINT chunk');
+          } catch (err) {
+            if (isRetryable(err)) throw err;
+            await client.query('ROLLBACK TO SAVEPOINT chunk');
+            leftOut.push(i);
+            leftRows += rows;
+            error = toError(err);
+          }
+          before += rows;
+        }
+      });
+    } catch (err) {
+      this.writeFailed(err);
+      return failure(err);
+    }
+    if (leftOut.length === batch.chunks.length) return { kind: 'permanent', error };
+    return leftOut.length === 0 ? SUCCESS : { kind: 'success', dropped: { rows: leftRows, error, chunks: leftOut } };
+  }
+
+  /** Runs fn in a write transaction on a connection whose staging tables exist. */
+  private inTransaction(fn: (client: PoolClient) => Promise<void>): Promise<void> {
+    return withTransaction(
+      this.pool!,
+      async (client) => {
+        // Without it a write timed out by the writer waited on for the lock until the statement
+        // timeout, holding its connection: a locked logs table took every one, and spans waited.
+        const lockMs = this.config.writeLockTimeoutMs ?? 0;
+        if (lockMs > 0) await client.query(`SET LOCAL lock_timeout = ${Math.floor(lockMs)}`);
+        await fn(client);
+      },
+      // Both staging tables at once, once per connection: temporary, so unlogged and private.
+      // A connection whose write failed is discarded, so one whose staging tables vanished
+      // (DISCARD TEMP, a transaction-mode pooler) is not reused.
+      async (client) => {
+        if (this.staged.has(client)) return;
+        await client.query(STAGING_DDL);
+        this.staged.add(client);
+      },
+    );
+  }
+
+  /** COPYs chunks of the batch into the staging table and moves them into the store; `before`: the batch's rows before them. */
+  private async stage(client: PoolClient, batch: WriteBatch, chunks: Uint8Array[], before: number): Promise<void> {
+    const signal = batch.signal;
+    await copyChunks(client, `pg_temp.${STAGING[signal]}`, signal === 'traces' ? SPAN_COLS : LOG_COLS, chunks, this.format);
+    // The batch is one tenant's (the writer keeps a pipeline per tenant): one parameter tags every row.
+    if (signal === 'traces') await client.query(this.insertSql.traces, [batch.tenant]);
+    else await client.query(this.insertSql.logs, [batchKey(batch.batchId), batch.tenant, before]);
+  }
+
+  /** What a failed write tells the store: a suspect connection, a schema gone. */
+  private writeFailed(err: unknown): void {
+    if (isConnectionError(err)) this.noteError(err);
+    this.remigrate(err);
   }
 
   /**

@@ -1,0 +1,56 @@
+// One application's log record that PostgreSQL refuses for good (a trigger raising on it) arrives
+// in the same flush as another application's records. The writer batches both requests into one
+// write, the store refused the batch, and the writer dropped it whole: the other application's
+// records, acknowledged under delivery.ack = durable, were lost, counted as dropped under a reason
+// that named the poison. Now only the refused record is dropped (and counted), the rest stored.
+import { SeverityNumber } from '@opentelemetry/api';
+import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { eventually, metricValue, startCollector } from '../helpers/collector.ts';
+import { createTestDatabase } from '../helpers/postgres.ts';
+
+function records(service: string, ...bodies: string[]): ReadableLogRecord[] {
+  const mem = new InMemoryLogRecordExporter();
+  const provider = new LoggerProvider({ resource: resourceFromAttributes({ 'service.name': service }), processors: [new SimpleLogRecordProcessor({ exporter: mem })] });
+  for (const body of bodies) provider.getLogger(service).emit({ severityNumber: SeverityNumber.INFO, body });
+  return mem.getFinishedLogRecords();
+}
+
+function exportOnce(exporter: OTLPLogExporter, items: ReadableLogRecord[]): Promise<string> {
+  return new Promise((resolve) => exporter.export(items, (r) => resolve(r.code === 0 ? 'acknowledged' : `refused: ${r.error?.message ?? r.code}`)));
+}
+
+describe('a log record PostgreSQL refuses for good, flushed with another application\'s records', () => {
+  it('drops that record alone: the other request\'s records, acknowledged, are stored', { timeout: 60_000 }, async () => {
+    const url = await createTestDatabase('refusedrow');
+    // One flush a second: the two requests sent at once go in one batch.
+    const c = await startCollector({ 'storage.backend': 'postgres', 'storage.postgres.url': url, 'delivery.ack': 'durable', 'writer.flushIntervalMs': '1000' });
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    const exporter = new OTLPLogExporter({ url: `${c.httpUrl}/v1/logs`, timeoutMillis: 5000 });
+    try {
+      await admin.query(`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'poison line refused'; END $$`);
+      await admin.query(`CREATE TRIGGER refuse_poison BEFORE INSERT ON tracehouse.logs FOR EACH ROW WHEN (NEW.body::text LIKE '%poison%') EXECUTE FUNCTION refuse_poison()`);
+      const sent = await Promise.all([exportOnce(exporter, records('fine', 'fine line', 'fine line 2')), exportOnce(exporter, records('poisoned', 'poison line'))]);
+      expect(sent).toEqual(['acknowledged', 'acknowledged']);
+      const dropped = await eventually(async () => {
+        const n = await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total', { signal: 'logs', reason: 'permanent_error' });
+        return n > 0 ? n : undefined;
+      }, 10_000, 'the refused record counted as dropped');
+      expect(dropped).toBe(1);
+      const stored = await admin.query<{ service_name: string; body: string }>(`SELECT service_name, body ->> 'stringValue' AS body FROM tracehouse.logs ORDER BY body ->> 'stringValue'`);
+      expect(stored.rows).toEqual([
+        { service_name: 'fine', body: 'fine line' },
+        { service_name: 'fine', body: 'fine line 2' },
+      ]);
+      expect(await metricValue(c.opsUrl, 'tracehouse_writer_written_rows_total', { signal: 'logs' })).toBe(2);
+    } finally {
+      await exporter.shutdown();
+      await admin.end();
+      await c.stop();
+    }
+  });
+});
