@@ -1,7 +1,8 @@
 // What a failed ClickHouse write tells the writer to do. Data the server cannot parse will not
-// parse on a retry either (permanent); everything else — connection errors, timeouts, overload,
-// a table missing until someone migrates — may pass later (retryable). The writer retries with
-// backoff; the adapter never retries itself.
+// parse on a retry either, nor will a row a CONSTRAINT of the table refuses pass it (permanent);
+// everything else — connection errors, timeouts, overload, a table missing until someone
+// migrates — may pass later (retryable). The writer retries with backoff; the adapter never
+// retries itself (but writes a batch refused for its rows again a request's rows at a time).
 import type { WriteResult } from '../backend.ts';
 
 /** ClickHouse error codes that mean the rows themselves are bad. */
@@ -23,6 +24,7 @@ const DATA_ERRORS = new Set([
   190, // SIZES_OF_ARRAYS_DONT_MATCH
   321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
   349, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+  469, // VIOLATED_CONSTRAINT (a CONSTRAINT of the user's on the table refuses a row)
 ]);
 
 /** Overload: retry, but not at once. */
@@ -52,6 +54,17 @@ export function clickhouseCode(err: unknown): number | undefined {
   if (typeof code === 'number') return code;
   if (typeof code === 'string' && /^\d+$/.test(code)) return Number(code);
   return undefined;
+}
+
+/**
+ * Whether a failed insert was refused for good for some of its rows before anything of it was
+ * written: a write of each request's rows alone stores the others. Not so for an error of a
+ * materialized view of the user's ("while pushing to view"): the table has taken the rows by then,
+ * and a write of a part under a token of its own would store them twice.
+ */
+export function refusedForItsRows(err: unknown): boolean {
+  const code = clickhouseCode(err);
+  return code !== undefined && DATA_ERRORS.has(code) && !(err instanceof Error && err.message.includes('while pushing to view'));
 }
 
 /** Maps a failed insert to the writer's next step. */

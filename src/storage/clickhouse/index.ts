@@ -9,7 +9,7 @@ import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQu
 import { isNetworkFailure } from '../reach.ts';
 import { byNewestLog, byNewestTrace, byOperation, byStartThenId, dependencyKey, dependencyList, earliestWithinBytes, isTraceIdHex, logSearch, traceRead, withinBytes } from '../query-helpers.ts';
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
-import { classifyWriteError } from './errors.ts';
+import { classifyWriteError, refusedForItsRows } from './errors.ts';
 import { gatewayNotReady, insertInParts, refusedAsTooLarge, rowsOf } from './split.ts';
 import { appliedVersions, applyTtl, runMigrations } from './migrate.ts';
 import { dependenciesOnShard, operationsOnShard, servicesOnShard } from './listings.ts';
@@ -322,8 +322,9 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
         await insert([...batch.chunks], batch.batchId);
         return { kind: 'success' };
       } catch (err) {
-        if (!refusedAsTooLarge(err)) throw err;
-        return await this.#insertInParts(batch, s, err as Error, insert);
+        if (refusedAsTooLarge(err)) return await this.#insertInParts(batch, s, err as Error, insert);
+        if (batch.chunks.length > 1 && refusedForItsRows(err)) return await this.#insertChunkByChunk(batch, err as Error, insert);
+        throw err;
       }
     } catch (err) {
       return classifyWriteError(err);
@@ -356,6 +357,37 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
       `${left.rows} ${batch.signal === 'traces' ? 'span' : 'log record'} row(s) of up to ${left.bytes} bytes each are too large alone for the request body limit on the way to ClickHouse ${s.shard.endpoint.display} (${left.error.message}): raise the proxy's limit (nginx: client_max_body_size) to store such rows`,
     );
     return { kind: 'success', dropped: { rows: left.rows, error, chunks: [...new Set(left.indexes.map((i) => chunkOf[i]!))] }, chunksInUse: true };
+  }
+
+  /**
+   * A batch refused for good for some of its rows (a CONSTRAINT of the user's, a value the table
+   * cannot take), written again a chunk (one request's rows) at a time, each under the batch's
+   * token and its rows' range (as insertInParts names its parts: a resend of the batch refused
+   * again stores each chunk once). The chunks refused for good are left out and named, so the
+   * writer counts and logs only their rows and, with delivery.ack = stored, refuses only their
+   * requests; before, the whole batch was retried for ever (under delivery.ack = durable) or
+   * dropped, other requests' acknowledged rows with it. Any other failure fails the batch.
+   */
+  async #insertChunkByChunk(batch: WriteBatch, first: Error, insert: (chunks: Uint8Array[], token: string) => Promise<void>): Promise<WriteResult> {
+    const leftOut: number[] = [];
+    let leftRows = 0;
+    let error = first;
+    let lo = 0;
+    for (const [i, chunk] of batch.chunks.entries()) {
+      const hi = lo + rowsOf(batch.signal, [chunk]).length;
+      try {
+        await insert([chunk], `${batch.batchId}/${lo}-${hi}`);
+      } catch (err) {
+        if (!refusedForItsRows(err)) throw err;
+        leftOut.push(i);
+        leftRows += hi - lo;
+        error = err as Error;
+      }
+      lo = hi;
+    }
+    if (leftOut.length === batch.chunks.length) return { kind: 'permanent', error };
+    // A refusal may come before the server has read a body whole (as a proxy's 413 does).
+    return { kind: 'success', ...(leftOut.length > 0 ? { dropped: { rows: leftRows, error, chunks: leftOut } } : {}), chunksInUse: true };
   }
 
   /** Whether each shard's log table has TimestampTime (the exporter's tables of 2023 do not), read once from system.columns. */
