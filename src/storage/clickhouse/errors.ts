@@ -2,7 +2,7 @@
 // parse on a retry either, nor will a row a CONSTRAINT of the table refuses pass it (permanent);
 // everything else — connection errors, timeouts, overload, a table missing until someone
 // migrates — may pass later (retryable). The writer retries with backoff; the adapter never
-// retries itself (but writes a batch refused for its rows again a request's rows at a time).
+// retries itself (but writes a batch refused for its rows again in parts: refused-parts.ts).
 import type { WriteResult } from '../backend.ts';
 
 /** ClickHouse error codes that mean the rows themselves are bad. */

@@ -22,6 +22,7 @@ import { Partitions } from './partitions.ts';
 import { QUERY_CANCELED, Reads, type CancelTarget } from './reads.ts';
 import { scanLogs, scanSpans } from './scan.ts';
 import { postgresStats } from './stats.ts';
+import { writeInHalves } from '../refused-parts.ts';
 import { TYPES, ident, withTransaction } from './sql.ts';
 
 const SUCCESS: WriteResult = { kind: 'success' };
@@ -39,16 +40,6 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * can take long (retentionDays lowered on a busy store, an old backup imported) or wait on a lock.
  */
 const START_MAINTENANCE_WAIT_MS = 10_000;
-/**
- * Parts of a batch refused for good that writeChunkByChunk may see refused again before it leaves
- * the rest of the batch out untried: each request at fault costs about log2(chunks) refused parts
- * (14 in a batch of 10,000 one-record requests, so 64 settle four of them there), and a batch
- * whose every row is refused (a constraint no row meets) took 2 s at 1,000 chunks and 90 s at
- * 4,000 unbounded (a savepoint, thus a subtransaction, per part: PostgreSQL slows past a few
- * thousand in one transaction), far past writer.writeTimeoutMs.
- */
-const MAX_REFUSED_PARTS = 64;
-
 const STAGING: Record<Signal, string> = { traces: 'tracehouse_staging_spans', logs: 'tracehouse_staging_logs' };
 const SPAN_COLS = columnList(SPAN_COLUMNS);
 const LOG_COLS = columnList(LOG_COLUMNS);
@@ -355,74 +346,43 @@ class PostgresBackend implements StorageBackend, StoreStats {
 
   /**
    * A batch the server refused for good (a value it cannot take, a trigger raising on one row),
-   * written again in parts, in one transaction, each part under a savepoint: a part refused is
-   * split in halves, down to single chunks (one request's rows), so the chunks refused for good
-   * are left out, the rest stored, and the writer counts the rows left out as dropped
-   * (permanent_error) and, with delivery.ack = stored, refuses only their requests. Acknowledged
-   * rows of other requests (delivery.ack = durable) were lost with the whole batch before. Halving
-   * costs some 2·log2(chunks) parts per chunk refused: a savepoint per chunk took 215 s for a batch
-   * of 10,000 one-record requests, past writer.writeTimeoutMs, so the writer wrote it again and
-   * again. Every row keeps the keys a write of the whole batch gives it (a log's seq, its position
-   * in the batch), so a resend stores nothing twice. Only after such a failure: a batch's common
-   * write stays one COPY and one INSERT. Its spans' keys are taken part by part, not in one order
-   * (insertSql): a deadlock with another instance's write is retried (40P01), as any.
+   * written again in halves (refused-parts.ts), in one transaction, each part under a savepoint:
+   * the chunks (requests' rows) refused are left out, the rest stored. Halving, not a savepoint
+   * per chunk, which took 215 s for a batch of 10,000 one-record requests, past
+   * writer.writeTimeoutMs, so the writer wrote it again and again. Every row keeps the keys a
+   * write of the whole batch gives it (a log's seq, its position in the batch), so a resend stores
+   * nothing twice. Only after such a failure: a batch's common write stays one COPY and one
+   * INSERT. Its spans' keys are taken part by part, not in one order (insertSql): a deadlock with
+   * another instance's write is retried (40P01), as any.
    */
   private async writeChunkByChunk(batch: WriteBatch, first: unknown): Promise<WriteResult> {
-    const leftOut: number[] = [];
-    let leftRows = 0;
-    let error = toError(first);
-    let refusedParts = 0;
-    let untried = 0;
     const rows = batch.chunks.map((c) => chunkRows(c, this.format));
-    const rowsIn = (from: number, to: number): number => rows.slice(from, to).reduce((n, r) => n + r, 0);
     try {
-      await this.inTransaction(async (client) => {
-        // Chunks [from, to) of the batch, `before`: the batch's rows before them; a part known
-        // refused (the whole batch, at first) is halved without writing it again.
-        const write = async (from: number, to: number, before: number, refused: boolean): Promise<void> => {
-          if (refusedParts >= MAX_REFUSED_PARTS) {
-            for (let i = from; i < to; i++) leftOut.push(i);
-            leftRows += rowsIn(from, to);
-            untried += to - from;
-            return;
+      return await this.inTransaction((client) =>
+        writeInHalves(rows, toError(first), async (from, to, before) => {
+          await client.query('SAVEPOINT part');
+          try {
+            await this.stage(client, batch, batch.chunks.slice(from, to), before);
+            await client.query(`TRUNCATE pg_temp.${STAGING[batch.signal]}`);
+            await client.query('RELEASE SAVEPOINT part');
+            return undefined;
+          } catch (err) {
+            if (isRetryable(err)) throw err;
+            // Released too: savepoints of one name left nested slow every later one.
+            await client.query('ROLLBACK TO SAVEPOINT part; RELEASE SAVEPOINT part');
+            return toError(err);
           }
-          if (!refused) {
-            await client.query('SAVEPOINT part');
-            try {
-              await this.stage(client, batch, batch.chunks.slice(from, to), before);
-              await client.query(`TRUNCATE pg_temp.${STAGING[batch.signal]}`);
-              await client.query('RELEASE SAVEPOINT part');
-              return;
-            } catch (err) {
-              if (isRetryable(err)) throw err;
-              // Released too: savepoints of one name left nested slow every later one.
-              await client.query('ROLLBACK TO SAVEPOINT part; RELEASE SAVEPOINT part');
-              error = toError(err);
-              refusedParts++;
-            }
-          }
-          if (to - from === 1) {
-            leftOut.push(from);
-            leftRows += rows[from]!;
-            return;
-          }
-          const mid = (from + to) >>> 1;
-          await write(from, mid, before, false);
-          await write(mid, to, before + rowsIn(from, mid), false);
-        };
-        await write(0, batch.chunks.length, 0, true);
-      });
+        }),
+      );
     } catch (err) {
       this.writeFailed(err);
       return failure(err);
     }
-    if (untried > 0) error = new Error(`${error.message} (and the rows of ${untried} requests in the batch not tried again once ${MAX_REFUSED_PARTS} parts of it were refused)`);
-    if (leftOut.length === batch.chunks.length) return { kind: 'permanent', error };
-    return leftOut.length === 0 ? SUCCESS : { kind: 'success', dropped: { rows: leftRows, error, chunks: leftOut } };
   }
 
+
   /** Runs fn in a write transaction on a connection whose staging tables exist. */
-  private inTransaction(fn: (client: PoolClient) => Promise<void>): Promise<void> {
+  private inTransaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
     return withTransaction(
       this.pool!,
       async (client) => {
@@ -430,7 +390,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
         // timeout, holding its connection: a locked logs table took every one, and spans waited.
         const lockMs = this.config.writeLockTimeoutMs ?? 0;
         if (lockMs > 0) await client.query(`SET LOCAL lock_timeout = ${Math.floor(lockMs)}`);
-        await fn(client);
+        return fn(client);
       },
       // Both staging tables at once, once per connection: temporary, so unlogged and private.
       // A connection whose write failed is discarded, so one whose staging tables vanished

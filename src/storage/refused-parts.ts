@@ -1,0 +1,65 @@
+// A batch a store refused for good because of some of its rows (a trigger raising on one row, a
+// CONSTRAINT of the user's) holds several requests' rows, one chunk each: written whole again it
+// is refused again, and dropped whole it took other requests' acknowledged rows with it. The
+// stores write such a batch again in parts, halving each part refused down to single chunks, so
+// that only the chunks refused are left out and named (WriteResult dropped): the writer counts and
+// logs their rows alone and, with delivery.ack = stored, refuses their requests alone.
+import type { WriteResult } from './backend.ts';
+
+/**
+ * Parts a store may see refused again before the rest of the batch is left out untried: each
+ * request at fault costs about log2(chunks) refused parts (14 in a batch of 10,000 one-record
+ * requests, so 64 settle four of them there). Unbounded, a batch whose every row is refused (a
+ * constraint no row meets) is tried in some 2·chunks parts: on PostgreSQL, a savepoint (so a
+ * subtransaction) each, 2 s at 1,000 chunks and 90 s at 4,000, far past writer.writeTimeoutMs, so
+ * the writer timed it out and wrote it again; on ClickHouse, an insert (so a part) each.
+ */
+export const MAX_REFUSED_PARTS = 64;
+
+/**
+ * Writes chunks [from, to) of the batch (`before`: the batch's rows before them, `rows`: theirs); resolves to the
+ * store's refusal when it refused them for good for their rows, undefined once stored, and throws
+ * any other failure (which fails the whole pass, for the writer to retry).
+ */
+export type PartWriter = (from: number, to: number, before: number, rows: number) => Promise<Error | undefined>;
+
+/**
+ * Writes again, in halves, a batch of chunks holding `rows` rows each that the store refused
+ * whole (`first`): a part refused is halved down to single chunks, those refused are left out.
+ * All left out, the batch is refused for good (permanent), as before the pass.
+ */
+export async function writeInHalves(rows: readonly number[], first: Error, write: PartWriter): Promise<WriteResult> {
+  const leftOut: number[] = [];
+  let leftRows = 0;
+  let error = first;
+  let refusedParts = 0;
+  let untried = 0;
+  const before = [0];
+  for (const r of rows) before.push(before[before.length - 1]! + r);
+  const leave = (from: number, to: number): void => {
+    for (let i = from; i < to; i++) leftOut.push(i);
+    leftRows += before[to]! - before[from]!;
+  };
+  // The whole batch (refused: halved without being written again), then each half.
+  const part = async (from: number, to: number, refused: boolean): Promise<void> => {
+    if (refusedParts >= MAX_REFUSED_PARTS) {
+      leave(from, to);
+      untried += to - from;
+      return;
+    }
+    if (!refused) {
+      const refusal = await write(from, to, before[from]!, before[to]! - before[from]!);
+      if (refusal === undefined) return;
+      error = refusal;
+      refusedParts++;
+    }
+    if (to - from === 1) return leave(from, to);
+    const mid = (from + to) >>> 1;
+    await part(from, mid, false);
+    await part(mid, to, false);
+  };
+  await part(0, rows.length, true);
+  if (untried > 0) error = new Error(`${error.message} (and the rows of ${untried} requests in the batch not tried again once ${MAX_REFUSED_PARTS} parts of it were refused)`);
+  if (leftOut.length === rows.length) return { kind: 'permanent', error };
+  return leftOut.length === 0 ? { kind: 'success' } : { kind: 'success', dropped: { rows: leftRows, error, chunks: leftOut } };
+}
