@@ -86,6 +86,24 @@ function cancelStatement(target: CancelTarget): Promise<void> {
   });
 }
 
+/**
+ * Throws for a database whose encoding is neither UTF8 nor SQL_ASCII (LATIN1, WIN1252 …, what
+ * initdb picks from a non-UTF-8 locale): PostgreSQL converts every string it is sent into it and
+ * refuses a character it has not (22P05, a permanent error), so every request holding one (a
+ * span name in Japanese, an emoji in a log body) was dropped, counted permanent_error, at every
+ * write for as long as the collector ran. SQL_ASCII converts nothing: the UTF-8 is kept as sent.
+ */
+async function refuseEncoding(pool: Pool): Promise<void> {
+  const { rows } = await pool.query<{ encoding: string; database: string }>(
+    `SELECT current_setting('server_encoding') AS encoding, current_database() AS database`,
+  );
+  const { encoding, database } = rows[0]!;
+  if (encoding === 'UTF8' || encoding === 'SQL_ASCII') return;
+  throw new Error(
+    `postgres database ${JSON.stringify(database)} (storage.postgres.url) has encoding ${encoding}: it cannot store the characters of telemetry that ${encoding} lacks, and would drop every span or log record holding one; point storage.postgres.url at a database created with ENCODING 'UTF8' (CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0)`,
+  );
+}
+
 function batchKey(batchId: string): string {
   return createHash('sha256').update(batchId).digest().readBigInt64BE(0).toString();
 }
@@ -256,6 +274,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
     if (this.config.autoMigrate) {
       await this.migrate();
     } else {
+      if (!this.readOnly) await refuseEncoding(pool);
       const v = await currentVersion(pool, this.schema);
       refuseNewer(this.schema, v);
       if (v < LATEST_VERSION) {
@@ -281,6 +300,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
 
   async migrate(): Promise<void> {
     const pool = this.ensurePool();
+    if (!this.readOnly) await refuseEncoding(pool);
     const applied = await runMigrations(pool, this.schema);
     if (applied.length > 0) this.logger.info({ schema: this.schema, versions: applied }, 'postgres migrations applied');
   }

@@ -1,0 +1,65 @@
+// A database whose encoding is not UTF-8 (LATIN1, WIN1252: what initdb picks under such a locale)
+// refuses every string holding a character it has not (22P05, a permanent error): the collector
+// started, and every span or log record with a Japanese name or an emoji was dropped, counted
+// permanent_error, for as long as it ran. It now refuses to start on such a database, naming
+// storage.postgres.url and the encoding, before it migrates anything into it. SQL_ASCII converts
+// nothing and keeps the UTF-8 as sent: it is still taken.
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
+import { testPostgresUrl, withDatabase } from '../helpers/postgres.ts';
+import { postgresBackend, spanBatch } from '../helpers/postgres-store.ts';
+import { makeSpan } from '../helpers/rows.ts';
+
+describe('postgres: the database encoding', () => {
+  let server: string;
+  let admin: pg.Client;
+
+  beforeAll(async () => {
+    server = await testPostgresUrl();
+    admin = new pg.Client({ connectionString: server });
+    await admin.connect();
+  });
+  afterAll(async () => {
+    await admin?.end();
+  });
+
+  async function database(encoding: string): Promise<string> {
+    const name = `pgencoding_${encoding.toLowerCase()}_${process.pid}_${Date.now().toString(36)}`;
+    await admin.query(`CREATE DATABASE ${name} ENCODING '${encoding}' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`);
+    return withDatabase(server, name);
+  }
+
+  it('refuses to start on a LATIN1 database, naming storage.postgres.url and the encoding, and migrates nothing into it', { timeout: 30_000 }, async () => {
+    const url = await database('LATIN1');
+    for (const autoMigrate of ['true', 'false']) {
+      const store = postgresBackend(url, { 'storage.postgres.autoMigrate': autoMigrate });
+      try {
+        await expect(store.start()).rejects.toThrow(/storage\.postgres\.url\) has encoding LATIN1.*ENCODING 'UTF8'/);
+      } finally {
+        await store.shutdown();
+      }
+    }
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      const { rowCount } = await c.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'tracehouse'`);
+      expect(rowCount).toBe(0);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('stores any character on a SQL_ASCII database, as on a UTF8 one', { timeout: 30_000 }, async () => {
+    const store = postgresBackend(await database('SQL_ASCII'));
+    try {
+      await store.start();
+      const span = makeSpan({ name: '日本 ✓ 🚀', serviceName: 'svc-' + randomUUID() });
+      expect((await store.write(spanBatch([span]))).kind).toBe('success');
+      expect((await store.getTrace(TENANT, span.traceId)).map((s) => s.name)).toEqual([span.name]);
+    } finally {
+      await store.shutdown();
+    }
+  });
+});
