@@ -2,8 +2,8 @@
 // refuses every string holding a character it has not (22P05, a permanent error): the collector
 // started, and every span or log record with a Japanese name or an emoji was dropped, counted
 // permanent_error, for as long as it ran. It now refuses to start on such a database, naming
-// storage.postgres.url and the encoding, before it migrates anything into it. SQL_ASCII converts
-// nothing and keeps the UTF-8 as sent: it is still taken.
+// storage.postgres.url and the encoding, before it migrates anything into it; one it wrote to
+// before is warned about. SQL_ASCII converts nothing and keeps the UTF-8 as sent: it is still taken.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,12 @@ import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 import { testPostgresUrl, withDatabase } from '../helpers/postgres.ts';
 import { postgresBackend, spanBatch } from '../helpers/postgres-store.ts';
 import { makeSpan } from '../helpers/rows.ts';
+import { capturedLogger } from '../helpers/logger.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { postgresOptions } from '../../src/storage/index.ts';
+import { runMigrations } from '../../src/storage/postgres/migrations.ts';
+import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
+import { createMetrics } from '../../src/telemetry/metrics.ts';
 
 describe('postgres: the database encoding', () => {
   let server: string;
@@ -48,6 +54,29 @@ describe('postgres: the database encoding', () => {
       expect(rowCount).toBe(0);
     } finally {
       await c.end();
+    }
+  });
+
+  it('starts on a LATIN1 database an earlier version migrated, with a warning naming the key and the encoding', { timeout: 30_000 }, async () => {
+    // Refused, every pod on it would stop taking any telemetry at the upgrade.
+    const url = await database('LATIN1');
+    const pool = new pg.Pool({ connectionString: url, max: 1 });
+    try {
+      await runMigrations(pool, 'tracehouse');
+    } finally {
+      await pool.end();
+    }
+    const { logger, lines } = capturedLogger();
+    const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'storage.postgres.poolSize': '2' } });
+    const store = createPostgresBackend(postgresOptions(config), { logger, metrics: createMetrics() });
+    try {
+      await store.start();
+      expect(lines().filter((l) => l.level === 40).map((l) => l.msg)).toEqual([expect.stringMatching(/storage\.postgres\.url\) has encoding LATIN1.*started on it all the same/)]);
+      // What the warning says: the characters LATIN1 has are stored, the others refused.
+      expect((await store.write(spanBatch([makeSpan({ name: 'plain ascii', attributes: [] })]))).kind).toBe('success');
+      expect((await store.write(spanBatch([makeSpan({ name: 'rocket 🚀', attributes: [] })]))).kind).toBe('permanent');
+    } finally {
+      await store.shutdown();
     }
   });
 

@@ -87,21 +87,20 @@ function cancelStatement(target: CancelTarget): Promise<void> {
 }
 
 /**
- * Throws for a database whose encoding is neither UTF8 nor SQL_ASCII (LATIN1, WIN1252 …, what
- * initdb picks from a non-UTF-8 locale): PostgreSQL converts every string it is sent into it and
- * refuses a character it has not (22P05, a permanent error), so every request holding one (a
- * span name in Japanese, an emoji in a log body) was dropped, counted permanent_error, at every
- * write for as long as the collector ran. SQL_ASCII converts nothing: the UTF-8 is kept as sent.
+ * What is wrong with a database whose encoding is neither UTF8 nor SQL_ASCII (LATIN1, WIN1252 …,
+ * what initdb picks from a non-UTF-8 locale), or undefined: PostgreSQL converts every string it is
+ * sent into it and refuses a character it has not (22P05, a permanent error), so every request
+ * holding one (a span name in Japanese, an emoji in a log body) was dropped, counted
+ * permanent_error, at every write for as long as the collector ran. SQL_ASCII converts nothing:
+ * the UTF-8 is kept as sent.
  */
-async function refuseEncoding(pool: Pool): Promise<void> {
+async function encodingProblem(pool: Pool): Promise<string | undefined> {
   const { rows } = await pool.query<{ encoding: string; database: string }>(
     `SELECT current_setting('server_encoding') AS encoding, current_database() AS database`,
   );
   const { encoding, database } = rows[0]!;
-  if (encoding === 'UTF8' || encoding === 'SQL_ASCII') return;
-  throw new Error(
-    `postgres database ${JSON.stringify(database)} (storage.postgres.url) has encoding ${encoding}: it cannot store the characters of telemetry that ${encoding} lacks, and would drop every span or log record holding one; point storage.postgres.url at a database created with ENCODING 'UTF8' (CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0)`,
-  );
+  if (encoding === 'UTF8' || encoding === 'SQL_ASCII') return undefined;
+  return `postgres database ${JSON.stringify(database)} (storage.postgres.url) has encoding ${encoding}: it cannot store the characters of telemetry that ${encoding} lacks, and would drop every span or log record holding one; point storage.postgres.url at a database created with ENCODING 'UTF8' (CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0)`;
 }
 
 function batchKey(batchId: string): string {
@@ -274,7 +273,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
     if (this.config.autoMigrate) {
       await this.migrate();
     } else {
-      if (!this.readOnly) await refuseEncoding(pool);
+      if (!this.readOnly) await this.checkEncoding(pool);
       const v = await currentVersion(pool, this.schema);
       refuseNewer(this.schema, v);
       if (v < LATEST_VERSION) {
@@ -300,9 +299,22 @@ class PostgresBackend implements StorageBackend, StoreStats {
 
   async migrate(): Promise<void> {
     const pool = this.ensurePool();
-    if (!this.readOnly) await refuseEncoding(pool);
+    if (!this.readOnly) await this.checkEncoding(pool);
     const applied = await runMigrations(pool, this.schema);
     if (applied.length > 0) this.logger.info({ schema: this.schema, versions: applied }, 'postgres migrations applied');
+  }
+
+  /**
+   * Refuses a database whose encoding cannot hold every character (encodingProblem) before
+   * anything is migrated into it. One the collector wrote to already (its schema there, from a
+   * version before this check) is only warned about: refused, every pod on it would stop taking
+   * any telemetry at the upgrade, for the sake of the rows with such characters.
+   */
+  private async checkEncoding(pool: Pool): Promise<void> {
+    const problem = await encodingProblem(pool);
+    if (problem === undefined) return;
+    if ((await currentVersion(pool, this.schema)) === 0) throw new Error(problem);
+    this.logger.warn({ schema: this.schema }, `${problem}; started on it all the same, as the collector has written to it before`);
   }
 
   /** Partitions ahead, retention; one run at a time. */
