@@ -353,13 +353,15 @@ export class DurableLog {
         if (!k.refs) return writer.submit(k.batch);
         const c = chunks[i];
         // Ended meanwhile by an attempt that had timed out: stored after all (nothing left to
-        // write), or refused for good, its rows dropped: counted and logged as the writer would.
+        // write), or refused for good, whole or some requests' rows of it (the rest stored), those
+        // rows dropped: counted and logged as the writer would.
         if (c === undefined || (k.recorded && !this.recorder.isRecorded(k.batch.batchId))) {
           writer.forgetKept(k.batch.batchId);
-          if (k.recorded && this.recorder.refusedForGood(k.batch.batchId)) {
-            const { signal, partition, rows } = k.batch;
-            this.metrics.droppedRows.inc({ backend: this.storeName, signal, reason: 'permanent_error' }, rows);
-            this.logger.error({ signal, partition, rows, reason: 'permanent_error' }, 'dropped a batch of accepted rows: an attempt that had timed out was refused for good');
+          const refused = k.recorded ? this.recorder.refusedForGood(k.batch.batchId) : undefined;
+          if (refused) {
+            const { signal, partition } = k.batch;
+            this.metrics.droppedRows.inc({ backend: this.storeName, signal, reason: 'permanent_error' }, refused.rows);
+            this.logger.error({ signal, partition, rows: refused.rows, reason: 'permanent_error', err: refused.error.message }, 'dropped rows of a batch given up on: an attempt that had timed out was refused them for good');
           }
           return undefined;
         }

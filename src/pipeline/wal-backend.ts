@@ -15,14 +15,23 @@
 import type { EncodedChunk, StoreWriter, WriteBatch, WriteResult } from '../storage/backend.ts';
 import type { ReplayPlan, WalChunkRef, WriteAheadLog } from './wal/index.ts';
 
+/** Rows of a batch the store refused for good, and why. */
+export interface RefusedRows {
+  rows: number;
+  error: Error;
+}
+
 /** Records the writer's batches in the write-ahead log around a backend's writes. */
 export class WalRecorder {
   private readonly wal: WriteAheadLog;
   private readonly refs = new WeakMap<Uint8Array, WalChunkRef>();
   /** Batch id → its record's sequence number, while the batch is being written. */
   private readonly recorded = new Map<string, Promise<number>>();
-  /** Batches the writer gave up on (watch), with whether an attempt still running then was refused for good. */
-  private readonly watched = new Map<string, boolean>();
+  /**
+   * Batches the writer gave up on (watch), with the rows an attempt still running then left out for
+   * good once it ended: the whole batch refused, or some of its requests' rows (WriteResult dropped).
+   */
+  private readonly watched = new Map<string, RefusedRows | undefined>();
   /**
    * Batches (the writer's objects, which it hands to every attempt) an attempt ended: stored or
    * refused for good. A later attempt of one (begun after an earlier one timed out, then landed)
@@ -73,12 +82,15 @@ export class WalRecorder {
    * attempt may end it (isRecorded turns false) by storing it or by being refused for good.
    */
   watch(batchId: string): void {
-    this.watched.set(batchId, false);
+    this.watched.set(batchId, undefined);
   }
 
-  /** Whether a watched batch was ended by a permanent refusal (its rows dropped, not stored); stops watching it. */
-  refusedForGood(batchId: string): boolean {
-    const refused = this.watched.get(batchId) === true;
+  /**
+   * The rows the attempt that ended a watched batch left out for good (all of them when it was
+   * refused whole, some when the store took the rest), undefined when none; stops watching it.
+   */
+  refusedForGood(batchId: string): RefusedRows | undefined {
+    const refused = this.watched.get(batchId);
     this.watched.delete(batchId);
     return refused;
   }
@@ -124,7 +136,10 @@ export class WalRecorder {
     }
     const result = await write();
     if (result.kind !== 'retryable') {
-      if (result.kind === 'permanent' && this.watched.has(batch.batchId)) this.watched.set(batch.batchId, true);
+      if (this.watched.has(batch.batchId)) {
+        if (result.kind === 'permanent') this.watched.set(batch.batchId, { rows: batch.rows, error: result.error });
+        else if (result.dropped) this.watched.set(batch.batchId, { rows: result.dropped.rows, error: result.dropped.error });
+      }
       this.wal.markStored(seq);
       this.recorded.delete(batch.batchId);
       this.ended.add(batch);

@@ -7,10 +7,12 @@ import { SeverityNumber } from '@opentelemetry/api';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { eventually, metricValue, startCollector } from '../helpers/collector.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 function records(service: string, ...bodies: string[]): ReadableLogRecord[] {
   const mem = new InMemoryLogRecordExporter();
@@ -47,6 +49,51 @@ describe('a log record PostgreSQL refuses for good, flushed with another applica
         { service_name: 'fine', body: 'fine line 2' },
       ]);
       expect(await metricValue(c.opsUrl, 'tracehouse_writer_written_rows_total', { signal: 'logs' })).toBe(2);
+    } finally {
+      await exporter.shutdown();
+      await admin.end();
+      await c.stop();
+    }
+  });
+
+  it('counts the refused record of a batch given up on whose timed-out attempt then stored the rest', { timeout: 60_000 }, async () => {
+    // Every attempt waits (a trigger sleeping until a deadline) past writer.writeTimeoutMs, and the
+    // writer gives up on the batch (retryMaxElapsedMs): the write-ahead log keeps it. The attempts
+    // still running then end, the fine records stored and the poisoned one left out: that record
+    // was lost without being counted or logged (only a batch refused whole was).
+    const url = await createTestDatabase('refusedlate');
+    const flags = { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'delivery.ack': 'durable', 'delivery.walDir': join(tempDir(), 'wal') };
+    let c = await startCollector({ ...flags, 'writer.flushIntervalMs': '1000', 'writer.writeTimeoutMs': '300', 'writer.retryMaxElapsedMs': '600', 'writer.retryInitialMs': '100' });
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    const exporter = new OTLPLogExporter({ url: `${c.httpUrl}/v1/logs`, timeoutMillis: 5000 });
+    try {
+      await admin.query(`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'poison line refused'; END $$`);
+      await admin.query(`CREATE TRIGGER refuse_poison BEFORE INSERT ON tracehouse.logs FOR EACH ROW WHEN (NEW.body::text LIKE '%poison%') EXECUTE FUNCTION refuse_poison()`);
+      await admin.query(`CREATE TABLE public.slow_until (until timestamptz)`);
+      await admin.query(`INSERT INTO public.slow_until VALUES (clock_timestamp() + interval '3 seconds')`);
+      await admin.query(`CREATE FUNCTION slow_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(GREATEST(0, extract(epoch FROM (SELECT until FROM public.slow_until) - clock_timestamp()))); RETURN NEW; END $$`);
+      await admin.query(`CREATE TRIGGER a_slow_write BEFORE INSERT ON tracehouse.logs FOR EACH ROW EXECUTE FUNCTION slow_write()`);
+      const sent = await Promise.all([exportOnce(exporter, records('fine', 'fine line', 'fine line 2')), exportOnce(exporter, records('poisoned', 'poison line'))]);
+      expect(sent).toEqual(['acknowledged', 'acknowledged']);
+      const dropped = await eventually(async () => {
+        const n = await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total', { signal: 'logs', reason: 'permanent_error' });
+        return n > 0 ? n : undefined;
+      }, 15_000, 'the refused record counted as dropped');
+      expect(dropped).toBe(1);
+      const stored = await admin.query<{ service_name: string; body: string }>(`SELECT service_name, body ->> 'stringValue' AS body FROM tracehouse.logs ORDER BY body ->> 'stringValue'`);
+      expect(stored.rows).toEqual([
+        { service_name: 'fine', body: 'fine line' },
+        { service_name: 'fine', body: 'fine line 2' },
+      ]);
+      // The log let go of the batch: a restart on it writes nothing again.
+      expect(await metricValue(c.opsUrl, 'tracehouse_wal_pending_entries')).toBe(0);
+      await c.stop();
+      c = await startCollector(flags);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await metricValue(c.opsUrl, 'tracehouse_writer_written_rows_total')).toBe(0);
+      expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total')).toBe(0);
+      expect((await admin.query(`SELECT count(*)::int AS n FROM tracehouse.logs`)).rows).toEqual([{ n: 2 }]);
     } finally {
       await exporter.shutdown();
       await admin.end();
