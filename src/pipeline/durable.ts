@@ -354,10 +354,12 @@ export class DurableLog {
         const c = chunks[i];
         // Ended meanwhile by an attempt that had timed out: stored after all (nothing left to
         // write), or refused for good, whole or some requests' rows of it (the rest stored), those
-        // rows dropped: counted and logged as the writer would.
+        // rows dropped: counted (written, dropped) and logged as the writer would.
         if (c === undefined || (k.recorded && !this.recorder.isRecorded(k.batch.batchId))) {
           writer.forgetKept(k.batch.batchId);
-          const refused = k.recorded ? this.recorder.refusedForGood(k.batch.batchId) : undefined;
+          const end = k.recorded ? this.recorder.endedLate(k.batch.batchId) : undefined;
+          if (end && end.written > 0) this.metrics.writtenRows.inc({ backend: this.storeName, signal: k.batch.signal }, end.written);
+          const refused = end?.refused;
           if (refused) {
             const { signal, partition } = k.batch;
             this.metrics.droppedRows.inc({ backend: this.storeName, signal, reason: 'permanent_error' }, refused.rows);
@@ -365,7 +367,7 @@ export class DurableLog {
           }
           return undefined;
         }
-        if (k.recorded) this.recorder.refusedForGood(k.batch.batchId);
+        if (k.recorded) this.recorder.endedLate(k.batch.batchId);
         this.recorder.retrack(c, k.refs);
         return writer.submit({ ...k.batch, chunks: c, bytes: bytesOf(c) });
       }));

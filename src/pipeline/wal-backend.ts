@@ -15,10 +15,12 @@
 import type { EncodedChunk, StoreWriter, WriteBatch, WriteResult } from '../storage/backend.ts';
 import type { ReplayPlan, WalChunkRef, WriteAheadLog } from './wal/index.ts';
 
-/** Rows of a batch the store refused for good, and why. */
-export interface RefusedRows {
-  rows: number;
-  error: Error;
+/** What the attempt that ended a batch the writer had given up on did with its rows. */
+export interface LateEnd {
+  /** Rows stored. */
+  written: number;
+  /** Rows refused for good (all of them, or some requests' rows: WriteResult dropped), and why. */
+  refused?: { rows: number; error: Error };
 }
 
 /** Records the writer's batches in the write-ahead log around a backend's writes. */
@@ -27,11 +29,8 @@ export class WalRecorder {
   private readonly refs = new WeakMap<Uint8Array, WalChunkRef>();
   /** Batch id → its record's sequence number, while the batch is being written. */
   private readonly recorded = new Map<string, Promise<number>>();
-  /**
-   * Batches the writer gave up on (watch), with the rows an attempt still running then left out for
-   * good once it ended: the whole batch refused, or some of its requests' rows (WriteResult dropped).
-   */
-  private readonly watched = new Map<string, RefusedRows | undefined>();
+  /** Batches the writer gave up on (watch), with what an attempt still running then did once it ended. */
+  private readonly watched = new Map<string, LateEnd | undefined>();
   /**
    * Batches (the writer's objects, which it hands to every attempt) an attempt ended: stored or
    * refused for good. A later attempt of one (begun after an earlier one timed out, then landed)
@@ -86,13 +85,13 @@ export class WalRecorder {
   }
 
   /**
-   * The rows the attempt that ended a watched batch left out for good (all of them when it was
-   * refused whole, some when the store took the rest), undefined when none; stops watching it.
+   * What the attempt that ended a watched batch did with its rows (stored, refused for good, or
+   * some of each), undefined when none ended it; stops watching it.
    */
-  refusedForGood(batchId: string): RefusedRows | undefined {
-    const refused = this.watched.get(batchId);
+  endedLate(batchId: string): LateEnd | undefined {
+    const end = this.watched.get(batchId);
     this.watched.delete(batchId);
-    return refused;
+    return end;
   }
 
   /** Where in the log each of a batch's chunks lives; undefined when one is not in the log. */
@@ -137,8 +136,8 @@ export class WalRecorder {
     const result = await write();
     if (result.kind !== 'retryable') {
       if (this.watched.has(batch.batchId)) {
-        if (result.kind === 'permanent') this.watched.set(batch.batchId, { rows: batch.rows, error: result.error });
-        else if (result.dropped) this.watched.set(batch.batchId, { rows: result.dropped.rows, error: result.dropped.error });
+        if (result.kind === 'permanent') this.watched.set(batch.batchId, { written: 0, refused: { rows: batch.rows, error: result.error } });
+        else this.watched.set(batch.batchId, { written: batch.rows - (result.dropped?.rows ?? 0), ...(result.dropped && { refused: { rows: result.dropped.rows, error: result.dropped.error } }) });
       }
       this.wal.markStored(seq);
       this.recorded.delete(batch.batchId);
