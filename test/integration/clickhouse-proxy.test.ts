@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 import { Writer } from '../../src/pipeline/writer.ts';
-import type { StorageBackend } from '../../src/storage/backend.ts';
+import type { StorageBackend, WriteResult } from '../../src/storage/backend.ts';
 import { createClickhouseBackend } from '../../src/storage/clickhouse/index.ts';
 import { loadRowEncoder } from '../../src/storage/encoders.ts';
 import { clickhouseOptions } from '../../src/storage/index.ts';
@@ -194,6 +194,33 @@ describe('clickhouse behind a proxy with a body limit (nginx client_max_body_siz
     // One batch split, whatever the attempts it took: the counter tells an operator whether batches
     // are still being split, not how often one was retried.
     expect(await metricSum(metrics, 'tracehouse_storage_split_batches_total', 'signal="logs"')).toBe(1);
+  });
+  it('stores the other requests\' rows of a batch too large for the proxy that a CONSTRAINT refuses a row of, each once', async () => {
+    // The batch is refused as too large first, then one of its parts for a row a CONSTRAINT of the
+    // user's refuses (469, permanent): the whole batch was dropped, the parts inserted before it
+    // stored all the same and counted as dropped, the parts after it lost.
+    const proxy = await bodyLimitProxy(chdbHttp.url, 16 * 1024);
+    closers.push(() => new Promise((r) => proxy.server.close(r)));
+    const metrics = createMetrics();
+    const { b, db } = await httpBackend(proxy.url, metrics);
+    await client.command({ query: `ALTER TABLE ${db}.otel_logs ADD CONSTRAINT no_poison CHECK Body NOT LIKE '%poison%'` });
+    const encoder = await loadRowEncoder(b.encoder);
+    const request = (name: string, n: number, poisonAt = -1) =>
+      encoder.encodeLogs(Array.from({ length: n }, (_, i) => makeLog({ serviceName: name, body: { stringValue: `${i === poisonAt ? 'poison' : 'fine'} ${name} ${i} ${'w'.repeat(1000)}` } })))[0]!.data;
+    const chunks = [request('a', 12), request('b', 12, 7), request('c', 12), request('d', 12)];
+    const batch = { signal: 'logs' as const, partition: 0, tenant: TENANT, rows: 48, bytes: chunks.reduce((n, c) => n + c.byteLength, 0), chunks, batchId: 'too-large-and-refused' };
+    const outcome = (r: WriteResult) => (r.kind === 'success' ? { kind: r.kind, chunks: r.dropped?.chunks, rows: r.dropped?.rows } : { kind: r.kind, error: r.error.message });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      expect(outcome(await b.write(batch))).toEqual({ kind: 'success', chunks: [1], rows: 1 });
+      expect(proxy.refused()).toBeGreaterThan(0);
+      // Every other request's records stored once (a resend of the batch stores nothing twice); the refused one not.
+      expect((await select(client, `SELECT ServiceName, count(), uniqExact(Body), countIf(Body LIKE 'poison%') FROM ${db}.otel_logs GROUP BY ServiceName ORDER BY ServiceName`)).map((r) => r.map(String))).toEqual([
+        ['a', '12', '12', '0'],
+        ['b', '11', '11', '0'],
+        ['c', '12', '12', '0'],
+        ['d', '12', '12', '0'],
+      ]);
+    }
   });
 });
 

@@ -11,7 +11,7 @@ import { byNewestLog, byNewestTrace, byOperation, byStartThenId, dependencyKey, 
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError, refusedForItsRows } from './errors.ts';
 import { gatewayNotReady, insertInParts, refusedAsTooLarge, rowsOf } from './split.ts';
-import { writeInHalves } from '../refused-parts.ts';
+import { MAX_REFUSED_PARTS, writeInHalves } from '../refused-parts.ts';
 import { appliedVersions, applyTtl, runMigrations } from './migrate.ts';
 import { dependenciesOnShard, operationsOnShard, servicesOnShard } from './listings.ts';
 import { getTraceOnShard, logsKeyedByTime, matchingTracesOnShard, mergeSummaries, readTraceOnShard, searchLogsOnShard, spanIdsOnShard, summariesOnShard, type ShardSpan, type ShardSummary } from './reads.ts';
@@ -349,15 +349,29 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     // Each row's chunk: with delivery.ack = stored the writer refuses the requests of those left out only.
     const perChunk = batch.chunks.map((c) => rowsOf(batch.signal, [c]));
     const chunkOf = perChunk.flatMap((rows, i) => rows.map(() => i));
-    const left = await insertInParts(perChunk.flat(), batch.batchId, insert);
+    const all = perChunk.flat();
+    // A part refused for its rows (a CONSTRAINT of the user's) is halved down to those rows too:
+    // the parts before it are stored, and the batch dropped or halved by chunks instead would
+    // lose the parts after it or store the ones before twice.
+    const { tooLarge, refused } = await insertInParts(all, batch.batchId, insert, refusedForItsRows);
     // Counted once its parts are written, not at each attempt: a batch whose split failed part way
     // (a 502, a timeout) is written again by the writer and split again, and it is one batch.
     this.#deps.metrics.splitBatches.inc({ signal: batch.signal });
-    if (left === undefined) return { kind: 'success', chunksInUse: true };
-    const error = new Error(
-      `${left.rows} ${batch.signal === 'traces' ? 'span' : 'log record'} row(s) of up to ${left.bytes} bytes each are too large alone for the request body limit on the way to ClickHouse ${s.shard.endpoint.display} (${left.error.message}): raise the proxy's limit (nginx: client_max_body_size) to store such rows`,
-    );
-    return { kind: 'success', dropped: { rows: left.rows, error, chunks: [...new Set(left.indexes.map((i) => chunkOf[i]!))] }, chunksInUse: true };
+    if (tooLarge === undefined && refused === undefined) return { kind: 'success', chunksInUse: true };
+    const what = batch.signal === 'traces' ? 'span' : 'log record';
+    const errors: string[] = [];
+    if (tooLarge) {
+      errors.push(`${tooLarge.rows} ${what} row(s) of up to ${tooLarge.bytes} bytes each are too large alone for the request body limit on the way to ClickHouse ${s.shard.endpoint.display} (${tooLarge.error.message}): raise the proxy's limit (nginx: client_max_body_size) to store such rows`);
+    }
+    if (refused) {
+      const untried = refused.untried > 0 ? ` (and ${refused.untried} row(s) of the batch not tried again once ${MAX_REFUSED_PARTS} parts of it were refused)` : '';
+      errors.push(`${refused.indexes.length - refused.untried} ${what} row(s) refused for good by ClickHouse ${s.shard.endpoint.display}: ${refused.error.message}${untried}`);
+    }
+    const error = new Error(errors.join('; '));
+    const indexes = [...(tooLarge?.indexes ?? []), ...(refused?.indexes ?? [])];
+    // Every row refused (none stored): refused for good, as a batch refused whole is.
+    if (refused && indexes.length === all.length) return { kind: 'permanent', error };
+    return { kind: 'success', dropped: { rows: indexes.length, error, chunks: [...new Set(indexes.map((i) => chunkOf[i]!))].sort((a, b) => a - b) }, chunksInUse: true };
   }
 
   /**

@@ -5,6 +5,7 @@
 // retry of the batch after some parts were stored stores them once); a row too large alone is
 // left out, and told to the writer (WriteResult dropped), which counts and logs it.
 import type { Signal } from '../../model/signal.ts';
+import { MAX_REFUSED_PARTS } from '../refused-parts.ts';
 import { COLUMN_TYPES, LOG_COLUMNS, TRACE_COLUMNS } from './schema.ts';
 
 /** An error of an HTTP answer that was not ClickHouse's success: its status is kept. */
@@ -138,19 +139,51 @@ export interface LeftOut {
   error: Error;
 }
 
+/** Rows of a split insert the store refused for good for themselves (a CONSTRAINT), and those left untried once too many parts were. */
+export interface RefusedRows {
+  /** Their places among the rows given, untried ones included. */
+  indexes: number[];
+  untried: number;
+  /** The last refusal. */
+  error: Error;
+}
+
 /**
  * Inserts `rows` in parts small enough to pass: halves of a part refused as too large, each under
- * `token` + its range; a single row refused is left out (returned). Other failures are thrown.
+ * `token` + its range; a single row refused is left out (returned). A part refused for its rows
+ * (`refusedForRows`: a CONSTRAINT of the user's, checked before anything of the part is written)
+ * is halved the same way, down to the rows refused, which are left out: the parts before it are
+ * stored already, under tokens a part of other rows never has, so neither dropping the batch nor
+ * writing it again otherwise would do. After MAX_REFUSED_PARTS such refusals the rest is left
+ * out untried. Other failures are thrown.
  */
-export async function insertInParts(rows: readonly Uint8Array[], token: string, insert: (chunks: Uint8Array[], token: string) => Promise<void>): Promise<LeftOut | undefined> {
+export async function insertInParts(
+  rows: readonly Uint8Array[],
+  token: string,
+  insert: (chunks: Uint8Array[], token: string) => Promise<void>,
+  refusedForRows: (err: unknown) => boolean = () => false,
+): Promise<{ tooLarge?: LeftOut; refused?: RefusedRows }> {
   let left: LeftOut | undefined;
+  let refused: RefusedRows | undefined;
+  let refusedParts = 0;
   const part = async (lo: number, hi: number): Promise<void> => {
+    if (refusedParts >= MAX_REFUSED_PARTS) {
+      refused!.indexes.push(...Array.from({ length: hi - lo }, (_, i) => lo + i));
+      refused!.untried += hi - lo;
+      return;
+    }
     try {
       await insert(asChunks(rows.slice(lo, hi)), `${token}/${lo}-${hi}`);
     } catch (err) {
-      if (!refusedAsTooLarge(err)) throw err;
+      const tooLarge = refusedAsTooLarge(err);
+      if (!tooLarge && !refusedForRows(err)) throw err;
+      if (!tooLarge) {
+        refusedParts++;
+        refused = { indexes: refused?.indexes ?? [], untried: refused?.untried ?? 0, error: err as Error };
+      }
       if (hi - lo === 1) {
-        left = { rows: (left?.rows ?? 0) + 1, indexes: [...(left?.indexes ?? []), lo], bytes: Math.max(left?.bytes ?? 0, rows[lo]!.byteLength), error: err as Error };
+        if (tooLarge) left = { rows: (left?.rows ?? 0) + 1, indexes: [...(left?.indexes ?? []), lo], bytes: Math.max(left?.bytes ?? 0, rows[lo]!.byteLength), error: err as Error };
+        else refused!.indexes.push(lo);
         return;
       }
       const mid = lo + Math.ceil((hi - lo) / 2);
@@ -161,5 +194,5 @@ export async function insertInParts(rows: readonly Uint8Array[], token: string, 
   const mid = Math.ceil(rows.length / 2);
   await part(0, mid);
   if (mid < rows.length) await part(mid, rows.length);
-  return left;
+  return { ...(left && { tooLarge: left }), ...(refused && { refused }) };
 }
