@@ -10,7 +10,7 @@ import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor, ty
 import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { eventually, metricValue, startCollector } from '../helpers/collector.ts';
+import { eventually, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -25,6 +25,27 @@ function exportOnce(exporter: OTLPLogExporter, items: ReadableLogRecord[]): Prom
   return new Promise((resolve) => exporter.export(items, (r) => resolve(r.code === 0 ? 'acknowledged' : `refused: ${r.error?.message ?? r.code}`)));
 }
 
+/** A trigger refusing (P0001, for good) every log record whose body holds "poison". */
+async function refusePoison(admin: pg.Client): Promise<void> {
+  await admin.query(`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'poison line refused'; END $$`);
+  await admin.query(`CREATE TRIGGER refuse_poison BEFORE INSERT ON tracehouse.logs FOR EACH ROW WHEN (NEW.body::text LIKE '%poison%') EXECUTE FUNCTION refuse_poison()`);
+}
+
+/** Waits up to ms for the poisoned record to be counted dropped, then checks it alone was: the fine ones stored and counted written. */
+async function onlyPoisonDropped(c: TestCollector, admin: pg.Client, ms: number): Promise<void> {
+  const dropped = await eventually(async () => {
+    const n = await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total', { signal: 'logs', reason: 'permanent_error' });
+    return n > 0 ? n : undefined;
+  }, ms, 'the refused record counted as dropped');
+  expect(dropped).toBe(1);
+  const stored = await admin.query<{ service_name: string; body: string }>(`SELECT service_name, body ->> 'stringValue' AS body FROM tracehouse.logs ORDER BY body ->> 'stringValue'`);
+  expect(stored.rows).toEqual([
+    { service_name: 'fine', body: 'fine line' },
+    { service_name: 'fine', body: 'fine line 2' },
+  ]);
+  expect(await metricValue(c.opsUrl, 'tracehouse_writer_written_rows_total', { signal: 'logs' })).toBe(2);
+}
+
 describe('a log record PostgreSQL refuses for good, flushed with another application\'s records', () => {
   it('drops that record alone: the other request\'s records, acknowledged, are stored', { timeout: 60_000 }, async () => {
     const url = await createTestDatabase('refusedrow');
@@ -34,21 +55,10 @@ describe('a log record PostgreSQL refuses for good, flushed with another applica
     await admin.connect();
     const exporter = new OTLPLogExporter({ url: `${c.httpUrl}/v1/logs`, timeoutMillis: 5000 });
     try {
-      await admin.query(`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'poison line refused'; END $$`);
-      await admin.query(`CREATE TRIGGER refuse_poison BEFORE INSERT ON tracehouse.logs FOR EACH ROW WHEN (NEW.body::text LIKE '%poison%') EXECUTE FUNCTION refuse_poison()`);
+      await refusePoison(admin);
       const sent = await Promise.all([exportOnce(exporter, records('fine', 'fine line', 'fine line 2')), exportOnce(exporter, records('poisoned', 'poison line'))]);
       expect(sent).toEqual(['acknowledged', 'acknowledged']);
-      const dropped = await eventually(async () => {
-        const n = await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total', { signal: 'logs', reason: 'permanent_error' });
-        return n > 0 ? n : undefined;
-      }, 10_000, 'the refused record counted as dropped');
-      expect(dropped).toBe(1);
-      const stored = await admin.query<{ service_name: string; body: string }>(`SELECT service_name, body ->> 'stringValue' AS body FROM tracehouse.logs ORDER BY body ->> 'stringValue'`);
-      expect(stored.rows).toEqual([
-        { service_name: 'fine', body: 'fine line' },
-        { service_name: 'fine', body: 'fine line 2' },
-      ]);
-      expect(await metricValue(c.opsUrl, 'tracehouse_writer_written_rows_total', { signal: 'logs' })).toBe(2);
+      await onlyPoisonDropped(c, admin, 10_000);
     } finally {
       await exporter.shutdown();
       await admin.end();
@@ -68,26 +78,15 @@ describe('a log record PostgreSQL refuses for good, flushed with another applica
     await admin.connect();
     const exporter = new OTLPLogExporter({ url: `${c.httpUrl}/v1/logs`, timeoutMillis: 5000 });
     try {
-      await admin.query(`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'poison line refused'; END $$`);
-      await admin.query(`CREATE TRIGGER refuse_poison BEFORE INSERT ON tracehouse.logs FOR EACH ROW WHEN (NEW.body::text LIKE '%poison%') EXECUTE FUNCTION refuse_poison()`);
+      await refusePoison(admin);
       await admin.query(`CREATE TABLE public.slow_until (until timestamptz)`);
       await admin.query(`INSERT INTO public.slow_until VALUES (clock_timestamp() + interval '3 seconds')`);
       await admin.query(`CREATE FUNCTION slow_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(GREATEST(0, extract(epoch FROM (SELECT until FROM public.slow_until) - clock_timestamp()))); RETURN NEW; END $$`);
       await admin.query(`CREATE TRIGGER a_slow_write BEFORE INSERT ON tracehouse.logs FOR EACH ROW EXECUTE FUNCTION slow_write()`);
       const sent = await Promise.all([exportOnce(exporter, records('fine', 'fine line', 'fine line 2')), exportOnce(exporter, records('poisoned', 'poison line'))]);
       expect(sent).toEqual(['acknowledged', 'acknowledged']);
-      const dropped = await eventually(async () => {
-        const n = await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total', { signal: 'logs', reason: 'permanent_error' });
-        return n > 0 ? n : undefined;
-      }, 15_000, 'the refused record counted as dropped');
-      expect(dropped).toBe(1);
-      const stored = await admin.query<{ service_name: string; body: string }>(`SELECT service_name, body ->> 'stringValue' AS body FROM tracehouse.logs ORDER BY body ->> 'stringValue'`);
-      expect(stored.rows).toEqual([
-        { service_name: 'fine', body: 'fine line' },
-        { service_name: 'fine', body: 'fine line 2' },
-      ]);
       // The rest was stored by those attempts, and counted as written.
-      expect(await metricValue(c.opsUrl, 'tracehouse_writer_written_rows_total', { signal: 'logs' })).toBe(2);
+      await onlyPoisonDropped(c, admin, 15_000);
       // The log let go of the batch: a restart on it writes nothing again.
       expect(await metricValue(c.opsUrl, 'tracehouse_wal_pending_entries')).toBe(0);
       await c.stop();
