@@ -239,28 +239,37 @@ export class Ingest {
     const stored = reservation.commit(signal, out.chunks, req.tenant, req.batchId);
     // With ack=stored the client hears back only once the write holding its rows committed; rows
     // the writer gave up on are refused as retryable rather than acknowledged, and rows the store
-    // refused for good as not retryable (the writer counts those as dropped).
+    // refused for good as not retryable (the writer counts those as dropped): the whole request
+    // when they are all of its rows, else as a partial success naming how many (the store kept the
+    // rest: a request's rows across ClickHouse shards, or in several chunks, one of them refused).
+    let refusedByStore = 0;
     if (this.ack === 'stored') {
       let end!: () => void;
       const ended = new Promise<'stop'>((resolve) => (end = () => resolve('stop')));
       if (this.waitsStopped) end();
       else this.storeWaits.add(end);
-      const delivered = await Promise.race([stored, ended]);
+      const committed = await Promise.race([stored, ended]);
       this.storeWaits.delete(end);
-      if (delivered === 'stop') {
+      if (committed === 'stop') {
         this.countRefusedItems(transport, signal, 'shutting_down', out.accepted + out.rejected);
         return this.refuse(transport, 'shutting_down');
       }
-      if (delivered !== true) {
+      const { delivered, refusedRows } = committed;
+      if (delivered === 'permanent_error' && refusedRows < out.accepted) refusedByStore = refusedRows;
+      else if (delivered !== true) {
         const reason = delivered === 'permanent_error' ? 'rejected_by_store' : 'not_stored';
         this.countRefusedItems(transport, signal, reason, out.accepted + out.rejected);
         return this.refuse(transport, reason);
       }
     }
     const accepted = signal === 'traces' ? this.metrics.acceptedSpans : this.metrics.acceptedLogs;
-    if (out.accepted > 0) accepted.inc({ transport }, out.accepted);
+    if (out.accepted > refusedByStore) accepted.inc({ transport }, out.accepted - refusedByStore);
     this.countRefusedItems(transport, signal, 'invalid_item', out.rejected);
+    this.countRefusedItems(transport, signal, 'rejected_by_store', refusedByStore);
     this.metrics.acceptedRequests.inc({ transport });
-    return { kind: 'ok', accepted: out.accepted, rejected: out.rejected, errorMessage: out.errorMessage };
+    if (refusedByStore === 0) return { kind: 'ok', accepted: out.accepted, rejected: out.rejected, errorMessage: out.errorMessage };
+    const what = signal === 'traces' ? 'spans' : 'log records';
+    const storeMessage = `${refusedByStore} ${what} refused for good by the store (${REFUSALS.rejected_by_store.message}); the request's others are stored`;
+    return { kind: 'ok', accepted: out.accepted - refusedByStore, rejected: out.rejected + refusedByStore, errorMessage: out.errorMessage ? `${out.errorMessage}; ${storeMessage}` : storeMessage };
   }
 }

@@ -63,18 +63,29 @@ export interface Reservation {
   /**
    * Queues the request's encoded rows in place of the reservation (their own size is counted
    * from now on). The promise says whether every row was stored (true) or why some were not (a
-   * drop reason: permanent_error before the others); callers that acknowledge on queueing need
-   * not wait for it. With a batchId the rows become batches of their own, one per partition, with
-   * ids derived from it: a caller replaying the same data (import) gets the same ids, which the
-   * stores recognize.
+   * drop reason: permanent_error before the others), and how many rows the store refused for good
+   * (`refusedRows`: those of chunks it left out, the rest of the request's rows stored, or all);
+   * callers that acknowledge on queueing need not wait for it. With a batchId the rows become
+   * batches of their own, one per partition, with ids derived from it: a caller replaying the same
+   * data (import) gets the same ids, which the stores recognize.
    */
-  commit(signal: Signal, chunks: readonly EncodedChunk[], tenant: string, batchId?: string): Promise<Delivered>;
+  commit(signal: Signal, chunks: readonly EncodedChunk[], tenant: string, batchId?: string): Promise<Committed>;
   /** Gives the room back; does nothing after commit() or a first release(). */
   release(): void;
 }
 
 /** What became of a batch: stored (true), or why not. */
 export type Delivered = true | DropReason;
+
+/** What became of a request's rows (Reservation.commit). */
+export interface Committed {
+  delivered: Delivered;
+  /**
+   * Rows the store refused for good (delivered is then permanent_error): some of the request's, or
+   * all. Under a batchId (import), all of a partition's batch when the store refused any of it.
+   */
+  refusedRows: number;
+}
 type DropReason = (typeof DROP_REASONS)[number];
 
 /** Told once what became of the batch holding a chunk. */
@@ -442,23 +453,26 @@ export class Writer {
         let encoded = 0;
         for (const c of chunks) encoded += c.data.byteLength;
         this.account(encoded - held);
-        if (chunks.length === 0) return Promise.resolve(true);
-        return new Promise<Delivered>((resolve) => {
+        if (chunks.length === 0) return Promise.resolve({ delivered: true, refusedRows: 0 });
+        return new Promise<Committed>((resolve) => {
           let outcome: Delivered = true;
+          let refusedRows = 0;
           let waiting = 0;
-          const listener: Listener = (delivered) => {
+          // Told once per chunk (or per partition's batch), with its rows.
+          const listener = (rows: number): Listener => (delivered) => {
+            if (delivered === 'permanent_error') refusedRows += rows;
             if (delivered !== true && outcome !== 'permanent_error') outcome = delivered;
-            if (--waiting === 0) resolve(outcome);
+            if (--waiting === 0) resolve({ delivered: outcome, refusedRows });
           };
           if (batchId === undefined) {
             waiting = chunks.length;
-            for (const c of chunks) this.pipeline(signal, c.partition, tenant).add(c, listener);
+            for (const c of chunks) this.pipeline(signal, c.partition, tenant).add(c, listener(c.rows));
             return;
           }
           const byPartition = new Map<number, EncodedChunk[]>();
           for (const c of chunks) byPartition.set(c.partition, [...(byPartition.get(c.partition) ?? []), c]);
           waiting = byPartition.size;
-          for (const [partition, cs] of byPartition) this.pipeline(signal, partition, tenant).addBatch(cs, `${batchId}/${partition}`, listener);
+          for (const [partition, cs] of byPartition) this.pipeline(signal, partition, tenant).addBatch(cs, `${batchId}/${partition}`, listener(cs.reduce((n, c) => n + c.rows, 0)));
         });
       },
       release: () => {

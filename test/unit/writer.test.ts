@@ -154,7 +154,7 @@ describe('writer', () => {
     const writer = new Writer(gate.backend, opts, createMetrics(), logger);
     gate.failNext(1, { kind: 'permanent', error: new Error('bad data') });
     const chunks = encoder.encodeSpans([makeSpan({ serviceName: 'w' })]);
-    expect(await writer.reserve(10)!.commit('traces', chunks, TENANT)).toBe('permanent_error');
+    expect(await writer.reserve(10)!.commit('traces', chunks, TENANT)).toEqual({ delivered: 'permanent_error', refusedRows: 1 });
     expect(lines().filter((l) => Number(l['level']) >= 40).map((l) => l.msg)).toEqual(['dropped a batch of accepted rows']);
   });
 
@@ -314,10 +314,10 @@ describe('writer', () => {
   it('tells a committed request whether its rows were stored, or why they were dropped', async () => {
     const { writer, gate } = await setup();
     const chunks = () => encoder.encodeSpans([makeSpan({ serviceName: 'w' }), makeSpan({ serviceName: 'w' })]);
-    expect(await writer.reserve(10)!.commit('traces', chunks(), TENANT)).toBe(true);
+    expect(await writer.reserve(10)!.commit('traces', chunks(), TENANT)).toEqual({ delivered: true, refusedRows: 0 });
     gate.failNext(1, { kind: 'permanent', error: new Error('bad data') });
-    expect(await writer.reserve(10)!.commit('traces', chunks(), TENANT)).toBe('permanent_error');
-    expect(await writer.reserve(10)!.commit('traces', [], TENANT)).toBe(true);
+    expect(await writer.reserve(10)!.commit('traces', chunks(), TENANT)).toEqual({ delivered: 'permanent_error', refusedRows: 2 });
+    expect(await writer.reserve(10)!.commit('traces', [], TENANT)).toEqual({ delivered: true, refusedRows: 0 });
   });
 
   it('reports how long writes have been failing and the age of the oldest unwritten row, both back to 0 on recovery', async () => {
