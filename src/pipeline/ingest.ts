@@ -254,8 +254,9 @@ export class Ingest {
         this.countRefusedItems(transport, signal, 'shutting_down', out.accepted + out.rejected);
         return this.refuse(transport, 'shutting_down');
       }
-      const { delivered, refusedRows } = committed;
-      if (delivered === 'permanent_error' && refusedRows < out.accepted) refusedByStore = refusedRows;
+      const { delivered, refusedRows, storedRows } = committed;
+      // Some refused for good and the rest stored (not given up on: that rest is refused whole, as before).
+      if (delivered === 'permanent_error' && storedRows > 0 && storedRows + refusedRows === out.accepted) refusedByStore = refusedRows;
       else if (delivered !== true) {
         const reason = delivered === 'permanent_error' ? 'rejected_by_store' : 'not_stored';
         this.countRefusedItems(transport, signal, reason, out.accepted + out.rejected);

@@ -85,6 +85,11 @@ export interface Committed {
    * all. Under a batchId (import), all of a partition's batch when the store refused any of it.
    */
   refusedRows: number;
+  /**
+   * Rows stored: with refusedRows, all of the request's when nothing else became of any (without
+   * refusedWhenGivenUp, rows of a batch stored but for some are counted stored: nothing waits).
+   */
+  storedRows: number;
 }
 type DropReason = (typeof DROP_REASONS)[number];
 
@@ -453,16 +458,18 @@ export class Writer {
         let encoded = 0;
         for (const c of chunks) encoded += c.data.byteLength;
         this.account(encoded - held);
-        if (chunks.length === 0) return Promise.resolve({ delivered: true, refusedRows: 0 });
+        if (chunks.length === 0) return Promise.resolve({ delivered: true, refusedRows: 0, storedRows: 0 });
         return new Promise<Committed>((resolve) => {
           let outcome: Delivered = true;
           let refusedRows = 0;
+          let storedRows = 0;
           let waiting = 0;
           // Told once per chunk (or per partition's batch), with its rows.
           const listener = (rows: number): Listener => (delivered) => {
-            if (delivered === 'permanent_error') refusedRows += rows;
+            if (delivered === true) storedRows += rows;
+            else if (delivered === 'permanent_error') refusedRows += rows;
             if (delivered !== true && outcome !== 'permanent_error') outcome = delivered;
-            if (--waiting === 0) resolve({ delivered: outcome, refusedRows });
+            if (--waiting === 0) resolve({ delivered: outcome, refusedRows, storedRows });
           };
           if (batchId === undefined) {
             waiting = chunks.length;

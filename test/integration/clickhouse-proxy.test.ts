@@ -153,7 +153,7 @@ describe('clickhouse behind a proxy with a body limit (nginx client_max_body_siz
     const bytes = chunks.reduce((n, c) => n + c.data.byteLength, 0);
     const delivered = writer.reserve(bytes)!.commit('logs', chunks, TENANT);
     await writer.drain();
-    expect(await delivered).toEqual({ delivered: true, refusedRows: 0 });
+    expect(await delivered).toEqual({ delivered: true, refusedRows: 0, storedRows: 61 });
     expect(proxy.refused()).toBeGreaterThan(0);
     // Every small record stored once, none of them cut or repeated.
     expect((await select(client, `SELECT ServiceName, count(), uniqExact(Body) FROM ${db}.otel_logs GROUP BY ServiceName`)).map((r) => r.map(String))).toEqual([['small', '60', '60']]);
@@ -382,9 +382,9 @@ describe('clickhouse behind a proxy with a body limit, delivery.ack = stored', (
     expect(proxy.refused()).toBeGreaterThan(0);
     expect((await select(client, `SELECT ServiceName, count() FROM ${db}.otel_logs GROUP BY ServiceName`)).map((r) => r.map(String))).toEqual([['small', '3']]);
     // Its records are stored: refused as retryable, its client would send them again, stored twice.
-    expect(await small).toEqual({ delivered: true, refusedRows: 0 });
+    expect(await small).toEqual({ delivered: true, refusedRows: 0, storedRows: 3 });
     // The record no store holds is refused for good, counted dropped once.
-    expect(await big).toEqual({ delivered: 'permanent_error', refusedRows: 1 });
+    expect(await big).toEqual({ delivered: 'permanent_error', refusedRows: 1, storedRows: 0 });
     expect(await metricSum(metrics, 'tracehouse_writer_dropped_rows_total', 'reason="permanent_error"')).toBe(1);
     await writer.shutdown(1000);
   });

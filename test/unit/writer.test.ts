@@ -4,7 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { Writer, backoffMs, type WriterOptions } from '../../src/pipeline/writer.ts';
 import { writerOptions } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/index.ts';
-import type { StoreWriter, WriteBatch } from '../../src/storage/backend.ts';
+import type { StoreWriter, WriteBatch, WriteResult } from '../../src/storage/backend.ts';
 import { createEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { sqliteOptions } from '../../src/storage/index.ts';
@@ -154,7 +154,7 @@ describe('writer', () => {
     const writer = new Writer(gate.backend, opts, createMetrics(), logger);
     gate.failNext(1, { kind: 'permanent', error: new Error('bad data') });
     const chunks = encoder.encodeSpans([makeSpan({ serviceName: 'w' })]);
-    expect(await writer.reserve(10)!.commit('traces', chunks, TENANT)).toEqual({ delivered: 'permanent_error', refusedRows: 1 });
+    expect(await writer.reserve(10)!.commit('traces', chunks, TENANT)).toEqual({ delivered: 'permanent_error', refusedRows: 1, storedRows: 0 });
     expect(lines().filter((l) => Number(l['level']) >= 40).map((l) => l.msg)).toEqual(['dropped a batch of accepted rows']);
   });
 
@@ -311,13 +311,32 @@ describe('writer', () => {
     expect(writer.queueBytes).toBe(0);
   });
 
+  it('tells a committed request of two batches which of its rows were stored and which refused for good', async () => {
+    // Partition 1's writes refused for good, partition 0's stored, or failing (given up on at once).
+    const inner = await memoryBackend();
+    const partitionZero: { fails?: WriteResult } = {};
+    const backend: StoreWriter = Object.create(inner, {
+      write: { value: (b: WriteBatch): Promise<WriteResult> => (b.partition === 1 ? Promise.resolve({ kind: 'permanent', error: new Error('refused') }) : partitionZero.fails ? Promise.resolve(partitionZero.fails) : inner.write(b)) },
+    });
+    const writer = new Writer(backend, { ...opts, refusedWhenGivenUp: true, retryMaxElapsedMs: 30 }, createMetrics(), pino({ level: 'silent' }));
+    const request = () => {
+      const [c] = encoder.encodeSpans([makeSpan({ serviceName: 'w' }), makeSpan({ serviceName: 'w' })]);
+      const [d] = encoder.encodeSpans([makeSpan({ serviceName: 'w' })]);
+      return writer.reserve(10)!.commit('traces', [c!, { ...d!, partition: 1 }], TENANT);
+    };
+    expect(await request()).toEqual({ delivered: 'permanent_error', refusedRows: 1, storedRows: 2 });
+    // The rest given up on, not stored: not a partial success (ingest refuses the request whole).
+    partitionZero.fails = { kind: 'retryable', error: new Error('down') };
+    expect(await request()).toEqual({ delivered: 'permanent_error', refusedRows: 1, storedRows: 0 });
+  });
+
   it('tells a committed request whether its rows were stored, or why they were dropped', async () => {
     const { writer, gate } = await setup();
     const chunks = () => encoder.encodeSpans([makeSpan({ serviceName: 'w' }), makeSpan({ serviceName: 'w' })]);
-    expect(await writer.reserve(10)!.commit('traces', chunks(), TENANT)).toEqual({ delivered: true, refusedRows: 0 });
+    expect(await writer.reserve(10)!.commit('traces', chunks(), TENANT)).toEqual({ delivered: true, refusedRows: 0, storedRows: 2 });
     gate.failNext(1, { kind: 'permanent', error: new Error('bad data') });
-    expect(await writer.reserve(10)!.commit('traces', chunks(), TENANT)).toEqual({ delivered: 'permanent_error', refusedRows: 2 });
-    expect(await writer.reserve(10)!.commit('traces', [], TENANT)).toEqual({ delivered: true, refusedRows: 0 });
+    expect(await writer.reserve(10)!.commit('traces', chunks(), TENANT)).toEqual({ delivered: 'permanent_error', refusedRows: 2, storedRows: 0 });
+    expect(await writer.reserve(10)!.commit('traces', [], TENANT)).toEqual({ delivered: true, refusedRows: 0, storedRows: 0 });
   });
 
   it('reports how long writes have been failing and the age of the oldest unwritten row, both back to 0 on recovery', async () => {
