@@ -222,6 +222,46 @@ describe('clickhouse behind a proxy with a body limit (nginx client_max_body_siz
       ]);
     }
   });
+  it('leaves out a row too large alone and a row a CONSTRAINT refuses in one batch split for the proxy, naming both requests', async () => {
+    const proxy = await bodyLimitProxy(chdbHttp.url, 16 * 1024);
+    closers.push(() => new Promise((r) => proxy.server.close(r)));
+    const { b, db } = await httpBackend(proxy.url, createMetrics());
+    await client.command({ query: `ALTER TABLE ${db}.otel_logs ADD CONSTRAINT no_poison CHECK Body NOT LIKE '%poison%'` });
+    const encoder = await loadRowEncoder(b.encoder);
+    const request = (name: string, n: number, body: (i: number) => string) =>
+      encoder.encodeLogs(Array.from({ length: n }, (_, i) => makeLog({ serviceName: name, body: { stringValue: `${body(i)} ${name} ${i}` } })))[0]!.data;
+    const fine = (i: number) => `fine ${'w'.repeat(1000)} ${i}`;
+    const chunks = [request('a', 8, fine), request('b', 8, (i) => (i === 3 ? `big ${'x'.repeat(20_000)}` : fine(i))), request('c', 8, fine), request('d', 8, (i) => (i === 5 ? 'poison' : fine(i))), request('e', 8, fine)];
+    const batch = { signal: 'logs' as const, partition: 0, tenant: TENANT, rows: 40, bytes: chunks.reduce((n, c) => n + c.byteLength, 0), chunks, batchId: 'too-large-row-and-refused-row' };
+    const r = await b.write(batch);
+    expect(r.kind === 'success' && { chunks: r.dropped?.chunks, rows: r.dropped?.rows }).toEqual({ chunks: [1, 3], rows: 2 });
+    expect(r.kind === 'success' && r.dropped?.error.message).toMatch(/1 log record row\(s\) of up to \d+ bytes each are too large alone.*; 1 log record row\(s\) refused for good/);
+    expect((await select(client, `SELECT ServiceName, count() FROM ${db}.otel_logs GROUP BY ServiceName ORDER BY ServiceName`)).map((r) => r.map(String))).toEqual([['a', '8'], ['b', '7'], ['c', '8'], ['d', '7'], ['e', '8']]);
+  });
+  it('leaves the rest of a split batch out untried once 64 of its parts were refused, and refuses for good one whose every row is refused', { timeout: 30_000 }, async () => {
+    const proxy = await bodyLimitProxy(chdbHttp.url, 16 * 1024);
+    closers.push(() => new Promise((r) => proxy.server.close(r)));
+    const { b, db } = await httpBackend(proxy.url, createMetrics());
+    await client.command({ query: `ALTER TABLE ${db}.otel_logs ADD CONSTRAINT no_poison CHECK Body NOT LIKE '%poison%'` });
+    const encoder = await loadRowEncoder(b.encoder);
+    const one = (name: string, body: string) => encoder.encodeLogs([makeLog({ serviceName: name, body: { stringValue: `${body} ${name} ${'w'.repeat(1000)}` } })])[0]!.data;
+    // 80 one-record requests, every other one refused: some 40·log2(80) refused parts unbounded.
+    const chunks = Array.from({ length: 80 }, (_, i) => one(`s${String(i).padStart(2, '0')}`, i % 2 === 1 ? 'poison' : 'fine'));
+    const batch = { signal: 'logs' as const, partition: 0, tenant: TENANT, rows: 80, bytes: chunks.reduce((n, c) => n + c.byteLength, 0), chunks, batchId: 'many-refused' };
+    const r = await b.write(batch);
+    if (r.kind !== 'success' || !r.dropped) throw new Error(`not a success leaving rows out: ${JSON.stringify(r)}`);
+    expect(r.dropped.error.message).toMatch(/row\(s\) of the batch not tried again once 64 parts of it were refused/);
+    const stored = (await select(client, `SELECT ServiceName FROM ${db}.otel_logs ORDER BY ServiceName`)).map((row) => String(row[0]));
+    // Each request is stored or named as left out, never both; every refused one is named.
+    expect(r.dropped.rows).toBe(80 - stored.length);
+    expect([...r.dropped.chunks, ...stored.map((s) => Number(s.slice(1)))].sort((x, y) => x - y)).toEqual(Array.from({ length: 80 }, (_, i) => i));
+    for (let i = 1; i < 80; i += 2) expect(r.dropped.chunks).toContain(i);
+    expect(stored.length).toBeGreaterThan(0);
+    // Every row refused: refused for good, as a batch refused whole is.
+    const all = Array.from({ length: 40 }, (_, i) => one(`p${i}`, 'poison'));
+    const r2 = await b.write({ ...batch, rows: 40, bytes: all.reduce((n, c) => n + c.byteLength, 0), chunks: all, batchId: 'all-refused' });
+    expect(r2.kind).toBe('permanent');
+  });
 });
 
 describe('clickhouse behind a proxy whose upstream is not up yet (502)', () => {

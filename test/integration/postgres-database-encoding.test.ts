@@ -47,6 +47,13 @@ describe('postgres: the database encoding', () => {
         await store.shutdown();
       }
     }
+    // `tracehouse migrate` (the store's migrate()) refuses it the same way.
+    const store = postgresBackend(url);
+    try {
+      await expect(store.migrate!()).rejects.toThrow(/storage\.postgres\.url\) has encoding LATIN1/);
+    } finally {
+      await store.shutdown();
+    }
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     try {
