@@ -324,7 +324,7 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
         return { kind: 'success' };
       } catch (err) {
         if (refusedAsTooLarge(err)) return await this.#insertInParts(batch, s, err as Error, insert);
-        if (batch.chunks.length > 1 && refusedForItsRows(err)) return await this.#insertChunkByChunk(batch, err as Error, insert);
+        if (batch.chunks.length > 1 && refusedForItsRows(err)) return await this.#insertRefusedInHalves(batch, err as Error, insert);
         throw err;
       }
     } catch (err) {
@@ -384,7 +384,7 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
    * one row refused in 10,000 one-record requests is some 30 inserts. Any other failure fails the
    * batch.
    */
-  async #insertChunkByChunk(batch: WriteBatch, first: Error, insert: (chunks: Uint8Array[], token: string) => Promise<void>): Promise<WriteResult> {
+  async #insertRefusedInHalves(batch: WriteBatch, first: Error, insert: (chunks: Uint8Array[], token: string) => Promise<void>): Promise<WriteResult> {
     const rows = batch.chunks.map((c) => rowsOf(batch.signal, [c]).length);
     const result = await writeInHalves(rows, first, async (from, to, before, count) => {
       try {

@@ -90,9 +90,9 @@ function cancelStatement(target: CancelTarget): Promise<void> {
  * What is wrong with a database whose encoding is neither UTF8 nor SQL_ASCII (LATIN1, WIN1252 …,
  * what initdb picks from a non-UTF-8 locale), or undefined: PostgreSQL converts every string it is
  * sent into it and refuses a character it has not (22P05, a permanent error), so every request
- * holding one (a span name in Japanese, an emoji in a log body) was dropped, counted
- * permanent_error, at every write for as long as the collector ran. SQL_ASCII converts nothing:
- * the UTF-8 is kept as sent.
+ * holding one (a span name in Japanese, an emoji in a log body) is dropped, counted
+ * permanent_error (the refused batch written again in halves, its other requests stored).
+ * SQL_ASCII converts nothing: the UTF-8 is kept as sent.
  */
 async function encodingProblem(pool: Pool): Promise<string | undefined> {
   const { rows } = await pool.query<{ encoding: string; database: string }>(
@@ -100,7 +100,7 @@ async function encodingProblem(pool: Pool): Promise<string | undefined> {
   );
   const { encoding, database } = rows[0]!;
   if (encoding === 'UTF8' || encoding === 'SQL_ASCII') return undefined;
-  return `postgres database ${JSON.stringify(database)} (storage.postgres.url) has encoding ${encoding}: it cannot store the characters of telemetry that ${encoding} lacks, and would drop every span or log record holding one; point storage.postgres.url at a database created with ENCODING 'UTF8' (CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0)`;
+  return `postgres database ${JSON.stringify(database)} (storage.postgres.url) has encoding ${encoding}: it cannot store the characters of telemetry that ${encoding} lacks, and would drop every request holding one; point storage.postgres.url at a database created with ENCODING 'UTF8' (CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0)`;
 }
 
 function batchKey(batchId: string): string {
@@ -199,7 +199,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
       // in the batch: stable across retries of the same batch. No ORDER BY needed against
       // deadlocks: keys contain the batch's own key, so only copies of the same batch can meet,
       // and they take their keys in the same (COPY) order.
-      // $3: the rows of the batch before the staged ones (writeChunkByChunk), so seq stays the
+      // $3: the rows of the batch before the staged ones (writeRefusedInHalves), so seq stays the
       // row's position in the whole batch however it is written.
       logs: `INSERT INTO ${s}.logs (${LOG_COLS}, batch_key, seq, tenant)
              SELECT ${LOG_COLS}, $1::int8, (row_number() OVER () + $3::int8)::int4, $2::text FROM pg_temp.${STAGING.logs}
@@ -306,9 +306,9 @@ class PostgresBackend implements StorageBackend, StoreStats {
 
   /**
    * Refuses a database whose encoding cannot hold every character (encodingProblem) before
-   * anything is migrated into it. One the collector wrote to already (its schema there, from a
-   * version before this check) is only warned about: refused, every pod on it would stop taking
-   * any telemetry at the upgrade, for the sake of the rows with such characters.
+   * anything is migrated into it. One whose schema is migrated already (by a version before this
+   * check) is only warned about: refused, every pod on it would stop taking any telemetry at the
+   * upgrade, for the sake of the requests with such characters.
    */
   private async checkEncoding(pool: Pool): Promise<void> {
     const problem = await encodingProblem(pool);
@@ -371,7 +371,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
       this.writeFailed(err);
       // Refused for good with several requests' rows (chunks) in it: the others' must not go with
       // the one at fault.
-      if (batch.chunks.length > 1 && !isRetryable(err)) return this.writeChunkByChunk(batch, err);
+      if (batch.chunks.length > 1 && !isRetryable(err)) return this.writeRefusedInHalves(batch, err);
       return failure(err);
     }
   }
@@ -387,7 +387,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
    * INSERT. Its spans' keys are taken part by part, not in one order (insertSql): a deadlock with
    * another instance's write is retried (40P01), as any.
    */
-  private async writeChunkByChunk(batch: WriteBatch, first: unknown): Promise<WriteResult> {
+  private async writeRefusedInHalves(batch: WriteBatch, first: unknown): Promise<WriteResult> {
     const rows = batch.chunks.map((c) => chunkRows(c, this.format));
     try {
       return await this.inTransaction((client) =>
