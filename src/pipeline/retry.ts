@@ -13,7 +13,7 @@ export interface RetryPolicy {
 
 /** How a write ended after its retries. */
 export type RetryOutcome =
-  | { kind: 'stored'; attempts: number; dropped?: { rows: number; error: Error; chunks: number[] }; chunksInUse?: boolean }
+  | { kind: 'stored'; attempts: number; dropped?: { rows: number; error: Error; chunks: number[]; chunkRows?: number[] }; chunksInUse?: boolean }
   | { kind: 'dropped'; reason: 'permanent_error' | 'retries_exhausted' | 'shutdown'; error: Error };
 
 class TimeoutError extends Error {

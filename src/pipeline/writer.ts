@@ -82,7 +82,8 @@ export interface Committed {
   delivered: Delivered;
   /**
    * Rows the store refused for good (delivered is then permanent_error): some of the request's, or
-   * all. Under a batchId (import), all of a partition's batch when the store refused any of it.
+   * all (of a chunk split for a proxy, those rows the store named, its others counted stored).
+   * Under a batchId (import), all of a partition's batch when the store refused any of it.
    */
   refusedRows: number;
   /**
@@ -93,8 +94,11 @@ export interface Committed {
 }
 type DropReason = (typeof DROP_REASONS)[number];
 
-/** Told once what became of the batch holding a chunk. */
-type Listener = (delivered: Delivered) => void;
+/**
+ * Told once what became of the batch holding a chunk; `refused`: with permanent_error, how many of
+ * the chunk's rows the store refused when not all (the others stored).
+ */
+type Listener = (delivered: Delivered, refused?: number) => void;
 
 /** A batch on its way to the store, with when its oldest row was queued and who waits for it. */
 interface QueuedBatch {
@@ -108,6 +112,8 @@ interface QueuedBatch {
 /** Stored but for rows of these chunks (indexes in the batch), which the store can never take (ack = stored). */
 interface LeftOutChunks {
   leftOut: readonly number[];
+  /** Rows of each (same order) the store left out, when it told them (WriteResult dropped chunkRows). */
+  leftRows?: readonly number[];
 }
 
 /** What a batching pipeline needs from its writer: where full batches go. */
@@ -262,7 +268,12 @@ class Pipeline {
           // Stored but for rows the store can never take (ack = stored): the requests holding
           // them are refused for good, the others were stored whole (refused, they would be sent
           // again and stored twice). A batch not formed here has one listener.
-          q.listeners.forEach((l, i) => l(!q.perChunk || delivered.leftOut.includes(i) ? 'permanent_error' : true));
+          // A chunk of which the store left out some rows only is told how many (partial success).
+          q.listeners.forEach((l, i) => {
+            const at = q.perChunk ? delivered.leftOut.indexOf(i) : 0;
+            if (at < 0) l(true);
+            else l('permanent_error', q.perChunk ? delivered.leftRows?.[at] : undefined);
+          });
         } else {
           // Refused for good with several requests' rows: which request's rows the store refused is
           // unknown, so none is told they can never be stored; each one's resend is judged alone.
@@ -465,9 +476,13 @@ export class Writer {
           let storedRows = 0;
           let waiting = 0;
           // Told once per chunk (or per partition's batch), with its rows.
-          const listener = (rows: number): Listener => (delivered) => {
+          const listener = (rows: number): Listener => (delivered, refused = rows) => {
             if (delivered === true) storedRows += rows;
-            else if (delivered === 'permanent_error') refusedRows += rows;
+            else if (delivered === 'permanent_error') {
+              // Some of the chunk's rows refused, the others stored (a split for a proxy).
+              refusedRows += Math.min(refused, rows);
+              storedRows += rows - Math.min(refused, rows);
+            }
             if (delivered !== true && outcome !== 'permanent_error') outcome = delivered;
             if (--waiting === 0) resolve({ delivered: outcome, refusedRows, storedRows });
           };
@@ -604,7 +619,7 @@ export class Writer {
       const logged = this.failureLogged.delete(key);
       if (this.failing.delete(key) && logged) this.logger.info({ ...labels, partition: batch.partition, attempts: outcome.attempts }, 'storage writes recovered');
       this.logDroppedSince(batch.signal);
-      return outcome.dropped && this.opts.refusedWhenGivenUp ? { leftOut: outcome.dropped.chunks } : true;
+      return outcome.dropped && this.opts.refusedWhenGivenUp ? { leftOut: outcome.dropped.chunks, ...(outcome.dropped.chunkRows && { leftRows: outcome.dropped.chunkRows }) } : true;
     } catch (err) {
       this.drop(batch, 'writer_error', asError(err));
       return 'writer_error';

@@ -20,7 +20,7 @@ import { createMetrics, type Metrics } from '../../src/telemetry/metrics.ts';
 import { chdbBackend, chdbClient, removeChdbDir, select, uniqueDatabase } from '../helpers/clickhouse.ts';
 import { serveChdbOverHttp, type ChdbHttp } from '../helpers/clickhouse-http.ts';
 import { CLI } from '../helpers/cli.ts';
-import { eventually, startCollector } from '../helpers/collector.ts';
+import { eventually, metricValue, startCollector } from '../helpers/collector.ts';
 import { capturedLogger } from '../helpers/logger.ts';
 import { makeLog } from '../helpers/rows.ts';
 
@@ -401,6 +401,35 @@ describe('clickhouse behind a proxy with a body limit, delivery.ack = stored', (
     await small.text();
     expect(small.status).toBe(200);
     expect((await select(client, `SELECT ServiceName FROM ${db}.otel_logs`)).map((r) => r[0])).toEqual(['small']);
+  }, 30_000);
+
+  it('answers a request one of whose records alone was too large for the proxy as a partial success naming that record', async () => {
+    // The store kept the request's two small records and left out the big one (split for the
+    // proxy, row by row): the client was answered 500 for all three, told not to resend what the
+    // store had not kept, and the counts said three refused while two were written.
+    const db = uniqueDatabase('ackpart');
+    await (await chdbBackend([db])).shutdown();
+    const proxy = await bodyLimitProxy(chdbHttp.url, 16 * 1024);
+    closers.push(() => new Promise((r) => proxy.server.close(r)));
+    const c = await startCollector({ 'storage.backend': 'clickhouse', 'storage.clickhouse.urls': `${proxy.url}/?database=${db}`, 'storage.clickhouse.autoMigrate': 'false', 'delivery.ack': 'stored' });
+    closers.push(() => c.stop());
+    const now = String(BigInt(Date.now()) * 1_000_000n);
+    const bodies = ['fits 1', 'y'.repeat(40 * 1024), 'fits 2'];
+    const res = await fetch(`${c.httpUrl}/v1/logs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'mixed' } }] }, scopeLogs: [{ logRecords: bodies.map((b) => ({ timeUnixNano: now, body: { stringValue: b } })) }] }] }),
+    });
+    const body = (await res.json()) as { partialSuccess?: { rejectedLogRecords?: string; errorMessage?: string } };
+    expect(proxy.refused()).toBeGreaterThan(0);
+    expect((await select(client, `SELECT Body FROM ${db}.otel_logs ORDER BY Body`)).map((r) => r[0])).toEqual(['fits 1', 'fits 2']);
+    expect(res.status).toBe(200);
+    expect(body.partialSuccess?.rejectedLogRecords).toBe('1');
+    expect(body.partialSuccess?.errorMessage).toMatch(/refused for good by the store/);
+    expect(await metricValue(c.opsUrl, 'tracehouse_receiver_accepted_log_records_total')).toBe(2);
+    expect(await metricValue(c.opsUrl, 'tracehouse_receiver_refused_log_records_total', { reason: 'rejected_by_store' })).toBe(1);
+    expect(await metricValue(c.opsUrl, 'tracehouse_writer_written_rows_total', { signal: 'logs' })).toBe(2);
+    expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total', { signal: 'logs', reason: 'permanent_error' })).toBe(1);
   }, 30_000);
 
   it('acknowledges a request stored whole whose batch also held another request\'s record too large alone', async () => {

@@ -371,7 +371,11 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     const indexes = [...(tooLarge?.indexes ?? []), ...(refused?.indexes ?? [])];
     // Every row refused (none stored): refused for good, as a batch refused whole is.
     if (refused && indexes.length === all.length) return { kind: 'permanent', error };
-    return { kind: 'success', dropped: { rows: indexes.length, error, chunks: [...new Set(indexes.map((i) => chunkOf[i]!))].sort((a, b) => a - b) }, chunksInUse: true };
+    // Rows, not chunks, are left out: how many of each chunk's, for its request's answer (ack = stored).
+    const leftOf = new Map<number, number>();
+    for (const i of indexes) leftOf.set(chunkOf[i]!, (leftOf.get(chunkOf[i]!) ?? 0) + 1);
+    const chunks = [...leftOf.keys()].sort((a, b) => a - b);
+    return { kind: 'success', dropped: { rows: indexes.length, error, chunks, chunkRows: chunks.map((i) => leftOf.get(i)!) }, chunksInUse: true };
   }
 
   /**
