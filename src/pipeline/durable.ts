@@ -357,14 +357,7 @@ export class DurableLog {
         // rows dropped: counted (written, dropped) and logged as the writer would.
         if (c === undefined || (k.recorded && !this.recorder.isRecorded(k.batch.batchId))) {
           writer.forgetKept(k.batch.batchId);
-          const end = k.recorded ? this.recorder.endedLate(k.batch.batchId) : undefined;
-          if (end && end.written > 0) this.metrics.writtenRows.inc({ backend: this.storeName, signal: k.batch.signal }, end.written);
-          const refused = end?.refused;
-          if (refused) {
-            const { signal, partition } = k.batch;
-            this.metrics.droppedRows.inc({ backend: this.storeName, signal, reason: 'permanent_error' }, refused.rows);
-            this.logger.error({ signal, partition, rows: refused.rows, reason: 'permanent_error', err: refused.error.message }, 'dropped rows of a batch given up on: an attempt that had timed out was refused them for good');
-          }
+          this.countLateEnd(k);
           return undefined;
         }
         if (k.recorded) this.recorder.endedLate(k.batch.batchId);
@@ -372,6 +365,21 @@ export class DurableLog {
         return writer.submit({ ...k.batch, chunks: c, bytes: bytesOf(c) });
       }));
       wait = stored.includes(false);
+    }
+  }
+
+  /**
+   * Counts (written, dropped) and logs what the attempt that ended a kept batch after the writer
+   * gave up on it did with its rows, as the writer would have.
+   */
+  private countLateEnd(k: KeptBatch): void {
+    const end = k.recorded ? this.recorder.endedLate(k.batch.batchId) : undefined;
+    if (end && end.written > 0) this.metrics.writtenRows.inc({ backend: this.storeName, signal: k.batch.signal }, end.written);
+    const refused = end?.refused;
+    if (refused) {
+      const { signal, partition } = k.batch;
+      this.metrics.droppedRows.inc({ backend: this.storeName, signal, reason: 'permanent_error' }, refused.rows);
+      this.logger.error({ signal, partition, rows: refused.rows, reason: 'permanent_error', err: refused.error.message }, 'dropped rows of a batch given up on: an attempt that had timed out was refused them for good');
     }
   }
 
@@ -393,6 +401,14 @@ export class DurableLog {
   async shutdown(): Promise<void> {
     this.stopFeeding();
     await Promise.all([this.replaying, this.rewriting]);
+    // Kept batches an attempt that had timed out ended before the rewrite looked at them (it waits
+    // KEPT_RETRY_MS first): the log let them go, so they are not kept for the next start; what that
+    // attempt stored or was refused is counted and logged now, or never.
+    this.kept = this.kept.filter((k) => {
+      if (!k.recorded || this.recorder.isRecorded(k.batch.batchId)) return true;
+      this.countLateEnd(k);
+      return false;
+    });
     await this.wal.shutdown();
   }
 }

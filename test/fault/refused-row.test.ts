@@ -12,6 +12,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { eventually, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
+import { capturedLogger } from '../helpers/logger.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 function records(service: string, ...bodies: string[]): ReadableLogRecord[] {
@@ -19,6 +20,12 @@ function records(service: string, ...bodies: string[]): ReadableLogRecord[] {
   const provider = new LoggerProvider({ resource: resourceFromAttributes({ 'service.name': service }), processors: [new SimpleLogRecordProcessor({ exporter: mem })] });
   for (const body of bodies) provider.getLogger(service).emit({ severityNumber: SeverityNumber.INFO, body });
   return mem.getFinishedLogRecords();
+}
+
+/** A counter's total over the series whose labels hold `match`, read from the collector's registry (its ops port may be closed). */
+async function metricSum(c: TestCollector, name: string, match = ''): Promise<number> {
+  const text = await c.collector.metrics.registry.metrics();
+  return text.split('\n').filter((l) => l.startsWith(name) && l.includes(match)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
 }
 
 function exportOnce(exporter: OTLPLogExporter, items: ReadableLogRecord[]): Promise<string> {
@@ -95,6 +102,43 @@ describe('a log record PostgreSQL refuses for good, flushed with another applica
       expect(await metricValue(c.opsUrl, 'tracehouse_writer_written_rows_total')).toBe(0);
       expect(await metricValue(c.opsUrl, 'tracehouse_writer_dropped_rows_total')).toBe(0);
       expect((await admin.query(`SELECT count(*)::int AS n FROM tracehouse.logs`)).rows).toEqual([{ n: 2 }]);
+    } finally {
+      await exporter.shutdown();
+      await admin.end();
+      await c.stop();
+    }
+  });
+  it('counts and logs the refused record of a batch given up on whose timed-out attempt ended before a stop, not as kept for the next start', { timeout: 60_000 }, async () => {
+    // As above, but the collector is stopped once the late attempts have ended and before the
+    // write-ahead log's rewrite of the batch (5 s after the give-up) looked at it: the poisoned
+    // record was lost without a count or a log line, and the stop said the batch's rows were kept
+    // in the log for the next start, which (the log having let go of them) wrote nothing.
+    const url = await createTestDatabase('refusedstop');
+    const { logger, lines } = capturedLogger();
+    const c = await startCollector(
+      { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'delivery.ack': 'durable', 'delivery.walDir': join(tempDir(), 'wal'), 'writer.flushIntervalMs': '1000', 'writer.writeTimeoutMs': '300', 'writer.retryMaxElapsedMs': '600', 'writer.retryInitialMs': '100' },
+      { logger },
+    );
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    const exporter = new OTLPLogExporter({ url: `${c.httpUrl}/v1/logs`, timeoutMillis: 5000 });
+    try {
+      await refusePoison(admin);
+      await admin.query(`CREATE TABLE public.slow_until (until timestamptz)`);
+      await admin.query(`INSERT INTO public.slow_until VALUES (clock_timestamp() + interval '2 seconds')`);
+      await admin.query(`CREATE FUNCTION slow_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(GREATEST(0, extract(epoch FROM (SELECT until FROM public.slow_until) - clock_timestamp()))); RETURN NEW; END $$`);
+      await admin.query(`CREATE TRIGGER a_slow_write BEFORE INSERT ON tracehouse.logs FOR EACH ROW EXECUTE FUNCTION slow_write()`);
+      const sent = await Promise.all([exportOnce(exporter, records('fine', 'fine line', 'fine line 2')), exportOnce(exporter, records('poisoned', 'poison line'))]);
+      expect(sent).toEqual(['acknowledged', 'acknowledged']);
+      await eventually(async () => (lines().some((l) => /gave up writing a batch for now/.test(l.msg)) ? true : undefined), 5000, 'the batch given up on');
+      // The late attempts end (the fine records stored, the poisoned one left out); then the stop.
+      await eventually(async () => ((await admin.query(`SELECT count(*)::int AS n FROM tracehouse.logs`)).rows[0].n === 2 ? true : undefined), 5000, 'the late attempt stored the rest');
+      await new Promise((r) => setTimeout(r, 300));
+      await c.stop();
+      expect(await metricSum(c, 'tracehouse_writer_dropped_rows_total', 'reason="permanent_error"')).toBe(1);
+      expect(await metricSum(c, 'tracehouse_writer_written_rows_total', 'signal="logs"')).toBe(2);
+      expect(lines().filter((l) => /dropped rows of a batch given up on/.test(l.msg)).map((l) => l['rows'])).toEqual([1]);
+      expect(lines().filter((l) => /kept in the write-ahead log/.test(l.msg))).toEqual([]);
     } finally {
       await exporter.shutdown();
       await admin.end();
