@@ -379,7 +379,7 @@ export class DurableLog {
     if (refused) {
       const { signal, partition } = k.batch;
       this.metrics.droppedRows.inc({ backend: this.storeName, signal, reason: 'permanent_error' }, refused.rows);
-      this.logger.error({ signal, partition, rows: refused.rows, reason: 'permanent_error', err: refused.error.message }, 'dropped rows of a batch given up on: an attempt that had timed out was refused them for good');
+      this.logger.error({ signal, partition, rows: refused.rows, reason: 'permanent_error', err: refused.error.message }, 'dropped rows of a batch given up on: the store refused them for good to an attempt that had timed out');
     }
   }
 

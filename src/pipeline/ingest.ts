@@ -255,7 +255,8 @@ export class Ingest {
         return this.refuse(transport, 'shutting_down');
       }
       const { delivered, refusedRows, storedRows } = committed;
-      // Some refused for good and the rest stored (not given up on: that rest is refused whole, as before).
+      // Some refused for good and the rest stored: a partial success. A rest given up on (not stored)
+      // refuses the request whole, as one refused for good.
       if (delivered === 'permanent_error' && storedRows > 0 && storedRows + refusedRows === out.accepted) refusedByStore = refusedRows;
       else if (delivered !== true) {
         const reason = delivered === 'permanent_error' ? 'rejected_by_store' : 'not_stored';

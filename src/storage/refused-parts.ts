@@ -26,7 +26,7 @@ export type PartWriter = (from: number, to: number, before: number, rows: number
 /**
  * Writes again, in halves, a batch of chunks holding `rows` rows each that the store refused
  * whole (`first`): a part refused is halved down to single chunks, those refused are left out.
- * All left out, the batch is refused for good (permanent), as before the pass.
+ * All left out, the batch is refused for good (permanent), as one refused whole is.
  */
 export async function writeInHalves(rows: readonly number[], first: Error, write: PartWriter): Promise<WriteResult> {
   const leftOut: number[] = [];

@@ -382,9 +382,9 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
    * A batch refused for good for some of its rows (a CONSTRAINT of the user's, a value the table
    * cannot take), inserted again in halves (refused-parts.ts), each part under the batch's token
    * and its rows' range (as insertInParts names its parts: a resend of the batch refused again
-   * stores each part once): the chunks (requests' rows) refused are left out, the rest stored;
-   * before, the whole batch was retried for ever (under delivery.ack = durable) or dropped, other
-   * requests' acknowledged rows with it. Halving, not an insert (a part in the table) per chunk:
+   * stores each part once): the chunks (requests' rows) refused are left out, the rest stored:
+   * written whole again the batch is refused again, and dropped whole it takes other requests'
+   * acknowledged rows with it. Halving, not an insert (a part in the table) per chunk:
    * one row refused in 10,000 one-record requests is some 30 inserts. Any other failure fails the
    * batch.
    */
@@ -402,7 +402,6 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     // A refusal may come before the server has read a body whole (as a proxy's 413 does).
     return result.kind === 'success' ? { ...result, chunksInUse: true } : result;
   }
-
 
   /** Whether each shard's log table has TimestampTime (the exporter's tables of 2023 do not), read once from system.columns. */
   readonly #logTimeKeys = new WeakMap<ShardState, Promise<boolean>>();

@@ -40,6 +40,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * can take long (retentionDays lowered on a busy store, an old backup imported) or wait on a lock.
  */
 const START_MAINTENANCE_WAIT_MS = 10_000;
+
 const STAGING: Record<Signal, string> = { traces: 'tracehouse_staging_spans', logs: 'tracehouse_staging_logs' };
 const SPAN_COLS = columnList(SPAN_COLUMNS);
 const LOG_COLS = columnList(LOG_COLUMNS);
@@ -411,7 +412,6 @@ class PostgresBackend implements StorageBackend, StoreStats {
       return failure(err);
     }
   }
-
 
   /** Runs fn in a write transaction on a connection whose staging tables exist. */
   private inTransaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
