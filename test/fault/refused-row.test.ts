@@ -38,6 +38,14 @@ async function refusePoison(admin: pg.Client): Promise<void> {
   await admin.query(`CREATE TRIGGER refuse_poison BEFORE INSERT ON tracehouse.logs FOR EACH ROW WHEN (NEW.body::text LIKE '%poison%') EXECUTE FUNCTION refuse_poison()`);
 }
 
+/** Every log insert waits (a trigger sleeping) until `seconds` from now, past writer.writeTimeoutMs, then goes on. */
+async function slowWritesFor(admin: pg.Client, seconds: number): Promise<void> {
+  await admin.query(`CREATE TABLE public.slow_until (until timestamptz)`);
+  await admin.query(`INSERT INTO public.slow_until VALUES (clock_timestamp() + make_interval(secs => $1))`, [seconds]);
+  await admin.query(`CREATE FUNCTION slow_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(GREATEST(0, extract(epoch FROM (SELECT until FROM public.slow_until) - clock_timestamp()))); RETURN NEW; END $$`);
+  await admin.query(`CREATE TRIGGER a_slow_write BEFORE INSERT ON tracehouse.logs FOR EACH ROW EXECUTE FUNCTION slow_write()`);
+}
+
 /** Waits up to ms for the poisoned record to be counted dropped, then checks it alone was: the fine ones stored and counted written. */
 async function onlyPoisonDropped(c: TestCollector, admin: pg.Client, ms: number): Promise<void> {
   const dropped = await eventually(async () => {
@@ -86,10 +94,7 @@ describe('a log record PostgreSQL refuses for good, flushed with another applica
     const exporter = new OTLPLogExporter({ url: `${c.httpUrl}/v1/logs`, timeoutMillis: 5000 });
     try {
       await refusePoison(admin);
-      await admin.query(`CREATE TABLE public.slow_until (until timestamptz)`);
-      await admin.query(`INSERT INTO public.slow_until VALUES (clock_timestamp() + interval '3 seconds')`);
-      await admin.query(`CREATE FUNCTION slow_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(GREATEST(0, extract(epoch FROM (SELECT until FROM public.slow_until) - clock_timestamp()))); RETURN NEW; END $$`);
-      await admin.query(`CREATE TRIGGER a_slow_write BEFORE INSERT ON tracehouse.logs FOR EACH ROW EXECUTE FUNCTION slow_write()`);
+      await slowWritesFor(admin, 3);
       const sent = await Promise.all([exportOnce(exporter, records('fine', 'fine line', 'fine line 2')), exportOnce(exporter, records('poisoned', 'poison line'))]);
       expect(sent).toEqual(['acknowledged', 'acknowledged']);
       // The rest was stored by those attempts, and counted as written.
@@ -124,10 +129,7 @@ describe('a log record PostgreSQL refuses for good, flushed with another applica
     const exporter = new OTLPLogExporter({ url: `${c.httpUrl}/v1/logs`, timeoutMillis: 5000 });
     try {
       await refusePoison(admin);
-      await admin.query(`CREATE TABLE public.slow_until (until timestamptz)`);
-      await admin.query(`INSERT INTO public.slow_until VALUES (clock_timestamp() + interval '2 seconds')`);
-      await admin.query(`CREATE FUNCTION slow_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(GREATEST(0, extract(epoch FROM (SELECT until FROM public.slow_until) - clock_timestamp()))); RETURN NEW; END $$`);
-      await admin.query(`CREATE TRIGGER a_slow_write BEFORE INSERT ON tracehouse.logs FOR EACH ROW EXECUTE FUNCTION slow_write()`);
+      await slowWritesFor(admin, 2);
       const sent = await Promise.all([exportOnce(exporter, records('fine', 'fine line', 'fine line 2')), exportOnce(exporter, records('poisoned', 'poison line'))]);
       expect(sent).toEqual(['acknowledged', 'acknowledged']);
       await eventually(async () => (lines().some((l) => /gave up writing a batch for now/.test(l.msg)) ? true : undefined), 5000, 'the batch given up on');
