@@ -3,7 +3,8 @@
 // same batch would be refused at every retry, for ever: it is split in halves, down to single
 // rows, each part an insert of its own (with a token of its own, derived from the batch's, so a
 // retry of the batch after some parts were stored stores them once); a row too large alone is
-// left out, and told to the writer (WriteResult dropped), which counts and logs it.
+// left out, and told to the writer (WriteResult dropped), which counts and logs it, as are the
+// rows of a part refused for themselves (a CONSTRAINT), halved down to them the same way.
 import type { Signal } from '../../model/signal.ts';
 import { MAX_REFUSED_PARTS } from '../refused-parts.ts';
 import { COLUMN_TYPES, LOG_COLUMNS, TRACE_COLUMNS } from './schema.ts';
