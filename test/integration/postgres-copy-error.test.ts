@@ -48,7 +48,7 @@ describe('postgres: a COPY the server ends with an error while its data is still
     // A first tuple the server refuses at once (one field where a span has 22), the large rest behind it.
     const bad = Uint8Array.from([0, 1, 0, 0, 0, 8, ...new Uint8Array(8)]);
     const r = await store.write({ ...good, chunks: [bad, ...good.chunks] });
-    // Written again a chunk at a time (a chunk is one request's rows): only the bad one is left out.
+    // Written again in halves down to a chunk (one request's rows): only the bad one is left out.
     expect(r.kind === 'success' ? `success but ${JSON.stringify(r.dropped?.chunks)}: ${r.dropped?.error.message}` : `${r.kind}: ${r.error.message}`).toMatch(/^success but \[0\]: .*field count/);
     expect(await store.getTrace(TENANT, spans[999]!.traceId)).toHaveLength(1);
     // The socket drains after the answer: wait for it.

@@ -1,8 +1,9 @@
 // A row PostgreSQL refuses for good (a trigger raising on it, a value a CHECK constraint refuses)
 // in a batch that holds several requests' rows (one chunk each): the whole batch was refused, and
 // the writer dropped it, the other requests' rows with it, though delivery.ack = durable had
-// acknowledged them. The store now writes such a batch again a chunk at a time, leaves out the
-// chunks refused, and names them, so that only their rows are dropped.
+// acknowledged them. The store now writes such a batch again in halves, each half refused halved
+// again down to a chunk (refused-parts.ts), leaves out the chunks refused, and names them, so that
+// only their rows are dropped.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
