@@ -7,12 +7,13 @@
 import type { WriteResult } from './backend.ts';
 
 /**
- * Parts a store may see refused again before the rest of the batch is left out untried: each
- * request at fault costs about log2(chunks) refused parts (14 in a batch of 10,000 one-record
- * requests, so 64 settle four of them there). Unbounded, a batch whose every row is refused (a
- * constraint no row meets) is tried in some 2·chunks parts: on PostgreSQL, a savepoint (so a
- * subtransaction) each, 2 s at 1,000 chunks and 90 s at 4,000, far past writer.writeTimeoutMs, so
- * the writer timed it out and wrote it again; on ClickHouse, an insert (so a part) each.
+ * Parts a store may see refused again before the rest of the batch is left out untried (the
+ * default of writeInHalves' bound): each request at fault costs about log2(chunks / requests at
+ * fault) + 1 refused parts (14 in a batch of 10,000 one-record requests, so 64 settle four of them
+ * there). Unbounded, a batch whose every row is refused (a constraint no row meets) is tried in
+ * some 2·chunks parts: on PostgreSQL, a savepoint (so a subtransaction) each, 2 s at 1,000 chunks
+ * and 90 s at 4,000, far past writer.writeTimeoutMs, so the writer timed it out and wrote it
+ * again; on ClickHouse, an insert (so a part in the table) each, 12–20 ms on chdb.
  */
 export const MAX_REFUSED_PARTS = 64;
 
@@ -25,10 +26,11 @@ export type PartWriter = (from: number, to: number, before: number, rows: number
 
 /**
  * Writes again, in halves, a batch of chunks holding `rows` rows each that the store refused
- * whole (`first`): a part refused is halved down to single chunks, those refused are left out.
- * All left out, the batch is refused for good (permanent), as one refused whole is.
+ * whole (`first`): a part refused is halved down to single chunks, those refused are left out;
+ * after `maxRefused` refused parts the rest is left out untried. All left out, the batch is
+ * refused for good (permanent), as one refused whole is.
  */
-export async function writeInHalves(rows: readonly number[], first: Error, write: PartWriter): Promise<WriteResult> {
+export async function writeInHalves(rows: readonly number[], first: Error, write: PartWriter, maxRefused = MAX_REFUSED_PARTS): Promise<WriteResult> {
   const leftOut: number[] = [];
   let leftRows = 0;
   let error = first;
@@ -42,7 +44,7 @@ export async function writeInHalves(rows: readonly number[], first: Error, write
   };
   // The whole batch (refused: halved without being written again), then each half.
   const part = async (from: number, to: number, refused: boolean): Promise<void> => {
-    if (refusedParts >= MAX_REFUSED_PARTS) {
+    if (refusedParts >= maxRefused) {
       leave(from, to);
       untried += to - from;
       return;
@@ -59,7 +61,7 @@ export async function writeInHalves(rows: readonly number[], first: Error, write
     await part(mid, to, false);
   };
   await part(0, rows.length, true);
-  if (untried > 0) error = new Error(`${error.message} (and the rows of ${untried} requests in the batch not tried again once ${MAX_REFUSED_PARTS} parts of it were refused)`);
+  if (untried > 0) error = new Error(`${error.message} (and the rows of ${untried} requests in the batch not tried again once ${maxRefused} parts of it were refused)`);
   if (leftOut.length === rows.length) return { kind: 'permanent', error };
   return leftOut.length === 0 ? { kind: 'success' } : { kind: 'success', dropped: { rows: leftRows, error, chunks: leftOut } };
 }
