@@ -18,9 +18,9 @@ import type { WriteResult } from './backend.ts';
 export const MAX_REFUSED_PARTS = 64;
 
 /**
- * Writes chunks [from, to) of the batch (`before`: the batch's rows before them, `rows`: theirs); resolves to the
- * store's refusal when it refused them for good for their rows, undefined once stored, and throws
- * any other failure (which fails the whole pass, for the writer to retry).
+ * Writes chunks [from, to) of the batch (`before`: the batch's rows before them, `rows`: theirs);
+ * resolves to the store's refusal when it refused them for good for their rows, undefined once
+ * stored, and throws any other failure (which fails the whole pass, for the writer to retry).
  */
 export type PartWriter = (from: number, to: number, before: number, rows: number) => Promise<Error | undefined>;
 

@@ -58,9 +58,9 @@ export function clickhouseCode(err: unknown): number | undefined {
 
 /**
  * Whether a failed insert was refused for good for some of its rows before anything of it was
- * written: written again in parts (halves, down to the rows refused), the others are stored. Not so for an error of a
- * materialized view of the user's ("while pushing to view"): the table has taken the rows by then,
- * and a write of a part under a token of its own would store them twice.
+ * written: written again in parts (halves, down to the rows refused), the others are stored. Not
+ * so for an error of a materialized view of the user's ("while pushing to view"): the table has
+ * taken the rows by then, and a write of a part under a token of its own would store them twice.
  */
 export function refusedForItsRows(err: unknown): boolean {
   const code = clickhouseCode(err);

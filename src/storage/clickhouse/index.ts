@@ -7,11 +7,11 @@ import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import type { EncoderSpec } from '../encoders.ts';
 import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, SignalStats, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { isNetworkFailure } from '../reach.ts';
+import { MAX_REFUSED_PARTS, writeInHalves } from '../refused-parts.ts';
 import { byNewestLog, byNewestTrace, byOperation, byStartThenId, dependencyKey, dependencyList, earliestWithinBytes, isTraceIdHex, logSearch, traceRead, withinBytes } from '../query-helpers.ts';
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError, refusedForItsRows } from './errors.ts';
 import { gatewayNotReady, insertInParts, refusedAsTooLarge, rowsOf } from './split.ts';
-import { MAX_REFUSED_PARTS, writeInHalves } from '../refused-parts.ts';
 import { appliedVersions, applyTtl, runMigrations } from './migrate.ts';
 import { dependenciesOnShard, operationsOnShard, servicesOnShard } from './listings.ts';
 import { getTraceOnShard, logsKeyedByTime, matchingTracesOnShard, mergeSummaries, readTraceOnShard, searchLogsOnShard, spanIdsOnShard, summariesOnShard, type ShardSpan, type ShardSummary } from './reads.ts';
@@ -382,11 +382,9 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
    * A batch refused for good for some of its rows (a CONSTRAINT of the user's, a value the table
    * cannot take), inserted again in halves (refused-parts.ts), each part under the batch's token
    * and its rows' range (as insertInParts names its parts: a resend of the batch refused again
-   * stores each part once): the chunks (requests' rows) refused are left out, the rest stored:
-   * written whole again the batch is refused again, and dropped whole it takes other requests'
-   * acknowledged rows with it. Halving, not an insert (a part in the table) per chunk:
-   * one row refused in 10,000 one-record requests is some 30 inserts. Any other failure fails the
-   * batch.
+   * stores each part once): the chunks (requests' rows) refused are left out, the rest stored.
+   * Halving, not an insert (a part in the table) per chunk: one row refused in 10,000 one-record
+   * requests is some 30 inserts. Any other failure fails the batch.
    */
   async #insertRefusedInHalves(batch: WriteBatch, first: Error, insert: (chunks: Uint8Array[], token: string) => Promise<void>): Promise<WriteResult> {
     const rows = batch.chunks.map((c) => rowsOf(batch.signal, [c]).length);

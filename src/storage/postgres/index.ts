@@ -12,6 +12,7 @@ import type { Logger } from '../../telemetry/logger.ts';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import { SIGNALS, type Signal } from '../../model/signal.ts';
 import type { EncoderSpec } from '../encoders.ts';
+import { writeInHalves } from '../refused-parts.ts';
 import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { LOG_COLUMNS, SPAN_COLUMNS, columnList, type CopyFormat } from './columns.ts';
 import { copyChunks } from './copy.ts';
@@ -22,7 +23,6 @@ import { Partitions } from './partitions.ts';
 import { QUERY_CANCELED, Reads, type CancelTarget } from './reads.ts';
 import { scanLogs, scanSpans } from './scan.ts';
 import { postgresStats } from './stats.ts';
-import { writeInHalves } from '../refused-parts.ts';
 import { TYPES, ident, withTransaction } from './sql.ts';
 
 const SUCCESS: WriteResult = { kind: 'success' };
