@@ -7,17 +7,6 @@
 import type { WriteResult } from './backend.ts';
 
 /**
- * Parts a store may see refused again before the rest of the batch is left out untried (the
- * default of writeInHalves' bound): each request at fault costs about log2(chunks / requests at
- * fault) + 1 refused parts (14 in a batch of 10,000 one-record requests, so 64 settle four of them
- * there). Unbounded, a batch whose every row is refused (a constraint no row meets) is tried in
- * some 2·chunks parts: on PostgreSQL, a savepoint (so a subtransaction) each, 2 s at 1,000 chunks
- * and 90 s at 4,000, far past writer.writeTimeoutMs, so the writer timed it out and wrote it
- * again; on ClickHouse, an insert (so a part in the table) each, 12–20 ms on chdb.
- */
-export const MAX_REFUSED_PARTS = 64;
-
-/**
  * Writes chunks [from, to) of the batch (`before`: the batch's rows before them, `rows`: theirs);
  * resolves to the store's refusal when it refused them for good for their rows, undefined once
  * stored, and throws any other failure (which fails the whole pass, for the writer to retry).
@@ -29,8 +18,14 @@ export type PartWriter = (from: number, to: number, before: number, rows: number
  * whole (`first`): a part refused is halved down to single chunks, those refused are left out;
  * after `maxRefused` refused parts the rest is left out untried. All left out, the batch is
  * refused for good (permanent), as one refused whole is.
+ *
+ * Each request at fault costs about log2(chunks / requests at fault) + 1 refused parts: one in 41
+ * of 3,000 one-record requests (73), some 560. Unbounded, a batch whose every row is refused (a
+ * constraint no row meets) is tried in some 2·chunks parts, each a savepoint on PostgreSQL (90 s
+ * at 4,000 chunks, past writer.writeTimeoutMs, which wrote it again) and an insert, so a part in
+ * the table, on ClickHouse: each store bounds it by what its parts cost.
  */
-export async function writeInHalves(rows: readonly number[], first: Error, write: PartWriter, maxRefused = MAX_REFUSED_PARTS): Promise<WriteResult> {
+export async function writeInHalves(rows: readonly number[], first: Error, write: PartWriter, maxRefused: number): Promise<WriteResult> {
   const leftOut: number[] = [];
   let leftRows = 0;
   let error = first;

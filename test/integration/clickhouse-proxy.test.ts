@@ -238,24 +238,26 @@ describe('clickhouse behind a proxy with a body limit (nginx client_max_body_siz
     expect(r.kind === 'success' && r.dropped?.error.message).toMatch(/1 log record row\(s\) of up to \d+ bytes each are too large alone.*; 1 log record row\(s\) refused for good/);
     expect((await select(client, `SELECT ServiceName, count() FROM ${db}.otel_logs GROUP BY ServiceName ORDER BY ServiceName`)).map((r) => r.map(String))).toEqual([['a', '8'], ['b', '7'], ['c', '8'], ['d', '7'], ['e', '8']]);
   });
-  it('leaves the rest of a split batch out untried once 64 of its parts were refused, and refuses for good one whose every row is refused', { timeout: 30_000 }, async () => {
+  it('leaves the rest of a split batch out untried once 256 of its parts were refused, and refuses for good one whose every row is refused', { timeout: 60_000 }, async () => {
     const proxy = await bodyLimitProxy(chdbHttp.url, 16 * 1024);
     closers.push(() => new Promise((r) => proxy.server.close(r)));
     const { b, db } = await httpBackend(proxy.url, createMetrics());
     await client.command({ query: `ALTER TABLE ${db}.otel_logs ADD CONSTRAINT no_poison CHECK Body NOT LIKE '%poison%'` });
     const encoder = await loadRowEncoder(b.encoder);
     const one = (name: string, body: string) => encoder.encodeLogs([makeLog({ serviceName: name, body: { stringValue: `${body} ${name} ${'w'.repeat(1000)}` } })])[0]!.data;
-    // 80 one-record requests, every other one refused: some 40·log2(80) refused parts unbounded.
-    const chunks = Array.from({ length: 80 }, (_, i) => one(`s${String(i).padStart(2, '0')}`, i % 2 === 1 ? 'poison' : 'fine'));
-    const batch = { signal: 'logs' as const, partition: 0, tenant: TENANT, rows: 80, bytes: chunks.reduce((n, c) => n + c.byteLength, 0), chunks, batchId: 'many-refused' };
+    // 200 one-record requests, every other one refused: some 300 refused parts unbounded (every
+    // part of two rows or more holds one).
+    const n = 200;
+    const chunks = Array.from({ length: n }, (_, i) => one(`s${String(i).padStart(3, '0')}`, i % 2 === 1 ? 'poison' : 'fine'));
+    const batch = { signal: 'logs' as const, partition: 0, tenant: TENANT, rows: n, bytes: chunks.reduce((k, c) => k + c.byteLength, 0), chunks, batchId: 'many-refused' };
     const r = await b.write(batch);
     if (r.kind !== 'success' || !r.dropped) throw new Error(`not a success leaving rows out: ${JSON.stringify(r)}`);
-    expect(r.dropped.error.message).toMatch(/row\(s\) of the batch not tried again once 64 parts of it were refused/);
+    expect(r.dropped.error.message).toMatch(/row\(s\) of the batch not tried again once 256 parts of it were refused/);
     const stored = (await select(client, `SELECT ServiceName FROM ${db}.otel_logs ORDER BY ServiceName`)).map((row) => String(row[0]));
     // Each request is stored or named as left out, never both; every refused one is named.
-    expect(r.dropped.rows).toBe(80 - stored.length);
-    expect([...r.dropped.chunks, ...stored.map((s) => Number(s.slice(1)))].sort((x, y) => x - y)).toEqual(Array.from({ length: 80 }, (_, i) => i));
-    for (let i = 1; i < 80; i += 2) expect(r.dropped.chunks).toContain(i);
+    expect(r.dropped.rows).toBe(n - stored.length);
+    expect([...r.dropped.chunks, ...stored.map((s) => Number(s.slice(1)))].sort((x, y) => x - y)).toEqual(Array.from({ length: n }, (_, i) => i));
+    for (let i = 1; i < n; i += 2) expect(r.dropped.chunks).toContain(i);
     expect(stored.length).toBeGreaterThan(0);
     // Every row refused: refused for good, as a batch refused whole is.
     const all = Array.from({ length: 40 }, (_, i) => one(`p${i}`, 'poison'));

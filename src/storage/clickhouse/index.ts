@@ -7,11 +7,11 @@ import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import type { EncoderSpec } from '../encoders.ts';
 import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, SignalStats, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { isNetworkFailure } from '../reach.ts';
-import { MAX_REFUSED_PARTS, writeInHalves } from '../refused-parts.ts';
+import { writeInHalves } from '../refused-parts.ts';
 import { byNewestLog, byNewestTrace, byOperation, byStartThenId, dependencyKey, dependencyList, earliestWithinBytes, isTraceIdHex, logSearch, traceRead, withinBytes } from '../query-helpers.ts';
 import { parseEndpoints, type Endpoint } from './endpoints.ts';
 import { classifyWriteError, refusedForItsRows } from './errors.ts';
-import { gatewayNotReady, insertInParts, refusedAsTooLarge, rowsOf } from './split.ts';
+import { REFUSED_PARTS_BOUND, gatewayNotReady, insertInParts, refusedAsTooLarge, rowsOf } from './split.ts';
 import { appliedVersions, applyTtl, runMigrations } from './migrate.ts';
 import { dependenciesOnShard, operationsOnShard, servicesOnShard } from './listings.ts';
 import { getTraceOnShard, logsKeyedByTime, matchingTracesOnShard, mergeSummaries, readTraceOnShard, searchLogsOnShard, spanIdsOnShard, summariesOnShard, type ShardSpan, type ShardSummary } from './reads.ts';
@@ -364,7 +364,7 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
       errors.push(`${tooLarge.rows} ${what} row(s) of up to ${tooLarge.bytes} bytes each are too large alone for the request body limit on the way to ClickHouse ${s.shard.endpoint.display} (${tooLarge.error.message}): raise the proxy's limit (nginx: client_max_body_size) to store such rows`);
     }
     if (refused) {
-      const untried = refused.untried > 0 ? ` (and ${refused.untried} row(s) of the batch not tried again once ${MAX_REFUSED_PARTS} parts of it were refused)` : '';
+      const untried = refused.untried > 0 ? ` (and ${refused.untried} row(s) of the batch not tried again once ${REFUSED_PARTS_BOUND} parts of it were refused)` : '';
       errors.push(`${refused.indexes.length - refused.untried} ${what} row(s) refused for good by ClickHouse ${s.shard.endpoint.display}: ${refused.error.message}${untried}`);
     }
     const error = new Error(errors.join('; '));
@@ -396,7 +396,7 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
         if (!refusedForItsRows(err)) throw err;
         return err as Error;
       }
-    });
+    }, REFUSED_PARTS_BOUND);
     // A refusal may come before the server has read a body whole (as a proxy's 413 does).
     return result.kind === 'success' ? { ...result, chunksInUse: true } : result;
   }

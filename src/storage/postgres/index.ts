@@ -34,9 +34,9 @@ const ERROR_LOG_INTERVAL_MS = 30_000;
 const REMIGRATE_INTERVAL_MS = 10_000;
 /**
  * Refused parts writeRefusedInHalves may see before it leaves the rest of a batch out untried
- * (refused-parts.ts): a part here is a savepoint, about 1 ms, so sixteen times the default. 73
- * requests at fault among 3,000 one-record ones take some 560 (at 64 the pass left 2,680 fine rows
- * out untried); a batch of 3,000 whose every row is refused, about 2 s.
+ * (refused-parts.ts): a part here is a savepoint, about 1 ms. 73 requests at fault among 3,000
+ * one-record ones take some 560 (at 64 the pass left 2,680 fine rows out untried); a batch of
+ * 3,000 whose every row is refused, about 2 s.
  */
 const REFUSED_PARTS_BOUND = 1024;
 /** setTimeout's longest delay (pg's query_timeout is one). */
