@@ -115,6 +115,11 @@ export class Collector {
     const tokens = security.tokens;
     // Each component gets its own options, sliced from the configuration here.
     const c = config;
+    // A browser sends its client certificate with a credentialed request (OTLP/HTTP with allowed
+    // origins is one): with any origin allowed, any page a certificate holder opens sends in their name.
+    if (c['receiver.http.corsAllowedOrigins'].includes('*') && security.tls['receiver.http']?.settings.clientCaFile) {
+      logger.warn({ key: 'receiver.http.corsAllowedOrigins', value: '*' }, 'receiver.http.corsAllowedOrigins = * with client certificates (mTLS) on the OTLP/HTTP port: any web page a certificate holder opens can send telemetry in their name; list the pages\' origins instead');
+    }
     this.pool = new DecodePool(poolOptions(c), backend.encoder, logger);
     this.log = c['delivery.ack'] === 'durable'
       ? new DurableLog({ dir: walDir(c), exclusive: true, maxBytes: c['delivery.walMaxBytes'], segmentBytes: c['delivery.walSegmentBytes'], encoder: backend.encoder }, metrics, logger)
