@@ -355,7 +355,7 @@ export class DurableLog {
         // Ended meanwhile by an attempt that had timed out: stored after all (nothing left to
         // write), or refused for good, whole or some requests' rows of it (the rest stored), those
         // rows dropped: counted (written, dropped) and logged as the writer would.
-        if (c === undefined || (k.recorded && !this.recorder.isRecorded(k.batch.batchId))) {
+        if (c === undefined || this.endedMeanwhile(k)) {
           writer.forgetKept(k.batch.batchId);
           this.countLateEnd(k);
           return undefined;
@@ -366,6 +366,11 @@ export class DurableLog {
       }));
       wait = stored.includes(false);
     }
+  }
+
+  /** Whether an attempt that had timed out ended the kept batch since (the log let it go): nothing is left to write. */
+  private endedMeanwhile(k: KeptBatch): boolean {
+    return k.recorded && !this.recorder.isRecorded(k.batch.batchId);
   }
 
   /**
@@ -405,7 +410,7 @@ export class DurableLog {
     // KEPT_RETRY_MS first): the log let them go, so they are not kept for the next start; what that
     // attempt stored or was refused is counted and logged now, or never.
     this.kept = this.kept.filter((k) => {
-      if (!k.recorded || this.recorder.isRecorded(k.batch.batchId)) return true;
+      if (!this.endedMeanwhile(k)) return true;
       this.countLateEnd(k);
       return false;
     });
