@@ -46,6 +46,15 @@ async function slowWritesFor(admin: pg.Client, seconds: number): Promise<void> {
   await admin.query(`CREATE TRIGGER a_slow_write BEFORE INSERT ON tracehouse.logs FOR EACH ROW EXECUTE FUNCTION slow_write()`);
 }
 
+/** One flush a second, and a batch given up on 600 ms after its first attempt of 300 ms at most. */
+const GIVEN_UP_SOON = { 'writer.flushIntervalMs': '1000', 'writer.writeTimeoutMs': '300', 'writer.retryMaxElapsedMs': '600', 'writer.retryInitialMs': '100' };
+
+/** Sends the fine application's two records and the poisoned one's at once (one batch); both acknowledged. */
+async function exportFineAndPoisoned(exporter: OTLPLogExporter): Promise<void> {
+  const sent = await Promise.all([exportOnce(exporter, records('fine', 'fine line', 'fine line 2')), exportOnce(exporter, records('poisoned', 'poison line'))]);
+  expect(sent).toEqual(['acknowledged', 'acknowledged']);
+}
+
 /** Waits up to ms for the poisoned record to be counted dropped, then checks it alone was: the fine ones stored and counted written. */
 async function onlyPoisonDropped(c: TestCollector, admin: pg.Client, ms: number): Promise<void> {
   const dropped = await eventually(async () => {
@@ -71,8 +80,7 @@ describe('a log record PostgreSQL refuses for good, flushed with another applica
     const exporter = new OTLPLogExporter({ url: `${c.httpUrl}/v1/logs`, timeoutMillis: 5000 });
     try {
       await refusePoison(admin);
-      const sent = await Promise.all([exportOnce(exporter, records('fine', 'fine line', 'fine line 2')), exportOnce(exporter, records('poisoned', 'poison line'))]);
-      expect(sent).toEqual(['acknowledged', 'acknowledged']);
+      await exportFineAndPoisoned(exporter);
       await onlyPoisonDropped(c, admin, 10_000);
     } finally {
       await exporter.shutdown();
@@ -88,15 +96,14 @@ describe('a log record PostgreSQL refuses for good, flushed with another applica
     // was lost without being counted or logged (only a batch refused whole was).
     const url = await createTestDatabase('refusedlate');
     const flags = { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'delivery.ack': 'durable', 'delivery.walDir': join(tempDir(), 'wal') };
-    let c = await startCollector({ ...flags, 'writer.flushIntervalMs': '1000', 'writer.writeTimeoutMs': '300', 'writer.retryMaxElapsedMs': '600', 'writer.retryInitialMs': '100' });
+    let c = await startCollector({ ...flags, ...GIVEN_UP_SOON });
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();
     const exporter = new OTLPLogExporter({ url: `${c.httpUrl}/v1/logs`, timeoutMillis: 5000 });
     try {
       await refusePoison(admin);
       await slowWritesFor(admin, 3);
-      const sent = await Promise.all([exportOnce(exporter, records('fine', 'fine line', 'fine line 2')), exportOnce(exporter, records('poisoned', 'poison line'))]);
-      expect(sent).toEqual(['acknowledged', 'acknowledged']);
+      await exportFineAndPoisoned(exporter);
       // The rest was stored by those attempts, and counted as written.
       await onlyPoisonDropped(c, admin, 15_000);
       // The log let go of the batch: a restart on it writes nothing again.
@@ -121,7 +128,7 @@ describe('a log record PostgreSQL refuses for good, flushed with another applica
     const url = await createTestDatabase('refusedstop');
     const { logger, lines } = capturedLogger();
     const c = await startCollector(
-      { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'delivery.ack': 'durable', 'delivery.walDir': join(tempDir(), 'wal'), 'writer.flushIntervalMs': '1000', 'writer.writeTimeoutMs': '300', 'writer.retryMaxElapsedMs': '600', 'writer.retryInitialMs': '100' },
+      { 'storage.backend': 'postgres', 'storage.postgres.url': url, 'delivery.ack': 'durable', 'delivery.walDir': join(tempDir(), 'wal'), ...GIVEN_UP_SOON },
       { logger },
     );
     const admin = new pg.Client({ connectionString: url });
@@ -130,8 +137,7 @@ describe('a log record PostgreSQL refuses for good, flushed with another applica
     try {
       await refusePoison(admin);
       await slowWritesFor(admin, 2);
-      const sent = await Promise.all([exportOnce(exporter, records('fine', 'fine line', 'fine line 2')), exportOnce(exporter, records('poisoned', 'poison line'))]);
-      expect(sent).toEqual(['acknowledged', 'acknowledged']);
+      await exportFineAndPoisoned(exporter);
       await eventually(async () => (lines().some((l) => /gave up writing a batch for now/.test(l.msg)) ? true : undefined), 5000, 'the batch given up on');
       // The late attempts end (the fine records stored, the poisoned one left out); then the stop.
       await eventually(async () => ((await admin.query(`SELECT count(*)::int AS n FROM tracehouse.logs`)).rows[0].n === 2 ? true : undefined), 5000, 'the late attempt stored the rest');
