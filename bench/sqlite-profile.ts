@@ -1,6 +1,6 @@
 // Where the SQLite write thread's CPU goes, native frames included: the collector on SQLite under
-// max-rate OTLP/gRPC traces, the busiest worker thread (the write thread: it is the limit) sampled
-// with Linux `perf` for a few seconds, and the samples grouped by what they are: SQLite's
+// max-rate OTLP/gRPC traces, its write thread (the thread named `sqlite-write`) sampled with
+// Linux `perf` for a few seconds, and the samples grouped by what they are: SQLite's
 // attribute index (FTS5, in versions before the runs' filters), its tables and B-tree indexes,
 // the kernel (file I/O), libc, V8, and our JavaScript. `node --cpu-prof` cannot show this:
 // SQLite runs inside one native call per row.
@@ -22,9 +22,9 @@ if (spawnSync('perf', ['--version']).status !== 0) {
   process.exit(1);
 }
 
-/** CPU seconds of each worker thread of a process, by thread id. */
-function workerSeconds(pid: number): Map<string, number> {
-  return new Map(threadCpuSeconds(pid).filter((t) => t.name === 'WorkerThread').map((t) => [t.tid, t.seconds]));
+/** The write thread's id: Node 24 names a worker's thread after its Worker's name (WRITE_THREAD_NAME, src/storage/sqlite/index.ts). */
+function writeThread(pid: number): string | undefined {
+  return threadCpuSeconds(pid).find((t) => t.name === 'sqlite-write')?.tid;
 }
 
 /** What a sampled frame is, from perf's shared object and symbol. */
@@ -50,12 +50,10 @@ try {
     const load = forkLoadgen({ transport: 'grpc', target: c.grpcAddress, signal: 'traces', traffic: defaultSpec('traces'), cacheDir: DEFAULT_CACHE_DIR, durationMs: (seconds + 5) * 1000, mode: { kind: 'max', concurrency: 8 }, connections: 2, refusedPauseMs: 50, timeoutMs: 10_000 });
     await load.ready;
     const done = load.start();
-    // Past start-up, the busiest worker thread is the write thread.
-    await new Promise((r) => setTimeout(r, 2500));
-    const before = workerSeconds(c.pid);
-    await new Promise((r) => setTimeout(r, 500));
-    const busiest = [...workerSeconds(c.pid)].sort((a, b) => b[1] - (before.get(b[0]) ?? 0) - (a[1] - (before.get(a[0]) ?? 0)))[0]![0];
-    const perf = spawn('perf', ['record', '-q', '-F', '1999', '-t', busiest, '-o', perfData, '--', 'sleep', String(seconds)], { stdio: 'inherit' });
+    await new Promise((r) => setTimeout(r, 3000));
+    const tid = writeThread(c.pid);
+    if (tid === undefined) throw new Error('no thread named sqlite-write in the collector');
+    const perf = spawn('perf', ['record', '-q', '-F', '1999', '-t', tid, '-o', perfData, '--', 'sleep', String(seconds)], { stdio: 'inherit' });
     await new Promise((r) => perf.on('exit', r));
     await done;
   } finally {
