@@ -105,6 +105,28 @@ describe('bench report verdicts', () => {
       .find((l) => l.includes("of the null receiver's throughput"));
     expect(met).toContain('**met** (0.0004 over)');
   });
+
+  it('judges no CPU or throughput target on runs whose collector did not store what it accepted', () => {
+    // A collector that accepted 4.2 M spans and wrote none (a store that failed every write): its CPU
+    // per accepted span leaves out every write, and its rate is that of a collector that drops.
+    const m = maxRate(0.7);
+    const lost = { ...m.collector, storedItems: 0, lostItems: m.collector.sentItems, droppedRows: m.collector.sentItems };
+    const broken: MaxRateFigures = { ...m, collector: lost, runs: [m.baseline, lost] };
+    const lines = renderReport(results(broken), 'x.json').split('\n');
+    const cpu = lines.find((l) => l.includes('collector CPU-s per million spans, OTLP/gRPC traces → memory'));
+    const ratio = lines.find((l) => l.includes("of the null receiver's throughput"));
+    for (const row of [cpu, ratio]) {
+      expect(row).not.toContain('**met**');
+      expect(row).toContain('not evaluated: 4,200,000 of 4,200,000 accepted spans not stored');
+    }
+    // One repetition of three that lost spans is enough: the median is taken over all of them.
+    const fine = maxRate(0.7);
+    const some = { ...fine.collector, storedItems: fine.collector.sentItems - 5, lostItems: 5 };
+    const row = renderReport(results({ ...fine, runs: [fine.baseline, fine.collector, fine.baseline, some] }), 'x.json')
+      .split('\n')
+      .find((l) => l.includes('collector CPU-s per million spans, OTLP/gRPC traces → memory'));
+    expect(row).toContain('not evaluated: 5 of');
+  });
 });
 
 /** A gRPC traces max-rate run of this throughput ratio, one repetition a side. */
