@@ -6,6 +6,7 @@
 // the decode benchmark see identical requests. Before each send the load generator stamps a
 // copy with fresh trace ids (stampTraceIds), so stores that deduplicate on trace/span id see new
 // data every time while the request stays pre-encoded.
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
@@ -485,8 +486,11 @@ export function buildTraffic(spec: TrafficSpec): TrafficRequest[] {
   return out;
 }
 
+/** The generator's own source, hashed: a cached request set built by another version of it is not read. */
+const GENERATOR = createHash('sha256').update(readFileSync(new URL(import.meta.url))).digest('hex').slice(0, 12);
+
 function specKey(spec: TrafficSpec): string {
-  return `${spec.signal}-r${spec.requests}-s${spec.seed}-${spec.minItems}-${spec.maxItems}-d${TODAY_MS / DAY_MS}-v2`;
+  return `${spec.signal}-r${spec.requests}-s${spec.seed}-${spec.minItems}-${spec.maxItems}-d${TODAY_MS / DAY_MS}-${GENERATOR}`;
 }
 
 /** buildTraffic, cached as files in dir (building takes a second or two; every scenario needs it). */

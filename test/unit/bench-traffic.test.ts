@@ -1,9 +1,14 @@
 // The bench traffic's stamping (bench/traffic.ts): a request sent "now" (stampTimes) keeps its
 // spans' and log records' shape — every time moved by the same amount, its newest at the moment
 // given — and nothing but the times changes; each send's trace ids (stampTraceIds) are new, keep
-// a trace's spans together, and are spread as random ids are, not sorted by send.
+// a trace's spans together, and are spread as random ids are, not sorted by send. A request set
+// cached on disk is read back only by the version of the generator that built it.
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildTraffic, stampTimes, stampTraceIds, type BenchSignal } from '../../bench/traffic.ts';
+import { buildTraffic, loadTraffic, stampTimes, stampTraceIds, type BenchSignal } from '../../bench/traffic.ts';
 import { LogsRequest, TraceRequest } from '../helpers/otlp-build.ts';
 
 interface Decoded {
@@ -86,5 +91,23 @@ describe('bench traffic, trace ids stamped per send', () => {
     for (let k = 1; k < firsts.length; k++) if (firsts[k]! > firsts[k - 1]!) up++;
     expect(up).toBeGreaterThan(60);
     expect(up).toBeLessThan(140);
+  });
+});
+
+describe('bench traffic, cached on disk', () => {
+  it('is read back as built, under a name only this version of the generator reads', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tracehouse-traffic-'));
+    try {
+      const spec = { signal: 'traces' as const, requests: 3, seed: 5, minItems: 2, maxItems: 4 };
+      const built = loadTraffic(spec, dir);
+      expect(loadTraffic(spec, dir).map((r) => Buffer.from(r.bytes))).toEqual(built.map((r) => Buffer.from(r.bytes)));
+      // A change to the generator (its source) must not replay requests an older one built.
+      const source = createHash('sha256').update(readFileSync(new URL('../../bench/traffic.ts', import.meta.url))).digest('hex');
+      const names = readdirSync(dir);
+      expect(names).toHaveLength(2);
+      for (const name of names) expect(name).toContain(source.slice(0, 12));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
