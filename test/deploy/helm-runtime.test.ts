@@ -151,6 +151,28 @@ describe('helm chart pods as they run', () => {
     expect(volumeAt(job, '/etc/db-ca/ca.crt')?.configMap?.name).toBe('db-ca');
   });
 
+  // gRPC clients (the OpenTelemetry Collector, Go and Java SDKs) keep one HTTP/2 connection for
+  // good, and a Service balances connections, not calls: a busy exporter never idles long enough
+  // (receiver.grpc.maxConnectionIdleMs) to be closed. Pods the HPA or a larger replicaCount added
+  // got no gRPC traffic from the clients already connected, however long they ran, while the
+  // first pods stayed saturated. With several pods the chart closes connections by age, so each
+  // client reconnects within minutes and lands on any pod.
+  it.each([
+    ['three replicas', ['-f', join(CHART, 'ci/postgres-values.yaml')]],
+    ['autoscaled', ['-f', join(CHART, 'ci/clickhouse-values.yaml')]],
+  ])('moves gRPC clients onto pods added later: %s', (_what, args) => {
+    const age = (extra: string[]) => effectiveConfig(render([...args, ...extra]), 'Deployment').config['receiver.grpc.maxConnectionAgeMs'] as number;
+    expect(age([])).toBeGreaterThan(0);
+    expect(age([])).toBeLessThanOrEqual(10 * 60_000);
+    // An age of the values' own, flat or nested, or none (0), is left as given.
+    expect(age(['--set', 'config.receiver.grpc.maxConnectionAgeMs=60000'])).toBe(60_000);
+    expect(age(['--set', 'config.receiver.grpc.maxConnectionAgeMs=0'])).toBe(0);
+  });
+
+  it('leaves gRPC connections open for good with one pod', () => {
+    expect(effectiveConfig(render([]), 'Deployment').config['receiver.grpc.maxConnectionAgeMs']).toBe(0);
+  });
+
   it('leaves delivery.ack and delivery.walDir to the values that set them', () => {
     const postgres = ['-f', join(CHART, 'ci/postgres-values.yaml')];
     expect(effectiveConfig(render(postgres), 'Deployment').config['delivery.ack']).toBe('stored');

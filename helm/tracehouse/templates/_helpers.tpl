@@ -466,6 +466,10 @@ which a Service cannot reach. As environment variables they also override the im
 - name: {{ index $l 2 }}
   value: {{ toString $r.value | quote }}
 {{- end }}
+{{- if eq (include "tracehouse.grpcAgeSet" $root) "true" }}
+- name: TRACEHOUSE_RECEIVER_GRPC_MAX_CONNECTION_AGE_MS
+  value: "300000"
+{{- end }}
 {{- if eq (include "tracehouse.ackStored" $root) "true" }}
 - name: TRACEHOUSE_DELIVERY_ACK
   value: stored
@@ -490,6 +494,20 @@ which a Service cannot reach. As environment variables they also override the im
 {{- with $root.Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
+{{- end }}
+
+{{/*
+"true" when the chart closes gRPC connections by age (5 minutes): several pods (replicaCount > 1
+or the HPA) and no receiver.grpc.maxConnectionAgeMs in config, extraEnv or extraArgs. A gRPC
+client keeps its one connection for good and a Service balances connections, not calls: without
+it the clients connected before a pod was added never reach that pod.
+*/}}
+{{- define "tracehouse.grpcAgeSet" -}}
+{{- $age := dict }}{{- include "tracehouse.cfg" (list . "receiver.grpc.maxConnectionAgeMs" "" $age) }}
+{{- $set := ne (toString $age.value) "" }}
+{{- range .Values.extraEnv }}{{ if eq (toString .name) "TRACEHOUSE_RECEIVER_GRPC_MAX_CONNECTION_AGE_MS" }}{{ $set = true }}{{ end }}{{ end }}
+{{- range .Values.extraArgs }}{{ if hasPrefix "--receiver.grpc.maxConnectionAgeMs" (toString .) }}{{ $set = true }}{{ end }}{{ end }}
+{{- if and (not $set) (or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled) }}true{{ end }}
 {{- end }}
 
 {{/*
