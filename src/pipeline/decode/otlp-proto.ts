@@ -159,8 +159,13 @@ function readSpanId(r: WireReader): string | null {
 // ---------------------------------------------------------------------------------------------
 // Common messages.
 
-function readAnyValue(r: WireReader, end: number, depth: number): AnyValue {
-  let v: AnyValue | null = null;
+/**
+ * The AnyValue r[pos, end). `prev`: the value an earlier field of the same KeyValue value or
+ * LogRecord body gave: protobuf merges a message field given twice, so an AnyValue that sets
+ * nothing (empty, unknown fields only) leaves it, and one that sets a field replaces it (oneof).
+ */
+function readAnyValue(r: WireReader, end: number, depth: number, prev: AnyValue | null = null): AnyValue {
+  let v: AnyValue | null = prev;
   while (r.pos < end) {
     const tag = r.tag();
     switch (tag) {
@@ -246,7 +251,7 @@ function readKeyValue(r: WireReader, end: number, depth: number): KeyValue {
       key = readString(r);
     } else if (tag === 18) {
       const e = r.lenEnd();
-      value = readAnyValue(r, e, depth);
+      value = readAnyValue(r, e, depth, value);
     } else {
       unknownField(r, tag, KNOWN_KEYVALUE, 'KeyValue');
     }
@@ -689,7 +694,7 @@ function readLogRecord(
         break;
       case 42: {
         const e = r.lenEnd();
-        body = readAnyValue(r, e, 0);
+        body = readAnyValue(r, e, 0, body);
         break;
       }
       case 50:

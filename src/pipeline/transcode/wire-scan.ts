@@ -4,7 +4,7 @@
 // one is skipped), id validation on raw bytes, and fixed64 times read as two 32-bit halves (no
 // BigInt). The transcoders only write their format.
 import { MAX_TIME_NS, REASON_LINK_ID, REASON_PARENT_SPAN_ID, REASON_SPAN_ID, REASON_TIME, REASON_TOO_DEEP, REASON_TRACE_ID, type DecodeLimits, type Rejections } from '../decode/common.ts';
-import { KNOWN_EVENT, KNOWN_KEYVALUE, KNOWN_LINK, KNOWN_LOG, KNOWN_REQUEST, KNOWN_RESOURCE, KNOWN_RESOURCE_ITEMS, KNOWN_SCOPE, KNOWN_SCOPE_ITEMS, KNOWN_SPAN, KNOWN_STATUS } from '../decode/otlp-proto.ts';
+import { KNOWN_ANYVALUE, KNOWN_EVENT, KNOWN_KEYVALUE, KNOWN_LINK, KNOWN_LOG, KNOWN_REQUEST, KNOWN_RESOURCE, KNOWN_RESOURCE_ITEMS, KNOWN_SCOPE, KNOWN_SCOPE_ITEMS, KNOWN_SPAN, KNOWN_STATUS } from '../decode/otlp-proto.ts';
 import { checkEnd, DecodeError, unknownField, WireReader } from '../decode/wire.ts';
 
 /** The latest storable time's high 32 bits + 1: a fixed64 time is storable when hi < this. */
@@ -628,6 +628,26 @@ export function scanKeyValue(r: WireReader, end: number): void {
   KV.values = values;
   KV.valueStart = valueStart;
   KV.valueEnd = valueEnd;
+}
+
+/**
+ * Whether the AnyValue r.buf[start, end) sets a value: it has a field of the oneof (a known field,
+ * whatever its wire type). An AnyValue given again after another (a KeyValue's value field or a
+ * LogRecord's body given twice) is merged into it, as protobuf merges a message field given
+ * twice: one that sets nothing (empty, or unknown fields only) leaves the earlier value. Its
+ * other fields are skipped (and so validated) as an AnyValue's unknown fields are; r is left at
+ * end when false, anywhere when true (the caller reads the value again).
+ */
+export function setsValue(r: WireReader, start: number, end: number): boolean {
+  r.pos = start;
+  while (r.pos < end) {
+    const tag = r.tag();
+    const field = tag >>> 3;
+    if (field < 32 && ((KNOWN_ANYVALUE >>> field) & 1) !== 0) return true;
+    r.skip(tag);
+  }
+  checkEnd(r, end, 'AnyValue');
+  return false;
 }
 
 /** The resource or scope fields read by the last scanGroup (name and version for a scope only). */

@@ -21,7 +21,7 @@ import { LOG_COLUMNS, SPAN_COLUMNS } from '../../../storage/postgres/columns.ts'
 import { KNOWN_ANYVALUE, KNOWN_LIST, readNestedValue } from '../../decode/otlp-proto.ts';
 import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
-import { EVENT, GROUP, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, FieldRanges, KeyStamps, sameRange, STRING_ELEMENTS, stringElements, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
+import { EVENT, GROUP, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, setsValue, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, FieldRanges, KeyStamps, sameRange, STRING_ELEMENTS, stringElements, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
 import { ascii, ByteOut, piece, storeBytesBound } from '../byte-out.ts';
 import { STORE_BYTES_PER_REQUEST_BYTE } from '../../../storage/encoders.ts';
 import type { EncodedRequest, RequestEncoder } from '../encoder.ts';
@@ -567,10 +567,15 @@ function keyValue(r: WireReader, end: number, l: KvList, depth: number): void {
     w.piece(T_EMPTY);
     vText = V_EMPTY;
   } else {
-    // A repeated value field: each is read (and validated); the last one stays.
+    // A repeated value field: each is read (and validated); the last one that sets a value stays.
     r.pos = start;
     const mark = w.pos;
+    let first = true;
     for (let e = nextField(r, end, 18); e >= 0; e = nextField(r, end, 18)) {
+      const s = r.pos;
+      if (!first && !setsValue(r, s, e)) continue;
+      first = false;
+      r.pos = s;
       w.pos = mark;
       anyValue(r, e, depth);
     }
@@ -930,12 +935,14 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
   return true;
 }
 
-/** Writes the body of the log record just scanned: its last body field, '{}' when it has none. */
+/** Writes the body of the log record just scanned: its last body field that sets a value (the first if none does), '{}' when it has none. */
 function body(r: WireReader): void {
   const mark = out.pos;
   for (let i = 0; i < LOG_BODIES.n; i++) {
+    const s = LOG_BODIES.starts[i]!;
+    if (i > 0 && !setsValue(r, s, LOG_BODIES.ends[i]!)) continue;
     out.pos = mark;
-    r.pos = LOG_BODIES.starts[i]!;
+    r.pos = s;
     anyValue(r, LOG_BODIES.ends[i]!, 0);
   }
   if (LOG_BODIES.n === 0) out.piece(T_EMPTY);

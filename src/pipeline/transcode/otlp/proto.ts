@@ -39,8 +39,12 @@ function anyValue(r: WireReader, end: number, depth: number): void {
   let isString = false;
   let ks = 0;
   let ke = 0;
+  // Whether it sets a value: one that does not leaves an earlier one of its KeyValue (setsValue).
+  let sets = false;
   while (r.pos < end) {
     const tag = r.tag();
+    // Fields 1–7 are the oneof's (one with another wire type throws below).
+    if (tag >>> 3 <= 7) sets = true;
     switch (tag) {
       case 10: {
         ke = r.lenEnd();
@@ -83,6 +87,7 @@ function anyValue(r: WireReader, end: number, depth: number): void {
     }
   }
   checkEnd(r, end, 'AnyValue');
+  if (!sets) return;
   lastIsString = isString;
   lastStringStart = ks;
   lastStringEnd = ke;

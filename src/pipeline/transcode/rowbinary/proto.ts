@@ -39,6 +39,7 @@ import {
   scanLink,
   scanLog,
   scanSpan,
+  setsValue,
   SPAN,
   KeyStamps,
   sameRange,
@@ -458,10 +459,15 @@ function writeMap(r: WireReader, places: FieldRanges): void {
       r.pos = vs;
       writeValue(r, ve, 0);
     } else {
-      // A repeated value field: each is read (and validated); the last one stays.
+      // A repeated value field: each is read (and validated); the last one that sets a value stays.
       const mark = o.pos;
       r.pos = start;
+      let first = true;
       for (let e = nextField(r, end, 18); e >= 0; e = nextField(r, end, 18)) {
+        const s = r.pos;
+        if (!first && !setsValue(r, s, e)) continue;
+        first = false;
+        r.pos = s;
         o.pos = mark;
         writeValue(r, e, 0);
       }
@@ -1009,8 +1015,11 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
   let body = false;
   wj.pos = 0;
   for (let i = 0; i < LOG_BODIES.n; i++) {
+    // The last body field that sets a value (the first if none does).
+    const s = LOG_BODIES.starts[i]!;
+    if (i > 0 && !setsValue(r, s, LOG_BODIES.ends[i]!)) continue;
     out.pos = mark;
-    r.pos = LOG_BODIES.starts[i]!;
+    r.pos = s;
     writeValue(r, LOG_BODIES.ends[i]!, 0);
     body = true;
   }
