@@ -161,8 +161,10 @@ function readSpanId(r: WireReader): string | null {
 
 /**
  * The AnyValue r[pos, end). `prev`: the value an earlier field of the same KeyValue value or
- * LogRecord body gave: protobuf merges a message field given twice, so an AnyValue that sets
- * nothing (empty, unknown fields only) leaves it, and one that sets a field replaces it (oneof).
+ * LogRecord body gave. Protobuf merges a message field given twice, and so a oneof's message
+ * member: an AnyValue that sets nothing (empty, unknown fields only) leaves `prev`, a scalar
+ * replaces it, and an array_value or kvlist_value that follows one of its own kind (in this
+ * AnyValue or in `prev`) adds its values to it.
  */
 function readAnyValue(r: WireReader, end: number, depth: number, prev: AnyValue | null = null): AnyValue {
   let v: AnyValue | null = prev;
@@ -189,7 +191,7 @@ function readAnyValue(r: WireReader, end: number, depth: number, prev: AnyValue 
           tooDeep = true;
           r.pos = e;
           v = null;
-        } else v = nestedValue(r, e, depth + 1, tag);
+        } else v = mergedList(v, nestedValue(r, e, depth + 1, tag));
         break;
       }
       case 58: {
@@ -205,6 +207,21 @@ function readAnyValue(r: WireReader, end: number, depth: number, prev: AnyValue 
   }
   checkEnd(r, end, 'AnyValue');
   return v ?? {};
+}
+
+/** `next` (an array or kvlist value) merged into `v` when that is a value of the same kind, as protobuf merges it; else `next`. */
+function mergedList(v: AnyValue | null, next: AnyValue): AnyValue {
+  if (v !== null && 'arrayValue' in v && 'arrayValue' in next) {
+    for (const x of next.arrayValue.values) v.arrayValue.values.push(x);
+    return v;
+  }
+  if (v !== null && 'kvlistValue' in v && 'kvlistValue' in next) {
+    const values = v.kvlistValue.values;
+    for (const x of next.kvlistValue.values) values.push(x);
+    v.kvlistValue.values = dedupeAttributes(values);
+    return v;
+  }
+  return next;
 }
 
 /** The array_value (tag 42) or kvlist_value (tag 50) body r[pos, end) at depth. */

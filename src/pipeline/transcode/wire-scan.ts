@@ -631,23 +631,29 @@ export function scanKeyValue(r: WireReader, end: number): void {
 }
 
 /**
- * Whether the AnyValue r.buf[start, end) sets a value: it has a field of the oneof (a known field,
- * whatever its wire type). An AnyValue given again after another (a KeyValue's value field or a
- * LogRecord's body given twice) is merged into it, as protobuf merges a message field given
- * twice: one that sets nothing (empty, or unknown fields only) leaves the earlier value. Its
- * other fields are skipped (and so validated) as an AnyValue's unknown fields are; r is left at
- * end when false, anywhere when true (the caller reads the value again).
+ * The tag of the first oneof field (a known field, whatever its wire type) of the AnyValue
+ * r.buf[start, end), 0 when it has none. An AnyValue given again after another (a KeyValue's
+ * value field or a LogRecord's body given twice) is merged into it, as protobuf merges a message
+ * field given twice: one that sets nothing (0: empty, or unknown fields only) leaves the earlier
+ * value, and a list that follows a list of its own kind adds to it. Its other fields are
+ * skipped (and so validated) as an AnyValue's unknown fields are; r is left at end when 0,
+ * anywhere otherwise (the caller reads the value again).
  */
-export function setsValue(r: WireReader, start: number, end: number): boolean {
+export function firstValueTag(r: WireReader, start: number, end: number): number {
   r.pos = start;
   while (r.pos < end) {
     const tag = r.tag();
     const field = tag >>> 3;
-    if (field < 32 && ((KNOWN_ANYVALUE >>> field) & 1) !== 0) return true;
+    if (field < 32 && ((KNOWN_ANYVALUE >>> field) & 1) !== 0) return tag;
     r.skip(tag);
   }
   checkEnd(r, end, 'AnyValue');
-  return false;
+  return 0;
+}
+
+/** Whether an AnyValue field with `tag` read after one whose last oneof field had `last` is a list that protobuf merges into it. */
+export function mergesList(tag: number, last: number): boolean {
+  return (tag === 42 || tag === 50) && tag === last;
 }
 
 /** The resource or scope fields read by the last scanGroup (name and version for a scope only). */

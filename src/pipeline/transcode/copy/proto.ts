@@ -21,7 +21,7 @@ import { LOG_COLUMNS, SPAN_COLUMNS } from '../../../storage/postgres/columns.ts'
 import { KNOWN_ANYVALUE, KNOWN_LIST, readNestedValue } from '../../decode/otlp-proto.ts';
 import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
-import { EVENT, GROUP, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, setsValue, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, FieldRanges, KeyStamps, sameRange, STRING_ELEMENTS, stringElements, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
+import { EVENT, GROUP, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, firstValueTag, mergesList, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, FieldRanges, KeyStamps, sameRange, STRING_ELEMENTS, stringElements, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
 import { ascii, ByteOut, piece, storeBytesBound } from '../byte-out.ts';
 import { STORE_BYTES_PER_REQUEST_BYTE } from '../../../storage/encoders.ts';
 import type { EncodedRequest, RequestEncoder } from '../encoder.ts';
@@ -397,6 +397,9 @@ function pushToken(src: Uint8Array, ks: number, ke: number, keyAscii: boolean): 
 // ---------------------------------------------------------------------------------------------
 // Values.
 
+/** The tag of the last oneof field of the AnyValue anyValue last wrote (0: none). */
+let lastValueTag = 0;
+
 /** Writes the AnyValue in r[pos, end): the last of its oneof fields, every one validated. */
 function anyValue(r: WireReader, end: number, depth: number): void {
   const mark = w.pos;
@@ -405,8 +408,12 @@ function anyValue(r: WireReader, end: number, depth: number): void {
   let ke = 0;
   let stringAscii = false;
   let s = '';
+  let last = 0;
   while (r.pos < end) {
     const tag = r.tag();
+    // A list given again merges into the one before it (protobuf): the row path writes that.
+    if (mergesList(tag, last)) throw FALLBACK;
+    if (tag >>> 3 <= 7) last = tag;
     switch (tag) {
       case 10: {
         const e = r.lenEnd();
@@ -503,6 +510,7 @@ function anyValue(r: WireReader, end: number, depth: number): void {
     }
   }
   checkEnd(r, end, 'AnyValue');
+  lastValueTag = last;
   if (kind === V_EMPTY) {
     w.pos = mark;
     w.piece(T_EMPTY);
@@ -573,7 +581,11 @@ function keyValue(r: WireReader, end: number, l: KvList, depth: number): void {
     let first = true;
     for (let e = nextField(r, end, 18); e >= 0; e = nextField(r, end, 18)) {
       const s = r.pos;
-      if (!first && !setsValue(r, s, e)) continue;
+      if (!first) {
+        const t = firstValueTag(r, s, e);
+        if (t === 0) continue;
+        if (mergesList(t, lastValueTag)) throw FALLBACK;
+      }
       first = false;
       r.pos = s;
       w.pos = mark;
@@ -935,12 +947,16 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
   return true;
 }
 
-/** Writes the body of the log record just scanned: its last body field that sets a value (the first if none does), '{}' when it has none. */
+/** Writes the body of the log record just scanned: its body fields merged (the last that sets a value; lists merged by the row path), '{}' when it has none. */
 function body(r: WireReader): void {
   const mark = out.pos;
   for (let i = 0; i < LOG_BODIES.n; i++) {
     const s = LOG_BODIES.starts[i]!;
-    if (i > 0 && !setsValue(r, s, LOG_BODIES.ends[i]!)) continue;
+    if (i > 0) {
+      const t = firstValueTag(r, s, LOG_BODIES.ends[i]!);
+      if (t === 0) continue;
+      if (mergesList(t, lastValueTag)) throw FALLBACK;
+    }
     out.pos = mark;
     r.pos = s;
     anyValue(r, LOG_BODIES.ends[i]!, 0);

@@ -39,7 +39,8 @@ import {
   scanLink,
   scanLog,
   scanSpan,
-  setsValue,
+  firstValueTag,
+  mergesList,
   SPAN,
   KeyStamps,
   sameRange,
@@ -255,14 +256,21 @@ const T_Y = 0x79;
 const T_E = 0x65;
 const T_J = 0x6a;
 
+/** The tag of the last oneof field of the AnyValue writeValue last wrote (0: none). */
+let lastValueTag = 0;
+
 /** Writes the AnyValue in r[pos, end) to o: the last of its oneof fields, every one validated. */
 function writeValue(r: WireReader, end: number, depth: number): void {
   const mark = o.pos;
   let tag = T_E;
   let wjStart = -1;
   let wjEnd = -1;
+  let last = 0;
   while (r.pos < end) {
     const t = r.tag();
+    // A list given again merges into the one before it (protobuf): the row path writes that.
+    if (mergesList(t, last)) throw FALLBACK;
+    if (t >>> 3 <= 7) last = t;
     switch (t) {
       case 10: {
         const e = r.lenEnd();
@@ -330,6 +338,7 @@ function writeValue(r: WireReader, end: number, depth: number): void {
     }
   }
   checkEnd(r, end, 'AnyValue');
+  lastValueTag = last;
   if (tag === T_E) {
     o.pos = mark;
     o.byte(0);
@@ -465,7 +474,11 @@ function writeMap(r: WireReader, places: FieldRanges): void {
       let first = true;
       for (let e = nextField(r, end, 18); e >= 0; e = nextField(r, end, 18)) {
         const s = r.pos;
-        if (!first && !setsValue(r, s, e)) continue;
+        if (!first) {
+          const t = firstValueTag(r, s, e);
+          if (t === 0) continue;
+          if (mergesList(t, lastValueTag)) throw FALLBACK;
+        }
         first = false;
         r.pos = s;
         o.pos = mark;
@@ -1015,9 +1028,13 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
   let body = false;
   wj.pos = 0;
   for (let i = 0; i < LOG_BODIES.n; i++) {
-    // The last body field that sets a value (the first if none does).
+    // The body fields merged: the last that sets a value (lists merged by the row path).
     const s = LOG_BODIES.starts[i]!;
-    if (i > 0 && !setsValue(r, s, LOG_BODIES.ends[i]!)) continue;
+    if (i > 0) {
+      const t = firstValueTag(r, s, LOG_BODIES.ends[i]!);
+      if (t === 0) continue;
+      if (mergesList(t, lastValueTag)) throw FALLBACK;
+    }
     out.pos = mark;
     r.pos = s;
     writeValue(r, LOG_BODIES.ends[i]!, 0);
