@@ -151,4 +151,35 @@ describe.each(Object.keys(STORES))('%s: a value field given twice', (kind) => {
     expect(span?.attributes).toEqual([{ key: 'tags', value: tags }, { key: 'map', value: map }]);
     expect([...(await sink.backend.searchLogs('default', { service, limit: 10 }))]).toMatchObject([{ body }]);
   });
+
+  it('keeps only the list after a scalar that came between two lists, in one value or across value fields', async () => {
+    // A scalar sets the oneof anew, so the list after it does not merge into the one before it
+    // (protobuf's rule; protobufjs, which does not clear a oneof's other members, would merge).
+    const sink = await sinkInto(kind);
+    const service = `svc-${randomBytes(4).toString('hex')}`;
+    const traceId = randomBytes(16);
+    const w = new WireWriter().fork();
+    w.fork().fork().stringField(1, 'service.name').fork().stringField(1, service).join(2).join(1).join(1);
+    w.fork().fork();
+    w.bytesField(1, traceId).bytesField(2, randomBytes(8)).stringField(5, 'op');
+    w.fixed64Field(7, 1_700_000_000_000_000_000n).fixed64Field(8, 1_700_000_000_100_000_000n);
+    // across: value [a, b], value "x", value [c]; inner: one value holding [a], "x", [c].
+    w.fork().stringField(1, 'across');
+    array(w, 2, 'a', 'b');
+    w.fork().stringField(1, 'x').join(2);
+    array(w, 2, 'c');
+    w.join(9);
+    w.fork().stringField(1, 'inner').fork();
+    w.fork().fork().stringField(1, 'a').join(1).join(5);
+    w.stringField(1, 'x');
+    w.fork().fork().stringField(1, 'c').join(1).join(5);
+    w.join(2).join(9);
+    const traces = Buffer.from(w.join(2).join(2).join(1).finish());
+    const logs = Buffer.from(new WireWriter().fork().fork().fork().fixed64Field(1, 1_700_000_000_000_000_000n).fork().stringField(1, 'one').join(5).join(2).join(2).join(1).finish());
+
+    await store(sink, traces, logs);
+    const [span] = await sink.backend.getTrace('default', traceId.toString('hex'));
+    const c = { arrayValue: { values: [{ stringValue: 'c' }] } };
+    expect(span?.attributes).toEqual([{ key: 'across', value: c }, { key: 'inner', value: c }]);
+  });
 });

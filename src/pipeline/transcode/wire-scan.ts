@@ -630,30 +630,45 @@ export function scanKeyValue(r: WireReader, end: number): void {
   KV.valueEnd = valueEnd;
 }
 
+/** How an AnyValue given again merges into the one before it (valueGivenAgain). */
+export const VALUE_KEPT = 0;
+export const VALUE_REPLACED = 1;
+export const VALUE_MERGED = 2;
+
 /**
- * The tag of the first oneof field (a known field, whatever its wire type) of the AnyValue
- * r.buf[start, end), 0 when it has none. An AnyValue given again after another (a KeyValue's
- * value field or a LogRecord's body given twice) is merged into it, as protobuf merges a message
- * field given twice: one that sets nothing (0: empty, or unknown fields only) leaves the earlier
- * value, and a list that follows a list of its own kind adds to it. Its other fields are
- * skipped (and so validated) as an AnyValue's unknown fields are; r is left at end when 0,
- * anywhere otherwise (the caller reads the value again).
+ * What the AnyValue r.buf[start, end), given again after the one at r.buf[prevStart, prevEnd) (a
+ * KeyValue's value field or a LogRecord's body given twice), does to it. Protobuf merges a
+ * message field given twice, and so a oneof's message member: one that sets no field of the
+ * oneof (empty, or unknown fields only) leaves the earlier value (VALUE_KEPT: r is left at end),
+ * a list (array_value, kvlist_value) that follows a list of its own kind adds to it
+ * (VALUE_MERGED: the row path writes that), anything else replaces it (VALUE_REPLACED: r is left
+ * anywhere, the caller reads the value again). Its unknown fields are skipped (and so validated);
+ * the earlier value was validated when it was read.
  */
-export function firstValueTag(r: WireReader, start: number, end: number): number {
+export function valueGivenAgain(r: WireReader, start: number, end: number, prevStart: number, prevEnd: number): number {
+  const first = oneofTag(r, start, end, true);
+  if (first === 0) {
+    checkEnd(r, end, 'AnyValue');
+    return VALUE_KEPT;
+  }
+  if (first !== 42 && first !== 50) return VALUE_REPLACED;
+  return oneofTag(r, prevStart, prevEnd, false) === first ? VALUE_MERGED : VALUE_REPLACED;
+}
+
+/** The tag of the first (`first`) or last oneof field of the AnyValue r.buf[start, end): a known field, whatever its wire type; 0 when it has none. */
+function oneofTag(r: WireReader, start: number, end: number, first: boolean): number {
   r.pos = start;
+  let last = 0;
   while (r.pos < end) {
     const tag = r.tag();
     const field = tag >>> 3;
-    if (field < 32 && ((KNOWN_ANYVALUE >>> field) & 1) !== 0) return tag;
+    if (field < 32 && ((KNOWN_ANYVALUE >>> field) & 1) !== 0) {
+      if (first) return tag;
+      last = tag;
+    }
     r.skip(tag);
   }
-  checkEnd(r, end, 'AnyValue');
-  return 0;
-}
-
-/** Whether an AnyValue field with `tag` read after one whose last oneof field had `last` is a list that protobuf merges into it. */
-export function mergesList(tag: number, last: number): boolean {
-  return (tag === 42 || tag === 50) && tag === last;
+  return last;
 }
 
 /** The resource or scope fields read by the last scanGroup (name and version for a scope only). */

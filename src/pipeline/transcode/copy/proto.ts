@@ -21,7 +21,7 @@ import { LOG_COLUMNS, SPAN_COLUMNS } from '../../../storage/postgres/columns.ts'
 import { KNOWN_ANYVALUE, KNOWN_LIST, readNestedValue } from '../../decode/otlp-proto.ts';
 import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
-import { EVENT, GROUP, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, firstValueTag, mergesList, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, FieldRanges, KeyStamps, sameRange, STRING_ELEMENTS, stringElements, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
+import { EVENT, GROUP, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, valueGivenAgain, VALUE_KEPT, VALUE_MERGED, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, FieldRanges, KeyStamps, sameRange, STRING_ELEMENTS, stringElements, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
 import { ascii, ByteOut, piece, storeBytesBound } from '../byte-out.ts';
 import { STORE_BYTES_PER_REQUEST_BYTE } from '../../../storage/encoders.ts';
 import type { EncodedRequest, RequestEncoder } from '../encoder.ts';
@@ -397,9 +397,6 @@ function pushToken(src: Uint8Array, ks: number, ke: number, keyAscii: boolean): 
 // ---------------------------------------------------------------------------------------------
 // Values.
 
-/** The tag of the last oneof field of the AnyValue anyValue last wrote (0: none). */
-let lastValueTag = 0;
-
 /** Writes the AnyValue in r[pos, end): the last of its oneof fields, every one validated. */
 function anyValue(r: WireReader, end: number, depth: number): void {
   const mark = w.pos;
@@ -408,12 +405,11 @@ function anyValue(r: WireReader, end: number, depth: number): void {
   let ke = 0;
   let stringAscii = false;
   let s = '';
-  let last = 0;
+  // The kind of the last list read: a list given again merges into one of its own kind (protobuf),
+  // which the row path writes (also, needlessly, when a scalar came between them).
+  let list = 0;
   while (r.pos < end) {
     const tag = r.tag();
-    // A list given again merges into the one before it (protobuf): the row path writes that.
-    if (mergesList(tag, last)) throw FALLBACK;
-    if (tag >>> 3 <= 7) last = tag;
     switch (tag) {
       case 10: {
         const e = r.lenEnd();
@@ -464,6 +460,8 @@ function anyValue(r: WireReader, end: number, depth: number): void {
       }
       case 42:
       case 50: {
+        if (list === tag) throw FALLBACK;
+        list = tag;
         const e = r.lenEnd();
         w.pos = mark;
         if (depth >= maxDepth) {
@@ -510,7 +508,6 @@ function anyValue(r: WireReader, end: number, depth: number): void {
     }
   }
   checkEnd(r, end, 'AnyValue');
-  lastValueTag = last;
   if (kind === V_EMPTY) {
     w.pos = mark;
     w.piece(T_EMPTY);
@@ -575,18 +572,20 @@ function keyValue(r: WireReader, end: number, l: KvList, depth: number): void {
     w.piece(T_EMPTY);
     vText = V_EMPTY;
   } else {
-    // A repeated value field: each is read (and validated); the last one that sets a value stays.
+    // A repeated value field: each is read (and validated) and merged into the one before it.
     r.pos = start;
     const mark = w.pos;
-    let first = true;
+    let prevStart = -1;
+    let prevEnd = -1;
     for (let e = nextField(r, end, 18); e >= 0; e = nextField(r, end, 18)) {
       const s = r.pos;
-      if (!first) {
-        const t = firstValueTag(r, s, e);
-        if (t === 0) continue;
-        if (mergesList(t, lastValueTag)) throw FALLBACK;
+      if (prevStart >= 0) {
+        const how = valueGivenAgain(r, s, e, prevStart, prevEnd);
+        if (how === VALUE_KEPT) continue;
+        if (how === VALUE_MERGED) throw FALLBACK;
       }
-      first = false;
+      prevStart = s;
+      prevEnd = e;
       r.pos = s;
       w.pos = mark;
       anyValue(r, e, depth);
@@ -947,16 +946,18 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
   return true;
 }
 
-/** Writes the body of the log record just scanned: its body fields merged (the last that sets a value; lists merged by the row path), '{}' when it has none. */
+/** Writes the body of the log record just scanned: its body fields merged (valueGivenAgain), '{}' when it has none. */
 function body(r: WireReader): void {
   const mark = out.pos;
+  let prev = -1;
   for (let i = 0; i < LOG_BODIES.n; i++) {
     const s = LOG_BODIES.starts[i]!;
-    if (i > 0) {
-      const t = firstValueTag(r, s, LOG_BODIES.ends[i]!);
-      if (t === 0) continue;
-      if (mergesList(t, lastValueTag)) throw FALLBACK;
+    if (prev >= 0) {
+      const how = valueGivenAgain(r, s, LOG_BODIES.ends[i]!, LOG_BODIES.starts[prev]!, LOG_BODIES.ends[prev]!);
+      if (how === VALUE_KEPT) continue;
+      if (how === VALUE_MERGED) throw FALLBACK;
     }
+    prev = i;
     out.pos = mark;
     r.pos = s;
     anyValue(r, LOG_BODIES.ends[i]!, 0);

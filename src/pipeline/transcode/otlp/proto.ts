@@ -39,7 +39,7 @@ function anyValue(r: WireReader, end: number, depth: number): void {
   let isString = false;
   let ks = 0;
   let ke = 0;
-  // Whether it sets a value: one that does not leaves an earlier one of its KeyValue (firstValueTag).
+  // Whether it sets a value: one that does not leaves an earlier one of its KeyValue (valueGivenAgain).
   let sets = false;
   while (r.pos < end) {
     const tag = r.tag();

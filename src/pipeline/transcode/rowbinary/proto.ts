@@ -39,8 +39,9 @@ import {
   scanLink,
   scanLog,
   scanSpan,
-  firstValueTag,
-  mergesList,
+  valueGivenAgain,
+  VALUE_KEPT,
+  VALUE_MERGED,
   SPAN,
   KeyStamps,
   sameRange,
@@ -256,21 +257,17 @@ const T_Y = 0x79;
 const T_E = 0x65;
 const T_J = 0x6a;
 
-/** The tag of the last oneof field of the AnyValue writeValue last wrote (0: none). */
-let lastValueTag = 0;
-
 /** Writes the AnyValue in r[pos, end) to o: the last of its oneof fields, every one validated. */
 function writeValue(r: WireReader, end: number, depth: number): void {
   const mark = o.pos;
   let tag = T_E;
   let wjStart = -1;
   let wjEnd = -1;
-  let last = 0;
+  // The kind of the last list read: a list given again merges into one of its own kind (protobuf),
+  // which the row path writes (also, needlessly, when a scalar came between them).
+  let list = 0;
   while (r.pos < end) {
     const t = r.tag();
-    // A list given again merges into the one before it (protobuf): the row path writes that.
-    if (mergesList(t, last)) throw FALLBACK;
-    if (t >>> 3 <= 7) last = t;
     switch (t) {
       case 10: {
         const e = r.lenEnd();
@@ -309,6 +306,8 @@ function writeValue(r: WireReader, end: number, depth: number): void {
       }
       case 42:
       case 50: {
+        if (list === t) throw FALLBACK;
+        list = t;
         const e = r.lenEnd();
         if (depth >= maxDepth) throw FALLBACK;
         o.pos = mark;
@@ -338,7 +337,6 @@ function writeValue(r: WireReader, end: number, depth: number): void {
     }
   }
   checkEnd(r, end, 'AnyValue');
-  lastValueTag = last;
   if (tag === T_E) {
     o.pos = mark;
     o.byte(0);
@@ -468,18 +466,20 @@ function writeMap(r: WireReader, places: FieldRanges): void {
       r.pos = vs;
       writeValue(r, ve, 0);
     } else {
-      // A repeated value field: each is read (and validated); the last one that sets a value stays.
+      // A repeated value field: each is read (and validated) and merged into the one before it.
       const mark = o.pos;
       r.pos = start;
-      let first = true;
+      let prevStart = -1;
+      let prevEnd = -1;
       for (let e = nextField(r, end, 18); e >= 0; e = nextField(r, end, 18)) {
         const s = r.pos;
-        if (!first) {
-          const t = firstValueTag(r, s, e);
-          if (t === 0) continue;
-          if (mergesList(t, lastValueTag)) throw FALLBACK;
+        if (prevStart >= 0) {
+          const how = valueGivenAgain(r, s, e, prevStart, prevEnd);
+          if (how === VALUE_KEPT) continue;
+          if (how === VALUE_MERGED) throw FALLBACK;
         }
-        first = false;
+        prevStart = s;
+        prevEnd = e;
         r.pos = s;
         o.pos = mark;
         writeValue(r, e, 0);
@@ -1027,14 +1027,16 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
   const mark = out.pos;
   let body = false;
   wj.pos = 0;
+  let prev = -1;
   for (let i = 0; i < LOG_BODIES.n; i++) {
-    // The body fields merged: the last that sets a value (lists merged by the row path).
+    // The body fields merged (valueGivenAgain).
     const s = LOG_BODIES.starts[i]!;
-    if (i > 0) {
-      const t = firstValueTag(r, s, LOG_BODIES.ends[i]!);
-      if (t === 0) continue;
-      if (mergesList(t, lastValueTag)) throw FALLBACK;
+    if (prev >= 0) {
+      const how = valueGivenAgain(r, s, LOG_BODIES.ends[i]!, LOG_BODIES.starts[prev]!, LOG_BODIES.ends[prev]!);
+      if (how === VALUE_KEPT) continue;
+      if (how === VALUE_MERGED) throw FALLBACK;
     }
+    prev = i;
     out.pos = mark;
     r.pos = s;
     writeValue(r, LOG_BODIES.ends[i]!, 0);
