@@ -5,10 +5,10 @@ import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogRow, SpanRow } from '../../src/model/rows.ts';
-import type { StorageBackend, StoreStats, WriteBatch } from '../../src/storage/backend.ts';
+import type { StorageBackend, StoreStats, TraceQuery, WriteBatch } from '../../src/storage/backend.ts';
 import { createEncoder } from '../../src/storage/postgres/encoder.ts';
 import { escapeText, unescapeText } from '../../src/storage/postgres/escape.ts';
-import { traceSpansSql } from '../../src/storage/postgres/reads.ts';
+import { ATTRIBUTE_INDEX_SPANS, traceSpansSql } from '../../src/storage/postgres/reads.ts';
 import { attributeToken } from '../../src/storage/postgres/tokens.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
 import { postgresBackend } from '../helpers/postgres-store.ts';
@@ -265,6 +265,38 @@ describe('postgres adapter', () => {
     const byAttr = await b.searchTraces(TENANT, { attributes: [{ key: 'order.id', value: '123456789' }], limit: 5 });
     expect(byAttr.map((t) => t.traceId)).toEqual([target[0]!.traceId]);
     await b.shutdown();
+  });
+
+  it('finds the newest traces with an attribute, rare or common, sorted from the attribute index or walked by time alike', async () => {
+    // Rare values are sorted from the GIN index, values with ATTRIBUTE_INDEX_SPANS matches or more
+    // are met by the walk of the time index: each must answer the newest traces, in order, within the bounds.
+    const key = `k-${randomUUID()}`;
+    const service = `attr-svc-${randomUUID()}`;
+    const base = BigInt(Date.now() - 3_600_000) * MS;
+    const spans: SpanRow[] = [];
+    // Traces of 3 spans each, one a second; every span has key=common; every 7th trace key=rare on its last span only.
+    for (let t = 0; t < Math.ceil(ATTRIBUTE_INDEX_SPANS / 3) + 20; t++) {
+      const trace = makeTrace(3, { serviceName: service, startTimeUnixNano: base + BigInt(t) * 1000n * MS, attributes: [{ key, value: { stringValue: 'common' } }] });
+      if (t % 7 === 0) trace[2]!.attributes = [{ key, value: { stringValue: 'common' } }, { key: `${key}.rare`, value: { stringValue: 'rare' } }];
+      spans.push(...trace);
+    }
+    for (let i = 0; i < spans.length; i += 2000) await mustWrite(main, batchOf('traces', spans.slice(i, i + 2000)));
+    const expected = (match: (s: SpanRow) => boolean, limit: number, end?: bigint): string[] => {
+      const newest = new Map<string, bigint>();
+      for (const s of spans) if (match(s) && (end === undefined || s.startTimeUnixNano <= end) && (newest.get(s.traceId) ?? -1n) < s.startTimeUnixNano) newest.set(s.traceId, s.startTimeUnixNano);
+      return [...newest].sort((a, b) => (a[1] > b[1] ? -1 : 1)).slice(0, limit).map(([id]) => id);
+    };
+    const isRare = (s: SpanRow): boolean => s.attributes.some((a) => a.key === `${key}.rare`);
+    const found = async (q: Partial<TraceQuery>): Promise<string[]> => (await main.searchTraces(TENANT, { limit: 20, startNano: 0n, ...q })).map((t) => t.traceId);
+    const common = [{ key, value: 'common' }];
+    const rare = [{ key: `${key}.rare`, value: 'rare' }];
+    const end = base + 2000n * 1000n * MS + 500n;
+    expect(await found({ attributes: common, limit: 7 })).toEqual(expected(() => true, 7));
+    expect(await found({ attributes: common, service, limit: 30, endNano: end })).toEqual(expected(() => true, 30, end));
+    expect(await found({ attributes: rare, limit: 25 })).toEqual(expected(isRare, 25));
+    expect(await found({ attributes: rare, service, limit: 25, endNano: end })).toEqual(expected(isRare, 25, end));
+    expect(await found({ attributes: [...rare, ...common], limit: 1000 })).toEqual(expected(isRare, 1000));
+    expect(await found({ attributes: [{ key: `${key}.rare`, value: 'none' }] })).toEqual([]);
   });
 
   it('routes rows far outside the partition window to the default partition, and gives them a partition when the window reaches them', async () => {

@@ -12,6 +12,9 @@ import { attributeToken } from './tokens.ts';
 
 const HEX_ID = /^[0-9a-f]+$/;
 
+/** Matching spans under which an attribute search sorts them from the attribute index rather than walk the time index (Reads.newestWithAttributes). */
+export const ATTRIBUTE_INDEX_SPANS = 10_000;
+
 /** A logs row's bytes for a byte bound (LogQuery.maxBytes, ScanQuery.maxBytes): its text and JSON columns as stored. */
 export const LOG_BYTES = 'octet_length(body::text) + octet_length(resource::text) + octet_length(scope::text) + octet_length(attributes::text) + octet_length(severity_text) + octet_length(event_name) + octet_length(service_name)';
 
@@ -330,10 +333,7 @@ export class Reads {
     if (q.maxDurationNano !== undefined) conds.push(`duration_nano <= ${p.add(int8Param(q.maxDurationNano))}::int8`);
     if (q.statusCode !== undefined) conds.push(`status_code = ${p.add(q.statusCode)}::int4`);
     if (q.kind !== undefined) conds.push(`kind = ${p.add(q.kind)}::int4`);
-    if (q.attributes && q.attributes.length > 0) {
-      const tokens = q.attributes.map(({ key, value }) => attributeToken(key, value).toString());
-      conds.push(`attr_tokens @> ${p.add(tokens)}::int8[]`);
-    }
+    const attrs = q.attributes && q.attributes.length > 0 ? `attr_tokens @> ${p.add(q.attributes.map(({ key, value }) => attributeToken(key, value).toString()))}::int8[]` : undefined;
 
     // Walk matching spans newest first until `limit` distinct traces are found; a trace's many
     // spans must not crowd out the others, hence the rounds that exclude traces already seen.
@@ -347,12 +347,7 @@ export class Reads {
       if (before !== undefined) where.push(`start_time_unix_nano <= ${rp.add(before.toString())}::int8`);
       if (seen.size > 0) where.push(`trace_id <> ALL(${rp.add([...seen.values()])}::bytea[])`);
       const fetch = Math.min(10_000, (limit - seen.size) * 4 + 16);
-      const { rows } = await db.query<{ trace_id: Buffer; start: bigint }>(
-        `SELECT trace_id, start_time_unix_nano AS start FROM ${this.s}.spans
-          WHERE ${where.join(' AND ')}
-          ORDER BY start_time_unix_nano DESC LIMIT ${fetch}`,
-        rp.values,
-      );
+      const rows = attrs === undefined ? await this.newestSpans(db, rp, where, fetch) : await this.newestWithAttributes(db, rp, where, attrs, fetch);
       for (const r of rows) {
         const hex = r.trace_id.toString('hex');
         if (!seen.has(hex) && seen.size < limit) seen.set(hex, r.trace_id);
@@ -361,6 +356,39 @@ export class Reads {
       before = rows[rows.length - 1]!.start;
     }
     return [...seen.values()];
+  }
+
+  /** The newest `fetch` spans meeting `where`, by start, through the time (or service and time) index walked newest first. */
+  private async newestSpans(db: Sql, p: Params, where: string[], fetch: number): Promise<{ trace_id: Buffer; start: bigint }[]> {
+    const { rows } = await db.query<{ trace_id: Buffer; start: bigint }>(
+      `SELECT trace_id, start_time_unix_nano AS start FROM ${this.s}.spans
+        WHERE ${where.join(' AND ')}
+        ORDER BY start_time_unix_nano DESC LIMIT ${fetch}`,
+      p.values,
+    );
+    return rows;
+  }
+
+  /**
+   * newestSpans with the attribute condition `attrs` too. PostgreSQL cannot tell a rare attribute
+   * from a common one (a token outside its most common elements is guessed at 0.5 % of the rows),
+   * so for `ORDER BY start DESC LIMIT n` without a service it walks the time index filtering every
+   * span, expecting n matches soon: for a value few spans have (a user, an order id) that reads
+   * every span in the range (a second per million spans). So the matches are counted first, up to
+   * ATTRIBUTE_INDEX_SPANS, through the GIN index of the tokens: fewer than that, and they are
+   * sorted from that index (the order by an expression keeps the planner off the walk); as many,
+   * and the value is common enough for the walk to meet `fetch` of them soon.
+   */
+  private async newestWithAttributes(db: Sql, p: Params, where: string[], attrs: string, fetch: number): Promise<{ trace_id: Buffer; start: bigint }[]> {
+    const all = [...where, attrs].join(' AND ');
+    const probe = await db.query<{ n: number }>(`SELECT count(*)::int4 AS n FROM (SELECT 1 FROM ${this.s}.spans WHERE ${all} LIMIT ${ATTRIBUTE_INDEX_SPANS}) m`, p.values);
+    if (probe.rows[0]!.n >= ATTRIBUTE_INDEX_SPANS) return this.newestSpans(db, p, [...where, attrs], fetch);
+    const { rows } = await db.query<{ trace_id: Buffer; start: bigint }>(
+      `SELECT trace_id, start_time_unix_nano AS start FROM ${this.s}.spans WHERE ${all}
+        ORDER BY start_time_unix_nano + 0 DESC LIMIT ${fetch}`,
+      p.values,
+    );
+    return rows;
   }
 
   private async summaries(tenant: string, ids: Buffer[], limit: number, db: Sql): Promise<TraceSummary[]> {
