@@ -86,6 +86,23 @@ describe('sqlite read threads', () => {
     });
   });
 
+  it('answers quick reads on a free thread while a heavy one runs, not behind it', async () => {
+    // Two read threads (the default), one busy with a heavy search: the services lists a page
+    // load asks at once must not wait for that search (it takes the whole query.timeoutMs on a large store).
+    const b = backend(path, { 'storage.sqlite.readThreads': '2' });
+    await b.start();
+    try {
+      await Promise.all([b.getServices(TENANT), b.getServices(TENANT)]);
+      const done: string[] = [];
+      const heavy = b.searchTraces(TENANT, HEAVY).then(() => done.push('heavy'));
+      const quick = [1, 2, 3].map((i) => b.getServices(TENANT).then(() => done.push(`quick ${i}`)));
+      await Promise.all([heavy, ...quick]);
+      expect(done).toEqual(['quick 1', 'quick 2', 'quick 3', 'heavy']);
+    } finally {
+      await b.shutdown();
+    }
+  });
+
   it('stops a query past query.timeoutMs with a message naming it, and keeps answering', async () => {
     const b = backend(path, { 'query.timeoutMs': '20', 'storage.sqlite.readThreads': '1' });
     await b.start();

@@ -1,8 +1,9 @@
 // Read threads for the SQLite backend, each with its own connection. A query that outlives its
 // time budget, or whose reader is gone (its signal aborted), cannot be interrupted inside
-// node:sqlite's synchronous call, so its thread is terminated and replaced; the other queries
-// queued on it go to the new thread. A thread is sent one query at a time, so a query whose
-// reader leaves while it waits is dropped from its queue without ever running.
+// node:sqlite's synchronous call, so its thread is terminated and replaced. Queries wait in one
+// queue and each goes to the first thread free, so a quick read never waits behind a slow one
+// while another thread is idle. A thread is sent one query at a time, so a query whose reader
+// leaves while it waits is dropped from the queue without ever running.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../telemetry/logger.ts';
 import { unpackDeep } from './deep-reply.ts';
@@ -31,17 +32,17 @@ interface Pending {
 
 interface Slot {
   worker: Worker | undefined;
-  /** Queries of this slot in arrival order, the one sent to the thread (the first) included. */
-  pending: Map<number, Pending>;
-  /** The query sent to the thread and not answered: the others wait in pending until it is. */
+  /** The query sent to the thread and not answered: the others wait in the pool's queue until a thread is free. */
   sent: Pending | undefined;
   /** The query the thread said it started and has not answered: a thread runs one at a time. */
   running: Pending | undefined;
 }
 
-/** A fixed set of read threads; each query goes to the one with the fewest queued. */
+/** A fixed set of read threads; each query goes to the first one free, in arrival order. */
 export class ReadPool {
   private readonly slots: Slot[];
+  /** Queries no thread has been sent yet, in arrival order. */
+  private readonly queue = new Map<number, Pending>();
   private nextId = 0;
   private closed = false;
   private readonly path: string;
@@ -55,20 +56,19 @@ export class ReadPool {
     this.timeoutMs = opts.timeoutMs;
     this.logger = opts.logger;
     this.onUnreadable = opts.onUnreadable;
-    this.slots = Array.from({ length: Math.max(1, opts.threads) }, () => ({ worker: undefined, pending: new Map(), sent: undefined, running: undefined }));
+    this.slots = Array.from({ length: Math.max(1, opts.threads) }, () => ({ worker: undefined, sent: undefined, running: undefined }));
   }
 
   /** Runs one read on a read thread; when signal aborts, the read stops (ReadAborted). */
   run<T>(op: ReadOp, arg?: unknown, signal?: AbortSignal): Promise<T> {
     if (this.closed) return Promise.reject(new Error('sqlite backend is not running'));
     if (signal?.aborted === true) return Promise.reject(new ReadAborted('the read was abandoned by its reader'));
-    const slot = this.slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     return new Promise<T>((resolve, reject) => {
       const req: ReadRequest = arg === undefined ? { id: this.nextId++, op } : { id: this.nextId++, op, arg };
       const p: Pending = { req, resolve: resolve as (v: unknown) => void, reject, timer: undefined };
       if (signal) {
         // Listened to until the read is settled.
-        const abort = (): void => this.abort(slot, p);
+        const abort = (): void => this.abort(p);
         signal.addEventListener('abort', abort, { once: true });
         p.resolve = (v) => {
           signal.removeEventListener('abort', abort);
@@ -79,17 +79,21 @@ export class ReadPool {
           reject(e);
         };
       }
-      slot.pending.set(req.id, p);
-      if (!slot.sent) this.sendNext(slot);
+      this.queue.set(req.id, p);
+      this.sendNext();
     });
   }
 
-  /** Sends the slot's oldest waiting query to its thread (started when there is none). */
-  private sendNext(slot: Slot): void {
-    const next = slot.pending.values().next();
-    if (next.done === true) return;
-    slot.sent = next.value;
-    this.workerOf(slot).postMessage(next.value.req);
+  /** Sends the oldest waiting queries to the threads that have none (each started when there is none). */
+  private sendNext(): void {
+    for (const slot of this.slots) {
+      if (slot.sent) continue;
+      const next = this.queue.values().next();
+      if (next.done === true) return;
+      this.queue.delete(next.value.req.id);
+      slot.sent = next.value;
+      this.workerOf(slot).postMessage(next.value.req);
+    }
   }
 
   private workerOf(slot: Slot): Worker {
@@ -97,34 +101,32 @@ export class ReadPool {
     const worker = new Worker(new URL('./read-thread.ts', import.meta.url), { name: READ_THREAD_NAME, workerData: { path: this.path } });
     worker.on('message', (reply: ReadReply) => {
       if ('unreadable' in reply && reply.unreadable) this.onUnreadable(reply.unreadable);
-      const p = slot.pending.get(reply.id);
-      if (!p) return;
+      const p = slot.sent;
+      if (slot.worker !== worker || !p || p.req.id !== reply.id) return;
       if ('started' in reply) {
         slot.running = p;
         if (this.timeoutMs > 0) p.timer = setTimeout(() => this.timeOut(slot, p), this.timeoutMs);
         return;
       }
-      slot.pending.delete(reply.id);
       slot.running = undefined;
       slot.sent = undefined;
       clearTimeout(p.timer);
       if (reply.ok) p.resolve(reply.deep ? unpackDeep(reply.value) : reply.value);
       else p.reject(new Error(reply.message));
-      this.sendNext(slot);
+      this.sendNext();
     });
     // An answer this thread could not rebuild (nested deeper than its stack allows, deep-reply.ts):
     // the query that was running is asked again with its deep parts sent as text.
     worker.on('messageerror', (err: Error) => {
       const p = slot.running;
-      if (slot.worker !== worker || !p || !slot.pending.has(p.req.id)) return;
+      if (slot.worker !== worker || !p || slot.sent !== p) return;
       slot.running = undefined;
       clearTimeout(p.timer);
       p.timer = undefined;
       if (p.req.deep) {
-        slot.pending.delete(p.req.id);
         slot.sent = undefined;
         p.reject(new Error(`the read's answer could not be passed from its thread: ${err.message}`));
-        this.sendNext(slot);
+        this.sendNext();
         return;
       }
       p.req = { ...p.req, deep: true };
@@ -132,15 +134,17 @@ export class ReadPool {
     });
     const died = (err: Error) => {
       if (slot.worker !== worker) return;
+      const p = slot.sent;
       slot.worker = undefined;
       slot.running = undefined;
       slot.sent = undefined;
       if (!this.closed) this.logger.error({ err: err.message }, 'sqlite read thread stopped; reads go to a new one');
-      for (const p of slot.pending.values()) {
+      if (p) {
         clearTimeout(p.timer);
         p.reject(err);
       }
-      slot.pending.clear();
+      // The queries still waiting go to the threads free, this one started again.
+      if (!this.closed) this.sendNext();
     };
     worker.on('error', died);
     worker.on('exit', (code) => died(new Error(`sqlite read thread exited with code ${code}`)));
@@ -157,17 +161,17 @@ export class ReadPool {
    * running it is stopped (as at its time budget), so the next reader does not wait on a read
    * nobody will see.
    */
-  private abort(slot: Slot, p: Pending): void {
+  private abort(p: Pending): void {
     const err = new ReadAborted('the read was abandoned by its reader');
-    if (slot.sent === p) return this.stop(slot, p, err);
-    if (!slot.pending.delete(p.req.id)) return;
-    clearTimeout(p.timer);
+    const slot = this.slots.find((s) => s.sent === p);
+    if (slot) return this.stop(slot, p, err);
+    if (!this.queue.delete(p.req.id)) return;
     p.reject(err);
   }
 
-  /** Fails p, the query sent to the slot's thread, and stops that thread; the queries queued behind it go to a new one. */
+  /** Fails p, the query sent to the slot's thread, and stops that thread; the slot's next query goes to a new one. */
   private stop(slot: Slot, p: Pending, err: Error): void {
-    if (!slot.pending.delete(p.req.id)) return;
+    if (slot.sent !== p) return;
     clearTimeout(p.timer);
     p.reject(err);
     const old = slot.worker;
@@ -175,21 +179,22 @@ export class ReadPool {
     slot.running = undefined;
     slot.sent = undefined;
     if (old) void old.terminate();
-    this.sendNext(slot);
+    this.sendNext();
   }
 
   /** Stops every read thread; queries still pending fail. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const p of this.queue.values()) p.reject(new Error('sqlite backend shut down'));
+    this.queue.clear();
     await Promise.all(
       this.slots.map(async (slot) => {
         const w = slot.worker;
         slot.worker = undefined;
-        for (const p of slot.pending.values()) {
-          clearTimeout(p.timer);
-          p.reject(new Error('sqlite backend shut down'));
+        if (slot.sent) {
+          clearTimeout(slot.sent.timer);
+          slot.sent.reject(new Error('sqlite backend shut down'));
         }
-        slot.pending.clear();
         slot.sent = undefined;
         slot.running = undefined;
         await w?.terminate();
