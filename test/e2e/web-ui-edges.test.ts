@@ -304,6 +304,19 @@ describe('web UI: odd data and odd hands', () => {
     expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
   });
 
+  it('a 100 KB span name (a whole SQL batch as the name) does not push the waterfall off the screen', async () => {
+    const traceId = hex(16);
+    await send(c, 'ui-huge-name', [span(traceId, hex(8), '', 'INSERT INTO t VALUES ' + '(1,2),'.repeat(17_000), now, 1_000_000n)]);
+    await ready(`/trace/${traceId}`);
+    // The span tree starts within the first screen (800 px high), as for a short name.
+    expect(await page.$eval('.rows', (e: any) => e.getBoundingClientRect().top)).toBeLessThan(400);
+    // The span's details show its facts (service, ids, duration) near the top of their pane, the name above them.
+    await page.click('.row');
+    await page.waitForSelector('.details .facts');
+    const { pane, facts } = await page.evaluate(() => ({ pane: document.querySelector('.details').getBoundingClientRect().top, facts: document.querySelector('.details .facts').getBoundingClientRect().top }));
+    expect(facts - pane).toBeLessThan(300);
+  });
+
   it('a duration just under a unit reads in the larger unit (1.00 s, not 1000.00 ms)', async () => {
     const traceId = hex(16);
     const root = hex(8);
