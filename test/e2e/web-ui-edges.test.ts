@@ -187,6 +187,21 @@ describe('web UI: odd data and odd hands', () => {
     for (const [svc, hue] of rowHues) expect(hue, svc).toBe(Object.fromEntries(hues)[svc]);
   });
 
+  it('200 services: the legend does not push the waterfall below the first screen', async () => {
+    const traceId = hex(16);
+    const root = hex(8);
+    const resourceSpans = Array.from({ length: 200 }, (_, i) => ({
+      resource: { attributes: [str('service.name', `inventory-service-${i}`)] },
+      scopeSpans: [{ scope: { name: 'ui-edges' }, spans: [i === 0 ? span(traceId, root, '', 'fan-out', now, 10_000_000n) : span(traceId, hex(8), root, `call-${i}`, now + BigInt(i) * 10_000n, 1_000_000n)] }],
+    }));
+    expect((await fetch(c.httpUrl + '/v1/traces', { method: 'POST', body: JSON.stringify({ resourceSpans }), headers: { 'content-type': 'application/json' } })).status).toBe(200);
+    await eventually(async () => (((await (await fetch(`${c.queryUrl}/v1/traces/${traceId}`)).json()) as any).resourceSpans?.length === 200 ? true : undefined));
+    await ready(`/trace/${traceId}`);
+    // At least ten rows of the span tree in view on an 800 px screen, as with a few services.
+    const top = await page.$eval('.rows', (e: any) => e.getBoundingClientRect().top);
+    expect(800 - top).toBeGreaterThan(10 * 24);
+  });
+
   it('a span that names itself as its parent does not claim its parent is "not stored"', async () => {
     const traceId = hex(16);
     const self = hex(8);
