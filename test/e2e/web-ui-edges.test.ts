@@ -341,6 +341,17 @@ describe('web UI: odd data and odd hands', () => {
     expect(await page.$eval('.trace-head .meta', (e) => e.textContent)).toContain(' · 1.00 s · ');
   });
 
+  it('a trace spanning days reads in days and hours, minutes in minutes and seconds (not 345600.00 s)', async () => {
+    const traceId = hex(16);
+    const root = hex(8);
+    const day = 86_400_000_000_000n;
+    await send(c, 'ui-days', [span(traceId, root, '', 'nightly batch', now - 4n * day, 4n * day), span(traceId, hex(8), root, 'step', now - 90_000_000_000n, 90_000_000_000n)]);
+    await ready(`/trace/${traceId}`);
+    expect(await page.$eval('.trace-head .meta', (e) => e.textContent)).toContain(' · 4d 0h · ');
+    expect(await page.$$eval('.tick', (els) => els.map((e) => e.textContent))).toEqual(['0 ns', '1d 0h', '2d 0h', '3d 0h', '4d 0h']);
+    expect(await page.$$eval('.row .bar-label', (els) => els.map((e) => e.textContent))).toEqual(['4d 0h', '1m 30s']);
+  });
+
   it('tags: a value with a space can be searched, quoted', async () => {
     const traceId = hex(16);
     await send(c, 'ui-tags', [span(traceId, hex(8), '', 'lookup', now, 1_000_000n, { attributes: [str('customer.name', 'Ada Lovelace')] })]);

@@ -229,7 +229,11 @@ function fmtDuration(ns: number): string {
   // The unit is chosen after rounding to two decimals: 999,999 µs reads 1.00 s, not 1000.00 ms.
   if (ns < 999_995) return `${(ns / 1_000).toFixed(2)} µs`;
   if (ns < 999_995_000) return `${(ns / 1_000_000).toFixed(2)} ms`;
-  return `${(ns / 1_000_000_000).toFixed(2)} s`;
+  if (ns < 59_995_000_000) return `${(ns / 1_000_000_000).toFixed(2)} s`;
+  // Past a minute, in its two largest units: a trace of four days reads 4d 0h, not 345600.00 s.
+  const secs = Math.round(ns / 1_000_000_000);
+  const [d, hr, min, sec] = [Math.floor(secs / 86_400), Math.floor((secs % 86_400) / 3_600), Math.floor((secs % 3_600) / 60), secs % 60];
+  return d > 0 ? `${d}d ${hr}h` : hr > 0 ? `${hr}h ${min}m` : `${min}m ${sec}s`;
 }
 
 /** A time from a span's start, signed: an event of a skewed clock can come before it. */
