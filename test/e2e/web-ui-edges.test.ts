@@ -332,6 +332,15 @@ describe('web UI: odd data and odd hands', () => {
     expect(facts - pane).toBeLessThan(300);
   });
 
+  it('search: a result whose root span has a 100 KB name does not push the other results off the screen', async () => {
+    const [huge, small] = [hex(16), hex(16)];
+    await send(c, 'ui-huge-search', [span(huge, hex(8), '', 'INSERT INTO t VALUES ' + '(1,2),'.repeat(17_000), now + 1_000n, 1_000_000n), span(small, hex(8), '', 'GET /health', now, 1_000_000n)]);
+    await ready('/search?service=ui-huge-search&lookback=1h');
+    expect(await page.$$eval('.trace-result', (els) => els.length)).toBe(2);
+    // Newest first: the short one second, still on the first screen.
+    expect(await page.$eval(`.trace-result[data-trace-id="${small}"]`, (e: any) => e.getBoundingClientRect().top)).toBeLessThan(800);
+  });
+
   it('a duration just under a unit reads in the larger unit (1.00 s, not 1000.00 ms)', async () => {
     const traceId = hex(16);
     const root = hex(8);
