@@ -529,3 +529,43 @@ describe('web UI: a trace with more log records than one read returns (query.max
     await page.close();
   });
 });
+
+describe('web UI: a trace cut to query.maxSpansPerTrace', () => {
+  let c: TestCollector;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    c = await startCollector({ 'storage.backend': 'memory', 'query.maxSpansPerTrace': '2' });
+    browser = await launchChromium();
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await c?.stop();
+  });
+
+  it('a span whose parent was cut from the answer (stamped later by a skewed clock) does not claim the parent is "not stored"', async () => {
+    const traceId = hex(16);
+    const root = hex(8);
+    const child = hex(8);
+    // The root's clock runs late: the read keeps the two earliest spans, the children.
+    const spans = [span(traceId, root, '', 'root', now + 10_000_000n, 5_000_000n), span(traceId, child, root, 'child-a', now, 1_000_000n), span(traceId, hex(8), root, 'child-b', now + 1_000_000n, 1_000_000n)];
+    const body = { resourceSpans: [{ resource: { attributes: [str('service.name', 'ui-cut-parent')] }, scopeSpans: [{ scope: { name: 'ui-edges' }, spans }] }] };
+    expect((await fetch(c.httpUrl + '/v1/traces', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })).status).toBe(200);
+    await eventually(async () => ((((await (await fetch(`${c.queryUrl}/v1/traces/${traceId}`)).json()) as any).warnings?.length ?? 0) > 0 ? true : undefined));
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${c.queryUrl}/trace/${traceId}`, { waitUntil: 'domcontentloaded' });
+      await page.waitForSelector('#app[data-ready="true"]', { timeout: 15_000 });
+      expect(await page.$eval('.warning', (e) => e.textContent)).toContain('query.maxSpansPerTrace');
+      await page.click(`.row[data-span-id="${child}"]`);
+      await page.waitForFunction((want: string) => document.querySelector('.details .facts')?.textContent?.includes(want), {}, child);
+      const parent = await page.$$eval('.details .facts dt', (dts: any[]) => dts.find((d) => d.textContent === 'Parent').nextElementSibling.textContent);
+      expect(parent).toContain(root);
+      expect(parent).not.toContain('not stored');
+      expect(parent).toContain('not among the spans shown');
+    } finally {
+      await page.close();
+    }
+  });
+});

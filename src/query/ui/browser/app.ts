@@ -672,7 +672,7 @@ async function tracePage(pathId: string): Promise<void> {
       el.setAttribute('aria-selected', String(rows[i] === u));
     }
     point();
-    void showSpan(u, details, traceId).catch((e: unknown) => showError(details, e));
+    void showSpan(u, details, traceId, (doc.warnings?.length ?? 0) > 0).catch((e: unknown) => showError(details, e));
   };
   viewport.addEventListener('click', (ev) => {
     const target = ev.target as HTMLElement;
@@ -718,7 +718,8 @@ async function tracePage(pathId: string): Promise<void> {
 /** The trace's log records (one read for every span), and whether the read API cut them to its byte bound. */
 let traceLogs: Promise<{ logs: OtlpLog[]; cut: boolean }> | undefined;
 
-async function showSpan(u: UiSpan, details: HTMLElement, traceId: string): Promise<void> {
+/** traceCut: the read API cut the trace (its warnings): a parent not in the answer may be stored all the same. */
+async function showSpan(u: UiSpan, details: HTMLElement, traceId: string, traceCut: boolean): Promise<void> {
   const s = u.span;
   const logsBox = h('div', { class: 'span-logs' }, h('p', { class: 'muted' }, 'Loading logs…'));
   details.replaceChildren(
@@ -728,7 +729,7 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string): Promi
       { class: 'facts' },
       h('dt', {}, 'Service'), h('dd', {}, u.service),
       h('dt', {}, 'Span id'), h('dd', {}, h('code', {}, s.spanId)),
-      h('dt', {}, 'Parent'), h('dd', {}, s.parentSpanId ? h('code', {}, s.parentSpanId) : 'root', u.orphan ? ' (not stored)' : u.inCycle ? ' (its parents form a cycle)' : ''),
+      h('dt', {}, 'Parent'), h('dd', {}, s.parentSpanId ? h('code', {}, s.parentSpanId) : 'root', u.orphan ? (traceCut ? ' (not among the spans shown: the trace was cut)' : ' (not stored)') : u.inCycle ? ' (its parents form a cycle)' : ''),
       h('dt', {}, 'Kind'), h('dd', {}, KINDS[s.kind] ?? String(s.kind)),
       h('dt', {}, 'Start'), h('dd', {}, `${fmtTime(s.startTimeUnixNano)} (+${fmtDuration(u.offset)})`),
       h('dt', {}, 'Duration'), h('dd', {}, fmtDuration(u.duration)),
