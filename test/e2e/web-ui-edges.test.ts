@@ -71,6 +71,17 @@ describe('web UI: odd data and odd hands', () => {
     expect(box.barRight).toBeLessThanOrEqual(box.laneRight + 1);
   });
 
+  it('clock skew: a span whose end is stamped before its start says so in its details, not a plain "0 ns"', async () => {
+    const traceId = hex(16);
+    const spanId = hex(8);
+    await send(c, 'ui-negative-details', [{ ...span(traceId, spanId, '', 'skewed', now, 0n), endTimeUnixNano: String(now - 5_000_000n) }]);
+    await ready(`/trace/${traceId}`);
+    await page.click(`.row[data-span-id="${spanId}"]`);
+    await page.waitForFunction((want: string) => document.querySelector('.details .facts')?.textContent?.includes(want), {}, spanId);
+    const duration = await page.$$eval('.details .facts dt', (dts: any[]) => dts.find((d) => d.textContent === 'Duration').nextElementSibling.textContent);
+    expect(duration).toContain('5.00 ms before');
+  });
+
   it('a span cut out of a parent cycle does not claim its stored parent is "not stored"', async () => {
     const traceId = hex(16);
     const [a, b] = [hex(8), hex(8)];

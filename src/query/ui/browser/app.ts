@@ -732,7 +732,8 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string, traceC
       h('dt', {}, 'Parent'), h('dd', {}, s.parentSpanId ? h('code', {}, s.parentSpanId) : 'root', u.orphan ? (traceCut ? ' (not among the spans shown: the trace was cut)' : ' (not stored)') : u.inCycle ? ' (its parents form a cycle)' : ''),
       h('dt', {}, 'Kind'), h('dd', {}, KINDS[s.kind] ?? String(s.kind)),
       h('dt', {}, 'Start'), h('dd', {}, `${fmtTime(s.startTimeUnixNano)} (+${fmtDuration(u.offset)})`),
-      h('dt', {}, 'Duration'), h('dd', {}, fmtDuration(u.duration)),
+      // A span ending before it starts (a skewed clock) is drawn zero-length; its details say by how much.
+      h('dt', {}, 'Duration'), h('dd', {}, fmtDuration(u.duration), BigInt(s.endTimeUnixNano) < BigInt(s.startTimeUnixNano) ? ` (its end is stamped ${fmtDuration(Number(BigInt(s.startTimeUnixNano) - BigInt(s.endTimeUnixNano)))} before its start: clock skew)` : ''),
       h('dt', {}, 'Status'), h('dd', { class: s.status.code === 2 ? 'status-error' : '' }, ['unset', 'ok', 'error'][s.status.code] ?? String(s.status.code), s.status.message ? `: ${s.status.message}` : ''),
       h('dt', {}, 'Scope'), h('dd', {}, `${u.scope.name}${u.scope.version ? ' ' + u.scope.version : ''}`),
     ),
