@@ -655,6 +655,43 @@ export function valueGivenAgain(r: WireReader, start: number, end: number, prevS
   return oneofTag(r, prevStart, prevEnd, false) === first ? VALUE_MERGED : VALUE_REPLACED;
 }
 
+/**
+ * Reads the AnyValues of a field given more than once, in order, merged as protobuf merges them
+ * (valueGivenAgain): the KeyValue value fields (18) in r.buf[start, end) when `ranges` is
+ * undefined, else the ranges (a log record's bodies). `write(end)` is called at each one that
+ * replaces the value before it, with r at its start (the caller rewinds its output and writes it,
+ * leaving r at end); one that sets nothing is skipped; a list that adds to a list before it throws
+ * `merged` (the row path writes that).
+ */
+export function eachValueGivenAgain(r: WireReader, start: number, end: number, ranges: FieldRanges | undefined, write: (end: number) => void, merged: unknown): void {
+  let prevStart = -1;
+  let prevEnd = -1;
+  let i = 0;
+  r.pos = start;
+  for (;;) {
+    let s: number;
+    let e: number;
+    if (ranges) {
+      if (i === ranges.n) return;
+      s = ranges.starts[i]!;
+      e = ranges.ends[i++]!;
+    } else {
+      e = nextField(r, end, 18);
+      if (e < 0) return;
+      s = r.pos;
+    }
+    if (prevStart >= 0) {
+      const how = valueGivenAgain(r, s, e, prevStart, prevEnd);
+      if (how === VALUE_KEPT) continue;
+      if (how === VALUE_MERGED) throw merged;
+    }
+    prevStart = s;
+    prevEnd = e;
+    r.pos = s;
+    write(e);
+  }
+}
+
 /** The tag of the first (`first`) or last oneof field of the AnyValue r.buf[start, end): a known field, whatever its wire type; 0 when it has none. */
 function oneofTag(r: WireReader, start: number, end: number, first: boolean): number {
   r.pos = start;

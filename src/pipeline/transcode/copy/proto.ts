@@ -21,7 +21,7 @@ import { LOG_COLUMNS, SPAN_COLUMNS } from '../../../storage/postgres/columns.ts'
 import { KNOWN_ANYVALUE, KNOWN_LIST, readNestedValue } from '../../decode/otlp-proto.ts';
 import { REASON_TIME, REASON_TOO_DEEP, Rejections, UNKNOWN_SERVICE, type DecodeLimits } from '../../decode/common.ts';
 import { checkEnd, DecodeError, unknownField, WireReader } from '../../decode/wire.ts';
-import { EVENT, GROUP, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, valueGivenAgain, VALUE_KEPT, VALUE_MERGED, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, FieldRanges, KeyStamps, sameRange, STRING_ELEMENTS, stringElements, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
+import { EVENT, GROUP, ID_BAD, ID_OK, GROUP_ATTRS, KV, LINK, LOG, MAX_TIME_HI, nextField, scanEvent, scanKeyValue, scanLink, scanLog, scanSpan, eachValueGivenAgain, SPAN, SPAN_ATTRS, SPAN_EVENTS, LOG_ATTRS, LOG_BODIES, FieldRanges, KeyStamps, sameRange, STRING_ELEMENTS, stringElements, walkRequest, type Walk, keepSpan } from '../wire-scan.ts';
 import { ascii, ByteOut, piece, storeBytesBound } from '../byte-out.ts';
 import { STORE_BYTES_PER_REQUEST_BYTE } from '../../../storage/encoders.ts';
 import type { EncodedRequest, RequestEncoder } from '../encoder.ts';
@@ -573,23 +573,11 @@ function keyValue(r: WireReader, end: number, l: KvList, depth: number): void {
     vText = V_EMPTY;
   } else {
     // A repeated value field: each is read (and validated) and merged into the one before it.
-    r.pos = start;
     const mark = w.pos;
-    let prevStart = -1;
-    let prevEnd = -1;
-    for (let e = nextField(r, end, 18); e >= 0; e = nextField(r, end, 18)) {
-      const s = r.pos;
-      if (prevStart >= 0) {
-        const how = valueGivenAgain(r, s, e, prevStart, prevEnd);
-        if (how === VALUE_KEPT) continue;
-        if (how === VALUE_MERGED) throw FALLBACK;
-      }
-      prevStart = s;
-      prevEnd = e;
-      r.pos = s;
+    eachValueGivenAgain(r, start, end, undefined, (e) => {
       w.pos = mark;
       anyValue(r, e, depth);
-    }
+    }, FALLBACK);
   }
   r.pos = end;
   w.byte(0x7d);
@@ -948,21 +936,18 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
 
 /** Writes the body of the log record just scanned: its body fields merged (valueGivenAgain), '{}' when it has none. */
 function body(r: WireReader): void {
-  const mark = out.pos;
-  let prev = -1;
-  for (let i = 0; i < LOG_BODIES.n; i++) {
-    const s = LOG_BODIES.starts[i]!;
-    if (prev >= 0) {
-      const how = valueGivenAgain(r, s, LOG_BODIES.ends[i]!, LOG_BODIES.starts[prev]!, LOG_BODIES.ends[prev]!);
-      if (how === VALUE_KEPT) continue;
-      if (how === VALUE_MERGED) throw FALLBACK;
-    }
-    prev = i;
-    out.pos = mark;
-    r.pos = s;
-    anyValue(r, LOG_BODIES.ends[i]!, 0);
-  }
   if (LOG_BODIES.n === 0) out.piece(T_EMPTY);
+  else if (LOG_BODIES.n === 1) {
+    r.pos = LOG_BODIES.starts[0]!;
+    anyValue(r, LOG_BODIES.ends[0]!, 0);
+  } else {
+    // The body given again: its fields merged.
+    const mark = out.pos;
+    eachValueGivenAgain(r, 0, 0, LOG_BODIES, (e) => {
+      out.pos = mark;
+      anyValue(r, e, 0);
+    }, FALLBACK);
+  }
 }
 
 const LOGS = walkOf(logRecord, 'ExportLogsServiceRequest', 'ResourceLogs', 'ScopeLogs');

@@ -39,9 +39,7 @@ import {
   scanLink,
   scanLog,
   scanSpan,
-  valueGivenAgain,
-  VALUE_KEPT,
-  VALUE_MERGED,
+  eachValueGivenAgain,
   SPAN,
   KeyStamps,
   sameRange,
@@ -468,22 +466,10 @@ function writeMap(r: WireReader, places: FieldRanges): void {
     } else {
       // A repeated value field: each is read (and validated) and merged into the one before it.
       const mark = o.pos;
-      r.pos = start;
-      let prevStart = -1;
-      let prevEnd = -1;
-      for (let e = nextField(r, end, 18); e >= 0; e = nextField(r, end, 18)) {
-        const s = r.pos;
-        if (prevStart >= 0) {
-          const how = valueGivenAgain(r, s, e, prevStart, prevEnd);
-          if (how === VALUE_KEPT) continue;
-          if (how === VALUE_MERGED) throw FALLBACK;
-        }
-        prevStart = s;
-        prevEnd = e;
-        r.pos = s;
+      eachValueGivenAgain(r, start, end, undefined, (e) => {
         o.pos = mark;
         writeValue(r, e, 0);
-      }
+      }, FALLBACK);
     }
     r.pos = end;
     entEnd[i] = o.pos;
@@ -1027,19 +1013,16 @@ function logRecord(r: WireReader, start: number, end: number, rej: Rejections): 
   const mark = out.pos;
   let body = false;
   wj.pos = 0;
-  let prev = -1;
-  for (let i = 0; i < LOG_BODIES.n; i++) {
-    // The body fields merged (valueGivenAgain).
-    const s = LOG_BODIES.starts[i]!;
-    if (prev >= 0) {
-      const how = valueGivenAgain(r, s, LOG_BODIES.ends[i]!, LOG_BODIES.starts[prev]!, LOG_BODIES.ends[prev]!);
-      if (how === VALUE_KEPT) continue;
-      if (how === VALUE_MERGED) throw FALLBACK;
-    }
-    prev = i;
-    out.pos = mark;
-    r.pos = s;
-    writeValue(r, LOG_BODIES.ends[i]!, 0);
+  if (LOG_BODIES.n === 1) {
+    r.pos = LOG_BODIES.starts[0]!;
+    writeValue(r, LOG_BODIES.ends[0]!, 0);
+    body = true;
+  } else if (LOG_BODIES.n > 1) {
+    // The body given again: its fields merged (the first is always written).
+    eachValueGivenAgain(r, 0, 0, LOG_BODIES, (e) => {
+      out.pos = mark;
+      writeValue(r, e, 0);
+    }, FALLBACK);
     body = true;
   }
   if (!body) {
