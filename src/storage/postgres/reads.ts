@@ -12,7 +12,7 @@ import { attributeToken } from './tokens.ts';
 
 const HEX_ID = /^[0-9a-f]+$/;
 
-/** Matching spans under which an attribute search sorts them from the attribute index rather than walk the time index (Reads.newestWithAttributes). */
+/** Matching spans under which an attribute search sorts them from the attribute index rather than walk the time index (Reads.fewWithAttributes). */
 export const ATTRIBUTE_INDEX_SPANS = 10_000;
 
 /** A logs row's bytes for a byte bound (LogQuery.maxBytes, ScanQuery.maxBytes): its text and JSON columns as stored. */
@@ -339,6 +339,9 @@ export class Reads {
     // spans must not crowd out the others, hence the rounds that exclude traces already seen.
     const seen = new Map<string, Buffer>();
     let before: bigint | undefined;
+    // Whether the attribute matches are few enough to sort from the attribute index: counted once,
+    // in the first round; a later round's matches are a part of those (older, traces seen left out).
+    let fromIndex: boolean | undefined;
     // Each round adds at least one unseen trace (its first row is unseen), so `limit` rounds bound the walk.
     for (let round = 0; round < limit && seen.size < limit; round++) {
       const rp = new Params();
@@ -347,7 +350,8 @@ export class Reads {
       if (before !== undefined) where.push(`start_time_unix_nano <= ${rp.add(before.toString())}::int8`);
       if (seen.size > 0) where.push(`trace_id <> ALL(${rp.add([...seen.values()])}::bytea[])`);
       const fetch = Math.min(10_000, (limit - seen.size) * 4 + 16);
-      const rows = attrs === undefined ? await this.newestSpans(db, rp, where, fetch) : await this.newestWithAttributes(db, rp, where, attrs, fetch);
+      if (attrs !== undefined && fromIndex === undefined) fromIndex = await this.fewWithAttributes(db, rp, where, attrs);
+      const rows = attrs === undefined ? await this.newestSpans(db, rp, where, fetch) : fromIndex === true ? await this.newestFromAttributeIndex(db, rp, where, attrs, fetch) : await this.newestSpans(db, rp, [...where, attrs], fetch);
       for (const r of rows) {
         const hex = r.trace_id.toString('hex');
         if (!seen.has(hex) && seen.size < limit) seen.set(hex, r.trace_id);
@@ -370,21 +374,27 @@ export class Reads {
   }
 
   /**
-   * newestSpans with the attribute condition `attrs` too. PostgreSQL cannot tell a rare attribute
+   * Whether the spans meeting `where` and the attribute condition `attrs` are fewer than
+   * ATTRIBUTE_INDEX_SPANS, to be sorted from the attribute index. PostgreSQL cannot tell a rare attribute
    * from a common one (a token outside its most common elements is guessed at 0.5 % of the rows),
    * so for `ORDER BY start DESC LIMIT n` without a service it walks the time index filtering every
    * span, expecting n matches soon: for a value few spans have (a user, an order id) that reads
    * every span in the range (a second per million spans). So the matches are counted first, up to
    * ATTRIBUTE_INDEX_SPANS, through the GIN index of the tokens: fewer than that, and they are
    * sorted from that index (the order by an expression keeps the planner off the walk); as many,
-   * and the value is common enough for the walk to meet `fetch` of them soon.
+   * and the value is common enough for the walk to meet `fetch` of them soon. Asked once a search:
+   * counting up to 10,000 spans in each of a search's rounds (one a trace when its traces are large)
+   * made it several times slower than the walk alone.
    */
-  private async newestWithAttributes(db: Sql, p: Params, where: string[], attrs: string, fetch: number): Promise<{ trace_id: Buffer; start: bigint }[]> {
-    const all = [...where, attrs].join(' AND ');
-    const probe = await db.query<{ n: number }>(`SELECT count(*)::int4 AS n FROM (SELECT 1 FROM ${this.s}.spans WHERE ${all} LIMIT ${ATTRIBUTE_INDEX_SPANS}) m`, p.values);
-    if (probe.rows[0]!.n >= ATTRIBUTE_INDEX_SPANS) return this.newestSpans(db, p, [...where, attrs], fetch);
+  private async fewWithAttributes(db: Sql, p: Params, where: string[], attrs: string): Promise<boolean> {
+    const probe = await db.query<{ n: number }>(`SELECT count(*)::int4 AS n FROM (SELECT 1 FROM ${this.s}.spans WHERE ${[...where, attrs].join(' AND ')} LIMIT ${ATTRIBUTE_INDEX_SPANS}) m`, p.values);
+    return probe.rows[0]!.n < ATTRIBUTE_INDEX_SPANS;
+  }
+
+  /** newestSpans with the attribute condition `attrs`, sorted from the attribute index (fewWithAttributes). */
+  private async newestFromAttributeIndex(db: Sql, p: Params, where: string[], attrs: string, fetch: number): Promise<{ trace_id: Buffer; start: bigint }[]> {
     const { rows } = await db.query<{ trace_id: Buffer; start: bigint }>(
-      `SELECT trace_id, start_time_unix_nano AS start FROM ${this.s}.spans WHERE ${all}
+      `SELECT trace_id, start_time_unix_nano AS start FROM ${this.s}.spans WHERE ${[...where, attrs].join(' AND ')}
         ORDER BY start_time_unix_nano + 0 DESC LIMIT ${fetch}`,
       p.values,
     );
