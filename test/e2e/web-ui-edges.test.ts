@@ -82,6 +82,18 @@ describe('web UI: odd data and odd hands', () => {
     expect(duration).toContain('5.00 ms before');
   });
 
+  it('a span whose end was never stamped (0) says so, not that its clock is decades skewed', async () => {
+    const traceId = hex(16);
+    const spanId = hex(8);
+    await send(c, 'ui-unended-details', [{ ...span(traceId, spanId, '', 'unended', now, 0n), endTimeUnixNano: '0' }]);
+    await ready(`/trace/${traceId}`);
+    await page.click(`.row[data-span-id="${spanId}"]`);
+    await page.waitForFunction((want: string) => document.querySelector('.details .facts')?.textContent?.includes(want), {}, spanId);
+    const duration = await page.$$eval('.details .facts dt', (dts: any[]) => dts.find((d) => d.textContent === 'Duration').nextElementSibling.textContent);
+    expect(duration).not.toContain('clock skew');
+    expect(duration).toContain('no end time');
+  });
+
   it('a span cut out of a parent cycle does not claim its stored parent is "not stored"', async () => {
     const traceId = hex(16);
     const [a, b] = [hex(8), hex(8)];

@@ -733,7 +733,8 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string, traceC
       h('dt', {}, 'Kind'), h('dd', {}, KINDS[s.kind] ?? String(s.kind)),
       h('dt', {}, 'Start'), h('dd', {}, `${fmtTime(s.startTimeUnixNano)} (+${fmtDuration(u.offset)})`),
       // A span ending before it starts (a skewed clock) is drawn zero-length; its details say by how much.
-      h('dt', {}, 'Duration'), h('dd', {}, fmtDuration(u.duration), BigInt(s.endTimeUnixNano) < BigInt(s.startTimeUnixNano) ? ` (its end is stamped ${fmtDuration(Number(BigInt(s.startTimeUnixNano) - BigInt(s.endTimeUnixNano)))} before its start: clock skew)` : ''),
+      // An end of 0 was never stamped (an exporter's unfinished span): no clock is decades behind.
+      h('dt', {}, 'Duration'), h('dd', {}, fmtDuration(u.duration), BigInt(s.endTimeUnixNano) === 0n ? ' (no end time stamped)' : BigInt(s.endTimeUnixNano) < BigInt(s.startTimeUnixNano) ? ` (its end is stamped ${fmtDuration(Number(BigInt(s.startTimeUnixNano) - BigInt(s.endTimeUnixNano)))} before its start: clock skew)` : ''),
       h('dt', {}, 'Status'), h('dd', { class: s.status.code === 2 ? 'status-error' : '' }, ['unset', 'ok', 'error'][s.status.code] ?? String(s.status.code), s.status.message ? `: ${s.status.message}` : ''),
       h('dt', {}, 'Scope'), h('dd', {}, `${u.scope.name}${u.scope.version ? ' ' + u.scope.version : ''}`),
     ),
