@@ -62,9 +62,10 @@ describe('sqlite WAL under reads always in flight', () => {
       await b.shutdown();
     }
     // Twice the interval, one batch's frames written past it before its commit's checkpoint, and
-    // on a loaded machine a few half intervals more: a checkpoint whose wait (busy_timeout) a read
-    // outlasts is tried again after half an interval's growth. Without the checkpoint: ~50 MiB.
-    expect(largest).toBeLessThan(8 * MiB);
+    // on a loaded machine several half intervals more: a checkpoint whose wait (busy_timeout) a read
+    // outlasts is tried again after half an interval's growth (9.8 MiB in a fresh-clone CI run that
+    // took 664 s where others took 550-590, 2026-12-07 14:20). Without the checkpoint: ~50 MiB.
+    expect(largest).toBeLessThan(16 * MiB);
   }, 30_000);
 
   // A batch of writer.maxBatchRows (10,000) spans makes ~25 MiB of WAL in its one commit: past
