@@ -1,4 +1,4 @@
-// The store's -wal file is promised to stay within twice storage.sqlite.checkpointMiB. SQLite's
+// The store's -wal file is to stay about twice storage.sqlite.checkpointMiB (README). SQLite's
 // automatic checkpoint is PASSIVE: it copies back only the frames no open read needs, and the WAL
 // starts over from its beginning only once a checkpoint copied every frame while no read was on
 // the WAL. With reads always in flight (the web UI, Grafana's Jaeger data source and the read API
@@ -26,7 +26,7 @@ const encoder = createEncoder({});
 const MiB = 2 ** 20;
 
 describe('sqlite WAL under reads always in flight', () => {
-  it('keeps the -wal file within twice storage.sqlite.checkpointMiB', async () => {
+  it('keeps the -wal file bounded: about twice storage.sqlite.checkpointMiB, not growing by every write', async () => {
     const path = join(tempDir(), 'busy.db');
     const config = loadConfig({ flags: { 'storage.sqlite.path': path, 'storage.sqlite.checkpointMiB': '1' } });
     const b = createSqliteBackend(sqliteOptions(config), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
