@@ -631,9 +631,9 @@ export function scanKeyValue(r: WireReader, end: number): void {
 }
 
 /** How an AnyValue given again merges into the one before it (valueGivenAgain). */
-export const VALUE_KEPT = 0;
-export const VALUE_REPLACED = 1;
-export const VALUE_MERGED = 2;
+const VALUE_KEPT = 0;
+const VALUE_REPLACED = 1;
+const VALUE_MERGED = 2;
 
 /**
  * What the AnyValue r.buf[start, end), given again after the one at r.buf[prevStart, prevEnd) (a
@@ -645,7 +645,7 @@ export const VALUE_MERGED = 2;
  * anywhere, the caller reads the value again). Its unknown fields are skipped (and so validated);
  * the earlier value was validated when it was read.
  */
-export function valueGivenAgain(r: WireReader, start: number, end: number, prevStart: number, prevEnd: number): number {
+function valueGivenAgain(r: WireReader, start: number, end: number, prevStart: number, prevEnd: number): number {
   const first = oneofTag(r, start, end, true);
   if (first === 0) {
     checkEnd(r, end, 'AnyValue');
