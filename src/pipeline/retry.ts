@@ -2,7 +2,7 @@
 // composes them around a store write (Collector exporterhelper: retry and timeout wrap, the
 // store knows nothing of them).
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { WriteResult } from '../storage/backend.ts';
+import type { DroppedRows, WriteResult } from '../storage/backend.ts';
 
 export interface RetryPolicy {
   retryInitialMs: number;
@@ -13,7 +13,7 @@ export interface RetryPolicy {
 
 /** How a write ended after its retries. */
 export type RetryOutcome =
-  | { kind: 'stored'; attempts: number; dropped?: { rows: number; error: Error; chunks: number[]; chunkRows?: number[] }; chunksInUse?: boolean }
+  | { kind: 'stored'; attempts: number; dropped?: DroppedRows; chunksInUse?: boolean }
   | { kind: 'dropped'; reason: 'permanent_error' | 'retries_exhausted' | 'shutdown'; error: Error };
 
 class TimeoutError extends Error {

@@ -480,8 +480,9 @@ export class Writer {
             if (delivered === true) storedRows += rows;
             else if (delivered === 'permanent_error') {
               // Some of the chunk's rows refused, the others stored (a split for a proxy).
-              refusedRows += Math.min(refused, rows);
-              storedRows += rows - Math.min(refused, rows);
+              const r = Math.min(refused, rows);
+              refusedRows += r;
+              storedRows += rows - r;
             }
             if (delivered !== true && outcome !== 'permanent_error') outcome = delivered;
             if (--waiting === 0) resolve({ delivered: outcome, refusedRows, storedRows });

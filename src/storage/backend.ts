@@ -41,19 +41,29 @@ export interface WriteBatch {
   days?: number[];
 }
 
+/**
+ * Rows of a batch the store could never take (a ClickHouse row over a proxy's body limit, a row a
+ * constraint refuses), the rest stored; the writer counts and logs them as dropped
+ * (permanent_error). `chunks`: the indexes (in the batch's chunks) of those holding them, so that
+ * with delivery.ack = stored only the requests whose rows were left out are refused; `chunkRows`:
+ * how many rows of each of those chunks (same order) were left out, when not all of them (a split
+ * for a proxy leaves out rows, not chunks): their requests' others were stored.
+ */
+export interface DroppedRows {
+  rows: number;
+  error: Error;
+  chunks: number[];
+  chunkRows?: number[];
+}
+
 /** What a write tells the writer to do next (opentelemetry-js ExportResponse style). */
 export type WriteResult =
   /**
-   * `dropped`: rows of the batch the store could never take (a ClickHouse row over a proxy's body
-   * limit), the rest stored; the writer counts and logs them as dropped (permanent_error).
-   * `chunks`: the indexes (in the batch's chunks) of those holding them, so that with
-   * delivery.ack = stored only the requests whose rows were left out are refused;
-   * `chunkRows`: how many rows of each of those chunks (same order) were left out, when not all of
-   * them (a split for a proxy leaves out rows, not chunks): their requests' others were stored.
+   * `dropped`: rows of the batch the store could never take (DroppedRows), the rest stored.
    * `chunksInUse`: an earlier request of this write was answered before it had sent its body whole
    * (a proxy's 413), and may still be sending the chunks: not to be freed (copiesChunks) now.
    */
-  | { kind: 'success'; dropped?: { rows: number; error: Error; chunks: number[]; chunkRows?: number[] }; chunksInUse?: boolean }
+  | { kind: 'success'; dropped?: DroppedRows; chunksInUse?: boolean }
   /**
    * `denied`: the store refused the role (or file) the write itself, a missing privilege: retried
    * for a collector, whose write-ahead log keeps the rows until an operator mends it; a transfer
