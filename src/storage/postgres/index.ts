@@ -47,7 +47,6 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * can take long (retentionDays lowered on a busy store, an old backup imported) or wait on a lock.
  */
 const START_MAINTENANCE_WAIT_MS = 10_000;
-
 const STAGING: Record<Signal, string> = { traces: 'tracehouse_staging_spans', logs: 'tracehouse_staging_logs' };
 const SPAN_COLS = columnList(SPAN_COLUMNS);
 const LOG_COLS = columnList(LOG_COLUMNS);
