@@ -15,6 +15,18 @@ function entry(w: WireWriter, k: string, v: string): void {
   w.fork().fork().stringField(1, k).fork().stringField(1, v).join(2).join(1).join(6);
 }
 
+/** Entries k0 … k(N-1), then k0 = last, each in an AnyValue field of its own (`field`: a KeyValue's value 2, a log body 5). */
+function eachInAValueOfItsOwn(w: WireWriter, field: number): void {
+  for (let i = 0; i < N; i++) {
+    w.fork();
+    entry(w, `k${i}`, 'v');
+    w.join(field);
+  }
+  w.fork();
+  entry(w, 'k0', 'last');
+  w.join(field);
+}
+
 function span(attr: (w: WireWriter) => void): Uint8Array {
   const w = new WireWriter().fork().fork().fork();
   w.bytesField(1, new Uint8Array(16).fill(1)).bytesField(2, new Uint8Array(8).fill(2)).stringField(5, 'op');
@@ -45,27 +57,11 @@ describe('a kvlist value given many times', () => {
       LIMITS,
     );
     const across = decodeTracesProto(
-      span((w) => {
-        for (let i = 0; i < N; i++) {
-          w.fork();
-          entry(w, `k${i}`, 'v');
-          w.join(2);
-        }
-        w.fork();
-        entry(w, 'k0', 'last');
-        w.join(2);
-      }),
+      span((w) => eachInAValueOfItsOwn(w, 2)),
       LIMITS,
     );
     const l = new WireWriter().fork().fork().fork().fixed64Field(1, 1_700_000_000_000_000_000n);
-    for (let i = 0; i < N; i++) {
-      l.fork();
-      entry(l, `k${i}`, 'v');
-      l.join(5);
-    }
-    l.fork();
-    entry(l, 'k0', 'last');
-    l.join(5);
+    eachInAValueOfItsOwn(l, 5);
     const logs = decodeLogsProto(l.join(2).join(2).join(1).finish(), LIMITS);
     const ms = performance.now() - t0;
 
