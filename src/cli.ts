@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { Collector } from './app.ts';
 import { ConfigError, helpText, loadConfig, warnStrayEnv } from './config/index.ts';
 import { BOOL_KEYS, BOOLEAN_WORD, LIST_KEYS, OPTIONS } from './config/options.ts';
+import type { Migrated } from './storage/backend.ts';
 import { createBackend, storeEndpoint } from './storage/index.ts';
 import { whenReachable } from './storage/reach.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
@@ -202,9 +203,10 @@ async function main(): Promise<number> {
       logger.info({ backend: backend.name }, 'backend has no migrations');
       return 0;
     }
+    let migrated: Migrated;
     try {
       // A Job started beside its database (a Helm pre-install hook) waits for it as the collector does.
-      await whenReachable(() => backend.migrate!(), backend, { waitMs: config['storage.startWaitMs'], endpoint: storeEndpoint(config), logger });
+      migrated = await whenReachable(() => backend.migrate!(), backend, { waitMs: config['storage.startWaitMs'], endpoint: storeEndpoint(config), logger });
     } catch (err) {
       if (err instanceof ConfigError) throw err;
       // A database that cannot be reached or refuses: one line naming the store, not a stack.
@@ -213,7 +215,8 @@ async function main(): Promise<number> {
     } finally {
       await backend.shutdown().catch(() => undefined);
     }
-    logger.info({ backend: backend.name }, 'migrations applied');
+    if (migrated === 'applied') logger.info({ backend: backend.name }, 'migrations applied');
+    if (migrated === 'up_to_date') logger.info({ backend: backend.name }, 'schema up to date: no migrations needed');
     return 0;
   }
 

@@ -260,12 +260,19 @@ export interface StoreWriter {
   readonly copiesChunks?: boolean;
 }
 
+/**
+ * What a store's migrate() did, for `tracehouse migrate` to say: applied changes, found the schema
+ * up to date (run from a Helm hook at every upgrade, most runs), or found no store to migrate yet
+ * (a SQLite file the collector's first start creates; the store says so itself).
+ */
+export type Migrated = 'applied' | 'up_to_date' | 'no_store';
+
 /** Start, schema, health and shutdown: start() once; shutdown() is idempotent and safe before start. */
 export interface StoreLifecycle {
   readonly name: string;
   start(): Promise<void>;
-  /** Applies schema migrations and returns (the `tracehouse migrate` command); absent where there is no schema. */
-  migrate?(): Promise<void>;
+  /** Applies schema migrations (the `tracehouse migrate` command) and says what it did; absent where there is no schema. */
+  migrate?(): Promise<Migrated>;
   health(): Promise<BackendHealth>;
   shutdown(): Promise<void>;
   /**

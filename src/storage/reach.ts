@@ -40,15 +40,15 @@ export interface ReachOptions {
  * bare "connect ECONNREFUSED 10.0.0.7:5432" named neither the key to correct nor the option
  * that would have waited.
  */
-export async function whenReachable(run: () => Promise<void>, store: StoreLifecycle, o: ReachOptions): Promise<void> {
+export async function whenReachable<T>(run: () => Promise<T>, store: StoreLifecycle, o: ReachOptions): Promise<T> {
   const until = Date.now() + o.waitMs;
   let waited = false;
   for (let delayMs = RETRY_FIRST_MS; ; delayMs = Math.min(delayMs * 2, RETRY_MAX_MS)) {
     if (o.stopped?.()) throw new Error('stopped while starting');
     try {
-      await run();
+      const result = await run();
       if (waited) o.logger.info({ backend: store.name }, 'storage reached');
-      return;
+      return result;
     } catch (err) {
       if (o.stopped?.() || !store.unreachable?.(err)) throw err;
       const left = until - Date.now();

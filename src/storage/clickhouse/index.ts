@@ -5,7 +5,7 @@ import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { Signal } from '../../model/signal.ts';
 import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import type { EncoderSpec } from '../encoders.ts';
-import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, SignalStats, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, LogSearch, Migrated, Operation, OperationQuery, ScanPage, ScanQuery, SignalStats, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { isNetworkFailure } from '../reach.ts';
 import { writeInHalves } from '../refused-parts.ts';
 import { byNewestLog, byNewestTrace, byOperation, byStartThenId, dependencyKey, dependencyList, earliestWithinBytes, isTraceIdHex, logSearch, traceRead, withinBytes } from '../query-helpers.ts';
@@ -218,18 +218,21 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     for (const s of shards) await s.shard.reach();
   }
 
-  async migrate(): Promise<void> {
+  async migrate(): Promise<Migrated> {
     const shards = await this.#connect();
     await this.#reach(shards);
+    let changed = false;
     for (const s of this.#schemaTargets(shards)) {
       const applied = await runMigrations(s.shard.client, s.schema);
       if (applied.length > 0) {
+        changed = true;
         this.#deps.logger.info({ shard: s.shard.endpoint.display, database: s.schema.database, versions: applied }, 'clickhouse migrations applied');
       }
       // Migrations write the TTL only into the tables they create: a ttlDays changed since is
       // applied here, though not by a transfer command (the collector's retention is not its to change).
       if (this.#deps.keepRetention) continue;
       const ttl = await applyTtl(s.shard.client, s.schema);
+      if (ttl.changed.length > 0) changed = true;
       for (const c of ttl.changed) {
         this.#deps.logger.info({ shard: s.shard.endpoint.display, database: s.schema.database, table: c.table, from: c.from || 'none', to: c.to }, 'clickhouse table TTL set from storage.clickhouse.ttlDays');
       }
@@ -241,6 +244,7 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
         this.#deps.logger.warn({ shard: s.shard.endpoint.display, database: s.schema.database, table: k.table, ttl: k.ttl }, what);
       }
     }
+    return changed ? 'applied' : 'up_to_date';
   }
 
   /**

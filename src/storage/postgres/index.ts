@@ -13,7 +13,7 @@ import type { LogRow, SpanRow } from '../../model/rows.ts';
 import { SIGNALS, type Signal } from '../../model/signal.ts';
 import type { EncoderSpec } from '../encoders.ts';
 import { writeInHalves } from '../refused-parts.ts';
-import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, LogSearch, Migrated, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { LOG_COLUMNS, SPAN_COLUMNS, columnList, type CopyFormat } from './columns.ts';
 import { copyChunks } from './copy.ts';
 import { chunkDays, chunkRows } from './days.ts';
@@ -304,11 +304,13 @@ class PostgresBackend implements StorageBackend, StoreStats {
     this.started = true;
   }
 
-  async migrate(): Promise<void> {
+  async migrate(): Promise<Migrated> {
     const pool = this.ensurePool();
     if (!this.readOnly) await this.checkEncoding(pool);
     const applied = await runMigrations(pool, this.schema);
-    if (applied.length > 0) this.logger.info({ schema: this.schema, versions: applied }, 'postgres migrations applied');
+    if (applied.length === 0) return 'up_to_date';
+    this.logger.info({ schema: this.schema, versions: applied }, 'postgres migrations applied');
+    return 'applied';
   }
 
   /**

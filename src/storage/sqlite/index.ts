@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import type { DatabaseSync } from 'node:sqlite';
 import { ConfigError } from '../../config/index.ts';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
-import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
+import type { BackendDeps, DependencyLink, DependencyQuery, LogQuery, LogSearch, Migrated, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { logSearch } from '../query-helpers.ts';
 import { ReadPool } from './read-pool.ts';
 import type { tableStats, Unreadable } from './reads.ts';
@@ -130,15 +130,17 @@ class SqliteBackend implements StorageBackend, StoreStats {
   /**
    * `tracehouse migrate`: brings a file of an earlier version up to date (the upgrades a start runs
    * when it opens the file: some take minutes on a large file, such as filling the runs' attribute
-   * filters) and closes it, so a collector started after it opens at once. Creates no file.
+   * filters) and closes it, so a collector started after it opens at once. Creates no file. The
+   * file keeps no version to tell whether an upgrade was needed: its open is counted as applied.
    */
-  async migrate(): Promise<void> {
+  async migrate(): Promise<Migrated> {
     refuseUnsharedPath(this.path);
     if (!existsSync(sqliteFilePath(this.path))) {
       this.deps.logger.info({ path: this.path }, 'no sqlite file yet: the collector creates it at its first start');
-      return;
+      return 'no_store';
     }
     openStore(this.path, this.attributeIndex).close();
+    return 'applied';
   }
 
   /** Stored items reads found malformed, by key (reads.ts, Unreadable): each is counted and logged once, however many reads meet it. */
