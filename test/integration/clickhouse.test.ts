@@ -607,8 +607,8 @@ describe('clickhouse migrations and lifecycle', () => {
   it('records versions once, however often migrate runs', async () => {
     const db = uniqueDatabase('migrate');
     const b = await backend([db]);
-    expect(await b.migrate!()).toBe('applied');
-    // The second finds nothing to do and says so (`tracehouse migrate` logs it), not "applied".
+    // start() migrated (autoMigrate): these find nothing to do and say so (`tracehouse migrate` logs it).
+    expect(await b.migrate!()).toBe('up_to_date');
     expect(await b.migrate!()).toBe('up_to_date');
     expect(await select(client, `SELECT Version, Name FROM ${db}.tracehouse_migrations ORDER BY Version`)).toEqual([
       [1, 'otel exporter tables with Tracehouse extras'],
@@ -640,7 +640,7 @@ describe('clickhouse migrations and lifecycle', () => {
     const b = createClickhouseBackend(clickhouseOptions(chdbConfig([db], { 'storage.clickhouse.autoMigrate': 'false' })), { logger: pino({ level: 'silent' }), metrics: createMetrics() });
     backends.push(b);
     await expect(b.start()).rejects.toThrow(/has no migration applied \(missing, or never migrated\), this build needs version 6: run `tracehouse migrate`/);
-    await b.migrate!(); // the `tracehouse migrate` command: no start() needed
+    expect(await b.migrate!()).toBe('applied'); // the `tracehouse migrate` command: no start() needed
     await b.start();
     expect((await b.health()).ok).toBe(true);
   });
