@@ -127,6 +127,38 @@ describe('bench report verdicts', () => {
       .find((l) => l.includes('collector CPU-s per million spans, OTLP/gRPC traces → memory'));
     expect(row).toContain('not evaluated: 5 of');
   });
+
+  it('judges the overload RSS bound only on a run whose queue filled and which stored what it accepted', () => {
+    const MiB = 2 ** 20;
+    const overloadRow = (run: IngestFigures, refused: boolean): string | undefined => {
+      const r: BenchResults = {
+        ...results(maxRate(0.5)),
+        overload: {
+          queueBytes: 64 * MiB,
+          offeredRate: 500_000,
+          maxRate: 250_000,
+          maxRateSource: 'test',
+          run: { ...run, peakRssBytes: 300 * MiB, idleRssBytes: 150 * MiB },
+          rssBoundBytes: 598 * MiB,
+          rssBoundFormula: 'test',
+          baselinePeakRssBytes: null,
+          checks: { rssUnderBound: true, refusedWithUnavailable: refused, onlyUnavailable: true, nothingLost: run.lostItems === 0 },
+        },
+      };
+      return renderReport(r, 'x.json')
+        .split('\n')
+        .find((l) => l.includes('peak RSS under 2× overload'));
+    };
+    const run = figures('collector', 250_000, 4);
+    expect(overloadRow(run, true)).toContain('**met**');
+    // A collector that refused nothing at twice its maximum rate never had a full queue to bound.
+    const idle = overloadRow(run, false);
+    expect(idle).not.toContain('**met**');
+    expect(idle).toContain('not evaluated: nothing was refused with UNAVAILABLE');
+    const lost = overloadRow({ ...run, storedItems: run.sentItems - 7, lostItems: 7 }, true);
+    expect(lost).not.toContain('**met**');
+    expect(lost).toContain('not evaluated: 7 of');
+  });
 });
 
 /** A gRPC traces max-rate run of this throughput ratio, one repetition a side. */
