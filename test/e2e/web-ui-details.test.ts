@@ -48,6 +48,73 @@ describe('web UI: span details and log rows', () => {
     }
   });
 
+  it('span details: a span of 20,000 attributes and 20,000 events (OTLP/JSON has no SDK limit) draws 200 of each, says how many more, and draws the rest on asking', async () => {
+    const traceId = hex(16);
+    const spanId = hex(8);
+    const many = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => str(`${prefix}.${i}`, `v${i}`));
+    const events = Array.from({ length: 20_000 }, (_, i) => ({ timeUnixNano: String(now + BigInt(i)), name: `tick ${i}`, attributes: i === 0 ? many(1_000, 'first') : [str('i', String(i))] }));
+    const links = Array.from({ length: 500 }, () => ({ traceId: hex(16), spanId: hex(8) }));
+    await post(c, 'traces', {
+      resourceSpans: [{
+        resource: { attributes: [str('service.name', 'ui-huge-span'), ...many(999, 'host.label')] },
+        scopeSpans: [{ scope: { name: 'bulk' }, spans: [{ traceId, spanId, name: 'huge', kind: 1, startTimeUnixNano: String(now), endTimeUnixNano: String(now + 1_000_000_000n), attributes: many(20_000, 'attr'), events, links }] }],
+      }],
+    });
+    await eventually(async () => ((await fetch(`${c.queryUrl}/v1/traces/${traceId}`)).status === 200 ? true : undefined));
+    await ready(`/trace/${traceId}`);
+    await page.click(`.row[data-span-id="${spanId}"]`);
+    await page.waitForFunction(() => document.querySelector('.details h2')?.textContent === 'huge', { timeout: 30_000 });
+    // Each list of the pane: its drawn entries, and the line after it saying what is not drawn.
+    const lists = () => page.evaluate(() => {
+      const d = document.querySelector('.details');
+      const after = (el: any) => (el.nextElementSibling?.classList.contains('more') ? el.nextElementSibling.textContent : '');
+      const [attrs, resource] = [...d.querySelectorAll(':scope > table.kv')];
+      const events = d.querySelector(':scope > ol.events');
+      const links = d.querySelector(':scope > ul.links');
+      const firstEvent = events.querySelector(':scope > li > table.kv');
+      return {
+        attributes: [attrs.rows.length, after(attrs)],
+        events: [events.children.length, after(events)],
+        firstEvent: [firstEvent.rows.length, after(firstEvent)],
+        links: [links.children.length, after(links)],
+        resource: [resource.rows.length, after(resource)],
+        drawn: d.querySelectorAll('tr, li').length,
+      };
+    });
+    const first = await lists();
+    expect(first.attributes).toEqual([200, expect.stringContaining('19800 more attributes')]);
+    expect(first.events).toEqual([200, expect.stringContaining('19800 more events')]);
+    expect(first.firstEvent).toEqual([200, expect.stringContaining('800 more attributes')]);
+    expect(first.links).toEqual([200, expect.stringContaining('300 more links')]);
+    expect(first.resource).toEqual([200, expect.stringContaining('800 more attributes')]);
+    // The whole pane: 200 entries a list (199 events of one attribute each), not 62,000.
+    expect(first.drawn).toBeLessThan(1_500);
+    // The headings still count every entry.
+    const text: string = await page.$eval('.details', (e: any) => e.innerText);
+    expect(text).toMatch(/Attributes \(20000\)/i);
+    expect(text).toMatch(/Events \(20000\)/i);
+
+    const click = (list: string, label: RegExp) => page.evaluate((sel: string, re: string) => {
+      const more = document.querySelector(sel).nextElementSibling;
+      [...more.querySelectorAll('button')].find((b: any) => new RegExp(re).test(b.textContent)).click();
+    }, list, label.source);
+    await click('.details > table.kv', /^Show 200 more$/);
+    expect((await lists()).attributes).toEqual([400, expect.stringContaining('19600 more attributes')]);
+    await click('.details > table.kv', /^Show all/);
+    const all = await lists();
+    expect(all.attributes).toEqual([20_000, '']);
+    // The last attribute sent is drawn, in its order.
+    expect(await page.$eval('.details > table.kv', (t: any) => t.rows[19_999].textContent)).toBe('attr.19999v19999');
+    await click('.details > ol.events', /^Show all/);
+    expect((await lists()).events).toEqual([20_000, '']);
+    await click('.details > ul.links', /^Show 200 more$/);
+    expect((await lists()).links).toEqual([400, expect.stringContaining('100 more links')]);
+    // The last step draws what is left: one button, no "Show all" beside it.
+    expect(await page.$$eval('.details > ul.links + .more button', (bs: any[]) => bs.map((b) => b.textContent))).toEqual(['Show 100 more']);
+    await click('.details > ul.links', /^Show 100 more$/);
+    expect((await lists()).links).toEqual([500, '']);
+  }, 60_000);
+
   it('logs: a 64-bit trace id (Jaeger, Zipkin) links with its own digits, not the zeros every such id starts with', async () => {
     const ids = [hex(8), hex(8)];
     const logRecords = ids.map((short, i) => ({ timeUnixNano: String(now + BigInt(i)), severityNumber: 9, traceId: '0'.repeat(16) + short, spanId: hex(8), body: { stringValue: `log ${i}` } }));

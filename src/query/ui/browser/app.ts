@@ -330,9 +330,44 @@ function droppedNote(dropped: number | undefined): HTMLElement | null {
   return dropped ? h('p', { class: 'muted' }, `${dropped} attribute${dropped === 1 ? '' : 's'} dropped by the sender`) : null;
 }
 
-function kvTable(kvs: KeyValue[]): HTMLElement {
+/**
+ * How many entries a list of the span details draws at first, and how many more each "Show more"
+ * draws: above the SDKs' default limit of 128, so a span from an SDK shows whole. OTLP/JSON has no
+ * such limit, and a span of 20,000 attributes and 20,000 events, drawn whole, froze the tab for
+ * seconds before its details showed.
+ */
+const DETAILS_STEP = 200;
+
+/**
+ * list with the first DETAILS_STEP items drawn into it, followed by a line saying how many more
+ * there are, with buttons that draw DETAILS_STEP more or the rest: nothing is left out unsaid.
+ */
+function capped<T>(list: HTMLElement, items: readonly T[], draw: (item: T) => HTMLElement, noun: 'attribute' | 'event' | 'link'): DocumentFragment {
+  const more = h('p', { class: 'more muted' });
+  let shown = 0;
+  const drawTo = (n: number): void => {
+    const end = Math.min(items.length, n);
+    list.append(...items.slice(shown, end).map(draw));
+    shown = end;
+    const left = items.length - shown;
+    if (left === 0) return more.remove();
+    const step = h('button', { type: 'button' }, `Show ${Math.min(DETAILS_STEP, left)} more`);
+    step.addEventListener('click', () => drawTo(shown + DETAILS_STEP));
+    // A second button only when one step leaves some undrawn.
+    const rest = left > DETAILS_STEP ? h('button', { type: 'button' }, `Show all ${left}`) : null;
+    rest?.addEventListener('click', () => drawTo(items.length));
+    more.replaceChildren(`${left} more ${noun}${left === 1 ? '' : 's'} not shown. `, step, ...(rest ? [' ', rest] : []));
+  };
+  drawTo(DETAILS_STEP);
+  const out = document.createDocumentFragment();
+  out.append(list);
+  if (shown < items.length) out.append(more);
+  return out;
+}
+
+function kvTable(kvs: KeyValue[]): Node {
   if (kvs.length === 0) return h('p', { class: 'muted' }, 'none');
-  return h('table', { class: 'kv' }, ...kvs.map((kv) => h('tr', {}, h('th', {}, kv.key), h('td', {}, valueText(kv.value)))));
+  return capped(h('table', { class: 'kv' }), kvs, (kv) => h('tr', {}, h('th', {}, kv.key), h('td', {}, valueText(kv.value))), 'attribute');
 }
 
 // ---------------------------------------------------------------- search
@@ -741,9 +776,9 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string, traceC
     h('h3', {}, counted('Attributes', s.attributes.length, s.droppedAttributesCount)),
     kvTable(s.attributes),
     h('h3', {}, counted('Events', s.events.length, s.droppedEventsCount)),
-    s.events.length === 0 ? h('p', { class: 'muted' }, 'none') : h('ol', { class: 'events' }, ...s.events.map((e) => h('li', {}, h('strong', {}, e.name), ` at ${fmtOffset(Number(BigInt(e.timeUnixNano) - BigInt(s.startTimeUnixNano)))}`, kvTable(e.attributes), droppedNote(e.droppedAttributesCount)))),
+    s.events.length === 0 ? h('p', { class: 'muted' }, 'none') : capped(h('ol', { class: 'events' }), s.events, (e) => h('li', {}, h('strong', {}, e.name), ` at ${fmtOffset(Number(BigInt(e.timeUnixNano) - BigInt(s.startTimeUnixNano)))}`, kvTable(e.attributes), droppedNote(e.droppedAttributesCount)), 'event'),
     h('h3', {}, counted('Links', s.links.length, s.droppedLinksCount)),
-    s.links.length === 0 ? h('p', { class: 'muted' }, 'none') : h('ul', { class: 'links' }, ...s.links.map((l) => h('li', {}, h('a', { href: `/trace/${l.traceId}` }, h('code', {}, `${l.traceId}/${l.spanId}`)), kvTable(l.attributes), droppedNote(l.droppedAttributesCount)))),
+    s.links.length === 0 ? h('p', { class: 'muted' }, 'none') : capped(h('ul', { class: 'links' }), s.links, (l) => h('li', {}, h('a', { href: `/trace/${l.traceId}` }, h('code', {}, `${l.traceId}/${l.spanId}`)), kvTable(l.attributes), droppedNote(l.droppedAttributesCount)), 'link'),
     h('h3', {}, u.resourceDropped ? `Resource (${u.resourceDropped} attribute${u.resourceDropped === 1 ? '' : 's'} dropped by the sender)` : 'Resource'),
     kvTable(u.resource),
     // Counted as the resource's are: a scope whose every attribute the sender dropped still says so.
