@@ -3,7 +3,10 @@
 // node:sqlite's synchronous call, so its thread is terminated and replaced. Queries wait in one
 // queue and each goes to the first thread free, so a quick read never waits behind a slow one
 // while another thread is idle. A thread is sent one query at a time, so a query whose reader
-// leaves while it waits is dropped from the queue without ever running.
+// leaves while it waits is dropped from the queue without ever running. A read's budget runs from
+// its arrival (waiting for a thread included), so every reader is answered within it; a query is
+// sent only to a thread that has opened the database, and a thread that has not after its start
+// limit is replaced.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../telemetry/logger.ts';
 import { unpackDeep } from './deep-reply.ts';
@@ -12,6 +15,15 @@ import type { ReadReply, ReadRequest } from './read-thread.ts';
 
 /** The read threads' name, which is also their OS threads' (at most 15 characters). */
 const READ_THREAD_NAME = 'sqlite-read';
+
+/**
+ * How long a read thread may take to open the database before it is taken as stuck (an open on a
+ * filesystem that stopped answering) and replaced, at least: query.timeoutMs when longer. Opening
+ * waits for SQLite's locks at most the connection's busy_timeout (5 s, openReadOnly) and then
+ * fails, so a thread past this is stuck elsewhere. It is no shorter so that a small
+ * query.timeoutMs on a loaded host does not stop every thread before it is up.
+ */
+const READ_THREAD_START_MS = 5_000;
 
 /** A read stopped because its reader is gone (StoreReader's signal): no store failure, nobody to answer. */
 export class ReadAborted extends Error {
@@ -32,6 +44,10 @@ interface Pending {
 
 interface Slot {
   worker: Worker | undefined;
+  /** The thread has opened the database (its "ready"): only then is it sent a query. */
+  ready: boolean;
+  /** Replaces the thread if it is not ready by its start limit (READ_THREAD_START_MS). */
+  startTimer: NodeJS.Timeout | undefined;
   /** The query sent to the thread and not answered: the others wait in the pool's queue until a thread is free. */
   sent: Pending | undefined;
   /** The query the thread said it started and has not answered: a thread runs one at a time. */
@@ -56,7 +72,7 @@ export class ReadPool {
     this.timeoutMs = opts.timeoutMs;
     this.logger = opts.logger;
     this.onUnreadable = opts.onUnreadable;
-    this.slots = Array.from({ length: Math.max(1, opts.threads) }, () => ({ worker: undefined, sent: undefined, running: undefined }));
+    this.slots = Array.from({ length: Math.max(1, opts.threads) }, () => ({ worker: undefined, ready: false, startTimer: undefined, sent: undefined, running: undefined }));
   }
 
   /** Runs one read on a read thread; when signal aborts, the read stops (ReadAborted). */
@@ -79,20 +95,24 @@ export class ReadPool {
           reject(e);
         };
       }
+      // The budget covers the whole read: waiting for a thread (which may be starting) and running.
+      if (this.timeoutMs > 0) p.timer = setTimeout(() => this.timeOut(p), this.timeoutMs);
       this.queue.set(req.id, p);
       this.sendNext();
     });
   }
 
-  /** Sends the oldest waiting queries to the threads that have none (each started when there is none). */
+  /** Sends the oldest waiting queries to the ready threads that have none (each started when there is none). */
   private sendNext(): void {
     for (const slot of this.slots) {
       if (slot.sent) continue;
       const next = this.queue.values().next();
       if (next.done === true) return;
+      const worker = this.workerOf(slot);
+      if (!slot.ready) continue;
       this.queue.delete(next.value.req.id);
       slot.sent = next.value;
-      this.workerOf(slot).postMessage(next.value.req);
+      worker.postMessage(next.value.req);
     }
   }
 
@@ -101,11 +121,18 @@ export class ReadPool {
     const worker = new Worker(new URL('./read-thread.ts', import.meta.url), { name: READ_THREAD_NAME, workerData: { path: this.path } });
     worker.on('message', (reply: ReadReply) => {
       if ('unreadable' in reply && reply.unreadable) this.onUnreadable(reply.unreadable);
+      if (slot.worker !== worker) return;
+      if ('ready' in reply) {
+        slot.ready = true;
+        clearTimeout(slot.startTimer);
+        slot.startTimer = undefined;
+        this.sendNext();
+        return;
+      }
       const p = slot.sent;
-      if (slot.worker !== worker || !p || p.req.id !== reply.id) return;
+      if (!p || p.req.id !== reply.id) return;
       if ('started' in reply) {
         slot.running = p;
-        if (this.timeoutMs > 0) p.timer = setTimeout(() => this.timeOut(slot, p), this.timeoutMs);
         return;
       }
       slot.running = undefined;
@@ -121,8 +148,6 @@ export class ReadPool {
       const p = slot.running;
       if (slot.worker !== worker || !p || slot.sent !== p) return;
       slot.running = undefined;
-      clearTimeout(p.timer);
-      p.timer = undefined;
       if (p.req.deep) {
         slot.sent = undefined;
         p.reject(new Error(`the read's answer could not be passed from its thread: ${err.message}`));
@@ -135,9 +160,7 @@ export class ReadPool {
     const died = (err: Error) => {
       if (slot.worker !== worker) return;
       const p = slot.sent;
-      slot.worker = undefined;
-      slot.running = undefined;
-      slot.sent = undefined;
+      this.vacate(slot);
       if (!this.closed) this.logger.error({ err: err.message }, 'sqlite read thread stopped; reads go to a new one');
       if (p) {
         clearTimeout(p.timer);
@@ -149,11 +172,43 @@ export class ReadPool {
     worker.on('error', died);
     worker.on('exit', (code) => died(new Error(`sqlite read thread exited with code ${code}`)));
     slot.worker = worker;
+    slot.ready = false;
+    slot.startTimer = setTimeout(() => this.stuck(slot, worker), Math.max(this.timeoutMs, READ_THREAD_START_MS));
     return worker;
   }
 
-  private timeOut(slot: Slot, p: Pending): void {
-    this.stop(slot, p, new QueryTimeout(`the query ran longer than query.timeoutMs (${this.timeoutMs} ms) and was stopped; narrow the search (service, time range) or raise query.timeoutMs`));
+  /** The slot's thread has not opened the database by its start limit: it is stopped and the slot's next query goes to a new one. */
+  private stuck(slot: Slot, worker: Worker): void {
+    if (slot.worker !== worker || slot.ready) return;
+    this.logger.error({ path: this.path }, 'sqlite read thread did not open the database in time; reads go to a new one');
+    this.vacate(slot);
+    void worker.terminate();
+    this.sendNext();
+  }
+
+  /** The slot left without a thread (its thread stopped or stopping) and without a query. */
+  private vacate(slot: Slot): void {
+    clearTimeout(slot.startTimer);
+    slot.startTimer = undefined;
+    slot.worker = undefined;
+    slot.ready = false;
+    slot.running = undefined;
+    slot.sent = undefined;
+  }
+
+  /** p's budget (query.timeoutMs from its arrival) is spent: it fails, and the thread running it, if any, is stopped. */
+  private timeOut(p: Pending): void {
+    const slot = this.slots.find((s) => s.sent === p);
+    if (slot) {
+      this.stop(slot, p, new QueryTimeout(`the query ran longer than query.timeoutMs (${this.timeoutMs} ms) and was stopped; narrow the search (service, time range) or raise query.timeoutMs`));
+      return;
+    }
+    if (!this.queue.delete(p.req.id)) return;
+    p.reject(
+      new QueryTimeout(
+        `the query waited query.timeoutMs (${this.timeoutMs} ms) for a read thread (storage.sqlite.readThreads = ${this.slots.length}, busy or still opening the database) and was not run; try again, or raise query.timeoutMs or storage.sqlite.readThreads`,
+      ),
+    );
   }
 
   /**
@@ -166,6 +221,7 @@ export class ReadPool {
     const slot = this.slots.find((s) => s.sent === p);
     if (slot) return this.stop(slot, p, err);
     if (!this.queue.delete(p.req.id)) return;
+    clearTimeout(p.timer);
     p.reject(err);
   }
 
@@ -175,9 +231,7 @@ export class ReadPool {
     clearTimeout(p.timer);
     p.reject(err);
     const old = slot.worker;
-    slot.worker = undefined;
-    slot.running = undefined;
-    slot.sent = undefined;
+    this.vacate(slot);
     if (old) void old.terminate();
     this.sendNext();
   }
@@ -185,18 +239,20 @@ export class ReadPool {
   /** Stops every read thread; queries still pending fail. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const p of this.queue.values()) p.reject(new Error('sqlite backend shut down'));
+    for (const p of this.queue.values()) {
+      clearTimeout(p.timer);
+      p.reject(new Error('sqlite backend shut down'));
+    }
     this.queue.clear();
     await Promise.all(
       this.slots.map(async (slot) => {
         const w = slot.worker;
-        slot.worker = undefined;
-        if (slot.sent) {
-          clearTimeout(slot.sent.timer);
-          slot.sent.reject(new Error('sqlite backend shut down'));
+        const p = slot.sent;
+        this.vacate(slot);
+        if (p) {
+          clearTimeout(p.timer);
+          p.reject(new Error('sqlite backend shut down'));
         }
-        slot.sent = undefined;
-        slot.running = undefined;
         await w?.terminate();
       }),
     );

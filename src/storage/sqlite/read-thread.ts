@@ -14,14 +14,14 @@ export interface ReadRequest {
   deep?: true;
 }
 
-/** A query's answer, with the stored items it found malformed and left out (reads.ts, Unreadable); `deep` when its value went through packDeep. */
-export type ReadReply = { id: number; started: true } | { id: number; ok: true; value: unknown; unreadable: Unreadable[] | undefined; deep?: true } | { id: number; ok: false; message: string; unreadable: Unreadable[] | undefined };
+/** The thread's database is open (`ready`: the pool sends it queries from then on), or a query's answer, with the stored items it found malformed and left out (reads.ts, Unreadable); `deep` when its value went through packDeep. */
+export type ReadReply = { ready: true } | { id: number; started: true } | { id: number; ok: true; value: unknown; unreadable: Unreadable[] | undefined; deep?: true } | { id: number; ok: false; message: string; unreadable: Unreadable[] | undefined };
 
 // The main thread created the schema (and the trace index's file) before starting this thread; reads need no write access.
 const db = openReadOnly((workerData as { path: string }).path);
 
 parentPort!.on('message', (req: ReadRequest) => {
-  // The time budget runs from here: waiting in the queue or for the thread to boot is not the query's fault.
+  // Tells the pool which query is running (its answer may have to be asked again, deep-reply.ts).
   parentPort!.postMessage({ id: req.id, started: true } satisfies ReadReply);
   try {
     const fn = READS[req.op] as (db: DatabaseSync, arg: unknown) => unknown;
@@ -33,3 +33,4 @@ parentPort!.on('message', (req: ReadRequest) => {
   }
 });
 parentPort!.on('close', () => db.close());
+parentPort!.postMessage({ ready: true } satisfies ReadReply);
