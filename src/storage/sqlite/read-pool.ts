@@ -65,9 +65,14 @@ export class ReadPool {
   private readonly timeoutMs: number;
   private readonly logger: Logger;
   private readonly onUnreadable: (items: Unreadable[]) => void;
+  private readonly threadUrl: () => URL;
 
-  /** onUnreadable is told of the stored items a read found malformed and left out of its answer. */
-  constructor(opts: { path: string; threads: number; timeoutMs: number; logger: Logger; onUnreadable: (items: Unreadable[]) => void }) {
+  /**
+   * onUnreadable is told of the stored items a read found malformed and left out of its answer.
+   * testThreadUrl, for tests only, names the script each new read thread runs (read-thread.ts).
+   */
+  constructor(opts: { path: string; threads: number; timeoutMs: number; logger: Logger; onUnreadable: (items: Unreadable[]) => void; testThreadUrl?: () => URL }) {
+    this.threadUrl = opts.testThreadUrl ?? (() => new URL('./read-thread.ts', import.meta.url));
     this.path = opts.path;
     this.timeoutMs = opts.timeoutMs;
     this.logger = opts.logger;
@@ -105,20 +110,31 @@ export class ReadPool {
   /** Sends the oldest waiting queries to the ready threads that have none (each started when there is none). */
   private sendNext(): void {
     for (const slot of this.slots) {
-      if (slot.sent) continue;
-      const next = this.queue.values().next();
-      if (next.done === true) return;
-      const worker = this.workerOf(slot);
-      if (!slot.ready) continue;
-      this.queue.delete(next.value.req.id);
-      slot.sent = next.value;
-      worker.postMessage(next.value.req);
+      while (!slot.sent) {
+        const next = this.queue.values().next();
+        if (next.done === true) return;
+        let worker: Worker;
+        try {
+          worker = this.workerOf(slot);
+        } catch (err) {
+          // No thread could be made (the process's thread limit, memory): the read waiting longest
+          // is told so, not left waiting for a thread; the slot stays free and the next read tries again.
+          this.queue.delete(next.value.req.id);
+          clearTimeout(next.value.timer);
+          next.value.reject(new Error(`could not start a sqlite read thread: ${(err as Error).message}`));
+          continue;
+        }
+        if (!slot.ready) break;
+        this.queue.delete(next.value.req.id);
+        slot.sent = next.value;
+        worker.postMessage(next.value.req);
+      }
     }
   }
 
   private workerOf(slot: Slot): Worker {
     if (slot.worker) return slot.worker;
-    const worker = new Worker(new URL('./read-thread.ts', import.meta.url), { name: READ_THREAD_NAME, workerData: { path: this.path } });
+    const worker = new Worker(this.threadUrl(), { name: READ_THREAD_NAME, workerData: { path: this.path } });
     worker.on('message', (reply: ReadReply) => {
       if ('unreadable' in reply && reply.unreadable) this.onUnreadable(reply.unreadable);
       if (slot.worker !== worker) return;
