@@ -111,23 +111,22 @@ export class ReadPool {
   private sendNext(): void {
     for (const slot of this.slots) {
       while (!slot.sent) {
-        const next = this.queue.values().next();
-        if (next.done === true) return;
+        if (this.queue.size === 0) return;
         let worker: Worker;
         try {
           worker = this.workerOf(slot);
         } catch (err) {
           // No thread could be made (the process's thread limit, memory): the read waiting longest
           // is told so, not left waiting for a thread; the slot stays free and the next read tries again.
-          this.queue.delete(next.value.req.id);
-          clearTimeout(next.value.timer);
-          next.value.reject(new Error(`could not start a sqlite read thread: ${(err as Error).message}`));
+          const p = this.oldestWaiting()!;
+          clearTimeout(p.timer);
+          p.reject(new Error(`could not start a sqlite read thread: ${(err as Error).message}`));
           continue;
         }
         if (!slot.ready) break;
-        this.queue.delete(next.value.req.id);
-        slot.sent = next.value;
-        worker.postMessage(next.value.req);
+        const next = this.oldestWaiting()!;
+        slot.sent = next;
+        worker.postMessage(next.req);
       }
     }
   }
@@ -175,7 +174,10 @@ export class ReadPool {
     });
     const died = (err: Error) => {
       if (slot.worker !== worker) return;
-      const p = slot.sent;
+      // A thread that stopped before it opened the database (it cannot: a file made unreadable)
+      // fails the read waiting longest, which it was started for: started again for it at once,
+      // it would fail again, for as long as the read waits (without end at query.timeoutMs = 0).
+      const p = slot.sent ?? (slot.ready ? undefined : this.oldestWaiting());
       this.vacate(slot);
       if (!this.closed) this.logger.error({ err: err.message }, 'sqlite read thread stopped; reads go to a new one');
       if (p) {
@@ -196,10 +198,25 @@ export class ReadPool {
   /** The slot's thread has not opened the database by its start limit: it is stopped and the slot's next query goes to a new one. */
   private stuck(slot: Slot, worker: Worker): void {
     if (slot.worker !== worker || slot.ready) return;
-    this.logger.error({ path: this.path }, 'sqlite read thread did not open the database in time; reads go to a new one');
+    const limitMs = Math.max(this.timeoutMs, READ_THREAD_START_MS);
+    this.logger.error({ path: this.path, limitMs }, 'sqlite read thread did not open the database in time; reads go to a new one');
     this.vacate(slot);
     void worker.terminate();
+    // The read it was started for is answered (it would wait on without end at query.timeoutMs = 0).
+    const p = this.oldestWaiting();
+    if (p) {
+      clearTimeout(p.timer);
+      p.reject(new Error(`a sqlite read thread did not open the database (storage.sqlite.path = ${JSON.stringify(this.path)}) within ${limitMs} ms; its file system may have stopped answering`));
+    }
     this.sendNext();
+  }
+
+  /** The read waiting longest for a thread, taken out of the queue; undefined when none waits. */
+  private oldestWaiting(): Pending | undefined {
+    const next = this.queue.values().next();
+    if (next.done === true) return undefined;
+    this.queue.delete(next.value.req.id);
+    return next.value;
   }
 
   /** The slot left without a thread (its thread stopped or stopping) and without a query. */

@@ -1,0 +1,39 @@
+// A read thread that fails to open the database (its trace index's file made unopenable: here a
+// directory in its place) is a read's failure, not a reason to wait: the read is answered with the
+// error, as it was before reads went only to threads that had opened it, and with query.timeoutMs
+// = 0 too. Each read waiting starts at most one thread: a thread that cannot open is not started
+// again and again for the same read.
+import { mkdirSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { traceIndexPath } from '../../src/common/sqlite-path.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { sqliteOptions } from '../../src/storage/index.ts';
+import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
+import { createMetrics } from '../../src/telemetry/metrics.ts';
+import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
+import { capturedLogger } from '../helpers/logger.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+it('answers a read whose thread cannot open the database with the error, and starts one thread for it', async () => {
+  const path = join(tempDir(), 'cannot-open.db');
+  const { logger, lines } = capturedLogger();
+  const config = loadConfig({ flags: { 'storage.sqlite.path': path, 'query.timeoutMs': '0', 'storage.sqlite.readThreads': '1' } });
+  const b = createSqliteBackend(sqliteOptions(config), { logger, metrics: createMetrics() });
+  await b.start();
+  const index = traceIndexPath(path);
+  renameSync(index, `${index}.aside`);
+  mkdirSync(index);
+  try {
+    const read = b.getServices(TENANT).then(
+      () => 'answered',
+      (e: Error) => e,
+    );
+    const outcome = await Promise.race([read, new Promise((r) => setTimeout(() => r('no answer after 3 s'), 3000))]);
+    expect(outcome).toBeInstanceOf(Error);
+    expect((outcome as Error).message).toMatch(/open/i);
+    expect(lines().filter((l) => l.msg === 'sqlite read thread stopped; reads go to a new one')).toHaveLength(1);
+  } finally {
+    await b.shutdown();
+  }
+});
