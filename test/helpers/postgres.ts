@@ -259,8 +259,9 @@ export async function createTestDatabase(prefix: string, serverUrl?: string): Pr
 }
 
 /**
- * Until one of the collector's sessions (application_name 'tracehouse') waits on a lock, as seen
- * from client, for at most timeoutMs. PostgreSQL keeps the list of sessions a transaction first
+ * Until one of the collector's sessions (application_name 'tracehouse') in client's database waits
+ * on a lock, as seen from client, for at most timeoutMs (test files run at once on one server: a
+ * collector of another file's database waiting on its lock is not this one's). PostgreSQL keeps the list of sessions a transaction first
  * read from pg_stat_activity until that transaction ends (only their wait events are read anew):
  * polled from the lock holder's own transaction, a session the collector opened after the first
  * look (its first measurement's or write's connection, late on a loaded machine) was never seen,
@@ -271,7 +272,7 @@ export async function untilWaitingOnLock(client: pg.Client, what: string, output
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     await client.query('SELECT pg_stat_clear_snapshot()');
-    const { rows } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'tracehouse' AND wait_event_type = 'Lock'");
+    const { rows } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tracehouse' AND wait_event_type = 'Lock'");
     if (rows[0]!.n > 0) return;
     if (Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 25));

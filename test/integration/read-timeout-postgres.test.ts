@@ -165,7 +165,7 @@ describe('postgres with translated messages: a read past storage.postgres.statem
       await admin.connect();
       try {
         await untilWaitingOnLock(admin, 'the read waiting on the lock');
-        await admin.query("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'tracehouse' AND wait_event_type = 'Lock'");
+        await admin.query("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tracehouse' AND wait_event_type = 'Lock'");
       } finally {
         await admin.end();
       }

@@ -20,6 +20,7 @@ import { chunkDays, chunkRows } from './days.ts';
 import { failure, isConnectionError, isPrivilegeError, isRetryable, isUnreachable, toError } from './errors.ts';
 import { LATEST_VERSION, currentVersion, refuseNewer, runMigrations } from './migrations.ts';
 import { Partitions } from './partitions.ts';
+import { ReadConnections } from './read-connections.ts';
 import { QUERY_CANCELED, Reads, type CancelTarget } from './reads.ts';
 import { scanLogs, scanSpans } from './scan.ts';
 import { postgresStats } from './stats.ts';
@@ -148,6 +149,8 @@ class PostgresBackend implements StorageBackend, StoreStats {
   private pool: Pool | undefined;
   /** Reads, scans and stats: connections writes cannot take. */
   private readPool: Pool | undefined;
+  /** The read pool's connections as reads take them: in turn, each waiting up to its budget. */
+  private readConnections: ReadConnections | undefined;
   /** The health check's connection, which neither writes nor reads can take. */
   private healthPool: Pool | undefined;
   private parts: Partitions | undefined;
@@ -238,7 +241,8 @@ class PostgresBackend implements StorageBackend, StoreStats {
     const pool = new pg.Pool({ ...settings, max: this.config.poolSize });
     // Reads have connections of their own: writes that are slow (a lock, a busy disk) hold every
     // one of theirs, and reads then timed out as if the database were gone.
-    const readPool = new pg.Pool({ ...settings, max: Math.max(2, Math.ceil(this.config.poolSize / 4)) });
+    const readMax = Math.max(2, Math.ceil(this.config.poolSize / 4));
+    const readPool = new pg.Pool({ ...settings, max: readMax });
     // And the health check one of its own: slow reads (searches running up to the statement
     // timeout) would hold every read connection, and the check then timed out as if the database
     // were gone, making a collector whose database and writes are fine not ready.
@@ -250,6 +254,10 @@ class PostgresBackend implements StorageBackend, StoreStats {
       p.on('connect', (client) => client.on('error', (err) => this.noteError(err)));
     }
     this.readPool = readPool;
+    // A read waits for a connection as long as its statement may run (connectionTimeoutMillis
+    // then bounds only the making of a connection).
+    const readConnections = new ReadConnections(readPool, readMax, Math.min(timeout, MAX_TIMER_MS));
+    this.readConnections = readConnections;
     this.healthPool = healthPool;
     this.pool = pool;
     this.parts = new Partitions(pool, {
@@ -259,7 +267,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
       logger: this.logger,
       stopped: () => this.closed,
     });
-    this.reads = new Reads(readPool, this.schema, cancelStatement);
+    this.reads = new Reads(readConnections, this.schema, cancelStatement);
     return pool;
   }
 
@@ -542,18 +550,18 @@ class PostgresBackend implements StorageBackend, StoreStats {
 
   async scanSpans(tenant: string, query: ScanQuery): Promise<ScanPage<SpanRow>> {
     this.readsOrThrow();
-    return scanSpans(this.readPool!, this.schema, tenant, query);
+    return scanSpans(this.readConnections!, this.schema, tenant, query);
   }
 
   async scanLogs(tenant: string, query: ScanQuery): Promise<ScanPage<LogRow>> {
     this.readsOrThrow();
-    return scanLogs(this.readPool!, this.schema, tenant, query);
+    return scanLogs(this.readConnections!, this.schema, tenant, query);
   }
 
   /** Relation sizes, estimated rows and oldest times (stats.ts). */
   async stats(): Promise<StorageStats> {
     this.readsOrThrow();
-    return postgresStats(this.readPool!, this.schema);
+    return postgresStats(this.readConnections!, this.schema);
   }
 
   unreachable(err: unknown): boolean {
@@ -590,6 +598,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
     const healthPool = this.healthPool;
     this.pool = undefined;
     this.readPool = undefined;
+    this.readConnections = undefined;
     this.healthPool = undefined;
     if (pool) await pool.end().catch(() => undefined);
     if (readPool) await readPool.end().catch(() => undefined);

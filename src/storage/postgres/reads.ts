@@ -2,11 +2,12 @@
 // then the (trace_id, span_id, start) key within the pruned partitions; searches by service
 // through (left(service_name, 256), time), by attribute through the GIN index of attribute
 // tokens, otherwise by time. Every read is of one tenant, and every key and index leads with it.
-import type { Pool, QueryResult, QueryResultRow } from 'pg';
+import type { QueryResult, QueryResultRow } from 'pg';
 import type { AnyValue, KeyValue, LogRow, ResourceInfo, ScopeInfo, SpanLink, SpanRow } from '../../model/rows.ts';
 import type { DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, TraceQuery, TraceRead, TraceSummary } from '../backend.ts';
 import { byDependency, byOperation, logSearch, traceRead, withinBytes } from '../query-helpers.ts';
 import { escapeText } from './escape.ts';
+import type { ReadConnections } from './read-connections.ts';
 import { ident, int8Param, u64 } from './sql.ts';
 import { attributeToken } from './tokens.ts';
 
@@ -223,13 +224,13 @@ type TraceDbRow = SpanDbRow & { total_spans?: bigint | string; bytes?: number };
 
 /** The read operations of the port, on one schema. */
 export class Reads {
-  private readonly pool: Pool;
+  private readonly pool: ReadConnections;
   private readonly s: string;
   private readonly schema: string;
 
   private readonly cancel: CancelBackend | undefined;
 
-  constructor(pool: Pool, schema: string, cancel?: CancelBackend) {
+  constructor(pool: ReadConnections, schema: string, cancel?: CancelBackend) {
     this.pool = pool;
     this.schema = schema;
     this.s = ident(schema);
@@ -246,8 +247,8 @@ export class Reads {
    */
   private async cancellable<T>(signal: AbortSignal | undefined, read: (db: Sql) => Promise<T>): Promise<T> {
     if (signal === undefined || this.cancel === undefined) return read(this.pool);
-    signal.throwIfAborted();
-    const client = await this.pool.connect();
+    // Waiting for a connection too stops when the client is gone (ReadConnections).
+    const { client, release } = await this.pool.connect(signal);
     const cancel = this.cancel;
     // pg's own fields: the address it connected to, and the server's BackendKeyData.
     const { host, port, processID, secretKey } = client as unknown as { host: string; port: number; processID: number | null; secretKey: number | null };
@@ -271,7 +272,7 @@ export class Reads {
     } finally {
       signal.removeEventListener('abort', abort);
       await cancelling;
-      client.release(broken);
+      release(broken);
     }
   }
 

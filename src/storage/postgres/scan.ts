@@ -2,10 +2,9 @@
 // in their unique key's order (time, batch key, seq). Each page is one indexed query on its own
 // short statement, so a scan holds no snapshot or lock between pages; rows written meanwhile with
 // later keys are found by later pages. Cursors carry the raw int8 key (times past 2^63 wrap).
-import type { Pool } from 'pg';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { ScanPage, ScanQuery } from '../backend.ts';
-import { LOG_BYTES, Params, SPAN_BYTES, queryWithinBytes, serviceCond, toLog, toSpan, type LogDbRow, type SpanDbRow } from './reads.ts';
+import { LOG_BYTES, Params, SPAN_BYTES, queryWithinBytes, serviceCond, toLog, toSpan, type LogDbRow, type SpanDbRow, type Sql } from './reads.ts';
 import { ident, int8Param } from './sql.ts';
 
 /** A malformed cursor is the caller's mistake (a checkpoint file from another store, say): say so. */
@@ -27,7 +26,7 @@ const SPAN_ORDER = 'start_time_unix_nano, trace_id, span_id';
 const LOG_ORDER = 'ts_unix_nano, batch_key, seq';
 
 /** A page's rows of `from` (a SELECT and its WHERE) in `order`: at most `limit`, and within q.maxBytes of `bytes` when given (`cut` when that left rows out). */
-async function pageRows<R extends object>(pool: Pool, p: Params, q: ScanQuery, from: string, order: string, limit: number, bytes: string): Promise<{ rows: R[]; cut: boolean }> {
+async function pageRows<R extends object>(pool: Sql, p: Params, q: ScanQuery, from: string, order: string, limit: number, bytes: string): Promise<{ rows: R[]; cut: boolean }> {
   const matching = `${from} ORDER BY ${order} LIMIT ${limit}`;
   if (q.maxBytes === undefined) return { rows: (await pool.query<R>(matching, p.values)).rows, cut: false };
   const { kept, cut } = await queryWithinBytes<R>(pool, p, matching, order, bytes, q.maxBytes);
@@ -35,7 +34,7 @@ async function pageRows<R extends object>(pool: Pool, p: Params, q: ScanQuery, f
 }
 
 /** One page of spans after the cursor. */
-export async function scanSpans(pool: Pool, schema: string, tenant: string, q: ScanQuery): Promise<ScanPage<SpanRow>> {
+export async function scanSpans(pool: Sql, schema: string, tenant: string, q: ScanQuery): Promise<ScanPage<SpanRow>> {
   const p = new Params();
   const conds = conditions(p, tenant, q, 'start_time_unix_nano');
   if (q.after !== undefined) {
@@ -50,7 +49,7 @@ export async function scanSpans(pool: Pool, schema: string, tenant: string, q: S
 }
 
 /** One page of log records after the cursor. */
-export async function scanLogs(pool: Pool, schema: string, tenant: string, q: ScanQuery): Promise<ScanPage<LogRow>> {
+export async function scanLogs(pool: Sql, schema: string, tenant: string, q: ScanQuery): Promise<ScanPage<LogRow>> {
   const p = new Params();
   const conds = conditions(p, tenant, q, 'ts_unix_nano');
   if (q.after !== undefined) {

@@ -3,8 +3,8 @@
 // planner's estimate (reltuples), because count(*) over a large partitioned table is not cheap;
 // the oldest span time one descent of each partition's tenant-and-time index per tenant, the
 // oldest log time one of its time index.
-import type { Pool } from 'pg';
 import type { SignalStats, StorageStats } from '../backend.ts';
+import type { Sql } from './reads.ts';
 import { ident } from './sql.ts';
 
 /** The statement measuring one schema's tables; text so bigints survive. */
@@ -36,7 +36,7 @@ function statsSql(schema: string): string {
 type Row = Record<`${'traces' | 'logs'}_${'bytes' | 'rows' | 'oldest'}`, string | null>;
 
 /** Measures the store's tables in one statement. */
-export async function postgresStats(pool: Pool, schema: string): Promise<StorageStats> {
+export async function postgresStats(pool: Sql, schema: string): Promise<StorageStats> {
   const r = (await pool.query<Row>(statsSql(schema))).rows[0]!;
   const signals = (['traces', 'logs'] as const).map((signal): SignalStats => {
     const bytes = r[`${signal}_bytes`];

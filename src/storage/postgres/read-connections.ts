@@ -1,0 +1,121 @@
+// The read pool's connections taken in turn. pg-pool bounds a wait for a connection of a full pool
+// by connectionTimeoutMillis, the one it also gives a new connection to be made (5 s): a quick
+// read behind two slow ones (7-day dependency reads) failed after 5 s although its own budget
+// (storage.postgres.statementTimeoutMs) was longer, and a read whose client had gone went on
+// waiting, to take a connection nobody would use. Reads here wait their turn up to that budget or
+// until their client is gone, so pg-pool is never asked for more connections than it has: its
+// timeout is left to the making of a connection (a database that does not answer).
+import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
+
+/** A connection taken for a read, and its release (with an error: the connection is dropped, as pg-pool's). */
+export interface ReadConnection {
+  client: PoolClient;
+  release(err?: Error): void;
+}
+
+export class ReadConnections {
+  private readonly pool: Pool;
+  private readonly max: number;
+  private readonly waitMs: number;
+  /** Connections taken, or being taken, by reads (at most max). */
+  private taken = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  /** max: the pool's size; waitMs: a read's budget (storage.postgres.statementTimeoutMs; 0: none). */
+  constructor(pool: Pool, max: number, waitMs: number) {
+    this.pool = pool;
+    this.max = max;
+    this.waitMs = waitMs;
+  }
+
+  /** Reads waiting for a connection. */
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
+  /**
+   * A connection of the pool once one is free, waiting at most the read's budget, and no longer
+   * than signal (the read's client gone) allows: the read then rejects with signal's reason and
+   * has taken nothing; a connection that comes after that goes back at once.
+   */
+  async connect(signal?: AbortSignal): Promise<ReadConnection> {
+    signal?.throwIfAborted();
+    await this.turn(signal);
+    let client: PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      this.leave();
+      throw err;
+    }
+    let released = false;
+    const release = (err?: Error): void => {
+      if (released) return;
+      released = true;
+      client.release(err);
+      this.leave();
+    };
+    if (signal?.aborted === true) {
+      release();
+      throw signal.reason;
+    }
+    return { client, release };
+  }
+
+  /** One statement on a connection taken in turn (as Pool.query: a connection whose statement failed is dropped). */
+  async query<R extends QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>> {
+    const { client, release } = await this.connect();
+    try {
+      const result = await client.query<R>(text, values);
+      release();
+      return result;
+    } catch (err) {
+      release(err as Error);
+      throw err;
+    }
+  }
+
+  private turn(signal: AbortSignal | undefined): Promise<void> {
+    if (this.taken < this.max) {
+      this.taken++;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', abort);
+        const at = this.waiting.indexOf(take);
+        if (at >= 0) this.waiting.splice(at, 1);
+      };
+      // The connection passes from the read that leaves to this one (taken stays as it is).
+      const take = (): void => {
+        done();
+        resolve();
+      };
+      const abort = (): void => {
+        done();
+        reject(signal!.reason);
+      };
+      if (this.waitMs > 0) {
+        timer = setTimeout(() => {
+          done();
+          reject(
+            Object.assign(
+              new Error(`the read waited longer than storage.postgres.statementTimeoutMs (${this.waitMs} ms) for one of the store's ${this.max} read connections (other reads held them, or the database was slow to open one); retry later, narrow the slow reads (service, time range) or raise storage.postgres.poolSize (reads have max(2, poolSize / 4) connections)`),
+              { name: 'QueryTimeout' },
+            ),
+          );
+        }, this.waitMs);
+      }
+      this.waiting.push(take);
+      signal?.addEventListener('abort', abort, { once: true });
+    });
+  }
+
+  private leave(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.taken--;
+  }
+}
