@@ -149,6 +149,11 @@ export class Partitions {
     const s = this.s;
     const created = await withDdlLock(this.pool, this.opts.schema, async (c) => {
       if (await tableExists(c, this.opts.schema, name)) return false;
+      // The lock CREATE TABLE … PARTITION OF takes, taken before the look into the default
+      // partition: it waits for inserts under way (another instance whose window leaves this day
+      // out puts its rows there), which the look would miss and the CREATE then meet (23514,
+      // "updated partition constraint for default partition would be violated").
+      await c.query(`LOCK TABLE ${s}.${table} IN ACCESS EXCLUSIVE MODE`);
       const inDefault = await c.query(
         `SELECT 1 FROM ${s}.${table}_default WHERE ${key} >= ${lo} AND ${key} < ${hi} LIMIT 1`,
       );
