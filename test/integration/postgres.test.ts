@@ -8,7 +8,7 @@ import type { LogRow, SpanRow } from '../../src/model/rows.ts';
 import type { StorageBackend, StoreStats, TraceQuery, WriteBatch } from '../../src/storage/backend.ts';
 import { createEncoder } from '../../src/storage/postgres/encoder.ts';
 import { escapeText, unescapeText } from '../../src/storage/postgres/escape.ts';
-import { ATTRIBUTE_INDEX_SPANS, traceSpansSql } from '../../src/storage/postgres/reads.ts';
+import { ATTRIBUTE_INDEX_SPANS, ATTRIBUTE_PROBE_SPANS, ATTRIBUTE_WINDOW_SPANS, traceSpansSql } from '../../src/storage/postgres/reads.ts';
 import { attributeToken } from '../../src/storage/postgres/tokens.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
 import { postgresBackend } from '../helpers/postgres-store.ts';
@@ -267,10 +267,11 @@ describe('postgres adapter', () => {
     await b.shutdown();
   });
 
-  it('counts the matches of an attribute search once, not in each of its rounds', async () => {
+  it('gathers the matches of an attribute search once, not in each of its rounds, and counts none of a common value up to ATTRIBUTE_INDEX_SPANS', async () => {
     // Every span of 400 traces of 100 spans has env=prod: a search of 20 takes 20 rounds (one trace
     // each), and counting up to ATTRIBUTE_INDEX_SPANS matches in each made it ~5 times slower than
-    // the walk (350 against 60 ms on this data). The count's statement is counted as it is sent.
+    // the walk (350 against 60 ms on this data); counting them once still cost a common value
+    // several times the walk (1 M spans: 39 against 6 ms). The statements are counted as they are sent.
     const key = `env-${randomUUID()}`;
     const service = `big-traces-${randomUUID()}`;
     const base = BigInt(Date.now() - 3_600_000) * MS;
@@ -281,43 +282,65 @@ describe('postgres adapter', () => {
     try {
       const found = await main.searchTraces(TENANT, { service, limit: 20, startNano: 0n, attributes: [{ key, value: 'prod' }] });
       // The 20 newest traces, one a round.
-      expect(found).toHaveLength(20);
-      const counts = sent.mock.calls.filter(([sql]) => typeof sql === 'string' && sql.includes(`LIMIT ${ATTRIBUTE_INDEX_SPANS}) m`));
-      expect(counts).toHaveLength(1);
+      expect(found.map((t) => t.traceId)).toEqual(Array.from({ length: 20 }, (_, k) => spans[(399 - k) * 100]!.traceId));
+      const texts = sent.mock.calls.map(([sql]) => (typeof sql === 'string' ? sql : ''));
+      expect(texts.filter((sql) => sql.includes(`LIMIT ${ATTRIBUTE_INDEX_SPANS}`))).toEqual([]);
+      // One gathering of the matches from the attribute index (up to ATTRIBUTE_PROBE_SPANS), for the search.
+      expect(texts.filter((sql) => sql.includes('count(*) OVER ()'))).toHaveLength(1);
     } finally {
       sent.mockRestore();
     }
   });
 
-  it('finds the newest traces with an attribute, rare or common, sorted from the attribute index or walked by time alike', async () => {
-    // Rare values are sorted from the GIN index, values with ATTRIBUTE_INDEX_SPANS matches or more
-    // are met by the walk of the time index: each must answer the newest traces, in order, within the bounds.
+  it('finds the newest traces with an attribute, rare, common, or common only among older spans, sorted from the attribute index or walked by time alike', async () => {
+    // A search's first round gathers up to ATTRIBUTE_PROBE_SPANS matches from the GIN index (rare),
+    // else reads the newest ATTRIBUTE_WINDOW_SPANS spans (common), else gathers up to
+    // ATTRIBUTE_INDEX_SPANS matches (old: common only among older spans), else walks the time
+    // index (many). Each must answer the newest traces, in order, within the bounds.
     const key = `k-${randomUUID()}`;
     const service = `attr-svc-${randomUUID()}`;
     const base = BigInt(Date.now() - 3_600_000) * MS;
     const spans: SpanRow[] = [];
-    // Traces of 3 spans each, one a second; every span has key=common; every 7th trace key=rare on its last span only.
-    for (let t = 0; t < Math.ceil(ATTRIBUTE_INDEX_SPANS / 3) + 20; t++) {
+    const traces = Math.ceil((ATTRIBUTE_INDEX_SPANS + ATTRIBUTE_WINDOW_SPANS) / 3) + 100;
+    // Traces of 3 spans each, one a second; every span has key=common; every 7th trace key=rare on
+    // its last span only; every span of the oldest traces key.old=old (fewer than
+    // ATTRIBUTE_INDEX_SPANS) and key.many=many (as many), none among the newest ATTRIBUTE_WINDOW_SPANS.
+    const oldTraces = Math.ceil(ATTRIBUTE_INDEX_SPANS / 3) - 100;
+    const manyTraces = traces - Math.ceil(ATTRIBUTE_WINDOW_SPANS / 3) - 50;
+    for (let t = 0; t < traces; t++) {
       const trace = makeTrace(3, { serviceName: service, startTimeUnixNano: base + BigInt(t) * 1000n * MS, attributes: [{ key, value: { stringValue: 'common' } }] });
       if (t % 7 === 0) trace[2]!.attributes = [{ key, value: { stringValue: 'common' } }, { key: `${key}.rare`, value: { stringValue: 'rare' } }];
+      for (const s of trace) {
+        if (t < oldTraces) s.attributes = [...s.attributes, { key: `${key}.old`, value: { stringValue: 'old' } }];
+        if (t < manyTraces) s.attributes = [...s.attributes, { key: `${key}.many`, value: { stringValue: 'many' } }];
+      }
       spans.push(...trace);
     }
+    expect(Math.floor(ATTRIBUTE_WINDOW_SPANS / 3) + 1).toBeLessThan(traces - manyTraces);
+    expect([oldTraces * 3 < ATTRIBUTE_INDEX_SPANS, manyTraces * 3 >= ATTRIBUTE_INDEX_SPANS, Math.ceil(traces / 7) < ATTRIBUTE_PROBE_SPANS]).toEqual([true, true, true]);
     for (let i = 0; i < spans.length; i += 2000) await mustWrite(main, batchOf('traces', spans.slice(i, i + 2000)));
     const expected = (match: (s: SpanRow) => boolean, limit: number, end?: bigint): string[] => {
       const newest = new Map<string, bigint>();
       for (const s of spans) if (match(s) && (end === undefined || s.startTimeUnixNano <= end) && (newest.get(s.traceId) ?? -1n) < s.startTimeUnixNano) newest.set(s.traceId, s.startTimeUnixNano);
       return [...newest].sort((a, b) => (a[1] > b[1] ? -1 : 1)).slice(0, limit).map(([id]) => id);
     };
-    const isRare = (s: SpanRow): boolean => s.attributes.some((a) => a.key === `${key}.rare`);
+    const has = (k: string) => (s: SpanRow): boolean => s.attributes.some((a) => a.key === k);
     const found = async (q: Partial<TraceQuery>): Promise<string[]> => (await main.searchTraces(TENANT, { limit: 20, startNano: 0n, ...q })).map((t) => t.traceId);
     const common = [{ key, value: 'common' }];
     const rare = [{ key: `${key}.rare`, value: 'rare' }];
+    const old = [{ key: `${key}.old`, value: 'old' }];
+    const many = [{ key: `${key}.many`, value: 'many' }];
     const end = base + 2000n * 1000n * MS + 500n;
     expect(await found({ attributes: common, limit: 7 })).toEqual(expected(() => true, 7));
     expect(await found({ attributes: common, service, limit: 30, endNano: end })).toEqual(expected(() => true, 30, end));
-    expect(await found({ attributes: rare, limit: 25 })).toEqual(expected(isRare, 25));
-    expect(await found({ attributes: rare, service, limit: 25, endNano: end })).toEqual(expected(isRare, 25, end));
-    expect(await found({ attributes: [...rare, ...common], limit: 1000 })).toEqual(expected(isRare, 1000));
+    expect(await found({ attributes: common, limit: 700 })).toEqual(expected(() => true, 700));
+    expect(await found({ attributes: rare, limit: 25 })).toEqual(expected(has(`${key}.rare`), 25));
+    expect(await found({ attributes: rare, service, limit: 25, endNano: end })).toEqual(expected(has(`${key}.rare`), 25, end));
+    expect(await found({ attributes: [...rare, ...common], limit: 1000 })).toEqual(expected(has(`${key}.rare`), 1000));
+    expect(await found({ attributes: old, limit: 25 })).toEqual(expected(has(`${key}.old`), 25));
+    expect(await found({ attributes: [...old, ...common, ...many], service, limit: 30 })).toEqual(expected(has(`${key}.old`), 30));
+    expect(await found({ attributes: many, limit: 25 })).toEqual(expected(has(`${key}.many`), 25));
+    expect(await found({ attributes: [...many, ...rare], limit: 40 })).toEqual(expected((s) => has(`${key}.many`)(s) && has(`${key}.rare`)(s), 40));
     expect(await found({ attributes: [{ key: `${key}.rare`, value: 'none' }] })).toEqual([]);
   });
 

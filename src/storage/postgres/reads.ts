@@ -13,8 +13,14 @@ import { attributeToken } from './tokens.ts';
 
 const HEX_ID = /^[0-9a-f]+$/;
 
-/** Matching spans under which an attribute search sorts them from the attribute index rather than walk the time index (Reads.fewWithAttributes). */
+/** Matching spans under which an attribute search sorts them from the attribute index rather than walk the time index (Reads.firstAttributeRound). */
 export const ATTRIBUTE_INDEX_SPANS = 10_000;
+
+/** Matching spans an attribute search gathers first from the attribute index, cheaply: fewer, and they are its answer (Reads.firstAttributeRound). */
+export const ATTRIBUTE_PROBE_SPANS = 1000;
+
+/** Newest spans an attribute search with more matches reads from the time index for its first round before it counts them (Reads.firstAttributeRound). */
+export const ATTRIBUTE_WINDOW_SPANS = 2000;
 
 /** A logs row's bytes for a byte bound (LogQuery.maxBytes, ScanQuery.maxBytes): its text and JSON columns as stored. */
 export const LOG_BYTES = 'octet_length(body::text) + octet_length(resource::text) + octet_length(scope::text) + octet_length(attributes::text) + octet_length(severity_text) + octet_length(event_name) + octet_length(service_name)';
@@ -219,6 +225,12 @@ function listedCond(p: Params, column: 'service_name' | 'name', value: string): 
   return `left(${column}, 256) = left(${s}::text, 256) AND (${column} = ${s}::text OR length(${s}::text) = 256)`;
 }
 
+/** A matching span of a trace search: its trace and start. */
+type SpanStart = { trace_id: Buffer; start: bigint };
+
+/** How an attribute search's later rounds find their spans (Reads.firstAttributeRound). */
+type AttributePlan = 'index' | 'walk';
+
 /** A span row of a trace read, with the count of the trace's spans and its bytes when asked for. */
 type TraceDbRow = SpanDbRow & { total_spans?: bigint | string; bytes?: number };
 
@@ -340,9 +352,9 @@ export class Reads {
     // spans must not crowd out the others, hence the rounds that exclude traces already seen.
     const seen = new Map<string, Buffer>();
     let before: bigint | undefined;
-    // Whether the attribute matches are few enough to sort from the attribute index: counted once,
-    // in the first round; a later round's matches are a part of those (older, traces seen left out).
-    let fromIndex: boolean | undefined;
+    // How an attribute search's rounds after the first find their spans, as its first round found
+    // them (firstAttributeRound): a later round's matches are a part of the first's (older, traces seen left out).
+    let plan: AttributePlan | undefined;
     // Each round adds at least one unseen trace (its first row is unseen), so `limit` rounds bound the walk.
     for (let round = 0; round < limit && seen.size < limit; round++) {
       const rp = new Params();
@@ -351,8 +363,10 @@ export class Reads {
       if (before !== undefined) where.push(`start_time_unix_nano <= ${rp.add(before.toString())}::int8`);
       if (seen.size > 0) where.push(`trace_id <> ALL(${rp.add([...seen.values()])}::bytea[])`);
       const fetch = Math.min(10_000, (limit - seen.size) * 4 + 16);
-      if (attrs !== undefined && fromIndex === undefined) fromIndex = await this.fewWithAttributes(db, rp, where, attrs);
-      const rows = attrs === undefined ? await this.newestSpans(db, rp, where, fetch) : fromIndex === true ? await this.newestFromAttributeIndex(db, rp, where, attrs, fetch) : await this.newestSpans(db, rp, [...where, attrs], fetch);
+      let rows: SpanStart[];
+      if (attrs === undefined) rows = await this.newestSpans(db, rp, where, fetch);
+      else if (plan === undefined) ({ plan, rows } = await this.firstAttributeRound(db, rp, where, attrs, fetch));
+      else rows = plan === 'index' ? await this.newestFromAttributeIndex(db, rp, where, attrs, fetch) : await this.newestSpans(db, rp, [...where, attrs], fetch);
       for (const r of rows) {
         const hex = r.trace_id.toString('hex');
         if (!seen.has(hex) && seen.size < limit) seen.set(hex, r.trace_id);
@@ -375,24 +389,52 @@ export class Reads {
   }
 
   /**
-   * Whether the spans meeting `where` and the attribute condition `attrs` are fewer than
-   * ATTRIBUTE_INDEX_SPANS, to be sorted from the attribute index. PostgreSQL cannot tell a rare attribute
-   * from a common one (a token outside its most common elements is guessed at 0.5 % of the rows),
-   * so for `ORDER BY start DESC LIMIT n` without a service it walks the time index filtering every
-   * span, expecting n matches soon: for a value few spans have (a user, an order id) that reads
-   * every span in the range (a second per million spans). So the matches are counted first, up to
-   * ATTRIBUTE_INDEX_SPANS, through the GIN index of the tokens: fewer than that, and they are
-   * sorted from that index (the order by an expression keeps the planner off the walk); as many,
-   * and the value is common enough for the walk to meet `fetch` of them soon. Asked once a search:
-   * counting up to 10,000 spans in each of a search's rounds (one a trace when its traces are large)
-   * made it several times slower than the walk alone.
+   * The first round of an attribute search (the newest `fetch` spans meeting `where` and the
+   * attribute condition `attrs`), and how its later rounds find theirs: from the attribute index
+   * or by the walk of the time index. PostgreSQL cannot tell a rare attribute from a common one (a
+   * token outside its most common elements is guessed at 0.5 % of the rows), so for `ORDER BY
+   * start DESC LIMIT n` without a service it walks the time index filtering every span, expecting
+   * n matches soon: for a value few spans have (a user, an order id) that reads every span in the
+   * range (a second per million spans). Counting the matches first, up to ATTRIBUTE_INDEX_SPANS,
+   * costs a common value (env, region) ten times the walk it then takes. So, cheapest first:
+   *  - up to ATTRIBUTE_PROBE_SPANS matches, newest first, through the attribute index (or the walk
+   *    of the tenant's time index the planner may take when the value is rare only there): fewer,
+   *    and they are all the matches, the answer; later rounds sort from the attribute index;
+   *  - else the newest ATTRIBUTE_WINDOW_SPANS spans of the time walk: `fetch` matches among them,
+   *    and they are the answer (a common value); later rounds walk;
+   *  - else the matches up to ATTRIBUTE_INDEX_SPANS, as the first step: fewer, the answer, sorted
+   *    from the attribute index; as many, the walk, common enough to meet `fetch` soon.
+   * Each step is a statement, made in the first round only: making one in every round (one a trace
+   * when traces are large) made a search several times slower than the walk alone.
    */
-  private async fewWithAttributes(db: Sql, p: Params, where: string[], attrs: string): Promise<boolean> {
-    const probe = await db.query<{ n: number }>(`SELECT count(*)::int4 AS n FROM (SELECT 1 FROM ${this.s}.spans WHERE ${[...where, attrs].join(' AND ')} LIMIT ${ATTRIBUTE_INDEX_SPANS}) m`, p.values);
-    return probe.rows[0]!.n < ATTRIBUTE_INDEX_SPANS;
+  private async firstAttributeRound(db: Sql, p: Params, where: string[], attrs: string, fetch: number): Promise<{ plan: AttributePlan; rows: SpanStart[] }> {
+    const few = await this.newestOfMatches(db, p, where, attrs, fetch, ATTRIBUTE_PROBE_SPANS);
+    if (few) return { plan: 'index', rows: few };
+    const { rows } = await db.query<SpanStart>(
+      `SELECT trace_id, start FROM (
+         SELECT trace_id, start_time_unix_nano AS start, attr_tokens FROM ${this.s}.spans WHERE ${where.join(' AND ')}
+          ORDER BY start_time_unix_nano DESC LIMIT ${ATTRIBUTE_WINDOW_SPANS}
+       ) w WHERE ${attrs} ORDER BY start DESC LIMIT ${fetch}`,
+      p.values,
+    );
+    if (rows.length === fetch) return { plan: 'walk', rows };
+    const some = await this.newestOfMatches(db, p, where, attrs, fetch, ATTRIBUTE_INDEX_SPANS);
+    if (some) return { plan: 'index', rows: some };
+    return { plan: 'walk', rows: await this.newestSpans(db, p, [...where, attrs], fetch) };
   }
 
-  /** newestSpans with the attribute condition `attrs`, sorted from the attribute index (fewWithAttributes). */
+  /** The newest `fetch` spans meeting `where` and `attrs` when fewer than `bound` spans do (all read, through the attribute index), else undefined. */
+  private async newestOfMatches(db: Sql, p: Params, where: string[], attrs: string, fetch: number, bound: number): Promise<SpanStart[] | undefined> {
+    const { rows } = await db.query<SpanStart & { n: number }>(
+      `SELECT trace_id, start, count(*) OVER ()::int4 AS n FROM (
+         SELECT trace_id, start_time_unix_nano AS start FROM ${this.s}.spans WHERE ${[...where, attrs].join(' AND ')} LIMIT ${bound}
+       ) m ORDER BY start DESC LIMIT ${fetch}`,
+      p.values,
+    );
+    return rows.length === 0 || rows[0]!.n < bound ? rows : undefined;
+  }
+
+  /** newestSpans with the attribute condition `attrs`, sorted from the attribute index (firstAttributeRound). */
   private async newestFromAttributeIndex(db: Sql, p: Params, where: string[], attrs: string, fetch: number): Promise<{ trace_id: Buffer; start: bigint }[]> {
     const { rows } = await db.query<{ trace_id: Buffer; start: bigint }>(
       `SELECT trace_id, start_time_unix_nano AS start FROM ${this.s}.spans WHERE ${[...where, attrs].join(' AND ')}
