@@ -32,6 +32,8 @@ it('answers a read whose thread cannot open the database with the error, and sta
     const outcome = await Promise.race([read, new Promise((r) => setTimeout(() => r('no answer after 3 s'), 3000))]);
     expect(outcome).toBeInstanceOf(Error);
     expect((outcome as Error).message).toMatch(/open/i);
+    // Named as README says, so the operator knows which file and which key to look at.
+    expect((outcome as Error).message).toContain(`storage.sqlite.path = ${JSON.stringify(path)}`);
     expect(lines().filter((l) => l.msg === 'sqlite read thread stopped; reads go to a new one')).toHaveLength(1);
   } finally {
     await b.shutdown();

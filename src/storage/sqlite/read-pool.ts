@@ -177,8 +177,11 @@ export class ReadPool {
       // A thread that stopped before it opened the database (it cannot: a file made unreadable)
       // fails the read waiting longest, which it was started for: started again for it at once,
       // it would fail again, for as long as the read waits (without end at query.timeoutMs = 0).
-      const p = slot.sent ?? (slot.ready ? undefined : this.oldestWaiting());
+      const opening = !slot.ready;
+      const p = slot.sent ?? (opening ? this.oldestWaiting() : undefined);
       this.vacate(slot);
+      // One that stopped before it opened the database (it could not) names the file and its key.
+      if (opening) err = new Error(`a sqlite read thread stopped before it opened the database (storage.sqlite.path = ${JSON.stringify(this.path)}): ${err.message}`);
       if (!this.closed) this.logger.error({ err: err.message }, 'sqlite read thread stopped; reads go to a new one');
       if (p) {
         clearTimeout(p.timer);
