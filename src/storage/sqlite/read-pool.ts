@@ -116,8 +116,10 @@ export class ReadPool {
         try {
           worker = this.workerOf(slot);
         } catch (err) {
-          // No thread could be made (the process's thread limit, memory): the read waiting longest
-          // is told so, not left waiting for a thread; the slot stays free and the next read tries again.
+          // No thread could be made (the process's thread limit, memory): a thread of another slot,
+          // up or starting, takes the read waiting longest in its turn; with none, that read is told
+          // so, not left waiting for a thread. The slot stays free and the next read tries again.
+          if (this.slots.some((s) => s.worker !== undefined)) break;
           const p = this.oldestWaiting()!;
           clearTimeout(p.timer);
           p.reject(new Error(`could not start a sqlite read thread: ${(err as Error).message}`));
