@@ -152,8 +152,9 @@ export class Partitions {
       // The lock CREATE TABLE … PARTITION OF takes, taken before the look into the default
       // partition: it waits for inserts under way (another instance whose window leaves this day
       // out puts its rows there), which the look would miss and the CREATE then meet (23514,
-      // "updated partition constraint for default partition would be violated").
-      await c.query(`LOCK TABLE ${s}.${table} IN ACCESS EXCLUSIVE MODE`);
+      // "updated partition constraint for default partition would be violated"). ONLY: the
+      // partitions themselves are not locked (inserts take the parent's lock too).
+      await c.query(`LOCK TABLE ONLY ${s}.${table} IN ACCESS EXCLUSIVE MODE`);
       const inDefault = await c.query(
         `SELECT 1 FROM ${s}.${table}_default WHERE ${key} >= ${lo} AND ${key} < ${hi} LIMIT 1`,
       );
