@@ -493,7 +493,9 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
     else links.set(key, { parent, child, callCount: n });
   };
   const until = runsUntil(db, end);
-  for (const r of db.prepare(DEPENDENCIES_SQL).all(tenant, start, end, until) as { parent: string; child: string; callCount: number }[]) call(r.parent, r.child, r.callCount);
+  // Rows of spans are an older version's: in a file without any, the two walks of the range's runs that look for them find nothing (0.17 s of a week of 1M spans).
+  const rows = (db.prepare('SELECT EXISTS (SELECT 1 FROM spans) AS e').get() as { e: number }).e === 1;
+  if (rows) for (const r of db.prepare(DEPENDENCIES_SQL).all(tenant, start, end, until) as { parent: string; child: string; callCount: number }[]) call(r.parent, r.child, r.callCount);
   // By trace, without a string per span: each span read as its id's two 32-bit words and its
   // service, and each child in the range whose parent is not in its own run (a parent in its run
   // has its service) as its parent's words and its service.
@@ -545,7 +547,7 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
     if (held >= 3 * heldSpans) resolve();
   }
   // Children among rows of spans whose parent is not one: looked up as the runs' children are.
-  for (const o of db.prepare(ROW_CHILDREN_SQL).iterate(tenant, start, end, until) as Iterable<{ trace: string; parent: string; service: string }>) {
+  for (const o of (rows ? db.prepare(ROW_CHILDREN_SQL).iterate(tenant, start, end, until) : []) as Iterable<{ trace: string; parent: string; service: string }>) {
     const parent = Buffer.from(o.parent, 'hex');
     if (parent.length !== 8) continue;
     let t = traces.get(o.trace);
