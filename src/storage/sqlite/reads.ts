@@ -13,7 +13,7 @@ import {
   ChunkFormatError, logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
-import { clampNs, idWord, INT64_MAX, logOfTrace, REACH_PAST_UPTO, recordDuration, RUN_REACH, runOfTrace, startFrom, startUntil, TENANTS_SQL, timeBucket } from './store.ts';
+import { clampNs, hasSchemaObject, idWord, INT64_MAX, LOG_SEVERITY, logOfTrace, REACH_PAST_UPTO, recordDuration, RUN_REACH, runOfTrace, startFrom, startUntil, TENANTS_SQL, timeBucket } from './store.ts';
 import { bloomHas, nameTerm, SpanTermCheck } from './terms.ts';
 
 interface Filter {
@@ -431,7 +431,7 @@ function groupReader(db: DatabaseSync): (gid: bigint | number | null) => { resou
 /** Matching log records, newest first (`cut` when q.maxBytes left some out). */
 export function searchLogs(db: DatabaseSync, tenant: string, q: LogQuery): LogSearch {
   const f = filter();
-  if (q.traceId === undefined) add(f, 'tenant = ?', tenant);
+  if (q.traceId === undefined) add(f, 'logs.tenant = ?', tenant);
   else {
     // Through the trace index (store.ts, logOfTrace; its ?1 and ?2 are bound first).
     f.where.push(logOfTrace);
@@ -442,8 +442,25 @@ export function searchLogs(db: DatabaseSync, tenant: string, q: LogQuery): LogSe
   timeBound(f, startFrom, 'time_ns', q.startNano);
   timeBound(f, startUntil, 'time_ns', q.endNano === undefined ? undefined : clampNs(q.endNano));
   add(f, 'severity_number >= ?', q.minSeverity);
+  let from = withGroup('logs');
+  let bucketOrder = timeBucket('time_ns');
+  if (q.minSeverity !== undefined && q.traceId === undefined && q.service === undefined && hasSchemaObject(db, LOG_SEVERITY)) {
+    // By least severity alone: the records of the buckets whose highest severity reaches it only
+    // (store.ts, LOG_SEVERITY), newest bucket first, each read through logs_tenant_bucket, until
+    // the limit. The unary + lets the bucket's index take the summary's bucket (an INTEGER
+    // column's affinity kept it to the tenant: every record of the tenant's range was read).
+    const buckets = filter();
+    add(buckets, 's.tenant = ?', tenant);
+    add(buckets, 's.severity >= ?', q.minSeverity);
+    add(buckets, `s.bucket >= ${timeBucket('?')}`, q.startNano);
+    add(buckets, `s.bucket <= ${timeBucket('?')}`, q.endNano === undefined ? undefined : clampNs(q.endNano));
+    f.where.unshift(...buckets.where, `${timeBucket('time_ns')} = +s.bucket`);
+    f.params.unshift(...buckets.params);
+    from = `${LOG_SEVERITY} s CROSS JOIN ${from}`;
+    bucketOrder = 's.bucket';
+  }
   // Row by row, to stop at q.maxBytes before the documents past it are read.
-  const stmt = db.prepare(`SELECT ${DOC_COLUMNS('logs')} FROM ${withGroup('logs')} ${whereSql(f)} ORDER BY ${timeBucket('time_ns')} DESC, time_ns DESC, logs.id DESC LIMIT ?`);
+  const stmt = db.prepare(`SELECT ${DOC_COLUMNS('logs')} FROM ${from} ${whereSql(f)} ORDER BY ${bucketOrder} DESC, time_ns DESC, logs.id DESC LIMIT ?`);
   const { kept, cut } = withinBytes(stmt.iterate(...f.params, q.limit) as Iterable<Doc & { id: number }>, docBytes, q.maxBytes);
   return logSearch(readRows(kept, 'logs', logOf), cut);
 }
