@@ -860,20 +860,22 @@ function addTenants(db: DatabaseSync, lacking: { spans: boolean; logs: boolean }
 /** The highest severity of each time bucket a write batch's log records fall in (one tenant's), and the rowids of its first and last. */
 class LogSeverities {
   private readonly highest = new Map<bigint, number>();
-  /** The bucket of the records just added (a batch's records mostly share one), its first time past it, and their highest severity. */
+  /** The bucket of the records just added (a batch's records mostly share one), its first time and the first past it, and their highest severity. */
   private bucket = -1n;
+  private from = 0n;
   private past = 0n;
   private severity = -1;
   first = 0;
   last = 0;
 
   add(time: bigint, severity: number, rowid: number | bigint): void {
-    if (time < this.past && time >= this.past - BUCKET_NS) {
+    if (time < this.past && time >= this.from) {
       if (severity > this.severity) this.severity = severity;
     } else {
       this.flush();
       this.bucket = time >> 32n;
-      this.past = (this.bucket + 1n) << 32n;
+      this.from = this.bucket << 32n;
+      this.past = this.from + BUCKET_NS;
       this.severity = severity;
     }
     if (this.first === 0) this.first = Number(rowid);
