@@ -10,7 +10,7 @@ import type { DependencyLink } from '../../src/storage/backend.ts';
 import type { SpanRow } from '../../src/model/rows.ts';
 import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 import { createEncoder as createProtoEncoder } from '../../src/pipeline/transcode/otlp/rows.ts';
-import { getDependencies } from '../../src/storage/sqlite/reads.ts';
+import { DEPENDENCY_PAGE, DEPENDENCY_SPANS_HELD, getDependencies, takeUnreadable } from '../../src/storage/sqlite/reads.ts';
 import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { prng } from '../helpers/prng.ts';
 import { makeSpan } from '../helpers/rows.ts';
@@ -91,9 +91,79 @@ describe('sqlite dependencies', () => {
         expect(getDependencies(db, tenant, { startNano: start, endNano: end })).toEqual(expected);
         // Resolved a few spans at a time: a parent in a batch resolved before, or not read yet, is found all the same.
         expect(getDependencies(db, tenant, { startNano: start, endNano: end }, 4)).toEqual(expected);
+        // Runs read a few a page (by count, by bytes, one a page as each is larger than a page): pages end inside buckets and between them.
+        for (const page of [{ runs: 3, bytes: DEPENDENCY_PAGE.bytes }, { runs: 4096, bytes: 2000 }, { runs: 4096, bytes: 1 }]) {
+          expect(getDependencies(db, tenant, { startNano: start, endNano: end }, DEPENDENCY_SPANS_HELD, page)).toEqual(expected);
+        }
       }
     }
     expect(calls).toBeGreaterThan(200);
+    db.close();
+  });
+
+  it('counts the calls among runs of thousands of large spans, pages of many runs or one run larger than a page', () => {
+    const db = openDatabase(join(tempDir(), 'deps.db'));
+    const store = new SqliteStore(db);
+    const random = prng(11);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+    const written: SpanRow[] = [];
+    // A resource and scope per service, shared by its spans, and a write's spans by service: a write's spans of a trace and service are one run.
+    const first = new Map(SERVICES.map((s) => [s, makeSpan({ serviceName: s })]));
+    const span = (o: Partial<SpanRow> & { serviceName: string }, big: number): SpanRow => {
+      const { resource, scope } = first.get(o.serviceName)!;
+      return makeSpan({ ...o, resource, scope, attributes: [{ key: 'payload', value: { stringValue: 'x'.repeat(big) } }], events: [], links: [] });
+    };
+    for (let t = 0; t < 10; t++) {
+      const base = NOW - 600n * SECOND + BigInt(t * 50) * SECOND;
+      // Large traces: 1,500 spans of 1 KiB attributes (runs of ~500 spans, ~0.5 MiB) in two writes; small ones between them.
+      const size = t % 2 === 0 ? 1500 : 6;
+      const root = span({ serviceName: pick(SERVICES), startTimeUnixNano: base, endTimeUnixNano: base + 10n }, 1024);
+      const spans = [root];
+      for (let k = 1; k < size; k++) {
+        const start = base + BigInt(k) * 10_000_000n;
+        spans.push(span({ traceId: root.traceId, parentSpanId: pick(spans).spanId, serviceName: pick(SERVICES.slice(0, 3)), startTimeUnixNano: start, endTimeUnixNano: start + 10n }, size > 6 ? 1024 : 10));
+      }
+      written.push(...spans);
+      const half = Math.floor(spans.length / 2);
+      for (const part of [spans.slice(half), spans.slice(0, half)]) expect(store.writeSpans(proto.encodeSpans(part.sort((a, b) => (a.serviceName < b.serviceName ? -1 : 1))).map((c) => c.data)).kind).toBe('success');
+    }
+    const largest = db.prepare('SELECT max(length(records)) AS m, sum(length(records)) AS t FROM run_spans').get() as { m: number; t: number };
+    expect(largest.m).toBeGreaterThan(256 * 1024);
+    let calls = 0;
+    for (const [start, end] of [[NOW - 700n * SECOND, NOW], [NOW - 500n * SECOND, NOW - 395n * SECOND]] as const) {
+      const expected = plainDependencies(written, start, end);
+      calls += expected.reduce((n, l) => n + l.callCount, 0);
+      // Pages of all the runs, of a few runs by their bytes, of one run larger than a page alone.
+      for (const page of [DEPENDENCY_PAGE, { runs: 4096, bytes: 2 * largest.m }, { runs: 4096, bytes: 64 * 1024 }]) {
+        expect(getDependencies(db, DEFAULT_TENANT, { startNano: start, endNano: end }, DEPENDENCY_SPANS_HELD, page)).toEqual(expected);
+      }
+    }
+    expect(calls).toBeGreaterThan(3000);
+    db.close();
+  });
+
+  it('reads the runs around a damaged one and names it, whatever the page', () => {
+    const db = openDatabase(join(tempDir(), 'deps.db'));
+    const store = new SqliteStore(db);
+    const front = makeSpan({ serviceName: 'front', startTimeUnixNano: NOW - 10n * SECOND, events: [], links: [] });
+    const api = Array.from({ length: 6 }, (_, k) => makeSpan({ traceId: front.traceId, parentSpanId: front.spanId, serviceName: 'api', startTimeUnixNano: NOW - 9n * SECOND + BigInt(k), events: [], links: [] }));
+    const db2 = makeSpan({ traceId: front.traceId, parentSpanId: api[0]!.spanId, serviceName: 'db', startTimeUnixNano: NOW - 8n * SECOND, events: [], links: [] });
+    for (const part of [[front], api.map((s) => ({ ...s, resource: api[0]!.resource, scope: api[0]!.scope })), [db2]]) expect(store.writeSpans(proto.encodeSpans(part).map((c) => c.data)).kind).toBe('success');
+    // The api run's last span record cut short: its first five are read, the sixth lost.
+    const run = db.prepare("SELECT rowid AS id, span_count AS n FROM span_runs WHERE service_name = 'api'").get() as { id: number; n: number };
+    expect(run.n).toBe(6);
+    db.prepare('UPDATE run_spans SET records = substr(records, 1, length(records) - 3) WHERE run = ?').run(run.id);
+    takeUnreadable();
+    for (const page of [DEPENDENCY_PAGE, { runs: 1, bytes: DEPENDENCY_PAGE.bytes }, { runs: 4096, bytes: 1 }]) {
+      expect(getDependencies(db, DEFAULT_TENANT, { startNano: NOW - SECOND * 60n, endNano: NOW }, DEPENDENCY_SPANS_HELD, page)).toEqual([
+        { parent: 'api', child: 'db', callCount: 1 },
+        { parent: 'front', child: 'api', callCount: 5 },
+      ]);
+      // Noted by each pass over the run's records (the store counts it once by its key).
+      const found = takeUnreadable() ?? [];
+      expect(found.length).toBeGreaterThan(0);
+      for (const u of found) expect(u).toEqual({ key: `run ${run.id}`, signal: 'traces', lost: 1, message: expect.any(String) });
+    }
     db.close();
   });
 });

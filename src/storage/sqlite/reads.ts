@@ -3,7 +3,7 @@
 // checks for as long as it runs. Every function takes the connection and returns plain rows
 // (bigints included) that cross to the main thread by structured clone. Every query is of one
 // tenant's rows (the indexes lead with the tenant).
-import type { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { LogRow, SpanRow } from '../../model/rows.ts';
 import type { Signal } from '../../model/signal.ts';
 import type { DependencyLink, DependencyQuery, LogQuery, LogSearch, Operation, OperationQuery, ScanPage, ScanQuery, TraceQuery, TraceRead, TraceSummary } from '../backend.ts';
@@ -493,13 +493,130 @@ export function getOperations(db: DatabaseSync, tenant: string, q: OperationQuer
 export const DEPENDENCY_SPANS_HELD = 65_536;
 
 /**
+ * Pages of the runs getDependencies reads (dependencyRuns): at most `runs` runs and `bytes` bytes
+ * of their records each, a run larger than that read alone. Read one row per run, node:sqlite made
+ * an object per run (~2 µs with its records: 1.5 s of a week's 500k runs); a page is one row. A
+ * page's records are held about three times as it is read (SQLite's BLOB as it grows, node's copy):
+ * 4 MiB holds thousands of runs of a few small spans; without a byte bound, 4,096 runs of a request
+ * each (up to 64 MiB, receiver.maxMessageBytes) made a page of GiBs, or "string or blob too big".
+ */
+export const DEPENDENCY_PAGE = { runs: 4096, bytes: 4 << 20 };
+
+/** A run getDependencies reads: its records, trace and service. */
+interface DependencyRun {
+  id: number;
+  count: number | null;
+  trace: string;
+  service: string;
+  records: Uint8Array;
+}
+
+/**
+ * The walk of the runs that reach into the range (RUNS_IN_RANGE's, ?1 to ?4) in the order of
+ * span_runs_tenant_newest, from after run ?6 of bucket ?5 on (a page's first run; -1 for the
+ * first page), at most ?7 runs. Its lower bound is one term on the bucket (?5, the range's start's
+ * or a later one): bounded by the range's start and the page's start apart, SQLite walked the index
+ * from the range's start for every page.
+ */
+const PAGE_WALK = `FROM span_runs r INDEXED BY span_runs_tenant_newest JOIN run_spans b ON b.run = r.rowid
+  WHERE r.tenant = ?1 AND ${timeBucket('r.max_start_ns')} >= ?5 AND ${timeBucket('r.max_start_ns')} <= ${timeBucket('?4')} AND (${timeBucket('r.max_start_ns')} > ?5 OR r.rowid > ?6)
+    AND r.max_start_ns >= ?2 AND r.min_start_ns <= ?3
+  ORDER BY ${timeBucket('r.max_start_ns')}, r.rowid LIMIT ?7`;
+
+/** The SQL function of a page's byte bound (pageBound). */
+const PAGE_FITS = 'dependency_page_fits';
+
+/**
+ * A page's runs (of the walk's first ?7, those that fit in its byte bound: PAGE_FITS) as one row:
+ * their rowids, span counts (-1 for none) and records' lengths as text, traces and services as
+ * JSON arrays, records one after another in one BLOB, and the last run's bucket (the walk is in
+ * order of bucket). A run past the bound is left out, its records not read (a BLOB's length is in
+ * its record's header).
+ */
+const PAGE_RUNS_SQL = `SELECT count(*) AS n, group_concat(id) AS ids, group_concat(count) AS counts, group_concat(size) AS sizes, json_group_array(trace) AS traces,
+  json_group_array(service) AS services, CAST(group_concat(records, x'') AS BLOB) AS records, max(bucket) AS bucket FROM (
+  SELECT r.rowid AS id, coalesce(r.span_count, -1) AS count, length(b.records) AS size, r.trace_id AS trace, r.service_name AS service, ${timeBucket('r.max_start_ns')} AS bucket,
+    CASE WHEN ${PAGE_FITS}(length(b.records) + length(r.trace_id) + length(r.service_name)) THEN b.records END AS records ${PAGE_WALK}
+) WHERE records IS NOT NULL`;
+
+/** A page's byte bound as the walk reaches its runs: bytes left, whether a run did not fit (then none after it does). */
+interface PageBound {
+  left: number;
+  full: boolean;
+}
+
+/**
+ * Each connection's PAGE_FITS, which SQLite calls with the size of each run as the walk reaches it
+ * (in the walk's order: the index gives it, no sort), so a page stops taking runs at its byte bound
+ * without a pass of its own over the runs' sizes first (that pass was a third of a week's read).
+ * A run larger than a page's bound alone fits in none: a page ends before it, and it is read as a
+ * row of its own (PAGE_RUN_SQL), as a page's BLOB would hold it and copies of it as it grew.
+ */
+const pageBounds = new WeakMap<DatabaseSync, PageBound>();
+
+function pageBound(db: DatabaseSync): PageBound {
+  let bound = pageBounds.get(db);
+  if (!bound) {
+    const b: PageBound = { left: 0, full: false };
+    db.function(PAGE_FITS, { deterministic: false }, (size) => {
+      if (b.full || (size as number) > b.left) {
+        b.full = true;
+        return 0;
+      }
+      b.left -= size as number;
+      return 1;
+    });
+    pageBounds.set(db, (bound = b));
+  }
+  return bound;
+}
+
+/** The walk's next run as a row (a run larger than a page, PAGE_RUNS_SQL). */
+const PAGE_RUN_SQL = `SELECT r.rowid AS id, r.span_count AS count, r.trace_id AS trace, r.service_name AS service, b.records AS records, ${timeBucket('r.max_start_ns')} AS bucket ${PAGE_WALK}`;
+
+const numbers = (list: string): number[] => list.split(',').map(Number);
+
+/**
+ * The runs that reach into the range [start, end] (RUNS_IN_RANGE), a page at a time. A page cut
+ * at its byte bound walked runs past it for nothing (their sizes only): the next walks twice as
+ * many runs as it took, growing back to page.runs while pages are not cut.
+ */
+function* dependencyRuns(db: DatabaseSync, tenant: string, start: bigint, end: bigint, until: bigint, page: { runs: number; bytes: number }): Generator<DependencyRun> {
+  const bound = pageBound(db);
+  const runsOf = db.prepare(PAGE_RUNS_SQL);
+  let runOf: StatementSync | undefined;
+  let bucket = start >> 32n;
+  let after = -1;
+  let limit = page.runs;
+  for (;;) {
+    Object.assign(bound, { left: page.bytes, full: false });
+    const row = runsOf.get(tenant, start, end, until, bucket, after, limit) as { n: number; ids: string; counts: string; sizes: string; traces: string; services: string; records: Uint8Array; bucket: number };
+    if (row.n > 0) {
+      const [ids, counts, sizes, traces, services] = [numbers(row.ids), numbers(row.counts), numbers(row.sizes), JSON.parse(row.traces) as string[], JSON.parse(row.services) as string[]];
+      for (let i = 0, at = 0; i < ids.length; at += sizes[i]!, i++) {
+        yield { id: ids[i]!, count: counts[i]! < 0 ? null : counts[i]!, trace: traces[i]!, service: services[i]!, records: row.records.subarray(at, at + sizes[i]!) };
+      }
+      [bucket, after] = [BigInt(row.bucket), ids[ids.length - 1]!];
+    } else if (bound.full) {
+      // The walk's next run is larger than a page.
+      const run = (runOf ??= db.prepare(PAGE_RUN_SQL)).get(tenant, start, end, until, bucket, after, 1) as unknown as DependencyRun & { bucket: number };
+      yield run;
+      [bucket, after] = [BigInt(run.bucket), run.id];
+    }
+    if (!bound.full && row.n < limit) return;
+    limit = bound.full ? Math.min(page.runs, 2 * Math.max(row.n, 1)) : Math.min(page.runs, 2 * limit);
+  }
+}
+
+/**
  * Service-to-service calls in a time range: among the rows of spans (DEPENDENCIES_SQL), then for
  * the children in the runs of records that reach into the range and the rows of spans whose parent
  * is not a row (ROW_CHILDREN_SQL), their parent found among the spans of the runs read, or else
  * among its trace's. The runs are read in batches of about `heldSpans` spans, each batch's calls
  * resolved before the next is read: a parent in a run of another batch is found among its trace's.
+ * SQLite gives them a page (DEPENDENCY_PAGE) at a time.
  */
-export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQuery, heldSpans = DEPENDENCY_SPANS_HELD): DependencyLink[] {
+export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQuery, heldSpans = DEPENDENCY_SPANS_HELD, page = DEPENDENCY_PAGE): DependencyLink[] {
   const start = clampNs(q.startNano);
   const end = clampNs(q.endNano);
   const links = new Map<string, DependencyLink>();
@@ -540,11 +657,9 @@ export function getDependencies(db: DatabaseSync, tenant: string, q: DependencyQ
     traces.clear();
     held = 0;
   };
-  const runs = db.prepare(`SELECT r.rowid AS id, r.span_count AS count, r.trace_id AS trace, r.service_name AS service, b.records AS records FROM span_runs r INDEXED BY span_runs_tenant_newest
-    JOIN run_spans b ON b.run = r.rowid WHERE ${RUNS_IN_RANGE}`);
   /** The run's span ids, by their two words folded (idWord) to the low word (a fold two ids share leaves one: the other's children are then looked up by the trace). */
   const inRun = new Map<number, number>();
-  for (const run of runs.iterate(tenant, start, end, until) as Iterable<RecordRun & { trace: string; service: string }>) {
+  for (const run of dependencyRuns(db, tenant, start, end, until, page)) {
     let trace = traces.get(run.trace);
     if (!trace) traces.set(run.trace, (trace = { spans: [], services: [], children: [] }));
     const t = trace;
