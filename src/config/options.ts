@@ -118,7 +118,7 @@ export const OPTIONS = [
   { key: 'storage.postgres.url', type: str, default: 'postgres://localhost:5432/tracehouse', help: 'PostgreSQL connection URL' },
   { key: 'storage.postgres.schema', type: str, default: 'tracehouse', help: 'PostgreSQL schema for Tracehouse tables' },
   { key: 'storage.postgres.poolSize', type: int(1, 1000), default: 8, help: 'PostgreSQL connections for writes; reads and the storage metrics have max(2, poolSize / 4) more of their own, which slow writes cannot take, and the health check one more, which slow reads cannot take' },
-  { key: 'storage.postgres.statementTimeoutMs', type: int(0), default: 60_000, help: 'PostgreSQL statement_timeout (0: none); also the longest a read waits for a read connection when slower reads hold them all' },
+  { key: 'storage.postgres.statementTimeoutMs', type: int(0), default: 60_000, help: 'PostgreSQL statement_timeout (0: none); also the time budget of one read from its arrival (waiting for a read connection, making it and its statements): a read past it is stopped and the read API answers 503' },
   { key: 'storage.postgres.autoMigrate', type: bool, default: true, help: 'Apply migrations at start-up' },
   { key: 'storage.postgres.partitionsAheadDays', type: int(0, 366), default: 3, help: 'Daily partitions created ahead of today' },
   { key: 'storage.postgres.retentionDays', type: int(0), default: 7, help: 'Drop partitions older than this many days (0: keep)' },

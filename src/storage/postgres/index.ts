@@ -21,7 +21,7 @@ import { failure, isConnectionError, isPrivilegeError, isRetryable, isUnreachabl
 import { LATEST_VERSION, currentVersion, refuseNewer, runMigrations } from './migrations.ts';
 import { Partitions } from './partitions.ts';
 import { ReadConnections } from './read-connections.ts';
-import { QUERY_CANCELED, Reads, type CancelTarget } from './reads.ts';
+import { QUERY_CANCELED, Reads, statementMs, type CancelTarget } from './reads.ts';
 import { scanLogs, scanSpans } from './scan.ts';
 import { postgresStats } from './stats.ts';
 import { TYPES, ident, withTransaction } from './sql.ts';
@@ -67,8 +67,8 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /**
- * Cancels the statement a read's connection runs, for a read whose client is gone
- * (Reads.cancellable): PostgreSQL's cancel request (what psql's Ctrl-C sends: the connection's
+ * Cancels the statement a read's connection runs, for a read whose client is gone or whose budget
+ * has run out (Reads.cancellable, budgeted): PostgreSQL's cancel request (what psql's Ctrl-C sends: the connection's
  * process id and secret key on a socket of its own), which the server answers before counting
  * connections, so it works when the read pool's connections, the role's CONNECTION LIMIT or
  * max_connections are all taken (a pg_cancel_backend needed a login of its own, refused then), and
@@ -490,29 +490,45 @@ class PostgresBackend implements StorageBackend, StoreStats {
   }
 
   /**
-   * A read's statement stopped by the server at storage.postgres.statementTimeoutMs
-   * (QUERY_CANCELED, no abort of the reader's own) is a read past its time budget (QueryTimeout):
-   * answered 503 naming the option and not logged as the store failing, as SQLite's
-   * query.timeoutMs. Another QUERY_CANCELED is an administrator's pg_cancel_backend ('... due to
-   * user request'). The English text tells them apart; on a server with translated messages
-   * (lc_messages is superuser-only: the collector cannot ask for English) the read's time does: one
-   * the timeout stopped ran at least statementTimeoutMs (a cancel later than that, in a read of
-   * several statements, is taken for it).
+   * Runs a read within storage.postgres.statementTimeoutMs from its arrival, as SQLite's
+   * query.timeoutMs: its wait for a read connection, the making of it and its statements together
+   * (a read that waited its turn then ran its statement for the whole option again). At the end of
+   * the budget the read's signal aborts: a wait or a connection being made ends at once
+   * (ReadConnections), a running statement is cancelled (Reads.cancellable, PostgreSQL's cancel
+   * request) and no other is sent. The connections' statement_timeout stays, a bound of the
+   * server's own. Only a timer: the common read sends no statement more.
+   *
+   * A read so stopped, or a statement stopped by the server at the option (QUERY_CANCELED, no
+   * abort of the reader's own), is a read past its time budget (QueryTimeout): answered 503 naming
+   * the option and not logged as the store failing. Another QUERY_CANCELED is an administrator's
+   * pg_cancel_backend ('... due to user request'). The English text tells them apart; on a server
+   * with translated messages (lc_messages is superuser-only: the collector cannot ask for English)
+   * the statement's own time does (statementMs): one the timeout stopped ran at least
+   * statementTimeoutMs, whatever the read waited before.
    */
-  private async budgeted<T>(read: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const started = performance.now();
+  private async budgeted<T>(read: (signal: AbortSignal | undefined) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const timeoutMs = this.config.statementTimeoutMs;
+    const budget = timeoutMs > 0 ? new AbortController() : undefined;
+    const timer = budget && setTimeout(() => budget.abort(this.queryTimeout()), Math.min(timeoutMs, MAX_TIMER_MS));
     try {
-      return await read();
+      return await read(budget === undefined ? signal : signal === undefined ? budget.signal : AbortSignal.any([signal, budget.signal]));
     } catch (err) {
+      if (signal?.aborted === true) throw err;
+      if (budget?.signal.aborted === true && (err === budget.signal.reason || (err as { code?: unknown }).code === QUERY_CANCELED)) throw budget.signal.reason;
       const e = err as { code?: unknown; message?: unknown };
-      const timeoutMs = this.config.statementTimeoutMs;
       const english = /statement timeout|user request/.exec(String(e.message))?.[0];
-      const timedOut = english !== undefined ? english === 'statement timeout' : timeoutMs > 0 && performance.now() - started >= timeoutMs;
-      if (e.code === QUERY_CANCELED && signal?.aborted !== true && timedOut) {
-        throw Object.assign(new Error(`the query ran longer than storage.postgres.statementTimeoutMs (${this.config.statementTimeoutMs} ms) and was stopped; narrow the search (service, time range) or raise storage.postgres.statementTimeoutMs`), { name: 'QueryTimeout' });
-      }
+      const ranMs = typeof err === 'object' && err !== null ? statementMs.get(err) : undefined;
+      const timedOut = english !== undefined ? english === 'statement timeout' : timeoutMs > 0 && ranMs !== undefined && ranMs >= timeoutMs;
+      if (e.code === QUERY_CANCELED && timedOut) throw this.queryTimeout();
       throw err;
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  /** A read stopped at its budget (storage.postgres.statementTimeoutMs). */
+  private queryTimeout(): Error {
+    return Object.assign(new Error(`the query ran longer than storage.postgres.statementTimeoutMs (${this.config.statementTimeoutMs} ms) and was stopped; narrow the search (service, time range) or raise storage.postgres.statementTimeoutMs`), { name: 'QueryTimeout' });
   }
 
   private readsOrThrow(): Reads {
@@ -525,27 +541,27 @@ class PostgresBackend implements StorageBackend, StoreStats {
   }
 
   async readTrace(tenant: string, traceId: string, maxSpans: number, maxBytes?: number, signal?: AbortSignal): Promise<TraceRead> {
-    return this.budgeted(() => this.readsOrThrow().readTrace(tenant, traceId, maxSpans, maxBytes, signal), signal);
+    return this.budgeted((s) => this.readsOrThrow().readTrace(tenant, traceId, maxSpans, maxBytes, s), signal);
   }
 
   async searchTraces(tenant: string, query: TraceQuery, signal?: AbortSignal): Promise<TraceSummary[]> {
-    return this.budgeted(() => this.readsOrThrow().searchTraces(tenant, query, signal), signal);
+    return this.budgeted((s) => this.readsOrThrow().searchTraces(tenant, query, s), signal);
   }
 
   async searchLogs(tenant: string, query: LogQuery, signal?: AbortSignal): Promise<LogSearch> {
-    return this.budgeted(() => this.readsOrThrow().searchLogs(tenant, query, signal), signal);
+    return this.budgeted((s) => this.readsOrThrow().searchLogs(tenant, query, s), signal);
   }
 
   async getServices(tenant: string): Promise<string[]> {
-    return this.budgeted(() => this.readsOrThrow().getServices(tenant));
+    return this.budgeted((s) => this.readsOrThrow().getServices(tenant, s));
   }
 
   async getOperations(tenant: string, query: OperationQuery): Promise<Operation[]> {
-    return this.budgeted(() => this.readsOrThrow().getOperations(tenant, query));
+    return this.budgeted((s) => this.readsOrThrow().getOperations(tenant, query, s));
   }
 
   async getDependencies(tenant: string, query: DependencyQuery): Promise<DependencyLink[]> {
-    return this.budgeted(() => this.readsOrThrow().getDependencies(tenant, query));
+    return this.budgeted((s) => this.readsOrThrow().getDependencies(tenant, query, s));
   }
 
   async scanSpans(tenant: string, query: ScanQuery): Promise<ScanPage<SpanRow>> {

@@ -5,6 +5,9 @@
 // waiting, to take a connection nobody would use. Reads here wait their turn up to that budget or
 // until their client is gone, so pg-pool is never asked for more connections than it has: its
 // timeout is left to the making of a connection (a database that does not answer).
+// A read with a time budget (PostgresBackend.budgeted) passes a signal that aborts, with a
+// QueryTimeout as its reason, when the budget from its arrival runs out: its wait, or the making
+// of its connection, then ends at once with the error below.
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 
 /** A connection taken for a read, and its release (with an error: the connection is dropped, as pg-pool's). */
@@ -39,12 +42,23 @@ export class ReadConnections {
    * has taken nothing; a connection that comes after that goes back at once.
    */
   async connect(signal?: AbortSignal): Promise<ReadConnection> {
-    signal?.throwIfAborted();
-    await this.turn(signal);
+    try {
+      signal?.throwIfAborted();
+      await this.turn(signal);
+    } catch (err) {
+      throw this.waitError(err);
+    }
+    const making = this.pool.connect();
     let client: PoolClient;
     try {
-      client = await this.pool.connect();
+      client = signal === undefined ? await making : await untilAborted(making, signal);
     } catch (err) {
+      if (signal?.aborted === true && err === signal.reason) {
+        // Given up while the connection is being made (its budget ran out, its client left): the
+        // turn is kept until the pool has made it or failed, then the connection goes back.
+        making.then((c) => c.release(), () => undefined).finally(() => this.leave());
+        throw this.waitError(err);
+      }
       this.leave();
       throw err;
     }
@@ -57,7 +71,7 @@ export class ReadConnections {
     };
     if (signal?.aborted === true) {
       release();
-      throw signal.reason;
+      throw this.waitError(signal.reason);
     }
     return { client, release };
   }
@@ -100,12 +114,7 @@ export class ReadConnections {
       if (this.waitMs > 0) {
         timer = setTimeout(() => {
           done();
-          reject(
-            Object.assign(
-              new Error(`the read waited longer than storage.postgres.statementTimeoutMs (${this.waitMs} ms) for one of the store's ${this.max} read connections (other reads held them, or the database was slow to open one); retry later, narrow the slow reads (service, time range) or raise storage.postgres.poolSize (reads have max(2, poolSize / 4) connections)`),
-              { name: 'QueryTimeout' },
-            ),
-          );
+          reject(this.waitTimeout());
         }, this.waitMs);
       }
       this.waiting.push(take);
@@ -113,9 +122,32 @@ export class ReadConnections {
     });
   }
 
+  /** A read's budget run out before it had a connection: what it was waiting for. */
+  private waitTimeout(): Error {
+    return Object.assign(
+      new Error(`the read waited longer than storage.postgres.statementTimeoutMs (${this.waitMs} ms) for one of the store's ${this.max} read connections (other reads held them, or the database was slow to open one); retry later, narrow the slow reads (service, time range) or raise storage.postgres.poolSize (reads have max(2, poolSize / 4) connections)`),
+      { name: 'QueryTimeout' },
+    );
+  }
+
+  /** err, or the wait's own QueryTimeout for a read whose budget (a QueryTimeout abort) ran out before it had a connection. */
+  private waitError(err: unknown): unknown {
+    return (err as { name?: unknown } | undefined)?.name === 'QueryTimeout' ? this.waitTimeout() : err;
+  }
+
   private leave(): void {
     const next = this.waiting.shift();
     if (next) next();
     else this.taken--;
   }
+}
+
+/** p, or signal's reason once it aborts first. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const abort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', abort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
 }

@@ -48,6 +48,13 @@ export type CancelBackend = (target: CancelTarget) => Promise<void>;
 export const QUERY_CANCELED = '57014';
 
 /**
+ * How long the statement a cancellable read's error ended had run (Reads.cancellable): a
+ * QUERY_CANCELED one stopped by the server's statement_timeout ran that long, whatever the read
+ * waited for its connection before (PostgresBackend.budgeted).
+ */
+export const statementMs = new WeakMap<object, number>();
+
+/**
  * The rows of `matching` (a query in `order`) within maxBytes of `bytes` (a row's size): the
  * server sends the rows up to the first past the bound (sizes summed in order; the first row kept
  * whatever its size, so the second may be that one), and withinBytes() leaves that one out and
@@ -251,7 +258,8 @@ export class Reads {
 
   /**
    * Runs read's statements on the read pool; with a signal, on one connection of it whose running
-   * statement is cancelled when the signal aborts (the read API's client is gone), so the read
+   * statement is cancelled when the signal aborts (the read API's client is gone, or the read's
+   * budget from its arrival has run out: PostgresBackend.budgeted), so the read
    * frees its backend and its connection at once instead of at storage.postgres.statementTimeoutMs.
    * A statement not started by then is not sent. The connection goes back to the pool when the
    * cancel has reached the server (a cancel that comes after the statement ended is ignored by a
@@ -272,9 +280,15 @@ export class Reads {
     let broken: Error | undefined;
     try {
       return await read({
-        query: <R extends QueryResultRow>(text: string, values?: unknown[]) => {
+        query: async <R extends QueryResultRow>(text: string, values?: unknown[]) => {
           signal.throwIfAborted();
-          return client.query<R>(text, values);
+          const started = performance.now();
+          try {
+            return await client.query<R>(text, values);
+          } catch (err) {
+            if (typeof err === 'object' && err !== null) statementMs.set(err, performance.now() - started);
+            throw err;
+          }
         },
       });
     } catch (err) {
@@ -515,9 +529,9 @@ export class Reads {
     });
   }
 
-  async getServices(tenant: string): Promise<string[]> {
+  async getServices(tenant: string, signal?: AbortSignal): Promise<string[]> {
     // Skip scan of the operations key (tenant, service, …): one index probe per service.
-    const { rows } = await this.pool.query<{ service_name: string }>(
+    const { rows } = await this.cancellable(signal, (db) => db.query<{ service_name: string }>(
       `WITH RECURSIVE svc AS (
          (SELECT service_name FROM ${this.s}.operations WHERE tenant = $1::text ORDER BY service_name LIMIT 1)
          UNION ALL
@@ -526,25 +540,25 @@ export class Reads {
        )
        SELECT service_name FROM svc WHERE service_name IS NOT NULL`,
       [tenant],
-    );
+    ));
     // In the port's order (JavaScript's, by UTF-16 code units), as the other stores list them: the
     // index's COLLATE "C" is UTF-8 byte order, which differs for characters past U+FFFF.
     return rows.map((r) => r.service_name).sort();
   }
 
-  async getOperations(tenant: string, q: OperationQuery): Promise<Operation[]> {
+  async getOperations(tenant: string, q: OperationQuery, signal?: AbortSignal): Promise<Operation[]> {
     const p = new Params();
     const conds = [`tenant = ${p.add(tenant)}::text`, `service_name = left(${p.add(escapeText(q.service))}::text, 256)`];
     if (q.kind !== undefined) conds.push(`kind = ${p.add(q.kind)}::int4`);
-    const { rows } = await this.pool.query<{ name: string; kind: number }>(
+    const { rows } = await this.cancellable(signal, (db) => db.query<{ name: string; kind: number }>(
       `SELECT name, kind FROM ${this.s}.operations WHERE ${conds.join(' AND ')} ORDER BY name, kind`,
       p.values,
-    );
+    ));
     return rows.map((r) => ({ name: r.name, kind: r.kind })).sort(byOperation);
   }
 
-  async getDependencies(tenant: string, q: DependencyQuery): Promise<DependencyLink[]> {
-    const { rows } = await this.pool.query<{ parent: string; child: string; n: bigint }>(dependenciesSql(this.schema), [int8Param(q.startNano), int8Param(q.endNano), tenant]);
+  async getDependencies(tenant: string, q: DependencyQuery, signal?: AbortSignal): Promise<DependencyLink[]> {
+    const { rows } = await this.cancellable(signal, (db) => db.query<{ parent: string; child: string; n: bigint }>(dependenciesSql(this.schema), [int8Param(q.startNano), int8Param(q.endNano), tenant]));
     return rows.map((r) => ({ parent: r.parent, child: r.child, callCount: Number(r.n) })).sort(byDependency);
   }
 }
