@@ -3,7 +3,9 @@
 // and its statements together. A read that waited its turn then ran its statement for the whole
 // option again (the connections' statement_timeout), so it was answered after up to twice the
 // option; and with a database that stopped answering, a read making a connection failed only at
-// pg-pool's 5 s connect timeout, whatever the option.
+// pg-pool's 5 s connect timeout, whatever the option. Reads queued behind a connection the
+// database did not answer failed one pair per 5 s attempt, up to their budget; they now fail with
+// that attempt's error.
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -132,6 +134,31 @@ describe('postgres: reads while the database does not answer', () => {
       expect(err?.message).toContain(`storage.postgres.statementTimeoutMs (${budget} ms)`);
       // Before: the first two failed at pg-pool's connect timeout, 5 s.
       expect(ms).toBeLessThan(budget * 2.5);
+    }
+  }, 20_000);
+});
+
+describe('postgres: reads queued behind a connection the database does not answer, with a budget past the connect timeout', () => {
+  let proxy: Awaited<ReturnType<typeof switchableServer>>;
+  let store: StorageBackend;
+  beforeAll(async () => {
+    proxy = await switchableServer(await createTestDatabase('pgreadbudgetqueued'));
+    store = postgresBackend(proxy.url, { 'storage.postgres.statementTimeoutMs': '9000' });
+    await store.start();
+  });
+  afterAll(async () => {
+    await store?.shutdown();
+    proxy?.server.close();
+  });
+
+  it('fail together when the connection attempt ahead of them fails, not one after another to their budget', async () => {
+    proxy.blackHole();
+    const reads = await Promise.all([0, 1, 2, 3, 4, 5].map(() => timed(store.getServices(DEFAULT_TENANT))));
+    for (const { err, ms } of reads) {
+      expect(store.unreachable?.(err)).toBe(true);
+      // pg-pool's connect timeout is 5 s; before, the reads behind the first two failed at 9 s
+      // (their budget: one pair per 5 s attempt).
+      expect(ms).toBeLessThan(7500);
     }
   }, 20_000);
 });

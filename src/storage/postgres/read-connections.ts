@@ -9,6 +9,7 @@
 // QueryTimeout as its reason, when the budget from its arrival runs out: its wait, or the making
 // of its connection, then ends at once with the error below.
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
+import { isUnreachable } from './errors.ts';
 
 /** A connection taken for a read, and its release (with an error: the connection is dropped, as pg-pool's). */
 export interface ReadConnection {
@@ -22,7 +23,8 @@ export class ReadConnections {
   private readonly waitMs: number;
   /** Connections taken, or being taken, by reads (at most max). */
   private taken = 0;
-  private readonly waiting: (() => void)[] = [];
+  /** Reads waiting for a turn: given it, or failed with a connection attempt's error. */
+  private readonly waiting: { take(): void; fail(err: unknown): void }[] = [];
 
   /** max: the pool's size; waitMs: a read's budget (storage.postgres.statementTimeoutMs; 0: none). */
   constructor(pool: Pool, max: number, waitMs: number) {
@@ -56,9 +58,10 @@ export class ReadConnections {
       if (signal?.aborted === true && err === signal.reason) {
         // Given up while the connection is being made (its budget ran out, its client left): the
         // turn is kept until the pool has made it or failed, then the connection goes back.
-        making.then((c) => c.release(), () => undefined).finally(() => this.leave());
+        making.then((c) => c.release(), (e: unknown) => this.connectFailed(e)).finally(() => this.leave());
         throw this.waitError(err);
       }
+      this.connectFailed(err);
       this.leave();
       throw err;
     }
@@ -99,7 +102,7 @@ export class ReadConnections {
       const done = (): void => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', abort);
-        const at = this.waiting.indexOf(take);
+        const at = this.waiting.indexOf(waiter);
         if (at >= 0) this.waiting.splice(at, 1);
       };
       // The connection passes from the read that leaves to this one (taken stays as it is).
@@ -111,15 +114,31 @@ export class ReadConnections {
         done();
         reject(signal!.reason);
       };
+      const waiter = {
+        take,
+        fail: (err: unknown): void => {
+          done();
+          reject(err);
+        },
+      };
       if (this.waitMs > 0) {
         timer = setTimeout(() => {
           done();
           reject(this.waitTimeout());
         }, this.waitMs);
       }
-      this.waiting.push(take);
+      this.waiting.push(waiter);
       signal?.addEventListener('abort', abort, { once: true });
     });
+  }
+
+  /**
+   * A connection the database did not answer (or refused): the reads waiting behind it fail with
+   * its error now, not one after another as each of their own attempts fails in turn (pg-pool's
+   * connect timeout, 5 s each), up to their budgets.
+   */
+  private connectFailed(err: unknown): void {
+    if (isUnreachable(err)) for (const w of [...this.waiting]) w.fail(err);
   }
 
   /** A read's budget run out before it had a connection: what it was waiting for. */
@@ -137,7 +156,7 @@ export class ReadConnections {
 
   private leave(): void {
     const next = this.waiting.shift();
-    if (next) next();
+    if (next) next.take();
     else this.taken--;
   }
 }
