@@ -56,15 +56,16 @@ describe('postgres: a read that waited for a read connection', () => {
       // A log search with a client (cancellable) and a service listing (without) arrive together.
       const client = new AbortController();
       const reads = [timed(store.searchLogs(DEFAULT_TENANT, { service: 'svc', limit: 10 }, client.signal)), timed(store.getServices(DEFAULT_TENANT))];
-      // They get their connections most of their budget later; their statements then wait on the lock.
-      await new Promise((r) => setTimeout(r, BUDGET_MS * 0.85));
+      // They get their connections 90 % of their budget later; their statements then wait on the lock.
+      await new Promise((r) => setTimeout(r, BUDGET_MS * 0.9));
       for (const c of held) c.release();
       for (const { err, ms } of await Promise.all(reads)) {
         expect(err?.name).toBe('QueryTimeout');
         expect(err?.message).toContain(`storage.postgres.statementTimeoutMs (${BUDGET_MS} ms)`);
         expect(ms).toBeGreaterThanOrEqual(BUDGET_MS * 0.95);
-        // Before: the wait, then the whole statement timeout again (3.7 s here).
-        expect(ms).toBeLessThan(BUDGET_MS * 1.5);
+        // Before: the wait, then the whole statement timeout again (1.9 × the budget); the bound
+        // leaves 0.65 × the budget for a loaded machine.
+        expect(ms).toBeLessThan(BUDGET_MS * 1.65);
       }
     } finally {
       await locker.query('COMMIT');

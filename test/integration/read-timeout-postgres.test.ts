@@ -191,13 +191,13 @@ describe('postgres with translated messages: a read past storage.postgres.statem
       const held = [await reads.connect(), await reads.connect()];
       const t = performance.now();
       const answer = fetch(`http://127.0.0.1:${server.boundPort}/v1/logs?service=svc`, { signal: AbortSignal.timeout(8000) });
-      await new Promise((r) => setTimeout(r, TIMEOUT_MS * 0.7));
+      await new Promise((r) => setTimeout(r, TIMEOUT_MS * 0.9));
       for (const c of held) c.release();
       const res = await answer;
       expect(res.status).toBe(503);
       expect(await res.text()).toContain(`storage.postgres.statementTimeoutMs (${TIMEOUT_MS} ms)`);
-      // Before: the wait, then the statement's whole timeout again.
-      expect(performance.now() - t).toBeLessThan(TIMEOUT_MS * 1.5);
+      // Before: the wait, then the statement's whole timeout again (1.9 × the budget).
+      expect(performance.now() - t).toBeLessThan(TIMEOUT_MS * 1.65);
     });
     expect(lines().slice(before).filter((l) => (l['level'] as number) >= 50)).toEqual([]);
   }, 20_000);
