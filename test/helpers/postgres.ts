@@ -259,8 +259,8 @@ export async function createTestDatabase(prefix: string, serverUrl?: string): Pr
 }
 
 /**
- * Until one of the collector's sessions (application_name 'tracehouse') in client's database waits
- * on a lock, as seen from client, for at most timeoutMs (test files run at once on one server: a
+ * Until `sessions` of the collector's sessions (application_name 'tracehouse'; one by default) in
+ * client's database wait on a lock, as seen from client, for at most timeoutMs (test files run at once on one server: a
  * collector of another file's database waiting on its lock is not this one's). PostgreSQL keeps the list of sessions a transaction first
  * read from pg_stat_activity until that transaction ends (only their wait events are read anew):
  * polled from the lock holder's own transaction, a session the collector opened after the first
@@ -268,12 +268,12 @@ export async function createTestDatabase(prefix: string, serverUrl?: string): Pr
  * and the wait timed out. pg_stat_clear_snapshot() makes each look read the sessions of now. When
  * none waits in time, the failure says what the sessions were doing and output() (the collector log).
  */
-export async function untilWaitingOnLock(client: pg.Client, what: string, output?: () => string, timeoutMs = 10_000): Promise<void> {
+export async function untilWaitingOnLock(client: pg.Client, what: string, output?: () => string, timeoutMs = 10_000, sessions = 1): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     await client.query('SELECT pg_stat_clear_snapshot()');
     const { rows } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tracehouse' AND wait_event_type = 'Lock'");
-    if (rows[0]!.n > 0) return;
+    if (rows[0]!.n >= sessions) return;
     if (Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 25));
   }

@@ -10,25 +10,13 @@ import type { QueryServer } from '../../src/query/server.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
 import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
 import { capturedLogger } from '../helpers/logger.ts';
-import { createTestDatabase } from '../helpers/postgres.ts';
+import { createTestDatabase, untilWaitingOnLock } from '../helpers/postgres.ts';
 import { postgresBackend } from '../helpers/postgres-store.ts';
 import { postgresReadServer, timedGet, withLogsLocked } from '../helpers/abandon.ts';
 
 /** The store's read pool (pg-pool's counts say whether a read left a connection taken). */
 function readPool(store: StorageBackend): pg.Pool {
   return (store as unknown as { readPool: pg.Pool }).readPool;
-}
-
-/** Resolves once n of the collector's sessions in admin's database wait on a lock (other test files' databases are on the same server). */
-async function untilLockWaiters(admin: pg.Client, n: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    await admin.query('SELECT pg_stat_clear_snapshot()');
-    const { rows } = await admin.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tracehouse' AND wait_event_type = 'Lock'");
-    if (rows[0]!.n >= n) return;
-    if (Date.now() > deadline) throw new Error(`only ${rows[0]!.n} reads waiting on the lock`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 describe('postgres: a read waiting for a read connection', () => {
@@ -57,7 +45,7 @@ describe('postgres: a read waiting for a read connection', () => {
     await withLogsLocked(url, async () => {
       // Two slow reads hold both read connections.
       slow = Promise.all([timedGet(port, '/v1/logs?service=svc', 30_000), timedGet(port, '/v1/logs?service=svc', 30_000)]);
-      await untilLockWaiters(admin, 2);
+      await untilWaitingOnLock(admin, 'both slow reads waiting on the lock', undefined, 10_000, 2);
       services = timedGet(port, '/api/services', 30_000);
       // A read whose client leaves while it waits for a connection.
       const gone = new AbortController();
