@@ -261,6 +261,15 @@ export interface StoreWriter {
 }
 
 /**
+ * A read stopped at its store's time budget (SQLite's query.timeoutMs, PostgreSQL's
+ * storage.postgres.statementTimeoutMs): the read API answers it 503 with its message, which names
+ * the option, and does not log it as the store failing.
+ */
+export class QueryTimeout extends Error {
+  override readonly name = 'QueryTimeout';
+}
+
+/**
  * What a store's migrate() did, for `tracehouse migrate` to say: applied changes, found the schema
  * up to date (run from a Helm hook at every upgrade, most runs), or found no store to migrate yet
  * (a SQLite file the collector's first start creates; the store says so itself).

@@ -13,6 +13,7 @@ import type { LogRow, SpanRow } from '../../model/rows.ts';
 import { SIGNALS, type Signal } from '../../model/signal.ts';
 import type { EncoderSpec } from '../encoders.ts';
 import { writeInHalves } from '../refused-parts.ts';
+import { QueryTimeout } from '../backend.ts';
 import type { BackendDeps, BackendHealth, DependencyLink, DependencyQuery, LogQuery, LogSearch, Migrated, Operation, OperationQuery, ScanPage, ScanQuery, StorageBackend, StorageStats, StoreStats, TraceQuery, TraceRead, TraceSummary, WriteBatch, WriteResult } from '../backend.ts';
 import { LOG_COLUMNS, SPAN_COLUMNS, columnList, type CopyFormat } from './columns.ts';
 import { copyChunks } from './copy.ts';
@@ -528,7 +529,7 @@ class PostgresBackend implements StorageBackend, StoreStats {
 
   /** A read stopped at its budget (storage.postgres.statementTimeoutMs). */
   private queryTimeout(): Error {
-    return Object.assign(new Error(`the query ran longer than storage.postgres.statementTimeoutMs (${this.config.statementTimeoutMs} ms) and was stopped; narrow the search (service, time range) or raise storage.postgres.statementTimeoutMs`), { name: 'QueryTimeout' });
+    return new QueryTimeout(`the query ran longer than storage.postgres.statementTimeoutMs (${this.config.statementTimeoutMs} ms) and was stopped; narrow the search (service, time range) or raise storage.postgres.statementTimeoutMs`);
   }
 
   private readsOrThrow(): Reads {

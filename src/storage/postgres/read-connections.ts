@@ -9,6 +9,7 @@
 // QueryTimeout as its reason, when the budget from its arrival runs out: its wait, or the making
 // of its connection, then ends at once with the error below.
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
+import { QueryTimeout } from '../backend.ts';
 import { isUnreachable } from './errors.ts';
 
 /** A connection taken for a read, and its release (with an error: the connection is dropped, as pg-pool's). */
@@ -143,15 +144,14 @@ export class ReadConnections {
 
   /** A read's budget run out before it had a connection: what it was waiting for. */
   private waitTimeout(): Error {
-    return Object.assign(
-      new Error(`the read waited longer than storage.postgres.statementTimeoutMs (${this.waitMs} ms) for one of the store's ${this.max} read connections (other reads held them, or the database was slow to open one); retry later, narrow the slow reads (service, time range) or raise storage.postgres.poolSize (reads have max(2, poolSize / 4) connections)`),
-      { name: 'QueryTimeout' },
+    return new QueryTimeout(
+      `the read waited longer than storage.postgres.statementTimeoutMs (${this.waitMs} ms) for one of the store's ${this.max} read connections (other reads held them, or the database was slow to open one); retry later, narrow the slow reads (service, time range) or raise storage.postgres.poolSize (reads have max(2, poolSize / 4) connections)`,
     );
   }
 
   /** err, or the wait's own QueryTimeout for a read whose budget (a QueryTimeout abort) ran out before it had a connection. */
   private waitError(err: unknown): unknown {
-    return (err as { name?: unknown } | undefined)?.name === 'QueryTimeout' ? this.waitTimeout() : err;
+    return err instanceof QueryTimeout ? this.waitTimeout() : err;
   }
 
   private leave(): void {

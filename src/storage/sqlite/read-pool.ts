@@ -9,6 +9,7 @@
 // limit is replaced.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../telemetry/logger.ts';
+import { QueryTimeout } from '../backend.ts';
 import { unpackDeep } from './deep-reply.ts';
 import type { ReadOp, Unreadable } from './reads.ts';
 import type { ReadReply, ReadRequest } from './read-thread.ts';
@@ -28,11 +29,6 @@ const READ_THREAD_START_MS = 5_000;
 /** A read stopped because its reader is gone (StoreReader's signal): no store failure, nobody to answer. */
 export class ReadAborted extends Error {
   override readonly name = 'ReadAborted';
-}
-
-/** A read stopped after the time budget (query.timeoutMs); the read API answers it 503. */
-export class QueryTimeout extends Error {
-  override readonly name = 'QueryTimeout';
 }
 
 interface Pending {
