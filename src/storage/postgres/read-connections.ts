@@ -106,28 +106,19 @@ export class ReadConnections {
         const at = this.waiting.indexOf(waiter);
         if (at >= 0) this.waiting.splice(at, 1);
       };
-      // The connection passes from the read that leaves to this one (taken stays as it is).
-      const take = (): void => {
-        done();
-        resolve();
-      };
-      const abort = (): void => {
-        done();
-        reject(signal!.reason);
-      };
       const waiter = {
-        take,
+        // The connection passes from the read that leaves to this one (taken stays as it is).
+        take: (): void => {
+          done();
+          resolve();
+        },
         fail: (err: unknown): void => {
           done();
           reject(err);
         },
       };
-      if (this.waitMs > 0) {
-        timer = setTimeout(() => {
-          done();
-          reject(this.waitTimeout());
-        }, this.waitMs);
-      }
+      const abort = (): void => waiter.fail(signal!.reason);
+      if (this.waitMs > 0) timer = setTimeout(() => waiter.fail(this.waitTimeout()), this.waitMs);
       this.waiting.push(waiter);
       signal?.addEventListener('abort', abort, { once: true });
     });
