@@ -392,8 +392,8 @@ export class Reads {
   }
 
   /** The newest `fetch` spans meeting `where`, by start, through the time (or service and time) index walked newest first. */
-  private async newestSpans(db: Sql, p: Params, where: string[], fetch: number): Promise<{ trace_id: Buffer; start: bigint }[]> {
-    const { rows } = await db.query<{ trace_id: Buffer; start: bigint }>(
+  private async newestSpans(db: Sql, p: Params, where: string[], fetch: number): Promise<SpanStart[]> {
+    const { rows } = await db.query<SpanStart>(
       `SELECT trace_id, start_time_unix_nano AS start FROM ${this.s}.spans
         WHERE ${where.join(' AND ')}
         ORDER BY start_time_unix_nano DESC LIMIT ${fetch}`,
@@ -449,8 +449,8 @@ export class Reads {
   }
 
   /** newestSpans with the attribute condition `attrs`, sorted from the attribute index (firstAttributeRound). */
-  private async newestFromAttributeIndex(db: Sql, p: Params, where: string[], attrs: string, fetch: number): Promise<{ trace_id: Buffer; start: bigint }[]> {
-    const { rows } = await db.query<{ trace_id: Buffer; start: bigint }>(
+  private async newestFromAttributeIndex(db: Sql, p: Params, where: string[], attrs: string, fetch: number): Promise<SpanStart[]> {
+    const { rows } = await db.query<SpanStart>(
       `SELECT trace_id, start_time_unix_nano AS start FROM ${this.s}.spans WHERE ${[...where, attrs].join(' AND ')}
         ORDER BY start_time_unix_nano + 0 DESC LIMIT ${fetch}`,
       p.values,
