@@ -38,6 +38,12 @@ interface Pending {
   timer: NodeJS.Timeout | undefined;
 }
 
+/** Fails p with err, its budget's timer stopped. */
+function fail(p: Pending, err: Error): void {
+  clearTimeout(p.timer);
+  p.reject(err);
+}
+
 interface Slot {
   worker: Worker | undefined;
   /** The thread has opened the database (its "ready"): only then is it sent a query. */
@@ -62,6 +68,8 @@ export class ReadPool {
   private readonly logger: Logger;
   private readonly onUnreadable: (items: Unreadable[]) => void;
   private readonly threadUrl: () => URL;
+  /** How long a new thread may take to open the database (READ_THREAD_START_MS, or query.timeoutMs when longer). */
+  private readonly startLimitMs: number;
 
   /**
    * onUnreadable is told of the stored items a read found malformed and left out of its answer.
@@ -71,6 +79,7 @@ export class ReadPool {
     this.threadUrl = opts.testThreadUrl ?? (() => new URL('./read-thread.ts', import.meta.url));
     this.path = opts.path;
     this.timeoutMs = opts.timeoutMs;
+    this.startLimitMs = Math.max(opts.timeoutMs, READ_THREAD_START_MS);
     this.logger = opts.logger;
     this.onUnreadable = opts.onUnreadable;
     this.slots = Array.from({ length: Math.max(1, opts.threads) }, () => ({ worker: undefined, ready: false, startTimer: undefined, sent: undefined, running: undefined }));
@@ -116,9 +125,7 @@ export class ReadPool {
           // up or starting, takes the read waiting longest in its turn; with none, that read is told
           // so, not left waiting for a thread. The slot stays free and the next read tries again.
           if (this.slots.some((s) => s.worker !== undefined)) break;
-          const p = this.oldestWaiting()!;
-          clearTimeout(p.timer);
-          p.reject(new Error(`could not start a sqlite read thread: ${(err as Error).message}`));
+          fail(this.oldestWaiting()!, new Error(`could not start a sqlite read thread: ${(err as Error).message}`));
           continue;
         }
         if (!slot.ready) break;
@@ -163,7 +170,7 @@ export class ReadPool {
       slot.running = undefined;
       if (p.req.deep) {
         slot.sent = undefined;
-        p.reject(new Error(`the read's answer could not be passed from its thread: ${err.message}`));
+        fail(p, new Error(`the read's answer could not be passed from its thread: ${err.message}`));
         this.sendNext();
         return;
       }
@@ -181,10 +188,7 @@ export class ReadPool {
       // One that stopped before it opened the database (it could not) names the file and its key.
       if (opening) err = new Error(`a sqlite read thread stopped before it opened the database (storage.sqlite.path = ${JSON.stringify(this.path)}): ${err.message}`);
       if (!this.closed) this.logger.error({ err: err.message }, 'sqlite read thread stopped; reads go to a new one');
-      if (p) {
-        clearTimeout(p.timer);
-        p.reject(err);
-      }
+      if (p) fail(p, err);
       // The queries still waiting go to the threads free, this one started again.
       if (!this.closed) this.sendNext();
     };
@@ -192,23 +196,19 @@ export class ReadPool {
     worker.on('exit', (code) => died(new Error(`sqlite read thread exited with code ${code}`)));
     slot.worker = worker;
     slot.ready = false;
-    slot.startTimer = setTimeout(() => this.stuck(slot, worker), Math.max(this.timeoutMs, READ_THREAD_START_MS));
+    slot.startTimer = setTimeout(() => this.stuck(slot, worker), this.startLimitMs);
     return worker;
   }
 
   /** The slot's thread has not opened the database by its start limit: it is stopped and the slot's next query goes to a new one. */
   private stuck(slot: Slot, worker: Worker): void {
     if (slot.worker !== worker || slot.ready) return;
-    const limitMs = Math.max(this.timeoutMs, READ_THREAD_START_MS);
-    this.logger.error({ path: this.path, limitMs }, 'sqlite read thread did not open the database in time; reads go to a new one');
+    this.logger.error({ path: this.path, limitMs: this.startLimitMs }, 'sqlite read thread did not open the database in time; reads go to a new one');
     this.vacate(slot);
     void worker.terminate();
     // The read it was started for is answered (it would wait on without end at query.timeoutMs = 0).
     const p = this.oldestWaiting();
-    if (p) {
-      clearTimeout(p.timer);
-      p.reject(new Error(`a sqlite read thread did not open the database (storage.sqlite.path = ${JSON.stringify(this.path)}) within ${limitMs} ms; its file system may have stopped answering`));
-    }
+    if (p) fail(p, new Error(`a sqlite read thread did not open the database (storage.sqlite.path = ${JSON.stringify(this.path)}) within ${this.startLimitMs} ms; its file system may have stopped answering`));
     this.sendNext();
   }
 
@@ -255,15 +255,13 @@ export class ReadPool {
     const slot = this.slots.find((s) => s.sent === p);
     if (slot) return this.stop(slot, p, err);
     if (!this.queue.delete(p.req.id)) return;
-    clearTimeout(p.timer);
-    p.reject(err);
+    fail(p, err);
   }
 
   /** Fails p, the query sent to the slot's thread, and stops that thread; the slot's next query goes to a new one. */
   private stop(slot: Slot, p: Pending, err: Error): void {
     if (slot.sent !== p) return;
-    clearTimeout(p.timer);
-    p.reject(err);
+    fail(p, err);
     const old = slot.worker;
     this.vacate(slot);
     if (old) void old.terminate();
@@ -273,20 +271,14 @@ export class ReadPool {
   /** Stops every read thread; queries still pending fail. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const p of this.queue.values()) {
-      clearTimeout(p.timer);
-      p.reject(new Error('sqlite backend shut down'));
-    }
+    for (const p of this.queue.values()) fail(p, new Error('sqlite backend shut down'));
     this.queue.clear();
     await Promise.all(
       this.slots.map(async (slot) => {
         const w = slot.worker;
         const p = slot.sent;
         this.vacate(slot);
-        if (p) {
-          clearTimeout(p.timer);
-          p.reject(new Error('sqlite backend shut down'));
-        }
+        if (p) fail(p, new Error('sqlite backend shut down'));
         await w?.terminate();
       }),
     );
