@@ -341,8 +341,10 @@ const DETAILS_STEP = 200;
 /**
  * list with the first DETAILS_STEP items drawn into it, followed by a line saying how many more
  * there are, with buttons that draw DETAILS_STEP more or the rest: nothing is left out unsaid.
+ * No items: "none".
  */
-function capped<T>(list: HTMLElement, items: readonly T[], draw: (item: T) => HTMLElement, noun: 'attribute' | 'event' | 'link'): DocumentFragment {
+function capped<T>(list: HTMLElement, items: readonly T[], draw: (item: T) => HTMLElement, noun: 'attribute' | 'event' | 'link'): Node {
+  if (items.length === 0) return h('p', { class: 'muted' }, 'none');
   const more = h('p', { class: 'more muted' });
   let shown = 0;
   const drawTo = (n: number): void => {
@@ -366,7 +368,6 @@ function capped<T>(list: HTMLElement, items: readonly T[], draw: (item: T) => HT
 }
 
 function kvTable(kvs: KeyValue[]): Node {
-  if (kvs.length === 0) return h('p', { class: 'muted' }, 'none');
   return capped(h('table', { class: 'kv' }), kvs, (kv) => h('tr', {}, h('th', {}, kv.key), h('td', {}, valueText(kv.value))), 'attribute');
 }
 
@@ -776,9 +777,9 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string, traceC
     h('h3', {}, counted('Attributes', s.attributes.length, s.droppedAttributesCount)),
     kvTable(s.attributes),
     h('h3', {}, counted('Events', s.events.length, s.droppedEventsCount)),
-    s.events.length === 0 ? h('p', { class: 'muted' }, 'none') : capped(h('ol', { class: 'events' }), s.events, (e) => h('li', {}, h('strong', {}, e.name), ` at ${fmtOffset(Number(BigInt(e.timeUnixNano) - BigInt(s.startTimeUnixNano)))}`, kvTable(e.attributes), droppedNote(e.droppedAttributesCount)), 'event'),
+    capped(h('ol', { class: 'events' }), s.events, (e) => h('li', {}, h('strong', {}, e.name), ` at ${fmtOffset(Number(BigInt(e.timeUnixNano) - BigInt(s.startTimeUnixNano)))}`, kvTable(e.attributes), droppedNote(e.droppedAttributesCount)), 'event'),
     h('h3', {}, counted('Links', s.links.length, s.droppedLinksCount)),
-    s.links.length === 0 ? h('p', { class: 'muted' }, 'none') : capped(h('ul', { class: 'links' }), s.links, (l) => h('li', {}, h('a', { href: `/trace/${l.traceId}` }, h('code', {}, `${l.traceId}/${l.spanId}`)), kvTable(l.attributes), droppedNote(l.droppedAttributesCount)), 'link'),
+    capped(h('ul', { class: 'links' }), s.links, (l) => h('li', {}, h('a', { href: `/trace/${l.traceId}` }, h('code', {}, `${l.traceId}/${l.spanId}`)), kvTable(l.attributes), droppedNote(l.droppedAttributesCount)), 'link'),
     h('h3', {}, u.resourceDropped ? `Resource (${u.resourceDropped} attribute${u.resourceDropped === 1 ? '' : 's'} dropped by the sender)` : 'Resource'),
     kvTable(u.resource),
     // Counted as the resource's are: a scope whose every attribute the sender dropped still says so.
