@@ -8,7 +8,9 @@
 // data every time while the request stays pre-encoded.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { PROTO_DIR } from '../src/receiver/otlp-messages.ts';
 import { fmix32 } from '../src/storage/sqlite/terms.ts';
@@ -486,8 +488,48 @@ export function buildTraffic(spec: TrafficSpec): TrafficRequest[] {
   return out;
 }
 
-/** The generator's own source, hashed: a cached request set built by another version of it is not read. */
-const GENERATOR = createHash('sha256').update(readFileSync(new URL(import.meta.url))).digest('hex').slice(0, 12);
+/**
+ * The local modules a module runs: its own file and, transitively, those its relative imports and
+ * re-exports name (type-only imports left out: they do not run). A specifier that names no file
+ * (a comment's, say) is passed over: an import that did fail would have failed the module's load.
+ */
+export function localModules(entry: string): string[] {
+  const seen = new Set<string>();
+  const todo = [resolve(entry)];
+  for (let file = todo.pop(); file !== undefined; file = todo.pop()) {
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const source = readFileSync(file, 'utf8');
+    for (const m of source.matchAll(/\b(?:import|export)\s+(type\s+)?(?:[^'";]*?\s+from\s+)?['"](\.{1,2}\/[^'"]+)['"]|\bimport\(\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
+      if (m[1]) continue;
+      const target = resolve(dirname(file), (m[2] ?? m[3])!);
+      if (existsSync(target)) todo.push(target);
+    }
+  }
+  return [...seen].sort();
+}
+
+/** A hash of files' contents, in the order given (each one's length first: no two lists of contents run together alike). */
+export function inputsKey(files: readonly string[]): string {
+  const hash = createHash('sha256');
+  for (const file of files) {
+    const content = readFileSync(file);
+    hash.update(`${content.byteLength}:`).update(content);
+  }
+  return hash.digest('hex').slice(0, 12);
+}
+
+/**
+ * Everything a request's bytes depend on: the generator's source and the local modules it runs,
+ * the .proto files it encodes with, and the protobufjs that encodes. A cached request set built
+ * from other inputs is not read (a stale one would be benchmarked as today's traffic).
+ */
+export const GENERATOR_INPUTS: readonly string[] = [
+  ...localModules(fileURLToPath(import.meta.url)),
+  ...[...root.files].sort(),
+  createRequire(import.meta.url).resolve('protobufjs/package.json'),
+];
+const GENERATOR = inputsKey(GENERATOR_INPUTS);
 
 function specKey(spec: TrafficSpec): string {
   return `${spec.signal}-r${spec.requests}-s${spec.seed}-${spec.minItems}-${spec.maxItems}-d${TODAY_MS / DAY_MS}-${GENERATOR}`;

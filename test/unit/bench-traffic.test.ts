@@ -2,13 +2,14 @@
 // spans' and log records' shape — every time moved by the same amount, its newest at the moment
 // given — and nothing but the times changes; each send's trace ids (stampTraceIds) are new, keep
 // a trace's spans together, and are spread as random ids are, not sorted by send. A request set
-// cached on disk is read back only by the version of the generator that built it.
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+// cached on disk is read back only from the same inputs: the generator, every module it runs
+// (however deep), the .proto files it encodes with and protobufjs.
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { buildTraffic, loadTraffic, stampTimes, stampTraceIds, type BenchSignal } from '../../bench/traffic.ts';
+import { buildTraffic, GENERATOR_INPUTS, inputsKey, loadTraffic, localModules, stampTimes, stampTraceIds, type BenchSignal } from '../../bench/traffic.ts';
 import { LogsRequest, TraceRequest } from '../helpers/otlp-build.ts';
 
 interface Decoded {
@@ -95,17 +96,67 @@ describe('bench traffic, trace ids stamped per send', () => {
 });
 
 describe('bench traffic, cached on disk', () => {
-  it('is read back as built, under a name only this version of the generator reads', () => {
+  it('is read back as built, under a name only the same inputs read', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tracehouse-traffic-'));
     try {
       const spec = { signal: 'traces' as const, requests: 3, seed: 5, minItems: 2, maxItems: 4 };
       const built = loadTraffic(spec, dir);
       expect(loadTraffic(spec, dir).map((r) => Buffer.from(r.bytes))).toEqual(built.map((r) => Buffer.from(r.bytes)));
-      // A change to the generator (its source) must not replay requests an older one built.
-      const source = createHash('sha256').update(readFileSync(new URL('../../bench/traffic.ts', import.meta.url))).digest('hex');
       const names = readdirSync(dir);
       expect(names).toHaveLength(2);
-      for (const name of names) expect(name).toContain(source.slice(0, 12));
+      for (const name of names) expect(name).toContain(inputsKey(GENERATOR_INPUTS));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('counts as inputs the modules the generator runs, the .proto files it encodes with and protobufjs', () => {
+    const repo = fileURLToPath(new URL('../../', import.meta.url));
+    const inputs = GENERATOR_INPUTS.map((f) => (f.startsWith(repo) ? f.slice(repo.length) : f));
+    expect(inputs).toEqual(
+      expect.arrayContaining([
+        'bench/traffic.ts',
+        // Imported by traffic.ts (PROTO_DIR, fmix32), and what those import in turn.
+        'src/receiver/otlp-messages.ts',
+        'src/storage/sqlite/terms.ts',
+        'src/pipeline/decode/wire.ts',
+        // Loaded by the generator, and what those import in turn.
+        'proto/opentelemetry/proto/collector/trace/v1/trace_service.proto',
+        'proto/opentelemetry/proto/collector/logs/v1/logs_service.proto',
+        'proto/opentelemetry/proto/trace/v1/trace.proto',
+        'proto/opentelemetry/proto/logs/v1/logs.proto',
+        'proto/opentelemetry/proto/common/v1/common.proto',
+        'proto/opentelemetry/proto/resource/v1/resource.proto',
+      ]),
+    );
+    expect(inputs.some((f) => f.endsWith('/protobufjs/package.json'))).toBe(true);
+    // A type-only import runs nothing.
+    expect(inputs).not.toContain('src/model/signal.ts');
+  });
+
+  it('is keyed to the content of every module the generator imports, however deep', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tracehouse-traffic-inputs-'));
+    try {
+      mkdirSync(join(dir, 'bench'));
+      mkdirSync(join(dir, 'lib'));
+      writeFileSync(join(dir, 'bench', 'gen.ts'), "import {\n  mid,\n  type Shape,\n} from './mid.ts';\nimport type { Only } from '../lib/types.ts';\nexport const x = mid;\n");
+      writeFileSync(join(dir, 'bench', 'mid.ts'), "export { deep as mid } from '../lib/deep.ts';\nexport const lazy = () => import('../lib/lazy.ts');\n");
+      writeFileSync(join(dir, 'lib', 'deep.ts'), 'export const deep = 1;\n');
+      writeFileSync(join(dir, 'lib', 'lazy.ts'), 'export const lazy = 1;\n');
+      writeFileSync(join(dir, 'lib', 'types.ts'), 'export type Only = number;\n');
+      const modules = localModules(join(dir, 'bench', 'gen.ts'));
+      expect(modules.map((f) => f.slice(dir.length + 1))).toEqual(['bench/gen.ts', 'bench/mid.ts', 'lib/deep.ts', 'lib/lazy.ts']);
+      const before = inputsKey(modules);
+      expect(inputsKey(localModules(join(dir, 'bench', 'gen.ts')))).toBe(before);
+      // A module two imports away changes: so does the key (a cache named by the old one is not read).
+      writeFileSync(join(dir, 'lib', 'deep.ts'), 'export const deep = 2;\n');
+      expect(inputsKey(localModules(join(dir, 'bench', 'gen.ts')))).not.toBe(before);
+      // Contents moved from one file to the next are other inputs too.
+      writeFileSync(join(dir, 'lib', 'deep.ts'), 'export const deep = 1;\n');
+      expect(inputsKey(modules)).toBe(before);
+      writeFileSync(join(dir, 'lib', 'deep.ts'), 'export const deep = 1;\nexport const lazy = 1;\n');
+      writeFileSync(join(dir, 'lib', 'lazy.ts'), '');
+      expect(inputsKey(modules)).not.toBe(before);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
