@@ -115,6 +115,47 @@ describe('web UI: span details and log rows', () => {
     expect((await lists()).links).toEqual([500, '']);
   }, 60_000);
 
+  it("span details: a span of 200 events and 200 links of 200 attributes each draws at most 2,000 rows on opening, says every count, and draws any event's attributes on asking", async () => {
+    const traceId = hex(16);
+    const spanId = hex(8);
+    const many = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => str(`${prefix}.${i}`, `v${i}`));
+    const events = Array.from({ length: 200 }, (_, i) => ({ timeUnixNano: String(now + BigInt(i)), name: `tick ${i}`, attributes: many(200, `e${i}`) }));
+    const links = Array.from({ length: 200 }, (_, i) => ({ traceId: hex(16), spanId: hex(8), attributes: many(200, `l${i}`) }));
+    await post(c, 'traces', {
+      resourceSpans: [{
+        resource: { attributes: [str('service.name', 'ui-nested-span'), ...many(199, 'host.label')] },
+        scopeSpans: [{ scope: { name: 'bulk', attributes: many(200, 'scope') }, spans: [{ traceId, spanId, name: 'nested', kind: 1, startTimeUnixNano: String(now), endTimeUnixNano: String(now + 1_000_000n), attributes: many(200, 'attr'), events, links }] }],
+      }],
+    });
+    await eventually(async () => ((await fetch(`${c.queryUrl}/v1/traces/${traceId}`)).status === 200 ? true : undefined));
+    await ready(`/trace/${traceId}`);
+    await page.click(`.row[data-span-id="${spanId}"]`);
+    await page.waitForFunction(() => document.querySelector('.details h2')?.textContent === 'nested', { timeout: 30_000 });
+    // Per event (or link): the attribute rows drawn, and the count its "not shown" line gives.
+    const nested = (list: string) => page.evaluate((sel: string) => [...document.querySelectorAll(`.details > ${sel} > li`)].map((li: any) => {
+      const table = li.querySelector(':scope > table.kv');
+      const more = table.nextElementSibling?.classList.contains('more') ? table.nextElementSibling.textContent : '';
+      return { rows: table.rows.length, notShown: Number(/(\d+) (?:more )?attributes? not shown/.exec(more)?.[1] ?? 0) };
+    }), list);
+    // Every list stays bounded at 200 entries; the nested ones share a bound too (200 × 200 here each).
+    expect(await page.evaluate(() => document.querySelectorAll('.details tr, .details li').length)).toBeLessThanOrEqual(2_000);
+    for (const list of ['ol.events', 'ul.links']) {
+      const drawn = await nested(list);
+      expect(drawn, list).toHaveLength(200);
+      // Each one's count is said: drawn and not shown make its 200.
+      for (const [i, e] of drawn.entries()) expect(e.rows + e.notShown, `${list} ${i}`).toBe(200);
+      // The first ones are drawn whole, as a span's few events are.
+      expect(drawn[0], list).toEqual({ rows: 200, notShown: 0 });
+    }
+    // The last event's attributes, drawn on asking.
+    const last = '.details > ol.events > li:last-child';
+    expect(await page.$eval(`${last} > table.kv`, (t: any) => t.rows.length)).toBe(0);
+    await page.$eval(`${last} > .more button`, (b: any) => b.click());
+    expect(await page.$eval(`${last} > table.kv`, (t: any) => t.rows.length)).toBe(200);
+    expect(await page.$eval(`${last} > table.kv`, (t: any) => t.rows[199].textContent)).toBe('e199.199v199');
+    expect(await page.$$(`${last} > .more`)).toHaveLength(0);
+  }, 60_000);
+
   it('logs: a 64-bit trace id (Jaeger, Zipkin) links with its own digits, not the zeros every such id starts with', async () => {
     const ids = [hex(8), hex(8)];
     const logRecords = ids.map((short, i) => ({ timeUnixNano: String(now + BigInt(i)), severityNumber: 9, traceId: '0'.repeat(16) + short, spanId: hex(8), body: { stringValue: `log ${i}` } }));

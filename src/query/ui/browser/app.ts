@@ -339,36 +339,54 @@ function droppedNote(dropped: number | undefined): HTMLElement | null {
 const DETAILS_STEP = 200;
 
 /**
- * list with the first DETAILS_STEP items drawn into it, followed by a line saying how many more
- * there are, with buttons that draw DETAILS_STEP more or the rest: nothing is left out unsaid.
- * No items: "none".
+ * How many attribute rows the events (or links) one step of their list draws share: each list
+ * capped at DETAILS_STEP on its own still drew 200 events × 200 attributes, 40,000 rows. The first
+ * events draw theirs (a span's few events show whole); those past the budget draw fewer or none,
+ * each saying how many it has not shown, with the same buttons to draw them. The pane opens with at
+ * most 2,000 rows: five lists of DETAILS_STEP and two of these budgets.
  */
-function capped<T>(list: HTMLElement, items: readonly T[], draw: (item: T) => HTMLElement, noun: 'attribute' | 'event' | 'link'): Node {
+const NESTED_BUDGET = 500;
+
+/** Rows a step of the events or links list has left for their attributes. */
+interface Budget { left: number }
+
+/**
+ * list with the first DETAILS_STEP items drawn into it (fewer when a nested list's budget has fewer
+ * rows left, which it then spends), followed by a line saying how many more there are, with buttons
+ * that draw DETAILS_STEP more or the rest: nothing is left out unsaid. Each step hands its items a
+ * budget of NESTED_BUDGET rows for their own lists. No items: "none".
+ */
+function capped<T>(list: HTMLElement, items: readonly T[], draw: (item: T, nested: Budget) => HTMLElement, noun: 'attribute' | 'event' | 'link', budget?: Budget): Node {
   if (items.length === 0) return h('p', { class: 'muted' }, 'none');
   const more = h('p', { class: 'more muted' });
   let shown = 0;
   const drawTo = (n: number): void => {
     const end = Math.min(items.length, n);
-    list.append(...items.slice(shown, end).map(draw));
+    const nested: Budget = { left: NESTED_BUDGET };
+    list.append(...items.slice(shown, end).map((item) => draw(item, nested)));
     shown = end;
     const left = items.length - shown;
     if (left === 0) return more.remove();
-    const step = h('button', { type: 'button' }, `Show ${Math.min(DETAILS_STEP, left)} more`);
+    // None drawn yet (a nested list past its budget): "200 attributes not shown. Show 200".
+    const moreWord = shown === 0 ? '' : ' more';
+    const step = h('button', { type: 'button' }, `Show ${Math.min(DETAILS_STEP, left)}${moreWord}`);
     step.addEventListener('click', () => drawTo(shown + DETAILS_STEP));
     // A second button only when one step leaves some undrawn.
     const rest = left > DETAILS_STEP ? h('button', { type: 'button' }, `Show all ${left}`) : null;
     rest?.addEventListener('click', () => drawTo(items.length));
-    more.replaceChildren(`${left} more ${noun}${left === 1 ? '' : 's'} not shown. `, step, ...(rest ? [' ', rest] : []));
+    more.replaceChildren(`${left}${moreWord} ${noun}${left === 1 ? '' : 's'} not shown. `, step, ...(rest ? [' ', rest] : []));
   };
-  drawTo(DETAILS_STEP);
+  drawTo(budget ? Math.min(DETAILS_STEP, budget.left) : DETAILS_STEP);
+  if (budget) budget.left -= shown;
   const out = document.createDocumentFragment();
   out.append(list);
   if (shown < items.length) out.append(more);
   return out;
 }
 
-function kvTable(kvs: KeyValue[]): Node {
-  return capped(h('table', { class: 'kv' }), kvs, (kv) => h('tr', {}, h('th', {}, kv.key), h('td', {}, valueText(kv.value))), 'attribute');
+/** budget: an event's or link's attributes, drawing their first rows from their step's budget. */
+function kvTable(kvs: KeyValue[], budget?: Budget): Node {
+  return capped(h('table', { class: 'kv' }), kvs, (kv) => h('tr', {}, h('th', {}, kv.key), h('td', {}, valueText(kv.value))), 'attribute', budget);
 }
 
 // ---------------------------------------------------------------- search
@@ -777,9 +795,9 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string, traceC
     h('h3', {}, counted('Attributes', s.attributes.length, s.droppedAttributesCount)),
     kvTable(s.attributes),
     h('h3', {}, counted('Events', s.events.length, s.droppedEventsCount)),
-    capped(h('ol', { class: 'events' }), s.events, (e) => h('li', {}, h('strong', {}, e.name), ` at ${fmtOffset(Number(BigInt(e.timeUnixNano) - BigInt(s.startTimeUnixNano)))}`, kvTable(e.attributes), droppedNote(e.droppedAttributesCount)), 'event'),
+    capped(h('ol', { class: 'events' }), s.events, (e, nested) => h('li', {}, h('strong', {}, e.name), ` at ${fmtOffset(Number(BigInt(e.timeUnixNano) - BigInt(s.startTimeUnixNano)))}`, kvTable(e.attributes, nested), droppedNote(e.droppedAttributesCount)), 'event'),
     h('h3', {}, counted('Links', s.links.length, s.droppedLinksCount)),
-    capped(h('ul', { class: 'links' }), s.links, (l) => h('li', {}, h('a', { href: `/trace/${l.traceId}` }, h('code', {}, `${l.traceId}/${l.spanId}`)), kvTable(l.attributes), droppedNote(l.droppedAttributesCount)), 'link'),
+    capped(h('ul', { class: 'links' }), s.links, (l, nested) => h('li', {}, h('a', { href: `/trace/${l.traceId}` }, h('code', {}, `${l.traceId}/${l.spanId}`)), kvTable(l.attributes, nested), droppedNote(l.droppedAttributesCount)), 'link'),
     h('h3', {}, u.resourceDropped ? `Resource (${u.resourceDropped} attribute${u.resourceDropped === 1 ? '' : 's'} dropped by the sender)` : 'Resource'),
     kvTable(u.resource),
     // Counted as the resource's are: a scope whose every attribute the sender dropped still says so.
