@@ -775,6 +775,8 @@ let traceLogs: Promise<{ logs: OtlpLog[]; cut: boolean }> | undefined;
 /** traceCut: the read API cut the trace (its warnings): a parent not in the answer may be stored all the same. */
 async function showSpan(u: UiSpan, details: HTMLElement, traceId: string, traceCut: boolean): Promise<void> {
   const s = u.span;
+  const startNs = BigInt(s.startTimeUnixNano);
+  const endNs = BigInt(s.endTimeUnixNano);
   const logsBox = h('div', { class: 'span-logs' }, h('p', { class: 'muted' }, 'Loading logs…'));
   details.replaceChildren(
     h('h2', {}, s.name),
@@ -788,14 +790,14 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string, traceC
       h('dt', {}, 'Start'), h('dd', {}, `${fmtTime(s.startTimeUnixNano)} (+${fmtDuration(u.offset)})`),
       // A span ending before it starts (a skewed clock) is drawn zero-length; its details say by how much.
       // An end of 0 was never stamped (an exporter's unfinished span): no clock is decades behind.
-      h('dt', {}, 'Duration'), h('dd', {}, fmtDuration(u.duration), BigInt(s.endTimeUnixNano) === 0n ? ' (no end time stamped)' : BigInt(s.endTimeUnixNano) < BigInt(s.startTimeUnixNano) ? ` (its end is stamped ${fmtDuration(Number(BigInt(s.startTimeUnixNano) - BigInt(s.endTimeUnixNano)))} before its start: clock skew)` : ''),
+      h('dt', {}, 'Duration'), h('dd', {}, fmtDuration(u.duration), endNs === 0n ? ' (no end time stamped)' : endNs < startNs ? ` (its end is stamped ${fmtDuration(Number(startNs - endNs))} before its start: clock skew)` : ''),
       h('dt', {}, 'Status'), h('dd', { class: s.status.code === 2 ? 'status-error' : '' }, ['unset', 'ok', 'error'][s.status.code] ?? String(s.status.code), s.status.message ? `: ${s.status.message}` : ''),
       h('dt', {}, 'Scope'), h('dd', {}, `${u.scope.name}${u.scope.version ? ' ' + u.scope.version : ''}`),
     ),
     h('h3', {}, counted('Attributes', s.attributes.length, s.droppedAttributesCount)),
     kvTable(s.attributes),
     h('h3', {}, counted('Events', s.events.length, s.droppedEventsCount)),
-    capped(h('ol', { class: 'events' }), s.events, (e, nested) => h('li', {}, h('strong', {}, e.name), ` at ${fmtOffset(Number(BigInt(e.timeUnixNano) - BigInt(s.startTimeUnixNano)))}`, kvTable(e.attributes, nested), droppedNote(e.droppedAttributesCount)), 'event'),
+    capped(h('ol', { class: 'events' }), s.events, (e, nested) => h('li', {}, h('strong', {}, e.name), ` at ${fmtOffset(Number(BigInt(e.timeUnixNano) - startNs))}`, kvTable(e.attributes, nested), droppedNote(e.droppedAttributesCount)), 'event'),
     h('h3', {}, counted('Links', s.links.length, s.droppedLinksCount)),
     capped(h('ul', { class: 'links' }), s.links, (l, nested) => h('li', {}, h('a', { href: `/trace/${l.traceId}` }, h('code', {}, `${l.traceId}/${l.spanId}`)), kvTable(l.attributes, nested), droppedNote(l.droppedAttributesCount)), 'link'),
     h('h3', {}, u.resourceDropped ? `Resource (${u.resourceDropped} attribute${u.resourceDropped === 1 ? '' : 's'} dropped by the sender)` : 'Resource'),
@@ -815,7 +817,7 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string, traceC
     // byte bound (it says so in warnings): a trace that logged more has the records of its earlier
     // spans cut off. Those of this span are asked for by its own time too.
     if (first.cut || logs.length >= maxLimit) {
-      const end = BigInt(s.endTimeUnixNano) > BigInt(s.startTimeUnixNano) ? s.endTimeUnixNano : s.startTimeUnixNano;
+      const end = endNs > startNs ? s.endTimeUnixNano : s.startTimeUnixNano;
       const q = new URLSearchParams({ traceId, start: s.startTimeUnixNano, end, limit: String(maxLimit) });
       const duringDoc = await getJson<LogsDoc>(`/v1/logs?${q}`);
       const during = flattenLogs(duringDoc).map((x) => x.log);
