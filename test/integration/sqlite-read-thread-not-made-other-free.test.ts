@@ -32,14 +32,15 @@ it('runs a read on a thread that is up when another cannot be made', async () =>
     const until = Date.now() + 10_000;
     while (!slots.every((s) => s.ready) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     expect(slots.map((s) => s.ready)).toEqual([true, true]);
-    // A read whose client leaves stops its thread: its slot is left empty, the other thread idle.
+    // No thread can be made any more; a read whose client leaves stops its thread: its slot is
+    // left empty (its new thread cannot be made), the other thread idle.
+    refuse = true;
     const gone = new AbortController();
     const left = pool.run('getServices', [TENANT], gone.signal).catch((e: Error) => e.name);
     gone.abort();
     expect(await left).toBe('ReadAborted');
     expect(slots.filter((s) => s.worker !== undefined)).toHaveLength(1);
-    // No thread can be made any more: the idle one answers.
-    refuse = true;
+    // The idle one answers.
     const next = await within(pool.run('getServices', [TENANT]).catch((e: Error) => e.message));
     expect(next).toEqual([]);
   } finally {

@@ -2,16 +2,16 @@
 // answering; here a FIFO in the trace index's place, whose open(2) blocks until a writer comes)
 // kept its read waiting without limit: query.timeoutMs ran only from the thread's "started". The
 // budget now runs from the read's arrival, so the reader gets a 503-worthy QueryTimeout in time,
-// and a thread that has not opened the database within its start limit is replaced.
+// and a thread that has not opened the database within its start limit is replaced. The pool is
+// made as the store makes it (its threads started with it, ReadPool.start) after the FIFO is put
+// in place, so its thread never opens the real file.
 import { execFileSync } from 'node:child_process';
 import { openSync, closeSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { traceIndexPath } from '../../src/common/sqlite-path.ts';
-import { loadConfig } from '../../src/config/index.ts';
-import { sqliteOptions } from '../../src/storage/index.ts';
-import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
-import { createMetrics } from '../../src/telemetry/metrics.ts';
+import { ReadPool } from '../../src/storage/sqlite/read-pool.ts';
+import { openDatabase } from '../../src/storage/sqlite/store.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 import { capturedLogger } from '../helpers/logger.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -19,10 +19,7 @@ import { tempDir } from '../helpers/tmp.ts';
 it('answers a read whose thread cannot open the database within query.timeoutMs', async () => {
   const path = join(tempDir(), 'stuck.db');
   const { logger, lines } = capturedLogger();
-  const config = loadConfig({ flags: { 'storage.sqlite.path': path, 'query.timeoutMs': '300', 'storage.sqlite.readThreads': '1' } });
-  const b = createSqliteBackend(sqliteOptions(config), { logger, metrics: createMetrics() });
-  await b.start();
-  // The store is made and its write connection holds the index open; a read thread opens it anew.
+  openDatabase(path).close();
   const index = traceIndexPath(path);
   renameSync(index, `${index}.aside`);
   execFileSync('mkfifo', [index]);
@@ -34,9 +31,11 @@ it('answers a read whose thread cannot open the database within query.timeoutMs'
     // Read and write (r+): never blocks, whether or not a thread is blocked in its open.
     closeSync(openSync(index, 'r+'));
   };
+  const pool = new ReadPool({ path, threads: 1, timeoutMs: 300, logger, onUnreadable: () => undefined });
+  pool.start();
   try {
     const t = performance.now();
-    const read = b.getServices(TENANT).then(
+    const read = pool.run('getServices', [TENANT]).then(
       () => 'answered',
       (e: Error) => e,
     );
@@ -51,6 +50,6 @@ it('answers a read whose thread cannot open the database within query.timeoutMs'
     expect(lines().filter((l) => /read thread/.test(l.msg)).map((l) => l.msg)).toContain('sqlite read thread did not open the database in time; reads go to a new one');
   } finally {
     release();
-    await b.shutdown();
+    await pool.close();
   }
 }, 20_000);

@@ -123,6 +123,8 @@ class SqliteBackend implements StorageBackend, StoreStats {
     this.db = openStore(this.path, this.attributeIndex);
     this.openedFile = new OpenedFile(this.db, this.path);
     this.readPool = new ReadPool({ path: this.path, threads: this.readThreads, timeoutMs: this.timeoutMs, logger: this.deps.logger, onUnreadable: (items) => this.unreadable(items) });
+    // The read threads open the database while start-up goes on: the first read finds one ready.
+    this.readPool.start();
     this.retaining = this.retentionDays > 0;
     if (this.retaining) this.applyRetention();
   }

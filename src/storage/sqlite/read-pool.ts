@@ -6,7 +6,9 @@
 // leaves while it waits is dropped from the queue without ever running. A read's budget runs from
 // its arrival (waiting for a thread included), so every reader is answered within it; a query is
 // sent only to a thread that has opened the database, and a thread that has not after its start
-// limit is replaced.
+// limit is replaced. So that no read pays a thread's start (~150 ms: the Worker's, opening the
+// database, attaching the trace index) out of its budget, the threads are started with the store
+// (start), and a thread stopped after it had opened is replaced at once, not at the next read.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../telemetry/logger.ts';
 import { QueryTimeout } from '../backend.ts';
@@ -83,6 +85,25 @@ export class ReadPool {
     this.logger = opts.logger;
     this.onUnreadable = opts.onUnreadable;
     this.slots = Array.from({ length: Math.max(1, opts.threads) }, () => ({ worker: undefined, ready: false, startTimer: undefined, sent: undefined, running: undefined }));
+  }
+
+  /**
+   * Starts every thread now, without waiting for them to open the database: the first reads find
+   * them ready. A thread that cannot be made now is tried again by the next read, which is told
+   * if it still cannot.
+   */
+  start(): void {
+    for (const slot of this.slots) this.startAhead(slot);
+  }
+
+  /** Starts the slot's thread ahead of any read (start, and a thread stopped after it had opened). */
+  private startAhead(slot: Slot): void {
+    if (this.closed || slot.worker) return;
+    try {
+      this.workerOf(slot);
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'could not start a sqlite read thread; the next read tries again');
+    }
   }
 
   /** Runs one read on a read thread; when signal aborts, the read stops (ReadAborted). */
@@ -185,6 +206,9 @@ export class ReadPool {
       const opening = !slot.ready;
       const p = slot.sent ?? (opening ? this.oldestWaiting() : undefined);
       this.vacate(slot);
+      // One that had opened it (a crash in a read) is replaced now; one that could not open is
+      // started again only by a read, so that it is not started again and again for nobody.
+      if (!opening) this.startAhead(slot);
       // One that stopped before it opened the database (it could not) names the file and its key.
       if (opening) err = new Error(`a sqlite read thread stopped before it opened the database (storage.sqlite.path = ${JSON.stringify(this.path)}): ${err.message}`);
       if (!this.closed) this.logger.error({ err: err.message }, 'sqlite read thread stopped; reads go to a new one');
@@ -258,13 +282,15 @@ export class ReadPool {
     fail(p, err);
   }
 
-  /** Fails p, the query sent to the slot's thread, and stops that thread; the slot's next query goes to a new one. */
+  /** Fails p, the query sent to the slot's thread, and stops that thread; a new one is started for the slot's next query. */
   private stop(slot: Slot, p: Pending, err: Error): void {
     if (slot.sent !== p) return;
     fail(p, err);
     const old = slot.worker;
     this.vacate(slot);
     if (old) void old.terminate();
+    // The thread had opened the database (it was sent a query): its replacement opens it now.
+    this.startAhead(slot);
     this.sendNext();
   }
 
