@@ -15,6 +15,7 @@ import { QueryTimeout } from '../backend.ts';
 import { unpackDeep } from './deep-reply.ts';
 import type { ReadOp, Unreadable } from './reads.ts';
 import type { ReadReply, ReadRequest } from './read-thread.ts';
+import { BUSY_TIMEOUT_MS } from './store.ts';
 
 /** The read threads' name, which is also their OS threads' (at most 15 characters). */
 const READ_THREAD_NAME = 'sqlite-read';
@@ -22,11 +23,14 @@ const READ_THREAD_NAME = 'sqlite-read';
 /**
  * How long a read thread may take to open the database before it is taken as stuck (an open on a
  * filesystem that stopped answering) and replaced, at least: query.timeoutMs when longer. Opening
- * waits for SQLite's locks at most the connection's busy_timeout (5 s, openReadOnly) and then
- * fails, so a thread past this is stuck elsewhere. It is no shorter so that a small
- * query.timeoutMs on a loaded host does not stop every thread before it is up.
+ * (openReadOnly) waits for SQLite's locks at most the connection's busy_timeout each time, and
+ * may wait twice: for the file's schema, then at the ATTACH of the trace index for its own. A
+ * third busy_timeout covers the thread's own start on a loaded host, so a thread that waited out
+ * the locks is not replaced just as it opens, and one past this is stuck elsewhere. It is no
+ * shorter so that a small query.timeoutMs on a loaded host does not stop every thread before it
+ * is up.
  */
-const READ_THREAD_START_MS = 5_000;
+export const READ_THREAD_START_MS = 3 * BUSY_TIMEOUT_MS;
 
 /** A read stopped because its reader is gone (StoreReader's signal): no store failure, nobody to answer. */
 export class ReadAborted extends Error {
@@ -75,13 +79,14 @@ export class ReadPool {
 
   /**
    * onUnreadable is told of the stored items a read found malformed and left out of its answer.
-   * testThreadUrl, for tests only, names the script each new read thread runs (read-thread.ts).
+   * testThreadUrl, for tests only, names the script each new read thread runs (read-thread.ts);
+   * testStartLimitMs, for tests only, is the threads' start limit in place of READ_THREAD_START_MS's.
    */
-  constructor(opts: { path: string; threads: number; timeoutMs: number; logger: Logger; onUnreadable: (items: Unreadable[]) => void; testThreadUrl?: () => URL }) {
+  constructor(opts: { path: string; threads: number; timeoutMs: number; logger: Logger; onUnreadable: (items: Unreadable[]) => void; testThreadUrl?: () => URL; testStartLimitMs?: number }) {
     this.threadUrl = opts.testThreadUrl ?? (() => new URL('./read-thread.ts', import.meta.url));
     this.path = opts.path;
     this.timeoutMs = opts.timeoutMs;
-    this.startLimitMs = Math.max(opts.timeoutMs, READ_THREAD_START_MS);
+    this.startLimitMs = opts.testStartLimitMs ?? Math.max(opts.timeoutMs, READ_THREAD_START_MS);
     this.logger = opts.logger;
     this.onUnreadable = opts.onUnreadable;
     this.slots = Array.from({ length: Math.max(1, opts.threads) }, () => ({ worker: undefined, ready: false, startTimer: undefined, sent: undefined, running: undefined }));

@@ -463,12 +463,15 @@ function attachTraceIndex(db: DatabaseSync, path: string): void {
   db.prepare(`ATTACH DATABASE ? AS ${TRACE_INDEX}`).run(traceIndexPath(path));
 }
 
+/** How long a connection of the store (the write thread's, a read thread's) waits for a lock another holds before it fails (SQLITE_BUSY): its busy_timeout. */
+export const BUSY_TIMEOUT_MS = 5_000;
+
 /** A read-only connection to a store's file (made by openDatabase before), with its trace index: a read thread's. */
 export function openReadOnly(path: string): DatabaseSync {
   // A URI's mode=rw(c) is refused with a read-only open (and ATTACH): read as mode=ro.
   path = sqliteReadOnlyPath(path);
   const db = new DatabaseSync(path, { readOnly: true });
-  db.exec('PRAGMA busy_timeout = 5000');
+  db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   attachTraceIndex(db, path);
   return db;
 }
@@ -803,7 +806,7 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean; 
   // checkpoints, and a power loss could take everything since the last one. The sync costs no
   // CPU the collector's runs can show (phase V); it is one fdatasync per commit, and the writer
   // commits batches, not requests.
-  db.exec('PRAGMA page_size = 32768; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
+  db.exec(`PRAGMA page_size = 32768; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS};`);
   const checkpointBytes = options.checkpointMiB === undefined ? SHORT_CHECKPOINT_BYTES : options.checkpointMiB * 2 ** 20;
   db.exec(`PRAGMA wal_autocheckpoint = ${walPages(db, checkpointBytes)}; PRAGMA journal_size_limit = ${2 * checkpointBytes};`);
   // The write connection's page cache (storage.sqlite.cacheMiB); others keep SQLite's 2 MiB.
