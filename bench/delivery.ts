@@ -21,6 +21,8 @@ export interface DeliveryFigures {
   p50Ms: number;
   p99Ms: number;
   lostSpans: number | null;
+  /** Spans still queued, neither written nor lost, when the drain wait ran out (0: the drain finished). */
+  queuedAtDrainTimeout: number;
   refusedRequests: number;
 }
 
@@ -32,6 +34,7 @@ function summary(mode: (typeof MODES)[number], f: IngestFigures): DeliveryFigure
     p50Ms: Math.round(f.latencyMs.p50Ms * 10) / 10,
     p99Ms: Math.round(f.latencyMs.p99Ms * 10) / 10,
     lostSpans: f.lostItems,
+    queuedAtDrainTimeout: f.undrained?.queuedItems ?? 0,
     refusedRequests: f.refusedRequests,
   };
 }

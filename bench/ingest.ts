@@ -79,9 +79,12 @@ export interface IngestFigures {
   sentItems: number;
   /** Rows the collector wrote (tracehouse_writer_written_rows_total delta); null for the null receiver. */
   storedItems: number | null;
-  /** sentItems − storedItems: must be 0. */
+  /** sentItems − storedItems (less what `undrained` still held queued): must be 0. */
   lostItems: number | null;
+  /** How long the collector took after the load to write or drop everything it accepted; null when it did not finish (see `undrained`) or for the null receiver. */
   drainS: number | null;
+  /** The drain's wait (drainTimeoutMs) ran out with items accepted and neither written nor dropped, still queued: how many, and the wait in seconds. null: the drain finished. Absent in results from before 2026-12-07. */
+  undrained?: { queuedItems: number; timeoutS: number } | null;
   droppedRows: number | null;
   refusedRequests: number;
   refusedItems: number;
@@ -155,6 +158,7 @@ export async function runIngest(o: IngestRunOptions): Promise<IngestFigures> {
     const label = { signal: o.signal };
     let storedItems: number | null = null;
     let drainS: number | null = null;
+    let undrained: IngestFigures['undrained'] = null;
     let writtenDuringLoad: number | null = null;
     let mainHeapAtLoadEnd: IngestFigures['mainHeapAtLoadEnd'] = null;
     let after: MetricSamples = [];
@@ -167,20 +171,27 @@ export async function runIngest(o: IngestRunOptions): Promise<IngestFigures> {
         externalBytes: metricSum(atEnd, 'nodejs_external_memory_bytes'),
       };
       const tEnd = performance.now();
-      const deadline = tEnd + (o.drainTimeoutMs ?? 120_000);
+      const drainTimeoutMs = o.drainTimeoutMs ?? 120_000;
+      const deadline = tEnd + drainTimeoutMs;
       for (;;) {
         after = await scrape(opsUrl);
         const written = metricSum(after, 'tracehouse_writer_written_rows_total', label) - metricSum(before, 'tracehouse_writer_written_rows_total', label);
         const dropped = metricSum(after, 'tracehouse_writer_dropped_rows_total', label) - metricSum(before, 'tracehouse_writer_dropped_rows_total', label);
         const accepted = metricSum(after, acceptedMetric(o.signal)) - metricSum(before, acceptedMetric(o.signal));
         const queue = metricSum(after, 'tracehouse_queue_size_bytes');
-        if ((written + dropped >= accepted && queue === 0) || performance.now() > deadline) {
+        if (written + dropped >= accepted && queue === 0) {
           storedItems = written;
+          drainS = (performance.now() - tEnd) / 1000;
+          break;
+        }
+        if (performance.now() > deadline) {
+          // Not finished: what is still queued was not written yet, which says nothing of whether it is lost.
+          storedItems = written;
+          undrained = { queuedItems: Math.max(0, accepted - written - dropped), timeoutS: drainTimeoutMs / 1000 };
           break;
         }
         await sleep(100);
       }
-      drainS = (performance.now() - tEnd) / 1000;
     }
     const cpu = cpuSeconds(target.pid) - cpu0;
     const threads1 = cpuSecondsByThread(target.pid);
@@ -217,8 +228,9 @@ export async function runIngest(o: IngestRunOptions): Promise<IngestFigures> {
       rssTimeline,
       sentItems: lg.okItems,
       storedItems,
-      lostItems: storedItems === null ? null : lg.okItems - storedItems,
+      lostItems: storedItems === null ? null : lg.okItems - storedItems - (undrained?.queuedItems ?? 0),
       drainS,
+      undrained,
       droppedRows: isCollector ? metricSum(after, 'tracehouse_writer_dropped_rows_total') - metricSum(before, 'tracehouse_writer_dropped_rows_total') : null,
       refusedRequests: lg.refusedRequests,
       refusedItems: lg.refusedItems,

@@ -85,7 +85,7 @@ export async function run(ctx: BenchContext, o: { maxRate: number; maxRateSource
         rssUnderBound: run.peakRssBytes <= bound,
         refusedWithUnavailable: (run.refusedByCode['UNAVAILABLE'] ?? 0) > 0,
         onlyUnavailable: codes.every((c) => c === 'UNAVAILABLE') && run.errorRequests === 0,
-        nothingLost: run.lostItems === 0 && (run.droppedRows ?? 0) === 0,
+        nothingLost: run.lostItems === 0 && (run.droppedRows ?? 0) === 0 && !run.undrained,
       },
     };
   } finally {

@@ -106,9 +106,22 @@ function itemsText(min: number, max: number): string {
   return min === max ? num(min) : `${num(min)}–${num(max)}`;
 }
 
+/** "drain did not finish within N s: X spans still queued" for a run whose drain wait ran out, else undefined. */
+function undrainedText(f: IngestFigures): string | undefined {
+  const u = f.undrained;
+  return u ? `drain did not finish within ${num(u.timeoutS)} s: ${num(u.queuedItems)} ${unit(f.signal)} still queued` : undefined;
+}
+
 function lossText(f: IngestFigures): string {
   if (f.lostItems === null) return 'n/a';
-  return f.lostItems === 0 ? '0' : `**${num(f.lostItems)}**`;
+  const lost = f.lostItems === 0 ? '0' : `**${num(f.lostItems)}**`;
+  const undrained = undrainedText(f);
+  return undrained ? `${lost} (${undrained})` : lost;
+}
+
+/** How long the drain after the load took, or that it did not finish. */
+function drainText(f: IngestFigures): string {
+  return undrainedText(f) ?? `${sig(f.drainS ?? NaN)} s`;
 }
 
 function refusedText(f: IngestFigures): string {
@@ -200,12 +213,18 @@ function missing(r: BenchResults, scenario: string, errorPrefix: string): string
 function unstoredVerdict(runs: readonly IngestFigures[], signal: string): string | undefined {
   let unstored = 0;
   let accepted = 0;
+  // A drain that did not finish in time: its queued items were not written yet, neither stored nor lost.
+  const undrained: string[] = [];
   for (const f of runs) {
     if (f.target !== 'collector' || f.lostItems === null) continue;
     accepted += f.sentItems;
     unstored += Math.max(0, f.lostItems, f.droppedRows ?? 0);
+    const u = undrainedText(f);
+    if (u) undrained.push(u);
   }
-  return unstored > 0 ? `not evaluated: ${num(unstored)} of ${num(accepted)} accepted ${unit(signal)} not stored (see "lost" in the run's table)` : undefined;
+  const notStored = unstored > 0 ? `${num(unstored)} of ${num(accepted)} accepted ${unit(signal)} not stored (see "lost" in the run's table)` : undefined;
+  const parts = [...undrained, ...(notStored ? [notStored] : [])];
+  return parts.length > 0 ? `not evaluated: ${parts.join('; ')}` : undefined;
 }
 
 /** One CPU-per-million row from a max-rate run of the memory backend, its null receiver beside it. */
@@ -413,7 +432,7 @@ function maxRateSection(r: BenchResults): string {
   out.push(
     'Closed loop: the load generator keeps a fixed number of export requests in flight. The baseline is bench/null-receiver.ts, the same grpc-js server (or Node HTTP server) on the same paths, acknowledging without decoding: the transport limit of this machine. ' +
       '"CPU-s per million" is the receiver process\'s own CPU (utime+stime of all its threads, /proc/<pid>/stat) from the start of the load until everything accepted was written, per million items accepted. ' +
-      'Latency is measured in the load generator, per export request. Peak RSS is VmHWM. "Lost" is what the load generator got OK for minus tracehouse_writer_written_rows_total after the drain.',
+      'Latency is measured in the load generator, per export request. Peak RSS is VmHWM. "Lost" is what the load generator got OK for minus tracehouse_writer_written_rows_total after the drain; a drain that did not finish within its wait says how many items were still queued, which are not counted as lost.',
     '',
   );
   for (const m of r.maxRate) {
@@ -423,7 +442,7 @@ function maxRateSection(r: BenchResults): string {
     out.push(table(INGEST_HEAD, [ingestRow(m.baseline, '1.00'), ingestRow(m.collector, sig(m.throughputRatio))]));
     out.push('');
     const c = m.collector;
-    out.push(`Collector written during the load: ${num(c.writtenItemsPerSDuringLoad ?? NaN)} ${unit(m.signal)}/s; drain after the load: ${sig(c.drainS ?? NaN)} s; idle RSS ${mib(c.idleRssBytes)}.`);
+    out.push(`Collector written during the load: ${num(c.writtenItemsPerSDuringLoad ?? NaN)} ${unit(m.signal)}/s; drain after the load: ${drainText(c)}; idle RSS ${mib(c.idleRssBytes)}.`);
     if (c.warnings.length) out.push('', `Collector warnings: ${c.warnings.length} (first: \`${c.warnings[0]}\`).`);
     out.push('');
   }
@@ -536,7 +555,7 @@ function backendsSection(r: BenchResults): string {
   }
   const written = b.runs
     .filter((x) => x.figures)
-    .map((x) => `${x.backend}: ${num(x.figures!.writtenItemsPerSDuringLoad ?? NaN)} spans/s written during the load, drained in ${sig(x.figures!.drainS ?? NaN)} s`);
+    .map((x) => `${x.backend}: ${num(x.figures!.writtenItemsPerSDuringLoad ?? NaN)} spans/s written during the load, drain: ${drainText(x.figures!)}`);
   // A backend run more than once (the judged SQLite run) shows its median run; the others are named.
   const repeated = b.runs
     .filter((x) => x.repetitions && x.figures)
@@ -592,7 +611,7 @@ function overloadSection(r: BenchResults): string {
         ['collector refusals by reason', Object.entries(f.collectorRefusedByReason ?? {}).map(([k, v]) => `${k} ×${v}`).join(', ') || 'none'],
         ['skipped by the load generator (64 outstanding)', `${num(f.skippedItems)} spans`],
         ['sent (OK) / stored / lost', `${num(f.sentItems)} / ${num(f.storedItems ?? NaN)} / ${lossText(f)}`],
-        ['drain after the load', `${sig(f.drainS ?? NaN)} s`],
+        ['drain after the load', drainText(f)],
         ['p50 / p99 latency of accepted exports', `${ms(f.latencyMs.p50Ms)} / ${ms(f.latencyMs.p99Ms)}`],
         ['RSS at rest (baseline)', mib(f.idleRssBytes)],
         ['peak RSS at max rate, default queue (baseline)', mib(o.baselinePeakRssBytes)],
@@ -609,7 +628,7 @@ function overloadSection(r: BenchResults): string {
         ['peak RSS under the stated bound', yes(o.checks.rssUnderBound)],
         ['excess refused with UNAVAILABLE', yes(o.checks.refusedWithUnavailable)],
         ['no other error code', yes(o.checks.onlyUnavailable)],
-        ['nothing accepted was lost (sent − stored = 0, no dropped rows)', yes(o.checks.nothingLost)],
+        ['nothing accepted was lost (sent − stored = 0, no dropped rows)', undrainedText(f) ? `not known: ${undrainedText(f)}` : yes(o.checks.nothingLost)],
       ],
     ),
     '',

@@ -104,4 +104,25 @@ describe('bench harness smoke', () => {
     expect(sqliteRow).toContain('median of 3 runs (9.50, 7.50, 8.50)');
     expect(sqliteRow).toContain('**missed** by 0.500 ');
   });
+
+  it('says what was still queued when the drain wait ran out, not that it was lost', { timeout: 30_000 }, async () => {
+    // A partial batch waits 30 s for its flush: nothing is written within the 0.5 s drain wait.
+    const f = await runIngest({
+      name: 'smoke, slow drain',
+      target: { kind: 'collector', options: { 'storage.backend': 'memory', 'workers.threads': '1', 'writer.flushIntervalMs': '30000' } },
+      transport: 'grpc',
+      signal: 'traces',
+      traffic,
+      cacheDir,
+      durationMs: 1_000,
+      mode: { kind: 'rate', itemsPerSecond: 500, maxInFlight: 4 },
+      connections: 1,
+      drainTimeoutMs: 500,
+    });
+    expect(f.sentItems).toBeGreaterThan(0);
+    expect(f.storedItems).toBe(0);
+    expect(f.lostItems).toBe(0);
+    expect(f.undrained).toEqual({ queuedItems: f.sentItems, timeoutS: 0.5 });
+    expect(f.drainS).toBeNull();
+  });
 });

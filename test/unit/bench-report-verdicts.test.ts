@@ -159,6 +159,44 @@ describe('bench report verdicts', () => {
     expect(lost).not.toContain('**met**');
     expect(lost).toContain('not evaluated: 7 of');
   });
+
+  it('says a drain that ran out of time left spans queued, not that it lost them', () => {
+    // The collector wrote all but 90,000 of 4.2 M spans before the 120 s drain wait ran out; the rest were still queued.
+    const m = maxRate(0.7);
+    const slow: IngestFigures = { ...m.collector, storedItems: m.collector.sentItems - 90_000, lostItems: 0, drainS: null, undrained: { queuedItems: 90_000, timeoutS: 120 } };
+    const lines = renderReport(results({ ...m, collector: slow, runs: [m.baseline, slow] }), 'x.json').split('\n');
+    const cpu = lines.find((l) => l.includes('collector CPU-s per million spans, OTLP/gRPC traces → memory'));
+    // Its CPU leaves out the writes it had not made yet: not judged, and said why.
+    expect(cpu).not.toContain('**met**');
+    expect(cpu).toContain('not evaluated: drain did not finish within 120 s: 90,000 spans still queued');
+    expect(cpu).not.toContain('not stored');
+    const row = lines.find((l) => l.startsWith('| collector (memory)'));
+    expect(row).toContain('| 0 (drain did not finish within 120 s: 90,000 spans still queued) |');
+    expect(lines.join('\n')).toContain('drain after the load: drain did not finish within 120 s: 90,000 spans still queued');
+
+    // The overload run: its check on loss is not known, not failed.
+    const run = figures('collector', 250_000, 4);
+    const over = { ...run, storedItems: run.sentItems - 500, lostItems: 0, drainS: null, undrained: { queuedItems: 500, timeoutS: 300 } };
+    const MiB = 2 ** 20;
+    const r: BenchResults = {
+      ...results(maxRate(0.7)),
+      overload: {
+        queueBytes: 64 * MiB,
+        offeredRate: 500_000,
+        maxRate: 250_000,
+        maxRateSource: 'test',
+        run: over,
+        rssBoundBytes: 598 * MiB,
+        rssBoundFormula: 'test',
+        baselinePeakRssBytes: null,
+        checks: { rssUnderBound: true, refusedWithUnavailable: true, onlyUnavailable: true, nothingLost: false },
+      },
+    };
+    const overLines = renderReport(r, 'x.json').split('\n');
+    expect(overLines.find((l) => l.includes('peak RSS under 2× overload'))).toContain('not evaluated: drain did not finish within 300 s: 500 spans still queued');
+    expect(overLines.find((l) => l.startsWith('| nothing accepted was lost'))).toContain('not known: drain did not finish within 300 s: 500 spans still queued');
+    expect(overLines.find((l) => l.startsWith('| sent (OK) / stored / lost'))).not.toContain('**');
+  });
 });
 
 /** A gRPC traces max-rate run of this throughput ratio, one repetition a side. */
