@@ -7,7 +7,7 @@
 // copy with fresh trace ids (stampTraceIds), so stores that deduplicate on trace/span id see new
 // data every time while the request stays pre-encoded.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -531,15 +531,37 @@ export const GENERATOR_INPUTS: readonly string[] = [
 ];
 const GENERATOR = inputsKey(GENERATOR_INPUTS);
 
-function specKey(spec: TrafficSpec): string {
-  return `${spec.signal}-r${spec.requests}-s${spec.seed}-${spec.minItems}-${spec.maxItems}-d${TODAY_MS / DAY_MS}-${GENERATOR}`;
+/** The part of a cached set's name that names the spec; the day and the generator's key follow it. */
+function specPrefix(spec: TrafficSpec): string {
+  return `${spec.signal}-r${spec.requests}-s${spec.seed}-${spec.minItems}-${spec.maxItems}-`;
 }
 
-/** buildTraffic, cached as files in dir (building takes a second or two; every scenario needs it). */
-export function loadTraffic(spec: TrafficSpec, dir?: string): TrafficRequest[] {
-  if (!dir) return buildTraffic(spec);
-  const base = join(dir, specKey(spec));
-  if (existsSync(base + '.json') && existsSync(base + '.bin')) {
+function specKey(spec: TrafficSpec): string {
+  return `${specPrefix(spec)}d${TODAY_MS / DAY_MS}-${GENERATOR}`;
+}
+
+/**
+ * Removes the sets of this spec cached for another day or generator (several MB each, never read
+ * again): only names of the cache's own pattern, never another builder's temporary files.
+ */
+function removeOtherSets(dir: string, spec: TrafficSpec): void {
+  const own = specKey(spec);
+  const prefix = specPrefix(spec);
+  const pattern = /^d\d+-[0-9a-z]+\.(?:bin|json)$/;
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith(prefix) || name.startsWith(own + '.') || !pattern.test(name.slice(prefix.length))) continue;
+    try {
+      unlinkSync(join(dir, name));
+    } catch (err) {
+      // Another builder removed it first.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
+
+/** A cached set, or undefined when it is not there (never written, or removed by a builder of other inputs while being read). */
+function readCached(spec: TrafficSpec, base: string): TrafficRequest[] | undefined {
+  try {
     const index = JSON.parse(readFileSync(base + '.json', 'utf8')) as { items: number; length: number }[];
     const all = readFileSync(base + '.bin');
     let at = 0;
@@ -548,7 +570,18 @@ export function loadTraffic(spec: TrafficSpec, dir?: string): TrafficRequest[] {
       at += length;
       return trafficRequest(spec.signal, bytes, items);
     });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
   }
+}
+
+/** buildTraffic, cached as files in dir (building takes a second or two; every scenario needs it). */
+export function loadTraffic(spec: TrafficSpec, dir?: string): TrafficRequest[] {
+  if (!dir) return buildTraffic(spec);
+  const base = join(dir, specKey(spec));
+  const cached = readCached(spec, base);
+  if (cached) return cached;
   const reqs = buildTraffic(spec);
   mkdirSync(dir, { recursive: true });
   // Written under temporary names and renamed: concurrent builders never see half a file.
@@ -557,6 +590,7 @@ export function loadTraffic(spec: TrafficSpec, dir?: string): TrafficRequest[] {
   writeFileSync(base + '.json' + tmp, JSON.stringify(reqs.map((r) => ({ items: r.items, length: r.bytes.byteLength }))));
   renameSync(base + '.bin' + tmp, base + '.bin');
   renameSync(base + '.json' + tmp, base + '.json');
+  removeOtherSets(dir, spec);
   return reqs;
 }
 

@@ -3,7 +3,8 @@
 // given — and nothing but the times changes; each send's trace ids (stampTraceIds) are new, keep
 // a trace's spans together, and are spread as random ids are, not sorted by send. A request set
 // cached on disk is read back only from the same inputs: the generator, every module it runs
-// (however deep), the .proto files it encodes with and protobufjs.
+// (however deep), the .proto files it encodes with and protobufjs; building one removes the sets
+// of the same spec cached under other inputs, and nothing else.
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,6 +106,24 @@ describe('bench traffic, cached on disk', () => {
       const names = readdirSync(dir);
       expect(names).toHaveLength(2);
       for (const name of names) expect(name).toContain(inputsKey(GENERATOR_INPUTS));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('removes the sets of the same spec cached under other inputs when it builds one, and nothing else', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tracehouse-traffic-stale-'));
+    try {
+      const spec = { signal: 'traces' as const, requests: 3, seed: 5, minItems: 2, maxItems: 4 };
+      // Sets of this spec an older generator (another key, another day, the old "v2" names) left.
+      const stale = ['traces-r3-s5-2-4-d20790-0123456789ab.bin', 'traces-r3-s5-2-4-d20790-0123456789ab.json', 'traces-r3-s5-2-4-d20793-v2.bin', 'traces-r3-s5-2-4-d20793-v2.json'];
+      // Other specs' sets, another builder's temporary file, and files the cache did not write.
+      const kept = ['traces-r3-s5-2-40-d20790-0123456789ab.bin', 'logs-r3-s5-2-4-d20790-0123456789ab.bin', 'traces-r3-s5-2-4-d20790-0123456789ab.bin.4242.tmp', 'traces-r3-s5-2-4-notes.txt', 'README'];
+      for (const name of [...stale, ...kept]) writeFileSync(join(dir, name), 'x');
+      loadTraffic(spec, dir);
+      const names = readdirSync(dir).sort();
+      expect(names.filter((n) => n.includes(inputsKey(GENERATOR_INPUTS)))).toHaveLength(2);
+      expect(names.filter((n) => !n.includes(inputsKey(GENERATOR_INPUTS)))).toEqual([...kept].sort());
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
