@@ -8,7 +8,7 @@
 // beside it; and that the search's statement goes through the summary.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import type { LogRow } from '../../src/model/rows.ts';
 import { DEFAULT_TENANT } from '../../src/model/tenant.ts';
@@ -151,5 +151,46 @@ describe('sqlite log search by least severity', () => {
     expect(bodies(db, 21)).toEqual(['imported-f']);
     expect(bodies(db, 17, {}, 'acme')).toEqual(['acme-e']);
     db.close();
+  });
+
+  // Retention that took the records with the largest rowids (late records with old times) left
+  // the summary's `upto` above every record: each open then took a write transaction to sum
+  // nothing, as the trace index's catch-up took one at every open, so an open beside a process
+  // writing the file (a collector, an import) waited for its write lock, and failed after
+  // busy_timeout (5 s) when it was held longer. An open with nothing to do now takes none.
+  it('opens a file beside a held write lock when nothing is to be caught up, also after retention took the newest records', () => {
+    const path = join(tempDir(), 'late-retained.db');
+    let db = openDatabase(path);
+    let store = new SqliteStore(db);
+    const nowMs = Date.now();
+    const now = BigInt(nowMs) * 1_000_000n;
+    write(store, [log(now - BUCKET, 17, 'kept-e')]);
+    db.close();
+    const writer = new DatabaseSync(path);
+    const openBesideWriter = () => {
+      writer.exec('BEGIN IMMEDIATE');
+      try {
+        return openDatabase(path);
+      } finally {
+        writer.exec('ROLLBACK');
+      }
+    };
+    db = openBesideWriter();
+    store = new SqliteStore(db);
+    write(store, [log(now - 3n * DAY, 21, 'late-old-f')]);
+    expect(store.applyRetention(1, nowMs).logs).toBe(1);
+    db.close();
+
+    db = openBesideWriter();
+    expect(bodies(db, 17)).toEqual(['kept-e']);
+    // Records written since, on rowids past the floor, are covered.
+    store = new SqliteStore(db);
+    write(store, [log(now - 2n * BUCKET, 22, 'new-f')]);
+    expect(bodies(db, 17)).toEqual(['kept-e', 'new-f']);
+    db.close();
+    db = openBesideWriter();
+    expect(bodies(db, 22)).toEqual(['new-f']);
+    db.close();
+    writer.close();
   });
 });

@@ -317,16 +317,22 @@ const LOG_SEVERITY_NOTE = `UPDATE ${LOG_SEVERITY_UPTO} SET upto = ?2 WHERE id = 
  * half way leaves no table, or one that covers its `upto`. A file whose records all lie below
  * `upto` and below the largest rowid retention noted had records taken away and others written
  * by an older version (without rowid_floor, on rowids below `upto`): its rows are made anew.
+ * One whose records all lie below `upto` but not below that rowid had its newest records taken by
+ * this version's retention (late records with old times), and the records written since go
+ * above it (RowidFloor): its rows cover them, as when `upto` is the largest rowid. The file is
+ * then left as it is without a write transaction, which an open beside a collector writing the
+ * same file would wait for (up to busy_timeout) at every open until the next log write.
  */
 function ensureLogSeverity(db: DatabaseSync): void {
-  const covered = `SELECT 1 FROM ${LOG_SEVERITY_UPTO} WHERE id = 0 AND upto = (SELECT coalesce(max(id), 0) FROM logs)`;
-  if (hasSchemaObject(db, LOG_SEVERITY) && hasSchemaObject(db, LOG_SEVERITY_UPTO) && db.prepare(covered).get() !== undefined) return;
+  const state = `SELECT (SELECT upto FROM ${LOG_SEVERITY_UPTO} WHERE id = 0) AS upto, (SELECT coalesce(max(id), 0) FROM logs) AS newest,
+    (SELECT coalesce(max(max_rowid), 0) FROM rowid_floor WHERE tbl = 'logs') AS floor`;
+  const covered = ({ upto, newest, floor }: { upto: number; newest: number; floor: number }): boolean => newest === upto || (newest < upto && floor >= upto);
+  if (hasSchemaObject(db, LOG_SEVERITY) && hasSchemaObject(db, LOG_SEVERITY_UPTO) && covered(db.prepare(state).get() as { upto: number; newest: number; floor: number })) return;
   inTransaction(db, () => {
     db.exec(LOG_SEVERITY_SCHEMA);
-    const { upto, newest, floor } = db.prepare(`SELECT (SELECT upto FROM ${LOG_SEVERITY_UPTO} WHERE id = 0) AS upto, (SELECT coalesce(max(id), 0) FROM logs) AS newest,
-      (SELECT coalesce(max(max_rowid), 0) FROM rowid_floor WHERE tbl = 'logs') AS floor`).get() as { upto: number; newest: number; floor: number };
-    if (newest === upto) return;
-    if (newest < upto && floor < upto) db.exec(`DELETE FROM ${LOG_SEVERITY}; UPDATE ${LOG_SEVERITY_UPTO} SET upto = 0 WHERE id = 0;`);
+    const found = db.prepare(state).get() as { upto: number; newest: number; floor: number };
+    if (covered(found)) return;
+    if (found.newest < found.upto) db.exec(`DELETE FROM ${LOG_SEVERITY}; UPDATE ${LOG_SEVERITY_UPTO} SET upto = 0 WHERE id = 0;`);
     db.exec(LOG_SEVERITY_CATCH_UP);
   }, 'BEGIN IMMEDIATE');
 }
@@ -513,6 +519,9 @@ function ensureTraceIndex(db: DatabaseSync, path: string): void {
   // A build of this change before log records were indexed kept one row of span_runs' state.
   if (db.prepare(`SELECT 1 FROM pragma_table_info('state', '${TRACE_INDEX}') WHERE name = 'max_run'`).get() !== undefined) db.exec(`DROP TABLE ${TRACE_INDEX}.state`);
   db.exec(TRACE_INDEX_SCHEMA);
+  // Nothing to do (this store's index, every row indexed, no index of versions before): no write
+  // transaction, which an open beside a collector writing the same file would wait for.
+  if (hasSchemaObject(db, STORE_IDENTITY) && db.prepare(TRACE_INDEX_CURRENT).get() !== undefined) return;
   inTransaction(db, () => {
     if (!indexOfThisStore(db)) {
       // Another store's index (see STORE_IDENTITY): its entries and noted rowids say nothing of this file's rows.
@@ -536,6 +545,13 @@ function ensureTraceIndex(db: DatabaseSync, path: string): void {
  * stored again).
  */
 const STORE_IDENTITY = 'store_identity';
+
+/** A row when the attached trace index is this store's (STORE_IDENTITY) and up to date, and the store's file has no index of versions before it. */
+const TRACE_INDEX_CURRENT = `SELECT 1 WHERE (SELECT max_rowid FROM ${TRACE_INDEX}.state WHERE tbl = '${STORE_IDENTITY}') = (SELECT id FROM main.${STORE_IDENTITY})
+  ${[INDEXED_RUNS, INDEXED_LOGS]
+    .map((t) => `AND (SELECT coalesce(max(max_rowid), 0) FROM ${TRACE_INDEX}.state WHERE tbl = '${t.table}') = (SELECT coalesce(max(rowid), 0) FROM main.${t.table})
+  AND NOT EXISTS (SELECT 1 FROM main.sqlite_master WHERE type = 'index' AND name = '${t.before}')`)
+    .join('\n  ')}`;
 
 /**
  * Whether the attached trace index is this store's (STORE_IDENTITY), giving the store's file its
