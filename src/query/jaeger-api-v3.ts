@@ -2,12 +2,13 @@
 // api_v3/query_service.proto) on the read port: what Jaeger v2's UI and Grafana's Jaeger data
 // source with jaegerEnableGrpcEndpoint call. Traces answer as OTLP/JSON under `result`; times are
 // RFC 3339 and durations Go duration strings; errors are {"error": {"httpCode", "message"}}, a bad
-// parameter 400 naming it. Parameters are read under their proto3 JSON names (query.serviceName)
+// parameter 400 naming it; /api/v3/trace-summaries lists what a search finds, as the Jaeger UI (2.15
+// and later) searches. Parameters are read under their proto3 JSON names (query.serviceName)
 // and under the snake_case names older clients send (query.service_name), as Jaeger reads both.
 // Unknown parameters are ignored, as Jaeger ignores them.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timeNs } from '../common/time.ts';
-import type { Operation, StoreReader, TraceQuery } from '../storage/backend.ts';
+import type { Operation, StoreReader, TraceQuery, TraceSummary } from '../storage/backend.ts';
 import { readBounded, traceFound, type SearchBounds } from './cap.ts';
 import { JaegerParamError, applyTags, parseGoDuration, parseTraceIdPath } from './jaeger-api.ts';
 import { JAEGER_SPAN_KINDS, spanKindNumber } from './jaeger.ts';
@@ -107,6 +108,15 @@ export function parseV3Search(params: URLSearchParams, maxLimit: number): TraceQ
 /** api_v3's word for an operation's span kind: Jaeger shows an unspecified kind as internal. */
 const kindWord = (kind: number): string => (kind === 0 ? 'internal' : (JAEGER_SPAN_KINDS[kind] ?? 'internal'));
 
+/**
+ * A trace found, as /api/v3/trace-summaries answers it (api_v3's TraceSummary): what the Jaeger
+ * UI's search lists. Counts the store does not keep (error, orphan and per-service span counts)
+ * are left out, which the UI reads as "not supported" and hides.
+ */
+function v3Summary(t: TraceSummary): Record<string, string | number> {
+  return { traceId: t.traceId, rootServiceName: t.rootServiceName, rootOperationName: t.rootSpanName, minStartTimeUnixNano: String(t.startTimeUnixNano), maxEndTimeUnixNano: String(t.startTimeUnixNano + t.durationNano), spanCount: t.spanCount };
+}
+
 /** Serves /api/v3/… from a backend. */
 export class JaegerApiV3 {
   private readonly backend: StoreReader;
@@ -160,6 +170,7 @@ export class JaegerApiV3 {
       const found = await this.backend.searchTraces(tenant, parseV3Search(params, this.maxLimit), signal);
       return this.traces(tenant, found.map((t) => t.traceId), 'No traces found', { ...this.bounds, signal });
     }
+    if (path === '/api/v3/trace-summaries') return [200, { summaries: (await this.backend.searchTraces(tenant, parseV3Search(params, this.maxLimit), signal)).map(v3Summary) }];
     const traceMatch = /^\/api\/v3\/traces\/([^/]+)$/.exec(path);
     if (traceMatch) {
       let raw: string;

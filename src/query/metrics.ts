@@ -18,6 +18,7 @@ export const READ_ROUTES = [
   'jaeger_v3_operations',
   'jaeger_v3_traces',
   'jaeger_v3_trace',
+  'jaeger_v3_trace_summaries',
   'jaeger_other',
   'ui',
   'other',
@@ -54,6 +55,7 @@ export function readRoute(path: string): ReadRoute {
   if (path === '/api/v3/services') return 'jaeger_v3_services';
   if (path === '/api/v3/operations') return 'jaeger_v3_operations';
   if (path === '/api/v3/traces') return 'jaeger_v3_traces';
+  if (path === '/api/v3/trace-summaries') return 'jaeger_v3_trace_summaries';
   if (/^\/api\/v3\/traces\/[^/]+$/.test(path)) return 'jaeger_v3_trace';
   if (path === '/api/services') return 'jaeger_services';
   if (path === '/api/operations' || /^\/api\/services\/[^/]+\/operations$/.test(path)) return 'jaeger_operations';

@@ -101,6 +101,25 @@ describe.each(['memory', 'sqlite'])('Jaeger api_v3 on %s', (backend) => {
     }
   });
 
+  it('answers the Jaeger UI\'s search (/api/v3/trace-summaries) with a summary of each trace found', async () => {
+    // As the Jaeger UI (2.15 and later) searches: times as toISOString() of its microseconds, its limit as searchDepth.
+    const ns = (t: [number, number]): bigint => BigInt(t[0]) * 1_000_000_000n + BigInt(t[1]);
+    const start = spans.map((s) => ns(s.startTime)).reduce((a, b) => (a < b ? a : b));
+    const end = spans.map((s) => ns(s.endTime)).reduce((a, b) => (a > b ? a : b));
+    const query = { 'query.serviceName': service, 'query.startTimeMin': '2023-11-14T22:13:20.000Z', 'query.startTimeMax': '2023-11-14T22:13:21.000Z', 'query.searchDepth': '20', 'query.attributes': JSON.stringify({ 'http.method': 'GET' }) };
+    const r = await get(`/api/v3/trace-summaries?${new URLSearchParams(query)}`);
+    expect(r.status).toBe(200);
+    // What the store does not count (errors, orphans, per-service counts) is left out: the UI hides those columns.
+    expect(r.body).toEqual({ summaries: [{ traceId, rootServiceName: service, rootOperationName: 'GET /orders', minStartTimeUnixNano: String(start), maxEndTimeUnixNano: String(end), spanCount: 3 }] });
+    // Nothing found: an empty list (Jaeger answers 200 here, not the 404 of /api/v3/traces).
+    const none = await get(`/api/v3/trace-summaries?${new URLSearchParams({ ...query, 'query.operationName': 'none' })}`);
+    expect(none).toEqual({ status: 200, body: { summaries: [] } });
+    // Its parameters are read as /api/v3/traces reads them.
+    const bad = await get(`/api/v3/trace-summaries?query.startTimeMin=2023-11-14T22:13:20Z`);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/query\.start_time_max/);
+  });
+
   it('answers bad parameters 400 and unknown traces 404 in api_v3 error shape, naming the parameter', async () => {
     const window = 'query.start_time_min=2023-11-14T22:13:20Z&query.start_time_max=2023-11-14T22:13:21Z';
     const cases: [string, RegExp][] = [
