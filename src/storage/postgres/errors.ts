@@ -62,6 +62,15 @@ export function isUnreachable(err: unknown): boolean {
   return isNetworkFailure(e) || (e instanceof Error && /^Connection terminated|timeout exceeded when trying to connect/.test(e.message));
 }
 
+/**
+ * True when the server refused a connection for want of a slot (53300: the role's CONNECTION
+ * LIMIT or max_connections reached): it is up, and the connections it has already given still work.
+ */
+export function isTooManyConnections(err: unknown): boolean {
+  const e = err instanceof ConnectError ? err.cause : err;
+  return e instanceof pg.DatabaseError && e.code === '53300';
+}
+
 /** The thrown value as an Error. */
 export function toError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));

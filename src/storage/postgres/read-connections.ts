@@ -10,7 +10,7 @@
 // of its connection, then ends at once with the error below.
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { QueryTimeout } from '../backend.ts';
-import { isUnreachable } from './errors.ts';
+import { isTooManyConnections, isUnreachable } from './errors.ts';
 
 /** A connection taken for a read, and its release (with an error: the connection is dropped, as pg-pool's). */
 export interface ReadConnection {
@@ -47,10 +47,15 @@ export class ReadConnections {
   async connect(signal?: AbortSignal): Promise<ReadConnection> {
     try {
       signal?.throwIfAborted();
-      await this.turn(signal);
+      await this.turn(signal, false);
     } catch (err) {
       throw this.waitError(err);
     }
+    return this.connected(signal);
+  }
+
+  /** connect once the read has its turn. */
+  private async connected(signal: AbortSignal | undefined): Promise<ReadConnection> {
     const making = this.pool.connect();
     let client: PoolClient;
     try {
@@ -61,6 +66,19 @@ export class ReadConnections {
         // turn is kept until the pool has made it or failed, then the connection goes back.
         making.then((c) => c.release(), (e: unknown) => this.connectFailed(e)).finally(() => this.leave());
         throw this.waitError(err);
+      }
+      if (this.othersConnected(err)) {
+        // Refused a connection slot while other reads hold (or are making) connections: this read
+        // waits for one of theirs, as the reads waiting behind it do. Failed, half of a dashboard's
+        // reads were answered 503 although one connection served them all in milliseconds. Its
+        // turn is given up, not passed on (a waiter would only be refused in turn).
+        this.taken--;
+        try {
+          await this.turn(signal, true);
+        } catch (e) {
+          throw this.waitError(e);
+        }
+        return this.connected(signal);
       }
       this.connectFailed(err);
       this.leave();
@@ -93,8 +111,9 @@ export class ReadConnections {
     }
   }
 
-  private turn(signal: AbortSignal | undefined): Promise<void> {
-    if (this.taken < this.max) {
+  /** The read's turn: at once while fewer than max are taken (unless queue), else when a read leaves. */
+  private turn(signal: AbortSignal | undefined, queue: boolean): Promise<void> {
+    if (!queue && this.taken < this.max) {
       this.taken++;
       return Promise.resolve();
     }
@@ -125,12 +144,22 @@ export class ReadConnections {
   }
 
   /**
-   * A connection the database did not answer (or refused): the reads waiting behind it fail with
+   * A connection the database did not answer (or refused, with no other read connection to wait
+   * for): the reads waiting behind it fail with
    * its error now, not one after another as each of their own attempts fails in turn (pg-pool's
    * connect timeout, 5 s each), up to their budgets.
    */
   private connectFailed(err: unknown): void {
-    if (isUnreachable(err)) for (const w of [...this.waiting]) w.fail(err);
+    if (isUnreachable(err) && !this.othersConnected(err)) for (const w of [...this.waiting]) w.fail(err);
+  }
+
+  /**
+   * A connection refused for want of a slot (53300: the role's or the server's connection limit)
+   * while reads other than the one refused hold or are making connections: the server is up, and
+   * the reads waiting can have theirs when they leave.
+   */
+  private othersConnected(err: unknown): boolean {
+    return isTooManyConnections(err) && this.taken > 1;
   }
 
   /** A read's budget run out before it had a connection: what it was waiting for. */
