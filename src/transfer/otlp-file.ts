@@ -233,11 +233,14 @@ function firstLen(b: Uint8Array, start: number, end: number, field: number): [nu
 
 /**
  * The signal of an OTLP protobuf request. Traces, logs and metrics requests all hold their data
- * in field 1, so this looks at the first item: a Span has trace_id (1) and span_id (2) as bytes,
- * a LogRecord has time_unix_nano (1) as fixed64 and no field 2 of bytes. Undefined when the
- * request holds no item.
+ * in field 1, so this looks at the first item. A LogRecord has time_unix_nano (1) as fixed64, if
+ * at all; a Span and a Metric have field 1 as bytes (trace_id; name). Every field of a Metric is
+ * length-delimited, while a Span has its times as fixed64 and kind as a varint, and parent_span_id
+ * (4), links (13) and status (15) a Metric lacks: a span is told from a metric by those (a file
+ * the Collector's file exporter shares between pipelines holds all three signals; a metric read
+ * as a span was stored as one, its name the trace id). Undefined when the request holds no item.
  */
-export function protobufSignal(b: Uint8Array): Signal | undefined {
+export function protobufSignal(b: Uint8Array): Signal | 'metrics' | undefined {
   for (const [f, w, rs, re] of fields(b, 0, b.length)) {
     if (f !== 1 || w !== 2) continue;
     // The first item of any scope: a scope before it may hold none.
@@ -248,12 +251,13 @@ export function protobufSignal(b: Uint8Array): Signal | undefined {
     }
     if (!item) continue;
     let bytes1 = false;
-    let bytes2 = false;
+    let spanOnly = false;
     for (const [fi, wi] of fields(b, item[0], item[1])) {
       if (fi === 1 && wi === 2) bytes1 = true;
-      if (fi === 2 && wi === 2) bytes2 = true;
+      if (wi !== 2 || fi === 4 || fi === 13 || fi === 15) spanOnly = true;
     }
-    return bytes1 && bytes2 ? 'traces' : 'logs';
+    if (!bytes1) return 'logs';
+    return spanOnly ? 'traces' : 'metrics';
   }
   return undefined;
 }
@@ -280,6 +284,7 @@ function message(index: number, bytes: Buffer, maxBytes: number, line: boolean):
   }
   if (line) return { index, problem: 'not an OTLP/JSON traces or logs request (a line must hold one JSON object)' };
   const signal = protobufSignal(body);
+  if (signal === 'metrics') return { index, problem: 'metrics are not stored (only traces and logs)' };
   if (!signal) return { index, problem: 'not an OTLP protobuf traces or logs request with items' };
   return { index, format: 'protobuf', signal, bytes: body };
 }

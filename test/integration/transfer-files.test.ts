@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { pino } from 'pino';
+import protobuf from 'protobufjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import type { ScanQuery } from '../../src/storage/backend.ts';
@@ -109,6 +110,47 @@ describe('import of the Collector file exporter format', () => {
     // The second file holds the same requests: stored once.
     expect(await sink.backend.getTrace(DEFAULT_TENANT, traceId.toString('hex'))).toHaveLength(1);
     expect(await sink.backend.searchLogs(DEFAULT_TENANT, { service, limit: 10 })).toHaveLength(1);
+  });
+
+  it('reports the metrics of a protobuf file as metrics and stores none of them as a span', async () => {
+    // A Collector whose file exporter (format: proto) serves its metrics pipeline too writes
+    // ExportMetricsServiceRequests between the traces and logs. A gauge named with 16 bytes and
+    // described with 8 read as a span (name and description as trace and span id) and was stored.
+    const metricsProto = protobuf.parse(`syntax = "proto3";
+      message KeyValue { string key = 1; AnyValue value = 2; }
+      message AnyValue { string string_value = 1; }
+      message Resource { repeated KeyValue attributes = 1; }
+      message Scope { string name = 1; }
+      message NumberDataPoint { fixed64 time_unix_nano = 3; sfixed64 as_int = 6; }
+      message Gauge { repeated NumberDataPoint data_points = 1; }
+      message Sum { repeated NumberDataPoint data_points = 1; int32 aggregation_temporality = 2; bool is_monotonic = 3; }
+      message Metric { string name = 1; string description = 2; string unit = 3; Gauge gauge = 5; Sum sum = 7; }
+      message ScopeMetrics { Scope scope = 1; repeated Metric metrics = 2; }
+      message ResourceMetrics { Resource resource = 1; repeated ScopeMetrics scope_metrics = 2; }
+      message ExportMetricsServiceRequest { repeated ResourceMetrics resource_metrics = 1; }`).root.lookupType('ExportMetricsServiceRequest');
+    const service = 'metrics-' + randomUUID();
+    const metricsOf = (metric: Record<string, unknown>) =>
+      metricsProto.encode(metricsProto.fromObject({ resourceMetrics: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeMetrics: [{ scope: { name: 'process' }, metrics: [metric] }] }] })).finish();
+    const point = { timeUnixNano: '1700000000000000000', asInt: '3' };
+    const gauge = metricsOf({ name: 'process.cpu.time', description: 'CPU time', unit: 's', gauge: { dataPoints: [point] } });
+    const sum = metricsOf({ name: 'http.requests', sum: { dataPoints: [point], aggregationTemporality: 2, isMonotonic: true } });
+    const traceId = Buffer.from(randomUUID().replace(/-/g, ''), 'hex');
+    const traces = encodeTraces({
+      resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeSpans: [{ spans: [{ traceId, spanId: Buffer.from('0102030405060708', 'hex'), name: 'op', kind: 2, startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000100000000' }] }] }],
+    });
+    const logs = encodeLogs({
+      resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeLogs: [{ logRecords: [{ timeUnixNano: '1700000000000000000', severityNumber: 9, body: { stringValue: 'hi' } }] }] }],
+    });
+    const file = join(tempDir(), 'all-signals.bin');
+    writeFileSync(file, framed([traces, gauge, sum, logs]));
+    const sink = await sqliteSink();
+    const term = capture();
+    const r = await importFiles(sink, opts([file], { stream: term.stream }));
+    expect(term.text()).toContain(`${file}:2: skipped: metrics are not stored`);
+    expect(term.text()).toContain(`${file}:3: skipped: metrics are not stored`);
+    expect(r).toMatchObject({ spans: 1, logs: 1, problems: 2 });
+    // The store holds the one span, not a span of the gauge (trace id: its name's bytes).
+    expect((await sink.backend.scanSpans(DEFAULT_TENANT, { limit: 10 })).rows.map((s) => s.traceId)).toEqual([traceId.toString('hex')]);
   });
 
   it('imports a protobuf message whose first resource is 123 bytes long (its length byte reads as "{")', async () => {
