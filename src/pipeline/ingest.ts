@@ -33,6 +33,14 @@ export interface IngestRequest {
   batchId?: string;
 }
 
+/**
+ * The refusals import and copy (transport 'file') wait out and offer the request again
+ * (TransferSink): back-pressure of their own, not a refusal, so not logged for them. A restore
+ * reads faster than a store writes, and "refusing requests: the write queue is full" on its
+ * stderr (through --quiet) said something was refused when nothing was.
+ */
+export const WAITED_OUT: ReadonlySet<RefusalReason> = new Set<RefusalReason>(['queue_full', 'workers_busy']);
+
 /** When a request is acknowledged: once queued in memory, once fsynced in the write-ahead log, or once its rows are stored. */
 export type AckMode = 'queued' | 'durable' | 'stored';
 
@@ -133,7 +141,7 @@ export class Ingest {
   /** Counts a refusal and builds its outcome; overload is logged at most once a minute for each reason (the counter has the rest). */
   refuse(transport: Transport, reason: RefusalReason, message: string = REFUSALS[reason].message): IngestOutcome {
     if (REFUSALS[reason].counted) this.metrics.refusedRequests.inc({ transport, reason });
-    if (REFUSALS[reason].retryable && reason !== 'worker_failed') {
+    if (REFUSALS[reason].retryable && reason !== 'worker_failed' && !(transport === 'file' && WAITED_OUT.has(reason))) {
       let log = this.overloadLogs.get(reason);
       if (!log) this.overloadLogs.set(reason, (log = new RecurringLog()));
       const queueBytes = this.writer.queueBytes;

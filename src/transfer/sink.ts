@@ -8,7 +8,7 @@ import { poolOptions, writerOptions } from '../app.ts';
 import type { Config } from '../config/index.ts';
 import { DEFAULT_TENANT } from '../model/tenant.ts';
 import type { Signal } from '../model/signal.ts';
-import { Ingest, type IngestOutcome } from '../pipeline/ingest.ts';
+import { Ingest, WAITED_OUT, type IngestOutcome } from '../pipeline/ingest.ts';
 import { DecodePool, type OtlpFormat } from '../pipeline/pool.ts';
 import { Writer } from '../pipeline/writer.ts';
 import type { StorageBackend } from '../storage/backend.ts';
@@ -73,7 +73,7 @@ export class TransferSink {
       for (;;) {
         const out = await this.ingest.handle({ transport: 'file', signal, format, body: bytes, batchId, tenant: this.tenant });
         // Overload is back-pressure here, not a failure: wait for room and offer it again.
-        if (out.kind === 'refused' && (out.reason === 'queue_full' || out.reason === 'workers_busy')) {
+        if (out.kind === 'refused' && WAITED_OUT.has(out.reason)) {
           await new Promise((r) => setTimeout(r, BUSY_WAIT_MS));
           continue;
         }

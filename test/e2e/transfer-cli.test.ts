@@ -268,6 +268,37 @@ describe('tracehouse export / import / copy', () => {
     expect(Date.now() - t0).toBeLessThan(60_000);
   }, 180_000);
 
+  it('with --quiet prints nothing while the write queue is full: import and copy wait for room, they refuse nothing', () => {
+    // A restore reads the file faster than the store writes: the queue fills and the command
+    // waits, as designed. It warned "refusing requests: the write queue is full" on stderr,
+    // though nothing was refused, and --quiet promises silence when nothing went wrong.
+    const dir = tempDir();
+    const lines: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const spans = Array.from({ length: 200 }, (_, j) => ({
+        traceId: (i * 1000 + j + 1).toString(16).padStart(32, '0'),
+        spanId: (j + 1).toString(16).padStart(16, '0'),
+        name: 'op ' + 'x'.repeat(200),
+        startTimeUnixNano: String(1_700_000_000_000_000_000n + BigInt(i * 1000 + j)),
+        endTimeUnixNano: String(1_700_000_000_000_000_100n + BigInt(i * 1000 + j)),
+      }));
+      lines.push(JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'queue' } }] }, scopeSpans: [{ spans }] }] }));
+    }
+    const file = join(dir, 'many.jsonl');
+    writeFileSync(file, lines.join('\n') + '\n');
+    const a = join(dir, 'a.db');
+    const imp = run(['import', file, '--quiet', `--storage.sqlite.path=${a}`, '--workers.threads=1', '--writer.maxQueueBytes=1048576']);
+    expect(imp.stderr).toBe('');
+    expect(imp.status).toBe(0);
+    expect(count(a, 'spans')).toBe(6000);
+    const other = join(dir, 'other.yaml');
+    writeFileSync(other, `storage:\n  backend: sqlite\n  sqlite:\n    path: ${join(dir, 'copy.db')}\nworkers:\n  threads: 1\nwriter:\n  maxQueueBytes: 1048576\n`);
+    const copy = run(['copy', '--to-config', other, '--checkpoint', join(dir, 'cp.json'), '--quiet', `--storage.sqlite.path=${a}`]);
+    expect(copy.stderr).toBe('');
+    expect(copy.status).toBe(0);
+    expect(count(join(dir, 'copy.db'), 'spans')).toBe(6000);
+  }, 60_000);
+
   it('fails an import at once, not after retrying every batch for minutes, when its SQLite file may not be written', () => {
     const db = join(tempDir(), 'ro.db');
     expect(run(['import', FIXTURE, `--storage.sqlite.path=${db}`, '--quiet']).stderr).toContain('import: 2 spans, 2 log records');
