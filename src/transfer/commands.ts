@@ -1,6 +1,6 @@
 // export, import and copy: what each does with a store, a file and a progress display. The CLI
 // (cli.ts) parses their flags; these functions take typed options so tests call them directly.
-import { chmodSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { fchmodSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { LogRow, SpanRow } from '../model/rows.ts';
 import { SIGNALS, type Signal } from '../model/signal.ts';
@@ -83,12 +83,8 @@ export interface ExportOptions extends TransferFilters {
 /** Writes what the store holds to a file, one request per page of rows; returns the counts. */
 export async function exportStore(reader: StoreReader, o: ExportOptions): Promise<TransferCounts & { summary: string }> {
   const target = exportTarget(o.out);
-  // The new file keeps the permissions of the one it replaces (a backup kept private, 0600, stays private).
-  if (target.mode !== undefined) {
-    writeFileSync(target.writing, '', { mode: 0o600 });
-    chmodSync(target.writing, target.mode);
-  }
-  const file = openOtlpFileWriter(target.writing, o.out);
+  const fd = target.writing !== target.final ? createPartial(o.out, target) : undefined;
+  const file = openOtlpFileWriter(target.writing, o.out, fd);
   /** A failed export leaves no partial file beside the previous one. */
   const discard = (): void => {
     if (target.writing !== target.final) rmSync(target.writing, { force: true });
@@ -155,9 +151,31 @@ function exportTarget(out: string): { writing: string; final: string; mode?: num
     final = realpathSync(out);
     mode = st.mode & 0o7777;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    // Not there, or a path through a file: creating the temporary file says which.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
   }
   return { writing: join(dirname(final), `.${basename(final)}.partial-${process.pid}`), final, ...(mode === undefined ? {} : { mode }) };
+}
+
+/**
+ * Creates and opens export's temporary file before any row is read (its one open: a stream's
+ * own, still under way on a Ctrl-C, made the file again after it was removed). Its name is the command's own: a
+ * failure names the --out given ("ENOENT: no such file or directory, open '/backups/.b.jsonl.partial-4711'"
+ * named neither it nor what was wrong), the directory not there, or else the system's reason. The
+ * new file keeps the permissions of the one it replaces (a backup kept private, 0600, stays private).
+ */
+function createPartial(out: string, target: { writing: string; final: string; mode?: number }): number {
+  let fd: number;
+  try {
+    fd = openSync(target.writing, 'w', target.mode === undefined ? 0o666 : 0o600);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT') throw new Error(`--out ${JSON.stringify(out)}: directory ${JSON.stringify(dirname(target.final))} does not exist`, { cause: err });
+    throw new Error(`--out ${JSON.stringify(out)}: cannot create it: ${e.message.replace(/, \w+ '.*'$/s, '')}`, { cause: err });
+  }
+  if (target.mode !== undefined) fchmodSync(fd, target.mode);
+  return fd;
 }
 
 /** Collects the problems of a transfer: printed one by one up to a bound, all counted. */

@@ -387,9 +387,12 @@ export interface OtlpFileWriter {
   close(): Promise<void>;
 }
 
-/** Opens FILE for export; compression follows the suffix of `named` (.gz gzip, .zst zstd), the file's own name unless given. */
-export function openOtlpFileWriter(path: string, named = path): OtlpFileWriter {
-  const sink: Writable = path === '-' ? process.stdout : createWriteStream(path);
+/**
+ * Opens FILE for export (or writes to `fd`, FILE open already); compression follows the suffix of
+ * `named` (.gz gzip, .zst zstd), the file's own name unless given.
+ */
+export function openOtlpFileWriter(path: string, named = path, fd?: number): OtlpFileWriter {
+  const sink: Writable = path === '-' ? process.stdout : createWriteStream(path, fd === undefined ? {} : { fd });
   const compressor: (Writable & Readable) | undefined = named.endsWith('.gz') ? createGzip() : named.endsWith('.zst') ? createZstdCompress() : undefined;
   let bytes = 0;
   let failed: Error | undefined;

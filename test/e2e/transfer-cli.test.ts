@@ -434,4 +434,22 @@ describe('tracehouse export / import / copy', () => {
       expect(r.stderr).toContain(message);
     }
   });
+
+  it('export --out into a directory that is not there names the path given, not its hidden temporary file', () => {
+    const dir = tempDir();
+    const a = join(dir, 'a.db');
+    run(['import', FIXTURE, '--quiet', `--storage.sqlite.path=${a}`, '--workers.threads=1']);
+    const out = join(dir, 'missing', 'b.jsonl');
+    const r = run(['export', '--out', out, `--storage.sqlite.path=${a}`]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`--out ${JSON.stringify(out)}: directory ${JSON.stringify(join(dir, 'missing'))} does not exist`);
+    expect(r.stderr).not.toContain('.partial-');
+    // A path through a file: the system's reason, still naming the path given.
+    const through = join(a, 'b.jsonl');
+    const f = run(['export', '--out', through, `--storage.sqlite.path=${a}`]);
+    expect(f.status).toBe(1);
+    expect(f.stderr).toContain(`--out ${JSON.stringify(through)}: cannot create it: ENOTDIR: not a directory`);
+    expect(f.stderr).not.toContain('.partial-');
+    expect(readdirSync(dir).filter((n) => n.includes('.partial-'))).toEqual([]);
+  });
 });

@@ -451,6 +451,6 @@ describe('export into a file that cannot be written', () => {
   });
 
   it('fails naming the path when the compressed file cannot be opened', async () => {
-    expect(await exportInto(join(tempDir(), 'no-such-dir', 'backup.jsonl.gz'))).toMatch(/^rejected: .*ENOENT.*no-such-dir/);
+    expect(await exportInto(join(tempDir(), 'no-such-dir', 'backup.jsonl.gz'))).toMatch(/^rejected: --out ".*\/no-such-dir\/backup\.jsonl\.gz": directory ".*\/no-such-dir" does not exist$/);
   });
 });
