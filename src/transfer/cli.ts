@@ -40,7 +40,7 @@ const COMMAND_FLAGS: Record<string, ReadonlySet<string>> = {
 
 export const TRANSFER_HELP = `Backup, restore and migration (OTLP/JSON lines, the OpenTelemetry Collector's file format):
   tracehouse export --out FILE [--tenant T] [--signal traces|logs|all] [--start T] [--end T] [--service S] [--quiet]
-      FILE '-' is stdout; a .gz or .zst suffix compresses. T: RFC 3339 time with its offset, or Unix nanoseconds.
+      FILE '-' is stdout; a .gz or .zst suffix compresses. T: RFC 3339 time with its offset, or Unix nanoseconds (not seconds).
   tracehouse import FILE... [--tenant T] [--on-error skip|stop] [--quiet]
       JSON lines or length-delimited protobuf, plain, gzip or zstd ('-' is stdin).
   tracehouse copy --to-config OTHER.yaml [--checkpoint FILE] [filters as export] [--quiet]
@@ -106,10 +106,22 @@ export function parseTransferArgs(argv: readonly string[]): TransferArgs {
   return { command, files, own, configFlags };
 }
 
-/** A time flag: RFC 3339 or an integer of Unix nanoseconds, read as the read API reads them. */
+/** 2000-01-01T00:00:00Z in nanoseconds: a number of nanoseconds before it is seconds or milliseconds given by mistake. */
+const Y2000_NS = 946_684_800_000_000_000n;
+
+/**
+ * A time flag: RFC 3339 or an integer of Unix nanoseconds, read as the read API reads them. A
+ * number that as nanoseconds falls before 2000 (but 0, the epoch in any unit) is refused: it is
+ * Unix seconds or milliseconds (`date +%s`), and read as nanoseconds it meant January 1970, an
+ * export of the whole store without a word. Its unit is not guessed.
+ */
 export function parseTime(flag: string, v: string): bigint {
   const t = timeNs(v);
   if ('error' in t) throw new UsageError(`--${flag} ${JSON.stringify(v)}: ${t.error}`);
+  if (/^\d+$/.test(v) && t.ns > 0n && t.ns < Y2000_NS) {
+    const at = new Date(Number(t.ns / 1_000_000n)).toISOString();
+    throw new UsageError(`--${flag} ${JSON.stringify(v)}: as nanoseconds since the epoch this is ${at}, before 2000 (seconds or milliseconds are not read as such): give an RFC 3339 time like 2026-01-31T12:00:00Z or nanoseconds since the epoch`);
+  }
   return t.ns;
 }
 

@@ -418,6 +418,9 @@ describe('tracehouse export / import / copy', () => {
       [['copy', '--to-config', self, `--storage.sqlite.path=${db}`], 'names the store being copied from'],
       [['export', '--out', 'x', '--signal', 'metrics', `--storage.sqlite.path=${db}`], '--signal "metrics"'],
       [['export', '--out', 'x', '--start', 'yesterday', `--storage.sqlite.path=${db}`], '--start "yesterday"'],
+      // Unix seconds, read as nanoseconds, would export everything since 1970 without a word.
+      [['export', '--out', 'x', '--start', '1767225600', `--storage.sqlite.path=${db}`], '--start "1767225600": as nanoseconds since the epoch'],
+      [['copy', '--to-config', self, '--end=1767225600000', `--storage.sqlite.path=${db}`], '--end "1767225600000"'],
       [['export', `--storage.sqlite.path=${db}`], 'export needs --out'],
       [['import', `--storage.sqlite.path=${db}`], 'import needs at least one FILE'],
       [['import', 'nope.jsonl', `--storage.sqlite.path=${db}`], 'no such file "nope.jsonl"'],

@@ -29,4 +29,14 @@ describe('transfer CLI times', () => {
     expect(refusal('99999999999999999999')).toMatch(/after 2262/);
     expect(refusal('1969-12-31T23:59:59Z')).toMatch(/before 1970/);
   });
+
+  it('refuses Unix seconds or milliseconds, which read as nanoseconds would select everything since 1970', () => {
+    for (const v of ['1767225600', '1767225600000', '946684799999999999']) {
+      expect(refusal(v), v).toMatch(new RegExp(`^--start "${v}": .*before 2000.*give an RFC 3339 time .* or nanoseconds since the epoch`));
+    }
+    // 0 is the epoch in any unit; 2000-01-01 and later as nanoseconds are read as they are.
+    expect(parseTime('start', '0')).toBe(0n);
+    expect(parseTime('end', '946684800000000000')).toBe(946_684_800_000_000_000n);
+    expect(parseTime('end', '1767225600000000000')).toBe(1_767_225_600_000_000_000n);
+  });
 });
