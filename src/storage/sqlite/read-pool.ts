@@ -287,7 +287,7 @@ export class ReadPool {
     fail(p, err);
   }
 
-  /** Fails p, the query sent to the slot's thread, and stops that thread; a new one is started for the slot's next query. */
+  /** Fails p, the query sent to the slot's thread, and stops that thread; its replacement is started at once. */
   private stop(slot: Slot, p: Pending, err: Error): void {
     if (slot.sent !== p) return;
     fail(p, err);
