@@ -83,11 +83,10 @@ export interface ExportOptions extends TransferFilters {
 /** Writes what the store holds to a file, one request per page of rows; returns the counts. */
 export async function exportStore(reader: StoreReader, o: ExportOptions): Promise<TransferCounts & { summary: string }> {
   const target = exportTarget(o.out);
-  const fd = target.writing !== target.final ? createPartial(o.out, target) : undefined;
-  const file = openOtlpFileWriter(target.writing, o.out, fd);
+  const partial = target.writing !== target.final;
   /** A failed export leaves no partial file beside the previous one. */
   const discard = (): void => {
-    if (target.writing !== target.final) rmSync(target.writing, { force: true });
+    if (partial) rmSync(target.writing, { force: true });
   };
   // Interrupted (Ctrl-C, a supervisor's SIGTERM), an export removes its partial file as a failed one does.
   const interrupted = (signal: NodeJS.Signals): void => {
@@ -95,8 +94,11 @@ export async function exportStore(reader: StoreReader, o: ExportOptions): Promis
     process.exit(signal === 'SIGINT' ? 130 : signal === 'SIGHUP' ? 129 : 143);
   };
   const stopSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  if (target.writing !== target.final) for (const s of stopSignals) process.on(s, interrupted);
+  // Listened for before the partial file is made: a signal with no listener ends the process at
+  // once (the default action), and one between the file's creation and the listeners left it.
+  if (partial) for (const s of stopSignals) process.on(s, interrupted);
   try {
+    const file = openOtlpFileWriter(target.writing, o.out, partial ? createPartial(o.out, target) : undefined);
     return await writeExport(reader, o, file, target, discard);
   } finally {
     for (const s of stopSignals) process.off(s, interrupted);
