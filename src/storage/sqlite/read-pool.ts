@@ -261,13 +261,9 @@ export class ReadPool {
 
   /** p's budget (query.timeoutMs from its arrival) is spent: it fails, and the thread running it, if any, is stopped. */
   private timeOut(p: Pending): void {
-    const slot = this.slots.find((s) => s.sent === p);
-    if (slot) {
-      this.stop(slot, p, new QueryTimeout(`the query ran longer than query.timeoutMs (${this.timeoutMs} ms) and was stopped; narrow the search (service, time range) or raise query.timeoutMs`));
-      return;
-    }
-    if (!this.queue.delete(p.req.id)) return;
-    p.reject(
+    this.end(
+      p,
+      new QueryTimeout(`the query ran longer than query.timeoutMs (${this.timeoutMs} ms) and was stopped; narrow the search (service, time range) or raise query.timeoutMs`),
       new QueryTimeout(
         `the query waited query.timeoutMs (${this.timeoutMs} ms) for a read thread (storage.sqlite.readThreads = ${this.slots.length}, busy or still opening the database) and was not run; try again, or raise query.timeoutMs or storage.sqlite.readThreads`,
       ),
@@ -281,10 +277,14 @@ export class ReadPool {
    */
   private abort(p: Pending): void {
     const err = new ReadAborted('the read was abandoned by its reader');
+    this.end(p, err, err);
+  }
+
+  /** Ends p before its answer: sent to a thread, with `running` (and that thread stopped); still waiting for one, with `waiting`; settled already, not at all. */
+  private end(p: Pending, running: Error, waiting: Error): void {
     const slot = this.slots.find((s) => s.sent === p);
-    if (slot) return this.stop(slot, p, err);
-    if (!this.queue.delete(p.req.id)) return;
-    fail(p, err);
+    if (slot) return this.stop(slot, p, running);
+    if (this.queue.delete(p.req.id)) fail(p, waiting);
   }
 
   /** Fails p, the query sent to the slot's thread, and stops that thread; its replacement is started at once. */
