@@ -45,12 +45,7 @@ export class ReadConnections {
    * has taken nothing; a connection that comes after that goes back at once.
    */
   async connect(signal?: AbortSignal): Promise<ReadConnection> {
-    try {
-      signal?.throwIfAborted();
-      await this.turn(signal, false);
-    } catch (err) {
-      throw this.waitError(err);
-    }
+    await this.waitTurn(signal, false);
     return this.connected(signal);
   }
 
@@ -73,11 +68,7 @@ export class ReadConnections {
         // reads were answered 503 although one connection served them all in milliseconds. Its
         // turn is given up, not passed on (a waiter would only be refused in turn).
         this.taken--;
-        try {
-          await this.turn(signal, true);
-        } catch (e) {
-          throw this.waitError(e);
-        }
+        await this.waitTurn(signal, true);
         return this.connected(signal);
       }
       this.connectFailed(err);
@@ -108,6 +99,16 @@ export class ReadConnections {
     } catch (err) {
       release(err as Error);
       throw err;
+    }
+  }
+
+  /** turn, its failure a read's wait error (waitError); a signal aborted already fails it at once. */
+  private async waitTurn(signal: AbortSignal | undefined, queue: boolean): Promise<void> {
+    try {
+      signal?.throwIfAborted();
+      await this.turn(signal, queue);
+    } catch (err) {
+      throw this.waitError(err);
     }
   }
 
