@@ -13,7 +13,7 @@ import {
   ChunkFormatError, logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
-import { clampNs, hasSchemaObject, idWord, INT64_MAX, LOG_SEVERITY, logOfTrace, REACH_PAST_UPTO, recordDuration, RUN_REACH, runOfTrace, startFrom, startUntil, TENANTS_SQL, timeBucket } from './store.ts';
+import { bucketOf, clampNs, hasSchemaObject, idWord, INT64_MAX, LOG_SEVERITY, logOfTrace, REACH_PAST_UPTO, recordDuration, RUN_REACH, runOfTrace, startFrom, startUntil, TENANTS_SQL, timeBucket } from './store.ts';
 import { bloomHas, nameTerm, SpanTermCheck } from './terms.ts';
 
 interface Filter {
@@ -585,7 +585,7 @@ function* dependencyRuns(db: DatabaseSync, tenant: string, start: bigint, end: b
   const bound = pageBound(db);
   const runsOf = db.prepare(PAGE_RUNS_SQL);
   let runOf: StatementSync | undefined;
-  let bucket = start >> 32n;
+  let bucket = bucketOf(start);
   let after = -1;
   let limit = page.runs;
   for (;;) {

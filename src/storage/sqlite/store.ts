@@ -159,8 +159,17 @@ CREATE TABLE span_runs (
   max_duration_ns INTEGER
 );`;
 
-/** A run's time bucket in SQL: its nanoseconds shifted right by 32 bits, ~4.3 s (see TIME_INDEXES). */
-export const timeBucket = (column: string): string => `(${column} >> 32)`;
+/** The bits of a time (ns) below its bucket: a bucket is 2^32 ns, ~4.3 s (see TIME_INDEXES). */
+const BUCKET_BITS = 32;
+
+/** A run's time bucket in SQL: its nanoseconds shifted right by BUCKET_BITS. */
+export const timeBucket = (column: string): string => `(${column} >> ${BUCKET_BITS})`;
+
+/** timeBucket of a time in JavaScript. */
+export const bucketOf = (ns: bigint): bigint => ns >> BigInt(BUCKET_BITS);
+
+/** The span of a time bucket (timeBucket), ns. */
+const BUCKET_NS = 1n << BigInt(BUCKET_BITS);
 
 /** SQL: a run's start (column) is at param or later; bounded by bucket too, so a time index narrows the range. */
 export const startFrom = (column: string, param: string): string => `${timeBucket(column)} >= ${timeBucket(param)} AND ${column} >= ${param}`;
@@ -892,8 +901,8 @@ class LogSeverities {
       if (severity > this.severity) this.severity = severity;
     } else {
       this.flush();
-      this.bucket = time >> 32n;
-      this.from = this.bucket << 32n;
+      this.bucket = bucketOf(time);
+      this.from = this.bucket * BUCKET_NS;
       this.past = this.from + BUCKET_NS;
       this.severity = severity;
     }
@@ -914,9 +923,6 @@ class LogSeverities {
     this.bucket = -1n;
   }
 }
-
-/** The span of a time bucket (timeBucket), ns. */
-const BUCKET_NS = 1n << 32n;
 
 /** An operation of a batch's spans, with its newest start. */
 interface OperationSeen {
