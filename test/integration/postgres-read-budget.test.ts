@@ -113,23 +113,31 @@ async function switchableServer(url: string): Promise<{ url: string; server: Ser
   };
 }
 
-describe('postgres: reads while the database does not answer', () => {
-  const budget = 1500;
-  let proxy: Awaited<ReturnType<typeof switchableServer>>;
-  let store: StorageBackend;
+/**
+ * A store on a new database reached through switchableServer, with statementTimeoutMs as its
+ * budget: started before the describe block's tests, stopped after them.
+ */
+function storeBehindSwitch(name: string, statementTimeoutMs: number): { proxy: Awaited<ReturnType<typeof switchableServer>>; store: StorageBackend } {
+  const ctx = {} as { proxy: Awaited<ReturnType<typeof switchableServer>>; store: StorageBackend };
   beforeAll(async () => {
-    proxy = await switchableServer(await createTestDatabase('pgreadbudgetgone'));
-    store = postgresBackend(proxy.url, { 'storage.postgres.statementTimeoutMs': String(budget) });
-    await store.start();
+    ctx.proxy = await switchableServer(await createTestDatabase(name));
+    ctx.store = postgresBackend(ctx.proxy.url, { 'storage.postgres.statementTimeoutMs': String(statementTimeoutMs) });
+    await ctx.store.start();
   });
   afterAll(async () => {
-    await store?.shutdown();
-    proxy?.server.close();
+    await ctx.store?.shutdown();
+    ctx.proxy?.server.close();
   });
+  return ctx;
+}
+
+describe('postgres: reads while the database does not answer', () => {
+  const budget = 1500;
+  const db = storeBehindSwitch('pgreadbudgetgone', budget);
 
   it('fail within the budget, more of them than read connections, not at the 5 s connect timeout', async () => {
-    proxy.blackHole();
-    const reads = await Promise.all([0, 1, 2, 3].map(() => timed(store.getServices(DEFAULT_TENANT))));
+    db.proxy.blackHole();
+    const reads = await Promise.all([0, 1, 2, 3].map(() => timed(db.store.getServices(DEFAULT_TENANT))));
     for (const { err, ms } of reads) {
       expect(err?.name).toBe('QueryTimeout');
       expect(err?.message).toContain(`storage.postgres.statementTimeoutMs (${budget} ms)`);
@@ -140,23 +148,13 @@ describe('postgres: reads while the database does not answer', () => {
 });
 
 describe('postgres: reads queued behind a connection the database does not answer, with a budget past the connect timeout', () => {
-  let proxy: Awaited<ReturnType<typeof switchableServer>>;
-  let store: StorageBackend;
-  beforeAll(async () => {
-    proxy = await switchableServer(await createTestDatabase('pgreadbudgetqueued'));
-    store = postgresBackend(proxy.url, { 'storage.postgres.statementTimeoutMs': '9000' });
-    await store.start();
-  });
-  afterAll(async () => {
-    await store?.shutdown();
-    proxy?.server.close();
-  });
+  const db = storeBehindSwitch('pgreadbudgetqueued', 9000);
 
   it('fail together when the connection attempt ahead of them fails, not one after another to their budget', async () => {
-    proxy.blackHole();
-    const reads = await Promise.all([0, 1, 2, 3, 4, 5].map(() => timed(store.getServices(DEFAULT_TENANT))));
+    db.proxy.blackHole();
+    const reads = await Promise.all([0, 1, 2, 3, 4, 5].map(() => timed(db.store.getServices(DEFAULT_TENANT))));
     for (const { err, ms } of reads) {
-      expect(store.unreachable?.(err)).toBe(true);
+      expect(db.store.unreachable?.(err)).toBe(true);
       // pg-pool's connect timeout is 5 s; before, the reads behind the first two failed at 9 s
       // (their budget: one pair per 5 s attempt).
       expect(ms).toBeLessThan(7500);
