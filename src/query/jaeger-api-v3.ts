@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timeNs } from '../common/time.ts';
 import type { Operation, StoreReader, TraceQuery, TraceSummary } from '../storage/backend.ts';
 import { readBounded, traceFound, type SearchBounds } from './cap.ts';
-import { JaegerParamError, applyTags, parseGoDuration, parseTraceIdPath } from './jaeger-api.ts';
+import { JaegerParamError, jaegerSearch, parseGoDuration, parseTraceIdPath, searchJaeger, type JaegerSearch } from './jaeger-api.ts';
 import { JAEGER_SPAN_KINDS, spanKindNumber } from './jaeger.ts';
 import { JsonArray, NO_BODY, sendJsonSliced } from './json-stream.ts';
 import { slicedResourceSpans } from './render-otlp.ts';
@@ -58,7 +58,7 @@ function parseBool(p: { name: string; value: string } | undefined): boolean | un
 }
 
 /** Parses GET /api/v3/traces parameters (TraceQueryParameters) into a search. */
-export function parseV3Search(params: URLSearchParams, maxLimit: number): TraceQuery {
+export function parseV3Search(params: URLSearchParams, maxLimit: number): JaegerSearch {
   const filter = param(params, 'query.filter');
   if (filter !== undefined) throw new V3ParamError(`malformed parameter ${filter.name}: filter expressions are not supported; use query.attributes`);
   const min = param(params, 'query.startTimeMin', 'query.start_time_min');
@@ -100,9 +100,9 @@ export function parseV3Search(params: URLSearchParams, maxLimit: number): TraceQ
       return { key, value: String(value) };
     });
     if (tags.length > MAX_ATTRIBUTES) throw new V3ParamError(`malformed parameter ${attrs.name}: at most ${MAX_ATTRIBUTES} attributes`);
-    applyTags(q, tags);
+    return jaegerSearch(q, tags);
   }
-  return q;
+  return { search: q };
 }
 
 /** api_v3's word for an operation's span kind: Jaeger shows an unspecified kind as internal. */
@@ -167,10 +167,10 @@ export class JaegerApiV3 {
     if (path === '/api/v3/services') return [200, { services: await this.backend.getServices(tenant) }];
     if (path === '/api/v3/operations') return [200, { operations: await this.operations(tenant, params) }];
     if (path === '/api/v3/traces') {
-      const found = await this.backend.searchTraces(tenant, parseV3Search(params, this.maxLimit), signal);
+      const found = await searchJaeger(this.backend, tenant, parseV3Search(params, this.maxLimit), signal);
       return this.traces(tenant, found.map((t) => t.traceId), 'No traces found', { ...this.bounds, signal });
     }
-    if (path === '/api/v3/trace-summaries') return [200, { summaries: (await this.backend.searchTraces(tenant, parseV3Search(params, this.maxLimit), signal)).map(v3Summary) }];
+    if (path === '/api/v3/trace-summaries') return [200, { summaries: (await searchJaeger(this.backend, tenant, parseV3Search(params, this.maxLimit), signal)).map(v3Summary) }];
     const traceMatch = /^\/api\/v3\/traces\/([^/]+)$/.exec(path);
     if (traceMatch) {
       let raw: string;

@@ -5,7 +5,8 @@
 // are ignored, as Jaeger ignores them: clients we do not control (Grafana versions, the Jaeger UI)
 // send extras, and refusing them would break those clients.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { StoreReader, TraceQuery } from '../storage/backend.ts';
+import type { StoreReader, TraceQuery, TraceSummary } from '../storage/backend.ts';
+import { byNewestTrace } from '../storage/query-helpers.ts';
 import { readBounded, readCapped, traceFound, type CappedTrace } from './cap.ts';
 import { JAEGER_SPAN_KINDS, envelope, errorEnvelope, jaegerTraceId, slicedJaegerTrace, spanKindNumber, toJaegerDependencies, toJaegerOperations, type JaegerError } from './jaeger.ts';
 import { JsonArray, NO_BODY, sendJsonSliced, type JsonObject } from './json-stream.ts';
@@ -31,8 +32,8 @@ const DEFAULT_LIMIT = 20;
 const MAX_TRACE_IDS = 100;
 const MAX_TAGS = 50;
 
-/** The tags toJaegerTrace makes of a span's status (jaeger.ts), as the status codes a search asks for. */
-const STATUS_TAGS = new Map([['error=true', 2], ['otel.status_code=ERROR', 2], ['otel.status_code=OK', 1]]);
+/** The otel.status_code tags toJaegerTrace makes of a span's status (jaeger.ts), as the status codes a search asks for. */
+const STATUS_TAGS = new Map([['otel.status_code=ERROR', 2], ['otel.status_code=OK', 1]]);
 
 /** The span.kind tag values toJaegerTrace writes (every kind but unspecified, which has no tag), as OTLP SpanKind numbers. */
 const KIND_TAGS = new Map<string, number>(JAEGER_SPAN_KINDS.flatMap((word, kind) => (kind === 0 ? [] : [[word, kind] as const])));
@@ -130,11 +131,26 @@ export function parseTraceIdPath(v: string, param = 'traceID'): string {
 }
 
 /**
- * Adds tags a search asks for to q: the tags this API makes of a span's kind and status
- * (span.kind=server, error=true, otel.status_code=ERROR) are conditions on them, the others on
- * attributes.
+ * A search of the Jaeger API: the store's query, and whether it asks for the tag error=true.
+ * Jaeger's error is an ordinary tag, which its OTLP translation adds to a span of status ERROR
+ * (as toJaegerTrace does) and which a span's own attribute error=true is too: such a search finds
+ * traces with a span of status ERROR or with that attribute (searchJaeger), as Jaeger's stores of
+ * its own model (Cassandra, Elasticsearch, Badger) find it (its v2 in-memory store reads it as the
+ * status alone).
  */
-export function applyTags(q: TraceQuery, tags: readonly { key: string; value: string }[]): void {
+export interface JaegerSearch {
+  search: TraceQuery;
+  errorTag?: true;
+}
+
+/**
+ * Adds tags a search asks for to q: the tags this API makes of a span's kind and status
+ * (span.kind=server, otel.status_code=ERROR) are conditions on them, error=true a condition on
+ * the status or the attribute (JaegerSearch), the others on attributes. Returns whether
+ * error=true is asked for.
+ */
+export function applyTags(q: TraceQuery, tags: readonly { key: string; value: string }[]): boolean {
+  let errorTag = false;
   const attributes = tags.filter((t) => {
     // The span.kind tag this API makes of a span's kind is a condition on the kind, not an attribute.
     const kind = t.key === 'span.kind' ? KIND_TAGS.get(t.value) : undefined;
@@ -142,7 +158,11 @@ export function applyTags(q: TraceQuery, tags: readonly { key: string; value: st
       q.kind = q.kind === undefined || q.kind === kind ? kind : -1;
       return false;
     }
-    // The tags this API makes of a span's status are conditions on the status, not attributes.
+    if (t.key === 'error' && t.value === 'true') {
+      errorTag = true;
+      return false;
+    }
+    // The otel.status_code tags this API makes of a span's status are conditions on the status, not attributes.
     const code = STATUS_TAGS.get(`${t.key}=${t.value}`);
     if (code === undefined) return true;
     // Two different statuses asked for: no span has both (-1 matches none).
@@ -150,10 +170,37 @@ export function applyTags(q: TraceQuery, tags: readonly { key: string; value: st
     return false;
   });
   if (attributes.length > 0) q.attributes = attributes;
+  return errorTag;
+}
+
+/** A search with the tags applied (applyTags): error=true said beside the query. */
+export function jaegerSearch(q: TraceQuery, tags: readonly { key: string; value: string }[]): JaegerSearch {
+  return applyTags(q, tags) ? { search: q, errorTag: true } : { search: q };
+}
+
+/**
+ * The traces a Jaeger search finds. error=true (errorTag) is a span of status ERROR or one with
+ * the attribute error=true (boolean or string): the stores' queries have no "or", so both are
+ * asked, one after the other, and their traces merged, newest trace start first, up to the
+ * limit. Each store answer is the limit traces whose newest matching span starts latest, so the
+ * merge holds every trace the "or" would answer; of more than the limit, those whose traces start
+ * latest are kept.
+ */
+export async function searchJaeger(backend: StoreReader, tenant: string, s: JaegerSearch, signal?: AbortSignal): Promise<TraceSummary[]> {
+  const q = s.search;
+  // otel.status_code=ERROR already asks for the status error=true stands for.
+  if (s.errorTag === undefined || q.statusCode === 2) return backend.searchTraces(tenant, q, signal);
+  const byAttribute = await backend.searchTraces(tenant, { ...q, attributes: [...(q.attributes ?? []), { key: 'error', value: 'true' }] }, signal);
+  // Another status asked for (otel.status_code=OK): only the attribute can say error=true.
+  if (q.statusCode !== undefined) return byAttribute;
+  const byStatus = await backend.searchTraces(tenant, { ...q, statusCode: 2 }, signal);
+  const merged = new Map(byStatus.map((t) => [t.traceId, t]));
+  for (const t of byAttribute) if (!merged.has(t.traceId)) merged.set(t.traceId, t);
+  return [...merged.values()].sort(byNewestTrace).slice(0, q.limit);
 }
 
 /** What /api/traces asks: trace ids, or a search. */
-export type TraceRequest = { traceIds: string[] } | { search: TraceQuery };
+export type TraceRequest = { traceIds: string[] } | JaegerSearch;
 
 /** Parses /api/traces parameters (Jaeger's query parser, plus lookback as the Jaeger UI sends it). */
 export function parseTraceRequest(params: URLSearchParams, maxLimit: number, nowNs: bigint): TraceRequest {
@@ -195,8 +242,7 @@ export function parseTraceRequest(params: URLSearchParams, maxLimit: number, now
     // Jaeger reads 0 as "the default".
     if (n > 0) q.limit = n;
   }
-  applyTags(q, parseTags(params));
-  return { search: q };
+  return jaegerSearch(q, parseTags(params));
 }
 
 /** A read trace in Jaeger's shape, its truncation warning first (and `last` last), made as it is written. */
@@ -305,7 +351,7 @@ export class JaegerApi {
     }
     if (path === '/api/traces') {
       const r = parseTraceRequest(params, this.maxLimit, BigInt(Date.now()) * NS_PER_MS);
-      if (!('traceIds' in r)) return [200, envelope((await this.traces(tenant, (await this.backend.searchTraces(tenant, r.search, signal)).map((t) => t.traceId), signal)).traces)];
+      if (!('traceIds' in r)) return [200, envelope((await this.traces(tenant, (await searchJaeger(this.backend, tenant, r, signal)).map((t) => t.traceId), signal)).traces)];
       // As Jaeger: each id asked for and not answered is named in errors (the Jaeger UI's trace
       // compare view shows an id as loading until data or errors name it).
       const { traces, unknown, leftOut } = await this.traces(tenant, r.traceIds, signal);

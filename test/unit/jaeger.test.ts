@@ -187,12 +187,14 @@ describe('Jaeger API parameters', () => {
     expect(parse('service=s&lookback=1w')).toMatchObject({ search: { startNano: NOW - 7n * 86_400_000_000_000n } });
   });
 
-  it("reads the tags it shows for a span's status (error=true, otel.status_code) as a condition on the status", () => {
-    expect(parse('service=s&tags=%7B%22error%22%3A%22true%22%2C%22http.route%22%3A%22%2Fa%22%7D')).toMatchObject({ search: { statusCode: 2, attributes: [{ key: 'http.route', value: '/a' }] } });
+  it("reads the tags it shows for a span's status (otel.status_code) as a condition on the status, error=true beside the query", () => {
+    // error=true is a span of status ERROR or with the attribute error=true (searchJaeger asks for both).
+    expect(parse('service=s&tags=%7B%22error%22%3A%22true%22%2C%22http.route%22%3A%22%2Fa%22%7D')).toMatchObject({ search: { attributes: [{ key: 'http.route', value: '/a' }] }, errorTag: true });
+    expect(parse('service=s&tags=%7B%22error%22%3A%22true%22%7D')).not.toHaveProperty('search.statusCode');
     expect(parse('service=s&tag=otel.status_code%3AOK')).toMatchObject({ search: { statusCode: 1 } });
     expect(parse('service=s&tag=error%3Atrue')).toEqual(parse('service=s&tags=%7B%22error%22%3A%22true%22%7D'));
     // Two statuses at once: no span has both.
-    expect(parse('service=s&tag=error%3Atrue&tag=otel.status_code%3AOK')).toMatchObject({ search: { statusCode: -1 } });
+    expect(parse('service=s&tag=otel.status_code%3AERROR&tag=otel.status_code%3AOK')).toMatchObject({ search: { statusCode: -1 } });
   });
 
   it('reads maxDuration 0 as no bound, as Jaeger does', () => {
