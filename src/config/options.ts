@@ -81,7 +81,7 @@ export const OPTIONS = [
   { key: 'query.enabled', type: bool, default: true, help: 'Serve the read API' },
   { key: 'query.listen', type: listen, default: '127.0.0.1:16686', help: 'Read API listen address; loopback unless set' },
   { key: 'query.allowedHosts', type: list, default: [], help: 'Host names the read API answers on a loopback query.listen besides localhost and IP addresses (a proxy on this host that passes its own Host header); others get 403, so a web page whose name is rebound to 127.0.0.1 cannot read it through a local browser' },
-  { key: 'query.maxLimit', type: int(1), default: 1000, help: 'Largest limit a read API search accepts' },
+  { key: 'query.maxLimit', type: int(1), default: 1000, help: 'Largest limit a read API search accepts (a Jaeger API search asking more is answered at it, with a warning)' },
   { key: 'query.timeoutMs', type: int(0), default: 10_000, help: 'Time budget of one SQLite read: a longer query is stopped and the read API answers 503 (0: no limit; PostgreSQL has storage.postgres.statementTimeoutMs)' },
   { key: 'query.maxSpansPerSearch', type: int(1), default: 50_000, help: 'Most spans one Jaeger API /api/traces answer holds over all its traces (a search, or a list of trace ids); the traces after it are left out and the last one kept says so, so a search of huge traces cannot run the collector out of memory' },
   { key: 'query.maxConcurrentReads', type: int(1), default: 4, help: 'Trace reads, Jaeger trace searches and log searches answered at once (each may hold a sixteenth of the heap); more wait their turn, so many readers of large traces at once cannot run the collector out of memory' },

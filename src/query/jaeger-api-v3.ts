@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timeNs } from '../common/time.ts';
 import type { Operation, StoreReader, TraceQuery, TraceSummary } from '../storage/backend.ts';
 import { readBounded, traceFound, type SearchBounds } from './cap.ts';
-import { JaegerParamError, jaegerSearch, parseGoDuration, parseTraceIdPath, searchJaeger, type JaegerSearch } from './jaeger-api.ts';
+import { JaegerParamError, clampLimit, jaegerSearch, parseGoDuration, parseTraceIdPath, searchJaeger, type JaegerSearch } from './jaeger-api.ts';
 import { JAEGER_SPAN_KINDS, spanKindNumber } from './jaeger.ts';
 import { JsonArray, NO_BODY, sendJsonSliced } from './json-stream.ts';
 import { slicedResourceSpans } from './render-otlp.ts';
@@ -71,10 +71,12 @@ export function parseV3Search(params: URLSearchParams, maxLimit: number): Jaeger
   if (service !== undefined) q.service = service.value;
   if (operation !== undefined) q.name = operation.value;
   const depth = param(params, 'query.searchDepth', 'query.search_depth', 'query.num_traces');
+  let warning: string | undefined;
   if (depth !== undefined) {
     const n = Number(depth.value);
-    if (!/^\d{1,9}$/.test(depth.value) || n < 1 || n > maxLimit) throw new V3ParamError(`malformed parameter ${depth.name}: expected an integer from 1 to ${maxLimit} (query.maxLimit), got '${depth.value}'`);
-    q.limit = n;
+    // As Jaeger reads it, 0 is the default.
+    if (!/^\d{1,9}$/.test(depth.value)) throw new V3ParamError(`malformed parameter ${depth.name}: expected a non-negative integer, got '${depth.value}'`);
+    if (n > 0) ({ limit: q.limit, warning } = clampLimit(n, maxLimit));
   }
   const dMin = param(params, 'query.durationMin', 'query.duration_min');
   const dMax = param(params, 'query.durationMax', 'query.duration_max');
@@ -100,9 +102,10 @@ export function parseV3Search(params: URLSearchParams, maxLimit: number): Jaeger
       return { key, value: String(value) };
     });
     if (tags.length > MAX_ATTRIBUTES) throw new V3ParamError(`malformed parameter ${attrs.name}: at most ${MAX_ATTRIBUTES} attributes`);
-    return jaegerSearch(q, tags);
+    const s = jaegerSearch(q, tags);
+    return warning === undefined ? s : { ...s, warning };
   }
-  return { search: q };
+  return warning === undefined ? { search: q } : { search: q, warning };
 }
 
 /** api_v3's word for an operation's span kind: Jaeger shows an unspecified kind as internal. */
@@ -167,10 +170,15 @@ export class JaegerApiV3 {
     if (path === '/api/v3/services') return [200, { services: await this.backend.getServices(tenant) }];
     if (path === '/api/v3/operations') return [200, { operations: await this.operations(tenant, params) }];
     if (path === '/api/v3/traces') {
-      const found = await searchJaeger(this.backend, tenant, parseV3Search(params, this.maxLimit), signal);
-      return this.traces(tenant, found.map((t) => t.traceId), 'No traces found', { ...this.bounds, signal });
+      const s = parseV3Search(params, this.maxLimit);
+      const found = await searchJaeger(this.backend, tenant, s, signal);
+      return this.traces(tenant, found.map((t) => t.traceId), 'No traces found', { ...this.bounds, signal }, s.warning);
     }
-    if (path === '/api/v3/trace-summaries') return [200, { summaries: (await searchJaeger(this.backend, tenant, parseV3Search(params, this.maxLimit), signal)).map(v3Summary) }];
+    if (path === '/api/v3/trace-summaries') {
+      const s = parseV3Search(params, this.maxLimit);
+      const summaries = (await searchJaeger(this.backend, tenant, s, signal)).map(v3Summary);
+      return [200, s.warning === undefined ? { summaries } : { summaries, warnings: [s.warning] }];
+    }
     const traceMatch = /^\/api\/v3\/traces\/([^/]+)$/.exec(path);
     if (traceMatch) {
       let raw: string;
@@ -227,14 +235,14 @@ export class JaegerApiV3 {
    * turn; 404 (notFound) when none is found, as Jaeger answers, a search too. OTLP/JSON has no place for warnings: a trace
    * cut, or traces left out, are said in `warnings` beside `result`.
    */
-  private async traces(tenant: string, ids: readonly string[], notFound: string, bounds = this.bounds): Promise<[number, unknown]> {
+  private async traces(tenant: string, ids: readonly string[], notFound: string, bounds = this.bounds, searchWarning?: string): Promise<[number, unknown]> {
     const read = await readBounded(this.backend, tenant, ids, bounds);
     if (read.traces.length === 0) return [404, v3Error(404, notFound)];
     // Each trace's resources made as the answer reaches them (sendJsonSliced).
     const resourceSpans = new JsonArray((function* () {
       for (const t of read.traces) yield* slicedResourceSpans(t.spans).items;
     })());
-    const warnings = [...read.traces.flatMap((t) => (t.warning === undefined ? [] : [`trace ${t.traceId}: ${t.warning}`])), ...(read.cut === undefined ? [] : [read.cut])];
+    const warnings = [...(searchWarning === undefined ? [] : [searchWarning]), ...read.traces.flatMap((t) => (t.warning === undefined ? [] : [`trace ${t.traceId}: ${t.warning}`])), ...(read.cut === undefined ? [] : [read.cut])];
     return [200, warnings.length > 0 ? { result: { resourceSpans }, warnings } : { result: { resourceSpans } }];
   }
 }

@@ -141,6 +141,18 @@ export function parseTraceIdPath(v: string, param = 'traceID'): string {
 export interface JaegerSearch {
   search: TraceQuery;
   errorTag?: true;
+  /** Said beside the traces found: a limit asked above query.maxLimit, searched at it. */
+  warning?: string;
+}
+
+/**
+ * A search's limit as Jaeger reads it, of at most maxLimit: Jaeger's query service takes any
+ * limit, and the Jaeger UI offers up to its search.maxLimit (1500 by default), so one above
+ * query.maxLimit is searched at query.maxLimit (the warning says so) rather than refused.
+ */
+export function clampLimit(n: number, maxLimit: number): { limit: number; warning?: string } {
+  if (n <= maxLimit) return { limit: n };
+  return { limit: maxLimit, warning: `limit ${n} is above query.maxLimit (${maxLimit}): searched for at most ${maxLimit} traces` };
 }
 
 /**
@@ -236,13 +248,15 @@ export function parseTraceRequest(params: URLSearchParams, maxLimit: number, now
   }
   if (q.minDurationNano !== undefined && q.maxDurationNano !== undefined && q.minDurationNano > q.maxDurationNano) throw new JaegerParamError('minDuration', 'greater than maxDuration');
   const limit = one(params, 'limit');
+  let warning: string | undefined;
   if (limit !== undefined) {
     const n = Number(limit);
-    if (!/^\d{1,9}$/.test(limit) || n > maxLimit) throw new JaegerParamError('limit', `expected an integer from 0 to ${maxLimit}, got '${limit}'`);
+    if (!/^\d{1,9}$/.test(limit)) throw new JaegerParamError('limit', `expected a non-negative integer, got '${limit}'`);
     // Jaeger reads 0 as "the default".
-    if (n > 0) q.limit = n;
+    if (n > 0) ({ limit: q.limit, warning } = clampLimit(n, maxLimit));
   }
-  return jaegerSearch(q, parseTags(params));
+  const s = jaegerSearch(q, parseTags(params));
+  return warning === undefined ? s : { ...s, warning };
 }
 
 /** A read trace in Jaeger's shape, its truncation warning first (and `last` last), made as it is written. */
@@ -351,7 +365,11 @@ export class JaegerApi {
     }
     if (path === '/api/traces') {
       const r = parseTraceRequest(params, this.maxLimit, BigInt(Date.now()) * NS_PER_MS);
-      if (!('traceIds' in r)) return [200, envelope((await this.traces(tenant, (await searchJaeger(this.backend, tenant, r, signal)).map((t) => t.traceId), signal)).traces)];
+      if (!('traceIds' in r)) {
+        const found = envelope((await this.traces(tenant, (await searchJaeger(this.backend, tenant, r, signal)).map((t) => t.traceId), signal)).traces);
+        // A limit above query.maxLimit searched at it: said in errors, which clients read beside data (as Jaeger's own).
+        return [200, r.warning === undefined ? found : { ...found, errors: [{ code: 413, msg: r.warning }] }];
+      }
       // As Jaeger: each id asked for and not answered is named in errors (the Jaeger UI's trace
       // compare view shows an id as loading until data or errors name it).
       const { traces, unknown, leftOut } = await this.traces(tenant, r.traceIds, signal);

@@ -65,3 +65,53 @@ describe('Jaeger API as the Jaeger UI calls it', () => {
     }
   });
 });
+
+describe("Jaeger API searches at the Jaeger UI's limits", () => {
+  let store: StorageBackend;
+  let server: QueryServer;
+  let url: string;
+  const start = BigInt(Date.now() - 60_000) * 1_000_000n;
+  // Three traces, newest last; query.maxLimit 2.
+  const spans = [0n, 1n, 2n].map((i) => makeSpan({ serviceName: 'limits', startTimeUnixNano: start + i * 1_000_000_000n }));
+
+  beforeAll(async () => {
+    store = await memoryBackend();
+    server = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 2, maxSpansPerTrace: 100, maxSpansPerSearch: 1000 }, store, pino({ level: 'silent' }));
+    await server.start();
+    url = `http://127.0.0.1:${server.boundPort}`;
+    await writeSpans(store, spans);
+  });
+  afterAll(async () => {
+    await server.shutdown();
+    await store.shutdown();
+  });
+
+  const get = async (path: string): Promise<{ status: number; body: Json }> => {
+    const r = await fetch(`${url}${path}`);
+    return { status: r.status, body: await r.json() };
+  };
+
+  it('answers a search above query.maxLimit (the Jaeger UI offers up to 1500) at query.maxLimit, saying so', async () => {
+    // The Jaeger UI's search form allows limits up to its search.maxLimit (1500 by default), and
+    // Jaeger's query service takes any limit: a user clicking search is answered, not refused.
+    const newest = [spans[2]!.traceId, spans[1]!.traceId];
+    const v1 = await get('/api/traces?service=limits&lookback=1h&limit=1500');
+    expect(v1.status).toBe(200);
+    expect(v1.body.data.map((t: Json) => t.traceID)).toEqual(newest);
+    expect(v1.body.errors).toEqual([{ code: 413, msg: 'limit 1500 is above query.maxLimit (2): searched for at most 2 traces' }]);
+    // Within it: nothing said.
+    expect((await get('/api/traces?service=limits&lookback=1h&limit=2')).body.errors).toBeNull();
+    // api_v3, as the Jaeger UI 2.15 and later searches (query.searchDepth), and its trace search.
+    const window = `query.serviceName=limits&query.startTimeMin=${new Date(Number(start / 1_000_000n) - 1000).toISOString()}&query.startTimeMax=${new Date(Date.now()).toISOString()}`;
+    const summaries = await get(`/api/v3/trace-summaries?${window}&query.searchDepth=1500`);
+    expect(summaries.status).toBe(200);
+    expect(summaries.body.summaries.map((s: Json) => s.traceId)).toEqual(newest);
+    expect(summaries.body.warnings).toEqual(['limit 1500 is above query.maxLimit (2): searched for at most 2 traces']);
+    const traces = await get(`/api/v3/traces?${window}&query.search_depth=1500`);
+    expect(traces.status).toBe(200);
+    expect(new Set(traces.body.result.resourceSpans.map((r: Json) => r.scopeSpans[0].spans[0].traceId))).toEqual(new Set(newest));
+    expect(traces.body.warnings).toEqual(['limit 1500 is above query.maxLimit (2): searched for at most 2 traces']);
+    // Our own read API keeps refusing it.
+    expect((await get('/v1/traces?service=limits&limit=1500')).status).toBe(400);
+  });
+});

@@ -197,6 +197,11 @@ describe('Jaeger API parameters', () => {
     expect(parse('service=s&tag=otel.status_code%3AERROR&tag=otel.status_code%3AOK')).toMatchObject({ search: { statusCode: -1 } });
   });
 
+  it('reads a limit above query.maxLimit as query.maxLimit, with a warning', () => {
+    expect(parse('service=s&limit=1500')).toMatchObject({ search: { limit: 1000 }, warning: expect.stringMatching(/limit 1500 is above query\.maxLimit \(1000\)/) });
+    expect(parse('service=s&limit=1000')).not.toHaveProperty('warning');
+  });
+
   it('reads maxDuration 0 as no bound, as Jaeger does', () => {
     const r = parse('service=s&minDuration=1s&maxDuration=0');
     expect(r).toMatchObject({ search: { minDurationNano: 1_000_000_000n } });
@@ -221,7 +226,7 @@ describe('Jaeger API parameters', () => {
     const cases: [string, RegExp][] = [
       ['', /'service'.*required/],
       ['service=s&limit=-1', /'limit'/],
-      ['service=s&limit=1001', /'limit'/],
+      ['service=s&limit=ten', /'limit'/],
       ['service=s&start=abc', /'start'/],
       ['service=s&start=99999999999999999999', /'start'/],
       ['service=s&end=1&start=2', /'start': after end/],
