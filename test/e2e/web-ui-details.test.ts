@@ -107,6 +107,10 @@ describe('web UI: span details and log rows', () => {
     expect(await page.$eval('.details > table.kv', (t: any) => t.rows[19_999].textContent)).toBe('attr.19999v19999');
     await click('.details > ol.events', /^Show all/);
     expect((await lists()).events).toEqual([20_000, '']);
+    // Drawn as "Show 200 more" 99 times would draw them: every event's one attribute, none cut to
+    // "1 attribute not shown" (the first event's 800 of 1,000 remain to ask for).
+    expect(await page.$$eval('.details > ol.events > li > .more', (ms: any[]) => ms.map((m) => m.textContent.split('.')[0]))).toEqual(['800 more attributes not shown']);
+    expect(await page.$eval('.details > ol.events > li:last-child > table.kv', (t: any) => t.textContent)).toBe('i19999');
     await click('.details > ul.links', /^Show 200 more$/);
     expect((await lists()).links).toEqual([400, expect.stringContaining('100 more links')]);
     // The last step draws what is left: one button, no "Show all" beside it.

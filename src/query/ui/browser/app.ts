@@ -354,7 +354,9 @@ interface Budget { left: number }
  * list with the first DETAILS_STEP items drawn into it (fewer when a nested list's budget has fewer
  * rows left, which it then spends), followed by a line saying how many more there are, with buttons
  * that draw DETAILS_STEP more or the rest: nothing is left out unsaid. Each step hands its items a
- * budget of NESTED_BUDGET rows for their own lists. No items: "none".
+ * budget of NESTED_BUDGET rows for their own lists ("Show all" one for each DETAILS_STEP items it
+ * draws: otherwise the items past the first budget's each showed "1 attribute not shown"). No
+ * items: "none".
  */
 function capped<T>(list: HTMLElement, items: readonly T[], draw: (item: T, nested: Budget) => HTMLElement, noun: 'attribute' | 'event' | 'link', budget?: Budget): Node {
   if (items.length === 0) return h('p', { class: 'muted' }, 'none');
@@ -362,7 +364,8 @@ function capped<T>(list: HTMLElement, items: readonly T[], draw: (item: T, neste
   let shown = 0;
   const drawTo = (n: number): void => {
     const end = Math.min(items.length, n);
-    const nested: Budget = { left: NESTED_BUDGET };
+    // "Show all" draws as many steps at once, each with its budget, as clicking "Show more" would.
+    const nested: Budget = { left: NESTED_BUDGET * Math.ceil((end - shown) / DETAILS_STEP) };
     list.append(...items.slice(shown, end).map((item) => draw(item, nested)));
     shown = end;
     const left = items.length - shown;
