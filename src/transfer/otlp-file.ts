@@ -231,14 +231,38 @@ function firstLen(b: Uint8Array, start: number, end: number, field: number): [nu
   return undefined;
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Whether b[start, end) is UTF-8 text without control characters (a name, not an id or a message). */
+function isText(b: Uint8Array, start: number, end: number): boolean {
+  let s: string;
+  try {
+    s = UTF8.decode(b.subarray(start, end));
+  } catch {
+    return false;
+  }
+  return !/[\u0000-\u001f\u007f]/.test(s);
+}
+
 /**
  * The signal of an OTLP protobuf request. Traces, logs and metrics requests all hold their data
- * in field 1, so this looks at the first item. A LogRecord has time_unix_nano (1) as fixed64, if
- * at all; a Span and a Metric have field 1 as bytes (trace_id; name). Every field of a Metric is
- * length-delimited, while a Span has its times as fixed64 and kind as a varint, and parent_span_id
- * (4), links (13) and status (15) a Metric lacks: a span is told from a metric by those (a file
- * the Collector's file exporter shares between pipelines holds all three signals; a metric read
- * as a span was stored as one, its name the trace id). Undefined when the request holds no item.
+ * in field 1, so this looks at the first item (a Collector's file exporter shared between
+ * pipelines writes all three signals to one file).
+ * - A LogRecord has time_unix_nano (1) as fixed64, if at all; a Span and a Metric have field 1
+ *   as bytes (trace_id; name): without it, logs.
+ * - A Metric (opentelemetry-proto metrics.proto) is name 1, description 2, unit 3, gauge 5,
+ *   sum 7, histogram 9, exponential_histogram 10, summary 11, metadata 12: all length-delimited.
+ *   Length-delimited 7, 10 or 12 is a Metric's (a Span has start_time 7 as fixed64 and
+ *   dropped_attributes_count 10 and dropped_events_count 12 as varints): metrics.
+ * - Any other wire type (a Span's kind, times, counts, flags), or parent_span_id 4, links 13 or
+ *   status 15 (numbers a Metric does not use) is a Span's: traces.
+ * - Otherwise every field has a number both share (1, 2, 3, 5, 9, 11), as in a span of ids,
+ *   name and attributes only (proto3 leaves out zero fields). It is a span when its trace_id (1)
+ *   is 16 bytes and its span_id (2) 8, unless both read as text, as a Metric's name and
+ *   description do, while field 5 does not (a Span's name is text; a Metric's gauge there is a
+ *   message, which starts with a control byte). A metric read as a span was stored as one, its
+ *   name the trace id; a span read as a metric is skipped.
+ * Undefined when the request holds no item.
  */
 export function protobufSignal(b: Uint8Array): Signal | 'metrics' | undefined {
   for (const [f, w, rs, re] of fields(b, 0, b.length)) {
@@ -250,14 +274,26 @@ export function protobufSignal(b: Uint8Array): Signal | 'metrics' | undefined {
       if (item) break;
     }
     if (!item) continue;
-    let bytes1 = false;
+    const len = new Map<number, [number, number]>();
+    let metricOnly = false;
     let spanOnly = false;
-    for (const [fi, wi] of fields(b, item[0], item[1])) {
-      if (fi === 1 && wi === 2) bytes1 = true;
-      if (wi !== 2 || fi === 4 || fi === 13 || fi === 15) spanOnly = true;
+    for (const [fi, wi, vs, ve] of fields(b, item[0], item[1])) {
+      if (wi !== 2) spanOnly = true;
+      else {
+        if (!len.has(fi)) len.set(fi, [vs, ve]);
+        if (fi === 7 || fi === 10 || fi === 12) metricOnly = true;
+        if (fi === 4 || fi === 13 || fi === 15) spanOnly = true;
+      }
     }
-    if (!bytes1) return 'logs';
-    return spanOnly ? 'traces' : 'metrics';
+    const f1 = len.get(1);
+    if (!f1) return 'logs';
+    if (metricOnly) return 'metrics';
+    if (spanOnly) return 'traces';
+    const f2 = len.get(2);
+    const f5 = len.get(5);
+    if (!f2 || f1[1] - f1[0] !== 16 || f2[1] - f2[0] !== 8) return 'metrics';
+    const named = isText(b, ...f1) && isText(b, ...f2) && !(f5 && isText(b, ...f5));
+    return named ? 'metrics' : 'traces';
   }
   return undefined;
 }

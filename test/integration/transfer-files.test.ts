@@ -63,6 +63,29 @@ function framed(messages: Uint8Array[]): Buffer {
   }));
 }
 
+/** An ExportMetricsServiceRequest as in opentelemetry-proto's metrics.proto (the fields a test sets). */
+const metricsProto = protobuf.parse(`syntax = "proto3";
+  message KeyValue { string key = 1; AnyValue value = 2; }
+  message AnyValue { string string_value = 1; }
+  message Resource { repeated KeyValue attributes = 1; }
+  message Scope { string name = 1; }
+  message NumberDataPoint { fixed64 time_unix_nano = 3; sfixed64 as_int = 6; }
+  message Gauge { repeated NumberDataPoint data_points = 1; }
+  message Sum { repeated NumberDataPoint data_points = 1; int32 aggregation_temporality = 2; bool is_monotonic = 3; }
+  message HistogramDataPoint { fixed64 time_unix_nano = 3; fixed64 count = 4; repeated fixed64 bucket_counts = 6; repeated double explicit_bounds = 7; }
+  message Histogram { repeated HistogramDataPoint data_points = 1; int32 aggregation_temporality = 2; }
+  message Buckets { sint32 offset = 1; repeated uint64 bucket_counts = 2; }
+  message ExponentialHistogramDataPoint { fixed64 time_unix_nano = 3; fixed64 count = 4; sint32 scale = 6; Buckets positive = 8; }
+  message ExponentialHistogram { repeated ExponentialHistogramDataPoint data_points = 1; int32 aggregation_temporality = 2; }
+  message ValueAtQuantile { double quantile = 1; double value = 2; }
+  message SummaryDataPoint { fixed64 time_unix_nano = 3; fixed64 count = 4; double sum = 5; repeated ValueAtQuantile quantile_values = 6; }
+  message Summary { repeated SummaryDataPoint data_points = 1; }
+  message Metric { string name = 1; string description = 2; string unit = 3; Gauge gauge = 5; Sum sum = 7; Histogram histogram = 9;
+    ExponentialHistogram exponential_histogram = 10; Summary summary = 11; repeated KeyValue metadata = 12; }
+  message ScopeMetrics { Scope scope = 1; repeated Metric metrics = 2; }
+  message ResourceMetrics { Resource resource = 1; repeated ScopeMetrics scope_metrics = 2; }
+  message ExportMetricsServiceRequest { repeated ResourceMetrics resource_metrics = 1; }`).root.lookupType('ExportMetricsServiceRequest');
+
 describe('import of the Collector file exporter format', () => {
   it('imports its JSON lines field for field and reports the metrics line it cannot store', async () => {
     const sink = await sqliteSink();
@@ -116,18 +139,6 @@ describe('import of the Collector file exporter format', () => {
     // A Collector whose file exporter (format: proto) serves its metrics pipeline too writes
     // ExportMetricsServiceRequests between the traces and logs. A gauge named with 16 bytes and
     // described with 8 read as a span (name and description as trace and span id) and was stored.
-    const metricsProto = protobuf.parse(`syntax = "proto3";
-      message KeyValue { string key = 1; AnyValue value = 2; }
-      message AnyValue { string string_value = 1; }
-      message Resource { repeated KeyValue attributes = 1; }
-      message Scope { string name = 1; }
-      message NumberDataPoint { fixed64 time_unix_nano = 3; sfixed64 as_int = 6; }
-      message Gauge { repeated NumberDataPoint data_points = 1; }
-      message Sum { repeated NumberDataPoint data_points = 1; int32 aggregation_temporality = 2; bool is_monotonic = 3; }
-      message Metric { string name = 1; string description = 2; string unit = 3; Gauge gauge = 5; Sum sum = 7; }
-      message ScopeMetrics { Scope scope = 1; repeated Metric metrics = 2; }
-      message ResourceMetrics { Resource resource = 1; repeated ScopeMetrics scope_metrics = 2; }
-      message ExportMetricsServiceRequest { repeated ResourceMetrics resource_metrics = 1; }`).root.lookupType('ExportMetricsServiceRequest');
     const service = 'metrics-' + randomUUID();
     const metricsOf = (metric: Record<string, unknown>) =>
       metricsProto.encode(metricsProto.fromObject({ resourceMetrics: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeMetrics: [{ scope: { name: 'process' }, metrics: [metric] }] }] })).finish();
@@ -151,6 +162,43 @@ describe('import of the Collector file exporter format', () => {
     expect(r).toMatchObject({ spans: 1, logs: 1, problems: 2 });
     // The store holds the one span, not a span of the gauge (trace id: its name's bytes).
     expect((await sink.backend.scanSpans(DEFAULT_TENANT, { limit: 10 })).rows.map((s) => s.traceId)).toEqual([traceId.toString('hex')]);
+  });
+
+  it('stores a minimal span of a protobuf file (ids, name, one attribute) and skips a metric of each data kind', async () => {
+    // proto3 leaves out zero fields: a span with no kind, times, parent, links, status or flags is
+    // its ids, name and attributes, all length-delimited as a Metric's fields are. It was taken
+    // for a metric and skipped. Each metric is named with 16 bytes and described with 8, the
+    // sizes of a trace id and a span id.
+    const service = 'minimal-' + randomUUID();
+    const resource = { attributes: [{ key: 'service.name', value: { stringValue: service } }] };
+    const traceId = Buffer.from(randomUUID().replace(/-/g, ''), 'hex');
+    const spanId = Buffer.from('a1b2c3d4e5f60718', 'hex');
+    const minimal = encodeTraces({ resourceSpans: [{ resource, scopeSpans: [{ spans: [{ traceId, spanId, name: 'op', attributes: [{ key: 'k', value: { stringValue: 'v' } }] }] }] }] });
+    const metricsOf = (metric: Record<string, unknown>) =>
+      metricsProto.encode(metricsProto.fromObject({ resourceMetrics: [{ resource, scopeMetrics: [{ scope: { name: 'm' }, metrics: [{ name: 'process.cpu.time', description: 'CPU time', ...metric }] }] }] })).finish();
+    const t = '1700000000000000000';
+    const point = { timeUnixNano: t, asInt: '3' };
+    const metrics = [
+      metricsOf({ gauge: { dataPoints: [point] } }),
+      metricsOf({ sum: { dataPoints: [point], aggregationTemporality: 2, isMonotonic: true } }),
+      metricsOf({ histogram: { dataPoints: [{ timeUnixNano: t, count: '2', bucketCounts: ['1', '1'], explicitBounds: [5] }] } }),
+      metricsOf({ exponentialHistogram: { dataPoints: [{ timeUnixNano: t, count: '2', scale: 1, positive: { offset: 0, bucketCounts: ['2'] } }] } }),
+      metricsOf({ summary: { dataPoints: [{ timeUnixNano: t, count: '2', sum: 4, quantileValues: [{ quantile: 0.5, value: 2 }] }] } }),
+      metricsOf({ unit: 's', gauge: { dataPoints: [point] }, metadata: [{ key: 'k', value: { stringValue: 'v' } }] }),
+    ];
+    const file = join(tempDir(), 'minimal-span.bin');
+    writeFileSync(file, framed([minimal, ...metrics]));
+    const sink = await sqliteSink();
+    const term = capture();
+    const r = await importFiles(sink, opts([file], { stream: term.stream }));
+    for (let n = 2; n <= 1 + metrics.length; n++) expect(term.text()).toContain(`${file}:${n}: skipped: metrics are not stored`);
+    expect(term.text()).not.toContain(`${file}:1:`);
+    expect(r).toMatchObject({ spans: 1, problems: metrics.length });
+    const spans = await sink.backend.getTrace(DEFAULT_TENANT, traceId.toString('hex'));
+    expect(spans.map((s) => ({ spanId: s.spanId, name: s.name, serviceName: s.serviceName, attributes: s.attributes }))).toEqual([
+      { spanId: spanId.toString('hex'), name: 'op', serviceName: service, attributes: [{ key: 'k', value: { stringValue: 'v' } }] },
+    ]);
+    expect((await sink.backend.scanSpans(DEFAULT_TENANT, { limit: 10 })).rows).toHaveLength(1);
   });
 
   it('imports a protobuf message whose first resource is 123 bytes long (its length byte reads as "{")', async () => {
