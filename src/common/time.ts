@@ -26,16 +26,27 @@ function rfc3339Ns(v: string): bigint | undefined {
   return BigInt(ms - offsetMs) * 1_000_000n + BigInt((m[7] ?? '').padEnd(9, '0'));
 }
 
+/** 2000-01-01T00:00:00Z in nanoseconds: a number of nanoseconds before it is seconds or milliseconds given by mistake. */
+const Y2000_NS = 946_684_800_000_000_000n;
+
 /**
  * Nanoseconds from decimal unix nanoseconds or an RFC 3339 time, or why not (the caller names
  * the parameter and the value). Every store keeps times as int64 nanoseconds since 1970 (OTLP's
  * are unsigned): outside that the databases refuse to bind the value, so the time is wrong, not
- * the store unavailable.
+ * the store unavailable. A number that as nanoseconds falls before 2000 (but 0, the epoch in any
+ * unit) is refused too: it is Unix seconds, milliseconds or microseconds (`date +%s`), and read
+ * as nanoseconds it meant January 1970: a window of everything or nothing, without a word. Its
+ * unit is not guessed.
  */
 export function timeNs(v: string): { ns: bigint } | { error: string } {
-  const ns = /^\d{1,20}$/.test(v) ? BigInt(v) : rfc3339Ns(v);
+  const number = /^\d{1,20}$/.test(v);
+  const ns = number ? BigInt(v) : rfc3339Ns(v);
   if (ns === undefined) return { error: 'expected unix nanoseconds or an RFC 3339 time like 2026-01-31T12:00:00Z' };
   if (ns < 0n) return { error: 'before 1970-01-01T00:00:00Z, the earliest time OTLP can carry' };
   if (ns > INT64_MAX) return { error: 'after 2262-04-11T23:47:16Z, the latest time int64 nanoseconds can hold' };
+  if (number && ns > 0n && ns < Y2000_NS) {
+    const at = new Date(Number(ns / 1_000_000n)).toISOString();
+    return { error: `as nanoseconds since the epoch this is ${at}, before 2000 (seconds or milliseconds are not read as such): give an RFC 3339 time like 2026-01-31T12:00:00Z or nanoseconds since the epoch` };
+  }
   return { ns };
 }

@@ -60,7 +60,7 @@ describe('parseTraceQuery', () => {
   it('keeps the other checks', () => {
     expect(trace('service=a&limit=5&attr=k=v')).toMatchObject({ service: 'a', limit: 5, attributes: [{ key: 'k', value: 'v' }] });
     expect(badParameter(() => trace('limit=1001'))).toMatch(/^limit:/);
-    expect(badParameter(() => trace('start=2&end=1'))).toBe('start: after end');
+    expect(badParameter(() => trace('start=1700000000000000002&end=1700000000000000001'))).toBe('start: after end');
     expect(badParameter(() => trace('nope=1'))).toMatch(/^nope: unknown parameter/);
   });
 
@@ -101,6 +101,19 @@ describe('read API over SQLite at the int64 edges', () => {
     expect(r.status).toBe(400);
     expect(r.body.error).toMatch(new RegExp(`^${param}: `));
     expect(r.body.error).not.toMatch(/BigInt|bind/);
+  });
+
+  it.each([
+    ['/v1/traces?start=1767225600', 'start', '1767225600'],
+    ['/v1/traces?service=s&end=1767225600000', 'end', '1767225600000'],
+    ['/v1/logs?start=1767225600000000', 'start', '1767225600000000'],
+    ['/v1/logs?traceId=5b8efff798038103d269b633813fc60c&end=1', 'end', '1'],
+  ])('%s (seconds, milliseconds or microseconds read as nanoseconds: before 2000) is a 400 naming %s, the value and the forms accepted', async (path, param, value) => {
+    // `date +%s` gives seconds: read as nanoseconds they meant January 1970, and a search
+    // answered nothing (end) or everything (start) without a word.
+    const r = await getJson(c.queryUrl, path);
+    expect(r.status).toBe(400);
+    expect(r.body.error).toMatch(new RegExp(`^${param}: as nanoseconds since the epoch this is 1970-01-\\d\\dT.*before 2000.*RFC 3339 time like 2026-01-31T12:00:00Z or nanoseconds since the epoch, got '${value}'$`));
   });
 
   it('answers the largest accepted values with 200', async () => {
