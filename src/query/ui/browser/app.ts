@@ -241,6 +241,16 @@ function fmtOffset(ns: number): string {
   return ns < 0 ? fmtDuration(ns) : `+${fmtDuration(ns)}`;
 }
 
+/**
+ * An RFC 3339 time of unix nanoseconds, every digit kept, for the read API's start and end: as a
+ * number, a time before 2000 (a span whose clock said 1970) is refused as seconds given by mistake.
+ */
+function rfc3339(unixNano: string): string {
+  const ns = BigInt(unixNano);
+  const s = new Date(Number(ns / 1_000_000_000n) * 1000).toISOString().slice(0, 19);
+  return `${s}.${String(ns % 1_000_000_000n).padStart(9, '0')}Z`;
+}
+
 function fmtTime(unixNano: string): string {
   const ms = Number(BigInt(unixNano) / 1_000_000n);
   return new Date(ms).toISOString().replace('T', ' ').replace('Z', ' UTC');
@@ -821,7 +831,7 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string, traceC
     // spans cut off. Those of this span are asked for by its own time too.
     if (first.cut || logs.length >= maxLimit) {
       const end = endNs > startNs ? s.endTimeUnixNano : s.startTimeUnixNano;
-      const q = new URLSearchParams({ traceId, start: s.startTimeUnixNano, end, limit: String(maxLimit) });
+      const q = new URLSearchParams({ traceId, start: rfc3339(s.startTimeUnixNano), end: rfc3339(end), limit: String(maxLimit) });
       const duringDoc = await getJson<LogsDoc>(`/v1/logs?${q}`);
       const during = flattenLogs(duringDoc).map((x) => x.log);
       const seen = new Set(logs.map((l) => JSON.stringify(l)));
