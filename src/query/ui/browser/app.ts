@@ -982,7 +982,8 @@ async function logsPage(params: URLSearchParams): Promise<void> {
     const readWhole = oneTime && limit < maxLimit && warnings.length === 0;
     if (readWhole) next.set('limit', String(maxLimit));
     else if (oneTime) notes.push(h('p', { class: 'warning', role: 'status' }, `Every record shown is stamped ${fmtTime(String(oldest))}, and more may share that time than one page holds (query.maxLimit, ${maxLimit}, or the read's byte bound): older records start before it, and those of that time not shown here are skipped.`));
-    next.set('end', String(oneTime && !readWhole ? oldest - 1n : oldest));
+    // RFC 3339: as a number, a time before 2000 (a device whose clock was never set) is refused as seconds given by mistake.
+    next.set('end', rfc3339(String(oneTime && !readWhole ? oldest - 1n : oldest)));
     pages.push(h('a', { class: 'older', href: `/logs?${next}` }, 'Older records'));
   }
   if (end) {
@@ -990,7 +991,9 @@ async function logsPage(params: URLSearchParams): Promise<void> {
     newest.delete('end');
     pages.push(pages.length > 0 ? ' · ' : null, h('a', { class: 'newest', href: `/logs?${newest}` }, 'Newest records'));
   }
-  const count = `${rows.length} log record${rows.length === 1 ? '' : 's'}${end ? ` up to ${/^\d+$/.test(end) ? fmtTime(end) : end}` : ''}, newest first`;
+  // An end the older-records link wrote (rfc3339) shown as the records' times are; one typed, as typed.
+  const endText = (v: string): string => (/^\d+$/.test(v) ? fmtTime(v) : /^[\d-]{10}T[\d:]{8}\.\d{9}Z$/.test(v) ? `${v.slice(0, 10)} ${v.slice(11, 23)} UTC` : v);
+  const count = `${rows.length} log record${rows.length === 1 ? '' : 's'}${end ? ` up to ${endText(end)}` : ''}, newest first`;
   results.replaceChildren(...warnings, ...notes, h('p', { class: 'count' }, count), rows.length > 0 ? table : h('p', { class: 'muted' }, 'No log records match.'), ...(pages.length > 0 ? [h('p', { class: 'pages' }, ...pages)] : []));
   // The service field's suggestions, asked for after the records (which asked for a token if one
   // is needed): a failure to list services (a slow span table, a store busy) costs only the
