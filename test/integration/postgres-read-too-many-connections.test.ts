@@ -9,8 +9,13 @@
 // dashboard's panels answered 503, each read needing milliseconds of the connection it had).
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.ts';
 import type { QueryServer } from '../../src/query/server.ts';
-import type { StorageBackend } from '../../src/storage/backend.ts';
+import { QueryTimeout, type StorageBackend } from '../../src/storage/backend.ts';
+import { postgresOptions } from '../../src/storage/index.ts';
+import { createPostgresBackend } from '../../src/storage/postgres/index.ts';
+import type { ReadConnection } from '../../src/storage/postgres/read-connections.ts';
+import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { eventually } from '../helpers/collector.ts';
 import { capturedLogger } from '../helpers/logger.ts';
 import { createLoginRole, createTestDatabase, testPostgresUrl, withUser } from '../helpers/postgres.ts';
@@ -143,5 +148,38 @@ describe('postgres: the server refuses new connections (53300, too many connecti
     const refused = await Promise.all(paths.map((p) => get(port, p)));
     expect(refused.map((a) => a.status)).toEqual(paths.map(() => 503));
     for (const a of refused) expect(a.ms).toBeLessThan(4000);
+  }, 30_000);
+
+  it('bounds a read refused again after its wait by its one budget from its arrival', async () => {
+    // A store whose reads have 2 s (storage.postgres.statementTimeoutMs), both read connections
+    // taken by reads that run on. A storage stats read (no budget signal of its own, as scans)
+    // waits its turn; the first leaves with its connection dropped (an error), the stats read's
+    // new connection is refused (53300: the role's limit reached) while the second still
+    // holds one, and it waits again. Before, that wait had 2 s of its own: the read waited 3.2 s.
+    await admin.query(`ALTER ROLE ${role} CONNECTION LIMIT -1`);
+    const config = loadConfig({ flags: { 'storage.backend': 'postgres', 'storage.postgres.url': withUser(dbUrl, role), 'storage.postgres.poolSize': '2', 'storage.postgres.statementTimeoutMs': '2000' } });
+    const budgeted = createPostgresBackend(postgresOptions(config), { logger, metrics: createMetrics() });
+    await budgeted.start();
+    try {
+      const reads = (budgeted as unknown as { readConnections: { connect(): Promise<ReadConnection>; waitingCount: number } }).readConnections;
+      const first = await reads.connect();
+      const second = await reads.connect();
+      await admin.query(`ALTER ROLE ${role} CONNECTION LIMIT 1`);
+      const t = performance.now();
+      const stats = budgeted.stats!().then(() => undefined, (e: unknown) => e);
+      await eventually(async () => (reads.waitingCount === 1 ? true : undefined), 5000, 'the stats read waiting');
+      await new Promise((r) => setTimeout(r, 1200));
+      first.release(new Error('connection broken'));
+      const err = await stats;
+      const ms = performance.now() - t;
+      second.release();
+      expect(err).toBeInstanceOf(QueryTimeout);
+      expect(String((err as Error).message)).toContain('storage.postgres.statementTimeoutMs (2000 ms)');
+      expect(ms).toBeGreaterThan(1900);
+      expect(ms).toBeLessThan(2600);
+      expect(reads.waitingCount).toBe(0);
+    } finally {
+      await budgeted.shutdown();
+    }
   }, 30_000);
 });

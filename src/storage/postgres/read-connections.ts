@@ -40,13 +40,24 @@ export class ReadConnections {
   }
 
   /**
-   * A connection of the pool once one is free, waiting at most the read's budget, and no longer
-   * than signal (the read's client gone) allows: the read then rejects with signal's reason and
-   * has taken nothing; a connection that comes after that goes back at once.
+   * A connection of the pool once one is free, waiting for it and making it at most the read's
+   * budget from this call (however often it waits its turn), and no longer than signal (the read's
+   * client gone) allows: the read then rejects with signal's reason and has taken nothing; a
+   * connection that comes after that goes back at once.
    */
   async connect(signal?: AbortSignal): Promise<ReadConnection> {
-    await this.waitTurn(signal, false);
-    return this.connected(signal);
+    // One deadline from the read's arrival, for all of its waits: a read refused a connection
+    // (53300) waits its turn again, and a fresh budget per wait let a scan or a stats read (no
+    // budget signal of their own) wait more than storage.postgres.statementTimeoutMs.
+    const deadline = this.waitMs > 0 ? new AbortController() : undefined;
+    const timer = deadline && setTimeout(() => deadline.abort(this.waitTimeout()), this.waitMs);
+    const until = deadline === undefined ? signal : signal === undefined ? deadline.signal : AbortSignal.any([signal, deadline.signal]);
+    try {
+      await this.waitTurn(until, false);
+      return await this.connected(until);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** connect once the read has its turn. */
@@ -119,9 +130,7 @@ export class ReadConnections {
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
       const done = (): void => {
-        clearTimeout(timer);
         signal?.removeEventListener('abort', abort);
         const at = this.waiting.indexOf(waiter);
         if (at >= 0) this.waiting.splice(at, 1);
@@ -138,7 +147,6 @@ export class ReadConnections {
         },
       };
       const abort = (): void => waiter.fail(signal!.reason);
-      if (this.waitMs > 0) timer = setTimeout(() => waiter.fail(this.waitTimeout()), this.waitMs);
       this.waiting.push(waiter);
       signal?.addEventListener('abort', abort, { once: true });
     });
