@@ -6,7 +6,7 @@
 // SQLite runs inside one native call per row.
 // Needs `perf` (linux-perf) and perf_event_paranoid ≤ 2; not part of `npm run bench`.
 //
-//   node bench/sqlite-profile.ts [seconds=6]
+//   node bench/sqlite-profile.ts [seconds=6] [--signal=traces|logs]
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,13 @@ import { DEFAULT_CACHE_DIR } from './ingest.ts';
 import { forkLoadgen } from './loadgen.ts';
 import { defaultSpec } from './traffic.ts';
 
-const seconds = Number(process.argv[2] ?? 6);
+const args = process.argv.slice(2);
+const seconds = Number(args.find((a) => !a.startsWith('--')) ?? 6);
+const signal = args.find((a) => a.startsWith('--signal='))?.slice('--signal='.length) ?? 'traces';
+if (signal !== 'traces' && signal !== 'logs') {
+  console.error(`--signal: traces or logs, got '${signal}'`);
+  process.exit(1);
+}
 if (spawnSync('perf', ['--version']).status !== 0) {
   console.error('bench/sqlite-profile.ts needs Linux perf on PATH (Debian: apt-get install linux-perf)');
   process.exit(1);
@@ -47,7 +53,7 @@ try {
   const v8Flags = ['--perf-basic-prof', `--logfile=${join(dir, 'v8-%p.log')}`];
   const c = await startCollectorProcess({ 'storage.backend': 'sqlite', 'storage.sqlite.path': join(dir, 'profile.db') }, v8Flags);
   try {
-    const load = forkLoadgen({ transport: 'grpc', target: c.grpcAddress, signal: 'traces', traffic: defaultSpec('traces'), cacheDir: DEFAULT_CACHE_DIR, durationMs: (seconds + 5) * 1000, mode: { kind: 'max', concurrency: 8 }, connections: 2, refusedPauseMs: 50, timeoutMs: 10_000 });
+    const load = forkLoadgen({ transport: 'grpc', target: c.grpcAddress, signal, traffic: defaultSpec(signal), cacheDir: DEFAULT_CACHE_DIR, durationMs: (seconds + 5) * 1000, mode: { kind: 'max', concurrency: 8 }, connections: 2, refusedPauseMs: 50, timeoutMs: 10_000 });
     await load.ready;
     const done = load.start();
     await new Promise((r) => setTimeout(r, 3000));
@@ -67,9 +73,9 @@ try {
     if (!m) continue;
     const [, pct, dso, sym] = m;
     shares.set(category(dso!, sym!.trim()), (shares.get(category(dso!, sym!.trim())) ?? 0) + Number(pct));
-    if (top.length < 15) top.push(`  ${pct!.padStart(6)} %  ${sym!.trim().slice(0, 100)}`);
+    if (top.length < 25) top.push(`  ${pct!.padStart(6)} %  ${sym!.trim().slice(0, 100)}`);
   }
-  console.log(`SQLite write thread under max-rate OTLP/gRPC traces, ${seconds} s sampled with perf:`);
+  console.log(`SQLite write thread under max-rate OTLP/gRPC ${signal}, ${seconds} s sampled with perf:`);
   for (const [k, v] of [...shares].sort((a, b) => b[1] - a[1])) console.log(`  ${v.toFixed(1).padStart(5)} %  ${k}`);
   console.log('Top symbols:');
   console.log(top.join('\n'));
