@@ -4,7 +4,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { DependencyLink, DependencyQuery, Operation, OperationQuery } from '../backend.ts';
 import { SPAN_KINDS } from './encoder.ts';
-import { SPAN_TIME, timeRange } from './reads.ts';
+import { SPAN_KIND_NAMES, SPAN_TIME, kindNumber, timeRange } from './reads.ts';
 import { TENANT_COLUMN, qualified, tableNames, type SchemaOptions } from './schema.ts';
 
 async function rows(client: ClickHouseClient, query: string, params: Record<string, unknown> = {}): Promise<unknown[][]> {
@@ -30,11 +30,13 @@ export async function operationsOnShard(client: ClickHouseClient, o: SchemaOptio
     // Kinds beyond the enum are stored as 'Unspecified'; they cannot be asked for by number here.
     const word = SPAN_KINDS[q.kind];
     if (word === undefined) return [];
-    kindCond = ' AND SpanKind = {kind:String}';
+    // The exporter's earlier releases wrote the enum name (SPAN_KIND_SERVER).
+    kindCond = ' AND SpanKind IN ({kind:String}, {kindName:String})';
     params['kind'] = word;
+    params['kindName'] = SPAN_KIND_NAMES[q.kind];
   }
   const found = await rows(client, `SELECT DISTINCT SpanName, SpanKind FROM ${traces} WHERE ServiceName = {service:String} AND ${TENANT_COND}${kindCond}`, params);
-  return found.map((r) => ({ name: r[0] as string, kind: Math.max(0, SPAN_KINDS.indexOf(r[1] as (typeof SPAN_KINDS)[number])) }));
+  return found.map((r) => ({ name: r[0] as string, kind: kindNumber(r[1] as string) }));
 }
 
 /**

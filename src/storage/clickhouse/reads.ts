@@ -10,6 +10,15 @@ import { joinAttributes, joinValue, parseExact } from './values.ts';
 import { withinBytes } from '../query-helpers.ts';
 
 const INT64_MAX = (1n << 63n) - 1n;
+
+/**
+ * The kind and status words of the exporter's earlier releases (the proto's enum names:
+ * traceutil.SpanKindStr / StatusCodeStr), in SPAN_KINDS / STATUS_CODES order. Tables those
+ * releases filled hold them; reads take them as the short words (as Grafana's data source does).
+ */
+export const SPAN_KIND_NAMES = SPAN_KINDS.map((k) => `SPAN_KIND_${k.toUpperCase()}`);
+export const STATUS_CODE_NAMES = STATUS_CODES.map((c) => `STATUS_CODE_${c.toUpperCase()}`);
+
 const UINT64_MAX = (1n << 64n) - 1n;
 /** DateTime's largest value: the lookup table clamps to it, meaning "no upper bound". */
 const MAX_DATETIME = 'toDateTime(4294967295)';
@@ -188,11 +197,12 @@ export async function matchingTracesOnShard(client: ClickHouseClient, o: SchemaO
   addCond(where, params, 'SpanName = {name:String}', 'name', q.name);
   addCond(where, params, 'Duration >= {minDuration:UInt64}', 'minDuration', q.minDurationNano === undefined ? undefined : clampU64(q.minDurationNano));
   addCond(where, params, 'Duration <= {maxDuration:UInt64}', 'maxDuration', q.maxDurationNano === undefined ? undefined : clampU64(q.maxDurationNano));
-  // The exporter's schema keeps the status as its word; a code without one matches nothing.
-  addCond(where, params, 'StatusCode = {status:String}', 'status', q.statusCode === undefined ? undefined : (STATUS_CODES[q.statusCode] ?? ''));
-  // The kind's word, or its number in TracehouseExtra's k where no word names it (decodeSpan).
-  addCond(where, params, "if(JSONHas(TracehouseExtra, 'k'), JSONExtractInt(TracehouseExtra, 'k'), greatest(toInt64(indexOf({kinds:Array(String)}, SpanKind)) - 1, 0)) = {kind:Int64}", 'kind', q.kind);
-  if (q.kind !== undefined) params.kinds = [...SPAN_KINDS];
+  // The exporter's schema keeps the status as its word (or its older enum name); a code without one matches nothing.
+  addCond(where, params, 'StatusCode IN ({status:String}, {statusName:String})', 'status', q.statusCode === undefined ? undefined : (STATUS_CODES[q.statusCode] ?? ''));
+  if (q.statusCode !== undefined) params.statusName = STATUS_CODE_NAMES[q.statusCode] ?? '';
+  // The kind's word (or older enum name), or its number in TracehouseExtra's k where no word names it (decodeSpan).
+  addCond(where, params, "if(JSONHas(TracehouseExtra, 'k'), JSONExtractInt(TracehouseExtra, 'k'), greatest(toInt64(indexOf({kinds:Array(String)}, SpanKind)), toInt64(indexOf({kindNames:Array(String)}, SpanKind)), 1) - 1) = {kind:Int64}", 'kind', q.kind);
+  if (q.kind !== undefined) Object.assign(params, { kinds: [...SPAN_KINDS], kindNames: SPAN_KIND_NAMES });
   (q.attributes ?? []).forEach((a, i) => {
     where.push(`mapContains(SpanAttributes, {ak${i}:String}) AND SpanAttributes[{ak${i}:String}] = {av${i}:String}`);
     params[`ak${i}`] = a.key;
@@ -226,7 +236,7 @@ SELECT
     toString(min(start)),
     toString(max(start + Duration) - min(start)),
     uniqExact(SpanId),
-    countIf(StatusCode = 'Error') > 0,
+    countIf(StatusCode IN ('Error', 'STATUS_CODE_ERROR')) > 0,
     countIf(ParentSpanId = '') > 0,
     argMinIf(ServiceName, (start, SpanId), ParentSpanId = ''),
     argMinIf(SpanName, (start, SpanId), ParentSpanId = ''),
@@ -375,14 +385,15 @@ function attrs(keys: unknown, values: unknown, tags: string | undefined, whole: 
   return joinAttributes(keys as string[], values as string[], tags, whole);
 }
 
-function kindNumber(word: string): number {
+/** A SpanKind word's number (0 for a word neither the exporter nor Tracehouse writes). */
+export function kindNumber(word: string): number {
   const i = (SPAN_KINDS as readonly string[]).indexOf(word);
-  return i < 0 ? 0 : i;
+  return i >= 0 ? i : Math.max(0, SPAN_KIND_NAMES.indexOf(word));
 }
 
 function statusNumber(word: string): number {
   const i = (STATUS_CODES as readonly string[]).indexOf(word);
-  return i < 0 ? 0 : i;
+  return i >= 0 ? i : Math.max(0, STATUS_CODE_NAMES.indexOf(word));
 }
 
 /** One SPAN_SELECT row → SpanRow. */
