@@ -49,6 +49,16 @@ function sha256(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
 }
 
+/**
+ * Whether an unknown key could be a token written as a key (`- <token>: acme`, a token → tenant
+ * map as other collectors' files have it): as long as a token may be. Such a key is named by its
+ * length only, as the message goes to the log and, at start-up, to stderr; a misspelt field
+ * (`scope`, `tennant`) is shorter and is quoted.
+ */
+function mayBeToken(key: string): boolean {
+  return key.length >= MIN_TOKEN_CHARS;
+}
+
 /** Parses and validates a tokens file's text into entries keyed by hex digest. Throws TokensFileError. */
 export function parseTokens(text: string): Map<string, Entry> {
   let doc: unknown;
@@ -63,7 +73,10 @@ export function parseTokens(text: string): Map<string, Entry> {
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new TokensFileError('expected a mapping with a "tokens" list');
   const top = doc as Record<string, unknown>;
-  for (const k of Object.keys(top)) if (k !== 'tokens') throw new TokensFileError(`${k}: unknown key (expected only "tokens")`);
+  for (const k of Object.keys(top)) {
+    if (k === 'tokens') continue;
+    throw new TokensFileError(mayBeToken(k) ? `an unknown key of ${k.length} characters (not shown: it may be a token; expected only "tokens")` : `${k}: unknown key (expected only "tokens")`);
+  }
   const list = top['tokens'];
   if (!Array.isArray(list)) throw new TokensFileError('tokens: expected a list');
   if (list.length === 0) throw new TokensFileError('tokens: empty; every request would be refused');
@@ -73,7 +86,10 @@ export function parseTokens(text: string): Map<string, Entry> {
     const at = `tokens[${i}]`;
     if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new TokensFileError(`${at}: expected a mapping with token or tokenSha256, tenant and scopes`);
     const e = item as Record<string, unknown>;
-    for (const k of Object.keys(e)) if (!FIELDS.has(k)) throw new TokensFileError(`${at}.${k}: unknown field (expected token or tokenSha256, tenant, scopes)`);
+    for (const k of Object.keys(e)) {
+      if (FIELDS.has(k)) continue;
+      throw new TokensFileError(mayBeToken(k) ? `${at}: an unknown field of ${k.length} characters (not shown: it may be a token; expected token or tokenSha256, tenant, scopes)` : `${at}.${k}: unknown field (expected token or tokenSha256, tenant, scopes)`);
+    }
     const hasToken = e['token'] !== undefined;
     const hasDigest = e['tokenSha256'] !== undefined;
     if (hasToken === hasDigest) throw new TokensFileError(`${at}: set exactly one of token and tokenSha256`);

@@ -71,6 +71,10 @@ describe('parseTokens', () => {
     [`tokens:\n  - token: "${ACME}"\n    tenant: a\n    scopes: [write]`, /^tokens\[0\]\.scopes: unknown scope "write"/],
     [`tokens:\n  - token: "${ACME}"\n    tenant: a\n    scopes: []`, /^tokens\[0\]\.scopes: expected a non-empty list/],
     [`tokens:\n  - token: "${ACME}"\n    tenant: a\n    scope: [read]`, /^tokens\[0\]\.scope: unknown field/],
+    // A token written as a key (a token: tenant map, as other collectors' files have it) is not
+    // quoted back: the message goes to the log and to stderr at start-up.
+    [`tokens:\n  - "${ACME}": acme`, /^tokens\[0\]: an unknown field of 28 characters \(not shown: it may be a token; expected token or tokenSha256, tenant, scopes\)$/],
+    [`"${ACME}":\n  tenant: acme`, /^an unknown key of 28 characters \(not shown: it may be a token; expected only "tokens"\)$/],
     [`tokens:\n  - token: "${ACME}"\n    tenant: a\n    scopes: [read]\n  - tokenSha256: "${sha(ACME)}"\n    tenant: b\n    scopes: [ingest]`, /^tokens\[1\]: the same token as tokens\[0\]/],
   ])('refuses %j naming the entry and field', (text, message) => {
     let err: unknown;
