@@ -100,6 +100,9 @@ export function parseTokens(text: string): Map<string, Entry> {
       if (t.length < MIN_TOKEN_CHARS) throw new TokensFileError(`${at}.token: shorter than ${MIN_TOKEN_CHARS} characters`);
       if (t.length > MAX_TOKEN_CHARS) throw new TokensFileError(`${at}.token: longer than ${MAX_TOKEN_CHARS} characters`);
       if (/\s/.test(t)) throw new TokensFileError(`${at}.token: contains whitespace, which an Authorization header cannot carry`);
+      // Node reads a header's bytes as one character each: a client's UTF-8 of ä arrives as Ã¤, and
+      // the token never matches (RFC 6750's bearer tokens are ASCII).
+      if (/[^\x21-\x7e]/.test(t)) throw new TokensFileError(`${at}.token: contains characters outside printable ASCII, which no client's Authorization header delivers as written (openssl rand -hex 32 makes one that fits)`);
       digest = sha256(t);
     } else {
       const d = e['tokenSha256'];

@@ -62,6 +62,8 @@ describe('parseTokens', () => {
     [`tokens:\n  - tenant: a\n    scopes: [read]`, /^tokens\[0\]: set exactly one of token and tokenSha256/],
     [`tokens:\n  - token: "${ACME}"\n    tokenSha256: "${sha(ACME)}"\n    tenant: a\n    scopes: [read]`, /^tokens\[0\]: set exactly one/],
     [`tokens:\n  - token: "${ACME}"\n    tenant: a\n    scopes: [read]\n  - token: short-secret\n    tenant: b\n    scopes: [read]`, /^tokens\[1\]\.token: shorter than 16 characters$/],
+    // Header bytes arrive as one character each: a non-ASCII token sent by curl or an SDK as UTF-8 would never match.
+    [`tokens:\n  - token: "pässwort-geheim-0123"\n    tenant: a\n    scopes: [read]`, /^tokens\[0\]\.token: contains characters outside printable ASCII/],
     [`tokens:\n  - token: 12345678901234567890\n    tenant: a\n    scopes: [read]`, /^tokens\[0\]\.token: expected a string$/],
     [`tokens:\n  - tokenSha256: "abc"\n    tenant: a\n    scopes: [read]`, /^tokens\[0\]\.tokenSha256: expected 64 hexadecimal/],
     [`tokens:\n  - token: "${ACME}"\n    tenant: "a b"\n    scopes: [read]`, /^tokens\[0\]\.tenant: expected 1 to 63/],
