@@ -126,6 +126,9 @@ describe('helm chart', () => {
     [['--set', 'config.ops.listen=0.0.0.0:70000'], "at '/config/ops/listen': '0.0.0.0:70000' does not match pattern"],
     [['--set', 'config.storage.backend=postgres'], "at '/secrets/postgresUrl': minLength: got 0, want 1"],
     [['--set', 'config.storage\\.backend=postgres'], "at '/secrets/postgresUrl': minLength: got 0, want 1"],
+    // ClickHouse's default URL, http://localhost:8123, is the pod itself: it waited storage.startWaitMs and crash-looped.
+    [['--set', 'config.storage.backend=clickhouse'], "storage.clickhouse.urls"],
+    [['--set', 'config.storage\\.backend=clickhouse'], "storage.clickhouse.urls"],
     [['--set', 'replicaz=2'], "additional properties 'replicaz' not allowed"],
     // A size unit on a millisecond key: the collector refuses it, and the grace period would read it as 0.
     [['--set-string', 'config.shutdown.timeoutMs=2m'], "at '/config/shutdown/timeoutMs'"],
@@ -140,6 +143,9 @@ describe('helm chart', () => {
     ['postgres with the URL in a chart Secret', ['--set', 'config.storage.backend=postgres', '--set', 'secrets.postgresUrl=postgres://u:p@db:5432/t']],
     ['postgres with an existing Secret', ['--set', 'config.storage.backend=postgres', '--set', 'secrets.existingSecret=db']],
     ['postgres with the URL in config', ['--set', 'config.storage.backend=postgres', '--set', 'config.storage.postgres.url=postgres://u@db/t']],
+    ['clickhouse with the URLs in config', ['--set', 'config.storage.backend=clickhouse', '--set', 'config.storage.clickhouse.urls={http://ch-0:8123,http://ch-1:8123}']],
+    ['clickhouse with the URLs as a flat key', ['--set', 'config.storage.backend=clickhouse', '--set', 'config.storage\\.clickhouse\\.urls=http://ch-0:8123']],
+    ['clickhouse with the URLs from extraEnvFrom', ['--set', 'config.storage.backend=clickhouse', '--set', 'extraEnvFrom[0].secretRef.name=ch']],
     ['postgres with the URL from extraEnv', ['--set', 'config.storage.backend=postgres', '--set', 'extraEnv[0].name=TRACEHOUSE_STORAGE_POSTGRES_URL', '--set', 'extraEnv[0].value=postgres://u@db/t']],
     ['sizes with units and booleans as text', ['--set-string', 'config.writer.maxQueueBytes=512MiB', '--set-string', 'config.query.enabled=false']],
   ])('values schema accepts %s', (_what, args) => {
