@@ -117,6 +117,11 @@ describe('helm chart pods as they run', () => {
     ['the write-ahead log on a claim of extraVolumes, three replicas', [...WAL_CLAIM, '--set', 'replicaCount=3']],
     ['the write-ahead log on a claim of extraVolumes, autoscaled', [...WAL_CLAIM, '--set', 'autoscaling.enabled=true']],
     ['the SQLite file on a claim of extraVolumes', STORE_CLAIM],
+    // An updateStrategy of the values' own (a habit of other charts' values files) replaced the
+    // Recreate the claim needs: the new pod exited 1 on the log's lock beside the old one, which
+    // the rollout kept until the new one was ready, so `helm upgrade` never finished.
+    ['(defaults) with updateStrategy RollingUpdate', ['--set', 'updateStrategy.type=RollingUpdate']],
+    ['the write-ahead log on a claim of extraVolumes with updateStrategy RollingUpdate', [...WAL_CLAIM, '--set', 'updateStrategy.type=RollingUpdate', '--set', 'updateStrategy.rollingUpdate.maxSurge=1']],
   ])('runs one pod at a time on a claim its write-ahead log or store holds: %s', (_what, args) => {
     const r = template(args);
     // Refusing the combination, naming the option, is an answer too.

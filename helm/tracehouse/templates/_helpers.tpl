@@ -339,6 +339,13 @@ migration Job leaves them out: a pre-upgrade hook runs while the old ingest pod 
 {{- end }}
 {{- end }}
 {{- end }}
+{{- /* The Deployment's strategy for such a claim is Recreate; one of the values' own that starts the
+new pod beside the old (RollingUpdate) leaves that pod failing on the log's lock and the rollout unfinished. */}}
+{{- $held := include "tracehouse.claimHeld" . }}
+{{- if and (not $held) (eq (include "tracehouse.persistent" .) "true") }}{{ $held = ternary "storage.sqlite.path" "storage.clickhouse.urls" (eq $backend "sqlite") }}{{ end }}
+{{- if and $held .Values.updateStrategy (ne (toString .Values.updateStrategy.type) "Recreate") }}
+{{- fail (printf "updateStrategy: %s with config.%s on a PersistentVolumeClaim: the new pod would start beside the old one, which holds the store and the write-ahead log's lock (one collector at a time), fail, and the rollout would never finish. Leave updateStrategy empty (the chart then uses Recreate) or set type: Recreate" (toJson .Values.updateStrategy) $held) }}
+{{- end }}
 {{- with include "tracehouse.claimHeld" . }}
 {{- if or (gt (int64 $.Values.replicaCount) 1) $.Values.autoscaling.enabled }}
 {{- fail (printf "config.%s is on a PersistentVolumeClaim, which every replica of the Deployment mounts, and one collector at a time can use it (the write-ahead log's directory lock, the store's single writer): run one replica without autoscaling, or keep delivery.walDir on no claim (with postgres or clickhouse the chart acknowledges on commit: delivery.ack = stored)" .) }}
