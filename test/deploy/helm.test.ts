@@ -130,6 +130,8 @@ describe('helm chart', () => {
     [['--set', 'config.storage.backend=clickhouse'], "storage.clickhouse.urls"],
     [['--set', 'config.storage\\.backend=clickhouse'], "storage.clickhouse.urls"],
     [['--set', 'replicaz=2'], "additional properties 'replicaz' not allowed"],
+    // A volume of ReadOnlyMany alone is mounted read-only (or never provisioned): SQLite cannot write its store there.
+    [['--set', 'persistence.accessModes={ReadOnlyMany}'], "at '/persistence/accessModes'"],
     // A size unit on a millisecond key: the collector refuses it, and the grace period would read it as 0.
     [['--set-string', 'config.shutdown.timeoutMs=2m'], "at '/config/shutdown/timeoutMs'"],
   ])('values schema refuses %j', (args, message) => {
@@ -147,6 +149,7 @@ describe('helm chart', () => {
     ['clickhouse with the URLs as a flat key', ['--set', 'config.storage.backend=clickhouse', '--set', 'config.storage\\.clickhouse\\.urls=http://ch-0:8123']],
     ['clickhouse with the URLs from extraEnvFrom', ['--set', 'config.storage.backend=clickhouse', '--set', 'extraEnvFrom[0].secretRef.name=ch']],
     ['postgres with the URL from extraEnv', ['--set', 'config.storage.backend=postgres', '--set', 'extraEnv[0].name=TRACEHOUSE_STORAGE_POSTGRES_URL', '--set', 'extraEnv[0].value=postgres://u@db/t']],
+    ['a data volume readable by many and writable by one', ['--set', 'persistence.accessModes={ReadWriteOnce,ReadOnlyMany}']],
     ['sizes with units and booleans as text', ['--set-string', 'config.writer.maxQueueBytes=512MiB', '--set-string', 'config.query.enabled=false']],
   ])('values schema accepts %s', (_what, args) => {
     const r = template(args);
