@@ -428,6 +428,27 @@ describe('helm chart', () => {
     expect((without.spec as { ingress: Rule[] }).ingress.map((r) => r.from?.length)).toEqual([1, 1, 1]);
   });
 
+  it('scrapes the ops port over HTTPS when config gives it TLS', () => {
+    // config.ops.tls.mode: tls served /metrics over TLS while the ServiceMonitor spoke HTTP to it:
+    // every scrape failed, and the chart had no value to say otherwise.
+    type Endpoint = { port: string; scheme?: string; tlsConfig?: Record<string, unknown> };
+    const endpoint = (args: string[]) => {
+      const rendered = template(['--set', 'serviceMonitor.enabled=true', '--set', 'tests.enabled=false', ...args]);
+      expect(rendered.stderr).toBe('');
+      const decoded = spawnSync(decoder, [], { input: rendered.stdout, encoding: 'utf8' });
+      expect(decoded.stdout).not.toContain('ERROR');
+      const monitor = objects(rendered.stdout).find((o) => o.kind === 'ServiceMonitor')!;
+      return (monitor.spec as { endpoints: Endpoint[] }).endpoints[0]!;
+    };
+    const tls = ['--set', 'tls.existingSecret=tracehouse-tls', '--set', 'config.ops.tls.mode=tls'];
+    expect(endpoint(tls).scheme).toBe('https');
+    const ca = { ca: { secret: { name: 'tracehouse-tls', key: 'ca.crt' } }, serverName: 'th-tracehouse' };
+    expect(endpoint([...tls, '--set-json', `serviceMonitor.tlsConfig=${JSON.stringify(ca)}`]).tlsConfig).toEqual(ca);
+    // The chart's own certificate alone leaves the ops port plain (ops.tls.mode: off), and the scrape too.
+    expect(endpoint(['--set', 'tls.existingSecret=tracehouse-tls']).scheme ?? 'http').toBe('http');
+    expect(endpoint([]).scheme ?? 'http').toBe('http');
+  });
+
   it('renders no NetworkPolicy, Ingress or other opt-in object by default', () => {
     const kinds = objects(template([]).stdout).map((o) => o.kind);
     expect(kinds).not.toContain('NetworkPolicy');
