@@ -16,8 +16,10 @@ type JsonSchema = Record<string, unknown>;
 const SIZE = '^\\s*-?[0-9]+\\s*([bB]|[kKmMgG]([iI]?[bB])?)?\\s*$';
 const DIGITS = '^\\s*-?[0-9]+\\s*$';
 const BOOL_TEXT = ['true', 'false', 'TRUE', 'FALSE', 'True', 'False', '1', '0'];
-// The port as the collector takes it: up to five digits (leading zeros too) of at most 65535.
-const LISTEN = '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):([0-9]{1,4}|[0-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$';
+// The port as the collector takes it (up to five digits, leading zeros too, of at most 65535) but
+// not 0: any free port, which a pod cannot have (containerPort 0 is refused by the API server, and
+// the Service and probes need the number).
+const LISTEN = '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):(0{0,4}[1-9]|0{0,3}[1-9][0-9]|0{0,2}[1-9][0-9]{2}|0?[1-9][0-9]{3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$';
 
 function leaf(o: OptionDef): JsonSchema {
   const t = o.type;

@@ -130,6 +130,9 @@ describe('helm chart', () => {
     [['--set', 'config.storage.backend=clickhouse'], "storage.clickhouse.urls"],
     [['--set', 'config.storage\\.backend=clickhouse'], "storage.clickhouse.urls"],
     [['--set', 'replicaz=2'], "additional properties 'replicaz' not allowed"],
+    // Port 0 (any free port) rendered containerPort: 0, which the API server refuses (1-65535), and probes to nowhere.
+    [['--set', 'config.ops.listen=0.0.0.0:0'], "at '/config/ops/listen'"],
+    [['--set', 'config.receiver.grpc.listen=0.0.0.0:00000'], "at '/config/receiver/grpc/listen'"],
     // A volume of ReadOnlyMany alone is mounted read-only (or never provisioned): SQLite cannot write its store there.
     [['--set', 'persistence.accessModes={ReadOnlyMany}'], "at '/persistence/accessModes'"],
     // A size unit on a millisecond key: the collector refuses it, and the grace period would read it as 0.
