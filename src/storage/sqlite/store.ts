@@ -443,7 +443,9 @@ const RUN_SPANS_SCHEMA = 'CREATE TABLE IF NOT EXISTS run_spans (run INTEGER PRIM
  * lookups check the run's tenant and trace (runOfTrace).
  *
  * Log records are indexed the same way (log_traces, by their id), for the same reason, and more
- * so: an entry per record, not per run (docs/performance.md, phase AC).
+ * so: an entry per record, not per run (docs/performance.md, phase AC). A record without a trace
+ * (trace_id '') has no entry: no read asks for the records of trace '' (files of versions before
+ * keep theirs, which retention removes with their records).
  */
 const TRACE_INDEX = 'trace_index';
 /** A -wal file's header: its checkpoint sequence (bytes 12-15) and salts (16-23) change when the WAL starts over. */
@@ -597,7 +599,7 @@ function catchUpTraceIndex(db: DatabaseSync): void {
     if (from === 0) db.exec(`DELETE FROM ${TRACE_INDEX}.${t.entries}`);
     if (newest > from) {
       db.prepare(`INSERT OR IGNORE INTO ${TRACE_INDEX}.${t.entries} (tenant, trace_id, ${t.key})
-                  SELECT tenant, trace_id, rowid FROM main.${t.table} WHERE rowid > ? ORDER BY tenant, trace_id, rowid`).run(from);
+                  SELECT tenant, trace_id, rowid FROM main.${t.table} WHERE rowid > ? AND trace_id <> '' ORDER BY tenant, trace_id, rowid`).run(from);
     }
     db.exec(noteIndexed(t));
   }
@@ -2049,7 +2051,7 @@ export class SqliteStore {
             const result = this.insertLog.run(floor.next, tenant, clampNs(BigInt(h[0])), h[1], h[2], h[3], docText(line), key, seq++, null);
             if (Number(result.changes) > 0) {
               floor.used();
-              this.indexLog.run(tenant, h[1], result.lastInsertRowid);
+              if (h[1] !== '') this.indexLog.run(tenant, h[1], result.lastInsertRowid);
               severities.add(clampNs(BigInt(h[0])), h[3], result.lastInsertRowid);
             }
           }
@@ -2066,7 +2068,7 @@ export class SqliteStore {
           const inserted = Number(result.changes) > 0;
           if (inserted) {
             floor.used();
-            this.indexLog.run(tenant, traceId, result.lastInsertRowid);
+            if (traceId !== '') this.indexLog.run(tenant, traceId, result.lastInsertRowid);
             severities.add(time, severity, result.lastInsertRowid);
           }
           groups.item(inserted, time);
