@@ -35,7 +35,7 @@ describe('tenants added to an existing SQLite file', () => {
       const store = new SqliteStore(db);
       expect(store.writeSpans(enc.encodeSpans([span]).map((c) => c.data)).kind).toBe('success');
       expect(store.writeLogs(enc.encodeLogs([log]).map((c) => c.data), 'old-batch').kind).toBe('success');
-      for (const idx of ['spans_tenant_trace_span', 'logs_tenant_service_bucket', 'logs_tenant_bucket', 'logs_bucket']) db.exec(`DROP INDEX ${idx}`);
+      for (const idx of ['spans_tenant_trace_span', 'logs_tenant_service_bucket', 'logs_tenant_bucket']) db.exec(`DROP INDEX ${idx}`);
       db.exec(`ALTER TABLE spans DROP COLUMN tenant; ALTER TABLE logs DROP COLUMN tenant; DROP TABLE operations; DROP TABLE span_runs;
                CREATE UNIQUE INDEX spans_trace_span ON spans (trace_id, span_id);
                CREATE INDEX spans_service_start ON spans (service_name, start_ns);

@@ -13,7 +13,7 @@ import {
   ChunkFormatError, logFromParts, readSpanRecords, S_PARENT, S_PARENT_LEN, S_SPAN, spanBytes, spanEnd, spanFromParts, spanId, spanKind, spanName, spanParentId, spanStart, spanStatus, spanTraceId,
 } from '../otlp-chunks.ts';
 import { logFromJson, spanFromJson } from '../rowjson.ts';
-import { bucketOf, clampNs, hasSchemaObject, idWord, INT64_MAX, LOG_SEVERITY, logOfTrace, REACH_PAST_UPTO, recordDuration, RUN_REACH, runOfTrace, startFrom, startUntil, TENANTS_SQL, timeBucket } from './store.ts';
+import { bucketOf, clampNs, hasSchemaObject, idWord, INT64_MAX, LOG_SEVERITY, LOG_TENANTS_SQL, logOfTrace, REACH_PAST_UPTO, recordDuration, RUN_REACH, runOfTrace, startFrom, startUntil, TENANTS_SQL, timeBucket } from './store.ts';
 import { bloomHas, nameTerm, SpanTermCheck } from './terms.ts';
 
 interface Filter {
@@ -724,11 +724,11 @@ function wholeTrace(facts: readonly SpanFacts[]): (lo: number, hi: number) => st
 export function tableStats(db: DatabaseSync): { spans: number; logs: number; oldestSpanNs: bigint | null; oldestLogNs: bigint | null } {
   // count(*) walks the smallest index (not the documents), and the runs of records hold their
   // count (a pass over the runs, not their records); the oldest span is one seek per tenant
-  // on the runs' (tenant, oldest start's bucket) index and a sort of that bucket's runs, the
-  // oldest log record one seek for the oldest bucket on the bucketed time index and a pass over that bucket's records.
+  // on the runs' (tenant, oldest start's bucket) index and a sort of that bucket's runs, and so
+  // is the oldest log record on the records' (tenant, bucket) index.
   const stmt = db.prepare(`SELECT (SELECT count(*) FROM spans) + (SELECT coalesce(sum(span_count), 0) FROM span_runs) AS spans, (SELECT count(*) FROM logs) AS logs,
     (SELECT min((SELECT min_start_ns FROM span_runs r WHERE r.tenant = t.tenant ORDER BY ${timeBucket('min_start_ns')}, min_start_ns LIMIT 1)) FROM (${TENANTS_SQL}) t) AS oldestSpanNs,
-    (SELECT min(time_ns) FROM logs WHERE ${timeBucket('time_ns')} = (SELECT min(${timeBucket('time_ns')}) FROM logs)) AS oldestLogNs`);
+    (SELECT min((SELECT time_ns FROM logs l INDEXED BY logs_tenant_bucket WHERE l.tenant = t.tenant ORDER BY ${timeBucket('time_ns')}, time_ns LIMIT 1)) FROM (${LOG_TENANTS_SQL}) t) AS oldestLogNs`);
   stmt.setReadBigInts(true);
   const r = stmt.get() as { spans: bigint; logs: bigint; oldestSpanNs: bigint | null; oldestLogNs: bigint | null };
   return { spans: Number(r.spans), logs: Number(r.logs), oldestSpanNs: r.oldestSpanNs, oldestLogNs: r.oldestLogNs };

@@ -276,11 +276,13 @@ const TIME_INDEXES_BEFORE = ['span_runs_tenant_service_max', 'span_runs_tenant_m
  * arrive out of order by their batch's delay dirtied a page of each of the three per record once
  * the last minute's entries outnumbered a commit's (`node bench/sqlite-growth.ts --signal=logs`:
  * 9.8 KiB written per record at 0.5M records, 77 at 1.5M; docs/performance.md, phase AC).
+ * Every tenant's records are reached by time through logs_tenant_bucket, a tenant at a time
+ * (LOG_TENANTS_SQL), as the runs are: an index of the bucket alone (logs_bucket, of versions
+ * before) cost each write 6-9 % more (phase BJ).
  */
 const LOG_TIME_INDEXES = `
 CREATE INDEX IF NOT EXISTS logs_tenant_service_bucket ON logs (tenant, service_name, ${timeBucket('time_ns')});
-CREATE INDEX IF NOT EXISTS logs_tenant_bucket ON logs (tenant, ${timeBucket('time_ns')});
-CREATE INDEX IF NOT EXISTS logs_bucket ON logs (${timeBucket('time_ns')});`;
+CREATE INDEX IF NOT EXISTS logs_tenant_bucket ON logs (tenant, ${timeBucket('time_ns')});`;
 
 /**
  * The highest severity of each time bucket's log records, by tenant (its bucket timeBucket's of
@@ -346,8 +348,8 @@ function ensureLogSeverity(db: DatabaseSync): void {
   }, 'BEGIN IMMEDIATE');
 }
 
-/** The log records' time indexes of files from before LOG_TIME_INDEXES. */
-const LOG_TIME_INDEXES_BEFORE = ['logs_tenant_service_time', 'logs_tenant_time', 'logs_time'];
+/** The log records' time indexes of files from before LOG_TIME_INDEXES (an older version that opens the file makes logs_bucket again). */
+const LOG_TIME_INDEXES_BEFORE = ['logs_tenant_service_time', 'logs_tenant_time', 'logs_time', 'logs_bucket'];
 
 /**
  * Makes bucketed time indexes (create, the last of them named last), and drops those of the
@@ -697,6 +699,14 @@ function upgradeSchema(db: DatabaseSync): void {
 export const TENANTS_SQL = 'SELECT DISTINCT tenant FROM operations';
 
 /**
+ * The tenants that have log records, for queries over every tenant's records by time through
+ * logs_tenant_bucket: a bucket with records always has its row in LOG_SEVERITY (written in the
+ * records' transaction, caught up when a file is opened), and retention removes a bucket's row
+ * only with its records.
+ */
+export const LOG_TENANTS_SQL = `SELECT DISTINCT tenant FROM ${LOG_SEVERITY}`;
+
+/**
  * SQLite result codes that pass with time or space, or that are the store's fault and not the
  * rows' (an operator mends them, the rows wait in the write-ahead log): BUSY, LOCKED, NOMEM,
  * READONLY (a file system remounted read-only, the file's mode changed or the file moved), IOERR,
@@ -846,7 +856,7 @@ export function openDatabase(path: string, options: { attributeIndex?: boolean; 
   ensureSpanRuns(db);
   ensureRunReach(db);
   ensureTimeIndexes(db, TIME_INDEXES_BEFORE, TIME_INDEXES, 'span_runs_tenant_oldest');
-  ensureTimeIndexes(db, LOG_TIME_INDEXES_BEFORE, LOG_TIME_INDEXES, 'logs_bucket');
+  ensureTimeIndexes(db, LOG_TIME_INDEXES_BEFORE, LOG_TIME_INDEXES, 'logs_tenant_bucket');
   db.exec(RUN_SPANS_SCHEMA);
   ensureTraceIndex(db, path);
   db.exec(UNFILTERED_RUNS_INDEX);
@@ -1727,6 +1737,8 @@ export class SqliteStore {
   private readonly recordRuns: RecordRunWriter;
   /** Retention's slices (sliceEnd): the tenants, a tenant's run with the n-th oldest newest start, the n-th oldest log record's time. */
   private readonly tenants: StatementSync;
+  /** The tenants with log records (LOG_TENANTS_SQL). */
+  private readonly logTenants: StatementSync;
   private readonly nthRunEnd: StatementSync;
   private readonly nthLogTime: StatementSync;
   /** Rowid floors (RowidFloor), and their note before retention deletes. */
@@ -1785,10 +1797,11 @@ export class SqliteStore {
       'INSERT OR IGNORE INTO logs (id, tenant, time_ns, trace_id, service_name, severity_number, doc, batch_key, seq, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.tenants = db.prepare(TENANTS_SQL);
+    this.logTenants = db.prepare(LOG_TENANTS_SQL);
     // Through the time indexes (TIME_INDEXES, LOG_TIME_INDEXES), oldest bucket first.
     this.nthRunEnd = db.prepare(`SELECT max_start_ns AS t FROM span_runs INDEXED BY span_runs_tenant_newest WHERE tenant = ? ORDER BY ${timeBucket('max_start_ns')}, max_start_ns LIMIT 1 OFFSET ?`);
     this.nthRunEnd.setReadBigInts(true);
-    this.nthLogTime = db.prepare(`SELECT time_ns AS t FROM logs INDEXED BY logs_bucket ORDER BY ${timeBucket('time_ns')}, time_ns LIMIT 1 OFFSET ?`);
+    this.nthLogTime = db.prepare(`SELECT time_ns AS t FROM logs INDEXED BY logs_tenant_bucket WHERE tenant = ? ORDER BY ${timeBucket('time_ns')}, time_ns LIMIT 1 OFFSET ?`);
     this.nthLogTime.setReadBigInts(true);
   }
 
@@ -2134,7 +2147,7 @@ export class SqliteStore {
   /**
    * The cutoff of the next retention slice: the newest start of a tenant's run about the
    * RETENTION_SLICE_RUNS-th to have all its spans older, or the time of about the
-   * RETENTION_SLICE_LOGS-th oldest log record, if before cutoff, but after the oldest of them, so
+   * RETENTION_SLICE_LOGS-th oldest log record of a tenant, if before cutoff, but after the oldest of them, so
    * that every slice deletes a run or a record. deleteBefore of increasing cutoffs, the last
    * narrowing, deletes what one of the last does: spans, runs, groups and operations alike go by
    * time.
@@ -2149,7 +2162,7 @@ export class SqliteStore {
       end = t > oldest ? t : oldest + 1n;
     };
     for (const { tenant } of this.tenants.all() as { tenant: string }[]) bound(this.nthRunEnd, RETENTION_SLICE_RUNS, tenant);
-    bound(this.nthLogTime, RETENTION_SLICE_LOGS);
+    for (const { tenant } of this.logTenants.all() as { tenant: string }[]) bound(this.nthLogTime, RETENTION_SLICE_LOGS, tenant);
     return end < cutoff ? end : cutoff;
   }
 
@@ -2181,7 +2194,7 @@ export class SqliteStore {
     if (narrow && this.widestRunGone) this.db.prepare(RUN_REACH_ANEW).run(0);
     else if (narrow && this.reachUnchecked && retentionNs !== undefined) this.db.prepare(RUN_REACH_ANEW).run(retentionNs);
     if (narrow) this.reachUnchecked = false;
-    const goneLogs = startBefore('time_ns', '?1');
+    const goneLogs = `tenant IN (${LOG_TENANTS_SQL}) AND ${startBefore('time_ns', '?1')}`;
     this.db.prepare(unindexRows(INDEXED_LOGS, goneLogs)).run(cutoff);
     const logs = Number(this.db.prepare(`DELETE FROM logs WHERE ${goneLogs}`).run(cutoff).changes);
     // Every tenant's records of the buckets before the cutoff's went (the cutoff's own may keep some).
