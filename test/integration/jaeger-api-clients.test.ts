@@ -2,6 +2,7 @@
 // for the same data (cmd/query/app/http_handler.go and query_parser.go in jaegertracing/jaeger).
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SpanRow } from '../../src/model/rows.ts';
 import { QueryServer } from '../../src/query/server.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
 import { memoryBackend } from '../helpers/backends.ts';
@@ -9,28 +10,34 @@ import { makeSpan, writeSpans } from '../helpers/rows.ts';
 
 type Json = any;
 
-describe('Jaeger API as the Jaeger UI calls it', () => {
+/**
+ * A read API on a memory store holding spans, with query.maxLimit maxLimit, for the describe block
+ * that calls it (started before its tests, stopped after): its GET, status and JSON body.
+ */
+function readApiOf(spans: readonly SpanRow[], maxLimit: number): (path: string) => Promise<{ status: number; body: Json }> {
   let store: StorageBackend;
   let server: QueryServer;
   let url: string;
-  const known = makeSpan({ serviceName: 'svc' });
-
   beforeAll(async () => {
     store = await memoryBackend();
-    server = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 100, maxSpansPerTrace: 100, maxSpansPerSearch: 1000 }, store, pino({ level: 'silent' }));
+    server = new QueryServer({ listen: '127.0.0.1:0', maxLimit, maxSpansPerTrace: 100, maxSpansPerSearch: 1000 }, store, pino({ level: 'silent' }));
     await server.start();
     url = `http://127.0.0.1:${server.boundPort}`;
-    await writeSpans(store, [known]);
+    await writeSpans(store, spans);
   });
   afterAll(async () => {
     await server.shutdown();
     await store.shutdown();
   });
-
-  const get = async (path: string): Promise<{ status: number; body: Json }> => {
+  return async (path) => {
     const r = await fetch(`${url}${path}`);
     return { status: r.status, body: await r.json() };
   };
+}
+
+describe('Jaeger API as the Jaeger UI calls it', () => {
+  const known = makeSpan({ serviceName: 'svc' });
+  const get = readApiOf([known], 100);
 
   it('names each trace id it did not find in errors, as Jaeger does (the UI trace compare view waits on it)', async () => {
     // The Jaeger UI's trace compare view (/trace/a...b) asks /api/traces?traceID=a&traceID=b and
@@ -67,29 +74,10 @@ describe('Jaeger API as the Jaeger UI calls it', () => {
 });
 
 describe("Jaeger API searches at the Jaeger UI's limits", () => {
-  let store: StorageBackend;
-  let server: QueryServer;
-  let url: string;
   const start = BigInt(Date.now() - 60_000) * 1_000_000n;
   // Three traces, newest last; query.maxLimit 2.
   const spans = [0n, 1n, 2n].map((i) => makeSpan({ serviceName: 'limits', startTimeUnixNano: start + i * 1_000_000_000n }));
-
-  beforeAll(async () => {
-    store = await memoryBackend();
-    server = new QueryServer({ listen: '127.0.0.1:0', maxLimit: 2, maxSpansPerTrace: 100, maxSpansPerSearch: 1000 }, store, pino({ level: 'silent' }));
-    await server.start();
-    url = `http://127.0.0.1:${server.boundPort}`;
-    await writeSpans(store, spans);
-  });
-  afterAll(async () => {
-    await server.shutdown();
-    await store.shutdown();
-  });
-
-  const get = async (path: string): Promise<{ status: number; body: Json }> => {
-    const r = await fetch(`${url}${path}`);
-    return { status: r.status, body: await r.json() };
-  };
+  const get = readApiOf(spans, 2);
 
   it('answers a search above query.maxLimit (the Jaeger UI offers up to 1500) at query.maxLimit, saying so', async () => {
     // The Jaeger UI's search form allows limits up to its search.maxLimit (1500 by default), and
