@@ -14,7 +14,7 @@ type Json = any;
  * A read API on a memory store holding spans, with query.maxLimit maxLimit, for the describe block
  * that calls it (started before its tests, stopped after): its GET, status and JSON body.
  */
-function readApiOf(spans: readonly SpanRow[], maxLimit: number): (path: string) => Promise<{ status: number; body: Json }> {
+function readApiOf(spans: SpanRow[], maxLimit: number): (path: string) => Promise<{ status: number; body: Json }> {
   let store: StorageBackend;
   let server: QueryServer;
   let url: string;
