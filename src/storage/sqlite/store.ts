@@ -278,7 +278,7 @@ const TIME_INDEXES_BEFORE = ['span_runs_tenant_service_max', 'span_runs_tenant_m
  * 9.8 KiB written per record at 0.5M records, 77 at 1.5M; docs/performance.md, phase AC).
  * Every tenant's records are reached by time through logs_tenant_bucket, a tenant at a time
  * (LOG_TENANTS_SQL), as the runs are: an index of the bucket alone (logs_bucket, of versions
- * before) cost each write 6-9 % more (phase BJ).
+ * before) cost each write 2-9 % more (phase BJ).
  */
 const LOG_TIME_INDEXES = `
 CREATE INDEX IF NOT EXISTS logs_tenant_service_bucket ON logs (tenant, service_name, ${timeBucket('time_ns')});
