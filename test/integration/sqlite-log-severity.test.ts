@@ -20,7 +20,7 @@ import { sqliteOptions } from '../../src/storage/index.ts';
 import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
 import { createMetrics } from '../../src/telemetry/metrics.ts';
 import { createEncoder as createLineEncoder } from '../../src/storage/rowjson.ts';
-import { searchLogs } from '../../src/storage/sqlite/reads.ts';
+import { searchLogs, tableStats } from '../../src/storage/sqlite/reads.ts';
 import { SqliteStore, openDatabase } from '../../src/storage/sqlite/store.ts';
 import { runTransferCommand } from '../../src/transfer/cli.ts';
 import { makeLog, writeLogsAs } from '../helpers/rows.ts';
@@ -192,5 +192,33 @@ describe('sqlite log search by least severity', () => {
     expect(bodies(db, 22)).toEqual(['new-f']);
     db.close();
     writer.close();
+  });
+
+  it('lists a tenant an older version wrote on rowids retention freed, so retention and the oldest record reach it', () => {
+    const path = join(tempDir(), 'reused-rowids.db');
+    let db = openDatabase(path);
+    let store = new SqliteStore(db);
+    const nowMs = Date.now();
+    const now = BigInt(nowMs) * 1_000_000n;
+    write(store, [log(now, 9, 'a-new')], 'a');
+    // A late record with an old time holds the largest rowid; retention takes it.
+    write(store, [log(now - 3n * DAY, 9, 'a-late')], 'a');
+    expect(store.applyRetention(1, nowMs).logs).toBe(1);
+    db.close();
+    // A version from before the rowid floors and the summary writes next: SQLite hands out the
+    // freed rowid again (to tenant b's record), then one past it.
+    const older = new DatabaseSync(path);
+    const insert = older.prepare("INSERT INTO logs (tenant, time_ns, trace_id, service_name, severity_number, doc) VALUES (?, ?, '', 'svc', 9, ?)");
+    const doc = (l: LogRow) => JSON.stringify(l, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+    insert.run('b', now - 2n * DAY, doc(log(now - 2n * DAY, 9, 'b-old')));
+    insert.run('a', now, doc(log(now, 9, 'a-older')));
+    older.close();
+    db = openDatabase(path);
+    store = new SqliteStore(db);
+    expect(bodies(db, 9, {}, 'b')).toEqual(['b-old']);
+    expect(tableStats(db).oldestLogNs).toBe(now - 2n * DAY);
+    expect(store.applyRetention(1, nowMs).logs).toBe(1);
+    expect(tableStats(db).logs).toBe(2);
+    db.close();
   });
 });

@@ -332,7 +332,12 @@ const LOG_SEVERITY_NOTE = `UPDATE ${LOG_SEVERITY_UPTO} SET upto = ?2 WHERE id = 
  * this version's retention (late records with old times), and the records written since go
  * above it (RowidFloor): its rows cover them, as when `upto` is the largest rowid. The file is
  * then left as it is without a write transaction, which an open beside a collector writing the
- * same file would wait for (up to busy_timeout) at every open until the next log write.
+ * same file would wait for (up to busy_timeout) at every open until the next log write. Records
+ * past `upto` when retention had noted `upto` as the largest rowid may be an older version's on
+ * the rowids retention freed, at or below `upto` too (SQLite hands out the largest plus one): the
+ * rows are made anew then as well, or a tenant written only there would have none, and
+ * retention and the oldest record, which find the tenants here (LOG_TENANTS_SQL), would pass
+ * over its records.
  */
 function ensureLogSeverity(db: DatabaseSync): void {
   const state = `SELECT (SELECT upto FROM ${LOG_SEVERITY_UPTO} WHERE id = 0) AS upto, (SELECT coalesce(max(id), 0) FROM logs) AS newest,
@@ -343,7 +348,7 @@ function ensureLogSeverity(db: DatabaseSync): void {
     db.exec(LOG_SEVERITY_SCHEMA);
     const found = db.prepare(state).get() as { upto: number; newest: number; floor: number };
     if (covered(found)) return;
-    if (found.newest < found.upto) db.exec(`DELETE FROM ${LOG_SEVERITY}; UPDATE ${LOG_SEVERITY_UPTO} SET upto = 0 WHERE id = 0;`);
+    if (found.newest < found.upto || (found.newest > found.upto && found.floor >= found.upto)) db.exec(`DELETE FROM ${LOG_SEVERITY}; UPDATE ${LOG_SEVERITY_UPTO} SET upto = 0 WHERE id = 0;`);
     db.exec(LOG_SEVERITY_CATCH_UP);
   }, 'BEGIN IMMEDIATE');
 }
