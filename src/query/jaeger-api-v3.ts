@@ -102,10 +102,9 @@ export function parseV3Search(params: URLSearchParams, maxLimit: number): Jaeger
       return { key, value: String(value) };
     });
     if (tags.length > MAX_ATTRIBUTES) throw new V3ParamError(`malformed parameter ${attrs.name}: at most ${MAX_ATTRIBUTES} attributes`);
-    const s = jaegerSearch(q, tags);
-    return warning === undefined ? s : { ...s, warning };
+    return jaegerSearch(q, tags, warning);
   }
-  return warning === undefined ? { search: q } : { search: q, warning };
+  return jaegerSearch(q, [], warning);
 }
 
 /** api_v3's word for an operation's span kind: Jaeger shows an unspecified kind as internal. */

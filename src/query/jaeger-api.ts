@@ -185,9 +185,12 @@ export function applyTags(q: TraceQuery, tags: readonly { key: string; value: st
   return errorTag;
 }
 
-/** A search with the tags applied (applyTags): error=true said beside the query. */
-export function jaegerSearch(q: TraceQuery, tags: readonly { key: string; value: string }[]): JaegerSearch {
-  return applyTags(q, tags) ? { search: q, errorTag: true } : { search: q };
+/** A search with the tags applied (applyTags): error=true and a limit's warning (clampLimit) said beside the query. */
+export function jaegerSearch(q: TraceQuery, tags: readonly { key: string; value: string }[], warning?: string): JaegerSearch {
+  const s: JaegerSearch = { search: q };
+  if (applyTags(q, tags)) s.errorTag = true;
+  if (warning !== undefined) s.warning = warning;
+  return s;
 }
 
 /**
@@ -255,8 +258,7 @@ export function parseTraceRequest(params: URLSearchParams, maxLimit: number, now
     // Jaeger reads 0 as "the default".
     if (n > 0) ({ limit: q.limit, warning } = clampLimit(n, maxLimit));
   }
-  const s = jaegerSearch(q, parseTags(params));
-  return warning === undefined ? s : { ...s, warning };
+  return jaegerSearch(q, parseTags(params), warning);
 }
 
 /** A read trace in Jaeger's shape, its truncation warning first (and `last` last), made as it is written. */
