@@ -2067,11 +2067,7 @@ export class SqliteStore {
           for (const line of chunkLineRefs<LogHeader>([c])) {
             const h = line.header;
             const result = this.insertLog.run(floor.next, tenant, clampNs(BigInt(h[0])), h[1], h[2], h[3], docText(line), key, seq++, null);
-            if (Number(result.changes) > 0) {
-              floor.used();
-              if (h[1] !== '') this.indexLog.run(tenant, h[1], result.lastInsertRowid);
-              severities.add(clampNs(BigInt(h[0])), h[3], result.lastInsertRowid);
-            }
+            if (Number(result.changes) > 0) this.logStored(tenant, h[1], clampNs(BigInt(h[0])), h[3], result.lastInsertRowid, severities);
           }
           continue;
         }
@@ -2084,11 +2080,7 @@ export class SqliteStore {
           const severity = logSeverity(buf, r);
           const result = this.insertLog.run(floor.next, tenant, time, traceId, g.service, severity, doc, key, seq++, groupId);
           const inserted = Number(result.changes) > 0;
-          if (inserted) {
-            floor.used();
-            if (traceId !== '') this.indexLog.run(tenant, traceId, result.lastInsertRowid);
-            severities.add(time, severity, result.lastInsertRowid);
-          }
+          if (inserted) this.logStored(tenant, traceId, time, severity, result.lastInsertRowid, severities);
           groups.item(inserted, time);
         });
       }
@@ -2098,6 +2090,13 @@ export class SqliteStore {
       for (const [bucket, severity] of severities.buckets()) this.raiseLogSeverity.run(tenant, bucket, severity);
       if (Number(this.noteLogSeverity.run(severities.first, severities.last).changes) === 0) for (const stmt of this.catchUpLogSeverity) stmt.run();
     });
+  }
+
+  /** A log record just inserted (either chunk format): its rowid taken from the floor, its trace's index entry when it has a trace, its bucket's severity. */
+  private logStored(tenant: string, traceId: string, time: bigint, severity: number, rowid: number | bigint, severities: LogSeverities): void {
+    this.logFloor.used();
+    if (traceId !== '') this.indexLog.run(tenant, traceId, rowid);
+    severities.add(time, severity, rowid);
   }
 
   /** The runs of records with spans older than cutoff and newer ones keep the newer; returns how many spans went. */
