@@ -76,7 +76,7 @@ export function parseV3Search(params: URLSearchParams, maxLimit: number): Jaeger
     const n = Number(depth.value);
     // As Jaeger reads it, 0 is the default.
     if (!/^\d{1,9}$/.test(depth.value)) throw new V3ParamError(`malformed parameter ${depth.name}: expected a non-negative integer, got '${depth.value}'`);
-    if (n > 0) ({ limit: q.limit, warning } = clampLimit(n, maxLimit));
+    if (n > 0) ({ limit: q.limit, warning } = clampLimit(n, maxLimit, depth.name));
   }
   const dMin = param(params, 'query.durationMin', 'query.duration_min');
   const dMax = param(params, 'query.durationMax', 'query.duration_max');

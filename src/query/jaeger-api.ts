@@ -148,11 +148,12 @@ export interface JaegerSearch {
 /**
  * A search's limit as Jaeger reads it, of at most maxLimit: Jaeger's query service takes any
  * limit, and the Jaeger UI offers up to its search.maxLimit (1500 by default), so one above
- * query.maxLimit is searched at query.maxLimit (the warning says so) rather than refused.
+ * query.maxLimit is searched at query.maxLimit (the warning says so, naming the parameter as the
+ * request gave it) rather than refused.
  */
-export function clampLimit(n: number, maxLimit: number): { limit: number; warning?: string } {
+export function clampLimit(n: number, maxLimit: number, name = 'limit'): { limit: number; warning?: string } {
   if (n <= maxLimit) return { limit: n };
-  return { limit: maxLimit, warning: `limit ${n} is above query.maxLimit (${maxLimit}): searched for at most ${maxLimit} traces` };
+  return { limit: maxLimit, warning: `${name} ${n} is above query.maxLimit (${maxLimit}): searched for at most ${maxLimit} traces` };
 }
 
 /**

@@ -94,11 +94,12 @@ describe("Jaeger API searches at the Jaeger UI's limits", () => {
     const summaries = await get(`/api/v3/trace-summaries?${window}&query.searchDepth=1500`);
     expect(summaries.status).toBe(200);
     expect(summaries.body.summaries.map((s: Json) => s.traceId)).toEqual(newest);
-    expect(summaries.body.warnings).toEqual(['limit 1500 is above query.maxLimit (2): searched for at most 2 traces']);
+    // The warning names the parameter as the request spelled it.
+    expect(summaries.body.warnings).toEqual(['query.searchDepth 1500 is above query.maxLimit (2): searched for at most 2 traces']);
     const traces = await get(`/api/v3/traces?${window}&query.search_depth=1500`);
     expect(traces.status).toBe(200);
     expect(new Set(traces.body.result.resourceSpans.map((r: Json) => r.scopeSpans[0].spans[0].traceId))).toEqual(new Set(newest));
-    expect(traces.body.warnings).toEqual(['limit 1500 is above query.maxLimit (2): searched for at most 2 traces']);
+    expect(traces.body.warnings).toEqual(['query.search_depth 1500 is above query.maxLimit (2): searched for at most 2 traces']);
     // Our own read API keeps refusing it.
     expect((await get('/v1/traces?service=limits&limit=1500')).status).toBe(400);
   });
