@@ -5,7 +5,7 @@ import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { releaseBuffer, soleUser } from '../common/release.ts';
 import type { EncodedChunk } from '../storage/backend.ts';
-import { JSON_DECODE_CHARGE, oldSpaceBytes } from './decode/common.ts';
+import { jsonDecodeBytes, oldSpaceBytes } from './decode/common.ts';
 import { DecodeError } from './decode/index.ts';
 import type { DecodeBatch, DecodeTask, DecodeOutput, TaskOutput, WorkerHeap, WorkerSetup } from './pool.ts';
 import { OutputTooLargeError } from './transcode/byte-out.ts';
@@ -38,8 +38,10 @@ function run(task: DecodeTask, heap: () => WorkerHeap): DecodeOutput {
   // An OTLP/JSON body whose decoding would not fit in this heap is refused as too large (not
   // retried): decoded, it runs the worker out of memory (answered as retryable, so sent again and
   // again), and V8 can abort the whole process when it cannot stop the worker in time.
-  if (task.format === 'json' && task.bodyLength * JSON_DECODE_CHARGE > OLD_SPACE_BYTES) {
-    const message = `decoding this ${(task.bodyLength / MiB).toFixed(1)} MiB OTLP/JSON request takes about ${Math.ceil((task.bodyLength * JSON_DECODE_CHARGE) / MiB)} MiB, more than a decode worker's heap (${Math.floor(OLD_SPACE_BYTES / MiB)} MiB); send smaller requests or OTLP/protobuf, or give the collector more memory`;
+  // Counted by its objects and arrays too: 9 MiB of empty values ran a 128 MiB heap out.
+  const need = task.format === 'json' ? jsonDecodeBytes(body, OLD_SPACE_BYTES) : 0;
+  if (need > OLD_SPACE_BYTES) {
+    const message = `decoding this ${(task.bodyLength / MiB).toFixed(1)} MiB OTLP/JSON request takes about ${Math.ceil(need / MiB)} MiB, more than a decode worker's heap (${Math.floor(OLD_SPACE_BYTES / MiB)} MiB); send smaller requests or OTLP/protobuf, or give the collector more memory`;
     return { kind: 'too_large', message, seconds: (performance.now() - t0) / 1000, heap: heap() };
   }
   try {

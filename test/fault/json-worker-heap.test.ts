@@ -44,4 +44,32 @@ describe('an OTLP/JSON request larger than a decode worker can decode', () => {
     }, 10_000, 'the small trace');
     expect(trace.resourceSpans[0].scopeSpans[0].spans[0].attributes).toHaveLength(20_000);
   });
+
+  it('counts the objects and arrays a body opens: a small body of many empty values is refused too, not decoded', async () => {
+    // An array attribute of three million empty AnyValues (what an array of nulls becomes): 9 MiB,
+    // eight times which fits the heap, but JSON.parse makes an object of each `{}` (~50 bytes of
+    // heap per 3 bytes of body, more once the walk keeps each as a value): decoded, it ran the
+    // worker out of memory, and V8 aborted the whole process as it stopped the worker.
+    const c = await spawnCollector({ 'storage.backend': 'memory', 'delivery.ack': 'queued', 'query.enabled': 'true', 'query.listen': '127.0.0.1:0' }, 20_000, [`--max-old-space-size=${HEAP_MB}`]);
+    const queryUrl = `http://127.0.0.1:${/"port":(\d+),"msg":"read API listening"/.exec(c.output())![1]}`;
+    const values = (n: number) => '{},'.repeat(n - 1) + '{}';
+    const spanWith = (traceId: string, n: number) =>
+      `{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"${traceId}","spanId":"0102030405060708","name":"nulls","startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000000000001","attributes":[{"key":"nulls","value":{"arrayValue":{"values":[${values(n)}]}}}]}]}]}]}`;
+    const body = spanWith('c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3', 3_000_000);
+    expect(body.length * 8).toBeLessThan(HEAP_MB * MiB);
+    const res = await post(c, body);
+    const text = await res.text();
+    expect({ status: res.status, text }).toMatchObject({ status: 413, text: expect.stringMatching(/decode worker/) });
+    expect(c.child.exitCode).toBeNull();
+    expect(c.output()).not.toMatch(/FATAL ERROR|a decode worker failed/);
+
+    // Such values in a request that fits are still stored.
+    const small = await post(c, spanWith('d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4', 1_000));
+    expect(small.status).toBe(200);
+    const trace = await eventually(async () => {
+      const r = await getJson(queryUrl, '/v1/traces/d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4');
+      return r.status === 200 ? r.body : undefined;
+    }, 10_000, 'the trace of empty values');
+    expect(trace.resourceSpans[0].scopeSpans[0].spans[0].attributes[0].value.arrayValue.values).toHaveLength(1_000);
+  });
 });

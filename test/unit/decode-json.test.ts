@@ -4,6 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DecodeError, decodeLogsJson, decodeLogsProto, decodeTracesJson, decodeTracesProto } from '../../src/pipeline/decode/index.ts';
+import { JSON_CONTAINER_CHARGE, JSON_DECODE_CHARGE, jsonContainers, jsonDecodeBytes } from '../../src/pipeline/decode/common.ts';
 import {
   arbJsonStyle,
   arbLogs,
@@ -378,5 +379,24 @@ describe('decodeLogsJson', () => {
   it('refuses the wrong top-level shape', () => {
     expect(() => logs([])).toThrow(/expected an ExportLogsServiceRequest object/);
     expect(() => logs(withLog({ body: { stringValue: 5 } }))).toThrow(/resourceLogs\[0\]\.scopeLogs\[0\]\.logRecords\[0\]\.stringValue: expected a string/);
+  });
+});
+
+describe('jsonContainers (what a JSON body costs a decode worker)', () => {
+  it('counts the objects and arrays JSON.parse makes, not braces inside strings', () => {
+    const text = '{"a":"{[\\"[{","b":[{},{"c":"]}\\\\"},[]],"d":"\\\\"}';
+    const parsed = JSON.parse(text) as unknown;
+    const made = (v: unknown): number => (typeof v === 'object' && v !== null ? 1 + Object.values(v).reduce<number>((n, x) => n + made(x), 0) : 0);
+    expect(jsonContainers(Buffer.from(text))).toBe(made(parsed));
+    expect(made(parsed)).toBe(5);
+  });
+
+  it('leaves SDK-shaped bodies to their per-byte charge and scans only what could pass the heap', () => {
+    const attr = '{"key":"http.request.method","value":{"stringValue":"GET"}}';
+    const body = Buffer.from(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[${Array(1000).fill(attr).join(',')}]}]}]}]}`);
+    expect(jsonDecodeBytes(body, 1e12)).toBe(body.length * JSON_DECODE_CHARGE);
+    expect(jsonDecodeBytes(body, body.length * 10)).toBe(body.length * JSON_DECODE_CHARGE);
+    const empties = Buffer.from(`[${Array(1000).fill('{}').join(',')}]`);
+    expect(jsonDecodeBytes(empties, empties.length * 10)).toBe(1001 * JSON_CONTAINER_CHARGE);
   });
 });

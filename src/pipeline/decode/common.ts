@@ -32,6 +32,47 @@ export interface DecodeLimits {
 export const JSON_DECODE_CHARGE = 8;
 
 /**
+ * Heap bytes an OTLP/JSON request's decoding takes at its peak per object or array its text opens:
+ * JSON.parse makes a JS object of each `{}` and `[]` whatever its size, and the walk keeps a value
+ * object of each AnyValue. Measured in a worker under a 128 MiB old generation, bodies of nothing
+ * but empty objects or nested arrays (2-3 bytes each) took ~45-65 bytes of heap apiece, and a
+ * kvlist of `{"key":"k","value":{}}` entries ~115 per object; this leaves room over the largest.
+ * SDK-made JSON opens one object per 20 bytes or more, so for it the body's JSON_DECODE_CHARGE is
+ * the larger.
+ */
+export const JSON_CONTAINER_CHARGE = 160;
+
+/** The objects and arrays a JSON text opens: its '{' and '[' outside strings. */
+export function jsonContainers(b: Uint8Array): number {
+  let n = 0;
+  const len = b.length;
+  for (let i = 0; i < len; i++) {
+    const c = b[i]!;
+    if (c === 0x22) {
+      // A string: on to its closing quote, past escaped characters.
+      for (i++; i < len; i++) {
+        const d = b[i]!;
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x7b || c === 0x5b) n++;
+  }
+  return n;
+}
+
+/**
+ * Heap an OTLP/JSON request's decoding takes at its peak, as far as it tells whether that passes
+ * `limit`: JSON_DECODE_CHARGE per byte, or JSON_CONTAINER_CHARGE per object and array when that
+ * is more (a body of `{},{},…` takes ~20 times its size). A body is scanned for them only when
+ * they could pass the limit (at most one opens per byte), so small requests cost nothing more.
+ */
+export function jsonDecodeBytes(body: Uint8Array, limit: number): number {
+  const flat = body.byteLength * JSON_DECODE_CHARGE;
+  if (flat > limit || body.byteLength * JSON_CONTAINER_CHARGE <= limit) return flat;
+  return Math.max(flat, jsonContainers(body) * JSON_CONTAINER_CHARGE);
+}
+
+/**
  * This thread's old generation, which a request's decoding (and the memory limiter's line, the read
  * API's log bound, a transfer's pages) must fit in: --max-old-space-size when given; else its V8
  * heap limit (sized by V8 from the container's memory, or by --max-heap-size) less the young
