@@ -99,7 +99,11 @@ export function attributesMatch(attributes: readonly KeyValue[], q: TraceQuery):
   return true;
 }
 
-/** Summarizes the stored spans of one trace. */
+/**
+ * Summarizes the stored spans of one trace. Its root is the earliest parentless span, else the
+ * earliest span; of several that start together the smallest span id (byStartThenId), so that
+ * every store names a trace alike whatever order its spans arrived or are stored in.
+ */
 export function summarizeTrace(spans: readonly SpanFacts[]): TraceSummary {
   let root: SpanFacts | undefined;
   let first = spans[0]!;
@@ -109,8 +113,8 @@ export function summarizeTrace(spans: readonly SpanFacts[]): TraceSummary {
   for (const s of spans) {
     if (s.startTimeUnixNano < start) start = s.startTimeUnixNano;
     if (s.endTimeUnixNano > end) end = s.endTimeUnixNano;
-    if (s.startTimeUnixNano < first.startTimeUnixNano) first = s;
-    if (s.parentSpanId === '' && (root === undefined || s.startTimeUnixNano < root.startTimeUnixNano)) root = s;
+    if (byStartThenId(s, first) < 0) first = s;
+    if (s.parentSpanId === '' && (root === undefined || byStartThenId(s, root) < 0)) root = s;
     if (s.statusCode === 2) hasError = true;
   }
   const r = root ?? first;

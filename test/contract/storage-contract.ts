@@ -240,6 +240,28 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       expect(await ids({ kind: 2, name: 'child-1' })).toEqual([]);
     });
 
+    it('names a trace after its earliest span, then the smallest span id, whichever order its spans came in', async () => {
+      // Spans of one start are common from clocks of millisecond resolution (browsers). The summary
+      // names the trace after its root (a parentless span), else its earliest span; of several
+      // that start together, the smallest span id (readTrace's order), so every store, and a copy
+      // of the data into another, names the trace alike.
+      const t = BigInt(Date.now()) * MS - 5_000n * MS;
+      const name = async (spans: SpanRow[][]) => {
+        const service = 'svc-' + randomUUID();
+        const traceId = hex(16);
+        for (const batch of spans) await writeSpans(backend, batch.map((s) => ({ ...s, traceId, serviceName: service, resource: { ...s.resource, attributes: [{ key: 'service.name', value: { stringValue: service } }] } })));
+        const [found] = await backend.searchTraces(TENANT, { service, limit: 1 });
+        return found?.rootSpanName;
+      };
+      const at = (spanId: string, parentSpanId: string) => makeSpan({ spanId, parentSpanId, name: `span ${spanId.slice(0, 2)}`, startTimeUnixNano: t, endTimeUnixNano: t + MS });
+      const parent = hex(8); // never stored: the trace has no root
+      expect(await name([[at('ff'.repeat(8), parent)], [at('88'.repeat(8), parent), at('11'.repeat(8), parent)]])).toBe('span 11');
+      expect(await name([[at('ff'.repeat(8), '')], [at('88'.repeat(8), ''), at('11'.repeat(8), '')]])).toBe('span 11');
+      // A root still comes first, and the earliest span of several with no root.
+      expect(await name([[at('11'.repeat(8), parent), at('ff'.repeat(8), '')]])).toBe('span ff');
+      expect(await name([[at('11'.repeat(8), parent), { ...at('ff'.repeat(8), parent), startTimeUnixNano: t - 1n }]])).toBe('span ff');
+    });
+
     it('ranks traces by their newest matching span, then returns them newest trace first', async () => {
       const service = 'svc-' + randomUUID();
       const t = BigInt(Date.now()) * MS;

@@ -466,7 +466,8 @@ export class Reads {
     );
     const range = idx.rows[0];
     if (!range || range.first === null) return [];
-    // The root is the span without a parent, else the earliest one.
+    // The root is the span without a parent, else the earliest one; of several that start
+    // together, the smallest span id (as summarizeTrace picks it).
     const { rows } = await db.query<{
       trace_id: Buffer;
       start: bigint;
@@ -481,8 +482,8 @@ export class Reads {
               max(end_time_unix_nano) AS end_max,
               count(*) AS n,
               bool_or(status_code = 2) AS err,
-              (array_agg(service_name ORDER BY parent_span_id <> '\\x'::bytea, start_time_unix_nano))[1] AS root_service,
-              (array_agg(name ORDER BY parent_span_id <> '\\x'::bytea, start_time_unix_nano))[1] AS root_name
+              (array_agg(service_name ORDER BY parent_span_id <> '\\x'::bytea, start_time_unix_nano, span_id))[1] AS root_service,
+              (array_agg(name ORDER BY parent_span_id <> '\\x'::bytea, start_time_unix_nano, span_id))[1] AS root_name
          FROM ${this.s}.spans
         WHERE tenant = $4::text AND trace_id = ANY($1::bytea[]) AND start_time_unix_nano BETWEEN $2::int8 AND $3::int8
         GROUP BY trace_id`,
