@@ -102,17 +102,20 @@ export function attributesMatch(attributes: readonly KeyValue[], q: TraceQuery):
 /**
  * Summarizes the stored spans of one trace. Its root is the earliest parentless span, else the
  * earliest span; of several that start together the smallest span id (byStartThenId), so that
- * every store names a trace alike whatever order its spans arrived or are stored in.
+ * every store names a trace alike whatever order its spans arrived or are stored in. It lasts from
+ * its earliest start to its latest start plus duration (a span ending before it starts lasts 0).
  */
 export function summarizeTrace(spans: readonly SpanFacts[]): TraceSummary {
   let root: SpanFacts | undefined;
   let first = spans[0]!;
   let start = first.startTimeUnixNano;
-  let end = first.endTimeUnixNano;
+  let end = start;
   let hasError = false;
   for (const s of spans) {
     if (s.startTimeUnixNano < start) start = s.startTimeUnixNano;
-    if (s.endTimeUnixNano > end) end = s.endTimeUnixNano;
+    // A span ends at its start plus its duration, which is 0 when its end precedes its start.
+    const ends = s.startTimeUnixNano + s.durationNano;
+    if (ends > end) end = ends;
     if (byStartThenId(s, first) < 0) first = s;
     if (s.parentSpanId === '' && (root === undefined || byStartThenId(s, root) < 0)) root = s;
     if (s.statusCode === 2) hasError = true;

@@ -240,6 +240,19 @@ export function describeStorageContract(name: string, create: () => Promise<Stor
       expect(await ids({ kind: 2, name: 'child-1' })).toEqual([]);
     });
 
+    it('summarizes a trace with a span that ends before it starts as lasting to that span\'s start', async () => {
+      // A span whose end precedes its start (a clock stepped back mid-span) lasts 0 (SpanRow's
+      // durationNano), as the ClickHouse exporter's schema, which keeps no end time, can only say:
+      // the trace lasts at least to that span's start, never ending before one of its spans begins.
+      const service = 'svc-' + randomUUID();
+      const t = BigInt(Date.now()) * MS - 5_000n * MS;
+      const [root] = makeTrace(1, { serviceName: service, startTimeUnixNano: t, endTimeUnixNano: t + 10n * MS });
+      const backwards = makeSpan({ serviceName: service, traceId: root!.traceId, parentSpanId: root!.spanId, startTimeUnixNano: t + 20n * MS, endTimeUnixNano: t + 5n * MS, durationNano: 0n });
+      await writeSpans(backend, [root!, backwards]);
+      const [found] = await backend.searchTraces(TENANT, { service, limit: 1 });
+      expect([found?.startTimeUnixNano, found?.durationNano]).toEqual([t, 20n * MS]);
+    });
+
     it('names a trace after its earliest span, then the smallest span id, whichever order its spans came in', async () => {
       // Spans of one start are common from clocks of millisecond resolution (browsers). The summary
       // names the trace after its root (a parentless span), else its earliest span; of several

@@ -467,7 +467,8 @@ export class Reads {
     const range = idx.rows[0];
     if (!range || range.first === null) return [];
     // The root is the span without a parent, else the earliest one; of several that start
-    // together, the smallest span id (as summarizeTrace picks it).
+    // together, the smallest span id. The end: start plus duration, 0 for a span ending before it
+    // starts (as summarizeTrace).
     const { rows } = await db.query<{
       trace_id: Buffer;
       start: bigint;
@@ -479,7 +480,7 @@ export class Reads {
     }>(
       `SELECT trace_id,
               min(start_time_unix_nano) AS start,
-              max(end_time_unix_nano) AS end_max,
+              max(start_time_unix_nano + duration_nano) AS end_max,
               count(*) AS n,
               bool_or(status_code = 2) AS err,
               (array_agg(service_name ORDER BY parent_span_id <> '\\x'::bytea, start_time_unix_nano, span_id))[1] AS root_service,
