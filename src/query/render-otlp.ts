@@ -99,7 +99,9 @@ function spanJson(s: SpanRow) {
   };
 }
 
-const byStart = (spans: readonly SpanRow[]): SpanRow[] => [...spans].sort((a, b) => (a.startTimeUnixNano < b.startTimeUnixNano ? -1 : a.startTimeUnixNano > b.startTimeUnixNano ? 1 : 0));
+/** By start, then span id (as the Jaeger API orders them): one answer whatever order the store handed the spans over in. */
+const byStart = (spans: readonly SpanRow[]): SpanRow[] =>
+  [...spans].sort((a, b) => (a.startTimeUnixNano < b.startTimeUnixNano ? -1 : a.startTimeUnixNano > b.startTimeUnixNano ? 1 : a.spanId < b.spanId ? -1 : a.spanId > b.spanId ? 1 : 0));
 
 /** renderTraces(spans).resourceSpans, made as it is written (sendJsonSliced). */
 export function slicedResourceSpans(spans: readonly SpanRow[]): JsonArray {
