@@ -188,7 +188,7 @@ describe('Jaeger api_v3 bounds and failures, as the Jaeger API has them', () => 
     // A search depth beyond query.maxLimit is searched at it, and said.
     const deep = await getJson(url, '/api/v3/traces?query.service_name=bounded&query.start_time_min=2023-11-14T22:13:19Z&query.start_time_max=2023-11-14T22:13:21Z&query.search_depth=11');
     expect(deep.status).toBe(200);
-    expect(deep.body.warnings).toContainEqual(expect.stringMatching(/limit 11 is above query\.maxLimit \(10\)/));
+    expect(deep.body.warnings).toContainEqual(expect.stringMatching(/^query\.search_depth 11 is above query\.maxLimit \(10\)/));
   });
 
   it('answers a trace by id cut as a trace read is, at query.maxSpansPerTrace, also when query.maxSpansPerSearch is lower', async () => {
