@@ -98,6 +98,7 @@ export function parseV3Search(params: URLSearchParams, maxLimit: number): Jaeger
     }
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new V3ParamError(`malformed parameter ${attrs.name}: expected a JSON object such as {"http.status_code":"500"}, got '${attrs.value}'`);
     const tags = Object.entries(obj).map(([key, value]) => {
+      if (key === '') throw new V3ParamError(`malformed parameter ${attrs.name}: expected non-empty keys, got '${attrs.value}'`);
       if (typeof value === 'object' && value !== null) throw new V3ParamError(`malformed parameter ${attrs.name}: value of ${key}: expected a string`);
       return { key, value: String(value) };
     });

@@ -98,6 +98,8 @@ function parseTags(params: URLSearchParams): { key: string; value: string }[] {
     }
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new JaegerParamError('tags', `expected a JSON object, got '${t}'`);
     for (const [key, value] of Object.entries(obj)) {
+      // As `tag` and /v1's `attr` refuse one: OTLP keys are never empty, and the stores do not agree on searching for one.
+      if (key === '') throw new JaegerParamError('tags', `expected a non-empty key, got '${t}'`);
       if (typeof value === 'object' && value !== null) throw new JaegerParamError('tags', `value of ${key}: expected a string, number or boolean`);
       out.push({ key, value: String(value) });
     }

@@ -129,6 +129,7 @@ describe.each(['memory', 'sqlite'])('Jaeger api_v3 on %s', (backend) => {
       [`/api/v3/traces?query.start_time_min=2023-11-14T22:13:22Z&query.start_time_max=2023-11-14T22:13:21Z`, /query\.start_time_min/],
       [`/api/v3/traces?${window}&query.duration_min=fast`, /query\.duration_min/],
       [`/api/v3/traces?${window}&query.attributes=http.method%3DGET`, /query\.attributes/],
+      [`/api/v3/traces?${window}&query.attributes=%7B%22%22%3A%22x%22%7D`, /query\.attributes: expected non-empty keys/],
       [`/api/v3/traces?${window}&query.search_depth=-1`, /query\.search_depth/],
       [`/api/v3/traces?${window}&query.num_traces=ten`, /query\.num_traces/],
       [`/api/v3/traces/not-a-trace-id`, /trace_id/],

@@ -234,6 +234,9 @@ describe('Jaeger API parameters', () => {
       ['service=s&tags=%5B1%5D', /'tags'/],
       ['service=s&tags=nope', /'tags'/],
       ['service=s&tag=nocolon', /'tag'/],
+      // An empty key, which OTLP never sends: refused, as `tag=:x` is.
+      ['service=s&tags=%7B%22%22%3A%22x%22%7D', /'tags': expected a non-empty key/],
+      ['service=s&tag=%3Ax', /'tag'/],
       ['service=s&service=t', /'service': given more than once/],
       ['traceID=xyz', /'traceID'/],
       ['traceID=' + 'a'.repeat(33), /'traceID'/],
