@@ -64,7 +64,9 @@ export async function retryWithBackoff(
   abort: AbortSignal,
   onFailure: (result: Exclude<WriteResult, { kind: 'success' }>) => void,
 ): Promise<RetryOutcome> {
-  const started = Date.now();
+  // A monotonic clock: the wall clock steps (NTP, a VM resumed), and a step forward gave up on a
+  // batch after one failed attempt, a step back retried it for as long as the step.
+  const started = performance.now();
   let lastError: Error | undefined;
   for (let n = 0; ; n++) {
     // Given up (shutdown past its timeout): a write started now would land while its rows are
@@ -75,7 +77,7 @@ export async function retryWithBackoff(
     onFailure(result);
     lastError = result.error;
     if (result.kind === 'permanent') return { kind: 'dropped', reason: 'permanent_error', error: result.error };
-    if (policy.retryMaxElapsedMs > 0 && Date.now() - started >= policy.retryMaxElapsedMs) {
+    if (policy.retryMaxElapsedMs > 0 && performance.now() - started >= policy.retryMaxElapsedMs) {
       return { kind: 'dropped', reason: 'retries_exhausted', error: result.error };
     }
     try {

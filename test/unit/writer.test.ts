@@ -167,6 +167,44 @@ describe('writer', () => {
     expect(writer.queueBytes).toBe(0);
   });
 
+  it('measures writer.retryMaxElapsedMs on a clock the wall clock stepping (NTP, a resumed VM) does not move', async () => {
+    // Before: the elapsed time was Date.now() minus the first attempt's. A step forward of an
+    // hour during a short outage gave up on the batch after one failed attempt (with queued,
+    // accepted rows dropped); a step back kept retrying it for an hour past the bound.
+    const realNow = Date.now.bind(Date);
+    let step = 0;
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + step);
+    /** A writer whose store fails `failures` times, the wall clock stepping by `jumpMs` at the first attempt. */
+    const run = async (jumpMs: number, failures: number, retryMaxElapsedMs: number) => {
+      step = 0;
+      const inner = await memoryBackend();
+      let attempts = 0;
+      const store: StoreWriter = {
+        name: inner.name,
+        write: async (b) => {
+          if (attempts++ === 0) step = jumpMs;
+          return attempts <= failures ? { kind: 'retryable', error: new Error('connection refused') } : inner.write(b);
+        },
+      };
+      const metrics = createMetrics();
+      const writer = new Writer(store, { ...opts, retryMaxElapsedMs }, metrics, pino({ level: 'silent' }));
+      const chunks = encoder.encodeSpans(Array.from({ length: 5 }, () => makeSpan({ serviceName: 'clock' })));
+      void writer.reserve(10)!.commit('traces', chunks, TENANT);
+      const drained = await Promise.race([writer.drain().then(() => true), new Promise((r) => setTimeout(() => r(false), 3000))]);
+      await writer.shutdown(50);
+      const dropped = (await metrics.registry.getSingleMetricAsString('tracehouse_writer_dropped_rows_total')).split('\n').filter((l) => !l.startsWith('#')).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+      return { drained, dropped, stored: (await inner.searchTraces(TENANT, { service: 'clock', limit: 10 })).length };
+    };
+    try {
+      // An hour ahead during a short outage (stored at the third attempt, well within 10 s): kept.
+      expect(await run(3_600_000, 2, 10_000)).toEqual({ drained: true, dropped: 0, stored: 5 });
+      // An hour back during an outage: given up after 100 ms of retries still, not an hour later.
+      expect(await run(-3_600_000, 1_000_000, 100)).toEqual({ drained: true, dropped: 5, stored: 0 });
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
   it('times out a stalled write and retries it', async () => {
     const { writer, put, gate, stored } = await setup({ writeTimeoutMs: 100 });
     gate.close();
