@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import { sqliteOptions } from '../../src/storage/index.ts';
 import { createSqliteBackend } from '../../src/storage/sqlite/index.ts';
@@ -311,6 +311,34 @@ describe.skipIf(!canMount)(`disk full (tmpfs${canMount ? '' : `: cannot mount he
       await c.stop();
     }
   }, 60_000);
+});
+
+describe.skipIf(!canMount)(`write-ahead log disk full and the wall clock stepping back (tmpfs${canMount ? '' : `: cannot mount here: ${why}`})`, () => {
+  it('takes entries again within a second or so of the disk having room, not once the wall clock is back where it was', async () => {
+    // Before: a full disk's reserve was tried again at most once a second as Date.now() told it.
+    // The wall clock stepped back an hour (NTP, a VM resumed) after the disk filled, and the log
+    // refused every request (503, not ready) for that hour though the disk had room again.
+    const walFs = tinyFs('1m') as string;
+    const wal = new WriteAheadLog({ dir: join(walFs, 'wal'), maxBytes: 64 << 20, segmentBytes: 1 << 20, logger: pino({ level: 'silent' }) });
+    await wal.open();
+    const realNow = Date.now.bind(Date);
+    let step = 0;
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + step);
+    try {
+      const chunk = (n: number) => [{ partition: 0, rows: 1, data: randomBytes(n) }];
+      await wal.append('traces', chunk(1000));
+      const ballast = fill(walFs);
+      await expect(wal.append('traces', chunk(64 << 10))).rejects.toThrow();
+      expect(wal.takesEntries()).toBe(false);
+      step = -3_600_000;
+      rmSync(ballast);
+      await eventually(async () => (wal.takesEntries() ? true : undefined), 5000, 'entries taken again');
+      await wal.append('traces', chunk(1000));
+    } finally {
+      clock.mockRestore();
+      await wal.shutdown();
+    }
+  }, 20_000);
 });
 
 describe.skipIf(!canMount)(`SQLite store created on a full disk (tmpfs${canMount ? '' : `: cannot mount here: ${why}`})`, () => {

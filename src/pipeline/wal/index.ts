@@ -71,7 +71,11 @@ export const SEGMENT_NAME = /^(\d{20})\.wal$/;
 const RESERVE_NAME = 'reserve';
 /** SQLite's primary result codes of a lock another connection holds: SQLITE_BUSY, SQLITE_LOCKED. */
 const LOCK_HELD = new Set([5, 6]);
-/** Longest a full disk's refused appends wait between tries of the reserve (space can come back without a segment deleted). */
+/**
+ * Longest a full disk's refused appends wait between tries of the reserve (space can come back
+ * without a segment deleted), on performance.now(): the wall clock steps (NTP, a VM resumed), and
+ * a step back refused every append for as long as the step.
+ */
 const RESERVE_RETRY_MS = 1000;
 /** A stored segment's file kept for reuse (not a segment: never read at start). */
 const SPARE_NAME = /^spare-\d+$/;
@@ -749,7 +753,7 @@ export class WriteAheadLog {
   private retryRotation(): void {
     const seg = this.active;
     const fh = this.fh;
-    const now = Date.now();
+    const now = performance.now();
     if (!seg || !fh || seg.size < this.opts.segmentBytes || this.flushing || this.stopping || this.broken || now < this.rotateRetryAt) return;
     this.rotateRetryAt = now + RESERVE_RETRY_MS;
     this.flushing = this.rotate(seg, fh)
@@ -847,7 +851,7 @@ export class WriteAheadLog {
    * every RESERVE_RETRY_MS, and the first that finds it written takes entries again.
    */
   private retryReserve(): void {
-    const now = Date.now();
+    const now = performance.now();
     if (now < this.reserveRetryAt || this.stopping) return;
     this.reserveRetryAt = now + RESERVE_RETRY_MS;
     void this.writeReserve().then((ok) => {
@@ -872,7 +876,7 @@ export class WriteAheadLog {
     this.yieldSpares(Infinity);
     await this.removingSpares;
     await rm(join(this.opts.dir, RESERVE_NAME), { force: true }).catch(() => undefined);
-    this.reserveRetryAt = Date.now() + RESERVE_RETRY_MS;
+    this.reserveRetryAt = performance.now() + RESERVE_RETRY_MS;
     this.opts.logger?.warn({ dir: this.opts.dir }, 'write-ahead log: disk full; released its reserve for batch records and refusing new requests until the disk has room again');
   }
 
