@@ -348,7 +348,10 @@ export class Collector {
   }
 
   private async doShutdown(): Promise<number> {
-    const deadline = Date.now() + this.config['shutdown.timeoutMs'];
+    // On a monotonic clock: a wall-clock step (NTP, a VM resumed) moved the deadline by the step.
+    // Whole milliseconds, as the timeouts it gives are logged.
+    const now = (): number => Math.round(performance.now());
+    const deadline = now() + this.config['shutdown.timeoutMs'];
     clearInterval(this.readyPoll);
     // Not ready from here on (/readyz says 'stopping: draining accepted data'): no poll keeps the gauge current now.
     this.metrics.ready.set(0);
@@ -356,7 +359,7 @@ export class Collector {
     this.writer.stopBegun();
     // Receivers first: their in-flight requests finish and are queued before the writer drains,
     // within half of what is left of the deadline (at most their own 10 s), the rest the drain's.
-    const grace = Math.min(RECEIVER_GRACE_MS, Math.max(500, Math.floor((deadline - Date.now()) / 2)));
+    const grace = Math.min(RECEIVER_GRACE_MS, Math.max(500, Math.floor((deadline - now()) / 2)));
     // Requests waiting for their rows to be stored (ack = stored; a store that is down) are
     // answered 503 before the grace ends: closing their connections at its end cut them unanswered.
     const answerWaiting = setTimeout(() => this.ingest.stopWaiting(), Math.max(0, grace - ANSWER_BEFORE_GRACE_END_MS));
@@ -367,7 +370,7 @@ export class Collector {
     this.memory.shutdown();
     this.log?.stopFeeding();
     // One deadline for the whole shutdown (the Helm chart's grace period is derived from it).
-    const dropped = await this.writer.shutdown(Math.max(1000, deadline - Date.now()));
+    const dropped = await this.writer.shutdown(Math.max(1000, deadline - now()));
     // After the writer: its last stored marks are written; what it could not store stays.
     await this.log?.shutdown();
     // Batches given up on while running and waiting for their rewrite are not the writer's to count.
@@ -380,14 +383,14 @@ export class Collector {
     // Reads in flight (a store slow to answer one) have what is left of the deadline, less a
     // moment for the store's close: the read API's own grace (2 s) cut them while the stop then
     // waited for the store to finish those very reads.
-    const readGrace = Math.max(500, deadline - Date.now() - READ_CLOSE_MARGIN_MS);
-    if (!(await resolvesWithin(Promise.all([this.query?.shutdown(readGrace), this.ops.shutdown(), this.pool.shutdown(), this.storageStats?.shutdown()]), Math.max(500, deadline - Date.now())))) {
+    const readGrace = Math.max(500, deadline - now() - READ_CLOSE_MARGIN_MS);
+    if (!(await resolvesWithin(Promise.all([this.query?.shutdown(readGrace), this.ops.shutdown(), this.pool.shutdown(), this.storageStats?.shutdown()]), Math.max(500, deadline - now())))) {
       this.logger.warn({ backend: this.backend.name }, 'the read API, operations port, decode workers or storage stats measurement did not stop within shutdown.timeoutMs; stopping without waiting for them');
     }
     // A write the writer gave up on at the deadline may still hold the store (a PostgreSQL
     // statement waiting on a lock keeps its pooled connection, and closing the pool waits for it):
     // the deadline bounds the close too; the process ends and the store lets go of it then.
-    if (!(await resolvesWithin(this.backend.shutdown(), Math.max(500, deadline - Date.now())))) {
+    if (!(await resolvesWithin(this.backend.shutdown(), Math.max(500, deadline - now())))) {
       this.logger.warn({ backend: this.backend.name }, 'the store did not close within shutdown.timeoutMs; stopping without waiting for it');
     }
     this.security.shutdown();
