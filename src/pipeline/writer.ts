@@ -197,7 +197,7 @@ class Pipeline {
   }
 
   add(chunk: EncodedChunk, listener?: Listener): void {
-    if (this.pending.length === 0) this.pendingSinceMs = Date.now();
+    if (this.pending.length === 0) this.pendingSinceMs = performance.now();
     if (listener) this.pendingListeners.push(listener);
     this.pending.push(chunk.data);
     this.pendingDays = withDays(this.pendingDays, chunk);
@@ -230,7 +230,7 @@ class Pipeline {
       days = withDays(days, c);
     }
     const batch: WriteBatch = { signal: this.signal, partition: this.partition, tenant: this.tenant, rows, bytes, chunks: chunks.map((c) => c.data), batchId, ...(days && { days: [...days] }) };
-    this.ready.push({ batch, sinceMs: Date.now(), listeners: [listener] });
+    this.ready.push({ batch, sinceMs: performance.now(), listeners: [listener] });
     this.pump();
   }
 
@@ -364,7 +364,7 @@ export class Writer {
     initWriterMetrics(metrics, store.name);
     metrics.queueAge.seconds = () => {
       const since = this.oldestSinceMs;
-      return since === undefined ? 0 : (Date.now() - since) / 1000;
+      return since === undefined ? 0 : (performance.now() - since) / 1000;
     };
   }
 
@@ -420,10 +420,10 @@ export class Writer {
   get writesFailingForMs(): number {
     let first: number | undefined;
     for (const t of this.failing.values()) if (t >= this.lastStoredMs && (first === undefined || t < first)) first = t;
-    return first === undefined ? 0 : Date.now() - first;
+    return first === undefined ? 0 : performance.now() - first;
   }
 
-  /** When the oldest accepted row not yet stored was queued (epoch ms), or undefined; batches the keeper holds count too. */
+  /** When the oldest accepted row not yet stored was queued (performance.now(), which the wall clock stepping does not move), or undefined; batches the keeper holds count too. */
   private get oldestSinceMs(): number | undefined {
     let oldest: number | undefined;
     for (const t of this.keptSince.values()) if (oldest === undefined || t < oldest) oldest = t;
@@ -514,7 +514,7 @@ export class Writer {
   submit(batch: WriteBatch): Promise<boolean> {
     this.account(batch.bytes);
     // A batch given up on before keeps the time its rows were first queued.
-    const sinceMs = this.keptSince.get(batch.batchId) ?? Date.now();
+    const sinceMs = this.keptSince.get(batch.batchId) ?? performance.now();
     this.keptSince.delete(batch.batchId);
     this.keptFrom.delete(batch.batchId);
     return new Promise<boolean>((resolve) => this.pipeline(batch.signal, batch.partition, batch.tenant).submit(batch, (delivered) => resolve(delivered === true), sinceMs));
@@ -587,7 +587,7 @@ export class Writer {
           failedOnce = true;
           this.retrying.set(key, (this.retrying.get(key) ?? 0) + 1);
         }
-        if (!this.failing.has(key)) this.failing.set(key, Date.now());
+        if (!this.failing.has(key)) this.failing.set(key, performance.now());
         this.failures.count();
         if (this.failureLogged.has(key)) return;
         const failedWrites = this.failures.take();
@@ -602,7 +602,7 @@ export class Writer {
         this.drop(batch, outcome.reason, outcome.error, shared, sinceMs);
         return outcome.reason;
       }
-      this.lastStoredMs = Date.now();
+      this.lastStoredMs = performance.now();
       const left = outcome.dropped?.rows ?? 0;
       this.metrics.writtenRows.inc(labels, batch.rows - left);
       // With ack=stored such rows are not acknowledged: the requests holding them are refused as
@@ -657,7 +657,7 @@ export class Writer {
   }
 
   /** Counts and logs rows that will never be stored (at shutdown: logged once, in total, by shutdown()). */
-  private drop(batch: WriteBatch, reason: (typeof DROP_REASONS)[number], error: Error, shared: () => boolean = () => false, sinceMs = Date.now()): void {
+  private drop(batch: WriteBatch, reason: (typeof DROP_REASONS)[number], error: Error, shared: () => boolean = () => false, sinceMs = performance.now()): void {
     if (this.opts.keptByLog && (reason === 'shutdown' || reason === 'retries_exhausted')) {
       // Not lost: the batch stays in the write-ahead log (WalRecorder marks only stored or
       // permanently failed batches), which writes it again under the same id: later while

@@ -397,6 +397,34 @@ describe('writer', () => {
     expect(await age()).toBe(0);
   });
 
+  it('reports writes failing, and the oldest unwritten row\'s age, for as long as they fail though the wall clock stepped back', async () => {
+    // Before: both were measured on Date.now(). A step back of an hour (NTP, a VM resumed) after a
+    // write was stored made an outage that began after it look older than that write, so it was
+    // not counted: the collector stayed ready through the outage (for the step's length), and the
+    // queue's age read 0 or less.
+    const realNow = Date.now.bind(Date);
+    let step = 0;
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + step);
+    try {
+      const { writer, put, gate, metrics } = await setup({ retryInitialMs: 20, retryMaxMs: 20 });
+      const age = async () => Number((await metrics.registry.getSingleMetricAsString('tracehouse_queue_oldest_age_seconds')).split('\n').find((l) => !l.startsWith('#'))!.split(' ')[1]);
+      put(2);
+      await writer.drain();
+      step = -3_600_000;
+      gate.failNext(1_000_000, { kind: 'retryable', error: new Error('down') });
+      put(3);
+      await vi.waitFor(() => expect(writer.writesFailingForMs).toBeGreaterThanOrEqual(100), { timeout: 3_000, interval: 10 });
+      expect(writer.writesFailingForMs).toBeLessThan(60_000);
+      expect(await age()).toBeGreaterThanOrEqual(0.1);
+      expect(await age()).toBeLessThan(60);
+      gate.failNext(0, { kind: 'success' });
+      await writer.drain();
+      expect(writer.writesFailingForMs).toBe(0);
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
   it('counts a batch the write-ahead log hands back in the oldest row\'s age while newer batches wait ahead of it', async () => {
     // With delivery.ack = durable a batch given up after retryMaxElapsedMs goes to the log and is
     // submitted again later, to the end of its pipeline's line, behind batches queued after it.
