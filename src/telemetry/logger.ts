@@ -80,7 +80,8 @@ export function flushRecurringLogs(): void {
  */
 export class RecurringLog {
   private since = 0;
-  private loggedAtMs = 0;
+  /** performance.now() of the last line: the wall clock steps (NTP, a VM resumed), and a step back held every line for as long as the step. */
+  private loggedAtMs = -Infinity;
   /** The line of the last event not logged, written when the minute ends (log()). */
   private unlogged: ((events: number) => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -92,7 +93,7 @@ export class RecurringLog {
 
   /** The events since the last line, when a line is due now (then counted from 0 again); else undefined. */
   take(): number | undefined {
-    const now = Date.now();
+    const now = performance.now();
     if (now - this.loggedAtMs <= RECURRING_LOG_MS) return undefined;
     this.loggedAtMs = now;
     const n = this.since;
@@ -111,7 +112,7 @@ export class RecurringLog {
     if (events !== undefined) return line(events);
     this.unlogged = line;
     waitingLines.add(this);
-    this.timer ??= setTimeout(() => this.flush(), this.loggedAtMs + RECURRING_LOG_MS + 1 - Date.now()).unref();
+    this.timer ??= setTimeout(() => this.flush(), this.loggedAtMs + RECURRING_LOG_MS + 1 - performance.now()).unref();
   }
 
   /** Writes the line kept for the end of the minute, with the events since the last line: when the minute ends, or now (flushRecurringLogs). */
@@ -124,7 +125,7 @@ export class RecurringLog {
     const n = this.since;
     if (last === undefined || n === 0) return;
     this.since = 0;
-    this.loggedAtMs = Date.now();
+    this.loggedAtMs = performance.now();
     last(n);
   }
 }

@@ -36,4 +36,19 @@ describe('RecurringLog', () => {
     expect(counts.reduce((a, b) => a + b, 0)).toBe(180);
     expect(counts.length).toBeLessThanOrEqual(4);
   });
+
+  it('logs a new event a minute after the last line at once though the wall clock stepped back', () => {
+    // Before: the minute was measured on Date.now(). A step back of an hour (NTP, a VM resumed)
+    // held every line of a recurring event (refused exports, failed writes) for that hour.
+    const lines: number[] = [];
+    const log = new RecurringLog();
+    log.log((events) => lines.push(events));
+    vi.advanceTimersByTime(61_000);
+    vi.setSystemTime(Date.now() - 3_600_000);
+    log.log((events) => lines.push(events));
+    expect(lines).toEqual([1, 1]);
+    log.log((events) => lines.push(events));
+    vi.advanceTimersByTime(60_001);
+    expect(lines).toEqual([1, 1, 1]);
+  });
 });
