@@ -1,7 +1,7 @@
 // The write-ahead log on real files in a temporary directory: durability is only what a new
 // instance reads back from disk, so every check reopens the directory.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -715,6 +715,34 @@ describe('write-ahead log', () => {
 // Random runs of appends, batches, stored marks, crashes and clean restarts. A crash is a
 // synchronous copy of the directory taken between two operations (so STORED marks not yet
 // written are lost, as in a real crash); the run continues on the copy.
+describe('write-ahead log: its directory or active segment file removed while it runs', () => {
+  // A clean-up script's `rm -r data/wal`, or the directory moved away. The log kept writing into
+  // the segment file it had open, which no path named any more: every append was acknowledged as
+  // durable (fsynced), /readyz said ready, and the rotation that failed to create its next file
+  // was the only line logged; after a crash or a kill the start found nothing of them.
+  it.each([
+    ['the directory deleted (rm -r)', (dir: string) => rmSync(dir, { recursive: true })],
+    ['the directory moved away (mv)', (dir: string) => renameSync(dir, `${dir}.old`)],
+    ['the active segment file deleted', (dir: string) => rmSync(join(dir, segments(dir).at(-1)!))],
+  ])('%s: entries acknowledged after it are in a file the next start reads, and the loss of the earlier ones is logged once', async (_, remove) => {
+    const dir = join(tempDir('wal-'), 'wal');
+    const { logger, lines } = capturedLogger();
+    const w = wal(dir, { logger, exclusive: true });
+    await w.start();
+    await w.append('traces', [chunk(100)]);
+    remove(dir);
+    const after = [chunk(200), chunk(300)];
+    await w.append('traces', [after[0]!]);
+    await w.append('logs', [after[1]!]);
+    // Still one collector per directory: the directory made again is locked again.
+    await expect(wal(dir, { exclusive: true }).start()).rejects.toThrow(/in use by another process/);
+    // A crash: a new instance reads what is on disk.
+    const replay = await wal(dir).start();
+    expect(replay.chunks.map((c) => bytesOf(c.data))).toEqual(after.map((c) => bytesOf(c.data)));
+    expect(lines().filter((l) => /is no longer at its path/.test(l.msg))).toHaveLength(1);
+  });
+});
+
 describe('write-ahead log: random runs with crashes', () => {
   type Op =
     | { t: 'append'; sizes: number[] }

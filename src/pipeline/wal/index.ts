@@ -188,6 +188,8 @@ interface Segment {
   reusable: boolean;
   /** Entries and batches in this segment that are not stored yet. */
   live: number;
+  /** The file this process opened for it (openSegment), which its path must still name (writeRound). */
+  file?: { dev: number; ino: number };
 }
 
 interface LiveEntry {
@@ -497,14 +499,17 @@ export class WriteAheadLog {
     // Records are written at their offsets (writeRound), from the first byte of a reused file. A
     // new name holds no segment ('w' empties a spare renamed to it by an attempt that then failed).
     const fh = await open(path, fileBytes > 0 ? 'r+' : 'w');
+    let file: Segment['file'];
     try {
       // The name must be durable before records in the file are acknowledged (a spare is never read).
       await syncDir(this.opts.dir);
+      const st = await fh.stat();
+      file = { dev: st.dev, ino: st.ino };
     } catch (err) {
       await fh.close();
       throw err;
     }
-    const seg: Segment = { base, path, size: 0, fileBytes, live: 0, reusable: true };
+    const seg: Segment = { base, path, size: 0, fileBytes, live: 0, reusable: true, file };
     this.segments.push(seg);
     this.active = seg;
     const old = this.fh;
@@ -681,13 +686,41 @@ export class WriteAheadLog {
   }
 
   private async writeRound(round: Pending[]): Promise<void> {
-    const seg = this.active!;
-    const fh = this.fh!;
+    let seg = this.active!;
+    let fh = this.fh!;
+    let written = await this.writeTo(seg, fh, round);
+    if (written === undefined) {
+      // What was written there no start would read: the round goes to a new segment at the path.
+      await this.replaceLostSegment(seg);
+      seg = this.active!;
+      fh = this.fh!;
+      written = await this.writeTo(seg, fh, round);
+      if (written === undefined) throw new Error(`write-ahead log: the new segment ${seg.path} is no longer at its path either`);
+    }
+    this.counters.fsyncs++;
+    this.counters.rounds++;
+    seg.size += written;
+    seg.fileBytes = Math.max(seg.fileBytes, seg.size);
+    for (const p of round) {
+      p.register?.(seg);
+      if (!p.bounded) this.usedBytes += p.bytes;
+    }
+    // Rotate right away, not at the next append: a full segment whose rows are all stored can
+    // then go at once, even when a full log refuses the appends that would have rotated it.
+    if (seg.size >= this.opts.segmentBytes) await this.rotate(seg, fh);
+  }
+
+  /**
+   * Writes a round's records at the end of a segment and fsyncs them: the bytes written, or
+   * undefined when the segment's path no longer names its file (checked beside the fsync).
+   */
+  private async writeTo(seg: Segment, fh: FileHandle, round: Pending[]): Promise<number | undefined> {
     const seed = baseSeed(seg.base);
     for (const p of round) seal(p.parts, seg.base, seed);
     const parts = round.flatMap((p) => p.parts);
     const before = seg.size;
     let written = 0;
+    let here: boolean;
     try {
       // writev takes at most IOV_MAX (1024) buffers per call.
       for (let i = 0; i < parts.length; i += 1024) {
@@ -696,7 +729,7 @@ export class WriteAheadLog {
         written += bytesWritten;
         if (bytesWritten !== bytesOf(slice)) throw Object.assign(new Error(`short write to ${seg.path}: ${bytesWritten} of ${bytesOf(slice)} bytes`), { code: 'ENOSPC' });
       }
-      await fh.datasync();
+      [, here] = await Promise.all([fh.datasync(), this.atItsPath(seg)]);
     } catch (err) {
       // Cut the partial round off so the next round does not follow garbage (and so nothing of a
       // round whose fsync failed is trusted: Linux may have dropped those pages). If even that
@@ -711,17 +744,41 @@ export class WriteAheadLog {
       }
       throw err;
     }
-    this.counters.fsyncs++;
-    this.counters.rounds++;
-    seg.size += written;
-    seg.fileBytes = Math.max(seg.fileBytes, seg.size);
-    for (const p of round) {
-      p.register?.(seg);
-      if (!p.bounded) this.usedBytes += p.bytes;
+    return here ? written : undefined;
+  }
+
+  /**
+   * Whether a segment's path still names the file opened for it. A clean-up's `rm -r` of the log's
+   * directory (or a `mv` of it) leaves the open file writable with no name: records fsynced into
+   * it were acknowledged as durable, and no start would find them.
+   */
+  private async atItsPath(seg: Segment): Promise<boolean> {
+    if (!seg.file) return true;
+    let st;
+    try {
+      st = await stat(seg.path);
+    } catch (err) {
+      // Only a path that names nothing is known to be gone (not one that cannot be looked at now).
+      return !['ENOENT', 'ENOTDIR'].includes(String((err as { code?: unknown }).code));
     }
-    // Rotate right away, not at the next append: a full segment whose rows are all stored can
-    // then go at once, even when a full log refuses the appends that would have rotated it.
-    if (seg.size >= this.opts.segmentBytes) await this.rotate(seg, fh);
+    return st.dev === seg.file.dev && st.ino === seg.file.ino;
+  }
+
+  /**
+   * The active segment's file is no longer at its path: starts a new segment there (making the
+   * directory again), so that what is acknowledged from now on is where a start reads it, and says
+   * what was lost. Throws when it cannot (the round is refused, and tried again by the next).
+   */
+  private async replaceLostSegment(seg: Segment): Promise<void> {
+    await mkdir(this.opts.dir, { recursive: true });
+    // The directory's lock went with it: a second collector could take the directory made again.
+    if (this.lock) this.relock();
+    await this.openSegment(Math.max(this.nextSeq, seg.base + 1));
+    this.opts.logger?.error(
+      { dir: this.opts.dir, path: seg.path, unstoredEntries: this.entries.size },
+      'write-ahead log: its segment file is no longer at its path (deleted or moved, or its directory was); started a new segment there. ' +
+        'Accepted requests not yet stored (unstoredEntries) are no longer in any file a start reads: a crash before they are stored loses them',
+    );
   }
 
   /**
@@ -899,6 +956,18 @@ export class WriteAheadLog {
       throw new Error(`write-ahead log directory ${dir} is in use by another process (${(err as Error).message}): one collector per directory; set delivery.walDir`);
     }
     this.lock = db;
+  }
+
+  /** Takes the directory's lock again (its lock file was deleted or moved with it), letting go of the old one once held; logs when it cannot. */
+  private relock(): void {
+    const old = this.lock;
+    try {
+      this.lockDir(this.opts.dir);
+      old?.close();
+    } catch (err) {
+      this.lock = old;
+      this.opts.logger?.error({ err: (err as Error).message, dir: this.opts.dir }, 'write-ahead log: could not take the lock of its directory again');
+    }
   }
 
   /** Writes what is queued, fsyncs and closes; idempotent and safe before start. */
