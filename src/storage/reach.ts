@@ -41,7 +41,9 @@ export interface ReachOptions {
  * that would have waited.
  */
 export async function whenReachable<T>(run: () => Promise<T>, store: StoreLifecycle, o: ReachOptions): Promise<T> {
-  const until = Date.now() + o.waitMs;
+  // A monotonic clock: the wall clock steps (NTP at boot, while a database beside the collector is
+  // still starting), and a step forward ended the wait at once, a step back made it as long.
+  const until = performance.now() + o.waitMs;
   let waited = false;
   for (let delayMs = RETRY_FIRST_MS; ; delayMs = Math.min(delayMs * 2, RETRY_MAX_MS)) {
     if (o.stopped?.()) throw new Error('stopped while starting');
@@ -51,7 +53,7 @@ export async function whenReachable<T>(run: () => Promise<T>, store: StoreLifecy
       return result;
     } catch (err) {
       if (o.stopped?.() || !store.unreachable?.(err)) throw err;
-      const left = until - Date.now();
+      const left = Math.ceil(until - performance.now());
       if (left <= 0) {
         const wait = waited ? `within storage.startWaitMs = ${o.waitMs} ms` : `(storage.startWaitMs = ${o.waitMs}: no wait)`;
         throw new Error(`${o.endpoint ?? `the ${store.name} store`}: not reachable ${wait}: ${(err as Error).message}`, { cause: err });
