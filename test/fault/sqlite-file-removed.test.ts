@@ -50,3 +50,31 @@ describe('the SQLite file removed under a running collector', () => {
     expect(await b.exited).toBe(0);
   }, 60_000);
 });
+
+describe("the SQLite file's -wal file deleted under a running collector", () => {
+  // `rm data/tracehouse.db-wal` (the file grows while a read holds it, and the README tells of
+  // deleting it with the collector stopped). SQLite goes on with the -wal it has open, which no
+  // path names: the commits since its last checkpoint, and every commit after, were only there.
+  // Acknowledged (durable: the log let go of them once committed), ready, nothing logged, and a
+  // kill lost them all.
+  it('moves what only the open -wal held into the store\'s file, refuses writes naming it, and a kill then a restart loses nothing', async () => {
+    const dir = tempDir('sqlite-wal-removed-');
+    const db = join(dir, 'tracehouse.db');
+    const flags = { 'storage.sqlite.path': db, 'delivery.ack': 'durable', 'writer.flushIntervalMs': '50', 'shutdown.timeoutMs': '2000' };
+    const a = await spawnCollector(flags);
+    expect(await postLogs(a.httpUrl, ['before'])).toBe(200);
+    await eventually(async () => (storedInSqlite(db, SERVICE).logCopies.get('before') === 1 ? true : undefined), 5_000, 'first record stored');
+    rmSync(`${db}-wal`);
+    expect(await postLogs(a.httpUrl, ['after'])).toBe(200);
+    await eventually(async () => (/its -wal file .*no longer/.test(a.output()) ? true : undefined), 5_000, 'the refusal logged');
+    await eventually(async () => ((await fetch(`${a.opsUrl}/readyz`)).status === 503 ? true : undefined), 5_000, 'not ready');
+    a.child.kill('SIGKILL');
+    await a.exited;
+    const b = await spawnCollector(flags);
+    await eventually(async () => (storedInSqlite(db, SERVICE).logCopies.get('after') === 1 ? true : undefined), 5_000, 'kept record stored after restart');
+    b.child.kill('SIGTERM');
+    expect(await b.exited).toBe(0);
+    const { logCopies } = storedInSqlite(db, SERVICE);
+    expect([logCopies.get('before'), logCopies.get('after')]).toEqual([1, 1]);
+  }, 60_000);
+});

@@ -323,7 +323,7 @@ class SqliteBackend implements StorageBackend, StoreStats {
   async health() {
     try {
       this.open().prepare('SELECT 1').get();
-      const moved = this.openedFile?.moved();
+      const moved = this.openedFile?.moved() ?? this.openedFile?.walGone();
       return moved === undefined ? { ok: true } : { ok: false, detail: moved };
     } catch (err) {
       return { ok: false, detail: (err as Error).message };

@@ -796,6 +796,9 @@ export class OpenedFile {
   private readonly ino: number = 0;
   private readonly configured: string;
 
+  /** The -wal file SQLite has open beside it (WAL mode: kept while a connection is open), once seen. */
+  private wal: { dev: number; ino: number } | undefined;
+
   /** `configured`: storage.sqlite.path as given, for the message. */
   constructor(db: DatabaseSync, configured: string) {
     this.configured = configured;
@@ -805,6 +808,29 @@ export class OpenedFile {
     this.file = file;
     this.dev = st.dev;
     this.ino = st.ino;
+    this.walGone();
+  }
+
+  /**
+   * Undefined while the path's -wal file is the one first seen there; else why not. Deleted
+   * (`rm tracehouse.db-wal`, a file that grew while a read held it), SQLite goes on with the one it
+   * has open, which no path reaches: the commits since its last checkpoint, and every one after,
+   * are only there, and a crash loses them.
+   */
+  walGone(): string | undefined {
+    if (this.file === undefined) return undefined;
+    let st;
+    try {
+      st = statSync(`${this.file}-wal`, { throwIfNoEntry: false });
+    } catch {
+      return undefined; // Not known to be gone.
+    }
+    if (this.wal === undefined) {
+      if (st) this.wal = { dev: st.dev, ino: st.ino };
+      return undefined;
+    }
+    if (st && st.dev === this.wal.dev && st.ino === this.wal.ino) return undefined;
+    return `storage.sqlite.path = ${JSON.stringify(this.configured)}: its -wal file is no longer at its path (${st ? 'another file is there now: moved or replaced' : 'deleted or moved away'}) since this collector opened it; what was committed into it is checkpointed into the store's file, and writes are refused, as no start would find what is committed into it: restart the collector`;
   }
 
   /** Undefined while the path names the opened file; else why not, naming the option. */
@@ -1732,6 +1758,8 @@ export class SqliteStore {
   private readonly catchUpLogSeverity: StatementSync[];
   /** The store's file as opened, when given its configured path: writes are refused once the path names it no more. */
   private readonly openedFile: OpenedFile | undefined;
+  /** The -wal file was found gone and what it held is checkpointed into the store's file (walGone). */
+  private walRescued = false;
   /** False after a transaction failed: the trace index may lack runs the store's file committed. */
   private indexInStep = true;
   /** The -wal files of the store's file and its trace index, with their size limits (resetOvergrownWal). */
@@ -1912,6 +1940,23 @@ export class SqliteStore {
     }
   }
 
+  /**
+   * Why writes are refused when the store's -wal file is no longer at its path (OpenedFile.walGone),
+   * once what only it holds is checkpointed into the store's file: tried at each refused write
+   * until no read held part of it back.
+   */
+  private walGone(): string | undefined {
+    const gone = this.openedFile?.walGone();
+    if (gone !== undefined && !this.walRescued) {
+      try {
+        this.walRescued = (this.db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number }).busy === 0;
+      } catch {
+        // Tried again at the next write.
+      }
+    }
+    return gone;
+  }
+
   /** A -wal file was reset after a read held it (onWalHeld). */
   private walReleased(w: { file: string; held: boolean }): void {
     if (!w.held) return;
@@ -1920,7 +1965,7 @@ export class SqliteStore {
   }
 
   private transaction(fn: () => void): WriteResult {
-    const moved = this.openedFile?.moved();
+    const moved = this.openedFile?.moved() ?? this.walGone();
     if (moved !== undefined) return { kind: 'retryable', error: new Error(moved) };
     try {
       this.inTransaction(fn);
