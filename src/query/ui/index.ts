@@ -30,6 +30,9 @@ const SECURITY_HEADERS = {
 
 const PAGE = /^\/(?:|search|logs|trace\/[^/]{1,200})$/;
 
+/** A content-hashed asset name of any build (the hash: 12 base64url characters of its SHA-256). */
+const ANY_BUILD_ASSET = /^\/ui\/(app\.[\w-]{12}\.js|style\.[\w-]{12}\.css)$/;
+
 function asset(body: string | Buffer, type: string): Asset {
   const buf = typeof body === 'string' ? Buffer.from(body) : body;
   return { body: buf, type, etag: `"${createHash('sha256').update(buf).digest('base64url').slice(0, 22)}"` };
@@ -55,6 +58,8 @@ export class WebUi {
   private readonly shell: Asset;
   /** Content-hashed names: cached for a year, a new build gets new names. */
   private readonly assets = new Map<string, Asset>();
+  private readonly script: Asset;
+  private readonly style: Asset;
 
   constructor(opts: { maxLimit: number }) {
     const js = asset(stripTypes(read('app.ts')), 'text/javascript; charset=utf-8');
@@ -63,6 +68,8 @@ export class WebUi {
     const cssPath = `/ui/style.${css.etag.slice(1, 13)}.css`;
     this.assets.set(jsPath, js);
     this.assets.set(cssPath, css);
+    this.script = js;
+    this.style = css;
     const html = read('index.html').replace('%SCRIPT%', jsPath).replace('%STYLE%', cssPath).replace('%MAX_LIMIT%', String(opts.maxLimit));
     this.shell = asset(html, 'text/html; charset=utf-8');
   }
@@ -79,14 +86,19 @@ export class WebUi {
       res.end(`method ${req.method} not allowed\n`);
       return;
     }
-    const found = PAGE.test(path) ? this.shell : this.assets.get(path);
+    // Another build's name: the shell came from a pod of another version (a rolling update, behind
+    // a Service or an Ingress that spreads requests over the pods) and this one is asked for its
+    // assets. This build's are answered, not cached under that name (no-cache): a 404 left the
+    // page blank at every load that the two requests took to different pods.
+    const other = this.assets.has(path) ? undefined : ANY_BUILD_ASSET.exec(path)?.[1];
+    const found = PAGE.test(path) ? this.shell : (this.assets.get(path) ?? (other === undefined ? undefined : other.startsWith('app.') ? this.script : this.style));
     if (!found) {
       res.writeHead(404, { ...SECURITY_HEADERS, 'content-type': 'text/plain; charset=utf-8' });
       res.end(`no UI file ${path}\n`);
       return;
     }
-    // The shell revalidates (it names the current assets); assets never change under a name.
-    const cache = found === this.shell ? 'no-cache' : 'public, max-age=31536000, immutable';
+    // The shell revalidates (it names the current assets); assets never change under a name (their own).
+    const cache = found === this.shell || other !== undefined ? 'no-cache' : 'public, max-age=31536000, immutable';
     const headers = { ...SECURITY_HEADERS, 'content-type': found.type, 'cache-control': cache, etag: found.etag };
     if (req.headers['if-none-match'] === found.etag) {
       res.writeHead(304, headers);
