@@ -553,7 +553,8 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
   /** Parts bytes and rows from system.parts and the oldest time, summed over every endpoint's local tables. */
   async stats(): Promise<StorageStats> {
     if (this.#shards === undefined || this.#closed) throw new Error('clickhouse backend is not running');
-    const perShard = await Promise.all(this.#shards.map((s) => statsOnShard(s.shard.client, s.schema)));
+    // In cluster mode the first URL measures the whole cluster (statsOnShard), as it reads.
+    const perShard = await Promise.all(this.#readTargets().map((s) => statsOnShard(s.shard.client, s.schema)));
     const signals = (['traces', 'logs'] as const).map((signal): SignalStats => {
       let bytes = 0;
       let rows = 0;
