@@ -3,7 +3,7 @@
 // values schema refusing what would otherwise crash-loop, and the `helm test` pod's round trip
 // run against a real collector. helm comes from .ci/run ($HOME/go/bin).
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -350,6 +350,26 @@ describe('helm chart', () => {
       expect(rendered.stdout, off).not.toContain('containerPort: 16686');
     }
     expect(template([]).stdout).toContain('containerPort: 16686');
+  });
+
+  it('prints a port-forward of the read API after an install only when the Service has that port', () => {
+    // `helm template` does not print NOTES.txt (an install does, and needs a cluster): a copy of
+    // the chart renders it into a ConfigMap of its own.
+    const copy = join(tempDir('tracehouse-notes-'), 'chart');
+    cpSync(CHART, copy, { recursive: true });
+    writeFileSync(join(copy, 'templates/zz-notes.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ include "tracehouse/templates/NOTES.txt" . | toJson }}\n');
+    const notes = (args: string[]): string => {
+      const r = helm(['template', 'th', copy, ...KUBE, '--show-only', 'templates/zz-notes.yaml', ...args]);
+      expect(r.status, r.stderr).toBe(0);
+      return objects(r.stdout)[0]!.data!.notes!;
+    };
+    expect(notes([])).toContain('port-forward svc/th-tracehouse 16686 8888');
+    expect(notes([])).toContain("curl 'http://localhost:16686/v1/traces?limit=10'");
+    // Off: `kubectl port-forward` of a port the Service lacks fails, and nothing answers the curl.
+    const off = notes(['--set-string', 'config.query.enabled=false']);
+    expect(off).not.toContain('16686');
+    expect(off).toContain('port-forward svc/th-tracehouse 8888\n');
+    expect(off).toContain('curl http://localhost:8888/readyz');
   });
 
   it('deletes the migration Secret holding the database URL once the hooks succeeded', () => {
