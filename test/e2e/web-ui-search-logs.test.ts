@@ -341,4 +341,24 @@ describe('web UI: search page and logs view', () => {
       expect(order.first, JSON.stringify(service)).toBeLessThan(order.last);
     }
   });
+
+  it('search: in a narrow window (a phone, a split screen) each result still reads its service and operation on a line, not a letter a line', async () => {
+    await sendSpan(c, 'ui-narrow-frontend', 'GET /api/products');
+    await page.setViewport({ width: 390, height: 800 });
+    try {
+      await ready('/search?service=ui-narrow-frontend&lookback=1h');
+      const title = await page.$eval('.trace-result .title', (t: any) => {
+        const r = t.getBoundingClientRect();
+        const lineHeight = parseFloat(t.ownerDocument.defaultView.getComputedStyle(t).lineHeight);
+        return { text: t.textContent, width: r.width, lines: Math.round(r.height / lineHeight), shown: t.scrollHeight <= t.clientHeight };
+      });
+      expect(title.text).toBe('ui-narrow-frontend: GET /api/products');
+      // The whole title fits in its (at most three) lines, at most two here, and the page width holds it.
+      expect(title.shown).toBe(true);
+      expect(title.lines).toBeLessThanOrEqual(2);
+      expect(title.width).toBeGreaterThan(250);
+    } finally {
+      await page.setViewport({ width: 1280, height: 800 });
+    }
+  });
 });
