@@ -453,6 +453,22 @@ describe('web UI: odd data and odd hands', () => {
     expect(await page.evaluate(() => document.activeElement.closest('.rows') === null)).toBe(true);
   });
 
+  it('keyboard: the span tree, reached with Tab, shows that it has the focus', async () => {
+    const traceId = hex(16);
+    await send(c, 'ui-focus-ring', [span(traceId, hex(8), '', 'root-op', now, 2_000_000n)]);
+    await ready(`/trace/${traceId}`);
+    // Tab from the top of the page (the header's links, the trace's logs link) to the tree.
+    for (let i = 0; i < 10 && !(await page.evaluate(() => document.activeElement?.matches('.rows'))); i++) await page.keyboard.press('Tab');
+    const ring = await page.evaluate(() => {
+      const el = document.activeElement;
+      const style = el.ownerDocument.defaultView.getComputedStyle(el);
+      return { tree: el.matches('.rows'), outline: style.outlineStyle, width: style.outlineWidth, shadow: style.boxShadow };
+    });
+    expect(ring.tree).toBe(true);
+    // An outline or a ring drawn as a shadow: either way something a sighted keyboard user sees.
+    expect(ring.outline !== 'none' && ring.width !== '0px' || ring.shadow !== 'none', JSON.stringify(ring)).toBe(true);
+  });
+
   it('keyboard: a screen reader is told which span the arrow keys moved to, and whether it is expanded', async () => {
     const traceId = hex(16);
     const [a, b] = [hex(8), hex(8)];
