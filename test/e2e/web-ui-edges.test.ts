@@ -425,6 +425,34 @@ describe('web UI: odd data and odd hands', () => {
     }
   });
 
+  it('a span link opens the linked trace at the linked span, selected and in view, not at the trace\'s top', async () => {
+    const target = hex(16);
+    const root = hex(8);
+    // 300 spans: the linked one, the 250th, is far below the first screen of rows.
+    const spans = [span(target, root, '', 'batch', now, 400_000_000n)];
+    for (let i = 1; i < 300; i++) spans.push(span(target, hex(8), root, `step ${i}`, now + BigInt(i) * 1_000_000n, 500_000n));
+    await send(c, 'ui-link-target', spans);
+    const linked = spans[250]!.spanId;
+    const from = hex(16);
+    const job = hex(8);
+    await send(c, 'ui-link-source', [span(from, job, '', 'retry job', now, 1_000_000n, { links: [{ traceId: target, spanId: linked, attributes: [] }] })]);
+    await ready(`/trace/${from}`);
+    await page.click(`.row[data-span-id="${job}"]`);
+    await page.waitForSelector('.details .links a');
+    await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), page.click('.details .links a')]);
+    await page.waitForSelector('#app[data-ready="true"]', { timeout: 15_000 });
+    const shown = await page.evaluate(() => {
+      const tree = document.querySelector('.rows').getBoundingClientRect();
+      const row = document.querySelector('.row.selected');
+      const box = row?.getBoundingClientRect();
+      return { selected: row?.getAttribute('data-span-id'), inView: box ? box.top >= tree.top && box.bottom <= tree.bottom : false, details: document.querySelector('.details h2')?.textContent };
+    });
+    expect(shown).toEqual({ selected: linked, inView: true, details: 'step 250' });
+    // A link to a span the trace does not hold says so, rather than leaving the reader to look for it.
+    await ready(`/trace/${target}?span=${hex(8)}`);
+    expect(await page.$eval('.trace-head', (e) => e.textContent)).toContain('not stored in this trace');
+  });
+
   it('keyboard: the span tree can be walked and a span opened without a mouse', async () => {
     const traceId = hex(16);
     const [a, b] = [hex(8), hex(8)];

@@ -619,7 +619,8 @@ function visibleRows(roots: UiSpan[]): UiSpan[] {
   return out;
 }
 
-async function tracePage(pathId: string): Promise<void> {
+/** span: a link's span (?span=), selected and scrolled to once the trace shows. */
+async function tracePage(pathId: string, span: string | null): Promise<void> {
   // Jaeger drops the leading zeros of 64-bit ids (links from it do too); the read API wants 32 digits.
   const traceId = pathId.toLowerCase().padStart(32, '0');
   document.title = `Trace ${traceId} · Tracehouse`;
@@ -656,18 +657,16 @@ async function tracePage(pathId: string): Promise<void> {
   const spacer = h('div', { class: 'spacer' });
   const viewport = h('div', { class: 'rows', role: 'tree', 'aria-label': 'Spans', tabindex: '0' }, spacer);
   const details = h('aside', { class: 'details' }, h('p', { class: 'muted' }, 'Select a span to see its attributes, events, links, resource and logs.'));
-  app.replaceChildren(
-    h(
-      'div',
-      { class: 'trace-head' },
-      // The service its own bidi run, as in the search results: a right-to-left one cannot reorder the span name.
-      root ? h('h1', {}, h('span', { class: 'svc' }, root.service), `: ${root.span.name}`) : h('h1', {}, 'Trace'),
-      h('p', { class: 'meta' }, h('code', { class: 'trace-id' }, traceId), ` · ${spanCount} span${spanCount === 1 ? '' : 's'} · ${tree.services.length} service${tree.services.length === 1 ? '' : 's'} · ${fmtDuration(tree.total)} · started ${fmtTime(tree.start.toString())}`, errors > 0 ? h('span', { class: 'badge error-badge' }, `${errors} error${errors === 1 ? '' : 's'}`) : null, ' · ', h('a', { href: `/logs?traceId=${traceId}&lookback=all` }, 'logs of this trace')),
-      legend,
-      ...(doc.warnings ?? []).map((w) => h('p', { class: 'warning', role: 'status' }, w)),
-    ),
-    h('div', { class: 'trace-view' }, h('div', { class: 'waterfall' }, axis, viewport), details),
+  const head = h(
+    'div',
+    { class: 'trace-head' },
+    // The service its own bidi run, as in the search results: a right-to-left one cannot reorder the span name.
+    root ? h('h1', {}, h('span', { class: 'svc' }, root.service), `: ${root.span.name}`) : h('h1', {}, 'Trace'),
+    h('p', { class: 'meta' }, h('code', { class: 'trace-id' }, traceId), ` · ${spanCount} span${spanCount === 1 ? '' : 's'} · ${tree.services.length} service${tree.services.length === 1 ? '' : 's'} · ${fmtDuration(tree.total)} · started ${fmtTime(tree.start.toString())}`, errors > 0 ? h('span', { class: 'badge error-badge' }, `${errors} error${errors === 1 ? '' : 's'}`) : null, ' · ', h('a', { href: `/logs?traceId=${traceId}&lookback=all` }, 'logs of this trace')),
+    legend,
+    ...(doc.warnings ?? []).map((w) => h('p', { class: 'warning', role: 'status' }, w)),
   );
+  app.replaceChildren(head, h('div', { class: 'trace-view' }, h('div', { class: 'waterfall' }, axis, viewport), details));
 
   let selected: UiSpan | undefined;
   const rendered = new Map<number, HTMLElement>();
@@ -779,6 +778,21 @@ async function tracePage(pathId: string): Promise<void> {
     paint();
   });
   repaintAll();
+  // A span link's target (the details' links go to /trace/{id}?span={id}): selected and scrolled to
+  // the middle of the tree, as a click would show it. Without this the page opened at the trace's
+  // top, and in a trace of thousands of spans nothing said which one the link meant.
+  const wanted = span?.trim().toLowerCase();
+  if (wanted) {
+    const at = rows.findIndex((u) => u.span.spanId === wanted);
+    if (at >= 0) {
+      viewport.scrollTop = Math.max(0, at * ROW_HEIGHT - (viewport.clientHeight - ROW_HEIGHT) / 2);
+      paint();
+      choose(rows[at]!);
+    } else {
+      const cut = (doc.warnings?.length ?? 0) > 0;
+      head.append(h('p', { class: 'warning', role: 'status' }, `The linked span ${wanted} is not ${cut ? 'among the spans shown: the trace was cut' : 'stored in this trace'}.`));
+    }
+  }
   app.dataset['renderMs'] = (performance.now() - t0).toFixed(1);
 }
 
@@ -812,7 +826,7 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string, traceC
     h('h3', {}, counted('Events', s.events.length, s.droppedEventsCount)),
     capped(h('ol', { class: 'events' }), s.events, (e, nested) => h('li', {}, h('strong', {}, e.name), ` at ${fmtOffset(Number(BigInt(e.timeUnixNano) - startNs))}`, kvTable(e.attributes, nested), droppedNote(e.droppedAttributesCount)), 'event'),
     h('h3', {}, counted('Links', s.links.length, s.droppedLinksCount)),
-    capped(h('ul', { class: 'links' }), s.links, (l, nested) => h('li', {}, h('a', { href: `/trace/${l.traceId}` }, h('code', {}, `${l.traceId}/${l.spanId}`)), kvTable(l.attributes, nested), droppedNote(l.droppedAttributesCount)), 'link'),
+    capped(h('ul', { class: 'links' }), s.links, (l, nested) => h('li', {}, h('a', { href: `/trace/${l.traceId}?span=${l.spanId}` }, h('code', {}, `${l.traceId}/${l.spanId}`)), kvTable(l.attributes, nested), droppedNote(l.droppedAttributesCount)), 'link'),
     h('h3', {}, u.resourceDropped ? `Resource (${u.resourceDropped} attribute${u.resourceDropped === 1 ? '' : 's'} dropped by the sender)` : 'Resource'),
     kvTable(u.resource),
     // Counted as the resource's are: a scope whose every attribute the sender dropped still says so.
@@ -1013,7 +1027,7 @@ async function main(): Promise<void> {
   const params = new URLSearchParams(location.search);
   const page = path.startsWith('/trace/') ? 'trace' : path === '/logs' ? 'logs' : 'search';
   for (const a of document.querySelectorAll<HTMLElement>('[data-nav]')) a.classList.toggle('active', a.dataset['nav'] === page || (page === 'trace' && a.dataset['nav'] === 'search'));
-  if (page === 'trace') await tracePage(path.slice('/trace/'.length));
+  if (page === 'trace') await tracePage(path.slice('/trace/'.length), params.get('span'));
   else if (page === 'logs') await logsPage(params);
   else await searchPage(params);
   app.dataset['ready'] = 'true';
