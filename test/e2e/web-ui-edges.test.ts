@@ -453,6 +453,31 @@ describe('web UI: odd data and odd hands', () => {
     expect(await page.$eval('.trace-head', (e) => e.textContent)).toContain('not stored in this trace');
   });
 
+  it('a big trace\'s error count takes the reader to each span with an error in turn, also one under a collapsed span', async () => {
+    const traceId = hex(16);
+    const root = hex(8);
+    const spans = [span(traceId, root, '', 'batch', now, 500_000_000n)];
+    for (let i = 1; i < 400; i++) {
+      const failed = i === 150 || i === 350;
+      spans.push(span(traceId, hex(8), root, `step ${i}`, now + BigInt(i) * 1_000_000n, 500_000n, failed ? { status: { code: 2, message: 'boom' } } : {}));
+    }
+    await send(c, 'ui-next-error', spans);
+    await ready(`/trace/${traceId}`);
+    await page.click(`.row[data-span-id="${root}"] button.toggle`);
+    const selected = () =>
+      page.evaluate(() => {
+        const tree = document.querySelector('.rows').getBoundingClientRect();
+        const box = document.querySelector('.row.selected')?.getBoundingClientRect();
+        return { name: document.querySelector('.row.selected .op')?.textContent, inView: box ? box.top >= tree.top && box.bottom <= tree.bottom : false };
+      });
+    const visited = [];
+    for (let i = 0; i < 3; i++) {
+      await page.click('.trace-head .error-badge');
+      visited.push(await selected());
+    }
+    expect(visited).toEqual([{ name: 'step 150', inView: true }, { name: 'step 350', inView: true }, { name: 'step 150', inView: true }]);
+  });
+
   it('keyboard: the span tree can be walked and a span opened without a mouse', async () => {
     const traceId = hex(16);
     const [a, b] = [hex(8), hex(8)];

@@ -97,6 +97,8 @@ interface UiSpan {
   duration: number;
   depth: number;
   children: UiSpan[];
+  /** The span it is drawn under; none for a root. */
+  parent?: UiSpan;
   collapsed: boolean;
   orphan: boolean;
   /** Its parent is stored, but the parent ids form a cycle: cut there and shown as a root. */
@@ -563,8 +565,10 @@ function buildTree(doc: OtlpTrace): { rows: UiSpan[]; total: number; start: bigi
   const roots: UiSpan[] = [];
   for (const u of all) {
     const parent = u.span.parentSpanId === '' ? undefined : byId.get(u.span.parentSpanId);
-    if (parent && parent !== u) parent.children.push(u);
-    else {
+    if (parent && parent !== u) {
+      parent.children.push(u);
+      u.parent = parent;
+    } else {
       // A span naming itself as its parent is a cycle of one: its parent is stored.
       if (parent === u) u.inCycle = true;
       else u.orphan = u.span.parentSpanId !== '';
@@ -598,6 +602,7 @@ function buildTree(doc: OtlpTrace): { rows: UiSpan[]; total: number; start: bigi
     }
     const parent = byId.get(u.span.parentSpanId)!;
     parent.children.splice(parent.children.indexOf(u), 1);
+    delete u.parent;
     u.inCycle = true;
     roots.push(u);
     walk(u);
@@ -635,7 +640,10 @@ async function tracePage(pathId: string, span: string | null): Promise<void> {
   const tree = buildTree(doc);
   let rows = visibleRows(tree.rows);
   const spanCount = rows.length;
-  const errors = rows.filter((u) => u.span.status.code === 2).length;
+  // Every span in tree order (nothing is collapsed yet), and those with an error status among them.
+  const order = new Map(rows.map((u, i) => [u, i]));
+  const errorSpans = rows.filter((u) => u.span.status.code === 2);
+  const errors = errorSpans.length;
   const total = Math.max(1, tree.total);
   // The root, as the search list titles the trace; an orphan may start before it.
   const root = tree.rows.find((u) => u.span.parentSpanId === '') ?? tree.rows[0];
@@ -657,12 +665,15 @@ async function tracePage(pathId: string, span: string | null): Promise<void> {
   const spacer = h('div', { class: 'spacer' });
   const viewport = h('div', { class: 'rows', role: 'tree', 'aria-label': 'Spans', tabindex: '0' }, spacer);
   const details = h('aside', { class: 'details' }, h('p', { class: 'muted' }, 'Select a span to see its attributes, events, links, resource and logs.'));
+  // A button: each press selects the next span with an error, so one among thousands is found
+  // without scrolling through them (the count alone said the trace failed, not where).
+  const errorBadge = errors > 0 ? h('button', { type: 'button', class: 'badge error-badge', title: 'Select the next span with an error' }, `${errors} error${errors === 1 ? '' : 's'}`) : null;
   const head = h(
     'div',
     { class: 'trace-head' },
     // The service its own bidi run, as in the search results: a right-to-left one cannot reorder the span name.
     root ? h('h1', {}, h('span', { class: 'svc' }, root.service), `: ${root.span.name}`) : h('h1', {}, 'Trace'),
-    h('p', { class: 'meta' }, h('code', { class: 'trace-id' }, traceId), ` · ${spanCount} span${spanCount === 1 ? '' : 's'} · ${tree.services.length} service${tree.services.length === 1 ? '' : 's'} · ${fmtDuration(tree.total)} · started ${fmtTime(tree.start.toString())}`, errors > 0 ? h('span', { class: 'badge error-badge' }, `${errors} error${errors === 1 ? '' : 's'}`) : null, ' · ', h('a', { href: `/logs?traceId=${traceId}&lookback=all` }, 'logs of this trace')),
+    h('p', { class: 'meta' }, h('code', { class: 'trace-id' }, traceId), ` · ${spanCount} span${spanCount === 1 ? '' : 's'} · ${tree.services.length} service${tree.services.length === 1 ? '' : 's'} · ${fmtDuration(tree.total)} · started ${fmtTime(tree.start.toString())}`, errorBadge, ' · ', h('a', { href: `/logs?traceId=${traceId}&lookback=all` }, 'logs of this trace')),
     legend,
     ...(doc.warnings ?? []).map((w) => h('p', { class: 'warning', role: 'status' }, w)),
   );
@@ -777,6 +788,28 @@ async function tracePage(pathId: string, span: string | null): Promise<void> {
     else if (top + ROW_HEIGHT > viewport.scrollTop + viewport.clientHeight) viewport.scrollTop = top + ROW_HEIGHT - viewport.clientHeight;
     paint();
   });
+  // Selects the span at index at of rows, scrolled to the middle of the tree, as a click shows it.
+  const reveal = (at: number): void => {
+    viewport.scrollTop = Math.max(0, at * ROW_HEIGHT - (viewport.clientHeight - ROW_HEIGHT) / 2);
+    paint();
+    choose(rows[at]!);
+  };
+  errorBadge?.addEventListener('click', () => {
+    const from = selected ? order.get(selected)! : -1;
+    const u = errorSpans.find((e) => order.get(e)! > from) ?? errorSpans[0]!;
+    let opened = false;
+    for (let p = u.parent; p; p = p.parent) {
+      if (p.collapsed) {
+        p.collapsed = false;
+        opened = true;
+      }
+    }
+    if (opened) {
+      rows = visibleRows(tree.rows);
+      repaintAll();
+    }
+    reveal(rows.indexOf(u));
+  });
   repaintAll();
   // A span link's target (the details' links go to /trace/{id}?span={id}): selected and scrolled to
   // the middle of the tree, as a click would show it. Without this the page opened at the trace's
@@ -784,11 +817,8 @@ async function tracePage(pathId: string, span: string | null): Promise<void> {
   const wanted = span?.trim().toLowerCase();
   if (wanted) {
     const at = rows.findIndex((u) => u.span.spanId === wanted);
-    if (at >= 0) {
-      viewport.scrollTop = Math.max(0, at * ROW_HEIGHT - (viewport.clientHeight - ROW_HEIGHT) / 2);
-      paint();
-      choose(rows[at]!);
-    } else {
+    if (at >= 0) reveal(at);
+    else {
       const cut = (doc.warnings?.length ?? 0) > 0;
       head.append(h('p', { class: 'warning', role: 'status' }, `The linked span ${wanted} is not ${cut ? 'among the spans shown: the trace was cut' : 'stored in this trace'}.`));
     }
