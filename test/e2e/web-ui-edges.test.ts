@@ -478,6 +478,25 @@ describe('web UI: odd data and odd hands', () => {
     expect(visited).toEqual([{ name: 'step 150', inView: true }, { name: 'step 350', inView: true }, { name: 'step 150', inView: true }]);
   });
 
+  it('in a narrow window (a phone, a split screen) a clicked span\'s details show on the screen, not below it', async () => {
+    const traceId = hex(16);
+    const root = hex(8);
+    const spans = [span(traceId, root, '', 'GET /checkout', now, 50_000_000n)];
+    for (let i = 1; i < 40; i++) spans.push(span(traceId, hex(8), root, `step ${i}`, now + BigInt(i) * 1_000_000n, 500_000n));
+    await send(c, 'ui-narrow-details', spans);
+    await page.setViewport({ width: 390, height: 800 });
+    try {
+      await ready(`/trace/${traceId}`);
+      await page.click(`.row[data-span-id="${spans[3]!.spanId}"]`);
+      await page.waitForFunction(() => document.querySelector('.details h2')?.textContent === 'step 3');
+      // Where the details' heading is, in the window as it is (nothing scrolled by the reader).
+      const top = await page.$eval('.details h2', (e) => e.getBoundingClientRect().bottom);
+      expect(top).toBeLessThanOrEqual(800);
+    } finally {
+      await page.setViewport({ width: 1280, height: 800 });
+    }
+  });
+
   it('keyboard: the span tree can be walked and a span opened without a mouse', async () => {
     const traceId = hex(16);
     const [a, b] = [hex(8), hex(8)];
