@@ -497,6 +497,24 @@ describe('web UI: odd data and odd hands', () => {
     }
   });
 
+  it('in a narrow window each span in the tree shows some of its operation name, not only its service\'s', async () => {
+    const traceId = hex(16);
+    const [a, b, d] = [hex(8), hex(8), hex(8)];
+    await send(c, 'payment-service-eu', [span(traceId, a, '', 'POST /api/checkout', now, 5_000_000n), span(traceId, b, a, 'PlaceOrder', now + 1000n, 4_000_000n), span(traceId, d, b, 'Charge card', now + 2000n, 3_000_000n)]);
+    await page.setViewport({ width: 390, height: 800 });
+    try {
+      await ready(`/trace/${traceId}`);
+      // How much of each operation name is drawn inside its row's name cell.
+      const shown = await page.$$eval('.row .name', (cells: any[]) => cells.map((cell) => {
+        const op = cell.querySelector('.op');
+        return { op: op.textContent, px: Math.round(Math.min(cell.getBoundingClientRect().right, op.getBoundingClientRect().right) - op.getBoundingClientRect().left) };
+      }));
+      for (const s of shown) expect(s.px, s.op).toBeGreaterThanOrEqual(40);
+    } finally {
+      await page.setViewport({ width: 1280, height: 800 });
+    }
+  });
+
   it('keyboard: the span tree can be walked and a span opened without a mouse', async () => {
     const traceId = hex(16);
     const [a, b] = [hex(8), hex(8)];
