@@ -120,6 +120,25 @@ describe('web UI: search page and logs view', () => {
     expect([...bodies].sort()).toEqual([stack, 'session.start'].sort());
   });
 
+  it('logs: a record\'s trace link opens the trace at the record\'s span, selected with its logs', async () => {
+    const traceId = hex(16);
+    const root = hex(8);
+    const spans = [{ traceId, spanId: root, name: 'batch', kind: 2, startTimeUnixNano: String(now), endTimeUnixNano: String(now + 300_000_000n) }];
+    for (let i = 1; i < 200; i++) spans.push({ traceId, spanId: hex(8), parentSpanId: root, name: `step ${i}`, kind: 1, startTimeUnixNano: String(now + BigInt(i) * 1_000_000n), endTimeUnixNano: String(now + BigInt(i) * 1_000_000n + 500_000n) } as any);
+    const spanId = spans[180]!.spanId;
+    await post(c, 'traces', { resourceSpans: [{ resource: { attributes: [str('service.name', 'ui-log-to-span')] }, scopeSpans: [{ spans }] }] });
+    const log = { timeUnixNano: String(now + 180_000_000n), severityNumber: 17, traceId, spanId, body: { stringValue: 'step 180 failed' } };
+    await post(c, 'logs', { resourceLogs: [{ resource: { attributes: [str('service.name', 'ui-log-to-span')] }, scopeLogs: [{ logRecords: [log] }] }] });
+    await eventually(async () => (((await (await fetch(`${c.queryUrl}/v1/logs?traceId=${traceId}`)).json()) as any).resourceLogs.length > 0 ? true : undefined));
+    await eventually(async () => ((await fetch(`${c.queryUrl}/v1/traces/${traceId}`)).status === 200 ? true : undefined));
+    await ready(`/logs?service=ui-log-to-span&lookback=1h`);
+    await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), page.click('.log-row a')]);
+    await page.waitForSelector('#app[data-ready="true"]', { timeout: 15_000 });
+    expect(await page.$eval('.row.selected', (e: any) => e.getAttribute('data-span-id'))).toBe(spanId);
+    await page.waitForSelector('.span-log-list');
+    expect(await page.$eval('.span-log-list .body', (e: any) => e.textContent)).toBe('step 180 failed');
+  });
+
   it('logs: a slow log search says it is searching, as the trace search does, instead of a blank page', async () => {
     await page.setRequestInterception(true);
     let held: HTTPRequest | undefined;

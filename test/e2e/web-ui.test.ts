@@ -243,7 +243,7 @@ describe('web UI in headless Chromium', () => {
     expect(await bodies()).toEqual(['payment provider said: card declined', 'checkout started']);
     await ready(`/logs?service=${web}&lookback=all&minSeverity=17`);
     expect(await bodies()).toEqual(['payment provider said: card declined']);
-    expect(await page.$eval('.log-row a', (a) => a.getAttribute('href'))).toBe(`/trace/${traceId}`);
+    expect(await page.$eval('.log-row a', (a) => a.getAttribute('href'))).toBe(`/trace/${traceId}?span=${failingSpanId}`);
     await ready(`/logs?traceId=${'0'.repeat(32)}&lookback=all`);
     expect(await bodies()).toEqual([]);
     expect(await page.$eval('.results', (e) => e.textContent)).toContain('No log records match.');

@@ -811,7 +811,7 @@ async function tracePage(pathId: string, span: string | null): Promise<void> {
     reveal(rows.indexOf(u));
   });
   repaintAll();
-  // A span link's target (the details' links go to /trace/{id}?span={id}): selected and scrolled to
+  // A link's span (the details' span links and the logs view's trace links go to /trace/{id}?span={id}): selected and scrolled to
   // the middle of the tree, as a click would show it. Without this the page opened at the trace's
   // top, and in a trace of thousands of spans nothing said which one the link meant.
   const wanted = span?.trim().toLowerCase();
@@ -820,7 +820,7 @@ async function tracePage(pathId: string, span: string | null): Promise<void> {
     if (at >= 0) reveal(at);
     else {
       const cut = (doc.warnings?.length ?? 0) > 0;
-      head.append(h('p', { class: 'warning', role: 'status' }, `The linked span ${wanted} is not ${cut ? 'among the spans shown: the trace was cut' : 'stored in this trace'}.`));
+      head.append(h('p', { class: 'warning', role: 'status' }, `Span ${wanted}, which the link names, is not ${cut ? 'among the spans shown: the trace was cut' : 'stored in this trace'}.`));
     }
   }
   app.dataset['renderMs'] = (performance.now() - t0).toFixed(1);
@@ -1002,7 +1002,8 @@ async function logsPage(params: URLSearchParams): Promise<void> {
           h('td', { class: 'service' }, svc),
           h('td', { class: 'body' }, ...logBody(log)),
           h('td', { class: 'attrs' }, attrsText(log)),
-          h('td', {}, log.traceId ? h('a', { href: `/trace/${log.traceId}` }, h('code', {}, jaegerId(log.traceId).slice(0, 8) + '…')) : ''),
+          // A record of a span opens its trace at that span, selected (see tracePage), not at the trace's top.
+          h('td', {}, log.traceId ? h('a', { href: `/trace/${log.traceId}${log.spanId ? `?span=${log.spanId}` : ''}` }, h('code', {}, jaegerId(log.traceId).slice(0, 8) + '…')) : ''),
         ),
       ),
     ),
