@@ -559,6 +559,37 @@ describe('web UI: odd data and odd hands', () => {
     expect(ring.outline !== 'none' && ring.width !== '0px' || ring.shadow !== 'none', JSON.stringify(ring)).toBe(true);
   });
 
+  it('keyboard: Page Down, Page Up, End and Home move the selection through a long tree, not only the view', async () => {
+    const traceId = hex(16);
+    const root = hex(8);
+    const spans = [span(traceId, root, '', 'step 0', now, 400_000_000n)];
+    for (let i = 1; i < 300; i++) spans.push(span(traceId, hex(8), root, `step ${i}`, now + BigInt(i) * 1_000_000n, 500_000n));
+    await send(c, 'ui-page-keys', spans);
+    await ready(`/trace/${traceId}`);
+    await page.focus('.rows');
+    const selected = () =>
+      page.evaluate(() => {
+        const tree = document.querySelector('.rows').getBoundingClientRect();
+        const row = document.querySelector('.row.selected');
+        const box = row?.getBoundingClientRect();
+        return { index: Number(row?.getAttribute('data-index') ?? -1), inView: box ? box.top >= tree.top - 1 && box.bottom <= tree.bottom + 1 : false };
+      });
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('PageDown');
+    const down = await selected();
+    expect(down.index).toBeGreaterThan(10);
+    expect(down.inView).toBe(true);
+    await page.keyboard.press('End');
+    expect(await selected()).toEqual({ index: 299, inView: true });
+    await page.keyboard.press('PageUp');
+    const up = await selected();
+    expect(up.index).toBeLessThan(290);
+    expect(up.inView).toBe(true);
+    await page.keyboard.press('Home');
+    expect(await selected()).toEqual({ index: 0, inView: true });
+    expect(await page.$eval('.details h2', (e) => e.textContent)).toBe('step 0');
+  });
+
   it('keyboard: a screen reader is told which span the arrow keys moved to, and whether it is expanded', async () => {
     const traceId = hex(16);
     const [a, b] = [hex(8), hex(8)];

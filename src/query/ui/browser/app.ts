@@ -767,7 +767,7 @@ async function tracePage(pathId: string, span: string | null): Promise<void> {
     }
     choose(u);
   });
-  // The tree by keyboard: up and down select the previous or next span, left and right collapse and expand it.
+  // The tree by keyboard: up and down select the previous or next span (Page Up and Down, Home and End further), left and right collapse and expand it.
   viewport.addEventListener('keydown', (ev) => {
     const at = selected ? rows.indexOf(selected) : -1;
     if ((ev.key === 'ArrowLeft' || ev.key === 'ArrowRight') && selected && selected.children.length > 0) {
@@ -778,9 +778,15 @@ async function tracePage(pathId: string, span: string | null): Promise<void> {
       rows = visibleRows(tree.rows);
       return repaintAll();
     }
-    if (ev.key !== 'ArrowDown' && ev.key !== 'ArrowUp') return;
+    // Page Down and Up move the selection a screen of rows, End and Home to the last and first span:
+    // left to the browser, they scrolled the view only, and the next arrow key jumped back to the
+    // selected span, so a keyboard reached a span 2,000 rows down in 2,000 presses.
+    const screen = Math.max(1, Math.floor(viewport.clientHeight / ROW_HEIGHT) - 1);
+    const step: Record<string, number> = { ArrowDown: 1, ArrowUp: -1, PageDown: screen, PageUp: -screen, End: rows.length, Home: -rows.length };
+    const by = step[ev.key];
+    if (by === undefined) return;
     ev.preventDefault();
-    const next = ev.key === 'ArrowDown' ? Math.min(rows.length - 1, at + 1) : Math.max(0, at - 1);
+    const next = Math.max(0, Math.min(rows.length - 1, at + by));
     if (next === at || !rows[next]) return;
     choose(rows[next]);
     const top = next * ROW_HEIGHT;
