@@ -318,6 +318,23 @@ describe('web UI: odd data and odd hands', () => {
     expect(await overflow(), 'logs view').toBeLessThanOrEqual(0);
   });
 
+  it('in a narrow window (a phone) the logs view stays inside the window: its table scrolls sideways on its own', async () => {
+    const traceId = hex(16);
+    const record = { timeUnixNano: String(now), severityNumber: 17, severityText: 'ERROR', body: { stringValue: 'charge failed: card declined' }, attributes: [str('payment.id', 'pay-1')], traceId, spanId: hex(8) };
+    const r = await fetch(`${c.httpUrl}/v1/logs`, { method: 'POST', body: JSON.stringify({ resourceLogs: [{ resource: { attributes: [str('service.name', 'payment-service')] }, scopeLogs: [{ logRecords: [record] }] }] }), headers: { 'content-type': 'application/json' } });
+    expect(r.status).toBe(200);
+    await eventually(async () => (((await (await fetch(`${c.queryUrl}/v1/logs?traceId=${traceId}`)).json()) as any).resourceLogs.length > 0 ? true : undefined));
+    await page.setViewport({ width: 390, height: 800 });
+    try {
+      await ready(`/logs?traceId=${traceId}&lookback=all`);
+      expect(await page.$$eval('.log-row', (els) => els.length)).toBe(1);
+      // The page (its header, the form) as wide as the window; not the table's 650 px.
+      expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
+    } finally {
+      await page.setViewport({ width: 1280, height: 800 });
+    }
+  });
+
   it('a log row beside a long message keeps its severity and trace link on one line each', async () => {
     const traceId = hex(16);
     const words = Array.from({ length: 120 }, (_, i) => `word${i}`).join(' ');

@@ -1045,7 +1045,7 @@ async function logsPage(params: URLSearchParams): Promise<void> {
   // An end the older-records link wrote (rfc3339) shown as the records' times are; one typed, as typed.
   const endText = (v: string): string => (/^\d+$/.test(v) ? fmtTime(v) : /^[\d-]{10}T[\d:]{8}\.\d{9}Z$/.test(v) ? `${v.slice(0, 10)} ${v.slice(11, 23)} UTC` : v);
   const count = `${rows.length} log record${rows.length === 1 ? '' : 's'}${end ? ` up to ${endText(end)}` : ''}, newest first`;
-  results.replaceChildren(...warnings, ...notes, h('p', { class: 'count' }, count), rows.length > 0 ? table : h('p', { class: 'muted' }, 'No log records match.'), ...(pages.length > 0 ? [h('p', { class: 'pages' }, ...pages)] : []));
+  results.replaceChildren(...warnings, ...notes, h('p', { class: 'count' }, count), rows.length > 0 ? h('div', { class: 'log-scroll' }, table) : h('p', { class: 'muted' }, 'No log records match.'), ...(pages.length > 0 ? [h('p', { class: 'pages' }, ...pages)] : []));
   // The service field's suggestions, asked for after the records (which asked for a token if one
   // is needed): a failure to list services (a slow span table, a store busy) costs only the
   // suggestions, as a typed name is searched all the same, never the records.
