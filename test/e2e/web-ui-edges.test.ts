@@ -126,6 +126,39 @@ describe('web UI: odd data and odd hands', () => {
     expect(await page.$$eval('.details .facts dt', (dts: any[]) => dts.find((d) => d.textContent === 'Status').nextElementSibling.innerText)).toBe('error: closed\nat Cart.add');
   });
 
+  it('span details: a long message, a stack trace\'s line and the start\'s offset wrap between words, not inside one', async () => {
+    const traceId = hex(16);
+    const root = hex(8);
+    const spanId = hex(8);
+    const line = 'PaymentError: card declined by the issuing bank: insufficient funds on the account';
+    await send(c, 'ui-wrap-words', [span(traceId, root, '', 'checkout', now, 200_000_000n), span(traceId, spanId, root, 'charge', now + 125_000_000n, 1_000_000n, {
+      events: [{ timeUnixNano: String(now + 125_500_000n), name: 'exception', attributes: [str('exception.stacktrace', `${line}\n    at charge (pay.js:40:34)`)] }],
+    })]);
+    await ready(`/trace/${traceId}`);
+    await page.click(`.row[data-span-id="${spanId}"]`);
+    await page.waitForSelector('.details .events table.kv td');
+    // The words drawn on more than one line: a word broken in two ("decline" / "d:").
+    const broken = (sel: string) =>
+      page.$eval(sel, (el: any) => {
+        const doc = el.ownerDocument;
+        const walker = doc.createTreeWalker(el, 4);
+        const out: string[] = [];
+        for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+          for (const m of (n.textContent as string).matchAll(/\S+/g)) {
+            const r = doc.createRange();
+            r.setStart(n, m.index);
+            r.setEnd(n, m.index + m[0].length);
+            const tops = new Set([...r.getClientRects()].map((b: any) => Math.round(b.top)));
+            if (tops.size > 1) out.push(m[0]);
+          }
+        }
+        return out;
+      });
+    expect(await broken('.details .events table.kv td')).toEqual([]);
+    expect(await page.$$eval('.details .facts dt', (dts: any[]) => dts.find((d) => d.textContent === 'Start').nextElementSibling.textContent)).toContain('(+125.00 ms)');
+    expect(await broken('.details .facts dd:nth-of-type(5)')).toEqual([]);
+  });
+
   it('span details: what the sender dropped (SDK attribute, event and link limits) and the scope\'s attributes are shown, as the Jaeger API names them', async () => {
     const traceId = hex(16);
     const spanId = hex(8);
