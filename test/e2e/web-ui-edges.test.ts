@@ -565,6 +565,24 @@ describe('web UI: odd data and odd hands', () => {
     }
   });
 
+  it('a read that gets no answer (the collector stopped or restarting) says so, not only the browser\'s "Failed to fetch"', async () => {
+    const traceId = hex(16);
+    const spanId = hex(8);
+    await send(c, 'ui-no-answer', [span(traceId, spanId, '', 'checkout', now, 1_000_000n)]);
+    await ready(`/trace/${traceId}`);
+    await page.setRequestInterception(true);
+    const refuse = (r: HTTPRequest) => void (r.url().includes('/v1/logs') ? r.abort('connectionrefused') : r.continue());
+    page.on('request', refuse);
+    try {
+      await page.click(`.row[data-span-id="${spanId}"]`);
+      await page.waitForSelector('.span-logs .error');
+      expect(await page.$eval('.span-logs .error', (e) => e.textContent)).toMatch(/No answer from Tracehouse at 127\.0\.0\.1:\d+: it may be stopped or restarting/);
+    } finally {
+      page.off('request', refuse);
+      await page.setRequestInterception(false);
+    }
+  });
+
   it('keyboard: the span tree can be walked and a span opened without a mouse', async () => {
     const traceId = hex(16);
     const [a, b] = [hex(8), hex(8)];

@@ -147,7 +147,7 @@ const TOKEN_KEY = 'tracehouse.readToken';
 /** What fetch can put in a header and the server reads as a token: no spaces, ISO-8859-1 only. */
 const TOKEN_CHARS = /^[\x21-\x7e\xa0-\xff]+$/;
 
-function fetchJson(path: string): Promise<Response> {
+async function fetchJson(path: string): Promise<Response> {
   let token = sessionStorage.getItem(TOKEN_KEY);
   // A token fetch cannot send would make every call throw before it leaves, and a reload would
   // not ask again: forgotten, so the 401 that follows asks for another.
@@ -157,7 +157,13 @@ function fetchJson(path: string): Promise<Response> {
   }
   const headers: Record<string, string> = { accept: 'application/json' };
   if (token) headers['authorization'] = `Bearer ${token}`;
-  return fetch(path, { headers });
+  try {
+    return await fetch(path, { headers });
+  } catch (e) {
+    // fetch fails only when no answer came at all: the collector stopped or restarting, the network
+    // or a proxy down. The browser's own words ("Failed to fetch") said none of that.
+    throw new Error(`No answer from Tracehouse at ${location.host}: it may be stopped or restarting, or the network between is down. Try again in a moment. (${(e as Error).message})`);
+  }
 }
 
 /** A read API answer that was not 2xx: its status kept, so a page can tell a missing token from a failing store. */
