@@ -583,6 +583,13 @@ describe('web UI: odd data and odd hands', () => {
     }
   });
 
+  it('a trace\'s page is titled by its root service and operation, so tabs and the history menu tell traces apart', async () => {
+    const traceId = hex(16);
+    await send(c, 'ui-title', [span(traceId, hex(8), '', 'POST /api/checkout', now, 1_000_000n)]);
+    await ready(`/trace/${traceId}`);
+    expect(await page.title()).toBe(`ui-title: POST /api/checkout · trace ${traceId.slice(0, 8)}… · Tracehouse`);
+  });
+
   it('keyboard: the span tree can be walked and a span opened without a mouse', async () => {
     const traceId = hex(16);
     const [a, b] = [hex(8), hex(8)];

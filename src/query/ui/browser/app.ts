@@ -653,6 +653,9 @@ async function tracePage(pathId: string, span: string | null): Promise<void> {
   const total = Math.max(1, tree.total);
   // The root, as the search list titles the trace; an orphan may start before it.
   const root = tree.rows.find((u) => u.span.parentSpanId === '') ?? tree.rows[0];
+  // Titled as the search list and the heading name it: the tab strip and the history menu (the Back
+  // button held down) listed every trace as "Trace" and 32 hex digits, alike at a glance.
+  if (root) document.title = `${root.service}: ${root.span.name.length > 80 ? root.span.name.slice(0, 80) + '…' : root.span.name} · trace ${jaegerId(traceId).slice(0, 8)}… · Tracehouse`;
   // The trace's services spread evenly round the colour wheel: hues from a hash of the names
   // put some services a few degrees apart or on the same hue (cart and fraud-detection).
   const hues = new Map(tree.services.map((s, i) => [s, String(Math.round(210 + (i * 360) / tree.services.length) % 360)]));
