@@ -503,6 +503,26 @@ describe('web UI: odd data and odd hands', () => {
     expect(await page.$eval('.trace-head', (e) => e.textContent)).toContain('not stored in this trace');
   });
 
+  it('a clicked span is named in the address: a reload or a copied link opens the trace at it', async () => {
+    const traceId = hex(16);
+    const root = hex(8);
+    const spans = [span(traceId, root, '', 'batch', now, 400_000_000n)];
+    for (let i = 1; i < 300; i++) spans.push(span(traceId, hex(8), root, `step ${i}`, now + BigInt(i) * 1_000_000n, 500_000n));
+    await send(c, 'ui-span-address', spans);
+    await ready(`/trace/${traceId}`);
+    const picked = spans[12]!.spanId;
+    await page.click(`.row[data-span-id="${picked}"]`);
+    await page.waitForFunction(() => document.querySelector('.details h2')?.textContent === 'step 12');
+    expect(new URL(page.url()).search).toBe(`?span=${picked}`);
+    // Selected by keyboard too: the address follows.
+    await page.keyboard.press('ArrowDown');
+    expect(new URL(page.url()).search).toBe(`?span=${spans[13]!.spanId}`);
+    await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), page.reload()]);
+    await page.waitForSelector('#app[data-ready="true"]', { timeout: 15_000 });
+    expect(await page.$eval('.row.selected', (e) => e.getAttribute('data-span-id'))).toBe(spans[13]!.spanId);
+    expect(await page.$eval('.details h2', (e) => e.textContent)).toBe('step 13');
+  });
+
   it('a big trace\'s error count takes the reader to each span with an error in turn, also one under a collapsed span', async () => {
     const traceId = hex(16);
     const root = hex(8);

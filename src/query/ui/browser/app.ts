@@ -753,6 +753,13 @@ async function tracePage(pathId: string, span: string | null): Promise<void> {
   new ResizeObserver(schedulePaint).observe(viewport);
   const choose = (u: UiSpan): void => {
     selected = u;
+    // The address names the selected span (?span=, as a link's does): copied or reloaded, or come
+    // back to with Back from a trace it links to, the page opens at that span, not at the top.
+    const here = new URL(location.href);
+    if (here.searchParams.get('span') !== u.span.spanId) {
+      here.searchParams.set('span', u.span.spanId);
+      history.replaceState(history.state, '', here);
+    }
     for (const [i, el] of rendered) {
       el.classList.toggle('selected', rows[i] === u);
       el.setAttribute('aria-selected', String(rows[i] === u));
