@@ -712,9 +712,6 @@ describe('write-ahead log', () => {
   });
 });
 
-// Random runs of appends, batches, stored marks, crashes and clean restarts. A crash is a
-// synchronous copy of the directory taken between two operations (so STORED marks not yet
-// written are lost, as in a real crash); the run continues on the copy.
 describe('write-ahead log: its directory or active segment file removed while it runs', () => {
   // A clean-up script's `rm -r data/wal`, or the directory moved away. The log kept writing into
   // the segment file it had open, which no path named any more: every append was acknowledged as
@@ -740,9 +737,15 @@ describe('write-ahead log: its directory or active segment file removed while it
     const replay = await wal(dir).start();
     expect(replay.chunks.map((c) => bytesOf(c.data))).toEqual(after.map((c) => bytesOf(c.data)));
     expect(lines().filter((l) => /is no longer at its path/.test(l.msg))).toHaveLength(1);
+    // The directory's lock is taken again when it went, and no failure to take it is logged.
+    expect(lines().filter((l) => /lock/.test(l.msg))).toEqual([]);
+    await w.shutdown();
   });
 });
 
+// Random runs of appends, batches, stored marks, crashes and clean restarts. A crash is a
+// synchronous copy of the directory taken between two operations (so STORED marks not yet
+// written are lost, as in a real crash); the run continues on the copy.
 describe('write-ahead log: random runs with crashes', () => {
   type Op =
     | { t: 'append'; sizes: number[] }

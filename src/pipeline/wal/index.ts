@@ -58,6 +58,7 @@
 // writer down before the log, so its last stored marks are written.
 import { DEFAULT_TENANT } from '../../model/tenant.ts';
 import { randomUUID } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -280,6 +281,8 @@ export class WriteAheadLog {
   private readonly rotateFailures = new Outage();
   /** The lock that keeps a second process out of this directory, held until shutdown (the OS lets go of it when the process dies, SIGKILL too). */
   private lock: DatabaseSync | undefined;
+  /** The lock file `lock` held (relock). */
+  private lockFile: { dev: number; ino: number } | undefined;
   private starting: Promise<ReplayPlan> | undefined;
   private stopping: Promise<void> | undefined;
   private readonly counters = { fsyncs: 0, rounds: 0, appends: 0, tornBytes: 0, corruptBytes: 0, corruptRegions: 0 };
@@ -956,11 +959,19 @@ export class WriteAheadLog {
       throw new Error(`write-ahead log directory ${dir} is in use by another process (${(err as Error).message}): one collector per directory; set delivery.walDir`);
     }
     this.lock = db;
+    this.lockFile = fileId(join(dir, 'lock'));
   }
 
-  /** Takes the directory's lock again (its lock file was deleted or moved with it), letting go of the old one once held; logs when it cannot. */
+  /**
+   * Takes the directory's lock again when its lock file was deleted or moved with it, letting go
+   * of the old one once held; logs when it cannot. A lock file still at its path is still held: a
+   * second lock on it is refused (SQLite's locks are the process's), which logged a failure to
+   * lock when only the segment file had gone.
+   */
   private relock(): void {
     const old = this.lock;
+    const now = fileId(join(this.opts.dir, 'lock'));
+    if (now && this.lockFile && now.dev === this.lockFile.dev && now.ino === this.lockFile.ino) return;
     try {
       this.lockDir(this.opts.dir);
       old?.close();
@@ -982,5 +993,15 @@ export class WriteAheadLog {
       this.lock = undefined;
     })();
     return this.stopping;
+  }
+}
+
+/** A path's file (device and inode), or undefined when the path names none or cannot be looked at. */
+function fileId(path: string): { dev: number; ino: number } | undefined {
+  try {
+    const st = statSync(path, { throwIfNoEntry: false });
+    return st && { dev: st.dev, ino: st.ino };
+  } catch {
+    return undefined;
   }
 }
