@@ -3,29 +3,24 @@
 // a clock at boot, as chrony does, while the database is still starting) ended the wait at once
 // when forward, so the collector exited 1 and restarted in a loop; when back, it waited for as
 // long as the step, the receivers closed all along.
-import { createServer, connect, type Server } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, expect, it, vi } from 'vitest';
 import { isNetworkFailure, whenReachable } from '../../src/storage/reach.ts';
 import type { StoreLifecycle } from '../../src/storage/backend.ts';
 
-const PORT = 26_117;
 const logger = pino({ level: 'silent' });
-const servers: Server[] = [];
 
-afterEach(async () => {
+afterEach(() => {
   vi.restoreAllMocks();
-  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
 });
 
-/** A store reached over TCP at PORT: refused until something listens there. */
+/** A store that refuses connections (ECONNREFUSED) until `up` is set: no port, which another process on the machine could hold. */
 const store = { name: 'tcp', unreachable: (err: unknown) => isNetworkFailure(err) } as unknown as StoreLifecycle;
-const reach = (): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const s = connect(PORT, '127.0.0.1');
-    s.once('connect', () => (s.destroy(), resolve('reached')));
-    s.once('error', reject);
-  });
+let up = false;
+const reach = async (): Promise<string> => {
+  if (up) return 'reached';
+  throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+};
 
 /** The wall clock, stepped by `step()` ms from the first attempt on. */
 function steppingClock(): { step: (ms: number) => void } {
@@ -40,12 +35,8 @@ it('waits storage.startWaitMs for the store though the wall clock steps an hour 
   let attempts = 0;
   const started = whenReachable(async () => {
     if (++attempts === 1) clock.step(3_600_000);
-    // The store listens from the third attempt on (~0.75 s in).
-    if (attempts === 3) {
-      const server = createServer((c) => c.destroy());
-      servers.push(server);
-      await new Promise<void>((r) => server.listen(PORT, '127.0.0.1', r));
-    }
+    // The store answers from the third attempt on (~0.75 s in).
+    up = attempts >= 3;
     return reach();
   }, store, { waitMs: 10_000, endpoint: 'tcp', logger });
   await expect(started).resolves.toBe('reached');
@@ -55,6 +46,7 @@ it('waits storage.startWaitMs for the store though the wall clock steps an hour 
 it('gives up after storage.startWaitMs though the wall clock steps an hour back meanwhile', async () => {
   const clock = steppingClock();
   let attempts = 0;
+  up = false;
   const t0 = performance.now();
   const started = whenReachable(async () => {
     if (++attempts === 1) clock.step(-3_600_000);
