@@ -743,6 +743,28 @@ describe('write-ahead log: its directory or active segment file removed while it
   });
 });
 
+describe('write-ahead log: its active segment file deleted, older segments left', () => {
+  it('counts as at risk only the requests that were in the deleted file, and a start still reads those in the older ones', async () => {
+    // Before: the error line's unstoredEntries counted every request not yet stored, also those in
+    // older segments still on disk, and said they were in no file a start reads.
+    const dir = join(tempDir('wal-'), 'wal');
+    const { logger, lines } = capturedLogger();
+    const w = wal(dir, { logger, segmentBytes: 1024 });
+    await w.start();
+    const older = chunk(2000);
+    await w.append('traces', [older]);
+    expect(segments(dir)).toHaveLength(2);
+    await w.append('traces', [chunk(100)]);
+    rmSync(join(dir, segments(dir).at(-1)!));
+    const after = chunk(300);
+    await w.append('traces', [after]);
+    expect(lines().filter((l) => /is no longer at its path/.test(l.msg)).map((l) => l.unstoredEntries)).toEqual([1]);
+    const replay = await wal(dir).start();
+    expect(replay.chunks.map((c) => bytesOf(c.data))).toEqual([older, after].map((c) => bytesOf(c.data)));
+    await w.shutdown();
+  });
+});
+
 // Random runs of appends, batches, stored marks, crashes and clean restarts. A crash is a
 // synchronous copy of the directory taken between two operations (so STORED marks not yet
 // written are lost, as in a real crash); the run continues on the copy.

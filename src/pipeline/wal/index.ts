@@ -753,10 +753,11 @@ export class WriteAheadLog {
   /**
    * Whether a segment's path still names the file opened for it. A clean-up's `rm -r` of the log's
    * directory (or a `mv` of it) leaves the open file writable with no name: records fsynced into
-   * it were acknowledged as durable, and no start would find them.
+   * it were acknowledged as durable, and no start would find them. A segment read at start (no
+   * file kept) is taken as there, unless `byName`: then its path must name some file.
    */
-  private async atItsPath(seg: Segment): Promise<boolean> {
-    if (!seg.file) return true;
+  private async atItsPath(seg: Segment, byName = false): Promise<boolean> {
+    if (!seg.file && !byName) return true;
     let st;
     try {
       st = await stat(seg.path);
@@ -764,7 +765,7 @@ export class WriteAheadLog {
       // Only a path that names nothing is known to be gone (not one that cannot be looked at now).
       return !['ENOENT', 'ENOTDIR'].includes(String((err as { code?: unknown }).code));
     }
-    return st.dev === seg.file.dev && st.ino === seg.file.ino;
+    return !seg.file || (st.dev === seg.file.dev && st.ino === seg.file.ino);
   }
 
   /**
@@ -776,9 +777,16 @@ export class WriteAheadLog {
     await mkdir(this.opts.dir, { recursive: true });
     // The directory's lock went with it: a second collector could take the directory made again.
     if (this.lock) this.relock();
+    // What is at risk: the requests in this file and in older segments gone with it (the whole
+    // directory), not those in older segments still at their paths, which a start reads.
+    const segs = this.segments;
+    const here = await Promise.all(segs.map((s) => s !== seg && this.atItsPath(s, true)));
+    const lost = new Set(segs.filter((_, i) => !here[i]));
+    let unstoredEntries = 0;
+    for (const e of this.entries.values()) if (lost.has(e.seg)) unstoredEntries++;
     await this.openSegment(Math.max(this.nextSeq, seg.base + 1));
     this.opts.logger?.error(
-      { dir: this.opts.dir, path: seg.path, unstoredEntries: this.entries.size },
+      { dir: this.opts.dir, path: seg.path, unstoredEntries },
       'write-ahead log: its segment file is no longer at its path (deleted or moved, or its directory was); started a new segment there. ' +
         'Accepted requests not yet stored (unstoredEntries) are no longer in any file a start reads: a crash before they are stored loses them',
     );
