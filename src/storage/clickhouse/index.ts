@@ -550,7 +550,7 @@ class ClickhouseBackend implements StorageBackend, StoreStats {
     return scanLogs(this.#readShards().map((s) => ({ client: s.shard.client, schema: s.schema })), tenant, query);
   }
 
-  /** Parts bytes and rows from system.parts and the oldest time, summed over every endpoint's local tables. */
+  /** Parts bytes and rows from system.parts and the oldest time: summed over every endpoint's local tables, or in cluster mode measured once through the first URL (a replica of each shard). */
   async stats(): Promise<StorageStats> {
     if (this.#shards === undefined || this.#closed) throw new Error('clickhouse backend is not running');
     // In cluster mode the first URL measures the whole cluster (statsOnShard), as it reads.
