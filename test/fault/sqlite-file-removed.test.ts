@@ -78,3 +78,28 @@ describe("the SQLite file's -wal file deleted under a running collector", () => 
     expect([logCopies.get('before'), logCopies.get('after')]).toEqual([1, 1]);
   }, 60_000);
 });
+
+describe("the SQLite file's -wal file deleted under an idle collector", () => {
+  // The same removal with no write after it: only a refused write checkpointed what the deleted
+  // -wal held, so with nothing more sent the commits since the last checkpoint stayed only in a
+  // file no path names, though /readyz said (detail) they were checkpointed; acknowledged under
+  // durable (the log let go of them once committed), a kill then lost them.
+  it('moves what only the open -wal held into the store\'s file without waiting for a write, and a kill then a restart loses nothing', async () => {
+    const dir = tempDir('sqlite-wal-removed-idle-');
+    const db = join(dir, 'tracehouse.db');
+    const flags = { 'storage.sqlite.path': db, 'delivery.ack': 'durable', 'writer.flushIntervalMs': '50', 'shutdown.timeoutMs': '2000' };
+    const a = await spawnCollector(flags);
+    expect(await postLogs(a.httpUrl, ['before'])).toBe(200);
+    await eventually(async () => (storedInSqlite(db, SERVICE).logCopies.get('before') === 1 ? true : undefined), 5_000, 'first record stored');
+    rmSync(`${db}-wal`);
+    await eventually(async () => ((await fetch(`${a.opsUrl}/readyz`)).status === 503 ? true : undefined), 5_000, 'not ready');
+    // The readiness poll that noticed it has the write thread move what the deleted -wal held into the store's file.
+    await eventually(async () => (/-wal file deleted under the collector held is checkpointed/.test(a.output()) ? true : undefined), 5_000, 'the checkpoint logged');
+    a.child.kill('SIGKILL');
+    await a.exited;
+    const b = await spawnCollector(flags);
+    b.child.kill('SIGTERM');
+    expect(await b.exited).toBe(0);
+    expect(storedInSqlite(db, SERVICE).logCopies.get('before')).toBe(1);
+  }, 60_000);
+});

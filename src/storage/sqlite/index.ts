@@ -320,10 +320,31 @@ class SqliteBackend implements StorageBackend, StoreStats {
     };
   }
 
+  /** A -wal file found deleted: the write thread's checkpoint of what only it holds, asked for (rescueWal), or done. */
+  private walRescue: 'asked' | 'done' | undefined;
+
+  /**
+   * Why the store is not healthy when its -wal file is no longer at its path (OpenedFile.walGone).
+   * Also has the write thread move what only that file holds into the store's file, which it
+   * otherwise does at its next write: an idle collector may get none, and a crash or kill then
+   * lost the commits acknowledged before the removal. Asked again at each check until done.
+   */
+  private walGone(): string | undefined {
+    const gone = this.openedFile?.walGone();
+    // No write thread: it opens a connection only to write, which cannot open without the file.
+    if (gone === undefined || this.walRescue !== undefined || !this.thread) return gone;
+    this.walRescue = 'asked';
+    void this.request({ id: this.nextId++, op: 'rescueWal' }).then((reply) => {
+      this.walRescue = 'result' in reply && reply.result.kind === 'success' ? 'done' : undefined;
+      if (this.walRescue === 'done') this.deps.logger.warn({ path: this.path }, "sqlite: what the -wal file deleted under the collector held is checkpointed into the store's file; writes stay refused until a restart");
+    });
+    return gone;
+  }
+
   async health() {
     try {
       this.open().prepare('SELECT 1').get();
-      const moved = this.openedFile?.moved() ?? this.openedFile?.walGone();
+      const moved = this.openedFile?.moved() ?? this.walGone();
       return moved === undefined ? { ok: true } : { ok: false, detail: moved };
     } catch (err) {
       return { ok: false, detail: (err as Error).message };

@@ -1947,14 +1947,23 @@ export class SqliteStore {
    */
   private walGone(): string | undefined {
     const gone = this.openedFile?.walGone();
-    if (gone !== undefined && !this.walRescued) {
-      try {
-        this.walRescued = (this.db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number }).busy === 0;
-      } catch {
-        // Tried again at the next write.
-      }
-    }
+    if (gone !== undefined) this.rescueWal();
     return gone;
+  }
+
+  /**
+   * When the store's -wal file is no longer at its path, checkpoints what only it holds into the
+   * store's file (once all of it is, not again); true once done or when the file is at its path.
+   * Also asked by the main thread's health check: an idle collector has no write to do it.
+   */
+  rescueWal(): boolean {
+    if (this.walRescued || this.openedFile?.walGone() === undefined) return true;
+    try {
+      this.walRescued = (this.db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number }).busy === 0;
+    } catch {
+      // Tried again at the next write or health check.
+    }
+    return this.walRescued;
   }
 
   /** A -wal file was reset after a read held it (onWalHeld). */

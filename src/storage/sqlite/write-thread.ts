@@ -8,7 +8,9 @@ import { SqliteStore, type WalHeld, openDatabase } from './store.ts';
 
 export type WriteRequest =
   | { id: number; op: Signal; chunks: Uint8Array[]; batchId: string; tenant: string }
-  | { id: number; op: 'retention'; retentionDays: number };
+  | { id: number; op: 'retention'; retentionDays: number }
+  /** The main thread found the store's -wal file gone (health): move what only it holds into the store's file now. */
+  | { id: number; op: 'rescueWal' };
 
 export type WriteAnswer =
   | { id: number; result: { kind: WriteResult['kind']; message?: string; denied?: boolean } }
@@ -24,6 +26,10 @@ const db = openDatabase(path, { attributeIndex, cacheMiB, checkpointMiB });
 const store = new SqliteStore(db, { indexAttributes: attributeIndex, path, onWalHeld: (held) => parentPort!.postMessage({ walHeld: held } satisfies WriteReply) });
 
 parentPort!.on('message', (req: WriteRequest) => {
+  if (req.op === 'rescueWal') {
+    parentPort!.postMessage({ id: req.id, result: { kind: store.rescueWal() ? 'success' : 'retryable' } } satisfies WriteAnswer);
+    return;
+  }
   if (req.op === 'retention') {
     // A pass that fails (the file locked by another process past the busy timeout, the disk full)
     // is answered, not thrown: the thread and the writes queued behind the pass go on.
