@@ -28,13 +28,20 @@ export interface Security {
 export function createSecurity(config: SecurityConfig, logger: Logger, registry: Registry): Security {
   const tls: Partial<Record<TlsListener, TlsCertificates>> = {};
   const metrics = createSecurityMetrics(registry, () => Object.entries(tls).map(([listener, t]) => [listener, t.expiresAt()]));
+  // Listeners serving the same files (tls.certFile, inherited) each re-read them on their own
+  // timer: the first of them counts the reloads, so one rotation or one check of a refused file
+  // counts once, not once per listener (the metric has no listener label).
+  const counted = new Set<string>();
   for (const listener of TLS_LISTENERS) {
     const settings = resolveTls(config, listener);
     if (settings) {
+      const files = JSON.stringify([settings.certFile.path, settings.keyFile.path, settings.clientCaFile?.path ?? '']);
+      const counts = !counted.has(files);
+      counted.add(files);
       tls[listener] = new TlsCertificates(
         settings,
         logger,
-        (result) => metrics.reloads.inc({ file: 'tls', result }),
+        (result) => (counts ? metrics.reloads.inc({ file: 'tls', result }) : undefined),
         () => metrics.tlsHandshakeFailures.inc({ listener }),
       );
     }

@@ -87,4 +87,38 @@ describe('security counters before their first event', () => {
       await c.stop();
     }
   });
+
+  it('counts one rotation of the certificate files the listeners share once, not once per listener', async () => {
+    // tls.certFile serves every listener that inherits it; each checks the files on its own timer.
+    // One rotation, or one check of a refused file, is one event for the operator (the dashboard's
+    // reload rate, increase() over a day): counted per listener it read 3 (4 with the ops port).
+    const dir = tempDir('tracehouse-reloads-');
+    const ca = makeCa(dir, 'ca');
+    const first = makeCert(dir, ca, 'localhost', 'server', 1);
+    const renewed = makeCert(dir, ca, 'renewed', 'server', 30);
+    const certFile = join(dir, 'tls.crt');
+    const keyFile = join(dir, 'tls.key');
+    writeFileSync(certFile, first.cert);
+    writeFileSync(keyFile, first.key);
+    const c = await startCollector({ 'tls.certFile': certFile, 'tls.keyFile': keyFile, 'ops.tls.mode': 'off', 'tls.reloadCheckIntervalMs': '100' });
+    try {
+      const scrapeValue = async (series: string) => {
+        const line = (await (await fetch(`${c.opsUrl}/metrics`)).text()).split('\n').find((l) => l.startsWith(`${series} `));
+        return line === undefined ? undefined : Number(line.split(' ')[1]);
+      };
+      const now = Date.now() / 1000;
+      writeFileSync(keyFile, renewed.key);
+      writeFileSync(certFile, readFileSync(renewed.certFile));
+      for (const listener of ['receiver.grpc', 'receiver.http', 'query']) {
+        const series = `tracehouse_tls_certificate_expiry_timestamp_seconds{listener="${listener}"}`;
+        await eventually(async () => (((await scrapeValue(series)) ?? 0) > now + 29 * 86_400 ? true : undefined), 10_000, `the renewed expiry on ${listener}`);
+      }
+      // A few more checks: nothing changed, nothing more to count.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await scrapeValue('tracehouse_security_reloads_total{file="tls",result="applied"}')).toBe(1);
+      expect(await scrapeValue('tracehouse_security_reloads_total{file="tls",result="failed"}')).toBe(0);
+    } finally {
+      await c.stop();
+    }
+  });
 });
