@@ -17,7 +17,8 @@ export class Authenticator {
   private readonly metrics: SecurityMetrics | undefined;
   private readonly listener: AuthListener;
   private readonly logger: Logger | undefined;
-  private readonly refusals = new RecurringLog();
+  /** One per reason: a line's count is of the reason it names (a shared one said "malformed" for a minute of unknown tokens). */
+  private readonly refusals = new Map<(typeof REFUSAL_REASONS)[number], RecurringLog>();
 
   constructor(listener: AuthListener, tokens: TokenStore | undefined, metrics: SecurityMetrics | undefined, logger?: Logger) {
     this.listener = listener;
@@ -47,7 +48,9 @@ export class Authenticator {
     this.metrics?.refusedAuth.inc({ listener: this.listener, reason });
     if (!this.logger) return;
     const logger = this.logger;
-    this.refusals.log((refused) => logger.warn({ listener: this.listener, reason, refused }, 'refusing requests without a valid bearer token (see tracehouse_auth_refused_requests_total)'));
+    let log = this.refusals.get(reason);
+    if (!log) this.refusals.set(reason, (log = new RecurringLog()));
+    log.log((refused) => logger.warn({ listener: this.listener, reason, refused }, 'refusing requests without a valid bearer token (see tracehouse_auth_refused_requests_total)'));
   }
 }
 
