@@ -7,7 +7,7 @@ export function createSecurityMetrics(registry: Registry, certificates: () => It
   const reg = { registers: [registry] };
   return {
     reloads: new Counter({ name: 'tracehouse_security_reloads_total', help: 'Re-reads of changed TLS certificate or tokens files, applied or refused (previous files kept)', labelNames: ['file', 'result'] as const, ...reg }),
-    tlsHandshakeFailures: new Counter({ name: 'tracehouse_tls_handshake_failures_total', help: 'Connections closed because their TLS handshake failed: plain requests on a TLS port, missing or untrusted client certificates', labelNames: ['listener'] as const, ...reg }),
+    tlsHandshakeFailures: new Counter({ name: 'tracehouse_tls_handshake_failures_total', help: "Connections closed because their TLS handshake failed: plain requests on a TLS port, missing or untrusted client certificates (OTLP/HTTP, read API and ops ports; the gRPC port's are not counted)", labelNames: ['listener'] as const, ...reg }),
     certificateExpiry: new Gauge({
       name: 'tracehouse_tls_certificate_expiry_timestamp_seconds',
       help: 'When the certificate a TLS listener serves expires (Unix seconds), followed through rotations',
@@ -18,7 +18,7 @@ export function createSecurityMetrics(registry: Registry, certificates: () => It
         for (const [listener, expiresAt] of certificates()) this.set({ listener }, expiresAt);
       },
     }),
-    refusedAuth: new Counter({ name: 'tracehouse_auth_refused_requests_total', help: 'Requests refused for a missing, unknown or under-scoped bearer token', labelNames: ['listener', 'reason'] as const, ...reg }),
+    refusedAuth: new Counter({ name: 'tracehouse_auth_refused_requests_total', help: 'Requests refused for a missing, malformed, unknown or under-scoped bearer token', labelNames: ['listener', 'reason'] as const, ...reg }),
   };
 }
 

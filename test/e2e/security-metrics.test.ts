@@ -44,6 +44,11 @@ describe('security counters before their first event', () => {
         'tracehouse_tls_handshake_failures_total{listener="query"}',
       ].filter((s) => !has(s));
       expect(missing).toEqual([]);
+      // What Grafana's metric browser shows of them: every reason counted is named, and the port
+      // whose handshakes are not counted is said (an operator would read its 0 as no failures).
+      const help = (name: string) => text.split('\n').find((l) => l.startsWith(`# HELP ${name} `)) ?? '';
+      for (const reason of ['missing', 'malformed', 'unknown']) expect(help('tracehouse_auth_refused_requests_total')).toContain(reason);
+      expect(help('tracehouse_tls_handshake_failures_total')).toMatch(/gRPC port's are not counted/);
     } finally {
       await c.stop();
     }
