@@ -65,8 +65,11 @@ export class Ingest {
   private readonly writer: Writer;
   private readonly metrics: Metrics;
   private readonly logger: Logger;
-  /** When each retryable refusal reason was last logged: one line a minute for each, so one reason never hides another. */
-  private readonly overloadLogs = new Map<RefusalReason, RecurringLog>();
+  /**
+   * When each retryable refusal reason was last logged, per transport: one line a minute for each,
+   * so one reason never hides another, and a line's count is of the transport it names.
+   */
+  private readonly overloadLogs = new Map<`${Transport}/${RefusalReason}`, RecurringLog>();
   private readonly workerFailures = new RecurringLog();
   private readonly unansweredLog = new RecurringLog();
   private closed = false;
@@ -142,8 +145,8 @@ export class Ingest {
   refuse(transport: Transport, reason: RefusalReason, message: string = REFUSALS[reason].message): IngestOutcome {
     if (REFUSALS[reason].counted) this.metrics.refusedRequests.inc({ transport, reason });
     if (REFUSALS[reason].retryable && reason !== 'worker_failed' && !(transport === 'file' && WAITED_OUT.has(reason))) {
-      let log = this.overloadLogs.get(reason);
-      if (!log) this.overloadLogs.set(reason, (log = new RecurringLog()));
+      let log = this.overloadLogs.get(`${transport}/${reason}`);
+      if (!log) this.overloadLogs.set(`${transport}/${reason}`, (log = new RecurringLog()));
       const queueBytes = this.writer.queueBytes;
       log.log((refused) => this.logger.warn({ transport, reason, queueBytes, refused }, 'refusing requests: ' + message));
     }
