@@ -9,7 +9,12 @@ import { resolveTls, TLS_LISTENERS, TlsCertificates, type TlsConfig, type TlsLis
 import { TokenStore } from './tokens.ts';
 
 /** The options security reads. */
-export type SecurityConfig = TlsConfig & Pick<Config, 'auth.tokensFile' | 'auth.reloadCheckIntervalMs' | 'ops.requireAuth'>;
+export type SecurityConfig = TlsConfig & Pick<Config, 'auth.tokensFile' | 'auth.reloadCheckIntervalMs' | 'ops.requireAuth' | 'receiver.grpc.enabled' | 'receiver.http.enabled' | 'query.enabled'>;
+
+/** Whether a listener serves at all (the operations port always does). */
+function serves(config: SecurityConfig, listener: TlsListener): boolean {
+  return listener === 'ops' || config[`${listener}.enabled`];
+}
 
 /** TLS per listener, the token store, and their lifecycle. */
 export interface Security {
@@ -35,6 +40,12 @@ export function createSecurity(config: SecurityConfig, logger: Logger, registry:
   for (const listener of TLS_LISTENERS) {
     const settings = resolveTls(config, listener);
     if (settings) {
+      // Checked like any other (a bad file stops start-up), but a disabled listener's certificate
+      // is not served: not watched, no expiry or handshake series naming a port that is not open.
+      if (!serves(config, listener)) {
+        new TlsCertificates(settings, logger);
+        continue;
+      }
       const files = JSON.stringify([settings.certFile.path, settings.keyFile.path, settings.clientCaFile?.path ?? '']);
       const counts = !counted.has(files);
       counted.add(files);

@@ -93,6 +93,23 @@ describe('security counters before their first event', () => {
     }
   });
 
+  it('exports certificates and handshake counts of the listeners that serve only', async () => {
+    // A disabled listener inheriting tls.certFile serves nothing: a series for it put its name in
+    // TracehouseCertificateExpiring's alerts and the dashboard beside the ports that do serve.
+    const dir = tempDir('tracehouse-disabled-');
+    const ca = makeCa(dir, 'ca');
+    const server = makeCert(dir, ca, 'localhost');
+    const c = await startCollector({ 'tls.certFile': server.certFile, 'tls.keyFile': server.keyFile, 'ops.tls.mode': 'off', 'receiver.grpc.enabled': 'false', 'query.enabled': 'false' });
+    try {
+      const text = await (await fetch(`${c.opsUrl}/metrics`)).text();
+      const listeners = (name: string) => [...text.matchAll(new RegExp(`^${name}\\{listener="([^"]+)"\\}`, 'gm'))].map((m) => m[1]);
+      expect(listeners('tracehouse_tls_certificate_expiry_timestamp_seconds')).toEqual(['receiver.http']);
+      expect(listeners('tracehouse_tls_handshake_failures_total')).toEqual(['receiver.http']);
+    } finally {
+      await c.stop();
+    }
+  });
+
   it('counts one rotation of the certificate files the listeners share once, not once per listener', async () => {
     // tls.certFile serves every listener that inherits it; each checks the files on its own timer.
     // One rotation, or one check of a refused file, is one event for the operator (the dashboard's
