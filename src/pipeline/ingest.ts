@@ -71,7 +71,8 @@ export class Ingest {
    */
   private readonly overloadLogs = new Map<`${Transport}/${RefusalReason}`, RecurringLog>();
   private readonly workerFailures = new RecurringLog();
-  private readonly unansweredLog = new RecurringLog();
+  /** Per transport and answer, so a line's count is of what it names. */
+  private readonly unansweredLogs = new Map<string, RecurringLog>();
   private closed = false;
   /** Ends the waits of requests whose rows are not stored yet (ack = stored), at a stop; set once stopWaiting() ran. */
   private readonly storeWaits = new Set<() => void>();
@@ -161,7 +162,9 @@ export class Ingest {
   unanswered(transport: Transport, out: IngestOutcome): void {
     this.metrics.unansweredRequests.inc({ transport });
     const answer = out.kind === 'ok' ? 'taken' : out.reason;
-    this.unansweredLog.log((unanswered) =>
+    let log = this.unansweredLogs.get(`${transport}/${answer}`);
+    if (!log) this.unansweredLogs.set(`${transport}/${answer}`, (log = new RecurringLog()));
+    log.log((unanswered) =>
       this.logger.warn({ transport, answer, unanswered }, 'exports answered after their clients had gone (a deadline passed or the connection closed): clients may send them again; a slow store under delivery.ack = stored, or an exporter timeout shorter than the collector needs'),
     );
   }

@@ -11,7 +11,9 @@ import { Writer, type WriterOptions } from '../../src/pipeline/writer.ts';
 import type { StorageBackend } from '../../src/storage/backend.ts';
 import { createMetrics, type Metrics } from '../../src/telemetry/metrics.ts';
 import { gated, memoryBackend, type Gate } from '../helpers/backends.ts';
+import { capturedLogger } from '../helpers/logger.ts';
 import { encodeTraces } from '../helpers/otlp-proto.ts';
+import { flushRecurringLogs } from '../../src/telemetry/logger.ts';
 import { DEFAULT_TENANT as TENANT } from '../../src/model/tenant.ts';
 
 const writerOpts: WriterOptions = {
@@ -61,10 +63,10 @@ interface Rig {
 }
 
 const rigs: Rig[] = [];
-async function rig(o: { writer?: Partial<WriterOptions>; pool?: Partial<PoolOptions>; store?: Record<string, string> } = {}): Promise<Rig> {
+async function rig(o: { writer?: Partial<WriterOptions>; pool?: Partial<PoolOptions>; store?: Record<string, string>; logger?: pino.Logger } = {}): Promise<Rig> {
   const gate = gated(await memoryBackend(o.store));
   const metrics = createMetrics();
-  const logger = pino({ level: 'silent' });
+  const logger = o.logger ?? pino({ level: 'silent' });
   const pool = new DecodePool({ threads: 1, maxPendingTasks: 64, maxNestingDepth: 100, ...o.pool }, gate.backend.encoder);
   await pool.start();
   const writer = new Writer(gate.backend, { ...writerOpts, ...o.writer }, metrics, logger);
@@ -127,6 +129,26 @@ describe('Ingest', () => {
     await writer.drain();
     expect(await stored(store, 'c')).toBe(ok * 10);
     expect(writer.queueBytes).toBe(0);
+  });
+});
+
+describe('Ingest: exports answered after their clients had gone', () => {
+  it('are logged once a minute with the count of the transport and answer each line names', async () => {
+    // The counter has each; the log line had the transport and answer of the last one, with the
+    // count of all: two gRPC exports and then one OTLP/HTTP export read "transport: http, 2".
+    const { logger, lines } = capturedLogger();
+    const { ingest, metrics } = await rig({ logger });
+    const taken = { kind: 'ok', accepted: 1, rejected: 0, errorMessage: '' } as const;
+    ingest.unanswered('grpc', taken);
+    ingest.unanswered('grpc', taken);
+    ingest.unanswered('http', taken);
+    ingest.unanswered('http', ingest.refuse('http', 'not_stored'));
+    flushRecurringLogs();
+    const logged: Record<string, number> = {};
+    for (const l of lines().filter((l) => l.msg.startsWith('exports answered after'))) logged[`${String(l['transport'])} ${String(l['answer'])}`] = (logged[`${String(l['transport'])} ${String(l['answer'])}`] ?? 0) + Number(l['unanswered']);
+    expect(logged).toEqual({ 'grpc taken': 2, 'http taken': 1, 'http not_stored': 1 });
+    const counted = Object.fromEntries((await metrics.unansweredRequests.get()).values.filter((v) => v.value > 0).map((v) => [v.labels.transport, v.value]));
+    expect(counted).toEqual({ grpc: 2, http: 2 });
   });
 });
 
