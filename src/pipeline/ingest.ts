@@ -5,7 +5,7 @@ import { REFUSALS, RETRY_AFTER_MS, type RefusalReason } from '../common/refusals
 import type { Signal } from '../model/signal.ts';
 import type { EncodedChunk } from '../storage/backend.ts';
 import { STORE_BYTES_PER_REQUEST_BYTE } from '../storage/encoders.ts';
-import { RecurringLog, type Logger } from '../telemetry/logger.ts';
+import { RecurringLog, RecurringLogs, type Logger } from '../telemetry/logger.ts';
 import type { ITEM_REFUSAL_REASONS, Metrics, Transport } from '../telemetry/metrics.ts';
 import { PoolBusyError, type DecodePool, type OtlpFormat, type WorkerHeap } from './pool.ts';
 import { JSON_DECODE_CHARGE } from './decode/common.ts';
@@ -69,10 +69,10 @@ export class Ingest {
    * When each retryable refusal reason was last logged, per transport: one line a minute for each,
    * so one reason never hides another, and a line's count is of the transport it names.
    */
-  private readonly overloadLogs = new Map<`${Transport}/${RefusalReason}`, RecurringLog>();
+  private readonly overloadLogs = new RecurringLogs<`${Transport}/${RefusalReason}`>();
   private readonly workerFailures = new RecurringLog();
   /** Per transport and answer, so a line's count is of what it names. */
-  private readonly unansweredLogs = new Map<string, RecurringLog>();
+  private readonly unansweredLogs = new RecurringLogs<string>();
   private closed = false;
   /** Ends the waits of requests whose rows are not stored yet (ack = stored), at a stop; set once stopWaiting() ran. */
   private readonly storeWaits = new Set<() => void>();
@@ -146,10 +146,8 @@ export class Ingest {
   refuse(transport: Transport, reason: RefusalReason, message: string = REFUSALS[reason].message): IngestOutcome {
     if (REFUSALS[reason].counted) this.metrics.refusedRequests.inc({ transport, reason });
     if (REFUSALS[reason].retryable && reason !== 'worker_failed' && !(transport === 'file' && WAITED_OUT.has(reason))) {
-      let log = this.overloadLogs.get(`${transport}/${reason}`);
-      if (!log) this.overloadLogs.set(`${transport}/${reason}`, (log = new RecurringLog()));
       const queueBytes = this.writer.queueBytes;
-      log.log((refused) => this.logger.warn({ transport, reason, queueBytes, refused }, 'refusing requests: ' + message));
+      this.overloadLogs.log(`${transport}/${reason}`, (refused) => this.logger.warn({ transport, reason, queueBytes, refused }, 'refusing requests: ' + message));
     }
     return { kind: 'refused', reason, message };
   }
@@ -162,9 +160,7 @@ export class Ingest {
   unanswered(transport: Transport, out: IngestOutcome): void {
     this.metrics.unansweredRequests.inc({ transport });
     const answer = out.kind === 'ok' ? 'taken' : out.reason;
-    let log = this.unansweredLogs.get(`${transport}/${answer}`);
-    if (!log) this.unansweredLogs.set(`${transport}/${answer}`, (log = new RecurringLog()));
-    log.log((unanswered) =>
+    this.unansweredLogs.log(`${transport}/${answer}`, (unanswered) =>
       this.logger.warn({ transport, answer, unanswered }, 'exports answered after their clients had gone (a deadline passed or the connection closed): clients may send them again; a slow store under delivery.ack = stored, or an exporter timeout shorter than the collector needs'),
     );
   }

@@ -1,6 +1,6 @@
 // Who a request is, for the listeners: one place that turns an Authorization header into a tenant
 // (or a refusal) and counts refusals by listener and bounded reason, never by token or tenant.
-import { RecurringLog, type Logger } from '../telemetry/logger.ts';
+import { RecurringLogs, type Logger } from '../telemetry/logger.ts';
 import type { SecurityMetrics } from './metrics.ts';
 import { DEFAULT_TENANT } from '../model/tenant.ts';
 import { type AuthResult, type Scope, type TokenStore } from './tokens.ts';
@@ -18,7 +18,7 @@ export class Authenticator {
   private readonly listener: AuthListener;
   private readonly logger: Logger | undefined;
   /** One per reason: a line's count is of the reason it names (a shared one said "malformed" for a minute of unknown tokens). */
-  private readonly refusals = new Map<(typeof REFUSAL_REASONS)[number], RecurringLog>();
+  private readonly refusals = new RecurringLogs<(typeof REFUSAL_REASONS)[number]>();
 
   constructor(listener: AuthListener, tokens: TokenStore | undefined, metrics: SecurityMetrics | undefined, logger?: Logger) {
     this.listener = listener;
@@ -48,9 +48,7 @@ export class Authenticator {
     this.metrics?.refusedAuth.inc({ listener: this.listener, reason });
     if (!this.logger) return;
     const logger = this.logger;
-    let log = this.refusals.get(reason);
-    if (!log) this.refusals.set(reason, (log = new RecurringLog()));
-    log.log((refused) => logger.warn({ listener: this.listener, reason, refused }, 'refusing requests without a valid bearer token (see tracehouse_auth_refused_requests_total)'));
+    this.refusals.log(reason, (refused) => logger.warn({ listener: this.listener, reason, refused }, 'refusing requests without a valid bearer token (see tracehouse_auth_refused_requests_total)'));
   }
 }
 

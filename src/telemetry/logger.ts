@@ -129,3 +129,18 @@ export class RecurringLog {
     last(n);
   }
 }
+
+/**
+ * A RecurringLog for each key (a reason, a transport and an answer): each line counts the events
+ * of the key it names, so one key's events never go out under another's name.
+ */
+export class RecurringLogs<K> {
+  private readonly logs = new Map<K, RecurringLog>();
+
+  /** RecurringLog.log of the key's own log. */
+  log(key: K, line: (events: number) => void): void {
+    let log = this.logs.get(key);
+    if (!log) this.logs.set(key, (log = new RecurringLog()));
+    log.log(line);
+  }
+}
