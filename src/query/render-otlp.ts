@@ -2,6 +2,7 @@
 // hex, 64-bit integers as decimal strings.
 import type { LogRow, ResourceInfo, ScopeInfo, SpanRow } from '../model/rows.ts';
 import type { TraceSummary } from '../storage/backend.ts';
+import { byStartThenId } from '../storage/query-helpers.ts';
 import { JsonArray, JsonObject, PAUSE } from './json-stream.ts';
 
 function resourceJson(r: ResourceInfo) {
@@ -100,8 +101,7 @@ function spanJson(s: SpanRow) {
 }
 
 /** By start, then span id (as the Jaeger API orders them): one answer whatever order the store handed the spans over in. */
-const byStart = (spans: readonly SpanRow[]): SpanRow[] =>
-  [...spans].sort((a, b) => (a.startTimeUnixNano < b.startTimeUnixNano ? -1 : a.startTimeUnixNano > b.startTimeUnixNano ? 1 : a.spanId < b.spanId ? -1 : a.spanId > b.spanId ? 1 : 0));
+const byStart = (spans: readonly SpanRow[]): SpanRow[] => [...spans].sort(byStartThenId);
 
 /** renderTraces(spans).resourceSpans, made as it is written (sendJsonSliced). */
 export function slicedResourceSpans(spans: readonly SpanRow[]): JsonArray {
