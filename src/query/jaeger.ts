@@ -6,6 +6,7 @@
 // Jaeger's model is named in the span's warnings instead of being dropped silently.
 import type { AnyValue, KeyValue, SpanLink, SpanRow } from '../model/rows.ts';
 import type { DependencyLink, Operation } from '../storage/backend.ts';
+import { byStartThenId } from '../storage/query-helpers.ts';
 import { anyValueToString } from '../model/rows.ts';
 import { Deferred, JsonArray, JsonObject } from './json-stream.ts';
 
@@ -206,7 +207,7 @@ function spanJson(s: SpanRow, processID: string): JaegerSpan {
 
 /** A trace's spans in Jaeger's order: by start time, then span id. */
 function byStart(spans: readonly SpanRow[]): SpanRow[] {
-  return [...spans].sort((a, b) => (a.startTimeUnixNano < b.startTimeUnixNano ? -1 : a.startTimeUnixNano > b.startTimeUnixNano ? 1 : a.spanId < b.spanId ? -1 : 1));
+  return [...spans].sort(byStartThenId);
 }
 
 /** Spans (sorted) as Jaeger spans, one at a time, filling processes and the trace's warnings as their processes are met. */
