@@ -57,8 +57,8 @@
 // permanent failure, nothing on a retryable one (the rows stay for the next start). Shut the
 // writer down before the log, so its last stored marks are written.
 import { DEFAULT_TENANT } from '../../model/tenant.ts';
+import { fileId, sameFile, type FileId } from '../../common/file-id.ts';
 import { randomUUID } from 'node:crypto';
-import { statSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -190,7 +190,7 @@ interface Segment {
   /** Entries and batches in this segment that are not stored yet. */
   live: number;
   /** The file this process opened for it (openSegment), which its path must still name (writeRound). */
-  file?: { dev: number; ino: number };
+  file?: FileId;
 }
 
 interface LiveEntry {
@@ -282,7 +282,7 @@ export class WriteAheadLog {
   /** The lock that keeps a second process out of this directory, held until shutdown (the OS lets go of it when the process dies, SIGKILL too). */
   private lock: DatabaseSync | undefined;
   /** The lock file `lock` held (relock). */
-  private lockFile: { dev: number; ino: number } | undefined;
+  private lockFile: FileId | undefined;
   private starting: Promise<ReplayPlan> | undefined;
   private stopping: Promise<void> | undefined;
   private readonly counters = { fsyncs: 0, rounds: 0, appends: 0, tornBytes: 0, corruptBytes: 0, corruptRegions: 0 };
@@ -765,7 +765,7 @@ export class WriteAheadLog {
       // Only a path that names nothing is known to be gone (not one that cannot be looked at now).
       return !['ENOENT', 'ENOTDIR'].includes(String((err as { code?: unknown }).code));
     }
-    return !seg.file || (st.dev === seg.file.dev && st.ino === seg.file.ino);
+    return !seg.file || sameFile(st, seg.file);
   }
 
   /**
@@ -979,7 +979,7 @@ export class WriteAheadLog {
   private relock(): void {
     const old = this.lock;
     const now = fileId(join(this.opts.dir, 'lock'));
-    if (now && this.lockFile && now.dev === this.lockFile.dev && now.ino === this.lockFile.ino) return;
+    if (now && this.lockFile && sameFile(now, this.lockFile)) return;
     try {
       this.lockDir(this.opts.dir);
       old?.close();
@@ -1001,15 +1001,5 @@ export class WriteAheadLog {
       this.lock = undefined;
     })();
     return this.stopping;
-  }
-}
-
-/** A path's file (device and inode), or undefined when the path names none or cannot be looked at. */
-function fileId(path: string): { dev: number; ino: number } | undefined {
-  try {
-    const st = statSync(path, { throwIfNoEntry: false });
-    return st && { dev: st.dev, ino: st.ino };
-  } catch {
-    return undefined;
   }
 }

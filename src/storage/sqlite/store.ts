@@ -2,6 +2,7 @@
 // writes; SQLite has a single writer) and for schema creation before readers open the file.
 import { createHash, randomInt } from 'node:crypto';
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { fileChange, fileId, type FileId } from '../../common/file-id.ts';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { KeyValue } from '../../model/rows.ts';
@@ -792,12 +793,11 @@ const NOTE_ROWID_FLOORS = `INSERT INTO rowid_floor (tbl, max_rowid)
  */
 export class OpenedFile {
   private readonly file: string | undefined;
-  private readonly dev: number = 0;
-  private readonly ino: number = 0;
+  private readonly opened: FileId = { dev: 0, ino: 0 };
   private readonly configured: string;
 
   /** The -wal file SQLite has open beside it (WAL mode: kept while a connection is open), once seen. */
-  private wal: { dev: number; ino: number } | undefined;
+  private wal: FileId | undefined;
 
   /** `configured`: storage.sqlite.path as given, for the message. */
   constructor(db: DatabaseSync, configured: string) {
@@ -806,8 +806,7 @@ export class OpenedFile {
     const st = file === '' ? undefined : statSync(file, { throwIfNoEntry: false });
     if (!st) return;
     this.file = file;
-    this.dev = st.dev;
-    this.ino = st.ino;
+    this.opened = { dev: st.dev, ino: st.ino };
     this.walGone();
   }
 
@@ -819,31 +818,22 @@ export class OpenedFile {
    */
   walGone(): string | undefined {
     if (this.file === undefined) return undefined;
-    let st;
-    try {
-      st = statSync(`${this.file}-wal`, { throwIfNoEntry: false });
-    } catch {
-      return undefined; // Not known to be gone.
-    }
+    const path = `${this.file}-wal`;
     if (this.wal === undefined) {
-      if (st) this.wal = { dev: st.dev, ino: st.ino };
+      this.wal = fileId(path);
       return undefined;
     }
-    if (st && st.dev === this.wal.dev && st.ino === this.wal.ino) return undefined;
-    return `storage.sqlite.path = ${JSON.stringify(this.configured)}: its -wal file is no longer at its path (${st ? 'another file is there now: moved or replaced' : 'deleted or moved away'}) since this collector opened it; what was committed into it is checkpointed into the store's file, and writes are refused, as no start would find what is committed into it: restart the collector`;
+    const change = fileChange(path, this.wal);
+    if (change === undefined) return undefined;
+    return `storage.sqlite.path = ${JSON.stringify(this.configured)}: its -wal file is no longer at its path (${change}) since this collector opened it; what was committed into it is checkpointed into the store's file, and writes are refused, as no start would find what is committed into it: restart the collector`;
   }
 
   /** Undefined while the path names the opened file; else why not, naming the option. */
   moved(): string | undefined {
     if (this.file === undefined) return undefined;
-    let st;
-    try {
-      st = statSync(this.file, { throwIfNoEntry: false });
-    } catch {
-      return undefined; // The path cannot be looked at now (a permission of its directory): not known to be gone.
-    }
-    if (st && st.dev === this.dev && st.ino === this.ino) return undefined;
-    return `storage.sqlite.path = ${JSON.stringify(this.configured)}: the file is no longer at that path (${st ? 'another file is there now: moved or replaced' : 'deleted or moved away'}) since this collector opened it; writes into it are refused, as no start would find them: restart the collector to open the file at the path (or a new empty one)`;
+    const change = fileChange(this.file, this.opened);
+    if (change === undefined) return undefined;
+    return `storage.sqlite.path = ${JSON.stringify(this.configured)}: the file is no longer at that path (${change}) since this collector opened it; writes into it are refused, as no start would find them: restart the collector to open the file at the path (or a new empty one)`;
   }
 }
 
