@@ -1937,17 +1937,22 @@ export class SqliteStore {
    */
   private walGone(): string | undefined {
     const gone = this.openedFile?.walGone();
-    if (gone !== undefined) this.rescueWal();
+    if (gone !== undefined) this.checkpointLostWal();
     return gone;
   }
 
   /**
    * When the store's -wal file is no longer at its path, checkpoints what only it holds into the
-   * store's file (once all of it is, not again); true once done or when the file is at its path.
-   * Also asked by the main thread's health check: an idle collector has no write to do it.
+   * store's file; true once done or when the file is at its path. Asked by the main thread's
+   * health check: an idle collector has no write to do it.
    */
   rescueWal(): boolean {
-    if (this.walRescued || this.openedFile?.walGone() === undefined) return true;
+    return this.openedFile?.walGone() === undefined || this.checkpointLostWal();
+  }
+
+  /** Checkpoints what only a lost -wal file holds into the store's file (once all of it is, not again); true once done. */
+  private checkpointLostWal(): boolean {
+    if (this.walRescued) return true;
     try {
       this.walRescued = (this.db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number }).busy === 0;
     } catch {
