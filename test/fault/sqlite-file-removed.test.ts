@@ -24,28 +24,43 @@ async function postLogs(url: string, bodies: string[]): Promise<number> {
   return res.status;
 }
 
+/** A collector on a new SQLite file with delivery.ack = durable, its first record ('before') stored. */
+async function withOneRecord(prefix: string) {
+  const db = join(tempDir(prefix), 'tracehouse.db');
+  const flags = { 'storage.sqlite.path': db, 'delivery.ack': 'durable', 'writer.flushIntervalMs': '50', 'shutdown.timeoutMs': '2000' };
+  const a = await spawnCollector(flags);
+  expect(await postLogs(a.httpUrl, ['before'])).toBe(200);
+  await storedOnce(db, 'before', 'first record stored');
+  return { db, flags, a };
+}
+
+/** Waits until the record of `body` is in the file, once. */
+const storedOnce = (db: string, body: string, what: string) =>
+  eventually(async () => (storedInSqlite(db, SERVICE).logCopies.get(body) === 1 ? true : undefined), 5_000, what);
+
+/** Waits until a line of the collector's output matches. */
+const logged = (c: { output(): string }, line: RegExp, what: string) => eventually(async () => (line.test(c.output()) ? true : undefined), 5_000, what);
+
+/** Waits until /readyz answers 503. */
+const notReady = (c: { opsUrl: string }) => eventually(async () => ((await fetch(`${c.opsUrl}/readyz`)).status === 503 ? true : undefined), 5_000, 'not ready');
+
 describe('the SQLite file removed under a running collector', () => {
   it.each([
     ['deleted (rm)', (db: string) => rmSync(db)],
     ['moved away (mv)', (db: string) => renameSync(db, `${db}.old`)],
     ['replaced by a copy (cp then mv over it)', (db: string) => (copyFileSync(db, `${db}.copy`), renameSync(`${db}.copy`, db))],
   ])('%s: writes are refused naming storage.sqlite.path, not ready, and a restart stores what durable kept', async (_, remove) => {
-    const dir = tempDir('sqlite-removed-');
-    const db = join(dir, 'tracehouse.db');
-    const flags = { 'storage.sqlite.path': db, 'delivery.ack': 'durable', 'writer.flushIntervalMs': '50', 'shutdown.timeoutMs': '2000' };
-    const a = await spawnCollector(flags);
-    expect(await postLogs(a.httpUrl, ['before'])).toBe(200);
-    await eventually(async () => (storedInSqlite(db, SERVICE).logCopies.get('before') === 1 ? true : undefined), 5_000, 'first record stored');
+    const { db, flags, a } = await withOneRecord('sqlite-removed-');
     remove(db);
     // Accepted into the write-ahead log (durable), but never stored into the unlinked file.
     expect(await postLogs(a.httpUrl, ['after'])).toBe(200);
-    await eventually(async () => (/storage\.sqlite\.path = \\?"[^"]*tracehouse\.db\\?": the file .*no longer/.test(a.output()) ? true : undefined), 5_000, 'the refusal logged');
-    await eventually(async () => ((await fetch(`${a.opsUrl}/readyz`)).status === 503 ? true : undefined), 5_000, 'not ready');
+    await logged(a, /storage\.sqlite\.path = \\?"[^"]*tracehouse\.db\\?": the file .*no longer/, 'the refusal logged');
+    await notReady(a);
     a.child.kill('SIGTERM');
     await a.exited;
     // The next start makes a new file at the path and writes what the log kept into it.
     const b = await spawnCollector(flags);
-    await eventually(async () => (storedInSqlite(db, SERVICE).logCopies.get('after') === 1 ? true : undefined), 5_000, 'kept record stored after restart');
+    await storedOnce(db, 'after', 'kept record stored after restart');
     b.child.kill('SIGTERM');
     expect(await b.exited).toBe(0);
   }, 60_000);
@@ -58,20 +73,15 @@ describe("the SQLite file's -wal file deleted under a running collector", () => 
   // Acknowledged (durable: the log let go of them once committed), ready, nothing logged, and a
   // kill lost them all.
   it('moves what only the open -wal held into the store\'s file, refuses writes naming it, and a kill then a restart loses nothing', async () => {
-    const dir = tempDir('sqlite-wal-removed-');
-    const db = join(dir, 'tracehouse.db');
-    const flags = { 'storage.sqlite.path': db, 'delivery.ack': 'durable', 'writer.flushIntervalMs': '50', 'shutdown.timeoutMs': '2000' };
-    const a = await spawnCollector(flags);
-    expect(await postLogs(a.httpUrl, ['before'])).toBe(200);
-    await eventually(async () => (storedInSqlite(db, SERVICE).logCopies.get('before') === 1 ? true : undefined), 5_000, 'first record stored');
+    const { db, flags, a } = await withOneRecord('sqlite-wal-removed-');
     rmSync(`${db}-wal`);
     expect(await postLogs(a.httpUrl, ['after'])).toBe(200);
-    await eventually(async () => (/its -wal file .*no longer/.test(a.output()) ? true : undefined), 5_000, 'the refusal logged');
-    await eventually(async () => ((await fetch(`${a.opsUrl}/readyz`)).status === 503 ? true : undefined), 5_000, 'not ready');
+    await logged(a, /its -wal file .*no longer/, 'the refusal logged');
+    await notReady(a);
     a.child.kill('SIGKILL');
     await a.exited;
     const b = await spawnCollector(flags);
-    await eventually(async () => (storedInSqlite(db, SERVICE).logCopies.get('after') === 1 ? true : undefined), 5_000, 'kept record stored after restart');
+    await storedOnce(db, 'after', 'kept record stored after restart');
     b.child.kill('SIGTERM');
     expect(await b.exited).toBe(0);
     const { logCopies } = storedInSqlite(db, SERVICE);
@@ -85,16 +95,11 @@ describe("the SQLite file's -wal file deleted under an idle collector", () => {
   // file no path names, though /readyz said (detail) they were checkpointed; acknowledged under
   // durable (the log let go of them once committed), a kill then lost them.
   it('moves what only the open -wal held into the store\'s file without waiting for a write, and a kill then a restart loses nothing', async () => {
-    const dir = tempDir('sqlite-wal-removed-idle-');
-    const db = join(dir, 'tracehouse.db');
-    const flags = { 'storage.sqlite.path': db, 'delivery.ack': 'durable', 'writer.flushIntervalMs': '50', 'shutdown.timeoutMs': '2000' };
-    const a = await spawnCollector(flags);
-    expect(await postLogs(a.httpUrl, ['before'])).toBe(200);
-    await eventually(async () => (storedInSqlite(db, SERVICE).logCopies.get('before') === 1 ? true : undefined), 5_000, 'first record stored');
+    const { db, flags, a } = await withOneRecord('sqlite-wal-removed-idle-');
     rmSync(`${db}-wal`);
-    await eventually(async () => ((await fetch(`${a.opsUrl}/readyz`)).status === 503 ? true : undefined), 5_000, 'not ready');
+    await notReady(a);
     // The readiness poll that noticed it has the write thread move what the deleted -wal held into the store's file.
-    await eventually(async () => (/-wal file deleted under the collector held is checkpointed/.test(a.output()) ? true : undefined), 5_000, 'the checkpoint logged');
+    await logged(a, /-wal file deleted under the collector held is checkpointed/, 'the checkpoint logged');
     a.child.kill('SIGKILL');
     await a.exited;
     const b = await spawnCollector(flags);
