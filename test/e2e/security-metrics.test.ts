@@ -23,6 +23,33 @@ function scrape(url: string, ca: Buffer): Promise<string> {
   });
 }
 
+/**
+ * A collector whose listeners inherit a certificate valid for a day (tls.certFile, the ops port
+ * plain), its files checked every 100 ms; renew() swaps in one valid for 30 days, key first, as a
+ * Secret swap delivers both.
+ */
+async function rotatingCollector(prefix: string) {
+  const dir = tempDir(prefix);
+  const ca = makeCa(dir, 'ca');
+  const first = makeCert(dir, ca, 'localhost', 'server', 1);
+  const renewed = makeCert(dir, ca, 'renewed', 'server', 30);
+  const certFile = join(dir, 'tls.crt');
+  const keyFile = join(dir, 'tls.key');
+  writeFileSync(certFile, first.cert);
+  writeFileSync(keyFile, first.key);
+  const c = await startCollector({ 'tls.certFile': certFile, 'tls.keyFile': keyFile, 'ops.tls.mode': 'off', 'tls.reloadCheckIntervalMs': '100' });
+  const renew = (): void => {
+    writeFileSync(keyFile, renewed.key);
+    writeFileSync(certFile, readFileSync(renewed.certFile));
+  };
+  /** A series' value on the ops port's /metrics (`name{labels}`), or undefined when not exported. */
+  const metric = async (series: string): Promise<number | undefined> => {
+    const line = (await (await fetch(`${c.opsUrl}/metrics`)).text()).split('\n').find((l) => l.startsWith(`${series} `));
+    return line === undefined ? undefined : Number(line.split(' ')[1]);
+  };
+  return { c, renew, metric };
+}
+
 describe('security counters before their first event', () => {
   it('are exported at 0 for each label set the configuration can count', async () => {
     const dir = tempDir('tracehouse-secmetrics-');
@@ -55,21 +82,9 @@ describe('security counters before their first event', () => {
   });
 
   it('exports when each listener\'s certificate expires, and follows a rotation', async () => {
-    const dir = tempDir('tracehouse-expiry-');
-    const ca = makeCa(dir, 'ca');
-    const shortLived = makeCert(dir, ca, 'localhost', 'server', 1);
-    const renewed = makeCert(dir, ca, 'renewed', 'server', 30);
-    const certFile = join(dir, 'tls.crt');
-    const keyFile = join(dir, 'tls.key');
-    writeFileSync(certFile, shortLived.cert);
-    writeFileSync(keyFile, shortLived.key);
-    const c = await startCollector({ 'tls.certFile': certFile, 'tls.keyFile': keyFile, 'ops.tls.mode': 'off', 'tls.reloadCheckIntervalMs': '100' });
+    const { c, renew, metric } = await rotatingCollector('tracehouse-expiry-');
     try {
-      const expiry = async (listener: string) => {
-        const text = await (await fetch(`${c.opsUrl}/metrics`)).text();
-        const line = text.split('\n').find((l) => l.startsWith(`tracehouse_tls_certificate_expiry_timestamp_seconds{listener="${listener}"} `));
-        return line === undefined ? undefined : Number(line.split(' ')[1]);
-      };
+      const expiry = (listener: string) => metric(`tracehouse_tls_certificate_expiry_timestamp_seconds{listener="${listener}"}`);
       const day = 86_400;
       const now = Date.now() / 1000;
       for (const listener of ['receiver.grpc', 'receiver.http', 'query']) {
@@ -81,8 +96,7 @@ describe('security counters before their first event', () => {
       expect(await expiry('ops')).toBeUndefined();
 
       // A renewal (key first, then the certificate, as a Secret swap delivers both).
-      writeFileSync(keyFile, renewed.key);
-      writeFileSync(certFile, readFileSync(renewed.certFile));
+      renew();
       // Each listener watches its files on its own timer, so one may see the renewal before another.
       const renewedOn = async (listener: string) => ((await expiry(listener)) ?? 0) > now + 29 * day;
       for (const listener of ['query', 'receiver.grpc', 'receiver.http']) {
@@ -114,23 +128,10 @@ describe('security counters before their first event', () => {
     // tls.certFile serves every listener that inherits it; each checks the files on its own timer.
     // One rotation, or one check of a refused file, is one event for the operator (the dashboard's
     // reload rate, increase() over a day): counted per listener it read 3 (4 with the ops port).
-    const dir = tempDir('tracehouse-reloads-');
-    const ca = makeCa(dir, 'ca');
-    const first = makeCert(dir, ca, 'localhost', 'server', 1);
-    const renewed = makeCert(dir, ca, 'renewed', 'server', 30);
-    const certFile = join(dir, 'tls.crt');
-    const keyFile = join(dir, 'tls.key');
-    writeFileSync(certFile, first.cert);
-    writeFileSync(keyFile, first.key);
-    const c = await startCollector({ 'tls.certFile': certFile, 'tls.keyFile': keyFile, 'ops.tls.mode': 'off', 'tls.reloadCheckIntervalMs': '100' });
+    const { c, renew, metric: scrapeValue } = await rotatingCollector('tracehouse-reloads-');
     try {
-      const scrapeValue = async (series: string) => {
-        const line = (await (await fetch(`${c.opsUrl}/metrics`)).text()).split('\n').find((l) => l.startsWith(`${series} `));
-        return line === undefined ? undefined : Number(line.split(' ')[1]);
-      };
       const now = Date.now() / 1000;
-      writeFileSync(keyFile, renewed.key);
-      writeFileSync(certFile, readFileSync(renewed.certFile));
+      renew();
       for (const listener of ['receiver.grpc', 'receiver.http', 'query']) {
         const series = `tracehouse_tls_certificate_expiry_timestamp_seconds{listener="${listener}"}`;
         await eventually(async () => (((await scrapeValue(series)) ?? 0) > now + 29 * 86_400 ? true : undefined), 10_000, `the renewed expiry on ${listener}`);
