@@ -19,6 +19,17 @@ const span = (traceId: string, spanId: string, parentSpanId: string, name: strin
   traceId, spanId, parentSpanId, name, kind: 1, startTimeUnixNano: String(startNs), endTimeUnixNano: String(startNs + durNs), ...extra,
 });
 
+/**
+ * A trace of a root span and n - 1 children named `step 1` to `step n-1`, a millisecond apart and
+ * half a millisecond long each; extra(i): a child's other fields.
+ */
+function flatTrace(traceId: string, n: number, rootName: string, rootNs: bigint, extra: (i: number) => Record<string, unknown> = () => ({})): ReturnType<typeof span>[] {
+  const root = hex(8);
+  const spans = [span(traceId, root, '', rootName, now, rootNs)];
+  for (let i = 1; i < n; i++) spans.push(span(traceId, hex(8), root, `step ${i}`, now + BigInt(i) * 1_000_000n, 500_000n, extra(i)));
+  return spans;
+}
+
 async function send(c: TestCollector, service: string, spans: ReturnType<typeof span>[], token?: string): Promise<void> {
   const body = { resourceSpans: [{ resource: { attributes: [str('service.name', service)] }, scopeSpans: [{ scope: { name: 'ui-edges' }, spans }] }] };
   const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -477,10 +488,8 @@ describe('web UI: odd data and odd hands', () => {
 
   it('a span link opens the linked trace at the linked span, selected and in view, not at the trace\'s top', async () => {
     const target = hex(16);
-    const root = hex(8);
     // 300 spans: the linked one, the 250th, is far below the first screen of rows.
-    const spans = [span(target, root, '', 'batch', now, 400_000_000n)];
-    for (let i = 1; i < 300; i++) spans.push(span(target, hex(8), root, `step ${i}`, now + BigInt(i) * 1_000_000n, 500_000n));
+    const spans = flatTrace(target, 300, 'batch', 400_000_000n);
     await send(c, 'ui-link-target', spans);
     const linked = spans[250]!.spanId;
     const from = hex(16);
@@ -505,9 +514,7 @@ describe('web UI: odd data and odd hands', () => {
 
   it('a clicked span is named in the address: a reload or a copied link opens the trace at it', async () => {
     const traceId = hex(16);
-    const root = hex(8);
-    const spans = [span(traceId, root, '', 'batch', now, 400_000_000n)];
-    for (let i = 1; i < 300; i++) spans.push(span(traceId, hex(8), root, `step ${i}`, now + BigInt(i) * 1_000_000n, 500_000n));
+    const spans = flatTrace(traceId, 300, 'batch', 400_000_000n);
     await send(c, 'ui-span-address', spans);
     await ready(`/trace/${traceId}`);
     const picked = spans[12]!.spanId;
@@ -525,12 +532,8 @@ describe('web UI: odd data and odd hands', () => {
 
   it('a big trace\'s error count takes the reader to each span with an error in turn, also one under a collapsed span', async () => {
     const traceId = hex(16);
-    const root = hex(8);
-    const spans = [span(traceId, root, '', 'batch', now, 500_000_000n)];
-    for (let i = 1; i < 400; i++) {
-      const failed = i === 150 || i === 350;
-      spans.push(span(traceId, hex(8), root, `step ${i}`, now + BigInt(i) * 1_000_000n, 500_000n, failed ? { status: { code: 2, message: 'boom' } } : {}));
-    }
+    const spans = flatTrace(traceId, 400, 'batch', 500_000_000n, (i) => (i === 150 || i === 350 ? { status: { code: 2, message: 'boom' } } : {}));
+    const root = spans[0]!.spanId;
     await send(c, 'ui-next-error', spans);
     await ready(`/trace/${traceId}`);
     await page.click(`.row[data-span-id="${root}"] button.toggle`);
@@ -550,9 +553,7 @@ describe('web UI: odd data and odd hands', () => {
 
   it('in a narrow window (a phone, a split screen) a clicked span\'s details show on the screen, not below it', async () => {
     const traceId = hex(16);
-    const root = hex(8);
-    const spans = [span(traceId, root, '', 'GET /checkout', now, 50_000_000n)];
-    for (let i = 1; i < 40; i++) spans.push(span(traceId, hex(8), root, `step ${i}`, now + BigInt(i) * 1_000_000n, 500_000n));
+    const spans = flatTrace(traceId, 40, 'GET /checkout', 50_000_000n);
     await send(c, 'ui-narrow-details', spans);
     await page.setViewport({ width: 390, height: 800 });
     try {
@@ -656,9 +657,7 @@ describe('web UI: odd data and odd hands', () => {
 
   it('keyboard: Page Down, Page Up, End and Home move the selection through a long tree, not only the view', async () => {
     const traceId = hex(16);
-    const root = hex(8);
-    const spans = [span(traceId, root, '', 'step 0', now, 400_000_000n)];
-    for (let i = 1; i < 300; i++) spans.push(span(traceId, hex(8), root, `step ${i}`, now + BigInt(i) * 1_000_000n, 500_000n));
+    const spans = flatTrace(traceId, 300, 'step 0', 400_000_000n);
     await send(c, 'ui-page-keys', spans);
     await ready(`/trace/${traceId}`);
     await page.focus('.rows');
