@@ -154,6 +154,17 @@ describe('web UI in headless Chromium', () => {
     expect((await fetch(c.queryUrl + `/trace/${traceId}`)).headers.get('content-type')).toBe('text/html; charset=utf-8');
   });
 
+  it('a page link with a trailing slash opens the page (its query kept), not the read API\'s raw JSON', async () => {
+    const moved = await fetch(`${c.queryUrl}/search/?service=${web}&lookback=1h`, { redirect: 'manual' });
+    expect([moved.status, moved.headers.get('location')]).toEqual([301, `/search?service=${web}&lookback=1h`]);
+    for (const path of [`/trace/${traceId}/`, '/logs//', '/search/']) {
+      const r = await fetch(c.queryUrl + path);
+      expect([path, r.status, r.headers.get('content-type')]).toEqual([path, 200, 'text/html; charset=utf-8']);
+    }
+    await ready(`/trace/${traceId}/`);
+    expect(await page.$eval('.trace-head h1', (e) => e.textContent)).toBe(`${web}: POST /checkout`);
+  });
+
   it('search: lists services and finds the traces, newest first, with span counts and duration bars', async () => {
     await ready('/');
     const services = await page.$$eval('select[name=service] option', (os) => os.map((o) => o.textContent));

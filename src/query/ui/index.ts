@@ -29,6 +29,8 @@ const SECURITY_HEADERS = {
 };
 
 const PAGE = /^\/(?:|search|logs|trace\/[^/]{1,200})$/;
+/** A page's path with trailing slashes (a link typed or pasted so, `/search/`): sent to the page. */
+const PAGE_SLASHED = /^(\/(?:search|logs|trace\/[^/]{1,200}))\/+$/;
 
 /** A content-hashed asset name of any build (the hash: 12 base64url characters of its SHA-256). */
 const ANY_BUILD_ASSET = /^\/ui\/(app\.[\w-]{12}\.js|style\.[\w-]{12}\.css)$/;
@@ -76,7 +78,7 @@ export class WebUi {
 
   /** True for the paths the UI serves: its pages and its assets. */
   owns(path: string): boolean {
-    return PAGE.test(path) || path.startsWith('/ui/');
+    return PAGE.test(path) || PAGE_SLASHED.test(path) || path.startsWith('/ui/');
   }
 
   /** Answers a GET/HEAD of a UI path. */
@@ -84,6 +86,14 @@ export class WebUi {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
       res.end(`method ${req.method} not allowed\n`);
+      return;
+    }
+    const slashed = PAGE_SLASHED.exec(path)?.[1];
+    if (slashed !== undefined) {
+      // The page's own path, its query kept; not the read API's 404 (or 401 behind tokens).
+      const query = req.url?.indexOf('?') ?? -1;
+      res.writeHead(301, { ...SECURITY_HEADERS, location: slashed + (query < 0 ? '' : req.url!.slice(query)), 'content-type': 'text/plain; charset=utf-8' });
+      res.end();
       return;
     }
     // Another build's name: the shell came from a pod of another version (a rolling update, behind
