@@ -611,6 +611,15 @@ describe('web UI: odd data and odd hands', () => {
     expect(await page.title()).toBe(`ui-title: POST /api/checkout · trace ${traceId.slice(0, 8)}… · Tracehouse`);
   });
 
+  it('search and logs pages are titled by what they ask for, so tabs and the history menu tell searches apart', async () => {
+    await ready(`/search?service=ui-title&name=${encodeURIComponent('POST /api/checkout')}&lookback=1h`);
+    expect(await page.title()).toBe('Search traces: ui-title · POST /api/checkout · Tracehouse');
+    await ready('/search');
+    expect(await page.title()).toBe('Search traces · Tracehouse');
+    await ready(`/logs?service=ui-title&minSeverity=13&traceId=${'ab'.repeat(16)}`);
+    expect(await page.title()).toBe(`Logs: ui-title · WARN and above · ${'ab'.repeat(16)} · Tracehouse`);
+  });
+
   it('keyboard: the span tree can be walked and a span opened without a mouse', async () => {
     const traceId = hex(16);
     const [a, b] = [hex(8), hex(8)];

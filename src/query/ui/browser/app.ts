@@ -412,8 +412,18 @@ function kvTable(kvs: KeyValue[], budget?: Budget): Node {
 
 // ---------------------------------------------------------------- search
 
+/**
+ * A search or logs page's title: its kind and what it asks for (each value cut to 60 characters),
+ * so tabs and the history menu tell one search from another.
+ */
+function filtersTitle(kind: string, values: readonly (string | null | undefined)[]): string {
+  const asked = values.map((v) => v?.trim() ?? '').filter((v) => v !== '');
+  const cut = asked.map((v) => (v.length > 60 ? v.slice(0, 60) + '…' : v));
+  return `${kind}${cut.length ? ': ' + cut.join(' · ') : ''} · Tracehouse`;
+}
+
 async function searchPage(params: URLSearchParams): Promise<void> {
-  document.title = 'Search traces · Tracehouse';
+  document.title = filtersTitle('Search traces', [params.get('service'), params.get('name'), params.get('tags')]);
   const service = select('service', [['', 'All services']], '', 'Service');
   const operation = select('name', [['', 'All operations']], '', 'Operation');
   const form = h(
@@ -970,7 +980,8 @@ function flattenLogs(d: LogsDoc): { log: OtlpLog; service: string }[] {
 }
 
 async function logsPage(params: URLSearchParams): Promise<void> {
-  document.title = 'Logs · Tracehouse';
+  const severity = Number(params.get('minSeverity'));
+  document.title = filtersTitle('Logs', [params.get('service'), Number.isInteger(severity) && severity >= 1 && severity <= 24 ? `${severityName(severity)} and above` : params.get('minSeverity'), params.get('traceId')]);
   // Typed, with the services of stored spans offered: /api/services knows no service that sends
   // only logs, and a list of those alone would leave such a service unreachable here.
   const service = input('service', params.get('service') ?? '', { list: 'log-services', placeholder: 'All services', autocomplete: 'off', 'aria-label': 'Service' });
