@@ -648,6 +648,32 @@ describe('web UI: odd data and odd hands', () => {
     expect(await page.evaluate(() => document.activeElement.closest('.rows') === null)).toBe(true);
   });
 
+  it('keyboard: left goes from a leaf (or a collapsed span) to its parent, right from an expanded span to its first child', async () => {
+    const traceId = hex(16);
+    const ids = [hex(8), hex(8), hex(8), hex(8)];
+    await send(c, 'ui-tree-keys', [span(traceId, ids[0]!, '', 'root-op', now, 4_000_000n), span(traceId, ids[1]!, ids[0]!, 'mid-op', now + 1000n, 2_000_000n), span(traceId, ids[2]!, ids[1]!, 'leaf-op', now + 2000n, 1_000_000n), span(traceId, ids[3]!, ids[0]!, 'second-op', now + 3_000_000n, 500_000n)]);
+    await ready(`/trace/${traceId}?span=${ids[2]}`);
+    await page.focus('.rows');
+    const at = () => page.$eval('.row.selected .op', (e) => e.textContent);
+    const shown = () => page.$$eval('.row .op', (els) => els.map((e) => e.textContent));
+    expect(await at()).toBe('leaf-op');
+    await page.keyboard.press('ArrowLeft');
+    expect(await at()).toBe('mid-op');
+    await page.keyboard.press('ArrowLeft');
+    expect([await at(), await shown()]).toEqual(['mid-op', ['root-op', 'mid-op', 'second-op']]);
+    await page.keyboard.press('ArrowLeft');
+    expect(await at()).toBe('root-op');
+    await page.keyboard.press('ArrowRight');
+    expect(await at()).toBe('mid-op');
+    await page.keyboard.press('ArrowRight');
+    expect([await at(), await shown()]).toEqual(['mid-op', ['root-op', 'mid-op', 'leaf-op', 'second-op']]);
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowRight');
+    expect(await at()).toBe('leaf-op');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await page.$eval('.details h2', (e) => e.textContent)).toBe('leaf-op');
+  });
+
   it('keyboard: the span tree, reached with Tab, shows that it has the focus', async () => {
     const traceId = hex(16);
     await send(c, 'ui-focus-ring', [span(traceId, hex(8), '', 'root-op', now, 2_000_000n)]);

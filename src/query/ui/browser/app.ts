@@ -793,14 +793,31 @@ async function tracePage(pathId: string, span: string | null): Promise<void> {
     }
     choose(u);
   });
-  // The tree by keyboard: up and down select the previous or next span (Page Up and Down, Home and End further), left and right collapse and expand it.
+  // Selects the span at index next of rows, scrolled into view at the nearer edge.
+  const moveTo = (next: number): void => {
+    choose(rows[next]!);
+    const top = next * ROW_HEIGHT;
+    if (top < viewport.scrollTop) viewport.scrollTop = top;
+    else if (top + ROW_HEIGHT > viewport.scrollTop + viewport.clientHeight) viewport.scrollTop = top + ROW_HEIGHT - viewport.clientHeight;
+    paint();
+  };
+  // The tree by keyboard, as a tree view's keys go: up and down select the previous or next span
+  // (Page Up and Down, Home and End further); right expands a span, then goes to its first child;
+  // left collapses it, then goes to its parent (from a leaf at once).
   viewport.addEventListener('keydown', (ev) => {
     const at = selected ? rows.indexOf(selected) : -1;
-    if ((ev.key === 'ArrowLeft' || ev.key === 'ArrowRight') && selected && selected.children.length > 0) {
+    if ((ev.key === 'ArrowLeft' || ev.key === 'ArrowRight') && selected) {
       ev.preventDefault();
-      const collapse = ev.key === 'ArrowLeft';
-      if (selected.collapsed === collapse) return;
-      selected.collapsed = collapse;
+      const open = selected.children.length > 0 && !selected.collapsed;
+      if (ev.key === 'ArrowRight') {
+        if (selected.children.length === 0) return;
+        if (open) return moveTo(at + 1);
+        selected.collapsed = false;
+      } else if (open) selected.collapsed = true;
+      else {
+        const parent = selected.parent ? rows.indexOf(selected.parent) : -1;
+        return parent < 0 ? undefined : moveTo(parent);
+      }
       rows = visibleRows(tree.rows);
       return repaintAll();
     }
@@ -814,11 +831,7 @@ async function tracePage(pathId: string, span: string | null): Promise<void> {
     ev.preventDefault();
     const next = Math.max(0, Math.min(rows.length - 1, at + by));
     if (next === at || !rows[next]) return;
-    choose(rows[next]);
-    const top = next * ROW_HEIGHT;
-    if (top < viewport.scrollTop) viewport.scrollTop = top;
-    else if (top + ROW_HEIGHT > viewport.scrollTop + viewport.clientHeight) viewport.scrollTop = top + ROW_HEIGHT - viewport.clientHeight;
-    paint();
+    moveTo(next);
   });
   // Selects the span at index at of rows, scrolled to the middle of the tree, as a click shows it.
   const reveal = (at: number): void => {
