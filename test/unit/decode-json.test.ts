@@ -304,7 +304,7 @@ describe('decodeTracesJson', () => {
 
   it('refuses undecodable JSON and the wrong top-level shape', () => {
     for (const text of ['{"resourceSpans": [', 'nope', '{"a":1}}', '\u00ff']) expect(() => traces(text)).toThrow(/invalid JSON/);
-    for (const text of ['null', '[]', '42', '"x"']) expect(() => traces(text)).toThrow(/expected an ExportTraceServiceRequest object/);
+    for (const text of ['null', '[]', '42', '"x"']) expect(() => traces(text)).toThrow(/^OTLP\/JSON body: expected an ExportTraceServiceRequest object, got /);
     expect(() => traces({ resourceSpans: {} })).toThrow(/resourceSpans: expected an array, got an object/);
     expect(() => traces({ resourceSpans: [{ scopeSpans: [{ spans: 'x' }] }] })).toThrow(/resourceSpans\[0\]\.scopeSpans\[0\]\.spans: expected an array, got "x"/);
     expect(() => traces(withSpan({ ...SPAN, name: 5 }))).toThrow(/spans\[0\]\.name: expected a string, got 5/);

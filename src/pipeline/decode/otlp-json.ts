@@ -41,7 +41,7 @@ export function fail(field: string, expected: string, got: unknown): never {
   if (atScope >= 0) where += `.${signalNames[1]}[${atScope}]`;
   if (atItem >= 0) where += `.${signalNames[2]}[${atItem}]`;
   if (where && field) where += '.';
-  throw new DecodeError(`OTLP/JSON ${where}${field}: expected ${expected}, got ${shown}`);
+  throw new DecodeError(`OTLP/JSON ${where + field || 'body'}: expected ${expected}, got ${shown}`);
 }
 
 /** Resets the walk's position (for error messages) at the start of a request. */
