@@ -193,4 +193,25 @@ describe('web UI: span details and log rows', () => {
     expect(items.find((t) => t.includes('card declined'))).toContain('payment.provider=acme-pay retry=2');
     expect(items.find((t) => t.includes('gave up'))).not.toContain('=');
   });
+
+  it("span details: the span's flags (sampled, remote parent) and W3C trace state are shown, and a link's", async () => {
+    const traceId = hex(16);
+    const spanId = hex(8);
+    const linked = { traceId: hex(16), spanId: hex(8), traceState: 'congo=lZWRzIHRoNhcm5hbCBwbGVhc3VyZS4', flags: 0x301 };
+    const sent = { traceId, spanId, name: 'consume', kind: 5, traceState: 'rojo=00f067aa0ba902b7,congo=t61rcWkgMzE', flags: 0x301, startTimeUnixNano: String(now), endTimeUnixNano: String(now + 1_000_000n), links: [linked] };
+    const plain = { traceId, spanId: hex(8), parentSpanId: spanId, name: 'plain', kind: 1, startTimeUnixNano: String(now + 1000n), endTimeUnixNano: String(now + 2000n) };
+    await post(c, 'traces', { resourceSpans: [{ resource: { attributes: [str('service.name', 'ui-trace-state')] }, scopeSpans: [{ spans: [sent, plain] }] }] });
+    await eventually(async () => ((await fetch(`${c.queryUrl}/v1/traces/${traceId}`)).status === 200 ? true : undefined));
+    await ready(`/trace/${traceId}?span=${spanId}`);
+    await page.waitForFunction(() => document.querySelector('.details h2')?.textContent === 'consume');
+    const facts = await page.$$eval('.details dl.facts dt', (els: any[]) => Object.fromEntries(els.map((e) => [e.textContent, e.nextElementSibling.textContent])));
+    expect(facts).toMatchObject({ Flags: 'sampled, remote (0x301)', 'Trace state': sent.traceState });
+    expect(await page.$eval('.details ul.links li', (e: any) => e.innerText)).toContain(`sampled, remote (0x301) trace state ${linked.traceState}`);
+    // A span without either says nothing of them.
+    await page.click(`.row[data-span-id="${plain.spanId}"]`);
+    await page.waitForFunction(() => document.querySelector('.details h2')?.textContent === 'plain');
+    const plainFacts = await page.$$eval('.details dl.facts dt', (els: any[]) => els.map((e) => e.textContent));
+    expect(plainFacts).not.toContain('Flags');
+    expect(plainFacts).not.toContain('Trace state');
+  });
 });

@@ -27,6 +27,8 @@ interface OtlpEvent {
 interface OtlpLink {
   traceId: string;
   spanId: string;
+  traceState?: string;
+  flags?: number;
   attributes: KeyValue[];
   droppedAttributesCount?: number;
 }
@@ -40,6 +42,9 @@ interface OtlpScope {
 interface OtlpSpan {
   traceId: string;
   spanId: string;
+  /** W3C trace state (vendor entries) and trace flags with OTLP's remote-parent bits, as sent. */
+  traceState?: string;
+  flags?: number;
   parentSpanId: string;
   name: string;
   kind: number;
@@ -247,6 +252,16 @@ function fmtDuration(ns: number): string {
 /** A time from a span's start, signed: an event of a skewed clock can come before it. */
 function fmtOffset(ns: number): string {
   return ns < 0 ? fmtDuration(ns) : `+${fmtDuration(ns)}`;
+}
+
+/**
+ * A span's or link's flags as read: the W3C trace flags' sampled bit (0x01), and whether the
+ * parent (a link: the linked span) was remote, which OTLP says in bit 0x200 when bit 0x100 is set.
+ */
+function flagsText(flags: number): string {
+  const out = [flags & 0x01 ? 'sampled' : 'not sampled'];
+  if (flags & 0x100) out.push(flags & 0x200 ? 'remote' : 'local');
+  return `${out.join(', ')} (0x${flags.toString(16).padStart(2, '0')})`;
 }
 
 /**
@@ -895,13 +910,15 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string, traceC
       h('dt', {}, 'Duration'), h('dd', {}, fmtDuration(u.duration), endNs === 0n ? ' (no end time stamped)' : endNs < startNs ? ` (its end is stamped ${fmtDuration(Number(startNs - endNs))} before its start: clock skew)` : ''),
       h('dt', {}, 'Status'), h('dd', { class: s.status.code === 2 ? 'status-error' : '' }, ['unset', 'ok', 'error'][s.status.code] ?? String(s.status.code), s.status.message ? `: ${s.status.message}` : ''),
       h('dt', {}, 'Scope'), h('dd', {}, `${u.scope.name}${u.scope.version ? ' ' + u.scope.version : ''}`),
+      ...(s.flags ? [h('dt', {}, 'Flags'), h('dd', {}, flagsText(s.flags))] : []),
+      ...(s.traceState ? [h('dt', {}, 'Trace state'), h('dd', {}, h('code', {}, s.traceState))] : []),
     ),
     h('h3', {}, counted('Attributes', s.attributes.length, s.droppedAttributesCount)),
     kvTable(s.attributes),
     h('h3', {}, counted('Events', s.events.length, s.droppedEventsCount)),
     capped(h('ol', { class: 'events' }), s.events, (e, nested) => h('li', {}, h('strong', {}, e.name), ` at ${fmtOffset(Number(BigInt(e.timeUnixNano) - startNs))}`, kvTable(e.attributes, nested), droppedNote(e.droppedAttributesCount)), 'event'),
     h('h3', {}, counted('Links', s.links.length, s.droppedLinksCount)),
-    capped(h('ul', { class: 'links' }), s.links, (l, nested) => h('li', {}, h('a', { href: `/trace/${l.traceId}?span=${l.spanId}` }, h('code', {}, `${l.traceId}/${l.spanId}`)), kvTable(l.attributes, nested), droppedNote(l.droppedAttributesCount)), 'link'),
+    capped(h('ul', { class: 'links' }), s.links, (l, nested) => h('li', {}, h('a', { href: `/trace/${l.traceId}?span=${l.spanId}` }, h('code', {}, `${l.traceId}/${l.spanId}`)), ...(l.flags ? [' ', flagsText(l.flags)] : []), ...(l.traceState ? [' trace state ', h('code', {}, l.traceState)] : []), kvTable(l.attributes, nested), droppedNote(l.droppedAttributesCount)), 'link'),
     h('h3', {}, u.resourceDropped ? `Resource (${u.resourceDropped} attribute${u.resourceDropped === 1 ? '' : 's'} dropped by the sender)` : 'Resource'),
     kvTable(u.resource),
     // Counted as the resource's are: a scope whose every attribute the sender dropped still says so.
