@@ -192,6 +192,10 @@ describe('web UI: span details and log rows', () => {
     const items: string[] = await page.$$eval('.span-log-list li', (els: any[]) => els.map((e) => e.innerText));
     expect(items.find((t) => t.includes('card declined'))).toContain('payment.provider=acme-pay retry=2');
     expect(items.find((t) => t.includes('gave up'))).not.toContain('=');
+    // Timed as the span's events are, from the span's start; the wall-clock time on hover.
+    const times = await page.$$eval('.span-log-list time', (els: any[]) => els.map((e) => [e.textContent, e.title]));
+    expect(times.map(([t]) => t).sort()).toEqual(['+1.00 ms', '+2.00 ms']);
+    for (const [, title] of times) expect(title).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC$/);
   });
 
   it("span details: the span's flags (sampled, remote parent) and W3C trace state are shown, and a link's", async () => {

@@ -952,7 +952,7 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string, traceC
   // The second read's records were merged in after the first's.
   const mine = logs.filter((l) => l.spanId === s.spanId).sort(newestFirst);
   const note = cut ? [h('p', { class: 'muted' }, `The trace logged more records during this span than one read returns (query.maxLimit, ${maxLimit}, or the read's byte bound): some of this span's may not be shown.`)] : [];
-  logsBox.replaceChildren(...note, mine.length === 0 ? h('p', { class: 'muted' }, 'No log records for this span.') : h('ol', { class: 'span-log-list' }, ...mine.map((l) => h('li', { class: `sev sev-${severityClass(l.severityNumber)}` }, h('time', {}, fmtTime(logTime(l))), ' ', h('span', { class: 'sev-text' }, l.severityText || severityName(l.severityNumber)), ' ', h('span', { class: 'body' }, ...logBody(l)), ...logAttrs(l)))));
+  logsBox.replaceChildren(...note, mine.length === 0 ? h('p', { class: 'muted' }, 'No log records for this span.') : h('ol', { class: 'span-log-list' }, ...mine.map((l) => h('li', { class: `sev sev-${severityClass(l.severityNumber)}` }, h('time', { title: fmtTime(logTime(l)) }, fmtOffset(Number(BigInt(logTime(l)) - startNs))), ' ', h('span', { class: 'sev-text' }, l.severityText || severityName(l.severityNumber)), ' ', h('span', { class: 'body' }, ...logBody(l)), ...logAttrs(l)))));
 }
 
 // ---------------------------------------------------------------- logs
