@@ -52,6 +52,43 @@ describe('web UI: search page and logs view', () => {
     }
   });
 
+  it('search and logs: a window of the past (From … to …, in UTC) finds what happened then, and a Jaeger UI link\'s custom range is that window', async () => {
+    const day = 86_400_000_000_000n;
+    const then = now - 3n * day;
+    const ids = { then: hex(16), today: hex(16) };
+    const spans = [
+      { traceId: ids.then, spanId: hex(8), name: 'incident', kind: 2, startTimeUnixNano: String(then), endTimeUnixNano: String(then + 1_000_000n) },
+      { traceId: ids.today, spanId: hex(8), name: 'today', kind: 2, startTimeUnixNano: String(now), endTimeUnixNano: String(now + 1_000_000n) },
+    ];
+    await post(c, 'traces', { resourceSpans: [{ resource: { attributes: [str('service.name', 'ui-window')] }, scopeSpans: [{ spans }] }] });
+    const logRecords = [then, now].map((t) => ({ timeUnixNano: String(t), severityNumber: 9, body: { stringValue: t === then ? 'during the incident' : 'today' } }));
+    await post(c, 'logs', { resourceLogs: [{ resource: { attributes: [str('service.name', 'ui-window')] }, scopeLogs: [{ logRecords }] }] });
+    await eventually(async () => ((await fetch(`${c.queryUrl}/v1/traces/${ids.then}`)).status === 200 ? true : undefined));
+    const utc = (ns: bigint) => new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19);
+    const found = () => page.$$eval('.trace-result', (els: any[]) => els.map((e) => e.getAttribute('data-trace-id')));
+
+    // Through the form: the range's fields appear when it is chosen, and the link carries them.
+    await ready('/search?service=ui-window&lookback=1h');
+    expect(await page.$eval('input[name=start]', (e: any) => e.closest('.field').hidden)).toBe(true);
+    await page.select('select[name=lookback]', 'custom');
+    expect(await page.$eval('input[name=start]', (e: any) => e.closest('.field').hidden)).toBe(false);
+    await page.$eval('input[name=start]', (e: any, v: string) => (e.value = v), utc(then - day / 24n));
+    await page.$eval('input[name=end]', (e: any, v: string) => (e.value = v), utc(then + day / 24n));
+    await submit();
+    expect(await found()).toEqual([ids.then]);
+    expect(await page.$eval('input[name=start]', (e: any) => e.value)).toBe(utc(then - day / 24n));
+
+    // A Jaeger UI link: lookback=custom with start and end in microseconds.
+    const us = (ns: bigint) => String(ns / 1000n);
+    await ready(`/search?service=ui-window&lookback=custom&start=${us(then - day / 24n)}&end=${us(then + day / 24n)}`);
+    expect(await found()).toEqual([ids.then]);
+    await ready(`/search?service=ui-window&lookback=custom&start=garbage`);
+    expect(await page.$eval('.results .error', (e: any) => e.textContent)).toBe("From 'garbage': expected a date and time in UTC, as 2026-12-08T14:30:00");
+
+    await ready(`/logs?service=ui-window&lookback=custom&start=${utc(then - day / 24n)}&end=${utc(then + day / 24n)}`);
+    expect(await page.$$eval('.log-row .body', (els: any[]) => els.map((e) => e.textContent))).toEqual(['during the incident']);
+  });
+
   it('logs: a service that sends only logs (no spans) can be chosen in the logs view', async () => {
     await sendLog(c, 'ui-logs-only', { stringValue: 'a log of a service without traces' });
     await ready('/logs?lookback=1h');

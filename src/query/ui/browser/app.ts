@@ -120,6 +120,7 @@ const LOOKBACKS: [string, string][] = [
   ['24h', 'Last 24 hours'],
   ['7d', 'Last 7 days'],
   ['all', 'All time'],
+  ['custom', 'From … to …'],
 ];
 const SEVERITIES: [string, string][] = [
   ['', 'Any severity'],
@@ -293,17 +294,73 @@ function lookbackNs(v: string): bigint | undefined {
   return BigInt(m[1]!) * unit * 1_000_000_000n;
 }
 
-/** The lookback a page searches: its link's when lookbackNs reads it (or all), else the 1h default. */
+/** The lookback a page searches: its link's when lookbackNs reads it (or all, or custom), else the 1h default. */
 function lookbackOf(params: URLSearchParams): string {
   const asked = params.get('lookback') ?? '1h';
-  return asked === 'all' || lookbackNs(asked) !== undefined ? asked : '1h';
+  return asked === 'all' || asked === 'custom' || lookbackNs(asked) !== undefined ? asked : '1h';
 }
 
-/** The time-range control, showing the lookback searched even when its list lacks it (a link's 2h). */
-function lookbackSelect(params: URLSearchParams): HTMLSelectElement {
+const LOCAL_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?$/;
+const ZONED_TIME = /^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:[Zz]|[+-]\d\d:\d\d)$/;
+
+/**
+ * A bound of a custom range as the read API takes it: the form's date and time (read as UTC, as
+ * the pages show times), an RFC 3339 time, or digits as a Jaeger UI link writes its start and end
+ * (microseconds, with lookback=custom); undefined for anything else.
+ */
+function rangeBound(v: string): string | undefined {
+  if (/^\d{1,17}$/.test(v)) return String(BigInt(v) * 1000n);
+  if (LOCAL_TIME.test(v)) return v.length === 16 ? `${v}:00Z` : `${v}Z`;
+  return ZONED_TIME.test(v) ? v : undefined;
+}
+
+/** A custom range's bound as the form's date-and-time field shows it (UTC, to the second); '' when it reads as none. */
+function rangeFieldValue(v: string | null): string {
+  const bound = rangeBound(v?.trim() ?? '');
+  if (bound === undefined) return '';
+  const ms = /^\d+$/.test(bound) ? Number(BigInt(bound) / 1_000_000n) : Date.parse(bound);
+  return Number.isNaN(ms) ? '' : new Date(ms).toISOString().slice(0, 19);
+}
+
+/**
+ * The window a search or logs page reads (start, end for the read API): the last lookback up to
+ * now, or a custom range's bounds (either may be left open); an Error naming a bound it cannot read.
+ */
+function windowOf(params: URLSearchParams): { start?: string; end?: string } | Error {
+  const lookback = lookbackOf(params);
+  if (lookback !== 'custom') {
+    const back = lookbackNs(lookback);
+    return back === undefined ? {} : { start: String(BigInt(Date.now()) * 1_000_000n - back) };
+  }
+  const out: { start?: string; end?: string } = {};
+  for (const [k, label] of [['start', 'From'], ['end', 'To']] as const) {
+    const v = params.get(k)?.trim();
+    if (!v) continue;
+    const bound = rangeBound(v);
+    if (bound === undefined) return new Error(`${label} '${v}': expected a date and time in UTC, as 2026-12-08T14:30:00`);
+    out[k] = bound;
+  }
+  return out;
+}
+
+/**
+ * The time-range control, showing the lookback searched even when its list lacks it (a link's
+ * 2h), and a custom range's From and To (UTC), shown and sent only when it is chosen.
+ */
+function timeRangeFields(params: URLSearchParams): HTMLElement[] {
   const value = lookbackOf(params);
   const options = LOOKBACKS.some(([v]) => v === value) ? LOOKBACKS : [...LOOKBACKS, [value, `Last ${value}`] as [string, string]];
-  return select('lookback', options, value, 'Time range');
+  const lookback = select('lookback', options, value, 'Time range');
+  const bounds = (['start', 'end'] as const).map((k) => field(k === 'start' ? 'From (UTC)' : 'To (UTC)', input(k, value === 'custom' ? rangeFieldValue(params.get(k)) : '', { type: 'datetime-local', step: '1' })));
+  const show = (): void => {
+    for (const f of bounds) {
+      f.hidden = lookback.value !== 'custom';
+      (f.querySelector('input') as HTMLInputElement).disabled = f.hidden;
+    }
+  };
+  lookback.addEventListener('change', show);
+  show();
+  return [field('Time range', lookback), ...bounds];
 }
 
 /** An OTLP severity number's short name (OTel's data model: 9 INFO, 10 INFO2, 17 ERROR); '' for 0, unspecified. */
@@ -449,7 +506,7 @@ async function searchPage(params: URLSearchParams): Promise<void> {
     field('Tags', input('tags', params.get('tags') ?? '', { placeholder: 'http.status_code=500 error=true' })),
     field('Min duration (ms)', input('minDurationMs', params.get('minDurationMs') ?? '', { inputmode: 'decimal', size: '6' })),
     field('Max duration (ms)', input('maxDurationMs', params.get('maxDurationMs') ?? '', { inputmode: 'decimal', size: '6' })),
-    field('Time range', lookbackSelect(params)),
+    ...timeRangeFields(params),
     field('Limit', input('limit', params.get('limit') ?? '20', { inputmode: 'numeric', size: '4' })),
     h('button', { type: 'submit' }, 'Find traces'),
   );
@@ -516,8 +573,10 @@ async function runSearch(params: URLSearchParams, results: HTMLElement): Promise
   }
   const limit = Math.min(maxLimit, Math.max(1, Number(params.get('limit')) || 20));
   q.set('limit', String(limit));
-  const back = lookbackNs(lookbackOf(params));
-  if (back !== undefined) q.set('start', String(BigInt(Date.now()) * 1_000_000n - back));
+  const range = windowOf(params);
+  if (range instanceof Error) return showError(results, range);
+  if (range.start) q.set('start', range.start);
+  if (range.end) q.set('end', range.end);
   // Space-separated key=value, as logfmt: a value with spaces is quoted (key="a b").
   for (const [raw] of (params.get('tags') ?? '').matchAll(/(?:[^\s"]+|"(?:[^"\\]|\\.)*"?)+/g)) {
     const m = /^([^="]+)=(.*)$/s.exec(raw);
@@ -1022,7 +1081,7 @@ async function logsPage(params: URLSearchParams): Promise<void> {
     field('Service', service),
     known,
     field('Severity', severitySelect(params)),
-    field('Time range', lookbackSelect(params)),
+    ...timeRangeFields(params),
     // Up to 32 digits: a 64-bit id as the Jaeger API and Grafana write it (16) is left-padded, as the trace page does.
     field('Trace id', input('traceId', params.get('traceId') ?? '', { size: '34', pattern: '\\s*[0-9a-fA-F]{1,32}\\s*', placeholder: '32 hex digits' })),
     field('Limit', input('limit', params.get('limit') ?? '100', { inputmode: 'numeric', size: '4' })),
@@ -1032,15 +1091,18 @@ async function logsPage(params: URLSearchParams): Promise<void> {
   app.replaceChildren(h('h1', {}, 'Logs'), form, results);
   const q = new URLSearchParams();
   // The service as picked or typed (a stored name may start or end with a space, as on the search page); the rest trimmed.
-  // end: set by the "Older records" link, the time the previous page's oldest record has.
-  for (const k of ['service', 'minSeverity', 'traceId', 'end']) {
+  // end: set by the "Older records" link, the time the previous page's oldest record has (a custom range's To besides: windowOf).
+  const custom = lookbackOf(params) === 'custom';
+  for (const k of custom ? ['service', 'minSeverity', 'traceId'] : ['service', 'minSeverity', 'traceId', 'end']) {
     const v = k === 'service' ? params.get(k) : params.get(k)?.trim();
     if (v) q.set(k, k === 'traceId' && /^[0-9a-fA-F]{1,31}$/.test(v) ? v.padStart(32, '0') : v);
   }
   const limit = Math.min(maxLimit, Math.max(1, Number(params.get('limit')) || 100));
   q.set('limit', String(limit));
-  const back = lookbackNs(lookbackOf(params));
-  if (back !== undefined) q.set('start', String(BigInt(Date.now()) * 1_000_000n - back));
+  const range = windowOf(params);
+  if (range instanceof Error) return showError(results, range);
+  if (range.start) q.set('start', range.start);
+  if (range.end) q.set('end', range.end);
   results.replaceChildren(h('p', { class: 'muted' }, 'Searching…'));
   let doc: LogsDoc;
   try {
