@@ -89,7 +89,7 @@ export class ReadMetrics {
       registers: [registry],
     });
     // The classes an alert watches start at 0 for every route, so rate() and increase() of a
-    // route's 4xx or 5xx see the first one (3xx is only the UI's 304 Not Modified).
+    // route's 4xx or 5xx see the first one (3xx is only the UI's: 304 Not Modified, a page's redirect).
     for (const route of READ_ROUTES) for (const code of ['2xx', '4xx', '5xx', 'abandoned']) this.duration.zero({ route, code });
   }
 
