@@ -87,6 +87,9 @@ describe('web UI: search page and logs view', () => {
 
     await ready(`/logs?service=ui-window&lookback=custom&start=${utc(then - day / 24n)}&end=${utc(then + day / 24n)}`);
     expect(await page.$$eval('.log-row .body', (els: any[]) => els.map((e) => e.textContent))).toEqual(['during the incident']);
+    await ready(`/logs?service=ui-window&lookback=custom&start=${us(then - day / 24n)}&end=${us(then + day / 24n)}`);
+    expect(await page.$$eval('.log-row .body', (els: any[]) => els.map((e) => e.textContent))).toEqual(['during the incident']);
+    expect(await page.$eval('.results .count', (e: any) => e.textContent)).toBe(`1 log record up to ${new Date(Number((then + day / 24n) / 1_000_000n)).toISOString().replace('T', ' ').replace('Z', ' UTC')}, newest first`);
   });
 
   it('logs: a service that sends only logs (no spans) can be chosen in the logs view', async () => {

@@ -1143,7 +1143,8 @@ async function logsPage(params: URLSearchParams): Promise<void> {
   // that limit (or cut to the byte bound) it ends just before that time, and says what it skips.
   const pages: Child[] = [];
   const notes: HTMLElement[] = [];
-  const end = params.get('end')?.trim();
+  // A custom range's To as the read API was given it (a Jaeger link's microseconds made nanoseconds).
+  const end = custom ? range.end : params.get('end')?.trim();
   const last = rows[rows.length - 1];
   if (last && (rows.length >= limit || warnings.length > 0)) {
     const oldest = BigInt(logTime(last.log));
