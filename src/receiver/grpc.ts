@@ -228,6 +228,8 @@ export interface GrpcReceiverOptions {
 export class GrpcReceiver {
   private server: grpc.Server | undefined;
   private health: HealthImplementation | undefined;
+  /** The status health last reported (setHealth). */
+  private healthStatus: ServingStatus | undefined;
   private poll: NodeJS.Timeout | undefined;
   private stopTuning: (() => void) | undefined;
   /** Open Watch streams: ended at shutdown, or the graceful close would wait for them. */
@@ -469,6 +471,11 @@ export class GrpcReceiver {
   }
 
   private setHealth(status: ServingStatus): void {
+    // grpc-health-check sends each Watch stream every status set, changed or not: set on each
+    // readiness poll, watchers heard SERVING every second. grpc.health.v1 sends one "whenever the
+    // service's serving status changes".
+    if (status === this.healthStatus) return;
+    this.healthStatus = status;
     for (const name of HEALTH_SERVICES) this.health?.setStatus(name, status);
   }
 
@@ -522,6 +529,7 @@ export class GrpcReceiver {
     this.server = server;
     this.stopTuning = tuneGrpcSessions(() => this.boundPort, o.windows, (stream, headers) => this.watchStream(stream, headers));
     this.health = health;
+    this.healthStatus = undefined;
     // Serving until the first readiness answer says otherwise; without a readiness source, always.
     this.setHealth('SERVING');
     if (this.opts.readiness) {
