@@ -5,6 +5,7 @@
 // messages are inflated here, charged as they inflate, and grpc-js enforces the size limit of the
 // rest. A call naming another grpc-encoding is refused UNIMPLEMENTED at its headers.
 import { randomBytes } from 'node:crypto';
+import { gunzipSync, inflateSync } from 'node:zlib';
 import { constants as http2Constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -188,14 +189,45 @@ function rawExportService(name: string): grpc.ServiceDefinition {
  */
 const SMALL_CALL_BYTES = 64 * 1024;
 
-/** Resets a stream (ENHANCE_YOUR_CALM) once it has sent more than SMALL_CALL_BYTES. */
-function capSmallCall(stream: ServerHttp2Stream): void {
+/** The grpc-encodings grpc-js inflates itself (those of calls other than an export), with a bounded inflater of each. */
+const SMALL_CALL_INFLATERS: Readonly<Record<string, (b: Buffer, o: { maxOutputLength: number }) => Buffer>> = { gzip: gunzipSync, deflate: inflateSync };
+
+/**
+ * Resets a stream (ENHANCE_YOUR_CALM) once it has sent more than SMALL_CALL_BYTES, or a message
+ * that inflates to more. grpc-js inflates a gzip or deflate message of these calls itself, up to
+ * receiver.maxMessageBytes: 64 KiB of gzip inflate to 64 MiB, so the wire bytes alone bounded
+ * nothing (twenty health checks of 58 KiB each took the collector from 0.25 to 1.7 GB). Each
+ * message is inflated here, at most SMALL_CALL_BYTES of it, as its last bytes arrive: this
+ * listener runs before grpc-js's, which skips the data of a stream closed by then.
+ */
+function capSmallCall(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+  const encoding = headers['grpc-encoding'];
+  const inflate = typeof encoding === 'string' ? SMALL_CALL_INFLATERS[encoding] : undefined;
   let bytes = 0;
+  /** Bytes of the message not yet whole (compressed calls only). */
+  let pending = Buffer.alloc(0);
+  const reset = (): void => {
+    if (!stream.destroyed) stream.close(http2Constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  };
   // Paused before the listener is added, as an Export stream's (watchStream).
   stream.pause();
   stream.on('data', (chunk: Buffer) => {
     bytes += chunk.byteLength;
-    if (bytes > SMALL_CALL_BYTES && !stream.destroyed) stream.close(http2Constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    if (bytes > SMALL_CALL_BYTES) return reset();
+    if (!inflate) return;
+    pending = Buffer.concat([pending, chunk]);
+    while (pending.byteLength >= 5 && pending.byteLength >= 5 + pending.readUInt32BE(1)) {
+      const end = 5 + pending.readUInt32BE(1);
+      if (pending[0] === 1) {
+        try {
+          inflate(pending.subarray(5, end), { maxOutputLength: SMALL_CALL_BYTES });
+        } catch (err) {
+          // Over the bound; a message that is not gzip or deflate at all is grpc-js's to answer.
+          if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return reset();
+        }
+      }
+      pending = pending.subarray(end);
+    }
   });
 }
 
@@ -322,7 +354,7 @@ export class GrpcReceiver {
    */
   private watchStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     delete headers[STREAM_METADATA];
-    if (!headers[':path']?.endsWith('/Export')) return capSmallCall(stream);
+    if (!headers[':path']?.endsWith('/Export')) return capSmallCall(stream, headers);
     const key = this.streamKeyPrefix + ++this.streamSeq;
     const charge = new ReceiveCharge(this.ingest.decodeCharge('protobuf'), this.opts.maxMessageBytes);
     // gzip, deflate and zstd are inflated by the handler, charged as they inflate: grpc-js would

@@ -149,6 +149,50 @@ describe('OTLP/gRPC calls that stall or are not exports', () => {
   });
 });
 
+describe('OTLP/gRPC health and reflection calls, compressed', () => {
+  let c: TestCollector;
+  beforeAll(async () => {
+    c = await startCollector();
+  });
+  afterAll(async () => {
+    await c?.stop();
+  });
+
+  /** A grpc.health.v1.HealthCheckRequest naming `service`. */
+  const healthRequest = (service: string): Buffer => {
+    const length: number[] = [];
+    for (let n = service.length; ; n = Math.floor(n / 128)) {
+      if (n < 128) {
+        length.push(n);
+        break;
+      }
+      length.push((n & 127) | 128);
+    }
+    return Buffer.concat([Buffer.from([0x0a, ...length]), Buffer.from(service)]);
+  };
+  /** A health Check from a grpc-js client whose channel gzips every message (grpc.default_compression_algorithm). */
+  const gzipCheck = (request: Buffer): Promise<{ err: grpc.ServiceError | null; out: Buffer | undefined }> => {
+    const client = new grpc.Client(c.grpcAddress, grpc.credentials.createInsecure(), { 'grpc.default_compression_algorithm': grpc.compressionAlgorithms.gzip });
+    return new Promise((resolve) =>
+      client.makeUnaryRequest('/grpc.health.v1.Health/Check', (b: Buffer) => b, (b: Buffer) => b, request, (err, out) => {
+        client.close();
+        resolve({ err, out });
+      }),
+    );
+  };
+
+  it('resets one whose gzip message inflates past the small-request bound, inflating none of it whole', async () => {
+    // 8 KiB on the wire, 8 MiB inflated: grpc-js inflated it (up to receiver.maxMessageBytes),
+    // outside any budget, for anyone, token or not, and answered NOT_FOUND quoting all of it.
+    const bomb = await gzipCheck(healthRequest('x'.repeat(8 * 1024 * 1024)));
+    expect(bomb.err?.code).toBe(grpc.status.RESOURCE_EXHAUSTED); // grpc-js's reading of ENHANCE_YOUR_CALM
+    // A compressed health check of its usual size is answered.
+    const check = await gzipCheck(healthRequest(''));
+    expect(check.err).toBeNull();
+    expect([...check.out!]).toEqual([0x08, 0x01]); // status: SERVING
+  });
+});
+
 describe('OTLP/gRPC messages still arriving', () => {
   const MiB = 1024 * 1024;
   let c: TestCollector;
