@@ -674,6 +674,20 @@ describe('web UI: odd data and odd hands', () => {
     expect(await page.$eval('.details h2', (e) => e.textContent)).toBe('leaf-op');
   });
 
+  it('keyboard: Enter takes the focus to the selected span\'s details, and Shift+Tab back to the tree', async () => {
+    const traceId = hex(16);
+    const [a, b] = [hex(8), hex(8)];
+    await send(c, 'ui-enter', [span(traceId, a, '', 'root', now, 2_000_000n), span(traceId, b, a, 'child', now + 1000n, 1_000_000n, { attributes: [str('http.route', '/cart')] })]);
+    await ready(`/trace/${traceId}?span=${b}`);
+    await page.focus('.rows');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => ({ details: !!document.activeElement.closest('.details'), text: document.activeElement.textContent }))).toEqual({ details: true, text: 'child' });
+    await page.keyboard.down('Shift');
+    await page.keyboard.press('Tab');
+    await page.keyboard.up('Shift');
+    expect(await page.evaluate(() => document.activeElement.matches('.rows'))).toBe(true);
+  });
+
   it('keyboard: the span tree, reached with Tab, shows that it has the focus', async () => {
     const traceId = hex(16);
     await send(c, 'ui-focus-ring', [span(traceId, hex(8), '', 'root-op', now, 2_000_000n)]);

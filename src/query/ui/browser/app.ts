@@ -877,9 +877,14 @@ async function tracePage(pathId: string, span: string | null): Promise<void> {
   };
   // The tree by keyboard, as a tree view's keys go: up and down select the previous or next span
   // (Page Up and Down, Home and End further); right expands a span, then goes to its first child;
-  // left collapses it, then goes to its parent (from a leaf at once).
+  // left collapses it, then goes to its parent (from a leaf at once); Enter takes the focus to the
+  // selected span's details, to be read or tabbed through (Shift+Tab from there comes back).
   viewport.addEventListener('keydown', (ev) => {
     const at = selected ? rows.indexOf(selected) : -1;
+    if (ev.key === 'Enter' && selected) {
+      ev.preventDefault();
+      return (details.querySelector('h2') as HTMLElement | null)?.focus();
+    }
     if ((ev.key === 'ArrowLeft' || ev.key === 'ArrowRight') && selected) {
       ev.preventDefault();
       const open = selected.children.length > 0 && !selected.collapsed;
@@ -955,7 +960,7 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string, traceC
   const endNs = BigInt(s.endTimeUnixNano);
   const logsBox = h('div', { class: 'span-logs' }, h('p', { class: 'muted' }, 'Loading logs…'));
   details.replaceChildren(
-    h('h2', {}, s.name),
+    h('h2', { tabindex: '-1' }, s.name),
     h(
       'dl',
       { class: 'facts' },
