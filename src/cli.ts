@@ -2,6 +2,7 @@
 // Entry point: `tracehouse [start]` runs the collector, `tracehouse migrate` applies storage
 // migrations and exits, `export` / `import` / `copy` move data (src/transfer/), `--help` lists
 // every option.
+import { constants as osConstants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Collector } from './app.ts';
 import { ConfigError, helpText, loadConfig, warnStrayEnv } from './config/index.ts';
@@ -90,9 +91,20 @@ function takeEarlyStops(): string[] {
  * that listener, the last of its signal, would drop it, and the command ran on. So a listener of
  * our own takes over first, until the event loop has polled (every signal delivered before now
  * has reached it), then the default is back.
+ * As PID 1 (a container's: `docker run … tracehouse import`, a restore Job) there is no default:
+ * the kernel ignores a signal PID 1 does not listen for, and import, copy or migrate ran on through
+ * Ctrl-C and `docker stop` until the SIGKILL. There the listener stays and ends the command as the
+ * default does elsewhere (exit 128 + the signal's number), once the command's own listeners have
+ * run (export into a file removes its partial file first).
  */
 async function endByEarlyStops(): Promise<void> {
+  const pid1 = process.pid === 1;
   const reraise = (signal: NodeJS.Signals) => {
+    if (pid1) {
+      // After the command's own listeners, which come later (export's removes its partial file, then exits).
+      setImmediate(() => process.exit(128 + osConstants.signals[signal]));
+      return;
+    }
     for (const s of STOP_SIGNALS) process.off(s, reraise);
     process.kill(process.pid, signal);
   };
@@ -101,7 +113,7 @@ async function endByEarlyStops(): Promise<void> {
   if (heard.length > 0) reraise(heard[0] as NodeJS.Signals);
   // Before the command does anything: a stop asked for while it loaded ends it with nothing done.
   await new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
-  for (const s of STOP_SIGNALS) process.off(s, reraise);
+  if (!pid1) for (const s of STOP_SIGNALS) process.off(s, reraise);
 }
 
 /** Listens for the stop signals from now on, and acts on those heard before (takeEarlyStops); a stop before attach() is kept for main to act on. */
