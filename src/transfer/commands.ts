@@ -185,20 +185,29 @@ class Problems {
   count = 0;
   private readonly out: NodeJS.WriteStream;
   private readonly quiet: boolean;
-  readonly first: string[] = [];
+  private printed = 0;
+  private toldFurther = false;
 
   constructor(out: NodeJS.WriteStream, quiet: boolean) {
     this.out = out;
     this.quiet = quiet;
   }
 
-  add(text: string): void {
+  /**
+   * `always`: printed past the bound too, for what is said once per file or run (a file that
+   * breaks off, rows the store lost). After the lines of a shared exporter's metrics, a truncated
+   * .gz was only counted: the import read as one of skipped lines, not of a file cut short.
+   */
+  add(text: string, always = false): void {
     this.count++;
-    if (this.first.length < MAX_PRINTED_PROBLEMS) {
-      this.first.push(text);
+    if (this.printed < MAX_PRINTED_PROBLEMS || always) {
+      this.printed++;
       // Problems are printed even with --quiet: they say what was not imported.
       this.out.write(`${this.out.isTTY ? '\r\x1b[K' : ''}${text}\n`);
-    } else if (this.count === MAX_PRINTED_PROBLEMS + 1 && !this.quiet) this.out.write('further problems are counted, not printed\n');
+    } else if (!this.toldFurther && !this.quiet) {
+      this.toldFurther = true;
+      this.out.write('further problems are counted, not printed\n');
+    }
   }
 }
 
@@ -282,7 +291,7 @@ export async function importFiles(sink: TransferSink, o: ImportOptions): Promise
       }
     } catch (err) {
       if (!(err instanceof FileCorruptError)) throw err;
-      problems.add(`${file}: ${err.message}`);
+      problems.add(`${file}: ${err.message}`, true);
       if (o.onError === 'stop') stopped = true;
     }
     if (stopped) break;
@@ -291,7 +300,7 @@ export async function importFiles(sink: TransferSink, o: ImportOptions): Promise
   progress.update(counts);
   const lost = await sink.dropped();
   const dropped = lost.traces + lost.logs;
-  if (dropped > 0) problems.add(`${dropped} accepted rows could not be stored (${lost.traces} spans, ${lost.logs} log records): see the log above`);
+  if (dropped > 0) problems.add(`${dropped} accepted rows could not be stored (${lost.traces} spans, ${lost.logs} log records): see the log above`, true);
   const extra = `${problems.count > 0 ? `, ${problems.count} problems` : ''}${stopped ? ', stopped at the first (--on-error stop)' : ''}`;
   return { ...counts, problems: problems.count, stopped, dropped, summary: finish(progress, problems, o.quiet, out, extra) };
 }
@@ -449,7 +458,7 @@ export async function copyStore(reader: StoreReader, sink: TransferSink, o: Copy
   await sink.drain();
   const lost = await sink.dropped();
   const dropped = lost.traces + lost.logs;
-  if (dropped > 0) problems.add(`${dropped} rows could not be stored in the target (${lost.traces} spans, ${lost.logs} log records): run copy again to retry them`);
+  if (dropped > 0) problems.add(`${dropped} rows could not be stored in the target (${lost.traces} spans, ${lost.logs} log records): run copy again to retry them`, true);
   progress.update(counts);
   const extra = `${problems.count > 0 ? `, ${problems.count} problems` : ''}${stopped ? ', stopped early' : ''}`;
   return { ...counts, problems: problems.count, stopped, dropped, summary: finish(progress, problems, o.quiet, out, extra) };

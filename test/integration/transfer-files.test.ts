@@ -402,6 +402,21 @@ describe('import of broken files', () => {
     expect((await target.backend.scanSpans(DEFAULT_TENANT, { service, limit: 1000 })).rows).toHaveLength(200);
   });
 
+  it('says a .gz is truncated even after more problems than it prints one by one (a shared file exporter\'s metrics lines)', async () => {
+    // A Collector file exporter serving a metrics pipeline too, copied while it wrote: 40 metrics
+    // lines, each reported, and the file cut short.
+    const text = Array.from({ length: 40 }, () => readFileSync(FIXTURE, 'utf8')).join('');
+    const whole = gzipSync(text);
+    const cut = join(tempDir(), 'shared-truncated.jsonl.gz');
+    // Short of its last bytes: the lines repeat, so all but the last decompress.
+    writeFileSync(cut, whole.subarray(0, whole.length - 12));
+
+    const term = capture();
+    const r = await importFiles(await sqliteSink(), opts([cut], { stream: term.stream }));
+    expect(term.text()).toMatch(new RegExp(`${cut}: after message \\d+: compressed data ends early \\(truncated file\\)`));
+    expect(r.problems).toBeGreaterThan(20);
+  });
+
   it('skips a length-delimited message over the limit and imports the messages after it', async () => {
     const sink = await sqliteSink();
     const service = 'framed-big-' + randomUUID();
