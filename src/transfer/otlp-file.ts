@@ -148,7 +148,45 @@ async function decompressed(raw: Readable): Promise<AsyncIterable<Buffer>> {
       else inner.destroy(err as Error);
     }
   })();
-  return inner;
+  return chunksThenError(inner);
+}
+
+/**
+ * A stream's chunks, then its error. Node's own async iterator gives nothing a stream holds once it
+ * has failed: a truncated .gz or .zst lost the last lines its decompressor had already made (up
+ * to its 16 KiB buffer and more), which gunzip reads, and the error named an earlier message.
+ * Ending the iteration early destroys the stream, as the iterator does.
+ */
+async function* chunksThenError(s: Readable): AsyncGenerator<Buffer> {
+  let error: Error | undefined;
+  let ended = false;
+  let wake = (): void => undefined;
+  s.on('readable', () => wake());
+  s.on('end', () => {
+    ended = true;
+    wake();
+  });
+  s.on('error', (err) => {
+    error = err;
+    wake();
+  });
+  // Destroyed without an error before its end (the iterator's ERR_STREAM_PREMATURE_CLOSE): not a whole file.
+  s.on('close', () => {
+    if (!s.readableEnded) error ??= new Error('the decompressed stream closed before its end');
+    wake();
+  });
+  try {
+    for (;;) {
+      // A failed stream still gives what it holds (read() serves its buffer after destroy()).
+      const chunk = s.read() as Buffer | null;
+      if (chunk !== null) yield chunk;
+      else if (error) throw error;
+      else if (ended) return;
+      else await new Promise<void>((r) => (wake = r));
+    }
+  } finally {
+    s.destroy();
+  }
 }
 
 async function* prefixed(src: ByteSource): AsyncGenerator<Buffer> {

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { gzipSync, zstdCompressSync } from 'node:zlib';
+import { constants as zlibConstants, gunzipSync, gzipSync, zstdCompressSync } from 'node:zlib';
 import { pino } from 'pino';
 import protobuf from 'protobufjs';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -400,6 +400,27 @@ describe('import of broken files', () => {
     const ids = new Set((await target.backend.scanSpans(DEFAULT_TENANT, { service, limit: 1000 })).rows.map((s) => s.spanId));
     expect(ids.size).toBe(200);
     expect((await target.backend.scanSpans(DEFAULT_TENANT, { service, limit: 1000 })).rows).toHaveLength(200);
+  });
+
+  it('imports every whole line a truncated .gz still holds, as gunzip reads them, before saying it ends early', async () => {
+    const source = await sqliteSink();
+    const service = 'gz-' + randomUUID();
+    await writeSpans(source.backend, Array.from({ length: 40 }, () => makeTrace(5, { serviceName: service })).flat());
+    const file = join(tempDir(), 'whole.jsonl.gz');
+    await exportStore(source.backend, { out: file, tenant: DEFAULT_TENANT, signals: ['traces'], service, pageRows: 5, quiet: true });
+    const whole = readFileSync(file);
+    // Cut inside its last deflate block: every line but the last is still there.
+    const cut = join(tempDir(), 'cut-late.jsonl.gz');
+    writeFileSync(cut, whole.subarray(0, whole.length - 12));
+    const held = gunzipSync(readFileSync(cut), { finishFlush: zlibConstants.Z_SYNC_FLUSH }).toString();
+    const wholeLines = held.slice(0, held.lastIndexOf('\n') + 1).split('\n').filter(Boolean);
+    const spans = wholeLines.reduce((n, l) => n + JSON.parse(l).resourceSpans[0].scopeSpans[0].spans.length, 0);
+    expect(spans).toBeGreaterThanOrEqual(190);
+
+    const term = capture();
+    const r = await importFiles(await sqliteSink(), opts([cut], { stream: term.stream }));
+    expect(term.text()).toContain(`${cut}: after message ${wholeLines.length}: compressed data ends early (truncated file)`);
+    expect(r.spans).toBe(spans);
   });
 
   it('says a .gz is truncated even after more problems than it prints one by one (a shared file exporter\'s metrics lines)', async () => {
