@@ -333,7 +333,11 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
     }
     throw err;
   }
-  const logger = createLogger(config['log.level'], 2);
+  // --quiet promises silence when nothing went wrong: the store's info lines ("clickhouse backend
+  // started" on every run, "migrations applied") are left out, warnings and errors kept. A level
+  // set other than the default info still wins.
+  const quietLog = args.own['quiet'] === 'true' && config['log.level'] === 'info';
+  const logger = createLogger(quietLog ? 'warn' : config['log.level'], 2);
   warnStrayEnv(logger, process.env);
   try {
     const quiet = quietFlag(args.own);

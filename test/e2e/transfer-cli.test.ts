@@ -299,6 +299,26 @@ describe('tracehouse export / import / copy', () => {
     expect(count(join(dir, 'copy.db'), 'spans')).toBe(6000);
   }, 60_000);
 
+  it('with --quiet prints nothing when nothing went wrong, into and from PostgreSQL and ClickHouse (no info log lines)', async () => {
+    // A nightly `export --quiet` from cron mails whatever it prints: ClickHouse's "backend started"
+    // and the first import's "migrations applied" came on every run that went well.
+    const dir = tempDir();
+    const file = join(dir, 'traces.jsonl');
+    writeFileSync(file, readFileSync(FIXTURE, 'utf8').split('\n')[0] + '\n');
+    const stores = [
+      ['--storage.backend=postgres', `--storage.postgres.url=${await createTestDatabase('transfer_quiet')}`],
+      ['--storage.backend=clickhouse', `--storage.clickhouse.urls=chdb://${join(dir, 'ch')}?database=quiet`],
+    ];
+    for (const store of stores) {
+      for (const args of [['import', file], ['export', '--out', join(dir, 'backup.jsonl')]]) {
+        const r = run([...args, '--quiet', ...store]);
+        expect(r.stderr, `${args[0]} ${store[0]}`).toBe('');
+        expect(r.status).toBe(0);
+      }
+      expect(readFileSync(join(dir, 'backup.jsonl'), 'utf8')).toContain('"resourceSpans"');
+    }
+  }, 60_000);
+
   it('fails an import at once, not after retrying every batch for minutes, when its SQLite file may not be written', () => {
     const db = join(tempDir(), 'ro.db');
     expect(run(['import', FIXTURE, `--storage.sqlite.path=${db}`, '--quiet']).stderr).toContain('import: 2 spans, 2 log records');
