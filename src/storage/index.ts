@@ -103,6 +103,13 @@ export async function createBackend(config: Config, deps: BackendDeps): Promise<
         const hint = (err as { code?: string }).code === 'ERR_INVALID_URL' ? ' (percent-encode reserved characters of a password: # as %23, / as %2F, ? as %3F)' : '';
         throw new ConfigError(`invalid configuration: storage.postgres.url = ${JSON.stringify(redactUrl(url))}: ${(err as Error).message}${hint}`, { cause: err });
       }
+      // The schema is quoted into every statement as it is: an empty one (a variable set to
+      // nothing) or one PostgreSQL keeps for itself failed start-up and `migrate` at the first
+      // migration with "zero-length delimited identifier" or "unacceptable schema name", no key named.
+      const schema = config['storage.postgres.schema'];
+      if (schema.trim() === '' || schema.startsWith('pg_')) {
+        throw new ConfigError(`invalid configuration: storage.postgres.schema = ${JSON.stringify(schema)}: expected a schema name (not empty; pg_ begins PostgreSQL's own schemas)`);
+      }
       return (await import('./postgres/index.ts')).createPostgresBackend(postgresOptions(config), deps);
     }
     case 'clickhouse': {

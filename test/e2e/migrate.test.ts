@@ -45,6 +45,20 @@ describe('tracehouse migrate (postgres)', () => {
     expect(again.stdout).toContain('schema up to date: no migrations needed');
     expect(again.stdout).not.toContain('migrations applied');
   });
+
+  it('refuses a schema name PostgreSQL cannot take, naming the key, before touching the database', async () => {
+    const url = await createTestDatabase('migrate_schema');
+    for (const schema of ['', 'pg_traces']) {
+      // As an empty variable gives it: TRACEHOUSE_STORAGE_POSTGRES_SCHEMA= (a compose file's unset ${…}).
+      const r = spawnSync(process.execPath, [CLI, 'migrate', '--storage.backend=postgres', `--storage.postgres.url=${url}`], {
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, TRACEHOUSE_CONFIG: '', TRACEHOUSE_STORAGE_POSTGRES_SCHEMA: schema },
+      });
+      expect(r.status, schema).toBe(2);
+      expect(r.stderr).toContain(`storage.postgres.schema = ${JSON.stringify(schema)}`);
+    }
+  });
 });
 
 describe('tracehouse migrate (sqlite)', () => {
