@@ -18,7 +18,7 @@ import type { Ingest, IngestOutcome } from '../pipeline/ingest.ts';
 import type { Reservation } from '../pipeline/writer.ts';
 import { OPEN, type Authenticator } from '../security/auth.ts';
 import type { TlsCertificates } from '../security/tls.ts';
-import type { Logger } from '../telemetry/logger.ts';
+import { RecurringLog, type Logger } from '../telemetry/logger.ts';
 import type { Readiness } from '../telemetry/ops.ts';
 import { BodyError, inflateMessage } from './http.ts';
 import { tuneGrpcSessions, type FlowControlWindows } from './http2-sessions.ts';
@@ -256,6 +256,33 @@ export interface GrpcReceiverOptions {
   auth?: Authenticator;
 }
 
+/** grpc-js's words for a call's header it leaves out of the metadata (a name gRPC does not allow, such as `x!y`). */
+const REFUSED_METADATA = /^Failed to add metadata entry ([^:]*):/;
+
+/**
+ * grpc-js's own log lines into the collector's log. Left to grpc-js they went to stderr as plain
+ * text ('E …'), outside the JSON log, and one of them came per call from any client, before its
+ * token was checked: a header whose name gRPC does not allow was written out with its value (a
+ * secret, as like as not), a line for each call that carried it. That one is said at most once a
+ * minute with its count and the header's name alone; the rest (a port that could not be bound, a
+ * certificate refused) as they come.
+ */
+function routeGrpcLogs(logger: Logger): void {
+  const refusedMetadata = new RecurringLog();
+  const say = (level: 'warn' | 'info') => (...args: unknown[]): void => {
+    const message = args.map(String).join(' ');
+    const refused = REFUSED_METADATA.exec(message);
+    if (refused) {
+      const header = refused[1]!.slice(0, 64);
+      refusedMetadata.log((calls) => logger.warn({ header, calls }, 'gRPC calls carried a header that is no valid gRPC metadata name; the header was left out'));
+      return;
+    }
+    logger[level]({ component: 'grpc-js' }, message);
+  };
+  // grpc-js writes info and debug lines only when GRPC_VERBOSITY asks for them: shown at log.level info.
+  grpc.setLogger({ error: say('warn'), info: say('info'), debug: say('info') });
+}
+
 /** The OTLP/gRPC server. */
 export class GrpcReceiver {
   private server: grpc.Server | undefined;
@@ -281,6 +308,7 @@ export class GrpcReceiver {
     this.opts = options;
     this.ingest = ingest;
     this.logger = logger;
+    routeGrpcLogs(logger);
   }
 
   private exportHandler(signal: Signal): grpc.handleUnaryCall<Buffer, Buffer> {
