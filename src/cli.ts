@@ -246,6 +246,9 @@ async function main(): Promise<number> {
     await collector.shutdown().catch(() => {});
     if (err instanceof ConfigError) throw err;
     logger.fatal({ err: (err as Error).message }, 'start-up failed');
+    // log.level = silent: the reason (a port taken, a log directory that is a file) is still told,
+    // as a configuration error is, or the process ended with exit 1 and no word.
+    if (!logger.isLevelEnabled('fatal')) process.stderr.write(`tracehouse: start-up failed: ${(err as Error).message}\n`);
     return 1;
   }
   return -1; // keep running

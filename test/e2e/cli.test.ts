@@ -131,6 +131,19 @@ describe('tracehouse command line', () => {
     }
   });
 
+  it('says why start-up failed on stderr with log.level = silent, as it says a configuration error', async () => {
+    // A port another process holds: found when the listener starts, not when the options are read.
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => void holder.close());
+    const taken = `127.0.0.1:${(holder.address() as AddressInfo).port}`;
+    const others = ['receiver.grpc.listen', 'query.listen', 'ops.listen'].map((k) => `--${k}=127.0.0.1:0`);
+    const r = spawnSync(process.execPath, [CLI, '--log.level=silent', '--storage.backend=memory', `--receiver.http.listen=${taken}`, ...others], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`start-up failed: receiver.http.listen = ${JSON.stringify(taken)}: cannot listen: the port is in use by another process`);
+  });
+
   // SIGHUP: the terminal of a collector started by hand closed (an ssh session dropped).
   // SIGHUP then SIGTERM: a session ended, its hang-up followed by its manager's stop; one stop.
   it.each(['SIGTERM', 'SIGHUP', 'SIGHUP then SIGTERM'])('drains every accepted span into SQLite on %s and exits 0', async (sent) => {
