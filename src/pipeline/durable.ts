@@ -151,6 +151,13 @@ export class DurableLog {
     try {
       this.replay = await this.wal.open();
     } catch (err) {
+      // A file where the directory (or one above it) should be is a setting to correct, as a
+      // storage.sqlite.path under a file is (exit 2), and said so: the system's words for it were
+      // "EEXIST: file already exists, mkdir …", start-up failed, exit 1.
+      const code = (err as { code?: unknown }).code;
+      if (code === 'EEXIST' || code === 'ENOTDIR') {
+        throw new ConfigError(`invalid configuration: delivery.walDir = ${JSON.stringify(this.dir)}: cannot open the write-ahead log: it or a directory above it is a file, not a directory (${(err as Error).message})`, { cause: err });
+      }
       // Say which setting points at the unusable directory.
       throw new Error(`delivery.walDir = ${JSON.stringify(this.dir)}: cannot open the write-ahead log: ${(err as Error).message}`, { cause: err });
     }

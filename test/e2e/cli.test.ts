@@ -131,6 +131,18 @@ describe('tracehouse command line', () => {
     }
   });
 
+  it('refuses a write-ahead log directory that is a file, or lies under one, as a bad configuration naming delivery.walDir', () => {
+    const dir = tempDir();
+    const file = join(dir, 'not-a-dir');
+    writeFileSync(file, '');
+    const ports = ['receiver.grpc.listen', 'receiver.http.listen', 'query.listen', 'ops.listen'].map((k) => `--${k}=127.0.0.1:0`);
+    for (const walDir of [file, join(file, 'wal')]) {
+      const r = run([`--delivery.walDir=${walDir}`, `--storage.sqlite.path=${join(dir, 'data', 'tracehouse.db')}`, ...ports]);
+      expect(r.status, r.stdout + r.stderr).toBe(2);
+      expect(r.stderr).toContain(`delivery.walDir = ${JSON.stringify(walDir)}: cannot open the write-ahead log: it or a directory above it is a file, not a directory`);
+    }
+  });
+
   it('says why start-up failed on stderr with log.level = silent, as it says a configuration error', async () => {
     // A port another process holds: found when the listener starts, not when the options are read.
     const holder = createServer();
