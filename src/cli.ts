@@ -14,6 +14,8 @@ import { createLogger, type Logger } from './telemetry/logger.ts';
 import { createMetrics } from './telemetry/metrics.ts';
 import { TRANSFER_COMMANDS, TRANSFER_HELP, runTransferCommand } from './transfer/cli.ts';
 
+/** The commands: the first word that is no flag's value. */
+const COMMANDS: ReadonlySet<string> = new Set(['start', 'migrate', ...TRANSFER_COMMANDS]);
 /** Flags that stand alone (--quiet, --query.enabled): the next word is theirs only when it reads as a boolean. */
 const SWITCHES = new Set<string>([...BOOL_KEYS, 'quiet']);
 /** Flags that need a value: the options that are not booleans, and --config. */
@@ -43,6 +45,10 @@ export function parseCli(argv: string[]): { command: string; help: boolean; conf
       } else if (VALUED.has(t.name)) {
         // `--storage.sqlite.path --log.level=debug` would otherwise store into a file named "true".
         throw new ConfigError(`invalid configuration: --${t.name} needs a value (--${t.name}=VALUE or --${t.name} VALUE)`);
+      } else if (BOOL_KEYS.has(t.name) && next?.kind === 'positional' && positionals[0] === next.value && !COMMANDS.has(next.value)) {
+        // `--receiver.grpc.enabled off` (or no, yes): the word was meant as the option's value, and
+        // was refused as "unknown command 'off'", which named neither the option nor what it takes.
+        throw new ConfigError(`invalid configuration: --${t.name} ${JSON.stringify(next.value)}: expected true or false (--${t.name}=false), or the flag alone for true`);
       } else value = 'true';
     }
     // `--config="$CONFIG"` with the variable unset would otherwise run on the defaults, no file read.

@@ -35,6 +35,17 @@ describe('tracehouse command line flags', () => {
     expect(parseCli(['--query.enabled', 'migrate'])).toMatchObject({ command: 'migrate', flags: { 'query.enabled': 'true' } });
   });
 
+  it('refuses a word after a boolean option that is neither true nor false, naming the option, not as an unknown command', () => {
+    for (const word of ['off', 'no']) {
+      const r = run(['--storage.backend', 'memory', '--receiver.grpc.enabled', word]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toBe(`tracehouse: invalid configuration: --receiver.grpc.enabled "${word}": expected true or false (--receiver.grpc.enabled=false), or the flag alone for true\n`);
+    }
+    // A command or a file after the command is not the option's.
+    expect(parseCli(['--receiver.grpc.enabled', 'migrate'])).toMatchObject({ command: 'migrate', flags: { 'receiver.grpc.enabled': 'true' } });
+    expect(parseCli(['import', '--query.enabled', 'a.jsonl'])).toMatchObject({ command: 'import', operands: ['a.jsonl'] });
+  });
+
   it('calls a misspelt flag of export, import or copy unknown, not one that needs a value (--quite for --quiet)', () => {
     // `tracehouse export --out x --quite` said "--quite needs a value", sending the user after a value
     // for a flag that does not exist; start says "unknown option" of the same flag.
