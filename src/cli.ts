@@ -211,7 +211,7 @@ async function main(): Promise<number> {
   }
   const file = cli.configFile ?? process.env['TRACEHOUSE_CONFIG'];
   // A ConfigError, here or while the collector is built or started, ends main: see its handler.
-  const config = loadConfig({ flags: cli.flags, env: process.env, ...(file ? { file } : {}) });
+  const config = loadConfig({ flags: cli.flags, env: process.env, ...(file ? { file } : {}), ...(file && cli.configFile === undefined ? { fileFrom: 'env TRACEHOUSE_CONFIG' } : {}) });
   const logger = createLogger(config['log.level']);
   warnStrayEnv(logger, process.env);
 

@@ -205,6 +205,8 @@ export interface ConfigSources {
   env?: NodeJS.ProcessEnv;
   /** YAML file path (from --config or TRACEHOUSE_CONFIG). */
   file?: string;
+  /** Where file was named (env TRACEHOUSE_CONFIG), said in its errors: a path from a variable set long ago is otherwise a riddle. */
+  fileFrom?: string;
 }
 
 /** Merges and validates every source into a frozen Config; throws ConfigError naming the key and value. */
@@ -213,28 +215,29 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   for (const o of OPTIONS) raw.set(o.key, { value: o.default, from: 'default' });
 
   if (sources.file) {
+    const named = `config file ${sources.file}${sources.fileFrom ? ` (from ${sources.fileFrom})` : ''}`;
     let doc: unknown;
     try {
-      doc = parseYamlQuietly(readFileSync(sources.file, 'utf8'), `config file ${sources.file}`);
+      doc = parseYamlQuietly(readFileSync(sources.file, 'utf8'), named);
     } catch (err) {
       // The parser's message quotes the lines around the fault, which may hold a password (as
       // the tokens file's do a token): a syntax error is told by its position and code only.
       if (err instanceof YAMLParseError) {
         const at = err.linePos?.[0];
-        throw new ConfigError(`config file ${sources.file}: not valid YAML${at ? ` at line ${at.line}, column ${at.col}` : ''} (${err.code})`);
+        throw new ConfigError(`${named}: not valid YAML${at ? ` at line ${at.line}, column ${at.col}` : ''} (${err.code})`);
       }
-      throw new ConfigError(`config file ${sources.file}: ${(err as Error).message}`);
+      throw new ConfigError(`${named}: ${(err as Error).message}`);
     }
     // A properties file (key=value lines) is one YAML string: say so, not "unknown key ''". Not
     // quoted: it may hold a password.
     if (doc !== null && doc !== undefined && (typeof doc !== 'object' || Array.isArray(doc))) {
       const what = Array.isArray(doc) ? 'a list' : typeof doc === 'string' ? 'a string' : typeof doc === 'number' ? 'a number' : `a ${typeof doc}`;
-      throw new ConfigError(`config file ${sources.file}: expected a mapping of options (key: value), not ${what}`);
+      throw new ConfigError(`${named}: expected a mapping of options (key: value), not ${what}`);
     }
     const flat = new Map<string, unknown>();
     if (doc !== null && doc !== undefined) flatten(doc, '', flat);
     for (const [k, v] of flat) {
-      if (!BY_KEY.has(k)) throw new ConfigError(`config file ${sources.file}: unknown key '${k}'`);
+      if (!BY_KEY.has(k)) throw new ConfigError(`${named}: unknown key '${k}'`);
       raw.set(k, { value: v, from: `file ${sources.file}` });
     }
   }

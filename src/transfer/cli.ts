@@ -314,8 +314,8 @@ async function pageLimits(config: Config): Promise<{ maxLineBytes: number; pageB
   return { maxLineBytes: Math.min(config['receiver.maxMessageBytes'], Math.floor(heap / JSON_DECODE_CHARGE)), pageBytes: Math.floor(heap / 16) };
 }
 
-function loadFrom(file: string | undefined, flags: Record<string, string>, env: NodeJS.ProcessEnv): Config {
-  return loadConfig({ flags, env, ...(file ? { file } : {}) });
+function loadFrom(file: string | undefined, flags: Record<string, string>, env: NodeJS.ProcessEnv, fileFrom?: string): Config {
+  return loadConfig({ flags, env, ...(file ? { file } : {}), ...(file && fileFrom ? { fileFrom } : {}) });
 }
 
 /** Runs export, import or copy; returns the exit code (0 done, 1 done with problems or failed, 2 usage). */
@@ -325,7 +325,7 @@ export async function runTransferCommand(argv: readonly string[]): Promise<numbe
   try {
     args = parseTransferArgs(argv);
     const file = args.own['config'] ?? process.env['TRACEHOUSE_CONFIG'];
-    config = loadFrom(file, args.configFlags, process.env);
+    config = loadFrom(file, args.configFlags, process.env, args.own['config'] === undefined ? 'env TRACEHOUSE_CONFIG' : undefined);
   } catch (err) {
     if (err instanceof UsageError || err instanceof ConfigError) {
       process.stderr.write(`tracehouse: ${err.message}\n`);

@@ -35,6 +35,18 @@ describe('tracehouse command line flags', () => {
     expect(parseCli(['--query.enabled', 'migrate'])).toMatchObject({ command: 'migrate', flags: { 'query.enabled': 'true' } });
   });
 
+  it('says a configuration file it cannot use came from TRACEHOUSE_CONFIG when that variable named it', () => {
+    const missing = join(tempDir(), 'gone.yaml');
+    for (const args of [['migrate', '--storage.backend=memory'], ['export', '--out', '-', '--storage.backend=memory']]) {
+      const fromEnv = runCli(args, { env: { TRACEHOUSE_CONFIG: missing } });
+      expect(fromEnv.status).toBe(2);
+      expect(fromEnv.stderr).toContain(`config file ${missing} (from env TRACEHOUSE_CONFIG): ENOENT`);
+      const fromFlag = runCli([...args, '--config', missing]);
+      expect(fromFlag.status).toBe(2);
+      expect(fromFlag.stderr).toContain(`config file ${missing}: ENOENT`);
+    }
+  });
+
   it('refuses a word after a boolean option that is neither true nor false, naming the option, not as an unknown command', () => {
     for (const word of ['off', 'no']) {
       const r = run(['--storage.backend', 'memory', '--receiver.grpc.enabled', word]);
