@@ -92,6 +92,32 @@ describe('web UI: search page and logs view', () => {
     expect(await page.$eval('.results .count', (e: any) => e.textContent)).toBe(`1 log record up to ${new Date(Number((then + day / 24n) / 1_000_000n)).toISOString().replace('T', ' ').replace('Z', ' UTC')}, newest first`);
   });
 
+  it('logs: a window of the past paged with "Older records" keeps its To, and "Newest records" goes back to the window\'s newest, not to now', async () => {
+    const hour = 3_600_000_000_000n;
+    const then = now - 50n * hour;
+    const times = [then - 2n * 60_000_000_000n, then - 60_000_000_000n, then, now];
+    const logRecords = times.map((t, i) => ({ timeUnixNano: String(t), severityNumber: 9, body: { stringValue: i === 3 ? 'today' : `then ${i}` } }));
+    await post(c, 'logs', { resourceLogs: [{ resource: { attributes: [str('service.name', 'ui-window-pages')] }, scopeLogs: [{ logRecords }] }] });
+    await eventually(async () => (((await (await fetch(`${c.queryUrl}/v1/logs?service=ui-window-pages`)).json()) as any).resourceLogs.length > 0 ? true : undefined));
+    const utc = (ns: bigint) => new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19);
+    const bodies = () => page.$$eval('.log-row .body', (els: any[]) => els.map((e) => e.textContent));
+    const follow = async (sel: string) => {
+      await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), page.click(sel)]);
+      await page.waitForSelector('#app[data-ready="true"], #app .error', { timeout: 15_000 });
+    };
+
+    await ready(`/logs?service=ui-window-pages&lookback=custom&start=${utc(then - hour)}&end=${utc(then + hour)}&limit=2`);
+    expect(await bodies()).toEqual(['then 2', 'then 1']);
+    // The first page of the window is its newest: no link leads out of it.
+    expect(await page.$('.pages a.newest')).toBeNull();
+    await follow('.pages a.older');
+    expect(await bodies()).toEqual(['then 1', 'then 0']);
+    // The form still shows the window asked for.
+    expect(await page.$eval('input[name=end]', (e: any) => e.value)).toBe(utc(then + hour));
+    await follow('.pages a.newest');
+    expect(await bodies()).toEqual(['then 2', 'then 1']);
+  });
+
   it('logs: a service that sends only logs (no spans) can be chosen in the logs view', async () => {
     await sendLog(c, 'ui-logs-only', { stringValue: 'a log of a service without traces' });
     await ready('/logs?lookback=1h');

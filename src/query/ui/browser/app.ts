@@ -1096,9 +1096,13 @@ async function logsPage(params: URLSearchParams): Promise<void> {
   app.replaceChildren(h('h1', {}, 'Logs'), form, results);
   const q = new URLSearchParams();
   // The service as picked or typed (a stored name may start or end with a space, as on the search page); the rest trimmed.
-  // end: set by the "Older records" link, the time the previous page's oldest record has (a custom range's To besides: windowOf).
+  // end: set by the "Older records" link, the time the previous page's oldest record has. A custom
+  // range's end is its To (windowOf): that link sets upto instead, so the To stays for the form and
+  // for "Newest records", which would otherwise lead past the window to the records of now.
   const custom = lookbackOf(params) === 'custom';
-  for (const k of custom ? ['service', 'minSeverity', 'traceId'] : ['service', 'minSeverity', 'traceId', 'end']) {
+  const cursor = custom ? 'upto' : 'end';
+  const paged = params.get(cursor)?.trim();
+  for (const k of ['service', 'minSeverity', 'traceId']) {
     const v = k === 'service' ? params.get(k) : params.get(k)?.trim();
     if (v) q.set(k, k === 'traceId' && /^[0-9a-fA-F]{1,31}$/.test(v) ? v.padStart(32, '0') : v);
   }
@@ -1107,7 +1111,9 @@ async function logsPage(params: URLSearchParams): Promise<void> {
   const range = windowOf(params);
   if (range instanceof Error) return showError(results, range);
   if (range.start) q.set('start', range.start);
-  if (range.end) q.set('end', range.end);
+  // The end the read API is given (a Jaeger link's microseconds made nanoseconds): a page of older records' own, else the range's To.
+  const end = paged || range.end;
+  if (end) q.set('end', end);
   results.replaceChildren(h('p', { class: 'muted' }, 'Searching…'));
   let doc: LogsDoc;
   try {
@@ -1148,8 +1154,6 @@ async function logsPage(params: URLSearchParams): Promise<void> {
   // that limit (or cut to the byte bound) it ends just before that time, and says what it skips.
   const pages: Child[] = [];
   const notes: HTMLElement[] = [];
-  // A custom range's To as the read API was given it (a Jaeger link's microseconds made nanoseconds).
-  const end = custom ? range.end : params.get('end')?.trim();
   const last = rows[rows.length - 1];
   if (last && (rows.length >= limit || warnings.length > 0)) {
     const oldest = BigInt(logTime(last.log));
@@ -1159,12 +1163,12 @@ async function logsPage(params: URLSearchParams): Promise<void> {
     if (readWhole) next.set('limit', String(maxLimit));
     else if (oneTime) notes.push(h('p', { class: 'warning', role: 'status' }, `Every record shown is stamped ${fmtTime(String(oldest))}, and more may share that time than one page holds (query.maxLimit, ${maxLimit}, or the read's byte bound): older records start before it, and those of that time not shown here are skipped.`));
     // RFC 3339: as a number, a time before 2000 (a device whose clock was never set) is refused as seconds given by mistake.
-    next.set('end', rfc3339(String(oneTime && !readWhole ? oldest - 1n : oldest)));
+    next.set(cursor, rfc3339(String(oneTime && !readWhole ? oldest - 1n : oldest)));
     pages.push(h('a', { class: 'older', href: `/logs?${next}` }, 'Older records'));
   }
-  if (end) {
+  if (paged) {
     const newest = new URLSearchParams(params);
-    newest.delete('end');
+    newest.delete(cursor);
     pages.push(pages.length > 0 ? ' · ' : null, h('a', { class: 'newest', href: `/logs?${newest}` }, 'Newest records'));
   }
   // An end the older-records link wrote (rfc3339) shown as the records' times are; one typed, as typed.
