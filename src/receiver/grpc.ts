@@ -193,17 +193,20 @@ const SMALL_CALL_BYTES = 64 * 1024;
 const SMALL_CALL_INFLATERS: Readonly<Record<string, (b: Buffer, o: { maxOutputLength: number }) => Buffer>> = { gzip: gunzipSync, deflate: inflateSync };
 
 /**
- * Resets a stream (ENHANCE_YOUR_CALM) once it has sent more than SMALL_CALL_BYTES, or a message
- * that inflates to more. grpc-js inflates a gzip or deflate message of these calls itself, up to
+ * Resets a stream (ENHANCE_YOUR_CALM) once it has sent more than SMALL_CALL_BYTES, or messages
+ * that inflate to more. grpc-js inflates a gzip or deflate message of these calls itself, up to
  * receiver.maxMessageBytes: 64 KiB of gzip inflate to 64 MiB, so the wire bytes alone bounded
  * nothing (twenty health checks of 58 KiB each took the collector from 0.25 to 1.7 GB). Each
- * message is inflated here, at most SMALL_CALL_BYTES of it, as its last bytes arrive: this
+ * message is inflated here as its last bytes arrive, at most what is left of SMALL_CALL_BYTES
+ * after the call's earlier messages (a reflection stream may send many small ones): this
  * listener runs before grpc-js's, which skips the data of a stream closed by then.
  */
 function capSmallCall(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
   const encoding = headers['grpc-encoding'];
   const inflate = typeof encoding === 'string' ? SMALL_CALL_INFLATERS[encoding] : undefined;
   let bytes = 0;
+  /** Bytes the call's messages inflated to so far: many small messages of a bomb each, together, are as large as one. */
+  let inflated = 0;
   /** Bytes of the message not yet whole (compressed calls only). */
   let pending = Buffer.alloc(0);
   const reset = (): void => {
@@ -218,14 +221,16 @@ function capSmallCall(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): 
     pending = Buffer.concat([pending, chunk]);
     while (pending.byteLength >= 5 && pending.byteLength >= 5 + pending.readUInt32BE(1)) {
       const end = 5 + pending.readUInt32BE(1);
-      if (pending[0] === 1) {
+      if (pending[0] !== 1) inflated += end - 5;
+      else {
         try {
-          inflate(pending.subarray(5, end), { maxOutputLength: SMALL_CALL_BYTES });
+          inflated += inflate(pending.subarray(5, end), { maxOutputLength: Math.max(1, SMALL_CALL_BYTES - inflated) }).byteLength;
         } catch (err) {
           // Over the bound; a message that is not gzip or deflate at all is grpc-js's to answer.
           if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return reset();
         }
       }
+      if (inflated > SMALL_CALL_BYTES) return reset();
       pending = pending.subarray(end);
     }
   });

@@ -191,6 +191,36 @@ describe('OTLP/gRPC health and reflection calls, compressed', () => {
     expect(check.err).toBeNull();
     expect([...check.out!]).toEqual([0x08, 0x01]); // status: SERVING
   });
+
+  it('resets a reflection stream whose gzip messages together inflate past the small-request bound, each under it', async () => {
+    // A ServerReflectionRequest asking for a symbol of `size` bytes (field 4, file_containing_symbol).
+    const symbolRequest = (size: number): Buffer => Buffer.concat([Buffer.from([0x22]), healthRequest('x'.repeat(size)).subarray(1)]);
+    /** The status a gzip reflection stream sending `requests` ends with, and the answers it got. */
+    const reflect = (requests: Buffer[]): Promise<{ code: number; answers: number }> => {
+      const client = new grpc.Client(c.grpcAddress, grpc.credentials.createInsecure(), { 'grpc.default_compression_algorithm': grpc.compressionAlgorithms.gzip });
+      const call = client.makeBidiStreamRequest('/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', (b: Buffer) => b, (b: Buffer) => b);
+      let answers = 0;
+      call.on('data', () => answers++);
+      for (const r of requests) call.write(r);
+      call.end();
+      return new Promise((resolve) => {
+        const done = (code: number) => {
+          client.close();
+          resolve({ code, answers });
+        };
+        call.on('error', (err: grpc.ServiceError) => done(err.code));
+        call.on('status', (s: grpc.StatusObject) => s.code === grpc.status.OK && done(s.code));
+      });
+    };
+    // Each message inflates to 48 KiB (about 100 bytes on the wire): 40 of them answered NOT_FOUND,
+    // each quoting its 48 KiB symbol; held unread, 50 such streams took 650 MB for 3 MB sent.
+    const many = await reflect(Array.from({ length: 40 }, () => symbolRequest(48 * 1024)));
+    expect(many.code).toBe(grpc.status.RESOURCE_EXHAUSTED); // grpc-js's reading of ENHANCE_YOUR_CALM
+    expect(many.answers).toBeLessThanOrEqual(1);
+    // Several small requests on one stream (grpcurl describe asks for a few files) are answered.
+    const few = await reflect(Array.from({ length: 4 }, () => symbolRequest(1024)));
+    expect(few).toEqual({ code: grpc.status.OK, answers: 4 });
+  });
 });
 
 describe('OTLP/gRPC messages still arriving', () => {
