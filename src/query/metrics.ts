@@ -63,7 +63,8 @@ export function readRoute(path: string): ReadRoute {
   if (/^\/api\/traces\/[^/]+$/.test(path)) return 'jaeger_trace';
   if (path === '/api/dependencies') return 'jaeger_dependencies';
   if (path.startsWith('/api/')) return 'jaeger_other';
-  if (path === '/' || path.startsWith('/ui/') || path.startsWith('/trace/') || path === '/search' || path === '/logs') return 'ui';
+  // A page's path with trailing slashes is the UI's too (redirected to the page).
+  if (path === '/' || path.startsWith('/ui/') || path.startsWith('/trace/') || /^\/(?:search|logs)\/*$/.test(path)) return 'ui';
   return 'other';
 }
 
