@@ -198,6 +198,17 @@ describe('web UI: span details and log rows', () => {
     for (const [, title] of times) expect(title).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC$/);
   });
 
+  it("span details: a log record of the span stamped with no time at all says so, not an offset of minus decades", async () => {
+    const traceId = hex(16);
+    const spanId = hex(8);
+    await post(c, 'traces', { resourceSpans: [{ resource: { attributes: [str('service.name', 'ui-timeless-log')] }, scopeSpans: [{ spans: [{ traceId, spanId, name: 'checkout', kind: 2, startTimeUnixNano: String(now), endTimeUnixNano: String(now + 5_000_000n) }] }] }] });
+    await post(c, 'logs', { resourceLogs: [{ resource: { attributes: [str('service.name', 'ui-timeless-log')] }, scopeLogs: [{ logRecords: [{ severityNumber: 9, traceId, spanId, body: { stringValue: 'no clock' } }] }] }] });
+    await eventually(async () => (((await (await fetch(`${c.queryUrl}/v1/logs?traceId=${traceId}`)).json()) as any).resourceLogs?.length > 0 ? true : undefined));
+    await ready(`/trace/${traceId}?span=${spanId}`);
+    await page.waitForFunction(() => document.querySelectorAll('.span-log-list li').length === 1);
+    expect(await page.$eval('.span-log-list time', (e: any) => e.textContent)).toBe('no time');
+  });
+
   it("span details: the span's flags (sampled, remote parent) and W3C trace state are shown, and a link's", async () => {
     const traceId = hex(16);
     const spanId = hex(8);
@@ -209,7 +220,7 @@ describe('web UI: span details and log rows', () => {
     await ready(`/trace/${traceId}?span=${spanId}`);
     await page.waitForFunction(() => document.querySelector('.details h2')?.textContent === 'consume');
     const facts = await page.$$eval('.details dl.facts dt', (els: any[]) => Object.fromEntries(els.map((e) => [e.textContent, e.nextElementSibling.textContent])));
-    expect(facts).toMatchObject({ Flags: 'sampled, remote (0x301)', 'Trace state': sent.traceState });
+    expect(facts).toMatchObject({ Flags: 'sampled, parent remote (0x301)', 'Trace state': sent.traceState });
     expect(await page.$eval('.details ul.links li', (e: any) => e.innerText)).toContain(`sampled, remote (0x301) trace state ${linked.traceState}`);
     // A span without either says nothing of them.
     await page.click(`.row[data-span-id="${plain.spanId}"]`);

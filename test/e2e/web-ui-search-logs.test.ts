@@ -84,6 +84,8 @@ describe('web UI: search page and logs view', () => {
     expect(await found()).toEqual([ids.then]);
     await ready(`/search?service=ui-window&lookback=custom&start=garbage`);
     expect(await page.$eval('.results .error', (e: any) => e.textContent)).toBe("From 'garbage': expected a date and time in UTC, as 2026-12-08T14:30:00");
+    await ready(`/search?service=ui-window&lookback=custom&start=${utc(then + day / 24n)}&end=${utc(then - day / 24n)}`);
+    expect(await page.$eval('.results .error', (e: any) => e.textContent)).toBe(`From '${utc(then + day / 24n)}' is after To '${utc(then - day / 24n)}'`);
 
     await ready(`/logs?service=ui-window&lookback=custom&start=${utc(then - day / 24n)}&end=${utc(then + day / 24n)}`);
     expect(await page.$$eval('.log-row .body', (els: any[]) => els.map((e) => e.textContent))).toEqual(['during the incident']);

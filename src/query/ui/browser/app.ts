@@ -257,11 +257,12 @@ function fmtOffset(ns: number): string {
 
 /**
  * A span's or link's flags as read: the W3C trace flags' sampled bit (0x01), and whether the
- * parent (a link: the linked span) was remote, which OTLP says in bit 0x200 when bit 0x100 is set.
+ * span's parent (`whose`: 'parent '; a link's: the linked span, '') was remote, which OTLP says in
+ * bit 0x200 when bit 0x100 is set.
  */
-function flagsText(flags: number): string {
+function flagsText(flags: number, whose: string): string {
   const out = [flags & 0x01 ? 'sampled' : 'not sampled'];
-  if (flags & 0x100) out.push(flags & 0x200 ? 'remote' : 'local');
+  if (flags & 0x100) out.push(`${whose}${flags & 0x200 ? 'remote' : 'local'}`);
   return `${out.join(', ')} (0x${flags.toString(16).padStart(2, '0')})`;
 }
 
@@ -340,6 +341,9 @@ function windowOf(params: URLSearchParams): { start?: string; end?: string } | E
     if (bound === undefined) return new Error(`${label} '${v}': expected a date and time in UTC, as 2026-12-08T14:30:00`);
     out[k] = bound;
   }
+  // Said in the form's words: the read API's own answer names its parameters (start, end).
+  const ns = (b: string): number => (/^\d+$/.test(b) ? Number(BigInt(b) / 1_000_000n) : Date.parse(b));
+  if (out.start && out.end && ns(out.start) > ns(out.end)) return new Error(`From '${params.get('start')?.trim()}' is after To '${params.get('end')?.trim()}'`);
   return out;
 }
 
@@ -974,7 +978,7 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string, traceC
       h('dt', {}, 'Duration'), h('dd', {}, fmtDuration(u.duration), endNs === 0n ? ' (no end time stamped)' : endNs < startNs ? ` (its end is stamped ${fmtDuration(Number(startNs - endNs))} before its start: clock skew)` : ''),
       h('dt', {}, 'Status'), h('dd', { class: s.status.code === 2 ? 'status-error' : '' }, ['unset', 'ok', 'error'][s.status.code] ?? String(s.status.code), s.status.message ? `: ${s.status.message}` : ''),
       h('dt', {}, 'Scope'), h('dd', {}, `${u.scope.name}${u.scope.version ? ' ' + u.scope.version : ''}`),
-      ...(s.flags ? [h('dt', {}, 'Flags'), h('dd', {}, flagsText(s.flags))] : []),
+      ...(s.flags ? [h('dt', {}, 'Flags'), h('dd', {}, flagsText(s.flags, 'parent '))] : []),
       ...(s.traceState ? [h('dt', {}, 'Trace state'), h('dd', {}, h('code', {}, s.traceState))] : []),
     ),
     h('h3', {}, counted('Attributes', s.attributes.length, s.droppedAttributesCount)),
@@ -982,7 +986,7 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string, traceC
     h('h3', {}, counted('Events', s.events.length, s.droppedEventsCount)),
     capped(h('ol', { class: 'events' }), s.events, (e, nested) => h('li', {}, h('strong', {}, e.name), ` at ${fmtOffset(Number(BigInt(e.timeUnixNano) - startNs))}`, kvTable(e.attributes, nested), droppedNote(e.droppedAttributesCount)), 'event'),
     h('h3', {}, counted('Links', s.links.length, s.droppedLinksCount)),
-    capped(h('ul', { class: 'links' }), s.links, (l, nested) => h('li', {}, h('a', { href: `/trace/${l.traceId}?span=${l.spanId}` }, h('code', {}, `${l.traceId}/${l.spanId}`)), ...(l.flags ? [' ', flagsText(l.flags)] : []), ...(l.traceState ? [' trace state ', h('code', {}, l.traceState)] : []), kvTable(l.attributes, nested), droppedNote(l.droppedAttributesCount)), 'link'),
+    capped(h('ul', { class: 'links' }), s.links, (l, nested) => h('li', {}, h('a', { href: `/trace/${l.traceId}?span=${l.spanId}` }, h('code', {}, `${l.traceId}/${l.spanId}`)), ...(l.flags ? [' ', flagsText(l.flags, '')] : []), ...(l.traceState ? [' trace state ', h('code', {}, l.traceState)] : []), kvTable(l.attributes, nested), droppedNote(l.droppedAttributesCount)), 'link'),
     h('h3', {}, u.resourceDropped ? `Resource (${u.resourceDropped} attribute${u.resourceDropped === 1 ? '' : 's'} dropped by the sender)` : 'Resource'),
     kvTable(u.resource),
     // Counted as the resource's are: a scope whose every attribute the sender dropped still says so.
@@ -1016,7 +1020,7 @@ async function showSpan(u: UiSpan, details: HTMLElement, traceId: string, traceC
   // The second read's records were merged in after the first's.
   const mine = logs.filter((l) => l.spanId === s.spanId).sort(newestFirst);
   const note = cut ? [h('p', { class: 'muted' }, `The trace logged more records during this span than one read returns (query.maxLimit, ${maxLimit}, or the read's byte bound): some of this span's may not be shown.`)] : [];
-  logsBox.replaceChildren(...note, mine.length === 0 ? h('p', { class: 'muted' }, 'No log records for this span.') : h('ol', { class: 'span-log-list' }, ...mine.map((l) => h('li', { class: `sev sev-${severityClass(l.severityNumber)}` }, h('time', { title: fmtTime(logTime(l)) }, fmtOffset(Number(BigInt(logTime(l)) - startNs))), ' ', h('span', { class: 'sev-text' }, l.severityText || severityName(l.severityNumber)), ' ', h('span', { class: 'body' }, ...logBody(l)), ...logAttrs(l)))));
+  logsBox.replaceChildren(...note, mine.length === 0 ? h('p', { class: 'muted' }, 'No log records for this span.') : h('ol', { class: 'span-log-list' }, ...mine.map((l) => h('li', { class: `sev sev-${severityClass(l.severityNumber)}` }, logTime(l) === '0' ? h('time', {}, 'no time') : h('time', { title: fmtTime(logTime(l)) }, fmtOffset(Number(BigInt(logTime(l)) - startNs))), ' ', h('span', { class: 'sev-text' }, l.severityText || severityName(l.severityNumber)), ' ', h('span', { class: 'body' }, ...logBody(l)), ...logAttrs(l)))));
 }
 
 // ---------------------------------------------------------------- logs
