@@ -64,6 +64,8 @@ class ReceiveCharge {
   admitted = false;
   /** The handler took the call over (its whole message arrived): what becomes of it is ingest's to count. */
   handedOver = false;
+  /** Its stream, to tell whether the call was answered already (grpc-js's own answers pass no interceptor). */
+  stream: ServerHttp2Stream | undefined;
   /** The message's 5-byte prefix (zeros until it arrives): compressed flag and length. */
   private readonly prefix = Buffer.alloc(5);
   private received = 0;
@@ -401,6 +403,7 @@ export class GrpcReceiver {
       delete headers['grpc-encoding'];
     }
     headers[STREAM_METADATA] = key;
+    charge.stream = stream;
     this.charges.set(key, charge);
     // Paused before the listener is added, so adding it does not start the flow before grpc-js's is there.
     stream.pause();
@@ -437,6 +440,8 @@ export class GrpcReceiver {
     return (method, call) => {
       if (!method.path.endsWith('/Export')) return new grpc.ServerInterceptingCall(call);
       let holding = false;
+      /** Request messages grpc-js handed over (an Export call is unary: one). */
+      let messages = 0;
       let charge: ReceiveCharge | undefined;
       let receiveTimer: NodeJS.Timeout | undefined;
       const letGo = (): void => {
@@ -444,7 +449,11 @@ export class GrpcReceiver {
         holding = false;
         clearTimeout(receiveTimer);
       };
+      /** The call was answered (by admission, the handler or grpc-js itself): a later refusal would count it twice. */
+      let answered = false;
       const refuse = (reason: RefusalReason, message?: string, metadata?: grpc.Metadata): void => {
+        if (answered || charge?.stream?.headersSent) return;
+        answered = true;
         // Counted here: the stream's close must not count its answer again.
         if (charge) charge.refusalCounted = true;
         const status = this.refused(reason, message);
@@ -489,11 +498,18 @@ export class GrpcReceiver {
         })
         .withOnReceiveMessage((message, next) => {
           // Whole, but still charged for what follows: grpc-js reads on after a unary call's
-          // message and buffers a second one whole before it answers UNIMPLEMENTED, so bytes
-          // after it were held outside the queue budget. The slot and the receive timer stay
+          // message and buffers a second one whole before it is refused, so bytes after it were
+          // held outside the queue budget. The slot and the receive timer stay
           // until the half-close, when grpc-js runs the handler (and it takes the room over): a
           // stream left open after its message would otherwise hold the message's room in the
           // queue for as long as the client likes.
+          // A second message is refused here, counted: grpc-js answered it UNIMPLEMENTED itself
+          // ("Received a second request message"), past any count, so a client sending them was
+          // refused without a trace in tracehouse_receiver_refused_requests_total.
+          if (++messages > 1) {
+            letGo();
+            return refuse('undecodable', 'an Export call is unary: a second request message followed the first');
+          }
           next(message);
         })
         .withOnReceiveHalfClose((next) => {
@@ -505,6 +521,7 @@ export class GrpcReceiver {
       const responder = new grpc.ResponderBuilder()
         .withStart((next) => next(listener))
         .withSendStatus((status, next) => {
+          answered = true;
           letGo();
           next(status);
         })
