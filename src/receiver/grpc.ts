@@ -88,6 +88,11 @@ class ReceiveCharge {
     if (this.growing && !this.reservation!.grow(Math.ceil(chunk.byteLength * this.perByte))) this.full();
   }
 
+  /** Whether no byte of a message arrived. */
+  get nothingReceived(): boolean {
+    return this.received === 0;
+  }
+
   /** Whether its message's compressed flag is set (the prefix's first byte). */
   private get compressed(): boolean {
     return this.prefix[0] === 1;
@@ -449,10 +454,15 @@ export class GrpcReceiver {
         holding = false;
         clearTimeout(receiveTimer);
       };
-      /** The call was answered (by admission, the handler or grpc-js itself): a later refusal would count it twice. */
+      /**
+       * The call was answered (by admission, the handler or grpc-js itself): a later refusal would
+       * count it twice. A stream already closed (the client cancelled or left) is the stream's
+       * close's to count.
+       */
       let answered = false;
       const refuse = (reason: RefusalReason, message?: string, metadata?: grpc.Metadata): void => {
-        if (answered || charge?.stream?.headersSent) return;
+        const stream = charge?.stream;
+        if (answered || stream?.headersSent || stream?.closed || stream?.destroyed) return;
         answered = true;
         // Counted here: the stream's close must not count its answer again.
         if (charge) charge.refusalCounted = true;
@@ -514,6 +524,12 @@ export class GrpcReceiver {
         })
         .withOnReceiveHalfClose((next) => {
           letGo();
+          // Ended before any of a message arrived: grpc-js answered UNIMPLEMENTED ("Received no
+          // request message") itself, and the stream's close counted the call as client_aborted,
+          // though the client was there to hear the answer. (One ended mid-message still is:
+          // Node's clients cancel a call, grpc-js's cancel() and deadline alike, by ending it and
+          // then resetting it, so a half-close after part of a message is most often a cancel.)
+          if (messages === 0 && charge?.nothingReceived) return refuse('undecodable', 'the call ended without a request message');
           next();
         })
         .withOnCancel(letGo)

@@ -1,11 +1,13 @@
-// Export calls that break the unary protocol: a second request message. grpc-js refuses them
-// itself, past any interceptor, and nothing counted them; an operator's alert on
-// tracehouse_receiver_refused_requests_total never saw a client doing so. Each is counted once,
-// as undecodable, and answered INVALID_ARGUMENT as other malformed requests are.
+// Export calls that break the unary protocol: a second request message, or none at all. grpc-js
+// refuses them itself, past any interceptor (UNIMPLEMENTED), and they were counted nowhere, or as
+// client_aborted (a client that went away, though it was there to hear the answer): an operator's
+// alert on tracehouse_receiver_refused_requests_total missed them. Each is counted once, as
+// undecodable, and answered INVALID_ARGUMENT as other malformed requests are.
 import * as grpc from '@grpc/grpc-js';
+import { connect } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, metricValue, startCollector, type TestCollector } from '../helpers/collector.ts';
-import { framed } from '../helpers/grpc-calls.ts';
+import { exportCall, framed } from '../helpers/grpc-calls.ts';
 
 const EXPORT = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 const identity = (b: Buffer): Buffer => b;
@@ -45,5 +47,23 @@ describe('OTLP/gRPC Export calls that break the unary protocol', () => {
     await settled(before + 1);
     expect(await refused('undecodable')).toBe(1);
     expect(await metricValue(c.opsUrl, 'tracehouse_receiver_accepted_requests_total', { transport: 'grpc' })).toBe(0);
+  });
+
+  it('counts a call ended without a request message as undecodable, not client_aborted', async () => {
+    const before = await refused();
+    const err = await streamExport(client, []);
+    expect(err?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    const session = connect(`http://${c.grpcAddress}`);
+    session.on('error', () => {});
+    try {
+      const call = exportCall(session);
+      call.stream.end();
+      expect(await call.status).toBe(grpc.status.INVALID_ARGUMENT);
+    } finally {
+      session.destroy();
+    }
+    await settled(before + 2);
+    expect(await refused('undecodable')).toBe(3);
+    expect(await refused('client_aborted')).toBe(0);
   });
 });
