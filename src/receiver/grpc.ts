@@ -27,6 +27,9 @@ import { reflectionDefinition } from './reflection-descriptors.ts';
 
 const identity = (b: Buffer): Buffer => b;
 
+/** A grpc-timeout grpc-js reads (its DEADLINE_REGEX): any other it answers INTERNAL itself. */
+const GRPC_TIMEOUT = /(\d{1,8})\s*([HMSmun])/;
+
 /** The grpc-encodings the receiver inflates itself (the Collector's otlp exporter sends zstd too; snappy is not here). */
 type MessageEncoding = 'gzip' | 'deflate' | 'zstd';
 const MESSAGE_ENCODINGS: ReadonlySet<string> = new Set<MessageEncoding>(['gzip', 'deflate', 'zstd']);
@@ -58,6 +61,8 @@ class ReceiveCharge {
   encoding: MessageEncoding | undefined;
   /** The grpc-encoding the call names when it is none the receiver has (admission refuses it). */
   unsupportedEncoding: string | undefined;
+  /** The call's grpc-timeout when grpc-js cannot read it (admission refuses it). */
+  malformedTimeout: string | undefined;
   /** Its refusal was counted already (by admission or ingest), so watchStream must not count its answer again. */
   refusalCounted = false;
   /** Admission let it in (start). */
@@ -407,6 +412,13 @@ export class GrpcReceiver {
       else charge.unsupportedEncoding = encoding;
       delete headers['grpc-encoding'];
     }
+    // grpc-js answers a grpc-timeout it cannot read INTERNAL itself, past any interceptor, and
+    // nothing counted it: admission refuses it instead, counted, as a malformed request.
+    const timeout = headers['grpc-timeout'];
+    if (typeof timeout === 'string' && !GRPC_TIMEOUT.test(timeout)) {
+      charge.malformedTimeout = timeout;
+      delete headers['grpc-timeout'];
+    }
     headers[STREAM_METADATA] = key;
     charge.stream = stream;
     this.charges.set(key, charge);
@@ -483,6 +495,8 @@ export class GrpcReceiver {
             answer.set('grpc-accept-encoding', ACCEPT_ENCODING);
             return refuse('unsupported_encoding', `grpc-encoding ${JSON.stringify(unsupported.length > 64 ? `${unsupported.slice(0, 64)}…` : unsupported)} is not supported; use ${ACCEPT_ENCODING}`, answer);
           }
+          const timeout = this.chargeOf(metadata)?.malformedTimeout;
+          if (timeout !== undefined) return refuse('undecodable', `grpc-timeout ${JSON.stringify(timeout.length > 64 ? `${timeout.slice(0, 64)}…` : timeout)} is malformed: up to 8 digits and a unit, H, M, S, m, u or n`);
           const reason = this.ingest.admissionRefusal() ?? (this.receiving >= this.opts.maxReceivingCalls ? 'receivers_busy' : undefined);
           if (reason !== undefined) return refuse(reason);
           // A stream the watcher did not see (its session closing as it came) is charged only

@@ -1,8 +1,9 @@
-// Export calls that break the unary protocol: a second request message, or none at all. grpc-js
-// refuses them itself, past any interceptor (UNIMPLEMENTED), and they were counted nowhere, or as
-// client_aborted (a client that went away, though it was there to hear the answer): an operator's
-// alert on tracehouse_receiver_refused_requests_total missed them. Each is counted once, as
-// undecodable, and answered INVALID_ARGUMENT as other malformed requests are.
+// Export calls that break the protocol: a second request message, none at all, a malformed
+// grpc-timeout. grpc-js refuses them itself, past any interceptor (UNIMPLEMENTED, INTERNAL), and
+// they were counted nowhere, or as client_aborted (a client that went away, though it was there
+// to hear the answer): an operator's alert on tracehouse_receiver_refused_requests_total missed
+// them. Each is counted once, as undecodable, and answered INVALID_ARGUMENT as other malformed
+// requests are.
 import * as grpc from '@grpc/grpc-js';
 import { connect } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,7 +22,7 @@ function streamExport(client: grpc.Client, messages: Buffer[]): Promise<grpc.Ser
   });
 }
 
-describe('OTLP/gRPC Export calls that break the unary protocol', () => {
+describe('OTLP/gRPC Export calls that break the protocol', () => {
   let c: TestCollector;
   let client: grpc.Client;
   beforeAll(async () => {
@@ -65,5 +66,23 @@ describe('OTLP/gRPC Export calls that break the unary protocol', () => {
     await settled(before + 2);
     expect(await refused('undecodable')).toBe(3);
     expect(await refused('client_aborted')).toBe(0);
+  });
+
+  it('counts a call whose grpc-timeout is malformed as undecodable, answered INVALID_ARGUMENT; a well-formed one is served', async () => {
+    const before = await refused();
+    const session = connect(`http://${c.grpcAddress}`);
+    session.on('error', () => {});
+    try {
+      const bad = exportCall(session, { 'grpc-timeout': 'soon' });
+      bad.stream.end(framed(100));
+      expect(await bad.status).toBe(grpc.status.INVALID_ARGUMENT);
+      const good = exportCall(session, { 'grpc-timeout': '5S' });
+      good.stream.end(framed(100));
+      expect(await good.status).toBe(grpc.status.OK);
+    } finally {
+      session.destroy();
+    }
+    await settled(before + 1);
+    expect(await refused('undecodable')).toBe(4);
   });
 });
