@@ -352,7 +352,10 @@ export class GrpcReceiver {
         },
         (err: Error) => {
           this.logger.error({ err: err.message, signal }, 'grpc export failed unexpectedly');
-          callback({ code: grpc.status.INTERNAL, details: REFUSALS.internal.message });
+          // Counted as OTLP/HTTP counts its own (internal): the handler had the call, so the
+          // stream's close counts nothing, and it went uncounted.
+          if (charge) charge.refusalCounted = true;
+          callback(this.refused('internal'));
         },
       );
     };
