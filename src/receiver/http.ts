@@ -387,6 +387,8 @@ export class HttpReceiver {
   private readonly auth: Authenticator;
   /** Preflights refused for their origin: logged at most once a minute. */
   private readonly originLog = new RecurringLog();
+  /** Connections Node's HTTP parser answered 400 (a malformed chunked body, say): a body cut by it is undecodable, not the client's leaving. */
+  private readonly unparsable = new WeakSet<Socket>();
 
   constructor(options: HttpReceiverOptions, ingest: Ingest, logger: Logger) {
     this.ingest = ingest;
@@ -443,6 +445,9 @@ export class HttpReceiver {
       // Node times out a fresh connection that never sent a byte too (browsers and proxies open
       // spare ones ahead of use): no request began, so none was refused.
       if (timeout && (socket as Socket).bytesRead > 0) this.ingest.refuse('http', 'timeout');
+      // A parse error (HPE_*), not the client leaving: the socket's own (ECONNRESET) or its end
+      // mid-request (HPE_INVALID_EOF_STATE).
+      else if (err.code?.startsWith('HPE_') && err.code !== 'HPE_INVALID_EOF_STATE') this.unparsable.add(socket as Socket);
       if (!socket.writable || socket.destroyed || err.code === 'ECONNRESET') return void socket.destroy();
       const line = timeout ? '408 Request Timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
       socket.end(`HTTP/1.1 ${line}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
@@ -515,7 +520,9 @@ export class HttpReceiver {
       reservation.release();
       if (err instanceof BodyError) return this.refuse(req, res, format, err.reason, err.message);
       if (err instanceof BodyAborted) {
-        this.ingest.refuse('http', 'client_aborted');
+        // The parser's 400 (clientError, which runs first) cut the body: the client is there and heard it.
+        if (this.unparsable.has(req.socket)) this.ingest.refuse('http', 'undecodable', 'the request body is not valid HTTP (a malformed chunk)');
+        else this.ingest.refuse('http', 'client_aborted');
         res.destroy();
         return;
       }
