@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Signal } from '../model/signal.ts';
 import type { EncodedChunk, StoreWriter, WriteBatch } from '../storage/backend.ts';
-import { RecurringLog, type Logger } from '../telemetry/logger.ts';
+import { RecurringLog, RecurringLogs, type Logger } from '../telemetry/logger.ts';
 import { initWriterMetrics, type DROP_REASONS, type Metrics } from '../telemetry/metrics.ts';
 import { releaseBuffer, soleUser } from '../common/release.ts';
 import { asError, attemptWithTimeout, retryWithBackoff, type RetryPolicy } from './retry.ts';
@@ -324,6 +324,14 @@ export class Writer {
    * full disk) drops a batch every few requests: one error line each flooded the log.
    */
   private readonly droppedUnlogged = new Map<Signal, { rows: number; batches: number }>();
+  /**
+   * Rows dropped for good (refused by the store, whole batches or some of their rows; a writer
+   * error), by signal and reason: logged at most once a minute, with the rows and batches since
+   * the last line (droppedRowsSince). A store that refuses every batch (a constraint, a schema
+   * mismatch) logged one line per batch. tracehouse_writer_dropped_rows_total counts each row.
+   */
+  private readonly droppedLogs = new RecurringLogs<string>();
+  private readonly droppedRowsSince = new Map<string, number>();
   /** shutdown() has begun: rows dropped from now on were queued at the stop. */
   private stopping = false;
   /** Rows given up (at shutdown, or after retries with no one to write them again) that the write-ahead log keeps for the next start. */
@@ -610,7 +618,13 @@ export class Writer {
       if (outcome.dropped) {
         // The store took the batch but for rows it can never take: lost, counted and logged here.
         this.metrics.droppedRows.inc({ ...labels, reason: 'permanent_error' }, left);
-        this.logger.error({ ...labels, partition: batch.partition, rows: left, reason: 'permanent_error', err: outcome.dropped.error.message }, 'dropped rows of a batch the store refused for good; the rest of the batch was stored');
+        const err = outcome.dropped.error.message;
+        this.logDropped(`stored-part/${batch.signal}`, left, (rows, batches) =>
+          this.logger.error(
+            { ...labels, rows, batches, reason: 'permanent_error', err },
+            'dropped rows of batches the store refused for good; the rest of those batches was stored (logged at most once a minute for each signal, rows and batches: since the last such line)',
+          ),
+        );
       }
       // Freed now, not at V8's next full collection, which every 64 MiB of them would start
       // (common/release.ts). Only when the first attempt stored them: one that timed out may
@@ -693,8 +707,23 @@ export class Writer {
         return;
       }
       this.droppedUnlogged.set(batch.signal, { rows: 0, batches: 0 });
+      this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, reason, err: error.message }, 'dropped a batch of accepted rows');
+      return;
     }
-    this.logger.error({ signal: batch.signal, partition: batch.partition, rows: batch.rows, reason, err: error.message }, 'dropped a batch of accepted rows');
+    const signal = batch.signal;
+    this.logDropped(`${signal}/${reason}`, batch.rows, (rows, batches) =>
+      this.logger.error({ signal, rows, batches, reason, err: error.message }, 'dropped batches of accepted rows (logged at most once a minute for each signal and reason, rows and batches: since the last such line)'),
+    );
+  }
+
+  /** Counts `rows` dropped under `key` and logs them with the others since its last line, once a minute (droppedLogs); flushRecurringLogs writes the rest at a stop. */
+  private logDropped(key: string, rows: number, line: (rows: number, batches: number) => void): void {
+    this.droppedRowsSince.set(key, (this.droppedRowsSince.get(key) ?? 0) + rows);
+    this.droppedLogs.log(key, (batches) => {
+      const since = this.droppedRowsSince.get(key) ?? 0;
+      this.droppedRowsSince.delete(key);
+      line(since, batches);
+    });
   }
 
   /** Logs, in total, the batches of `signal` given up after retries since the first one was logged (droppedUnlogged). */

@@ -155,7 +155,7 @@ describe('writer', () => {
     gate.failNext(1, { kind: 'permanent', error: new Error('bad data') });
     const chunks = encoder.encodeSpans([makeSpan({ serviceName: 'w' })]);
     expect(await writer.reserve(10)!.commit('traces', chunks, TENANT)).toEqual({ delivered: 'permanent_error', refusedRows: 1, storedRows: 0 });
-    expect(lines().filter((l) => Number(l['level']) >= 40).map((l) => l.msg)).toEqual(['dropped a batch of accepted rows']);
+    expect(lines().filter((l) => Number(l['level']) >= 40).map((l) => l.msg)).toEqual(['dropped batches of accepted rows (logged at most once a minute for each signal and reason, rows and batches: since the last such line)']);
   });
 
   it('gives up after retryMaxElapsedMs and counts the rows', async () => {
