@@ -1,5 +1,6 @@
 // The collector assembled: backend, decode pool, writer, receivers, read API and operations,
 // started in dependency order and shut down in reverse, draining what was accepted.
+import { renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { RECEIVER_GRACE_MS } from './common/http.ts';
 import { sqliteFilePath } from './common/sqlite-path.ts';
@@ -276,6 +277,7 @@ export class Collector {
     await this.startStore(this.backend);
     this.log?.feed(this.writer, this.config['writer.maxQueueBytes']);
     for (const c of rest) await this.startListening(c);
+    this.writeOpsAddress();
     this.memory.start();
     this.started = true;
     // Health until now said SERVING by default; from here on it follows readiness.
@@ -304,6 +306,29 @@ export class Collector {
       if (key === undefined || why === undefined) throw err;
       const cause = why === 'EADDRINUSE' ? 'the port is in use by another process' : why === 'EACCES' ? 'this user may not listen on that port' : why === 'EADDRNOTAVAIL' ? 'this host has no such address' : 'the host name does not resolve';
       throw new Error(`${key} = ${JSON.stringify(this.config[key])}: cannot listen: ${cause} (${(err as Error).message})`);
+    }
+  }
+
+  /**
+   * ops.addressFile: where a health check on this host reaches the operations endpoints, written
+   * once they listen. The image's HEALTHCHECK runs apart from the collector and sees neither its
+   * flags nor its configuration file, only the image's environment: from that alone it asked a port
+   * the collector did not listen on after --ops.listen=…, and called a working container unhealthy.
+   * A wildcard address is reached on loopback. A file that cannot be written (a read-only root
+   * filesystem) is warned of, not fatal: the check then falls back to TRACEHOUSE_OPS_LISTEN.
+   */
+  private writeOpsAddress(): void {
+    const file = this.config['ops.addressFile'];
+    if (file === '') return;
+    const listen = this.config['ops.listen'];
+    const bound = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
+    const host = bound === '' || bound === '0.0.0.0' ? '127.0.0.1' : bound === '::' ? '::1' : bound;
+    try {
+      // Renamed into place: a check reading meanwhile sees the old file or the new, never half of one.
+      writeFileSync(`${file}.tmp`, JSON.stringify({ host, port: this.ops.boundPort }) + '\n');
+      renameSync(`${file}.tmp`, file);
+    } catch (err) {
+      this.logger.warn({ file, err: (err as Error).message }, 'ops.addressFile cannot be written; a health check reading it falls back to its own guess');
     }
   }
 

@@ -1,11 +1,12 @@
 // deploy/Dockerfile without a Docker daemon: its HEALTHCHECK command run against a real collector,
 // its listen environment checked against the options table, and the lockfile install it relies on.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { envName, loadConfig } from '../../src/config/index.ts';
-import { startCollector } from '../helpers/collector.ts';
+import { eventually, startCollector } from '../helpers/collector.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 // Continuation lines joined, so each instruction is one line.
@@ -18,6 +19,15 @@ function healthcheckArgv(): string[] {
   const exec = /CMD\s+(\[.*\])\s*$/.exec(line!);
   expect(exec, 'HEALTHCHECK in exec form').not.toBeNull();
   return JSON.parse(exec![1]!) as string[];
+}
+
+/** The image's ENV instructions, as the container's processes (the collector, the check) see them. */
+function imageEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const l of instructions.filter((i) => i.startsWith('ENV '))) {
+    for (const m of l.matchAll(/([A-Z_]+)=(\S+)/g)) env[m[1]!] = m[2]!;
+  }
+  return env;
 }
 
 function runHealthcheck(env: Record<string, string>): Promise<number> {
@@ -35,6 +45,30 @@ describe('deploy/Dockerfile', () => {
     const env = { TRACEHOUSE_OPS_LISTEN: `0.0.0.0:${ops.port}` };
     expect(await runHealthcheck(env)).toBe(0);
     await c.stop();
+    expect(await runHealthcheck(env)).toBe(1);
+  });
+
+  it('HEALTHCHECK follows an ops.listen given as a flag (docker run … tracehouse start --ops.listen=…), which it cannot see', async () => {
+    // The container's environment as the image sets it, but the address file in a directory of this
+    // test's own; the receivers on free ports (flags win over the image's variables, as in the container).
+    const env = { ...imageEnv(), TRACEHOUSE_OPS_ADDRESS_FILE: join(tempDir(), 'tracehouse-ops.json') };
+    const flags = ['--storage.backend=memory', '--workers.threads=1', '--receiver.grpc.listen=127.0.0.1:0', '--receiver.http.listen=127.0.0.1:0', '--query.listen=127.0.0.1:0', '--ops.listen=0.0.0.0:26931'];
+    const child = spawn(process.execPath, [join(ROOT, 'bin/tracehouse.js'), 'start', ...flags], { env: { ...process.env, ...env, TRACEHOUSE_CONFIG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    try {
+      await eventually(() => Promise.resolve(out.includes('tracehouse started') || child.exitCode !== null ? true : undefined), 20_000, 'collector start');
+      expect(child.exitCode, out).toBeNull();
+      expect(await runHealthcheck(env)).toBe(0);
+      // The collector wrote where its wildcard ops listener is reached, in a directory the image's user can write.
+      expect(JSON.parse(readFileSync(env.TRACEHOUSE_OPS_ADDRESS_FILE, 'utf8'))).toEqual({ host: '127.0.0.1', port: 26931 });
+      expect(imageEnv()['TRACEHOUSE_OPS_ADDRESS_FILE']).toMatch(/^\/tmp\//);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
     expect(await runHealthcheck(env)).toBe(1);
   });
 
