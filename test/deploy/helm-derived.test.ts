@@ -128,10 +128,11 @@ describe('helm chart derived values', () => {
   });
 
   it('renders a listen port written with a leading zero as the port the collector binds', () => {
-    // The collector binds 0.0.0.0:04317 as 4317; the chart wrote `containerPort: 04317`, which
-    // Kubernetes' YAML reads as octal 2255 (the probes then knocked on a port nothing listens on),
-    // and `containerPort: 08888`, no number at all.
-    for (const [listen, port] of [['0.0.0.0:04317', '4317'], ['0.0.0.0:08888', '8888']]) {
+    // The collector binds 0.0.0.0:04321 as 4321; the chart wrote `containerPort: 04321`, which
+    // Kubernetes' YAML reads as octal 2257 (the probes then knocked on a port nothing listens on),
+    // and `containerPort: 08888`, no number at all. (Not 04317: that is the gRPC receiver's port,
+    // which the chart refuses for a second listener as the collector does.)
+    for (const [listen, port] of [['0.0.0.0:04321', '4321'], ['0.0.0.0:08888', '8888']]) {
       const r = template(`config:\n  ops:\n    listen: "${listen}"\n`);
       expect(r.stderr, listen).toBe('');
       expect(r.stdout, listen).toMatch(new RegExp(`- name: ops\\n\\s+containerPort: ${port}\\n`));

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { SCHEMA_FILE, renderSchemaFile } from '../../scripts/gen-helm-schema.ts';
-import { envName } from '../../src/config/index.ts';
+import { envName, loadConfig } from '../../src/config/index.ts';
 import { OPTIONS } from '../../src/config/options.ts';
 import { makeCa, makeCert } from '../helpers/certs.ts';
 import { startCollector, type TestCollector } from '../helpers/collector.ts';
@@ -178,6 +178,26 @@ describe('helm chart', () => {
     const r = template(['--set', 'config.storage.backend=postgres', '--set', 'secrets.existingSecret=db', '--set', 'autoscaling.enabled=true', '--set', 'autoscaling.targetCPUUtilizationPercentage=null']);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('autoscaling.enabled needs autoscaling.targetCPUUtilizationPercentage or autoscaling.targetMemoryUtilizationPercentage');
+  });
+
+  it('refuses two enabled listeners on one port, which the collector refuses at every start of the pod', () => {
+    const cases: [string[], string][] = [
+      [['--set', 'config.receiver.grpc.listen=0.0.0.0:8888'], 'config.receiver.grpc.listen = "0.0.0.0:8888" and config.ops.listen = "0.0.0.0:8888" (the chart\'s default) are the same port 8888'],
+      [['--set', 'config.query.listen=0.0.0.0:4318'], 'config.receiver.http.listen = "0.0.0.0:4318" (the chart\'s default) and config.query.listen = "0.0.0.0:4318" are the same port 4318'],
+      // Leading zeros as the collector reads them: the same port.
+      [['--set-string', 'config.ops.listen=0.0.0.0:04317'], 'config.receiver.grpc.listen = "0.0.0.0:4317" (the chart\'s default) and config.ops.listen = "0.0.0.0:04317" are the same port 4317'],
+    ];
+    for (const [args, message] of cases) {
+      const r = template(args);
+      expect(r.status, args.join(' ')).not.toBe(0);
+      expect(r.stderr, args.join(' ')).toContain(message);
+    }
+    // What the pod would have been given, which the collector refuses (it exits 2).
+    expect(() => loadConfig({ env: { TRACEHOUSE_RECEIVER_GRPC_LISTEN: '0.0.0.0:8888', TRACEHOUSE_OPS_LISTEN: '0.0.0.0:8888' } })).toThrow(/same port/);
+    // A listener turned off takes no port, in the chart as in the collector.
+    const off = ['--set', 'config.receiver.grpc.enabled=false', '--set', 'config.receiver.grpc.listen=0.0.0.0:8888'];
+    expect(template(off).status).toBe(0);
+    expect(() => loadConfig({ env: plainEnv(pods(off).ingest.containers[0]!), flags: { 'receiver.grpc.enabled': 'false' } })).not.toThrow();
   });
 
   it('the committed values.schema.json matches the options table (node scripts/gen-helm-schema.ts)', () => {

@@ -365,6 +365,27 @@ storage.backend was forgotten) would install and run, storing into it, the crede
 {{- fail "autoscaling.minReplicas is greater than autoscaling.maxReplicas" }}
 {{- end }}
 {{- /*
+Two enabled listeners on one port: the collector refuses them and the pod exits 2 at every start
+(and the pod would declare one containerPort twice, the Service sending both ports to it). Refused
+here by the port alone: the pod's address reaches any listener not on loopback.
+*/}}
+{{- $ports := dict }}
+{{- range $l := list (list "receiver.grpc" "0.0.0.0:4317") (list "receiver.http" "0.0.0.0:4318") (list "query" "0.0.0.0:16686") (list "ops" "0.0.0.0:8888") }}
+{{- $name := index $l 0 }}
+{{- if or (eq $name "ops") (eq (include "tracehouse.enabled" (list $ (printf "%s.enabled" $name))) "true") }}
+{{- $key := printf "%s.listen" $name }}
+{{- /* Not set in config (the schema refuses an empty address): the chart's default, said so. */}}
+{{- $r := dict }}
+{{- include "tracehouse.cfg" (list $ $key "" $r) }}
+{{- $shown := ternary (printf "config.%s = %q (the chart's default)" $key (index $l 1)) (printf "config.%s = %q" $key (toString $r.value)) (eq (toString $r.value) "") }}
+{{- $port := include "tracehouse.port" (list $ $key (index $l 1)) }}
+{{- with get $ports $port }}
+{{- fail (printf "%s and %s are the same port %s: the collector refuses two listeners on one port and the pod would exit at every start; give each listener its own port" . $shown $port) }}
+{{- end }}
+{{- $_ := set $ports $port $shown }}
+{{- end }}
+{{- end }}
+{{- /*
 The options the manifests are rendered from (README, "The chart reads a few options"): set in
 extraArgs or extraEnv, which override the file inside the pod, the pod would do one thing and its
 manifests another (a grace period shorter than the drain, probes speaking HTTP to a port the
