@@ -2,7 +2,7 @@
 // started in dependency order and shut down in reverse, draining what was accepted.
 import { renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { RECEIVER_GRACE_MS } from './common/http.ts';
+import { parseListen, RECEIVER_GRACE_MS } from './common/http.ts';
 import { sqliteFilePath } from './common/sqlite-path.ts';
 import { resolvesWithin } from './common/wait.ts';
 import { ConfigError, type Config } from './config/index.ts';
@@ -320,8 +320,7 @@ export class Collector {
   private writeOpsAddress(): void {
     const file = this.config['ops.addressFile'];
     if (file === '') return;
-    const listen = this.config['ops.listen'];
-    const bound = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
+    const bound = parseListen(this.config['ops.listen']).host;
     const host = bound === '' || bound === '0.0.0.0' ? '127.0.0.1' : bound === '::' ? '::1' : bound;
     try {
       // Renamed into place: a check reading meanwhile sees the old file or the new, never half of one.
