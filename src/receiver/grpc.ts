@@ -27,6 +27,9 @@ import { reflectionDefinition } from './reflection-descriptors.ts';
 
 const identity = (b: Buffer): Buffer => b;
 
+/** A client's header value as a refusal's message quotes it: its first 64 characters. */
+const quotedHeader = (v: string): string => JSON.stringify(v.length > 64 ? `${v.slice(0, 64)}…` : v);
+
 /** A grpc-timeout grpc-js reads (its DEADLINE_REGEX): any other it answers INTERNAL itself. */
 const GRPC_TIMEOUT = /(\d{1,8})\s*([HMSmun])/;
 
@@ -496,10 +499,10 @@ export class GrpcReceiver {
             // grpc-go answers so at the headers, whatever the messages' compressed flag.
             const answer = new grpc.Metadata();
             answer.set('grpc-accept-encoding', ACCEPT_ENCODING);
-            return refuse('unsupported_encoding', `grpc-encoding ${JSON.stringify(unsupported.length > 64 ? `${unsupported.slice(0, 64)}…` : unsupported)} is not supported; use ${ACCEPT_ENCODING}`, answer);
+            return refuse('unsupported_encoding', `grpc-encoding ${quotedHeader(unsupported)} is not supported; use ${ACCEPT_ENCODING}`, answer);
           }
           const timeout = this.chargeOf(metadata)?.malformedTimeout;
-          if (timeout !== undefined) return refuse('undecodable', `grpc-timeout ${JSON.stringify(timeout.length > 64 ? `${timeout.slice(0, 64)}…` : timeout)} is malformed: up to 8 digits and a unit, H, M, S, m, u or n`);
+          if (timeout !== undefined) return refuse('undecodable', `grpc-timeout ${quotedHeader(timeout)} is malformed: up to 8 digits and a unit, H, M, S, m, u or n`);
           const reason = this.ingest.admissionRefusal() ?? (this.receiving >= this.opts.maxReceivingCalls ? 'receivers_busy' : undefined);
           if (reason !== undefined) return refuse(reason);
           // A stream the watcher did not see (its session closing as it came) is charged only
