@@ -315,11 +315,16 @@ function rangeBound(v: string): string | undefined {
   return ZONED_TIME.test(v) ? v : undefined;
 }
 
+/** Milliseconds since 1970 of a bound rangeBound gave (nanoseconds or RFC 3339); NaN for a date that does not exist. */
+function boundMs(bound: string): number {
+  return /^\d+$/.test(bound) ? Number(BigInt(bound) / 1_000_000n) : Date.parse(bound);
+}
+
 /** A custom range's bound as the form's date-and-time field shows it (UTC, to the second); '' when it reads as none. */
 function rangeFieldValue(v: string | null): string {
   const bound = rangeBound(v?.trim() ?? '');
   if (bound === undefined) return '';
-  const ms = /^\d+$/.test(bound) ? Number(BigInt(bound) / 1_000_000n) : Date.parse(bound);
+  const ms = boundMs(bound);
   return Number.isNaN(ms) ? '' : new Date(ms).toISOString().slice(0, 19);
 }
 
@@ -342,8 +347,7 @@ function windowOf(params: URLSearchParams): { start?: string; end?: string } | E
     out[k] = bound;
   }
   // Said in the form's words: the read API's own answer names its parameters (start, end).
-  const ns = (b: string): number => (/^\d+$/.test(b) ? Number(BigInt(b) / 1_000_000n) : Date.parse(b));
-  if (out.start && out.end && ns(out.start) > ns(out.end)) return new Error(`From '${params.get('start')?.trim()}' is after To '${params.get('end')?.trim()}'`);
+  if (out.start && out.end && boundMs(out.start) > boundMs(out.end)) return new Error(`From '${params.get('start')?.trim()}' is after To '${params.get('end')?.trim()}'`);
   return out;
 }
 
@@ -488,13 +492,18 @@ function kvTable(kvs: KeyValue[], budget?: Budget): Node {
 
 // ---------------------------------------------------------------- search
 
+/** A text cut to n characters for a title, '…' marking the cut. */
+function clipped(v: string, n: number): string {
+  return v.length > n ? v.slice(0, n) + '…' : v;
+}
+
 /**
  * A search or logs page's title: its kind and what it asks for (each value cut to 60 characters),
  * so tabs and the history menu tell one search from another.
  */
 function filtersTitle(kind: string, values: readonly (string | null | undefined)[]): string {
   const asked = values.map((v) => v?.trim() ?? '').filter((v) => v !== '');
-  const cut = asked.map((v) => (v.length > 60 ? v.slice(0, 60) + '…' : v));
+  const cut = asked.map((v) => clipped(v, 60));
   return `${kind}${cut.length ? ': ' + cut.join(' · ') : ''} · Tracehouse`;
 }
 
@@ -743,7 +752,7 @@ async function tracePage(pathId: string, span: string | null): Promise<void> {
   const root = tree.rows.find((u) => u.span.parentSpanId === '') ?? tree.rows[0];
   // Titled as the search list and the heading name it: the tab strip and the history menu (the Back
   // button held down) listed every trace as "Trace" and 32 hex digits, alike at a glance.
-  if (root) document.title = `${root.service}: ${root.span.name.length > 80 ? root.span.name.slice(0, 80) + '…' : root.span.name} · trace ${jaegerId(traceId).slice(0, 8)}… · Tracehouse`;
+  if (root) document.title = `${root.service}: ${clipped(root.span.name, 80)} · trace ${jaegerId(traceId).slice(0, 8)}… · Tracehouse`;
   // The trace's services spread evenly round the colour wheel: hues from a hash of the names
   // put some services a few degrees apart or on the same hue (cart and fraud-detection).
   const hues = new Map(tree.services.map((s, i) => [s, String(Math.round(210 + (i * 360) / tree.services.length) % 360)]));
